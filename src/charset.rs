@@ -1,0 +1,95 @@
+//! Turning a body's bytes into text with the encoding the page meant.
+//!
+//! Order, as browsers do it: a byte-order mark, then the `Content-Type` charset, then a
+//! `<meta charset>` / `http-equiv` declaration near the top. Without any of them the body
+//! is UTF-8 if it is valid UTF-8, else windows-1252 (the web's old default), so undeclared
+//! legacy pages still come out readable rather than full of U+FFFD.
+
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8, WINDOWS_1252};
+use regex::bytes::Regex;
+
+/// How far into the body a `<meta>` declaration is looked for (the HTML spec's prescan).
+const PRESCAN_BYTES: usize = 1024;
+
+static META_CHARSET: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?i-u)<meta[^>]*?charset\s*=\s*["']?\s*([a-z0-9_:.\-]+)"#)
+        .unwrap_or_else(|e| panic!("the meta charset pattern is a constant: {e}"))
+});
+
+/// Decodes `body`, choosing the encoding as the module doc describes.
+pub fn decode<'a>(body: &'a [u8], content_type: Option<&str>) -> Cow<'a, str> {
+    if let Some((encoding, bom_len)) = Encoding::for_bom(body) {
+        return encoding.decode_without_bom_handling(&body[bom_len..]).0;
+    }
+    if let Some(encoding) = content_type
+        .and_then(from_content_type)
+        .or_else(|| from_meta(body))
+    {
+        return encoding.decode_without_bom_handling(body).0;
+    }
+    match std::str::from_utf8(body) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => WINDOWS_1252.decode_without_bom_handling(body).0,
+    }
+}
+
+fn from_content_type(content_type: &str) -> Option<&'static Encoding> {
+    content_type.split(';').skip(1).find_map(|param| {
+        let (name, value) = param.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| Encoding::for_label(value.trim().trim_matches(['"', '\'']).as_bytes()))
+            .flatten()
+    })
+}
+
+fn from_meta(body: &[u8]) -> Option<&'static Encoding> {
+    let head = &body[..body.len().min(PRESCAN_BYTES)];
+    let caps = META_CHARSET.captures(head)?;
+    let encoding = Encoding::for_label(caps.get(1)?.as_bytes())?;
+    // A body that reached here has no BOM, so a declared UTF-16 cannot be right; the HTML
+    // spec reads such pages as UTF-8.
+    Some(if encoding == UTF_16LE || encoding == UTF_16BE {
+        UTF_8
+    } else {
+        encoding
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_header_charset_wins_over_meta() {
+        let body = b"<meta charset=utf-8><title>\x93hi\x94</title>";
+        assert!(
+            decode(body, Some("text/html; charset=windows-1252")).contains("\u{201c}hi\u{201d}")
+        );
+    }
+
+    #[test]
+    fn meta_declares_when_the_header_does_not() {
+        let (sjis, _, _) = encoding_rs::SHIFT_JIS.encode("日本語");
+        let mut body = b"<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=Shift_JIS\"><title>".to_vec();
+        body.extend_from_slice(&sjis);
+        assert!(decode(&body, Some("text/html")).contains("日本語"));
+    }
+
+    #[test]
+    fn undeclared_bytes_fall_back_to_utf8_then_windows_1252() {
+        assert_eq!(decode("café".as_bytes(), None), "café");
+        assert_eq!(decode(b"caf\xe9", None), "café");
+    }
+
+    #[test]
+    fn a_byte_order_mark_decides_and_is_removed() {
+        assert_eq!(
+            decode(b"\xef\xbb\xbfok", Some("text/html; charset=iso-8859-1")),
+            "ok"
+        );
+    }
+}

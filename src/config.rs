@@ -1,0 +1,524 @@
+//! The crawl's TOML config: raw serde structs → one `validate()` → a [`Config`] the rest of
+//! the code trusts.
+//!
+//! Unknown keys and wrong types are caught by serde (`deny_unknown_fields`), whose message
+//! already names the key and line. Values that parse but make no sense (zero workers, a
+//! regex that does not compile) are collected all at once, each with its key and line, so a
+//! user fixes a config in one round instead of one error per run. Every key is documented in
+//! `config/example.toml`, which a test keeps in step with these structs.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use regex::Regex;
+use serde::Deserialize;
+use url::Url;
+
+use crate::scope::HostPattern;
+use crate::urlnorm;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{origin}: {message}")]
+    Parse { origin: String, message: String },
+
+    #[error("{origin}: {} problem(s):\n{}", problems.len(), problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        origin: String,
+        problems: Vec<Problem>,
+    },
+}
+
+/// One bad value: which key, where in the file, and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub key: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "line {line}: `{}` {}", self.key, self.message),
+            None => write!(f, "`{}` {}", self.key, self.message),
+        }
+    }
+}
+
+/// A validated crawl configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub seeds: Vec<Url>,
+    pub scope: ScopeConfig,
+    pub fetch: FetchConfig,
+    pub parse: ParseConfig,
+    pub politeness: PolitenessConfig,
+    pub frontier: FrontierConfig,
+    pub channels: ChannelConfig,
+    pub storage: StorageConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScopeConfig {
+    /// Hosts whose pages are crawled; the seeds' hosts when the config names none.
+    pub hosts: Vec<HostPattern>,
+    pub include: Vec<Regex>,
+    pub exclude: Vec<Regex>,
+    pub max_depth: Option<u32>,
+    pub max_pages: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FetchConfig {
+    pub workers: usize,
+    pub user_agent: String,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    pub max_body_bytes: usize,
+    pub max_redirects: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct ParseConfig {
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct PolitenessConfig {
+    pub per_host_concurrency: u32,
+    pub delay: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct FrontierConfig {
+    /// How many leased URLs memory holds at most; the rest wait in the `frontier` table.
+    pub window: usize,
+    pub boosts: Vec<Boost>,
+}
+
+/// A priority rule: URLs matching `pattern` go ahead of others at the same depth.
+#[derive(Debug, Clone)]
+pub struct Boost {
+    pub pattern: Regex,
+    pub boost: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChannelConfig {
+    pub to_fetch: usize,
+    pub to_parse: usize,
+    pub to_store: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    pub database: String,
+    pub batch_size: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    seeds: Vec<String>,
+    #[serde(default)]
+    scope: RawScope,
+    #[serde(default)]
+    fetch: RawFetch,
+    #[serde(default)]
+    parse: RawParse,
+    #[serde(default)]
+    politeness: RawPoliteness,
+    #[serde(default)]
+    frontier: RawFrontier,
+    #[serde(default)]
+    channels: RawChannels,
+    #[serde(default)]
+    storage: RawStorage,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScope {
+    #[serde(default)]
+    hosts: Vec<String>,
+    #[serde(default)]
+    include: Vec<String>,
+    #[serde(default)]
+    exclude: Vec<String>,
+    max_depth: Option<u32>,
+    max_pages: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawFetch {
+    workers: usize,
+    user_agent: String,
+    connect_timeout_ms: u64,
+    timeout_ms: u64,
+    max_body_bytes: usize,
+    max_redirects: u32,
+}
+
+impl Default for RawFetch {
+    fn default() -> Self {
+        Self {
+            workers: 64,
+            user_agent: concat!("pipecrawl/", env!("CARGO_PKG_VERSION")).to_owned(),
+            connect_timeout_ms: 10_000,
+            timeout_ms: 30_000,
+            max_body_bytes: 5 * 1024 * 1024,
+            max_redirects: 10,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawParse {
+    workers: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawPoliteness {
+    per_host_concurrency: u32,
+    delay_ms: u64,
+}
+
+impl Default for RawPoliteness {
+    fn default() -> Self {
+        Self {
+            per_host_concurrency: 2,
+            delay_ms: 500,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawFrontier {
+    window: usize,
+    boost: Vec<RawBoost>,
+}
+
+impl Default for RawFrontier {
+    fn default() -> Self {
+        Self {
+            window: 10_000,
+            boost: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBoost {
+    pattern: String,
+    boost: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawChannels {
+    to_fetch: usize,
+    to_parse: usize,
+    to_store: usize,
+}
+
+impl Default for RawChannels {
+    fn default() -> Self {
+        Self {
+            to_fetch: 256,
+            to_parse: 256,
+            to_store: 1024,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawStorage {
+    database: String,
+    batch_size: usize,
+}
+
+impl Default for RawStorage {
+    fn default() -> Self {
+        Self {
+            database: "crawl.db".to_owned(),
+            batch_size: 512,
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates config text; `origin` names it in error messages.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        let mut problems = Problems::new(text);
+        let config = raw.validate(&mut problems);
+        if problems.list.is_empty() {
+            if let Some(config) = config {
+                return Ok(config);
+            }
+        }
+        Err(ConfigError::Invalid {
+            origin: origin.to_owned(),
+            problems: problems.list,
+        })
+    }
+}
+
+/// Collects validation problems, finding each key's line in the source text.
+struct Problems<'a> {
+    text: &'a str,
+    list: Vec<Problem>,
+}
+
+impl<'a> Problems<'a> {
+    fn new(text: &'a str) -> Self {
+        Self {
+            text,
+            list: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, key: &str, message: impl Into<String>) {
+        self.list.push(Problem {
+            key: key.to_owned(),
+            line: line_of_key(self.text, key),
+            message: message.into(),
+        });
+    }
+
+    fn at_least(&mut self, key: &str, value: u64, min: u64) {
+        if value < min {
+            self.add(key, format!("must be at least {min} (got {value})"));
+        }
+    }
+
+    fn regexes(&mut self, key: &str, patterns: &[String]) -> Vec<Regex> {
+        let mut compiled = Vec::with_capacity(patterns.len());
+        for (i, pattern) in patterns.iter().enumerate() {
+            match Regex::new(pattern) {
+                Ok(re) => compiled.push(re),
+                Err(e) => self.add(
+                    &format!("{key}[{i}]"),
+                    format!("is not a valid regular expression: {e}"),
+                ),
+            }
+        }
+        compiled
+    }
+}
+
+impl RawConfig {
+    fn validate(self, p: &mut Problems<'_>) -> Option<Config> {
+        let mut seeds = Vec::new();
+        if self.seeds.is_empty() {
+            p.add("seeds", "must name at least one URL to start from");
+        }
+        for (i, seed) in self.seeds.iter().enumerate() {
+            match urlnorm::normalize_str(seed) {
+                Ok(url) => seeds.push(url),
+                Err(e) => p.add(&format!("seeds[{i}]"), format!("{e} ({seed:?})")),
+            }
+        }
+
+        let mut hosts = Vec::new();
+        for (i, host) in self.scope.hosts.iter().enumerate() {
+            match HostPattern::parse(host) {
+                Ok(h) => hosts.push(h),
+                Err(e) => p.add(&format!("scope.hosts[{i}]"), e),
+            }
+        }
+        if self.scope.hosts.is_empty() {
+            hosts = seeds.iter().filter_map(HostPattern::of_url).collect();
+        }
+        let include = p.regexes("scope.include", &self.scope.include);
+        let exclude = p.regexes("scope.exclude", &self.scope.exclude);
+        if let Some(max_pages) = self.scope.max_pages {
+            p.at_least("scope.max_pages", max_pages, 1);
+        }
+
+        let f = &self.fetch;
+        p.at_least("fetch.workers", f.workers as u64, 1);
+        if f.user_agent.trim().is_empty() {
+            p.add(
+                "fetch.user_agent",
+                "must not be empty: servers use it to tell who is crawling",
+            );
+        }
+        p.at_least("fetch.connect_timeout_ms", f.connect_timeout_ms, 1);
+        p.at_least("fetch.timeout_ms", f.timeout_ms, 1);
+        p.at_least("fetch.max_body_bytes", f.max_body_bytes as u64, 1024);
+
+        p.at_least(
+            "politeness.per_host_concurrency",
+            self.politeness.per_host_concurrency.into(),
+            1,
+        );
+
+        p.at_least("frontier.window", self.frontier.window as u64, 1);
+        let mut boosts = Vec::new();
+        for (i, rule) in self.frontier.boost.iter().enumerate() {
+            match Regex::new(&rule.pattern) {
+                Ok(pattern) => boosts.push(Boost {
+                    pattern,
+                    boost: rule.boost,
+                }),
+                Err(e) => p.add(
+                    &format!("frontier.boost[{i}].pattern"),
+                    format!("is not a valid regular expression: {e}"),
+                ),
+            }
+        }
+
+        p.at_least("channels.to_fetch", self.channels.to_fetch as u64, 1);
+        p.at_least("channels.to_parse", self.channels.to_parse as u64, 1);
+        p.at_least("channels.to_store", self.channels.to_store as u64, 1);
+
+        if self.storage.database.trim().is_empty() {
+            p.add("storage.database", "must name a SQLite file");
+        }
+        p.at_least("storage.batch_size", self.storage.batch_size as u64, 1);
+
+        let parse_workers = match self.parse.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+
+        Some(Config {
+            seeds,
+            scope: ScopeConfig {
+                hosts,
+                include,
+                exclude,
+                max_depth: self.scope.max_depth,
+                max_pages: self.scope.max_pages,
+            },
+            fetch: FetchConfig {
+                workers: f.workers,
+                user_agent: f.user_agent.clone(),
+                connect_timeout: Duration::from_millis(f.connect_timeout_ms),
+                timeout: Duration::from_millis(f.timeout_ms),
+                max_body_bytes: f.max_body_bytes,
+                max_redirects: f.max_redirects,
+            },
+            parse: ParseConfig {
+                workers: parse_workers,
+            },
+            politeness: PolitenessConfig {
+                per_host_concurrency: self.politeness.per_host_concurrency,
+                delay: Duration::from_millis(self.politeness.delay_ms),
+            },
+            frontier: FrontierConfig {
+                window: self.frontier.window,
+                boosts,
+            },
+            channels: ChannelConfig {
+                to_fetch: self.channels.to_fetch,
+                to_parse: self.channels.to_parse,
+                to_store: self.channels.to_store,
+            },
+            storage: StorageConfig {
+                database: self.storage.database,
+                batch_size: self.storage.batch_size,
+            },
+        })
+    }
+}
+
+/// The 1-based line where a dotted key path (`fetch.workers`, `scope.include[1]`) is set,
+/// or `None` when the key is absent (its default was used).
+fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    use toml::de::{DeTable, DeValue};
+
+    let root = DeTable::parse(text).ok()?;
+    let mut span = root.span();
+    let mut value: Option<&DeValue<'_>> = None;
+    let mut table = Some(root.get_ref());
+    for segment in key.split('.') {
+        let (name, index) = match segment.split_once('[') {
+            Some((name, rest)) => (name, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (segment, None),
+        };
+        let (k, v) = table?.iter().find(|(k, _)| k.get_ref().as_ref() == name)?;
+        span = k.span();
+        value = Some(v.get_ref());
+        if let (Some(i), DeValue::Array(items)) = (index, v.get_ref()) {
+            let item = items.get(i)?;
+            span = item.span();
+            value = Some(item.get_ref());
+        }
+        table = match value {
+            Some(DeValue::Table(t)) => Some(t),
+            _ => None,
+        };
+    }
+    value?;
+    Some(text[..span.start].matches('\n').count() + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_config_of_only_seeds_gets_the_documented_defaults() {
+        let config = Config::from_toml(r#"seeds = ["https://example.com/"]"#, "t").unwrap();
+        assert_eq!(config.fetch.workers, 64);
+        assert_eq!(config.politeness.per_host_concurrency, 2);
+        assert_eq!(config.politeness.delay, Duration::from_millis(500));
+        assert_eq!(config.storage.database, "crawl.db");
+        assert_eq!(
+            config.scope.hosts,
+            vec![HostPattern::parse("example.com").unwrap()]
+        );
+        assert!(config.parse.workers >= 1);
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_with_its_key_and_line() {
+        let text = "seeds = [\"https://example.com/\"]\n\n[fetch]\nworkers = 0\n\n[scope]\ninclude = [\"ok\", \"(\"]\n";
+        let err = Config::from_toml(text, "t.toml").unwrap_err();
+        let ConfigError::Invalid { problems, .. } = err else {
+            panic!("expected validation problems, got {err}");
+        };
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert_eq!(problems[0].key, "scope.include[1]");
+        assert_eq!(problems[0].line, Some(7));
+        assert_eq!(problems[1].key, "fetch.workers");
+        assert_eq!(problems[1].line, Some(4));
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_its_line() {
+        let text = "seeds = [\"https://example.com/\"]\n[fetch]\nworkerz = 3\n";
+        let message = Config::from_toml(text, "t.toml").unwrap_err().to_string();
+        assert!(message.contains("workerz"), "{message}");
+        assert!(message.contains("line 3"), "{message}");
+    }
+}

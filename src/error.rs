@@ -1,0 +1,48 @@
+//! The crate's error type: what can stop a crawl as a whole.
+//!
+//! Trouble with a single page is never an `Error`: it becomes a page row with an error
+//! kind (see [`crate::page::FetchError`]). These are the failures a user must act on.
+
+use std::path::PathBuf;
+
+use crate::config::ConfigError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+
+    #[error("cannot open the database {path}: {source}")]
+    OpenDatabase {
+        path: PathBuf,
+        #[source]
+        source: sqlx::Error,
+    },
+
+    #[error("cannot bring the database schema up to date: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+
+    #[error("database error while {doing}: {source}")]
+    Database {
+        doing: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+
+    #[error("cannot build the HTTP client: {0}")]
+    HttpClient(#[source] reqwest::Error),
+
+    #[error("a pipeline stage stopped unexpectedly: {0}")]
+    StageFailed(String),
+}
+
+/// Attaches what the store was doing to a `sqlx` error, so a failure names its step.
+pub(crate) trait DbContext<T> {
+    fn doing(self, doing: &'static str) -> Result<T, Error>;
+}
+
+impl<T> DbContext<T> for Result<T, sqlx::Error> {
+    fn doing(self, doing: &'static str) -> Result<T, Error> {
+        self.map_err(|source| Error::Database { doing, source })
+    }
+}

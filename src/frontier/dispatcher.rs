@@ -1,0 +1,216 @@
+//! The dispatcher: keeps the frontier window filled from the `frontier` table, hands ready
+//! jobs to the fetch pool, and decides when the crawl is over.
+//!
+//! Parsing feeds the frontier (through the store), so closing channels can never end a
+//! crawl by itself. The crawl is over when the window is empty, no leased URL is still on
+//! its way to being committed, and the table had nothing queued after the last commit.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::{Frontier, Pop};
+use crate::error::Error;
+use crate::page::CrawlJob;
+use crate::store::Store;
+use crate::summary::EndReason;
+
+/// How long a lease lasts before another process may take the row.
+const LEASE_FOR: Duration = Duration::from_secs(600);
+
+/// What the other stages report back to the dispatcher, and live counts for progress.
+#[derive(Clone, Default)]
+pub struct Progress {
+    shared: Arc<Shared>,
+}
+
+#[derive(Default)]
+struct Shared {
+    /// Hosts whose request finished since the dispatcher last looked. At most one entry
+    /// per request in flight, so bounded by the fetch pool's size.
+    released: Mutex<Vec<Arc<str>>>,
+    /// Leased rows not yet committed: in the window, fetching, parsing or being written.
+    outstanding: AtomicUsize,
+    /// Bumped by every commit, so the dispatcher knows when new rows may be queued.
+    commits: AtomicU64,
+    pages: AtomicU64,
+    links: AtomicU64,
+    wake: Notify,
+}
+
+impl Progress {
+    /// A fetch to `host` finished: the host may take its next request.
+    pub fn host_released(&self, host: Arc<str>) {
+        self.shared
+            .released
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(host);
+        self.shared.wake.notify_one();
+    }
+
+    /// The writer committed `pages` pages; `links` is its running total.
+    pub fn committed(&self, pages: usize, links: u64) {
+        self.shared.outstanding.fetch_sub(pages, Ordering::SeqCst);
+        self.shared.pages.fetch_add(pages as u64, Ordering::Relaxed);
+        self.shared.links.store(links, Ordering::Relaxed);
+        self.shared.commits.fetch_add(1, Ordering::SeqCst);
+        self.shared.wake.notify_one();
+    }
+
+    pub fn pages(&self) -> u64 {
+        self.shared.pages.load(Ordering::Relaxed)
+    }
+
+    pub fn links(&self) -> u64 {
+        self.shared.links.load(Ordering::Relaxed)
+    }
+
+    /// URLs leased and not yet committed.
+    pub fn outstanding(&self) -> usize {
+        self.shared.outstanding.load(Ordering::SeqCst)
+    }
+
+    fn commits(&self) -> u64 {
+        self.shared.commits.load(Ordering::SeqCst)
+    }
+
+    fn take_released(&self) -> Vec<Arc<str>> {
+        std::mem::take(
+            &mut *self
+                .shared
+                .released
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+}
+
+pub struct Dispatcher {
+    frontier: Frontier,
+    store: Store,
+    jobs: flume::Sender<CrawlJob>,
+    progress: Progress,
+    window: usize,
+    /// Pages this run may still hand out (`scope.max_pages` less what is stored).
+    budget: Option<u64>,
+    owner: String,
+}
+
+impl Dispatcher {
+    pub fn new(
+        frontier: Frontier,
+        store: Store,
+        jobs: flume::Sender<CrawlJob>,
+        progress: Progress,
+        window: usize,
+        budget: Option<u64>,
+    ) -> Self {
+        Self {
+            frontier,
+            store,
+            jobs,
+            progress,
+            window,
+            budget,
+            owner: format!("pid-{}", std::process::id()),
+        }
+    }
+
+    /// Runs until the crawl is over, the page budget is spent, or `stop` is cancelled.
+    /// Jobs already handed out are finished by the stages downstream; rows still in the
+    /// window go back to the queue.
+    pub async fn run(mut self, stop: CancellationToken) -> Result<EndReason, Error> {
+        let ended = self.dispatch(&stop).await;
+        let unsent: Vec<i64> = self.frontier.drain().into_iter().map(|j| j.id).collect();
+        self.progress
+            .shared
+            .outstanding
+            .fetch_sub(unsent.len(), Ordering::SeqCst);
+        self.store.release(&unsent).await?;
+        ended
+    }
+
+    async fn dispatch(&mut self, stop: &CancellationToken) -> Result<EndReason, Error> {
+        let mut dispatched: u64 = 0;
+        // The commit count at which the table last had nothing queued to lease.
+        let mut drained_at: Option<u64> = None;
+        loop {
+            if stop.is_cancelled() {
+                return Ok(EndReason::Interrupted);
+            }
+            let now = Instant::now();
+            for host in self.progress.take_released() {
+                self.frontier.release(&host, now);
+            }
+            let budget_left = self.budget.map(|b| b.saturating_sub(dispatched));
+            if budget_left == Some(0) {
+                return Ok(EndReason::PageLimit);
+            }
+
+            let commits = self.progress.commits();
+            if self.frontier.len() < self.window.div_ceil(2) && drained_at != Some(commits) {
+                let room = self.window - self.frontier.len();
+                let want = budget_left.map_or(room, |left| {
+                    let left = usize::try_from(left).unwrap_or(usize::MAX);
+                    room.min(left.saturating_sub(self.frontier.len()))
+                });
+                if want > 0 {
+                    let jobs = self.store.lease(&self.owner, want, LEASE_FOR).await?;
+                    if jobs.len() < want {
+                        drained_at = Some(commits);
+                    }
+                    self.progress
+                        .shared
+                        .outstanding
+                        .fetch_add(jobs.len(), Ordering::SeqCst);
+                    for job in jobs {
+                        self.frontier.push(job, now);
+                    }
+                }
+            }
+
+            match self.frontier.pop(now) {
+                Pop::Job(job) => {
+                    dispatched += 1;
+                    let id = job.id;
+                    tokio::select! {
+                        sent = self.jobs.send_async(job) => {
+                            if sent.is_err() {
+                                return Err(Error::StageFailed("the fetch pool stopped".into()));
+                            }
+                        }
+                        () = stop.cancelled() => {
+                            self.progress.shared.outstanding.fetch_sub(1, Ordering::SeqCst);
+                            self.store.release(&[id]).await?;
+                            return Ok(EndReason::Interrupted);
+                        }
+                    }
+                }
+                Pop::WaitUntil(at) => {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(at.into()) => {}
+                        () = self.progress.shared.wake.notified() => {}
+                        () = stop.cancelled() => {}
+                    }
+                }
+                Pop::Idle => {
+                    let nothing_left = self.frontier.is_empty() && self.progress.outstanding() == 0;
+                    if nothing_left {
+                        if drained_at == Some(self.progress.commits()) {
+                            return Ok(EndReason::FrontierEmpty);
+                        }
+                        continue;
+                    }
+                    tokio::select! {
+                        () = self.progress.shared.wake.notified() => {}
+                        () = stop.cancelled() => {}
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! The frontier window: leased URLs waiting per host, handed out by priority as hosts
+//! become ready (Mercator's idea).
+//!
+//! A host is ready when its delay since the last request has passed and it has fewer
+//! requests in flight than its limit. Among ready hosts the best head URL goes first —
+//! highest priority, then lowest frontier id (discovery order), so ties break the same way
+//! every run. A host that must wait sits in a timer heap and never blocks the others.
+//!
+//! This type is pure: time comes in as an argument, so tests drive it without sleeping.
+//! [`dispatcher`] owns one and connects it to the store and the fetchers.
+
+pub mod dispatcher;
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::page::CrawlJob;
+
+/// Per-host limits applied to every host.
+#[derive(Debug, Clone, Copy)]
+pub struct Politeness {
+    pub per_host_concurrency: u32,
+    pub delay: Duration,
+}
+
+/// What [`Frontier::pop`] found.
+#[derive(Debug)]
+pub enum Pop {
+    Job(CrawlJob),
+    /// Nothing is ready now; a host becomes ready at this instant.
+    WaitUntil(Instant),
+    /// Nothing is ready, and only a finished request or new URLs can change that.
+    Idle,
+}
+
+/// A job ordered for a max-heap: higher priority first, then lower id.
+struct Queued(CrawlJob);
+
+impl Queued {
+    fn key(&self) -> (i64, Reverse<i64>) {
+        (self.0.priority, Reverse(self.0.id))
+    }
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+impl Eq for Queued {}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Queued {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+struct HostQueue {
+    urls: BinaryHeap<Queued>,
+    in_flight: u32,
+    next_allowed: Option<Instant>,
+    /// The token of this host's one live heap entry; older entries are stale and skipped.
+    token: u64,
+}
+
+pub struct Frontier {
+    politeness: Politeness,
+    hosts: HashMap<Arc<str>, HostQueue>,
+    /// Hosts ready now, keyed by their best URL.
+    ready: BinaryHeap<(i64, Reverse<i64>, u64, Arc<str>)>,
+    /// Hosts waiting for their delay to pass, earliest first.
+    timers: BinaryHeap<Reverse<(Instant, u64, Arc<str>)>>,
+    ids: HashSet<i64>,
+    next_token: u64,
+}
+
+impl Frontier {
+    pub fn new(politeness: Politeness) -> Self {
+        Self {
+            politeness,
+            hosts: HashMap::new(),
+            ready: BinaryHeap::new(),
+            timers: BinaryHeap::new(),
+            ids: HashSet::new(),
+            next_token: 0,
+        }
+    }
+
+    /// URLs waiting in the window (not those handed out).
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Adds a job; returns whether it was new to the window.
+    pub fn push(&mut self, job: CrawlJob, now: Instant) -> bool {
+        if !self.ids.insert(job.id) {
+            return false;
+        }
+        let host = job.host.clone();
+        let queue = self.hosts.entry(host.clone()).or_insert_with(|| HostQueue {
+            urls: BinaryHeap::new(),
+            in_flight: 0,
+            next_allowed: None,
+            token: 0,
+        });
+        let improves_head = queue
+            .urls
+            .peek()
+            .is_none_or(|head| (job.priority, Reverse(job.id)) > head.key());
+        queue.urls.push(Queued(job));
+        if improves_head {
+            self.schedule(&host, now);
+        }
+        true
+    }
+
+    /// Hands out the best job among ready hosts, counting it in flight for its host.
+    pub fn pop(&mut self, now: Instant) -> Pop {
+        while let Some(Reverse((at, token, host))) = self.timers.peek().cloned() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            if self.is_live(&host, token) {
+                self.schedule(&host, now);
+            }
+        }
+        while let Some((_, _, token, host)) = self.ready.pop() {
+            if !self.is_live(&host, token) {
+                continue;
+            }
+            let Some(queue) = self.hosts.get_mut(&host) else {
+                continue;
+            };
+            let Some(Queued(job)) = queue.urls.pop() else {
+                continue;
+            };
+            queue.in_flight += 1;
+            queue.next_allowed = Some(now + self.politeness.delay);
+            self.ids.remove(&job.id);
+            self.schedule(&host, now);
+            return Pop::Job(job);
+        }
+        loop {
+            match self.timers.peek() {
+                Some(Reverse((_, token, host))) if !self.is_live(host, *token) => {
+                    self.timers.pop();
+                }
+                Some(Reverse((at, _, _))) => return Pop::WaitUntil(*at),
+                None => return Pop::Idle,
+            }
+        }
+    }
+
+    /// A request to `host` finished: it may take another.
+    pub fn release(&mut self, host: &Arc<str>, now: Instant) {
+        let Some(queue) = self.hosts.get_mut(host) else {
+            return;
+        };
+        queue.in_flight = queue.in_flight.saturating_sub(1);
+        self.schedule(host, now);
+    }
+
+    /// Empties the window, returning the jobs that were never handed out.
+    pub fn drain(&mut self) -> Vec<CrawlJob> {
+        self.ready.clear();
+        self.timers.clear();
+        self.ids.clear();
+        let mut jobs = Vec::new();
+        for queue in self.hosts.values_mut() {
+            jobs.extend(queue.urls.drain().map(|Queued(job)| job));
+        }
+        self.hosts.retain(|_, q| q.in_flight > 0);
+        jobs
+    }
+
+    fn is_live(&self, host: &str, token: u64) -> bool {
+        self.hosts.get(host).is_some_and(|q| q.token == token)
+    }
+
+    /// Gives `host` one fresh heap entry reflecting its state now. A host with nothing
+    /// queued or in flight is forgotten once its delay has passed, so the map holds only
+    /// hosts that matter for politeness.
+    fn schedule(&mut self, host: &Arc<str>, now: Instant) {
+        self.next_token += 1;
+        let token = self.next_token;
+        let limit = self.politeness.per_host_concurrency;
+        let Some(queue) = self.hosts.get_mut(host) else {
+            return;
+        };
+        queue.token = token;
+        let Some(head) = queue.urls.peek() else {
+            if queue.in_flight == 0 {
+                match queue.next_allowed {
+                    Some(at) if at > now => self.timers.push(Reverse((at, token, host.clone()))),
+                    _ => {
+                        self.hosts.remove(host);
+                    }
+                }
+            }
+            return;
+        };
+        if queue.in_flight >= limit {
+            return;
+        }
+        match queue.next_allowed {
+            Some(at) if at > now => self.timers.push(Reverse((at, token, host.clone()))),
+            _ => {
+                let (priority, id) = head.key();
+                self.ready.push((priority, id, token, host.clone()));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use url::Url;
+
+    fn job(id: i64, host: &str, priority: i64) -> CrawlJob {
+        CrawlJob {
+            id,
+            url: Url::parse(&format!("http://{host}/{id}")).unwrap(),
+            host: Arc::from(host),
+            depth: 0,
+            priority,
+            redirect_hops: 0,
+        }
+    }
+
+    fn frontier(per_host: u32, delay_ms: u64) -> Frontier {
+        Frontier::new(Politeness {
+            per_host_concurrency: per_host,
+            delay: Duration::from_millis(delay_ms),
+        })
+    }
+
+    fn popped_id(p: Pop) -> i64 {
+        match p {
+            Pop::Job(j) => j.id,
+            other => panic!("expected a job, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn push_reports_whether_the_url_was_new() {
+        let mut f = frontier(1, 0);
+        let now = Instant::now();
+        assert!(f.push(job(1, "a", 0), now));
+        assert!(!f.push(job(1, "a", 0), now));
+        assert_eq!(f.len(), 1);
+    }
+
+    #[test]
+    fn highest_priority_goes_first_and_ties_break_by_id() {
+        let mut f = frontier(10, 0);
+        let now = Instant::now();
+        for (id, host, prio) in [(5, "a", -1), (3, "b", -1), (9, "c", 2), (1, "a", -2)] {
+            f.push(job(id, host, prio), now);
+        }
+        let order: Vec<i64> = (0..4).map(|_| popped_id(f.pop(now))).collect();
+        assert_eq!(order, vec![9, 3, 5, 1]);
+        assert!(matches!(f.pop(now), Pop::Idle));
+    }
+
+    #[test]
+    fn a_host_waits_its_delay_while_others_go_ahead() {
+        let mut f = frontier(5, 500);
+        let t0 = Instant::now();
+        f.push(job(1, "slow", 10), t0);
+        f.push(job(2, "slow", 9), t0);
+        f.push(job(3, "fast", 0), t0);
+        assert_eq!(popped_id(f.pop(t0)), 1);
+        // "slow" has a better URL left but must wait; "fast" is not blocked behind it.
+        assert_eq!(popped_id(f.pop(t0)), 3);
+        match f.pop(t0) {
+            Pop::WaitUntil(at) => assert_eq!(at, t0 + Duration::from_millis(500)),
+            other => panic!("expected a wait, got {other:?}"),
+        }
+        assert_eq!(popped_id(f.pop(t0 + Duration::from_millis(500))), 2);
+    }
+
+    #[test]
+    fn a_host_never_has_more_in_flight_than_its_limit() {
+        let mut f = frontier(2, 0);
+        let now = Instant::now();
+        for id in 1..=4 {
+            f.push(job(id, "h", 0), now);
+        }
+        assert_eq!(popped_id(f.pop(now)), 1);
+        assert_eq!(popped_id(f.pop(now)), 2);
+        assert!(matches!(f.pop(now), Pop::Idle));
+        f.release(&Arc::from("h"), now);
+        assert_eq!(popped_id(f.pop(now)), 3);
+        assert!(matches!(f.pop(now), Pop::Idle));
+    }
+
+    #[test]
+    fn drain_returns_what_was_never_handed_out() {
+        let mut f = frontier(1, 0);
+        let now = Instant::now();
+        for id in 1..=3 {
+            f.push(job(id, "h", 0), now);
+        }
+        assert_eq!(popped_id(f.pop(now)), 1);
+        let mut left: Vec<i64> = f.drain().into_iter().map(|j| j.id).collect();
+        left.sort();
+        assert_eq!(left, vec![2, 3]);
+        assert!(f.is_empty());
+    }
+}

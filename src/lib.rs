@@ -1,0 +1,43 @@
+//! pipecrawl: a pipelined web crawler whose results are a database you can query.
+//!
+//! # Layout
+//!
+//! A crawl is four stages joined by bounded [`flume`] channels. A full channel makes its
+//! producer wait, so a slow stage slows the ones before it instead of growing a queue.
+//!
+//! ```text
+//!  store (frontier table) ──► Dispatcher ──jobs──► FetchPool ──fetched──► ParsePool ──records──► StoreWriter
+//!        ▲                   (frontier window,     (tokio tasks,          (OS threads,          (one writer,
+//!        │                    politeness)           one reqwest Client)    scraper)              batched txns)
+//!        └──────────── new frontier rows, committed with the page that found them ─────────────────┘
+//! ```
+//!
+//! - [`frontier`]: the in-memory window of leased URLs, ordered by priority with per-host
+//!   delay and concurrency limits; [`frontier::dispatcher`] leases rows from the store into
+//!   it and hands them to the fetchers, and decides when the crawl is over.
+//! - [`fetcher`]: one HTTP request per job; every outcome (a 404, a timeout) is a value.
+//! - [`parser`]: title, links and anchor texts out of HTML; CPU work, so plain threads.
+//! - [`store`]: SQLite schema, migrations, leasing, and the single batching writer.
+//! - [`pipeline`]: the wiring of all of the above, in one place.
+//!
+//! The database is the truth: every known URL is a `frontier` row, and a page, its links,
+//! the URLs it discovered and its own frontier row turning `done` commit in one
+//! transaction. Memory only ever holds a bounded window of that table.
+
+pub mod charset;
+pub mod config;
+pub mod error;
+pub mod fetcher;
+pub mod frontier;
+pub mod page;
+pub mod parser;
+pub mod pipeline;
+pub mod scope;
+pub mod store;
+pub mod summary;
+pub mod urlnorm;
+
+pub use config::Config;
+pub use error::Error;
+pub use pipeline::crawl;
+pub use summary::Summary;

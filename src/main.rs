@@ -1,0 +1,37 @@
+//! The `pipecrawl` binary: arguments → logging → config → run → exit code.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cli::init_tracing(cli.log_format);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    match cli.command {
+        Command::Crawl { config } => {
+            let config = pipecrawl::Config::load(&config)?;
+            let database = config.storage.database.clone();
+            let summary = runtime
+                .block_on(pipecrawl::crawl(config, cli::shutdown_signal()))
+                .with_context(|| format!("the crawl into {database} stopped"))?;
+            print!("{summary}");
+            Ok(())
+        }
+    }
+}

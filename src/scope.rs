@@ -1,0 +1,146 @@
+//! Which discovered URLs become frontier rows, and at what priority.
+//!
+//! Scope is decided in the parse pool, where CPU is spent anyway, so the single writer only
+//! inserts rows. Links out of scope are still stored as `links` rows; they are just never
+//! fetched.
+
+use url::Url;
+
+use crate::config::{Boost, Config};
+
+/// A host the crawl may enter: `example.com`, or `*.example.com` for it and its subdomains.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPattern {
+    host: String,
+    subdomains: bool,
+}
+
+impl HostPattern {
+    pub fn parse(pattern: &str) -> Result<Self, String> {
+        let p = pattern.trim().to_ascii_lowercase();
+        let (host, subdomains) = match p.strip_prefix("*.") {
+            Some(rest) => (rest.to_owned(), true),
+            None => (p, false),
+        };
+        let valid = !host.is_empty()
+            && host.chars().all(|c| {
+                c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '[' | ']' | ':')
+            });
+        if !valid {
+            return Err(format!(
+                "{pattern:?} is not a host name (write `example.com` or `*.example.com`)"
+            ));
+        }
+        Ok(Self { host, subdomains })
+    }
+
+    /// The pattern matching exactly the host of `url`.
+    pub fn of_url(url: &Url) -> Option<Self> {
+        url.host_str().map(|h| Self {
+            host: h.to_owned(),
+            subdomains: false,
+        })
+    }
+
+    pub fn matches(&self, host: &str) -> bool {
+        host == self.host
+            || (self.subdomains
+                && host.len() > self.host.len()
+                && host.ends_with(&self.host)
+                && host.as_bytes()[host.len() - self.host.len() - 1] == b'.')
+    }
+}
+
+/// The crawl's boundaries and priority rules, shared read-only by the parse threads.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    hosts: Vec<HostPattern>,
+    include: Vec<regex::Regex>,
+    exclude: Vec<regex::Regex>,
+    max_depth: Option<u32>,
+    boosts: Vec<Boost>,
+}
+
+impl Scope {
+    pub fn new(config: &Config) -> Self {
+        Self {
+            hosts: config.scope.hosts.clone(),
+            include: config.scope.include.clone(),
+            exclude: config.scope.exclude.clone(),
+            max_depth: config.scope.max_depth,
+            boosts: config.frontier.boosts.clone(),
+        }
+    }
+
+    /// Whether a URL found at `depth` should be crawled.
+    pub fn admits(&self, url: &Url, depth: u32) -> bool {
+        if self.max_depth.is_some_and(|max| depth > max) {
+            return false;
+        }
+        let Some(host) = url.host_str() else {
+            return false;
+        };
+        if !self.hosts.iter().any(|h| h.matches(host)) {
+            return false;
+        }
+        let s = url.as_str();
+        (self.include.is_empty() || self.include.iter().any(|re| re.is_match(s)))
+            && !self.exclude.iter().any(|re| re.is_match(s))
+    }
+
+    /// Higher goes first. Depth counts down so the crawl is breadth-first; matching boost
+    /// rules add up, so a boosted URL overtakes shallower ones by its boost.
+    pub fn priority(&self, url: &Url, depth: u32) -> i64 {
+        let s = url.as_str();
+        let boost: i64 = self
+            .boosts
+            .iter()
+            .filter(|b| b.pattern.is_match(s))
+            .map(|b| b.boost)
+            .sum();
+        boost - i64::from(depth)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcard_hosts_match_subdomains_but_not_lookalikes() {
+        let p = HostPattern::parse("*.Example.com").unwrap();
+        assert!(p.matches("example.com"));
+        assert!(p.matches("www.example.com"));
+        assert!(!p.matches("badexample.com"));
+        let exact = HostPattern::parse("example.com").unwrap();
+        assert!(!exact.matches("www.example.com"));
+        assert!(HostPattern::parse("exa mple.com").is_err());
+    }
+
+    #[test]
+    fn scope_applies_depth_hosts_include_and_exclude() {
+        let config = Config::from_toml(
+            r#"
+            seeds = ["http://a.test/"]
+            [scope]
+            include = ["/docs/"]
+            exclude = ["\\.pdf$"]
+            max_depth = 2
+            [[frontier.boost]]
+            pattern = "/docs/important"
+            boost = 5
+            "#,
+            "t",
+        )
+        .unwrap();
+        let scope = Scope::new(&config);
+        let u = |s: &str| Url::parse(s).unwrap();
+        assert!(scope.admits(&u("http://a.test/docs/x"), 2));
+        assert!(!scope.admits(&u("http://a.test/docs/x"), 3));
+        assert!(!scope.admits(&u("http://b.test/docs/x"), 1));
+        assert!(!scope.admits(&u("http://a.test/blog/x"), 1));
+        assert!(!scope.admits(&u("http://a.test/docs/x.pdf"), 1));
+        assert_eq!(scope.priority(&u("http://a.test/docs/x"), 2), -2);
+        assert_eq!(scope.priority(&u("http://a.test/docs/important"), 2), 3);
+    }
+}

@@ -1,0 +1,372 @@
+//! The results database: schema, leasing frontier rows, and committing pages.
+//!
+//! One connection writes (SQLite allows one writer at a time anyway, and a single
+//! connection never sees "database is locked"): the [`writer::StoreWriter`] commits pages
+//! through it and the dispatcher leases through it. WAL mode lets readers — the query CLI,
+//! `sqlite3` — read while a crawl writes.
+
+pub mod writer;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use url::Url;
+
+use crate::error::{DbContext, Error};
+use crate::page::{CrawlJob, Discovered, PageRecord};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// SQLite's limit on bound parameters in one statement is 32766; stay well below.
+const MAX_BINDS: usize = 30_000;
+
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database and brings its schema up to date.
+    pub async fn open(database: &str) -> Result<Self, Error> {
+        let options = SqliteConnectOptions::from_str(database)
+            .or_else(|_| SqliteConnectOptions::from_str(&format!("sqlite://{database}")))
+            .map_err(|source| Error::OpenDatabase {
+                path: PathBuf::from(database),
+                source,
+            })?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(600))
+            .connect_with(options)
+            .await
+            .map_err(|source| Error::OpenDatabase {
+                path: PathBuf::from(database),
+                source,
+            })?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// Puts rows leased by a process that is gone back in the queue. One node owns a
+    /// SQLite database, so at start every lease is stale.
+    pub async fn recover_leases(&self) -> Result<u64, Error> {
+        let done = sqlx::query(
+            "UPDATE frontier SET state = 'queued', lease_owner = NULL, lease_expires = NULL
+             WHERE state = 'leased'",
+        )
+        .execute(&self.pool)
+        .await
+        .doing("returning stale leases to the queue")?;
+        Ok(done.rows_affected())
+    }
+
+    /// Adds URLs to the frontier; those already known are left as they are.
+    pub async fn enqueue(&self, urls: &[Discovered]) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await.doing("starting to add seeds")?;
+        insert_frontier(&mut tx, urls, None).await?;
+        insert_hosts(&mut tx, urls.iter().map(|d| d.host.as_str())).await?;
+        tx.commit().await.doing("adding seeds")
+    }
+
+    /// Pages stored so far (a resumed crawl counts them against `max_pages`).
+    pub async fn page_count(&self) -> Result<u64, Error> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM pages")
+            .fetch_one(&self.pool)
+            .await
+            .doing("counting pages")?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Leases up to `limit` queued rows, best priority first.
+    pub async fn lease(
+        &self,
+        owner: &str,
+        limit: usize,
+        lease_for: Duration,
+    ) -> Result<Vec<CrawlJob>, Error> {
+        let now = unix_ms(SystemTime::now());
+        let expires = now + i64::try_from(lease_for.as_millis()).unwrap_or(i64::MAX / 2);
+        let rows = sqlx::query(
+            "UPDATE frontier SET state = 'leased', lease_owner = ?1, lease_expires = ?2
+             WHERE id IN (SELECT id FROM frontier
+                          WHERE state = 'queued' AND not_before <= ?3
+                          ORDER BY priority DESC, id LIMIT ?4)
+             RETURNING id, url, host, depth, priority, redirect_hops",
+        )
+        .bind(owner)
+        .bind(expires)
+        .bind(now)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .doing("leasing frontier rows")?;
+
+        let mut jobs = Vec::with_capacity(rows.len());
+        for row in rows {
+            let url: String = row.get("url");
+            let Ok(parsed) = Url::parse(&url) else {
+                self.finish_unparsable(row.get("id")).await?;
+                continue;
+            };
+            let host: String = row.get("host");
+            jobs.push(CrawlJob {
+                id: row.get("id"),
+                url: parsed,
+                host: Arc::from(host),
+                depth: u32::try_from(row.get::<i64, _>("depth")).unwrap_or(0),
+                priority: row.get("priority"),
+                redirect_hops: u32::try_from(row.get::<i64, _>("redirect_hops")).unwrap_or(0),
+            });
+        }
+        Ok(jobs)
+    }
+
+    /// Hands leased rows back to the queue untouched (shutdown, or a page budget reached).
+    pub async fn release(&self, ids: &[i64]) -> Result<(), Error> {
+        for chunk in ids.chunks(MAX_BINDS) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "UPDATE frontier SET state = 'queued', lease_owner = NULL, lease_expires = NULL WHERE id IN ",
+            );
+            push_id_list(&mut q, chunk);
+            q.build()
+                .persistent(false)
+                .execute(&self.pool)
+                .await
+                .doing("returning leases to the queue")?;
+        }
+        Ok(())
+    }
+
+    /// A row whose URL no longer parses (edited by hand?) is failed, not retried forever.
+    async fn finish_unparsable(&self, id: i64) -> Result<(), Error> {
+        sqlx::query("UPDATE frontier SET state = 'failed', lease_owner = NULL WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .doing("failing an unparsable frontier row")?;
+        Ok(())
+    }
+
+    /// Commits a batch of pages: rows, links, discovered URLs and frontier states together.
+    pub(crate) async fn commit(&self, batch: &[PageRecord]) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await.doing("starting a page batch")?;
+        insert_pages(&mut tx, batch).await?;
+        insert_links(&mut tx, batch).await?;
+        for page in batch {
+            insert_frontier(&mut tx, &page.discovered, Some(page.job.id)).await?;
+        }
+        let hosts: BTreeSet<&str> = batch
+            .iter()
+            .flat_map(|p| p.discovered.iter().map(|d| d.host.as_str()))
+            .collect();
+        insert_hosts(&mut tx, hosts.into_iter()).await?;
+        follow_redirect_chains(&mut tx, batch).await?;
+        finish_frontier_rows(&mut tx, batch).await?;
+        tx.commit().await.doing("committing a page batch")
+    }
+}
+
+type Tx<'a> = sqlx::Transaction<'a, Sqlite>;
+
+async fn insert_pages(tx: &mut Tx<'_>, batch: &[PageRecord]) -> Result<(), Error> {
+    const COLUMNS: usize = 17;
+    for chunk in batch.chunks(MAX_BINDS / COLUMNS) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO pages (id, url, final_url, status, content_type, title, depth, fetched_at,
+                elapsed_ms, bytes, truncated, content_hash, etag, last_modified, location,
+                error_kind, error) ",
+        );
+        q.push_values(chunk, |mut b, p| {
+            let final_url = p.location.as_ref().unwrap_or(&p.job.url);
+            b.push_bind(p.job.id)
+                .push_bind(p.job.url.as_str())
+                .push_bind(final_url.as_str())
+                .push_bind(p.status.map(i64::from))
+                .push_bind(p.content_type.as_deref())
+                .push_bind(p.title.as_deref())
+                .push_bind(i64::from(p.job.depth))
+                .push_bind(rfc3339(p.fetched_at))
+                .push_bind(i64::try_from(p.elapsed_ms).unwrap_or(i64::MAX))
+                .push_bind(p.bytes.and_then(|b| i64::try_from(b).ok()))
+                .push_bind(p.truncated)
+                .push_bind(p.content_hash.as_deref())
+                .push_bind(p.etag.as_deref())
+                .push_bind(p.last_modified.as_deref())
+                .push_bind(p.location.as_ref().map(Url::as_str))
+                .push_bind(p.error.as_ref().map(|e| e.kind.as_str()))
+                .push_bind(p.error.as_ref().map(|e| e.message.as_str()));
+        });
+        q.build()
+            .persistent(false)
+            .execute(&mut **tx)
+            .await
+            .doing("storing pages")?;
+    }
+    Ok(())
+}
+
+async fn insert_links(tx: &mut Tx<'_>, batch: &[PageRecord]) -> Result<(), Error> {
+    const COLUMNS: usize = 4;
+    let all: Vec<_> = batch
+        .iter()
+        .flat_map(|p| p.links.iter().map(move |l| (p.job.id, l)))
+        .collect();
+    for chunk in all.chunks(MAX_BINDS / COLUMNS) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO links (source_id, target_url, anchor_text, rel) ",
+        );
+        q.push_values(chunk, |mut b, (source, link)| {
+            b.push_bind(*source)
+                .push_bind(link.target.as_str())
+                .push_bind(link.anchor_text.as_str())
+                .push_bind(link.rel.as_deref());
+        });
+        q.build()
+            .persistent(false)
+            .execute(&mut **tx)
+            .await
+            .doing("storing links")?;
+    }
+    Ok(())
+}
+
+async fn insert_frontier(
+    tx: &mut Tx<'_>,
+    urls: &[Discovered],
+    from: Option<i64>,
+) -> Result<(), Error> {
+    const COLUMNS: usize = 6;
+    for chunk in urls.chunks(MAX_BINDS / COLUMNS) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO frontier (url, host, depth, priority, discovered_from, redirect_hops) ",
+        );
+        q.push_values(chunk, |mut b, d| {
+            b.push_bind(d.url.as_str())
+                .push_bind(d.host.as_str())
+                .push_bind(i64::from(d.depth))
+                .push_bind(d.priority)
+                .push_bind(from)
+                .push_bind(i64::from(d.redirect_hops));
+        });
+        // A URL found again nearer the seeds moves up while it still waits, so depth limits
+        // and breadth-first order follow the shortest path the crawl has seen.
+        q.push(
+            " ON CONFLICT (url) DO UPDATE SET depth = excluded.depth, priority = excluded.priority,
+                 discovered_from = excluded.discovered_from
+             WHERE excluded.depth < frontier.depth AND frontier.state = 'queued'",
+        );
+        q.build()
+            .persistent(false)
+            .execute(&mut **tx)
+            .await
+            .doing("adding discovered URLs to the frontier")?;
+    }
+    Ok(())
+}
+
+async fn insert_hosts<'h>(
+    tx: &mut Tx<'_>,
+    hosts: impl Iterator<Item = &'h str>,
+) -> Result<(), Error> {
+    let hosts: BTreeSet<&str> = hosts.collect();
+    let hosts: Vec<&str> = hosts.into_iter().collect();
+    for chunk in hosts.chunks(MAX_BINDS) {
+        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO hosts (host) ");
+        q.push_values(chunk, |mut b, host| {
+            b.push_bind(*host);
+        });
+        q.push(" ON CONFLICT (host) DO NOTHING");
+        q.build()
+            .persistent(false)
+            .execute(&mut **tx)
+            .await
+            .doing("recording hosts")?;
+    }
+    Ok(())
+}
+
+/// Keeps `final_url` of every redirect pointing at where its chain ends, whichever hop
+/// is stored first: a redirect takes its target's `final_url` if the target is stored,
+/// and a stored target passes its own `final_url` back to the redirects ending at it.
+async fn follow_redirect_chains(tx: &mut Tx<'_>, batch: &[PageRecord]) -> Result<(), Error> {
+    for page in batch {
+        if page.job.redirect_hops > 0 {
+            let final_url = page.location.as_ref().unwrap_or(&page.job.url);
+            sqlx::query(
+                "UPDATE pages SET final_url = ?1
+                 WHERE location IS NOT NULL AND final_url = ?2 AND id <> ?3",
+            )
+            .bind(final_url.as_str())
+            .bind(page.job.url.as_str())
+            .bind(page.job.id)
+            .execute(&mut **tx)
+            .await
+            .doing("following a redirect chain")?;
+        }
+        if let Some(location) = &page.location {
+            sqlx::query(
+                "UPDATE pages SET final_url = target.final_url
+                 FROM (SELECT final_url FROM pages WHERE url = ?1) AS target
+                 WHERE pages.id = ?2",
+            )
+            .bind(location.as_str())
+            .bind(page.job.id)
+            .execute(&mut **tx)
+            .await
+            .doing("following a redirect chain")?;
+        }
+    }
+    Ok(())
+}
+
+async fn finish_frontier_rows(tx: &mut Tx<'_>, batch: &[PageRecord]) -> Result<(), Error> {
+    for (state, failed) in [("done", false), ("failed", true)] {
+        let ids: Vec<i64> = batch
+            .iter()
+            .filter(|p| (p.status.is_none()) == failed)
+            .map(|p| p.job.id)
+            .collect();
+        for chunk in ids.chunks(MAX_BINDS) {
+            let mut q = QueryBuilder::<Sqlite>::new("UPDATE frontier SET state = ");
+            q.push_bind(state);
+            q.push(
+                ", attempts = attempts + 1, lease_owner = NULL, lease_expires = NULL WHERE id IN ",
+            );
+            push_id_list(&mut q, chunk);
+            q.build()
+                .persistent(false)
+                .execute(&mut **tx)
+                .await
+                .doing("marking frontier rows done")?;
+        }
+    }
+    Ok(())
+}
+
+/// Appends `(?, ?, …)` binding each id, for `WHERE id IN`.
+fn push_id_list(q: &mut QueryBuilder<Sqlite>, ids: &[i64]) {
+    q.push("(");
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    q.push(")");
+}
+
+pub(crate) fn unix_ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}

@@ -1,0 +1,56 @@
+//! The single writer: pages arrive from the parse pool and are committed in batches.
+//!
+//! A batch is whatever is waiting when the previous commit finishes, up to
+//! `storage.batch_size`: under load transactions grow and their cost is shared by many
+//! pages; when the crawl is slow each page is committed almost at once. The channel closing
+//! is the signal to flush and stop.
+
+use crate::error::Error;
+use crate::frontier::dispatcher::Progress;
+use crate::page::PageRecord;
+use crate::store::Store;
+use crate::summary::Tally;
+
+pub struct StoreWriter {
+    store: Store,
+    records: flume::Receiver<PageRecord>,
+    batch_size: usize,
+    progress: Progress,
+}
+
+impl StoreWriter {
+    pub fn new(
+        store: Store,
+        records: flume::Receiver<PageRecord>,
+        batch_size: usize,
+        progress: Progress,
+    ) -> Self {
+        Self {
+            store,
+            records,
+            batch_size,
+            progress,
+        }
+    }
+
+    pub async fn run(self) -> Result<Tally, Error> {
+        let mut tally = Tally::default();
+        let mut batch = Vec::with_capacity(self.batch_size);
+        while let Ok(first) = self.records.recv_async().await {
+            batch.push(first);
+            while batch.len() < self.batch_size {
+                match self.records.try_recv() {
+                    Ok(record) => batch.push(record),
+                    Err(_) => break,
+                }
+            }
+            self.store.commit(&batch).await?;
+            for page in &batch {
+                tally.add(page);
+            }
+            self.progress.committed(batch.len(), tally.links);
+            batch.clear();
+        }
+        Ok(tally)
+    }
+}

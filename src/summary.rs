@@ -1,0 +1,97 @@
+//! What a crawl did, counted by the writer as pages commit.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use crate::page::PageRecord;
+
+/// Running counts of committed pages.
+#[derive(Debug, Default, Clone)]
+pub struct Tally {
+    pub pages: u64,
+    pub links: u64,
+    /// Pages by status class: `2xx` … `5xx`, or `error` when there was no response.
+    pub by_class: BTreeMap<&'static str, u64>,
+    /// Pages with an error, by kind.
+    pub errors: BTreeMap<&'static str, u64>,
+}
+
+impl Tally {
+    pub fn add(&mut self, page: &PageRecord) {
+        self.pages += 1;
+        self.links += page.links.len() as u64;
+        let class = match page.status {
+            Some(100..=199) => "1xx",
+            Some(200..=299) => "2xx",
+            Some(300..=399) => "3xx",
+            Some(400..=499) => "4xx",
+            Some(_) => "5xx",
+            None => "error",
+        };
+        *self.by_class.entry(class).or_default() += 1;
+        if let Some(e) = &page.error {
+            *self.errors.entry(e.kind.as_str()).or_default() += 1;
+        }
+    }
+}
+
+/// The end-of-crawl report.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub tally: Tally,
+    pub elapsed: Duration,
+    /// Why the crawl ended.
+    pub ended: EndReason,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// Nothing left to fetch.
+    FrontierEmpty,
+    /// `scope.max_pages` reached; the rest stays queued for a later run.
+    PageLimit,
+    /// Stopped by a signal; unfinished URLs went back to the queue.
+    Interrupted,
+}
+
+impl Summary {
+    pub fn pages_per_sec(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 {
+            self.tally.pages as f64 / secs
+        } else {
+            0.0
+        }
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = &self.tally;
+        let classes: Vec<String> = t.by_class.iter().map(|(c, n)| format!("{n} {c}")).collect();
+        let why = match self.ended {
+            EndReason::FrontierEmpty => "frontier empty",
+            EndReason::PageLimit => "page limit reached",
+            EndReason::Interrupted => "interrupted",
+        };
+        writeln!(
+            f,
+            "crawled {} pages ({}), {} links in {:.1} s: {:.1} pages/s ({why})",
+            t.pages,
+            if classes.is_empty() {
+                "none".to_owned()
+            } else {
+                classes.join(", ")
+            },
+            t.links,
+            self.elapsed.as_secs_f64(),
+            self.pages_per_sec(),
+        )?;
+        if !t.errors.is_empty() {
+            let errors: Vec<String> = t.errors.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            writeln!(f, "errors by kind: {}", errors.join(", "))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,162 @@
+//! URL normalisation: one spelling per resource, so the frontier's unique `url` column is
+//! also its dedup.
+//!
+//! The `url` crate already lowercases scheme and host, drops default ports and resolves dot
+//! segments. On top of that we drop fragments (they never reach the server), an empty `?`,
+//! and spell percent-escapes one way: unreserved characters decoded, hex digits uppercase.
+
+use url::Url;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    #[error("is not a URL: {0}")]
+    Unparsable(#[from] url::ParseError),
+    #[error("has scheme {0:?}; only http and https are crawled")]
+    Scheme(String),
+    #[error("has no host")]
+    NoHost,
+}
+
+/// Parses and normalises an absolute URL.
+pub fn normalize_str(input: &str) -> Result<Url, UrlError> {
+    normalize(Url::parse(input.trim())?)
+}
+
+/// Resolves `href` against `base` and normalises the result.
+pub fn resolve(base: &Url, href: &str) -> Result<Url, UrlError> {
+    normalize(base.join(href.trim())?)
+}
+
+/// Normalises a parsed URL; refuses what a crawler cannot fetch.
+pub fn normalize(mut url: Url) -> Result<Url, UrlError> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(UrlError::Scheme(url.scheme().to_owned()));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(UrlError::NoHost);
+    }
+    url.set_fragment(None);
+    if let Some(path) = canonical_escapes(url.path()) {
+        url.set_path(&path);
+    }
+    match url.query() {
+        Some("") => url.set_query(None),
+        Some(query) => {
+            if let Some(q) = canonical_escapes(query) {
+                url.set_query(Some(&q));
+            }
+        }
+        None => {}
+    }
+    Ok(url)
+}
+
+/// The politeness and robots.txt unit: host plus port when it is not the scheme's default.
+pub fn host_key(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    }
+}
+
+/// Rewrites `%7e` → `~` and `%2f` → `%2F`; `None` when the input is already canonical.
+fn canonical_escapes(s: &str) -> Option<String> {
+    if !s.contains('%') {
+        return None;
+    }
+    let bytes = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut changed = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let (hi, lo) = (bytes[i + 1], bytes[i + 2]);
+            if let (Some(h), Some(l)) = (hex_value(hi), hex_value(lo)) {
+                let decoded = h * 16 + l;
+                if decoded.is_ascii_alphanumeric() || b"-._~".contains(&decoded) {
+                    out.push(char::from(decoded));
+                    changed = true;
+                } else {
+                    let (hi, lo) = (hi.to_ascii_uppercase(), lo.to_ascii_uppercase());
+                    changed |= hi != bytes[i + 1] || lo != bytes[i + 2];
+                    out.extend(['%', char::from(hi), char::from(lo)]);
+                }
+                i += 3;
+                continue;
+            }
+        }
+        let ch_len = utf8_len(bytes[i]);
+        out.push_str(&s[i..i + ch_len]);
+        i += ch_len;
+    }
+    changed.then_some(out)
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    char::from(b).to_digit(16).map(|d| d as u8)
+}
+
+fn utf8_len(first: u8) -> usize {
+    match first {
+        0xF0..=0xFF => 4,
+        0xE0..=0xEF => 3,
+        0xC0..=0xDF => 2,
+        _ => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(s: &str) -> String {
+        normalize_str(s).unwrap().to_string()
+    }
+
+    #[test]
+    fn spellings_of_one_resource_normalise_to_one_url() {
+        let same = [
+            "HTTP://Example.COM:80/a/./b/../c?",
+            "http://example.com/a/c#frag",
+            "http://example.com/a/%63",
+            "http://example.com:80/a/c",
+        ];
+        for s in same {
+            assert_eq!(n(s), "http://example.com/a/c", "{s}");
+        }
+        assert_eq!(n("https://example.com"), "https://example.com/");
+        assert_eq!(
+            n("https://example.com:8443/x"),
+            "https://example.com:8443/x"
+        );
+    }
+
+    #[test]
+    fn escapes_are_spelled_one_way_and_reserved_ones_kept() {
+        assert_eq!(n("http://h/a%2fb?q=%7e%2f"), "http://h/a%2Fb?q=~%2F");
+        assert_eq!(n("http://h/caf%C3%A9"), "http://h/caf%C3%A9");
+        assert_eq!(n("http://h/%"), "http://h/%");
+    }
+
+    #[test]
+    fn non_http_schemes_are_refused() {
+        for s in [
+            "mailto:a@b.c",
+            "javascript:void(0)",
+            "data:text/html,hi",
+            "ftp://h/",
+        ] {
+            assert!(matches!(normalize_str(s), Err(UrlError::Scheme(_))), "{s}");
+        }
+    }
+
+    #[test]
+    fn host_key_keeps_only_non_default_ports() {
+        assert_eq!(host_key(&normalize_str("http://a.b:80/").unwrap()), "a.b");
+        assert_eq!(
+            host_key(&normalize_str("http://127.0.0.2:9000/").unwrap()),
+            "127.0.0.2:9000"
+        );
+    }
+}

@@ -1,0 +1,124 @@
+//! The binary as a user runs it: exit codes, what it prints, what a bad config says.
+
+use std::process::{Command, Output};
+
+use super::site::{Resource, SiteBuilder};
+use super::Harness;
+
+fn pipecrawl(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run the pipecrawl binary")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crawl_through_the_binary_fills_the_database_and_prints_a_summary() {
+    let mut builder = SiteBuilder::bind(1).await;
+    let host = builder.authority(0);
+    builder.add(
+        &host,
+        "/",
+        Resource::Html("<title>Home</title><a href='/a'>A</a> <a href='/b'>B</a>".into()),
+    );
+    builder.add(
+        &host,
+        "/a",
+        Resource::Html("<title>Page A</title><a href='/'>Home</a>".into()),
+    );
+    builder.add(&host, "/b", Resource::Status(500, "down".into()));
+    let site = builder.start();
+    let harness = Harness::default();
+    let config = harness
+        .write_config(&harness.config_text(&[site.url(0, "/")], "[politeness]\ndelay_ms = 0\n"));
+
+    let out = tokio::task::spawn_blocking(move || {
+        pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()])
+    })
+    .await
+    .expect("the binary ran");
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {stdout}\nstderr: {}",
+        out.status,
+        text(&out.stderr)
+    );
+    assert!(
+        stdout.contains("crawled 3 pages (2 2xx, 1 5xx), 3 links"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("pages/s (frontier empty)"), "{stdout}");
+
+    let db = harness.db().await;
+    assert_eq!(
+        db.page(&site.url(0, "/a"))
+            .await
+            .and_then(|p| p.title)
+            .as_deref(),
+        Some("Page A")
+    );
+    assert_eq!(
+        db.page(&site.url(0, "/b")).await.and_then(|p| p.status),
+        Some(500)
+    );
+}
+
+#[test]
+fn an_unknown_key_is_refused_naming_the_key_and_its_line() {
+    let harness = Harness::default();
+    let config = harness
+        .write_config("seeds = [\"http://127.0.0.1:1/\"]\n\n[fetch]\nworkers = 4\nworkerz = 8\n");
+    let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("workerz"), "{stderr}");
+    assert!(stderr.contains("line 5"), "{stderr}");
+    assert!(
+        !harness.db_path().exists(),
+        "nothing is created for a bad config"
+    );
+}
+
+#[test]
+fn bad_values_are_all_reported_at_once_with_their_lines() {
+    let harness = Harness::default();
+    let config = harness.write_config(
+        "seeds = [\"http://127.0.0.1:1/\", \"ftp://example.com/\"]\n[politeness]\nper_host_concurrency = 0\n[scope]\nexclude = [\"[unclosed\"]\n",
+    );
+    let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("3 problem(s)"), "{stderr}");
+    assert!(stderr.contains("line 1: `seeds[1]`"), "{stderr}");
+    assert!(
+        stderr.contains("line 3: `politeness.per_host_concurrency` must be at least 1"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("line 5: `scope.exclude[0]` is not a valid regular expression"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_missing_config_file_is_named() {
+    let out = pipecrawl(&["crawl", "--config", "/nonexistent/pipecrawl.toml"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("cannot read the config file /nonexistent/pipecrawl.toml"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_example_config_is_valid() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/example.toml");
+    pipecrawl::Config::load(std::path::Path::new(path)).expect("config/example.toml loads");
+}

@@ -1,0 +1,318 @@
+//! Crawls of the generated three-host site, checked against its model.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use pipecrawl::summary::EndReason;
+use regex::Regex;
+
+use super::graph::{self, Model, Node, Rules, OUTSIDE};
+use super::site::{Resource, SiteBuilder, TestSite};
+use super::Harness;
+
+const PAGES_PER_HOST: usize = 80;
+
+async fn three_host_site() -> (TestSite, Model) {
+    let mut builder = SiteBuilder::bind(3).await;
+    let model = graph::generate(&mut builder, 3, PAGES_PER_HOST, 0x5eed);
+    (builder.start(), model)
+}
+
+fn all_hosts(site: &TestSite) -> Vec<String> {
+    site.authorities.clone()
+}
+
+fn assert_no_url_requested_twice(site: &TestSite) {
+    let mut seen = HashSet::new();
+    for url in site.requested_urls() {
+        assert!(seen.insert(url.clone()), "{url} was requested twice");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_stores_exactly_the_reachable_pages_with_their_titles_and_links() {
+    let (site, model) = three_host_site().await;
+    let harness = Harness::default();
+    let summary = harness.crawl(&model.seeds, "[fetch]\nworkers = 8\n").await;
+    let hosts = all_hosts(&site);
+    let expected = model.reachable(&Rules {
+        hosts: &hosts,
+        include: None,
+        exclude: None,
+        max_depth: None,
+    });
+    assert!(
+        expected.len() > 200,
+        "the site should be a few hundred pages, is {}",
+        expected.len()
+    );
+
+    let db = harness.db().await;
+    let pages = db.pages().await;
+    let stored: BTreeSet<&str> = pages.iter().map(|p| p.url.as_str()).collect();
+    let wanted: BTreeSet<&str> = expected.keys().map(String::as_str).collect();
+    assert_eq!(stored, wanted, "stored pages differ from the reachable set");
+    assert_eq!(summary.tally.pages as usize, expected.len());
+    assert_eq!(summary.ended, EndReason::FrontierEmpty);
+
+    assert_no_url_requested_twice(&site);
+    let requested: BTreeSet<String> = site.requested_urls().into_iter().collect();
+    let requested: BTreeSet<&str> = requested.iter().map(String::as_str).collect();
+    assert_eq!(
+        requested, wanted,
+        "every stored page was requested, and nothing else"
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pages WHERE url LIKE '%/secret%' OR url LIKE '%/orphan/%'")
+            .await,
+        0
+    );
+
+    // Titles and (target, anchor text) pairs are exactly what the pages say.
+    let mut links_by_page: HashMap<String, BTreeSet<(String, String)>> = HashMap::new();
+    for (source, target, anchor) in db.links().await {
+        assert!(
+            links_by_page
+                .entry(source.clone())
+                .or_default()
+                .insert((target.clone(), anchor.clone())),
+            "duplicate link row {source} -> {target} {anchor:?}"
+        );
+    }
+    for page in &pages {
+        let node = &model.nodes[&page.url];
+        let links = links_by_page.remove(&page.url).unwrap_or_default();
+        match node {
+            Node::Html { title, links: want } => {
+                assert_eq!(page.status, Some(200), "{}", page.url);
+                assert_eq!(page.title.as_deref(), Some(title.as_str()), "{}", page.url);
+                assert_eq!(&links, want, "links of {}", page.url);
+            }
+            Node::Status(code) => {
+                assert_eq!(page.status, Some(i64::from(*code)), "{}", page.url);
+                assert!(
+                    links.is_empty(),
+                    "an error page's links are not followed: {}",
+                    page.url
+                );
+            }
+            Node::Redirect(_) => {
+                assert!(matches!(page.status, Some(301 | 302)), "{}", page.url);
+                assert_eq!(page.title, None);
+            }
+            Node::Other(content_type) => {
+                assert_eq!(page.content_type.as_deref(), Some(*content_type));
+                assert_eq!(page.title, None, "non-HTML is not parsed: {}", page.url);
+                assert!(links.is_empty(), "non-HTML is not parsed: {}", page.url);
+            }
+        }
+        assert!(
+            page.depth >= i64::from(expected[&page.url]),
+            "{} is shallower than possible",
+            page.url
+        );
+    }
+    for seed in &model.seeds {
+        assert_eq!(db.page(seed).await.map(|p| p.depth), Some(0));
+    }
+
+    // Redirects end where their chain ends, and the target is a page of its own.
+    let p1 = site.url(0, "/p/1");
+    let moved = db
+        .page(&site.url(0, "/moved"))
+        .await
+        .expect("the redirect is stored");
+    assert_eq!(
+        (moved.status, moved.final_url.as_deref()),
+        (Some(301), Some(p1.as_str()))
+    );
+    let chain = db
+        .page(&site.url(0, "/chain"))
+        .await
+        .expect("the redirect chain is stored");
+    assert_eq!(
+        (chain.status, chain.final_url.as_deref()),
+        (Some(302), Some(p1.as_str()))
+    );
+    assert_eq!(db.page(&p1).await.and_then(|p| p.status), Some(200));
+
+    // Links out of scope are rows, never requests.
+    assert_eq!(
+        db.scalar(&format!(
+            "SELECT count(*) FROM links WHERE target_url = '{OUTSIDE}'"
+        ))
+        .await,
+        3
+    );
+    assert_eq!(
+        db.scalar(&format!(
+            "SELECT count(*) FROM pages WHERE url = '{OUTSIDE}'"
+        ))
+        .await,
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_depth_keeps_the_crawl_near_the_seeds() {
+    let (site, model) = three_host_site().await;
+    let harness = Harness::default();
+    harness
+        .crawl(&model.seeds, "[scope]\nmax_depth = 1\n")
+        .await;
+    let hosts = all_hosts(&site);
+    let expected = model.reachable(&Rules {
+        hosts: &hosts,
+        include: None,
+        exclude: None,
+        max_depth: Some(1),
+    });
+    let stored: HashMap<String, u32> = harness
+        .db()
+        .await
+        .pages()
+        .await
+        .into_iter()
+        .map(|p| (p.url, u32::try_from(p.depth).unwrap_or(u32::MAX)))
+        .collect();
+    assert_eq!(stored, expected, "pages and depths with max_depth = 1");
+    assert_no_url_requested_twice(&site);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn include_and_exclude_rules_decide_what_is_crawled() {
+    let (site, model) = three_host_site().await;
+    let harness = Harness::default();
+    let include = r"^http://127\.0\.0\.[12]:";
+    let exclude = r"/p/1\d*$";
+    harness
+        .crawl(
+            &model.seeds,
+            &format!("[scope]\ninclude = [{include:?}]\nexclude = [{exclude:?}]\n"),
+        )
+        .await;
+    let hosts = all_hosts(&site);
+    let expected = model.reachable(&Rules {
+        hosts: &hosts,
+        include: Some(Regex::new(include).unwrap()),
+        exclude: Some(Regex::new(exclude).unwrap()),
+        max_depth: None,
+    });
+    let db = harness.db().await;
+    let stored: BTreeSet<String> = db.pages().await.into_iter().map(|p| p.url).collect();
+    let wanted: BTreeSet<String> = expected.into_keys().collect();
+    assert_eq!(stored, wanted);
+    // Host 3 is only its seed; excluded pages are linked to but never requested.
+    assert!(site
+        .requested_urls()
+        .iter()
+        .all(|u| !u.ends_with("/p/1") && !u.contains("/p/1?")));
+    assert!(
+        db.scalar("SELECT count(*) FROM links WHERE target_url LIKE '%/p/1'")
+            .await
+            > 0
+    );
+    assert_no_url_requested_twice(&site);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_pages_stops_the_crawl_and_a_later_run_continues_where_it_stopped() {
+    let (site, model) = three_host_site().await;
+    let harness = Harness::default();
+    let summary = harness
+        .crawl(&model.seeds, "[scope]\nmax_pages = 25\n")
+        .await;
+    assert_eq!(summary.ended, EndReason::PageLimit);
+    assert_eq!(summary.tally.pages, 25);
+    assert_eq!(
+        harness
+            .db()
+            .await
+            .scalar("SELECT count(*) FROM pages")
+            .await,
+        25
+    );
+    assert_eq!(site.requested_urls().len(), 25);
+    assert_eq!(
+        harness
+            .db()
+            .await
+            .scalar("SELECT count(*) FROM frontier WHERE state = 'leased'")
+            .await,
+        0
+    );
+
+    let summary = harness
+        .crawl(&model.seeds, "[scope]\nmax_pages = 60\n")
+        .await;
+    assert_eq!(summary.tally.pages, 35);
+    assert_eq!(
+        harness
+            .db()
+            .await
+            .scalar("SELECT count(*) FROM pages")
+            .await,
+        60
+    );
+    assert_eq!(site.requested_urls().len(), 60);
+    assert_no_url_requested_twice(&site);
+
+    let summary = harness.crawl(&model.seeds, "").await;
+    assert_eq!(summary.ended, EndReason::FrontierEmpty);
+    let hosts = all_hosts(&site);
+    let expected = model.reachable(&Rules {
+        hosts: &hosts,
+        include: None,
+        exclude: None,
+        max_depth: None,
+    });
+    assert_eq!(
+        harness
+            .db()
+            .await
+            .scalar("SELECT count(*) FROM pages")
+            .await as usize,
+        expected.len()
+    );
+    assert_no_url_requested_twice(&site);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_seed_becomes_an_error_row_and_the_crawl_goes_on() {
+    let mut builder = SiteBuilder::bind(1).await;
+    let home = format!("http://{}/", builder.authority(0));
+    builder.add(
+        &builder.authority(0),
+        "/",
+        Resource::Html("<title>Up</title><a href='/a'>A</a>".into()),
+    );
+    builder.add(
+        &builder.authority(0),
+        "/a",
+        Resource::Html("<title>A</title>".into()),
+    );
+    let _site = builder.start();
+    // Nothing listens on port 1: the connection is refused.
+    let dead = "http://127.0.0.1:1/".to_owned();
+    let harness = Harness::default();
+    let summary = harness.crawl(&[home.clone(), dead.clone()], "").await;
+    assert_eq!(summary.tally.pages, 3);
+    assert_eq!(summary.tally.errors.get("connect"), Some(&1));
+    let db = harness.db().await;
+    let row = db.page(&dead).await.expect("the dead seed has a row");
+    assert_eq!(
+        (row.status, row.error_kind.as_deref()),
+        (None, Some("connect"))
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM frontier WHERE state = 'failed'")
+            .await,
+        1
+    );
+    assert_eq!(
+        db.page(&format!("{home}a"))
+            .await
+            .and_then(|p| p.title)
+            .as_deref(),
+        Some("A")
+    );
+}

@@ -1,0 +1,137 @@
+//! End-to-end tests: real crawls of an in-process loopback web, checked against the
+//! database they leave behind. One test binary, so the crate links once.
+
+mod cli;
+mod crawl;
+mod graph;
+mod site;
+
+use std::path::{Path, PathBuf};
+
+use pipecrawl::{Config, Summary};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{Row, SqlitePool};
+use tempfile::TempDir;
+
+/// A crawl's working directory and database.
+pub struct Harness {
+    pub dir: TempDir,
+}
+
+impl Default for Harness {
+    fn default() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("a temp dir"),
+        }
+    }
+}
+
+impl Harness {
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("crawl.db")
+    }
+
+    /// A config for `seeds` writing into this harness's database, fast for tests (no
+    /// politeness delay), with `extra` TOML appended (sections other than `[storage]`).
+    pub fn config_text(&self, seeds: &[String], extra: &str) -> String {
+        let seeds: Vec<String> = seeds.iter().map(|s| format!("{s:?}")).collect();
+        format!(
+            "seeds = [{}]\n{extra}\n[storage]\ndatabase = {:?}\n",
+            seeds.join(", "),
+            self.db_path().display().to_string()
+        )
+    }
+
+    pub fn write_config(&self, text: &str) -> PathBuf {
+        let path = self.dir.path().join("crawl.toml");
+        std::fs::write(&path, text).expect("write the test config");
+        path
+    }
+
+    /// Runs a crawl in-process and returns its summary.
+    pub async fn crawl(&self, seeds: &[String], extra: &str) -> Summary {
+        let extra = if extra.contains("[politeness]") {
+            extra.to_owned()
+        } else {
+            format!("[politeness]\ndelay_ms = 0\n{extra}")
+        };
+        let config = Config::from_toml(&self.config_text(seeds, &extra), "test config")
+            .expect("a valid test config");
+        pipecrawl::crawl(config, std::future::pending())
+            .await
+            .expect("the crawl succeeds")
+    }
+
+    pub async fn db(&self) -> Db {
+        Db::open(&self.db_path()).await
+    }
+}
+
+/// Read access to a crawl's results.
+pub struct Db {
+    pool: SqlitePool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageRow {
+    pub url: String,
+    pub final_url: Option<String>,
+    pub status: Option<i64>,
+    pub content_type: Option<String>,
+    pub title: Option<String>,
+    pub depth: i64,
+    pub error_kind: Option<String>,
+}
+
+impl Db {
+    pub async fn open(path: &Path) -> Self {
+        let options = SqliteConnectOptions::new().filename(path).read_only(true);
+        Self {
+            pool: SqlitePool::connect_with(options)
+                .await
+                .expect("open the crawl database"),
+        }
+    }
+
+    pub async fn pages(&self) -> Vec<PageRow> {
+        sqlx::query("SELECT url, final_url, status, content_type, title, depth, error_kind FROM pages ORDER BY url")
+            .fetch_all(&self.pool)
+            .await
+            .expect("read pages")
+            .into_iter()
+            .map(|r| PageRow {
+                url: r.get("url"),
+                final_url: r.get("final_url"),
+                status: r.get("status"),
+                content_type: r.get("content_type"),
+                title: r.get("title"),
+                depth: r.get("depth"),
+                error_kind: r.get("error_kind"),
+            })
+            .collect()
+    }
+
+    pub async fn page(&self, url: &str) -> Option<PageRow> {
+        self.pages().await.into_iter().find(|p| p.url == url)
+    }
+
+    /// (source url, target url, anchor text) for every link row.
+    pub async fn links(&self) -> Vec<(String, String, String)> {
+        sqlx::query(
+            "SELECT p.url, l.target_url, l.anchor_text FROM links l JOIN pages p ON p.id = l.source_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .expect("read links")
+        .into_iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+    }
+
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&self.pool)
+            .await
+            .expect("a scalar query")
+    }
+}
