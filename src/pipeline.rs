@@ -97,7 +97,7 @@ pub async fn crawl(
     let fetchers = FetchPool::spawn(
         &config.fetch,
         fetcher::client(&config)?,
-        jobs_rx,
+        jobs_rx.clone(),
         fetched_tx,
         progress.clone(),
     );
@@ -108,7 +108,7 @@ pub async fn crawl(
     let dispatcher = Dispatcher::new(
         frontier,
         store,
-        jobs_tx,
+        (jobs_tx, jobs_rx),
         progress,
         config.frontier.window,
         budget,

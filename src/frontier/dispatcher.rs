@@ -93,6 +93,8 @@ pub struct Dispatcher {
     frontier: Frontier,
     store: Store,
     jobs: flume::Sender<CrawlJob>,
+    /// The fetchers' end of `jobs`, to take back what they have not started on a stop.
+    unstarted: flume::Receiver<CrawlJob>,
     progress: Progress,
     window: usize,
     /// Pages this run may still hand out (`scope.max_pages` less what is stored).
@@ -104,7 +106,7 @@ impl Dispatcher {
     pub fn new(
         frontier: Frontier,
         store: Store,
-        jobs: flume::Sender<CrawlJob>,
+        (jobs, unstarted): (flume::Sender<CrawlJob>, flume::Receiver<CrawlJob>),
         progress: Progress,
         window: usize,
         budget: Option<u64>,
@@ -113,6 +115,7 @@ impl Dispatcher {
             frontier,
             store,
             jobs,
+            unstarted,
             progress,
             window,
             budget,
@@ -121,11 +124,14 @@ impl Dispatcher {
     }
 
     /// Runs until the crawl is over, the page budget is spent, or `stop` is cancelled.
-    /// Jobs already handed out are finished by the stages downstream; rows still in the
-    /// window go back to the queue.
+    /// Requests already started are finished by the stages downstream; rows still in the
+    /// window — and on a stop, jobs no fetcher has started — go back to the queue.
     pub async fn run(mut self, stop: CancellationToken) -> Result<EndReason, Error> {
         let ended = self.dispatch(&stop).await;
-        let unsent: Vec<i64> = self.frontier.drain().into_iter().map(|j| j.id).collect();
+        let mut unsent: Vec<i64> = self.frontier.drain().into_iter().map(|j| j.id).collect();
+        if matches!(ended, Ok(EndReason::Interrupted) | Err(_)) {
+            unsent.extend(self.unstarted.drain().map(|j| j.id));
+        }
         self.progress
             .shared
             .outstanding
