@@ -514,6 +514,77 @@ mod tests {
         assert_eq!(problems[1].line, Some(4));
     }
 
+    /// The fields serde accepts under a table header (`[fetch]`, `[[frontier.boost]]`,
+    /// or none for the top level), read from its unknown-field message so the list comes
+    /// from the structs themselves.
+    fn accepted_fields(header: &str) -> Vec<String> {
+        let text = format!("seeds = []\n{header}\nzzz_probe = 1\n");
+        let Err(e) = toml::from_str::<RawConfig>(&text) else {
+            return Vec::new();
+        };
+        let message = e.to_string();
+        let Some((_, expected)) = message.split_once("expected") else {
+            return Vec::new();
+        };
+        expected
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The lines of `text` from `header` up to the next table header.
+    fn section<'a>(text: &'a str, header: &str) -> Option<&'a str> {
+        let start = text.find(&format!("\n{header}\n"))? + 1;
+        let rest = &text[start + header.len()..];
+        let end = rest.find("\n[").map_or(rest.len(), |i| i + 1);
+        Some(&rest[..end])
+    }
+
+    #[test]
+    fn the_example_config_documents_every_key() {
+        let example = include_str!("../config/example.toml");
+        let documented = |text: &str, key: &str| {
+            Regex::new(&format!(r"(?m)^#?\s*{key}\s*="))
+                .unwrap()
+                .is_match(text)
+        };
+        let top = accepted_fields("");
+        assert!(top.contains(&"fetch".to_owned()), "probe failed: {top:?}");
+        for table in top {
+            let fields = accepted_fields(&format!("[{table}]"));
+            if fields.is_empty() {
+                assert!(
+                    documented(example, &table),
+                    "`{table}` is not in config/example.toml"
+                );
+                continue;
+            }
+            let body = section(example, &format!("[{table}]"))
+                .unwrap_or_else(|| panic!("config/example.toml has no [{table}] section"));
+            for field in fields {
+                let nested = format!("[[{table}.{field}]]");
+                let nested_fields = accepted_fields(&nested);
+                if nested_fields.is_empty() {
+                    assert!(
+                        documented(body, &field),
+                        "`{table}.{field}` is not in config/example.toml"
+                    );
+                    continue;
+                }
+                let nested_body = section(example, &nested)
+                    .unwrap_or_else(|| panic!("config/example.toml has no {nested} section"));
+                for f in nested_fields {
+                    assert!(
+                        documented(nested_body, &f),
+                        "`{table}.{field}.{f}` is not in config/example.toml"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn an_unknown_key_is_named_with_its_line() {
         let text = "seeds = [\"https://example.com/\"]\n[fetch]\nworkerz = 3\n";
