@@ -63,6 +63,7 @@ pub struct Config {
     pub parse: ParseConfig,
     pub politeness: PolitenessConfig,
     pub frontier: FrontierConfig,
+    pub retry: RetryConfig,
     pub channels: ChannelConfig,
     pub storage: StorageConfig,
 }
@@ -75,6 +76,8 @@ pub struct ScopeConfig {
     pub exclude: Vec<Regex>,
     pub max_depth: Option<u32>,
     pub max_pages: Option<u64>,
+    /// Seed the frontier from sitemaps named in robots.txt (or `/sitemap.xml`).
+    pub sitemaps: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -96,6 +99,32 @@ pub struct ParseConfig {
 pub struct PolitenessConfig {
     pub per_host_concurrency: u32,
     pub delay: Duration,
+    pub hosts: Vec<HostPolitenessConfig>,
+    /// robots.txt `Crawl-delay` is honoured up to this.
+    pub max_crawl_delay: Duration,
+    pub respect_robots_txt: bool,
+    /// How long a fetched robots.txt is trusted before it is fetched again.
+    pub robots_ttl: Duration,
+    /// Honour `<meta name="robots">` and `X-Robots-Tag` (noindex, nofollow).
+    pub respect_meta_robots: bool,
+    /// Follow links marked `rel="nofollow"` (they are stored either way).
+    pub follow_nofollow_links: bool,
+}
+
+/// Limits for the hosts matching `pattern`; unset ones fall back to the global values.
+#[derive(Debug, Clone)]
+pub struct HostPolitenessConfig {
+    pub pattern: HostPattern,
+    pub per_host_concurrency: Option<u32>,
+    pub delay: Option<Duration>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RetryConfig {
+    /// Requests made for one URL at most, the first included.
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -140,6 +169,8 @@ struct RawConfig {
     #[serde(default)]
     frontier: RawFrontier,
     #[serde(default)]
+    retry: RawRetry,
+    #[serde(default)]
     channels: RawChannels,
     #[serde(default)]
     storage: RawStorage,
@@ -156,6 +187,8 @@ struct RawScope {
     exclude: Vec<String>,
     max_depth: Option<u32>,
     max_pages: Option<u64>,
+    #[serde(default)]
+    sitemaps: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -193,6 +226,12 @@ struct RawParse {
 struct RawPoliteness {
     per_host_concurrency: u32,
     delay_ms: u64,
+    max_crawl_delay_ms: u64,
+    respect_robots_txt: bool,
+    robots_ttl_s: u64,
+    respect_meta_robots: bool,
+    follow_nofollow_links: bool,
+    host: Vec<RawHostPoliteness>,
 }
 
 impl Default for RawPoliteness {
@@ -200,6 +239,38 @@ impl Default for RawPoliteness {
         Self {
             per_host_concurrency: 2,
             delay_ms: 500,
+            max_crawl_delay_ms: 30_000,
+            respect_robots_txt: true,
+            robots_ttl_s: 24 * 3600,
+            respect_meta_robots: true,
+            follow_nofollow_links: false,
+            host: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHostPoliteness {
+    pattern: String,
+    per_host_concurrency: Option<u32>,
+    delay_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawRetry {
+    max_attempts: u32,
+    base_delay_ms: u64,
+    max_delay_ms: u64,
+}
+
+impl Default for RawRetry {
+    fn default() -> Self {
+        Self {
+            max_attempts: 4,
+            base_delay_ms: 1_000,
+            max_delay_ms: 60_000,
         }
     }
 }
@@ -375,11 +446,40 @@ impl RawConfig {
         p.at_least("fetch.timeout_ms", f.timeout_ms, 1);
         p.at_least("fetch.max_body_bytes", f.max_body_bytes as u64, 1024);
 
+        let pol = &self.politeness;
         p.at_least(
             "politeness.per_host_concurrency",
-            self.politeness.per_host_concurrency.into(),
+            pol.per_host_concurrency.into(),
             1,
         );
+        p.at_least("politeness.robots_ttl_s", pol.robots_ttl_s, 1);
+        let mut host_politeness = Vec::new();
+        for (i, h) in pol.host.iter().enumerate() {
+            let key = format!("politeness.host[{i}]");
+            if let Some(n) = h.per_host_concurrency {
+                p.at_least(&format!("{key}.per_host_concurrency"), n.into(), 1);
+            }
+            match HostPattern::parse(&h.pattern) {
+                Ok(pattern) => host_politeness.push(HostPolitenessConfig {
+                    pattern,
+                    per_host_concurrency: h.per_host_concurrency,
+                    delay: h.delay_ms.map(Duration::from_millis),
+                }),
+                Err(e) => p.add(&format!("{key}.pattern"), e),
+            }
+        }
+
+        let retry = &self.retry;
+        p.at_least("retry.max_attempts", retry.max_attempts.into(), 1);
+        if retry.max_delay_ms < retry.base_delay_ms {
+            p.add(
+                "retry.max_delay_ms",
+                format!(
+                    "must not be below retry.base_delay_ms ({})",
+                    retry.base_delay_ms
+                ),
+            );
+        }
 
         p.at_least("frontier.window", self.frontier.window as u64, 1);
         let mut boosts = Vec::new();
@@ -418,6 +518,7 @@ impl RawConfig {
                 exclude,
                 max_depth: self.scope.max_depth,
                 max_pages: self.scope.max_pages,
+                sitemaps: self.scope.sitemaps,
             },
             fetch: FetchConfig {
                 workers: f.workers,
@@ -431,8 +532,19 @@ impl RawConfig {
                 workers: parse_workers,
             },
             politeness: PolitenessConfig {
-                per_host_concurrency: self.politeness.per_host_concurrency,
-                delay: Duration::from_millis(self.politeness.delay_ms),
+                per_host_concurrency: pol.per_host_concurrency,
+                delay: Duration::from_millis(pol.delay_ms),
+                hosts: host_politeness,
+                max_crawl_delay: Duration::from_millis(pol.max_crawl_delay_ms),
+                respect_robots_txt: pol.respect_robots_txt,
+                robots_ttl: Duration::from_secs(pol.robots_ttl_s),
+                respect_meta_robots: pol.respect_meta_robots,
+                follow_nofollow_links: pol.follow_nofollow_links,
+            },
+            retry: RetryConfig {
+                max_attempts: retry.max_attempts,
+                base_delay: Duration::from_millis(retry.base_delay_ms),
+                max_delay: Duration::from_millis(retry.max_delay_ms),
             },
             frontier: FrontierConfig {
                 window: self.frontier.window,

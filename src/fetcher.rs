@@ -1,23 +1,31 @@
 //! The fetch pool: tokio tasks sharing one `reqwest::Client` (one connection pool), each
-//! taking a job, making one request and passing on whatever came back.
+//! taking a job, asking robots.txt, waiting its turn at the host's gate, making one
+//! request and passing on whatever came back.
 //!
 //! Every outcome is a value: a 404, a refused connection or a timeout becomes a
 //! [`Fetched`] with a status or an error, and the worker takes the next job. Redirects are
 //! not followed here: the target goes back to the frontier like any discovered URL, so it
-//! is scoped, deduplicated and politely scheduled, and never fetched twice.
+//! is scoped, checked against robots.txt, politely scheduled, and never fetched twice.
 
 use std::error::Error as _;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use reqwest::header::{HeaderMap, CONTENT_TYPE, ETAG, LAST_MODIFIED, LOCATION};
+use reqwest::header::{HeaderMap, CONTENT_TYPE, ETAG, LAST_MODIFIED, LOCATION, RETRY_AFTER};
 use reqwest::{redirect, Client, Response};
 
-use crate::config::{Config, FetchConfig};
+use crate::config::Config;
 use crate::error::Error;
 use crate::frontier::dispatcher::Progress;
-use crate::page::{CrawlJob, ErrorKind, FetchError, Fetched};
+use crate::frontier::Release;
+use crate::page::{CrawlJob, ErrorKind, FetchError, Fetched, JobKind};
+use crate::politeness::{HostGate, Politeness};
+use crate::retry::{self, Decision, RetryPolicy};
+use crate::robots::{RobotsCache, Verdict};
 use crate::urlnorm;
+
+/// The sitemap protocol's own limit on an uncompressed sitemap.
+const MAX_SITEMAP_BYTES: usize = 50 * 1024 * 1024;
 
 /// Builds the one HTTP client every fetch worker shares.
 pub fn client(config: &Config) -> Result<Client, Error> {
@@ -36,26 +44,36 @@ pub fn client(config: &Config) -> Result<Client, Error> {
         .map_err(Error::HttpClient)
 }
 
+/// What every fetch worker shares.
+pub struct FetchContext {
+    pub client: Client,
+    pub robots: Arc<RobotsCache>,
+    pub gate: Arc<HostGate>,
+    pub politeness: Politeness,
+    pub retry: RetryPolicy,
+    pub progress: Progress,
+    pub max_body_bytes: usize,
+    pub max_redirects: u32,
+    pub respect_robots_txt: bool,
+    pub sitemaps: bool,
+}
+
 pub struct FetchPool;
 
 impl FetchPool {
-    /// Starts `config.workers` workers; each stops when the job channel closes.
+    /// Starts `workers` workers; each stops when the job channel closes.
     pub fn spawn(
-        config: &FetchConfig,
-        client: Client,
+        workers: usize,
+        context: Arc<FetchContext>,
         jobs: flume::Receiver<CrawlJob>,
         fetched: flume::Sender<Fetched>,
-        progress: Progress,
     ) -> Vec<tokio::task::JoinHandle<()>> {
-        (0..config.workers)
+        (0..workers)
             .map(|_| {
                 let worker = FetchWorker {
-                    client: client.clone(),
+                    cx: Arc::clone(&context),
                     jobs: jobs.clone(),
                     fetched: fetched.clone(),
-                    progress: progress.clone(),
-                    max_body_bytes: config.max_body_bytes,
-                    max_redirects: config.max_redirects,
                 };
                 tokio::spawn(worker.run())
             })
@@ -64,12 +82,9 @@ impl FetchPool {
 }
 
 struct FetchWorker {
-    client: Client,
+    cx: Arc<FetchContext>,
     jobs: flume::Receiver<CrawlJob>,
     fetched: flume::Sender<Fetched>,
-    progress: Progress,
-    max_body_bytes: usize,
-    max_redirects: u32,
 }
 
 impl FetchWorker {
@@ -77,17 +92,16 @@ impl FetchWorker {
         while let Ok(job) = self.jobs.recv_async().await {
             let host = Arc::clone(&job.host);
             let span = tracing::debug_span!("fetch", url = %job.url);
-            let fetched = tracing::Instrument::instrument(self.fetch(job), span).await;
-            self.progress.host_released(host);
+            let (fetched, release) = tracing::Instrument::instrument(self.process(job), span).await;
+            self.cx.progress.host_released(host, release);
             if self.fetched.send_async(fetched).await.is_err() {
                 break;
             }
         }
     }
 
-    async fn fetch(&self, job: CrawlJob) -> Fetched {
-        let fetched_at = SystemTime::now();
-        let started = Instant::now();
+    async fn process(&self, job: CrawlJob) -> (Fetched, Release) {
+        let cx = &self.cx;
         let mut out = Fetched {
             job,
             status: None,
@@ -98,17 +112,105 @@ impl FetchWorker {
             body: None,
             bytes: None,
             truncated: false,
-            fetched_at,
+            fetched_at: SystemTime::now(),
             elapsed_ms: 0,
             error: None,
+            x_robots_tag: None,
+            sitemaps: Vec::new(),
+            retry_in: None,
         };
-        match self.client.get(out.job.url.clone()).send().await {
-            Ok(response) => self.read_response(response, &mut out).await,
+        let mut release = Release::default();
+
+        if cx.respect_robots_txt || cx.sitemaps {
+            match cx.robots.lookup(&out.job.url, &out.job.host).await {
+                Ok(lookup) => {
+                    release.crawl_delay = lookup.robots.crawl_delay;
+                    if lookup.fetched && cx.sitemaps {
+                        out.sitemaps = lookup.robots.sitemaps.clone();
+                        if out.sitemaps.is_empty() {
+                            out.sitemaps.extend(out.job.url.join("/sitemap.xml").ok());
+                        }
+                    }
+                    if let Some(error) = lookup.robots.network_error() {
+                        // The host does not answer at all: say so, rather than "robots".
+                        out.error = Some(FetchError {
+                            kind: error.kind,
+                            message: format!("fetching robots.txt: {}", error.message),
+                        });
+                        self.decide_retry(&mut out, None);
+                        return (out, release);
+                    }
+                    let verdict = lookup.robots.verdict(&out.job.url);
+                    if cx.respect_robots_txt && verdict != Verdict::Allowed {
+                        self.robots_refusal(&mut out, verdict);
+                        return (out, release);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("robots.txt cache unavailable: {e}");
+                    self.robots_refusal(&mut out, Verdict::Unavailable);
+                    return (out, release);
+                }
+            }
+        }
+
+        let host = Arc::clone(&out.job.host);
+        let delay = cx.politeness.limits(&host, release.crawl_delay).delay;
+        cx.gate.wait_turn(&host, delay).await;
+        out.fetched_at = SystemTime::now();
+        let started = Instant::now();
+        let mut retry_after = None;
+        match cx.client.get(out.job.url.clone()).send().await {
+            Ok(response) => {
+                retry_after = response
+                    .headers()
+                    .get(RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
+                self.read_response(response, &mut out).await;
+            }
             Err(e) => out.error = Some(fetch_error(&e)),
         }
         out.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        tracing::debug!(status = out.status, error = ?out.error, "fetched");
-        out
+
+        self.decide_retry(&mut out, retry_after);
+        if let (Some(wait), Some(429 | 503)) = (retry_after, out.status) {
+            // The server asked the whole host to slow down, not just this URL.
+            let until = tokio::time::Instant::now() + wait.min(cx.retry.max_delay());
+            cx.gate.pause(&host, until);
+            release.pause_until = Some(until.into_std());
+        }
+        tracing::debug!(status = out.status, error = ?out.error, retry_in = ?out.retry_in, "fetched");
+        (out, release)
+    }
+
+    /// The URL is not requested: disallowed (final), or robots.txt unavailable (retried
+    /// like any transient failure).
+    fn robots_refusal(&self, out: &mut Fetched, verdict: Verdict) {
+        let (kind, message) = match verdict {
+            Verdict::Disallowed => (ErrorKind::Robots, "disallowed by robots.txt"),
+            _ => (
+                ErrorKind::RobotsUnavailable,
+                "robots.txt could not be fetched",
+            ),
+        };
+        out.error = Some(FetchError {
+            kind,
+            message: message.to_owned(),
+        });
+        self.decide_retry(out, None);
+    }
+
+    fn decide_retry(&self, out: &mut Fetched, retry_after: Option<std::time::Duration>) {
+        let error = out.error.as_ref().map(|e| e.kind);
+        let attempt = out.job.attempts + 1;
+        if let Decision::RetryIn(wait) =
+            self.cx
+                .retry
+                .decide(out.status, error, retry_after, attempt)
+        {
+            out.retry_in = Some(wait);
+        }
     }
 
     async fn read_response(&self, mut response: Response, out: &mut Fetched) {
@@ -118,35 +220,22 @@ impl FetchWorker {
         out.content_type = header(headers, CONTENT_TYPE);
         out.etag = header(headers, ETAG);
         out.last_modified = header(headers, LAST_MODIFIED);
+        out.x_robots_tag = header(headers, "x-robots-tag");
 
         if status.is_redirection() {
             if let Some(location) = header(headers, LOCATION) {
-                match urlnorm::resolve(&out.job.url, &location) {
-                    Ok(target) => {
-                        if out.job.redirect_hops >= self.max_redirects {
-                            out.error = Some(FetchError {
-                                kind: ErrorKind::Redirect,
-                                message: format!(
-                                    "more than {} redirects in a row",
-                                    self.max_redirects
-                                ),
-                            });
-                        }
-                        out.location = Some(target);
-                    }
-                    Err(e) => {
-                        out.error = Some(FetchError {
-                            kind: ErrorKind::Redirect,
-                            message: format!("Location {location:?} {e}"),
-                        });
-                    }
-                }
+                self.redirect(out, &location);
             }
         }
 
-        // Only successful HTML is parsed: error pages' links are noise, and a soft-404
-        // template linking to itself is a classic trap.
-        if !status.is_success() || !out.is_html() {
+        // Only successful HTML (or a sitemap) is read: error pages' links are noise, and a
+        // soft-404 template linking to itself is a classic trap.
+        let cap = match out.job.kind {
+            JobKind::Sitemap => MAX_SITEMAP_BYTES,
+            JobKind::Page if out.is_html() => self.cx.max_body_bytes,
+            JobKind::Page => 0,
+        };
+        if !status.is_success() || cap == 0 {
             out.bytes = response.content_length();
             return;
         }
@@ -154,7 +243,7 @@ impl FetchWorker {
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
-                    let room = self.max_body_bytes - body.len();
+                    let room = cap - body.len();
                     if chunk.len() > room {
                         body.extend_from_slice(&chunk[..room]);
                         out.truncated = true;
@@ -172,9 +261,29 @@ impl FetchWorker {
         out.bytes = Some(body.len() as u64);
         out.body = Some(body);
     }
+
+    fn redirect(&self, out: &mut Fetched, location: &str) {
+        match urlnorm::resolve(&out.job.url, location) {
+            Ok(target) => {
+                if out.job.redirect_hops >= self.cx.max_redirects {
+                    out.error = Some(FetchError {
+                        kind: ErrorKind::Redirect,
+                        message: format!("more than {} redirects in a row", self.cx.max_redirects),
+                    });
+                }
+                out.location = Some(target);
+            }
+            Err(e) => {
+                out.error = Some(FetchError {
+                    kind: ErrorKind::Redirect,
+                    message: format!("Location {location:?} {e}"),
+                });
+            }
+        }
+    }
 }
 
-fn header(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {
+fn header(headers: &HeaderMap, name: impl reqwest::header::AsHeaderName) -> Option<String> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -183,16 +292,7 @@ fn header(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option<Stri
 
 /// Sorts a reqwest error into a kind, keeping the whole cause chain as the message
 /// ("connection refused" lives several sources deep).
-fn fetch_error(e: &reqwest::Error) -> FetchError {
-    let kind = if e.is_timeout() {
-        ErrorKind::Timeout
-    } else if e.is_connect() {
-        ErrorKind::Connect
-    } else if e.is_body() || e.is_decode() {
-        ErrorKind::Body
-    } else {
-        ErrorKind::Request
-    };
+pub(crate) fn fetch_error(e: &reqwest::Error) -> FetchError {
     let mut message = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
@@ -203,5 +303,18 @@ fn fetch_error(e: &reqwest::Error) -> FetchError {
         }
         source = cause.source();
     }
+    let kind = if e.is_timeout() {
+        ErrorKind::Timeout
+    } else if e.is_connect()
+        && (message.contains("dns error") || message.contains("failed to lookup address"))
+    {
+        ErrorKind::Dns
+    } else if e.is_connect() {
+        ErrorKind::Connect
+    } else if e.is_body() || e.is_decode() {
+        ErrorKind::Body
+    } else {
+        ErrorKind::Request
+    };
     FetchError { kind, message }
 }

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use url::Url;
 
@@ -17,6 +18,25 @@ pub struct CrawlJob {
     pub priority: i64,
     /// How many redirects led here; caps redirect chains across jobs.
     pub redirect_hops: u32,
+    /// Requests already made for this URL (retries counted).
+    pub attempts: u32,
+    pub kind: JobKind,
+}
+
+/// What a URL is expected to be: a page to parse as HTML, or a sitemap listing URLs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    Page,
+    Sitemap,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Page => "page",
+            Self::Sitemap => "sitemap",
+        }
+    }
 }
 
 /// Why a fetch produced no usable response. Stored as `pages.error_kind`.
@@ -24,10 +44,16 @@ pub struct CrawlJob {
 pub enum ErrorKind {
     Timeout,
     Connect,
+    /// The host name does not resolve.
+    Dns,
     Body,
     Request,
     Redirect,
     Parse,
+    /// robots.txt disallows the URL; it was not requested.
+    Robots,
+    /// robots.txt could not be fetched (5xx, no answer), so nothing on the host may be.
+    RobotsUnavailable,
 }
 
 impl ErrorKind {
@@ -35,10 +61,13 @@ impl ErrorKind {
         match self {
             Self::Timeout => "timeout",
             Self::Connect => "connect",
+            Self::Dns => "dns",
             Self::Body => "body",
             Self::Request => "request",
             Self::Redirect => "redirect",
             Self::Parse => "parse",
+            Self::Robots => "robots",
+            Self::RobotsUnavailable => "robots_unavailable",
         }
     }
 }
@@ -73,6 +102,13 @@ pub struct Fetched {
     pub fetched_at: std::time::SystemTime,
     pub elapsed_ms: u64,
     pub error: Option<FetchError>,
+    /// `X-Robots-Tag`, for the parser to honour with `<meta name="robots">`.
+    pub x_robots_tag: Option<String>,
+    /// Sitemaps named by a robots.txt fetched for this job, to be crawled.
+    pub sitemaps: Vec<Url>,
+    /// Set when the outcome is transient: the URL goes back to the queue for this long
+    /// instead of being stored.
+    pub retry_in: Option<Duration>,
 }
 
 impl Fetched {
@@ -103,6 +139,7 @@ pub struct Discovered {
     pub depth: u32,
     pub priority: i64,
     pub redirect_hops: u32,
+    pub kind: JobKind,
 }
 
 /// Everything the writer commits for one page, in one transaction.
@@ -121,6 +158,11 @@ pub struct PageRecord {
     pub fetched_at: std::time::SystemTime,
     pub elapsed_ms: u64,
     pub error: Option<FetchError>,
+    pub canonical: Option<Url>,
+    pub noindex: bool,
+    pub nofollow: bool,
     pub links: Vec<Link>,
     pub discovered: Vec<Discovered>,
+    /// The URL is to be tried again after this long; nothing else is stored.
+    pub retry_in: Option<Duration>,
 }

@@ -14,9 +14,12 @@ use url::Url;
 use xxhash_rust::xxh3::xxh3_128;
 
 use crate::charset;
-use crate::page::{Discovered, ErrorKind, FetchError, Fetched, Link, PageRecord};
+use crate::page::{Discovered, ErrorKind, FetchError, Fetched, JobKind, Link, PageRecord};
 use crate::scope::Scope;
-use crate::urlnorm;
+use crate::{sitemap, urlnorm};
+
+/// Sitemap index levels followed below the sitemaps robots.txt names.
+const MAX_SITEMAP_NESTING: u32 = 2;
 
 pub struct ParsePool;
 
@@ -61,54 +64,15 @@ impl ParseWorker {
     }
 }
 
-/// Builds the page's row: parses HTML bodies, and turns links and a redirect target
-/// into frontier candidates that are in scope.
+/// Builds the page's row: parses HTML bodies and sitemaps, and turns links, sitemap
+/// entries and a redirect target into frontier candidates that are in scope.
 pub fn to_record(f: Fetched, extractor: &Extractor, scope: &Scope) -> PageRecord {
     let content_hash = f.body.as_deref().map(|b| format!("{:032x}", xxh3_128(b)));
-    let mut error = f.error;
-    let mut title = None;
-    let mut links = Vec::new();
-    // The fetcher reads a body only for successful HTML.
-    if let (None, Some(body)) = (&error, &f.body) {
-        let text = charset::decode(body, f.content_type.as_deref());
-        match catch_unwind(AssertUnwindSafe(|| extractor.extract(&text, &f.job.url))) {
-            Ok(extracted) => {
-                title = extracted.title;
-                links = extracted.links;
-            }
-            Err(_) => {
-                error = Some(FetchError {
-                    kind: ErrorKind::Parse,
-                    message: "the HTML parser failed on this page".to_owned(),
-                });
-            }
-        }
-    }
-
-    let mut discovered = Vec::new();
-    let mut seen = HashSet::new();
-    let next_depth = f.job.depth + 1;
-    for link in &links {
-        if seen.insert(link.target.as_str()) && scope.admits(&link.target, next_depth) {
-            discovered.push(candidate(scope, &link.target, next_depth, 0));
-        }
-    }
-    if let (None, Some(target)) = (&error, &f.location) {
-        if scope.admits(target, f.job.depth) {
-            discovered.push(candidate(
-                scope,
-                target,
-                f.job.depth,
-                f.job.redirect_hops + 1,
-            ));
-        }
-    }
-
-    PageRecord {
+    let mut record = PageRecord {
         status: f.status,
         content_type: f.content_type,
-        title,
-        location: f.location,
+        title: None,
+        location: None,
         bytes: f.bytes,
         truncated: f.truncated,
         content_hash,
@@ -116,20 +80,175 @@ pub fn to_record(f: Fetched, extractor: &Extractor, scope: &Scope) -> PageRecord
         last_modified: f.last_modified,
         fetched_at: f.fetched_at,
         elapsed_ms: f.elapsed_ms,
-        error,
-        links,
-        discovered,
+        error: f.error,
+        canonical: None,
+        noindex: false,
+        nofollow: false,
+        links: Vec::new(),
+        discovered: Vec::new(),
+        retry_in: f.retry_in,
         job: f.job,
+    };
+    if record.retry_in.is_some() {
+        return record;
+    }
+    for sitemap in &f.sitemaps {
+        if scope.admits(sitemap, 0) {
+            record
+                .discovered
+                .push(candidate(scope, sitemap, 0, 0, JobKind::Sitemap));
+        }
+    }
+    // The fetcher reads a body only for successful HTML and for sitemaps.
+    if let (None, Some(body)) = (&record.error, &f.body) {
+        match record.job.kind {
+            JobKind::Page => parse_page(
+                &mut record,
+                body,
+                f.x_robots_tag.as_deref(),
+                extractor,
+                scope,
+            ),
+            JobKind::Sitemap => parse_sitemap(&mut record, body, scope),
+        }
+    }
+    if let (None, Some(target)) = (&record.error, &f.location) {
+        if scope.admits(target, record.job.depth) {
+            let job = &record.job;
+            record.discovered.push(candidate(
+                scope,
+                target,
+                job.depth,
+                job.redirect_hops + 1,
+                job.kind,
+            ));
+        }
+    }
+    record.location = f.location;
+    record
+}
+
+fn parse_page(
+    record: &mut PageRecord,
+    body: &[u8],
+    x_robots_tag: Option<&str>,
+    extractor: &Extractor,
+    scope: &Scope,
+) {
+    let text = charset::decode(body, record.content_type.as_deref());
+    let extracted = match catch_unwind(AssertUnwindSafe(|| {
+        extractor.extract(&text, &record.job.url)
+    })) {
+        Ok(extracted) => extracted,
+        Err(_) => {
+            record.error = Some(FetchError {
+                kind: ErrorKind::Parse,
+                message: "the HTML parser failed on this page".to_owned(),
+            });
+            return;
+        }
+    };
+    if scope.respect_meta_robots {
+        for directives in [extracted.meta_robots.as_deref(), x_robots_tag]
+            .into_iter()
+            .flatten()
+        {
+            let (noindex, nofollow) = robots_directives(directives);
+            record.noindex |= noindex;
+            record.nofollow |= nofollow;
+        }
+    }
+    let depth = record.job.depth + 1;
+    if !record.nofollow {
+        let mut seen = HashSet::new();
+        for link in &extracted.links {
+            let nofollow = link.rel.as_deref().is_some_and(|rel| {
+                rel.split_ascii_whitespace()
+                    .any(|r| r.eq_ignore_ascii_case("nofollow"))
+            });
+            let follow = !nofollow || scope.follow_nofollow_links;
+            if follow && seen.insert(link.target.as_str()) && scope.admits(&link.target, depth) {
+                record
+                    .discovered
+                    .push(candidate(scope, &link.target, depth, 0, JobKind::Page));
+            }
+        }
+    }
+    record.canonical = extracted.canonical;
+    if !record.noindex {
+        record.title = extracted.title;
+        record.links = extracted.links;
     }
 }
 
-fn candidate(scope: &Scope, url: &Url, depth: u32, redirect_hops: u32) -> Discovered {
+fn parse_sitemap(record: &mut PageRecord, body: &[u8], scope: &Scope) {
+    let sitemap = match sitemap::parse(body) {
+        Ok(sitemap) => sitemap,
+        Err(message) => {
+            record.error = Some(FetchError {
+                kind: ErrorKind::Parse,
+                message,
+            });
+            return;
+        }
+    };
+    let depth = record.job.depth + 1;
+    for url in sitemap.pages.iter().filter(|u| scope.admits(u, depth)) {
+        record
+            .discovered
+            .push(candidate(scope, url, depth, 0, JobKind::Page));
+    }
+    // Sitemap indexes nest; two levels below robots.txt is as deep as real sites go.
+    if record.job.depth < MAX_SITEMAP_NESTING {
+        for url in sitemap.sitemaps.iter().filter(|u| scope.admits(u, depth)) {
+            record
+                .discovered
+                .push(candidate(scope, url, depth, 0, JobKind::Sitemap));
+        }
+    }
+}
+
+/// `noindex` / `nofollow` in a robots meta tag or header (`none` is both). A header
+/// addressed to one crawler (`googlebot: noindex`) is for that crawler only.
+fn robots_directives(value: &str) -> (bool, bool) {
+    let (mut noindex, mut nofollow) = (false, false);
+    for part in value.split(',') {
+        let part = part.trim();
+        let directive = match part.split_once(':') {
+            Some((agent, rest))
+                if !agent.trim().eq_ignore_ascii_case("pipecrawl") && !rest.contains("//") =>
+            {
+                continue
+            }
+            Some((_, rest)) => rest.trim(),
+            None => part,
+        };
+        for word in directive.split_ascii_whitespace() {
+            match word.to_ascii_lowercase().as_str() {
+                "noindex" => noindex = true,
+                "nofollow" => nofollow = true,
+                "none" => (noindex, nofollow) = (true, true),
+                _ => {}
+            }
+        }
+    }
+    (noindex, nofollow)
+}
+
+fn candidate(
+    scope: &Scope,
+    url: &Url,
+    depth: u32,
+    redirect_hops: u32,
+    kind: JobKind,
+) -> Discovered {
     Discovered {
         url: url.clone(),
         host: urlnorm::host_key(url),
         depth,
         priority: scope.priority(url, depth),
         redirect_hops,
+        kind,
     }
 }
 
@@ -138,6 +257,9 @@ fn candidate(scope: &Scope, url: &Url, depth: u32, redirect_hops: u32) -> Discov
 pub struct Extracted {
     pub title: Option<String>,
     pub links: Vec<Link>,
+    /// The content of `<meta name="robots">`.
+    pub meta_robots: Option<String>,
+    pub canonical: Option<Url>,
 }
 
 /// Compiled selectors, made once per parse thread.
@@ -146,6 +268,8 @@ pub struct Extractor {
     base: Selector,
     anchors: Selector,
     images: Selector,
+    meta: Selector,
+    canonical: Selector,
 }
 
 impl Default for Extractor {
@@ -164,6 +288,8 @@ impl Extractor {
             base: css("base[href]"),
             anchors: css("a[href], area[href]"),
             images: css("img[alt]"),
+            meta: css("meta[name][content]"),
+            canonical: css("link[rel][href]"),
         }
     }
 
@@ -210,7 +336,32 @@ impl Extractor {
                 });
             }
         }
-        Extracted { title, links }
+        let meta_robots = doc
+            .select(&self.meta)
+            .filter(|m| {
+                m.value()
+                    .attr("name")
+                    .is_some_and(|n| n.trim().eq_ignore_ascii_case("robots"))
+            })
+            .filter_map(|m| m.value().attr("content"))
+            .map(str::to_owned)
+            .reduce(|a, b| format!("{a}, {b}"));
+        let canonical = doc
+            .select(&self.canonical)
+            .find(|l| {
+                l.value().attr("rel").is_some_and(|r| {
+                    r.split_ascii_whitespace()
+                        .any(|w| w.eq_ignore_ascii_case("canonical"))
+                })
+            })
+            .and_then(|l| l.value().attr("href"))
+            .and_then(|href| urlnorm::resolve(&base, href).ok());
+        Extracted {
+            title,
+            links,
+            meta_robots,
+            canonical,
+        }
     }
 
     /// The link's text; for an image link without text, the images' alt text.
@@ -293,6 +444,31 @@ mod tests {
                 ("http://h/p".into(), "again".into()),
                 ("http://h/p".into(), "pic".into()),
             ]
+        );
+    }
+
+    #[test]
+    fn robots_meta_and_canonical_are_read() {
+        let e = extract(
+            "<head><meta name='ROBOTS' content='noindex'><link rel='canonical' href='/main'></head>",
+            "http://h/page?session=1",
+        );
+        assert_eq!(e.meta_robots.as_deref(), Some("noindex"));
+        assert_eq!(
+            e.canonical.map(String::from).as_deref(),
+            Some("http://h/main")
+        );
+    }
+
+    #[test]
+    fn robots_directives_are_understood() {
+        assert_eq!(robots_directives("noindex, follow"), (true, false));
+        assert_eq!(robots_directives("NONE"), (true, true));
+        assert_eq!(robots_directives("googlebot: nofollow"), (false, false));
+        assert_eq!(robots_directives("pipecrawl: nofollow"), (false, true));
+        assert_eq!(
+            robots_directives("unavailable_after: 25 Jun 2010 15:00:00 PST"),
+            (false, false)
         );
     }
 

@@ -13,11 +13,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::fetcher::{self, FetchPool};
+use crate::fetcher::{self, FetchContext, FetchPool};
 use crate::frontier::dispatcher::{Dispatcher, Progress};
-use crate::frontier::{Frontier, Politeness};
-use crate::page::Discovered;
+use crate::frontier::Frontier;
+use crate::page::{Discovered, JobKind};
 use crate::parser::ParsePool;
+use crate::politeness::{HostGate, Politeness};
+use crate::retry::RetryPolicy;
+use crate::robots::RobotsCache;
 use crate::scope::Scope;
 use crate::store::writer::StoreWriter;
 use crate::store::Store;
@@ -94,17 +97,37 @@ pub async fn crawl(
         Arc::clone(&scope),
     )
     .map_err(|e| Error::StageFailed(format!("cannot start parse threads: {e}")))?;
+    let client = fetcher::client(&config)?;
+    let gate = Arc::new(HostGate::default());
+    let politeness = Politeness::new(&config.politeness);
+    let retry = RetryPolicy::new(&config.retry);
+    let robots = RobotsCache::new(
+        client.clone(),
+        store.clone(),
+        Arc::clone(&gate),
+        politeness.clone(),
+        &config.fetch.user_agent,
+        (config.politeness.robots_ttl, config.retry.base_delay),
+    );
+    let context = FetchContext {
+        client,
+        robots: Arc::new(robots),
+        gate,
+        politeness: politeness.clone(),
+        retry,
+        progress: progress.clone(),
+        max_body_bytes: config.fetch.max_body_bytes,
+        max_redirects: config.fetch.max_redirects,
+        respect_robots_txt: config.politeness.respect_robots_txt,
+        sitemaps: config.scope.sitemaps,
+    };
     let fetchers = FetchPool::spawn(
-        &config.fetch,
-        fetcher::client(&config)?,
+        config.fetch.workers,
+        Arc::new(context),
         jobs_rx.clone(),
         fetched_tx,
-        progress.clone(),
     );
-    let frontier = Frontier::new(Politeness {
-        per_host_concurrency: config.politeness.per_host_concurrency,
-        delay: config.politeness.delay,
-    });
+    let frontier = Frontier::new(politeness);
     let dispatcher = Dispatcher::new(
         frontier,
         store,
@@ -154,6 +177,7 @@ fn seeds(config: &Config, scope: &Scope) -> Vec<Discovered> {
             depth: 0,
             priority: scope.priority(url, 0),
             redirect_hops: 0,
+            kind: JobKind::Page,
         })
         .collect()
 }

@@ -59,6 +59,10 @@ pub struct Scope {
     exclude: Vec<regex::Regex>,
     max_depth: Option<u32>,
     boosts: Vec<Boost>,
+    /// Follow `rel="nofollow"` links.
+    pub follow_nofollow_links: bool,
+    /// Honour `<meta name="robots">` and `X-Robots-Tag`.
+    pub respect_meta_robots: bool,
 }
 
 impl Scope {
@@ -69,6 +73,8 @@ impl Scope {
             exclude: config.scope.exclude.clone(),
             max_depth: config.scope.max_depth,
             boosts: config.frontier.boosts.clone(),
+            follow_nofollow_links: config.politeness.follow_nofollow_links,
+            respect_meta_robots: config.politeness.respect_meta_robots,
         }
     }
 

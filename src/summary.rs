@@ -11,6 +11,8 @@ use crate::page::PageRecord;
 pub struct Tally {
     pub pages: u64,
     pub links: u64,
+    /// Fetches that failed transiently and were queued to be tried again.
+    pub retries: u64,
     /// Pages by status class: `2xx` … `5xx`, or `error` when there was no response.
     pub by_class: BTreeMap<&'static str, u64>,
     /// Pages with an error, by kind.
@@ -19,6 +21,10 @@ pub struct Tally {
 
 impl Tally {
     pub fn add(&mut self, page: &PageRecord) {
+        if page.retry_in.is_some() {
+            self.retries += 1;
+            return;
+        }
         self.pages += 1;
         self.links += page.links.len() as u64;
         let class = match page.status {
@@ -88,6 +94,9 @@ impl fmt::Display for Summary {
             self.elapsed.as_secs_f64(),
             self.pages_per_sec(),
         )?;
+        if t.retries > 0 {
+            writeln!(f, "retries: {}", t.retries)?;
+        }
         if !t.errors.is_empty() {
             let errors: Vec<String> = t.errors.iter().map(|(k, n)| format!("{k} {n}")).collect();
             writeln!(f, "errors by kind: {}", errors.join(", "))?;

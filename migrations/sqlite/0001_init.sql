@@ -5,11 +5,10 @@
 -- Per host (host[:port]): politeness and robots.txt state shared by every URL on it.
 CREATE TABLE hosts (
     host              TEXT PRIMARY KEY,
-    robots_status     INTEGER,
-    robots_txt        TEXT,
-    robots_fetched_at TEXT,
-    crawl_delay_ms    INTEGER,
-    next_fetch_at     INTEGER
+    robots_status     INTEGER,          -- NULL: not fetched yet
+    robots_txt        TEXT,             -- at most the first 500 KiB
+    robots_fetched_at INTEGER,          -- unix ms
+    crawl_delay_ms    INTEGER           -- as robots.txt asks, before the config's cap
 );
 
 -- One row per known URL: the crawl's to-do list and its memory of what was seen.
@@ -27,11 +26,14 @@ CREATE TABLE frontier (
     lease_owner     TEXT,
     lease_expires   INTEGER,                     -- unix ms
     discovered_from INTEGER REFERENCES frontier (id),
-    redirect_hops   INTEGER NOT NULL DEFAULT 0
+    redirect_hops   INTEGER NOT NULL DEFAULT 0,
+    kind            TEXT NOT NULL DEFAULT 'page' CHECK (kind IN ('page', 'sitemap'))
 );
 -- Serves the lease query; partial, so it shrinks as the crawl gets done.
 CREATE INDEX frontier_queued ON frontier (priority DESC, id) WHERE state = 'queued';
 CREATE INDEX frontier_leased ON frontier (lease_expires) WHERE state = 'leased';
+-- Serves "when is the next retry due", so a crawl waiting on one sleeps until then.
+CREATE INDEX frontier_due ON frontier (not_before) WHERE state = 'queued';
 
 -- One row per fetched URL. `id` is the URL's frontier id.
 CREATE TABLE pages (
@@ -50,7 +52,10 @@ CREATE TABLE pages (
     etag          TEXT,
     last_modified TEXT,
     location      TEXT,             -- a redirect's target
-    error_kind    TEXT,             -- timeout, connect, body, request, redirect, parse
+    canonical_url TEXT,             -- <link rel="canonical">
+    noindex       INTEGER NOT NULL DEFAULT 0,  -- 1: meta robots / X-Robots-Tag said noindex
+    nofollow      INTEGER NOT NULL DEFAULT 0,  -- 1: ... said nofollow; its links were not followed
+    error_kind    TEXT,             -- see README: timeout, connect, dns, robots, ...
     error         TEXT
 );
 -- Serves following redirect chains: which redirects end at a given URL.

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{Frontier, Pop};
+use super::{Frontier, Pop, Release};
 use crate::error::Error;
 use crate::page::CrawlJob;
 use crate::store::Store;
@@ -31,7 +31,7 @@ pub struct Progress {
 struct Shared {
     /// Hosts whose request finished since the dispatcher last looked. At most one entry
     /// per request in flight, so bounded by the fetch pool's size.
-    released: Mutex<Vec<Arc<str>>>,
+    released: Mutex<Vec<(Arc<str>, Release)>>,
     /// Leased rows not yet committed: in the window, fetching, parsing or being written.
     outstanding: AtomicUsize,
     /// Bumped by every commit, so the dispatcher knows when new rows may be queued.
@@ -43,19 +43,20 @@ struct Shared {
 
 impl Progress {
     /// A fetch to `host` finished: the host may take its next request.
-    pub fn host_released(&self, host: Arc<str>) {
+    pub fn host_released(&self, host: Arc<str>, release: Release) {
         self.shared
             .released
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push(host);
+            .push((host, release));
         self.shared.wake.notify_one();
     }
 
-    /// The writer committed `pages` pages; `links` is its running total.
-    pub fn committed(&self, pages: usize, links: u64) {
-        self.shared.outstanding.fetch_sub(pages, Ordering::SeqCst);
-        self.shared.pages.fetch_add(pages as u64, Ordering::Relaxed);
+    /// The writer finished `rows` leased rows (stored, or queued for a retry); `pages`
+    /// and `links` are its running totals.
+    pub fn committed(&self, rows: usize, pages: u64, links: u64) {
+        self.shared.outstanding.fetch_sub(rows, Ordering::SeqCst);
+        self.shared.pages.store(pages, Ordering::Relaxed);
         self.shared.links.store(links, Ordering::Relaxed);
         self.shared.commits.fetch_add(1, Ordering::SeqCst);
         self.shared.wake.notify_one();
@@ -78,7 +79,7 @@ impl Progress {
         self.shared.commits.load(Ordering::SeqCst)
     }
 
-    fn take_released(&self) -> Vec<Arc<str>> {
+    fn take_released(&self) -> Vec<(Arc<str>, Release)> {
         std::mem::take(
             &mut *self
                 .shared
@@ -142,15 +143,17 @@ impl Dispatcher {
 
     async fn dispatch(&mut self, stop: &CancellationToken) -> Result<EndReason, Error> {
         let mut dispatched: u64 = 0;
-        // The commit count at which the table last had nothing queued to lease.
+        // The commit count at which the table last had nothing ready to lease, and when
+        // its next delayed row (a retry) comes due.
         let mut drained_at: Option<u64> = None;
+        let mut next_due: Option<Instant> = None;
         loop {
             if stop.is_cancelled() {
                 return Ok(EndReason::Interrupted);
             }
             let now = Instant::now();
-            for host in self.progress.take_released() {
-                self.frontier.release(&host, now);
+            for (host, release) in self.progress.take_released() {
+                self.frontier.release(&host, release, now);
             }
             let budget_left = self.budget.map(|b| b.saturating_sub(dispatched));
             if budget_left == Some(0) {
@@ -158,7 +161,8 @@ impl Dispatcher {
             }
 
             let commits = self.progress.commits();
-            if self.frontier.len() < self.window.div_ceil(2) && drained_at != Some(commits) {
+            let stale = drained_at != Some(commits) || next_due.is_some_and(|due| due <= now);
+            if self.frontier.len() < self.window.div_ceil(2) && stale {
                 let room = self.window - self.frontier.len();
                 let want = budget_left.map_or(room, |left| {
                     let left = usize::try_from(left).unwrap_or(usize::MAX);
@@ -168,6 +172,7 @@ impl Dispatcher {
                     let jobs = self.store.lease(&self.owner, want, LEASE_FOR).await?;
                     if jobs.len() < want {
                         drained_at = Some(commits);
+                        next_due = self.store.next_due().await?.map(|wait| now + wait);
                     }
                     self.progress
                         .shared
@@ -179,7 +184,7 @@ impl Dispatcher {
                 }
             }
 
-            match self.frontier.pop(now) {
+            let wake_at = match self.frontier.pop(now) {
                 Pop::Job(job) => {
                     dispatched += 1;
                     let id = job.id;
@@ -195,27 +200,30 @@ impl Dispatcher {
                             return Ok(EndReason::Interrupted);
                         }
                     }
+                    continue;
                 }
-                Pop::WaitUntil(at) => {
-                    tokio::select! {
-                        () = tokio::time::sleep_until(at.into()) => {}
-                        () = self.progress.shared.wake.notified() => {}
-                        () = stop.cancelled() => {}
-                    }
-                }
+                Pop::WaitUntil(at) => Some(next_due.map_or(at, |due| due.min(at))),
                 Pop::Idle => {
-                    let nothing_left = self.frontier.is_empty() && self.progress.outstanding() == 0;
-                    if nothing_left {
-                        if drained_at == Some(self.progress.commits()) {
-                            return Ok(EndReason::FrontierEmpty);
-                        }
+                    let idle = self.frontier.is_empty() && self.progress.outstanding() == 0;
+                    if idle && drained_at == Some(self.progress.commits()) && next_due.is_none() {
+                        return Ok(EndReason::FrontierEmpty);
+                    }
+                    if idle && drained_at != Some(self.progress.commits()) {
                         continue;
                     }
-                    tokio::select! {
-                        () = self.progress.shared.wake.notified() => {}
-                        () = stop.cancelled() => {}
-                    }
+                    next_due
                 }
+            };
+            let sleep = async {
+                match wake_at {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = sleep => {}
+                () = self.progress.shared.wake.notified() => {}
+                () = stop.cancelled() => {}
             }
         }
     }

@@ -17,12 +17,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::page::CrawlJob;
+use crate::politeness::{HostLimits, Politeness};
 
-/// Per-host limits applied to every host.
-#[derive(Debug, Clone, Copy)]
-pub struct Politeness {
-    pub per_host_concurrency: u32,
-    pub delay: Duration,
+/// What a finished request taught about its host.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Release {
+    /// The host's robots.txt `Crawl-delay`, if it has one.
+    pub crawl_delay: Option<Duration>,
+    /// Send nothing to the host before this (a `Retry-After`).
+    pub pause_until: Option<Instant>,
 }
 
 /// What [`Frontier::pop`] found.
@@ -63,6 +66,7 @@ impl Ord for Queued {
 
 struct HostQueue {
     urls: BinaryHeap<Queued>,
+    limits: HostLimits,
     in_flight: u32,
     next_allowed: Option<Instant>,
     /// The token of this host's one live heap entry; older entries are stale and skipped.
@@ -107,8 +111,10 @@ impl Frontier {
             return false;
         }
         let host = job.host.clone();
+        let politeness = &self.politeness;
         let queue = self.hosts.entry(host.clone()).or_insert_with(|| HostQueue {
             urls: BinaryHeap::new(),
+            limits: politeness.limits(&host, None),
             in_flight: 0,
             next_allowed: None,
             token: 0,
@@ -146,7 +152,7 @@ impl Frontier {
                 continue;
             };
             queue.in_flight += 1;
-            queue.next_allowed = Some(now + self.politeness.delay);
+            queue.next_allowed = Some(now + queue.limits.delay);
             self.ids.remove(&job.id);
             self.schedule(&host, now);
             return Pop::Job(job);
@@ -162,12 +168,18 @@ impl Frontier {
         }
     }
 
-    /// A request to `host` finished: it may take another.
-    pub fn release(&mut self, host: &Arc<str>, now: Instant) {
+    /// A request to `host` finished: it may take another, within what the request taught.
+    pub fn release(&mut self, host: &Arc<str>, release: Release, now: Instant) {
         let Some(queue) = self.hosts.get_mut(host) else {
             return;
         };
         queue.in_flight = queue.in_flight.saturating_sub(1);
+        if release.crawl_delay.is_some() {
+            queue.limits = self.politeness.limits(host, release.crawl_delay);
+        }
+        if let Some(until) = release.pause_until {
+            queue.next_allowed = Some(queue.next_allowed.map_or(until, |t| t.max(until)));
+        }
         self.schedule(host, now);
     }
 
@@ -194,7 +206,6 @@ impl Frontier {
     fn schedule(&mut self, host: &Arc<str>, now: Instant) {
         self.next_token += 1;
         let token = self.next_token;
-        let limit = self.politeness.per_host_concurrency;
         let Some(queue) = self.hosts.get_mut(host) else {
             return;
         };
@@ -210,7 +221,7 @@ impl Frontier {
             }
             return;
         };
-        if queue.in_flight >= limit {
+        if queue.in_flight >= queue.limits.concurrency {
             return;
         }
         match queue.next_allowed {
@@ -236,14 +247,20 @@ mod tests {
             depth: 0,
             priority,
             redirect_hops: 0,
+            attempts: 0,
+            kind: crate::page::JobKind::Page,
         }
     }
 
     fn frontier(per_host: u32, delay_ms: u64) -> Frontier {
-        Frontier::new(Politeness {
-            per_host_concurrency: per_host,
-            delay: Duration::from_millis(delay_ms),
-        })
+        let config = crate::Config::from_toml(
+            &format!(
+                "seeds = ['http://h/']\n[politeness]\nper_host_concurrency = {per_host}\ndelay_ms = {delay_ms}\n"
+            ),
+            "t",
+        )
+        .unwrap();
+        Frontier::new(Politeness::new(&config.politeness))
     }
 
     fn popped_id(p: Pop) -> i64 {
@@ -301,9 +318,35 @@ mod tests {
         assert_eq!(popped_id(f.pop(now)), 1);
         assert_eq!(popped_id(f.pop(now)), 2);
         assert!(matches!(f.pop(now), Pop::Idle));
-        f.release(&Arc::from("h"), now);
+        f.release(&Arc::from("h"), Release::default(), now);
         assert_eq!(popped_id(f.pop(now)), 3);
         assert!(matches!(f.pop(now), Pop::Idle));
+    }
+
+    #[test]
+    fn retry_after_pauses_a_host_and_crawl_delay_spaces_it() {
+        let mut f = frontier(2, 100);
+        let t0 = Instant::now();
+        let h: Arc<str> = Arc::from("h");
+        for id in 1..=3 {
+            f.push(job(id, "h", 0), t0);
+        }
+        assert_eq!(popped_id(f.pop(t0)), 1);
+        let pause = Release {
+            crawl_delay: Some(Duration::from_secs(2)),
+            pause_until: Some(t0 + Duration::from_secs(5)),
+        };
+        f.release(&h, pause, t0);
+        match f.pop(t0) {
+            Pop::WaitUntil(at) => assert_eq!(at, t0 + Duration::from_secs(5)),
+            other => panic!("expected the host to be paused, got {other:?}"),
+        }
+        let t5 = t0 + Duration::from_secs(5);
+        assert_eq!(popped_id(f.pop(t5)), 2);
+        match f.pop(t5) {
+            Pop::WaitUntil(at) => assert_eq!(at, t5 + Duration::from_secs(2)),
+            other => panic!("expected the crawl delay, got {other:?}"),
+        }
     }
 
     #[test]

@@ -18,12 +18,21 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use url::Url;
 
 use crate::error::{DbContext, Error};
-use crate::page::{CrawlJob, Discovered, PageRecord};
+use crate::page::{CrawlJob, Discovered, JobKind, PageRecord};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
 /// SQLite's limit on bound parameters in one statement is 32766; stay well below.
 const MAX_BINDS: usize = 30_000;
+
+/// A host's robots.txt as last fetched.
+#[derive(Debug, Clone)]
+pub struct RobotsRow {
+    pub status: u16,
+    pub body: String,
+    pub fetched_at: SystemTime,
+    pub crawl_delay: Option<Duration>,
+}
 
 #[derive(Clone)]
 pub struct Store {
@@ -100,7 +109,7 @@ impl Store {
              WHERE id IN (SELECT id FROM frontier
                           WHERE state = 'queued' AND not_before <= ?3
                           ORDER BY priority DESC, id LIMIT ?4)
-             RETURNING id, url, host, depth, priority, redirect_hops",
+             RETURNING id, url, host, depth, priority, redirect_hops, attempts, kind",
         )
         .bind(owner)
         .bind(expires)
@@ -125,9 +134,68 @@ impl Store {
                 depth: u32::try_from(row.get::<i64, _>("depth")).unwrap_or(0),
                 priority: row.get("priority"),
                 redirect_hops: u32::try_from(row.get::<i64, _>("redirect_hops")).unwrap_or(0),
+                attempts: u32::try_from(row.get::<i64, _>("attempts")).unwrap_or(0),
+                kind: match row.get::<&str, _>("kind") {
+                    "sitemap" => JobKind::Sitemap,
+                    _ => JobKind::Page,
+                },
             });
         }
         Ok(jobs)
+    }
+
+    /// How long until the earliest queued row that is waiting (a retry) comes due.
+    pub async fn next_due(&self) -> Result<Option<Duration>, Error> {
+        let due: Option<i64> =
+            sqlx::query_scalar("SELECT min(not_before) FROM frontier WHERE state = 'queued'")
+                .fetch_one(&self.pool)
+                .await
+                .doing("finding the next retry due")?;
+        let now = unix_ms(SystemTime::now());
+        Ok(due.map(|at| Duration::from_millis(u64::try_from(at - now).unwrap_or(0))))
+    }
+
+    pub async fn load_robots(&self, host: &str) -> Result<Option<RobotsRow>, Error> {
+        let row = sqlx::query(
+            "SELECT robots_status, robots_txt, robots_fetched_at, crawl_delay_ms FROM hosts
+             WHERE host = ? AND robots_fetched_at IS NOT NULL AND robots_status IS NOT NULL",
+        )
+        .bind(host)
+        .fetch_optional(&self.pool)
+        .await
+        .doing("reading a cached robots.txt")?;
+        Ok(row.map(|r| RobotsRow {
+            status: u16::try_from(r.get::<i64, _>(0)).unwrap_or(404),
+            body: r.get::<Option<String>, _>(1).unwrap_or_default(),
+            fetched_at: UNIX_EPOCH
+                + Duration::from_millis(u64::try_from(r.get::<i64, _>(2)).unwrap_or(0)),
+            crawl_delay: r
+                .get::<Option<i64>, _>(3)
+                .and_then(|ms| u64::try_from(ms).ok())
+                .map(Duration::from_millis),
+        }))
+    }
+
+    pub async fn save_robots(&self, host: &str, robots: &RobotsRow) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO hosts (host, robots_status, robots_txt, robots_fetched_at, crawl_delay_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (host) DO UPDATE SET robots_status = ?2, robots_txt = ?3,
+                 robots_fetched_at = ?4, crawl_delay_ms = ?5",
+        )
+        .bind(host)
+        .bind(i64::from(robots.status))
+        .bind(&robots.body)
+        .bind(unix_ms(robots.fetched_at))
+        .bind(
+            robots
+                .crawl_delay
+                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+        )
+        .execute(&self.pool)
+        .await
+        .doing("caching a robots.txt")?;
+        Ok(())
     }
 
     /// Hands leased rows back to the queue untouched (shutdown, or a page budget reached).
@@ -157,33 +225,37 @@ impl Store {
     }
 
     /// Commits a batch of pages: rows, links, discovered URLs and frontier states together.
+    /// Records whose URL is to be retried only go back to the queue, due later.
     pub(crate) async fn commit(&self, batch: &[PageRecord]) -> Result<(), Error> {
+        let (retries, pages): (Vec<&PageRecord>, Vec<&PageRecord>) =
+            batch.iter().partition(|p| p.retry_in.is_some());
         let mut tx = self.pool.begin().await.doing("starting a page batch")?;
-        insert_pages(&mut tx, batch).await?;
-        insert_links(&mut tx, batch).await?;
-        for page in batch {
+        insert_pages(&mut tx, &pages).await?;
+        insert_links(&mut tx, &pages).await?;
+        for page in &pages {
             insert_frontier(&mut tx, &page.discovered, Some(page.job.id)).await?;
         }
-        let hosts: BTreeSet<&str> = batch
+        let hosts: BTreeSet<&str> = pages
             .iter()
             .flat_map(|p| p.discovered.iter().map(|d| d.host.as_str()))
             .collect();
         insert_hosts(&mut tx, hosts.into_iter()).await?;
-        follow_redirect_chains(&mut tx, batch).await?;
-        finish_frontier_rows(&mut tx, batch).await?;
+        follow_redirect_chains(&mut tx, &pages).await?;
+        finish_frontier_rows(&mut tx, &pages).await?;
+        requeue(&mut tx, &retries).await?;
         tx.commit().await.doing("committing a page batch")
     }
 }
 
 type Tx<'a> = sqlx::Transaction<'a, Sqlite>;
 
-async fn insert_pages(tx: &mut Tx<'_>, batch: &[PageRecord]) -> Result<(), Error> {
-    const COLUMNS: usize = 17;
+async fn insert_pages(tx: &mut Tx<'_>, batch: &[&PageRecord]) -> Result<(), Error> {
+    const COLUMNS: usize = 20;
     for chunk in batch.chunks(MAX_BINDS / COLUMNS) {
         let mut q = QueryBuilder::<Sqlite>::new(
             "INSERT INTO pages (id, url, final_url, status, content_type, title, depth, fetched_at,
                 elapsed_ms, bytes, truncated, content_hash, etag, last_modified, location,
-                error_kind, error) ",
+                canonical_url, noindex, nofollow, error_kind, error) ",
         );
         q.push_values(chunk, |mut b, p| {
             let final_url = p.location.as_ref().unwrap_or(&p.job.url);
@@ -202,6 +274,9 @@ async fn insert_pages(tx: &mut Tx<'_>, batch: &[PageRecord]) -> Result<(), Error
                 .push_bind(p.etag.as_deref())
                 .push_bind(p.last_modified.as_deref())
                 .push_bind(p.location.as_ref().map(Url::as_str))
+                .push_bind(p.canonical.as_ref().map(Url::as_str))
+                .push_bind(p.noindex)
+                .push_bind(p.nofollow)
                 .push_bind(p.error.as_ref().map(|e| e.kind.as_str()))
                 .push_bind(p.error.as_ref().map(|e| e.message.as_str()));
         });
@@ -214,7 +289,7 @@ async fn insert_pages(tx: &mut Tx<'_>, batch: &[PageRecord]) -> Result<(), Error
     Ok(())
 }
 
-async fn insert_links(tx: &mut Tx<'_>, batch: &[PageRecord]) -> Result<(), Error> {
+async fn insert_links(tx: &mut Tx<'_>, batch: &[&PageRecord]) -> Result<(), Error> {
     const COLUMNS: usize = 4;
     let all: Vec<_> = batch
         .iter()
@@ -244,10 +319,10 @@ async fn insert_frontier(
     urls: &[Discovered],
     from: Option<i64>,
 ) -> Result<(), Error> {
-    const COLUMNS: usize = 6;
+    const COLUMNS: usize = 7;
     for chunk in urls.chunks(MAX_BINDS / COLUMNS) {
         let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO frontier (url, host, depth, priority, discovered_from, redirect_hops) ",
+            "INSERT INTO frontier (url, host, depth, priority, discovered_from, redirect_hops, kind) ",
         );
         q.push_values(chunk, |mut b, d| {
             b.push_bind(d.url.as_str())
@@ -255,7 +330,8 @@ async fn insert_frontier(
                 .push_bind(i64::from(d.depth))
                 .push_bind(d.priority)
                 .push_bind(from)
-                .push_bind(i64::from(d.redirect_hops));
+                .push_bind(i64::from(d.redirect_hops))
+                .push_bind(d.kind.as_str());
         });
         // A URL found again nearer the seeds moves up while it still waits, so depth limits
         // and breadth-first order follow the shortest path the crawl has seen.
@@ -297,7 +373,7 @@ async fn insert_hosts<'h>(
 /// Keeps `final_url` of every redirect pointing at where its chain ends, whichever hop
 /// is stored first: a redirect takes its target's `final_url` if the target is stored,
 /// and a stored target passes its own `final_url` back to the redirects ending at it.
-async fn follow_redirect_chains(tx: &mut Tx<'_>, batch: &[PageRecord]) -> Result<(), Error> {
+async fn follow_redirect_chains(tx: &mut Tx<'_>, batch: &[&PageRecord]) -> Result<(), Error> {
     for page in batch {
         if page.job.redirect_hops > 0 {
             let final_url = page.location.as_ref().unwrap_or(&page.job.url);
@@ -328,7 +404,7 @@ async fn follow_redirect_chains(tx: &mut Tx<'_>, batch: &[PageRecord]) -> Result
     Ok(())
 }
 
-async fn finish_frontier_rows(tx: &mut Tx<'_>, batch: &[PageRecord]) -> Result<(), Error> {
+async fn finish_frontier_rows(tx: &mut Tx<'_>, batch: &[&PageRecord]) -> Result<(), Error> {
     for (state, failed) in [("done", false), ("failed", true)] {
         let ids: Vec<i64> = batch
             .iter()
@@ -348,6 +424,27 @@ async fn finish_frontier_rows(tx: &mut Tx<'_>, batch: &[PageRecord]) -> Result<(
                 .await
                 .doing("marking frontier rows done")?;
         }
+    }
+    Ok(())
+}
+
+/// Puts URLs to be retried back in the queue, due after their wait.
+async fn requeue(tx: &mut Tx<'_>, retries: &[&PageRecord]) -> Result<(), Error> {
+    let now = unix_ms(SystemTime::now());
+    for page in retries {
+        let wait = page
+            .retry_in
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2));
+        sqlx::query(
+            "UPDATE frontier SET state = 'queued', attempts = attempts + 1, not_before = ?1,
+                 lease_owner = NULL, lease_expires = NULL
+             WHERE id = ?2",
+        )
+        .bind(now.saturating_add(wait))
+        .bind(page.job.id)
+        .execute(&mut **tx)
+        .await
+        .doing("queueing a URL for a retry")?;
     }
     Ok(())
 }

@@ -48,7 +48,8 @@ impl StoreWriter {
             for page in &batch {
                 tally.add(page);
             }
-            self.progress.committed(batch.len(), tally.links);
+            self.progress
+                .committed(batch.len(), tally.pages, tally.links);
             batch.clear();
         }
         Ok(tally)

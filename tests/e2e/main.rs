@@ -4,6 +4,7 @@
 mod cli;
 mod crawl;
 mod graph;
+mod polite;
 mod site;
 
 use std::path::{Path, PathBuf};
@@ -48,13 +49,16 @@ impl Harness {
         path
     }
 
-    /// Runs a crawl in-process and returns its summary.
+    /// Runs a crawl in-process and returns its summary. Unless `extra` sets them, there
+    /// is no politeness delay and no retrying, so each URL is requested exactly once.
     pub async fn crawl(&self, seeds: &[String], extra: &str) -> Summary {
-        let extra = if extra.contains("[politeness]") {
-            extra.to_owned()
-        } else {
-            format!("[politeness]\ndelay_ms = 0\n{extra}")
-        };
+        let mut extra = extra.to_owned();
+        if !extra.contains("[politeness]") {
+            extra.push_str("\n[politeness]\ndelay_ms = 0\n");
+        }
+        if !extra.contains("[retry]") {
+            extra.push_str("\n[retry]\nmax_attempts = 1\n");
+        }
         let config = Config::from_toml(&self.config_text(seeds, &extra), "test config")
             .expect("a valid test config");
         pipecrawl::crawl(config, std::future::pending())
@@ -64,6 +68,10 @@ impl Harness {
 
     pub async fn db(&self) -> Db {
         Db::open(&self.db_path()).await
+    }
+
+    pub async fn page_count(&self) -> i64 {
+        self.db().await.scalar("SELECT count(*) FROM pages").await
     }
 }
 

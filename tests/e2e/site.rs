@@ -1,12 +1,15 @@
 //! An in-process test web: one axum server per loopback address (127.0.0.1, 127.0.0.2, …
-//! stand for different hosts), serving a fixed map of resources and logging every request.
+//! stand for different hosts), serving a fixed map of resources and logging every request
+//! with its timing, so tests can check both what a crawl asked for and how politely.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::io::Write;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::Router;
 use tokio::net::TcpListener;
@@ -14,12 +17,25 @@ use tokio::net::TcpListener;
 /// What the site answers for one URL.
 #[derive(Clone, Debug)]
 pub enum Resource {
+    /// A 200 page of UTF-8 HTML.
     Html(String),
     /// A status other than 200, with an HTML body.
     Status(u16, String),
+    /// A redirect status and its `Location`.
     Redirect(u16, String),
-    /// A body with its own content type.
+    /// A body with its own content type: any bytes, e.g. Shift_JIS HTML.
     Typed(&'static str, Vec<u8>),
+    /// The inner resource, answered only after a wait: for timeouts and concurrency.
+    Slow(Duration, Box<Resource>),
+    /// The n-th request to the path gets the n-th resource, later ones the last: for
+    /// retries ("429, then 200").
+    Sequence(Vec<Resource>),
+    /// The inner resource with extra headers; a `Content-Type` here replaces its own.
+    WithHeaders(Vec<(String, String)>, Box<Resource>),
+    /// The inner resource with its body gzip-compressed, whatever the request accepts.
+    Gzip(Box<Resource>),
+    /// The inner resource with its body brotli-compressed, whatever the request accepts.
+    Brotli(Box<Resource>),
 }
 
 /// One request as the server saw it.
@@ -27,6 +43,11 @@ pub enum Resource {
 pub struct Hit {
     pub host: String,
     pub path: String,
+    /// When the request arrived, before any latency: what politeness is judged by.
+    pub at: Instant,
+    /// When the handler returned, or was dropped because the client went away; equal to
+    /// `at` while the request is still being handled.
+    pub done: Instant,
 }
 
 type Routes = HashMap<(String, String), Resource>;
@@ -35,6 +56,7 @@ type Routes = HashMap<(String, String), Resource>;
 pub struct SiteBuilder {
     listeners: Vec<(String, TcpListener)>,
     routes: Routes,
+    delays: HashMap<String, Duration>,
 }
 
 impl SiteBuilder {
@@ -51,6 +73,7 @@ impl SiteBuilder {
         Self {
             listeners,
             routes: HashMap::new(),
+            delays: HashMap::new(),
         }
     }
 
@@ -59,20 +82,30 @@ impl SiteBuilder {
         self.listeners[i].0.clone()
     }
 
+    /// Serves `resource` at `path` (with its query, if any) on `authority`. Panics on a
+    /// resource that cannot be sent, so the mistake shows in the test that made it.
     pub fn add(&mut self, authority: &str, path: &str, resource: Resource) {
+        validate(&resource);
         self.routes
             .insert((authority.to_owned(), path.to_owned()), resource);
     }
 
+    /// Makes every response from `authority` wait `delay` first: a slow server, so that
+    /// requests overlap and per-host concurrency limits can be seen.
+    pub fn delay_host(&mut self, authority: &str, delay: Duration) {
+        self.delays.insert(authority.to_owned(), delay);
+    }
+
     pub fn start(self) -> TestSite {
         let routes = Arc::new(self.routes);
-        let log = Arc::new(Mutex::new(Vec::new()));
+        let record = Shared::default();
         let mut authorities = Vec::new();
         for (authority, listener) in self.listeners {
             let state = Arc::new(HostState {
                 authority: authority.clone(),
                 routes: Arc::clone(&routes),
-                log: Arc::clone(&log),
+                record: Arc::clone(&record),
+                delay: self.delays.get(&authority).copied().unwrap_or_default(),
             });
             let app = Router::new().fallback(serve).with_state(state);
             tokio::spawn(async move {
@@ -80,13 +113,16 @@ impl SiteBuilder {
             });
             authorities.push(authority);
         }
-        TestSite { authorities, log }
+        TestSite {
+            authorities,
+            record,
+        }
     }
 }
 
 pub struct TestSite {
     pub authorities: Vec<String>,
-    log: Arc<Mutex<Vec<Hit>>>,
+    record: Shared,
 }
 
 impl TestSite {
@@ -94,8 +130,19 @@ impl TestSite {
         format!("http://{}{}", self.authorities[host], path)
     }
 
+    /// Every request so far, in order of arrival.
     pub fn hits(&self) -> Vec<Hit> {
-        self.log.lock().expect("request log").clone()
+        lock(&self.record).hits.clone()
+    }
+
+    /// The requests to one `host:port`, in order of arrival.
+    pub fn hits_for(&self, authority: &str) -> Vec<Hit> {
+        lock(&self.record)
+            .hits
+            .iter()
+            .filter(|h| h.host == authority)
+            .cloned()
+            .collect()
     }
 
     /// Every requested URL, as `http://host:port/path?query`.
@@ -105,44 +152,279 @@ impl TestSite {
             .map(|h| format!("http://{}{}", h.host, h.path))
             .collect()
     }
+
+    /// How many times `url` (`http://host:port/path?query`) was requested: for retries.
+    pub fn count(&self, url: &str) -> usize {
+        self.requested_urls().iter().filter(|u| *u == url).count()
+    }
+
+    /// The most requests to `authority` that were being handled at one moment: what a
+    /// per-host concurrency limit must bound.
+    pub fn max_in_flight(&self, authority: &str) -> usize {
+        lock(&self.record)
+            .in_flight
+            .get(authority)
+            .map_or(0, |count| count.max)
+    }
+
+    /// The shortest time between two consecutive arrivals at `authority`: what a
+    /// politeness delay must bound. `None` with fewer than two requests.
+    pub fn min_gap(&self, authority: &str) -> Option<Duration> {
+        let mut arrivals: Vec<Instant> = self.hits_for(authority).iter().map(|h| h.at).collect();
+        arrivals.sort_unstable();
+        arrivals
+            .windows(2)
+            .map(|pair| pair[1].duration_since(pair[0]))
+            .min()
+    }
+}
+
+/// Everything the servers record, behind one lock so the log and the counts agree.
+#[derive(Default)]
+struct Record {
+    hits: Vec<Hit>,
+    /// Requests so far per (authority, path), to step through `Sequence`s.
+    per_path: HashMap<(String, String), usize>,
+    in_flight: HashMap<String, InFlight>,
+}
+
+/// Requests to one host being handled now, and the most there ever were.
+#[derive(Default)]
+struct InFlight {
+    now: usize,
+    max: usize,
+}
+
+type Shared = Arc<Mutex<Record>>;
+
+/// The record, even after a panic elsewhere: one failing test must not hide the log from
+/// the report, nor turn a guard's `drop` into an abort.
+fn lock(record: &Mutex<Record>) -> MutexGuard<'_, Record> {
+    record.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 struct HostState {
     authority: String,
     routes: Arc<Routes>,
-    log: Arc<Mutex<Vec<Hit>>>,
+    record: Shared,
+    delay: Duration,
+}
+
+impl HostState {
+    /// Logs a request's arrival; returns the guard that marks it finished, and how many
+    /// requests to the same path came before it.
+    fn arrive(&self, path: &str, at: Instant) -> (Handling, usize) {
+        let mut record = lock(&self.record);
+        let index = record.hits.len();
+        record.hits.push(Hit {
+            host: self.authority.clone(),
+            path: path.to_owned(),
+            at,
+            done: at,
+        });
+        let seen = record
+            .per_path
+            .entry((self.authority.clone(), path.to_owned()))
+            .or_default();
+        let nth = *seen;
+        *seen += 1;
+        let count = record.in_flight.entry(self.authority.clone()).or_default();
+        count.now += 1;
+        count.max = count.max.max(count.now);
+        let guard = Handling {
+            record: Arc::clone(&self.record),
+            authority: self.authority.clone(),
+            index,
+        };
+        (guard, nth)
+    }
+}
+
+/// Marks a request finished when dropped: when the handler returns, and also when the
+/// client disconnects and the server drops the handler's future mid-wait.
+struct Handling {
+    record: Shared,
+    authority: String,
+    index: usize,
+}
+
+impl Drop for Handling {
+    fn drop(&mut self) {
+        let mut record = lock(&self.record);
+        if let Some(hit) = record.hits.get_mut(self.index) {
+            hit.done = Instant::now();
+        }
+        if let Some(count) = record.in_flight.get_mut(&self.authority) {
+            count.now = count.now.saturating_sub(1);
+        }
+    }
 }
 
 async fn serve(State(host): State<Arc<HostState>>, request: Request) -> Response {
+    let at = Instant::now();
     let path = request
         .uri()
         .path_and_query()
         .map_or("/".to_owned(), |p| p.as_str().to_owned());
-    host.log.lock().expect("request log").push(Hit {
-        host: host.authority.clone(),
-        path: path.clone(),
-    });
-    let resource = host.routes.get(&(host.authority.clone(), path)).cloned();
-    let response = Response::builder();
-    let built = match resource {
-        Some(Resource::Html(body)) => response
-            .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
-            .body(Body::from(body)),
-        Some(Resource::Status(code, body)) => response
-            .status(code)
-            .header(header::CONTENT_TYPE, "text/html")
-            .body(Body::from(body)),
-        Some(Resource::Redirect(code, location)) => response
-            .status(code)
-            .header(header::LOCATION, location)
-            .body(Body::empty()),
-        Some(Resource::Typed(content_type, body)) => response
-            .header(header::CONTENT_TYPE, content_type)
-            .body(Body::from(body)),
-        None => response
-            .status(StatusCode::NOT_FOUND)
-            .header(header::CONTENT_TYPE, "text/html")
-            .body(Body::from("<title>Not found</title>")),
-    };
-    built.expect("a valid test response")
+    let (handling, nth) = host.arrive(&path, at);
+    let reply = host
+        .routes
+        .get(&(host.authority.clone(), path))
+        .map_or_else(Reply::not_found, |resource| Reply::render(resource, nth));
+    let wait = host.delay + reply.delay;
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await;
+    }
+    let response = reply.into_response();
+    drop(handling);
+    response
 }
+
+/// A resource worked out for one request: what to send, and how long to wait first.
+struct Reply {
+    status: StatusCode,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    body: Vec<u8>,
+    delay: Duration,
+}
+
+impl Reply {
+    fn new(status: StatusCode, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
+        Self {
+            status,
+            headers: vec![(header::CONTENT_TYPE, header_value(content_type))],
+            body: body.into(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    fn not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "text/html",
+            "<title>Not found</title>",
+        )
+    }
+
+    /// `nth` is how many requests to this path came before, to pick a `Sequence`'s step.
+    fn render(resource: &Resource, nth: usize) -> Self {
+        match resource {
+            Resource::Html(body) => {
+                Self::new(StatusCode::OK, "text/html; charset=utf-8", body.as_str())
+            }
+            Resource::Status(code, body) => Self::new(status(*code), "text/html", body.as_str()),
+            Resource::Redirect(code, location) => Self {
+                status: status(*code),
+                headers: vec![(header::LOCATION, header_value(location))],
+                body: Vec::new(),
+                delay: Duration::ZERO,
+            },
+            Resource::Typed(content_type, body) => {
+                Self::new(StatusCode::OK, content_type, body.as_slice())
+            }
+            Resource::Slow(delay, inner) => {
+                let mut reply = Self::render(inner, nth);
+                reply.delay += *delay;
+                reply
+            }
+            Resource::Sequence(steps) => steps
+                .get(nth)
+                .or(steps.last())
+                .map_or_else(Self::not_found, |step| Self::render(step, nth)),
+            Resource::WithHeaders(extra, inner) => {
+                let mut reply = Self::render(inner, nth);
+                for (name, value) in extra {
+                    let name = header_name(name);
+                    if name == header::CONTENT_TYPE {
+                        reply.headers.retain(|(n, _)| *n != header::CONTENT_TYPE);
+                    }
+                    reply.headers.push((name, header_value(value)));
+                }
+                reply
+            }
+            Resource::Gzip(inner) => Self::render(inner, nth).encoded("gzip", gzip),
+            Resource::Brotli(inner) => Self::render(inner, nth).encoded("br", brotli),
+        }
+    }
+
+    /// The same reply with its body compressed by `encode` and labelled `coding`.
+    fn encoded(mut self, coding: &'static str, encode: fn(&[u8]) -> Vec<u8>) -> Self {
+        self.body = encode(&self.body);
+        self.headers
+            .push((header::CONTENT_ENCODING, HeaderValue::from_static(coding)));
+        self
+    }
+
+    fn into_response(self) -> Response {
+        let mut response = Response::new(Body::from(self.body));
+        *response.status_mut() = self.status;
+        for (name, value) in self.headers {
+            response.headers_mut().append(name, value);
+        }
+        response
+    }
+}
+
+fn gzip(body: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(body).expect("gzip into memory");
+    encoder.finish().expect("gzip into memory")
+}
+
+fn brotli(body: &[u8]) -> Vec<u8> {
+    // Quality 5 and a 4 MiB window (lgwin 22): fast, and what servers commonly use.
+    let mut encoder = brotli::CompressorWriter::new(Vec::new(), 4096, 5, 22);
+    encoder.write_all(body).expect("brotli into memory");
+    encoder.into_inner()
+}
+
+// The conversions below panic with a message; `add` runs them all through `validate`
+// first, so inside the server they cannot fail.
+
+fn status(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).expect("a test resource's status code is 100..=999")
+}
+
+fn header_name(name: &str) -> HeaderName {
+    HeaderName::try_from(name).expect("a test resource's header name is a valid token")
+}
+
+fn header_value(value: &str) -> HeaderValue {
+    HeaderValue::try_from(value).expect("a test resource's header value is visible ASCII")
+}
+
+/// Panics on a resource the server could not send, so the test that wrote it fails at
+/// `add` rather than with a dropped connection from inside a server task.
+fn validate(resource: &Resource) {
+    match resource {
+        Resource::Html(_) => {}
+        Resource::Status(code, _) => {
+            status(*code);
+        }
+        Resource::Redirect(code, location) => {
+            status(*code);
+            header_value(location);
+        }
+        Resource::Typed(content_type, _) => {
+            header_value(content_type);
+        }
+        Resource::Slow(_, inner) | Resource::Gzip(inner) | Resource::Brotli(inner) => {
+            validate(inner);
+        }
+        Resource::Sequence(steps) => {
+            assert!(!steps.is_empty(), "a Sequence needs at least one resource");
+            steps.iter().for_each(validate);
+        }
+        Resource::WithHeaders(headers, inner) => {
+            for (name, value) in headers {
+                header_name(name);
+                header_value(value);
+            }
+            validate(inner);
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "site_tests.rs"]
+mod tests;

@@ -1,0 +1,179 @@
+//! The one place that decides whether a failed fetch is tried again, and when.
+//!
+//! Transient trouble — a refused or timed-out connection, a body cut off, 5xx, 408,
+//! 429 — is retried with exponential backoff and jitter, so many failing URLs do not come
+//! back in lockstep. A server's `Retry-After` is obeyed as given. Everything else (other
+//! 4xx, a name that does not resolve, a bad redirect) is an answer, stored as it is.
+
+use std::time::{Duration, SystemTime};
+
+use crate::config::RetryConfig;
+use crate::page::ErrorKind;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Store the outcome as it is.
+    Keep,
+    /// Put the URL back in the queue for this long.
+    RetryIn(Duration),
+}
+
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    max_attempts: u32,
+    base_delay: Duration,
+    max_delay: Duration,
+}
+
+impl RetryPolicy {
+    pub fn new(config: &RetryConfig) -> Self {
+        Self {
+            max_attempts: config.max_attempts,
+            base_delay: config.base_delay,
+            max_delay: config.max_delay,
+        }
+    }
+
+    /// Decides for attempt number `attempt` (1 for the first request). A `Retry-After`
+    /// longer than `retry.max_delay_ms` is not waited for: the outcome is kept.
+    pub fn decide(
+        &self,
+        status: Option<u16>,
+        error: Option<ErrorKind>,
+        retry_after: Option<Duration>,
+        attempt: u32,
+    ) -> Decision {
+        if attempt >= self.max_attempts || !is_transient(status, error) {
+            return Decision::Keep;
+        }
+        match retry_after {
+            Some(wait) if wait > self.max_delay => Decision::Keep,
+            Some(wait) => Decision::RetryIn(wait),
+            None => Decision::RetryIn(self.backoff(attempt)),
+        }
+    }
+
+    /// The longest wait: also the longest a `Retry-After` may pause a whole host.
+    pub fn max_delay(&self) -> Duration {
+        self.max_delay
+    }
+
+    /// `base × 2^(attempt-1)`, capped, scaled by a random factor in [0.5, 1].
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .base_delay
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
+            .min(self.max_delay);
+        exp.mul_f64(0.5 + fastrand::f64() / 2.0)
+    }
+}
+
+/// Whether an outcome may be different if asked again later.
+pub fn is_transient(status: Option<u16>, error: Option<ErrorKind>) -> bool {
+    match error {
+        Some(
+            ErrorKind::Timeout
+            | ErrorKind::Connect
+            | ErrorKind::Body
+            | ErrorKind::RobotsUnavailable,
+        ) => true,
+        Some(_) => false,
+        None => matches!(
+            status,
+            Some(408 | 429 | 500 | 502 | 503 | 504 | 507 | 509 | 520..=599)
+        ),
+    }
+}
+
+/// A `Retry-After` value: delay-seconds or an HTTP date.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy::new(&RetryConfig {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(1000),
+            max_delay: Duration::from_secs(60),
+        })
+    }
+
+    #[test]
+    fn transient_failures_are_retried_until_attempts_run_out() {
+        let p = policy();
+        for (status, error) in [
+            (Some(503), None),
+            (Some(429), None),
+            (Some(408), None),
+            (None, Some(ErrorKind::Timeout)),
+            (None, Some(ErrorKind::Connect)),
+        ] {
+            assert!(
+                matches!(p.decide(status, error, None, 1), Decision::RetryIn(_)),
+                "{status:?} {error:?}"
+            );
+            assert_eq!(
+                p.decide(status, error, None, 4),
+                Decision::Keep,
+                "{status:?} {error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn permanent_answers_are_kept_at_once() {
+        let p = policy();
+        for (status, error) in [
+            (Some(404), None),
+            (Some(410), None),
+            (Some(403), None),
+            (Some(501), None),
+            (Some(200), None),
+            (None, Some(ErrorKind::Dns)),
+            (Some(301), Some(ErrorKind::Redirect)),
+        ] {
+            assert_eq!(
+                p.decide(status, error, None, 1),
+                Decision::Keep,
+                "{status:?} {error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let p = policy();
+        for attempt in 1..=3 {
+            let full = Duration::from_millis(1000 << (attempt - 1));
+            let d = p.backoff(attempt);
+            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
+        }
+        assert!(p.backoff(30) <= Duration::from_secs(60));
+    }
+
+    #[test]
+    fn retry_after_is_obeyed_in_both_spellings_unless_too_long() {
+        let p = policy();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+        assert_eq!(parse_retry_after(" 7 ", now), Some(Duration::from_secs(7)));
+        let date = httpdate::fmt_http_date(now + Duration::from_secs(30));
+        assert_eq!(parse_retry_after(&date, now), Some(Duration::from_secs(30)));
+        assert_eq!(parse_retry_after("soon", now), None);
+        let ra = Some(Duration::from_secs(2));
+        assert_eq!(
+            p.decide(Some(429), None, ra, 1),
+            Decision::RetryIn(Duration::from_secs(2))
+        );
+        let too_long = Some(Duration::from_secs(3600));
+        assert_eq!(p.decide(Some(503), None, too_long, 1), Decision::Keep);
+    }
+}

@@ -1,0 +1,364 @@
+//! robots.txt per RFC 9309: fetched once per host, cached in memory and in the `hosts`
+//! table, and asked before every request.
+//!
+//! Parsing and matching are `texting_robots`, which carries over almost all of the unit
+//! tests of Google's C++ robots.txt parser and of Moz's reppy. This module does what the
+//! RFC leaves to the crawler: a 2xx means the rules apply; a 4xx means everything is
+//! allowed; a 5xx or no answer means nothing is allowed until a later fetch succeeds; up to
+//! five redirects are followed; only the first 500 KiB count.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::LOCATION;
+use reqwest::Client;
+use texting_robots::Robot;
+use url::Url;
+
+use crate::error::Error;
+use crate::fetcher::fetch_error;
+use crate::page::{ErrorKind, FetchError};
+use crate::politeness::{HostGate, Politeness};
+use crate::store::{RobotsRow, Store};
+use crate::urlnorm;
+
+/// Bytes of a robots.txt that are read; the RFC asks for at least 500 KiB.
+const MAX_ROBOTS_BYTES: usize = 500 * 1024;
+/// Redirects followed to reach a robots.txt (RFC 9309 §2.3.1.2).
+const MAX_ROBOTS_REDIRECTS: usize = 5;
+/// Hosts kept in memory before idle entries are dropped (they reload from the database).
+const MAX_CACHED_HOSTS: usize = 10_000;
+
+/// What a host's robots.txt says.
+#[derive(Debug)]
+pub struct Robots {
+    rules: Rules,
+    /// When this answer stops being trusted and robots.txt is fetched again.
+    expires: SystemTime,
+    pub crawl_delay: Option<Duration>,
+    pub sitemaps: Vec<Url>,
+}
+
+#[derive(Debug)]
+enum Rules {
+    Apply(Box<Robot>),
+    AllowAll,
+    /// 5xx or unreachable: nothing may be fetched until a later fetch succeeds. Holds
+    /// the network error when nothing answered at all.
+    Unavailable(Option<FetchError>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allowed,
+    Disallowed,
+    /// robots.txt could not be had; try the URL again later.
+    Unavailable,
+}
+
+impl Robots {
+    pub fn verdict(&self, url: &Url) -> Verdict {
+        match &self.rules {
+            Rules::Apply(robot) if !robot.allowed(url.as_str()) => Verdict::Disallowed,
+            Rules::Apply(_) | Rules::AllowAll => Verdict::Allowed,
+            Rules::Unavailable(_) => Verdict::Unavailable,
+        }
+    }
+
+    /// Why robots.txt is unavailable, when the host did not answer at all.
+    pub fn network_error(&self) -> Option<&FetchError> {
+        match &self.rules {
+            Rules::Unavailable(error) => error.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Interprets a robots.txt response (`Err`: no response at all). Rules are trusted
+    /// for `ttl`; an unavailable robots.txt is asked for again after `recheck`.
+    fn from_response(
+        response: Result<u16, FetchError>,
+        body: &[u8],
+        agent: &str,
+        (ttl, recheck): (Duration, Duration),
+        fetched: SystemTime,
+    ) -> Self {
+        let allow_all = |expires| Self {
+            rules: Rules::AllowAll,
+            expires,
+            crawl_delay: None,
+            sitemaps: Vec::new(),
+        };
+        let status = match response {
+            Ok(status) => status,
+            Err(error) => {
+                return Self {
+                    rules: Rules::Unavailable(Some(error)),
+                    expires: fetched + recheck,
+                    crawl_delay: None,
+                    sitemaps: Vec::new(),
+                }
+            }
+        };
+        match status {
+            200..=299 => match Robot::new(agent, &body[..body.len().min(MAX_ROBOTS_BYTES)]) {
+                Ok(robot) => Self {
+                    crawl_delay: robot
+                        .delay
+                        .filter(|d| d.is_finite() && *d >= 0.0)
+                        .map(|d| Duration::from_secs_f32(d.min(86_400.0))),
+                    sitemaps: robot
+                        .sitemaps
+                        .iter()
+                        .filter_map(|s| urlnorm::normalize_str(s).ok())
+                        .collect(),
+                    rules: Rules::Apply(Box::new(robot)),
+                    expires: fetched + ttl,
+                },
+                Err(_) => allow_all(fetched + ttl),
+            },
+            300..=399 => allow_all(fetched + ttl),
+            400..=499 if status != 429 => allow_all(fetched + ttl),
+            _ => Self {
+                rules: Rules::Unavailable(None),
+                expires: fetched + recheck,
+                crawl_delay: None,
+                sitemaps: Vec::new(),
+            },
+        }
+    }
+}
+
+/// A host's robots.txt as found for a request.
+pub struct Lookup {
+    pub robots: Arc<Robots>,
+    /// True when this lookup fetched it: its sitemaps are news.
+    pub fetched: bool,
+}
+
+type Slot = Arc<tokio::sync::Mutex<Option<Arc<Robots>>>>;
+
+/// robots.txt for every host, fetched at most once at a time per host.
+pub struct RobotsCache {
+    client: Client,
+    store: Store,
+    gate: Arc<HostGate>,
+    politeness: Politeness,
+    agent: String,
+    ttl: Duration,
+    recheck: Duration,
+    slots: Mutex<HashMap<String, Slot>>,
+}
+
+impl RobotsCache {
+    pub fn new(
+        client: Client,
+        store: Store,
+        gate: Arc<HostGate>,
+        politeness: Politeness,
+        user_agent: &str,
+        (ttl, recheck): (Duration, Duration),
+    ) -> Self {
+        Self {
+            client,
+            store,
+            gate,
+            politeness,
+            agent: product_token(user_agent).to_owned(),
+            ttl,
+            recheck,
+            slots: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The robots.txt governing `url` on `host`: from memory, else from the database,
+    /// else fetched (politely, through the gate). Concurrent lookups for one host wait
+    /// for a single fetch.
+    pub async fn lookup(&self, url: &Url, host: &str) -> Result<Lookup, Error> {
+        let slot = self.slot(host);
+        let mut cached = slot.lock().await;
+        let now = SystemTime::now();
+        if let Some(robots) = cached.as_ref().filter(|r| r.expires > now) {
+            return Ok(Lookup {
+                robots: Arc::clone(robots),
+                fetched: false,
+            });
+        }
+        if cached.is_none() {
+            if let Some(row) = self.store.load_robots(host).await? {
+                let robots = Robots::from_response(
+                    Ok(row.status),
+                    row.body.as_bytes(),
+                    &self.agent,
+                    (self.ttl, self.recheck),
+                    row.fetched_at,
+                );
+                if robots.expires > now {
+                    let robots = Arc::new(robots);
+                    *cached = Some(Arc::clone(&robots));
+                    return Ok(Lookup {
+                        robots,
+                        fetched: false,
+                    });
+                }
+            }
+        }
+        let (response, body) = self.fetch(url).await;
+        let fetched_at = SystemTime::now();
+        let robots = Robots::from_response(
+            response.clone(),
+            &body,
+            &self.agent,
+            (self.ttl, self.recheck),
+            fetched_at,
+        );
+        if let (Ok(status), false) = (response, matches!(robots.rules, Rules::Unavailable(_))) {
+            let text =
+                String::from_utf8_lossy(&body[..body.len().min(MAX_ROBOTS_BYTES)]).into_owned();
+            self.store
+                .save_robots(
+                    host,
+                    &RobotsRow {
+                        status,
+                        body: text,
+                        fetched_at,
+                        crawl_delay: robots.crawl_delay,
+                    },
+                )
+                .await?;
+        }
+        if robots.crawl_delay.is_some() {
+            // The robots.txt request itself counts: the next one waits the asked delay.
+            let delay = self.politeness.limits(host, robots.crawl_delay).delay;
+            self.gate.pause(host, tokio::time::Instant::now() + delay);
+        }
+        let robots = Arc::new(robots);
+        *cached = Some(Arc::clone(&robots));
+        Ok(Lookup {
+            robots,
+            fetched: true,
+        })
+    }
+
+    fn slot(&self, host: &str) -> Slot {
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        if slots.len() >= MAX_CACHED_HOSTS && !slots.contains_key(host) {
+            slots.retain(|_, slot| Arc::strong_count(slot) > 1);
+        }
+        Arc::clone(slots.entry(host.to_owned()).or_default())
+    }
+
+    /// Fetches `/robots.txt` of `url`'s origin, following up to five redirects; the
+    /// final status (or why nothing answered) and at most 500 KiB of body.
+    async fn fetch(&self, url: &Url) -> (Result<u16, FetchError>, Vec<u8>) {
+        let Ok(mut target) = url.join("/robots.txt") else {
+            let error = FetchError {
+                kind: ErrorKind::Request,
+                message: format!("{url} has no robots.txt address"),
+            };
+            return (Err(error), Vec::new());
+        };
+        for _ in 0..=MAX_ROBOTS_REDIRECTS {
+            let host = urlnorm::host_key(&target);
+            self.gate
+                .wait_turn(&host, self.politeness.limits(&host, None).delay)
+                .await;
+            let mut response = match self.client.get(target.clone()).send().await {
+                Ok(response) => response,
+                Err(e) => return (Err(fetch_error(&e)), Vec::new()),
+            };
+            let status = response.status();
+            if status.is_redirection() {
+                let next = response
+                    .headers()
+                    .get(LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|loc| urlnorm::resolve(&target, loc).ok());
+                match next {
+                    Some(next) => {
+                        target = next;
+                        continue;
+                    }
+                    None => return (Ok(status.as_u16()), Vec::new()),
+                }
+            }
+            let mut body = Vec::new();
+            if status.is_success() {
+                while let Ok(Some(chunk)) = response.chunk().await {
+                    body.extend_from_slice(&chunk);
+                    if body.len() >= MAX_ROBOTS_BYTES {
+                        body.truncate(MAX_ROBOTS_BYTES);
+                        break;
+                    }
+                }
+            }
+            return (Ok(status.as_u16()), body);
+        }
+        // Too many redirects: RFC 9309 lets a crawler treat that as "no robots.txt".
+        (Ok(404), Vec::new())
+    }
+}
+
+/// `pipecrawl/0.1 (+https://…)` → `pipecrawl`: robots.txt groups name the product token.
+fn product_token(user_agent: &str) -> &str {
+    user_agent
+        .split(|c: char| c == '/' || c.is_whitespace())
+        .next()
+        .filter(|t| !t.is_empty())
+        .unwrap_or(user_agent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn robots(status: Option<u16>, body: &str) -> Robots {
+        let status = status.ok_or(FetchError {
+            kind: ErrorKind::Connect,
+            message: "refused".into(),
+        });
+        let times = (Duration::from_secs(60), Duration::from_secs(1));
+        Robots::from_response(
+            status,
+            body.as_bytes(),
+            "pipecrawl",
+            times,
+            SystemTime::now(),
+        )
+    }
+
+    fn verdict(r: &Robots, path: &str) -> Verdict {
+        r.verdict(&Url::parse(&format!("http://h{path}")).unwrap())
+    }
+
+    #[test]
+    fn our_group_wins_and_the_longest_match_decides() {
+        let r = robots(
+            Some(200),
+            "User-agent: *\nDisallow: /\n\nUser-agent: pipecrawl\nDisallow: /private\nAllow: /private/open\nCrawl-delay: 2\nSitemap: http://h/sitemap.xml\n",
+        );
+        assert_eq!(verdict(&r, "/public"), Verdict::Allowed);
+        assert_eq!(verdict(&r, "/private/x"), Verdict::Disallowed);
+        assert_eq!(verdict(&r, "/private/open/x"), Verdict::Allowed);
+        assert_eq!(r.crawl_delay, Some(Duration::from_secs(2)));
+        assert_eq!(
+            r.sitemaps,
+            vec![Url::parse("http://h/sitemap.xml").unwrap()]
+        );
+    }
+
+    #[test]
+    fn client_errors_allow_everything_and_server_errors_nothing() {
+        assert_eq!(verdict(&robots(Some(404), ""), "/x"), Verdict::Allowed);
+        assert_eq!(verdict(&robots(Some(403), ""), "/x"), Verdict::Allowed);
+        assert_eq!(verdict(&robots(Some(503), ""), "/x"), Verdict::Unavailable);
+        assert_eq!(verdict(&robots(Some(429), ""), "/x"), Verdict::Unavailable);
+        assert_eq!(verdict(&robots(None, ""), "/x"), Verdict::Unavailable);
+    }
+
+    #[test]
+    fn the_product_token_is_matched() {
+        assert_eq!(product_token("pipecrawl/0.1 (+https://x)"), "pipecrawl");
+        assert_eq!(product_token("MyBot"), "MyBot");
+    }
+}

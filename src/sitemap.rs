@@ -1,0 +1,169 @@
+//! Sitemaps (sitemaps.org): XML `<urlset>` and `<sitemapindex>`, gzipped or not, and the
+//! plain-text one-URL-a-line form.
+//!
+//! Everything is bounded the way the protocol bounds it: 50,000 URLs and 50 MB
+//! uncompressed per file, so a hostile "sitemap" cannot make the crawler hold more.
+
+use std::io::Read;
+
+use flate2::read::GzDecoder;
+use quick_xml::events::Event;
+use quick_xml::Reader;
+use url::Url;
+
+use crate::urlnorm;
+
+/// The protocol's limits per sitemap file.
+const MAX_ENTRIES: usize = 50_000;
+const MAX_UNCOMPRESSED: u64 = 50 * 1024 * 1024;
+
+/// What one sitemap file lists.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Sitemap {
+    /// Pages (`<urlset><url><loc>` or plain-text lines).
+    pub pages: Vec<Url>,
+    /// Further sitemaps (`<sitemapindex><sitemap><loc>`).
+    pub sitemaps: Vec<Url>,
+}
+
+/// Reads a sitemap body; entries that are not http(s) URLs are skipped.
+pub fn parse(body: &[u8]) -> Result<Sitemap, String> {
+    let text = if body.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        GzDecoder::new(body)
+            .take(MAX_UNCOMPRESSED)
+            .read_to_end(&mut out)
+            .map_err(|e| format!("the gzipped sitemap does not decompress: {e}"))?;
+        String::from_utf8_lossy(&out).into_owned()
+    } else {
+        String::from_utf8_lossy(body).into_owned()
+    };
+    if text.trim_start().starts_with('<') {
+        parse_xml(&text)
+    } else {
+        Ok(Sitemap {
+            pages: text
+                .lines()
+                .filter_map(|l| urlnorm::normalize_str(l).ok())
+                .take(MAX_ENTRIES)
+                .collect(),
+            sitemaps: Vec::new(),
+        })
+    }
+}
+
+fn parse_xml(text: &str) -> Result<Sitemap, String> {
+    let mut reader = Reader::from_str(text);
+    let mut out = Sitemap::default();
+    // The element a `<loc>` belongs to (`url` or `sitemap`), and the text being read.
+    let mut parent: Option<String> = None;
+    let mut loc: Option<String> = None;
+    loop {
+        let event = reader
+            .read_event()
+            .map_err(|e| format!("the sitemap is not well-formed XML: {e}"))?;
+        match event {
+            Event::Start(e) => match e.local_name().as_ref() {
+                name @ ("url" | "sitemap") => parent = Some(name.to_owned()),
+                "loc" if parent.is_some() => loc = Some(String::new()),
+                _ => {}
+            },
+            Event::Text(t) => {
+                if let Some(loc) = loc.as_mut() {
+                    loc.push_str(&t.xml10_content());
+                }
+            }
+            Event::CData(t) => {
+                if let Some(loc) = loc.as_mut() {
+                    loc.push_str(&t.xml10_content());
+                }
+            }
+            Event::GeneralRef(r) => {
+                if let Some(loc) = loc.as_mut() {
+                    match r.resolve_char_ref() {
+                        Ok(Some(c)) => loc.push(c),
+                        _ => loc.push_str(match &*r {
+                            "amp" => "&",
+                            "lt" => "<",
+                            "gt" => ">",
+                            "quot" => "\"",
+                            "apos" => "'",
+                            _ => "",
+                        }),
+                    }
+                }
+            }
+            Event::End(e) => match e.local_name().as_ref() {
+                "loc" => {
+                    if let (Some(text), Some(parent)) = (loc.take(), parent.as_deref()) {
+                        if let Ok(url) = urlnorm::normalize_str(&text) {
+                            match parent {
+                                "sitemap" => out.sitemaps.push(url),
+                                _ => out.pages.push(url),
+                            }
+                        }
+                    }
+                    if out.pages.len() + out.sitemaps.len() >= MAX_ENTRIES {
+                        break;
+                    }
+                }
+                "url" | "sitemap" => parent = None,
+                _ => {}
+            },
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn urls(list: &[&str]) -> Vec<Url> {
+        list.iter().map(|u| Url::parse(u).unwrap()).collect()
+    }
+
+    #[test]
+    fn a_urlset_lists_pages_with_entities_decoded() {
+        let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+            <urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
+              <url><loc> http://h/a?x=1&amp;y=2 </loc><lastmod>2024-01-01</lastmod></url>
+              <url><loc><![CDATA[http://h/b]]></loc></url>
+              <url><loc>mailto:x@y</loc></url>
+            </urlset>"#;
+        let s = parse(xml.as_bytes()).unwrap();
+        assert_eq!(s.pages, urls(&["http://h/a?x=1&y=2", "http://h/b"]));
+        assert!(s.sitemaps.is_empty());
+    }
+
+    #[test]
+    fn an_index_lists_sitemaps_and_gzip_is_undone() {
+        let xml = r#"<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
+            <sitemap><loc>http://h/s1.xml.gz</loc></sitemap></sitemapindex>"#;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(xml.as_bytes()).unwrap();
+        let s = parse(&gz.finish().unwrap()).unwrap();
+        assert_eq!(s.sitemaps, urls(&["http://h/s1.xml.gz"]));
+        assert!(s.pages.is_empty());
+    }
+
+    #[test]
+    fn plain_text_sitemaps_and_broken_xml() {
+        let s = parse(b"http://h/1\nnot a url\nhttp://h/2\n").unwrap();
+        assert_eq!(s.pages, urls(&["http://h/1", "http://h/2"]));
+        assert!(parse(b"<urlset><url><loc>http://h/1</loc></url></urlset2>").is_err());
+    }
+
+    #[test]
+    fn entries_past_the_protocol_limit_are_ignored() {
+        let mut xml = String::from("<urlset>");
+        for i in 0..MAX_ENTRIES + 10 {
+            xml.push_str(&format!("<url><loc>http://h/{i}</loc></url>"));
+        }
+        xml.push_str("</urlset>");
+        assert_eq!(parse(xml.as_bytes()).unwrap().pages.len(), MAX_ENTRIES);
+    }
+}

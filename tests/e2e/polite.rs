@@ -1,0 +1,611 @@
+//! A good citizen of the web: robots.txt, per-host politeness, retries, encodings,
+//! robots meta directives and sitemaps, each checked from the server's side.
+
+use std::time::Duration;
+
+use super::site::{Resource, SiteBuilder, TestSite};
+use super::Harness;
+
+fn html(body: &str) -> Resource {
+    Resource::Html(body.to_owned())
+}
+
+fn text(body: &str) -> Resource {
+    Resource::Typed("text/plain", body.as_bytes().to_vec())
+}
+
+/// Servers see request arrivals a hair later or earlier than the crawler sent them;
+/// gaps are checked to within this.
+const JITTER: Duration = Duration::from_millis(15);
+
+fn robots_requests(site: &TestSite, host: usize) -> usize {
+    site.count(&site.url(host, "/robots.txt"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn robots_disallowed_paths_are_never_requested() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/robots.txt",
+        text("User-agent: *\nDisallow: /\n\nUser-agent: pipecrawl\nDisallow: /private\nAllow: /private/open\n"),
+    );
+    b.add(
+        &h,
+        "/",
+        html("<a href='/private/a'>a</a><a href='/private/open/b'>b</a><a href='/public'>c</a><a href='/go'>d</a>"),
+    );
+    b.add(&h, "/private/open/b", html("<title>B</title>"));
+    b.add(&h, "/public", html("<title>Public</title>"));
+    // A redirect into a disallowed path: the target is checked before it is fetched.
+    b.add(&h, "/go", Resource::Redirect(301, "/private/c".into()));
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+
+    let requested = site.requested_urls();
+    assert!(
+        !requested
+            .iter()
+            .any(|u| u.contains("/private/a") || u.contains("/private/c")),
+        "{requested:?}"
+    );
+    assert_eq!(
+        robots_requests(&site, 0),
+        1,
+        "robots.txt is fetched once per host"
+    );
+    let db = harness.db().await;
+    for blocked in ["/private/a", "/private/c"] {
+        let row = db
+            .page(&site.url(0, blocked))
+            .await
+            .expect("a blocked URL has a row");
+        assert_eq!(
+            (row.status, row.error_kind.as_deref()),
+            (None, Some("robots")),
+            "{blocked}"
+        );
+    }
+    assert_eq!(
+        db.page(&site.url(0, "/private/open/b"))
+            .await
+            .and_then(|p| p.title)
+            .as_deref(),
+        Some("B")
+    );
+    assert_eq!(
+        db.page(&site.url(0, "/public"))
+            .await
+            .and_then(|p| p.status),
+        Some(200)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_robots_txt_that_fails_keeps_the_host_waiting_until_it_answers() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/robots.txt",
+        Resource::Sequence(vec![
+            Resource::Status(503, "busy".into()),
+            text("User-agent: *\nDisallow: /no\n"),
+        ]),
+    );
+    b.add(
+        &h,
+        "/",
+        html("<title>Home</title><a href='/no'>no</a><a href='/yes'>yes</a>"),
+    );
+    b.add(&h, "/yes", html("<title>Yes</title>"));
+    let site = b.start();
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[site.url(0, "/")],
+            "[retry]\nmax_attempts = 4\nbase_delay_ms = 50\n",
+        )
+        .await;
+
+    let hits = site.hits_for(&h);
+    let robots: Vec<_> = hits.iter().filter(|x| x.path == "/robots.txt").collect();
+    assert_eq!(robots.len(), 2, "robots.txt is asked again after the 503");
+    let first_page = hits
+        .iter()
+        .find(|x| x.path != "/robots.txt")
+        .expect("pages were fetched");
+    assert!(
+        first_page.at > robots[1].at,
+        "no page was fetched while robots.txt was unavailable"
+    );
+    assert_eq!(site.count(&site.url(0, "/no")), 0);
+    let db = harness.db().await;
+    assert_eq!(
+        db.page(&site.url(0, "/"))
+            .await
+            .and_then(|p| p.title)
+            .as_deref(),
+        Some("Home")
+    );
+    assert_eq!(
+        db.page(&site.url(0, "/yes")).await.and_then(|p| p.status),
+        Some(200)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_robots_txt_allows_everything() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(&h, "/", html("<a href='/a'>a</a>"));
+    b.add(&h, "/a", html("<title>A</title>"));
+    let site = b.start();
+    let harness = Harness::default();
+    let summary = harness.crawl(&[site.url(0, "/")], "").await;
+    assert_eq!(summary.tally.pages, 2);
+    assert_eq!(robots_requests(&site, 0), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crawl_delay_spaces_every_request_to_the_host() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(&h, "/robots.txt", text("User-agent: *\nCrawl-delay: 0.3\n"));
+    let links: String = (0..5).map(|i| format!("<a href='/{i}'>{i}</a>")).collect();
+    b.add(&h, "/", html(&links));
+    for i in 0..5 {
+        b.add(&h, &format!("/{i}"), html("<title>x</title>"));
+    }
+    let site = b.start();
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[site.url(0, "/")],
+            "[politeness]\ndelay_ms = 0\nper_host_concurrency = 4\n",
+        )
+        .await;
+    assert_eq!(site.hits_for(&h).len(), 7);
+    let gap = site.min_gap(&h).expect("several requests");
+    assert!(
+        gap + JITTER >= Duration::from_millis(300),
+        "requests {gap:?} apart"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_host_delay_and_concurrency_limits_hold_at_the_server() {
+    let mut b = SiteBuilder::bind(2).await;
+    let (slow, busy) = (b.authority(0), b.authority(1));
+    for h in [&slow, &busy] {
+        let links: String = (0..12).map(|i| format!("<a href='/{i}'>{i}</a>")).collect();
+        b.add(h, "/", html(&links));
+        for i in 0..12 {
+            b.add(
+                h,
+                &format!("/{i}"),
+                Resource::Slow(
+                    Duration::from_millis(80),
+                    Box::new(html("<title>x</title>")),
+                ),
+            );
+        }
+    }
+    let site = b.start();
+    let harness = Harness::default();
+    // The first host is spaced by an override; the second may take three at once.
+    let config = format!(
+        "[politeness]\ndelay_ms = 0\nper_host_concurrency = 3\n[[politeness.host]]\npattern = \"{}\"\ndelay_ms = 150\nper_host_concurrency = 1\n",
+        slow.split(':').next().unwrap_or_default()
+    );
+    harness
+        .crawl(&[site.url(0, "/"), site.url(1, "/")], &config)
+        .await;
+
+    let gap = site.min_gap(&slow).expect("several requests");
+    assert!(
+        gap + JITTER >= Duration::from_millis(150),
+        "{slow}: requests {gap:?} apart"
+    );
+    assert_eq!(site.max_in_flight(&slow), 1);
+    let busy_in_flight = site.max_in_flight(&busy);
+    assert!(
+        (2..=3).contains(&busy_in_flight),
+        "{busy}: {busy_in_flight} in flight at once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_host_does_not_hold_up_the_fast_ones() {
+    let mut b = SiteBuilder::bind(5).await;
+    let hosts: Vec<String> = (0..5).map(|i| b.authority(i)).collect();
+    for (n, h) in hosts.iter().enumerate() {
+        let pages = if n == 0 { 2 } else { 15 };
+        let links: String = (0..pages)
+            .map(|i| format!("<a href='/{i}'>{i}</a>"))
+            .collect();
+        b.add(h, "/", html(&links));
+        for i in 0..pages {
+            b.add(h, &format!("/{i}"), html("<title>x</title>"));
+        }
+    }
+    b.delay_host(&hosts[0], Duration::from_secs(2));
+    let site = b.start();
+    let harness = Harness::default();
+    let seeds: Vec<String> = (0..5).map(|i| site.url(i, "/")).collect();
+    harness
+        .crawl(
+            &seeds,
+            "[politeness]\ndelay_ms = 0\nper_host_concurrency = 2\n[fetch]\nworkers = 8\n",
+        )
+        .await;
+
+    let start = site
+        .hits()
+        .iter()
+        .map(|h| h.at)
+        .min()
+        .expect("requests were made");
+    let fast_done = hosts[1..]
+        .iter()
+        .flat_map(|h| site.hits_for(h))
+        .map(|h| h.done)
+        .max()
+        .expect("fast hosts were crawled");
+    // The slow host needs three rounds of 2 s after its robots.txt; the fast ones finish
+    // in the shadow of its first request.
+    let fast = fast_done.duration_since(start);
+    assert!(
+        fast < Duration::from_secs(2),
+        "the fast hosts took {fast:?}"
+    );
+    assert_eq!(harness.page_count().await, 3 + 4 * 16);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_with_retry_after_is_stored_once_after_the_wait_and_pauses_the_host() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        html("<a href='/limited'>l</a><a href='/a'>a</a><a href='/b'>b</a><a href='/c'>c</a>"),
+    );
+    b.add(
+        &h,
+        "/limited",
+        Resource::Sequence(vec![
+            Resource::WithHeaders(
+                vec![("Retry-After".into(), "1".into())],
+                Box::new(Resource::Status(429, "slow down".into())),
+            ),
+            html("<title>Finally</title>"),
+        ]),
+    );
+    for p in ["/a", "/b", "/c"] {
+        b.add(
+            &h,
+            p,
+            Resource::Slow(
+                Duration::from_millis(50),
+                Box::new(html("<title>x</title>")),
+            ),
+        );
+    }
+    let site = b.start();
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[site.url(0, "/")],
+            "[politeness]\ndelay_ms = 0\nper_host_concurrency = 1\n[retry]\nmax_attempts = 3\nbase_delay_ms = 10\n",
+        )
+        .await;
+
+    let hits = site.hits_for(&h);
+    let limited: Vec<_> = hits.iter().filter(|x| x.path == "/limited").collect();
+    assert_eq!(limited.len(), 2);
+    let told_at = limited[0].done;
+    assert!(limited[1].at.duration_since(told_at) + JITTER >= Duration::from_secs(1));
+    for later in hits.iter().filter(|x| x.at > told_at) {
+        assert!(
+            later.at.duration_since(told_at) + JITTER >= Duration::from_secs(1),
+            "{} was requested during the host's pause",
+            later.path
+        );
+    }
+    let db = harness.db().await;
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pages WHERE url LIKE '%/limited'")
+            .await,
+        1
+    );
+    assert_eq!(
+        db.page(&site.url(0, "/limited"))
+            .await
+            .and_then(|p| p.title)
+            .as_deref(),
+        Some("Finally")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_errors_are_retried_and_permanent_ones_are_not() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        html("<a href='/flaky'>f</a><a href='/gone'>g</a><a href='/down'>d</a>"),
+    );
+    let busy = || Resource::Status(503, "busy".into());
+    b.add(
+        &h,
+        "/flaky",
+        Resource::Sequence(vec![busy(), busy(), busy(), html("<title>Up</title>")]),
+    );
+    b.add(&h, "/gone", Resource::Status(404, "gone".into()));
+    b.add(&h, "/down", Resource::Status(500, "down".into()));
+    let site = b.start();
+    let harness = Harness::default();
+    let summary = harness
+        .crawl(
+            &[site.url(0, "/")],
+            "[retry]\nmax_attempts = 4\nbase_delay_ms = 20\nmax_delay_ms = 100\n",
+        )
+        .await;
+
+    assert_eq!(site.count(&site.url(0, "/flaky")), 4);
+    assert_eq!(site.count(&site.url(0, "/gone")), 1, "a 404 is final");
+    assert_eq!(
+        site.count(&site.url(0, "/down")),
+        4,
+        "a 500 is retried until attempts run out"
+    );
+    assert_eq!(summary.tally.retries, 6);
+    let db = harness.db().await;
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pages").await,
+        4,
+        "each URL is stored once"
+    );
+    assert_eq!(
+        db.page(&site.url(0, "/flaky"))
+            .await
+            .and_then(|p| p.title)
+            .as_deref(),
+        Some("Up")
+    );
+    assert_eq!(
+        db.page(&site.url(0, "/down")).await.and_then(|p| p.status),
+        Some(500)
+    );
+    assert_eq!(
+        db.scalar("SELECT attempts FROM frontier WHERE url LIKE '%/flaky'")
+            .await,
+        4
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_charsets_and_compressed_bodies_come_out_as_utf8() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let encode = |enc: &'static encoding_rs::Encoding, s: &str| enc.encode(s).0.into_owned();
+    b.add(
+        &h,
+        "/",
+        html("<a href='/sjis'>1</a><a href='/gbk'>2</a><a href='/latin'>3</a><a href='/gz'>4</a><a href='/br'>5</a>"),
+    );
+    let sjis = encode(
+        encoding_rs::SHIFT_JIS,
+        "<title>日本語のページ</title><a href='/'>ホーム</a>",
+    );
+    b.add(
+        &h,
+        "/sjis",
+        Resource::Typed("text/html; charset=Shift_JIS", sjis),
+    );
+    let gbk = encode(
+        encoding_rs::GBK,
+        "<meta charset=\"gbk\"><title>中文网页</title>",
+    );
+    b.add(&h, "/gbk", Resource::Typed("text/html", gbk));
+    let latin = encode(
+        encoding_rs::WINDOWS_1252,
+        "<title>Caf\u{e9} \u{201c}cr\u{e8}me\u{201d}</title>",
+    );
+    b.add(&h, "/latin", Resource::Typed("text/html", latin));
+    b.add(
+        &h,
+        "/gz",
+        Resource::Gzip(Box::new(html("<title>Zipped</title>"))),
+    );
+    b.add(
+        &h,
+        "/br",
+        Resource::Brotli(Box::new(html("<title>Brotli</title>"))),
+    );
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+
+    let db = harness.db().await;
+    let title = |p: &'static str| {
+        let url = site.url(0, p);
+        let db = &db;
+        async move { db.page(&url).await.and_then(|p| p.title) }
+    };
+    assert_eq!(title("/sjis").await.as_deref(), Some("日本語のページ"));
+    assert_eq!(title("/gbk").await.as_deref(), Some("中文网页"));
+    assert_eq!(
+        title("/latin").await.as_deref(),
+        Some("Café \u{201c}crème\u{201d}")
+    );
+    assert_eq!(title("/gz").await.as_deref(), Some("Zipped"));
+    assert_eq!(title("/br").await.as_deref(), Some("Brotli"));
+    let anchors = db.links().await;
+    assert!(anchors.iter().any(|(_, _, a)| a == "ホーム"), "{anchors:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nofollow_noindex_and_canonical_are_honoured() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        html("<a href='/noindex'>1</a><a href='/nofollow'>2</a><a href='/header'>3</a><a href='/sponsored' rel='nofollow'>4</a><link rel='canonical' href='/home'>"),
+    );
+    b.add(
+        &h,
+        "/noindex",
+        html("<meta name='robots' content='noindex'><title>Hidden</title><a href='/via-noindex'>x</a>"),
+    );
+    b.add(
+        &h,
+        "/nofollow",
+        html("<meta name='robots' content='nofollow'><title>Shown</title><a href='/not-1'>x</a>"),
+    );
+    b.add(
+        &h,
+        "/header",
+        Resource::WithHeaders(
+            vec![("X-Robots-Tag".into(), "nofollow".into())],
+            Box::new(html("<title>Header</title><a href='/not-2'>x</a>")),
+        ),
+    );
+    b.add(&h, "/via-noindex", html("<title>Reached</title>"));
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+
+    let requested = site.requested_urls();
+    for never in ["/not-1", "/not-2", "/sponsored"] {
+        assert!(
+            !requested.contains(&site.url(0, never)),
+            "{never} was followed"
+        );
+    }
+    let db = harness.db().await;
+    let hidden = db
+        .page(&site.url(0, "/noindex"))
+        .await
+        .expect("a noindex page still has a row");
+    assert_eq!(hidden.title, None, "noindex keeps the title out");
+    assert_eq!(
+        db.scalar("SELECT noindex FROM pages WHERE url LIKE '%/noindex'")
+            .await,
+        1
+    );
+    assert_eq!(
+        db.page(&site.url(0, "/via-noindex"))
+            .await
+            .and_then(|p| p.title)
+            .as_deref(),
+        Some("Reached")
+    );
+    assert_eq!(
+        db.page(&site.url(0, "/nofollow"))
+            .await
+            .and_then(|p| p.title)
+            .as_deref(),
+        Some("Shown")
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM links WHERE target_url LIKE '%/not-_'")
+            .await,
+        2,
+        "nofollow links are still rows"
+    );
+    assert_eq!(
+        db.scalar(
+            "SELECT count(*) FROM links WHERE target_url LIKE '%/sponsored' AND rel = 'nofollow'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(db.scalar("SELECT sum(nofollow) FROM pages").await, 2);
+    let canonical: i64 = db
+        .scalar(&format!(
+            "SELECT count(*) FROM pages WHERE canonical_url = '{}'",
+            site.url(0, "/home")
+        ))
+        .await;
+    assert_eq!(canonical, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sitemaps_from_robots_txt_seed_pages_nothing_links_to() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let base = format!("http://{h}");
+    b.add(
+        &h,
+        "/robots.txt",
+        text(&format!(
+            "User-agent: *\nAllow: /\nSitemap: {base}/index.xml\n"
+        )),
+    );
+    b.add(&h, "/", html("<title>Home</title>"));
+    b.add(
+        &h,
+        "/index.xml",
+        Resource::Typed(
+            "application/xml",
+            format!(
+                "<sitemapindex><sitemap><loc>{base}/pages.xml.gz</loc></sitemap></sitemapindex>"
+            )
+            .into_bytes(),
+        ),
+    );
+    let urlset = format!(
+        "<urlset><url><loc>{base}/hidden-1</loc></url><url><loc>{base}/hidden-2?a=1&amp;b=2</loc></url><url><loc>http://127.0.0.9:9/out</loc></url></urlset>"
+    );
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, urlset.as_bytes()).expect("gzip in memory");
+    b.add(
+        &h,
+        "/pages.xml.gz",
+        Resource::Typed("application/gzip", gz.finish().expect("gzip in memory")),
+    );
+    b.add(&h, "/hidden-1", html("<title>Hidden one</title>"));
+    b.add(&h, "/hidden-2?a=1&b=2", html("<title>Hidden two</title>"));
+    let site = b.start();
+
+    let without = Harness::default();
+    without.crawl(&[site.url(0, "/")], "").await;
+    assert_eq!(without.page_count().await, 1, "sitemaps are off by default");
+
+    let harness = Harness::default();
+    harness
+        .crawl(&[site.url(0, "/")], "[scope]\nsitemaps = true\n")
+        .await;
+    let db = harness.db().await;
+    assert_eq!(
+        db.page(&site.url(0, "/hidden-1"))
+            .await
+            .and_then(|p| p.title)
+            .as_deref(),
+        Some("Hidden one")
+    );
+    assert_eq!(
+        db.page(&site.url(0, "/hidden-2?a=1&b=2"))
+            .await
+            .and_then(|p| p.title)
+            .as_deref(),
+        Some("Hidden two")
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM frontier WHERE kind = 'sitemap'")
+            .await,
+        2
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pages WHERE url LIKE '%127.0.0.9%'")
+            .await,
+        0,
+        "sitemap entries are scoped"
+    );
+}
