@@ -318,7 +318,7 @@ impl Site {
 
         // Prose is spread over the sections so links sit between paragraphs; what comes
         // after the article is estimated so the whole page lands near `page_bytes`.
-        let tail = 400 + (side_links.len() + unique) * 80;
+        let tail = 400 + side_links.len() * 80 + unique * 50;
         let budget = self.cfg.page_bytes.saturating_sub(tail);
         let start = out.len();
         let sections = body_links.len().div_ceil(LINKS_PER_SECTION).max(1);
