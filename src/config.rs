@@ -131,6 +131,8 @@ pub struct RetryConfig {
 pub struct FrontierConfig {
     /// How many leased URLs memory holds at most; the rest wait in the `frontier` table.
     pub window: usize,
+    /// URLs remembered as already in the table, to skip re-inserting them.
+    pub seen_cache: usize,
     pub boosts: Vec<Boost>,
 }
 
@@ -279,6 +281,7 @@ impl Default for RawRetry {
 #[serde(deny_unknown_fields, default)]
 struct RawFrontier {
     window: usize,
+    seen_cache: usize,
     boost: Vec<RawBoost>,
 }
 
@@ -286,6 +289,7 @@ impl Default for RawFrontier {
     fn default() -> Self {
         Self {
             window: 10_000,
+            seen_cache: 500_000,
             boost: Vec::new(),
         }
     }
@@ -548,6 +552,7 @@ impl RawConfig {
             },
             frontier: FrontierConfig {
                 window: self.frontier.window,
+                seen_cache: self.frontier.seen_cache,
                 boosts,
             },
             channels: ChannelConfig {

@@ -78,7 +78,7 @@ pub async fn crawl(
         let writer = StoreWriter::new(
             store.clone(),
             records_rx,
-            config.storage.batch_size,
+            (config.storage.batch_size, config.frontier.seen_cache),
             progress.clone(),
         );
         let stop = stop.clone();

@@ -10,6 +10,7 @@
 //! [`dispatcher`] owns one and connects it to the store and the fetchers.
 
 pub mod dispatcher;
+pub mod seen;
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap, HashSet};

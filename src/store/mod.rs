@@ -51,6 +51,9 @@ impl Store {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
+            // The frontier's and links' indexes are written all over; a 64 MiB page cache
+            // keeps their hot pages in memory instead of reading them back from the OS.
+            .pragma("cache_size", "-65536")
             .busy_timeout(Duration::from_secs(30));
         let pool = SqlitePoolOptions::new()
             .max_connections(1)

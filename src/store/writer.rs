@@ -7,6 +7,7 @@
 
 use crate::error::Error;
 use crate::frontier::dispatcher::Progress;
+use crate::frontier::seen::SeenUrls;
 use crate::page::PageRecord;
 use crate::store::Store;
 use crate::summary::Tally;
@@ -16,13 +17,14 @@ pub struct StoreWriter {
     records: flume::Receiver<PageRecord>,
     batch_size: usize,
     progress: Progress,
+    seen: SeenUrls,
 }
 
 impl StoreWriter {
     pub fn new(
         store: Store,
         records: flume::Receiver<PageRecord>,
-        batch_size: usize,
+        (batch_size, seen_capacity): (usize, usize),
         progress: Progress,
     ) -> Self {
         Self {
@@ -30,10 +32,11 @@ impl StoreWriter {
             records,
             batch_size,
             progress,
+            seen: SeenUrls::new(seen_capacity),
         }
     }
 
-    pub async fn run(self) -> Result<Tally, Error> {
+    pub async fn run(mut self) -> Result<Tally, Error> {
         let mut tally = Tally::default();
         let mut batch = Vec::with_capacity(self.batch_size);
         while let Ok(first) = self.records.recv_async().await {
@@ -43,6 +46,9 @@ impl StoreWriter {
                     Ok(record) => batch.push(record),
                     Err(_) => break,
                 }
+            }
+            for page in &mut batch {
+                page.discovered.retain(|url| self.seen.admit(url));
             }
             self.store.commit(&batch).await?;
             for page in &batch {

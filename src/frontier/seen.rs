@@ -1,0 +1,85 @@
+//! A bounded memory of URLs already in the `frontier` table, so the writer skips the
+//! upserts for links it has seen before — most links on most pages.
+//!
+//! It is only a cache: the table's unique index stays the truth. An entry remembers the
+//! shallowest depth the URL was offered at, because a URL found again nearer the seeds
+//! must still reach the table (its queued row moves up). When full it is cleared, which
+//! costs some repeated upserts and never a wrong answer.
+
+use std::collections::HashMap;
+
+use xxhash_rust::xxh3::xxh3_128;
+
+use crate::page::Discovered;
+
+pub struct SeenUrls {
+    depths: HashMap<u128, u32>,
+    capacity: usize,
+}
+
+impl SeenUrls {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            depths: HashMap::new(),
+            capacity,
+        }
+    }
+
+    /// Whether `url` must go to the table: unseen, or seen only deeper.
+    pub fn admit(&mut self, url: &Discovered) -> bool {
+        if self.capacity == 0 {
+            return true;
+        }
+        let key = xxh3_128(url.url.as_str().as_bytes());
+        match self.depths.get_mut(&key) {
+            Some(depth) if *depth <= url.depth => false,
+            Some(depth) => {
+                *depth = url.depth;
+                true
+            }
+            None => {
+                if self.depths.len() >= self.capacity {
+                    self.depths.clear();
+                }
+                self.depths.insert(key, url.depth);
+                true
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::page::JobKind;
+
+    fn at(url: &str, depth: u32) -> Discovered {
+        Discovered {
+            url: url::Url::parse(url).unwrap(),
+            host: "h".into(),
+            depth,
+            priority: 0,
+            redirect_hops: 0,
+            kind: JobKind::Page,
+        }
+    }
+
+    #[test]
+    fn a_url_passes_once_unless_found_nearer_the_seeds() {
+        let mut seen = SeenUrls::new(10);
+        assert!(seen.admit(&at("http://h/a", 3)));
+        assert!(!seen.admit(&at("http://h/a", 3)));
+        assert!(!seen.admit(&at("http://h/a", 5)));
+        assert!(seen.admit(&at("http://h/a", 1)));
+        assert!(!seen.admit(&at("http://h/a", 2)));
+    }
+
+    #[test]
+    fn it_never_holds_more_than_its_capacity() {
+        let mut seen = SeenUrls::new(2);
+        for i in 0..5 {
+            assert!(seen.admit(&at(&format!("http://h/{i}"), 0)));
+            assert!(seen.depths.len() <= 2);
+        }
+    }
+}
