@@ -47,8 +47,20 @@ pub fn init_tracing(format: LogFormat) {
     }
 }
 
-/// Completes on the first SIGINT or SIGTERM.
+/// Completes on the first SIGINT or SIGTERM, after which a second one ends the process
+/// at once: committed pages are safe (SQLite commits are atomic) and whatever was in
+/// flight is queued again on the next start.
 pub async fn shutdown_signal() {
+    signal().await;
+    tracing::info!("stopping: finishing pages in flight (a second signal stops at once)");
+    tokio::spawn(async {
+        signal().await;
+        eprintln!("second signal: stopping now");
+        std::process::exit(130);
+    });
+}
+
+async fn signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::error!("cannot listen for Ctrl-C: {e}");

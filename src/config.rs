@@ -66,6 +66,40 @@ pub struct Config {
     pub retry: RetryConfig,
     pub channels: ChannelConfig,
     pub storage: StorageConfig,
+    pub shutdown: ShutdownConfig,
+    pub admin: AdminConfig,
+    pub recrawl: RecrawlConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct ShutdownConfig {
+    /// How long pages in flight may take to finish after SIGINT/SIGTERM.
+    pub grace_period: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    pub listen: std::net::SocketAddr,
+    /// Bearer token the API requires; mandatory when `listen` is not loopback.
+    pub token: Option<String>,
+}
+
+/// When pages are fetched again (`serve` keeps them fresh; `crawl` revisits those due).
+#[derive(Debug, Clone)]
+pub struct RecrawlConfig {
+    /// `None`: pages are never revisited.
+    pub interval: Option<Duration>,
+    pub rules: Vec<RecrawlRule>,
+    /// Revisit pages that change sooner and unchanged ones later, within the bounds.
+    pub adaptive: bool,
+    pub min_interval: Duration,
+    pub max_interval: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct RecrawlRule {
+    pub pattern: Regex,
+    pub interval: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -176,6 +210,71 @@ struct RawConfig {
     channels: RawChannels,
     #[serde(default)]
     storage: RawStorage,
+    #[serde(default)]
+    shutdown: RawShutdown,
+    #[serde(default)]
+    admin: RawAdmin,
+    #[serde(default)]
+    recrawl: RawRecrawl,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawShutdown {
+    grace_period_ms: u64,
+}
+
+impl Default for RawShutdown {
+    fn default() -> Self {
+        Self {
+            grace_period_ms: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawAdmin {
+    listen: String,
+    token: String,
+}
+
+impl Default for RawAdmin {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:7878".to_owned(),
+            token: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawRecrawl {
+    interval_s: u64,
+    adaptive: bool,
+    min_interval_s: u64,
+    max_interval_s: u64,
+    rule: Vec<RawRecrawlRule>,
+}
+
+impl Default for RawRecrawl {
+    fn default() -> Self {
+        Self {
+            interval_s: 0,
+            adaptive: false,
+            min_interval_s: 3600,
+            max_interval_s: 30 * 24 * 3600,
+            rule: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRecrawlRule {
+    pattern: String,
+    interval_s: u64,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -509,6 +608,49 @@ impl RawConfig {
         }
         p.at_least("storage.batch_size", self.storage.batch_size as u64, 1);
 
+        let listen = match self.admin.listen.parse::<std::net::SocketAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                p.add(
+                    "admin.listen",
+                    format!(
+                        "{:?} is not an address:port like 127.0.0.1:7878",
+                        self.admin.listen
+                    ),
+                );
+                None
+            }
+        };
+        let token = std::env::var(ADMIN_TOKEN_ENV)
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .or_else(|| Some(self.admin.token.clone()).filter(|t| !t.trim().is_empty()));
+
+        let r = &self.recrawl;
+        let seconds = |s: u64| (s > 0).then(|| Duration::from_secs(s));
+        let mut recrawl_rules = Vec::new();
+        for (i, rule) in r.rule.iter().enumerate() {
+            match Regex::new(&rule.pattern) {
+                Ok(pattern) => recrawl_rules.push(RecrawlRule {
+                    pattern,
+                    interval: seconds(rule.interval_s),
+                }),
+                Err(e) => p.add(
+                    &format!("recrawl.rule[{i}].pattern"),
+                    format!("is not a valid regular expression: {e}"),
+                ),
+            }
+        }
+        if r.max_interval_s < r.min_interval_s {
+            p.add(
+                "recrawl.max_interval_s",
+                format!(
+                    "must not be below recrawl.min_interval_s ({})",
+                    r.min_interval_s
+                ),
+            );
+        }
+
         let parse_workers = match self.parse.workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -564,9 +706,26 @@ impl RawConfig {
                 database: self.storage.database,
                 batch_size: self.storage.batch_size,
             },
+            shutdown: ShutdownConfig {
+                grace_period: Duration::from_millis(self.shutdown.grace_period_ms),
+            },
+            admin: AdminConfig {
+                listen: listen?,
+                token,
+            },
+            recrawl: RecrawlConfig {
+                interval: seconds(r.interval_s),
+                rules: recrawl_rules,
+                adaptive: r.adaptive,
+                min_interval: Duration::from_secs(r.min_interval_s),
+                max_interval: Duration::from_secs(r.max_interval_s),
+            },
         })
     }
 }
+
+/// An environment variable that sets `admin.token` without writing it into a file.
+pub const ADMIN_TOKEN_ENV: &str = "PIPECRAWL_ADMIN_TOKEN";
 
 /// The 1-based line where a dotted key path (`fetch.workers`, `scope.include[1]`) is set,
 /// or `None` when the key is absent (its default was used).

@@ -13,6 +13,8 @@ use std::time::{Instant, SystemTime};
 
 use reqwest::header::{HeaderMap, CONTENT_TYPE, ETAG, LAST_MODIFIED, LOCATION, RETRY_AFTER};
 use reqwest::{redirect, Client, Response};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::error::Error;
@@ -62,22 +64,26 @@ pub struct FetchPool;
 
 impl FetchPool {
     /// Starts `workers` workers; each stops when the job channel closes.
+    /// Starts `workers` workers. Each stops when the job channel closes, or at once when
+    /// `abort` is cancelled (the grace period after a stop ran out), handing the job it
+    /// held back through [`Progress::abandon`].
     pub fn spawn(
         workers: usize,
         context: Arc<FetchContext>,
         jobs: flume::Receiver<CrawlJob>,
         fetched: flume::Sender<Fetched>,
-    ) -> Vec<tokio::task::JoinHandle<()>> {
-        (0..workers)
-            .map(|_| {
-                let worker = FetchWorker {
-                    cx: Arc::clone(&context),
-                    jobs: jobs.clone(),
-                    fetched: fetched.clone(),
-                };
-                tokio::spawn(worker.run())
-            })
-            .collect()
+        abort: CancellationToken,
+    ) -> JoinSet<()> {
+        let mut set = JoinSet::new();
+        for _ in 0..workers {
+            let worker = FetchWorker {
+                cx: Arc::clone(&context),
+                jobs: jobs.clone(),
+                fetched: fetched.clone(),
+            };
+            set.spawn(worker.run(abort.clone()));
+        }
+        set
     }
 }
 
@@ -88,14 +94,32 @@ struct FetchWorker {
 }
 
 impl FetchWorker {
-    async fn run(self) {
-        while let Ok(job) = self.jobs.recv_async().await {
-            let host = Arc::clone(&job.host);
-            let span = tracing::debug_span!("fetch", url = %job.url);
-            let (fetched, release) = tracing::Instrument::instrument(self.process(job), span).await;
-            self.cx.progress.host_released(host, release);
-            if self.fetched.send_async(fetched).await.is_err() {
-                break;
+    async fn run(self, abort: CancellationToken) {
+        loop {
+            let job = tokio::select! {
+                job = self.jobs.recv_async() => match job {
+                    Ok(job) => job,
+                    Err(_) => break,
+                },
+                () = abort.cancelled() => break,
+            };
+            let id = job.id;
+            let work = async {
+                let host = Arc::clone(&job.host);
+                let span = tracing::debug_span!("fetch", url = %job.url);
+                let (fetched, release) =
+                    tracing::Instrument::instrument(self.process(job), span).await;
+                self.cx.progress.host_released(host, release);
+                self.fetched.send_async(fetched).await.is_ok()
+            };
+            tokio::select! {
+                passed_on = work => if !passed_on {
+                    break;
+                },
+                () = abort.cancelled() => {
+                    self.cx.progress.abandon(id);
+                    break;
+                }
             }
         }
     }

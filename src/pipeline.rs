@@ -24,7 +24,7 @@ use crate::robots::RobotsCache;
 use crate::scope::Scope;
 use crate::store::writer::StoreWriter;
 use crate::store::Store;
-use crate::summary::Summary;
+use crate::summary::{EndReason, Summary};
 use crate::urlnorm;
 
 /// How often a running crawl logs its progress.
@@ -64,10 +64,7 @@ pub async fn crawl(
         let done = done.clone();
         async move {
             tokio::select! {
-                () = shutdown => {
-                    tracing::info!("stopping: finishing the pages in flight");
-                    stop.cancel();
-                }
+                () = shutdown => stop.cancel(),
                 () = done.cancelled() => {}
             }
         }
@@ -121,27 +118,42 @@ pub async fn crawl(
         respect_robots_txt: config.politeness.respect_robots_txt,
         sitemaps: config.scope.sitemaps,
     };
-    let fetchers = FetchPool::spawn(
+    let abort = CancellationToken::new();
+    let mut fetchers = FetchPool::spawn(
         config.fetch.workers,
         Arc::new(context),
         jobs_rx.clone(),
         fetched_tx,
+        abort.clone(),
     );
     let frontier = Frontier::new(politeness);
     let dispatcher = Dispatcher::new(
         frontier,
-        store,
+        store.clone(),
         (jobs_tx, jobs_rx),
-        progress,
+        progress.clone(),
         config.frontier.window,
         budget,
     );
 
     let ended = dispatcher.run(stop).await;
-    for fetcher in fetchers {
-        fetcher
-            .await
-            .map_err(|e| Error::StageFailed(format!("a fetch worker panicked: {e}")))?;
+    let finish_fetches = async {
+        while let Some(joined) = fetchers.join_next().await {
+            joined.map_err(|e| Error::StageFailed(format!("a fetch worker panicked: {e}")))?;
+        }
+        Ok::<(), Error>(())
+    };
+    let grace = match ended {
+        Ok(EndReason::Interrupted) => config.shutdown.grace_period,
+        _ => Duration::MAX,
+    };
+    match tokio::time::timeout(grace, finish_fetches).await {
+        Ok(finished) => finished?,
+        Err(_) => {
+            tracing::warn!("grace period over: fetches still running go back to the queue");
+            abort.cancel();
+            while fetchers.join_next().await.is_some() {}
+        }
     }
     tokio::task::spawn_blocking(move || {
         parsers
@@ -155,6 +167,7 @@ pub async fn crawl(
     let tally = writer
         .await
         .map_err(|e| Error::StageFailed(format!("the store writer panicked: {e}")))??;
+    store.release(&progress.take_abandoned()).await?;
     done.cancel();
     reporter
         .await

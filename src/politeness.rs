@@ -90,12 +90,12 @@ const SWEEP_AT: usize = 4096;
 
 impl HostGate {
     /// Waits until a request to `host` may start, and books the next slot `delay` later.
+    /// The slot is booked again from the moment the wait really ends: a busy runtime can
+    /// wake a task late, and spacing from the planned time would then let the next
+    /// request follow too closely.
     pub async fn wait_turn(&self, host: &str, delay: Duration) {
         let start = {
-            let mut next = self
-                .next
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut next = self.lock();
             let now = Instant::now();
             if next.len() >= SWEEP_AT {
                 next.retain(|_, at| *at > now);
@@ -105,6 +105,12 @@ impl HostGate {
             start
         };
         tokio::time::sleep_until(start).await;
+        let woke = Instant::now();
+        if woke > start {
+            let mut next = self.lock();
+            let at = next.entry(host.to_owned()).or_insert(woke + delay);
+            *at = (*at).max(woke + delay);
+        }
     }
 
     /// Keeps `host` quiet until `until` (a `Retry-After`).
@@ -115,6 +121,12 @@ impl HostGate {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let at = next.entry(host.to_owned()).or_insert(until);
         *at = (*at).max(until);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
+        self.next
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

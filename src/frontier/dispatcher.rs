@@ -34,6 +34,8 @@ struct Shared {
     released: Mutex<Vec<(Arc<str>, Release)>>,
     /// Leased rows not yet committed: in the window, fetching, parsing or being written.
     outstanding: AtomicUsize,
+    /// Jobs dropped mid-fetch when a stop's grace period ran out, to go back to the queue.
+    abandoned: Mutex<Vec<i64>>,
     /// Bumped by every commit, so the dispatcher knows when new rows may be queued.
     commits: AtomicU64,
     pages: AtomicU64,
@@ -60,6 +62,27 @@ impl Progress {
         self.shared.links.store(links, Ordering::Relaxed);
         self.shared.commits.fetch_add(1, Ordering::SeqCst);
         self.shared.wake.notify_one();
+    }
+
+    /// A fetch was cut short by the end of a stop's grace period.
+    pub fn abandon(&self, id: i64) {
+        self.shared
+            .abandoned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(id);
+        self.shared.outstanding.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// The jobs abandoned so far.
+    pub fn take_abandoned(&self) -> Vec<i64> {
+        std::mem::take(
+            &mut *self
+                .shared
+                .abandoned
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
     }
 
     pub fn pages(&self) -> u64 {

@@ -5,6 +5,7 @@ mod cli;
 mod crawl;
 mod graph;
 mod polite;
+mod resume;
 mod site;
 
 use std::path::{Path, PathBuf};
