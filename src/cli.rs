@@ -28,6 +28,13 @@ pub enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Run as a service: crawl, keep pages fresh, take seeds and commands over the admin
+    /// API. SIGHUP reloads the config's seeds and scope; SIGINT/SIGTERM stop.
+    Serve {
+        /// The service's TOML config (see config/example.toml).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -45,6 +52,36 @@ pub fn init_tracing(format: LogFormat) {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+}
+
+/// Reloads the config at `path` on every SIGHUP and sends it on; a config that does not
+/// load is reported and skipped, so a typo never stops a running service.
+pub fn reload_on_hangup(path: PathBuf) -> tokio::sync::mpsc::Receiver<pipecrawl::Config> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(hangups) => hangups,
+            Err(e) => {
+                tracing::error!("cannot listen for SIGHUP: {e}");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            match pipecrawl::Config::load(&path) {
+                Ok(config) => {
+                    if tx.send(config).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => tracing::error!("SIGHUP: keeping the running config: {e}"),
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    drop((tx, path));
+    rx
 }
 
 /// Completes on the first SIGINT or SIGTERM, after which a second one ends the process

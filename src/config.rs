@@ -104,8 +104,9 @@ pub struct RecrawlRule {
 
 #[derive(Debug, Clone)]
 pub struct ScopeConfig {
-    /// Hosts whose pages are crawled; the seeds' hosts when the config names none.
+    /// Hosts whose pages are crawled, when the config names them (else the seeds' hosts).
     pub hosts: Vec<HostPattern>,
+    pub hosts_given: bool,
     pub include: Vec<Regex>,
     pub exclude: Vec<Regex>,
     pub max_depth: Option<u32>,
@@ -528,9 +529,6 @@ impl RawConfig {
                 Err(e) => p.add(&format!("scope.hosts[{i}]"), e),
             }
         }
-        if self.scope.hosts.is_empty() {
-            hosts = seeds.iter().filter_map(HostPattern::of_url).collect();
-        }
         let include = p.regexes("scope.include", &self.scope.include);
         let exclude = p.regexes("scope.exclude", &self.scope.exclude);
         if let Some(max_pages) = self.scope.max_pages {
@@ -659,6 +657,7 @@ impl RawConfig {
         Some(Config {
             seeds,
             scope: ScopeConfig {
+                hosts_given: !hosts.is_empty(),
                 hosts,
                 include,
                 exclude,
@@ -769,10 +768,7 @@ mod tests {
         assert_eq!(config.politeness.per_host_concurrency, 2);
         assert_eq!(config.politeness.delay, Duration::from_millis(500));
         assert_eq!(config.storage.database, "crawl.db");
-        assert_eq!(
-            config.scope.hosts,
-            vec![HostPattern::parse("example.com").unwrap()]
-        );
+        assert!(config.scope.hosts.is_empty() && !config.scope.hosts_given);
         assert!(config.parse.workers >= 1);
     }
 

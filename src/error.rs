@@ -12,6 +12,9 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] ConfigError),
 
+    #[error(transparent)]
+    Admin(#[from] crate::admin::AdminError),
+
     #[error("cannot open the database {path}: {source}")]
     OpenDatabase {
         path: PathBuf,

@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::frontier::dispatcher::Progress;
 use crate::frontier::Release;
+use crate::metrics;
 use crate::page::{CrawlJob, ErrorKind, FetchError, Fetched, JobKind};
 use crate::politeness::{HostGate, Politeness};
 use crate::retry::{self, Decision, RetryPolicy};
@@ -196,6 +197,7 @@ impl FetchWorker {
             Err(e) => out.error = Some(fetch_error(&e)),
         }
         out.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        metrics::fetched(started.elapsed(), out.bytes);
 
         self.decide_retry(&mut out, retry_after);
         if let (Some(wait), Some(429 | 503)) = (retry_after, out.status) {

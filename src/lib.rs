@@ -24,15 +24,18 @@
 //! the URLs it discovered and its own frontier row turning `done` commit in one
 //! transaction. Memory only ever holds a bounded window of that table.
 
+pub mod admin;
 pub mod charset;
 pub mod config;
 pub mod error;
 pub mod fetcher;
 pub mod frontier;
+pub mod metrics;
 pub mod page;
 pub mod parser;
 pub mod pipeline;
 pub mod politeness;
+pub mod progress;
 pub mod retry;
 pub mod robots;
 pub mod scope;
@@ -43,5 +46,5 @@ pub mod urlnorm;
 
 pub use config::Config;
 pub use error::Error;
-pub use pipeline::crawl;
+pub use pipeline::{crawl, serve};
 pub use summary::Summary;

@@ -33,5 +33,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{summary}");
             Ok(())
         }
+        Command::Serve { config: path } => {
+            let config = pipecrawl::Config::load(&path)?;
+            let database = config.storage.database.clone();
+            let summary = runtime
+                .block_on(async {
+                    let reloads = cli::reload_on_hangup(path);
+                    pipecrawl::serve(config, cli::shutdown_signal(), reloads).await
+                })
+                .with_context(|| format!("the service on {database} stopped"))?;
+            print!("{summary}");
+            Ok(())
+        }
     }
 }

@@ -7,15 +7,16 @@
 
 use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
+use std::time::Instant;
 
 use scraper::{ElementRef, Html, Selector};
 use url::Url;
 use xxhash_rust::xxh3::xxh3_128;
 
 use crate::charset;
+use crate::metrics;
 use crate::page::{Discovered, ErrorKind, FetchError, Fetched, JobKind, Link, PageRecord};
-use crate::scope::Scope;
+use crate::scope::{Scope, SharedScope};
 use crate::{sitemap, urlnorm};
 
 /// Sitemap index levels followed below the sitemaps robots.txt names.
@@ -29,14 +30,14 @@ impl ParsePool {
         workers: usize,
         fetched: flume::Receiver<Fetched>,
         records: flume::Sender<PageRecord>,
-        scope: Arc<Scope>,
+        scope: SharedScope,
     ) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
         (0..workers)
             .map(|i| {
                 let worker = ParseWorker {
                     fetched: fetched.clone(),
                     records: records.clone(),
-                    scope: Arc::clone(&scope),
+                    scope: scope.clone(),
                 };
                 std::thread::Builder::new()
                     .name(format!("parse-{i}"))
@@ -49,14 +50,16 @@ impl ParsePool {
 struct ParseWorker {
     fetched: flume::Receiver<Fetched>,
     records: flume::Sender<PageRecord>,
-    scope: Arc<Scope>,
+    scope: SharedScope,
 }
 
 impl ParseWorker {
     fn run(self) {
         let extractor = Extractor::new();
         while let Ok(fetched) = self.fetched.recv() {
-            let record = to_record(fetched, &extractor, &self.scope);
+            let started = Instant::now();
+            let record = to_record(fetched, &extractor, &self.scope.get());
+            metrics::parsed(started.elapsed());
             if self.records.send(record).is_err() {
                 break;
             }

@@ -1,16 +1,21 @@
 //! The crawl's wiring, in one place: channels, pools, and the order things stop in.
 //!
 //! Shutdown runs upstream first. The dispatcher stops handing out jobs and drops its
-//! sender; fetchers finish what they hold and exit when the job channel is empty and
-//! closed; parsers then drain theirs; the writer commits the last batch when its channel
-//! closes. Nothing in flight is lost, and what was never handed out goes back to the queue.
+//! sender; fetchers finish what they hold (within the grace period) and exit when the
+//! job channel is closed; parsers then drain theirs; the writer commits the last batch
+//! when its channel closes. What was never handed out, or was cut off, goes back to the
+//! queue.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::admin::{self, Admin, AdminError, Queues};
 use crate::config::Config;
 use crate::error::Error;
 use crate::fetcher::{self, FetchContext, FetchPool};
@@ -19,22 +24,65 @@ use crate::frontier::Frontier;
 use crate::page::{Discovered, JobKind};
 use crate::parser::ParsePool;
 use crate::politeness::{HostGate, Politeness};
+use crate::progress::Reporter;
 use crate::retry::RetryPolicy;
 use crate::robots::RobotsCache;
-use crate::scope::Scope;
+use crate::scope::{Scope, SharedScope};
 use crate::store::writer::StoreWriter;
 use crate::store::Store;
 use crate::summary::{EndReason, Summary};
-use crate::urlnorm;
-
-/// How often a running crawl logs its progress.
-const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+use crate::{metrics, urlnorm};
 
 /// Crawls until the frontier is empty, `scope.max_pages` is reached, or `shutdown`
 /// completes; then drains the pipeline and reports.
 pub async fn crawl(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Summary, Error> {
+    run(config, shutdown, None).await
+}
+
+/// Runs as a service until `shutdown`: crawls, then waits for seeds (over the admin API)
+/// and due recrawls, using no CPU while it waits. Each config sent on `reloads` replaces
+/// the seeds and scope (SIGHUP).
+pub async fn serve(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    reloads: mpsc::Receiver<Config>,
+) -> Result<Summary, Error> {
+    let addr = config.admin.listen;
+    admin::check_exposure(addr, config.admin.token.as_deref())?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| AdminError::Bind { addr, source })?;
+    let metrics = metrics::install().map_err(AdminError::Metrics)?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| AdminError::Bind { addr, source })?;
+    tracing::info!("admin API on http://{local}");
+    run(
+        config,
+        shutdown,
+        Some(Service {
+            listener,
+            metrics,
+            reloads,
+        }),
+    )
+    .await
+}
+
+/// What `serve` adds to a crawl.
+struct Service {
+    listener: TcpListener,
+    metrics: PrometheusHandle,
+    reloads: mpsc::Receiver<Config>,
+}
+
+async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    service: Option<Service>,
 ) -> Result<Summary, Error> {
     let started = Instant::now();
     let store = Store::open(&config.storage.database).await?;
@@ -45,8 +93,8 @@ pub async fn crawl(
             "resuming: URLs in flight when the last run stopped are queued again"
         );
     }
-    let scope = Arc::new(Scope::new(&config));
-    store.enqueue(&seeds(&config, &scope)).await?;
+    let scope = SharedScope::new(Scope::new(&config, &store.seeds().await?));
+    store.enqueue(&seeds(&config, &scope.get())).await?;
     let budget = match config.scope.max_pages {
         Some(max) => Some(max.saturating_sub(store.page_count().await?)),
         None => None,
@@ -55,13 +103,17 @@ pub async fn crawl(
     let (jobs_tx, jobs_rx) = flume::bounded(config.channels.to_fetch);
     let (fetched_tx, fetched_rx) = flume::bounded(config.channels.to_parse);
     let (records_tx, records_rx) = flume::bounded(config.channels.to_store);
+    let queues = Arc::new(Queues {
+        to_fetch: depth(&jobs_tx),
+        to_parse: depth(&fetched_tx),
+        to_store: depth(&records_tx),
+    });
     let progress = Progress::default();
     let stop = CancellationToken::new();
     let done = CancellationToken::new();
 
     tokio::spawn({
-        let stop = stop.clone();
-        let done = done.clone();
+        let (stop, done) = (stop.clone(), done.clone());
         async move {
             tokio::select! {
                 () = shutdown => stop.cancel(),
@@ -69,7 +121,33 @@ pub async fn crawl(
             }
         }
     });
-    let reporter = tokio::spawn(report_progress(progress.clone(), done.clone()));
+    let serving = service.is_some();
+    let reporter = Reporter::new(progress.clone(), Arc::clone(&queues), !serving);
+    if let Some(service) = service {
+        let admin = Admin {
+            store: store.clone(),
+            progress: progress.clone(),
+            scope: scope.clone(),
+            queues,
+            metrics: service.metrics,
+            token: config.admin.token.clone(),
+            started,
+        };
+        let api = axum::serve(service.listener, admin::router(Arc::new(admin)))
+            .with_graceful_shutdown(done.clone().cancelled_owned());
+        tokio::spawn(async move {
+            if let Err(e) = api.await {
+                tracing::error!("the admin API stopped: {e}");
+            }
+        });
+        tokio::spawn(apply_reloads(
+            service.reloads,
+            store.clone(),
+            scope.clone(),
+            progress.clone(),
+        ));
+    }
+    let reporter = tokio::spawn(reporter.run(done.clone()));
 
     let writer = tokio::spawn({
         let writer = StoreWriter::new(
@@ -87,17 +165,11 @@ pub async fn crawl(
             result
         }
     });
-    let parsers = ParsePool::spawn(
-        config.parse.workers,
-        fetched_rx,
-        records_tx,
-        Arc::clone(&scope),
-    )
-    .map_err(|e| Error::StageFailed(format!("cannot start parse threads: {e}")))?;
+    let parsers = ParsePool::spawn(config.parse.workers, fetched_rx, records_tx, scope.clone())
+        .map_err(|e| Error::StageFailed(format!("cannot start parse threads: {e}")))?;
     let client = fetcher::client(&config)?;
     let gate = Arc::new(HostGate::default());
     let politeness = Politeness::new(&config.politeness);
-    let retry = RetryPolicy::new(&config.retry);
     let robots = RobotsCache::new(
         client.clone(),
         store.clone(),
@@ -111,7 +183,7 @@ pub async fn crawl(
         robots: Arc::new(robots),
         gate,
         politeness: politeness.clone(),
-        retry,
+        retry: RetryPolicy::new(&config.retry),
         progress: progress.clone(),
         max_body_bytes: config.fetch.max_body_bytes,
         max_redirects: config.fetch.max_redirects,
@@ -126,14 +198,14 @@ pub async fn crawl(
         fetched_tx,
         abort.clone(),
     );
-    let frontier = Frontier::new(politeness);
     let dispatcher = Dispatcher::new(
-        frontier,
+        Frontier::new(politeness),
         store.clone(),
         (jobs_tx, jobs_rx),
         progress.clone(),
         config.frontier.window,
         budget,
+        serving,
     );
 
     let ended = dispatcher.run(stop).await;
@@ -180,6 +252,13 @@ pub async fn crawl(
     })
 }
 
+/// A channel's depth, read through a weak handle so that reading it never keeps the
+/// channel open past its stage's end.
+fn depth<T: Send + 'static>(sender: &flume::Sender<T>) -> Box<dyn Fn() -> usize + Send + Sync> {
+    let weak = sender.downgrade();
+    Box::new(move || weak.upgrade().map_or(0, |s| s.len()))
+}
+
 fn seeds(config: &Config, scope: &Scope) -> Vec<Discovered> {
     config
         .seeds
@@ -195,18 +274,30 @@ fn seeds(config: &Config, scope: &Scope) -> Vec<Discovered> {
         .collect()
 }
 
-async fn report_progress(progress: Progress, done: CancellationToken) {
-    let started = Instant::now();
-    let mut ticks = tokio::time::interval(PROGRESS_EVERY);
-    ticks.tick().await;
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {
-                let pages = progress.pages();
-                let rate = pages as f64 / started.elapsed().as_secs_f64();
-                tracing::info!(pages, links = progress.links(), in_flight = progress.outstanding(), "{rate:.0} pages/s");
+/// SIGHUP: the new config's seeds are queued and its scope replaces the old. Politeness,
+/// pool sizes and the database are fixed for the life of the process.
+async fn apply_reloads(
+    mut reloads: mpsc::Receiver<Config>,
+    store: Store,
+    scope: SharedScope,
+    progress: Progress,
+) {
+    while let Some(config) = reloads.recv().await {
+        let reloaded = async {
+            let known = store.seeds().await?;
+            let new_scope = Scope::new(&config, &known);
+            store.enqueue(&seeds(&config, &new_scope)).await?;
+            scope.set(new_scope);
+            Ok::<(), Error>(())
+        };
+        match reloaded.await {
+            Ok(()) => {
+                progress.work_added();
+                tracing::info!(
+                    "config reloaded: seeds and scope updated (other settings need a restart)"
+                );
             }
-            () = done.cancelled() => return,
+            Err(e) => tracing::error!("config reload failed, keeping the old one: {e}"),
         }
     }
 }

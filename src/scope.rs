@@ -4,6 +4,8 @@
 //! inserts rows. Links out of scope are still stored as `links` rows; they are just never
 //! fetched.
 
+use std::sync::{Arc, PoisonError, RwLock};
+
 use url::Url;
 
 use crate::config::{Boost, Config};
@@ -55,6 +57,8 @@ impl HostPattern {
 #[derive(Debug, Clone)]
 pub struct Scope {
     hosts: Vec<HostPattern>,
+    /// The config names the hosts; seeds do not widen them.
+    hosts_given: bool,
     include: Vec<regex::Regex>,
     exclude: Vec<regex::Regex>,
     max_depth: Option<u32>,
@@ -65,10 +69,44 @@ pub struct Scope {
     pub respect_meta_robots: bool,
 }
 
+/// The scope the parse threads read, replaceable while they run (seeds added over the
+/// API widen it; SIGHUP reloads it).
+#[derive(Clone)]
+pub struct SharedScope(Arc<RwLock<Arc<Scope>>>);
+
+impl SharedScope {
+    pub fn new(scope: Scope) -> Self {
+        Self(Arc::new(RwLock::new(Arc::new(scope))))
+    }
+
+    pub fn get(&self) -> Arc<Scope> {
+        Arc::clone(&self.0.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    pub fn set(&self, scope: Scope) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(scope);
+    }
+}
+
 impl Scope {
-    pub fn new(config: &Config) -> Self {
+    /// The config's scope. When it names no hosts, the hosts of `seeds` are in scope:
+    /// the config's seeds and those added earlier over the API, which the database keeps.
+    pub fn new(config: &Config, seeds: &[Url]) -> Self {
+        let hosts = if config.scope.hosts_given {
+            config.scope.hosts.clone()
+        } else {
+            let mut hosts: Vec<HostPattern> = config
+                .seeds
+                .iter()
+                .chain(seeds)
+                .filter_map(HostPattern::of_url)
+                .collect();
+            hosts.dedup();
+            hosts
+        };
         Self {
-            hosts: config.scope.hosts.clone(),
+            hosts,
+            hosts_given: config.scope.hosts_given,
             include: config.scope.include.clone(),
             exclude: config.scope.exclude.clone(),
             max_depth: config.scope.max_depth,
@@ -76,6 +114,19 @@ impl Scope {
             follow_nofollow_links: config.politeness.follow_nofollow_links,
             respect_meta_robots: config.politeness.respect_meta_robots,
         }
+    }
+
+    /// Puts the hosts of seeds added while running in scope, when the config names none.
+    pub fn with_seeds(&self, seeds: &[Url]) -> Self {
+        let mut scope = self.clone();
+        if !self.hosts_given {
+            for pattern in seeds.iter().filter_map(HostPattern::of_url) {
+                if !scope.hosts.contains(&pattern) {
+                    scope.hosts.push(pattern);
+                }
+            }
+        }
+        scope
     }
 
     /// Whether a URL found at `depth` should be crawled.
@@ -124,6 +175,30 @@ mod tests {
     }
 
     #[test]
+    fn without_configured_hosts_the_seeds_hosts_are_in_scope() {
+        let config = Config::from_toml(r#"seeds = ["http://a.test/"]"#, "t").unwrap();
+        let u = |s: &str| Url::parse(s).unwrap();
+        let scope = Scope::new(&config, &[u("http://b.test/start")]);
+        assert!(scope.admits(&u("http://a.test/x"), 1));
+        assert!(scope.admits(&u("http://b.test/x"), 1));
+        assert!(!scope.admits(&u("http://c.test/x"), 1));
+        assert!(scope
+            .with_seeds(&[u("http://c.test/")])
+            .admits(&u("http://c.test/x"), 1));
+
+        let config = Config::from_toml(
+            "seeds = [\"http://a.test/\"]\n[scope]\nhosts = [\"a.test\"]",
+            "t",
+        )
+        .unwrap();
+        let scope = Scope::new(&config, &[]).with_seeds(&[u("http://c.test/")]);
+        assert!(
+            !scope.admits(&u("http://c.test/x"), 1),
+            "configured hosts are not widened"
+        );
+    }
+
+    #[test]
     fn scope_applies_depth_hosts_include_and_exclude() {
         let config = Config::from_toml(
             r#"
@@ -139,7 +214,7 @@ mod tests {
             "t",
         )
         .unwrap();
-        let scope = Scope::new(&config);
+        let scope = Scope::new(&config, &[]);
         let u = |s: &str| Url::parse(s).unwrap();
         assert!(scope.admits(&u("http://a.test/docs/x"), 2));
         assert!(!scope.admits(&u("http://a.test/docs/x"), 3));

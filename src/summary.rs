@@ -4,10 +4,11 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use crate::metrics;
 use crate::page::PageRecord;
 
 /// Running counts of committed pages.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct Tally {
     pub pages: u64,
     pub links: u64,
@@ -23,22 +24,30 @@ impl Tally {
     pub fn add(&mut self, page: &PageRecord) {
         if page.retry_in.is_some() {
             self.retries += 1;
+            metrics::retry();
             return;
         }
         self.pages += 1;
         self.links += page.links.len() as u64;
-        let class = match page.status {
-            Some(100..=199) => "1xx",
-            Some(200..=299) => "2xx",
-            Some(300..=399) => "3xx",
-            Some(400..=499) => "4xx",
-            Some(_) => "5xx",
-            None => "error",
-        };
+        let class = status_class(page.status);
         *self.by_class.entry(class).or_default() += 1;
-        if let Some(e) = &page.error {
-            *self.errors.entry(e.kind.as_str()).or_default() += 1;
+        let error = page.error.as_ref().map(|e| e.kind.as_str());
+        if let Some(kind) = error {
+            *self.errors.entry(kind).or_default() += 1;
         }
+        metrics::page(class, page.links.len(), error);
+    }
+}
+
+/// `2xx` … `5xx`, or `error` when there was no response.
+pub fn status_class(status: Option<u16>) -> &'static str {
+    match status {
+        Some(100..=199) => "1xx",
+        Some(200..=299) => "2xx",
+        Some(300..=399) => "3xx",
+        Some(400..=499) => "4xx",
+        Some(_) => "5xx",
+        None => "error",
     }
 }
 

@@ -5,7 +5,8 @@
 //! crawl by itself. The crawl is over when the window is empty, no leased URL is still on
 //! its way to being committed, and the table had nothing queued after the last commit.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -16,7 +17,10 @@ use super::{Frontier, Pop, Release};
 use crate::error::Error;
 use crate::page::CrawlJob;
 use crate::store::Store;
-use crate::summary::EndReason;
+use crate::summary::{EndReason, Tally};
+
+/// The span `rate_last_minute` averages over.
+const RATE_WINDOW: Duration = Duration::from_secs(60);
 
 /// How long a lease lasts before another process may take the row.
 const LEASE_FOR: Duration = Duration::from_secs(600);
@@ -40,6 +44,12 @@ struct Shared {
     commits: AtomicU64,
     pages: AtomicU64,
     links: AtomicU64,
+    /// The writer's counts as of its last commit, for `/stats`.
+    tally: Mutex<Tally>,
+    /// Set by `POST /pause`: nothing new is handed out until `POST /resume`.
+    paused: AtomicBool,
+    /// (when, pages stored) about once a second over the last minute.
+    samples: Mutex<VecDeque<(Instant, u64)>>,
     wake: Notify,
 }
 
@@ -54,12 +64,19 @@ impl Progress {
         self.shared.wake.notify_one();
     }
 
-    /// The writer finished `rows` leased rows (stored, or queued for a retry); `pages`
-    /// and `links` are its running totals.
-    pub fn committed(&self, rows: usize, pages: u64, links: u64) {
+    /// The writer finished `rows` leased rows (stored, or queued for a retry); `tally`
+    /// holds its running totals.
+    pub fn committed(&self, rows: usize, tally: &Tally) {
         self.shared.outstanding.fetch_sub(rows, Ordering::SeqCst);
-        self.shared.pages.store(pages, Ordering::Relaxed);
-        self.shared.links.store(links, Ordering::Relaxed);
+        self.shared.pages.store(tally.pages, Ordering::Relaxed);
+        self.shared.links.store(tally.links, Ordering::Relaxed);
+        tally.clone_into(
+            &mut self
+                .shared
+                .tally
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
         self.shared.commits.fetch_add(1, Ordering::SeqCst);
         self.shared.wake.notify_one();
     }
@@ -83,6 +100,62 @@ impl Progress {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner),
         )
+    }
+
+    /// New URLs were queued from outside the pipeline (seeds over the API): look again.
+    pub fn work_added(&self) {
+        self.shared.commits.fetch_add(1, Ordering::SeqCst);
+        self.shared.wake.notify_one();
+    }
+
+    pub fn set_paused(&self, paused: bool) {
+        self.shared.paused.store(paused, Ordering::SeqCst);
+        self.shared.wake.notify_one();
+    }
+
+    pub fn paused(&self) -> bool {
+        self.shared.paused.load(Ordering::SeqCst)
+    }
+
+    /// The writer's counts as of its last commit.
+    pub fn tally(&self) -> Tally {
+        self.shared
+            .tally
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Records the page count now; called about once a second.
+    pub fn sample(&self) {
+        let now = Instant::now();
+        let mut samples = self
+            .shared
+            .samples
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        samples.push_back((now, self.pages()));
+        while samples
+            .front()
+            .is_some_and(|(at, _)| now.duration_since(*at) > RATE_WINDOW)
+        {
+            samples.pop_front();
+        }
+    }
+
+    /// Pages stored per second over the last minute (or since the start, if sooner).
+    pub fn rate_last_minute(&self) -> f64 {
+        let samples = self
+            .shared
+            .samples
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match (samples.front(), samples.back()) {
+            (Some((t0, p0)), Some((t1, p1))) if t1 > t0 => {
+                (p1 - p0) as f64 / t1.duration_since(*t0).as_secs_f64()
+            }
+            _ => 0.0,
+        }
     }
 
     pub fn pages(&self) -> u64 {
@@ -123,6 +196,8 @@ pub struct Dispatcher {
     window: usize,
     /// Pages this run may still hand out (`scope.max_pages` less what is stored).
     budget: Option<u64>,
+    /// Keep running when the frontier is empty, waiting for seeds or recrawls.
+    serve: bool,
     owner: String,
 }
 
@@ -134,8 +209,10 @@ impl Dispatcher {
         progress: Progress,
         window: usize,
         budget: Option<u64>,
+        serve: bool,
     ) -> Self {
         Self {
+            serve,
             frontier,
             store,
             jobs,
@@ -207,7 +284,12 @@ impl Dispatcher {
                 }
             }
 
-            let wake_at = match self.frontier.pop(now) {
+            let popped = if self.progress.paused() {
+                Pop::Idle
+            } else {
+                self.frontier.pop(now)
+            };
+            let wake_at = match popped {
                 Pop::Job(job) => {
                     dispatched += 1;
                     let id = job.id;
@@ -228,7 +310,9 @@ impl Dispatcher {
                 Pop::WaitUntil(at) => Some(next_due.map_or(at, |due| due.min(at))),
                 Pop::Idle => {
                     let idle = self.frontier.is_empty() && self.progress.outstanding() == 0;
-                    if idle && drained_at == Some(self.progress.commits()) && next_due.is_none() {
+                    let finished =
+                        idle && drained_at == Some(self.progress.commits()) && next_due.is_none();
+                    if finished && !self.serve {
                         return Ok(EndReason::FrontierEmpty);
                     }
                     if idle && drained_at != Some(self.progress.commits()) {

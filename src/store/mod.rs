@@ -34,9 +34,21 @@ pub struct RobotsRow {
     pub crawl_delay: Option<Duration>,
 }
 
+/// A host's URLs by state, for `/stats`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HostCounts {
+    pub host: String,
+    pub queued: i64,
+    pub done: i64,
+    pub failed: i64,
+}
+
 #[derive(Clone)]
 pub struct Store {
+    /// The one writing connection.
     pool: SqlitePool,
+    /// Read-only connections for questions asked while the crawl writes.
+    readers: SqlitePool,
 }
 
 impl Store {
@@ -58,14 +70,63 @@ impl Store {
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(600))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(|source| Error::OpenDatabase {
                 path: PathBuf::from(database),
                 source,
             })?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        let readers = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(|source| Error::OpenDatabase {
+                path: PathBuf::from(database),
+                source,
+            })?;
+        Ok(Self { pool, readers })
+    }
+
+    /// URLs waiting to be fetched, retries included.
+    pub async fn queued_count(&self) -> Result<i64, Error> {
+        sqlx::query_scalar("SELECT count(*) FROM frontier WHERE state = 'queued'")
+            .fetch_one(&self.readers)
+            .await
+            .doing("counting queued URLs")
+    }
+
+    /// The `limit` hosts with the most known URLs, by state.
+    pub async fn host_counts(&self, limit: i64) -> Result<Vec<HostCounts>, Error> {
+        let rows = sqlx::query(
+            "SELECT host, sum(state IN ('queued', 'leased')) AS queued, sum(state = 'done') AS done,
+                    sum(state = 'failed') AS failed
+             FROM frontier GROUP BY host ORDER BY count(*) DESC, host LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(&self.readers)
+        .await
+        .doing("counting URLs per host")?;
+        Ok(rows
+            .into_iter()
+            .map(|r| HostCounts {
+                host: r.get("host"),
+                queued: r.get("queued"),
+                done: r.get("done"),
+                failed: r.get("failed"),
+            })
+            .collect())
+    }
+
+    /// The seeds given so far (by config or over the API): frontier rows no page led to.
+    pub async fn seeds(&self) -> Result<Vec<Url>, Error> {
+        let urls: Vec<String> = sqlx::query_scalar(
+            "SELECT url FROM frontier WHERE discovered_from IS NULL AND kind = 'page' AND depth = 0",
+        )
+        .fetch_all(&self.readers)
+        .await
+        .doing("reading the seeds")?;
+        Ok(urls.iter().filter_map(|u| Url::parse(u).ok()).collect())
     }
 
     /// Puts rows leased by a process that is gone back in the queue. One node owns a

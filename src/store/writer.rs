@@ -8,6 +8,7 @@
 use crate::error::Error;
 use crate::frontier::dispatcher::Progress;
 use crate::frontier::seen::SeenUrls;
+use crate::metrics;
 use crate::page::PageRecord;
 use crate::store::Store;
 use crate::summary::Tally;
@@ -50,12 +51,13 @@ impl StoreWriter {
             for page in &mut batch {
                 page.discovered.retain(|url| self.seen.admit(url));
             }
+            let started = std::time::Instant::now();
             self.store.commit(&batch).await?;
+            metrics::stored_batch(started.elapsed());
             for page in &batch {
                 tally.add(page);
             }
-            self.progress
-                .committed(batch.len(), tally.pages, tally.links);
+            self.progress.committed(batch.len(), &tally);
             batch.clear();
         }
         Ok(tally)

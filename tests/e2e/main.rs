@@ -6,6 +6,7 @@ mod crawl;
 mod graph;
 mod polite;
 mod resume;
+mod service;
 mod site;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,263 @@
+//! The admin HTTP API of `pipecrawl serve`: health, stats, Prometheus metrics, new
+//! seeds, pause and resume.
+//!
+//! It binds to loopback unless told otherwise, and anywhere else only with a bearer
+//! token: a crawler's API can point it at any URL, which is not something to leave open
+//! to a network.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde::Serialize;
+
+use crate::frontier::dispatcher::Progress;
+use crate::page::{Discovered, JobKind};
+use crate::scope::SharedScope;
+use crate::store::{HostCounts, Store};
+use crate::urlnorm;
+
+/// The depths of the bounded channels between the stages, read without keeping them open.
+pub struct Queues {
+    pub to_fetch: Box<dyn Fn() -> usize + Send + Sync>,
+    pub to_parse: Box<dyn Fn() -> usize + Send + Sync>,
+    pub to_store: Box<dyn Fn() -> usize + Send + Sync>,
+}
+
+/// Everything the handlers share.
+pub struct Admin {
+    pub store: Store,
+    pub progress: Progress,
+    pub scope: SharedScope,
+    pub queues: Arc<Queues>,
+    pub metrics: PrometheusHandle,
+    pub token: Option<String>,
+    pub started: Instant,
+}
+
+/// Why the API will not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error(
+        "admin.listen = {0} is not a loopback address, and no token is set: set admin.token \
+         or the environment variable {env} so that only those who hold it can use the API",
+        env = crate::config::ADMIN_TOKEN_ENV
+    )]
+    Unprotected(SocketAddr),
+    #[error("cannot listen on {addr} for the admin API: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot set up metrics: {0}")]
+    Metrics(String),
+}
+
+/// Refuses a non-loopback address without a token.
+pub fn check_exposure(listen: SocketAddr, token: Option<&str>) -> Result<(), AdminError> {
+    if listen.ip().is_loopback() || token.is_some() {
+        Ok(())
+    } else {
+        Err(AdminError::Unprotected(listen))
+    }
+}
+
+pub fn router(admin: Arc<Admin>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/stats", get(stats))
+        .route("/metrics", get(metrics))
+        .route("/seeds", post(add_seeds))
+        .route("/pause", post(pause))
+        .route("/resume", post(resume))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&admin),
+            require_token,
+        ))
+        .with_state(admin)
+}
+
+async fn require_token(State(admin): State<Arc<Admin>>, request: Request, next: Next) -> Response {
+    if let Some(token) = &admin.token {
+        let presented = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !presented.is_some_and(|p| constant_time_eq(p.as_bytes(), token.as_bytes())) {
+            let challenge = [(header::WWW_AUTHENTICATE, "Bearer")];
+            return (
+                StatusCode::UNAUTHORIZED,
+                challenge,
+                "a valid bearer token is required\n",
+            )
+                .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Compares without leaking, through timing, how much of a guess was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[derive(Serialize)]
+struct Stats {
+    state: &'static str,
+    uptime_s: f64,
+    pages: u64,
+    links: u64,
+    retries: u64,
+    pages_by_class: BTreeMap<&'static str, u64>,
+    errors_by_kind: BTreeMap<&'static str, u64>,
+    in_flight: usize,
+    queued: i64,
+    queues: BTreeMap<&'static str, usize>,
+    pages_per_sec_last_minute: f64,
+    hosts: Vec<HostCounts>,
+}
+
+/// How many hosts `/stats` lists, busiest first.
+const STATS_HOSTS: i64 = 20;
+
+async fn stats(State(admin): State<Arc<Admin>>) -> Response {
+    let counts = async {
+        Ok::<_, crate::Error>((
+            admin.store.queued_count().await?,
+            admin.store.host_counts(STATS_HOSTS).await?,
+        ))
+    };
+    let (queued, hosts) = match counts.await {
+        Ok(counts) => counts,
+        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+    };
+    let tally = admin.progress.tally();
+    let queues = BTreeMap::from([
+        ("to_fetch", (admin.queues.to_fetch)()),
+        ("to_parse", (admin.queues.to_parse)()),
+        ("to_store", (admin.queues.to_store)()),
+    ]);
+    Json(Stats {
+        state: if admin.progress.paused() {
+            "paused"
+        } else {
+            "running"
+        },
+        uptime_s: admin.started.elapsed().as_secs_f64(),
+        pages: tally.pages,
+        links: tally.links,
+        retries: tally.retries,
+        pages_by_class: tally.by_class,
+        errors_by_kind: tally.errors,
+        in_flight: admin.progress.outstanding(),
+        queued,
+        queues,
+        pages_per_sec_last_minute: admin.progress.rate_last_minute(),
+        hosts,
+    })
+    .into_response()
+}
+
+async fn metrics(State(admin): State<Arc<Admin>>) -> Response {
+    let content_type = [(header::CONTENT_TYPE, "text/plain; version=0.0.4")];
+    (content_type, admin.metrics.render()).into_response()
+}
+
+#[derive(Serialize)]
+struct SeedsAdded {
+    added: usize,
+    rejected: Vec<Rejected>,
+}
+
+#[derive(Serialize)]
+struct Rejected {
+    url: String,
+    error: String,
+}
+
+/// Adds seeds: trusted like the config's, so their hosts join the scope when the
+/// config names no hosts. All or nothing: one bad URL and none is added.
+async fn add_seeds(State(admin): State<Arc<Admin>>, Json(urls): Json<Vec<String>>) -> Response {
+    let mut seeds = Vec::new();
+    let mut rejected = Vec::new();
+    for url in urls {
+        match urlnorm::normalize_str(&url) {
+            Ok(parsed) => seeds.push(parsed),
+            Err(e) => rejected.push(Rejected {
+                url,
+                error: format!("{e}"),
+            }),
+        }
+    }
+    if !rejected.is_empty() {
+        let body = SeedsAdded { added: 0, rejected };
+        return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+    }
+    let scope = admin.scope.get().with_seeds(&seeds);
+    let rows: Vec<Discovered> = seeds
+        .iter()
+        .map(|url| Discovered {
+            url: url.clone(),
+            host: urlnorm::host_key(url),
+            depth: 0,
+            priority: scope.priority(url, 0),
+            redirect_hops: 0,
+            kind: JobKind::Page,
+        })
+        .collect();
+    admin.scope.set(scope);
+    if let Err(e) = admin.store.enqueue(&rows).await {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response();
+    }
+    admin.progress.work_added();
+    let body = SeedsAdded {
+        added: rows.len(),
+        rejected,
+    };
+    (StatusCode::ACCEPTED, Json(body)).into_response()
+}
+
+async fn pause(State(admin): State<Arc<Admin>>) -> Response {
+    admin.progress.set_paused(true);
+    Json(serde_json::json!({ "paused": true })).into_response()
+}
+
+async fn resume(State(admin): State<Arc<Admin>>) -> Response {
+    admin.progress.set_paused(false);
+    Json(serde_json::json!({ "paused": false })).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_may_go_without_a_token() {
+        let local: SocketAddr = "127.0.0.1:7878".parse().unwrap();
+        let open: SocketAddr = "0.0.0.0:7878".parse().unwrap();
+        assert!(check_exposure(local, None).is_ok());
+        assert!(check_exposure("[::1]:7878".parse().unwrap(), None).is_ok());
+        assert!(matches!(
+            check_exposure(open, None),
+            Err(AdminError::Unprotected(_))
+        ));
+        assert!(check_exposure(open, Some("s3cret")).is_ok());
+    }
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+}

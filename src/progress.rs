@@ -1,0 +1,85 @@
+//! What a running crawl shows: a progress bar when a person is watching a terminal,
+//! plain log lines every few seconds when output goes to a file or a journal.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio_util::sync::CancellationToken;
+
+use crate::admin::Queues;
+use crate::frontier::dispatcher::Progress;
+use crate::metrics;
+
+/// Samples are taken this often (for `/stats`' rate and the queue-depth gauges).
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+/// A log line is written this often when there is no progress bar.
+const LOG_EVERY: u32 = 5;
+
+pub struct Reporter {
+    progress: Progress,
+    queues: Arc<Queues>,
+    bar: Option<ProgressBar>,
+}
+
+impl Reporter {
+    /// A bar only for an interactive `crawl`; a service logs.
+    pub fn new(progress: Progress, queues: Arc<Queues>, interactive: bool) -> Self {
+        let bar = (interactive && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar
+        });
+        Self {
+            progress,
+            queues,
+            bar,
+        }
+    }
+
+    pub async fn run(self, done: CancellationToken) {
+        let started = Instant::now();
+        let mut ticks = tokio::time::interval(SAMPLE_EVERY);
+        let mut n: u32 = 0;
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                () = done.cancelled() => break,
+            }
+            n = n.wrapping_add(1);
+            self.progress.sample();
+            let depths = [
+                (self.queues.to_fetch)(),
+                (self.queues.to_parse)(),
+                (self.queues.to_store)(),
+            ];
+            metrics::queue_depths(depths[0], depths[1], depths[2], self.progress.outstanding());
+            let tally = self.progress.tally();
+            let errors: u64 = tally.errors.values().sum();
+            let rate = tally.pages as f64 / started.elapsed().as_secs_f64().max(1e-3);
+            match &self.bar {
+                Some(bar) => bar.set_message(format!(
+                    "{} pages, {rate:.0}/s, {} links, {} in flight, {errors} errors",
+                    tally.pages,
+                    tally.links,
+                    self.progress.outstanding()
+                )),
+                None if n % LOG_EVERY == 0 => tracing::info!(
+                    pages = tally.pages,
+                    links = tally.links,
+                    in_flight = self.progress.outstanding(),
+                    errors,
+                    "{rate:.0} pages/s"
+                ),
+                None => {}
+            }
+        }
+        if let Some(bar) = self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,377 @@
+//! `pipecrawl serve` through the binary: the admin API end to end, seeds over HTTP,
+//! pause and resume, tokens, SIGHUP, and idling without CPU.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::site::{Resource, SiteBuilder, TestSite};
+use super::Harness;
+
+struct Service {
+    child: Child,
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Service {
+    fn start(harness: &Harness, seeds: &[String], extra: &str) -> Self {
+        let port = free_port();
+        let text = harness.config_text(
+            seeds,
+            &format!("[politeness]\ndelay_ms = 0\n[admin]\nlisten = \"127.0.0.1:{port}\"\n{extra}"),
+        );
+        let child = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+            .args(["serve", "--config"])
+            .arg(harness.write_config(&text))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start pipecrawl serve");
+        Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("the admin API answers")
+    }
+
+    async fn post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .expect("the admin API answers")
+    }
+
+    async fn stats(&self) -> Value {
+        self.get("/stats")
+            .await
+            .json()
+            .await
+            .expect("stats are JSON")
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let up = self
+                .client
+                .get(format!("{}/healthz", self.base))
+                .send()
+                .await;
+            if up.is_ok_and(|r| r.status().is_success()) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the admin API never came up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits (up to 30 s) until `/stats` says `pages` pages were stored.
+    async fn wait_pages(&self, pages: u64) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let stats = self.stats().await;
+            if stats["pages"].as_u64() == Some(pages) && stats["in_flight"].as_u64() == Some(0) {
+                return stats;
+            }
+            assert!(Instant::now() < deadline, "stuck at {stats}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let sent = Command::new("kill")
+            .args([name, &self.child.id().to_string()])
+            .status()
+            .expect("send a signal");
+        assert!(sent.success());
+    }
+
+    async fn stop(mut self) {
+        self.signal("-TERM");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll pipecrawl") {
+                assert!(status.success(), "serve exited with {status:?}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// CPU time (user + system) the process has used, in clock ticks.
+    fn cpu_ticks(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .expect("read /proc stat");
+        let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        // Fields 14 and 15 of stat (utime, stime), counted after the name.
+        fields[11].parse::<u64>().unwrap_or(0) + fields[12].parse::<u64>().unwrap_or(0)
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Two hosts of `pages` pages each; the second is not a seed.
+async fn two_hosts(pages: usize) -> TestSite {
+    let mut b = SiteBuilder::bind(2).await;
+    for h in 0..2 {
+        let host = b.authority(h);
+        let links: String = (0..pages)
+            .map(|i| format!("<a href='/{i}'>{i}</a>"))
+            .collect();
+        b.add(
+            &host,
+            "/",
+            Resource::Html(format!("<title>Home {h}</title>{links}")),
+        );
+        for i in 0..pages {
+            b.add(
+                &host,
+                &format!("/{i}"),
+                Resource::Html(format!("<title>Page {i}</title>")),
+            );
+        }
+    }
+    b.start()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_reports_takes_seeds_pauses_and_resumes() {
+    let site = two_hosts(10).await;
+    let harness = Harness::default();
+    let service = Service::start(&harness, &[site.url(0, "/")], "");
+    service.wait_ready().await;
+
+    let stats = service.wait_pages(11).await;
+    assert_eq!(stats["state"], "running");
+    assert_eq!(stats["pages_by_class"]["2xx"], 11);
+    assert_eq!(stats["queued"], 0);
+    assert!(stats["links"].as_u64() >= Some(10));
+    for queue in ["to_fetch", "to_parse", "to_store"] {
+        assert!(stats["queues"][queue].is_u64(), "{stats}");
+    }
+    assert_eq!(stats["hosts"][0]["host"], site.authorities[0].as_str());
+    assert_eq!(stats["hosts"][0]["done"], 11);
+
+    let metrics = service
+        .get("/metrics")
+        .await
+        .text()
+        .await
+        .expect("metrics text");
+    assert_prometheus_text(&metrics);
+    assert!(
+        metrics.contains("pipecrawl_pages_total{class=\"2xx\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("pipecrawl_fetch_seconds_bucket"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("pipecrawl_store_batch_seconds_count"),
+        "{metrics}"
+    );
+
+    // Paused: a new seed is accepted but nothing is fetched.
+    let paused = service.post("/pause", Value::Null).await;
+    assert!(paused.status().is_success());
+    let added = service
+        .post("/seeds", serde_json::json!([site.url(1, "/")]))
+        .await;
+    assert_eq!(added.status(), 202);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        site.hits_for(&site.authorities[1]).is_empty(),
+        "a paused service fetched"
+    );
+    assert_eq!(service.stats().await["state"], "paused");
+
+    assert!(service
+        .post("/resume", Value::Null)
+        .await
+        .status()
+        .is_success());
+    let stats = service.wait_pages(22).await;
+    assert_eq!(stats["state"], "running");
+    let requested = site.hits_for(&site.authorities[1]).len();
+    assert_eq!(
+        requested, 12,
+        "the new seed's host was crawled (robots.txt + 11 pages)"
+    );
+
+    let bad = service
+        .post(
+            "/seeds",
+            serde_json::json!(["ftp://nope/", site.url(0, "/x")]),
+        )
+        .await;
+    assert_eq!(bad.status(), 400);
+    service.stop().await;
+    assert_eq!(
+        harness.page_count().await,
+        22,
+        "a rejected batch adds nothing"
+    );
+}
+
+/// Every sample line is `name{labels} value`, and every name has a TYPE.
+fn assert_prometheus_text(text: &str) {
+    let mut typed = std::collections::HashSet::new();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            typed.insert(
+                rest.split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+            );
+            continue;
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("not a sample: {line}"));
+        assert!(value.parse::<f64>().is_ok(), "bad value in {line}");
+        let name = series.split('{').next().unwrap_or_default();
+        let base = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(name);
+        assert!(
+            typed.contains(name) || typed.contains(base),
+            "{name} has no TYPE line"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_that_has_nothing_to_do_uses_no_cpu() {
+    let site = two_hosts(3).await;
+    let harness = Harness::default();
+    let service = Service::start(&harness, &[site.url(0, "/")], "");
+    service.wait_ready().await;
+    service.wait_pages(4).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = service.cpu_ticks();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let used = service.cpu_ticks() - before;
+    // A tick is 10 ms; the once-a-second progress sample is all that should run.
+    assert!(used <= 3, "an idle service used {used} ticks of CPU in 2 s");
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_seeds_without_losing_state() {
+    let site = two_hosts(3).await;
+    let harness = Harness::default();
+    let service = Service::start(&harness, &[site.url(0, "/")], "");
+    service.wait_ready().await;
+    service.wait_pages(4).await;
+
+    let port = service
+        .base
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let text = harness.config_text(
+        &[site.url(0, "/"), site.url(1, "/")],
+        &format!("[politeness]\ndelay_ms = 0\n[admin]\nlisten = \"127.0.0.1:{port}\"\n"),
+    );
+    harness.write_config(&text);
+    service.signal("-HUP");
+    service.wait_pages(8).await;
+    assert_eq!(
+        site.count(&site.url(0, "/")),
+        1,
+        "nothing was crawled twice"
+    );
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_without_the_right_token_get_401() {
+    let site = two_hosts(1).await;
+    let harness = Harness::default();
+    let service = Service::start(&harness, &[site.url(0, "/")], "token = \"s3cret\"\n");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while service
+        .client
+        .get(format!("{}/healthz", service.base))
+        .send()
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "the admin API never came up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(service.get("/stats").await.status(), 401);
+    let wrong = service
+        .client
+        .get(format!("{}/stats", service.base))
+        .bearer_auth("guess")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(wrong.status(), 401);
+    let right = service
+        .client
+        .get(format!("{}/stats", service.base))
+        .bearer_auth("s3cret")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(right.status(), 200);
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_public_admin_address_without_a_token_is_refused_before_anything_is_fetched() {
+    let site = two_hosts(1).await;
+    let harness = Harness::default();
+    let text = harness.config_text(&[site.url(0, "/")], "[admin]\nlisten = \"0.0.0.0:0\"\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+        .args(["serve", "--config"])
+        .arg(harness.write_config(&text))
+        .env("RUST_LOG", "warn")
+        .env_remove("PIPECRAWL_ADMIN_TOKEN")
+        .output()
+        .expect("run pipecrawl serve");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("is not a loopback address, and no token is set"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("PIPECRAWL_ADMIN_TOKEN"), "{stderr}");
+    assert!(site.hits().is_empty());
+}
