@@ -11,7 +11,10 @@ use std::error::Error as _;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use reqwest::header::{HeaderMap, CONTENT_TYPE, ETAG, LAST_MODIFIED, LOCATION, RETRY_AFTER};
+use reqwest::header::{
+    HeaderMap, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, LOCATION,
+    RETRY_AFTER,
+};
 use reqwest::{redirect, Client, Response};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -185,7 +188,16 @@ impl FetchWorker {
         out.fetched_at = SystemTime::now();
         let started = Instant::now();
         let mut retry_after = None;
-        match cx.client.get(out.job.url.clone()).send().await {
+        let mut request = cx.client.get(out.job.url.clone());
+        if let Some(previous) = &out.job.previous {
+            if let Some(etag) = &previous.etag {
+                request = request.header(IF_NONE_MATCH, etag);
+            }
+            if let Some(date) = &previous.last_modified {
+                request = request.header(IF_MODIFIED_SINCE, date);
+            }
+        }
+        match request.send().await {
             Ok(response) => {
                 retry_after = response
                     .headers()

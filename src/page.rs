@@ -21,6 +21,19 @@ pub struct CrawlJob {
     /// Requests already made for this URL (retries counted).
     pub attempts: u32,
     pub kind: JobKind,
+    /// What the last visit stored, when this is a revisit.
+    pub previous: Option<Box<Previous>>,
+}
+
+/// A page's last visit: validators for a conditional GET, and what decides whether it
+/// changed and when it is due again.
+#[derive(Debug, Clone, Default)]
+pub struct Previous {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub content_hash: Option<String>,
+    /// The recrawl interval that made this visit due.
+    pub interval: Option<Duration>,
 }
 
 /// What a URL is expected to be: a page to parse as HTML, or a sitemap listing URLs.
@@ -165,4 +178,10 @@ pub struct PageRecord {
     pub discovered: Vec<Discovered>,
     /// The URL is to be tried again after this long; nothing else is stored.
     pub retry_in: Option<Duration>,
+    /// A revisit answered 304: only the visit's time is recorded.
+    pub not_modified: bool,
+    /// The content differs from the last visit's (always true on a first visit).
+    pub changed: bool,
+    /// When the page is due again; None: never.
+    pub recrawl_in: Option<Duration>,
 }

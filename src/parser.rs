@@ -16,6 +16,7 @@ use xxhash_rust::xxh3::xxh3_128;
 use crate::charset;
 use crate::metrics;
 use crate::page::{Discovered, ErrorKind, FetchError, Fetched, JobKind, Link, PageRecord};
+use crate::recrawl::RecrawlPolicy;
 use crate::scope::{Scope, SharedScope};
 use crate::{sitemap, urlnorm};
 
@@ -31,6 +32,7 @@ impl ParsePool {
         fetched: flume::Receiver<Fetched>,
         records: flume::Sender<PageRecord>,
         scope: SharedScope,
+        recrawl: RecrawlPolicy,
     ) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
         (0..workers)
             .map(|i| {
@@ -38,6 +40,7 @@ impl ParsePool {
                     fetched: fetched.clone(),
                     records: records.clone(),
                     scope: scope.clone(),
+                    recrawl: recrawl.clone(),
                 };
                 std::thread::Builder::new()
                     .name(format!("parse-{i}"))
@@ -51,6 +54,7 @@ struct ParseWorker {
     fetched: flume::Receiver<Fetched>,
     records: flume::Sender<PageRecord>,
     scope: SharedScope,
+    recrawl: RecrawlPolicy,
 }
 
 impl ParseWorker {
@@ -58,7 +62,7 @@ impl ParseWorker {
         let extractor = Extractor::new();
         while let Ok(fetched) = self.fetched.recv() {
             let started = Instant::now();
-            let record = to_record(fetched, &extractor, &self.scope.get());
+            let record = to_record(fetched, &extractor, &self.scope.get(), &self.recrawl);
             metrics::parsed(started.elapsed());
             if self.records.send(record).is_err() {
                 break;
@@ -69,7 +73,12 @@ impl ParseWorker {
 
 /// Builds the page's row: parses HTML bodies and sitemaps, and turns links, sitemap
 /// entries and a redirect target into frontier candidates that are in scope.
-pub fn to_record(f: Fetched, extractor: &Extractor, scope: &Scope) -> PageRecord {
+pub fn to_record(
+    f: Fetched,
+    extractor: &Extractor,
+    scope: &Scope,
+    recrawl: &RecrawlPolicy,
+) -> PageRecord {
     let content_hash = f.body.as_deref().map(|b| format!("{:032x}", xxh3_128(b)));
     let mut record = PageRecord {
         status: f.status,
@@ -90,9 +99,24 @@ pub fn to_record(f: Fetched, extractor: &Extractor, scope: &Scope) -> PageRecord
         links: Vec::new(),
         discovered: Vec::new(),
         retry_in: f.retry_in,
+        not_modified: false,
+        changed: true,
+        recrawl_in: None,
         job: f.job,
     };
     if record.retry_in.is_some() {
+        return record;
+    }
+    let previous = record.job.previous.as_ref();
+    record.not_modified = record.status == Some(304) && previous.is_some();
+    record.changed =
+        !record.not_modified && previous.is_none_or(|p| p.content_hash != record.content_hash);
+    record.recrawl_in = recrawl.next(
+        &record.job.url,
+        previous.and_then(|p| p.interval),
+        record.changed,
+    );
+    if record.not_modified {
         return record;
     }
     for sitemap in &f.sitemaps {

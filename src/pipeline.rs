@@ -25,6 +25,7 @@ use crate::page::{Discovered, JobKind};
 use crate::parser::ParsePool;
 use crate::politeness::{HostGate, Politeness};
 use crate::progress::Reporter;
+use crate::recrawl::RecrawlPolicy;
 use crate::retry::RetryPolicy;
 use crate::robots::RobotsCache;
 use crate::scope::{Scope, SharedScope};
@@ -92,6 +93,10 @@ async fn run(
             recovered,
             "resuming: URLs in flight when the last run stopped are queued again"
         );
+    }
+    let due = store.requeue_due_recrawls().await?;
+    if due > 0 {
+        tracing::info!(due, "pages due for a revisit are queued");
     }
     let scope = SharedScope::new(Scope::new(&config, &store.seeds().await?));
     store.enqueue(&seeds(&config, &scope.get())).await?;
@@ -165,8 +170,15 @@ async fn run(
             result
         }
     });
-    let parsers = ParsePool::spawn(config.parse.workers, fetched_rx, records_tx, scope.clone())
-        .map_err(|e| Error::StageFailed(format!("cannot start parse threads: {e}")))?;
+    let recrawl = RecrawlPolicy::new(&config.recrawl);
+    let parsers = ParsePool::spawn(
+        config.parse.workers,
+        fetched_rx,
+        records_tx,
+        scope.clone(),
+        recrawl.clone(),
+    )
+    .map_err(|e| Error::StageFailed(format!("cannot start parse threads: {e}")))?;
     let client = fetcher::client(&config)?;
     let gate = Arc::new(HostGate::default());
     let politeness = Politeness::new(&config.politeness);

@@ -27,13 +27,18 @@ CREATE TABLE frontier (
     lease_expires   INTEGER,                     -- unix ms
     discovered_from INTEGER REFERENCES frontier (id),
     redirect_hops   INTEGER NOT NULL DEFAULT 0,
-    kind            TEXT NOT NULL DEFAULT 'page' CHECK (kind IN ('page', 'sitemap'))
+    kind            TEXT NOT NULL DEFAULT 'page' CHECK (kind IN ('page', 'sitemap')),
+    recrawl_at      INTEGER,                     -- unix ms; when a done URL is due again
+    recrawl_interval_ms INTEGER                  -- the interval that set it (adaptive)
 );
 -- Serves the lease query; partial, so it shrinks as the crawl gets done.
 CREATE INDEX frontier_queued ON frontier (priority DESC, id) WHERE state = 'queued';
 CREATE INDEX frontier_leased ON frontier (lease_expires) WHERE state = 'leased';
 -- Serves "when is the next retry due", so a crawl waiting on one sleeps until then.
 CREATE INDEX frontier_due ON frontier (not_before) WHERE state = 'queued';
+-- Serves "which finished URLs are due for a revisit".
+CREATE INDEX frontier_recrawl ON frontier (recrawl_at)
+    WHERE state IN ('done', 'failed') AND recrawl_at IS NOT NULL;
 
 -- One row per fetched URL. `id` is the URL's frontier id.
 CREATE TABLE pages (
@@ -44,7 +49,8 @@ CREATE TABLE pages (
     content_type  TEXT,
     title         TEXT,
     depth         INTEGER NOT NULL,
-    fetched_at    TEXT NOT NULL,    -- RFC 3339, UTC
+    fetched_at    TEXT NOT NULL,    -- RFC 3339, UTC; the last visit (a 304 included)
+    changed_at    TEXT NOT NULL,    -- the visit that first saw the current content
     elapsed_ms    INTEGER,
     bytes         INTEGER,
     truncated     INTEGER NOT NULL DEFAULT 0,  -- 1 when the body was cut at fetch.max_body_bytes

@@ -241,6 +241,19 @@ impl Dispatcher {
         ended
     }
 
+    /// When the next queued row (a retry) comes due; a service also wakes for revisits.
+    async fn next_due(&self) -> Result<Option<Duration>, Error> {
+        let retry = self.store.next_due().await?;
+        if !self.serve {
+            return Ok(retry);
+        }
+        let revisit = self.store.next_recrawl().await?;
+        Ok(match (retry, revisit) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
+    }
+
     async fn dispatch(&mut self, stop: &CancellationToken) -> Result<EndReason, Error> {
         let mut dispatched: u64 = 0;
         // The commit count at which the table last had nothing ready to lease, and when
@@ -269,10 +282,13 @@ impl Dispatcher {
                     room.min(left.saturating_sub(self.frontier.len()))
                 });
                 if want > 0 {
+                    if self.serve {
+                        self.store.requeue_due_recrawls().await?;
+                    }
                     let jobs = self.store.lease(&self.owner, want, LEASE_FOR).await?;
                     if jobs.len() < want {
                         drained_at = Some(commits);
-                        next_due = self.store.next_due().await?.map(|wait| now + wait);
+                        next_due = self.next_due().await?.map(|wait| now + wait);
                     }
                     self.progress
                         .shared

@@ -250,6 +250,7 @@ mod tests {
             redirect_hops: 0,
             attempts: 0,
             kind: crate::page::JobKind::Page,
+            previous: None,
         }
     }
 

@@ -18,7 +18,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use url::Url;
 
 use crate::error::{DbContext, Error};
-use crate::page::{CrawlJob, Discovered, JobKind, PageRecord};
+use crate::page::{CrawlJob, Discovered, JobKind, PageRecord, Previous};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -173,7 +173,8 @@ impl Store {
              WHERE id IN (SELECT id FROM frontier
                           WHERE state = 'queued' AND not_before <= ?3
                           ORDER BY priority DESC, id LIMIT ?4)
-             RETURNING id, url, host, depth, priority, redirect_hops, attempts, kind",
+             RETURNING id, url, host, depth, priority, redirect_hops, attempts, kind,
+                       recrawl_interval_ms",
         )
         .bind(owner)
         .bind(expires)
@@ -203,9 +204,72 @@ impl Store {
                     "sitemap" => JobKind::Sitemap,
                     _ => JobKind::Page,
                 },
+                previous: row
+                    .get::<Option<i64>, _>("recrawl_interval_ms")
+                    .map(|ms| {
+                        Box::new(Previous {
+                            interval: u64::try_from(ms).ok().map(Duration::from_millis),
+                            ..Previous::default()
+                        })
+                    }),
             });
         }
+        self.previous_visits(&mut jobs).await?;
         Ok(jobs)
+    }
+
+    /// Fills in what the last visit stored, for the jobs that are revisits.
+    async fn previous_visits(&self, jobs: &mut [CrawlJob]) -> Result<(), Error> {
+        let mut by_id: std::collections::HashMap<i64, &mut CrawlJob> =
+            jobs.iter_mut().map(|j| (j.id, j)).collect();
+        let ids: Vec<i64> = by_id.keys().copied().collect();
+        for chunk in ids.chunks(MAX_BINDS) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "SELECT id, etag, last_modified, content_hash FROM pages WHERE id IN ",
+            );
+            push_id_list(&mut q, chunk);
+            let rows = q
+                .build()
+                .persistent(false)
+                .fetch_all(&self.pool)
+                .await
+                .doing("reading previous visits")?;
+            for row in rows {
+                if let Some(job) = by_id.get_mut(&row.get::<i64, _>("id")) {
+                    let previous = job.previous.get_or_insert_with(Box::default);
+                    previous.etag = row.get("etag");
+                    previous.last_modified = row.get("last_modified");
+                    previous.content_hash = row.get("content_hash");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts finished URLs whose revisit is due back in the queue.
+    pub async fn requeue_due_recrawls(&self) -> Result<u64, Error> {
+        let done = sqlx::query(
+            "UPDATE frontier SET state = 'queued', not_before = 0, attempts = 0
+             WHERE state IN ('done', 'failed') AND recrawl_at IS NOT NULL AND recrawl_at <= ?",
+        )
+        .bind(unix_ms(SystemTime::now()))
+        .execute(&self.pool)
+        .await
+        .doing("queueing due revisits")?;
+        Ok(done.rows_affected())
+    }
+
+    /// How long until the next revisit is due.
+    pub async fn next_recrawl(&self) -> Result<Option<Duration>, Error> {
+        let due: Option<i64> = sqlx::query_scalar(
+            "SELECT min(recrawl_at) FROM frontier
+             WHERE state IN ('done', 'failed') AND recrawl_at IS NOT NULL",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .doing("finding the next revisit due")?;
+        let now = unix_ms(SystemTime::now());
+        Ok(due.map(|at| Duration::from_millis(u64::try_from(at - now).unwrap_or(0))))
     }
 
     /// How long until the earliest queued row that is waiting (a retry) comes due.
@@ -289,12 +353,21 @@ impl Store {
     }
 
     /// Commits a batch of pages: rows, links, discovered URLs and frontier states together.
-    /// Records whose URL is to be retried only go back to the queue, due later.
+    /// Records whose URL is to be retried only go back to the queue, due later; a
+    /// revisit answered 304 only records the visit.
     pub(crate) async fn commit(&self, batch: &[PageRecord]) -> Result<(), Error> {
-        let (retries, pages): (Vec<&PageRecord>, Vec<&PageRecord>) =
+        let (retries, visited): (Vec<&PageRecord>, Vec<&PageRecord>) =
             batch.iter().partition(|p| p.retry_in.is_some());
+        let (unchanged, pages): (Vec<&PageRecord>, Vec<&PageRecord>) =
+            visited.iter().partition(|p| p.not_modified);
         let mut tx = self.pool.begin().await.doing("starting a page batch")?;
         insert_pages(&mut tx, &pages).await?;
+        let revisited: Vec<i64> = pages
+            .iter()
+            .filter(|p| p.job.previous.is_some())
+            .map(|p| p.job.id)
+            .collect();
+        delete_links(&mut tx, &revisited).await?;
         insert_links(&mut tx, &pages).await?;
         for page in &pages {
             insert_frontier(&mut tx, &page.discovered, Some(page.job.id)).await?;
@@ -305,7 +378,8 @@ impl Store {
             .collect();
         insert_hosts(&mut tx, hosts.into_iter()).await?;
         follow_redirect_chains(&mut tx, &pages).await?;
-        finish_frontier_rows(&mut tx, &pages).await?;
+        record_visits(&mut tx, &unchanged).await?;
+        finish_frontier_rows(&mut tx, &visited).await?;
         requeue(&mut tx, &retries).await?;
         tx.commit().await.doing("committing a page batch")
     }
@@ -313,16 +387,19 @@ impl Store {
 
 type Tx<'a> = sqlx::Transaction<'a, Sqlite>;
 
+/// Inserts pages, or replaces a revisited page's row; `changed_at` moves only when the
+/// content hash does.
 async fn insert_pages(tx: &mut Tx<'_>, batch: &[&PageRecord]) -> Result<(), Error> {
-    const COLUMNS: usize = 20;
+    const COLUMNS: usize = 21;
     for chunk in batch.chunks(MAX_BINDS / COLUMNS) {
         let mut q = QueryBuilder::<Sqlite>::new(
             "INSERT INTO pages (id, url, final_url, status, content_type, title, depth, fetched_at,
-                elapsed_ms, bytes, truncated, content_hash, etag, last_modified, location,
-                canonical_url, noindex, nofollow, error_kind, error) ",
+                changed_at, elapsed_ms, bytes, truncated, content_hash, etag, last_modified,
+                location, canonical_url, noindex, nofollow, error_kind, error) ",
         );
         q.push_values(chunk, |mut b, p| {
             let final_url = p.location.as_ref().unwrap_or(&p.job.url);
+            let fetched_at = rfc3339(p.fetched_at);
             b.push_bind(p.job.id)
                 .push_bind(p.job.url.as_str())
                 .push_bind(final_url.as_str())
@@ -330,7 +407,8 @@ async fn insert_pages(tx: &mut Tx<'_>, batch: &[&PageRecord]) -> Result<(), Erro
                 .push_bind(p.content_type.as_deref())
                 .push_bind(p.title.as_deref())
                 .push_bind(i64::from(p.job.depth))
-                .push_bind(rfc3339(p.fetched_at))
+                .push_bind(fetched_at.clone())
+                .push_bind(fetched_at)
                 .push_bind(i64::try_from(p.elapsed_ms).unwrap_or(i64::MAX))
                 .push_bind(p.bytes.and_then(|b| i64::try_from(b).ok()))
                 .push_bind(p.truncated)
@@ -344,11 +422,51 @@ async fn insert_pages(tx: &mut Tx<'_>, batch: &[&PageRecord]) -> Result<(), Erro
                 .push_bind(p.error.as_ref().map(|e| e.kind.as_str()))
                 .push_bind(p.error.as_ref().map(|e| e.message.as_str()));
         });
+        q.push(
+            " ON CONFLICT (id) DO UPDATE SET final_url = excluded.final_url, status = excluded.status,
+                content_type = excluded.content_type, title = excluded.title, depth = excluded.depth,
+                fetched_at = excluded.fetched_at,
+                changed_at = CASE WHEN pages.content_hash IS excluded.content_hash
+                                  THEN pages.changed_at ELSE excluded.changed_at END,
+                elapsed_ms = excluded.elapsed_ms, bytes = excluded.bytes, truncated = excluded.truncated,
+                content_hash = excluded.content_hash, etag = excluded.etag,
+                last_modified = excluded.last_modified, location = excluded.location,
+                canonical_url = excluded.canonical_url, noindex = excluded.noindex,
+                nofollow = excluded.nofollow, error_kind = excluded.error_kind, error = excluded.error",
+        );
         q.build()
             .persistent(false)
             .execute(&mut **tx)
             .await
             .doing("storing pages")?;
+    }
+    Ok(())
+}
+
+/// A revisited page's links are replaced by what it links to now.
+async fn delete_links(tx: &mut Tx<'_>, sources: &[i64]) -> Result<(), Error> {
+    for chunk in sources.chunks(MAX_BINDS) {
+        let mut q = QueryBuilder::<Sqlite>::new("DELETE FROM links WHERE source_id IN ");
+        push_id_list(&mut q, chunk);
+        q.build()
+            .persistent(false)
+            .execute(&mut **tx)
+            .await
+            .doing("replacing a revisited page's links")?;
+    }
+    Ok(())
+}
+
+/// A 304: the page is as it was; only when it was last checked changes.
+async fn record_visits(tx: &mut Tx<'_>, unchanged: &[&PageRecord]) -> Result<(), Error> {
+    for page in unchanged {
+        sqlx::query("UPDATE pages SET fetched_at = ?1, elapsed_ms = ?2 WHERE id = ?3")
+            .bind(rfc3339(page.fetched_at))
+            .bind(i64::try_from(page.elapsed_ms).unwrap_or(i64::MAX))
+            .bind(page.job.id)
+            .execute(&mut **tx)
+            .await
+            .doing("recording an unchanged revisit")?;
     }
     Ok(())
 }
@@ -469,8 +587,10 @@ async fn follow_redirect_chains(tx: &mut Tx<'_>, batch: &[&PageRecord]) -> Resul
 }
 
 async fn finish_frontier_rows(tx: &mut Tx<'_>, batch: &[&PageRecord]) -> Result<(), Error> {
+    let (revisited, once): (Vec<&PageRecord>, Vec<&PageRecord>) =
+        batch.iter().partition(|p| p.recrawl_in.is_some());
     for (state, failed) in [("done", false), ("failed", true)] {
-        let ids: Vec<i64> = batch
+        let ids: Vec<i64> = once
             .iter()
             .filter(|p| (p.status.is_none()) == failed)
             .map(|p| p.job.id)
@@ -479,7 +599,8 @@ async fn finish_frontier_rows(tx: &mut Tx<'_>, batch: &[&PageRecord]) -> Result<
             let mut q = QueryBuilder::<Sqlite>::new("UPDATE frontier SET state = ");
             q.push_bind(state);
             q.push(
-                ", attempts = attempts + 1, lease_owner = NULL, lease_expires = NULL WHERE id IN ",
+                ", attempts = attempts + 1, lease_owner = NULL, lease_expires = NULL,
+                   recrawl_at = NULL, recrawl_interval_ms = NULL WHERE id IN ",
             );
             push_id_list(&mut q, chunk);
             q.build()
@@ -488,6 +609,28 @@ async fn finish_frontier_rows(tx: &mut Tx<'_>, batch: &[&PageRecord]) -> Result<
                 .await
                 .doing("marking frontier rows done")?;
         }
+    }
+    let now = unix_ms(SystemTime::now());
+    for page in revisited {
+        let interval = page
+            .recrawl_in
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2));
+        sqlx::query(
+            "UPDATE frontier SET state = ?1, attempts = attempts + 1, lease_owner = NULL,
+                 lease_expires = NULL, recrawl_at = ?2, recrawl_interval_ms = ?3
+             WHERE id = ?4",
+        )
+        .bind(if page.status.is_none() {
+            "failed"
+        } else {
+            "done"
+        })
+        .bind(now.saturating_add(interval))
+        .bind(interval)
+        .bind(page.job.id)
+        .execute(&mut **tx)
+        .await
+        .doing("scheduling a revisit")?;
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ mod cli;
 mod crawl;
 mod graph;
 mod polite;
+mod recrawl;
 mod resume;
 mod service;
 mod site;

@@ -375,3 +375,25 @@ async fn a_public_admin_address_without_a_token_is_refused_before_anything_is_fe
     assert!(stderr.contains("PIPECRAWL_ADMIN_TOKEN"), "{stderr}");
     assert!(site.hits().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_revisits_pages_when_they_are_due() {
+    let site = two_hosts(2).await;
+    let harness = Harness::default();
+    let service = Service::start(&harness, &[site.url(0, "/")], "[recrawl]\ninterval_s = 1\n");
+    service.wait_ready().await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while site.count(&site.url(0, "/1")) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the service never revisited a page"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    service.stop().await;
+    assert_eq!(
+        harness.page_count().await,
+        3,
+        "a revisit replaces the page's row"
+    );
+}

@@ -36,6 +36,9 @@ pub enum Resource {
     Gzip(Box<Resource>),
     /// The inner resource with its body brotli-compressed, whatever the request accepts.
     Brotli(Box<Resource>),
+    /// The inner resource with this `ETag`; a request whose `If-None-Match` names it
+    /// gets an empty 304 instead.
+    Validated(String, Box<Resource>),
 }
 
 /// One request as the server saw it.
@@ -267,10 +270,16 @@ async fn serve(State(host): State<Arc<HostState>>, request: Request) -> Response
         .path_and_query()
         .map_or("/".to_owned(), |p| p.as_str().to_owned());
     let (handling, nth) = host.arrive(&path, at);
+    let if_none_match = request
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok());
     let reply = host
         .routes
         .get(&(host.authority.clone(), path))
-        .map_or_else(Reply::not_found, |resource| Reply::render(resource, nth));
+        .map_or_else(Reply::not_found, |resource| {
+            Reply::render(resource, nth, if_none_match)
+        });
     let wait = host.delay + reply.delay;
     if !wait.is_zero() {
         tokio::time::sleep(wait).await;
@@ -306,8 +315,9 @@ impl Reply {
         )
     }
 
-    /// `nth` is how many requests to this path came before, to pick a `Sequence`'s step.
-    fn render(resource: &Resource, nth: usize) -> Self {
+    /// `nth` is how many requests to this path came before, to pick a `Sequence`'s step;
+    /// `if_none_match` is the request's validator, for `Validated`.
+    fn render(resource: &Resource, nth: usize, if_none_match: Option<&str>) -> Self {
         match resource {
             Resource::Html(body) => {
                 Self::new(StatusCode::OK, "text/html; charset=utf-8", body.as_str())
@@ -323,16 +333,18 @@ impl Reply {
                 Self::new(StatusCode::OK, content_type, body.as_slice())
             }
             Resource::Slow(delay, inner) => {
-                let mut reply = Self::render(inner, nth);
+                let mut reply = Self::render(inner, nth, if_none_match);
                 reply.delay += *delay;
                 reply
             }
             Resource::Sequence(steps) => steps
                 .get(nth)
                 .or(steps.last())
-                .map_or_else(Self::not_found, |step| Self::render(step, nth)),
+                .map_or_else(Self::not_found, |step| {
+                    Self::render(step, nth, if_none_match)
+                }),
             Resource::WithHeaders(extra, inner) => {
-                let mut reply = Self::render(inner, nth);
+                let mut reply = Self::render(inner, nth, if_none_match);
                 for (name, value) in extra {
                     let name = header_name(name);
                     if name == header::CONTENT_TYPE {
@@ -342,8 +354,21 @@ impl Reply {
                 }
                 reply
             }
-            Resource::Gzip(inner) => Self::render(inner, nth).encoded("gzip", gzip),
-            Resource::Brotli(inner) => Self::render(inner, nth).encoded("br", brotli),
+            Resource::Gzip(inner) => Self::render(inner, nth, if_none_match).encoded("gzip", gzip),
+            Resource::Brotli(inner) => {
+                Self::render(inner, nth, if_none_match).encoded("br", brotli)
+            }
+            Resource::Validated(etag, _) if if_none_match == Some(etag.as_str()) => Self {
+                status: StatusCode::NOT_MODIFIED,
+                headers: vec![(header::ETAG, header_value(etag))],
+                body: Vec::new(),
+                delay: Duration::ZERO,
+            },
+            Resource::Validated(etag, inner) => {
+                let mut reply = Self::render(inner, nth, if_none_match);
+                reply.headers.push((header::ETAG, header_value(etag)));
+                reply
+            }
         }
     }
 
@@ -409,6 +434,10 @@ fn validate(resource: &Resource) {
             header_value(content_type);
         }
         Resource::Slow(_, inner) | Resource::Gzip(inner) | Resource::Brotli(inner) => {
+            validate(inner);
+        }
+        Resource::Validated(etag, inner) => {
+            header_value(etag);
             validate(inner);
         }
         Resource::Sequence(steps) => {

@@ -1,0 +1,99 @@
+//! When a fetched page is due again.
+//!
+//! A fixed interval (global, or the first matching per-pattern rule), or adaptive: a page
+//! that changed since the last visit comes back twice as soon, one that did not half as
+//! late again, within the configured bounds — so a crawl's revisits go where the web
+//! changes.
+
+use std::time::Duration;
+
+use url::Url;
+
+use crate::config::RecrawlConfig;
+
+#[derive(Debug, Clone)]
+pub struct RecrawlPolicy {
+    config: RecrawlConfig,
+}
+
+impl RecrawlPolicy {
+    pub fn new(config: &RecrawlConfig) -> Self {
+        Self {
+            config: config.clone(),
+        }
+    }
+
+    /// Whether any page is ever revisited.
+    pub fn enabled(&self) -> bool {
+        self.config.interval.is_some() || self.config.rules.iter().any(|r| r.interval.is_some())
+    }
+
+    /// How long until `url` is due again, given the interval that brought this visit
+    /// (None on a first visit) and whether its content changed; None: never.
+    pub fn next(&self, url: &Url, previous: Option<Duration>, changed: bool) -> Option<Duration> {
+        let configured = match self
+            .config
+            .rules
+            .iter()
+            .find(|r| r.pattern.is_match(url.as_str()))
+        {
+            Some(rule) => rule.interval,
+            None => self.config.interval,
+        }?;
+        if !self.config.adaptive {
+            return Some(configured);
+        }
+        let (min, max) = (self.config.min_interval, self.config.max_interval);
+        Some(match previous {
+            None => configured.clamp(min, max),
+            Some(last) if changed => (last / 2).clamp(min, max),
+            Some(last) => last.mul_f64(1.5).clamp(min, max),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Config;
+
+    fn policy(extra: &str) -> RecrawlPolicy {
+        let config =
+            Config::from_toml(&format!("seeds = ['http://h/']\n[recrawl]\n{extra}"), "t").unwrap();
+        RecrawlPolicy::new(&config.recrawl)
+    }
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn rules_override_the_global_interval() {
+        let p = policy("interval_s = 600\n[[recrawl.rule]]\npattern = '/news/'\ninterval_s = 60\n[[recrawl.rule]]\npattern = '/archive/'\ninterval_s = 0\n");
+        assert!(p.enabled());
+        assert_eq!(
+            p.next(&url("http://h/a"), None, true),
+            Some(Duration::from_secs(600))
+        );
+        assert_eq!(
+            p.next(&url("http://h/news/1"), None, true),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(p.next(&url("http://h/archive/1"), None, true), None);
+        assert!(!policy("").enabled());
+    }
+
+    #[test]
+    fn adaptive_intervals_shrink_on_change_and_grow_without_within_bounds() {
+        let p = policy(
+            "interval_s = 3600\nadaptive = true\nmin_interval_s = 1000\nmax_interval_s = 5000\n",
+        );
+        let u = url("http://h/a");
+        let s = Duration::from_secs;
+        assert_eq!(p.next(&u, None, true), Some(s(3600)));
+        assert_eq!(p.next(&u, Some(s(3600)), true), Some(s(1800)));
+        assert_eq!(p.next(&u, Some(s(1800)), true), Some(s(1000)));
+        assert_eq!(p.next(&u, Some(s(3000)), false), Some(s(4500)));
+        assert_eq!(p.next(&u, Some(s(4500)), false), Some(s(5000)));
+    }
+}

@@ -1,0 +1,95 @@
+//! Revisits: a page that changed is seen changed; one that did not answers 304 to a
+//! conditional GET and is neither re-parsed nor rewritten.
+
+use std::time::{Duration, Instant};
+
+use super::site::{Resource, SiteBuilder};
+use super::Harness;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_page_is_seen_changed_and_an_unchanged_one_answers_304() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        Resource::Html("<title>Home</title><a href='/news'>n</a><a href='/about'>a</a>".into()),
+    );
+    b.add(
+        &h,
+        "/news",
+        Resource::Sequence(vec![
+            Resource::Html("<title>Old news</title><a href='/old'>old</a>".into()),
+            Resource::Html("<title>Fresh news</title><a href='/fresh'>fresh</a>".into()),
+        ]),
+    );
+    b.add(
+        &h,
+        "/about",
+        Resource::Validated(
+            "\"v1\"".into(),
+            Box::new(Resource::Html(
+                "<title>About</title><a href='/team'>team</a>".into(),
+            )),
+        ),
+    );
+    for p in ["/old", "/fresh", "/team"] {
+        b.add(&h, p, Resource::Html("<title>Leaf</title>".into()));
+    }
+    let site = b.start();
+    let harness = Harness::default();
+    // The first pass stores everything; a second pass a second later revisits.
+    let config = "[recrawl]\ninterval_s = 1\n[[recrawl.rule]]\npattern = '/(old|fresh|team)$'\ninterval_s = 0\n";
+    harness.crawl(&[site.url(0, "/")], config).await;
+    let db = harness.db().await;
+    let first_news = db.page(&site.url(0, "/news")).await.expect("news stored");
+    assert_eq!(first_news.title.as_deref(), Some("Old news"));
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let summary = harness.crawl(&[site.url(0, "/")], config).await;
+    assert!(Instant::now() < deadline);
+    assert_eq!(
+        summary.tally.pages, 4,
+        "home, news and about were due again; /fresh is new"
+    );
+
+    let news = db.page(&site.url(0, "/news")).await.expect("news stored");
+    assert_eq!(news.title.as_deref(), Some("Fresh news"));
+    let changed: i64 = db
+        .scalar("SELECT count(*) FROM pages WHERE url LIKE '%/news' AND changed_at = fetched_at")
+        .await;
+    assert_eq!(changed, 1, "the news page records when it changed");
+    let news_links: i64 = db
+        .scalar("SELECT count(*) FROM links l JOIN pages p ON p.id = l.source_id WHERE p.url LIKE '%/news'")
+        .await;
+    assert_eq!(
+        news_links, 1,
+        "a revisited page's links are what it links to now"
+    );
+    assert_eq!(
+        db.page(&site.url(0, "/fresh")).await.and_then(|p| p.status),
+        Some(200)
+    );
+
+    assert_eq!(site.count(&site.url(0, "/about")), 2);
+    let about = db.page(&site.url(0, "/about")).await.expect("about stored");
+    assert_eq!(
+        (about.status, about.title.as_deref()),
+        (Some(200), Some("About")),
+        "a 304 keeps the page"
+    );
+    let unchanged: i64 = db
+        .scalar("SELECT count(*) FROM pages WHERE url LIKE '%/about' AND changed_at < fetched_at")
+        .await;
+    assert_eq!(unchanged, 1, "a 304 moves fetched_at, not changed_at");
+    let about_links: i64 = db
+        .scalar("SELECT count(*) FROM links l JOIN pages p ON p.id = l.source_id WHERE p.url LIKE '%/about'")
+        .await;
+    assert_eq!(about_links, 1, "an unchanged page's links stay");
+    assert_eq!(
+        site.count(&site.url(0, "/team")),
+        1,
+        "leaves with interval 0 are not revisited"
+    );
+}
