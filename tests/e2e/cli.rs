@@ -122,3 +122,35 @@ fn the_example_config_is_valid() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/example.toml");
     pipecrawl::Config::load(std::path::Path::new(path)).expect("config/example.toml loads");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_are_one_object_per_line() {
+    let mut builder = SiteBuilder::bind(1).await;
+    let host = builder.authority(0);
+    builder.add(&host, "/", Resource::Html("<title>Home</title>".into()));
+    let site = builder.start();
+    let harness = Harness::default();
+    let config = harness.write_config(&harness.config_text(&[site.url(0, "/")], ""));
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+            .args(["--log-format", "json", "crawl", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "debug")
+            .output()
+            .expect("run the pipecrawl binary")
+    })
+    .await
+    .expect("the binary ran");
+    assert!(out.status.success());
+    let stderr = text(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "debug logging says something");
+    for line in lines {
+        let value: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            value["level"].is_string() && value["fields"].is_object(),
+            "{line}"
+        );
+    }
+}

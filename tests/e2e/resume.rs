@@ -230,3 +230,55 @@ async fn a_stop_whose_grace_period_runs_out_queues_the_unfinished_pages_again() 
     );
     assert_eq!(harness.page_count().await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_stops_at_once_and_the_database_stays_sound() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let links: String = (0..6).map(|i| format!("<a href='/{i}'>{i}</a>")).collect();
+    b.add(&h, "/", super::site::Resource::Html(links));
+    for i in 0..6 {
+        b.add(
+            &h,
+            &format!("/{i}"),
+            super::site::Resource::Html("<title>x</title>".into()),
+        );
+    }
+    b.delay_host(&h, Duration::from_millis(1500));
+    let site = b.start();
+    let harness = Harness::default();
+
+    let mut child = start(
+        &harness,
+        &[site.url(0, "/")],
+        "[shutdown]\ngrace_period_ms = 60000\n",
+    );
+    wait_for_requests(&site, 2).await;
+    let pid = child.id().to_string();
+    for _ in 0..2 {
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("send SIGTERM");
+        assert!(sent.success());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = wait_exit(&mut child, Duration::from_secs(2)).await;
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "the second signal ends the process at once"
+    );
+
+    let db = harness.db().await;
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pragma_integrity_check WHERE integrity_check <> 'ok'")
+            .await,
+        0
+    );
+    let mut child = start(&harness, &[site.url(0, "/")], "");
+    assert!(wait_exit(&mut child, Duration::from_secs(60))
+        .await
+        .success());
+    assert_eq!(harness.page_count().await, 7);
+}
