@@ -20,6 +20,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 
 use crate::frontier::dispatcher::Progress;
+use crate::netguard::NetworkPolicy;
 use crate::page::{Discovered, JobKind};
 use crate::scope::SharedScope;
 use crate::store::{HostCounts, Store};
@@ -37,6 +38,7 @@ pub struct Admin {
     pub store: Store,
     pub progress: Progress,
     pub scope: SharedScope,
+    pub network: Arc<NetworkPolicy>,
     pub queues: Arc<Queues>,
     pub metrics: PrometheusHandle,
     pub token: Option<String>,
@@ -203,6 +205,7 @@ async fn add_seeds(State(admin): State<Arc<Admin>>, Json(urls): Json<Vec<String>
         let body = SeedsAdded { added: 0, rejected };
         return (StatusCode::BAD_REQUEST, Json(body)).into_response();
     }
+    admin.network.trust(&seeds);
     let scope = admin.scope.get().with_seeds(&seeds);
     let rows: Vec<Discovered> = seeds
         .iter()

@@ -69,6 +69,8 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     pub admin: AdminConfig,
     pub recrawl: RecrawlConfig,
+    /// Address ranges that hosts reached by discovery may have although not public.
+    pub network_allow: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, Clone)]
@@ -217,6 +219,14 @@ struct RawConfig {
     admin: RawAdmin,
     #[serde(default)]
     recrawl: RawRecrawl,
+    #[serde(default)]
+    network: RawNetwork,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawNetwork {
+    allow: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -649,6 +659,20 @@ impl RawConfig {
             );
         }
 
+        let mut network_allow = Vec::new();
+        for (i, range) in self.network.allow.iter().enumerate() {
+            let parsed = range
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| range.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+            match parsed {
+                Ok(net) => network_allow.push(net),
+                Err(_) => p.add(
+                    &format!("network.allow[{i}]"),
+                    format!("{range:?} is not an address range like \"10.0.0.0/8\" or an address"),
+                ),
+            }
+        }
+
         let parse_workers = match self.parse.workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -719,6 +743,7 @@ impl RawConfig {
                 min_interval: Duration::from_secs(r.min_interval_s),
                 max_interval: Duration::from_secs(r.max_interval_s),
             },
+            network_allow,
         })
     }
 }

@@ -24,6 +24,7 @@ use crate::error::Error;
 use crate::frontier::dispatcher::Progress;
 use crate::frontier::Release;
 use crate::metrics;
+use crate::netguard::{self, GuardedResolver, NetworkPolicy};
 use crate::page::{CrawlJob, ErrorKind, FetchError, Fetched, JobKind};
 use crate::politeness::{HostGate, Politeness};
 use crate::retry::{self, Decision, RetryPolicy};
@@ -33,10 +34,12 @@ use crate::urlnorm;
 /// The sitemap protocol's own limit on an uncompressed sitemap.
 const MAX_SITEMAP_BYTES: usize = 50 * 1024 * 1024;
 
-/// Builds the one HTTP client every fetch worker shares.
-pub fn client(config: &Config) -> Result<Client, Error> {
+/// Builds the one HTTP client every fetch worker shares; it connects only where
+/// `network` allows.
+pub fn client(config: &Config, network: Arc<NetworkPolicy>) -> Result<Client, Error> {
     let per_host = usize::try_from(config.politeness.per_host_concurrency).unwrap_or(usize::MAX);
     Client::builder()
+        .dns_resolver(Arc::new(GuardedResolver::new(network)))
         .user_agent(&config.fetch.user_agent)
         .connect_timeout(config.fetch.connect_timeout)
         .timeout(config.fetch.timeout)
@@ -53,6 +56,7 @@ pub fn client(config: &Config) -> Result<Client, Error> {
 /// What every fetch worker shares.
 pub struct FetchContext {
     pub client: Client,
+    pub network: Arc<NetworkPolicy>,
     pub robots: Arc<RobotsCache>,
     pub gate: Arc<HostGate>,
     pub politeness: Politeness,
@@ -149,6 +153,13 @@ impl FetchWorker {
         };
         let mut release = Release::default();
 
+        if let Err(message) = cx.network.check_url(&out.job.url) {
+            out.error = Some(FetchError {
+                kind: ErrorKind::AddressRefused,
+                message,
+            });
+            return (out, release);
+        }
         if cx.respect_robots_txt || cx.sitemaps {
             match cx.robots.lookup(&out.job.url, &out.job.host).await {
                 Ok(lookup) => {
@@ -341,7 +352,9 @@ pub(crate) fn fetch_error(e: &reqwest::Error) -> FetchError {
         }
         source = cause.source();
     }
-    let kind = if e.is_timeout() {
+    let kind = if message.contains(netguard::REFUSAL) {
+        ErrorKind::AddressRefused
+    } else if e.is_timeout() {
         ErrorKind::Timeout
     } else if e.is_connect()
         && (message.contains("dns error") || message.contains("failed to lookup address"))

@@ -67,6 +67,8 @@ pub enum ErrorKind {
     Robots,
     /// robots.txt could not be fetched (5xx, no answer), so nothing on the host may be.
     RobotsUnavailable,
+    /// The host's address is not public and not allowed (SSRF guard); nothing connected.
+    AddressRefused,
 }
 
 impl ErrorKind {
@@ -81,6 +83,7 @@ impl ErrorKind {
             Self::Parse => "parse",
             Self::Robots => "robots",
             Self::RobotsUnavailable => "robots_unavailable",
+            Self::AddressRefused => "address_refused",
         }
     }
 }

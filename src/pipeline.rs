@@ -21,6 +21,7 @@ use crate::error::Error;
 use crate::fetcher::{self, FetchContext, FetchPool};
 use crate::frontier::dispatcher::{Dispatcher, Progress};
 use crate::frontier::Frontier;
+use crate::netguard::NetworkPolicy;
 use crate::page::{Discovered, JobKind};
 use crate::parser::ParsePool;
 use crate::politeness::{HostGate, Politeness};
@@ -98,7 +99,10 @@ async fn run(
     if due > 0 {
         tracing::info!(due, "pages due for a revisit are queued");
     }
-    let scope = SharedScope::new(Scope::new(&config, &store.seeds().await?));
+    let known_seeds = store.seeds().await?;
+    let network = Arc::new(NetworkPolicy::new(config.network_allow.clone()));
+    network.trust(config.seeds.iter().chain(&known_seeds));
+    let scope = SharedScope::new(Scope::new(&config, &known_seeds));
     store.enqueue(&seeds(&config, &scope.get())).await?;
     let budget = match config.scope.max_pages {
         Some(max) => Some(max.saturating_sub(store.page_count().await?)),
@@ -133,6 +137,7 @@ async fn run(
             store: store.clone(),
             progress: progress.clone(),
             scope: scope.clone(),
+            network: Arc::clone(&network),
             queues,
             metrics: service.metrics,
             token: config.admin.token.clone(),
@@ -145,12 +150,13 @@ async fn run(
                 tracing::error!("the admin API stopped: {e}");
             }
         });
-        tokio::spawn(apply_reloads(
-            service.reloads,
-            store.clone(),
-            scope.clone(),
-            progress.clone(),
-        ));
+        let reload = Reload {
+            store: store.clone(),
+            scope: scope.clone(),
+            network: Arc::clone(&network),
+            progress: progress.clone(),
+        };
+        tokio::spawn(reload.run(service.reloads));
     }
     let reporter = tokio::spawn(reporter.run(done.clone()));
 
@@ -179,11 +185,11 @@ async fn run(
         recrawl.clone(),
     )
     .map_err(|e| Error::StageFailed(format!("cannot start parse threads: {e}")))?;
-    let client = fetcher::client(&config)?;
+    let client = fetcher::client(&config, Arc::clone(&network))?;
     let gate = Arc::new(HostGate::default());
     let politeness = Politeness::new(&config.politeness);
     let robots = RobotsCache::new(
-        client.clone(),
+        (client.clone(), Arc::clone(&network)),
         store.clone(),
         Arc::clone(&gate),
         politeness.clone(),
@@ -192,6 +198,7 @@ async fn run(
     );
     let context = FetchContext {
         client,
+        network: Arc::clone(&network),
         robots: Arc::new(robots),
         gate,
         politeness: politeness.clone(),
@@ -286,30 +293,37 @@ fn seeds(config: &Config, scope: &Scope) -> Vec<Discovered> {
         .collect()
 }
 
-/// SIGHUP: the new config's seeds are queued and its scope replaces the old. Politeness,
-/// pool sizes and the database are fixed for the life of the process.
-async fn apply_reloads(
-    mut reloads: mpsc::Receiver<Config>,
+/// What a SIGHUP changes.
+struct Reload {
     store: Store,
     scope: SharedScope,
+    network: Arc<NetworkPolicy>,
     progress: Progress,
-) {
-    while let Some(config) = reloads.recv().await {
-        let reloaded = async {
-            let known = store.seeds().await?;
-            let new_scope = Scope::new(&config, &known);
-            store.enqueue(&seeds(&config, &new_scope)).await?;
-            scope.set(new_scope);
-            Ok::<(), Error>(())
-        };
-        match reloaded.await {
-            Ok(()) => {
-                progress.work_added();
-                tracing::info!(
-                    "config reloaded: seeds and scope updated (other settings need a restart)"
-                );
+}
+
+impl Reload {
+    /// The new config's seeds are trusted and queued, and its scope replaces the old.
+    /// Politeness, pool sizes and the database are fixed for the life of the process.
+    async fn run(self, mut reloads: mpsc::Receiver<Config>) {
+        while let Some(config) = reloads.recv().await {
+            match self.apply(&config).await {
+                Ok(()) => {
+                    self.progress.work_added();
+                    tracing::info!(
+                        "config reloaded: seeds and scope updated (other settings need a restart)"
+                    );
+                }
+                Err(e) => tracing::error!("config reload failed, keeping the old one: {e}"),
             }
-            Err(e) => tracing::error!("config reload failed, keeping the old one: {e}"),
         }
+    }
+
+    async fn apply(&self, config: &Config) -> Result<(), Error> {
+        let known = self.store.seeds().await?;
+        self.network.trust(&config.seeds);
+        let new_scope = Scope::new(config, &known);
+        self.store.enqueue(&seeds(config, &new_scope)).await?;
+        self.scope.set(new_scope);
+        Ok(())
     }
 }

@@ -18,6 +18,7 @@ use url::Url;
 
 use crate::error::Error;
 use crate::fetcher::fetch_error;
+use crate::netguard::NetworkPolicy;
 use crate::page::{ErrorKind, FetchError};
 use crate::politeness::{HostGate, Politeness};
 use crate::store::{RobotsRow, Store};
@@ -141,6 +142,7 @@ type Slot = Arc<tokio::sync::Mutex<Option<Arc<Robots>>>>;
 /// robots.txt for every host, fetched at most once at a time per host.
 pub struct RobotsCache {
     client: Client,
+    network: Arc<NetworkPolicy>,
     store: Store,
     gate: Arc<HostGate>,
     politeness: Politeness,
@@ -152,7 +154,7 @@ pub struct RobotsCache {
 
 impl RobotsCache {
     pub fn new(
-        client: Client,
+        (client, network): (Client, Arc<NetworkPolicy>),
         store: Store,
         gate: Arc<HostGate>,
         politeness: Politeness,
@@ -161,6 +163,7 @@ impl RobotsCache {
     ) -> Self {
         Self {
             client,
+            network,
             store,
             gate,
             politeness,
@@ -259,6 +262,13 @@ impl RobotsCache {
             return (Err(error), Vec::new());
         };
         for _ in 0..=MAX_ROBOTS_REDIRECTS {
+            if let Err(message) = self.network.check_url(&target) {
+                let error = FetchError {
+                    kind: ErrorKind::AddressRefused,
+                    message,
+                };
+                return (Err(error), Vec::new());
+            }
             let host = urlnorm::host_key(&target);
             self.gate
                 .wait_turn(&host, self.politeness.limits(&host, None).delay)

@@ -18,8 +18,16 @@ pub struct HostPattern {
 }
 
 impl HostPattern {
+    /// `example.com`, `*.example.com`, or `*` for every host (a broad crawl, which the
+    /// address guard keeps on the public internet).
     pub fn parse(pattern: &str) -> Result<Self, String> {
         let p = pattern.trim().to_ascii_lowercase();
+        if p == "*" {
+            return Ok(Self {
+                host: String::new(),
+                subdomains: true,
+            });
+        }
         let (host, subdomains) = match p.strip_prefix("*.") {
             Some(rest) => (rest.to_owned(), true),
             None => (p, false),
@@ -45,7 +53,8 @@ impl HostPattern {
     }
 
     pub fn matches(&self, host: &str) -> bool {
-        host == self.host
+        (self.subdomains && self.host.is_empty())
+            || host == self.host
             || (self.subdomains
                 && host.len() > self.host.len()
                 && host.ends_with(&self.host)
@@ -169,6 +178,7 @@ mod tests {
         assert!(p.matches("example.com"));
         assert!(p.matches("www.example.com"));
         assert!(!p.matches("badexample.com"));
+        assert!(HostPattern::parse("*").unwrap().matches("anything.test"));
         let exact = HostPattern::parse("example.com").unwrap();
         assert!(!exact.matches("www.example.com"));
         assert!(HostPattern::parse("exa mple.com").is_err());

@@ -204,14 +204,12 @@ impl Store {
                     "sitemap" => JobKind::Sitemap,
                     _ => JobKind::Page,
                 },
-                previous: row
-                    .get::<Option<i64>, _>("recrawl_interval_ms")
-                    .map(|ms| {
-                        Box::new(Previous {
-                            interval: u64::try_from(ms).ok().map(Duration::from_millis),
-                            ..Previous::default()
-                        })
-                    }),
+                previous: row.get::<Option<i64>, _>("recrawl_interval_ms").map(|ms| {
+                    Box::new(Previous {
+                        interval: u64::try_from(ms).ok().map(Duration::from_millis),
+                        ..Previous::default()
+                    })
+                }),
             });
         }
         self.previous_visits(&mut jobs).await?;
@@ -554,34 +552,32 @@ async fn insert_hosts<'h>(
 
 /// Keeps `final_url` of every redirect pointing at where its chain ends, whichever hop
 /// is stored first: a redirect takes its target's `final_url` if the target is stored,
-/// and a stored target passes its own `final_url` back to the redirects ending at it.
+/// then passes its own back to the redirects that ended at it. A page that is not a
+/// redirect ends its chains at itself, which is what those redirects already say.
 async fn follow_redirect_chains(tx: &mut Tx<'_>, batch: &[&PageRecord]) -> Result<(), Error> {
     for page in batch {
-        if page.job.redirect_hops > 0 {
-            let final_url = page.location.as_ref().unwrap_or(&page.job.url);
-            sqlx::query(
-                "UPDATE pages SET final_url = ?1
-                 WHERE location IS NOT NULL AND final_url = ?2 AND id <> ?3",
-            )
-            .bind(final_url.as_str())
-            .bind(page.job.url.as_str())
-            .bind(page.job.id)
-            .execute(&mut **tx)
-            .await
-            .doing("following a redirect chain")?;
-        }
-        if let Some(location) = &page.location {
-            sqlx::query(
-                "UPDATE pages SET final_url = target.final_url
-                 FROM (SELECT final_url FROM pages WHERE url = ?1) AS target
-                 WHERE pages.id = ?2",
-            )
-            .bind(location.as_str())
-            .bind(page.job.id)
-            .execute(&mut **tx)
-            .await
-            .doing("following a redirect chain")?;
-        }
+        let Some(location) = &page.location else {
+            continue;
+        };
+        let final_url: String = sqlx::query_scalar(
+            "UPDATE pages SET final_url = coalesce((SELECT final_url FROM pages WHERE url = ?1), ?1)
+             WHERE id = ?2 RETURNING final_url",
+        )
+        .bind(location.as_str())
+        .bind(page.job.id)
+        .fetch_one(&mut **tx)
+        .await
+        .doing("following a redirect chain")?;
+        sqlx::query(
+            "UPDATE pages SET final_url = ?1
+             WHERE location IS NOT NULL AND final_url = ?2 AND id <> ?3",
+        )
+        .bind(&final_url)
+        .bind(page.job.url.as_str())
+        .bind(page.job.id)
+        .execute(&mut **tx)
+        .await
+        .doing("following a redirect chain")?;
     }
     Ok(())
 }

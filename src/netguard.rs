@@ -1,0 +1,224 @@
+//! Keeps the crawler from being turned against the network it runs in (SSRF).
+//!
+//! A page can link anywhere, and a redirect can point at `169.254.169.254` or a router's
+//! admin page. So every address a host resolves to is checked when the connection is
+//! made — a resolver hook in reqwest, so a DNS answer that changes between a check and
+//! the connect (rebinding) cannot slip through — and URLs that name an IP address
+//! directly are checked before any request. Loopback, private, link-local, shared
+//! (CGNAT), multicast, documentation and unspecified addresses are refused unless
+//! `network.allow` names their range.
+//!
+//! Seeds are trusted: the hosts a user names as seeds may be anywhere (that is how an
+//! intranet or a local site gets crawled). Only hosts reached by discovery are checked.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use ipnet::IpNet;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use url::{Host, Url};
+
+/// Marks a refusal in error messages, so the fetcher can tell it from other connect
+/// errors once reqwest has wrapped it.
+pub const REFUSAL: &str = "refused to connect";
+
+/// Which addresses the crawler may connect to.
+#[derive(Debug, Default)]
+pub struct NetworkPolicy {
+    /// Hosts named by seeds: any address.
+    trusted: RwLock<HashSet<String>>,
+    /// Ranges allowed although not public.
+    allow: Vec<IpNet>,
+}
+
+impl NetworkPolicy {
+    pub fn new(allow: Vec<IpNet>) -> Self {
+        Self {
+            trusted: RwLock::default(),
+            allow,
+        }
+    }
+
+    /// Trusts the hosts of these seeds.
+    pub fn trust<'a>(&self, seeds: impl IntoIterator<Item = &'a Url>) {
+        let mut trusted = self.trusted.write().unwrap_or_else(PoisonError::into_inner);
+        trusted.extend(
+            seeds
+                .into_iter()
+                .filter_map(|u| u.host_str())
+                .map(str::to_ascii_lowercase),
+        );
+    }
+
+    fn is_trusted(&self, host: &str) -> bool {
+        self.trusted
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&host.to_ascii_lowercase())
+    }
+
+    /// Whether an address may be connected to for an untrusted host.
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        is_public(ip) || self.allow.iter().any(|net| net.contains(&ip))
+    }
+
+    /// Checks a URL whose host is an IP address (those never reach the resolver).
+    pub fn check_url(&self, url: &Url) -> Result<(), String> {
+        let ip = match url.host() {
+            Some(Host::Ipv4(ip)) => IpAddr::V4(ip),
+            Some(Host::Ipv6(ip)) => IpAddr::V6(ip),
+            _ => return Ok(()),
+        };
+        let host = url.host_str().unwrap_or_default();
+        if self.is_trusted(host) || self.allows(ip) {
+            Ok(())
+        } else {
+            Err(refusal(host, &[ip]))
+        }
+    }
+}
+
+fn refusal(host: &str, ips: &[IpAddr]) -> String {
+    let ips: Vec<String> = ips.iter().map(ToString::to_string).collect();
+    format!(
+        "{REFUSAL}: {host} resolves only to addresses that are not public ({}); \
+         add their range to network.allow to crawl them",
+        ips.join(", ")
+    )
+}
+
+/// Whether an address is on the public internet.
+fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.is_unspecified()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (b == 18 || b == 19))
+                || a >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || first == 0x2001 && v6.segments()[1] == 0x0db8)
+        }
+    }
+}
+
+/// The resolver reqwest connects through: the system's, then the policy.
+pub struct GuardedResolver {
+    policy: Arc<NetworkPolicy>,
+}
+
+impl GuardedResolver {
+    pub fn new(policy: Arc<NetworkPolicy>) -> Self {
+        Self { policy }
+    }
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let policy = Arc::clone(&self.policy);
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let resolved: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if policy.is_trusted(&host) {
+                return Ok(Box::new(resolved.into_iter()) as Addrs);
+            }
+            let allowed: Vec<SocketAddr> = resolved
+                .iter()
+                .copied()
+                .filter(|a| policy.allows(a.ip()))
+                .collect();
+            if allowed.is_empty() {
+                let ips: Vec<IpAddr> = resolved.iter().map(SocketAddr::ip).collect();
+                return Err(refusal(&host, &ips).into());
+            }
+            Ok(Box::new(allowed.into_iter()) as Addrs)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn only_public_addresses_pass_by_default() {
+        let policy = NetworkPolicy::default();
+        for private in [
+            "127.0.0.1",
+            "10.0.0.1",
+            "172.16.5.4",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:10.0.0.1",
+            "::",
+        ] {
+            assert!(!policy.allows(ip(private)), "{private}");
+        }
+        for public in ["93.184.216.34", "1.1.1.1", "2606:4700::1111"] {
+            assert!(policy.allows(ip(public)), "{public}");
+        }
+    }
+
+    #[test]
+    fn allowed_ranges_and_trusted_seeds_pass() {
+        let policy = NetworkPolicy::new(vec!["10.0.0.0/8".parse().unwrap()]);
+        assert!(policy.allows(ip("10.1.2.3")));
+        assert!(!policy.allows(ip("192.168.1.1")));
+        let u = |s: &str| Url::parse(s).unwrap();
+        assert!(policy
+            .check_url(&u("http://169.254.169.254/latest/meta-data/"))
+            .is_err());
+        assert!(policy.check_url(&u("http://10.0.0.1/")).is_ok());
+        policy.trust([&u("http://192.168.1.1:8080/")]);
+        assert!(policy.check_url(&u("http://192.168.1.1/x")).is_ok());
+        assert!(
+            policy.check_url(&u("http://example.com/")).is_ok(),
+            "names are checked when resolved"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_name_that_resolves_to_loopback_is_refused_unless_trusted() {
+        let policy = Arc::new(NetworkPolicy::default());
+        let resolver = GuardedResolver::new(Arc::clone(&policy));
+        let name = |s: &str| s.parse::<Name>().unwrap();
+        let err = resolver
+            .resolve(name("localhost"))
+            .await
+            .err()
+            .expect("refused");
+        assert!(err.to_string().starts_with(REFUSAL), "{err}");
+        policy.trust([&Url::parse("http://localhost:1234/").unwrap()]);
+        assert!(resolver.resolve(name("localhost")).await.is_ok());
+    }
+}
