@@ -208,7 +208,9 @@ impl FetchWorker {
                 request = request.header(IF_MODIFIED_SINCE, date);
             }
         }
-        match request.send().await {
+        let sent = request.send().await;
+        cx.gate.answered(&host, delay);
+        match sent {
             Ok(response) => {
                 retry_after = response
                     .headers()

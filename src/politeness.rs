@@ -3,8 +3,14 @@
 //! The frontier schedules a host's URLs at most `per_host_concurrency` at a time and one
 //! `delay` apart, so fetchers rarely wait. But a dispatched job can start later than
 //! planned (a busy pool, a robots.txt fetched first, a `Retry-After`), so each request
-//! also passes the [`HostGate`], which spaces the actual request starts to a host by its
-//! delay whatever the path that led there.
+//! also passes the [`HostGate`], which spaces the actual requests to a host by its delay
+//! whatever the path that led there.
+//!
+//! The delay counts from the later of two moments: the previous request's start, and the
+//! moment its answer began to arrive. The server has surely seen a request once it
+//! answers, so however slow the network or a loaded machine, two requests never reach a
+//! host closer than the delay. (With a delay, that also means one request at a time for
+//! hosts that answer more slowly than the delay.)
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -110,6 +116,13 @@ impl HostGate {
             let mut next = self.lock();
             let at = next.entry(host.to_owned()).or_insert(woke + delay);
             *at = (*at).max(woke + delay);
+        }
+    }
+
+    /// The host answered a request: the next may start `delay` from now.
+    pub fn answered(&self, host: &str, delay: Duration) {
+        if !delay.is_zero() {
+            self.pause(host, Instant::now() + delay);
         }
     }
 

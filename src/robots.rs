@@ -273,7 +273,10 @@ impl RobotsCache {
             self.gate
                 .wait_turn(&host, self.politeness.limits(&host, None).delay)
                 .await;
-            let mut response = match self.client.get(target.clone()).send().await {
+            let sent = self.client.get(target.clone()).send().await;
+            self.gate
+                .answered(&host, self.politeness.limits(&host, None).delay);
+            let mut response = match sent {
                 Ok(response) => response,
                 Err(e) => return (Err(fetch_error(&e)), Vec::new()),
             };
