@@ -216,6 +216,7 @@ async fn add_seeds(State(admin): State<Arc<Admin>>, Json(urls): Json<Vec<String>
             priority: scope.priority(url, 0),
             redirect_hops: 0,
             kind: JobKind::Page,
+            trap: None,
         })
         .collect();
     admin.scope.set(scope);

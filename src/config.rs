@@ -71,6 +71,20 @@ pub struct Config {
     pub recrawl: RecrawlConfig,
     /// Address ranges that hosts reached by discovery may have although not public.
     pub network_allow: Vec<ipnet::IpNet>,
+    pub traps: TrapsConfig,
+}
+
+/// Limits that catch crawler traps (see `src/traps.rs`).
+#[derive(Debug, Clone)]
+pub struct TrapsConfig {
+    pub max_url_length: usize,
+    pub max_path_depth: usize,
+    pub max_repeated_segment: usize,
+    pub max_query_params: usize,
+    pub session_params: Vec<String>,
+    pub max_links_per_page: usize,
+    /// New URLs per URL family (the URL with its numbers taken out); 0: no limit.
+    pub family_budget: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -221,6 +235,45 @@ struct RawConfig {
     recrawl: RawRecrawl,
     #[serde(default)]
     network: RawNetwork,
+    #[serde(default)]
+    traps: RawTraps,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawTraps {
+    max_url_length: usize,
+    max_path_depth: usize,
+    max_repeated_segment: usize,
+    max_query_params: usize,
+    session_params: Vec<String>,
+    max_links_per_page: usize,
+    family_budget: usize,
+}
+
+impl Default for RawTraps {
+    fn default() -> Self {
+        Self {
+            max_url_length: 2048,
+            max_path_depth: 32,
+            max_repeated_segment: 3,
+            max_query_params: 16,
+            session_params: [
+                "jsessionid",
+                "phpsessid",
+                "aspsessionid",
+                "sid",
+                "sessionid",
+                "session_id",
+                "cfid",
+                "cftoken",
+            ]
+            .map(String::from)
+            .to_vec(),
+            max_links_per_page: 10_000,
+            family_budget: 10_000,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -673,6 +726,16 @@ impl RawConfig {
             }
         }
 
+        let t = &self.traps;
+        p.at_least("traps.max_url_length", t.max_url_length as u64, 32);
+        p.at_least("traps.max_path_depth", t.max_path_depth as u64, 1);
+        p.at_least(
+            "traps.max_repeated_segment",
+            t.max_repeated_segment as u64,
+            1,
+        );
+        p.at_least("traps.max_links_per_page", t.max_links_per_page as u64, 1);
+
         let parse_workers = match self.parse.workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -744,6 +807,15 @@ impl RawConfig {
                 max_interval: Duration::from_secs(r.max_interval_s),
             },
             network_allow,
+            traps: TrapsConfig {
+                max_url_length: self.traps.max_url_length,
+                max_path_depth: self.traps.max_path_depth,
+                max_repeated_segment: self.traps.max_repeated_segment,
+                max_query_params: self.traps.max_query_params,
+                session_params: self.traps.session_params.clone(),
+                max_links_per_page: self.traps.max_links_per_page,
+                family_budget: self.traps.family_budget,
+            },
         })
     }
 }

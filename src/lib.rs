@@ -44,6 +44,7 @@ pub mod scope;
 pub mod sitemap;
 pub mod store;
 pub mod summary;
+pub mod traps;
 pub mod urlnorm;
 
 pub use config::Config;

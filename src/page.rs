@@ -156,6 +156,8 @@ pub struct Discovered {
     pub priority: i64,
     pub redirect_hops: u32,
     pub kind: JobKind,
+    /// Why this URL looks like a crawler trap: it is recorded, not fetched.
+    pub trap: Option<String>,
 }
 
 /// Everything the writer commits for one page, in one transaction.

@@ -185,10 +185,11 @@ fn parse_page(
             record.nofollow |= nofollow;
         }
     }
+    let links = clean_links(extracted.links, &record.job.url, scope);
     let depth = record.job.depth + 1;
     if !record.nofollow {
         let mut seen = HashSet::new();
-        for link in &extracted.links {
+        for link in &links {
             let nofollow = link.rel.as_deref().is_some_and(|rel| {
                 rel.split_ascii_whitespace()
                     .any(|r| r.eq_ignore_ascii_case("nofollow"))
@@ -204,7 +205,7 @@ fn parse_page(
     record.canonical = extracted.canonical;
     if !record.noindex {
         record.title = extracted.title;
-        record.links = extracted.links;
+        record.links = links;
     }
 }
 
@@ -262,6 +263,25 @@ fn robots_directives(value: &str) -> (bool, bool) {
     (noindex, nofollow)
 }
 
+/// Session ids out, links to the page itself and repeats (which stripping can create)
+/// out, and no more than `traps.max_links_per_page`.
+fn clean_links(links: Vec<Link>, page_url: &Url, scope: &Scope) -> Vec<Link> {
+    let mut seen = HashSet::new();
+    let mut clean = Vec::with_capacity(links.len());
+    for mut link in links {
+        scope.traps.strip_session_ids(&mut link.target);
+        if link.target != *page_url
+            && seen.insert((link.target.as_str().to_owned(), link.anchor_text.clone()))
+        {
+            clean.push(link);
+            if clean.len() == scope.traps.max_links_per_page() {
+                break;
+            }
+        }
+    }
+    clean
+}
+
 fn candidate(
     scope: &Scope,
     url: &Url,
@@ -269,11 +289,14 @@ fn candidate(
     redirect_hops: u32,
     kind: JobKind,
 ) -> Discovered {
+    let mut url = url.clone();
+    scope.traps.strip_session_ids(&mut url);
     Discovered {
-        url: url.clone(),
-        host: urlnorm::host_key(url),
+        trap: scope.traps.check(&url).err(),
+        host: urlnorm::host_key(&url),
+        priority: scope.priority(&url, depth),
+        url,
         depth,
-        priority: scope.priority(url, depth),
         redirect_hops,
         kind,
     }

@@ -164,7 +164,11 @@ async fn run(
         let writer = StoreWriter::new(
             store.clone(),
             records_rx,
-            (config.storage.batch_size, config.frontier.seen_cache),
+            (
+                config.storage.batch_size,
+                config.frontier.seen_cache,
+                config.traps.family_budget,
+            ),
             progress.clone(),
         );
         let stop = stop.clone();
@@ -289,6 +293,7 @@ fn seeds(config: &Config, scope: &Scope) -> Vec<Discovered> {
             priority: scope.priority(url, 0),
             redirect_hops: 0,
             kind: JobKind::Page,
+            trap: None,
         })
         .collect()
 }

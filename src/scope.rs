@@ -9,6 +9,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use url::Url;
 
 use crate::config::{Boost, Config};
+use crate::traps::Traps;
 
 /// A host the crawl may enter: `example.com`, or `*.example.com` for it and its subdomains.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +77,7 @@ pub struct Scope {
     pub follow_nofollow_links: bool,
     /// Honour `<meta name="robots">` and `X-Robots-Tag`.
     pub respect_meta_robots: bool,
+    pub traps: Traps,
 }
 
 /// The scope the parse threads read, replaceable while they run (seeds added over the
@@ -122,6 +124,7 @@ impl Scope {
             boosts: config.frontier.boosts.clone(),
             follow_nofollow_links: config.politeness.follow_nofollow_links,
             respect_meta_robots: config.politeness.respect_meta_robots,
+            traps: Traps::new(&config.traps),
         }
     }
 

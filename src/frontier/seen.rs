@@ -61,6 +61,7 @@ mod tests {
             priority: 0,
             redirect_hops: 0,
             kind: JobKind::Page,
+            trap: None,
         }
     }
 

@@ -494,9 +494,55 @@ async fn insert_links(tx: &mut Tx<'_>, batch: &[&PageRecord]) -> Result<(), Erro
     Ok(())
 }
 
+/// Adds discovered URLs: those that look like traps as failed rows, each with a page row
+/// that says why; the others queued.
 async fn insert_frontier(
     tx: &mut Tx<'_>,
     urls: &[Discovered],
+    from: Option<i64>,
+) -> Result<(), Error> {
+    let (trapped, fine): (Vec<&Discovered>, Vec<&Discovered>) =
+        urls.iter().partition(|d| d.trap.is_some());
+    insert_queued(tx, &fine, from).await?;
+    for url in trapped {
+        let id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO frontier (url, host, depth, priority, discovered_from, redirect_hops, kind, state)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'failed')
+             ON CONFLICT (url) DO NOTHING RETURNING id",
+        )
+        .bind(url.url.as_str())
+        .bind(url.host.as_str())
+        .bind(i64::from(url.depth))
+        .bind(url.priority)
+        .bind(from)
+        .bind(i64::from(url.redirect_hops))
+        .bind(url.kind.as_str())
+        .fetch_optional(&mut **tx)
+        .await
+        .doing("recording a trapped URL")?;
+        let Some(id) = id else {
+            continue;
+        };
+        let now = rfc3339(SystemTime::now());
+        sqlx::query(
+            "INSERT INTO pages (id, url, final_url, depth, fetched_at, changed_at, error_kind, error)
+             VALUES (?1, ?2, ?2, ?3, ?4, ?4, 'trap', ?5)",
+        )
+        .bind(id)
+        .bind(url.url.as_str())
+        .bind(i64::from(url.depth))
+        .bind(now)
+        .bind(url.trap.as_deref())
+        .execute(&mut **tx)
+        .await
+        .doing("recording a trapped URL")?;
+    }
+    Ok(())
+}
+
+async fn insert_queued(
+    tx: &mut Tx<'_>,
+    urls: &[&Discovered],
     from: Option<i64>,
 ) -> Result<(), Error> {
     const COLUMNS: usize = 7;

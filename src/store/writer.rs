@@ -12,6 +12,7 @@ use crate::metrics;
 use crate::page::PageRecord;
 use crate::store::Store;
 use crate::summary::Tally;
+use crate::traps::FamilyBudget;
 
 pub struct StoreWriter {
     store: Store,
@@ -19,13 +20,14 @@ pub struct StoreWriter {
     batch_size: usize,
     progress: Progress,
     seen: SeenUrls,
+    families: FamilyBudget,
 }
 
 impl StoreWriter {
     pub fn new(
         store: Store,
         records: flume::Receiver<PageRecord>,
-        (batch_size, seen_capacity): (usize, usize),
+        (batch_size, seen_capacity, family_budget): (usize, usize, usize),
         progress: Progress,
     ) -> Self {
         Self {
@@ -34,6 +36,7 @@ impl StoreWriter {
             batch_size,
             progress,
             seen: SeenUrls::new(seen_capacity),
+            families: FamilyBudget::new(family_budget),
         }
     }
 
@@ -50,6 +53,11 @@ impl StoreWriter {
             }
             for page in &mut batch {
                 page.discovered.retain(|url| self.seen.admit(url));
+                for url in page.discovered.iter_mut().filter(|u| u.trap.is_none()) {
+                    if !self.families.admit(&url.url) {
+                        url.trap = Some("its URL family (the URL without its numbers) is over traps.family_budget".into());
+                    }
+                }
             }
             let started = std::time::Instant::now();
             self.store.commit(&batch).await?;

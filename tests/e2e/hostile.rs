@@ -92,3 +92,101 @@ async fn network_allow_opens_a_range_to_discovered_hosts() {
         Some("Reached")
     );
 }
+
+/// A calendar: every month links to the next, forever.
+fn calendar(path: &str) -> String {
+    let month: u64 = path
+        .rsplit('=')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    format!(
+        "<title>Month {month}</title><a href='/cal?month={}'>next</a>",
+        month + 1
+    )
+}
+
+/// Relative links that go one directory deeper on every page.
+fn deeper(_path: &str) -> String {
+    "<title>Deeper</title><a href='more/'>more</a>".to_owned()
+}
+
+/// Every visit mints a new session id.
+fn sessions(path: &str) -> String {
+    let n = path.len();
+    format!("<title>Shop</title><a href='/shop;jsessionid=S{n}'>again</a><a href='/shop?PHPSESSID={n}&item=1'>item</a>")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crawler_traps_end_with_a_row_that_says_why() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        Resource::Html(
+            "<a href='/cal?month=1'>c</a><a href='/more/'>d</a><a href='/shop'>s</a>".into(),
+        ),
+    );
+    b.add_prefix(&h, "/cal", Resource::Dynamic(calendar));
+    b.add_prefix(&h, "/more/", Resource::Dynamic(deeper));
+    b.add_prefix(&h, "/shop", Resource::Dynamic(sessions));
+    let site = b.start();
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[site.url(0, "/")],
+            "[traps]\nfamily_budget = 20\nmax_repeated_segment = 5\n",
+        )
+        .await;
+
+    let db = harness.db().await;
+    let calendar_pages = db
+        .scalar("SELECT count(*) FROM pages WHERE url LIKE '%/cal?month=%' AND status = 200")
+        .await;
+    assert_eq!(
+        calendar_pages, 20,
+        "the calendar stops at its family's budget"
+    );
+    let trapped: Vec<(String, String)> = db
+        .pages()
+        .await
+        .into_iter()
+        .filter(|p| p.error_kind.as_deref() == Some("trap"))
+        .map(|p| (p.url, p.status.map(|s| s.to_string()).unwrap_or_default()))
+        .collect();
+    assert!(
+        trapped.iter().any(|(u, _)| u.ends_with("/cal?month=21")),
+        "{trapped:?}"
+    );
+    assert!(
+        trapped
+            .iter()
+            .any(|(u, _)| u.contains("/more/more/more/more/more/more/")),
+        "{trapped:?}"
+    );
+    assert!(
+        trapped.iter().all(|(_, status)| status.is_empty()),
+        "trapped URLs are not fetched"
+    );
+    let deepest = db
+        .scalar("SELECT max(length(url)) FROM pages WHERE url LIKE '%/more/%' AND status = 200")
+        .await;
+    assert!(deepest < 200, "ever-deeper paths stop after a few levels");
+    // Session ids are stripped: the shop is one page plus its item.
+    let shop: Vec<String> = db
+        .pages()
+        .await
+        .into_iter()
+        .map(|p| p.url)
+        .filter(|u| u.contains("/shop"))
+        .collect();
+    assert_eq!(
+        shop,
+        vec![site.url(0, "/shop"), site.url(0, "/shop?item=1")]
+    );
+    assert!(site
+        .requested_urls()
+        .iter()
+        .all(|u| !u.contains("jsessionid") && !u.contains("PHPSESSID")));
+}

@@ -167,7 +167,8 @@ async fn sigterm_finishes_the_pages_in_flight_and_a_restart_completes_the_crawl(
         0
     );
     let stored_after_stop = harness.page_count().await;
-    assert!(stored_after_stop >= 400 && (stored_after_stop as usize) < want.len());
+    // 400 requests, three of them robots.txt: every page requested before the stop is stored.
+    assert!(stored_after_stop >= 397 && (stored_after_stop as usize) < want.len());
 
     let mut child = start(&harness, &model.seeds, "");
     assert!(wait_exit(&mut child, Duration::from_secs(120))

@@ -39,6 +39,8 @@ pub enum Resource {
     /// The inner resource with this `ETag`; a request whose `If-None-Match` names it
     /// gets an empty 304 instead.
     Validated(String, Box<Resource>),
+    /// HTML made from the request's path and query: endless URL spaces, for traps.
+    Dynamic(fn(&str) -> String),
 }
 
 /// One request as the server saw it.
@@ -91,6 +93,12 @@ impl SiteBuilder {
         validate(&resource);
         self.routes
             .insert((authority.to_owned(), path.to_owned()), resource);
+    }
+
+    /// Serves `resource` for every path that starts with `prefix` and has no route of
+    /// its own.
+    pub fn add_prefix(&mut self, authority: &str, prefix: &str, resource: Resource) {
+        self.add(authority, &format!("{prefix}*"), resource);
     }
 
     /// Makes every response from `authority` wait `delay` first: a slow server, so that
@@ -214,6 +222,19 @@ struct HostState {
 }
 
 impl HostState {
+    /// The path's own route, else the longest prefix route that covers it.
+    fn route(&self, path: &str) -> Option<&Resource> {
+        if let Some(exact) = self.routes.get(&(self.authority.clone(), path.to_owned())) {
+            return Some(exact);
+        }
+        self.routes
+            .iter()
+            .filter(|((authority, key), _)| *authority == self.authority && key.ends_with('*'))
+            .filter(|((_, key), _)| path.starts_with(key.trim_end_matches('*')))
+            .max_by_key(|((_, key), _)| key.len())
+            .map(|(_, resource)| resource)
+    }
+
     /// Logs a request's arrival; returns the guard that marks it finished, and how many
     /// requests to the same path came before it.
     fn arrive(&self, path: &str, at: Instant) -> (Handling, usize) {
@@ -274,12 +295,9 @@ async fn serve(State(host): State<Arc<HostState>>, request: Request) -> Response
         .headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok());
-    let reply = host
-        .routes
-        .get(&(host.authority.clone(), path))
-        .map_or_else(Reply::not_found, |resource| {
-            Reply::render(resource, nth, if_none_match)
-        });
+    let reply = host.route(&path).map_or_else(Reply::not_found, |resource| {
+        Reply::render(resource, nth, if_none_match, &path)
+    });
     let wait = host.delay + reply.delay;
     if !wait.is_zero() {
         tokio::time::sleep(wait).await;
@@ -317,7 +335,7 @@ impl Reply {
 
     /// `nth` is how many requests to this path came before, to pick a `Sequence`'s step;
     /// `if_none_match` is the request's validator, for `Validated`.
-    fn render(resource: &Resource, nth: usize, if_none_match: Option<&str>) -> Self {
+    fn render(resource: &Resource, nth: usize, if_none_match: Option<&str>, path: &str) -> Self {
         match resource {
             Resource::Html(body) => {
                 Self::new(StatusCode::OK, "text/html; charset=utf-8", body.as_str())
@@ -333,7 +351,7 @@ impl Reply {
                 Self::new(StatusCode::OK, content_type, body.as_slice())
             }
             Resource::Slow(delay, inner) => {
-                let mut reply = Self::render(inner, nth, if_none_match);
+                let mut reply = Self::render(inner, nth, if_none_match, path);
                 reply.delay += *delay;
                 reply
             }
@@ -341,10 +359,10 @@ impl Reply {
                 .get(nth)
                 .or(steps.last())
                 .map_or_else(Self::not_found, |step| {
-                    Self::render(step, nth, if_none_match)
+                    Self::render(step, nth, if_none_match, path)
                 }),
             Resource::WithHeaders(extra, inner) => {
-                let mut reply = Self::render(inner, nth, if_none_match);
+                let mut reply = Self::render(inner, nth, if_none_match, path);
                 for (name, value) in extra {
                     let name = header_name(name);
                     if name == header::CONTENT_TYPE {
@@ -354,9 +372,11 @@ impl Reply {
                 }
                 reply
             }
-            Resource::Gzip(inner) => Self::render(inner, nth, if_none_match).encoded("gzip", gzip),
+            Resource::Gzip(inner) => {
+                Self::render(inner, nth, if_none_match, path).encoded("gzip", gzip)
+            }
             Resource::Brotli(inner) => {
-                Self::render(inner, nth, if_none_match).encoded("br", brotli)
+                Self::render(inner, nth, if_none_match, path).encoded("br", brotli)
             }
             Resource::Validated(etag, _) if if_none_match == Some(etag.as_str()) => Self {
                 status: StatusCode::NOT_MODIFIED,
@@ -365,9 +385,12 @@ impl Reply {
                 delay: Duration::ZERO,
             },
             Resource::Validated(etag, inner) => {
-                let mut reply = Self::render(inner, nth, if_none_match);
+                let mut reply = Self::render(inner, nth, if_none_match, path);
                 reply.headers.push((header::ETAG, header_value(etag)));
                 reply
+            }
+            Resource::Dynamic(page) => {
+                Self::new(StatusCode::OK, "text/html; charset=utf-8", page(path))
             }
         }
     }
@@ -440,6 +463,7 @@ fn validate(resource: &Resource) {
             header_value(etag);
             validate(inner);
         }
+        Resource::Dynamic(_) => {}
         Resource::Sequence(steps) => {
             assert!(!steps.is_empty(), "a Sequence needs at least one resource");
             steps.iter().for_each(validate);

@@ -1,0 +1,210 @@
+//! Crawler traps: URL spaces that never end (calendars, ever-deeper relative links,
+//! session ids minted per request) caught before they are fetched.
+//!
+//! A trapped URL is not fetched; it gets a page row with `error_kind = 'trap'` and the
+//! reason, so a user sees what was cut and why. Every limit is in `[traps]`.
+
+use std::collections::HashMap;
+
+use url::Url;
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::config::TrapsConfig;
+
+#[derive(Debug, Clone)]
+pub struct Traps {
+    config: TrapsConfig,
+}
+
+impl Traps {
+    pub fn new(config: &TrapsConfig) -> Self {
+        Self {
+            config: config.clone(),
+        }
+    }
+
+    pub fn max_links_per_page(&self) -> usize {
+        self.config.max_links_per_page
+    }
+
+    /// Removes session-id query parameters and `;jsessionid=`-style path parameters, which
+    /// make one page look like endless different URLs.
+    pub fn strip_session_ids(&self, url: &mut Url) {
+        let names = &self.config.session_params;
+        if names.is_empty() {
+            return;
+        }
+        let is_session = |key: &str| names.iter().any(|n| n.eq_ignore_ascii_case(key));
+        if url.path().contains(';') {
+            let path: Vec<String> = url
+                .path()
+                .split('/')
+                .map(|segment| match segment.split_once(';') {
+                    Some((name, param)) if is_session(param.split('=').next().unwrap_or("")) => {
+                        name.to_owned()
+                    }
+                    _ => segment.to_owned(),
+                })
+                .collect();
+            url.set_path(&path.join("/"));
+        }
+        if url.query().is_some() {
+            let kept: Vec<(String, String)> = url
+                .query_pairs()
+                .filter(|(k, _)| !is_session(k))
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            if kept.is_empty() {
+                url.set_query(None);
+            } else if kept.len() != url.query_pairs().count() {
+                url.query_pairs_mut().clear().extend_pairs(kept);
+            }
+        }
+    }
+
+    /// Why `url` looks like a trap, if it does.
+    pub fn check(&self, url: &Url) -> Result<(), String> {
+        let c = &self.config;
+        if url.as_str().len() > c.max_url_length {
+            return Err(format!("URL longer than {} characters", c.max_url_length));
+        }
+        let segments: Vec<&str> = url
+            .path_segments()
+            .map_or_else(Vec::new, |s| s.filter(|s| !s.is_empty()).collect());
+        if segments.len() > c.max_path_depth {
+            return Err(format!("path deeper than {} segments", c.max_path_depth));
+        }
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for segment in &segments {
+            let n = counts.entry(segment).or_default();
+            *n += 1;
+            if *n > c.max_repeated_segment {
+                return Err(format!(
+                    "path segment {segment:?} repeated more than {} times",
+                    c.max_repeated_segment
+                ));
+            }
+        }
+        let params = url.query_pairs().count();
+        if params > c.max_query_params {
+            return Err(format!("more than {} query parameters", c.max_query_params));
+        }
+        Ok(())
+    }
+
+    pub fn family_budget(&self) -> usize {
+        self.config.family_budget
+    }
+}
+
+/// The shape of a URL with its numbers taken out: `/cal?month=7` and `/cal?month=8` are one
+/// family, and a family that keeps growing is a calendar or a pager without end.
+pub fn family(url: &Url) -> u64 {
+    let mut shape = String::with_capacity(url.as_str().len());
+    shape.push_str(url.host_str().unwrap_or_default());
+    let mut in_digits = false;
+    for c in url.path().chars() {
+        if c.is_ascii_digit() {
+            if !in_digits {
+                shape.push('#');
+            }
+            in_digits = true;
+        } else {
+            shape.push(c);
+            in_digits = false;
+        }
+    }
+    let mut keys: Vec<String> = url.query_pairs().map(|(k, _)| k.into_owned()).collect();
+    keys.sort();
+    shape.push('?');
+    shape.push_str(&keys.join("&"));
+    xxh3_64(shape.as_bytes())
+}
+
+/// Counts new URLs per family, bounded: when full it forgets, which can only let a trap
+/// run a little longer, never stop a legitimate URL early.
+pub struct FamilyBudget {
+    counts: HashMap<u64, usize>,
+    budget: usize,
+}
+
+/// Families remembered at most.
+const MAX_FAMILIES: usize = 100_000;
+
+impl FamilyBudget {
+    pub fn new(budget: usize) -> Self {
+        Self {
+            counts: HashMap::new(),
+            budget,
+        }
+    }
+
+    /// Counts `url` in its family; false once the family has used its budget.
+    pub fn admit(&mut self, url: &Url) -> bool {
+        if self.budget == 0 {
+            return true;
+        }
+        if self.counts.len() >= MAX_FAMILIES {
+            self.counts.clear();
+        }
+        let n = self.counts.entry(family(url)).or_default();
+        *n += 1;
+        *n <= self.budget
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Config;
+
+    fn traps(extra: &str) -> Traps {
+        let config =
+            Config::from_toml(&format!("seeds = ['http://h/']\n[traps]\n{extra}"), "t").unwrap();
+        Traps::new(&config.traps)
+    }
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn session_ids_are_removed_from_queries_and_paths() {
+        let t = traps("");
+        let mut u = url("http://h/a;jsessionid=ABC123/b?PHPSESSID=9&x=1&sid=2");
+        t.strip_session_ids(&mut u);
+        assert_eq!(u.as_str(), "http://h/a/b?x=1");
+        let mut u = url("http://h/p?jsessionid=1");
+        t.strip_session_ids(&mut u);
+        assert_eq!(u.as_str(), "http://h/p");
+    }
+
+    #[test]
+    fn long_deep_repetitive_and_parameter_heavy_urls_are_traps() {
+        let t = traps("max_url_length = 60\nmax_path_depth = 5\nmax_repeated_segment = 2\nmax_query_params = 3\n");
+        assert!(t.check(&url("http://h/a/b/c?x=1")).is_ok());
+        assert!(t
+            .check(&url(&format!("http://h/{}", "x".repeat(80))))
+            .is_err());
+        assert!(t.check(&url("http://h/1/2/3/4/5/6")).is_err());
+        assert!(t.check(&url("http://h/a/b/a/c/a")).is_err());
+        assert!(t.check(&url("http://h/?a=1&b=2&c=3&d=4")).is_err());
+    }
+
+    #[test]
+    fn a_family_of_numbered_urls_runs_out_of_budget() {
+        let mut budget = FamilyBudget::new(3);
+        let admitted = (1..=5)
+            .filter(|m| budget.admit(&url(&format!("http://h/cal?month={m}"))))
+            .count();
+        assert_eq!(admitted, 3);
+        assert!(
+            budget.admit(&url("http://h/other?month=1")),
+            "other families are not affected"
+        );
+        assert_eq!(
+            family(&url("http://h/p/12?b=1&a=2")),
+            family(&url("http://h/p/7?a=5&b=9"))
+        );
+    }
+}
