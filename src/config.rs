@@ -139,6 +139,9 @@ pub struct FetchConfig {
     pub timeout: Duration,
     pub max_body_bytes: usize,
     pub max_redirects: u32,
+    /// A body arriving slower than this (after a short start) is cut off: slow-drip
+    /// servers would otherwise hold a worker for the whole timeout.
+    pub min_bytes_per_sec: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -365,6 +368,7 @@ struct RawFetch {
     timeout_ms: u64,
     max_body_bytes: usize,
     max_redirects: u32,
+    min_bytes_per_sec: u64,
 }
 
 impl Default for RawFetch {
@@ -375,6 +379,7 @@ impl Default for RawFetch {
             connect_timeout_ms: 10_000,
             timeout_ms: 30_000,
             max_body_bytes: 5 * 1024 * 1024,
+            min_bytes_per_sec: 1024,
             max_redirects: 10,
         }
     }
@@ -758,6 +763,7 @@ impl RawConfig {
                 connect_timeout: Duration::from_millis(f.connect_timeout_ms),
                 timeout: Duration::from_millis(f.timeout_ms),
                 max_body_bytes: f.max_body_bytes,
+                min_bytes_per_sec: f.min_bytes_per_sec,
                 max_redirects: f.max_redirects,
             },
             parse: ParseConfig {

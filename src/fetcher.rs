@@ -9,7 +9,7 @@
 
 use std::error::Error as _;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{
     HeaderMap, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, LOCATION,
@@ -30,6 +30,9 @@ use crate::politeness::{HostGate, Politeness};
 use crate::retry::{self, Decision, RetryPolicy};
 use crate::robots::{RobotsCache, Verdict};
 use crate::urlnorm;
+
+/// How long a body may take to get going before its transfer rate is judged.
+const RATE_GRACE: Duration = Duration::from_secs(3);
 
 /// The sitemap protocol's own limit on an uncompressed sitemap.
 const MAX_SITEMAP_BYTES: usize = 50 * 1024 * 1024;
@@ -64,6 +67,7 @@ pub struct FetchContext {
     pub progress: Progress,
     pub max_body_bytes: usize,
     pub max_redirects: u32,
+    pub min_bytes_per_sec: u64,
     pub respect_robots_txt: bool,
     pub sitemaps: bool,
 }
@@ -291,8 +295,27 @@ impl FetchWorker {
             return;
         }
         let mut body = Vec::new();
+        let started = Instant::now();
         loop {
-            match response.chunk().await {
+            let next = match self.rate_deadline(started, body.len()) {
+                Some(deadline) => {
+                    match tokio::time::timeout_at(deadline.into(), response.chunk()).await {
+                        Ok(next) => next,
+                        Err(_) => {
+                            out.error = Some(FetchError {
+                                kind: ErrorKind::Timeout,
+                                message: format!(
+                                    "the body arrived slower than fetch.min_bytes_per_sec ({} B/s)",
+                                    self.cx.min_bytes_per_sec
+                                ),
+                            });
+                            break;
+                        }
+                    }
+                }
+                None => response.chunk().await,
+            };
+            match next {
                 Ok(Some(chunk)) => {
                     let room = cap - body.len();
                     if chunk.len() > room {
@@ -311,6 +334,15 @@ impl FetchWorker {
         }
         out.bytes = Some(body.len() as u64);
         out.body = Some(body);
+    }
+
+    /// When the next chunk must have arrived for the body to keep the minimum rate: the
+    /// first [`RATE_GRACE`] are free, then every byte so far must have come at the rate.
+    fn rate_deadline(&self, started: Instant, received: usize) -> Option<Instant> {
+        let rate = self.cx.min_bytes_per_sec;
+        (rate > 0).then(|| {
+            started + RATE_GRACE + Duration::from_secs_f64((received + 1) as f64 / rate as f64)
+        })
     }
 
     fn redirect(&self, out: &mut Fetched, location: &str) {

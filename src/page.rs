@@ -69,6 +69,8 @@ pub enum ErrorKind {
     RobotsUnavailable,
     /// The host's address is not public and not allowed (SSRF guard); nothing connected.
     AddressRefused,
+    /// A body served as HTML that is binary; it is not parsed.
+    Binary,
 }
 
 impl ErrorKind {
@@ -84,6 +86,7 @@ impl ErrorKind {
             Self::Robots => "robots",
             Self::RobotsUnavailable => "robots_unavailable",
             Self::AddressRefused => "address_refused",
+            Self::Binary => "binary",
         }
     }
 }

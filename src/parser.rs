@@ -162,6 +162,13 @@ fn parse_page(
     extractor: &Extractor,
     scope: &Scope,
 ) {
+    if looks_binary(body) {
+        record.error = Some(FetchError {
+            kind: ErrorKind::Binary,
+            message: "the body is served as HTML but is binary".to_owned(),
+        });
+        return;
+    }
     let text = charset::decode(body, record.content_type.as_deref());
     let extracted = match catch_unwind(AssertUnwindSafe(|| {
         extractor.extract(&text, &record.job.url)
@@ -261,6 +268,14 @@ fn robots_directives(value: &str) -> (bool, bool) {
         }
     }
     (noindex, nofollow)
+}
+
+/// NUL bytes near the start mean binary data (an image, an archive) labelled as HTML;
+/// text in UTF-16 has them too, but starts with its byte-order mark.
+fn looks_binary(body: &[u8]) -> bool {
+    let head = &body[..body.len().min(1024)];
+    let utf16 = head.starts_with(&[0xff, 0xfe]) || head.starts_with(&[0xfe, 0xff]);
+    !utf16 && head.contains(&0)
 }
 
 /// Session ids out, links to the page itself and repeats (which stripping can create)

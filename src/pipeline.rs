@@ -210,6 +210,7 @@ async fn run(
         progress: progress.clone(),
         max_body_bytes: config.fetch.max_body_bytes,
         max_redirects: config.fetch.max_redirects,
+        min_bytes_per_sec: config.fetch.min_bytes_per_sec,
         respect_robots_txt: config.politeness.respect_robots_txt,
         sitemaps: config.scope.sitemaps,
     };

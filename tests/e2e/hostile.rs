@@ -190,3 +190,61 @@ async fn crawler_traps_end_with_a_row_that_says_why() {
         .iter()
         .all(|u| !u.contains("jsessionid") && !u.contains("PHPSESSID")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_drip_is_cut_off_and_binary_served_as_html_is_not_parsed() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        Resource::Html("<a href='/drip'>d</a><a href='/binary'>b</a><a href='/fine'>f</a>".into()),
+    );
+    b.add(
+        &h,
+        "/drip",
+        Resource::Drip(std::time::Duration::from_millis(200), 10_000),
+    );
+    let mut png = vec![
+        0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d,
+    ];
+    png.extend_from_slice(b"<title>not a title</title><a href='/never'>x</a>");
+    b.add(&h, "/binary", Resource::Typed("text/html", png));
+    b.add(&h, "/fine", Resource::Html("<title>Fine</title>".into()));
+    let site = b.start();
+    let harness = Harness::default();
+    let started = std::time::Instant::now();
+    harness
+        .crawl(&[site.url(0, "/")], "[fetch]\nmin_bytes_per_sec = 100\n")
+        .await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "the drip held the crawl"
+    );
+
+    let db = harness.db().await;
+    let drip = db
+        .page(&site.url(0, "/drip"))
+        .await
+        .expect("the drip has a row");
+    assert_eq!(
+        (drip.status, drip.error_kind.as_deref()),
+        (Some(200), Some("timeout"))
+    );
+    let binary = db
+        .page(&site.url(0, "/binary"))
+        .await
+        .expect("the binary page has a row");
+    assert_eq!(
+        (binary.title, binary.error_kind.as_deref()),
+        (None, Some("binary"))
+    );
+    assert_eq!(site.count(&site.url(0, "/never")), 0);
+    assert_eq!(
+        db.page(&site.url(0, "/fine"))
+            .await
+            .and_then(|p| p.title)
+            .as_deref(),
+        Some("Fine")
+    );
+}

@@ -41,6 +41,8 @@ pub enum Resource {
     Validated(String, Box<Resource>),
     /// HTML made from the request's path and query: endless URL spaces, for traps.
     Dynamic(fn(&str) -> String),
+    /// An HTML body sent one byte every so often, `n` bytes in all: a slow-drip server.
+    Drip(Duration, usize),
 }
 
 /// One request as the server saw it.
@@ -313,6 +315,8 @@ struct Reply {
     headers: Vec<(HeaderName, HeaderValue)>,
     body: Vec<u8>,
     delay: Duration,
+    /// Send the body a byte at a time with this pause between bytes.
+    drip: Option<Duration>,
 }
 
 impl Reply {
@@ -322,6 +326,7 @@ impl Reply {
             headers: vec![(header::CONTENT_TYPE, header_value(content_type))],
             body: body.into(),
             delay: Duration::ZERO,
+            drip: None,
         }
     }
 
@@ -346,6 +351,7 @@ impl Reply {
                 headers: vec![(header::LOCATION, header_value(location))],
                 body: Vec::new(),
                 delay: Duration::ZERO,
+                drip: None,
             },
             Resource::Typed(content_type, body) => {
                 Self::new(StatusCode::OK, content_type, body.as_slice())
@@ -383,6 +389,7 @@ impl Reply {
                 headers: vec![(header::ETAG, header_value(etag))],
                 body: Vec::new(),
                 delay: Duration::ZERO,
+                drip: None,
             },
             Resource::Validated(etag, inner) => {
                 let mut reply = Self::render(inner, nth, if_none_match, path);
@@ -392,6 +399,14 @@ impl Reply {
             Resource::Dynamic(page) => {
                 Self::new(StatusCode::OK, "text/html; charset=utf-8", page(path))
             }
+            Resource::Drip(pause, n) => Self {
+                drip: Some(*pause),
+                ..Self::new(
+                    StatusCode::OK,
+                    "text/html",
+                    "<title>drip</title>".repeat(n / 19 + 1).into_bytes()[..*n].to_vec(),
+                )
+            },
         }
     }
 
@@ -404,7 +419,21 @@ impl Reply {
     }
 
     fn into_response(self) -> Response {
-        let mut response = Response::new(Body::from(self.body));
+        let body = match self.drip {
+            None => Body::from(self.body),
+            Some(pause) => {
+                let bytes = self.body.into_iter();
+                Body::from_stream(futures_util::stream::unfold(
+                    bytes,
+                    move |mut bytes| async move {
+                        let byte = bytes.next()?;
+                        tokio::time::sleep(pause).await;
+                        Some((Ok::<_, std::convert::Infallible>(vec![byte]), bytes))
+                    },
+                ))
+            }
+        };
+        let mut response = Response::new(body);
         *response.status_mut() = self.status;
         for (name, value) in self.headers {
             response.headers_mut().append(name, value);
@@ -463,7 +492,7 @@ fn validate(resource: &Resource) {
             header_value(etag);
             validate(inner);
         }
-        Resource::Dynamic(_) => {}
+        Resource::Dynamic(_) | Resource::Drip(..) => {}
         Resource::Sequence(steps) => {
             assert!(!steps.is_empty(), "a Sequence needs at least one resource");
             steps.iter().for_each(validate);
