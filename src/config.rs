@@ -85,6 +85,8 @@ pub struct TrapsConfig {
     pub max_links_per_page: usize,
     /// New URLs per URL family (the URL with its numbers taken out); 0: no limit.
     pub family_budget: usize,
+    /// How many link levels apart one family's URLs may be found; 0: no limit.
+    pub family_depth_span: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -252,6 +254,7 @@ struct RawTraps {
     session_params: Vec<String>,
     max_links_per_page: usize,
     family_budget: usize,
+    family_depth_span: u32,
 }
 
 impl Default for RawTraps {
@@ -274,7 +277,8 @@ impl Default for RawTraps {
             .map(String::from)
             .to_vec(),
             max_links_per_page: 10_000,
-            family_budget: 10_000,
+            family_budget: 0,
+            family_depth_span: 50,
         }
     }
 }
@@ -821,6 +825,7 @@ impl RawConfig {
                 session_params: self.traps.session_params.clone(),
                 max_links_per_page: self.traps.max_links_per_page,
                 family_budget: self.traps.family_budget,
+                family_depth_span: self.traps.family_depth_span,
             },
         })
     }

@@ -167,7 +167,7 @@ async fn run(
             (
                 config.storage.batch_size,
                 config.frontier.seen_cache,
-                config.traps.family_budget,
+                (config.traps.family_budget, config.traps.family_depth_span),
             ),
             progress.clone(),
         );

@@ -91,10 +91,6 @@ impl Traps {
         }
         Ok(())
     }
-
-    pub fn family_budget(&self) -> usize {
-        self.config.family_budget
-    }
 }
 
 /// The shape of a URL with its numbers taken out: `/cal?month=7` and `/cal?month=8` are one
@@ -121,35 +117,60 @@ pub fn family(url: &Url) -> u64 {
     xxh3_64(shape.as_bytes())
 }
 
-/// Counts new URLs per family, bounded: when full it forgets, which can only let a trap
-/// run a little longer, never stop a legitimate URL early.
+/// Counts new URLs per family and the link depths they were found at, bounded: when full
+/// it forgets, which can only let a trap run a little longer, never stop a legitimate URL
+/// early.
 pub struct FamilyBudget {
-    counts: HashMap<u64, usize>,
+    families: HashMap<u64, Family>,
     budget: usize,
+    depth_span: u32,
+}
+
+struct Family {
+    count: usize,
+    shallowest: u32,
 }
 
 /// Families remembered at most.
 const MAX_FAMILIES: usize = 100_000;
 
 impl FamilyBudget {
-    pub fn new(budget: usize) -> Self {
+    pub fn new(budget: usize, depth_span: u32) -> Self {
         Self {
-            counts: HashMap::new(),
+            families: HashMap::new(),
             budget,
+            depth_span,
         }
     }
 
-    /// Counts `url` in its family; false once the family has used its budget.
-    pub fn admit(&mut self, url: &Url) -> bool {
-        if self.budget == 0 {
-            return true;
+    /// Counts `url`, found at `depth`, in its family; why it is a trap once the family
+    /// has used its budget or keeps going deeper.
+    pub fn admit(&mut self, url: &Url, depth: u32) -> Result<(), String> {
+        if self.budget == 0 && self.depth_span == 0 {
+            return Ok(());
         }
-        if self.counts.len() >= MAX_FAMILIES {
-            self.counts.clear();
+        if self.families.len() >= MAX_FAMILIES {
+            self.families.clear();
         }
-        let n = self.counts.entry(family(url)).or_default();
-        *n += 1;
-        *n <= self.budget
+        let family = self.families.entry(family(url)).or_insert(Family {
+            count: 0,
+            shallowest: depth,
+        });
+        family.count += 1;
+        family.shallowest = family.shallowest.min(depth);
+        if self.budget > 0 && family.count > self.budget {
+            return Err(format!(
+                "its URL family (the URL without its numbers) has more than traps.family_budget = {} URLs",
+                self.budget
+            ));
+        }
+        if self.depth_span > 0 && depth - family.shallowest > self.depth_span {
+            return Err(format!(
+                "its URL family keeps being found deeper, over traps.family_depth_span = {} levels",
+                self.depth_span
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -192,19 +213,37 @@ mod tests {
     }
 
     #[test]
-    fn a_family_of_numbered_urls_runs_out_of_budget() {
-        let mut budget = FamilyBudget::new(3);
+    fn a_family_runs_out_of_budget_or_of_depth() {
+        let mut budget = FamilyBudget::new(3, 0);
         let admitted = (1..=5)
-            .filter(|m| budget.admit(&url(&format!("http://h/cal?month={m}"))))
+            .filter(|m| {
+                budget
+                    .admit(&url(&format!("http://h/cal?month={m}")), 1)
+                    .is_ok()
+            })
             .count();
         assert_eq!(admitted, 3);
-        assert!(
-            budget.admit(&url("http://h/other?month=1")),
-            "other families are not affected"
-        );
+        let other = budget.admit(&url("http://h/other?month=1"), 1);
+        assert!(other.is_ok(), "other families are not affected");
         assert_eq!(
             family(&url("http://h/p/12?b=1&a=2")),
             family(&url("http://h/p/7?a=5&b=9"))
         );
+
+        let mut span = FamilyBudget::new(0, 10);
+        let calendar = (1..=20)
+            .take_while(|m| span.admit(&url(&format!("http://h/cal?m={m}")), *m).is_ok())
+            .count();
+        assert_eq!(
+            calendar, 11,
+            "a month per level: trapped 10 levels below the first"
+        );
+        let catalogue = (1..=5000)
+            .filter(|i| {
+                span.admit(&url(&format!("http://h/product/{i}")), 2 + i % 3)
+                    .is_ok()
+            })
+            .count();
+        assert_eq!(catalogue, 5000, "many URLs at a few depths are fine");
     }
 }

@@ -27,7 +27,7 @@ impl StoreWriter {
     pub fn new(
         store: Store,
         records: flume::Receiver<PageRecord>,
-        (batch_size, seen_capacity, family_budget): (usize, usize, usize),
+        (batch_size, seen_capacity, families): (usize, usize, (usize, u32)),
         progress: Progress,
     ) -> Self {
         Self {
@@ -36,7 +36,7 @@ impl StoreWriter {
             batch_size,
             progress,
             seen: SeenUrls::new(seen_capacity),
-            families: FamilyBudget::new(family_budget),
+            families: FamilyBudget::new(families.0, families.1),
         }
     }
 
@@ -54,8 +54,8 @@ impl StoreWriter {
             for page in &mut batch {
                 page.discovered.retain(|url| self.seen.admit(url));
                 for url in page.discovered.iter_mut().filter(|u| u.trap.is_none()) {
-                    if !self.families.admit(&url.url) {
-                        url.trap = Some("its URL family (the URL without its numbers) is over traps.family_budget".into());
+                    if let Err(reason) = self.families.admit(&url.url, url.depth) {
+                        url.trap = Some(reason);
                     }
                 }
             }

@@ -248,3 +248,30 @@ async fn a_slow_drip_is_cut_off_and_binary_served_as_html_is_not_parsed() {
         Some("Fine")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_default_a_calendar_ends_where_it_keeps_going_deeper() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        Resource::Html("<a href='/cal?month=1'>calendar</a>".into()),
+    );
+    b.add_prefix(&h, "/cal", Resource::Dynamic(calendar));
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    let db = harness.db().await;
+    // Month 1 sits at depth 1; 50 levels further (traps.family_depth_span) it is a trap.
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pages WHERE url LIKE '%/cal?%' AND status = 200")
+            .await,
+        51
+    );
+    let trap = db
+        .page(&site.url(0, "/cal?month=52"))
+        .await
+        .expect("the next month has a row");
+    assert_eq!(trap.error_kind.as_deref(), Some("trap"));
+}
