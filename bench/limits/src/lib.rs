@@ -143,7 +143,15 @@ impl BareParser {
 }
 
 /// The line `bench/run` reads: `NAME: key=value ...`, one line, nothing else on stdout.
-pub fn report(name: &str, pages: u64, errors: u64, wall: Duration, cpu: Cpu, extra: &str) {
+/// A run that got no page is an error, not a very fast limit.
+pub fn report(
+    name: &str,
+    pages: u64,
+    errors: u64,
+    wall: Duration,
+    cpu: Cpu,
+    extra: &str,
+) -> Result<(), String> {
     let per_page_ms = if pages > 0 {
         cpu.total().as_secs_f64() * 1000.0 / pages as f64
     } else {
@@ -157,6 +165,12 @@ pub fn report(name: &str, pages: u64, errors: u64, wall: Duration, cpu: Cpu, ext
         cpu.sys.as_secs_f64(),
         if extra.is_empty() { "" } else { " " },
     );
+    if pages == 0 {
+        return Err(format!(
+            "no page fetched ({errors} errors): is the site up?"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -166,7 +180,10 @@ mod tests {
     #[test]
     fn pages_are_spread_over_hosts_like_the_site() {
         let site = SiteArgs {
-            bases: vec!["http://127.0.0.1:8000/".into(), "http://127.0.0.2:8000".into()],
+            bases: vec![
+                "http://127.0.0.1:8000/".into(),
+                "http://127.0.0.2:8000".into(),
+            ],
             pages: 4,
         };
         assert_eq!(site.page_url(0), "http://127.0.0.1:8000/p/0");
