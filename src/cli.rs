@@ -35,6 +35,30 @@ pub enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Ask a crawl's database a question (read-only): pages, links, search, broken links,
+    /// most-linked pages, statistics, or any SQL.
+    Query {
+        /// The crawl's SQLite database (`storage.database` in its config).
+        #[arg(long, global = true, default_value = "crawl.db")]
+        db: PathBuf,
+        /// How to print the answer.
+        #[arg(long, global = true, value_enum, default_value_t = pipecrawl::query::Format::Table)]
+        format: pipecrawl::query::Format,
+        #[command(subcommand)]
+        question: pipecrawl::query::Question,
+    },
+    /// Write a crawl's pages and links in full to files (pages.csv and links.csv, or .jsonl).
+    Export {
+        /// The crawl's SQLite database (`storage.database` in its config).
+        #[arg(long, default_value = "crawl.db")]
+        db: PathBuf,
+        /// The files' format.
+        #[arg(long, value_enum, default_value_t = pipecrawl::export::ExportFormat::Csv)]
+        format: pipecrawl::export::ExportFormat,
+        /// The directory to write into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

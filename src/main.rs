@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::Parser;
 
 use cli::{Cli, Command};
+use pipecrawl::query::Question;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -43,6 +44,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 })
                 .with_context(|| format!("the service on {database} stopped"))?;
             print!("{summary}");
+            Ok(())
+        }
+        Command::Query {
+            db,
+            format,
+            question,
+        } => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let answer =
+                runtime.block_on(pipecrawl::query::ask(&db, &question, format, &mut out))?;
+            for note in &answer.notes {
+                eprintln!("{note}");
+            }
+            if matches!(&question, Question::Broken(args) if args.fail) && answer.broken_links > 0 {
+                anyhow::bail!("{} broken links (--fail)", answer.broken_links);
+            }
+            Ok(())
+        }
+        Command::Export { db, format, out } => {
+            let files = runtime
+                .block_on(pipecrawl::export::export(&db, format, &out))
+                .with_context(|| format!("cannot export {} to {}", db.display(), out.display()))?;
+            for file in files {
+                eprintln!("wrote {} rows to {}", file.rows, file.path.display());
+            }
             Ok(())
         }
     }

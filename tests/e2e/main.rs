@@ -6,6 +6,7 @@ mod crawl;
 mod graph;
 mod hostile;
 mod polite;
+mod query;
 mod recrawl;
 mod resume;
 mod service;

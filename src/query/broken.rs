@@ -1,0 +1,216 @@
+//! `query broken`: every link whose target failed, grouped by target, with the pages that
+//! link to it and their anchor texts — a link checker's report from the crawl's database.
+//!
+//! A target failed when it answered 4xx or 5xx, gave no answer (timeout, refused
+//! connection, unknown host, …), or was a redirect that went wrong. A redirect is followed
+//! to where its chain ends, so a link to a 301 that ends at a 200 is fine and one whose
+//! chain ends at a 404 is broken. Targets robots.txt kept the crawler from are listed
+//! apart (`kind` = `robots`): nobody knows whether they work. Targets outside the crawl's
+//! scope were never requested, so they are neither broken nor fine: `--unchecked` lists
+//! them (`kind` = `unchecked`).
+
+use std::io::Write;
+
+use futures_util::TryStreamExt;
+use sqlx::sqlite::SqliteConnection;
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+use super::output::{self, Cell, Format};
+use super::{Answer, Doing, QueryError};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BrokenArgs {
+    /// Only links on pages of this host: `example.com`, or `example.com:8080`.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Also list links to URLs that were never checked (out of scope, or not crawled yet).
+    #[arg(long)]
+    pub unchecked: bool,
+    /// Exit with an error when any link is broken, for CI.
+    #[arg(long)]
+    pub fail: bool,
+    /// Rows at most; 0 for all.
+    #[arg(long, default_value_t = 0)]
+    pub limit: u64,
+}
+
+/// Pages whose URL is a dead end: a failed response, no response, or a redirect that
+/// failed. Each URL leading to one — itself, and redirects whose chain ends at it (they
+/// share its `final_url`) — is a broken target. `CROSS JOIN` fixes the join order (in
+/// SQLite it means just that): from the few dead targets to their links, never from
+/// every link to the dead targets, which the planner may otherwise pick.
+const DEAD_LINKS: &str = "
+    WITH failed AS (
+        SELECT id, url, final_url, status, error_kind FROM pages
+        WHERE status >= 400 OR status IS NULL OR error_kind = 'redirect'
+    ), dead (target, final_url, status, error_kind) AS (
+        SELECT url, NULL, status, error_kind FROM failed
+        UNION
+        SELECT r.url, f.url, f.status, f.error_kind
+        FROM failed f JOIN pages r ON r.final_url = f.final_url AND r.location IS NOT NULL
+        WHERE r.id <> f.id AND r.error_kind IS NULL
+    )
+    SELECT CASE WHEN d.error_kind IN ('robots', 'robots_unavailable') THEN 'robots'
+                ELSE 'broken' END AS kind,
+           d.target AS target_url, d.status, d.error_kind, d.final_url,
+           s.url AS page, l.anchor_text
+    FROM dead d CROSS JOIN links l ON l.target_url = d.target
+         CROSS JOIN pages s ON s.id = l.source_id
+    WHERE 1 = 1";
+
+/// Link targets (`i`) with no page row (`t`), or redirects to one: never requested.
+const UNCHECKED: &str = "
+    (t.id IS NULL
+     OR (t.location IS NOT NULL AND t.error_kind IS NULL
+         AND NOT EXISTS (SELECT 1 FROM pages e WHERE e.url = t.final_url)))";
+
+/// The answer's columns; the first [`GROUP_COLUMNS`] describe the target, one group each.
+const COLUMNS: [&str; 7] = [
+    "kind",
+    "target_url",
+    "status",
+    "error_kind",
+    "final_url",
+    "page",
+    "anchor_text",
+];
+const GROUP_COLUMNS: usize = 5;
+
+/// The kinds of target, in the order listed.
+const KINDS: [(&str, &str); 3] = [
+    ("broken", "broken"),
+    ("robots", "blocked by robots.txt (not requested)"),
+    ("unchecked", "not checked"),
+];
+
+pub(super) async fn answer(
+    conn: &mut SqliteConnection,
+    args: &BrokenArgs,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<Answer, QueryError> {
+    // One row per target, its linking pages and anchors as a JSON array: a target's
+    // links arrive together, and the rows that cross from SQLite are few.
+    let mut q = QueryBuilder::<Sqlite>::new(format!(
+        "SELECT kind, target_url, status, error_kind, final_url,
+                json_group_array(json_array(page, anchor_text) ORDER BY page, anchor_text)
+         FROM ({DEAD_LINKS}"
+    ));
+    if let Some(host) = &args.host {
+        super::push_host_filter(&mut q, "s.url", host);
+    }
+    if args.unchecked {
+        q.push(format_args!(
+            " UNION ALL
+             SELECT 'unchecked', i.url, t.status, NULL, t.final_url, s.url, l.anchor_text
+             FROM inlinks i LEFT JOIN pages t ON t.url = i.url
+             JOIN links l ON l.target_url = i.url JOIN pages s ON s.id = l.source_id
+             WHERE {UNCHECKED}"
+        ));
+        if let Some(host) = &args.host {
+            super::push_host_filter(&mut q, "s.url", host);
+        }
+    }
+    q.push(
+        ") GROUP BY kind, target_url, status, error_kind, final_url
+         ORDER BY kind, target_url",
+    );
+
+    let limit = super::limit(args.limit);
+    let mut sink = output::sink(format, out, GROUP_COLUMNS);
+    sink.columns(&COLUMNS.map(String::from))?;
+    let mut links = [0_u64; KINDS.len()];
+    let mut targets = [0_u64; KINDS.len()];
+    let mut more = false;
+    {
+        let mut rows = q.build().persistent(false).fetch(&mut *conn);
+        'targets: while let Some(row) = rows.try_next().await.map_err(QueryError::from_sql)? {
+            let target = Target::read(&row).doing("reading a broken target")?;
+            let linked_from: Vec<(String, String)> =
+                serde_json::from_str(target.links).map_err(|e| QueryError::Database {
+                    doing: "reading the links to a broken target",
+                    message: e.to_string(),
+                })?;
+            let kind = KINDS
+                .iter()
+                .position(|(k, _)| *k == target.kind)
+                .unwrap_or(0);
+            targets[kind] += 1;
+            for (page, anchor_text) in &linked_from {
+                if limit.is_some_and(|limit| links.iter().sum::<u64>() >= limit) {
+                    more = true;
+                    break 'targets;
+                }
+                sink.row(&[
+                    Cell::Text(target.kind),
+                    Cell::Text(target.url),
+                    target.status.map_or(Cell::Null, Cell::Int),
+                    target.error_kind.map_or(Cell::Null, Cell::Text),
+                    target.final_url.map_or(Cell::Null, Cell::Text),
+                    Cell::Text(page),
+                    Cell::Text(anchor_text),
+                ])?;
+                links[kind] += 1;
+            }
+        }
+    }
+    sink.finish()?;
+
+    let rows = links.iter().sum();
+    // Counts of what was shown would read as totals: only give them for a whole answer.
+    let mut notes = if more {
+        vec![super::more_note(rows)]
+    } else {
+        KINDS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i == 0 || links[*i] > 0)
+            .map(|(i, (_, what))| format!("{} links to {} URLs {what}", links[i], targets[i]))
+            .collect()
+    };
+    if !args.unchecked {
+        // Whether, not how many: counting would look up every link target.
+        let unchecked: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT EXISTS (SELECT 1 FROM inlinks i LEFT JOIN pages t ON t.url = i.url
+                            WHERE {UNCHECKED})"
+        )))
+        .fetch_one(&mut *conn)
+        .await
+        .doing("looking for link targets not checked")?;
+        if unchecked {
+            notes.push(
+                "links to URLs out of the crawl's scope (or not crawled yet) were not \
+                 checked: --unchecked lists them"
+                    .to_owned(),
+            );
+        }
+    }
+    Ok(Answer {
+        rows,
+        notes,
+        broken_links: links[0],
+    })
+}
+
+/// One target row: what it is, and its links as JSON `[[page, anchor text], …]`.
+struct Target<'r> {
+    kind: &'r str,
+    url: &'r str,
+    status: Option<i64>,
+    error_kind: Option<&'r str>,
+    final_url: Option<&'r str>,
+    links: &'r str,
+}
+
+impl<'r> Target<'r> {
+    fn read(row: &'r sqlx::sqlite::SqliteRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            kind: row.try_get(0)?,
+            url: row.try_get(1)?,
+            status: row.try_get(2)?,
+            error_kind: row.try_get(3)?,
+            final_url: row.try_get(4)?,
+            links: row.try_get(5)?,
+        })
+    }
+}

@@ -1,0 +1,163 @@
+//! `pipecrawl query`: read-only questions of a crawl's database, so that people learn what
+//! a crawl found without learning the schema.
+//!
+//! # Layout
+//!
+//! - [`open`]: opens the file so nothing can change it, and refuses files that are not a
+//!   pipecrawl database with a message saying why.
+//! - One module per question ([`pages`], [`links`], [`search`], [`broken`], [`top`],
+//!   [`stats`], [`sql`]), each building one SQL query.
+//! - [`output`]: streams the rows to a table, CSV, JSON or JSON Lines.
+//!
+//! The schema serves the questions: `migrations/sqlite/0002_search.sql` keeps full-text
+//! indexes and in-link counts current with triggers, so no built-in question reads every
+//! link.
+
+pub mod broken;
+mod error;
+pub mod links;
+pub mod open;
+pub mod output;
+pub mod pages;
+pub mod search;
+pub mod sql;
+pub mod stats;
+mod table;
+pub mod top;
+
+use std::io::Write;
+use std::path::Path;
+
+use sqlx::sqlite::SqliteConnection;
+use sqlx::{QueryBuilder, Sqlite};
+
+pub(crate) use error::Doing;
+pub use error::QueryError;
+pub use output::Format;
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Question {
+    /// Pages crawled, filtered and sorted.
+    Pages(pages::PagesArgs),
+    /// The links on a page (--from), or the links to a URL (--to), with anchor texts.
+    Links(links::LinksArgs),
+    /// Full-text search over page titles and the anchor texts of links, best first.
+    Search(search::SearchArgs),
+    /// Links whose target failed, grouped by target: a link checker's report.
+    Broken(broken::BrokenArgs),
+    /// URLs by the number of distinct pages linking to them.
+    Top(top::TopArgs),
+    /// Totals, and counts by status, host, content type, depth, time and error.
+    Stats,
+    /// Any read-only SQL; statements that would change the database are refused.
+    Sql(sql::SqlArgs),
+}
+
+/// What was printed, for the caller to report; notes are for people (stderr), not data.
+#[derive(Debug, Default)]
+pub struct Answer {
+    pub rows: u64,
+    pub notes: Vec<String>,
+    /// Links found broken (`broken` only), so a link check can fail a CI job.
+    pub broken_links: u64,
+}
+
+/// Answers `question` from the database at `db`, writing rows to `out` in `format`.
+pub async fn ask(
+    db: &Path,
+    question: &Question,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<Answer, QueryError> {
+    let mut conn = open::open(db, open::QUERY_TABLES).await?;
+    let answered = match question {
+        Question::Pages(args) => pages::answer(&mut conn, args, format, out).await,
+        Question::Links(args) => links::answer(&mut conn, args, format, out).await,
+        Question::Search(args) => search::answer(&mut conn, args, format, out).await,
+        Question::Broken(args) => broken::answer(&mut conn, args, format, out).await,
+        Question::Top(args) => top::answer(&mut conn, args, format, out).await,
+        Question::Stats => stats::answer(&mut conn, format, out).await,
+        Question::Sql(args) => sql::answer(&mut conn, args, format, out).await,
+    };
+    match answered {
+        Err(e) if e.is_closed_output() => Ok(Answer::default()),
+        other => other,
+    }
+}
+
+/// Prints the rows of `q` (at most `limit`); `group` as for [`output::sink`].
+async fn print_rows(
+    conn: &mut SqliteConnection,
+    q: &mut QueryBuilder<Sqlite>,
+    format: Format,
+    out: &mut dyn Write,
+    group: usize,
+    limit: Option<u64>,
+) -> Result<Answer, QueryError> {
+    let mut sink = output::sink(format, out, group);
+    let streamed = output::stream(conn, q, sink.as_mut(), limit).await?;
+    Ok(Answer {
+        rows: streamed.rows,
+        notes: streamed
+            .more
+            .then(|| more_note(streamed.rows))
+            .into_iter()
+            .collect(),
+        broken_links: 0,
+    })
+}
+
+/// The note for an answer that `--limit` cut short.
+fn more_note(rows: u64) -> String {
+    format!("(the first {rows} rows; --limit 0 shows all)")
+}
+
+/// `Some(limit)`, or `None` for 0 (no limit).
+fn limit(limit: u64) -> Option<u64> {
+    (limit > 0).then_some(limit)
+}
+
+/// Appends `LIMIT n + 1` (one more than shown, to tell whether there were more).
+fn push_limit(q: &mut QueryBuilder<Sqlite>, limit: Option<u64>) {
+    if let Some(limit) = limit {
+        q.push(" LIMIT ")
+            .push_bind(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX));
+    }
+}
+
+/// Restricts `column` (a URL) to URLs on `host` (`example.com`, or `example.com:8080`).
+/// URLs on a host sort between `scheme://host/` and `scheme://host0` (`0` follows `/`),
+/// so this is two range scans of a URL index rather than a look at every row.
+fn push_host_filter(q: &mut QueryBuilder<Sqlite>, column: &str, host: &str) {
+    let host = host.trim().trim_end_matches('/').to_ascii_lowercase();
+    q.push(" AND (");
+    for (i, scheme) in ["http", "https"].iter().enumerate() {
+        if i > 0 {
+            q.push(" OR ");
+        }
+        q.push(format_args!("({column} >= "))
+            .push_bind(format!("{scheme}://{host}/"))
+            .push(format_args!(" AND {column} < "))
+            .push_bind(format!("{scheme}://{host}0"))
+            .push(")");
+    }
+    q.push(")");
+}
+
+/// `input` as the crawler spells URLs, so `http://Example.com` finds `http://example.com/`;
+/// input that is no crawlable URL is looked up as typed.
+fn normalize_url(input: &str) -> String {
+    crate::urlnorm::normalize_str(input).map_or_else(|_| input.trim().to_owned(), String::from)
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
+fn like_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}

@@ -1,0 +1,328 @@
+//! How answers are printed: an aligned table for people; CSV, JSON or JSON Lines for
+//! programs. Rows go from the database to the writer one at a time, so an answer of any
+//! size prints in flat memory (a table looks ahead a bounded number of rows to size its
+//! columns).
+
+use std::io::{self, Write};
+
+use futures_util::TryStreamExt;
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use sqlx::{Column, QueryBuilder, Row, Sqlite, TypeInfo, ValueRef};
+
+use super::error::QueryError;
+use super::table::Table;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Columns aligned for reading.
+    Table,
+    /// RFC 4180, with a header row.
+    Csv,
+    /// One array of objects.
+    Json,
+    /// One object per line.
+    Jsonl,
+}
+
+/// One value as SQLite stored it; text and blobs borrow from their row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cell<'r> {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(&'r str),
+    Blob(&'r [u8]),
+}
+
+impl Cell<'_> {
+    pub fn is_number(&self) -> bool {
+        matches!(self, Self::Int(_) | Self::Real(_))
+    }
+
+    /// The value as plain text: empty for NULL, blobs in hex.
+    pub fn write_plain(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        // Writing into a String cannot fail.
+        let _ = match self {
+            Self::Null => Ok(()),
+            Self::Int(n) => write!(out, "{n}"),
+            Self::Real(x) => write!(out, "{x}"),
+            Self::Text(s) => out.write_str(s),
+            Self::Blob(bytes) => bytes.iter().try_for_each(|b| write!(out, "{b:02x}")),
+        };
+    }
+}
+
+/// Where rows go, whatever the format.
+pub trait Sink {
+    /// Called once, before any row.
+    fn columns(&mut self, names: &[String]) -> io::Result<()>;
+    fn row(&mut self, cells: &[Cell<'_>]) -> io::Result<()>;
+    /// Called once, after the last row.
+    fn finish(&mut self) -> io::Result<()>;
+}
+
+/// A sink writing `format` to `out`. `group`: in a table, how many leading columns are
+/// printed only when they change, so rows read as groups (other formats repeat them).
+pub fn sink<'w>(format: Format, out: &'w mut dyn Write, group: usize) -> Box<dyn Sink + 'w> {
+    match format {
+        Format::Table => Box::new(Table::new(out, group)),
+        Format::Csv => Box::new(Csv {
+            out,
+            buf: String::new(),
+        }),
+        Format::Json => Box::new(Json {
+            out,
+            keys: Vec::new(),
+            lines: false,
+            rows: 0,
+        }),
+        Format::Jsonl => Box::new(Json {
+            out,
+            keys: Vec::new(),
+            lines: true,
+            rows: 0,
+        }),
+    }
+}
+
+/// How many rows a question printed, and whether its limit cut off more.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Streamed {
+    pub rows: u64,
+    pub more: bool,
+}
+
+/// Runs `query` and writes its rows to `sink`, at most `limit` of them (the query should
+/// ask for one more, so that `more` can tell whether the limit cut the answer short).
+pub async fn stream(
+    conn: &mut SqliteConnection,
+    query: &mut QueryBuilder<Sqlite>,
+    sink: &mut dyn Sink,
+    limit: Option<u64>,
+) -> Result<Streamed, QueryError> {
+    let sql = query.sql();
+    let mut streamed = Streamed::default();
+    let mut started = false;
+    {
+        let mut rows = query.build().persistent(false).fetch(&mut *conn);
+        while let Some(row) = rows.try_next().await.map_err(QueryError::from_sql)? {
+            if !started {
+                let names: Vec<String> =
+                    row.columns().iter().map(|c| c.name().to_owned()).collect();
+                sink.columns(&names)?;
+                started = true;
+            }
+            if limit.is_some_and(|limit| streamed.rows >= limit) {
+                streamed.more = true;
+                break;
+            }
+            sink.row(&cells(&row).map_err(QueryError::from_sql)?)?;
+            streamed.rows += 1;
+        }
+    }
+    if !started {
+        // No rows, but CSV still wants its header and a table its column names.
+        let described = sqlx::Executor::describe(&mut *conn, sql)
+            .await
+            .map_err(QueryError::from_sql)?;
+        let names: Vec<String> = described
+            .columns()
+            .iter()
+            .map(|c| c.name().to_owned())
+            .collect();
+        sink.columns(&names)?;
+    }
+    sink.finish()?;
+    Ok(streamed)
+}
+
+/// The row's values with the types SQLite stored them as (a column may hold several).
+fn cells(row: &SqliteRow) -> Result<Vec<Cell<'_>>, sqlx::Error> {
+    (0..row.len())
+        .map(|i| {
+            let raw = row.try_get_raw(i)?;
+            if raw.is_null() {
+                return Ok(Cell::Null);
+            }
+            Ok(match raw.type_info().name() {
+                "INTEGER" => Cell::Int(row.try_get(i)?),
+                "REAL" => Cell::Real(row.try_get(i)?),
+                "BLOB" => Cell::Blob(row.try_get_unchecked(i)?),
+                // Text that is not UTF-8 (SQLite does not check) is shown as bytes.
+                _ => match row.try_get::<&str, _>(i) {
+                    Ok(text) => Cell::Text(text),
+                    Err(_) => Cell::Blob(row.try_get_unchecked(i)?),
+                },
+            })
+        })
+        .collect()
+}
+
+struct Csv<'w> {
+    out: &'w mut dyn Write,
+    buf: String,
+}
+
+impl Csv<'_> {
+    fn record<'a>(&mut self, fields: impl Iterator<Item = Field<'a>>) -> io::Result<()> {
+        self.buf.clear();
+        for (i, field) in fields.enumerate() {
+            if i > 0 {
+                self.buf.push(',');
+            }
+            let start = self.buf.len();
+            match field {
+                Field::Name(name) => self.buf.push_str(name),
+                Field::Cell(cell) => cell.write_plain(&mut self.buf),
+            }
+            // RFC 4180: quote a field holding a separator, quote or line break.
+            if self.buf[start..].contains([',', '"', '\n', '\r']) {
+                let quoted = format!("\"{}\"", self.buf[start..].replace('"', "\"\""));
+                self.buf.truncate(start);
+                self.buf.push_str(&quoted);
+            }
+        }
+        self.buf.push_str("\r\n");
+        self.out.write_all(self.buf.as_bytes())
+    }
+}
+
+enum Field<'a> {
+    Name(&'a str),
+    Cell(&'a Cell<'a>),
+}
+
+impl Sink for Csv<'_> {
+    fn columns(&mut self, names: &[String]) -> io::Result<()> {
+        self.record(names.iter().map(|n| Field::Name(n)))
+    }
+
+    fn row(&mut self, cells: &[Cell<'_>]) -> io::Result<()> {
+        self.record(cells.iter().map(Field::Cell))
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// JSON: an array of objects, or (`lines`) JSON Lines; keys are the column names, values
+/// keep their types (NULL is `null`, blobs are hex strings).
+struct Json<'w> {
+    out: &'w mut dyn Write,
+    /// Each column's `"name":`, escaped once rather than on every row.
+    keys: Vec<Vec<u8>>,
+    lines: bool,
+    rows: u64,
+}
+
+impl Sink for Json<'_> {
+    fn columns(&mut self, names: &[String]) -> io::Result<()> {
+        self.keys = names
+            .iter()
+            .map(|name| {
+                let mut key = serde_json::to_vec(name)?;
+                key.push(b':');
+                Ok(key)
+            })
+            .collect::<io::Result<_>>()?;
+        if !self.lines {
+            self.out.write_all(b"[")?;
+        }
+        Ok(())
+    }
+
+    fn row(&mut self, cells: &[Cell<'_>]) -> io::Result<()> {
+        let out = &mut *self.out;
+        match (self.lines, self.rows) {
+            (true, _) => {}
+            (false, 0) => out.write_all(b"\n")?,
+            (false, _) => out.write_all(b",\n")?,
+        }
+        out.write_all(b"{")?;
+        for (i, (key, cell)) in self.keys.iter().zip(cells).enumerate() {
+            if i > 0 {
+                out.write_all(b",")?;
+            }
+            out.write_all(key)?;
+            match cell {
+                Cell::Null => out.write_all(b"null")?,
+                Cell::Int(n) => write!(out, "{n}")?,
+                Cell::Real(x) => serde_json::to_writer(&mut *out, x)?,
+                Cell::Text(s) => serde_json::to_writer(&mut *out, s)?,
+                Cell::Blob(_) => {
+                    let mut hex = String::new();
+                    cell.write_plain(&mut hex);
+                    serde_json::to_writer(&mut *out, &hex)?;
+                }
+            }
+        }
+        out.write_all(b"}")?;
+        if self.lines {
+            out.write_all(b"\n")?;
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        if !self.lines {
+            self.out.write_all(b"\n]\n")?;
+        }
+        self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(format: Format, rows: &[Vec<Cell<'_>>]) -> String {
+        let mut out = Vec::new();
+        {
+            let mut sink = sink(format, &mut out, 0);
+            sink.columns(&["name".to_owned(), "n".to_owned()])
+                .expect("write to memory");
+            for row in rows {
+                sink.row(row).expect("write to memory");
+            }
+            sink.finish().expect("write to memory");
+        }
+        String::from_utf8(out).expect("UTF-8 output")
+    }
+
+    #[test]
+    fn csv_quotes_fields_with_separators_quotes_and_line_breaks() {
+        let text = render(
+            Format::Csv,
+            &[
+                vec![Cell::Text("a, \"b\"\nc"), Cell::Int(1)],
+                vec![Cell::Null, Cell::Real(0.5)],
+            ],
+        );
+        assert_eq!(text, "name,n\r\n\"a, \"\"b\"\"\nc\",1\r\n,0.5\r\n");
+    }
+
+    #[test]
+    fn json_keeps_types_and_an_empty_answer_is_an_empty_array() {
+        let text = render(
+            Format::Json,
+            &[
+                vec![Cell::Text("x\"y"), Cell::Null],
+                vec![Cell::Blob(b"\x01\xff"), Cell::Int(-3)],
+            ],
+        );
+        assert_eq!(
+            text,
+            "[\n{\"name\":\"x\\\"y\",\"n\":null},\n{\"name\":\"01ff\",\"n\":-3}\n]\n"
+        );
+        assert_eq!(render(Format::Json, &[]), "[\n]\n");
+    }
+
+    #[test]
+    fn jsonl_writes_one_object_per_line() {
+        let text = render(Format::Jsonl, &[vec![Cell::Text("a"), Cell::Real(1.5)]]);
+        assert_eq!(text, "{\"name\":\"a\",\"n\":1.5}\n");
+    }
+}

@@ -1,0 +1,256 @@
+//! `query pages`: the pages crawled, filtered and sorted.
+
+use std::io::Write;
+use std::str::FromStr;
+use std::time::SystemTime;
+
+use sqlx::sqlite::SqliteConnection;
+use sqlx::{QueryBuilder, Sqlite};
+
+use super::output::Format;
+use super::{Answer, QueryError};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct PagesArgs {
+    /// Only pages on this host: `example.com`, or `example.com:8080` for another port.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Only these statuses, comma-separated: codes (`404`), classes (`4xx`), or `error`
+    /// for no response (network errors, robots.txt).
+    #[arg(long, value_delimiter = ',')]
+    pub status: Vec<StatusFilter>,
+    /// Only pages this many links from a seed.
+    #[arg(long)]
+    pub depth: Option<u32>,
+    /// Only pages at most this many links from a seed.
+    #[arg(long, conflicts_with = "depth")]
+    pub max_depth: Option<u32>,
+    /// Only this content type (`text/html`), or those starting so (`image/`).
+    #[arg(long)]
+    pub content_type: Option<String>,
+    /// Only pages whose title contains this (ASCII letters in any case).
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Only pages fetched since a time (`2025-01-31`, `2025-01-31T12:00:00Z`, UTC) or a
+    /// time ago (`90min`, `2h`, `3days`).
+    #[arg(long)]
+    pub since: Option<Since>,
+    /// Order of the rows.
+    #[arg(long, value_enum, default_value_t = PageOrder::Url)]
+    pub sort: PageOrder,
+    /// Largest (or latest, or last) first.
+    #[arg(long)]
+    pub desc: bool,
+    /// Rows at most; 0 for all.
+    #[arg(long, default_value_t = 100)]
+    pub limit: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PageOrder {
+    Url,
+    Status,
+    Depth,
+    Title,
+    /// When fetched.
+    Fetched,
+    /// Body size.
+    Bytes,
+    /// Time the request took.
+    Elapsed,
+}
+
+impl PageOrder {
+    fn column(self) -> &'static str {
+        match self {
+            Self::Url => "url",
+            Self::Status => "status",
+            Self::Depth => "depth",
+            Self::Title => "title",
+            Self::Fetched => "fetched_at",
+            Self::Bytes => "bytes",
+            Self::Elapsed => "elapsed_ms",
+        }
+    }
+}
+
+/// One `--status` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    Code(u16),
+    /// `4xx`: the hundreds digit.
+    Class(u16),
+    /// No response at all.
+    Error,
+}
+
+impl FromStr for StatusFilter {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim().to_ascii_lowercase();
+        let wrong =
+            || format!("`{s}` is not a status: give a code (404), a class (4xx) or `error`");
+        if s == "error" {
+            return Ok(Self::Error);
+        }
+        if let Some(digit) = s.strip_suffix("xx") {
+            return match digit.parse::<u16>() {
+                Ok(d @ 1..=5) => Ok(Self::Class(d)),
+                _ => Err(wrong()),
+            };
+        }
+        match s.parse::<u16>() {
+            Ok(code @ 100..=999) => Ok(Self::Code(code)),
+            _ => Err(wrong()),
+        }
+    }
+}
+
+/// A `--since` bound, spelled like `pages.fetched_at` so the two compare as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Since(pub String);
+
+impl FromStr for Since {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let at = if let Ok(ago) = humantime::parse_duration(s) {
+            SystemTime::now()
+                .checked_sub(ago)
+                .unwrap_or(SystemTime::UNIX_EPOCH)
+        } else {
+            let full = if s.len() == 10 {
+                format!("{s}T00:00:00Z")
+            } else {
+                s.to_owned()
+            };
+            humantime::parse_rfc3339_weak(&full).map_err(|_| {
+                format!("`{s}` is neither a time (2025-01-31, 2025-01-31T12:00:00Z) nor a time ago (2h, 3days)")
+            })?
+        };
+        // With milliseconds, as in fetched_at: without them a page fetched in the very
+        // second given would sort before the bound.
+        Ok(Self(humantime::format_rfc3339_millis(at).to_string()))
+    }
+}
+
+pub(super) async fn answer(
+    conn: &mut SqliteConnection,
+    args: &PagesArgs,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<Answer, QueryError> {
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "SELECT url, status, error_kind, content_type, depth, title, fetched_at
+         FROM pages WHERE 1 = 1",
+    );
+    if let Some(host) = &args.host {
+        super::push_host_filter(&mut q, "url", host);
+    }
+    push_status_filter(&mut q, &args.status);
+    if let Some(depth) = args.depth {
+        q.push(" AND depth = ").push_bind(i64::from(depth));
+    }
+    if let Some(depth) = args.max_depth {
+        q.push(" AND depth <= ").push_bind(i64::from(depth));
+    }
+    if let Some(content_type) = &args.content_type {
+        q.push(" AND content_type LIKE ")
+            .push_bind(format!("{}%", super::like_escape(content_type.trim())))
+            .push(" ESCAPE '\\'");
+    }
+    if let Some(title) = &args.title {
+        q.push(" AND title LIKE ")
+            .push_bind(format!("%{}%", super::like_escape(title)))
+            .push(" ESCAPE '\\'");
+    }
+    if let Some(Since(since)) = &args.since {
+        q.push(" AND fetched_at >= ").push_bind(since.clone());
+    }
+    let direction = if args.desc { "DESC" } else { "ASC" };
+    let filtered = !args.status.is_empty()
+        || args.depth.is_some()
+        || args.max_depth.is_some()
+        || args.content_type.is_some()
+        || args.title.is_some()
+        || args.since.is_some();
+    match args.sort {
+        // Walking the url index in order costs a row lookup per page, however few match;
+        // with a filter, sorting the matches is cheaper (`+url` keeps SQLite from walking
+        // the index). A host filter is itself a range of that index, so it stays.
+        PageOrder::Url if filtered && args.host.is_none() => {
+            q.push(format_args!(" ORDER BY +url {direction}"))
+        }
+        PageOrder::Url => q.push(format_args!(" ORDER BY url {direction}")),
+        // Rows without the value (no status, no title) last either way: they say least.
+        order => {
+            let column = order.column();
+            q.push(format_args!(
+                " ORDER BY {column} IS NULL, {column} {direction}, url"
+            ))
+        }
+    };
+    let limit = super::limit(args.limit);
+    super::push_limit(&mut q, limit);
+
+    super::print_rows(conn, &mut q, format, out, 0, limit).await
+}
+
+fn push_status_filter(q: &mut QueryBuilder<Sqlite>, filters: &[StatusFilter]) {
+    if filters.is_empty() {
+        return;
+    }
+    q.push(" AND (");
+    for (i, filter) in filters.iter().enumerate() {
+        if i > 0 {
+            q.push(" OR ");
+        }
+        match *filter {
+            StatusFilter::Code(code) => {
+                q.push("status = ").push_bind(i64::from(code));
+            }
+            StatusFilter::Class(digit) => {
+                q.push("status BETWEEN ")
+                    .push_bind(i64::from(digit) * 100)
+                    .push(" AND ")
+                    .push_bind(i64::from(digit) * 100 + 99);
+            }
+            StatusFilter::Error => {
+                q.push("status IS NULL");
+            }
+        }
+    }
+    q.push(")");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_codes_classes_or_error() {
+        assert_eq!("404".parse(), Ok(StatusFilter::Code(404)));
+        assert_eq!("5XX".parse(), Ok(StatusFilter::Class(5)));
+        assert_eq!("error".parse(), Ok(StatusFilter::Error));
+        for bad in ["6xx", "42", "four", "xx"] {
+            assert!(bad.parse::<StatusFilter>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn since_takes_dates_times_and_durations_and_spells_them_like_fetched_at() {
+        assert_eq!(
+            "2025-01-31".parse(),
+            Ok(Since("2025-01-31T00:00:00.000Z".to_owned()))
+        );
+        assert_eq!(
+            "2025-01-31T12:30:00Z".parse(),
+            Ok(Since("2025-01-31T12:30:00.000Z".to_owned()))
+        );
+        let Since(recent) = "2h".parse().expect("a duration");
+        assert!(recent.ends_with('Z') && recent.len() == 24, "{recent}");
+        assert!("yesterday-ish".parse::<Since>().is_err());
+    }
+}

@@ -1,0 +1,138 @@
+//! `query stats`: the crawl in numbers.
+//!
+//! One row per number, as (`section`, `key`, `value`), so that every output format can
+//! hold every section: totals; pages by status, status class, host, content type and
+//! depth; errors by kind; and pages fetched per time bucket (the fetch rate over time).
+
+use std::io::Write;
+
+use sqlx::sqlite::SqliteConnection;
+use sqlx::{QueryBuilder, Sqlite};
+
+use super::output::Format;
+use super::{Answer, Doing, QueryError};
+
+/// Bucket widths for the fetch rate, in seconds, with their names; the narrowest that
+/// gives at most [`MAX_BUCKETS`] buckets is used.
+const BUCKETS: [(i64, &str); 9] = [
+    (1, "second"),
+    (10, "10 seconds"),
+    (60, "minute"),
+    (600, "10 minutes"),
+    (3600, "hour"),
+    (6 * 3600, "6 hours"),
+    (86400, "day"),
+    (7 * 86400, "week"),
+    (30 * 86400, "30 days"),
+];
+const MAX_BUCKETS: i64 = 60;
+
+/// Every section counts from an index or a small grouped table, not by sorting every page
+/// once more: hosts by URL range (a host's URLs are adjacent in the `url` index), time
+/// buckets by `fetched_at` range.
+const SECTIONS: &str = "
+    WITH span AS (
+        SELECT count(*) AS pages, unixepoch(min(fetched_at), 'subsec') AS first,
+               unixepoch(max(fetched_at), 'subsec') AS last
+        FROM pages
+    ), targets AS (
+        SELECT coalesce(sum(links), 0) AS links, count(*) AS urls FROM inlinks
+    ), by_status AS MATERIALIZED (
+        SELECT status, error_kind, count(*) AS n FROM pages GROUP BY status, error_kind
+    ), by_host AS MATERIALIZED (
+        SELECT host, n FROM (
+            SELECT host,
+                   (SELECT count(*) FROM pages
+                    WHERE url >= 'http://' || host || '/' AND url < 'http://' || host || '0')
+                   + (SELECT count(*) FROM pages
+                      WHERE url >= 'https://' || host || '/' AND url < 'https://' || host || '0')
+                   AS n
+            FROM hosts)
+        WHERE n > 0
+    )
+    SELECT section, key, value FROM (
+        SELECT 0 AS s, 0 AS k, 'total' AS section, 'pages' AS key, pages AS value FROM span
+        UNION ALL SELECT 0, 1, 'total', 'links', links FROM targets
+        UNION ALL SELECT 0, 2, 'total', 'linked URLs', urls FROM targets
+        UNION ALL SELECT 0, 3, 'total', 'hosts', count(*) FROM by_host
+        UNION ALL SELECT 0, 4, 'total', 'bytes', coalesce(sum(bytes), 0) FROM pages
+        UNION ALL SELECT 0, 5, 'total', 'URLs queued', count(*) FROM frontier
+                  WHERE state = 'queued'
+        UNION ALL SELECT 0, 6, 'total', 'pages per second (average)',
+                  round(pages / max(last - first, 1), 1) FROM span WHERE pages > 1
+        UNION ALL SELECT 1, coalesce(status, 1000), 'status',
+                  coalesce(CAST(status AS TEXT), 'none'), sum(n)
+                  FROM by_status GROUP BY status
+        UNION ALL SELECT 2, class, 'status class',
+                  CASE WHEN class = 0 THEN 'error' ELSE class || 'xx' END, sum(n)
+                  FROM (SELECT coalesce(status / 100, 0) AS class, n FROM by_status)
+                  GROUP BY class
+        UNION ALL SELECT 3, -n, 'host', host, n FROM by_host
+        UNION ALL SELECT 4, -sum(n), 'content type', mime, sum(n)
+                  FROM (SELECT coalesce(lower(trim(substr(content_type, 1,
+                                  instr(content_type || ';', ';') - 1))), 'none') AS mime,
+                               count(*) AS n
+                        FROM pages GROUP BY content_type)
+                  GROUP BY mime
+        UNION ALL SELECT 5, depth, 'depth', CAST(depth AS TEXT), count(*) FROM pages
+                  GROUP BY depth
+        UNION ALL SELECT 6, -sum(n), 'error', error_kind, sum(n) FROM by_status
+                  WHERE error_kind IS NOT NULL GROUP BY error_kind";
+
+pub(super) async fn answer(
+    conn: &mut SqliteConnection,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<Answer, QueryError> {
+    let (first, last): (Option<i64>, Option<i64>) =
+        sqlx::query_as("SELECT unixepoch(min(fetched_at)), unixepoch(max(fetched_at)) FROM pages")
+            .fetch_one(&mut *conn)
+            .await
+            .doing("finding when the crawl ran")?;
+
+    let mut q = QueryBuilder::<Sqlite>::new(SECTIONS);
+    if let (Some(first), Some(last)) = (first, last) {
+        let (width, unit) = bucket(last - first);
+        q.push(" UNION ALL SELECT 7, t, ")
+            .push_bind(format!("fetched per {unit}"))
+            .push(
+                ", strftime('%Y-%m-%dT%H:%M:%SZ', t, 'unixepoch'),
+                   (SELECT count(*) FROM pages
+                    WHERE fetched_at >= strftime('%Y-%m-%dT%H:%M:%fZ', t, 'unixepoch')
+                      AND fetched_at < strftime('%Y-%m-%dT%H:%M:%fZ', t + w, 'unixepoch'))
+                 FROM (WITH RECURSIVE buckets (t, w) AS (SELECT ",
+            )
+            .push_bind(first - first.rem_euclid(width))
+            .push(", ")
+            .push_bind(width)
+            .push(" UNION ALL SELECT t + w, w FROM buckets WHERE t + w <= ")
+            .push_bind(last)
+            .push(") SELECT t, w FROM buckets)");
+    }
+    q.push(") ORDER BY s, k, key");
+    super::print_rows(conn, &mut q, format, out, 1, None).await
+}
+
+/// The narrowest bucket that splits `span` seconds into at most [`MAX_BUCKETS`].
+fn bucket(span: i64) -> (i64, &'static str) {
+    BUCKETS
+        .iter()
+        .copied()
+        .find(|(width, _)| span / width < MAX_BUCKETS)
+        .unwrap_or(BUCKETS[BUCKETS.len() - 1])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fetch_rate_has_at_most_sixty_buckets_of_a_round_width() {
+        assert_eq!(bucket(0), (1, "second"));
+        assert_eq!(bucket(59), (1, "second"));
+        assert_eq!(bucket(60), (10, "10 seconds"));
+        assert_eq!(bucket(3000), (60, "minute"));
+        assert_eq!(bucket(5 * 86400), (6 * 3600, "6 hours"));
+        assert_eq!(bucket(100 * 365 * 86400), (30 * 86400, "30 days"));
+    }
+}

@@ -1,0 +1,254 @@
+//! The aligned table people read on a terminal.
+//!
+//! Column widths come from the first [`LOOKAHEAD`] rows; later rows are printed as they
+//! arrive with the same widths (a longer value just pushes its line out), so a table of a
+//! million rows needs no more memory than one of a thousand.
+
+use std::io::{self, Write};
+
+use unicode_width::UnicodeWidthStr;
+
+use super::output::{Cell, Sink};
+
+/// Rows held back to size the columns.
+const LOOKAHEAD: usize = 1000;
+
+const GAP: &str = "  ";
+
+pub struct Table<'w> {
+    out: &'w mut dyn Write,
+    /// Leading columns printed only when they change.
+    group: usize,
+    columns: Vec<String>,
+    held: Vec<Vec<Rendered>>,
+    /// Set once the header is printed; from then on rows print as they come.
+    layout: Option<Layout>,
+    previous: Vec<String>,
+}
+
+struct Rendered {
+    text: String,
+    number: bool,
+}
+
+struct Layout {
+    widths: Vec<usize>,
+    right: Vec<bool>,
+}
+
+impl<'w> Table<'w> {
+    pub fn new(out: &'w mut dyn Write, group: usize) -> Self {
+        Self {
+            out,
+            group,
+            columns: Vec::new(),
+            held: Vec::new(),
+            layout: None,
+            previous: Vec::new(),
+        }
+    }
+
+    /// Sizes the columns from the header and the rows held, prints them, and switches to
+    /// printing rows as they come.
+    fn lay_out(&mut self) -> io::Result<()> {
+        let mut widths: Vec<usize> = self.columns.iter().map(|c| c.width()).collect();
+        // A column is right-aligned when every value in it is a number.
+        let mut right = vec![true; self.columns.len()];
+        let mut any = vec![false; self.columns.len()];
+        for row in &self.held {
+            for (i, cell) in row.iter().enumerate().take(widths.len()) {
+                widths[i] = widths[i].max(cell.text.width());
+                if !cell.text.is_empty() {
+                    right[i] &= cell.number;
+                    any[i] = true;
+                }
+            }
+        }
+        for (right, any) in right.iter_mut().zip(any) {
+            *right &= any;
+        }
+        let layout = Layout { widths, right };
+        let header: Vec<&str> = self.columns.iter().map(String::as_str).collect();
+        print_line(self.out, &layout, &header)?;
+        let rules: Vec<String> = layout.widths.iter().map(|w| "-".repeat(*w)).collect();
+        let rules: Vec<&str> = rules.iter().map(String::as_str).collect();
+        print_line(self.out, &layout, &rules)?;
+        self.layout = Some(layout);
+        for row in std::mem::take(&mut self.held) {
+            self.print_row(row)?;
+        }
+        Ok(())
+    }
+
+    fn print_row(&mut self, row: Vec<Rendered>) -> io::Result<()> {
+        let Some(layout) = &self.layout else {
+            return Ok(());
+        };
+        let texts: Vec<String> = row.into_iter().map(|r| r.text).collect();
+        // A grouping column is blank while it and every grouping column before it repeat.
+        let mut same = !self.previous.is_empty();
+        let shown: Vec<&str> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                same &= i < self.group && self.previous.get(i) == Some(text);
+                if same {
+                    ""
+                } else {
+                    text.as_str()
+                }
+            })
+            .collect();
+        print_line(self.out, layout, &shown)?;
+        self.previous = texts;
+        Ok(())
+    }
+}
+
+impl Sink for Table<'_> {
+    fn columns(&mut self, names: &[String]) -> io::Result<()> {
+        self.columns = names.to_vec();
+        Ok(())
+    }
+
+    fn row(&mut self, cells: &[Cell<'_>]) -> io::Result<()> {
+        let row = cells
+            .iter()
+            .map(|cell| {
+                let mut text = String::new();
+                cell.write_plain(&mut text);
+                Rendered {
+                    text: escape_controls(text),
+                    number: cell.is_number(),
+                }
+            })
+            .collect();
+        if self.layout.is_some() {
+            return self.print_row(row);
+        }
+        self.held.push(row);
+        if self.held.len() >= LOOKAHEAD {
+            self.lay_out()?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        if self.layout.is_none() {
+            self.lay_out()?;
+        }
+        self.out.flush()
+    }
+}
+
+fn print_line(out: &mut dyn Write, layout: &Layout, cells: &[&str]) -> io::Result<()> {
+    let mut line = String::new();
+    let last = cells.len().saturating_sub(1);
+    for (i, text) in cells.iter().enumerate() {
+        if i > 0 {
+            line.push_str(GAP);
+        }
+        let pad = layout
+            .widths
+            .get(i)
+            .map_or(0, |w| w.saturating_sub(text.width()));
+        let right = layout.right.get(i).copied().unwrap_or(false);
+        if right {
+            line.extend(std::iter::repeat_n(' ', pad));
+        }
+        line.push_str(text);
+        if !right && i < last {
+            line.extend(std::iter::repeat_n(' ', pad));
+        }
+    }
+    let line = line.trim_end();
+    writeln!(out, "{line}")
+}
+
+/// A line break or tab inside a value would break the table's lines: show them escaped.
+fn escape_controls(text: String) -> String {
+    if !text.chars().any(char::is_control) {
+        return text;
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(group: usize, rows: &[Vec<Cell<'_>>]) -> String {
+        let mut out = Vec::new();
+        {
+            let mut table = Table::new(&mut out, group);
+            table
+                .columns(&["kind".to_owned(), "url".to_owned(), "n".to_owned()])
+                .expect("write to memory");
+            for row in rows {
+                table.row(row).expect("write to memory");
+            }
+            table.finish().expect("write to memory");
+        }
+        String::from_utf8(out).expect("UTF-8 output")
+    }
+
+    #[test]
+    fn columns_are_aligned_and_numbers_right_aligned() {
+        let text = table(
+            0,
+            &[
+                vec![Cell::Text("a"), Cell::Text("http://x/"), Cell::Int(5)],
+                vec![Cell::Text("bb"), Cell::Null, Cell::Int(100)],
+            ],
+        );
+        assert_eq!(
+            text,
+            "kind  url          n\n----  ---------  ---\na     http://x/    5\nbb               100\n"
+        );
+    }
+
+    #[test]
+    fn grouping_columns_are_shown_once_per_group() {
+        let text = table(
+            2,
+            &[
+                vec![Cell::Text("broken"), Cell::Text("u1"), Cell::Int(1)],
+                vec![Cell::Text("broken"), Cell::Text("u1"), Cell::Int(2)],
+                vec![Cell::Text("broken"), Cell::Text("u2"), Cell::Int(3)],
+                vec![Cell::Text("robots"), Cell::Text("u2"), Cell::Int(4)],
+            ],
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            &lines[2..],
+            [
+                "broken  u1   1",
+                "             2",
+                "        u2   3",
+                "robots  u2   4"
+            ]
+        );
+    }
+
+    #[test]
+    fn line_breaks_in_values_are_escaped_and_wide_characters_count_double() {
+        let text = table(
+            0,
+            &[
+                vec![Cell::Text("日本"), Cell::Text("a\nb"), Cell::Null],
+                vec![Cell::Text("x"), Cell::Text("c"), Cell::Null],
+            ],
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[2], "日本  a\\nb");
+        assert_eq!(lines[3], "x     c");
+    }
+}

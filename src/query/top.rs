@@ -1,0 +1,45 @@
+//! `query top`: the most linked-to URLs, by distinct linking pages.
+
+use std::io::Write;
+
+use sqlx::sqlite::SqliteConnection;
+use sqlx::{QueryBuilder, Sqlite};
+
+use super::output::Format;
+use super::{Answer, QueryError};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct TopArgs {
+    /// Only URLs on this host: `example.com`, or `example.com:8080` for another port.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Rows at most; 0 for all.
+    #[arg(long, default_value_t = 20)]
+    pub limit: u64,
+}
+
+/// Counts come from `inlinks`, which triggers keep as links are stored: counting distinct
+/// linking pages here would read every link.
+pub(super) async fn answer(
+    conn: &mut SqliteConnection,
+    args: &TopArgs,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<Answer, QueryError> {
+    let limit = super::limit(args.limit);
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "SELECT i.url, i.linking_pages, i.links, p.status, p.title
+         FROM (SELECT url, linking_pages, links FROM inlinks WHERE 1 = 1",
+    );
+    if let Some(host) = &args.host {
+        super::push_host_filter(&mut q, "url", host);
+    }
+    // The limit goes inside, so only the rows shown are joined with their pages.
+    q.push(" ORDER BY linking_pages DESC, url");
+    super::push_limit(&mut q, limit);
+    q.push(
+        ") AS i LEFT JOIN pages p ON p.url = i.url
+         ORDER BY i.linking_pages DESC, i.url",
+    );
+    super::print_rows(conn, &mut q, format, out, 0, limit).await
+}

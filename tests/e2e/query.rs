@@ -1,0 +1,816 @@
+//! `pipecrawl query` and `pipecrawl export` on databases made by crawling the test web:
+//! every answer is checked against what the site is known to contain.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use clap::Parser;
+use pipecrawl::query::{self, Answer, Format, Question};
+use serde_json::Value;
+
+use super::graph::{self, Model, Node, Rules, OUTSIDE};
+use super::site::{Resource, SiteBuilder, TestSite};
+use super::Harness;
+
+/// `Question` parsed from words, as the binary parses them.
+#[derive(Parser)]
+struct Words {
+    #[command(subcommand)]
+    question: Question,
+}
+
+/// Asks the crawl's database through the library, as `pipecrawl query` does.
+async fn ask(harness: &Harness, format: Format, words: &[&str]) -> (String, Answer) {
+    let question = Words::try_parse_from(std::iter::once("query").chain(words.iter().copied()))
+        .expect("valid question words")
+        .question;
+    let mut out = Vec::new();
+    let answer = query::ask(&harness.db_path(), &question, format, &mut out)
+        .await
+        .unwrap_or_else(|e| panic!("{words:?}: {e}"));
+    (String::from_utf8(out).expect("UTF-8 output"), answer)
+}
+
+/// The answer as JSON objects.
+async fn rows(harness: &Harness, words: &[&str]) -> Vec<serde_json::Map<String, Value>> {
+    let (text, _) = ask(harness, Format::Json, words).await;
+    match serde_json::from_str(&text) {
+        Ok(Value::Array(rows)) => rows
+            .into_iter()
+            .map(|row| match row {
+                Value::Object(object) => object,
+                other => panic!("a row that is not an object: {other}"),
+            })
+            .collect(),
+        other => panic!("not a JSON array: {other:?}\n{text}"),
+    }
+}
+
+fn text<'a>(row: &'a serde_json::Map<String, Value>, key: &str) -> &'a str {
+    row.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+fn int(row: &serde_json::Map<String, Value>, key: &str) -> Option<i64> {
+    row.get(key).and_then(Value::as_i64)
+}
+
+/// Runs the binary on a blocking thread, so that the test's own servers keep serving.
+async fn pipecrawl(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run the pipecrawl binary")
+    })
+    .await
+    .expect("the binary ran")
+}
+
+fn args(words: &[&str]) -> Vec<String> {
+    words.iter().map(|w| (*w).to_owned()).collect()
+}
+
+/// Asserts that the binary failed (exit code 1) saying one of `says`.
+fn assert_fails(out: &Output, says: &[&str]) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(says.iter().any(|s| stderr.contains(s)), "{stderr}");
+}
+
+/// The generated three-host site, crawled in full.
+async fn crawled_graph() -> (TestSite, Model, Harness, HashMap<String, u32>) {
+    let mut builder = SiteBuilder::bind(3).await;
+    let model = graph::generate(&mut builder, 3, 40, 0x9e7);
+    let site = builder.start();
+    let harness = Harness::default();
+    harness.crawl(&model.seeds, "[fetch]\nworkers = 8\n").await;
+    let reachable = model.reachable(&Rules {
+        hosts: &site.authorities,
+        include: None,
+        exclude: None,
+        max_depth: None,
+    });
+    (site, model, harness, reachable)
+}
+
+/// (source, target, anchor text) of every link on a crawled page of the model.
+fn model_links<'m>(
+    model: &'m Model,
+    reachable: &HashMap<String, u32>,
+) -> Vec<(&'m str, &'m str, &'m str)> {
+    let mut links = Vec::new();
+    for source in reachable.keys() {
+        if let Some((source, Node::Html { links: out, .. })) = model.nodes.get_key_value(source) {
+            for (target, anchor) in out {
+                links.push((source.as_str(), target.as_str(), anchor.as_str()));
+            }
+        }
+    }
+    links
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn top_counts_distinct_linking_pages_exactly_as_the_generated_graph_has_them() {
+    let (_site, model, harness, reachable) = crawled_graph().await;
+    let mut expected: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for (source, target, _) in model_links(&model, &reachable) {
+        expected.entry(target).or_default().insert(source);
+    }
+    let expected: BTreeMap<&str, i64> = expected
+        .into_iter()
+        .map(|(target, sources)| (target, sources.len() as i64))
+        .collect();
+
+    let top = rows(&harness, &["top", "--limit", "0"]).await;
+    let counted: BTreeMap<&str, i64> = top
+        .iter()
+        .map(|r| (text(r, "url"), int(r, "linking_pages").unwrap_or(-1)))
+        .collect();
+    assert_eq!(counted, expected);
+    let order: Vec<i64> = top.iter().filter_map(|r| int(r, "linking_pages")).collect();
+    assert!(order.windows(2).all(|w| w[0] >= w[1]), "most linked first");
+
+    // Within a host: only its URLs, in the same order.
+    let host = harness_host(&model, 1);
+    let on_host = rows(&harness, &["top", "--host", &host, "--limit", "5"]).await;
+    assert_eq!(on_host.len(), 5);
+    for row in &on_host {
+        assert!(text(row, "url").starts_with(&format!("http://{host}/")));
+        assert_eq!(int(row, "linking_pages"), Some(expected[text(row, "url")]));
+    }
+}
+
+/// `host:port` of the model's host `i`, from its seed.
+fn harness_host(model: &Model, i: usize) -> String {
+    model.seeds[i]
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_lists_exactly_the_failed_targets_with_every_linking_page_and_anchor() {
+    let (_site, model, harness, reachable) = crawled_graph().await;
+    let status_of = |url: &str| match model.nodes.get(url) {
+        Some(Node::Status(code)) if *code >= 400 => Some(i64::from(*code)),
+        _ => None,
+    };
+    let expected: BTreeSet<(String, Option<i64>, String, String)> = model_links(&model, &reachable)
+        .into_iter()
+        .filter(|(_, target, _)| reachable.contains_key(*target) && status_of(target).is_some())
+        .map(|(source, target, anchor)| {
+            (
+                target.to_owned(),
+                status_of(target),
+                source.to_owned(),
+                anchor.to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        expected.iter().any(|(t, ..)| t.ends_with("/error"))
+            && expected.iter().any(|(t, ..)| t.ends_with("/nowhere")),
+        "the site has 500s and 404s"
+    );
+
+    let (_, answer) = ask(&harness, Format::Csv, &["broken"]).await;
+    let broken = rows(&harness, &["broken"]).await;
+    let found: BTreeSet<(String, Option<i64>, String, String)> = broken
+        .iter()
+        .map(|r| {
+            assert_eq!(text(r, "kind"), "broken");
+            (
+                text(r, "target_url").to_owned(),
+                int(r, "status"),
+                text(r, "page").to_owned(),
+                text(r, "anchor_text").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(found, expected);
+    assert_eq!(found.len(), broken.len(), "no link is listed twice");
+    assert_eq!(answer.broken_links, expected.len() as u64);
+    assert!(
+        answer
+            .notes
+            .iter()
+            .any(|n| n.starts_with("links to URLs out of the crawl's scope")),
+        "{:?}",
+        answer.notes
+    );
+
+    // Redirects that end at a 200 are not broken; the out-of-scope link is listed only
+    // when asked for, as unchecked.
+    assert!(!broken
+        .iter()
+        .any(|r| text(r, "target_url").ends_with("/moved")));
+    let with_unchecked = rows(&harness, &["broken", "--unchecked"]).await;
+    let unchecked: BTreeSet<&str> = with_unchecked
+        .iter()
+        .filter(|r| text(r, "kind") == "unchecked")
+        .map(|r| text(r, "target_url"))
+        .collect();
+    assert_eq!(unchecked, BTreeSet::from([OUTSIDE]));
+    assert_eq!(with_unchecked.len(), broken.len() + model.seeds.len());
+}
+
+/// A site built to hold every kind of failure a link checker must report.
+async fn link_check_site() -> (TestSite, Harness) {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let html = |s: &str| Resource::Html(s.to_owned());
+    b.add(
+        &h,
+        "/robots.txt",
+        Resource::Typed(
+            "text/plain",
+            b"User-agent: *\nDisallow: /private\n".to_vec(),
+        ),
+    );
+    b.add(
+        &h,
+        "/",
+        html(
+            "<title>Home</title>\
+             <a href='/ok'>Fine page</a> <a href='/gone'>Gone page</a> \
+             <a href='/down'>Server trouble</a> <a href='/hop'>Old link</a> \
+             <a href='/fine-redirect'>Moved fine</a> <a href='/private/x'>Secret</a> \
+             <a href='/slow'>Slow page</a> <a href='http://127.0.0.1:1/'>Dead host</a> \
+             <a href='http://127.0.0.9:9/outside'>Outside</a> <a href='/about'>About</a>",
+        ),
+    );
+    b.add(
+        &h,
+        "/ok",
+        html("<title>Fine</title><a href='/gone'>Gone again</a> <a href='/'>Home</a>"),
+    );
+    b.add(
+        &h,
+        "/about",
+        html("<title>About us</title><a href='/gone'>Gone page</a> <a href='/hop'>Old link</a>"),
+    );
+    b.add(&h, "/gone", Resource::Status(404, "gone".into()));
+    b.add(&h, "/down", Resource::Status(500, "down".into()));
+    // A chain of two redirects that ends at a page that is not there.
+    b.add(&h, "/hop", Resource::Redirect(301, "/hop2".into()));
+    b.add(&h, "/hop2", Resource::Redirect(302, "/missing".into()));
+    b.add(&h, "/fine-redirect", Resource::Redirect(301, "/ok".into()));
+    b.add(
+        &h,
+        "/slow",
+        Resource::Slow(
+            Duration::from_secs(3),
+            Box::new(html("<title>Late</title>")),
+        ),
+    );
+    let site = b.start();
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[site.url(0, "/"), "http://127.0.0.1:1/".to_owned()],
+            "[fetch]\ntimeout_ms = 300\n",
+        )
+        .await;
+    (site, harness)
+}
+
+/// kind, target_url, status, error_kind, final_url, page, anchor_text
+type BrokenRow<'a> = (
+    &'a str,
+    &'a str,
+    Option<i64>,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_follows_redirect_chains_and_lists_robots_blocked_links_apart() {
+    let (site, harness) = link_check_site().await;
+    let u = |path: &str| site.url(0, path);
+    let broken = rows(&harness, &["broken"]).await;
+    let found: Vec<BrokenRow<'_>> = broken
+        .iter()
+        .map(|r| {
+            (
+                text(r, "kind"),
+                text(r, "target_url"),
+                int(r, "status"),
+                text(r, "error_kind"),
+                text(r, "final_url"),
+                text(r, "page"),
+                text(r, "anchor_text"),
+            )
+        })
+        .collect();
+    let (home, ok, about) = (u("/"), u("/ok"), u("/about"));
+    let (gone, down, hop, missing, slow, private) = (
+        u("/gone"),
+        u("/down"),
+        u("/hop"),
+        u("/missing"),
+        u("/slow"),
+        u("/private/x"),
+    );
+    // Sorted by target, then linking page ("…/" sorts before "…/about").
+    let expected: Vec<BrokenRow<'_>> = vec![
+        (
+            "broken",
+            "http://127.0.0.1:1/",
+            None,
+            "connect",
+            "",
+            &home,
+            "Dead host",
+        ),
+        ("broken", &down, Some(500), "", "", &home, "Server trouble"),
+        ("broken", &gone, Some(404), "", "", &home, "Gone page"),
+        ("broken", &gone, Some(404), "", "", &about, "Gone page"),
+        ("broken", &gone, Some(404), "", "", &ok, "Gone again"),
+        ("broken", &hop, Some(404), "", &missing, &home, "Old link"),
+        ("broken", &hop, Some(404), "", &missing, &about, "Old link"),
+        ("broken", &slow, None, "timeout", "", &home, "Slow page"),
+        ("robots", &private, None, "robots", "", &home, "Secret"),
+    ];
+    assert_eq!(found, expected);
+
+    // The table shows each target once, above the pages that link to it.
+    let (table, answer) = ask(&harness, Format::Table, &["broken"]).await;
+    assert_eq!(table.matches(gone.as_str()).count(), 1, "{table}");
+    assert_eq!(answer.broken_links, 8);
+    assert!(
+        answer
+            .notes
+            .contains(&"8 links to 5 URLs broken".to_owned())
+            && answer
+                .notes
+                .contains(&"1 links to 1 URLs blocked by robots.txt (not requested)".to_owned()),
+        "{:?}",
+        answer.notes
+    );
+
+    // The status of the other end of each link, after redirects.
+    let from_home = rows(&harness, &["links", "--from", &home]).await;
+    let by_target: HashMap<&str, (Option<i64>, &str, &str)> = from_home
+        .iter()
+        .map(|r| {
+            (
+                text(r, "target_url"),
+                (
+                    int(r, "status"),
+                    text(r, "error_kind"),
+                    text(r, "redirects_to"),
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(from_home.len(), 10);
+    assert_eq!(by_target[ok.as_str()], (Some(200), "", ""));
+    assert_eq!(
+        by_target[u("/fine-redirect").as_str()],
+        (Some(200), "", ok.as_str())
+    );
+    assert_eq!(by_target[hop.as_str()], (Some(404), "", missing.as_str()));
+    assert_eq!(by_target[slow.as_str()], (None, "timeout", ""));
+    assert_eq!(by_target["http://127.0.0.9:9/outside"], (None, "", ""));
+
+    // A link check in CI: the binary fails when links are broken.
+    let db = harness.db_path().display().to_string();
+    let out = pipecrawl(args(&["query", "--db", &db, "broken", "--fail"])).await;
+    assert_fails(&out, &["error: 8 broken links (--fail)"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_filters_select_what_the_site_has() {
+    let (_site, model, harness, reachable) = crawled_graph().await;
+    let urls = |rows: &[serde_json::Map<String, Value>]| -> BTreeSet<String> {
+        rows.iter().map(|r| text(r, "url").to_owned()).collect()
+    };
+    let crawled = |keep: &dyn Fn(&str, &Node) -> bool| -> BTreeSet<String> {
+        reachable
+            .keys()
+            .filter(|url| keep(url, &model.nodes[*url]))
+            .cloned()
+            .collect()
+    };
+
+    let all = rows(&harness, &["pages", "--limit", "0"]).await;
+    assert_eq!(urls(&all), crawled(&|_, _| true));
+    let sorted: Vec<&str> = all.iter().map(|r| text(r, "url")).collect();
+    assert!(sorted.windows(2).all(|w| w[0] < w[1]), "sorted by URL");
+
+    let failed = rows(&harness, &["pages", "--status", "4xx,500", "--limit", "0"]).await;
+    assert_eq!(
+        urls(&failed),
+        crawled(&|_, node| matches!(node, Node::Status(_)))
+    );
+
+    let host = harness_host(&model, 2);
+    let pdfs = rows(
+        &harness,
+        &["pages", "--host", &host, "--content-type", "application/"],
+    )
+    .await;
+    assert_eq!(
+        urls(&pdfs),
+        BTreeSet::from([format!("http://{host}/doc.pdf")])
+    );
+
+    let seeds = rows(&harness, &["pages", "--depth", "0"]).await;
+    assert_eq!(urls(&seeds), model.seeds.iter().cloned().collect());
+
+    let titled = rows(
+        &harness,
+        &["pages", "--title", "OF HOST 1 &", "--limit", "0"],
+    )
+    .await;
+    assert_eq!(
+        urls(&titled),
+        crawled(
+            &|_, node| matches!(node, Node::Html { title, .. } if title.contains("of host 1 &"))
+        )
+    );
+
+    let deepest = rows(
+        &harness,
+        &["pages", "--sort", "depth", "--desc", "--limit", "3"],
+    )
+    .await;
+    let max_depth = i64::from(reachable.values().copied().max().unwrap_or(0));
+    assert_eq!(deepest.len(), 3);
+    assert!(int(&deepest[0], "depth") >= Some(max_depth));
+
+    let (_, answer) = ask(&harness, Format::Csv, &["pages", "--limit", "10"]).await;
+    assert_eq!(answer.rows, 10);
+    assert_eq!(
+        answer.notes,
+        ["(the first 10 rows; --limit 0 shows all)".to_owned()]
+    );
+    let recent = rows(&harness, &["pages", "--since", "1h", "--limit", "0"]).await;
+    assert_eq!(
+        recent.len(),
+        all.len(),
+        "everything was fetched in the last hour"
+    );
+    let future = rows(&harness, &["pages", "--since", "2999-01-01"]).await;
+    assert!(future.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_to_a_url_include_the_redirects_that_end_there() {
+    let (site, model, harness, reachable) = crawled_graph().await;
+    let p1 = site.url(0, "/p/1");
+    let into: BTreeSet<(String, String, String)> = rows(&harness, &["links", "--to", &p1])
+        .await
+        .iter()
+        .map(|r| {
+            (
+                text(r, "page").to_owned(),
+                text(r, "anchor_text").to_owned(),
+                text(r, "target_url").to_owned(),
+            )
+        })
+        .collect();
+    // Straight links, and links to /moved and /chain, which redirect to /p/1.
+    let leads_here = [p1.clone(), site.url(0, "/moved"), site.url(0, "/chain")];
+    let expected: BTreeSet<(String, String, String)> = model_links(&model, &reachable)
+        .into_iter()
+        .filter(|(_, target, _)| leads_here.iter().any(|t| t == target))
+        .map(|(s, t, a)| (s.to_owned(), a.to_owned(), t.to_owned()))
+        .collect();
+    assert!(expected.iter().any(|(_, a, _)| a == "Older address"));
+    assert_eq!(into, expected);
+
+    let missing = site.url(0, "/orphan/0");
+    let question = Words::try_parse_from(["query", "links", "--from", &missing])
+        .expect("valid words")
+        .question;
+    let error = query::ask(
+        &harness.db_path(),
+        &question,
+        Format::Table,
+        &mut Vec::new(),
+    )
+    .await
+    .expect_err("an uncrawled page has no links to list");
+    assert!(error.to_string().contains("was not crawled"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_finds_pages_by_their_titles_and_by_what_links_to_them_say() {
+    let (site, _model, harness, _) = crawled_graph().await;
+    let hits = rows(&harness, &["search", "broken", "server"]).await;
+    let found: BTreeSet<(&str, &str, Option<i64>)> = hits
+        .iter()
+        .map(|r| (text(r, "url"), text(r, "matched"), int(r, "status")))
+        .collect();
+    let expected: BTreeSet<(String, &str, Option<i64>)> = (0..3)
+        .map(|h| (site.url(h, "/error"), "anchor", Some(500)))
+        .collect();
+    let expected: BTreeSet<(&str, &str, Option<i64>)> = expected
+        .iter()
+        .map(|(u, m, s)| (u.as_str(), *m, *s))
+        .collect();
+    assert_eq!(found, expected);
+
+    // A URL whose title and anchors both match ranks above one matched by either alone.
+    let both = rows(&harness, &["search", "page", "1", "host", "0"]).await;
+    let first: BTreeSet<&str> = both[..2].iter().map(|r| text(r, "url")).collect();
+    let (p1, p0) = (site.url(0, "/p/1"), site.url(1, "/p/0"));
+    assert_eq!(
+        first,
+        BTreeSet::from([p1.as_str(), p0.as_str()]),
+        "{both:?}"
+    );
+    assert!(both[..2]
+        .iter()
+        .all(|r| text(r, "matched") == "title, anchor"));
+    assert!(both[2..]
+        .iter()
+        .all(|r| text(r, "matched") != "title, anchor"));
+
+    // Word forms match: "addresses" finds "address".
+    let older = rows(&harness, &["search", "older", "addresses"]).await;
+    let urls: BTreeSet<&str> = older.iter().map(|r| text(r, "url")).collect();
+    let chains: Vec<String> = (0..3).map(|h| site.url(h, "/chain")).collect();
+    assert_eq!(urls, chains.iter().map(String::as_str).collect());
+    assert!(older
+        .iter()
+        .all(|r| text(r, "anchor_texts") == "Older address"));
+
+    let titled = rows(&harness, &["search", "friends", "--limit", "7"]).await;
+    assert_eq!(titled.len(), 7);
+    assert!(titled
+        .iter()
+        .all(|r| text(r, "title").ends_with("& friends")));
+    assert!(rows(&harness, &["search", "zebra*"]).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_count_what_the_crawl_stored() {
+    let (_site, model, harness, reachable) = crawled_graph().await;
+    let stats = rows(&harness, &["stats"]).await;
+    let value = |section: &str, key: &str| {
+        stats
+            .iter()
+            .find(|r| text(r, "section") == section && text(r, "key") == key)
+            .and_then(|r| int(r, "value"))
+    };
+    let links = model_links(&model, &reachable).len() as i64;
+    assert_eq!(value("total", "pages"), Some(reachable.len() as i64));
+    assert_eq!(value("total", "links"), Some(links));
+    assert_eq!(value("total", "hosts"), Some(3));
+    let count =
+        |f: &dyn Fn(&Node) -> bool| reachable.keys().filter(|u| f(&model.nodes[*u])).count() as i64;
+    assert_eq!(
+        value("status", "404"),
+        Some(count(&|n| matches!(n, Node::Status(404))))
+    );
+    assert_eq!(value("status", "500"), Some(3));
+    assert_eq!(value("status class", "3xx"), Some(6));
+    assert_eq!(value("content type", "application/pdf"), Some(3));
+    assert_eq!(value("depth", "0"), Some(3));
+    let per_host: i64 = stats
+        .iter()
+        .filter(|r| text(r, "section") == "host")
+        .filter_map(|r| int(r, "value"))
+        .sum();
+    assert_eq!(per_host, reachable.len() as i64);
+    let fetched: i64 = stats
+        .iter()
+        .filter(|r| text(r, "section").starts_with("fetched per "))
+        .filter_map(|r| int(r, "value"))
+        .sum();
+    assert_eq!(
+        fetched,
+        reachable.len() as i64,
+        "every page is in a time bucket"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_format_parses_back_to_the_same_rows() {
+    let (_site, _model, harness, reachable) = crawled_graph().await;
+    let words = ["pages", "--limit", "0"];
+    let json = rows(&harness, &words).await;
+    assert_eq!(json.len(), reachable.len());
+    // As text, the way CSV and a table show every value.
+    let as_text = |v: &Value| match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let (csv_text, _) = ask(&harness, Format::Csv, &words).await;
+    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+    let columns: Vec<String> = reader
+        .headers()
+        .expect("a CSV header")
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let keys: BTreeSet<&String> = json[0].keys().collect();
+    assert_eq!(keys, columns.iter().collect(), "the same columns");
+    let expected: Vec<Vec<String>> = json
+        .iter()
+        .map(|r| columns.iter().map(|c| as_text(&r[c])).collect())
+        .collect();
+    let csv_rows: Vec<Vec<String>> = reader
+        .records()
+        .map(|r| r.expect("a CSV record").iter().map(str::to_owned).collect())
+        .collect();
+    assert_eq!(csv_rows, expected);
+
+    let (jsonl_text, _) = ask(&harness, Format::Jsonl, &words).await;
+    let jsonl: Vec<Value> = jsonl_text
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON object per line"))
+        .collect();
+    let json_values: Vec<Value> = json.iter().cloned().map(Value::Object).collect();
+    assert_eq!(jsonl, json_values);
+
+    let (table, _) = ask(&harness, Format::Table, &words).await;
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(
+        lines.len(),
+        reachable.len() + 2,
+        "header, rule, one line per row"
+    );
+    assert!(lines[0].starts_with("url ") && lines[1].starts_with("---"));
+
+    // An empty answer is still well-formed.
+    let none = ["pages", "--title", "no such title"];
+    assert_eq!(ask(&harness, Format::Json, &none).await.0, "[\n]\n");
+    assert!(ask(&harness, Format::Csv, &none)
+        .await
+        .0
+        .starts_with("url,status,"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_through_sql_is_refused_and_the_database_is_unchanged() {
+    let (_site, _model, harness, reachable) = crawled_graph().await;
+    let db = harness.db_path();
+    let copy = harness.dir.path().join("copy.db");
+    let attached = harness.dir.path().join("attached.db");
+    let attempts = [
+        "DELETE FROM pages".to_owned(),
+        "UPDATE pages SET title = 'x'".to_owned(),
+        "DROP TABLE links".to_owned(),
+        "PRAGMA query_only = 0; DELETE FROM links".to_owned(),
+        format!("PRAGMA query_only = 0; VACUUM INTO '{}'", copy.display()),
+        format!(
+            "ATTACH '{}' AS other; CREATE TABLE other.t (x)",
+            attached.display()
+        ),
+    ];
+    let before = std::fs::read(&db).expect("read the database file");
+    let db_arg = db.display().to_string();
+    for sql in attempts {
+        let out = pipecrawl(args(&["query", "--db", &db_arg, "sql", &sql])).await;
+        assert_fails(
+            &out,
+            &[
+                "`query sql` only reads",
+                "`query sql` reads this database only",
+            ],
+        );
+    }
+    assert!(!copy.exists() && !attached.exists(), "no file was written");
+    assert_eq!(std::fs::read(&db).expect("read the database file"), before);
+    assert_eq!(harness.page_count().await, reachable.len() as i64);
+
+    // Reading works, with the SQL's own column names.
+    let counted = rows(
+        &harness,
+        &["sql", "SELECT count(*) AS n FROM links WHERE rel IS NULL"],
+    )
+    .await;
+    assert!(int(&counted[0], "n") > Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_or_foreign_file_is_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let missing = dir.path().join("nothing.db");
+    let text_file = dir.path().join("notes.txt");
+    std::fs::write(
+        &text_file,
+        "not a database, just some text that is long enough ".repeat(20),
+    )
+    .expect("write a text file");
+    let cases: [(&Path, &str); 2] = [
+        (&missing, "there is no database at"),
+        (&text_file, "is not a SQLite database"),
+    ];
+    for (path, says) in cases {
+        let db = path.display().to_string();
+        assert_fails(
+            &pipecrawl(args(&["query", "--db", &db, "stats"])).await,
+            &[says],
+        );
+    }
+    assert!(!missing.exists(), "querying does not create a database");
+
+    // A SQLite database of something else.
+    let other_db = dir.path().join("other.db");
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&other_db)
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options)
+        .await
+        .expect("create a database");
+    sqlx::query("CREATE TABLE pages (x)")
+        .execute(&pool)
+        .await
+        .expect("a table");
+    pool.close().await;
+    let (db, out) = (
+        other_db.display().to_string(),
+        dir.path().display().to_string(),
+    );
+    assert_fails(
+        &pipecrawl(args(&["export", "--db", &db, "--out", &out])).await,
+        &["is not a pipecrawl database: it has no `links` table"],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_writes_every_page_and_link_in_csv_and_json_lines() {
+    let (_site, model, harness, reachable) = crawled_graph().await;
+    let db = harness.db_path();
+    let expected_links: HashSet<(String, String)> = model_links(&model, &reachable)
+        .into_iter()
+        .map(|(_, t, a)| (t.to_owned(), a.to_owned()))
+        .collect();
+    for format in ["csv", "jsonl"] {
+        let out_dir = harness.dir.path().join(format!("export-{format}"));
+        let (path, dir) = (db.display().to_string(), out_dir.display().to_string());
+        let out = pipecrawl(args(&[
+            "export", "--db", &path, "--format", format, "--out", &dir,
+        ]))
+        .await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        let records = |table: &str| -> Vec<HashMap<String, String>> {
+            let file = out_dir.join(format!("{table}.{format}"));
+            let body = std::fs::read_to_string(&file).expect("an exported file");
+            if format == "csv" {
+                let mut reader = csv::Reader::from_reader(body.as_bytes());
+                let header = reader.headers().expect("a header").clone();
+                reader
+                    .records()
+                    .map(|r| {
+                        let r = r.expect("a CSV record");
+                        header
+                            .iter()
+                            .map(str::to_owned)
+                            .zip(r.iter().map(str::to_owned))
+                            .collect()
+                    })
+                    .collect()
+            } else {
+                body.lines()
+                    .map(|line| match serde_json::from_str(line) {
+                        Ok(Value::Object(o)) => o
+                            .into_iter()
+                            .map(|(k, v)| {
+                                let v = match v {
+                                    Value::String(s) => s,
+                                    Value::Null => String::new(),
+                                    other => other.to_string(),
+                                };
+                                (k, v)
+                            })
+                            .collect(),
+                        other => panic!("not a JSON object: {other:?}"),
+                    })
+                    .collect()
+            }
+        };
+        let pages = records("pages");
+        let page_urls: BTreeSet<&str> = pages.iter().map(|p| p["url"].as_str()).collect();
+        assert_eq!(page_urls, reachable.keys().map(String::as_str).collect());
+        assert!(pages
+            .iter()
+            .all(|p| p.contains_key("content_hash") && p.contains_key("fetched_at")));
+        let links = records("links");
+        let exported: HashSet<(String, String)> = links
+            .iter()
+            .map(|l| (l["target_url"].clone(), l["anchor_text"].clone()))
+            .collect();
+        assert_eq!(links.len(), model_links(&model, &reachable).len());
+        assert_eq!(exported, expected_links);
+        assert!(
+            !out_dir.join(".pages.csv.part").exists(),
+            "no partial file is left"
+        );
+    }
+}
