@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::frontier::dispatcher::Progress;
 use crate::netguard::NetworkPolicy;
-use crate::page::{Discovered, JobKind};
+use crate::page::Discovered;
 use crate::scope::SharedScope;
 use crate::store::{HostCounts, Store};
 use crate::urlnorm;
@@ -207,18 +207,7 @@ async fn add_seeds(State(admin): State<Arc<Admin>>, Json(urls): Json<Vec<String>
     }
     admin.network.trust(&seeds);
     let scope = admin.scope.get().with_seeds(&seeds);
-    let rows: Vec<Discovered> = seeds
-        .iter()
-        .map(|url| Discovered {
-            url: url.clone(),
-            host: urlnorm::host_key(url),
-            depth: 0,
-            priority: scope.priority(url, 0),
-            redirect_hops: 0,
-            kind: JobKind::Page,
-            trap: None,
-        })
-        .collect();
+    let rows: Vec<Discovered> = seeds.iter().map(|url| scope.seed(url)).collect();
     admin.scope.set(scope);
     if let Err(e) = admin.store.enqueue(&rows).await {
         return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response();

@@ -21,8 +21,9 @@ use crate::error::Error;
 use crate::fetcher::{self, FetchContext, FetchPool};
 use crate::frontier::dispatcher::{Dispatcher, Progress};
 use crate::frontier::Frontier;
+use crate::metrics;
 use crate::netguard::NetworkPolicy;
-use crate::page::{Discovered, JobKind};
+use crate::page::Discovered;
 use crate::parser::ParsePool;
 use crate::politeness::{HostGate, Politeness};
 use crate::progress::Reporter;
@@ -33,7 +34,6 @@ use crate::scope::{Scope, SharedScope};
 use crate::store::writer::StoreWriter;
 use crate::store::Store;
 use crate::summary::{EndReason, Summary};
-use crate::{metrics, urlnorm};
 
 /// Crawls until the frontier is empty, `scope.max_pages` is reached, or `shutdown`
 /// completes; then drains the pipeline and reports.
@@ -284,19 +284,7 @@ fn depth<T: Send + 'static>(sender: &flume::Sender<T>) -> Box<dyn Fn() -> usize 
 }
 
 fn seeds(config: &Config, scope: &Scope) -> Vec<Discovered> {
-    config
-        .seeds
-        .iter()
-        .map(|url| Discovered {
-            url: url.clone(),
-            host: urlnorm::host_key(url),
-            depth: 0,
-            priority: scope.priority(url, 0),
-            redirect_hops: 0,
-            kind: JobKind::Page,
-            trap: None,
-        })
-        .collect()
+    config.seeds.iter().map(|url| scope.seed(url)).collect()
 }
 
 /// What a SIGHUP changes.

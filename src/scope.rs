@@ -9,7 +9,9 @@ use std::sync::{Arc, PoisonError, RwLock};
 use url::Url;
 
 use crate::config::{Boost, Config};
+use crate::page::{Discovered, JobKind};
 use crate::traps::Traps;
+use crate::urlnorm;
 
 /// A host the crawl may enter: `example.com`, or `*.example.com` for it and its subdomains.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,6 +141,19 @@ impl Scope {
             }
         }
         scope
+    }
+
+    /// A seed's frontier row: depth 0, trusted, never a trap.
+    pub fn seed(&self, url: &Url) -> Discovered {
+        Discovered {
+            url: url.clone(),
+            host: urlnorm::host_key(url),
+            depth: 0,
+            priority: self.priority(url, 0),
+            redirect_hops: 0,
+            kind: JobKind::Page,
+            trap: None,
+        }
     }
 
     /// Whether a URL found at `depth` should be crawled.

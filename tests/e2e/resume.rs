@@ -7,13 +7,30 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::graph::{self, Model, Rules};
-use super::site::{SiteBuilder, TestSite};
+use super::site::{Resource, SiteBuilder, TestSite};
 use super::Harness;
 
 /// Small channels and batches, so few pages are ever between fetch and commit: the
 /// pages a kill can cost are bounded by these.
 const CONFIG: &str = "[fetch]\nworkers = 8\n[channels]\nto_fetch = 8\nto_parse = 8\nto_store = 8\n\
 [politeness]\ndelay_ms = 0\nper_host_concurrency = 4\n[retry]\nmax_attempts = 1\n";
+
+/// A home page and six pages, every answer `delay` late.
+async fn slow_site(delay: Duration) -> TestSite {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let links: String = (0..6).map(|i| format!("<a href='/{i}'>{i}</a>")).collect();
+    b.add(&h, "/", Resource::Html(links));
+    for i in 0..6 {
+        b.add(
+            &h,
+            &format!("/{i}"),
+            Resource::Html("<title>x</title>".into()),
+        );
+    }
+    b.delay_host(&h, delay);
+    b.start()
+}
 
 async fn big_site() -> (TestSite, Model) {
     let mut b = SiteBuilder::bind(3).await;
@@ -184,19 +201,7 @@ async fn sigterm_finishes_the_pages_in_flight_and_a_restart_completes_the_crawl(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_whose_grace_period_runs_out_queues_the_unfinished_pages_again() {
-    let mut b = SiteBuilder::bind(1).await;
-    let h = b.authority(0);
-    let links: String = (0..6).map(|i| format!("<a href='/{i}'>{i}</a>")).collect();
-    b.add(&h, "/", super::site::Resource::Html(links));
-    for i in 0..6 {
-        b.add(
-            &h,
-            &format!("/{i}"),
-            super::site::Resource::Html("<title>x</title>".into()),
-        );
-    }
-    b.delay_host(&h, Duration::from_secs(3));
-    let site = b.start();
+    let site = slow_site(Duration::from_secs(3)).await;
     let harness = Harness::default();
 
     let mut child = start(
@@ -234,19 +239,7 @@ async fn a_stop_whose_grace_period_runs_out_queues_the_unfinished_pages_again() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_signal_stops_at_once_and_the_database_stays_sound() {
-    let mut b = SiteBuilder::bind(1).await;
-    let h = b.authority(0);
-    let links: String = (0..6).map(|i| format!("<a href='/{i}'>{i}</a>")).collect();
-    b.add(&h, "/", super::site::Resource::Html(links));
-    for i in 0..6 {
-        b.add(
-            &h,
-            &format!("/{i}"),
-            super::site::Resource::Html("<title>x</title>".into()),
-        );
-    }
-    b.delay_host(&h, Duration::from_millis(1500));
-    let site = b.start();
+    let site = slow_site(Duration::from_millis(1500)).await;
     let harness = Harness::default();
 
     let mut child = start(
