@@ -7,7 +7,7 @@ use std::io::{self, Write};
 
 use futures_util::TryStreamExt;
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
-use sqlx::{Column, QueryBuilder, Row, Sqlite, TypeInfo, ValueRef};
+use sqlx::{Column, QueryBuilder, Row, Sqlite, Statement, TypeInfo, ValueRef};
 
 use super::error::QueryError;
 use super::table::Table;
@@ -122,11 +122,13 @@ pub async fn stream(
         }
     }
     if !started {
-        // No rows, but CSV still wants its header and a table its column names.
-        let described = sqlx::Executor::describe(&mut *conn, sql)
+        // No rows, but CSV still wants its header and a table its column names: preparing
+        // the statement again names them (`describe` would too, at the cost of analysing
+        // the whole query plan).
+        let prepared = sqlx::Executor::prepare(&mut *conn, sql)
             .await
             .map_err(QueryError::from_sql)?;
-        let names: Vec<String> = described
+        let names: Vec<String> = prepared
             .columns()
             .iter()
             .map(|c| c.name().to_owned())

@@ -29,6 +29,12 @@ pub struct SearchArgs {
 const HITS_PER_RESULT: u64 = 10;
 const MIN_HITS: u64 = 200;
 
+/// Matches ranked at most per index. Ranking costs a look at every match; for words in
+/// more documents than this (a site's name in every title), BM25 says little anyway, and
+/// the first matches stored — the pages nearest the seeds, as the crawl is breadth-first —
+/// are ranked instead of all of them.
+const RANKED_MATCHES: i64 = 20_000;
+
 pub(super) async fn answer(
     conn: &mut SqliteConnection,
     args: &SearchArgs,
@@ -40,22 +46,12 @@ pub(super) async fn answer(
     let hits = limit.map_or(i64::MAX, |l| {
         i64::try_from(l.saturating_mul(HITS_PER_RESULT).max(MIN_HITS)).unwrap_or(i64::MAX)
     });
-    let mut q = QueryBuilder::<Sqlite>::new(
-        "WITH title_hits AS (
-             SELECT rowid AS id, rank FROM pages_fts WHERE pages_fts MATCH ",
-    );
-    q.push_bind(query.clone())
-        .push(" ORDER BY rank LIMIT ")
-        .push_bind(hits)
-        .push(
-            "), anchor_hits AS (
-                 SELECT rowid AS id, rank FROM anchors_fts WHERE anchors_fts MATCH ",
-        )
-        .push_bind(query)
-        .push(" ORDER BY rank LIMIT ")
-        .push_bind(hits)
-        .push(
-            "), hits (url, title_rank, anchor_rank, anchor_text, links) AS (
+    let mut q = QueryBuilder::<Sqlite>::new("WITH title_hits AS (");
+    push_ranked_hits(&mut q, "pages_fts", &query, hits);
+    q.push("), anchor_hits AS (");
+    push_ranked_hits(&mut q, "anchors_fts", &query, hits);
+    q.push(
+        "), hits (url, title_rank, anchor_rank, anchor_text, links) AS (
                  SELECT p.url, t.rank, NULL, NULL, 0
                  FROM title_hits t JOIN pages p ON p.id = t.id
                  UNION ALL
@@ -75,9 +71,26 @@ pub(super) async fn answer(
                     r.anchor_texts, r.anchor_links
              FROM ranked r LEFT JOIN pages p ON p.url = r.url
              ORDER BY r.rank, r.url",
-        );
+    );
     super::push_limit(&mut q, limit);
     super::print_rows(conn, &mut q, format, out, 0, limit).await
+}
+
+/// The best `hits` matches of `query` in the FTS5 table `fts`, as `(id, rank)`, ranking
+/// only the first [`RANKED_MATCHES`].
+fn push_ranked_hits(q: &mut QueryBuilder<Sqlite>, fts: &str, query: &str, hits: i64) {
+    q.push(format_args!(
+        "SELECT rowid AS id, rank FROM {fts} WHERE {fts} MATCH "
+    ))
+    .push_bind(query.to_owned())
+    .push(format_args!(
+        " AND rowid <= coalesce((SELECT rowid FROM {fts} WHERE {fts} MATCH "
+    ))
+    .push_bind(query.to_owned())
+    .push(" ORDER BY rowid LIMIT 1 OFFSET ")
+    .push_bind(RANKED_MATCHES - 1)
+    .push("), 9223372036854775807) ORDER BY rank LIMIT ")
+    .push_bind(hits);
 }
 
 /// The words as an FTS5 query that means "all of these", whatever characters they hold:
