@@ -18,7 +18,7 @@ pub struct TopArgs {
     pub limit: u64,
 }
 
-/// Counts come from `inlinks`, which triggers keep as links are stored: counting distinct
+/// Counts come from `inlinks`, which the writer keeps as links are stored: counting distinct
 /// linking pages here would read every link.
 pub(super) async fn answer(
     conn: &mut SqliteConnection,

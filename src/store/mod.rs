@@ -5,6 +5,7 @@
 //! through it and the dispatcher leases through it. WAL mode lets readers — the query CLI,
 //! `sqlite3` — read while a crawl writes.
 
+mod link_counts;
 pub mod writer;
 
 use std::collections::BTreeSet;
@@ -19,11 +20,12 @@ use url::Url;
 
 use crate::error::{DbContext, Error};
 use crate::page::{CrawlJob, Discovered, JobKind, PageRecord, Previous};
+use link_counts::LinkCounts;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
 /// SQLite's limit on bound parameters in one statement is 32766; stay well below.
-const MAX_BINDS: usize = 30_000;
+pub(super) const MAX_BINDS: usize = 30_000;
 
 /// A host's robots.txt as last fetched.
 #[derive(Debug, Clone)]
@@ -145,7 +147,8 @@ impl Store {
     /// Adds URLs to the frontier; those already known are left as they are.
     pub async fn enqueue(&self, urls: &[Discovered]) -> Result<(), Error> {
         let mut tx = self.pool.begin().await.doing("starting to add seeds")?;
-        insert_frontier(&mut tx, urls, None).await?;
+        let urls_from: Vec<(&Discovered, Option<i64>)> = urls.iter().map(|d| (d, None)).collect();
+        insert_frontier(&mut tx, &urls_from).await?;
         insert_hosts(&mut tx, urls.iter().map(|d| d.host.as_str())).await?;
         tx.commit().await.doing("adding seeds")
     }
@@ -365,11 +368,16 @@ impl Store {
             .filter(|p| p.job.previous.is_some())
             .map(|p| p.job.id)
             .collect();
+        let mut counts = LinkCounts::adding(&pages);
+        counts.removing(&mut tx, &revisited).await?;
         delete_links(&mut tx, &revisited).await?;
         insert_links(&mut tx, &pages).await?;
-        for page in &pages {
-            insert_frontier(&mut tx, &page.discovered, Some(page.job.id)).await?;
-        }
+        counts.apply(&mut tx).await?;
+        let discovered: Vec<(&Discovered, Option<i64>)> = pages
+            .iter()
+            .flat_map(|p| p.discovered.iter().map(|d| (d, Some(p.job.id))))
+            .collect();
+        insert_frontier(&mut tx, &discovered).await?;
         let hosts: BTreeSet<&str> = pages
             .iter()
             .flat_map(|p| p.discovered.iter().map(|d| d.host.as_str()))
@@ -383,7 +391,7 @@ impl Store {
     }
 }
 
-type Tx<'a> = sqlx::Transaction<'a, Sqlite>;
+pub(super) type Tx<'a> = sqlx::Transaction<'a, Sqlite>;
 
 /// Inserts pages, or replaces a revisited page's row; `changed_at` moves only when the
 /// content hash does.
@@ -496,15 +504,14 @@ async fn insert_links(tx: &mut Tx<'_>, batch: &[&PageRecord]) -> Result<(), Erro
 
 /// Adds discovered URLs: those that look like traps as failed rows, each with a page row
 /// that says why; the others queued.
+/// Each URL comes with the page it was found on (none for seeds).
 async fn insert_frontier(
     tx: &mut Tx<'_>,
-    urls: &[Discovered],
-    from: Option<i64>,
+    urls: &[(&Discovered, Option<i64>)],
 ) -> Result<(), Error> {
-    let (trapped, fine): (Vec<&Discovered>, Vec<&Discovered>) =
-        urls.iter().partition(|d| d.trap.is_some());
-    insert_queued(tx, &fine, from).await?;
-    for url in trapped {
+    let (trapped, fine): (Vec<_>, Vec<_>) = urls.iter().partition(|(d, _)| d.trap.is_some());
+    insert_queued(tx, &fine).await?;
+    for (url, from) in trapped {
         let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO frontier (url, host, depth, priority, discovered_from, redirect_hops, kind, state)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'failed')
@@ -514,7 +521,7 @@ async fn insert_frontier(
         .bind(url.host.as_str())
         .bind(i64::from(url.depth))
         .bind(url.priority)
-        .bind(from)
+        .bind(*from)
         .bind(i64::from(url.redirect_hops))
         .bind(url.kind.as_str())
         .fetch_optional(&mut **tx)
@@ -540,22 +547,18 @@ async fn insert_frontier(
     Ok(())
 }
 
-async fn insert_queued(
-    tx: &mut Tx<'_>,
-    urls: &[&Discovered],
-    from: Option<i64>,
-) -> Result<(), Error> {
+async fn insert_queued(tx: &mut Tx<'_>, urls: &[&(&Discovered, Option<i64>)]) -> Result<(), Error> {
     const COLUMNS: usize = 7;
     for chunk in urls.chunks(MAX_BINDS / COLUMNS) {
         let mut q = QueryBuilder::<Sqlite>::new(
             "INSERT INTO frontier (url, host, depth, priority, discovered_from, redirect_hops, kind) ",
         );
-        q.push_values(chunk, |mut b, d| {
+        q.push_values(chunk, |mut b, (d, from)| {
             b.push_bind(d.url.as_str())
                 .push_bind(d.host.as_str())
                 .push_bind(i64::from(d.depth))
                 .push_bind(d.priority)
-                .push_bind(from)
+                .push_bind(*from)
                 .push_bind(i64::from(d.redirect_hops))
                 .push_bind(d.kind.as_str());
         });
@@ -699,7 +702,7 @@ async fn requeue(tx: &mut Tx<'_>, retries: &[&PageRecord]) -> Result<(), Error> 
 }
 
 /// Appends `(?, ?, …)` binding each id, for `WHERE id IN`.
-fn push_id_list(q: &mut QueryBuilder<Sqlite>, ids: &[i64]) {
+pub(super) fn push_id_list(q: &mut QueryBuilder<Sqlite>, ids: &[i64]) {
     q.push("(");
     let mut list = q.separated(", ");
     for id in ids {

@@ -19,8 +19,12 @@ async fn a_changed_page_is_seen_changed_and_an_unchanged_one_answers_304() {
         &h,
         "/news",
         Resource::Sequence(vec![
-            Resource::Html("<title>Old news</title><a href='/old'>old</a>".into()),
-            Resource::Html("<title>Fresh news</title><a href='/fresh'>fresh</a>".into()),
+            Resource::Html(
+                "<title>Old news</title><a href='/old'>old</a><a href='/about'>about us</a>".into(),
+            ),
+            Resource::Html(
+                "<title>Fresh news</title><a href='/fresh'>fresh</a><a href='/about'>a</a>".into(),
+            ),
         ]),
     );
     b.add(
@@ -64,8 +68,32 @@ async fn a_changed_page_is_seen_changed_and_an_unchanged_one_answers_304() {
         .scalar("SELECT count(*) FROM links l JOIN pages p ON p.id = l.source_id WHERE p.url LIKE '%/news'")
         .await;
     assert_eq!(
-        news_links, 1,
+        news_links, 2,
         "a revisited page's links are what it links to now"
+    );
+    let stale_counts: i64 = db
+        .scalar(
+            "SELECT (SELECT count(*) FROM (
+                 SELECT url, linking_pages, links FROM inlinks
+                 EXCEPT SELECT target_url, count(DISTINCT source_id), count(*) FROM links
+                        GROUP BY target_url))
+             + (SELECT count(*) FROM (
+                 SELECT target_url, count(DISTINCT source_id), count(*) FROM links
+                 GROUP BY target_url
+                 EXCEPT SELECT url, linking_pages, links FROM inlinks))
+             + (SELECT count(*) FROM (
+                 SELECT target_url, anchor_text, links FROM anchors
+                 EXCEPT SELECT target_url, anchor_text, count(*) FROM links
+                        GROUP BY target_url, anchor_text))
+             + (SELECT count(*) FROM (
+                 SELECT target_url, anchor_text, count(*) FROM links
+                 GROUP BY target_url, anchor_text
+                 EXCEPT SELECT target_url, anchor_text, links FROM anchors))",
+        )
+        .await;
+    assert_eq!(
+        stale_counts, 0,
+        "in-link and anchor counts follow the links a revisit replaced"
     );
     assert_eq!(
         db.page(&site.url(0, "/fresh")).await.and_then(|p| p.status),
