@@ -23,15 +23,9 @@ use crate::frontier::dispatcher::Progress;
 use crate::netguard::NetworkPolicy;
 use crate::page::Discovered;
 use crate::scope::SharedScope;
+use crate::stages::{Queues, StageReport, Stages};
 use crate::store::{HostCounts, Store};
 use crate::urlnorm;
-
-/// The depths of the bounded channels between the stages, read without keeping them open.
-pub struct Queues {
-    pub to_fetch: Box<dyn Fn() -> usize + Send + Sync>,
-    pub to_parse: Box<dyn Fn() -> usize + Send + Sync>,
-    pub to_store: Box<dyn Fn() -> usize + Send + Sync>,
-}
 
 /// Everything the handlers share.
 pub struct Admin {
@@ -39,7 +33,7 @@ pub struct Admin {
     pub progress: Progress,
     pub scope: SharedScope,
     pub network: Arc<NetworkPolicy>,
-    pub queues: Arc<Queues>,
+    pub stages: Stages,
     pub metrics: PrometheusHandle,
     pub token: Option<String>,
     pub started: Instant,
@@ -127,6 +121,8 @@ struct Stats {
     queues: BTreeMap<&'static str, usize>,
     pages_per_sec_last_minute: f64,
     hosts: Vec<HostCounts>,
+    /// Busy and blocked time per stage, queue depths over time.
+    pipeline: StageReport,
 }
 
 /// How many hosts `/stats` lists, busiest first.
@@ -144,11 +140,10 @@ async fn stats(State(admin): State<Arc<Admin>>) -> Response {
         Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
     };
     let tally = admin.progress.tally();
-    let queues = BTreeMap::from([
-        ("to_fetch", (admin.queues.to_fetch)()),
-        ("to_parse", (admin.queues.to_parse)()),
-        ("to_store", (admin.queues.to_store)()),
-    ]);
+    let queues = Queues::NAMES
+        .into_iter()
+        .zip(admin.stages.queue_depths())
+        .collect();
     Json(Stats {
         state: if admin.progress.paused() {
             "paused"
@@ -166,6 +161,7 @@ async fn stats(State(admin): State<Arc<Admin>>) -> Response {
         queues,
         pages_per_sec_last_minute: admin.progress.rate_last_minute(),
         hosts,
+        pipeline: admin.stages.report(),
     })
     .into_response()
 }

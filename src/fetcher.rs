@@ -29,6 +29,7 @@ use crate::page::{CrawlJob, ErrorKind, FetchError, Fetched, JobKind};
 use crate::politeness::{HostGate, Politeness};
 use crate::retry::{self, Decision, RetryPolicy};
 use crate::robots::{RobotsCache, Verdict};
+use crate::stages::{Phase, Stage};
 use crate::urlnorm;
 
 /// How long a body may take to get going before its transfer rate is judged.
@@ -107,7 +108,9 @@ struct FetchWorker {
 
 impl FetchWorker {
     async fn run(self, abort: CancellationToken) {
+        let mut timer = self.cx.progress.stages().timer(Stage::Fetch);
         loop {
+            timer.enter(Phase::Waiting);
             let job = tokio::select! {
                 job = self.jobs.recv_async() => match job {
                     Ok(job) => job,
@@ -116,12 +119,15 @@ impl FetchWorker {
                 () = abort.cancelled() => break,
             };
             let id = job.id;
+            timer.enter(Phase::Working);
+            let timer = &mut timer;
             let work = async {
                 let host = Arc::clone(&job.host);
                 let span = tracing::debug_span!("fetch", url = %job.url);
                 let (fetched, release) =
                     tracing::Instrument::instrument(self.process(job), span).await;
                 self.cx.progress.host_released(host, release);
+                timer.enter(Phase::Blocked);
                 self.fetched.send_async(fetched).await.is_ok()
             };
             tokio::select! {

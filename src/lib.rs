@@ -44,6 +44,7 @@ pub mod retry;
 pub mod robots;
 pub mod scope;
 pub mod sitemap;
+pub mod stages;
 pub mod store;
 pub mod summary;
 pub mod traps;

@@ -18,6 +18,7 @@ use crate::metrics;
 use crate::page::{Discovered, ErrorKind, FetchError, Fetched, JobKind, Link, PageRecord};
 use crate::recrawl::RecrawlPolicy;
 use crate::scope::{Scope, SharedScope};
+use crate::stages::{Phase, Stage, Stages};
 use crate::{sitemap, urlnorm};
 
 /// Sitemap index levels followed below the sitemaps robots.txt names.
@@ -31,8 +32,8 @@ impl ParsePool {
         workers: usize,
         fetched: flume::Receiver<Fetched>,
         records: flume::Sender<PageRecord>,
-        scope: SharedScope,
-        recrawl: RecrawlPolicy,
+        (scope, recrawl): (SharedScope, RecrawlPolicy),
+        stages: &Stages,
     ) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
         (0..workers)
             .map(|i| {
@@ -41,6 +42,7 @@ impl ParsePool {
                     records: records.clone(),
                     scope: scope.clone(),
                     recrawl: recrawl.clone(),
+                    stages: stages.clone(),
                 };
                 std::thread::Builder::new()
                     .name(format!("parse-{i}"))
@@ -55,18 +57,23 @@ struct ParseWorker {
     records: flume::Sender<PageRecord>,
     scope: SharedScope,
     recrawl: RecrawlPolicy,
+    stages: Stages,
 }
 
 impl ParseWorker {
     fn run(self) {
         let extractor = Extractor::new();
+        let mut timer = self.stages.timer(Stage::Parse);
         while let Ok(fetched) = self.fetched.recv() {
+            timer.enter(Phase::Working);
             let started = Instant::now();
             let record = to_record(fetched, &extractor, &self.scope.get(), &self.recrawl);
             metrics::parsed(started.elapsed());
+            timer.enter(Phase::Blocked);
             if self.records.send(record).is_err() {
                 break;
             }
+            timer.enter(Phase::Waiting);
         }
     }
 }

@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::admin::{self, Admin, AdminError, Queues};
+use crate::admin::{self, Admin, AdminError};
 use crate::config::Config;
 use crate::error::Error;
 use crate::fetcher::{self, FetchContext, FetchPool};
@@ -31,6 +31,7 @@ use crate::recrawl::RecrawlPolicy;
 use crate::retry::RetryPolicy;
 use crate::robots::RobotsCache;
 use crate::scope::{Scope, SharedScope};
+use crate::stages::{Queues, Stages};
 use crate::store::writer::StoreWriter;
 use crate::store::Store;
 use crate::summary::{EndReason, Summary};
@@ -112,12 +113,17 @@ async fn run(
     let (jobs_tx, jobs_rx) = flume::bounded(config.channels.to_fetch);
     let (fetched_tx, fetched_rx) = flume::bounded(config.channels.to_parse);
     let (records_tx, records_rx) = flume::bounded(config.channels.to_store);
-    let queues = Arc::new(Queues {
+    let stages = Stages::new(Queues {
         to_fetch: depth(&jobs_tx),
         to_parse: depth(&fetched_tx),
         to_store: depth(&records_tx),
+        capacity: [
+            config.channels.to_fetch,
+            config.channels.to_parse,
+            config.channels.to_store,
+        ],
     });
-    let progress = Progress::default();
+    let progress = Progress::new(stages.clone());
     let stop = CancellationToken::new();
     let done = CancellationToken::new();
 
@@ -131,14 +137,14 @@ async fn run(
         }
     });
     let serving = service.is_some();
-    let reporter = Reporter::new(progress.clone(), Arc::clone(&queues), !serving);
+    let reporter = Reporter::new(progress.clone(), stages.clone(), !serving);
     if let Some(service) = service {
         let admin = Admin {
             store: store.clone(),
             progress: progress.clone(),
             scope: scope.clone(),
             network: Arc::clone(&network),
-            queues,
+            stages: stages.clone(),
             metrics: service.metrics,
             token: config.admin.token.clone(),
             started,
@@ -185,8 +191,8 @@ async fn run(
         config.parse.workers,
         fetched_rx,
         records_tx,
-        scope.clone(),
-        recrawl.clone(),
+        (scope.clone(), recrawl.clone()),
+        &stages,
     )
     .map_err(|e| Error::StageFailed(format!("cannot start parse threads: {e}")))?;
     let client = fetcher::client(&config, Arc::clone(&network))?;
@@ -268,11 +274,13 @@ async fn run(
     reporter
         .await
         .map_err(|e| Error::StageFailed(format!("the progress reporter panicked: {e}")))?;
+    store.close().await;
 
     Ok(Summary {
         tally,
         elapsed: started.elapsed(),
         ended: ended?,
+        stages: stages.report(),
     })
 }
 

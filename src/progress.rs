@@ -2,30 +2,29 @@
 //! plain log lines every few seconds when output goes to a file or a journal.
 
 use std::io::IsTerminal;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
-use crate::admin::Queues;
 use crate::frontier::dispatcher::Progress;
 use crate::metrics;
+use crate::stages::Stages;
 
-/// Samples are taken this often (for `/stats`' rate and the queue-depth gauges).
+/// Samples are taken this often (for `/stats`' rate, queue depths and their gauges).
 const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 /// A log line is written this often when there is no progress bar.
 const LOG_EVERY: u32 = 5;
 
 pub struct Reporter {
     progress: Progress,
-    queues: Arc<Queues>,
+    stages: Stages,
     bar: Option<ProgressBar>,
 }
 
 impl Reporter {
     /// A bar only for an interactive `crawl`; a service logs.
-    pub fn new(progress: Progress, queues: Arc<Queues>, interactive: bool) -> Self {
+    pub fn new(progress: Progress, stages: Stages, interactive: bool) -> Self {
         let bar = (interactive && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new_spinner();
             bar.set_style(
@@ -36,7 +35,7 @@ impl Reporter {
         });
         Self {
             progress,
-            queues,
+            stages,
             bar,
         }
     }
@@ -52,12 +51,9 @@ impl Reporter {
             }
             n = n.wrapping_add(1);
             self.progress.sample();
-            let depths = [
-                (self.queues.to_fetch)(),
-                (self.queues.to_parse)(),
-                (self.queues.to_store)(),
-            ];
-            metrics::queue_depths(depths[0], depths[1], depths[2], self.progress.outstanding());
+            self.stages.sample_queues(self.progress.outstanding());
+            let [to_fetch, to_parse, to_store] = self.stages.queue_depths();
+            metrics::queue_depths(to_fetch, to_parse, to_store, self.progress.outstanding());
             let tally = self.progress.tally();
             let errors: u64 = tally.errors.values().sum();
             let rate = tally.pages as f64 / started.elapsed().as_secs_f64().max(1e-3);

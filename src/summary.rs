@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::metrics;
 use crate::page::PageRecord;
+use crate::stages::StageReport;
 
 /// Running counts of committed pages.
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -58,6 +59,8 @@ pub struct Summary {
     pub elapsed: Duration,
     /// Why the crawl ended.
     pub ended: EndReason,
+    /// Where each stage's time went: which one limited the crawl.
+    pub stages: StageReport,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +113,6 @@ impl fmt::Display for Summary {
             let errors: Vec<String> = t.errors.iter().map(|(k, n)| format!("{k} {n}")).collect();
             writeln!(f, "errors by kind: {}", errors.join(", "))?;
         }
-        Ok(())
+        write!(f, "{}", self.stages)
     }
 }

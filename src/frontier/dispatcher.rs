@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Frontier, Pop, Release};
 use crate::error::Error;
 use crate::page::CrawlJob;
+use crate::stages::{Phase, Stage, Stages};
 use crate::store::Store;
 use crate::summary::{EndReason, Tally};
 
@@ -26,9 +27,10 @@ const RATE_WINDOW: Duration = Duration::from_secs(60);
 const LEASE_FOR: Duration = Duration::from_secs(600);
 
 /// What the other stages report back to the dispatcher, and live counts for progress.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Progress {
     shared: Arc<Shared>,
+    stages: Stages,
 }
 
 #[derive(Default)]
@@ -54,6 +56,18 @@ struct Shared {
 }
 
 impl Progress {
+    pub fn new(stages: Stages) -> Self {
+        Self {
+            shared: Arc::default(),
+            stages,
+        }
+    }
+
+    /// Where each stage's time goes.
+    pub fn stages(&self) -> &Stages {
+        &self.stages
+    }
+
     /// A fetch to `host` finished: the host may take its next request.
     pub fn host_released(&self, host: Arc<str>, release: Release) {
         self.shared
@@ -255,6 +269,7 @@ impl Dispatcher {
     }
 
     async fn dispatch(&mut self, stop: &CancellationToken) -> Result<EndReason, Error> {
+        let mut timer = self.progress.stages.timer(Stage::Dispatch);
         let mut dispatched: u64 = 0;
         // The commit count at which the table last had nothing ready to lease, and when
         // its next delayed row (a retry) comes due.
@@ -264,6 +279,7 @@ impl Dispatcher {
             if stop.is_cancelled() {
                 return Ok(EndReason::Interrupted);
             }
+            timer.enter(Phase::Working);
             let now = Instant::now();
             for (host, release) in self.progress.take_released() {
                 self.frontier.release(&host, release, now);
@@ -309,6 +325,7 @@ impl Dispatcher {
                 Pop::Job(job) => {
                     dispatched += 1;
                     let id = job.id;
+                    timer.enter(Phase::Blocked);
                     tokio::select! {
                         sent = self.jobs.send_async(job) => {
                             if sent.is_err() {
@@ -337,6 +354,7 @@ impl Dispatcher {
                     next_due
                 }
             };
+            timer.enter(Phase::Waiting);
             let sleep = async {
                 match wake_at {
                     Some(at) => tokio::time::sleep_until(at.into()).await,

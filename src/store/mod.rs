@@ -90,6 +90,14 @@ impl Store {
         Ok(Self { pool, readers })
     }
 
+    /// Closes the connections and waits until they are closed: the last one to close
+    /// checkpoints the WAL into the database file, which should be complete and quiet once
+    /// a crawl has returned, not some moments later.
+    pub async fn close(&self) {
+        self.readers.close().await;
+        self.pool.close().await;
+    }
+
     /// URLs waiting to be fetched, retries included.
     pub async fn queued_count(&self) -> Result<i64, Error> {
         sqlx::query_scalar("SELECT count(*) FROM frontier WHERE state = 'queued'")

@@ -10,6 +10,7 @@ use crate::frontier::dispatcher::Progress;
 use crate::frontier::seen::SeenUrls;
 use crate::metrics;
 use crate::page::PageRecord;
+use crate::stages::{Phase, Stage};
 use crate::store::Store;
 use crate::summary::Tally;
 use crate::traps::FamilyBudget;
@@ -43,7 +44,9 @@ impl StoreWriter {
     pub async fn run(mut self) -> Result<Tally, Error> {
         let mut tally = Tally::default();
         let mut batch = Vec::with_capacity(self.batch_size);
+        let mut timer = self.progress.stages().timer(Stage::Store);
         while let Ok(first) = self.records.recv_async().await {
+            timer.enter(Phase::Working);
             batch.push(first);
             while batch.len() < self.batch_size {
                 match self.records.try_recv() {
@@ -67,6 +70,7 @@ impl StoreWriter {
             }
             self.progress.committed(batch.len(), &tally);
             batch.clear();
+            timer.enter(Phase::Waiting);
         }
         Ok(tally)
     }

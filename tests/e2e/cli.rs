@@ -123,6 +123,62 @@ fn the_example_config_is_valid() {
     pipecrawl::Config::load(std::path::Path::new(path)).expect("config/example.toml loads");
 }
 
+/// The (working, waiting, blocked) percentages the summary prints for a stage.
+fn stage_shares(stdout: &str, stage: &str) -> Vec<f64> {
+    let line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with(&format!("{stage} ")))
+        .unwrap_or_else(|| panic!("no line for stage {stage}:\n{stdout}"));
+    line.split('%')
+        .filter_map(|part| part.rsplit([' ', '/']).next()?.parse().ok())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_summary_shows_which_stage_limits_the_crawl() {
+    let mut builder = SiteBuilder::bind(1).await;
+    let host = builder.authority(0);
+    let links: String = (0..10).map(|i| format!("<a href='/{i}'>{i}</a>")).collect();
+    builder.add(&host, "/", Resource::Html(links));
+    for i in 0..10 {
+        builder.add(
+            &host,
+            &format!("/{i}"),
+            Resource::Slow(
+                std::time::Duration::from_millis(150),
+                Box::new(Resource::Html(format!("<title>{i}</title>"))),
+            ),
+        );
+    }
+    let site = builder.start();
+    let harness = Harness::default();
+    // Two fetchers on a slow site: fetching limits, parsing and storing wait for work.
+    let config = harness.write_config(&harness.config_text(
+        &[site.url(0, "/")],
+        "[fetch]\nworkers = 2\n[politeness]\ndelay_ms = 0\nper_host_concurrency = 2\n",
+    ));
+    let out = tokio::task::spawn_blocking(move || {
+        pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()])
+    })
+    .await
+    .expect("the binary ran");
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+
+    let fetch = stage_shares(&stdout, "fetch");
+    let parse = stage_shares(&stdout, "parse");
+    let store = stage_shares(&stdout, "store");
+    assert_eq!(fetch.len(), 3, "{stdout}");
+    assert!(fetch[0] > 60.0, "fetchers mostly fetch:\n{stdout}");
+    assert!(parse[1] > 80.0, "parsers mostly wait:\n{stdout}");
+    assert!(store[1] > 80.0, "the writer mostly waits:\n{stdout}");
+    assert!(stdout.contains("  fetch       2 workers"), "{stdout}");
+    assert!(
+        stdout.contains("queues (mean depth/capacity): to_fetch "),
+        "{stdout}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_are_one_object_per_line() {
     let mut builder = SiteBuilder::bind(1).await;

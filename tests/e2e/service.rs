@@ -176,6 +176,22 @@ async fn the_admin_api_reports_takes_seeds_pauses_and_resumes() {
     for queue in ["to_fetch", "to_parse", "to_store"] {
         assert!(stats["queues"][queue].is_u64(), "{stats}");
     }
+    let pipeline = &stats["pipeline"];
+    let stages: Vec<&str> = pipeline["stages"]
+        .as_array()
+        .map(|s| s.iter().filter_map(|s| s["stage"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(stages, ["dispatch", "fetch", "parse", "store"], "{stats}");
+    assert!(
+        pipeline["stages"][3]["working_s"].as_f64() > Some(0.0),
+        "the writer has worked: {stats}"
+    );
+    assert!(
+        !pipeline["queue_samples"]
+            .as_array()
+            .is_none_or(Vec::is_empty),
+        "queue depths are sampled over time: {stats}"
+    );
     assert_eq!(stats["hosts"][0]["host"], site.authorities[0].as_str());
     assert_eq!(stats["hosts"][0]["done"], 11);
 

@@ -1,0 +1,405 @@
+//! Where each stage's time goes, and how full the queues between them run: the figures
+//! that say which stage limits a crawl.
+//!
+//! Every worker of a stage (the dispatcher, each fetch task, each parse thread, the
+//! writer) keeps a [`PhaseTimer`] and says when it moves between waiting for input,
+//! working, and being blocked because the next stage's queue is full. A stage whose
+//! workers are rarely waiting while the stage before it is often blocked is the one that
+//! limits the crawl. Three clock reads per page and stage: far below the noise.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+/// The stages, in pipeline order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Dispatch,
+    Fetch,
+    Parse,
+    Store,
+}
+
+impl Stage {
+    const ALL: [Stage; 4] = [Stage::Dispatch, Stage::Fetch, Stage::Parse, Stage::Store];
+
+    fn name(self) -> &'static str {
+        match self {
+            Stage::Dispatch => "dispatch",
+            Stage::Fetch => "fetch",
+            Stage::Parse => "parse",
+            Stage::Store => "store",
+        }
+    }
+
+    /// What "working" means for the stage, for the report.
+    fn work(self) -> &'static str {
+        match self {
+            Stage::Dispatch => "leasing and ordering",
+            Stage::Fetch => "politeness waits + network + body",
+            Stage::Parse => "parsing",
+            Stage::Store => "committing",
+        }
+    }
+}
+
+/// What a worker is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Nothing to do: its input queue is empty (or, for the dispatcher, no host is ready).
+    Waiting,
+    Working,
+    /// Done with an item, but the next stage's queue is full.
+    Blocked,
+}
+
+/// The channels between the stages: their depths, read without keeping them open.
+pub struct Queues {
+    pub to_fetch: Box<dyn Fn() -> usize + Send + Sync>,
+    pub to_parse: Box<dyn Fn() -> usize + Send + Sync>,
+    pub to_store: Box<dyn Fn() -> usize + Send + Sync>,
+    /// Their capacities, in the same order.
+    pub capacity: [usize; 3],
+}
+
+impl Queues {
+    pub const NAMES: [&'static str; 3] = ["to_fetch", "to_parse", "to_store"];
+
+    pub fn depths(&self) -> [usize; 3] {
+        [(self.to_fetch)(), (self.to_parse)(), (self.to_store)()]
+    }
+}
+
+/// Shared by every stage of one crawl.
+#[derive(Clone)]
+pub struct Stages {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    clocks: [Clock; 4],
+    queues: Queues,
+    history: Mutex<History>,
+    started: Instant,
+}
+
+#[derive(Default)]
+struct Clock {
+    workers: AtomicUsize,
+    /// Nanoseconds spent per phase, summed over the stage's workers.
+    nanos: [AtomicU64; 3],
+}
+
+impl Stages {
+    pub fn new(queues: Queues) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                clocks: Default::default(),
+                queues,
+                history: Mutex::new(History::default()),
+                started: Instant::now(),
+            }),
+        }
+    }
+
+    /// A timer for one worker of `stage`, starting out waiting.
+    pub fn timer(&self, stage: Stage) -> PhaseTimer {
+        self.clock(stage).workers.fetch_add(1, Ordering::Relaxed);
+        PhaseTimer {
+            stages: self.clone(),
+            stage,
+            phase: Phase::Waiting,
+            since: Instant::now(),
+        }
+    }
+
+    pub fn queue_depths(&self) -> [usize; 3] {
+        self.inner.queues.depths()
+    }
+
+    /// Records the queues' depths now; the reporter calls this about once a second.
+    pub fn sample_queues(&self, in_flight: usize) {
+        let [to_fetch, to_parse, to_store] = self.queue_depths();
+        let at = self.inner.started.elapsed().as_secs_f64();
+        let sample = Sample {
+            at_s: at,
+            to_fetch,
+            to_parse,
+            to_store,
+            in_flight,
+        };
+        self.history().push(sample, self.inner.queues.capacity);
+    }
+
+    /// The figures so far.
+    pub fn report(&self) -> StageReport {
+        let stages = Stage::ALL
+            .iter()
+            .map(|&stage| {
+                let clock = self.clock(stage);
+                let [waiting, working, blocked] = clock
+                    .nanos
+                    .each_ref()
+                    .map(|n| n.load(Ordering::Relaxed) as f64 / 1e9);
+                StageFigures {
+                    stage: stage.name(),
+                    work: stage.work(),
+                    workers: clock.workers.load(Ordering::Relaxed),
+                    working_s: working,
+                    waiting_s: waiting,
+                    blocked_s: blocked,
+                }
+            })
+            .collect();
+        let history = self.history();
+        let queues = Queues::NAMES
+            .iter()
+            .enumerate()
+            .map(|(i, &name)| history.figures(name, i, self.inner.queues.capacity[i]))
+            .collect();
+        StageReport {
+            stages,
+            queues,
+            queue_samples: history.samples.clone(),
+            sample_every_s: history.every,
+        }
+    }
+
+    fn clock(&self, stage: Stage) -> &Clock {
+        &self.inner.clocks[stage as usize]
+    }
+
+    fn history(&self) -> std::sync::MutexGuard<'_, History> {
+        self.inner
+            .history
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// One worker's clock: time accrues to the phase it is in until it enters another.
+pub struct PhaseTimer {
+    stages: Stages,
+    stage: Stage,
+    phase: Phase,
+    since: Instant,
+}
+
+impl PhaseTimer {
+    pub fn enter(&mut self, phase: Phase) {
+        if phase == self.phase {
+            return;
+        }
+        let now = Instant::now();
+        self.account(now);
+        self.phase = phase;
+        self.since = now;
+    }
+
+    fn account(&self, now: Instant) {
+        let nanos = u64::try_from(now.duration_since(self.since).as_nanos()).unwrap_or(u64::MAX);
+        self.stages.clock(self.stage).nanos[self.phase as usize]
+            .fetch_add(nanos, Ordering::Relaxed);
+    }
+}
+
+impl Drop for PhaseTimer {
+    fn drop(&mut self) {
+        self.account(Instant::now());
+    }
+}
+
+/// Queue depths over the whole crawl in bounded memory: when the samples fill up, pairs
+/// are averaged and the interval doubles, so a week-long service keeps a coarse picture
+/// of all of it rather than a fine one of the last minutes.
+struct History {
+    samples: Vec<Sample>,
+    /// Seconds each sample covers.
+    every: f64,
+    /// Samples seen at the current interval since the last one kept, averaged into it.
+    pending: Option<(Sample, u32)>,
+    /// All samples ever taken, at one-second resolution: for means and how often full.
+    sums: [f64; 3],
+    full: [u64; 3],
+    taken: u64,
+}
+
+/// At most this many samples are kept.
+const HISTORY_LEN: usize = 120;
+
+impl Default for History {
+    fn default() -> Self {
+        Self {
+            samples: Vec::with_capacity(HISTORY_LEN),
+            every: 1.0,
+            pending: None,
+            sums: [0.0; 3],
+            full: [0; 3],
+            taken: 0,
+        }
+    }
+}
+
+impl History {
+    fn push(&mut self, sample: Sample, capacity: [usize; 3]) {
+        self.taken += 1;
+        for (i, depth) in sample.depths().into_iter().enumerate() {
+            self.sums[i] += depth as f64;
+            if depth >= capacity[i] {
+                self.full[i] += 1;
+            }
+        }
+        let (mut acc, n) = match self.pending.take() {
+            Some((acc, n)) => (acc.plus(&sample), n + 1),
+            None => (sample, 1),
+        };
+        if f64::from(n) < self.every {
+            self.pending = Some((acc, n));
+            return;
+        }
+        acc.at_s = sample.at_s;
+        self.samples.push(acc.divided(n));
+        if self.samples.len() == HISTORY_LEN {
+            self.samples = self
+                .samples
+                .chunks(2)
+                .map(|pair| {
+                    let n = u32::try_from(pair.len()).unwrap_or(1);
+                    let mut merged = pair[1..]
+                        .iter()
+                        .fold(pair[0], |acc, s| acc.plus(s))
+                        .divided(n);
+                    merged.at_s = pair[pair.len() - 1].at_s;
+                    merged
+                })
+                .collect();
+            self.every *= 2.0;
+        }
+    }
+
+    fn figures(&self, name: &'static str, i: usize, capacity: usize) -> QueueFigures {
+        let taken = self.taken.max(1) as f64;
+        QueueFigures {
+            queue: name,
+            capacity,
+            mean_depth: self.sums[i] / taken,
+            full_pct: 100.0 * self.full[i] as f64 / taken,
+        }
+    }
+}
+
+/// Queue depths at one moment (or averaged over an interval, for older ones).
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Sample {
+    /// Seconds since the crawl started.
+    pub at_s: f64,
+    pub to_fetch: usize,
+    pub to_parse: usize,
+    pub to_store: usize,
+    /// Leased URLs not yet committed.
+    pub in_flight: usize,
+}
+
+impl Sample {
+    fn depths(&self) -> [usize; 3] {
+        [self.to_fetch, self.to_parse, self.to_store]
+    }
+
+    fn plus(&self, o: &Sample) -> Sample {
+        Sample {
+            at_s: self.at_s,
+            to_fetch: self.to_fetch + o.to_fetch,
+            to_parse: self.to_parse + o.to_parse,
+            to_store: self.to_store + o.to_store,
+            in_flight: self.in_flight + o.in_flight,
+        }
+    }
+
+    fn divided(&self, n: u32) -> Sample {
+        let n = usize::try_from(n).unwrap_or(1).max(1);
+        Sample {
+            at_s: self.at_s,
+            to_fetch: self.to_fetch / n,
+            to_parse: self.to_parse / n,
+            to_store: self.to_store / n,
+            in_flight: self.in_flight / n,
+        }
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StageFigures {
+    pub stage: &'static str,
+    pub work: &'static str,
+    pub workers: usize,
+    pub working_s: f64,
+    pub waiting_s: f64,
+    pub blocked_s: f64,
+}
+
+impl StageFigures {
+    /// Shares of the stage's worker time: (working, waiting, blocked), in percent.
+    pub fn shares(&self) -> (f64, f64, f64) {
+        let total = self.working_s + self.waiting_s + self.blocked_s;
+        if total <= 0.0 {
+            return (0.0, 0.0, 0.0);
+        }
+        (
+            100.0 * self.working_s / total,
+            100.0 * self.waiting_s / total,
+            100.0 * self.blocked_s / total,
+        )
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct QueueFigures {
+    pub queue: &'static str,
+    pub capacity: usize,
+    pub mean_depth: f64,
+    /// Share of samples in which the queue was full.
+    pub full_pct: f64,
+}
+
+/// Busy and blocked time per stage and queue depths: in the end summary and `/stats`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StageReport {
+    pub stages: Vec<StageFigures>,
+    pub queues: Vec<QueueFigures>,
+    /// Depths over time, oldest first; each covers `sample_every_s` seconds.
+    pub queue_samples: Vec<Sample>,
+    pub sample_every_s: f64,
+}
+
+impl fmt::Display for StageReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "stages (share of worker time: working / waiting for input / blocked on a full queue):"
+        )?;
+        for s in &self.stages {
+            let (working, waiting, blocked) = s.shares();
+            writeln!(
+                f,
+                "  {:<8} {:>4} worker{} {working:>5.1}% / {waiting:>5.1}% / {blocked:>5.1}%  ({}: {:.1} s)",
+                s.stage,
+                s.workers,
+                if s.workers == 1 { " " } else { "s" },
+                s.work,
+                s.working_s,
+            )?;
+        }
+        let queues: Vec<String> = self
+            .queues
+            .iter()
+            .map(|q| {
+                format!(
+                    "{} {:.0}/{} ({:.0}% of the time full)",
+                    q.queue, q.mean_depth, q.capacity, q.full_pct
+                )
+            })
+            .collect();
+        writeln!(f, "queues (mean depth/capacity): {}", queues.join(", "))
+    }
+}
