@@ -5,7 +5,7 @@
 //! through it and the dispatcher leases through it. WAL mode lets readers — the query CLI,
 //! `sqlite3` — read while a crawl writes.
 
-mod link_counts;
+pub(crate) mod link_counts;
 pub mod writer;
 
 use std::collections::BTreeSet;
@@ -79,6 +79,9 @@ impl Store {
                 source,
             })?;
         MIGRATOR.run(&pool).await?;
+        if link_counts::rebuild_if_behind(&pool).await? {
+            tracing::info!("the last run stopped abruptly: in-link and anchor counts rebuilt");
+        }
         let readers = SqlitePoolOptions::new()
             .max_connections(2)
             .connect_with(options.read_only(true))
@@ -335,6 +338,17 @@ impl Store {
         Ok(())
     }
 
+    /// Applies link count changes still waiting: when the crawl is idle or ending.
+    pub(crate) async fn flush_link_counts(&self, counts: &mut LinkCounts) -> Result<(), Error> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .doing("starting to apply link counts")?;
+        counts.flush(&mut tx).await?;
+        tx.commit().await.doing("applying link counts")
+    }
+
     /// Hands leased rows back to the queue untouched (shutdown, or a page budget reached).
     pub async fn release(&self, ids: &[i64]) -> Result<(), Error> {
         for chunk in ids.chunks(MAX_BINDS) {
@@ -364,7 +378,12 @@ impl Store {
     /// Commits a batch of pages: rows, links, discovered URLs and frontier states together.
     /// Records whose URL is to be retried only go back to the queue, due later; a
     /// revisit answered 304 only records the visit.
-    pub(crate) async fn commit(&self, batch: &[PageRecord]) -> Result<(), Error> {
+    /// Link counts change in `counts` and reach the database when due.
+    pub(crate) async fn commit(
+        &self,
+        batch: &[PageRecord],
+        counts: &mut LinkCounts,
+    ) -> Result<(), Error> {
         let (retries, visited): (Vec<&PageRecord>, Vec<&PageRecord>) =
             batch.iter().partition(|p| p.retry_in.is_some());
         let (unchanged, pages): (Vec<&PageRecord>, Vec<&PageRecord>) =
@@ -376,11 +395,11 @@ impl Store {
             .filter(|p| p.job.previous.is_some())
             .map(|p| p.job.id)
             .collect();
-        let mut counts = LinkCounts::adding(&pages);
+        counts.adding(&pages);
         counts.removing(&mut tx, &revisited).await?;
         delete_links(&mut tx, &revisited).await?;
         insert_links(&mut tx, &pages).await?;
-        counts.apply(&mut tx).await?;
+        counts.settle(&mut tx).await?;
         let discovered: Vec<(&Discovered, Option<i64>)> = pages
             .iter()
             .flat_map(|p| p.discovered.iter().map(|d| (d, Some(p.job.id))))

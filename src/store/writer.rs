@@ -11,6 +11,7 @@ use crate::frontier::seen::SeenUrls;
 use crate::metrics;
 use crate::page::PageRecord;
 use crate::stages::{Phase, Stage};
+use crate::store::link_counts::{LinkCounts, FLUSH_EVERY};
 use crate::store::Store;
 use crate::summary::Tally;
 use crate::traps::FamilyBudget;
@@ -45,7 +46,24 @@ impl StoreWriter {
         let mut tally = Tally::default();
         let mut batch = Vec::with_capacity(self.batch_size);
         let mut timer = self.progress.stages().timer(Stage::Store);
-        while let Ok(first) = self.records.recv_async().await {
+        let mut counts = LinkCounts::new();
+        loop {
+            let first = if counts.is_empty() {
+                self.records.recv_async().await
+            } else {
+                match tokio::time::timeout(FLUSH_EVERY, self.records.recv_async()).await {
+                    Ok(received) => received,
+                    Err(_idle) => {
+                        timer.enter(Phase::Working);
+                        self.store.flush_link_counts(&mut counts).await?;
+                        timer.enter(Phase::Waiting);
+                        continue;
+                    }
+                }
+            };
+            let Ok(first) = first else {
+                break;
+            };
             timer.enter(Phase::Working);
             batch.push(first);
             while batch.len() < self.batch_size {
@@ -63,7 +81,7 @@ impl StoreWriter {
                 }
             }
             let started = std::time::Instant::now();
-            self.store.commit(&batch).await?;
+            self.store.commit(&batch, &mut counts).await?;
             metrics::stored_batch(started.elapsed());
             for page in &batch {
                 tally.add(page);
@@ -72,6 +90,8 @@ impl StoreWriter {
             batch.clear();
             timer.enter(Phase::Waiting);
         }
+        timer.enter(Phase::Working);
+        self.store.flush_link_counts(&mut counts).await?;
         Ok(tally)
     }
 }

@@ -141,6 +141,30 @@ impl Db {
         .collect()
     }
 
+    /// Rows of `inlinks` and `anchors` that disagree with counting `links` afresh, in
+    /// either direction: 0 when the writer's counts are exact.
+    pub async fn wrong_link_counts(&self) -> i64 {
+        self.scalar(
+            "SELECT (SELECT count(*) FROM (
+                 SELECT url, linking_pages, links FROM inlinks
+                 EXCEPT SELECT target_url, count(DISTINCT source_id), count(*) FROM links
+                        GROUP BY target_url))
+             + (SELECT count(*) FROM (
+                 SELECT target_url, count(DISTINCT source_id), count(*) FROM links
+                 GROUP BY target_url
+                 EXCEPT SELECT url, linking_pages, links FROM inlinks))
+             + (SELECT count(*) FROM (
+                 SELECT target_url, anchor_text, links FROM anchors
+                 EXCEPT SELECT target_url, anchor_text, count(*) FROM links
+                        GROUP BY target_url, anchor_text))
+             + (SELECT count(*) FROM (
+                 SELECT target_url, anchor_text, count(*) FROM links
+                 GROUP BY target_url, anchor_text
+                 EXCEPT SELECT target_url, anchor_text, links FROM anchors))",
+        )
+        .await
+    }
+
     pub async fn scalar(&self, sql: &str) -> i64 {
         sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
             .fetch_one(&self.pool)

@@ -120,6 +120,11 @@ async fn assert_complete_and_single(harness: &Harness, want: &BTreeSet<String>) 
         .scalar("SELECT count(*) FROM (SELECT 1 FROM links GROUP BY source_id, target_url, anchor_text HAVING count(*) > 1)")
         .await;
     assert_eq!(duplicate_links, 0, "a page's links were stored twice");
+    assert_eq!(
+        db.wrong_link_counts().await,
+        0,
+        "in-link and anchor counts agree with the links"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,12 +135,21 @@ async fn kill_9_at_any_moment_loses_nothing_and_stores_nothing_twice() {
     let harness = Harness::default();
 
     let kills = [150, 600, 1100, 1600];
+    let mut counts_behind = 0;
     for at in kills {
         let mut child = start(&harness, &model.seeds, "");
         wait_for_requests(&site, at).await;
         child.kill().expect("kill -9 pipecrawl");
         child.wait().expect("reap pipecrawl");
+        counts_behind += harness
+            .db()
+            .await
+            .scalar("SELECT value FROM writer_state WHERE key = 'link_counts_behind'")
+            .await;
     }
+    // The writer applies link counts every few seconds: a kill between two flushes
+    // leaves them behind, and the next start must rebuild them.
+    assert!(counts_behind > 0, "no kill caught the link counts behind");
     let mut child = start(&harness, &model.seeds, "");
     let status = wait_exit(&mut child, Duration::from_secs(120)).await;
     assert!(status.success(), "the final run failed: {status:?}");
