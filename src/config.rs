@@ -72,6 +72,18 @@ pub struct Config {
     /// Address ranges that hosts reached by discovery may have although not public.
     pub network_allow: Vec<ipnet::IpNet>,
     pub traps: TrapsConfig,
+    pub cluster: ClusterConfig,
+}
+
+/// How this process works beside others on one PostgreSQL database (see
+/// `src/frontier/hosts.rs`). Ignored on SQLite, which one process owns.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// This node's name in `frontier.lease_owner`, `hosts.owner` and `nodes`.
+    pub node_id: String,
+    /// How long a lease (of frontier rows, of a host) lasts unless renewed. A node renews
+    /// every third of it; a node that dies holds its work this long at most.
+    pub lease_ttl: Duration,
 }
 
 /// Limits that catch crawler traps (see `src/traps.rs`).
@@ -242,6 +254,39 @@ struct RawConfig {
     network: RawNetwork,
     #[serde(default)]
     traps: RawTraps,
+    #[serde(default)]
+    cluster: RawCluster,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawCluster {
+    node_id: Option<String>,
+    lease_ttl_ms: u64,
+}
+
+impl Default for RawCluster {
+    fn default() -> Self {
+        Self {
+            node_id: None,
+            lease_ttl_ms: 30_000,
+        }
+    }
+}
+
+/// `hostname-pid-random`: unique among the nodes of a crawl, and says where it runs.
+fn generated_node_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node".to_owned());
+    format!(
+        "{host}-{}-{:06x}",
+        std::process::id(),
+        fastrand::u32(..0x0100_0000)
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -607,6 +652,19 @@ impl RawConfig {
             p.at_least("scope.max_pages", max_pages, 1);
         }
 
+        if self
+            .cluster
+            .node_id
+            .as_ref()
+            .is_some_and(|id| id.trim().is_empty())
+        {
+            p.add(
+                "cluster.node_id",
+                "must not be empty: leave it out to have one generated",
+            );
+        }
+        p.at_least("cluster.lease_ttl_ms", self.cluster.lease_ttl_ms, 300);
+
         let f = &self.fetch;
         p.at_least("fetch.workers", f.workers as u64, 1);
         if f.user_agent.trim().is_empty() {
@@ -817,6 +875,14 @@ impl RawConfig {
                 max_interval: Duration::from_secs(r.max_interval_s),
             },
             network_allow,
+            cluster: ClusterConfig {
+                node_id: self
+                    .cluster
+                    .node_id
+                    .clone()
+                    .unwrap_or_else(generated_node_id),
+                lease_ttl: Duration::from_millis(self.cluster.lease_ttl_ms),
+            },
             traps: TrapsConfig {
                 max_url_length: self.traps.max_url_length,
                 max_path_depth: self.traps.max_path_depth,

@@ -39,6 +39,18 @@ pub enum Error {
     StageFailed(String),
 }
 
+impl Error {
+    /// A PostgreSQL deadlock or serialization failure: the transaction was rolled back and
+    /// may simply be run again.
+    pub(crate) fn is_transient_conflict(&self) -> bool {
+        matches!(
+            self,
+            Self::Database { source: sqlx::Error::Database(e), .. }
+                if matches!(e.code().as_deref(), Some("40P01" | "40001"))
+        )
+    }
+}
+
 /// Attaches what the store was doing to a `sqlx` error, so a failure names its step.
 pub(crate) trait DbContext<T> {
     fn doing(self, doing: &'static str) -> Result<T, Error>;

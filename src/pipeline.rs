@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::fetcher::{self, FetchContext, FetchPool};
 use crate::frontier::dispatcher::{Dispatcher, Progress};
+use crate::frontier::hosts::HostLeases;
 use crate::frontier::Frontier;
 use crate::metrics;
 use crate::netguard::NetworkPolicy;
@@ -89,7 +90,7 @@ async fn run(
 ) -> Result<Summary, Error> {
     let started = Instant::now();
     let store = Store::open(&config.storage.database).await?;
-    let recovered = store.recover_leases().await?;
+    let recovered = store.recover_leases(&config.cluster.node_id).await?;
     if recovered > 0 {
         tracing::info!(
             recovered,
@@ -206,6 +207,24 @@ async fn run(
         &config.fetch.user_agent,
         (config.politeness.robots_ttl, config.retry.base_delay),
     );
+    // On a database shared with other nodes: the hosts this node crawls, with leases a
+    // background task renews until the pipeline has drained.
+    let hosts = match store.cluster() {
+        Some(cluster) => {
+            let leases = HostLeases::join(
+                cluster,
+                &config.cluster.node_id,
+                config.cluster.lease_ttl,
+                Arc::clone(&gate),
+                politeness.clone(),
+            )
+            .await?;
+            tokio::spawn(leases.clone().keep_renewed(done.clone()));
+            tracing::info!(node = %config.cluster.node_id, "crawling with the other nodes on this database");
+            Some(leases)
+        }
+        None => None,
+    };
     let context = FetchContext {
         client,
         network: Arc::clone(&network),
@@ -236,6 +255,10 @@ async fn run(
         config.frontier.window,
         budget,
         serving,
+    )
+    .node(
+        &config.cluster.node_id,
+        hosts.clone().map(|h| (h, config.cluster.lease_ttl)),
     );
 
     let ended = dispatcher.run(stop).await;
@@ -270,6 +293,9 @@ async fn run(
         .await
         .map_err(|e| Error::StageFailed(format!("the store writer panicked: {e}")))??;
     store.release(&progress.take_abandoned()).await?;
+    if let Some(hosts) = &hosts {
+        hosts.leave().await?;
+    }
     done.cancel();
     reporter
         .await

@@ -136,6 +136,14 @@ impl HostGate {
         *at = (*at).max(until);
     }
 
+    /// When a request to `host` may start next, if not at once.
+    pub fn next_turn(&self, host: &str) -> Option<Instant> {
+        self.lock()
+            .get(host)
+            .copied()
+            .filter(|at| *at > Instant::now())
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
         self.next
             .lock()

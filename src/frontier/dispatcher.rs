@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::hosts::HostLeases;
 use super::{Frontier, Pop, Release};
 use crate::error::Error;
 use crate::page::CrawlJob;
@@ -23,7 +24,8 @@ use crate::summary::{EndReason, Tally};
 /// The span `rate_last_minute` averages over.
 const RATE_WINDOW: Duration = Duration::from_secs(60);
 
-/// How long a lease lasts before another process may take the row.
+/// How long a lease lasts before another process may take the row, where leases are not
+/// renewed (SQLite: one process owns the file, and takes every lease back at start).
 const LEASE_FOR: Duration = Duration::from_secs(600);
 
 /// What the other stages report back to the dispatcher, and live counts for progress.
@@ -212,7 +214,11 @@ pub struct Dispatcher {
     budget: Option<u64>,
     /// Keep running when the frontier is empty, waiting for seeds or recrawls.
     serve: bool,
+    /// This node's name on its leases.
     owner: String,
+    lease_for: Duration,
+    /// On a database shared by several nodes: the hosts this node may crawl.
+    hosts: Option<HostLeases>,
 }
 
 impl Dispatcher {
@@ -235,7 +241,20 @@ impl Dispatcher {
             window,
             budget,
             owner: format!("pid-{}", std::process::id()),
+            lease_for: LEASE_FOR,
+            hosts: None,
         }
+    }
+
+    /// Leases as `owner`; with `hosts`, only rows of the hosts this node owns, for
+    /// `lease_for` at a time (the leases' renewer extends them while the node lives).
+    pub fn node(mut self, owner: &str, hosts: Option<(HostLeases, Duration)>) -> Self {
+        owner.clone_into(&mut self.owner);
+        if let Some((hosts, lease_for)) = hosts {
+            self.hosts = Some(hosts);
+            self.lease_for = lease_for;
+        }
+        self
     }
 
     /// Runs until the crawl is over, the page budget is spent, or `stop` is cancelled.
@@ -275,6 +294,7 @@ impl Dispatcher {
         // its next delayed row (a retry) comes due.
         let mut drained_at: Option<u64> = None;
         let mut next_due: Option<Instant> = None;
+        let mut next_rebalance = Instant::now();
         loop {
             if stop.is_cancelled() {
                 return Ok(EndReason::Interrupted);
@@ -283,6 +303,18 @@ impl Dispatcher {
             let now = Instant::now();
             for (host, release) in self.progress.take_released() {
                 self.frontier.release(&host, release, now);
+            }
+            if let Some(hosts) = self.hosts.as_ref().filter(|_| next_rebalance <= now) {
+                let rebalanced = hosts
+                    .rebalance(&self.store, &mut self.frontier, now)
+                    .await?;
+                self.progress
+                    .shared
+                    .outstanding
+                    .fetch_sub(rebalanced.returned, Ordering::SeqCst);
+                // Other nodes' commits do not bump ours: look at the table again.
+                drained_at = None;
+                next_rebalance = now + hosts.rebalance_every();
             }
             let budget_left = self.budget.map(|b| b.saturating_sub(dispatched));
             if budget_left == Some(0) {
@@ -301,10 +333,15 @@ impl Dispatcher {
                     if self.serve {
                         self.store.requeue_due_recrawls().await?;
                     }
-                    let jobs = self.store.lease(&self.owner, want, LEASE_FOR).await?;
+                    let jobs = self.store.lease(&self.owner, want, self.lease_for).await?;
                     if jobs.len() < want {
                         drained_at = Some(commits);
-                        next_due = self.next_due().await?.map(|wait| now + wait);
+                        next_due = match &self.hosts {
+                            // Other nodes' hosts are not this node's to wait for: it looks
+                            // again at the next rebalance.
+                            Some(_) => Some(next_rebalance),
+                            None => self.next_due().await?.map(|wait| now + wait),
+                        };
                     }
                     self.progress
                         .shared
@@ -316,7 +353,9 @@ impl Dispatcher {
                 }
             }
 
-            let popped = if self.progress.paused() {
+            let popped = if self.progress.paused()
+                || self.hosts.as_ref().is_some_and(|h| !h.may_dispatch(now))
+            {
                 Pop::Idle
             } else {
                 self.frontier.pop(now)
@@ -343,8 +382,12 @@ impl Dispatcher {
                 Pop::WaitUntil(at) => Some(next_due.map_or(at, |due| due.min(at))),
                 Pop::Idle => {
                     let idle = self.frontier.is_empty() && self.progress.outstanding() == 0;
-                    let finished =
-                        idle && drained_at == Some(self.progress.commits()) && next_due.is_none();
+                    let drained = idle && drained_at == Some(self.progress.commits());
+                    let finished = match &self.hosts {
+                        None => drained && next_due.is_none(),
+                        // Over when no node has anything left: another may still find URLs.
+                        Some(hosts) => drained && hosts.all_done().await?,
+                    };
                     if finished && !self.serve {
                         return Ok(EndReason::FrontierEmpty);
                     }
@@ -355,6 +398,11 @@ impl Dispatcher {
                 }
             };
             timer.enter(Phase::Waiting);
+            let wake_at = match (&self.hosts, wake_at) {
+                (Some(_), Some(at)) => Some(at.min(next_rebalance)),
+                (Some(_), None) => Some(next_rebalance),
+                (None, at) => at,
+            };
             let sleep = async {
                 match wake_at {
                     Some(at) => tokio::time::sleep_until(at.into()).await,

@@ -10,6 +10,7 @@
 //! [`dispatcher`] owns one and connects it to the store and the fetchers.
 
 pub mod dispatcher;
+pub mod hosts;
 pub mod seen;
 
 use std::cmp::{Ordering, Reverse};
@@ -112,14 +113,7 @@ impl Frontier {
             return false;
         }
         let host = job.host.clone();
-        let politeness = &self.politeness;
-        let queue = self.hosts.entry(host.clone()).or_insert_with(|| HostQueue {
-            urls: BinaryHeap::new(),
-            limits: politeness.limits(&host, None),
-            in_flight: 0,
-            next_allowed: None,
-            token: 0,
-        });
+        let queue = self.queue(&host);
         let improves_head = queue
             .urls
             .peek()
@@ -184,6 +178,39 @@ impl Frontier {
         self.schedule(host, now);
     }
 
+    /// Takes `host`'s waiting jobs out of the window (the host is being handed to another
+    /// node). Its requests in flight still count until released.
+    pub fn take_host(&mut self, host: &Arc<str>, now: Instant) -> Vec<CrawlJob> {
+        let Some(queue) = self.hosts.get_mut(host) else {
+            return Vec::new();
+        };
+        let jobs: Vec<CrawlJob> = queue.urls.drain().map(|Queued(job)| job).collect();
+        for job in &jobs {
+            self.ids.remove(&job.id);
+        }
+        self.schedule(host, now);
+        jobs
+    }
+
+    /// Whether `host` has jobs waiting or requests in flight.
+    pub fn is_busy(&self, host: &str) -> bool {
+        self.hosts
+            .get(host)
+            .is_some_and(|q| q.in_flight > 0 || !q.urls.is_empty())
+    }
+
+    /// When `host` may next be sent a request, if it must wait.
+    pub fn next_allowed(&self, host: &str) -> Option<Instant> {
+        self.hosts.get(host).and_then(|q| q.next_allowed)
+    }
+
+    /// Sends `host` nothing before `until`: its previous owner's delay still runs.
+    pub fn hold(&mut self, host: &Arc<str>, until: Instant, now: Instant) {
+        let queue = self.queue(host);
+        queue.next_allowed = Some(queue.next_allowed.map_or(until, |t| t.max(until)));
+        self.schedule(host, now);
+    }
+
     /// Empties the window, returning the jobs that were never handed out.
     pub fn drain(&mut self) -> Vec<CrawlJob> {
         self.ready.clear();
@@ -195,6 +222,18 @@ impl Frontier {
         }
         self.hosts.retain(|_, q| q.in_flight > 0);
         jobs
+    }
+
+    /// `host`'s queue, made with its limits if it has none.
+    fn queue(&mut self, host: &Arc<str>) -> &mut HostQueue {
+        let politeness = &self.politeness;
+        self.hosts.entry(host.clone()).or_insert_with(|| HostQueue {
+            urls: BinaryHeap::new(),
+            limits: politeness.limits(host, None),
+            in_flight: 0,
+            next_allowed: None,
+            token: 0,
+        })
     }
 
     fn is_live(&self, host: &str, token: u64) -> bool {
@@ -349,6 +388,33 @@ mod tests {
             Pop::WaitUntil(at) => assert_eq!(at, t5 + Duration::from_secs(2)),
             other => panic!("expected the crawl delay, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_host_taken_out_keeps_its_requests_in_flight_and_a_held_host_waits() {
+        let mut f = frontier(2, 100);
+        let t0 = Instant::now();
+        let h: Arc<str> = Arc::from("h");
+        for id in 1..=3 {
+            f.push(job(id, "h", 0), t0);
+        }
+        f.push(job(4, "g", 0), t0);
+        assert_eq!(popped_id(f.pop(t0)), 1);
+        let mut taken: Vec<i64> = f.take_host(&h, t0).into_iter().map(|j| j.id).collect();
+        taken.sort();
+        assert_eq!(taken, vec![2, 3]);
+        assert!(f.is_busy("h"), "its request is still in flight");
+        f.release(&h, Release::default(), t0);
+        assert!(!f.is_busy("h"));
+        assert_eq!(f.next_allowed("h"), Some(t0 + Duration::from_millis(100)));
+
+        let g: Arc<str> = Arc::from("g");
+        f.hold(&g, t0 + Duration::from_secs(1), t0);
+        match f.pop(t0 + Duration::from_millis(100)) {
+            Pop::WaitUntil(at) => assert_eq!(at, t0 + Duration::from_secs(1)),
+            other => panic!("expected the held host to wait, got {other:?}"),
+        }
+        assert_eq!(popped_id(f.pop(t0 + Duration::from_secs(1))), 4);
     }
 
     #[test]

@@ -17,9 +17,12 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::database::HasStatementCache;
+use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Pool, QueryBuilder, Row, Type};
 
-use super::{push_id_list, Tx, MAX_BINDS};
+use super::backend::Backend;
+use super::db::{push_id_list, Tx};
+use super::MAX_BINDS;
 use crate::error::{DbContext, Error};
 use crate::page::PageRecord;
 
@@ -72,9 +75,21 @@ impl LinkCounts {
     }
 
     /// Takes away the links the revisited pages stored last time, before they are deleted.
-    pub(super) async fn removing(&mut self, tx: &mut Tx<'_>, sources: &[i64]) -> Result<(), Error> {
+    pub(super) async fn removing<DB: Backend + HasStatementCache>(
+        &mut self,
+        tx: &mut Tx<'_, DB>,
+        sources: &[i64],
+    ) -> Result<(), Error>
+    where
+        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+        DB::Arguments: IntoArguments<DB>,
+        i64: Type<DB> + for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB>,
+        String: Type<DB> + for<'r> Decode<'r, DB>,
+        for<'s> &'s str: Type<DB> + Encode<'s, DB>,
+        usize: ColumnIndex<DB::Row>,
+    {
         for chunk in sources.chunks(MAX_BINDS) {
-            let mut q = QueryBuilder::<Sqlite>::new(
+            let mut q = QueryBuilder::<DB>::new(
                 "SELECT source_id, target_url, anchor_text FROM links WHERE source_id IN ",
             );
             push_id_list(&mut q, chunk);
@@ -107,9 +122,22 @@ impl LinkCounts {
     }
 
     /// Applies the changes when they are due, or else makes sure the database says the
-    /// counts are behind; either way in the batch's transaction.
-    pub(super) async fn settle(&mut self, tx: &mut Tx<'_>) -> Result<(), Error> {
-        if self.due() {
+    /// counts are behind; either way in the batch's transaction. On a database several
+    /// nodes share they are always due: one node's mark could not tell its own pending
+    /// changes from another's, so the counts are kept exact batch by batch instead.
+    pub(super) async fn settle<DB: Backend + HasStatementCache>(
+        &mut self,
+        tx: &mut Tx<'_, DB>,
+    ) -> Result<(), Error>
+    where
+        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+        DB::Arguments: IntoArguments<DB>,
+        i64: Type<DB> + for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB>,
+        String: Type<DB> + for<'r> Decode<'r, DB>,
+        for<'s> &'s str: Type<DB> + Encode<'s, DB>,
+        usize: ColumnIndex<DB::Row>,
+    {
+        if DB::SHARED || self.due() {
             self.flush(tx).await
         } else if !self.marked && !self.is_empty() {
             set_behind(tx, true).await?;
@@ -123,31 +151,46 @@ impl LinkCounts {
     /// Applies the net changes and clears the mark. A count that only goes down still goes
     /// through the upsert (its row exists, since the links it counts did), and rows left
     /// at zero are deleted.
-    pub(super) async fn flush(&mut self, tx: &mut Tx<'_>) -> Result<(), Error> {
+    ///
+    /// Rows are upserted in key order: menu links make some rows hot, and nodes that
+    /// update them in the same order wait for each other instead of deadlocking.
+    pub(super) async fn flush<DB: Backend + HasStatementCache>(
+        &mut self,
+        tx: &mut Tx<'_, DB>,
+    ) -> Result<(), Error>
+    where
+        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+        DB::Arguments: IntoArguments<DB>,
+        i64: Type<DB> + for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB>,
+        String: Type<DB> + for<'r> Decode<'r, DB>,
+        for<'s> &'s str: Type<DB> + Encode<'s, DB>,
+        usize: ColumnIndex<DB::Row>,
+    {
         self.last_flush = Instant::now();
         if self.marked {
             set_behind(tx, false).await?;
             self.marked = false;
         }
-        let inlinks: Vec<_> = std::mem::take(&mut self.inlinks)
+        let mut inlinks: Vec<_> = std::mem::take(&mut self.inlinks)
             .into_iter()
             .filter(|(_, delta)| *delta != (0, 0))
             .collect();
-        let anchors: Vec<_> = std::mem::take(&mut self.anchors)
+        inlinks.sort_unstable();
+        let mut anchors: Vec<_> = std::mem::take(&mut self.anchors)
             .into_iter()
             .filter(|(_, delta)| *delta != 0)
             .collect();
+        anchors.sort_unstable();
         for chunk in inlinks.chunks(MAX_BINDS / 3) {
-            let mut q =
-                QueryBuilder::<Sqlite>::new("INSERT INTO inlinks (url, linking_pages, links) ");
+            let mut q = QueryBuilder::<DB>::new("INSERT INTO inlinks (url, linking_pages, links) ");
             q.push_values(chunk, |mut b, (url, (pages, links))| {
                 b.push_bind(url.as_str())
                     .push_bind(*pages)
                     .push_bind(*links);
             });
             q.push(
-                " ON CONFLICT (url) DO UPDATE SET linking_pages = linking_pages + excluded.linking_pages,
-                     links = links + excluded.links",
+                " ON CONFLICT (url) DO UPDATE SET linking_pages = inlinks.linking_pages + excluded.linking_pages,
+                     links = inlinks.links + excluded.links",
             );
             q.build()
                 .persistent(false)
@@ -156,17 +199,17 @@ impl LinkCounts {
                 .doing("counting in-links")?;
         }
         for chunk in anchors.chunks(MAX_BINDS / 3) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO anchors (target_url, anchor_text, links) ",
-            );
+            let mut q =
+                QueryBuilder::<DB>::new("INSERT INTO anchors (target_url, anchor_text, links) ");
             q.push_values(chunk, |mut b, ((target, anchor), links)| {
                 b.push_bind(target.as_str())
                     .push_bind(anchor.as_str())
                     .push_bind(*links);
             });
-            q.push(
-                " ON CONFLICT (target_url, anchor_text) DO UPDATE SET links = links + excluded.links",
-            );
+            q.push(format_args!(
+                " ON CONFLICT {} DO UPDATE SET links = anchors.links + excluded.links",
+                DB::ANCHORS_KEY
+            ));
             q.build()
                 .persistent(false)
                 .execute(&mut **tx)
@@ -180,7 +223,7 @@ impl LinkCounts {
             .collect();
         for chunk in shrunk.chunks(MAX_BINDS) {
             let mut q =
-                QueryBuilder::<Sqlite>::new("DELETE FROM inlinks WHERE links <= 0 AND url IN (");
+                QueryBuilder::<DB>::new("DELETE FROM inlinks WHERE links <= 0 AND url IN (");
             let mut list = q.separated(", ");
             for url in chunk {
                 list.push_bind(*url);
@@ -198,7 +241,7 @@ impl LinkCounts {
             .map(|(key, _)| key)
             .collect();
         for chunk in gone.chunks(MAX_BINDS / 2) {
-            let mut q = QueryBuilder::<Sqlite>::new(
+            let mut q = QueryBuilder::<DB>::new(
                 "DELETE FROM anchors WHERE links <= 0 AND (target_url, anchor_text) IN (VALUES ",
             );
             let mut list = q.separated(", ");
@@ -220,8 +263,13 @@ impl LinkCounts {
     }
 }
 
-async fn set_behind(tx: &mut Tx<'_>, behind: bool) -> Result<(), Error> {
-    sqlx::query("UPDATE writer_state SET value = ? WHERE key = 'link_counts_behind'")
+async fn set_behind<DB: Backend>(tx: &mut Tx<'_, DB>, behind: bool) -> Result<(), Error>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    i64: Type<DB> + for<'q> Encode<'q, DB>,
+{
+    sqlx::query("UPDATE writer_state SET value = $1 WHERE key = 'link_counts_behind'")
         .bind(i64::from(behind))
         .execute(&mut **tx)
         .await
@@ -230,7 +278,13 @@ async fn set_behind(tx: &mut Tx<'_>, behind: bool) -> Result<(), Error> {
 }
 
 /// Rebuilds `inlinks` and `anchors` from `links` if a crash left them behind.
-pub(super) async fn rebuild_if_behind(pool: &SqlitePool) -> Result<bool, Error> {
+pub(super) async fn rebuild_if_behind<DB: Backend>(pool: &Pool<DB>) -> Result<bool, Error>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    i64: Type<DB> + for<'r> Decode<'r, DB>,
+    usize: ColumnIndex<DB::Row>,
+{
     let behind: i64 =
         sqlx::query_scalar("SELECT value FROM writer_state WHERE key = 'link_counts_behind'")
             .fetch_one(pool)

@@ -1,31 +1,43 @@
 //! The results database: schema, leasing frontier rows, and committing pages.
 //!
-//! One connection writes (SQLite allows one writer at a time anyway, and a single
-//! connection never sees "database is locked"): the [`writer::StoreWriter`] commits pages
-//! through it and the dispatcher leases through it. WAL mode lets readers — the query CLI,
-//! `sqlite3` — read while a crawl writes.
+//! SQLite by default: one connection writes (SQLite allows one writer at a time anyway,
+//! and a single connection never sees "database is locked"): the [`writer::StoreWriter`]
+//! commits pages through it and the dispatcher leases through it. WAL mode lets readers —
+//! the query CLI, `sqlite3` — read while a crawl writes. With a `postgres://` URL the same
+//! store lives in PostgreSQL, which several nodes can share ([`cluster`]).
+//!
+//! [`Store`] chooses the backend once, at open; everything else is the generic code of
+//! [`db`], with what differs between the two in [`backend`].
 
+mod backend;
+pub mod cluster;
+mod db;
 pub(crate) mod link_counts;
 pub mod writer;
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{Postgres, Sqlite};
 use url::Url;
 
-use crate::error::{DbContext, Error};
-use crate::page::{CrawlJob, Discovered, JobKind, PageRecord, Previous};
+use crate::error::Error;
+use crate::page::{CrawlJob, Discovered, PageRecord};
+use backend::Backend;
+use cluster::Cluster;
+use db::Db;
 use link_counts::LinkCounts;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
-
-/// SQLite's limit on bound parameters in one statement is 32766; stay well below.
+/// SQLite's limit on bound parameters in one statement is 32766 (PostgreSQL's 65535);
+/// stay well below.
 pub(super) const MAX_BINDS: usize = 30_000;
+
+/// Times a page batch is tried when PostgreSQL aborts it to break a deadlock with
+/// another node's batch.
+const COMMIT_ATTEMPTS: u32 = 5;
 
 /// A host's robots.txt as last fetched.
 #[derive(Debug, Clone)]
@@ -46,22 +58,70 @@ pub struct HostCounts {
 }
 
 #[derive(Clone)]
-pub struct Store {
-    /// The one writing connection.
-    pool: SqlitePool,
-    /// Read-only connections for questions asked while the crawl writes.
-    readers: SqlitePool,
+pub struct Store(Backed);
+
+#[derive(Clone)]
+enum Backed {
+    Sqlite(Db<Sqlite>),
+    Postgres(Db<Postgres>),
+}
+
+/// Runs `$body` with `$db` bound to the store's backend, whichever it is.
+macro_rules! on_backend {
+    ($store:expr, $db:ident => $body:expr) => {
+        match &$store.0 {
+            Backed::Sqlite($db) => $body,
+            Backed::Postgres($db) => $body,
+        }
+    };
+}
+
+/// Whether `database` names a PostgreSQL database rather than a SQLite file.
+pub fn is_postgres(database: &str) -> bool {
+    database.starts_with("postgres://") || database.starts_with("postgresql://")
+}
+
+/// `database` with any password replaced, for messages.
+pub fn redacted(database: &str) -> String {
+    match Url::parse(database) {
+        Ok(mut url) if is_postgres(database) && url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => database.to_owned(),
+    }
 }
 
 impl Store {
     /// Opens (creating if needed) the database and brings its schema up to date.
     pub async fn open(database: &str) -> Result<Self, Error> {
+        let failed = |source| Error::OpenDatabase {
+            path: PathBuf::from(redacted(database)),
+            source,
+        };
+        if is_postgres(database) {
+            // The writer, the dispatcher, the lease renewer, robots.txt lookups and the
+            // admin API each hold at most one connection at a time.
+            let pool = PgPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(600))
+                .connect(database)
+                .await
+                .map_err(failed)?;
+            // sqlx takes an advisory lock around migrations: nodes starting together
+            // migrate once.
+            Postgres::migrator().run(&pool).await?;
+            // Nodes keep the counts exact batch by batch, so they are never behind there;
+            // asked all the same, for a database a future version leaves marked.
+            link_counts::rebuild_if_behind(&pool).await?;
+            return Ok(Self(Backed::Postgres(Db {
+                readers: pool.clone(),
+                pool,
+            })));
+        }
         let options = SqliteConnectOptions::from_str(database)
             .or_else(|_| SqliteConnectOptions::from_str(&format!("sqlite://{database}")))
-            .map_err(|source| Error::OpenDatabase {
-                path: PathBuf::from(database),
-                source,
-            })?
+            .map_err(failed)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
@@ -74,11 +134,8 @@ impl Store {
             .acquire_timeout(Duration::from_secs(600))
             .connect_with(options.clone())
             .await
-            .map_err(|source| Error::OpenDatabase {
-                path: PathBuf::from(database),
-                source,
-            })?;
-        MIGRATOR.run(&pool).await?;
+            .map_err(failed)?;
+        Sqlite::migrator().run(&pool).await?;
         if link_counts::rebuild_if_behind(&pool).await? {
             tracing::info!("the last run stopped abruptly: in-link and anchor counts rebuilt");
         }
@@ -86,656 +143,129 @@ impl Store {
             .max_connections(2)
             .connect_with(options.read_only(true))
             .await
-            .map_err(|source| Error::OpenDatabase {
-                path: PathBuf::from(database),
-                source,
-            })?;
-        Ok(Self { pool, readers })
+            .map_err(failed)?;
+        Ok(Self(Backed::Sqlite(Db { pool, readers })))
     }
 
-    /// Closes the connections and waits until they are closed: the last one to close
-    /// checkpoints the WAL into the database file, which should be complete and quiet once
-    /// a crawl has returned, not some moments later.
+    /// The host leases of a database shared by several nodes; `None` on SQLite.
+    pub fn cluster(&self) -> Option<Cluster> {
+        match &self.0 {
+            Backed::Sqlite(_) => None,
+            Backed::Postgres(db) => Some(Cluster::new(db.pool.clone())),
+        }
+    }
+
+    /// Closes the connections and waits until they are closed: on SQLite the last one to
+    /// close checkpoints the WAL into the database file, which should be complete and
+    /// quiet once a crawl has returned, not some moments later.
     pub async fn close(&self) {
-        self.readers.close().await;
-        self.pool.close().await;
+        on_backend!(self, db => {
+            db.readers.close().await;
+            db.pool.close().await;
+        });
     }
 
     /// URLs waiting to be fetched, retries included.
     pub async fn queued_count(&self) -> Result<i64, Error> {
-        sqlx::query_scalar("SELECT count(*) FROM frontier WHERE state = 'queued'")
-            .fetch_one(&self.readers)
-            .await
-            .doing("counting queued URLs")
+        on_backend!(self, db => db.queued_count().await)
     }
 
     /// The `limit` hosts with the most known URLs, by state.
     pub async fn host_counts(&self, limit: i64) -> Result<Vec<HostCounts>, Error> {
-        let rows = sqlx::query(
-            "SELECT host, sum(state IN ('queued', 'leased')) AS queued, sum(state = 'done') AS done,
-                    sum(state = 'failed') AS failed
-             FROM frontier GROUP BY host ORDER BY count(*) DESC, host LIMIT ?",
-        )
-        .bind(limit)
-        .fetch_all(&self.readers)
-        .await
-        .doing("counting URLs per host")?;
-        Ok(rows
-            .into_iter()
-            .map(|r| HostCounts {
-                host: r.get("host"),
-                queued: r.get("queued"),
-                done: r.get("done"),
-                failed: r.get("failed"),
-            })
-            .collect())
+        on_backend!(self, db => db.host_counts(limit).await)
     }
 
     /// The seeds given so far (by config or over the API): frontier rows no page led to.
     pub async fn seeds(&self) -> Result<Vec<Url>, Error> {
-        let urls: Vec<String> = sqlx::query_scalar(
-            "SELECT url FROM frontier WHERE discovered_from IS NULL AND kind = 'page' AND depth = 0",
-        )
-        .fetch_all(&self.readers)
-        .await
-        .doing("reading the seeds")?;
-        Ok(urls.iter().filter_map(|u| Url::parse(u).ok()).collect())
+        on_backend!(self, db => db.seeds().await)
     }
 
-    /// Puts rows leased by a process that is gone back in the queue. One node owns a
-    /// SQLite database, so at start every lease is stale.
-    pub async fn recover_leases(&self) -> Result<u64, Error> {
-        let done = sqlx::query(
-            "UPDATE frontier SET state = 'queued', lease_owner = NULL, lease_expires = NULL
-             WHERE state = 'leased'",
-        )
-        .execute(&self.pool)
-        .await
-        .doing("returning stale leases to the queue")?;
-        Ok(done.rows_affected())
+    /// Puts rows leased by a process that is gone back in the queue: on SQLite all of
+    /// them, on PostgreSQL those of `owner` and those whose lease expired.
+    pub async fn recover_leases(&self, owner: &str) -> Result<u64, Error> {
+        on_backend!(self, db => db.recover_leases(owner).await)
     }
 
     /// Adds URLs to the frontier; those already known are left as they are.
     pub async fn enqueue(&self, urls: &[Discovered]) -> Result<(), Error> {
-        let mut tx = self.pool.begin().await.doing("starting to add seeds")?;
-        let urls_from: Vec<(&Discovered, Option<i64>)> = urls.iter().map(|d| (d, None)).collect();
-        insert_frontier(&mut tx, &urls_from).await?;
-        insert_hosts(&mut tx, urls.iter().map(|d| d.host.as_str())).await?;
-        tx.commit().await.doing("adding seeds")
+        on_backend!(self, db => db.enqueue(urls).await)
     }
 
     /// Pages stored so far (a resumed crawl counts them against `max_pages`).
     pub async fn page_count(&self) -> Result<u64, Error> {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM pages")
-            .fetch_one(&self.pool)
-            .await
-            .doing("counting pages")?;
-        Ok(u64::try_from(n).unwrap_or(0))
+        on_backend!(self, db => db.page_count().await)
     }
 
-    /// Leases up to `limit` queued rows, best priority first.
+    /// Leases up to `limit` queued rows (on PostgreSQL, of hosts `owner` owns), best
+    /// priority first.
     pub async fn lease(
         &self,
         owner: &str,
         limit: usize,
         lease_for: Duration,
     ) -> Result<Vec<CrawlJob>, Error> {
-        let now = unix_ms(SystemTime::now());
-        let expires = now + i64::try_from(lease_for.as_millis()).unwrap_or(i64::MAX / 2);
-        let rows = sqlx::query(
-            "UPDATE frontier SET state = 'leased', lease_owner = ?1, lease_expires = ?2
-             WHERE id IN (SELECT id FROM frontier
-                          WHERE state = 'queued' AND not_before <= ?3
-                          ORDER BY priority DESC, id LIMIT ?4)
-             RETURNING id, url, host, depth, priority, redirect_hops, attempts, kind,
-                       recrawl_interval_ms",
-        )
-        .bind(owner)
-        .bind(expires)
-        .bind(now)
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await
-        .doing("leasing frontier rows")?;
-
-        let mut jobs = Vec::with_capacity(rows.len());
-        for row in rows {
-            let url: String = row.get("url");
-            let Ok(parsed) = Url::parse(&url) else {
-                self.finish_unparsable(row.get("id")).await?;
-                continue;
-            };
-            let host: String = row.get("host");
-            jobs.push(CrawlJob {
-                id: row.get("id"),
-                url: parsed,
-                host: Arc::from(host),
-                depth: u32::try_from(row.get::<i64, _>("depth")).unwrap_or(0),
-                priority: row.get("priority"),
-                redirect_hops: u32::try_from(row.get::<i64, _>("redirect_hops")).unwrap_or(0),
-                attempts: u32::try_from(row.get::<i64, _>("attempts")).unwrap_or(0),
-                kind: match row.get::<&str, _>("kind") {
-                    "sitemap" => JobKind::Sitemap,
-                    _ => JobKind::Page,
-                },
-                previous: row.get::<Option<i64>, _>("recrawl_interval_ms").map(|ms| {
-                    Box::new(Previous {
-                        interval: u64::try_from(ms).ok().map(Duration::from_millis),
-                        ..Previous::default()
-                    })
-                }),
-            });
-        }
-        self.previous_visits(&mut jobs).await?;
-        Ok(jobs)
-    }
-
-    /// Fills in what the last visit stored, for the jobs that are revisits.
-    async fn previous_visits(&self, jobs: &mut [CrawlJob]) -> Result<(), Error> {
-        let mut by_id: std::collections::HashMap<i64, &mut CrawlJob> =
-            jobs.iter_mut().map(|j| (j.id, j)).collect();
-        let ids: Vec<i64> = by_id.keys().copied().collect();
-        for chunk in ids.chunks(MAX_BINDS) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "SELECT id, etag, last_modified, content_hash FROM pages WHERE id IN ",
-            );
-            push_id_list(&mut q, chunk);
-            let rows = q
-                .build()
-                .persistent(false)
-                .fetch_all(&self.pool)
-                .await
-                .doing("reading previous visits")?;
-            for row in rows {
-                if let Some(job) = by_id.get_mut(&row.get::<i64, _>("id")) {
-                    let previous = job.previous.get_or_insert_with(Box::default);
-                    previous.etag = row.get("etag");
-                    previous.last_modified = row.get("last_modified");
-                    previous.content_hash = row.get("content_hash");
-                }
-            }
-        }
-        Ok(())
+        on_backend!(self, db => db.lease(owner, limit, lease_for).await)
     }
 
     /// Puts finished URLs whose revisit is due back in the queue.
     pub async fn requeue_due_recrawls(&self) -> Result<u64, Error> {
-        let done = sqlx::query(
-            "UPDATE frontier SET state = 'queued', not_before = 0, attempts = 0
-             WHERE state IN ('done', 'failed') AND recrawl_at IS NOT NULL AND recrawl_at <= ?",
-        )
-        .bind(unix_ms(SystemTime::now()))
-        .execute(&self.pool)
-        .await
-        .doing("queueing due revisits")?;
-        Ok(done.rows_affected())
+        on_backend!(self, db => db.requeue_due_recrawls().await)
     }
 
     /// How long until the next revisit is due.
     pub async fn next_recrawl(&self) -> Result<Option<Duration>, Error> {
-        let due: Option<i64> = sqlx::query_scalar(
-            "SELECT min(recrawl_at) FROM frontier
-             WHERE state IN ('done', 'failed') AND recrawl_at IS NOT NULL",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .doing("finding the next revisit due")?;
-        let now = unix_ms(SystemTime::now());
-        Ok(due.map(|at| Duration::from_millis(u64::try_from(at - now).unwrap_or(0))))
+        on_backend!(self, db => db.next_recrawl().await)
     }
 
     /// How long until the earliest queued row that is waiting (a retry) comes due.
     pub async fn next_due(&self) -> Result<Option<Duration>, Error> {
-        let due: Option<i64> =
-            sqlx::query_scalar("SELECT min(not_before) FROM frontier WHERE state = 'queued'")
-                .fetch_one(&self.pool)
-                .await
-                .doing("finding the next retry due")?;
-        let now = unix_ms(SystemTime::now());
-        Ok(due.map(|at| Duration::from_millis(u64::try_from(at - now).unwrap_or(0))))
+        on_backend!(self, db => db.next_due().await)
     }
 
     pub async fn load_robots(&self, host: &str) -> Result<Option<RobotsRow>, Error> {
-        let row = sqlx::query(
-            "SELECT robots_status, robots_txt, robots_fetched_at, crawl_delay_ms FROM hosts
-             WHERE host = ? AND robots_fetched_at IS NOT NULL AND robots_status IS NOT NULL",
-        )
-        .bind(host)
-        .fetch_optional(&self.pool)
-        .await
-        .doing("reading a cached robots.txt")?;
-        Ok(row.map(|r| RobotsRow {
-            status: u16::try_from(r.get::<i64, _>(0)).unwrap_or(404),
-            body: r.get::<Option<String>, _>(1).unwrap_or_default(),
-            fetched_at: UNIX_EPOCH
-                + Duration::from_millis(u64::try_from(r.get::<i64, _>(2)).unwrap_or(0)),
-            crawl_delay: r
-                .get::<Option<i64>, _>(3)
-                .and_then(|ms| u64::try_from(ms).ok())
-                .map(Duration::from_millis),
-        }))
+        on_backend!(self, db => db.load_robots(host).await)
     }
 
     pub async fn save_robots(&self, host: &str, robots: &RobotsRow) -> Result<(), Error> {
-        sqlx::query(
-            "INSERT INTO hosts (host, robots_status, robots_txt, robots_fetched_at, crawl_delay_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (host) DO UPDATE SET robots_status = ?2, robots_txt = ?3,
-                 robots_fetched_at = ?4, crawl_delay_ms = ?5",
-        )
-        .bind(host)
-        .bind(i64::from(robots.status))
-        .bind(&robots.body)
-        .bind(unix_ms(robots.fetched_at))
-        .bind(
-            robots
-                .crawl_delay
-                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
-        )
-        .execute(&self.pool)
-        .await
-        .doing("caching a robots.txt")?;
-        Ok(())
-    }
-
-    /// Applies link count changes still waiting: when the crawl is idle or ending.
-    pub(crate) async fn flush_link_counts(&self, counts: &mut LinkCounts) -> Result<(), Error> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .doing("starting to apply link counts")?;
-        counts.flush(&mut tx).await?;
-        tx.commit().await.doing("applying link counts")
+        on_backend!(self, db => db.save_robots(host, robots).await)
     }
 
     /// Hands leased rows back to the queue untouched (shutdown, or a page budget reached).
     pub async fn release(&self, ids: &[i64]) -> Result<(), Error> {
-        for chunk in ids.chunks(MAX_BINDS) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "UPDATE frontier SET state = 'queued', lease_owner = NULL, lease_expires = NULL WHERE id IN ",
-            );
-            push_id_list(&mut q, chunk);
-            q.build()
-                .persistent(false)
-                .execute(&self.pool)
-                .await
-                .doing("returning leases to the queue")?;
-        }
-        Ok(())
-    }
-
-    /// A row whose URL no longer parses (edited by hand?) is failed, not retried forever.
-    async fn finish_unparsable(&self, id: i64) -> Result<(), Error> {
-        sqlx::query("UPDATE frontier SET state = 'failed', lease_owner = NULL WHERE id = ?")
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .doing("failing an unparsable frontier row")?;
-        Ok(())
+        on_backend!(self, db => db.release(ids).await)
     }
 
     /// Commits a batch of pages: rows, links, discovered URLs and frontier states together.
-    /// Records whose URL is to be retried only go back to the queue, due later; a
-    /// revisit answered 304 only records the visit.
-    /// Link counts change in `counts` and reach the database when due.
+    /// Link counts change in `counts` and reach the database when due (on PostgreSQL with
+    /// the batch, so `counts` stays empty there). A batch PostgreSQL aborted to break a
+    /// deadlock with another node's is tried again: it was rolled back whole, link counts
+    /// included, so nothing of it is stored twice.
     pub(crate) async fn commit(
         &self,
         batch: &[PageRecord],
         counts: &mut LinkCounts,
     ) -> Result<(), Error> {
-        let (retries, visited): (Vec<&PageRecord>, Vec<&PageRecord>) =
-            batch.iter().partition(|p| p.retry_in.is_some());
-        let (unchanged, pages): (Vec<&PageRecord>, Vec<&PageRecord>) =
-            visited.iter().partition(|p| p.not_modified);
-        let mut tx = self.pool.begin().await.doing("starting a page batch")?;
-        insert_pages(&mut tx, &pages).await?;
-        let revisited: Vec<i64> = pages
-            .iter()
-            .filter(|p| p.job.previous.is_some())
-            .map(|p| p.job.id)
-            .collect();
-        counts.adding(&pages);
-        counts.removing(&mut tx, &revisited).await?;
-        delete_links(&mut tx, &revisited).await?;
-        insert_links(&mut tx, &pages).await?;
-        counts.settle(&mut tx).await?;
-        let discovered: Vec<(&Discovered, Option<i64>)> = pages
-            .iter()
-            .flat_map(|p| p.discovered.iter().map(|d| (d, Some(p.job.id))))
-            .collect();
-        insert_frontier(&mut tx, &discovered).await?;
-        let hosts: BTreeSet<&str> = pages
-            .iter()
-            .flat_map(|p| p.discovered.iter().map(|d| d.host.as_str()))
-            .collect();
-        insert_hosts(&mut tx, hosts.into_iter()).await?;
-        follow_redirect_chains(&mut tx, &pages).await?;
-        record_visits(&mut tx, &unchanged).await?;
-        finish_frontier_rows(&mut tx, &visited).await?;
-        requeue(&mut tx, &retries).await?;
-        tx.commit().await.doing("committing a page batch")
-    }
-}
-
-pub(super) type Tx<'a> = sqlx::Transaction<'a, Sqlite>;
-
-/// Inserts pages, or replaces a revisited page's row; `changed_at` moves only when the
-/// content hash does.
-async fn insert_pages(tx: &mut Tx<'_>, batch: &[&PageRecord]) -> Result<(), Error> {
-    const COLUMNS: usize = 21;
-    for chunk in batch.chunks(MAX_BINDS / COLUMNS) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO pages (id, url, final_url, status, content_type, title, depth, fetched_at,
-                changed_at, elapsed_ms, bytes, truncated, content_hash, etag, last_modified,
-                location, canonical_url, noindex, nofollow, error_kind, error) ",
-        );
-        q.push_values(chunk, |mut b, p| {
-            let final_url = p.location.as_ref().unwrap_or(&p.job.url);
-            let fetched_at = rfc3339(p.fetched_at);
-            b.push_bind(p.job.id)
-                .push_bind(p.job.url.as_str())
-                .push_bind(final_url.as_str())
-                .push_bind(p.status.map(i64::from))
-                .push_bind(p.content_type.as_deref())
-                .push_bind(p.title.as_deref())
-                .push_bind(i64::from(p.job.depth))
-                .push_bind(fetched_at.clone())
-                .push_bind(fetched_at)
-                .push_bind(i64::try_from(p.elapsed_ms).unwrap_or(i64::MAX))
-                .push_bind(p.bytes.and_then(|b| i64::try_from(b).ok()))
-                .push_bind(p.truncated)
-                .push_bind(p.content_hash.as_deref())
-                .push_bind(p.etag.as_deref())
-                .push_bind(p.last_modified.as_deref())
-                .push_bind(p.location.as_ref().map(Url::as_str))
-                .push_bind(p.canonical.as_ref().map(Url::as_str))
-                .push_bind(p.noindex)
-                .push_bind(p.nofollow)
-                .push_bind(p.error.as_ref().map(|e| e.kind.as_str()))
-                .push_bind(p.error.as_ref().map(|e| e.message.as_str()));
-        });
-        q.push(
-            " ON CONFLICT (id) DO UPDATE SET final_url = excluded.final_url, status = excluded.status,
-                content_type = excluded.content_type, title = excluded.title, depth = excluded.depth,
-                fetched_at = excluded.fetched_at,
-                changed_at = CASE WHEN pages.content_hash IS excluded.content_hash
-                                  THEN pages.changed_at ELSE excluded.changed_at END,
-                elapsed_ms = excluded.elapsed_ms, bytes = excluded.bytes, truncated = excluded.truncated,
-                content_hash = excluded.content_hash, etag = excluded.etag,
-                last_modified = excluded.last_modified, location = excluded.location,
-                canonical_url = excluded.canonical_url, noindex = excluded.noindex,
-                nofollow = excluded.nofollow, error_kind = excluded.error_kind, error = excluded.error",
-        );
-        q.build()
-            .persistent(false)
-            .execute(&mut **tx)
-            .await
-            .doing("storing pages")?;
-    }
-    Ok(())
-}
-
-/// A revisited page's links are replaced by what it links to now.
-async fn delete_links(tx: &mut Tx<'_>, sources: &[i64]) -> Result<(), Error> {
-    for chunk in sources.chunks(MAX_BINDS) {
-        let mut q = QueryBuilder::<Sqlite>::new("DELETE FROM links WHERE source_id IN ");
-        push_id_list(&mut q, chunk);
-        q.build()
-            .persistent(false)
-            .execute(&mut **tx)
-            .await
-            .doing("replacing a revisited page's links")?;
-    }
-    Ok(())
-}
-
-/// A 304: the page is as it was; only when it was last checked changes.
-async fn record_visits(tx: &mut Tx<'_>, unchanged: &[&PageRecord]) -> Result<(), Error> {
-    for page in unchanged {
-        sqlx::query("UPDATE pages SET fetched_at = ?1, elapsed_ms = ?2 WHERE id = ?3")
-            .bind(rfc3339(page.fetched_at))
-            .bind(i64::try_from(page.elapsed_ms).unwrap_or(i64::MAX))
-            .bind(page.job.id)
-            .execute(&mut **tx)
-            .await
-            .doing("recording an unchanged revisit")?;
-    }
-    Ok(())
-}
-
-async fn insert_links(tx: &mut Tx<'_>, batch: &[&PageRecord]) -> Result<(), Error> {
-    const COLUMNS: usize = 4;
-    let all: Vec<_> = batch
-        .iter()
-        .flat_map(|p| p.links.iter().map(move |l| (p.job.id, l)))
-        .collect();
-    for chunk in all.chunks(MAX_BINDS / COLUMNS) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO links (source_id, target_url, anchor_text, rel) ",
-        );
-        q.push_values(chunk, |mut b, (source, link)| {
-            b.push_bind(*source)
-                .push_bind(link.target.as_str())
-                .push_bind(link.anchor_text.as_str())
-                .push_bind(link.rel.as_deref());
-        });
-        q.build()
-            .persistent(false)
-            .execute(&mut **tx)
-            .await
-            .doing("storing links")?;
-    }
-    Ok(())
-}
-
-/// Adds discovered URLs: those that look like traps as failed rows, each with a page row
-/// that says why; the others queued.
-/// Each URL comes with the page it was found on (none for seeds).
-async fn insert_frontier(
-    tx: &mut Tx<'_>,
-    urls: &[(&Discovered, Option<i64>)],
-) -> Result<(), Error> {
-    let (trapped, fine): (Vec<_>, Vec<_>) = urls.iter().partition(|(d, _)| d.trap.is_some());
-    insert_queued(tx, &fine).await?;
-    for (url, from) in trapped {
-        let id: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO frontier (url, host, depth, priority, discovered_from, redirect_hops, kind, state)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'failed')
-             ON CONFLICT (url) DO NOTHING RETURNING id",
-        )
-        .bind(url.url.as_str())
-        .bind(url.host.as_str())
-        .bind(i64::from(url.depth))
-        .bind(url.priority)
-        .bind(*from)
-        .bind(i64::from(url.redirect_hops))
-        .bind(url.kind.as_str())
-        .fetch_optional(&mut **tx)
-        .await
-        .doing("recording a trapped URL")?;
-        let Some(id) = id else {
-            continue;
+        let db = match &self.0 {
+            Backed::Sqlite(db) => return db.commit(batch, counts).await,
+            Backed::Postgres(db) => db,
         };
-        let now = rfc3339(SystemTime::now());
-        sqlx::query(
-            "INSERT INTO pages (id, url, final_url, depth, fetched_at, changed_at, error_kind, error)
-             VALUES (?1, ?2, ?2, ?3, ?4, ?4, 'trap', ?5)",
-        )
-        .bind(id)
-        .bind(url.url.as_str())
-        .bind(i64::from(url.depth))
-        .bind(now)
-        .bind(url.trap.as_deref())
-        .execute(&mut **tx)
-        .await
-        .doing("recording a trapped URL")?;
-    }
-    Ok(())
-}
-
-async fn insert_queued(tx: &mut Tx<'_>, urls: &[&(&Discovered, Option<i64>)]) -> Result<(), Error> {
-    const COLUMNS: usize = 7;
-    for chunk in urls.chunks(MAX_BINDS / COLUMNS) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO frontier (url, host, depth, priority, discovered_from, redirect_hops, kind) ",
-        );
-        q.push_values(chunk, |mut b, (d, from)| {
-            b.push_bind(d.url.as_str())
-                .push_bind(d.host.as_str())
-                .push_bind(i64::from(d.depth))
-                .push_bind(d.priority)
-                .push_bind(*from)
-                .push_bind(i64::from(d.redirect_hops))
-                .push_bind(d.kind.as_str());
-        });
-        // A URL found again nearer the seeds moves up while it still waits, so depth limits
-        // and breadth-first order follow the shortest path the crawl has seen.
-        q.push(
-            " ON CONFLICT (url) DO UPDATE SET depth = excluded.depth, priority = excluded.priority,
-                 discovered_from = excluded.discovered_from
-             WHERE excluded.depth < frontier.depth AND frontier.state = 'queued'",
-        );
-        q.build()
-            .persistent(false)
-            .execute(&mut **tx)
-            .await
-            .doing("adding discovered URLs to the frontier")?;
-    }
-    Ok(())
-}
-
-async fn insert_hosts<'h>(
-    tx: &mut Tx<'_>,
-    hosts: impl Iterator<Item = &'h str>,
-) -> Result<(), Error> {
-    let hosts: BTreeSet<&str> = hosts.collect();
-    let hosts: Vec<&str> = hosts.into_iter().collect();
-    for chunk in hosts.chunks(MAX_BINDS) {
-        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO hosts (host) ");
-        q.push_values(chunk, |mut b, host| {
-            b.push_bind(*host);
-        });
-        q.push(" ON CONFLICT (host) DO NOTHING");
-        q.build()
-            .persistent(false)
-            .execute(&mut **tx)
-            .await
-            .doing("recording hosts")?;
-    }
-    Ok(())
-}
-
-/// Keeps `final_url` of every redirect pointing at where its chain ends, whichever hop
-/// is stored first: a redirect takes its target's `final_url` if the target is stored,
-/// then passes its own back to the redirects that ended at it. A page that is not a
-/// redirect ends its chains at itself, which is what those redirects already say.
-async fn follow_redirect_chains(tx: &mut Tx<'_>, batch: &[&PageRecord]) -> Result<(), Error> {
-    for page in batch {
-        let Some(location) = &page.location else {
-            continue;
-        };
-        let final_url: String = sqlx::query_scalar(
-            "UPDATE pages SET final_url = coalesce((SELECT final_url FROM pages WHERE url = ?1), ?1)
-             WHERE id = ?2 RETURNING final_url",
-        )
-        .bind(location.as_str())
-        .bind(page.job.id)
-        .fetch_one(&mut **tx)
-        .await
-        .doing("following a redirect chain")?;
-        sqlx::query(
-            "UPDATE pages SET final_url = ?1
-             WHERE location IS NOT NULL AND final_url = ?2 AND id <> ?3",
-        )
-        .bind(&final_url)
-        .bind(page.job.url.as_str())
-        .bind(page.job.id)
-        .execute(&mut **tx)
-        .await
-        .doing("following a redirect chain")?;
-    }
-    Ok(())
-}
-
-async fn finish_frontier_rows(tx: &mut Tx<'_>, batch: &[&PageRecord]) -> Result<(), Error> {
-    let (revisited, once): (Vec<&PageRecord>, Vec<&PageRecord>) =
-        batch.iter().partition(|p| p.recrawl_in.is_some());
-    for (state, failed) in [("done", false), ("failed", true)] {
-        let ids: Vec<i64> = once
-            .iter()
-            .filter(|p| (p.status.is_none()) == failed)
-            .map(|p| p.job.id)
-            .collect();
-        for chunk in ids.chunks(MAX_BINDS) {
-            let mut q = QueryBuilder::<Sqlite>::new("UPDATE frontier SET state = ");
-            q.push_bind(state);
-            q.push(
-                ", attempts = attempts + 1, lease_owner = NULL, lease_expires = NULL,
-                   recrawl_at = NULL, recrawl_interval_ms = NULL WHERE id IN ",
-            );
-            push_id_list(&mut q, chunk);
-            q.build()
-                .persistent(false)
-                .execute(&mut **tx)
-                .await
-                .doing("marking frontier rows done")?;
+        let mut attempt = 1;
+        loop {
+            match db.commit(batch, &mut LinkCounts::new()).await {
+                Err(e) if attempt < COMMIT_ATTEMPTS && e.is_transient_conflict() => {
+                    tracing::debug!(attempt, "a page batch met another node's: trying again");
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(fastrand::u64(5..50))).await;
+                }
+                done => return done,
+            }
         }
     }
-    let now = unix_ms(SystemTime::now());
-    for page in revisited {
-        let interval = page
-            .recrawl_in
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2));
-        sqlx::query(
-            "UPDATE frontier SET state = ?1, attempts = attempts + 1, lease_owner = NULL,
-                 lease_expires = NULL, recrawl_at = ?2, recrawl_interval_ms = ?3
-             WHERE id = ?4",
-        )
-        .bind(if page.status.is_none() {
-            "failed"
-        } else {
-            "done"
-        })
-        .bind(now.saturating_add(interval))
-        .bind(interval)
-        .bind(page.job.id)
-        .execute(&mut **tx)
-        .await
-        .doing("scheduling a revisit")?;
-    }
-    Ok(())
-}
 
-/// Puts URLs to be retried back in the queue, due after their wait.
-async fn requeue(tx: &mut Tx<'_>, retries: &[&PageRecord]) -> Result<(), Error> {
-    let now = unix_ms(SystemTime::now());
-    for page in retries {
-        let wait = page
-            .retry_in
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2));
-        sqlx::query(
-            "UPDATE frontier SET state = 'queued', attempts = attempts + 1, not_before = ?1,
-                 lease_owner = NULL, lease_expires = NULL
-             WHERE id = ?2",
-        )
-        .bind(now.saturating_add(wait))
-        .bind(page.job.id)
-        .execute(&mut **tx)
-        .await
-        .doing("queueing a URL for a retry")?;
+    /// Applies link count changes still waiting: when the crawl is idle or ending.
+    pub(crate) async fn flush_link_counts(&self, counts: &mut LinkCounts) -> Result<(), Error> {
+        on_backend!(self, db => db.flush_link_counts(counts).await)
     }
-    Ok(())
-}
-
-/// Appends `(?, ?, …)` binding each id, for `WHERE id IN`.
-pub(super) fn push_id_list(q: &mut QueryBuilder<Sqlite>, ids: &[i64]) {
-    q.push("(");
-    let mut list = q.separated(", ");
-    for id in ids {
-        list.push_bind(*id);
-    }
-    q.push(")");
 }
 
 pub(crate) fn unix_ms(t: SystemTime) -> i64 {

@@ -9,8 +9,9 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use super::site::{Resource, SiteBuilder};
 
-/// A host no server listens on: linked to, out of scope, never to be requested.
-pub const OUTSIDE: &str = "http://127.0.0.9:9/elsewhere";
+/// A host no server listens on (the tests bind at most 127.0.0.1–127.0.0.12): linked to,
+/// out of scope, never to be requested.
+pub const OUTSIDE: &str = "http://127.0.0.99:9/elsewhere";
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Node {

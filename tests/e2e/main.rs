@@ -2,10 +2,12 @@
 //! database they leave behind. One test binary, so the crate links once.
 
 mod cli;
+mod cluster;
 mod crawl;
 mod graph;
 mod hostile;
 mod polite;
+mod postgres;
 mod query;
 mod recrawl;
 mod resume;

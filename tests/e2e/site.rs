@@ -55,6 +55,8 @@ pub struct Hit {
     /// When the handler returned, or was dropped because the client went away; equal to
     /// `at` while the request is still being handled.
     pub done: Instant,
+    /// The `User-Agent` header: tells apart crawlers sharing one site.
+    pub agent: String,
 }
 
 type Routes = HashMap<(String, String), Resource>;
@@ -239,7 +241,7 @@ impl HostState {
 
     /// Logs a request's arrival; returns the guard that marks it finished, and how many
     /// requests to the same path came before it.
-    fn arrive(&self, path: &str, at: Instant) -> (Handling, usize) {
+    fn arrive(&self, path: &str, agent: &str, at: Instant) -> (Handling, usize) {
         let mut record = lock(&self.record);
         let index = record.hits.len();
         record.hits.push(Hit {
@@ -247,6 +249,7 @@ impl HostState {
             path: path.to_owned(),
             at,
             done: at,
+            agent: agent.to_owned(),
         });
         let seen = record
             .per_path
@@ -292,7 +295,13 @@ async fn serve(State(host): State<Arc<HostState>>, request: Request) -> Response
         .uri()
         .path_and_query()
         .map_or("/".to_owned(), |p| p.as_str().to_owned());
-    let (handling, nth) = host.arrive(&path, at);
+    let agent = request
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let (handling, nth) = host.arrive(&path, &agent, at);
     let if_none_match = request
         .headers()
         .get(header::IF_NONE_MATCH)

@@ -1,0 +1,313 @@
+//! Host leases: on a database several nodes share, which hosts this node crawls.
+//!
+//! A node sends requests only to hosts it owns (`hosts.owner`), and leases frontier rows
+//! only of those. One owner at a time means the frontier's per-host delay and concurrency
+//! — and the fetch gate behind it — hold for the cluster as they do for one process, and
+//! robots.txt is fetched by the owner once and cached in `hosts` for the next.
+//!
+//! Why no host ever sees two nodes closer than its delay:
+//!
+//! - **Handing a host back** happens only once this node has nothing of it in flight, and
+//!   leaves in `next_allowed_at` when the next request may go; the next owner waits for it.
+//! - **A node that dies** stops renewing. Its host leases run out `lease_ttl` after its
+//!   last renewal, and it sent requests only within two thirds of that ([`may_dispatch`]),
+//!   so by the time another node can take the host, at least a third of `lease_ttl` has
+//!   passed since the dead node's last request; the new owner then waits one full delay
+//!   more before its first request, since it cannot know when that request was.
+//! - **A node cut off from the database** (it cannot renew) stops dispatching once two
+//!   thirds of its lease time have passed since its last renewal.
+//!
+//! Sharing: every node holds at most ⌈busy hosts / live nodes⌉ hosts. A node over that
+//! share (another joined) hands the excess back; one under it (it just started, another
+//! left or died) claims free hosts that have URLs due. A host with no URLs left is handed
+//! back so that it does not count against the share. This runs once a second, and a
+//! background task renews the leases every third of `lease_ttl`.
+//!
+//! [`may_dispatch`]: HostLeases::may_dispatch
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio_util::sync::CancellationToken;
+
+use super::Frontier;
+use crate::error::Error;
+use crate::politeness::{HostGate, Politeness};
+use crate::store::cluster::Cluster;
+use crate::store::{unix_ms, Store};
+
+/// How often the node looks at the share of hosts, at most.
+const REBALANCE_EVERY: Duration = Duration::from_secs(1);
+
+#[derive(Clone)]
+pub struct HostLeases {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    cluster: Cluster,
+    node: String,
+    ttl: Duration,
+    started_at: i64,
+    gate: Arc<HostGate>,
+    politeness: Politeness,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    owned: HashSet<Arc<str>>,
+    /// Owned hosts being handed back: no more of their rows are leased, and each goes
+    /// once its requests in flight have finished.
+    releasing: HashSet<Arc<str>>,
+    /// Hosts whose lease was found taken by another node, for the dispatcher to drop.
+    lost: Vec<Arc<str>>,
+    /// Requests may start until then: two thirds of a lease time after the last renewal.
+    valid_until: Option<Instant>,
+}
+
+/// What a rebalance changed.
+#[derive(Debug, Default)]
+pub struct Rebalanced {
+    /// Rows taken out of the window and returned to the queue (hosts handed back).
+    pub returned: usize,
+    /// Hosts newly owned: their rows can be leased now.
+    pub claimed: usize,
+}
+
+impl HostLeases {
+    /// Joins the cluster as `node`: says it is alive, lets go of what a previous run
+    /// under the same name held, and takes the first lease time.
+    pub async fn join(
+        cluster: Cluster,
+        node: &str,
+        ttl: Duration,
+        gate: Arc<HostGate>,
+        politeness: Politeness,
+    ) -> Result<Self, Error> {
+        cluster.disown_previous_run(node).await?;
+        let leases = Self {
+            inner: Arc::new(Inner {
+                cluster,
+                node: node.to_owned(),
+                ttl,
+                started_at: unix_ms(SystemTime::now()),
+                gate,
+                politeness,
+                state: Mutex::default(),
+            }),
+        };
+        leases.renew().await?;
+        Ok(leases)
+    }
+
+    /// How long the dispatcher may go without calling [`Self::rebalance`].
+    pub fn rebalance_every(&self) -> Duration {
+        REBALANCE_EVERY.min(self.inner.ttl / 3)
+    }
+
+    /// Whether this node's leases are fresh enough to start requests under them.
+    pub fn may_dispatch(&self, now: Instant) -> bool {
+        self.state().valid_until.is_some_and(|until| now < until)
+    }
+
+    /// Renews the leases every third of the lease time until `done`; a failed renewal is
+    /// logged and tried again at the next turn (dispatching stops if they keep failing).
+    pub async fn keep_renewed(self, done: CancellationToken) {
+        let every = self.inner.ttl / 3;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                () = done.cancelled() => return,
+            }
+            if let Err(e) = self.renew().await {
+                tracing::warn!("cannot renew this node's leases: {e}");
+            }
+        }
+    }
+
+    async fn renew(&self) -> Result<(), Error> {
+        let i = &self.inner;
+        let sent = Instant::now();
+        let now = unix_ms(SystemTime::now());
+        i.cluster
+            .heartbeat(&i.node, i.started_at, now, i.ttl)
+            .await?;
+        let reclaimed = i.cluster.reclaim_expired(now).await?;
+        if reclaimed > 0 {
+            tracing::info!(
+                reclaimed,
+                "URLs leased by a node that stopped renewing are queued again"
+            );
+        }
+        let still: HashSet<String> = i
+            .cluster
+            .renew(&i.node, now.saturating_add(ms(i.ttl)))
+            .await?
+            .into_iter()
+            .collect();
+        let mut state = self.state();
+        let lost: Vec<Arc<str>> = state
+            .owned
+            .iter()
+            .filter(|h| !still.contains(&***h))
+            .cloned()
+            .collect();
+        for host in lost {
+            tracing::warn!(%host, "another node took this host: its lease ran out");
+            state.owned.remove(&host);
+            state.releasing.remove(&host);
+            state.lost.push(host);
+        }
+        state.valid_until = Some(sent + i.ttl * 2 / 3);
+        Ok(())
+    }
+
+    /// Brings the hosts this node owns to its share: drops hosts lost to another node,
+    /// hands back idle and excess hosts whose requests have finished, and claims free
+    /// hosts while under the share. Rows of hosts handed back go back to the queue
+    /// (through `store`) before the hosts do.
+    pub async fn rebalance(
+        &self,
+        store: &Store,
+        frontier: &mut Frontier,
+        now: Instant,
+    ) -> Result<Rebalanced, Error> {
+        let i = &self.inner;
+        let now_ms = unix_ms(SystemTime::now());
+        let mut returned = Vec::new();
+        for host in std::mem::take(&mut self.state().lost) {
+            returned.extend(frontier.take_host(&host, now).into_iter().map(|j| j.id));
+        }
+
+        let share = i.cluster.share(now_ms, i.ttl).await?;
+        let quota = usize::try_from(
+            share
+                .busy_hosts
+                .max(0)
+                .unsigned_abs()
+                .div_ceil(share.live_nodes.max(1).unsigned_abs()),
+        )
+        .unwrap_or(0);
+        let with_work: HashSet<String> = i
+            .cluster
+            .hosts_with_queued_urls(&i.node)
+            .await?
+            .into_iter()
+            .collect();
+        let (idle, mut active): (Vec<Arc<str>>, Vec<Arc<str>>) = {
+            let state = self.state();
+            state
+                .owned
+                .iter()
+                .filter(|h| !state.releasing.contains(*h))
+                .cloned()
+                .partition(|h| !with_work.contains(&**h) && !frontier.is_busy(h))
+        };
+        active.sort();
+        let excess = active.len().saturating_sub(quota);
+        let mut leaving = idle;
+        if excess > 0 {
+            tracing::info!(
+                excess,
+                quota,
+                "handing hosts back: more nodes share the crawl"
+            );
+        }
+        leaving.extend(active.drain(active.len() - excess..));
+        for host in leaving {
+            i.cluster.start_release(&i.node, &host).await?;
+            self.state().releasing.insert(host);
+        }
+
+        let releasing: Vec<Arc<str>> = self.state().releasing.iter().cloned().collect();
+        for host in &releasing {
+            returned.extend(frontier.take_host(host, now).into_iter().map(|j| j.id));
+        }
+        store.release(&returned).await?;
+        for host in releasing.iter().filter(|h| !frontier.is_busy(h)) {
+            let next = [frontier.next_allowed(host), self.gate_next_turn(host)]
+                .into_iter()
+                .flatten()
+                .max()
+                .map_or(now_ms, |at| {
+                    now_ms.saturating_add(ms(at.saturating_duration_since(now)))
+                });
+            i.cluster.release(&i.node, host, next).await?;
+            let mut state = self.state();
+            state.owned.remove(host);
+            state.releasing.remove(host);
+        }
+
+        let mut claimed = 0;
+        if active.len() < quota {
+            let want = i64::try_from(quota - active.len()).unwrap_or(0);
+            let expires = now_ms.saturating_add(ms(i.ttl));
+            for host in i.cluster.claim(&i.node, want, now_ms, expires).await? {
+                let name: Arc<str> = Arc::from(host.host.as_str());
+                let wait = if host.taken_over {
+                    let crawl_delay = host.crawl_delay_ms.and_then(|d| u64::try_from(d).ok());
+                    i.politeness
+                        .limits(&name, crawl_delay.map(Duration::from_millis))
+                        .delay
+                } else {
+                    host.next_allowed_at.map_or(Duration::ZERO, |at| {
+                        Duration::from_millis(u64::try_from(at - now_ms).unwrap_or(0))
+                    })
+                };
+                if !wait.is_zero() {
+                    frontier.hold(&name, now + wait, now);
+                    i.gate
+                        .pause(&name, tokio::time::Instant::from_std(now + wait));
+                }
+                tracing::debug!(host = %name, taken_over = host.taken_over, "claimed a host");
+                self.state().owned.insert(name);
+                claimed += 1;
+            }
+        }
+        Ok(Rebalanced {
+            returned: returned.len(),
+            claimed,
+        })
+    }
+
+    /// Whether no URL is queued or leased anywhere in the cluster.
+    pub async fn all_done(&self) -> Result<bool, Error> {
+        self.inner.cluster.all_done().await
+    }
+
+    /// Hands every host back, each with when its next request may go, and leaves. Called
+    /// when this node's requests have all finished.
+    pub async fn leave(&self) -> Result<(), Error> {
+        let i = &self.inner;
+        let now = Instant::now();
+        let now_ms = unix_ms(SystemTime::now());
+        let owned: Vec<Arc<str>> = self.state().owned.drain().collect();
+        for host in owned {
+            let next = self.gate_next_turn(&host).map_or(now_ms, |at| {
+                now_ms.saturating_add(ms(at.saturating_duration_since(now)))
+            });
+            i.cluster.release(&i.node, &host, next).await?;
+        }
+        i.cluster.leave(&i.node).await
+    }
+
+    fn gate_next_turn(&self, host: &str) -> Option<Instant> {
+        self.inner
+            .gate
+            .next_turn(host)
+            .map(tokio::time::Instant::into_std)
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
+}

@@ -1,0 +1,79 @@
+//! What differs between the two databases, in one place.
+//!
+//! The store's SQL is written once, with `$1`-style parameters (PostgreSQL's, which
+//! SQLite reads too) and `IS NOT DISTINCT FROM` (both have it), and run through generic
+//! code over `sqlx`'s [`Database`]. sqlx's `Any` driver would spare the generics, but its
+//! `QueryBuilder` writes `?` placeholders, which PostgreSQL rejects. What cannot be
+//! written once is here: the migrations, and how a lease picks its rows.
+
+use sqlx::migrate::Migrator;
+use sqlx::{Database, Postgres, Sqlite};
+
+static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");
+
+pub trait Backend: Database {
+    /// Whether several nodes may share the database. SQLite is one process's file: every
+    /// lease in it is that process's. On PostgreSQL nodes lease hosts and rows, and a
+    /// lease only expires.
+    const SHARED: bool;
+
+    /// The conflict target that keeps `anchors` one row per (target, anchor text).
+    /// PostgreSQL's index holds a hash of the text: a B-tree entry has a size limit that
+    /// anchor texts do not.
+    const ANCHORS_KEY: &'static str;
+
+    fn migrator() -> &'static Migrator;
+
+    /// Rows a statement changed (each driver has its own result type).
+    fn rows_affected(result: &Self::QueryResult) -> u64;
+
+    /// Leases up to `$4` queued rows due by `$3` for node `$1` until `$2`, best first,
+    /// returning what a job needs. On a shared database only rows of hosts the node owns
+    /// (and is not handing back) are taken, and rows another node's transaction holds are
+    /// skipped rather than waited for.
+    fn lease_sql() -> String {
+        let (of_owned_hosts, lock) = if Self::SHARED {
+            (
+                " AND host IN (SELECT host FROM hosts WHERE owner = $1 AND releasing = 0)",
+                " FOR UPDATE SKIP LOCKED",
+            )
+        } else {
+            ("", "")
+        };
+        format!(
+            "UPDATE frontier SET state = 'leased', lease_owner = $1, lease_expires = $2
+             WHERE id IN (SELECT id FROM frontier
+                          WHERE state = 'queued' AND not_before <= $3{of_owned_hosts}
+                          ORDER BY priority DESC, id LIMIT $4{lock})
+             RETURNING id, url, host, depth, priority, redirect_hops, attempts, kind,
+                       recrawl_interval_ms"
+        )
+    }
+}
+
+impl Backend for Sqlite {
+    const SHARED: bool = false;
+    const ANCHORS_KEY: &'static str = "(target_url, anchor_text)";
+
+    fn migrator() -> &'static Migrator {
+        &SQLITE
+    }
+
+    fn rows_affected(result: &Self::QueryResult) -> u64 {
+        result.rows_affected()
+    }
+}
+
+impl Backend for Postgres {
+    const SHARED: bool = true;
+    const ANCHORS_KEY: &'static str = "(target_url, md5(anchor_text))";
+
+    fn migrator() -> &'static Migrator {
+        &POSTGRES
+    }
+
+    fn rows_affected(result: &Self::QueryResult) -> u64 {
+        result.rows_affected()
+    }
+}

@@ -1,0 +1,248 @@
+//! Host leases and node heartbeats: how nodes share one PostgreSQL crawl.
+//!
+//! A node crawls only hosts it owns (`hosts.owner`), so the per-host delay and
+//! concurrency that its frontier enforces hold for the whole cluster. Ownership is a
+//! lease: the owner renews `owner_expires` while it lives, and a host whose lease ran
+//! out is free for any node. A node hands a host back (when it has too many, or the host
+//! has no work left) only once its requests there have finished, leaving in
+//! `next_allowed_at` when the next request may go. The policy (how many hosts, which to
+//! hand back) is in `src/frontier/hosts.rs`; this is its SQL.
+
+use std::time::Duration;
+
+use sqlx::{PgPool, Row};
+
+use crate::error::{DbContext, Error};
+
+/// A host a node just took.
+#[derive(Debug, Clone)]
+pub struct ClaimedHost {
+    pub host: String,
+    /// Unix ms before which it must not be sent a request, as its last owner left it.
+    pub next_allowed_at: Option<i64>,
+    /// The last owner's lease ran out instead of being handed back: it may have died
+    /// mid-request, so its last request's time is unknown.
+    pub taken_over: bool,
+    /// The host's robots.txt `Crawl-delay`, as cached.
+    pub crawl_delay_ms: Option<i64>,
+}
+
+/// How the work is shared now.
+#[derive(Debug, Clone, Copy)]
+pub struct Share {
+    /// Nodes with a heartbeat within the lease time.
+    pub live_nodes: i64,
+    /// Hosts with URLs queued, or owned by a live node.
+    pub busy_hosts: i64,
+}
+
+#[derive(Clone)]
+pub struct Cluster {
+    pool: PgPool,
+}
+
+impl Cluster {
+    pub(super) fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Says `node` is alive, and forgets nodes silent for ten lease times.
+    pub async fn heartbeat(
+        &self,
+        node: &str,
+        started_at: i64,
+        now: i64,
+        ttl: Duration,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO nodes (id, started_at, heartbeat) VALUES ($1, $2, $3)
+             ON CONFLICT (id) DO UPDATE SET heartbeat = $3",
+        )
+        .bind(node)
+        .bind(started_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .doing("recording this node's heartbeat")?;
+        sqlx::query("DELETE FROM nodes WHERE heartbeat < $1")
+            .bind(now - 10 * ms(ttl))
+            .execute(&self.pool)
+            .await
+            .doing("forgetting nodes long gone")?;
+        Ok(())
+    }
+
+    /// Extends `node`'s leases of frontier rows and hosts to `expires`; returns the hosts
+    /// it still owns (one whose lease ran out and went to another node is not among them).
+    ///
+    /// Rows locked by a transaction are skipped, not waited for: most are this node's
+    /// own page batch finishing them, and waiting would deadlock with it. One locked by
+    /// another node's batch (which found its URL again) is renewed at the next turn.
+    pub async fn renew(&self, node: &str, expires: i64) -> Result<Vec<String>, Error> {
+        sqlx::query(
+            "UPDATE frontier SET lease_expires = $2
+             WHERE id IN (SELECT id FROM frontier WHERE state = 'leased' AND lease_owner = $1
+                          FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(node)
+        .bind(expires)
+        .execute(&self.pool)
+        .await
+        .doing("renewing leases of frontier rows")?;
+        sqlx::query_scalar("UPDATE hosts SET owner_expires = $2 WHERE owner = $1 RETURNING host")
+            .bind(node)
+            .bind(expires)
+            .fetch_all(&self.pool)
+            .await
+            .doing("renewing host leases")
+    }
+
+    /// Puts rows whose lease ran out (their node died or stalled) back in the queue.
+    pub async fn reclaim_expired(&self, now: i64) -> Result<u64, Error> {
+        let done = sqlx::query(
+            "UPDATE frontier SET state = 'queued', lease_owner = NULL, lease_expires = NULL
+             WHERE id IN (SELECT id FROM frontier WHERE state = 'leased' AND lease_expires < $1
+                          FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .doing("taking back expired leases")?;
+        Ok(done.rows_affected())
+    }
+
+    pub async fn share(&self, now: i64, ttl: Duration) -> Result<Share, Error> {
+        let row = sqlx::query(
+            "SELECT (SELECT count(*) FROM nodes WHERE heartbeat >= $2) AS live_nodes,
+                    (SELECT count(*) FROM hosts h
+                     WHERE (h.owner IS NOT NULL AND h.owner_expires >= $1)
+                        OR EXISTS (SELECT 1 FROM frontier f
+                                   WHERE f.host = h.host AND f.state = 'queued')) AS busy_hosts",
+        )
+        .bind(now)
+        .bind(now - ms(ttl))
+        .fetch_one(&self.pool)
+        .await
+        .doing("counting live nodes and busy hosts")?;
+        Ok(Share {
+            live_nodes: row.get("live_nodes"),
+            busy_hosts: row.get("busy_hosts"),
+        })
+    }
+
+    /// Takes up to `n` hosts that have URLs due and no live owner.
+    pub async fn claim(
+        &self,
+        node: &str,
+        n: i64,
+        now: i64,
+        expires: i64,
+    ) -> Result<Vec<ClaimedHost>, Error> {
+        let rows = sqlx::query(
+            "WITH free AS (
+                 SELECT host, owner, next_allowed_at, crawl_delay_ms FROM hosts h
+                 WHERE (owner IS NULL OR owner_expires < $3)
+                   AND EXISTS (SELECT 1 FROM frontier f
+                               WHERE f.host = h.host AND f.state = 'queued' AND f.not_before <= $3)
+                 LIMIT $2
+                 FOR UPDATE SKIP LOCKED)
+             UPDATE hosts h SET owner = $1, owner_expires = $4, releasing = 0
+             FROM free WHERE h.host = free.host
+             RETURNING h.host, free.next_allowed_at, free.crawl_delay_ms,
+                       free.owner IS NOT NULL AS taken_over",
+        )
+        .bind(node)
+        .bind(n)
+        .bind(now)
+        .bind(expires)
+        .fetch_all(&self.pool)
+        .await
+        .doing("claiming hosts")?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ClaimedHost {
+                host: r.get("host"),
+                next_allowed_at: r.get("next_allowed_at"),
+                taken_over: r.get("taken_over"),
+                crawl_delay_ms: r.get("crawl_delay_ms"),
+            })
+            .collect())
+    }
+
+    /// Of the hosts `node` owns, those with URLs queued in the table.
+    pub async fn hosts_with_queued_urls(&self, node: &str) -> Result<Vec<String>, Error> {
+        sqlx::query_scalar(
+            "SELECT host FROM hosts h WHERE owner = $1
+               AND EXISTS (SELECT 1 FROM frontier f WHERE f.host = h.host AND f.state = 'queued')",
+        )
+        .bind(node)
+        .fetch_all(&self.pool)
+        .await
+        .doing("finding which owned hosts have work")
+    }
+
+    /// Marks a host as being handed back: `node` leases no more of its rows.
+    pub async fn start_release(&self, node: &str, host: &str) -> Result<(), Error> {
+        sqlx::query("UPDATE hosts SET releasing = 1 WHERE host = $2 AND owner = $1")
+            .bind(node)
+            .bind(host)
+            .execute(&self.pool)
+            .await
+            .doing("handing a host back")?;
+        Ok(())
+    }
+
+    /// Hands a host back, with when its next request may go.
+    pub async fn release(&self, node: &str, host: &str, next_allowed_at: i64) -> Result<(), Error> {
+        sqlx::query(
+            "UPDATE hosts SET owner = NULL, owner_expires = NULL, releasing = 0, next_allowed_at = $3
+             WHERE host = $2 AND owner = $1",
+        )
+        .bind(node)
+        .bind(host)
+        .bind(next_allowed_at)
+        .execute(&self.pool)
+        .await
+        .doing("handing a host back")?;
+        Ok(())
+    }
+
+    /// Hosts still owned under `node`'s name when it starts are a previous run's: they are
+    /// let go, and the next owner waits until that run's lease would have run out.
+    pub async fn disown_previous_run(&self, node: &str) -> Result<(), Error> {
+        sqlx::query(
+            "UPDATE hosts SET owner = NULL, releasing = 0, owner_expires = NULL,
+                 next_allowed_at = greatest(next_allowed_at, owner_expires)
+             WHERE owner = $1",
+        )
+        .bind(node)
+        .execute(&self.pool)
+        .await
+        .doing("letting go of a previous run's hosts")?;
+        Ok(())
+    }
+
+    /// Whether no URL is queued or leased anywhere: the crawl is over for every node.
+    pub async fn all_done(&self) -> Result<bool, Error> {
+        sqlx::query_scalar(
+            "SELECT NOT EXISTS (SELECT 1 FROM frontier WHERE state IN ('queued', 'leased'))",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .doing("checking whether the crawl is over")
+    }
+
+    /// `node` stops: its heartbeat row goes, so the others share its hosts at once.
+    pub async fn leave(&self, node: &str) -> Result<(), Error> {
+        sqlx::query("DELETE FROM nodes WHERE id = $1")
+            .bind(node)
+            .execute(&self.pool)
+            .await
+            .doing("leaving the cluster")?;
+        Ok(())
+    }
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
+}

@@ -1,0 +1,337 @@
+//! Many nodes, one PostgreSQL: several `pipecrawl crawl` processes share one crawl of a
+//! site over twelve loopback hosts. Checked against the site's request log: every page
+//! stored once, every URL requested once (but for what a killed node had in flight),
+//! robots.txt once per host, and per-host delay and concurrency kept across the nodes.
+//!
+//! Each test starts its own throwaway PostgreSQL (see `postgres.rs`) and is skipped,
+//! saying so, on a machine without the server binaries.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sqlx::PgPool;
+
+use super::graph::{self, Rules};
+use super::postgres::TestPostgres;
+use super::site::{SiteBuilder, TestSite};
+
+const HOSTS: u8 = 12;
+const PAGES_PER_HOST: usize = 250;
+const DELAY_MS: u64 = 50;
+/// One request at a time per host: then each request waits for the answer to the one
+/// before, which the server has surely seen, and two nodes on one host would show as two
+/// requests at once.
+const CONCURRENCY: usize = 1;
+/// Arrivals at the server can be closer than the crawler spaced the requests by the
+/// scheduling noise of a loaded two-core machine.
+const JITTER: Duration = Duration::from_millis(20);
+/// Small pools, channels and batches, so that the pages a kill can cost are few: at most
+/// the workers, the two channels and one batch.
+const PER_NODE_IN_FLIGHT: usize = 8 + 8 + 8 + 64;
+
+struct Cluster {
+    site: TestSite,
+    want: BTreeSet<String>,
+    seeds: Vec<String>,
+    database: String,
+    dir: tempfile::TempDir,
+    /// Declared last: the server stops after the nodes are gone.
+    _postgres: TestPostgres,
+}
+
+impl Cluster {
+    async fn start(test: &str) -> Option<Self> {
+        let postgres = TestPostgres::start(test)?;
+        let database = postgres.database("crawl").await;
+        let mut b = SiteBuilder::bind(HOSTS).await;
+        let model = graph::generate(&mut b, usize::from(HOSTS), PAGES_PER_HOST, 0x5eed);
+        let site = b.start();
+        let want: BTreeSet<String> = model
+            .reachable(&Rules {
+                hosts: &site.authorities,
+                include: None,
+                exclude: None,
+                max_depth: None,
+            })
+            .into_keys()
+            .collect();
+        assert!(want.len() >= 3000, "the site is {} pages", want.len());
+        Some(Self {
+            site,
+            want,
+            seeds: model.seeds,
+            database,
+            dir: tempfile::tempdir().expect("a temp dir"),
+            _postgres: postgres,
+        })
+    }
+
+    /// Starts node `name` (its user agent names it too, so the site's log tells the
+    /// nodes apart).
+    fn node(&self, name: &str) -> Node {
+        let seeds: Vec<String> = self.seeds.iter().map(|s| format!("{s:?}")).collect();
+        let config = format!(
+            "seeds = [{seeds}]\n\
+             [storage]\ndatabase = {db:?}\nbatch_size = 64\n\
+             [cluster]\nnode_id = {name:?}\nlease_ttl_ms = 3000\n\
+             [fetch]\nworkers = 8\nuser_agent = \"pipecrawl-{name}/0.1\"\n\
+             [channels]\nto_fetch = 8\nto_parse = 8\nto_store = 8\n\
+             [politeness]\ndelay_ms = {DELAY_MS}\nper_host_concurrency = {CONCURRENCY}\n\
+             [retry]\nmax_attempts = 1\n",
+            seeds = seeds.join(", "),
+            db = self.database,
+        );
+        let path = self.dir.path().join(format!("{name}.toml"));
+        std::fs::write(&path, config).expect("write a node's config");
+        let log = self.dir.path().join(format!("{name}.log"));
+        // Niced, so that the test's web server, which timestamps the requests, gets the
+        // CPU first: on a busy machine a stalled server would see requests bunched up.
+        let child = Command::new("nice")
+            .args(["-n", "10"])
+            .arg(env!("CARGO_BIN_EXE_pipecrawl"))
+            .args(["crawl", "--config"])
+            .arg(&path)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("create a node's log"))
+            .spawn()
+            .expect("start pipecrawl");
+        Node {
+            name: name.to_owned(),
+            child,
+            log,
+        }
+    }
+
+    /// Waits until the site has answered `n` requests.
+    async fn wait_for_requests(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.site.hits().len() < n {
+            assert!(
+                Instant::now() < deadline,
+                "the crawl stalled before {n} requests"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn pool(&self) -> PgPool {
+        PgPool::connect(&self.database)
+            .await
+            .expect("connect to the crawl database")
+    }
+
+    /// Every page stored exactly once, and nothing left queued or leased.
+    async fn assert_complete(&self) {
+        let db = self.pool().await;
+        let stored: Vec<String> = sqlx::query_scalar("SELECT url FROM pages")
+            .fetch_all(&db)
+            .await
+            .expect("read pages");
+        let unique: BTreeSet<String> = stored.iter().cloned().collect();
+        assert_eq!(unique.len(), stored.len(), "a page was stored twice");
+        let missing: Vec<&String> = self.want.difference(&unique).take(5).collect();
+        let extra: Vec<&String> = unique.difference(&self.want).take(5).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "the stored pages differ from the site: missing {missing:?}, extra {extra:?}"
+        );
+        let left: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM frontier WHERE state IN ('queued', 'leased')")
+                .fetch_one(&db)
+                .await
+                .expect("count unfinished rows");
+        assert_eq!(left, 0, "URLs were left queued or leased");
+        let duplicate_links: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT 1 FROM links
+             GROUP BY source_id, target_url, anchor_text HAVING count(*) > 1) d",
+        )
+        .fetch_one(&db)
+        .await
+        .expect("count duplicate links");
+        assert_eq!(duplicate_links, 0, "a page's links were stored twice");
+    }
+
+    /// No host saw two requests closer than the delay, nor more at once than allowed,
+    /// and robots.txt was asked for once per host for the whole cluster.
+    fn assert_polite(&self) {
+        for host in &self.site.authorities {
+            let mut hits = self.site.hits_for(host);
+            hits.sort_by_key(|h| h.at);
+            let closest = hits
+                .windows(2)
+                .min_by_key(|pair| pair[1].at.duration_since(pair[0].at))
+                .expect("several requests per host");
+            let gap = closest[1].at.duration_since(closest[0].at);
+            assert!(
+                gap + JITTER >= Duration::from_millis(DELAY_MS),
+                "{host}: two requests {gap:?} apart: {:?}",
+                closest
+                    .iter()
+                    .map(|h| (&h.path, &h.agent))
+                    .collect::<Vec<_>>()
+            );
+            let most = self.site.max_in_flight(host);
+            assert!(most <= CONCURRENCY, "{host}: {most} requests at once");
+            let robots = self
+                .site
+                .hits_for(host)
+                .iter()
+                .filter(|h| h.path == "/robots.txt")
+                .count();
+            assert_eq!(robots, 1, "{host}: robots.txt was fetched {robots} times");
+        }
+    }
+
+    /// URLs requested more than once.
+    fn requested_twice(&self) -> Vec<String> {
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        for url in self.site.requested_urls() {
+            *counts.entry(url).or_default() += 1;
+        }
+        counts
+            .into_iter()
+            .filter(|(_, n)| *n > 1)
+            .map(|(url, _)| url)
+            .collect()
+    }
+
+    /// Requests per node, by user agent.
+    fn requests_by_node(&self) -> HashMap<String, usize> {
+        let mut by = HashMap::new();
+        for hit in self.site.hits() {
+            *by.entry(hit.agent).or_default() += 1;
+        }
+        by
+    }
+}
+
+struct Node {
+    name: String,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Node {
+    async fn finishes(&mut self, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll pipecrawl") {
+                assert!(
+                    status.success(),
+                    "node {} failed ({status:?}); its log:\n{}",
+                    self.name,
+                    tail(&self.log)
+                );
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {} did not finish within {within:?}; its log:\n{}",
+                self.name,
+                tail(&self.log)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn kill_9(&mut self) {
+        self.child.kill().expect("kill -9 a node");
+        self.child.wait().expect("reap a node");
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_crawl_one_site_together_each_url_once_and_politely() {
+    let Some(cluster) = Cluster::start("three_nodes_crawl_one_site_together").await else {
+        return;
+    };
+    let mut nodes: Vec<Node> = ["a", "b", "c"].iter().map(|n| cluster.node(n)).collect();
+    for node in &mut nodes {
+        node.finishes(Duration::from_secs(60)).await;
+    }
+    cluster.assert_complete().await;
+    let twice = cluster.requested_twice();
+    assert!(twice.is_empty(), "requested more than once: {twice:?}");
+    cluster.assert_polite();
+    let by_node = cluster.requests_by_node();
+    eprintln!("three nodes: requests per node {by_node:?}");
+    assert_eq!(by_node.len(), 3, "every node crawled: {by_node:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_loses_nothing_and_the_others_finish_its_work() {
+    let Some(cluster) = Cluster::start("a_killed_node_loses_nothing").await else {
+        return;
+    };
+    let mut nodes: Vec<Node> = ["a", "b", "c"].iter().map(|n| cluster.node(n)).collect();
+    cluster.wait_for_requests(1000).await;
+    nodes[1].kill_9();
+    let killed_at = cluster.site.hits().len();
+    for (i, node) in nodes.iter_mut().enumerate() {
+        if i != 1 {
+            node.finishes(Duration::from_secs(60)).await;
+        }
+    }
+    cluster.assert_complete().await;
+    cluster.assert_polite();
+    let twice = cluster.requested_twice();
+    eprintln!(
+        "kill -9 of one node of three after {killed_at} requests: {} URLs requested again \
+         (in flight at the kill)",
+        twice.len()
+    );
+    assert!(
+        twice.len() <= PER_NODE_IN_FLIGHT,
+        "{} URLs requested twice: {twice:?}",
+        twice.len()
+    );
+    let again: HashMap<String, usize> = cluster.requests_by_node();
+    assert!(again.len() == 3, "{again:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_joining_mid_crawl_takes_a_share_of_the_work() {
+    let Some(cluster) = Cluster::start("a_node_joining_mid_crawl").await else {
+        return;
+    };
+    let mut nodes: Vec<Node> = ["a", "b"].iter().map(|n| cluster.node(n)).collect();
+    cluster.wait_for_requests(800).await;
+    let joined_at = cluster.site.hits().len();
+    nodes.push(cluster.node("late"));
+    for node in &mut nodes {
+        node.finishes(Duration::from_secs(60)).await;
+    }
+    cluster.assert_complete().await;
+    let twice = cluster.requested_twice();
+    assert!(twice.is_empty(), "requested more than once: {twice:?}");
+    cluster.assert_polite();
+    let by_node = cluster.requests_by_node();
+    let late = by_node.get("pipecrawl-late/0.1").copied().unwrap_or(0);
+    let after_join = cluster.site.hits().len() - joined_at;
+    eprintln!(
+        "a node joined after {joined_at} requests and made {late} of the {after_join} after \
+         it: {by_node:?}"
+    );
+    assert!(
+        late * 6 >= after_join,
+        "the late node made {late} of the {after_join} requests after it joined"
+    );
+}

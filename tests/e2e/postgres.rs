@@ -1,0 +1,232 @@
+//! A throwaway PostgreSQL server for the tests that need one: `initdb` and `pg_ctl` in a
+//! temporary directory, listening on a free loopback port, stopped when the guard drops.
+//!
+//! The server binaries are found on `PATH` or in Debian's `/usr/lib/postgresql/*/bin`
+//! (`.ci/run` installs them). Without them [`TestPostgres::start`] says loudly that the
+//! test is skipped and returns `None`. PostgreSQL refuses to run as root, so as root the
+//! server runs as the `postgres` user in a directory that user owns.
+//!
+//! A test that panics still drops the guard; a test process that is killed outright
+//! cannot, so a watchdog process stops the server (and removes its directory) once the
+//! test process is gone.
+
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+pub struct TestPostgres {
+    bin: PathBuf,
+    dir: PathBuf,
+    port: u16,
+    /// `Some(name)` when the server runs as that user (because the tests run as root).
+    user: Option<String>,
+}
+
+impl TestPostgres {
+    /// Starts a server, or returns `None` (after saying why on stderr) when this machine
+    /// has no PostgreSQL server binaries.
+    pub fn start(test: &str) -> Option<Self> {
+        let Some(bin) = server_binaries() else {
+            eprintln!(
+                "\n*** SKIPPED {test}: no PostgreSQL server binaries (initdb, pg_ctl) on PATH \
+                 or in /usr/lib/postgresql/*/bin; install Debian's `postgresql` package to \
+                 run it ***\n"
+            );
+            return None;
+        };
+        let user = is_root().then(|| "postgres".to_owned());
+        let dir = std::env::temp_dir().join(format!(
+            "pipecrawl-pg-{}-{:08x}",
+            std::process::id(),
+            fastrand::u32(..)
+        ));
+        std::fs::create_dir(&dir).expect("create the PostgreSQL temp dir");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+            .expect("restrict the PostgreSQL temp dir");
+        if let Some(user) = &user {
+            let chown = Command::new("chown")
+                .arg(format!("{user}:"))
+                .arg(&dir)
+                .status()
+                .expect("run chown");
+            assert!(
+                chown.success(),
+                "chown of {} to {user} failed",
+                dir.display()
+            );
+        }
+        let server = Self {
+            bin,
+            dir,
+            port: 0,
+            user,
+        };
+        server.watch_for_the_end_of_this_process();
+        let data = server.dir.join("data");
+        server.run(
+            "initdb",
+            &[
+                "-D".as_ref(),
+                data.as_os_str(),
+                "-U".as_ref(),
+                "postgres".as_ref(),
+                "--auth=trust".as_ref(),
+                "--no-sync".as_ref(),
+                "-E".as_ref(),
+                "UTF8".as_ref(),
+            ],
+        );
+        let mut server = server;
+        for _ in 0..5 {
+            server.port = free_port();
+            let options = format!(
+                "-c listen_addresses=127.0.0.1 -c port={} -c unix_socket_directories={} \
+                 -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
+                 -c max_connections=100",
+                server.port,
+                server.dir.display()
+            );
+            let log = server.dir.join("log");
+            let started = server.try_run(
+                "pg_ctl",
+                &[
+                    "-D".as_ref(),
+                    data.as_os_str(),
+                    "-l".as_ref(),
+                    log.as_os_str(),
+                    "-o".as_ref(),
+                    options.as_ref(),
+                    "-w".as_ref(),
+                    "start".as_ref(),
+                ],
+            );
+            if started {
+                return Some(server);
+            }
+        }
+        panic!(
+            "PostgreSQL did not start; its log: {}",
+            std::fs::read_to_string(server.dir.join("log")).unwrap_or_default()
+        );
+    }
+
+    /// A new empty database on the server, as a `postgres://` URL.
+    pub async fn database(&self, name: &str) -> String {
+        use sqlx::Connection;
+        let mut admin = sqlx::PgConnection::connect(&self.url("postgres"))
+            .await
+            .expect("connect to the test PostgreSQL");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .expect("create a test database");
+        self.url(name)
+    }
+
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    fn run(&self, tool: &str, args: &[&std::ffi::OsStr]) {
+        assert!(self.try_run(tool, args), "{tool} failed");
+    }
+
+    fn try_run(&self, tool: &str, args: &[&std::ffi::OsStr]) -> bool {
+        let program = self.bin.join(tool);
+        let mut command = match &self.user {
+            Some(user) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", user, "--"]).arg(&program);
+                c
+            }
+            None => Command::new(&program),
+        };
+        command
+            .args(args)
+            .current_dir(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// Starts a shell that waits for this test process to end, then stops the server
+    /// and removes its directory: the safeguard for a test process killed outright.
+    fn watch_for_the_end_of_this_process(&self) {
+        let as_user = self
+            .user
+            .as_ref()
+            .map(|u| format!("runuser -u {u} -- "))
+            .unwrap_or_default();
+        let script = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
+             if [ -d '{dir}/data' ]; then {as_user}'{pg_ctl}' -D '{dir}/data' -m immediate stop; fi; \
+             rm -rf '{dir}'",
+            pid = std::process::id(),
+            dir = self.dir.display(),
+            pg_ctl = self.bin.join("pg_ctl").display(),
+        );
+        // `setsid -f` forks the shell off in a session of its own and returns at once.
+        let started = Command::new("setsid")
+            .args(["-f", "sh", "-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("start the PostgreSQL watchdog");
+        assert!(started.success(), "the PostgreSQL watchdog did not start");
+    }
+}
+
+impl Drop for TestPostgres {
+    fn drop(&mut self) {
+        let data = self.dir.join("data");
+        self.try_run(
+            "pg_ctl",
+            &[
+                "-D".as_ref(),
+                data.as_os_str(),
+                "-m".as_ref(),
+                "immediate".as_ref(),
+                "stop".as_ref(),
+            ],
+        );
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The directory holding `initdb` and `pg_ctl`: `PATH` first, then the newest Debian one.
+fn server_binaries() -> Option<PathBuf> {
+    let has_both = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
+    if let Some(path) = std::env::var_os("PATH") {
+        if let Some(dir) = std::env::split_paths(&path).find(|d| has_both(d)) {
+            return Some(dir);
+        }
+    }
+    let mut debian: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let version = e.file_name().to_str()?.parse().ok()?;
+            Some((version, e.path().join("bin")))
+        })
+        .filter(|(_, bin)| has_both(bin))
+        .collect();
+    debian.sort();
+    debian.pop().map(|(_, bin)| bin)
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
