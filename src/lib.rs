@@ -16,7 +16,8 @@
 //!   delay and concurrency limits; [`frontier::dispatcher`] leases rows from the store into
 //!   it and hands them to the fetchers, and decides when the crawl is over.
 //! - [`fetcher`]: one HTTP request per job; every outcome (a 404, a timeout) is a value.
-//! - [`parser`]: title, links and anchor texts out of HTML; CPU work, so plain threads.
+//! - [`parser`]: title, links and anchor texts out of HTML; CPU work, so plain threads;
+//!   [`html`] builds the tree with its depth capped, so hostile nesting parses in linear time.
 //! - [`store`]: SQLite schema, migrations, leasing, and the single batching writer.
 //! - [`pipeline`]: the wiring of all of the above, in one place.
 //!
@@ -31,6 +32,7 @@ pub mod error;
 pub mod export;
 pub mod fetcher;
 pub mod frontier;
+pub mod html;
 pub mod metrics;
 pub mod netguard;
 pub mod page;

@@ -9,17 +9,16 @@ use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
-use scraper::{ElementRef, Html, Selector};
+use scraper::{ElementRef, Selector};
 use url::Url;
 use xxhash_rust::xxh3::xxh3_128;
 
-use crate::charset;
 use crate::metrics;
 use crate::page::{Discovered, ErrorKind, FetchError, Fetched, JobKind, Link, PageRecord};
 use crate::recrawl::RecrawlPolicy;
 use crate::scope::{Scope, SharedScope};
 use crate::stages::{Phase, Stage, Stages};
-use crate::{sitemap, urlnorm};
+use crate::{charset, html, sitemap, urlnorm};
 
 /// Sitemap index levels followed below the sitemaps robots.txt names.
 const MAX_SITEMAP_NESTING: u32 = 2;
@@ -369,7 +368,7 @@ impl Extractor {
     /// resolved against `<base href>` or the page URL. Links to the page itself and to
     /// schemes other than http(s) are left out.
     pub fn extract(&self, html: &str, page_url: &Url) -> Extracted {
-        let doc = Html::parse_document(html);
+        let doc = html::parse_document(html);
         let title = doc
             .select(&self.title)
             .next()
