@@ -156,6 +156,10 @@ pub struct FetchConfig {
     /// A body arriving slower than this (after a short start) is cut off: slow-drip
     /// servers would otherwise hold a worker for the whole timeout.
     pub min_bytes_per_sec: u64,
+    /// Response headers larger than this in all, or more of them, are refused: a server
+    /// must not make a worker hold an unbounded head.
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -418,6 +422,8 @@ struct RawFetch {
     max_body_bytes: usize,
     max_redirects: u32,
     min_bytes_per_sec: u64,
+    max_header_bytes: usize,
+    max_headers: usize,
 }
 
 impl Default for RawFetch {
@@ -430,6 +436,8 @@ impl Default for RawFetch {
             max_body_bytes: 5 * 1024 * 1024,
             min_bytes_per_sec: 1024,
             max_redirects: 10,
+            max_header_bytes: 64 * 1024,
+            max_headers: 100,
         }
     }
 }
@@ -676,6 +684,17 @@ impl RawConfig {
         p.at_least("fetch.connect_timeout_ms", f.connect_timeout_ms, 1);
         p.at_least("fetch.timeout_ms", f.timeout_ms, 1);
         p.at_least("fetch.max_body_bytes", f.max_body_bytes as u64, 1024);
+        p.at_least("fetch.max_header_bytes", f.max_header_bytes as u64, 1024);
+        if f.max_header_bytes > MAX_HEADER_BYTES_LIMIT {
+            p.add(
+                "fetch.max_header_bytes",
+                format!(
+                    "must be at most {MAX_HEADER_BYTES_LIMIT} (got {}): HTTP/1 responses cannot have larger heads",
+                    f.max_header_bytes
+                ),
+            );
+        }
+        p.at_least("fetch.max_headers", f.max_headers as u64, 1);
 
         let pol = &self.politeness;
         p.at_least(
@@ -827,6 +846,8 @@ impl RawConfig {
                 max_body_bytes: f.max_body_bytes,
                 min_bytes_per_sec: f.min_bytes_per_sec,
                 max_redirects: f.max_redirects,
+                max_header_bytes: f.max_header_bytes,
+                max_headers: f.max_headers,
             },
             parse: ParseConfig {
                 workers: parse_workers,
@@ -896,6 +917,10 @@ impl RawConfig {
         })
     }
 }
+
+/// The largest response head hyper reads over HTTP/1 (its read buffer, about 400 KiB); a
+/// larger `fetch.max_header_bytes` could never take effect.
+pub const MAX_HEADER_BYTES_LIMIT: usize = 400 * 1024;
 
 /// An environment variable that sets `admin.token` without writing it into a file.
 pub const ADMIN_TOKEN_ENV: &str = "PIPECRAWL_ADMIN_TOKEN";

@@ -48,6 +48,12 @@ pub fn client(config: &Config, network: Arc<NetworkPolicy>) -> Result<Client, Er
         .connect_timeout(config.fetch.connect_timeout)
         .timeout(config.fetch.timeout)
         .redirect(redirect::Policy::none())
+        // hyper refuses an HTTP/1 head with more headers than this, and HTTP/2 a header
+        // list larger than this, before reqwest sees them; `oversized_head` checks the rest.
+        .http1_max_headers(config.fetch.max_headers)
+        .http2_max_header_list_size(
+            u32::try_from(config.fetch.max_header_bytes).unwrap_or(u32::MAX),
+        )
         .pool_max_idle_per_host(per_host)
         .tcp_nodelay(true)
         .gzip(true)
@@ -69,6 +75,8 @@ pub struct FetchContext {
     pub max_body_bytes: usize,
     pub max_redirects: u32,
     pub min_bytes_per_sec: u64,
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
     pub respect_robots_txt: bool,
     pub sitemaps: bool,
 }
@@ -221,14 +229,17 @@ impl FetchWorker {
         let sent = request.send().await;
         cx.gate.answered(&host, delay);
         match sent {
-            Ok(response) => {
-                retry_after = response
-                    .headers()
-                    .get(RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
-                self.read_response(response, &mut out).await;
-            }
+            Ok(response) => match self.oversized_head(response.headers()) {
+                Some(refused) => out.error = Some(refused),
+                None => {
+                    retry_after = response
+                        .headers()
+                        .get(RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
+                    self.read_response(response, &mut out).await;
+                }
+            },
             Err(e) => out.error = Some(fetch_error(&e)),
         }
         out.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -342,6 +353,34 @@ impl FetchWorker {
         out.body = Some(body);
     }
 
+    /// Why a response's headers are refused, if they are: more than `fetch.max_headers`
+    /// of them, or more than `fetch.max_header_bytes` in all. Nothing of such a response
+    /// is used, its status included: a head that large is an attack or a broken server.
+    fn oversized_head(&self, headers: &HeaderMap) -> Option<FetchError> {
+        let bytes: usize = headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 4)
+            .sum();
+        let message = if headers.len() > self.cx.max_headers {
+            format!(
+                "the response has {} headers, more than fetch.max_headers ({})",
+                headers.len(),
+                self.cx.max_headers
+            )
+        } else if bytes > self.cx.max_header_bytes {
+            format!(
+                "the response's headers take {bytes} bytes, more than fetch.max_header_bytes ({})",
+                self.cx.max_header_bytes
+            )
+        } else {
+            return None;
+        };
+        Some(FetchError {
+            kind: ErrorKind::Headers,
+            message,
+        })
+    }
+
     /// When the next chunk must have arrived for the body to keep the minimum rate: the
     /// first [`RATE_GRACE`] are free, then every byte so far must have come at the rate.
     fn rate_deadline(&self, started: Instant, received: usize) -> Option<Instant> {
@@ -379,6 +418,9 @@ fn header(headers: &HeaderMap, name: impl reqwest::header::AsHeaderName) -> Opti
         .map(str::to_owned)
 }
 
+/// hyper's message for an HTTP/1 head with too many headers or too many bytes.
+const HEAD_TOO_LARGE: &str = "message head is too large";
+
 /// Sorts a reqwest error into a kind, keeping the whole cause chain as the message
 /// ("connection refused" lives several sources deep).
 pub(crate) fn fetch_error(e: &reqwest::Error) -> FetchError {
@@ -394,6 +436,11 @@ pub(crate) fn fetch_error(e: &reqwest::Error) -> FetchError {
     }
     let kind = if message.contains(netguard::REFUSAL) {
         ErrorKind::AddressRefused
+    } else if message.contains(HEAD_TOO_LARGE) {
+        message.push_str(
+            " (more headers than fetch.max_headers, or a head larger than HTTP/1 allows)",
+        );
+        ErrorKind::Headers
     } else if e.is_timeout() {
         ErrorKind::Timeout
     } else if e.is_connect()

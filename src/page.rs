@@ -71,6 +71,9 @@ pub enum ErrorKind {
     AddressRefused,
     /// A body served as HTML that is binary; it is not parsed.
     Binary,
+    /// The response's headers were too large or too many (`fetch.max_header_bytes`,
+    /// `fetch.max_headers`); nothing of it is used.
+    Headers,
 }
 
 impl ErrorKind {
@@ -87,6 +90,7 @@ impl ErrorKind {
             Self::RobotsUnavailable => "robots_unavailable",
             Self::AddressRefused => "address_refused",
             Self::Binary => "binary",
+            Self::Headers => "headers",
         }
     }
 }

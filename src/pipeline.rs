@@ -236,6 +236,8 @@ async fn run(
         max_body_bytes: config.fetch.max_body_bytes,
         max_redirects: config.fetch.max_redirects,
         min_bytes_per_sec: config.fetch.min_bytes_per_sec,
+        max_header_bytes: config.fetch.max_header_bytes,
+        max_headers: config.fetch.max_headers,
         respect_robots_txt: config.politeness.respect_robots_txt,
         sitemaps: config.scope.sitemaps,
     };
