@@ -94,7 +94,7 @@ async fn network_allow_opens_a_range_to_discovered_hosts() {
 }
 
 /// A calendar: every month links to the next, forever.
-fn calendar(path: &str) -> String {
+pub(super) fn calendar(path: &str) -> String {
     let month: u64 = path
         .rsplit('=')
         .next()
@@ -107,12 +107,12 @@ fn calendar(path: &str) -> String {
 }
 
 /// Relative links that go one directory deeper on every page.
-fn deeper(_path: &str) -> String {
+pub(super) fn deeper(_path: &str) -> String {
     "<title>Deeper</title><a href='more/'>more</a>".to_owned()
 }
 
 /// Every visit mints a new session id.
-fn sessions(path: &str) -> String {
+pub(super) fn sessions(path: &str) -> String {
     let n = path.len();
     format!("<title>Shop</title><a href='/shop;jsessionid=S{n}'>again</a><a href='/shop?PHPSESSID={n}&item=1'>item</a>")
 }

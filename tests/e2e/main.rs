@@ -4,11 +4,13 @@
 mod cli;
 mod cluster;
 mod crawl;
+mod faults;
 mod graph;
 mod hostile;
 mod polite;
 mod postgres;
 mod query;
+mod raw;
 mod recrawl;
 mod resume;
 mod service;
@@ -56,9 +58,10 @@ impl Harness {
         path
     }
 
-    /// Runs a crawl in-process and returns its summary. Unless `extra` sets them, there
-    /// is no politeness delay and no retrying, so each URL is requested exactly once.
-    pub async fn crawl(&self, seeds: &[String], extra: &str) -> Summary {
+    /// A config like [`Harness::config_text`] with the test defaults: unless `extra` sets
+    /// them, there is no politeness delay and no retrying, so each URL is requested
+    /// exactly once.
+    pub fn test_config_text(&self, seeds: &[String], extra: &str) -> String {
         let mut extra = extra.to_owned();
         if !extra.contains("[politeness]") {
             extra.push_str("\n[politeness]\ndelay_ms = 0\n");
@@ -66,7 +69,12 @@ impl Harness {
         if !extra.contains("[retry]") {
             extra.push_str("\n[retry]\nmax_attempts = 1\n");
         }
-        let config = Config::from_toml(&self.config_text(seeds, &extra), "test config")
+        self.config_text(seeds, &extra)
+    }
+
+    /// Runs a crawl in-process with [`Harness::test_config_text`] and returns its summary.
+    pub async fn crawl(&self, seeds: &[String], extra: &str) -> Summary {
+        let config = Config::from_toml(&self.test_config_text(seeds, extra), "test config")
             .expect("a valid test config");
         pipecrawl::crawl(config, std::future::pending())
             .await
@@ -96,6 +104,9 @@ pub struct PageRow {
     pub title: Option<String>,
     pub depth: i64,
     pub error_kind: Option<String>,
+    pub error: Option<String>,
+    pub bytes: Option<i64>,
+    pub truncated: bool,
 }
 
 impl Db {
@@ -109,7 +120,7 @@ impl Db {
     }
 
     pub async fn pages(&self) -> Vec<PageRow> {
-        sqlx::query("SELECT url, final_url, status, content_type, title, depth, error_kind FROM pages ORDER BY url")
+        sqlx::query("SELECT url, final_url, status, content_type, title, depth, error_kind, error, bytes, truncated FROM pages ORDER BY url")
             .fetch_all(&self.pool)
             .await
             .expect("read pages")
@@ -122,6 +133,9 @@ impl Db {
                 title: r.get("title"),
                 depth: r.get("depth"),
                 error_kind: r.get("error_kind"),
+                error: r.get("error"),
+                bytes: r.get("bytes"),
+                truncated: r.get("truncated"),
             })
             .collect()
     }

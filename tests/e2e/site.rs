@@ -43,7 +43,14 @@ pub enum Resource {
     Dynamic(fn(&str) -> String),
     /// An HTML body sent one byte every so often, `n` bytes in all: a slow-drip server.
     Drip(Duration, usize),
+    /// An HTML body that does not end: this text, then filler for as long as the client
+    /// reads (up to [`ENDLESS_LIMIT`], so the server stops by itself should a client never
+    /// hang up).
+    Endless(String),
 }
+
+/// Where an [`Resource::Endless`] body stops after all: far beyond any body cap.
+pub const ENDLESS_LIMIT: usize = 1 << 30;
 
 /// One request as the server saw it.
 #[derive(Clone, Debug)]
@@ -326,6 +333,8 @@ struct Reply {
     delay: Duration,
     /// Send the body a byte at a time with this pause between bytes.
     drip: Option<Duration>,
+    /// Send this after the body, again and again: an endless body.
+    filler: Option<&'static [u8]>,
 }
 
 impl Reply {
@@ -336,6 +345,7 @@ impl Reply {
             body: body.into(),
             delay: Duration::ZERO,
             drip: None,
+            filler: None,
         }
     }
 
@@ -361,6 +371,7 @@ impl Reply {
                 body: Vec::new(),
                 delay: Duration::ZERO,
                 drip: None,
+                filler: None,
             },
             Resource::Typed(content_type, body) => {
                 Self::new(StatusCode::OK, content_type, body.as_slice())
@@ -399,6 +410,7 @@ impl Reply {
                 body: Vec::new(),
                 delay: Duration::ZERO,
                 drip: None,
+                filler: None,
             },
             Resource::Validated(etag, inner) => {
                 let mut reply = Self::render(inner, nth, if_none_match, path);
@@ -416,6 +428,10 @@ impl Reply {
                     "<title>drip</title>".repeat(n / 19 + 1).into_bytes()[..*n].to_vec(),
                 )
             },
+            Resource::Endless(start) => Self {
+                filler: Some(&[b' '; 64 * 1024]),
+                ..Self::new(StatusCode::OK, "text/html", start.as_str())
+            },
         }
     }
 
@@ -428,9 +444,18 @@ impl Reply {
     }
 
     fn into_response(self) -> Response {
-        let body = match self.drip {
-            None => Body::from(self.body),
-            Some(pause) => {
+        let body = match (self.drip, self.filler) {
+            (None, None) => Body::from(self.body),
+            (None, Some(filler)) => {
+                let chunks = std::iter::once(self.body).chain(std::iter::repeat_n(
+                    filler.to_vec(),
+                    ENDLESS_LIMIT / filler.len(),
+                ));
+                Body::from_stream(futures_util::stream::iter(
+                    chunks.map(Ok::<_, std::convert::Infallible>),
+                ))
+            }
+            (Some(pause), _) => {
                 let bytes = self.body.into_iter();
                 Body::from_stream(futures_util::stream::unfold(
                     bytes,
@@ -501,7 +526,7 @@ fn validate(resource: &Resource) {
             header_value(etag);
             validate(inner);
         }
-        Resource::Dynamic(_) | Resource::Drip(..) => {}
+        Resource::Dynamic(_) | Resource::Drip(..) | Resource::Endless(_) => {}
         Resource::Sequence(steps) => {
             assert!(!steps.is_empty(), "a Sequence needs at least one resource");
             steps.iter().for_each(validate);

@@ -1,0 +1,693 @@
+//! The fault matrix (issue 8): one crawl per hazard of the hostile web, each through the
+//! binary as a user runs it. Every case checks the same four things: the crawl ends
+//! (exit 0, within [`TIME_BOUND`]), the site's ordinary pages are all stored, the hazard
+//! has the row it should, and the crawler's peak memory stays under [`MEMORY_BOUND_MIB`].
+//!
+//! Peak memory is the kernel's high-water mark of the crawler's resident set (`VmHWM` in
+//! `/proc/<pid>/status`), read every [`SAMPLE_EVERY`] while it runs: being a high-water
+//! mark, a sample misses only a peak reached in the process's last moments, after its
+//! pages are stored. (`wait4`'s `ru_maxrss` would need no sampling, but Linux counts into
+//! it the memory of the process that spawned the child, here the whole test binary.)
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use super::hostile::{calendar, deeper, sessions};
+use super::raw::{Ending, RawReply, RawSite};
+use super::site::{Resource, SiteBuilder, TestSite};
+use super::{Db, Harness, PageRow};
+
+/// The most resident memory a crawl of one hazard may take. A crawl of a small, harmless
+/// site peaks near 30 MiB (a debug build); a hazard that got through — a bomb decoded in
+/// memory, a document tree of 100,000 levels — would go far past this.
+const MEMORY_BOUND_MIB: u64 = 96;
+
+/// The longest a crawl of one hazard may take (a debug build, on two busy cores). The
+/// slowest case, the drip, is cut after a few seconds.
+const TIME_BOUND: Duration = Duration::from_secs(30);
+
+/// How often the crawler's memory high-water mark is read.
+const SAMPLE_EVERY: Duration = Duration::from_millis(5);
+
+/// A crawl still running after this is killed and the test fails.
+const KILL_AFTER: Duration = Duration::from_secs(90);
+
+/// The ordinary pages every case's site has besides its hazard.
+const ORDINARY: [&str; 3] = ["/page/1", "/page/2", "/page/3"];
+
+/// `fetch.max_body_bytes` by default: where bombs and endless bodies are cut.
+const BODY_CAP: i64 = 5 * 1024 * 1024;
+
+/// A site of three ordinary pages and one hazard, and the harness that crawls it.
+struct Fault {
+    harness: Harness,
+    site: TestSite,
+}
+
+impl Fault {
+    /// `hazard` adds its resources to the site (on host `authority`) and returns the
+    /// hrefs the home page links to it by.
+    async fn new(hazard: impl FnOnce(&mut SiteBuilder, &str) -> Vec<String>) -> Self {
+        let mut b = SiteBuilder::bind(1).await;
+        let h = b.authority(0);
+        let mut home = "<title>Home</title>".to_owned();
+        for (i, path) in ORDINARY.iter().enumerate() {
+            home.push_str(&format!("<a href='{path}'>page</a>"));
+            b.add(
+                &h,
+                path,
+                Resource::Html(format!("<title>Ordinary {i}</title><a href='/'>home</a>")),
+            );
+        }
+        for href in hazard(&mut b, &h) {
+            home.push_str(&format!("<a href='{href}'>hazard</a>"));
+        }
+        b.add(&h, "/", Resource::Html(home));
+        Self {
+            harness: Harness::default(),
+            site: b.start(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        self.site.url(0, path)
+    }
+
+    /// Crawls through the binary with the test defaults and `extra`, checks what every
+    /// case checks, and returns the database.
+    async fn crawl(&self, extra: &str) -> Db {
+        let text = self.harness.test_config_text(&[self.url("/")], extra);
+        let config = self.harness.write_config(&text);
+        let log = self.harness.dir.path().join("crawl.log");
+        let run = tokio::task::spawn_blocking(move || crawl_measured(&config, &log))
+            .await
+            .expect("the crawl ran");
+        println!(
+            "peak resident memory {} KiB, {:?}",
+            run.peak_rss_kib, run.elapsed
+        );
+        assert!(
+            run.peak_rss_kib < MEMORY_BOUND_MIB * 1024,
+            "the crawler's peak memory was {} KiB, over the bound of {MEMORY_BOUND_MIB} MiB",
+            run.peak_rss_kib
+        );
+        assert!(
+            run.elapsed < TIME_BOUND,
+            "the crawl took {:?}, over {TIME_BOUND:?}",
+            run.elapsed
+        );
+        let db = self.harness.db().await;
+        for (i, path) in ORDINARY.iter().enumerate() {
+            let title = format!("Ordinary {i}");
+            assert_eq!(
+                db.page(&self.url(path)).await.and_then(|p| p.title),
+                Some(title),
+                "{path} is stored as if the hazard were not there"
+            );
+        }
+        db
+    }
+}
+
+/// What a crawl through the binary cost.
+struct Run {
+    peak_rss_kib: u64,
+    elapsed: Duration,
+}
+
+/// Runs `pipecrawl crawl --config config` to its end, logging to `log`, and samples its
+/// `VmHWM` every few milliseconds; panics unless it exits 0 within [`KILL_AFTER`].
+fn crawl_measured(config: &Path, log: &Path) -> Run {
+    let log_file = std::fs::File::create(log).expect("create the crawl log");
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+        .arg("crawl")
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(log_file)
+        .spawn()
+        .expect("start the pipecrawl binary");
+    let status_file = format!("/proc/{}/status", child.id());
+    let read_log = || std::fs::read_to_string(log).unwrap_or_default();
+    let mut peak_rss_kib = 0;
+    loop {
+        // Until it is reaped below, the pid stays this child's; once it has exited its
+        // status has no VmHWM line, and the last sample stands.
+        if let Some(kib) = std::fs::read_to_string(&status_file)
+            .ok()
+            .as_deref()
+            .and_then(vm_hwm_kib)
+        {
+            peak_rss_kib = peak_rss_kib.max(kib);
+        }
+        if let Some(status) = child.try_wait().expect("poll the crawl") {
+            assert!(
+                status.success(),
+                "the crawl failed ({status}):\n{}",
+                read_log()
+            );
+            assert!(peak_rss_kib > 0, "no memory sample was taken");
+            return Run {
+                peak_rss_kib,
+                elapsed: started.elapsed(),
+            };
+        }
+        if started.elapsed() > KILL_AFTER {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "the crawl was still running after {KILL_AFTER:?}:\n{}",
+                read_log()
+            );
+        }
+        std::thread::sleep(SAMPLE_EVERY);
+    }
+}
+
+/// The `VmHWM:  1234 kB` line of a `/proc/<pid>/status`.
+fn vm_hwm_kib(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// The row of `url`, which must have one.
+async fn row(db: &Db, url: &str) -> PageRow {
+    db.page(url)
+        .await
+        .unwrap_or_else(|| panic!("{url} has a row"))
+}
+
+// ---- traps ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_calendar_trap() {
+    let f = Fault::new(|b, h| {
+        b.add_prefix(h, "/cal", Resource::Dynamic(calendar));
+        vec!["/cal?month=1".into()]
+    })
+    .await;
+    let db = f.crawl("").await;
+    // Month 1 is at depth 1; traps.family_depth_span (50) levels on, the family is a trap.
+    let trap = row(&db, &f.url("/cal?month=52")).await;
+    assert_eq!(
+        (trap.status, trap.error_kind.as_deref()),
+        (None, Some("trap"))
+    );
+    assert_eq!(f.site.count(&f.url("/cal?month=52")), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_session_id_loop() {
+    let f = Fault::new(|b, h| {
+        b.add_prefix(h, "/shop", Resource::Dynamic(sessions));
+        vec!["/shop;jsessionid=FIRST".into()]
+    })
+    .await;
+    let db = f.crawl("").await;
+    // Session ids are stripped before a URL is queued: the loop is one page.
+    let shop: Vec<String> = db
+        .pages()
+        .await
+        .into_iter()
+        .map(|p| p.url)
+        .filter(|u| u.contains("/shop"))
+        .collect();
+    assert_eq!(shop, [f.url("/shop"), f.url("/shop?item=1")]);
+    assert_eq!(f.site.count(&f.url("/shop")), 1);
+    assert!(f
+        .site
+        .requested_urls()
+        .iter()
+        .all(|u| !u.contains("jsessionid") && !u.contains("PHPSESSID")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_ever_deeper_paths() {
+    let f = Fault::new(|b, h| {
+        b.add_prefix(h, "/more/", Resource::Dynamic(deeper));
+        vec!["/more/".into()]
+    })
+    .await;
+    let db = f.crawl("").await;
+    // traps.max_repeated_segment = 3: the fourth `more` is a trap.
+    let trap = row(&db, &f.url("/more/more/more/more/")).await;
+    assert_eq!(
+        (trap.status, trap.error_kind.as_deref()),
+        (None, Some("trap"))
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pages WHERE url LIKE '%/more/%' AND status = 200")
+            .await,
+        3
+    );
+}
+
+// ---- redirects ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_redirect_loop() {
+    let f = Fault::new(|b, h| {
+        b.add(h, "/loop/a", Resource::Redirect(302, "/loop/b".into()));
+        b.add(h, "/loop/b", Resource::Redirect(302, "/loop/a".into()));
+        vec!["/loop/a".into()]
+    })
+    .await;
+    let db = f.crawl("").await;
+    // Each hop is a frontier URL like any other: fetched once, so the loop ends there.
+    for hop in ["/loop/a", "/loop/b"] {
+        let r = row(&db, &f.url(hop)).await;
+        assert_eq!(
+            (r.status, r.error_kind.as_deref()),
+            (Some(302), None),
+            "{hop}"
+        );
+        assert_eq!(f.site.count(&f.url(hop)), 1, "{hop}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_redirect_chain_of_30_hops() {
+    let f = Fault::new(|b, h| {
+        for i in 0..30 {
+            let next = format!("/hop/{}", i + 1);
+            b.add(h, &format!("/hop/{i}"), Resource::Redirect(301, next));
+        }
+        b.add(h, "/hop/30", Resource::Html("<title>End</title>".into()));
+        vec!["/hop/0".into()]
+    })
+    .await;
+    let db = f.crawl("").await;
+    // fetch.max_redirects = 10: hops 0–9 are followed, the eleventh is refused.
+    let last = row(&db, &f.url("/hop/10")).await;
+    assert_eq!(
+        (last.status, last.error_kind.as_deref()),
+        (Some(301), Some("redirect"))
+    );
+    assert_eq!(f.site.count(&f.url("/hop/11")), 0);
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pages WHERE url LIKE '%/hop/%'")
+            .await,
+        11
+    );
+}
+
+// ---- bodies ----
+
+/// A gzip stream that inflates to 1 GiB of zero bytes, in about 1 MiB: one 1 MiB block of
+/// zeros deflated and byte-aligned by a full flush, repeated 1024 times (the copies are
+/// identical, as nothing refers back across a full flush), then an empty final block and
+/// the trailer. Built once, without ever holding the gigabyte.
+fn gzip_bomb() -> &'static [u8] {
+    static BOMB: OnceLock<Vec<u8>> = OnceLock::new();
+    BOMB.get_or_init(|| {
+        let zeros = vec![0u8; 1 << 20];
+        let mut deflate = flate2::Compress::new(flate2::Compression::best(), false);
+        let mut block = Vec::with_capacity(1 << 16);
+        deflate
+            .compress_vec(&zeros, &mut block, flate2::FlushCompress::Full)
+            .expect("deflate a block of zeros");
+        let mut piece = flate2::Crc::new();
+        piece.update(&zeros);
+        let mut crc = flate2::Crc::new();
+        let mut bomb = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+        for _ in 0..1024 {
+            bomb.extend_from_slice(&block);
+            crc.combine(&piece);
+        }
+        bomb.extend_from_slice(&[0x01, 0x00, 0x00, 0xff, 0xff]);
+        bomb.extend_from_slice(&crc.sum().to_le_bytes());
+        bomb.extend_from_slice(&crc.amount().to_le_bytes());
+        bomb
+    })
+}
+
+/// A brotli stream that decodes to a title and then 1 GiB of spaces, in under 4 KiB. The
+/// encoder, flushed after every 4 MiB of spaces, settles into writing the same bytes for
+/// each (checked below); so those bytes repeated 256 times, then an empty last
+/// meta-block, are the whole stream, built without ever holding the gigabyte.
+fn brotli_bomb() -> Vec<u8> {
+    let spaces = vec![b' '; 4 << 20];
+    let mut encoder = brotli::CompressorWriter::new(Vec::new(), 1 << 16, 5, 24);
+    let mut pieces = Vec::new();
+    let mut written = 0;
+    encoder
+        .write_all(b"<title>Brotli bomb</title>")
+        .expect("brotli into memory");
+    for _ in 0..3 {
+        encoder.write_all(&spaces).expect("brotli into memory");
+        encoder.flush().expect("brotli into memory");
+        pieces.push(encoder.get_ref()[written..].to_vec());
+        written = encoder.get_ref().len();
+    }
+    assert_eq!(pieces[1], pieces[2], "the encoder repeats itself");
+    let mut bomb = pieces[0].clone();
+    for _ in 1..256 {
+        bomb.extend_from_slice(&pieces[1]);
+    }
+    bomb.push(0x03);
+    bomb
+}
+
+fn encoded(coding: &str, body: Vec<u8>) -> Resource {
+    Resource::WithHeaders(
+        vec![("content-encoding".into(), coding.into())],
+        Box::new(Resource::Typed("text/html", body)),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_gzip_bomb() {
+    let f = Fault::new(|b, h| {
+        b.add(h, "/bomb.gz", encoded("gzip", gzip_bomb().to_vec()));
+        vec!["/bomb.gz".into()]
+    })
+    .await;
+    let db = f.crawl("").await;
+    // Cut at fetch.max_body_bytes after decompression; zeros are binary, so not parsed.
+    let bomb = row(&db, &f.url("/bomb.gz")).await;
+    assert_eq!(
+        (
+            bomb.status,
+            bomb.truncated,
+            bomb.bytes,
+            bomb.error_kind.as_deref()
+        ),
+        (Some(200), true, Some(BODY_CAP), Some("binary"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_brotli_bomb() {
+    let f = Fault::new(|b, h| {
+        b.add(h, "/bomb.br", encoded("br", brotli_bomb()));
+        vec!["/bomb.br".into()]
+    })
+    .await;
+    let db = f.crawl("").await;
+    // Cut at fetch.max_body_bytes after decompression; what was read is parsed.
+    let bomb = row(&db, &f.url("/bomb.br")).await;
+    assert_eq!(
+        (
+            bomb.status,
+            bomb.truncated,
+            bomb.bytes,
+            bomb.error_kind.as_deref()
+        ),
+        (Some(200), true, Some(BODY_CAP), None)
+    );
+    assert_eq!(bomb.title.as_deref(), Some("Brotli bomb"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_one_byte_per_second_drip() {
+    let f = Fault::new(|b, h| {
+        b.add(h, "/drip", Resource::Drip(Duration::from_secs(1), 600));
+        vec!["/drip".into()]
+    })
+    .await;
+    let db = f.crawl("").await;
+    // fetch.min_bytes_per_sec (1024) after a 3 s start: cut off within seconds.
+    let drip = row(&db, &f.url("/drip")).await;
+    assert_eq!(
+        (drip.status, drip.error_kind.as_deref()),
+        (Some(200), Some("timeout"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_endless_body() {
+    let f = Fault::new(|b, h| {
+        b.add(
+            h,
+            "/endless",
+            Resource::Endless("<title>Endless</title><a href='/page/1'>one</a>".into()),
+        );
+        vec!["/endless".into()]
+    })
+    .await;
+    let db = f.crawl("").await;
+    let endless = row(&db, &f.url("/endless")).await;
+    assert_eq!(
+        (endless.status, endless.truncated, endless.bytes),
+        (Some(200), true, Some(BODY_CAP))
+    );
+    assert_eq!(endless.title.as_deref(), Some("Endless"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_content_length_lie_of_1_gb() {
+    let raw = RawSite::start(vec![(
+        "/lie",
+        RawReply::new(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 1073741824",
+            "<title>A lie</title><a href='/elsewhere'>x</a>",
+            Ending::Close,
+        ),
+    )])
+    .await;
+    let lie = raw.url("/lie");
+    let f = Fault::new(|_, _| vec![lie.clone()]).await;
+    let db = f
+        .crawl("[retry]\nmax_attempts = 2\nbase_delay_ms = 10\nmax_delay_ms = 10\n")
+        .await;
+    // The body ends 1 GB early: cut off, which is transient, so tried once more.
+    let row = row(&db, &lie).await;
+    assert_eq!(
+        (row.status, row.error_kind.as_deref(), row.title),
+        (Some(200), Some("body"), None)
+    );
+    assert_eq!(raw.count("/lie"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_connection_reset_mid_body() {
+    let raw = RawSite::start(vec![(
+        "/reset",
+        RawReply::new(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 100000",
+            "<title>Reset</title><p>the rest never comes",
+            Ending::Reset,
+        ),
+    )])
+    .await;
+    let reset = raw.url("/reset");
+    let f = Fault::new(|_, _| vec![reset.clone()]).await;
+    let db = f
+        .crawl("[retry]\nmax_attempts = 2\nbase_delay_ms = 10\nmax_delay_ms = 10\n")
+        .await;
+    let row = row(&db, &reset).await;
+    assert_eq!(
+        (row.status, row.error_kind.as_deref()),
+        (Some(200), Some("body")),
+        "{:?}",
+        row.error
+    );
+    assert_eq!(raw.count("/reset"), 2, "a reset is transient: tried again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_oversized_response_heads() {
+    let filler = |n: usize, size: usize| -> String {
+        (0..n)
+            .map(|i| format!("\r\nX-Filler-{i}: {}", "f".repeat(size)))
+            .collect()
+    };
+    let body = "<title>x</title>";
+    let reply = |extra: String| {
+        RawReply::new(
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}{extra}",
+                body.len()
+            ),
+            body,
+            Ending::Close,
+        )
+    };
+    let raw = RawSite::start(vec![
+        // 80 KiB of headers, over fetch.max_header_bytes (64 KiB).
+        ("/big-head", reply(filler(40, 2048))),
+        // 1,000 headers, over fetch.max_headers (100).
+        ("/many-headers", reply(filler(1000, 4))),
+        // A 1 MiB head: more than HTTP/1 reads at all.
+        ("/huge-head", reply(filler(256, 4096))),
+        ("/fine", reply(filler(20, 100))),
+    ])
+    .await;
+    let paths = ["/big-head", "/many-headers", "/huge-head", "/fine"];
+    let urls: Vec<String> = paths.iter().map(|p| raw.url(p)).collect();
+    let f = Fault::new(|_, _| urls.clone()).await;
+    let db = f.crawl("").await;
+    for url in &urls[..3] {
+        let r = row(&db, url).await;
+        assert_eq!(
+            (r.status, r.error_kind.as_deref()),
+            (None, Some("headers")),
+            "{url}: {:?}",
+            r.error
+        );
+    }
+    let fine = row(&db, &urls[3]).await;
+    assert_eq!((fine.status, fine.title.as_deref()), (Some(200), Some("x")));
+}
+
+// ---- markup ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_invalid_utf8() {
+    let f = Fault::new(|b, h| {
+        let mut body = b"<title>Caf\xc3 \xff\xfe ok</title>\xed\xa0\x80".to_vec();
+        body.extend_from_slice(b"<a href='/page/2'>on\xc0ward</a>");
+        b.add(
+            h,
+            "/mojibake",
+            Resource::Typed("text/html; charset=utf-8", body),
+        );
+        vec!["/mojibake".into()]
+    })
+    .await;
+    let db = f.crawl("").await;
+    // Decoded with replacement characters; the page is parsed like any other.
+    let page = row(&db, &f.url("/mojibake")).await;
+    assert_eq!(
+        (
+            page.status,
+            page.error_kind.as_deref(),
+            page.title.as_deref()
+        ),
+        (Some(200), None, Some("Caf\u{fffd} \u{fffd}\u{fffd} ok"))
+    );
+    assert!(db.links().await.contains(&(
+        f.url("/mojibake"),
+        f.url("/page/2"),
+        "on\u{fffd}ward".into()
+    )));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_100k_nested_divs() {
+    let n = 100_000;
+    let f = Fault::new(|b, h| {
+        let html = format!(
+            "<title>Deep</title>{}<a href='/deep-target'>deep</a>{}",
+            "<div>".repeat(n),
+            "</div>".repeat(n)
+        );
+        b.add(h, "/deep", Resource::Html(html));
+        b.add(
+            h,
+            "/deep-target",
+            Resource::Html("<title>Found</title>".into()),
+        );
+        vec!["/deep".into()]
+    })
+    .await;
+    let db = f.crawl("").await;
+    // Parsed (nesting flattened past 512 levels), its link found and followed.
+    let deep = row(&db, &f.url("/deep")).await;
+    assert_eq!(
+        (
+            deep.status,
+            deep.error_kind.as_deref(),
+            deep.title.as_deref()
+        ),
+        (Some(200), None, Some("Deep"))
+    );
+    assert_eq!(
+        row(&db, &f.url("/deep-target")).await.title.as_deref(),
+        Some("Found")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_50k_links_on_one_page() {
+    let f = Fault::new(|b, h| {
+        let links: String = (0..50_000)
+            .map(|i| format!("<a href='/l/{i}'>link {i}</a>\n"))
+            .collect();
+        b.add(
+            h,
+            "/links",
+            Resource::Html(format!("<title>Links</title>{links}")),
+        );
+        vec!["/links".into()]
+    })
+    .await;
+    // Depth 1 keeps the crawl to the page itself: the case is the page, not its targets.
+    let db = f.crawl("[scope]\nmax_depth = 1\n").await;
+    let page = row(&db, &f.url("/links")).await;
+    assert_eq!(
+        (
+            page.status,
+            page.error_kind.as_deref(),
+            page.title.as_deref()
+        ),
+        (Some(200), None, Some("Links"))
+    );
+    // traps.max_links_per_page = 10,000: the first ten thousand are kept.
+    let kept = db
+        .scalar(&format!(
+            "SELECT count(*) FROM links l JOIN pages p ON p.id = l.source_id WHERE p.url = '{}'",
+            f.url("/links")
+        ))
+        .await;
+    assert_eq!(kept, 10_000);
+}
+
+// ---- the address guard ----
+
+/// Every host is in scope, so only the address guard stands between the crawl and them.
+const ANY_HOST: &str = "[scope]\nhosts = [\"*\"]\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_redirect_to_cloud_metadata() {
+    let metadata = "http://169.254.169.254/latest/meta-data/";
+    let f = Fault::new(|b, h| {
+        b.add(h, "/metadata", Resource::Redirect(302, metadata.into()));
+        vec!["/metadata".into()]
+    })
+    .await;
+    let db = f.crawl(ANY_HOST).await;
+    let refused = row(&db, metadata).await;
+    assert_eq!(
+        (refused.status, refused.error_kind.as_deref()),
+        (None, Some("address_refused"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_link_to_a_private_address() {
+    let router = "http://10.0.0.1/admin";
+    let f = Fault::new(|_, _| vec![router.into()]).await;
+    let db = f.crawl(ANY_HOST).await;
+    let refused = row(&db, router).await;
+    assert_eq!(
+        (refused.status, refused.error_kind.as_deref()),
+        (None, Some("address_refused"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_host_name_resolving_to_loopback() {
+    let mut by_name = String::new();
+    let f = Fault::new(|b, h| {
+        let port = h.rsplit(':').next().unwrap_or_default();
+        by_name = format!("http://localhost:{port}/secret");
+        b.add(h, "/secret", Resource::Html("<title>Secret</title>".into()));
+        vec![by_name.clone()]
+    })
+    .await;
+    let db = f.crawl(ANY_HOST).await;
+    let refused = row(&db, &by_name).await;
+    assert_eq!(
+        (refused.status, refused.error_kind.as_deref()),
+        (None, Some("address_refused"))
+    );
+    assert_eq!(f.site.count(&f.url("/secret")), 0, "nothing connected");
+}

@@ -1,0 +1,129 @@
+//! A loopback server that writes HTTP/1.1 by hand, for what a well-behaved server library
+//! will not send: a `Content-Length` that lies, a connection reset mid-body, a head of a
+//! megabyte. Every answer closes its connection, so each request is a connection of its
+//! own and a hostile answer cannot leak into the next.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// How an answer ends once its bytes are written.
+#[derive(Clone, Copy, Debug)]
+pub enum Ending {
+    /// An orderly close (FIN).
+    Close,
+    /// A reset (RST, through `SO_LINGER` 0), a moment after the bytes went out so that the
+    /// client has read them first: the connection breaks mid-body, not before the head.
+    Reset,
+}
+
+/// One answer, byte for byte.
+#[derive(Clone, Debug)]
+pub struct RawReply {
+    /// The status line and headers, without the blank line that ends them.
+    pub head: String,
+    pub body: Vec<u8>,
+    pub ending: Ending,
+}
+
+impl RawReply {
+    pub fn new(head: impl Into<String>, body: impl Into<Vec<u8>>, ending: Ending) -> Self {
+        Self {
+            head: head.into(),
+            body: body.into(),
+            ending,
+        }
+    }
+}
+
+pub struct RawSite {
+    pub authority: String,
+    hits: Arc<Mutex<Vec<String>>>,
+}
+
+impl RawSite {
+    /// Serves `routes` (path → answer) on 127.0.0.1; other paths, robots.txt included,
+    /// get an empty 404.
+    pub async fn start(routes: Vec<(&str, RawReply)>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the raw test listener");
+        let authority = listener
+            .local_addr()
+            .expect("raw listener address")
+            .to_string();
+        let routes: Arc<HashMap<String, RawReply>> = Arc::new(
+            routes
+                .into_iter()
+                .map(|(path, reply)| (path.to_owned(), reply))
+                .collect(),
+        );
+        let hits = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&hits);
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(answer(stream, Arc::clone(&routes), Arc::clone(&log)));
+            }
+        });
+        Self { authority, hits }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.authority)
+    }
+
+    /// How many times `path` was requested.
+    pub fn count(&self, path: &str) -> usize {
+        self.hits
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|p| *p == path)
+            .count()
+    }
+}
+
+/// Reads one request head (at most 64 KiB) and writes the answer for its path. Write
+/// errors are expected (a client that refuses a huge head hangs up) and ignored.
+async fn answer(
+    mut stream: TcpStream,
+    routes: Arc<HashMap<String, RawReply>>,
+    hits: Arc<Mutex<Vec<String>>>,
+) {
+    let mut request = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 64 * 1024 {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&request);
+    let path = text.split(' ').nth(1).unwrap_or("/").to_owned();
+    hits.lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(path.clone());
+    let reply = routes.get(&path).cloned().unwrap_or_else(|| {
+        RawReply::new(
+            "HTTP/1.1 404 Not Found\r\nContent-Length: 0",
+            Vec::new(),
+            Ending::Close,
+        )
+    });
+    let mut bytes = format!("{}\r\nConnection: close\r\n\r\n", reply.head).into_bytes();
+    bytes.extend_from_slice(&reply.body);
+    if stream.write_all(&bytes).await.is_err() {
+        return;
+    }
+    match reply.ending {
+        Ending::Close => {
+            let _ = stream.shutdown().await;
+        }
+        Ending::Reset => {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            let _ = stream.set_zero_linger();
+        }
+    }
+}
