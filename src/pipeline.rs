@@ -106,6 +106,13 @@ async fn run(
     network.trust(config.seeds.iter().chain(&known_seeds));
     let scope = SharedScope::new(Scope::new(&config, &known_seeds));
     store.enqueue(&seeds(&config, &scope.get())).await?;
+    // A service's database is queried while it runs; a one-off crawl's once it is done.
+    let deferred = if service.is_some() {
+        store.build_indexes().await?;
+        false
+    } else {
+        store.defer_indexes().await?
+    };
     let budget = match config.scope.max_pages {
         Some(max) => Some(max.saturating_sub(store.page_count().await?)),
         None => None,
@@ -302,6 +309,15 @@ async fn run(
     reporter
         .await
         .map_err(|e| Error::StageFailed(format!("the progress reporter panicked: {e}")))?;
+    // Also when nothing was deferred: a killed run may have left an index out.
+    let indexing = Instant::now();
+    store.build_indexes().await?;
+    if deferred {
+        tracing::info!(
+            "links indexed by target in {:.1} s",
+            indexing.elapsed().as_secs_f64()
+        );
+    }
     store.close().await;
 
     Ok(Summary {

@@ -47,6 +47,47 @@ where
     usize: ColumnIndex<DB::Row>,
 {
     /// URLs waiting to be fetched, retries included.
+    /// Drops the indexes built at a crawl's end when the crawl ahead is large beside
+    /// what is stored (at least a tenth as many URLs queued as pages stored): the
+    /// rebuild costs in proportion to what is stored, keeping them current in
+    /// proportion to what is new. Returns whether it did.
+    pub async fn defer_indexes(&self) -> Result<bool, Error> {
+        if DB::DEFERRED_INDEXES.is_empty() {
+            return Ok(false);
+        }
+        let (queued, stored): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM frontier WHERE state = 'queued'),
+                    (SELECT count(*) FROM pages)",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .doing("sizing the crawl ahead")?;
+        if queued.saturating_mul(10) < stored {
+            return Ok(false);
+        }
+        for (name, _) in DB::DEFERRED_INDEXES {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP INDEX IF EXISTS {name}")))
+                .execute(&self.pool)
+                .await
+                .doing("dropping an index to build it at the end")?;
+        }
+        Ok(true)
+    }
+
+    /// Builds the deferred indexes that are missing (after a crawl, or one that was
+    /// killed).
+    pub async fn build_indexes(&self) -> Result<(), Error> {
+        for (name, on) in DB::DEFERRED_INDEXES {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "CREATE INDEX IF NOT EXISTS {name} ON {on}"
+            )))
+            .execute(&self.pool)
+            .await
+            .doing("building an index")?;
+        }
+        Ok(())
+    }
+
     pub async fn queued_count(&self) -> Result<i64, Error> {
         sqlx::query_scalar("SELECT count(*) FROM frontier WHERE state = 'queued'")
             .fetch_one(&self.readers)

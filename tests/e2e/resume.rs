@@ -155,6 +155,13 @@ async fn kill_9_at_any_moment_loses_nothing_and_stores_nothing_twice() {
     assert!(status.success(), "the final run failed: {status:?}");
 
     assert_complete_and_single(&harness, &want).await;
+    let db = harness.db().await;
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM sqlite_master WHERE name = 'links_target'")
+            .await,
+        1,
+        "the links' target index, dropped during the crawl, is built at its end"
+    );
     let counts = request_counts(&site);
     let refetched = counts.values().filter(|&&n| n > 1).count();
     let most = counts.values().max().copied().unwrap_or(0);
