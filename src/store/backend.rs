@@ -31,6 +31,12 @@ pub trait Backend: Database {
     /// nodes share one database and keep their indexes.
     const DEFERRED_INDEXES: &'static [(&'static str, &'static str)];
 
+    /// Settings around building the deferred indexes, and back: SQLite keeps temporary
+    /// data in memory while crawling (statement journals, one statement's worth), but
+    /// sorts an index's million keys on disk, or the sort would double the process's
+    /// memory at the crawl's end.
+    const AROUND_INDEX_BUILD: (&'static str, &'static str);
+
     fn migrator() -> &'static Migrator;
 
     /// Rows a statement changed (each driver has its own result type).
@@ -67,6 +73,8 @@ impl Backend for Sqlite {
         "links_target",
         "links (target_url, source_id, anchor_text, rel)",
     )];
+    const AROUND_INDEX_BUILD: (&'static str, &'static str) =
+        ("PRAGMA temp_store = FILE", "PRAGMA temp_store = MEMORY");
 
     fn migrator() -> &'static Migrator {
         &SQLITE
@@ -81,6 +89,7 @@ impl Backend for Postgres {
     const SHARED: bool = true;
     const ANCHORS_KEY: &'static str = "(target_url, md5(anchor_text))";
     const DEFERRED_INDEXES: &'static [(&'static str, &'static str)] = &[];
+    const AROUND_INDEX_BUILD: (&'static str, &'static str) = ("", "");
 
     fn migrator() -> &'static Migrator {
         &POSTGRES

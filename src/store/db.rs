@@ -77,14 +77,27 @@ where
     /// Builds the deferred indexes that are missing (after a crawl, or one that was
     /// killed).
     pub async fn build_indexes(&self) -> Result<(), Error> {
+        if DB::DEFERRED_INDEXES.is_empty() {
+            return Ok(());
+        }
+        let (before, after) = DB::AROUND_INDEX_BUILD;
+        let mut conn = self.pool.acquire().await.doing("building an index")?;
+        sqlx::query(before)
+            .execute(&mut *conn)
+            .await
+            .doing("preparing to build an index")?;
         for (name, on) in DB::DEFERRED_INDEXES {
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "CREATE INDEX IF NOT EXISTS {name} ON {on}"
             )))
-            .execute(&self.pool)
+            .execute(&mut *conn)
             .await
             .doing("building an index")?;
         }
+        sqlx::query(after)
+            .execute(&mut *conn)
+            .await
+            .doing("after building an index")?;
         Ok(())
     }
 
