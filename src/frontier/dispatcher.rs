@@ -274,6 +274,11 @@ impl Dispatcher {
         ended
     }
 
+    /// The window is refilled from the table once it is half empty, in one lease.
+    fn wants_more(&self) -> bool {
+        self.frontier.len() < self.window.div_ceil(2)
+    }
+
     /// When the next queued row (a retry) comes due; a service also wakes for revisits.
     async fn next_due(&self) -> Result<Option<Duration>, Error> {
         let retry = self.store.next_due().await?;
@@ -323,7 +328,7 @@ impl Dispatcher {
 
             let commits = self.progress.commits();
             let stale = drained_at != Some(commits) || next_due.is_some_and(|due| due <= now);
-            if self.frontier.len() < self.window.div_ceil(2) && stale {
+            if self.wants_more() && stale {
                 let room = self.window - self.frontier.len();
                 let want = budget_left.map_or(room, |left| {
                     let left = usize::try_from(left).unwrap_or(usize::MAX);
@@ -334,6 +339,9 @@ impl Dispatcher {
                         self.store.requeue_due_recrawls().await?;
                     }
                     let jobs = self.store.lease(&self.owner, want, self.lease_for).await?;
+                    // A full lease says nothing about retries; the window's next refill
+                    // looks again.
+                    next_due = None;
                     if jobs.len() < want {
                         drained_at = Some(commits);
                         next_due = match &self.hosts {
@@ -360,6 +368,9 @@ impl Dispatcher {
             } else {
                 self.frontier.pop(now)
             };
+            // A retry coming due matters only when the window has room to lease it;
+            // waking for it otherwise would spin until the window drains.
+            let due = next_due.filter(|_| self.wants_more());
             let wake_at = match popped {
                 Pop::Job(job) => {
                     dispatched += 1;
@@ -379,7 +390,7 @@ impl Dispatcher {
                     }
                     continue;
                 }
-                Pop::WaitUntil(at) => Some(next_due.map_or(at, |due| due.min(at))),
+                Pop::WaitUntil(at) => Some(due.map_or(at, |due| due.min(at))),
                 Pop::Idle => {
                     let idle = self.frontier.is_empty() && self.progress.outstanding() == 0;
                     let drained = idle && drained_at == Some(self.progress.commits());
@@ -394,7 +405,7 @@ impl Dispatcher {
                     if idle && drained_at != Some(self.progress.commits()) {
                         continue;
                     }
-                    next_due
+                    due
                 }
             };
             timer.enter(Phase::Waiting);
