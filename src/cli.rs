@@ -38,9 +38,8 @@ pub enum Command {
     /// Ask a crawl's database a question (read-only): pages, links, search, broken links,
     /// most-linked pages, statistics, or any SQL.
     Query {
-        /// The crawl's SQLite database (`storage.database` in its config).
-        #[arg(long, global = true, default_value = "crawl.db")]
-        db: PathBuf,
+        #[command(flatten)]
+        database: Database,
         /// How to print the answer.
         #[arg(long, global = true, value_enum, default_value_t = pipecrawl::query::Format::Table)]
         format: pipecrawl::query::Format,
@@ -49,9 +48,8 @@ pub enum Command {
     },
     /// Write a crawl's pages and links in full to files (pages.csv and links.csv, or .jsonl).
     Export {
-        /// The crawl's SQLite database (`storage.database` in its config).
-        #[arg(long, default_value = "crawl.db")]
-        db: PathBuf,
+        #[command(flatten)]
+        database: Database,
         /// The files' format.
         #[arg(long, value_enum, default_value_t = pipecrawl::export::ExportFormat::Csv)]
         format: pipecrawl::export::ExportFormat,
@@ -59,6 +57,29 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+/// Which database to read: named, or as a crawl's config names it.
+#[derive(Debug, clap::Args)]
+pub struct Database {
+    /// The crawl's database: a SQLite file, or a `postgres://user@host/db` URL
+    /// (`storage.database` in its config) [default: crawl.db].
+    #[arg(long, global = true, conflicts_with = "config")]
+    db: Option<String>,
+    /// Read the database the crawl's TOML config names (`storage.database`).
+    #[arg(long, short, global = true)]
+    config: Option<PathBuf>,
+}
+
+impl Database {
+    /// The database's path or URL.
+    pub fn resolve(self) -> anyhow::Result<String> {
+        Ok(match (self.db, self.config) {
+            (Some(db), _) => db,
+            (None, Some(config)) => pipecrawl::Config::load(&config)?.storage.database,
+            (None, None) => "crawl.db".to_owned(),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

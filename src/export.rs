@@ -1,13 +1,15 @@
 //! `pipecrawl export`: the `pages` and `links` tables in full, as CSV or JSON Lines files,
-//! for tools that do not read SQLite.
+//! for tools that do not read SQLite or PostgreSQL.
 //!
 //! SQLite writes the lines itself (`json_object`, or CSV quoting in SQL) and hands them
 //! over in chunks of [`CHUNK_ROWS`]: rows cross from sqlx's SQLite thread one chunk at a
 //! time instead of one row at a time, which is what made a row-by-row export slow.
-//! Memory stays flat however large the database: one chunk and a write buffer. Both
-//! files are read in one transaction, so they agree with each other even while a crawl
-//! writes; each is written under a temporary name and renamed when complete, so a file
-//! with the final name is never half written.
+//! PostgreSQL's rows arrive over the network without that thread, so they are written
+//! one at a time by the query CLI's own CSV and JSON Lines writers, which spell every
+//! value as SQLite's SQL does. Memory stays flat however large the database: one chunk
+//! (or row) and a write buffer. Both files are read in one transaction, so they agree
+//! with each other even while a crawl writes; each is written under a temporary name and
+//! renamed when complete, so a file with the final name is never half written.
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -15,7 +17,9 @@ use std::path::{Path, PathBuf};
 
 use sqlx::sqlite::SqliteConnection;
 
-use crate::query::open::{self, CRAWL_TABLES};
+use crate::query::open::{self, Needs};
+use crate::query::output::{self, Format};
+use crate::query::reader::{Reader, Statement};
 use crate::query::{Doing, QueryError};
 
 /// Rows SQLite formats and hands over at once: a few MB of text.
@@ -34,6 +38,14 @@ impl ExportFormat {
         match self {
             Self::Csv => "csv",
             Self::Jsonl => "jsonl",
+        }
+    }
+
+    /// The query CLI's format that writes the same lines.
+    fn output(self) -> Format {
+        match self {
+            Self::Csv => Format::Csv,
+            Self::Jsonl => Format::Jsonl,
         }
     }
 
@@ -101,32 +113,33 @@ pub struct Exported {
 /// The tables exported, in the order written, each in full and in id order.
 const TABLES: [&str; 2] = ["pages", "links"];
 
-/// Writes every row of `pages` and `links` in `db` to files in `dir` (created if needed).
+/// Writes every row of `pages` and `links` in `database` (a SQLite file's path or a
+/// `postgres://` URL) to files in `dir` (created if needed).
 pub async fn export(
-    db: &Path,
+    database: &str,
     format: ExportFormat,
     dir: &Path,
 ) -> Result<Vec<Exported>, QueryError> {
-    let mut conn = open::open(db, CRAWL_TABLES).await?;
+    let mut reader = open::open(database, Needs::Crawl).await?;
     fs::create_dir_all(dir).map_err(|source| QueryError::File {
         path: dir.to_owned(),
         source,
     })?;
-    // Reading in order needs no memory map, and without one the process's resident
-    // memory shows what it really holds: a row and a write buffer.
-    sqlx::query("PRAGMA mmap_size = 0")
-        .execute(&mut conn)
-        .await
-        .doing("setting up the export")?;
+    if let Reader::Sqlite(_) = reader {
+        // Reading in order needs no memory map, and without one the process's resident
+        // memory shows what it really holds: a row and a write buffer.
+        reader.execute("PRAGMA mmap_size = 0").await?;
+        // PostgreSQL's connection is in a read-only transaction from the start.
+        reader.execute("BEGIN").await?;
+    }
     let mut exported = Vec::new();
-    sqlx::query("BEGIN")
-        .execute(&mut conn)
-        .await
-        .doing("starting a consistent read")?;
     for table in TABLES {
         let path = dir.join(format!("{table}.{}", format.extension()));
         let partial = dir.join(format!(".{table}.{}.part", format.extension()));
-        let rows = write_table(&mut conn, table, format, &partial).await?;
+        let rows = match &mut reader {
+            Reader::Sqlite(conn) => write_table(conn, table, format, &partial).await?,
+            Reader::Postgres(_) => stream_table(&mut reader, table, format, &partial).await?,
+        };
         fs::rename(&partial, &path).map_err(|source| QueryError::File {
             path: path.clone(),
             source,
@@ -136,6 +149,29 @@ pub async fn export(
     Ok(exported)
 }
 
+/// Writes every row of `table`, in id order, to `path` one row at a time; returns how
+/// many.
+async fn stream_table(
+    reader: &mut Reader,
+    table: &str,
+    format: ExportFormat,
+    path: &Path,
+) -> Result<u64, QueryError> {
+    let mut writer = create(path)?;
+    let all = Statement::new(format!("SELECT * FROM {} ORDER BY id", identifier(table)));
+    let streamed = {
+        let mut sink = output::sink(format.output(), &mut writer, 0);
+        output::stream(reader, &all, sink.as_mut(), None)
+            .await
+            .map_err(|e| match e {
+                QueryError::Output(source) => file_error(path)(source),
+                other => other,
+            })?
+    };
+    close(writer, path)?;
+    Ok(streamed.rows)
+}
+
 /// Writes every row of `table`, in id order, to `path`; returns how many.
 async fn write_table(
     conn: &mut SqliteConnection,
@@ -143,10 +179,7 @@ async fn write_table(
     format: ExportFormat,
     path: &Path,
 ) -> Result<u64, QueryError> {
-    let file_error = |source| QueryError::File {
-        path: path.to_owned(),
-        source,
-    };
+    let file_error = file_error(path);
     // Every column, whatever later migrations add.
     let columns: Vec<Column> = sqlx::query_as::<_, (String, String)>(
         "SELECT name, type FROM pragma_table_info(?) ORDER BY cid",
@@ -168,7 +201,7 @@ async fn write_table(
         format.line(&columns),
         identifier(table),
     );
-    let mut writer = BufWriter::with_capacity(1 << 20, File::create(path).map_err(file_error)?);
+    let mut writer = create(path)?;
     if format == ExportFormat::Csv {
         let header: Vec<String> = columns.iter().map(|c| csv_field(&c.name)).collect();
         write!(writer, "{}{newline}", header.join(",")).map_err(file_error)?;
@@ -190,12 +223,33 @@ async fn write_table(
         rows += u64::try_from(count).unwrap_or(0);
         after = last;
     }
+    close(writer, path)?;
+    Ok(rows)
+}
+
+/// What turns an I/O error into a failure to write `path`.
+fn file_error(path: &Path) -> impl Fn(std::io::Error) -> QueryError + Copy + '_ {
+    move |source| QueryError::File {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// A new file at `path`, with a buffer that makes many short lines few writes.
+fn create(path: &Path) -> Result<BufWriter<File>, QueryError> {
+    let file = File::create(path).map_err(file_error(path))?;
+    Ok(BufWriter::with_capacity(1 << 20, file))
+}
+
+/// Flushes the file at `path` and waits until it is on disk, so that renaming it names a
+/// complete file.
+fn close(writer: BufWriter<File>, path: &Path) -> Result<(), QueryError> {
+    let file_error = file_error(path);
     writer
         .into_inner()
         .map_err(|e| file_error(e.into_error()))?
         .sync_all()
-        .map_err(file_error)?;
-    Ok(rows)
+        .map_err(file_error)
 }
 
 /// A column name as a CSV header field.
@@ -287,7 +341,7 @@ mod tests {
         let db = awkward_database(dir.path()).await;
 
         let csv_dir = dir.path().join("csv");
-        let files = export(&db, ExportFormat::Csv, &csv_dir)
+        let files = export(&db.display().to_string(), ExportFormat::Csv, &csv_dir)
             .await
             .expect("export");
         assert_eq!(files.iter().map(|f| f.rows).collect::<Vec<_>>(), [1, 1]);
@@ -300,7 +354,7 @@ mod tests {
         assert_eq!(links[0]["target_url"], "http://a/\"q\"");
 
         let json_dir = dir.path().join("jsonl");
-        export(&db, ExportFormat::Jsonl, &json_dir)
+        export(&db.display().to_string(), ExportFormat::Jsonl, &json_dir)
             .await
             .expect("export");
         let pages = json_rows(&json_dir.join("pages.jsonl"));

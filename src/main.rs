@@ -47,10 +47,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Query {
-            db,
+            database,
             format,
             question,
         } => {
+            let db = database.resolve()?;
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             let answer =
                 runtime.block_on(pipecrawl::query::ask(&db, &question, format, &mut out))?;
@@ -62,10 +63,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Export { db, format, out } => {
+        Command::Export {
+            database,
+            format,
+            out,
+        } => {
+            let db = database.resolve()?;
             let files = runtime
                 .block_on(pipecrawl::export::export(&db, format, &out))
-                .with_context(|| format!("cannot export {} to {}", db.display(), out.display()))?;
+                .with_context(|| {
+                    format!(
+                        "cannot export {} to {}",
+                        pipecrawl::store::redacted(&db),
+                        out.display()
+                    )
+                })?;
             for file in files {
                 eprintln!("wrote {} rows to {}", file.rows, file.path.display());
             }

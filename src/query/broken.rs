@@ -11,12 +11,10 @@
 
 use std::io::Write;
 
-use futures_util::TryStreamExt;
-use sqlx::sqlite::SqliteConnection;
-use sqlx::{QueryBuilder, Row, Sqlite};
-
+use super::dialect::Dialect;
 use super::output::{self, Cell, Format};
-use super::{Answer, Doing, QueryError};
+use super::reader::{Reader, Statement};
+use super::{Answer, QueryError};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BrokenArgs {
@@ -36,10 +34,13 @@ pub struct BrokenArgs {
 
 /// Pages whose URL is a dead end: a failed response, no response, or a redirect that
 /// failed. Each URL leading to one — itself, and redirects whose chain ends at it (they
-/// share its `final_url`) — is a broken target. `CROSS JOIN` fixes the join order (in
-/// SQLite it means just that): from the few dead targets to their links, never from
-/// every link to the dead targets, which the planner may otherwise pick.
-const DEAD_LINKS: &str = "
+/// share its `final_url`) — is a broken target. The join order is fixed (see
+/// [`Dialect::ordered_join`]): from the few dead targets to their links, never from every
+/// link to the dead targets, which SQLite's planner may otherwise pick.
+fn dead_links(dialect: Dialect) -> String {
+    let join = dialect.ordered_join();
+    format!(
+        "
     WITH failed AS (
         SELECT id, url, final_url, status, error_kind FROM pages
         WHERE status >= 400 OR status IS NULL OR error_kind = 'redirect'
@@ -54,9 +55,11 @@ const DEAD_LINKS: &str = "
                 ELSE 'broken' END AS kind,
            d.target AS target_url, d.status, d.error_kind, d.final_url,
            s.url AS page, l.anchor_text
-    FROM dead d CROSS JOIN links l ON l.target_url = d.target
-         CROSS JOIN pages s ON s.id = l.source_id
-    WHERE 1 = 1";
+    FROM dead d {join} links l ON l.target_url = d.target
+         {join} pages s ON s.id = l.source_id
+    WHERE 1 = 1"
+    )
+}
 
 /// Link targets (`i`) with no page row (`t`), or redirects to one: never requested.
 const UNCHECKED: &str = "
@@ -84,17 +87,19 @@ const KINDS: [(&str, &str); 3] = [
 ];
 
 pub(super) async fn answer(
-    conn: &mut SqliteConnection,
+    conn: &mut Reader,
     args: &BrokenArgs,
     format: Format,
     out: &mut dyn Write,
 ) -> Result<Answer, QueryError> {
+    let dialect = conn.dialect();
     // One row per target, its linking pages and anchors as a JSON array: a target's
-    // links arrive together, and the rows that cross from SQLite are few.
-    let mut q = QueryBuilder::<Sqlite>::new(format!(
-        "SELECT kind, target_url, status, error_kind, final_url,
-                json_group_array(json_array(page, anchor_text) ORDER BY page, anchor_text)
-         FROM ({DEAD_LINKS}"
+    // links arrive together, and the rows that cross from the database are few.
+    let mut q = Statement::new(format!(
+        "SELECT kind, target_url, status, error_kind, final_url, {}
+         FROM ({}",
+        dialect.json_pairs("page", "anchor_text"),
+        dead_links(dialect),
     ));
     if let Some(host) = &args.host {
         super::push_host_filter(&mut q, "s.url", host);
@@ -112,7 +117,7 @@ pub(super) async fn answer(
         }
     }
     q.push(
-        ") GROUP BY kind, target_url, status, error_kind, final_url
+        ") AS targets GROUP BY kind, target_url, status, error_kind, final_url
          ORDER BY kind, target_url",
     );
 
@@ -122,38 +127,37 @@ pub(super) async fn answer(
     let mut links = [0_u64; KINDS.len()];
     let mut targets = [0_u64; KINDS.len()];
     let mut more = false;
-    {
-        let mut rows = q.build().persistent(false).fetch(&mut *conn);
-        'targets: while let Some(row) = rows.try_next().await.map_err(QueryError::from_sql)? {
-            let target = Target::read(&row).doing("reading a broken target")?;
-            let linked_from: Vec<(String, String)> =
-                serde_json::from_str(target.links).map_err(|e| QueryError::Database {
-                    doing: "reading the links to a broken target",
-                    message: e.to_string(),
-                })?;
-            let kind = KINDS
-                .iter()
-                .position(|(k, _)| *k == target.kind)
-                .unwrap_or(0);
-            targets[kind] += 1;
-            for (page, anchor_text) in &linked_from {
-                if limit.is_some_and(|limit| links.iter().sum::<u64>() >= limit) {
-                    more = true;
-                    break 'targets;
-                }
-                sink.row(&[
-                    Cell::Text(target.kind),
-                    Cell::Text(target.url),
-                    target.status.map_or(Cell::Null, Cell::Int),
-                    target.error_kind.map_or(Cell::Null, Cell::Text),
-                    target.final_url.map_or(Cell::Null, Cell::Text),
-                    Cell::Text(page),
-                    Cell::Text(anchor_text),
-                ])?;
-                links[kind] += 1;
+    conn.each_row(&q, |_, cells| {
+        let target = Target::read(cells)?;
+        let linked_from: Vec<(String, String)> =
+            serde_json::from_str(target.links).map_err(|e| QueryError::Database {
+                doing: "reading the links to a broken target",
+                message: e.to_string(),
+            })?;
+        let kind = KINDS
+            .iter()
+            .position(|(k, _)| *k == target.kind)
+            .unwrap_or(0);
+        targets[kind] += 1;
+        for (page, anchor_text) in &linked_from {
+            if limit.is_some_and(|limit| links.iter().sum::<u64>() >= limit) {
+                more = true;
+                return Ok(false);
             }
+            sink.row(&[
+                Cell::Text(target.kind),
+                Cell::Text(target.url),
+                target.status,
+                target.error_kind,
+                target.final_url,
+                Cell::Text(page),
+                Cell::Text(anchor_text),
+            ])?;
+            links[kind] += 1;
         }
-    }
+        Ok(true)
+    })
+    .await?;
     sink.finish()?;
 
     let rows = links.iter().sum();
@@ -170,14 +174,13 @@ pub(super) async fn answer(
     };
     if !args.unchecked {
         // Whether, not how many: counting would look up every link target.
-        let unchecked: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT EXISTS (SELECT 1 FROM inlinks i LEFT JOIN pages t ON t.url = i.url
-                            WHERE {UNCHECKED})"
-        )))
-        .fetch_one(&mut *conn)
-        .await
-        .doing("looking for link targets not checked")?;
-        if unchecked {
+        let unchecked = conn
+            .integer(&Statement::new(format!(
+                "SELECT count(*) FROM (SELECT 1 FROM inlinks i LEFT JOIN pages t ON t.url = i.url
+                                       WHERE {UNCHECKED} LIMIT 1) AS any_unchecked"
+            )))
+            .await?;
+        if unchecked > Some(0) {
             notes.push(
                 "links to URLs out of the crawl's scope (or not crawled yet) were not \
                  checked: --unchecked lists them"
@@ -196,21 +199,29 @@ pub(super) async fn answer(
 struct Target<'r> {
     kind: &'r str,
     url: &'r str,
-    status: Option<i64>,
-    error_kind: Option<&'r str>,
-    final_url: Option<&'r str>,
+    status: Cell<'r>,
+    error_kind: Cell<'r>,
+    final_url: Cell<'r>,
     links: &'r str,
 }
 
 impl<'r> Target<'r> {
-    fn read(row: &'r sqlx::sqlite::SqliteRow) -> Result<Self, sqlx::Error> {
-        Ok(Self {
-            kind: row.try_get(0)?,
-            url: row.try_get(1)?,
-            status: row.try_get(2)?,
-            error_kind: row.try_get(3)?,
-            final_url: row.try_get(4)?,
-            links: row.try_get(5)?,
-        })
+    fn read(cells: &[Cell<'r>]) -> Result<Self, QueryError> {
+        match *cells {
+            [Cell::Text(kind), Cell::Text(url), status, error_kind, final_url, Cell::Text(links)] => {
+                Ok(Self {
+                    kind,
+                    url,
+                    status,
+                    error_kind,
+                    final_url,
+                    links,
+                })
+            }
+            _ => Err(QueryError::Database {
+                doing: "reading a broken target",
+                message: format!("unexpected values {cells:?}"),
+            }),
+        }
     }
 }

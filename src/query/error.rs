@@ -2,35 +2,63 @@
 
 use std::path::PathBuf;
 
+use super::dialect::Dialect;
+
+/// PostgreSQL's SQLSTATE for a write in a read-only transaction.
+const PG_READ_ONLY: &str = "25006";
+
 /// SQLite's primary result codes that change what we tell the user.
 const SQLITE_READONLY: i32 = 8;
 const SQLITE_NOTADB: i32 = 26;
 
-/// SQLite's own words are kept as `message`s: they say what went wrong in the SQL or the
-/// file, and `sqlx`'s wrapping would only repeat them.
+/// The database's own words are kept as `message`s: they say what went wrong in the SQL
+/// or the file, and `sqlx`'s wrapping would only repeat them. `database` is a SQLite
+/// file's path or a PostgreSQL URL without its password.
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
-    #[error("there is no database at {path}: give the file a crawl wrote (`storage.database` in its config)")]
-    Missing { path: PathBuf },
+    #[error("there is no database at {database}: give the file a crawl wrote (`storage.database` in its config)")]
+    Missing { database: String },
 
-    #[error("{path} is not a SQLite database ({message})")]
-    NotSqlite { path: PathBuf, message: String },
+    #[error("{database} is not a SQLite database ({message})")]
+    NotSqlite { database: String, message: String },
 
-    #[error("{path} is not a pipecrawl database: it has no `{table}` table")]
-    NotPipecrawl { path: PathBuf, table: &'static str },
+    #[error("{database} is not a pipecrawl database: it has no `{table}` table")]
+    NotPipecrawl {
+        database: String,
+        table: &'static str,
+    },
 
     #[error(
-        "{path} was written by an older pipecrawl and has no `{table}` table: run \
+        "{database} was written by an older pipecrawl and has no `{table}` table: run \
          `pipecrawl crawl` with its config once to bring the schema up to date (with nothing \
          left to crawl, it stops right after)"
     )]
-    Outdated { path: PathBuf, table: &'static str },
+    Outdated {
+        database: String,
+        table: &'static str,
+    },
+
+    #[error(
+        "{database} was written by an older pipecrawl, whose text columns sort by the \
+         server's locale: run `pipecrawl crawl` with its config once to bring the schema up \
+         to date (with nothing left to crawl, it stops right after)"
+    )]
+    OutdatedSchema { database: String },
 
     #[error(
         "`query sql` only reads: the statement would change the database, so it was refused \
-         and nothing changed (SQLite: {message})"
+         and nothing changed ({engine}: {message})"
     )]
-    WriteRefused { message: String },
+    WriteRefused {
+        engine: &'static str,
+        message: String,
+    },
+
+    #[error(
+        "column `{column}` is of PostgreSQL type {type_name}, which `query` does not print: \
+         cast it to text (`{column}::text`)"
+    )]
+    Unprintable { column: String, type_name: String },
 
     #[error("`query sql` reads this database only: ATTACH (and VACUUM INTO, which attaches its output) is not allowed")]
     AttachRefused,
@@ -64,11 +92,21 @@ pub enum QueryError {
 impl QueryError {
     /// A failed statement of the user's, or one of ours fed by user input: a refused
     /// write is told apart from a mistake in the SQL.
-    pub(crate) fn from_sql(error: sqlx::Error) -> Self {
+    pub(crate) fn from_sql(dialect: Dialect, error: sqlx::Error) -> Self {
         let message = message(&error);
-        if primary_code(&error) == Some(SQLITE_READONLY) {
-            Self::WriteRefused { message }
-        } else if message.starts_with("too many attached databases") {
+        let refused = match dialect {
+            Dialect::Sqlite => primary_code(&error) == Some(SQLITE_READONLY),
+            Dialect::Postgres => error
+                .as_database_error()
+                .and_then(|e| e.code())
+                .is_some_and(|code| code == PG_READ_ONLY),
+        };
+        if refused {
+            Self::WriteRefused {
+                engine: dialect.engine(),
+                message,
+            }
+        } else if dialect == Dialect::Sqlite && message.starts_with("too many attached databases") {
             // The limit `open` sets to zero: this was an ATTACH.
             Self::AttachRefused
         } else {
@@ -76,12 +114,12 @@ impl QueryError {
         }
     }
 
-    /// A failure reading a file as a database: "not a database" is the file's fault, the
-    /// rest (locked, unreadable) is reported as it is.
-    pub(crate) fn from_open(path: PathBuf, doing: &'static str, error: sqlx::Error) -> Self {
+    /// A failure reading a file as a SQLite database: "not a database" is the file's
+    /// fault, the rest (locked, unreadable) is reported as it is.
+    pub(crate) fn from_open(database: String, doing: &'static str, error: sqlx::Error) -> Self {
         let message = message(&error);
         if primary_code(&error) == Some(SQLITE_NOTADB) {
-            Self::NotSqlite { path, message }
+            Self::NotSqlite { database, message }
         } else {
             Self::Database { doing, message }
         }
@@ -107,7 +145,7 @@ impl<T> Doing<T> for Result<T, sqlx::Error> {
     }
 }
 
-/// SQLite's message for a database error, else `sqlx`'s.
+/// The database's message for a database error, else `sqlx`'s.
 fn message(error: &sqlx::Error) -> String {
     error
         .as_database_error()

@@ -2,11 +2,9 @@
 
 use std::io::Write;
 
-use sqlx::sqlite::SqliteConnection;
-use sqlx::{QueryBuilder, Sqlite};
-
 use super::output::Format;
-use super::{Answer, Doing, QueryError};
+use super::reader::{Reader, Statement};
+use super::{Answer, QueryError};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct LinksArgs {
@@ -28,7 +26,7 @@ pub struct LinksArgs {
 }
 
 pub(super) async fn answer(
-    conn: &mut SqliteConnection,
+    conn: &mut Reader,
     args: &LinksArgs,
     format: Format,
     out: &mut dyn Write,
@@ -40,26 +38,20 @@ pub(super) async fn answer(
         (None, None) => unreachable!("clap requires --from or --to"),
     };
     super::push_limit(&mut q, limit);
-    super::print_rows(conn, &mut q, format, out, 0, limit).await
+    super::print_rows(conn, &q, format, out, 0, limit).await
 }
 
 /// A target's status is where its redirects end, as a browser would see it; a target
 /// that was not crawled (out of scope, or not reached yet) has neither status nor error.
-async fn from_page(
-    conn: &mut SqliteConnection,
-    url: &str,
-) -> Result<QueryBuilder<Sqlite>, QueryError> {
-    let id: Option<i64> = sqlx::query_scalar("SELECT id FROM pages WHERE url = ?")
-        .bind(url)
-        .fetch_optional(&mut *conn)
-        .await
-        .doing("looking up the page")?;
-    let Some(id) = id else {
+async fn from_page(conn: &mut Reader, url: &str) -> Result<Statement, QueryError> {
+    let mut find = Statement::new("SELECT id FROM pages WHERE url = ");
+    find.push_bind(url);
+    let Some(id) = conn.integer(&find).await? else {
         return Err(QueryError::NotCrawled {
             url: url.to_owned(),
         });
     };
-    let mut q = QueryBuilder::new(
+    let mut q = Statement::new(
         "SELECT l.target_url, l.anchor_text, l.rel,
                 CASE WHEN e.id IS NOT NULL THEN e.status ELSE t.status END AS status,
                 CASE WHEN e.id IS NOT NULL THEN e.error_kind ELSE t.error_kind END AS error_kind,
@@ -76,13 +68,13 @@ async fn from_page(
 
 /// Links straight to `url`, and to redirects whose chain ends at it (`target_url` says
 /// which).
-fn to_url(url: String) -> QueryBuilder<Sqlite> {
-    let mut q = QueryBuilder::new(
+fn to_url(url: String) -> Statement {
+    let mut q = Statement::new(
         "SELECT s.url AS page, l.anchor_text, l.rel, s.status, l.target_url
          FROM links l JOIN pages s ON s.id = l.source_id
          WHERE l.target_url IN (SELECT ",
     );
-    q.push_bind(url.clone())
+    q.push_bind(url.as_str())
         .push(" UNION SELECT url FROM pages WHERE location IS NOT NULL AND final_url = ")
         .push_bind(url)
         .push(") ORDER BY s.url, l.anchor_text");

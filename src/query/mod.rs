@@ -3,22 +3,26 @@
 //!
 //! # Layout
 //!
-//! - [`open`]: opens the file so nothing can change it, and refuses files that are not a
-//!   pipecrawl database with a message saying why.
+//! - [`open`]: opens the SQLite file or PostgreSQL database so nothing can change it,
+//!   and refuses databases that are not pipecrawl's with a message saying why.
 //! - One module per question ([`pages`], [`links`], [`search`], [`broken`], [`top`],
-//!   [`stats`], [`sql`]), each building one SQL query.
+//!   [`stats`], [`sql`]), each building one SQL query, written once for both databases.
+//! - [`dialect`]: the pieces of SQL that differ between SQLite and PostgreSQL.
+//! - [`reader`]: runs a question's SQL on either and reads the rows as cells.
 //! - [`output`]: streams the rows to a table, CSV, JSON or JSON Lines.
 //!
-//! The schema serves the questions: `migrations/sqlite/0002_search.sql` keeps full-text
-//! indexes and in-link counts current with triggers, so no built-in question reads every
-//! link.
+//! The schema serves the questions: full-text indexes of titles and anchor texts
+//! (`migrations/sqlite/0002_search.sql`, `migrations/postgres/0001_init.sql`) and in-link
+//! counts kept by the writer, so no built-in question reads every link.
 
 pub mod broken;
+pub mod dialect;
 mod error;
 pub mod links;
 pub mod open;
 pub mod output;
 pub mod pages;
+pub mod reader;
 pub mod search;
 pub mod sql;
 pub mod stats;
@@ -26,14 +30,11 @@ mod table;
 pub mod top;
 
 use std::io::Write;
-use std::path::Path;
-
-use sqlx::sqlite::SqliteConnection;
-use sqlx::{QueryBuilder, Sqlite};
 
 pub(crate) use error::Doing;
 pub use error::QueryError;
 pub use output::Format;
+use reader::{Reader, Statement};
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Question {
@@ -62,14 +63,15 @@ pub struct Answer {
     pub broken_links: u64,
 }
 
-/// Answers `question` from the database at `db`, writing rows to `out` in `format`.
+/// Answers `question` from `database` (a SQLite file's path or a `postgres://` URL),
+/// writing rows to `out` in `format`.
 pub async fn ask(
-    db: &Path,
+    database: &str,
     question: &Question,
     format: Format,
     out: &mut dyn Write,
 ) -> Result<Answer, QueryError> {
-    let mut conn = open::open(db, open::QUERY_TABLES).await?;
+    let mut conn = open::open(database, open::Needs::Questions).await?;
     let answered = match question {
         Question::Pages(args) => pages::answer(&mut conn, args, format, out).await,
         Question::Links(args) => links::answer(&mut conn, args, format, out).await,
@@ -87,8 +89,8 @@ pub async fn ask(
 
 /// Prints the rows of `q` (at most `limit`); `group` as for [`output::sink`].
 async fn print_rows(
-    conn: &mut SqliteConnection,
-    q: &mut QueryBuilder<Sqlite>,
+    conn: &mut Reader,
+    q: &Statement,
     format: Format,
     out: &mut dyn Write,
     group: usize,
@@ -118,7 +120,7 @@ fn limit(limit: u64) -> Option<u64> {
 }
 
 /// Appends `LIMIT n + 1` (one more than shown, to tell whether there were more).
-fn push_limit(q: &mut QueryBuilder<Sqlite>, limit: Option<u64>) {
+fn push_limit(q: &mut Statement, limit: Option<u64>) {
     if let Some(limit) = limit {
         q.push(" LIMIT ")
             .push_bind(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX));
@@ -128,7 +130,7 @@ fn push_limit(q: &mut QueryBuilder<Sqlite>, limit: Option<u64>) {
 /// Restricts `column` (a URL) to URLs on `host` (`example.com`, or `example.com:8080`).
 /// URLs on a host sort between `scheme://host/` and `scheme://host0` (`0` follows `/`),
 /// so this is two range scans of a URL index rather than a look at every row.
-fn push_host_filter(q: &mut QueryBuilder<Sqlite>, column: &str, host: &str) {
+fn push_host_filter(q: &mut Statement, column: &str, host: &str) {
     let host = host.trim().trim_end_matches('/').to_ascii_lowercase();
     q.push(" AND (");
     for (i, scheme) in ["http", "https"].iter().enumerate() {

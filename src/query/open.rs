@@ -1,6 +1,12 @@
 //! Opening a results database so that nothing done through the connection can change it.
 //!
-//! Three locks, because each alone has a gap:
+//! PostgreSQL (a `postgres://` URL): every statement runs in one `READ ONLY` transaction
+//! (`REPEATABLE READ`, so that all of an answer, and both files of an export, see the same
+//! moment of a crawl that writes on), and the session's default is read-only too, so a
+//! statement that ends the transaction cannot begin a writable one. sqlx sends each
+//! statement on its own (the extended protocol), so `COMMIT; DELETE …` is one error.
+//!
+//! A SQLite file, three locks, because each alone has a gap:
 //!
 //! - the file is opened read-only: SQLite refuses every write to it, whatever the SQL;
 //! - `PRAGMA query_only` refuses writes anywhere else too (temporary tables, `VACUUM`);
@@ -8,33 +14,122 @@
 //!   `query_only` off again and then `VACUUM INTO 'file'` would write a new file.
 
 use std::path::Path;
+use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::ConnectOptions;
 
+use super::dialect::Dialect;
 use super::error::{Doing, QueryError};
+use super::reader::{Reader, Statement};
+use crate::store;
 
 /// Tables every pipecrawl database has; enough for `export`.
 pub const CRAWL_TABLES: &[&str] = &["pages", "links", "frontier"];
 
-/// Tables the questions read: the crawl's, and those migration 0002 adds.
-pub const QUERY_TABLES: &[&str] = &[
-    "pages",
-    "links",
-    "frontier",
-    "inlinks",
-    "anchors",
-    "anchors_fts",
-    "pages_fts",
-];
+/// What a caller needs of the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// The crawl's tables (`export`).
+    Crawl,
+    /// Those and the tables the questions read (see [`Dialect::query_tables`]).
+    Questions,
+}
 
-/// Opens `path` read-only and checks that it holds the tables in `needs`.
-pub async fn open(path: &Path, needs: &[&'static str]) -> Result<SqliteConnection, QueryError> {
-    if !path.exists() {
-        return Err(QueryError::Missing {
-            path: path.to_owned(),
+/// Opens `database` (a SQLite file's path, or a `postgres://` URL) read-only and checks
+/// that it holds the tables the caller `needs`.
+pub async fn open(database: &str, needs: Needs) -> Result<Reader, QueryError> {
+    let (mut reader, tables, name) = if store::is_postgres(database) {
+        let (reader, tables) = open_postgres(database).await?;
+        (reader, tables, store::redacted(database))
+    } else {
+        let (reader, tables) = open_sqlite(Path::new(database)).await?;
+        (reader, tables, database.to_owned())
+    };
+    let extra = match needs {
+        Needs::Crawl => &[][..],
+        Needs::Questions => reader.dialect().query_tables(),
+    };
+    let missing = CRAWL_TABLES
+        .iter()
+        .chain(extra)
+        .find(|t| !tables.iter().any(|have| have == *t));
+    if let Some(&table) = missing {
+        return Err(if CRAWL_TABLES.contains(&table) {
+            QueryError::NotPipecrawl {
+                database: name,
+                table,
+            }
+        } else {
+            QueryError::Outdated {
+                database: name,
+                table,
+            }
         });
+    }
+    if reader.dialect() == Dialect::Postgres {
+        check_byte_order(&mut reader, name).await?;
+    }
+    Ok(reader)
+}
+
+/// Connects to PostgreSQL read-only; returns the tables of the connection's schema.
+async fn open_postgres(url: &str) -> Result<(Reader, Vec<String>), QueryError> {
+    let options = PgConnectOptions::from_str(url)
+        .doing("reading the PostgreSQL URL")?
+        .options([
+            ("default_transaction_read_only", "on"),
+            // A full-text query of stop words only is a NOTICE, not news for stderr.
+            ("client_min_messages", "warning"),
+        ])
+        .application_name("pipecrawl query")
+        .disable_statement_logging();
+    let conn = options.connect().await.doing("connecting to PostgreSQL")?;
+    let mut reader = Reader::Postgres(conn);
+    reader
+        .execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await?;
+    let mut tables = Vec::new();
+    reader
+        .each_row(
+            &Statement::new(
+                "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema()",
+            ),
+            |_, cells| {
+                if let Some(super::output::Cell::Text(name)) = cells.first() {
+                    tables.push((*name).to_owned());
+                }
+                Ok(true)
+            },
+        )
+        .await?;
+    Ok((reader, tables))
+}
+
+/// Refuses a PostgreSQL database made before `migrations/postgres/0002_query.sql`,
+/// whose text columns sort by the server's locale: the questions' order, and their
+/// URL ranges for a host, rely on byte order.
+async fn check_byte_order(reader: &mut Reader, database: String) -> Result<(), QueryError> {
+    let byte_order = reader
+        .integer(&Statement::new(
+            "SELECT count(*) FROM information_schema.columns
+             WHERE table_schema = current_schema() AND table_name = 'pages'
+               AND column_name = 'url' AND collation_name = 'C'",
+        ))
+        .await?;
+    if byte_order != Some(1) {
+        return Err(QueryError::OutdatedSchema { database });
+    }
+    Ok(())
+}
+
+/// Opens the SQLite file at `path` read-only; returns its tables.
+async fn open_sqlite(path: &Path) -> Result<(Reader, Vec<String>), QueryError> {
+    let name = path.display().to_string();
+    if !path.exists() {
+        return Err(QueryError::Missing { database: name });
     }
     let mut conn = SqliteConnectOptions::new()
         .filename(path)
@@ -50,29 +145,14 @@ pub async fn open(path: &Path, needs: &[&'static str]) -> Result<SqliteConnectio
         .busy_timeout(Duration::from_secs(10))
         .connect()
         .await
-        .map_err(|source| QueryError::from_open(path.to_owned(), "opening the database", source))?;
+        .map_err(|source| QueryError::from_open(name.clone(), "opening the database", source))?;
     forbid_attach(&mut conn).await?;
     let tables: Vec<String> =
         sqlx::query_scalar("SELECT name FROM sqlite_schema WHERE type = 'table'")
             .fetch_all(&mut conn)
             .await
-            .map_err(|source| {
-                QueryError::from_open(path.to_owned(), "reading the database schema", source)
-            })?;
-    if let Some(&table) = needs.iter().find(|t| !tables.iter().any(|have| have == *t)) {
-        return Err(if CRAWL_TABLES.contains(&table) {
-            QueryError::NotPipecrawl {
-                path: path.to_owned(),
-                table,
-            }
-        } else {
-            QueryError::Outdated {
-                path: path.to_owned(),
-                table,
-            }
-        });
-    }
-    Ok(conn)
+            .map_err(|source| QueryError::from_open(name, "reading the database schema", source))?;
+    Ok((Reader::Sqlite(conn), tables))
 }
 
 /// Sets SQLite's limit on attached databases to zero, which also stops `VACUUM INTO` (it

@@ -5,11 +5,8 @@
 
 use std::io::{self, Write};
 
-use futures_util::TryStreamExt;
-use sqlx::sqlite::{SqliteConnection, SqliteRow};
-use sqlx::{Column, QueryBuilder, Row, Sqlite, Statement, TypeInfo, ValueRef};
-
 use super::error::QueryError;
+use super::reader::{Reader, Statement};
 use super::table::Table;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -24,10 +21,12 @@ pub enum Format {
     Jsonl,
 }
 
-/// One value as SQLite stored it; text and blobs borrow from their row.
+/// One value as the database holds it; text and blobs borrow from their row.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Cell<'r> {
     Null,
+    /// PostgreSQL's booleans (SQLite has none: its comparisons give 0 or 1).
+    Bool(bool),
     Int(i64),
     Real(f64),
     Text(&'r str),
@@ -45,6 +44,7 @@ impl Cell<'_> {
         // Writing into a String cannot fail.
         let _ = match self {
             Self::Null => Ok(()),
+            Self::Bool(b) => write!(out, "{b}"),
             Self::Int(n) => write!(out, "{n}"),
             Self::Real(x) => write!(out, "{x}"),
             Self::Text(s) => out.write_str(s),
@@ -96,69 +96,36 @@ pub struct Streamed {
 /// Runs `query` and writes its rows to `sink`, at most `limit` of them (the query should
 /// ask for one more, so that `more` can tell whether the limit cut the answer short).
 pub async fn stream(
-    conn: &mut SqliteConnection,
-    query: &mut QueryBuilder<Sqlite>,
+    reader: &mut Reader,
+    query: &Statement,
     sink: &mut dyn Sink,
     limit: Option<u64>,
 ) -> Result<Streamed, QueryError> {
-    let sql = query.sql();
     let mut streamed = Streamed::default();
     let mut started = false;
-    {
-        let mut rows = query.build().persistent(false).fetch(&mut *conn);
-        while let Some(row) = rows.try_next().await.map_err(QueryError::from_sql)? {
+    reader
+        .each_row(query, |names, cells| {
             if !started {
-                let names: Vec<String> =
-                    row.columns().iter().map(|c| c.name().to_owned()).collect();
-                sink.columns(&names)?;
+                sink.columns(names)?;
                 started = true;
             }
             if limit.is_some_and(|limit| streamed.rows >= limit) {
                 streamed.more = true;
-                break;
+                return Ok(false);
             }
-            sink.row(&cells(&row).map_err(QueryError::from_sql)?)?;
+            sink.row(cells)?;
             streamed.rows += 1;
-        }
-    }
+            Ok(true)
+        })
+        .await?;
     if !started {
         // No rows, but CSV still wants its header and a table its column names: preparing
         // the statement again names them (`describe` would too, at the cost of analysing
         // the whole query plan).
-        let prepared = sqlx::Executor::prepare(&mut *conn, sql)
-            .await
-            .map_err(QueryError::from_sql)?;
-        let names: Vec<String> = prepared
-            .columns()
-            .iter()
-            .map(|c| c.name().to_owned())
-            .collect();
-        sink.columns(&names)?;
+        sink.columns(&reader.column_names(query).await?)?;
     }
     sink.finish()?;
     Ok(streamed)
-}
-
-/// The row's values with the types SQLite stored them as (a column may hold several).
-fn cells(row: &SqliteRow) -> Result<Vec<Cell<'_>>, sqlx::Error> {
-    (0..row.len())
-        .map(|i| {
-            let raw = row.try_get_raw(i)?;
-            if raw.is_null() {
-                return Ok(Cell::Null);
-            }
-            Ok(match raw.type_info().name() {
-                "INTEGER" => Cell::Int(row.try_get(i)?),
-                "REAL" => Cell::Real(row.try_get(i)?),
-                "BLOB" => Cell::Blob(row.try_get_unchecked(i)?),
-                // Text that is not UTF-8 (SQLite does not check) is shown as bytes.
-                _ => match row.try_get::<&str, _>(i) {
-                    Ok(text) => Cell::Text(text),
-                    Err(_) => Cell::Blob(row.try_get_unchecked(i)?),
-                },
-            })
-        })
-        .collect()
 }
 
 struct Csv<'w> {
@@ -250,6 +217,7 @@ impl Sink for Json<'_> {
             out.write_all(key)?;
             match cell {
                 Cell::Null => out.write_all(b"null")?,
+                Cell::Bool(b) => write!(out, "{b}")?,
                 Cell::Int(n) => write!(out, "{n}")?,
                 Cell::Real(x) => serde_json::to_writer(&mut *out, x)?,
                 Cell::Text(s) => serde_json::to_writer(&mut *out, s)?,

@@ -4,10 +4,8 @@ use std::io::Write;
 use std::str::FromStr;
 use std::time::SystemTime;
 
-use sqlx::sqlite::SqliteConnection;
-use sqlx::{QueryBuilder, Sqlite};
-
 use super::output::Format;
+use super::reader::{Reader, Statement};
 use super::{Answer, QueryError};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -137,12 +135,14 @@ impl FromStr for Since {
 }
 
 pub(super) async fn answer(
-    conn: &mut SqliteConnection,
+    conn: &mut Reader,
     args: &PagesArgs,
     format: Format,
     out: &mut dyn Write,
 ) -> Result<Answer, QueryError> {
-    let mut q = QueryBuilder::<Sqlite>::new(
+    let dialect = conn.dialect();
+    let like = dialect.like_any_case();
+    let mut q = Statement::new(
         "SELECT url, status, error_kind, content_type, depth, title, fetched_at
          FROM pages WHERE 1 = 1",
     );
@@ -157,12 +157,12 @@ pub(super) async fn answer(
         q.push(" AND depth <= ").push_bind(i64::from(depth));
     }
     if let Some(content_type) = &args.content_type {
-        q.push(" AND content_type LIKE ")
+        q.push(format_args!(" AND content_type {like} "))
             .push_bind(format!("{}%", super::like_escape(content_type.trim())))
             .push(" ESCAPE '\\'");
     }
     if let Some(title) = &args.title {
-        q.push(" AND title LIKE ")
+        q.push(format_args!(" AND title {like} "))
             .push_bind(format!("%{}%", super::like_escape(title)))
             .push(" ESCAPE '\\'");
     }
@@ -178,11 +178,12 @@ pub(super) async fn answer(
         || args.since.is_some();
     match args.sort {
         // Walking the url index in order costs a row lookup per page, however few match;
-        // with a filter, sorting the matches is cheaper (`+url` keeps SQLite from walking
-        // the index). A host filter is itself a range of that index, so it stays.
-        PageOrder::Url if filtered && args.host.is_none() => {
-            q.push(format_args!(" ORDER BY +url {direction}"))
-        }
+        // with a filter, sorting the matches is cheaper. A host filter is itself a range
+        // of that index, so it stays.
+        PageOrder::Url if filtered && args.host.is_none() => q.push(format_args!(
+            " ORDER BY {} {direction}",
+            dialect.unindexed("url")
+        )),
         PageOrder::Url => q.push(format_args!(" ORDER BY url {direction}")),
         // Rows without the value (no status, no title) last either way: they say least.
         order => {
@@ -195,10 +196,10 @@ pub(super) async fn answer(
     let limit = super::limit(args.limit);
     super::push_limit(&mut q, limit);
 
-    super::print_rows(conn, &mut q, format, out, 0, limit).await
+    super::print_rows(conn, &q, format, out, 0, limit).await
 }
 
-fn push_status_filter(q: &mut QueryBuilder<Sqlite>, filters: &[StatusFilter]) {
+fn push_status_filter(q: &mut Statement, filters: &[StatusFilter]) {
     if filters.is_empty() {
         return;
     }

@@ -1,16 +1,16 @@
 //! `query search`: full-text search over page titles and the anchor texts of links.
 //!
 //! A URL is found by its own title and by what links to it say (as search engines use
-//! anchor text). Titles and anchors are ranked by BM25 in their FTS5 indexes; a URL's
-//! score adds its best title match and its best anchor match, so a page both titled and
-//! linked with the words comes first.
+//! anchor text). Titles and anchors are ranked in their full-text indexes (SQLite: BM25
+//! in FTS5; PostgreSQL: `ts_rank`, see [`super::dialect::Dialect::push_ranked_hits`]); a
+//! URL's score adds its best title match and its best anchor match, so a page both titled
+//! and linked with the words comes first.
 
 use std::io::Write;
 
-use sqlx::sqlite::SqliteConnection;
-use sqlx::{QueryBuilder, Sqlite};
-
+use super::dialect::SearchIn;
 use super::output::Format;
+use super::reader::{Reader, Statement};
 use super::{Answer, QueryError};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -36,21 +36,24 @@ const MIN_HITS: u64 = 200;
 const RANKED_MATCHES: i64 = 20_000;
 
 pub(super) async fn answer(
-    conn: &mut SqliteConnection,
+    conn: &mut Reader,
     args: &SearchArgs,
     format: Format,
     out: &mut dyn Write,
 ) -> Result<Answer, QueryError> {
-    let query = fts_query(&args.words).ok_or(QueryError::NoSearchWords)?;
+    let dialect = conn.dialect();
+    let query = dialect
+        .text_query(&args.words)
+        .ok_or(QueryError::NoSearchWords)?;
     let limit = super::limit(args.limit);
     let hits = limit.map_or(i64::MAX, |l| {
         i64::try_from(l.saturating_mul(HITS_PER_RESULT).max(MIN_HITS)).unwrap_or(i64::MAX)
     });
-    let mut q = QueryBuilder::<Sqlite>::new("WITH title_hits AS (");
-    push_ranked_hits(&mut q, "pages_fts", &query, hits);
+    let mut q = Statement::new("WITH title_hits AS (");
+    dialect.push_ranked_hits(&mut q, SearchIn::Titles, &query, hits, RANKED_MATCHES);
     q.push("), anchor_hits AS (");
-    push_ranked_hits(&mut q, "anchors_fts", &query, hits);
-    q.push(
+    dialect.push_ranked_hits(&mut q, SearchIn::Anchors, &query, hits, RANKED_MATCHES);
+    q.push(format_args!(
         "), hits (url, title_rank, anchor_rank, anchor_text, links) AS (
                  SELECT p.url, t.rank, NULL, NULL, 0
                  FROM title_hits t JOIN pages p ON p.id = t.id
@@ -61,81 +64,19 @@ pub(super) async fn answer(
                  SELECT url,
                         coalesce(min(title_rank), 0) + coalesce(min(anchor_rank), 0) AS rank,
                         min(title_rank) IS NOT NULL AS in_title,
-                        group_concat(anchor_text, ' | ') AS anchor_texts,
+                        {anchor_texts} AS anchor_texts,
                         sum(links) AS anchor_links
                  FROM hits GROUP BY url
              )
-             SELECT r.url, p.title, p.status, round(-r.rank, 3) AS score,
+             SELECT r.url, p.title, p.status, {score} AS score,
                     CASE WHEN r.in_title AND r.anchor_texts IS NOT NULL THEN 'title, anchor'
                          WHEN r.in_title THEN 'title' ELSE 'anchor' END AS matched,
                     r.anchor_texts, r.anchor_links
              FROM ranked r LEFT JOIN pages p ON p.url = r.url
              ORDER BY r.rank, r.url",
-    );
+        anchor_texts = dialect.joined("anchor_text", " | "),
+        score = dialect.round("-r.rank", 3),
+    ));
     super::push_limit(&mut q, limit);
-    super::print_rows(conn, &mut q, format, out, 0, limit).await
-}
-
-/// The best `hits` matches of `query` in the FTS5 table `fts`, as `(id, rank)`, ranking
-/// only the first [`RANKED_MATCHES`].
-fn push_ranked_hits(q: &mut QueryBuilder<Sqlite>, fts: &str, query: &str, hits: i64) {
-    q.push(format_args!(
-        "SELECT rowid AS id, rank FROM {fts} WHERE {fts} MATCH "
-    ))
-    .push_bind(query.to_owned())
-    .push(format_args!(
-        " AND rowid <= coalesce((SELECT rowid FROM {fts} WHERE {fts} MATCH "
-    ))
-    .push_bind(query.to_owned())
-    .push(" ORDER BY rowid LIMIT 1 OFFSET ")
-    .push_bind(RANKED_MATCHES - 1)
-    .push("), 9223372036854775807) ORDER BY rank LIMIT ")
-    .push_bind(hits);
-}
-
-/// The words as an FTS5 query that means "all of these", whatever characters they hold:
-/// each is quoted, so FTS5 syntax (`-`, `:`, `NEAR`) in them is just text.
-fn fts_query(words: &[String]) -> Option<String> {
-    let terms: Vec<String> = words
-        .iter()
-        .flat_map(|w| w.split_whitespace())
-        .filter_map(|word| {
-            let (stem, prefix) = match word.strip_suffix('*') {
-                Some(stem) => (stem, "*"),
-                None => (word, ""),
-            };
-            (!stem.is_empty()).then(|| format!("\"{}\"{prefix}", stem.replace('"', "\"\"")))
-        })
-        .collect();
-    (!terms.is_empty()).then(|| terms.join(" "))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn words(list: &[&str]) -> Vec<String> {
-        list.iter().map(|w| (*w).to_owned()).collect()
-    }
-
-    #[test]
-    fn every_word_is_quoted_so_fts_syntax_is_plain_text() {
-        assert_eq!(
-            fts_query(&words(&["broken links", "a\"b", "NEAR", "-x"])).as_deref(),
-            Some("\"broken\" \"links\" \"a\"\"b\" \"NEAR\" \"-x\"")
-        );
-    }
-
-    #[test]
-    fn a_trailing_star_matches_any_ending() {
-        assert_eq!(
-            fts_query(&words(&["crawl*"])).as_deref(),
-            Some("\"crawl\"*")
-        );
-    }
-
-    #[test]
-    fn blank_input_is_no_query() {
-        assert_eq!(fts_query(&words(&["  ", "*"])), None);
-    }
+    super::print_rows(conn, &q, format, out, 0, limit).await
 }

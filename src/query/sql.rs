@@ -2,10 +2,8 @@
 
 use std::io::Write;
 
-use sqlx::sqlite::SqliteConnection;
-use sqlx::QueryBuilder;
-
 use super::output::Format;
+use super::reader::{Reader, Statement};
 use super::{Answer, QueryError};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -14,14 +12,14 @@ pub struct SqlArgs {
     pub statement: String,
 }
 
-/// The connection is read-only (see [`super::open`]): SQLite itself refuses writes, and
-/// the refusal is reported as such.
+/// The connection is read-only (see [`super::open`]): the database itself refuses writes,
+/// and the refusal is reported as such.
 pub(super) async fn answer(
-    conn: &mut SqliteConnection,
+    conn: &mut Reader,
     args: &SqlArgs,
     format: Format,
     out: &mut dyn Write,
 ) -> Result<Answer, QueryError> {
-    let mut q = QueryBuilder::new(args.statement.as_str());
-    super::print_rows(conn, &mut q, format, out, 0, None).await
+    let q = Statement::new(args.statement.as_str());
+    super::print_rows(conn, &q, format, out, 0, None).await
 }

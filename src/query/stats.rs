@@ -6,11 +6,10 @@
 
 use std::io::Write;
 
-use sqlx::sqlite::SqliteConnection;
-use sqlx::{QueryBuilder, Sqlite};
-
+use super::dialect::Dialect;
 use super::output::Format;
-use super::{Answer, Doing, QueryError};
+use super::reader::{Reader, Statement};
+use super::{Answer, QueryError};
 
 /// Bucket widths for the fetch rate, in seconds, with their names; the narrowest that
 /// gives at most [`MAX_BUCKETS`] buckets is used.
@@ -30,10 +29,11 @@ const MAX_BUCKETS: i64 = 60;
 /// Every section counts from an index or a small grouped table, not by sorting every page
 /// once more: hosts by URL range (a host's URLs are adjacent in the `url` index), time
 /// buckets by `fetched_at` range.
-const SECTIONS: &str = "
+fn sections(d: Dialect) -> String {
+    format!(
+        "
     WITH span AS (
-        SELECT count(*) AS pages, unixepoch(min(fetched_at), 'subsec') AS first,
-               unixepoch(max(fetched_at), 'subsec') AS last
+        SELECT count(*) AS pages, {first} AS first, {last} AS last
         FROM pages
     ), targets AS (
         SELECT coalesce(sum(links), 0) AS links, count(*) AS urls FROM inlinks
@@ -47,7 +47,7 @@ const SECTIONS: &str = "
                    + (SELECT count(*) FROM pages
                       WHERE url >= 'https://' || host || '/' AND url < 'https://' || host || '0')
                    AS n
-            FROM hosts)
+            FROM hosts) AS counted
         WHERE n > 0
     )
     SELECT section, key, value FROM (
@@ -59,58 +59,77 @@ const SECTIONS: &str = "
         UNION ALL SELECT 0, 5, 'total', 'URLs queued', count(*) FROM frontier
                   WHERE state = 'queued'
         UNION ALL SELECT 0, 6, 'total', 'pages per second (average)',
-                  round(pages / max(last - first, 1), 1) FROM span WHERE pages > 1
+                  {per_second} FROM span WHERE pages > 1
         UNION ALL SELECT 1, coalesce(status, 1000), 'status',
                   coalesce(CAST(status AS TEXT), 'none'), sum(n)
                   FROM by_status GROUP BY status
         UNION ALL SELECT 2, class, 'status class',
-                  CASE WHEN class = 0 THEN 'error' ELSE class || 'xx' END, sum(n)
-                  FROM (SELECT coalesce(status / 100, 0) AS class, n FROM by_status)
+                  CASE WHEN class = 0 THEN 'error' ELSE CAST(class AS TEXT) || 'xx' END, sum(n)
+                  FROM (SELECT coalesce(status / 100, 0) AS class, n FROM by_status) AS classes
                   GROUP BY class
         UNION ALL SELECT 3, -n, 'host', host, n FROM by_host
         UNION ALL SELECT 4, -sum(n), 'content type', mime, sum(n)
                   FROM (SELECT coalesce(lower(trim(substr(content_type, 1,
-                                  instr(content_type || ';', ';') - 1))), 'none') AS mime,
+                                  {semicolon} - 1))), 'none') AS mime,
                                count(*) AS n
-                        FROM pages GROUP BY content_type)
+                        FROM pages GROUP BY content_type) AS types
                   GROUP BY mime
         UNION ALL SELECT 5, depth, 'depth', CAST(depth AS TEXT), count(*) FROM pages
                   GROUP BY depth
         UNION ALL SELECT 6, -sum(n), 'error', error_kind, sum(n) FROM by_status
-                  WHERE error_kind IS NOT NULL GROUP BY error_kind";
+                  WHERE error_kind IS NOT NULL GROUP BY error_kind",
+        first = d.epoch("min(fetched_at)"),
+        last = d.epoch("max(fetched_at)"),
+        per_second = d.round(
+            "pages / (CASE WHEN last - first > 1 THEN last - first ELSE 1 END)",
+            1
+        ),
+        semicolon = d.position("';'", "content_type || ';'"),
+    )
+}
 
 pub(super) async fn answer(
-    conn: &mut SqliteConnection,
+    conn: &mut Reader,
     format: Format,
     out: &mut dyn Write,
 ) -> Result<Answer, QueryError> {
-    let (first, last): (Option<i64>, Option<i64>) =
-        sqlx::query_as("SELECT unixepoch(min(fetched_at)), unixepoch(max(fetched_at)) FROM pages")
-            .fetch_one(&mut *conn)
-            .await
-            .doing("finding when the crawl ran")?;
+    let d = conn.dialect();
+    let first = conn
+        .integer(&Statement::new(format!(
+            "SELECT {} FROM pages",
+            d.whole_epoch("min(fetched_at)")
+        )))
+        .await?;
+    let last = conn
+        .integer(&Statement::new(format!(
+            "SELECT {} FROM pages",
+            d.whole_epoch("max(fetched_at)")
+        )))
+        .await?;
 
-    let mut q = QueryBuilder::<Sqlite>::new(SECTIONS);
+    let mut q = Statement::new(sections(d));
     if let (Some(first), Some(last)) = (first, last) {
         let (width, unit) = bucket(last - first);
         q.push(" UNION ALL SELECT 7, t, ")
             .push_bind(format!("fetched per {unit}"))
-            .push(
-                ", strftime('%Y-%m-%dT%H:%M:%SZ', t, 'unixepoch'),
+            .push(format_args!(
+                ", {label},
                    (SELECT count(*) FROM pages
-                    WHERE fetched_at >= strftime('%Y-%m-%dT%H:%M:%fZ', t, 'unixepoch')
-                      AND fetched_at < strftime('%Y-%m-%dT%H:%M:%fZ', t + w, 'unixepoch'))
+                    WHERE fetched_at >= {from} AND fetched_at < {to})
                  FROM (WITH RECURSIVE buckets (t, w) AS (SELECT ",
-            )
+                label = d.utc_text("t", false),
+                from = d.utc_text("t", true),
+                to = d.utc_text("t + w", true),
+            ))
             .push_bind(first - first.rem_euclid(width))
             .push(", ")
             .push_bind(width)
             .push(" UNION ALL SELECT t + w, w FROM buckets WHERE t + w <= ")
             .push_bind(last)
-            .push(") SELECT t, w FROM buckets)");
+            .push(") SELECT t, w FROM buckets) AS bucket_times");
     }
-    q.push(") ORDER BY s, k, key");
-    super::print_rows(conn, &mut q, format, out, 1, None).await
+    q.push(") AS answer ORDER BY s, k, key");
+    super::print_rows(conn, &q, format, out, 1, None).await
 }
 
 /// The narrowest bucket that splits `span` seconds into at most [`MAX_BUCKETS`].

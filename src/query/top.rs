@@ -2,10 +2,8 @@
 
 use std::io::Write;
 
-use sqlx::sqlite::SqliteConnection;
-use sqlx::{QueryBuilder, Sqlite};
-
 use super::output::Format;
+use super::reader::{Reader, Statement};
 use super::{Answer, QueryError};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -21,13 +19,13 @@ pub struct TopArgs {
 /// Counts come from `inlinks`, which the writer keeps as links are stored: counting distinct
 /// linking pages here would read every link.
 pub(super) async fn answer(
-    conn: &mut SqliteConnection,
+    conn: &mut Reader,
     args: &TopArgs,
     format: Format,
     out: &mut dyn Write,
 ) -> Result<Answer, QueryError> {
     let limit = super::limit(args.limit);
-    let mut q = QueryBuilder::<Sqlite>::new(
+    let mut q = Statement::new(
         "SELECT i.url, i.linking_pages, i.links, p.status, p.title
          FROM (SELECT url, linking_pages, links FROM inlinks WHERE 1 = 1",
     );
@@ -41,5 +39,5 @@ pub(super) async fn answer(
         ") AS i LEFT JOIN pages p ON p.url = i.url
          ORDER BY i.linking_pages DESC, i.url",
     );
-    super::print_rows(conn, &mut q, format, out, 0, limit).await
+    super::print_rows(conn, &q, format, out, 0, limit).await
 }

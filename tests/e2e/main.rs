@@ -10,6 +10,7 @@ mod hostile;
 mod polite;
 mod postgres;
 mod query;
+mod query_postgres;
 mod raw;
 mod recrawl;
 mod resume;

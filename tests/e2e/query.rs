@@ -27,9 +27,14 @@ async fn ask(harness: &Harness, format: Format, words: &[&str]) -> (String, Answ
         .expect("valid question words")
         .question;
     let mut out = Vec::new();
-    let answer = query::ask(&harness.db_path(), &question, format, &mut out)
-        .await
-        .unwrap_or_else(|e| panic!("{words:?}: {e}"));
+    let answer = query::ask(
+        &harness.db_path().display().to_string(),
+        &question,
+        format,
+        &mut out,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{words:?}: {e}"));
     (String::from_utf8(out).expect("UTF-8 output"), answer)
 }
 
@@ -57,7 +62,7 @@ fn int(row: &serde_json::Map<String, Value>, key: &str) -> Option<i64> {
 }
 
 /// Runs the binary on a blocking thread, so that the test's own servers keep serving.
-async fn pipecrawl(args: Vec<String>) -> Output {
+pub(super) async fn pipecrawl(args: Vec<String>) -> Output {
     tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
             .args(args)
@@ -69,12 +74,12 @@ async fn pipecrawl(args: Vec<String>) -> Output {
     .expect("the binary ran")
 }
 
-fn args(words: &[&str]) -> Vec<String> {
+pub(super) fn args(words: &[&str]) -> Vec<String> {
     words.iter().map(|w| (*w).to_owned()).collect()
 }
 
 /// Asserts that the binary failed (exit code 1) saying one of `says`.
-fn assert_fails(out: &Output, says: &[&str]) {
+pub(super) fn assert_fails(out: &Output, says: &[&str]) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(says.iter().any(|s| stderr.contains(s)), "{stderr}");
@@ -217,19 +222,31 @@ async fn broken_lists_exactly_the_failed_targets_with_every_linking_page_and_anc
     assert_eq!(with_unchecked.len(), broken.len() + model.seeds.len());
 }
 
-/// A site built to hold every kind of failure a link checker must report.
-async fn link_check_site() -> (TestSite, Harness) {
-    let mut b = SiteBuilder::bind(1).await;
-    let h = b.authority(0);
-    let html = |s: &str| Resource::Html(s.to_owned());
+/// The dead ends a link checker must tell apart, on `host`: robots.txt disallowing
+/// `/private`, `/gone` (404), `/down` (500), a chain of two redirects from `/hop` that ends
+/// at a page that is not there (`/missing`), and `/fine-redirect` to `fine`.
+pub(super) fn add_dead_ends(b: &mut SiteBuilder, host: &str, fine: &str) {
     b.add(
-        &h,
+        host,
         "/robots.txt",
         Resource::Typed(
             "text/plain",
             b"User-agent: *\nDisallow: /private\n".to_vec(),
         ),
     );
+    b.add(host, "/gone", Resource::Status(404, "gone".into()));
+    b.add(host, "/down", Resource::Status(500, "down".into()));
+    b.add(host, "/hop", Resource::Redirect(301, "/hop2".into()));
+    b.add(host, "/hop2", Resource::Redirect(302, "/missing".into()));
+    b.add(host, "/fine-redirect", Resource::Redirect(301, fine.into()));
+}
+
+/// A site built to hold every kind of failure a link checker must report.
+async fn link_check_site() -> (TestSite, Harness) {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let html = |s: &str| Resource::Html(s.to_owned());
+    add_dead_ends(&mut b, &h, "/ok");
     b.add(
         &h,
         "/",
@@ -252,12 +269,6 @@ async fn link_check_site() -> (TestSite, Harness) {
         "/about",
         html("<title>About us</title><a href='/gone'>Gone page</a> <a href='/hop'>Old link</a>"),
     );
-    b.add(&h, "/gone", Resource::Status(404, "gone".into()));
-    b.add(&h, "/down", Resource::Status(500, "down".into()));
-    // A chain of two redirects that ends at a page that is not there.
-    b.add(&h, "/hop", Resource::Redirect(301, "/hop2".into()));
-    b.add(&h, "/hop2", Resource::Redirect(302, "/missing".into()));
-    b.add(&h, "/fine-redirect", Resource::Redirect(301, "/ok".into()));
     b.add(
         &h,
         "/slow",
@@ -490,7 +501,7 @@ async fn links_to_a_url_include_the_redirects_that_end_there() {
         .expect("valid words")
         .question;
     let error = query::ask(
-        &harness.db_path(),
+        &harness.db_path().display().to_string(),
         &question,
         Format::Table,
         &mut Vec::new(),
@@ -759,42 +770,7 @@ async fn export_writes_every_page_and_link_in_csv_and_json_lines() {
             String::from_utf8_lossy(&out.stderr)
         );
 
-        let records = |table: &str| -> Vec<HashMap<String, String>> {
-            let file = out_dir.join(format!("{table}.{format}"));
-            let body = std::fs::read_to_string(&file).expect("an exported file");
-            if format == "csv" {
-                let mut reader = csv::Reader::from_reader(body.as_bytes());
-                let header = reader.headers().expect("a header").clone();
-                reader
-                    .records()
-                    .map(|r| {
-                        let r = r.expect("a CSV record");
-                        header
-                            .iter()
-                            .map(str::to_owned)
-                            .zip(r.iter().map(str::to_owned))
-                            .collect()
-                    })
-                    .collect()
-            } else {
-                body.lines()
-                    .map(|line| match serde_json::from_str(line) {
-                        Ok(Value::Object(o)) => o
-                            .into_iter()
-                            .map(|(k, v)| {
-                                let v = match v {
-                                    Value::String(s) => s,
-                                    Value::Null => String::new(),
-                                    other => other.to_string(),
-                                };
-                                (k, v)
-                            })
-                            .collect(),
-                        other => panic!("not a JSON object: {other:?}"),
-                    })
-                    .collect()
-            }
-        };
+        let records = |table: &str| read_export(&out_dir, table, format).1;
         let pages = records("pages");
         let page_urls: BTreeSet<&str> = pages.iter().map(|p| p["url"].as_str()).collect();
         assert_eq!(page_urls, reachable.keys().map(String::as_str).collect());
@@ -813,4 +789,57 @@ async fn export_writes_every_page_and_link_in_csv_and_json_lines() {
             "no partial file is left"
         );
     }
+}
+
+/// An exported file: its column names (in the file's order for CSV, sorted for JSON Lines)
+/// and its rows, every value as text (NULL as "").
+pub(super) fn read_export(
+    dir: &Path,
+    table: &str,
+    format: &str,
+) -> (Vec<String>, Vec<HashMap<String, String>>) {
+    let body =
+        std::fs::read_to_string(dir.join(format!("{table}.{format}"))).expect("an exported file");
+    if format == "csv" {
+        let mut reader = csv::Reader::from_reader(body.as_bytes());
+        let header: Vec<String> = reader
+            .headers()
+            .expect("a header")
+            .iter()
+            .map(str::to_owned)
+            .collect();
+        let rows = reader
+            .records()
+            .map(|r| {
+                let r = r.expect("a CSV record");
+                header
+                    .iter()
+                    .cloned()
+                    .zip(r.iter().map(str::to_owned))
+                    .collect()
+            })
+            .collect();
+        return (header, rows);
+    }
+    let mut header = Vec::new();
+    let rows = body
+        .lines()
+        .map(|line| {
+            let Ok(Value::Object(o)) = serde_json::from_str::<Value>(line) else {
+                panic!("not a JSON object: {line}");
+            };
+            header = o.keys().cloned().collect();
+            o.into_iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        Value::String(s) => s,
+                        Value::Null => String::new(),
+                        other => other.to_string(),
+                    };
+                    (k, v)
+                })
+                .collect()
+        })
+        .collect();
+    (header, rows)
 }

@@ -1,0 +1,484 @@
+//! `pipecrawl query` and `pipecrawl export` on PostgreSQL answer as they do on SQLite:
+//! one loopback site is crawled through the binary into a SQLite file and into a
+//! throwaway PostgreSQL (see `postgres.rs`; the test is skipped, saying so, without the
+//! server binaries), then every question and both export formats run on each.
+//!
+//! The answers must be the same but for what differs by nature: when a page was fetched
+//! and how long it took, ids, and search scores (BM25 in SQLite, `ts_rank` in
+//! PostgreSQL) with the order they give among the matches.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::{Map, Value};
+
+use super::postgres::TestPostgres;
+use super::query::{add_dead_ends, args, assert_fails, pipecrawl, read_export};
+use super::site::{Resource, SiteBuilder, TestSite};
+use super::Harness;
+
+/// Columns whose values depend on the run, not on the site.
+const VOLATILE: [&str; 6] = [
+    "id",
+    "fetched_at",
+    "changed_at",
+    "elapsed_ms",
+    "score",
+    "source_id",
+];
+
+/// A site of two hosts with every kind of page and failure the questions tell apart. Every
+/// page is as far from a seed by every path the crawl may take first, so both crawls
+/// give it the same depth.
+async fn site() -> TestSite {
+    let mut b = SiteBuilder::bind(2).await;
+    let (h0, h1) = (b.authority(0), b.authority(1));
+    let html = |s: String| Resource::Html(s);
+    add_dead_ends(&mut b, &h0, "/about");
+    b.add(
+        &h0,
+        "/",
+        html(format!(
+            "<title>Home of the Crawl Test</title>\
+             <a href='/about'>About us</a> <a href='/gone'>Gone page</a> \
+             <a href='/down'>Server trouble</a> <a href='/hop'>Old link</a> \
+             <a href='/fine-redirect'>Moved fine</a> <a href='/private/x'>Secret</a> \
+             <a href='http://127.0.0.1:1/'>Dead host</a> <a href='http://{h1}/'>Partner site</a> \
+             <a href='http://127.0.0.9:9/outside'>Outside</a> <a href='/docs'>Documentation</a> \
+             <a href='/Zoo'>Zoo</a> <a href='/gone'>bad link</a>"
+        )),
+    );
+    // Upper and lower case, and a path in capitals: byte order and language order differ.
+    b.add(
+        &h0,
+        "/Zoo",
+        html("<title>apple pie at the zoo</title><a href='/'>home</a>".to_owned()),
+    );
+    b.add(
+        &h0,
+        "/about",
+        html(
+            "<title>About the crawling team</title><a href='/gone'>Gone page</a> \
+             <a href='/hop'>Old link</a> <a href='/'>Home</a> <a href='/docs'>Read the docs</a>"
+                .to_owned(),
+        ),
+    );
+    b.add(
+        &h0,
+        "/docs",
+        html(
+            "<title>Documentation: linking and crawling</title>\
+             <a href='/docs/install'>Install</a> <a href='/gone'>Gone again</a> \
+             <a href='/'>Home</a>"
+                .to_owned(),
+        ),
+    );
+    b.add(
+        &h0,
+        "/docs/install",
+        html(
+            "<title>Installing the crawler</title><a href='/docs'>Documentation</a> \
+             <a href='/manual.pdf'>Manual (PDF)</a>"
+                .to_owned(),
+        ),
+    );
+    b.add(
+        &h0,
+        "/manual.pdf",
+        Resource::Typed("application/pdf", b"%PDF-1.4 not really".to_vec()),
+    );
+    b.add(
+        &h1,
+        "/",
+        html(format!(
+            "<title>Partner Site</title><a href='http://{h0}/docs'>Crawler documentation</a> \
+             <a href='/news'>News</a>"
+        )),
+    );
+    b.add(
+        &h1,
+        "/news",
+        html(format!(
+            "<title>News about broken links</title>\
+             <a href='http://{h0}/docs/install'>Crawler install guide</a> \
+             <a href='/old'>Old news</a> <a href='/'>Partner home</a>"
+        )),
+    );
+    b.start()
+}
+
+/// The same crawl in both databases.
+struct Both {
+    site: TestSite,
+    harness: Harness,
+    sqlite: String,
+    postgres: String,
+    /// Declared last: the server stops after the test is done with it.
+    server: TestPostgres,
+}
+
+impl Both {
+    async fn crawl(test: &str) -> Option<Self> {
+        let server = TestPostgres::start(test)?;
+        let postgres = language_sorted_database(&server).await;
+        let site = site().await;
+        let harness = Harness::default();
+        let sqlite = harness.db_path().display().to_string();
+        let seeds = [
+            site.url(0, "/"),
+            site.url(1, "/"),
+            "http://127.0.0.1:1/".to_owned(),
+        ];
+        let config = harness.test_config_text(&seeds, "[fetch]\nworkers = 4\n");
+        let pg_config = config.replace(&format!("{sqlite:?}"), &format!("{postgres:?}"));
+        assert_ne!(config, pg_config, "the PostgreSQL config names PostgreSQL");
+        for (name, text) in [("sqlite.toml", config), ("postgres.toml", pg_config)] {
+            let path = harness.dir.path().join(name);
+            std::fs::write(&path, text).expect("write a config");
+            let out = pipecrawl(args(&["crawl", "--config", &path.display().to_string()])).await;
+            assert!(
+                out.status.success(),
+                "the crawl into {name} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Some(Self {
+            site,
+            harness,
+            sqlite,
+            postgres,
+            server,
+        })
+    }
+
+    /// stdout and stderr of the question `words` asked of `db` (which must succeed).
+    async fn ask(db: &str, words: &[&str]) -> (String, String) {
+        let mut all = vec!["query", "--db", db];
+        all.extend_from_slice(words);
+        let out = pipecrawl(args(&all)).await;
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{words:?} on {db}: {stderr}");
+        (String::from_utf8(out.stdout).expect("UTF-8 output"), stderr)
+    }
+
+    /// The question's JSON rows from each database, without [`VOLATILE`] columns, and
+    /// its notes: they must be equal. Returns how many rows there were.
+    async fn assert_same(&self, words: &[&str], unordered: bool) -> usize {
+        let mut json = vec!["--format", "json"];
+        json.extend_from_slice(words);
+        let mut answers = Vec::new();
+        for db in [&self.sqlite, &self.postgres] {
+            let (out, notes) = Self::ask(db, &json).await;
+            let mut rows = stable_rows(&out);
+            if unordered {
+                rows.sort_by_key(|r| Value::Object(r.clone()).to_string());
+            }
+            answers.push((rows, notes));
+        }
+        assert_eq!(answers[0], answers[1], "{words:?}: SQLite, then PostgreSQL");
+        answers[0].0.len()
+    }
+
+    /// The question's output in `format` from each database: it must be equal to the byte.
+    async fn assert_same_text(&self, format: &str, words: &[&str]) {
+        let mut all = vec!["--format", format];
+        all.extend_from_slice(words);
+        let sqlite = Self::ask(&self.sqlite, &all).await;
+        let postgres = Self::ask(&self.postgres, &all).await;
+        assert_eq!(sqlite, postgres, "{all:?}: SQLite, then PostgreSQL");
+    }
+}
+
+/// A database whose text sorts by English rules (ICU's `en-US`, which ignores punctuation
+/// at first), as many servers' do, unlike SQLite's byte order: the answers must not
+/// depend on it. A server built without ICU gets a plain database, and says so.
+async fn language_sorted_database(server: &TestPostgres) -> String {
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(&server.url("postgres"))
+        .await
+        .expect("connect to the test PostgreSQL");
+    let icu = sqlx::query(
+        "CREATE DATABASE crawl TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'",
+    )
+    .execute(&mut admin)
+    .await;
+    if let Err(e) = icu {
+        eprintln!("*** no ICU collation on this server ({e}): the crawl database sorts as C ***");
+        sqlx::query("CREATE DATABASE crawl")
+            .execute(&mut admin)
+            .await
+            .expect("create the crawl database");
+    }
+    server.url("crawl")
+}
+
+/// JSON rows without the [`VOLATILE`] columns.
+fn stable_rows(json: &str) -> Vec<Map<String, Value>> {
+    let Ok(Value::Array(rows)) = serde_json::from_str(json) else {
+        panic!("not a JSON array: {json}");
+    };
+    rows.into_iter()
+        .map(|row| {
+            let Value::Object(mut row) = row else {
+                panic!("a row that is not an object: {row}");
+            };
+            for column in VOLATILE {
+                row.remove(column);
+            }
+            row
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_question_and_export_answers_on_postgresql_as_on_sqlite() {
+    let Some(both) =
+        Both::crawl("every_question_and_export_answers_on_postgresql_as_on_sqlite").await
+    else {
+        return;
+    };
+    let u = |host: usize, path: &str| both.site.url(host, path);
+    let (h0, h1) = (
+        both.site.authorities[0].clone(),
+        both.site.authorities[1].clone(),
+    );
+    let (home, about, gone) = (u(0, "/"), u(0, "/about"), u(0, "/gone"));
+
+    let (pages, _) = Both::ask(&both.postgres, &["--format", "json", "pages"]).await;
+    assert_eq!(
+        stable_rows(&pages).len(),
+        17,
+        "every URL of the site has its page row in PostgreSQL: {pages}"
+    );
+
+    let ordered: [&[&str]; 26] = [
+        &["pages", "--limit", "0"],
+        &["pages", "--status", "4xx,5xx,error"],
+        &["pages", "--host", &h1],
+        &["pages", "--title", "CRAWL"],
+        &["pages", "--content-type", "TEXT/"],
+        &["pages", "--sort", "title", "--limit", "0"],
+        &["pages", "--sort", "status", "--desc"],
+        &["pages", "--sort", "bytes"],
+        &["pages", "--max-depth", "1", "--sort", "depth"],
+        &["pages", "--since", "2000-01-01", "--limit", "3"],
+        &["links", "--from", &home],
+        &["links", "--to", &about],
+        &["links", "--to", &gone, "--limit", "2"],
+        &["broken"],
+        &["broken", "--unchecked"],
+        &["broken", "--host", &h1],
+        &["broken", "--limit", "2"],
+        &["top"],
+        &["top", "--host", &h0, "--limit", "3"],
+        &["search", "no-such-word"],
+        &[
+            "sql",
+            "SELECT status, count(*) AS n, sum(bytes) AS bytes FROM pages \
+             GROUP BY status ORDER BY coalesce(status, 0)",
+        ],
+        &[
+            "sql",
+            "SELECT p.url, count(l.id) AS links FROM pages p \
+             LEFT JOIN links l ON l.source_id = p.id GROUP BY p.url ORDER BY links DESC, p.url",
+        ],
+        &[
+            "sql",
+            "SELECT url FROM pages WHERE title IS NULL ORDER BY url",
+        ],
+        &["sql", "SELECT title FROM pages WHERE status = 404"],
+        &["links", "--from", &u(1, "/news")],
+        &["top", "--limit", "0"],
+    ];
+    for words in ordered {
+        both.assert_same(words, false).await;
+    }
+    // Ranked differently; the same matches, titles, anchors and counts.
+    for words in [
+        &["search", "crawl*"][..],
+        &["search", "documentation"],
+        &["search", "broken", "links"],
+        &["search", "--limit", "0", "home"],
+    ] {
+        assert!(
+            both.assert_same(words, true).await > 0,
+            "{words:?} finds pages"
+        );
+    }
+    let (found, _) = Both::ask(&both.postgres, &["--format", "json", "search", "linking"]).await;
+    assert!(
+        found.contains("Documentation: linking and crawling") && found.contains("\"score\":"),
+        "stemmed search on PostgreSQL: {found}"
+    );
+
+    // Every format, to the byte, where no column depends on the run.
+    for format in ["table", "csv", "json", "jsonl"] {
+        for words in [
+            &["broken", "--unchecked"][..],
+            &["top", "--limit", "0"],
+            &["links", "--from", &home],
+            &["pages", "--title", "no such title"],
+        ] {
+            both.assert_same_text(format, words).await;
+        }
+    }
+
+    assert_same_stats(&both).await;
+    assert_same_exports(&both).await;
+    assert_postgres_refuses_writes(&both).await;
+
+    // A database of something else is refused, saying so.
+    let other = both.server.url("postgres");
+    assert_fails(
+        &pipecrawl(args(&["query", "--db", &other, "stats"])).await,
+        &["is not a pipecrawl database: it has no `pages` table"],
+    );
+
+    // The database can come from the crawl's config, as the crawl itself takes it.
+    let config = both.harness.dir.path().join("postgres.toml");
+    let by_config = pipecrawl(args(&[
+        "query",
+        "--config",
+        &config.display().to_string(),
+        "top",
+    ]))
+    .await;
+    assert!(by_config.status.success());
+    let by_url = Both::ask(&both.postgres, &["top"]).await.0;
+    assert_eq!(String::from_utf8_lossy(&by_config.stdout), by_url);
+}
+
+/// `stats` agrees in every section but the fetch rate over time.
+async fn assert_same_stats(both: &Both) {
+    let mut answers = Vec::new();
+    for db in [&both.sqlite, &both.postgres] {
+        let (out, _) = Both::ask(db, &["--format", "json", "stats"]).await;
+        let rows: Vec<Map<String, Value>> = stable_rows(&out)
+            .into_iter()
+            .filter(|r| {
+                let section = r["section"].as_str().unwrap_or_default();
+                !section.starts_with("fetched per") && r["key"] != "pages per second (average)"
+            })
+            .collect();
+        answers.push(rows);
+    }
+    assert!(answers[0].len() > 20, "{:?}", answers[0]);
+    assert_eq!(answers[0], answers[1], "stats: SQLite, then PostgreSQL");
+}
+
+/// Both exports hold the same columns, in the same order, and the same rows.
+async fn assert_same_exports(both: &Both) {
+    for format in ["csv", "jsonl"] {
+        let mut exports = Vec::new();
+        for (name, db) in [("sqlite", &both.sqlite), ("postgres", &both.postgres)] {
+            let dir = both.harness.dir.path().join(format!("{name}-{format}"));
+            let out = pipecrawl(args(&[
+                "export",
+                "--db",
+                db,
+                "--format",
+                format,
+                "--out",
+                &dir.display().to_string(),
+            ]))
+            .await;
+            assert!(
+                out.status.success(),
+                "export from {name}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            exports.push((
+                read_export(&dir, "pages", format),
+                read_export(&dir, "links", format),
+            ));
+        }
+        let [(sqlite_pages, sqlite_links), (pg_pages, pg_links)] =
+            <[_; 2]>::try_from(exports).expect("two exports");
+        assert_eq!(sqlite_pages.0, pg_pages.0, "{format}: the pages columns");
+        assert_eq!(sqlite_links.0, pg_links.0, "{format}: the links columns");
+        assert_eq!(
+            comparable(&sqlite_pages.1, &sqlite_pages.1, false),
+            comparable(&pg_pages.1, &pg_pages.1, false),
+            "{format}: the pages"
+        );
+        let links = comparable(&sqlite_links.1, &sqlite_pages.1, true);
+        assert_eq!(links.len(), 27, "{format}: the links");
+        assert_eq!(
+            links,
+            comparable(&pg_links.1, &pg_pages.1, true),
+            "{format}: the links"
+        );
+    }
+}
+
+/// Rows without the [`VOLATILE`] columns, sorted; with `by_page`, links name their page
+/// by URL (ids differ between the two crawls).
+fn comparable(
+    rows: &[HashMap<String, String>],
+    pages: &[HashMap<String, String>],
+    by_page: bool,
+) -> Vec<BTreeMap<String, String>> {
+    let urls: HashMap<&str, &str> = pages
+        .iter()
+        .map(|p| (p["id"].as_str(), p["url"].as_str()))
+        .collect();
+    let mut out: Vec<BTreeMap<String, String>> = rows
+        .iter()
+        .map(|row| {
+            let mut kept: BTreeMap<String, String> = row
+                .iter()
+                .filter(|(k, _)| !VOLATILE.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            if by_page {
+                kept.insert(
+                    "page".to_owned(),
+                    urls[row["source_id"].as_str()].to_owned(),
+                );
+            }
+            kept
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// `query sql` on PostgreSQL cannot change the database, whatever the statement.
+async fn assert_postgres_refuses_writes(both: &Both) {
+    let count = || async {
+        Both::ask(
+            &both.postgres,
+            &["--format", "csv", "sql", "SELECT count(*) AS n FROM links"],
+        )
+        .await
+        .0
+    };
+    let before = count().await;
+    for (sql, says) in [
+        ("DELETE FROM pages", "`query sql` only reads"),
+        ("UPDATE pages SET title = 'x'", "`query sql` only reads"),
+        ("DROP TABLE links", "`query sql` only reads"),
+        ("CREATE TABLE t (x int)", "`query sql` only reads"),
+        ("SELECT nextval('links_id_seq')", "`query sql` only reads"),
+        ("SET TRANSACTION READ WRITE", "must be set before any query"),
+        (
+            "COMMIT; DELETE FROM links",
+            "cannot insert multiple commands",
+        ),
+        ("SELECT now() AS t", "cast it to text (`t::text`)"),
+    ] {
+        let out = pipecrawl(args(&["query", "--db", &both.postgres, "sql", sql])).await;
+        assert_fails(&out, &[says]);
+    }
+    assert_eq!(count().await, before, "nothing changed");
+    let (typed, _) = Both::ask(
+        &both.postgres,
+        &[
+            "--format",
+            "jsonl",
+            "sql",
+            "SELECT 1 = 1 AS yes, 2.50 AS half, now()::text IS NOT NULL AS t",
+        ],
+    )
+    .await;
+    assert_eq!(typed, "{\"yes\":true,\"half\":2.5,\"t\":true}\n");
+}
