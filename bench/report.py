@@ -5,11 +5,19 @@ installed and without the sqlite3 command).
     report.py scenario NAME key=value ...       a scenario's parameters, as a JSON line
     report.py crawl SCENARIO CRAWLER DIR        one crawl's figures from DIR, as a JSON line
     report.py limit SCENARIO DIR                the bare fetch and parse figures, as a JSON line
+    report.py pgcpu PGDATA                      CPU seconds the PostgreSQL server has used so far
+    report.py cluster DIR NODES                 one cluster run's figures from DIR, as a JSON line
     report.py render RESULTS [--markdown FILE]  the tables (and a RESULTS.md section)
 
 A crawl's DIR holds `time` (/usr/bin/time -v), `site.err` (bench-site's stderr, with its CPU
 line), `crawl.db`, and optionally `stats.json` (Scrapy's stats) and `requests.log`
 (bench-site --log).
+
+A cluster run's DIR holds `node-I.time` per node, `site.err`, `wall` (start and end, in
+seconds), `pgcpu` (the server's CPU seconds before and after), `cpustat` (/proc/stat's cpu
+line before and after), `samples` (the sampler's NOTICE lines: `sample LOCK_WAITING ACTIVE
+EVENTS`, EVENTS the lock waited for by each waiting backend, comma-separated, or `-`)
+and `counts` (pages, 2xx pages, links, `|`-separated, from psql).
 """
 
 import argparse
@@ -158,6 +166,71 @@ def cmd_limit(args):
         rec[f"{short}_cpu_s"] = float(fields["user_s"]) + float(fields["sys_s"])
         rec[f"{short}_wall_s"] = float(fields["wall_s"])
     rec.update(parse_site(read(os.path.join(args.dir, "site.err"))))
+    print(json.dumps(rec))
+
+
+def proc_cpu_ticks(pid, children_too):
+    """utime + stime of a process (and with `children_too`, of its children it has reaped)."""
+    try:
+        stat = read(f"/proc/{pid}/stat")
+    except OSError:
+        return 0, None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    # fields[0] is /proc/PID/stat's 3rd field (state); utime is its 14th.
+    ticks = int(fields[11]) + int(fields[12])
+    if children_too:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks, int(fields[1])
+
+
+def cmd_pgcpu(args):
+    """The postmaster's CPU, what it collected from backends that ended (cutime, cstime),
+    and its live children's: the whole server's CPU so far."""
+    pid = int(read(os.path.join(args.pgdata, "postmaster.pid")).split()[0])
+    total, _ = proc_cpu_ticks(pid, True)
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != pid:
+            ticks, ppid = proc_cpu_ticks(entry, True)
+            if ppid == pid:
+                total += ticks
+    print(f"{total / os.sysconf('SC_CLK_TCK'):.2f}")
+
+
+SAMPLE = re.compile(r"sample (\d+) (\d+) (\S+)")
+
+
+def cmd_cluster(args):
+    d, n = args.dir, args.nodes
+    rec = {"kind": "cluster", "scenario": "cluster", "nodes": n}
+    times = [parse_time_v(read(os.path.join(d, f"node-{i}.time"))) for i in range(1, n + 1)]
+    rec["node_cpu_s"] = sum(t["user_s"] + t["sys_s"] for t in times)
+    rec["node_rss_mb"] = max(t["rss_mb"] for t in times)
+    rec["exit"] = max(t["exit"] for t in times)
+    start, end = (float(x) for x in read(os.path.join(d, "wall")).split())
+    rec["wall_s"] = end - start
+    before, after = (float(x) for x in read(os.path.join(d, "pgcpu")).split())
+    rec["pg_cpu_s"] = after - before
+    rec.update(parse_site(read(os.path.join(d, "site.err"))))
+    pages, ok, links = (int(x) for x in read(os.path.join(d, "counts")).strip().split("|"))
+    rec.update(pages=pages, pages_2xx=ok, links=links)
+    found = SAMPLE.findall(read(os.path.join(d, "samples")))
+    samples = [(int(a), int(b)) for a, b, _ in found]
+    rec["samples"] = len(samples)
+    events = {}
+    for *_, waited in found:
+        for event in waited.split(","):
+            if event != "-":
+                events[event] = events.get(event, 0) + 1
+    rec["lock_events"] = events
+    if samples:
+        rec["lock_wait_mean"] = sum(a for a, _ in samples) / len(samples)
+        rec["lock_wait_max"] = max(a for a, _ in samples)
+        rec["lock_wait_share"] = sum(1 for a, _ in samples if a) / len(samples)
+        rec["active_mean"] = sum(b for _, b in samples) / len(samples)
+    busy = machine_busy_s(os.path.join(d, "cpustat"))
+    if busy is not None:
+        rec["machine_busy_s"] = busy
+        rec["other_cpu_s"] = max(0.0, busy - rec["node_cpu_s"] - rec["pg_cpu_s"] - (rec["site_cpu_s"] or 0))
     print(json.dumps(rec))
 
 
@@ -412,12 +485,52 @@ def render(records, cores):
                         check(p["frontier_rows"] is not None and p["frontier_rows"] >= 1_000_000))
             targets.add("scale: last 10% pages/s ≥ 80% of first 10%", pct(steady), check(steady and steady >= 0.8))
 
-    for c in crawls.values():
+    if "cluster" in scen:
+        s = scen["cluster"]
+        runs = sorted((r for r in records if r["kind"] == "cluster"), key=lambda r: r["nodes"])
+        lat = s["latency_ms"] / 1000
+        rep.heading(f"cluster: {s['pages']:,} pages on {s['hosts']} hosts, {s['latency_ms']} ms per response, "
+                    f"crawled by {', '.join(str(r['nodes']) for r in runs)} pipecrawl nodes on one PostgreSQL, "
+                    f"all on this machine; per node fetch.workers {s['workers']}, per_host_concurrency "
+                    f"{s['per_host']}")
+        t = Table(["nodes", "pages", "wall s", "pages/s", "speed-up", "ideal pages/s", "node CPU s", "ms/page",
+                   "PostgreSQL CPU s", "ms/page", "site CPU s", "CPU busy", "lock waits (mean)", "(max)",
+                   "(% of samples)", "active backends"])
+        base = rate(runs[0]) if runs else None
+        for r in runs:
+            ideal = r["nodes"] * s["workers"] / lat
+            t.add(fmt_int(r["nodes"]), fmt_int(r["pages"]), fmt(r["wall_s"], 2), fmt_int(rate(r)),
+                  f"{fmt(ratio(rate(r), base), 2)}×", fmt_int(ideal), fmt(r["node_cpu_s"], 2),
+                  fmt(ratio(1000 * r["node_cpu_s"], r["pages"]), 2), fmt(r["pg_cpu_s"], 2),
+                  fmt(ratio(1000 * r["pg_cpu_s"], r["pages"]), 2), fmt(r["site_cpu_s"], 2),
+                  pct(ratio(r.get("machine_busy_s"), r["wall_s"] * cores)), fmt(r.get("lock_wait_mean"), 2),
+                  fmt_int(r.get("lock_wait_max")), pct(r.get("lock_wait_share")), fmt(r.get("active_mean"), 1))
+        rep.table(t)
+        rep.para(f"ideal: nodes × fetch.workers / latency. CPU busy: the whole machine's busy time over wall × "
+                 f"{cores} cores (from /proc/stat). PostgreSQL CPU: its processes' user + system time (/proc), "
+                 "durability off (fsync, synchronous_commit), so the disk plays no part. Lock waits: backends of the "
+                 "crawl's database waiting on a heavyweight lock (pg_stat_activity wait_event_type = 'Lock'), "
+                 f"sampled every 100 ms; active backends likewise.")
+        waits = "; ".join(f"{nodes(r['nodes'])}: {lock_kinds(r['lock_events'])}" for r in runs if "lock_events" in r)
+        if waits:
+            rep.para(f"locks waited for (wait_event, share of waiting samples): {waits}. transactionid: a "
+                     "transaction waits for another (a node's writer or lease renewal) to commit a row both write, "
+                     "such as the same new URL in `frontier` or the same link target's counts in `inlinks` and "
+                     "`anchors` in two nodes' batches; tuple: queued "
+                     "behind such a waiter; advisory: the migration lock at start-up.")
+        rep.para(cluster_verdict(runs, s, cores))
+        if len(runs) >= 2 and runs[0]["nodes"] == 1:
+            step = runs[1]
+            gain = ratio(rate(step), base)
+            targets.add(f"cluster: {step['nodes']} nodes ≥ 80% of {step['nodes']}× one node's pages/s",
+                        f"{fmt(gain, 2)}×", check(gain and gain >= 0.8 * step["nodes"]))
+
+    for c in list(crawls.values()) + [r for r in records if r["kind"] == "cluster"]:
         if c.get("other_cpu_s") is not None and c["other_cpu_s"] > 0.1 * c["wall_s"]:
-            notes.append(f"{c['scenario']}/{c['label']}: other processes used {c['other_cpu_s']:.1f} CPU s during the "
+            notes.append(f"{c['scenario']}/{c.get('label') or nodes(c.get('nodes'))}: other processes used {c['other_cpu_s']:.1f} CPU s during the "
                          f"crawl ({c['other_cpu_s'] / c['wall_s']:.0%} of a core): its figures were disturbed.")
         if c.get("exit"):
-            notes.append(f"{c['scenario']}/{c['label']} exited with status {c['exit']}.")
+            notes.append(f"{c['scenario']}/{c.get('label') or nodes(c.get('nodes'))} exited with status {c['exit']}.")
         if c.get("finish_reason") not in (None, "finished", "closespider_pagecount"):
             notes.append(f"{c['scenario']}/{c['label']}: Scrapy finished with {c['finish_reason']}.")
     if targets.rows:
@@ -426,6 +539,60 @@ def render(records, cores):
     for n in notes:
         rep.para("note: " + n)
     return rep
+
+
+def nodes(n):
+    return f"{n} node" if n == 1 else f"{n} nodes"
+
+
+def lock_kinds(events):
+    """The locks waited for, most sampled first, each with its share of the waits."""
+    total = sum(events.values())
+    return ", ".join(f"{e} {pct(k / total)}" for e, k in sorted(events.items(), key=lambda x: -x[1])) or "none"
+
+
+def cluster_verdict(runs, s, cores):
+    """Where the cluster's pages/s stops growing near-linearly with nodes, and what the figures say
+    held it back."""
+    if len(runs) < 2:
+        return "one node count only: nothing to compare."
+    lat = s["latency_ms"] / 1000
+    for prev, cur in zip(runs, runs[1:]):
+        gain, more = ratio(rate(cur), rate(prev)), cur["nodes"] / prev["nodes"]
+        if gain is not None and gain < 0.8 * more:
+            break
+    else:
+        last = runs[-1]
+        return (f"pages/s grew near-linearly up to {last['nodes']} nodes ({fmt(ratio(rate(last), rate(runs[0])), 2)}× "
+                f"one node's): still latency-bound, at {pct(ratio(rate(last), last['nodes'] * s['workers'] / lat))} of "
+                f"the ideal, CPU {pct(ratio(last.get('machine_busy_s'), last['wall_s'] * cores))} busy.")
+    busy = ratio(cur.get("machine_busy_s"), cur["wall_s"] * cores)
+    pg_cores = ratio(cur["pg_cpu_s"], cur["wall_s"])
+    node_cores = ratio(cur["node_cpu_s"], cur["wall_s"])
+    head = (f"pages/s stops growing near-linearly between {prev['nodes']} and {cur['nodes']} nodes: "
+            f"{fmt(gain, 2)}× the pages/s for {more:.0f}× the nodes. ")
+    other_cores = ratio(cur.get("other_cpu_s"), cur["wall_s"])
+    parts = (f"nodes {fmt(node_cores, 2)} cores, PostgreSQL {fmt(pg_cores, 2)}, site "
+             f"{fmt(ratio(cur['site_cpu_s'], cur['wall_s']), 2)}"
+             + (f", other processes {fmt(other_cores, 2)}" if other_cores and other_cores >= 0.1 else ""))
+    if busy is not None and busy >= 0.85:
+        why = (f"Why: the machine's CPU. At {cur['nodes']} nodes its {cores} cores were {pct(busy)} busy ({parts}); "
+               "nodes on one machine share its cores, so past this point a node adds CPU demand, not capacity. "
+               f"PostgreSQL spent {fmt(ratio(1000 * cur['pg_cpu_s'], cur['pages']), 2)} ms of CPU per page "
+               f"({fmt(ratio(1000 * prev['pg_cpu_s'], prev['pages']), 2)} at {prev['nodes']}), the nodes "
+               f"{fmt(ratio(1000 * cur['node_cpu_s'], cur['pages']), 2)}. Lock waits came on top: "
+               f"{fmt(cur.get('lock_wait_mean'), 2)} backends waiting on average "
+               f"({pct(cur.get('lock_wait_share'))} of samples).")
+    elif (cur.get("lock_wait_mean") or 0) >= 0.5:
+        why = (f"Why: lock waits. On average {fmt(cur['lock_wait_mean'], 2)} backends waited on a lock "
+               f"({pct(cur.get('lock_wait_share'))} of samples), with CPU {pct(busy)} busy ({parts}).")
+    elif pg_cores is not None and pg_cores >= 0.8:
+        why = f"Why: PostgreSQL, busy {fmt(pg_cores, 2)} cores of CPU ({parts}), with few lock waits."
+    else:
+        why = (f"Why: neither CPU ({pct(busy)} busy: {parts}) nor lock waits (mean "
+               f"{fmt(cur.get('lock_wait_mean'), 2)}): start-up and the crawl's last pages, which not every "
+               "node has work for, weigh more in a shorter run.")
+    return head + why
 
 
 def cmd_render(args):
@@ -457,6 +624,13 @@ def main():
     c.add_argument("--label")
     c.add_argument("--set", action="append", help="key=value stored with the record")
     c.set_defaults(func=cmd_crawl)
+    pg = sub.add_parser("pgcpu")
+    pg.add_argument("pgdata")
+    pg.set_defaults(func=cmd_pgcpu)
+    cl = sub.add_parser("cluster")
+    cl.add_argument("dir")
+    cl.add_argument("nodes", type=int)
+    cl.set_defaults(func=cmd_cluster)
     lim = sub.add_parser("limit")
     lim.add_argument("scenario")
     lim.add_argument("dir")
