@@ -3,7 +3,8 @@
 //!
 //! The `url` crate already lowercases scheme and host, drops default ports and resolves dot
 //! segments. On top of that we drop fragments (they never reach the server), an empty `?`,
-//! and spell percent-escapes one way: unreserved characters decoded, hex digits uppercase.
+//! and spell percent-escapes one way: unreserved characters decoded, hex digits uppercase,
+//! and a `%` that starts no escape written `%25`.
 
 use url::Url;
 
@@ -60,7 +61,12 @@ pub fn host_key(url: &Url) -> String {
     }
 }
 
-/// Rewrites `%7e` → `~` and `%2f` → `%2F`; `None` when the input is already canonical.
+/// Rewrites `%7e` → `~`, `%2f` → `%2F` and a stray `%` → `%25`; `None` when the input is
+/// already canonical.
+///
+/// A stray `%` must be escaped, not kept: decoding `%33` after it (`%%33` → `%3`) would
+/// otherwise make a new escape of it, so the URL would normalise to another URL the next
+/// time, and mean another resource to the server.
 fn canonical_escapes(s: &str) -> Option<String> {
     if !s.contains('%') {
         return None;
@@ -70,21 +76,26 @@ fn canonical_escapes(s: &str) -> Option<String> {
     let mut changed = false;
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let (hi, lo) = (bytes[i + 1], bytes[i + 2]);
-            if let (Some(h), Some(l)) = (hex_value(hi), hex_value(lo)) {
+        if bytes[i] == b'%' {
+            let hex = |j: usize| bytes.get(j).copied().and_then(hex_value);
+            if let (Some(h), Some(l)) = (hex(i + 1), hex(i + 2)) {
                 let decoded = h * 16 + l;
                 if decoded.is_ascii_alphanumeric() || b"-._~".contains(&decoded) {
                     out.push(char::from(decoded));
                     changed = true;
                 } else {
-                    let (hi, lo) = (hi.to_ascii_uppercase(), lo.to_ascii_uppercase());
-                    changed |= hi != bytes[i + 1] || lo != bytes[i + 2];
-                    out.extend(['%', char::from(hi), char::from(lo)]);
+                    let (hi, lo) = (bytes[i + 1], bytes[i + 2]);
+                    let upper = (hi.to_ascii_uppercase(), lo.to_ascii_uppercase());
+                    changed |= upper != (hi, lo);
+                    out.extend(['%', char::from(upper.0), char::from(upper.1)]);
                 }
                 i += 3;
-                continue;
+            } else {
+                out.push_str("%25");
+                changed = true;
+                i += 1;
             }
+            continue;
         }
         let ch_len = utf8_len(bytes[i]);
         out.push_str(&s[i..i + ch_len]);
@@ -136,7 +147,26 @@ mod tests {
     fn escapes_are_spelled_one_way_and_reserved_ones_kept() {
         assert_eq!(n("http://h/a%2fb?q=%7e%2f"), "http://h/a%2Fb?q=~%2F");
         assert_eq!(n("http://h/caf%C3%A9"), "http://h/caf%C3%A9");
-        assert_eq!(n("http://h/%"), "http://h/%");
+        assert_eq!(n("http://h/a%zz?q=%"), "http://h/a%25zz?q=%25");
+    }
+
+    /// Found by `cargo fuzz run urlnorm`: `%%33` decoded to `%3`, which the next
+    /// normalisation read as another escape.
+    #[test]
+    fn a_stray_percent_is_escaped_so_normalising_twice_changes_nothing() {
+        for s in [
+            "http://h/%",
+            "http://h/%%33",
+            "http://h/%%3741",
+            "http://h/%%%%%%T%%%%333%%%%%%%%",
+            "http://h/p?a=%%7e&b=%4",
+            "http://h/%25",
+        ] {
+            let once = n(s);
+            assert_eq!(n(&once), once, "{s}");
+        }
+        assert_eq!(n("http://h/%%33"), "http://h/%253");
+        assert_eq!(n("http://h/%"), "http://h/%25");
     }
 
     #[test]

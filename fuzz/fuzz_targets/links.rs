@@ -1,0 +1,44 @@
+//! The parse stage's extraction: any bytes, decoded as the parser decodes a body, then the
+//! title and links taken out. Besides not panicking, what comes out must be what the
+//! writer may store: links crawlable, normalised, never to the page itself, and texts with
+//! their whitespace collapsed.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use pipecrawl::parser::Extractor;
+use pipecrawl::{charset, urlnorm};
+use url::Url;
+
+fuzz_target!(|data: &[u8]| {
+    static EXTRACTOR: OnceLock<Extractor> = OnceLock::new();
+    let extractor = EXTRACTOR.get_or_init(Extractor::new);
+    let page = Url::parse("http://example.com/dir/page.html").expect("a constant URL");
+    let html = charset::decode(data, Some("text/html"));
+    let extracted = extractor.extract(&html, &page);
+    if let Some(title) = &extracted.title {
+        assert_collapsed(title);
+        assert!(!title.is_empty());
+    }
+    for link in &extracted.links {
+        assert_ne!(link.target, page, "a link to the page itself");
+        assert_eq!(
+            urlnorm::normalize_str(link.target.as_str()).as_ref(),
+            Ok(&link.target),
+            "link targets are normalised"
+        );
+        assert_collapsed(&link.anchor_text);
+        if let Some(rel) = &link.rel {
+            assert_collapsed(rel);
+        }
+    }
+});
+
+fn assert_collapsed(text: &str) {
+    assert_eq!(
+        text.split_whitespace().collect::<Vec<_>>().join(" "),
+        text,
+        "whitespace is collapsed"
+    );
+}
