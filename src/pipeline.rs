@@ -108,10 +108,10 @@ async fn run(
     store.enqueue(&seeds(&config, &scope.get())).await?;
     // A service's database is queried while it runs; a one-off crawl's once it is done.
     let deferred = if service.is_some() {
-        store.build_indexes().await?;
+        store.build_derived().await?;
         false
     } else {
-        store.defer_indexes().await?
+        store.defer_derived().await?
     };
     let budget = match config.scope.max_pages {
         Some(max) => Some(max.saturating_sub(store.page_count().await?)),
@@ -183,6 +183,7 @@ async fn run(
                 config.frontier.seen_cache,
                 (config.traps.family_budget, config.traps.family_depth_span),
             ),
+            deferred,
             progress.clone(),
         );
         let stop = stop.clone();
@@ -309,12 +310,12 @@ async fn run(
     reporter
         .await
         .map_err(|e| Error::StageFailed(format!("the progress reporter panicked: {e}")))?;
-    // Also when nothing was deferred: a killed run may have left an index out.
+    // Also when nothing was deferred: a killed run may have left something out.
     let indexing = Instant::now();
-    store.build_indexes().await?;
+    store.build_derived().await?;
     if deferred {
         tracing::info!(
-            "links indexed by target in {:.1} s",
+            "links indexed and counted by target in {:.1} s",
             indexing.elapsed().as_secs_f64()
         );
     }

@@ -11,7 +11,7 @@ use sqlx::{
 use url::Url;
 
 use super::backend::Backend;
-use super::link_counts::LinkCounts;
+use super::link_counts::{self, LinkCounts};
 use super::{rfc3339, unix_ms, HostCounts, RobotsRow, MAX_BINDS};
 use crate::error::{DbContext, Error};
 use crate::page::{CrawlJob, Discovered, JobKind, PageRecord, Previous};
@@ -47,11 +47,11 @@ where
     usize: ColumnIndex<DB::Row>,
 {
     /// URLs waiting to be fetched, retries included.
-    /// Drops the indexes built at a crawl's end when the crawl ahead is large beside
-    /// what is stored (at least a tenth as many URLs queued as pages stored): the
-    /// rebuild costs in proportion to what is stored, keeping them current in
-    /// proportion to what is new. Returns whether it did.
-    pub async fn defer_indexes(&self) -> Result<bool, Error> {
+    /// Drops the indexes built at a crawl's end, and marks the link counts to be rebuilt
+    /// then, when the crawl ahead is large beside what is stored (at least a tenth as
+    /// many URLs queued as pages stored): the rebuild costs in proportion to what is
+    /// stored, keeping them current in proportion to what is new. Returns whether it did.
+    pub async fn defer_derived(&self) -> Result<bool, Error> {
         if DB::DEFERRED_INDEXES.is_empty() {
             return Ok(false);
         }
@@ -71,12 +71,13 @@ where
                 .await
                 .doing("dropping an index to build it at the end")?;
         }
+        link_counts::mark_behind(&self.pool).await?;
         Ok(true)
     }
 
-    /// Builds the deferred indexes that are missing (after a crawl, or one that was
-    /// killed).
-    pub async fn build_indexes(&self) -> Result<(), Error> {
+    /// Builds the deferred indexes that are missing and the link counts if they are
+    /// behind (after a crawl, or one that was killed).
+    pub async fn build_derived(&self) -> Result<(), Error> {
         if DB::DEFERRED_INDEXES.is_empty() {
             return Ok(());
         }
@@ -98,6 +99,9 @@ where
             .execute(&mut *conn)
             .await
             .doing("after building an index")?;
+        drop(conn);
+        // After the index: counting in-links reads `links` in target order from it.
+        link_counts::rebuild_if_behind(&self.pool).await?;
         Ok(())
     }
 

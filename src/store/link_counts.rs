@@ -13,6 +13,12 @@
 //! counts as behind, in its own transaction, and the flush clears the mark in the same
 //! transaction as the counts it applies: a database opened with the mark set was left by
 //! a crash, and its counts are rebuilt from `links` ([`rebuild_if_behind`]).
+//!
+//! A one-off crawl with a large crawl ahead keeps no counts at all ([`LinkCounts::deferred`]):
+//! when most links point to URLs never seen before, netting saves nothing, and upserting
+//! a million new keys into two tables ordered by URL cost a third of the writer's time,
+//! more the larger they grew. It marks the counts behind at its start and rebuilds them
+//! at its end (two `GROUP BY`s over `links`, a few seconds per million links).
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -42,6 +48,8 @@ pub(crate) struct LinkCounts {
     /// The database says the counts are behind (set since the last flush).
     marked: bool,
     last_flush: Instant,
+    /// Counts are rebuilt from `links` when the crawl ends instead.
+    deferred: bool,
 }
 
 impl LinkCounts {
@@ -51,11 +59,24 @@ impl LinkCounts {
             anchors: HashMap::new(),
             marked: false,
             last_flush: Instant::now(),
+            deferred: false,
+        }
+    }
+
+    /// Keeps nothing: the database was marked behind ([`mark_behind`]) and is rebuilt at
+    /// the crawl's end.
+    pub(crate) fn deferred() -> Self {
+        Self {
+            deferred: true,
+            ..Self::new()
         }
     }
 
     /// Counts the links the pages are about to store.
     pub(super) fn adding(&mut self, pages: &[&PageRecord]) {
+        if self.deferred {
+            return;
+        }
         for page in pages {
             let mut targets = HashSet::new();
             for link in &page.links {
@@ -88,6 +109,9 @@ impl LinkCounts {
         for<'s> &'s str: Type<DB> + Encode<'s, DB>,
         usize: ColumnIndex<DB::Row>,
     {
+        if self.deferred {
+            return Ok(());
+        }
         for chunk in sources.chunks(MAX_BINDS) {
             let mut q = QueryBuilder::<DB>::new(
                 "SELECT source_id, target_url, anchor_text FROM links WHERE source_id IN ",
@@ -277,7 +301,20 @@ where
     Ok(())
 }
 
-/// Rebuilds `inlinks` and `anchors` from `links` if a crash left them behind.
+/// Marks the counts behind until [`rebuild_if_behind`], for a crawl that keeps none.
+pub(super) async fn mark_behind<DB: Backend>(pool: &Pool<DB>) -> Result<(), Error>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    i64: Type<DB> + for<'q> Encode<'q, DB>,
+{
+    let mut tx = pool.begin().await.doing("marking the link counts")?;
+    set_behind(&mut tx, true).await?;
+    tx.commit().await.doing("marking the link counts")
+}
+
+/// Rebuilds `inlinks` and `anchors` from `links` if a crash, or a crawl that kept none,
+/// left them behind.
 pub(super) async fn rebuild_if_behind<DB: Backend>(pool: &Pool<DB>) -> Result<bool, Error>
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,

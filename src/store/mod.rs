@@ -173,16 +173,18 @@ impl Store {
         });
     }
 
-    /// Before a one-off crawl: drops indexes cheaper to build once at the end (see
-    /// [`Backend::DEFERRED_INDEXES`]) when the crawl ahead is large. Returns whether it did.
-    pub async fn defer_indexes(&self) -> Result<bool, Error> {
-        on_backend!(self, db => db.defer_indexes().await)
+    /// Before a one-off crawl: when the crawl ahead is large, drops indexes cheaper to
+    /// build once at the end (see [`Backend::DEFERRED_INDEXES`]) and leaves `inlinks`
+    /// and `anchors` to be rebuilt then (the writer is to use [`LinkCounts::deferred`]).
+    /// Returns whether it did.
+    pub async fn defer_derived(&self) -> Result<bool, Error> {
+        on_backend!(self, db => db.defer_derived().await)
     }
 
-    /// Builds deferred indexes that are missing: at a crawl's end, and when a service
-    /// starts (a crawl killed before its end left them out).
-    pub async fn build_indexes(&self) -> Result<(), Error> {
-        on_backend!(self, db => db.build_indexes().await)
+    /// Builds what [`Store::defer_derived`] left out: at a crawl's end, and when a
+    /// service starts (a crawl killed before its end left it out).
+    pub async fn build_derived(&self) -> Result<(), Error> {
+        on_backend!(self, db => db.build_derived().await)
     }
 
     /// URLs waiting to be fetched, retries included.

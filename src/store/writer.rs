@@ -23,6 +23,8 @@ pub struct StoreWriter {
     progress: Progress,
     seen: SeenUrls,
     families: FamilyBudget,
+    /// Link counts are left to the crawl's end ([`crate::store::Store::defer_derived`]).
+    deferred_counts: bool,
 }
 
 impl StoreWriter {
@@ -30,6 +32,7 @@ impl StoreWriter {
         store: Store,
         records: flume::Receiver<PageRecord>,
         (batch_size, seen_capacity, families): (usize, usize, (usize, u32)),
+        deferred_counts: bool,
         progress: Progress,
     ) -> Self {
         Self {
@@ -39,6 +42,7 @@ impl StoreWriter {
             progress,
             seen: SeenUrls::new(seen_capacity),
             families: FamilyBudget::new(families.0, families.1),
+            deferred_counts,
         }
     }
 
@@ -46,7 +50,11 @@ impl StoreWriter {
         let mut tally = Tally::default();
         let mut batch = Vec::with_capacity(self.batch_size);
         let mut timer = self.progress.stages().timer(Stage::Store);
-        let mut counts = LinkCounts::new();
+        let mut counts = if self.deferred_counts {
+            LinkCounts::deferred()
+        } else {
+            LinkCounts::new()
+        };
         loop {
             let first = if counts.is_empty() {
                 self.records.recv_async().await

@@ -74,6 +74,13 @@ async fn a_crawl_stores_exactly_the_reachable_pages_with_their_titles_and_links(
             .await,
         0
     );
+    // A fresh crawl keeps no counts while it runs and builds them at its end.
+    assert_eq!(db.wrong_link_counts().await, 0, "in-link and anchor counts");
+    assert_eq!(
+        db.scalar("SELECT value FROM writer_state WHERE key = 'link_counts_behind'")
+            .await,
+        0
+    );
 
     // Titles and (target, anchor text) pairs are exactly what the pages say.
     let mut links_by_page: HashMap<String, BTreeSet<(String, String)>> = HashMap::new();

@@ -412,4 +412,6 @@ async fn a_service_revisits_pages_when_they_are_due() {
         3,
         "a revisit replaces the page's row"
     );
+    // A service keeps the counts as it goes: a revisit takes its old links away first.
+    assert_eq!(harness.db().await.wrong_link_counts().await, 0);
 }
