@@ -76,7 +76,8 @@ where
     }
 
     /// Builds the deferred indexes that are missing and the link counts if they are
-    /// behind (after a crawl, or one that was killed).
+    /// behind (after a crawl, or one that was killed). The counts come after the index:
+    /// counting in-links reads `links` in target order from it.
     pub async fn build_derived(&self) -> Result<(), Error> {
         if DB::DEFERRED_INDEXES.is_empty() {
             return Ok(());
@@ -95,13 +96,11 @@ where
             .await
             .doing("building an index")?;
         }
+        link_counts::rebuild_if_behind::<DB>(&mut conn).await?;
         sqlx::query(after)
             .execute(&mut *conn)
             .await
             .doing("after building an index")?;
-        drop(conn);
-        // After the index: counting in-links reads `links` in target order from it.
-        link_counts::rebuild_if_behind(&self.pool).await?;
         Ok(())
     }
 

@@ -315,7 +315,7 @@ where
 
 /// Rebuilds `inlinks` and `anchors` from `links` if a crash, or a crawl that kept none,
 /// left them behind.
-pub(super) async fn rebuild_if_behind<DB: Backend>(pool: &Pool<DB>) -> Result<bool, Error>
+pub(super) async fn rebuild_if_behind<DB: Backend>(conn: &mut DB::Connection) -> Result<bool, Error>
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     DB::Arguments: IntoArguments<DB>,
@@ -324,14 +324,13 @@ where
 {
     let behind: i64 =
         sqlx::query_scalar("SELECT value FROM writer_state WHERE key = 'link_counts_behind'")
-            .fetch_one(pool)
+            .fetch_one(&mut *conn)
             .await
             .doing("reading the link counts' state")?;
     if behind == 0 {
         return Ok(false);
     }
-    let mut tx = pool
-        .begin()
+    let mut tx = sqlx::Connection::begin(conn)
         .await
         .doing("starting to rebuild link counts")?;
     for statement in [

@@ -113,7 +113,8 @@ impl Store {
             Postgres::migrator().run(&pool).await?;
             // Nodes keep the counts exact batch by batch, so they are never behind there;
             // asked all the same, for a database a future version leaves marked.
-            link_counts::rebuild_if_behind(&pool).await?;
+            link_counts::rebuild_if_behind::<Postgres>(&mut *pool.acquire().await.map_err(failed)?)
+                .await?;
             return Ok(Self(Backed::Postgres(Db {
                 readers: pool.clone(),
                 pool,
@@ -127,6 +128,7 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             // The frontier's and links' indexes are written all over; a 64 MiB page cache
             // keeps their hot pages in memory instead of reading them back from the OS.
+            // (Backend::AROUND_INDEX_BUILD sets it back to this.)
             .pragma("cache_size", "-65536")
             // A multi-row insert inside a transaction keeps a statement journal (to undo
             // just that statement); in a file that cost a tenth of the writer's time in
@@ -144,7 +146,9 @@ impl Store {
             .await
             .map_err(failed)?;
         Sqlite::migrator().run(&pool).await?;
-        if link_counts::rebuild_if_behind(&pool).await? {
+        if link_counts::rebuild_if_behind::<Sqlite>(&mut *pool.acquire().await.map_err(failed)?)
+            .await?
+        {
             tracing::info!("the last run stopped abruptly: in-link and anchor counts rebuilt");
         }
         let readers = SqlitePoolOptions::new()
