@@ -459,7 +459,14 @@ def render(records, cores):
             rep.para(f"the site's pages lie up to {p['max_depth']} links from a seed, so a breadth-first crawl needs "
                      f"at least {p['max_depth'] + 2} round trips: robots.txt, then one per level.")
         rt = p["wall_s"] / lat if p else None
-        targets.add("latency-bound: the 150-page site in ≤ 2 round trips", fmt(rt, 1), check(rt and rt <= 2))
+        chain = p["max_depth"] + 2 if p and p["max_depth"] is not None else None
+        verdict = check(rt and rt <= 2)
+        if chain and chain > 2 and verdict != "holds":
+            verdict += f" (cannot hold here: robots.txt and {chain - 1} link levels are {chain} round trips)"
+        targets.add("latency-bound: the 150-page site in ≤ 2 round trips", fmt(rt, 1), verdict)
+        over = rt - chain if rt is not None and chain else None
+        targets.add("latency-bound: the 150-page site in ≤ 2 round trips beyond robots.txt and one per level",
+                    fmt(over, 1), check(over is not None and over <= 2))
 
     if "scale" in scen:
         s = scen["scale"]
