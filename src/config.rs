@@ -99,6 +99,9 @@ pub struct TrapsConfig {
     pub family_budget: usize,
     /// How many link levels apart one family's URLs may be found; 0: no limit.
     pub family_depth_span: u32,
+    /// URLs of one host that are fetched; 0: no limit. Counted in the database, so it
+    /// holds across a resumed crawl and across the nodes sharing one.
+    pub max_pages_per_host: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -304,6 +307,7 @@ struct RawTraps {
     max_links_per_page: usize,
     family_budget: usize,
     family_depth_span: u32,
+    max_pages_per_host: u64,
 }
 
 impl Default for RawTraps {
@@ -328,6 +332,10 @@ impl Default for RawTraps {
             max_links_per_page: 10_000,
             family_budget: 0,
             family_depth_span: 50,
+            // A backstop for endless URL spaces the other traps do not recognise (random
+            // words, hashes): more than most sites have, and a bound on what one host
+            // can take of a broad crawl. A crawl of one large site raises it or sets 0.
+            max_pages_per_host: 100_000,
         }
     }
 }
@@ -915,6 +923,7 @@ impl RawConfig {
                 max_links_per_page: self.traps.max_links_per_page,
                 family_budget: self.traps.family_budget,
                 family_depth_span: self.traps.family_depth_span,
+                max_pages_per_host: self.traps.max_pages_per_host,
             },
         })
     }

@@ -178,11 +178,8 @@ async fn run(
         let writer = StoreWriter::new(
             store.clone(),
             records_rx,
-            (
-                config.storage.batch_size,
-                config.frontier.seen_cache,
-                (config.traps.family_budget, config.traps.family_depth_span),
-            ),
+            (config.storage.batch_size, config.frontier.seen_cache),
+            &config.traps,
             deferred,
             progress.clone(),
         );

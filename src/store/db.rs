@@ -14,7 +14,7 @@ use super::backend::Backend;
 use super::link_counts::{self, LinkCounts};
 use super::{rfc3339, unix_ms, HostCounts, RobotsRow, MAX_BINDS};
 use crate::error::{DbContext, Error};
-use crate::page::{CrawlJob, Discovered, JobKind, PageRecord, Previous};
+use crate::page::{CrawlJob, Discovered, ErrorKind, FetchError, JobKind, PageRecord, Previous};
 
 pub(super) type Tx<'a, DB> = sqlx::Transaction<'a, DB>;
 
@@ -171,7 +171,8 @@ where
     pub async fn enqueue(&self, urls: &[Discovered]) -> Result<(), Error> {
         let mut tx = self.pool.begin().await.doing("starting to add seeds")?;
         let urls_from: Vec<(&Discovered, Option<i64>)> = urls.iter().map(|d| (d, None)).collect();
-        Self::insert_frontier(&mut tx, &urls_from).await?;
+        // Seeds count against their hosts' budgets, and are never over one.
+        Self::insert_frontier(&mut tx, &urls_from, 0).await?;
         Self::insert_hosts(&mut tx, urls.iter().map(|d| d.host.as_str())).await?;
         tx.commit().await.doing("adding seeds")
     }
@@ -386,40 +387,63 @@ where
     /// reach the database when due.
     pub(crate) async fn commit(
         &self,
+        batch: &mut [PageRecord],
+        counts: &mut LinkCounts,
+        max_pages_per_host: u64,
+    ) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await.doing("starting a page batch")?;
+        let loops = Self::commit_in(&mut tx, batch, counts, max_pages_per_host).await?;
+        tx.commit().await.doing("committing a page batch")?;
+        for (id, message) in loops {
+            if let Some(page) = batch.iter_mut().find(|p| p.job.id == id) {
+                page.error = Some(FetchError {
+                    kind: ErrorKind::Redirect,
+                    message,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The statements of [`Db::commit`]. Returns the redirects found to close a loop (by
+    /// frontier id, with the message stored for each), so that they are reported as the
+    /// errors they were stored as.
+    async fn commit_in(
+        tx: &mut Tx<'_, DB>,
         batch: &[PageRecord],
         counts: &mut LinkCounts,
-    ) -> Result<(), Error> {
+        max_pages_per_host: u64,
+    ) -> Result<Vec<(i64, String)>, Error> {
         let (retries, visited): (Vec<&PageRecord>, Vec<&PageRecord>) =
             batch.iter().partition(|p| p.retry_in.is_some());
         let (unchanged, pages): (Vec<&PageRecord>, Vec<&PageRecord>) =
             visited.iter().partition(|p| p.not_modified);
-        let mut tx = self.pool.begin().await.doing("starting a page batch")?;
-        Self::insert_pages(&mut tx, &pages).await?;
+        Self::insert_pages(tx, &pages).await?;
         let revisited: Vec<i64> = pages
             .iter()
             .filter(|p| p.job.previous.is_some())
             .map(|p| p.job.id)
             .collect();
         counts.adding(&pages);
-        counts.removing(&mut tx, &revisited).await?;
-        Self::delete_links(&mut tx, &revisited).await?;
-        Self::insert_links(&mut tx, &pages).await?;
-        counts.settle(&mut tx).await?;
+        counts.removing(tx, &revisited).await?;
+        Self::delete_links(tx, &revisited).await?;
+        Self::insert_links(tx, &pages).await?;
+        counts.settle(tx).await?;
         let discovered: Vec<(&Discovered, Option<i64>)> = pages
             .iter()
             .flat_map(|p| p.discovered.iter().map(|d| (d, Some(p.job.id))))
             .collect();
-        Self::insert_frontier(&mut tx, &discovered).await?;
+        Self::insert_frontier(tx, &discovered, max_pages_per_host).await?;
         let hosts: BTreeSet<&str> = pages
             .iter()
             .flat_map(|p| p.discovered.iter().map(|d| d.host.as_str()))
             .collect();
-        Self::insert_hosts(&mut tx, hosts.into_iter()).await?;
-        Self::follow_redirect_chains(&mut tx, &pages).await?;
-        Self::record_visits(&mut tx, &unchanged).await?;
-        Self::finish_frontier_rows(&mut tx, &visited).await?;
-        Self::requeue(&mut tx, &retries).await?;
-        tx.commit().await.doing("committing a page batch")
+        Self::insert_hosts(tx, hosts.into_iter()).await?;
+        let loops = Self::follow_redirect_chains(tx, &pages).await?;
+        Self::record_visits(tx, &unchanged).await?;
+        Self::finish_frontier_rows(tx, &visited).await?;
+        Self::requeue(tx, &retries).await?;
+        Ok(loops)
     }
 
     /// Inserts pages, or replaces a revisited page's row; `changed_at` moves only when the
@@ -532,14 +556,17 @@ where
     }
 
     /// Adds discovered URLs: those that look like traps as failed rows, each with a page row
-    /// that says why; the others queued.
+    /// that says why; the others queued, as far as their hosts' budgets go
+    /// (`max_pages_per_host`, 0: no limit).
     /// Each URL comes with the page it was found on (none for seeds).
     async fn insert_frontier(
         tx: &mut Tx<'_, DB>,
         urls: &[(&Discovered, Option<i64>)],
+        max_pages_per_host: u64,
     ) -> Result<(), Error> {
         let (trapped, fine): (Vec<_>, Vec<_>) = urls.iter().partition(|(d, _)| d.trap.is_some());
-        Self::insert_queued(tx, &fine).await?;
+        let new = Self::insert_queued(tx, &fine).await?;
+        Self::spend_host_budgets(tx, &new, max_pages_per_host).await?;
         for (url, from) in trapped {
             let id: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO frontier (url, host, depth, priority, discovered_from, redirect_hops, kind, state)
@@ -578,35 +605,44 @@ where
 
     /// One row per URL, the one found nearest the seeds, in URL order: PostgreSQL refuses
     /// to upsert a row twice in one statement, and nodes that insert the same URLs in the
-    /// same order wait for each other instead of deadlocking.
-    async fn insert_queued(
+    /// same order wait for each other instead of deadlocking. Returns the rows that are
+    /// new (their ids and URLs), which count against their hosts' budgets.
+    async fn insert_queued<'u>(
         tx: &mut Tx<'_, DB>,
-        urls: &[&(&Discovered, Option<i64>)],
-    ) -> Result<(), Error> {
+        urls: &[&(&'u Discovered, Option<i64>)],
+    ) -> Result<Vec<(i64, &'u Discovered)>, Error> {
         const COLUMNS: usize = 7;
-        let mut nearest: BTreeMap<&str, &(&Discovered, Option<i64>)> = BTreeMap::new();
-        for url in urls {
-            let entry = nearest.entry(url.0.url.as_str()).or_insert(url);
-            if url.0.depth < entry.0.depth {
-                *entry = url;
+        let mut nearest: BTreeMap<&str, (&'u Discovered, Option<i64>)> = BTreeMap::new();
+        for &&(d, from) in urls {
+            let entry = nearest.entry(d.url.as_str()).or_insert((d, from));
+            if d.depth < entry.0.depth {
+                *entry = (d, from);
             }
         }
-        let urls: Vec<_> = nearest.into_values().collect();
-        for chunk in urls.chunks(MAX_BINDS / COLUMNS) {
-            let mut q = QueryBuilder::<DB>::new(
-                "INSERT INTO frontier (url, host, depth, priority, discovered_from, redirect_hops, kind) ",
-            );
-            q.push_values(chunk, |mut b, (d, from)| {
-                b.push_bind(d.url.as_str())
-                    .push_bind(d.host.as_str())
-                    .push_bind(i64::from(d.depth))
-                    .push_bind(d.priority)
-                    .push_bind(*from)
-                    .push_bind(i64::from(d.redirect_hops))
-                    .push_bind(d.kind.as_str());
-            });
-            // A URL found again nearer the seeds moves up while it still waits, so depth limits
-            // and breadth-first order follow the shortest path the crawl has seen.
+        let all: Vec<(&'u Discovered, Option<i64>)> = nearest.values().copied().collect();
+        let mut new = Vec::new();
+        for chunk in all.chunks(MAX_BINDS / COLUMNS) {
+            let mut q = Self::frontier_values(chunk);
+            q.push(" ON CONFLICT (url) DO NOTHING RETURNING id, url");
+            let rows = q
+                .build()
+                .persistent(false)
+                .fetch_all(&mut **tx)
+                .await
+                .doing("adding discovered URLs to the frontier")?;
+            for row in rows {
+                let url: String = row.get(1);
+                if let Some((d, _)) = nearest.remove(url.as_str()) {
+                    new.push((row.get(0), d));
+                }
+            }
+        }
+        // What is left was known already. A URL found again nearer the seeds moves up
+        // while it still waits, so depth limits and breadth-first order follow the
+        // shortest path the crawl has seen.
+        let known: Vec<(&Discovered, Option<i64>)> = nearest.into_values().collect();
+        for chunk in known.chunks(MAX_BINDS / COLUMNS) {
+            let mut q = Self::frontier_values(chunk);
             q.push(
                 " ON CONFLICT (url) DO UPDATE SET depth = excluded.depth, priority = excluded.priority,
                      discovered_from = excluded.discovered_from
@@ -616,7 +652,127 @@ where
                 .persistent(false)
                 .execute(&mut **tx)
                 .await
-                .doing("adding discovered URLs to the frontier")?;
+                .doing("moving rediscovered URLs up the frontier")?;
+        }
+        Ok(new)
+    }
+
+    /// `INSERT INTO frontier (...) VALUES ...` for discovered URLs, each with the page it
+    /// was found on; the caller adds the conflict clause.
+    fn frontier_values(urls: &[(&Discovered, Option<i64>)]) -> QueryBuilder<DB> {
+        let mut q = QueryBuilder::<DB>::new(
+            "INSERT INTO frontier (url, host, depth, priority, discovered_from, redirect_hops, kind) ",
+        );
+        q.push_values(urls, |mut b, (d, from)| {
+            b.push_bind(d.url.as_str())
+                .push_bind(d.host.as_str())
+                .push_bind(i64::from(d.depth))
+                .push_bind(d.priority)
+                .push_bind(*from)
+                .push_bind(i64::from(d.redirect_hops))
+                .push_bind(d.kind.as_str());
+        });
+        q
+    }
+
+    /// Counts new frontier rows against their hosts' budgets in `host_budget`, where every
+    /// run and every node of the crawl counts. A host's rows beyond `max_pages_per_host`
+    /// (0: no limit) become trap rows before any node can lease them, as this transaction
+    /// has not committed; the shallowest rows are the ones kept. Hosts are counted in
+    /// order, so writers of several nodes wait for each other rather than deadlock.
+    async fn spend_host_budgets(
+        tx: &mut Tx<'_, DB>,
+        new: &[(i64, &Discovered)],
+        max_pages_per_host: u64,
+    ) -> Result<(), Error> {
+        let mut by_host: BTreeMap<&str, Vec<(i64, &Discovered)>> = BTreeMap::new();
+        for &(id, d) in new {
+            by_host.entry(d.host.as_str()).or_default().push((id, d));
+        }
+        let hosts: Vec<(&str, i64)> = by_host
+            .iter()
+            .map(|(host, rows)| (*host, i64::try_from(rows.len()).unwrap_or(i64::MAX)))
+            .collect();
+        let mut totals: BTreeMap<String, i64> = BTreeMap::new();
+        for chunk in hosts.chunks(MAX_BINDS / 2) {
+            let mut q = QueryBuilder::<DB>::new("INSERT INTO host_budget (host, urls) ");
+            q.push_values(chunk, |mut b, (host, n)| {
+                b.push_bind(*host).push_bind(*n);
+            });
+            q.push(
+                " ON CONFLICT (host) DO UPDATE SET urls = host_budget.urls + excluded.urls
+                 RETURNING host, urls",
+            );
+            let rows = q
+                .build()
+                .persistent(false)
+                .fetch_all(&mut **tx)
+                .await
+                .doing("counting URLs against their hosts' budgets")?;
+            totals.extend(
+                rows.iter()
+                    .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))),
+            );
+        }
+        let Ok(budget @ 1..) = i64::try_from(max_pages_per_host) else {
+            return Ok(());
+        };
+        for (host, mut rows) in by_host {
+            let total = totals.get(host).copied().unwrap_or_default();
+            let added = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+            let room = (budget - (total - added)).clamp(0, added);
+            if room == added {
+                continue;
+            }
+            sqlx::query("UPDATE host_budget SET urls = urls - $1 WHERE host = $2")
+                .bind(added - room)
+                .bind(host)
+                .execute(&mut **tx)
+                .await
+                .doing("counting URLs against their hosts' budgets")?;
+            rows.sort_by_key(|(id, d)| (d.depth, std::cmp::Reverse(d.priority), *id));
+            let over: Vec<i64> = rows
+                .iter()
+                .skip(usize::try_from(room).unwrap_or(usize::MAX))
+                .map(|(id, _)| *id)
+                .collect();
+            let reason = format!(
+                "its host {host} has used its page budget: traps.max_pages_per_host = {budget}"
+            );
+            Self::trap_queued(tx, &over, &reason).await?;
+        }
+        Ok(())
+    }
+
+    /// Turns frontier rows this transaction queued into trap rows: failed, with a page row
+    /// that says why.
+    async fn trap_queued(tx: &mut Tx<'_, DB>, ids: &[i64], reason: &str) -> Result<(), Error> {
+        let now = rfc3339(SystemTime::now());
+        for chunk in ids.chunks(MAX_BINDS - 2) {
+            let mut q =
+                QueryBuilder::<DB>::new("UPDATE frontier SET state = 'failed' WHERE id IN ");
+            push_id_list(&mut q, chunk);
+            q.build()
+                .persistent(false)
+                .execute(&mut **tx)
+                .await
+                .doing("recording trapped URLs")?;
+            let mut q = QueryBuilder::<DB>::new(
+                "INSERT INTO pages (id, url, final_url, depth, fetched_at, changed_at, error_kind, error)
+                 SELECT id, url, url, depth, ",
+            );
+            q.push_bind(now.as_str())
+                .push(", ")
+                .push_bind(now.as_str())
+                .push(", 'trap', ")
+                .push_bind(reason)
+                .push(" FROM frontier WHERE id IN ");
+            push_id_list(&mut q, chunk);
+            q.build()
+                .persistent(false)
+                .execute(&mut **tx)
+                .await
+                .doing("recording trapped URLs")?;
         }
         Ok(())
     }
@@ -646,10 +802,16 @@ where
     /// is stored first: a redirect takes its target's `final_url` if the target is stored,
     /// then passes its own back to the redirects that ended at it. A page that is not a
     /// redirect ends its chains at itself, which is what those redirects already say.
+    ///
+    /// A redirect whose chain ends at itself closes a loop (`/a` → `/b` → `/a`, or `/a` →
+    /// `/a`): every hop is a URL already known, so nothing is fetched again, and this hop
+    /// is stored as a `redirect` error naming the URL it loops back to. Returns those
+    /// hops, by frontier id, with their messages.
     async fn follow_redirect_chains(
         tx: &mut Tx<'_, DB>,
         batch: &[&PageRecord],
-    ) -> Result<(), Error> {
+    ) -> Result<Vec<(i64, String)>, Error> {
+        let mut loops = Vec::new();
         for page in batch {
             let Some(location) = &page.location else {
                 continue;
@@ -663,6 +825,18 @@ where
             .fetch_one(&mut **tx)
             .await
             .doing("following a redirect chain")?;
+            if final_url == page.job.url.as_str() && page.error.is_none() {
+                let message = format!("a redirect loop: back to {location}");
+                sqlx::query("UPDATE pages SET error_kind = $1, error = $2 WHERE id = $3")
+                    .bind(ErrorKind::Redirect.as_str())
+                    .bind(message.as_str())
+                    .bind(page.job.id)
+                    .execute(&mut **tx)
+                    .await
+                    .doing("recording a redirect loop")?;
+                loops.push((page.job.id, message));
+                continue;
+            }
             sqlx::query(
                 "UPDATE pages SET final_url = $1
                  WHERE location IS NOT NULL AND final_url = $2 AND id <> $3",
@@ -674,7 +848,7 @@ where
             .await
             .doing("following a redirect chain")?;
         }
-        Ok(())
+        Ok(loops)
     }
 
     async fn finish_frontier_rows(tx: &mut Tx<'_, DB>, batch: &[&PageRecord]) -> Result<(), Error> {

@@ -266,18 +266,25 @@ impl Store {
     /// the batch, so `counts` stays empty there). A batch PostgreSQL aborted to break a
     /// deadlock with another node's is tried again: it was rolled back whole, link counts
     /// included, so nothing of it is stored twice.
+    ///
+    /// URLs of a host beyond `max_pages_per_host` (0: no limit) are stored as trap rows;
+    /// a redirect found to close a loop gets its error here, as stored.
     pub(crate) async fn commit(
         &self,
-        batch: &[PageRecord],
+        batch: &mut [PageRecord],
         counts: &mut LinkCounts,
+        max_pages_per_host: u64,
     ) -> Result<(), Error> {
         let db = match &self.0 {
-            Backed::Sqlite(db) => return db.commit(batch, counts).await,
+            Backed::Sqlite(db) => return db.commit(batch, counts, max_pages_per_host).await,
             Backed::Postgres(db) => db,
         };
         let mut attempt = 1;
         loop {
-            match db.commit(batch, &mut LinkCounts::new()).await {
+            match db
+                .commit(batch, &mut LinkCounts::new(), max_pages_per_host)
+                .await
+            {
                 Err(e) if attempt < COMMIT_ATTEMPTS && e.is_transient_conflict() => {
                     tracing::debug!(attempt, "a page batch met another node's: trying again");
                     attempt += 1;

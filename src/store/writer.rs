@@ -5,6 +5,7 @@
 //! pages; when the crawl is slow each page is committed almost at once. The channel closing
 //! is the signal to flush and stop.
 
+use crate::config::TrapsConfig;
 use crate::error::Error;
 use crate::frontier::dispatcher::Progress;
 use crate::frontier::seen::SeenUrls;
@@ -25,13 +26,15 @@ pub struct StoreWriter {
     families: FamilyBudget,
     /// Link counts are left to the crawl's end ([`crate::store::Store::defer_derived`]).
     deferred_counts: bool,
+    max_pages_per_host: u64,
 }
 
 impl StoreWriter {
     pub fn new(
         store: Store,
         records: flume::Receiver<PageRecord>,
-        (batch_size, seen_capacity, families): (usize, usize, (usize, u32)),
+        (batch_size, seen_capacity): (usize, usize),
+        traps: &TrapsConfig,
         deferred_counts: bool,
         progress: Progress,
     ) -> Self {
@@ -41,8 +44,9 @@ impl StoreWriter {
             batch_size,
             progress,
             seen: SeenUrls::new(seen_capacity),
-            families: FamilyBudget::new(families.0, families.1),
+            families: FamilyBudget::new(traps.family_budget, traps.family_depth_span),
             deferred_counts,
+            max_pages_per_host: traps.max_pages_per_host,
         }
     }
 
@@ -89,7 +93,9 @@ impl StoreWriter {
                 }
             }
             let started = std::time::Instant::now();
-            self.store.commit(&batch, &mut counts).await?;
+            self.store
+                .commit(&mut batch, &mut counts, self.max_pages_per_host)
+                .await?;
             metrics::stored_batch(started.elapsed());
             for page in &batch {
                 tally.add(page);

@@ -71,6 +71,11 @@ impl Cluster {
     /// Starts node `name` (its user agent names it too, so the site's log tells the
     /// nodes apart).
     fn node(&self, name: &str) -> Node {
+        self.node_with(name, "")
+    }
+
+    /// Starts node `name` with `extra` config sections.
+    fn node_with(&self, name: &str, extra: &str) -> Node {
         let seeds: Vec<String> = self.seeds.iter().map(|s| format!("{s:?}")).collect();
         let config = format!(
             "seeds = [{seeds}]\n\
@@ -79,7 +84,7 @@ impl Cluster {
              [fetch]\nworkers = 8\nuser_agent = \"pipecrawl-{name}/0.1\"\n\
              [channels]\nto_fetch = 8\nto_parse = 8\nto_store = 8\n\
              [politeness]\ndelay_ms = {DELAY_MS}\nper_host_concurrency = {CONCURRENCY}\n\
-             [retry]\nmax_attempts = 1\n",
+             [retry]\nmax_attempts = 1\n{extra}",
             seeds = seeds.join(", "),
             db = self.database,
         );
@@ -334,4 +339,46 @@ async fn a_node_joining_mid_crawl_takes_a_share_of_the_work() {
         late * 6 >= after_join,
         "the late node made {late} of the {after_join} requests after it joined"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_each_hosts_page_budget() {
+    const BUDGET: usize = 40;
+    let Some(cluster) = Cluster::start("two_nodes_share_each_hosts_page_budget").await else {
+        return;
+    };
+    let budget = format!("[traps]\nmax_pages_per_host = {BUDGET}\n");
+    let mut nodes: Vec<Node> = ["a", "b"]
+        .iter()
+        .map(|n| cluster.node_with(n, &budget))
+        .collect();
+    for node in &mut nodes {
+        node.finishes(Duration::from_secs(60)).await;
+    }
+    assert!(cluster.requested_twice().is_empty());
+    // Both nodes find links to every host: counted per node, a host could get a budget
+    // from each of them.
+    let trapped: Vec<String> = sqlx::query_scalar(
+        "SELECT url FROM pages WHERE error_kind = 'trap' AND error LIKE '%max_pages_per_host%'",
+    )
+    .fetch_all(&cluster.pool().await)
+    .await
+    .expect("read trap rows");
+    let mut cut = 0;
+    for authority in &cluster.site.authorities {
+        let requested = cluster
+            .site
+            .hits_for(authority)
+            .iter()
+            .filter(|h| h.path != "/robots.txt")
+            .count();
+        let prefix = format!("http://{authority}/");
+        if trapped.iter().any(|u| u.starts_with(&prefix)) {
+            assert_eq!(requested, BUDGET, "{authority} used its budget");
+            cut += 1;
+        } else {
+            assert!(requested <= BUDGET, "{authority}: {requested} pages");
+        }
+    }
+    assert!(cut > 0, "no host reached its budget");
 }

@@ -257,16 +257,25 @@ async fn fault_redirect_loop() {
     })
     .await;
     let db = f.crawl("").await;
-    // Each hop is a frontier URL like any other: fetched once, so the loop ends there.
+    // Each hop is a frontier URL like any other: fetched once, so the loop ends there,
+    // and the hop that closes it says so.
     for hop in ["/loop/a", "/loop/b"] {
-        let r = row(&db, &f.url(hop)).await;
-        assert_eq!(
-            (r.status, r.error_kind.as_deref()),
-            (Some(302), None),
-            "{hop}"
-        );
         assert_eq!(f.site.count(&f.url(hop)), 1, "{hop}");
     }
+    let first = row(&db, &f.url("/loop/a")).await;
+    assert_eq!(
+        (first.status, first.error_kind.as_deref()),
+        (Some(302), None)
+    );
+    let closing = row(&db, &f.url("/loop/b")).await;
+    assert_eq!(
+        (closing.status, closing.error_kind.as_deref()),
+        (Some(302), Some("redirect"))
+    );
+    assert_eq!(
+        closing.error,
+        Some(format!("a redirect loop: back to {}", f.url("/loop/a")))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -191,6 +191,93 @@ async fn crawler_traps_end_with_a_row_that_says_why() {
         .all(|u| !u.contains("jsessionid") && !u.contains("PHPSESSID")));
 }
 
+/// A page that links to the next one: a host with as many pages as a crawl will take.
+fn chain(path: &str) -> String {
+    let n: u32 = path
+        .rsplit('/')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    format!(
+        "<title>Chain {n}</title><a href='/chain/{}'>next</a>",
+        n + 1
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_beyond_its_page_budget_is_cut_there_across_a_resume() {
+    const BUDGET: usize = 10;
+    let mut b = SiteBuilder::bind(2).await;
+    let (big, small) = (b.authority(0), b.authority(1));
+    let mut small_home = "<title>Small</title>".to_owned();
+    for i in 1..BUDGET - 1 {
+        small_home.push_str(&format!("<a href='/s/{i}'>s</a>"));
+        b.add(
+            &small,
+            &format!("/s/{i}"),
+            Resource::Html("<title>S</title>".into()),
+        );
+    }
+    b.add(&small, "/", Resource::Html(small_home));
+    b.add(
+        &big,
+        "/",
+        Resource::Html("<a href='/chain/0'>chain</a>".into()),
+    );
+    b.add_prefix(&big, "/chain/", Resource::Dynamic(chain));
+    let site = b.start();
+    let pages_requested = |authority: &str| {
+        site.hits_for(authority)
+            .iter()
+            .filter(|h| h.path != "/robots.txt")
+            .count()
+    };
+    let harness = Harness::default();
+    let seeds = [site.url(0, "/"), site.url(1, "/")];
+    let budget = format!("[traps]\nmax_pages_per_host = {BUDGET}\n");
+
+    // The first run stops early; the second resumes and must count what the first did.
+    harness
+        .crawl(&seeds, &format!("{budget}[scope]\nmax_pages = 4\n"))
+        .await;
+    assert!(pages_requested(&big) < BUDGET, "the first run stops short");
+    harness.crawl(&seeds, &budget).await;
+
+    assert_eq!(pages_requested(&big), BUDGET, "{:?}", site.hits_for(&big));
+    let db = harness.db().await;
+    let cut = site.url(0, &format!("/chain/{}", BUDGET - 1));
+    let trap = db
+        .page(&cut)
+        .await
+        .unwrap_or_else(|| panic!("{cut} has a row"));
+    assert_eq!(
+        (trap.status, trap.error_kind.as_deref()),
+        (None, Some("trap"))
+    );
+    assert!(
+        trap.error
+            .as_deref()
+            .is_some_and(|e| e.contains(&format!("traps.max_pages_per_host = {BUDGET}"))),
+        "{:?}",
+        trap.error
+    );
+    assert_eq!(site.count(&cut), 0);
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pages WHERE error_kind = 'trap'")
+            .await,
+        1
+    );
+    // The other host has its own budget, and fewer pages than it.
+    assert_eq!(pages_requested(&small), BUDGET - 1);
+    assert_eq!(
+        db.scalar(&format!(
+            "SELECT count(*) FROM pages WHERE url LIKE 'http://{small}/%' AND status = 200"
+        ))
+        .await,
+        i64::try_from(BUDGET - 1).expect("a small number")
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_drip_is_cut_off_and_binary_served_as_html_is_not_parsed() {
     let mut b = SiteBuilder::bind(1).await;
