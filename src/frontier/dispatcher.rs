@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
+use tokio::task::{JoinError, JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 use super::hosts::HostLeases;
@@ -219,6 +220,36 @@ pub struct Dispatcher {
     lease_for: Duration,
     /// On a database shared by several nodes: the hosts this node may crawl.
     hosts: Option<HostLeases>,
+    /// The lease refilling the window, while it runs.
+    refill: Option<Refill>,
+}
+
+/// A lease running beside dispatching. On SQLite it waits for the one connection behind
+/// the writer's commit, which can take a good part of a second under load; were the
+/// dispatcher to wait with it, the window's jobs would stop going out, requests in flight
+/// would dwindle and the cores would sit idle when the slow responses came back.
+struct Refill {
+    task: JoinHandle<Result<Leased, Error>>,
+    want: usize,
+    /// The commit count when the lease started: what a short lease says about the table
+    /// holds as of then.
+    commits: u64,
+}
+
+struct Leased {
+    jobs: Vec<CrawlJob>,
+    /// When the table's next delayed row (a retry) comes due; asked only when the lease
+    /// came back short, and only where this node owns the whole table.
+    next_due: Option<Instant>,
+}
+
+/// What the last lease that came back short said about the table.
+#[derive(Default)]
+struct Drained {
+    /// The commit count as of which the table had nothing ready to lease.
+    at: Option<u64>,
+    /// When its next delayed row comes due.
+    next_due: Option<Instant>,
 }
 
 impl Dispatcher {
@@ -243,6 +274,7 @@ impl Dispatcher {
             owner: format!("pid-{}", std::process::id()),
             lease_for: LEASE_FOR,
             hosts: None,
+            refill: None,
         }
     }
 
@@ -270,6 +302,12 @@ impl Dispatcher {
             .shared
             .outstanding
             .fetch_sub(unsent.len(), Ordering::SeqCst);
+        // A lease still running leases rows all the same; they were never counted.
+        if let Some(refill) = self.refill.take() {
+            if let Ok(Ok(leased)) = refill.task.await {
+                unsent.extend(leased.jobs.iter().map(|j| j.id));
+            }
+        }
         self.store.release(&unsent).await?;
         ended
     }
@@ -279,26 +317,75 @@ impl Dispatcher {
         self.frontier.len() < self.window.div_ceil(2)
     }
 
-    /// When the next queued row (a retry) comes due; a service also wakes for revisits.
-    async fn next_due(&self) -> Result<Option<Duration>, Error> {
-        let retry = self.store.next_due().await?;
-        if !self.serve {
-            return Ok(retry);
+    /// Starts leasing up to `want` rows.
+    fn start_refill(&mut self, want: usize, commits: u64) {
+        let store = self.store.clone();
+        let owner = self.owner.clone();
+        let (lease_for, serve, whole_table) = (self.lease_for, self.serve, self.hosts.is_none());
+        let task = tokio::spawn(async move {
+            lease(&store, &owner, want, lease_for, serve, whole_table).await
+        });
+        self.refill = Some(Refill {
+            task,
+            want,
+            commits,
+        });
+    }
+
+    /// Waits for the running lease, if any, and takes its jobs.
+    async fn settle_refill(
+        &mut self,
+        drained: &mut Drained,
+        next_rebalance: Instant,
+    ) -> Result<(), Error> {
+        let Some(refill) = self.refill.take() else {
+            return Ok(());
+        };
+        let leased = refill.task.await;
+        self.take_refill(
+            (refill.want, refill.commits),
+            leased,
+            drained,
+            next_rebalance,
+        )
+    }
+
+    /// Puts a finished lease's jobs in the window and notes what it said about the table.
+    fn take_refill(
+        &mut self,
+        (want, commits): (usize, u64),
+        leased: Result<Result<Leased, Error>, JoinError>,
+        drained: &mut Drained,
+        next_rebalance: Instant,
+    ) -> Result<(), Error> {
+        let leased = leased
+            .map_err(|e| Error::StageFailed(format!("the frontier lease stopped: {e}")))??;
+        // A full lease says nothing about retries; the window's next refill looks again.
+        drained.next_due = None;
+        if leased.jobs.len() < want {
+            drained.at = Some(commits);
+            drained.next_due = match &self.hosts {
+                // Other nodes' hosts are not this node's to wait for: it looks again at
+                // the next rebalance.
+                Some(_) => Some(next_rebalance),
+                None => leased.next_due,
+            };
         }
-        let revisit = self.store.next_recrawl().await?;
-        Ok(match (retry, revisit) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        })
+        self.progress
+            .shared
+            .outstanding
+            .fetch_add(leased.jobs.len(), Ordering::SeqCst);
+        let now = Instant::now();
+        for job in leased.jobs {
+            self.frontier.push(job, now);
+        }
+        Ok(())
     }
 
     async fn dispatch(&mut self, stop: &CancellationToken) -> Result<EndReason, Error> {
         let mut timer = self.progress.stages.timer(Stage::Dispatch);
         let mut dispatched: u64 = 0;
-        // The commit count at which the table last had nothing ready to lease, and when
-        // its next delayed row (a retry) comes due.
-        let mut drained_at: Option<u64> = None;
-        let mut next_due: Option<Instant> = None;
+        let mut drained = Drained::default();
         let mut next_rebalance = Instant::now();
         loop {
             if stop.is_cancelled() {
@@ -309,6 +396,12 @@ impl Dispatcher {
             for (host, release) in self.progress.take_released() {
                 self.frontier.release(&host, release, now);
             }
+            if self.refill.as_ref().is_some_and(|r| r.task.is_finished())
+                // A lease running now may return rows of a host about to be handed away.
+                || (self.hosts.is_some() && next_rebalance <= now)
+            {
+                self.settle_refill(&mut drained, next_rebalance).await?;
+            }
             if let Some(hosts) = self.hosts.as_ref().filter(|_| next_rebalance <= now) {
                 let rebalanced = hosts
                     .rebalance(&self.store, &mut self.frontier, now)
@@ -318,7 +411,7 @@ impl Dispatcher {
                     .outstanding
                     .fetch_sub(rebalanced.returned, Ordering::SeqCst);
                 // Other nodes' commits do not bump ours: look at the table again.
-                drained_at = None;
+                drained.at = None;
                 next_rebalance = now + hosts.rebalance_every();
             }
             let budget_left = self.budget.map(|b| b.saturating_sub(dispatched));
@@ -327,37 +420,16 @@ impl Dispatcher {
             }
 
             let commits = self.progress.commits();
-            let stale = drained_at != Some(commits) || next_due.is_some_and(|due| due <= now);
-            if self.wants_more() && stale {
+            let stale =
+                drained.at != Some(commits) || drained.next_due.is_some_and(|due| due <= now);
+            if self.refill.is_none() && self.wants_more() && stale {
                 let room = self.window - self.frontier.len();
                 let want = budget_left.map_or(room, |left| {
                     let left = usize::try_from(left).unwrap_or(usize::MAX);
                     room.min(left.saturating_sub(self.frontier.len()))
                 });
                 if want > 0 {
-                    if self.serve {
-                        self.store.requeue_due_recrawls().await?;
-                    }
-                    let jobs = self.store.lease(&self.owner, want, self.lease_for).await?;
-                    // A full lease says nothing about retries; the window's next refill
-                    // looks again.
-                    next_due = None;
-                    if jobs.len() < want {
-                        drained_at = Some(commits);
-                        next_due = match &self.hosts {
-                            // Other nodes' hosts are not this node's to wait for: it looks
-                            // again at the next rebalance.
-                            Some(_) => Some(next_rebalance),
-                            None => self.next_due().await?.map(|wait| now + wait),
-                        };
-                    }
-                    self.progress
-                        .shared
-                        .outstanding
-                        .fetch_add(jobs.len(), Ordering::SeqCst);
-                    for job in jobs {
-                        self.frontier.push(job, now);
-                    }
+                    self.start_refill(want, commits);
                 }
             }
 
@@ -370,7 +442,7 @@ impl Dispatcher {
             };
             // A retry coming due matters only when the window has room to lease it;
             // waking for it otherwise would spin until the window drains.
-            let due = next_due.filter(|_| self.wants_more());
+            let due = drained.next_due.filter(|_| self.wants_more());
             let wake_at = match popped {
                 Pop::Job(job) => {
                     dispatched += 1;
@@ -392,17 +464,19 @@ impl Dispatcher {
                 }
                 Pop::WaitUntil(at) => Some(due.map_or(at, |due| due.min(at))),
                 Pop::Idle => {
-                    let idle = self.frontier.is_empty() && self.progress.outstanding() == 0;
-                    let drained = idle && drained_at == Some(self.progress.commits());
+                    let idle = self.frontier.is_empty()
+                        && self.progress.outstanding() == 0
+                        && self.refill.is_none();
+                    let empty = idle && drained.at == Some(self.progress.commits());
                     let finished = match &self.hosts {
-                        None => drained && next_due.is_none(),
+                        None => empty && drained.next_due.is_none(),
                         // Over when no node has anything left: another may still find URLs.
-                        Some(hosts) => drained && hosts.all_done().await?,
+                        Some(hosts) => empty && hosts.all_done().await?,
                     };
                     if finished && !self.serve {
                         return Ok(EndReason::FrontierEmpty);
                     }
-                    if idle && drained_at != Some(self.progress.commits()) {
+                    if idle && drained.at != Some(self.progress.commits()) {
                         continue;
                     }
                     due
@@ -420,11 +494,159 @@ impl Dispatcher {
                     None => std::future::pending().await,
                 }
             };
-            tokio::select! {
-                () = sleep => {}
-                () = self.progress.shared.wake.notified() => {}
-                () = stop.cancelled() => {}
+            let refill = self
+                .refill
+                .as_mut()
+                .map(|r| (&mut r.task, (r.want, r.commits)));
+            let refilled = async {
+                match refill {
+                    Some((task, started)) => (task.await, started),
+                    None => std::future::pending().await,
+                }
+            };
+            let refilled = tokio::select! {
+                () = sleep => None,
+                () = self.progress.shared.wake.notified() => None,
+                () = stop.cancelled() => None,
+                done = refilled => Some(done),
+            };
+            if let Some((leased, started)) = refilled {
+                self.refill = None;
+                self.take_refill(started, leased, &mut drained, next_rebalance)?;
             }
         }
+    }
+}
+
+/// Leases up to `want` rows (a service first queues the revisits that are due); when the
+/// table has fewer ready, also asks when its next delayed row comes due.
+async fn lease(
+    store: &Store,
+    owner: &str,
+    want: usize,
+    lease_for: Duration,
+    serve: bool,
+    whole_table: bool,
+) -> Result<Leased, Error> {
+    if serve {
+        store.requeue_due_recrawls().await?;
+    }
+    let jobs = store.lease(owner, want, lease_for).await?;
+    let next_due = if jobs.len() < want && whole_table {
+        next_due(store, serve)
+            .await?
+            .map(|wait| Instant::now() + wait)
+    } else {
+        None
+    };
+    Ok(Leased { jobs, next_due })
+}
+
+/// When the next queued row (a retry) comes due; a service also wakes for revisits.
+async fn next_due(store: &Store, serve: bool) -> Result<Option<Duration>, Error> {
+    let retry = store.next_due().await?;
+    if !serve {
+        return Ok(retry);
+    }
+    let revisit = store.next_recrawl().await?;
+    Ok(match (retry, revisit) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::{Connection, SqliteConnection};
+
+    use super::*;
+    use crate::politeness::Politeness;
+    use crate::stages::Queues;
+
+    const PATIENCE: Duration = Duration::from_secs(5);
+
+    async fn next_job(jobs: &flume::Receiver<CrawlJob>) -> Option<i64> {
+        tokio::time::timeout(PATIENCE, jobs.recv_async())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .map(|job| job.id)
+    }
+
+    /// A refill waiting for the database — here for another connection's write lock, as
+    /// it waits behind the writer's commit in a crawl — must not hold up the jobs that
+    /// are in the window already.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_window_keeps_draining_while_a_lease_waits_for_the_database() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("crawl.db");
+        let store = Store::open(&path.display().to_string())
+            .await
+            .expect("open the store");
+        let mut other = SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("a second connection");
+        for i in 1..=8 {
+            sqlx::query("INSERT INTO frontier (url, host, depth, priority) VALUES (?, 'h', 0, 0)")
+                .bind(format!("http://h/{i}"))
+                .execute(&mut other)
+                .await
+                .expect("queue a URL");
+        }
+        let config = crate::Config::from_toml(
+            "seeds = ['http://h/']\n[politeness]\nper_host_concurrency = 100\ndelay_ms = 0\n",
+            "test",
+        )
+        .expect("config");
+        let progress = Progress::new(Stages::new(Queues {
+            to_fetch: Box::new(|| 0),
+            to_parse: Box::new(|| 0),
+            to_store: Box::new(|| 0),
+            capacity: [1; 3],
+        }));
+        let (jobs_tx, jobs) = flume::bounded(1);
+        let dispatcher = Dispatcher::new(
+            Frontier::new(Politeness::new(&config.politeness)),
+            store,
+            (jobs_tx, jobs.clone()),
+            progress,
+            4,
+            None,
+            false,
+        );
+        let stop = CancellationToken::new();
+        let running = tokio::spawn(dispatcher.run(stop.clone()));
+
+        // The first lease filled the window with rows 1-4; now the database is locked.
+        assert_eq!(next_job(&jobs).await, Some(1));
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut other)
+            .await
+            .expect("take the write lock");
+        // The window runs low after job 3 and the next lease waits for the lock.
+        for id in 2..=4 {
+            assert_eq!(
+                next_job(&jobs).await,
+                Some(id),
+                "job {id} while the lease waits"
+            );
+        }
+        assert_eq!(next_job(&jobs).await, None, "rows 5-8 are behind the lock");
+        sqlx::query("ROLLBACK")
+            .execute(&mut other)
+            .await
+            .expect("release the lock");
+        for id in 5..=8 {
+            assert_eq!(
+                next_job(&jobs).await,
+                Some(id),
+                "job {id} once the lease is done"
+            );
+        }
+        stop.cancel();
+        running
+            .await
+            .expect("the dispatcher ran")
+            .expect("and stopped cleanly");
     }
 }
