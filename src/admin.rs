@@ -129,6 +129,10 @@ struct Stats {
 const STATS_HOSTS: i64 = 20;
 
 async fn stats(State(admin): State<Arc<Admin>>) -> Response {
+    // The writer's counts first: whatever they include is committed by the time the
+    // table is read, so the per-host counts are never behind the totals.
+    let tally = admin.progress.tally();
+    let in_flight = admin.progress.outstanding();
     let counts = async {
         Ok::<_, crate::Error>((
             admin.store.queued_count().await?,
@@ -139,7 +143,6 @@ async fn stats(State(admin): State<Arc<Admin>>) -> Response {
         Ok(counts) => counts,
         Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
     };
-    let tally = admin.progress.tally();
     let queues = Queues::NAMES
         .into_iter()
         .zip(admin.stages.queue_depths())
@@ -156,7 +159,7 @@ async fn stats(State(admin): State<Arc<Admin>>) -> Response {
         retries: tally.retries,
         pages_by_class: tally.by_class,
         errors_by_kind: tally.errors,
-        in_flight: admin.progress.outstanding(),
+        in_flight,
         queued,
         queues,
         pages_per_sec_last_minute: admin.progress.rate_last_minute(),
