@@ -33,9 +33,9 @@ pub trait Backend: Database {
 
     /// Settings around building the deferred indexes and counts, and back: SQLite keeps
     /// temporary data in memory while crawling (statement journals, one statement's
-    /// worth), but sorts an index's million keys on disk, with a smaller page cache (its
-    /// sorter takes as much memory as the cache before it spills), or the sort would
-    /// add a third to the process's memory at the crawl's end.
+    /// worth), but sorts an index's million keys on disk (its sorter spills once it
+    /// holds as much as the page cache), or the sort would add a third to the process's
+    /// memory at the crawl's end.
     const AROUND_INDEX_BUILD: (&'static str, &'static str);
 
     fn migrator() -> &'static Migrator;
@@ -74,11 +74,8 @@ impl Backend for Sqlite {
         "links_target",
         "links (target_url, source_id, anchor_text, rel)",
     )];
-    /// The cache goes back to the 64 MiB `Store::open` gives it.
-    const AROUND_INDEX_BUILD: (&'static str, &'static str) = (
-        "PRAGMA temp_store = FILE; PRAGMA cache_size = -16384",
-        "PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY",
-    );
+    const AROUND_INDEX_BUILD: (&'static str, &'static str) =
+        ("PRAGMA temp_store = FILE", "PRAGMA temp_store = MEMORY");
 
     fn migrator() -> &'static Migrator {
         &SQLITE
