@@ -142,6 +142,10 @@ impl Store {
             .busy_timeout(Duration::from_secs(30));
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
+            // The pool's check before each acquire is a round trip to sqlx's SQLite
+            // thread, on every batch and lease; a file opened in this process does not
+            // go away as a server connection can.
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(600))
             .connect_with(options.clone())
             .await
