@@ -97,6 +97,8 @@ async fn run(
             "resuming: URLs in flight when the last run stopped are queued again"
         );
     }
+    // URLs a killed run found and had not merged yet join the queue before it is read.
+    store.merge_staged(config.traps.max_pages_per_host).await?;
     let due = store.requeue_due_recrawls().await?;
     if due > 0 {
         tracing::info!(due, "pages due for a revisit are queued");
@@ -178,8 +180,7 @@ async fn run(
         let writer = StoreWriter::new(
             store.clone(),
             records_rx,
-            (config.storage.batch_size, config.frontier.seen_cache),
-            &config.traps,
+            &config,
             deferred,
             progress.clone(),
         );

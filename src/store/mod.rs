@@ -39,6 +39,18 @@ pub(super) const MAX_BINDS: usize = 30_000;
 /// another node's batch.
 const COMMIT_ATTEMPTS: u32 = 5;
 
+/// How the URLs a batch discovered join the frontier.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Admission {
+    /// A host's URLs beyond this many are stored as trap rows (0: no limit).
+    pub max_pages_per_host: u64,
+    /// On SQLite new URLs wait in `frontier_staged` until a merge (see
+    /// `migrations/sqlite/0006_frontier_staged.sql`); a batch merges them at once when
+    /// fewer URLs than this are due in the queue, so that a refill of the frontier
+    /// window never comes back short while URLs wait there. The window's size.
+    pub queue_floor: usize,
+}
+
 /// A host's robots.txt as last fetched.
 #[derive(Debug, Clone)]
 pub struct RobotsRow {
@@ -272,24 +284,21 @@ impl Store {
     /// deadlock with another node's is tried again: it was rolled back whole, link counts
     /// included, so nothing of it is stored twice.
     ///
-    /// URLs of a host beyond `max_pages_per_host` (0: no limit) are stored as trap rows;
-    /// a redirect found to close a loop gets its error here, as stored.
+    /// Discovered URLs join the frontier as `admission` says; a redirect found to close a
+    /// loop gets its error here, as stored.
     pub(crate) async fn commit(
         &self,
         batch: &mut [PageRecord],
         counts: &mut LinkCounts,
-        max_pages_per_host: u64,
+        admission: Admission,
     ) -> Result<(), Error> {
         let db = match &self.0 {
-            Backed::Sqlite(db) => return db.commit(batch, counts, max_pages_per_host).await,
+            Backed::Sqlite(db) => return db.commit(batch, counts, admission).await,
             Backed::Postgres(db) => db,
         };
         let mut attempt = 1;
         loop {
-            match db
-                .commit(batch, &mut LinkCounts::new(), max_pages_per_host)
-                .await
-            {
+            match db.commit(batch, &mut LinkCounts::new(), admission).await {
                 Err(e) if attempt < COMMIT_ATTEMPTS && e.is_transient_conflict() => {
                     tracing::debug!(attempt, "a page batch met another node's: trying again");
                     attempt += 1;
@@ -298,6 +307,13 @@ impl Store {
                 done => return done,
             }
         }
+    }
+
+    /// Merges the URLs waiting in SQLite's `frontier_staged` into the frontier: when a
+    /// crawl starts (one that was killed may have left some) and when it ends, so that the
+    /// table it leaves holds every URL it found. Nothing to do on PostgreSQL.
+    pub async fn merge_staged(&self, max_pages_per_host: u64) -> Result<(), Error> {
+        on_backend!(self, db => db.merge_staged(max_pages_per_host).await)
     }
 
     /// Applies link count changes still waiting: when the crawl is idle or ending.

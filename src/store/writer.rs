@@ -5,7 +5,7 @@
 //! pages; when the crawl is slow each page is committed almost at once. The channel closing
 //! is the signal to flush and stop.
 
-use crate::config::TrapsConfig;
+use crate::config::Config;
 use crate::error::Error;
 use crate::frontier::dispatcher::Progress;
 use crate::frontier::seen::SeenUrls;
@@ -13,7 +13,7 @@ use crate::metrics;
 use crate::page::PageRecord;
 use crate::stages::{Phase, Stage};
 use crate::store::link_counts::{LinkCounts, FLUSH_EVERY};
-use crate::store::Store;
+use crate::store::{Admission, Store};
 use crate::summary::Tally;
 use crate::traps::FamilyBudget;
 
@@ -26,27 +26,30 @@ pub struct StoreWriter {
     families: FamilyBudget,
     /// Link counts are left to the crawl's end ([`crate::store::Store::defer_derived`]).
     deferred_counts: bool,
-    max_pages_per_host: u64,
+    admission: Admission,
 }
 
 impl StoreWriter {
     pub fn new(
         store: Store,
         records: flume::Receiver<PageRecord>,
-        (batch_size, seen_capacity): (usize, usize),
-        traps: &TrapsConfig,
+        config: &Config,
         deferred_counts: bool,
         progress: Progress,
     ) -> Self {
+        let traps = &config.traps;
         Self {
             store,
             records,
-            batch_size,
+            batch_size: config.storage.batch_size,
             progress,
-            seen: SeenUrls::new(seen_capacity),
+            seen: SeenUrls::new(config.frontier.seen_cache),
             families: FamilyBudget::new(traps.family_budget, traps.family_depth_span),
             deferred_counts,
-            max_pages_per_host: traps.max_pages_per_host,
+            admission: Admission {
+                max_pages_per_host: traps.max_pages_per_host,
+                queue_floor: config.frontier.window,
+            },
         }
     }
 
@@ -94,7 +97,7 @@ impl StoreWriter {
             }
             let started = std::time::Instant::now();
             self.store
-                .commit(&mut batch, &mut counts, self.max_pages_per_host)
+                .commit(&mut batch, &mut counts, self.admission)
                 .await?;
             metrics::stored_batch(started.elapsed());
             for page in &batch {
@@ -106,6 +109,9 @@ impl StoreWriter {
         }
         timer.enter(Phase::Working);
         self.store.flush_link_counts(&mut counts).await?;
+        self.store
+            .merge_staged(self.admission.max_pages_per_host)
+            .await?;
         Ok(tally)
     }
 }

@@ -310,3 +310,90 @@ async fn an_unreachable_seed_becomes_an_error_row_and_the_crawl_goes_on() {
         Some("A")
     );
 }
+
+/// `/` links to `/a0` … `/a39`; `/a{i}` links to `/b{i}`, and `/a0` also to `/urgent`.
+async fn long_queue_site() -> TestSite {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let links: String = (0..40)
+        .map(|i| format!("<a href='/a{i}'>a{i}</a>"))
+        .collect();
+    b.add(&h, "/", Resource::Html(links));
+    for i in 0..40 {
+        let urgent = if i == 0 {
+            "<a href='/urgent'>urgent</a>"
+        } else {
+            ""
+        };
+        b.add(
+            &h,
+            &format!("/a{i}"),
+            Resource::Html(format!("<a href='/b{i}'>b{i}</a>{urgent}")),
+        );
+        b.add(
+            &h,
+            &format!("/b{i}"),
+            Resource::Html("<title>b</title>".into()),
+        );
+    }
+    b.add(
+        &h,
+        "/urgent",
+        Resource::Html("<title>urgent</title>".into()),
+    );
+    b.start()
+}
+
+/// One request at a time and a window of four, so the queue is long beside the window.
+const LONG_QUEUE: &str = "[fetch]\nworkers = 1\n[politeness]\ndelay_ms = 0\n\
+per_host_concurrency = 1\n[frontier]\nwindow = 4\n";
+
+/// On SQLite new URLs wait in `frontier_staged` while the queue is long, but one that
+/// outranks what the queue would hand out next joins it at once: a boosted URL found
+/// early is fetched early, not once the queue has drained.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_boosted_url_found_while_the_queue_is_long_is_fetched_next() {
+    let site = long_queue_site().await;
+    let harness = Harness::default();
+    let boost = "[[frontier.boost]]\npattern = \"/urgent$\"\nboost = 100\n";
+    harness
+        .crawl(&[site.url(0, "/")], &format!("{LONG_QUEUE}{boost}"))
+        .await;
+    let order = page_requests(&site);
+    assert_eq!(order.len(), 82);
+    let at = order
+        .iter()
+        .position(|u| u.ends_with("/urgent"))
+        .expect("/urgent was fetched");
+    // `/`, `/a0`, what the window held when `/a0` was stored, then `/urgent`.
+    assert!(at <= 8, "/urgent was request {at} of {}", order.len());
+    assert_no_url_requested_twice(&site);
+}
+
+/// A crawl stopped by `max_pages` leaves every URL it found in `frontier`, staged or not,
+/// so that a query or the next run sees them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_stopped_early_leaves_every_url_it_found_in_the_frontier() {
+    let site = long_queue_site().await;
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[site.url(0, "/")],
+            &format!("{LONG_QUEUE}[scope]\nmax_pages = 4\n"),
+        )
+        .await;
+    let db = harness.db().await;
+    assert_eq!(db.scalar("SELECT count(*) FROM pages").await, 4);
+    // `/`, the 40 it links to, and one `/b{i}` (and `/urgent`) per `/a{i}` fetched.
+    let fetched_a: Vec<String> = page_requests(&site)
+        .into_iter()
+        .filter(|u| u.contains("/a"))
+        .collect();
+    assert_eq!(fetched_a.len(), 3, "{fetched_a:?}");
+    let found = 1 + 40 + 3 + usize::from(fetched_a.iter().any(|u| u.ends_with("/a0")));
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM frontier").await,
+        i64::try_from(found).expect("a small count")
+    );
+    assert_eq!(db.scalar("SELECT count(*) FROM frontier_staged").await, 0);
+}

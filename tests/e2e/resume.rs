@@ -6,14 +6,20 @@ use std::collections::{BTreeSet, HashMap};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::SqlitePool;
+
 use super::graph::{self, Model, Rules};
 use super::site::{Resource, SiteBuilder, TestSite};
 use super::Harness;
 
 /// Small channels and batches, so few pages are ever between fetch and commit: the
 /// pages a kill can cost are bounded by these.
+/// A window small beside the site, so the queue is longer than it and discovered URLs
+/// wait in `frontier_staged` between merges.
 const CONFIG: &str = "[fetch]\nworkers = 8\n[channels]\nto_fetch = 8\nto_parse = 8\nto_store = 8\n\
-[politeness]\ndelay_ms = 0\nper_host_concurrency = 4\n[retry]\nmax_attempts = 1\n";
+[politeness]\ndelay_ms = 0\nper_host_concurrency = 4\n[retry]\nmax_attempts = 1\n\
+[frontier]\nwindow = 32\n";
 
 /// A home page and six pages, every answer `delay` late.
 async fn slow_site(delay: Duration) -> TestSite {
@@ -135,21 +141,24 @@ async fn kill_9_at_any_moment_loses_nothing_and_stores_nothing_twice() {
     let harness = Harness::default();
 
     let kills = [150, 600, 1100, 1600];
-    let mut counts_behind = 0;
+    let (mut counts_behind, mut staged) = (0, 0);
     for at in kills {
         let mut child = start(&harness, &model.seeds, "");
         wait_for_requests(&site, at).await;
         child.kill().expect("kill -9 pipecrawl");
         child.wait().expect("reap pipecrawl");
-        counts_behind += harness
-            .db()
-            .await
+        let db = harness.db().await;
+        counts_behind += db
             .scalar("SELECT value FROM writer_state WHERE key = 'link_counts_behind'")
             .await;
+        staged += db.scalar("SELECT count(*) FROM frontier_staged").await;
     }
     // The writer applies link counts every few seconds: a kill between two flushes
     // leaves them behind, and the next start must rebuild them.
     assert!(counts_behind > 0, "no kill caught the link counts behind");
+    // New URLs wait in `frontier_staged` while the queue is longer than the window: a
+    // kill leaves them there, and the next start must merge them.
+    assert!(staged > 0, "no kill caught URLs staged");
     let mut child = start(&harness, &model.seeds, "");
     let status = wait_exit(&mut child, Duration::from_secs(120)).await;
     assert!(status.success(), "the final run failed: {status:?}");
@@ -296,4 +305,50 @@ async fn a_second_signal_stops_at_once_and_the_database_stays_sound() {
         .await
         .success());
     assert_eq!(harness.page_count().await, 7);
+}
+
+/// URLs a killed run had staged but not merged are crawled by the next run, even when
+/// nothing else is left in the queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn urls_a_killed_run_left_staged_are_crawled_by_the_next() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(&h, "/", Resource::Html("<a href='/0'>0</a>".into()));
+    b.add(&h, "/0", Resource::Html("<title>0</title>".into()));
+    b.add(
+        &h,
+        "/hidden",
+        Resource::Html("<a href='/deep'>deep</a>".into()),
+    );
+    b.add(&h, "/deep", Resource::Html("<title>deep</title>".into()));
+    let site = b.start();
+    let harness = Harness::default();
+    let seeds = [site.url(0, "/")];
+    harness.crawl(&seeds, "").await;
+    assert_eq!(harness.page_count().await, 2);
+
+    // What a kill right after the commit that found `/hidden` on `/0` leaves behind.
+    let hidden = site.url(0, "/hidden");
+    let options = SqliteConnectOptions::new().filename(harness.db_path());
+    let db = SqlitePool::connect_with(options)
+        .await
+        .expect("open the database");
+    sqlx::query(
+        "INSERT INTO frontier_staged (url, host, depth, priority, discovered_from, redirect_hops, kind)
+         SELECT $1, host, depth + 1, priority - 1, id, 0, 'page' FROM frontier WHERE url = $2",
+    )
+    .bind(&hidden)
+    .bind(site.url(0, "/0"))
+    .execute(&db)
+    .await
+    .expect("stage a URL");
+    db.close().await;
+
+    harness.crawl(&seeds, "").await;
+    let db = harness.db().await;
+    let stored: BTreeSet<String> = db.pages().await.into_iter().map(|p| p.url).collect();
+    assert!(stored.contains(&hidden), "{stored:?}");
+    assert!(stored.contains(&site.url(0, "/deep")), "{stored:?}");
+    assert_eq!(db.scalar("SELECT count(*) FROM frontier_staged").await, 0);
+    assert_eq!(db.page(&hidden).await.map(|p| p.depth), Some(2));
 }
