@@ -176,23 +176,14 @@ async fn run(
     }
     let reporter = tokio::spawn(reporter.run(done.clone()));
 
-    let writer = tokio::spawn({
-        let writer = StoreWriter::new(
-            store.clone(),
-            records_rx,
-            &config,
-            deferred,
-            progress.clone(),
-        );
-        let stop = stop.clone();
-        async move {
-            let result = writer.run().await;
-            if result.is_err() {
-                stop.cancel();
-            }
-            result
-        }
-    });
+    let writer = StoreWriter::new(
+        store.clone(),
+        records_rx,
+        &config,
+        deferred,
+        progress.clone(),
+    )
+    .spawn(stop.clone());
     let recrawl = RecrawlPolicy::new(&config.recrawl);
     let parsers = ParsePool::spawn(
         config.parse.workers,
