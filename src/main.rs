@@ -10,6 +10,13 @@ use clap::Parser;
 use cli::{Cli, Command};
 use pipecrawl::query::Question;
 
+/// jemalloc instead of glibc's malloc: allocating and freeing (page bodies, parse trees,
+/// statements) took ~18% of a crawl's CPU under glibc, whose arenas and consolidation
+/// cost most with many threads. In interleaved benchmark crawls it used 5–25% less CPU
+/// at the same peak memory; mimalloc saved as much but held 40 MB more.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     cli::init_tracing(cli.log_format);
