@@ -659,10 +659,7 @@ where
             && (due < floor || outranks || staged >= MERGE_AT_LEAST.max(known / MERGE_FRACTION)))
     }
 
-    /// Moves the staged URLs into `frontier` in URL order, so that the URL index is
-    /// walked once from end to end instead of at random; the shallowest of a URL's
-    /// sightings comes first, and a URL known already moves up as [`MOVE_UP`] says.
-    /// The rows above the largest id before are the new ones, for the hosts' budgets.
+    /// Merges the staged URLs in a transaction of its own (see [`Db::merge_staged_in`]).
     pub async fn merge_staged(&self, max_pages_per_host: u64) -> Result<(), Error> {
         if DB::SHARED {
             return Ok(());
@@ -676,6 +673,10 @@ where
         tx.commit().await.doing("merging staged URLs")
     }
 
+    /// Moves the staged URLs into `frontier` in URL order, so that the URL index is
+    /// walked once from end to end instead of at random; the shallowest of a URL's
+    /// sightings comes first, and a URL known already moves up as [`MOVE_UP`] says.
+    /// The rows above the largest id before are the new ones, for the hosts' budgets.
     async fn merge_staged_in(tx: &mut Tx<'_, DB>, max_pages_per_host: u64) -> Result<(), Error> {
         let above: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM frontier")
             .fetch_one(&mut **tx)
