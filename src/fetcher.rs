@@ -37,6 +37,9 @@ const RATE_GRACE: Duration = Duration::from_secs(3);
 
 /// The sitemap protocol's own limit on an uncompressed sitemap.
 const MAX_SITEMAP_BYTES: usize = 50 * 1024 * 1024;
+/// The most a declared `Content-Length` reserves before the bytes arrive: 64 workers
+/// each told "10 MB" by a server that then stalls must not hold 640 MB.
+const PRESIZE_LIMIT: usize = 256 * 1024;
 
 /// Builds the one HTTP client every fetch worker shares; it connects only where
 /// `network` allows.
@@ -311,7 +314,11 @@ impl FetchWorker {
             out.bytes = response.content_length();
             return;
         }
-        let mut body = Vec::new();
+        // Sized from the declared length when there is one, so a body is not copied as it
+        // grows; a server's word is trusted only up to PRESIZE_LIMIT.
+        let declared = response.content_length().unwrap_or(0);
+        let presize = usize::try_from(declared).unwrap_or(usize::MAX);
+        let mut body = Vec::with_capacity(presize.min(cap).min(PRESIZE_LIMIT));
         let started = Instant::now();
         loop {
             let next = match self.rate_deadline(started, body.len()) {
