@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
-use scraper::{ElementRef, Selector};
+use scraper::{ElementRef, Html, Selector};
 use url::Url;
 use xxhash_rust::xxh3::xxh3_128;
 
@@ -285,22 +285,20 @@ fn looks_binary(body: &[u8]) -> bool {
 }
 
 /// Session ids out, links to the page itself and repeats (which stripping can create)
-/// out, and no more than `traps.max_links_per_page`.
-fn clean_links(links: Vec<Link>, page_url: &Url, scope: &Scope) -> Vec<Link> {
-    let mut seen = HashSet::new();
-    let mut clean = Vec::with_capacity(links.len());
-    for mut link in links {
-        scope.traps.strip_session_ids(&mut link.target);
-        if link.target != *page_url
-            && seen.insert((link.target.as_str().to_owned(), link.anchor_text.clone()))
-        {
-            clean.push(link);
-            if clean.len() == scope.traps.max_links_per_page() {
-                break;
-            }
-        }
+/// out, and no more than `traps.max_links_per_page`. The extractor already left one link
+/// per (target, anchor text), so repeats are looked for only when stripping changed one.
+fn clean_links(mut links: Vec<Link>, page_url: &Url, scope: &Scope) -> Vec<Link> {
+    let mut stripped = false;
+    for link in &mut links {
+        stripped |= scope.traps.strip_session_ids(&mut link.target);
     }
-    clean
+    if stripped {
+        let mut seen = HashSet::new();
+        links.retain(|link| seen.insert((link.target.to_string(), link.anchor_text.clone())));
+    }
+    links.retain(|link| link.target != *page_url);
+    links.truncate(scope.traps.max_links_per_page());
+    links
 }
 
 fn candidate(
@@ -333,14 +331,68 @@ pub struct Extracted {
     pub canonical: Option<Url>,
 }
 
-/// Compiled selectors, made once per parse thread.
+/// The elements a page's record is made from, gathered in one walk over the document.
+///
+/// Each is what a CSS selection would give (`title`, `base[href]`, `a[href], area[href]`,
+/// `meta[name=robots][content]`, `link[rel~=canonical][href]`), in the same order.
+/// Five selections were five walks: on the benchmark's pages one walk takes 5% off the
+/// extraction (192 → 182 µs a page).
+struct Found<'a> {
+    title: Option<ElementRef<'a>>,
+    base_href: Option<&'a str>,
+    anchors: Vec<ElementRef<'a>>,
+    meta_robots: Vec<String>,
+    canonical_href: Option<&'a str>,
+}
+
+impl<'a> Found<'a> {
+    fn collect(doc: &'a Html) -> Self {
+        let mut found = Found {
+            title: None,
+            base_href: None,
+            anchors: Vec::new(),
+            meta_robots: Vec::new(),
+            canonical_href: None,
+        };
+        // Selections walk the tree's nodes in the order they were made, skipping nodes the
+        // parser detached; so does this.
+        for element in doc.tree.nodes().filter_map(ElementRef::wrap) {
+            if element.parent().is_none() {
+                continue;
+            }
+            let e = element.value();
+            match e.name() {
+                "title" if found.title.is_none() => found.title = Some(element),
+                "base" if found.base_href.is_none() => found.base_href = e.attr("href"),
+                "a" | "area" if e.attr("href").is_some() => found.anchors.push(element),
+                "meta" => {
+                    let robots = e
+                        .attr("name")
+                        .is_some_and(|n| n.trim().eq_ignore_ascii_case("robots"));
+                    if let (true, Some(content)) = (robots, e.attr("content")) {
+                        found.meta_robots.push(content.to_owned());
+                    }
+                }
+                "link" if found.canonical_href.is_none() => {
+                    let canonical = e.attr("rel").is_some_and(|r| {
+                        r.split_ascii_whitespace()
+                            .any(|w| w.eq_ignore_ascii_case("canonical"))
+                    });
+                    if canonical {
+                        found.canonical_href = e.attr("href");
+                    }
+                }
+                _ => {}
+            }
+        }
+        found
+    }
+}
+
+/// The one selector still compiled: image alt texts inside a link, read only for links
+/// without text of their own. Made once per parse thread.
 pub struct Extractor {
-    title: Selector,
-    base: Selector,
-    anchors: Selector,
     images: Selector,
-    meta: Selector,
-    canonical: Selector,
 }
 
 impl Default for Extractor {
@@ -355,12 +407,7 @@ impl Extractor {
             Selector::parse(s).unwrap_or_else(|e| panic!("selector {s:?} is a constant: {e}"))
         };
         Self {
-            title: css("title"),
-            base: css("base[href]"),
-            anchors: css("a[href], area[href]"),
             images: css("img[alt]"),
-            meta: css("meta[name][content]"),
-            canonical: css("link[rel][href]"),
         }
     }
 
@@ -369,21 +416,19 @@ impl Extractor {
     /// schemes other than http(s) are left out.
     pub fn extract(&self, html: &str, page_url: &Url) -> Extracted {
         let doc = html::parse_document(html);
-        let title = doc
-            .select(&self.title)
-            .next()
+        let found = Found::collect(&doc);
+        let title = found
+            .title
             .map(|t| collapse_whitespace(t.text()))
             .filter(|t| !t.is_empty());
-        let base = doc
-            .select(&self.base)
-            .next()
-            .and_then(|b| b.value().attr("href"))
+        let base = found
+            .base_href
             .and_then(|href| page_url.join(href.trim()).ok())
             .unwrap_or_else(|| page_url.clone());
 
         let mut links = Vec::new();
         let mut seen = HashSet::new();
-        for anchor in doc.select(&self.anchors) {
+        for anchor in found.anchors {
             let Some(href) = anchor.value().attr("href") else {
                 continue;
             };
@@ -407,25 +452,12 @@ impl Extractor {
                 });
             }
         }
-        let meta_robots = doc
-            .select(&self.meta)
-            .filter(|m| {
-                m.value()
-                    .attr("name")
-                    .is_some_and(|n| n.trim().eq_ignore_ascii_case("robots"))
-            })
-            .filter_map(|m| m.value().attr("content"))
-            .map(str::to_owned)
+        let meta_robots = found
+            .meta_robots
+            .into_iter()
             .reduce(|a, b| format!("{a}, {b}"));
-        let canonical = doc
-            .select(&self.canonical)
-            .find(|l| {
-                l.value().attr("rel").is_some_and(|r| {
-                    r.split_ascii_whitespace()
-                        .any(|w| w.eq_ignore_ascii_case("canonical"))
-                })
-            })
-            .and_then(|l| l.value().attr("href"))
+        let canonical = found
+            .canonical_href
             .and_then(|href| urlnorm::resolve(&base, href).ok());
         Extracted {
             title,

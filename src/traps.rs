@@ -28,27 +28,34 @@ impl Traps {
     }
 
     /// Removes session-id query parameters and `;jsessionid=`-style path parameters, which
-    /// make one page look like endless different URLs.
-    pub fn strip_session_ids(&self, url: &mut Url) {
+    /// make one page look like endless different URLs. Says whether it removed any, so
+    /// callers re-check what they knew about the URL only when it changed.
+    pub fn strip_session_ids(&self, url: &mut Url) -> bool {
         let names = &self.config.session_params;
         if names.is_empty() {
-            return;
+            return false;
         }
         let is_session = |key: &str| names.iter().any(|n| n.eq_ignore_ascii_case(key));
-        if url.path().contains(';') {
-            let path: Vec<String> = url
+        let session_segment = |segment: &str| {
+            segment
+                .split_once(';')
+                .is_some_and(|(_, param)| is_session(param.split('=').next().unwrap_or("")))
+        };
+        let mut changed = false;
+        if url.path().split('/').any(session_segment) {
+            let path: Vec<&str> = url
                 .path()
                 .split('/')
                 .map(|segment| match segment.split_once(';') {
-                    Some((name, param)) if is_session(param.split('=').next().unwrap_or("")) => {
-                        name.to_owned()
-                    }
-                    _ => segment.to_owned(),
+                    Some((name, _)) if session_segment(segment) => name,
+                    _ => segment,
                 })
                 .collect();
-            url.set_path(&path.join("/"));
+            let path = path.join("/");
+            url.set_path(&path);
+            changed = true;
         }
-        if url.query().is_some() {
+        if url.query().is_some() && url.query_pairs().any(|(k, _)| is_session(&k)) {
             let kept: Vec<(String, String)> = url
                 .query_pairs()
                 .filter(|(k, _)| !is_session(k))
@@ -56,10 +63,12 @@ impl Traps {
                 .collect();
             if kept.is_empty() {
                 url.set_query(None);
-            } else if kept.len() != url.query_pairs().count() {
+            } else {
                 url.query_pairs_mut().clear().extend_pairs(kept);
             }
+            changed = true;
         }
+        changed
     }
 
     /// Why `url` looks like a trap, if it does.
@@ -193,11 +202,14 @@ mod tests {
     fn session_ids_are_removed_from_queries_and_paths() {
         let t = traps("");
         let mut u = url("http://h/a;jsessionid=ABC123/b?PHPSESSID=9&x=1&sid=2");
-        t.strip_session_ids(&mut u);
+        assert!(t.strip_session_ids(&mut u));
         assert_eq!(u.as_str(), "http://h/a/b?x=1");
         let mut u = url("http://h/p?jsessionid=1");
-        t.strip_session_ids(&mut u);
+        assert!(t.strip_session_ids(&mut u));
         assert_eq!(u.as_str(), "http://h/p");
+        let mut u = url("http://h/a;v=2/b?x=%C3%A9&y");
+        assert!(!t.strip_session_ids(&mut u));
+        assert_eq!(u.as_str(), "http://h/a;v=2/b?x=%C3%A9&y");
     }
 
     #[test]
