@@ -7,7 +7,7 @@
 //! queue.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -21,11 +21,12 @@ use crate::error::Error;
 use crate::fetcher::{self, FetchContext, FetchPool};
 use crate::frontier::dispatcher::{Dispatcher, Progress};
 use crate::frontier::hosts::HostLeases;
+use crate::frontier::seen::SeenUrls;
 use crate::frontier::Frontier;
 use crate::metrics;
 use crate::netguard::NetworkPolicy;
 use crate::page::Discovered;
-use crate::parser::ParsePool;
+use crate::parser::{LinkRules, ParsePool};
 use crate::politeness::{HostGate, Politeness};
 use crate::progress::Reporter;
 use crate::recrawl::RecrawlPolicy;
@@ -189,7 +190,11 @@ async fn run(
         config.parse.workers,
         fetched_rx,
         records_tx,
-        (scope.clone(), recrawl.clone()),
+        LinkRules {
+            scope: scope.clone(),
+            recrawl: recrawl.clone(),
+            seen: Arc::new(Mutex::new(SeenUrls::new(config.frontier.seen_cache))),
+        },
         &stages,
     )
     .map_err(|e| Error::StageFailed(format!("cannot start parse threads: {e}")))?;

@@ -1,5 +1,6 @@
-//! A bounded memory of URLs already in the `frontier` table, so the writer skips the
-//! upserts for links it has seen before — most links on most pages.
+//! A bounded memory of URLs already offered to the `frontier` table (committed, or in a
+//! record on its way to the writer), so the parse pool drops links it has seen before —
+//! most links on most pages — and the writer skips their upserts.
 //!
 //! It is only a cache: the table's unique index stays the truth. An entry remembers the
 //! shallowest depth the URL was offered at, because a URL found again nearer the seeds
@@ -8,9 +9,8 @@
 
 use std::collections::HashMap;
 
+use url::Url;
 use xxhash_rust::xxh3::xxh3_128;
-
-use crate::page::Discovered;
 
 pub struct SeenUrls {
     depths: HashMap<u128, u32>,
@@ -25,23 +25,23 @@ impl SeenUrls {
         }
     }
 
-    /// Whether `url` must go to the table: unseen, or seen only deeper.
-    pub fn admit(&mut self, url: &Discovered) -> bool {
+    /// Whether `url`, found at `depth`, must go to the table: unseen, or seen only deeper.
+    pub fn admit(&mut self, url: &Url, depth: u32) -> bool {
         if self.capacity == 0 {
             return true;
         }
-        let key = xxh3_128(url.url.as_str().as_bytes());
+        let key = xxh3_128(url.as_str().as_bytes());
         match self.depths.get_mut(&key) {
-            Some(depth) if *depth <= url.depth => false,
-            Some(depth) => {
-                *depth = url.depth;
+            Some(known) if *known <= depth => false,
+            Some(known) => {
+                *known = depth;
                 true
             }
             None => {
                 if self.depths.len() >= self.capacity {
                     self.depths.clear();
                 }
-                self.depths.insert(key, url.depth);
+                self.depths.insert(key, depth);
                 true
             }
         }
@@ -51,35 +51,26 @@ impl SeenUrls {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::page::JobKind;
 
-    fn at(url: &str, depth: u32) -> Discovered {
-        Discovered {
-            url: url::Url::parse(url).unwrap(),
-            host: "h".into(),
-            depth,
-            priority: 0,
-            redirect_hops: 0,
-            kind: JobKind::Page,
-            trap: None,
-        }
+    fn at(url: &str) -> Url {
+        Url::parse(url).unwrap()
     }
 
     #[test]
     fn a_url_passes_once_unless_found_nearer_the_seeds() {
         let mut seen = SeenUrls::new(10);
-        assert!(seen.admit(&at("http://h/a", 3)));
-        assert!(!seen.admit(&at("http://h/a", 3)));
-        assert!(!seen.admit(&at("http://h/a", 5)));
-        assert!(seen.admit(&at("http://h/a", 1)));
-        assert!(!seen.admit(&at("http://h/a", 2)));
+        assert!(seen.admit(&at("http://h/a"), 3));
+        assert!(!seen.admit(&at("http://h/a"), 3));
+        assert!(!seen.admit(&at("http://h/a"), 5));
+        assert!(seen.admit(&at("http://h/a"), 1));
+        assert!(!seen.admit(&at("http://h/a"), 2));
     }
 
     #[test]
     fn it_never_holds_more_than_its_capacity() {
         let mut seen = SeenUrls::new(2);
         for i in 0..5 {
-            assert!(seen.admit(&at(&format!("http://h/{i}"), 0)));
+            assert!(seen.admit(&at(&format!("http://h/{i}")), 0));
             assert!(seen.depths.len() <= 2);
         }
     }

@@ -12,7 +12,6 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::error::Error;
 use crate::frontier::dispatcher::Progress;
-use crate::frontier::seen::SeenUrls;
 use crate::metrics;
 use crate::page::PageRecord;
 use crate::stages::{Phase, Stage};
@@ -26,7 +25,6 @@ pub struct StoreWriter {
     records: flume::Receiver<PageRecord>,
     batch_size: usize,
     progress: Progress,
-    seen: SeenUrls,
     families: FamilyBudget,
     /// Link counts are left to the crawl's end ([`crate::store::Store::defer_derived`]).
     deferred_counts: bool,
@@ -47,7 +45,6 @@ impl StoreWriter {
             records,
             batch_size: config.storage.batch_size,
             progress,
-            seen: SeenUrls::new(config.frontier.seen_cache),
             families: FamilyBudget::new(traps.family_budget, traps.family_depth_span),
             deferred_counts,
             admission: Admission {
@@ -114,7 +111,6 @@ impl StoreWriter {
                 }
             }
             for page in &mut batch {
-                page.discovered.retain(|url| self.seen.admit(url));
                 for url in page.discovered.iter_mut().filter(|u| u.trap.is_none()) {
                     if let Err(reason) = self.families.admit(&url.url, url.depth) {
                         url.trap = Some(reason);
