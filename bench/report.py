@@ -119,6 +119,8 @@ def db_figures(path):
         out["span_s"] = times[-1] - times[0]
         out["first10_rate"], out["first10_2xx"] = window_rate(times, oks, 0, k)
         out["last10_rate"], out["last10_2xx"] = window_rate(times, oks, n - 1 - k, n - 1)
+        # Every tenth, so a reader sees whether first ÷ last is a trend or one slow tenth.
+        out["tenth_rates"] = [window_rate(times, oks, i * k, min((i + 1) * k, n - 1))[0] for i in range(10)]
     return out
 
 
@@ -532,6 +534,10 @@ def render(records, cores):
         rep.para("frontier rows: pipecrawl's `frontier` table; for Scrapy, requests its scheduler took in "
                  "(scheduler/enqueued). First and last 10% are by pages.fetched_at in each result database.")
         rep.table(t)
+        for c in (p, sc):
+            if c and c.get("tenth_rates"):
+                rep.para(f"{c['label']} pages/s by tenth of its pages: "
+                         + " · ".join(fmt_int(r) for r in c["tenth_rates"]))
         if s.get("scrapy_skipped"):
             rep.para(f"Scrapy skipped: {s['scrapy_skipped']}")
         if p:
