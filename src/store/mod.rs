@@ -138,11 +138,12 @@ impl Store {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            // 16 MiB holds the indexes' upper levels; the leaves the writer touches come
-            // back from the OS's cache for little. In the benchmark's crawls a 64 MiB
-            // cache (400 MiB for the 1.2 M-URL frontier) ran no faster and only added its
-            // size to the peak memory; the index build's sorter also spills at this size.
-            .pragma("cache_size", "-16384")
+            // 4 MiB holds the indexes' upper levels (those of a 1.2 M-URL frontier take
+            // under 1 MiB); the leaves the writer touches come back from the OS's cache
+            // for a read() each. In the benchmark's crawls 16 and 64 MiB ran no faster
+            // and added their size to the peak memory, a fifth of it at 16 MiB. The
+            // index build's sorter also spills at this size.
+            .pragma("cache_size", "-4096")
             // A multi-row insert inside a transaction keeps a statement journal (to undo
             // just that statement); in a file that cost a tenth of the writer's time in
             // write() calls. It lives as long as one statement, so memory is the place.
