@@ -72,7 +72,7 @@ impl Backend for Sqlite {
     const ANCHORS_KEY: &'static str = "(target_url, anchor_text)";
     const DEFERRED_INDEXES: &'static [(&'static str, &'static str)] = &[(
         "links_target",
-        "links (target_url, source_id, anchor_text, rel)",
+        "links (target_url, anchor_text, source_id, rel)",
     )];
     const AROUND_INDEX_BUILD: (&'static str, &'static str) =
         ("PRAGMA temp_store = FILE", "PRAGMA temp_store = MEMORY");
