@@ -12,6 +12,7 @@ use url::Url;
 
 use super::backend::Backend;
 use super::link_counts::{self, LinkCounts};
+use super::script::Script;
 use super::{rfc3339, unix_ms, Admission, HostCounts, RobotsRow, MAX_BINDS};
 use crate::error::{DbContext, Error};
 use crate::page::{CrawlJob, Discovered, ErrorKind, FetchError, JobKind, PageRecord, Previous};
@@ -197,9 +198,13 @@ where
     pub async fn enqueue(&self, urls: &[Discovered]) -> Result<(), Error> {
         let mut tx = self.pool.begin().await.doing("starting to add seeds")?;
         let urls_from: Vec<(&Discovered, Option<i64>)> = urls.iter().map(|d| (d, None)).collect();
+        // Hosts before URLs, as a batch of pages adds them: transactions of several nodes
+        // that take locks in one order wait for each other rather than deadlock.
+        let mut script = Script::new();
+        Self::insert_hosts(&mut script, urls.iter().map(|d| d.host.as_str()));
+        script.run(&mut tx).await?;
         // Seeds count against their hosts' budgets, and are never over one.
         Self::insert_frontier(&mut tx, &urls_from, 0).await?;
-        Self::insert_hosts(&mut tx, urls.iter().map(|d| d.host.as_str())).await?;
         tx.commit().await.doing("adding seeds")
     }
 
@@ -444,40 +449,50 @@ where
             batch.iter().partition(|p| p.retry_in.is_some());
         let (unchanged, pages): (Vec<&PageRecord>, Vec<&PageRecord>) =
             visited.iter().partition(|p| p.not_modified);
-        Self::insert_pages(tx, &pages).await?;
         let revisited: Vec<i64> = pages
             .iter()
             .filter(|p| p.job.previous.is_some())
             .map(|p| p.job.id)
             .collect();
         counts.adding(&pages);
+        // Reads the links the script below deletes.
         counts.removing(tx, &revisited).await?;
-        Self::delete_links(tx, &revisited).await?;
-        Self::insert_links(tx, &pages).await?;
-        counts.settle(tx).await?;
         let discovered: Vec<(&Discovered, Option<i64>)> = pages
             .iter()
             .flat_map(|p| p.discovered.iter().map(|d| (d, Some(p.job.id))))
             .collect();
-        Self::add_discovered(tx, &discovered, admission).await?;
-        let hosts: BTreeSet<&str> = pages
-            .iter()
-            .flat_map(|p| p.discovered.iter().map(|d| d.host.as_str()))
-            .collect();
-        Self::insert_hosts(tx, hosts.into_iter()).await?;
+        let mut script = Script::new();
+        Self::insert_pages(&mut script, &pages);
+        Self::delete_links(&mut script, &revisited);
+        Self::insert_links(&mut script, &pages);
+        if !DB::SHARED {
+            let (trapped, fine): (Vec<_>, Vec<_>) =
+                discovered.iter().partition(|(d, _)| d.trap.is_some());
+            // Before staging: a URL staged too stays the failed row it becomes here.
+            Self::insert_trapped(tx, &trapped).await?;
+            Self::stage(&mut script, &fine);
+        }
+        Self::insert_hosts(&mut script, discovered.iter().map(|(d, _)| d.host.as_str()));
+        Self::record_visits(&mut script, &unchanged);
+        Self::finish_frontier_rows(&mut script, &visited);
+        Self::requeue(&mut script, &retries);
+        script.run(tx).await?;
+        counts.settle(tx).await?;
+        if DB::SHARED {
+            Self::insert_frontier(tx, &discovered, admission.max_pages_per_host).await?;
+        } else if Self::merge_due(tx, admission.queue_floor).await? {
+            Self::merge_staged_in(tx, admission.max_pages_per_host).await?;
+        }
         let loops = Self::follow_redirect_chains(tx, &pages).await?;
-        Self::record_visits(tx, &unchanged).await?;
-        Self::finish_frontier_rows(tx, &visited).await?;
-        Self::requeue(tx, &retries).await?;
         Ok(loops)
     }
 
     /// Inserts pages, or replaces a revisited page's row; `changed_at` moves only when the
     /// content hash does.
-    async fn insert_pages(tx: &mut Tx<'_, DB>, batch: &[&PageRecord]) -> Result<(), Error> {
+    fn insert_pages(script: &mut Script<DB>, batch: &[&PageRecord]) {
         const COLUMNS: usize = 21;
         for chunk in batch.chunks(MAX_BINDS / COLUMNS) {
-            let mut q = QueryBuilder::<DB>::new(
+            let q = script.statement(
                 "INSERT INTO pages (id, url, final_url, status, content_type, title, depth, fetched_at,
                     changed_at, elapsed_ms, bytes, truncated, content_hash, etag, last_modified,
                     location, canonical_url, noindex, nofollow, error_kind, error) ",
@@ -519,66 +534,47 @@ where
                     canonical_url = excluded.canonical_url, noindex = excluded.noindex,
                     nofollow = excluded.nofollow, error_kind = excluded.error_kind, error = excluded.error",
             );
-            q.build()
-                .persistent(false)
-                .execute(&mut **tx)
-                .await
-                .doing("storing pages")?;
         }
-        Ok(())
     }
 
     /// A revisited page's links are replaced by what it links to now.
-    async fn delete_links(tx: &mut Tx<'_, DB>, sources: &[i64]) -> Result<(), Error> {
+    fn delete_links(script: &mut Script<DB>, sources: &[i64]) {
         for chunk in sources.chunks(MAX_BINDS) {
-            let mut q = QueryBuilder::<DB>::new("DELETE FROM links WHERE source_id IN ");
-            push_id_list(&mut q, chunk);
-            q.build()
-                .persistent(false)
-                .execute(&mut **tx)
-                .await
-                .doing("replacing a revisited page's links")?;
+            push_id_list(
+                script.statement("DELETE FROM links WHERE source_id IN "),
+                chunk,
+            );
         }
-        Ok(())
     }
 
     /// A 304: the page is as it was; only when it was last checked changes.
-    async fn record_visits(tx: &mut Tx<'_, DB>, unchanged: &[&PageRecord]) -> Result<(), Error> {
+    fn record_visits(script: &mut Script<DB>, unchanged: &[&PageRecord]) {
         for page in unchanged {
-            sqlx::query("UPDATE pages SET fetched_at = $1, elapsed_ms = $2 WHERE id = $3")
-                .bind(rfc3339(page.fetched_at))
-                .bind(i64::try_from(page.elapsed_ms).unwrap_or(i64::MAX))
-                .bind(page.job.id)
-                .execute(&mut **tx)
-                .await
-                .doing("recording an unchanged revisit")?;
+            let q = script.statement("UPDATE pages SET fetched_at = ");
+            q.push_bind(rfc3339(page.fetched_at))
+                .push(", elapsed_ms = ")
+                .push_bind(i64::try_from(page.elapsed_ms).unwrap_or(i64::MAX))
+                .push(" WHERE id = ")
+                .push_bind(page.job.id);
         }
-        Ok(())
     }
 
-    async fn insert_links(tx: &mut Tx<'_, DB>, batch: &[&PageRecord]) -> Result<(), Error> {
+    fn insert_links(script: &mut Script<DB>, batch: &[&PageRecord]) {
         const COLUMNS: usize = 4;
         let all: Vec<_> = batch
             .iter()
             .flat_map(|p| p.links.iter().map(move |l| (p.job.id, l)))
             .collect();
         for chunk in all.chunks(MAX_BINDS / COLUMNS) {
-            let mut q = QueryBuilder::<DB>::new(
-                "INSERT INTO links (source_id, target_url, anchor_text, rel) ",
-            );
+            let q =
+                script.statement("INSERT INTO links (source_id, target_url, anchor_text, rel) ");
             q.push_values(chunk, |mut b, (source, link)| {
                 b.push_bind(*source)
                     .push_bind(link.target.as_str())
                     .push_bind(link.anchor_text.as_str())
                     .push_bind(link.rel.as_deref());
             });
-            q.build()
-                .persistent(false)
-                .execute(&mut **tx)
-                .await
-                .doing("storing links")?;
         }
-        Ok(())
     }
 
     /// Adds discovered URLs: those that look like traps as failed rows, each with a page row
@@ -596,33 +592,15 @@ where
         Self::insert_trapped(tx, &trapped).await
     }
 
-    /// Adds what a batch discovered. PostgreSQL's nodes insert into `frontier` at once,
-    /// as another node may find the same URLs. SQLite's one writer appends them to
-    /// `frontier_staged` and merges that into `frontier` when due: when it has grown
-    /// large, or when the queue runs short of URLs to lease.
-    async fn add_discovered(
-        tx: &mut Tx<'_, DB>,
-        urls: &[(&Discovered, Option<i64>)],
-        admission: Admission,
-    ) -> Result<(), Error> {
-        if DB::SHARED {
-            return Self::insert_frontier(tx, urls, admission.max_pages_per_host).await;
+    /// Appends what a batch discovered to `frontier_staged` (SQLite). PostgreSQL's nodes
+    /// insert into `frontier` at once, as another node may find the same URLs; SQLite's
+    /// one writer merges the staged URLs into `frontier` when due: when they have grown
+    /// many, or when the queue runs short of URLs to lease.
+    fn stage(script: &mut Script<DB>, urls: &[&(&Discovered, Option<i64>)]) {
+        let urls: Vec<(&Discovered, Option<i64>)> = urls.iter().map(|&&u| u).collect();
+        for chunk in urls.chunks(MAX_BINDS / FRONTIER_COLUMNS) {
+            Self::frontier_values(script.statement(""), "frontier_staged", chunk);
         }
-        let (trapped, fine): (Vec<_>, Vec<_>) = urls.iter().partition(|(d, _)| d.trap.is_some());
-        Self::insert_trapped(tx, &trapped).await?;
-        let fine: Vec<(&Discovered, Option<i64>)> = fine.into_iter().copied().collect();
-        for chunk in fine.chunks(MAX_BINDS / FRONTIER_COLUMNS) {
-            Self::frontier_values("frontier_staged", chunk)
-                .build()
-                .persistent(false)
-                .execute(&mut **tx)
-                .await
-                .doing("staging discovered URLs")?;
-        }
-        if Self::merge_due(tx, admission.queue_floor).await? {
-            Self::merge_staged_in(tx, admission.max_pages_per_host).await?;
-        }
-        Ok(())
     }
 
     /// Whether the staged URLs are to be merged now: when one of them would be among
@@ -771,7 +749,8 @@ where
         // Other nodes insert too: only RETURNING tells this transaction's new rows.
         let mut new = Vec::new();
         for chunk in all.chunks(MAX_BINDS / FRONTIER_COLUMNS) {
-            let mut q = Self::frontier_values("frontier", chunk);
+            let mut q = QueryBuilder::new("");
+            Self::frontier_values(&mut q, "frontier", chunk);
             q.push(" ON CONFLICT (url) DO NOTHING RETURNING id, url");
             let rows = q
                 .build()
@@ -799,7 +778,8 @@ where
         urls: &[(&Discovered, Option<i64>)],
     ) -> Result<(), Error> {
         for chunk in urls.chunks(MAX_BINDS / FRONTIER_COLUMNS) {
-            let mut q = Self::frontier_values("frontier", chunk);
+            let mut q = QueryBuilder::new("");
+            Self::frontier_values(&mut q, "frontier", chunk);
             q.push(MOVE_UP);
             q.build()
                 .persistent(false)
@@ -810,10 +790,10 @@ where
         Ok(())
     }
 
-    /// `INSERT INTO {table} (...) VALUES ...` for discovered URLs, each with the page it
-    /// was found on; the caller adds any conflict clause.
-    fn frontier_values(table: &str, urls: &[(&Discovered, Option<i64>)]) -> QueryBuilder<DB> {
-        let mut q = QueryBuilder::<DB>::new(format!(
+    /// Writes `INSERT INTO {table} (...) VALUES ...` for discovered URLs, each with the
+    /// page it was found on; the caller adds any conflict clause.
+    fn frontier_values(q: &mut QueryBuilder<DB>, table: &str, urls: &[(&Discovered, Option<i64>)]) {
+        q.push(format_args!(
             "INSERT INTO {table} (url, host, depth, priority, discovered_from, redirect_hops, kind) "
         ));
         q.push_values(urls, |mut b, (d, from)| {
@@ -825,7 +805,6 @@ where
                 .push_bind(i64::from(d.redirect_hops))
                 .push_bind(d.kind.as_str());
         });
-        q
     }
 
     /// Counts new frontier rows against their hosts' budgets in `host_budget`, where every
@@ -957,25 +936,17 @@ where
         Ok(())
     }
 
-    async fn insert_hosts<'h>(
-        tx: &mut Tx<'_, DB>,
-        hosts: impl Iterator<Item = &'h str>,
-    ) -> Result<(), Error> {
+    /// In host order, so that nodes adding the same hosts wait for each other.
+    fn insert_hosts<'h>(script: &mut Script<DB>, hosts: impl Iterator<Item = &'h str>) {
         let hosts: BTreeSet<&str> = hosts.collect();
         let hosts: Vec<&str> = hosts.into_iter().collect();
         for chunk in hosts.chunks(MAX_BINDS) {
-            let mut q = QueryBuilder::<DB>::new("INSERT INTO hosts (host) ");
+            let q = script.statement("INSERT INTO hosts (host) ");
             q.push_values(chunk, |mut b, host| {
                 b.push_bind(*host);
             });
             q.push(" ON CONFLICT (host) DO NOTHING");
-            q.build()
-                .persistent(false)
-                .execute(&mut **tx)
-                .await
-                .doing("recording hosts")?;
         }
-        Ok(())
     }
 
     /// Keeps `final_url` of every redirect pointing at where its chain ends, whichever hop
@@ -1031,7 +1002,7 @@ where
         Ok(loops)
     }
 
-    async fn finish_frontier_rows(tx: &mut Tx<'_, DB>, batch: &[&PageRecord]) -> Result<(), Error> {
+    fn finish_frontier_rows(script: &mut Script<DB>, batch: &[&PageRecord]) {
         let (revisited, once): (Vec<&PageRecord>, Vec<&PageRecord>) =
             batch.iter().partition(|p| p.recrawl_in.is_some());
         for (state, failed) in [("done", false), ("failed", true)] {
@@ -1041,18 +1012,13 @@ where
                 .map(|p| p.job.id)
                 .collect();
             for chunk in ids.chunks(MAX_BINDS) {
-                let mut q = QueryBuilder::<DB>::new("UPDATE frontier SET state = ");
+                let q = script.statement("UPDATE frontier SET state = ");
                 q.push_bind(state);
                 q.push(
                     ", attempts = attempts + 1, lease_owner = NULL, lease_expires = NULL,
                        recrawl_at = NULL, recrawl_interval_ms = NULL WHERE id IN ",
                 );
-                push_id_list(&mut q, chunk);
-                q.build()
-                    .persistent(false)
-                    .execute(&mut **tx)
-                    .await
-                    .doing("marking frontier rows done")?;
+                push_id_list(q, chunk);
             }
         }
         let now = unix_ms(SystemTime::now());
@@ -1060,45 +1026,36 @@ where
             let interval = page
                 .recrawl_in
                 .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2));
-            sqlx::query(
-                "UPDATE frontier SET state = $1, attempts = attempts + 1, lease_owner = NULL,
-                     lease_expires = NULL, recrawl_at = $2, recrawl_interval_ms = $3
-                 WHERE id = $4",
-            )
-            .bind(if page.status.is_none() {
+            let q = script.statement("UPDATE frontier SET state = ");
+            q.push_bind(if page.status.is_none() {
                 "failed"
             } else {
                 "done"
             })
-            .bind(now.saturating_add(interval))
-            .bind(interval)
-            .bind(page.job.id)
-            .execute(&mut **tx)
-            .await
-            .doing("scheduling a revisit")?;
+            .push(", attempts = attempts + 1, lease_owner = NULL, lease_expires = NULL, recrawl_at = ")
+            .push_bind(now.saturating_add(interval))
+            .push(", recrawl_interval_ms = ")
+            .push_bind(interval)
+            .push(" WHERE id = ")
+            .push_bind(page.job.id);
         }
-        Ok(())
     }
 
     /// Puts URLs to be retried back in the queue, due after their wait.
-    async fn requeue(tx: &mut Tx<'_, DB>, retries: &[&PageRecord]) -> Result<(), Error> {
+    fn requeue(script: &mut Script<DB>, retries: &[&PageRecord]) {
         let now = unix_ms(SystemTime::now());
         for page in retries {
             let wait = page
                 .retry_in
                 .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2));
-            sqlx::query(
-                "UPDATE frontier SET state = 'queued', attempts = attempts + 1, not_before = $1,
-                     lease_owner = NULL, lease_expires = NULL
-                 WHERE id = $2",
-            )
-            .bind(now.saturating_add(wait))
-            .bind(page.job.id)
-            .execute(&mut **tx)
-            .await
-            .doing("queueing a URL for a retry")?;
+            let q = script.statement(
+                "UPDATE frontier SET state = 'queued', attempts = attempts + 1, \
+                 lease_owner = NULL, lease_expires = NULL, not_before = ",
+            );
+            q.push_bind(now.saturating_add(wait))
+                .push(" WHERE id = ")
+                .push_bind(page.job.id);
         }
-        Ok(())
     }
 }
 

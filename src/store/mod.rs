@@ -13,6 +13,7 @@ mod backend;
 pub mod cluster;
 mod db;
 pub(crate) mod link_counts;
+mod script;
 pub mod writer;
 
 use std::path::PathBuf;
