@@ -476,12 +476,17 @@ where
         Self::record_visits(&mut script, &unchanged);
         Self::finish_frontier_rows(&mut script, &visited);
         Self::requeue(&mut script, &retries);
-        script.run(tx).await?;
+        if !DB::SHARED {
+            Self::ask_merge_due(&mut script, admission.queue_floor);
+        }
+        let answer = script.run(tx).await?;
         counts.settle(tx).await?;
         if DB::SHARED {
             Self::insert_frontier(tx, &discovered, admission.max_pages_per_host).await?;
-        } else if Self::merge_due(tx, admission.queue_floor).await? {
-            Self::merge_staged_in(tx, admission.max_pages_per_host).await?;
+        } else if let Some(row) = answer.first() {
+            if Self::merge_due(row, admission.queue_floor)? {
+                Self::merge_staged_in(tx, admission.max_pages_per_host).await?;
+            }
         }
         let loops = Self::follow_redirect_chains(tx, &pages).await?;
         Ok(loops)
@@ -603,38 +608,62 @@ where
         }
     }
 
-    /// Whether the staged URLs are to be merged now: when one of them would be among
-    /// the next `queue_floor` (the window's size) leased, which is also whenever fewer
-    /// URLs than that are due in the queue, or when there are many (see
-    /// [`MERGE_AT_LEAST`]). A staged URL of the same priority as the last of those would
-    /// come after them anyway: it gets a larger id.
-    async fn merge_due(tx: &mut Tx<'_, DB>, queue_floor: usize) -> Result<bool, Error> {
+    /// Asks, last in `script`, what [`Db::merge_due`] decides on.
+    ///
+    /// Every merge empties the staged table, after which SQLite numbers rows from 1
+    /// again: the largest rowid is the count, read without counting. Retries waiting for
+    /// later are no help to a lease, so the queue's size counts URLs due now. The two
+    /// scans of up to a window of index entries are skipped when nothing is staged, as
+    /// it is after every merge until the next batch finds a new URL.
+    fn ask_merge_due(script: &mut Script<DB>, queue_floor: usize) {
         let floor = i64::try_from(queue_floor).unwrap_or(i64::MAX);
-        // Every merge empties the table, after which SQLite numbers rows from 1 again:
-        // the largest rowid is the count, read without counting. Retries waiting for
-        // later are no help to a lease, so the queue's size counts URLs due now.
-        let (staged, best, known, due, last): (i64, Option<i64>, i64, i64, Option<i64>) =
-            sqlx::query_as(
-                "SELECT (SELECT coalesce(max(rowid), 0) FROM frontier_staged),
-                        (SELECT max(priority) FROM frontier_staged),
+        script
+            .statement(
+                "SELECT staged,
+                        CASE WHEN staged > 0 THEN (SELECT max(priority) FROM frontier_staged) END,
                         (SELECT coalesce(max(id), 0) FROM frontier),
-                        (SELECT count(*) FROM (SELECT 1 FROM frontier
-                                               WHERE state = 'queued' AND not_before <= $1
-                                               LIMIT $2) AS due),
-                        (SELECT priority FROM frontier WHERE state = 'queued'
-                         ORDER BY priority DESC, id LIMIT 1 OFFSET $2 - 1)",
+                        CASE WHEN staged > 0 THEN (SELECT count(*) FROM (
+                            SELECT 1 FROM frontier WHERE state = 'queued' AND not_before <= ",
             )
-            .bind(unix_ms(SystemTime::now()))
-            .bind(floor)
-            .fetch_one(&mut **tx)
-            .await
-            .doing("sizing the staged URLs")?;
+            .push_bind(unix_ms(SystemTime::now()))
+            .push(" LIMIT ")
+            .push_bind(floor)
+            .push(
+                ") AS due) END,
+                 CASE WHEN staged > 0 THEN (SELECT priority FROM frontier WHERE state = 'queued'
+                     ORDER BY priority DESC, id LIMIT 1 OFFSET ",
+            )
+            .push_bind(floor.saturating_sub(1))
+            .push(
+                ") END
+                 FROM (SELECT coalesce(max(rowid), 0) AS staged FROM frontier_staged) AS s",
+            );
+    }
+
+    /// Whether the staged URLs are to be merged now, from the row of
+    /// [`Db::ask_merge_due`]: when one of them would be among the next `queue_floor`
+    /// (the window's size) leased, which is also whenever fewer URLs than that are due
+    /// in the queue, or when there are many (see [`MERGE_AT_LEAST`]). A staged URL of
+    /// the same priority as the last of those would come after them anyway: it gets a
+    /// larger id.
+    fn merge_due(row: &DB::Row, queue_floor: usize) -> Result<bool, Error> {
+        let floor = i64::try_from(queue_floor).unwrap_or(i64::MAX);
+        const DOING: &str = "sizing the staged URLs";
+        let staged: i64 = row.try_get(0).doing(DOING)?;
+        if staged == 0 {
+            return Ok(false);
+        }
+        let best: Option<i64> = row.try_get(1).doing(DOING)?;
+        let known: i64 = row.try_get(2).doing(DOING)?;
+        let due: Option<i64> = row.try_get(3).doing(DOING)?;
+        let last: Option<i64> = row.try_get(4).doing(DOING)?;
         let outranks = match (best, last) {
             (Some(best), Some(last)) => best > last,
             _ => true,
         };
-        Ok(staged > 0
-            && (due < floor || outranks || staged >= MERGE_AT_LEAST.max(known / MERGE_FRACTION)))
+        Ok(due.unwrap_or(0) < floor
+            || outranks
+            || staged >= MERGE_AT_LEAST.max(known / MERGE_FRACTION))
     }
 
     /// Merges the staged URLs in a transaction of its own (see [`Db::merge_staged_in`]).

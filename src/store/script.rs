@@ -1,13 +1,13 @@
-//! The statements of a batch that are run for their effect alone, sent together.
+//! A batch's statements, sent together: every one but the last is run for its effect.
 //!
 //! Each statement sent to SQLite is a round trip between the writer's task and sqlx's
 //! SQLite thread, and on two cores shared with the parse threads each side of it waits
 //! for a core to be woken on. A batch of pages took eight of them; in the throughput
 //! benchmark the store stage (the one at 100%) spent about a third of its time between
 //! statements, with SQLite's thread under half busy. SQLite runs `;`-separated
-//! statements in one query, binding each from the same argument list in turn, so these
-//! go as one. PostgreSQL's extended protocol takes one statement per query: there they
-//! run one by one, as before.
+//! statements in one query, binding each from the same argument list in turn, so a
+//! script goes as one. PostgreSQL's extended protocol takes one statement per query:
+//! there they run one by one.
 
 use sqlx::database::HasStatementCache;
 use sqlx::{Executor, IntoArguments, QueryBuilder};
@@ -51,16 +51,19 @@ where
         &mut self.current
     }
 
-    pub(super) async fn run(self, tx: &mut Tx<'_, DB>) -> Result<(), Error> {
+    /// Runs the statements, returning the rows of the last query (on SQLite, of every
+    /// statement: only one that ends the script may return any).
+    pub(super) async fn run(self, tx: &mut Tx<'_, DB>) -> Result<Vec<DB::Row>, Error> {
         let last = (!self.empty).then_some(self.current);
+        let mut rows = Vec::new();
         for mut query in self.sent_alone.into_iter().chain(last) {
-            query
+            rows = query
                 .build()
                 .persistent(false)
-                .execute(&mut **tx)
+                .fetch_all(&mut **tx)
                 .await
                 .doing("storing a batch of pages")?;
         }
-        Ok(())
+        Ok(rows)
     }
 }
