@@ -198,13 +198,11 @@ where
     pub async fn enqueue(&self, urls: &[Discovered]) -> Result<(), Error> {
         let mut tx = self.pool.begin().await.doing("starting to add seeds")?;
         let urls_from: Vec<(&Discovered, Option<i64>)> = urls.iter().map(|d| (d, None)).collect();
-        // Hosts before URLs, as a batch of pages adds them: transactions of several nodes
-        // that take locks in one order wait for each other rather than deadlock.
+        // Seeds count against their hosts' budgets, and are never over one.
+        Self::insert_frontier(&mut tx, &urls_from, 0).await?;
         let mut script = Script::new();
         Self::insert_hosts(&mut script, urls.iter().map(|d| d.host.as_str()));
         script.run(&mut tx).await?;
-        // Seeds count against their hosts' budgets, and are never over one.
-        Self::insert_frontier(&mut tx, &urls_from, 0).await?;
         tx.commit().await.doing("adding seeds")
     }
 
@@ -465,31 +463,45 @@ where
         Self::insert_pages(&mut script, &pages);
         Self::delete_links(&mut script, &revisited);
         Self::insert_links(&mut script, &pages);
-        if !DB::SHARED {
-            let (trapped, fine): (Vec<_>, Vec<_>) =
-                discovered.iter().partition(|(d, _)| d.trap.is_some());
-            // Before staging: a URL staged too stays the failed row it becomes here.
-            Self::insert_trapped(tx, &trapped).await?;
-            Self::stage(&mut script, &fine);
+        let hosts = discovered.iter().map(|(d, _)| d.host.as_str());
+        if DB::SHARED {
+            // Every node's transactions take their locks in this order (counts, frontier
+            // rows found, hosts, redirects, the batch's own frontier rows), so that they
+            // wait for each other rather than deadlock; on PostgreSQL each statement is
+            // a round trip anyway.
+            script.run(tx).await?;
+            counts.settle(tx).await?;
+            Self::insert_frontier(tx, &discovered, admission.max_pages_per_host).await?;
+            let mut script = Script::new();
+            Self::insert_hosts(&mut script, hosts);
+            script.run(tx).await?;
+            let loops = Self::follow_redirect_chains(tx, &pages).await?;
+            let mut script = Script::new();
+            Self::record_visits(&mut script, &unchanged);
+            Self::finish_frontier_rows(&mut script, &visited);
+            Self::requeue(&mut script, &retries);
+            script.run(tx).await?;
+            return Ok(loops);
         }
-        Self::insert_hosts(&mut script, discovered.iter().map(|(d, _)| d.host.as_str()));
+        // SQLite has one writer: what needs no answer goes in one script.
+        let (trapped, fine): (Vec<_>, Vec<_>) =
+            discovered.iter().partition(|(d, _)| d.trap.is_some());
+        // Before staging: a URL staged too stays the failed row it becomes here.
+        Self::insert_trapped(tx, &trapped).await?;
+        Self::stage(&mut script, &fine);
+        Self::insert_hosts(&mut script, hosts);
         Self::record_visits(&mut script, &unchanged);
         Self::finish_frontier_rows(&mut script, &visited);
         Self::requeue(&mut script, &retries);
-        if !DB::SHARED {
-            Self::ask_merge_due(&mut script, admission.queue_floor);
-        }
+        Self::ask_merge_due(&mut script, admission.queue_floor);
         let answer = script.run(tx).await?;
         counts.settle(tx).await?;
-        if DB::SHARED {
-            Self::insert_frontier(tx, &discovered, admission.max_pages_per_host).await?;
-        } else if let Some(row) = answer.first() {
+        if let Some(row) = answer.first() {
             if Self::merge_due(row, admission.queue_floor)? {
                 Self::merge_staged_in(tx, admission.max_pages_per_host).await?;
             }
         }
-        let loops = Self::follow_redirect_chains(tx, &pages).await?;
-        Ok(loops)
+        Self::follow_redirect_chains(tx, &pages).await
     }
 
     /// Inserts pages, or replaces a revisited page's row; `changed_at` moves only when the
