@@ -20,7 +20,6 @@ pub(super) struct Script<DB: Backend> {
     /// Queries complete already (PostgreSQL: one statement each).
     sent_alone: Vec<QueryBuilder<DB>>,
     current: QueryBuilder<DB>,
-    empty: bool,
 }
 
 impl<DB: Backend + HasStatementCache> Script<DB>
@@ -32,13 +31,16 @@ where
         Self {
             sent_alone: Vec::new(),
             current: QueryBuilder::new(""),
-            empty: true,
         }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.current.sql().as_str().is_empty()
     }
 
     /// Starts the next statement with `sql` and returns the builder to finish it in.
     pub(super) fn statement(&mut self, sql: &str) -> &mut QueryBuilder<DB> {
-        if !self.empty {
+        if !self.is_empty() {
             if DB::MULTI_STATEMENT {
                 self.current.push(";\n");
             } else {
@@ -46,7 +48,6 @@ where
                 self.sent_alone.push(done);
             }
         }
-        self.empty = false;
         self.current.push(sql);
         &mut self.current
     }
@@ -54,7 +55,7 @@ where
     /// Runs the statements, returning the rows of the last query (on SQLite, of every
     /// statement: only one that ends the script may return any).
     pub(super) async fn run(self, tx: &mut Tx<'_, DB>) -> Result<Vec<DB::Row>, Error> {
-        let last = (!self.empty).then_some(self.current);
+        let last = (!self.is_empty()).then_some(self.current);
         let mut rows = Vec::new();
         for mut query in self.sent_alone.into_iter().chain(last) {
             rows = query
