@@ -32,6 +32,15 @@ pub enum Error {
         source: sqlx::Error,
     },
 
+    /// From SQLite's C API, which the store calls itself where sqlx is slow (see
+    /// `store::sqlite_links`).
+    #[error("database error while {doing}: {message} (SQLite code {code})")]
+    Sqlite {
+        doing: &'static str,
+        code: i32,
+        message: String,
+    },
+
     #[error("cannot build the HTTP client: {0}")]
     HttpClient(#[source] reqwest::Error),
 

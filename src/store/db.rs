@@ -13,6 +13,7 @@ use url::Url;
 use super::backend::Backend;
 use super::link_counts::{self, LinkCounts};
 use super::script::Script;
+use super::sqlite_links;
 use super::{rfc3339, unix_ms, Admission, HostCounts, RobotsRow, MAX_BINDS};
 use crate::error::{DbContext, Error};
 use crate::page::{CrawlJob, Discovered, ErrorKind, FetchError, JobKind, PageRecord, Previous};
@@ -461,15 +462,14 @@ where
             .collect();
         let mut script = Script::new();
         Self::insert_pages(&mut script, &pages);
-        Self::delete_links(&mut script, &revisited);
-        Self::insert_links(&mut script, &pages);
         let hosts = discovered.iter().map(|(d, _)| d.host.as_str());
         if DB::SHARED {
-            // Every node's transactions take their locks in this order (counts, frontier
-            // rows found, hosts, redirects, the batch's own frontier rows), so that they
-            // wait for each other rather than deadlock; on PostgreSQL each statement is
-            // a round trip anyway.
+            // Every node's transactions take their locks in this order (pages, links,
+            // counts, frontier rows found, hosts, redirects, the batch's own frontier
+            // rows), so that they wait for each other rather than deadlock; on
+            // PostgreSQL each statement is a round trip anyway.
             script.run(tx).await?;
+            Self::replace_links(tx, &revisited, &pages).await?;
             counts.settle(tx).await?;
             Self::insert_frontier(tx, &discovered, admission.max_pages_per_host).await?;
             let mut script = Script::new();
@@ -495,6 +495,7 @@ where
         Self::requeue(&mut script, &retries);
         Self::ask_merge_due(&mut script, admission.queue_floor);
         let answer = script.run(tx).await?;
+        Self::replace_links(tx, &revisited, &pages).await?;
         counts.settle(tx).await?;
         if let Some(row) = answer.first() {
             if Self::merge_due(row, admission.queue_floor)? {
@@ -552,6 +553,23 @@ where
                     nofollow = excluded.nofollow, error_kind = excluded.error_kind, error = excluded.error",
             );
         }
+    }
+
+    /// Deletes the links of `revisited` pages and inserts those of `pages`, whose rows
+    /// are stored already. SQLite's go through statements of the store's own
+    /// ([`sqlite_links`]), PostgreSQL's as multi-row statements.
+    async fn replace_links(
+        tx: &mut Tx<'_, DB>,
+        revisited: &[i64],
+        pages: &[&PageRecord],
+    ) -> Result<(), Error> {
+        if let Some(conn) = DB::as_sqlite(tx) {
+            return sqlite_links::replace(conn, revisited, pages).await;
+        }
+        let mut script = Script::new();
+        Self::delete_links(&mut script, revisited);
+        Self::insert_links(&mut script, pages);
+        script.run(tx).await.map(drop)
     }
 
     /// A revisited page's links are replaced by what it links to now.

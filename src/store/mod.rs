@@ -14,6 +14,7 @@ pub mod cluster;
 mod db;
 pub(crate) mod link_counts;
 mod script;
+mod sqlite_links;
 pub mod writer;
 
 use std::path::PathBuf;
