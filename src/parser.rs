@@ -6,7 +6,7 @@
 //! are decided here too, and links to URLs the frontier already has are dropped here (see
 //! [`SeenUrls`]), keeping the single writer's work to inserting rows.
 
-use std::collections::HashSet;
+use foldhash::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
@@ -215,7 +215,7 @@ fn parse_page(
     let links = clean_links(extracted.links, &record.job.url, scope);
     let depth = record.job.depth + 1;
     if !record.nofollow {
-        let mut seen = HashSet::new();
+        let mut seen = HashSet::default();
         for link in &links {
             let nofollow = link.rel.as_deref().is_some_and(|rel| {
                 rel.split_ascii_whitespace()
@@ -309,7 +309,7 @@ fn clean_links(mut links: Vec<Link>, page_url: &Url, scope: &Scope) -> Vec<Link>
         stripped |= scope.traps.strip_session_ids(&mut link.target);
     }
     if stripped {
-        let mut seen = HashSet::new();
+        let mut seen = HashSet::default();
         links.retain(|link| seen.insert((link.target.to_string(), link.anchor_text.clone())));
     }
     links.retain(|link| link.target != *page_url);
@@ -472,7 +472,7 @@ impl Extractor {
             .unwrap_or_else(|| page_url.clone());
 
         let mut links = Vec::new();
-        let mut seen = HashSet::new();
+        let mut seen = HashSet::default();
         for anchor in found.anchors {
             let Some(href) = anchor.value().attr("href") else {
                 continue;
@@ -641,7 +641,11 @@ mod tests {
             "http://h/",
         );
         assert_eq!(e.title.as_deref(), Some("T"));
-        let targets: HashSet<&str> = e.links.iter().map(|l| l.target.as_str()).collect();
-        assert_eq!(targets, HashSet::from(["http://h/a", "http://h/b"]));
+        let targets: std::collections::HashSet<&str> =
+            e.links.iter().map(|l| l.target.as_str()).collect();
+        assert_eq!(
+            targets,
+            std::collections::HashSet::from(["http://h/a", "http://h/b"])
+        );
     }
 }

@@ -7,7 +7,7 @@
 //! must still reach the table (its queued row moves up). When full it is cleared, which
 //! costs some repeated upserts and never a wrong answer.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use url::Url;
 use xxhash_rust::xxh3::xxh3_128;
@@ -20,7 +20,7 @@ pub struct SeenUrls {
 impl SeenUrls {
     pub fn new(capacity: usize) -> Self {
         Self {
-            depths: HashMap::new(),
+            depths: HashMap::default(),
             capacity,
         }
     }
