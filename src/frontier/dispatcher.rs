@@ -371,14 +371,17 @@ impl Dispatcher {
                 None => leased.next_due,
             };
         }
+        let now = Instant::now();
+        // A row already in the window can come back if its lease ran out meanwhile: it is
+        // this node's again, and counted once.
+        let mut new = 0;
+        for job in leased.jobs {
+            new += usize::from(self.frontier.push(job, now));
+        }
         self.progress
             .shared
             .outstanding
-            .fetch_add(leased.jobs.len(), Ordering::SeqCst);
-        let now = Instant::now();
-        for job in leased.jobs {
-            self.frontier.push(job, now);
-        }
+            .fetch_add(new, Ordering::SeqCst);
         Ok(())
     }
 

@@ -134,13 +134,15 @@ impl HostLeases {
         i.cluster
             .heartbeat(&i.node, i.started_at, now, i.ttl)
             .await?;
-        let reclaimed = i.cluster.reclaim_expired(now).await?;
+        let reclaimed = i.cluster.reclaim_expired(now, i.ttl).await?;
         if reclaimed > 0 {
             tracing::info!(
                 reclaimed,
-                "URLs leased by a node that stopped renewing are queued again"
+                "URLs leased by a node that went silent are queued again"
             );
         }
+        // Hosts claimed while the renewal runs are not in its answer, yet not lost.
+        let before: HashSet<Arc<str>> = self.state().owned.clone();
         let still: HashSet<String> = i
             .cluster
             .renew(&i.node, now.saturating_add(ms(i.ttl)))
@@ -151,7 +153,7 @@ impl HostLeases {
         let lost: Vec<Arc<str>> = state
             .owned
             .iter()
-            .filter(|h| !still.contains(&***h))
+            .filter(|h| before.contains(*h) && !still.contains(&***h))
             .cloned()
             .collect();
         for host in lost {
@@ -234,10 +236,13 @@ impl HostLeases {
                 .map_or(now_ms, |at| {
                     now_ms.saturating_add(ms(at.saturating_duration_since(now)))
                 });
+            // Forgotten first: a renewal meanwhile would take it for lost.
+            {
+                let mut state = self.state();
+                state.owned.remove(host);
+                state.releasing.remove(host);
+            }
             i.cluster.release(&i.node, host, next).await?;
-            let mut state = self.state();
-            state.owned.remove(host);
-            state.releasing.remove(host);
         }
 
         let mut claimed = 0;

@@ -97,14 +97,23 @@ impl Cluster {
             .doing("renewing host leases")
     }
 
-    /// Puts rows whose lease ran out (their node died or stalled) back in the queue.
-    pub async fn reclaim_expired(&self, now: i64) -> Result<u64, Error> {
+    /// Puts rows whose lease ran out back in the queue, when their node has gone silent
+    /// (died, stalled, or cut off from the database) for a lease time.
+    ///
+    /// A live node's rows stay its own even past their lease: a renewal skips rows that
+    /// another node's transaction holds, and under load a few renewals in a row can. The
+    /// node still has such a row in its window or in flight; queued again, it would be
+    /// leased a second time, by the node itself while it owns the host.
+    pub async fn reclaim_expired(&self, now: i64, ttl: Duration) -> Result<u64, Error> {
         let done = sqlx::query(
             "UPDATE frontier SET state = 'queued', lease_owner = NULL, lease_expires = NULL
-             WHERE id IN (SELECT id FROM frontier WHERE state = 'leased' AND lease_expires < $1
+             WHERE id IN (SELECT id FROM frontier f WHERE state = 'leased' AND lease_expires < $1
+                            AND NOT EXISTS (SELECT 1 FROM nodes n
+                                            WHERE n.id = f.lease_owner AND n.heartbeat >= $2)
                           FOR UPDATE SKIP LOCKED)",
         )
         .bind(now)
+        .bind(now - ms(ttl))
         .execute(&self.pool)
         .await
         .doing("taking back expired leases")?;

@@ -9,7 +9,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sqlx::PgPool;
 
@@ -20,6 +20,8 @@ use super::site::{SiteBuilder, TestSite};
 const HOSTS: u8 = 12;
 const PAGES_PER_HOST: usize = 250;
 const DELAY_MS: u64 = 50;
+/// The nodes' `cluster.lease_ttl_ms`: short, so that a dead node's work moves on soon.
+const TTL_MS: i64 = 3000;
 /// One request at a time per host: then each request waits for the answer to the one
 /// before, which the server has surely seen, and two nodes on one host would show as two
 /// requests at once.
@@ -80,7 +82,7 @@ impl Cluster {
         let config = format!(
             "seeds = [{seeds}]\n\
              [storage]\ndatabase = {db:?}\nbatch_size = 64\n\
-             [cluster]\nnode_id = {name:?}\nlease_ttl_ms = 3000\n\
+             [cluster]\nnode_id = {name:?}\nlease_ttl_ms = {TTL_MS}\n\
              [fetch]\nworkers = 8\nuser_agent = \"pipecrawl-{name}/0.1\"\n\
              [channels]\nto_fetch = 8\nto_parse = 8\nto_store = 8\n\
              [politeness]\ndelay_ms = {DELAY_MS}\nper_host_concurrency = {CONCURRENCY}\n\
@@ -143,12 +145,7 @@ impl Cluster {
             missing.is_empty() && extra.is_empty(),
             "the stored pages differ from the site: missing {missing:?}, extra {extra:?}"
         );
-        let left: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM frontier WHERE state IN ('queued', 'leased')")
-                .fetch_one(&db)
-                .await
-                .expect("count unfinished rows");
-        assert_eq!(left, 0, "URLs were left queued or leased");
+        assert_nothing_left(&db).await;
         let duplicate_links: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM (SELECT 1 FROM links
              GROUP BY source_id, target_url, anchor_text HAVING count(*) > 1) d",
@@ -211,6 +208,15 @@ impl Cluster {
         }
         by
     }
+}
+
+async fn assert_nothing_left(db: &PgPool) {
+    let left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM frontier WHERE state IN ('queued', 'leased')")
+            .fetch_one(db)
+            .await
+            .expect("count unfinished rows");
+    assert_eq!(left, 0, "URLs were left queued or leased");
 }
 
 struct Node {
@@ -381,4 +387,89 @@ async fn two_nodes_share_each_hosts_page_budget() {
         }
     }
     assert!(cut > 0, "no host reached its budget");
+}
+
+/// A node's URLs go back to the queue when their lease has run out and the node has been
+/// silent for a lease time, not before: a live node's renewal can skip a row that another
+/// node's transaction holds, and that row is still in the node's window or in flight.
+/// Taken back early, it would be leased and counted a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_silent_nodes_expired_urls_go_back_to_the_queue() {
+    const LIVE_FOR_MS: i64 = 6000;
+    let Some(cluster) = Cluster::start("only_a_silent_nodes_expired_urls").await else {
+        return;
+    };
+    cluster.node("a").finishes(Duration::from_secs(60)).await;
+
+    // Two URLs whose leases ran out: one of a node that says it is alive for a while
+    // yet, one of a node gone.
+    let host = &cluster.site.authorities[0];
+    let (kept, taken) = ("/p/leased-by-a-live-node", "/p/leased-by-a-gone-node");
+    let db = cluster.pool().await;
+    let now_ms = i64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("a clock after 1970")
+            .as_millis(),
+    )
+    .expect("a time in range");
+    // The node counts as live until a lease time after its last heartbeat.
+    let silent_at = Instant::now()
+        + Duration::from_millis(u64::try_from(LIVE_FOR_MS + TTL_MS).expect("a positive time"));
+    sqlx::query("INSERT INTO nodes (id, started_at, heartbeat) VALUES ('live', $1, $2)")
+        .bind(now_ms)
+        .bind(now_ms + LIVE_FOR_MS)
+        .execute(&db)
+        .await
+        .expect("add a live node");
+    for (path, owner) in [(kept, "live"), (taken, "gone")] {
+        sqlx::query(
+            "INSERT INTO frontier (url, host, depth, priority, state, lease_owner, lease_expires)
+             VALUES ($1, $2, 1, 0, 'leased', $3, $4)",
+        )
+        .bind(format!("http://{host}{path}"))
+        .bind(host)
+        .bind(owner)
+        .bind(now_ms - 1)
+        .execute(&db)
+        .await
+        .expect("add a leased URL");
+    }
+
+    cluster.node("b").finishes(Duration::from_secs(60)).await;
+    let when = |path: &str| {
+        let hits: Vec<Instant> = cluster
+            .site
+            .hits_for(host)
+            .iter()
+            .filter(|h| h.path == path)
+            .map(|h| h.at)
+            .collect();
+        assert_eq!(hits.len(), 1, "{path} was requested {} times", hits.len());
+        hits[0]
+    };
+    let (kept_at, taken_at) = (when(kept), when(taken));
+    assert!(
+        taken_at < kept_at,
+        "the gone node's URL was not crawled before the live node's"
+    );
+    assert!(
+        kept_at >= silent_at,
+        "the live node's URL was taken {:?} before that node went silent",
+        silent_at.duration_since(kept_at)
+    );
+    let stored: Vec<(String, Option<i64>)> = sqlx::query_as(
+        "SELECT url, status FROM pages WHERE url LIKE '%/p/leased-by-%' ORDER BY url",
+    )
+    .fetch_all(&db)
+    .await
+    .expect("read the two pages");
+    assert_eq!(
+        stored,
+        [
+            (format!("http://{host}{taken}"), Some(404)),
+            (format!("http://{host}{kept}"), Some(404)),
+        ]
+    );
+    assert_nothing_left(&db).await;
 }
