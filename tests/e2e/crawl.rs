@@ -1,6 +1,7 @@
 //! Crawls of the generated three-host site, checked against its model.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::Duration;
 
 use pipecrawl::summary::EndReason;
 use regex::Regex;
@@ -312,6 +313,9 @@ async fn an_unreachable_seed_becomes_an_error_row_and_the_crawl_goes_on() {
 }
 
 /// `/` links to `/a0` … `/a39`; `/a{i}` links to `/b{i}`, and `/a0` also to `/urgent`.
+/// `/a1` … `/a6` answer after 150 ms each: `/urgent` can be fetched next only once `/a0`
+/// is parsed and stored, which on a loaded machine took longer than a few instant
+/// fetches of the pages after it.
 async fn long_queue_site() -> TestSite {
     let mut b = SiteBuilder::bind(1).await;
     let h = b.authority(0);
@@ -325,11 +329,13 @@ async fn long_queue_site() -> TestSite {
         } else {
             ""
         };
-        b.add(
-            &h,
-            &format!("/a{i}"),
-            Resource::Html(format!("<a href='/b{i}'>b{i}</a>{urgent}")),
-        );
+        let page = Resource::Html(format!("<a href='/b{i}'>b{i}</a>{urgent}"));
+        let page = if (1..=6).contains(&i) {
+            Resource::Slow(Duration::from_millis(150), Box::new(page))
+        } else {
+            page
+        };
+        b.add(&h, &format!("/a{i}"), page);
         b.add(
             &h,
             &format!("/b{i}"),
