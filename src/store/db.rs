@@ -5,12 +5,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::database::HasStatementCache;
+use sqlx::pool::PoolConnection;
 use sqlx::{
     ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, QueryBuilder, Row, Type,
 };
 use url::Url;
 
-use super::backend::Backend;
+use super::backend::{Backend, DeferredIndex};
 use super::link_counts::{self, LinkCounts};
 use super::script::Script;
 use super::sqlite_links;
@@ -74,30 +75,46 @@ where
     for<'s> Option<&'s str>: Type<DB> + Encode<'s, DB>,
     usize: ColumnIndex<DB::Row>,
 {
-    /// URLs waiting to be fetched, retries included.
     /// Drops the indexes built at a crawl's end, and marks the link counts to be rebuilt
     /// then, when the crawl ahead is large beside what is stored (at least a tenth as
     /// many URLs queued as pages stored): the rebuild costs in proportion to what is
     /// stored, keeping them current in proportion to what is new. Returns whether it did.
+    ///
+    /// An index that revisits need (see [`DeferredIndex::finds_old_links`]) stays while
+    /// any are queued, and is built now if a killed crawl left it out.
     pub async fn defer_derived(&self) -> Result<bool, Error> {
         if DB::DEFERRED_INDEXES.is_empty() {
             return Ok(false);
         }
-        let (queued, stored): (i64, i64) = sqlx::query_as(
+        let (queued, stored, revisits): (i64, i64, i64) = sqlx::query_as(
             "SELECT (SELECT count(*) FROM frontier WHERE state = 'queued'),
-                    (SELECT count(*) FROM pages)",
+                    (SELECT count(*) FROM pages),
+                    EXISTS (SELECT 1 FROM frontier f JOIN pages p ON p.id = f.id
+                            WHERE f.state = 'queued')",
         )
         .fetch_one(&self.pool)
         .await
         .doing("sizing the crawl ahead")?;
-        if queued.saturating_mul(10) < stored {
+        let large = queued.saturating_mul(10) >= stored;
+        let revisits = revisits != 0;
+        let (deferred, kept): (Vec<&DeferredIndex>, Vec<&DeferredIndex>) = DB::DEFERRED_INDEXES
+            .iter()
+            .partition(|index| large && !(revisits && index.finds_old_links));
+        if revisits {
+            self.build_indexes(kept.into_iter().filter(|index| index.finds_old_links))
+                .await?;
+        }
+        if !large {
             return Ok(false);
         }
-        for (name, _) in DB::DEFERRED_INDEXES {
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP INDEX IF EXISTS {name}")))
-                .execute(&self.pool)
-                .await
-                .doing("dropping an index to build it at the end")?;
+        for index in deferred {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP INDEX IF EXISTS {}",
+                index.name
+            )))
+            .execute(&self.pool)
+            .await
+            .doing("dropping an index to build it at the end")?;
         }
         link_counts::mark_behind(&self.pool).await?;
         Ok(true)
@@ -110,28 +127,39 @@ where
         if DB::DEFERRED_INDEXES.is_empty() {
             return Ok(());
         }
+        let mut conn = self.build_indexes(DB::DEFERRED_INDEXES).await?;
+        link_counts::rebuild_if_behind::<DB>(&mut conn).await?;
+        Ok(())
+    }
+
+    /// Builds those of `indexes` that are missing; returns the connection it used.
+    async fn build_indexes<'i>(
+        &self,
+        indexes: impl IntoIterator<Item = &'i DeferredIndex>,
+    ) -> Result<PoolConnection<DB>, Error> {
         let (before, after) = DB::AROUND_INDEX_BUILD;
         let mut conn = self.pool.acquire().await.doing("building an index")?;
         sqlx::query(before)
             .execute(&mut *conn)
             .await
             .doing("preparing to build an index")?;
-        for (name, on) in DB::DEFERRED_INDEXES {
+        for index in indexes {
             sqlx::query(sqlx::AssertSqlSafe(format!(
-                "CREATE INDEX IF NOT EXISTS {name} ON {on}"
+                "CREATE INDEX IF NOT EXISTS {} ON {}",
+                index.name, index.on
             )))
             .execute(&mut *conn)
             .await
             .doing("building an index")?;
         }
-        link_counts::rebuild_if_behind::<DB>(&mut conn).await?;
         sqlx::query(after)
             .execute(&mut *conn)
             .await
             .doing("after building an index")?;
-        Ok(())
+        Ok(conn)
     }
 
+    /// URLs waiting to be fetched, retries included.
     pub async fn queued_count(&self) -> Result<i64, Error> {
         sqlx::query_scalar("SELECT count(*) FROM frontier WHERE state = 'queued'")
             .fetch_one(&self.readers)

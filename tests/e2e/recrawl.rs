@@ -3,6 +3,10 @@
 
 use std::time::{Duration, Instant};
 
+use pipecrawl::Config;
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::SqlitePool;
+
 use super::site::{Resource, SiteBuilder};
 use super::Harness;
 
@@ -101,4 +105,96 @@ async fn a_changed_page_is_seen_changed_and_an_unchanged_one_answers_304() {
         1,
         "leaves with interval 0 are not revisited"
     );
+}
+
+/// A one-off crawl with much ahead builds the links' indexes at its end, but a revisit
+/// deletes its page's old links by `links_source`: a crawl with revisits due keeps that
+/// index, and first builds it if a killed crawl left it out, or every revisit would read
+/// every link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_with_revisits_due_keeps_the_index_that_finds_old_links() {
+    const PAGES: usize = 20;
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let links: String = (0..PAGES)
+        .map(|i| format!("<a href='/{i}'>{i}</a>"))
+        .collect();
+    b.add(
+        &h,
+        "/",
+        Resource::Html(format!("<title>Home</title>{links}")),
+    );
+    for i in 0..PAGES {
+        b.add(
+            &h,
+            &format!("/{i}"),
+            Resource::Html(format!("<title>{i}</title><a href='/'>home</a>")),
+        );
+    }
+    // Slow enough that the second crawl can be looked at while it runs.
+    b.delay_host(&h, Duration::from_millis(50));
+    let site = b.start();
+    let harness = Harness::default();
+    let config =
+        "[recrawl]\ninterval_s = 1\n[politeness]\ndelay_ms = 0\nper_host_concurrency = 1\n";
+    harness.crawl(&[site.url(0, "/")], config).await;
+    let first_links = harness.db().await.links().await.len();
+    assert_eq!(first_links, 2 * PAGES);
+
+    // What a crawl killed before its end leaves: the deferred indexes missing.
+    let writer = SqlitePool::connect_with(SqliteConnectOptions::new().filename(harness.db_path()))
+        .await
+        .expect("open the crawl database");
+    for index in ["links_source", "links_target"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP INDEX {index}")))
+            .execute(&writer)
+            .await
+            .expect("drop an index");
+    }
+    writer.close().await;
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let requested = site.hits().len();
+    let config = Config::from_toml(
+        &harness.test_config_text(&[site.url(0, "/")], config),
+        "test config",
+    )
+    .expect("a valid config");
+    let db = harness.db().await;
+    let index = |name: &str| format!("SELECT count(*) FROM sqlite_master WHERE name = '{name}'");
+    // The indexes as they are once the revisits have begun.
+    let during = async {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while site.hits().len() < requested + 3 {
+            assert!(Instant::now() < deadline, "the revisits did not start");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        (
+            db.scalar(&index("links_source")).await,
+            db.scalar(&index("links_target")).await,
+        )
+    };
+    let (summary, (source, target)) =
+        tokio::join!(pipecrawl::crawl(config, std::future::pending()), during);
+    assert_eq!(
+        source, 1,
+        "revisiting without the index that finds a page's old links"
+    );
+    assert_eq!(
+        target, 0,
+        "the target index is still left to the crawl's end"
+    );
+    let summary = summary.expect("the crawl succeeds");
+    assert_eq!(
+        summary.tally.pages,
+        1 + PAGES as u64,
+        "every page revisited"
+    );
+    assert_eq!(db.scalar(&index("links_target")).await, 1);
+    assert_eq!(
+        db.links().await.len(),
+        first_links,
+        "links replaced, not added"
+    );
+    assert_eq!(db.wrong_link_counts().await, 0);
 }

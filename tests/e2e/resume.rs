@@ -167,13 +167,14 @@ async fn kill_9_at_any_moment_loses_nothing_and_stores_nothing_twice() {
     let db = harness.db().await;
     assert_eq!(
         db.scalar(
-            "SELECT count(*) FROM sqlite_master WHERE name = 'links_target'
-             AND sql LIKE '%(target_url, anchor_text, source_id, rel)'"
+            "SELECT count(*) FROM sqlite_master WHERE
+                (name = 'links_target' AND sql LIKE '%(target_url, anchor_text, source_id, rel)')
+             OR (name = 'links_source' AND sql LIKE '%links (source_id)')"
         )
         .await,
-        1,
-        "the links' target index, dropped during the crawl, is built at its end as the \
-         migrations define it"
+        2,
+        "the links' indexes, dropped during the crawl, are built at its end as the \
+         migrations define them"
     );
     let counts = request_counts(&site);
     let refetched = counts.values().filter(|&&n| n > 1).count();
