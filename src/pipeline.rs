@@ -91,9 +91,7 @@ async fn run(
 ) -> Result<Summary, Error> {
     let started = Instant::now();
     let store = Store::open(&config.storage.database).await?;
-    let recovered = store
-        .recover_leases(&config.cluster.node_id, config.cluster.lease_ttl)
-        .await?;
+    let recovered = store.recover_leases(&config.cluster.node_id).await?;
     if recovered > 0 {
         tracing::info!(
             recovered,

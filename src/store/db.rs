@@ -202,24 +202,17 @@ where
     }
 
     /// Puts rows leased by a process that is gone back in the queue. One process owns a
-    /// SQLite database, so there every lease is stale. On a shared database: the rows of
-    /// `owner` (a node restarted under its old name), and the expired leases of nodes
-    /// silent for `ttl` (see [`crate::store::cluster::Cluster::reclaim_expired`]).
-    pub async fn recover_leases(&self, owner: &str, ttl: Duration) -> Result<u64, Error> {
+    /// SQLite database, so there every lease is stale. On a shared database, those of
+    /// `owner` (a node restarted under its old name): other nodes' expired leases go back
+    /// when this node joins the cluster, as they do while it runs
+    /// ([`crate::store::cluster::Cluster::reclaim_expired`]).
+    pub async fn recover_leases(&self, owner: &str) -> Result<u64, Error> {
         let done = if DB::SHARED {
-            let now = unix_ms(SystemTime::now());
             sqlx::query(
                 "UPDATE frontier SET state = 'queued', lease_owner = NULL, lease_expires = NULL
-                 WHERE state = 'leased'
-                   AND (lease_owner = $1 OR lease_expires IS NULL
-                        OR (lease_expires < $2
-                            AND NOT EXISTS (SELECT 1 FROM nodes n
-                                            WHERE n.id = frontier.lease_owner
-                                              AND n.heartbeat >= $3)))",
+                 WHERE state = 'leased' AND (lease_owner = $1 OR lease_expires IS NULL)",
             )
             .bind(owner)
-            .bind(now)
-            .bind(now.saturating_sub(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)))
             .execute(&self.pool)
             .await
         } else {

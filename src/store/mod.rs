@@ -227,9 +227,9 @@ impl Store {
     }
 
     /// Puts rows leased by a process that is gone back in the queue: on SQLite all of
-    /// them, on PostgreSQL those of `owner` and the expired ones of nodes silent for `ttl`.
-    pub async fn recover_leases(&self, owner: &str, ttl: Duration) -> Result<u64, Error> {
-        on_backend!(self, db => db.recover_leases(owner, ttl).await)
+    /// them, on PostgreSQL those of `owner` (the others' go when it joins the cluster).
+    pub async fn recover_leases(&self, owner: &str) -> Result<u64, Error> {
+        on_backend!(self, db => db.recover_leases(owner).await)
     }
 
     /// Adds URLs to the frontier; those already known are left as they are.
