@@ -44,9 +44,10 @@ pub trait Backend: Database {
     /// over it; on the benchmark site keeping it current doubled the writer's time (every
     /// batch rewrote most of its pages into the WAL), while building it afterwards sorts a
     /// million links in about two seconds. `links_source` takes each link in order, yet
-    /// keeping it was a tenth of the writer's thread in the benchmark's throughput crawl
-    /// (without it: −7% wall, three interleaved pairs), and its build is a sort of
-    /// integers already nearly in order. PostgreSQL's nodes share one database and keep
+    /// keeping it cost the benchmark's throughput crawl 7% of its wall time (three
+    /// interleaved pairs; the threads where the writer steps the link inserts did 0.9 of
+    /// their 4.0 CPU s less without it), and its build is a sort of integers already
+    /// nearly in order. PostgreSQL's nodes share one database and keep
     /// their indexes.
     const DEFERRED_INDEXES: &'static [DeferredIndex];
 
