@@ -137,9 +137,9 @@ where
         &self,
         indexes: impl IntoIterator<Item = &'i DeferredIndex>,
     ) -> Result<PoolConnection<DB>, Error> {
-        let (before, after) = DB::AROUND_INDEX_BUILD;
+        let (before, after) = DB::around_index_build();
         let mut conn = self.pool.acquire().await.doing("building an index")?;
-        sqlx::query(before)
+        sqlx::query(sqlx::AssertSqlSafe(before))
             .execute(&mut *conn)
             .await
             .doing("preparing to build an index")?;
@@ -152,7 +152,7 @@ where
             .await
             .doing("building an index")?;
         }
-        sqlx::query(after)
+        sqlx::query(sqlx::AssertSqlSafe(after))
             .execute(&mut *conn)
             .await
             .doing("after building an index")?;
