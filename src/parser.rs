@@ -8,7 +8,7 @@
 
 use foldhash::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use scraper::{ElementRef, Html, Selector};
@@ -216,19 +216,21 @@ fn parse_page(
     let depth = record.job.depth + 1;
     if !record.nofollow {
         let mut seen = HashSet::default();
-        for link in &links {
-            let nofollow = link.rel.as_deref().is_some_and(|rel| {
-                rel.split_ascii_whitespace()
-                    .any(|r| r.eq_ignore_ascii_case("nofollow"))
-            });
-            let follow = !nofollow || scope.follow_nofollow_links;
-            if follow && seen.insert(link.target.as_str()) && scope.admits(&link.target, depth) {
-                // clean_links stripped the session ids already.
-                record
-                    .discovered
-                    .extend(offer.stripped(&link.target, depth, 0, JobKind::Page));
-            }
-        }
+        let followed: Vec<&Url> = links
+            .iter()
+            .filter(|link| {
+                let nofollow = link.rel.as_deref().is_some_and(|rel| {
+                    rel.split_ascii_whitespace()
+                        .any(|r| r.eq_ignore_ascii_case("nofollow"))
+                });
+                (!nofollow || scope.follow_nofollow_links)
+                    && seen.insert(link.target.as_str())
+                    && scope.admits(&link.target, depth)
+            })
+            .map(|link| &link.target)
+            .collect();
+        // clean_links stripped the session ids already.
+        record.discovered.extend(offer.pages(&followed, depth));
     }
     record.canonical = extracted.canonical;
     if !record.noindex {
@@ -347,14 +349,36 @@ impl Offer<'_> {
         redirect_hops: u32,
         kind: JobKind,
     ) -> Option<Discovered> {
-        // The cache stays usable if a thread panicked while holding it: at worst it
-        // forgets a URL, which costs one more upsert.
-        let new = self
-            .seen
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .admit(url, depth);
-        new.then(|| Discovered {
+        let new = self.seen().admit(url, depth);
+        new.then(|| self.candidate(url, depth, redirect_hops, kind))
+    }
+
+    /// Candidates for a page's links (stripped of session ids already), all found at
+    /// `depth`. The seen cache is asked about them under one lock: taken once a link, the
+    /// lock moved between the two parse threads' cores 45 times a page on the benchmark
+    /// site, and the function taking it had the most samples of the parse threads' own
+    /// code (6% of theirs, `perf record` of the throughput crawl). Once a page: their
+    /// CPU 5.95 → 5.78 s (means of six interleaved pairs of that crawl).
+    fn pages(&self, urls: &[&Url], depth: u32) -> Vec<Discovered> {
+        let new: Vec<bool> = {
+            let mut seen = self.seen();
+            urls.iter().map(|url| seen.admit(url, depth)).collect()
+        };
+        urls.iter()
+            .zip(new)
+            .filter(|&(_, new)| new)
+            .map(|(url, _)| self.candidate(url, depth, 0, JobKind::Page))
+            .collect()
+    }
+
+    /// The cache stays usable if a thread panicked while holding it: at worst it forgets
+    /// a URL, which costs one more upsert.
+    fn seen(&self) -> MutexGuard<'_, SeenUrls> {
+        self.seen.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn candidate(&self, url: &Url, depth: u32, redirect_hops: u32, kind: JobKind) -> Discovered {
+        Discovered {
             trap: self.scope.traps.check(url).err(),
             host: urlnorm::host_key(url),
             priority: self.scope.priority(url, depth),
@@ -362,7 +386,7 @@ impl Offer<'_> {
             depth,
             redirect_hops,
             kind,
-        })
+        }
     }
 }
 
