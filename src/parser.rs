@@ -544,19 +544,31 @@ impl Extractor {
         }
         let alts = anchor
             .select(&self.images)
-            .filter_map(|img| img.value().attr("alt"));
+            .filter_map(|img| img.value().attr("alt"))
+            // One image's text does not run into the next's.
+            .flat_map(|alt| [" ", alt]);
         collapse_whitespace(alts)
     }
 }
 
-/// Joins the pieces with runs of whitespace turned into single spaces, trimmed.
+/// Joins adjacent pieces of text with runs of whitespace turned into single spaces,
+/// trimmed. Pieces join as they stand: inline markup splits a word into text nodes
+/// (`Java<b>Script</b>`), and a space between them would change it.
 fn collapse_whitespace<'a>(pieces: impl Iterator<Item = &'a str>) -> String {
     let mut out = String::new();
-    for word in pieces.flat_map(str::split_whitespace) {
-        if !out.is_empty() {
-            out.push(' ');
+    let mut gap = false;
+    for piece in pieces {
+        for (i, word) in piece.split(char::is_whitespace).enumerate() {
+            gap |= i > 0;
+            if word.is_empty() {
+                continue;
+            }
+            if gap && !out.is_empty() {
+                out.push(' ');
+            }
+            gap = false;
+            out.push_str(word);
         }
-        out.push_str(word);
     }
     out
 }
@@ -584,6 +596,21 @@ mod tests {
         );
         assert_eq!(e.title.as_deref(), Some("A <b>page</b>"));
         assert_eq!(pairs(&e), vec![("http://h/x".into(), "one two".into())]);
+    }
+
+    #[test]
+    fn text_split_by_inline_markup_is_not_given_spaces_it_lacks() {
+        let e = extract(
+            "<a href='/x'>Java<b>Script</b>, 2<sup>nd</sup>\n<i> ed.</i></a><a href='/y'><img alt='A'><img alt='B'></a>",
+            "http://h/",
+        );
+        assert_eq!(
+            pairs(&e),
+            vec![
+                ("http://h/x".into(), "JavaScript, 2nd ed.".into()),
+                ("http://h/y".into(), "A B".into()),
+            ]
+        );
     }
 
     #[test]
