@@ -311,8 +311,7 @@ fn clean_links(mut links: Vec<Link>, page_url: &Url, scope: &Scope) -> Vec<Link>
         stripped |= scope.traps.strip_session_ids(&mut link.target);
     }
     if stripped {
-        let mut seen = HashSet::default();
-        links.retain(|link| seen.insert((link.target.to_string(), link.anchor_text.clone())));
+        keep_first_of_each(&mut links);
     }
     links.retain(|link| link.target != *page_url);
     links.truncate(scope.traps.max_links_per_page());
@@ -496,7 +495,6 @@ impl Extractor {
             .unwrap_or_else(|| page_url.clone());
 
         let mut links = Vec::new();
-        let mut seen = HashSet::default();
         for anchor in found.anchors {
             let Some(href) = anchor.value().attr("href") else {
                 continue;
@@ -507,20 +505,18 @@ impl Extractor {
             if target == *page_url {
                 continue;
             }
-            let anchor_text = self.anchor_text(anchor);
-            if seen.insert((target.as_str().to_owned(), anchor_text.clone())) {
-                let rel = anchor
-                    .value()
-                    .attr("rel")
-                    .map(|r| collapse_whitespace(std::iter::once(r)))
-                    .filter(|r| !r.is_empty());
-                links.push(Link {
-                    target,
-                    anchor_text,
-                    rel,
-                });
-            }
+            let rel = anchor
+                .value()
+                .attr("rel")
+                .map(|r| collapse_whitespace(std::iter::once(r)))
+                .filter(|r| !r.is_empty());
+            links.push(Link {
+                target,
+                anchor_text: self.anchor_text(anchor),
+                rel,
+            });
         }
+        keep_first_of_each(&mut links);
         let meta_robots = found
             .meta_robots
             .into_iter()
@@ -549,6 +545,19 @@ impl Extractor {
             .flat_map(|alt| [" ", alt]);
         collapse_whitespace(alts)
     }
+}
+
+/// Keeps the first link of each (target, anchor text). The set borrows the links' own
+/// strings: a set of copies cost two allocations a link, 2.3 M links in the benchmark's
+/// throughput crawl.
+fn keep_first_of_each(links: &mut Vec<Link>) {
+    let mut seen = HashSet::default();
+    let first: Vec<bool> = links
+        .iter()
+        .map(|link| seen.insert((link.target.as_str(), link.anchor_text.as_str())))
+        .collect();
+    let mut first = first.into_iter();
+    links.retain(|_| first.next().unwrap_or(true));
 }
 
 /// Joins adjacent pieces of text with runs of whitespace turned into single spaces,
