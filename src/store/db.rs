@@ -12,6 +12,7 @@ use sqlx::{
 use url::Url;
 
 use super::backend::{Backend, DeferredIndex};
+use super::checkpoints::Checkpoints;
 use super::link_counts::{self, LinkCounts};
 use super::script::Script;
 use super::sqlite_links;
@@ -52,6 +53,8 @@ enum NewRows<'u> {
 pub struct Db<DB: Database> {
     pub(super) pool: Pool<DB>,
     pub(super) readers: Pool<DB>,
+    /// SQLite's WAL checkpoints beside the writer; PostgreSQL has none.
+    pub(super) checkpoints: Option<Arc<Checkpoints>>,
 }
 
 impl<DB: Database> Clone for Db<DB> {
@@ -59,6 +62,7 @@ impl<DB: Database> Clone for Db<DB> {
         Self {
             pool: self.pool.clone(),
             readers: self.readers.clone(),
+            checkpoints: self.checkpoints.clone(),
         }
     }
 }

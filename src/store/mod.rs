@@ -10,6 +10,7 @@
 //! [`db`], with what differs between the two in [`backend`].
 
 mod backend;
+mod checkpoints;
 pub mod cluster;
 mod db;
 pub(crate) mod link_counts;
@@ -19,6 +20,7 @@ pub mod writer;
 
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::postgres::PgPoolOptions;
@@ -29,6 +31,7 @@ use url::Url;
 use crate::error::Error;
 use crate::page::{CrawlJob, Discovered, PageRecord};
 use backend::Backend;
+use checkpoints::Checkpoints;
 use cluster::Cluster;
 use db::Db;
 use link_counts::LinkCounts;
@@ -132,6 +135,7 @@ impl Store {
             return Ok(Self(Backed::Postgres(Db {
                 readers: pool.clone(),
                 pool,
+                checkpoints: None,
             })));
         }
         let options = SqliteConnectOptions::from_str(database)
@@ -150,10 +154,12 @@ impl Store {
             // just that statement); in a file that cost a tenth of the writer's time in
             // write() calls. It lives as long as one statement, so memory is the place.
             .pragma("temp_store", "memory")
-            // Checkpoints copy the WAL back into the database; rarer ones copy a hot page
-            // (an index's) once instead of after every few batches. 10,000 pages: a WAL
-            // of up to ~40 MB.
-            .pragma("wal_autocheckpoint", "10000")
+            // The writer's own checkpoints are the backstop: `checkpoints` copies the
+            // WAL into the database beside it.
+            .pragma(
+                "wal_autocheckpoint",
+                checkpoints::WRITER_CHECKPOINT_PAGES.to_string(),
+            )
             .busy_timeout(Duration::from_secs(30));
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
@@ -171,12 +177,17 @@ impl Store {
         {
             tracing::info!("the last run stopped abruptly: in-link and anchor counts rebuilt");
         }
+        let checkpoints = Checkpoints::start(&options).await.map_err(failed)?;
         let readers = SqlitePoolOptions::new()
             .max_connections(2)
             .connect_with(options.read_only(true))
             .await
             .map_err(failed)?;
-        Ok(Self(Backed::Sqlite(Db { pool, readers })))
+        Ok(Self(Backed::Sqlite(Db {
+            pool,
+            readers,
+            checkpoints: Some(Arc::new(checkpoints)),
+        })))
     }
 
     /// The host leases of a database shared by several nodes; `None` on SQLite.
@@ -192,6 +203,9 @@ impl Store {
     /// quiet once a crawl has returned, not some moments later.
     pub async fn close(&self) {
         on_backend!(self, db => {
+            if let Some(checkpoints) = &db.checkpoints {
+                checkpoints.stop().await;
+            }
             db.readers.close().await;
             db.pool.close().await;
         });
