@@ -33,7 +33,7 @@ pub enum Error {
     },
 
     /// From SQLite's C API, which the store calls itself where sqlx is slow (see
-    /// `store::sqlite_links`).
+    /// `store::sqlite_batch`).
     #[error("database error while {doing}: {message} (SQLite code {code})")]
     Sqlite {
         doing: &'static str,

@@ -7,7 +7,6 @@
 //! written once is here: the migrations, and how a lease picks its rows.
 
 use sqlx::migrate::Migrator;
-use sqlx::sqlite::SqliteConnection;
 use sqlx::{Database, Postgres, Sqlite};
 
 static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -72,10 +71,6 @@ pub trait Backend: Database {
 
     fn migrator() -> &'static Migrator;
 
-    /// The connection as SQLite's, for writing links through SQLite's C API (see
-    /// `sqlite_links`); `None` on PostgreSQL.
-    fn as_sqlite(conn: &mut Self::Connection) -> Option<&mut SqliteConnection>;
-
     /// Rows a statement changed (each driver has its own result type).
     fn rows_affected(result: &Self::QueryResult) -> u64;
 
@@ -133,10 +128,6 @@ impl Backend for Sqlite {
         &SQLITE
     }
 
-    fn as_sqlite(conn: &mut SqliteConnection) -> Option<&mut SqliteConnection> {
-        Some(conn)
-    }
-
     fn rows_affected(result: &Self::QueryResult) -> u64 {
         result.rows_affected()
     }
@@ -153,10 +144,6 @@ impl Backend for Postgres {
 
     fn migrator() -> &'static Migrator {
         &POSTGRES
-    }
-
-    fn as_sqlite(_: &mut Self::Connection) -> Option<&mut SqliteConnection> {
-        None
     }
 
     fn rows_affected(result: &Self::QueryResult) -> u64 {

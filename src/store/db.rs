@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::database::HasStatementCache;
 use sqlx::pool::PoolConnection;
+use sqlx::query_builder::Separated;
 use sqlx::{
     ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, QueryBuilder, Row, Type,
 };
@@ -15,23 +16,149 @@ use super::backend::{Backend, DeferredIndex};
 use super::checkpoints::Checkpoints;
 use super::link_counts::{self, LinkCounts};
 use super::script::Script;
-use super::sqlite_links;
 use super::{rfc3339, unix_ms, Admission, HostCounts, RobotsRow, MAX_BINDS};
 use crate::error::{DbContext, Error};
 use crate::page::{CrawlJob, Discovered, ErrorKind, FetchError, JobKind, PageRecord, Previous};
 
-pub(super) type Tx<'a, DB> = sqlx::Transaction<'a, DB>;
+/// A connection in a transaction: the store's statements run on it, begun by sqlx's
+/// `Transaction` (which it derefs to) or, on SQLite, by `sqlite_batch`.
+pub(super) type Conn<DB> = <DB as Database>::Connection;
 
-/// Columns of [`Db::frontier_values`]' rows.
-const FRONTIER_COLUMNS: usize = 7;
+/// Columns of a discovered URL's row ([`frontier_row`]).
+pub(super) const FRONTIER_COLUMNS: usize = 7;
 
-/// SQLite merges staged URLs once there are this many, or an eighth as many as the
-/// frontier holds if that is more. A merge rewrites the URL index pages its URLs fall on,
-/// nearly all of them once the merge is large beside the index; merging in proportion to
-/// the index keeps the pages written per URL flat as the frontier grows, and a merge's
-/// sort within a few megabytes at the benchmark's 1.2 M URLs.
-const MERGE_AT_LEAST: i64 = 20_000;
-const MERGE_FRACTION: i64 = 8;
+/// The columns [`frontier_row`] gives values for, in its order.
+pub(super) const FRONTIER_ROW: &str =
+    "url, host, depth, priority, discovered_from, redirect_hops, kind";
+
+/// Columns of a page's row ([`page_row`]).
+pub(super) const PAGE_COLUMNS: usize = 21;
+
+/// The columns [`page_row`] gives values for, in its order.
+pub(super) const PAGE_ROW: &str = "id, url, final_url, status, content_type, title, depth,
+    fetched_at, changed_at, elapsed_ms, bytes, truncated, content_hash, etag, last_modified,
+    location, canonical_url, noindex, nofollow, error_kind, error";
+
+/// How a revisited page's row is replaced; `changed_at` moves only when the content hash
+/// does.
+pub(super) const PAGE_UPSERT: &str =
+    " ON CONFLICT (id) DO UPDATE SET final_url = excluded.final_url,
+    status = excluded.status, content_type = excluded.content_type, title = excluded.title,
+    depth = excluded.depth, fetched_at = excluded.fetched_at,
+    changed_at = CASE WHEN pages.content_hash IS NOT DISTINCT FROM excluded.content_hash
+                      THEN pages.changed_at ELSE excluded.changed_at END,
+    elapsed_ms = excluded.elapsed_ms, bytes = excluded.bytes, truncated = excluded.truncated,
+    content_hash = excluded.content_hash, etag = excluded.etag,
+    last_modified = excluded.last_modified, location = excluded.location,
+    canonical_url = excluded.canonical_url, noindex = excluded.noindex,
+    nofollow = excluded.nofollow, error_kind = excluded.error_kind, error = excluded.error";
+
+/// A value for a statement, typed even when NULL: PostgreSQL takes a parameter's type
+/// from what is bound to it.
+pub(super) enum Value<'a> {
+    Int(Option<i64>),
+    Text(Option<&'a str>),
+}
+
+/// A page's row, in the order of [`PAGE_ROW`]; `fetched_at` is its time as stored (the
+/// first `changed_at` too).
+pub(super) fn page_row<'a>(p: &'a PageRecord, fetched_at: &'a str) -> [Value<'a>; PAGE_COLUMNS] {
+    use Value::{Int, Text};
+    let final_url = p.location.as_ref().unwrap_or(&p.job.url);
+    [
+        Int(Some(p.job.id)),
+        Text(Some(p.job.url.as_str())),
+        Text(Some(final_url.as_str())),
+        Int(p.status.map(i64::from)),
+        Text(p.content_type.as_deref()),
+        Text(p.title.as_deref()),
+        Int(Some(i64::from(p.job.depth))),
+        Text(Some(fetched_at)),
+        Text(Some(fetched_at)),
+        Int(Some(i64::try_from(p.elapsed_ms).unwrap_or(i64::MAX))),
+        Int(p.bytes.and_then(|b| i64::try_from(b).ok())),
+        Int(Some(i64::from(p.truncated))),
+        Text(p.content_hash.as_deref()),
+        Text(p.etag.as_deref()),
+        Text(p.last_modified.as_deref()),
+        Text(p.location.as_ref().map(Url::as_str)),
+        Text(p.canonical.as_ref().map(Url::as_str)),
+        Int(Some(i64::from(p.noindex))),
+        Int(Some(i64::from(p.nofollow))),
+        Text(p.error.as_ref().map(|e| e.kind.as_str())),
+        Text(p.error.as_ref().map(|e| e.message.as_str())),
+    ]
+}
+
+/// A discovered URL's row, in the order of [`FRONTIER_ROW`], with the page it was found
+/// on (none for seeds).
+pub(super) fn frontier_row(d: &Discovered, from: Option<i64>) -> [Value<'_>; FRONTIER_COLUMNS] {
+    use Value::{Int, Text};
+    [
+        Text(Some(d.url.as_str())),
+        Text(Some(d.host.as_str())),
+        Int(Some(i64::from(d.depth))),
+        Int(Some(d.priority)),
+        Int(from),
+        Int(Some(i64::from(d.redirect_hops))),
+        Text(Some(d.kind.as_str())),
+    ]
+}
+
+/// A batch of records by what each asks of the database.
+pub(super) struct Sorted<'b> {
+    /// Fetches to be tried again later: their rows only go back to the queue.
+    pub retries: Vec<&'b PageRecord>,
+    /// Every other record, whose frontier row is finished.
+    pub visited: Vec<&'b PageRecord>,
+    /// Revisits answered 304: only the visit is recorded.
+    pub unchanged: Vec<&'b PageRecord>,
+    /// Pages whose rows and links are stored.
+    pub pages: Vec<&'b PageRecord>,
+    /// Those of `pages` stored before, whose old links go.
+    pub revisited: Vec<i64>,
+    /// What `pages` found, each with the page it was found on.
+    pub discovered: Vec<(&'b Discovered, Option<i64>)>,
+}
+
+impl<'b> Sorted<'b> {
+    pub(super) fn of(batch: &'b [PageRecord]) -> Self {
+        let (retries, visited): (Vec<&PageRecord>, Vec<&PageRecord>) =
+            batch.iter().partition(|p| p.retry_in.is_some());
+        let (unchanged, pages): (Vec<&PageRecord>, Vec<&PageRecord>) =
+            visited.iter().partition(|p| p.not_modified);
+        let revisited = pages
+            .iter()
+            .filter(|p| p.job.previous.is_some())
+            .map(|p| p.job.id)
+            .collect();
+        let discovered = pages
+            .iter()
+            .flat_map(|p| p.discovered.iter().map(|d| (d, Some(p.job.id))))
+            .collect();
+        Self {
+            retries,
+            visited,
+            unchanged,
+            pages,
+            revisited,
+            discovered,
+        }
+    }
+}
+
+/// Gives the redirects found to close a loop (by frontier id) the errors they were
+/// stored with.
+pub(super) fn report_loops(batch: &mut [PageRecord], loops: Vec<(i64, String)>) {
+    for (id, message) in loops {
+        if let Some(page) = batch.iter_mut().find(|p| p.job.id == id) {
+            page.error = Some(FetchError {
+                kind: ErrorKind::Redirect,
+                message,
+            });
+        }
+    }
+}
 
 /// How a URL found again moves up: nearer the seeds, while it still waits. The
 /// conflict clause of every insert into `frontier` but the traps'.
@@ -447,10 +574,10 @@ where
         Ok(())
     }
 
-    /// Commits a batch of pages: rows, links, discovered URLs and frontier states together.
-    /// Records whose URL is to be retried only go back to the queue, due later; a
-    /// revisit answered 304 only records the visit. Link counts change in `counts` and
-    /// reach the database when due.
+    /// Commits a batch of pages: rows, links, discovered URLs and frontier states together,
+    /// as the nodes of a shared database do (SQLite's one writer has its own way, in
+    /// `sqlite_batch`). Records whose URL is to be retried only go back to the queue, due
+    /// later; a revisit answered 304 only records the visit.
     pub(crate) async fn commit(
         &self,
         batch: &mut [PageRecord],
@@ -460,148 +587,75 @@ where
         let mut tx = self.pool.begin().await.doing("starting a page batch")?;
         let loops = Self::commit_in(&mut tx, batch, counts, admission).await?;
         tx.commit().await.doing("committing a page batch")?;
-        for (id, message) in loops {
-            if let Some(page) = batch.iter_mut().find(|p| p.job.id == id) {
-                page.error = Some(FetchError {
-                    kind: ErrorKind::Redirect,
-                    message,
-                });
-            }
-        }
+        report_loops(batch, loops);
         Ok(())
     }
 
-    /// The statements of [`Db::commit`]. Returns the redirects found to close a loop (by
-    /// frontier id, with the message stored for each), so that they are reported as the
-    /// errors they were stored as.
+    /// The statements of [`Db::commit`], returning the redirects found to close a loop.
+    ///
+    /// Every node's transactions take their locks in this order (pages, links, counts,
+    /// frontier rows found, hosts, redirects, the batch's own frontier rows), so that
+    /// they wait for each other rather than deadlock; on PostgreSQL each statement is a
+    /// round trip anyway.
     async fn commit_in(
-        tx: &mut Tx<'_, DB>,
+        tx: &mut Conn<DB>,
         batch: &[PageRecord],
         counts: &mut LinkCounts,
         admission: Admission,
     ) -> Result<Vec<(i64, String)>, Error> {
-        let (retries, visited): (Vec<&PageRecord>, Vec<&PageRecord>) =
-            batch.iter().partition(|p| p.retry_in.is_some());
-        let (unchanged, pages): (Vec<&PageRecord>, Vec<&PageRecord>) =
-            visited.iter().partition(|p| p.not_modified);
-        let revisited: Vec<i64> = pages
-            .iter()
-            .filter(|p| p.job.previous.is_some())
-            .map(|p| p.job.id)
-            .collect();
-        counts.adding(&pages);
-        // Reads the links the script below deletes.
-        counts.removing(tx, &revisited).await?;
-        let discovered: Vec<(&Discovered, Option<i64>)> = pages
-            .iter()
-            .flat_map(|p| p.discovered.iter().map(|d| (d, Some(p.job.id))))
-            .collect();
+        let sorted = Sorted::of(batch);
+        counts.adding(&sorted.pages);
+        // Reads the links deleted below.
+        counts.removing(tx, &sorted.revisited).await?;
         let mut script = Script::new();
-        Self::insert_pages(&mut script, &pages);
-        let hosts = discovered.iter().map(|(d, _)| d.host.as_str());
-        if DB::SHARED {
-            // Every node's transactions take their locks in this order (pages, links,
-            // counts, frontier rows found, hosts, redirects, the batch's own frontier
-            // rows), so that they wait for each other rather than deadlock; on
-            // PostgreSQL each statement is a round trip anyway.
-            script.run(tx).await?;
-            Self::replace_links(tx, &revisited, &pages).await?;
-            counts.settle(tx).await?;
-            Self::insert_frontier(tx, &discovered, admission.max_pages_per_host).await?;
-            let mut script = Script::new();
-            Self::insert_hosts(&mut script, hosts);
-            script.run(tx).await?;
-            let loops = Self::follow_redirect_chains(tx, &pages).await?;
-            let mut script = Script::new();
-            Self::record_visits(&mut script, &unchanged);
-            Self::finish_frontier_rows(&mut script, &visited);
-            Self::requeue(&mut script, &retries);
-            script.run(tx).await?;
-            return Ok(loops);
-        }
-        // SQLite has one writer: what needs no answer goes in one script.
-        let (trapped, fine): (Vec<_>, Vec<_>) =
-            discovered.iter().partition(|(d, _)| d.trap.is_some());
-        // Before staging: a URL staged too stays the failed row it becomes here.
-        Self::insert_trapped(tx, &trapped).await?;
-        Self::stage(&mut script, &fine);
-        Self::insert_hosts(&mut script, hosts);
-        Self::record_visits(&mut script, &unchanged);
-        Self::finish_frontier_rows(&mut script, &visited);
-        Self::requeue(&mut script, &retries);
-        Self::ask_merge_due(&mut script, admission.queue_floor);
-        let answer = script.run(tx).await?;
-        Self::replace_links(tx, &revisited, &pages).await?;
+        Self::insert_pages(&mut script, &sorted.pages);
+        script.run(tx).await?;
+        Self::replace_links(tx, &sorted.revisited, &sorted.pages).await?;
         counts.settle(tx).await?;
-        if let Some(row) = answer.first() {
-            if Self::merge_due(row, admission.queue_floor)? {
-                Self::merge_staged_in(tx, admission.max_pages_per_host).await?;
-            }
-        }
-        Self::follow_redirect_chains(tx, &pages).await
+        Self::insert_frontier(tx, &sorted.discovered, admission.max_pages_per_host).await?;
+        let mut script = Script::new();
+        Self::insert_hosts(
+            &mut script,
+            sorted.discovered.iter().map(|(d, _)| d.host.as_str()),
+        );
+        script.run(tx).await?;
+        let loops = Self::follow_redirect_chains(tx, &sorted.pages).await?;
+        let mut script = Script::new();
+        Self::record_visits(&mut script, &sorted.unchanged);
+        Self::finish_frontier_rows(&mut script, &sorted.visited);
+        Self::requeue(&mut script, &sorted.retries);
+        script.run(tx).await?;
+        Ok(loops)
     }
 
-    /// Inserts pages, or replaces a revisited page's row; `changed_at` moves only when the
-    /// content hash does.
+    /// Inserts pages, or replaces a revisited page's row.
     fn insert_pages(script: &mut Script<DB>, batch: &[&PageRecord]) {
-        const COLUMNS: usize = 21;
-        for chunk in batch.chunks(MAX_BINDS / COLUMNS) {
-            let q = script.statement(
-                "INSERT INTO pages (id, url, final_url, status, content_type, title, depth, fetched_at,
-                    changed_at, elapsed_ms, bytes, truncated, content_hash, etag, last_modified,
-                    location, canonical_url, noindex, nofollow, error_kind, error) ",
-            );
+        for chunk in batch.chunks(MAX_BINDS / PAGE_COLUMNS) {
+            let q = script.statement(&format!("INSERT INTO pages ({PAGE_ROW}) "));
             q.push_values(chunk, |mut b, p| {
-                let final_url = p.location.as_ref().unwrap_or(&p.job.url);
                 let fetched_at = rfc3339(p.fetched_at);
-                b.push_bind(p.job.id)
-                    .push_bind(p.job.url.as_str())
-                    .push_bind(final_url.as_str())
-                    .push_bind(p.status.map(i64::from))
-                    .push_bind(p.content_type.as_deref())
-                    .push_bind(p.title.as_deref())
-                    .push_bind(i64::from(p.job.depth))
-                    .push_bind(fetched_at.clone())
-                    .push_bind(fetched_at)
-                    .push_bind(i64::try_from(p.elapsed_ms).unwrap_or(i64::MAX))
-                    .push_bind(p.bytes.and_then(|b| i64::try_from(b).ok()))
-                    .push_bind(i64::from(p.truncated))
-                    .push_bind(p.content_hash.as_deref())
-                    .push_bind(p.etag.as_deref())
-                    .push_bind(p.last_modified.as_deref())
-                    .push_bind(p.location.as_ref().map(Url::as_str))
-                    .push_bind(p.canonical.as_ref().map(Url::as_str))
-                    .push_bind(i64::from(p.noindex))
-                    .push_bind(i64::from(p.nofollow))
-                    .push_bind(p.error.as_ref().map(|e| e.kind.as_str()))
-                    .push_bind(p.error.as_ref().map(|e| e.message.as_str()));
+                for value in page_row(p, &fetched_at) {
+                    Self::bind(&mut b, value);
+                }
             });
-            q.push(
-                " ON CONFLICT (id) DO UPDATE SET final_url = excluded.final_url, status = excluded.status,
-                    content_type = excluded.content_type, title = excluded.title, depth = excluded.depth,
-                    fetched_at = excluded.fetched_at,
-                    changed_at = CASE WHEN pages.content_hash IS NOT DISTINCT FROM excluded.content_hash
-                                      THEN pages.changed_at ELSE excluded.changed_at END,
-                    elapsed_ms = excluded.elapsed_ms, bytes = excluded.bytes, truncated = excluded.truncated,
-                    content_hash = excluded.content_hash, etag = excluded.etag,
-                    last_modified = excluded.last_modified, location = excluded.location,
-                    canonical_url = excluded.canonical_url, noindex = excluded.noindex,
-                    nofollow = excluded.nofollow, error_kind = excluded.error_kind, error = excluded.error",
-            );
+            q.push(PAGE_UPSERT);
         }
+    }
+
+    fn bind(b: &mut Separated<'_, DB, &'static str>, value: Value<'_>) {
+        match value {
+            Value::Int(n) => b.push_bind(n),
+            Value::Text(text) => b.push_bind(text),
+        };
     }
 
     /// Deletes the links of `revisited` pages and inserts those of `pages`, whose rows
-    /// are stored already. SQLite's go through statements of the store's own
-    /// ([`sqlite_links`]), PostgreSQL's as multi-row statements.
+    /// are stored already.
     async fn replace_links(
-        tx: &mut Tx<'_, DB>,
+        tx: &mut Conn<DB>,
         revisited: &[i64],
         pages: &[&PageRecord],
     ) -> Result<(), Error> {
-        if let Some(conn) = DB::as_sqlite(tx) {
-            return sqlite_links::replace(conn, revisited, pages).await;
-        }
         let mut script = Script::new();
         Self::delete_links(&mut script, revisited);
         Self::insert_links(&mut script, pages);
@@ -653,7 +707,7 @@ where
     /// (`max_pages_per_host`, 0: no limit).
     /// Each URL comes with the page it was found on (none for seeds).
     async fn insert_frontier(
-        tx: &mut Tx<'_, DB>,
+        tx: &mut Conn<DB>,
         urls: &[(&Discovered, Option<i64>)],
         max_pages_per_host: u64,
     ) -> Result<(), Error> {
@@ -661,75 +715,6 @@ where
         let new = Self::insert_queued(tx, &fine).await?;
         Self::spend_host_budgets(tx, new, max_pages_per_host).await?;
         Self::insert_trapped(tx, &trapped).await
-    }
-
-    /// Appends what a batch discovered to `frontier_staged` (SQLite). PostgreSQL's nodes
-    /// insert into `frontier` at once, as another node may find the same URLs; SQLite's
-    /// one writer merges the staged URLs into `frontier` when due: when they have grown
-    /// many, or when the queue runs short of URLs to lease.
-    fn stage(script: &mut Script<DB>, urls: &[&(&Discovered, Option<i64>)]) {
-        let urls: Vec<(&Discovered, Option<i64>)> = urls.iter().map(|&&u| u).collect();
-        for chunk in urls.chunks(MAX_BINDS / FRONTIER_COLUMNS) {
-            Self::frontier_values(script.statement(""), "frontier_staged", chunk);
-        }
-    }
-
-    /// Asks, last in `script`, what [`Db::merge_due`] decides on.
-    ///
-    /// Every merge empties the staged table, after which SQLite numbers rows from 1
-    /// again: the largest rowid is the count, read without counting. Retries waiting for
-    /// later are no help to a lease, so the queue's size counts URLs due now. The two
-    /// scans of up to a window of index entries are skipped when nothing is staged, as
-    /// it is after every merge until the next batch finds a new URL.
-    fn ask_merge_due(script: &mut Script<DB>, queue_floor: usize) {
-        let floor = i64::try_from(queue_floor).unwrap_or(i64::MAX);
-        script
-            .statement(
-                "SELECT staged,
-                        CASE WHEN staged > 0 THEN (SELECT max(priority) FROM frontier_staged) END,
-                        (SELECT coalesce(max(id), 0) FROM frontier),
-                        CASE WHEN staged > 0 THEN (SELECT count(*) FROM (
-                            SELECT 1 FROM frontier WHERE state = 'queued' AND not_before <= ",
-            )
-            .push_bind(unix_ms(SystemTime::now()))
-            .push(" LIMIT ")
-            .push_bind(floor)
-            .push(
-                ") AS due) END,
-                 CASE WHEN staged > 0 THEN (SELECT priority FROM frontier WHERE state = 'queued'
-                     ORDER BY priority DESC, id LIMIT 1 OFFSET ",
-            )
-            .push_bind(floor.saturating_sub(1))
-            .push(
-                ") END
-                 FROM (SELECT coalesce(max(rowid), 0) AS staged FROM frontier_staged) AS s",
-            );
-    }
-
-    /// Whether the staged URLs are to be merged now, from the row of
-    /// [`Db::ask_merge_due`]: when one of them would be among the next `queue_floor`
-    /// (the window's size) leased, which is also whenever fewer URLs than that are due
-    /// in the queue, or when there are many (see [`MERGE_AT_LEAST`]). A staged URL of
-    /// the same priority as the last of those would come after them anyway: it gets a
-    /// larger id.
-    fn merge_due(row: &DB::Row, queue_floor: usize) -> Result<bool, Error> {
-        let floor = i64::try_from(queue_floor).unwrap_or(i64::MAX);
-        const DOING: &str = "sizing the staged URLs";
-        let staged: i64 = row.try_get(0).doing(DOING)?;
-        if staged == 0 {
-            return Ok(false);
-        }
-        let best: Option<i64> = row.try_get(1).doing(DOING)?;
-        let known: i64 = row.try_get(2).doing(DOING)?;
-        let due: Option<i64> = row.try_get(3).doing(DOING)?;
-        let last: Option<i64> = row.try_get(4).doing(DOING)?;
-        let outranks = match (best, last) {
-            (Some(best), Some(last)) => best > last,
-            _ => true,
-        };
-        Ok(due.unwrap_or(0) < floor
-            || outranks
-            || staged >= MERGE_AT_LEAST.max(known / MERGE_FRACTION))
     }
 
     /// Merges the staged URLs in a transaction of its own (see [`Db::merge_staged_in`]).
@@ -750,9 +735,12 @@ where
     /// walked once from end to end instead of at random; the shallowest of a URL's
     /// sightings comes first, and a URL known already moves up as [`MOVE_UP`] says.
     /// The rows above the largest id before are the new ones, for the hosts' budgets.
-    async fn merge_staged_in(tx: &mut Tx<'_, DB>, max_pages_per_host: u64) -> Result<(), Error> {
+    pub(super) async fn merge_staged_in(
+        tx: &mut Conn<DB>,
+        max_pages_per_host: u64,
+    ) -> Result<(), Error> {
         let above: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM frontier")
-            .fetch_one(&mut **tx)
+            .fetch_one(&mut *tx)
             .await
             .doing("merging staged URLs")?;
         sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -760,11 +748,11 @@ where
              SELECT url, host, depth, priority, discovered_from, redirect_hops, kind
              FROM frontier_staged WHERE true ORDER BY url, depth{MOVE_UP}"
         )))
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .doing("merging staged URLs")?;
         sqlx::query("DELETE FROM frontier_staged")
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .doing("merging staged URLs")?;
         Self::spend_host_budgets(tx, NewRows::Above(above), max_pages_per_host).await
@@ -772,8 +760,8 @@ where
 
     /// Records URLs that look like traps as failed rows, each with a page row that says
     /// why; a URL known already is left as it is.
-    async fn insert_trapped(
-        tx: &mut Tx<'_, DB>,
+    pub(super) async fn insert_trapped(
+        tx: &mut Conn<DB>,
         trapped: &[&(&Discovered, Option<i64>)],
     ) -> Result<(), Error> {
         for &&(url, from) in trapped {
@@ -789,7 +777,7 @@ where
             .bind(from)
             .bind(i64::from(url.redirect_hops))
             .bind(url.kind.as_str())
-            .fetch_optional(&mut **tx)
+            .fetch_optional(&mut *tx)
             .await
             .doing("recording a trapped URL")?;
             let Some(id) = id else {
@@ -805,7 +793,7 @@ where
             .bind(i64::from(url.depth))
             .bind(now)
             .bind(url.trap.as_deref())
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .doing("recording a trapped URL")?;
         }
@@ -819,7 +807,7 @@ where
     /// breadth-first order follow the shortest path the crawl has seen. Returns the rows
     /// that are new, which count against their hosts' budgets.
     async fn insert_queued<'u>(
-        tx: &mut Tx<'_, DB>,
+        tx: &mut Conn<DB>,
         urls: &[&(&'u Discovered, Option<i64>)],
     ) -> Result<NewRows<'u>, Error> {
         let mut nearest: BTreeMap<&str, (&'u Discovered, Option<i64>)> = BTreeMap::new();
@@ -835,7 +823,7 @@ where
             // and one upsert both adds them and moves known URLs up. Returning each new
             // row instead cost a tenth of a crawl finding mostly new URLs.
             let above: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM frontier")
-                .fetch_one(&mut **tx)
+                .fetch_one(&mut *tx)
                 .await
                 .doing("adding discovered URLs to the frontier")?;
             Self::upsert_frontier(tx, &all).await?;
@@ -850,7 +838,7 @@ where
             let rows = q
                 .build()
                 .persistent(false)
-                .fetch_all(&mut **tx)
+                .fetch_all(&mut *tx)
                 .await
                 .doing("adding discovered URLs to the frontier")?;
             for row in rows {
@@ -869,7 +857,7 @@ where
     /// Adds the URLs that are new and moves known ones up when found nearer the seeds
     /// while they still wait.
     async fn upsert_frontier(
-        tx: &mut Tx<'_, DB>,
+        tx: &mut Conn<DB>,
         urls: &[(&Discovered, Option<i64>)],
     ) -> Result<(), Error> {
         for chunk in urls.chunks(MAX_BINDS / FRONTIER_COLUMNS) {
@@ -878,7 +866,7 @@ where
             q.push(MOVE_UP);
             q.build()
                 .persistent(false)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await
                 .doing("adding discovered URLs to the frontier")?;
         }
@@ -888,17 +876,11 @@ where
     /// Writes `INSERT INTO {table} (...) VALUES ...` for discovered URLs, each with the
     /// page it was found on; the caller adds any conflict clause.
     fn frontier_values(q: &mut QueryBuilder<DB>, table: &str, urls: &[(&Discovered, Option<i64>)]) {
-        q.push(format_args!(
-            "INSERT INTO {table} (url, host, depth, priority, discovered_from, redirect_hops, kind) "
-        ));
+        q.push(format_args!("INSERT INTO {table} ({FRONTIER_ROW}) "));
         q.push_values(urls, |mut b, (d, from)| {
-            b.push_bind(d.url.as_str())
-                .push_bind(d.host.as_str())
-                .push_bind(i64::from(d.depth))
-                .push_bind(d.priority)
-                .push_bind(*from)
-                .push_bind(i64::from(d.redirect_hops))
-                .push_bind(d.kind.as_str());
+            for value in frontier_row(d, *from) {
+                Self::bind(&mut b, value);
+            }
         });
     }
 
@@ -908,7 +890,7 @@ where
     /// has not committed; the shallowest rows are the ones kept. Hosts are counted in
     /// order, so writers of several nodes wait for each other rather than deadlock.
     async fn spend_host_budgets(
-        tx: &mut Tx<'_, DB>,
+        tx: &mut Conn<DB>,
         new: NewRows<'_>,
         max_pages_per_host: u64,
     ) -> Result<(), Error> {
@@ -929,7 +911,7 @@ where
                 "SELECT host, count(*) FROM frontier WHERE id > $1 GROUP BY host ORDER BY host",
             )
             .bind(*above)
-            .fetch_all(&mut **tx)
+            .fetch_all(&mut *tx)
             .await
             .doing("counting URLs against their hosts' budgets")?,
         };
@@ -946,7 +928,7 @@ where
             let rows = q
                 .build()
                 .persistent(false)
-                .fetch_all(&mut **tx)
+                .fetch_all(&mut *tx)
                 .await
                 .doing("counting URLs against their hosts' budgets")?;
             totals.extend(
@@ -966,7 +948,7 @@ where
             sqlx::query("UPDATE host_budget SET urls = urls - $1 WHERE host = $2")
                 .bind(added - room)
                 .bind(host.as_str())
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await
                 .doing("counting URLs against their hosts' budgets")?;
             let over: Vec<i64> = match &new {
@@ -986,7 +968,7 @@ where
                 .bind(host.as_str())
                 .bind(added - room)
                 .bind(room)
-                .fetch_all(&mut **tx)
+                .fetch_all(&mut *tx)
                 .await
                 .doing("finding URLs over their host's budget")?,
             };
@@ -1000,7 +982,7 @@ where
 
     /// Turns frontier rows this transaction queued into trap rows: failed, with a page row
     /// that says why.
-    async fn trap_queued(tx: &mut Tx<'_, DB>, ids: &[i64], reason: &str) -> Result<(), Error> {
+    async fn trap_queued(tx: &mut Conn<DB>, ids: &[i64], reason: &str) -> Result<(), Error> {
         let now = rfc3339(SystemTime::now());
         for chunk in ids.chunks(MAX_BINDS - 2) {
             let mut q =
@@ -1008,7 +990,7 @@ where
             push_id_list(&mut q, chunk);
             q.build()
                 .persistent(false)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await
                 .doing("recording trapped URLs")?;
             let mut q = QueryBuilder::<DB>::new(
@@ -1024,7 +1006,7 @@ where
             push_id_list(&mut q, chunk);
             q.build()
                 .persistent(false)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await
                 .doing("recording trapped URLs")?;
         }
@@ -1053,8 +1035,8 @@ where
     /// `/a`): every hop is a URL already known, so nothing is fetched again, and this hop
     /// is stored as a `redirect` error naming the URL it loops back to. Returns those
     /// hops, by frontier id, with their messages.
-    async fn follow_redirect_chains(
-        tx: &mut Tx<'_, DB>,
+    pub(super) async fn follow_redirect_chains(
+        tx: &mut Conn<DB>,
         batch: &[&PageRecord],
     ) -> Result<Vec<(i64, String)>, Error> {
         let mut loops = Vec::new();
@@ -1068,7 +1050,7 @@ where
             )
             .bind(location.as_str())
             .bind(page.job.id)
-            .fetch_one(&mut **tx)
+            .fetch_one(&mut *tx)
             .await
             .doing("following a redirect chain")?;
             if final_url == page.job.url.as_str() && page.error.is_none() {
@@ -1077,7 +1059,7 @@ where
                     .bind(ErrorKind::Redirect.as_str())
                     .bind(message.as_str())
                     .bind(page.job.id)
-                    .execute(&mut **tx)
+                    .execute(&mut *tx)
                     .await
                     .doing("recording a redirect loop")?;
                 loops.push((page.job.id, message));
@@ -1090,7 +1072,7 @@ where
             .bind(&final_url)
             .bind(page.job.url.as_str())
             .bind(page.job.id)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .doing("following a redirect chain")?;
         }

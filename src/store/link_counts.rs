@@ -27,7 +27,7 @@ use sqlx::database::HasStatementCache;
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Pool, QueryBuilder, Row, Type};
 
 use super::backend::Backend;
-use super::db::{push_id_list, Tx};
+use super::db::{push_id_list, Conn};
 use super::MAX_BINDS;
 use crate::error::{DbContext, Error};
 use crate::page::PageRecord;
@@ -90,6 +90,16 @@ impl LinkCounts {
         self.inlinks.is_empty() && self.anchors.is_empty()
     }
 
+    /// Whether [`LinkCounts::settle`] would write anything on SQLite, where most
+    /// batches' statements go without sqlx (see `sqlite_batch`).
+    pub(super) fn settles_in_database(&self) -> bool {
+        if self.due() {
+            self.marked || !self.is_empty()
+        } else {
+            !self.marked && !self.is_empty()
+        }
+    }
+
     fn due(&self) -> bool {
         self.inlinks.len() + self.anchors.len() >= MAX_WAITING
             || self.last_flush.elapsed() >= FLUSH_EVERY
@@ -98,7 +108,7 @@ impl LinkCounts {
     /// Takes away the links the revisited pages stored last time, before they are deleted.
     pub(super) async fn removing<DB: Backend + HasStatementCache>(
         &mut self,
-        tx: &mut Tx<'_, DB>,
+        tx: &mut Conn<DB>,
         sources: &[i64],
     ) -> Result<(), Error>
     where
@@ -120,7 +130,7 @@ impl LinkCounts {
             let rows = q
                 .build()
                 .persistent(false)
-                .fetch_all(&mut **tx)
+                .fetch_all(&mut *tx)
                 .await
                 .doing("reading a revisited page's old links")?;
             let mut pairs = HashSet::new();
@@ -151,7 +161,7 @@ impl LinkCounts {
     /// changes from another's, so the counts are kept exact batch by batch instead.
     pub(super) async fn settle<DB: Backend + HasStatementCache>(
         &mut self,
-        tx: &mut Tx<'_, DB>,
+        tx: &mut Conn<DB>,
     ) -> Result<(), Error>
     where
         for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
@@ -180,7 +190,7 @@ impl LinkCounts {
     /// update them in the same order wait for each other instead of deadlocking.
     pub(super) async fn flush<DB: Backend + HasStatementCache>(
         &mut self,
-        tx: &mut Tx<'_, DB>,
+        tx: &mut Conn<DB>,
     ) -> Result<(), Error>
     where
         for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
@@ -218,7 +228,7 @@ impl LinkCounts {
             );
             q.build()
                 .persistent(false)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await
                 .doing("counting in-links")?;
         }
@@ -236,7 +246,7 @@ impl LinkCounts {
             ));
             q.build()
                 .persistent(false)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await
                 .doing("counting anchor texts")?;
         }
@@ -255,7 +265,7 @@ impl LinkCounts {
             q.push(")");
             q.build()
                 .persistent(false)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await
                 .doing("dropping in-link counts of unlinked URLs")?;
         }
@@ -279,7 +289,7 @@ impl LinkCounts {
             q.push(")");
             q.build()
                 .persistent(false)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await
                 .doing("dropping anchor texts no longer used")?;
         }
@@ -287,7 +297,7 @@ impl LinkCounts {
     }
 }
 
-async fn set_behind<DB: Backend>(tx: &mut Tx<'_, DB>, behind: bool) -> Result<(), Error>
+async fn set_behind<DB: Backend>(tx: &mut Conn<DB>, behind: bool) -> Result<(), Error>
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     DB::Arguments: IntoArguments<DB>,
@@ -295,7 +305,7 @@ where
 {
     sqlx::query("UPDATE writer_state SET value = $1 WHERE key = 'link_counts_behind'")
         .bind(i64::from(behind))
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .doing("marking the link counts")?;
     Ok(())

@@ -15,7 +15,7 @@ pub mod cluster;
 mod db;
 pub(crate) mod link_counts;
 mod script;
-mod sqlite_links;
+mod sqlite_batch;
 pub mod writer;
 
 use std::path::PathBuf;
@@ -310,7 +310,7 @@ impl Store {
         admission: Admission,
     ) -> Result<(), Error> {
         let db = match &self.0 {
-            Backed::Sqlite(db) => return db.commit(batch, counts, admission).await,
+            Backed::Sqlite(db) => return db.commit_local(batch, counts, admission).await,
             Backed::Postgres(db) => db,
         };
         let mut attempt = 1;

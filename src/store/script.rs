@@ -13,7 +13,7 @@ use sqlx::database::HasStatementCache;
 use sqlx::{Executor, IntoArguments, QueryBuilder};
 
 use super::backend::Backend;
-use super::db::Tx;
+use super::db::Conn;
 use crate::error::{DbContext, Error};
 
 pub(super) struct Script<DB: Backend> {
@@ -54,14 +54,14 @@ where
 
     /// Runs the statements, returning the rows of the last query (on SQLite, of every
     /// statement: only one that ends the script may return any).
-    pub(super) async fn run(self, tx: &mut Tx<'_, DB>) -> Result<Vec<DB::Row>, Error> {
+    pub(super) async fn run(self, tx: &mut Conn<DB>) -> Result<Vec<DB::Row>, Error> {
         let last = (!self.is_empty()).then_some(self.current);
         let mut rows = Vec::new();
         for mut query in self.sent_alone.into_iter().chain(last) {
             rows = query
                 .build()
                 .persistent(false)
-                .fetch_all(&mut **tx)
+                .fetch_all(&mut *tx)
                 .await
                 .doing("storing a batch of pages")?;
         }
