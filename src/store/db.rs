@@ -268,7 +268,7 @@ where
         &self,
         indexes: impl IntoIterator<Item = &'i DeferredIndex>,
     ) -> Result<PoolConnection<DB>, Error> {
-        let (before, after) = DB::around_index_build();
+        let (before, after) = DB::around_bulk_sort();
         let mut conn = self.pool.acquire().await.doing("building an index")?;
         sqlx::query(sqlx::AssertSqlSafe(before))
             .execute(&mut *conn)
@@ -717,28 +717,48 @@ where
         Self::insert_trapped(tx, &trapped).await
     }
 
-    /// Merges the staged URLs in a transaction of its own (see [`Db::merge_staged_in`]).
+    /// Merges the staged URLs (see [`Db::merge_staged_on`]).
     pub async fn merge_staged(&self, max_pages_per_host: u64) -> Result<(), Error> {
         if DB::SHARED {
             return Ok(());
         }
-        let mut tx = self
+        let mut conn = self
             .pool
-            .begin()
+            .acquire()
+            .await
+            .doing("starting to merge staged URLs")?;
+        Self::merge_staged_on(&mut conn, max_pages_per_host).await
+    }
+
+    /// Merges the staged URLs on `conn`, in a transaction of its own, sorting them as the
+    /// deferred index builds sort ([`Backend::around_bulk_sort`]): a merge may take
+    /// millions.
+    pub(super) async fn merge_staged_on(
+        conn: &mut Conn<DB>,
+        max_pages_per_host: u64,
+    ) -> Result<(), Error> {
+        let (before, after) = DB::around_bulk_sort();
+        sqlx::query(sqlx::AssertSqlSafe(before))
+            .execute(&mut *conn)
+            .await
+            .doing("preparing to merge staged URLs")?;
+        let mut tx = sqlx::Connection::begin(&mut *conn)
             .await
             .doing("starting to merge staged URLs")?;
         Self::merge_staged_in(&mut tx, max_pages_per_host).await?;
-        tx.commit().await.doing("merging staged URLs")
+        tx.commit().await.doing("merging staged URLs")?;
+        sqlx::query(sqlx::AssertSqlSafe(after))
+            .execute(&mut *conn)
+            .await
+            .doing("after merging staged URLs")?;
+        Ok(())
     }
 
     /// Moves the staged URLs into `frontier` in URL order, so that the URL index is
     /// walked once from end to end instead of at random; the shallowest of a URL's
     /// sightings comes first, and a URL known already moves up as [`MOVE_UP`] says.
     /// The rows above the largest id before are the new ones, for the hosts' budgets.
-    pub(super) async fn merge_staged_in(
-        tx: &mut Conn<DB>,
-        max_pages_per_host: u64,
-    ) -> Result<(), Error> {
+    async fn merge_staged_in(tx: &mut Conn<DB>, max_pages_per_host: u64) -> Result<(), Error> {
         let above: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM frontier")
             .fetch_one(&mut *tx)
             .await
