@@ -118,6 +118,8 @@ struct Stats {
     errors_by_kind: BTreeMap<&'static str, u64>,
     in_flight: usize,
     queued: i64,
+    /// URLs found and waiting to join the queue (SQLite's `frontier_staged`).
+    staged: i64,
     queues: BTreeMap<&'static str, usize>,
     pages_per_sec_last_minute: f64,
     hosts: Vec<HostCounts>,
@@ -136,10 +138,11 @@ async fn stats(State(admin): State<Arc<Admin>>) -> Response {
     let counts = async {
         Ok::<_, crate::Error>((
             admin.store.queued_count().await?,
+            admin.store.staged_count().await?,
             admin.store.host_counts(STATS_HOSTS).await?,
         ))
     };
-    let (queued, hosts) = match counts.await {
+    let (queued, staged, hosts) = match counts.await {
         Ok(counts) => counts,
         Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
     };
@@ -161,6 +164,7 @@ async fn stats(State(admin): State<Arc<Admin>>) -> Response {
         errors_by_kind: tally.errors,
         in_flight,
         queued,
+        staged,
         queues,
         pages_per_sec_last_minute: admin.progress.rate_last_minute(),
         hosts,

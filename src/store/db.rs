@@ -298,6 +298,19 @@ where
             .doing("counting queued URLs")
     }
 
+    /// URLs found and waiting in SQLite's `frontier_staged` to join the frontier (0 on
+    /// PostgreSQL, whose nodes add them at once). Every merge empties the table and
+    /// SQLite numbers its rows from 1 again, so the largest rowid is the count.
+    pub async fn staged_count(&self) -> Result<i64, Error> {
+        if DB::SHARED {
+            return Ok(0);
+        }
+        sqlx::query_scalar("SELECT coalesce(max(rowid), 0) FROM frontier_staged")
+            .fetch_one(&self.readers)
+            .await
+            .doing("counting staged URLs")
+    }
+
     /// The `limit` hosts with the most known URLs, by state.
     pub async fn host_counts(&self, limit: i64) -> Result<Vec<HostCounts>, Error> {
         let rows = sqlx::query(

@@ -230,6 +230,13 @@ impl Store {
         on_backend!(self, db => db.queued_count().await)
     }
 
+    /// URLs found and not yet in the frontier: on SQLite they wait in `frontier_staged`
+    /// until the queue needs them (a URL may be there more than once, or be known
+    /// already).
+    pub async fn staged_count(&self) -> Result<i64, Error> {
+        on_backend!(self, db => db.staged_count().await)
+    }
+
     /// The `limit` hosts with the most known URLs, by state.
     pub async fn host_counts(&self, limit: i64) -> Result<Vec<HostCounts>, Error> {
         on_backend!(self, db => db.host_counts(limit).await)

@@ -687,6 +687,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn found_urls_wait_staged_while_the_queue_is_long_and_join_it_when_merged() {
+        let (_dir, store, _db, seed) = open().await;
+        let queued: Vec<Discovered> = (0..3)
+            .map(|i| discovered(&format!("http://h/q{i}"), None))
+            .collect();
+        store.enqueue(&queued).await.unwrap();
+        let found = [
+            discovered("http://h/a", None),
+            discovered("http://h/b", None),
+        ];
+        let mut batch = vec![page(seed, &[], &found)];
+        let long_queue = Admission {
+            max_pages_per_host: 0,
+            queue_floor: 2,
+        };
+        store
+            .commit(&mut batch, &mut LinkCounts::new(), long_queue)
+            .await
+            .unwrap();
+        assert_eq!(store.staged_count().await.unwrap(), 2);
+        assert_eq!(store.queued_count().await.unwrap(), 3);
+
+        store.merge_staged(0).await.unwrap();
+        assert_eq!(store.staged_count().await.unwrap(), 0);
+        assert_eq!(store.queued_count().await.unwrap(), 5);
+        store.close().await;
+    }
+
+    #[tokio::test]
     async fn a_refused_batch_leaves_nothing_and_the_next_one_is_stored() {
         let (_dir, store, db, seed) = open().await;
         let mut orphan = seed.clone();

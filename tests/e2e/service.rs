@@ -172,6 +172,7 @@ async fn the_admin_api_reports_takes_seeds_pauses_and_resumes() {
     assert_eq!(stats["state"], "running");
     assert_eq!(stats["pages_by_class"]["2xx"], 11);
     assert_eq!(stats["queued"], 0);
+    assert_eq!(stats["staged"], 0);
     assert!(stats["links"].as_u64() >= Some(10));
     for queue in ["to_fetch", "to_parse", "to_store"] {
         assert!(stats["queues"][queue].is_u64(), "{stats}");
