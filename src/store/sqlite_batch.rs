@@ -59,11 +59,12 @@ impl Db<Sqlite> {
     /// A merge walks `frontier`'s URL index once, in URL order, so the more URLs it takes
     /// the less it costs each: in the benchmark's scale crawl, merging whenever an eighth
     /// of the frontier's size was staged (as this store did before) took the writer
-    /// 2.8 s over the crawl, a merge at most 0.4 s, and the crawl ran 20% slower in its
-    /// last tenth than its first; one merge at the crawl's end took 3.0 s, and the whole
-    /// crawl (12.7 s) 6% less time (two runs each). The price of merging only when needed
-    /// is a pause as long as what was staged since the last merge takes (about 2.6 µs a
-    /// URL there, 3.0 s for 1.15 M), in a crawl whose queue runs short late.
+    /// 2.8 s over the crawl in 35 merges of up to 0.4 s, each a dip that left the last
+    /// tenth of the crawl at 72–98% of the first's pages/s from run to run (merging
+    /// smaller shares was slower still); one merge at the crawl's end took 3.0 s, and the
+    /// whole crawl 14.28 → 13.58 s (three interleaved pairs, every pair faster). The price
+    /// of merging only when needed is a pause as long as what was staged since the last
+    /// merge takes (about 2.6 µs a URL there), in a crawl whose queue runs short late.
     pub(super) async fn commit_local(
         &self,
         batch: &mut [PageRecord],
