@@ -32,11 +32,6 @@ pub trait Backend: Database {
     /// lease only expires.
     const SHARED: bool;
 
-    /// Whether one query may hold several `;`-separated statements with parameters:
-    /// SQLite runs them in turn, binding each from the same argument list. PostgreSQL's
-    /// extended protocol takes one statement per query.
-    const MULTI_STATEMENT: bool;
-
     /// The conflict target that keeps `anchors` one row per (target, anchor text).
     /// PostgreSQL's index holds a hash of the text: a B-tree entry has a size limit that
     /// anchor texts do not.
@@ -101,7 +96,6 @@ pub trait Backend: Database {
 
 impl Backend for Sqlite {
     const SHARED: bool = false;
-    const MULTI_STATEMENT: bool = true;
     const ANCHORS_KEY: &'static str = "(target_url, anchor_text)";
     const DEFERRED_INDEXES: &'static [DeferredIndex] = &[
         DeferredIndex {
@@ -136,7 +130,6 @@ impl Backend for Sqlite {
 
 impl Backend for Postgres {
     const SHARED: bool = true;
-    const MULTI_STATEMENT: bool = false;
     const ANCHORS_KEY: &'static str = "(target_url, md5(anchor_text))";
     const DEFERRED_INDEXES: &'static [DeferredIndex] = &[];
     fn around_bulk_sort() -> (String, String) {

@@ -672,7 +672,7 @@ where
         let mut script = Script::new();
         Self::delete_links(&mut script, revisited);
         Self::insert_links(&mut script, pages);
-        script.run(tx).await.map(drop)
+        script.run(tx).await
     }
 
     /// A revisited page's links are replaced by what it links to now.

@@ -421,6 +421,7 @@ impl Statement {
         match *value {
             Value::Int(Some(n)) => self.bind_i64(index, n),
             Value::Text(text) => self.bind_text(index, text),
+            // NULL is NULL whatever the column's type.
             Value::Int(None) => self.bind_text(index, None),
         }
     }
