@@ -8,7 +8,7 @@
 //! ```text
 //!  store (frontier table) ──► Dispatcher ──jobs──► FetchPool ──fetched──► ParsePool ──records──► StoreWriter
 //!        ▲                   (frontier window,     (tokio tasks,          (OS threads,          (one writer,
-//!        │                    politeness)           one reqwest Client)    scraper)              batched txns)
+//!        │                    politeness)           one reqwest Client)    html5ever)            batched txns)
 //!        └──────────── new frontier rows, committed with the page that found them ─────────────────┘
 //! ```
 //!
@@ -17,7 +17,7 @@
 //!   it and hands them to the fetchers, and decides when the crawl is over.
 //! - [`fetcher`]: one HTTP request per job; every outcome (a 404, a timeout) is a value.
 //! - [`parser`]: title, links and anchor texts out of HTML; CPU work, so plain threads;
-//!   [`html`] builds the tree with its depth capped, so hostile nesting parses in linear time.
+//!   [`html`] reads them from html5ever's tokens, in time linear in the page's size.
 //! - [`store`]: SQLite schema, migrations, leasing, and the single batching writer.
 //! - [`pipeline`]: the wiring of all of the above, in one place.
 //!

@@ -4,19 +4,15 @@
 //! their whitespace collapsed.
 #![no_main]
 
-use std::sync::OnceLock;
-
 use libfuzzer_sys::fuzz_target;
-use pipecrawl::parser::Extractor;
+use pipecrawl::parser::extract;
 use pipecrawl::{charset, urlnorm};
 use url::Url;
 
 fuzz_target!(|data: &[u8]| {
-    static EXTRACTOR: OnceLock<Extractor> = OnceLock::new();
-    let extractor = EXTRACTOR.get_or_init(Extractor::new);
     let page = Url::parse("http://example.com/dir/page.html").expect("a constant URL");
     let html = charset::decode(data, Some("text/html"));
-    let extracted = extractor.extract(&html, &page);
+    let extracted = extract(&html, &page);
     if let Some(title) = &extracted.title {
         assert_collapsed(title);
         assert!(!title.is_empty());

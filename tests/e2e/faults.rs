@@ -583,7 +583,7 @@ async fn fault_100k_nested_divs() {
     })
     .await;
     let db = f.crawl("").await;
-    // Parsed (nesting flattened past 512 levels), its link found and followed.
+    // Parsed in time linear in its size, its link found and followed.
     let deep = row(&db, &f.url("/deep")).await;
     assert_eq!(
         (
