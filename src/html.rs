@@ -192,10 +192,10 @@ impl ReadState {
 
     /// Text on either side of a block's edge is two pieces, not one word.
     fn breaks_text(&self, name: &str, page: &mut PageElements) {
-        if !is_block(name) {
+        let Some(anchor) = self.open_anchor.and_then(|i| page.anchors.get_mut(i)) else {
             return;
-        }
-        if let Some(anchor) = self.open_anchor.and_then(|i| page.anchors.get_mut(i)) {
+        };
+        if is_block(name) {
             anchor.text.push(' ');
         }
     }

@@ -2,9 +2,9 @@
 //! worth crawling.
 //!
 //! Parsing is the crawl's CPU work, so it runs on plain threads, as many as the cores
-//! (see [`html`] for how a page is read). Scope and priority
-//! are decided here too, and links to URLs the frontier already has are dropped here (see
-//! [`SeenUrls`]), keeping the single writer's work to inserting rows.
+//! ([`html`] reads a page). Scope and priority are decided here too, and links to URLs the
+//! frontier already has are dropped here (see [`SeenUrls`]), keeping the single writer's
+//! work to inserting rows.
 
 use foldhash::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
