@@ -73,6 +73,9 @@ struct ReadState {
     in_title: bool,
     /// The index in `anchors` of the `<a>` whose text is being read.
     open_anchor: Option<usize>,
+    /// `<table>` elements open, now and when the open link began.
+    tables: usize,
+    anchor_tables: usize,
     /// `<svg>` and `<math>` elements open.
     foreign: usize,
 }
@@ -125,8 +128,12 @@ impl ReadState {
                 if let Some(anchor) = anchor(attr("href"), attr("rel")) {
                     page.anchors.push(anchor);
                     self.open_anchor = Some(page.anchors.len() - 1);
+                    self.anchor_tables = self.tables;
                 }
             }
+            "table" => self.tables += 1,
+            // A new cell or row ends the cell before it.
+            "td" | "th" | "tr" | "caption" => self.end_cell(),
             "area" => page.anchors.extend(anchor(attr("href"), attr("rel"))),
             "img" => {
                 let alt = attr("alt");
@@ -182,12 +189,22 @@ impl ReadState {
             "a" => self.open_anchor = None,
             "title" => self.in_title = false,
             "svg" | "math" => self.foreign = self.foreign.saturating_sub(1),
-            // A table cell's or caption's end closes links left open in it, and the table's
-            // end those left in its cells: the tree builder does not carry them on.
-            "td" | "th" | "caption" | "table" => self.open_anchor = None,
+            "td" | "th" | "tr" | "caption" => self.end_cell(),
+            "table" => {
+                self.end_cell();
+                self.tables = self.tables.saturating_sub(1);
+            }
             _ => {}
         }
         self.breaks_text(name, page);
+    }
+
+    /// A link left open in a table's cell ends with the cell: the tree builder does not
+    /// carry it on past the cell. A link around a whole table goes on.
+    fn end_cell(&mut self) {
+        if self.tables > 0 && self.anchor_tables >= self.tables {
+            self.open_anchor = None;
+        }
     }
 
     /// Text on either side of a block's edge is two pieces, not one word.
@@ -310,6 +327,31 @@ mod tests {
                 ("/2", "two"),
                 ("/3", "three"),
                 ("/4", "four")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_link_around_a_table_holds_its_cells_text() {
+        let page = read_page(
+            "<a href='/t'><table><tr><td>cell</td><td>two</td></tr></table>after</a>\
+             <table><tr><td><a href='/c'>in cell<td>next cell</table>",
+        );
+        let words: Vec<(&str, String)> = page
+            .anchors
+            .iter()
+            .map(|a| {
+                (
+                    a.href.as_str(),
+                    a.text.split_whitespace().collect::<Vec<_>>().join(" "),
+                )
+            })
+            .collect();
+        assert_eq!(
+            words,
+            [
+                ("/t", "cell two after".to_owned()),
+                ("/c", "in cell".to_owned())
             ]
         );
     }
