@@ -97,7 +97,7 @@ impl TokenSink for Reader {
                         title.push_str(&text);
                     }
                 }
-                if let Some(anchor) = state.open_anchor.and_then(|i| page.anchors.get_mut(i)) {
+                if let Some(anchor) = state.open_link(&mut page) {
                     anchor.text.push_str(&text);
                 }
             }
@@ -137,7 +137,7 @@ impl ReadState {
             "area" => page.anchors.extend(anchor(attr("href"), attr("rel"))),
             "img" => {
                 let alt = attr("alt");
-                let open = self.open_anchor.and_then(|i| page.anchors.get_mut(i));
+                let open = self.open_link(page);
                 if let (Some(anchor), Some(alt)) = (open, alt) {
                     anchor.image_alts.push(' ');
                     anchor.image_alts.push_str(alt);
@@ -199,6 +199,11 @@ impl ReadState {
         self.breaks_text(name, page);
     }
 
+    /// The link whose text is being read.
+    fn open_link<'p>(&self, page: &'p mut PageElements) -> Option<&'p mut Anchor> {
+        self.open_anchor.and_then(|i| page.anchors.get_mut(i))
+    }
+
     /// A link left open in a table's cell ends with the cell: the tree builder does not
     /// carry it on past the cell. A link around a whole table goes on.
     fn end_cell(&mut self) {
@@ -209,7 +214,7 @@ impl ReadState {
 
     /// Text on either side of a block's edge is two pieces, not one word.
     fn breaks_text(&self, name: &str, page: &mut PageElements) {
-        let Some(anchor) = self.open_anchor.and_then(|i| page.anchors.get_mut(i)) else {
+        let Some(anchor) = self.open_link(page) else {
             return;
         };
         if is_block(name) {

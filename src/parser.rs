@@ -397,7 +397,7 @@ pub fn extract(html: &str, page_url: &Url) -> Extracted {
         .and_then(|href| page_url.join(href.trim()).ok())
         .unwrap_or_else(|| page_url.clone());
 
-    let mut links = Vec::new();
+    let mut links = Vec::with_capacity(page.anchors.len());
     for anchor in page.anchors {
         let Ok(target) = urlnorm::resolve(&base, &anchor.href) else {
             continue;
