@@ -55,17 +55,20 @@ impl Traps {
             url.set_path(&path);
             changed = true;
         }
-        if url.query().is_some() && url.query_pairs().any(|(k, _)| is_session(&k)) {
-            let kept: Vec<(String, String)> = url
-                .query_pairs()
-                .filter(|(k, _)| !is_session(k))
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect();
-            if kept.is_empty() {
-                url.set_query(None);
-            } else {
-                url.query_pairs_mut().clear().extend_pairs(kept);
-            }
+        // The other parameters keep their spelling: re-encoding them would write `~` as
+        // `%7E` and a space as `+`, a second spelling of a URL the frontier may have.
+        let session_pair = |pair: &&str| {
+            url::form_urlencoded::parse(pair.as_bytes())
+                .next()
+                .is_some_and(|(key, _)| is_session(&key))
+        };
+        if let Some(query) = url
+            .query()
+            .filter(|q| q.split('&').any(|p| session_pair(&p)))
+        {
+            let kept: Vec<&str> = query.split('&').filter(|p| !session_pair(p)).collect();
+            let kept = kept.join("&");
+            url.set_query((!kept.is_empty()).then_some(kept.as_str()));
             changed = true;
         }
         changed
@@ -210,6 +213,9 @@ mod tests {
         let mut u = url("http://h/a;v=2/b?x=%C3%A9&y");
         assert!(!t.strip_session_ids(&mut u));
         assert_eq!(u.as_str(), "http://h/a;v=2/b?x=%C3%A9&y");
+        let mut u = url("http://h/s?q=a%20b&sid=1&home=~u&to=/x");
+        assert!(t.strip_session_ids(&mut u));
+        assert_eq!(u.as_str(), "http://h/s?q=a%20b&home=~u&to=/x");
     }
 
     #[test]
