@@ -58,6 +58,18 @@ struct Shared {
     wake: Notify,
 }
 
+impl Shared {
+    /// `rows` leases ended. Never below zero: a send cut off by a stop may have handed its
+    /// job or page on already, which is then counted as both given back and finished.
+    fn settle(&self, rows: usize) {
+        let _ = self
+            .outstanding
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                Some(n.saturating_sub(rows))
+            });
+    }
+}
+
 impl Progress {
     pub fn new(stages: Stages) -> Self {
         Self {
@@ -84,7 +96,7 @@ impl Progress {
     /// The writer finished `rows` leased rows (stored, or queued for a retry); `tally`
     /// holds its running totals.
     pub fn committed(&self, rows: usize, tally: &Tally) {
-        self.shared.outstanding.fetch_sub(rows, Ordering::SeqCst);
+        self.shared.settle(rows);
         self.shared.pages.store(tally.pages, Ordering::Relaxed);
         self.shared.links.store(tally.links, Ordering::Relaxed);
         tally.clone_into(
@@ -105,7 +117,7 @@ impl Progress {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(id);
-        self.shared.outstanding.fetch_sub(1, Ordering::SeqCst);
+        self.shared.settle(1);
     }
 
     /// The jobs abandoned so far.
@@ -458,7 +470,7 @@ impl Dispatcher {
                             }
                         }
                         () = stop.cancelled() => {
-                            self.progress.shared.outstanding.fetch_sub(1, Ordering::SeqCst);
+                            self.progress.shared.settle(1);
                             self.store.release(&[id]).await?;
                             return Ok(EndReason::Interrupted);
                         }

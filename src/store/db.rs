@@ -562,10 +562,13 @@ where
     }
 
     /// Hands leased rows back to the queue untouched (shutdown, or a page budget reached).
+    /// Only rows still leased: a fetch cut off by the shutdown may have handed its page on
+    /// already, and that page's row, stored `done`, must stay done.
     pub async fn release(&self, ids: &[i64]) -> Result<(), Error> {
         for chunk in ids.chunks(MAX_BINDS) {
             let mut q = QueryBuilder::<DB>::new(
-                "UPDATE frontier SET state = 'queued', lease_owner = NULL, lease_expires = NULL WHERE id IN ",
+                "UPDATE frontier SET state = 'queued', lease_owner = NULL, lease_expires = NULL \
+                 WHERE state = 'leased' AND id IN ",
             );
             push_id_list(&mut q, chunk);
             q.build()

@@ -689,6 +689,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_release_after_the_page_was_stored_leaves_it_done() {
+        let (_dir, store, db, seed) = open().await;
+        store
+            .enqueue(&[discovered("http://h/next", None)])
+            .await
+            .unwrap();
+        let mut leased = store
+            .lease("me", 10, Duration::from_secs(60))
+            .await
+            .unwrap();
+        let next = leased.pop().expect("the second URL, leased");
+        let mut batch = vec![page(seed.clone(), &[], &[])];
+        store
+            .commit(&mut batch, &mut LinkCounts::new(), ADMISSION)
+            .await
+            .unwrap();
+        // A stop cut both fetches off, but the seed's page had reached the writer.
+        store.release(&[seed.id, next.id]).await.unwrap();
+        assert_eq!(
+            rows(&db, "SELECT url, state FROM frontier ORDER BY url").await,
+            [
+                ("http://h/".into(), "done".into()),
+                ("http://h/next".into(), "queued".into()),
+            ]
+        );
+        store.close().await;
+    }
+
+    #[tokio::test]
     async fn found_urls_wait_staged_while_the_queue_is_long_and_join_it_when_merged() {
         let (_dir, store, _db, seed) = open().await;
         let queued: Vec<Discovered> = (0..3)
