@@ -827,6 +827,16 @@ impl RawConfig {
 
         let t = &self.traps;
         p.at_least("traps.max_url_length", t.max_url_length as u64, 32);
+        if t.max_url_length > urlnorm::MAX_URL_BYTES {
+            p.add(
+                "traps.max_url_length",
+                format!(
+                    "must be at most {} (got {}): longer URLs are never kept",
+                    urlnorm::MAX_URL_BYTES,
+                    t.max_url_length
+                ),
+            );
+        }
         p.at_least("traps.max_path_depth", t.max_path_depth as u64, 1);
         p.at_least(
             "traps.max_repeated_segment",
@@ -997,6 +1007,19 @@ mod tests {
         assert_eq!(problems[0].line, Some(7));
         assert_eq!(problems[1].key, "fetch.workers");
         assert_eq!(problems[1].line, Some(4));
+    }
+
+    #[test]
+    fn a_longest_url_past_what_is_ever_kept_is_refused() {
+        let text = "seeds = [\"https://example.com/\"]\n[traps]\nmax_url_length = 10000\n";
+        let err = Config::from_toml(text, "t.toml").unwrap_err();
+        let ConfigError::Invalid { problems, .. } = err else {
+            panic!("expected validation problems, got {err}");
+        };
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].key, "traps.max_url_length");
+        assert_eq!(problems[0].line, Some(3));
+        assert!(problems[0].message.contains("at most 2560"), "{problems:?}");
     }
 
     /// The fields serde accepts under a table header (`[fetch]`, `[[frontier.boost]]`,

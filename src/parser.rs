@@ -390,7 +390,7 @@ pub fn extract(html: &str, page_url: &Url) -> Extracted {
     let page = html::read_page(html);
     let title = page
         .title
-        .map(|t| collapse_whitespace(&t))
+        .map(|t| stored_text(&t))
         .filter(|t| !t.is_empty());
     let base = page
         .base_href
@@ -407,11 +407,11 @@ pub fn extract(html: &str, page_url: &Url) -> Extracted {
         }
         let rel = anchor
             .rel
-            .map(|r| collapse_whitespace(&r))
+            .map(|r| stored_text(&r))
             .filter(|r| !r.is_empty());
-        let mut anchor_text = collapse_whitespace(&anchor.text);
+        let mut anchor_text = stored_text(&anchor.text);
         if anchor_text.is_empty() {
-            anchor_text = collapse_whitespace(&anchor.image_alts);
+            anchor_text = stored_text(&anchor.image_alts);
         }
         links.push(Link {
             target,
@@ -448,11 +448,30 @@ fn keep_first_of_each(links: &mut Vec<Link>) {
     links.retain(|_| first.next().unwrap_or(true));
 }
 
-/// Runs of whitespace as single spaces, trimmed. Inline markup puts nothing between its
-/// pieces of text (`Java<b>Script</b>` is one word); the edges of blocks put a space.
-fn collapse_whitespace(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
+/// The longest title, anchor text or `rel` kept, in bytes. An unclosed `<title>` or `<a>`
+/// makes the rest of the page its text: megabytes, which PostgreSQL's search index
+/// refuses (a row's words must fit in 1 MB) and no reader wants. Real ones are far shorter.
+pub const MAX_TEXT_BYTES: usize = 4096;
+
+/// Runs of whitespace as single spaces, trimmed, and cut to [`MAX_TEXT_BYTES`] at a word's
+/// end (mid-word, at a character's end, when one word alone is longer). Inline markup puts
+/// nothing between its pieces of text (`Java<b>Script</b>` is one word); the edges of
+/// blocks put a space.
+fn stored_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(MAX_TEXT_BYTES));
     for word in text.split_whitespace() {
+        let room = MAX_TEXT_BYTES - out.len();
+        let needed = word.len() + usize::from(!out.is_empty());
+        if needed > room {
+            if out.is_empty() {
+                let mut end = room;
+                while !word.is_char_boundary(end) {
+                    end -= 1;
+                }
+                out.push_str(&word[..end]);
+            }
+            break;
+        }
         if !out.is_empty() {
             out.push(' ');
         }
@@ -484,6 +503,26 @@ mod tests {
         );
         assert_eq!(e.title.as_deref(), Some("A <b>page</b>"));
         assert_eq!(pairs(&e), vec![("http://h/x".into(), "one two".into())]);
+    }
+
+    #[test]
+    fn an_unclosed_title_or_link_keeps_a_bounded_text() {
+        let words = "mot ".repeat(5_000);
+        let e = extract(&format!("<a href='/x'>{words}<title>{words}"), "http://h/");
+        let title = e.title.expect("a title");
+        assert_eq!(title.len(), MAX_TEXT_BYTES - 1, "whole words only");
+        assert!(title.starts_with("mot mot") && title.ends_with(" mot"));
+        assert_eq!(e.links[0].anchor_text, title);
+
+        let word = "é".repeat(MAX_TEXT_BYTES);
+        let e = extract(&format!("<title>{word}</title>"), "http://h/");
+        let title = e.title.expect("a title");
+        assert_eq!(
+            title.len(),
+            MAX_TEXT_BYTES,
+            "one long word, cut between characters"
+        );
+        assert!(title.chars().all(|c| c == 'é'));
     }
 
     #[test]

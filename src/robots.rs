@@ -216,8 +216,10 @@ impl RobotsCache {
             fetched_at,
         );
         if let (Ok(status), false) = (response, matches!(robots.rules, Rules::Unavailable(_))) {
-            let text =
-                String::from_utf8_lossy(&body[..body.len().min(MAX_ROBOTS_BYTES)]).into_owned();
+            // PostgreSQL's text refuses NUL, which a UTF-16 file is full of; rules never
+            // contain one, so the kept text drops them and stays readable and re-parsable.
+            let text = String::from_utf8_lossy(&body[..body.len().min(MAX_ROBOTS_BYTES)])
+                .replace('\0', "");
             self.store
                 .save_robots(
                     host,

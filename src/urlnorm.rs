@@ -16,7 +16,15 @@ pub enum UrlError {
     Scheme(String),
     #[error("has no host")]
     NoHost,
+    #[error("is {0} bytes long; URLs longer than {MAX_URL_BYTES} bytes are not crawled")]
+    TooLong(usize),
 }
+
+/// The longest URL the crawl keeps, anywhere. PostgreSQL refuses an index entry over
+/// 2,704 bytes, and every URL lands in one (`frontier.url`, `links.target_url`): a longer
+/// one would fail its whole batch there. Real pages' URLs stay far below this; longer
+/// ones are tracking blobs and traps.
+pub const MAX_URL_BYTES: usize = 2560;
 
 /// Parses and normalises an absolute URL.
 pub fn normalize_str(input: &str) -> Result<Url, UrlError> {
@@ -49,7 +57,10 @@ pub fn normalize(mut url: Url) -> Result<Url, UrlError> {
         }
         None => {}
     }
-    Ok(url)
+    match url.as_str().len() {
+        len if len > MAX_URL_BYTES => Err(UrlError::TooLong(len)),
+        _ => Ok(url),
+    }
 }
 
 /// The politeness and robots.txt unit: host plus port when it is not the scheme's default.
@@ -179,6 +190,22 @@ mod tests {
         ] {
             assert!(matches!(normalize_str(s), Err(UrlError::Scheme(_))), "{s}");
         }
+    }
+
+    #[test]
+    fn urls_past_the_longest_kept_are_refused() {
+        let at_most = format!("http://h/{}", "a".repeat(MAX_URL_BYTES - 9));
+        assert_eq!(n(&at_most).len(), MAX_URL_BYTES);
+        let past = format!("{at_most}b");
+        assert_eq!(
+            normalize_str(&past),
+            Err(UrlError::TooLong(MAX_URL_BYTES + 1))
+        );
+        let base = normalize_str("http://h/").unwrap();
+        assert!(matches!(
+            resolve(&base, &format!("/?q={}", "x".repeat(MAX_URL_BYTES))),
+            Err(UrlError::TooLong(_))
+        ));
     }
 
     #[test]

@@ -1,11 +1,11 @@
 //! The parse stage's extraction: any bytes, decoded as the parser decodes a body, then the
 //! title and links taken out. Besides not panicking, what comes out must be what the
 //! writer may store: links crawlable, normalised, never to the page itself, and texts with
-//! their whitespace collapsed.
+//! their whitespace collapsed and their length bounded.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pipecrawl::parser::extract;
+use pipecrawl::parser::{extract, MAX_TEXT_BYTES};
 use pipecrawl::{charset, urlnorm};
 use url::Url;
 
@@ -37,4 +37,5 @@ fn assert_collapsed(text: &str) {
         text,
         "whitespace is collapsed"
     );
+    assert!(text.len() <= MAX_TEXT_BYTES, "texts are bounded");
 }

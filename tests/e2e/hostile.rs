@@ -362,3 +362,131 @@ async fn by_default_a_calendar_ends_where_it_keeps_going_deeper() {
         .expect("the next month has a row");
     assert_eq!(trap.error_kind.as_deref(), Some("trap"));
 }
+
+/// `n` incompressible URL-safe characters, the same every run: compression cannot bring
+/// them under PostgreSQL's limits.
+fn noise(n: usize) -> String {
+    let mut rng = fastrand::Rng::with_seed(7);
+    (0..n).map(|_| rng.alphanumeric()).collect()
+}
+
+/// Text that PostgreSQL refuses outright (index entries over 2,704 bytes, over 1 MB of
+/// search words, NUL) must not stop a crawl there: what is kept is bounded the same way
+/// on both backends, so both hold the same rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_postgresql_refuses_is_bounded_alike_on_both_backends() {
+    let Some(server) = super::postgres::TestPostgres::start(
+        "what_postgresql_refuses_is_bounded_alike_on_both_backends",
+    ) else {
+        return;
+    };
+    let words: Vec<String> = (0..150_000).map(|i| format!("w{i}{}", noise(4))).collect();
+    let words = words.join(" ");
+    let kept = format!("/kept?x={}", noise(2_400));
+    let too_long = format!("/long?x={}", noise(4_000));
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/robots.txt",
+        Resource::Typed(
+            "text/plain",
+            b"User-agent: *\0\nDisallow: /private\n".to_vec(),
+        ),
+    );
+    b.add(
+        &h,
+        "/",
+        Resource::Html(format!(
+            "<a href='/b'>{words}</a><a href='/c'>nul\0byte</a><a href='{kept}'>kept</a>\
+             <a href='{too_long}'>too long</a><a href='/private'>p</a><title>{words}"
+        )),
+    );
+    b.add(&h, "/b", Resource::Html("<title>b</title>".into()));
+    b.add(&h, "/c", Resource::Html("<title>c</title>".into()));
+    let site = b.start();
+
+    let harness = Harness::default();
+    let sqlite = harness.db_path().display().to_string();
+    let postgres = server.database("bounded").await;
+    let text = harness.test_config_text(&[site.url(0, "/")], "");
+    let pg_text = text.replace(&format!("{sqlite:?}"), &format!("{postgres:?}"));
+    for text in [text, pg_text] {
+        let config = pipecrawl::Config::from_toml(&text, "test").expect("a valid config");
+        pipecrawl::crawl(config, std::future::pending())
+            .await
+            .expect("the crawl succeeds");
+    }
+
+    const PAGES: &str = "SELECT url, coalesce(error_kind, ''), \
+                         CAST(length(coalesce(title, '')) AS BIGINT) FROM pages";
+    const LINKS: &str = "SELECT target_url, anchor_text FROM links";
+    let sqlite = sqlx::SqlitePool::connect(&format!("sqlite://{sqlite}"))
+        .await
+        .expect("open the SQLite results");
+    let postgres = sqlx::PgPool::connect(&postgres)
+        .await
+        .expect("open the PostgreSQL results");
+    let mut pages: Vec<(String, String, i64)> = sqlx::query_as(PAGES)
+        .fetch_all(&sqlite)
+        .await
+        .expect("pages");
+    let mut pg_pages: Vec<(String, String, i64)> = sqlx::query_as(PAGES)
+        .fetch_all(&postgres)
+        .await
+        .expect("pages");
+    let mut links: Vec<(String, String)> = sqlx::query_as(LINKS)
+        .fetch_all(&sqlite)
+        .await
+        .expect("links");
+    let mut pg_links: Vec<(String, String)> = sqlx::query_as(LINKS)
+        .fetch_all(&postgres)
+        .await
+        .expect("links");
+    for rows in [&mut pages, &mut pg_pages] {
+        rows.sort();
+    }
+    for rows in [&mut links, &mut pg_links] {
+        rows.sort();
+    }
+    let short = |url: &str| url.chars().take(60).collect::<String>();
+    assert!(
+        pages == pg_pages,
+        "pages: SQLite {:?}, PostgreSQL {:?}",
+        pages
+            .iter()
+            .map(|p| (short(&p.0), &p.1, p.2))
+            .collect::<Vec<_>>(),
+        pg_pages
+            .iter()
+            .map(|p| (short(&p.0), &p.1, p.2))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        links == pg_links,
+        "links: SQLite {:?}, PostgreSQL {:?}",
+        links
+            .iter()
+            .map(|l| (short(&l.0), l.1.len()))
+            .collect::<Vec<_>>(),
+        pg_links
+            .iter()
+            .map(|l| (short(&l.0), l.1.len()))
+            .collect::<Vec<_>>()
+    );
+
+    let url = |path: &str| site.url(0, path);
+    let row = |path: &str| pages.iter().find(|p| p.0 == url(path)).cloned();
+    let title = row("/").expect("the seed's page").2;
+    assert!((4_000..=4_096).contains(&title), "title of {title} bytes");
+    assert_eq!(row("/private").map(|p| p.1), Some("robots".into()));
+    // Past `traps.max_url_length` (2048): a row that says so, indexed on both.
+    assert_eq!(row(&kept).map(|p| p.1), Some("trap".into()));
+    assert!(row(&too_long).is_none(), "a 4 KB URL is not kept at all");
+    let targets: Vec<&str> = links.iter().map(|l| l.0.as_str()).collect();
+    assert!(targets.contains(&url(&kept).as_str()));
+    assert!(!targets.contains(&url(&too_long).as_str()));
+    let anchor = |path: &str| links.iter().find(|l| l.0 == url(path)).map(|l| l.1.len());
+    assert!(anchor("/b").is_some_and(|n| (4_000..=4_096).contains(&n)));
+    assert_eq!(anchor("/c"), Some("nulbyte".len()));
+}
