@@ -38,7 +38,11 @@ pub fn parse(body: &[u8]) -> Result<Sitemap, String> {
     } else {
         String::from_utf8_lossy(body).into_owned()
     };
-    if text.trim_start().starts_with('<') {
+    if text
+        .trim_start_matches('\u{feff}')
+        .trim_start()
+        .starts_with('<')
+    {
         parse_xml(&text)
     } else {
         Ok(Sitemap {
@@ -55,8 +59,11 @@ pub fn parse(body: &[u8]) -> Result<Sitemap, String> {
 fn parse_xml(text: &str) -> Result<Sitemap, String> {
     let mut reader = Reader::from_str(text);
     let mut out = Sitemap::default();
-    // The element a `<loc>` belongs to (`url` or `sitemap`), and the text being read.
+    // The element a `<loc>` belongs to (`url` or `sitemap`), how deep inside it the reader
+    // is (only its own `<loc>`, at depth 0, names it: an image sitemap's `<image:loc>`
+    // inside `<image:image>` is a picture, not a page), and the text being read.
     let mut parent: Option<String> = None;
+    let mut inner = 0usize;
     let mut loc: Option<String> = None;
     loop {
         let event = reader
@@ -64,8 +71,16 @@ fn parse_xml(text: &str) -> Result<Sitemap, String> {
             .map_err(|e| format!("the sitemap is not well-formed XML: {e}"))?;
         match event {
             Event::Start(e) => match e.local_name().as_ref() {
-                name @ ("url" | "sitemap") => parent = Some(name.to_owned()),
-                "loc" if parent.is_some() => loc = Some(String::new()),
+                name @ ("url" | "sitemap") if parent.is_none() => {
+                    parent = Some(name.to_owned());
+                    inner = 0;
+                }
+                name if parent.is_some() => {
+                    if name == "loc" && inner == 0 {
+                        loc = Some(String::new());
+                    }
+                    inner += 1;
+                }
                 _ => {}
             },
             Event::Text(t) => {
@@ -93,8 +108,9 @@ fn parse_xml(text: &str) -> Result<Sitemap, String> {
                     }
                 }
             }
-            Event::End(e) => match e.local_name().as_ref() {
-                "loc" => {
+            Event::End(e) if parent.is_some() && inner > 0 => {
+                inner -= 1;
+                if e.local_name().as_ref() == "loc" && inner == 0 {
                     if let (Some(text), Some(parent)) = (loc.take(), parent.as_deref()) {
                         if let Ok(url) = urlnorm::normalize_str(&text) {
                             match parent {
@@ -107,9 +123,8 @@ fn parse_xml(text: &str) -> Result<Sitemap, String> {
                         break;
                     }
                 }
-                "url" | "sitemap" => parent = None,
-                _ => {}
-            },
+            }
+            Event::End(_) => parent = None,
             Event::Eof => break,
             _ => {}
         }
@@ -165,5 +180,37 @@ mod tests {
         }
         xml.push_str("</urlset>");
         assert_eq!(parse(xml.as_bytes()).unwrap().pages.len(), MAX_ENTRIES);
+    }
+
+    #[test]
+    fn an_image_sitemaps_pictures_are_not_pages() {
+        let xml = r#"<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"
+              xmlns:image="http://www.google.com/schemas/sitemap-image/1.1">
+              <url><loc>http://h/page</loc>
+                <image:image><image:loc>http://cdn.h/photo.jpg</image:loc></image:image>
+              </url>
+              <url><image:image><image:loc>http://cdn.h/b.jpg</image:loc></image:image>
+                <loc>http://h/b</loc></url></urlset>"#;
+        let s = parse(xml.as_bytes()).unwrap();
+        assert_eq!(
+            s.pages,
+            vec![
+                Url::parse("http://h/page").unwrap(),
+                Url::parse("http://h/b").unwrap()
+            ]
+        );
+    }
+
+    #[test]
+    fn a_byte_order_mark_before_the_xml_is_skipped() {
+        let mut body = b"\xef\xbb\xbf".to_vec();
+        body.extend_from_slice(
+            br#"<?xml version="1.0" encoding="UTF-8"?>
+<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>http://h/a</loc></url></urlset>"#,
+        );
+        assert_eq!(
+            parse(&body).unwrap().pages,
+            vec![Url::parse("http://h/a").unwrap()]
+        );
     }
 }
