@@ -32,6 +32,11 @@ pub fn decode<'a>(body: &'a [u8], content_type: Option<&str>) -> Cow<'a, str> {
     }
     match std::str::from_utf8(body) {
         Ok(text) => Cow::Borrowed(text),
+        // UTF-8 text up to a character cut off at the end: a body cut at
+        // `fetch.max_body_bytes`. (Plain ASCII before one high byte proves nothing.)
+        Err(e) if e.error_len().is_none() && !body[..e.valid_up_to()].is_ascii() => {
+            UTF_8.decode_without_bom_handling(body).0
+        }
         Err(_) => WINDOWS_1252.decode_without_bom_handling(body).0,
     }
 }
@@ -91,5 +96,13 @@ mod tests {
             decode(b"\xef\xbb\xbfok", Some("text/html; charset=iso-8859-1")),
             "ok"
         );
+    }
+
+    #[test]
+    fn utf8_cut_off_mid_character_stays_utf8() {
+        let page = "<title>Café – 日本語</title>".as_bytes();
+        let cut = &page[..page.len() - 10];
+        assert!(std::str::from_utf8(cut).is_err(), "cut inside a character");
+        assert_eq!(decode(cut, Some("text/html")), "<title>Café – 日本\u{fffd}");
     }
 }
