@@ -122,6 +122,16 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
         recrawl_in: None,
         job: f.job,
     };
+    // robots.txt's sitemaps come with the first job of its host, whatever that job's
+    // fate: robots.txt is not read again for a day, so a retried first page must not
+    // take them down with it.
+    for sitemap in &f.sitemaps {
+        if scope.admits(sitemap, 0) {
+            record
+                .discovered
+                .extend(offer.stripping(sitemap, 0, 0, JobKind::Sitemap));
+        }
+    }
     if record.retry_in.is_some() {
         return record;
     }
@@ -136,13 +146,6 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
     );
     if record.not_modified {
         return record;
-    }
-    for sitemap in &f.sitemaps {
-        if scope.admits(sitemap, 0) {
-            record
-                .discovered
-                .extend(offer.stripping(sitemap, 0, 0, JobKind::Sitemap));
-        }
     }
     // The fetcher reads a body only for successful HTML and for sitemaps.
     if let (None, Some(body)) = (&record.error, &f.body) {
@@ -252,20 +255,30 @@ fn parse_sitemap(record: &mut PageRecord, body: &[u8], offer: &Offer<'_>) {
 }
 
 /// `noindex` / `nofollow` in a robots meta tag or header (`none` is both). A header
-/// addressed to one crawler (`googlebot: noindex`) is for that crawler only.
+/// addressed to one crawler (`googlebot: noindex, nofollow`) is for that crawler only, up
+/// to the next crawler's name: the directives after a name are all its own.
 fn robots_directives(value: &str) -> (bool, bool) {
+    /// Directives written `name: value`, which name no crawler.
+    const VALUED: [&str; 4] = [
+        "max-snippet",
+        "max-image-preview",
+        "max-video-preview",
+        "unavailable_after",
+    ];
     let (mut noindex, mut nofollow) = (false, false);
+    let mut ours = true;
     for part in value.split(',') {
         let part = part.trim();
         let directive = match part.split_once(':') {
-            Some((agent, rest))
-                if !agent.trim().eq_ignore_ascii_case("pipecrawl") && !rest.contains("//") =>
-            {
-                continue
+            Some((agent, rest)) if !VALUED.iter().any(|v| agent.trim().eq_ignore_ascii_case(v)) => {
+                ours = agent.trim().eq_ignore_ascii_case("pipecrawl");
+                rest.trim()
             }
-            Some((_, rest)) => rest.trim(),
-            None => part,
+            _ => part,
         };
+        if !ours {
+            continue;
+        }
         for word in directive.split_ascii_whitespace() {
             match word.to_ascii_lowercase().as_str() {
                 "noindex" => noindex = true,
@@ -596,6 +609,69 @@ mod tests {
             robots_directives("unavailable_after: 25 Jun 2010 15:00:00 PST"),
             (false, false)
         );
+        assert_eq!(
+            robots_directives("otherbot: noindex, nofollow"),
+            (false, false)
+        );
+        assert_eq!(
+            robots_directives("noindex, otherbot: nofollow"),
+            (true, false)
+        );
+        assert_eq!(
+            robots_directives("otherbot: nofollow, pipecrawl: noindex"),
+            (true, false)
+        );
+        assert_eq!(
+            robots_directives("max-snippet: 20, nofollow"),
+            (false, true)
+        );
+    }
+
+    fn rules() -> LinkRules {
+        let config = crate::Config::from_toml(r#"seeds = ["http://h/"]"#, "t").unwrap();
+        LinkRules {
+            scope: SharedScope::new(Scope::new(&config, &[])),
+            recrawl: RecrawlPolicy::new(&config.recrawl),
+            seen: Arc::new(Mutex::new(SeenUrls::new(1000))),
+        }
+    }
+
+    #[test]
+    fn a_hosts_sitemaps_outlive_a_retry_of_its_first_page() {
+        let fetched = Fetched {
+            job: crate::page::CrawlJob {
+                id: 1,
+                url: Url::parse("http://h/").unwrap(),
+                host: Arc::from("h"),
+                depth: 0,
+                priority: 0,
+                redirect_hops: 0,
+                attempts: 0,
+                kind: JobKind::Page,
+                previous: None,
+            },
+            status: Some(503),
+            content_type: Some("text/html".into()),
+            etag: None,
+            last_modified: None,
+            location: None,
+            body: None,
+            bytes: None,
+            truncated: false,
+            fetched_at: std::time::SystemTime::now(),
+            elapsed_ms: 0,
+            error: None,
+            x_robots_tag: None,
+            sitemaps: vec![Url::parse("http://h/sitemap.xml").unwrap()],
+            retry_in: Some(std::time::Duration::from_secs(1)),
+        };
+        let record = to_record(fetched, &rules());
+        let found: Vec<(&str, JobKind)> = record
+            .discovered
+            .iter()
+            .map(|d| (d.url.as_str(), d.kind))
+            .collect();
+        assert_eq!(found, [("http://h/sitemap.xml", JobKind::Sitemap)]);
     }
 
     #[test]

@@ -117,7 +117,8 @@ pub(super) struct Sorted<'b> {
     pub pages: Vec<&'b PageRecord>,
     /// Those of `pages` stored before, whose old links go.
     pub revisited: Vec<i64>,
-    /// What `pages` found, each with the page it was found on.
+    /// What the batch found, each with the page it was found on: mostly `pages`' links,
+    /// but a retried or unchanged page may bring its host's sitemaps too.
     pub discovered: Vec<(&'b Discovered, Option<i64>)>,
 }
 
@@ -132,7 +133,7 @@ impl<'b> Sorted<'b> {
             .filter(|p| p.job.previous.is_some())
             .map(|p| p.job.id)
             .collect();
-        let discovered = pages
+        let discovered = batch
             .iter()
             .flat_map(|p| p.discovered.iter().map(|d| (d, Some(p.job.id))))
             .collect();

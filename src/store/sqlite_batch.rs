@@ -718,6 +718,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_retried_page_still_brings_what_it_found() {
+        let (_dir, store, db, seed) = open().await;
+        let mut sitemap = discovered("http://h/sitemap.xml", None);
+        sitemap.kind = JobKind::Sitemap;
+        let mut retried = page(seed, &[], &[sitemap]);
+        retried.retry_in = Some(Duration::from_secs(30));
+        store
+            .commit(&mut [retried], &mut LinkCounts::new(), ADMISSION)
+            .await
+            .unwrap();
+        assert_eq!(
+            rows(
+                &db,
+                "SELECT url, state || ' ' || kind FROM frontier ORDER BY url"
+            )
+            .await,
+            [
+                ("http://h/".into(), "queued page".into()),
+                ("http://h/sitemap.xml".into(), "queued sitemap".into()),
+            ]
+        );
+        store.close().await;
+    }
+
+    #[tokio::test]
     async fn found_urls_wait_staged_while_the_queue_is_long_and_join_it_when_merged() {
         let (_dir, store, _db, seed) = open().await;
         let queued: Vec<Discovered> = (0..3)
