@@ -10,8 +10,8 @@
 //!
 //! Of what the tree builder decides, this redoes what changes the answer: which elements
 //! hold text rather than markup (`<script>`, `<style>`, `<title>`, …, as with scripting on,
-//! so `<noscript>` too), where a link's text ends, and SVG and MathML, where none of that
-//! applies and `<![CDATA[` is text.
+//! so `<noscript>` too), which text is never shown, where a link's text ends, and SVG and
+//! MathML, where none of that applies and `<![CDATA[` is text.
 
 use std::cell::RefCell;
 
@@ -78,6 +78,10 @@ struct ReadState {
     anchor_tables: usize,
     /// `<svg>` and `<math>` elements open.
     foreign: usize,
+    /// Inside text no reader sees (`<script>`, `<style>`, `<noscript>`, …): it is kept out
+    /// of a link's text, where a lazy-loaded image's `<noscript>` copy would otherwise
+    /// put its markup and hide the alt text that names the link.
+    hidden: bool,
 }
 
 impl TokenSink for Reader {
@@ -96,6 +100,9 @@ impl TokenSink for Reader {
                     if let Some(title) = &mut page.title {
                         title.push_str(&text);
                     }
+                }
+                if state.hidden {
+                    return TokenSinkResult::Continue;
                 }
                 if let Some(anchor) = state.open_link(&mut page) {
                     anchor.text.push_str(&text);
@@ -165,6 +172,7 @@ impl ReadState {
         if self.foreign > 0 {
             return TokenSinkResult::Continue;
         }
+        self.hidden = is_hidden(name);
         match name {
             "title" => {
                 if page.title.is_none() {
@@ -185,6 +193,8 @@ impl ReadState {
 
     fn end_tag(&mut self, tag: &Tag, page: &mut PageElements) {
         let name = &*tag.name;
+        // Text-only elements end only at their own end tag, so this is the one.
+        self.hidden &= !is_hidden(name);
         match name {
             "a" => self.open_anchor = None,
             "title" => self.in_title = false,
@@ -229,6 +239,16 @@ fn anchor(href: Option<&str>, rel: Option<&str>) -> Option<Anchor> {
         rel: rel.map(str::to_owned),
         ..Anchor::default()
     })
+}
+
+/// Elements whose text is never shown: a script, a style sheet, what is shown in place of
+/// scripts, frames and embeds that pipecrawl (a browser with scripting on) does not show,
+/// and a title, which is the tab's.
+fn is_hidden(name: &str) -> bool {
+    matches!(
+        name,
+        "script" | "style" | "noscript" | "iframe" | "noembed" | "noframes" | "title"
+    )
 }
 
 /// Elements shown as blocks (or line breaks): their edges separate words.
@@ -307,6 +327,20 @@ mod tests {
         );
         assert_eq!(page.title.as_deref(), Some("A <a href='/t'>b</a>"));
         assert_eq!(texts(&page), [("/real", "real")]);
+    }
+
+    #[test]
+    fn a_links_text_leaves_out_what_is_never_shown() {
+        let page = read_page(
+            "<a href='/lazy'><img alt='Red shoes'><noscript><img src='x.jpg' alt='Red shoes'>\
+             </noscript></a><a href='/buy'>Buy<style>.x{color:red}</style>\
+             <script>track('buy')</script> now</a><a href='/after'>after</a>",
+        );
+        assert_eq!(
+            texts(&page),
+            [("/lazy", ""), ("/buy", "Buy now"), ("/after", "after")]
+        );
+        assert_eq!(page.anchors[0].image_alts, " Red shoes");
     }
 
     #[test]
