@@ -450,6 +450,10 @@ impl Default for RawFetch {
     }
 }
 
+/// The most parse threads a config may ask for: far more than cores only costs memory,
+/// and enough more makes the OS refuse a thread, which aborts the process.
+const MAX_PARSE_WORKERS: usize = 256;
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawParse {
@@ -629,6 +633,12 @@ impl<'a> Problems<'a> {
     fn at_least(&mut self, key: &str, value: u64, min: u64) {
         if value < min {
             self.add(key, format!("must be at least {min} (got {value})"));
+        }
+    }
+
+    fn at_most(&mut self, key: &str, value: u64, max: u64, why: &str) {
+        if value > max {
+            self.add(key, format!("must be at most {max} (got {value}): {why}"));
         }
     }
 
@@ -827,16 +837,12 @@ impl RawConfig {
 
         let t = &self.traps;
         p.at_least("traps.max_url_length", t.max_url_length as u64, 32);
-        if t.max_url_length > urlnorm::MAX_URL_BYTES {
-            p.add(
-                "traps.max_url_length",
-                format!(
-                    "must be at most {} (got {}): longer URLs are never kept",
-                    urlnorm::MAX_URL_BYTES,
-                    t.max_url_length
-                ),
-            );
-        }
+        p.at_most(
+            "traps.max_url_length",
+            t.max_url_length as u64,
+            urlnorm::MAX_URL_BYTES as u64,
+            "longer URLs are never kept",
+        );
         p.at_least("traps.max_path_depth", t.max_path_depth as u64, 1);
         p.at_least(
             "traps.max_repeated_segment",
@@ -845,6 +851,12 @@ impl RawConfig {
         );
         p.at_least("traps.max_links_per_page", t.max_links_per_page as u64, 1);
 
+        p.at_most(
+            "parse.workers",
+            self.parse.workers as u64,
+            MAX_PARSE_WORKERS as u64,
+            "each is a thread, and parsing wants about one per core",
+        );
         let parse_workers = match self.parse.workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -1010,7 +1022,7 @@ mod tests {
     }
 
     #[test]
-    fn a_longest_url_past_what_is_ever_kept_is_refused() {
+    fn values_past_what_the_crawler_can_use_are_refused() {
         let text = "seeds = [\"https://example.com/\"]\n[traps]\nmax_url_length = 10000\n";
         let err = Config::from_toml(text, "t.toml").unwrap_err();
         let ConfigError::Invalid { problems, .. } = err else {
@@ -1020,6 +1032,14 @@ mod tests {
         assert_eq!(problems[0].key, "traps.max_url_length");
         assert_eq!(problems[0].line, Some(3));
         assert!(problems[0].message.contains("at most 2560"), "{problems:?}");
+
+        let text = "seeds = [\"https://example.com/\"]\n[parse]\nworkers = 100000\n";
+        let err = Config::from_toml(text, "t.toml").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("line 3: `parse.workers` must be at most 256"),
+            "{err}"
+        );
     }
 
     /// The fields serde accepts under a table header (`[fetch]`, `[[frontier.boost]]`,
