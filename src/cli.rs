@@ -1,5 +1,6 @@
 //! Command-line arguments, logging setup and the shutdown signal.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -95,6 +96,7 @@ pub fn init_tracing(format: LogFormat) {
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx::query=error"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

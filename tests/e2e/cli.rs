@@ -115,6 +115,11 @@ fn a_missing_config_file_is_named() {
         stderr.contains("cannot read the config file /nonexistent/pipecrawl.toml"),
         "{stderr}"
     );
+    assert_eq!(
+        stderr.matches("No such file or directory").count(),
+        1,
+        "the cause, once: {stderr}"
+    );
 }
 
 #[test]
@@ -180,33 +185,42 @@ async fn the_summary_shows_which_stage_limits_the_crawl() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn json_logs_are_one_object_per_line() {
+async fn logs_to_a_pipe_are_plain_text_or_one_json_object_per_line() {
     let mut builder = SiteBuilder::bind(1).await;
     let host = builder.authority(0);
     builder.add(&host, "/", Resource::Html("<title>Home</title>".into()));
     let site = builder.start();
     let harness = Harness::default();
     let config = harness.write_config(&harness.config_text(&[site.url(0, "/")], ""));
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
-            .args(["--log-format", "json", "crawl", "--config"])
-            .arg(config)
-            .env("RUST_LOG", "debug")
-            .output()
-            .expect("run the pipecrawl binary")
-    })
-    .await
-    .expect("the binary ran");
-    assert!(out.status.success());
-    let stderr = text(&out.stderr);
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert!(!lines.is_empty(), "debug logging says something");
-    for line in lines {
-        let value: serde_json::Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    for format in ["text", "json"] {
+        let config = config.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+                .args(["--log-format", format, "crawl", "--config"])
+                .arg(config)
+                .env("RUST_LOG", "debug")
+                .output()
+                .expect("run the pipecrawl binary")
+        })
+        .await
+        .expect("the binary ran");
+        assert!(out.status.success());
+        let stderr = text(&out.stderr);
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert!(!lines.is_empty(), "debug logging says something");
         assert!(
-            value["level"].is_string() && value["fields"].is_object(),
-            "{line}"
+            !stderr.contains('\u{1b}'),
+            "no terminal colour codes in a pipe: {stderr}"
         );
+        if format == "json" {
+            for line in lines {
+                let value: serde_json::Value =
+                    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+                assert!(
+                    value["level"].is_string() && value["fields"].is_object(),
+                    "{line}"
+                );
+            }
+        }
     }
 }
