@@ -22,6 +22,12 @@ pub enum Error {
         source: sqlx::Error,
     },
 
+    #[error(
+        "{path} is not a pipecrawl database (it holds the tables {tables}): give a new file, \
+         or one a crawl wrote"
+    )]
+    NotPipecrawl { path: PathBuf, tables: String },
+
     #[error("cannot bring the database schema up to date: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 

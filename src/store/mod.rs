@@ -25,7 +25,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Postgres, Sqlite};
+use sqlx::{Connection, PgConnection, Postgres, Sqlite, SqliteConnection};
 use url::Url;
 
 use crate::error::Error;
@@ -109,6 +109,31 @@ pub fn redacted(database: &str) -> String {
     }
 }
 
+/// The tables of a SQLite file that holds some but no pipecrawl schema: migrating it
+/// would add tables to another program's database (and fail halfway if a name clashes).
+/// Read-only, so such a file is left exactly as it was.
+async fn another_programs_tables(
+    options: &SqliteConnectOptions,
+) -> Result<Option<String>, sqlx::Error> {
+    if !options.get_filename().exists() {
+        return Ok(None);
+    }
+    // Not `options`: their journal mode would be set on connecting, a write.
+    let read_only = SqliteConnectOptions::new()
+        .filename(options.get_filename())
+        .read_only(true);
+    let mut conn = SqliteConnection::connect_with(&read_only).await?;
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+         ORDER BY name",
+    )
+    .fetch_all(&mut conn)
+    .await?;
+    conn.close().await?;
+    let ours = tables.is_empty() || tables.iter().any(|t| t == "_sqlx_migrations");
+    Ok((!ours).then(|| tables.join(", ")))
+}
+
 impl Store {
     /// Opens (creating if needed) the database and brings its schema up to date.
     pub async fn open(database: &str) -> Result<Self, Error> {
@@ -117,6 +142,15 @@ impl Store {
             source,
         };
         if is_postgres(database) {
+            // The pool below retries a refused connection for as long as its acquire
+            // timeout, minutes, saying nothing: one connection first says at once why
+            // the server cannot be reached.
+            PgConnection::connect(database)
+                .await
+                .map_err(failed)?
+                .close()
+                .await
+                .map_err(failed)?;
             // The writer, the dispatcher, the lease renewer, robots.txt lookups and the
             // admin API each hold at most one connection at a time.
             let pool = PgPoolOptions::new()
@@ -161,6 +195,12 @@ impl Store {
                 checkpoints::WRITER_CHECKPOINT_PAGES.to_string(),
             )
             .busy_timeout(Duration::from_secs(30));
+        if let Some(tables) = another_programs_tables(&options).await.map_err(failed)? {
+            return Err(Error::NotPipecrawl {
+                path: PathBuf::from(database),
+                tables,
+            });
+        }
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             // The pool's check before each acquire is a round trip to sqlx's SQLite

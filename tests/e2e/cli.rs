@@ -122,6 +122,68 @@ fn a_missing_config_file_is_named() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_programs_database_is_refused_and_left_as_it_was() {
+    let harness = Harness::default();
+    let db = harness.db_path();
+    {
+        use sqlx::Connection;
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&db)
+            .create_if_missing(true);
+        let mut conn = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .expect("create the other program's database");
+        sqlx::raw_sql("CREATE TABLE pages (id INTEGER PRIMARY KEY, hits INTEGER); CREATE TABLE users (name TEXT);")
+            .execute(&mut conn)
+            .await
+            .expect("its tables");
+        conn.close().await.expect("close it");
+    }
+    let before = std::fs::read(&db).expect("read the database");
+    let config = harness.write_config(&harness.config_text(&["http://127.0.0.1:9/".into()], ""));
+    let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("is not a pipecrawl database (it holds the tables pages, users)"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(&db).expect("read it again"),
+        before,
+        "untouched"
+    );
+}
+
+#[test]
+fn an_unreachable_postgresql_is_named_at_once() {
+    let harness = Harness::default();
+    let text_config = harness.config_text(&["http://127.0.0.1:9/".into()], "");
+    let sqlite = format!("{:?}", harness.db_path().display().to_string());
+    let config = harness
+        .write_config(&text_config.replace(&sqlite, "\"postgres://nobody@127.0.0.1:1/crawl\""));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+        .args(["crawl", "--config"])
+        .arg(config)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run the pipecrawl binary");
+    // The pool's own retrying went on for ten minutes; a minute is plenty for an answer.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().expect("poll the binary").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("no answer in a minute about a server that refuses connections");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("its output");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("Connection refused"), "{stderr}");
+}
+
 #[test]
 fn the_example_config_is_valid() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/example.toml");
