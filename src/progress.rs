@@ -59,7 +59,7 @@ impl Reporter {
             let rate = tally.pages as f64 / started.elapsed().as_secs_f64().max(1e-3);
             match &self.bar {
                 Some(bar) => bar.set_message(format!(
-                    "{} pages, {rate:.0}/s, {} links, {} in flight, {errors} errors",
+                    "{} pages, {rate:.0}/s, {} links, {} in progress, {errors} errors",
                     tally.pages,
                     tally.links,
                     self.progress.outstanding()
@@ -67,7 +67,7 @@ impl Reporter {
                 None if n % LOG_EVERY == 0 => tracing::info!(
                     pages = tally.pages,
                     links = tally.links,
-                    in_flight = self.progress.outstanding(),
+                    in_progress = self.progress.outstanding(),
                     errors,
                     "{rate:.0} pages/s"
                 ),
