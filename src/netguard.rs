@@ -12,7 +12,7 @@
 //! intranet or a local site gets crawled). Only hosts reached by discovery are checked.
 
 use std::collections::HashSet;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use ipnet::IpNet;
@@ -106,7 +106,7 @@ fn is_public(ip: IpAddr) -> bool {
                 || a >= 240)
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            if let Some(v4) = embedded_v4(v6) {
                 return is_public(IpAddr::V4(v4));
             }
             let first = v6.segments()[0];
@@ -115,8 +115,23 @@ fn is_public(ip: IpAddr) -> bool {
                 || v6.is_multicast()
                 || (first & 0xfe00) == 0xfc00
                 || (first & 0xffc0) == 0xfe80
+                || (first & 0xffc0) == 0xfec0
                 || first == 0x2001 && v6.segments()[1] == 0x0db8)
         }
+    }
+}
+
+/// The IPv4 address an IPv6 one leads to: mapped (`::ffff:a.b.c.d`), compatible
+/// (`::a.b.c.d`), NAT64 (`64:ff9b::a.b.c.d`) and 6to4 (`2002:aabb:ccdd::`) addresses
+/// reach the IPv4 host inside them, so they are as public as it is.
+fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = v6.segments();
+    let last = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    match s {
+        [0, 0, 0, 0, 0, 0xffff | 0, ..] => Some(last(s[6], s[7])),
+        [0x64, 0xff9b, 0, 0, 0, 0, ..] => Some(last(s[6], s[7])),
+        [0x2002, hi, lo, ..] => Some(last(hi, lo)),
+        _ => None,
     }
 }
 
@@ -181,10 +196,20 @@ mod tests {
             "fd00::1",
             "::ffff:10.0.0.1",
             "::",
+            "::10.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "2002:c0a8:101::1",
+            "fec0::1",
         ] {
             assert!(!policy.allows(ip(private)), "{private}");
         }
-        for public in ["93.184.216.34", "1.1.1.1", "2606:4700::1111"] {
+        for public in [
+            "93.184.216.34",
+            "1.1.1.1",
+            "2606:4700::1111",
+            "64:ff9b::101:101",
+            "2002:101:101::1",
+        ] {
             assert!(policy.allows(ip(public)), "{public}");
         }
     }
