@@ -407,7 +407,7 @@ pub fn extract(html: &str, page_url: &Url) -> Extracted {
         .filter(|t| !t.is_empty());
     let base = page
         .base_href
-        .and_then(|href| page_url.join(href.trim()).ok())
+        .and_then(|href| page_url.join(&href).ok())
         .unwrap_or_else(|| page_url.clone());
 
     let mut links = Vec::with_capacity(page.anchors.len());

@@ -31,9 +31,11 @@ pub fn normalize_str(input: &str) -> Result<Url, UrlError> {
     normalize(Url::parse(input.trim())?)
 }
 
-/// Resolves `href` against `base` and normalises the result.
+/// Resolves `href` against `base` and normalises the result. The URL parser strips
+/// what a browser strips around an `href` (ASCII whitespace and controls); a no-break
+/// space is part of the URL, so `str::trim` would make another URL of it.
 pub fn resolve(base: &Url, href: &str) -> Result<Url, UrlError> {
-    normalize(base.join(href.trim())?)
+    normalize(base.join(href)?)
 }
 
 /// Normalises a parsed URL; refuses what a crawler cannot fetch.
@@ -190,6 +192,14 @@ mod tests {
         ] {
             assert!(matches!(normalize_str(s), Err(UrlError::Scheme(_))), "{s}");
         }
+    }
+
+    #[test]
+    fn an_href_loses_ascii_whitespace_around_it_and_keeps_a_no_break_space() {
+        let base = normalize_str("http://h/dir/").unwrap();
+        let resolved = |href: &str| resolve(&base, href).unwrap().to_string();
+        assert_eq!(resolved(" \t\n/a \r\n"), "http://h/a");
+        assert_eq!(resolved("/a\u{a0}"), "http://h/a%C2%A0");
     }
 
     #[test]
