@@ -127,6 +127,9 @@ impl ReadState {
                 .map(|a| &*a.value)
         };
         let name = &*tag.name;
+        if self.foreign > 0 && breaks_out_of_foreign(name, &attr) {
+            self.foreign = 0;
+        }
         self.breaks_text(name, page);
         match name {
             // A new link ends the one open, as the tree builder's adoption agency does.
@@ -199,6 +202,7 @@ impl ReadState {
             "a" => self.open_anchor = None,
             "title" => self.in_title = false,
             "svg" | "math" => self.foreign = self.foreign.saturating_sub(1),
+            "br" | "p" => self.foreign = 0,
             "td" | "th" | "tr" | "caption" => self.end_cell(),
             "table" => {
                 self.end_cell();
@@ -239,6 +243,61 @@ fn anchor(href: Option<&str>, rel: Option<&str>) -> Option<Anchor> {
         rel: rel.map(str::to_owned),
         ..Anchor::default()
     })
+}
+
+/// HTML start tags that end SVG or MathML left open, as the tree builder does: markup
+/// that cannot be drawing or formula (`<p>`, `<div>`, `<table>`, …) means the author
+/// forgot to close it, and what follows is HTML again.
+fn breaks_out_of_foreign<'a>(name: &str, attr: &impl Fn(&str) -> Option<&'a str>) -> bool {
+    match name {
+        "font" => ["color", "face", "size"].iter().any(|a| attr(a).is_some()),
+        _ => matches!(
+            name,
+            "b" | "big"
+                | "blockquote"
+                | "body"
+                | "br"
+                | "center"
+                | "code"
+                | "dd"
+                | "div"
+                | "dl"
+                | "dt"
+                | "em"
+                | "embed"
+                | "h1"
+                | "h2"
+                | "h3"
+                | "h4"
+                | "h5"
+                | "h6"
+                | "head"
+                | "hr"
+                | "i"
+                | "img"
+                | "li"
+                | "listing"
+                | "menu"
+                | "meta"
+                | "nobr"
+                | "ol"
+                | "p"
+                | "pre"
+                | "ruby"
+                | "s"
+                | "small"
+                | "span"
+                | "strong"
+                | "strike"
+                | "sub"
+                | "sup"
+                | "table"
+                | "tt"
+                | "u"
+                | "ul"
+                | "var"
+        ),
+    }
 }
 
 /// Elements whose text is never shown: a script, a style sheet, what is shown in place of
@@ -341,6 +400,17 @@ mod tests {
             [("/lazy", ""), ("/buy", "Buy now"), ("/after", "after")]
         );
         assert_eq!(page.anchors[0].image_alts, " Red shoes");
+    }
+
+    #[test]
+    fn html_markup_ends_an_svg_left_open() {
+        let page = read_page(
+            "<svg><path d='M0'></div><p>text</p><title>Real</title>\
+             <script>var s = '<a href=\"/not-a-link\">x</a>';</script>\
+             <math><mi>x</mi></p><a href='/after'>after</a>",
+        );
+        assert_eq!(page.title.as_deref(), Some("Real"));
+        assert_eq!(texts(&page), [("/after", "after")]);
     }
 
     #[test]
