@@ -10,6 +10,9 @@ use std::time::Duration;
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use crate::page::ErrorKind;
+use crate::summary;
+
 pub const PAGES: &str = "pipecrawl_pages_total";
 pub const LINKS: &str = "pipecrawl_links_total";
 pub const ERRORS: &str = "pipecrawl_errors_total";
@@ -37,9 +40,24 @@ pub fn install() -> Result<PrometheusHandle, String> {
                     b.set_buckets_for_metric(Matcher::Suffix("_bytes".into()), BYTES_BUCKETS)
                 })
                 .and_then(|b| b.install_recorder())
+                .inspect(|_| zero_counters())
                 .map_err(|e| e.to_string())
         })
         .clone()
+}
+
+/// Every counter's series from the start, at 0: a series that appears only with its first
+/// event cannot be alerted on (`increase()` sees nothing, `absent()` fires on a healthy
+/// crawl).
+fn zero_counters() {
+    counter!(LINKS).absolute(0);
+    counter!(RETRIES).absolute(0);
+    for class in summary::STATUS_CLASSES {
+        counter!(PAGES, "class" => class).absolute(0);
+    }
+    for kind in ErrorKind::ALL {
+        counter!(ERRORS, "kind" => kind.as_str()).absolute(0);
+    }
 }
 
 pub fn fetched(elapsed: Duration, bytes: Option<u64>) {

@@ -77,6 +77,21 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    pub const ALL: [Self; 12] = [
+        Self::Timeout,
+        Self::Connect,
+        Self::Dns,
+        Self::Body,
+        Self::Request,
+        Self::Redirect,
+        Self::Parse,
+        Self::Robots,
+        Self::RobotsUnavailable,
+        Self::AddressRefused,
+        Self::Binary,
+        Self::Headers,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Timeout => "timeout",
@@ -196,4 +211,31 @@ pub struct PageRecord {
     pub changed: bool,
     /// When the page is due again; None: never.
     pub recrawl_in: Option<Duration>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorKind;
+
+    #[test]
+    fn every_error_kind_is_listed_once() {
+        for (i, kind) in ErrorKind::ALL.into_iter().enumerate() {
+            // A new kind makes this match fail to compile: list it in `ALL` too.
+            let position = match kind {
+                ErrorKind::Timeout => 0,
+                ErrorKind::Connect => 1,
+                ErrorKind::Dns => 2,
+                ErrorKind::Body => 3,
+                ErrorKind::Request => 4,
+                ErrorKind::Redirect => 5,
+                ErrorKind::Parse => 6,
+                ErrorKind::Robots => 7,
+                ErrorKind::RobotsUnavailable => 8,
+                ErrorKind::AddressRefused => 9,
+                ErrorKind::Binary => 10,
+                ErrorKind::Headers => 11,
+            };
+            assert_eq!(position, i, "{}", kind.as_str());
+        }
+    }
 }

@@ -40,6 +40,9 @@ impl Tally {
     }
 }
 
+/// What [`status_class`] answers.
+pub const STATUS_CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "error"];
+
 /// `2xx` … `5xx`, or `error` when there was no response.
 pub fn status_class(status: Option<u16>) -> &'static str {
     match status {
@@ -114,5 +117,21 @@ impl fmt::Display for Summary {
             writeln!(f, "errors by kind: {}", errors.join(", "))?;
         }
         write!(f, "{}", self.stages)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{status_class, STATUS_CLASSES};
+
+    #[test]
+    fn every_status_class_is_listed() {
+        let mut seen: Vec<&str> = (100..=599)
+            .map(Some)
+            .chain([None])
+            .map(status_class)
+            .collect();
+        seen.dedup();
+        assert_eq!(seen, STATUS_CLASSES);
     }
 }

@@ -215,6 +215,19 @@ async fn the_admin_api_reports_takes_seeds_pauses_and_resumes() {
         metrics.contains("pipecrawl_store_batch_seconds_count"),
         "{metrics}"
     );
+    // Series for what has not happened in this crawl exist (at 0 until it does; the
+    // recorder is the test process's, shared with other service tests), so alerts can
+    // watch them.
+    for series in [
+        "pipecrawl_retries_total ",
+        "pipecrawl_errors_total{kind=\"address_refused\"} ",
+        "pipecrawl_pages_total{class=\"1xx\"} ",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l.starts_with(series)),
+            "{series}: {metrics}"
+        );
+    }
 
     // Paused: a new seed is accepted but nothing is fetched.
     let paused = service.post("/pause", Value::Null).await;
