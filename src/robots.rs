@@ -3,9 +3,10 @@
 //!
 //! Parsing and matching are `texting_robots`, which carries over almost all of the unit
 //! tests of Google's C++ robots.txt parser and of Moz's reppy. This module does what the
-//! RFC leaves to the crawler: a 2xx means the rules apply; a 4xx means everything is
-//! allowed; a 5xx or no answer means nothing is allowed until a later fetch succeeds; up to
-//! five redirects are followed; only the first 500 KiB count.
+//! RFC leaves to the crawler: a 2xx means the rules that parse apply; a 4xx means
+//! everything is allowed; a 5xx, no answer or a file that cannot be parsed at all means
+//! nothing is allowed until a later fetch succeeds; up to five redirects are followed; only
+//! the first 500 KiB count.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -45,8 +46,8 @@ pub struct Robots {
 enum Rules {
     Apply(Box<Robot>),
     AllowAll,
-    /// 5xx or unreachable: nothing may be fetched until a later fetch succeeds. Holds
-    /// the network error when nothing answered at all.
+    /// 5xx, unreachable or unparsable: nothing may be fetched until a later fetch
+    /// succeeds. Holds the network error when nothing answered at all.
     Unavailable(Option<FetchError>),
 }
 
@@ -90,20 +91,19 @@ impl Robots {
             crawl_delay: None,
             sitemaps: Vec::new(),
         };
+        let unavailable = |error| Self {
+            rules: Rules::Unavailable(error),
+            expires: fetched + recheck,
+            crawl_delay: None,
+            sitemaps: Vec::new(),
+        };
         let status = match response {
             Ok(status) => status,
-            Err(error) => {
-                return Self {
-                    rules: Rules::Unavailable(Some(error)),
-                    expires: fetched + recheck,
-                    crawl_delay: None,
-                    sitemaps: Vec::new(),
-                }
-            }
+            Err(error) => return unavailable(Some(error)),
         };
         match status {
-            200..=299 => match Robot::new(agent, &body[..body.len().min(MAX_ROBOTS_BYTES)]) {
-                Ok(robot) => Self {
+            200..=299 => match parse(agent, &body[..body.len().min(MAX_ROBOTS_BYTES)]) {
+                Some(robot) => Self {
                     crawl_delay: robot
                         .delay
                         .filter(|d| d.is_finite() && *d >= 0.0)
@@ -116,18 +116,44 @@ impl Robots {
                     rules: Rules::Apply(Box::new(robot)),
                     expires: fetched + ttl,
                 },
-                Err(_) => allow_all(fetched + ttl),
+                None => unavailable(None),
             },
             300..=399 => allow_all(fetched + ttl),
             400..=499 if status != 429 => allow_all(fetched + ttl),
-            _ => Self {
-                rules: Rules::Unavailable(None),
-                expires: fetched + recheck,
-                crawl_delay: None,
-                sitemaps: Vec::new(),
-            },
+            _ => unavailable(None),
         }
     }
+}
+
+/// The rules of a robots.txt for `agent`. texting_robots refuses a whole file over one
+/// rule it cannot compile (a `$` pattern whose regex is over its size limit), and a
+/// refused file must not open a site its other rules close: RFC 9309 §2.3.1.5 has the
+/// crawler use the rules that do parse. So on a refusal, the lines that fail on their own
+/// are dropped and the rest parsed again. `None` if even that fails.
+fn parse(agent: &str, body: &[u8]) -> Option<Robot> {
+    Robot::new(agent, body)
+        .or_else(|_| Robot::new(agent, &without_failing_lines(body)))
+        .ok()
+}
+
+/// `body` without the lines that texting_robots refuses when each is the only rule of a
+/// group. Rules are compiled one by one, so a line that parses alone parses in the file.
+fn without_failing_lines(body: &[u8]) -> Vec<u8> {
+    let mut kept = Vec::with_capacity(body.len());
+    // The line endings texting_robots knows, and NUL, which it reads as one.
+    for line in body.split(|b| matches!(b, b'\n' | b'\r' | b'\0')) {
+        if !line.is_empty() && parses_alone(line) {
+            kept.extend_from_slice(line);
+            kept.push(b'\n');
+        }
+    }
+    kept
+}
+
+fn parses_alone(line: &[u8]) -> bool {
+    let mut file = b"User-agent: *\n".to_vec();
+    file.extend_from_slice(line);
+    Robot::new("*", &file).is_ok()
 }
 
 /// A host's robots.txt as found for a request.
@@ -369,6 +395,25 @@ mod tests {
         assert_eq!(verdict(&robots(Some(503), ""), "/x"), Verdict::Unavailable);
         assert_eq!(verdict(&robots(Some(429), ""), "/x"), Verdict::Unavailable);
         assert_eq!(verdict(&robots(None, ""), "/x"), Verdict::Unavailable);
+    }
+
+    #[test]
+    fn one_rule_too_large_to_compile_does_not_void_the_file() {
+        // texting_robots refuses the whole file when one `$` rule's regex is over its size
+        // limit: a long literal, or many wildcards.
+        for rule in [
+            format!("/{}$", "a".repeat(2_000)),
+            format!("/{}$", "a*".repeat(50)),
+        ] {
+            let r = robots(
+                Some(200),
+                &format!("User-agent: *\nDisallow: /private\nDisallow: {rule}\nAllow: /private/open\nCrawl-delay: 2\n"),
+            );
+            assert_eq!(verdict(&r, "/private/x"), Verdict::Disallowed, "{rule}");
+            assert_eq!(verdict(&r, "/private/open"), Verdict::Allowed, "{rule}");
+            assert_eq!(verdict(&r, "/public"), Verdict::Allowed, "{rule}");
+            assert_eq!(r.crawl_delay, Some(Duration::from_secs(2)), "{rule}");
+        }
     }
 
     #[test]
