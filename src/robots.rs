@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::LOCATION;
-use reqwest::Client;
+use reqwest::{Client, Response};
 use texting_robots::Robot;
 use url::Url;
 
@@ -280,7 +280,8 @@ impl RobotsCache {
     }
 
     /// Fetches `/robots.txt` of `url`'s origin, following up to five redirects; the
-    /// final status (or why nothing answered) and at most 500 KiB of body.
+    /// final status (or why nothing answered, or why the body broke off) and at most
+    /// 500 KiB of body.
     async fn fetch(&self, url: &Url) -> (Result<u16, FetchError>, Vec<u8>) {
         let Ok(mut target) = url.join("/robots.txt") else {
             let error = FetchError {
@@ -323,21 +324,31 @@ impl RobotsCache {
                     None => return (Ok(status.as_u16()), Vec::new()),
                 }
             }
-            let mut body = Vec::new();
-            if status.is_success() {
-                while let Ok(Some(chunk)) = response.chunk().await {
-                    body.extend_from_slice(&chunk);
-                    if body.len() >= MAX_ROBOTS_BYTES {
-                        body.truncate(MAX_ROBOTS_BYTES);
-                        break;
-                    }
-                }
+            if !status.is_success() {
+                return (Ok(status.as_u16()), Vec::new());
             }
-            return (Ok(status.as_u16()), body);
+            return match read_body(&mut response).await {
+                Ok(body) => (Ok(status.as_u16()), body),
+                Err(e) => (Err(fetch_error(&e)), Vec::new()),
+            };
         }
         // Too many redirects: RFC 9309 lets a crawler treat that as "no robots.txt".
         (Ok(404), Vec::new())
     }
+}
+
+/// At most [`MAX_ROBOTS_BYTES`] of a robots.txt body. A transfer that breaks off is an
+/// error, not an end: the rules that never arrived may be the ones that disallow.
+async fn read_body(response: &mut Response) -> Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        body.extend_from_slice(&chunk);
+        if body.len() >= MAX_ROBOTS_BYTES {
+            body.truncate(MAX_ROBOTS_BYTES);
+            break;
+        }
+    }
+    Ok(body)
 }
 
 /// `pipecrawl/0.1 (+https://…)` → `pipecrawl`: robots.txt groups name the product token.

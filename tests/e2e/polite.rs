@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::raw::{Ending, RawReply, RawSite};
 use super::site::{Resource, SiteBuilder, TestSite};
 use super::Harness;
 
@@ -133,6 +134,59 @@ async fn a_robots_txt_that_fails_keeps_the_host_waiting_until_it_answers() {
     assert_eq!(
         db.page(&site.url(0, "/yes")).await.and_then(|p| p.status),
         Some(200)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_robots_txt_cut_off_mid_transfer_is_not_taken_for_the_whole_file() {
+    // What arrived allows everything; the connection breaks before the rest.
+    let raw = RawSite::start(vec![
+        (
+            "/robots.txt",
+            RawReply::new(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100000",
+                "User-agent: *\nAllow: /\n",
+                Ending::Reset,
+            ),
+        ),
+        (
+            "/",
+            RawReply::new(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 19",
+                "<title>Home</title>",
+                Ending::Close,
+            ),
+        ),
+    ])
+    .await;
+    let harness = Harness::default();
+    harness.crawl(&[raw.url("/")], "").await;
+
+    assert_eq!(raw.count("/robots.txt"), 1);
+    assert_eq!(
+        raw.count("/"),
+        0,
+        "nothing is fetched under half a robots.txt"
+    );
+    let home = harness
+        .db()
+        .await
+        .page(&raw.url("/"))
+        .await
+        .expect("the seed has a row");
+    assert_eq!(
+        (home.status, home.error_kind.as_deref()),
+        (None, Some("body")),
+        "{:?}",
+        home.error
+    );
+    assert!(
+        home.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("robots.txt"),
+        "{:?}",
+        home.error
     );
 }
 
