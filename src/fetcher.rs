@@ -41,12 +41,16 @@ const MAX_SITEMAP_BYTES: usize = 50 * 1024 * 1024;
 /// each told "10 MB" by a server that then stalls must not hold 640 MB.
 const PRESIZE_LIMIT: usize = 256 * 1024;
 
-/// Builds the one HTTP client every fetch worker shares; it connects only where
-/// `network` allows.
+/// Builds the one HTTP client every fetch worker shares (pages, robots.txt, sitemaps); it
+/// connects only where `network` allows.
 pub fn client(config: &Config, network: Arc<NetworkPolicy>) -> Result<Client, Error> {
     let per_host = usize::try_from(config.politeness.per_host_concurrency).unwrap_or(usize::MAX);
     Client::builder()
         .dns_resolver(Arc::new(GuardedResolver::new(network)))
+        // reqwest otherwise takes a proxy from HTTP_PROXY and the like; the guarded
+        // resolver would then see only the proxy's name, and the proxy would connect to
+        // any address a page or a redirect names.
+        .no_proxy()
         .user_agent(&config.fetch.user_agent)
         .connect_timeout(config.fetch.connect_timeout)
         .timeout(config.fetch.timeout)

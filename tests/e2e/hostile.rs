@@ -1,5 +1,8 @@
 //! The hostile web: a crawler must never be turned against the network it runs in.
 
+use std::process::Command;
+
+use super::raw::{Ending, RawReply, RawSite};
 use super::site::{Resource, SiteBuilder};
 use super::Harness;
 
@@ -59,6 +62,84 @@ async fn discovered_hosts_on_private_addresses_are_refused_before_any_connection
             .await
             .and_then(|p| p.status),
         Some(302)
+    );
+}
+
+/// A 200 of `body` as HTML, written by hand.
+fn html_reply(body: &str) -> RawReply {
+    RawReply::new(
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}",
+            body.len()
+        ),
+        body,
+        Ending::Close,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_in_the_environment_is_not_used_to_get_past_the_address_guard() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let port = h.rsplit(':').next().unwrap_or_default().to_owned();
+    let secret = format!("http://localhost:{port}/secret");
+    let home = format!("<a href='{secret}'>local</a>");
+    b.add(&h, "/", Resource::Html(home.clone()));
+    b.add(
+        &h,
+        "/secret",
+        Resource::Html("<title>Secret</title>".into()),
+    );
+    let site = b.start();
+    // A proxy that would answer for both: a proxied request names its whole URL, and the
+    // crawler resolves only the proxy's address.
+    let seed = site.url(0, "/");
+    let proxy = RawSite::start(vec![
+        (seed.as_str(), html_reply(&home)),
+        (secret.as_str(), html_reply("<title>Secret</title>")),
+    ])
+    .await;
+    let harness = Harness::default();
+    let config = harness.write_config(
+        &harness.test_config_text(std::slice::from_ref(&seed), "[scope]\nhosts = [\"*\"]\n"),
+    );
+    let proxy_url = proxy.url("");
+    let out = tokio::task::spawn_blocking(move || {
+        // A child process of its own: the variables cannot leak into other tests.
+        Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+            .args(["crawl", "--config", config.to_str().unwrap_or_default()])
+            .env("RUST_LOG", "warn")
+            .env("HTTP_PROXY", &proxy_url)
+            .env("http_proxy", &proxy_url)
+            .env("ALL_PROXY", &proxy_url)
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy")
+            .output()
+            .expect("run the pipecrawl binary")
+    })
+    .await
+    .expect("the binary ran");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let row = harness
+        .db()
+        .await
+        .page(&secret)
+        .await
+        .expect("the local link has a row");
+    assert_eq!(
+        (row.status, row.error_kind.as_deref()),
+        (None, Some("address_refused"))
+    );
+    assert_eq!(site.count(&seed), 1, "the seed was fetched directly");
+    assert_eq!(
+        (proxy.count(&seed), proxy.count(&secret)),
+        (0, 0),
+        "nothing went through the proxy"
     );
 }
 
