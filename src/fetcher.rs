@@ -302,8 +302,8 @@ impl FetchWorker {
         out.x_robots_tag = header(headers, "x-robots-tag");
 
         if status.is_redirection() {
-            if let Some(location) = header(headers, LOCATION) {
-                self.redirect(out, &location);
+            if let Some(target) = location(headers) {
+                self.redirect(out, &target);
             }
         }
 
@@ -429,6 +429,15 @@ fn header(headers: &HeaderMap, name: impl reqwest::header::AsHeaderName) -> Opti
         .map(str::to_owned)
 }
 
+/// A response's `Location`. Servers send raw UTF-8 there (`/café`) and browsers follow
+/// it, but `HeaderValue::to_str` takes visible ASCII only and would lose the redirect;
+/// bytes that are not UTF-8 become U+FFFD for the same reason.
+pub(crate) fn location(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(LOCATION)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+}
+
 /// hyper's message for an HTTP/1 head with too many headers or too many bytes.
 const HEAD_TOO_LARGE: &str = "message head is too large";
 
@@ -466,4 +475,28 @@ pub(crate) fn fetch_error(e: &reqwest::Error) -> FetchError {
         ErrorKind::Request
     };
     FetchError { kind, message }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn with_location(bytes: &[u8]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(LOCATION, HeaderValue::from_bytes(bytes).unwrap());
+        headers
+    }
+
+    #[test]
+    fn a_location_in_raw_utf8_is_read_as_written() {
+        let headers = with_location("/café".as_bytes());
+        assert_eq!(location(&headers).as_deref(), Some("/café"));
+    }
+
+    #[test]
+    fn a_location_that_is_not_utf8_is_still_a_redirect() {
+        let headers = with_location(b"/caf\xe9");
+        assert_eq!(location(&headers).as_deref(), Some("/caf\u{fffd}"));
+    }
 }

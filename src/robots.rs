@@ -12,13 +12,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::LOCATION;
 use reqwest::{Client, Response};
 use texting_robots::Robot;
 use url::Url;
 
 use crate::error::Error;
-use crate::fetcher::fetch_error;
+use crate::fetcher::{fetch_error, location};
 use crate::netguard::NetworkPolicy;
 use crate::page::{ErrorKind, FetchError};
 use crate::politeness::{HostGate, Politeness};
@@ -311,11 +310,8 @@ impl RobotsCache {
             };
             let status = response.status();
             if status.is_redirection() {
-                let next = response
-                    .headers()
-                    .get(LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|loc| urlnorm::resolve(&target, loc).ok());
+                let next = location(response.headers())
+                    .and_then(|loc| urlnorm::resolve(&target, &loc).ok());
                 match next {
                     Some(next) => {
                         target = next;

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use super::raw::{Ending, RawReply, RawSite};
+use super::raw::{RawReply, RawSite};
 use super::site::{Resource, SiteBuilder};
 use super::Harness;
 
@@ -65,18 +65,6 @@ async fn discovered_hosts_on_private_addresses_are_refused_before_any_connection
     );
 }
 
-/// A 200 of `body` as HTML, written by hand.
-fn html_reply(body: &str) -> RawReply {
-    RawReply::new(
-        format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}",
-            body.len()
-        ),
-        body,
-        Ending::Close,
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_proxy_in_the_environment_is_not_used_to_get_past_the_address_guard() {
     let mut b = SiteBuilder::bind(1).await;
@@ -95,8 +83,11 @@ async fn a_proxy_in_the_environment_is_not_used_to_get_past_the_address_guard() 
     // crawler resolves only the proxy's address.
     let seed = site.url(0, "/");
     let proxy = RawSite::start(vec![
-        (seed.as_str(), html_reply(&home)),
-        (secret.as_str(), html_reply("<title>Secret</title>")),
+        (seed.as_str(), RawReply::ok("text/html", home.as_str())),
+        (
+            secret.as_str(),
+            RawReply::ok("text/html", "<title>Secret</title>"),
+        ),
     ])
     .await;
     let harness = Harness::default();

@@ -149,14 +149,7 @@ async fn a_robots_txt_cut_off_mid_transfer_is_not_taken_for_the_whole_file() {
                 Ending::Reset,
             ),
         ),
-        (
-            "/",
-            RawReply::new(
-                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 19",
-                "<title>Home</title>",
-                Ending::Close,
-            ),
-        ),
+        ("/", RawReply::ok("text/html", "<title>Home</title>")),
     ])
     .await;
     let harness = Harness::default();
@@ -187,6 +180,49 @@ async fn a_robots_txt_cut_off_mid_transfer_is_not_taken_for_the_whole_file() {
             .contains("robots.txt"),
         "{:?}",
         home.error
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_location_in_raw_utf8_is_followed_for_pages_and_robots_txt() {
+    let html = |body: &str| RawReply::ok("text/html", body);
+    let raw = RawSite::start(vec![
+        ("/robots.txt", RawReply::moved("/robots-café.txt")),
+        (
+            "/robots-caf%C3%A9.txt",
+            RawReply::ok("text/plain", "User-agent: *\nDisallow: /private\n"),
+        ),
+        (
+            "/",
+            html("<a href='/old'>old</a><a href='/private'>private</a>"),
+        ),
+        ("/old", RawReply::moved("/café")),
+        ("/caf%C3%A9", html("<title>Café</title>")),
+        ("/private", html("<title>Private</title>")),
+    ])
+    .await;
+    let harness = Harness::default();
+    harness.crawl(&[raw.url("/")], "").await;
+
+    assert_eq!(raw.count("/robots-caf%C3%A9.txt"), 1);
+    assert_eq!(
+        raw.count("/private"),
+        0,
+        "the redirected robots.txt applies"
+    );
+    let db = harness.db().await;
+    let cafe = raw.url("/caf%C3%A9");
+    let old = db
+        .page(&raw.url("/old"))
+        .await
+        .expect("the redirect has a row");
+    assert_eq!(
+        (old.status, old.final_url.as_deref()),
+        (Some(301), Some(cafe.as_str()))
+    );
+    assert_eq!(
+        db.page(&cafe).await.and_then(|p| p.title).as_deref(),
+        Some("Café")
     );
 }
 

@@ -1,7 +1,7 @@
 //! A loopback server that writes HTTP/1.1 by hand, for what a well-behaved server library
-//! will not send: a `Content-Length` that lies, a connection reset mid-body, a head of a
-//! megabyte. Every answer closes its connection, so each request is a connection of its
-//! own and a hostile answer cannot leak into the next.
+//! will not send: a `Content-Length` that lies, a connection reset mid-body, a raw UTF-8
+//! `Location`, a head of a megabyte. Every answer closes its connection, so each request
+//! is a connection of its own and a hostile answer cannot leak into the next.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -35,6 +35,24 @@ impl RawReply {
             body: body.into(),
             ending,
         }
+    }
+
+    /// A 200 of `body`, closed in order.
+    pub fn ok(content_type: &str, body: impl Into<Vec<u8>>) -> Self {
+        let body = body.into();
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}",
+            body.len()
+        );
+        Self::new(head, body, Ending::Close)
+    }
+
+    /// A 301 to `location`, written byte for byte: raw UTF-8 too, which servers send and
+    /// a server library refuses.
+    pub fn moved(location: &str) -> Self {
+        let head =
+            format!("HTTP/1.1 301 Moved Permanently\r\nLocation: {location}\r\nContent-Length: 0");
+        Self::new(head, Vec::new(), Ending::Close)
     }
 }
 
