@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{
-    HeaderMap, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, LOCATION,
-    RETRY_AFTER,
+    HeaderMap, HeaderName, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED,
+    LOCATION, RETRY_AFTER,
 };
 use reqwest::{redirect, Client, Response};
 use tokio::task::JoinSet;
@@ -31,6 +31,9 @@ use crate::retry::{self, Decision, RetryPolicy};
 use crate::robots::{RobotsCache, Verdict};
 use crate::stages::{Phase, Stage};
 use crate::urlnorm;
+
+/// The header of robots directives for one response (not in `reqwest::header`).
+const X_ROBOTS_TAG: HeaderName = HeaderName::from_static("x-robots-tag");
 
 /// How long a body may take to get going before its transfer rate is judged.
 const RATE_GRACE: Duration = Duration::from_secs(3);
@@ -299,7 +302,7 @@ impl FetchWorker {
         out.content_type = header(headers, CONTENT_TYPE);
         out.etag = header(headers, ETAG);
         out.last_modified = header(headers, LAST_MODIFIED);
-        out.x_robots_tag = header(headers, "x-robots-tag");
+        out.x_robots_tag = x_robots_tag(headers);
 
         if status.is_redirection() {
             if let Some(target) = location(headers) {
@@ -429,6 +432,18 @@ fn header(headers: &HeaderMap, name: impl reqwest::header::AsHeaderName) -> Opti
         .map(str::to_owned)
 }
 
+/// Every `X-Robots-Tag` line, as one list: servers send one line per crawler or per
+/// directive, and repeated lines of a header make one comma-separated list (RFC 9110
+/// §5.3). A page's own `nofollow` may come after another crawler's line.
+fn x_robots_tag(headers: &HeaderMap) -> Option<String> {
+    let lines: Vec<_> = headers
+        .get_all(X_ROBOTS_TAG)
+        .iter()
+        .map(|value| String::from_utf8_lossy(value.as_bytes()))
+        .collect();
+    (!lines.is_empty()).then(|| lines.join(", "))
+}
+
 /// A response's `Location`. Servers send raw UTF-8 there (`/café`) and browsers follow
 /// it, but `HeaderValue::to_str` takes visible ASCII only and would lose the redirect;
 /// bytes that are not UTF-8 become U+FFFD for the same reason.
@@ -486,6 +501,18 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(LOCATION, HeaderValue::from_bytes(bytes).unwrap());
         headers
+    }
+
+    #[test]
+    fn every_x_robots_tag_line_is_read() {
+        let mut headers = HeaderMap::new();
+        headers.append(X_ROBOTS_TAG, HeaderValue::from_static("googlebot: noindex"));
+        headers.append(X_ROBOTS_TAG, HeaderValue::from_static("nofollow"));
+        assert_eq!(
+            x_robots_tag(&headers).as_deref(),
+            Some("googlebot: noindex, nofollow")
+        );
+        assert_eq!(x_robots_tag(&HeaderMap::new()), None);
     }
 
     #[test]

@@ -561,8 +561,12 @@ async fn nofollow_noindex_and_canonical_are_honoured() {
     b.add(
         &h,
         "/header",
+        // Two header lines: the second is ours; the first is for another crawler.
         Resource::WithHeaders(
-            vec![("X-Robots-Tag".into(), "nofollow".into())],
+            vec![
+                ("X-Robots-Tag".into(), "googlebot: noindex".into()),
+                ("X-Robots-Tag".into(), "nofollow".into()),
+            ],
             Box::new(html("<title>Header</title><a href='/not-2'>x</a>")),
         ),
     );
@@ -602,6 +606,14 @@ async fn nofollow_noindex_and_canonical_are_honoured() {
             .and_then(|p| p.title)
             .as_deref(),
         Some("Shown")
+    );
+    assert_eq!(
+        db.page(&site.url(0, "/header"))
+            .await
+            .and_then(|p| p.title)
+            .as_deref(),
+        Some("Header"),
+        "another crawler's noindex is not ours"
     );
     assert_eq!(
         db.scalar("SELECT count(*) FROM links WHERE target_url LIKE '%/not-_'")
