@@ -75,6 +75,15 @@ impl Robots {
         }
     }
 
+    fn unavailable(error: Option<FetchError>, expires: SystemTime) -> Self {
+        Self {
+            rules: Rules::Unavailable(error),
+            expires,
+            crawl_delay: None,
+            sitemaps: Vec::new(),
+        }
+    }
+
     /// Interprets a robots.txt response (`Err`: no response at all). Rules are trusted
     /// for `ttl`; an unavailable robots.txt is asked for again after `recheck`.
     fn from_response(
@@ -90,12 +99,7 @@ impl Robots {
             crawl_delay: None,
             sitemaps: Vec::new(),
         };
-        let unavailable = |error| Self {
-            rules: Rules::Unavailable(error),
-            expires: fetched + recheck,
-            crawl_delay: None,
-            sitemaps: Vec::new(),
-        };
+        let unavailable = |error| Self::unavailable(error, fetched + recheck);
         let status = match response {
             Ok(status) => status,
             Err(error) => return unavailable(Some(error)),
@@ -153,6 +157,13 @@ fn parses_alone(line: &[u8]) -> bool {
     let mut file = b"User-agent: *\n".to_vec();
     file.extend_from_slice(line);
     Robot::new("*", &file).is_ok()
+}
+
+/// The robots.txt text the database keeps, to be parsed again on a resume. PostgreSQL's
+/// text refuses NUL, which a UTF-16 file is full of; the parser reads one as a line's end,
+/// so a newline in its place keeps the rules as they were.
+fn stored_text(body: &[u8]) -> String {
+    String::from_utf8_lossy(&body[..body.len().min(MAX_ROBOTS_BYTES)]).replace('\0', "\n")
 }
 
 /// A host's robots.txt as found for a request.
@@ -214,13 +225,9 @@ impl RobotsCache {
         }
         if cached.is_none() {
             if let Some(row) = self.store.load_robots(host).await? {
-                let robots = Robots::from_response(
-                    Ok(row.status),
-                    row.body.as_bytes(),
-                    &self.agent,
-                    (self.ttl, self.recheck),
-                    row.fetched_at,
-                );
+                let robots = self
+                    .interpret(Ok(row.status), row.body.into_bytes(), row.fetched_at)
+                    .await;
                 if robots.expires > now {
                     let robots = Arc::new(robots);
                     *cached = Some(Arc::clone(&robots));
@@ -233,18 +240,9 @@ impl RobotsCache {
         }
         let (response, body) = self.fetch(url).await;
         let fetched_at = SystemTime::now();
-        let robots = Robots::from_response(
-            response.clone(),
-            &body,
-            &self.agent,
-            (self.ttl, self.recheck),
-            fetched_at,
-        );
+        let text = stored_text(&body);
+        let robots = self.interpret(response.clone(), body, fetched_at).await;
         if let (Ok(status), false) = (response, matches!(robots.rules, Rules::Unavailable(_))) {
-            // PostgreSQL's text refuses NUL, which a UTF-16 file is full of; rules never
-            // contain one, so the kept text drops them and stays readable and re-parsable.
-            let text = String::from_utf8_lossy(&body[..body.len().min(MAX_ROBOTS_BYTES)])
-                .replace('\0', "");
             self.store
                 .save_robots(
                     host,
@@ -268,6 +266,24 @@ impl RobotsCache {
             robots,
             fetched: true,
         })
+    }
+
+    /// [`Robots::from_response`] off the async threads, which carry every fetch: a
+    /// hostile robots.txt (500 KiB of wildcard rules) takes seconds to compile. A parser
+    /// that panics leaves the host's robots.txt unavailable, as an unparsable one does.
+    async fn interpret(
+        &self,
+        response: Result<u16, FetchError>,
+        body: Vec<u8>,
+        fetched: SystemTime,
+    ) -> Robots {
+        let agent = self.agent.clone();
+        let times = (self.ttl, self.recheck);
+        tokio::task::spawn_blocking(move || {
+            Robots::from_response(response, &body, &agent, times, fetched)
+        })
+        .await
+        .unwrap_or_else(|_| Robots::unavailable(None, fetched + self.recheck))
     }
 
     fn slot(&self, host: &str) -> Slot {
@@ -377,6 +393,18 @@ mod tests {
 
     fn verdict(r: &Robots, path: &str) -> Verdict {
         r.verdict(&Url::parse(&format!("http://h{path}")).unwrap())
+    }
+
+    #[test]
+    fn the_stored_text_holds_no_nul_and_the_same_rules() {
+        let body = "User-agent: *\0Disallow: /private\0Allow: /private/open";
+        let stored = stored_text(body.as_bytes());
+        assert!(!stored.contains('\0'));
+        for r in [robots(Some(200), body), robots(Some(200), &stored)] {
+            assert_eq!(verdict(&r, "/private/x"), Verdict::Disallowed);
+            assert_eq!(verdict(&r, "/private/open"), Verdict::Allowed);
+            assert_eq!(verdict(&r, "/public"), Verdict::Allowed);
+        }
     }
 
     #[test]
