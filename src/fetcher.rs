@@ -432,16 +432,16 @@ fn header(headers: &HeaderMap, name: impl reqwest::header::AsHeaderName) -> Opti
         .map(str::to_owned)
 }
 
-/// Every `X-Robots-Tag` line, as one list: servers send one line per crawler or per
-/// directive, and repeated lines of a header make one comma-separated list (RFC 9110
-/// §5.3). A page's own `nofollow` may come after another crawler's line.
+/// Every `X-Robots-Tag` line, one per text line: servers send one line per crawler or per
+/// directive, and a page's own `nofollow` may come after another crawler's line. They
+/// stay apart because a crawler's name covers the rest of its own line only.
 fn x_robots_tag(headers: &HeaderMap) -> Option<String> {
     let lines: Vec<_> = headers
         .get_all(X_ROBOTS_TAG)
         .iter()
         .map(|value| String::from_utf8_lossy(value.as_bytes()))
         .collect();
-    (!lines.is_empty()).then(|| lines.join(", "))
+    (!lines.is_empty()).then(|| lines.join("\n"))
 }
 
 /// A response's `Location`. Servers send raw UTF-8 there (`/café`) and browsers follow
@@ -510,7 +510,7 @@ mod tests {
         headers.append(X_ROBOTS_TAG, HeaderValue::from_static("nofollow"));
         assert_eq!(
             x_robots_tag(&headers).as_deref(),
-            Some("googlebot: noindex, nofollow")
+            Some("googlebot: noindex\nnofollow")
         );
         assert_eq!(x_robots_tag(&HeaderMap::new()), None);
     }

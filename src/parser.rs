@@ -256,7 +256,8 @@ fn parse_sitemap(record: &mut PageRecord, body: &[u8], offer: &Offer<'_>) {
 
 /// `noindex` / `nofollow` in a robots meta tag or header (`none` is both). A header
 /// addressed to one crawler (`googlebot: noindex, nofollow`) is for that crawler only, up
-/// to the next crawler's name: the directives after a name are all its own.
+/// to the next crawler's name or the end of its line (header lines come joined by `\n`):
+/// the directives after a name are all its own.
 fn robots_directives(value: &str) -> (bool, bool) {
     /// Directives written `name: value`, which name no crawler.
     const VALUED: [&str; 4] = [
@@ -266,25 +267,29 @@ fn robots_directives(value: &str) -> (bool, bool) {
         "unavailable_after",
     ];
     let (mut noindex, mut nofollow) = (false, false);
-    let mut ours = true;
-    for part in value.split(',') {
-        let part = part.trim();
-        let directive = match part.split_once(':') {
-            Some((agent, rest)) if !VALUED.iter().any(|v| agent.trim().eq_ignore_ascii_case(v)) => {
-                ours = agent.trim().eq_ignore_ascii_case("pipecrawl");
-                rest.trim()
+    for line in value.lines() {
+        let mut ours = true;
+        for part in line.split(',') {
+            let part = part.trim();
+            let directive = match part.split_once(':') {
+                Some((agent, rest))
+                    if !VALUED.iter().any(|v| agent.trim().eq_ignore_ascii_case(v)) =>
+                {
+                    ours = agent.trim().eq_ignore_ascii_case("pipecrawl");
+                    rest.trim()
+                }
+                _ => part,
+            };
+            if !ours {
+                continue;
             }
-            _ => part,
-        };
-        if !ours {
-            continue;
-        }
-        for word in directive.split_ascii_whitespace() {
-            match word.to_ascii_lowercase().as_str() {
-                "noindex" => noindex = true,
-                "nofollow" => nofollow = true,
-                "none" => (noindex, nofollow) = (true, true),
-                _ => {}
+            for word in directive.split_ascii_whitespace() {
+                match word.to_ascii_lowercase().as_str() {
+                    "noindex" => noindex = true,
+                    "nofollow" => nofollow = true,
+                    "none" => (noindex, nofollow) = (true, true),
+                    _ => {}
+                }
             }
         }
     }
@@ -623,6 +628,10 @@ mod tests {
         );
         assert_eq!(
             robots_directives("max-snippet: 20, nofollow"),
+            (false, true)
+        );
+        assert_eq!(
+            robots_directives("googlebot: noindex\nnofollow"),
             (false, true)
         );
     }
