@@ -161,6 +161,11 @@ pub(super) async fn answer(
     sink.finish()?;
 
     let rows = links.iter().sum();
+    let broken_links = if more {
+        count_broken(conn, args.host.as_deref()).await?
+    } else {
+        links[0]
+    };
     // Counts of what was shown would read as totals: only give them for a whole answer.
     let mut notes = if more {
         vec![super::more_note(rows)]
@@ -191,8 +196,23 @@ pub(super) async fn answer(
     Ok(Answer {
         rows,
         notes,
-        broken_links: links[0],
+        broken_links,
     })
+}
+
+/// Every broken link on pages of `host` (or all), for an answer `--limit` cut short: the
+/// links shown are then only some of them, and `--fail` must say how many there are.
+async fn count_broken(conn: &mut Reader, host: Option<&str>) -> Result<u64, QueryError> {
+    let mut q = Statement::new(format!(
+        "SELECT count(*) FROM ({}",
+        dead_links(conn.dialect())
+    ));
+    if let Some(host) = host {
+        super::push_host_filter(&mut q, "s.url", host);
+    }
+    q.push(") AS dead WHERE kind = 'broken'");
+    let counted = conn.integer(&q).await?.unwrap_or(0);
+    Ok(u64::try_from(counted).unwrap_or(0))
 }
 
 /// One target row: what it is, and its links as JSON `[[page, anchor text], …]`.

@@ -59,7 +59,8 @@ pub enum Question {
 pub struct Answer {
     pub rows: u64,
     pub notes: Vec<String>,
-    /// Links found broken (`broken` only), so a link check can fail a CI job.
+    /// Links found broken (`broken` only), so a link check can fail a CI job: all of
+    /// them, counted apart when `--limit` cut the rows short.
     pub broken_links: u64,
 }
 

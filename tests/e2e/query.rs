@@ -393,6 +393,15 @@ async fn broken_follows_redirect_chains_and_lists_robots_blocked_links_apart() {
     let db = harness.db_path().display().to_string();
     let out = pipecrawl(args(&["query", "--db", &db, "broken", "--fail"])).await;
     assert_fails(&out, &["error: 8 broken links (--fail)"]);
+
+    // Rows cut short by --limit are not the total: every broken link is counted.
+    let (_, limited) = ask(&harness, Format::Csv, &["broken", "--limit", "3"]).await;
+    assert_eq!((limited.rows, limited.broken_links), (3, 8));
+    let out = pipecrawl(args(&[
+        "query", "--db", &db, "broken", "--fail", "--limit", "3",
+    ]))
+    .await;
+    assert_fails(&out, &["error: 8 broken links (--fail)"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
