@@ -54,6 +54,12 @@ pub enum QueryError {
         message: String,
     },
 
+    #[error("`query sql` runs one statement per call: run each on its own ({engine}: {message})")]
+    ManyStatements {
+        engine: &'static str,
+        message: String,
+    },
+
     #[error(
         "column `{column}` is of PostgreSQL type {type_name}, which `query` does not print: \
          cast it to text (`{column}::text`)"
@@ -109,6 +115,15 @@ impl QueryError {
         } else if dialect == Dialect::Sqlite && message.starts_with("too many attached databases") {
             // The limit `open` sets to zero: this was an ATTACH.
             Self::AttachRefused
+        } else if dialect == Dialect::Postgres
+            && message.starts_with("cannot insert multiple commands")
+        {
+            // The server's refusal of SQL holding several statements, which SQLite's
+            // reader refuses before running (`Reader::refuse_many_statements`).
+            Self::ManyStatements {
+                engine: dialect.engine(),
+                message,
+            }
         } else {
             Self::Sql { message }
         }

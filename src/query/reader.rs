@@ -5,15 +5,18 @@
 //! [`super::open`] made. Rows reach the caller as cells of the few kinds the output
 //! formats know, whatever the column types of the database were.
 
+use std::ffi::c_int;
 use std::fmt::Display;
+use std::ptr;
 
 use futures_util::TryStreamExt;
+use libsqlite3_sys as ffi;
 use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use sqlx::{Column, Database, Encode, Row, Statement as _, Type, TypeInfo, ValueRef};
 
 use super::dialect::Dialect;
-use super::error::QueryError;
+use super::error::{Doing, QueryError};
 use super::output::Cell;
 
 /// SQL and the values bound to its parameters.
@@ -146,6 +149,27 @@ impl Reader {
         })
     }
 
+    /// Refuses SQL of more than one statement before any of it runs. PostgreSQL's server
+    /// does so itself (sqlx sends the SQL as one prepared statement); SQLite would run
+    /// the statements one after another and hand over all their rows as one answer,
+    /// under the first statement's column names.
+    pub async fn refuse_many_statements(&mut self, st: &Statement) -> Result<(), QueryError> {
+        let Self::Sqlite(conn) = self else {
+            return Ok(());
+        };
+        let mut handle = conn.lock_handle().await.doing("reading the statement")?;
+        let db = handle.as_raw_handle().as_ptr();
+        // SAFETY: `db` is the open connection's handle, locked by `handle` so that no
+        // other thread uses it during the call.
+        if unsafe { more_than_one_statement(db, st.sql()) } {
+            return Err(QueryError::ManyStatements {
+                engine: Dialect::Sqlite.engine(),
+                message: "more SQL follows the first statement".to_owned(),
+            });
+        }
+        Ok(())
+    }
+
     /// The names of the columns `st` would answer with, without running it.
     pub async fn column_names(&mut self, st: &Statement) -> Result<Vec<String>, QueryError> {
         let dialect = self.dialect();
@@ -182,6 +206,43 @@ impl Reader {
                 .map_err(|e| QueryError::from_sql(dialect, e))
         })
     }
+}
+
+/// Whether SQLite reads more than one statement in `sql`: each is compiled, never run.
+/// Comments and empty statements (`;;`) are none. SQL whose first statement does not
+/// compile is left for running it to report; text after a first statement that does not
+/// compile is another statement all the same.
+///
+/// # Safety
+///
+/// `db` is an open connection that no other thread uses during the call.
+unsafe fn more_than_one_statement(db: *mut ffi::sqlite3, sql: &str) -> bool {
+    let mut rest = sql.as_bytes();
+    let mut statements = 0;
+    while !rest.is_empty() && statements < 2 {
+        let Ok(len) = c_int::try_from(rest.len()) else {
+            return false;
+        };
+        let (mut stmt, mut tail) = (ptr::null_mut(), ptr::null());
+        // SAFETY: `rest` is valid for `len` bytes; the out-pointers are locals.
+        let rc =
+            unsafe { ffi::sqlite3_prepare_v2(db, rest.as_ptr().cast(), len, &mut stmt, &mut tail) };
+        if !stmt.is_null() {
+            statements += 1;
+            // SAFETY: `stmt` was compiled just now and is finalized once, never run.
+            unsafe { ffi::sqlite3_finalize(stmt) };
+        }
+        if rc != ffi::SQLITE_OK {
+            return statements > 0;
+        }
+        // SQLite points `tail` past the statement it compiled, within `rest`.
+        let read = (tail as usize).saturating_sub(rest.as_ptr() as usize);
+        match rest.get(read..) {
+            Some(after) if read > 0 => rest = after,
+            _ => break,
+        }
+    }
+    statements > 1
 }
 
 /// The row's values with the types SQLite stored them as (a column may hold several).

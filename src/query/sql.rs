@@ -13,7 +13,8 @@ pub struct SqlArgs {
 }
 
 /// The connection is read-only (see [`super::open`]): the database itself refuses writes,
-/// and the refusal is reported as such.
+/// and the refusal is reported as such. One statement per call, on either database: an
+/// answer has one set of columns.
 pub(super) async fn answer(
     conn: &mut Reader,
     args: &SqlArgs,
@@ -21,5 +22,6 @@ pub(super) async fn answer(
     out: &mut dyn Write,
 ) -> Result<Answer, QueryError> {
     let q = Statement::new(args.statement.as_str());
+    conn.refuse_many_statements(&q).await?;
     super::print_rows(conn, &q, format, out, 0, None).await
 }

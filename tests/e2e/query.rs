@@ -680,6 +680,11 @@ async fn a_write_through_sql_is_refused_and_the_database_is_unchanged() {
         "DELETE FROM pages".to_owned(),
         "UPDATE pages SET title = 'x'".to_owned(),
         "DROP TABLE links".to_owned(),
+        format!("VACUUM INTO '{}'", copy.display()),
+        format!("ATTACH '{}' AS other", attached.display()),
+    ];
+    // Statements that would undo a lock for the next are refused before any runs.
+    let sequences = [
         "PRAGMA query_only = 0; DELETE FROM links".to_owned(),
         format!("PRAGMA query_only = 0; VACUUM INTO '{}'", copy.display()),
         format!(
@@ -699,6 +704,10 @@ async fn a_write_through_sql_is_refused_and_the_database_is_unchanged() {
             ],
         );
     }
+    for sql in sequences {
+        let out = pipecrawl(args(&["query", "--db", &db_arg, "sql", &sql])).await;
+        assert_fails(&out, &["`query sql` runs one statement per call"]);
+    }
     assert!(!copy.exists() && !attached.exists(), "no file was written");
     assert_eq!(std::fs::read(&db).expect("read the database file"), before);
     assert_eq!(harness.page_count().await, reachable.len() as i64);
@@ -710,6 +719,36 @@ async fn a_write_through_sql_is_refused_and_the_database_is_unchanged() {
     )
     .await;
     assert!(int(&counted[0], "n") > Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_of_several_statements_is_refused_before_any_runs() {
+    let (_site, _model, harness, _) = crawled_graph().await;
+    let db = harness.db_path().display().to_string();
+    for sql in [
+        "SELECT 'x' AS b, 'y' AS c; SELECT 1 AS a",
+        "SELECT 1 AS a;\n  /* the same columns */ SELECT 2 AS a",
+        "SELECT 1 AS a; no such statement",
+    ] {
+        let out = pipecrawl(args(&[
+            "query", "--db", &db, "--format", "json", "sql", sql,
+        ]))
+        .await;
+        assert_fails(
+            &out,
+            &["`query sql` runs one statement per call: run each on its own (SQLite: "],
+        );
+        assert!(out.stdout.is_empty(), "{sql}: nothing was printed");
+    }
+
+    // A trailing semicolon or comment is no second statement.
+    let one = rows(
+        &harness,
+        &["sql", "SELECT count(*) AS n FROM pages; -- every page\n;"],
+    )
+    .await;
+    assert_eq!(one.len(), 1);
+    assert!(int(&one[0], "n") > Some(0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
