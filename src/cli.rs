@@ -63,7 +63,7 @@ pub enum Command {
 /// Which database to read: named, or as a crawl's config names it.
 #[derive(Debug, clap::Args)]
 pub struct Database {
-    /// The crawl's database: a SQLite file, or a `postgres://user@host/db` URL
+    /// The crawl's database: a SQLite file (or `sqlite://` URL), or a `postgres://user@host/db` URL
     /// (`storage.database` in its config) [default: crawl.db].
     #[arg(long, global = true, conflicts_with = "config")]
     db: Option<String>,

@@ -13,7 +13,6 @@
 //! - `ATTACH` is forbidden (no databases may be attached), because a statement can turn
 //!   `query_only` off again and then `VACUUM INTO 'file'` would write a new file.
 
-use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -38,14 +37,15 @@ pub enum Needs {
     Questions,
 }
 
-/// Opens `database` (a SQLite file's path, or a `postgres://` URL) read-only and checks
-/// that it holds the tables the caller `needs`.
+/// Opens `database` (a SQLite file's path or `sqlite:` URL, or a `postgres://` URL, as a
+/// crawl takes them) read-only and checks that it holds the tables the caller `needs`.
 pub async fn open(database: &str, needs: Needs) -> Result<Reader, QueryError> {
     let (mut reader, tables, name) = if store::is_postgres(database) {
         let (reader, tables) = open_postgres(database).await?;
         (reader, tables, store::redacted(database))
     } else {
-        let (reader, tables) = open_sqlite(Path::new(database)).await?;
+        let options = store::sqlite_options(database).doing("reading the SQLite file's name")?;
+        let (reader, tables) = open_sqlite(options, database).await?;
         (reader, tables, database.to_owned())
     };
     let extra = match needs {
@@ -125,14 +125,17 @@ async fn check_byte_order(reader: &mut Reader, database: String) -> Result<(), Q
     Ok(())
 }
 
-/// Opens the SQLite file at `path` read-only; returns its tables.
-async fn open_sqlite(path: &Path) -> Result<(Reader, Vec<String>), QueryError> {
-    let name = path.display().to_string();
-    if !path.exists() {
+/// Opens the SQLite file `options` name (`name` as the user spelled it) read-only;
+/// returns its tables.
+async fn open_sqlite(
+    options: SqliteConnectOptions,
+    name: &str,
+) -> Result<(Reader, Vec<String>), QueryError> {
+    let name = name.to_owned();
+    if !options.get_filename().exists() {
         return Err(QueryError::Missing { database: name });
     }
-    let mut conn = SqliteConnectOptions::new()
-        .filename(path)
+    let mut conn = options
         .read_only(true)
         .pragma("query_only", "ON")
         // Each question is a fresh process with an empty page cache: reading the file

@@ -98,6 +98,15 @@ pub fn is_postgres(database: &str) -> bool {
     database.starts_with("postgres://") || database.starts_with("postgresql://")
 }
 
+/// The SQLite database `database` names: a file's path, or a `sqlite:` URL
+/// (`sqlite:///var/crawl.db`, `sqlite://crawl.db`, with SQLite's URI parameters such as
+/// `?mode=`). The crawl and the query CLI read the name the same way, so a config that
+/// one takes the other does too.
+pub fn sqlite_options(database: &str) -> Result<SqliteConnectOptions, sqlx::Error> {
+    SqliteConnectOptions::from_str(database)
+        .or_else(|_| SqliteConnectOptions::from_str(&format!("sqlite://{database}")))
+}
+
 /// `database` with any password replaced, for messages.
 pub fn redacted(database: &str) -> String {
     match Url::parse(database) {
@@ -172,8 +181,7 @@ impl Store {
                 checkpoints: None,
             })));
         }
-        let options = SqliteConnectOptions::from_str(database)
-            .or_else(|_| SqliteConnectOptions::from_str(&format!("sqlite://{database}")))
+        let options = sqlite_options(database)
             .map_err(failed)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)

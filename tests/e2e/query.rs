@@ -798,6 +798,69 @@ async fn a_missing_or_foreign_file_is_refused_with_a_clear_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_named_by_a_sqlite_url_is_read_where_the_crawl_wrote_it() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        Resource::Html("<title>Home</title><a href='/a'>A</a>".to_owned()),
+    );
+    b.add(&h, "/a", Resource::Html("<title>Page A</title>".to_owned()));
+    let site = b.start();
+    let harness = Harness::default();
+    let path = harness.db_path().display().to_string();
+    let url = format!("sqlite://{path}");
+    assert!(url.starts_with("sqlite:///"), "an absolute path: {url}");
+    let config = harness
+        .test_config_text(&[site.url(0, "/")], "")
+        .replace(&format!("{path:?}"), &format!("{url:?}"));
+    let config = harness.write_config(&config).display().to_string();
+    let crawled = pipecrawl(args(&["crawl", "--config", &config])).await;
+    assert!(
+        crawled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&crawled.stderr)
+    );
+
+    let pages = "SELECT count(*) AS pages FROM pages";
+    for named in [["--config", &config], ["--db", &url]] {
+        let mut words = vec!["query"];
+        words.extend(named);
+        words.extend(["--format", "csv", "sql", pages]);
+        let out = pipecrawl(args(&words)).await;
+        assert!(
+            out.status.success(),
+            "{words:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .collect::<Vec<_>>(),
+            ["pages", "2"],
+            "{words:?}"
+        );
+    }
+    let stats = pipecrawl(args(&["query", "--config", &config, "stats"])).await;
+    assert!(
+        stats.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stats.stderr)
+    );
+
+    let out_dir = harness.dir.path().join("export");
+    let dir = out_dir.display().to_string();
+    let exported = pipecrawl(args(&["export", "--config", &config, "--out", &dir])).await;
+    assert!(
+        exported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&exported.stderr)
+    );
+    assert_eq!(read_export(&out_dir, "pages", "csv").1.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_writes_every_page_and_link_in_csv_and_json_lines() {
     let (_site, model, harness, reachable) = crawled_graph().await;
     let db = harness.db_path();
