@@ -30,11 +30,32 @@ impl Dialect {
     }
 
     /// Tables the questions read beyond the crawl's own: SQLite's full-text indexes are
-    /// tables of their own, PostgreSQL's are indexes on `pages` and `anchors`.
+    /// tables of their own, PostgreSQL's are indexes on `pages` and `anchors`; only
+    /// SQLite stages new URLs (see [`Dialect::staged_urls`]).
     pub fn query_tables(self) -> &'static [&'static str] {
         match self {
-            Self::Sqlite => &["inlinks", "anchors", "anchors_fts", "pages_fts"],
+            Self::Sqlite => &[
+                "inlinks",
+                "anchors",
+                "anchors_fts",
+                "pages_fts",
+                "frontier_staged",
+            ],
             Self::Postgres => &["inlinks", "anchors"],
+        }
+    }
+
+    /// The URLs found and not yet in `frontier`, as an SQL expression. SQLite's writer
+    /// stages them in `frontier_staged` until the queue needs them (see
+    /// `migrations/sqlite/0006_frontier_staged.sql`); every merge empties it and SQLite
+    /// numbers rows from 1 again, so the largest rowid is the count, read without
+    /// counting. A URL may be staged twice, or be known already: until the merge sorts
+    /// that out, this is the most the queue will grow by. PostgreSQL's nodes add what
+    /// they find to `frontier` at once (the store's `Backend::SHARED`).
+    pub fn staged_urls(self) -> &'static str {
+        match self {
+            Self::Sqlite => "(SELECT coalesce(max(rowid), 0) FROM frontier_staged)",
+            Self::Postgres => "0",
         }
     }
 

@@ -29,6 +29,10 @@ const MAX_BUCKETS: i64 = 60;
 /// Every section counts from an index or a small grouped table, not by sorting every page
 /// once more: hosts by URL range (a host's URLs are adjacent in the `url` index), time
 /// buckets by `fetched_at` range.
+///
+/// While a crawl runs, the URLs it found wait in the frontier queued or staged (see
+/// [`Dialect::staged_urls`]): both are counted as queued. Leased URLs are being fetched
+/// (or were, by a crawl that was killed, until the next run queues them again).
 fn sections(d: Dialect) -> String {
     format!(
         "
@@ -56,9 +60,11 @@ fn sections(d: Dialect) -> String {
         UNION ALL SELECT 0, 2, 'total', 'linked URLs', urls FROM targets
         UNION ALL SELECT 0, 3, 'total', 'hosts', count(*) FROM by_host
         UNION ALL SELECT 0, 4, 'total', 'bytes', coalesce(sum(bytes), 0) FROM pages
-        UNION ALL SELECT 0, 5, 'total', 'URLs queued', count(*) FROM frontier
+        UNION ALL SELECT 0, 5, 'total', 'URLs queued', count(*) + {staged} FROM frontier
                   WHERE state = 'queued'
-        UNION ALL SELECT 0, 6, 'total', 'pages per second (average)',
+        UNION ALL SELECT 0, 6, 'total', 'URLs leased', count(*) FROM frontier
+                  WHERE state = 'leased'
+        UNION ALL SELECT 0, 7, 'total', 'pages per second (average)',
                   {per_second} FROM span WHERE pages > 1
         UNION ALL SELECT 1, coalesce(status, 1000), 'status',
                   coalesce(CAST(status AS TEXT), 'none'), sum(n)
@@ -78,6 +84,7 @@ fn sections(d: Dialect) -> String {
                   GROUP BY depth
         UNION ALL SELECT 6, -sum(n), 'error', error_kind, sum(n) FROM by_status
                   WHERE error_kind IS NOT NULL GROUP BY error_kind",
+        staged = d.staged_urls(),
         first = d.epoch("min(fetched_at)"),
         last = d.epoch("max(fetched_at)"),
         per_second = d.round(

@@ -613,6 +613,45 @@ async fn stats_count_what_the_crawl_stored() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_count_staged_urls_as_queued_and_leased_urls_apart() {
+    let (_site, _model, harness, _) = crawled_graph().await;
+    let totals = |stats: Vec<serde_json::Map<String, Value>>| -> (Option<i64>, Option<i64>) {
+        let value = |key: &str| {
+            stats
+                .iter()
+                .find(|r| text(r, "section") == "total" && text(r, "key") == key)
+                .and_then(|r| int(r, "value"))
+        };
+        (value("URLs queued"), value("URLs leased"))
+    };
+    assert_eq!(totals(rows(&harness, &["stats"]).await), (Some(0), Some(0)));
+
+    // The tables as a running crawl leaves them between batches: a URL being fetched,
+    // two retries waiting in the frontier, and three new URLs staged for the next merge.
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(harness.db_path());
+    let pool = sqlx::SqlitePool::connect_with(options)
+        .await
+        .expect("open the crawl database");
+    for sql in [
+        "UPDATE frontier SET state = 'leased', lease_owner = 'test', lease_expires = 0
+         WHERE id = (SELECT min(id) FROM frontier)",
+        "UPDATE frontier SET state = 'queued'
+         WHERE id IN (SELECT id FROM frontier ORDER BY id DESC LIMIT 2)",
+        "INSERT INTO frontier_staged (url, host, depth, priority, redirect_hops, kind)
+         VALUES ('http://127.0.0.1:1/new/1', '127.0.0.1:1', 1, 0, 0, 'page'),
+                ('http://127.0.0.1:1/new/2', '127.0.0.1:1', 1, 0, 0, 'page'),
+                ('http://127.0.0.1:1/new/3', '127.0.0.1:1', 1, 0, 0, 'page')",
+    ] {
+        sqlx::query(sql)
+            .execute(&pool)
+            .await
+            .expect("set up a crawl in progress");
+    }
+    pool.close().await;
+    assert_eq!(totals(rows(&harness, &["stats"]).await), (Some(5), Some(1)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_format_parses_back_to_the_same_rows() {
     let (_site, _model, harness, reachable) = crawled_graph().await;
     let words = ["pages", "--limit", "0"];
