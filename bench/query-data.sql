@@ -1,6 +1,9 @@
 -- A synthetic crawl for bench/query: @pages pages on 10 hosts and about @links links per
 -- page, shaped like a real site where it matters to the queries. Run by bench/query in
--- the sqlite3 shell on a database pipecrawl created (so its migrations and triggers apply).
+-- the sqlite3 shell, from the repository's root, on a database pipecrawl created (so its
+-- migrations and the full-text triggers on `pages` and `anchors` apply). No trigger
+-- counts links (migration 0003 dropped them: the crawl's writer counts); the last step
+-- counts them as a crawl does at its end, with the store's own SQL.
 --
 -- Pages: 1 in 250 is a 404, 1 in 1000 a 500, 1 in 500 a timeout, 1 in 500 blocked by
 -- robots.txt; 1 in 100 is a 301 to the next page (some of which time out: broken chains).
@@ -124,4 +127,8 @@ SELECT s,
        CASE WHEN k = @links - 1 THEN 'nofollow' END
 FROM target JOIN pages p ON p.id = s
 WHERE p.title IS NOT NULL;
+
+-- `inlinks` and `anchors`: `top`, `search` (by anchor text) and `broken --unchecked` read
+-- them, and bench/query picks the most linked page for `links --to` from `inlinks`.
+.read src/store/rebuild_link_counts.sql
 COMMIT;
