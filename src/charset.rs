@@ -52,8 +52,8 @@ fn from_content_type(content_type: &str) -> Option<&'static Encoding> {
 }
 
 fn from_meta(body: &[u8]) -> Option<&'static Encoding> {
-    let head = &body[..body.len().min(PRESCAN_BYTES)];
-    let caps = META_CHARSET.captures(head)?;
+    let head = outside_comments(&body[..body.len().min(PRESCAN_BYTES)]);
+    let caps = META_CHARSET.captures(&head)?;
     let encoding = Encoding::for_label(caps.get(1)?.as_bytes())?;
     // A body that reached here has no BOM, so a declared UTF-16 cannot be right; the HTML
     // spec reads such pages as UTF-8.
@@ -62,6 +62,39 @@ fn from_meta(body: &[u8]) -> Option<&'static Encoding> {
     } else {
         encoding
     })
+}
+
+/// `head` without its `<!-- … -->` comments: a commented-out declaration (a template's
+/// leftover, an old charset kept for reference) is not the page's, as the HTML spec's
+/// prescan skips comments too. A comment still open at the end hides the rest.
+fn outside_comments(head: &[u8]) -> Cow<'_, [u8]> {
+    let Some(first) = find(head, b"<!--") else {
+        return Cow::Borrowed(head);
+    };
+    let mut kept = head[..first].to_vec();
+    let mut rest = &head[first..];
+    while let Some(open) = find(rest, b"<!--") {
+        kept.extend_from_slice(&rest[..open]);
+        let body = &rest[open + 4..];
+        // `<!-->` and `<!--->` are complete (empty) comments, as the tokenizer reads them.
+        let close = if body.starts_with(b">") {
+            Some(1)
+        } else if body.starts_with(b"->") {
+            Some(2)
+        } else {
+            find(body, b"-->").map(|c| c + 3)
+        };
+        let Some(close) = close else {
+            return Cow::Owned(kept);
+        };
+        rest = &body[close..];
+    }
+    kept.extend_from_slice(rest);
+    Cow::Owned(kept)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 #[cfg(test)]
@@ -82,6 +115,25 @@ mod tests {
         let mut body = b"<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=Shift_JIS\"><title>".to_vec();
         body.extend_from_slice(&sjis);
         assert!(decode(&body, Some("text/html")).contains("日本語"));
+    }
+
+    #[test]
+    fn a_declaration_in_a_comment_is_not_the_pages() {
+        let body = b"<!-- <meta charset=shift_jis> --><title>caf\xc3\xa9</title>";
+        assert_eq!(
+            decode(body, None),
+            "<!-- <meta charset=shift_jis> --><title>caf\u{e9}</title>"
+        );
+        let after = b"<!--> <meta charset=iso-8859-2><title>\xb1</title>";
+        assert!(
+            decode(after, None).ends_with("<title>\u{105}</title>"),
+            "`<!-->` is closed"
+        );
+        let unclosed = b"<!-- <meta charset=iso-8859-2><title>\xb1";
+        assert!(
+            decode(unclosed, None).ends_with("\u{b1}"),
+            "windows-1252, not latin-2"
+        );
     }
 
     #[test]
