@@ -28,6 +28,12 @@ pub enum Error {
     )]
     NotPipecrawl { path: PathBuf, tables: String },
 
+    #[error(
+        "{path} is a directory: `storage.database` names the database file, such as \
+         {path}/crawl.db"
+    )]
+    DatabaseIsDirectory { path: PathBuf },
+
     #[error("cannot bring the database schema up to date: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 

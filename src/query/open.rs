@@ -132,8 +132,16 @@ async fn open_sqlite(
     name: &str,
 ) -> Result<(Reader, Vec<String>), QueryError> {
     let name = name.to_owned();
-    if !options.get_filename().exists() {
+    let path = options.get_filename();
+    if !path.exists() {
         return Err(QueryError::Missing { database: name });
+    }
+    // SQLite opens a directory and fails at the first read with "disk I/O error".
+    if path.is_dir() {
+        return Err(QueryError::NotSqlite {
+            database: name,
+            message: "it is a directory".to_owned(),
+        });
     }
     let mut conn = options
         .read_only(true)

@@ -203,6 +203,12 @@ impl Store {
                 checkpoints::WRITER_CHECKPOINT_PAGES.to_string(),
             )
             .busy_timeout(Duration::from_secs(30));
+        // SQLite opens a directory and fails at the first read with "disk I/O error".
+        if options.get_filename().is_dir() {
+            return Err(Error::DatabaseIsDirectory {
+                path: options.get_filename().to_owned(),
+            });
+        }
         if let Some(tables) = another_programs_tables(&options).await.map_err(failed)? {
             return Err(Error::NotPipecrawl {
                 path: PathBuf::from(database),

@@ -157,6 +157,20 @@ async fn another_programs_database_is_refused_and_left_as_it_was() {
 }
 
 #[test]
+fn a_database_path_that_is_a_directory_is_named_as_one() {
+    let harness = Harness::default();
+    std::fs::create_dir(harness.db_path()).expect("a directory where the file would be");
+    let config = harness.write_config(&harness.config_text(&["http://127.0.0.1:9/".into()], ""));
+    let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("crawl.db is a directory: `storage.database` names the database file"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn an_unreachable_postgresql_is_named_at_once() {
     let harness = Harness::default();
     let text_config = harness.config_text(&["http://127.0.0.1:9/".into()], "");

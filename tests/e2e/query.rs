@@ -800,9 +800,10 @@ async fn a_missing_or_foreign_file_is_refused_with_a_clear_error() {
         "not a database, just some text that is long enough ".repeat(20),
     )
     .expect("write a text file");
-    let cases: [(&Path, &str); 2] = [
+    let cases: [(&Path, &str); 3] = [
         (&missing, "there is no database at"),
         (&text_file, "is not a SQLite database"),
+        (dir.path(), "is not a SQLite database (it is a directory)"),
     ];
     for (path, says) in cases {
         let db = path.display().to_string();
