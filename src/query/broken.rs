@@ -18,7 +18,7 @@ use super::{Answer, QueryError};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BrokenArgs {
-    /// Only links on pages of this host: `example.com`, or `example.com:8080`.
+    /// Only links on pages of this host: `example.com` (any port), or `example.com:8080`.
     #[arg(long)]
     pub host: Option<String>,
     /// Also list links to URLs that were never checked (out of scope, or not crawled yet).

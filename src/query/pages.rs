@@ -10,7 +10,7 @@ use super::{Answer, QueryError};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct PagesArgs {
-    /// Only pages on this host: `example.com`, or `example.com:8080` for another port.
+    /// Only pages on this host: `example.com` (any port), or `example.com:8080` (that port only).
     #[arg(long)]
     pub host: Option<String>,
     /// Only these statuses, comma-separated: codes (`404`), classes (`4xx`), or `error`

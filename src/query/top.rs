@@ -8,7 +8,7 @@ use super::{Answer, QueryError};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct TopArgs {
-    /// Only URLs on this host: `example.com`, or `example.com:8080` for another port.
+    /// Only URLs on this host: `example.com` (any port), or `example.com:8080` (that port only).
     #[arg(long)]
     pub host: Option<String>,
     /// Rows at most; 0 for all.

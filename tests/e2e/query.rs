@@ -439,6 +439,21 @@ async fn pages_filters_select_what_the_site_has() {
         urls(&pdfs),
         BTreeSet::from([format!("http://{host}/doc.pdf")])
     );
+    // A host named without its port is on any port; with another port, on none.
+    let (name, port) = host
+        .rsplit_once(':')
+        .expect("the test site's hosts have ports");
+    let on_any_port = rows(&harness, &["pages", "--host", name, "--limit", "0"]).await;
+    assert_eq!(
+        urls(&on_any_port),
+        crawled(&|url, _| url.starts_with(&format!("http://{host}/")))
+    );
+    let other_port = format!(
+        "{name}:{}",
+        u32::from(port.parse::<u16>().expect("a port")) + 1
+    );
+    let none = rows(&harness, &["pages", "--host", &other_port]).await;
+    assert!(none.is_empty(), "{none:?}");
 
     let seeds = rows(&harness, &["pages", "--depth", "0"]).await;
     assert_eq!(urls(&seeds), model.seeds.iter().cloned().collect());
