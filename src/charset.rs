@@ -19,25 +19,40 @@ static META_CHARSET: LazyLock<Regex> = LazyLock::new(|| {
         .unwrap_or_else(|e| panic!("the meta charset pattern is a constant: {e}"))
 });
 
+/// A body as text, with the encoding it was read in.
+pub struct Decoded<'a> {
+    pub text: Cow<'a, str>,
+    /// The page's encoding, which its links' query strings are spelled in, as browsers
+    /// spell them (see [`crate::urlnorm::resolve_in`]).
+    pub encoding: &'static Encoding,
+}
+
 /// Decodes `body`, choosing the encoding as the module doc describes.
-pub fn decode<'a>(body: &'a [u8], content_type: Option<&str>) -> Cow<'a, str> {
+pub fn decode<'a>(body: &'a [u8], content_type: Option<&str>) -> Decoded<'a> {
+    let decoded = |encoding: &'static Encoding, bytes: &'a [u8]| Decoded {
+        text: encoding.decode_without_bom_handling(bytes).0,
+        encoding,
+    };
     if let Some((encoding, bom_len)) = Encoding::for_bom(body) {
-        return encoding.decode_without_bom_handling(&body[bom_len..]).0;
+        return decoded(encoding, &body[bom_len..]);
     }
     if let Some(encoding) = content_type
         .and_then(from_content_type)
         .or_else(|| from_meta(body))
     {
-        return encoding.decode_without_bom_handling(body).0;
+        return decoded(encoding, body);
     }
     match std::str::from_utf8(body) {
-        Ok(text) => Cow::Borrowed(text),
+        Ok(text) => Decoded {
+            text: Cow::Borrowed(text),
+            encoding: UTF_8,
+        },
         // UTF-8 text up to a character cut off at the end: a body cut at
         // `fetch.max_body_bytes`. (Plain ASCII before one high byte proves nothing.)
         Err(e) if e.error_len().is_none() && !body[..e.valid_up_to()].is_ascii() => {
-            UTF_8.decode_without_bom_handling(body).0
+            decoded(UTF_8, body)
         }
-        Err(_) => WINDOWS_1252.decode_without_bom_handling(body).0,
+        Err(_) => decoded(WINDOWS_1252, body),
     }
 }
 
@@ -100,6 +115,10 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn decode<'a>(body: &'a [u8], content_type: Option<&str>) -> Cow<'a, str> {
+        super::decode(body, content_type).text
+    }
 
     #[test]
     fn the_header_charset_wins_over_meta() {

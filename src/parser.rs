@@ -6,6 +6,7 @@
 //! frontier already has are dropped here (see [`SeenUrls`]), keeping the single writer's
 //! work to inserting rows.
 
+use encoding_rs::Encoding;
 use foldhash::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -178,8 +179,10 @@ fn parse_page(record: &mut PageRecord, body: &[u8], x_robots_tag: Option<&str>, 
         });
         return;
     }
-    let text = charset::decode(body, record.content_type.as_deref());
-    let extracted = match catch_unwind(AssertUnwindSafe(|| extract(&text, &record.job.url))) {
+    let page = charset::decode(body, record.content_type.as_deref());
+    let extracted = match catch_unwind(AssertUnwindSafe(|| {
+        extract(&page.text, &record.job.url, page.encoding)
+    })) {
         Ok(extracted) => extracted,
         Err(_) => {
             record.error = Some(FetchError {
@@ -402,9 +405,10 @@ pub struct Extracted {
 }
 
 /// The title (whitespace collapsed) and one link per distinct (target, anchor text),
-/// resolved against `<base href>` or the page URL. Links to the page itself and to schemes
-/// other than http(s) are left out; a link without text is named by its images' alt texts.
-pub fn extract(html: &str, page_url: &Url) -> Extracted {
+/// resolved against `<base href>` or the page URL, their query strings spelled in the
+/// page's `encoding`. Links to the page itself and to schemes other than http(s) are left
+/// out; a link without text is named by its images' alt texts.
+pub fn extract(html: &str, page_url: &Url, encoding: &'static Encoding) -> Extracted {
     let page = html::read_page(html);
     let title = page
         .title
@@ -417,7 +421,7 @@ pub fn extract(html: &str, page_url: &Url) -> Extracted {
 
     let mut links = Vec::with_capacity(page.anchors.len());
     for anchor in page.anchors {
-        let Ok(target) = urlnorm::resolve(&base, &anchor.href) else {
+        let Ok(target) = urlnorm::resolve_in(&base, &anchor.href, encoding) else {
             continue;
         };
         if target == *page_url {
@@ -444,7 +448,7 @@ pub fn extract(html: &str, page_url: &Url) -> Extracted {
         .reduce(|a, b| format!("{a}, {b}"));
     let canonical = page
         .canonical_href
-        .and_then(|href| urlnorm::resolve(&base, &href).ok());
+        .and_then(|href| urlnorm::resolve_in(&base, &href, encoding).ok());
     Extracted {
         title,
         links,
@@ -503,7 +507,7 @@ mod tests {
     use super::*;
 
     fn extract(html: &str, url: &str) -> Extracted {
-        super::extract(html, &Url::parse(url).unwrap())
+        super::extract(html, &Url::parse(url).unwrap(), encoding_rs::UTF_8)
     }
 
     fn pairs(e: &Extracted) -> Vec<(String, String)> {
@@ -541,6 +545,16 @@ mod tests {
             "one long word, cut between characters"
         );
         assert!(title.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn a_legacy_pages_link_asks_in_the_pages_encoding() {
+        let mut body = b"<meta charset=shift_jis><a href='/search?q=".to_vec();
+        body.extend_from_slice(&encoding_rs::SHIFT_JIS.encode("日本").0);
+        body.extend_from_slice(b"'>search</a>");
+        let page = crate::charset::decode(&body, Some("text/html"));
+        let e = super::extract(&page.text, &Url::parse("http://h/").unwrap(), page.encoding);
+        assert_eq!(e.links[0].target.as_str(), "http://h/search?q=%93%FA%96{");
     }
 
     #[test]

@@ -6,6 +6,9 @@
 //! and spell percent-escapes one way: unreserved characters decoded, hex digits uppercase,
 //! and a `%` that starts no escape written `%25`.
 
+use std::borrow::Cow;
+
+use encoding_rs::{EncoderResult, Encoding, UTF_8};
 use url::Url;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,6 +39,55 @@ pub fn normalize_str(input: &str) -> Result<Url, UrlError> {
 /// space is part of the URL, so `str::trim` would make another URL of it.
 pub fn resolve(base: &Url, href: &str) -> Result<Url, UrlError> {
     normalize(base.join(href)?)
+}
+
+/// [`resolve`] for a link on a page read in `encoding`: a query string's non-ASCII text is
+/// percent-encoded in the page's encoding, as browsers send it (the URL standard's
+/// encoding override), so `?q=日本` on a Shift_JIS page asks the server what its own
+/// search form would, not another URL it may not understand.
+pub fn resolve_in(base: &Url, href: &str, encoding: &'static Encoding) -> Result<Url, UrlError> {
+    // UTF-16 pages' URLs are UTF-8, as the standard's "output encoding" says.
+    let encoding = encoding.output_encoding();
+    if encoding == UTF_8 {
+        return resolve(base, href);
+    }
+    let encode: &dyn Fn(&str) -> Cow<'_, [u8]> = &|text| encode_query(encoding, text);
+    normalize(
+        Url::options()
+            .base_url(Some(base))
+            .encoding_override(Some(encode))
+            .parse(href)?,
+    )
+}
+
+/// `text` in `encoding`; a character it cannot spell becomes `%26%23` + its code point in
+/// decimal + `%3B` (`&#26085;` escaped), as the URL standard has browsers write it. The URL
+/// parser leaves `%` as it is, so these escapes reach the server unchanged.
+fn encode_query<'a>(encoding: &'static Encoding, text: &'a str) -> Cow<'a, [u8]> {
+    let (bytes, _, unmappable) = encoding.encode(text);
+    if !unmappable {
+        return bytes;
+    }
+    let mut encoder = encoding.new_encoder();
+    let mut out = Vec::with_capacity(text.len() * 2);
+    let mut rest = text;
+    loop {
+        out.reserve(
+            encoder
+                .max_buffer_length_from_utf8_without_replacement(rest.len())
+                .unwrap_or(rest.len()),
+        );
+        let (result, read) =
+            encoder.encode_from_utf8_to_vec_without_replacement(rest, &mut out, true);
+        rest = &rest[read..];
+        match result {
+            EncoderResult::InputEmpty => return Cow::Owned(out),
+            EncoderResult::OutputFull => {}
+            EncoderResult::Unmappable(c) => {
+                out.extend_from_slice(format!("%26%23{}%3B", u32::from(c)).as_bytes());
+            }
+        }
+    }
 }
 
 /// Normalises a parsed URL; refuses what a crawler cannot fetch.
@@ -225,5 +277,28 @@ mod tests {
             host_key(&normalize_str("http://127.0.0.2:9000/").unwrap()),
             "127.0.0.2:9000"
         );
+    }
+
+    #[test]
+    fn a_links_query_is_spelled_in_its_pages_encoding() {
+        let base = normalize_str("http://h/dir/").unwrap();
+        let on = |encoding| {
+            resolve_in(&base, "/日本?q=日本#top", encoding)
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            on(encoding_rs::SHIFT_JIS),
+            "http://h/%E6%97%A5%E6%9C%AC?q=%93%FA%96{",
+            "the path is UTF-8 whatever the page"
+        );
+        assert_eq!(
+            on(encoding_rs::WINDOWS_1252),
+            "http://h/%E6%97%A5%E6%9C%AC?q=%26%2326085%3B%26%2326412%3B",
+            "what the encoding cannot spell becomes a character reference, as in browsers"
+        );
+        for utf8 in [UTF_8, encoding_rs::UTF_16LE] {
+            assert_eq!(on(utf8), "http://h/%E6%97%A5%E6%9C%AC?q=%E6%97%A5%E6%9C%AC");
+        }
     }
 }
