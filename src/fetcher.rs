@@ -445,12 +445,19 @@ fn x_robots_tag(headers: &HeaderMap) -> Option<String> {
 }
 
 /// A response's `Location`. Servers send raw UTF-8 there (`/café`) and browsers follow
-/// it, but `HeaderValue::to_str` takes visible ASCII only and would lose the redirect;
-/// bytes that are not UTF-8 become U+FFFD for the same reason.
+/// it, but `HeaderValue::to_str` takes visible ASCII only and would lose the redirect.
+/// Bytes that are not UTF-8 (a Latin-1 server's `/caf\xe9`) are percent-encoded as they
+/// are, as browsers send them back, so the server gets the bytes it meant.
 pub(crate) fn location(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(LOCATION)
-        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+    let bytes = headers.get(LOCATION)?.as_bytes();
+    let mut location = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        location.push_str(chunk.valid());
+        for byte in chunk.invalid() {
+            location.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    Some(location)
 }
 
 /// hyper's message for an HTTP/1 head with too many headers or too many bytes.
@@ -523,7 +530,7 @@ mod tests {
 
     #[test]
     fn a_location_that_is_not_utf8_is_still_a_redirect() {
-        let headers = with_location(b"/caf\xe9");
-        assert_eq!(location(&headers).as_deref(), Some("/caf\u{fffd}"));
+        let headers = with_location(b"/caf\xe9/d\xc3\xa9j\xe0");
+        assert_eq!(location(&headers).as_deref(), Some("/caf%E9/déj%E0"));
     }
 }

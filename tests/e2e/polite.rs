@@ -184,7 +184,7 @@ async fn a_robots_txt_cut_off_mid_transfer_is_not_taken_for_the_whole_file() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_location_in_raw_utf8_is_followed_for_pages_and_robots_txt() {
+async fn a_location_in_raw_utf8_or_latin1_is_followed_for_pages_and_robots_txt() {
     let html = |body: &str| RawReply::ok("text/html", body);
     let raw = RawSite::start(vec![
         ("/robots.txt", RawReply::moved("/robots-café.txt")),
@@ -194,10 +194,13 @@ async fn a_location_in_raw_utf8_is_followed_for_pages_and_robots_txt() {
         ),
         (
             "/",
-            html("<a href='/old'>old</a><a href='/private'>private</a>"),
+            html("<a href='/old'>old</a><a href='/older'>older</a><a href='/private'>private</a>"),
         ),
         ("/old", RawReply::moved("/café")),
         ("/caf%C3%A9", html("<title>Café</title>")),
+        // A Latin-1 server's Location: its bytes go back as they came, escaped.
+        ("/older", RawReply::moved(b"/caf\xe9")),
+        ("/caf%E9", html("<title>Caf\u{e9} in Latin-1</title>")),
         ("/private", html("<title>Private</title>")),
     ])
     .await;
@@ -224,6 +227,11 @@ async fn a_location_in_raw_utf8_is_followed_for_pages_and_robots_txt() {
         db.page(&cafe).await.and_then(|p| p.title).as_deref(),
         Some("Café")
     );
+    let latin1 = db
+        .page(&raw.url("/caf%E9"))
+        .await
+        .expect("the Latin-1 Location was followed");
+    assert_eq!(latin1.title.as_deref(), Some("Café in Latin-1"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

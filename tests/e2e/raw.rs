@@ -22,14 +22,15 @@ pub enum Ending {
 /// One answer, byte for byte.
 #[derive(Clone, Debug)]
 pub struct RawReply {
-    /// The status line and headers, without the blank line that ends them.
-    pub head: String,
+    /// The status line and headers, without the blank line that ends them: bytes, since
+    /// servers send header values that are not UTF-8.
+    pub head: Vec<u8>,
     pub body: Vec<u8>,
     pub ending: Ending,
 }
 
 impl RawReply {
-    pub fn new(head: impl Into<String>, body: impl Into<Vec<u8>>, ending: Ending) -> Self {
+    pub fn new(head: impl Into<Vec<u8>>, body: impl Into<Vec<u8>>, ending: Ending) -> Self {
         Self {
             head: head.into(),
             body: body.into(),
@@ -47,11 +48,12 @@ impl RawReply {
         Self::new(head, body, Ending::Close)
     }
 
-    /// A 301 to `location`, written byte for byte: raw UTF-8 too, which servers send and
-    /// a server library refuses.
-    pub fn moved(location: &str) -> Self {
-        let head =
-            format!("HTTP/1.1 301 Moved Permanently\r\nLocation: {location}\r\nContent-Length: 0");
+    /// A 301 to `location`, written byte for byte: raw UTF-8 or Latin-1 too, which
+    /// servers send and a server library refuses.
+    pub fn moved(location: impl AsRef<[u8]>) -> Self {
+        let mut head = b"HTTP/1.1 301 Moved Permanently\r\nLocation: ".to_vec();
+        head.extend_from_slice(location.as_ref());
+        head.extend_from_slice(b"\r\nContent-Length: 0");
         Self::new(head, Vec::new(), Ending::Close)
     }
 }
@@ -130,7 +132,8 @@ async fn answer(
             Ending::Close,
         )
     });
-    let mut bytes = format!("{}\r\nConnection: close\r\n\r\n", reply.head).into_bytes();
+    let mut bytes = reply.head.clone();
+    bytes.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
     bytes.extend_from_slice(&reply.body);
     if stream.write_all(&bytes).await.is_err() {
         return;
