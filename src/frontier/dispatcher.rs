@@ -431,6 +431,16 @@ impl Dispatcher {
             }
             let budget_left = self.budget.map(|b| b.saturating_sub(dispatched));
             if budget_left == Some(0) {
+                // A node sharing the database ends, handing its hosts to the others.
+                if self.serve && self.hosts.is_none() {
+                    // A service runs until it is stopped: its API and stats stay up,
+                    // it only hands out nothing more. Everything leased is out already
+                    // (leases never outrun the budget), so there is nothing to wait for.
+                    tracing::info!("scope.max_pages reached: nothing more is fetched");
+                    timer.enter(Phase::Waiting);
+                    stop.cancelled().await;
+                    return Ok(EndReason::Interrupted);
+                }
                 return Ok(EndReason::PageLimit);
             }
 

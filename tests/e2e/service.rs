@@ -429,3 +429,28 @@ async fn a_service_revisits_pages_when_they_are_due() {
     // A service keeps the counts as it goes: a revisit takes its old links away first.
     assert_eq!(harness.db().await.wrong_link_counts().await, 0);
 }
+
+/// `scope.max_pages` bounds what a service fetches, not how long it runs: it stays up,
+/// its API answering, until it is stopped (as `config/example.toml`, which sets it, is
+/// served in the README).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_at_its_page_limit_keeps_running_until_stopped() {
+    let site = two_hosts(10).await;
+    let harness = Harness::default();
+    let mut service = Service::start(&harness, &[site.url(0, "/")], "[scope]\nmax_pages = 3\n");
+    service.wait_ready().await;
+    service.wait_pages(3).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        service.child.try_wait().expect("poll pipecrawl").is_none(),
+        "serve exited at its page limit"
+    );
+    assert!(service.get("/healthz").await.status().is_success());
+    assert_eq!(
+        site.hits_for(&site.authorities[0]).len(),
+        4,
+        "robots.txt + 3 pages"
+    );
+    service.stop().await;
+    assert_eq!(harness.page_count().await, 3);
+}
