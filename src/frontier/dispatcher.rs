@@ -458,9 +458,19 @@ impl Dispatcher {
                 }
             }
 
-            let popped = if self.progress.paused()
-                || self.hosts.as_ref().is_some_and(|h| !h.may_dispatch(now))
-            {
+            let paused = self.progress.paused();
+            if paused {
+                // Jobs queued for the fetch pool have not started: they wait in the
+                // window for the resume, or a pause would let up to a channel's worth
+                // of requests (`channels.to_fetch`) go out after it.
+                for job in self.unstarted.drain() {
+                    dispatched = dispatched.saturating_sub(1);
+                    let host = Arc::clone(&job.host);
+                    self.frontier.release(&host, Release::default(), now);
+                    self.frontier.push(job, now);
+                }
+            }
+            let popped = if paused || self.hosts.as_ref().is_some_and(|h| !h.may_dispatch(now)) {
                 Pop::Idle
             } else {
                 self.frontier.pop(now)

@@ -454,3 +454,70 @@ async fn a_service_at_its_page_limit_keeps_running_until_stopped() {
     service.stop().await;
     assert_eq!(harness.page_count().await, 3);
 }
+
+/// A pause stops requests, not only the dispatcher: jobs already queued for the fetch
+/// pool (up to `channels.to_fetch` of them, across hosts) wait for the resume too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_holds_back_jobs_already_queued_for_the_fetchers() {
+    let mut b = SiteBuilder::bind(1).await;
+    let host = b.authority(0);
+    let links: String = (0..10).map(|i| format!("<a href='/{i}'>{i}</a>")).collect();
+    b.add(
+        &host,
+        "/",
+        Resource::Html(format!("<title>Home</title>{links}")),
+    );
+    for i in 0..10 {
+        let page = Resource::Html(format!("<title>Page {i}</title>"));
+        b.add(
+            &host,
+            &format!("/{i}"),
+            Resource::Slow(Duration::from_millis(300), Box::new(page)),
+        );
+    }
+    let site = b.start();
+    let harness = Harness::default();
+    // One fetcher and room for eight requests to the host: most of the host's jobs wait
+    // in the fetch pool's channel.
+    let service = Service::start(
+        &harness,
+        &[site.url(0, "/")],
+        "[fetch]\nworkers = 1\n[[politeness.host]]\npattern = \"*\"\nper_host_concurrency = 8\n",
+    );
+    service.wait_ready().await;
+    let pages = || {
+        site.hits_for(&host)
+            .iter()
+            .filter(|h| h.path != "/" && h.path != "/robots.txt")
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while pages() == 0 {
+        assert!(Instant::now() < deadline, "no page was requested");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(service
+        .post("/pause", Value::Null)
+        .await
+        .status()
+        .is_success());
+    let at_pause = pages();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The request open at the pause finishes; a fetcher that had just taken its next
+    // job may start that one.
+    assert!(
+        pages() <= at_pause + 1,
+        "{} pages requested after the pause",
+        pages() - at_pause
+    );
+    assert!(service
+        .post("/resume", Value::Null)
+        .await
+        .status()
+        .is_success());
+    service.wait_pages(11).await;
+    for i in 0..10 {
+        assert_eq!(site.count(&site.url(0, &format!("/{i}"))), 1, "/{i}");
+    }
+    service.stop().await;
+}
