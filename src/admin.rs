@@ -209,6 +209,7 @@ async fn add_seeds(State(admin): State<Arc<Admin>>, Json(urls): Json<Vec<String>
         return (StatusCode::BAD_REQUEST, Json(body)).into_response();
     }
     admin.network.trust(&seeds);
+    let _changing = admin.scope.changing().await;
     let scope = admin.scope.get().with_seeds(&seeds);
     let rows: Vec<Discovered> = seeds.iter().map(|url| scope.seed(url)).collect();
     admin.scope.set(scope);

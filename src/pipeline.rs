@@ -360,11 +360,100 @@ impl Reload {
     }
 
     async fn apply(&self, config: &Config) -> Result<(), Error> {
+        let _changing = self.scope.changing().await;
         let known = self.store.seeds().await?;
         self.network.trust(&config.seeds);
         let new_scope = Scope::new(config, &known);
         self.store.enqueue(&seeds(config, &new_scope)).await?;
         self.scope.set(new_scope);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use metrics_exporter_prometheus::PrometheusBuilder;
+    use url::Url;
+
+    use super::*;
+    use crate::stages::Queues;
+
+    /// A seed sent over the API while a SIGHUP reload waits for the database: the
+    /// reload read the stored seeds before the API's was among them, and must not then
+    /// put back a scope without its host.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reload_keeps_the_hosts_of_seeds_added_while_it_runs() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let config = Config::from_toml(
+            &format!(
+                "seeds = ['http://a.test/']\n[storage]\ndatabase = {:?}\n",
+                dir.path().join("crawl.db").display().to_string()
+            ),
+            "test",
+        )
+        .expect("config");
+        let store = Store::open(&config.storage.database)
+            .await
+            .expect("open the store");
+        let scope = SharedScope::new(Scope::new(&config, &[]));
+        let network = Arc::new(NetworkPolicy::new(Vec::new()));
+        let stages = Stages::new(Queues {
+            to_fetch: Box::new(|| 0),
+            to_parse: Box::new(|| 0),
+            to_store: Box::new(|| 0),
+            capacity: [1; 3],
+        });
+        let progress = Progress::new(stages.clone());
+        let admin = Admin {
+            store: store.clone(),
+            progress: progress.clone(),
+            scope: scope.clone(),
+            network: Arc::clone(&network),
+            stages,
+            metrics: PrometheusBuilder::new().build_recorder().handle(),
+            token: None,
+            started: Instant::now(),
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let api = format!("http://{}", listener.local_addr().expect("its address"));
+        let serving = axum::serve(listener, admin::router(Arc::new(admin)));
+        tokio::spawn(async move { serving.await });
+        let reload = Reload {
+            store: store.clone(),
+            scope: scope.clone(),
+            network,
+            progress,
+        };
+
+        // A large write holds the one writing connection, as a batch of the writer's does.
+        let busy: Vec<Discovered> = (0..100_000)
+            .filter_map(|i| Url::parse(&format!("http://a.test/{i}")).ok())
+            .map(|url| scope.get().seed(&url))
+            .collect();
+        let writing = tokio::spawn({
+            let store = store.clone();
+            async move { store.enqueue(&busy).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let reloading = tokio::spawn(async move { reload.apply(&config).await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !reloading.is_finished(),
+            "the reload waits behind the large write"
+        );
+        let added = reqwest::Client::new()
+            .post(format!("{api}/seeds"))
+            .json(&["http://b.test/"])
+            .send()
+            .await
+            .expect("the API answers");
+        assert_eq!(added.status(), 202);
+        writing.await.expect("ran").expect("the large write");
+        reloading.await.expect("ran").expect("the reload");
+        let page = Url::parse("http://b.test/page").expect("a URL");
+        assert!(
+            scope.get().admits(&page, 1),
+            "the API seed's host left the scope"
+        );
     }
 }

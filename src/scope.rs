@@ -85,19 +85,33 @@ pub struct Scope {
 /// The scope the parse threads read, replaceable while they run (seeds added over the
 /// API widen it; SIGHUP reloads it).
 #[derive(Clone)]
-pub struct SharedScope(Arc<RwLock<Arc<Scope>>>);
+pub struct SharedScope {
+    current: Arc<RwLock<Arc<Scope>>>,
+    changes: Arc<tokio::sync::Mutex<()>>,
+}
 
 impl SharedScope {
     pub fn new(scope: Scope) -> Self {
-        Self(Arc::new(RwLock::new(Arc::new(scope))))
+        Self {
+            current: Arc::new(RwLock::new(Arc::new(scope))),
+            changes: Arc::default(),
+        }
     }
 
     pub fn get(&self) -> Arc<Scope> {
-        Arc::clone(&self.0.read().unwrap_or_else(PoisonError::into_inner))
+        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
     }
 
     pub fn set(&self, scope: Scope) {
-        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(scope);
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(scope);
+    }
+
+    /// Held by whoever changes the scope, from reading what it builds on (the scope, or
+    /// the seeds stored) until its new seeds are stored and its scope set. A SIGHUP
+    /// reload waits on the database in between; a seed added over the API meanwhile
+    /// would have its host dropped by the reload's scope.
+    pub async fn changing(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.changes.lock().await
     }
 }
 
