@@ -88,7 +88,7 @@ async fn require_token(State(admin): State<Arc<Admin>>, request: Request, next: 
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+            .and_then(bearer_token);
         if !presented.is_some_and(|p| constant_time_eq(p.as_bytes(), token.as_bytes())) {
             let challenge = [(header::WWW_AUTHENTICATE, "Bearer")];
             return (
@@ -100,6 +100,15 @@ async fn require_token(State(admin): State<Arc<Admin>>, request: Request, next: 
         }
     }
     next.run(request).await
+}
+
+/// The token of `Bearer <token>`; the scheme's name is case-insensitive (RFC 9110, 11.1),
+/// and some clients send it in lower case.
+fn bearer_token(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("Bearer")
+        .then(|| token.trim_start_matches(' '))
 }
 
 /// Compares without leaking, through timing, how much of a guess was right.

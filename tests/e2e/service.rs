@@ -381,6 +381,21 @@ async fn requests_without_the_right_token_get_401() {
         .await
         .expect("answer");
     assert_eq!(right.status(), 200);
+    // The scheme is case-insensitive (RFC 9110, 11.1); the token is not.
+    for (header, status) in [
+        ("bearer s3cret", 200),
+        ("BEARER s3cret", 200),
+        ("Bearer S3CRET", 401),
+    ] {
+        let answer = service
+            .client
+            .get(format!("{}/stats", service.base))
+            .header("authorization", header)
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(answer.status(), status, "{header}");
+    }
     service.stop().await;
 }
 
