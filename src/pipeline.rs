@@ -263,6 +263,7 @@ async fn run(
     .node(
         &config.cluster.node_id,
         hosts.clone().map(|h| (h, config.cluster.lease_ttl)),
+        config.scope.max_pages,
     );
 
     let ended = dispatcher.run(stop).await;

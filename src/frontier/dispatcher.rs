@@ -232,6 +232,11 @@ pub struct Dispatcher {
     lease_for: Duration,
     /// On a database shared by several nodes: the hosts this node may crawl.
     hosts: Option<HostLeases>,
+    /// On a database shared by several nodes: `scope.max_pages`, which leases count
+    /// against what every node stored and holds leased.
+    shared_max_pages: Option<u64>,
+    /// The last lease was held back by `shared_max_pages`.
+    page_limit_reached: bool,
     /// The lease refilling the window, while it runs.
     refill: Option<Refill>,
 }
@@ -250,6 +255,8 @@ struct Refill {
 
 struct Leased {
     jobs: Vec<CrawlJob>,
+    /// The crawl's page limit held the lease back (a database shared by several nodes).
+    page_limit_reached: bool,
     /// When the table's next delayed row (a retry) comes due; asked only when the lease
     /// came back short, and only where this node owns the whole table.
     next_due: Option<Instant>,
@@ -286,17 +293,26 @@ impl Dispatcher {
             owner: format!("pid-{}", std::process::id()),
             lease_for: LEASE_FOR,
             hosts: None,
+            shared_max_pages: None,
+            page_limit_reached: false,
             refill: None,
         }
     }
 
     /// Leases as `owner`; with `hosts`, only rows of the hosts this node owns, for
-    /// `lease_for` at a time (the leases' renewer extends them while the node lives).
-    pub fn node(mut self, owner: &str, hosts: Option<(HostLeases, Duration)>) -> Self {
+    /// `lease_for` at a time (the leases' renewer extends them while the node lives),
+    /// and no more than `max_pages` (`scope.max_pages`) for all the nodes together.
+    pub fn node(
+        mut self,
+        owner: &str,
+        hosts: Option<(HostLeases, Duration)>,
+        max_pages: Option<u64>,
+    ) -> Self {
         owner.clone_into(&mut self.owner);
         if let Some((hosts, lease_for)) = hosts {
             self.hosts = Some(hosts);
             self.lease_for = lease_for;
+            self.shared_max_pages = max_pages;
         }
         self
     }
@@ -334,8 +350,17 @@ impl Dispatcher {
         let store = self.store.clone();
         let owner = self.owner.clone();
         let (lease_for, serve, whole_table) = (self.lease_for, self.serve, self.hosts.is_none());
+        let max_pages = self.shared_max_pages;
         let task = tokio::spawn(async move {
-            lease(&store, &owner, want, lease_for, serve, whole_table).await
+            lease(
+                &store,
+                &owner,
+                (want, max_pages),
+                lease_for,
+                serve,
+                whole_table,
+            )
+            .await
         });
         self.refill = Some(Refill {
             task,
@@ -374,6 +399,7 @@ impl Dispatcher {
             .map_err(|e| Error::StageFailed(format!("the frontier lease stopped: {e}")))??;
         // A full lease says nothing about retries; the window's next refill looks again.
         drained.next_due = None;
+        self.page_limit_reached = leased.page_limit_reached;
         if leased.jobs.len() < want {
             drained.at = Some(commits);
             drained.next_due = match &self.hosts {
@@ -430,7 +456,9 @@ impl Dispatcher {
                 next_rebalance = now + hosts.rebalance_every();
             }
             let budget_left = self.budget.map(|b| b.saturating_sub(dispatched));
-            if budget_left == Some(0) {
+            // Other nodes' pages count too: once they and the rows leased come to the
+            // limit, this node ends when its window is empty, as at its own budget.
+            if budget_left == Some(0) || (self.page_limit_reached && self.frontier.is_empty()) {
                 // A node sharing the database ends, handing its hosts to the others.
                 if self.serve && self.hosts.is_none() {
                     // A service runs until it is stopped: its API and stats stay up,
@@ -553,12 +581,13 @@ impl Dispatcher {
     }
 }
 
-/// Leases up to `want` rows (a service first queues the revisits that are due); when the
-/// table has fewer ready, also asks when its next delayed row comes due.
+/// Leases up to `want` rows, within `max_pages` on a shared database (a service first
+/// queues the revisits that are due); when the table has fewer ready, also asks when its
+/// next delayed row comes due.
 async fn lease(
     store: &Store,
     owner: &str,
-    want: usize,
+    (want, max_pages): (usize, Option<u64>),
     lease_for: Duration,
     serve: bool,
     whole_table: bool,
@@ -566,15 +595,19 @@ async fn lease(
     if serve {
         store.requeue_due_recrawls().await?;
     }
-    let jobs = store.lease(owner, want, lease_for).await?;
-    let next_due = if jobs.len() < want && whole_table {
+    let lease = store.lease(owner, want, lease_for, max_pages).await?;
+    let next_due = if lease.jobs.len() < want && whole_table {
         next_due(store, serve)
             .await?
             .map(|wait| Instant::now() + wait)
     } else {
         None
     };
-    Ok(Leased { jobs, next_due })
+    Ok(Leased {
+        jobs: lease.jobs,
+        page_limit_reached: lease.page_limit_reached,
+        next_due,
+    })
 }
 
 /// When the next queued row (a retry) comes due; a service also wakes for revisits.

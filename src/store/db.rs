@@ -167,6 +167,18 @@ const MOVE_UP: &str = " ON CONFLICT (url) DO UPDATE SET depth = excluded.depth,
      priority = excluded.priority, discovered_from = excluded.discovered_from
  WHERE excluded.depth < frontier.depth AND frontier.state = 'queued'";
 
+/// The PostgreSQL advisory lock that nodes take one at a time to lease against
+/// `scope.max_pages` ("pipecraw" in ASCII, to stay clear of other programs' keys).
+const PAGE_LIMIT_LOCK: i64 = 0x7069_7065_6372_6177;
+
+/// What a lease took.
+pub struct Lease {
+    pub jobs: Vec<CrawlJob>,
+    /// `scope.max_pages` held the lease back: pages stored and rows leased by every
+    /// node came to it.
+    pub page_limit_reached: bool,
+}
+
 /// The frontier rows a batch added, for the hosts' page budgets.
 enum NewRows<'u> {
     /// Each new row and the URL it holds (PostgreSQL: other nodes insert too, so only
@@ -394,22 +406,64 @@ where
     }
 
     /// Leases up to `limit` queued rows, best priority first.
+    ///
+    /// On a shared database, `max_pages` (`scope.max_pages`) counts what every node
+    /// stored and holds leased: each node counting only its own would let every node
+    /// store that many. Nodes lease one at a time under an advisory lock, so two leases
+    /// cannot both take the last of it.
     pub async fn lease(
         &self,
         owner: &str,
         limit: usize,
         lease_for: Duration,
-    ) -> Result<Vec<CrawlJob>, Error> {
+        max_pages: Option<u64>,
+    ) -> Result<Lease, Error> {
         let now = unix_ms(SystemTime::now());
         let expires = now + i64::try_from(lease_for.as_millis()).unwrap_or(i64::MAX / 2);
-        let rows = sqlx::query(sqlx::AssertSqlSafe(DB::lease_sql()))
-            .bind(owner)
-            .bind(expires)
-            .bind(now)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
-            .await
-            .doing("leasing frontier rows")?;
+        let mut limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let lease = |limit: i64| {
+            sqlx::query(sqlx::AssertSqlSafe(DB::lease_sql()))
+                .bind(owner)
+                .bind(expires)
+                .bind(now)
+                .bind(limit)
+        };
+        let mut page_limit_reached = false;
+        let rows = match max_pages.filter(|_| DB::SHARED) {
+            None => lease(limit)
+                .fetch_all(&self.pool)
+                .await
+                .doing("leasing frontier rows")?,
+            Some(max) => {
+                let mut tx = self.pool.begin().await.doing("leasing frontier rows")?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(PAGE_LIMIT_LOCK)
+                    .execute(&mut *tx)
+                    .await
+                    .doing("waiting for other nodes' leases")?;
+                let used: i64 = sqlx::query_scalar(
+                    "SELECT (SELECT count(*) FROM pages)
+                          + (SELECT count(*) FROM frontier WHERE state = 'leased')",
+                )
+                .fetch_one(&mut *tx)
+                .await
+                .doing("counting pages against scope.max_pages")?;
+                let left = i64::try_from(max)
+                    .unwrap_or(i64::MAX)
+                    .saturating_sub(used)
+                    .max(0);
+                if left < limit {
+                    limit = left;
+                    page_limit_reached = true;
+                }
+                let rows = lease(limit)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .doing("leasing frontier rows")?;
+                tx.commit().await.doing("leasing frontier rows")?;
+                rows
+            }
+        };
 
         let mut jobs = Vec::with_capacity(rows.len());
         for row in rows {
@@ -440,7 +494,10 @@ where
             });
         }
         self.previous_visits(&mut jobs).await?;
-        Ok(jobs)
+        Ok(Lease {
+            jobs,
+            page_limit_reached,
+        })
     }
 
     /// Fills in what the last visit stored, for the jobs that are revisits.

@@ -29,11 +29,12 @@ use sqlx::{Connection, PgConnection, Postgres, Sqlite, SqliteConnection};
 use url::Url;
 
 use crate::error::Error;
-use crate::page::{CrawlJob, Discovered, PageRecord};
+use crate::page::{Discovered, PageRecord};
 use backend::Backend;
 use checkpoints::Checkpoints;
 use cluster::Cluster;
 use db::Db;
+pub use db::Lease;
 use link_counts::LinkCounts;
 
 /// SQLite's limit on bound parameters in one statement is 32766 (PostgreSQL's 65535);
@@ -318,14 +319,16 @@ impl Store {
     }
 
     /// Leases up to `limit` queued rows (on PostgreSQL, of hosts `owner` owns), best
-    /// priority first.
+    /// priority first; on PostgreSQL no more than `max_pages` less what every node has
+    /// stored and holds leased.
     pub async fn lease(
         &self,
         owner: &str,
         limit: usize,
         lease_for: Duration,
-    ) -> Result<Vec<CrawlJob>, Error> {
-        on_backend!(self, db => db.lease(owner, limit, lease_for).await)
+        max_pages: Option<u64>,
+    ) -> Result<Lease, Error> {
+        on_backend!(self, db => db.lease(owner, limit, lease_for, max_pages).await)
     }
 
     /// Puts finished URLs whose revisit is due back in the queue.

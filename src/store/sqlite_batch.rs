@@ -607,9 +607,10 @@ mod tests {
             .await
             .unwrap();
         let mut jobs = store
-            .lease("me", 10, Duration::from_secs(60))
+            .lease("me", 10, Duration::from_secs(60), None)
             .await
-            .unwrap();
+            .unwrap()
+            .jobs;
         let seed = jobs.pop().expect("the seed, leased");
         (dir, store, db, seed)
     }
@@ -696,9 +697,10 @@ mod tests {
             .await
             .unwrap();
         let mut leased = store
-            .lease("me", 10, Duration::from_secs(60))
+            .lease("me", 10, Duration::from_secs(60), None)
             .await
-            .unwrap();
+            .unwrap()
+            .jobs;
         let next = leased.pop().expect("the second URL, leased");
         let mut batch = vec![page(seed.clone(), &[], &[])];
         store

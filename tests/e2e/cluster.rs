@@ -473,3 +473,45 @@ async fn only_a_silent_nodes_expired_urls_go_back_to_the_queue() {
     );
     assert_nothing_left(&db).await;
 }
+
+/// `scope.max_pages` is the pages stored in the database: nodes sharing one crawl share
+/// it, rather than each storing that many.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_the_crawls_page_limit() {
+    const MAX_PAGES: i64 = 120;
+    let Some(cluster) = Cluster::start("two_nodes_share_the_crawls_page_limit").await else {
+        return;
+    };
+    let limit = format!("[scope]\nmax_pages = {MAX_PAGES}\n");
+    let mut nodes: Vec<Node> = ["a", "b"]
+        .iter()
+        .map(|n| cluster.node_with(n, &limit))
+        .collect();
+    for node in &mut nodes {
+        node.finishes(Duration::from_secs(60)).await;
+    }
+    let db = cluster.pool().await;
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM pages")
+        .fetch_one(&db)
+        .await
+        .expect("count pages");
+    let requested = cluster
+        .site
+        .hits()
+        .iter()
+        .filter(|h| h.path != "/robots.txt")
+        .count();
+    eprintln!("two nodes, max_pages = {MAX_PAGES}: {stored} pages, {requested} requests");
+    assert!(stored <= MAX_PAGES, "{stored} pages stored");
+    assert!(
+        requested <= usize::try_from(MAX_PAGES).expect("a small number"),
+        "{requested} pages requested"
+    );
+    assert!(stored >= MAX_PAGES / 2, "only {stored} pages stored");
+    assert!(cluster.requested_twice().is_empty());
+    let leased: i64 = sqlx::query_scalar("SELECT count(*) FROM frontier WHERE state = 'leased'")
+        .fetch_one(&db)
+        .await
+        .expect("count leased rows");
+    assert_eq!(leased, 0, "rows were left leased");
+}
