@@ -652,20 +652,79 @@ where
     /// as the nodes of a shared database do (SQLite's one writer has its own way, in
     /// `sqlite_batch`). Records whose URL is to be retried only go back to the queue, due
     /// later; a revisit answered 304 only records the visit.
+    ///
+    /// Only records whose rows `owner` still holds leased are stored (see
+    /// [`Db::hold_leases`]); of the others only the URLs they found join the frontier.
     pub(crate) async fn commit(
         &self,
         batch: &mut [PageRecord],
         counts: &mut LinkCounts,
         admission: Admission,
+        owner: &str,
     ) -> Result<(), Error> {
         let mut tx = self.pool.begin().await.doing("starting a page batch")?;
-        let loops = Self::commit_in(&mut tx, batch, counts, admission).await?;
+        let held = Self::hold_leases(&mut tx, batch, owner).await?;
+        let loops = Self::commit_in(&mut tx, batch.split_at(held), counts, admission).await?;
         tx.commit().await.doing("committing a page batch")?;
         report_loops(batch, loops);
         Ok(())
     }
 
-    /// The statements of [`Db::commit`], returning the redirects found to close a loop.
+    /// Moves the records whose frontier rows `owner` still holds leased to the front of
+    /// `batch`, and returns how many there are. Their rows are locked until the
+    /// transaction ends, so no other node can take them meanwhile.
+    ///
+    /// A node silent for a lease time (stalled, or cut off from the database) has its
+    /// URLs taken back and leased by others; when it wakes, pages it fetched before are
+    /// still on their way to its writer. Stored, they would be stored a second time, or
+    /// their rows finished under the node that now holds them. They are dropped (their
+    /// URLs are the other node's now), but for the URLs they found: this node's parse
+    /// marked those as seen, and would drop them from its own next fetch of the page.
+    ///
+    /// `FOR KEY SHARE` is the lock a page row's reference to its frontier row takes
+    /// anyway: it keeps out `FOR UPDATE` (the other nodes' leases and reclaims, which skip
+    /// locked rows) and not the other nodes' batches moving a URL up. PostgreSQL only,
+    /// as is [`Db::commit`].
+    async fn hold_leases(
+        tx: &mut Conn<DB>,
+        batch: &mut [PageRecord],
+        owner: &str,
+    ) -> Result<usize, Error> {
+        let ids: Vec<i64> = batch.iter().map(|p| p.job.id).collect();
+        let mut held = std::collections::HashSet::new();
+        for chunk in ids.chunks(MAX_BINDS - 1) {
+            let mut q = QueryBuilder::<DB>::new(
+                "SELECT id FROM frontier WHERE state = 'leased' AND lease_owner = ",
+            );
+            q.push_bind(owner).push(" AND id IN ");
+            push_id_list(&mut q, chunk);
+            q.push(" ORDER BY id FOR KEY SHARE");
+            let rows: Vec<i64> = q
+                .build_query_scalar()
+                .persistent(false)
+                .fetch_all(&mut *tx)
+                .await
+                .doing("checking the batch's leases")?;
+            held.extend(rows);
+        }
+        let mut kept = 0;
+        for i in 0..batch.len() {
+            if held.contains(&batch[i].job.id) {
+                batch.swap(kept, i);
+                kept += 1;
+            }
+        }
+        if kept < batch.len() {
+            tracing::warn!(
+                dropped = batch.len() - kept,
+                "pages not stored: their URLs went to another node while this one was silent"
+            );
+        }
+        Ok(kept)
+    }
+
+    /// The statements of [`Db::commit`] for the records `held` and the URLs found by
+    /// those `taken` by another node, returning the redirects found to close a loop.
     ///
     /// Every node's transactions take their locks in this order (pages, links, counts,
     /// frontier rows found, hosts, redirects, the batch's own frontier rows), so that
@@ -673,11 +732,16 @@ where
     /// round trip anyway.
     async fn commit_in(
         tx: &mut Conn<DB>,
-        batch: &[PageRecord],
+        (held, taken): (&[PageRecord], &[PageRecord]),
         counts: &mut LinkCounts,
         admission: Admission,
     ) -> Result<Vec<(i64, String)>, Error> {
-        let sorted = Sorted::of(batch);
+        let mut sorted = Sorted::of(held);
+        sorted.discovered.extend(
+            taken
+                .iter()
+                .flat_map(|p| p.discovered.iter().map(|d| (d, Some(p.job.id)))),
+        );
         counts.adding(&sorted.pages);
         // Reads the links deleted below.
         counts.removing(tx, &sorted.revisited).await?;

@@ -366,12 +366,14 @@ impl Store {
     /// included, so nothing of it is stored twice.
     ///
     /// Discovered URLs join the frontier as `admission` says; a redirect found to close a
-    /// loop gets its error here, as stored.
+    /// loop gets its error here, as stored. On PostgreSQL, records whose rows `owner` no
+    /// longer holds leased (another node took them while it was silent) are not stored.
     pub(crate) async fn commit(
         &self,
         batch: &mut [PageRecord],
         counts: &mut LinkCounts,
         admission: Admission,
+        owner: &str,
     ) -> Result<(), Error> {
         let db = match &self.0 {
             Backed::Sqlite(db) => return db.commit_local(batch, counts, admission).await,
@@ -379,7 +381,10 @@ impl Store {
         };
         let mut attempt = 1;
         loop {
-            match db.commit(batch, &mut LinkCounts::new(), admission).await {
+            match db
+                .commit(batch, &mut LinkCounts::new(), admission, owner)
+                .await
+            {
                 Err(e) if attempt < COMMIT_ATTEMPTS && e.is_transient_conflict() => {
                     tracing::debug!(attempt, "a page batch met another node's: trying again");
                     attempt += 1;

@@ -640,7 +640,7 @@ mod tests {
         )];
         let mut counts = LinkCounts::new();
         store
-            .commit(&mut batch, &mut counts, ADMISSION)
+            .commit(&mut batch, &mut counts, ADMISSION, "me")
             .await
             .unwrap();
 
@@ -704,7 +704,7 @@ mod tests {
         let next = leased.pop().expect("the second URL, leased");
         let mut batch = vec![page(seed.clone(), &[], &[])];
         store
-            .commit(&mut batch, &mut LinkCounts::new(), ADMISSION)
+            .commit(&mut batch, &mut LinkCounts::new(), ADMISSION, "me")
             .await
             .unwrap();
         // A stop cut both fetches off, but the seed's page had reached the writer.
@@ -727,7 +727,7 @@ mod tests {
         let mut retried = page(seed, &[], &[sitemap]);
         retried.retry_in = Some(Duration::from_secs(30));
         store
-            .commit(&mut [retried], &mut LinkCounts::new(), ADMISSION)
+            .commit(&mut [retried], &mut LinkCounts::new(), ADMISSION, "me")
             .await
             .unwrap();
         assert_eq!(
@@ -761,7 +761,7 @@ mod tests {
             queue_floor: 2,
         };
         store
-            .commit(&mut batch, &mut LinkCounts::new(), long_queue)
+            .commit(&mut batch, &mut LinkCounts::new(), long_queue, "me")
             .await
             .unwrap();
         assert_eq!(store.staged_count().await.unwrap(), 2);
@@ -786,7 +786,7 @@ mod tests {
             page(orphan, &[], &[]),
         ];
         let mut counts = LinkCounts::new();
-        match store.commit(&mut batch, &mut counts, ADMISSION).await {
+        match store.commit(&mut batch, &mut counts, ADMISSION, "me").await {
             Err(Error::Sqlite { message, .. }) => {
                 assert!(message.contains("FOREIGN KEY"), "{message}")
             }
@@ -799,7 +799,7 @@ mod tests {
 
         let mut batch = vec![page(seed.clone(), &[("http://h/a", "A", None)], &[])];
         store
-            .commit(&mut batch, &mut counts, ADMISSION)
+            .commit(&mut batch, &mut counts, ADMISSION, "me")
             .await
             .unwrap();
         assert_eq!(

@@ -29,6 +29,8 @@ pub struct StoreWriter {
     /// Link counts are left to the crawl's end ([`crate::store::Store::defer_derived`]).
     deferred_counts: bool,
     admission: Admission,
+    /// This node's name on its leases: only pages whose rows it still holds are stored.
+    owner: String,
 }
 
 impl StoreWriter {
@@ -51,6 +53,7 @@ impl StoreWriter {
                 max_pages_per_host: traps.max_pages_per_host,
                 queue_floor: config.frontier.window,
             },
+            owner: config.cluster.node_id.clone(),
         }
     }
 
@@ -119,7 +122,7 @@ impl StoreWriter {
             }
             let started = std::time::Instant::now();
             self.store
-                .commit(&mut batch, &mut counts, self.admission)
+                .commit(&mut batch, &mut counts, self.admission, &self.owner)
                 .await?;
             metrics::stored_batch(started.elapsed());
             for page in &batch {

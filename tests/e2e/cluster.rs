@@ -248,6 +248,16 @@ impl Node {
         }
     }
 
+    /// Sends the node `SIG{name}`.
+    fn signal(&self, name: &str) {
+        let sent = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -{name} of node {}", self.name);
+    }
+
     fn kill_9(&mut self) {
         self.child.kill().expect("kill -9 a node");
         self.child.wait().expect("reap a node");
@@ -514,4 +524,38 @@ async fn two_nodes_share_the_crawls_page_limit() {
         .await
         .expect("count leased rows");
     assert_eq!(leased, 0, "rows were left leased");
+}
+
+/// A node stalled past its lease time (here stopped with SIGSTOP) loses its hosts and
+/// URLs to the others. When it wakes it still holds pages it fetched before: they are
+/// not stored over what the others stored meanwhile, and the rows it had leased, now
+/// another node's, stay that node's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_node_that_wakes_stores_nothing_the_others_took() {
+    let Some(cluster) = Cluster::start("a_stalled_node_that_wakes").await else {
+        return;
+    };
+    let mut nodes: Vec<Node> = ["a", "b"].iter().map(|n| cluster.node(n)).collect();
+    cluster.wait_for_requests(600).await;
+    nodes[0].signal("STOP");
+    // Silent for more than two lease times: its hosts and URLs have gone to b.
+    tokio::time::sleep(Duration::from_millis(
+        u64::try_from(3 * TTL_MS).expect("positive"),
+    ))
+    .await;
+    nodes[0].signal("CONT");
+    for node in &mut nodes {
+        node.finishes(Duration::from_secs(90)).await;
+    }
+    cluster.assert_complete().await;
+    let twice = cluster.requested_twice();
+    eprintln!(
+        "a node stalled and woke: {} URLs requested again",
+        twice.len()
+    );
+    assert!(
+        twice.len() <= 2 * PER_NODE_IN_FLIGHT,
+        "{} URLs requested twice: {twice:?}",
+        twice.len()
+    );
 }
