@@ -107,9 +107,14 @@ impl HostLeases {
         REBALANCE_EVERY.min(self.inner.ttl / 3)
     }
 
-    /// Whether this node's leases are fresh enough to start requests under them.
+    /// Whether this node's leases are fresh enough to start requests under them, and no
+    /// host lost to another node still has URLs in the window: the renewal that finds a
+    /// host lost (typically on waking from a stall) also makes the leases fresh again,
+    /// and until [`Self::rebalance`] takes the host's URLs out, they would be fetched
+    /// beside the host's new owner.
     pub fn may_dispatch(&self, now: Instant) -> bool {
-        self.state().valid_until.is_some_and(|until| now < until)
+        let state = self.state();
+        state.lost.is_empty() && state.valid_until.is_some_and(|until| now < until)
     }
 
     /// Renews the leases every third of the lease time until `done`; a failed renewal is
