@@ -297,7 +297,9 @@ async fn run(
     let tally = writer
         .await
         .map_err(|e| Error::StageFailed(format!("the store writer panicked: {e}")))??;
-    store.release(&progress.take_abandoned()).await?;
+    store
+        .release(&config.cluster.node_id, &progress.take_abandoned())
+        .await?;
     if let Some(hosts) = &hosts {
         hosts.leave().await?;
     }

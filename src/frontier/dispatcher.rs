@@ -336,7 +336,7 @@ impl Dispatcher {
                 unsent.extend(leased.jobs.iter().map(|j| j.id));
             }
         }
-        self.store.release(&unsent).await?;
+        self.store.release(&self.owner, &unsent).await?;
         ended
     }
 
@@ -519,7 +519,7 @@ impl Dispatcher {
                         }
                         () = stop.cancelled() => {
                             self.progress.shared.settle(1);
-                            self.store.release(&[id]).await?;
+                            self.store.release(&self.owner, &[id]).await?;
                             return Ok(EndReason::Interrupted);
                         }
                     }

@@ -232,7 +232,7 @@ impl HostLeases {
         for host in &releasing {
             returned.extend(frontier.take_host(host, now).into_iter().map(|j| j.id));
         }
-        store.release(&returned).await?;
+        store.release(&i.node, &returned).await?;
         for host in releasing.iter().filter(|h| !frontier.is_busy(h)) {
             let next = [frontier.next_allowed(host), self.gate_next_turn(host)]
                 .into_iter()

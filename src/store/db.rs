@@ -619,15 +619,18 @@ where
         Ok(())
     }
 
-    /// Hands leased rows back to the queue untouched (shutdown, or a page budget reached).
-    /// Only rows still leased: a fetch cut off by the shutdown may have handed its page on
-    /// already, and that page's row, stored `done`, must stay done.
-    pub async fn release(&self, ids: &[i64]) -> Result<(), Error> {
-        for chunk in ids.chunks(MAX_BINDS) {
+    /// Hands rows `owner` leased back to the queue untouched (shutdown, or a page budget
+    /// reached). Only rows it still holds: a fetch cut off by the shutdown may have handed
+    /// its page on already, and that page's row, stored `done`, must stay done; and a row
+    /// taken back while the node was silent may be another node's lease now, in flight
+    /// there, which queued again would be leased and fetched a second time.
+    pub async fn release(&self, owner: &str, ids: &[i64]) -> Result<(), Error> {
+        for chunk in ids.chunks(MAX_BINDS - 1) {
             let mut q = QueryBuilder::<DB>::new(
                 "UPDATE frontier SET state = 'queued', lease_owner = NULL, lease_expires = NULL \
-                 WHERE state = 'leased' AND id IN ",
+                 WHERE state = 'leased' AND lease_owner = ",
             );
+            q.push_bind(owner).push(" AND id IN ");
             push_id_list(&mut q, chunk);
             q.build()
                 .persistent(false)

@@ -354,9 +354,10 @@ impl Store {
         on_backend!(self, db => db.save_robots(host, robots).await)
     }
 
-    /// Hands leased rows back to the queue untouched (shutdown, or a page budget reached).
-    pub async fn release(&self, ids: &[i64]) -> Result<(), Error> {
-        on_backend!(self, db => db.release(ids).await)
+    /// Hands rows `owner` holds leased back to the queue untouched (shutdown, a page
+    /// budget reached, a host handed to another node).
+    pub async fn release(&self, owner: &str, ids: &[i64]) -> Result<(), Error> {
+        on_backend!(self, db => db.release(owner, ids).await)
     }
 
     /// Commits a batch of pages: rows, links, discovered URLs and frontier states together.

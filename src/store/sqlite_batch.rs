@@ -708,12 +708,43 @@ mod tests {
             .await
             .unwrap();
         // A stop cut both fetches off, but the seed's page had reached the writer.
-        store.release(&[seed.id, next.id]).await.unwrap();
+        store.release("me", &[seed.id, next.id]).await.unwrap();
         assert_eq!(
             rows(&db, "SELECT url, state FROM frontier ORDER BY url").await,
             [
                 ("http://h/".into(), "done".into()),
                 ("http://h/next".into(), "queued".into()),
+            ]
+        );
+        store.close().await;
+    }
+
+    /// A node that wakes from a stall gives back the rows of the hosts it lost; those
+    /// another node leased meanwhile (on a shared database) stay that node's.
+    #[tokio::test]
+    async fn a_release_leaves_another_owners_lease_alone() {
+        let (_dir, store, db, seed) = open().await;
+        store
+            .enqueue(&[discovered("http://h/next", None)])
+            .await
+            .unwrap();
+        let next = store
+            .lease("other", 10, Duration::from_secs(60), None)
+            .await
+            .unwrap()
+            .jobs
+            .pop()
+            .expect("the second URL, leased by another owner");
+        store.release("me", &[seed.id, next.id]).await.unwrap();
+        assert_eq!(
+            rows(
+                &db,
+                "SELECT url, state || ' ' || coalesce(lease_owner, '-') FROM frontier ORDER BY url"
+            )
+            .await,
+            [
+                ("http://h/".into(), "queued -".into()),
+                ("http://h/next".into(), "leased other".into()),
             ]
         );
         store.close().await;
