@@ -100,6 +100,14 @@ async fn run(
     }
     // URLs a killed run found and had not merged yet join the queue before it is read.
     store.merge_staged(config.traps.max_pages_per_host).await?;
+    let recrawl = RecrawlPolicy::new(&config.recrawl);
+    let scheduled = store.schedule_unscheduled_recrawls(&recrawl).await?;
+    if scheduled > 0 {
+        tracing::info!(
+            scheduled,
+            "pages visited with no revisit scheduled have one now"
+        );
+    }
     let due = store.requeue_due_recrawls().await?;
     if due > 0 {
         tracing::info!(due, "pages due for a revisit are queued");
@@ -185,7 +193,6 @@ async fn run(
         progress.clone(),
     )
     .spawn(stop.clone());
-    let recrawl = RecrawlPolicy::new(&config.recrawl);
     let parsers = ParsePool::spawn(
         config.parse.workers,
         fetched_rx,

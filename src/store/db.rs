@@ -19,6 +19,7 @@ use super::script::Script;
 use super::{rfc3339, unix_ms, Admission, HostCounts, RobotsRow, MAX_BINDS};
 use crate::error::{DbContext, Error};
 use crate::page::{CrawlJob, Discovered, ErrorKind, FetchError, JobKind, PageRecord, Previous};
+use crate::recrawl::RecrawlPolicy;
 
 /// A connection in a transaction: the store's statements run on it, begun by sqlx's
 /// `Transaction` (which it derefs to) or, on SQLite, by `sqlite_batch`.
@@ -178,6 +179,9 @@ pub struct Lease {
     /// node came to it.
     pub page_limit_reached: bool,
 }
+
+/// Rows read at a time when scheduling revisits for pages that have none.
+const SCHEDULE_BATCH: i64 = 1_000;
 
 /// The frontier rows a batch added, for the hosts' page budgets.
 enum NewRows<'u> {
@@ -550,6 +554,70 @@ where
         .await
         .doing("queueing due revisits")?;
         Ok(DB::rows_affected(&done))
+    }
+
+    /// Gives visited pages that have no revisit scheduled one by `policy`, due an interval
+    /// after their last fetch. A database crawled before a `[recrawl]` was configured
+    /// holds only such rows, and the queries above only see scheduled ones. Rules are
+    /// regexes, so the interval is found here row by row, a batch at a time in id order
+    /// to keep memory bounded. Rows scheduled once are not read again; those the policy
+    /// never revisits are, at every start, since the next config may. Trap rows were
+    /// never fetched and stay so.
+    pub async fn schedule_unscheduled_recrawls(
+        &self,
+        policy: &RecrawlPolicy,
+    ) -> Result<u64, Error> {
+        if !policy.enabled() {
+            return Ok(0);
+        }
+        let now = unix_ms(SystemTime::now());
+        let (mut after, mut scheduled) = (0_i64, 0);
+        loop {
+            let rows = sqlx::query(
+                "SELECT f.id, f.url, p.fetched_at FROM frontier f JOIN pages p ON p.id = f.id
+                 WHERE f.id > $1 AND f.state IN ('done', 'failed') AND f.recrawl_at IS NULL
+                   AND p.error_kind IS DISTINCT FROM 'trap'
+                 ORDER BY f.id LIMIT $2",
+            )
+            .bind(after)
+            .bind(SCHEDULE_BATCH)
+            .fetch_all(&self.pool)
+            .await
+            .doing("finding pages with no revisit scheduled")?;
+            let Some(last) = rows.last() else {
+                return Ok(scheduled);
+            };
+            after = last.get("id");
+            let due: Vec<(i64, i64, i64)> = rows
+                .iter()
+                .filter_map(|row| {
+                    let url = Url::parse(row.get("url")).ok()?;
+                    let interval = policy.next(&url, None, true)?;
+                    let interval = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX / 2);
+                    let fetched =
+                        humantime::parse_rfc3339_weak(row.get("fetched_at")).map_or(now, unix_ms);
+                    Some((row.get("id"), fetched.saturating_add(interval), interval))
+                })
+                .collect();
+            if due.is_empty() {
+                continue;
+            }
+            // VALUES names its columns column1, column2… on both databases.
+            let mut q = QueryBuilder::<DB>::new(
+                "UPDATE frontier SET recrawl_at = v.column2, recrawl_interval_ms = v.column3 FROM (",
+            );
+            q.push_values(&due, |mut b, &(id, at, interval)| {
+                b.push_bind(id).push_bind(at).push_bind(interval);
+            });
+            q.push(") AS v WHERE frontier.id = v.column1 AND frontier.recrawl_at IS NULL");
+            let done = q
+                .build()
+                .persistent(false)
+                .execute(&self.pool)
+                .await
+                .doing("scheduling revisits")?;
+            scheduled += DB::rows_affected(&done);
+        }
     }
 
     /// How long until the next revisit is due.

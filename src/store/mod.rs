@@ -30,6 +30,7 @@ use url::Url;
 
 use crate::error::Error;
 use crate::page::{Discovered, PageRecord};
+use crate::recrawl::RecrawlPolicy;
 use backend::Backend;
 use checkpoints::Checkpoints;
 use cluster::Cluster;
@@ -329,6 +330,15 @@ impl Store {
         max_pages: Option<u64>,
     ) -> Result<Lease, Error> {
         on_backend!(self, db => db.lease(owner, limit, lease_for, max_pages).await)
+    }
+
+    /// Schedules a revisit, by `policy`, of visited pages that have none: a database
+    /// crawled before a `[recrawl]` was configured. Returns how many were scheduled.
+    pub async fn schedule_unscheduled_recrawls(
+        &self,
+        policy: &RecrawlPolicy,
+    ) -> Result<u64, Error> {
+        on_backend!(self, db => db.schedule_unscheduled_recrawls(policy).await)
     }
 
     /// Puts finished URLs whose revisit is due back in the queue.

@@ -198,3 +198,52 @@ async fn a_crawl_with_revisits_due_keeps_the_index_that_finds_old_links() {
     );
     assert_eq!(db.wrong_link_counts().await, 0);
 }
+
+/// A database crawled before any `[recrawl]` was configured holds pages with no revisit
+/// scheduled: a crawl that starts with one schedules them from when they were fetched,
+/// so pages already older than the interval are revisited at once, and a rule's
+/// "never" still holds. On both backends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_crawled_before_recrawl_was_configured_are_revisited() {
+    let server = super::postgres::TestPostgres::start(
+        "pages_crawled_before_recrawl_was_configured_are_revisited (PostgreSQL half)",
+    );
+    let harness = Harness::default();
+    let sqlite = format!("{:?}", harness.db_path().display().to_string());
+    let mut databases = vec![sqlite.clone()];
+    if let Some(server) = &server {
+        databases.push(format!("{:?}", server.database("before_recrawl").await));
+    }
+    for database in databases {
+        let mut b = SiteBuilder::bind(1).await;
+        let h = b.authority(0);
+        b.add(
+            &h,
+            "/",
+            Resource::Html("<title>Home</title><a href='/a'>a</a><a href='/b'>b</a>".into()),
+        );
+        b.add(&h, "/a", Resource::Html("<title>A</title>".into()));
+        b.add(&h, "/b", Resource::Html("<title>B</title>".into()));
+        let site = b.start();
+        let crawl = |extra: &str| {
+            let text = harness
+                .test_config_text(&[site.url(0, "/")], extra)
+                .replace(&sqlite, &database);
+            let config = Config::from_toml(&text, "test config").expect("a valid config");
+            pipecrawl::crawl(config, std::future::pending())
+        };
+        let first = crawl("").await.expect("the first crawl succeeds");
+        assert_eq!(first.tally.pages, 3, "{database}");
+
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let config =
+            "[recrawl]\ninterval_s = 1\n[[recrawl.rule]]\npattern = '/b$'\ninterval_s = 0\n";
+        let second = crawl(config).await.expect("the second crawl succeeds");
+        assert_eq!(
+            second.tally.pages, 2,
+            "{database}: home and /a were fetched over a second ago, /b is never revisited"
+        );
+        assert_eq!(site.count(&site.url(0, "/a")), 2, "{database}");
+        assert_eq!(site.count(&site.url(0, "/b")), 1, "{database}");
+    }
+}
