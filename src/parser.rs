@@ -140,10 +140,11 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
     record.not_modified = record.status == Some(304) && previous.is_some();
     record.changed =
         !record.not_modified && previous.is_none_or(|p| p.content_hash != record.content_hash);
+    let failed = record.status.is_none_or(|s| s >= 500);
     record.recrawl_in = rules.recrawl.next(
         &record.job.url,
         previous.and_then(|p| p.interval),
-        record.changed,
+        (!failed).then_some(record.changed),
     );
     if record.not_modified {
         return record;
@@ -695,6 +696,67 @@ mod tests {
             .map(|d| (d.url.as_str(), d.kind))
             .collect();
         assert_eq!(found, [("http://h/sitemap.xml", JobKind::Sitemap)]);
+    }
+
+    /// A revisit that got no answer, or a server error, learnt nothing about whether the
+    /// page changed: an adaptive interval stays as it was rather than halving.
+    #[test]
+    fn a_failed_revisit_keeps_its_adaptive_interval() {
+        let config = crate::Config::from_toml(
+            "seeds = ['http://h/']\n[recrawl]\ninterval_s = 3600\nadaptive = true\n\
+             min_interval_s = 60\nmax_interval_s = 86400\n",
+            "t",
+        )
+        .unwrap();
+        let rules = LinkRules {
+            recrawl: RecrawlPolicy::new(&config.recrawl),
+            ..rules()
+        };
+        let interval = std::time::Duration::from_secs(3600);
+        for (status, error) in [
+            (
+                None,
+                Some(FetchError {
+                    kind: ErrorKind::Timeout,
+                    message: "timed out".into(),
+                }),
+            ),
+            (Some(503), None),
+        ] {
+            let fetched = Fetched {
+                job: crate::page::CrawlJob {
+                    id: 1,
+                    url: Url::parse("http://h/").unwrap(),
+                    host: Arc::from("h"),
+                    depth: 0,
+                    priority: 0,
+                    redirect_hops: 0,
+                    attempts: 0,
+                    kind: JobKind::Page,
+                    previous: Some(Box::new(crate::page::Previous {
+                        content_hash: Some("0123".into()),
+                        interval: Some(interval),
+                        ..Default::default()
+                    })),
+                },
+                status,
+                content_type: None,
+                etag: None,
+                last_modified: None,
+                location: None,
+                body: None,
+                bytes: None,
+                truncated: false,
+                fetched_at: std::time::SystemTime::now(),
+                elapsed_ms: 0,
+                error,
+                x_robots_tag: None,
+                sitemaps: Vec::new(),
+                retry_in: None,
+            };
+            let record = to_record(fetched, &rules);
+            assert_eq!(record.recrawl_in, Some(interval), "{status:?}");
+        }
     }
 
     #[test]

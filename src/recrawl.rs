@@ -3,7 +3,7 @@
 //! A fixed interval (global, or the first matching per-pattern rule), or adaptive: a page
 //! that changed since the last visit comes back twice as soon, one that did not half as
 //! late again, within the configured bounds — so a crawl's revisits go where the web
-//! changes.
+//! changes. A failed visit keeps its interval: it tells nothing about change.
 
 use std::time::Duration;
 
@@ -29,8 +29,15 @@ impl RecrawlPolicy {
     }
 
     /// How long until `url` is due again, given the interval that brought this visit
-    /// (None on a first visit) and whether its content changed; None: never.
-    pub fn next(&self, url: &Url, previous: Option<Duration>, changed: bool) -> Option<Duration> {
+    /// (None on a first visit) and whether its content changed; None: never. `changed` is
+    /// None when the visit failed (no answer, a server error): that says nothing about
+    /// the content, so an adaptive interval stays as it was.
+    pub fn next(
+        &self,
+        url: &Url,
+        previous: Option<Duration>,
+        changed: Option<bool>,
+    ) -> Option<Duration> {
         let configured = match self
             .config
             .rules
@@ -44,10 +51,11 @@ impl RecrawlPolicy {
             return Some(configured);
         }
         let (min, max) = (self.config.min_interval, self.config.max_interval);
-        Some(match previous {
-            None => configured.clamp(min, max),
-            Some(last) if changed => (last / 2).clamp(min, max),
-            Some(last) => last.mul_f64(1.5).clamp(min, max),
+        Some(match (previous, changed) {
+            (None, _) => configured.clamp(min, max),
+            (Some(last), None) => last.clamp(min, max),
+            (Some(last), Some(true)) => (last / 2).clamp(min, max),
+            (Some(last), Some(false)) => last.mul_f64(1.5).clamp(min, max),
         })
     }
 }
@@ -72,14 +80,14 @@ mod tests {
         let p = policy("interval_s = 600\n[[recrawl.rule]]\npattern = '/news/'\ninterval_s = 60\n[[recrawl.rule]]\npattern = '/archive/'\ninterval_s = 0\n");
         assert!(p.enabled());
         assert_eq!(
-            p.next(&url("http://h/a"), None, true),
+            p.next(&url("http://h/a"), None, Some(true)),
             Some(Duration::from_secs(600))
         );
         assert_eq!(
-            p.next(&url("http://h/news/1"), None, true),
+            p.next(&url("http://h/news/1"), None, Some(true)),
             Some(Duration::from_secs(60))
         );
-        assert_eq!(p.next(&url("http://h/archive/1"), None, true), None);
+        assert_eq!(p.next(&url("http://h/archive/1"), None, Some(true)), None);
         assert!(!policy("").enabled());
     }
 
@@ -90,10 +98,11 @@ mod tests {
         );
         let u = url("http://h/a");
         let s = Duration::from_secs;
-        assert_eq!(p.next(&u, None, true), Some(s(3600)));
-        assert_eq!(p.next(&u, Some(s(3600)), true), Some(s(1800)));
-        assert_eq!(p.next(&u, Some(s(1800)), true), Some(s(1000)));
-        assert_eq!(p.next(&u, Some(s(3000)), false), Some(s(4500)));
-        assert_eq!(p.next(&u, Some(s(4500)), false), Some(s(5000)));
+        assert_eq!(p.next(&u, None, Some(true)), Some(s(3600)));
+        assert_eq!(p.next(&u, Some(s(3600)), Some(true)), Some(s(1800)));
+        assert_eq!(p.next(&u, Some(s(1800)), Some(true)), Some(s(1000)));
+        assert_eq!(p.next(&u, Some(s(3000)), Some(false)), Some(s(4500)));
+        assert_eq!(p.next(&u, Some(s(4500)), Some(false)), Some(s(5000)));
+        assert_eq!(p.next(&u, Some(s(3000)), None), Some(s(3000)));
     }
 }

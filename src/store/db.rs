@@ -592,7 +592,7 @@ where
                 .iter()
                 .filter_map(|row| {
                     let url = Url::parse(row.get("url")).ok()?;
-                    let interval = policy.next(&url, None, true)?;
+                    let interval = policy.next(&url, None, None)?;
                     let interval = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX / 2);
                     let fetched =
                         humantime::parse_rfc3339_weak(row.get("fetched_at")).map_or(now, unix_ms);
