@@ -160,7 +160,10 @@ async fn stats(State(admin): State<Arc<Admin>>) -> Response {
         .zip(admin.stages.queue_depths())
         .collect();
     Json(Stats {
-        state: if admin.progress.paused() {
+        // At its limit a service fetches nothing whether paused or not.
+        state: if admin.progress.at_page_limit() {
+            "page_limit"
+        } else if admin.progress.paused() {
             "paused"
         } else {
             "running"

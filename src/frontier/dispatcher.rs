@@ -53,6 +53,9 @@ struct Shared {
     tally: Mutex<Tally>,
     /// Set by `POST /pause`: nothing new is handed out until `POST /resume`.
     paused: AtomicBool,
+    /// Set when a service has handed out `scope.max_pages`: it stays up, fetching
+    /// nothing more, and `/stats` must not look like a service at work.
+    page_limit: AtomicBool,
     /// (when, pages stored) about once a second over the last minute.
     samples: Mutex<VecDeque<(Instant, u64)>>,
     wake: Notify,
@@ -144,6 +147,11 @@ impl Progress {
 
     pub fn paused(&self) -> bool {
         self.shared.paused.load(Ordering::SeqCst)
+    }
+
+    /// Whether `scope.max_pages` is reached and nothing more will be fetched.
+    pub fn at_page_limit(&self) -> bool {
+        self.shared.page_limit.load(Ordering::SeqCst)
     }
 
     /// The writer's counts as of its last commit.
@@ -465,6 +473,10 @@ impl Dispatcher {
                     // it only hands out nothing more. Everything leased is out already
                     // (leases never outrun the budget), so there is nothing to wait for.
                     tracing::info!("scope.max_pages reached: nothing more is fetched");
+                    self.progress
+                        .shared
+                        .page_limit
+                        .store(true, Ordering::SeqCst);
                     timer.enter(Phase::Waiting);
                     stop.cancelled().await;
                     return Ok(EndReason::Interrupted);

@@ -462,6 +462,11 @@ async fn a_service_at_its_page_limit_keeps_running_until_stopped() {
     );
     assert!(service.get("/healthz").await.status().is_success());
     assert_eq!(
+        service.stats().await["state"],
+        "page_limit",
+        "/stats tells a service done at its limit from one at work"
+    );
+    assert_eq!(
         site.hits_for(&site.authorities[0]).len(),
         4,
         "robots.txt + 3 pages"
