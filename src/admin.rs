@@ -192,7 +192,11 @@ async fn metrics(State(admin): State<Arc<Admin>>) -> Response {
 
 #[derive(Serialize)]
 struct SeedsAdded {
-    added: usize,
+    /// URLs new to the frontier: these will be fetched.
+    added: u64,
+    /// URLs known already, or given more than once: not queued again, so a caller does
+    /// not wait for a fetch that will not come.
+    known: u64,
     rejected: Vec<Rejected>,
 }
 
@@ -217,7 +221,11 @@ async fn add_seeds(State(admin): State<Arc<Admin>>, Json(urls): Json<Vec<String>
         }
     }
     if !rejected.is_empty() {
-        let body = SeedsAdded { added: 0, rejected };
+        let body = SeedsAdded {
+            added: 0,
+            known: 0,
+            rejected,
+        };
         return (StatusCode::BAD_REQUEST, Json(body)).into_response();
     }
     admin.network.trust(&seeds);
@@ -225,12 +233,16 @@ async fn add_seeds(State(admin): State<Arc<Admin>>, Json(urls): Json<Vec<String>
     let scope = admin.scope.get().with_seeds(&seeds);
     let rows: Vec<Discovered> = seeds.iter().map(|url| scope.seed(url)).collect();
     admin.scope.set(scope);
-    if let Err(e) = admin.store.enqueue(&rows).await {
-        return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response();
-    }
+    let added = match admin.store.enqueue(&rows).await {
+        Ok(added) => added,
+        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+    };
     admin.progress.work_added();
     let body = SeedsAdded {
-        added: rows.len(),
+        added,
+        known: u64::try_from(rows.len())
+            .unwrap_or(u64::MAX)
+            .saturating_sub(added),
         rejected,
     };
     (StatusCode::ACCEPTED, Json(body)).into_response()

@@ -388,16 +388,18 @@ where
         Ok(DB::rows_affected(&done))
     }
 
-    /// Adds URLs to the frontier; those already known are left as they are.
-    pub async fn enqueue(&self, urls: &[Discovered]) -> Result<(), Error> {
+    /// Adds URLs to the frontier; those already known are left as they are. Returns how
+    /// many were new.
+    pub async fn enqueue(&self, urls: &[Discovered]) -> Result<u64, Error> {
         let mut tx = self.pool.begin().await.doing("starting to add seeds")?;
         let urls_from: Vec<(&Discovered, Option<i64>)> = urls.iter().map(|d| (d, None)).collect();
         // Seeds count against their hosts' budgets, and are never over one.
-        Self::insert_frontier(&mut tx, &urls_from, 0).await?;
+        let new = Self::insert_frontier(&mut tx, &urls_from, 0).await?;
         let mut script = Script::new();
         Self::insert_hosts(&mut script, urls.iter().map(|d| d.host.as_str()));
         script.run(&mut tx).await?;
-        tx.commit().await.doing("adding seeds")
+        tx.commit().await.doing("adding seeds")?;
+        Ok(new)
     }
 
     /// Pages stored so far (a resumed crawl counts them against `max_pages`).
@@ -914,16 +916,18 @@ where
     /// Adds discovered URLs: those that look like traps as failed rows, each with a page row
     /// that says why; the others queued, as far as their hosts' budgets go
     /// (`max_pages_per_host`, 0: no limit).
-    /// Each URL comes with the page it was found on (none for seeds).
+    /// Each URL comes with the page it was found on (none for seeds). Returns how many
+    /// rows are new: URLs known already, or given twice, are not.
     async fn insert_frontier(
         tx: &mut Conn<DB>,
         urls: &[(&Discovered, Option<i64>)],
         max_pages_per_host: u64,
-    ) -> Result<(), Error> {
+    ) -> Result<u64, Error> {
         let (trapped, fine): (Vec<_>, Vec<_>) = urls.iter().partition(|(d, _)| d.trap.is_some());
         let new = Self::insert_queued(tx, &fine).await?;
-        Self::spend_host_budgets(tx, new, max_pages_per_host).await?;
-        Self::insert_trapped(tx, &trapped).await
+        let queued = Self::spend_host_budgets(tx, new, max_pages_per_host).await?;
+        let trapped = Self::insert_trapped(tx, &trapped).await?;
+        Ok(queued + trapped)
     }
 
     /// Merges the staged URLs (see [`Db::merge_staged_on`]).
@@ -984,15 +988,17 @@ where
             .execute(&mut *tx)
             .await
             .doing("merging staged URLs")?;
-        Self::spend_host_budgets(tx, NewRows::Above(above), max_pages_per_host).await
+        Self::spend_host_budgets(tx, NewRows::Above(above), max_pages_per_host).await?;
+        Ok(())
     }
 
     /// Records URLs that look like traps as failed rows, each with a page row that says
-    /// why; a URL known already is left as it is.
+    /// why; a URL known already is left as it is. Returns how many rows are new.
     pub(super) async fn insert_trapped(
         tx: &mut Conn<DB>,
         trapped: &[&(&Discovered, Option<i64>)],
-    ) -> Result<(), Error> {
+    ) -> Result<u64, Error> {
+        let mut new = 0;
         for &&(url, from) in trapped {
             let id: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO frontier (url, host, depth, priority, discovered_from, redirect_hops, kind, state)
@@ -1025,8 +1031,9 @@ where
             .execute(&mut *tx)
             .await
             .doing("recording a trapped URL")?;
+            new += 1;
         }
-        Ok(())
+        Ok(new)
     }
 
     /// One row per URL, the one found nearest the seeds, in URL order: PostgreSQL refuses
@@ -1118,11 +1125,12 @@ where
     /// (0: no limit) become trap rows before any node can lease them, as this transaction
     /// has not committed; the shallowest rows are the ones kept. Hosts are counted in
     /// order, so writers of several nodes wait for each other rather than deadlock.
+    /// Returns how many rows are new, those now trapped included.
     async fn spend_host_budgets(
         tx: &mut Conn<DB>,
         new: NewRows<'_>,
         max_pages_per_host: u64,
-    ) -> Result<(), Error> {
+    ) -> Result<u64, Error> {
         let mut by_host: BTreeMap<String, Vec<(i64, &Discovered)>> = BTreeMap::new();
         let hosts: Vec<(String, i64)> = match &new {
             NewRows::Listed(rows) => {
@@ -1144,6 +1152,10 @@ where
             .await
             .doing("counting URLs against their hosts' budgets")?,
         };
+        let added = hosts
+            .iter()
+            .map(|(_, n)| u64::try_from(*n).unwrap_or(0))
+            .sum();
         let mut totals: BTreeMap<String, i64> = BTreeMap::new();
         for chunk in hosts.chunks(MAX_BINDS / 2) {
             let mut q = QueryBuilder::<DB>::new("INSERT INTO host_budget (host, urls) ");
@@ -1166,7 +1178,7 @@ where
             );
         }
         let Ok(budget @ 1..) = i64::try_from(max_pages_per_host) else {
-            return Ok(());
+            return Ok(added);
         };
         for (host, added) in hosts {
             let total = totals.get(&host).copied().unwrap_or_default();
@@ -1206,7 +1218,7 @@ where
             );
             Self::trap_queued(tx, &over, &reason).await?;
         }
-        Ok(())
+        Ok(added)
     }
 
     /// Turns frontier rows this transaction queued into trap rows: failed, with a page row

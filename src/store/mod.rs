@@ -309,8 +309,9 @@ impl Store {
         on_backend!(self, db => db.recover_leases(owner).await)
     }
 
-    /// Adds URLs to the frontier; those already known are left as they are.
-    pub async fn enqueue(&self, urls: &[Discovered]) -> Result<(), Error> {
+    /// Adds URLs to the frontier; those already known are left as they are. Returns how
+    /// many were new: a URL known already, or given twice, is not queued again.
+    pub async fn enqueue(&self, urls: &[Discovered]) -> Result<u64, Error> {
         on_backend!(self, db => db.enqueue(urls).await)
     }
 

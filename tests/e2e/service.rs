@@ -232,10 +232,21 @@ async fn the_admin_api_reports_takes_seeds_pauses_and_resumes() {
     // Paused: a new seed is accepted but nothing is fetched.
     let paused = service.post("/pause", Value::Null).await;
     assert!(paused.status().is_success());
+    // A URL given twice, or known already, is not fetched again: `added` counts only
+    // what is new.
     let added = service
-        .post("/seeds", serde_json::json!([site.url(1, "/")]))
+        .post(
+            "/seeds",
+            serde_json::json!([site.url(1, "/"), site.url(1, "/"), site.url(0, "/")]),
+        )
         .await;
     assert_eq!(added.status(), 202);
+    let added: Value = added.json().await.expect("a JSON answer");
+    assert_eq!(
+        (&added["added"], &added["known"]),
+        (&1.into(), &2.into()),
+        "{added}"
+    );
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert!(
         site.hits_for(&site.authorities[1]).is_empty(),
@@ -540,4 +551,45 @@ async fn a_pause_holds_back_jobs_already_queued_for_the_fetchers() {
         assert_eq!(site.count(&site.url(0, &format!("/{i}"))), 1, "/{i}");
     }
     service.stop().await;
+}
+
+/// The store tells `POST /seeds` how many of the URLs it queued were new, on both
+/// backends: a URL given twice in one call, or known from before, is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enqueue_counts_only_the_urls_that_are_new() {
+    let server = super::postgres::TestPostgres::start(
+        "enqueue_counts_only_the_urls_that_are_new (PostgreSQL half)",
+    );
+    let harness = Harness::default();
+    let mut databases = vec![harness.db_path().display().to_string()];
+    if let Some(server) = &server {
+        databases.push(server.database("enqueue_counts").await);
+    }
+    let seed = |url: &str| pipecrawl::page::Discovered {
+        url: url::Url::parse(url).expect("a URL"),
+        host: "h".into(),
+        depth: 0,
+        priority: 0,
+        redirect_hops: 0,
+        kind: pipecrawl::page::JobKind::Page,
+        trap: None,
+    };
+    for database in databases {
+        let store = pipecrawl::store::Store::open(&database)
+            .await
+            .expect("open the store");
+        let first = [seed("http://h/a"), seed("http://h/a"), seed("http://h/b")];
+        assert_eq!(
+            store.enqueue(&first).await.expect("enqueue"),
+            2,
+            "{database}"
+        );
+        let second = [seed("http://h/b"), seed("http://h/c")];
+        assert_eq!(
+            store.enqueue(&second).await.expect("enqueue"),
+            1,
+            "{database}"
+        );
+        assert_eq!(store.enqueue(&[]).await.expect("enqueue"), 0, "{database}");
+    }
 }
