@@ -162,23 +162,7 @@ impl FetchWorker {
 
     async fn process(&self, job: CrawlJob) -> (Fetched, Release) {
         let cx = &self.cx;
-        let mut out = Fetched {
-            job,
-            status: None,
-            content_type: None,
-            etag: None,
-            last_modified: None,
-            location: None,
-            body: None,
-            bytes: None,
-            truncated: false,
-            fetched_at: SystemTime::now(),
-            elapsed_ms: 0,
-            error: None,
-            x_robots_tag: None,
-            sitemaps: Vec::new(),
-            retry_in: None,
-        };
+        let mut out = Fetched::new(job);
         let mut release = Release::default();
 
         if let Err(message) = cx.network.check_url(&out.job.url) {

@@ -150,6 +150,27 @@ pub struct Fetched {
 }
 
 impl Fetched {
+    /// `job` before its request: no response, nothing read, fetched now.
+    pub fn new(job: CrawlJob) -> Self {
+        Self {
+            job,
+            status: None,
+            content_type: None,
+            etag: None,
+            last_modified: None,
+            location: None,
+            body: None,
+            bytes: None,
+            truncated: false,
+            fetched_at: std::time::SystemTime::now(),
+            elapsed_ms: 0,
+            error: None,
+            x_robots_tag: None,
+            sitemaps: Vec::new(),
+            retry_in: None,
+        }
+    }
+
     pub fn is_html(&self) -> bool {
         self.content_type.as_deref().is_some_and(is_html_type)
     }

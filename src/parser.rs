@@ -660,34 +660,29 @@ mod tests {
         }
     }
 
+    /// A page job for `http://h/`, a revisit when there is a `previous` visit.
+    fn home_job(previous: Option<crate::page::Previous>) -> crate::page::CrawlJob {
+        crate::page::CrawlJob {
+            id: 1,
+            url: Url::parse("http://h/").unwrap(),
+            host: Arc::from("h"),
+            depth: 0,
+            priority: 0,
+            redirect_hops: 0,
+            attempts: 0,
+            kind: JobKind::Page,
+            previous: previous.map(Box::new),
+        }
+    }
+
     #[test]
     fn a_hosts_sitemaps_outlive_a_retry_of_its_first_page() {
         let fetched = Fetched {
-            job: crate::page::CrawlJob {
-                id: 1,
-                url: Url::parse("http://h/").unwrap(),
-                host: Arc::from("h"),
-                depth: 0,
-                priority: 0,
-                redirect_hops: 0,
-                attempts: 0,
-                kind: JobKind::Page,
-                previous: None,
-            },
             status: Some(503),
             content_type: Some("text/html".into()),
-            etag: None,
-            last_modified: None,
-            location: None,
-            body: None,
-            bytes: None,
-            truncated: false,
-            fetched_at: std::time::SystemTime::now(),
-            elapsed_ms: 0,
-            error: None,
-            x_robots_tag: None,
             sitemaps: vec![Url::parse("http://h/sitemap.xml").unwrap()],
             retry_in: Some(std::time::Duration::from_secs(1)),
+            ..Fetched::new(home_job(None))
         };
         let record = to_record(fetched, &rules());
         let found: Vec<(&str, JobKind)> = record
@@ -723,36 +718,15 @@ mod tests {
             ),
             (Some(503), None),
         ] {
+            let previous = crate::page::Previous {
+                content_hash: Some("0123".into()),
+                interval: Some(interval),
+                ..Default::default()
+            };
             let fetched = Fetched {
-                job: crate::page::CrawlJob {
-                    id: 1,
-                    url: Url::parse("http://h/").unwrap(),
-                    host: Arc::from("h"),
-                    depth: 0,
-                    priority: 0,
-                    redirect_hops: 0,
-                    attempts: 0,
-                    kind: JobKind::Page,
-                    previous: Some(Box::new(crate::page::Previous {
-                        content_hash: Some("0123".into()),
-                        interval: Some(interval),
-                        ..Default::default()
-                    })),
-                },
                 status,
-                content_type: None,
-                etag: None,
-                last_modified: None,
-                location: None,
-                body: None,
-                bytes: None,
-                truncated: false,
-                fetched_at: std::time::SystemTime::now(),
-                elapsed_ms: 0,
                 error,
-                x_robots_tag: None,
-                sitemaps: Vec::new(),
-                retry_in: None,
+                ..Fetched::new(home_job(Some(previous)))
             };
             let record = to_record(fetched, &rules);
             assert_eq!(record.recrawl_in, Some(interval), "{status:?}");
