@@ -695,6 +695,12 @@ impl RawConfig {
             );
         }
         p.at_least("cluster.lease_ttl_ms", self.cluster.lease_ttl_ms, 300);
+        p.at_most(
+            "cluster.lease_ttl_ms",
+            self.cluster.lease_ttl_ms,
+            86_400_000,
+            "a day: a node's URLs wait that long for it after it stops",
+        );
 
         let f = &self.fetch;
         p.at_least("fetch.workers", f.workers as u64, 1);
@@ -1038,6 +1044,15 @@ mod tests {
         assert!(
             err.to_string()
                 .contains("line 3: `parse.workers` must be at most 256"),
+            "{err}"
+        );
+
+        let text =
+            "seeds = [\"https://example.com/\"]\n[cluster]\nlease_ttl_ms = 100000000000000000\n";
+        let err = Config::from_toml(text, "t.toml").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("line 3: `cluster.lease_ttl_ms` must be at most 86400000"),
             "{err}"
         );
     }
