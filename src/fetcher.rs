@@ -176,7 +176,7 @@ impl FetchWorker {
             match cx.robots.lookup(&out.job.url, &out.job.host).await {
                 Ok(lookup) => {
                     release.crawl_delay = lookup.robots.crawl_delay;
-                    if lookup.fetched && cx.sitemaps {
+                    if lookup.first && cx.sitemaps {
                         out.sitemaps = lookup.robots.sitemaps.clone();
                         if out.sitemaps.is_empty() {
                             out.sitemaps.extend(out.job.url.join("/sitemap.xml").ok());

@@ -169,8 +169,12 @@ fn stored_text(body: &[u8]) -> String {
 /// A host's robots.txt as found for a request.
 pub struct Lookup {
     pub robots: Arc<Robots>,
-    /// True when this lookup fetched it: its sitemaps are news.
-    pub fetched: bool,
+    /// True for the first lookup of the host since this process took its robots.txt in,
+    /// from the network or from the database: its sitemaps go with this job. robots.txt is
+    /// kept for a day, so sitemaps turned on for a crawl under way, or lost with a killed
+    /// run's first page, are not left until the next fetch; the frontier drops the
+    /// sitemaps it already knows.
+    pub first: bool,
 }
 
 type Slot = Arc<tokio::sync::Mutex<Option<Arc<Robots>>>>;
@@ -220,7 +224,7 @@ impl RobotsCache {
         if let Some(robots) = cached.as_ref().filter(|r| r.expires > now) {
             return Ok(Lookup {
                 robots: Arc::clone(robots),
-                fetched: false,
+                first: false,
             });
         }
         if cached.is_none() {
@@ -233,7 +237,7 @@ impl RobotsCache {
                     *cached = Some(Arc::clone(&robots));
                     return Ok(Lookup {
                         robots,
-                        fetched: false,
+                        first: true,
                     });
                 }
             }
@@ -264,7 +268,7 @@ impl RobotsCache {
         *cached = Some(Arc::clone(&robots));
         Ok(Lookup {
             robots,
-            fetched: true,
+            first: true,
         })
     }
 

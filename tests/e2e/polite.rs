@@ -719,3 +719,56 @@ async fn sitemaps_from_robots_txt_seed_pages_nothing_links_to() {
         "sitemap entries are scoped"
     );
 }
+
+/// robots.txt is kept for a day, so a host's sitemaps cannot wait for its next fetch:
+/// a run that finds robots.txt already stored (sitemaps turned on for a crawl under way,
+/// or a restart after a kill before the first page's commit) reads them from there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sitemaps_turned_on_for_a_crawl_under_way_are_read_from_the_stored_robots_txt() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let base = format!("http://{h}");
+    b.add(
+        &h,
+        "/robots.txt",
+        text(&format!("User-agent: *\nSitemap: {base}/sitemap.xml\n")),
+    );
+    b.add(
+        &h,
+        "/",
+        html("<title>Home</title><a href=\"/next\">next</a>"),
+    );
+    b.add(&h, "/next", html("<title>Next</title>"));
+    b.add(
+        &h,
+        "/sitemap.xml",
+        Resource::Typed(
+            "application/xml",
+            format!("<urlset><url><loc>{base}/hidden</loc></url></urlset>").into_bytes(),
+        ),
+    );
+    b.add(&h, "/hidden", html("<title>Hidden</title>"));
+    let site = b.start();
+
+    let harness = Harness::default();
+    harness
+        .crawl(&[site.url(0, "/")], "[scope]\nmax_pages = 1\n")
+        .await;
+    assert_eq!(harness.page_count().await, 1);
+    harness
+        .crawl(&[site.url(0, "/")], "[scope]\nsitemaps = true\n")
+        .await;
+    assert_eq!(
+        robots_requests(&site, 0),
+        1,
+        "robots.txt came from the database"
+    );
+    let db = harness.db().await;
+    assert_eq!(
+        db.page(&site.url(0, "/hidden"))
+            .await
+            .and_then(|p| p.title)
+            .as_deref(),
+        Some("Hidden")
+    );
+}
