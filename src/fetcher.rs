@@ -29,6 +29,7 @@ use crate::page::{CrawlJob, ErrorKind, FetchError, Fetched, JobKind};
 use crate::politeness::{HostGate, Politeness};
 use crate::retry::{self, Decision, RetryPolicy};
 use crate::robots::{RobotsCache, Verdict};
+use crate::scope::SharedScope;
 use crate::stages::{Phase, Stage};
 use crate::urlnorm;
 
@@ -88,13 +89,13 @@ pub struct FetchContext {
     pub max_header_bytes: usize,
     pub max_headers: usize,
     pub respect_robots_txt: bool,
-    pub sitemaps: bool,
+    /// For `scope.sitemaps`, which a SIGHUP may turn on or off.
+    pub scope: SharedScope,
 }
 
 pub struct FetchPool;
 
 impl FetchPool {
-    /// Starts `workers` workers; each stops when the job channel closes.
     /// Starts `workers` workers. Each stops when the job channel closes, or at once when
     /// `abort` is cancelled (the grace period after a stop ran out), handing the job it
     /// held back through [`Progress::abandon`].
@@ -172,11 +173,12 @@ impl FetchWorker {
             });
             return (out, release);
         }
-        if cx.respect_robots_txt || cx.sitemaps {
+        let sitemaps = cx.scope.get().sitemaps;
+        if cx.respect_robots_txt || sitemaps {
             match cx.robots.lookup(&out.job.url, &out.job.host).await {
                 Ok(lookup) => {
                     release.crawl_delay = lookup.robots.crawl_delay;
-                    if lookup.first && cx.sitemaps {
+                    if lookup.first && sitemaps {
                         out.sitemaps = lookup.robots.sitemaps.clone();
                         if out.sitemaps.is_empty() {
                             out.sitemaps.extend(out.job.url.join("/sitemap.xml").ok());

@@ -19,7 +19,7 @@ use crate::admin::{self, Admin, AdminError};
 use crate::config::Config;
 use crate::error::Error;
 use crate::fetcher::{self, FetchContext, FetchPool};
-use crate::frontier::dispatcher::{Dispatcher, Progress};
+use crate::frontier::dispatcher::{Dispatcher, PageLimit, Progress};
 use crate::frontier::hosts::HostLeases;
 use crate::frontier::seen::SeenUrls;
 use crate::frontier::Frontier;
@@ -124,10 +124,8 @@ async fn run(
     } else {
         store.defer_derived().await?
     };
-    let budget = match config.scope.max_pages {
-        Some(max) => Some(max.saturating_sub(store.page_count().await?)),
-        None => None,
-    };
+    // `scope.max_pages` counts what the database holds; a reload may set it later.
+    let stored = store.page_count().await?;
 
     let (jobs_tx, jobs_rx) = flume::bounded(config.channels.to_fetch);
     let (fetched_tx, fetched_rx) = flume::bounded(config.channels.to_parse);
@@ -157,7 +155,9 @@ async fn run(
     });
     let serving = service.is_some();
     let reporter = Reporter::new(progress.clone(), stages.clone(), !serving);
+    let mut reloads = None;
     if let Some(service) = service {
+        reloads = Some(service.reloads);
         let admin = Admin {
             store: store.clone(),
             progress: progress.clone(),
@@ -175,13 +175,6 @@ async fn run(
                 tracing::error!("the admin API stopped: {e}");
             }
         });
-        let reload = Reload {
-            store: store.clone(),
-            scope: scope.clone(),
-            network: Arc::clone(&network),
-            progress: progress.clone(),
-        };
-        tokio::spawn(reload.run(service.reloads));
     }
     let reporter = tokio::spawn(reporter.run(done.clone()));
 
@@ -248,29 +241,42 @@ async fn run(
         max_header_bytes: config.fetch.max_header_bytes,
         max_headers: config.fetch.max_headers,
         respect_robots_txt: config.politeness.respect_robots_txt,
-        sitemaps: config.scope.sitemaps,
+        scope: scope.clone(),
     };
+    let context = Arc::new(context);
     let abort = CancellationToken::new();
     let mut fetchers = FetchPool::spawn(
         config.fetch.workers,
-        Arc::new(context),
+        Arc::clone(&context),
         jobs_rx.clone(),
         fetched_tx,
         abort.clone(),
     );
+    if let Some(reloads) = reloads {
+        let reload = Reload {
+            store: store.clone(),
+            scope: scope.clone(),
+            network: Arc::clone(&network),
+            robots: Arc::clone(&context.robots),
+            progress: progress.clone(),
+        };
+        tokio::spawn(reload.run(reloads));
+    }
     let dispatcher = Dispatcher::new(
         Frontier::new(politeness),
         store.clone(),
         (jobs_tx, jobs_rx),
         progress.clone(),
         config.frontier.window,
-        budget,
+        PageLimit {
+            scope: scope.clone(),
+            stored,
+        },
         serving,
     )
     .node(
         &config.cluster.node_id,
         hosts.clone().map(|h| (h, config.cluster.lease_ttl)),
-        config.scope.max_pages,
     );
 
     let ended = dispatcher.run(stop).await;
@@ -349,11 +355,13 @@ struct Reload {
     store: Store,
     scope: SharedScope,
     network: Arc<NetworkPolicy>,
+    robots: Arc<RobotsCache>,
     progress: Progress,
 }
 
 impl Reload {
-    /// The new config's seeds are trusted and queued, and its scope replaces the old.
+    /// The new config's seeds are trusted and queued, and its scope (`[scope]`, with
+    /// `max_pages` and `sitemaps`, and the link rules it carries) replaces the old.
     /// Politeness, pool sizes and the database are fixed for the life of the process.
     async fn run(self, mut reloads: mpsc::Receiver<Config>) {
         while let Some(config) = reloads.recv().await {
@@ -375,6 +383,9 @@ impl Reload {
         self.network.trust(&config.seeds);
         let new_scope = Scope::new(config, &known);
         self.store.enqueue(&seeds(config, &new_scope)).await?;
+        if new_scope.sitemaps && !self.scope.get().sitemaps {
+            self.robots.offer_sitemaps_again();
+        }
         self.scope.set(new_scope);
         Ok(())
     }
@@ -428,10 +439,20 @@ mod tests {
         let api = format!("http://{}", listener.local_addr().expect("its address"));
         let serving = axum::serve(listener, admin::router(Arc::new(admin)));
         tokio::spawn(async move { serving.await });
+        let client = fetcher::client(&config, Arc::clone(&network)).expect("a client");
+        let robots = RobotsCache::new(
+            (client, Arc::clone(&network)),
+            store.clone(),
+            Arc::new(HostGate::default()),
+            Politeness::new(&config.politeness),
+            "test",
+            (Duration::from_secs(60), Duration::from_secs(1)),
+        );
         let reload = Reload {
             store: store.clone(),
             scope: scope.clone(),
             network,
+            robots: Arc::new(robots),
             progress,
         };
 

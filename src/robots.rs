@@ -9,6 +9,7 @@
 //! the first 500 KiB count.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -169,15 +170,22 @@ fn stored_text(body: &[u8]) -> String {
 /// A host's robots.txt as found for a request.
 pub struct Lookup {
     pub robots: Arc<Robots>,
-    /// True for the first lookup of the host since this process took its robots.txt in,
-    /// from the network or from the database: its sitemaps go with this job. robots.txt is
-    /// kept for a day, so sitemaps turned on for a crawl under way, or lost with a killed
-    /// run's first page, are not left until the next fetch; the frontier drops the
-    /// sitemaps it already knows.
+    /// True when this job is to carry the host's sitemaps: on the first lookup since this
+    /// process took robots.txt in (from the network or the database) or since sitemaps
+    /// were turned on. robots.txt is kept for a day, so sitemaps turned on for a crawl
+    /// under way, or lost with a killed run's first page, do not wait for its next
+    /// fetch; the frontier drops the sitemaps it already knows.
     pub first: bool,
 }
 
-type Slot = Arc<tokio::sync::Mutex<Option<Arc<Robots>>>>;
+/// A host's robots.txt in memory, and the round of sitemap offers it last took part in.
+#[derive(Default)]
+struct Cached {
+    robots: Option<Arc<Robots>>,
+    offered: u64,
+}
+
+type Slot = Arc<tokio::sync::Mutex<Cached>>;
 
 /// robots.txt for every host, fetched at most once at a time per host.
 pub struct RobotsCache {
@@ -190,6 +198,8 @@ pub struct RobotsCache {
     ttl: Duration,
     recheck: Duration,
     slots: Mutex<HashMap<String, Slot>>,
+    /// Bumped when sitemaps are turned on: every host's next lookup offers them again.
+    offers: AtomicU64,
 }
 
 impl RobotsCache {
@@ -211,7 +221,13 @@ impl RobotsCache {
             ttl,
             recheck,
             slots: Mutex::new(HashMap::new()),
+            offers: AtomicU64::new(1),
         }
+    }
+
+    /// Every host's next lookup carries its sitemaps again (a reload turned them on).
+    pub fn offer_sitemaps_again(&self) {
+        self.offers.fetch_add(1, Ordering::SeqCst);
     }
 
     /// The robots.txt governing `url` on `host`: from memory, else from the database,
@@ -220,25 +236,24 @@ impl RobotsCache {
     pub async fn lookup(&self, url: &Url, host: &str) -> Result<Lookup, Error> {
         let slot = self.slot(host);
         let mut cached = slot.lock().await;
+        let round = self.offers.load(Ordering::SeqCst);
+        let first = std::mem::replace(&mut cached.offered, round) != round;
         let now = SystemTime::now();
-        if let Some(robots) = cached.as_ref().filter(|r| r.expires > now) {
+        if let Some(robots) = cached.robots.as_ref().filter(|r| r.expires > now) {
             return Ok(Lookup {
                 robots: Arc::clone(robots),
-                first: false,
+                first,
             });
         }
-        if cached.is_none() {
+        if cached.robots.is_none() {
             if let Some(row) = self.store.load_robots(host).await? {
                 let robots = self
                     .interpret(Ok(row.status), row.body.into_bytes(), row.fetched_at)
                     .await;
                 if robots.expires > now {
                     let robots = Arc::new(robots);
-                    *cached = Some(Arc::clone(&robots));
-                    return Ok(Lookup {
-                        robots,
-                        first: true,
-                    });
+                    cached.robots = Some(Arc::clone(&robots));
+                    return Ok(Lookup { robots, first });
                 }
             }
         }
@@ -265,7 +280,8 @@ impl RobotsCache {
             self.gate.pause(host, tokio::time::Instant::now() + delay);
         }
         let robots = Arc::new(robots);
-        *cached = Some(Arc::clone(&robots));
+        cached.robots = Some(Arc::clone(&robots));
+        // A fresh robots.txt may name new sitemaps.
         Ok(Lookup {
             robots,
             first: true,

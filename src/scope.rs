@@ -80,6 +80,10 @@ pub struct Scope {
     /// Honour `<meta name="robots">` and `X-Robots-Tag`.
     pub respect_meta_robots: bool,
     pub traps: Traps,
+    /// Pages the database may hold (`scope.max_pages`).
+    pub max_pages: Option<u64>,
+    /// Crawl what the hosts' sitemaps list.
+    pub sitemaps: bool,
 }
 
 /// The scope the parse threads read, replaceable while they run (seeds added over the
@@ -141,6 +145,8 @@ impl Scope {
             follow_nofollow_links: config.politeness.follow_nofollow_links,
             respect_meta_robots: config.politeness.respect_meta_robots,
             traps: Traps::new(&config.traps),
+            max_pages: config.scope.max_pages,
+            sitemaps: config.scope.sitemaps,
         }
     }
 

@@ -18,6 +18,7 @@ use super::hosts::HostLeases;
 use super::{Frontier, Pop, Release};
 use crate::error::Error;
 use crate::page::CrawlJob;
+use crate::scope::SharedScope;
 use crate::stages::{Phase, Stage, Stages};
 use crate::store::Store;
 use crate::summary::{EndReason, Tally};
@@ -231,8 +232,7 @@ pub struct Dispatcher {
     unstarted: flume::Receiver<CrawlJob>,
     progress: Progress,
     window: usize,
-    /// Pages this run may still hand out (`scope.max_pages` less what is stored).
-    budget: Option<u64>,
+    limit: PageLimit,
     /// Keep running when the frontier is empty, waiting for seeds or recrawls.
     serve: bool,
     /// This node's name on its leases.
@@ -240,13 +240,30 @@ pub struct Dispatcher {
     lease_for: Duration,
     /// On a database shared by several nodes: the hosts this node may crawl.
     hosts: Option<HostLeases>,
-    /// On a database shared by several nodes: `scope.max_pages`, which leases count
-    /// against what every node stored and holds leased.
-    shared_max_pages: Option<u64>,
-    /// The last lease was held back by `shared_max_pages`.
+    /// The last lease was held back by `scope.max_pages`, which on a database shared by
+    /// several nodes leases count against what every node stored and holds leased.
     page_limit_reached: bool,
     /// The lease refilling the window, while it runs.
     refill: Option<Refill>,
+}
+
+/// `scope.max_pages`, read from the scope a SIGHUP may replace, against the pages the
+/// database held when this run began.
+pub struct PageLimit {
+    pub scope: SharedScope,
+    pub stored: u64,
+}
+
+impl PageLimit {
+    fn max(&self) -> Option<u64> {
+        self.scope.get().max_pages
+    }
+
+    /// Pages still to be handed out once `dispatched` have been.
+    fn left(&self, dispatched: u64) -> Option<u64> {
+        self.max()
+            .map(|max| max.saturating_sub(self.stored.saturating_add(dispatched)))
+    }
 }
 
 /// A lease running beside dispatching. On SQLite it waits for the one connection behind
@@ -286,7 +303,7 @@ impl Dispatcher {
         (jobs, unstarted): (flume::Sender<CrawlJob>, flume::Receiver<CrawlJob>),
         progress: Progress,
         window: usize,
-        budget: Option<u64>,
+        limit: PageLimit,
         serve: bool,
     ) -> Self {
         Self {
@@ -297,11 +314,10 @@ impl Dispatcher {
             unstarted,
             progress,
             window,
-            budget,
+            limit,
             owner: format!("pid-{}", std::process::id()),
             lease_for: LEASE_FOR,
             hosts: None,
-            shared_max_pages: None,
             page_limit_reached: false,
             refill: None,
         }
@@ -309,18 +325,12 @@ impl Dispatcher {
 
     /// Leases as `owner`; with `hosts`, only rows of the hosts this node owns, for
     /// `lease_for` at a time (the leases' renewer extends them while the node lives),
-    /// and no more than `max_pages` (`scope.max_pages`) for all the nodes together.
-    pub fn node(
-        mut self,
-        owner: &str,
-        hosts: Option<(HostLeases, Duration)>,
-        max_pages: Option<u64>,
-    ) -> Self {
+    /// and no more than `scope.max_pages` for all the nodes together.
+    pub fn node(mut self, owner: &str, hosts: Option<(HostLeases, Duration)>) -> Self {
         owner.clone_into(&mut self.owner);
         if let Some((hosts, lease_for)) = hosts {
             self.hosts = Some(hosts);
             self.lease_for = lease_for;
-            self.shared_max_pages = max_pages;
         }
         self
     }
@@ -358,7 +368,7 @@ impl Dispatcher {
         let store = self.store.clone();
         let owner = self.owner.clone();
         let (lease_for, serve, whole_table) = (self.lease_for, self.serve, self.hosts.is_none());
-        let max_pages = self.shared_max_pages;
+        let max_pages = self.hosts.as_ref().and(self.limit.max());
         let task = tokio::spawn(async move {
             lease(
                 &store,
@@ -463,25 +473,37 @@ impl Dispatcher {
                 drained.at = None;
                 next_rebalance = now + hosts.rebalance_every();
             }
-            let budget_left = self.budget.map(|b| b.saturating_sub(dispatched));
+            let budget_left = self.limit.left(dispatched);
             // Other nodes' pages count too: once they and the rows leased come to the
             // limit, this node ends when its window is empty, as at its own budget.
-            if budget_left == Some(0) || (self.page_limit_reached && self.frontier.is_empty()) {
-                // A node sharing the database ends, handing its hosts to the others.
-                if self.serve && self.hosts.is_none() {
-                    // A service runs until it is stopped: its API and stats stay up,
-                    // it only hands out nothing more. Everything leased is out already
-                    // (leases never outrun the budget), so there is nothing to wait for.
-                    tracing::info!("scope.max_pages reached: nothing more is fetched");
-                    self.progress
-                        .shared
-                        .page_limit
-                        .store(true, Ordering::SeqCst);
-                    timer.enter(Phase::Waiting);
-                    stop.cancelled().await;
-                    return Ok(EndReason::Interrupted);
-                }
+            let at_limit =
+                budget_left == Some(0) || (self.page_limit_reached && self.frontier.is_empty());
+            // A node sharing the database ends, handing its hosts to the others.
+            if at_limit && !(self.serve && self.hosts.is_none()) {
                 return Ok(EndReason::PageLimit);
+            }
+            if self
+                .progress
+                .shared
+                .page_limit
+                .swap(at_limit, Ordering::SeqCst)
+                != at_limit
+            {
+                if at_limit {
+                    tracing::info!("scope.max_pages reached: nothing more is fetched");
+                } else {
+                    tracing::info!("scope.max_pages raised: fetching again");
+                }
+            }
+            if at_limit {
+                // A service runs until it is stopped: its API and stats stay up, it only
+                // hands out nothing more, until a reload raises the limit. Everything
+                // leased is out already (leases never outrun the budget).
+                timer.enter(Phase::Waiting);
+                tokio::select! {
+                    () = stop.cancelled() => return Ok(EndReason::Interrupted),
+                    () = self.progress.shared.wake.notified() => continue,
+                }
             }
 
             let commits = self.progress.commits();
@@ -641,6 +663,7 @@ mod tests {
 
     use super::*;
     use crate::politeness::Politeness;
+    use crate::scope::Scope;
     use crate::stages::Queues;
 
     const PATIENCE: Duration = Duration::from_secs(5);
@@ -691,7 +714,10 @@ mod tests {
             (jobs_tx, jobs.clone()),
             progress,
             4,
-            None,
+            PageLimit {
+                scope: SharedScope::new(Scope::new(&config, &[])),
+                stored: 0,
+            },
             false,
         );
         let stop = CancellationToken::new();

@@ -486,6 +486,79 @@ async fn a_service_at_its_page_limit_keeps_running_until_stopped() {
     assert_eq!(harness.page_count().await, 3);
 }
 
+/// `[scope]` is what a SIGHUP replaces, `max_pages` and `sitemaps` with the rest: a
+/// service parked at its page limit goes on when the limit is raised, and reads the
+/// sitemaps of hosts whose robots.txt it already has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_raises_the_page_limit_and_turns_sitemaps_on() {
+    let mut b = SiteBuilder::bind(1).await;
+    let host = b.authority(0);
+    b.add(
+        &host,
+        "/robots.txt",
+        Resource::Typed(
+            "text/plain",
+            format!("User-agent: *\nSitemap: http://{host}/sitemap.xml\n").into_bytes(),
+        ),
+    );
+    let links: String = (0..6).map(|i| format!("<a href='/{i}'>{i}</a>")).collect();
+    b.add(
+        &host,
+        "/",
+        Resource::Html(format!("<title>Home</title>{links}")),
+    );
+    for i in 0..6 {
+        b.add(
+            &host,
+            &format!("/{i}"),
+            Resource::Html(format!("<title>Page {i}</title>")),
+        );
+    }
+    b.add(
+        &host,
+        "/sitemap.xml",
+        Resource::Typed(
+            "application/xml",
+            format!("<urlset><url><loc>http://{host}/hidden</loc></url></urlset>").into_bytes(),
+        ),
+    );
+    b.add(
+        &host,
+        "/hidden",
+        Resource::Html("<title>Hidden</title>".into()),
+    );
+    let site = b.start();
+    let harness = Harness::default();
+    let service = Service::start(&harness, &[site.url(0, "/")], "[scope]\nmax_pages = 3\n");
+    service.wait_ready().await;
+    service.wait_pages(3).await;
+    assert_eq!(service.stats().await["state"], "page_limit");
+
+    let port = service.base.rsplit(':').next().unwrap_or_default();
+    let text = harness.config_text(
+        &[site.url(0, "/")],
+        &format!(
+            "[politeness]\ndelay_ms = 0\n[admin]\nlisten = \"127.0.0.1:{port}\"\n[scope]\nmax_pages = 50\nsitemaps = true\n"
+        ),
+    );
+    harness.write_config(&text);
+    service.signal("-HUP");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while site.count(&site.url(0, "/hidden")) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the sitemap's page was never fetched: {}",
+            service.stats().await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Home, its six pages, the sitemap and the page only it names.
+    service.wait_pages(9).await;
+    assert_ne!(service.stats().await["state"], "page_limit");
+    assert_eq!(site.count(&site.url(0, "/robots.txt")), 1);
+    service.stop().await;
+}
+
 /// A pause stops requests, not only the dispatcher: jobs already queued for the fetch
 /// pool (up to `channels.to_fetch` of them, across hosts) wait for the resume too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
