@@ -12,6 +12,8 @@ use crate::stages::StageReport;
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct Tally {
     pub pages: u64,
+    /// Of `pages`, those stored for the first time (not revisits).
+    pub new_pages: u64,
     pub links: u64,
     /// Fetches that failed transiently and were queued to be tried again.
     pub retries: u64,
@@ -29,6 +31,7 @@ impl Tally {
             return;
         }
         self.pages += 1;
+        self.new_pages += u64::from(page.job.previous.is_none());
         self.links += page.links.len() as u64;
         let class = status_class(page.status);
         *self.by_class.entry(class).or_default() += 1;

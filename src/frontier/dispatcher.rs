@@ -49,6 +49,8 @@ struct Shared {
     /// Bumped by every commit, so the dispatcher knows when new rows may be queued.
     commits: AtomicU64,
     pages: AtomicU64,
+    /// Pages stored for the first time, which `scope.max_pages` counts.
+    new_pages: AtomicU64,
     links: AtomicU64,
     /// The writer's counts as of its last commit, for `/stats`.
     tally: Mutex<Tally>,
@@ -100,6 +102,10 @@ impl Progress {
     /// The writer finished `rows` leased rows (stored, or queued for a retry); `tally`
     /// holds its running totals.
     pub fn committed(&self, rows: usize, tally: &Tally) {
+        // Before the rows settle, so that they never look free of the page limit.
+        self.shared
+            .new_pages
+            .store(tally.new_pages, Ordering::SeqCst);
         self.shared.settle(rows);
         self.shared.pages.store(tally.pages, Ordering::Relaxed);
         self.shared.links.store(tally.links, Ordering::Relaxed);
@@ -204,6 +210,10 @@ impl Progress {
         self.shared.links.load(Ordering::Relaxed)
     }
 
+    fn new_pages(&self) -> u64 {
+        self.shared.new_pages.load(Ordering::SeqCst)
+    }
+
     /// URLs leased and not yet committed.
     pub fn outstanding(&self) -> usize {
         self.shared.outstanding.load(Ordering::SeqCst)
@@ -248,7 +258,8 @@ pub struct Dispatcher {
 }
 
 /// `scope.max_pages`, read from the scope a SIGHUP may replace, against the pages the
-/// database held when this run began.
+/// database held when this run began and the new pages it stored since. Requests to
+/// be tried again and revisits store no new page, so they leave the limit alone.
 pub struct PageLimit {
     pub scope: SharedScope,
     pub stored: u64,
@@ -259,10 +270,25 @@ impl PageLimit {
         self.scope.get().max_pages
     }
 
-    /// Pages still to be handed out once `dispatched` have been.
-    fn left(&self, dispatched: u64) -> Option<u64> {
+    /// Whether the database holds `scope.max_pages` pages.
+    fn reached(&self, progress: &Progress) -> bool {
         self.max()
-            .map(|max| max.saturating_sub(self.stored.saturating_add(dispatched)))
+            .is_some_and(|max| self.stored.saturating_add(progress.new_pages()) >= max)
+    }
+
+    /// Rows that may still be leased: every leased row not yet committed may become a
+    /// new page.
+    fn left(&self, progress: &Progress) -> Option<u64> {
+        // Outstanding rows, then new pages: a commit adds its new pages before it settles
+        // its rows, so one between the two reads is counted twice, never not at all.
+        let outstanding = progress.outstanding() as u64;
+        self.max().map(|max| {
+            max.saturating_sub(
+                self.stored
+                    .saturating_add(progress.new_pages())
+                    .saturating_add(outstanding),
+            )
+        })
     }
 }
 
@@ -443,7 +469,6 @@ impl Dispatcher {
 
     async fn dispatch(&mut self, stop: &CancellationToken) -> Result<EndReason, Error> {
         let mut timer = self.progress.stages.timer(Stage::Dispatch);
-        let mut dispatched: u64 = 0;
         let mut drained = Drained::default();
         let mut next_rebalance = Instant::now();
         loop {
@@ -473,11 +498,10 @@ impl Dispatcher {
                 drained.at = None;
                 next_rebalance = now + hosts.rebalance_every();
             }
-            let budget_left = self.limit.left(dispatched);
             // Other nodes' pages count too: once they and the rows leased come to the
-            // limit, this node ends when its window is empty, as at its own budget.
-            let at_limit =
-                budget_left == Some(0) || (self.page_limit_reached && self.frontier.is_empty());
+            // limit, this node ends when its window is empty, as at its own limit.
+            let at_limit = self.limit.reached(&self.progress)
+                || (self.page_limit_reached && self.frontier.is_empty());
             // A node sharing the database ends, handing its hosts to the others.
             if at_limit && !(self.serve && self.hosts.is_none()) {
                 return Ok(EndReason::PageLimit);
@@ -497,8 +521,8 @@ impl Dispatcher {
             }
             if at_limit {
                 // A service runs until it is stopped: its API and stats stay up, it only
-                // hands out nothing more, until a reload raises the limit. Everything
-                // leased is out already (leases never outrun the budget).
+                // hands out nothing more, until a reload raises the limit. Nothing is
+                // leased: leases never outrun the limit.
                 timer.enter(Phase::Waiting);
                 tokio::select! {
                     () = stop.cancelled() => return Ok(EndReason::Interrupted),
@@ -511,9 +535,8 @@ impl Dispatcher {
                 drained.at != Some(commits) || drained.next_due.is_some_and(|due| due <= now);
             if self.refill.is_none() && self.wants_more() && stale {
                 let room = self.window - self.frontier.len();
-                let want = budget_left.map_or(room, |left| {
-                    let left = usize::try_from(left).unwrap_or(usize::MAX);
-                    room.min(left.saturating_sub(self.frontier.len()))
+                let want = self.limit.left(&self.progress).map_or(room, |left| {
+                    room.min(usize::try_from(left).unwrap_or(usize::MAX))
                 });
                 if want > 0 {
                     self.start_refill(want, commits);
@@ -526,7 +549,6 @@ impl Dispatcher {
                 // window for the resume, or a pause would let up to a channel's worth
                 // of requests (`channels.to_fetch`) go out after it.
                 for job in self.unstarted.drain() {
-                    dispatched = dispatched.saturating_sub(1);
                     let host = Arc::clone(&job.host);
                     self.frontier.release(&host, Release::default(), now);
                     self.frontier.push(job, now);
@@ -542,7 +564,6 @@ impl Dispatcher {
             let due = drained.next_due.filter(|_| self.wants_more());
             let wake_at = match popped {
                 Pop::Job(job) => {
-                    dispatched += 1;
                     let id = job.id;
                     timer.enter(Phase::Blocked);
                     tokio::select! {

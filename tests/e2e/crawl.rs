@@ -230,6 +230,44 @@ async fn include_and_exclude_rules_decide_what_is_crawled() {
     assert_no_url_requested_twice(&site);
 }
 
+/// `scope.max_pages` counts pages stored: a request that failed and is to be tried again
+/// stores nothing, so it leaves the limit to the pages after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_request_does_not_count_against_max_pages() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let links: String = (0..8).map(|i| format!("<a href='/{i}'>{i}</a>")).collect();
+    b.add(
+        &h,
+        "/",
+        Resource::Html(format!("<title>Home</title>{links}")),
+    );
+    for i in 0..8 {
+        let page = Resource::Html(format!("<title>Page {i}</title>"));
+        let page = match i {
+            // Busy twice, then answers.
+            0 | 1 => Resource::Sequence(vec![
+                Resource::Status(503, "busy".into()),
+                Resource::Status(503, "busy".into()),
+                page,
+            ]),
+            _ => page,
+        };
+        b.add(&h, &format!("/{i}"), page);
+    }
+    let site = b.start();
+    let harness = Harness::default();
+    let summary = harness
+        .crawl(
+            &[site.url(0, "/")],
+            "[scope]\nmax_pages = 6\n[retry]\nmax_attempts = 3\nbase_delay_ms = 10\nmax_delay_ms = 20\n",
+        )
+        .await;
+    assert_eq!(summary.ended, EndReason::PageLimit);
+    assert_eq!(summary.tally.pages, 6);
+    assert_eq!(harness.page_count().await, 6);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_pages_stops_the_crawl_and_a_later_run_continues_where_it_stopped() {
     let (site, model) = three_host_site().await;
