@@ -1,6 +1,7 @@
 //! Command-line arguments, logging setup and the shutdown signal.
 
-use std::io::IsTerminal;
+use std::fmt::Display;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -89,6 +90,18 @@ pub enum LogFormat {
     Json,
 }
 
+/// Writes a line for people to stderr. `eprintln!` panics when stderr is a pipe whose
+/// reader has gone (`pipecrawl … 2>&1 | head -1`), turning finished work into exit code
+/// 101; a message nobody reads is lost instead.
+pub fn say(line: impl Display) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// Writes `text` to stdout, losing it, as [`say`] does, when nobody reads any more.
+pub fn print(text: impl Display) {
+    let _ = write!(std::io::stdout(), "{text}");
+}
+
 pub fn init_tracing(format: LogFormat) {
     // sqlx warns of every statement over a second; at a crawl's end building an index
     // over millions of links is meant to take seconds, and the crawl reports it itself.
@@ -97,6 +110,9 @@ pub fn init_tracing(format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
+        // On a failed write it would `eprintln!` the failure, which panics when stderr
+        // is a pipe nobody reads any more: a log line lost is no reason to stop a worker.
+        .log_internal_errors(false)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -142,7 +158,7 @@ pub async fn shutdown_signal() {
     tracing::info!("stopping: finishing pages in flight (a second signal stops at once)");
     tokio::spawn(async {
         signal().await;
-        eprintln!("second signal: stopping now");
+        say("second signal: stopping now");
         std::process::exit(130);
     });
 }

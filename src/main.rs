@@ -30,7 +30,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", report(&e));
+            cli::say(format_args!("error: {}", report(&e)));
             ExitCode::FAILURE
         }
     }
@@ -63,7 +63,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let summary = runtime
                 .block_on(pipecrawl::crawl(config, cli::shutdown_signal()))
                 .with_context(|| format!("the crawl into {database} stopped"))?;
-            print!("{summary}");
+            cli::print(summary);
             Ok(())
         }
         Command::Serve { config: path } => {
@@ -75,7 +75,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     pipecrawl::serve(config, cli::shutdown_signal(), reloads).await
                 })
                 .with_context(|| format!("the service on {database} stopped"))?;
-            print!("{summary}");
+            cli::print(summary);
             Ok(())
         }
         Command::Query {
@@ -88,7 +88,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let answer =
                 runtime.block_on(pipecrawl::query::ask(&db, &question, format, &mut out))?;
             for note in &answer.notes {
-                eprintln!("{note}");
+                cli::say(note);
             }
             if matches!(&question, Question::Broken(args) if args.fail) && answer.broken_links > 0 {
                 anyhow::bail!("{} broken links (--fail)", answer.broken_links);
@@ -111,7 +111,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     )
                 })?;
             for file in files {
-                eprintln!("wrote {} rows to {}", file.rows, file.path.display());
+                cli::say(format_args!(
+                    "wrote {} rows to {}",
+                    file.rows,
+                    file.path.display()
+                ));
             }
             Ok(())
         }

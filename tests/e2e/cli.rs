@@ -300,3 +300,82 @@ async fn logs_to_a_pipe_are_plain_text_or_one_json_object_per_line() {
         }
     }
 }
+
+/// The binary run with its stderr (and `stdout_too`, its stdout) a socket nobody reads
+/// any more: a write gets the broken pipe of `pipecrawl … 2>&1 | head -1` once `head`
+/// has its line.
+#[cfg(unix)]
+fn with_closed_stderr(args: &[&str], stdout_too: bool) -> std::process::ExitStatus {
+    use std::os::fd::OwnedFd;
+    use std::os::unix::net::UnixStream;
+    use std::process::Stdio;
+
+    let (writer, reader) = UnixStream::pair().expect("a socket pair");
+    drop(reader);
+    let stdout = if stdout_too {
+        Stdio::from(OwnedFd::from(writer.try_clone().expect("a second end")))
+    } else {
+        Stdio::null()
+    };
+    Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdout(stdout)
+        .stderr(Stdio::from(OwnedFd::from(writer)))
+        .status()
+        .expect("run the pipecrawl binary")
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_stderr_changes_no_exit_code() {
+    let harness = Harness::default();
+    let missing = harness.dir.path().join("missing.db");
+    let status = with_closed_stderr(
+        &[
+            "query",
+            "--db",
+            missing.to_str().unwrap_or_default(),
+            "stats",
+        ],
+        true,
+    );
+    assert_eq!(status.code(), Some(1), "an error it could not print");
+
+    let db = harness.db_path();
+    let db = db.to_str().unwrap_or_default();
+    pipecrawl::store::Store::open(db)
+        .await
+        .expect("an empty crawl's database");
+    let out = harness.dir.path().join("export");
+    let status = with_closed_stderr(
+        &[
+            "export",
+            "--db",
+            db,
+            "--out",
+            out.to_str().unwrap_or_default(),
+        ],
+        false,
+    );
+    assert_eq!(status.code(), Some(0), "what it wrote, unsaid");
+    assert!(out.join("links.csv").exists());
+
+    // A crawl's log lines and summary.
+    let mut builder = SiteBuilder::bind(1).await;
+    let host = builder.authority(0);
+    builder.add(&host, "/", Resource::Html("<title>Home</title>".into()));
+    let site = builder.start();
+    let crawl = Harness::default();
+    let config = crawl.write_config(&crawl.config_text(&[site.url(0, "/")], ""));
+    let status = tokio::task::spawn_blocking(move || {
+        with_closed_stderr(
+            &["crawl", "--config", config.to_str().unwrap_or_default()],
+            true,
+        )
+    })
+    .await
+    .expect("the binary ran");
+    assert_eq!(status.code(), Some(0), "a crawl whose output nobody read");
+    assert_eq!(crawl.page_count().await, 1);
+}
