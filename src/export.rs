@@ -136,15 +136,24 @@ pub async fn export(
     for table in TABLES {
         let path = dir.join(format!("{table}.{}", format.extension()));
         let partial = dir.join(format!(".{table}.{}.part", format.extension()));
-        let rows = match &mut reader {
-            Reader::Sqlite(conn) => write_table(conn, table, format, &partial).await?,
-            Reader::Postgres(_) => stream_table(&mut reader, table, format, &partial).await?,
+        let written = match &mut reader {
+            Reader::Sqlite(conn) => write_table(conn, table, format, &partial).await,
+            Reader::Postgres(_) => stream_table(&mut reader, table, format, &partial).await,
         };
-        fs::rename(&partial, &path).map_err(|source| QueryError::File {
-            path: path.clone(),
-            source,
-        })?;
-        exported.push(Exported { path, rows });
+        let renamed = written.and_then(|rows| {
+            fs::rename(&partial, &path)
+                .map(|()| rows)
+                .map_err(file_error(&path))
+        });
+        if renamed.is_err() {
+            // Half a table is of no use to anyone, and on a full disk it holds the space
+            // the user needs back.
+            let _ = fs::remove_file(&partial);
+        }
+        exported.push(Exported {
+            rows: renamed?,
+            path,
+        });
     }
     Ok(exported)
 }

@@ -1009,3 +1009,26 @@ pub(super) fn read_export(
         .collect();
     (header, rows)
 }
+
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_to_a_full_disk_names_the_file_and_leaves_no_partial_file() {
+    let harness = Harness::default();
+    let db = harness.db_path().display().to_string();
+    pipecrawl::store::Store::open(&db)
+        .await
+        .expect("an empty crawl's database");
+    let out_dir = harness.dir.path().join("export");
+    std::fs::create_dir(&out_dir).expect("the output directory");
+    // Every write to /dev/full fails as on a full disk.
+    let partial = out_dir.join(".pages.csv.part");
+    std::os::unix::fs::symlink("/dev/full", &partial).expect("a file on a full disk");
+    let dir = out_dir.display().to_string();
+    let out = pipecrawl(args(&["export", "--db", &db, "--out", &dir])).await;
+    assert_fails(&out, &[".pages.csv.part: No space left on device"]);
+    let left: Vec<_> = std::fs::read_dir(&out_dir)
+        .expect("read the output directory")
+        .map(|e| e.expect("an entry").file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
