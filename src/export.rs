@@ -108,6 +108,16 @@ fn identifier(name: &str) -> String {
 pub struct Exported {
     pub path: PathBuf,
     pub rows: u64,
+    /// Some text was not UTF-8 (pipecrawl writes none, another program may have), which
+    /// JSON cannot hold: its invalid bytes were written as U+FFFD. CSV keeps them as
+    /// stored.
+    pub not_utf8: bool,
+}
+
+/// What writing one file came to.
+struct Written {
+    rows: u64,
+    not_utf8: bool,
 }
 
 /// The tables exported, in the order written, each in full and in id order.
@@ -140,9 +150,9 @@ pub async fn export(
             Reader::Sqlite(conn) => write_table(conn, table, format, &partial).await,
             Reader::Postgres(_) => stream_table(&mut reader, table, format, &partial).await,
         };
-        let renamed = written.and_then(|rows| {
+        let renamed = written.and_then(|written| {
             fs::rename(&partial, &path)
-                .map(|()| rows)
+                .map(|()| written)
                 .map_err(file_error(&path))
         });
         if renamed.is_err() {
@@ -150,22 +160,24 @@ pub async fn export(
             // the user needs back.
             let _ = fs::remove_file(&partial);
         }
+        let Written { rows, not_utf8 } = renamed?;
         exported.push(Exported {
-            rows: renamed?,
             path,
+            rows,
+            not_utf8,
         });
     }
     Ok(exported)
 }
 
 /// Writes every row of `table`, in id order, to `path` one row at a time; returns how
-/// many.
+/// many. PostgreSQL's text is always UTF-8.
 async fn stream_table(
     reader: &mut Reader,
     table: &str,
     format: ExportFormat,
     path: &Path,
-) -> Result<u64, QueryError> {
+) -> Result<Written, QueryError> {
     let mut writer = create(path)?;
     let all = Statement::new(format!("SELECT * FROM {} ORDER BY id", identifier(table)));
     let streamed = {
@@ -178,16 +190,21 @@ async fn stream_table(
             })?
     };
     close(writer, path)?;
-    Ok(streamed.rows)
+    Ok(Written {
+        rows: streamed.rows,
+        not_utf8: false,
+    })
 }
 
-/// Writes every row of `table`, in id order, to `path`; returns how many.
+/// Writes every row of `table`, in id order, to `path`; returns how many. Lines are read
+/// as bytes: SQLite does not check that TEXT is UTF-8, and one value that is not must
+/// not stop an export.
 async fn write_table(
     conn: &mut SqliteConnection,
     table: &str,
     format: ExportFormat,
     path: &Path,
-) -> Result<u64, QueryError> {
+) -> Result<Written, QueryError> {
     let file_error = file_error(path);
     // Every column, whatever later migrations add.
     let columns: Vec<Column> = sqlx::query_as::<_, (String, String)>(
@@ -216,24 +233,29 @@ async fn write_table(
         write!(writer, "{}{newline}", header.join(",")).map_err(file_error)?;
     }
     let mut rows = 0;
+    let mut not_utf8 = false;
     let mut after = i64::MIN;
     loop {
-        let (last, count, lines): (Option<i64>, i64, Option<String>) =
+        let (last, count, lines): (Option<i64>, i64, Option<Vec<u8>>) =
             sqlx::query_as(sqlx::AssertSqlSafe(chunk.as_str()))
                 .bind(after)
                 .fetch_one(&mut *conn)
                 .await
                 .doing("reading rows to export")?;
-        let (Some(last), Some(lines)) = (last, lines) else {
+        let (Some(last), Some(mut lines)) = (last, lines) else {
             break;
         };
-        writer.write_all(lines.as_bytes()).map_err(file_error)?;
+        if format == ExportFormat::Jsonl && std::str::from_utf8(&lines).is_err() {
+            not_utf8 = true;
+            lines = String::from_utf8_lossy(&lines).into_owned().into_bytes();
+        }
+        writer.write_all(&lines).map_err(file_error)?;
         writer.write_all(newline.as_bytes()).map_err(file_error)?;
         rows += u64::try_from(count).unwrap_or(0);
         after = last;
     }
     close(writer, path)?;
-    Ok(rows)
+    Ok(Written { rows, not_utf8 })
 }
 
 /// What turns an I/O error into a failure to write `path`.
@@ -373,5 +395,44 @@ mod tests {
         let links = json_rows(&json_dir.join("links.jsonl"));
         assert_eq!(links[0]["anchor_text"], ANCHOR);
         assert!(!json_dir.join(".links.jsonl.part").exists());
+    }
+
+    #[tokio::test]
+    async fn text_that_is_not_utf8_is_exported_not_refused() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let db = awkward_database(dir.path()).await;
+        // Another program's write: SQLite stores whatever bytes it is given as TEXT.
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&db);
+        let pool = sqlx::SqlitePool::connect_with(options)
+            .await
+            .expect("open the database");
+        sqlx::query("UPDATE pages SET title = CAST(X'41FF2C42' AS TEXT)")
+            .execute(&pool)
+            .await
+            .expect("store bytes that are not UTF-8");
+        pool.close().await;
+        let database = db.display().to_string();
+
+        let csv_dir = dir.path().join("csv");
+        let files = export(&database, ExportFormat::Csv, &csv_dir)
+            .await
+            .expect("export CSV");
+        assert_eq!(files[0].rows, 1);
+        assert!(!files[0].not_utf8, "CSV keeps the bytes");
+        let csv = fs::read(csv_dir.join("pages.csv")).expect("read the CSV");
+        assert!(
+            csv.windows(6).any(|w| w == b"\"A\xff,B\""),
+            "the bytes as stored, quoted"
+        );
+
+        let json_dir = dir.path().join("jsonl");
+        let files = export(&database, ExportFormat::Jsonl, &json_dir)
+            .await
+            .expect("export JSON Lines");
+        assert!(files[0].not_utf8, "the replacement is reported");
+        assert!(!files[1].not_utf8);
+        let pages = json_rows(&json_dir.join("pages.jsonl"));
+        assert_eq!(pages[0]["title"], "A\u{fffd},B");
+        assert_eq!(pages[0]["status"], 200);
     }
 }

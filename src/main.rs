@@ -116,6 +116,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     file.rows,
                     file.path.display()
                 ));
+                if file.not_utf8 {
+                    cli::say(format_args!(
+                        "{}: some text in the database was not UTF-8, which JSON cannot hold: \
+                         its invalid bytes are written as U+FFFD (CSV keeps them as stored)",
+                        file.path.display()
+                    ));
+                }
             }
             Ok(())
         }
