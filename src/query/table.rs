@@ -165,20 +165,30 @@ fn print_line(out: &mut dyn Write, layout: &Layout, cells: &[&str]) -> io::Resul
     writeln!(out, "{line}")
 }
 
-/// A line break or tab inside a value would break the table's lines: show them escaped.
+/// A line break or tab inside a value would break the table's lines, and escape
+/// sequences (ESC, CSI) from a hostile page's title would drive the user's terminal;
+/// bidi controls would show its text in another order than stored (`exe.pdf` for
+/// `fdp.exe`) and reorder the columns after it. All are shown escaped.
 fn escape_controls(text: String) -> String {
-    if !text.chars().any(char::is_control) {
+    let hidden = |c: char| c.is_control() || is_bidi_control(c);
+    if !text.chars().any(hidden) {
         return text;
     }
     text.chars()
         .map(|c| {
-            if c.is_control() {
+            if hidden(c) {
                 c.escape_default().to_string()
             } else {
                 c.to_string()
             }
         })
         .collect()
+}
+
+/// Unicode's explicit bidi formatting characters: marks, embeddings, overrides and
+/// isolates.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 #[cfg(test)]
@@ -235,6 +245,24 @@ mod tests {
                 "        u2   3",
                 "robots  u2   4"
             ]
+        );
+    }
+
+    #[test]
+    fn bidi_controls_in_values_are_escaped_so_text_shows_in_the_order_stored() {
+        // A title that shows as "invoice exe.pdf" where bidi is displayed.
+        let text = table(
+            0,
+            &[vec![
+                Cell::Text("invoice \u{202e}fdp.exe\u{202c}"),
+                Cell::Text("\u{2067}x\u{2069}\u{200f}"),
+                Cell::Int(1),
+            ]],
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[2],
+            "invoice \\u{202e}fdp.exe\\u{202c}  \\u{2067}x\\u{2069}\\u{200f}  1"
         );
     }
 
