@@ -1,8 +1,9 @@
 //! The aligned table people read on a terminal.
 //!
-//! Column widths come from the first [`LOOKAHEAD`] rows; later rows are printed as they
-//! arrive with the same widths (a longer value just pushes its line out), so a table of a
-//! million rows needs no more memory than one of a thousand.
+//! Column widths come from the first [`LOOKAHEAD`] rows, values wider than [`MAX_WIDTH`]
+//! aside; later rows are printed as they arrive with the same widths (a longer value just
+//! pushes its line out), so a table of a million rows needs no more memory than one of a
+//! thousand.
 
 use std::io::{self, Write};
 
@@ -12,6 +13,10 @@ use super::output::{Cell, Sink};
 
 /// Rows held back to size the columns.
 const LOOKAHEAD: usize = 1000;
+
+/// The widest a value makes its column (in terminal columns): a longer value (a title of
+/// an unclosed `<title>` is 4,096 bytes) pushes its own line out rather than every line.
+const MAX_WIDTH: usize = 80;
 
 const GAP: &str = "  ";
 
@@ -57,7 +62,7 @@ impl<'w> Table<'w> {
         let mut any = vec![false; self.columns.len()];
         for row in &self.held {
             for (i, cell) in row.iter().enumerate().take(widths.len()) {
-                widths[i] = widths[i].max(cell.text.width());
+                widths[i] = widths[i].max(cell.text.width().min(MAX_WIDTH));
                 if !cell.text.is_empty() {
                     right[i] &= cell.number;
                     any[i] = true;
@@ -245,6 +250,24 @@ mod tests {
                 "        u2   3",
                 "robots  u2   4"
             ]
+        );
+    }
+
+    #[test]
+    fn one_very_long_value_does_not_widen_every_line() {
+        let long = "t".repeat(4096);
+        let text = table(
+            0,
+            &[
+                vec![Cell::Text("a"), Cell::Text(&long), Cell::Int(1)],
+                vec![Cell::Text("b"), Cell::Text("short"), Cell::Int(2)],
+            ],
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[2], format!("a     {long}  1"), "shown in full");
+        assert_eq!(
+            lines[3],
+            format!("b     short{}  2", " ".repeat(MAX_WIDTH - 5))
         );
     }
 
