@@ -9,7 +9,7 @@
 //! scope were never requested, so they are neither broken nor fine: `--unchecked` lists
 //! them (`kind` = `unchecked`).
 
-use std::io::Write;
+use std::io::{self, Write};
 
 use super::dialect::Dialect;
 use super::output::{self, Cell, Format};
@@ -123,11 +123,14 @@ pub(super) async fn answer(
 
     let limit = super::limit(args.limit);
     let mut sink = output::sink(format, out, GROUP_COLUMNS);
-    sink.columns(&COLUMNS.map(String::from))?;
+    let mut gone = reader_gone(sink.columns(&COLUMNS.map(String::from)))?;
     let mut links = [0_u64; KINDS.len()];
     let mut targets = [0_u64; KINDS.len()];
     let mut more = false;
     conn.each_row(&q, |_, cells| {
+        if gone {
+            return Ok(false);
+        }
         let target = Target::read(cells)?;
         let linked_from: Vec<(String, String)> =
             serde_json::from_str(target.links).map_err(|e| QueryError::Database {
@@ -144,7 +147,7 @@ pub(super) async fn answer(
                 more = true;
                 return Ok(false);
             }
-            sink.row(&[
+            gone = reader_gone(sink.row(&[
                 Cell::Text(target.kind),
                 Cell::Text(target.url),
                 target.status,
@@ -152,20 +155,33 @@ pub(super) async fn answer(
                 target.final_url,
                 Cell::Text(page),
                 Cell::Text(anchor_text),
-            ])?;
+            ]))?;
+            if gone {
+                return Ok(false);
+            }
             links[kind] += 1;
         }
         Ok(true)
     })
     .await?;
-    sink.finish()?;
+    if !gone {
+        gone = reader_gone(sink.finish())?;
+    }
 
     let rows = links.iter().sum();
-    let broken_links = if more {
+    let broken_links = if more || gone {
         count_broken(conn, args.host.as_deref()).await?
     } else {
         links[0]
     };
+    if gone {
+        // Notes on what was shown would be about rows nobody read.
+        return Ok(Answer {
+            rows,
+            notes: Vec::new(),
+            broken_links,
+        });
+    }
     // Counts of what was shown would read as totals: only give them for a whole answer.
     let mut notes = if more {
         vec![super::more_note(rows)]
@@ -198,6 +214,16 @@ pub(super) async fn answer(
         notes,
         broken_links,
     })
+}
+
+/// Whether `written` failed because the reader went away (`broken --fail | head -1`):
+/// printing stops there, but `--fail` still needs every broken link counted.
+fn reader_gone(written: io::Result<()>) -> Result<bool, QueryError> {
+    match written {
+        Ok(()) => Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(true),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Every broken link on pages of `host` (or all), for an answer `--limit` cut short: the

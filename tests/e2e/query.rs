@@ -402,6 +402,30 @@ async fn broken_follows_redirect_chains_and_lists_robots_blocked_links_apart() {
     ]))
     .await;
     assert_fails(&out, &["error: 8 broken links (--fail)"]);
+
+    // `broken --fail | head -1`: a reader that went away does not hide broken links.
+    let question = Words::try_parse_from(["query", "broken", "--fail"])
+        .expect("valid question words")
+        .question;
+    for format in [Format::Table, Format::Csv, Format::Jsonl] {
+        let answer = query::ask(&db, &question, format, &mut Gone)
+            .await
+            .expect("a closed output is no error");
+        assert_eq!(answer.broken_links, 8, "{format:?}");
+    }
+}
+
+/// Output whose reader has gone, as a pipe's once `head` has its lines.
+struct Gone;
+
+impl std::io::Write for Gone {
+    fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+        Err(std::io::ErrorKind::BrokenPipe.into())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Err(std::io::ErrorKind::BrokenPipe.into())
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
