@@ -27,7 +27,8 @@ const CHUNK_ROWS: i64 = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExportFormat {
-    /// RFC 4180 with a header row: `pages.csv`, `links.csv`.
+    /// RFC 4180 with a header row: `pages.csv`, `links.csv`. NULL is an empty field, an
+    /// empty text `""`.
     Csv,
     /// One JSON object per line: `pages.jsonl`, `links.jsonl`.
     Jsonl,
@@ -68,9 +69,11 @@ impl ExportFormat {
                         // Digits and a sign never need quoting: skip the checks.
                         return format!("coalesce({c}, '')");
                     }
-                    // RFC 4180: quote a field holding a separator, quote or line break.
+                    // RFC 4180: quote a field holding a separator, quote or line break;
+                    // and an empty text, told apart from NULL as the query CLI does.
                     format!(
                         "CASE WHEN {c} IS NULL THEN ''
+                              WHEN {c} = '' THEN '\"\"'
                               WHEN instr({c}, ',') OR instr({c}, '\"') OR instr({c}, char(10))
                                    OR instr({c}, char(13))
                               THEN '\"' || replace({c}, '\"', '\"\"') || '\"'
@@ -395,6 +398,34 @@ mod tests {
         let links = json_rows(&json_dir.join("links.jsonl"));
         assert_eq!(links[0]["anchor_text"], ANCHOR);
         assert!(!json_dir.join(".links.jsonl.part").exists());
+    }
+
+    #[tokio::test]
+    async fn csv_tells_an_empty_text_from_null() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let db = awkward_database(dir.path()).await;
+        // An image link without alt text: its anchor text is empty, its rel NULL.
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&db);
+        let pool = sqlx::SqlitePool::connect_with(options)
+            .await
+            .expect("open the database");
+        sqlx::query(
+            "INSERT INTO links (id, source_id, target_url, anchor_text) VALUES (2, 1, 'http://a/i', '')",
+        )
+        .execute(&pool)
+        .await
+        .expect("insert a link");
+        pool.close().await;
+
+        let csv_dir = dir.path().join("csv");
+        export(&db.display().to_string(), ExportFormat::Csv, &csv_dir)
+            .await
+            .expect("export");
+        let links = fs::read_to_string(csv_dir.join("links.csv")).expect("read the CSV");
+        assert!(
+            links.contains("\r\n2,1,http://a/i,\"\",\r\n"),
+            "an empty text quoted, NULL left empty: {links:?}"
+        );
     }
 
     #[tokio::test]

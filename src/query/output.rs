@@ -13,7 +13,7 @@ use super::table::Table;
 pub enum Format {
     /// Columns aligned for reading.
     Table,
-    /// RFC 4180, with a header row.
+    /// RFC 4180, with a header row; NULL is an empty field, an empty text `""`.
     Csv,
     /// One array of objects.
     Json,
@@ -145,8 +145,13 @@ impl Csv<'_> {
                 Field::Name(name) => self.buf.push_str(name),
                 Field::Cell(cell) => cell.write_plain(&mut self.buf),
             }
-            // RFC 4180: quote a field holding a separator, quote or line break.
-            if self.buf[start..].contains([',', '"', '\n', '\r']) {
+            // RFC 4180: quote a field holding a separator, quote or line break. An empty
+            // text is quoted too, so that NULL (left empty) is told apart from it, as
+            // PostgreSQL's COPY and the sqlite3 shell write and read them.
+            let null = matches!(field, Field::Cell(Cell::Null));
+            if self.buf[start..].contains([',', '"', '\n', '\r'])
+                || (self.buf.len() == start && !null)
+            {
                 let quoted = format!("\"{}\"", self.buf[start..].replace('"', "\"\""));
                 self.buf.truncate(start);
                 self.buf.push_str(&quoted);
@@ -272,6 +277,12 @@ mod tests {
             ],
         );
         assert_eq!(text, "name,n\r\n\"a, \"\"b\"\"\nc\",1\r\n,0.5\r\n");
+    }
+
+    #[test]
+    fn csv_tells_an_empty_text_from_null_as_postgresql_and_sqlite3_do() {
+        let text = render(Format::Csv, &[vec![Cell::Text(""), Cell::Null]]);
+        assert_eq!(text, "name,n\r\n\"\",\r\n");
     }
 
     #[test]
