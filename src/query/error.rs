@@ -8,7 +8,7 @@ use super::dialect::Dialect;
 const PG_READ_ONLY: &str = "25006";
 
 /// SQLite's primary result codes that change what we tell the user.
-const SQLITE_READONLY: i32 = 8;
+pub(super) const SQLITE_READONLY: i32 = 8;
 const SQLITE_NOTADB: i32 = 26;
 
 /// The database's own words are kept as `message`s: they say what went wrong in the SQL
@@ -169,7 +169,7 @@ fn message(error: &sqlx::Error) -> String {
 
 /// SQLite reports extended codes (e.g. 264 for a read-only WAL); the low byte is the
 /// primary code.
-fn primary_code(error: &sqlx::Error) -> Option<i32> {
+pub(super) fn primary_code(error: &sqlx::Error) -> Option<i32> {
     let code = error.as_database_error()?.code()?;
     code.parse::<i32>().ok().map(|c| c & 0xff)
 }

@@ -13,6 +13,7 @@
 //! - `ATTACH` is forbidden (no databases may be attached), because a statement can turn
 //!   `query_only` off again and then `VACUUM INTO 'file'` would write a new file.
 
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::ConnectOptions;
 
 use super::dialect::Dialect;
-use super::error::{Doing, QueryError};
+use super::error::{primary_code, Doing, QueryError, SQLITE_READONLY};
 use super::reader::{Reader, Statement};
 use crate::store;
 
@@ -132,7 +133,7 @@ async fn open_sqlite(
     name: &str,
 ) -> Result<(Reader, Vec<String>), QueryError> {
     let name = name.to_owned();
-    let path = options.get_filename();
+    let path = options.get_filename().to_owned();
     if !path.exists() {
         return Err(QueryError::Missing { database: name });
     }
@@ -143,7 +144,7 @@ async fn open_sqlite(
             message: "it is a directory".to_owned(),
         });
     }
-    let mut conn = options
+    let options = options
         .read_only(true)
         .pragma("query_only", "ON")
         // Each question is a fresh process with an empty page cache: reading the file
@@ -153,17 +154,47 @@ async fn open_sqlite(
         // A slow question is the user's to judge; a log line about it is noise on stderr.
         .disable_statement_logging()
         // A crawl writing the same file holds its lock only while committing a batch.
-        .busy_timeout(Duration::from_secs(10))
+        .busy_timeout(Duration::from_secs(10));
+    let mut conn = connect(&options, &name).await?;
+    let tables = match tables(&mut conn).await {
+        // Readers of a WAL database share memory through `crawl.db-shm`, which cannot be
+        // made in a directory this user cannot write (a read-only mount, another user's
+        // crawl). With no `crawl.db-wal` beside it, no crawl is writing and every commit
+        // is in the file itself, so the file is read as it is, without that memory.
+        Err(e) if primary_code(&e) == Some(SQLITE_READONLY) && !wal_file(&path).exists() => {
+            conn = connect(&options.clone().immutable(true), &name).await?;
+            tables(&mut conn).await
+        }
+        read => read,
+    }
+    .map_err(|source| QueryError::from_open(name, "reading the database schema", source))?;
+    Ok((Reader::Sqlite(conn), tables))
+}
+
+/// A read-only connection with ATTACH forbidden.
+async fn connect(
+    options: &SqliteConnectOptions,
+    name: &str,
+) -> Result<SqliteConnection, QueryError> {
+    let mut conn = options
         .connect()
         .await
-        .map_err(|source| QueryError::from_open(name.clone(), "opening the database", source))?;
+        .map_err(|source| QueryError::from_open(name.to_owned(), "opening the database", source))?;
     forbid_attach(&mut conn).await?;
-    let tables: Vec<String> =
-        sqlx::query_scalar("SELECT name FROM sqlite_schema WHERE type = 'table'")
-            .fetch_all(&mut conn)
-            .await
-            .map_err(|source| QueryError::from_open(name, "reading the database schema", source))?;
-    Ok((Reader::Sqlite(conn), tables))
+    Ok(conn)
+}
+
+async fn tables(conn: &mut SqliteConnection) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT name FROM sqlite_schema WHERE type = 'table'")
+        .fetch_all(conn)
+        .await
+}
+
+/// The write-ahead log SQLite keeps beside the database at `path`.
+fn wal_file(path: &Path) -> PathBuf {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    PathBuf::from(wal)
 }
 
 /// Sets SQLite's limit on attached databases to zero, which also stops `VACUUM INTO` (it

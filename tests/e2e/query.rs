@@ -1056,3 +1056,57 @@ async fn an_export_to_a_full_disk_names_the_file_and_leaves_no_partial_file() {
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+/// A crawl's database in a directory the reader cannot write (a read-only mount, another
+/// user's crawl) is read: SQLite cannot make the shared-memory file a WAL database's
+/// readers use there.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_crawl_in_a_directory_the_reader_cannot_write_is_read() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        Resource::Html("<title>Home</title><a href='/a'>A</a>".to_owned()),
+    );
+    b.add(&h, "/a", Resource::Html("<title>Page A</title>".to_owned()));
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+
+    let shelf = harness.dir.path().join("read-only");
+    std::fs::create_dir(&shelf).expect("a directory");
+    let db = shelf.join("crawl.db");
+    std::fs::rename(harness.db_path(), &db).expect("move the finished crawl");
+    let mode = |path: &Path, mode| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .expect("set permissions");
+    };
+    mode(harness.dir.path(), 0o755);
+    mode(&db, 0o644);
+    mode(&shelf, 0o555);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pipecrawl"));
+    let root = std::fs::metadata(&db).expect("the database").uid() == 0;
+    if root {
+        // Root writes any directory: read as nobody, as a user without the right would.
+        command.uid(65534).gid(65534);
+    }
+    let out = command
+        .args(["query", "--db"])
+        .arg(&db)
+        .args(["--format", "csv", "sql", "SELECT count(*) AS n FROM pages"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run the pipecrawl binary");
+    mode(&shelf, 0o755);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "n\r\n2\r\n");
+}
