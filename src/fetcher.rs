@@ -143,8 +143,16 @@ impl FetchWorker {
             let work = async {
                 let host = Arc::clone(&job.host);
                 let span = tracing::debug_span!("fetch", url = %job.url);
-                let (fetched, release) =
+                let (fetched, mut release) =
                     tracing::Instrument::instrument(self.process(job), span).await;
+                // The frontier hands out the host's next job only when the gate will let
+                // it go: a job it sent earlier would hold a worker asleep at the gate (a
+                // Crawl-delay, a Retry-After, a slow answer) while other hosts wait.
+                release.pause_until = self
+                    .cx
+                    .gate
+                    .next_turn(&host)
+                    .map(tokio::time::Instant::into_std);
                 self.cx.progress.host_released(host, release);
                 timer.enter(Phase::Blocked);
                 self.fetched.send_async(fetched).await.is_ok()
@@ -246,7 +254,6 @@ impl FetchWorker {
             // The server asked the whole host to slow down, not just this URL.
             let until = tokio::time::Instant::now() + wait.min(cx.retry.max_delay());
             cx.gate.pause(&host, until);
-            release.pause_until = Some(until.into_std());
         }
         tracing::debug!(status = out.status, error = ?out.error, retry_in = ?out.retry_in, "fetched");
         (out, release)

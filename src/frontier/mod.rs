@@ -26,7 +26,8 @@ use crate::politeness::{HostLimits, Politeness};
 pub struct Release {
     /// The host's robots.txt `Crawl-delay`, if it has one.
     pub crawl_delay: Option<Duration>,
-    /// Send nothing to the host before this (a `Retry-After`).
+    /// Send nothing to the host before this: its next turn at the fetch gate (its delay
+    /// or Crawl-delay from the last request, a `Retry-After`).
     pub pause_until: Option<Instant>,
 }
 

@@ -273,6 +273,68 @@ async fn crawl_delay_spaces_every_request_to_the_host() {
     );
 }
 
+/// A host's Crawl-delay is its own: jobs waiting it out must not hold fetch workers, or
+/// a few such hosts would stall every other host of the crawl.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_delay_host_does_not_hold_the_workers_the_others_need() {
+    let mut b = SiteBuilder::bind(2).await;
+    let (patient, quick) = (b.authority(0), b.authority(1));
+    b.add(
+        &patient,
+        "/robots.txt",
+        text("User-agent: *\nCrawl-delay: 1\n"),
+    );
+    for (h, pages) in [(&patient, 4), (&quick, 12)] {
+        let links: String = (0..pages)
+            .map(|i| format!("<a href='/{i}'>{i}</a>"))
+            .collect();
+        for i in 0..pages {
+            b.add(h, &format!("/{i}"), html("<title>x</title>"));
+        }
+        // The quick host's pages turn up once the patient host's are waiting.
+        let wait = if h == &quick { 1200 } else { 0 };
+        b.add(
+            h,
+            "/",
+            Resource::Slow(Duration::from_millis(wait), Box::new(html(&links))),
+        );
+    }
+    let site = b.start();
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[site.url(0, "/"), site.url(1, "/")],
+            "[politeness]\ndelay_ms = 0\nper_host_concurrency = 2\n[fetch]\nworkers = 2\n",
+        )
+        .await;
+
+    let start = site
+        .hits()
+        .iter()
+        .map(|h| h.at)
+        .min()
+        .expect("requests were made");
+    let quick_done = site
+        .hits_for(&quick)
+        .iter()
+        .map(|h| h.done)
+        .max()
+        .expect("the quick host was crawled");
+    // The patient host takes a second per request; the quick one needs none after its
+    // slow home page.
+    let took = quick_done.duration_since(start);
+    assert!(
+        took < Duration::from_millis(2500),
+        "the quick host took {took:?}"
+    );
+    let gap = site.min_gap(&patient).expect("several requests");
+    assert!(
+        gap + JITTER >= Duration::from_secs(1),
+        "{patient}: requests {gap:?} apart"
+    );
+    assert_eq!(harness.page_count().await, 5 + 13);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_host_delay_and_concurrency_limits_hold_at_the_server() {
     let mut b = SiteBuilder::bind(2).await;
