@@ -153,6 +153,11 @@ impl Frontier {
             self.schedule(&host, now);
             return Pop::Job(job);
         }
+        // With no URL in the window, the timers left are idle hosts' pauses, kept only to
+        // space URLs that may come: nothing becomes ready when they run out.
+        if self.ids.is_empty() {
+            return Pop::Idle;
+        }
         loop {
             match self.timers.peek() {
                 Some(Reverse((_, token, host))) if !self.is_live(host, *token) => {

@@ -834,3 +834,35 @@ async fn sitemaps_turned_on_for_a_crawl_under_way_are_read_from_the_stored_robot
         Some("Hidden")
     );
 }
+
+/// A host's pause outlives its last URL only to keep it quiet should more URLs come: a
+/// crawl with nothing left to fetch ends without sitting it out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_ends_when_its_work_does_not_when_a_host_pause_would() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(&h, "/", html("<a href='/busy'>busy</a>"));
+    b.add(
+        &h,
+        "/busy",
+        Resource::WithHeaders(
+            vec![("Retry-After".into(), "5".into())],
+            Box::new(Resource::Status(503, "busy".into())),
+        ),
+    );
+    let site = b.start();
+    let harness = Harness::default();
+    let summary = harness.crawl(&[site.url(0, "/")], "").await;
+
+    assert_eq!(
+        site.count(&site.url(0, "/busy")),
+        1,
+        "one attempt is allowed"
+    );
+    assert_eq!(harness.page_count().await, 2);
+    assert!(
+        summary.elapsed < Duration::from_secs(3),
+        "the crawl took {:?}",
+        summary.elapsed
+    );
+}
