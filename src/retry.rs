@@ -35,7 +35,8 @@ impl RetryPolicy {
     }
 
     /// Decides for attempt number `attempt` (1 for the first request). A `Retry-After`
-    /// longer than `retry.max_delay_ms` is not waited for: the outcome is kept.
+    /// longer than `retry.max_delay_ms` is not waited for: the outcome is kept. One of
+    /// zero leaves the usual backoff.
     pub fn decide(
         &self,
         status: Option<u16>,
@@ -48,8 +49,10 @@ impl RetryPolicy {
         }
         match retry_after {
             Some(wait) if wait > self.max_delay => Decision::Keep,
-            Some(wait) => Decision::RetryIn(wait),
-            None => Decision::RetryIn(self.backoff(attempt)),
+            // Zero (`0`, or a date already past: often a server clock behind ours) asks
+            // for no wait of its own; retrying at once would spend the attempts in a burst.
+            Some(wait) if !wait.is_zero() => Decision::RetryIn(wait),
+            _ => Decision::RetryIn(self.backoff(attempt)),
         }
     }
 
@@ -173,6 +176,12 @@ mod tests {
             p.decide(Some(429), None, ra, 1),
             Decision::RetryIn(Duration::from_secs(2))
         );
+        let past = parse_retry_after(&httpdate::fmt_http_date(now - Duration::from_secs(9)), now);
+        assert_eq!(past, Some(Duration::ZERO));
+        assert!(matches!(
+            p.decide(Some(503), None, past, 1),
+            Decision::RetryIn(d) if d >= Duration::from_millis(500)
+        ));
         let too_long = Some(Duration::from_secs(3600));
         assert_eq!(p.decide(Some(503), None, too_long, 1), Decision::Keep);
     }

@@ -866,3 +866,49 @@ async fn a_crawl_ends_when_its_work_does_not_when_a_host_pause_would() {
         summary.elapsed
     );
 }
+
+/// A `Retry-After` already past (a server clock behind ours) or of 0 asks for no wait of
+/// its own; the retries still back off rather than follow at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_in_the_past_still_backs_off() {
+    let mut b = SiteBuilder::bind(2).await;
+    let mut seeds = Vec::new();
+    for (i, value) in ["Wed, 21 Oct 2015 07:28:00 GMT", "0"].iter().enumerate() {
+        let h = b.authority(i);
+        b.add(&h, "/", html("<a href='/busy'>busy</a>"));
+        b.add(
+            &h,
+            "/busy",
+            Resource::WithHeaders(
+                vec![("Retry-After".into(), (*value).into())],
+                Box::new(Resource::Status(503, "busy".into())),
+            ),
+        );
+        seeds.push(format!("http://{h}/"));
+    }
+    let site = b.start();
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &seeds,
+            "[retry]\nmax_attempts = 3\nbase_delay_ms = 400\nmax_delay_ms = 10000\n",
+        )
+        .await;
+
+    for h in &site.authorities {
+        let tries: Vec<_> = site
+            .hits_for(h)
+            .into_iter()
+            .filter(|x| x.path == "/busy")
+            .collect();
+        assert_eq!(tries.len(), 3, "{h}: every attempt is made");
+        for pair in tries.windows(2) {
+            let gap = pair[1].at.duration_since(pair[0].done);
+            // The first backoff is 400 ms less up to half for jitter.
+            assert!(
+                gap + JITTER >= Duration::from_millis(200),
+                "{h}: retried {gap:?} after the answer"
+            );
+        }
+    }
+}
