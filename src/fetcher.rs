@@ -250,8 +250,14 @@ impl FetchWorker {
         metrics::fetched(started.elapsed(), out.bytes);
 
         self.decide_retry(&mut out, retry_after);
-        if let (Some(wait), Some(429 | 503)) = (retry_after, out.status) {
-            // The server asked the whole host to slow down, not just this URL.
+        if let Some(429 | 503) = out.status {
+            // The server asked the whole host to slow down, not just this URL: for as long
+            // as it said, else for as long as the URL waits (the next URLs would get the
+            // same answer).
+            let wait = retry_after
+                .filter(|wait| !wait.is_zero())
+                .or(out.retry_in)
+                .unwrap_or_else(|| cx.retry.backoff(out.job.attempts + 1));
             let until = tokio::time::Instant::now() + wait.min(cx.retry.max_delay());
             cx.gate.pause(&host, until);
         }

@@ -912,3 +912,56 @@ async fn a_retry_after_in_the_past_still_backs_off() {
         }
     }
 }
+
+/// A 429 speaks of the host's rate, not of one URL: without a `Retry-After` the host
+/// still slows down, for as long as the URL waits for its retry, instead of taking the
+/// next URLs at once and answering each with another 429.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bare_429_slows_the_whole_host() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let links: String = (0..4).map(|i| format!("<a href='/{i}'>{i}</a>")).collect();
+    b.add(&h, "/", html(&links));
+    for i in 0..4 {
+        b.add(
+            &h,
+            &format!("/{i}"),
+            Resource::Sequence(vec![
+                Resource::Status(429, "too many".into()),
+                html("<title>x</title>"),
+            ]),
+        );
+    }
+    let site = b.start();
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[site.url(0, "/")],
+            "[politeness]\ndelay_ms = 0\nper_host_concurrency = 1\n[retry]\nmax_attempts = 2\nbase_delay_ms = 600\n",
+        )
+        .await;
+
+    let hits = site.hits_for(&h);
+    let told = hits
+        .iter()
+        .find(|x| x.path != "/" && x.path != "/robots.txt")
+        .expect("a page was requested");
+    for later in hits.iter().filter(|x| x.at > told.done) {
+        // The first retry waits 600 ms less up to half for jitter.
+        assert!(
+            later.at.duration_since(told.done) + JITTER >= Duration::from_millis(300),
+            "{} was requested {:?} after the 429",
+            later.path,
+            later.at.duration_since(told.done)
+        );
+    }
+    assert_eq!(
+        harness
+            .db()
+            .await
+            .scalar("SELECT count(*) FROM pages WHERE status = 200")
+            .await,
+        5,
+        "every page came in its second try"
+    );
+}
