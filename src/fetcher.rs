@@ -216,8 +216,8 @@ impl FetchWorker {
         }
 
         let host = Arc::clone(&out.job.host);
-        let delay = cx.politeness.limits(&host, release.crawl_delay).delay;
-        cx.gate.wait_turn(&host, delay).await;
+        let limits = cx.politeness.limits(&host, release.crawl_delay);
+        let turn = cx.gate.wait_turn(&host, limits).await;
         out.fetched_at = SystemTime::now();
         let started = Instant::now();
         let mut retry_after = None;
@@ -231,7 +231,7 @@ impl FetchWorker {
             }
         }
         let sent = request.send().await;
-        cx.gate.answered(&host, delay);
+        cx.gate.answered(&host, limits.delay);
         match sent {
             Ok(response) => match self.oversized_head(response.headers()) {
                 Some(refused) => out.error = Some(refused),
@@ -246,6 +246,8 @@ impl FetchWorker {
             },
             Err(e) => out.error = Some(fetch_error(&e)),
         }
+        // The body is read (or given up): the host may take another request.
+        drop(turn);
         out.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         metrics::fetched(started.elapsed(), out.bytes);
 

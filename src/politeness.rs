@@ -2,9 +2,10 @@
 //!
 //! The frontier schedules a host's URLs at most `per_host_concurrency` at a time and one
 //! `delay` apart, so fetchers rarely wait. But a dispatched job can start later than
-//! planned (a busy pool, a robots.txt fetched first, a `Retry-After`), so each request
-//! also passes the [`HostGate`], which spaces the actual requests to a host by its delay
-//! whatever the path that led there.
+//! planned (a busy pool, a robots.txt fetched first, a `Retry-After`), and a robots.txt
+//! can redirect to another host, so each request also passes the [`HostGate`], which
+//! spaces the actual requests to a host by its delay and keeps them within its
+//! concurrency whatever the path that led there.
 //!
 //! The delay counts from the later of two moments: the previous request's start, and the
 //! moment its answer began to arrive. The server has surely seen a request once it
@@ -16,6 +17,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::config::PolitenessConfig;
@@ -83,40 +85,84 @@ fn host_name(host: &str) -> &str {
     }
 }
 
-/// When each host may next be sent a request. Entries whose time has passed carry no
-/// information and are swept out, so the map holds only hosts contacted within their
-/// delay: bounded by the request rate, not by the number of hosts ever seen.
+/// When each host may next be sent a request, and how many requests it has in flight.
+/// Entries whose time has passed and that have nothing in flight carry no information and
+/// are swept out, so the map holds only hosts contacted within their delay: bounded by the
+/// request rate, not by the number of hosts ever seen.
 #[derive(Default)]
 pub struct HostGate {
-    next: Mutex<HashMap<String, Instant>>,
+    hosts: Mutex<HashMap<String, HostSlot>>,
+    /// Signalled whenever a request ends, for requests waiting for a host's limit.
+    ended: Notify,
+}
+
+struct HostSlot {
+    next: Instant,
+    in_flight: u32,
+}
+
+/// A request's place at a host, held until its answer is read. The frontier keeps a
+/// host's jobs within its limit, but a robots.txt redirected from another host
+/// (`example.com` to `www.example.com`) is a request the frontier never sees: counting
+/// here holds the limit for it too.
+pub struct Turn<'a> {
+    gate: &'a HostGate,
+    host: String,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.gate.lock().get_mut(&self.host) {
+            slot.in_flight = slot.in_flight.saturating_sub(1);
+        }
+        self.gate.ended.notify_waiters();
+    }
 }
 
 /// Sweep the map when it grows past this many hosts.
 const SWEEP_AT: usize = 4096;
 
 impl HostGate {
-    /// Waits until a request to `host` may start, and books the next slot `delay` later.
-    /// The slot is booked again from the moment the wait really ends: a busy runtime can
-    /// wake a task late, and spacing from the planned time would then let the next
-    /// request follow too closely.
-    pub async fn wait_turn(&self, host: &str, delay: Duration) {
-        let start = {
-            let mut next = self.lock();
-            let now = Instant::now();
-            if next.len() >= SWEEP_AT {
-                next.retain(|_, at| *at > now);
+    /// Waits until a request to `host` may start — fewer than `limits.concurrency` in
+    /// flight, its delay passed — and books the next slot a delay later. The slot is
+    /// booked again from the moment the wait really ends: a busy runtime can wake a task
+    /// late, and spacing from the planned time would then let the next request follow
+    /// too closely.
+    pub async fn wait_turn(&self, host: &str, limits: HostLimits) -> Turn<'_> {
+        let start = loop {
+            let ended = self.ended.notified();
+            tokio::pin!(ended);
+            // Registered before the count is read, so an end in between is not missed.
+            ended.as_mut().enable();
+            {
+                let mut hosts = self.lock();
+                let now = Instant::now();
+                if hosts.len() >= SWEEP_AT {
+                    hosts.retain(|_, slot| slot.next > now || slot.in_flight > 0);
+                }
+                let slot = hosts.entry(host.to_owned()).or_insert(HostSlot {
+                    next: now,
+                    in_flight: 0,
+                });
+                if slot.in_flight < limits.concurrency {
+                    let start = slot.next.max(now);
+                    slot.next = start + limits.delay;
+                    slot.in_flight += 1;
+                    break start;
+                }
             }
-            let start = next.get(host).map_or(now, |at| (*at).max(now));
-            next.insert(host.to_owned(), start + delay);
-            start
+            ended.await;
+        };
+        let turn = Turn {
+            gate: self,
+            host: host.to_owned(),
         };
         tokio::time::sleep_until(start).await;
         let woke = Instant::now();
         if woke > start {
-            let mut next = self.lock();
-            let at = next.entry(host.to_owned()).or_insert(woke + delay);
-            *at = (*at).max(woke + delay);
+            self.book(host, woke + limits.delay);
         }
+        turn
     }
 
     /// The host answered a request: the next may start `delay` from now.
@@ -128,24 +174,29 @@ impl HostGate {
 
     /// Keeps `host` quiet until `until` (a `Retry-After`).
     pub fn pause(&self, host: &str, until: Instant) {
-        let mut next = self
-            .next
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let at = next.entry(host.to_owned()).or_insert(until);
-        *at = (*at).max(until);
+        self.book(host, until);
     }
 
     /// When a request to `host` may start next, if not at once.
     pub fn next_turn(&self, host: &str) -> Option<Instant> {
         self.lock()
             .get(host)
-            .copied()
+            .map(|slot| slot.next)
             .filter(|at| *at > Instant::now())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
-        self.next
+    /// Moves `host`'s next slot to `at` unless it is later already.
+    fn book(&self, host: &str, at: Instant) {
+        let mut hosts = self.lock();
+        let slot = hosts.entry(host.to_owned()).or_insert(HostSlot {
+            next: at,
+            in_flight: 0,
+        });
+        slot.next = slot.next.max(at);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, HostSlot>> {
+        self.hosts
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -199,17 +250,38 @@ mod tests {
         let gate = HostGate::default();
         let t0 = Instant::now();
         let d = Duration::from_millis(500);
-        gate.wait_turn("h", d).await;
-        gate.wait_turn("other", d).await;
+        let limits = HostLimits {
+            concurrency: 2,
+            delay: d,
+        };
+        gate.wait_turn("h", limits).await;
+        gate.wait_turn("other", limits).await;
         assert_eq!(
             t0.elapsed(),
             Duration::ZERO,
             "different hosts do not wait for each other"
         );
-        gate.wait_turn("h", d).await;
+        gate.wait_turn("h", limits).await;
         assert_eq!(t0.elapsed(), d);
         gate.pause("h", Instant::now() + Duration::from_secs(3));
-        gate.wait_turn("h", d).await;
+        gate.wait_turn("h", limits).await;
         assert_eq!(t0.elapsed(), d + Duration::from_secs(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_gate_holds_a_hosts_concurrency_until_a_request_ends() {
+        let gate = HostGate::default();
+        let one = HostLimits {
+            concurrency: 1,
+            delay: Duration::ZERO,
+        };
+        let held = gate.wait_turn("h", one).await;
+        gate.wait_turn("other", one).await;
+        let waiting = gate.wait_turn("h", one);
+        tokio::pin!(waiting);
+        let second = tokio::time::timeout(Duration::from_secs(5), waiting.as_mut()).await;
+        assert!(second.is_err(), "a second request waits for the first");
+        drop(held);
+        waiting.await;
     }
 }

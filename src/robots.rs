@@ -334,12 +334,10 @@ impl RobotsCache {
                 return (Err(error), Vec::new());
             }
             let host = urlnorm::host_key(&target);
-            self.gate
-                .wait_turn(&host, self.politeness.limits(&host, None).delay)
-                .await;
+            let limits = self.politeness.limits(&host, None);
+            let _turn = self.gate.wait_turn(&host, limits).await;
             let sent = self.client.get(target.clone()).send().await;
-            self.gate
-                .answered(&host, self.politeness.limits(&host, None).delay);
+            self.gate.answered(&host, limits.delay);
             let mut response = match sent {
                 Ok(response) => response,
                 Err(e) => return (Err(fetch_error(&e)), Vec::new()),

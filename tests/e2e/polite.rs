@@ -965,3 +965,36 @@ async fn a_bare_429_slows_the_whole_host() {
         "every page came in its second try"
     );
 }
+
+/// A robots.txt that redirects to another host (`example.com` to `www.example.com`) is a
+/// request to that host like any other: it waits for the host's concurrency limit too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_robots_txt_redirect_to_another_host_keeps_that_hosts_limit() {
+    let mut b = SiteBuilder::bind(2).await;
+    let (alias, main) = (b.authority(0), b.authority(1));
+    let slow = |r: Resource| Resource::Slow(Duration::from_millis(300), Box::new(r));
+    b.add(
+        &alias,
+        "/robots.txt",
+        Resource::Redirect(301, format!("http://{main}/robots.txt")),
+    );
+    b.add(&alias, "/", html("<title>alias</title>"));
+    b.add(
+        &main,
+        "/robots.txt",
+        slow(text("User-agent: *\nAllow: /\n")),
+    );
+    b.add(&main, "/", slow(html("<a href='/a'>a</a>")));
+    b.add(&main, "/a", slow(html("<title>a</title>")));
+    let site = b.start();
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[site.url(0, "/"), site.url(1, "/")],
+            "[politeness]\ndelay_ms = 0\nper_host_concurrency = 1\n",
+        )
+        .await;
+
+    assert_eq!(site.max_in_flight(&main), 1);
+    assert_eq!(harness.page_count().await, 3);
+}
