@@ -203,13 +203,14 @@ impl FetchWorker {
                     }
                     let verdict = lookup.robots.verdict(&out.job.url);
                     if cx.respect_robots_txt && verdict != Verdict::Allowed {
-                        self.robots_refusal(&mut out, verdict);
+                        let wait = lookup.robots.retry_after(SystemTime::now());
+                        self.robots_refusal(&mut out, verdict, wait);
                         return (out, release);
                     }
                 }
                 Err(e) => {
                     tracing::warn!("robots.txt cache unavailable: {e}");
-                    self.robots_refusal(&mut out, Verdict::Unavailable);
+                    self.robots_refusal(&mut out, Verdict::Unavailable, None);
                     return (out, release);
                 }
             }
@@ -268,8 +269,8 @@ impl FetchWorker {
     }
 
     /// The URL is not requested: disallowed (final), or robots.txt unavailable (retried
-    /// like any transient failure).
-    fn robots_refusal(&self, out: &mut Fetched, verdict: Verdict) {
+    /// like any transient failure, after `retry_after` when the server said).
+    fn robots_refusal(&self, out: &mut Fetched, verdict: Verdict, retry_after: Option<Duration>) {
         let (kind, message) = match verdict {
             Verdict::Disallowed => (ErrorKind::Robots, "disallowed by robots.txt"),
             _ => (
@@ -281,7 +282,7 @@ impl FetchWorker {
             kind,
             message: message.to_owned(),
         });
-        self.decide_retry(out, None);
+        self.decide_retry(out, retry_after);
     }
 
     fn decide_retry(&self, out: &mut Fetched, retry_after: Option<std::time::Duration>) {

@@ -207,7 +207,11 @@ async fn run(
         Arc::clone(&gate),
         politeness.clone(),
         &config.fetch.user_agent,
-        (config.politeness.robots_ttl, config.retry.base_delay),
+        (
+            config.politeness.robots_ttl,
+            config.retry.base_delay,
+            config.retry.max_delay,
+        ),
     );
     // On a database shared with other nodes: the hosts this node crawls, with leases a
     // background task renews until the pipeline has drained.

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
+use reqwest::header::RETRY_AFTER;
 use reqwest::{Client, Response};
 use texting_robots::Robot;
 use url::Url;
@@ -22,6 +23,7 @@ use crate::fetcher::{fetch_error, location};
 use crate::netguard::NetworkPolicy;
 use crate::page::{ErrorKind, FetchError};
 use crate::politeness::{HostGate, Politeness};
+use crate::retry;
 use crate::store::{RobotsRow, Store};
 use crate::urlnorm;
 
@@ -40,6 +42,9 @@ pub struct Robots {
     expires: SystemTime,
     pub crawl_delay: Option<Duration>,
     pub sitemaps: Vec<Url>,
+    /// The server's `Retry-After` set `expires`: the host's URLs wait for it too, rather
+    /// than spend their attempts before robots.txt is asked again.
+    server_wait: bool,
 }
 
 #[derive(Debug)]
@@ -68,6 +73,12 @@ impl Robots {
         }
     }
 
+    /// How long until robots.txt is asked again, when the server said how long.
+    pub fn retry_after(&self, now: SystemTime) -> Option<Duration> {
+        self.server_wait
+            .then(|| self.expires.duration_since(now).unwrap_or(Duration::ZERO))
+    }
+
     /// Why robots.txt is unavailable, when the host did not answer at all.
     pub fn network_error(&self) -> Option<&FetchError> {
         match &self.rules {
@@ -82,6 +93,7 @@ impl Robots {
             expires,
             crawl_delay: None,
             sitemaps: Vec::new(),
+            server_wait: false,
         }
     }
 
@@ -99,6 +111,7 @@ impl Robots {
             expires,
             crawl_delay: None,
             sitemaps: Vec::new(),
+            server_wait: false,
         };
         let unavailable = |error| Self::unavailable(error, fetched + recheck);
         let status = match response {
@@ -119,6 +132,7 @@ impl Robots {
                         .collect(),
                     rules: Rules::Apply(Box::new(robot)),
                     expires: fetched + ttl,
+                    server_wait: false,
                 },
                 None => unavailable(None),
             },
@@ -197,6 +211,8 @@ pub struct RobotsCache {
     agent: String,
     ttl: Duration,
     recheck: Duration,
+    /// The longest a server's `Retry-After` keeps robots.txt from being asked again.
+    max_wait: Duration,
     slots: Mutex<HashMap<String, Slot>>,
     /// Bumped when sitemaps are turned on: every host's next lookup offers them again.
     offers: AtomicU64,
@@ -209,7 +225,7 @@ impl RobotsCache {
         gate: Arc<HostGate>,
         politeness: Politeness,
         user_agent: &str,
-        (ttl, recheck): (Duration, Duration),
+        (ttl, recheck, max_wait): (Duration, Duration, Duration),
     ) -> Self {
         Self {
             client,
@@ -220,6 +236,7 @@ impl RobotsCache {
             agent: product_token(user_agent).to_owned(),
             ttl,
             recheck,
+            max_wait,
             slots: Mutex::new(HashMap::new()),
             offers: AtomicU64::new(1),
         }
@@ -257,10 +274,18 @@ impl RobotsCache {
                 }
             }
         }
-        let (response, body) = self.fetch(url).await;
+        let (response, body, retry_after) = self.fetch(url).await;
         let fetched_at = SystemTime::now();
         let text = stored_text(&body);
-        let robots = self.interpret(response.clone(), body, fetched_at).await;
+        let mut robots = self.interpret(response.clone(), body, fetched_at).await;
+        if let (Rules::Unavailable(_), Some(wait)) = (&robots.rules, retry_after) {
+            // A 429 or 503 that says when to come back: robots.txt is not asked before,
+            // and the host hears nothing else meanwhile.
+            let wait = wait.min(self.max_wait);
+            robots.expires = robots.expires.max(fetched_at + wait);
+            robots.server_wait = true;
+            self.gate.pause(host, tokio::time::Instant::now() + wait);
+        }
         if let (Ok(status), false) = (response, matches!(robots.rules, Rules::Unavailable(_))) {
             self.store
                 .save_robots(
@@ -315,15 +340,15 @@ impl RobotsCache {
     }
 
     /// Fetches `/robots.txt` of `url`'s origin, following up to five redirects; the
-    /// final status (or why nothing answered, or why the body broke off) and at most
-    /// 500 KiB of body.
-    async fn fetch(&self, url: &Url) -> (Result<u16, FetchError>, Vec<u8>) {
+    /// final status (or why nothing answered, or why the body broke off), at most
+    /// 500 KiB of body, and the `Retry-After` of a 429 or 503.
+    async fn fetch(&self, url: &Url) -> (Result<u16, FetchError>, Vec<u8>, Option<Duration>) {
         let Ok(mut target) = url.join("/robots.txt") else {
             let error = FetchError {
                 kind: ErrorKind::Request,
                 message: format!("{url} has no robots.txt address"),
             };
-            return (Err(error), Vec::new());
+            return (Err(error), Vec::new(), None);
         };
         for _ in 0..=MAX_ROBOTS_REDIRECTS {
             if let Err(message) = self.network.check_url(&target) {
@@ -331,7 +356,7 @@ impl RobotsCache {
                     kind: ErrorKind::AddressRefused,
                     message,
                 };
-                return (Err(error), Vec::new());
+                return (Err(error), Vec::new(), None);
             }
             let host = urlnorm::host_key(&target);
             let limits = self.politeness.limits(&host, None);
@@ -340,7 +365,7 @@ impl RobotsCache {
             self.gate.answered(&host, limits.delay);
             let mut response = match sent {
                 Ok(response) => response,
-                Err(e) => return (Err(fetch_error(&e)), Vec::new()),
+                Err(e) => return (Err(fetch_error(&e)), Vec::new(), None),
             };
             let status = response.status();
             if status.is_redirection() {
@@ -351,19 +376,25 @@ impl RobotsCache {
                         target = next;
                         continue;
                     }
-                    None => return (Ok(status.as_u16()), Vec::new()),
+                    None => return (Ok(status.as_u16()), Vec::new(), None),
                 }
             }
             if !status.is_success() {
-                return (Ok(status.as_u16()), Vec::new());
+                let retry_after = matches!(status.as_u16(), 429 | 503)
+                    .then(|| response.headers().get(RETRY_AFTER))
+                    .flatten()
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| retry::parse_retry_after(v, SystemTime::now()))
+                    .filter(|wait| !wait.is_zero());
+                return (Ok(status.as_u16()), Vec::new(), retry_after);
             }
             return match read_body(&mut response).await {
-                Ok(body) => (Ok(status.as_u16()), body),
-                Err(e) => (Err(fetch_error(&e)), Vec::new()),
+                Ok(body) => (Ok(status.as_u16()), body, None),
+                Err(e) => (Err(fetch_error(&e)), Vec::new(), None),
             };
         }
         // Too many redirects: RFC 9309 lets a crawler treat that as "no robots.txt".
-        (Ok(404), Vec::new())
+        (Ok(404), Vec::new(), None)
     }
 }
 

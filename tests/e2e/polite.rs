@@ -998,3 +998,50 @@ async fn a_robots_txt_redirect_to_another_host_keeps_that_hosts_limit() {
     assert_eq!(site.max_in_flight(&main), 1);
     assert_eq!(harness.page_count().await, 3);
 }
+
+/// A robots.txt answered with 503 and a `Retry-After` is asked for again when the server
+/// said, not at once: the host's URLs wait for it rather than spend their attempts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_robots_txt_retry_after_is_obeyed() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/robots.txt",
+        Resource::Sequence(vec![
+            Resource::WithHeaders(
+                vec![("Retry-After".into(), "2".into())],
+                Box::new(Resource::Status(503, "busy".into())),
+            ),
+            text("User-agent: *\nAllow: /\n"),
+        ]),
+    );
+    b.add(&h, "/", html("<title>Home</title>"));
+    let site = b.start();
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[site.url(0, "/")],
+            "[retry]\nmax_attempts = 3\nbase_delay_ms = 100\nmax_delay_ms = 10000\n",
+        )
+        .await;
+
+    let hits = site.hits_for(&h);
+    let robots: Vec<_> = hits.iter().filter(|x| x.path == "/robots.txt").collect();
+    assert_eq!(robots.len(), 2, "robots.txt is asked again once");
+    let waited = robots[1].at.duration_since(robots[0].done);
+    assert!(
+        waited + JITTER >= Duration::from_secs(2),
+        "robots.txt was asked again {waited:?} after the 503"
+    );
+    assert_eq!(
+        harness
+            .db()
+            .await
+            .page(&site.url(0, "/"))
+            .await
+            .and_then(|p| p.title)
+            .as_deref(),
+        Some("Home")
+    );
+}
