@@ -450,7 +450,11 @@ mod tests {
             Arc::new(HostGate::default()),
             Politeness::new(&config.politeness),
             "test",
-            (Duration::from_secs(60), Duration::from_secs(1)),
+            (
+                Duration::from_secs(60),
+                Duration::from_secs(1),
+                Duration::from_secs(60),
+            ),
         );
         let reload = Reload {
             store: store.clone(),
