@@ -8,7 +8,7 @@
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
@@ -91,6 +91,12 @@ async fn run(
 ) -> Result<Summary, Error> {
     let started = Instant::now();
     let store = Store::open(&config.storage.database).await?;
+    // A killed run's hosts, whose next turn it could not leave: they wait a delay. Nodes
+    // sharing PostgreSQL wait one for a host taken over from a node that is gone.
+    let interrupted = match store.cluster() {
+        Some(_) => Vec::new(),
+        None => store.leased_hosts().await?,
+    };
     let recovered = store.recover_leases(&config.cluster.node_id).await?;
     if recovered > 0 {
         tracing::info!(
@@ -266,8 +272,13 @@ async fn run(
         };
         tokio::spawn(reload.run(reloads));
     }
+    let mut frontier = Frontier::new(politeness.clone());
+    if hosts.is_none() {
+        let waits = (context.gate.as_ref(), &politeness);
+        resume_host_turns(&store, &mut frontier, waits, interrupted).await?;
+    }
     let dispatcher = Dispatcher::new(
-        Frontier::new(politeness),
+        frontier,
         store.clone(),
         (jobs_tx, jobs_rx),
         progress.clone(),
@@ -317,8 +328,9 @@ async fn run(
     store
         .release(&config.cluster.node_id, &progress.take_abandoned())
         .await?;
-    if let Some(hosts) = &hosts {
-        hosts.leave().await?;
+    match &hosts {
+        Some(hosts) => hosts.leave().await?,
+        None => keep_host_turns(&store, &context.gate).await?,
     }
     done.cancel();
     reporter
@@ -348,6 +360,44 @@ async fn run(
 fn depth<T: Send + 'static>(sender: &flume::Sender<T>) -> Box<dyn Fn() -> usize + Send + Sync> {
     let weak = sender.downgrade();
     Box::new(move || weak.upgrade().map_or(0, |s| s.len()))
+}
+
+/// A crawl stopped and started again is still one visitor to each host: the hosts the
+/// last run left within a wait (its delay, a Crawl-delay, a `Retry-After`) wait it out,
+/// and those a killed run had URLs out to, whose wait it could not leave, wait their
+/// delay. A node sharing PostgreSQL does this as it hands its hosts back and claims
+/// others.
+async fn resume_host_turns(
+    store: &Store,
+    frontier: &mut Frontier,
+    (gate, politeness): (&HostGate, &Politeness),
+    interrupted: Vec<(String, Option<Duration>)>,
+) -> Result<(), Error> {
+    let (now, wall) = (Instant::now(), SystemTime::now());
+    let left = store.host_turns(wall).await?.into_iter().map(|(host, at)| {
+        let until = now + at.duration_since(wall).unwrap_or_default();
+        (host, until)
+    });
+    let killed = interrupted.into_iter().map(|(host, crawl_delay)| {
+        let until = now + politeness.limits(&host, crawl_delay).delay;
+        (host, until)
+    });
+    for (host, until) in left.chain(killed) {
+        gate.pause(&host, until.into());
+        frontier.hold(&Arc::from(host), until, now);
+    }
+    Ok(())
+}
+
+/// Leaves the hosts still within a wait for the next run ([`resume_host_turns`]).
+async fn keep_host_turns(store: &Store, gate: &HostGate) -> Result<(), Error> {
+    let (now, wall) = (tokio::time::Instant::now(), SystemTime::now());
+    let turns: Vec<(String, SystemTime)> = gate
+        .waiting()
+        .into_iter()
+        .map(|(host, at)| (host, wall + at.saturating_duration_since(now)))
+        .collect();
+    store.save_host_turns(&turns).await
 }
 
 fn seeds(config: &Config, scope: &Scope) -> Vec<Discovered> {

@@ -185,6 +185,16 @@ impl HostGate {
             .filter(|at| *at > Instant::now())
     }
 
+    /// The hosts that may not be sent a request yet, and from when they may.
+    pub fn waiting(&self) -> Vec<(String, Instant)> {
+        let now = Instant::now();
+        self.lock()
+            .iter()
+            .filter(|(_, slot)| slot.next > now)
+            .map(|(host, slot)| (host.clone(), slot.next))
+            .collect()
+    }
+
     /// Moves `host`'s next slot to `at` unless it is later already.
     fn book(&self, host: &str, at: Instant) {
         let mut hosts = self.lock();

@@ -689,6 +689,61 @@ where
         Ok(())
     }
 
+    /// The hosts of rows still leased, with their Crawl-delay: on SQLite, the hosts a
+    /// killed run had URLs out to.
+    pub async fn leased_hosts(&self) -> Result<Vec<(String, Option<Duration>)>, Error> {
+        let rows: Vec<(String, Option<i64>)> = sqlx::query_as(
+            "SELECT DISTINCT f.host, h.crawl_delay_ms
+             FROM frontier f LEFT JOIN hosts h ON h.host = f.host
+             WHERE f.state = 'leased'",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .doing("reading the hosts a stopped run was crawling")?;
+        Ok(rows
+            .into_iter()
+            .map(|(host, delay)| {
+                let delay = delay.and_then(|ms| u64::try_from(ms).ok());
+                (host, delay.map(Duration::from_millis))
+            })
+            .collect())
+    }
+
+    /// Records when each host may next be sent a request (unix ms), for the next run.
+    pub async fn save_host_turns(&self, turns: &[(String, SystemTime)]) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await.doing("keeping the hosts' delays")?;
+        for (host, at) in turns {
+            sqlx::query(
+                "INSERT INTO hosts (host, next_allowed_at) VALUES ($1, $2)
+                 ON CONFLICT (host) DO UPDATE SET next_allowed_at = $2",
+            )
+            .bind(host)
+            .bind(unix_ms(*at))
+            .execute(&mut *tx)
+            .await
+            .doing("keeping the hosts' delays")?;
+        }
+        tx.commit().await.doing("keeping the hosts' delays")?;
+        Ok(())
+    }
+
+    /// The hosts a previous run left waiting past `now`, and until when.
+    pub async fn host_turns(&self, now: SystemTime) -> Result<Vec<(String, SystemTime)>, Error> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT host, next_allowed_at FROM hosts WHERE next_allowed_at > $1")
+                .bind(unix_ms(now))
+                .fetch_all(&self.pool)
+                .await
+                .doing("reading the hosts' delays")?;
+        Ok(rows
+            .into_iter()
+            .map(|(host, ms)| {
+                let at = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+                (host, at)
+            })
+            .collect())
+    }
+
     /// Hands rows `owner` leased back to the queue untouched (shutdown, or a page budget
     /// reached). Only rows it still holds: a fetch cut off by the shutdown may have handed
     /// its page on already, and that page's row, stored `done`, must stay done; and a row

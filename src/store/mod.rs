@@ -365,6 +365,23 @@ impl Store {
         on_backend!(self, db => db.save_robots(host, robots).await)
     }
 
+    /// The hosts of rows still leased, with their Crawl-delay: on SQLite, before
+    /// [`Store::recover_leases`], the hosts a killed run had URLs out to.
+    pub async fn leased_hosts(&self) -> Result<Vec<(String, Option<Duration>)>, Error> {
+        on_backend!(self, db => db.leased_hosts().await)
+    }
+
+    /// Leaves for the next run when each of `turns`' hosts may next be sent a request: a
+    /// crawl stopped and started again within a host's delay is still one visitor to it.
+    pub async fn save_host_turns(&self, turns: &[(String, SystemTime)]) -> Result<(), Error> {
+        on_backend!(self, db => db.save_host_turns(turns).await)
+    }
+
+    /// The hosts the last run left waiting past `now`, and until when.
+    pub async fn host_turns(&self, now: SystemTime) -> Result<Vec<(String, SystemTime)>, Error> {
+        on_backend!(self, db => db.host_turns(now).await)
+    }
+
     /// Hands rows `owner` holds leased back to the queue untouched (shutdown, a page
     /// budget reached, a host handed to another node).
     pub async fn release(&self, owner: &str, ids: &[i64]) -> Result<(), Error> {

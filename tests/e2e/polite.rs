@@ -273,6 +273,41 @@ async fn crawl_delay_spaces_every_request_to_the_host() {
     );
 }
 
+/// A crawl stopped and started again at once is still one visitor to the host: the
+/// delay its last request began (here robots.txt's Crawl-delay) holds across the restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_keeps_the_delay_its_last_request_began() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(&h, "/robots.txt", text("User-agent: *\nCrawl-delay: 1\n"));
+    let links: String = (0..3).map(|i| format!("<a href='/{i}'>{i}</a>")).collect();
+    b.add(&h, "/", html(&links));
+    for i in 0..3 {
+        b.add(&h, &format!("/{i}"), html("<title>x</title>"));
+    }
+    let site = b.start();
+    let harness = Harness::default();
+    let quick = "[politeness]\ndelay_ms = 0\n";
+    harness
+        .crawl(
+            &[site.url(0, "/")],
+            &format!("{quick}[scope]\nmax_pages = 1\n"),
+        )
+        .await;
+    harness
+        .crawl(
+            &[site.url(0, "/")],
+            &format!("{quick}[scope]\nmax_pages = 2\n"),
+        )
+        .await;
+    assert_eq!(site.hits_for(&h).len(), 3, "robots.txt and two pages");
+    let gap = site.min_gap(&h).expect("several requests");
+    assert!(
+        gap + JITTER >= Duration::from_secs(1),
+        "requests {gap:?} apart"
+    );
+}
+
 /// A host's Crawl-delay is its own: jobs waiting it out must not hold fetch workers, or
 /// a few such hosts would stall every other host of the crawl.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

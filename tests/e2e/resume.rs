@@ -192,6 +192,43 @@ async fn kill_9_at_any_moment_loses_nothing_and_stores_nothing_twice() {
     assert_eq!(counts.len(), want.len());
 }
 
+/// A run killed with a request out cannot leave its host's next turn, and a crash loop
+/// must not turn into a flood: the next run waits a delay before asking that host again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_runs_hosts_wait_a_delay_before_the_next_run_asks_them() {
+    const DELAY: Duration = Duration::from_millis(1500);
+    let site = slow_site(Duration::from_secs(5)).await;
+    let harness = Harness::default();
+    let text = harness.config_text(
+        &[site.url(0, "/")],
+        &format!("[politeness]\ndelay_ms = {}\n", DELAY.as_millis()),
+    );
+    let config = harness.write_config(&text);
+    let crawl = || {
+        Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+            .args(["crawl", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start pipecrawl")
+    };
+    let mut first = crawl();
+    // robots.txt is asked for; its answer is seconds away.
+    wait_for_requests(&site, 1).await;
+    first.kill().expect("kill -9");
+    first.wait().expect("reap");
+    let mut second = crawl();
+    wait_for_requests(&site, 2).await;
+    second.kill().expect("kill -9");
+    second.wait().expect("reap");
+
+    let hits = site.hits();
+    let gap = hits[1].at.duration_since(hits[0].at);
+    assert!(gap >= DELAY, "asked again {gap:?} later");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_the_pages_in_flight_and_a_restart_completes_the_crawl() {
     let (site, model) = big_site().await;
