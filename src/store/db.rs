@@ -180,6 +180,10 @@ pub struct Lease {
     pub page_limit_reached: bool,
 }
 
+/// The pages `scope.max_pages` counts: all but the rows of URLs refused as traps, which
+/// are never fetched and which a run counts against its limit no more than the next does.
+const COUNTED_PAGES: &str = "SELECT count(*) FROM pages WHERE error_kind IS DISTINCT FROM 'trap'";
+
 /// Rows read at a time when scheduling revisits for pages that have none.
 const SCHEDULE_BATCH: i64 = 1_000;
 
@@ -402,9 +406,9 @@ where
         Ok(new)
     }
 
-    /// Pages stored so far (a resumed crawl counts them against `max_pages`).
+    /// Pages stored so far that count against `max_pages` (a resumed crawl counts them).
     pub async fn page_count(&self) -> Result<u64, Error> {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM pages")
+        let n: i64 = sqlx::query_scalar(COUNTED_PAGES)
             .fetch_one(&self.pool)
             .await
             .doing("counting pages")?;
@@ -447,10 +451,10 @@ where
                     .execute(&mut *tx)
                     .await
                     .doing("waiting for other nodes' leases")?;
-                let used: i64 = sqlx::query_scalar(
-                    "SELECT (SELECT count(*) FROM pages)
-                          + (SELECT count(*) FROM frontier WHERE state = 'leased')",
-                )
+                let used: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT ({COUNTED_PAGES})
+                          + (SELECT count(*) FROM frontier WHERE state = 'leased')"
+                )))
                 .fetch_one(&mut *tx)
                 .await
                 .doing("counting pages against scope.max_pages")?;

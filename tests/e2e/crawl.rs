@@ -268,6 +268,48 @@ async fn a_retried_request_does_not_count_against_max_pages() {
     assert_eq!(harness.page_count().await, 6);
 }
 
+/// Rows for URLs refused as traps are never fetched, within a run or after it: a trap
+/// page seen before the limit does not use up the next run's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trap_rows_do_not_count_against_max_pages_in_a_later_run() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let pages: String = (0..6).map(|i| format!("<a href='/{i}'>{i}</a>")).collect();
+    let traps: String = (0..10)
+        .map(|i| format!("<a href='/t{i}?a=1&b=2&c=3'>trap {i}</a>"))
+        .collect();
+    b.add(&h, "/", Resource::Html(format!("{pages}{traps}")));
+    for i in 0..6 {
+        b.add(
+            &h,
+            &format!("/{i}"),
+            Resource::Html(format!("<title>Page {i}</title>")),
+        );
+    }
+    let site = b.start();
+    let harness = Harness::default();
+    let traps = "[traps]\nmax_query_params = 2\n";
+    harness
+        .crawl(
+            &[site.url(0, "/")],
+            &format!("{traps}[scope]\nmax_pages = 3\n"),
+        )
+        .await;
+    let trapped = "SELECT count(*) FROM pages WHERE error_kind = 'trap'";
+    assert_eq!(harness.db().await.scalar(trapped).await, 10);
+    let summary = harness
+        .crawl(
+            &[site.url(0, "/")],
+            &format!("{traps}[scope]\nmax_pages = 6\n"),
+        )
+        .await;
+    assert_eq!(
+        summary.tally.pages, 3,
+        "the second run fetched up to the limit"
+    );
+    assert_eq!(page_requests(&site).len(), 6);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_pages_stops_the_crawl_and_a_later_run_continues_where_it_stopped() {
     let (site, model) = three_host_site().await;
