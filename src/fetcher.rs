@@ -490,7 +490,7 @@ pub(crate) fn fetch_error(e: &reqwest::Error) -> FetchError {
     } else if e.is_connect()
         && (message.contains("dns error") || message.contains("failed to lookup address"))
     {
-        ErrorKind::Dns
+        dns_error_kind(&message)
     } else if e.is_connect() {
         ErrorKind::Connect
     } else if e.is_body() || e.is_decode() {
@@ -501,10 +501,41 @@ pub(crate) fn fetch_error(e: &reqwest::Error) -> FetchError {
     FetchError { kind, message }
 }
 
+/// A name that does not resolve is final; a resolver that could not answer for now is
+/// not. getaddrinfo says which only in its words (`gai_strerror`, the same in glibc and
+/// musl, untranslated: Rust programs run in the C locale).
+fn dns_error_kind(message: &str) -> ErrorKind {
+    if message.contains("Temporary failure in name resolution") {
+        ErrorKind::DnsTemporary
+    } else {
+        ErrorKind::Dns
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
+
+    #[test]
+    fn a_resolver_that_cannot_answer_for_now_is_told_from_a_name_that_does_not_exist() {
+        let chain = "error sending request for url (http://a.example/): client error \
+                     (Connect): dns error: failed to lookup address information";
+        assert_eq!(
+            dns_error_kind(&format!("{chain}: Temporary failure in name resolution")),
+            ErrorKind::DnsTemporary
+        );
+        for final_answer in [
+            "Name or service not known",
+            "No address associated with hostname",
+            "Non-recoverable failure in name resolution",
+        ] {
+            assert_eq!(
+                dns_error_kind(&format!("{chain}: {final_answer}")),
+                ErrorKind::Dns
+            );
+        }
+    }
 
     fn with_location(bytes: &[u8]) -> HeaderMap {
         let mut headers = HeaderMap::new();

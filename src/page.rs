@@ -59,6 +59,9 @@ pub enum ErrorKind {
     Connect,
     /// The host name does not resolve.
     Dns,
+    /// The resolver could not answer for now (`EAI_AGAIN`: no DNS server reached, a
+    /// SERVFAIL): the name may well exist, so the URL is tried again.
+    DnsTemporary,
     Body,
     Request,
     Redirect,
@@ -77,10 +80,11 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::Timeout,
         Self::Connect,
         Self::Dns,
+        Self::DnsTemporary,
         Self::Body,
         Self::Request,
         Self::Redirect,
@@ -97,6 +101,7 @@ impl ErrorKind {
             Self::Timeout => "timeout",
             Self::Connect => "connect",
             Self::Dns => "dns",
+            Self::DnsTemporary => "dns_temporary",
             Self::Body => "body",
             Self::Request => "request",
             Self::Redirect => "redirect",
@@ -246,15 +251,16 @@ mod tests {
                 ErrorKind::Timeout => 0,
                 ErrorKind::Connect => 1,
                 ErrorKind::Dns => 2,
-                ErrorKind::Body => 3,
-                ErrorKind::Request => 4,
-                ErrorKind::Redirect => 5,
-                ErrorKind::Parse => 6,
-                ErrorKind::Robots => 7,
-                ErrorKind::RobotsUnavailable => 8,
-                ErrorKind::AddressRefused => 9,
-                ErrorKind::Binary => 10,
-                ErrorKind::Headers => 11,
+                ErrorKind::DnsTemporary => 3,
+                ErrorKind::Body => 4,
+                ErrorKind::Request => 5,
+                ErrorKind::Redirect => 6,
+                ErrorKind::Parse => 7,
+                ErrorKind::Robots => 8,
+                ErrorKind::RobotsUnavailable => 9,
+                ErrorKind::AddressRefused => 10,
+                ErrorKind::Binary => 11,
+                ErrorKind::Headers => 12,
             };
             assert_eq!(position, i, "{}", kind.as_str());
         }

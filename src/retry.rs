@@ -77,6 +77,7 @@ pub fn is_transient(status: Option<u16>, error: Option<ErrorKind>) -> bool {
         Some(
             ErrorKind::Timeout
             | ErrorKind::Connect
+            | ErrorKind::DnsTemporary
             | ErrorKind::Body
             | ErrorKind::RobotsUnavailable,
         ) => true,
@@ -119,6 +120,7 @@ mod tests {
             (Some(408), None),
             (None, Some(ErrorKind::Timeout)),
             (None, Some(ErrorKind::Connect)),
+            (None, Some(ErrorKind::DnsTemporary)),
         ] {
             assert!(
                 matches!(p.decide(status, error, None, 1), Decision::RetryIn(_)),
