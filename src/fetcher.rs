@@ -192,7 +192,10 @@ impl FetchWorker {
                             out.sitemaps.extend(out.job.url.join("/sitemap.xml").ok());
                         }
                     }
-                    if let Some(error) = lookup.robots.network_error() {
+                    // Not obeyed, robots.txt is read for its sitemaps only: one that does
+                    // not answer costs them, not the page.
+                    let obeyed = cx.respect_robots_txt;
+                    if let Some(error) = lookup.robots.network_error().filter(|_| obeyed) {
                         // The host does not answer at all: say so, rather than "robots".
                         out.error = Some(FetchError {
                             kind: error.kind,

@@ -817,6 +817,34 @@ async fn sitemaps_from_robots_txt_seed_pages_nothing_links_to() {
     );
 }
 
+/// With robots.txt not obeyed, it is read only for its sitemaps: one that does not
+/// answer costs the sitemaps, not the pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_robots_txt_that_hangs_does_not_fail_pages_when_robots_are_not_obeyed() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/robots.txt",
+        Resource::Slow(Duration::from_secs(3), Box::new(text("User-agent: *\n"))),
+    );
+    b.add(&h, "/", html("<title>Home</title>"));
+    let site = b.start();
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[site.url(0, "/")],
+            "[fetch]\ntimeout_ms = 300\n[politeness]\nrespect_robots_txt = false\n\
+             [scope]\nsitemaps = true\n",
+        )
+        .await;
+    let home = harness.db().await.page(&site.url(0, "/")).await;
+    assert_eq!(
+        home.map(|p| (p.status, p.error_kind)),
+        Some((Some(200), None))
+    );
+}
+
 /// robots.txt is kept for a day, so a host's sitemaps cannot wait for its next fetch:
 /// a run that finds robots.txt already stored (sitemaps turned on for a crawl under way,
 /// or a restart after a kill before the first page's commit) reads them from there.
