@@ -156,10 +156,16 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
             JobKind::Sitemap => parse_sitemap(&mut record, body, &offer),
         }
     }
-    if let (None, Some(target)) = (&record.error, &f.location) {
+    // The location is stored as the crawl follows it, without session ids: the URL
+    // fetched next, so the redirect's `final_url` names the page stored there.
+    let mut location = f.location;
+    if let Some(target) = &mut location {
+        scope.traps.strip_session_ids(target);
+    }
+    if let (None, Some(target)) = (&record.error, &location) {
         if scope.admits(target, record.job.depth) {
             let job = &record.job;
-            record.discovered.extend(offer.stripping(
+            record.discovered.extend(offer.stripped(
                 target,
                 job.depth,
                 job.redirect_hops + 1,
@@ -167,7 +173,7 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
             ));
         }
     }
-    record.location = f.location;
+    record.location = location;
     record
 }
 

@@ -16,6 +16,7 @@ mod recrawl;
 mod resume;
 mod service;
 mod site;
+mod urls;
 
 use std::path::{Path, PathBuf};
 

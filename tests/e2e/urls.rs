@@ -1,0 +1,62 @@
+//! One URL, one row: spellings, session ids and redirects as the crawl stores them.
+
+use super::site::{Resource, SiteBuilder};
+use super::{Db, Harness};
+
+/// Whether the redirect at `url` is stored as leading to a page that was fetched (200).
+async fn leads_to_a_stored_page(db: &Db, url: &str) -> bool {
+    let sql = format!(
+        "SELECT count(*) FROM pages r JOIN pages p ON p.url = r.final_url
+         WHERE r.url = '{url}' AND p.status = 200"
+    );
+    db.scalar(&sql).await == 1
+}
+
+/// Servers that keep sessions in URLs redirect to add one. The crawl fetches the URL
+/// without it, so the redirect must be stored as leading there: a `final_url` with the
+/// session id names no page, and a link checker would call a working link unchecked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_adding_a_session_id_leads_to_the_page_fetched() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        Resource::Html("<a href='/login'>log in</a><a href='/cart'>cart</a>".into()),
+    );
+    b.add(
+        &h,
+        "/login",
+        Resource::Redirect(302, "/account?sid=5".into()),
+    );
+    b.add(
+        &h,
+        "/account",
+        Resource::Html("<title>Account</title>".into()),
+    );
+    b.add(
+        &h,
+        "/cart",
+        Resource::Redirect(302, "/cart;jsessionid=ABC".into()),
+    );
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    let db = harness.db().await;
+
+    assert_eq!(site.count(&site.url(0, "/account")), 1);
+    assert!(leads_to_a_stored_page(&db, &site.url(0, "/login")).await);
+
+    // Without its session id the target is the redirect itself: never fetched again, so
+    // the chain ends there, and the row says so.
+    assert_eq!(site.count(&site.url(0, "/cart")), 1);
+    let cart = db.page(&site.url(0, "/cart")).await.expect("a row");
+    assert_eq!(cart.final_url.as_deref(), Some(cart.url.as_str()));
+    assert_eq!(
+        (cart.error_kind.as_deref(), cart.error),
+        (
+            Some("redirect"),
+            Some(format!("a redirect loop: back to {}", cart.url))
+        )
+    );
+}
