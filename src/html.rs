@@ -153,7 +153,10 @@ impl ReadState {
                     anchor.image_alts.push_str(alt);
                 }
             }
-            "base" if page.base_href.is_none() => page.base_href = attr("href").map(str::to_owned),
+            // In SVG or MathML a `<base>` is that language's element, not the page's base.
+            "base" if page.base_href.is_none() && self.foreign == 0 => {
+                page.base_href = attr("href").map(str::to_owned);
+            }
             "meta" => {
                 let robots = attr("name").is_some_and(|n| n.trim().eq_ignore_ascii_case("robots"));
                 if let (true, Some(content)) = (robots, attr("content")) {

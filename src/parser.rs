@@ -595,6 +595,17 @@ mod tests {
         );
     }
 
+    /// A browser takes the first HTML `<base>` with an href; one inside `<svg>` is SVG's
+    /// own element, which moves no link.
+    #[test]
+    fn a_base_inside_svg_is_not_the_pages_base() {
+        let e = extract(
+            "<svg><base href='http://o.test/x/'></svg><base href='/docs/'><a href='a'>A</a>",
+            "http://h/index.html",
+        );
+        assert_eq!(pairs(&e), vec![("http://h/docs/a".into(), "A".into())]);
+    }
+
     #[test]
     fn self_links_other_schemes_and_repeats_are_not_links() {
         let e = extract(
