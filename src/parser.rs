@@ -421,9 +421,12 @@ pub fn extract(html: &str, page_url: &Url, encoding: &'static Encoding) -> Extra
         .title
         .map(|t| stored_text(&t))
         .filter(|t| !t.is_empty());
+    // As the HTML standard has it: a base that does not parse, or is `data:` or
+    // `javascript:`, leaves the page's own URL the base.
     let base = page
         .base_href
         .and_then(|href| page_url.join(&href).ok())
+        .filter(|base| !matches!(base.scheme(), "data" | "javascript"))
         .unwrap_or_else(|| page_url.clone());
 
     let mut links = Vec::with_capacity(page.anchors.len());
@@ -604,6 +607,23 @@ mod tests {
             "http://h/index.html",
         );
         assert_eq!(pairs(&e), vec![("http://h/docs/a".into(), "A".into())]);
+    }
+
+    /// The HTML standard ignores a `data:` or `javascript:` base, as browsers do: the
+    /// page's links still resolve against the page.
+    #[test]
+    fn a_data_or_javascript_base_leaves_links_on_the_page_url() {
+        for base in ["javascript:void(0)", "data:text/html,x"] {
+            let e = extract(
+                &format!("<base href='{base}'><a href='a'>A</a>"),
+                "http://h/dir/page",
+            );
+            assert_eq!(
+                pairs(&e),
+                vec![("http://h/dir/a".into(), "A".into())],
+                "{base}"
+            );
+        }
     }
 
     #[test]
