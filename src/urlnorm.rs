@@ -2,9 +2,9 @@
 //! also its dedup.
 //!
 //! The `url` crate already lowercases scheme and host, drops default ports and resolves dot
-//! segments. On top of that we drop fragments (they never reach the server), an empty `?`,
-//! and spell percent-escapes one way: unreserved characters decoded, hex digits uppercase,
-//! and a `%` that starts no escape written `%25`.
+//! segments. On top of that we drop a host's trailing dot, fragments (they never reach the
+//! server) and an empty `?`, and spell percent-escapes one way: unreserved characters
+//! decoded, hex digits uppercase, and a `%` that starts no escape written `%25`.
 
 use std::borrow::Cow;
 
@@ -98,6 +98,7 @@ pub fn normalize(mut url: Url) -> Result<Url, UrlError> {
     if url.host_str().is_none_or(str::is_empty) {
         return Err(UrlError::NoHost);
     }
+    drop_trailing_dots(&mut url)?;
     url.set_fragment(None);
     if let Some(path) = canonical_escapes(url.path()) {
         url.set_path(&path);
@@ -115,6 +116,24 @@ pub fn normalize(mut url: Url) -> Result<Url, UrlError> {
         len if len > MAX_URL_BYTES => Err(UrlError::TooLong(len)),
         _ => Ok(url),
     }
+}
+
+/// `example.com.` → `example.com`: DNS resolves both alike, but servers match `Host`
+/// against the name without the dot (some refuse the dotted one), and a link written
+/// either way must be one frontier row, one host and one request.
+fn drop_trailing_dots(url: &mut Url) -> Result<(), UrlError> {
+    let Some(url::Host::Domain(domain)) = url.host() else {
+        return Ok(());
+    };
+    let bare = domain.trim_end_matches('.');
+    if bare.len() == domain.len() {
+        return Ok(());
+    }
+    if bare.is_empty() {
+        return Err(UrlError::NoHost);
+    }
+    let bare = bare.to_owned();
+    Ok(url.set_host(Some(&bare))?)
 }
 
 /// The politeness and robots.txt unit: host plus port when it is not the scheme's default.
@@ -206,6 +225,21 @@ mod tests {
             n("https://example.com:8443/x"),
             "https://example.com:8443/x"
         );
+    }
+
+    /// A fully qualified name's final dot names the same host to DNS, but a server that
+    /// does not expect it in `Host` may refuse it, and the frontier would hold both.
+    #[test]
+    fn a_hosts_trailing_dot_is_dropped() {
+        assert_eq!(n("http://Example.COM./a"), "http://example.com/a");
+        assert_eq!(
+            n("https://example.com..:8443/"),
+            "https://example.com:8443/"
+        );
+        assert_eq!(n("http://1.2.3.4../"), "http://1.2.3.4/");
+        assert_eq!(normalize_str("http://./"), Err(UrlError::NoHost));
+        let base = normalize_str("http://h/").unwrap();
+        assert_eq!(resolve(&base, "//h./x").unwrap().as_str(), "http://h/x");
     }
 
     #[test]
