@@ -32,9 +32,14 @@ impl HostPattern {
             });
         }
         let (host, subdomains) = match p.strip_prefix("*.") {
-            Some(rest) => (rest.to_owned(), true),
-            None => (p, false),
+            Some(rest) => (rest, true),
+            None => (p.as_str(), false),
         };
+        // Spelled as stored URLs spell hosts (punycode, dotted-decimal IPv4, no trailing
+        // dot), or no URL would ever match `bücher.de`.
+        let host = url::Host::parse(host)
+            .map(|h| h.to_string().trim_end_matches('.').to_owned())
+            .unwrap_or_default();
         let valid = !host.is_empty()
             && host.chars().all(|c| {
                 c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '[' | ']' | ':')
@@ -220,6 +225,17 @@ mod tests {
         let exact = HostPattern::parse("example.com").unwrap();
         assert!(!exact.matches("www.example.com"));
         assert!(HostPattern::parse("exa mple.com").is_err());
+    }
+
+    /// URLs are stored with hosts in punycode and without a trailing dot; a host
+    /// written as people write it must match them.
+    #[test]
+    fn hosts_are_matched_as_urls_spell_them() {
+        let idn = HostPattern::parse("Bücher.de.").unwrap();
+        assert!(idn.matches("xn--bcher-kva.de"));
+        let subdomains = HostPattern::parse("*.bücher.de").unwrap();
+        assert!(subdomains.matches("www.xn--bcher-kva.de"));
+        assert!(HostPattern::parse("0x7f.1").unwrap().matches("127.0.0.1"));
     }
 
     #[test]
