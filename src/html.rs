@@ -29,7 +29,7 @@ pub struct PageElements {
     pub title: Option<String>,
     /// The first `<base href>`.
     pub base_href: Option<String>,
-    /// `<a href>` and `<area href>`, in document order.
+    /// `<a href>` (`xlink:href` in SVG) and `<area href>`, in document order.
     pub anchors: Vec<Anchor>,
     /// The content of each `<meta name="robots">`.
     pub meta_robots: Vec<String>,
@@ -135,7 +135,13 @@ impl ReadState {
             // A new link ends the one open, as the tree builder's adoption agency does.
             "a" => {
                 self.open_anchor = None;
-                if let Some(anchor) = anchor(attr("href"), attr("rel")) {
+                // SVG 1.1 links by `xlink:href`, SVG 2 by `href`, which wins; HTML has
+                // no `xlink:href`.
+                let href = attr("href").or_else(|| match self.foreign {
+                    0 => None,
+                    _ => attr("xlink:href"),
+                });
+                if let Some(anchor) = anchor(href, attr("rel")) {
                     page.anchors.push(anchor);
                     self.open_anchor = Some(page.anchors.len() - 1);
                     self.anchor_tables = self.tables;
@@ -403,6 +409,18 @@ mod tests {
             [("/lazy", ""), ("/buy", "Buy now"), ("/after", "after")]
         );
         assert_eq!(page.anchors[0].image_alts, " Red shoes");
+    }
+
+    /// SVG 1.1 links by `xlink:href`, which browsers still follow; SVG 2's `href` wins
+    /// when both are there.
+    #[test]
+    fn svg_links_by_xlink_href_are_links() {
+        let page = read_page(
+            "<svg><a xlink:href='/old'><text>old</text></a>\
+             <a href='/new' xlink:href='/ignored'><text>new</text></a></svg>\
+             <a xlink:href='/html-has-no-xlink'>html</a>",
+        );
+        assert_eq!(texts(&page), [("/old", "old"), ("/new", "new")]);
     }
 
     #[test]
