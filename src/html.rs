@@ -29,7 +29,8 @@ pub struct PageElements {
     pub title: Option<String>,
     /// The first `<base href>`.
     pub base_href: Option<String>,
-    /// `<a href>` (`xlink:href` in SVG) and `<area href>`, in document order.
+    /// `<a href>` (`xlink:href` in SVG) and `<area href>`, in document order, and the
+    /// URL of the first `<meta http-equiv="refresh">` (`rel` = `refresh`, no text).
     pub anchors: Vec<Anchor>,
     /// The content of each `<meta name="robots">`.
     pub meta_robots: Vec<String>,
@@ -78,6 +79,8 @@ struct ReadState {
     anchor_tables: usize,
     /// `<svg>` and `<math>` elements open.
     foreign: usize,
+    /// A `<meta http-equiv="refresh">` was read.
+    refreshed: bool,
     /// Inside text no reader sees (`<script>`, `<style>`, `<noscript>`, …): it is kept out
     /// of a link's text, where a lazy-loaded image's `<noscript>` copy would otherwise
     /// put its markup and hide the alt text that names the link.
@@ -167,6 +170,19 @@ impl ReadState {
                 let robots = attr("name").is_some_and(|n| n.trim().eq_ignore_ascii_case("robots"));
                 if let (true, Some(content)) = (robots, attr("content")) {
                     page.meta_robots.push(content.to_owned());
+                }
+                let refresh =
+                    attr("http-equiv").is_some_and(|e| e.trim().eq_ignore_ascii_case("refresh"));
+                // A browser acts on the first refresh only.
+                if refresh && !self.refreshed {
+                    self.refreshed = true;
+                    if let Some(url) = attr("content").and_then(refresh_url) {
+                        page.anchors.push(Anchor {
+                            href: url.to_owned(),
+                            rel: Some("refresh".to_owned()),
+                            ..Anchor::default()
+                        });
+                    }
                 }
             }
             "link" if page.canonical_href.is_none() => {
@@ -359,6 +375,51 @@ fn is_block(name: &str) -> bool {
     )
 }
 
+/// The URL a `<meta http-equiv="refresh">`'s content moves to (`5; url='/next'`), read
+/// as the HTML standard's declarative refresh does; `None` for a refresh of the page
+/// itself or content a browser would not act on.
+fn refresh_url(content: &str) -> Option<&str> {
+    let rest = content.trim_start_matches(is_space);
+    let time_end = rest
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(rest.len());
+    if !rest.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
+        return None;
+    }
+    let rest = &rest[time_end..];
+    if !rest.is_empty() && !rest.starts_with([';', ',']) && !rest.starts_with(is_space) {
+        return None;
+    }
+    let rest = rest.trim_start_matches(is_space);
+    let rest = rest
+        .strip_prefix([';', ','])
+        .unwrap_or(rest)
+        .trim_start_matches(is_space);
+    let rest = match rest.get(..3) {
+        Some(word) if word.eq_ignore_ascii_case("url") => {
+            let after = rest[3..].trim_start_matches(is_space);
+            match after.strip_prefix('=') {
+                Some(value) => value.trim_start_matches(is_space),
+                None => rest,
+            }
+        }
+        _ => rest,
+    };
+    let url = match rest.chars().next() {
+        Some(quote @ ('\'' | '"')) => {
+            let quoted = &rest[1..];
+            quoted.find(quote).map_or(quoted, |end| &quoted[..end])
+        }
+        _ => rest,
+    };
+    let url = url.trim_matches(is_space);
+    (!url.is_empty()).then_some(url)
+}
+
+fn is_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\x0c' | '\r')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,6 +470,33 @@ mod tests {
             [("/lazy", ""), ("/buy", "Buy now"), ("/after", "after")]
         );
         assert_eq!(page.anchors[0].image_alts, " Red shoes");
+    }
+
+    #[test]
+    fn a_meta_refresh_url_is_read_as_browsers_read_it() {
+        for (content, url) in [
+            ("0; url=/next", Some("/next")),
+            ("5;URL='/q?a=1' trailing", Some("/q?a=1")),
+            ("0 , url = \"/x\"", Some("/x")),
+            ("1.5; /bare", Some("/bare")),
+            ("3", None),
+            ("0;", None),
+            ("url=/no-time", None),
+            ("0x; url=/bad-time", None),
+        ] {
+            assert_eq!(refresh_url(content), url, "{content:?}");
+        }
+        let page = read_page(
+            "<meta http-equiv=REFRESH content='0;url=/a'><meta http-equiv=refresh content='0;url=/b'>",
+        );
+        assert_eq!(page.anchors.len(), 1, "the first refresh only");
+        assert_eq!(
+            (
+                page.anchors[0].href.as_str(),
+                page.anchors[0].rel.as_deref()
+            ),
+            ("/a", Some("refresh"))
+        );
     }
 
     /// SVG 1.1 links by `xlink:href`, which browsers still follow; SVG 2's `href` wins

@@ -60,3 +60,35 @@ async fn a_redirect_adding_a_session_id_leads_to_the_page_fetched() {
         )
     );
 }
+
+/// A page that moves with `<meta http-equiv="refresh">` (static hosts, old sites) leads
+/// on, as it does in a browser: its URL is a link (`rel` = `refresh`) and is crawled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_meta_refresh_is_followed_and_stored_as_a_link() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        Resource::Html(
+            "<head><meta http-equiv='Refresh' content=\"0; URL='/moved?a=1'\"></head>".into(),
+        ),
+    );
+    b.add(
+        &h,
+        "/moved?a=1",
+        Resource::Html("<title>Moved here</title>".into()),
+    );
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    let db = harness.db().await;
+    let target = site.url(0, "/moved?a=1");
+    assert_eq!(
+        db.page(&target).await.and_then(|p| p.title).as_deref(),
+        Some("Moved here")
+    );
+    let refresh =
+        format!("SELECT count(*) FROM links WHERE target_url = '{target}' AND rel = 'refresh'");
+    assert_eq!(db.scalar(&refresh).await, 1);
+}
