@@ -25,6 +25,14 @@ pub struct CrawlJob {
     pub previous: Option<Box<Previous>>,
 }
 
+impl CrawlJob {
+    /// Depth 0 is a seed's, and a redirect keeps its depth: a seed, or where one
+    /// redirected.
+    pub fn is_seed_or_its_redirect(&self) -> bool {
+        self.depth == 0 && self.kind == JobKind::Page
+    }
+}
+
 /// A page's last visit: validators for a conditional GET, and what decides whether it
 /// changed and when it is due again.
 #[derive(Debug, Clone, Default)]

@@ -163,8 +163,13 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
         scope.traps.strip_session_ids(target);
     }
     if let (None, Some(target)) = (&record.error, &location) {
-        if scope.admits(target, record.job.depth) {
-            let job = &record.job;
+        let job = &record.job;
+        let admitted = if job.is_seed_or_its_redirect() {
+            scope.admits_seed_redirect(target)
+        } else {
+            scope.admits(target, job.depth)
+        };
+        if admitted {
             record.discovered.extend(offer.stripped(
                 target,
                 job.depth,

@@ -14,6 +14,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use url::Url;
 
 use crate::admin::{self, Admin, AdminError};
 use crate::config::Config;
@@ -121,7 +122,8 @@ async fn run(
     let known_seeds = store.seeds().await?;
     let network = Arc::new(NetworkPolicy::new(config.network_allow.clone()));
     network.trust(config.seeds.iter().chain(&known_seeds));
-    let scope = SharedScope::new(Scope::new(&config, &known_seeds));
+    let scoped = in_scope(&store, known_seeds.clone()).await?;
+    let scope = SharedScope::new(Scope::new(&config, &scoped));
     store.enqueue(&seeds(&config, &scope.get())).await?;
     // A service's database is queried while it runs; a one-off crawl's once it is done.
     let deferred = if service.is_some() {
@@ -189,7 +191,7 @@ async fn run(
         records_rx,
         &config,
         deferred,
-        progress.clone(),
+        (progress.clone(), scope.clone()),
     )
     .spawn(stop.clone());
     let parsers = ParsePool::spawn(
@@ -400,6 +402,13 @@ async fn keep_host_turns(store: &Store, gate: &HostGate) -> Result<(), Error> {
     store.save_host_turns(&turns).await
 }
 
+/// The stored seeds and where they redirected: whose hosts are in scope when the config
+/// names none. Only the seeds are trusted.
+async fn in_scope(store: &Store, mut seeds: Vec<Url>) -> Result<Vec<Url>, Error> {
+    seeds.extend(store.seed_redirects().await?);
+    Ok(seeds)
+}
+
 fn seeds(config: &Config, scope: &Scope) -> Vec<Discovered> {
     config.seeds.iter().map(|url| scope.seed(url)).collect()
 }
@@ -433,7 +442,7 @@ impl Reload {
 
     async fn apply(&self, config: &Config) -> Result<(), Error> {
         let _changing = self.scope.changing().await;
-        let known = self.store.seeds().await?;
+        let known = in_scope(&self.store, self.store.seeds().await?).await?;
         self.network.trust(&config.seeds);
         let new_scope = Scope::new(config, &known);
         self.store.enqueue(&seeds(config, &new_scope)).await?;
@@ -448,7 +457,6 @@ impl Reload {
 #[cfg(test)]
 mod tests {
     use metrics_exporter_prometheus::PrometheusBuilder;
-    use url::Url;
 
     use super::*;
     use crate::stages::Queues;

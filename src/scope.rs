@@ -168,6 +168,13 @@ impl Scope {
         scope
     }
 
+    /// Whether a seed's redirect to `url` is followed. Sites move (`http://example.com/`
+    /// to `https://www.example.com/`), so the host a seed lands on is in scope as the
+    /// seed's is, unless the config names the hosts.
+    pub fn admits_seed_redirect(&self, url: &Url) -> bool {
+        self.admits(url, 0) || self.with_seeds(std::slice::from_ref(url)).admits(url, 0)
+    }
+
     /// A seed's frontier row: depth 0, trusted, never a trap.
     pub fn seed(&self, url: &Url) -> Discovered {
         Discovered {

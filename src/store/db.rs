@@ -366,6 +366,19 @@ where
         Ok(urls.iter().filter_map(|u| Url::parse(u).ok()).collect())
     }
 
+    /// Where seeds redirected to: depth 0 is a seed's, and a redirect keeps its depth.
+    pub async fn seed_redirects(&self) -> Result<Vec<Url>, Error> {
+        let urls: Vec<String> = sqlx::query_scalar(
+            "SELECT url FROM frontier
+             WHERE discovered_from IS NOT NULL AND kind = 'page' AND depth = 0
+               AND redirect_hops > 0",
+        )
+        .fetch_all(&self.readers)
+        .await
+        .doing("reading where the seeds redirected")?;
+        Ok(urls.iter().filter_map(|u| Url::parse(u).ok()).collect())
+    }
+
     /// Puts rows leased by a process that is gone back in the queue. One process owns a
     /// SQLite database, so there every lease is stale. On a shared database, those of
     /// `owner` (a node restarted under its old name): other nodes' expired leases go back

@@ -298,6 +298,11 @@ impl Store {
         on_backend!(self, db => db.host_counts(limit).await)
     }
 
+    /// Where seeds redirected to, whose hosts are in scope as the seeds' are.
+    pub async fn seed_redirects(&self) -> Result<Vec<Url>, Error> {
+        on_backend!(self, db => db.seed_redirects().await)
+    }
+
     /// The seeds given so far (by config or over the API): frontier rows no page led to.
     pub async fn seeds(&self) -> Result<Vec<Url>, Error> {
         on_backend!(self, db => db.seeds().await)

@@ -8,12 +8,14 @@
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use url::Url;
 
 use crate::config::Config;
 use crate::error::Error;
 use crate::frontier::dispatcher::Progress;
 use crate::metrics;
 use crate::page::PageRecord;
+use crate::scope::SharedScope;
 use crate::stages::{Phase, Stage};
 use crate::store::link_counts::{LinkCounts, FLUSH_EVERY};
 use crate::store::{Admission, Store};
@@ -31,6 +33,8 @@ pub struct StoreWriter {
     admission: Admission,
     /// This node's name on its leases: only pages whose rows it still holds are stored.
     owner: String,
+    /// Widened by the hosts seeds redirect to, with the pages that say so.
+    scope: SharedScope,
 }
 
 impl StoreWriter {
@@ -39,7 +43,7 @@ impl StoreWriter {
         records: flume::Receiver<PageRecord>,
         config: &Config,
         deferred_counts: bool,
-        progress: Progress,
+        (progress, scope): (Progress, SharedScope),
     ) -> Self {
         let traps = &config.traps;
         Self {
@@ -54,6 +58,7 @@ impl StoreWriter {
                 queue_floor: config.frontier.window,
             },
             owner: config.cluster.node_id.clone(),
+            scope,
         }
     }
 
@@ -121,9 +126,21 @@ impl StoreWriter {
                 }
             }
             let started = std::time::Instant::now();
+            // A seed's new host joins the scope before the redirect to it is stored, so
+            // that its pages' links are judged with it, and under the lock a reload takes
+            // to rebuild the scope from the seeds and redirects stored.
+            let moved = self.seeds_moved(&batch);
+            let changing = if moved.is_empty() {
+                None
+            } else {
+                let changing = self.scope.changing().await;
+                self.scope.set(self.scope.get().with_seeds(&moved));
+                Some(changing)
+            };
             self.store
                 .commit(&mut batch, &mut counts, self.admission, &self.owner)
                 .await?;
+            drop(changing);
             metrics::stored_batch(started.elapsed());
             for page in &batch {
                 tally.add(page);
@@ -138,5 +155,17 @@ impl StoreWriter {
             .merge_staged(self.admission.max_pages_per_host)
             .await?;
         Ok(tally)
+    }
+
+    /// Where the batch's seeds redirected to, on hosts not yet in scope.
+    fn seeds_moved(&self, batch: &[PageRecord]) -> Vec<Url> {
+        let scope = self.scope.get();
+        batch
+            .iter()
+            .filter(|page| page.job.is_seed_or_its_redirect())
+            .filter_map(|page| page.location.as_ref())
+            .filter(|target| !scope.admits(target, 0) && scope.admits_seed_redirect(target))
+            .cloned()
+            .collect()
     }
 }

@@ -92,3 +92,60 @@ async fn a_meta_refresh_is_followed_and_stored_as_a_link() {
         format!("SELECT count(*) FROM links WHERE target_url = '{target}' AND rel = 'refresh'");
     assert_eq!(db.scalar(&refresh).await, 1);
 }
+
+/// Sites move: `http://example.com/` answers with a redirect to
+/// `https://www.example.com/`. A seed's redirect leads to where its site is now, so the
+/// host it lands on is crawled as the seed's would be (when the config names no hosts),
+/// in this run and the next; it is not trusted as a seed is, so its address is checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_that_redirects_to_another_host_brings_that_host_into_scope() {
+    let mut b = SiteBuilder::bind(3).await;
+    let (old, new, other) = (b.authority(0), b.authority(1), b.authority(2));
+    b.add(
+        &old,
+        "/",
+        Resource::Redirect(301, format!("http://{new}/home")),
+    );
+    b.add(
+        &new,
+        "/home",
+        Resource::Html(format!(
+            "<a href='/a'>a</a><a href='http://{other}/'>elsewhere</a>"
+        )),
+    );
+    b.add(
+        &new,
+        "/a",
+        Resource::Html("<title>A</title><a href='/b'>b</a>".into()),
+    );
+    b.add(
+        &new,
+        "/b",
+        Resource::Html("<title>B</title><a href='/c'>c</a>".into()),
+    );
+    b.add(&new, "/c", Resource::Html("<title>C</title>".into()));
+    b.add(&other, "/", Resource::Html("<title>Other</title>".into()));
+    let site = b.start();
+    let harness = Harness::default();
+    let loopback = "[network]\nallow = [\"127.0.0.0/8\"]\n[scope]\nmax_pages = 3\n";
+    harness.crawl(&[site.url(0, "/")], loopback).await;
+    let more = "[network]\nallow = [\"127.0.0.0/8\"]\n";
+    harness.crawl(&[site.url(0, "/")], more).await;
+
+    let db = harness.db().await;
+    for (url, title) in [
+        (site.url(1, "/a"), "A"),
+        (site.url(1, "/b"), "B"),
+        (site.url(1, "/c"), "C"),
+    ] {
+        assert_eq!(
+            db.page(&url).await.and_then(|p| p.title).as_deref(),
+            Some(title),
+            "{url}"
+        );
+    }
+    assert!(
+        db.page(&site.url(2, "/")).await.is_none(),
+        "a link off the new host is out of scope"
+    );
+}
