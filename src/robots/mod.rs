@@ -8,9 +8,10 @@
 //! nothing is allowed until a later fetch succeeds; up to five redirects are followed; only
 //! the first 500 KiB count.
 
-use std::collections::HashMap;
+mod slots;
+
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::RETRY_AFTER;
@@ -26,13 +27,12 @@ use crate::politeness::{HostGate, Politeness};
 use crate::retry;
 use crate::store::{RobotsRow, Store};
 use crate::urlnorm;
+use slots::Slots;
 
 /// Bytes of a robots.txt that are read; the RFC asks for at least 500 KiB.
 const MAX_ROBOTS_BYTES: usize = 500 * 1024;
 /// Redirects followed to reach a robots.txt (RFC 9309 §2.3.1.2).
 const MAX_ROBOTS_REDIRECTS: usize = 5;
-/// Hosts kept in memory before idle entries are dropped (they reload from the database).
-const MAX_CACHED_HOSTS: usize = 10_000;
 
 /// What a host's robots.txt says.
 #[derive(Debug)]
@@ -45,6 +45,9 @@ pub struct Robots {
     /// The server's `Retry-After` set `expires`: the host's URLs wait for it too, rather
     /// than spend their attempts before robots.txt is asked again.
     server_wait: bool,
+    /// Bytes of robots.txt these rules and sitemaps were made from, which the cache
+    /// counts against its bound.
+    size: usize,
 }
 
 #[derive(Debug)]
@@ -94,6 +97,7 @@ impl Robots {
             crawl_delay: None,
             sitemaps: Vec::new(),
             server_wait: false,
+            size: 0,
         }
     }
 
@@ -112,14 +116,16 @@ impl Robots {
             crawl_delay: None,
             sitemaps: Vec::new(),
             server_wait: false,
+            size: 0,
         };
         let unavailable = |error| Self::unavailable(error, fetched + recheck);
         let status = match response {
             Ok(status) => status,
             Err(error) => return unavailable(Some(error)),
         };
+        let body = &body[..body.len().min(MAX_ROBOTS_BYTES)];
         match status {
-            200..=299 => match parse(agent, &body[..body.len().min(MAX_ROBOTS_BYTES)]) {
+            200..=299 => match parse(agent, body) {
                 Some(robot) => Self {
                     crawl_delay: robot
                         .delay
@@ -133,6 +139,7 @@ impl Robots {
                     rules: Rules::Apply(Box::new(robot)),
                     expires: fetched + ttl,
                     server_wait: false,
+                    size: body.len(),
                 },
                 None => unavailable(None),
             },
@@ -192,15 +199,6 @@ pub struct Lookup {
     pub first: bool,
 }
 
-/// A host's robots.txt in memory, and the round of sitemap offers it last took part in.
-#[derive(Default)]
-struct Cached {
-    robots: Option<Arc<Robots>>,
-    offered: u64,
-}
-
-type Slot = Arc<tokio::sync::Mutex<Cached>>;
-
 /// robots.txt for every host, fetched at most once at a time per host.
 pub struct RobotsCache {
     client: Client,
@@ -213,7 +211,7 @@ pub struct RobotsCache {
     recheck: Duration,
     /// The longest a server's `Retry-After` keeps robots.txt from being asked again.
     max_wait: Duration,
-    slots: Mutex<HashMap<String, Slot>>,
+    slots: Slots,
     /// Bumped when sitemaps are turned on: every host's next lookup offers them again.
     offers: AtomicU64,
 }
@@ -237,7 +235,7 @@ impl RobotsCache {
             ttl,
             recheck,
             max_wait,
-            slots: Mutex::new(HashMap::new()),
+            slots: Slots::default(),
             offers: AtomicU64::new(1),
         }
     }
@@ -251,25 +249,25 @@ impl RobotsCache {
     /// else fetched (politely, through the gate). Concurrent lookups for one host wait
     /// for a single fetch.
     pub async fn lookup(&self, url: &Url, host: &str) -> Result<Lookup, Error> {
-        let slot = self.slot(host);
+        let slot = self.slots.get(host);
         let mut cached = slot.lock().await;
         let round = self.offers.load(Ordering::SeqCst);
         let first = std::mem::replace(&mut cached.offered, round) != round;
         let now = SystemTime::now();
-        if let Some(robots) = cached.robots.as_ref().filter(|r| r.expires > now) {
+        if let Some(robots) = cached.robots().filter(|r| r.expires > now) {
             return Ok(Lookup {
                 robots: Arc::clone(robots),
                 first,
             });
         }
-        if cached.robots.is_none() {
+        if cached.robots().is_none() {
             if let Some(row) = self.store.load_robots(host).await? {
                 let robots = self
                     .interpret(Ok(row.status), row.body.into_bytes(), row.fetched_at)
                     .await;
                 if robots.expires > now {
                     let robots = Arc::new(robots);
-                    cached.robots = Some(Arc::clone(&robots));
+                    self.slots.keep(&mut cached, Arc::clone(&robots));
                     return Ok(Lookup { robots, first });
                 }
             }
@@ -305,7 +303,7 @@ impl RobotsCache {
             self.gate.pause(host, tokio::time::Instant::now() + delay);
         }
         let robots = Arc::new(robots);
-        cached.robots = Some(Arc::clone(&robots));
+        self.slots.keep(&mut cached, Arc::clone(&robots));
         // A fresh robots.txt may name new sitemaps.
         Ok(Lookup {
             robots,
@@ -329,14 +327,6 @@ impl RobotsCache {
         })
         .await
         .unwrap_or_else(|_| Robots::unavailable(None, fetched + self.recheck))
-    }
-
-    fn slot(&self, host: &str) -> Slot {
-        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        if slots.len() >= MAX_CACHED_HOSTS && !slots.contains_key(host) {
-            slots.retain(|_, slot| Arc::strong_count(slot) > 1);
-        }
-        Arc::clone(slots.entry(host.to_owned()).or_default())
     }
 
     /// Fetches `/robots.txt` of `url`'s origin, following up to five redirects; the
