@@ -36,8 +36,12 @@ use crate::page::PageRecord;
 pub(crate) const FLUSH_EVERY: Duration = Duration::from_secs(5);
 
 /// Changes waiting (distinct targets plus distinct target/anchor pairs) that force a
-/// flush: about 15 MB of keys, whatever the crawl's speed.
+/// flush, whatever the crawl's speed: about 15 MB of keys of a usual length.
 const MAX_WAITING: usize = 100_000;
+
+/// Bytes of those keys that force a flush. A key can be 2,560 bytes of URL and 4 KiB of
+/// anchor text, so the count alone would let the keys take some 650 MB.
+const MAX_WAITING_BYTES: usize = 16 * 1024 * 1024;
 
 /// Net changes to the counts not yet applied.
 pub(crate) struct LinkCounts {
@@ -45,6 +49,8 @@ pub(crate) struct LinkCounts {
     inlinks: HashMap<String, (i64, i64)>,
     /// Per (target URL, anchor text): link rows.
     anchors: HashMap<(String, String), i64>,
+    /// Bytes of the keys of `inlinks` and `anchors`.
+    key_bytes: usize,
     /// The database says the counts are behind (set since the last flush).
     marked: bool,
     last_flush: Instant,
@@ -57,6 +63,7 @@ impl LinkCounts {
         Self {
             inlinks: HashMap::new(),
             anchors: HashMap::new(),
+            key_bytes: 0,
             marked: false,
             last_flush: Instant::now(),
             deferred: false,
@@ -102,6 +109,7 @@ impl LinkCounts {
 
     fn due(&self) -> bool {
         self.inlinks.len() + self.anchors.len() >= MAX_WAITING
+            || self.key_bytes >= MAX_WAITING_BYTES
             || self.last_flush.elapsed() >= FLUSH_EVERY
     }
 
@@ -146,13 +154,20 @@ impl LinkCounts {
     }
 
     fn add(&mut self, target: &str, anchor: &str, new_page: bool, sign: i64) {
-        let entry = self.inlinks.entry(target.to_owned()).or_default();
+        let key_bytes = &mut self.key_bytes;
+        let entry = self.inlinks.entry(target.to_owned()).or_insert_with(|| {
+            *key_bytes += target.len();
+            (0, 0)
+        });
         entry.0 += if new_page { sign } else { 0 };
         entry.1 += sign;
         *self
             .anchors
             .entry((target.to_owned(), anchor.to_owned()))
-            .or_default() += sign;
+            .or_insert_with(|| {
+                *key_bytes += target.len() + anchor.len();
+                0
+            }) += sign;
     }
 
     /// Applies the changes when they are due, or else makes sure the database says the
@@ -201,6 +216,7 @@ impl LinkCounts {
         usize: ColumnIndex<DB::Row>,
     {
         self.last_flush = Instant::now();
+        self.key_bytes = 0;
         if self.marked {
             set_behind(tx, false).await?;
             self.marked = false;
@@ -356,4 +372,42 @@ where
         .doing("rebuilding link counts")?;
     tx.commit().await.doing("rebuilding link counts")?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_keys_are_flushed_before_they_take_more_than_the_bytes_bound() {
+        let mut counts = LinkCounts::new();
+        let anchor = "word ".repeat(800);
+        let mut added = 0;
+        while added < MAX_WAITING_BYTES + 1_000_000 {
+            let target = format!("http://h/{added:0>2500}");
+            counts.add(&target, &anchor, true, 1);
+            added += 2 * target.len() + anchor.len();
+            if counts.due() {
+                break;
+            }
+        }
+        assert!(
+            counts.due(),
+            "{added} bytes of keys in {} changes are not due",
+            counts.inlinks.len() + counts.anchors.len()
+        );
+        assert!(
+            added < MAX_WAITING_BYTES + 10_000,
+            "due only at {added} bytes"
+        );
+    }
+
+    #[test]
+    fn a_few_short_keys_wait() {
+        let mut counts = LinkCounts::new();
+        counts.add("http://h/a", "a", true, 1);
+        counts.add("http://h/a", "b", false, 1);
+        assert!(!counts.due());
+        assert_eq!(counts.key_bytes, 10 + 11 + 11);
+    }
 }
