@@ -312,10 +312,7 @@ mod tests {
         crate::store::Store::open(&database)
             .await
             .expect("create the database");
-        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&db);
-        let pool = sqlx::SqlitePool::connect_with(options)
-            .await
-            .expect("open the database");
+        let pool = open(&db).await;
         let rows = [
             (
                 "INSERT INTO frontier (id, url, host, depth, priority)
@@ -343,6 +340,20 @@ mod tests {
         }
         pool.close().await;
         db
+    }
+
+    async fn open(db: &Path) -> sqlx::SqlitePool {
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(db);
+        sqlx::SqlitePool::connect_with(options)
+            .await
+            .expect("open the database")
+    }
+
+    /// Runs `sql` on the database at `db`, as another program would.
+    async fn change(db: &Path, sql: &'static str) {
+        let pool = open(db).await;
+        sqlx::query(sql).execute(&pool).await.expect(sql);
+        pool.close().await;
     }
 
     fn csv_rows(path: &Path) -> Vec<HashMap<String, String>> {
@@ -405,17 +416,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("a temp dir");
         let db = awkward_database(dir.path()).await;
         // An image link without alt text: its anchor text is empty, its rel NULL.
-        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&db);
-        let pool = sqlx::SqlitePool::connect_with(options)
-            .await
-            .expect("open the database");
-        sqlx::query(
+        change(
+            &db,
             "INSERT INTO links (id, source_id, target_url, anchor_text) VALUES (2, 1, 'http://a/i', '')",
         )
-        .execute(&pool)
-        .await
-        .expect("insert a link");
-        pool.close().await;
+        .await;
 
         let csv_dir = dir.path().join("csv");
         export(&db.display().to_string(), ExportFormat::Csv, &csv_dir)
@@ -433,15 +438,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("a temp dir");
         let db = awkward_database(dir.path()).await;
         // Another program's write: SQLite stores whatever bytes it is given as TEXT.
-        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&db);
-        let pool = sqlx::SqlitePool::connect_with(options)
-            .await
-            .expect("open the database");
-        sqlx::query("UPDATE pages SET title = CAST(X'41FF2C42' AS TEXT)")
-            .execute(&pool)
-            .await
-            .expect("store bytes that are not UTF-8");
-        pool.close().await;
+        change(&db, "UPDATE pages SET title = CAST(X'41FF2C42' AS TEXT)").await;
         let database = db.display().to_string();
 
         let csv_dir = dir.path().join("csv");
