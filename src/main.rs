@@ -1,6 +1,7 @@
 //! The `pipecrawl` binary: arguments → logging → config → run → exit code.
 
 mod cli;
+mod fdlimit;
 
 use std::process::ExitCode;
 
@@ -58,7 +59,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     match cli.command {
         Command::Crawl { config } => {
-            let config = pipecrawl::Config::load(&config)?;
+            let mut config = pipecrawl::Config::load(&config)?;
+            fdlimit::fit(&mut config);
             let database = config.storage.database.clone();
             let summary = runtime
                 .block_on(pipecrawl::crawl(config, cli::shutdown_signal()))
@@ -67,7 +69,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve { config: path } => {
-            let config = pipecrawl::Config::load(&path)?;
+            let mut config = pipecrawl::Config::load(&path)?;
+            fdlimit::fit(&mut config);
             let database = config.storage.database.clone();
             let summary = runtime
                 .block_on(async {

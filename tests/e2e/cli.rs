@@ -2,7 +2,7 @@
 
 use std::process::{Command, Output};
 
-use super::site::{Resource, SiteBuilder};
+use super::site::{Resource, SiteBuilder, TestSite};
 use super::Harness;
 
 fn pipecrawl(args: &[&str]) -> Output {
@@ -378,4 +378,67 @@ async fn a_closed_stderr_changes_no_exit_code() {
     .expect("the binary ran");
     assert_eq!(status.code(), Some(0), "a crawl whose output nobody read");
     assert_eq!(crawl.page_count().await, 1);
+}
+
+/// Crawls, with 300 fetch workers, a host of 300 pages that each take 300 ms (up to 300
+/// connections at once, ~180 here), through `pipecrawl crawl` started under
+/// `ulimit {limits}` (bash's builtin: std sets no limits for a child). Checks that every
+/// page was stored without a request failing for want of a descriptor, and returns the
+/// site and what the binary wrote to stderr.
+async fn crawl_three_hundred_slow_pages_under_ulimit(limits: &str) -> (TestSite, String) {
+    let mut builder = SiteBuilder::bind(1).await;
+    let host = builder.authority(0);
+    let links: String = (0..300)
+        .map(|i| format!("<a href='/{i}'>{i}</a>"))
+        .collect();
+    builder.add(&host, "/", Resource::Html(links));
+    builder.add_prefix(
+        &host,
+        "/",
+        Resource::Slow(
+            std::time::Duration::from_millis(300),
+            Box::new(Resource::Html("<title>slow</title>".into())),
+        ),
+    );
+    let site = builder.start();
+    let harness = Harness::default();
+    let config = harness.write_config(&harness.config_text(
+        &[site.url(0, "/")],
+        "[fetch]\nworkers = 300\n[politeness]\ndelay_ms = 0\nper_host_concurrency = 300\n",
+    ));
+    let script = format!("ulimit {limits} && exec \"$0\" crawl --config \"$1\"");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("bash")
+            .args(["-c", &script, env!("CARGO_BIN_EXE_pipecrawl")])
+            .arg(config)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run the pipecrawl binary under bash")
+    })
+    .await
+    .expect("the binary ran");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stdout.contains("crawled 301 pages (301 2xx)"), "{stdout}");
+    assert!(
+        !stdout.contains("retries:"),
+        "no request failed for want of a descriptor:\n{stdout}"
+    );
+    (site, stderr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_low_soft_open_file_limit_does_not_stop_a_crawl_with_many_fetchers() {
+    // The hard limit is left as it is.
+    crawl_three_hundred_slow_pages_under_ulimit("-Sn 100").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetchers_beyond_the_hard_open_file_limit_are_lowered_and_said_so() {
+    let (site, stderr) = crawl_three_hundred_slow_pages_under_ulimit("-n 160").await;
+    assert!(
+        stderr.contains("fetch.workers = 300 lowered to 48: this process may open only 160 files"),
+        "{stderr}"
+    );
+    assert!(site.max_in_flight(&site.authorities[0]) <= 48);
 }

@@ -1,0 +1,42 @@
+//! The process's open-file limit, fitted to the crawl before it starts.
+//!
+//! Every request in flight holds a socket, and a finished one's connection waits in the
+//! pool for its host's next request. systemd and most shells start a process with a soft
+//! limit of 1,024 descriptors: with `fetch.workers = 1000` the crawl ran out, connections
+//! failed and SQLite could not open its temporary files, which stopped the crawl. The
+//! hard limit is usually far higher (524,288 under systemd), and a process may raise its
+//! soft limit up to it, as Go's runtime does for every program.
+
+use pipecrawl::Config;
+
+/// Descriptors a crawl holds besides its connections: SQLite's database, WAL, shared
+/// memory and temporary files, the PostgreSQL pool, the admin listener, the runtime's
+/// epoll and event descriptors, stdio and the resolver's sockets.
+const BESIDES_CONNECTIONS: u64 = 64;
+
+/// Connections to allow for each fetch worker: the one its request holds, and about one
+/// more idling in the pool after an earlier request to another host.
+const CONNECTIONS_PER_WORKER: u64 = 2;
+
+/// Raises the soft limit to the hard one, then lowers `fetch.workers` if even that
+/// cannot hold them, saying so: a crawl that runs slower beats one that stops.
+pub fn fit(config: &mut Config) {
+    let limit = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(e) => {
+            tracing::warn!("cannot read or raise the open-file limit (ulimit -n): {e}");
+            return;
+        }
+    };
+    let most = (limit.saturating_sub(BESIDES_CONNECTIONS) / CONNECTIONS_PER_WORKER).max(1);
+    let workers = config.fetch.workers as u64;
+    if workers > most {
+        tracing::warn!(
+            "fetch.workers = {workers} lowered to {most}: this process may open only {limit} \
+             files (ulimit -n), about {CONNECTIONS_PER_WORKER} per worker and \
+             {BESIDES_CONNECTIONS} more; raise the hard limit (LimitNOFILE= for a systemd \
+             service) to fetch more at once"
+        );
+        config.fetch.workers = usize::try_from(most).unwrap_or(usize::MAX);
+    }
+}
