@@ -15,7 +15,7 @@ use reqwest::header::{
     HeaderMap, HeaderName, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED,
     LOCATION, RETRY_AFTER,
 };
-use reqwest::{redirect, Client, Response};
+use reqwest::{redirect, Client, Response, StatusCode};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -330,8 +330,15 @@ impl FetchWorker {
         out.x_robots_tag = x_robots_tag(headers);
 
         if status.is_redirection() {
-            if let Some(target) = location(headers) {
-                self.redirect(out, &target);
+            match location(headers) {
+                Some(target) => self.redirect(out, &target),
+                None if names_a_target(status) => {
+                    out.error = Some(FetchError {
+                        kind: ErrorKind::Redirect,
+                        message: format!("{status} without a Location: the redirect leads nowhere"),
+                    });
+                }
+                None => {}
             }
         }
 
@@ -448,6 +455,13 @@ impl FetchWorker {
             }
         }
     }
+}
+
+/// Whether a 3xx must say where to go: a 301, 302, 303, 307 or 308 without a `Location`
+/// leads nowhere, so a link to it is broken (a 300 may list its choices in the body, and
+/// a 304 is an answer of its own).
+fn names_a_target(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308)
 }
 
 fn header(headers: &HeaderMap, name: impl reqwest::header::AsHeaderName) -> Option<String> {

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use super::raw::{RawReply, RawSite};
+use super::raw::{Ending, RawReply, RawSite};
 use super::site::{Resource, SiteBuilder};
 use super::Harness;
 
@@ -561,4 +561,44 @@ async fn what_postgresql_refuses_is_bounded_alike_on_both_backends() {
     let anchor = |path: &str| links.iter().find(|l| l.0 == url(path)).map(|l| l.1.len());
     assert!(anchor("/b").is_some_and(|n| (4_000..=4_096).contains(&n)));
     assert_eq!(anchor("/c"), Some("nulbyte".len()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_without_a_location_is_a_redirect_error() {
+    let raw = RawSite::start(vec![
+        (
+            "/nowhere",
+            RawReply::new("HTTP/1.1 302 Found\r\nContent-Length: 0", "", Ending::Close),
+        ),
+        (
+            "/not-modified",
+            RawReply::new("HTTP/1.1 304 Not Modified", "", Ending::Close),
+        ),
+    ])
+    .await;
+    let harness = Harness::default();
+    harness
+        .crawl(&[raw.url("/nowhere"), raw.url("/not-modified")], "")
+        .await;
+
+    let db = harness.db().await;
+    let nowhere = db.page(&raw.url("/nowhere")).await.expect("a row");
+    assert_eq!(
+        (nowhere.status, nowhere.error_kind.as_deref()),
+        (Some(302), Some("redirect"))
+    );
+    assert!(
+        nowhere
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("Location")),
+        "{:?}",
+        nowhere.error
+    );
+    let not_modified = db.page(&raw.url("/not-modified")).await.expect("a row");
+    assert_eq!(
+        (not_modified.status, not_modified.error_kind),
+        (Some(304), None),
+        "a 304 names no target"
+    );
 }
