@@ -324,7 +324,7 @@ impl FetchWorker {
         let status = response.status();
         out.status = Some(status.as_u16());
         let headers = response.headers();
-        out.content_type = header(headers, CONTENT_TYPE);
+        out.content_type = content_type(headers);
         out.etag = header(headers, ETAG);
         out.last_modified = header(headers, LAST_MODIFIED);
         out.x_robots_tag = x_robots_tag(headers);
@@ -469,6 +469,15 @@ fn header(headers: &HeaderMap, name: impl reqwest::header::AsHeaderName) -> Opti
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
+}
+
+/// A response's `Content-Type`, whatever bytes it holds: a value with one byte beyond
+/// ASCII (`charset=“utf-8”`, typed in a word processor) still says `text/html`, and
+/// `HeaderValue::to_str` would lose all of it, leaving the page unread with no error.
+fn content_type(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(CONTENT_TYPE)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
 }
 
 /// Every `X-Robots-Tag` line, one per text line: servers send one line per crawler or per

@@ -602,3 +602,36 @@ async fn a_redirect_without_a_location_is_a_redirect_error() {
         "a 304 names no target"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_content_type_with_a_byte_beyond_ascii_is_still_html() {
+    let body = "<title>Quoted</title><a href='/next'>next</a>";
+    let mut head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=\xe2\x80\x9cutf-8\xe2\x80\x9d\r\nContent-Length: ".to_vec();
+    head.extend_from_slice(body.len().to_string().as_bytes());
+    let raw = RawSite::start(vec![
+        ("/", RawReply::new(head, body, Ending::Close)),
+        ("/next", RawReply::ok("text/html", "<title>Next</title>")),
+    ])
+    .await;
+    let harness = Harness::default();
+    harness.crawl(&[raw.url("/")], "").await;
+
+    let db = harness.db().await;
+    let page = db.page(&raw.url("/")).await.expect("a row");
+    assert_eq!(
+        (page.status, page.title.as_deref(), page.error_kind),
+        (Some(200), Some("Quoted"), None)
+    );
+    assert_eq!(
+        page.content_type.as_deref(),
+        Some("text/html; charset=\u{201c}utf-8\u{201d}")
+    );
+    assert_eq!(
+        db.page(&raw.url("/next"))
+            .await
+            .and_then(|p| p.title)
+            .as_deref(),
+        Some("Next"),
+        "its link was followed"
+    );
+}
