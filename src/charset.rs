@@ -33,14 +33,8 @@ pub fn decode<'a>(body: &'a [u8], content_type: Option<&str>) -> Decoded<'a> {
         text: encoding.decode_without_bom_handling(bytes).0,
         encoding,
     };
-    if let Some((encoding, bom_len)) = Encoding::for_bom(body) {
+    if let Some((encoding, bom_len)) = declared(body, content_type) {
         return decoded(encoding, &body[bom_len..]);
-    }
-    if let Some(encoding) = content_type
-        .and_then(from_content_type)
-        .or_else(|| from_meta(body))
-    {
-        return decoded(encoding, body);
     }
     match std::str::from_utf8(body) {
         Ok(text) => Decoded {
@@ -54,6 +48,17 @@ pub fn decode<'a>(body: &'a [u8], content_type: Option<&str>) -> Decoded<'a> {
         }
         Err(_) => decoded(WINDOWS_1252, body),
     }
+}
+
+/// The encoding `body` declares by its byte-order mark (with the mark's length), else by
+/// `content_type` or a `<meta>` (length 0): what decides before any sniffing.
+pub fn declared(body: &[u8], content_type: Option<&str>) -> Option<(&'static Encoding, usize)> {
+    Encoding::for_bom(body).or_else(|| {
+        content_type
+            .and_then(from_content_type)
+            .or_else(|| from_meta(body))
+            .map(|encoding| (encoding, 0))
+    })
 }
 
 fn from_content_type(content_type: &str) -> Option<&'static Encoding> {

@@ -6,7 +6,7 @@
 //! frontier already has are dropped here (see [`SeenUrls`]), keeping the single writer's
 //! work to inserting rows.
 
-use encoding_rs::Encoding;
+use encoding_rs::{Encoding, UTF_16BE, UTF_16LE};
 use foldhash::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -184,7 +184,7 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
 
 fn parse_page(record: &mut PageRecord, body: &[u8], x_robots_tag: Option<&str>, offer: &Offer<'_>) {
     let scope = offer.scope;
-    if looks_binary(body) {
+    if looks_binary(body, record.content_type.as_deref()) {
         record.error = Some(FetchError {
             kind: ErrorKind::Binary,
             message: "the body is served as HTML but is binary".to_owned(),
@@ -312,11 +312,12 @@ fn robots_directives(value: &str) -> (bool, bool) {
 }
 
 /// NUL bytes near the start mean binary data (an image, an archive) labelled as HTML;
-/// text in UTF-16 has them too, but starts with its byte-order mark.
-fn looks_binary(body: &[u8]) -> bool {
-    let head = &body[..body.len().min(1024)];
-    let utf16 = head.starts_with(&[0xff, 0xfe]) || head.starts_with(&[0xfe, 0xff]);
-    !utf16 && head.contains(&0)
+/// text in UTF-16 has them too, and says so by its byte-order mark or its
+/// `Content-Type` charset. Asked before decoding, so a binary body is not decoded.
+fn looks_binary(body: &[u8], content_type: Option<&str>) -> bool {
+    let utf16 = charset::declared(body, content_type)
+        .is_some_and(|(encoding, _)| encoding == UTF_16LE || encoding == UTF_16BE);
+    !utf16 && body[..body.len().min(1024)].contains(&0)
 }
 
 /// Session ids out, links to the page itself and repeats (which stripping can create)

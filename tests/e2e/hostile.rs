@@ -4,7 +4,7 @@ use std::process::Command;
 
 use super::raw::{Ending, RawReply, RawSite};
 use super::site::{Resource, SiteBuilder};
-use super::Harness;
+use super::{Db, Harness};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discovered_hosts_on_private_addresses_are_refused_before_any_connection() {
@@ -603,20 +603,26 @@ async fn a_redirect_without_a_location_is_a_redirect_error() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_content_type_with_a_byte_beyond_ascii_is_still_html() {
-    let body = "<title>Quoted</title><a href='/next'>next</a>";
-    let mut head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=\xe2\x80\x9cutf-8\xe2\x80\x9d\r\nContent-Length: ".to_vec();
-    head.extend_from_slice(body.len().to_string().as_bytes());
+/// Crawls a raw host from `home`, served at `/`, which may link to `/next`, an ordinary
+/// page titled "Next".
+async fn crawl_home(home: RawReply) -> (RawSite, Harness, Db) {
     let raw = RawSite::start(vec![
-        ("/", RawReply::new(head, body, Ending::Close)),
+        ("/", home),
         ("/next", RawReply::ok("text/html", "<title>Next</title>")),
     ])
     .await;
     let harness = Harness::default();
     harness.crawl(&[raw.url("/")], "").await;
-
     let db = harness.db().await;
+    (raw, harness, db)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_content_type_with_a_byte_beyond_ascii_is_still_html() {
+    let body = "<title>Quoted</title><a href='/next'>next</a>";
+    let mut head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=\xe2\x80\x9cutf-8\xe2\x80\x9d\r\nContent-Length: ".to_vec();
+    head.extend_from_slice(body.len().to_string().as_bytes());
+    let (raw, _harness, db) = crawl_home(RawReply::new(head, body, Ending::Close)).await;
     let page = db.page(&raw.url("/")).await.expect("a row");
     assert_eq!(
         (page.status, page.title.as_deref(), page.error_kind),
@@ -634,4 +640,25 @@ async fn a_content_type_with_a_byte_beyond_ascii_is_still_html() {
         Some("Next"),
         "its link was followed"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn utf16_declared_by_the_header_without_a_bom_is_text() {
+    let utf16le: Vec<u8> = "<title>Wide</title><a href='/next'>n\u{e9}xt</a>"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let (raw, _harness, db) =
+        crawl_home(RawReply::ok("text/html; charset=utf-16le", utf16le)).await;
+    let page = db.page(&raw.url("/")).await.expect("a row");
+    assert_eq!(
+        (page.title.as_deref(), page.error_kind.as_deref()),
+        (Some("Wide"), None),
+        "{:?}",
+        page.error
+    );
+    assert!(db
+        .links()
+        .await
+        .contains(&(raw.url("/"), raw.url("/next"), "n\u{e9}xt".into())));
 }
