@@ -1,9 +1,10 @@
 //! Turning a body's bytes into text with the encoding the page meant.
 //!
 //! Order, as browsers do it: a byte-order mark, then the `Content-Type` charset, then a
-//! `<meta charset>` / `http-equiv` declaration near the top. Without any of them the body
-//! is UTF-8 if it is valid UTF-8, else windows-1252 (the web's old default), so undeclared
-//! legacy pages still come out readable rather than full of U+FFFD.
+//! `<meta charset>` / `http-equiv` declaration in the first kilobyte or later in the head.
+//! Without any of them the body is UTF-8 if it is valid UTF-8, else windows-1252 (the
+//! web's old default), so undeclared legacy pages still come out readable rather than
+//! full of U+FFFD.
 
 use std::borrow::Cow;
 use std::sync::LazyLock;
@@ -11,8 +12,20 @@ use std::sync::LazyLock;
 use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8, WINDOWS_1252};
 use regex::bytes::Regex;
 
-/// How far into the body a `<meta>` declaration is looked for (the HTML spec's prescan).
+/// How far into the body a `<meta>` declaration is always looked for (the HTML spec's
+/// prescan).
 const PRESCAN_BYTES: usize = 1024;
+/// How far a `<head>` is read for a declaration past [`PRESCAN_BYTES`]. Browsers honour
+/// one anywhere in the head (Chrome reads on while it sees head elements, Firefox reloads
+/// the page in the declared encoding), so a legacy page whose scripts and styles come
+/// before its `<meta charset>` shows right in them; the crawl must read it alike.
+const HEAD_SCAN_BYTES: usize = 64 * 1024;
+
+/// Where a document's head visibly ends.
+static HEAD_END: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i-u)</head\b|<body\b")
+        .unwrap_or_else(|e| panic!("the end-of-head pattern is a constant: {e}"))
+});
 
 static META_CHARSET: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"(?i-u)<meta[^>]*?charset\s*=\s*["']?\s*([a-z0-9_:.\-]+)"#)
@@ -72,7 +85,7 @@ fn from_content_type(content_type: &str) -> Option<&'static Encoding> {
 }
 
 fn from_meta(body: &[u8]) -> Option<&'static Encoding> {
-    let head = outside_comments(&body[..body.len().min(PRESCAN_BYTES)]);
+    let head = outside_comments(&body[..head_len(body)]);
     let caps = META_CHARSET.captures(&head)?;
     let encoding = Encoding::for_label(caps.get(1)?.as_bytes())?;
     // A body that reached here has no BOM, so a declared UTF-16 cannot be right; the HTML
@@ -82,6 +95,15 @@ fn from_meta(body: &[u8]) -> Option<&'static Encoding> {
     } else {
         encoding
     })
+}
+
+/// How much of `body` may declare its encoding: the prescan's bytes, or up to where the
+/// head ends when that is further but within [`HEAD_SCAN_BYTES`]. A page that never
+/// says where its head ends gets the prescan only.
+fn head_len(body: &[u8]) -> usize {
+    let window = &body[..body.len().min(HEAD_SCAN_BYTES)];
+    let head = HEAD_END.find(window).map_or(0, |end| end.start());
+    head.max(PRESCAN_BYTES).min(body.len())
 }
 
 /// `head` without its `<!-- … -->` comments: a commented-out declaration (a template's
@@ -157,6 +179,23 @@ mod tests {
         assert!(
             decode(unclosed, None).ends_with("\u{b1}"),
             "windows-1252, not latin-2"
+        );
+    }
+
+    #[test]
+    fn a_declaration_late_in_a_long_head_still_decides() {
+        let scripts = "<script>var x = 1;</script>\n".repeat(60);
+        let mut body = format!("<html><head>{scripts}").into_bytes();
+        assert!(body.len() > PRESCAN_BYTES);
+        body.extend_from_slice(b"<meta charset=iso-8859-2><title>\xb1</title></head><body>");
+        assert!(decode(&body, Some("text/html")).ends_with("<title>\u{105}</title></head><body>"));
+
+        let text = "x".repeat(2 * PRESCAN_BYTES);
+        let mut in_body = format!("<head><title>t</title></head><body>{text}").into_bytes();
+        in_body.extend_from_slice(b"<meta charset=iso-8859-2>\xb1");
+        assert!(
+            decode(&in_body, None).ends_with("\u{b1}"),
+            "a declaration in the body is not the page's"
         );
     }
 

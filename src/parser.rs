@@ -315,9 +315,9 @@ fn robots_directives(value: &str) -> (bool, bool) {
 /// text in UTF-16 has them too, and says so by its byte-order mark or its
 /// `Content-Type` charset. Asked before decoding, so a binary body is not decoded.
 fn looks_binary(body: &[u8], content_type: Option<&str>) -> bool {
-    let utf16 = charset::declared(body, content_type)
-        .is_some_and(|(encoding, _)| encoding == UTF_16LE || encoding == UTF_16BE);
-    !utf16 && body[..body.len().min(1024)].contains(&0)
+    body[..body.len().min(1024)].contains(&0)
+        && !charset::declared(body, content_type)
+            .is_some_and(|(encoding, _)| encoding == UTF_16LE || encoding == UTF_16BE)
 }
 
 /// Session ids out, links to the page itself and repeats (which stripping can create)
