@@ -31,7 +31,7 @@ use crate::retry::{self, Decision, RetryPolicy};
 use crate::robots::{RobotsCache, Verdict};
 use crate::scope::SharedScope;
 use crate::stages::{Phase, Stage};
-use crate::urlnorm;
+use crate::{sniff, urlnorm};
 
 /// The header of robots directives for one response (not in `reqwest::header`).
 const X_ROBOTS_TAG: HeaderName = HeaderName::from_static("x-robots-tag");
@@ -343,10 +343,12 @@ impl FetchWorker {
         }
 
         // Only successful HTML (or a sitemap) is read: error pages' links are noise, and a
-        // soft-404 template linking to itself is a classic trap.
+        // soft-404 template linking to itself is a classic trap. A page without a type is
+        // read far enough to tell whether it is HTML, as browsers tell.
+        let mut sniffing = out.job.kind == JobKind::Page && out.content_type.is_none();
         let cap = match out.job.kind {
             JobKind::Sitemap => MAX_SITEMAP_BYTES,
-            JobKind::Page if out.is_html() => self.cx.max_body_bytes,
+            JobKind::Page if out.is_html() || sniffing => self.cx.max_body_bytes,
             JobKind::Page => 0,
         };
         if !status.is_success() || cap == 0 {
@@ -355,8 +357,8 @@ impl FetchWorker {
         }
         // Sized from the declared length when there is one, so a body is not copied as it
         // grows; a server's word is trusted only up to PRESIZE_LIMIT.
-        let declared = response.content_length().unwrap_or(0);
-        let presize = usize::try_from(declared).unwrap_or(usize::MAX);
+        let declared = response.content_length();
+        let presize = usize::try_from(declared.unwrap_or(0)).unwrap_or(usize::MAX);
         let mut body = Vec::with_capacity(presize.min(cap).min(PRESIZE_LIMIT));
         let started = Instant::now();
         loop {
@@ -387,6 +389,12 @@ impl FetchWorker {
                         break;
                     }
                     body.extend_from_slice(&chunk);
+                    if sniffing && body.len() >= sniff::SNIFF_BYTES {
+                        if !sniff::looks_like_html(&body) {
+                            break;
+                        }
+                        sniffing = false;
+                    }
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -394,6 +402,11 @@ impl FetchWorker {
                     break;
                 }
             }
+        }
+        if sniffing && !sniff::looks_like_html(&body) {
+            // Not HTML after all: recorded as any other type, by its declared size.
+            out.bytes = declared.or(Some(body.len() as u64));
+            return;
         }
         out.bytes = Some(body.len() as u64);
         out.body = Some(body);

@@ -46,6 +46,7 @@ pub mod retry;
 pub mod robots;
 pub mod scope;
 pub mod sitemap;
+pub mod sniff;
 pub mod stages;
 pub mod store;
 pub mod summary;

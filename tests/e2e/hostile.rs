@@ -662,3 +662,49 @@ async fn utf16_declared_by_the_header_without_a_bom_is_text() {
         .await
         .contains(&(raw.url("/"), raw.url("/next"), "n\u{e9}xt".into())));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn html_served_without_a_content_type_is_sniffed_and_parsed() {
+    let untyped = |body: &[u8]| {
+        RawReply::new(
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {}", body.len()),
+            body.to_vec(),
+            Ending::Close,
+        )
+    };
+    let page =
+        b"\n  <!DOCTYPE html><title>Untyped</title><a href='/text'>t</a><a href='/image'>i</a>";
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    png.extend_from_slice(b"<a href='/never'>x</a>");
+    let text = b"plain words <a href='/never'>x</a>";
+    let raw = RawSite::start(vec![
+        ("/", untyped(page)),
+        ("/text", untyped(text)),
+        ("/image", untyped(&png)),
+    ])
+    .await;
+    let harness = Harness::default();
+    harness.crawl(&[raw.url("/")], "").await;
+
+    let db = harness.db().await;
+    let home = db.page(&raw.url("/")).await.expect("a row");
+    assert_eq!(
+        (
+            home.status,
+            home.content_type,
+            home.title.as_deref(),
+            home.error_kind
+        ),
+        (Some(200), None, Some("Untyped"), None),
+        "sniffed as HTML, as browsers do"
+    );
+    for (other, len) in [("/text", text.len()), ("/image", png.len())] {
+        let row = db.page(&raw.url(other)).await.expect("a row");
+        assert_eq!(
+            (row.status, row.title, row.error_kind, row.bytes),
+            (Some(200), None, None, i64::try_from(len).ok()),
+            "{other} is not HTML: recorded, not parsed"
+        );
+    }
+    assert_eq!(raw.count("/never"), 0);
+}

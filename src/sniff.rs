@@ -1,0 +1,70 @@
+//! Telling HTML from other bytes when a response has no `Content-Type`, as browsers do
+//! (the WHATWG MIME Sniffing standard's HTML patterns): a server that forgets the header
+//! still serves pages people read, and their links lead on.
+
+/// How much of a body the standard looks at (its "resource header").
+pub const SNIFF_BYTES: usize = 1445;
+
+/// What an HTML page starts with, after whitespace, each followed by a space or `>`.
+const HTML_STARTS: [&[u8]; 17] = [
+    b"<!DOCTYPE HTML",
+    b"<HTML",
+    b"<HEAD",
+    b"<SCRIPT",
+    b"<IFRAME",
+    b"<H1",
+    b"<DIV",
+    b"<FONT",
+    b"<TABLE",
+    b"<A",
+    b"<STYLE",
+    b"<TITLE",
+    b"<B",
+    b"<BODY",
+    b"<BR",
+    b"<P",
+    b"<!--",
+];
+
+/// Whether a body starting with `head` is HTML. Only the start counts: text that merely
+/// holds markup further on (a log, a README) is not a page.
+pub fn looks_like_html(head: &[u8]) -> bool {
+    let head = &head[..head.len().min(SNIFF_BYTES)];
+    let start = head
+        .iter()
+        .position(|b| !matches!(b, b'\t' | b'\n' | b'\x0c' | b'\r' | b' '))
+        .unwrap_or(head.len());
+    let rest = &head[start..];
+    HTML_STARTS.iter().any(|tag| {
+        rest.len() > tag.len()
+            && rest[..tag.len()].eq_ignore_ascii_case(tag)
+            && matches!(rest[tag.len()], b' ' | b'>')
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_like_html;
+
+    #[test]
+    fn a_page_is_known_by_its_first_tag() {
+        for page in [
+            "<!doctype html><title>t</title>",
+            "\r\n  <HTML lang=en>",
+            "<p>hello",
+            "<!-- generated -->",
+        ] {
+            assert!(looks_like_html(page.as_bytes()), "{page}");
+        }
+        for other in [
+            "plain text <a href='/x'>x</a>",
+            "<?xml version='1.0'?><html>",
+            "<pre>",
+            "<a",
+            "\u{feff}<html>",
+            "",
+        ] {
+            assert!(!looks_like_html(other.as_bytes()), "{other}");
+        }
+    }
+}
