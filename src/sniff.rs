@@ -26,6 +26,24 @@ const HTML_STARTS: [&[u8]; 17] = [
     b"<!--",
 ];
 
+/// Whether a response's `Content-Type` leaves its type to the body, as browsers take
+/// it: none at all, one naming no `type/subtype` (PHP's `header("Content-Type:
+/// charset=utf-8")`, an empty value), or one of the standard's "unknown" types.
+pub fn type_unknown(content_type: Option<&str>) -> bool {
+    let Some(content_type) = content_type else {
+        return true;
+    };
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return true;
+    };
+    kind.trim().is_empty()
+        || subtype.trim().is_empty()
+        || ["unknown/unknown", "application/unknown", "*/*"]
+            .iter()
+            .any(|unknown| essence.eq_ignore_ascii_case(unknown))
+}
+
 /// Whether a body starting with `head` is HTML. Only the start counts: text that merely
 /// holds markup further on (a log, a README) is not a page.
 pub fn looks_like_html(head: &[u8]) -> bool {
@@ -44,7 +62,23 @@ pub fn looks_like_html(head: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::looks_like_html;
+    use super::{looks_like_html, type_unknown};
+
+    #[test]
+    fn a_type_that_names_none_is_left_to_the_body() {
+        for unknown in [
+            None,
+            Some(""),
+            Some("charset=utf-8"),
+            Some("*/*"),
+            Some("text/"),
+        ] {
+            assert!(type_unknown(unknown), "{unknown:?}");
+        }
+        for known in ["text/html", "image/png; q=1", "Application/Octet-Stream"] {
+            assert!(!type_unknown(Some(known)), "{known}");
+        }
+    }
 
     #[test]
     fn a_page_is_known_by_its_first_tag() {

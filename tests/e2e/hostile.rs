@@ -708,3 +708,27 @@ async fn html_served_without_a_content_type_is_sniffed_and_parsed() {
     }
     assert_eq!(raw.count("/never"), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn html_under_a_content_type_naming_no_type_is_sniffed_and_parsed() {
+    let page = "<html><title>Typeless</title><a href='/next'>next</a>";
+    let (raw, _harness, db) = crawl_home(RawReply::ok("charset=utf-8", page)).await;
+    let home = db.page(&raw.url("/")).await.expect("a row");
+    assert_eq!(
+        (home.title.as_deref(), home.error_kind),
+        (Some("Typeless"), None),
+        "`charset=utf-8` names no type: sniffed, as browsers do"
+    );
+    assert_eq!(
+        db.page(&raw.url("/next"))
+            .await
+            .and_then(|p| p.title)
+            .as_deref(),
+        Some("Next")
+    );
+    for unknown in ["*/*", "application/unknown", ""] {
+        let (raw, _harness, db) = crawl_home(RawReply::ok(unknown, page)).await;
+        let home = db.page(&raw.url("/")).await.expect("a row");
+        assert_eq!(home.title.as_deref(), Some("Typeless"), "{unknown:?}");
+    }
+}
