@@ -148,10 +148,12 @@ pub fn host_key(url: &Url) -> String {
 /// Rewrites `%7e` → `~`, `%2f` → `%2F` and a stray `%` → `%25`; `None` when the input is
 /// already canonical.
 ///
+/// robots.txt rules are spelled this way too, so they match the URLs they name.
+///
 /// A stray `%` must be escaped, not kept: decoding `%33` after it (`%%33` → `%3`) would
 /// otherwise make a new escape of it, so the URL would normalise to another URL the next
 /// time, and mean another resource to the server.
-fn canonical_escapes(s: &str) -> Option<String> {
+pub fn canonical_escapes(s: &str) -> Option<String> {
     if !s.contains('%') {
         return None;
     }

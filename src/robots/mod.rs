@@ -10,6 +10,7 @@
 
 mod slots;
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -156,9 +157,31 @@ impl Robots {
 /// crawler use the rules that do parse. So on a refusal, the lines that fail on their own
 /// are dropped and the rest parsed again. `None` if even that fails.
 fn parse(agent: &str, body: &[u8]) -> Option<Robot> {
-    Robot::new(agent, body)
-        .or_else(|_| Robot::new(agent, &without_failing_lines(body)))
+    let body = with_canonical_escapes(body);
+    Robot::new(agent, &body)
+        .or_else(|_| Robot::new(agent, &without_failing_lines(&body)))
         .ok()
+}
+
+/// `body` with its percent-escapes spelled as the crawl spells URLs' (`%7e` → `~`,
+/// `%c3%a9` → `%C3%A9`). RFC 9309 §2.2.2 has `/%7Ejoe/` block `/~joe/`, but the matcher
+/// compares bytes, and the URLs it is asked about are normalised. Lines that are not
+/// UTF-8 are left alone: the matcher skips their rules anyway.
+fn with_canonical_escapes(body: &[u8]) -> Cow<'_, [u8]> {
+    if !body.contains(&b'%') {
+        return Cow::Borrowed(body);
+    }
+    let mut out = Vec::with_capacity(body.len());
+    for line in body.split_inclusive(|b| matches!(b, b'\n' | b'\r')) {
+        match std::str::from_utf8(line)
+            .ok()
+            .and_then(urlnorm::canonical_escapes)
+        {
+            Some(canonical) => out.extend_from_slice(canonical.as_bytes()),
+            None => out.extend_from_slice(line),
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// `body` without the lines that texting_robots refuses when each is the only rule of a
@@ -488,6 +511,30 @@ mod tests {
             assert_eq!(verdict(&r, "/public"), Verdict::Allowed, "{rule}");
             assert_eq!(r.crawl_delay, Some(Duration::from_secs(2)), "{rule}");
         }
+    }
+
+    /// RFC 9309 §2.2.2: a rule and a URL that spell one path differently (an unreserved
+    /// character escaped, hex digits in lower case) match. The crawler asks about URLs
+    /// spelled its one way, so the rules must be spelled that way too.
+    #[test]
+    fn rules_match_urls_whatever_their_percent_escapes() {
+        let r = robots(
+            Some(200),
+            "User-agent: *\nDisallow: /%7Ejoe/\nDisallow: /caf%c3%a9\nDisallow: /foo/bar/%62%61%7A\nDisallow: /a%2fb\nAllow: /%7ejoe/public\n",
+        );
+        let ask = |url: &str| r.verdict(&urlnorm::normalize_str(url).unwrap());
+        for blocked in [
+            "http://h/~joe/x",
+            "http://h/%7Ejoe/x",
+            "http://h/café",
+            "http://h/caf%C3%A9",
+            "http://h/foo/bar/baz",
+            "http://h/a%2Fb",
+        ] {
+            assert_eq!(ask(blocked), Verdict::Disallowed, "{blocked}");
+        }
+        assert_eq!(ask("http://h/~joe/public"), Verdict::Allowed);
+        assert_eq!(ask("http://h/a/b"), Verdict::Allowed);
     }
 
     #[test]
