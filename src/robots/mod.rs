@@ -10,7 +10,6 @@
 
 mod slots;
 
-use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -157,31 +156,55 @@ impl Robots {
 /// crawler use the rules that do parse. So on a refusal, the lines that fail on their own
 /// are dropped and the rest parsed again. `None` if even that fails.
 fn parse(agent: &str, body: &[u8]) -> Option<Robot> {
-    let body = with_canonical_escapes(body);
+    let body = canonical_lines(body);
     Robot::new(agent, &body)
         .or_else(|_| Robot::new(agent, &without_failing_lines(&body)))
         .ok()
 }
 
-/// `body` with its percent-escapes spelled as the crawl spells URLs' (`%7e` → `~`,
-/// `%c3%a9` → `%C3%A9`). RFC 9309 §2.2.2 has `/%7Ejoe/` block `/~joe/`, but the matcher
-/// compares bytes, and the URLs it is asked about are normalised. Lines that are not
-/// UTF-8 are left alone: the matcher skips their rules anyway.
-fn with_canonical_escapes(body: &[u8]) -> Cow<'_, [u8]> {
-    if !body.contains(&b'%') {
-        return Cow::Borrowed(body);
-    }
+/// `body` with each line put the way the matcher must see it to read the file as RFC
+/// 9309 means it: see [`user_agent_token`] and [`urlnorm::canonical_escapes`]. Lines
+/// that are not UTF-8 are left alone: the matcher skips their rules anyway.
+fn canonical_lines(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len());
-    for line in body.split_inclusive(|b| matches!(b, b'\n' | b'\r')) {
-        match std::str::from_utf8(line)
-            .ok()
-            .and_then(urlnorm::canonical_escapes)
-        {
+    // The line endings texting_robots knows, and NUL, which it reads as one.
+    for line in body.split_inclusive(|b| matches!(b, b'\n' | b'\r' | b'\0')) {
+        let text = std::str::from_utf8(line).ok();
+        match text.and_then(|t| user_agent_token(t).or_else(|| urlnorm::canonical_escapes(t))) {
             Some(canonical) => out.extend_from_slice(canonical.as_bytes()),
             None => out.extend_from_slice(line),
         }
     }
-    Cow::Owned(out)
+    out
+}
+
+/// A `User-agent` line cut to the product token it names, when it names more:
+/// `User-agent: pipecrawl/0.1` names pipecrawl, as Google's reference parser reads it,
+/// but the matcher compares whole values. The value is cut as our own user agent is
+/// ([`product_token`]), so a name with digits or dots (`MJ12bot`) still matches whole.
+/// `None` for every other line. The keys and separators are the ones texting_robots
+/// reads.
+fn user_agent_token(line: &str) -> Option<String> {
+    let line = line.trim_start_matches([' ', '\t']);
+    let rest = ["user-agent", "user agent", "useragent"]
+        .iter()
+        .find_map(|key| {
+            line.get(..key.len())
+                .filter(|k| k.eq_ignore_ascii_case(key))
+                .map(|_| &line[key.len()..])
+        })?;
+    let value = match rest.trim_start_matches([' ', '\t']).strip_prefix(':') {
+        Some(value) => value,
+        None if rest.starts_with([' ', '\t']) => rest,
+        None => return None,
+    };
+    let value = value
+        .split('#')
+        .next()
+        .unwrap_or_default()
+        .trim_matches(|c: char| c.is_whitespace() || c == '\0');
+    let token = product_token(value);
+    (token.len() < value.len()).then(|| format!("User-agent: {token}\n"))
 }
 
 /// `body` without the lines that texting_robots refuses when each is the only rule of a
@@ -535,6 +558,44 @@ mod tests {
         }
         assert_eq!(ask("http://h/~joe/public"), Verdict::Allowed);
         assert_eq!(ask("http://h/a/b"), Verdict::Allowed);
+    }
+
+    /// A site owner copies the user agent from the logs: `User-agent: pipecrawl/0.1`
+    /// names us as Google's reference parser reads it (the name up to the first character
+    /// a product token cannot hold), while a longer name (`pipecrawl-images`) is another
+    /// crawler's.
+    #[test]
+    fn a_group_naming_our_user_agent_with_its_version_is_ours() {
+        for (line, ours) in [
+            ("User-agent: PipeCrawl/0.1 (+https://x)", true),
+            ("user agent pipecrawl 0.1", true),
+            ("User-agent: pipecrawl # us", true),
+            ("User-agent: pipecrawl/0.1\r", true),
+            ("User-agent: pipecrawl-images", false),
+            ("User-agent: pipecrawlers", false),
+        ] {
+            let r = robots(
+                Some(200),
+                &format!("User-agent: *\nDisallow: /\n\n{line}\nDisallow: /private\n"),
+            );
+            let expected = if ours {
+                Verdict::Allowed
+            } else {
+                Verdict::Disallowed
+            };
+            assert_eq!(verdict(&r, "/public"), expected, "{line}");
+            assert_eq!(verdict(&r, "/private"), Verdict::Disallowed, "{line}");
+        }
+    }
+
+    #[test]
+    fn a_name_with_digits_and_dots_is_matched_whole() {
+        for agent in ["MJ12bot", "my.bot"] {
+            let body = format!("User-agent: *\nDisallow: /\n\nUser-agent: {agent}\nDisallow: /x\n");
+            let robot = parse(agent, body.as_bytes()).unwrap();
+            assert!(robot.allowed("/public"), "{agent}");
+            assert!(!robot.allowed("/x"), "{agent}");
+        }
     }
 
     #[test]
