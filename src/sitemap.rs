@@ -4,6 +4,7 @@
 //! Everything is bounded the way the protocol bounds it: 50,000 URLs and 50 MB
 //! uncompressed per file, so a hostile "sitemap" cannot make the crawler hold more.
 
+use std::borrow::Cow;
 use std::io::Read;
 
 use flate2::read::GzDecoder;
@@ -57,7 +58,8 @@ pub fn parse(body: &[u8]) -> Result<Sitemap, String> {
 }
 
 fn parse_xml(text: &str) -> Result<Sitemap, String> {
-    let mut reader = Reader::from_str(text);
+    let text = escape_bare_ampersands(text);
+    let mut reader = Reader::from_str(&text);
     let mut out = Sitemap::default();
     // The element a `<loc>` belongs to (`url` or `sitemap`), how deep inside it the reader
     // is (only its own `<loc>`, at depth 0, names it: an image sitemap's `<image:loc>`
@@ -130,6 +132,48 @@ fn parse_xml(text: &str) -> Result<Sitemap, String> {
         }
     }
     Ok(out)
+}
+
+/// `text` with each `&` that starts no reference written `&amp;`, as lenient readers
+/// take it: sitemap generators often paste query strings in unescaped, and the XML
+/// reader would refuse the whole file at the first. CDATA sections are literal text and
+/// stay as they are.
+fn escape_bare_ampersands(text: &str) -> Cow<'_, str> {
+    const CDATA: &str = "<![CDATA[";
+    let mut out = String::new();
+    // `text[..kept]` is in `out`, once there is anything to escape.
+    let mut kept = 0;
+    let mut at = 0;
+    while let Some(i) = text[at..].find(['&', '<']).map(|i| at + i) {
+        let rest = &text[i..];
+        at = i + 1;
+        if rest.starts_with(CDATA) {
+            at = rest.find("]]>").map_or(text.len(), |end| i + end + 3);
+        } else if rest.starts_with('&') && !starts_reference(&rest[1..]) {
+            out.push_str(&text[kept..i]);
+            out.push_str("&amp;");
+            kept = i + 1;
+        }
+    }
+    if kept == 0 {
+        return Cow::Borrowed(text);
+    }
+    out.push_str(&text[kept..]);
+    Cow::Owned(out)
+}
+
+/// Whether the text after a `&` is a reference: a name or `#` number, then `;`. Real
+/// names are short, so only the first few characters are looked at.
+fn starts_reference(after: &str) -> bool {
+    const LONGEST_NAME: usize = 32;
+    for (i, c) in after.char_indices().take(LONGEST_NAME) {
+        match c {
+            ';' => return i > 0,
+            c if c.is_alphanumeric() || matches!(c, '#' | '.' | '-' | '_' | ':') => {}
+            _ => return false,
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -211,6 +255,29 @@ mod tests {
         assert_eq!(
             parse(&body).unwrap().pages,
             vec![Url::parse("http://h/a").unwrap()]
+        );
+    }
+
+    /// Sitemap generators that paste query strings in unescaped are common; a lenient
+    /// reader (Scrapy's, lxml's `recover`) takes a bare `&` as the character it means.
+    /// Escapes and character data keep their meaning.
+    #[test]
+    fn an_unescaped_ampersand_does_not_cost_the_sitemap() {
+        let xml = r#"<urlset>
+              <url><loc>http://h/a?x=1&y=2</loc></url>
+              <url><loc>http://h/b?p=1&amp;q=&#50;&amp</loc></url>
+              <url><loc><![CDATA[http://h/c?x=1&y=2&amp;]]></loc></url>
+              <url><loc>http://h/d</loc></url>
+            </urlset>"#;
+        let s = parse(xml.as_bytes()).unwrap();
+        assert_eq!(
+            s.pages,
+            urls(&[
+                "http://h/a?x=1&y=2",
+                "http://h/b?p=1&q=2&amp",
+                "http://h/c?x=1&y=2&amp;",
+                "http://h/d"
+            ])
         );
     }
 }
