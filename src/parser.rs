@@ -127,7 +127,7 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
     // fate: robots.txt is not read again for a day, so a retried first page must not
     // take them down with it.
     for sitemap in &f.sitemaps {
-        if scope.admits(sitemap, 0) {
+        if scope.admits_sitemap(sitemap) {
             record
                 .discovered
                 .extend(offer.stripping(sitemap, 0, 0, JobKind::Sitemap));
@@ -164,10 +164,10 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
     }
     if let (None, Some(target)) = (&record.error, &location) {
         let job = &record.job;
-        let admitted = if job.is_seed_or_its_redirect() {
-            scope.admits_seed_redirect(target)
-        } else {
-            scope.admits(target, job.depth)
+        let admitted = match job.kind {
+            _ if job.is_seed_or_its_redirect() => scope.admits_seed_redirect(target),
+            JobKind::Sitemap => scope.admits_sitemap(target),
+            JobKind::Page => scope.admits(target, job.depth),
         };
         if admitted {
             record.discovered.extend(offer.stripped(
@@ -261,7 +261,7 @@ fn parse_sitemap(record: &mut PageRecord, body: &[u8], offer: &Offer<'_>) {
     }
     // Sitemap indexes nest; two levels below robots.txt is as deep as real sites go.
     if record.job.depth < MAX_SITEMAP_NESTING {
-        for url in sitemap.sitemaps.iter().filter(|u| scope.admits(u, depth)) {
+        for url in sitemap.sitemaps.iter().filter(|u| scope.admits_sitemap(u)) {
             record
                 .discovered
                 .extend(offer.stripping(url, depth, 0, JobKind::Sitemap));

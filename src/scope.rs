@@ -190,18 +190,26 @@ impl Scope {
 
     /// Whether a URL found at `depth` should be crawled.
     pub fn admits(&self, url: &Url, depth: u32) -> bool {
-        if self.max_depth.is_some_and(|max| depth > max) {
-            return false;
-        }
-        let Some(host) = url.host_str() else {
-            return false;
-        };
-        if !self.hosts.iter().any(|h| h.matches(host)) {
+        if self.max_depth.is_some_and(|max| depth > max) || !self.host_in_scope(url) {
             return false;
         }
         let s = url.as_str();
         (self.include.is_empty() || self.include.iter().any(|re| re.is_match(s)))
             && !self.exclude.iter().any(|re| re.is_match(s))
+    }
+
+    /// Whether a sitemap file at `url` is read: when its host is in scope. `include` and
+    /// `exclude` are written for pages, and hold for the pages a sitemap lists; a
+    /// sitemap's own URL seldom matches an `include` (`/blog/` does not name
+    /// `/sitemap.xml`) and may match an `exclude` of archives (`\.gz$`), which would
+    /// silently leave `scope.sitemaps` reading nothing.
+    pub fn admits_sitemap(&self, url: &Url) -> bool {
+        self.host_in_scope(url)
+    }
+
+    fn host_in_scope(&self, url: &Url) -> bool {
+        url.host_str()
+            .is_some_and(|host| self.hosts.iter().any(|h| h.matches(host)))
     }
 
     /// Higher goes first. Depth counts down so the crawl is breadth-first; matching boost

@@ -251,3 +251,54 @@ pub fn generate(site: &mut SiteBuilder, hosts: usize, pages_per_host: usize, see
         seeds: (0..hosts).map(|h| abs(h, "/")).collect(),
     }
 }
+
+/// `include` and `exclude` are written for pages. The sitemap files that list them match
+/// neither (`/blog/` does not name `/sitemap.xml`; an `exclude` of archives such as the
+/// example config's `\.gz$` names `sitemap.xml.gz`), so held to them, `sitemaps = true`
+/// read nothing. A sitemap is read when its host is in scope; the pages it lists are
+/// held to the rules.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sitemaps_are_read_whatever_include_and_exclude_say_of_their_own_urls() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let base = format!("http://{h}");
+    b.add(&h, "/", Resource::Html("<title>Home</title>".into()));
+    // No robots.txt: /sitemap.xml is asked for, an index here.
+    let index =
+        format!("<sitemapindex><sitemap><loc>{base}/pages.xml.gz</loc></sitemap></sitemapindex>");
+    b.add(
+        &h,
+        "/sitemap.xml",
+        Resource::Typed("application/xml", index.into_bytes()),
+    );
+    // Plain text, whatever its name says: gzip is told by its bytes.
+    b.add(
+        &h,
+        "/pages.xml.gz",
+        Resource::Typed(
+            "application/xml",
+            format!("{base}/blog/one\n{base}/blog/two.gz\n{base}/about\n").into_bytes(),
+        ),
+    );
+    for path in ["/blog/one", "/blog/two.gz", "/about"] {
+        b.add(&h, path, Resource::Html("<title>Listed</title>".into()));
+    }
+    let site = b.start();
+
+    let harness = super::Harness::default();
+    let config = "[scope]\nsitemaps = true\ninclude = ['/blog/']\nexclude = ['\\.gz$']\n";
+    harness.crawl(&[site.url(0, "/")], config).await;
+    assert_eq!(
+        site.count(&site.url(0, "/pages.xml.gz")),
+        1,
+        "the sitemaps are read"
+    );
+    assert_eq!(
+        site.count(&site.url(0, "/blog/one")),
+        1,
+        "a listed page in scope is fetched"
+    );
+    for out in ["/blog/two.gz", "/about"] {
+        assert_eq!(site.count(&site.url(0, out)), 0, "{out} is out of scope");
+    }
+}
