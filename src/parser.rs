@@ -243,16 +243,11 @@ fn parse_page(record: &mut PageRecord, body: &[u8], x_robots_tag: Option<&str>, 
 
 fn parse_sitemap(record: &mut PageRecord, body: &[u8], offer: &Offer<'_>) {
     let scope = offer.scope;
-    let sitemap = match sitemap::parse(body) {
-        Ok(sitemap) => sitemap,
-        Err(message) => {
-            record.error = Some(FetchError {
-                kind: ErrorKind::Parse,
-                message,
-            });
-            return;
-        }
-    };
+    let sitemap = sitemap::parse(body);
+    record.error = sitemap.error.map(|message| FetchError {
+        kind: ErrorKind::Parse,
+        message,
+    });
     let depth = record.job.depth + 1;
     for url in sitemap.pages.iter().filter(|u| scope.admits(u, depth)) {
         record
@@ -803,5 +798,33 @@ mod tests {
             targets,
             std::collections::HashSet::from(["http://h/a", "http://h/b"])
         );
+    }
+
+    /// A sitemap that breaks off into bad XML (a stray end tag, a truncated gzip stream)
+    /// still listed the URLs before the break: they are crawled, and the page row says
+    /// what was wrong with the rest.
+    #[test]
+    fn a_sitemap_broken_part_way_keeps_the_urls_before_the_break() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut gz, b"<urlset><url><loc>http://h/1</loc></url>").unwrap();
+        let mut truncated = gz.finish().unwrap();
+        truncated.truncate(truncated.len() - 4);
+        for body in [
+            b"<urlset><url><loc>http://h/1</loc></url></url><url><loc>http://h/2</loc></url></urlset>".to_vec(),
+            truncated,
+        ] {
+            let fetched = Fetched {
+                status: Some(200),
+                body: Some(body),
+                ..Fetched::new(crate::page::CrawlJob {
+                    kind: JobKind::Sitemap,
+                    ..home_job(None)
+                })
+            };
+            let record = to_record(fetched, &rules());
+            let found: Vec<&str> = record.discovered.iter().map(|d| d.url.as_str()).collect();
+            assert_eq!(found, ["http://h/1"]);
+            assert_eq!(record.error.map(|e| e.kind), Some(ErrorKind::Parse));
+        }
     }
 }

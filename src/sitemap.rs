@@ -25,39 +25,48 @@ pub struct Sitemap {
     pub pages: Vec<Url>,
     /// Further sitemaps (`<sitemapindex><sitemap><loc>`).
     pub sitemaps: Vec<Url>,
+    /// Why the sitemap could not be read to its end. The entries before the break are
+    /// kept: they were listed as well as any, and a generator's one slip near the end of
+    /// 50,000 URLs must not cost them all.
+    pub error: Option<String>,
 }
 
 /// Reads a sitemap body; entries that are not http(s) URLs are skipped.
-pub fn parse(body: &[u8]) -> Result<Sitemap, String> {
+pub fn parse(body: &[u8]) -> Sitemap {
+    let mut gzip_error = None;
     let text = if body.starts_with(&[0x1f, 0x8b]) {
+        // On an error, what was decompressed before it is in `out`.
         let mut out = Vec::new();
-        GzDecoder::new(body)
+        gzip_error = GzDecoder::new(body)
             .take(MAX_UNCOMPRESSED)
             .read_to_end(&mut out)
-            .map_err(|e| format!("the gzipped sitemap does not decompress: {e}"))?;
+            .err()
+            .map(|e| format!("the gzipped sitemap does not decompress: {e}"));
         String::from_utf8_lossy(&out).into_owned()
     } else {
         String::from_utf8_lossy(body).into_owned()
     };
-    if text
+    let mut sitemap = if text
         .trim_start_matches('\u{feff}')
         .trim_start()
         .starts_with('<')
     {
         parse_xml(&text)
     } else {
-        Ok(Sitemap {
+        Sitemap {
             pages: text
                 .lines()
                 .filter_map(|l| urlnorm::normalize_str(l).ok())
                 .take(MAX_ENTRIES)
                 .collect(),
-            sitemaps: Vec::new(),
-        })
-    }
+            ..Sitemap::default()
+        }
+    };
+    sitemap.error = gzip_error.or(sitemap.error);
+    sitemap
 }
 
-fn parse_xml(text: &str) -> Result<Sitemap, String> {
+fn parse_xml(text: &str) -> Sitemap {
     let text = escape_bare_ampersands(text);
     let mut reader = Reader::from_str(&text);
     let mut out = Sitemap::default();
@@ -68,9 +77,13 @@ fn parse_xml(text: &str) -> Result<Sitemap, String> {
     let mut inner = 0usize;
     let mut loc: Option<String> = None;
     loop {
-        let event = reader
-            .read_event()
-            .map_err(|e| format!("the sitemap is not well-formed XML: {e}"))?;
+        let event = match reader.read_event() {
+            Ok(event) => event,
+            Err(e) => {
+                out.error = Some(format!("the sitemap is not well-formed XML: {e}"));
+                break;
+            }
+        };
         match event {
             Event::Start(e) => match e.local_name().as_ref() {
                 name @ ("url" | "sitemap") if parent.is_none() => {
@@ -131,7 +144,7 @@ fn parse_xml(text: &str) -> Result<Sitemap, String> {
             _ => {}
         }
     }
-    Ok(out)
+    out
 }
 
 /// `text` with each `&` that starts no reference written `&amp;`, as lenient readers
@@ -193,7 +206,7 @@ mod tests {
               <url><loc><![CDATA[http://h/b]]></loc></url>
               <url><loc>mailto:x@y</loc></url>
             </urlset>"#;
-        let s = parse(xml.as_bytes()).unwrap();
+        let s = parse(xml.as_bytes());
         assert_eq!(s.pages, urls(&["http://h/a?x=1&y=2", "http://h/b"]));
         assert!(s.sitemaps.is_empty());
     }
@@ -204,16 +217,22 @@ mod tests {
             <sitemap><loc>http://h/s1.xml.gz</loc></sitemap></sitemapindex>"#;
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         gz.write_all(xml.as_bytes()).unwrap();
-        let s = parse(&gz.finish().unwrap()).unwrap();
+        let s = parse(&gz.finish().unwrap());
         assert_eq!(s.sitemaps, urls(&["http://h/s1.xml.gz"]));
         assert!(s.pages.is_empty());
     }
 
     #[test]
     fn plain_text_sitemaps_and_broken_xml() {
-        let s = parse(b"http://h/1\nnot a url\nhttp://h/2\n").unwrap();
+        let s = parse(b"http://h/1\nnot a url\nhttp://h/2\n");
         assert_eq!(s.pages, urls(&["http://h/1", "http://h/2"]));
-        assert!(parse(b"<urlset><url><loc>http://h/1</loc></url></urlset2>").is_err());
+        let broken = parse(b"<urlset><url><loc>http://h/1</loc></url></urlset2>");
+        assert!(broken.error.is_some());
+        assert_eq!(
+            broken.pages,
+            urls(&["http://h/1"]),
+            "what came before is kept"
+        );
     }
 
     #[test]
@@ -223,7 +242,7 @@ mod tests {
             xml.push_str(&format!("<url><loc>http://h/{i}</loc></url>"));
         }
         xml.push_str("</urlset>");
-        assert_eq!(parse(xml.as_bytes()).unwrap().pages.len(), MAX_ENTRIES);
+        assert_eq!(parse(xml.as_bytes()).pages.len(), MAX_ENTRIES);
     }
 
     #[test]
@@ -235,7 +254,7 @@ mod tests {
               </url>
               <url><image:image><image:loc>http://cdn.h/b.jpg</image:loc></image:image>
                 <loc>http://h/b</loc></url></urlset>"#;
-        let s = parse(xml.as_bytes()).unwrap();
+        let s = parse(xml.as_bytes());
         assert_eq!(
             s.pages,
             vec![
@@ -252,10 +271,7 @@ mod tests {
             br#"<?xml version="1.0" encoding="UTF-8"?>
 <urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>http://h/a</loc></url></urlset>"#,
         );
-        assert_eq!(
-            parse(&body).unwrap().pages,
-            vec![Url::parse("http://h/a").unwrap()]
-        );
+        assert_eq!(parse(&body).pages, vec![Url::parse("http://h/a").unwrap()]);
     }
 
     /// Sitemap generators that paste query strings in unescaped are common; a lenient
@@ -269,7 +285,7 @@ mod tests {
               <url><loc><![CDATA[http://h/c?x=1&y=2&amp;]]></loc></url>
               <url><loc>http://h/d</loc></url>
             </urlset>"#;
-        let s = parse(xml.as_bytes()).unwrap();
+        let s = parse(xml.as_bytes());
         assert_eq!(
             s.pages,
             urls(&[
