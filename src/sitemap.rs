@@ -46,12 +46,9 @@ pub fn parse(body: &[u8]) -> Sitemap {
     } else {
         String::from_utf8_lossy(body).into_owned()
     };
-    let mut sitemap = if text
-        .trim_start_matches('\u{feff}')
-        .trim_start()
-        .starts_with('<')
-    {
-        parse_xml(&text)
+    let text = text.trim_start_matches('\u{feff}');
+    let mut sitemap = if let Some(start) = xml_start(text) {
+        parse_xml(&text[start..])
     } else {
         Sitemap {
             pages: text
@@ -64,6 +61,18 @@ pub fn parse(body: &[u8]) -> Sitemap {
     };
     sitemap.error = gzip_error.or(sitemap.error);
     sitemap
+}
+
+/// Where the XML of an XML sitemap begins; `None` for a plain-text one. Text before the
+/// XML is a server's slip (a PHP warning printed ahead of it), not a list of URLs.
+fn xml_start(text: &str) -> Option<usize> {
+    if text.trim_start().starts_with('<') {
+        return Some(0);
+    }
+    ["<?xml", "<urlset", "<sitemapindex"]
+        .iter()
+        .filter_map(|mark| text.find(mark))
+        .min()
 }
 
 fn parse_xml(text: &str) -> Sitemap {
@@ -294,6 +303,19 @@ mod tests {
                 "http://h/c?x=1&y=2&amp;",
                 "http://h/d"
             ])
+        );
+    }
+
+    /// A PHP warning printed before the XML (`display_errors` on, `html_errors` off) is
+    /// not a plain-text sitemap; nor is a byte-order mark part of the first URL.
+    #[test]
+    fn text_before_the_xml_or_a_byte_order_mark_does_not_hide_urls() {
+        let warned = "Warning: Undefined index: x in /var/www/s.php on line 3\n<?xml version=\"1.0\"?>\n<urlset><url><loc>http://h/a</loc></url></urlset>";
+        assert_eq!(parse(warned.as_bytes()).pages, urls(&["http://h/a"]));
+        let text = "\u{feff}http://h/1\r\nhttp://h/2\r\n";
+        assert_eq!(
+            parse(text.as_bytes()).pages,
+            urls(&["http://h/1", "http://h/2"])
         );
     }
 }
