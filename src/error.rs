@@ -34,6 +34,19 @@ pub enum Error {
     )]
     DatabaseIsDirectory { path: PathBuf },
 
+    #[error(
+        "{path} is in use by another pipecrawl crawl or service (it holds {lock}): wait for \
+         it to end, or stop it"
+    )]
+    DatabaseInUse { path: PathBuf, lock: PathBuf },
+
+    #[error("cannot lock the database for this crawl through {path}: {source}")]
+    LockDatabase {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("cannot bring the database schema up to date: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 

@@ -64,7 +64,7 @@ impl Reporter {
                     tally.links,
                     self.progress.outstanding()
                 )),
-                None if n % LOG_EVERY == 0 => tracing::info!(
+                None if n.is_multiple_of(LOG_EVERY) => tracing::info!(
                     pages = tally.pages,
                     links = tally.links,
                     in_progress = self.progress.outstanding(),

@@ -14,6 +14,7 @@ use url::Url;
 
 use super::backend::{Backend, DeferredIndex};
 use super::checkpoints::Checkpoints;
+use super::crawl_lock::CrawlLock;
 use super::link_counts::{self, LinkCounts};
 use super::script::Script;
 use super::{rfc3339, unix_ms, Admission, HostCounts, RobotsRow, MAX_BINDS};
@@ -203,6 +204,8 @@ pub struct Db<DB: Database> {
     pub(super) readers: Pool<DB>,
     /// SQLite's WAL checkpoints beside the writer; PostgreSQL has none.
     pub(super) checkpoints: Option<Arc<Checkpoints>>,
+    /// One crawl at a time on SQLite; nodes share PostgreSQL.
+    pub(super) crawl_lock: Option<Arc<CrawlLock>>,
 }
 
 impl<DB: Database> Clone for Db<DB> {
@@ -211,6 +214,7 @@ impl<DB: Database> Clone for Db<DB> {
             pool: self.pool.clone(),
             readers: self.readers.clone(),
             checkpoints: self.checkpoints.clone(),
+            crawl_lock: self.crawl_lock.clone(),
         }
     }
 }

@@ -12,6 +12,7 @@
 mod backend;
 mod checkpoints;
 pub mod cluster;
+mod crawl_lock;
 mod db;
 pub(crate) mod link_counts;
 mod script;
@@ -34,6 +35,7 @@ use crate::recrawl::RecrawlPolicy;
 use backend::Backend;
 use checkpoints::Checkpoints;
 use cluster::Cluster;
+use crawl_lock::CrawlLock;
 use db::Db;
 pub use db::Lease;
 use link_counts::LinkCounts;
@@ -181,6 +183,7 @@ impl Store {
                 readers: pool.clone(),
                 pool,
                 checkpoints: None,
+                crawl_lock: None,
             })));
         }
         let options = sqlite_options(database)
@@ -227,6 +230,12 @@ impl Store {
             .connect_with(options.clone())
             .await
             .map_err(failed)?;
+        // Taken once the file exists: an in-memory database has none, nor a second user.
+        let crawl_lock = if options.get_filename().is_file() {
+            Some(Arc::new(CrawlLock::take(options.get_filename())?))
+        } else {
+            None
+        };
         Sqlite::migrator().run(&pool).await?;
         if link_counts::rebuild_if_behind::<Sqlite>(&mut *pool.acquire().await.map_err(failed)?)
             .await?
@@ -246,6 +255,7 @@ impl Store {
             pool,
             readers,
             checkpoints: Some(Arc::new(checkpoints)),
+            crawl_lock,
         })))
     }
 
@@ -267,6 +277,9 @@ impl Store {
             }
             db.readers.close().await;
             db.pool.close().await;
+            if let Some(lock) = &db.crawl_lock {
+                lock.release();
+            }
         });
     }
 

@@ -394,3 +394,47 @@ async fn urls_a_killed_run_left_staged_are_crawled_by_the_next() {
     assert_eq!(db.scalar("SELECT count(*) FROM frontier_staged").await, 0);
     assert_eq!(db.page(&hidden).await.map(|p| p.depth), Some(2));
 }
+
+/// A second crawl of the database a first still crawls (a cron job that overlaps, a
+/// service and a manual run) must not take the first's URLs in flight back and fetch
+/// them again, nor store their pages and links twice: it refuses to start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_crawl_of_a_database_in_use_refuses_to_start() {
+    let site = slow_site(Duration::from_millis(800)).await;
+    let harness = Harness::default();
+    let seeds = [site.url(0, "/")];
+
+    let mut first = start(&harness, &seeds, "");
+    // robots.txt, then the home page: its row is leased, its answer on its way.
+    wait_for_requests(&site, 2).await;
+    let text = harness.config_text(&seeds, CONFIG);
+    let config = harness.write_config(&text);
+    let second = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+        .args(["crawl", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run a second pipecrawl");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        !second.status.success(),
+        "the second crawl ran beside the first"
+    );
+    assert!(stderr.contains("in use"), "{stderr}");
+    let status = wait_exit(&mut first, Duration::from_secs(30)).await;
+    assert!(status.success(), "the first crawl failed: {status:?}");
+
+    assert_eq!(harness.page_count().await, 7);
+    let counts = request_counts(&site);
+    assert!(
+        counts.values().all(|&n| n == 1),
+        "fetched twice: {counts:?}"
+    );
+    let db = harness.db().await;
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM (SELECT 1 FROM links GROUP BY source_id, target_url, anchor_text HAVING count(*) > 1)")
+            .await,
+        0,
+        "a page's links were stored twice"
+    );
+}
