@@ -176,8 +176,9 @@ const PAGE_LIMIT_LOCK: i64 = 0x7069_7065_6372_6177;
 /// What a lease took.
 pub struct Lease {
     pub jobs: Vec<CrawlJob>,
-    /// `scope.max_pages` held the lease back: pages stored and rows leased by every
-    /// node came to it.
+    /// `scope.max_pages` is reached for this node: the pages stored and the rows it
+    /// holds leased come to it. Rows other nodes hold leased hold leases back too, but
+    /// end no node: they may go back to the queue.
     pub page_limit_reached: bool,
 }
 
@@ -447,7 +448,7 @@ where
     ) -> Result<Lease, Error> {
         let now = unix_ms(SystemTime::now());
         let expires = now + i64::try_from(lease_for.as_millis()).unwrap_or(i64::MAX / 2);
-        let mut limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let lease = |limit: i64| {
             sqlx::query(sqlx::AssertSqlSafe(DB::lease_sql()))
                 .bind(owner)
@@ -468,26 +469,29 @@ where
                     .execute(&mut *tx)
                     .await
                     .doing("waiting for other nodes' leases")?;
-                let used: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                    "SELECT ({COUNTED_PAGES})
-                          + (SELECT count(*) FROM frontier WHERE state = 'leased')"
-                )))
-                .fetch_one(&mut *tx)
-                .await
-                .doing("counting pages against scope.max_pages")?;
-                let left = i64::try_from(max)
-                    .unwrap_or(i64::MAX)
-                    .saturating_sub(used)
-                    .max(0);
-                if left < limit {
-                    limit = left;
-                    page_limit_reached = true;
-                }
-                let rows = lease(limit)
+                let (stored, leased, own): (i64, i64, i64) =
+                    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "SELECT ({COUNTED_PAGES}),
+                                (SELECT count(*) FROM frontier WHERE state = 'leased'),
+                                (SELECT count(*) FROM frontier
+                                 WHERE state = 'leased' AND lease_owner = $1)"
+                    )))
+                    .bind(owner)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .doing("counting pages against scope.max_pages")?;
+                let max = i64::try_from(max).unwrap_or(i64::MAX);
+                let left = max.saturating_sub(stored).saturating_sub(leased).max(0);
+                let rows = lease(limit.min(left))
                     .fetch_all(&mut *tx)
                     .await
                     .doing("leasing frontier rows")?;
                 tx.commit().await.doing("leasing frontier rows")?;
+                // Reached for this node once its own leases would take what is left:
+                // another node's may yet go back to the queue (that node killed, or
+                // stopped), and this node stays to take them.
+                let taken = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+                page_limit_reached = stored.saturating_add(own).saturating_add(taken) >= max;
                 rows
             }
         };

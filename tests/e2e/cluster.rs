@@ -560,3 +560,47 @@ async fn a_stalled_node_that_wakes_stores_nothing_the_others_took() {
         twice.len()
     );
 }
+
+/// `scope.max_pages` counts the URLs every node holds leased, but a node ends at the
+/// limit only once the pages stored and its own leases come to it: another node's leases
+/// may yet go back to the queue. Here that node is killed holding leases: the node left
+/// must not end short of the limit, leaving those URLs leased, but take them over once
+/// they are reclaimed and store the crawl's `max_pages` pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_nodes_leases_do_not_end_the_others_short_of_the_page_limit() {
+    const MAX_PAGES: i64 = 150;
+    let Some(cluster) = Cluster::start("a_killed_nodes_leases_do_not_end_the_others").await else {
+        return;
+    };
+    let limit = format!("[scope]\nmax_pages = {MAX_PAGES}\n");
+    let mut b = cluster.node_with("b", &limit);
+    let db = cluster.pool().await;
+    let count = |sql: &'static str| {
+        let db = db.clone();
+        async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&db).await }
+    };
+    // Killed crawling, with pages stored and URLs leased.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // Until b has made the schema, the question fails.
+    while count("SELECT count(*) FROM pages").await.unwrap_or(0) < 10 {
+        assert!(Instant::now() < deadline, "node b stored no pages");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    b.kill_9();
+    let leased = count("SELECT count(*) FROM frontier WHERE state = 'leased'").await;
+    assert!(leased.expect("count leased rows") > 0);
+    let mut a = cluster.node_with("a", &limit);
+    a.finishes(Duration::from_secs(60)).await;
+
+    let stored = count("SELECT count(*) FROM pages").await;
+    let leased = count("SELECT count(*) FROM frontier WHERE state = 'leased'").await;
+    assert_eq!(
+        (
+            stored.expect("count pages"),
+            leased.expect("count leased rows")
+        ),
+        (MAX_PAGES, 0),
+        "(pages stored, rows left leased)"
+    );
+    assert!(cluster.requested_twice().len() <= PER_NODE_IN_FLIGHT);
+}
