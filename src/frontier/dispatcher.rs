@@ -20,7 +20,7 @@ use crate::error::Error;
 use crate::page::CrawlJob;
 use crate::scope::SharedScope;
 use crate::stages::{Phase, Stage, Stages};
-use crate::store::Store;
+use crate::store::{LeaseRows, Store};
 use crate::summary::{EndReason, Tally};
 
 /// The span `rate_last_minute` averages over.
@@ -302,6 +302,7 @@ struct Refill {
     /// The commit count when the lease started: what a short lease says about the table
     /// holds as of then.
     commits: u64,
+    rows: LeaseRows,
 }
 
 struct Leased {
@@ -320,6 +321,9 @@ struct Drained {
     at: Option<u64>,
     /// When its next delayed row comes due.
     next_due: Option<Instant>,
+    /// The rows it looked for: at the page limit, revisits only. A limit raised since
+    /// leaves the rest of the table unasked.
+    rows: LeaseRows,
 }
 
 impl Dispatcher {
@@ -389,8 +393,8 @@ impl Dispatcher {
         self.frontier.len() < self.window.div_ceil(2)
     }
 
-    /// Starts leasing up to `want` rows.
-    fn start_refill(&mut self, want: usize, commits: u64) {
+    /// Starts leasing up to `want` of `rows`.
+    fn start_refill(&mut self, want: usize, commits: u64, rows: LeaseRows) {
         let store = self.store.clone();
         let owner = self.owner.clone();
         let (lease_for, serve, whole_table) = (self.lease_for, self.serve, self.hosts.is_none());
@@ -399,7 +403,7 @@ impl Dispatcher {
             lease(
                 &store,
                 &owner,
-                (want, max_pages),
+                (want, max_pages, rows),
                 lease_for,
                 serve,
                 whole_table,
@@ -410,6 +414,7 @@ impl Dispatcher {
             task,
             want,
             commits,
+            rows,
         });
     }
 
@@ -424,7 +429,7 @@ impl Dispatcher {
         };
         let leased = refill.task.await;
         self.take_refill(
-            (refill.want, refill.commits),
+            (refill.want, refill.commits, refill.rows),
             leased,
             drained,
             next_rebalance,
@@ -434,7 +439,7 @@ impl Dispatcher {
     /// Puts a finished lease's jobs in the window and notes what it said about the table.
     fn take_refill(
         &mut self,
-        (want, commits): (usize, u64),
+        (want, commits, rows): (usize, u64, LeaseRows),
         leased: Result<Result<Leased, Error>, JoinError>,
         drained: &mut Drained,
         next_rebalance: Instant,
@@ -446,6 +451,7 @@ impl Dispatcher {
         self.page_limit_reached = leased.page_limit_reached;
         if leased.jobs.len() < want {
             drained.at = Some(commits);
+            drained.rows = rows;
             drained.next_due = match &self.hosts {
                 // Other nodes' hosts are not this node's to wait for: it looks again at
                 // the next rebalance.
@@ -503,7 +509,7 @@ impl Dispatcher {
             let at_limit = self.limit.reached(&self.progress)
                 || (self.page_limit_reached && self.frontier.is_empty());
             // A node sharing the database ends, handing its hosts to the others.
-            if at_limit && !(self.serve && self.hosts.is_none()) {
+            if at_limit && self.hosts.is_some() {
                 return Ok(EndReason::PageLimit);
             }
             if self
@@ -514,33 +520,30 @@ impl Dispatcher {
                 != at_limit
             {
                 if at_limit {
-                    tracing::info!("scope.max_pages reached: nothing more is fetched");
+                    tracing::info!("scope.max_pages reached: only revisits are fetched");
                 } else {
                     tracing::info!("scope.max_pages raised: fetching again");
                 }
             }
-            if at_limit {
-                // A service runs until it is stopped: its API and stats stay up, it only
-                // hands out nothing more, until a reload raises the limit. Nothing is
-                // leased: leases never outrun the limit.
-                timer.enter(Phase::Waiting);
-                tokio::select! {
-                    () = stop.cancelled() => return Ok(EndReason::Interrupted),
-                    () = self.progress.shared.wake.notified() => continue,
-                }
-            }
-
+            // Leases never outrun the limit: with no new page left in it, only revisits
+            // (which replace their pages) are leased, until a reload raises it. A crawl
+            // then ends when none is due; a service keeps its API up and waits for them.
+            let left = self.limit.left(&self.progress);
+            let rows = match left {
+                Some(0) => LeaseRows::Revisits,
+                _ => LeaseRows::Any,
+            };
             let commits = self.progress.commits();
-            let stale =
-                drained.at != Some(commits) || drained.next_due.is_some_and(|due| due <= now);
+            let stale = drained.at != Some(commits)
+                || drained.rows != rows
+                || drained.next_due.is_some_and(|due| due <= now);
             if self.refill.is_none() && self.wants_more() && stale {
                 let room = self.window - self.frontier.len();
-                let want = self.limit.left(&self.progress).map_or(room, |left| {
-                    room.min(usize::try_from(left).unwrap_or(usize::MAX))
-                });
-                if want > 0 {
-                    self.start_refill(want, commits);
-                }
+                let want = match left {
+                    Some(left) if left > 0 => room.min(usize::try_from(left).unwrap_or(usize::MAX)),
+                    _ => room,
+                };
+                self.start_refill(want, commits, rows);
             }
 
             let paused = self.progress.paused();
@@ -585,16 +588,21 @@ impl Dispatcher {
                     let idle = self.frontier.is_empty()
                         && self.progress.outstanding() == 0
                         && self.refill.is_none();
-                    let empty = idle && drained.at == Some(self.progress.commits());
+                    let empty =
+                        idle && drained.at == Some(self.progress.commits()) && drained.rows == rows;
                     let finished = match &self.hosts {
                         None => empty && drained.next_due.is_none(),
                         // Over when no node has anything left: another may still find URLs.
                         Some(hosts) => empty && hosts.all_done().await?,
                     };
                     if finished && !self.serve {
-                        return Ok(EndReason::FrontierEmpty);
+                        return Ok(match rows {
+                            LeaseRows::Any => EndReason::FrontierEmpty,
+                            LeaseRows::Revisits => EndReason::PageLimit,
+                        });
                     }
-                    if idle && drained.at != Some(self.progress.commits()) {
+                    if idle && (drained.at != Some(self.progress.commits()) || drained.rows != rows)
+                    {
                         continue;
                     }
                     due
@@ -615,7 +623,7 @@ impl Dispatcher {
             let refill = self
                 .refill
                 .as_mut()
-                .map(|r| (&mut r.task, (r.want, r.commits)));
+                .map(|r| (&mut r.task, (r.want, r.commits, r.rows)));
             let refilled = async {
                 match refill {
                     Some((task, started)) => (task.await, started),
@@ -642,7 +650,7 @@ impl Dispatcher {
 async fn lease(
     store: &Store,
     owner: &str,
-    (want, max_pages): (usize, Option<u64>),
+    (want, max_pages, rows): (usize, Option<u64>, LeaseRows),
     lease_for: Duration,
     serve: bool,
     whole_table: bool,
@@ -650,9 +658,11 @@ async fn lease(
     if serve {
         store.requeue_due_recrawls().await?;
     }
-    let lease = store.lease(owner, want, lease_for, max_pages).await?;
+    let lease = store
+        .lease(owner, want, lease_for, (max_pages, rows))
+        .await?;
     let next_due = if lease.jobs.len() < want && whole_table {
-        next_due(store, serve)
+        next_due(store, serve, rows)
             .await?
             .map(|wait| Instant::now() + wait)
     } else {
@@ -665,9 +675,10 @@ async fn lease(
     })
 }
 
-/// When the next queued row (a retry) comes due; a service also wakes for revisits.
-async fn next_due(store: &Store, serve: bool) -> Result<Option<Duration>, Error> {
-    let retry = store.next_due().await?;
+/// When the next queued row of `rows` (a retry) comes due; a service also wakes for
+/// revisits.
+async fn next_due(store: &Store, serve: bool, rows: LeaseRows) -> Result<Option<Duration>, Error> {
+    let retry = store.next_due(rows).await?;
     if !serve {
         return Ok(retry);
     }

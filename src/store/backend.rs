@@ -9,6 +9,8 @@
 use sqlx::migrate::Migrator;
 use sqlx::{Database, Postgres, Sqlite};
 
+use super::db::LeaseRows;
+
 static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -74,7 +76,7 @@ pub trait Backend: Database {
     /// returning what a job needs. On a shared database only rows of hosts the node owns
     /// (and is not handing back) are taken, and rows another node's transaction holds are
     /// skipped rather than waited for.
-    fn lease_sql() -> String {
+    fn lease_sql(rows: LeaseRows) -> String {
         let (of_owned_hosts, lock) = if Self::SHARED {
             (
                 " AND host IN (SELECT host FROM hosts WHERE owner = $1 AND releasing = 0)",
@@ -83,10 +85,11 @@ pub trait Backend: Database {
         } else {
             ("", "")
         };
+        let revisits = rows.condition();
         format!(
             "UPDATE frontier SET state = 'leased', lease_owner = $1, lease_expires = $2
              WHERE id IN (SELECT id FROM frontier
-                          WHERE state = 'queued' AND not_before <= $3{of_owned_hosts}
+                          WHERE state = 'queued' AND not_before <= $3{revisits}{of_owned_hosts}
                           ORDER BY priority DESC, id LIMIT $4{lock})
              RETURNING id, url, host, depth, priority, redirect_hops, attempts, kind,
                        recrawl_interval_ms"

@@ -182,6 +182,29 @@ pub struct Lease {
     pub page_limit_reached: bool,
 }
 
+/// Which queued rows a lease may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LeaseRows {
+    #[default]
+    Any,
+    /// Only revisits of pages stored already: at `scope.max_pages` a new URL would be a
+    /// page too many, but a revisit replaces its page, so a database at its limit is
+    /// still kept fresh.
+    Revisits,
+}
+
+impl LeaseRows {
+    /// The condition, after a `WHERE`'s others, that picks these rows: a row put back in
+    /// the queue for a revisit keeps the interval that scheduled it; a URL never fetched
+    /// has none.
+    pub(super) fn condition(self) -> &'static str {
+        match self {
+            Self::Any => "",
+            Self::Revisits => " AND recrawl_interval_ms IS NOT NULL",
+        }
+    }
+}
+
 /// The pages `scope.max_pages` counts: all but the rows of URLs refused as traps, which
 /// are never fetched and which a run counts against its limit no more than the next does.
 const COUNTED_PAGES: &str = "SELECT count(*) FROM pages WHERE error_kind IS DISTINCT FROM 'trap'";
@@ -444,13 +467,13 @@ where
         owner: &str,
         limit: usize,
         lease_for: Duration,
-        max_pages: Option<u64>,
+        (max_pages, rows): (Option<u64>, LeaseRows),
     ) -> Result<Lease, Error> {
         let now = unix_ms(SystemTime::now());
         let expires = now + i64::try_from(lease_for.as_millis()).unwrap_or(i64::MAX / 2);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let lease = |limit: i64| {
-            sqlx::query(sqlx::AssertSqlSafe(DB::lease_sql()))
+            sqlx::query(sqlx::AssertSqlSafe(DB::lease_sql(rows)))
                 .bind(owner)
                 .bind(expires)
                 .bind(now)
@@ -660,13 +683,16 @@ where
         Ok(due.map(|at| Duration::from_millis(u64::try_from(at - now).unwrap_or(0))))
     }
 
-    /// How long until the earliest queued row that is waiting (a retry) comes due.
-    pub async fn next_due(&self) -> Result<Option<Duration>, Error> {
-        let due: Option<i64> =
-            sqlx::query_scalar("SELECT min(not_before) FROM frontier WHERE state = 'queued'")
-                .fetch_one(&self.pool)
-                .await
-                .doing("finding the next retry due")?;
+    /// How long until the earliest queued row of `rows` that is waiting (a retry) comes
+    /// due.
+    pub async fn next_due(&self, rows: LeaseRows) -> Result<Option<Duration>, Error> {
+        let due: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT min(not_before) FROM frontier WHERE state = 'queued'{}",
+            rows.condition()
+        )))
+        .fetch_one(&self.pool)
+        .await
+        .doing("finding the next retry due")?;
         let now = unix_ms(SystemTime::now());
         Ok(due.map(|at| Duration::from_millis(u64::try_from(at - now).unwrap_or(0))))
     }

@@ -37,7 +37,7 @@ use checkpoints::Checkpoints;
 use cluster::Cluster;
 use crawl_lock::CrawlLock;
 use db::Db;
-pub use db::Lease;
+pub use db::{Lease, LeaseRows};
 use link_counts::LinkCounts;
 
 /// SQLite's limit on bound parameters in one statement is 32766 (PostgreSQL's 65535);
@@ -349,9 +349,9 @@ impl Store {
         owner: &str,
         limit: usize,
         lease_for: Duration,
-        max_pages: Option<u64>,
+        limits: (Option<u64>, LeaseRows),
     ) -> Result<Lease, Error> {
-        on_backend!(self, db => db.lease(owner, limit, lease_for, max_pages).await)
+        on_backend!(self, db => db.lease(owner, limit, lease_for, limits).await)
     }
 
     /// Schedules a revisit, by `policy`, of visited pages that have none: a database
@@ -373,9 +373,10 @@ impl Store {
         on_backend!(self, db => db.next_recrawl().await)
     }
 
-    /// How long until the earliest queued row that is waiting (a retry) comes due.
-    pub async fn next_due(&self) -> Result<Option<Duration>, Error> {
-        on_backend!(self, db => db.next_due().await)
+    /// How long until the earliest queued row of `rows` that is waiting (a retry) comes
+    /// due.
+    pub async fn next_due(&self, rows: LeaseRows) -> Result<Option<Duration>, Error> {
+        on_backend!(self, db => db.next_due(rows).await)
     }
 
     pub async fn load_robots(&self, host: &str) -> Result<Option<RobotsRow>, Error> {

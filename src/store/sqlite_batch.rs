@@ -536,7 +536,7 @@ mod tests {
 
     use super::*;
     use crate::page::{CrawlJob, JobKind, Link};
-    use crate::store::Store;
+    use crate::store::{LeaseRows, Store};
 
     const ADMISSION: Admission = Admission {
         max_pages_per_host: 0,
@@ -607,7 +607,7 @@ mod tests {
             .await
             .unwrap();
         let mut jobs = store
-            .lease("me", 10, Duration::from_secs(60), None)
+            .lease("me", 10, Duration::from_secs(60), (None, LeaseRows::Any))
             .await
             .unwrap()
             .jobs;
@@ -697,7 +697,7 @@ mod tests {
             .await
             .unwrap();
         let mut leased = store
-            .lease("me", 10, Duration::from_secs(60), None)
+            .lease("me", 10, Duration::from_secs(60), (None, LeaseRows::Any))
             .await
             .unwrap()
             .jobs;
@@ -729,7 +729,7 @@ mod tests {
             .await
             .unwrap();
         let next = store
-            .lease("other", 10, Duration::from_secs(60), None)
+            .lease("other", 10, Duration::from_secs(60), (None, LeaseRows::Any))
             .await
             .unwrap()
             .jobs

@@ -247,3 +247,38 @@ async fn pages_crawled_before_recrawl_was_configured_are_revisited() {
         assert_eq!(site.count(&site.url(0, "/b")), 1, "{database}");
     }
 }
+
+/// `scope.max_pages` bounds the pages a database holds; a revisit adds none, so a
+/// database at its limit still has its pages revisited when they come due.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_at_its_page_limit_still_revisits_its_pages() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let links: String = (0..6).map(|i| format!("<a href='/{i}'>{i}</a>")).collect();
+    b.add(
+        &h,
+        "/",
+        Resource::Html(format!("<title>Home</title>{links}")),
+    );
+    b.add_prefix(&h, "/", Resource::Html("<title>Leaf</title>".into()));
+    let site = b.start();
+    let harness = Harness::default();
+    let config = "[scope]\nmax_pages = 3\n[recrawl]\ninterval_s = 1\n";
+    harness.crawl(&[site.url(0, "/")], config).await;
+    assert_eq!(harness.page_count().await, 3);
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let summary = harness.crawl(&[site.url(0, "/")], config).await;
+    assert_eq!(
+        site.count(&site.url(0, "/")),
+        2,
+        "the home page was revisited: {summary}"
+    );
+    assert_eq!(summary.tally.pages, 3, "the three pages were due again");
+    assert_eq!(harness.page_count().await, 3, "and no new page was stored");
+    assert_eq!(
+        site.hits().len(),
+        7,
+        "robots.txt, three pages, three revisits"
+    );
+}

@@ -666,3 +666,38 @@ async fn enqueue_counts_only_the_urls_that_are_new() {
         assert_eq!(store.enqueue(&[]).await.expect("enqueue"), 0, "{database}");
     }
 }
+
+/// A revisit replaces its page, so a service at `scope.max_pages` keeps the pages it
+/// holds fresh: it fetches nothing new, revisits what comes due, and idles between.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_at_its_page_limit_still_revisits_pages_when_due() {
+    let site = two_hosts(10).await;
+    let harness = Harness::default();
+    let service = Service::start(
+        &harness,
+        &[site.url(0, "/")],
+        "[scope]\nmax_pages = 3\n[recrawl]\ninterval_s = 2\n",
+    );
+    service.wait_ready().await;
+    service.wait_pages(3).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(service.stats().await["state"], "page_limit");
+    let before = service.cpu_ticks();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let used = service.cpu_ticks() - before;
+    assert!(
+        used <= 5,
+        "a service at its limit used {used} ticks of CPU in 1 s"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while site.count(&site.url(0, "/")) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the service at its limit never revisited a page"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    service.stop().await;
+    assert_eq!(harness.page_count().await, 3, "and stored no new page");
+}
