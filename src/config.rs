@@ -797,10 +797,14 @@ impl RawConfig {
                 None
             }
         };
+        // Trimmed: a token read from a file often ends in a newline, and a header's value
+        // cannot carry whitespace at either end, so untrimmed it could never be presented.
         let token = std::env::var(ADMIN_TOKEN_ENV)
             .ok()
-            .filter(|t| !t.trim().is_empty())
-            .or_else(|| Some(self.admin.token.clone()).filter(|t| !t.trim().is_empty()));
+            .into_iter()
+            .chain([self.admin.token.clone()])
+            .map(|t| t.trim().to_owned())
+            .find(|t| !t.is_empty());
 
         let r = &self.recrawl;
         let seconds = |s: u64| (s > 0).then(|| Duration::from_secs(s));

@@ -701,3 +701,48 @@ async fn a_service_at_its_page_limit_still_revisits_pages_when_due() {
     service.stop().await;
     assert_eq!(harness.page_count().await, 3, "and stored no new page");
 }
+
+/// A token read from a file or a secret store often ends in a newline. A header's value
+/// cannot carry whitespace at either end (RFC 9110, 5.5), so untrimmed such a token
+/// could never be presented: every request would get 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_with_a_trailing_newline_is_the_token_without_it() {
+    let site = two_hosts(1).await;
+    let harness = Harness::default();
+    let port = free_port();
+    let text = harness.config_text(
+        &[site.url(0, "/")],
+        &format!("[admin]\nlisten = \"127.0.0.1:{port}\"\n"),
+    );
+    let child = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+        .args(["serve", "--config"])
+        .arg(harness.write_config(&text))
+        .env("RUST_LOG", "warn")
+        .env("PIPECRAWL_ADMIN_TOKEN", "s3cret\n")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start pipecrawl serve");
+    let service = Service {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        client: reqwest::Client::new(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let answer = loop {
+        let answer = service
+            .client
+            .get(format!("{}/stats", service.base))
+            .bearer_auth("s3cret")
+            .send()
+            .await;
+        if let Ok(answer) = answer {
+            break answer;
+        }
+        assert!(Instant::now() < deadline, "the admin API never came up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(answer.status(), 200);
+    assert_eq!(service.get("/stats").await.status(), 401);
+    service.stop().await;
+}
