@@ -4,6 +4,7 @@
 //! inserts rows. Links out of scope are still stored as `links` rows; they are just never
 //! fetched.
 
+use std::collections::HashSet;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use url::Url;
@@ -70,10 +71,43 @@ impl HostPattern {
     }
 }
 
+/// The hosts in scope. Exact names are looked up, not compared one by one: a crawl
+/// seeded with tens of thousands of sites checks each link against all of them.
+#[derive(Debug, Clone, Default)]
+struct Hosts {
+    exact: HashSet<String>,
+    /// `*.example.com` and `*`.
+    wider: Vec<HostPattern>,
+}
+
+impl Hosts {
+    fn insert(&mut self, pattern: HostPattern) {
+        if !pattern.subdomains {
+            self.exact.insert(pattern.host);
+        } else if !self.wider.contains(&pattern) {
+            self.wider.push(pattern);
+        }
+    }
+
+    fn matches(&self, host: &str) -> bool {
+        self.exact.contains(host) || self.wider.iter().any(|h| h.matches(host))
+    }
+}
+
+impl FromIterator<HostPattern> for Hosts {
+    fn from_iter<I: IntoIterator<Item = HostPattern>>(patterns: I) -> Self {
+        let mut hosts = Self::default();
+        for pattern in patterns {
+            hosts.insert(pattern);
+        }
+        hosts
+    }
+}
+
 /// The crawl's boundaries and priority rules, shared read-only by the parse threads.
 #[derive(Debug, Clone)]
 pub struct Scope {
-    hosts: Vec<HostPattern>,
+    hosts: Hosts,
     /// The config names the hosts; seeds do not widen them.
     hosts_given: bool,
     include: Vec<regex::Regex>,
@@ -129,16 +163,14 @@ impl Scope {
     /// the config's seeds and those added earlier over the API, which the database keeps.
     pub fn new(config: &Config, seeds: &[Url]) -> Self {
         let hosts = if config.scope.hosts_given {
-            config.scope.hosts.clone()
+            config.scope.hosts.iter().cloned().collect()
         } else {
-            let mut hosts: Vec<HostPattern> = config
+            config
                 .seeds
                 .iter()
                 .chain(seeds)
                 .filter_map(HostPattern::of_url)
-                .collect();
-            hosts.dedup();
-            hosts
+                .collect()
         };
         Self {
             hosts,
@@ -160,9 +192,7 @@ impl Scope {
         let mut scope = self.clone();
         if !self.hosts_given {
             for pattern in seeds.iter().filter_map(HostPattern::of_url) {
-                if !scope.hosts.contains(&pattern) {
-                    scope.hosts.push(pattern);
-                }
+                scope.hosts.insert(pattern);
             }
         }
         scope
@@ -209,7 +239,7 @@ impl Scope {
 
     fn host_in_scope(&self, url: &Url) -> bool {
         url.host_str()
-            .is_some_and(|host| self.hosts.iter().any(|h| h.matches(host)))
+            .is_some_and(|host| self.hosts.matches(host))
     }
 
     /// Higher goes first. Depth counts down so the crawl is breadth-first; matching boost

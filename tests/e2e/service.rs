@@ -746,3 +746,36 @@ async fn a_token_with_a_trailing_newline_is_the_token_without_it() {
     assert_eq!(service.get("/stats").await.status(), 401);
     service.stop().await;
 }
+
+/// Seeds of many sites at once (a list of homepages) each put a host in scope. Every
+/// host was compared with every other, and every link found then with each of them: the
+/// API took seconds to answer while a runtime thread stood still.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_seeds_of_many_hosts_are_taken_at_once() {
+    const HOSTS: usize = 40_000;
+    let site = two_hosts(1).await;
+    let harness = Harness::default();
+    let service = Service::start(&harness, &[site.url(0, "/")], "");
+    service.wait_ready().await;
+    service.wait_pages(2).await;
+    // Paused, so that none of the made-up hosts is looked up.
+    assert!(service
+        .post("/pause", Value::Null)
+        .await
+        .status()
+        .is_success());
+    let seeds: Vec<String> = (0..HOSTS)
+        .map(|i| format!("http://h{i}.example/"))
+        .collect();
+    let started = Instant::now();
+    let added = service.post("/seeds", serde_json::json!(seeds)).await;
+    let took = started.elapsed();
+    assert_eq!(added.status(), 202);
+    let added: Value = added.json().await.expect("a JSON answer");
+    assert_eq!(added["added"], HOSTS, "{added}");
+    assert!(
+        took < Duration::from_secs(4),
+        "{HOSTS} seeds took {took:?} to be taken"
+    );
+    service.stop().await;
+}
