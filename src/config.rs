@@ -454,6 +454,12 @@ impl Default for RawFetch {
 /// and enough more makes the OS refuse a thread, which aborts the process.
 const MAX_PARSE_WORKERS: usize = 256;
 
+/// `fetch.workers` past any use: a slip (`1000000`) would start that many tasks.
+const MAX_FETCH_WORKERS: usize = 65_536;
+
+/// A `[channels]` size past any use: a full queue is what keeps memory bounded.
+const MAX_CHANNEL: usize = 1_000_000;
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawParse {
@@ -704,6 +710,12 @@ impl RawConfig {
 
         let f = &self.fetch;
         p.at_least("fetch.workers", f.workers as u64, 1);
+        p.at_most(
+            "fetch.workers",
+            f.workers as u64,
+            MAX_FETCH_WORKERS as u64,
+            "each is a task with its own connection, more than a process can open",
+        );
         if f.user_agent.trim().is_empty() {
             p.add(
                 "fetch.user_agent",
@@ -778,6 +790,18 @@ impl RawConfig {
         p.at_least("channels.to_fetch", self.channels.to_fetch as u64, 1);
         p.at_least("channels.to_parse", self.channels.to_parse as u64, 1);
         p.at_least("channels.to_store", self.channels.to_store as u64, 1);
+        for (key, size) in [
+            ("channels.to_fetch", self.channels.to_fetch),
+            ("channels.to_parse", self.channels.to_parse),
+            ("channels.to_store", self.channels.to_store),
+        ] {
+            p.at_most(
+                key,
+                size as u64,
+                MAX_CHANNEL as u64,
+                "a queue that long bounds no memory",
+            );
+        }
 
         if self.storage.database.trim().is_empty() {
             p.add("storage.database", "must name a SQLite file");

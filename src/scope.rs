@@ -238,8 +238,7 @@ impl Scope {
     }
 
     fn host_in_scope(&self, url: &Url) -> bool {
-        url.host_str()
-            .is_some_and(|host| self.hosts.matches(host))
+        url.host_str().is_some_and(|host| self.hosts.matches(host))
     }
 
     /// Higher goes first. Depth counts down so the crawl is breadth-first; matching boost

@@ -442,3 +442,27 @@ async fn fetchers_beyond_the_hard_open_file_limit_are_lowered_and_said_so() {
     );
     assert!(site.max_in_flight(&site.authorities[0]) <= 48);
 }
+
+/// A slip of the keyboard (`workers = 1000000`) is refused with the key, not run as a
+/// million tasks and their memory; so are channels that would never bound anything.
+#[test]
+fn pool_and_channel_sizes_past_any_use_are_refused_naming_the_key() {
+    let harness = Harness::default();
+    let config_text = harness.test_config_text(
+        &["http://127.0.0.1:1/".to_owned()],
+        "[fetch]\nworkers = 1000000\n[channels]\nto_fetch = 100000000\n",
+    );
+    let config = harness.write_config(&config_text);
+    let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("line 3: `fetch.workers` must be at most"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("line 5: `channels.to_fetch` must be at most"),
+        "{stderr}"
+    );
+    assert!(!harness.db_path().exists(), "nothing was started");
+}
