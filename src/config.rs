@@ -457,6 +457,11 @@ const MAX_PARSE_WORKERS: usize = 256;
 /// `fetch.workers` past any use: a slip (`1000000`) would start that many tasks.
 const MAX_FETCH_WORKERS: usize = 65_536;
 
+/// The longest time any key may give, in seconds (ten years): a longer one is a slip,
+/// and adding it to the clock overflows (a `politeness.robots_ttl_s` of 2^64 − 1 made
+/// every host's robots.txt fail).
+const LONGEST_TIME_S: u64 = 10 * 365 * 24 * 3600;
+
 /// A `[channels]` size past any use: a full queue is what keeps memory bounded.
 const MAX_CHANNEL: usize = 1_000_000;
 
@@ -645,6 +650,21 @@ impl<'a> Problems<'a> {
     fn at_most(&mut self, key: &str, value: u64, max: u64, why: &str) {
         if value > max {
             self.add(key, format!("must be at most {max} (got {value}): {why}"));
+        }
+    }
+
+    /// Checks the time keys, each `(key, value)`, in milliseconds and in seconds.
+    fn times(&mut self, millis: &[(&str, u64)], seconds: &[(&str, u64)]) {
+        let units = [(millis, 1000), (seconds, 1)];
+        for (keys, per_second) in units {
+            for &(key, value) in keys {
+                self.at_most(
+                    key,
+                    value,
+                    LONGEST_TIME_S * per_second,
+                    "ten years; longer is a slip",
+                );
+            }
         }
     }
 
@@ -845,6 +865,36 @@ impl RawConfig {
                 ),
             }
         }
+        let host_delays: Vec<(String, u64)> = pol
+            .host
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| Some((format!("politeness.host[{i}].delay_ms"), h.delay_ms?)))
+            .collect();
+        let rule_intervals: Vec<(String, u64)> = r
+            .rule
+            .iter()
+            .enumerate()
+            .map(|(i, rule)| (format!("recrawl.rule[{i}].interval_s"), rule.interval_s))
+            .collect();
+        let mut millis = vec![
+            ("fetch.connect_timeout_ms", f.connect_timeout_ms),
+            ("fetch.timeout_ms", f.timeout_ms),
+            ("politeness.delay_ms", pol.delay_ms),
+            ("politeness.max_crawl_delay_ms", pol.max_crawl_delay_ms),
+            ("retry.base_delay_ms", retry.base_delay_ms),
+            ("retry.max_delay_ms", retry.max_delay_ms),
+            ("shutdown.grace_period_ms", self.shutdown.grace_period_ms),
+        ];
+        millis.extend(host_delays.iter().map(|(k, v)| (k.as_str(), *v)));
+        let mut secs = vec![
+            ("politeness.robots_ttl_s", pol.robots_ttl_s),
+            ("recrawl.interval_s", r.interval_s),
+            ("recrawl.min_interval_s", r.min_interval_s),
+            ("recrawl.max_interval_s", r.max_interval_s),
+        ];
+        secs.extend(rule_intervals.iter().map(|(k, v)| (k.as_str(), *v)));
+        p.times(&millis, &secs);
         if r.max_interval_s < r.min_interval_s {
             p.add(
                 "recrawl.max_interval_s",
@@ -1082,6 +1132,32 @@ mod tests {
             err.to_string()
                 .contains("line 3: `cluster.lease_ttl_ms` must be at most 86400000"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn times_past_ten_years_are_refused_naming_each_key() {
+        let text = "seeds = [\"https://example.com/\"]\n[politeness]\nrobots_ttl_s = 18446744073709551615\n\n[[politeness.host]]\npattern = \"a.example\"\ndelay_ms = 18446744073709551615\n[recrawl]\ninterval_s = 315360001\nmax_interval_s = 315360000\n";
+        let err = Config::from_toml(text, "t.toml").unwrap_err();
+        let ConfigError::Invalid { problems, .. } = err else {
+            panic!("expected validation problems, got {err}");
+        };
+        let keys: Vec<(&str, Option<usize>)> =
+            problems.iter().map(|p| (p.key.as_str(), p.line)).collect();
+        assert_eq!(
+            keys,
+            [
+                ("politeness.host[0].delay_ms", Some(7)),
+                ("politeness.robots_ttl_s", Some(3)),
+                ("recrawl.interval_s", Some(9)),
+            ],
+            "{problems:?}"
+        );
+        assert!(
+            problems[1].message.ends_with(
+                "at most 315360000 (got 18446744073709551615): ten years; longer is a slip"
+            ),
+            "{problems:?}"
         );
     }
 
