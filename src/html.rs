@@ -46,7 +46,8 @@ pub struct Anchor {
     /// The text inside the link; a space stands where a block (`<div>`, `<br>`, …) begins or
     /// ends, as it does on screen.
     pub text: String,
-    /// The alt texts of the link's images, each after a space: what an image link says.
+    /// The alt texts of the link's images (an inline SVG's `<title>`), each after a space:
+    /// what an image link says.
     pub image_alts: String,
 }
 
@@ -85,6 +86,9 @@ struct ReadState {
     /// of a link's text, where a lazy-loaded image's `<noscript>` copy would otherwise
     /// put its markup and hide the alt text that names the link.
     hidden: bool,
+    /// Inside an SVG `<title>` (hidden too): a tooltip on screen, but an inline icon's
+    /// name, which names a link with no text as an image's alt does.
+    icon_title: bool,
 }
 
 impl TokenSink for Reader {
@@ -104,11 +108,15 @@ impl TokenSink for Reader {
                         title.push_str(&text);
                     }
                 }
-                if state.hidden {
+                if state.hidden && !state.icon_title {
                     return TokenSinkResult::Continue;
                 }
+                let icon_title = state.icon_title;
                 if let Some(anchor) = state.open_link(&mut page) {
-                    anchor.text.push_str(&text);
+                    match icon_title {
+                        true => anchor.image_alts.push_str(&text),
+                        false => anchor.text.push_str(&text),
+                    }
                 }
             }
             _ => {}
@@ -198,9 +206,18 @@ impl ReadState {
             _ => {}
         }
         if self.foreign > 0 {
+            // Its text is not markup here, so it ends at its end tag as in HTML.
+            if !tag.self_closing && is_hidden_in_svg(name) {
+                self.hidden = true;
+                self.icon_title = name == "title";
+                if let (true, Some(anchor)) = (self.icon_title, self.open_link(page)) {
+                    anchor.image_alts.push(' ');
+                }
+            }
             return TokenSinkResult::Continue;
         }
         self.hidden = is_hidden(name);
+        self.icon_title = false;
         match name {
             "title" => {
                 if page.title.is_none() {
@@ -221,8 +238,6 @@ impl ReadState {
 
     fn end_tag(&mut self, tag: &Tag, page: &mut PageElements) {
         let name = &*tag.name;
-        // Text-only elements end only at their own end tag, so this is the one.
-        self.hidden &= !is_hidden(name);
         match name {
             "a" => self.open_anchor = None,
             "title" => self.in_title = false,
@@ -235,6 +250,10 @@ impl ReadState {
             }
             _ => {}
         }
+        // HTML's text-only elements end only at their own end tag, so this is the one;
+        // SVG's end at theirs, or with the SVG around them.
+        self.hidden &= self.foreign > 0 && !is_hidden_in_svg(name);
+        self.icon_title &= self.hidden;
         self.breaks_text(name, page);
     }
 
@@ -333,6 +352,12 @@ fn is_hidden(name: &str) -> bool {
         name,
         "script" | "style" | "noscript" | "iframe" | "noembed" | "noframes" | "title"
     )
+}
+
+/// SVG's elements whose text is never drawn: a style sheet, a script, a description and a
+/// title (a tooltip).
+fn is_hidden_in_svg(name: &str) -> bool {
+    matches!(name, "style" | "script" | "title" | "desc")
 }
 
 /// Elements shown as blocks (or line breaks): their edges separate words.
@@ -529,7 +554,8 @@ mod tests {
              <title>Page</title><title>Other</title>",
         );
         assert_eq!(page.title.as_deref(), Some("Page"));
-        assert_eq!(texts(&page), [("/in-svg", "x")]);
+        // SVG's `<style>` holds markup, not raw text, but draws none of it.
+        assert_eq!(texts(&page), [("/in-svg", "")]);
     }
 
     #[test]
@@ -601,5 +627,31 @@ mod tests {
     fn cdata_in_svg_is_text() {
         let page = read_page("<svg><a href='/s'><![CDATA[<b>x</b>]]></a></svg><a href='/h'>h</a>");
         assert_eq!(texts(&page), [("/s", "<b>x</b>"), ("/h", "h")]);
+    }
+
+    /// An inline SVG icon's style sheet, script and description are never shown, and its
+    /// `<title>` is a tooltip: like an image's alt, it names a link that has no text.
+    #[test]
+    fn an_inline_svg_icon_lends_a_link_only_its_title_and_only_when_it_has_no_text() {
+        let page = read_page(
+            "<a href='/home'><svg><defs><style>.c{fill:#fff}</style></defs>\
+             <script>go()</script><path class='c'/></svg>Home</a>\
+             <a href='/next'><svg aria-hidden='true'><title>Arrow</title><desc>An arrow</desc>\
+             <use href='#a'/></svg>Next page</a>\
+             <a href='/cart'><svg role='img'><title>Cart</title><title/><desc>A cart</desc></svg></a>\
+             <a href='/open'><svg><title>Unclosed</svg>Text</a><a href='/after'>after</a>",
+        );
+        assert_eq!(
+            texts(&page),
+            [
+                ("/home", "Home"),
+                ("/next", "Next page"),
+                ("/cart", ""),
+                ("/open", "Text"),
+                ("/after", "after")
+            ]
+        );
+        assert_eq!(page.anchors[1].image_alts, " Arrow");
+        assert_eq!(page.anchors[2].image_alts, " Cart");
     }
 }
