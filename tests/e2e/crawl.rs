@@ -483,3 +483,44 @@ async fn a_crawl_stopped_early_leaves_every_url_it_found_in_the_frontier() {
     );
     assert_eq!(db.scalar("SELECT count(*) FROM frontier_staged").await, 0);
 }
+
+/// A page may link to one place twice with the same words, once `rel="nofollow"` (a
+/// sponsored box, a comment) and once plainly. It is one link row, but the plain link is
+/// an invitation all the same: the target is crawled, and the row says it was followed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_repeated_with_and_without_nofollow_is_followed() {
+    let site = one_host_site(&[
+        (
+            "/",
+            "<title>Home</title><aside><a href='/shop' rel='nofollow sponsored'>Shop</a></aside>\
+             <nav><a href='/shop'>Shop</a></nav>",
+        ),
+        ("/shop", "<title>Shop</title>"),
+    ])
+    .await;
+
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    assert_eq!(
+        site.count(&site.url(0, "/shop")),
+        1,
+        "the plain link is followed"
+    );
+    let db = harness.db().await;
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM links WHERE anchor_text = 'Shop' AND rel IS NULL")
+            .await,
+        1,
+        "one row, with the followed link's rel"
+    );
+}
+
+/// A site on one host: each path serves its HTML.
+async fn one_host_site(pages: &[(&str, &str)]) -> TestSite {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    for (path, html) in pages {
+        b.add(&h, path, Resource::Html((*html).to_owned()));
+    }
+    b.start()
+}
