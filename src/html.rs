@@ -161,7 +161,13 @@ impl ReadState {
             "table" => self.tables += 1,
             // A new cell or row ends the cell before it.
             "td" | "th" | "tr" | "caption" => self.end_cell(),
-            "area" => page.anchors.extend(anchor(attr("href"), attr("rel"))),
+            // An area has no content: its alt is its text, as an image's is its link's.
+            "area" => page
+                .anchors
+                .extend(anchor(attr("href"), attr("rel")).map(|area| Anchor {
+                    image_alts: attr("alt").map(str::to_owned).unwrap_or_default(),
+                    ..area
+                })),
             "img" => {
                 let alt = attr("alt");
                 let open = self.open_link(page);

@@ -660,6 +660,25 @@ mod tests {
         );
     }
 
+    /// An image map's `<area>` has no text; its `alt` is its label (the HTML standard
+    /// requires one on every area with an href), as an image's is an image link's.
+    #[test]
+    fn an_image_maps_areas_are_named_by_their_alt_text() {
+        let e = extract(
+            "<img src='plan.png' usemap='#plan'><map name='plan'>\
+             <area shape='rect' coords='0,0,9,9' href='/north' alt=' North  wing '>\
+             <area shape='rect' coords='9,9,19,19' href='/south'></map>",
+            "http://h/",
+        );
+        assert_eq!(
+            pairs(&e),
+            vec![
+                ("http://h/north".into(), "North wing".into()),
+                ("http://h/south".into(), String::new()),
+            ]
+        );
+    }
+
     #[test]
     fn robots_meta_and_canonical_are_read() {
         let e = extract(
