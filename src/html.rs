@@ -80,6 +80,9 @@ struct ReadState {
     anchor_tables: usize,
     /// `<svg>` and `<math>` elements open.
     foreign: usize,
+    /// The `foreign` depth of the SVG `<foreignObject>` open, whose content is HTML (0:
+    /// none): its blocks end no SVG, and its end goes back to SVG.
+    island: usize,
     /// A `<meta http-equiv="refresh">` was read.
     refreshed: bool,
     /// Inside text no reader sees (`<script>`, `<style>`, `<noscript>`, …): it is kept out
@@ -209,6 +212,10 @@ impl ReadState {
                 }
             }
             "svg" | "math" if !tag.self_closing => self.foreign += 1,
+            "foreignobject" if self.foreign > 0 && !tag.self_closing => {
+                self.island = self.foreign;
+                self.foreign = 0;
+            }
             _ => {}
         }
         if self.foreign > 0 {
@@ -248,6 +255,10 @@ impl ReadState {
             "a" => self.open_anchor = None,
             "title" => self.in_title = false,
             "svg" | "math" => self.foreign = self.foreign.saturating_sub(1),
+            "foreignobject" if self.foreign == 0 => {
+                self.foreign = self.island;
+                self.island = 0;
+            }
             "br" | "p" => self.foreign = 0,
             "td" | "th" | "tr" | "caption" => self.end_cell(),
             "table" => {
@@ -659,5 +670,21 @@ mod tests {
         );
         assert_eq!(page.anchors[1].image_alts, " Arrow");
         assert_eq!(page.anchors[2].image_alts, " Cart");
+    }
+
+    /// HTML inside an SVG's `<foreignObject>` (a chart's or diagram's labels) is where
+    /// it belongs, not markup that ends the SVG: after the object's end the SVG goes on,
+    /// its links by `xlink:href` and its tooltips as SVG's.
+    #[test]
+    fn html_in_a_foreign_object_does_not_end_its_svg() {
+        let page = read_page(
+            "<svg><g><foreignObject><div><span>Start</span></div></foreignObject></g>\
+             <a xlink:href='/node'><text>Node</text></a><title>Diagram</title></svg>\
+             <a href='/x'><svg><foreignObject><p>in</p></foreignObject><title>tip</title></svg>out</a>\
+             <title>Page</title>",
+        );
+        assert_eq!(page.title.as_deref(), Some("Page"));
+        assert_eq!(texts(&page), [("/node", "Node"), ("/x", " in out")]);
+        assert_eq!(page.anchors[1].image_alts, " tip");
     }
 }
