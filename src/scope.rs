@@ -10,7 +10,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use url::Url;
 
 use crate::config::{Boost, Config};
-use crate::page::{Discovered, JobKind};
+use crate::page::{CrawlJob, Discovered, JobKind};
 use crate::traps::Traps;
 use crate::urlnorm;
 
@@ -220,7 +220,12 @@ impl Scope {
 
     /// Whether a URL found at `depth` should be crawled.
     pub fn admits(&self, url: &Url, depth: u32) -> bool {
-        if self.max_depth.is_some_and(|max| depth > max) || !self.host_in_scope(url) {
+        self.host_in_scope(url) && self.rules_admit(url, depth)
+    }
+
+    /// `max_depth`, `include` and `exclude`.
+    fn rules_admit(&self, url: &Url, depth: u32) -> bool {
+        if self.max_depth.is_some_and(|max| depth > max) {
             return false;
         }
         let s = url.as_str();
@@ -235,6 +240,21 @@ impl Scope {
     /// silently leave `scope.sitemaps` reading nothing.
     pub fn admits_sitemap(&self, url: &Url) -> bool {
         self.host_in_scope(url)
+    }
+
+    /// Whether a queued job is still to be fetched: the scope may have been narrowed (a
+    /// resumed crawl's config, a reload) since its URL was admitted. Seeds and revisits
+    /// of pages stored are kept. Its host is asked about only when the config names the
+    /// hosts: else they come from seeds and their redirects, which nodes sharing a
+    /// database learn of at different times.
+    pub fn keeps(&self, job: &CrawlJob) -> bool {
+        let host_kept = !self.hosts_given || self.host_in_scope(&job.url);
+        job.previous.is_some()
+            || match job.kind {
+                _ if job.is_seed_or_its_redirect() => true,
+                JobKind::Sitemap => host_kept,
+                JobKind::Page => host_kept && self.rules_admit(&job.url, job.depth),
+            }
     }
 
     fn host_in_scope(&self, url: &Url) -> bool {
@@ -331,5 +351,38 @@ mod tests {
         assert!(!scope.admits(&u("http://a.test/docs/x.pdf"), 1));
         assert_eq!(scope.priority(&u("http://a.test/docs/x"), 2), -2);
         assert_eq!(scope.priority(&u("http://a.test/docs/important"), 2), 3);
+    }
+
+    /// A queued URL meets the scope again when it is leased; its host only when the
+    /// config names the hosts, as the seeds' hosts differ from node to node for a while.
+    #[test]
+    fn a_queued_url_is_kept_by_the_rules_and_by_named_hosts_only() {
+        let job = |url: &str, depth: u32| CrawlJob {
+            id: 1,
+            url: Url::parse(url).unwrap(),
+            host: "h".into(),
+            depth,
+            priority: 0,
+            redirect_hops: 0,
+            attempts: 0,
+            kind: JobKind::Page,
+            previous: None,
+        };
+        let config = Config::from_toml(
+            "seeds = ['http://a.test/']\n[scope]\nexclude = ['/x$']\nmax_depth = 2\n",
+            "t",
+        )
+        .unwrap();
+        let scope = Scope::new(&config, &[]);
+        assert!(scope.keeps(&job("http://other.test/y", 1)));
+        assert!(!scope.keeps(&job("http://a.test/x", 1)));
+        assert!(!scope.keeps(&job("http://a.test/y", 3)));
+        assert!(scope.keeps(&job("http://a.test/x", 0)), "a seed");
+        let config = Config::from_toml(
+            "seeds = ['http://a.test/']\n[scope]\nhosts = ['a.test']\n",
+            "t",
+        )
+        .unwrap();
+        assert!(!Scope::new(&config, &[]).keeps(&job("http://other.test/y", 1)));
     }
 }

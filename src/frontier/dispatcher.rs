@@ -306,7 +306,10 @@ struct Refill {
 }
 
 struct Leased {
+    /// The rows leased that the scope still keeps.
     jobs: Vec<CrawlJob>,
+    /// The rows leased, kept or not: fewer than asked for means the table ran short.
+    taken: usize,
     /// The crawl's page limit held the lease back (a database shared by several nodes).
     page_limit_reached: bool,
     /// When the table's next delayed row (a retry) comes due; asked only when the lease
@@ -399,10 +402,11 @@ impl Dispatcher {
         let owner = self.owner.clone();
         let (lease_for, serve, whole_table) = (self.lease_for, self.serve, self.hosts.is_none());
         let max_pages = self.hosts.as_ref().and(self.limit.max());
+        let scope = self.limit.scope.clone();
         let task = tokio::spawn(async move {
             lease(
                 &store,
-                &owner,
+                (&owner, &scope),
                 (want, max_pages, rows),
                 lease_for,
                 serve,
@@ -449,7 +453,7 @@ impl Dispatcher {
         // A full lease says nothing about retries; the window's next refill looks again.
         drained.next_due = None;
         self.page_limit_reached = leased.page_limit_reached;
-        if leased.jobs.len() < want {
+        if leased.taken < want {
             drained.at = Some(commits);
             drained.rows = rows;
             drained.next_due = match &self.hosts {
@@ -647,9 +651,13 @@ impl Dispatcher {
 /// Leases up to `want` rows, within `max_pages` on a shared database (a service first
 /// queues the revisits that are due); when the table has fewer ready, also asks when its
 /// next delayed row comes due.
+///
+/// The scope may have narrowed since the rows were queued (a resumed crawl's config, a
+/// reload): those it now leaves out are never fetched, their rows failed with no page.
+/// Done here, beside the lease, as the write may wait for the writer's commit.
 async fn lease(
     store: &Store,
-    owner: &str,
+    (owner, scope): (&str, &SharedScope),
     (want, max_pages, rows): (usize, Option<u64>, LeaseRows),
     lease_for: Duration,
     serve: bool,
@@ -661,7 +669,13 @@ async fn lease(
     let lease = store
         .lease(owner, want, lease_for, (max_pages, rows))
         .await?;
-    let next_due = if lease.jobs.len() < want && whole_table {
+    let taken = lease.jobs.len();
+    let scope = scope.get();
+    let (jobs, left_out): (Vec<CrawlJob>, Vec<CrawlJob>) =
+        lease.jobs.into_iter().partition(|job| scope.keeps(job));
+    let left_out: Vec<i64> = left_out.iter().map(|job| job.id).collect();
+    store.drop_out_of_scope(owner, &left_out).await?;
+    let next_due = if taken < want && whole_table {
         next_due(store, serve, rows)
             .await?
             .map(|wait| Instant::now() + wait)
@@ -669,7 +683,8 @@ async fn lease(
         None
     };
     Ok(Leased {
-        jobs: lease.jobs,
+        jobs,
+        taken,
         page_limit_reached: lease.page_limit_reached,
         next_due,
     })

@@ -801,9 +801,22 @@ where
     /// taken back while the node was silent may be another node's lease now, in flight
     /// there, which queued again would be leased and fetched a second time.
     pub async fn release(&self, owner: &str, ids: &[i64]) -> Result<(), Error> {
-        for chunk in ids.chunks(MAX_BINDS - 1) {
-            let mut q = QueryBuilder::<DB>::new(
-                "UPDATE frontier SET state = 'queued', lease_owner = NULL, lease_expires = NULL \
+        self.end_leases(owner, ids, "queued").await
+    }
+
+    /// Ends the leases `owner` holds on rows whose URLs the scope now leaves out (it was
+    /// narrowed since they were queued): failed, with no page, never fetched, as a row
+    /// whose URL does not parse.
+    pub async fn drop_out_of_scope(&self, owner: &str, ids: &[i64]) -> Result<(), Error> {
+        self.end_leases(owner, ids, "failed").await
+    }
+
+    /// Moves rows `owner` still holds leased to `state`.
+    async fn end_leases(&self, owner: &str, ids: &[i64], state: &str) -> Result<(), Error> {
+        for chunk in ids.chunks(MAX_BINDS - 2) {
+            let mut q = QueryBuilder::<DB>::new("UPDATE frontier SET state = ");
+            q.push_bind(state).push(
+                ", lease_owner = NULL, lease_expires = NULL \
                  WHERE state = 'leased' AND lease_owner = ",
             );
             q.push_bind(owner).push(" AND id IN ");
@@ -812,7 +825,7 @@ where
                 .persistent(false)
                 .execute(&self.pool)
                 .await
-                .doing("returning leases to the queue")?;
+                .doing("ending frontier leases")?;
         }
         Ok(())
     }

@@ -410,6 +410,12 @@ impl Store {
         on_backend!(self, db => db.release(owner, ids).await)
     }
 
+    /// Fails rows `owner` holds leased whose URLs the scope, narrowed since they were
+    /// queued, now leaves out: they are never fetched.
+    pub async fn drop_out_of_scope(&self, owner: &str, ids: &[i64]) -> Result<(), Error> {
+        on_backend!(self, db => db.drop_out_of_scope(owner, ids).await)
+    }
+
     /// Commits a batch of pages: rows, links, discovered URLs and frontier states together.
     /// Link counts change in `counts` and reach the database when due (on PostgreSQL with
     /// the batch, so `counts` stays empty there). A batch PostgreSQL aborted to break a

@@ -524,3 +524,46 @@ async fn one_host_site(pages: &[(&str, &str)]) -> TestSite {
     }
     b.start()
 }
+
+/// A crawl resumed with a narrower scope (a new `exclude`, a lower `max_depth`) does not
+/// fetch the URLs the last run queued that the scope now leaves out: "a URL matching any
+/// `exclude` is never crawled".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_resumed_with_a_narrower_scope_leaves_out_what_was_queued_before() {
+    let site = long_queue_site().await;
+    let harness = Harness::default();
+    let seeds = [site.url(0, "/")];
+    harness
+        .crawl(&seeds, &format!("{LONG_QUEUE}[scope]\nmax_pages = 2\n"))
+        .await;
+    assert_eq!(
+        site.count(&site.url(0, "/a0")),
+        1,
+        "the first run's second page"
+    );
+    let narrower = "[scope]\nexclude = ['/a[1-3]$']\nmax_depth = 1\n";
+    harness
+        .crawl(&seeds, &format!("{LONG_QUEUE}{narrower}"))
+        .await;
+    for path in ["/a1", "/a2", "/a3", "/b0", "/urgent"] {
+        assert_eq!(site.count(&site.url(0, path)), 0, "{path} was fetched");
+    }
+    assert_eq!(site.count(&site.url(0, "/a4")), 1);
+    assert_no_url_requested_twice(&site);
+    let db = harness.db().await;
+    assert_eq!(db.scalar("SELECT count(*) FROM pages").await, 1 + 40 - 3);
+    // The five left out stay known, failed with no page, as if never admitted.
+    assert_eq!(
+        db.scalar(
+            "SELECT count(*) FROM frontier f WHERE state = 'failed'
+             AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.id = f.id)"
+        )
+        .await,
+        5
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM frontier WHERE state NOT IN ('done', 'failed')")
+            .await,
+        0
+    );
+}
