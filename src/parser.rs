@@ -25,6 +25,8 @@ use crate::{charset, html, sitemap, urlnorm};
 
 /// Sitemap index levels followed below the sitemaps robots.txt names.
 const MAX_SITEMAP_NESTING: u32 = 2;
+/// The depth of a page a sitemap lists.
+const SITEMAP_PAGE_DEPTH: u32 = 1;
 
 pub struct ParsePool;
 
@@ -244,14 +246,22 @@ fn parse_sitemap(record: &mut PageRecord, body: &[u8], offer: &Offer<'_>) {
         kind: ErrorKind::Parse,
         message,
     });
-    let depth = record.job.depth + 1;
-    for url in sitemap.pages.iter().filter(|u| scope.admits(u, depth)) {
+    // The site names its pages here: each is one step from it, as a seed's links are,
+    // however deep the index that led to this sitemap (`max_depth = 1` dropped a nested
+    // sitemap's pages and kept a flat one's).
+    for url in sitemap
+        .pages
+        .iter()
+        .filter(|u| scope.admits(u, SITEMAP_PAGE_DEPTH))
+    {
         record
             .discovered
-            .extend(offer.stripping(url, depth, 0, JobKind::Page));
+            .extend(offer.stripping(url, SITEMAP_PAGE_DEPTH, 0, JobKind::Page));
     }
-    // Sitemap indexes nest; two levels below robots.txt is as deep as real sites go.
+    // Sitemap indexes nest, counted by the sitemaps' depth; two levels below robots.txt
+    // is as deep as real sites go.
     if record.job.depth < MAX_SITEMAP_NESTING {
+        let depth = record.job.depth + 1;
         for url in sitemap.sitemaps.iter().filter(|u| scope.admits_sitemap(u)) {
             record
                 .discovered
@@ -860,6 +870,31 @@ mod tests {
             let found: Vec<&str> = record.discovered.iter().map(|d| d.url.as_str()).collect();
             assert_eq!(found, ["http://h/1"]);
             assert_eq!(record.error.map(|e| e.kind), Some(ErrorKind::Parse));
+        }
+    }
+
+    /// A page listed in a sitemap is one step from the site, however deep the index
+    /// that leads to it: with `max_depth = 1` a nested sitemap's pages were dropped
+    /// while a flat one's were crawled.
+    #[test]
+    fn a_nested_sitemaps_pages_are_as_near_as_a_flat_ones() {
+        for nesting in 0..=MAX_SITEMAP_NESTING {
+            let fetched = Fetched {
+                status: Some(200),
+                body: Some(b"<urlset><url><loc>http://h/1</loc></url></urlset>".to_vec()),
+                ..Fetched::new(crate::page::CrawlJob {
+                    kind: JobKind::Sitemap,
+                    depth: nesting,
+                    ..home_job(None)
+                })
+            };
+            let record = to_record(fetched, &rules());
+            let found: Vec<(&str, u32)> = record
+                .discovered
+                .iter()
+                .map(|d| (d.url.as_str(), d.depth))
+                .collect();
+            assert_eq!(found, [("http://h/1", 1)], "a sitemap {nesting} deep");
         }
     }
 }
