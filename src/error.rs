@@ -40,6 +40,13 @@ pub enum Error {
     )]
     DatabaseInUse { path: PathBuf, lock: PathBuf },
 
+    #[error(
+        "cluster.node_id {node:?} is in use by a live node (its last heartbeat {seen_ms} ms \
+         ago): give each node its own id, or leave it out to have one generated; after a \
+         crash, start again once cluster.lease_ttl_ms has passed"
+    )]
+    NodeIdInUse { node: String, seen_ms: i64 },
+
     #[error("cannot lock the database for this crawl through {path}: {source}")]
     LockDatabase {
         path: PathBuf,

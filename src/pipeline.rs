@@ -92,6 +92,12 @@ async fn run(
 ) -> Result<Summary, Error> {
     let started = Instant::now();
     let store = Store::open(&config.storage.database).await?;
+    if let Some(cluster) = store.cluster() {
+        let now = crate::store::unix_ms(SystemTime::now());
+        cluster
+            .claim_name(&config.cluster.node_id, now, config.cluster.lease_ttl)
+            .await?;
+    }
     // A killed run's hosts, whose next turn it could not leave: they wait a delay. Nodes
     // sharing PostgreSQL wait one for a host taken over from a node that is gone.
     let interrupted = match store.cluster() {

@@ -46,6 +46,37 @@ impl Cluster {
         Self { pool }
     }
 
+    /// Takes the name `node` for this process, as of `now`: refused while a node of that
+    /// name is alive (its heartbeat within `ttl`). Two processes under one name (a config
+    /// copied with `cluster.node_id` set) would each take the other's leases for their
+    /// own, and the second's start would queue again the first's URLs in flight.
+    pub async fn claim_name(&self, node: &str, now: i64, ttl: Duration) -> Result<(), Error> {
+        let claimed: Option<String> = sqlx::query_scalar(
+            "INSERT INTO nodes (id, started_at, heartbeat) VALUES ($1, $2, $2)
+             ON CONFLICT (id) DO UPDATE SET started_at = $2, heartbeat = $2
+             WHERE nodes.heartbeat < $3
+             RETURNING id",
+        )
+        .bind(node)
+        .bind(now)
+        .bind(now - ms(ttl))
+        .fetch_optional(&self.pool)
+        .await
+        .doing("taking this node's id")?;
+        if claimed.is_some() {
+            return Ok(());
+        }
+        let last: Option<i64> = sqlx::query_scalar("SELECT heartbeat FROM nodes WHERE id = $1")
+            .bind(node)
+            .fetch_optional(&self.pool)
+            .await
+            .doing("reading the heartbeat of the node with this id")?;
+        Err(Error::NodeIdInUse {
+            node: node.to_owned(),
+            seen_ms: now - last.unwrap_or(now),
+        })
+    }
+
     /// Says `node` is alive, and forgets nodes silent for ten lease times.
     pub async fn heartbeat(
         &self,

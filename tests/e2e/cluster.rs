@@ -604,3 +604,36 @@ async fn a_killed_nodes_leases_do_not_end_the_others_short_of_the_page_limit() {
     );
     assert!(cluster.requested_twice().len() <= PER_NODE_IN_FLIGHT);
 }
+
+/// Two processes given one `cluster.node_id` (a config copied with it set) would each
+/// take the other's leases for their own, and the second's start would put the first's
+/// URLs in flight back in the queue. The second is refused while the first is alive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_node_with_a_live_nodes_id_is_refused() {
+    let Some(cluster) = Cluster::start("a_second_node_with_a_live_nodes_id").await else {
+        return;
+    };
+    let mut a = cluster.node("a");
+    cluster.wait_for_requests(30).await;
+    let config = cluster.dir.path().join("a.toml");
+    let twin = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+            .args(["crawl", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run the twin node")
+    })
+    .await
+    .expect("the twin ran");
+    let stderr = String::from_utf8_lossy(&twin.stderr);
+    assert_eq!(twin.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cluster.node_id \"a\" is in use by a live node"),
+        "{stderr}"
+    );
+    a.finishes(Duration::from_secs(60)).await;
+    cluster.assert_complete().await;
+    let twice = cluster.requested_twice();
+    assert!(twice.is_empty(), "requested more than once: {twice:?}");
+}
