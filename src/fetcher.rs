@@ -35,6 +35,8 @@ use crate::{sniff, urlnorm};
 
 /// The header of robots directives for one response (not in `reqwest::header`).
 const X_ROBOTS_TAG: HeaderName = HeaderName::from_static("x-robots-tag");
+/// A page's move, as browsers read it (not in `reqwest::header`).
+const REFRESH: HeaderName = HeaderName::from_static("refresh");
 
 /// How long a body may take to get going before its transfer rate is judged.
 const RATE_GRACE: Duration = Duration::from_secs(3);
@@ -328,6 +330,7 @@ impl FetchWorker {
         out.etag = header(headers, ETAG);
         out.last_modified = header(headers, LAST_MODIFIED);
         out.x_robots_tag = x_robots_tag(headers);
+        out.refresh = header(headers, REFRESH);
 
         if status.is_redirection() {
             match location(headers) {

@@ -417,10 +417,10 @@ fn is_block(name: &str) -> bool {
     )
 }
 
-/// The URL a `<meta http-equiv="refresh">`'s content moves to (`5; url='/next'`), read
-/// as the HTML standard's declarative refresh does; `None` for a refresh of the page
-/// itself or content a browser would not act on.
-fn refresh_url(content: &str) -> Option<&str> {
+/// The URL a `<meta http-equiv="refresh">`'s content, or a `Refresh` header, moves to
+/// (`5; url='/next'`), read as the HTML standard's declarative refresh does; `None` for
+/// a refresh of the page itself or content a browser would not act on.
+pub fn refresh_url(content: &str) -> Option<&str> {
     let rest = content.trim_start_matches(is_space);
     let time_end = rest
         .find(|c: char| !c.is_ascii_digit() && c != '.')

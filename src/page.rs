@@ -155,6 +155,9 @@ pub struct Fetched {
     pub error: Option<FetchError>,
     /// `X-Robots-Tag`, for the parser to honour with `<meta name="robots">`.
     pub x_robots_tag: Option<String>,
+    /// The `Refresh` header: browsers move the page as a `<meta http-equiv="refresh">`
+    /// would, and before it.
+    pub refresh: Option<String>,
     /// Sitemaps named by a robots.txt fetched for this job, to be crawled.
     pub sitemaps: Vec<Url>,
     /// Set when the outcome is transient: the URL goes back to the queue for this long
@@ -179,6 +182,7 @@ impl Fetched {
             elapsed_ms: 0,
             error: None,
             x_robots_tag: None,
+            refresh: None,
             sitemaps: Vec::new(),
             retry_in: None,
         }

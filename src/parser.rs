@@ -154,7 +154,12 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
     // The fetcher reads a body only for successful HTML and for sitemaps.
     if let (None, Some(body)) = (&record.error, &f.body) {
         match record.job.kind {
-            JobKind::Page => parse_page(&mut record, body, f.x_robots_tag.as_deref(), &offer),
+            JobKind::Page => parse_page(
+                &mut record,
+                body,
+                (f.x_robots_tag.as_deref(), f.refresh.as_deref()),
+                &offer,
+            ),
             JobKind::Sitemap => parse_sitemap(&mut record, body, &offer),
         }
     }
@@ -184,7 +189,13 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
     record
 }
 
-fn parse_page(record: &mut PageRecord, body: &[u8], x_robots_tag: Option<&str>, offer: &Offer<'_>) {
+/// Reads a page's title and links, `headers` being its `X-Robots-Tag` and `Refresh`.
+fn parse_page(
+    record: &mut PageRecord,
+    body: &[u8],
+    (x_robots_tag, refresh): (Option<&str>, Option<&str>),
+    offer: &Offer<'_>,
+) {
     let scope = offer.scope;
     if looks_binary(body, record.content_type.as_deref()) {
         record.error = Some(FetchError {
@@ -216,7 +227,27 @@ fn parse_page(record: &mut PageRecord, body: &[u8], x_robots_tag: Option<&str>, 
             record.nofollow |= nofollow;
         }
     }
-    let links = clean_links(extracted.links, &record.job.url, scope);
+    let mut links = extracted.links;
+    if let Some(target) = refresh
+        .and_then(html::refresh_url)
+        .and_then(|href| urlnorm::resolve_in(&record.job.url, href, page.encoding).ok())
+    {
+        // The header comes before the document: browsers act on it, not on the page's
+        // own `<meta>` refresh.
+        links.retain(|link| link.rel.as_deref() != Some("refresh"));
+        if target != record.job.url {
+            links.insert(
+                0,
+                Link {
+                    target,
+                    anchor_text: String::new(),
+                    rel: Some("refresh".to_owned()),
+                },
+            );
+            keep_first_of_each(&mut links);
+        }
+    }
+    let links = clean_links(links, &record.job.url, scope);
     let depth = record.job.depth + 1;
     if !record.nofollow {
         let mut seen = HashSet::default();

@@ -149,3 +149,44 @@ async fn a_seed_that_redirects_to_another_host_brings_that_host_into_scope() {
         "a link off the new host is out of scope"
     );
 }
+
+/// The `Refresh` header moves a page as `<meta http-equiv="refresh">` does, and browsers
+/// act on it first: its URL is the page's refresh link, and is followed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_header_is_followed_before_the_pages_meta_refresh() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        Resource::WithHeaders(
+            vec![("Refresh".into(), "5; url=/moved".into())],
+            Box::new(Resource::Html(
+                "<meta http-equiv=refresh content='0; url=/meta'><title>Old</title>".into(),
+            )),
+        ),
+    );
+    b.add(
+        &h,
+        "/moved",
+        Resource::Html("<title>Moved here</title>".into()),
+    );
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    let db = harness.db().await;
+    assert_eq!(
+        db.page(&site.url(0, "/moved"))
+            .await
+            .and_then(|p| p.title)
+            .as_deref(),
+        Some("Moved here")
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM links WHERE rel = 'refresh'")
+            .await,
+        1,
+        "one refresh: the header's"
+    );
+    assert_eq!(site.count(&site.url(0, "/meta")), 0);
+}
