@@ -49,6 +49,9 @@ pub struct Anchor {
     /// The alt texts of the link's images (an inline SVG's `<title>`), each after a space:
     /// what an image link says.
     pub image_alts: String,
+    /// The `aria-label`: what a screen reader says for a link with nothing to read (an
+    /// icon drawn by a font or CSS).
+    pub label: String,
 }
 
 /// Reads a whole document.
@@ -156,7 +159,10 @@ impl ReadState {
                     _ => attr("xlink:href"),
                 });
                 if let Some(anchor) = anchor(href, attr("rel")) {
-                    page.anchors.push(anchor);
+                    page.anchors.push(Anchor {
+                        label: attr("aria-label").map(str::to_owned).unwrap_or_default(),
+                        ..anchor
+                    });
                     self.open_anchor = Some(page.anchors.len() - 1);
                     self.anchor_tables = self.tables;
                 }

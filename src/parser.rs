@@ -483,6 +483,9 @@ pub fn extract(html: &str, page_url: &Url, encoding: &'static Encoding) -> Extra
         if anchor_text.is_empty() {
             anchor_text = stored_text(&anchor.image_alts);
         }
+        if anchor_text.is_empty() {
+            anchor_text = stored_text(&anchor.label);
+        }
         links.push(Link {
             target,
             anchor_text,
@@ -716,6 +719,29 @@ mod tests {
             vec![
                 ("http://h/north".into(), "North wing".into()),
                 ("http://h/south".into(), String::new()),
+            ]
+        );
+    }
+
+    /// An icon link (`<a aria-label="Twitter"><i class="icon"></i></a>`) has no text
+    /// and no image: its `aria-label`, what a screen reader says for it, names it. Text
+    /// or an image's alt, what a reader sees, comes first.
+    #[test]
+    fn a_link_with_nothing_to_read_is_named_by_its_aria_label() {
+        let e = extract(
+            "<a href='/t' aria-label=' Follow us  on Twitter '><i class='icon-t'></i></a>\
+             <a href='/x' aria-label='Label'>Text</a>\
+             <a href='/y' aria-label='Label'><img src='y.png' alt='Alt'></a>\
+             <a href='/z' aria-label=''></a>",
+            "http://h/",
+        );
+        assert_eq!(
+            pairs(&e),
+            vec![
+                ("http://h/t".into(), "Follow us on Twitter".into()),
+                ("http://h/x".into(), "Text".into()),
+                ("http://h/y".into(), "Alt".into()),
+                ("http://h/z".into(), String::new()),
             ]
         );
     }
