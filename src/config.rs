@@ -461,6 +461,7 @@ const MAX_FETCH_WORKERS: usize = 65_536;
 /// and adding it to the clock overflows (a `politeness.robots_ttl_s` of 2^64 − 1 made
 /// every host's robots.txt fail).
 const LONGEST_TIME_S: u64 = 10 * 365 * 24 * 3600;
+const LONGEST_TIME_WHY: &str = "ten years; longer is a slip";
 
 /// A `[channels]` size past any use: a full queue is what keeps memory bounded.
 const MAX_CHANNEL: usize = 1_000_000;
@@ -653,19 +654,14 @@ impl<'a> Problems<'a> {
         }
     }
 
-    /// Checks the time keys, each `(key, value)`, in milliseconds and in seconds.
-    fn times(&mut self, millis: &[(&str, u64)], seconds: &[(&str, u64)]) {
-        let units = [(millis, 1000), (seconds, 1)];
-        for (keys, per_second) in units {
-            for &(key, value) in keys {
-                self.at_most(
-                    key,
-                    value,
-                    LONGEST_TIME_S * per_second,
-                    "ten years; longer is a slip",
-                );
-            }
-        }
+    /// A time key in milliseconds, at most [`LONGEST_TIME_S`].
+    fn millis(&mut self, key: &str, value: u64) {
+        self.at_most(key, value, LONGEST_TIME_S * 1000, LONGEST_TIME_WHY);
+    }
+
+    /// A time key in seconds, at most [`LONGEST_TIME_S`].
+    fn seconds(&mut self, key: &str, value: u64) {
+        self.at_most(key, value, LONGEST_TIME_S, LONGEST_TIME_WHY);
     }
 
     fn regexes(&mut self, key: &str, patterns: &[String]) -> Vec<Regex> {
@@ -770,6 +766,9 @@ impl RawConfig {
             if let Some(n) = h.per_host_concurrency {
                 p.at_least(&format!("{key}.per_host_concurrency"), n.into(), 1);
             }
+            if let Some(ms) = h.delay_ms {
+                p.millis(&format!("{key}.delay_ms"), ms);
+            }
             match HostPattern::parse(&h.pattern) {
                 Ok(pattern) => host_politeness.push(HostPolitenessConfig {
                     pattern,
@@ -854,6 +853,7 @@ impl RawConfig {
         let seconds = |s: u64| (s > 0).then(|| Duration::from_secs(s));
         let mut recrawl_rules = Vec::new();
         for (i, rule) in r.rule.iter().enumerate() {
+            p.seconds(&format!("recrawl.rule[{i}].interval_s"), rule.interval_s);
             match Regex::new(&rule.pattern) {
                 Ok(pattern) => recrawl_rules.push(RecrawlRule {
                     pattern,
@@ -865,19 +865,7 @@ impl RawConfig {
                 ),
             }
         }
-        let host_delays: Vec<(String, u64)> = pol
-            .host
-            .iter()
-            .enumerate()
-            .filter_map(|(i, h)| Some((format!("politeness.host[{i}].delay_ms"), h.delay_ms?)))
-            .collect();
-        let rule_intervals: Vec<(String, u64)> = r
-            .rule
-            .iter()
-            .enumerate()
-            .map(|(i, rule)| (format!("recrawl.rule[{i}].interval_s"), rule.interval_s))
-            .collect();
-        let mut millis = vec![
+        for (key, ms) in [
             ("fetch.connect_timeout_ms", f.connect_timeout_ms),
             ("fetch.timeout_ms", f.timeout_ms),
             ("politeness.delay_ms", pol.delay_ms),
@@ -885,16 +873,17 @@ impl RawConfig {
             ("retry.base_delay_ms", retry.base_delay_ms),
             ("retry.max_delay_ms", retry.max_delay_ms),
             ("shutdown.grace_period_ms", self.shutdown.grace_period_ms),
-        ];
-        millis.extend(host_delays.iter().map(|(k, v)| (k.as_str(), *v)));
-        let mut secs = vec![
+        ] {
+            p.millis(key, ms);
+        }
+        for (key, s) in [
             ("politeness.robots_ttl_s", pol.robots_ttl_s),
             ("recrawl.interval_s", r.interval_s),
             ("recrawl.min_interval_s", r.min_interval_s),
             ("recrawl.max_interval_s", r.max_interval_s),
-        ];
-        secs.extend(rule_intervals.iter().map(|(k, v)| (k.as_str(), *v)));
-        p.times(&millis, &secs);
+        ] {
+            p.seconds(key, s);
+        }
         if r.max_interval_s < r.min_interval_s {
             p.add(
                 "recrawl.max_interval_s",
