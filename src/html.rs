@@ -55,8 +55,16 @@ pub struct Anchor {
 }
 
 /// Reads a whole document.
-pub fn read_page(html: &str) -> PageElements {
-    let tokenizer = Tokenizer::new(Reader::default(), TokenizerOpts::default());
+///
+/// `refresh_header` is the response's `Refresh`: browsers act on it before the document,
+/// so its URL is the page's refresh link, and a `<meta http-equiv="refresh">` is not.
+pub fn read_page(html: &str, refresh_header: Option<&str>) -> PageElements {
+    let reader = Reader::default();
+    if let Some(url) = refresh_header.and_then(refresh_url) {
+        reader.page.borrow_mut().anchors.push(refresh_anchor(url));
+        reader.state.borrow_mut().refreshed = true;
+    }
+    let tokenizer = Tokenizer::new(reader, TokenizerOpts::default());
     let input = BufferQueue::default();
     input.push_back(StrTendril::from_slice(html));
     // The tokenizer pauses only when its sink asks it to (for a script to run, at
@@ -200,11 +208,7 @@ impl ReadState {
                 if refresh && !self.refreshed {
                     self.refreshed = true;
                     if let Some(url) = attr("content").and_then(refresh_url) {
-                        page.anchors.push(Anchor {
-                            href: url.to_owned(),
-                            rel: Some("refresh".to_owned()),
-                            ..Anchor::default()
-                        });
+                        page.anchors.push(refresh_anchor(url));
                     }
                 }
             }
@@ -423,10 +427,19 @@ fn is_block(name: &str) -> bool {
     )
 }
 
+/// A refresh's URL as a link: `rel` `refresh`, no text.
+fn refresh_anchor(url: &str) -> Anchor {
+    Anchor {
+        href: url.to_owned(),
+        rel: Some("refresh".to_owned()),
+        ..Anchor::default()
+    }
+}
+
 /// The URL a `<meta http-equiv="refresh">`'s content, or a `Refresh` header, moves to
 /// (`5; url='/next'`), read as the HTML standard's declarative refresh does; `None` for
 /// a refresh of the page itself or content a browser would not act on.
-pub fn refresh_url(content: &str) -> Option<&str> {
+fn refresh_url(content: &str) -> Option<&str> {
     let rest = content.trim_start_matches(is_space);
     let time_end = rest
         .find(|c: char| !c.is_ascii_digit() && c != '.')
@@ -488,7 +501,7 @@ mod tests {
             "</div>".repeat(n)
         );
         let started = std::time::Instant::now();
-        let page = read_page(&html);
+        let page = read_page(&html, None);
         assert_eq!(texts(&page), [("/inside", "in"), ("/after", "after")]);
         assert_eq!(page.title.as_deref(), Some("Deep"));
         // Quadratic work over 100,000 levels would take minutes.
@@ -500,8 +513,7 @@ mod tests {
         let page = read_page(
             "<title>A <a href='/t'>b</a></title><script>x='<a href=\"/s\">'</script>\
              <style>a{}</style><noscript><a href='/n'>n</a></noscript><textarea><a href='/x'></textarea>\
-             <!-- <a href='/c'> --><a href='/real'>real</a>",
-        );
+             <!-- <a href='/c'> --><a href='/real'>real</a>", None);
         assert_eq!(page.title.as_deref(), Some("A <a href='/t'>b</a>"));
         assert_eq!(texts(&page), [("/real", "real")]);
     }
@@ -512,6 +524,7 @@ mod tests {
             "<a href='/lazy'><img alt='Red shoes'><noscript><img src='x.jpg' alt='Red shoes'>\
              </noscript></a><a href='/buy'>Buy<style>.x{color:red}</style>\
              <script>track('buy')</script> now</a><a href='/after'>after</a>",
+            None,
         );
         assert_eq!(
             texts(&page),
@@ -535,8 +548,7 @@ mod tests {
             assert_eq!(refresh_url(content), url, "{content:?}");
         }
         let page = read_page(
-            "<meta http-equiv=REFRESH content='0;url=/a'><meta http-equiv=refresh content='0;url=/b'>",
-        );
+            "<meta http-equiv=REFRESH content='0;url=/a'><meta http-equiv=refresh content='0;url=/b'>", None);
         assert_eq!(page.anchors.len(), 1, "the first refresh only");
         assert_eq!(
             (
@@ -555,6 +567,7 @@ mod tests {
             "<svg><a xlink:href='/old'><text>old</text></a>\
              <a href='/new' xlink:href='/ignored'><text>new</text></a></svg>\
              <a xlink:href='/html-has-no-xlink'>html</a>",
+            None,
         );
         assert_eq!(texts(&page), [("/old", "old"), ("/new", "new")]);
     }
@@ -565,6 +578,7 @@ mod tests {
             "<svg><path d='M0'></div><p>text</p><title>Real</title>\
              <script>var s = '<a href=\"/not-a-link\">x</a>';</script>\
              <math><mi>x</mi></p><a href='/after'>after</a>",
+            None,
         );
         assert_eq!(page.title.as_deref(), Some("Real"));
         assert_eq!(texts(&page), [("/after", "after")]);
@@ -575,6 +589,7 @@ mod tests {
         let page = read_page(
             "<svg><title>icon</title><style><a href='/in-svg'>x</a></style></svg>\
              <title>Page</title><title>Other</title>",
+            None,
         );
         assert_eq!(page.title.as_deref(), Some("Page"));
         // SVG's `<style>` holds markup, not raw text, but draws none of it.
@@ -586,6 +601,7 @@ mod tests {
         let page = read_page(
             "<a href='/1'>one<a href='/2'>two</a> out<table><tr><td><a href='/3'>three</td>\
              <td>cell</td></tr></table><a href='/4'>four",
+            None,
         );
         assert_eq!(
             texts(&page),
@@ -603,6 +619,7 @@ mod tests {
         let page = read_page(
             "<a href='/t'><table><tr><td>cell</td><td>two</td></tr></table>after</a>\
              <table><tr><td><a href='/c'>in cell<td>next cell</table>",
+            None,
         );
         let words: Vec<(&str, String)> = page
             .anchors
@@ -625,8 +642,10 @@ mod tests {
 
     #[test]
     fn blocks_separate_words_and_inline_markup_does_not() {
-        let page =
-            read_page("<a href='/x'><div>Title</div><div>Sub</div>Java<b>Script</b><br>end</a>");
+        let page = read_page(
+            "<a href='/x'><div>Title</div><div>Sub</div>Java<b>Script</b><br>end</a>",
+            None,
+        );
         assert_eq!(texts(&page), [("/x", " Title  Sub JavaScript end")]);
     }
 
@@ -637,6 +656,7 @@ mod tests {
              <meta name=robots content=nofollow><link rel='alternate canonical' href='/main'>\
              <a href='/a?x=1&amp;y=2' rel=nofollow>A&eacute;<img alt='pic'><img></a>\
              <map><area href='/area' alt='zone'></map>",
+            None,
         );
         assert_eq!(page.base_href.as_deref(), Some("/docs/"));
         assert_eq!(page.meta_robots, ["noindex", "nofollow"]);
@@ -648,7 +668,10 @@ mod tests {
 
     #[test]
     fn cdata_in_svg_is_text() {
-        let page = read_page("<svg><a href='/s'><![CDATA[<b>x</b>]]></a></svg><a href='/h'>h</a>");
+        let page = read_page(
+            "<svg><a href='/s'><![CDATA[<b>x</b>]]></a></svg><a href='/h'>h</a>",
+            None,
+        );
         assert_eq!(texts(&page), [("/s", "<b>x</b>"), ("/h", "h")]);
     }
 
@@ -662,8 +685,7 @@ mod tests {
              <a href='/next'><svg aria-hidden='true'><title>Arrow</title><desc>An arrow</desc>\
              <use href='#a'/></svg>Next page</a>\
              <a href='/cart'><svg role='img'><title>Cart</title><title/><desc>A cart</desc></svg></a>\
-             <a href='/open'><svg><title>Unclosed</svg>Text</a><a href='/after'>after</a>",
-        );
+             <a href='/open'><svg><title>Unclosed</svg>Text</a><a href='/after'>after</a>", None);
         assert_eq!(
             texts(&page),
             [
@@ -687,8 +709,7 @@ mod tests {
             "<svg><g><foreignObject><div><span>Start</span></div></foreignObject></g>\
              <a xlink:href='/node'><text>Node</text></a><title>Diagram</title></svg>\
              <a href='/x'><svg><foreignObject><p>in</p></foreignObject><title>tip</title></svg>out</a>\
-             <title>Page</title>",
-        );
+             <title>Page</title>", None);
         assert_eq!(page.title.as_deref(), Some("Page"));
         assert_eq!(texts(&page), [("/node", "Node"), ("/x", " in out")]);
         assert_eq!(page.anchors[1].image_alts, " tip");

@@ -206,7 +206,7 @@ fn parse_page(
     }
     let page = charset::decode(body, record.content_type.as_deref());
     let extracted = match catch_unwind(AssertUnwindSafe(|| {
-        extract(&page.text, &record.job.url, page.encoding)
+        extract(&page.text, &record.job.url, page.encoding, refresh)
     })) {
         Ok(extracted) => extracted,
         Err(_) => {
@@ -227,27 +227,7 @@ fn parse_page(
             record.nofollow |= nofollow;
         }
     }
-    let mut links = extracted.links;
-    if let Some(target) = refresh
-        .and_then(html::refresh_url)
-        .and_then(|href| urlnorm::resolve_in(&record.job.url, href, page.encoding).ok())
-    {
-        // The header comes before the document: browsers act on it, not on the page's
-        // own `<meta>` refresh.
-        links.retain(|link| link.rel.as_deref() != Some("refresh"));
-        if target != record.job.url {
-            links.insert(
-                0,
-                Link {
-                    target,
-                    anchor_text: String::new(),
-                    rel: Some("refresh".to_owned()),
-                },
-            );
-            keep_first_of_each(&mut links);
-        }
-    }
-    let links = clean_links(links, &record.job.url, scope);
+    let links = clean_links(extracted.links, &record.job.url, scope);
     let depth = record.job.depth + 1;
     if !record.nofollow {
         let mut seen = HashSet::default();
@@ -453,8 +433,13 @@ pub struct Extracted {
 /// resolved against `<base href>` or the page URL, their query strings spelled in the
 /// page's `encoding`. Links to the page itself and to schemes other than http(s) are left
 /// out; a link without text is named by its images' alt texts.
-pub fn extract(html: &str, page_url: &Url, encoding: &'static Encoding) -> Extracted {
-    let page = html::read_page(html);
+pub fn extract(
+    html: &str,
+    page_url: &Url,
+    encoding: &'static Encoding,
+    refresh_header: Option<&str>,
+) -> Extracted {
+    let page = html::read_page(html, refresh_header);
     let title = page
         .title
         .map(|t| stored_text(&t))
@@ -578,7 +563,7 @@ mod tests {
     use super::*;
 
     fn extract(html: &str, url: &str) -> Extracted {
-        super::extract(html, &Url::parse(url).unwrap(), encoding_rs::UTF_8)
+        super::extract(html, &Url::parse(url).unwrap(), encoding_rs::UTF_8, None)
     }
 
     fn pairs(e: &Extracted) -> Vec<(String, String)> {
@@ -624,7 +609,12 @@ mod tests {
         body.extend_from_slice(&encoding_rs::SHIFT_JIS.encode("日本").0);
         body.extend_from_slice(b"'>search</a>");
         let page = crate::charset::decode(&body, Some("text/html"));
-        let e = super::extract(&page.text, &Url::parse("http://h/").unwrap(), page.encoding);
+        let e = super::extract(
+            &page.text,
+            &Url::parse("http://h/").unwrap(),
+            page.encoding,
+            None,
+        );
         assert_eq!(e.links[0].target.as_str(), "http://h/search?q=%93%FA%96{");
     }
 

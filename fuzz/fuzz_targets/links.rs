@@ -12,7 +12,7 @@ use url::Url;
 fuzz_target!(|data: &[u8]| {
     let page = Url::parse("http://example.com/dir/page.html").expect("a constant URL");
     let html = charset::decode(data, Some("text/html"));
-    let extracted = extract(&html.text, &page, html.encoding);
+    let extracted = extract(&html.text, &page, html.encoding, None);
     if let Some(title) = &extracted.title {
         assert_collapsed(title);
         assert!(!title.is_empty());
