@@ -489,7 +489,7 @@ async fn a_crawl_stopped_early_leaves_every_url_it_found_in_the_frontier() {
 /// an invitation all the same: the target is crawled, and the row says it was followed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_link_repeated_with_and_without_nofollow_is_followed() {
-    let site = one_host_site(&[
+    let site = TestSite::one_host(&[
         (
             "/",
             "<title>Home</title><aside><a href='/shop' rel='nofollow sponsored'>Shop</a></aside>\
@@ -513,16 +513,6 @@ async fn a_link_repeated_with_and_without_nofollow_is_followed() {
         1,
         "one row, with the followed link's rel"
     );
-}
-
-/// A site on one host: each path serves its HTML.
-async fn one_host_site(pages: &[(&str, &str)]) -> TestSite {
-    let mut b = SiteBuilder::bind(1).await;
-    let h = b.authority(0);
-    for (path, html) in pages {
-        b.add(&h, path, Resource::Html((*html).to_owned()));
-    }
-    b.start()
 }
 
 /// A crawl resumed with a narrower scope (a new `exclude`, a lower `max_depth`) does not

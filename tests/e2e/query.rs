@@ -878,15 +878,11 @@ async fn a_missing_or_foreign_file_is_refused_with_a_clear_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_named_by_a_sqlite_url_is_read_where_the_crawl_wrote_it() {
-    let mut b = SiteBuilder::bind(1).await;
-    let h = b.authority(0);
-    b.add(
-        &h,
-        "/",
-        Resource::Html("<title>Home</title><a href='/a'>A</a>".to_owned()),
-    );
-    b.add(&h, "/a", Resource::Html("<title>Page A</title>".to_owned()));
-    let site = b.start();
+    let site = TestSite::one_host(&[
+        ("/", "<title>Home</title><a href='/a'>A</a>"),
+        ("/a", "<title>Page A</title>"),
+    ])
+    .await;
     let harness = Harness::default();
     let path = harness.db_path().display().to_string();
     let url = format!("sqlite://{path}");
@@ -1066,15 +1062,11 @@ async fn a_finished_crawl_in_a_directory_the_reader_cannot_write_is_read() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     use std::os::unix::process::CommandExt;
 
-    let mut b = SiteBuilder::bind(1).await;
-    let h = b.authority(0);
-    b.add(
-        &h,
-        "/",
-        Resource::Html("<title>Home</title><a href='/a'>A</a>".to_owned()),
-    );
-    b.add(&h, "/a", Resource::Html("<title>Page A</title>".to_owned()));
-    let site = b.start();
+    let site = TestSite::one_host(&[
+        ("/", "<title>Home</title><a href='/a'>A</a>"),
+        ("/a", "<title>Page A</title>"),
+    ])
+    .await;
     let harness = Harness::default();
     harness.crawl(&[site.url(0, "/")], "").await;
 

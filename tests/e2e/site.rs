@@ -148,6 +148,16 @@ pub struct TestSite {
 }
 
 impl TestSite {
+    /// A site on one host, 127.0.0.1: each path serves its HTML.
+    pub async fn one_host(pages: &[(&str, &str)]) -> Self {
+        let mut b = SiteBuilder::bind(1).await;
+        let h = b.authority(0);
+        for (path, html) in pages {
+            b.add(&h, path, Resource::Html((*html).to_owned()));
+        }
+        b.start()
+    }
+
     pub fn url(&self, host: usize, path: &str) -> String {
         format!("http://{}{}", self.authorities[host], path)
     }
