@@ -407,15 +407,7 @@ impl Offer<'_> {
     }
 
     fn candidate(&self, url: &Url, depth: u32, redirect_hops: u32, kind: JobKind) -> Discovered {
-        Discovered {
-            trap: self.scope.traps.check(url).err(),
-            host: urlnorm::host_key(url),
-            priority: self.scope.priority(url, depth),
-            url: url.clone(),
-            depth,
-            redirect_hops,
-            kind,
-        }
+        self.scope.candidate(url, depth, redirect_hops, kind)
     }
 }
 
@@ -494,10 +486,13 @@ pub fn extract(
 }
 
 fn is_nofollow(link: &Link) -> bool {
-    link.rel.as_deref().is_some_and(|rel| {
-        rel.split_ascii_whitespace()
-            .any(|r| r.eq_ignore_ascii_case("nofollow"))
-    })
+    link.rel.as_deref().is_some_and(rel_is_nofollow)
+}
+
+/// Whether a link's `rel` attribute asks crawlers not to follow it.
+pub fn rel_is_nofollow(rel: &str) -> bool {
+    rel.split_ascii_whitespace()
+        .any(|r| r.eq_ignore_ascii_case("nofollow"))
 }
 
 /// Keeps the first link of each (target, anchor text). The map borrows the links' own

@@ -22,6 +22,7 @@ use crate::error::Error;
 use crate::fetcher::{self, FetchContext, FetchPool};
 use crate::frontier::dispatcher::{Dispatcher, PageLimit, Progress};
 use crate::frontier::hosts::HostLeases;
+use crate::frontier::readmit;
 use crate::frontier::seen::SeenUrls;
 use crate::frontier::Frontier;
 use crate::metrics;
@@ -131,6 +132,7 @@ async fn run(
     let scoped = in_scope(&store, known_seeds.clone()).await?;
     let scope = SharedScope::new(Scope::new(&config, &scoped));
     store.enqueue(&seeds(&config, &scope.get())).await?;
+    readmit::after_scope_change(&store, &scope.get(), &config).await?;
     // A service's database is queried while it runs; a one-off crawl's once it is done.
     let deferred = if service.is_some() {
         store.build_derived().await?;
@@ -447,7 +449,7 @@ impl Reload {
     }
 
     async fn apply(&self, config: &Config) -> Result<(), Error> {
-        let _changing = self.scope.changing().await;
+        let changing = self.scope.changing().await;
         let known = in_scope(&self.store, self.store.seeds().await?).await?;
         self.network.trust(&config.seeds);
         let new_scope = Scope::new(config, &known);
@@ -456,7 +458,10 @@ impl Reload {
             self.robots.offer_sitemaps_again();
         }
         self.scope.set(new_scope);
-        Ok(())
+        drop(changing);
+        // Without the lock: the pass may read a large database, and seeds over the API
+        // wait on it.
+        readmit::after_scope_change(&self.store, &self.scope.get(), config).await
     }
 }
 

@@ -248,13 +248,69 @@ impl Scope {
     /// hosts: else they come from seeds and their redirects, which nodes sharing a
     /// database learn of at different times.
     pub fn keeps(&self, job: &CrawlJob) -> bool {
-        let host_kept = !self.hosts_given || self.host_in_scope(&job.url);
-        job.previous.is_some()
-            || match job.kind {
-                _ if job.is_seed_or_its_redirect() => true,
-                JobKind::Sitemap => host_kept,
-                JobKind::Page => host_kept && self.rules_admit(&job.url, job.depth),
-            }
+        job.previous.is_some() || self.keeps_queued(&job.url, job.depth, job.kind)
+    }
+
+    /// Whether a URL queued at `depth` is to be fetched, as [`Scope::keeps`] asks of a
+    /// job; also asked of the rows an earlier, narrower scope left out, when it widens.
+    pub fn keeps_queued(&self, url: &Url, depth: u32, kind: JobKind) -> bool {
+        let host_kept = !self.hosts_given || self.host_in_scope(url);
+        match kind {
+            JobKind::Page if depth == 0 => true,
+            JobKind::Sitemap => host_kept,
+            JobKind::Page => host_kept && self.rules_admit(url, depth),
+        }
+    }
+
+    /// A frontier row for a URL found at `depth`, admitted already: marked as a trap when
+    /// it looks like one.
+    pub fn candidate(
+        &self,
+        url: &Url,
+        depth: u32,
+        redirect_hops: u32,
+        kind: JobKind,
+    ) -> Discovered {
+        Discovered {
+            trap: self.traps.check(url).err(),
+            host: urlnorm::host_key(url),
+            priority: self.priority(url, depth),
+            url: url.clone(),
+            depth,
+            redirect_hops,
+            kind,
+        }
+    }
+
+    /// A hash of what decides which found URLs are crawled: the hosts, `include`,
+    /// `exclude`, `max_depth` and the robots rules for links. A run that finds another
+    /// than the last run's looks again at what that one left out.
+    pub fn fingerprint(&self) -> i64 {
+        let mut exact: Vec<&str> = self.hosts.exact.iter().map(String::as_str).collect();
+        exact.sort_unstable();
+        let mut wider: Vec<String> = self
+            .hosts
+            .wider
+            .iter()
+            .map(|p| format!("*.{}", p.host))
+            .collect();
+        wider.sort_unstable();
+        let rules = |res: &[regex::Regex]| -> Vec<String> {
+            res.iter().map(|re| re.as_str().to_owned()).collect()
+        };
+        let text = format!(
+            "{:?}",
+            (
+                (self.hosts_given, exact, wider),
+                (rules(&self.include), rules(&self.exclude)),
+                (
+                    self.max_depth,
+                    self.follow_nofollow_links,
+                    self.respect_meta_robots
+                ),
+            )
+        );
+        i64::from_ne_bytes(xxhash_rust::xxh3::xxh3_64(text.as_bytes()).to_ne_bytes())
     }
 
     fn host_in_scope(&self, url: &Url) -> bool {

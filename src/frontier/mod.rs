@@ -11,6 +11,7 @@
 
 pub mod dispatcher;
 pub mod hosts;
+pub mod readmit;
 pub mod seen;
 
 use std::cmp::{Ordering, Reverse};

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use futures_util::TryStreamExt;
 use sqlx::database::HasStatementCache;
 use sqlx::pool::PoolConnection;
 use sqlx::query_builder::Separated;
@@ -211,6 +212,19 @@ const COUNTED_PAGES: &str = "SELECT count(*) FROM pages WHERE error_kind IS DIST
 
 /// Rows read at a time when scheduling revisits for pages that have none.
 const SCHEDULE_BATCH: i64 = 1_000;
+
+/// URLs added per transaction when a wider scope takes links an earlier one dropped.
+const READMIT_BATCH: usize = 1_000;
+
+/// A stored link, as [`Db::readmit_links`] offers it.
+pub struct FoundLink<'a> {
+    pub target: &'a str,
+    /// The linking page's depth.
+    pub depth: u32,
+    pub rel: Option<&'a str>,
+    /// The linking page asked that its links not be followed.
+    pub page_nofollow: bool,
+}
 
 /// The frontier rows a batch added, for the hosts' page budgets.
 enum NewRows<'u> {
@@ -436,15 +450,139 @@ where
     /// Adds URLs to the frontier; those already known are left as they are. Returns how
     /// many were new.
     pub async fn enqueue(&self, urls: &[Discovered]) -> Result<u64, Error> {
-        let mut tx = self.pool.begin().await.doing("starting to add seeds")?;
         let urls_from: Vec<(&Discovered, Option<i64>)> = urls.iter().map(|d| (d, None)).collect();
         // Seeds count against their hosts' budgets, and are never over one.
-        let new = Self::insert_frontier(&mut tx, &urls_from, 0).await?;
+        self.insert_committed(&urls_from, 0).await
+    }
+
+    /// Adds URLs found on stored pages, in a transaction of their own, as the writer adds
+    /// those of the pages it commits.
+    async fn insert_committed(
+        &self,
+        urls_from: &[(&Discovered, Option<i64>)],
+        max_pages_per_host: u64,
+    ) -> Result<u64, Error> {
+        let mut tx = self.pool.begin().await.doing("starting to add URLs")?;
+        let new = Self::insert_frontier(&mut tx, urls_from, max_pages_per_host).await?;
         let mut script = Script::new();
-        Self::insert_hosts(&mut script, urls.iter().map(|d| d.host.as_str()));
+        Self::insert_hosts(&mut script, urls_from.iter().map(|(d, _)| d.host.as_str()));
         script.run(&mut tx).await?;
-        tx.commit().await.doing("adding seeds")?;
+        tx.commit().await.doing("adding URLs")?;
         Ok(new)
+    }
+
+    /// A value the crawl keeps between runs (`crawl_state`), if set.
+    pub async fn crawl_state(&self, key: &str) -> Result<Option<i64>, Error> {
+        sqlx::query_scalar("SELECT value FROM crawl_state WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .doing("reading the crawl's state")
+    }
+
+    pub async fn set_crawl_state(&self, key: &str, value: i64) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO crawl_state (key, value) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await
+        .doing("saving the crawl's state")?;
+        Ok(())
+    }
+
+    /// Queues again the rows a narrower scope left out (failed, with no page: see
+    /// [`Db::drop_out_of_scope`]) that `keep` now takes. Returns how many.
+    pub async fn requeue_left_out(
+        &self,
+        mut keep: impl FnMut(&Url, u32, JobKind) -> bool,
+    ) -> Result<u64, Error> {
+        let mut ids = Vec::new();
+        {
+            let mut rows = sqlx::query(
+                "SELECT id, url, depth, kind FROM frontier f
+                 WHERE state = 'failed' AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.id = f.id)",
+            )
+            .fetch(&self.readers);
+            while let Some(row) = rows.try_next().await.doing("reading URLs left out")? {
+                let Ok(url) = Url::parse(row.get::<&str, _>("url")) else {
+                    continue;
+                };
+                let depth = u32::try_from(row.get::<i64, _>("depth")).unwrap_or(u32::MAX);
+                let kind = match row.get::<&str, _>("kind") {
+                    "sitemap" => JobKind::Sitemap,
+                    _ => JobKind::Page,
+                };
+                if keep(&url, depth, kind) {
+                    ids.push(row.get::<i64, _>("id"));
+                }
+            }
+        }
+        for chunk in ids.chunks(MAX_BINDS) {
+            let mut q = QueryBuilder::<DB>::new(
+                "UPDATE frontier SET state = 'queued' WHERE state = 'failed' AND id IN ",
+            );
+            push_id_list(&mut q, chunk);
+            q.build()
+                .persistent(false)
+                .execute(&self.pool)
+                .await
+                .doing("queuing URLs left out")?;
+        }
+        Ok(u64::try_from(ids.len()).unwrap_or(u64::MAX))
+    }
+
+    /// Offers `admit` every stored link whose target the frontier does not know (those a
+    /// narrower scope dropped when they were found), and adds the URLs it returns, as
+    /// found on the link's page, within the hosts' budgets. Returns the links read and
+    /// the URLs added.
+    pub async fn readmit_links(
+        &self,
+        mut admit: impl FnMut(FoundLink<'_>) -> Option<Discovered>,
+        max_pages_per_host: u64,
+    ) -> Result<(u64, u64), Error> {
+        let (mut read, mut added) = (0, 0);
+        let mut batch: Vec<(Discovered, i64)> = Vec::new();
+        let mut rows = sqlx::query(
+            "SELECT l.source_id, l.target_url, l.rel, p.depth, p.nofollow
+             FROM links l JOIN pages p ON p.id = l.source_id
+             WHERE NOT EXISTS (SELECT 1 FROM frontier f WHERE f.url = l.target_url)",
+        )
+        .fetch(&self.readers);
+        while let Some(row) = rows.try_next().await.doing("reading links left out")? {
+            read += 1;
+            let rel: Option<String> = row.get("rel");
+            let found = FoundLink {
+                target: row.get("target_url"),
+                depth: u32::try_from(row.get::<i64, _>("depth")).unwrap_or(u32::MAX),
+                rel: rel.as_deref(),
+                page_nofollow: row.get::<i64, _>("nofollow") != 0,
+            };
+            if let Some(url) = admit(found) {
+                batch.push((url, row.get("source_id")));
+            }
+            if batch.len() >= READMIT_BATCH {
+                added += self.insert_found(&batch, max_pages_per_host).await?;
+                batch.clear();
+            }
+        }
+        added += self.insert_found(&batch, max_pages_per_host).await?;
+        Ok((read, added))
+    }
+
+    async fn insert_found(
+        &self,
+        batch: &[(Discovered, i64)],
+        max_pages_per_host: u64,
+    ) -> Result<u64, Error> {
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let urls_from: Vec<(&Discovered, Option<i64>)> =
+            batch.iter().map(|(d, from)| (d, Some(*from))).collect();
+        self.insert_committed(&urls_from, max_pages_per_host).await
     }
 
     /// Pages stored so far that count against `max_pages` (a resumed crawl counts them).

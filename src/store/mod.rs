@@ -30,14 +30,14 @@ use sqlx::{Connection, PgConnection, Postgres, Sqlite, SqliteConnection};
 use url::Url;
 
 use crate::error::Error;
-use crate::page::{Discovered, PageRecord};
+use crate::page::{Discovered, JobKind, PageRecord};
 use crate::recrawl::RecrawlPolicy;
 use backend::Backend;
 use checkpoints::Checkpoints;
 use cluster::Cluster;
 use crawl_lock::CrawlLock;
 use db::Db;
-pub use db::{Lease, LeaseRows};
+pub use db::{FoundLink, Lease, LeaseRows};
 use link_counts::LinkCounts;
 
 /// SQLite's limit on bound parameters in one statement is 32766 (PostgreSQL's 65535);
@@ -408,6 +408,33 @@ impl Store {
     /// budget reached, a host handed to another node).
     pub async fn release(&self, owner: &str, ids: &[i64]) -> Result<(), Error> {
         on_backend!(self, db => db.release(owner, ids).await)
+    }
+
+    /// A value the crawl keeps between runs, if set.
+    pub async fn crawl_state(&self, key: &str) -> Result<Option<i64>, Error> {
+        on_backend!(self, db => db.crawl_state(key).await)
+    }
+
+    pub async fn set_crawl_state(&self, key: &str, value: i64) -> Result<(), Error> {
+        on_backend!(self, db => db.set_crawl_state(key, value).await)
+    }
+
+    /// Queues again the URLs a narrower scope left out that `keep` now takes.
+    pub async fn requeue_left_out(
+        &self,
+        keep: impl FnMut(&Url, u32, JobKind) -> bool,
+    ) -> Result<u64, Error> {
+        on_backend!(self, db => db.requeue_left_out(keep).await)
+    }
+
+    /// Adds the targets of stored links the frontier does not know that `admit` takes:
+    /// (links read, URLs added).
+    pub async fn readmit_links(
+        &self,
+        admit: impl FnMut(FoundLink<'_>) -> Option<Discovered>,
+        max_pages_per_host: u64,
+    ) -> Result<(u64, u64), Error> {
+        on_backend!(self, db => db.readmit_links(admit, max_pages_per_host).await)
     }
 
     /// Fails rows `owner` holds leased whose URLs the scope, narrowed since they were

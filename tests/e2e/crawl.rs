@@ -515,17 +515,23 @@ async fn a_link_repeated_with_and_without_nofollow_is_followed() {
     );
 }
 
-/// A crawl resumed with a narrower scope (a new `exclude`, a lower `max_depth`) does not
-/// fetch the URLs the last run queued that the scope now leaves out: "a URL matching any
-/// `exclude` is never crawled".
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_crawl_resumed_with_a_narrower_scope_leaves_out_what_was_queued_before() {
+/// The long-queue site crawled to `max_pages = 2`: `/` and `/a0` stored, the rest queued.
+async fn long_queue_stopped_at_two_pages() -> (TestSite, Harness, [String; 1]) {
     let site = long_queue_site().await;
     let harness = Harness::default();
     let seeds = [site.url(0, "/")];
     harness
         .crawl(&seeds, &format!("{LONG_QUEUE}[scope]\nmax_pages = 2\n"))
         .await;
+    (site, harness, seeds)
+}
+
+/// A crawl resumed with a narrower scope (a new `exclude`, a lower `max_depth`) does not
+/// fetch the URLs the last run queued that the scope now leaves out: "a URL matching any
+/// `exclude` is never crawled".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_resumed_with_a_narrower_scope_leaves_out_what_was_queued_before() {
+    let (site, harness, seeds) = long_queue_stopped_at_two_pages().await;
     assert_eq!(
         site.count(&site.url(0, "/a0")),
         1,
@@ -555,5 +561,87 @@ async fn a_crawl_resumed_with_a_narrower_scope_leaves_out_what_was_queued_before
         db.scalar("SELECT count(*) FROM frontier WHERE state NOT IN ('done', 'failed')")
             .await,
         0
+    );
+}
+
+/// A crawl run again with a deeper `max_depth` goes deeper: the links the first run
+/// stored and did not follow are followed now, at their pages' depth plus one, and
+/// nothing fetched before is fetched again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_run_again_with_a_deeper_max_depth_fetches_what_the_first_left_out() {
+    let site = TestSite::one_host(&[
+        ("/", "<a href='/a'>a</a>"),
+        ("/a", "<a href='/b'>b</a>"),
+        ("/b", "<a href='/c'>c</a><a href='/a'>back</a>"),
+        ("/c", "<title>c</title>"),
+    ])
+    .await;
+    let harness = Harness::default();
+    let seeds = [site.url(0, "/")];
+    harness.crawl(&seeds, "[scope]\nmax_depth = 1\n").await;
+    assert_eq!(page_requests(&site).len(), 2, "/ and /a");
+    harness.crawl(&seeds, "[scope]\nmax_depth = 2\n").await;
+    assert_eq!(site.count(&site.url(0, "/b")), 1, "/b at depth 2");
+    assert_eq!(site.count(&site.url(0, "/c")), 0, "/c is at depth 3");
+    harness.crawl(&seeds, "").await;
+    assert_eq!(site.count(&site.url(0, "/c")), 1, "/c with no max_depth");
+    assert_no_url_requested_twice(&site);
+    let db = harness.db().await;
+    assert_eq!(
+        db.scalar(
+            "SELECT count(*) FROM pages p JOIN frontier f ON f.id = p.id
+             WHERE p.url LIKE '%/c' AND p.depth = 3 AND f.discovered_from =
+                   (SELECT id FROM pages WHERE url LIKE '%/b')"
+        )
+        .await,
+        1,
+        "/c is stored at depth 3, found on /b"
+    );
+}
+
+/// A crawl narrowed and then widened again (a resumed run, as here, or a reload) fetches
+/// what the narrower scope left out: the URLs it had queued, and the links it found and
+/// did not follow; a `rel="nofollow"` link stays unfollowed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_widened_again_fetches_what_its_narrower_scope_left_out() {
+    let (site, harness, seeds) = long_queue_stopped_at_two_pages().await;
+    let narrower = "[scope]\nexclude = ['/a[1-3]$', '/b']\nmax_depth = 1\n";
+    harness
+        .crawl(&seeds, &format!("{LONG_QUEUE}{narrower}"))
+        .await;
+    for path in ["/a1", "/b0", "/b4", "/urgent"] {
+        assert_eq!(site.count(&site.url(0, path)), 0, "{path} was fetched");
+    }
+    harness.crawl(&seeds, LONG_QUEUE).await;
+    for path in ["/a1", "/a2", "/a3", "/b0", "/b4", "/b39", "/urgent"] {
+        assert_eq!(site.count(&site.url(0, path)), 1, "{path} was not fetched");
+    }
+    assert_no_url_requested_twice(&site);
+    let db = harness.db().await;
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pages").await,
+        1 + 40 + 40 + 1
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM frontier WHERE state <> 'done'")
+            .await,
+        0
+    );
+
+    let site = TestSite::one_host(&[
+        ("/", "<a href='/x'>x</a><a rel='nofollow' href='/n'>n</a>"),
+        ("/x", "<title>x</title>"),
+        ("/n", "<title>n</title>"),
+    ])
+    .await;
+    let harness = Harness::default();
+    let seeds = [site.url(0, "/")];
+    harness.crawl(&seeds, "[scope]\nexclude = ['/x$']\n").await;
+    harness.crawl(&seeds, "").await;
+    assert_eq!(site.count(&site.url(0, "/x")), 1);
+    assert_eq!(
+        site.count(&site.url(0, "/n")),
+        0,
+        "a nofollow link was followed"
     );
 }

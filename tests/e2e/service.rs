@@ -779,3 +779,31 @@ async fn many_seeds_of_many_hosts_are_taken_at_once() {
     );
     service.stop().await;
 }
+
+/// A SIGHUP that raises `max_depth` takes the service deeper: the links its pages had
+/// beyond the old depth, stored and not followed, are followed now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_raising_max_depth_follows_the_links_left_at_the_old_depth() {
+    let site = TestSite::one_host(&[
+        ("/", "<a href='/a'>a</a>"),
+        ("/a", "<a href='/b'>b</a>"),
+        ("/b", "<title>b</title>"),
+    ])
+    .await;
+    let harness = Harness::default();
+    let service = Service::start(&harness, &[site.url(0, "/")], "[scope]\nmax_depth = 1\n");
+    service.wait_ready().await;
+    service.wait_pages(2).await;
+    let port = service.base.rsplit(':').next().unwrap_or_default();
+    let text = harness.config_text(
+        &[site.url(0, "/")],
+        &format!(
+            "[politeness]\ndelay_ms = 0\n[admin]\nlisten = \"127.0.0.1:{port}\"\n[scope]\nmax_depth = 2\n"
+        ),
+    );
+    harness.write_config(&text);
+    service.signal("-HUP");
+    service.wait_pages(3).await;
+    assert_eq!(site.count(&site.url(0, "/b")), 1);
+    service.stop().await;
+}

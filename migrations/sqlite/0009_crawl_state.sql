@@ -1,0 +1,8 @@
+-- What a run must know of the runs before it, as named values.
+-- `scope_fingerprint`: the scope (hosts, include, exclude, max_depth, link rules) the
+-- last run started or reloaded with. A run with another looks again at the URLs that one
+-- left out, and queues those it takes (src/frontier/readmit.rs). Absent: not known.
+CREATE TABLE crawl_state (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;

@@ -1,0 +1,89 @@
+//! A crawl resumed (or reloaded) with a wider scope takes what the old one left out.
+//!
+//! Scope is applied when a link is found, and a queued URL a narrower scope no longer
+//! keeps is failed when leased; so raising `max_depth`, dropping an `exclude` or naming
+//! another host would otherwise add nothing to a crawl already run: the links it
+//! dropped are stored in `links`, but no longer on their way to being found again. The
+//! scope each run starts with is remembered as a hash; a run whose scope differs looks
+//! once at the URLs left out, in one pass over `links`, and queues those it takes as
+//! the writer would have, with their pages' depth, within the hosts' and the URL
+//! families' budgets.
+
+use std::time::{Duration, Instant};
+
+use url::Url;
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::frontier::seen::SeenUrls;
+use crate::page::{Discovered, JobKind};
+use crate::parser::rel_is_nofollow;
+use crate::scope::Scope;
+use crate::store::{FoundLink, Store};
+use crate::traps::FamilyBudget;
+
+/// The `crawl_state` key of the scope's hash.
+const FINGERPRINT: &str = "scope_fingerprint";
+
+/// Queues what an earlier scope left out and `scope` takes, unless the database was
+/// last crawled with this scope. Unknown (a new database, or one from before the scope
+/// was remembered) counts as another scope: the pass over an empty database is free.
+pub async fn after_scope_change(
+    store: &Store,
+    scope: &Scope,
+    config: &Config,
+) -> Result<(), Error> {
+    let fingerprint = scope.fingerprint();
+    if store.crawl_state(FINGERPRINT).await? == Some(fingerprint) {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let requeued = store
+        .requeue_left_out(|url, depth, kind| scope.keeps_queued(url, depth, kind))
+        .await?;
+    let mut seen = SeenUrls::new(config.frontier.seen_cache);
+    let mut families =
+        FamilyBudget::new(config.traps.family_budget, config.traps.family_depth_span);
+    let (read, added) = store
+        .readmit_links(
+            |link| admit(scope, (&mut seen, &mut families), &link),
+            config.traps.max_pages_per_host,
+        )
+        .await?;
+    store.set_crawl_state(FINGERPRINT, fingerprint).await?;
+    // Said when it found something, or took long enough for a user to wonder.
+    if requeued + added > 0 || started.elapsed() >= Duration::from_secs(1) {
+        tracing::info!(
+            requeued,
+            added,
+            links_read = read,
+            elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "the scope differs from the last run's: URLs it left out that this one takes are queued"
+        );
+    }
+    Ok(())
+}
+
+/// The frontier row for a stored link's target, when the scope follows the link now: as
+/// the parser judges a link when it finds it.
+fn admit(
+    scope: &Scope,
+    (seen, families): (&mut SeenUrls, &mut FamilyBudget),
+    link: &FoundLink<'_>,
+) -> Option<Discovered> {
+    if (scope.respect_meta_robots && link.page_nofollow)
+        || (!scope.follow_nofollow_links && link.rel.is_some_and(rel_is_nofollow))
+    {
+        return None;
+    }
+    let url = Url::parse(link.target).ok()?;
+    let depth = link.depth.saturating_add(1);
+    if !scope.admits(&url, depth) || !seen.admit(&url, depth) {
+        return None;
+    }
+    let mut found = scope.candidate(&url, depth, 0, JobKind::Page);
+    if found.trap.is_none() {
+        found.trap = families.admit(&url, depth).err();
+    }
+    Some(found)
+}
