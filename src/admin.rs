@@ -37,6 +37,8 @@ pub struct Admin {
     pub metrics: PrometheusHandle,
     pub token: Option<String>,
     pub started: Instant,
+    /// `cluster.node_id`, whose pause is kept in the database.
+    pub node: String,
 }
 
 /// Why the API will not start.
@@ -249,13 +251,40 @@ async fn add_seeds(State(admin): State<Arc<Admin>>, Json(urls): Json<Vec<String>
 }
 
 async fn pause(State(admin): State<Arc<Admin>>) -> Response {
-    admin.progress.set_paused(true);
-    Json(serde_json::json!({ "paused": true })).into_response()
+    set_paused(&admin, true).await
 }
 
 async fn resume(State(admin): State<Arc<Admin>>) -> Response {
-    admin.progress.set_paused(false);
-    Json(serde_json::json!({ "paused": false })).into_response()
+    set_paused(&admin, false).await
+}
+
+/// Takes effect at once, and is kept in the database for this node: an operator who
+/// paused a service does not expect a restart (an upgrade, a reboot) to set it crawling.
+async fn set_paused(admin: &Admin, paused: bool) -> Response {
+    admin.progress.set_paused(paused);
+    let kept = admin
+        .store
+        .set_crawl_state(&paused_key(&admin.store, &admin.node), i64::from(paused))
+        .await;
+    if let Err(e) = kept {
+        let done = if paused { "paused" } else { "resumed" };
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{done} until the service restarts, but not saved for a restart: {e}\n"),
+        )
+            .into_response();
+    }
+    Json(serde_json::json!({ "paused": paused })).into_response()
+}
+
+/// The `crawl_state` key that says whether the service is paused: on SQLite, its only
+/// one's; nodes sharing PostgreSQL are paused one by one, by `cluster.node_id` (which
+/// only a config makes the same from one start to the next).
+pub fn paused_key(store: &Store, node: &str) -> String {
+    match store.cluster() {
+        Some(_) => format!("paused:{node}"),
+        None => "paused".to_owned(),
+    }
 }
 
 #[cfg(test)]

@@ -183,7 +183,18 @@ async fn run(
             metrics: service.metrics,
             token: config.admin.token.clone(),
             started,
+            node: config.cluster.node_id.clone(),
         };
+        if store
+            .crawl_state(&admin::paused_key(&store, &admin.node))
+            .await?
+            == Some(1)
+        {
+            progress.set_paused(true);
+            tracing::warn!(
+                "paused, as POST /pause left it before the restart: POST /resume to crawl"
+            );
+        }
         let api = axum::serve(service.listener, admin::router(Arc::new(admin)))
             .with_graceful_shutdown(done.clone().cancelled_owned());
         tokio::spawn(async move {
@@ -507,6 +518,7 @@ mod tests {
             metrics: PrometheusBuilder::new().build_recorder().handle(),
             token: None,
             started: Instant::now(),
+            node: "test".to_owned(),
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
         let api = format!("http://{}", listener.local_addr().expect("its address"));

@@ -807,3 +807,55 @@ async fn sighup_raising_max_depth_follows_the_links_left_at_the_old_depth() {
     assert_eq!(site.count(&site.url(0, "/b")), 1);
     service.stop().await;
 }
+
+/// A service paused over the API and restarted (an upgrade, a reboot) stays paused: it
+/// fetches nothing, not even a new seed, until `POST /resume`, which also lasts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_outlasts_a_restart_until_resumed() {
+    let site = TestSite::one_host(&[
+        ("/", "<title>Home</title>"),
+        ("/new", "<title>New</title>"),
+        ("/later", "<title>Later</title>"),
+    ])
+    .await;
+    let harness = Harness::default();
+    let service = Service::start(&harness, &[site.url(0, "/")], "");
+    service.wait_ready().await;
+    service.wait_pages(1).await;
+    assert!(service
+        .post("/pause", Value::Null)
+        .await
+        .status()
+        .is_success());
+    service.stop().await;
+
+    let seeds = [site.url(0, "/"), site.url(0, "/new")];
+    let service = Service::start(&harness, &seeds, "");
+    service.wait_ready().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(service.stats().await["state"], "paused");
+    assert_eq!(
+        site.count(&site.url(0, "/new")),
+        0,
+        "a paused service fetched"
+    );
+    assert!(service
+        .post("/resume", Value::Null)
+        .await
+        .status()
+        .is_success());
+    service.wait_pages(1).await;
+    assert_eq!(site.count(&site.url(0, "/new")), 1);
+    service.stop().await;
+
+    let seeds = [site.url(0, "/"), site.url(0, "/later")];
+    let service = Service::start(&harness, &seeds, "");
+    service.wait_ready().await;
+    service.wait_pages(1).await;
+    assert_eq!(
+        site.count(&site.url(0, "/later")),
+        1,
+        "the resume did not last"
+    );
+    service.stop().await;
+}
