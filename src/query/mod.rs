@@ -151,9 +151,13 @@ fn push_host_filter(q: &mut Statement, column: &str, host: &str) {
 
 /// The URL ranges [from, to) that hold the URLs on `host` as the user typed it, spelled
 /// as the crawler stores them: the name in lower case and punycode, a scheme's default
-/// port left out.
+/// port left out. A URL (pasted from a browser or a log line) names its host and port.
 fn host_ranges(host: &str) -> Vec<(String, String)> {
-    let typed = host.trim().trim_end_matches('/');
+    let typed = host.trim();
+    let typed = match typed.split_once("://") {
+        Some((_, rest)) => rest.split(['/', '?', '#']).next().unwrap_or_default(),
+        None => typed.trim_end_matches('/'),
+    };
     let (name, port) = match typed.rsplit_once(':') {
         Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
             // As the URL parser spells it (`08080` is 8080); a port no URL can have
@@ -251,5 +255,12 @@ mod tests {
         assert_eq!(ranges("Bücher.de")[0].0, "http://xn--bcher-kva.de/");
         assert_eq!(ranges("[::1]:8080")[0].0, "http://[::1]:8080/");
         assert_eq!(ranges("[::1]")[1].0, "http://[::1]:");
+    }
+
+    #[test]
+    fn a_url_names_its_host_and_port() {
+        assert_eq!(ranges("https://Example.com/a?b#c"), ranges("example.com"));
+        assert_eq!(ranges("http://a.b:8080"), ranges("a.b:8080"));
+        assert_eq!(ranges("http://[::1]:8080/x"), ranges("[::1]:8080"));
     }
 }

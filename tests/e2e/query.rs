@@ -1102,3 +1102,43 @@ async fn a_finished_crawl_in_a_directory_the_reader_cannot_write_is_read() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "n\r\n2\r\n");
 }
+
+/// `--host` pasted as a URL (`http://example.com:8080/`, as a browser's address bar or a
+/// log line gives it) is that URL's host, on every question that takes one; it used to
+/// match nothing and print an empty answer, as if the host had no pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_given_as_a_url_is_that_urls_host() {
+    let site = TestSite::one_host(&[
+        (
+            "/",
+            "<title>Home</title><a href='/a'>A</a><a href='/gone'>Gone</a>",
+        ),
+        ("/a", "<title>Page A</title><a href='/'>Home</a>"),
+    ])
+    .await;
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    let authority = &site.authorities[0];
+    for host in [
+        authority.clone(),
+        site.url(0, "/"),
+        site.url(0, "/a?x=1#top"),
+        format!("HTTP://{}", authority.to_uppercase()),
+    ] {
+        let pages = rows(&harness, &["pages", "--host", &host]).await;
+        assert_eq!(pages.len(), 3, "pages --host {host}");
+        let top = rows(&harness, &["top", "--host", &host]).await;
+        assert_eq!(top.len(), 3, "top --host {host}");
+        let broken = rows(&harness, &["broken", "--host", &host]).await;
+        assert_eq!(broken.len(), 1, "broken --host {host}");
+    }
+    // The URL's own port, not any port.
+    let (name, port) = authority.rsplit_once(':').expect("a port");
+    let other = format!(
+        "http://{name}:{}/",
+        port.parse::<u16>().expect("a port") ^ 1
+    );
+    assert!(rows(&harness, &["pages", "--host", &other])
+        .await
+        .is_empty());
+}
