@@ -93,12 +93,11 @@ pub(super) async fn answer(
     out: &mut dyn Write,
 ) -> Result<Answer, QueryError> {
     let dialect = conn.dialect();
-    // One row per target, its linking pages and anchors as a JSON array: a target's
-    // links arrive together, and the rows that cross from the database are few.
+    // One row per link, a target's links together: a target in every page's footer has
+    // as many links as the site has pages, so they stream rather than being gathered.
     let mut q = Statement::new(format!(
-        "SELECT kind, target_url, status, error_kind, final_url, {}
-         FROM ({}",
-        dialect.json_pairs("page", "anchor_text"),
+        "SELECT {} FROM ({}",
+        COLUMNS.join(", "),
         dead_links(dialect),
     ));
     if let Some(host) = &args.host {
@@ -116,51 +115,44 @@ pub(super) async fn answer(
             super::push_host_filter(&mut q, "s.url", host);
         }
     }
+    // NULLs sort first in SQLite and last in PostgreSQL: spelled out, both agree.
     q.push(
-        ") AS targets GROUP BY kind, target_url, status, error_kind, final_url
-         ORDER BY kind, target_url",
+        ") AS targets ORDER BY kind, target_url, coalesce(status, 0),
+                               coalesce(error_kind, ''), coalesce(final_url, ''),
+                               page, anchor_text",
     );
-
     let limit = super::limit(args.limit);
+    super::push_limit(&mut q, limit);
+
     let mut sink = output::sink(format, out, GROUP_COLUMNS);
     let mut gone = reader_gone(sink.columns(&COLUMNS.map(String::from)))?;
     let mut links = [0_u64; KINDS.len()];
     let mut targets = [0_u64; KINDS.len()];
+    let (mut target, mut previous) = (String::new(), String::new());
     let mut more = false;
     conn.each_row(&q, |_, cells| {
+        if limit.is_some_and(|limit| links.iter().sum::<u64>() >= limit) {
+            more = true;
+            return Ok(false);
+        }
+        let kind = KINDS
+            .iter()
+            .position(|(k, _)| matches!(cells.first(), Some(Cell::Text(kind)) if kind == k))
+            .unwrap_or(0);
+        target.clear();
+        for cell in cells.iter().take(GROUP_COLUMNS) {
+            cell.write_plain(&mut target);
+            target.push('\0');
+        }
+        if target != previous {
+            targets[kind] += 1;
+            std::mem::swap(&mut target, &mut previous);
+        }
+        gone = reader_gone(sink.row(cells))?;
         if gone {
             return Ok(false);
         }
-        let target = Target::read(cells)?;
-        let linked_from: Vec<(String, String)> =
-            serde_json::from_str(target.links).map_err(|e| QueryError::Database {
-                doing: "reading the links to a broken target",
-                message: e.to_string(),
-            })?;
-        let kind = KINDS
-            .iter()
-            .position(|(k, _)| *k == target.kind)
-            .unwrap_or(0);
-        targets[kind] += 1;
-        for (page, anchor_text) in &linked_from {
-            if limit.is_some_and(|limit| links.iter().sum::<u64>() >= limit) {
-                more = true;
-                return Ok(false);
-            }
-            gone = reader_gone(sink.row(&[
-                Cell::Text(target.kind),
-                Cell::Text(target.url),
-                target.status,
-                target.error_kind,
-                target.final_url,
-                Cell::Text(page),
-                Cell::Text(anchor_text),
-            ]))?;
-            if gone {
-                return Ok(false);
-            }
-            links[kind] += 1;
-        }
+        links[kind] += 1;
         Ok(true)
     })
     .await?;
@@ -239,35 +231,4 @@ async fn count_broken(conn: &mut Reader, host: Option<&str>) -> Result<u64, Quer
     q.push(") AS dead WHERE kind = 'broken'");
     let counted = conn.integer(&q).await?.unwrap_or(0);
     Ok(u64::try_from(counted).unwrap_or(0))
-}
-
-/// One target row: what it is, and its links as JSON `[[page, anchor text], …]`.
-struct Target<'r> {
-    kind: &'r str,
-    url: &'r str,
-    status: Cell<'r>,
-    error_kind: Cell<'r>,
-    final_url: Cell<'r>,
-    links: &'r str,
-}
-
-impl<'r> Target<'r> {
-    fn read(cells: &[Cell<'r>]) -> Result<Self, QueryError> {
-        match *cells {
-            [Cell::Text(kind), Cell::Text(url), status, error_kind, final_url, Cell::Text(links)] => {
-                Ok(Self {
-                    kind,
-                    url,
-                    status,
-                    error_kind,
-                    final_url,
-                    links,
-                })
-            }
-            _ => Err(QueryError::Database {
-                doing: "reading a broken target",
-                message: format!("unexpected values {cells:?}"),
-            }),
-        }
-    }
 }

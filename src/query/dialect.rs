@@ -88,16 +88,6 @@ impl Dialect {
         }
     }
 
-    /// The aggregate of `[a, b]` pairs, ordered by `a`, then `b`, as JSON text.
-    pub fn json_pairs(self, a: &str, b: &str) -> String {
-        match self {
-            Self::Sqlite => format!("json_group_array(json_array({a}, {b}) ORDER BY {a}, {b})"),
-            Self::Postgres => {
-                format!("json_agg(json_build_array({a}, {b}) ORDER BY {a}, {b})::text")
-            }
-        }
-    }
-
     /// The texts of `column` joined by `separator` (a literal), in their order.
     pub fn joined(self, column: &str, separator: &str) -> String {
         match self {

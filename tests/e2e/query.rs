@@ -1142,3 +1142,96 @@ async fn a_host_given_as_a_url_is_that_urls_host() {
         .await
         .is_empty());
 }
+
+/// The most heap memory a running process has held, in KiB: the high-water mark of its
+/// resident set (`VmHWM` in `/proc/<pid>/status`) less the files it maps now, the
+/// database SQLite maps into memory above all (its pages stay resident once read).
+#[cfg(target_os = "linux")]
+fn peak_heap_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("its status");
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} line"))
+    };
+    field("VmHWM:").saturating_sub(field("RssFile:") + field("RssShmem:"))
+}
+
+/// A broken link in a site's footer is linked from every page. `broken` used to gather
+/// all of a target's links into one value before printing the first of them (about 1 KB
+/// of memory per link: gigabytes for a million-page site); they now stream like any
+/// other answer. The process is caught with its output pipe full, early in the answer,
+/// when the old way held every link of the target in memory.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_streams_the_links_to_a_target_linked_from_every_page() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+
+    const PAGES: i64 = 100_000;
+    let site = TestSite::one_host(&[("/", "<title>Home</title><a href='/gone'>Gone</a>")]).await;
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    let gone = site.url(0, "/gone");
+    let home = site.url(0, "/");
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(harness.db_path());
+    let pool = sqlx::SqlitePool::connect_with(options)
+        .await
+        .expect("open the crawl database");
+    let pages = format!(
+        "WITH RECURSIVE n (i) AS (SELECT 1000 UNION ALL SELECT i + 1 FROM n WHERE i < {})",
+        999 + PAGES
+    );
+    for sql in [
+        format!(
+            "{pages} INSERT INTO frontier (id, url, host, depth, priority, state)
+             SELECT i, '{home}page/' || i, 'h', 1, 0, 'done' FROM n"
+        ),
+        format!(
+            "{pages} INSERT INTO pages (id, url, depth, fetched_at, changed_at, status, title)
+             SELECT i, '{home}page/' || i, 1, '2026-01-01T00:00:00.000Z',
+                    '2026-01-01T00:00:00.000Z', 200, 'Page ' || i FROM n"
+        ),
+        format!(
+            "INSERT INTO links (source_id, target_url, anchor_text)
+             SELECT id, '{gone}', 'A footer link to a page that is no longer there'
+             FROM pages WHERE id >= 1000"
+        ),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&pool)
+            .await
+            .expect("add the pages of a large site");
+    }
+    pool.close().await;
+
+    let db = harness.db_path().display().to_string();
+    let (held_kib, lines) = tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+            .args(["query", "--db", &db, "--format", "jsonl", "broken"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run the pipecrawl binary");
+        let mut out = BufReader::new(child.stdout.take().expect("its stdout"));
+        let mut first = String::new();
+        out.read_line(&mut first).expect("the first row");
+        // Printing now waits for this reader: what it holds, it holds while printing.
+        std::thread::sleep(Duration::from_millis(100));
+        let held_kib = peak_heap_kib(child.id());
+        let mut rest = String::new();
+        out.read_to_string(&mut rest).expect("the other rows");
+        assert!(child.wait().expect("the query ends").success());
+        (held_kib, 1 + rest.lines().count())
+    })
+    .await
+    .expect("the query ran");
+    assert_eq!(lines, 1 + PAGES as usize, "every link to the target");
+    assert!(
+        held_kib < 32 * 1024,
+        "{held_kib} KiB of memory held while printing the links to one target"
+    );
+}
