@@ -30,6 +30,9 @@ pub enum Cell<'r> {
     Int(i64),
     Real(f64),
     Text(&'r str),
+    /// Text that is not UTF-8 (SQLite does not check; pipecrawl writes none): CSV gets
+    /// its bytes as stored, JSON and tables U+FFFD for the invalid ones, as `export` does.
+    NotUtf8(&'r [u8]),
     Blob(&'r [u8]),
 }
 
@@ -48,6 +51,7 @@ impl Cell<'_> {
             Self::Int(n) => write!(out, "{n}"),
             Self::Real(x) => write!(out, "{x}"),
             Self::Text(s) => out.write_str(s),
+            Self::NotUtf8(bytes) => out.write_str(&String::from_utf8_lossy(bytes)),
             Self::Blob(bytes) => bytes.iter().try_for_each(|b| write!(out, "{b:02x}")),
         };
     }
@@ -69,7 +73,8 @@ pub fn sink<'w>(format: Format, out: &'w mut dyn Write, group: usize) -> Box<dyn
         Format::Table => Box::new(Table::new(out, group)),
         Format::Csv => Box::new(Csv {
             out,
-            buf: String::new(),
+            buf: Vec::new(),
+            text: String::new(),
         }),
         Format::Json => Box::new(Json {
             out,
@@ -130,7 +135,10 @@ pub async fn stream(
 
 struct Csv<'w> {
     out: &'w mut dyn Write,
-    buf: String,
+    /// The record being written: bytes, as text that is not UTF-8 is written as stored.
+    buf: Vec<u8>,
+    /// One value as text, before it joins the record.
+    text: String,
 }
 
 impl Csv<'_> {
@@ -138,27 +146,43 @@ impl Csv<'_> {
         self.buf.clear();
         for (i, field) in fields.enumerate() {
             if i > 0 {
-                self.buf.push(',');
+                self.buf.push(b',');
             }
             let start = self.buf.len();
             match field {
-                Field::Name(name) => self.buf.push_str(name),
-                Field::Cell(cell) => cell.write_plain(&mut self.buf),
+                Field::Name(name) => self.buf.extend_from_slice(name.as_bytes()),
+                Field::Cell(Cell::NotUtf8(bytes)) => self.buf.extend_from_slice(bytes),
+                Field::Cell(cell) => {
+                    self.text.clear();
+                    cell.write_plain(&mut self.text);
+                    self.buf.extend_from_slice(self.text.as_bytes());
+                }
             }
             // RFC 4180: quote a field holding a separator, quote or line break. An empty
             // text is quoted too, so that NULL (left empty) is told apart from it, as
             // PostgreSQL's COPY and the sqlite3 shell write and read them.
             let null = matches!(field, Field::Cell(Cell::Null));
-            if self.buf[start..].contains([',', '"', '\n', '\r'])
-                || (self.buf.len() == start && !null)
+            let value = &self.buf[start..];
+            if value
+                .iter()
+                .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+                || (value.is_empty() && !null)
             {
-                let quoted = format!("\"{}\"", self.buf[start..].replace('"', "\"\""));
+                let mut quoted = Vec::with_capacity(value.len() + 2);
+                quoted.push(b'"');
+                for &b in value {
+                    if b == b'"' {
+                        quoted.push(b'"');
+                    }
+                    quoted.push(b);
+                }
+                quoted.push(b'"');
                 self.buf.truncate(start);
-                self.buf.push_str(&quoted);
+                self.buf.extend_from_slice(&quoted);
             }
         }
-        self.buf.push_str("\r\n");
-        self.out.write_all(self.buf.as_bytes())
+        self.buf.extend_from_slice(b"\r\n");
+        self.out.write_all(&self.buf)
     }
 }
 
@@ -226,6 +250,9 @@ impl Sink for Json<'_> {
                 Cell::Int(n) => write!(out, "{n}")?,
                 Cell::Real(x) => serde_json::to_writer(&mut *out, x)?,
                 Cell::Text(s) => serde_json::to_writer(&mut *out, s)?,
+                Cell::NotUtf8(bytes) => {
+                    serde_json::to_writer(&mut *out, &String::from_utf8_lossy(bytes))?;
+                }
                 Cell::Blob(_) => {
                     let mut hex = String::new();
                     cell.write_plain(&mut hex);

@@ -256,10 +256,10 @@ fn sqlite_cells(row: &SqliteRow) -> Result<Vec<Cell<'_>>, QueryError> {
             "INTEGER" => Cell::Int(row.try_get(i)?),
             "REAL" => Cell::Real(row.try_get(i)?),
             "BLOB" => Cell::Blob(row.try_get_unchecked(i)?),
-            // Text that is not UTF-8 (SQLite does not check) is shown as bytes.
+            // SQLite does not check that text is UTF-8.
             _ => match row.try_get::<&str, _>(i) {
                 Ok(text) => Cell::Text(text),
-                Err(_) => Cell::Blob(row.try_get_unchecked(i)?),
+                Err(_) => Cell::NotUtf8(row.try_get_unchecked(i)?),
             },
         })
     };

@@ -85,6 +85,22 @@ pub(super) fn assert_fails(out: &Output, says: &[&str]) {
     assert!(says.iter().any(|s| stderr.contains(s)), "{stderr}");
 }
 
+/// Runs `statements` on the crawl's database as another program would: the test's way
+/// to set up what a crawl rarely leaves.
+async fn change_database(harness: &Harness, statements: &[String]) {
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(harness.db_path());
+    let pool = sqlx::SqlitePool::connect_with(options)
+        .await
+        .expect("open the crawl database");
+    for sql in statements {
+        sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+            .execute(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    pool.close().await;
+}
+
 /// The generated three-host site, crawled in full.
 async fn crawled_graph() -> (TestSite, Model, Harness, HashMap<String, u32>) {
     let mut builder = SiteBuilder::bind(3).await;
@@ -667,11 +683,7 @@ async fn stats_count_staged_urls_as_queued_and_leased_urls_apart() {
 
     // The tables as a running crawl leaves them between batches: a URL being fetched,
     // two retries waiting in the frontier, and three new URLs staged for the next merge.
-    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(harness.db_path());
-    let pool = sqlx::SqlitePool::connect_with(options)
-        .await
-        .expect("open the crawl database");
-    for sql in [
+    let statements = [
         "UPDATE frontier SET state = 'leased', lease_owner = 'test', lease_expires = 0
          WHERE id = (SELECT min(id) FROM frontier)",
         "UPDATE frontier SET state = 'queued'
@@ -680,13 +692,8 @@ async fn stats_count_staged_urls_as_queued_and_leased_urls_apart() {
          VALUES ('http://127.0.0.1:1/new/1', '127.0.0.1:1', 1, 0, 0, 'page'),
                 ('http://127.0.0.1:1/new/2', '127.0.0.1:1', 1, 0, 0, 'page'),
                 ('http://127.0.0.1:1/new/3', '127.0.0.1:1', 1, 0, 0, 'page')",
-    ] {
-        sqlx::query(sql)
-            .execute(&pool)
-            .await
-            .expect("set up a crawl in progress");
-    }
-    pool.close().await;
+    ];
+    change_database(&harness, &statements.map(String::from)).await;
     assert_eq!(totals(rows(&harness, &["stats"]).await), (Some(5), Some(1)));
 }
 
@@ -1176,15 +1183,11 @@ async fn broken_streams_the_links_to_a_target_linked_from_every_page() {
     harness.crawl(&[site.url(0, "/")], "").await;
     let gone = site.url(0, "/gone");
     let home = site.url(0, "/");
-    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(harness.db_path());
-    let pool = sqlx::SqlitePool::connect_with(options)
-        .await
-        .expect("open the crawl database");
     let pages = format!(
         "WITH RECURSIVE n (i) AS (SELECT 1000 UNION ALL SELECT i + 1 FROM n WHERE i < {})",
         999 + PAGES
     );
-    for sql in [
+    let statements = [
         format!(
             "{pages} INSERT INTO frontier (id, url, host, depth, priority, state)
              SELECT i, '{home}page/' || i, 'h', 1, 0, 'done' FROM n"
@@ -1199,13 +1202,8 @@ async fn broken_streams_the_links_to_a_target_linked_from_every_page() {
              SELECT id, '{gone}', 'A footer link to a page that is no longer there'
              FROM pages WHERE id >= 1000"
         ),
-    ] {
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .execute(&pool)
-            .await
-            .expect("add the pages of a large site");
-    }
-    pool.close().await;
+    ];
+    change_database(&harness, &statements).await;
 
     let db = harness.db_path().display().to_string();
     let (held_kib, lines) = tokio::task::spawn_blocking(move || {
@@ -1233,5 +1231,46 @@ async fn broken_streams_the_links_to_a_target_linked_from_every_page() {
     assert!(
         held_kib < 32 * 1024,
         "{held_kib} KiB of memory held while printing the links to one target"
+    );
+}
+
+/// Text that is not UTF-8 (pipecrawl writes none; SQLite stores whatever another program
+/// gives it) is printed as `export` writes it: CSV byte for byte, JSON and tables with
+/// U+FFFD for the invalid bytes. It used to come out as the hex of its bytes, which reads
+/// as a different, valid text (`Café` in Latin-1 as the title `436166e9`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_that_is_not_utf8_is_printed_as_export_writes_it() {
+    let site = TestSite::one_host(&[("/", "<title>Home</title>")]).await;
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    // Another program's write: SQLite stores whatever bytes it is given as TEXT.
+    change_database(
+        &harness,
+        &["UPDATE pages SET title = CAST(X'436166E92C2078' AS TEXT)".to_owned()],
+    )
+    .await;
+
+    let json = rows(&harness, &["pages"]).await;
+    assert_eq!(text(&json[0], "title"), "Caf\u{fffd}, x");
+    let (table, _) = ask(&harness, Format::Table, &["pages"]).await;
+    assert!(table.contains("Caf\u{fffd}, x"), "{table}");
+
+    let question = Words::try_parse_from(["query", "pages"])
+        .expect("valid question words")
+        .question;
+    let mut csv = Vec::new();
+    query::ask(
+        &harness.db_path().display().to_string(),
+        &question,
+        Format::Csv,
+        &mut csv,
+    )
+    .await
+    .expect("the answer as CSV");
+    let stored = b"\"Caf\xe9, x\"";
+    assert!(
+        csv.windows(stored.len()).any(|w| w == stored),
+        "the bytes as stored, quoted: {}",
+        String::from_utf8_lossy(&csv)
     );
 }
