@@ -163,6 +163,9 @@ pub struct FetchConfig {
     /// must not make a worker hold an unbounded head.
     pub max_header_bytes: usize,
     pub max_headers: usize,
+    /// Fetch from HTTPS servers whose certificate does not verify (self-signed, expired,
+    /// another name): an intranet's or a lab's sites, which a user means to crawl.
+    pub accept_invalid_certs: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -432,6 +435,7 @@ struct RawFetch {
     min_bytes_per_sec: u64,
     max_header_bytes: usize,
     max_headers: usize,
+    accept_invalid_certs: bool,
 }
 
 impl Default for RawFetch {
@@ -446,6 +450,7 @@ impl Default for RawFetch {
             max_redirects: 10,
             max_header_bytes: 64 * 1024,
             max_headers: 100,
+            accept_invalid_certs: false,
         }
     }
 }
@@ -956,6 +961,7 @@ impl RawConfig {
                 max_redirects: f.max_redirects,
                 max_header_bytes: f.max_header_bytes,
                 max_headers: f.max_headers,
+                accept_invalid_certs: f.accept_invalid_certs,
             },
             parse: ParseConfig {
                 workers: parse_workers,

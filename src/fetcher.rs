@@ -86,6 +86,7 @@ pub fn client(config: &Config, network: Arc<NetworkPolicy>) -> Result<Client, Er
         .http2_max_header_list_size(
             u32::try_from(config.fetch.max_header_bytes).unwrap_or(u32::MAX),
         )
+        .tls_danger_accept_invalid_certs(config.fetch.accept_invalid_certs)
         .pool_max_idle_per_host(per_host)
         .pool_idle_timeout(idle_connection_time(&config.politeness))
         .tcp_nodelay(true)
@@ -528,6 +529,10 @@ pub(crate) fn location(headers: &HeaderMap) -> Option<String> {
 /// hyper's message for an HTTP/1 head with too many headers or too many bytes.
 const HEAD_TOO_LARGE: &str = "message head is too large";
 
+/// How rustls says a server's certificate did not verify (`invalid peer certificate:
+/// UnknownIssuer`, `Expired`, `NotValidForName`, ...): asking again gets the same.
+const CERTIFICATE_REFUSED: &str = "invalid peer certificate";
+
 /// Sorts a reqwest error into a kind, keeping the whole cause chain as the message
 /// ("connection refused" lives several sources deep).
 pub(crate) fn fetch_error(e: &reqwest::Error) -> FetchError {
@@ -554,6 +559,8 @@ pub(crate) fn fetch_error(e: &reqwest::Error) -> FetchError {
         && (message.contains("dns error") || message.contains("failed to lookup address"))
     {
         dns_error_kind(&message)
+    } else if e.is_connect() && message.contains(CERTIFICATE_REFUSED) {
+        ErrorKind::Tls
     } else if e.is_connect() {
         ErrorKind::Connect
     } else if e.is_body() || e.is_decode() {

@@ -85,10 +85,12 @@ pub enum ErrorKind {
     /// The response's headers were too large or too many (`fetch.max_header_bytes`,
     /// `fetch.max_headers`); nothing of it is used.
     Headers,
+    /// The HTTPS server's certificate did not verify (`fetch.accept_invalid_certs`).
+    Tls,
 }
 
 impl ErrorKind {
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::Timeout,
         Self::Connect,
         Self::Dns,
@@ -102,6 +104,7 @@ impl ErrorKind {
         Self::AddressRefused,
         Self::Binary,
         Self::Headers,
+        Self::Tls,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -119,6 +122,7 @@ impl ErrorKind {
             Self::AddressRefused => "address_refused",
             Self::Binary => "binary",
             Self::Headers => "headers",
+            Self::Tls => "tls",
         }
     }
 }
@@ -273,6 +277,7 @@ mod tests {
                 ErrorKind::AddressRefused => 10,
                 ErrorKind::Binary => 11,
                 ErrorKind::Headers => 12,
+                ErrorKind::Tls => 13,
             };
             assert_eq!(position, i, "{}", kind.as_str());
         }

@@ -4,6 +4,7 @@ use std::process::Command;
 
 use super::raw::{Ending, RawReply, RawSite};
 use super::site::{Resource, SiteBuilder};
+use super::tls::TlsSite;
 use super::{Db, Harness};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -731,4 +732,45 @@ async fn html_under_a_content_type_naming_no_type_is_sniffed_and_parsed() {
         let home = db.page(&raw.url("/")).await.expect("a row");
         assert_eq!(home.title.as_deref(), Some("Typeless"), "{unknown:?}");
     }
+}
+
+/// An HTTPS site whose certificate does not verify (here self-signed) is not crawled,
+/// and says why: `tls`, once, not retried as a network fault would be (asking again gets
+/// the same certificate). `fetch.accept_invalid_certs` crawls it, as one's own lab or
+/// intranet sites are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_site_whose_certificate_does_not_verify_is_refused_unless_accepted() {
+    let pages = [
+        ("/", "<title>Home</title><a href='/a'>a</a>"),
+        ("/a", "<title>A</title>"),
+    ];
+    let site = TlsSite::self_signed(&pages).await;
+    let harness = Harness::default();
+    let retries = "[retry]\nmax_attempts = 3\nbase_delay_ms = 10\nmax_delay_ms = 20\n";
+    harness.crawl(&[site.url("/")], retries).await;
+    let page = harness
+        .db()
+        .await
+        .page(&site.url("/"))
+        .await
+        .expect("a row for the seed");
+    assert_eq!(page.error_kind.as_deref(), Some("tls"), "{page:?}");
+    assert!(
+        page.error
+            .as_deref()
+            .is_some_and(|e| e.contains("certificate")),
+        "{page:?}"
+    );
+    assert_eq!(site.handshakes(), 1, "the certificate was asked for again");
+
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[site.url("/")],
+            &format!("{retries}[fetch]\naccept_invalid_certs = true\n"),
+        )
+        .await;
+    let db = harness.db().await;
+    let titles: Vec<Option<String>> = db.pages().await.into_iter().map(|p| p.title).collect();
+    assert_eq!(titles, [Some("Home".to_owned()), Some("A".to_owned())]);
 }

@@ -16,6 +16,7 @@ mod recrawl;
 mod resume;
 mod service;
 mod site;
+mod tls;
 mod urls;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,108 @@
+//! An HTTPS test server on loopback with a self-signed certificate: what the crawler does
+//! with a certificate that does not verify.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::response::Html;
+use axum::Router;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::rustls::crypto::aws_lc_rs;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio_rustls::rustls::ServerConfig;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+
+pub struct TlsSite {
+    authority: String,
+    handshakes: Arc<AtomicUsize>,
+}
+
+impl TlsSite {
+    /// Serves each path's HTML over HTTPS on 127.0.0.1, with a certificate issued to
+    /// 127.0.0.1 by itself: every check but the issuer's passes.
+    pub async fn self_signed(pages: &[(&str, &str)]) -> Self {
+        let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])
+            .expect("a self-signed certificate");
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+            certified.signing_key.serialize_der(),
+        ));
+        let chain: Vec<CertificateDer<'static>> = vec![certified.cert.der().clone()];
+        let config = ServerConfig::builder_with_provider(Arc::new(aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .expect("the certificate and its key");
+        let tcp = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let authority = tcp.local_addr().expect("its address").to_string();
+        let handshakes = Arc::new(AtomicUsize::new(0));
+        let listener = TlsListener {
+            tcp,
+            acceptor: TlsAcceptor::from(Arc::new(config)),
+            handshakes: Arc::clone(&handshakes),
+        };
+        let pages: Arc<Vec<(String, String)>> = Arc::new(
+            pages
+                .iter()
+                .map(|(path, html)| ((*path).to_owned(), (*html).to_owned()))
+                .collect(),
+        );
+        let app = Router::new().fallback(serve).with_state(pages);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self {
+            authority,
+            handshakes,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("https://{}{path}", self.authority)
+    }
+
+    /// TLS handshakes begun: one for each time the crawler tried to connect.
+    pub fn handshakes(&self) -> usize {
+        self.handshakes.load(Ordering::SeqCst)
+    }
+}
+
+async fn serve(
+    State(pages): State<Arc<Vec<(String, String)>>>,
+    request: Request,
+) -> Result<Html<String>, axum::http::StatusCode> {
+    pages
+        .iter()
+        .find(|(path, _)| path == request.uri().path())
+        .map(|(_, html)| Html(html.clone()))
+        .ok_or(axum::http::StatusCode::NOT_FOUND)
+}
+
+struct TlsListener {
+    tcp: TcpListener,
+    acceptor: TlsAcceptor,
+    handshakes: Arc<AtomicUsize>,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    /// A client that refuses the certificate ends its handshake; the next is waited for.
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            self.handshakes.fetch_add(1, Ordering::SeqCst);
+            if let Ok(tls) = self.acceptor.accept(tcp).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
