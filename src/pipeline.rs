@@ -304,10 +304,13 @@ async fn run(
         (jobs_tx, jobs_rx),
         progress.clone(),
         config.frontier.window,
-        PageLimit {
-            scope: scope.clone(),
-            stored,
-        },
+        (
+            PageLimit {
+                scope: scope.clone(),
+                stored,
+            },
+            recrawl.clone(),
+        ),
         serving,
     )
     .node(

@@ -38,15 +38,7 @@ impl RecrawlPolicy {
         previous: Option<Duration>,
         changed: Option<bool>,
     ) -> Option<Duration> {
-        let configured = match self
-            .config
-            .rules
-            .iter()
-            .find(|r| r.pattern.is_match(url.as_str()))
-        {
-            Some(rule) => rule.interval,
-            None => self.config.interval,
-        }?;
+        let configured = self.configured(url)?;
         if !self.config.adaptive {
             return Some(configured);
         }
@@ -57,6 +49,26 @@ impl RecrawlPolicy {
             (Some(last), Some(true)) => (last / 2).clamp(min, max),
             (Some(last), Some(false)) => last.mul_f64(1.5).clamp(min, max),
         })
+    }
+
+    /// Whether `url` is ever revisited. A revisit scheduled by an earlier config that
+    /// now says never (`interval_s = 0`, or a rule's) is not made.
+    pub fn revisits(&self, url: &Url) -> bool {
+        self.configured(url).is_some()
+    }
+
+    /// The interval the config gives `url`: the first matching rule's, else the global
+    /// one; None: never.
+    fn configured(&self, url: &Url) -> Option<Duration> {
+        match self
+            .config
+            .rules
+            .iter()
+            .find(|r| r.pattern.is_match(url.as_str()))
+        {
+            Some(rule) => rule.interval,
+            None => self.config.interval,
+        }
     }
 }
 

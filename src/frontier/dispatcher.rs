@@ -18,6 +18,7 @@ use super::hosts::HostLeases;
 use super::{Frontier, Pop, Release};
 use crate::error::Error;
 use crate::page::CrawlJob;
+use crate::recrawl::RecrawlPolicy;
 use crate::scope::SharedScope;
 use crate::stages::{Phase, Stage, Stages};
 use crate::store::{LeaseRows, Store};
@@ -243,6 +244,9 @@ pub struct Dispatcher {
     progress: Progress,
     window: usize,
     limit: PageLimit,
+    /// Which revisits are still made: a row queued for one that the config no longer
+    /// makes is not fetched.
+    recrawl: RecrawlPolicy,
     /// Keep running when the frontier is empty, waiting for seeds or recrawls.
     serve: bool,
     /// This node's name on its leases.
@@ -336,7 +340,7 @@ impl Dispatcher {
         (jobs, unstarted): (flume::Sender<CrawlJob>, flume::Receiver<CrawlJob>),
         progress: Progress,
         window: usize,
-        limit: PageLimit,
+        (limit, recrawl): (PageLimit, RecrawlPolicy),
         serve: bool,
     ) -> Self {
         Self {
@@ -348,6 +352,7 @@ impl Dispatcher {
             progress,
             window,
             limit,
+            recrawl,
             owner: format!("pid-{}", std::process::id()),
             lease_for: LEASE_FOR,
             hosts: None,
@@ -402,11 +407,11 @@ impl Dispatcher {
         let owner = self.owner.clone();
         let (lease_for, serve, whole_table) = (self.lease_for, self.serve, self.hosts.is_none());
         let max_pages = self.hosts.as_ref().and(self.limit.max());
-        let scope = self.limit.scope.clone();
+        let (scope, recrawl) = (self.limit.scope.clone(), self.recrawl.clone());
         let task = tokio::spawn(async move {
             lease(
                 &store,
-                (&owner, &scope),
+                (&owner, &scope, &recrawl),
                 (want, max_pages, rows),
                 lease_for,
                 serve,
@@ -654,10 +659,12 @@ impl Dispatcher {
 ///
 /// The scope may have narrowed since the rows were queued (a resumed crawl's config, a
 /// reload): those it now leaves out are never fetched, their rows failed with no page.
-/// Done here, beside the lease, as the write may wait for the writer's commit.
+/// So may the revisits: those the config no longer makes are not fetched, their pages
+/// left as stored. Done here, beside the lease, as the write may wait for the writer's
+/// commit.
 async fn lease(
     store: &Store,
-    (owner, scope): (&str, &SharedScope),
+    (owner, scope, recrawl): (&str, &SharedScope, &RecrawlPolicy),
     (want, max_pages, rows): (usize, Option<u64>, LeaseRows),
     lease_for: Duration,
     serve: bool,
@@ -675,6 +682,11 @@ async fn lease(
         lease.jobs.into_iter().partition(|job| scope.keeps(job));
     let left_out: Vec<i64> = left_out.iter().map(|job| job.id).collect();
     store.drop_out_of_scope(owner, &left_out).await?;
+    let (jobs, unwanted): (Vec<CrawlJob>, Vec<CrawlJob>) = jobs
+        .into_iter()
+        .partition(|job| job.previous.is_none() || recrawl.revisits(&job.url));
+    let unwanted: Vec<i64> = unwanted.iter().map(|job| job.id).collect();
+    store.drop_revisits(owner, &unwanted).await?;
     let next_due = if taken < want && whole_table {
         next_due(store, serve, rows)
             .await?
@@ -761,10 +773,13 @@ mod tests {
             (jobs_tx, jobs.clone()),
             progress,
             4,
-            PageLimit {
-                scope: SharedScope::new(Scope::new(&config, &[])),
-                stored: 0,
-            },
+            (
+                PageLimit {
+                    scope: SharedScope::new(Scope::new(&config, &[])),
+                    stored: 0,
+                },
+                RecrawlPolicy::new(&config.recrawl),
+            ),
             false,
         );
         let stop = CancellationToken::new();

@@ -939,21 +939,32 @@ where
     /// taken back while the node was silent may be another node's lease now, in flight
     /// there, which queued again would be leased and fetched a second time.
     pub async fn release(&self, owner: &str, ids: &[i64]) -> Result<(), Error> {
-        self.end_leases(owner, ids, "queued").await
+        self.end_leases(owner, ids, "state = 'queued'").await
     }
 
     /// Ends the leases `owner` holds on rows whose URLs the scope now leaves out (it was
     /// narrowed since they were queued): failed, with no page, never fetched, as a row
     /// whose URL does not parse.
     pub async fn drop_out_of_scope(&self, owner: &str, ids: &[i64]) -> Result<(), Error> {
-        self.end_leases(owner, ids, "failed").await
+        self.end_leases(owner, ids, "state = 'failed'").await
     }
 
-    /// Moves rows `owner` still holds leased to `state`.
-    async fn end_leases(&self, owner: &str, ids: &[i64], state: &str) -> Result<(), Error> {
-        for chunk in ids.chunks(MAX_BINDS - 2) {
-            let mut q = QueryBuilder::<DB>::new("UPDATE frontier SET state = ");
-            q.push_bind(state).push(
+    /// Ends the leases `owner` holds on revisits the config no longer makes: each row is
+    /// finished as its last visit left it (`failed` when that had no response) and has no
+    /// revisit scheduled, so a later config that revisits schedules it anew from when it
+    /// was fetched.
+    pub async fn drop_revisits(&self, owner: &str, ids: &[i64]) -> Result<(), Error> {
+        let finished = "state = CASE WHEN EXISTS (SELECT 1 FROM pages p
+                 WHERE p.id = frontier.id AND p.status IS NOT NULL) THEN 'done' ELSE 'failed' END,
+             recrawl_at = NULL, recrawl_interval_ms = NULL";
+        self.end_leases(owner, ids, finished).await
+    }
+
+    /// Sets rows `owner` still holds leased as `set` says (an SQL assignment list).
+    async fn end_leases(&self, owner: &str, ids: &[i64], set: &str) -> Result<(), Error> {
+        for chunk in ids.chunks(MAX_BINDS - 1) {
+            let mut q = QueryBuilder::<DB>::new("UPDATE frontier SET ");
+            q.push(set).push(
                 ", lease_owner = NULL, lease_expires = NULL \
                  WHERE state = 'leased' AND lease_owner = ",
             );

@@ -443,6 +443,12 @@ impl Store {
         on_backend!(self, db => db.drop_out_of_scope(owner, ids).await)
     }
 
+    /// Finishes rows `owner` holds leased for revisits the config no longer makes: they
+    /// are not fetched, and stay as their last visit left them.
+    pub async fn drop_revisits(&self, owner: &str, ids: &[i64]) -> Result<(), Error> {
+        on_backend!(self, db => db.drop_revisits(owner, ids).await)
+    }
+
     /// Commits a batch of pages: rows, links, discovered URLs and frontier states together.
     /// Link counts change in `counts` and reach the database when due (on PostgreSQL with
     /// the batch, so `counts` stays empty there). A batch PostgreSQL aborted to break a

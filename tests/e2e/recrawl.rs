@@ -205,31 +205,17 @@ async fn a_crawl_with_revisits_due_keeps_the_index_that_finds_old_links() {
 /// "never" still holds. On both backends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_crawled_before_recrawl_was_configured_are_revisited() {
-    let server = super::postgres::TestPostgres::start(
-        "pages_crawled_before_recrawl_was_configured_are_revisited (PostgreSQL half)",
-    );
     let harness = Harness::default();
-    let sqlite = format!("{:?}", harness.db_path().display().to_string());
-    let mut databases = vec![sqlite.clone()];
-    if let Some(server) = &server {
-        databases.push(format!("{:?}", server.database("before_recrawl").await));
-    }
+    let (_server, databases) = both_backends(
+        &harness,
+        "pages_crawled_before_recrawl_was_configured_are_revisited (PostgreSQL half)",
+        "before_recrawl",
+    )
+    .await;
     for database in databases {
-        let mut b = SiteBuilder::bind(1).await;
-        let h = b.authority(0);
-        b.add(
-            &h,
-            "/",
-            Resource::Html("<title>Home</title><a href='/a'>a</a><a href='/b'>b</a>".into()),
-        );
-        b.add(&h, "/a", Resource::Html("<title>A</title>".into()));
-        b.add(&h, "/b", Resource::Html("<title>B</title>".into()));
-        let site = b.start();
+        let site = home_a_b().await;
         let crawl = |extra: &str| {
-            let text = harness
-                .test_config_text(&[site.url(0, "/")], extra)
-                .replace(&sqlite, &database);
-            let config = Config::from_toml(&text, "test config").expect("a valid config");
+            let config = config_on(&harness, &database, &site.url(0, "/"), extra);
             pipecrawl::crawl(config, std::future::pending())
         };
         let first = crawl("").await.expect("the first crawl succeeds");
@@ -281,4 +267,90 @@ async fn a_database_at_its_page_limit_still_revisits_its_pages() {
         7,
         "robots.txt, three pages, three revisits"
     );
+}
+
+/// `recrawl.interval_s = 0` means never, and so does a rule's: a crawl whose config no
+/// longer revisits pages (or no longer revisits some) does not fetch them again because
+/// an earlier config scheduled it; with revisits configured again, they are scheduled
+/// anew from when the pages were fetched. On both backends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revisits_turned_off_in_the_config_are_not_made() {
+    let harness = Harness::default();
+    let (_server, databases) = both_backends(
+        &harness,
+        "revisits_turned_off_in_the_config_are_not_made (PostgreSQL half)",
+        "revisits_off",
+    )
+    .await;
+    for database in databases {
+        let site = home_a_b().await;
+        let crawl = |extra: &str| {
+            let config = config_on(&harness, &database, &site.url(0, "/"), extra);
+            async move {
+                let summary = pipecrawl::crawl(config, std::future::pending()).await;
+                summary.expect("the crawl succeeds").tally.pages
+            }
+        };
+        let every_second = "[recrawl]\ninterval_s = 1\n";
+        assert_eq!(crawl(every_second).await, 3, "{database}");
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+
+        let never_b =
+            "[recrawl]\ninterval_s = 1\n[[recrawl.rule]]\npattern = '/b$'\ninterval_s = 0\n";
+        assert_eq!(
+            crawl(never_b).await,
+            2,
+            "{database}: home and /a were due; /b never is"
+        );
+        assert_eq!(site.count(&site.url(0, "/b")), 1, "{database}");
+
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert_eq!(crawl("").await, 0, "{database}: no revisit is configured");
+        assert_eq!(site.count(&site.url(0, "/")), 2, "{database}");
+
+        assert_eq!(
+            crawl(every_second).await,
+            3,
+            "{database}: revisits configured again are made"
+        );
+    }
+}
+
+/// The databases a test crawls into, as a config quotes them: the harness's SQLite file,
+/// and a PostgreSQL database `name` when the server's binaries are here (it runs as long
+/// as the handle returned lives).
+async fn both_backends(
+    harness: &Harness,
+    test: &str,
+    name: &str,
+) -> (Option<super::postgres::TestPostgres>, Vec<String>) {
+    let server = super::postgres::TestPostgres::start(test);
+    let mut databases = vec![format!("{:?}", harness.db_path().display().to_string())];
+    if let Some(server) = &server {
+        databases.push(format!("{:?}", server.database(name).await));
+    }
+    (server, databases)
+}
+
+/// The harness's config for a crawl from `seed` into `database` (one of [`both_backends`]).
+fn config_on(harness: &Harness, database: &str, seed: &str, extra: &str) -> Config {
+    let sqlite = format!("{:?}", harness.db_path().display().to_string());
+    let text = harness
+        .test_config_text(&[seed.to_owned()], extra)
+        .replace(&sqlite, database);
+    Config::from_toml(&text, "test config").expect("a valid config")
+}
+
+/// A home page linking to `/a` and `/b`.
+async fn home_a_b() -> super::site::TestSite {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        Resource::Html("<title>Home</title><a href='/a'>a</a><a href='/b'>b</a>".into()),
+    );
+    b.add(&h, "/a", Resource::Html("<title>A</title>".into()));
+    b.add(&h, "/b", Resource::Html("<title>B</title>".into()));
+    b.start()
 }
