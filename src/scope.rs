@@ -200,9 +200,15 @@ impl Scope {
 
     /// Whether a seed's redirect to `url` is followed. Sites move (`http://example.com/`
     /// to `https://www.example.com/`), so the host a seed lands on is in scope as the
-    /// seed's is, unless the config names the hosts.
+    /// seed's is, unless the config names the hosts. Where a seed lands is the page the
+    /// user named, moved: like the seed, it is crawled whatever `include` and `exclude`
+    /// say (as [`Scope::keeps`] keeps it), or a section crawl (`include = ['/docs/']`)
+    /// seeded with a home page that moved (`/` to `/en/`) would crawl nothing.
     pub fn admits_seed_redirect(&self, url: &Url) -> bool {
-        self.admits(url, 0) || self.with_seeds(std::slice::from_ref(url)).admits(url, 0)
+        self.host_in_scope(url)
+            || self
+                .with_seeds(std::slice::from_ref(url))
+                .host_in_scope(url)
     }
 
     /// A seed's frontier row: depth 0, trusted, never a trap.
@@ -313,7 +319,8 @@ impl Scope {
         i64::from_ne_bytes(xxhash_rust::xxh3::xxh3_64(text.as_bytes()).to_ne_bytes())
     }
 
-    fn host_in_scope(&self, url: &Url) -> bool {
+    /// Whether the host of `url` is one the crawl may enter, whatever the URL.
+    pub fn host_in_scope(&self, url: &Url) -> bool {
         url.host_str().is_some_and(|host| self.hosts.matches(host))
     }
 

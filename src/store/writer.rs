@@ -164,7 +164,7 @@ impl StoreWriter {
             .iter()
             .filter(|page| page.job.is_seed_or_its_redirect())
             .filter_map(|page| page.location.as_ref())
-            .filter(|target| !scope.admits(target, 0) && scope.admits_seed_redirect(target))
+            .filter(|target| !scope.host_in_scope(target) && scope.admits_seed_redirect(target))
             .cloned()
             .collect()
     }

@@ -190,3 +190,42 @@ async fn a_refresh_header_is_followed_before_the_pages_meta_refresh() {
     );
     assert_eq!(site.count(&site.url(0, "/meta")), 0);
 }
+
+/// A seed is crawled whatever `include` and `exclude` say: the user named it. Sites move
+/// their home page (`/` to `/en/`, `http://` to `https://`), and where a seed redirects is
+/// that same page: it is crawled as the seed would be, so a crawl of one section
+/// (`include = ['/docs/']`) started from a home page that moved still finds the section.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeds_redirect_is_crawled_whatever_the_include_rules_say() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(&h, "/", Resource::Redirect(301, "/en/".into()));
+    b.add(
+        &h,
+        "/en/",
+        Resource::Html(
+            "<title>Home</title><a href='/docs/a'>docs</a><a href='/blog/b'>blog</a>".into(),
+        ),
+    );
+    b.add(&h, "/docs/a", Resource::Html("<title>Docs</title>".into()));
+    b.add(&h, "/blog/b", Resource::Html("<title>Blog</title>".into()));
+    let site = b.start();
+    let harness = Harness::default();
+    harness
+        .crawl(&[site.url(0, "/")], "[scope]\ninclude = ['/docs/']\n")
+        .await;
+    let db = harness.db().await;
+    assert_eq!(
+        db.page(&site.url(0, "/docs/a"))
+            .await
+            .and_then(|p| p.title)
+            .as_deref(),
+        Some("Docs"),
+        "the section is reached through the seed's new place"
+    );
+    assert_eq!(
+        site.count(&site.url(0, "/blog/b")),
+        0,
+        "include still holds"
+    );
+}
