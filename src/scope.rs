@@ -249,12 +249,12 @@ impl Scope {
     }
 
     /// Whether a queued job is still to be fetched: the scope may have been narrowed (a
-    /// resumed crawl's config, a reload) since its URL was admitted. Seeds and revisits
-    /// of pages stored are kept. Its host is asked about only when the config names the
-    /// hosts: else they come from seeds and their redirects, which nodes sharing a
-    /// database learn of at different times.
+    /// resumed crawl's config, a reload) since its URL was admitted, or since its page
+    /// was stored, for a revisit. Seeds are kept. Its host is asked about only when the
+    /// config names the hosts: else they come from seeds and their redirects, which
+    /// nodes sharing a database learn of at different times.
     pub fn keeps(&self, job: &CrawlJob) -> bool {
-        job.previous.is_some() || self.keeps_queued(&job.url, job.depth, job.kind)
+        self.keeps_queued(&job.url, job.depth, job.kind)
     }
 
     /// Whether a URL queued at `depth` is to be fetched, as [`Scope::keeps`] asks of a
@@ -441,6 +441,11 @@ mod tests {
         assert!(!scope.keeps(&job("http://a.test/x", 1)));
         assert!(!scope.keeps(&job("http://a.test/y", 3)));
         assert!(scope.keeps(&job("http://a.test/x", 0)), "a seed");
+        let revisit = CrawlJob {
+            previous: Some(Box::default()),
+            ..job("http://a.test/x", 1)
+        };
+        assert!(!scope.keeps(&revisit), "a revisit of a page excluded since");
         let config = Config::from_toml(
             "seeds = ['http://a.test/']\n[scope]\nhosts = ['a.test']\n",
             "t",

@@ -658,8 +658,8 @@ impl Dispatcher {
 /// next delayed row comes due.
 ///
 /// The scope may have narrowed since the rows were queued (a resumed crawl's config, a
-/// reload): those it now leaves out are never fetched, their rows failed with no page.
-/// So may the revisits: those the config no longer makes are not fetched, their pages
+/// reload): those it now leaves out are never fetched, their rows failed with no page;
+/// a revisit it leaves out, or that the config no longer makes, is not made, its page
 /// left as stored. Done here, beside the lease, as the write may wait for the writer's
 /// commit.
 async fn lease(
@@ -679,14 +679,14 @@ async fn lease(
     let taken = lease.jobs.len();
     let scope = scope.get();
     let (jobs, left_out): (Vec<CrawlJob>, Vec<CrawlJob>) =
-        lease.jobs.into_iter().partition(|job| scope.keeps(job));
-    let left_out: Vec<i64> = left_out.iter().map(|job| job.id).collect();
-    store.drop_out_of_scope(owner, &left_out).await?;
-    let (jobs, unwanted): (Vec<CrawlJob>, Vec<CrawlJob>) = jobs
-        .into_iter()
-        .partition(|job| job.previous.is_none() || recrawl.revisits(&job.url));
-    let unwanted: Vec<i64> = unwanted.iter().map(|job| job.id).collect();
-    store.drop_revisits(owner, &unwanted).await?;
+        lease.jobs.into_iter().partition(|job| {
+            scope.keeps(job) && (job.previous.is_none() || recrawl.revisits(&job.url))
+        });
+    let (revisits, never_fetched): (Vec<CrawlJob>, Vec<CrawlJob>) =
+        left_out.into_iter().partition(|job| job.previous.is_some());
+    let ids = |jobs: Vec<CrawlJob>| -> Vec<i64> { jobs.iter().map(|job| job.id).collect() };
+    store.drop_out_of_scope(owner, &ids(never_fetched)).await?;
+    store.drop_revisits(owner, &ids(revisits)).await?;
     let next_due = if taken < want && whole_table {
         next_due(store, serve, rows)
             .await?

@@ -354,3 +354,23 @@ async fn home_a_b() -> super::site::TestSite {
     b.add(&h, "/b", Resource::Html("<title>B</title>".into()));
     b.start()
 }
+
+/// "A URL matching any `exclude` is never crawled": a page stored before its URL was
+/// excluded is not revisited either (a user who finds the crawl in `/private/` and
+/// excludes it wants no more requests there); its row stays as the last visit left it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_excluded_since_it_was_stored_is_not_revisited() {
+    let site = home_a_b().await;
+    let harness = Harness::default();
+    let every_second = "[recrawl]\ninterval_s = 1\n";
+    harness.crawl(&[site.url(0, "/")], every_second).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    let excluded = format!("{every_second}[scope]\nexclude = ['/b$']\n");
+    let summary = harness.crawl(&[site.url(0, "/")], &excluded).await;
+    assert_eq!(summary.tally.pages, 2, "home and /a revisited: {summary}");
+    assert_eq!(site.count(&site.url(0, "/b")), 1, "/b is excluded now");
+    let db = harness.db().await;
+    let b = db.page(&site.url(0, "/b")).await.expect("/b stays stored");
+    assert_eq!((b.status, b.title.as_deref()), (Some(200), Some("B")));
+}
