@@ -33,13 +33,15 @@ impl CrawlJob {
     }
 }
 
-/// A page's last visit: validators for a conditional GET, and what decides whether it
-/// changed and when it is due again.
+/// A page's last visit: validators for a conditional GET, what decides whether it
+/// changed and when it is due again, and where its redirect chain ended.
 #[derive(Debug, Clone, Default)]
 pub struct Previous {
     pub etag: Option<String>,
     pub last_modified: Option<String>,
     pub content_hash: Option<String>,
+    /// `pages.final_url`: the redirects that led through this page ended there too.
+    pub final_url: Option<String>,
     /// The recrawl interval that made this visit due.
     pub interval: Option<Duration>,
 }

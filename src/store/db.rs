@@ -699,7 +699,7 @@ where
         let ids: Vec<i64> = by_id.keys().copied().collect();
         for chunk in ids.chunks(MAX_BINDS) {
             let mut q = QueryBuilder::<DB>::new(
-                "SELECT id, etag, last_modified, content_hash FROM pages WHERE id IN ",
+                "SELECT id, etag, last_modified, content_hash, final_url FROM pages WHERE id IN ",
             );
             push_id_list(&mut q, chunk);
             let rows = q
@@ -714,6 +714,7 @@ where
                     previous.etag = row.get("etag");
                     previous.last_modified = row.get("last_modified");
                     previous.content_hash = row.get("content_hash");
+                    previous.final_url = row.get("final_url");
                 }
             }
         }
@@ -1535,10 +1536,24 @@ where
         }
     }
 
+    /// Whether storing `page` may change where redirect chains end: it is a redirect, or
+    /// was one at its last visit.
+    pub(super) fn on_redirect_chains(page: &PageRecord) -> bool {
+        page.location.is_some()
+            || page
+                .job
+                .previous
+                .as_ref()
+                .and_then(|p| p.final_url.as_deref())
+                .is_some_and(|ended_at| ended_at != page.job.url.as_str())
+    }
+
     /// Keeps `final_url` of every redirect pointing at where its chain ends, whichever hop
     /// is stored first: a redirect takes its target's `final_url` if the target is stored,
     /// then passes its own back to the redirects that ended at it. A page that is not a
     /// redirect ends its chains at itself, which is what those redirects already say.
+    /// A revisit may change where a hop leads (it stopped redirecting, or redirects
+    /// elsewhere now): the redirects that led through it then end where it does.
     ///
     /// A redirect whose chain ends at itself closes a loop (`/a` → `/b` → `/a`, or `/a` →
     /// `/a`): every hop is a URL already known, so nothing is fetched again, and this hop
@@ -1549,43 +1564,90 @@ where
         batch: &[&PageRecord],
     ) -> Result<Vec<(i64, String)>, Error> {
         let mut loops = Vec::new();
-        for page in batch {
-            let Some(location) = &page.location else {
-                continue;
+        for page in batch.iter().filter(|p| Self::on_redirect_chains(p)) {
+            let ends_at = match &page.location {
+                Some(location) => Self::follow_redirect(tx, page, location, &mut loops).await?,
+                None => page.job.url.to_string(),
             };
-            let final_url: String = sqlx::query_scalar(
-                "UPDATE pages SET final_url = coalesce((SELECT final_url FROM pages WHERE url = $1), $1)
-                 WHERE id = $2 RETURNING final_url",
-            )
-            .bind(location.as_str())
-            .bind(page.job.id)
-            .fetch_one(&mut *tx)
-            .await
-            .doing("following a redirect chain")?;
-            if final_url == page.job.url.as_str() && page.error.is_none() {
-                let message = format!("a redirect loop: back to {location}");
-                sqlx::query("UPDATE pages SET error_kind = $1, error = $2 WHERE id = $3")
-                    .bind(ErrorKind::Redirect.as_str())
-                    .bind(message.as_str())
-                    .bind(page.job.id)
-                    .execute(&mut *tx)
-                    .await
-                    .doing("recording a redirect loop")?;
-                loops.push((page.job.id, message));
-                continue;
+            let ended_at = page
+                .job
+                .previous
+                .as_ref()
+                .and_then(|p| p.final_url.as_deref());
+            if let Some(ended_at) = ended_at.filter(|&old| old != ends_at) {
+                Self::retarget_chains_through(tx, &page.job.url, ended_at, &ends_at).await?;
             }
-            sqlx::query(
-                "UPDATE pages SET final_url = $1
-                 WHERE location IS NOT NULL AND final_url = $2 AND id <> $3",
-            )
-            .bind(&final_url)
-            .bind(page.job.url.as_str())
-            .bind(page.job.id)
-            .execute(&mut *tx)
-            .await
-            .doing("following a redirect chain")?;
         }
         Ok(loops)
+    }
+
+    /// Sets the `final_url` of `page`, a redirect to `location`, and of the redirects
+    /// that ended at it; returns it. A loop is recorded in `loops`.
+    async fn follow_redirect(
+        tx: &mut Conn<DB>,
+        page: &PageRecord,
+        location: &Url,
+        loops: &mut Vec<(i64, String)>,
+    ) -> Result<String, Error> {
+        let final_url: String = sqlx::query_scalar(
+            "UPDATE pages SET final_url = coalesce((SELECT final_url FROM pages WHERE url = $1), $1)
+             WHERE id = $2 RETURNING final_url",
+        )
+        .bind(location.as_str())
+        .bind(page.job.id)
+        .fetch_one(&mut *tx)
+        .await
+        .doing("following a redirect chain")?;
+        if final_url == page.job.url.as_str() && page.error.is_none() {
+            let message = format!("a redirect loop: back to {location}");
+            sqlx::query("UPDATE pages SET error_kind = $1, error = $2 WHERE id = $3")
+                .bind(ErrorKind::Redirect.as_str())
+                .bind(message.as_str())
+                .bind(page.job.id)
+                .execute(&mut *tx)
+                .await
+                .doing("recording a redirect loop")?;
+            loops.push((page.job.id, message));
+            return Ok(final_url);
+        }
+        sqlx::query(
+            "UPDATE pages SET final_url = $1
+             WHERE location IS NOT NULL AND final_url = $2 AND id <> $3",
+        )
+        .bind(&final_url)
+        .bind(page.job.url.as_str())
+        .bind(page.job.id)
+        .execute(&mut *tx)
+        .await
+        .doing("following a redirect chain")?;
+        Ok(final_url)
+    }
+
+    /// Redirects whose chains led through `hop` to `ended_at` end at `ends_at` now. They
+    /// are found among those ending at `ended_at` (an index), walking back from `hop`.
+    async fn retarget_chains_through(
+        tx: &mut Conn<DB>,
+        hop: &Url,
+        ended_at: &str,
+        ends_at: &str,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "WITH RECURSIVE through (url) AS (
+                 SELECT url FROM pages WHERE url = $1
+                 UNION
+                 SELECT p.url FROM pages p JOIN through t ON p.location = t.url
+                 WHERE p.location IS NOT NULL AND p.final_url = $2
+             )
+             UPDATE pages SET final_url = $3
+             WHERE location IS NOT NULL AND final_url = $2 AND url IN (SELECT url FROM through)",
+        )
+        .bind(hop.as_str())
+        .bind(ended_at)
+        .bind(ends_at)
+        .execute(&mut *tx)
+        .await
+        .doing("following redirect chains through a revisited page")?;
+        Ok(())
     }
 
     fn finish_frontier_rows(script: &mut Script<DB>, batch: &[&PageRecord]) {

@@ -84,7 +84,7 @@ impl Db<Sqlite> {
                 .discovered
                 .iter()
                 .partition(|(d, _)| d.trap.is_some());
-            let redirects = sorted.pages.iter().any(|p| p.location.is_some());
+            let redirects = sorted.pages.iter().any(|p| Self::on_redirect_chains(p));
             let rest = !trapped.is_empty() || redirects || counts.settles_in_database();
             let merge = {
                 let mut handle = conn.lock_handle().await.doing("storing a page batch")?;

@@ -374,3 +374,84 @@ async fn a_page_excluded_since_it_was_stored_is_not_revisited() {
     let b = db.page(&site.url(0, "/b")).await.expect("/b stays stored");
     assert_eq!((b.status, b.title.as_deref()), (Some(200), Some("B")));
 }
+
+/// `final_url` says where a redirect chain ends, and the chain can change at a revisit of
+/// any hop: a hop that stops redirecting ends the chains through it, and one that
+/// redirects elsewhere leads them there. The redirects before it, not revisited, follow.
+/// On both backends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_before_a_revisited_hop_end_where_it_now_leads() {
+    let harness = Harness::default();
+    let (_server, databases) = both_backends(
+        &harness,
+        "redirects_before_a_revisited_hop_end_where_it_now_leads (PostgreSQL half)",
+        "revisited_hop",
+    )
+    .await;
+    for database in databases {
+        let site = changing_chains().await;
+        let config =
+            "[recrawl]\ninterval_s = 1\n[[recrawl.rule]]\npattern = '/[xytu]$'\ninterval_s = 0\n";
+        let crawl = || {
+            let config = config_on(&harness, &database, &site.url(0, "/"), config);
+            pipecrawl::crawl(config, std::future::pending())
+        };
+        crawl().await.expect("the first crawl succeeds");
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        crawl().await.expect("the second crawl succeeds");
+
+        for (redirect, end) in [("/x", "/r"), ("/y", "/u"), ("/s", "/u"), ("/r", "/r")] {
+            let final_url = final_url(&database, &site.url(0, redirect)).await;
+            assert_eq!(
+                final_url,
+                Some(site.url(0, end)),
+                "{database}: {redirect} now ends at {end}"
+            );
+        }
+        assert_eq!(site.count(&site.url(0, "/x")), 1, "/x is not revisited");
+    }
+}
+
+/// `/x` → `/r` → `/t` and `/y` → `/s` → `/t`, where `/r` is a page at its second visit
+/// and `/s` redirects to `/u`.
+async fn changing_chains() -> super::site::TestSite {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        Resource::Html("<title>Home</title><a href='/x'>x</a><a href='/y'>y</a>".into()),
+    );
+    b.add(&h, "/x", Resource::Redirect(301, "/r".into()));
+    b.add(&h, "/y", Resource::Redirect(301, "/s".into()));
+    let to_t = || Resource::Redirect(301, "/t".into());
+    let page_r = Resource::Html("<title>R</title>".into());
+    b.add(&h, "/r", Resource::Sequence(vec![to_t(), page_r]));
+    let to_u = Resource::Redirect(301, "/u".into());
+    b.add(&h, "/s", Resource::Sequence(vec![to_t(), to_u]));
+    for p in ["/t", "/u"] {
+        b.add(&h, p, Resource::Html("<title>End</title>".into()));
+    }
+    b.start()
+}
+
+/// `final_url` of the page at `url` in `database` (one of [`both_backends`]).
+async fn final_url(database: &str, url: &str) -> Option<String> {
+    const SQL: &str = "SELECT final_url FROM pages WHERE url = $1";
+    let database = database.trim_matches('"');
+    if database.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(database)
+            .await
+            .expect("open PostgreSQL");
+        sqlx::query_scalar(SQL).bind(url).fetch_one(&pool).await
+    } else {
+        let options = SqliteConnectOptions::new()
+            .filename(database)
+            .read_only(true);
+        let pool = SqlitePool::connect_with(options)
+            .await
+            .expect("open SQLite");
+        sqlx::query_scalar(SQL).bind(url).fetch_one(&pool).await
+    }
+    .expect("a page row")
+}
