@@ -97,8 +97,24 @@ pub struct HostGate {
 }
 
 struct HostSlot {
+    /// The next free turn: one delay after the last one booked.
     next: Instant,
+    /// The earliest the host may be asked again, as the host itself made it: one delay
+    /// after an answer or a late start, or a `Retry-After`. Unlike `next`, it is moved
+    /// by what happens after a turn was booked, which a request already waiting for its
+    /// turn must still heed.
+    not_before: Instant,
     in_flight: u32,
+}
+
+impl HostSlot {
+    fn new(now: Instant) -> Self {
+        Self {
+            next: now,
+            not_before: now,
+            in_flight: 0,
+        }
+    }
 }
 
 /// A request's place at a host, held until its answer is read. The frontier keeps a
@@ -124,10 +140,8 @@ const SWEEP_AT: usize = 4096;
 
 impl HostGate {
     /// Waits until a request to `host` may start — fewer than `limits.concurrency` in
-    /// flight, its delay passed — and books the next slot a delay later. The slot is
-    /// booked again from the moment the wait really ends: a busy runtime can wake a task
-    /// late, and spacing from the planned time would then let the next request follow
-    /// too closely.
+    /// flight, its delay passed — and books the next slot a delay later. A pause or an
+    /// answer that comes while it waits counts too (see [`Self::recheck`]).
     pub async fn wait_turn(&self, host: &str, limits: HostLimits) -> Turn<'_> {
         let start = loop {
             let ended = self.ended.notified();
@@ -140,10 +154,9 @@ impl HostGate {
                 if hosts.len() >= SWEEP_AT {
                     hosts.retain(|_, slot| slot.next > now || slot.in_flight > 0);
                 }
-                let slot = hosts.entry(host.to_owned()).or_insert(HostSlot {
-                    next: now,
-                    in_flight: 0,
-                });
+                let slot = hosts
+                    .entry(host.to_owned())
+                    .or_insert_with(|| HostSlot::new(now));
                 if slot.in_flight < limits.concurrency {
                     let start = slot.next.max(now);
                     slot.next = start + limits.delay;
@@ -157,12 +170,36 @@ impl HostGate {
             gate: self,
             host: host.to_owned(),
         };
-        tokio::time::sleep_until(start).await;
-        let woke = Instant::now();
-        if woke > start {
-            self.book(host, woke + limits.delay);
+        let mut start = start;
+        loop {
+            tokio::time::sleep_until(start).await;
+            match self.recheck(host, start, limits.delay) {
+                Some(later) => start = later,
+                None => break,
+            }
         }
         turn
+    }
+
+    /// A request woke for the turn it booked at `start`. If the host asked for quiet
+    /// since — another request's answer came after it booked, or a `Retry-After` — it
+    /// books a new turn, returned; else it goes, and if it woke late (a busy runtime),
+    /// the host's next request waits one delay from now.
+    fn recheck(&self, host: &str, start: Instant, delay: Duration) -> Option<Instant> {
+        let mut hosts = self.lock();
+        let now = Instant::now();
+        // Its own turn keeps the slot in the map.
+        let slot = hosts.get_mut(host)?;
+        if slot.not_before > start {
+            let later = slot.next.max(now);
+            slot.next = later + delay;
+            return Some(later);
+        }
+        if now > start {
+            slot.next = slot.next.max(now + delay);
+            slot.not_before = slot.not_before.max(now + delay);
+        }
+        None
     }
 
     /// The host answered a request: the next may start `delay` from now.
@@ -195,14 +232,15 @@ impl HostGate {
             .collect()
     }
 
-    /// Moves `host`'s next slot to `at` unless it is later already.
+    /// Keeps `host` quiet until `at`, for requests still to book and for those waiting
+    /// for a turn booked earlier.
     fn book(&self, host: &str, at: Instant) {
         let mut hosts = self.lock();
-        let slot = hosts.entry(host.to_owned()).or_insert(HostSlot {
-            next: at,
-            in_flight: 0,
-        });
+        let slot = hosts
+            .entry(host.to_owned())
+            .or_insert_with(|| HostSlot::new(at));
         slot.next = slot.next.max(at);
+        slot.not_before = slot.not_before.max(at);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, HostSlot>> {
@@ -293,5 +331,41 @@ mod tests {
         assert!(second.is_err(), "a second request waits for the first");
         drop(held);
         waiting.await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_waiting_for_its_turn_heeds_a_pause_and_an_answer_that_come_meanwhile() {
+        let gate = std::sync::Arc::new(HostGate::default());
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let limits = HostLimits {
+            concurrency: 2,
+            delay: ms(1000),
+        };
+        let first = gate.wait_turn("h", limits).await;
+        let waiting = std::sync::Arc::clone(&gate);
+        let second = tokio::spawn(async move {
+            let _turn = waiting.wait_turn("h", limits).await;
+            t0.elapsed()
+        });
+        // The second is booked for 1 s; at 0.5 s the first is answered "come back in 5 s".
+        tokio::time::sleep(ms(500)).await;
+        gate.answered("h", limits.delay);
+        gate.pause("h", Instant::now() + ms(5000));
+        drop(first);
+        assert_eq!(second.await.ok(), Some(ms(5500)));
+
+        // An answer alone: the next request waits one delay from it.
+        let first = gate.wait_turn("g", limits).await;
+        let waiting = std::sync::Arc::clone(&gate);
+        let t1 = Instant::now();
+        let second = tokio::spawn(async move {
+            let _turn = waiting.wait_turn("g", limits).await;
+            t1.elapsed()
+        });
+        tokio::time::sleep(ms(700)).await;
+        gate.answered("g", limits.delay);
+        drop(first);
+        assert!(second.await.ok() >= Some(ms(1700)));
     }
 }

@@ -23,6 +23,25 @@ fn robots_requests(site: &TestSite, host: usize) -> usize {
     site.count(&site.url(host, "/robots.txt"))
 }
 
+/// Asserts that `host` heard nothing for `quiet` after answering its first page that is
+/// neither robots.txt nor one of `not_pages` (one that asked it to slow down).
+fn assert_quiet_after_first_page(site: &TestSite, host: &str, not_pages: &[&str], quiet: Duration) {
+    let hits = site.hits_for(host);
+    let told = hits
+        .iter()
+        .find(|x| x.path != "/robots.txt" && !not_pages.contains(&x.path.as_str()))
+        .expect("a page was requested");
+    for later in hits.iter().filter(|x| x.at > told.done) {
+        let after = later.at.duration_since(told.done);
+        assert!(
+            after + JITTER >= quiet,
+            "{} was requested {after:?} after {} asked for quiet",
+            later.path,
+            told.path
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn robots_disallowed_paths_are_never_requested() {
     let mut b = SiteBuilder::bind(1).await;
@@ -1004,20 +1023,8 @@ async fn a_bare_429_slows_the_whole_host() {
         )
         .await;
 
-    let hits = site.hits_for(&h);
-    let told = hits
-        .iter()
-        .find(|x| x.path != "/" && x.path != "/robots.txt")
-        .expect("a page was requested");
-    for later in hits.iter().filter(|x| x.at > told.done) {
-        // The first retry waits 600 ms less up to half for jitter.
-        assert!(
-            later.at.duration_since(told.done) + JITTER >= Duration::from_millis(300),
-            "{} was requested {:?} after the 429",
-            later.path,
-            later.at.duration_since(told.done)
-        );
-    }
+    // The first retry waits 600 ms less up to half for jitter.
+    assert_quiet_after_first_page(&site, &h, &["/"], Duration::from_millis(300));
     assert_eq!(
         harness
             .db()
@@ -1106,5 +1113,47 @@ async fn a_robots_txt_retry_after_is_obeyed() {
             .and_then(|p| p.title)
             .as_deref(),
         Some("Home")
+    );
+}
+
+/// A request already waiting its turn at the host when another's 503 says "come back in
+/// 3 s" waits for that too: the server asked the host, not one URL, to be left alone.
+/// Here robots.txt's Crawl-delay has the second page wait at the gate while the first is
+/// answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_waiting_its_turn_obeys_a_retry_after_that_came_meanwhile() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(&h, "/robots.txt", text("User-agent: *\nCrawl-delay: 1\n"));
+    for p in ["/a", "/b"] {
+        b.add(
+            &h,
+            p,
+            Resource::Sequence(vec![
+                Resource::WithHeaders(
+                    vec![("Retry-After".into(), "3".into())],
+                    Box::new(Resource::Status(503, "maintenance".into())),
+                ),
+                html("<title>x</title>"),
+            ]),
+        );
+    }
+    let site = b.start();
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[site.url(0, "/a"), site.url(0, "/b")],
+            "[politeness]\ndelay_ms = 100\nper_host_concurrency = 2\n[retry]\nmax_attempts = 2\n",
+        )
+        .await;
+
+    assert_quiet_after_first_page(&site, &h, &[], Duration::from_secs(3));
+    assert_eq!(
+        harness
+            .db()
+            .await
+            .scalar("SELECT count(*) FROM pages WHERE status = 200")
+            .await,
+        2
     );
 }
