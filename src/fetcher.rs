@@ -244,6 +244,21 @@ impl FetchWorker {
 
         let host = Arc::clone(&out.job.host);
         let limits = cx.politeness.limits(&host, release.crawl_delay);
+        if release.crawl_delay.is_some() {
+            // When this request will go and the next may follow, as the gate books them;
+            // told now, the frontier holds the host's next job rather than send it to
+            // sleep on a worker at the gate (the frontier hears of a Crawl-delay from a
+            // job's end otherwise, and of a new host's only after its first job).
+            let start = cx
+                .gate
+                .next_turn(&host)
+                .map_or_else(Instant::now, Into::into);
+            let learned = Release {
+                crawl_delay: release.crawl_delay,
+                pause_until: Some(start + limits.delay),
+            };
+            cx.progress.host_learned(Arc::clone(&host), learned);
+        }
         let turn = cx.gate.wait_turn(&host, limits).await;
         out.fetched_at = SystemTime::now();
         let started = Instant::now();

@@ -43,6 +43,8 @@ struct Shared {
     /// Hosts whose request finished since the dispatcher last looked. At most one entry
     /// per request in flight, so bounded by the fetch pool's size.
     released: Mutex<Vec<(Arc<str>, Release)>>,
+    /// What requests still under way learned of their hosts; as bounded.
+    learned: Mutex<Vec<(Arc<str>, Release)>>,
     /// Leased rows not yet committed: in the window, fetching, parsing or being written.
     outstanding: AtomicUsize,
     /// Jobs dropped mid-fetch when a stop's grace period ran out, to go back to the queue.
@@ -92,9 +94,16 @@ impl Progress {
 
     /// A fetch to `host` finished: the host may take its next request.
     pub fn host_released(&self, host: Arc<str>, release: Release) {
-        self.shared
-            .released
-            .lock()
+        self.tell(&self.shared.released, host, release);
+    }
+
+    /// A fetch to `host` learned, before its request, what spaces the host's requests.
+    pub fn host_learned(&self, host: Arc<str>, learned: Release) {
+        self.tell(&self.shared.learned, host, learned);
+    }
+
+    fn tell(&self, list: &Mutex<Vec<(Arc<str>, Release)>>, host: Arc<str>, release: Release) {
+        list.lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push((host, release));
         self.shared.wake.notify_one();
@@ -225,14 +234,16 @@ impl Progress {
     }
 
     fn take_released(&self) -> Vec<(Arc<str>, Release)> {
-        std::mem::take(
-            &mut *self
-                .shared
-                .released
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        )
+        take(&self.shared.released)
     }
+
+    fn take_learned(&self) -> Vec<(Arc<str>, Release)> {
+        take(&self.shared.learned)
+    }
+}
+
+fn take<T>(list: &Mutex<Vec<T>>) -> Vec<T> {
+    std::mem::take(&mut *list.lock().unwrap_or_else(PoisonError::into_inner))
 }
 
 pub struct Dispatcher {
@@ -492,6 +503,9 @@ impl Dispatcher {
             }
             timer.enter(Phase::Working);
             let now = Instant::now();
+            for (host, learned) in self.progress.take_learned() {
+                self.frontier.learned(&host, learned, now);
+            }
             for (host, release) in self.progress.take_released() {
                 self.frontier.release(&host, release, now);
             }

@@ -172,10 +172,21 @@ impl Frontier {
 
     /// A request to `host` finished: it may take another, within what the request taught.
     pub fn release(&mut self, host: &Arc<str>, release: Release, now: Instant) {
+        self.learn(host, release, now, 1);
+    }
+
+    /// A request to `host` still under way learned its limits (its robots.txt's
+    /// Crawl-delay) and when it will go: the host's next job waits for them here, not
+    /// asleep on a fetch worker at the host's gate.
+    pub fn learned(&mut self, host: &Arc<str>, learned: Release, now: Instant) {
+        self.learn(host, learned, now, 0);
+    }
+
+    fn learn(&mut self, host: &Arc<str>, release: Release, now: Instant, ended: u32) {
         let Some(queue) = self.hosts.get_mut(host) else {
             return;
         };
-        queue.in_flight = queue.in_flight.saturating_sub(1);
+        queue.in_flight = queue.in_flight.saturating_sub(ended);
         if release.crawl_delay.is_some() {
             queue.limits = self.politeness.limits(host, release.crawl_delay);
         }
@@ -422,6 +433,32 @@ mod tests {
             other => panic!("expected the held host to wait, got {other:?}"),
         }
         assert_eq!(popped_id(f.pop(t0 + Duration::from_secs(1))), 4);
+    }
+
+    #[test]
+    fn a_delay_learned_mid_request_holds_the_hosts_next_job_and_counts_no_end() {
+        let mut f = frontier(2, 0);
+        let t0 = Instant::now();
+        let h: Arc<str> = Arc::from("h");
+        for id in 1..=3 {
+            f.push(job(id, "h", 0), t0);
+        }
+        assert_eq!(popped_id(f.pop(t0)), 1);
+        let learned = Release {
+            crawl_delay: Some(Duration::from_secs(2)),
+            pause_until: Some(t0 + Duration::from_secs(3)),
+        };
+        f.learned(&h, learned, t0);
+        match f.pop(t0) {
+            Pop::WaitUntil(at) => assert_eq!(at, t0 + Duration::from_secs(3)),
+            other => panic!("expected the host to wait, got {other:?}"),
+        }
+        let t3 = t0 + Duration::from_secs(3);
+        assert_eq!(popped_id(f.pop(t3)), 2);
+        assert!(
+            matches!(f.pop(t3 + Duration::from_secs(2)), Pop::Idle),
+            "two requests are still in flight"
+        );
     }
 
     #[test]

@@ -19,6 +19,24 @@ fn text(body: &str) -> Resource {
 /// (more so on a loaded machine); gaps are checked to within this.
 const JITTER: Duration = Duration::from_millis(30);
 
+/// Asserts that `host`'s last answer came within `limit` of the crawl's first request.
+fn assert_done_within(site: &TestSite, host: &str, limit: Duration) {
+    let start = site
+        .hits()
+        .iter()
+        .map(|h| h.at)
+        .min()
+        .expect("requests were made");
+    let done = site
+        .hits_for(host)
+        .iter()
+        .map(|h| h.done)
+        .max()
+        .expect("the host was crawled");
+    let took = done.duration_since(start);
+    assert!(took < limit, "{host} took {took:?}");
+}
+
 fn robots_requests(site: &TestSite, host: usize) -> usize {
     site.count(&site.url(host, "/robots.txt"))
 }
@@ -362,25 +380,9 @@ async fn a_crawl_delay_host_does_not_hold_the_workers_the_others_need() {
         )
         .await;
 
-    let start = site
-        .hits()
-        .iter()
-        .map(|h| h.at)
-        .min()
-        .expect("requests were made");
-    let quick_done = site
-        .hits_for(&quick)
-        .iter()
-        .map(|h| h.done)
-        .max()
-        .expect("the quick host was crawled");
     // The patient host takes a second per request; the quick one needs none after its
     // slow home page.
-    let took = quick_done.duration_since(start);
-    assert!(
-        took < Duration::from_millis(2500),
-        "the quick host took {took:?}"
-    );
+    assert_done_within(&site, &quick, Duration::from_millis(2500));
     let gap = site.min_gap(&patient).expect("several requests");
     assert!(
         gap + JITTER >= Duration::from_secs(1),
@@ -1156,4 +1158,40 @@ async fn a_request_waiting_its_turn_obeys_a_retry_after_that_came_meanwhile() {
             .await,
         2
     );
+}
+
+/// A host met for the first time has its Crawl-delay learned from its first job's
+/// robots.txt: the frontier must hear of it then, not when that job ends, or it hands
+/// the host's next job to a worker that then sleeps at the host's gate for the delay
+/// while other hosts' pages wait for a worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_delay_learned_by_a_hosts_first_job_holds_its_next_in_the_frontier() {
+    let mut b = SiteBuilder::bind(2).await;
+    let (patient, quick) = (b.authority(0), b.authority(1));
+    b.add(
+        &patient,
+        "/robots.txt",
+        text("User-agent: *\nCrawl-delay: 2\n"),
+    );
+    for p in ["/a", "/b"] {
+        b.add(&patient, p, html("<title>x</title>"));
+    }
+    let links: String = (0..4).map(|i| format!("<a href='/{i}'>{i}</a>")).collect();
+    b.add(&quick, "/", html(&links));
+    for i in 0..4 {
+        b.add(&quick, &format!("/{i}"), html("<title>x</title>"));
+    }
+    let site = b.start();
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[site.url(0, "/a"), site.url(0, "/b"), site.url(1, "/")],
+            "[politeness]\ndelay_ms = 300\nper_host_concurrency = 2\n[fetch]\nworkers = 2\n",
+        )
+        .await;
+
+    // The patient host's first page waits out the Crawl-delay its robots.txt began on
+    // one worker; the other worker has the quick host's five pages, 300 ms apart.
+    assert_done_within(&site, &quick, Duration::from_millis(1800));
+    assert_eq!(harness.page_count().await, 2 + 5);
 }
