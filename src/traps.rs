@@ -106,12 +106,28 @@ impl Traps {
 }
 
 /// The shape of a URL with its numbers taken out: `/cal?month=7` and `/cal?month=8` are one
-/// family, and a family that keeps growing is a calendar or a pager without end.
+/// family, and a family that keeps growing is a calendar or a pager without end. Words
+/// stay, in the query as in the path: `doku.php?id=start` and `?id=faq` are two pages of
+/// a wiki, not two steps of one endless walk.
 pub fn family(url: &Url) -> u64 {
     let mut shape = String::with_capacity(url.as_str().len());
     shape.push_str(url.host_str().unwrap_or_default());
+    shape.push_str(&without_numbers(url.path()));
+    let mut pairs: Vec<String> = url
+        .query_pairs()
+        .map(|(k, v)| format!("{k}={}", without_numbers(&v)))
+        .collect();
+    pairs.sort();
+    shape.push('?');
+    shape.push_str(&pairs.join("&"));
+    xxh3_64(shape.as_bytes())
+}
+
+/// `2024-05/page7` → `#-#/page#`.
+fn without_numbers(text: &str) -> String {
+    let mut shape = String::with_capacity(text.len());
     let mut in_digits = false;
-    for c in url.path().chars() {
+    for c in text.chars() {
         if c.is_ascii_digit() {
             if !in_digits {
                 shape.push('#');
@@ -122,11 +138,7 @@ pub fn family(url: &Url) -> u64 {
             in_digits = false;
         }
     }
-    let mut keys: Vec<String> = url.query_pairs().map(|(k, _)| k.into_owned()).collect();
-    keys.sort();
-    shape.push('?');
-    shape.push_str(&keys.join("&"));
-    xxh3_64(shape.as_bytes())
+    shape
 }
 
 /// Counts new URLs per family and the link depths they were found at, bounded: when full
@@ -246,6 +258,14 @@ mod tests {
         assert_eq!(
             family(&url("http://h/p/12?b=1&a=2")),
             family(&url("http://h/p/7?a=5&b=9"))
+        );
+        assert_eq!(
+            family(&url("http://h/cal?d=2024-05-01")),
+            family(&url("http://h/cal?d=2025-12-31"))
+        );
+        assert_ne!(
+            family(&url("http://h/doku.php?id=start")),
+            family(&url("http://h/doku.php?id=faq"))
         );
 
         let mut span = FamilyBudget::new(0, 10);

@@ -685,3 +685,51 @@ async fn fault_host_name_resolving_to_loopback() {
     );
     assert_eq!(f.site.count(&f.url("/secret")), 0, "nothing connected");
 }
+
+/// A URL family is a URL without its numbers (README): pages a site tells apart by the
+/// words of a query value — a wiki's `doku.php?id=start`, `?id=syntax` — are different
+/// families, so a family budget meant for calendars and pagers does not cut a wiki short.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_values_in_words_make_different_url_families() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let names = [
+        "syntax",
+        "welcome",
+        "plugins",
+        "templates",
+        "faq",
+        "history",
+    ];
+    let links: String = names
+        .iter()
+        .map(|n| format!("<a href='/doku.php?id={n}'>{n}</a>"))
+        .collect();
+    b.add(&h, "/doku.php?id=start", Resource::Html(links));
+    for n in names {
+        b.add(
+            &h,
+            &format!("/doku.php?id={n}"),
+            Resource::Html(format!("<title>{n}</title>")),
+        );
+    }
+    let site = b.start();
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[site.url(0, "/doku.php?id=start")],
+            "[traps]\nfamily_budget = 3\n",
+        )
+        .await;
+    let db = harness.db().await;
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pages WHERE error_kind = 'trap'")
+            .await,
+        0
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pages WHERE status = 200")
+            .await,
+        7
+    );
+}
