@@ -118,6 +118,20 @@ pub struct FetchContext {
 
 pub struct FetchPool;
 
+/// A job's wait for its host longer than this (its robots.txt's Crawl-delay, begun by
+/// the robots.txt request itself; a `Retry-After` that came after it was handed out) is
+/// spent in the frontier, not asleep on a fetch worker other hosts could use.
+const HAND_BACK_AFTER: Duration = Duration::from_millis(250);
+
+/// What became of a job.
+enum Outcome {
+    /// Requested, or refused or failed before: passed on to be stored.
+    Done(Box<Fetched>),
+    /// Not requested yet: its host may not be asked for a while, and the frontier holds
+    /// it till then.
+    Later(CrawlJob),
+}
+
 impl FetchPool {
     /// Starts `workers` workers. Each stops when the job channel closes, or at once when
     /// `abort` is cancelled (the grace period after a stop ran out), handing the job it
@@ -166,7 +180,7 @@ impl FetchWorker {
             let work = async {
                 let host = Arc::clone(&job.host);
                 let span = tracing::debug_span!("fetch", url = %job.url);
-                let (fetched, mut release) =
+                let (outcome, mut release) =
                     tracing::Instrument::instrument(self.process(job), span).await;
                 // The frontier hands out the host's next job only when the gate will let
                 // it go: a job it sent earlier would hold a worker asleep at the gate (a
@@ -176,9 +190,17 @@ impl FetchWorker {
                     .gate
                     .next_turn(&host)
                     .map(tokio::time::Instant::into_std);
-                self.cx.progress.host_released(host, release);
-                timer.enter(Phase::Blocked);
-                self.fetched.send_async(fetched).await.is_ok()
+                match outcome {
+                    Outcome::Done(fetched) => {
+                        self.cx.progress.host_released(host, release);
+                        timer.enter(Phase::Blocked);
+                        self.fetched.send_async(*fetched).await.is_ok()
+                    }
+                    Outcome::Later(job) => {
+                        self.cx.progress.hand_back(job, release);
+                        true
+                    }
+                }
             };
             tokio::select! {
                 passed_on = work => if !passed_on {
@@ -192,7 +214,7 @@ impl FetchWorker {
         }
     }
 
-    async fn process(&self, job: CrawlJob) -> (Fetched, Release) {
+    async fn process(&self, job: CrawlJob) -> (Outcome, Release) {
         let cx = &self.cx;
         let mut out = Fetched::new(job);
         let mut release = Release::default();
@@ -202,7 +224,7 @@ impl FetchWorker {
                 kind: ErrorKind::AddressRefused,
                 message,
             });
-            return (out, release);
+            return (Outcome::Done(Box::new(out)), release);
         }
         let sitemaps = cx.scope.get().sitemaps;
         if cx.respect_robots_txt || sitemaps {
@@ -225,34 +247,38 @@ impl FetchWorker {
                             message: format!("fetching robots.txt: {}", error.message),
                         });
                         self.decide_retry(&mut out, None);
-                        return (out, release);
+                        return (Outcome::Done(Box::new(out)), release);
                     }
                     let verdict = lookup.robots.verdict(&out.job.url);
                     if cx.respect_robots_txt && verdict != Verdict::Allowed {
                         let wait = lookup.robots.retry_after(SystemTime::now());
                         self.robots_refusal(&mut out, verdict, wait);
-                        return (out, release);
+                        return (Outcome::Done(Box::new(out)), release);
                     }
                 }
                 Err(e) => {
                     tracing::warn!("robots.txt cache unavailable: {e}");
                     self.robots_refusal(&mut out, Verdict::Unavailable, None);
-                    return (out, release);
+                    return (Outcome::Done(Box::new(out)), release);
                 }
             }
         }
 
         let host = Arc::clone(&out.job.host);
         let limits = cx.politeness.limits(&host, release.crawl_delay);
+        let wait_ends = cx.gate.next_turn(&host).map(tokio::time::Instant::into_std);
+        // A job that carries its host's sitemaps keeps them by going ahead.
+        if out.sitemaps.is_empty()
+            && wait_ends.is_some_and(|at| at > Instant::now() + HAND_BACK_AFTER)
+        {
+            return (Outcome::Later(out.job), release);
+        }
         if release.crawl_delay.is_some() {
             // When this request will go and the next may follow, as the gate books them;
             // told now, the frontier holds the host's next job rather than send it to
             // sleep on a worker at the gate (the frontier hears of a Crawl-delay from a
             // job's end otherwise, and of a new host's only after its first job).
-            let start = cx
-                .gate
-                .next_turn(&host)
-                .map_or_else(Instant::now, Into::into);
+            let start = wait_ends.unwrap_or_else(Instant::now);
             let learned = Release {
                 crawl_delay: release.crawl_delay,
                 pause_until: Some(start + limits.delay),
@@ -306,7 +332,7 @@ impl FetchWorker {
             cx.gate.pause(&host, until);
         }
         tracing::debug!(status = out.status, error = ?out.error, retry_in = ?out.retry_in, "fetched");
-        (out, release)
+        (Outcome::Done(Box::new(out)), release)
     }
 
     /// The URL is not requested: disallowed (final), or robots.txt unavailable (retried

@@ -45,6 +45,8 @@ struct Shared {
     released: Mutex<Vec<(Arc<str>, Release)>>,
     /// What requests still under way learned of their hosts; as bounded.
     learned: Mutex<Vec<(Arc<str>, Release)>>,
+    /// Jobs handed back unrequested, their hosts not to be asked for a while; as bounded.
+    later: Mutex<Vec<(CrawlJob, Release)>>,
     /// Leased rows not yet committed: in the window, fetching, parsing or being written.
     outstanding: AtomicUsize,
     /// Jobs dropped mid-fetch when a stop's grace period ran out, to go back to the queue.
@@ -94,19 +96,26 @@ impl Progress {
 
     /// A fetch to `host` finished: the host may take its next request.
     pub fn host_released(&self, host: Arc<str>, release: Release) {
-        self.tell(&self.shared.released, host, release);
+        self.tell(&self.shared.released, (host, release));
     }
 
     /// A fetch to `host` learned, before its request, what spaces the host's requests.
     pub fn host_learned(&self, host: Arc<str>, learned: Release) {
-        self.tell(&self.shared.learned, host, learned);
+        self.tell(&self.shared.learned, (host, learned));
     }
 
-    fn tell(&self, list: &Mutex<Vec<(Arc<str>, Release)>>, host: Arc<str>, release: Release) {
+    /// Adds `news` to `list` and wakes the dispatcher to read it.
+    fn tell<T>(&self, list: &Mutex<Vec<T>>, news: T) {
         list.lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push((host, release));
+            .push(news);
         self.shared.wake.notify_one();
+    }
+
+    /// A fetcher gives `job` back unrequested: its host may not be asked before
+    /// `release.pause_until`, and the window holds it till then.
+    pub fn hand_back(&self, job: CrawlJob, release: Release) {
+        self.tell(&self.shared.later, (job, release));
     }
 
     /// The writer finished `rows` leased rows (stored, or queued for a retry); `tally`
@@ -140,15 +149,12 @@ impl Progress {
         self.shared.settle(1);
     }
 
-    /// The jobs abandoned so far.
+    /// The jobs abandoned so far, and those handed back that the dispatcher, gone, did
+    /// not take.
     pub fn take_abandoned(&self) -> Vec<i64> {
-        std::mem::take(
-            &mut *self
-                .shared
-                .abandoned
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        )
+        let mut ids = take(&self.shared.abandoned);
+        ids.extend(take(&self.shared.later).into_iter().map(|(job, _)| job.id));
+        ids
     }
 
     /// New URLs were queued from outside the pipeline (seeds over the API): look again.
@@ -407,6 +413,31 @@ impl Dispatcher {
         ended
     }
 
+    /// Puts jobs handed back unrequested in the window again, behind their hosts'
+    /// pauses. Where hosts are shared with other nodes, the host may have been handed
+    /// to another meanwhile: the row goes back to the queue instead, for its owner.
+    async fn take_back(&mut self, now: Instant) -> Result<(), Error> {
+        let later = take(&self.progress.shared.later);
+        if later.is_empty() {
+            return Ok(());
+        }
+        let mut queued = Vec::new();
+        for (job, release) in later {
+            let host = Arc::clone(&job.host);
+            self.frontier.release(&host, release, now);
+            if self.hosts.is_some() {
+                queued.push(job.id);
+            } else {
+                self.frontier.push(job, now);
+            }
+        }
+        if !queued.is_empty() {
+            self.progress.shared.settle(queued.len());
+            self.store.release(&self.owner, &queued).await?;
+        }
+        Ok(())
+    }
+
     /// The window is refilled from the table once it is half empty, in one lease.
     fn wants_more(&self) -> bool {
         self.frontier.len() < self.window.div_ceil(2)
@@ -509,6 +540,7 @@ impl Dispatcher {
             for (host, release) in self.progress.take_released() {
                 self.frontier.release(&host, release, now);
             }
+            self.take_back(now).await?;
             if self.refill.as_ref().is_some_and(|r| r.task.is_finished())
                 // A lease running now may return rows of a host about to be handed away.
                 || (self.hosts.is_some() && next_rebalance <= now)

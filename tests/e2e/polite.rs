@@ -1160,12 +1160,9 @@ async fn a_request_waiting_its_turn_obeys_a_retry_after_that_came_meanwhile() {
     );
 }
 
-/// A host met for the first time has its Crawl-delay learned from its first job's
-/// robots.txt: the frontier must hear of it then, not when that job ends, or it hands
-/// the host's next job to a worker that then sleeps at the host's gate for the delay
-/// while other hosts' pages wait for a worker.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_crawl_delay_learned_by_a_hosts_first_job_holds_its_next_in_the_frontier() {
+/// A site of two hosts: a patient one (`Crawl-delay: 2`) serving `patient_pages`, and a
+/// quick one whose home page links to four pages. Returns it with the two authorities.
+async fn patient_and_quick(patient_pages: &[&str]) -> (TestSite, String, String) {
     let mut b = SiteBuilder::bind(2).await;
     let (patient, quick) = (b.authority(0), b.authority(1));
     b.add(
@@ -1173,7 +1170,7 @@ async fn a_crawl_delay_learned_by_a_hosts_first_job_holds_its_next_in_the_fronti
         "/robots.txt",
         text("User-agent: *\nCrawl-delay: 2\n"),
     );
-    for p in ["/a", "/b"] {
+    for p in patient_pages {
         b.add(&patient, p, html("<title>x</title>"));
     }
     let links: String = (0..4).map(|i| format!("<a href='/{i}'>{i}</a>")).collect();
@@ -1181,7 +1178,16 @@ async fn a_crawl_delay_learned_by_a_hosts_first_job_holds_its_next_in_the_fronti
     for i in 0..4 {
         b.add(&quick, &format!("/{i}"), html("<title>x</title>"));
     }
-    let site = b.start();
+    (b.start(), patient, quick)
+}
+
+/// A host met for the first time has its Crawl-delay learned from its first job's
+/// robots.txt: the frontier must hear of it then, not when that job ends, or it hands
+/// the host's next job to a worker that then sleeps at the host's gate for the delay
+/// while other hosts' pages wait for a worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_delay_learned_by_a_hosts_first_job_holds_its_next_in_the_frontier() {
+    let (site, _, quick) = patient_and_quick(&["/a", "/b"]).await;
     let harness = Harness::default();
     harness
         .crawl(
@@ -1194,4 +1200,27 @@ async fn a_crawl_delay_learned_by_a_hosts_first_job_holds_its_next_in_the_fronti
     // one worker; the other worker has the quick host's five pages, 300 ms apart.
     assert_done_within(&site, &quick, Duration::from_millis(1800));
     assert_eq!(harness.page_count().await, 2 + 5);
+}
+
+/// A job whose host may not be asked for a while yet (here the Crawl-delay its own
+/// robots.txt request began) goes back to the frontier rather than hold a fetch worker
+/// asleep: with one worker, the other host's pages are fetched meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_must_wait_for_its_host_gives_its_worker_to_other_hosts() {
+    let (site, patient, quick) = patient_and_quick(&["/"]).await;
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[site.url(0, "/"), site.url(1, "/")],
+            "[politeness]\ndelay_ms = 0\n[fetch]\nworkers = 1\n",
+        )
+        .await;
+
+    assert_done_within(&site, &quick, Duration::from_millis(1500));
+    let gap = site.min_gap(&patient).expect("robots.txt and the page");
+    assert!(
+        gap + JITTER >= Duration::from_secs(2),
+        "{patient}: requests {gap:?} apart"
+    );
+    assert_eq!(harness.page_count().await, 1 + 5);
 }
