@@ -150,17 +150,25 @@ pub fn reload_on_hangup(path: PathBuf) -> tokio::sync::mpsc::Receiver<pipecrawl:
     rx
 }
 
-/// Completes on the first SIGINT or SIGTERM, after which a second one ends the process
-/// at once: committed pages are safe (SQLite commits are atomic) and whatever was in
-/// flight is queued again on the next start.
-pub async fn shutdown_signal() {
-    signal().await;
-    tracing::info!("stopping: finishing pages in flight (a second signal stops at once)");
-    tokio::spawn(async {
-        signal().await;
-        say("second signal: stopping now");
-        std::process::exit(130);
+/// Listens for SIGINT and SIGTERM from now until the process ends; what it returns
+/// completes on the first, after which a second one ends the process at once: committed
+/// pages are safe (SQLite commits are atomic) and whatever was in flight is queued again
+/// on the next start. Listening only while the pipeline ran let a signal during start-up
+/// kill the process, and swallowed those during the index build at a crawl's end.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    let first = tokio_util::sync::CancellationToken::new();
+    tokio::spawn({
+        let first = first.clone();
+        async move {
+            signal().await;
+            tracing::info!("stopping: finishing pages in flight (a second signal stops at once)");
+            first.cancel();
+            signal().await;
+            say("second signal: stopping now");
+            std::process::exit(130);
+        }
     });
+    first.cancelled_owned()
 }
 
 async fn signal() {

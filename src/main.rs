@@ -63,7 +63,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             fdlimit::fit(&mut config);
             let database = config.storage.database.clone();
             let summary = runtime
-                .block_on(pipecrawl::crawl(config, cli::shutdown_signal()))
+                .block_on(async { pipecrawl::crawl(config, cli::shutdown_signal()).await })
                 .with_context(|| format!("the crawl into {database} stopped"))?;
             cli::print(summary);
             Ok(())
