@@ -845,14 +845,7 @@ impl RawConfig {
                 None
             }
         };
-        // Trimmed: a token read from a file often ends in a newline, and a header's value
-        // cannot carry whitespace at either end, so untrimmed it could never be presented.
-        let token = std::env::var(ADMIN_TOKEN_ENV)
-            .ok()
-            .into_iter()
-            .chain([self.admin.token.clone()])
-            .map(|t| t.trim().to_owned())
-            .find(|t| !t.is_empty());
+        let token = admin_token(&self.admin.token, p);
 
         let r = &self.recrawl;
         let seconds = |s: u64| (s > 0).then(|| Duration::from_secs(s));
@@ -1031,6 +1024,43 @@ impl RawConfig {
             },
         })
     }
+}
+
+/// `PIPECRAWL_ADMIN_TOKEN`, else `admin.token`. Trimmed: a token read from a file often
+/// ends in a newline, and a header's value cannot carry whitespace at either end, so
+/// untrimmed it could never be presented. Nor can a character outside visible ASCII (the
+/// API reads the header as text), so such a token, which would answer every request with
+/// 401, is refused; as is a variable that is not UTF-8, which would otherwise be skipped
+/// for the file's token without a word.
+fn admin_token(in_file: &str, p: &mut Problems<'_>) -> Option<String> {
+    let from_env = match std::env::var(ADMIN_TOKEN_ENV) {
+        Ok(token) => Some(token),
+        Err(std::env::VarError::NotPresent) => None,
+        Err(std::env::VarError::NotUnicode(_)) => {
+            p.add(
+                ADMIN_TOKEN_ENV,
+                "(an environment variable) is not UTF-8: a token is ASCII letters, digits and punctuation",
+            );
+            return None;
+        }
+    };
+    let (key, token) = [
+        (ADMIN_TOKEN_ENV, from_env),
+        ("admin.token", Some(in_file.to_owned())),
+    ]
+    .into_iter()
+    .filter_map(|(key, token)| Some((key, token?.trim().to_owned())))
+    .find(|(_, token)| !token.is_empty())?;
+    if let Some(c) = token
+        .chars()
+        .find(|&c| c != '\t' && !(' '..='~').contains(&c))
+    {
+        p.add(
+            key,
+            format!("has {c:?}, which an HTTP header cannot carry as text: no request could present the token"),
+        );
+    }
+    Some(token)
 }
 
 /// The largest response head hyper reads over HTTP/1 (its read buffer, about 400 KiB); a

@@ -544,3 +544,49 @@ async fn a_signal_while_the_crawl_starts_stops_it_gracefully() {
     );
     assert!(stdout.contains("(interrupted)"), "{stdout}");
 }
+
+/// An admin token no request could present (a byte an HTTP header cannot carry as text:
+/// every request would get 401), or a `PIPECRAWL_ADMIN_TOKEN` that is not UTF-8 (it was
+/// skipped, leaving the file's token in force unsaid) is refused, naming where it came
+/// from.
+#[cfg(unix)]
+#[test]
+fn an_admin_token_no_request_could_present_is_refused_naming_its_source() {
+    use std::os::unix::ffi::OsStrExt;
+
+    let harness = Harness::default();
+    let run = |token: &str, env: Option<&[u8]>| {
+        let config = harness.write_config(&harness.test_config_text(
+            &["http://127.0.0.1:1/".to_owned()],
+            &format!("[admin]\ntoken = {token:?}\n"),
+        ));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pipecrawl"));
+        command
+            .args(["crawl", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "warn")
+            .env_remove("PIPECRAWL_ADMIN_TOKEN");
+        if let Some(value) = env {
+            command.env("PIPECRAWL_ADMIN_TOKEN", std::ffi::OsStr::from_bytes(value));
+        }
+        let out = command.output().expect("run the pipecrawl binary");
+        (out.status.code(), text(&out.stderr))
+    };
+
+    let (code, stderr) = run("from-the-file", Some(b"tok\xffen"));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("`PIPECRAWL_ADMIN_TOKEN` (an environment variable) is not UTF-8"),
+        "{stderr}"
+    );
+
+    let (code, stderr) = run("tök en", None);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("line 3: `admin.token` has 'ö', which an HTTP header cannot carry"),
+        "{stderr}"
+    );
+
+    let (code, stderr) = run("from-the-file", Some("tab\tand space ok".as_bytes()));
+    assert_eq!(code, Some(0), "{stderr}");
+}
