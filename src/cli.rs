@@ -97,6 +97,22 @@ pub fn say(line: impl Display) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
+/// Writes the error that ends the process. With JSON logs it is one JSON line shaped as
+/// the log records are, so that whatever reads stderr line by line gets it whole (as
+/// text, a config's problems span several lines); it is written directly, not logged, so
+/// that no `RUST_LOG` filter can hide it.
+pub fn fail(format: LogFormat, message: &str) {
+    match format {
+        LogFormat::Text => say(format_args!("error: {message}")),
+        LogFormat::Json => say(serde_json::json!({
+            "timestamp": humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
+            "level": "ERROR",
+            "fields": { "message": message },
+            "target": "pipecrawl",
+        })),
+    }
+}
+
 /// Writes `text` to stdout, losing it, as [`say`] does, when nobody reads any more.
 pub fn print(text: impl Display) {
     let _ = write!(std::io::stdout(), "{text}");
@@ -164,7 +180,7 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'stat
             tracing::info!("stopping: finishing pages in flight (a second signal stops at once)");
             first.cancel();
             signal().await;
-            say("second signal: stopping now");
+            tracing::warn!("second signal: stopping now");
             std::process::exit(130);
         }
     });

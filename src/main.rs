@@ -27,11 +27,12 @@ static MALLOC_CONF: &[u8; 37] = b"dirty_decay_ms:1000,muzzy_decay_ms:0\0";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    cli::init_tracing(cli.log_format);
+    let log_format = cli.log_format;
+    cli::init_tracing(log_format);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            cli::say(format_args!("error: {}", report(&e)));
+            cli::fail(log_format, &report(&e));
             ExitCode::FAILURE
         }
     }

@@ -590,3 +590,33 @@ fn an_admin_token_no_request_could_present_is_refused_naming_its_source() {
     let (code, stderr) = run("from-the-file", Some("tab\tand space ok".as_bytes()));
     assert_eq!(code, Some(0), "{stderr}");
 }
+
+/// With `--log-format json` the error that ends the process is a JSON line too: a log
+/// shipper parsing stderr line by line got the one message that mattered as plain text,
+/// a config's problems as several lines that were not JSON.
+#[test]
+fn with_json_logs_the_error_that_ends_the_process_is_one_json_object() {
+    let harness = Harness::default();
+    let config = harness
+        .write_config("seeds = [\"ftp://example.com/\"]\n[politeness]\nper_host_concurrency = 0\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+        .args(["--log-format", "json", "crawl", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run the pipecrawl binary");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}\n{stderr}")))
+        .collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert_eq!(lines[0]["level"], "ERROR", "{stderr}");
+    let message = lines[0]["fields"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("2 problem(s)"), "{message}");
+    assert!(
+        message.contains("line 3: `politeness.per_host_concurrency` must be at least 1"),
+        "{message}"
+    );
+}
