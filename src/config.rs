@@ -598,11 +598,26 @@ impl Default for RawStorage {
 impl Config {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
-        Self::from_toml(&text, &path.display().to_string())
+        let origin = path.display().to_string();
+        // Said with its line: a file saved in Latin-1 or windows-1252 (an accent in a
+        // comment) is otherwise "stream did not contain valid UTF-8", somewhere.
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let valid = e.utf8_error().valid_up_to();
+            let bytes = e.as_bytes();
+            ConfigError::Parse {
+                message: format!(
+                    "line {}: byte {:#04x} is not UTF-8 (TOML files are UTF-8: save it so)",
+                    bytes[..valid].iter().filter(|&&b| b == b'\n').count() + 1,
+                    bytes[valid],
+                ),
+                origin: origin.clone(),
+            }
+        })?;
+        Self::from_toml(&text, &origin)
     }
 
     /// Parses and validates config text; `origin` names it in error messages.

@@ -620,3 +620,24 @@ fn with_json_logs_the_error_that_ends_the_process_is_one_json_object() {
         "{message}"
     );
 }
+
+/// A config saved in Latin-1 (an accent in a comment) names the line of the first byte
+/// that is not UTF-8: the error said only "stream did not contain valid UTF-8".
+#[test]
+fn a_config_that_is_not_utf8_names_the_line() {
+    let harness = Harness::default();
+    let config = harness.dir.path().join("latin1.toml");
+    std::fs::write(
+        &config,
+        b"seeds = [\"http://127.0.0.1:1/\"]\n\n# Caf\xe9 pages\n[fetch]\nworkers = 2\n",
+    )
+    .expect("write the config");
+    let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("latin1.toml"), "{stderr}");
+    assert!(
+        stderr.contains("line 3: byte 0xe9 is not UTF-8"),
+        "{stderr}"
+    );
+}
