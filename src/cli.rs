@@ -121,8 +121,20 @@ pub fn print(text: impl Display) {
 pub fn init_tracing(format: LogFormat) {
     // sqlx warns of every statement over a second; at a crawl's end building an index
     // over millions of links is meant to take seconds, and the crawl reports it itself.
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx::query=error"));
+    let default = || EnvFilter::new("info,sqlx::query=error");
+    // A filter that does not parse falls back to the default, said once logging runs:
+    // silently, the user waits for debug lines that never come.
+    let (filter, refused) = match std::env::var(EnvFilter::DEFAULT_ENV) {
+        Err(std::env::VarError::NotPresent) => (default(), None),
+        Err(std::env::VarError::NotUnicode(_)) => (default(), Some("is not UTF-8".to_owned())),
+        Ok(spec) => match EnvFilter::try_new(&spec) {
+            Ok(filter) => (filter, None),
+            Err(e) => (
+                default(),
+                Some(format!("={spec:?} is not a log filter ({e})")),
+            ),
+        },
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
@@ -133,6 +145,9 @@ pub fn init_tracing(format: LogFormat) {
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
+    }
+    if let Some(why) = refused {
+        tracing::warn!("{}{why}: logging at info", EnvFilter::DEFAULT_ENV);
     }
 }
 

@@ -641,3 +641,21 @@ fn a_config_that_is_not_utf8_names_the_line() {
         "{stderr}"
     );
 }
+
+/// A `RUST_LOG` that is not a filter (a level misspelt: `sqlx=verbose`) is said to be
+/// ignored: it fell back to the default level without a word, so the user looked for
+/// debug lines that never came.
+#[test]
+fn a_rust_log_that_is_not_a_filter_is_said_to_be_ignored() {
+    let out = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+        .args(["crawl", "--config", "/nonexistent/pipecrawl.toml"])
+        .env("RUST_LOG", "debug,sqlx=verbose")
+        .output()
+        .expect("run the pipecrawl binary");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("RUST_LOG=\"debug,sqlx=verbose\" is not a log filter"),
+        "{stderr}"
+    );
+}
