@@ -115,6 +115,7 @@ async fn run(
     // URLs a killed run found and had not merged yet join the queue before it is read.
     store.merge_staged(config.traps.max_pages_per_host).await?;
     let recrawl = RecrawlPolicy::new(&config.recrawl);
+    reschedule_on_new_policy(&store, &recrawl).await?;
     let scheduled = store.schedule_unscheduled_recrawls(&recrawl).await?;
     if scheduled > 0 {
         tracing::info!(
@@ -422,6 +423,34 @@ async fn keep_host_turns(store: &Store, gate: &HostGate) -> Result<(), Error> {
         .map(|(host, at)| (host, wall + at.saturating_duration_since(now)))
         .collect();
     store.save_host_turns(&turns).await
+}
+
+/// The `crawl_state` key of the `[recrawl]` hash.
+const RECRAWL_FINGERPRINT: &str = "recrawl_fingerprint";
+
+/// Revisits an earlier run scheduled by another `[recrawl]` are scheduled again by this
+/// run's, from their pages' last fetch: a lowered interval would otherwise wait out the
+/// old one (a week, from a weekly config), and a rule added for `/news/` would reach
+/// each page only after its next visit. Adaptive intervals start again from the config.
+async fn reschedule_on_new_policy(store: &Store, recrawl: &RecrawlPolicy) -> Result<(), Error> {
+    let fingerprint = recrawl.fingerprint();
+    let known = store.crawl_state(RECRAWL_FINGERPRINT).await?;
+    if known == Some(fingerprint) {
+        return Ok(());
+    }
+    // Unknown: a new database, or one whose revisits were scheduled before this was kept.
+    if known.is_some() {
+        let dropped = store.unschedule_recrawls().await?;
+        if dropped > 0 {
+            tracing::info!(
+                dropped,
+                "[recrawl] differs from the last run's: revisits are scheduled again by it"
+            );
+        }
+    }
+    store
+        .set_crawl_state(RECRAWL_FINGERPRINT, fingerprint)
+        .await
 }
 
 /// The stored seeds and where they redirected: whose hosts are in scope when the config

@@ -23,6 +23,13 @@ impl RecrawlPolicy {
         }
     }
 
+    /// A hash of the config: revisits another one scheduled are scheduled again by this
+    /// one (see [`crate::store::Store::unschedule_recrawls`]).
+    pub fn fingerprint(&self) -> i64 {
+        let text = format!("{:?}", self.config);
+        i64::from_ne_bytes(xxhash_rust::xxh3::xxh3_64(text.as_bytes()).to_ne_bytes())
+    }
+
     /// Whether any page is ever revisited.
     pub fn enabled(&self) -> bool {
         self.config.interval.is_some() || self.config.rules.iter().any(|r| r.interval.is_some())

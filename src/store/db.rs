@@ -809,6 +809,21 @@ where
         }
     }
 
+    /// Drops every revisit scheduled (for pages stored; those queued already are due),
+    /// with the intervals that scheduled them, so that
+    /// [`Db::schedule_unscheduled_recrawls`] schedules them again from their pages' last
+    /// fetch. Returns how many.
+    pub async fn unschedule_recrawls(&self) -> Result<u64, Error> {
+        let done = sqlx::query(
+            "UPDATE frontier SET recrawl_at = NULL, recrawl_interval_ms = NULL
+             WHERE state IN ('done', 'failed') AND recrawl_at IS NOT NULL",
+        )
+        .execute(&self.pool)
+        .await
+        .doing("dropping the revisits an earlier [recrawl] scheduled")?;
+        Ok(DB::rows_affected(&done))
+    }
+
     /// How long until the next revisit is due.
     pub async fn next_recrawl(&self) -> Result<Option<Duration>, Error> {
         let due: Option<i64> = sqlx::query_scalar(

@@ -410,6 +410,11 @@ impl Store {
         on_backend!(self, db => db.release(owner, ids).await)
     }
 
+    /// Drops the revisits scheduled, to be scheduled again by another `[recrawl]`.
+    pub async fn unschedule_recrawls(&self) -> Result<u64, Error> {
+        on_backend!(self, db => db.unschedule_recrawls().await)
+    }
+
     /// A value the crawl keeps between runs, if set.
     pub async fn crawl_state(&self, key: &str) -> Result<Option<i64>, Error> {
         on_backend!(self, db => db.crawl_state(key).await)

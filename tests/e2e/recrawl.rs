@@ -455,3 +455,25 @@ async fn final_url(database: &str, url: &str) -> Option<String> {
     }
     .expect("a page row")
 }
+
+/// A crawl run with a shorter `[recrawl]` interval than the last revisits by it: pages
+/// scheduled an hour out by the last config are due a second after their fetch now, as
+/// README says ("due again that long after it was fetched"), not once the hour is out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shorter_recrawl_interval_holds_for_revisits_scheduled_before() {
+    let site = home_a_b().await;
+    let harness = Harness::default();
+    let hourly = harness
+        .crawl(&[site.url(0, "/")], "[recrawl]\ninterval_s = 3600\n")
+        .await;
+    assert_eq!(hourly.tally.pages, 3);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let summary = harness
+        .crawl(&[site.url(0, "/")], "[recrawl]\ninterval_s = 1\n")
+        .await;
+    assert_eq!(
+        summary.tally.pages, 3,
+        "each page is a second old: {summary}"
+    );
+    assert_eq!(site.count(&site.url(0, "/b")), 2);
+}
