@@ -338,6 +338,33 @@ mod tests {
         waiting.await;
     }
 
+    /// With no delay every wake is a moment late. One that woke late must not send the
+    /// others waiting at the host round again: each would then do the same to the rest
+    /// (the benchmark's 64 requests to one host took six times as long).
+    #[tokio::test(start_paused = true)]
+    async fn a_late_wake_sends_no_other_request_round_again() {
+        let gate = HostGate::default();
+        let limits = HostLimits {
+            concurrency: 3,
+            delay: Duration::ZERO,
+        };
+        let first = gate.wait_turn("h", limits).await;
+        let second = gate.wait_turn("h", limits).await;
+        let booked = Instant::now();
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert_eq!(
+            gate.recheck("h", booked, limits.delay),
+            None,
+            "the late one goes"
+        );
+        assert_eq!(
+            gate.recheck("h", booked, limits.delay),
+            None,
+            "so does the next"
+        );
+        drop((first, second));
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_request_waiting_for_its_turn_heeds_a_pause_and_an_answer_that_come_meanwhile() {
         let gate = std::sync::Arc::new(HostGate::default());
