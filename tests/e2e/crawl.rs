@@ -7,6 +7,7 @@ use pipecrawl::summary::EndReason;
 use regex::Regex;
 
 use super::graph::{self, Model, Node, Rules, OUTSIDE};
+use super::recrawl::{both_backends, config_on};
 use super::site::{Resource, SiteBuilder, TestSite};
 use super::Harness;
 
@@ -569,23 +570,42 @@ async fn a_crawl_resumed_with_a_narrower_scope_leaves_out_what_was_queued_before
 /// nothing fetched before is fetched again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crawl_run_again_with_a_deeper_max_depth_fetches_what_the_first_left_out() {
-    let site = TestSite::one_host(&[
-        ("/", "<a href='/a'>a</a>"),
-        ("/a", "<a href='/b'>b</a>"),
-        ("/b", "<a href='/c'>c</a><a href='/a'>back</a>"),
-        ("/c", "<title>c</title>"),
-    ])
-    .await;
     let harness = Harness::default();
-    let seeds = [site.url(0, "/")];
-    harness.crawl(&seeds, "[scope]\nmax_depth = 1\n").await;
-    assert_eq!(page_requests(&site).len(), 2, "/ and /a");
-    harness.crawl(&seeds, "[scope]\nmax_depth = 2\n").await;
-    assert_eq!(site.count(&site.url(0, "/b")), 1, "/b at depth 2");
-    assert_eq!(site.count(&site.url(0, "/c")), 0, "/c is at depth 3");
-    harness.crawl(&seeds, "").await;
-    assert_eq!(site.count(&site.url(0, "/c")), 1, "/c with no max_depth");
-    assert_no_url_requested_twice(&site);
+    let (_server, databases) = both_backends(
+        &harness,
+        "a_crawl_run_again_with_a_deeper_max_depth (PostgreSQL half)",
+        "deeper",
+    )
+    .await;
+    for database in databases {
+        let site = TestSite::one_host(&[
+            ("/", "<a href='/a'>a</a>"),
+            ("/a", "<a href='/b'>b</a>"),
+            ("/b", "<a href='/c'>c</a><a href='/a'>back</a>"),
+            ("/c", "<title>c</title>"),
+        ])
+        .await;
+        let crawl = |extra: &str| {
+            let config = config_on(&harness, &database, &site.url(0, "/"), extra);
+            async move {
+                let summary = pipecrawl::crawl(config, std::future::pending()).await;
+                summary.expect("the crawl succeeds").tally.pages
+            }
+        };
+        assert_eq!(
+            crawl("[scope]\nmax_depth = 1\n").await,
+            2,
+            "{database}: / and /a"
+        );
+        assert_eq!(crawl("[scope]\nmax_depth = 2\n").await, 1, "{database}: /b");
+        assert_eq!(
+            site.count(&site.url(0, "/c")),
+            0,
+            "{database}: /c is at depth 3"
+        );
+        assert_eq!(crawl("").await, 1, "{database}: /c with no max_depth");
+        assert_no_url_requested_twice(&site);
+    }
     let db = harness.db().await;
     assert_eq!(
         db.scalar(

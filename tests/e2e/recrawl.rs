@@ -319,7 +319,7 @@ async fn revisits_turned_off_in_the_config_are_not_made() {
 /// The databases a test crawls into, as a config quotes them: the harness's SQLite file,
 /// and a PostgreSQL database `name` when the server's binaries are here (it runs as long
 /// as the handle returned lives).
-async fn both_backends(
+pub(super) async fn both_backends(
     harness: &Harness,
     test: &str,
     name: &str,
@@ -333,7 +333,7 @@ async fn both_backends(
 }
 
 /// The harness's config for a crawl from `seed` into `database` (one of [`both_backends`]).
-fn config_on(harness: &Harness, database: &str, seed: &str, extra: &str) -> Config {
+pub(super) fn config_on(harness: &Harness, database: &str, seed: &str, extra: &str) -> Config {
     let sqlite = format!("{:?}", harness.db_path().display().to_string());
     let text = harness
         .test_config_text(&[seed.to_owned()], extra)
