@@ -188,10 +188,11 @@ pub fn reload_on_hangup(path: PathBuf) -> tokio::sync::mpsc::Receiver<pipecrawl:
 /// kill the process, and swallowed those during the index build at a crawl's end.
 pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     let first = tokio_util::sync::CancellationToken::new();
+    let first_signal = signal();
     tokio::spawn({
         let first = first.clone();
         async move {
-            signal().await;
+            first_signal.await;
             tracing::info!("stopping: finishing pages in flight (a second signal stops at once)");
             first.cancel();
             signal().await;
@@ -202,29 +203,69 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'stat
     first.cancelled_owned()
 }
 
-async fn signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!("cannot listen for Ctrl-C: {e}");
-            std::future::pending::<()>().await;
-        }
-    };
+/// Ends the process on the first SIGINT or SIGTERM during an export, with the shell's
+/// exit code for the signal and one line saying so, after removing the files it had not
+/// finished: the default action left them, hidden and possibly gigabytes, beside the
+/// export they were to replace. Listening starts before this returns, so no signal after
+/// it gets the default action.
+pub fn stop_export_on_signal(partials: pipecrawl::export::Partials, format: LogFormat) {
+    let signal = signal();
+    tokio::spawn(async move {
+        let (name, code) = signal.await;
+        let _abandoned = partials.abandon();
+        fail(
+            format,
+            &format!(
+                "export interrupted by {name}: its unfinished files were removed; \
+                 files of an earlier export are as they were"
+            ),
+        );
+        std::process::exit(code);
+    });
+}
+
+/// Completes on SIGINT or SIGTERM, with the signal's name and the exit code a shell gives
+/// a process it ended (128 + its number). Listens from the call on, not from the first
+/// poll.
+fn signal() -> impl std::future::Future<Output = (&'static str, i32)> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                term.recv().await;
+    let listeners = {
+        use tokio::signal::unix::{signal, SignalKind};
+        let listen = |kind: SignalKind, name: &str| {
+            signal(kind)
+                .inspect_err(|e| tracing::error!("cannot listen for {name}: {e}"))
+                .ok()
+        };
+        (
+            listen(SignalKind::interrupt(), "SIGINT"),
+            listen(SignalKind::terminate(), "SIGTERM"),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            /// Completes on the signal `listener` hears; never, without a listener.
+            async fn heard(listener: Option<tokio::signal::unix::Signal>) {
+                match listener {
+                    Some(mut listener) => {
+                        listener.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
             }
-            Err(e) => {
-                tracing::error!("cannot listen for SIGTERM: {e}");
+            let (interrupt, terminate) = listeners;
+            tokio::select! {
+                () = heard(interrupt) => ("SIGINT", 130),
+                () = heard(terminate) => ("SIGTERM", 143),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            if let Err(e) = tokio::signal::ctrl_c().await {
+                tracing::error!("cannot listen for Ctrl-C: {e}");
                 std::future::pending::<()>().await;
             }
+            ("Ctrl-C", 130)
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
     }
 }

@@ -9,11 +9,13 @@
 //! value as SQLite's SQL does. Memory stays flat however large the database: one chunk
 //! (or row) and a write buffer. Both files are read in one transaction, so they agree
 //! with each other even while a crawl writes; each is written under a temporary name and
-//! renamed when complete, so a file with the final name is never half written.
+//! renamed when complete, so a file with the final name is never half written; a signal
+//! that ends the process removes the temporary files through [`Partials`].
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use sqlx::sqlite::SqliteConnection;
 
@@ -123,15 +125,71 @@ struct Written {
     not_utf8: bool,
 }
 
+/// The hidden files an export is writing, shared with whatever ends the process early (a
+/// signal handler): only the export knows their names, and a partial file may be
+/// gigabytes that nobody would look for. The writer may be blocked in a write (a slow or
+/// full disk), so the remover cannot wait for it to stop; instead creating, renaming and
+/// removing a partial file all take one lock, and the remover keeps it until the process
+/// has ended, so no file appears or is renamed after it has looked.
+#[derive(Debug, Clone, Default)]
+pub struct Partials(Arc<Mutex<Vec<PathBuf>>>);
+
+/// The lock on [`Partials`] after they were removed: the process is to end holding it.
+#[must_use = "held until the process ends, it keeps an export from making more files"]
+pub struct Abandoned<'a> {
+    _held: MutexGuard<'a, Vec<PathBuf>>,
+}
+
+impl Partials {
+    fn lock(&self) -> MutexGuard<'_, Vec<PathBuf>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A new partial file at `path`, noted for removal.
+    fn create(&self, path: &Path) -> Result<BufWriter<File>, QueryError> {
+        let mut files = self.lock();
+        let writer = create(path)?;
+        files.push(path.to_owned());
+        Ok(writer)
+    }
+
+    /// Gives the complete partial file `from` its final name `to`.
+    fn finish(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        let mut files = self.lock();
+        fs::rename(from, to)?;
+        files.retain(|f| f != from);
+        Ok(())
+    }
+
+    /// Removes the partial file at `path`, of no use to anyone after a failure.
+    fn discard(&self, path: &Path) {
+        let mut files = self.lock();
+        let _ = fs::remove_file(path);
+        files.retain(|f| f != path);
+    }
+
+    /// Removes every partial file, and keeps the export from making or renaming any
+    /// while what it returns is held.
+    pub fn abandon(&self) -> Abandoned<'_> {
+        let files = self.lock();
+        for file in files.iter() {
+            let _ = fs::remove_file(file);
+        }
+        Abandoned { _held: files }
+    }
+}
+
 /// The tables exported, in the order written, each in full and in id order.
 const TABLES: [&str; 2] = ["pages", "links"];
 
 /// Writes every row of `pages` and `links` in `database` (a SQLite file's path or a
-/// `postgres://` URL) to files in `dir` (created if needed).
+/// `postgres://` URL) to files in `dir` (created if needed), noting the files it is
+/// writing in `partials`.
 pub async fn export(
     database: &str,
     format: ExportFormat,
     dir: &Path,
+    partials: &Partials,
 ) -> Result<Vec<Exported>, QueryError> {
     let mut reader = open::open(database, Needs::Crawl).await?;
     fs::create_dir_all(dir).map_err(|source| QueryError::File {
@@ -150,18 +208,24 @@ pub async fn export(
         let path = dir.join(format!("{table}.{}", format.extension()));
         let partial = dir.join(format!(".{table}.{}.part", format.extension()));
         let written = match &mut reader {
-            Reader::Sqlite(conn) => write_table(conn, table, format, &partial).await,
-            Reader::Postgres(_) => stream_table(&mut reader, table, format, &partial).await,
+            Reader::Sqlite(conn) => {
+                write_table(conn, table, format, partials.create(&partial)?, &partial).await
+            }
+            Reader::Postgres(_) => {
+                let writer = partials.create(&partial)?;
+                stream_table(&mut reader, table, format, writer, &partial).await
+            }
         };
         let renamed = written.and_then(|written| {
-            fs::rename(&partial, &path)
+            partials
+                .finish(&partial, &path)
                 .map(|()| written)
                 .map_err(file_error(&path))
         });
         if renamed.is_err() {
             // Half a table is of no use to anyone, and on a full disk it holds the space
             // the user needs back.
-            let _ = fs::remove_file(&partial);
+            partials.discard(&partial);
         }
         let Written { rows, not_utf8 } = renamed?;
         exported.push(Exported {
@@ -173,15 +237,15 @@ pub async fn export(
     Ok(exported)
 }
 
-/// Writes every row of `table`, in id order, to `path` one row at a time; returns how
-/// many. PostgreSQL's text is always UTF-8.
+/// Writes every row of `table`, in id order, to `writer` (the file at `path`) one row at
+/// a time; returns how many. PostgreSQL's text is always UTF-8.
 async fn stream_table(
     reader: &mut Reader,
     table: &str,
     format: ExportFormat,
+    mut writer: BufWriter<File>,
     path: &Path,
 ) -> Result<Written, QueryError> {
-    let mut writer = create(path)?;
     let all = Statement::new(format!("SELECT * FROM {} ORDER BY id", identifier(table)));
     let streamed = {
         let mut sink = output::sink(format.output(), &mut writer, 0);
@@ -199,13 +263,14 @@ async fn stream_table(
     })
 }
 
-/// Writes every row of `table`, in id order, to `path`; returns how many. Lines are read
-/// as bytes: SQLite does not check that TEXT is UTF-8, and one value that is not must
-/// not stop an export.
+/// Writes every row of `table`, in id order, to `writer` (the file at `path`); returns
+/// how many. Lines are read as bytes: SQLite does not check that TEXT is UTF-8, and one
+/// value that is not must not stop an export.
 async fn write_table(
     conn: &mut SqliteConnection,
     table: &str,
     format: ExportFormat,
+    mut writer: BufWriter<File>,
     path: &Path,
 ) -> Result<Written, QueryError> {
     let file_error = file_error(path);
@@ -230,7 +295,6 @@ async fn write_table(
         format.line(&columns),
         identifier(table),
     );
-    let mut writer = create(path)?;
     if format == ExportFormat::Csv {
         let header: Vec<String> = columns.iter().map(|c| csv_field(&c.name)).collect();
         write!(writer, "{}{newline}", header.join(",")).map_err(file_error)?;
@@ -356,6 +420,15 @@ mod tests {
         pool.close().await;
     }
 
+    /// [`export`], with nothing watching its partial files.
+    async fn export_to(
+        database: &str,
+        format: ExportFormat,
+        dir: &Path,
+    ) -> Result<Vec<Exported>, QueryError> {
+        export(database, format, dir, &Partials::default()).await
+    }
+
     fn csv_rows(path: &Path) -> Vec<HashMap<String, String>> {
         let mut reader = csv::Reader::from_path(path).expect("open the CSV");
         let header = reader.headers().expect("a header").clone();
@@ -386,7 +459,7 @@ mod tests {
         let db = awkward_database(dir.path()).await;
 
         let csv_dir = dir.path().join("csv");
-        let files = export(&db.display().to_string(), ExportFormat::Csv, &csv_dir)
+        let files = export_to(&db.display().to_string(), ExportFormat::Csv, &csv_dir)
             .await
             .expect("export");
         assert_eq!(files.iter().map(|f| f.rows).collect::<Vec<_>>(), [1, 1]);
@@ -399,7 +472,7 @@ mod tests {
         assert_eq!(links[0]["target_url"], "http://a/\"q\"");
 
         let json_dir = dir.path().join("jsonl");
-        export(&db.display().to_string(), ExportFormat::Jsonl, &json_dir)
+        export_to(&db.display().to_string(), ExportFormat::Jsonl, &json_dir)
             .await
             .expect("export");
         let pages = json_rows(&json_dir.join("pages.jsonl"));
@@ -423,7 +496,7 @@ mod tests {
         .await;
 
         let csv_dir = dir.path().join("csv");
-        export(&db.display().to_string(), ExportFormat::Csv, &csv_dir)
+        export_to(&db.display().to_string(), ExportFormat::Csv, &csv_dir)
             .await
             .expect("export");
         let links = fs::read_to_string(csv_dir.join("links.csv")).expect("read the CSV");
@@ -442,7 +515,7 @@ mod tests {
         let database = db.display().to_string();
 
         let csv_dir = dir.path().join("csv");
-        let files = export(&database, ExportFormat::Csv, &csv_dir)
+        let files = export_to(&database, ExportFormat::Csv, &csv_dir)
             .await
             .expect("export CSV");
         assert_eq!(files[0].rows, 1);
@@ -454,7 +527,7 @@ mod tests {
         );
 
         let json_dir = dir.path().join("jsonl");
-        let files = export(&database, ExportFormat::Jsonl, &json_dir)
+        let files = export_to(&database, ExportFormat::Jsonl, &json_dir)
             .await
             .expect("export JSON Lines");
         assert!(files[0].not_utf8, "the replacement is reported");

@@ -105,8 +105,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             out,
         } => {
             let db = database.resolve()?;
+            let partials = pipecrawl::export::Partials::default();
             let files = runtime
-                .block_on(pipecrawl::export::export(&db, format, &out))
+                .block_on(async {
+                    cli::stop_export_on_signal(partials.clone(), cli.log_format);
+                    pipecrawl::export::export(&db, format, &out, &partials).await
+                })
                 .with_context(|| {
                     format!(
                         "cannot export {} to {}",

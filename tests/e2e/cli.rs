@@ -484,6 +484,23 @@ fn has_open(pid: u32, path: &std::path::Path) -> bool {
     })
 }
 
+/// `command` started with its output piped, once it has `path` open (within 10 s).
+async fn started_with_open(mut command: Command, path: &std::path::Path) -> std::process::Child {
+    let child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the pipecrawl binary");
+    for _ in 0..200 {
+        if has_open(child.id(), path) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(has_open(child.id(), path), "{command:?} opened {path:?}");
+    child
+}
+
 /// Ctrl-C is heard for the whole life of the process, not only while pages are fetched:
 /// before, a signal while the crawl started up (here: waiting for a database another
 /// program holds locked) killed the process outright, and one during the index build at
@@ -509,22 +526,12 @@ async fn a_signal_while_the_crawl_starts_stops_it_gracefully() {
         .execute(&mut lock)
         .await
         .expect("lock the database");
-    let child = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+    let mut crawl = Command::new(env!("CARGO_BIN_EXE_pipecrawl"));
+    crawl
         .args(["crawl", "--config"])
         .arg(&config)
-        .env("RUST_LOG", "info")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start the pipecrawl binary");
-    let db = harness.db_path();
-    for _ in 0..200 {
-        if has_open(child.id(), &db) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(has_open(child.id(), &db), "the crawl opened its database");
+        .env("RUST_LOG", "info");
+    let child = started_with_open(crawl, &harness.db_path()).await;
     send_signal(child.id(), "INT");
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     sqlx::query("ROLLBACK")
@@ -658,4 +665,86 @@ fn a_rust_log_that_is_not_a_filter_is_said_to_be_ignored() {
         stderr.contains("RUST_LOG=\"debug,sqlx=verbose\" is not a log filter"),
         "{stderr}"
     );
+}
+
+/// Ctrl-C or SIGTERM during `export` stops it, removes its hidden partial file (which may
+/// be gigabytes) and leaves an earlier export in the directory as it was: the default
+/// action killed the process and left the partial file behind. The export is held
+/// mid-file deterministically by making its partial file a FIFO that nobody reads.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_during_export_removes_its_partial_file_and_keeps_the_last_export() {
+    for (signal, code) in [("INT", 130), ("TERM", 143)] {
+        let harness = Harness::default();
+        let db = harness.db_path();
+        pipecrawl::store::Store::open(&db.display().to_string())
+            .await
+            .expect("a crawl's database");
+        // Over a megabyte of lines: more than a pipe holds, so the export blocks writing.
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&db);
+        let pool = sqlx::SqlitePool::connect_with(options)
+            .await
+            .expect("open the database");
+        for sql in [
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+             INSERT INTO frontier (id, url, host, depth, priority)
+             SELECT i, 'http://a/' || i, 'a', 0, 0 FROM n",
+            "INSERT INTO pages (id, url, depth, fetched_at, changed_at, status, title)
+             SELECT id, url, 0, '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:00.000Z', 200,
+                    printf('%.600c', 'x')
+             FROM frontier",
+        ] {
+            sqlx::query(sql).execute(&pool).await.expect(sql);
+        }
+        pool.close().await;
+
+        let out_dir = harness.dir.path().join("export");
+        std::fs::create_dir(&out_dir).expect("the output directory");
+        for table in ["pages", "links"] {
+            std::fs::write(out_dir.join(format!("{table}.csv")), "the last export\r\n")
+                .expect("an earlier export");
+        }
+        let partial = out_dir.join(".pages.csv.part");
+        let made = Command::new("mkfifo")
+            .arg(&partial)
+            .status()
+            .expect("run mkfifo");
+        assert!(made.success(), "mkfifo");
+        // Opened for reading (so the export's open does not block) and never read.
+        let reader = std::thread::spawn({
+            let partial = partial.clone();
+            move || std::fs::File::open(partial)
+        });
+        let mut export = Command::new(env!("CARGO_BIN_EXE_pipecrawl"));
+        export
+            .args(["export", "--db"])
+            .arg(&db)
+            .arg("--out")
+            .arg(&out_dir)
+            .env("RUST_LOG", "warn");
+        let child = started_with_open(export, &partial).await;
+        send_signal(child.id(), signal);
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+            .await
+            .expect("the binary ran")
+            .expect("wait for the binary");
+        drop(reader.join());
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{:?}: {stderr}", out.status);
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains("interrupted"), "{stderr}");
+        let mut left: Vec<_> = std::fs::read_dir(&out_dir)
+            .expect("read the output directory")
+            .map(|e| e.expect("an entry").file_name())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["links.csv", "pages.csv"], "SIG{signal}");
+        for table in ["pages", "links"] {
+            assert_eq!(
+                std::fs::read_to_string(out_dir.join(format!("{table}.csv")))
+                    .expect("the earlier export"),
+                "the last export\r\n"
+            );
+        }
+    }
 }
