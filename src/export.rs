@@ -9,8 +9,9 @@
 //! value as SQLite's SQL does. Memory stays flat however large the database: one chunk
 //! (or row) and a write buffer. Both files are read in one transaction, so they agree
 //! with each other even while a crawl writes; each is written under a temporary name and
-//! renamed when complete, so a file with the final name is never half written; a signal
-//! that ends the process removes the temporary files through [`Partials`].
+//! both are renamed when both are complete, so a file with the final name is never half
+//! written and never paired with an earlier export's; a signal that ends the process
+//! removes the temporary files through [`Partials`].
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -161,21 +162,26 @@ impl Partials {
         Ok(())
     }
 
-    /// Removes the partial file at `path`, of no use to anyone after a failure.
-    fn discard(&self, path: &Path) {
+    /// Removes every partial file; returns the lock, held.
+    fn remove_all(&self) -> MutexGuard<'_, Vec<PathBuf>> {
         let mut files = self.lock();
-        let _ = fs::remove_file(path);
-        files.retain(|f| f != path);
+        for file in files.drain(..) {
+            let _ = fs::remove_file(file);
+        }
+        files
+    }
+
+    /// Removes every partial file, of no use to anyone after a failure.
+    fn discard_all(&self) {
+        drop(self.remove_all());
     }
 
     /// Removes every partial file, and keeps the export from making or renaming any
     /// while what it returns is held.
     pub fn abandon(&self) -> Abandoned<'_> {
-        let files = self.lock();
-        for file in files.iter() {
-            let _ = fs::remove_file(file);
+        Abandoned {
+            _held: self.remove_all(),
         }
-        Abandoned { _held: files }
     }
 }
 
@@ -203,38 +209,57 @@ pub async fn export(
         // PostgreSQL's connection is in a read-only transaction from the start.
         reader.execute("BEGIN").await?;
     }
-    let mut exported = Vec::new();
+    let exported = write_tables(&mut reader, format, dir, partials)
+        .await
+        .and_then(|tables| {
+            // Only now, both tables complete, does either replace an earlier export's
+            // file: renaming each as it was done left a failure on the second (a full
+            // disk, a signal) with this export's pages beside the last one's links.
+            tables
+                .into_iter()
+                .map(
+                    |(partial, exported)| match partials.finish(&partial, &exported.path) {
+                        Ok(()) => Ok(exported),
+                        Err(source) => Err(file_error(&exported.path)(source)),
+                    },
+                )
+                .collect()
+        });
+    if exported.is_err() {
+        // Half an export is of no use to anyone, and on a full disk it holds the space
+        // the user needs back.
+        partials.discard_all();
+    }
+    exported
+}
+
+/// Writes every table to its partial file in `dir`; returns each partial file's path and
+/// what it holds under its final name.
+async fn write_tables(
+    reader: &mut Reader,
+    format: ExportFormat,
+    dir: &Path,
+    partials: &Partials,
+) -> Result<Vec<(PathBuf, Exported)>, QueryError> {
+    let mut tables = Vec::new();
     for table in TABLES {
         let path = dir.join(format!("{table}.{}", format.extension()));
         let partial = dir.join(format!(".{table}.{}.part", format.extension()));
-        let written = match &mut reader {
-            Reader::Sqlite(conn) => {
-                write_table(conn, table, format, partials.create(&partial)?, &partial).await
-            }
-            Reader::Postgres(_) => {
-                let writer = partials.create(&partial)?;
-                stream_table(&mut reader, table, format, writer, &partial).await
-            }
+        let writer = partials.create(&partial)?;
+        let Written { rows, not_utf8 } = match reader {
+            Reader::Sqlite(conn) => write_table(conn, table, format, writer, &partial).await?,
+            Reader::Postgres(_) => stream_table(reader, table, format, writer, &partial).await?,
         };
-        let renamed = written.and_then(|written| {
-            partials
-                .finish(&partial, &path)
-                .map(|()| written)
-                .map_err(file_error(&path))
-        });
-        if renamed.is_err() {
-            // Half a table is of no use to anyone, and on a full disk it holds the space
-            // the user needs back.
-            partials.discard(&partial);
-        }
-        let Written { rows, not_utf8 } = renamed?;
-        exported.push(Exported {
-            path,
-            rows,
-            not_utf8,
-        });
+        tables.push((
+            partial,
+            Exported {
+                path,
+                rows,
+                not_utf8,
+            },
+        ));
     }
-    Ok(exported)
+    Ok(tables)
 }
 
 /// Writes every row of `table`, in id order, to `writer` (the file at `path`) one row at

@@ -700,10 +700,7 @@ async fn a_signal_during_export_removes_its_partial_file_and_keeps_the_last_expo
 
         let out_dir = harness.dir.path().join("export");
         std::fs::create_dir(&out_dir).expect("the output directory");
-        for table in ["pages", "links"] {
-            std::fs::write(out_dir.join(format!("{table}.csv")), "the last export\r\n")
-                .expect("an earlier export");
-        }
+        super::query::write_an_earlier_export(&out_dir);
         let partial = out_dir.join(".pages.csv.part");
         let made = Command::new("mkfifo")
             .arg(&partial)
@@ -733,18 +730,6 @@ async fn a_signal_during_export_removes_its_partial_file_and_keeps_the_last_expo
         assert_eq!(out.status.code(), Some(code), "{:?}: {stderr}", out.status);
         assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
         assert!(stderr.contains("interrupted"), "{stderr}");
-        let mut left: Vec<_> = std::fs::read_dir(&out_dir)
-            .expect("read the output directory")
-            .map(|e| e.expect("an entry").file_name())
-            .collect();
-        left.sort();
-        assert_eq!(left, ["links.csv", "pages.csv"], "SIG{signal}");
-        for table in ["pages", "links"] {
-            assert_eq!(
-                std::fs::read_to_string(out_dir.join(format!("{table}.csv")))
-                    .expect("the earlier export"),
-                "the last export\r\n"
-            );
-        }
+        super::query::assert_only_the_earlier_export(&out_dir);
     }
 }

@@ -1037,9 +1037,14 @@ pub(super) fn read_export(
     (header, rows)
 }
 
+/// `pipecrawl export` of an empty crawl's database into a directory where the partial
+/// file `partial` is on a full disk, and (`earlier`) an earlier export is there; returns
+/// what it said, the directory, and the harness holding both.
 #[cfg(target_os = "linux")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_export_to_a_full_disk_names_the_file_and_leaves_no_partial_file() {
+async fn export_onto_a_full_disk(
+    partial: &str,
+    earlier: bool,
+) -> (Output, std::path::PathBuf, Harness) {
     let harness = Harness::default();
     let db = harness.db_path().display().to_string();
     pipecrawl::store::Store::open(&db)
@@ -1047,11 +1052,46 @@ async fn an_export_to_a_full_disk_names_the_file_and_leaves_no_partial_file() {
         .expect("an empty crawl's database");
     let out_dir = harness.dir.path().join("export");
     std::fs::create_dir(&out_dir).expect("the output directory");
+    if earlier {
+        write_an_earlier_export(&out_dir);
+    }
     // Every write to /dev/full fails as on a full disk.
-    let partial = out_dir.join(".pages.csv.part");
-    std::os::unix::fs::symlink("/dev/full", &partial).expect("a file on a full disk");
+    std::os::unix::fs::symlink("/dev/full", out_dir.join(partial)).expect("a file on a full disk");
     let dir = out_dir.display().to_string();
     let out = pipecrawl(args(&["export", "--db", &db, "--out", &dir])).await;
+    (out, out_dir, harness)
+}
+
+/// Writes a stand-in for an earlier CSV export into `dir`.
+pub(super) fn write_an_earlier_export(dir: &Path) {
+    for table in ["pages", "links"] {
+        std::fs::write(dir.join(format!("{table}.csv")), "the last export\r\n")
+            .expect("an earlier export");
+    }
+}
+
+/// Asserts that `dir` holds the export [`write_an_earlier_export`] wrote, as it was, and
+/// nothing else.
+pub(super) fn assert_only_the_earlier_export(dir: &Path) {
+    let mut left: Vec<_> = std::fs::read_dir(dir)
+        .expect("read the output directory")
+        .map(|e| e.expect("an entry").file_name())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["links.csv", "pages.csv"], "nothing else is left");
+    for table in ["pages", "links"] {
+        assert_eq!(
+            std::fs::read_to_string(dir.join(format!("{table}.csv"))).expect("the earlier export"),
+            "the last export\r\n",
+            "{table}.csv"
+        );
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_to_a_full_disk_names_the_file_and_leaves_no_partial_file() {
+    let (out, out_dir, _harness) = export_onto_a_full_disk(".pages.csv.part", false).await;
     assert_fails(&out, &[".pages.csv.part: No space left on device"]);
     let left: Vec<_> = std::fs::read_dir(&out_dir)
         .expect("read the output directory")
@@ -1273,4 +1313,16 @@ async fn text_that_is_not_utf8_is_printed_as_export_writes_it() {
         "the bytes as stored, quoted: {}",
         String::from_utf8_lossy(&csv)
     );
+}
+
+/// An export that fails part way (here: `links.csv` on a full disk) leaves the earlier
+/// export in the directory whole: before, `pages.csv` had already been replaced, so the
+/// directory held this export's pages beside the last one's links, a pair that agree
+/// with no database.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_that_fails_part_way_leaves_the_earlier_export_whole() {
+    let (out, out_dir, _harness) = export_onto_a_full_disk(".links.csv.part", true).await;
+    assert_fails(&out, &[".links.csv.part: No space left on device"]);
+    assert_only_the_earlier_export(&out_dir);
 }
