@@ -188,14 +188,14 @@ pub fn reload_on_hangup(path: PathBuf) -> tokio::sync::mpsc::Receiver<pipecrawl:
 /// kill the process, and swallowed those during the index build at a crawl's end.
 pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     let first = tokio_util::sync::CancellationToken::new();
-    let first_signal = signal();
+    let first_signal = signal(false);
     tokio::spawn({
         let first = first.clone();
         async move {
             first_signal.await;
             tracing::info!("stopping: finishing pages in flight (a second signal stops at once)");
             first.cancel();
-            signal().await;
+            signal(false).await;
             tracing::warn!("second signal: stopping now");
             std::process::exit(130);
         }
@@ -203,13 +203,14 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'stat
     first.cancelled_owned()
 }
 
-/// Ends the process on the first SIGINT or SIGTERM during an export, with the shell's
+/// Ends the process on the first SIGINT, SIGTERM or SIGHUP (its terminal or ssh session
+/// gone) during an export, with the shell's
 /// exit code for the signal and one line saying so, after removing the files it had not
 /// finished: the default action left them, hidden and possibly gigabytes, beside the
 /// export they were to replace. Listening starts before this returns, so no signal after
 /// it gets the default action.
 pub fn stop_export_on_signal(partials: pipecrawl::export::Partials, format: LogFormat) {
-    let signal = signal();
+    let signal = signal(true);
     tokio::spawn(async move {
         let (name, code) = signal.await;
         let _abandoned = partials.abandon();
@@ -224,10 +225,10 @@ pub fn stop_export_on_signal(partials: pipecrawl::export::Partials, format: LogF
     });
 }
 
-/// Completes on SIGINT or SIGTERM, with the signal's name and the exit code a shell gives
-/// a process it ended (128 + its number). Listens from the call on, not from the first
-/// poll.
-fn signal() -> impl std::future::Future<Output = (&'static str, i32)> + Send + 'static {
+/// Completes on SIGINT or SIGTERM (and, with `hangup`, SIGHUP: `serve` reloads on it
+/// instead), with the signal's name and the exit code a shell gives a process it ended
+/// (128 + its number). Listens from the call on, not from the first poll.
+fn signal(hangup: bool) -> impl std::future::Future<Output = (&'static str, i32)> + Send + 'static {
     #[cfg(unix)]
     let listeners = {
         use tokio::signal::unix::{signal, SignalKind};
@@ -239,6 +240,9 @@ fn signal() -> impl std::future::Future<Output = (&'static str, i32)> + Send + '
         (
             listen(SignalKind::interrupt(), "SIGINT"),
             listen(SignalKind::terminate(), "SIGTERM"),
+            hangup
+                .then(|| listen(SignalKind::hangup(), "SIGHUP"))
+                .flatten(),
         )
     };
     async move {
@@ -253,14 +257,16 @@ fn signal() -> impl std::future::Future<Output = (&'static str, i32)> + Send + '
                     None => std::future::pending().await,
                 }
             }
-            let (interrupt, terminate) = listeners;
+            let (interrupt, terminate, hangup) = listeners;
             tokio::select! {
                 () = heard(interrupt) => ("SIGINT", 130),
                 () = heard(terminate) => ("SIGTERM", 143),
+                () = heard(hangup) => ("SIGHUP", 129),
             }
         }
         #[cfg(not(unix))]
         {
+            let _ = hangup;
             if let Err(e) = tokio::signal::ctrl_c().await {
                 tracing::error!("cannot listen for Ctrl-C: {e}");
                 std::future::pending::<()>().await;

@@ -667,14 +667,15 @@ fn a_rust_log_that_is_not_a_filter_is_said_to_be_ignored() {
     );
 }
 
-/// Ctrl-C or SIGTERM during `export` stops it, removes its hidden partial file (which may
+/// Ctrl-C, SIGTERM or SIGHUP during `export` stops it, removes its hidden partial file (which may
 /// be gigabytes) and leaves an earlier export in the directory as it was: the default
 /// action killed the process and left the partial file behind. The export is held
 /// mid-file deterministically by making its partial file a FIFO that nobody reads.
 #[cfg(target_os = "linux")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signal_during_export_removes_its_partial_file_and_keeps_the_last_export() {
-    for (signal, code) in [("INT", 130), ("TERM", 143)] {
+    // SIGHUP: the terminal or the ssh session that started the export went away.
+    for (signal, code) in [("INT", 130), ("TERM", 143), ("HUP", 129)] {
         let harness = Harness::default();
         let db = harness.db_path();
         pipecrawl::store::Store::open(&db.display().to_string())
