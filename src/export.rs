@@ -200,7 +200,15 @@ pub async fn export(
     let mut reader = open::open(database, Needs::Crawl).await?;
     fs::create_dir_all(dir).map_err(|source| QueryError::File {
         path: dir.to_owned(),
-        source,
+        // What is in the way is a file: "File exists" read as a refusal to overwrite.
+        source: if source.kind() == std::io::ErrorKind::AlreadyExists {
+            std::io::Error::new(
+                std::io::ErrorKind::NotADirectory,
+                "it is a file, not a directory",
+            )
+        } else {
+            source
+        },
     })?;
     if let Reader::Sqlite(_) = reader {
         // Reading in order needs no memory map, and without one the process's resident

@@ -1037,6 +1037,16 @@ pub(super) fn read_export(
     (header, rows)
 }
 
+/// A harness holding an empty crawl's database, and the database's path.
+async fn empty_crawl() -> (Harness, String) {
+    let harness = Harness::default();
+    let db = harness.db_path().display().to_string();
+    pipecrawl::store::Store::open(&db)
+        .await
+        .expect("an empty crawl's database");
+    (harness, db)
+}
+
 /// `pipecrawl export` of an empty crawl's database into a directory where the partial
 /// file `partial` is on a full disk, and (`earlier`) an earlier export is there; returns
 /// what it said, the directory, and the harness holding both.
@@ -1045,11 +1055,7 @@ async fn export_onto_a_full_disk(
     partial: &str,
     earlier: bool,
 ) -> (Output, std::path::PathBuf, Harness) {
-    let harness = Harness::default();
-    let db = harness.db_path().display().to_string();
-    pipecrawl::store::Store::open(&db)
-        .await
-        .expect("an empty crawl's database");
+    let (harness, db) = empty_crawl().await;
     let out_dir = harness.dir.path().join("export");
     std::fs::create_dir(&out_dir).expect("the output directory");
     if earlier {
@@ -1325,4 +1331,19 @@ async fn an_export_that_fails_part_way_leaves_the_earlier_export_whole() {
     let (out, out_dir, _harness) = export_onto_a_full_disk(".links.csv.part", true).await;
     assert_fails(&out, &[".links.csv.part: No space left on device"]);
     assert_only_the_earlier_export(&out_dir);
+}
+
+/// `--out` naming a file (a slip: `--out pages.csv`) says so, and leaves the file alone:
+/// it said "File exists", which reads as a refusal to overwrite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_into_a_file_says_it_is_not_a_directory() {
+    let (harness, db) = empty_crawl().await;
+    let file = harness.dir.path().join("pages.csv");
+    std::fs::write(&file, "kept\n").expect("a file");
+    let out = file.display().to_string();
+    assert_fails(
+        &pipecrawl(args(&["export", "--db", &db, "--out", &out])).await,
+        &["pages.csv: it is a file, not a directory"],
+    );
+    assert_eq!(std::fs::read_to_string(&file).expect("the file"), "kept\n");
 }
