@@ -368,16 +368,16 @@ fn encoded(coding: &str, body: Vec<u8>) -> Resource {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fault_gzip_bomb() {
+/// Serves `bomb`, 1 GiB of zeros in `coding`, and checks that it was cut at
+/// fetch.max_body_bytes after decompression; zeros are binary, so not parsed.
+async fn zero_bomb_is_cut(coding: &'static str, bomb: Vec<u8>) {
     let f = Fault::new(|b, h| {
-        b.add(h, "/bomb.gz", encoded("gzip", gzip_bomb().to_vec()));
-        vec!["/bomb.gz".into()]
+        b.add(h, "/bomb", encoded(coding, bomb));
+        vec!["/bomb".into()]
     })
     .await;
     let db = f.crawl("").await;
-    // Cut at fetch.max_body_bytes after decompression; zeros are binary, so not parsed.
-    let bomb = row(&db, &f.url("/bomb.gz")).await;
+    let bomb = row(&db, &f.url("/bomb")).await;
     assert_eq!(
         (
             bomb.status,
@@ -387,6 +387,11 @@ async fn fault_gzip_bomb() {
         ),
         (Some(200), true, Some(BODY_CAP), Some("binary"))
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_gzip_bomb() {
+    zero_bomb_is_cut("gzip", gzip_bomb().to_vec()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -732,4 +737,34 @@ async fn query_values_in_words_make_different_url_families() {
             .await,
         7
     );
+}
+
+/// A zlib stream (what `Content-Encoding: deflate` means) that inflates to 1 GiB of zeros:
+/// the gzip bomb's deflate blocks between a zlib header and an Adler-32 trailer.
+fn deflate_bomb() -> Vec<u8> {
+    let gzip = gzip_bomb();
+    let blocks = &gzip[10..gzip.len() - 8];
+    let mut bomb = vec![0x78, 0xda];
+    bomb.extend_from_slice(blocks);
+    // Adler-32 of n zero bytes: a = 1, b = n mod 65521.
+    let b = (1u32 << 30) % 65521;
+    bomb.extend_from_slice(&((b << 16) | 1).to_be_bytes());
+    bomb
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_deflate_bomb() {
+    zero_bomb_is_cut("deflate", deflate_bomb()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_robots_txt_gzip_bomb() {
+    let f = Fault::new(|b, h| {
+        b.add(h, "/robots.txt", encoded("gzip", gzip_bomb().to_vec()));
+        Vec::new()
+    })
+    .await;
+    // robots.txt is read up to 500 KiB after decompression: no rules, so every page is
+    // fetched (Fault::crawl checks them).
+    f.crawl("").await;
 }
