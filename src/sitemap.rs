@@ -42,9 +42,12 @@ pub fn parse(body: &[u8]) -> Sitemap {
             .read_to_end(&mut out)
             .err()
             .map(|e| format!("the gzipped sitemap does not decompress: {e}"));
-        String::from_utf8_lossy(&out).into_owned()
+        match String::from_utf8(out) {
+            Ok(text) => Cow::Owned(text),
+            Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        }
     } else {
-        String::from_utf8_lossy(body).into_owned()
+        String::from_utf8_lossy(body)
     };
     let text = text.trim_start_matches('\u{feff}');
     let mut sitemap = if let Some(start) = xml_start(text) {
