@@ -3,28 +3,57 @@
 use std::process::Command;
 
 use super::raw::{Ending, RawReply, RawSite};
-use super::site::{Resource, SiteBuilder};
+use super::site::{Resource, SiteBuilder, TestSite};
 use super::tls::TlsSite;
 use super::{Db, Harness};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discovered_hosts_on_private_addresses_are_refused_before_any_connection() {
+    let mut local_name = String::new();
+    let (site, harness) = crawl_past_the_guard(|port| {
+        local_name = format!("http://localhost:{port}/secret");
+        (
+            format!("<a href='http://10.0.0.1/admin'>router</a><a href='{local_name}'>local</a>"),
+            "http://169.254.169.254/latest/meta-data/".into(),
+        )
+    })
+    .await;
+
+    let db = harness.db().await;
+    refused_all(
+        &db,
+        &[
+            "http://169.254.169.254/latest/meta-data/",
+            "http://10.0.0.1/admin",
+            local_name.as_str(),
+        ],
+    )
+    .await;
+    assert_eq!(
+        site.count(&site.url(0, "/secret")),
+        0,
+        "nothing reached the loopback service by name"
+    );
+    assert_eq!(
+        db.page(&site.url(0, "/moved")).await.and_then(|p| p.status),
+        Some(302)
+    );
+}
+
+/// Crawls a site with every host in scope, so that only the address guard stands between
+/// the crawl and what it links to: `page(port)` gives the home page's links besides
+/// `/moved` and where `/moved` redirects. `/secret` answers, should anything get there.
+async fn crawl_past_the_guard(page: impl FnOnce(&str) -> (String, String)) -> (TestSite, Harness) {
     let mut b = SiteBuilder::bind(1).await;
     let h = b.authority(0);
     let port = h.rsplit(':').next().unwrap_or_default().to_owned();
-    let local_name = format!("http://localhost:{port}/secret");
+    let (links, moved_to) = page(&port);
     b.add(
         &h,
         "/",
-        Resource::Html(format!(
-            "<a href='/metadata'>m</a><a href='http://10.0.0.1/admin'>router</a><a href='{local_name}'>local</a>"
-        )),
+        Resource::Html(format!("<a href='/moved'>m</a>{links}")),
     );
-    b.add(
-        &h,
-        "/metadata",
-        Resource::Redirect(302, "http://169.254.169.254/latest/meta-data/".into()),
-    );
+    b.add(&h, "/moved", Resource::Redirect(302, moved_to));
     b.add(
         &h,
         "/secret",
@@ -32,17 +61,15 @@ async fn discovered_hosts_on_private_addresses_are_refused_before_any_connection
     );
     let site = b.start();
     let harness = Harness::default();
-    // Every host is in scope: only the address guard stands between the crawl and them.
     harness
         .crawl(&[site.url(0, "/")], "[scope]\nhosts = [\"*\"]\n")
         .await;
+    (site, harness)
+}
 
-    let db = harness.db().await;
-    for refused in [
-        "http://169.254.169.254/latest/meta-data/",
-        "http://10.0.0.1/admin",
-        local_name.as_str(),
-    ] {
+/// Checks that each of `urls` has a row the address guard refused before any request.
+async fn refused_all(db: &Db, urls: &[&str]) {
+    for refused in urls {
         let row = db
             .page(refused)
             .await
@@ -50,20 +77,10 @@ async fn discovered_hosts_on_private_addresses_are_refused_before_any_connection
         assert_eq!(
             (row.status, row.error_kind.as_deref()),
             (None, Some("address_refused")),
-            "{refused}"
+            "{refused}: {:?}",
+            row.error
         );
     }
-    assert_eq!(
-        site.count(&site.url(0, "/secret")),
-        0,
-        "nothing reached the loopback service by name"
-    );
-    assert_eq!(
-        db.page(&site.url(0, "/metadata"))
-            .await
-            .and_then(|p| p.status),
-        Some(302)
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -773,4 +790,30 @@ async fn an_https_site_whose_certificate_does_not_verify_is_refused_unless_accep
     let db = harness.db().await;
     let titles: Vec<Option<String>> = db.pages().await.into_iter().map(|p| p.title).collect();
     assert_eq!(titles, [Some("Home".to_owned()), Some("A".to_owned())]);
+}
+
+/// The IPv6 forms of an IPv4 address (mapped, NAT64, 6to4) reach that address, so they
+/// are judged by it: a redirect or a link to them is refused, as a link to it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_forms_of_a_loopback_address_are_refused_as_it_is() {
+    let mut refused = Vec::new();
+    let (site, harness) = crawl_past_the_guard(|port| {
+        refused = vec![
+            format!("http://[::ffff:7f00:1]:{port}/secret"),
+            format!("http://[64:ff9b::7f00:1]:{port}/secret"),
+            format!("http://[2002:7f00:1::1]:{port}/secret"),
+        ];
+        (
+            format!(
+                "<a href='{}'>n</a><a href='{}'>s</a>",
+                refused[1], refused[2]
+            ),
+            format!("http://[::ffff:127.0.0.1]:{port}/secret"),
+        )
+    })
+    .await;
+    let db = harness.db().await;
+    let refused: Vec<&str> = refused.iter().map(String::as_str).collect();
+    refused_all(&db, &refused).await;
+    assert_eq!(site.count(&site.url(0, "/secret")), 0, "nothing connected");
 }
