@@ -58,9 +58,19 @@ impl NetworkPolicy {
             .contains(&host.to_ascii_lowercase())
     }
 
-    /// Whether an address may be connected to for an untrusted host.
+    /// Whether an address may be connected to for an untrusted host. An IPv6 address
+    /// with an IPv4 one inside is judged by the IPv4 address it reaches, by the allowed
+    /// ranges too: `10.0.0.0/8` allowed, `::ffff:10.0.0.1` is.
     pub fn allows(&self, ip: IpAddr) -> bool {
-        is_public(ip) || self.allow.iter().any(|net| net.contains(&ip))
+        let reached = match ip {
+            IpAddr::V6(v6) => embedded_v4(v6).map_or(ip, IpAddr::V4),
+            IpAddr::V4(_) => ip,
+        };
+        is_public(ip)
+            || self
+                .allow
+                .iter()
+                .any(|net| net.contains(&ip) || net.contains(&reached))
     }
 
     /// Checks a URL whose host is an IP address (those never reach the resolver).
@@ -219,6 +229,10 @@ mod tests {
         let policy = NetworkPolicy::new(vec!["10.0.0.0/8".parse().unwrap()]);
         assert!(policy.allows(ip("10.1.2.3")));
         assert!(!policy.allows(ip("192.168.1.1")));
+        for inside in ["::ffff:10.1.2.3", "64:ff9b::a01:203", "2002:a01:203::1"] {
+            assert!(policy.allows(ip(inside)), "{inside}");
+        }
+        assert!(!policy.allows(ip("::ffff:192.168.1.1")));
         let u = |s: &str| Url::parse(s).unwrap();
         assert!(policy
             .check_url(&u("http://169.254.169.254/latest/meta-data/"))

@@ -158,10 +158,12 @@ async fn network_allow_opens_a_range_to_discovered_hosts() {
     let h = b.authority(0);
     let port = h.rsplit(':').next().unwrap_or_default().to_owned();
     let by_name = format!("http://localhost:{port}/by-name");
+    // Judged by the IPv4 address it reaches, allowed ranges included (README).
+    let mapped = format!("http://[::ffff:7f00:1]:{port}/by-name");
     b.add(
         &h,
         "/",
-        Resource::Html(format!("<a href='{by_name}'>n</a>")),
+        Resource::Html(format!("<a href='{by_name}'>n</a><a href='{mapped}'>m</a>")),
     );
     b.add(
         &h,
@@ -177,10 +179,10 @@ async fn network_allow_opens_a_range_to_discovered_hosts() {
         )
         .await;
     let db = harness.db().await;
-    assert_eq!(
-        db.page(&by_name).await.and_then(|p| p.title).as_deref(),
-        Some("Reached")
-    );
+    for reached in [&by_name, &mapped] {
+        let row = db.page(reached).await.expect("a row");
+        assert_eq!(row.title.as_deref(), Some("Reached"), "{:?}", row.error);
+    }
 }
 
 /// A calendar: every month links to the next, forever.
