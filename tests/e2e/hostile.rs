@@ -377,12 +377,18 @@ async fn a_slow_drip_is_cut_off_and_binary_served_as_html_is_not_parsed() {
     b.add(
         &h,
         "/",
-        Resource::Html("<a href='/drip'>d</a><a href='/binary'>b</a><a href='/fine'>f</a>".into()),
+        Resource::Html("<a href='/drip'>d</a><a href='/steady'>s</a><a href='/binary'>b</a><a href='/fine'>f</a>".into()),
     );
     b.add(
         &h,
         "/drip",
         Resource::Drip(std::time::Duration::from_millis(200), 10_000),
+    );
+    // Just above fetch.min_bytes_per_sec, for longer than fetch.timeout_ms.
+    b.add(
+        &h,
+        "/steady",
+        Resource::Drip(std::time::Duration::from_millis(5), 1_000_000),
     );
     let mut png = vec![
         0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d,
@@ -394,7 +400,10 @@ async fn a_slow_drip_is_cut_off_and_binary_served_as_html_is_not_parsed() {
     let harness = Harness::default();
     let started = std::time::Instant::now();
     harness
-        .crawl(&[site.url(0, "/")], "[fetch]\nmin_bytes_per_sec = 100\n")
+        .crawl(
+            &[site.url(0, "/")],
+            "[fetch]\nmin_bytes_per_sec = 100\ntimeout_ms = 5000\n",
+        )
         .await;
     assert!(
         started.elapsed() < std::time::Duration::from_secs(10),
@@ -409,6 +418,28 @@ async fn a_slow_drip_is_cut_off_and_binary_served_as_html_is_not_parsed() {
     assert_eq!(
         (drip.status, drip.error_kind.as_deref()),
         (Some(200), Some("timeout"))
+    );
+    assert!(
+        drip.error
+            .as_deref()
+            .is_some_and(|e| e.contains("min_bytes_per_sec")),
+        "cut by the rate, not the response timeout: {:?}",
+        drip.error
+    );
+    // Never too slow, so cut by the time for a whole response.
+    let steady = db
+        .page(&site.url(0, "/steady"))
+        .await
+        .expect("the steady drip has a row");
+    assert_eq!(
+        (
+            steady.status,
+            steady.error_kind.as_deref(),
+            steady
+                .error
+                .is_some_and(|e| e.contains("min_bytes_per_sec"))
+        ),
+        (Some(200), Some("timeout"), false)
     );
     let binary = db
         .page(&site.url(0, "/binary"))
