@@ -108,7 +108,7 @@ pub struct FetchContext {
     pub progress: Progress,
     pub max_body_bytes: usize,
     pub max_redirects: u32,
-    pub min_bytes_per_sec: u64,
+    pub min_rate: MinRate,
     pub max_header_bytes: usize,
     pub max_headers: usize,
     pub respect_robots_txt: bool,
@@ -408,24 +408,11 @@ impl FetchWorker {
         let mut body = Vec::with_capacity(presize.min(cap).min(PRESIZE_LIMIT));
         let started = Instant::now();
         loop {
-            let next = match self.rate_deadline(started, body.len()) {
-                Some(deadline) => {
-                    match tokio::time::timeout_at(deadline.into(), response.chunk()).await {
-                        Ok(next) => next,
-                        Err(_) => {
-                            out.error = Some(FetchError {
-                                kind: ErrorKind::Timeout,
-                                message: format!(
-                                    "the body arrived slower than fetch.min_bytes_per_sec ({} B/s)",
-                                    self.cx.min_bytes_per_sec
-                                ),
-                            });
-                            break;
-                        }
-                    }
-                }
-                None => response.chunk().await,
-            };
+            let next = self
+                .cx
+                .min_rate
+                .next_chunk(&mut response, started, body.len())
+                .await;
             match next {
                 Ok(Some(chunk)) => {
                     let room = cap - body.len();
@@ -444,7 +431,7 @@ impl FetchWorker {
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    out.error = Some(fetch_error(&e));
+                    out.error = Some(e);
                     break;
                 }
             }
@@ -486,15 +473,6 @@ impl FetchWorker {
         })
     }
 
-    /// When the next chunk must have arrived for the body to keep the minimum rate: the
-    /// first [`RATE_GRACE`] are free, then every byte so far must have come at the rate.
-    fn rate_deadline(&self, started: Instant, received: usize) -> Option<Instant> {
-        let rate = self.cx.min_bytes_per_sec;
-        (rate > 0).then(|| {
-            started + RATE_GRACE + Duration::from_secs_f64((received + 1) as f64 / rate as f64)
-        })
-    }
-
     fn redirect(&self, out: &mut Fetched, location: &str) {
         match urlnorm::resolve(&out.job.url, location) {
             Ok(target) => {
@@ -513,6 +491,47 @@ impl FetchWorker {
                 });
             }
         }
+    }
+}
+
+/// `fetch.min_bytes_per_sec` (0: none): a body slower than this on average after its first
+/// [`RATE_GRACE`] is cut. Pages, sitemaps and robots.txt alike: a drip holds a fetch
+/// worker, and a host's pages all wait on its robots.txt.
+#[derive(Clone, Copy, Debug)]
+pub struct MinRate(pub u64);
+
+impl MinRate {
+    /// The next chunk of `response`'s body, whose head came at `started` and of which
+    /// `received` bytes came since; a `timeout` error if it comes too late to keep the
+    /// rate.
+    pub(crate) async fn next_chunk(
+        self,
+        response: &mut Response,
+        started: Instant,
+        received: usize,
+    ) -> Result<Option<impl std::ops::Deref<Target = [u8]>>, FetchError> {
+        let next = match self.deadline(started, received) {
+            Some(deadline) => tokio::time::timeout_at(deadline.into(), response.chunk())
+                .await
+                .map_err(|_| FetchError {
+                    kind: ErrorKind::Timeout,
+                    message: format!(
+                        "the body arrived slower than fetch.min_bytes_per_sec ({} B/s)",
+                        self.0
+                    ),
+                })?,
+            None => response.chunk().await,
+        };
+        next.map_err(|e| fetch_error(&e))
+    }
+
+    /// When the next chunk must have arrived for the body to keep the rate: the first
+    /// [`RATE_GRACE`] are free, then every byte so far must have come at the rate.
+    fn deadline(self, started: Instant, received: usize) -> Option<Instant> {
+        let rate = self.0;
+        (rate > 0).then(|| {
+            started + RATE_GRACE + Duration::from_secs_f64((received + 1) as f64 / rate as f64)
+        })
     }
 }
 

@@ -19,7 +19,7 @@ use url::Url;
 use crate::admin::{self, Admin, AdminError};
 use crate::config::Config;
 use crate::error::Error;
-use crate::fetcher::{self, FetchContext, FetchPool};
+use crate::fetcher::{self, FetchContext, FetchPool, MinRate};
 use crate::frontier::dispatcher::{Dispatcher, PageLimit, Progress};
 use crate::frontier::hosts::HostLeases;
 use crate::frontier::readmit;
@@ -230,7 +230,11 @@ async fn run(
     let gate = Arc::new(HostGate::default());
     let politeness = Politeness::new(&config.politeness);
     let robots = RobotsCache::new(
-        (client.clone(), Arc::clone(&network)),
+        (
+            client.clone(),
+            Arc::clone(&network),
+            MinRate(config.fetch.min_bytes_per_sec),
+        ),
         store.clone(),
         Arc::clone(&gate),
         politeness.clone(),
@@ -269,7 +273,7 @@ async fn run(
         progress: progress.clone(),
         max_body_bytes: config.fetch.max_body_bytes,
         max_redirects: config.fetch.max_redirects,
-        min_bytes_per_sec: config.fetch.min_bytes_per_sec,
+        min_rate: MinRate(config.fetch.min_bytes_per_sec),
         max_header_bytes: config.fetch.max_header_bytes,
         max_headers: config.fetch.max_headers,
         respect_robots_txt: config.politeness.respect_robots_txt,
@@ -558,7 +562,11 @@ mod tests {
         tokio::spawn(async move { serving.await });
         let client = fetcher::client(&config, Arc::clone(&network)).expect("a client");
         let robots = RobotsCache::new(
-            (client, Arc::clone(&network)),
+            (
+                client,
+                Arc::clone(&network),
+                MinRate(config.fetch.min_bytes_per_sec),
+            ),
             store.clone(),
             Arc::new(HostGate::default()),
             Politeness::new(&config.politeness),

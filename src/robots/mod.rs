@@ -12,7 +12,7 @@ mod slots;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::RETRY_AFTER;
 use reqwest::{Client, Response};
@@ -20,7 +20,7 @@ use texting_robots::Robot;
 use url::Url;
 
 use crate::error::Error;
-use crate::fetcher::{fetch_error, location};
+use crate::fetcher::{fetch_error, location, MinRate};
 use crate::netguard::NetworkPolicy;
 use crate::page::{ErrorKind, FetchError};
 use crate::politeness::{HostGate, Politeness};
@@ -249,6 +249,7 @@ pub struct Lookup {
 pub struct RobotsCache {
     client: Client,
     network: Arc<NetworkPolicy>,
+    min_rate: MinRate,
     store: Store,
     gate: Arc<HostGate>,
     politeness: Politeness,
@@ -264,7 +265,7 @@ pub struct RobotsCache {
 
 impl RobotsCache {
     pub fn new(
-        (client, network): (Client, Arc<NetworkPolicy>),
+        (client, network, min_rate): (Client, Arc<NetworkPolicy>, MinRate),
         store: Store,
         gate: Arc<HostGate>,
         politeness: Politeness,
@@ -274,6 +275,7 @@ impl RobotsCache {
         Self {
             client,
             network,
+            min_rate,
             store,
             gate,
             politeness,
@@ -424,9 +426,9 @@ impl RobotsCache {
                     .filter(|wait| !wait.is_zero());
                 return (Ok(status.as_u16()), Vec::new(), retry_after);
             }
-            return match read_body(&mut response).await {
+            return match read_body(&mut response, self.min_rate).await {
                 Ok(body) => (Ok(status.as_u16()), body, None),
-                Err(e) => (Err(fetch_error(&e)), Vec::new(), None),
+                Err(e) => (Err(e), Vec::new(), None),
             };
         }
         // Too many redirects: RFC 9309 lets a crawler treat that as "no robots.txt".
@@ -436,9 +438,10 @@ impl RobotsCache {
 
 /// At most [`MAX_ROBOTS_BYTES`] of a robots.txt body. A transfer that breaks off is an
 /// error, not an end: the rules that never arrived may be the ones that disallow.
-async fn read_body(response: &mut Response) -> Result<Vec<u8>, reqwest::Error> {
+async fn read_body(response: &mut Response, min_rate: MinRate) -> Result<Vec<u8>, FetchError> {
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
+    let started = Instant::now();
+    while let Some(chunk) = min_rate.next_chunk(response, started, body.len()).await? {
         body.extend_from_slice(&chunk);
         if body.len() >= MAX_ROBOTS_BYTES {
             body.truncate(MAX_ROBOTS_BYTES);

@@ -397,18 +397,7 @@ async fn a_slow_drip_is_cut_off_and_binary_served_as_html_is_not_parsed() {
     b.add(&h, "/binary", Resource::Typed("text/html", png));
     b.add(&h, "/fine", Resource::Html("<title>Fine</title>".into()));
     let site = b.start();
-    let harness = Harness::default();
-    let started = std::time::Instant::now();
-    harness
-        .crawl(
-            &[site.url(0, "/")],
-            "[fetch]\nmin_bytes_per_sec = 100\ntimeout_ms = 5000\n",
-        )
-        .await;
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(10),
-        "the drip held the crawl"
-    );
+    let harness = crawl_a_drip(&site, 5000).await;
 
     let db = harness.db().await;
     let drip = db
@@ -849,4 +838,57 @@ async fn ipv6_forms_of_a_loopback_address_are_refused_as_it_is() {
     let refused: Vec<&str> = refused.iter().map(String::as_str).collect();
     refused_all(&db, &refused).await;
     assert_eq!(site.count(&site.url(0, "/secret")), 0, "nothing connected");
+}
+
+/// robots.txt is a body like any other: one that drips is cut once it falls below
+/// `fetch.min_bytes_per_sec` after its first 3 s, not held for the whole response
+/// timeout while the host's pages wait on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_robots_txt_that_drips_is_cut_at_the_minimum_rate() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(&h, "/", Resource::Html("<title>Home</title>".into()));
+    b.add(
+        &h,
+        "/robots.txt",
+        Resource::Drip(std::time::Duration::from_millis(200), 10_000),
+    );
+    let site = b.start();
+    let harness = crawl_a_drip(&site, 30_000).await;
+    let home = harness
+        .db()
+        .await
+        .page(&site.url(0, "/"))
+        .await
+        .expect("the home page has a row");
+    assert_eq!(
+        (
+            home.error_kind.as_deref(),
+            home.error
+                .as_deref()
+                .is_some_and(|e| e.contains("min_bytes_per_sec"))
+        ),
+        (Some("timeout"), true),
+        "{:?}",
+        home.error
+    );
+}
+
+/// Crawls `site` with fetch.min_bytes_per_sec = 100 and fetch.timeout_ms = `timeout_ms`,
+/// and checks that the crawl ended within 10 s, whatever dripped.
+async fn crawl_a_drip(site: &TestSite, timeout_ms: u64) -> Harness {
+    let harness = Harness::default();
+    let started = std::time::Instant::now();
+    harness
+        .crawl(
+            &[site.url(0, "/")],
+            &format!("[fetch]\nmin_bytes_per_sec = 100\ntimeout_ms = {timeout_ms}\n"),
+        )
+        .await;
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(10),
+        "the drip held the crawl {took:?}"
+    );
+    harness
 }
