@@ -892,3 +892,40 @@ async fn crawl_a_drip(site: &TestSite, timeout_ms: u64) -> Harness {
     );
     harness
 }
+
+/// README: a URL longer than 2,560 bytes is never kept, "so a redirect to one is a
+/// `redirect` error"; one longer than `traps.max_url_length` (2048) but kept is a trap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_to_an_overlong_url_is_a_redirect_error_and_a_long_one_a_trap() {
+    let too_long = format!("/long?x={}", noise(4_000));
+    let long = format!("/mid?x={}", noise(2_300));
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        Resource::Html("<a href='/far'>f</a><a href='/near'>n</a>".into()),
+    );
+    b.add(&h, "/far", Resource::Redirect(301, too_long.clone()));
+    b.add(&h, "/near", Resource::Redirect(301, long.clone()));
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    let db = harness.db().await;
+    let far = db.page(&site.url(0, "/far")).await.expect("a row");
+    assert_eq!(
+        (far.status, far.error_kind.as_deref()),
+        (Some(301), Some("redirect")),
+        "{:?}",
+        far.error
+    );
+    assert!(db.page(&site.url(0, &too_long)).await.is_none());
+    let trapped = db.page(&site.url(0, &long)).await.expect("a row");
+    assert_eq!(
+        (trapped.status, trapped.error_kind.as_deref()),
+        (None, Some("trap")),
+        "{:?}",
+        trapped.error
+    );
+    assert_eq!(site.count(&site.url(0, &long)), 0, "a trap is not fetched");
+}
