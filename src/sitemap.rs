@@ -44,10 +44,13 @@ pub fn parse(body: &[u8]) -> Sitemap {
             .map(|e| format!("the gzipped sitemap does not decompress: {e}"));
         match String::from_utf8(out) {
             Ok(text) => Cow::Owned(text),
-            Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            Err(e) => Cow::Owned(lossy(e.as_bytes())),
         }
     } else {
-        String::from_utf8_lossy(body)
+        match std::str::from_utf8(body) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => Cow::Owned(lossy(body)),
+        }
     };
     let text = text.trim_start_matches('\u{feff}');
     let mut sitemap = if let Some(start) = xml_start(text) {
@@ -64,6 +67,29 @@ pub fn parse(body: &[u8]) -> Sitemap {
     };
     sitemap.error = gzip_error.or(sitemap.error);
     sitemap
+}
+
+/// `bytes` as text, U+FFFD in place of what is not UTF-8, at most [`MAX_UNCOMPRESSED`]
+/// bytes of it: a U+FFFD takes three bytes for one, and a sitemap of stray bytes would
+/// otherwise be held three times over.
+fn lossy(bytes: &[u8]) -> String {
+    let cap = usize::try_from(MAX_UNCOMPRESSED).unwrap_or(usize::MAX);
+    let mut text = String::new();
+    for chunk in bytes.utf8_chunks() {
+        text.push_str(chunk.valid());
+        if !chunk.invalid().is_empty() {
+            text.push(char::REPLACEMENT_CHARACTER);
+        }
+        if text.len() >= cap {
+            let mut end = cap;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+            break;
+        }
+    }
+    text
 }
 
 /// Where the XML of an XML sitemap begins; `None` for a plain-text one. Text before the
@@ -208,6 +234,20 @@ mod tests {
 
     fn urls(list: &[&str]) -> Vec<Url> {
         list.iter().map(|u| Url::parse(u).unwrap()).collect()
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_read_as_u_fffd() {
+        let sitemap = parse(b"http://a.test/caf\xe9\nhttp://b.test/\xff\xfe\n");
+        assert_eq!(
+            sitemap.pages,
+            urls(&[
+                "http://a.test/caf%EF%BF%BD",
+                "http://b.test/%EF%BF%BD%EF%BF%BD"
+            ])
+        );
+        let held = lossy(&vec![0xff; 1 << 20]);
+        assert_eq!(held.chars().count(), 1 << 20, "one U+FFFD a byte");
     }
 
     #[test]

@@ -318,26 +318,29 @@ async fn fault_redirect_chain_of_30_hops() {
 /// the trailer. Built once, without ever holding the gigabyte.
 fn gzip_bomb() -> &'static [u8] {
     static BOMB: OnceLock<Vec<u8>> = OnceLock::new();
-    BOMB.get_or_init(|| {
-        let zeros = vec![0u8; 1 << 20];
-        let mut deflate = flate2::Compress::new(flate2::Compression::best(), false);
-        let mut block = Vec::with_capacity(1 << 16);
-        deflate
-            .compress_vec(&zeros, &mut block, flate2::FlushCompress::Full)
-            .expect("deflate a block of zeros");
-        let mut piece = flate2::Crc::new();
-        piece.update(&zeros);
-        let mut crc = flate2::Crc::new();
-        let mut bomb = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
-        for _ in 0..1024 {
-            bomb.extend_from_slice(&block);
-            crc.combine(&piece);
-        }
-        bomb.extend_from_slice(&[0x01, 0x00, 0x00, 0xff, 0xff]);
-        bomb.extend_from_slice(&crc.sum().to_le_bytes());
-        bomb.extend_from_slice(&crc.amount().to_le_bytes());
-        bomb
-    })
+    BOMB.get_or_init(|| gzip_repeated(0, 1024))
+}
+
+/// A gzip stream of `mib` MiB of `byte`, built as [`gzip_bomb`] is.
+fn gzip_repeated(byte: u8, mib: u32) -> Vec<u8> {
+    let same = vec![byte; 1 << 20];
+    let mut deflate = flate2::Compress::new(flate2::Compression::best(), false);
+    let mut block = Vec::with_capacity(1 << 16);
+    deflate
+        .compress_vec(&same, &mut block, flate2::FlushCompress::Full)
+        .expect("deflate a block of one byte");
+    let mut piece = flate2::Crc::new();
+    piece.update(&same);
+    let mut crc = flate2::Crc::new();
+    let mut bomb = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+    for _ in 0..mib {
+        bomb.extend_from_slice(&block);
+        crc.combine(&piece);
+    }
+    bomb.extend_from_slice(&[0x01, 0x00, 0x00, 0xff, 0xff]);
+    bomb.extend_from_slice(&crc.sum().to_le_bytes());
+    bomb.extend_from_slice(&crc.amount().to_le_bytes());
+    bomb
 }
 
 /// A brotli stream that decodes to a title and then 1 GiB of spaces, in under 4 KiB. The
@@ -780,6 +783,19 @@ async fn fault_robots_txt_gzip_bomb() {
 /// besides what any crawl holds, and no copy of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_gzipped_sitemap_bomb() {
+    gzipped_sitemap_is_held_within(gzip_bomb().to_vec(), SITEMAP_MEMORY_BOUND_MIB).await;
+}
+
+/// The same of 64 MiB of bytes that are not UTF-8: each would become a three-byte U+FFFD,
+/// 150 MiB of text from 50 MiB read, were the text not held to the 50 MiB as well.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_gzipped_sitemap_of_invalid_utf8() {
+    gzipped_sitemap_is_held_within(gzip_repeated(0xff, 64), SITEMAP_MEMORY_BOUND_MIB + 64).await;
+}
+
+/// Serves `gzipped` as the sitemap robots.txt names, and checks that the crawl held it
+/// within `memory_bound_mib`.
+async fn gzipped_sitemap_is_held_within(gzipped: Vec<u8>, memory_bound_mib: u64) {
     let f = Fault::new(|b, h| {
         b.add(
             h,
@@ -792,12 +808,12 @@ async fn fault_gzipped_sitemap_bomb() {
         b.add(
             h,
             "/sitemap.xml.gz",
-            Resource::Typed("application/gzip", gzip_bomb().to_vec()),
+            Resource::Typed("application/gzip", gzipped),
         );
         Vec::new()
     })
     .await;
-    f.crawl_within("[scope]\nsitemaps = true\n", SITEMAP_MEMORY_BOUND_MIB)
+    f.crawl_within("[scope]\nsitemaps = true\n", memory_bound_mib)
         .await;
     assert_eq!(f.site.count(&f.url("/sitemap.xml.gz")), 1);
 }
