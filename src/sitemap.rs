@@ -188,9 +188,12 @@ fn parse_xml(text: &str) -> Sitemap {
 /// `text` with each `&` that starts no reference written `&amp;`, as lenient readers
 /// take it: sitemap generators often paste query strings in unescaped, and the XML
 /// reader would refuse the whole file at the first. CDATA sections are literal text and
-/// stay as they are.
+/// stay as they are. What is written is held to [`MAX_UNCOMPRESSED`] bytes, as what was
+/// read is: a file of bare `&`s would otherwise grow fivefold. Past that the file is read
+/// as ending there, with the entries before it kept.
 fn escape_bare_ampersands(text: &str) -> Cow<'_, str> {
     const CDATA: &str = "<![CDATA[";
+    let cap = usize::try_from(MAX_UNCOMPRESSED).unwrap_or(usize::MAX);
     let mut out = String::new();
     // `text[..kept]` is in `out`, once there is anything to escape.
     let mut kept = 0;
@@ -201,6 +204,9 @@ fn escape_bare_ampersands(text: &str) -> Cow<'_, str> {
         if rest.starts_with(CDATA) {
             at = rest.find("]]>").map_or(text.len(), |end| i + end + 3);
         } else if rest.starts_with('&') && !starts_reference(&rest[1..]) {
+            if out.len() + (i - kept) + "&amp;".len() > cap {
+                return Cow::Owned(out);
+            }
             out.push_str(&text[kept..i]);
             out.push_str("&amp;");
             kept = i + 1;

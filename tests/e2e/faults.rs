@@ -318,21 +318,26 @@ async fn fault_redirect_chain_of_30_hops() {
 /// the trailer. Built once, without ever holding the gigabyte.
 fn gzip_bomb() -> &'static [u8] {
     static BOMB: OnceLock<Vec<u8>> = OnceLock::new();
-    BOMB.get_or_init(|| gzip_repeated(0, 1024))
+    BOMB.get_or_init(|| gzip_repeated(b"", 0, 1024))
 }
 
-/// A gzip stream of `mib` MiB of `byte`, built as [`gzip_bomb`] is.
-fn gzip_repeated(byte: u8, mib: u32) -> Vec<u8> {
+/// A gzip stream of `prefix`, then `mib` MiB of `byte`, built as [`gzip_bomb`] is.
+fn gzip_repeated(prefix: &[u8], byte: u8, mib: u32) -> Vec<u8> {
+    let deflated = |bytes: &[u8]| {
+        let mut deflate = flate2::Compress::new(flate2::Compression::best(), false);
+        let mut block = Vec::with_capacity(1 << 16);
+        deflate
+            .compress_vec(bytes, &mut block, flate2::FlushCompress::Full)
+            .expect("deflate in memory");
+        let mut crc = flate2::Crc::new();
+        crc.update(bytes);
+        (block, crc)
+    };
     let same = vec![byte; 1 << 20];
-    let mut deflate = flate2::Compress::new(flate2::Compression::best(), false);
-    let mut block = Vec::with_capacity(1 << 16);
-    deflate
-        .compress_vec(&same, &mut block, flate2::FlushCompress::Full)
-        .expect("deflate a block of one byte");
-    let mut piece = flate2::Crc::new();
-    piece.update(&same);
-    let mut crc = flate2::Crc::new();
+    let (block, piece) = deflated(&same);
+    let (start, mut crc) = deflated(prefix);
     let mut bomb = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+    bomb.extend_from_slice(&start);
     for _ in 0..mib {
         bomb.extend_from_slice(&block);
         crc.combine(&piece);
@@ -790,7 +795,19 @@ async fn fault_gzipped_sitemap_bomb() {
 /// 150 MiB of text from 50 MiB read, were the text not held to the 50 MiB as well.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_gzipped_sitemap_of_invalid_utf8() {
-    gzipped_sitemap_is_held_within(gzip_repeated(0xff, 64), SITEMAP_MEMORY_BOUND_MIB + 64).await;
+    gzipped_sitemap_is_held_within(gzip_repeated(b"", 0xff, 64), SITEMAP_MEMORY_BOUND_MIB + 64)
+        .await;
+}
+
+/// The same of an XML sitemap of 64 MiB of `&`: each would be read as `&amp;`, 250 MiB
+/// of text from 50 MiB read, were the text not held to the 50 MiB as well.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_gzipped_sitemap_of_bare_ampersands() {
+    gzipped_sitemap_is_held_within(
+        gzip_repeated(b"<urlset>", b'&', 64),
+        SITEMAP_MEMORY_BOUND_MIB + 64,
+    )
+    .await;
 }
 
 /// Serves `gzipped` as the sitemap robots.txt names, and checks that the crawl held it
