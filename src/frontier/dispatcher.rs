@@ -592,7 +592,14 @@ impl Dispatcher {
             let stale = drained.at != Some(commits)
                 || drained.rows != rows
                 || drained.next_due.is_some_and(|due| due <= now);
-            if self.refill.is_none() && self.wants_more() && stale {
+            if stale && rows == LeaseRows::Revisits && !self.recrawl.enabled() {
+                // At the limit with no revisits configured the table has nothing to
+                // lease; asking it read every queued row, once a commit, on the writer's
+                // connection, through the crawl's last pages.
+                drained.at = Some(commits);
+                drained.rows = rows;
+                drained.next_due = None;
+            } else if self.refill.is_none() && self.wants_more() && stale {
                 let room = self.window - self.frontier.len();
                 let want = match left {
                     Some(left) if left > 0 => room.min(usize::try_from(left).unwrap_or(usize::MAX)),
