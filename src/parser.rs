@@ -19,7 +19,7 @@ use crate::frontier::seen::SeenUrls;
 use crate::metrics;
 use crate::page::{Discovered, ErrorKind, FetchError, Fetched, JobKind, Link, PageRecord};
 use crate::recrawl::RecrawlPolicy;
-use crate::scope::{Scope, SharedScope};
+use crate::scope::{self, Scope, SharedScope};
 use crate::stages::{Phase, Stage, Stages};
 use crate::{charset, html, sitemap, urlnorm};
 
@@ -234,7 +234,7 @@ fn parse_page(
         let followed: Vec<&Url> = links
             .iter()
             .filter(|link| {
-                (!is_nofollow(link) || scope.follow_nofollow_links)
+                scope.follows(link.rel.as_deref())
                     && seen.insert(link.target.as_str())
                     && scope.admits(&link.target, depth)
             })
@@ -486,13 +486,7 @@ pub fn extract(
 }
 
 fn is_nofollow(link: &Link) -> bool {
-    link.rel.as_deref().is_some_and(rel_is_nofollow)
-}
-
-/// Whether a link's `rel` attribute asks crawlers not to follow it.
-pub fn rel_is_nofollow(rel: &str) -> bool {
-    rel.split_ascii_whitespace()
-        .any(|r| r.eq_ignore_ascii_case("nofollow"))
+    link.rel.as_deref().is_some_and(scope::rel_is_nofollow)
 }
 
 /// Keeps the first link of each (target, anchor text). The map borrows the links' own

@@ -104,6 +104,12 @@ impl FromIterator<HostPattern> for Hosts {
     }
 }
 
+/// Whether a link's `rel` attribute asks crawlers not to follow it.
+pub fn rel_is_nofollow(rel: &str) -> bool {
+    rel.split_ascii_whitespace()
+        .any(|r| r.eq_ignore_ascii_case("nofollow"))
+}
+
 /// The crawl's boundaries and priority rules, shared read-only by the parse threads.
 #[derive(Debug, Clone)]
 pub struct Scope {
@@ -115,7 +121,7 @@ pub struct Scope {
     max_depth: Option<u32>,
     boosts: Vec<Boost>,
     /// Follow `rel="nofollow"` links.
-    pub follow_nofollow_links: bool,
+    follow_nofollow_links: bool,
     /// Honour `<meta name="robots">` and `X-Robots-Tag`.
     pub respect_meta_robots: bool,
     pub traps: Traps,
@@ -222,6 +228,12 @@ impl Scope {
             kind: JobKind::Page,
             trap: None,
         }
+    }
+
+    /// Whether a link with this `rel` is followed: a `nofollow` one only with
+    /// `politeness.follow_nofollow_links`.
+    pub fn follows(&self, rel: Option<&str>) -> bool {
+        self.follow_nofollow_links || !rel.is_some_and(rel_is_nofollow)
     }
 
     /// Whether a URL found at `depth` should be crawled.

@@ -17,7 +17,6 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::frontier::seen::SeenUrls;
 use crate::page::{Discovered, JobKind};
-use crate::parser::rel_is_nofollow;
 use crate::scope::Scope;
 use crate::store::{FoundLink, Store};
 use crate::traps::FamilyBudget;
@@ -71,9 +70,7 @@ fn admit(
     (seen, families): (&mut SeenUrls, &mut FamilyBudget),
     link: &FoundLink<'_>,
 ) -> Option<Discovered> {
-    if (scope.respect_meta_robots && link.page_nofollow)
-        || (!scope.follow_nofollow_links && link.rel.is_some_and(rel_is_nofollow))
-    {
+    if (scope.respect_meta_robots && link.page_nofollow) || !scope.follows(link.rel) {
         return None;
     }
     let url = Url::parse(link.target).ok()?;
