@@ -596,9 +596,11 @@ impl Dispatcher {
                 // At the limit with no revisits configured the table has nothing to
                 // lease; asking it read every queued row, once a commit, on the writer's
                 // connection, through the crawl's last pages.
-                drained.at = Some(commits);
-                drained.rows = rows;
-                drained.next_due = None;
+                drained = Drained {
+                    at: Some(commits),
+                    next_due: None,
+                    rows,
+                };
             } else if self.refill.is_none() && self.wants_more() && stale {
                 let room = self.window - self.frontier.len();
                 let want = match left {
