@@ -44,6 +44,9 @@ pub struct Previous {
     pub final_url: Option<String>,
     /// The recrawl interval that made this visit due.
     pub interval: Option<Duration>,
+    /// The stored page is an answer (a response not worth asking again for): a revisit
+    /// that fails for now leaves it as it is rather than replace it with the failure.
+    pub answered: bool,
 }
 
 /// What a URL is expected to be: a page to parse as HTML, or a sitemap listing URLs.
@@ -108,6 +111,11 @@ impl ErrorKind {
         Self::Headers,
         Self::Tls,
     ];
+
+    /// The kind stored as `text` (`pages.error_kind`).
+    pub fn from_stored(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -255,6 +263,18 @@ pub struct PageRecord {
     pub changed: bool,
     /// When the page is due again; None: never.
     pub recrawl_in: Option<Duration>,
+    /// A revisit of an answered page that failed for now (no answer, a 5xx, a 429): the
+    /// page stays as stored, with only the failure recorded beside it, so that a site down
+    /// for an hour does not wipe its titles and links from the results.
+    pub failed_revisit: bool,
+}
+
+impl PageRecord {
+    /// Whether the URL's frontier row ends `failed` rather than `done`: it has no page
+    /// with a response.
+    pub fn is_failure(&self) -> bool {
+        self.status.is_none() && !self.failed_revisit
+    }
 }
 
 #[cfg(test)]

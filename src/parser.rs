@@ -123,6 +123,7 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
         not_modified: false,
         changed: true,
         recrawl_in: None,
+        failed_revisit: false,
         job: f.job,
     };
     // robots.txt's sitemaps come with the first job of its host, whatever that job's
@@ -143,6 +144,8 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
     record.changed =
         !record.not_modified && previous.is_none_or(|p| p.content_hash != record.content_hash);
     let failed = record.status.is_none_or(|s| s >= 500);
+    record.failed_revisit = previous.is_some_and(|p| p.answered)
+        && crate::retry::is_transient(record.status, record.error.as_ref().map(|e| e.kind));
     record.recrawl_in = rules.recrawl.next(
         &record.job.url,
         previous.and_then(|p| p.interval),

@@ -22,6 +22,7 @@ use super::{rfc3339, unix_ms, Admission, HostCounts, RobotsRow, MAX_BINDS};
 use crate::error::{DbContext, Error};
 use crate::page::{CrawlJob, Discovered, ErrorKind, FetchError, JobKind, PageRecord, Previous};
 use crate::recrawl::RecrawlPolicy;
+use crate::retry::is_transient;
 
 /// A connection in a transaction: the store's statements run on it, begun by sqlx's
 /// `Transaction` (which it derefs to) or, on SQLite, by `sqlite_batch`.
@@ -42,9 +43,19 @@ pub(super) const PAGE_ROW: &str = "id, url, final_url, status, content_type, tit
     fetched_at, changed_at, elapsed_ms, bytes, truncated, content_hash, etag, last_modified,
     location, canonical_url, noindex, nofollow, error_kind, error";
 
+/// The assignments that clear what a failed revisit recorded: any visit answered since
+/// (a 304 too) says the page is as stored. A macro, so that [`PAGE_UPSERT`] can hold it.
+macro_rules! revisit_failure_cleared {
+    () => {
+        "revisit_failed_at = NULL, revisit_status = NULL, revisit_error_kind = NULL,
+         revisit_error = NULL"
+    };
+}
+pub(super) const REVISIT_FAILURE_CLEARED: &str = revisit_failure_cleared!();
+
 /// How a revisited page's row is replaced; `changed_at` moves only when the content hash
 /// does.
-pub(super) const PAGE_UPSERT: &str =
+pub(super) const PAGE_UPSERT: &str = concat!(
     " ON CONFLICT (id) DO UPDATE SET final_url = excluded.final_url,
     status = excluded.status, content_type = excluded.content_type, title = excluded.title,
     depth = excluded.depth, fetched_at = excluded.fetched_at,
@@ -54,7 +65,23 @@ pub(super) const PAGE_UPSERT: &str =
     content_hash = excluded.content_hash, etag = excluded.etag,
     last_modified = excluded.last_modified, location = excluded.location,
     canonical_url = excluded.canonical_url, noindex = excluded.noindex,
-    nofollow = excluded.nofollow, error_kind = excluded.error_kind, error = excluded.error";
+    nofollow = excluded.nofollow, error_kind = excluded.error_kind, error = excluded.error, ",
+    revisit_failure_cleared!()
+);
+
+/// What a revisit that failed for now records beside the page it leaves as stored.
+pub(super) const FAILED_REVISIT_ROW: &str =
+    "revisit_failed_at, revisit_status, revisit_error_kind, revisit_error";
+
+/// A failed revisit's values, in the order of [`FAILED_REVISIT_ROW`].
+pub(super) fn failed_revisit_row<'a>(p: &'a PageRecord, failed_at: &'a str) -> [Value<'a>; 4] {
+    [
+        Value::Text(Some(failed_at)),
+        Value::Int(p.status.map(i64::from)),
+        Value::Text(p.error.as_ref().map(|e| e.kind.as_str())),
+        Value::Text(p.error.as_ref().map(|e| e.message.as_str())),
+    ]
+}
 
 /// A value for a statement, typed even when NULL: PostgreSQL takes a parameter's type
 /// from what is bound to it.
@@ -116,6 +143,8 @@ pub(super) struct Sorted<'b> {
     pub visited: Vec<&'b PageRecord>,
     /// Revisits answered 304: only the visit is recorded.
     pub unchanged: Vec<&'b PageRecord>,
+    /// Revisits that failed for now: the page stays, the failure is recorded beside it.
+    pub failed_revisits: Vec<&'b PageRecord>,
     /// Pages whose rows and links are stored.
     pub pages: Vec<&'b PageRecord>,
     /// Those of `pages` stored before, whose old links go.
@@ -129,8 +158,10 @@ impl<'b> Sorted<'b> {
     pub(super) fn of(batch: &'b [PageRecord]) -> Self {
         let (retries, visited): (Vec<&PageRecord>, Vec<&PageRecord>) =
             batch.iter().partition(|p| p.retry_in.is_some());
-        let (unchanged, pages): (Vec<&PageRecord>, Vec<&PageRecord>) =
+        let (unchanged, stored): (Vec<&PageRecord>, Vec<&PageRecord>) =
             visited.iter().partition(|p| p.not_modified);
+        let (failed_revisits, pages): (Vec<&PageRecord>, Vec<&PageRecord>) =
+            stored.into_iter().partition(|p| p.failed_revisit);
         let revisited = pages
             .iter()
             .filter(|p| p.job.previous.is_some())
@@ -144,6 +175,7 @@ impl<'b> Sorted<'b> {
             retries,
             visited,
             unchanged,
+            failed_revisits,
             pages,
             revisited,
             discovered,
@@ -699,7 +731,8 @@ where
         let ids: Vec<i64> = by_id.keys().copied().collect();
         for chunk in ids.chunks(MAX_BINDS) {
             let mut q = QueryBuilder::<DB>::new(
-                "SELECT id, etag, last_modified, content_hash, final_url FROM pages WHERE id IN ",
+                "SELECT id, etag, last_modified, content_hash, final_url, status, error_kind
+                 FROM pages WHERE id IN ",
             );
             push_id_list(&mut q, chunk);
             let rows = q
@@ -715,6 +748,12 @@ where
                     previous.last_modified = row.get("last_modified");
                     previous.content_hash = row.get("content_hash");
                     previous.final_url = row.get("final_url");
+                    let status: Option<i64> = row.get("status");
+                    let status = status.and_then(|s| u16::try_from(s).ok());
+                    let error = row
+                        .get::<Option<&str>, _>("error_kind")
+                        .and_then(ErrorKind::from_stored);
+                    previous.answered = status.is_some() && !is_transient(status, error);
                 }
             }
         }
@@ -1117,6 +1156,7 @@ where
         let loops = Self::follow_redirect_chains(tx, &sorted.pages).await?;
         let mut script = Script::new();
         Self::record_visits(&mut script, &sorted.unchanged);
+        Self::record_failed_revisits(&mut script, &sorted.failed_revisits);
         Self::finish_frontier_rows(&mut script, &sorted.visited);
         Self::requeue(&mut script, &sorted.retries);
         script.run(tx).await?;
@@ -1174,8 +1214,24 @@ where
             q.push_bind(rfc3339(page.fetched_at))
                 .push(", elapsed_ms = ")
                 .push_bind(i64::try_from(page.elapsed_ms).unwrap_or(i64::MAX))
+                .push(", ")
+                .push(REVISIT_FAILURE_CLEARED)
                 .push(" WHERE id = ")
                 .push_bind(page.job.id);
+        }
+    }
+
+    /// A revisit that failed for now: the page as stored stays, and says so.
+    fn record_failed_revisits(script: &mut Script<DB>, failed: &[&PageRecord]) {
+        for page in failed {
+            let failed_at = rfc3339(page.fetched_at);
+            let q = script.statement(&format!("UPDATE pages SET ({FAILED_REVISIT_ROW}) = ("));
+            let mut values = q.separated(", ");
+            for value in failed_revisit_row(page, &failed_at) {
+                Self::bind(&mut values, value);
+            }
+            values.push_unseparated(") WHERE id = ");
+            values.push_bind_unseparated(page.job.id);
         }
     }
 
@@ -1671,7 +1727,7 @@ where
         for (state, failed) in [("done", false), ("failed", true)] {
             let ids: Vec<i64> = once
                 .iter()
-                .filter(|p| (p.status.is_none()) == failed)
+                .filter(|p| p.is_failure() == failed)
                 .map(|p| p.job.id)
                 .collect();
             for chunk in ids.chunks(MAX_BINDS) {
@@ -1690,7 +1746,7 @@ where
                 .recrawl_in
                 .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2));
             let q = script.statement("UPDATE frontier SET state = ");
-            q.push_bind(if page.status.is_none() {
+            q.push_bind(if page.is_failure() {
                 "failed"
             } else {
                 "done"

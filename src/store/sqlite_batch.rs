@@ -27,8 +27,9 @@ use sqlx::sqlite::SqliteConnection;
 use sqlx::Sqlite;
 
 use super::db::{
-    frontier_row, page_row, report_loops, Db, Sorted, Value, FRONTIER_COLUMNS, FRONTIER_ROW,
-    PAGE_COLUMNS, PAGE_ROW, PAGE_UPSERT,
+    failed_revisit_row, frontier_row, page_row, report_loops, Db, Sorted, Value,
+    FAILED_REVISIT_ROW, FRONTIER_COLUMNS, FRONTIER_ROW, PAGE_COLUMNS, PAGE_ROW, PAGE_UPSERT,
+    REVISIT_FAILURE_CLEARED,
 };
 use super::link_counts::LinkCounts;
 use super::{rfc3339, unix_ms, Admission};
@@ -223,7 +224,10 @@ unsafe fn statements(
         )?;
         for_each_row(
             db,
-            "UPDATE pages SET fetched_at = ?1, elapsed_ms = ?2 WHERE id = ?3",
+            &format!(
+                "UPDATE pages SET fetched_at = ?1, elapsed_ms = ?2, {REVISIT_FAILURE_CLEARED}
+                 WHERE id = ?3"
+            ),
             "recording unchanged pages",
             &sorted.unchanged,
             |update, p| {
@@ -231,6 +235,18 @@ unsafe fn statements(
                 update.bind_text(1, Some(&fetched_at))?;
                 update.bind_i64(2, i64::try_from(p.elapsed_ms).unwrap_or(i64::MAX))?;
                 update.bind_i64(3, p.job.id)?;
+                update.run()
+            },
+        )?;
+        for_each_row(
+            db,
+            &format!("UPDATE pages SET ({FAILED_REVISIT_ROW}) = (?1, ?2, ?3, ?4) WHERE id = ?5"),
+            "recording failed revisits",
+            &sorted.failed_revisits,
+            |update, p| {
+                let failed_at = rfc3339(p.fetched_at);
+                update.bind_row(&failed_revisit_row(p, &failed_at))?;
+                update.bind_i64(5, p.job.id)?;
                 update.run()
             },
         )?;
@@ -242,7 +258,7 @@ unsafe fn statements(
             "finishing frontier rows",
             &sorted.visited,
             |update, p| {
-                let state = if p.status.is_none() { "failed" } else { "done" };
+                let state = if p.is_failure() { "failed" } else { "done" };
                 let interval = p
                     .recrawl_in
                     .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2));
@@ -590,6 +606,7 @@ mod tests {
             not_modified: false,
             changed: true,
             recrawl_in: None,
+            failed_revisit: false,
         }
     }
 

@@ -437,13 +437,25 @@ async fn changing_chains() -> super::site::TestSite {
 
 /// `final_url` of the page at `url` in `database` (one of [`both_backends`]).
 async fn final_url(database: &str, url: &str) -> Option<String> {
-    const SQL: &str = "SELECT final_url FROM pages WHERE url = $1";
+    let (final_url,): (Option<String>,) =
+        one_row(database, "SELECT final_url FROM pages WHERE url = $1", url).await;
+    final_url
+}
+
+/// The one row `sql` finds for `url` (its `$1`) in `database` (one of [`both_backends`]).
+async fn one_row<T>(database: &str, sql: &'static str, url: &str) -> T
+where
+    T: Send
+        + Unpin
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>,
+{
     let database = database.trim_matches('"');
     if database.starts_with("postgres") {
         let pool = sqlx::PgPool::connect(database)
             .await
             .expect("open PostgreSQL");
-        sqlx::query_scalar(SQL).bind(url).fetch_one(&pool).await
+        sqlx::query_as(sql).bind(url).fetch_one(&pool).await
     } else {
         let options = SqliteConnectOptions::new()
             .filename(database)
@@ -451,7 +463,7 @@ async fn final_url(database: &str, url: &str) -> Option<String> {
         let pool = SqlitePool::connect_with(options)
             .await
             .expect("open SQLite");
-        sqlx::query_scalar(SQL).bind(url).fetch_one(&pool).await
+        sqlx::query_as(sql).bind(url).fetch_one(&pool).await
     }
     .expect("a page row")
 }
@@ -476,4 +488,116 @@ async fn a_shorter_recrawl_interval_holds_for_revisits_scheduled_before() {
         "each page is a second old: {summary}"
     );
     assert_eq!(site.count(&site.url(0, "/b")), 2);
+}
+
+/// A revisit that fails for now — a 503, a timeout — of a page stored with an answer
+/// leaves the page as stored (a site down for an hour must not wipe its titles and links
+/// from the results) and records the failure beside it; the next revisit answered replaces
+/// the page and clears the failure. A 404 is an answer, and replaces the page. On both
+/// backends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revisit_that_fails_for_now_keeps_the_page_as_stored() {
+    let harness = Harness::default();
+    let (_server, databases) = both_backends(
+        &harness,
+        "a_revisit_that_fails_for_now_keeps_the_page_as_stored (PostgreSQL half)",
+        "failed_revisit",
+    )
+    .await;
+    for database in databases {
+        let site = failing_for_a_visit().await;
+        let config = "[recrawl]\ninterval_s = 1\n[fetch]\ntimeout_ms = 400\n";
+        let crawl = || async {
+            let config = config_on(&harness, &database, &site.url(0, "/"), config);
+            pipecrawl::crawl(config, std::future::pending())
+                .await
+                .expect("the crawl succeeds");
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+        };
+        crawl().await;
+        crawl().await;
+        for (path, status, kind) in [("/a", Some(503), None), ("/b", None, Some("timeout"))] {
+            let title = format!("first {path}");
+            let (stored, failure) = page_state(&database, &site.url(0, path)).await;
+            assert_eq!(
+                stored,
+                (Some(200), Some(title), 1),
+                "{database}: {path} stays as its first visit stored it"
+            );
+            assert_eq!(
+                (failure.0, failure.1.as_deref(), failure.2.is_some()),
+                (status, kind, true),
+                "{database}: {path}'s failed revisit is recorded"
+            );
+        }
+        let (gone, failure) = page_state(&database, &site.url(0, "/gone")).await;
+        assert_eq!(gone, (Some(404), None, 0), "{database}: a 404 is an answer");
+        assert_eq!(failure, (None, None, None));
+
+        crawl().await;
+        for path in ["/a", "/b"] {
+            let (stored, failure) = page_state(&database, &site.url(0, path)).await;
+            assert_eq!(
+                (stored, failure),
+                (
+                    (Some(200), Some(format!("third {path}")), 0),
+                    (None, None, None)
+                ),
+                "{database}: {path} answered again"
+            );
+        }
+    }
+}
+
+/// `/a`, `/b` and `/gone` each link to `/leaf` at their first visit; at the second `/a`
+/// answers 503, `/b` too late and `/gone` 404; at the third `/a` and `/b` answer again.
+async fn failing_for_a_visit() -> super::site::TestSite {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        Resource::Html("<a href='/a'>a</a><a href='/b'>b</a><a href='/gone'>g</a>".into()),
+    );
+    let page = |title: &str| Resource::Html(format!("<title>{title}</title><a href='/leaf'>l</a>"));
+    let third = |path: &str| Resource::Html(format!("<title>third {path}</title>"));
+    let down = Resource::Status(503, "down".into());
+    b.add(
+        &h,
+        "/a",
+        Resource::Sequence(vec![page("first /a"), down, third("/a")]),
+    );
+    let late = Resource::Slow(Duration::from_secs(2), Box::new(page("late")));
+    b.add(
+        &h,
+        "/b",
+        Resource::Sequence(vec![page("first /b"), late, third("/b")]),
+    );
+    let gone = Resource::Status(404, "gone".into());
+    b.add(&h, "/gone", Resource::Sequence(vec![page("first"), gone]));
+    b.add(&h, "/leaf", Resource::Html("<title>Leaf</title>".into()));
+    b.start()
+}
+
+/// The page at `url` in `database`: its status, title and links counted, then its last
+/// failed revisit's status, error kind and time.
+async fn page_state(
+    database: &str,
+    url: &str,
+) -> (
+    (Option<i64>, Option<String>, i64),
+    (Option<i64>, Option<String>, Option<String>),
+) {
+    let (status, title, links, revisit_status, revisit_kind, revisit_at) = one_row(
+        database,
+        "SELECT status, title, (SELECT count(*) FROM links WHERE source_id = pages.id),
+                revisit_status, revisit_error_kind, revisit_failed_at
+         FROM pages WHERE url = $1",
+        url,
+    )
+    .await;
+    (
+        (status, title, links),
+        (revisit_status, revisit_kind, revisit_at),
+    )
 }
