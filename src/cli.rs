@@ -4,7 +4,7 @@ use std::fmt::Display;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
@@ -22,6 +22,23 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// A crawl's URLs that failed for now (a host down, a 5xx, a timeout) stay failed once
+/// their retries are spent; after the outage, this asks for them again.
+#[derive(Debug, Args)]
+pub struct RetryFailed {
+    /// Queue again, at the start, the URLs earlier runs stored as failing for now (no
+    /// answer, 5xx, 408, 429, a body cut off, robots.txt unavailable; a page whose
+    /// revisit failed too), each with its full `retry.max_attempts`.
+    #[arg(long)]
+    pub retry_failed: bool,
+}
+
+impl RetryFailed {
+    pub fn apply(&self, config: &mut pipecrawl::Config) {
+        config.retry.earlier_failures = self.retry_failed;
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Crawl until the frontier is empty or a limit is hit, then print a summary.
@@ -29,6 +46,8 @@ pub enum Command {
         /// The crawl's TOML config (see config/example.toml).
         #[arg(long, short)]
         config: PathBuf,
+        #[command(flatten)]
+        again: RetryFailed,
     },
     /// Run as a service: crawl, keep pages fresh, take seeds and commands over the admin
     /// API. SIGHUP reloads the config's seeds and scope; SIGINT/SIGTERM stop.
@@ -36,6 +55,8 @@ pub enum Command {
         /// The service's TOML config (see config/example.toml).
         #[arg(long, short)]
         config: PathBuf,
+        #[command(flatten)]
+        again: RetryFailed,
     },
     /// Ask a crawl's database a question (read-only): pages, links, search, broken links,
     /// most-linked pages, statistics, or any SQL.

@@ -203,6 +203,9 @@ pub struct RetryConfig {
     pub max_attempts: u32,
     pub base_delay: Duration,
     pub max_delay: Duration,
+    /// Set by `--retry-failed`, not a config key (in a config, every run would ask
+    /// again): URLs that failed for now in earlier runs are queued again at the start.
+    pub earlier_failures: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -988,6 +991,7 @@ impl RawConfig {
                 max_attempts: retry.max_attempts,
                 base_delay: Duration::from_millis(retry.base_delay_ms),
                 max_delay: Duration::from_millis(retry.max_delay_ms),
+                earlier_failures: false,
             },
             frontier: FrontierConfig {
                 window: self.frontier.window,

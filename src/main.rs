@@ -59,8 +59,9 @@ fn report(error: &anyhow::Error) -> String {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     match cli.command {
-        Command::Crawl { config } => {
+        Command::Crawl { config, again } => {
             let mut config = pipecrawl::Config::load(&config)?;
+            again.apply(&mut config);
             fdlimit::fit(&mut config);
             let database = config.storage.database.clone();
             let summary = runtime
@@ -69,8 +70,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             cli::print(summary);
             Ok(())
         }
-        Command::Serve { config: path } => {
+        Command::Serve {
+            config: path,
+            again,
+        } => {
             let mut config = pipecrawl::Config::load(&path)?;
+            again.apply(&mut config);
             fdlimit::fit(&mut config);
             let database = config.storage.database.clone();
             let summary = runtime

@@ -26,6 +26,12 @@ pub struct CrawlJob {
 }
 
 impl CrawlJob {
+    /// A visit the recrawl schedule made: its row keeps the interval that scheduled it. A
+    /// URL asked again after a failure (`--retry-failed`) has a page, and is not one.
+    pub fn is_revisit(&self) -> bool {
+        self.previous.as_ref().is_some_and(|p| p.interval.is_some())
+    }
+
     /// Depth 0 is a seed's, and a redirect keeps its depth: a seed, or where one
     /// redirected.
     pub fn is_seed_or_its_redirect(&self) -> bool {

@@ -127,6 +127,13 @@ async fn run(
     if due > 0 {
         tracing::info!(due, "pages due for a revisit are queued");
     }
+    if config.retry.earlier_failures {
+        let again = store.requeue_failures().await?;
+        tracing::info!(
+            again,
+            "URLs that failed for now in earlier runs are queued again"
+        );
+    }
     let known_seeds = store.seeds().await?;
     let network = Arc::new(NetworkPolicy::new(config.network_allow.clone()));
     network.trust(config.seeds.iter().chain(&known_seeds));

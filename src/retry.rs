@@ -89,6 +89,26 @@ pub fn is_transient(status: Option<u16>, error: Option<ErrorKind>) -> bool {
     }
 }
 
+/// The outcomes [`is_transient`] calls so, as SQL over `pages`: a condition on `status`
+/// and `error_kind` (for `--retry-failed`, which must ask again exactly what a retry
+/// would have).
+pub fn transient_condition() -> String {
+    let statuses: Vec<String> = (100..=599)
+        .filter(|s| is_transient(Some(*s), None))
+        .map(|s| s.to_string())
+        .collect();
+    let kinds: Vec<String> = ErrorKind::ALL
+        .into_iter()
+        .filter(|k| is_transient(None, Some(*k)))
+        .map(|k| format!("'{}'", k.as_str()))
+        .collect();
+    format!(
+        "(error_kind IN ({}) OR (error_kind IS NULL AND status IN ({})))",
+        kinds.join(", "),
+        statuses.join(", ")
+    )
+}
+
 /// A `Retry-After` value: delay-seconds or an HTTP date.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
@@ -108,6 +128,7 @@ mod tests {
             max_attempts: 4,
             base_delay: Duration::from_millis(1000),
             max_delay: Duration::from_secs(60),
+            earlier_failures: false,
         })
     }
 

@@ -714,8 +714,8 @@ impl Dispatcher {
 ///
 /// The scope may have narrowed since the rows were queued (a resumed crawl's config, a
 /// reload): those it now leaves out are never fetched, their rows failed with no page;
-/// a revisit it leaves out, or that the config no longer makes, is not made, its page
-/// left as stored. Done here, beside the lease, as the write may wait for the writer's
+/// a URL with a page it leaves out (a revisit, a failure asked again), or a revisit the
+/// config no longer makes, is not fetched, its page left as stored. Done here, beside the lease, as the write may wait for the writer's
 /// commit.
 async fn lease(
     store: &Store,
@@ -733,10 +733,10 @@ async fn lease(
         .await?;
     let taken = lease.jobs.len();
     let scope = scope.get();
-    let (jobs, left_out): (Vec<CrawlJob>, Vec<CrawlJob>) =
-        lease.jobs.into_iter().partition(|job| {
-            scope.keeps(job) && (job.previous.is_none() || recrawl.revisits(&job.url))
-        });
+    let (jobs, left_out): (Vec<CrawlJob>, Vec<CrawlJob>) = lease
+        .jobs
+        .into_iter()
+        .partition(|job| scope.keeps(job) && (!job.is_revisit() || recrawl.revisits(&job.url)));
     let (revisits, never_fetched): (Vec<CrawlJob>, Vec<CrawlJob>) =
         left_out.into_iter().partition(|job| job.previous.is_some());
     let ids = |jobs: Vec<CrawlJob>| -> Vec<i64> { jobs.iter().map(|job| job.id).collect() };

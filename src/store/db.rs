@@ -771,6 +771,24 @@ where
         tx.commit().await.doing("applying link counts")
     }
 
+    /// Puts URLs whose last outcome was a failure for now back in the queue, with their
+    /// attempts renewed (see [`crate::retry::transient_condition`]).
+    pub async fn requeue_failures(&self) -> Result<u64, Error> {
+        let failed = crate::retry::transient_condition();
+        // The condition is made of our own constants.
+        let again = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE frontier SET state = 'queued', not_before = 0, attempts = 0,
+                    recrawl_at = NULL, recrawl_interval_ms = NULL
+             WHERE state IN ('done', 'failed')
+               AND id IN (SELECT id FROM pages
+                          WHERE {failed} OR revisit_failed_at IS NOT NULL)"
+        )))
+        .execute(&self.pool)
+        .await
+        .doing("queueing earlier failures again")?;
+        Ok(DB::rows_affected(&again))
+    }
+
     /// Puts finished URLs whose revisit is due back in the queue.
     pub async fn requeue_due_recrawls(&self) -> Result<u64, Error> {
         let done = sqlx::query(

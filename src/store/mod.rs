@@ -363,6 +363,12 @@ impl Store {
         on_backend!(self, db => db.schedule_unscheduled_recrawls(policy).await)
     }
 
+    /// Puts URLs whose last outcome was a failure for now (what a retry would have asked
+    /// again, a failed revisit too) back in the queue with their attempts renewed.
+    pub async fn requeue_failures(&self) -> Result<u64, Error> {
+        on_backend!(self, db => db.requeue_failures().await)
+    }
+
     /// Puts finished URLs whose revisit is due back in the queue.
     pub async fn requeue_due_recrawls(&self) -> Result<u64, Error> {
         on_backend!(self, db => db.requeue_due_recrawls().await)

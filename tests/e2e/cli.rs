@@ -734,3 +734,72 @@ async fn a_signal_during_export_removes_its_partial_file_and_keeps_the_last_expo
         super::query::assert_only_the_earlier_export(&out_dir);
     }
 }
+
+/// A crawl's URLs that failed for now (a 503, a host that refused every connection) stay
+/// failed once their retries are spent, and running the crawl again fetches nothing;
+/// `--retry-failed` asks for them again after the outage, and for nothing that answered
+/// (a 404 is an answer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_failed_asks_again_for_what_failed_for_now_in_earlier_runs() {
+    let mut builder = SiteBuilder::bind(1).await;
+    let host = builder.authority(0);
+    builder.add(
+        &host,
+        "/",
+        Resource::Html("<a href='/flaky'>f</a><a href='/gone'>g</a>".into()),
+    );
+    let flaky = vec![
+        Resource::Status(503, "down".into()),
+        Resource::Html("<title>Back</title>".into()),
+    ];
+    builder.add(&host, "/flaky", Resource::Sequence(flaky));
+    builder.add(&host, "/gone", Resource::Status(404, "gone".into()));
+    let site = builder.start();
+    let refused = {
+        let listener = std::net::TcpListener::bind("127.0.0.9:0").expect("bind a port");
+        let port = listener.local_addr().expect("its address").port();
+        format!("http://127.0.0.9:{port}/")
+    };
+    let harness = Harness::default();
+    let seeds = [site.url(0, "/"), refused.clone()];
+    let config = harness.write_config(&harness.test_config_text(&seeds, ""));
+    let config = config.to_str().unwrap_or_default().to_owned();
+    let run = |extra: &'static [&'static str]| {
+        let config = config.clone();
+        async move {
+            let out = tokio::task::spawn_blocking(move || {
+                let mut args = vec!["crawl", "--config", &config];
+                args.extend(extra);
+                pipecrawl(&args)
+            })
+            .await
+            .expect("the binary ran");
+            assert!(out.status.success(), "{}", text(&out.stderr));
+            text(&out.stdout)
+        }
+    };
+
+    let first = run(&[]).await;
+    assert!(first.contains("crawled 4 pages"), "{first}");
+    let again = run(&[]).await;
+    assert!(again.contains("crawled 0 pages"), "{again}");
+    let retried = run(&["--retry-failed"]).await;
+    assert!(retried.contains("crawled 2 pages"), "{retried}");
+
+    let db = harness.db().await;
+    let flaky = db
+        .page(&site.url(0, "/flaky"))
+        .await
+        .expect("/flaky stored");
+    assert_eq!(
+        (flaky.status, flaky.title.as_deref()),
+        (Some(200), Some("Back"))
+    );
+    assert_eq!(
+        site.count(&site.url(0, "/gone")),
+        1,
+        "a 404 is not asked again"
+    );
+    let dead = db.page(&refused).await.expect("the refusing seed stored");
+    assert_eq!(dead.error_kind.as_deref(), Some("connect"), "still refused");
+}

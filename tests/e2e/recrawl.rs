@@ -601,3 +601,53 @@ async fn page_state(
         (revisit_status, revisit_kind, revisit_at),
     )
 }
+
+/// `--retry-failed` (`retry.earlier_failures` to the library) on both backends: a page
+/// that answered 503 once its retries ran out is asked again, and one that answered 404
+/// is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_from_earlier_runs_are_asked_again_when_told() {
+    let harness = Harness::default();
+    let (_server, databases) = both_backends(
+        &harness,
+        "failures_from_earlier_runs_are_asked_again_when_told (PostgreSQL half)",
+        "earlier_failures",
+    )
+    .await;
+    for database in databases {
+        let mut b = SiteBuilder::bind(1).await;
+        let h = b.authority(0);
+        b.add(
+            &h,
+            "/",
+            Resource::Html("<a href='/a'>a</a><a href='/b'>b</a>".into()),
+        );
+        let down = Resource::Status(503, "down".into());
+        let back = Resource::Html("<title>Back</title>".into());
+        b.add(&h, "/a", Resource::Sequence(vec![down, back]));
+        b.add(&h, "/b", Resource::Status(404, "gone".into()));
+        let site = b.start();
+        let config = || config_on(&harness, &database, &site.url(0, "/"), "");
+        pipecrawl::crawl(config(), std::future::pending())
+            .await
+            .expect("the first crawl succeeds");
+        let mut again = config();
+        again.retry.earlier_failures = true;
+        let summary = pipecrawl::crawl(again, std::future::pending())
+            .await
+            .expect("the second crawl succeeds");
+        assert_eq!(summary.tally.pages, 1, "{database}: /a only: {summary}");
+        let (status, title): (Option<i64>, Option<String>) = one_row(
+            &database,
+            "SELECT status, title FROM pages WHERE url = $1",
+            &site.url(0, "/a"),
+        )
+        .await;
+        assert_eq!((status, title.as_deref()), (Some(200), Some("Back")));
+        assert_eq!(
+            site.count(&site.url(0, "/b")),
+            1,
+            "{database}: a 404 is an answer"
+        );
+    }
+}
