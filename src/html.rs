@@ -10,8 +10,9 @@
 //!
 //! Of what the tree builder decides, this redoes what changes the answer: which elements
 //! hold text rather than markup (`<script>`, `<style>`, `<title>`, …, as with scripting on,
-//! so `<noscript>` too), which text is never shown, where a link's text ends, and SVG and
-//! MathML, where none of that applies and `<![CDATA[` is text.
+//! so `<noscript>` too), which text is never shown, where a link's text ends, what a
+//! `<template>` holds aside, and SVG and MathML, where none of that applies and
+//! `<![CDATA[` is text.
 
 use std::cell::RefCell;
 
@@ -103,6 +104,12 @@ struct ReadState {
     /// Inside an SVG `<title>` (hidden too): a tooltip on screen, but an inline icon's
     /// name, which names a link with no text as an image's alt does.
     icon_title: bool,
+    /// HTML `<template>` elements open. Their content is not the page's: a browser keeps
+    /// it aside for scripts, which fill in its placeholders (`<a href="/item/${id}">`),
+    /// and neither shows it nor follows its links. Only how it is tokenized is tracked.
+    /// A declarative shadow root's (`<template shadowrootmode="open">`, a web component
+    /// rendered on the server) is shown, so it is not counted.
+    templates: usize,
 }
 
 impl TokenSink for Reader {
@@ -116,6 +123,7 @@ impl TokenSink for Reader {
                 return state.start_tag(tag, &mut page);
             }
             Token::TagToken(tag) => state.end_tag(&tag, &mut page),
+            Token::CharacterTokens(_) if state.templates > 0 => {}
             Token::CharacterTokens(text) => {
                 if state.in_title {
                     if let Some(title) = &mut page.title {
@@ -155,7 +163,61 @@ impl ReadState {
         if self.foreign > 0 && breaks_out_of_foreign(name, &attr) {
             self.foreign = 0;
         }
-        self.breaks_text(name, page);
+        if name == "template" && self.foreign == 0 && (self.templates > 0 || !shadow_root(&attr)) {
+            self.templates += 1;
+        }
+        let inert = self.templates > 0;
+        if !inert {
+            self.breaks_text(name, page);
+            self.read_start_tag(name, &attr, page);
+        }
+        match name {
+            "svg" | "math" if !tag.self_closing => self.foreign += 1,
+            "foreignobject" if self.foreign > 0 && !tag.self_closing => {
+                self.island = self.foreign;
+                self.foreign = 0;
+            }
+            _ => {}
+        }
+        if self.foreign > 0 {
+            // Its text is not markup here, so it ends at its end tag as in HTML.
+            if !tag.self_closing && is_hidden_in_svg(name) {
+                self.hidden = true;
+                self.icon_title = name == "title";
+                if let (true, false, Some(anchor)) = (self.icon_title, inert, self.open_link(page))
+                {
+                    anchor.image_alts.push(' ');
+                }
+            }
+            return TokenSinkResult::Continue;
+        }
+        self.hidden = is_hidden(name);
+        self.icon_title = false;
+        match name {
+            "title" => {
+                if page.title.is_none() && !inert {
+                    page.title = Some(String::new());
+                    self.in_title = true;
+                }
+                TokenSinkResult::RawData(RawKind::Rcdata)
+            }
+            "textarea" => TokenSinkResult::RawData(RawKind::Rcdata),
+            "script" => TokenSinkResult::RawData(RawKind::ScriptData),
+            "style" | "xmp" | "iframe" | "noembed" | "noframes" | "noscript" => {
+                TokenSinkResult::RawData(RawKind::Rawtext)
+            }
+            "plaintext" => TokenSinkResult::Plaintext,
+            _ => TokenSinkResult::Continue,
+        }
+    }
+
+    /// What a start tag outside any `<template>` adds to the page.
+    fn read_start_tag<'a>(
+        &mut self,
+        name: &str,
+        attr: &impl Fn(&str) -> Option<&'a str>,
+        page: &mut PageElements,
+    ) {
         match name {
             // A new link ends the one open, as the tree builder's adoption agency does.
             "a" => {
@@ -221,55 +283,25 @@ impl ReadState {
                     page.canonical_href = attr("href").map(str::to_owned);
                 }
             }
-            "svg" | "math" if !tag.self_closing => self.foreign += 1,
-            "foreignobject" if self.foreign > 0 && !tag.self_closing => {
-                self.island = self.foreign;
-                self.foreign = 0;
-            }
             _ => {}
-        }
-        if self.foreign > 0 {
-            // Its text is not markup here, so it ends at its end tag as in HTML.
-            if !tag.self_closing && is_hidden_in_svg(name) {
-                self.hidden = true;
-                self.icon_title = name == "title";
-                if let (true, Some(anchor)) = (self.icon_title, self.open_link(page)) {
-                    anchor.image_alts.push(' ');
-                }
-            }
-            return TokenSinkResult::Continue;
-        }
-        self.hidden = is_hidden(name);
-        self.icon_title = false;
-        match name {
-            "title" => {
-                if page.title.is_none() {
-                    page.title = Some(String::new());
-                    self.in_title = true;
-                }
-                TokenSinkResult::RawData(RawKind::Rcdata)
-            }
-            "textarea" => TokenSinkResult::RawData(RawKind::Rcdata),
-            "script" => TokenSinkResult::RawData(RawKind::ScriptData),
-            "style" | "xmp" | "iframe" | "noembed" | "noframes" | "noscript" => {
-                TokenSinkResult::RawData(RawKind::Rawtext)
-            }
-            "plaintext" => TokenSinkResult::Plaintext,
-            _ => TokenSinkResult::Continue,
         }
     }
 
     fn end_tag(&mut self, tag: &Tag, page: &mut PageElements) {
         let name = &*tag.name;
         match name {
-            "a" => self.open_anchor = None,
-            "title" => self.in_title = false,
             "svg" | "math" => self.foreign = self.foreign.saturating_sub(1),
             "foreignobject" if self.foreign == 0 => {
                 self.foreign = self.island;
                 self.island = 0;
             }
             "br" | "p" => self.foreign = 0,
+            "template" if self.foreign == 0 => {
+                self.templates = self.templates.saturating_sub(1);
+            }
+            _ if self.templates > 0 => {}
+            "a" => self.open_anchor = None,
+            "title" => self.in_title = false,
             "td" | "th" | "tr" | "caption" => self.end_cell(),
             "table" => {
                 self.end_cell();
@@ -281,7 +313,9 @@ impl ReadState {
         // SVG's end at theirs, or with the SVG around them.
         self.hidden &= self.foreign > 0 && !is_hidden_in_svg(name);
         self.icon_title &= self.hidden;
-        self.breaks_text(name, page);
+        if self.templates == 0 {
+            self.breaks_text(name, page);
+        }
     }
 
     /// The link whose text is being read.
@@ -306,6 +340,16 @@ impl ReadState {
             anchor.text.push(' ');
         }
     }
+}
+
+/// Whether a `<template>` is a declarative shadow root, whose content the browser shows
+/// in its parent's place.
+fn shadow_root<'a>(attr: &impl Fn(&str) -> Option<&'a str>) -> bool {
+    attr("shadowrootmode").is_some_and(|mode| {
+        ["open", "closed"]
+            .iter()
+            .any(|m| mode.eq_ignore_ascii_case(m))
+    })
 }
 
 fn anchor(href: Option<&str>, rel: Option<&str>) -> Option<Anchor> {
@@ -713,5 +757,49 @@ mod tests {
         assert_eq!(page.title.as_deref(), Some("Page"));
         assert_eq!(texts(&page), [("/node", "Node"), ("/x", " in out")]);
         assert_eq!(page.anchors[1].image_alts, " tip");
+    }
+
+    /// A `<template>`'s content is not part of the page: a browser neither shows it nor
+    /// follows its links, and scripts fill it in (`<a href="/item/${id}">${name}</a>`).
+    /// Its title, links, base and robots tags are not the page's; a link open around it
+    /// goes on after it.
+    #[test]
+    fn a_templates_content_is_not_the_pages() {
+        let page = read_page(
+            "<head><template><title>Row</title><base href='http://o.test/'>\
+             <meta name=robots content=noindex><link rel=canonical href='/tpl'>\
+             <meta http-equiv=refresh content='0;url=/tpl'></template><title>Page</title></head>\
+             <a href='/x'>one<template><a href='/item/${id}'>${name}</a><template>\
+             <a href='/nested'>n</a></template><td>cell</td></template>two</a>\
+             <a href='/after'><template><script>go()</script></template>after</a>\
+             <svg><template><a href='/svg'>svg</a></template></svg>",
+            None,
+        );
+        assert_eq!(page.title.as_deref(), Some("Page"));
+        assert_eq!(page.base_href, None);
+        assert!(page.meta_robots.is_empty());
+        assert_eq!(page.canonical_href, None);
+        assert_eq!(
+            texts(&page),
+            [("/x", "onetwo"), ("/after", "after"), ("/svg", "svg")]
+        );
+    }
+
+    /// A declarative shadow root (`<template shadowrootmode>`, a web component rendered
+    /// on the server) is shown where its parent is: its links are the page's. One inside
+    /// an ordinary template is kept aside with it.
+    #[test]
+    fn a_declarative_shadow_roots_links_are_the_pages() {
+        let page = read_page(
+            "<site-nav><template shadowrootmode='open'><a href='/docs'>Docs</a>\
+             <template><a href='/tpl'>t</a></template><a href='/blog'>Blog</a></template>\
+             </site-nav><template><div><template shadowrootmode=closed>\
+             <a href='/aside'>a</a></template></div></template><a href='/end'>end</a>",
+            None,
+        );
+        assert_eq!(
+            texts(&page),
+            [("/docs", "Docs"), ("/blog", "Blog"), ("/end", "end")]
+        );
     }
 }
