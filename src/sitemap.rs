@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::io::Read;
 
-use flate2::read::GzDecoder;
+use flate2::bufread::GzDecoder;
 use quick_xml::events::Event;
 use quick_xml::Reader;
 use url::Url;
@@ -34,12 +34,9 @@ pub struct Sitemap {
 /// Reads a sitemap body; entries that are not http(s) URLs are skipped.
 pub fn parse(body: &[u8]) -> Sitemap {
     let mut gzip_error = None;
-    let text = if body.starts_with(&[0x1f, 0x8b]) {
-        // On an error, what was decompressed before it is in `out`.
+    let text = if body.starts_with(&GZIP_MAGIC) {
         let mut out = Vec::new();
-        gzip_error = GzDecoder::new(body)
-            .take(MAX_UNCOMPRESSED)
-            .read_to_end(&mut out)
+        gzip_error = gunzip(body, &mut out)
             .err()
             .map(|e| format!("the gzipped sitemap does not decompress: {e}"));
         match String::from_utf8(out) {
@@ -67,6 +64,26 @@ pub fn parse(body: &[u8]) -> Sitemap {
     };
     sitemap.error = gzip_error.or(sitemap.error);
     sitemap
+}
+
+/// How a gzip member starts.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Decompresses every member of a gzip file into `out`, up to [`MAX_UNCOMPRESSED`]
+/// bytes in all: a file written in parts (`gzip -c part >> sitemap.gz`, a block
+/// compressor) is a series of members (RFC 1952), which `zcat` reads as one text. Bytes
+/// after the last member that start none (a server's zero padding) are ignored, as
+/// `gzip` does. On an error, what was decompressed before it is in `out`.
+fn gunzip(body: &[u8], out: &mut Vec<u8>) -> std::io::Result<()> {
+    let cap = usize::try_from(MAX_UNCOMPRESSED).unwrap_or(usize::MAX);
+    let mut rest = body;
+    while rest.starts_with(&GZIP_MAGIC) && out.len() < cap {
+        let room = u64::try_from(cap - out.len()).unwrap_or(u64::MAX);
+        let mut member = GzDecoder::new(rest);
+        (&mut member).take(room).read_to_end(out)?;
+        rest = member.into_inner();
+    }
+    Ok(())
 }
 
 /// `bytes` as text, U+FFFD in place of what is not UTF-8, at most [`MAX_UNCOMPRESSED`]
@@ -366,5 +383,26 @@ mod tests {
             parse(text.as_bytes()).pages,
             urls(&["http://h/1", "http://h/2"])
         );
+    }
+
+    /// A gzip file is a series of members (RFC 1952), as a sitemap written in parts
+    /// (`gzip -c part >> sitemap.gz`, block compressors such as bgzip) is; `zcat` reads
+    /// them all, and so must the crawl.
+    #[test]
+    fn every_member_of_a_gzip_file_is_read() {
+        let mut body = Vec::new();
+        for part in [
+            "<?xml version=\"1.0\"?><urlset><url><loc>http://h/1</loc></url>",
+            "<url><loc>http://h/2</loc></url></urlset>",
+        ] {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            gz.write_all(part.as_bytes()).unwrap();
+            body.extend(gz.finish().unwrap());
+        }
+        let s = parse(&body);
+        assert_eq!(s.pages, urls(&["http://h/1", "http://h/2"]));
+        assert_eq!(s.error, None);
+        body.extend_from_slice(&[0; 16]);
+        assert_eq!(parse(&body), s, "zero padding after the members is not one");
     }
 }
