@@ -66,6 +66,9 @@ pub struct LinkRules {
     /// benchmark's throughput crawl. Every URL it admits is in a record on its way to
     /// the writer, which commits all records before it stops.
     pub seen: Arc<Mutex<SeenUrls>>,
+    /// The product token of `fetch.user_agent`: the name an `X-Robots-Tag` line
+    /// addresses this crawler by (`acmebot: noindex`).
+    pub agent: Arc<str>,
 }
 
 struct ParseWorker {
@@ -161,7 +164,7 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
                 &mut record,
                 body,
                 (f.x_robots_tag.as_deref(), f.refresh.as_deref()),
-                &offer,
+                (&offer, &rules.agent),
             ),
             JobKind::Sitemap => parse_sitemap(&mut record, body, &offer),
         }
@@ -192,12 +195,13 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
     record
 }
 
-/// Reads a page's title and links, `headers` being its `X-Robots-Tag` and `Refresh`.
+/// Reads a page's title and links, `headers` being its `X-Robots-Tag` and `Refresh`, and
+/// `agent` the name its robots directives address this crawler by.
 fn parse_page(
     record: &mut PageRecord,
     body: &[u8],
     (x_robots_tag, refresh): (Option<&str>, Option<&str>),
-    offer: &Offer<'_>,
+    (offer, agent): (&Offer<'_>, &str),
 ) {
     let scope = offer.scope;
     if looks_binary(body, record.content_type.as_deref()) {
@@ -225,7 +229,7 @@ fn parse_page(
             .into_iter()
             .flatten()
         {
-            let (noindex, nofollow) = robots_directives(directives);
+            let (noindex, nofollow) = robots_directives(directives, agent);
             record.noindex |= noindex;
             record.nofollow |= nofollow;
         }
@@ -287,8 +291,8 @@ fn parse_sitemap(record: &mut PageRecord, body: &[u8], offer: &Offer<'_>) {
 /// `noindex` / `nofollow` in a robots meta tag or header (`none` is both). A header
 /// addressed to one crawler (`googlebot: noindex, nofollow`) is for that crawler only, up
 /// to the next crawler's name or the end of its line (header lines come joined by `\n`):
-/// the directives after a name are all its own.
-fn robots_directives(value: &str) -> (bool, bool) {
+/// the directives after a name are all its own. This crawler's name is `agent`.
+fn robots_directives(value: &str, agent: &str) -> (bool, bool) {
     /// Directives written `name: value`, which name no crawler.
     const VALUED: [&str; 4] = [
         "max-snippet",
@@ -302,10 +306,10 @@ fn robots_directives(value: &str) -> (bool, bool) {
         for part in line.split(',') {
             let part = part.trim();
             let directive = match part.split_once(':') {
-                Some((agent, rest))
-                    if !VALUED.iter().any(|v| agent.trim().eq_ignore_ascii_case(v)) =>
+                Some((name, rest))
+                    if !VALUED.iter().any(|v| name.trim().eq_ignore_ascii_case(v)) =>
                 {
-                    ours = agent.trim().eq_ignore_ascii_case("pipecrawl");
+                    ours = name.trim().eq_ignore_ascii_case(agent);
                     rest.trim()
                 }
                 _ => part,
@@ -741,36 +745,28 @@ mod tests {
         );
     }
 
+    fn directives(value: &str) -> (bool, bool) {
+        robots_directives(value, "pipecrawl")
+    }
+
     #[test]
     fn robots_directives_are_understood() {
-        assert_eq!(robots_directives("noindex, follow"), (true, false));
-        assert_eq!(robots_directives("NONE"), (true, true));
-        assert_eq!(robots_directives("googlebot: nofollow"), (false, false));
-        assert_eq!(robots_directives("pipecrawl: nofollow"), (false, true));
+        assert_eq!(directives("noindex, follow"), (true, false));
+        assert_eq!(directives("NONE"), (true, true));
+        assert_eq!(directives("googlebot: nofollow"), (false, false));
+        assert_eq!(directives("pipecrawl: nofollow"), (false, true));
         assert_eq!(
-            robots_directives("unavailable_after: 25 Jun 2010 15:00:00 PST"),
+            directives("unavailable_after: 25 Jun 2010 15:00:00 PST"),
             (false, false)
         );
+        assert_eq!(directives("otherbot: noindex, nofollow"), (false, false));
+        assert_eq!(directives("noindex, otherbot: nofollow"), (true, false));
         assert_eq!(
-            robots_directives("otherbot: noindex, nofollow"),
-            (false, false)
-        );
-        assert_eq!(
-            robots_directives("noindex, otherbot: nofollow"),
+            directives("otherbot: nofollow, pipecrawl: noindex"),
             (true, false)
         );
-        assert_eq!(
-            robots_directives("otherbot: nofollow, pipecrawl: noindex"),
-            (true, false)
-        );
-        assert_eq!(
-            robots_directives("max-snippet: 20, nofollow"),
-            (false, true)
-        );
-        assert_eq!(
-            robots_directives("googlebot: noindex\nnofollow"),
-            (false, true)
-        );
+        assert_eq!(directives("max-snippet: 20, nofollow"), (false, true));
+        assert_eq!(directives("googlebot: noindex\nnofollow"), (false, true));
     }
 
     fn rules() -> LinkRules {
@@ -779,6 +775,7 @@ mod tests {
             scope: SharedScope::new(Scope::new(&config, &[])),
             recrawl: RecrawlPolicy::new(&config.recrawl),
             seen: Arc::new(Mutex::new(SeenUrls::new(1000))),
+            agent: Arc::from("pipecrawl"),
         }
     }
 

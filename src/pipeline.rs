@@ -33,7 +33,7 @@ use crate::politeness::{HostGate, Politeness};
 use crate::progress::Reporter;
 use crate::recrawl::RecrawlPolicy;
 use crate::retry::RetryPolicy;
-use crate::robots::RobotsCache;
+use crate::robots::{self, RobotsCache};
 use crate::scope::{Scope, SharedScope};
 use crate::stages::{Queues, Stages};
 use crate::store::writer::StoreWriter;
@@ -229,6 +229,7 @@ async fn run(
             scope: scope.clone(),
             recrawl: recrawl.clone(),
             seen: Arc::new(Mutex::new(SeenUrls::new(config.frontier.seen_cache))),
+            agent: Arc::from(robots::product_token(&config.fetch.user_agent)),
         },
         &stages,
     )

@@ -451,8 +451,9 @@ async fn read_body(response: &mut Response, min_rate: MinRate) -> Result<Vec<u8>
     Ok(body)
 }
 
-/// `pipecrawl/0.1 (+https://…)` → `pipecrawl`: robots.txt groups name the product token.
-fn product_token(user_agent: &str) -> &str {
+/// `pipecrawl/0.1 (+https://…)` → `pipecrawl`: robots.txt groups and `X-Robots-Tag`
+/// lines name the product token.
+pub(crate) fn product_token(user_agent: &str) -> &str {
     user_agent
         .split(|c: char| c == '/' || c.is_whitespace())
         .next()

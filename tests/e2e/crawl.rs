@@ -665,3 +665,44 @@ async fn a_crawl_widened_again_fetches_what_its_narrower_scope_left_out() {
         "a nofollow link was followed"
     );
 }
+
+/// An `X-Robots-Tag` line addressed to a crawler by name is for the crawler whose user
+/// agent's product token it is: with `fetch.user_agent = "AcmeBot/2.0 …"` that is
+/// `acmebot:`, not `pipecrawl:`, which names another crawler now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_x_robots_tag_addressed_by_name_follows_the_configured_user_agent() {
+    let tagged = |tag: &str, child: &str| {
+        Resource::WithHeaders(
+            vec![("X-Robots-Tag".into(), tag.into())],
+            Box::new(Resource::Html(format!("<a href='{child}'>child</a>"))),
+        )
+    };
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        Resource::Html("<a href='/ours'>ours</a><a href='/theirs'>theirs</a>".into()),
+    );
+    b.add(&h, "/ours", tagged("acmebot: nofollow", "/ours-child"));
+    b.add(
+        &h,
+        "/theirs",
+        tagged("pipecrawl: nofollow", "/theirs-child"),
+    );
+    for child in ["/ours-child", "/theirs-child"] {
+        b.add(&h, child, Resource::Html("<title>child</title>".into()));
+    }
+    let site = b.start();
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[site.url(0, "/")],
+            "[fetch]\nuser_agent = \"AcmeBot/2.0 (+https://acme.test/bot)\"\n",
+        )
+        .await;
+    let fetched = |path: &str| site.count(&site.url(0, path));
+    let counts = [fetched("/ours-child"), fetched("/theirs-child")];
+    // Ours obeyed, another crawler's not.
+    assert_eq!(counts, [0, 1], "requests of the two nofollow pages' links");
+}
