@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
-use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8, WINDOWS_1252};
+use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8, WINDOWS_1252, X_USER_DEFINED};
 use regex::bytes::Regex;
 
 /// How far into the body a `<meta>` declaration is always looked for (the HTML spec's
@@ -27,9 +27,16 @@ static HEAD_END: LazyLock<Regex> = LazyLock::new(|| {
         .unwrap_or_else(|e| panic!("the end-of-head pattern is a constant: {e}"))
 });
 
-static META_CHARSET: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"(?i-u)<meta[^>]*?charset\s*=\s*["']?\s*([a-z0-9_:.\-]+)"#)
-        .unwrap_or_else(|e| panic!("the meta charset pattern is a constant: {e}"))
+/// A `<meta>` tag; a `>` inside a quoted value does not end it.
+static META_TAG: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?i-u)<meta[\s/](?:"[^"]*"|'[^']*'|[^"'>])*"#)
+        .unwrap_or_else(|e| panic!("the meta tag pattern is a constant: {e}"))
+});
+
+/// One attribute of a tag: its name, and its value double-quoted, single-quoted or bare.
+static ATTRIBUTE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?-u)([^\s"'>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]*)))?"#)
+        .unwrap_or_else(|e| panic!("the attribute pattern is a constant: {e}"))
 });
 
 /// A body as text, with the encoding it was read in.
@@ -86,15 +93,86 @@ fn from_content_type(content_type: &str) -> Option<&'static Encoding> {
 
 fn from_meta(body: &[u8]) -> Option<&'static Encoding> {
     let head = outside_comments(&body[..head_len(body)]);
-    let caps = META_CHARSET.captures(&head)?;
-    let encoding = Encoding::for_label(caps.get(1)?.as_bytes())?;
+    let encoding = META_TAG
+        .find_iter(&head)
+        .find_map(|tag| meta_declares(tag.as_bytes()))?;
     // A body that reached here has no BOM, so a declared UTF-16 cannot be right; the HTML
-    // spec reads such pages as UTF-8.
+    // spec reads such pages as UTF-8, and `x-user-defined` (a font hack) as windows-1252.
     Some(if encoding == UTF_16LE || encoding == UTF_16BE {
         UTF_8
+    } else if encoding == X_USER_DEFINED {
+        WINDOWS_1252
     } else {
         encoding
     })
+}
+
+/// The encoding a `<meta>` tag declares, as the HTML standard's prescan reads it: its
+/// `charset`, else the charset in the `content` of an `http-equiv="content-type"`. Other
+/// metas' text (a description that mentions "charset=utf-8") declares nothing, and a
+/// label no browser knows (`utf8mb4`, a template's `{charset}`) leaves the decision to
+/// the next `<meta>`.
+fn meta_declares(tag: &[u8]) -> Option<&'static Encoding> {
+    let (mut pragma, mut charset, mut content) = (false, None, None);
+    for attr in ATTRIBUTE.captures_iter(tag.get(b"<meta".len()..)?) {
+        let Some(name) = attr.get(1).map(|n| n.as_bytes()) else {
+            continue;
+        };
+        // A bare value runs up to a space or `>`, so `<meta charset=utf-8/>` would say
+        // `utf-8/`: the slash closes the tag, as its author meant.
+        let bare = attr.get(4).map(|v| v.as_bytes());
+        let value = match (attr.get(2).or(attr.get(3)), bare) {
+            (Some(quoted), _) => quoted.as_bytes(),
+            (None, Some(bare)) => bare.strip_suffix(b"/").unwrap_or(bare),
+            (None, None) => b"",
+        };
+        if name.eq_ignore_ascii_case(b"http-equiv") {
+            pragma |= value.eq_ignore_ascii_case(b"content-type");
+        } else if name.eq_ignore_ascii_case(b"charset") {
+            charset.get_or_insert(value);
+        } else if name.eq_ignore_ascii_case(b"content") {
+            content.get_or_insert(value);
+        }
+    }
+    match (charset, content) {
+        (Some(label), _) => Encoding::for_label(label),
+        (None, Some(content)) if pragma => {
+            charset_in_content(content).and_then(Encoding::for_label)
+        }
+        _ => None,
+    }
+}
+
+/// The label in a `content="text/html; charset=…"`, as the HTML standard extracts it.
+fn charset_in_content(content: &[u8]) -> Option<&[u8]> {
+    const CHARSET: &[u8] = b"charset";
+    let mut rest = content;
+    loop {
+        let at = rest
+            .windows(CHARSET.len())
+            .position(|w| w.eq_ignore_ascii_case(CHARSET))?;
+        rest = &rest[at + CHARSET.len()..];
+        let Some(value) = rest.trim_ascii_start().strip_prefix(b"=") else {
+            continue;
+        };
+        let value = value.trim_ascii_start();
+        return match value.first() {
+            Some(&quote @ (b'"' | b'\'')) => {
+                let quoted = &value[1..];
+                quoted
+                    .iter()
+                    .position(|&c| c == quote)
+                    .map(|end| &quoted[..end])
+            }
+            _ => {
+                let end = value
+                    .iter()
+                    .position(|c| c.is_ascii_whitespace() || *c == b';')
+                    .unwrap_or(value.len());
+                (end > 0).then(|| &value[..end])
+            }
+        };
+    }
 }
 
 /// How much of `body` may declare its encoding: the prescan's bytes, or up to where the
@@ -219,5 +297,37 @@ mod tests {
         let cut = &page[..page.len() - 10];
         assert!(std::str::from_utf8(cut).is_err(), "cut inside a character");
         assert_eq!(decode(cut, Some("text/html")), "<title>Café – 日本\u{fffd}");
+    }
+
+    /// As the HTML standard's prescan reads a `<meta>`: its `charset`, or the charset in
+    /// the `content` of an `http-equiv="content-type"`; a label no browser knows leaves
+    /// the next `<meta>` to decide, and other metas' words (a description that says
+    /// "charset=utf-8") declare nothing.
+    #[test]
+    fn only_a_meta_declaring_a_known_charset_decides() {
+        for head in [
+            "<meta name=description content='Set charset=utf-8 in your editor'>",
+            "<meta property='og:title' content=\"charset=utf-8\"><meta content='text/html; charset=utf-8'>",
+        ] {
+            let mut body = head.as_bytes().to_vec();
+            body.extend_from_slice(b"<title>caf\xe9</title>");
+            assert!(decode(&body, None).ends_with("caf\u{e9}</title>"), "{head}");
+        }
+        for head in [
+            "<meta charset='utf8mb4'><meta charset=iso-8859-2>",
+            "<meta http-equiv='Content-Type' content='text/html; charset={charset}'>\
+             <meta http-equiv=content-type content='text/html; charset=iso-8859-2'>",
+            "<meta content='a > b' name=x><meta charset=\"iso-8859-2\">",
+            "<meta charset=iso-8859-2/>",
+        ] {
+            let mut body = head.as_bytes().to_vec();
+            body.extend_from_slice(b"<title>\xb1</title>");
+            assert!(
+                decode(&body, None).ends_with("<title>\u{105}</title>"),
+                "{head}"
+            );
+        }
+        let user_defined = b"<meta charset=x-user-defined><title>\x80</title>";
+        assert!(decode(user_defined, None).ends_with("<title>\u{20ac}</title>"));
     }
 }
