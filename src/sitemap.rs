@@ -167,14 +167,7 @@ fn parse_xml(text: &str) -> Sitemap {
                 if let Some(loc) = loc.as_mut() {
                     match r.resolve_char_ref() {
                         Ok(Some(c)) => loc.push(c),
-                        _ => loc.push_str(match &*r {
-                            "amp" => "&",
-                            "lt" => "<",
-                            "gt" => ">",
-                            "quot" => "\"",
-                            "apos" => "'",
-                            _ => "",
-                        }),
+                        _ => push_entity(loc, &r),
                     }
                 }
             }
@@ -200,6 +193,37 @@ fn parse_xml(text: &str) -> Sitemap {
         }
     }
     out
+}
+
+/// Appends what the entity `&name;` stands for: XML's five (the common case, without a
+/// look-up), and the HTML names a generator that escaped its URLs for HTML writes (PHP's
+/// `htmlentities`: `&eacute;`), which XML leaves undefined. Any other is kept as written: dropped, it made another
+/// URL of the entry (`/caf&eacute;` was `/caf`).
+fn push_entity(text: &mut String, name: &str) {
+    let xml = match name {
+        "amp" => Some('&'),
+        "lt" => Some('<'),
+        "gt" => Some('>'),
+        "quot" => Some('"'),
+        "apos" => Some('\''),
+        _ => None,
+    };
+    if let Some(c) = xml {
+        text.push(c);
+        return;
+    }
+    let found = html5ever::data::NAMED_ENTITIES.get(format!("{name};").as_str());
+    match found.map(|&(first, second)| (char::from_u32(first), char::from_u32(second))) {
+        Some((Some(first), second)) if first != '\0' => {
+            text.push(first);
+            text.extend(second.filter(|&c| c != '\0'));
+        }
+        _ => {
+            text.push('&');
+            text.push_str(name);
+            text.push(';');
+        }
+    }
 }
 
 /// `text` with each `&` that starts no reference written `&amp;`, as lenient readers
@@ -404,5 +428,25 @@ mod tests {
         assert_eq!(s.error, None);
         body.extend_from_slice(&[0; 16]);
         assert_eq!(parse(&body), s, "zero padding after the members is not one");
+    }
+
+    /// Generators that escape URLs for HTML (PHP's `htmlentities`) write `&eacute;`,
+    /// which XML does not define: it is the character HTML means by it, not nothing,
+    /// which made `/caf&eacute;` the page `/caf`. A name HTML does not know either is
+    /// kept as written.
+    #[test]
+    fn an_html_entity_in_a_loc_is_its_character() {
+        let xml = "<urlset><url><loc>http://h/caf&eacute;</loc></url>\
+            <url><loc>http://h/a?b=1&copy;</loc></url>\
+            <url><loc>http://h/q?x=1&unknown;</loc></url></urlset>";
+        let s = parse(xml.as_bytes());
+        assert_eq!(
+            s.pages,
+            urls(&[
+                "http://h/caf%C3%A9",
+                "http://h/a?b=1%C2%A9",
+                "http://h/q?x=1&unknown;"
+            ])
+        );
     }
 }
