@@ -247,7 +247,8 @@ impl ReadState {
                     image_alts: attr("alt").map(str::to_owned).unwrap_or_default(),
                     ..area
                 })),
-            "img" => {
+            // HTML reads `<image>` as `<img>`; in SVG (which `<img>` ends) it is SVG's.
+            "img" | "image" if self.foreign == 0 => {
                 let alt = attr("alt");
                 let open = self.open_link(page);
                 if let (Some(anchor), Some(alt)) = (open, alt) {
@@ -801,5 +802,18 @@ mod tests {
             texts(&page),
             [("/docs", "Docs"), ("/blog", "Blog"), ("/end", "end")]
         );
+    }
+
+    /// The HTML parser reads `<image>` as `<img>` (the standard's "don't ask" rule), so a
+    /// logo written that way names its link as any image does; in SVG it is SVG's image.
+    #[test]
+    fn an_image_tag_is_an_img() {
+        let page = read_page(
+            "<a href='/home'><image src='logo.png' alt='Home'></a>\
+             <a href='/svg'><svg><image href='i.png' alt='not html'/></svg></a>",
+            None,
+        );
+        assert_eq!(page.anchors[0].image_alts, " Home");
+        assert_eq!(page.anchors[1].image_alts, "");
     }
 }
