@@ -197,8 +197,8 @@ fn parse_xml(text: &str) -> Sitemap {
 
 /// Appends what the entity `&name;` stands for: XML's five (the common case, without a
 /// look-up), and the HTML names a generator that escaped its URLs for HTML writes (PHP's
-/// `htmlentities`: `&eacute;`), which XML leaves undefined. Any other is kept as written: dropped, it made another
-/// URL of the entry (`/caf&eacute;` was `/caf`).
+/// `htmlentities`: `&eacute;`), which XML leaves undefined. Any other is kept as
+/// written: dropped, it made another URL of the entry (`/caf&eacute;` was `/caf`).
 fn push_entity(text: &mut String, name: &str) {
     let xml = match name {
         "amp" => Some('&'),
