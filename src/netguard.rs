@@ -112,6 +112,7 @@ fn is_public(ip: IpAddr) -> bool {
                 || v4.is_documentation()
                 || a == 0
                 || (a == 100 && (64..128).contains(&b))
+                || (a == 192 && b == 0 && v4.octets()[2] == 0)
                 || (a == 198 && (b == 18 || b == 19))
                 || a >= 240)
         }
@@ -119,26 +120,36 @@ fn is_public(ip: IpAddr) -> bool {
             if let Some(v4) = embedded_v4(v6) {
                 return is_public(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            let [first, second, third, fourth, ..] = v6.segments();
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (first & 0xfe00) == 0xfc00
                 || (first & 0xffc0) == 0xfe80
                 || (first & 0xffc0) == 0xfec0
-                || first == 0x2001 && v6.segments()[1] == 0x0db8)
+                // Documentation: 2001:db8::/32, 3fff::/20.
+                || (first == 0x2001 && second == 0x0db8)
+                || (first & 0xfff0) == 0x3ff0
+                // IETF protocol assignments, 2001::/23: Teredo (2001::/32) tunnels to
+                // an IPv4 host behind a NAT, benchmarking, ORCHID.
+                || (first == 0x2001 && second < 0x0200)
+                // Local-use NAT64 (64:ff9b:1::/48), which translates to a network's own
+                // IPv4 addresses; discard-only (100::/64).
+                || (first == 0x64 && second == 0xff9b && third == 1)
+                || (first == 0x100 && second == 0 && third == 0 && fourth == 0))
         }
     }
 }
 
 /// The IPv4 address an IPv6 one leads to: mapped (`::ffff:a.b.c.d`), compatible
-/// (`::a.b.c.d`), NAT64 (`64:ff9b::a.b.c.d`) and 6to4 (`2002:aabb:ccdd::`) addresses
-/// reach the IPv4 host inside them, so they are as public as it is.
+/// (`::a.b.c.d`), translated (SIIT, `::ffff:0:a.b.c.d`), NAT64 (`64:ff9b::a.b.c.d`) and
+/// 6to4 (`2002:aabb:ccdd::`) addresses reach the IPv4 host inside them, so they are as
+/// public as it is.
 fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = v6.segments();
     let last = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
     match s {
-        [0, 0, 0, 0, 0, 0xffff | 0, ..] => Some(last(s[6], s[7])),
+        [0, 0, 0, 0, 0, 0xffff | 0, ..] | [0, 0, 0, 0, 0xffff, 0, ..] => Some(last(s[6], s[7])),
         [0x64, 0xff9b, 0, 0, 0, 0, ..] => Some(last(s[6], s[7])),
         [0x2002, hi, lo, ..] => Some(last(hi, lo)),
         _ => None,
@@ -210,6 +221,15 @@ mod tests {
             "64:ff9b::a9fe:a9fe",
             "2002:c0a8:101::1",
             "fec0::1",
+            "192.0.0.170",
+            "::ffff:0:7f00:1",
+            "::ffff:0:a9fe:a9fe",
+            "64:ff9b:1::a00:1",
+            "64:ff9b:1:a00:1::",
+            "2001:0:4136:e378:8000:63bf:f5ff:fffe",
+            "2001:2::1",
+            "3fff::1",
+            "100::1",
         ] {
             assert!(!policy.allows(ip(private)), "{private}");
         }
@@ -219,6 +239,9 @@ mod tests {
             "2606:4700::1111",
             "64:ff9b::101:101",
             "2002:101:101::1",
+            "::ffff:0:101:101",
+            "2001:4860:4860::8888",
+            "2a00:1450:4001::1",
         ] {
             assert!(policy.allows(ip(public)), "{public}");
         }
