@@ -63,7 +63,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let mut config = pipecrawl::Config::load(&config)?;
             again.apply(&mut config);
             fdlimit::fit(&mut config);
-            let database = config.storage.database.clone();
+            let database = pipecrawl::store::redacted(&config.storage.database);
             let summary = runtime
                 .block_on(async { pipecrawl::crawl(config, cli::shutdown_signal()).await })
                 .with_context(|| format!("the crawl into {database} stopped"))?;
@@ -77,7 +77,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let mut config = pipecrawl::Config::load(&path)?;
             again.apply(&mut config);
             fdlimit::fit(&mut config);
-            let database = config.storage.database.clone();
+            let database = pipecrawl::store::redacted(&config.storage.database);
             let summary = runtime
                 .block_on(async {
                     let reloads = cli::reload_on_hangup(path);

@@ -637,3 +637,42 @@ async fn a_second_node_with_a_live_nodes_id_is_refused() {
     let twice = cluster.requested_twice();
     assert!(twice.is_empty(), "requested more than once: {twice:?}");
 }
+
+/// The database URL carries the password of the crawl's PostgreSQL user; what a node says
+/// when it stops goes to terminals, logs and CI output, so it names the URL without it.
+#[test]
+fn a_node_that_cannot_reach_postgresql_keeps_the_password_out_of_its_error() {
+    const PASSWORD: &str = "s3cret-pw";
+    let dir = tempfile::tempdir().expect("a temp dir");
+    // A port nothing listens on: the node is refused at once.
+    let port = super::postgres::free_port();
+    let config = dir.path().join("node.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "seeds = [\"http://127.0.0.1:9/\"]\n\
+             [storage]\ndatabase = \"postgres://crawler:{PASSWORD}@127.0.0.1:{port}/crawl\"\n\
+             [admin]\nlisten = \"127.0.0.1:0\"\n"
+        ),
+    )
+    .expect("write the config");
+    for command in ["crawl", "serve"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+            .args([command, "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run pipecrawl");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{command}: {stderr}");
+        assert!(stderr.contains("Connection refused"), "{command}: {stderr}");
+        assert!(
+            !stderr.contains(PASSWORD),
+            "{command} printed the password: {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("postgres://crawler:***@127.0.0.1:{port}/crawl")),
+            "{command}: {stderr}"
+        );
+    }
+}
