@@ -23,8 +23,8 @@ pub enum Error {
     },
 
     #[error(
-        "{path} is not a pipecrawl database (it holds the tables {tables}): give a new file, \
-         or one a crawl wrote"
+        "{path} is not a pipecrawl database (it holds the tables {tables}): give a new file \
+         or PostgreSQL database, or one a crawl wrote"
     )]
     NotPipecrawl { path: PathBuf, tables: String },
 

@@ -143,8 +143,15 @@ async fn another_programs_tables(
     .fetch_all(&mut conn)
     .await?;
     conn.close().await?;
+    Ok(another_programs(tables))
+}
+
+/// The tables of a database, listed, when they are some but not pipecrawl's. Migrations
+/// make `_sqlx_migrations` before any other table, so a database a node is migrating
+/// right now counts as pipecrawl's.
+fn another_programs(tables: Vec<String>) -> Option<String> {
     let ours = tables.is_empty() || tables.iter().any(|t| t == "_sqlx_migrations");
-    Ok((!ours).then(|| tables.join(", ")))
+    (!ours).then(|| tables.join(", "))
 }
 
 impl Store {
@@ -157,13 +164,24 @@ impl Store {
         if is_postgres(database) {
             // The pool below retries a refused connection for as long as its acquire
             // timeout, minutes, saying nothing: one connection first says at once why
-            // the server cannot be reached.
-            PgConnection::connect(database)
-                .await
-                .map_err(failed)?
-                .close()
-                .await
-                .map_err(failed)?;
+            // the server cannot be reached. It also looks for another program's tables:
+            // a database URL copied from an application's config would get the crawl's
+            // tables, or fail halfway through the first migration on a name both use.
+            let mut first = PgConnection::connect(database).await.map_err(failed)?;
+            let tables: Vec<String> = sqlx::query_scalar(
+                "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() \
+                 ORDER BY tablename",
+            )
+            .fetch_all(&mut first)
+            .await
+            .map_err(failed)?;
+            first.close().await.map_err(failed)?;
+            if let Some(tables) = another_programs(tables) {
+                return Err(Error::NotPipecrawl {
+                    path: PathBuf::from(redacted(database)),
+                    tables,
+                });
+            }
             // The writer, the dispatcher, the lease renewer, robots.txt lookups and the
             // admin API each hold at most one connection at a time.
             let pool = PgPoolOptions::new()

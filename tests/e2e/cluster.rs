@@ -638,6 +638,16 @@ async fn a_second_node_with_a_live_nodes_id_is_refused() {
     assert!(twice.is_empty(), "requested more than once: {twice:?}");
 }
 
+/// Runs `pipecrawl {command} --config {config}` until it exits.
+fn run_to_the_end(command: &str, config: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+        .args([command, "--config"])
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run pipecrawl")
+}
+
 /// The database URL carries the password of the crawl's PostgreSQL user; what a node says
 /// when it stops goes to terminals, logs and CI output, so it names the URL without it.
 #[test]
@@ -657,12 +667,7 @@ fn a_node_that_cannot_reach_postgresql_keeps_the_password_out_of_its_error() {
     )
     .expect("write the config");
     for command in ["crawl", "serve"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
-            .args([command, "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "warn")
-            .output()
-            .expect("run pipecrawl");
+        let out = run_to_the_end(command, &config);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{command}: {stderr}");
         assert!(stderr.contains("Connection refused"), "{command}: {stderr}");
@@ -674,5 +679,49 @@ fn a_node_that_cannot_reach_postgresql_keeps_the_password_out_of_its_error() {
             stderr.contains(&format!("postgres://crawler:***@127.0.0.1:{port}/crawl")),
             "{command}: {stderr}"
         );
+    }
+}
+
+/// `storage.database` pointed by mistake at another program's PostgreSQL database (the
+/// URL of an application's own database, copied from its config): the node must refuse
+/// it, as it refuses another program's SQLite file, and leave it as it was, rather than
+/// add the crawl's tables to it or fail halfway on a name both use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_refuses_another_programs_database_and_leaves_it_untouched() {
+    let Some(postgres) = TestPostgres::start("a_node_refuses_another_programs_database") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("a temp dir");
+    for (name, tables) in [("shop", "orders, users"), ("blog", "pages, users")] {
+        let database = postgres.database(name).await;
+        let db = PgPool::connect(&database).await.expect("connect");
+        for table in tables.split(", ") {
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE TABLE {table} (x int)")))
+                .execute(&db)
+                .await
+                .expect("make the other program's table");
+        }
+        let config = dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &config,
+            format!("seeds = [\"http://127.0.0.1:9/\"]\n[storage]\ndatabase = {database:?}\n"),
+        )
+        .expect("write the config");
+        let out = run_to_the_end("crawl", &config);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "is not a pipecrawl database (it holds the tables {tables})"
+            )),
+            "{name}: {stderr}"
+        );
+        let after: Vec<String> = sqlx::query_scalar(
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+        )
+        .fetch_all(&db)
+        .await
+        .expect("list the tables");
+        assert_eq!(after.join(", "), tables, "{name}: the database was changed");
     }
 }
