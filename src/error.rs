@@ -57,6 +57,13 @@ pub enum Error {
     #[error("cannot bring the database schema up to date: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 
+    #[error(
+        "the database has schema version {version}, made by a newer pipecrawl (this one \
+         knows up to {known}): run that version or a later one (on every node, when nodes \
+         share the database), or give another database"
+    )]
+    NewerSchema { version: i64, known: i64 },
+
     #[error("database error while {doing}: {source}")]
     Database {
         doing: &'static str,

@@ -24,6 +24,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, PgConnection, Postgres, Sqlite, SqliteConnection};
@@ -146,6 +147,19 @@ async fn another_programs_tables(
     Ok(another_programs(tables))
 }
 
+/// Why the schema could not be brought up to date. A version applied that this build
+/// does not know is a newer pipecrawl's (as when nodes sharing a database are upgraded
+/// one by one): that is what the user must hear, not sqlx's account of its migrations.
+fn schema_error(migrator: &Migrator, e: MigrateError) -> Error {
+    let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+    match e {
+        MigrateError::VersionMissing(version) if version > known => {
+            Error::NewerSchema { version, known }
+        }
+        e => Error::Migrate(e),
+    }
+}
+
 /// The tables of a database, listed, when they are some but not pipecrawl's. Migrations
 /// make `_sqlx_migrations` before any other table, so a database a node is migrating
 /// right now counts as pipecrawl's.
@@ -192,7 +206,10 @@ impl Store {
                 .map_err(failed)?;
             // sqlx takes an advisory lock around migrations: nodes starting together
             // migrate once.
-            Postgres::migrator().run(&pool).await?;
+            Postgres::migrator()
+                .run(&pool)
+                .await
+                .map_err(|e| schema_error(Postgres::migrator(), e))?;
             // Nodes keep the counts exact batch by batch, so they are never behind there;
             // asked all the same, for a database a future version leaves marked.
             link_counts::rebuild_if_behind::<Postgres>(&mut *pool.acquire().await.map_err(failed)?)
@@ -254,7 +271,10 @@ impl Store {
         } else {
             None
         };
-        Sqlite::migrator().run(&pool).await?;
+        Sqlite::migrator()
+            .run(&pool)
+            .await
+            .map_err(|e| schema_error(Sqlite::migrator(), e))?;
         if link_counts::rebuild_if_behind::<Sqlite>(&mut *pool.acquire().await.map_err(failed)?)
             .await?
         {

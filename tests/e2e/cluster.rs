@@ -648,6 +648,26 @@ fn run_to_the_end(command: &str, config: &Path) -> std::process::Output {
         .expect("run pipecrawl")
 }
 
+/// Runs `pipecrawl {command} --config {config}`, which must stop with an error: its
+/// stderr.
+fn stops_with_error(command: &str, config: &Path) -> String {
+    let out = run_to_the_end(command, config);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{command}: {stderr}");
+    stderr
+}
+
+/// Writes the config of a node crawling `database` from a seed that refuses at once.
+fn quick_config(dir: &Path, name: &str, database: &str) -> PathBuf {
+    let config = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &config,
+        format!("seeds = [\"http://127.0.0.1:9/\"]\n[storage]\ndatabase = {database:?}\n"),
+    )
+    .expect("write the config");
+    config
+}
+
 /// The database URL carries the password of the crawl's PostgreSQL user; what a node says
 /// when it stops goes to terminals, logs and CI output, so it names the URL without it.
 #[test]
@@ -667,9 +687,7 @@ fn a_node_that_cannot_reach_postgresql_keeps_the_password_out_of_its_error() {
     )
     .expect("write the config");
     for command in ["crawl", "serve"] {
-        let out = run_to_the_end(command, &config);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{command}: {stderr}");
+        let stderr = stops_with_error(command, &config);
         assert!(stderr.contains("Connection refused"), "{command}: {stderr}");
         assert!(
             !stderr.contains(PASSWORD),
@@ -701,15 +719,7 @@ async fn a_node_refuses_another_programs_database_and_leaves_it_untouched() {
                 .await
                 .expect("make the other program's table");
         }
-        let config = dir.path().join(format!("{name}.toml"));
-        std::fs::write(
-            &config,
-            format!("seeds = [\"http://127.0.0.1:9/\"]\n[storage]\ndatabase = {database:?}\n"),
-        )
-        .expect("write the config");
-        let out = run_to_the_end("crawl", &config);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        let stderr = stops_with_error("crawl", &quick_config(dir.path(), name, &database));
         assert!(
             stderr.contains(&format!(
                 "is not a pipecrawl database (it holds the tables {tables})"
@@ -724,4 +734,38 @@ async fn a_node_refuses_another_programs_database_and_leaves_it_untouched() {
         .expect("list the tables");
         assert_eq!(after.join(", "), tables, "{name}: the database was changed");
     }
+}
+
+/// Nodes upgraded one at a time: the first of a newer pipecrawl brings the shared schema
+/// to a version the others do not know. A node of the older one started then must say
+/// that this is what stops it, and what to do, not sqlx's account of its migrations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_older_than_the_databases_schema_says_so() {
+    let Some(postgres) = TestPostgres::start("a_node_older_than_the_databases_schema") else {
+        return;
+    };
+    let database = postgres.database("crawl").await;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let config = quick_config(dir.path(), "node", &database);
+    let first = run_to_the_end("crawl", &config);
+    assert!(first.status.success(), "{first:?}");
+    // What a newer pipecrawl's next migration leaves.
+    let db = PgPool::connect(&database).await.expect("connect");
+    let newer: i64 = sqlx::query_scalar(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+         SELECT max(version) + 1, 'from a newer pipecrawl', true, '\\x00', 1
+         FROM _sqlx_migrations RETURNING version",
+    )
+    .fetch_one(&db)
+    .await
+    .expect("record a newer migration");
+
+    let stderr = stops_with_error("crawl", &config);
+    assert!(
+        stderr.contains(&format!(
+            "schema version {newer}, made by a newer pipecrawl (this one knows up to {})",
+            newer - 1
+        )),
+        "{stderr}"
+    );
 }
