@@ -87,7 +87,9 @@ async fn open_postgres(url: &str) -> Result<(Reader, Vec<String>), QueryError> {
         ])
         .application_name("pipecrawl query")
         .disable_statement_logging();
-    let conn = options.connect().await.doing("connecting to PostgreSQL")?;
+    let conn = store::connect_postgres(&options)
+        .await
+        .doing("connecting to PostgreSQL")?;
     let mut reader = Reader::Postgres(conn);
     reader
         .execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")

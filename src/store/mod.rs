@@ -25,9 +25,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::migrate::{MigrateError, Migrator};
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Connection, PgConnection, Postgres, Sqlite, SqliteConnection};
+use sqlx::{ConnectOptions, Connection, PgConnection, Postgres, Sqlite, SqliteConnection};
 use url::Url;
 
 use crate::error::Error;
@@ -112,6 +112,27 @@ pub fn sqlite_options(database: &str) -> Result<SqliteConnectOptions, sqlx::Erro
         .or_else(|_| SqliteConnectOptions::from_str(&format!("sqlite://{database}")))
 }
 
+/// How long a PostgreSQL server may take to accept a new connection and log it in.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connects to PostgreSQL, giving up once the server has not answered within
+/// [`CONNECT_TIMEOUT`]. sqlx waits for ever on an address that takes the connection and
+/// never speaks (a firewall dropping packets, a hung server, another service's port),
+/// and a node or a query waiting there says nothing and ignores SIGTERM.
+pub async fn connect_postgres(options: &PgConnectOptions) -> Result<PgConnection, sqlx::Error> {
+    tokio::time::timeout(CONNECT_TIMEOUT, options.connect())
+        .await
+        .unwrap_or_else(|_| {
+            Err(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "no answer from the server within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                ),
+            )))
+        })
+}
+
 /// `database` with any password replaced, for messages.
 pub fn redacted(database: &str) -> String {
     match Url::parse(database) {
@@ -181,7 +202,8 @@ impl Store {
             // the server cannot be reached. It also looks for another program's tables:
             // a database URL copied from an application's config would get the crawl's
             // tables, or fail halfway through the first migration on a name both use.
-            let mut first = PgConnection::connect(database).await.map_err(failed)?;
+            let options = PgConnectOptions::from_str(database).map_err(failed)?;
+            let mut first = connect_postgres(&options).await.map_err(failed)?;
             let tables: Vec<String> = sqlx::query_scalar(
                 "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() \
                  ORDER BY tablename",
@@ -201,7 +223,7 @@ impl Store {
             let pool = PgPoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(Duration::from_secs(600))
-                .connect(database)
+                .connect_with(options)
                 .await
                 .map_err(failed)?;
             // sqlx takes an advisory lock around migrations: nodes starting together

@@ -769,3 +769,59 @@ async fn a_node_older_than_the_databases_schema_says_so() {
         "{stderr}"
     );
 }
+
+/// A database address that takes the connection and never answers (a firewall that drops
+/// packets, a hung server, the port of another service): a node, and the query CLI, must
+/// give up with an error that says so, not wait for ever, deaf to SIGTERM while it waits.
+#[test]
+fn a_server_that_never_answers_is_an_error_not_a_hang() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let port = silent.local_addr().expect("its address").port();
+    // Takes connections and holds them open, saying nothing.
+    std::thread::spawn(move || {
+        let held: Vec<_> = silent.incoming().collect();
+        drop(held);
+    });
+    let database = format!("postgres://crawler@127.0.0.1:{port}/crawl");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let config = quick_config(dir.path(), "node", &database);
+    let within = Duration::from_secs(40);
+    for args in [
+        vec!["crawl", "--config", config.to_str().unwrap_or_default()],
+        vec!["query", "--db", &database, "top"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start pipecrawl");
+        let deadline = Instant::now() + within;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("poll pipecrawl") {
+                break Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut stderr = String::new();
+        if let Some(mut err) = child.stderr.take() {
+            std::io::Read::read_to_string(&mut err, &mut stderr).expect("read its stderr");
+        }
+        assert_eq!(
+            status.and_then(|s| s.code()),
+            Some(1),
+            "{}: still waiting after {within:?}: {stderr}",
+            args[0]
+        );
+        assert!(
+            stderr.contains("no answer from the server within"),
+            "{}: {stderr}",
+            args[0]
+        );
+    }
+}
