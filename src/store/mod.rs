@@ -106,10 +106,15 @@ pub fn is_postgres(database: &str) -> bool {
 /// The SQLite database `database` names: a file's path, or a `sqlite:` URL
 /// (`sqlite:///var/crawl.db`, `sqlite://crawl.db`, with SQLite's URI parameters such as
 /// `?mode=`). The crawl and the query CLI read the name the same way, so a config that
-/// one takes the other does too.
+/// one takes the other does too. Only a URL is read as one: in a path, `%41` and `?` are
+/// characters of the file's name, as `sqlite3` and the shell take them (`:memory:` stays
+/// sqlx's one database shared by the writer and the readers).
 pub fn sqlite_options(database: &str) -> Result<SqliteConnectOptions, sqlx::Error> {
-    SqliteConnectOptions::from_str(database)
-        .or_else(|_| SqliteConnectOptions::from_str(&format!("sqlite://{database}")))
+    if database.starts_with("sqlite:") || database == ":memory:" {
+        SqliteConnectOptions::from_str(database)
+    } else {
+        Ok(SqliteConnectOptions::new().filename(database))
+    }
 }
 
 /// How long a PostgreSQL server may take to accept a new connection and log it in.

@@ -706,3 +706,63 @@ async fn an_x_robots_tag_addressed_by_name_follows_the_configured_user_agent() {
     // Ours obeyed, another crawler's not.
     assert_eq!(counts, [0, 1], "requests of the two nofollow pages' links");
 }
+
+/// Runs the binary with `args`, which must succeed; returns its stdout.
+fn pipecrawl_succeeds(args: &[&std::ffi::OsStr]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+        .args(args)
+        .output()
+        .expect("run pipecrawl");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A crawl into `storage.database` at `path`, through the binary, and then `pipecrawl
+/// query` asked of the same name: its answer.
+fn crawl_and_query_at(harness: &super::Harness, seeds: &[String], path: &str) -> String {
+    let text = harness.test_config_text(seeds, "").replace(
+        &format!("{:?}", harness.db_path().display().to_string()),
+        &format!("{path:?}"),
+    );
+    let config = harness.write_config(&text);
+    pipecrawl_succeeds(&["crawl".as_ref(), "--config".as_ref(), config.as_os_str()]);
+    pipecrawl_succeeds(
+        &[
+            "query",
+            "--db",
+            path,
+            "sql",
+            "SELECT count(*) AS n FROM pages",
+        ]
+        .map(AsRef::as_ref),
+    )
+}
+
+/// A file name is a file name: `%41` and `?` are characters of it, as `sqlite3` and the
+/// shell take them, not a URL's escape and query (which crawled into `crawlA.db`, or
+/// refused `crawl?.db` as a bad connection URL).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_path_with_percent_and_question_marks_is_the_file_it_names() {
+    let site = TestSite::one_host(&[("/", "<a href='/a'>a</a>"), ("/a", "<title>a</title>")]).await;
+    let harness = Harness::default();
+    let path = harness.dir.path().join("results 100%41 #1?.db");
+    let answer = crawl_and_query_at(&harness, &[site.url(0, "/")], &path.display().to_string());
+    assert!(path.is_file(), "no file at {}", path.display());
+    let db = super::Db::open(&path).await;
+    assert_eq!(db.scalar("SELECT count(*) FROM pages").await, 2);
+    assert!(answer.contains('2'), "{answer}");
+    let names: Vec<_> = std::fs::read_dir(harness.dir.path())
+        .expect("list the directory")
+        .map(|e| e.expect("an entry").file_name())
+        .collect();
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.to_string_lossy().starts_with("results 100A")),
+        "{names:?}"
+    );
+}
