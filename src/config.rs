@@ -845,8 +845,15 @@ impl RawConfig {
             );
         }
 
-        if self.storage.database.trim().is_empty() {
+        let database = &self.storage.database;
+        if database.trim().is_empty() {
             p.add("storage.database", "must name a SQLite file");
+        } else if database == "~" || database.starts_with("~/") {
+            // Its directory is made if missing: a literal `~` beside the crawl.
+            p.add(
+                "storage.database",
+                format!("{database:?}: `~` is not expanded here; write out the home directory"),
+            );
         }
         p.at_least("storage.batch_size", self.storage.batch_size as u64, 1);
 

@@ -34,6 +34,13 @@ pub enum Error {
     )]
     DatabaseIsDirectory { path: PathBuf },
 
+    #[error("cannot make the directory {dir} for the database: {source}")]
+    DatabaseDirectory {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error(
         "{path} is in use by another pipecrawl crawl or service (it holds {lock}): wait for \
          it to end, or stop it"

@@ -276,6 +276,18 @@ impl Store {
                 path: options.get_filename().to_owned(),
             });
         }
+        // SQLite creates the file but not its directory, and says only "unable to open
+        // database file"; `export --out` makes its directory too.
+        if let Some(dir) = options
+            .get_filename()
+            .parent()
+            .filter(|dir| !dir.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir).map_err(|source| Error::DatabaseDirectory {
+                dir: dir.to_owned(),
+                source,
+            })?;
+        }
         if let Some(tables) = another_programs_tables(&options).await.map_err(failed)? {
             return Err(Error::NotPipecrawl {
                 path: PathBuf::from(database),

@@ -721,25 +721,30 @@ fn pipecrawl_succeeds(args: &[&std::ffi::OsStr]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// A crawl into `storage.database` at `path`, through the binary, and then `pipecrawl
-/// query` asked of the same name: its answer.
-fn crawl_and_query_at(harness: &super::Harness, seeds: &[String], path: &str) -> String {
-    let text = harness.test_config_text(seeds, "").replace(
+/// A crawl of a two-page site through the binary into `storage.database` =
+/// `name` in a new harness's directory, checked by `pipecrawl query` asked of that name
+/// and by the file itself: the harness and the file's path.
+async fn crawl_two_pages_into(name: &str) -> (Harness, std::path::PathBuf) {
+    let site = TestSite::one_host(&[("/", "<a href='/a'>a</a>"), ("/a", "<title>a</title>")]).await;
+    let harness = Harness::default();
+    let path = harness.dir.path().join(name);
+    let text = harness.test_config_text(&[site.url(0, "/")], "").replace(
         &format!("{:?}", harness.db_path().display().to_string()),
-        &format!("{path:?}"),
+        &format!("{:?}", path.display().to_string()),
     );
     let config = harness.write_config(&text);
     pipecrawl_succeeds(&["crawl".as_ref(), "--config".as_ref(), config.as_os_str()]);
-    pipecrawl_succeeds(
-        &[
-            "query",
-            "--db",
-            path,
-            "sql",
-            "SELECT count(*) AS n FROM pages",
-        ]
-        .map(AsRef::as_ref),
-    )
+    let answer = pipecrawl_succeeds(&[
+        "query".as_ref(),
+        "--db".as_ref(),
+        path.as_os_str(),
+        "sql".as_ref(),
+        "SELECT count(*) AS n FROM pages".as_ref(),
+    ]);
+    assert!(answer.contains('2'), "{answer}");
+    let db = super::Db::open(&path).await;
+    assert_eq!(db.scalar("SELECT count(*) FROM pages").await, 2);
+    (harness, path)
 }
 
 /// A file name is a file name: `%41` and `?` are characters of it, as `sqlite3` and the
@@ -747,14 +752,7 @@ fn crawl_and_query_at(harness: &super::Harness, seeds: &[String], path: &str) ->
 /// refused `crawl?.db` as a bad connection URL).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_path_with_percent_and_question_marks_is_the_file_it_names() {
-    let site = TestSite::one_host(&[("/", "<a href='/a'>a</a>"), ("/a", "<title>a</title>")]).await;
-    let harness = Harness::default();
-    let path = harness.dir.path().join("results 100%41 #1?.db");
-    let answer = crawl_and_query_at(&harness, &[site.url(0, "/")], &path.display().to_string());
-    assert!(path.is_file(), "no file at {}", path.display());
-    let db = super::Db::open(&path).await;
-    assert_eq!(db.scalar("SELECT count(*) FROM pages").await, 2);
-    assert!(answer.contains('2'), "{answer}");
+    let (harness, _) = crawl_two_pages_into("results 100%41 #1?.db").await;
     let names: Vec<_> = std::fs::read_dir(harness.dir.path())
         .expect("list the directory")
         .map(|e| e.expect("an entry").file_name())
@@ -764,5 +762,29 @@ async fn a_database_path_with_percent_and_question_marks_is_the_file_it_names() 
             .iter()
             .any(|n| n.to_string_lossy().starts_with("results 100A")),
         "{names:?}"
+    );
+}
+
+/// `storage.database` in a directory not made yet (`results/2026-12/crawl.db` on a fresh
+/// checkout) gets it made, as the file itself is created and `export --out` makes its
+/// directory; SQLite alone said only "unable to open database file".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_in_a_missing_directory_is_created_with_it() {
+    crawl_two_pages_into("results/2026-12/crawl.db").await;
+}
+
+/// The shell expands `~`, a TOML string does not: since a missing directory is made,
+/// `database = "~/crawls/crawl.db"` would crawl into a directory named `~` where the
+/// crawl runs (one `rm -r ~` away from the user's home). It is refused, naming the key.
+#[test]
+fn a_database_path_starting_with_a_tilde_is_refused_naming_the_key() {
+    let text = "seeds = [\"http://127.0.0.1:1/\"]\n[storage]\ndatabase = \"~/crawls/crawl.db\"\n";
+    let refused = pipecrawl::Config::from_toml(text, "crawl.toml")
+        .err()
+        .map(|e| e.to_string())
+        .expect("a database in `~` was taken");
+    assert!(
+        refused.contains("line 3") && refused.contains("storage.database") && refused.contains('~'),
+        "{refused}"
     );
 }
