@@ -29,6 +29,17 @@ pub enum Error {
     NotPipecrawl { path: PathBuf, tables: String },
 
     #[error(
+        "{path} was written by a newer pipecrawl (its schema is at migration {version}, this \
+         one knows up to {known}): crawl or query it with that version or a later one (on \
+         every node, when nodes share the database), or give a new file"
+    )]
+    NewerDatabase {
+        path: PathBuf,
+        version: i64,
+        known: i64,
+    },
+
+    #[error(
         "{path} is a directory: `storage.database` names the database file, such as \
          {path}/crawl.db"
     )]
@@ -63,13 +74,6 @@ pub enum Error {
 
     #[error("cannot bring the database schema up to date: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-
-    #[error(
-        "the database has schema version {version}, made by a newer pipecrawl (this one \
-         knows up to {known}): run that version or a later one (on every node, when nodes \
-         share the database), or give another database"
-    )]
-    NewerSchema { version: i64, known: i64 },
 
     #[error("database error while {doing}: {source}")]
     Database {

@@ -24,7 +24,6 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, PgConnection, Postgres, Sqlite, SqliteConnection};
@@ -149,12 +148,19 @@ pub fn redacted(database: &str) -> String {
     }
 }
 
-/// The tables of a SQLite file that holds some but no pipecrawl schema: migrating it
-/// would add tables to another program's database (and fail halfway if a name clashes).
-/// Read-only, so such a file is left exactly as it was.
-async fn another_programs_tables(
-    options: &SqliteConnectOptions,
-) -> Result<Option<String>, sqlx::Error> {
+/// What a SQLite file holds that this pipecrawl must not migrate, if anything.
+enum Foreign {
+    /// Some tables but no pipecrawl schema: migrating it would add tables to another
+    /// program's database (and fail halfway if a name clashes).
+    Tables(String),
+    /// A schema migrated past the last migration this build knows: what a newer
+    /// pipecrawl wrote, which this one would misread.
+    NewerSchema(i64),
+}
+
+/// Looks at an existing SQLite file before anything is written to it or beside it, so a
+/// file this pipecrawl must not migrate ([`Foreign`]) is left exactly as it was.
+async fn foreign(options: &SqliteConnectOptions) -> Result<Option<Foreign>, sqlx::Error> {
     if !options.get_filename().exists() {
         return Ok(None);
     }
@@ -169,20 +175,47 @@ async fn another_programs_tables(
     )
     .fetch_all(&mut conn)
     .await?;
+    let found = if tables.is_empty() {
+        None
+    } else if tables.iter().any(|t| t == "_sqlx_migrations") {
+        let applied: Option<i64> = sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations")
+            .fetch_one(&mut conn)
+            .await?;
+        applied
+            .filter(|&v| v > newest_migration::<Sqlite>())
+            .map(Foreign::NewerSchema)
+    } else {
+        Some(Foreign::Tables(tables.join(", ")))
+    };
     conn.close().await?;
-    Ok(another_programs(tables))
+    Ok(found)
 }
 
-/// Why the schema could not be brought up to date. A version applied that this build
-/// does not know is a newer pipecrawl's (as when nodes sharing a database are upgraded
-/// one by one): that is what the user must hear, not sqlx's account of its migrations.
-fn schema_error(migrator: &Migrator, e: MigrateError) -> Error {
-    let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
-    match e {
-        MigrateError::VersionMissing(version) if version > known => {
-            Error::NewerSchema { version, known }
+/// The last migration this build applies.
+fn newest_migration<DB: Backend>() -> i64 {
+    DB::migrator().iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+/// Brings the schema up to date; a database that has migrations this build does not
+/// know (sqlx: "previously applied but is missing") was migrated by a newer pipecrawl.
+async fn migrate<DB: Backend>(pool: &sqlx::Pool<DB>, database: &str) -> Result<(), Error>
+where
+    <DB as sqlx::Database>::Connection: sqlx::migrate::Migrate,
+{
+    match DB::migrator().run(pool).await {
+        Err(sqlx::migrate::MigrateError::VersionMissing(version)) => {
+            Err(newer_database::<DB>(database, version))
         }
-        e => Error::Migrate(e),
+        done => Ok(done?),
+    }
+}
+
+/// The error for a database at migration `version`, newer than this build's.
+fn newer_database<DB: Backend>(database: &str, version: i64) -> Error {
+    Error::NewerDatabase {
+        path: PathBuf::from(redacted(database)),
+        version,
+        known: newest_migration::<DB>(),
     }
 }
 
@@ -233,10 +266,7 @@ impl Store {
                 .map_err(failed)?;
             // sqlx takes an advisory lock around migrations: nodes starting together
             // migrate once.
-            Postgres::migrator()
-                .run(&pool)
-                .await
-                .map_err(|e| schema_error(Postgres::migrator(), e))?;
+            migrate(&pool, database).await?;
             // Nodes keep the counts exact batch by batch, so they are never behind there;
             // asked all the same, for a database a future version leaves marked.
             link_counts::rebuild_if_behind::<Postgres>(&mut *pool.acquire().await.map_err(failed)?)
@@ -288,11 +318,17 @@ impl Store {
                 source,
             })?;
         }
-        if let Some(tables) = another_programs_tables(&options).await.map_err(failed)? {
-            return Err(Error::NotPipecrawl {
-                path: PathBuf::from(database),
-                tables,
-            });
+        match foreign(&options).await.map_err(failed)? {
+            Some(Foreign::Tables(tables)) => {
+                return Err(Error::NotPipecrawl {
+                    path: PathBuf::from(database),
+                    tables,
+                })
+            }
+            Some(Foreign::NewerSchema(version)) => {
+                return Err(newer_database::<Sqlite>(database, version))
+            }
+            None => {}
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
@@ -310,10 +346,7 @@ impl Store {
         } else {
             None
         };
-        Sqlite::migrator()
-            .run(&pool)
-            .await
-            .map_err(|e| schema_error(Sqlite::migrator(), e))?;
+        migrate(&pool, database).await?;
         if link_counts::rebuild_if_behind::<Sqlite>(&mut *pool.acquire().await.map_err(failed)?)
             .await?
         {
@@ -614,5 +647,43 @@ mod tests {
             .await
             .expect("ask the readers");
         assert_eq!(temp_store, 1, "temp_store = FILE");
+    }
+
+    /// A database a later pipecrawl migrated past what this one knows is refused before
+    /// the crawl opens it to write, saying which: not sqlx's "migration 10000 was
+    /// previously applied but is missing in the resolved migrations".
+    #[tokio::test]
+    async fn a_database_from_a_newer_version_is_refused_saying_so_and_left_alone() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("crawl.db");
+        let database = path.display().to_string();
+        Store::open(&database)
+            .await
+            .expect("open the store")
+            .close()
+            .await;
+        let mut conn = SqliteConnection::connect_with(&SqliteConnectOptions::new().filename(&path))
+            .await
+            .expect("open the file");
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations SELECT 10000, 'from the future', installed_on, 1, \
+             checksum, 0 FROM _sqlx_migrations WHERE version = 1",
+        )
+        .execute(&mut conn)
+        .await
+        .expect("a migration from the future");
+        conn.close().await.expect("close the file");
+        std::fs::remove_file(format!("{database}-lock")).expect("no lock left");
+        let before = std::fs::read(&path).expect("read the file");
+
+        let refused = Store::open(&database).await.err().map(|e| e.to_string());
+        let refused = refused.expect("the newer database was opened");
+        assert!(refused.contains("newer pipecrawl"), "{refused}");
+        assert!(refused.contains("10000"), "{refused}");
+        assert_eq!(std::fs::read(&path).expect("read the file"), before);
+        assert!(
+            !dir.path().join("crawl.db-lock").exists(),
+            "refused after taking the crawl's lock"
+        );
     }
 }
