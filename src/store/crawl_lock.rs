@@ -19,8 +19,16 @@ pub(super) struct CrawlLock(Mutex<Option<File>>);
 
 impl CrawlLock {
     /// Takes the lock of the database at `database`, or says that another process holds it.
+    ///
+    /// The lock is beside the file the name resolves to, as SQLite's WAL is: a crawl that
+    /// names the database through a symbolic link (`latest.db`) meets the lock of one
+    /// that names it directly.
     pub(super) fn take(database: &Path) -> Result<Self, Error> {
-        let mut name = database.as_os_str().to_owned();
+        let file = std::fs::canonicalize(database).map_err(|source| Error::LockDatabase {
+            path: database.to_owned(),
+            source,
+        })?;
+        let mut name = file.into_os_string();
         name.push("-lock");
         let path = PathBuf::from(name);
         let failed = |source| Error::LockDatabase {

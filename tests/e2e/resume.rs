@@ -3,6 +3,7 @@
 //! uninterrupted crawl.
 
 use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -400,6 +401,11 @@ async fn urls_a_killed_run_left_staged_are_crawled_by_the_next() {
 /// them again, nor store their pages and links twice: it refuses to start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_crawl_of_a_database_in_use_refuses_to_start() {
+    second_crawl_beside_a_first_is_refused(|harness| harness.db_path()).await;
+}
+
+/// The second crawl names the database by `name`, given the first's harness.
+async fn second_crawl_beside_a_first_is_refused(name: impl FnOnce(&Harness) -> PathBuf) {
     let site = slow_site(Duration::from_millis(800)).await;
     let harness = Harness::default();
     let seeds = [site.url(0, "/")];
@@ -407,8 +413,12 @@ async fn a_second_crawl_of_a_database_in_use_refuses_to_start() {
     let mut first = start(&harness, &seeds, "");
     // robots.txt, then the home page: its row is leased, its answer on its way.
     wait_for_requests(&site, 2).await;
-    let text = harness.config_text(&seeds, CONFIG);
-    let config = harness.write_config(&text);
+    let text = harness.config_text(&seeds, CONFIG).replace(
+        &format!("{:?}", harness.db_path().display().to_string()),
+        &format!("{:?}", name(&harness).display().to_string()),
+    );
+    let config = harness.dir.path().join("second.toml");
+    std::fs::write(&config, text).expect("write the second config");
     let second = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
         .args(["crawl", "--config"])
         .arg(config)
@@ -437,4 +447,18 @@ async fn a_second_crawl_of_a_database_in_use_refuses_to_start() {
         0,
         "a page's links were stored twice"
     );
+}
+
+/// The database a crawl runs on, named through a symbolic link (`latest.db` pointing at
+/// this month's file) by a second crawl, is the same database in use: SQLite follows the
+/// link to one file and one WAL, so the second must refuse as it does for the same name,
+/// not take the first's URLs in flight and fetch them again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_crawl_of_a_database_in_use_by_another_name_refuses_to_start() {
+    second_crawl_beside_a_first_is_refused(|harness| {
+        let link = harness.dir.path().join("latest.db");
+        std::os::unix::fs::symlink(harness.db_path(), &link).expect("a link to the database");
+        link
+    })
+    .await;
 }
