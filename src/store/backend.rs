@@ -69,6 +69,12 @@ pub trait Backend: Database {
 
     fn migrator() -> &'static Migrator;
 
+    /// Earlier texts of migrations, as (version, SHA-384 in hex), that differ from
+    /// today's file in their comments only: a database migrated by a build that had one
+    /// is up to date (see `migrate::migrate`). A migration's statements never
+    /// change once released; its comments must not either, or this list grows.
+    const RECOMMENTED: &'static [(i64, &'static str)];
+
     /// Rows a statement changed (each driver has its own result type).
     fn rows_affected(result: &Self::QueryResult) -> u64;
 
@@ -112,6 +118,11 @@ impl Backend for Sqlite {
             finds_old_links: true,
         },
     ];
+    /// 0009_crawl_state.sql as of 60a83a8 and of 0a442aa (2026-12-03).
+    const RECOMMENTED: &'static [(i64, &'static str)] = &[
+        (9, "839b246cd36b3778e15e7df090e316ea750227fe06c51029f56436a66e011cd68f871dec354845a4f96e4cf025792c21"),
+        (9, "53595b0214042a5c35c9565d1a390654d4b1b5dbededfa7726e72ef8b5e3b5a060dc97171ae0c9fa94faaa9bf94592b8"),
+    ];
     fn around_bulk_sort() -> (String, String) {
         let helpers = std::thread::available_parallelism()
             .map_or(0, |cores| cores.get() - 1)
@@ -135,6 +146,11 @@ impl Backend for Postgres {
     const SHARED: bool = true;
     const ANCHORS_KEY: &'static str = "(target_url, md5(anchor_text))";
     const DEFERRED_INDEXES: &'static [DeferredIndex] = &[];
+    /// 0004_crawl_state.sql as of 60a83a8 and of 0a442aa (2026-12-03).
+    const RECOMMENTED: &'static [(i64, &'static str)] = &[
+        (4, "3bfd6ee05abf39d95e3b66c185ba2a166dae05d2029c957477fffa7a8c20b4ef632f134b29ef7ff6b5a20a96c7a967ca"),
+        (4, "f1d1c59cb91a717b37e3e3d4c877dbb6d2c73f759732d674308d5d55fbeef4abce0b728d2b4782319321cbb682ea02fe"),
+    ];
     fn around_bulk_sort() -> (String, String) {
         (String::new(), String::new())
     }

@@ -15,6 +15,7 @@ pub mod cluster;
 mod crawl_lock;
 mod db;
 pub(crate) mod link_counts;
+mod migrate;
 mod script;
 mod sqlite_batch;
 pub mod writer;
@@ -32,13 +33,13 @@ use url::Url;
 use crate::error::Error;
 use crate::page::{Discovered, JobKind, PageRecord};
 use crate::recrawl::RecrawlPolicy;
-use backend::Backend;
 use checkpoints::Checkpoints;
 use cluster::Cluster;
 use crawl_lock::CrawlLock;
 use db::Db;
 pub use db::{FoundLink, Lease, LeaseRows};
 use link_counts::LinkCounts;
+use migrate::{migrate, newer_database, newest_migration};
 
 /// SQLite's limit on bound parameters in one statement is 32766 (PostgreSQL's 65535);
 /// stay well below.
@@ -189,34 +190,6 @@ async fn foreign(options: &SqliteConnectOptions) -> Result<Option<Foreign>, sqlx
     };
     conn.close().await?;
     Ok(found)
-}
-
-/// The last migration this build applies.
-fn newest_migration<DB: Backend>() -> i64 {
-    DB::migrator().iter().map(|m| m.version).max().unwrap_or(0)
-}
-
-/// Brings the schema up to date; a database that has migrations this build does not
-/// know (sqlx: "previously applied but is missing") was migrated by a newer pipecrawl.
-async fn migrate<DB: Backend>(pool: &sqlx::Pool<DB>, database: &str) -> Result<(), Error>
-where
-    <DB as sqlx::Database>::Connection: sqlx::migrate::Migrate,
-{
-    match DB::migrator().run(pool).await {
-        Err(sqlx::migrate::MigrateError::VersionMissing(version)) => {
-            Err(newer_database::<DB>(database, version))
-        }
-        done => Ok(done?),
-    }
-}
-
-/// The error for a database at migration `version`, newer than this build's.
-fn newer_database<DB: Backend>(database: &str, version: i64) -> Error {
-    Error::NewerDatabase {
-        path: PathBuf::from(redacted(database)),
-        version,
-        known: newest_migration::<DB>(),
-    }
 }
 
 /// The tables of a database, listed, when they are some but not pipecrawl's. Migrations
@@ -649,11 +622,9 @@ mod tests {
         assert_eq!(temp_store, 1, "temp_store = FILE");
     }
 
-    /// A database a later pipecrawl migrated past what this one knows is refused before
-    /// the crawl opens it to write, saying which: not sqlx's "migration 10000 was
-    /// previously applied but is missing in the resolved migrations".
-    #[tokio::test]
-    async fn a_database_from_a_newer_version_is_refused_saying_so_and_left_alone() {
+    /// A new database, closed, then changed by `sql` as another build would have left
+    /// it, with no crawl's lock beside it: its directory and name.
+    async fn database_changed_by(sql: &'static str) -> (tempfile::TempDir, String) {
         let dir = tempfile::tempdir().expect("a temp dir");
         let path = dir.path().join("crawl.db");
         let database = path.display().to_string();
@@ -665,25 +636,53 @@ mod tests {
         let mut conn = SqliteConnection::connect_with(&SqliteConnectOptions::new().filename(&path))
             .await
             .expect("open the file");
-        sqlx::query(
+        sqlx::query(sql)
+            .execute(&mut conn)
+            .await
+            .expect("change the database");
+        conn.close().await.expect("close the file");
+        std::fs::remove_file(format!("{database}-lock")).expect("no lock left");
+        (dir, database)
+    }
+
+    /// A database a later pipecrawl migrated past what this one knows is refused before
+    /// the crawl opens it to write, saying which: not sqlx's "migration 10000 was
+    /// previously applied but is missing in the resolved migrations".
+    #[tokio::test]
+    async fn a_database_from_a_newer_version_is_refused_saying_so_and_left_alone() {
+        let (dir, database) = database_changed_by(
             "INSERT INTO _sqlx_migrations SELECT 10000, 'from the future', installed_on, 1, \
              checksum, 0 FROM _sqlx_migrations WHERE version = 1",
         )
-        .execute(&mut conn)
-        .await
-        .expect("a migration from the future");
-        conn.close().await.expect("close the file");
-        std::fs::remove_file(format!("{database}-lock")).expect("no lock left");
-        let before = std::fs::read(&path).expect("read the file");
+        .await;
+        let before = std::fs::read(&database).expect("read the file");
 
         let refused = Store::open(&database).await.err().map(|e| e.to_string());
         let refused = refused.expect("the newer database was opened");
         assert!(refused.contains("newer pipecrawl"), "{refused}");
         assert!(refused.contains("10000"), "{refused}");
-        assert_eq!(std::fs::read(&path).expect("read the file"), before);
+        assert_eq!(std::fs::read(&database).expect("read the file"), before);
         assert!(
             !dir.path().join("crawl.db-lock").exists(),
             "refused after taking the crawl's lock"
         );
+    }
+
+    /// Migration 9's comments were added to on 2026-12-03 (the statements unchanged),
+    /// and sqlx checks a checksum of the whole file: a database that a build of the hour
+    /// before had migrated was refused by every later one with "migration 9 was
+    /// previously applied but has been modified". It opens, and crawls on.
+    #[tokio::test]
+    async fn a_database_migrated_before_a_migrations_comments_changed_opens() {
+        // The SHA-384 of 0009_crawl_state.sql as of 60a83a8, which such databases hold.
+        let (_dir, database) = database_changed_by(
+            "UPDATE _sqlx_migrations SET checksum = x'839b246cd36b3778e15e7df090e316ea750227fe06c\
+             51029f56436a66e011cd68f871dec354845a4f96e4cf025792c21' WHERE version = 9",
+        )
+        .await;
+        let store = Store::open(&database).await.map_err(|e| e.to_string());
+        let store = store.expect("a database of an hour ago opens");
+        assert_eq!(store.page_count().await.expect("count pages"), 0);
+        store.close().await;
     }
 }
