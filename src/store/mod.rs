@@ -152,7 +152,8 @@ pub fn redacted(database: &str) -> String {
 /// What a SQLite file holds that this pipecrawl must not migrate, if anything.
 enum Foreign {
     /// Some tables but no pipecrawl schema: migrating it would add tables to another
-    /// program's database (and fail halfway if a name clashes).
+    /// program's database (and fail halfway if a name clashes). Another program may
+    /// migrate with sqlx too: its `_sqlx_migrations` alone is no pipecrawl schema.
     Tables(String),
     /// A schema migrated past the last migration this build knows: what a newer
     /// pipecrawl wrote, which this one would misread.
@@ -176,9 +177,11 @@ async fn foreign(options: &SqliteConnectOptions) -> Result<Option<Foreign>, sqlx
     )
     .fetch_all(&mut conn)
     .await?;
-    let found = if tables.is_empty() {
+    let has = |name: &str| tables.iter().any(|t| t == name);
+    let found = if tables.iter().all(|t| t == "_sqlx_migrations") {
+        // New, or a first run stopped before its first migration.
         None
-    } else if tables.iter().any(|t| t == "_sqlx_migrations") {
+    } else if has("_sqlx_migrations") && has("pages") && has("frontier") {
         let applied: Option<i64> = sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations")
             .fetch_one(&mut conn)
             .await?;
@@ -684,5 +687,42 @@ mod tests {
         let store = store.expect("a database of an hour ago opens");
         assert_eq!(store.page_count().await.expect("count pages"), 0);
         store.close().await;
+    }
+
+    /// Another program's database is refused and left as it was even when that program
+    /// also migrates with sqlx (an application's own SQLite file, named by mistake): its
+    /// `_sqlx_migrations` does not make it a pipecrawl database.
+    #[tokio::test]
+    async fn another_sqlx_programs_database_is_refused_and_left_as_it_was() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("app.db");
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true);
+        let mut conn = SqliteConnection::connect_with(&options)
+            .await
+            .expect("create the other program's database");
+        sqlx::raw_sql(
+            "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL,
+                 installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+                 success BOOLEAN NOT NULL, checksum BLOB NOT NULL, execution_time BIGINT NOT NULL);
+             INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+                 VALUES (1, 'users', 1, x'00', 0);
+             CREATE TABLE users (name TEXT);",
+        )
+        .execute(&mut conn)
+        .await
+        .expect("its tables");
+        conn.close().await.expect("close it");
+        let before = std::fs::read(&path).expect("read the database");
+
+        let refused = Store::open(&path.display().to_string())
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .expect("another program's database was opened");
+        assert!(refused.contains("is not a pipecrawl database"), "{refused}");
+        assert!(refused.contains("users"), "{refused}");
+        assert_eq!(std::fs::read(&path).expect("read it again"), before);
     }
 }
