@@ -45,6 +45,16 @@ pub enum Error {
     )]
     DatabaseIsDirectory { path: PathBuf },
 
+    #[error(
+        "{path} is read-only for this user ({source}): a crawl writes to it; make it \
+         writable, or read it with `pipecrawl query`"
+    )]
+    DatabaseReadOnly {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("cannot make the directory {dir} for the database: {source}")]
     DatabaseDirectory {
         dir: PathBuf,

@@ -149,6 +149,31 @@ pub fn redacted(database: &str) -> String {
     }
 }
 
+/// Refuses a database this user may not write, or whose `-wal` or `-shm` beside it they
+/// may not. SQLite opens such a file read-only without a word and fails at the first
+/// write, after making `-wal` and `-shm` with the file's mode: read-only too, and left
+/// behind, so that the run after the file is made writable again failed as well.
+fn refuse_read_only(database: &std::path::Path) -> Result<(), Error> {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = database.as_os_str().to_owned();
+        name.push(suffix);
+        let path = PathBuf::from(name);
+        // Opened to write, neither created nor truncated: only asked whether it may be.
+        match std::fs::OpenOptions::new().write(true).open(&path) {
+            Err(source)
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+                ) =>
+            {
+                return Err(Error::DatabaseReadOnly { path, source });
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// What a SQLite file holds that this pipecrawl must not migrate, if anything.
 enum Foreign {
     /// Some tables but no pipecrawl schema: migrating it would add tables to another
@@ -294,6 +319,7 @@ impl Store {
                 source,
             })?;
         }
+        refuse_read_only(options.get_filename())?;
         match foreign(&options).await.map_err(failed)? {
             Some(Foreign::Tables(tables)) => {
                 return Err(Error::NotPipecrawl {

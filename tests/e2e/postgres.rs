@@ -217,7 +217,7 @@ fn server_binaries() -> Option<PathBuf> {
     debian.pop().map(|(_, bin)| bin)
 }
 
-fn is_root() -> bool {
+pub(super) fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()

@@ -462,3 +462,62 @@ async fn a_second_crawl_of_a_database_in_use_by_another_name_refuses_to_start() 
     })
     .await;
 }
+
+/// Runs the crawl of `config` as a user with no privileges (`nobody` when the tests run
+/// as root, whom file modes do not stop): its exit status and stderr.
+fn crawl_unprivileged(harness: &Harness, config: &std::path::Path) -> (bool, String) {
+    let mut command = if super::postgres::is_root() {
+        for entry in std::fs::read_dir(harness.dir.path()).expect("list the directory") {
+            let path = entry.expect("an entry").path();
+            std::os::unix::fs::chown(&path, Some(65534), Some(65534)).expect("give it to nobody");
+        }
+        std::os::unix::fs::chown(harness.dir.path(), Some(65534), Some(65534))
+            .expect("give the directory to nobody");
+        let mut setpriv = Command::new("setpriv");
+        setpriv.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+        setpriv.arg(env!("CARGO_BIN_EXE_pipecrawl"));
+        setpriv
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+    };
+    let out = command
+        .args(["crawl", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run pipecrawl");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A database made read-only (a backup script's `chmod`, a copy from a read-only share)
+/// is refused saying so, and once writable again the next run crawls on: the refused
+/// run left no read-only `crawl.db-shm` beside it that kept every later run failing with
+/// "attempt to write a readonly database".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_made_read_only_is_refused_saying_so_and_crawls_on_once_writable() {
+    use std::os::unix::fs::PermissionsExt;
+    let site = slow_site(Duration::from_millis(1)).await;
+    let harness = Harness::default();
+    let seeds = [site.url(0, "/")];
+    let config = harness
+        .write_config(&harness.config_text(&seeds, &format!("{CONFIG}[scope]\nmax_pages = 3\n")));
+    let (crawled, stderr) = crawl_unprivileged(&harness, &config);
+    assert!(crawled, "{stderr}");
+    std::fs::set_permissions(harness.dir.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("let the directory be entered");
+    let db = harness.db_path();
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444)).expect("chmod 444");
+
+    let (crawled, stderr) = crawl_unprivileged(&harness, &config);
+    assert!(!crawled, "a crawl wrote to a read-only database");
+    assert!(stderr.contains("read-only"), "{stderr}");
+
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).expect("chmod 644");
+    let config = harness.write_config(&harness.config_text(&seeds, CONFIG));
+    let (crawled, stderr) = crawl_unprivileged(&harness, &config);
+    assert!(crawled, "{stderr}");
+    assert_eq!(harness.page_count().await, 7);
+}
