@@ -92,3 +92,57 @@ fn bytes_of_hex(hex: &str) -> Vec<u8> {
         .filter_map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use sqlx::{Postgres, Sqlite};
+
+    use super::Backend;
+
+    /// Every migration as released: (version, SHA-384 of the file in hex, which sqlx
+    /// records and checks at every start). A released migration must not change, not
+    /// even in a comment, or the databases it made are refused ("previously applied but
+    /// has been modified"); a change that cannot be helped is listed in
+    /// [`Backend::RECOMMENTED`] too. A new migration is added here.
+    fn released<DB: Backend>() -> Vec<(i64, String)> {
+        DB::migrator()
+            .iter()
+            .map(|m| {
+                let hex = m.checksum.iter().map(|b| format!("{b:02x}")).collect();
+                (m.version, hex)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn released_migrations_are_as_they_were_released() {
+        let pinned = |rows: &[(i64, &str)]| -> Vec<(i64, String)> {
+            rows.iter().map(|&(v, h)| (v, h.to_owned())).collect()
+        };
+        let sqlite = [
+            (1, "165be274d2e76b9d579c2535db964b126c700479bee16d8b545d6c224bec5ded30d5538d5fcf7d17c833f17a6c3cb819"),
+            (2, "3618acfa00936b53e9887b0a92a05fd39df4dfd51c22d3e75bfde1d2562fb0d222f4dfa1b50c51e56c09134e73876fb7"),
+            (3, "d223bf186150c0a1a428db833b4d96f288c0f60fed58742f20f15f48a69aa0f10902ccf7adb1298186d07fc0907d4f32"),
+            (4, "a5875b93d9056eb3ff735e0e54fdb3c668078e7c7760046cdd57c99500f66b6367bce0e4dc2c10fbbfe65d90fa983285"),
+            (5, "d1b9fb61107bd40d2b2fd0dd1bb8b6cb1f04c921a62387560c5684041ed6154445f15a6269ba3880774b86ecedb1baaa"),
+            (6, "973e1f6f9b819e8c46ef205217fef82d55aa6ce97958baca2eaec6b6779a7aa26438b3bce0b276e660a4823e9f895176"),
+            (7, "017b606e4b7f3e1def233abe817286902cb740ef272ed57be33ab1c9eec4eec55b3df450ab4214128a364ba1bbd3edc1"),
+            (8, "c31bc35755b2d317c823e07d5ca586440a7d86dba150662333d7bd067f4ea414039afdce05143905a9a127eaec6d429d"),
+            (9, "6aba9257772d6102a40d9bfbd53f02891c1f8612599ecf35ae5ff467bb8ef85c4720f6822ec67a8f653a1b5e407d36fb"),
+            (10, "61122a1f2f814f703c5c4a4ebc4773c4f3ba97fbd13bc99a81d98cd327b473b552dff176525fb17bba0a6b8144e06818"),
+        ];
+        assert_eq!(released::<Sqlite>(), pinned(&sqlite), "migrations/sqlite");
+        let postgres = [
+            (1, "89d761c613d21637c56803e61e1ddf3eb543ddf29495d33264a7bf31007c3d307e317b6fd8b451a8a0788b68a3eee7a9"),
+            (2, "f08bf1345412b37c837b6272cf5ffeda3d84caa6383e2c9cb0eeed0f4edeb6ab248e95e1c5e0104b24fcaa59733971de"),
+            (3, "2354b0821ad35c9fa18a92c556c9d305143c87cad237167a676d19735976591c73a0a3669878f663b78f4c792be39dcc"),
+            (4, "78b61dd3c92dca413deb987c1e6c6379840afb7f444ee4b8a3b264da81d614203b77f324a5dfab2932b695cdd55c7f2d"),
+            (5, "c197c1faf202998b2417d2820b573b8919b5174b735db78f65feb86e92de18b5c9b02b8cd67a2c4c0553b6b9eaa875b1"),
+        ];
+        assert_eq!(
+            released::<Postgres>(),
+            pinned(&postgres),
+            "migrations/postgres"
+        );
+    }
+}

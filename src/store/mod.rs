@@ -202,29 +202,32 @@ async fn foreign(options: &SqliteConnectOptions) -> Result<Option<Foreign>, sqlx
     )
     .fetch_all(&mut conn)
     .await?;
-    let has = |name: &str| tables.iter().any(|t| t == name);
-    let found = if tables.iter().all(|t| t == "_sqlx_migrations") {
-        // New, or a first run stopped before its first migration.
-        None
-    } else if has("_sqlx_migrations") && has("pages") && has("frontier") {
-        let applied: Option<i64> = sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations")
-            .fetch_one(&mut conn)
-            .await?;
-        applied
-            .filter(|&v| v > newest_migration::<Sqlite>())
-            .map(Foreign::NewerSchema)
-    } else {
-        Some(Foreign::Tables(tables.join(", ")))
+    let found = match another_programs(&tables) {
+        Some(tables) => Some(Foreign::Tables(tables)),
+        None if tables.is_empty() => None,
+        None => {
+            let applied: Option<i64> =
+                sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations")
+                    .fetch_one(&mut conn)
+                    .await?;
+            applied
+                .filter(|&v| v > newest_migration::<Sqlite>())
+                .map(Foreign::NewerSchema)
+        }
     };
     conn.close().await?;
     Ok(found)
 }
 
-/// The tables of a database, listed, when they are some but not pipecrawl's. Migrations
-/// make `_sqlx_migrations` before any other table, so a database a node is migrating
-/// right now counts as pipecrawl's.
-fn another_programs(tables: Vec<String>) -> Option<String> {
-    let ours = tables.is_empty() || tables.iter().any(|t| t == "_sqlx_migrations");
+/// The tables of a database (SQLite's or PostgreSQL's), listed, when they are some but
+/// not pipecrawl's. Another program may migrate with sqlx too: its `_sqlx_migrations`
+/// alone is no pipecrawl schema. Migrations make `_sqlx_migrations` before any other
+/// table, so a database holding only that is new (a first run stopped before its first
+/// migration, or a node migrating it right now).
+fn another_programs(tables: &[String]) -> Option<String> {
+    let has = |name: &str| tables.iter().any(|t| t == name);
+    let ours = tables.iter().all(|t| t == "_sqlx_migrations")
+        || (has("_sqlx_migrations") && has("pages") && has("frontier"));
     (!ours).then(|| tables.join(", "))
 }
 
@@ -251,7 +254,7 @@ impl Store {
             .await
             .map_err(failed)?;
             first.close().await.map_err(failed)?;
-            if let Some(tables) = another_programs(tables) {
+            if let Some(tables) = another_programs(&tables) {
                 return Err(Error::NotPipecrawl {
                     path: PathBuf::from(redacted(database)),
                     tables,
