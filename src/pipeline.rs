@@ -321,6 +321,7 @@ async fn run(
             PageLimit {
                 scope: scope.clone(),
                 stored,
+                asks_again: config.retry.earlier_failures,
             },
             recrawl.clone(),
         ),

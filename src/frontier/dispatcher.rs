@@ -284,6 +284,9 @@ pub struct Dispatcher {
 pub struct PageLimit {
     pub scope: SharedScope,
     pub stored: u64,
+    /// URLs asked again (`--retry-failed`) store no new page either: at the limit they
+    /// are leased beside revisits.
+    pub asks_again: bool,
 }
 
 impl PageLimit {
@@ -585,6 +588,7 @@ impl Dispatcher {
             // then ends when none is due; a service keeps its API up and waits for them.
             let left = self.limit.left(&self.progress);
             let rows = match left {
+                Some(0) if self.limit.asks_again => LeaseRows::Stored,
                 Some(0) => LeaseRows::Revisits,
                 _ => LeaseRows::Any,
             };
@@ -662,7 +666,7 @@ impl Dispatcher {
                     if finished && !self.serve {
                         return Ok(match rows {
                             LeaseRows::Any => EndReason::FrontierEmpty,
-                            LeaseRows::Revisits => EndReason::PageLimit,
+                            LeaseRows::Revisits | LeaseRows::Stored => EndReason::PageLimit,
                         });
                     }
                     if idle && (drained.at != Some(self.progress.commits()) || drained.rows != rows)
@@ -832,6 +836,7 @@ mod tests {
                 PageLimit {
                     scope: SharedScope::new(Scope::new(&config, &[])),
                     stored: 0,
+                    asks_again: false,
                 },
                 RecrawlPolicy::new(&config.recrawl),
             ),

@@ -224,6 +224,9 @@ pub enum LeaseRows {
     /// page too many, but a revisit replaces its page, so a database at its limit is
     /// still kept fresh.
     Revisits,
+    /// Revisits, and URLs asked again by `--retry-failed`: those have their pages stored
+    /// already too (with no interval: the requeue cleared it), and replace them.
+    Stored,
 }
 
 impl LeaseRows {
@@ -234,6 +237,10 @@ impl LeaseRows {
         match self {
             Self::Any => "",
             Self::Revisits => " AND recrawl_interval_ms IS NOT NULL",
+            Self::Stored => {
+                " AND (recrawl_interval_ms IS NOT NULL
+                       OR EXISTS (SELECT 1 FROM pages WHERE pages.id = frontier.id))"
+            }
         }
     }
 }

@@ -615,18 +615,7 @@ async fn failures_from_earlier_runs_are_asked_again_when_told() {
     )
     .await;
     for database in databases {
-        let mut b = SiteBuilder::bind(1).await;
-        let h = b.authority(0);
-        b.add(
-            &h,
-            "/",
-            Resource::Html("<a href='/a'>a</a><a href='/b'>b</a>".into()),
-        );
-        let down = Resource::Status(503, "down".into());
-        let back = Resource::Html("<title>Back</title>".into());
-        b.add(&h, "/a", Resource::Sequence(vec![down, back]));
-        b.add(&h, "/b", Resource::Status(404, "gone".into()));
-        let site = b.start();
+        let site = down_once_and_gone().await;
         let config = || config_on(&harness, &database, &site.url(0, "/"), "");
         pipecrawl::crawl(config(), std::future::pending())
             .await
@@ -650,4 +639,44 @@ async fn failures_from_earlier_runs_are_asked_again_when_told() {
             "{database}: a 404 is an answer"
         );
     }
+}
+
+/// A home page linking to `/a`, which answers 503 and then "Back", and `/b`, gone (404).
+async fn down_once_and_gone() -> super::site::TestSite {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        Resource::Html("<a href='/a'>a</a><a href='/b'>b</a>".into()),
+    );
+    let down = Resource::Status(503, "down".into());
+    let back = Resource::Html("<title>Back</title>".into());
+    b.add(&h, "/a", Resource::Sequence(vec![down, back]));
+    b.add(&h, "/b", Resource::Status(404, "gone".into()));
+    b.start()
+}
+
+/// `--retry-failed` on a database at its `scope.max_pages`: a URL asked again has its page
+/// already, and replaces it as a revisit does, so the limit does not hold it back. (A
+/// node sharing a PostgreSQL database ends at the limit, revisits and all.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_are_asked_again_in_a_database_at_its_page_limit() {
+    let site = down_once_and_gone().await;
+    let harness = Harness::default();
+    let limit = "[scope]\nmax_pages = 3\n";
+    harness.crawl(&[site.url(0, "/")], limit).await;
+    assert_eq!(harness.page_count().await, 3);
+
+    let text = harness.test_config_text(&[site.url(0, "/")], limit);
+    let mut again = Config::from_toml(&text, "test config").expect("a valid config");
+    again.retry.earlier_failures = true;
+    let summary = pipecrawl::crawl(again, std::future::pending())
+        .await
+        .expect("the second crawl succeeds");
+    assert_eq!(summary.tally.pages, 1, "/a again: {summary}");
+    let a = harness.db().await.page(&site.url(0, "/a")).await;
+    let a = a.expect("/a's page");
+    assert_eq!((a.status, a.title.as_deref()), (Some(200), Some("Back")));
+    assert_eq!(harness.page_count().await, 3, "and no new page was stored");
 }
