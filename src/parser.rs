@@ -146,9 +146,12 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
     record.not_modified = record.status == Some(304) && previous.is_some();
     record.changed =
         !record.not_modified && previous.is_none_or(|p| p.content_hash != record.content_hash);
-    let failed = record.status.is_none_or(|s| s >= 500);
-    record.failed_revisit = previous.is_some_and(|p| p.answered)
-        && crate::retry::is_transient(record.status, record.error.as_ref().map(|e| e.kind));
+    // A 429 or a 408 failed as much as a 503: taken for a change, it would halve an
+    // adaptive interval, asking a site that asked to be left alone twice as often.
+    let transient =
+        crate::retry::is_transient(record.status, record.error.as_ref().map(|e| e.kind));
+    let failed = transient || record.status.is_none_or(|s| s >= 500);
+    record.failed_revisit = previous.is_some_and(|p| p.answered) && transient;
     record.recrawl_in = rules.recrawl.next(
         &record.job.url,
         previous.and_then(|p| p.interval),

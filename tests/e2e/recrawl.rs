@@ -641,8 +641,8 @@ async fn failures_from_earlier_runs_are_asked_again_when_told() {
     }
 }
 
-/// A home page linking to `/a`, which answers 503 and then "Back", and `/b`, gone (404).
-async fn down_once_and_gone() -> super::site::TestSite {
+/// A site on one host whose home page links to `/a` and `/b`, and the host's authority.
+async fn home_linking_a_and_b() -> (SiteBuilder, String) {
     let mut b = SiteBuilder::bind(1).await;
     let h = b.authority(0);
     b.add(
@@ -650,6 +650,12 @@ async fn down_once_and_gone() -> super::site::TestSite {
         "/",
         Resource::Html("<a href='/a'>a</a><a href='/b'>b</a>".into()),
     );
+    (b, h)
+}
+
+/// A home page linking to `/a`, which answers 503 and then "Back", and `/b`, gone (404).
+async fn down_once_and_gone() -> super::site::TestSite {
+    let (mut b, h) = home_linking_a_and_b().await;
     let down = Resource::Status(503, "down".into());
     let back = Resource::Html("<title>Back</title>".into());
     b.add(&h, "/a", Resource::Sequence(vec![down, back]));
@@ -679,4 +685,35 @@ async fn failures_are_asked_again_in_a_database_at_its_page_limit() {
     let a = a.expect("/a's page");
     assert_eq!((a.status, a.title.as_deref()), (Some(200), Some("Back")));
     assert_eq!(harness.page_count().await, 3, "and no new page was stored");
+}
+
+/// `recrawl.adaptive` halves the interval of a page that changed; a revisit that failed
+/// for now keeps it (README), a 429 or a 408 as much as a 503: a site that asks the
+/// crawler to slow down must not be asked twice as often.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adaptive_interval_is_kept_by_a_revisit_answered_429() {
+    let (mut b, h) = home_linking_a_and_b().await;
+    let page = || Resource::Html("<title>Page</title>".into());
+    for (path, status) in [("/a", 429), ("/b", 503)] {
+        let failing = Resource::Status(status, "later".into());
+        b.add(&h, path, Resource::Sequence(vec![page(), failing]));
+    }
+    let site = b.start();
+    let harness = Harness::default();
+    let config = "[recrawl]\ninterval_s = 2\nadaptive = true\nmin_interval_s = 1\n";
+    harness.crawl(&[site.url(0, "/")], config).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    harness.crawl(&[site.url(0, "/")], config).await;
+    for path in ["/a", "/b"] {
+        let url = site.url(0, path);
+        assert_eq!(site.count(&url), 2, "{path} was revisited");
+        let interval = harness
+            .db()
+            .await
+            .scalar(&format!(
+                "SELECT recrawl_interval_ms FROM frontier WHERE url = '{url}'"
+            ))
+            .await;
+        assert_eq!(interval, 2000, "{path}'s failed revisit keeps its interval");
+    }
 }
