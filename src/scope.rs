@@ -275,7 +275,9 @@ impl Scope {
         let host_kept = !self.hosts_given || self.host_in_scope(url);
         match kind {
             JobKind::Page if depth == 0 => true,
-            JobKind::Sitemap => host_kept,
+            // Off, `scope.sitemaps` reads none: not one queued while it was on, for a
+            // revisit or asked again after a failure.
+            JobKind::Sitemap => self.sitemaps && host_kept,
             JobKind::Page => host_kept && self.rules_admit(url, depth),
         }
     }
@@ -301,7 +303,8 @@ impl Scope {
     }
 
     /// A hash of what decides which found URLs are crawled: the hosts, `include`,
-    /// `exclude`, `max_depth` and the robots rules for links. A run that finds another
+    /// `exclude`, `max_depth`, the robots rules for links and `sitemaps` (sitemaps left
+    /// out while it was off are read once it is on). A run that finds another
     /// than the last run's looks again at what that one left out.
     pub fn fingerprint(&self) -> i64 {
         let mut exact: Vec<&str> = self.hosts.exact.iter().map(String::as_str).collect();
@@ -326,6 +329,7 @@ impl Scope {
                     self.follow_nofollow_links,
                     self.respect_meta_robots
                 ),
+                self.sitemaps,
             )
         );
         i64::from_ne_bytes(xxhash_rust::xxh3::xxh3_64(text.as_bytes()).to_ne_bytes())

@@ -717,3 +717,46 @@ async fn an_adaptive_interval_is_kept_by_a_revisit_answered_429() {
         assert_eq!(interval, 2000, "{path}'s failed revisit keeps its interval");
     }
 }
+
+/// `scope.sitemaps` off reads no sitemap, not even one that failed while it was on and that
+/// `--retry-failed` asks again; turned on again, it is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_sitemap_is_not_asked_again_with_sitemaps_off() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let base = format!("http://{h}");
+    b.add(&h, "/", Resource::Html("<title>Home</title>".into()));
+    let listing =
+        |path: &str| Resource::Typed("text/plain", format!("{base}{path}\n").into_bytes());
+    let down = Resource::Status(503, "down".into());
+    b.add(
+        &h,
+        "/sitemap.xml",
+        Resource::Sequence(vec![down, listing("/x")]),
+    );
+    b.add(&h, "/x", Resource::Html("<title>X</title>".into()));
+    let site = b.start();
+    let harness = Harness::default();
+    let crawl = |sitemaps: bool| {
+        let extra = format!("[scope]\nsitemaps = {sitemaps}\n");
+        let text = harness.test_config_text(&[site.url(0, "/")], &extra);
+        let mut config = Config::from_toml(&text, "test config").expect("a valid config");
+        config.retry.earlier_failures = true;
+        async move {
+            pipecrawl::crawl(config, std::future::pending())
+                .await
+                .expect("the crawl succeeds")
+        }
+    };
+    crawl(true).await;
+    assert_eq!(site.count(&site.url(0, "/sitemap.xml")), 1);
+    let summary = crawl(false).await;
+    assert_eq!(
+        site.count(&site.url(0, "/sitemap.xml")),
+        1,
+        "sitemaps are off: {summary}"
+    );
+    assert_eq!(site.count(&site.url(0, "/x")), 0);
+    crawl(true).await;
+    assert_eq!(site.count(&site.url(0, "/x")), 1, "sitemaps are on again");
+}
