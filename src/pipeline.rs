@@ -330,7 +330,8 @@ async fn run(
     .node(
         &config.cluster.node_id,
         hosts.clone().map(|h| (h, config.cluster.lease_ttl)),
-    );
+    )
+    .host_budget(config.traps.max_pages_per_host);
 
     let ended = dispatcher.run(stop).await;
     let finish_fetches = async {

@@ -276,6 +276,8 @@ pub struct Dispatcher {
     page_limit_reached: bool,
     /// The lease refilling the window, while it runs.
     refill: Option<Refill>,
+    /// `traps.max_pages_per_host`, which a merge of the staged URLs spends.
+    max_pages_per_host: u64,
 }
 
 /// `scope.max_pages`, read from the scope a SIGHUP may replace, against the pages the
@@ -378,7 +380,14 @@ impl Dispatcher {
             hosts: None,
             page_limit_reached: false,
             refill: None,
+            max_pages_per_host: 0,
         }
+    }
+
+    /// Merges the staged URLs within `max_pages_per_host` when a lease needs them.
+    pub fn host_budget(mut self, max_pages_per_host: u64) -> Self {
+        self.max_pages_per_host = max_pages_per_host;
+        self
     }
 
     /// Leases as `owner`; with `hosts`, only rows of the hosts this node owns, for
@@ -450,7 +459,8 @@ impl Dispatcher {
     fn start_refill(&mut self, want: usize, commits: u64, rows: LeaseRows) {
         let store = self.store.clone();
         let owner = self.owner.clone();
-        let (lease_for, serve, whole_table) = (self.lease_for, self.serve, self.hosts.is_none());
+        let (lease_for, serve) = (self.lease_for, self.serve);
+        let whole_table = self.hosts.is_none().then_some(self.max_pages_per_host);
         let max_pages = self.hosts.as_ref().and(self.limit.max());
         let (scope, recrawl) = (self.limit.scope.clone(), self.recrawl.clone());
         let task = tokio::spawn(async move {
@@ -714,7 +724,8 @@ impl Dispatcher {
 
 /// Leases up to `want` rows, within `max_pages` on a shared database (a service first
 /// queues the revisits that are due); when the table has fewer ready, also asks when its
-/// next delayed row comes due.
+/// next delayed row comes due. `whole_table` is `traps.max_pages_per_host` where this
+/// node owns the whole table (SQLite).
 ///
 /// The scope may have narrowed since the rows were queued (a resumed crawl's config, a
 /// reload): those it now leaves out are never fetched, their rows failed with no page;
@@ -727,14 +738,29 @@ async fn lease(
     (want, max_pages, rows): (usize, Option<u64>, LeaseRows),
     lease_for: Duration,
     serve: bool,
-    whole_table: bool,
+    whole_table: Option<u64>,
 ) -> Result<Leased, Error> {
     if serve {
         store.requeue_due_recrawls().await?;
     }
-    let lease = store
+    let mut lease = store
         .lease(owner, want, lease_for, (max_pages, rows))
         .await?;
+    // The writer leaves found URLs staged while it counts a window of URLs due; those it
+    // counted may since have been leased and left out (a scope narrowed since they were
+    // queued), with no commit after them to merge: a short lease merges, or the crawl
+    // would end with them waiting.
+    let short = lease.jobs.len() < want && rows == LeaseRows::Any;
+    if let Some(max_pages_per_host) = whole_table.filter(|_| short) {
+        if store.staged_count().await? > 0 {
+            store.merge_staged(max_pages_per_host).await?;
+            let more = want - lease.jobs.len();
+            let more = store
+                .lease(owner, more, lease_for, (max_pages, rows))
+                .await?;
+            lease.jobs.extend(more.jobs);
+        }
+    }
     let taken = lease.jobs.len();
     let scope = scope.get();
     let (jobs, left_out): (Vec<CrawlJob>, Vec<CrawlJob>) = lease
@@ -746,7 +772,7 @@ async fn lease(
     let ids = |jobs: Vec<CrawlJob>| -> Vec<i64> { jobs.iter().map(|job| job.id).collect() };
     store.drop_out_of_scope(owner, &ids(never_fetched)).await?;
     store.drop_revisits(owner, &ids(revisits)).await?;
-    let next_due = if taken < want && whole_table {
+    let next_due = if taken < want && whole_table.is_some() {
         next_due(store, serve, rows)
             .await?
             .map(|wait| Instant::now() + wait)

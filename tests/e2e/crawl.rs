@@ -788,3 +788,43 @@ fn a_database_path_starting_with_a_tilde_is_refused_naming_the_key() {
         "{refused}"
     );
 }
+
+/// A crawl resumed with a new `exclude` over more queued URLs than the window holds:
+/// the page it fetches first finds a link while those URLs still fill the queue, so
+/// on SQLite the link waits staged. The excluded rows are then leased and left out,
+/// with no page committed after them; the link must still be fetched in this run, not
+/// left queued by a crawl that says its frontier is empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_found_beside_a_queue_of_newly_excluded_urls_is_still_fetched() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let old: String = (0..2000)
+        .map(|i| format!("<a href='/old/{i}'>{i}</a>"))
+        .collect();
+    b.add(&h, "/", Resource::Html(format!("<a href='/a'>a</a>{old}")));
+    b.add(&h, "/a", Resource::Html("<a href='/b'>b</a>".into()));
+    b.add(&h, "/b", Resource::Html("<title>b</title>".into()));
+    let site = b.start();
+    let harness = Harness::default();
+    let seeds = [site.url(0, "/")];
+    harness
+        .crawl(&seeds, &format!("{LONG_QUEUE}[scope]\nmax_pages = 1\n"))
+        .await;
+    let summary = harness
+        .crawl(
+            &seeds,
+            &format!("{LONG_QUEUE}[scope]\nexclude = ['/old/']\n"),
+        )
+        .await;
+    assert_eq!(summary.ended, EndReason::FrontierEmpty);
+    assert_eq!(site.count(&site.url(0, "/b")), 1, "/b was not fetched");
+    assert_eq!(summary.tally.pages, 2);
+    assert_eq!(
+        harness
+            .db()
+            .await
+            .scalar("SELECT count(*) FROM frontier WHERE state = 'queued'")
+            .await,
+        0
+    );
+}
