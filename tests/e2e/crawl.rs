@@ -828,3 +828,58 @@ async fn a_link_found_beside_a_queue_of_newly_excluded_urls_is_still_fetched() {
         0
     );
 }
+
+/// On SQLite a found URL waits staged unless it would be among the next window leased.
+/// URLs waiting for a retry are not leased until they are due, so they must not count
+/// among those: here four boosted URLs failed and wait, while `/s`, found on the first
+/// of thirty due pages it outranks, must go ahead of most of those thirty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_found_url_outranking_the_due_queue_goes_ahead_of_it_while_retries_wait() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let retried: String = (0..4).map(|i| format!("<a href='/r{i}'>r</a>")).collect();
+    let due: String = (0..30).map(|i| format!("<a href='/d{i}'>d</a>")).collect();
+    b.add(&h, "/", Resource::Html(format!("{retried}{due}")));
+    for i in 0..4 {
+        let fails_once = Resource::Sequence(vec![
+            Resource::Status(500, "broken".into()),
+            Resource::Html("<title>r</title>".into()),
+        ]);
+        b.add(&h, &format!("/r{i}"), fails_once);
+    }
+    b.add(&h, "/d0", Resource::Html("<a href='/s'>s</a>".into()));
+    for i in 1..30 {
+        b.add(
+            &h,
+            &format!("/d{i}"),
+            Resource::Html("<title>d</title>".into()),
+        );
+    }
+    b.add(&h, "/s", Resource::Html("<title>s</title>".into()));
+    let site = b.start();
+    let harness = Harness::default();
+    let priorities = "[[frontier.boost]]\npattern = '/r'\nboost = 10\n\
+        [[frontier.boost]]\npattern = '/d'\nboost = -4\n";
+    let retry = "[retry]\nmax_attempts = 2\nbase_delay_ms = 2000\nmax_delay_ms = 2000\n";
+    harness
+        .crawl(
+            &[site.url(0, "/")],
+            &format!("{LONG_QUEUE}{priorities}{retry}"),
+        )
+        .await;
+    let order = page_requests(&site);
+    let at = |path: &str| {
+        order
+            .iter()
+            .position(|u| u.ends_with(path))
+            .unwrap_or_else(|| panic!("{path} was not requested: {order:?}"))
+    };
+    // What the window held when `/d0` was stored, then `/s`; not the thirty `/d`s.
+    assert!(
+        at("/s") <= at("/d0") + 6,
+        "/s was request {} of {}, /d0 {}: {order:?}",
+        at("/s"),
+        order.len(),
+        at("/d0")
+    );
+}
