@@ -341,16 +341,16 @@ impl Scope {
     }
 
     /// Higher goes first. Depth counts down so the crawl is breadth-first; matching boost
-    /// rules add up, so a boosted URL overtakes shallower ones by its boost.
+    /// rules add up, so a boosted URL overtakes shallower ones by its boost. Sums stop
+    /// at the ends of `i64`: a rule may say `i64::MAX` for "always first", and wrapping
+    /// would put such a URL last.
     pub fn priority(&self, url: &Url, depth: u32) -> i64 {
         let s = url.as_str();
-        let boost: i64 = self
-            .boosts
+        self.boosts
             .iter()
             .filter(|b| b.pattern.is_match(s))
-            .map(|b| b.boost)
-            .sum();
-        boost - i64::from(depth)
+            .fold(0_i64, |sum, b| sum.saturating_add(b.boost))
+            .saturating_sub(i64::from(depth))
     }
 }
 
@@ -468,5 +468,34 @@ mod tests {
         )
         .unwrap();
         assert!(!Scope::new(&config, &[]).keeps(&job("http://other.test/y", 1)));
+    }
+
+    /// Boosts as large as a rule can say ("always first", "always last") keep their
+    /// order when rules add up or meet the depth, rather than wrapping around to the
+    /// other end of the queue.
+    #[test]
+    fn the_largest_boosts_add_up_without_wrapping_around() {
+        let config = Config::from_toml(
+            r#"
+            seeds = ["http://a.test/"]
+            [[frontier.boost]]
+            pattern = "/first"
+            boost = 9223372036854775807
+            [[frontier.boost]]
+            pattern = "/first/too"
+            boost = 9223372036854775807
+            [[frontier.boost]]
+            pattern = "/last"
+            boost = -9223372036854775808
+            "#,
+            "t",
+        )
+        .unwrap();
+        let scope = Scope::new(&config, &[]);
+        let u = |s: &str| Url::parse(s).unwrap();
+        let plain = scope.priority(&u("http://a.test/x"), 1);
+        assert!(scope.priority(&u("http://a.test/first/too"), 1) > plain);
+        assert!(scope.priority(&u("http://a.test/first"), 1) > plain);
+        assert!(scope.priority(&u("http://a.test/last"), 1) < plain);
     }
 }
