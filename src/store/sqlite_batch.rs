@@ -43,8 +43,9 @@ use crate::page::{Discovered, PageRecord};
 /// no help to a lease, so the queue's size, and the last URL of the next window leased,
 /// count URLs due now (`?1`: now; `?2`: the window); the last is found by walking the
 /// queue's priority index, which stops a window of URLs due in (the retries passed on
-/// the way), rather than by sorting every URL due. The two scans of up to a window of index entries are skipped when nothing is
-/// staged, as it is after every merge until the next batch finds a new URL.
+/// the way), rather than by sorting every URL due. The two scans of up to a window of
+/// index entries are skipped when nothing is staged, as it is after every merge until
+/// the next batch finds a new URL.
 const ASK_MERGE: &str = "SELECT staged,
         CASE WHEN staged > 0 THEN (SELECT max(priority) FROM frontier_staged) END,
         CASE WHEN staged > 0 THEN (SELECT count(*) FROM (
