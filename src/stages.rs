@@ -5,10 +5,11 @@
 //! writer) keeps a [`PhaseTimer`] and says when it moves between waiting for input,
 //! working, and being blocked because the next stage's queue is full. A stage whose
 //! workers are rarely waiting while the stage before it is often blocked is the one that
-//! limits the crawl. Three clock reads per page and stage: far below the noise.
+//! limits the crawl. Three clock reads and stage locks per page and stage, each held for
+//! a few additions: far below the noise.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -87,8 +88,54 @@ struct Inner {
 #[derive(Default)]
 struct Clock {
     workers: AtomicUsize,
-    /// Nanoseconds spent per phase, summed over the stage's workers.
-    nanos: [AtomicU64; 3],
+    phases: Mutex<Phases>,
+}
+
+/// One stage's time per phase, in nanoseconds since the crawl started. Behind one lock,
+/// as a report reads the three figures of a phase together: read apart while a worker
+/// moved on, a phase under way looked as long as the whole crawl.
+#[derive(Default)]
+struct Phases {
+    /// Summed over the stage's workers, up to their last change of phase.
+    closed: [u64; 3],
+    /// Workers in each phase now, and the sum of when each entered it: the time of
+    /// phases still under way, which a service's workers idling for hours would
+    /// otherwise leave out of `/stats`.
+    open: [u64; 3],
+    open_since: [u64; 3],
+}
+
+impl Clock {
+    fn phases(&self) -> std::sync::MutexGuard<'_, Phases> {
+        self.phases.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Seconds per phase, those under way counted up to `now`.
+    fn seconds(&self, now: u64) -> [f64; 3] {
+        let phases = self.phases();
+        std::array::from_fn(|p| {
+            let under_way = phases.open[p]
+                .saturating_mul(now)
+                .saturating_sub(phases.open_since[p]);
+            phases.closed[p].saturating_add(under_way) as f64 / 1e9
+        })
+    }
+
+    /// A worker leaves `from` (if it was in one, since `since`) for `to` (if any) at `now`.
+    fn enter(&self, from: Option<(Phase, u64)>, to: Option<Phase>, now: u64) {
+        let mut phases = self.phases();
+        if let Some((phase, since)) = from {
+            let p = phase as usize;
+            phases.closed[p] = phases.closed[p].saturating_add(now.saturating_sub(since));
+            phases.open_since[p] = phases.open_since[p].saturating_sub(since);
+            phases.open[p] = phases.open[p].saturating_sub(1);
+        }
+        if let Some(phase) = to {
+            let p = phase as usize;
+            phases.open_since[p] = phases.open_since[p].saturating_add(now);
+            phases.open[p] += 1;
+        }
+    }
 }
 
 impl Stages {
@@ -105,13 +152,21 @@ impl Stages {
 
     /// A timer for one worker of `stage`, starting out waiting.
     pub fn timer(&self, stage: Stage) -> PhaseTimer {
-        self.clock(stage).workers.fetch_add(1, Ordering::Relaxed);
+        let clock = self.clock(stage);
+        clock.workers.fetch_add(1, Ordering::Relaxed);
+        let since = self.now();
+        clock.enter(None, Some(Phase::Waiting), since);
         PhaseTimer {
             stages: self.clone(),
             stage,
             phase: Phase::Waiting,
-            since: Instant::now(),
+            since,
         }
+    }
+
+    /// Nanoseconds since the crawl started.
+    fn now(&self) -> u64 {
+        u64::try_from(self.inner.started.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
     pub fn queue_depths(&self) -> [usize; 3] {
@@ -134,14 +189,12 @@ impl Stages {
 
     /// The figures so far.
     pub fn report(&self) -> StageReport {
+        let now = self.now();
         let stages = Stage::ALL
             .iter()
             .map(|&stage| {
                 let clock = self.clock(stage);
-                let [waiting, working, blocked] = clock
-                    .nanos
-                    .each_ref()
-                    .map(|n| n.load(Ordering::Relaxed) as f64 / 1e9);
+                let [waiting, working, blocked] = clock.seconds(now);
                 StageFigures {
                     stage: stage.name(),
                     work: stage.work(),
@@ -183,7 +236,8 @@ pub struct PhaseTimer {
     stages: Stages,
     stage: Stage,
     phase: Phase,
-    since: Instant,
+    /// When it entered `phase`, in nanoseconds since the crawl started.
+    since: u64,
 }
 
 impl PhaseTimer {
@@ -191,22 +245,21 @@ impl PhaseTimer {
         if phase == self.phase {
             return;
         }
-        let now = Instant::now();
-        self.account(now);
+        let now = self.stages.now();
+        self.stages
+            .clock(self.stage)
+            .enter(Some((self.phase, self.since)), Some(phase), now);
         self.phase = phase;
         self.since = now;
-    }
-
-    fn account(&self, now: Instant) {
-        let nanos = u64::try_from(now.duration_since(self.since).as_nanos()).unwrap_or(u64::MAX);
-        self.stages.clock(self.stage).nanos[self.phase as usize]
-            .fetch_add(nanos, Ordering::Relaxed);
     }
 }
 
 impl Drop for PhaseTimer {
     fn drop(&mut self) {
-        self.account(Instant::now());
+        let now = self.stages.now();
+        self.stages
+            .clock(self.stage)
+            .enter(Some((self.phase, self.since)), None, now);
     }
 }
 
@@ -401,5 +454,47 @@ impl fmt::Display for StageReport {
             })
             .collect();
         writeln!(f, "queues (mean depth/capacity): {}", queues.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn stages() -> Stages {
+        Stages::new(Queues {
+            to_fetch: Box::new(|| 0),
+            to_parse: Box::new(|| 0),
+            to_store: Box::new(|| 0),
+            capacity: [1, 1, 1],
+        })
+    }
+
+    /// A service's fetch workers wait for seeds for hours on end, without a phase change:
+    /// `/stats` must count that wait as it goes, not once the next job comes.
+    #[test]
+    fn a_phase_under_way_counts_in_the_report() {
+        const NAP: Duration = Duration::from_millis(50);
+        let stages = stages();
+        let mut timer = stages.timer(Stage::Fetch);
+        timer.enter(Phase::Working);
+        std::thread::sleep(NAP);
+        timer.enter(Phase::Waiting);
+        std::thread::sleep(NAP * 4);
+        let fetch = &stages.report().stages[Stage::Fetch as usize];
+        let (working, waiting, blocked) = fetch.shares();
+        assert!(
+            fetch.waiting_s >= (NAP * 4).as_secs_f64(),
+            "waiting {} s, working {} s",
+            fetch.waiting_s,
+            fetch.working_s
+        );
+        assert!(waiting > working, "{working}% / {waiting}% / {blocked}%");
+        drop(timer);
+        let fetch = &stages.report().stages[Stage::Fetch as usize];
+        assert!(fetch.waiting_s >= (NAP * 4).as_secs_f64(), "{fetch:?}");
+        assert!(fetch.working_s < (NAP * 4).as_secs_f64(), "{fetch:?}");
     }
 }
