@@ -75,8 +75,12 @@ fn zero_counters() {
     for class in summary::STATUS_CLASSES {
         counter!(PAGES, "class" => class).absolute(0);
     }
-    for kind in ErrorKind::ALL {
-        counter!(ERRORS, "kind" => kind.as_str()).absolute(0);
+    for kind in ErrorKind::ALL
+        .map(ErrorKind::as_str)
+        .into_iter()
+        .chain([summary::TRAP])
+    {
+        counter!(ERRORS, "kind" => kind).absolute(0);
     }
 }
 
@@ -101,6 +105,12 @@ pub fn page(class: &'static str, links: usize, error: Option<&'static str>) {
     if let Some(kind) = error {
         counter!(ERRORS, "kind" => kind).increment(1);
     }
+}
+
+/// `rows` trap rows stored: pages with no response, of the error kind `trap`.
+pub fn trapped(rows: u64) {
+    counter!(PAGES, "class" => summary::status_class(None)).increment(rows);
+    counter!(ERRORS, "kind" => summary::TRAP).increment(rows);
 }
 
 pub fn retry() {

@@ -41,7 +41,26 @@ impl Tally {
         }
         metrics::page(class, page.links.len(), error);
     }
+
+    /// Trap rows stored: page rows of URLs not fetched, which the database counts among
+    /// its pages and errors as it does a URL robots.txt disallows. Not among `new_pages`:
+    /// `scope.max_pages` leaves them out.
+    pub fn add_trapped(&mut self, rows: u64) {
+        if rows == 0 {
+            return;
+        }
+        self.pages += rows;
+        *self.by_class.entry(NO_RESPONSE).or_default() += rows;
+        *self.errors.entry(TRAP).or_default() += rows;
+        metrics::trapped(rows);
+    }
 }
+
+/// The class of a page with no response.
+const NO_RESPONSE: &str = "error";
+
+/// `pages.error_kind` of a trap row, beside the kinds of [`crate::page::ErrorKind`].
+pub const TRAP: &str = "trap";
 
 /// What [`status_class`] answers.
 pub const STATUS_CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "error"];
@@ -54,7 +73,7 @@ pub fn status_class(status: Option<u16>) -> &'static str {
         Some(300..=399) => "3xx",
         Some(400..=499) => "4xx",
         Some(_) => "5xx",
-        None => "error",
+        None => NO_RESPONSE,
     }
 }
 

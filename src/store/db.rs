@@ -206,6 +206,14 @@ const MOVE_UP: &str = " ON CONFLICT (url) DO UPDATE SET depth = excluded.depth,
 /// `scope.max_pages` ("pipecraw" in ASCII, to stay clear of other programs' keys).
 const PAGE_LIMIT_LOCK: i64 = 0x7069_7065_6372_6177;
 
+/// What adding URLs to the frontier did.
+pub(super) struct Added {
+    /// Rows new to the frontier, trap rows included.
+    pub new: u64,
+    /// Of those, the trap rows: failed, each with a page row that says why.
+    pub trapped: u64,
+}
+
 /// What a lease took.
 pub struct Lease {
     pub jobs: Vec<CrawlJob>,
@@ -502,12 +510,12 @@ where
         max_pages_per_host: u64,
     ) -> Result<u64, Error> {
         let mut tx = self.pool.begin().await.doing("starting to add URLs")?;
-        let new = Self::insert_frontier(&mut tx, urls_from, max_pages_per_host).await?;
+        let added = Self::insert_frontier(&mut tx, urls_from, max_pages_per_host).await?;
         let mut script = Script::new();
         Self::insert_hosts(&mut script, urls_from.iter().map(|(d, _)| d.host.as_str()));
         script.run(&mut tx).await?;
         tx.commit().await.doing("adding URLs")?;
-        Ok(new)
+        Ok(added.new)
     }
 
     /// A value the crawl keeps between runs (`crawl_state`), if set.
@@ -1076,19 +1084,21 @@ where
     ///
     /// Only records whose rows `owner` still holds leased are stored (see
     /// [`Db::hold_leases`]); of the others only the URLs they found join the frontier.
+    /// Returns the trap rows it stored.
     pub(crate) async fn commit(
         &self,
         batch: &mut [PageRecord],
         counts: &mut LinkCounts,
         admission: Admission,
         owner: &str,
-    ) -> Result<(), Error> {
+    ) -> Result<u64, Error> {
         let mut tx = self.pool.begin().await.doing("starting a page batch")?;
         let held = Self::hold_leases(&mut tx, batch, owner).await?;
-        let loops = Self::commit_in(&mut tx, batch.split_at(held), counts, admission).await?;
+        let (loops, trapped) =
+            Self::commit_in(&mut tx, batch.split_at(held), counts, admission).await?;
         tx.commit().await.doing("committing a page batch")?;
         report_loops(batch, loops);
-        Ok(())
+        Ok(trapped)
     }
 
     /// Moves the records whose frontier rows `owner` still holds leased to the front of
@@ -1145,7 +1155,8 @@ where
     }
 
     /// The statements of [`Db::commit`] for the records `held` and the URLs found by
-    /// those `taken` by another node, returning the redirects found to close a loop.
+    /// those `taken` by another node, returning the redirects found to close a loop and
+    /// the trap rows stored.
     ///
     /// Every node's transactions take their locks in this order (pages, links, counts,
     /// frontier rows found, hosts, redirects, the batch's own frontier rows), so that
@@ -1156,7 +1167,7 @@ where
         (held, taken): (&[PageRecord], &[PageRecord]),
         counts: &mut LinkCounts,
         admission: Admission,
-    ) -> Result<Vec<(i64, String)>, Error> {
+    ) -> Result<(Vec<(i64, String)>, u64), Error> {
         let mut sorted = Sorted::of(held);
         sorted.discovered.extend(
             taken
@@ -1171,7 +1182,8 @@ where
         script.run(tx).await?;
         Self::replace_links(tx, &sorted.revisited, &sorted.pages).await?;
         counts.settle(tx).await?;
-        Self::insert_frontier(tx, &sorted.discovered, admission.max_pages_per_host).await?;
+        let added =
+            Self::insert_frontier(tx, &sorted.discovered, admission.max_pages_per_host).await?;
         let mut script = Script::new();
         Self::insert_hosts(
             &mut script,
@@ -1185,7 +1197,7 @@ where
         Self::finish_frontier_rows(&mut script, &sorted.visited);
         Self::requeue(&mut script, &sorted.retries);
         script.run(tx).await?;
-        Ok(loops)
+        Ok((loops, added.trapped))
     }
 
     /// Inserts pages, or replaces a revisited page's row.
@@ -1281,24 +1293,27 @@ where
     /// Adds discovered URLs: those that look like traps as failed rows, each with a page row
     /// that says why; the others queued, as far as their hosts' budgets go
     /// (`max_pages_per_host`, 0: no limit).
-    /// Each URL comes with the page it was found on (none for seeds). Returns how many
-    /// rows are new: URLs known already, or given twice, are not.
+    /// Each URL comes with the page it was found on (none for seeds). Says how many rows
+    /// are new (URLs known already, or given twice, are not) and how many are trap rows.
     async fn insert_frontier(
         tx: &mut Conn<DB>,
         urls: &[(&Discovered, Option<i64>)],
         max_pages_per_host: u64,
-    ) -> Result<u64, Error> {
+    ) -> Result<Added, Error> {
         let (trapped, fine): (Vec<_>, Vec<_>) = urls.iter().partition(|(d, _)| d.trap.is_some());
         let new = Self::insert_queued(tx, &fine).await?;
         let queued = Self::spend_host_budgets(tx, new, max_pages_per_host).await?;
         let trapped = Self::insert_trapped(tx, &trapped).await?;
-        Ok(queued + trapped)
+        Ok(Added {
+            new: queued.new + trapped,
+            trapped: queued.trapped + trapped,
+        })
     }
 
     /// Merges the staged URLs (see [`Db::merge_staged_on`]).
-    pub async fn merge_staged(&self, max_pages_per_host: u64) -> Result<(), Error> {
+    pub async fn merge_staged(&self, max_pages_per_host: u64) -> Result<u64, Error> {
         if DB::SHARED {
-            return Ok(());
+            return Ok(0);
         }
         let mut conn = self
             .pool
@@ -1310,11 +1325,11 @@ where
 
     /// Merges the staged URLs on `conn`, in a transaction of its own, sorting them as the
     /// deferred index builds sort ([`Backend::around_bulk_sort`]): a merge may take
-    /// millions.
+    /// millions. Returns the trap rows stored (URLs over their hosts' budgets).
     pub(super) async fn merge_staged_on(
         conn: &mut Conn<DB>,
         max_pages_per_host: u64,
-    ) -> Result<(), Error> {
+    ) -> Result<u64, Error> {
         let (before, after) = DB::around_bulk_sort();
         sqlx::query(sqlx::AssertSqlSafe(before))
             .execute(&mut *conn)
@@ -1323,20 +1338,20 @@ where
         let mut tx = sqlx::Connection::begin(&mut *conn)
             .await
             .doing("starting to merge staged URLs")?;
-        Self::merge_staged_in(&mut tx, max_pages_per_host).await?;
+        let trapped = Self::merge_staged_in(&mut tx, max_pages_per_host).await?;
         tx.commit().await.doing("merging staged URLs")?;
         sqlx::query(sqlx::AssertSqlSafe(after))
             .execute(&mut *conn)
             .await
             .doing("after merging staged URLs")?;
-        Ok(())
+        Ok(trapped)
     }
 
     /// Moves the staged URLs into `frontier` in URL order, so that the URL index is
     /// walked once from end to end instead of at random; the shallowest of a URL's
     /// sightings comes first, and a URL known already moves up as [`MOVE_UP`] says.
     /// The rows above the largest id before are the new ones, for the hosts' budgets.
-    async fn merge_staged_in(tx: &mut Conn<DB>, max_pages_per_host: u64) -> Result<(), Error> {
+    async fn merge_staged_in(tx: &mut Conn<DB>, max_pages_per_host: u64) -> Result<u64, Error> {
         let above: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM frontier")
             .fetch_one(&mut *tx)
             .await
@@ -1353,8 +1368,8 @@ where
             .execute(&mut *tx)
             .await
             .doing("merging staged URLs")?;
-        Self::spend_host_budgets(tx, NewRows::Above(above), max_pages_per_host).await?;
-        Ok(())
+        let added = Self::spend_host_budgets(tx, NewRows::Above(above), max_pages_per_host).await?;
+        Ok(added.trapped)
     }
 
     /// Records URLs that look like traps as failed rows, each with a page row that says
@@ -1490,12 +1505,12 @@ where
     /// (0: no limit) become trap rows before any node can lease them, as this transaction
     /// has not committed; the shallowest rows are the ones kept. Hosts are counted in
     /// order, so writers of several nodes wait for each other rather than deadlock.
-    /// Returns how many rows are new, those now trapped included.
+    /// Says how many rows are new, those now trapped included, and how many are trapped.
     async fn spend_host_budgets(
         tx: &mut Conn<DB>,
         new: NewRows<'_>,
         max_pages_per_host: u64,
-    ) -> Result<u64, Error> {
+    ) -> Result<Added, Error> {
         let mut by_host: BTreeMap<String, Vec<(i64, &Discovered)>> = BTreeMap::new();
         let hosts: Vec<(String, i64)> = match &new {
             NewRows::Listed(rows) => {
@@ -1542,8 +1557,12 @@ where
                     .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))),
             );
         }
+        let mut spent = Added {
+            new: added,
+            trapped: 0,
+        };
         let Ok(budget @ 1..) = i64::try_from(max_pages_per_host) else {
-            return Ok(added);
+            return Ok(spent);
         };
         for (host, added) in hosts {
             let total = totals.get(&host).copied().unwrap_or_default();
@@ -1582,8 +1601,9 @@ where
                 "its host {host} has used its page budget: traps.max_pages_per_host = {budget}"
             );
             Self::trap_queued(tx, &over, &reason).await?;
+            spent.trapped += u64::try_from(over.len()).unwrap_or(u64::MAX);
         }
-        Ok(added)
+        Ok(spent)
     }
 
     /// Turns frontier rows this transaction queued into trap rows: failed, with a page row

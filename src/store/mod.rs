@@ -584,13 +584,14 @@ impl Store {
     /// Discovered URLs join the frontier as `admission` says; a redirect found to close a
     /// loop gets its error here, as stored. On PostgreSQL, records whose rows `owner` no
     /// longer holds leased (another node took them while it was silent) are not stored.
+    /// Returns the trap rows stored: URLs not fetched, whose page rows say why.
     pub(crate) async fn commit(
         &self,
         batch: &mut [PageRecord],
         counts: &mut LinkCounts,
         admission: Admission,
         owner: &str,
-    ) -> Result<(), Error> {
+    ) -> Result<u64, Error> {
         let db = match &self.0 {
             Backed::Sqlite(db) => return db.commit_local(batch, counts, admission).await,
             Backed::Postgres(db) => db,
@@ -613,8 +614,9 @@ impl Store {
 
     /// Merges the URLs waiting in SQLite's `frontier_staged` into the frontier: when a
     /// crawl starts (one that was killed may have left some) and when it ends, so that the
-    /// table it leaves holds every URL it found. Nothing to do on PostgreSQL.
-    pub async fn merge_staged(&self, max_pages_per_host: u64) -> Result<(), Error> {
+    /// table it leaves holds every URL it found. Nothing to do on PostgreSQL. Returns the
+    /// trap rows stored (URLs over their hosts' budgets).
+    pub async fn merge_staged(&self, max_pages_per_host: u64) -> Result<u64, Error> {
         on_backend!(self, db => db.merge_staged(max_pages_per_host).await)
     }
 

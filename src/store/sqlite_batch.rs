@@ -75,9 +75,9 @@ impl Db<Sqlite> {
         batch: &mut [PageRecord],
         counts: &mut LinkCounts,
         admission: Admission,
-    ) -> Result<(), Error> {
+    ) -> Result<u64, Error> {
         let mut conn = self.pool.acquire().await.doing("starting a page batch")?;
-        let loops = {
+        let (loops, trapped) = {
             let sorted = Sorted::of(batch);
             counts.adding(&sorted.pages);
             // The writer holds the one connection that writes: the links that revisits
@@ -98,7 +98,7 @@ impl Db<Sqlite> {
                 // the statements live; sqlx's thread waits for the lock meanwhile.
                 unsafe { write(db, &sorted, &fine, admission.queue_floor, !rest) }?
             };
-            let loops = if rest {
+            let (loops, mut trapped) = if rest {
                 let rest = finish(&mut conn, &sorted, &trapped, counts).await;
                 if rest.is_err() {
                     // The error is the one to report; a failed rollback leaves the
@@ -107,35 +107,36 @@ impl Db<Sqlite> {
                 }
                 rest?
             } else {
-                Vec::new()
+                (Vec::new(), 0)
             };
             if merge {
-                Self::merge_staged_on(&mut conn, admission.max_pages_per_host).await?;
+                trapped += Self::merge_staged_on(&mut conn, admission.max_pages_per_host).await?;
             }
-            loops
+            (loops, trapped)
         };
         report_loops(batch, loops);
-        Ok(())
+        Ok(trapped)
     }
 }
 
 /// The rest of a batch's transaction that [`write`] left open, through sqlx: trapped
 /// URLs (before any merge, so that a URL staged too stays the failed row it becomes
-/// here), link counts, redirects. Returns the redirects found to close a loop.
+/// here), link counts, redirects. Returns the redirects found to close a loop, and the
+/// trap rows stored.
 async fn finish(
     conn: &mut SqliteConnection,
     sorted: &Sorted<'_>,
     trapped: &[&(&Discovered, Option<i64>)],
     counts: &mut LinkCounts,
-) -> Result<Vec<(i64, String)>, Error> {
-    Db::<Sqlite>::insert_trapped(conn, trapped).await?;
+) -> Result<(Vec<(i64, String)>, u64), Error> {
+    let trapped = Db::<Sqlite>::insert_trapped(conn, trapped).await?;
     counts.settle::<Sqlite>(conn).await?;
     let loops = Db::<Sqlite>::follow_redirect_chains(conn, &sorted.pages).await?;
     sqlx::query("COMMIT")
         .execute(conn)
         .await
         .doing("committing a page batch")?;
-    Ok(loops)
+    Ok((loops, trapped))
 }
 
 /// Begins the batch's transaction and writes all but what [`finish`] does, and commits

@@ -137,7 +137,8 @@ impl StoreWriter {
                 self.scope.set(self.scope.get().with_seeds(&moved));
                 Some(changing)
             };
-            self.store
+            let trapped = self
+                .store
                 .commit(&mut batch, &mut counts, self.admission, &self.owner)
                 .await?;
             drop(changing);
@@ -145,15 +146,18 @@ impl StoreWriter {
             for page in &batch {
                 tally.add(page);
             }
+            tally.add_trapped(trapped);
             self.progress.committed(batch.len(), &tally);
             batch.clear();
             timer.enter(Phase::Waiting);
         }
         timer.enter(Phase::Working);
         self.store.flush_link_counts(&mut counts).await?;
-        self.store
+        let trapped = self
+            .store
             .merge_staged(self.admission.max_pages_per_host)
             .await?;
+        tally.add_trapped(trapped);
         Ok(tally)
     }
 

@@ -204,6 +204,18 @@ fn the_example_config_is_valid() {
     pipecrawl::Config::load(std::path::Path::new(path)).expect("config/example.toml loads");
 }
 
+/// Runs `crawl` with `config` to a successful end, and returns what it printed.
+async fn crawl_to_the_end(config: std::path::PathBuf) -> String {
+    let out = tokio::task::spawn_blocking(move || {
+        pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()])
+    })
+    .await
+    .expect("the binary ran");
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    stdout
+}
+
 /// The (working, waiting, blocked) percentages the summary prints for a stage.
 fn stage_shares(stdout: &str, stage: &str) -> Vec<f64> {
     let line = stdout
@@ -238,13 +250,7 @@ async fn the_summary_shows_which_stage_limits_the_crawl() {
         &[site.url(0, "/")],
         "[fetch]\nworkers = 2\n[politeness]\ndelay_ms = 0\nper_host_concurrency = 2\n",
     ));
-    let out = tokio::task::spawn_blocking(move || {
-        pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()])
-    })
-    .await
-    .expect("the binary ran");
-    let stdout = text(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    let stdout = crawl_to_the_end(config).await;
 
     let fetch = stage_shares(&stdout, "fetch");
     let parse = stage_shares(&stdout, "parse");
@@ -802,4 +808,54 @@ async fn retry_failed_asks_again_for_what_failed_for_now_in_earlier_runs() {
     );
     let dead = db.page(&refused).await.expect("the refusing seed stored");
     assert_eq!(dead.error_kind.as_deref(), Some("connect"), "still refused");
+}
+
+/// The summary's figures are the database's: a URL that looks like a trap is not fetched
+/// but gets a page row (`error_kind = 'trap'`), as one robots.txt disallows does, and is
+/// counted as one: by the rules on links (an endless calendar) and by a host's budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_summary_counts_trap_rows_as_the_database_holds_them() {
+    let mut builder = SiteBuilder::bind(2).await;
+    let (calendar, big) = (builder.authority(0), builder.authority(1));
+    builder.add(
+        &calendar,
+        "/",
+        Resource::Html(format!(
+            "<a href='/cal?month=1'>c</a><a href='http://{big}/'>big</a>"
+        )),
+    );
+    builder.add_prefix(
+        &calendar,
+        "/cal",
+        Resource::Dynamic(super::hostile::calendar),
+    );
+    let links: String = (0..8).map(|i| format!("<a href='/{i}'>{i}</a>")).collect();
+    builder.add(&big, "/", Resource::Html(links));
+    builder.add_prefix(&big, "/", Resource::Html("<title>Leaf</title>".into()));
+    let site = builder.start();
+    let harness = Harness::default();
+    let config = harness.write_config(&harness.config_text(
+        &[site.url(0, "/"), site.url(1, "/")],
+        "[politeness]\ndelay_ms = 0\n[traps]\nfamily_budget = 3\nmax_pages_per_host = 5\n",
+    ));
+    let stdout = crawl_to_the_end(config).await;
+
+    let db = harness.db().await;
+    let trapped = db
+        .scalar("SELECT count(*) FROM pages WHERE error_kind = 'trap'")
+        .await;
+    assert!(trapped >= 2, "both kinds of trap: {trapped}");
+    let pages = db.scalar("SELECT count(*) FROM pages").await;
+    let no_answer = db
+        .scalar("SELECT count(*) FROM pages WHERE status IS NULL")
+        .await;
+    assert!(
+        stdout.contains(&format!("crawled {pages} pages (")),
+        "{pages} pages stored: {stdout}"
+    );
+    assert!(stdout.contains(&format!(" {no_answer} error)")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("errors by kind: trap {trapped}\n")),
+        "{trapped} trap rows: {stdout}"
+    );
 }
