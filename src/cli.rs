@@ -114,7 +114,7 @@ pub enum LogFormat {
 /// Writes a line for people to stderr. `eprintln!` panics when stderr is a pipe whose
 /// reader has gone (`pipecrawl … 2>&1 | head -1`), turning finished work into exit code
 /// 101; a message nobody reads is lost instead.
-pub fn say(line: impl Display) {
+fn say(line: impl Display) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
@@ -125,13 +125,29 @@ pub fn say(line: impl Display) {
 pub fn fail(format: LogFormat, message: &str) {
     match format {
         LogFormat::Text => say(format_args!("error: {message}")),
-        LogFormat::Json => say(serde_json::json!({
-            "timestamp": humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
-            "level": "ERROR",
-            "fields": { "message": message },
-            "target": "pipecrawl",
-        })),
+        LogFormat::Json => say(record("ERROR", message)),
     }
+}
+
+/// Writes a line for the person running a command (what `export` wrote, a note on a
+/// `query`'s answer). With JSON logs it is a record shaped as the log's, as [`fail`]'s
+/// is: a plain line among them breaks whatever reads stderr as one JSON object per line.
+/// Written directly, not logged, so that no `RUST_LOG` filter can hide it.
+pub fn note(format: LogFormat, message: impl Display) {
+    match format {
+        LogFormat::Text => say(message),
+        LogFormat::Json => say(record("INFO", &message.to_string())),
+    }
+}
+
+/// A line of JSON shaped as the log records are.
+fn record(level: &str, message: &str) -> serde_json::Value {
+    serde_json::json!({
+        "timestamp": humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
+        "level": level,
+        "fields": { "message": message },
+        "target": "pipecrawl",
+    })
 }
 
 /// Writes `text` to stdout, losing it, as [`say`] does, when nobody reads any more.

@@ -97,7 +97,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let answer =
                 runtime.block_on(pipecrawl::query::ask(&db, &question, format, &mut out))?;
             for note in &answer.notes {
-                cli::say(note);
+                cli::note(cli.log_format, note);
             }
             if matches!(&question, Question::Broken(args) if args.fail) && answer.broken_links > 0 {
                 anyhow::bail!("{} broken links (--fail)", answer.broken_links);
@@ -124,17 +124,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     )
                 })?;
             for file in files {
-                cli::say(format_args!(
-                    "wrote {} rows to {}",
-                    file.rows,
-                    file.path.display()
-                ));
+                cli::note(
+                    cli.log_format,
+                    format_args!("wrote {} rows to {}", file.rows, file.path.display()),
+                );
                 if file.not_utf8 {
-                    cli::say(format_args!(
-                        "{}: some text in the database was not UTF-8, which JSON cannot hold: \
-                         its invalid bytes are written as U+FFFD (CSV keeps them as stored)",
-                        file.path.display()
-                    ));
+                    cli::note(
+                        cli.log_format,
+                        format_args!(
+                            "{}: some text in the database was not UTF-8, which JSON cannot hold: \
+                             its invalid bytes are written as U+FFFD (CSV keeps them as stored)",
+                            file.path.display()
+                        ),
+                    );
                 }
             }
             Ok(())

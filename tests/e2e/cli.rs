@@ -859,3 +859,44 @@ async fn the_summary_counts_trap_rows_as_the_database_holds_them() {
         "{trapped} trap rows: {stdout}"
     );
 }
+
+/// With `--log-format json` everything on stderr is one JSON object per line, so that a
+/// log shipper reading it line by line takes each whole: `query`'s notes and what
+/// `export` wrote too, not only the crawl's log records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_json_logs_query_notes_and_export_lines_are_json_objects() {
+    let mut builder = SiteBuilder::bind(1).await;
+    let host = builder.authority(0);
+    builder.add(
+        &host,
+        "/",
+        Resource::Html("<a href='/a'>A</a><a href='/b'>B</a>".into()),
+    );
+    let site = builder.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    let db = harness.db_path();
+    let out = harness.dir.path().join("export");
+    let runs: [&[&str]; 2] = [
+        &["query", "pages", "--limit", "1"],
+        &["export", "--out", out.to_str().unwrap_or_default()],
+    ];
+    for args in runs {
+        let run = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+            .args(["--log-format", "json"])
+            .args(args)
+            .arg("--db")
+            .arg(&db)
+            .output()
+            .expect("run the pipecrawl binary");
+        let stderr = text(&run.stderr);
+        assert!(run.status.success(), "{args:?}: {stderr}");
+        assert!(!stderr.is_empty(), "{args:?} says what it did");
+        for line in stderr.lines() {
+            let value: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{args:?}: {e}: {line}\n{stderr}"));
+            assert_eq!(value["level"], "INFO", "{line}");
+            assert!(value["fields"]["message"].is_string(), "{line}");
+        }
+    }
+}
