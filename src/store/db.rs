@@ -18,7 +18,7 @@ use super::checkpoints::Checkpoints;
 use super::crawl_lock::CrawlLock;
 use super::link_counts::{self, LinkCounts};
 use super::script::Script;
-use super::{rfc3339, unix_ms, Admission, HostCounts, RobotsRow, MAX_BINDS};
+use super::{rfc3339, unix_ms, Admission, Committed, HostCounts, RobotsRow, MAX_BINDS};
 use crate::error::{DbContext, Error};
 use crate::page::{CrawlJob, Discovered, ErrorKind, FetchError, JobKind, PageRecord, Previous};
 use crate::recrawl::RecrawlPolicy;
@@ -1083,22 +1083,25 @@ where
     /// later; a revisit answered 304 only records the visit.
     ///
     /// Only records whose rows `owner` still holds leased are stored (see
-    /// [`Db::hold_leases`]); of the others only the URLs they found join the frontier.
-    /// Returns the trap rows it stored.
+    /// [`Db::hold_leases`], which moves them to the front); of the others only the URLs
+    /// they found join the frontier.
     pub(crate) async fn commit(
         &self,
         batch: &mut [PageRecord],
         counts: &mut LinkCounts,
         admission: Admission,
         owner: &str,
-    ) -> Result<u64, Error> {
+    ) -> Result<Committed, Error> {
         let mut tx = self.pool.begin().await.doing("starting a page batch")?;
         let held = Self::hold_leases(&mut tx, batch, owner).await?;
         let (loops, trapped) =
             Self::commit_in(&mut tx, batch.split_at(held), counts, admission).await?;
         tx.commit().await.doing("committing a page batch")?;
         report_loops(batch, loops);
-        Ok(trapped)
+        Ok(Committed {
+            stored: held,
+            trapped,
+        })
     }
 
     /// Moves the records whose frontier rows `owner` still holds leased to the front of

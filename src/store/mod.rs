@@ -61,6 +61,16 @@ pub(crate) struct Admission {
     pub queue_floor: usize,
 }
 
+/// What the commit of a page batch stored.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Committed {
+    /// The batch's first `stored` records; on PostgreSQL the others' URLs went to
+    /// another node while this one was silent, and their pages are that node's to store.
+    pub stored: usize,
+    /// Trap rows: URLs not fetched, each with a page row that says why.
+    pub trapped: u64,
+}
+
 /// A host's robots.txt as last fetched.
 #[derive(Debug, Clone)]
 pub struct RobotsRow {
@@ -584,14 +594,13 @@ impl Store {
     /// Discovered URLs join the frontier as `admission` says; a redirect found to close a
     /// loop gets its error here, as stored. On PostgreSQL, records whose rows `owner` no
     /// longer holds leased (another node took them while it was silent) are not stored.
-    /// Returns the trap rows stored: URLs not fetched, whose page rows say why.
     pub(crate) async fn commit(
         &self,
         batch: &mut [PageRecord],
         counts: &mut LinkCounts,
         admission: Admission,
         owner: &str,
-    ) -> Result<u64, Error> {
+    ) -> Result<Committed, Error> {
         let db = match &self.0 {
             Backed::Sqlite(db) => return db.commit_local(batch, counts, admission).await,
             Backed::Postgres(db) => db,

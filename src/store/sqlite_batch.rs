@@ -32,7 +32,7 @@ use super::db::{
     REVISIT_FAILURE_CLEARED,
 };
 use super::link_counts::LinkCounts;
-use super::{rfc3339, unix_ms, Admission};
+use super::{rfc3339, unix_ms, Admission, Committed};
 use crate::error::{DbContext, Error};
 use crate::page::{Discovered, PageRecord};
 
@@ -75,7 +75,7 @@ impl Db<Sqlite> {
         batch: &mut [PageRecord],
         counts: &mut LinkCounts,
         admission: Admission,
-    ) -> Result<u64, Error> {
+    ) -> Result<Committed, Error> {
         let mut conn = self.pool.acquire().await.doing("starting a page batch")?;
         let (loops, trapped) = {
             let sorted = Sorted::of(batch);
@@ -115,7 +115,10 @@ impl Db<Sqlite> {
             (loops, trapped)
         };
         report_loops(batch, loops);
-        Ok(trapped)
+        Ok(Committed {
+            stored: batch.len(),
+            trapped,
+        })
     }
 }
 

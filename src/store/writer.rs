@@ -137,16 +137,17 @@ impl StoreWriter {
                 self.scope.set(self.scope.get().with_seeds(&moved));
                 Some(changing)
             };
-            let trapped = self
+            let committed = self
                 .store
                 .commit(&mut batch, &mut counts, self.admission, &self.owner)
                 .await?;
             drop(changing);
             metrics::stored_batch(started.elapsed());
-            for page in &batch {
+            // Those not stored are another node's to count.
+            for page in batch.iter().take(committed.stored) {
                 tally.add(page);
             }
-            tally.add_trapped(trapped);
+            tally.add_trapped(committed.trapped);
             self.progress.committed(batch.len(), &tally);
             batch.clear();
             timer.enter(Phase::Waiting);

@@ -17,11 +17,17 @@ struct Service {
 
 impl Service {
     fn start(harness: &Harness, seeds: &[String], extra: &str) -> Self {
+        Self::start_with(harness, |admin| {
+            harness.config_text(seeds, &format!("{admin}{extra}"))
+        })
+    }
+
+    /// Starts a service on the config `text` makes of the admin and politeness lines.
+    fn start_with(harness: &Harness, text: impl FnOnce(&str) -> String) -> Self {
         let port = free_port();
-        let text = harness.config_text(
-            seeds,
-            &format!("[politeness]\ndelay_ms = 0\n[admin]\nlisten = \"127.0.0.1:{port}\"\n{extra}"),
-        );
+        let text = text(&format!(
+            "[politeness]\ndelay_ms = 0\n[admin]\nlisten = \"127.0.0.1:{port}\"\n"
+        ));
         let child = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
             .args(["serve", "--config"])
             .arg(harness.write_config(&text))
@@ -857,5 +863,70 @@ async fn a_pause_outlasts_a_restart_until_resumed() {
         1,
         "the resume did not last"
     );
+    service.stop().await;
+}
+
+/// On PostgreSQL a node stores only the pages whose URLs it still holds leased: one it
+/// fetched while another node took its URL is dropped. `/stats` counts what was stored,
+/// as the database does, not what the writer was handed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_leave_out_pages_a_node_did_not_store() {
+    let Some(server) = super::postgres::TestPostgres::start("stats_leave_out_pages") else {
+        return;
+    };
+    let database = server.database("crawl").await;
+    let mut b = SiteBuilder::bind(1).await;
+    let host = b.authority(0);
+    b.add(
+        &host,
+        "/",
+        Resource::Html("<a href='/slow'>slow</a>".into()),
+    );
+    b.add(
+        &host,
+        "/slow",
+        Resource::Slow(
+            Duration::from_millis(1500),
+            Box::new(Resource::Html("<title>Slow</title>".into())),
+        ),
+    );
+    let site = b.start();
+    let slow = site.url(0, "/slow");
+    let harness = Harness::default();
+    let service = Service::start_with(&harness, |admin| {
+        format!(
+            "seeds = [{:?}]\n{admin}[storage]\ndatabase = {database:?}\n",
+            site.url(0, "/")
+        )
+    });
+    service.wait_ready().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while site.count(&slow) == 0 {
+        assert!(Instant::now() < deadline, "{slow} never requested");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Another node takes the URL while its answer is on its way.
+    let db = sqlx::PgPool::connect(&database).await.expect("connect");
+    sqlx::query("UPDATE frontier SET lease_owner = 'another node' WHERE url = $1")
+        .bind(&slow)
+        .execute(&db)
+        .await
+        .expect("take the lease");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let stats = loop {
+        let stats = service.stats().await;
+        if stats["in_flight"].as_u64() == Some(0) && stats["pages"].as_u64() >= Some(1) {
+            break stats;
+        }
+        assert!(Instant::now() < deadline, "stuck at {stats}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM pages")
+        .fetch_one(&db)
+        .await
+        .expect("count pages");
+    assert_eq!(stored, 1, "the page fetched for another node is not stored");
+    assert_eq!(stats["pages"], 1, "{stats}");
+    assert_eq!(stats["pages_by_class"]["2xx"], 1, "{stats}");
     service.stop().await;
 }
