@@ -474,6 +474,10 @@ const LONGEST_TIME_WHY: &str = "ten years; longer is a slip";
 /// A `[channels]` size past any use: a full queue is what keeps memory bounded.
 const MAX_CHANNEL: usize = 1_000_000;
 
+/// A `storage.batch_size` past any use: a batch is what waits in `channels.to_store`
+/// when a commit ends, so one larger than the largest queue never fills.
+const MAX_BATCH: usize = MAX_CHANNEL;
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawParse {
@@ -856,6 +860,12 @@ impl RawConfig {
             );
         }
         p.at_least("storage.batch_size", self.storage.batch_size as u64, 1);
+        p.at_most(
+            "storage.batch_size",
+            self.storage.batch_size as u64,
+            MAX_BATCH as u64,
+            "the writer sets aside room for a whole batch before it stores a page",
+        );
 
         let listen = match self.admin.listen.parse::<std::net::SocketAddr>() {
             Ok(addr) => Some(addr),

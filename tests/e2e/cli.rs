@@ -900,3 +900,22 @@ async fn with_json_logs_query_notes_and_export_lines_are_json_objects() {
         }
     }
 }
+
+/// `storage.batch_size` past any use (a slip, `1000000000000`) is refused naming the key,
+/// like the pool and channel sizes: the writer set aside room for a batch that large
+/// and the process died of it ("memory allocation of … bytes failed") before any page.
+#[test]
+fn a_batch_size_past_any_use_is_refused_naming_the_key() {
+    let harness = Harness::default();
+    let config = harness.write_config(&format!(
+        "seeds = [\"http://127.0.0.1:1/\"]\n\n[storage]\ndatabase = {:?}\nbatch_size = 1000000000000\n",
+        harness.db_path().display().to_string()
+    ));
+    let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("line 5: `storage.batch_size` must be at most 1000000"),
+        "{stderr}"
+    );
+}
