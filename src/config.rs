@@ -779,6 +779,12 @@ impl RawConfig {
             );
         }
         p.at_least("fetch.max_headers", f.max_headers as u64, 1);
+        p.at_most(
+            "fetch.max_headers",
+            f.max_headers as u64,
+            MAX_HEADERS_LIMIT as u64,
+            "a head of at most 409600 bytes cannot hold more, and room for this many is set aside for every response",
+        );
 
         let pol = &self.politeness;
         p.at_least(
@@ -1102,6 +1108,11 @@ fn admin_token(in_file: &str, p: &mut Problems<'_>) -> Option<String> {
 /// The largest response head hyper reads over HTTP/1 (its read buffer, about 400 KiB); a
 /// larger `fetch.max_header_bytes` could never take effect.
 pub const MAX_HEADER_BYTES_LIMIT: usize = 400 * 1024;
+
+/// The most headers a head within [`MAX_HEADER_BYTES_LIMIT`] can hold, each line at least
+/// four bytes (`a:` and its line end). hyper reserves room for `fetch.max_headers` in
+/// every response it reads, so a larger value bought nothing and could exhaust memory.
+const MAX_HEADERS_LIMIT: usize = MAX_HEADER_BYTES_LIMIT / 4;
 
 /// An environment variable that sets `admin.token` without writing it into a file.
 pub const ADMIN_TOKEN_ENV: &str = "PIPECRAWL_ADMIN_TOKEN";

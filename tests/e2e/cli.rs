@@ -919,3 +919,37 @@ fn a_batch_size_past_any_use_is_refused_naming_the_key() {
         "{stderr}"
     );
 }
+
+/// `fetch.max_headers` past what any head can hold is refused naming the key: hyper sets
+/// aside room for that many headers in every response, so `1000000000000000000` failed
+/// every page (error_kind 'request', "capacity overflow" on stderr) and `100000000000`
+/// had the process killed for its memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_header_count_past_what_a_head_can_hold_is_refused_naming_the_key() {
+    let mut builder = SiteBuilder::bind(1).await;
+    let host = builder.authority(0);
+    builder.add(&host, "/", Resource::Html("<title>Home</title>".into()));
+    let site = builder.start();
+    let harness = Harness::default();
+    let config = harness.write_config(&harness.test_config_text(
+        &[site.url(0, "/")],
+        "[fetch]\nmax_headers = 1000000000000000000\n",
+    ));
+    let out = tokio::task::spawn_blocking(move || {
+        pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()])
+    })
+    .await
+    .expect("the binary ran");
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}\n{stderr}",
+        text(&out.stdout)
+    );
+    assert!(
+        stderr.contains("line 3: `fetch.max_headers` must be at most 102400"),
+        "{stderr}"
+    );
+    assert!(site.hits().is_empty(), "nothing was fetched");
+}
