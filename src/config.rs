@@ -764,6 +764,17 @@ impl RawConfig {
                 "fetch.user_agent",
                 "must not be empty: servers use it to tell who is crawling",
             );
+        } else if let Some(c) = f
+            .user_agent
+            .chars()
+            .find(|&c| c.is_ascii_control() && c != '\t')
+        {
+            // Else the HTTP client cannot be built, and the crawl stops after starting
+            // without naming the key.
+            p.add(
+                "fetch.user_agent",
+                format!("has {c:?}, which an HTTP header cannot carry: no request could be sent"),
+            );
         }
         p.at_least("fetch.connect_timeout_ms", f.connect_timeout_ms, 1);
         p.at_least("fetch.timeout_ms", f.timeout_ms, 1);

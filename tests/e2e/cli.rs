@@ -953,3 +953,25 @@ async fn a_header_count_past_what_a_head_can_hold_is_refused_naming_the_key() {
     );
     assert!(site.hits().is_empty(), "nothing was fetched");
 }
+
+/// A user agent no request can carry (a line end from a multi-line TOML string, a
+/// control character) is refused naming the key, before anything starts: it was "cannot
+/// build the HTTP client: builder error: failed to parse header value", after the
+/// database was created, with a tokio panic on stderr.
+#[test]
+fn a_user_agent_no_request_could_carry_is_refused_naming_the_key() {
+    let harness = Harness::default();
+    let config = harness.write_config(&harness.test_config_text(
+        &["http://127.0.0.1:1/".to_owned()],
+        "[fetch]\nuser_agent = \"\"\"\nacmebot/1.0\n\"\"\"\n",
+    ));
+    let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("line 3: `fetch.user_agent` has '\\n'"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!harness.db_path().exists(), "nothing was started");
+}
