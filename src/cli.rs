@@ -189,8 +189,13 @@ pub fn init_tracing(format: LogFormat) {
 }
 
 /// Reloads the config at `path` on every SIGHUP and sends it on; a config that does not
-/// load is reported and skipped, so a typo never stops a running service.
-pub fn reload_on_hangup(path: PathBuf) -> tokio::sync::mpsc::Receiver<pipecrawl::Config> {
+/// load is reported and skipped, so a typo never stops a running service. Changes to keys
+/// the service keeps until a restart are named against `running`, the config as the file
+/// gave it at the start.
+pub fn reload_on_hangup(
+    path: PathBuf,
+    running: pipecrawl::Config,
+) -> tokio::sync::mpsc::Receiver<pipecrawl::Config> {
     let (tx, rx) = tokio::sync::mpsc::channel(1);
     #[cfg(unix)]
     tokio::spawn(async move {
@@ -205,6 +210,14 @@ pub fn reload_on_hangup(path: PathBuf) -> tokio::sync::mpsc::Receiver<pipecrawl:
         while hangups.recv().await.is_some() {
             match pipecrawl::Config::load(&path) {
                 Ok(config) => {
+                    let fixed = running.fixed_until_restart(&config);
+                    if !fixed.is_empty() {
+                        tracing::warn!(
+                            "SIGHUP: {} changed, which a running service keeps as it started with: \
+                             restart it for them",
+                            fixed.join(", ")
+                        );
+                    }
                     if tx.send(config).await.is_err() {
                         return;
                     }
@@ -214,7 +227,7 @@ pub fn reload_on_hangup(path: PathBuf) -> tokio::sync::mpsc::Receiver<pipecrawl:
         }
     });
     #[cfg(not(unix))]
-    drop((tx, path));
+    drop((tx, path, running));
     rx
 }
 

@@ -627,6 +627,59 @@ impl Config {
         Self::from_toml(&text, &origin)
     }
 
+    /// The keys whose values `new` changes but a running service keeps until it restarts
+    /// (README, "Running as a service"): a reload names them, or a changed `delay_ms`
+    /// would look applied. `cluster.node_id` is left out: unset, each load makes a new one.
+    pub fn fixed_until_restart(&self, new: &Config) -> Vec<&'static str> {
+        fn differ<T: fmt::Debug>(a: &T, b: &T) -> bool {
+            format!("{a:?}") != format!("{b:?}")
+        }
+        let (a, b) = (self, new);
+        let (pa, pb) = (&a.politeness, &b.politeness);
+        [
+            ("[fetch]", differ(&a.fetch, &b.fetch)),
+            ("parse.workers", a.parse.workers != b.parse.workers),
+            (
+                "politeness.per_host_concurrency",
+                pa.per_host_concurrency != pb.per_host_concurrency,
+            ),
+            ("politeness.delay_ms", pa.delay != pb.delay),
+            ("[[politeness.host]]", differ(&pa.hosts, &pb.hosts)),
+            (
+                "politeness.max_crawl_delay_ms",
+                pa.max_crawl_delay != pb.max_crawl_delay,
+            ),
+            (
+                "politeness.respect_robots_txt",
+                pa.respect_robots_txt != pb.respect_robots_txt,
+            ),
+            ("politeness.robots_ttl_s", pa.robots_ttl != pb.robots_ttl),
+            ("[retry]", differ(&a.retry, &b.retry)),
+            ("frontier.window", a.frontier.window != b.frontier.window),
+            (
+                "frontier.seen_cache",
+                a.frontier.seen_cache != b.frontier.seen_cache,
+            ),
+            ("[channels]", differ(&a.channels, &b.channels)),
+            ("[storage]", differ(&a.storage, &b.storage)),
+            ("[shutdown]", differ(&a.shutdown, &b.shutdown)),
+            ("[admin]", differ(&a.admin, &b.admin)),
+            ("[recrawl]", differ(&a.recrawl, &b.recrawl)),
+            ("[network]", a.network_allow != b.network_allow),
+            (
+                "traps.max_pages_per_host",
+                a.traps.max_pages_per_host != b.traps.max_pages_per_host,
+            ),
+            (
+                "cluster.lease_ttl_ms",
+                a.cluster.lease_ttl != b.cluster.lease_ttl,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(key, changed)| changed.then_some(key))
+        .collect()
+    }
+
     /// Parses and validates config text; `origin` names it in error messages.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
@@ -1313,6 +1366,28 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Only keys a reload cannot apply are named: the same file, or one changing its
+    /// scope, names none (a generated `cluster.node_id` differs at every load).
+    #[test]
+    fn a_reload_names_only_the_changed_keys_a_restart_applies() {
+        let load = |extra: &str| {
+            Config::from_toml(&format!("seeds = ['https://example.com/']\n{extra}"), "t").unwrap()
+        };
+        let running = load("[politeness]\ndelay_ms = 100\n");
+        assert!(running
+            .fixed_until_restart(&load("[politeness]\ndelay_ms = 100\n"))
+            .is_empty());
+        assert!(running
+            .fixed_until_restart(&load(
+                "[scope]\nmax_depth = 2\n[politeness]\ndelay_ms = 100\nfollow_nofollow_links = true\n"
+            ))
+            .is_empty());
+        assert_eq!(
+            running.fixed_until_restart(&load("[fetch]\nworkers = 8\n[storage]\nbatch_size = 9\n")),
+            ["[fetch]", "politeness.delay_ms", "[storage]"]
+        );
     }
 
     #[test]

@@ -74,13 +74,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             config: path,
             again,
         } => {
-            let mut config = pipecrawl::Config::load(&path)?;
+            let loaded = pipecrawl::Config::load(&path)?;
+            let mut config = loaded.clone();
             again.apply(&mut config);
             fdlimit::fit(&mut config);
             let database = pipecrawl::store::redacted(&config.storage.database);
             let summary = runtime
                 .block_on(async {
-                    let reloads = cli::reload_on_hangup(path);
+                    let reloads = cli::reload_on_hangup(path, loaded);
                     pipecrawl::serve(config, cli::shutdown_signal(), reloads).await
                 })
                 .with_context(|| format!("the service on {database} stopped"))?;
