@@ -928,6 +928,16 @@ impl RawConfig {
                 "storage.database",
                 format!("{database:?}: `~` is not expanded here; write out the home directory"),
             );
+        } else if let Some(scheme) = foreign_scheme(database) {
+            // Else it is a SQLite path, and the crawl goes into a file under `mysql:/`.
+            // Only the scheme is said: the URL may carry a password.
+            p.add(
+                "storage.database",
+                format!(
+                    "names a `{scheme}://` database: pipecrawl writes to SQLite (a path, or \
+                     sqlite://) or PostgreSQL (postgres://)"
+                ),
+            );
         }
         p.at_least("storage.batch_size", self.storage.batch_size as u64, 1);
         p.at_most(
@@ -1130,6 +1140,17 @@ impl RawConfig {
             },
         })
     }
+}
+
+/// The scheme of a `storage.database` written as a URL of a kind no store reads
+/// (`mysql://`, a misspelt `postgress://`), which would otherwise be a SQLite path.
+fn foreign_scheme(database: &str) -> Option<&str> {
+    let (scheme, _) = database.split_once("://")?;
+    let is_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    (is_scheme && scheme != "sqlite" && !crate::store::is_postgres(database)).then_some(scheme)
 }
 
 /// `PIPECRAWL_ADMIN_TOKEN`, else `admin.token`. Trimmed: a token read from a file often

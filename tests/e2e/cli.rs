@@ -940,13 +940,7 @@ async fn a_header_count_past_what_a_head_can_hold_is_refused_naming_the_key() {
     })
     .await
     .expect("the binary ran");
-    let stderr = text(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}\n{stderr}",
-        text(&out.stdout)
-    );
+    let stderr = refused(&out);
     assert!(
         stderr.contains("line 3: `fetch.max_headers` must be at most 102400"),
         "{stderr}"
@@ -1044,4 +1038,41 @@ async fn a_reload_names_the_changed_keys_that_only_a_restart_applies() {
         log.contains("SIGHUP: politeness.delay_ms changed, which a running service keeps"),
         "{log}"
     );
+}
+
+/// The stderr of a run that must have been refused (exit 1), its stdout shown if not.
+fn refused(out: &Output) -> String {
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}\n{stderr}",
+        text(&out.stdout)
+    );
+    stderr
+}
+
+/// A database URL of a kind pipecrawl does not write to (`mysql://`, a misspelt
+/// `postgress://`) is refused naming the key: it was taken for a SQLite path, and the
+/// crawl went into a file under a new directory `mysql:` beside it, exiting 0.
+#[test]
+fn a_database_url_of_another_kind_is_refused_naming_the_key() {
+    let harness = Harness::default();
+    let config = harness.write_config(
+        "seeds = [\"http://127.0.0.1:1/\"]\n[retry]\nmax_attempts = 1\n\n[storage]\ndatabase = \"mysql://crawler@db.example/crawl\"\n",
+    );
+    let dir = config.parent().expect("the config's directory").to_owned();
+    let out = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+        .args(["crawl", "--config"])
+        .arg(&config)
+        .current_dir(&dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run the pipecrawl binary");
+    let stderr = refused(&out);
+    assert!(
+        stderr.contains("line 6: `storage.database` names a `mysql://` database"),
+        "{stderr}"
+    );
+    assert!(!dir.join("mysql:").exists(), "nothing was created");
 }
