@@ -684,7 +684,7 @@ impl Config {
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
             origin: origin.to_owned(),
-            message: e.to_string().trim_end().to_owned(),
+            message: format!("{}{}", e.to_string().trim_end(), rule_list_hint(text, &e)),
         })?;
         let mut problems = Problems::new(text);
         let config = raw.validate(&mut problems);
@@ -698,6 +698,24 @@ impl Config {
             problems: problems.list,
         })
     }
+}
+
+/// The tables that are lists of rules, each rule under its own `[[…]]` header.
+const RULE_LISTS: [&str; 3] = ["politeness.host", "frontier.boost", "recrawl.rule"];
+
+/// Said after a parse error at `[frontier.boost]` and the like: serde calls it "invalid
+/// type: map, expected a sequence", which does not say that a bracket is missing.
+fn rule_list_hint(text: &str, error: &toml::de::Error) -> String {
+    let header = error
+        .span()
+        .and_then(|span| text.get(span))
+        .unwrap_or_default()
+        .trim();
+    RULE_LISTS
+        .iter()
+        .find(|table| header == format!("[{table}]"))
+        .map(|table| format!("\n`{table}` is a list of rules: write `[[{table}]]`, in double brackets, above each rule"))
+        .unwrap_or_default()
 }
 
 /// Collects validation problems, finding each key's line in the source text.
@@ -1409,6 +1427,23 @@ mod tests {
             running.fixed_until_restart(&load("[fetch]\nworkers = 8\n[storage]\nbatch_size = 9\n")),
             ["[fetch]", "politeness.delay_ms", "[storage]"]
         );
+    }
+
+    /// A list of rules written with one pair of brackets, as `[frontier.boost]`, said
+    /// only "invalid type: map, expected a sequence": the fix is the second bracket.
+    #[test]
+    fn a_rule_table_with_single_brackets_says_to_double_them() {
+        for table in ["politeness.host", "frontier.boost", "recrawl.rule"] {
+            let text = format!("seeds = ['https://example.com/']\n[{table}]\npattern = 'a'\n");
+            let message = Config::from_toml(&text, "t.toml").unwrap_err().to_string();
+            assert!(message.contains("line 2"), "{message}");
+            assert!(
+                message.contains(&format!(
+                    "write `[[{table}]]`, in double brackets, above each rule"
+                )),
+                "{message}"
+            );
+        }
     }
 
     #[test]
