@@ -1446,6 +1446,21 @@ mod tests {
         }
     }
 
+    /// The user agent the example and README's politeness table give is the one sent
+    /// when the key is left out, which is what a site owner sees in their logs.
+    #[test]
+    fn the_example_and_readme_give_the_default_user_agent() {
+        let example = Config::from_toml(include_str!("../config/example.toml"), "example")
+            .expect("the example loads");
+        let default = Config::from_toml("seeds = ['https://example.com/']", "t").unwrap();
+        assert_eq!(example.fetch.user_agent, default.fetch.user_agent);
+        let row = format!("| user agent | `{}` |", default.fetch.user_agent);
+        assert!(
+            include_str!("../README.md").contains(&row),
+            "README lacks {row}"
+        );
+    }
+
     #[test]
     fn an_unknown_key_is_named_with_its_line() {
         let text = "seeds = [\"https://example.com/\"]\n[fetch]\nworkerz = 3\n";
