@@ -714,7 +714,12 @@ fn rule_list_hint(text: &str, error: &toml::de::Error) -> String {
     RULE_LISTS
         .iter()
         .find(|table| header == format!("[{table}]"))
-        .map(|table| format!("\n`{table}` is a list of rules: write `[[{table}]]`, in double brackets, above each rule"))
+        .map(|table| {
+            format!(
+                "\n`{table}` is a list of rules: write `[[{table}]]`, in double brackets, \
+                 above each rule"
+            )
+        })
         .unwrap_or_default()
 }
 
@@ -865,7 +870,8 @@ impl RawConfig {
             "fetch.max_headers",
             f.max_headers as u64,
             MAX_HEADERS_LIMIT as u64,
-            "a head of at most 409600 bytes cannot hold more, and room for this many is set aside for every response",
+            "a head of at most 409600 bytes cannot hold more, and room for this many is set \
+             aside for every response",
         );
 
         let pol = &self.politeness;
@@ -1184,7 +1190,8 @@ fn admin_token(in_file: &str, p: &mut Problems<'_>) -> Option<String> {
         Err(std::env::VarError::NotUnicode(_)) => {
             p.add(
                 ADMIN_TOKEN_ENV,
-                "(an environment variable) is not UTF-8: a token is ASCII letters, digits and punctuation",
+                "(an environment variable) is not UTF-8: a token is ASCII letters, digits and \
+                 punctuation",
             );
             return None;
         }
@@ -1202,7 +1209,10 @@ fn admin_token(in_file: &str, p: &mut Problems<'_>) -> Option<String> {
     {
         p.add(
             key,
-            format!("has {c:?}, which an HTTP header cannot carry as text: no request could present the token"),
+            format!(
+                "has {c:?}, which an HTTP header cannot carry as text: no request could \
+                 present the token"
+            ),
         );
     }
     Some(token)

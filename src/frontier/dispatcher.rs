@@ -730,8 +730,8 @@ impl Dispatcher {
 /// The scope may have narrowed since the rows were queued (a resumed crawl's config, a
 /// reload): those it now leaves out are never fetched, their rows failed with no page;
 /// a URL with a page it leaves out (a revisit, a failure asked again), or a revisit the
-/// config no longer makes, is not fetched, its page left as stored. Done here, beside the lease, as the write may wait for the writer's
-/// commit.
+/// config no longer makes, is not fetched, its page left as stored. Done here, beside
+/// the lease, as the write may wait for the writer's commit.
 async fn lease(
     store: &Store,
     (owner, scope, recrawl): (&str, &SharedScope, &RecrawlPolicy),
