@@ -257,7 +257,8 @@ impl FetchWorker {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!("robots.txt cache unavailable: {e}");
+                    let host = &out.job.host;
+                    tracing::warn!(%host, "robots.txt cache unavailable: {e}");
                     self.robots_refusal(&mut out, Verdict::Unavailable, None);
                     return (Outcome::Done(Box::new(out)), release);
                 }

@@ -2,7 +2,7 @@
 //! plain log lines every few seconds when output goes to a file or a journal.
 
 use std::io::IsTerminal;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio_util::sync::CancellationToken;
@@ -41,7 +41,6 @@ impl Reporter {
     }
 
     pub async fn run(self, done: CancellationToken) {
-        let started = Instant::now();
         let mut ticks = tokio::time::interval(SAMPLE_EVERY);
         let mut n: u32 = 0;
         loop {
@@ -56,7 +55,9 @@ impl Reporter {
             metrics::queue_depths(to_fetch, to_parse, to_store, self.progress.outstanding());
             let tally = self.progress.tally();
             let errors: u64 = tally.errors.values().sum();
-            let rate = tally.pages as f64 / started.elapsed().as_secs_f64().max(1e-3);
+            // The last minute's, not the average since start: a service running for days
+            // would otherwise show a figure that no longer moves.
+            let rate = self.progress.rate_last_minute();
             match &self.bar {
                 Some(bar) => bar.set_message(format!(
                     "{} pages, {rate:.0}/s, {} links, {} in progress, {errors} errors",

@@ -188,7 +188,10 @@ impl Progress {
 
     /// Records the page count now; called about once a second.
     pub fn sample(&self) {
-        let now = Instant::now();
+        self.sample_at(Instant::now());
+    }
+
+    fn sample_at(&self, now: Instant) {
         let mut samples = self
             .shared
             .samples
@@ -902,5 +905,25 @@ mod tests {
             .await
             .expect("the dispatcher ran")
             .expect("and stopped cleanly");
+    }
+
+    /// The progress line and `/stats` show the pace of the last minute: a crawl that
+    /// stored its pages early and then stalled reads 0, not its average since the start.
+    #[test]
+    fn the_rate_is_the_last_minutes() {
+        let progress = Progress::new(Stages::new(Queues {
+            to_fetch: Box::new(|| 0),
+            to_parse: Box::new(|| 0),
+            to_store: Box::new(|| 0),
+            capacity: [1; 3],
+        }));
+        let start = Instant::now();
+        progress.sample_at(start);
+        progress.shared.pages.store(600, Ordering::Relaxed);
+        progress.sample_at(start + Duration::from_secs(30));
+        assert!((progress.rate_last_minute() - 20.0).abs() < 1e-9);
+        progress.sample_at(start + Duration::from_secs(60));
+        progress.sample_at(start + Duration::from_secs(95));
+        assert!(progress.rate_last_minute().abs() < 1e-9);
     }
 }
