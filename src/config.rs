@@ -166,6 +166,9 @@ pub struct FetchConfig {
     /// Fetch from HTTPS servers whose certificate does not verify (self-signed, expired,
     /// another name): an intranet's or a lab's sites, which a user means to crawl.
     pub accept_invalid_certs: bool,
+    /// Every request goes through this HTTP(S) proxy: where it is the only way out of a
+    /// network. Named in the config, never taken from the environment (see `fetcher`).
+    pub proxy: Option<Url>,
 }
 
 #[derive(Debug, Clone)]
@@ -439,6 +442,7 @@ struct RawFetch {
     max_header_bytes: usize,
     max_headers: usize,
     accept_invalid_certs: bool,
+    proxy: Option<String>,
 }
 
 impl Default for RawFetch {
@@ -454,6 +458,7 @@ impl Default for RawFetch {
             max_header_bytes: 64 * 1024,
             max_headers: 100,
             accept_invalid_certs: false,
+            proxy: None,
         }
     }
 }
@@ -852,6 +857,23 @@ impl RawConfig {
                 format!("has {c:?}, which an HTTP header cannot carry: no request could be sent"),
             );
         }
+        if let Some(proxy) = &f.proxy {
+            // The message never repeats the URL: it may hold the proxy's password.
+            match Url::parse(proxy) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {}
+                Ok(url) => p.add(
+                    "fetch.proxy",
+                    format!(
+                        "must be an http:// or https:// URL with a host (got {}:); SOCKS proxies are not supported",
+                        url.scheme()
+                    ),
+                ),
+                Err(e) => p.add(
+                    "fetch.proxy",
+                    format!("is not a URL ({e}): write it as http://host:port"),
+                ),
+            }
+        }
         p.at_least("fetch.connect_timeout_ms", f.connect_timeout_ms, 1);
         p.at_least("fetch.timeout_ms", f.timeout_ms, 1);
         p.at_least("fetch.max_body_bytes", f.max_body_bytes as u64, 1024);
@@ -1094,6 +1116,7 @@ impl RawConfig {
                 max_header_bytes: f.max_header_bytes,
                 max_headers: f.max_headers,
                 accept_invalid_certs: f.accept_invalid_certs,
+                proxy: f.proxy.as_deref().and_then(|p| Url::parse(p).ok()),
             },
             parse: ParseConfig {
                 workers: parse_workers,

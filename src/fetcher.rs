@@ -15,7 +15,7 @@ use reqwest::header::{
     HeaderMap, HeaderName, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED,
     LOCATION, RETRY_AFTER,
 };
-use reqwest::{redirect, Client, Response, StatusCode};
+use reqwest::{redirect, Client, Proxy, Response, StatusCode};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -70,12 +70,21 @@ fn idle_connection_time(politeness: &PolitenessConfig) -> Duration {
 /// connects only where `network` allows.
 pub fn client(config: &Config, network: Arc<NetworkPolicy>) -> Result<Client, Error> {
     let per_host = usize::try_from(config.politeness.per_host_concurrency).unwrap_or(usize::MAX);
-    Client::builder()
+    let builder = match &config.fetch.proxy {
+        Some(proxy) => {
+            // Through a proxy the resolver sees only the proxy's name, which the user
+            // chose as they chose the seeds; the names pages lead to are the proxy's to
+            // resolve, and only URLs that name an address are checked here.
+            network.trust([proxy]);
+            Client::builder().proxy(Proxy::all(proxy.as_str()).map_err(Error::HttpClient)?)
+        }
+        // reqwest otherwise takes a proxy from HTTP_PROXY and the like, unasked: the
+        // guarded resolver would then see only the proxy's name, and the proxy would
+        // connect to any address a page or a redirect names.
+        None => Client::builder().no_proxy(),
+    };
+    builder
         .dns_resolver(Arc::new(GuardedResolver::new(network)))
-        // reqwest otherwise takes a proxy from HTTP_PROXY and the like; the guarded
-        // resolver would then see only the proxy's name, and the proxy would connect to
-        // any address a page or a redirect names.
-        .no_proxy()
         .user_agent(&config.fetch.user_agent)
         .connect_timeout(config.fetch.connect_timeout)
         .timeout(config.fetch.timeout)

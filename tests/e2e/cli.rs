@@ -1076,3 +1076,27 @@ fn a_database_url_of_another_kind_is_refused_naming_the_key() {
     );
     assert!(!dir.join("mysql:").exists(), "nothing was created");
 }
+
+/// A proxy the crawler cannot use (SOCKS, or no URL at all) is refused naming the key,
+/// and the message does not repeat the URL, which may hold the proxy's password.
+#[test]
+fn a_proxy_the_crawler_cannot_use_is_refused_naming_the_key() {
+    for (proxy, said) in [
+        (
+            "socks5://crawler:hunter2@127.0.0.1:1080",
+            "`fetch.proxy` must be an http:// or https:// URL with a host (got socks5:)",
+        ),
+        ("hunter2@proxy:3128", "`fetch.proxy` is not a URL"),
+    ] {
+        let harness = Harness::default();
+        let config = harness.write_config(&harness.test_config_text(
+            &["http://127.0.0.1:1/".to_owned()],
+            &format!("[fetch]\nproxy = {proxy:?}\n"),
+        ));
+        let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
+        let stderr = refused(&out);
+        assert!(stderr.contains(said), "{stderr}");
+        assert!(!stderr.contains("hunter2"), "{stderr}");
+        assert!(!harness.db_path().exists(), "nothing was started");
+    }
+}

@@ -152,6 +152,54 @@ async fn a_proxy_in_the_environment_is_not_used_to_get_past_the_address_guard() 
     );
 }
 
+/// Where a proxy is the only way out, `fetch.proxy` carries every request, robots.txt
+/// included, with the credentials its URL holds. The names pages lead to are the proxy's
+/// to resolve (these resolve nowhere), and a URL naming a private address is still
+/// refused before any request. The proxy is named by a name that resolves to loopback,
+/// which the guard lets through as it does a seed's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_named_in_the_config_carries_every_request() {
+    let seed = "http://pipecrawl.invalid/";
+    let other = "http://elsewhere.invalid/b";
+    let private = "http://10.0.0.1/admin";
+    let home = format!("<title>Home</title><a href='{other}'>b</a><a href='{private}'>a</a>");
+    let proxy = RawSite::start(vec![
+        (seed, RawReply::ok("text/html", home.as_str())),
+        (other, RawReply::ok("text/html", "<title>Elsewhere</title>")),
+        (private, RawReply::ok("text/html", "<title>Admin</title>")),
+    ])
+    .await;
+    let port = proxy.authority.rsplit(':').next().unwrap_or_default();
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[seed.to_owned()],
+            &format!(
+                "[scope]\nhosts = [\"*\"]\n[fetch]\nproxy = \"http://crawler:s%40cret@localhost:{port}\"\n"
+            ),
+        )
+        .await;
+
+    let db = harness.db().await;
+    for (url, title) in [(seed, "Home"), (other, "Elsewhere")] {
+        let row = db.page(url).await.expect("a row");
+        assert_eq!(row.title.as_deref(), Some(title), "{url}: {:?}", row.error);
+    }
+    refused_all(&db, &[private]).await;
+    assert_eq!(
+        proxy.count(private),
+        0,
+        "the private address was not asked for"
+    );
+    assert_eq!(proxy.count("http://pipecrawl.invalid/robots.txt"), 1);
+    let head = proxy.head(seed).expect("the seed went through the proxy");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("proxy-authorization: basic y3jhd2xlcjpzqgnyzxq="),
+        "{head}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn network_allow_opens_a_range_to_discovered_hosts() {
     let mut b = SiteBuilder::bind(1).await;

@@ -60,7 +60,8 @@ impl RawReply {
 
 pub struct RawSite {
     pub authority: String,
-    hits: Arc<Mutex<Vec<String>>>,
+    /// Each request's target and its head as sent.
+    hits: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 impl RawSite {
@@ -100,8 +101,18 @@ impl RawSite {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
-            .filter(|p| *p == path)
+            .filter(|(p, _)| p == path)
             .count()
+    }
+
+    /// The head of the first request for `path`: request line and headers.
+    pub fn head(&self, path: &str) -> Option<String> {
+        self.hits
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, head)| head.clone())
     }
 }
 
@@ -110,7 +121,7 @@ impl RawSite {
 async fn answer(
     mut stream: TcpStream,
     routes: Arc<HashMap<String, RawReply>>,
-    hits: Arc<Mutex<Vec<String>>>,
+    hits: Arc<Mutex<Vec<(String, String)>>>,
 ) {
     let mut request = Vec::new();
     let mut buf = [0u8; 4096];
@@ -124,7 +135,7 @@ async fn answer(
     let path = text.split(' ').nth(1).unwrap_or("/").to_owned();
     hits.lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .push(path.clone());
+        .push((path.clone(), text.into_owned()));
     let reply = routes.get(&path).cloned().unwrap_or_else(|| {
         RawReply::new(
             "HTTP/1.1 404 Not Found\r\nContent-Length: 0",
