@@ -45,6 +45,10 @@ pub struct Robots {
     /// The server's `Retry-After` set `expires`: the host's URLs wait for it too, rather
     /// than spend their attempts before robots.txt is asked again.
     server_wait: bool,
+    /// Fetches in a row that found robots.txt unavailable, this one included: each
+    /// doubles the wait before the next, so a host that is down or does not answer
+    /// hears from the crawler less and less often, however many of its URLs come due.
+    failures: u32,
     /// Bytes of robots.txt these rules and sitemaps were made from, which the cache
     /// counts against its bound.
     size: usize,
@@ -97,6 +101,7 @@ impl Robots {
             crawl_delay: None,
             sitemaps: Vec::new(),
             server_wait: false,
+            failures: 0,
             size: 0,
         }
     }
@@ -116,6 +121,7 @@ impl Robots {
             crawl_delay: None,
             sitemaps: Vec::new(),
             server_wait: false,
+            failures: 0,
             size: 0,
         };
         let unavailable = |error| Self::unavailable(error, fetched + recheck);
@@ -139,6 +145,7 @@ impl Robots {
                     rules: Rules::Apply(Box::new(robot)),
                     expires: fetched + ttl,
                     server_wait: false,
+                    failures: 0,
                     size: body.len(),
                 },
                 None => unavailable(None),
@@ -320,10 +327,15 @@ impl RobotsCache {
                 }
             }
         }
+        let failed_before = cached.robots().map_or(0, |r| r.failures);
         let (response, body, retry_after) = self.fetch(url).await;
         let fetched_at = SystemTime::now();
         let text = stored_text(&body);
         let mut robots = self.interpret(response.clone(), body, fetched_at).await;
+        if let Rules::Unavailable(_) = robots.rules {
+            robots.failures = failed_before.saturating_add(1);
+            robots.expires = fetched_at + self.recheck_after(robots.failures);
+        }
         if let (Rules::Unavailable(_), Some(wait)) = (&robots.rules, retry_after) {
             // A 429 or 503 that says when to come back: robots.txt is not asked before,
             // and the host hears nothing else meanwhile.
@@ -357,6 +369,16 @@ impl RobotsCache {
             robots,
             first: true,
         })
+    }
+
+    /// The wait before robots.txt is asked again after `failures` unavailable answers in
+    /// a row: the retry base delay, doubled for each failure after the first, at most the
+    /// retry maximum.
+    fn recheck_after(&self, failures: u32) -> Duration {
+        let doubled = self
+            .recheck
+            .saturating_mul(1 << failures.saturating_sub(1).min(30));
+        doubled.min(self.max_wait.max(self.recheck))
     }
 
     /// [`Robots::from_response`] off the async threads, which carry every fetch: a

@@ -1224,3 +1224,47 @@ async fn a_job_that_must_wait_for_its_host_gives_its_worker_to_other_hosts() {
     );
     assert_eq!(harness.page_count().await, 1 + 5);
 }
+
+/// A host whose robots.txt keeps failing is asked for it less and less often, however
+/// many of its URLs come due: each failure doubles the wait before the next request (up
+/// to `retry.max_delay_ms`), and URLs due meanwhile fail at once, without a connection.
+/// It was asked again every `retry.base_delay_ms` while any URL came due: a host down for
+/// an hour heard from the crawler all hour, and a host that does not answer at all held
+/// workers through a connect timeout for each of those requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_robots_txt_that_keeps_failing_is_asked_less_and_less_often() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(&h, "/robots.txt", Resource::Status(500, "down".into()));
+    let site = b.start();
+    let seeds: Vec<String> = (0..40).map(|i| site.url(0, &format!("/p{i}"))).collect();
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &seeds,
+            "[retry]\nmax_attempts = 4\nbase_delay_ms = 20\nmax_delay_ms = 60000\n",
+        )
+        .await;
+
+    let asked: Vec<_> = site
+        .hits_for(&h)
+        .into_iter()
+        .filter(|x| x.path == "/robots.txt")
+        .map(|x| x.at)
+        .collect();
+    assert!(asked.len() >= 3, "asked again: {}", asked.len());
+    let waits: Vec<Duration> = asked.windows(2).map(|w| w[1] - w[0]).collect();
+    for (n, wait) in waits.iter().enumerate() {
+        assert!(
+            *wait >= Duration::from_millis(20 << n),
+            "the wait doubles with each failure: {waits:?}"
+        );
+    }
+    assert_eq!(site.hits_for(&h).len(), asked.len(), "no page was fetched");
+    let db = harness.db().await;
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pages WHERE error_kind = 'robots_unavailable'")
+            .await,
+        40
+    );
+}
