@@ -229,6 +229,17 @@ async fn foreign(options: &SqliteConnectOptions) -> Result<Option<Foreign>, sqlx
     Ok(found)
 }
 
+/// The tables in the crawl's PostgreSQL schema but those an extension made: PostGIS puts
+/// `spatial_ref_sys` into every schema it is installed in, public by default, and a
+/// database with PostGIS is no other program's.
+const OWN_TABLES: &str = "
+    SELECT c.relname::text FROM pg_class c
+    WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p')
+      AND NOT EXISTS (
+          SELECT 1 FROM pg_depend d
+          WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+    ORDER BY 1";
+
 /// The tables of a database (SQLite's or PostgreSQL's), listed, when they are some but
 /// not pipecrawl's. Another program may migrate with sqlx too: its `_sqlx_migrations`
 /// alone is no pipecrawl schema. Migrations make `_sqlx_migrations` before any other
@@ -256,13 +267,10 @@ impl Store {
             // tables, or fail halfway through the first migration on a name both use.
             let options = PgConnectOptions::from_str(database).map_err(failed)?;
             let mut first = connect_postgres(&options).await.map_err(failed)?;
-            let tables: Vec<String> = sqlx::query_scalar(
-                "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() \
-                 ORDER BY tablename",
-            )
-            .fetch_all(&mut first)
-            .await
-            .map_err(failed)?;
+            let tables: Vec<String> = sqlx::query_scalar(OWN_TABLES)
+                .fetch_all(&mut first)
+                .await
+                .map_err(failed)?;
             first.close().await.map_err(failed)?;
             if let Some(tables) = another_programs(&tables) {
                 return Err(Error::NotPipecrawl {

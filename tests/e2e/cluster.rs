@@ -736,6 +736,46 @@ async fn a_node_refuses_another_programs_database_and_leaves_it_untouched() {
     }
 }
 
+/// A database with PostGIS, whose `spatial_ref_sys` sits in the public schema, is no
+/// other program's: a crawl was refused naming that table. Here a table made a member of
+/// an extension (as PostGIS's is) stands for it; the crawl uses the database and leaves
+/// the extension's table alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_an_extension_made_does_not_make_the_database_another_programs() {
+    let Some(postgres) = TestPostgres::start("a_table_an_extension_made") else {
+        return;
+    };
+    let database = postgres.database("gis").await;
+    let db = PgPool::connect(&database).await.expect("connect");
+    for statement in [
+        "CREATE TABLE spatial_ref_sys (srid int PRIMARY KEY)",
+        "INSERT INTO spatial_ref_sys VALUES (4326)",
+        "ALTER EXTENSION plpgsql ADD TABLE spatial_ref_sys",
+    ] {
+        sqlx::query(statement)
+            .execute(&db)
+            .await
+            .expect("make the extension's table");
+    }
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let out = run_to_the_end("crawl", &quick_config(dir.path(), "gis", &database));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pages: i64 = sqlx::query_scalar("SELECT count(*) FROM pages")
+        .fetch_one(&db)
+        .await
+        .expect("the crawl's tables are there");
+    assert_eq!(pages, 1, "the seed's row");
+    let srid: i32 = sqlx::query_scalar("SELECT srid FROM spatial_ref_sys")
+        .fetch_one(&db)
+        .await
+        .expect("the extension's table is as it was");
+    assert_eq!(srid, 4326);
+}
+
 /// Nodes upgraded one at a time: the first of a newer pipecrawl brings the shared schema
 /// to a version the others do not know. A node of the older one started then must say
 /// that this is what stops it, and what to do, not sqlx's account of its migrations.
