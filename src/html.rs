@@ -30,8 +30,9 @@ pub struct PageElements {
     pub title: Option<String>,
     /// The first `<base href>`.
     pub base_href: Option<String>,
-    /// `<a href>` (`xlink:href` in SVG) and `<area href>`, in document order, and the
-    /// URL of the first `<meta http-equiv="refresh">` (`rel` = `refresh`, no text).
+    /// `<a href>` (`xlink:href` in SVG), `<area href>` and `<frame src>` / `<iframe src>`
+    /// (`rel` = `frame`), in document order, and the URL of the first
+    /// `<meta http-equiv="refresh">` (`rel` = `refresh`, no text).
     pub anchors: Vec<Anchor>,
     /// The content of each `<meta name="robots">`.
     pub meta_robots: Vec<String>,
@@ -247,6 +248,17 @@ impl ReadState {
                     image_alts: attr("alt").map(str::to_owned).unwrap_or_default(),
                     ..area
                 })),
+            // A frame's document is part of the page (a frameset's are all of it), so its
+            // `src` is followed as a link is: `rel` `frame`, and what a screen reader says
+            // for the frame, its `title`, as its label.
+            "frame" | "iframe" if self.foreign == 0 => {
+                page.anchors.extend(attr("src").map(|src| Anchor {
+                    href: src.to_owned(),
+                    rel: Some("frame".to_owned()),
+                    label: attr("title").map(str::to_owned).unwrap_or_default(),
+                    ..Anchor::default()
+                }));
+            }
             // HTML reads `<image>` as `<img>`; in SVG (which `<img>` ends) it is SVG's.
             "img" | "image" if self.foreign == 0 => {
                 let alt = attr("alt");
@@ -815,5 +827,29 @@ mod tests {
         );
         assert_eq!(page.anchors[0].image_alts, " Home");
         assert_eq!(page.anchors[1].image_alts, "");
+    }
+
+    #[test]
+    fn frames_are_links_to_their_documents() {
+        let page = read_page(
+            "<frameset cols='20%,*'><frame src='/menu' title='Menu'><frame src='/main'>\
+             <noframes><a href='/plain'>plain</a></noframes></frameset>\
+             <iframe src='/map' title='Map'><a href='/inside'>x</a></iframe>\
+             <svg><iframe src='/svg'></iframe></svg>",
+            None,
+        );
+        let links: Vec<_> = page
+            .anchors
+            .iter()
+            .map(|a| (a.href.as_str(), a.rel.as_deref(), a.label.as_str()))
+            .collect();
+        assert_eq!(
+            links,
+            [
+                ("/menu", Some("frame"), "Menu"),
+                ("/main", Some("frame"), ""),
+                ("/map", Some("frame"), "Map"),
+            ]
+        );
     }
 }

@@ -883,3 +883,46 @@ async fn a_found_url_outranking_the_due_queue_goes_ahead_of_it_while_retries_wai
         at("/d0")
     );
 }
+
+/// A site built of frames: the home page is a frameset and nothing else, and its content
+/// and navigation are the frames' documents. They are crawled as linked pages, with link
+/// rows `rel = 'frame'` (an iframe's too); before, the home page was stored with no links
+/// and the crawl ended there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_site_built_of_frames_is_crawled_through_them() {
+    let site = TestSite::one_host(&[
+        (
+            "/",
+            "<html><head><title>Home</title></head><frameset cols='20%,*'>\
+             <frame src='/menu' title='Menu'><frame src='/main'></frameset></html>",
+        ),
+        ("/menu", "<title>Menu</title><a href='/about'>About us</a>"),
+        ("/main", "<title>Main</title><iframe src='/map'></iframe>"),
+        ("/about", "<title>About</title>"),
+        ("/map", "<title>Map</title>"),
+    ])
+    .await;
+
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    let db = harness.db().await;
+    for (path, title) in [
+        ("/menu", "Menu"),
+        ("/main", "Main"),
+        ("/about", "About"),
+        ("/map", "Map"),
+    ] {
+        let row = db.page(&site.url(0, path)).await.expect("a row");
+        assert_eq!(row.title.as_deref(), Some(title), "{path}");
+    }
+    assert_eq!(
+        db.scalar(
+            "SELECT count(*) FROM links WHERE rel = 'frame' \
+             AND ((target_url LIKE '%/menu' AND anchor_text = 'Menu') \
+                  OR (target_url LIKE '%/main' AND anchor_text = '') \
+                  OR target_url LIKE '%/map')"
+        )
+        .await,
+        3
+    );
+}
