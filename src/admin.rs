@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
@@ -210,7 +211,17 @@ struct Rejected {
 
 /// Adds seeds: trusted like the config's, so their hosts join the scope when the
 /// config names no hosts. All or nothing: one bad URL and none is added.
-async fn add_seeds(State(admin): State<Arc<Admin>>, Json(urls): Json<Vec<String>>) -> Response {
+async fn add_seeds(
+    State(admin): State<Arc<Admin>>,
+    body: Result<Json<Vec<String>>, JsonRejection>,
+) -> Response {
+    let urls = match body {
+        Ok(Json(urls)) => urls,
+        Err(refused) => {
+            let message = format!("expected a JSON list of URLs: {}", refused.body_text());
+            return seeds_error(refused.status(), message);
+        }
+    };
     let mut seeds = Vec::new();
     let mut rejected = Vec::new();
     for url in urls {
@@ -237,7 +248,7 @@ async fn add_seeds(State(admin): State<Arc<Admin>>, Json(urls): Json<Vec<String>
     admin.scope.set(scope);
     let added = match admin.store.enqueue(&rows).await {
         Ok(added) => added,
-        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+        Err(e) => return seeds_error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     };
     admin.progress.work_added();
     let body = SeedsAdded {
@@ -248,6 +259,12 @@ async fn add_seeds(State(admin): State<Arc<Admin>>, Json(urls): Json<Vec<String>
         rejected,
     };
     (StatusCode::ACCEPTED, Json(body)).into_response()
+}
+
+/// A `POST /seeds` that added nothing, said in JSON as its other answers are: whoever
+/// sends seeds reads the answer as JSON, and axum's own refusals are plain text.
+fn seeds_error(status: StatusCode, message: String) -> Response {
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
 async fn pause(State(admin): State<Arc<Admin>>) -> Response {

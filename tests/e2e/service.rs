@@ -930,3 +930,39 @@ async fn stats_leave_out_pages_a_node_did_not_store() {
     assert_eq!(stats["pages_by_class"]["2xx"], 1, "{stats}");
     service.stop().await;
 }
+
+/// `POST /seeds` answers in JSON, and a script reads its errors as JSON too: a body that
+/// is not a JSON list of URLs (a typo, an object, no content type) is refused with a 4xx
+/// whose body says what was wrong, not a line of plain text the script cannot parse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_seeds_request_gets_a_json_error() {
+    let site = TestSite::one_host(&[("/", "<title>Home</title>")]).await;
+    let harness = Harness::default();
+    let service = Service::start(&harness, &[site.url(0, "/")], "");
+    service.wait_ready().await;
+    let url = format!("{}/seeds", service.base);
+    let json = "application/json";
+    for (body, content_type) in [
+        ("[\"http://a.test/\"", json),
+        ("{\"url\": \"http://a.test/\"}", json),
+        ("[1, 2]", json),
+        ("[\"http://a.test/\"]", "application/x-www-form-urlencoded"),
+    ] {
+        let answer = service
+            .client
+            .post(&url)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("the admin API answers");
+        let status = answer.status();
+        assert!(status.is_client_error(), "{body}: {status}");
+        let text = answer.text().await.expect("a body");
+        let error: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{body}: {status} is not JSON ({e}): {text}"));
+        let message = error["error"].as_str().unwrap_or_default();
+        assert!(message.contains("a JSON list of URLs"), "{body}: {error}");
+    }
+    service.stop().await;
+}
