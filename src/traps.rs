@@ -167,6 +167,13 @@ impl FamilyBudget {
         }
     }
 
+    /// Holds the families to the limits of `traps` from now on (a SIGHUP's), keeping
+    /// what they counted: a raised budget lets a family grow to it, not as much again.
+    pub fn limit_to(&mut self, traps: &Traps) {
+        self.budget = traps.config.family_budget;
+        self.depth_span = traps.config.family_depth_span;
+    }
+
     /// Counts `url`, found at `depth`, in its family; why it is a trap once the family
     /// has used its budget or keeps going deeper.
     pub fn admit(&mut self, url: &Url, depth: u32) -> Result<(), String> {

@@ -118,6 +118,8 @@ impl StoreWriter {
                     Err(_) => break,
                 }
             }
+            // A reload may have changed the budget since the last batch.
+            self.families.limit_to(&self.scope.get().traps);
             for page in &mut batch {
                 for url in page.discovered.iter_mut().filter(|u| u.trap.is_none()) {
                     if let Err(reason) = self.families.admit(&url.url, url.depth) {

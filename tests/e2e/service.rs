@@ -966,3 +966,49 @@ async fn a_malformed_seeds_request_gets_a_json_error() {
     }
     service.stop().await;
 }
+
+/// `[traps]` is among what a SIGHUP replaces (README, "Running as a service"), the URL
+/// families' budget with the rest: once raised, the links of pages stored after the
+/// reload are held to the new budget, not to the one the service started with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_raising_the_family_budget_admits_the_family_again() {
+    let items = |from: usize, to: usize| -> String {
+        (from..=to)
+            .map(|i| format!("<a href='/item/{i}'>{i}</a>"))
+            .collect()
+    };
+    let mut pages = vec![
+        ("/".to_owned(), items(1, 4)),
+        ("/more".to_owned(), items(5, 7)),
+    ];
+    pages.extend((1..=7).map(|i| (format!("/item/{i}"), format!("<title>{i}</title>"))));
+    let pages: Vec<(&str, &str)> = pages
+        .iter()
+        .map(|(path, html)| (path.as_str(), html.as_str()))
+        .collect();
+    let site = TestSite::one_host(&pages).await;
+    let harness = Harness::default();
+    let traps = |budget: u32| format!("[traps]\nfamily_budget = {budget}\n");
+    let service = Service::start(&harness, &[site.url(0, "/")], &traps(2));
+    service.wait_ready().await;
+    // The home page, two of its items, and two items cut as a trap.
+    service.wait_pages(5).await;
+    assert_eq!(site.count(&site.url(0, "/item/3")), 0, "the budget held");
+
+    let port = service.base.rsplit(':').next().unwrap_or_default();
+    let text = harness.config_text(
+        &[site.url(0, "/"), site.url(0, "/more")],
+        &format!(
+            "[politeness]\ndelay_ms = 0\n[admin]\nlisten = \"127.0.0.1:{port}\"\n{}",
+            traps(100)
+        ),
+    );
+    harness.write_config(&text);
+    service.signal("-HUP");
+    service.wait_pages(9).await;
+    for i in 5..=7 {
+        let url = site.url(0, &format!("/item/{i}"));
+        assert_eq!(site.count(&url), 1, "{url} was held to the old budget");
+    }
+    service.stop().await;
+}
