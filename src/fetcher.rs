@@ -142,9 +142,10 @@ enum Outcome {
 }
 
 impl FetchPool {
-    /// Starts `workers` workers. Each stops when the job channel closes, or at once when
-    /// `abort` is cancelled (the grace period after a stop ran out), handing the job it
-    /// held back through [`Progress::abandon`].
+    /// Starts `workers` workers. Each stops when the job channel closes, or when `abort`
+    /// is cancelled (the grace period after a stop ran out): at once if it is fetching,
+    /// handing its job back through [`Progress::abandon`], else once the page it holds,
+    /// fetched in full, is passed on.
     pub fn spawn(
         workers: usize,
         context: Arc<FetchContext>,
@@ -185,40 +186,38 @@ impl FetchWorker {
             };
             let id = job.id;
             timer.enter(Phase::Working);
-            let timer = &mut timer;
-            let work = async {
-                let host = Arc::clone(&job.host);
-                let span = tracing::debug_span!("fetch", url = %job.url);
-                let (outcome, mut release) =
-                    tracing::Instrument::instrument(self.process(job), span).await;
-                // The frontier hands out the host's next job only when the gate will let
-                // it go: a job it sent earlier would hold a worker asleep at the gate (a
-                // Crawl-delay, a Retry-After, a slow answer) while other hosts wait.
-                release.pause_until = self
-                    .cx
-                    .gate
-                    .next_turn(&host)
-                    .map(tokio::time::Instant::into_std);
-                match outcome {
-                    Outcome::Done(fetched) => {
-                        self.cx.progress.host_released(host, release);
-                        timer.enter(Phase::Blocked);
-                        self.fetched.send_async(*fetched).await.is_ok()
-                    }
-                    Outcome::Later(job) => {
-                        self.cx.progress.hand_back(job, release);
-                        true
-                    }
-                }
-            };
-            tokio::select! {
-                passed_on = work => if !passed_on {
-                    break;
-                },
+            let host = Arc::clone(&job.host);
+            let span = tracing::debug_span!("fetch", url = %job.url);
+            let fetch = tracing::Instrument::instrument(self.process(job), span);
+            let (outcome, mut release) = tokio::select! {
+                // A fetch that ended as the grace period did is passed on.
+                biased;
+                fetched = fetch => fetched,
                 () = abort.cancelled() => {
                     self.cx.progress.abandon(id);
                     break;
                 }
+            };
+            // The frontier hands out the host's next job only when the gate will let it
+            // go: a job it sent earlier would hold a worker asleep at the gate (a
+            // Crawl-delay, a Retry-After, a slow answer) while other hosts wait.
+            release.pause_until = self
+                .cx
+                .gate
+                .next_turn(&host)
+                .map(tokio::time::Instant::into_std);
+            match outcome {
+                Outcome::Done(fetched) => {
+                    self.cx.progress.host_released(host, release);
+                    timer.enter(Phase::Blocked);
+                    // Not cut off by `abort`: the page is fetched, and the parsers take
+                    // it however far behind they are; dropped, it would be asked of its
+                    // server again at the next start.
+                    if self.fetched.send_async(*fetched).await.is_err() {
+                        break;
+                    }
+                }
+                Outcome::Later(job) => self.cx.progress.hand_back(job, release),
             }
         }
     }

@@ -143,6 +143,15 @@ fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
+/// One host serving the HTML of each (path, HTML) pair.
+async fn site_of(pages: &[(String, String)]) -> TestSite {
+    let pages: Vec<(&str, &str)> = pages
+        .iter()
+        .map(|(path, html)| (path.as_str(), html.as_str()))
+        .collect();
+    TestSite::one_host(&pages).await
+}
+
 /// Two hosts of `pages` pages each; the second is not a seed.
 async fn two_hosts(pages: usize) -> TestSite {
     let mut b = SiteBuilder::bind(2).await;
@@ -982,11 +991,7 @@ async fn sighup_raising_the_family_budget_admits_the_family_again() {
         ("/more".to_owned(), items(5, 7)),
     ];
     pages.extend((1..=7).map(|i| (format!("/item/{i}"), format!("<title>{i}</title>"))));
-    let pages: Vec<(&str, &str)> = pages
-        .iter()
-        .map(|(path, html)| (path.as_str(), html.as_str()))
-        .collect();
-    let site = TestSite::one_host(&pages).await;
+    let site = site_of(&pages).await;
     let harness = Harness::default();
     let traps = |budget: u32| format!("[traps]\nfamily_budget = {budget}\n");
     let service = Service::start(&harness, &[site.url(0, "/")], &traps(2));
@@ -1011,4 +1016,65 @@ async fn sighup_raising_the_family_budget_admits_the_family_again() {
         assert_eq!(site.count(&url), 1, "{url} was held to the old budget");
     }
     service.stop().await;
+}
+
+/// A stop's grace period bounds the fetches, not the hand-over of pages already fetched:
+/// when it runs out while the parsers are behind, the pages that fetchers hold, read to
+/// the end and waiting for room in the parse queue, are stored, not dropped to be asked
+/// of their servers again at the next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_fetched_before_the_grace_ran_out_are_stored() {
+    const PAGES: usize = 12;
+    let links: String = (0..5000)
+        .map(|j| format!("<a href='/deeper/{j}'>link number {j}</a>"))
+        .collect();
+    let mut pages = vec![(
+        "/".to_owned(),
+        (0..PAGES)
+            .map(|i| format!("<a href='/big/{i}'>{i}</a>"))
+            .collect::<String>(),
+    )];
+    pages.extend((0..PAGES).map(|i| (format!("/big/{i}"), format!("<title>{i}</title>{links}"))));
+    let site = site_of(&pages).await;
+    let harness = Harness::default();
+    // One parser and a parse queue of one: the fetchers finish long before the parser.
+    let service = Service::start_with(&harness, |admin| {
+        let admin = admin.replace(
+            "[politeness]\n",
+            "[politeness]\nper_host_concurrency = 16\n",
+        );
+        harness.config_text(
+            &[site.url(0, "/")],
+            &format!(
+                "{admin}[fetch]\nworkers = 16\n[parse]\nworkers = 1\n[channels]\nto_parse = 1\n\
+                 [scope]\nmax_depth = 1\n[shutdown]\ngrace_period_ms = 0\n"
+            ),
+        )
+    });
+    service.wait_ready().await;
+    // robots.txt, the home page and every big page answered: all that will be fetched.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while site.hits().len() < PAGES + 2 || site.hits().iter().any(|hit| hit.done == hit.at) {
+        assert!(
+            Instant::now() < deadline,
+            "stuck at {:?}",
+            site.requested_urls()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Time for the fetchers to read the answers from loopback; the parser is far behind.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    service.stop().await;
+    let db = harness.db().await;
+    let missing: Vec<String> = (0..PAGES)
+        .map(|i| site.url(0, &format!("/big/{i}")))
+        .filter(|url| site.count(url) == 1)
+        .collect::<Vec<_>>();
+    let mut lost = Vec::new();
+    for url in missing {
+        if db.page(&url).await.is_none() {
+            lost.push(url);
+        }
+    }
+    assert!(lost.is_empty(), "fetched and not stored: {lost:?}");
 }
