@@ -1100,3 +1100,63 @@ fn a_proxy_the_crawler_cannot_use_is_refused_naming_the_key() {
         assert!(!harness.db_path().exists(), "nothing was started");
     }
 }
+
+/// The statements of README's "Example questions", each with the comment above it.
+fn readme_sql_examples() -> Vec<(String, String)> {
+    let readme = include_str!("../../README.md");
+    let (_, rest) = readme
+        .split_once("### Example questions")
+        .expect("README has its example questions");
+    let (_, rest) = rest.split_once("```sql\n").expect("a SQL block");
+    let (block, _) = rest.split_once("```").expect("the SQL block ends");
+    block
+        .split(";\n")
+        .filter(|s| !s.trim().is_empty())
+        .map(|statement| {
+            let (comments, sql): (Vec<&str>, Vec<&str>) =
+                statement.lines().partition(|l| l.starts_with("--"));
+            (comments.join(" "), sql.join("\n"))
+        })
+        .collect()
+}
+
+/// README's example SQL runs on a crawled database as written, and answers what its
+/// comment says: "Pages by status class" gave `2`, `4` for `2xx`, `4xx`, since `||`
+/// binds tighter than `/` in SQLite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_sql_examples_answer_what_they_say() {
+    let site = TestSite::one_host(&[
+        (
+            "/",
+            "<title>Home</title><a href='/a'>A</a> <a href='/gone'>Gone</a>",
+        ),
+        ("/a", "<title>A</title><a href='/'>Home</a>"),
+    ])
+    .await;
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    let db = harness.db_path().display().to_string();
+
+    let examples = readme_sql_examples();
+    assert_eq!(examples.len(), 4, "{examples:?}");
+    for (comment, sql) in examples {
+        let out = tokio::task::spawn_blocking({
+            let db = db.clone();
+            let sql = sql.clone();
+            move || pipecrawl(&["query", "--db", &db, "--format", "csv", "sql", &sql])
+        })
+        .await
+        .expect("the binary ran");
+        let stdout = text(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{comment}\n{sql}\n{}",
+            text(&out.stderr)
+        );
+        if comment.contains("status class") {
+            let mut classes: Vec<&str> = stdout.lines().skip(1).collect();
+            classes.sort_unstable();
+            assert_eq!(classes, ["2xx,2", "4xx,1"], "{sql}\n{stdout}");
+        }
+    }
+}
