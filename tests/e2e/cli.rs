@@ -1160,3 +1160,60 @@ async fn the_readme_sql_examples_answer_what_they_say() {
         }
     }
 }
+
+/// The setup steps at the top of `config/pipecrawl.service`, run as written but under a
+/// scratch root, without `sudo` and without taking ownership (which needs root): the
+/// config was installed into `/etc/pipecrawl/`, which nothing made, so `install`
+/// failed; and the directory was handed to a user `pipecrawl` that no step made.
+#[test]
+fn the_service_units_setup_steps_run_as_written() {
+    let unit = include_str!("../../config/pipecrawl.service");
+    let root = tempfile::tempdir().expect("a scratch root");
+    for system_dir in ["usr/local/bin", "etc", "var/lib"] {
+        std::fs::create_dir_all(root.path().join(system_dir)).expect("a system directory");
+    }
+    let steps: Vec<&str> = unit
+        .lines()
+        .filter_map(|line| line.strip_prefix("#   sudo "))
+        .map(|step| step.split_once("  #").map_or(step, |(step, _)| step).trim())
+        .collect();
+    let user_made = steps
+        .iter()
+        .position(|step| step.starts_with("useradd ") && step.ends_with(" pipecrawl"));
+    for (i, step) in steps.iter().enumerate() {
+        let words: Vec<&str> = step.split_whitespace().collect();
+        if words.first() != Some(&"install") {
+            continue;
+        }
+        let mut args = Vec::new();
+        let mut words = words[1..].iter();
+        while let Some(&word) = words.next() {
+            if word == "-o" {
+                let owner = words.next();
+                assert!(
+                    owner == Some(&"pipecrawl") && user_made.is_some_and(|made| made < i),
+                    "`{step}` hands the directory to a user no earlier step makes"
+                );
+                continue;
+            }
+            if word == "-m" {
+                args.push(word.to_owned());
+                args.extend(words.next().map(|mode| (*mode).to_owned()));
+                continue;
+            }
+            args.push(match word {
+                "target/release/pipecrawl" => env!("CARGO_BIN_EXE_pipecrawl").to_owned(),
+                w if w.starts_with('/') => format!("{}{w}", root.path().display()),
+                w if w.starts_with('-') => w.to_owned(),
+                w => format!("{}/{w}", env!("CARGO_MANIFEST_DIR")),
+            });
+        }
+        let out = Command::new("install")
+            .args(&args)
+            .output()
+            .expect("run install");
+        assert!(out.status.success(), "`{step}`: {}", text(&out.stderr));
+    }
+    assert!(root.path().join("etc/pipecrawl/crawl.toml").is_file());
+    assert!(root.path().join("var/lib/pipecrawl").is_dir());
+}
