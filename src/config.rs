@@ -698,9 +698,13 @@ impl Config {
                 return Ok(config);
             }
         }
+        // In the file's order, as a user mends it from the top; those of no line (an
+        // environment variable) after them.
+        let mut list = problems.list;
+        list.sort_by_key(|problem| problem.line.unwrap_or(usize::MAX));
         Err(ConfigError::Invalid {
             origin: origin.to_owned(),
-            problems: problems.list,
+            problems: list,
         })
     }
 }
@@ -1307,10 +1311,10 @@ mod tests {
             panic!("expected validation problems, got {err}");
         };
         assert_eq!(problems.len(), 2, "{problems:?}");
-        assert_eq!(problems[0].key, "scope.include[1]");
-        assert_eq!(problems[0].line, Some(7));
-        assert_eq!(problems[1].key, "fetch.workers");
-        assert_eq!(problems[1].line, Some(4));
+        assert_eq!(problems[0].key, "fetch.workers");
+        assert_eq!(problems[0].line, Some(4));
+        assert_eq!(problems[1].key, "scope.include[1]");
+        assert_eq!(problems[1].line, Some(7));
     }
 
     #[test]
@@ -1355,14 +1359,14 @@ mod tests {
         assert_eq!(
             keys,
             [
-                ("politeness.host[0].delay_ms", Some(7)),
                 ("politeness.robots_ttl_s", Some(3)),
+                ("politeness.host[0].delay_ms", Some(7)),
                 ("recrawl.interval_s", Some(9)),
             ],
             "{problems:?}"
         );
         assert!(
-            problems[1].message.ends_with(
+            problems[0].message.ends_with(
                 "at most 315360000 (got 18446744073709551615): ten years; longer is a slip"
             ),
             "{problems:?}"

@@ -1217,3 +1217,25 @@ fn the_service_units_setup_steps_run_as_written() {
     assert!(root.path().join("etc/pipecrawl/crawl.toml").is_file());
     assert!(root.path().join("var/lib/pipecrawl").is_dir());
 }
+
+/// A config's problems are listed in the order of their lines, as README shows them, so
+/// that a user mends the file from the top: they came in the order of the checks, so a
+/// bad `scope.exclude` on line 5 was said before a bad value on line 3.
+#[test]
+fn a_configs_problems_are_listed_in_the_order_of_their_lines() {
+    let harness = Harness::default();
+    let config = harness.write_config(
+        "seeds = [\"http://127.0.0.1:1/\"]\n[politeness]\nper_host_concurrency = 0\n[scope]\nexclude = [\"[unclosed\"]\n[fetch]\nworkers = 0\n",
+    );
+    let stderr = refused(&pipecrawl(&[
+        "crawl",
+        "--config",
+        config.to_str().unwrap_or_default(),
+    ]));
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter_map(|line| line.trim_start().strip_prefix("line "))
+        .filter_map(|rest| rest.split_once(':').map(|(n, _)| n))
+        .collect();
+    assert_eq!(lines, ["3", "5", "7"], "{stderr}");
+}
