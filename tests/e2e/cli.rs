@@ -1239,3 +1239,80 @@ fn a_configs_problems_are_listed_in_the_order_of_their_lines() {
         .collect();
     assert_eq!(lines, ["3", "5", "7"], "{stderr}");
 }
+
+/// What a config of the seeds alone and `[section] key = value` loads to, as text.
+fn loaded_with(section: Option<(&str, &str, &toml::Value)>) -> String {
+    let mut table = toml::Table::new();
+    table.insert("seeds".into(), vec!["https://example.com/"].into());
+    // Pinned, or each load generates another.
+    let mut cluster = toml::Table::new();
+    cluster.insert("node_id".into(), "node".into());
+    table.insert("cluster".into(), cluster.into());
+    if let Some((name, key, value)) = section {
+        let section = table
+            .entry(name)
+            .or_insert_with(|| toml::Table::new().into());
+        if let toml::Value::Table(section) = section {
+            section.insert(key.into(), value.clone());
+        }
+    }
+    let text = toml::to_string(&table).expect("a config as TOML");
+    format!(
+        "{:?}",
+        pipecrawl::Config::from_toml(&text, "probe").expect("a valid config")
+    )
+}
+
+/// The comment lines right above `key = ` in `[section]` of the example.
+fn comment_above(example: &str, section: &str, key: &str) -> String {
+    let lines: Vec<&str> = example.lines().collect();
+    let start = lines
+        .iter()
+        .position(|line| *line == format!("[{section}]"))
+        .unwrap_or_default();
+    let at = lines[start..]
+        .iter()
+        .position(|line| line.starts_with(&format!("{key} = ")))
+        .map_or(0, |i| start + i);
+    let above = lines[..at]
+        .iter()
+        .rev()
+        .take_while(|line| line.starts_with('#'))
+        .copied()
+        .collect::<Vec<_>>();
+    above.into_iter().rev().collect::<Vec<_>>().join("\n")
+}
+
+/// config/example.toml says it shows every key with its default. A key it sets to
+/// something else must say so, and what the default is: `scope.exclude` skipped
+/// archives there with no word that a config without it skips none.
+#[test]
+fn the_example_config_shows_each_keys_default_or_says_it_differs() {
+    let example = include_str!("../../config/example.toml");
+    let table: toml::Table = example.parse().expect("the example is TOML");
+    let default = loaded_with(None);
+    let mut differing = Vec::new();
+    for (name, section) in &table {
+        let toml::Value::Table(section) = section else {
+            continue;
+        };
+        for (key, value) in section {
+            let rules = matches!(value, toml::Value::Array(items)
+                if items.iter().all(toml::Value::is_table) && !items.is_empty());
+            if rules || loaded_with(Some((name, key, value))) == default {
+                continue;
+            }
+            let comment = comment_above(example, name, key);
+            assert!(
+                comment.contains("Absent:") || comment.contains("Default:"),
+                "`{name}.{key}` is set to {value} in config/example.toml, which is not its \
+                 default, and its comment does not say what is:\n{comment}"
+            );
+            differing.push(format!("{name}.{key}"));
+        }
+    }
+    assert_eq!(
+        differing,
+        ["scope.exclude", "scope.max_depth", "scope.max_pages"]
+    );
+}
