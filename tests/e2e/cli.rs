@@ -1316,3 +1316,57 @@ fn the_example_config_shows_each_keys_default_or_says_it_differs() {
         ["scope.exclude", "scope.max_depth", "scope.max_pages"]
     );
 }
+
+/// The column names README's table for `table` names (its first cells, in backticks).
+fn readme_columns(table: &str) -> Vec<String> {
+    let readme = include_str!("../../README.md");
+    let heading = format!("\n**`{table}`**");
+    let start = readme
+        .find(&heading)
+        .unwrap_or_else(|| panic!("README describes `{table}`"));
+    let rest = &readme[start..];
+    let table_start = rest.find("\n| column |").expect("a table of columns");
+    rest[table_start..]
+        .lines()
+        .skip(3)
+        .take_while(|line| line.starts_with('|'))
+        .flat_map(|line| {
+            let cell = line.split('|').nth(1).unwrap_or_default();
+            cell.split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// README's tables of the `pages` and `links` columns, the stable contract that
+/// `export` writes in full, name every column a crawl's database has: `links.id` was
+/// missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_names_every_column_of_pages_and_links() {
+    let site = TestSite::one_host(&[("/", "<title>Home</title><a href='/'>Home</a>")]).await;
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    let db = harness.db_path().display().to_string();
+    for table in ["pages", "links"] {
+        let sql = format!("SELECT name FROM pragma_table_info('{table}') ORDER BY name");
+        let out = tokio::task::spawn_blocking({
+            let db = db.clone();
+            move || pipecrawl(&["query", "--db", &db, "--format", "csv", "sql", &sql])
+        })
+        .await
+        .expect("the binary ran");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let mut in_database: Vec<String> = text(&out.stdout)
+            .lines()
+            .skip(1)
+            .map(str::to_owned)
+            .collect();
+        in_database.sort_unstable();
+        let mut in_readme = readme_columns(table);
+        in_readme.sort_unstable();
+        assert_eq!(in_readme, in_database, "README's columns of `{table}`");
+    }
+}
