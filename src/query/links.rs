@@ -6,15 +6,13 @@ use super::output::Format;
 use super::reader::{Reader, Statement};
 use super::{Answer, QueryError};
 
+/// One of `--from` and `--to`, as a group: a requirement on `--from` alone was said as
+/// "`--from` is required", which hid that `--to` would do.
 #[derive(Debug, Clone, clap::Args)]
+#[command(group(clap::ArgGroup::new("url").args(["from", "to"]).required(true)))]
 pub struct LinksArgs {
     /// The links on this page, each with its target's status (after redirects).
-    #[arg(
-        long,
-        value_name = "URL",
-        required_unless_present = "to",
-        conflicts_with = "to"
-    )]
+    #[arg(long, value_name = "URL")]
     pub from: Option<String>,
     /// The links to this URL, also through redirects that end there, each with the
     /// linking page.

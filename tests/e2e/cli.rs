@@ -1370,3 +1370,13 @@ async fn the_readme_names_every_column_of_pages_and_links() {
         assert_eq!(in_readme, in_database, "README's columns of `{table}`");
     }
 }
+
+/// `query links` asked without a URL names both ways of asking: it said only that
+/// `--from` was required, and its usage line showed no `--to`.
+#[test]
+fn links_without_a_url_names_from_and_to() {
+    let out = pipecrawl(&["query", "links"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--from <URL>|--to <URL>"), "{stderr}");
+}
