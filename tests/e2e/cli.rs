@@ -1406,3 +1406,44 @@ async fn the_readme_sql_examples_run_on_postgresql() {
     let database = server.database("readme_sql").await;
     assert_the_readme_sql_answers(Some(&database)).await;
 }
+
+/// README's paragraph on SIGHUP names every key a reload leaves as it was (those a
+/// reload's warning names): it said "the rest of `[politeness]`, pool and channel sizes
+/// and the database", so a changed `[recrawl]`, `[retry]`, `[admin]`, `[network]` or
+/// `fetch.user_agent` looked as if a reload would apply it.
+#[test]
+fn the_readme_names_every_key_a_reload_keeps() {
+    let readme = include_str!("../../README.md");
+    let start = readme
+        .find("`SIGHUP` (`systemctl reload`)")
+        .expect("README's paragraph on SIGHUP");
+    let paragraph = &readme[start..start + readme[start..].find("\n\n").unwrap_or(0)];
+    let load = |text: &str| {
+        pipecrawl::Config::from_toml(
+            &format!("seeds = ['https://example.com/']\n{text}"),
+            "t.toml",
+        )
+        .expect("a valid config")
+    };
+    let changed = load(
+        "[fetch]\nuser_agent = 'other'\n[parse]\nworkers = 3\n\
+         [politeness]\nper_host_concurrency = 3\ndelay_ms = 1\nmax_crawl_delay_ms = 1\n\
+         respect_robots_txt = false\nrobots_ttl_s = 1\n\
+         [[politeness.host]]\npattern = 'a.example'\n\
+         [retry]\nmax_attempts = 1\n[frontier]\nwindow = 1\nseen_cache = 1\n\
+         [channels]\nto_fetch = 1\n[storage]\nbatch_size = 1\n[shutdown]\ngrace_period_ms = 1\n\
+         [admin]\nlisten = '127.0.0.1:1'\n[recrawl]\ninterval_s = 1\n\
+         [network]\nallow = ['10.0.0.0/8']\n[traps]\nmax_pages_per_host = 1\n\
+         [cluster]\nlease_ttl_ms = 1000\n",
+    );
+    let kept = load("").fixed_until_restart(&changed);
+    assert!(kept.len() > 15, "{kept:?}");
+    let missing: Vec<&str> = kept
+        .into_iter()
+        .filter(|key| !paragraph.contains(&format!("`{key}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "README's SIGHUP paragraph does not name {missing:?}"
+    );
+}
