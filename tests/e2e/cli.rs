@@ -1447,3 +1447,28 @@ fn the_readme_names_every_key_a_reload_keeps() {
         "README's SIGHUP paragraph does not name {missing:?}"
     );
 }
+
+/// The files a crawl leaves beside its database are ignored by git: README's first
+/// command crawls into `./crawl.db` of the clone, and `crawl.db-lock` then showed as
+/// an untracked file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_files_a_crawl_leaves_in_a_clone_are_ignored_by_git() {
+    let site = TestSite::one_host(&[("/", "<title>Home</title>")]).await;
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    let ignored: Vec<&str> = include_str!("../../.gitignore")
+        .lines()
+        .filter_map(|line| line.strip_prefix('*'))
+        .collect();
+    let left: Vec<String> = std::fs::read_dir(harness.dir.path())
+        .expect("the crawl's directory")
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| name.starts_with("crawl.db"))
+        .collect();
+    assert!(left.contains(&"crawl.db".to_owned()), "{left:?}");
+    let tracked: Vec<&String> = left
+        .iter()
+        .filter(|name| !ignored.iter().any(|suffix| name.ends_with(suffix)))
+        .collect();
+    assert!(tracked.is_empty(), "not in .gitignore: {tracked:?}");
+}
