@@ -1472,3 +1472,58 @@ async fn the_files_a_crawl_leaves_in_a_clone_are_ignored_by_git() {
         .collect();
     assert!(tracked.is_empty(), "not in .gitignore: {tracked:?}");
 }
+
+/// The long options of `pipecrawl ARGS --help`, but for those every question shares.
+fn own_options(args: &[&str]) -> Vec<String> {
+    let mut all = args.to_vec();
+    all.push("--help");
+    let help = text(&pipecrawl(&all).stdout);
+    help.lines()
+        .filter_map(|line| {
+            line.trim_start()
+                .strip_prefix("-c, ")
+                .or(Some(line.trim_start()))
+        })
+        .filter_map(|line| line.strip_prefix("--"))
+        .filter_map(|rest| rest.split([' ', ',']).next())
+        .filter(|name| !["db", "config", "format", "log-format", "help"].contains(name))
+        .map(|name| format!("--{name}"))
+        .collect()
+}
+
+/// README's paragraph on each `query` question names each of its options: `links` and
+/// `broken` take `--limit`, which README did not mention for them.
+#[test]
+fn the_readme_names_every_option_of_each_question() {
+    let readme = include_str!("../../README.md");
+    let (_, section) = readme
+        .split_once("\n## Query and export")
+        .expect("README's Query and export");
+    for (question, heading) in [
+        ("pages", "**`pages`**"),
+        ("links", "**`links --from URL`**"),
+        ("search", "**`search WORDS`**"),
+        ("broken", "**`broken`**"),
+        ("top", "**`top`**"),
+        ("stats", "**`stats`**"),
+        ("sql", "**`sql \"SELECT …\"`**"),
+    ] {
+        let start = section
+            .find(heading)
+            .unwrap_or_else(|| panic!("README has {heading}"));
+        let paragraph = &section[start..];
+        let paragraph = &paragraph[..paragraph.find("\n```").unwrap_or(paragraph.len())];
+        let options = own_options(&["query", question]);
+        let missing: Vec<&String> = options
+            .iter()
+            .filter(|option| {
+                !regex::Regex::new(&format!(r"{}\b", regex::escape(option)))
+                    .is_ok_and(|named| named.is_match(paragraph))
+            })
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "README's paragraph on `query {question}` does not name {missing:?}"
+        );
+    }
+}
