@@ -1231,6 +1231,13 @@ fn the_service_units_setup_steps_run_as_written() {
     }
     assert!(root.path().join("etc/pipecrawl/crawl.toml").is_file());
     assert!(root.path().join("var/lib/pipecrawl").is_dir());
+    // What `systemctl help pipecrawl` opens.
+    for line in unit.lines() {
+        if let Some(doc) = line.strip_prefix("Documentation=file://") {
+            let installed = root.path().join(doc.trim_start_matches('/'));
+            assert!(installed.is_file(), "no step installs {doc}");
+        }
+    }
 }
 
 /// A config's problems are listed in the order of their lines, as README shows them, so
