@@ -793,10 +793,9 @@ impl<'a> Problems<'a> {
 
 impl RawConfig {
     fn validate(self, p: &mut Problems<'_>) -> Option<Config> {
+        // None is for a service fed over its admin API, and for a crawl of a database
+        // that holds its seeds: `pipeline` refuses a crawl with nowhere to start.
         let mut seeds = Vec::new();
-        if self.seeds.is_empty() {
-            p.add("seeds", "must name at least one URL to start from");
-        }
         for (i, seed) in self.seeds.iter().enumerate() {
             match urlnorm::normalize_str(seed) {
                 Ok(url) => seeds.push(url),

@@ -63,6 +63,13 @@ pub enum Error {
     },
 
     #[error(
+        "`seeds` names no URL, and {database} holds none from an earlier run: a crawl needs \
+         one to start from (`pipecrawl serve` may start without, and take seeds over its \
+         admin API)"
+    )]
+    NoSeeds { database: String },
+
+    #[error(
         "{path} is in use by another pipecrawl crawl or service (it holds {lock}): wait for \
          it to end, or stop it"
     )]

@@ -93,6 +93,13 @@ async fn run(
 ) -> Result<Summary, Error> {
     let started = Instant::now();
     let store = Store::open(&config.storage.database).await?;
+    let known_seeds = store.seeds().await?;
+    if config.seeds.is_empty() && known_seeds.is_empty() && service.is_none() {
+        store.close().await;
+        return Err(Error::NoSeeds {
+            database: crate::store::redacted(&config.storage.database),
+        });
+    }
     if let Some(cluster) = store.cluster() {
         let now = crate::store::unix_ms(SystemTime::now());
         cluster
@@ -134,7 +141,6 @@ async fn run(
             "URLs that failed for now in earlier runs are queued again"
         );
     }
-    let known_seeds = store.seeds().await?;
     let network = Arc::new(NetworkPolicy::new(config.network_allow.clone()));
     network.trust(config.seeds.iter().chain(&known_seeds));
     let scoped = in_scope(&store, known_seeds.clone()).await?;

@@ -1594,3 +1594,47 @@ fn the_refused_address_ranges_are_named_in_readme_and_the_example() {
         );
     }
 }
+
+/// `seeds = []`: a crawl of a new database has nowhere to start and says so, naming the
+/// key; a crawl of a database that holds its seeds from an earlier run continues it (as
+/// a second node of a cluster would, with the shared database's seeds). Before, every
+/// command refused the config, `serve` and `query` too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_without_seeds_needs_a_database_that_has_them() {
+    let site = TestSite::one_host(&[
+        ("/", "<title>Home</title><a href='/a'>a</a>"),
+        ("/a", "<title>A</title>"),
+    ])
+    .await;
+    let harness = Harness::default();
+    let crawl = |seeds: &[String], extra: &str| {
+        let config = harness.write_config(&harness.test_config_text(seeds, extra));
+        tokio::task::spawn_blocking(move || {
+            pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()])
+        })
+    };
+    let out = crawl(&[], "").await.expect("the binary ran");
+    let stderr = refused(&out);
+    assert!(
+        stderr.contains("`seeds` names no URL, and ")
+            && stderr.contains("holds none from an earlier run"),
+        "{stderr}"
+    );
+
+    for (seeds, extra) in [
+        (vec![site.url(0, "/")], "[scope]\nmax_pages = 1\n"),
+        (vec![], ""),
+    ] {
+        let out = crawl(&seeds, extra).await.expect("the binary ran");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let db = harness.db().await;
+    assert_eq!(
+        db.page(&site.url(0, "/a"))
+            .await
+            .and_then(|p| p.title)
+            .as_deref(),
+        Some("A"),
+        "the second run went on from the first"
+    );
+}

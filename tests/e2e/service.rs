@@ -1078,3 +1078,32 @@ async fn pages_fetched_before_the_grace_ran_out_are_stored() {
     }
     assert!(lost.is_empty(), "fetched and not stored: {lost:?}");
 }
+
+/// A service fed only over its admin API starts with `seeds = []` and crawls what it is
+/// sent; before, the config was refused ("must name at least one URL"), and a service
+/// needed a seed it did not want.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_without_seeds_crawls_what_the_api_sends() {
+    let site = TestSite::one_host(&[
+        ("/", "<title>Home</title><a href='/a'>a</a>"),
+        ("/a", "<title>A</title>"),
+    ])
+    .await;
+    let harness = Harness::default();
+    let service = Service::start(&harness, &[], "");
+    service.wait_ready().await;
+    let answer = service
+        .post("/seeds", serde_json::json!([site.url(0, "/")]))
+        .await;
+    assert_eq!(answer.status(), 202);
+    service.wait_pages(2).await;
+    service.stop().await;
+    let db = harness.db().await;
+    assert_eq!(
+        db.page(&site.url(0, "/a"))
+            .await
+            .and_then(|p| p.title)
+            .as_deref(),
+        Some("A")
+    );
+}
