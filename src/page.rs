@@ -43,6 +43,9 @@ impl CrawlJob {
 /// changed and when it is due again, and where its redirect chain ended.
 #[derive(Debug, Clone, Default)]
 pub struct Previous {
+    pub status: Option<u16>,
+    /// `pages.location`: where the page redirected.
+    pub location: Option<String>,
     pub etag: Option<String>,
     pub last_modified: Option<String>,
     pub content_hash: Option<String>,
@@ -53,6 +56,22 @@ pub struct Previous {
     /// The stored page is an answer (a response not worth asking again for): a revisit
     /// that fails for now leaves it as it is rather than replace it with the failure.
     pub answered: bool,
+}
+
+impl Previous {
+    /// Whether `now`, this URL's record from a later visit, answers otherwise: another
+    /// status or redirect target, another body (by its hash), or, for an answer with no
+    /// body hashed (a redirect, an error page, a document not downloaded), other
+    /// validators. The `changed_at` clause of `store::db::PAGE_UPSERT` says the same in
+    /// SQL.
+    pub fn differs_from(&self, now: &PageRecord) -> bool {
+        let same = self.status == now.status
+            && self.location.as_deref() == now.location.as_ref().map(Url::as_str)
+            && self.content_hash == now.content_hash
+            && (now.content_hash.is_some()
+                || (self.etag == now.etag && self.last_modified == now.last_modified));
+        !same
+    }
 }
 
 /// What a URL is expected to be: a page to parse as HTML, or a sitemap listing URLs.

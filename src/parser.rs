@@ -142,22 +142,10 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
     if record.retry_in.is_some() {
         return record;
     }
-    let previous = record.job.previous.as_ref();
-    record.not_modified = record.status == Some(304) && previous.is_some();
-    record.changed =
-        !record.not_modified && previous.is_none_or(|p| p.content_hash != record.content_hash);
-    // A 429 or a 408 failed as much as a 503: taken for a change, it would halve an
-    // adaptive interval, asking a site that asked to be left alone twice as often.
-    let transient =
-        crate::retry::is_transient(record.status, record.error.as_ref().map(|e| e.kind));
-    let failed = transient || record.status.is_none_or(|s| s >= 500);
-    record.failed_revisit = previous.is_some_and(|p| p.answered) && transient;
-    record.recrawl_in = rules.recrawl.next(
-        &record.job.url,
-        previous.and_then(|p| p.interval),
-        (!failed).then_some(record.changed),
-    );
+    record.not_modified = record.status == Some(304) && record.job.previous.is_some();
     if record.not_modified {
+        record.changed = false;
+        schedule_revisit(&mut record, &rules.recrawl);
         return record;
     }
     // The fetcher reads a body only for successful HTML and for sitemaps.
@@ -195,7 +183,30 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
         }
     }
     record.location = location;
+    // Judged on the record as stored: where a redirect leads is known only now.
+    record.changed = record
+        .job
+        .previous
+        .as_ref()
+        .is_none_or(|p| p.differs_from(&record));
+    schedule_revisit(&mut record, &rules.recrawl);
     record
+}
+
+/// When the page is due again, and whether a failed revisit leaves it as stored.
+fn schedule_revisit(record: &mut PageRecord, recrawl: &RecrawlPolicy) {
+    // A 429 or a 408 failed as much as a 503: taken for a change, it would halve an
+    // adaptive interval, asking a site that asked to be left alone twice as often.
+    let transient =
+        crate::retry::is_transient(record.status, record.error.as_ref().map(|e| e.kind));
+    let failed = transient || record.status.is_none_or(|s| s >= 500);
+    let previous = record.job.previous.as_ref();
+    record.failed_revisit = previous.is_some_and(|p| p.answered) && transient;
+    record.recrawl_in = recrawl.next(
+        &record.job.url,
+        previous.and_then(|p| p.interval),
+        (!failed).then_some(record.changed),
+    );
 }
 
 /// Reads a page's title and links, `headers` being its `X-Robots-Tag` and `Refresh`, and

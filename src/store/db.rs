@@ -53,13 +53,18 @@ macro_rules! revisit_failure_cleared {
 }
 pub(super) const REVISIT_FAILURE_CLEARED: &str = revisit_failure_cleared!();
 
-/// How a revisited page's row is replaced; `changed_at` moves only when the content hash
-/// does.
+/// How a revisited page's row is replaced; `changed_at` moves only when the page answers
+/// otherwise, as [`crate::page::Previous::differs_from`] tells it.
 pub(super) const PAGE_UPSERT: &str = concat!(
     " ON CONFLICT (id) DO UPDATE SET final_url = excluded.final_url,
     status = excluded.status, content_type = excluded.content_type, title = excluded.title,
     depth = excluded.depth, fetched_at = excluded.fetched_at,
-    changed_at = CASE WHEN pages.content_hash IS NOT DISTINCT FROM excluded.content_hash
+    changed_at = CASE WHEN pages.status IS NOT DISTINCT FROM excluded.status
+                       AND pages.location IS NOT DISTINCT FROM excluded.location
+                       AND pages.content_hash IS NOT DISTINCT FROM excluded.content_hash
+                       AND (excluded.content_hash IS NOT NULL
+                            OR (pages.etag IS NOT DISTINCT FROM excluded.etag
+                                AND pages.last_modified IS NOT DISTINCT FROM excluded.last_modified))
                       THEN pages.changed_at ELSE excluded.changed_at END,
     elapsed_ms = excluded.elapsed_ms, bytes = excluded.bytes, truncated = excluded.truncated,
     content_hash = excluded.content_hash, etag = excluded.etag,
@@ -746,7 +751,8 @@ where
         let ids: Vec<i64> = by_id.keys().copied().collect();
         for chunk in ids.chunks(MAX_BINDS) {
             let mut q = QueryBuilder::<DB>::new(
-                "SELECT id, etag, last_modified, content_hash, final_url, status, error_kind
+                "SELECT id, etag, last_modified, content_hash, final_url, location, status,
+                        error_kind
                  FROM pages WHERE id IN ",
             );
             push_id_list(&mut q, chunk);
@@ -763,12 +769,14 @@ where
                     previous.last_modified = row.get("last_modified");
                     previous.content_hash = row.get("content_hash");
                     previous.final_url = row.get("final_url");
+                    previous.location = row.get("location");
                     let status: Option<i64> = row.get("status");
                     let status = status.and_then(|s| u16::try_from(s).ok());
                     let error = row
                         .get::<Option<&str>, _>("error_kind")
                         .and_then(ErrorKind::from_stored);
                     previous.answered = status.is_some() && !is_transient(status, error);
+                    previous.status = status;
                 }
             }
         }

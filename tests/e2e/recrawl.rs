@@ -760,3 +760,78 @@ async fn a_failed_sitemap_is_not_asked_again_with_sitemaps_off() {
     crawl(true).await;
     assert_eq!(site.count(&site.url(0, "/x")), 1, "sitemaps are on again");
 }
+
+/// A revisit whose answer has no body to hash — a redirect, an error page, a document not
+/// downloaded — changed when what is stored of it did: a redirect leading elsewhere now,
+/// one gone 404, a PDF with a new `ETag`. `changed_at` moves, and an adaptive interval
+/// halves, as for a changed HTML page; one that answers as before is unchanged. On both
+/// backends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revisit_with_no_body_that_answers_otherwise_is_a_change() {
+    let harness = Harness::default();
+    let (_server, databases) = both_backends(
+        &harness,
+        "a_revisit_with_no_body_that_answers_otherwise_is_a_change (PostgreSQL half)",
+        "bodiless_change",
+    )
+    .await;
+    for database in databases {
+        let mut b = SiteBuilder::bind(1).await;
+        let h = b.authority(0);
+        let links: String = ["/moved", "/gone", "/doc", "/same"]
+            .map(|p| format!("<a href='{p}'>{p}</a>"))
+            .concat();
+        b.add(&h, "/", Resource::Html(links));
+        let twice = |first: Resource, then: Resource| Resource::Sequence(vec![first, then]);
+        let redirect = |to: &str| Resource::Redirect(301, format!("http://{h}{to}"));
+        let pdf = |etag: &str| {
+            Resource::WithHeaders(
+                vec![("ETag".into(), etag.into())],
+                Box::new(Resource::Typed("application/pdf", b"%PDF-1.7".to_vec())),
+            )
+        };
+        b.add(&h, "/moved", twice(redirect("/x"), redirect("/y")));
+        b.add(
+            &h,
+            "/gone",
+            twice(redirect("/x"), Resource::Status(404, "no".into())),
+        );
+        b.add(&h, "/doc", twice(pdf("\"d1\""), pdf("\"d2\"")));
+        b.add(&h, "/same", pdf("\"s1\""));
+        for p in ["/x", "/y"] {
+            b.add(&h, p, Resource::Html("<title>Leaf</title>".into()));
+        }
+        let site = b.start();
+        let config = "[recrawl]\ninterval_s = 2\nadaptive = true\nmin_interval_s = 1\n\
+                      [[recrawl.rule]]\npattern = '/[xy]$'\ninterval_s = 0\n";
+        for _ in 0..2 {
+            let config = config_on(&harness, &database, &site.url(0, "/"), config);
+            pipecrawl::crawl(config, std::future::pending())
+                .await
+                .expect("the crawl succeeds");
+            tokio::time::sleep(Duration::from_millis(2100)).await;
+        }
+        for (path, changed) in [
+            ("/moved", true),
+            ("/gone", true),
+            ("/doc", true),
+            ("/same", false),
+        ] {
+            let url = site.url(0, path);
+            assert_eq!(site.count(&url), 2, "{database}: {path} was revisited");
+            let (seen_changed, interval): (bool, Option<i64>) = one_row(
+                &database,
+                "SELECT p.changed_at = p.fetched_at, f.recrawl_interval_ms
+                 FROM pages p JOIN frontier f ON f.id = p.id WHERE p.url = $1",
+                &url,
+            )
+            .await;
+            let halved_or_stretched = if changed { 1000 } else { 3000 };
+            assert_eq!(
+                (seen_changed, interval),
+                (changed, Some(halved_or_stretched)),
+                "{database}: {path} changed: {changed}"
+            );
+        }
+    }
+}
