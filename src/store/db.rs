@@ -53,6 +53,16 @@ macro_rules! revisit_failure_cleared {
 }
 pub(super) const REVISIT_FAILURE_CLEARED: &str = revisit_failure_cleared!();
 
+/// The state of a frontier row finished as its last visit left it: `failed` when that had
+/// no response. A macro, so that statements can hold it.
+macro_rules! finished_as_last_left {
+    () => {
+        "CASE WHEN EXISTS (SELECT 1 FROM pages p
+                           WHERE p.id = frontier.id AND p.status IS NOT NULL)
+              THEN 'done' ELSE 'failed' END"
+    };
+}
+
 /// How a revisited page's row is replaced; `changed_at` moves only when the page answers
 /// otherwise, as [`crate::page::Previous::differs_from`] tells it.
 pub(super) const PAGE_UPSERT: &str = concat!(
@@ -889,15 +899,20 @@ where
         }
     }
 
-    /// Drops every revisit scheduled (for pages stored; those queued already are due),
-    /// with the intervals that scheduled them, so that
+    /// Drops every revisit scheduled, with the intervals that scheduled them, so that
     /// [`Db::schedule_unscheduled_recrawls`] schedules them again from their pages' last
-    /// fetch. Returns how many.
+    /// fetch. Those queued already (a run stopped before it fetched them) were due by the
+    /// old config, not necessarily by the new: they are finished again, as their last
+    /// visit left them. Returns how many.
     pub async fn unschedule_recrawls(&self) -> Result<u64, Error> {
-        let done = sqlx::query(
-            "UPDATE frontier SET recrawl_at = NULL, recrawl_interval_ms = NULL
-             WHERE state IN ('done', 'failed') AND recrawl_at IS NOT NULL",
-        )
+        let done = sqlx::query(concat!(
+            "UPDATE frontier SET recrawl_at = NULL, recrawl_interval_ms = NULL,
+                    state = CASE WHEN state = 'queued' THEN ",
+            finished_as_last_left!(),
+            " ELSE state END
+             WHERE (state IN ('done', 'failed') AND recrawl_at IS NOT NULL)
+                OR (state = 'queued' AND recrawl_interval_ms IS NOT NULL)",
+        ))
         .execute(&self.pool)
         .await
         .doing("dropping the revisits an earlier [recrawl] scheduled")?;
@@ -1050,9 +1065,11 @@ where
     /// revisit scheduled, so a later config that revisits schedules it anew from when it
     /// was fetched.
     pub async fn drop_revisits(&self, owner: &str, ids: &[i64]) -> Result<(), Error> {
-        let finished = "state = CASE WHEN EXISTS (SELECT 1 FROM pages p
-                 WHERE p.id = frontier.id AND p.status IS NOT NULL) THEN 'done' ELSE 'failed' END,
-             recrawl_at = NULL, recrawl_interval_ms = NULL";
+        let finished = concat!(
+            "state = ",
+            finished_as_last_left!(),
+            ", recrawl_at = NULL, recrawl_interval_ms = NULL"
+        );
         self.end_leases(owner, ids, finished).await
     }
 

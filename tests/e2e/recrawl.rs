@@ -835,3 +835,45 @@ async fn a_revisit_with_no_body_that_answers_otherwise_is_a_change() {
         }
     }
 }
+
+/// A run with a longer `[recrawl]` interval than the last schedules every page by it,
+/// those the last run had queued for a revisit and not fetched too (a service stopped
+/// with revisits waiting, as `requeue_due_recrawls` leaves them: the UPDATE below): a
+/// user who lengthens the interval to spare a site is not served the old one's backlog.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_longer_recrawl_interval_holds_for_revisits_queued_before() {
+    let site = home_a_b().await;
+    let harness = Harness::default();
+    let every_second = harness
+        .crawl(&[site.url(0, "/")], "[recrawl]\ninterval_s = 1\n")
+        .await;
+    assert_eq!(every_second.tally.pages, 3);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let options = SqliteConnectOptions::new().filename(harness.db_path());
+    let pool = SqlitePool::connect_with(options)
+        .await
+        .expect("open SQLite");
+    let queued = sqlx::query(
+        "UPDATE frontier SET state = 'queued', not_before = 0, attempts = 0
+         WHERE state IN ('done', 'failed') AND recrawl_at IS NOT NULL",
+    )
+    .execute(&pool)
+    .await
+    .expect("queue the revisits due");
+    assert_eq!(queued.rows_affected(), 3);
+    pool.close().await;
+
+    let hourly = harness
+        .crawl(&[site.url(0, "/")], "[recrawl]\ninterval_s = 3600\n")
+        .await;
+    assert_eq!(hourly.tally.pages, 0, "each page is a second old: {hourly}");
+    assert_eq!(site.count(&site.url(0, "/b")), 1);
+    let scheduled: i64 = harness
+        .db()
+        .await
+        .scalar(
+            "SELECT count(*) FROM frontier WHERE state = 'done' AND recrawl_interval_ms = 3600000",
+        )
+        .await;
+    assert_eq!(scheduled, 3, "each page is due an hour after its fetch");
+}
