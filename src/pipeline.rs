@@ -309,6 +309,7 @@ async fn run(
             network: Arc::clone(&network),
             robots: Arc::clone(&context.robots),
             progress: progress.clone(),
+            recrawl: recrawl.clone(),
         };
         tokio::spawn(reload.run(reloads));
     }
@@ -491,6 +492,8 @@ struct Reload {
     network: Arc<NetworkPolicy>,
     robots: Arc<RobotsCache>,
     progress: Progress,
+    /// The running `[recrawl]`, which a reload keeps.
+    recrawl: RecrawlPolicy,
 }
 
 impl Reload {
@@ -524,7 +527,16 @@ impl Reload {
         drop(changing);
         // Without the lock: the pass may read a large database, and seeds over the API
         // wait on it.
-        readmit::after_scope_change(&self.store, &self.scope.get(), config).await
+        let scope_changed =
+            readmit::after_scope_change(&self.store, &self.scope.get(), config).await?;
+        if scope_changed {
+            // Pages the old scope left out had their revisits dropped as they came due;
+            // those the new one keeps get theirs back, as at a restart.
+            self.store
+                .schedule_unscheduled_recrawls(&self.recrawl)
+                .await?;
+        }
+        Ok(())
     }
 }
 
@@ -599,6 +611,7 @@ mod tests {
             network,
             robots: Arc::new(robots),
             progress,
+            recrawl: RecrawlPolicy::new(&config.recrawl),
         };
 
         // A large write holds the one writing connection, as a batch of the writer's does.

@@ -27,14 +27,15 @@ const FINGERPRINT: &str = "scope_fingerprint";
 /// Queues what an earlier scope left out and `scope` takes, unless the database was
 /// last crawled with this scope. Unknown (a new database, or one from before the scope
 /// was remembered) counts as another scope: the pass over an empty database is free.
+/// Returns whether the scope was another.
 pub async fn after_scope_change(
     store: &Store,
     scope: &Scope,
     config: &Config,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let fingerprint = scope.fingerprint();
     if store.crawl_state(FINGERPRINT).await? == Some(fingerprint) {
-        return Ok(());
+        return Ok(false);
     }
     let started = Instant::now();
     let requeued = store
@@ -60,7 +61,7 @@ pub async fn after_scope_change(
             "the scope differs from the last run's: URLs it left out that this one takes are queued"
         );
     }
-    Ok(())
+    Ok(true)
 }
 
 /// The frontier row for a stored link's target, when the scope follows the link now: as

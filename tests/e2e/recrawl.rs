@@ -877,3 +877,54 @@ async fn a_longer_recrawl_interval_holds_for_revisits_queued_before() {
         .await;
     assert_eq!(scheduled, 3, "each page is due an hour after its fetch");
 }
+
+/// A page excluded since it was stored is not revisited; a SIGHUP that takes the
+/// `exclude` out brings it back into its revisits, as a restart does ("[scope] is
+/// replaced, without losing any state"): the service does not wait for a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_takes_an_exclude_out_revisits_its_pages_again() {
+    let site = home_a_b().await;
+    let harness = Harness::default();
+    let every_second = "[recrawl]\ninterval_s = 1\n[admin]\nlisten = '127.0.0.1:0'\n";
+    harness.crawl(&[site.url(0, "/")], every_second).await;
+    let config = |extra: &str| {
+        let text = harness.test_config_text(&[site.url(0, "/")], &format!("{every_second}{extra}"));
+        Config::from_toml(&text, "test config").expect("a valid config")
+    };
+    let (reload, reloads) = tokio::sync::mpsc::channel(1);
+    let stop = std::sync::Arc::new(tokio::sync::Notify::new());
+    let stopped = std::sync::Arc::clone(&stop);
+    let serving = pipecrawl::serve(
+        config("[scope]\nexclude = ['/b$']\n"),
+        async move { stopped.notified().await },
+        reloads,
+    );
+    let b = site.url(0, "/b");
+    let checks = async {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let db = harness.db().await;
+        let dropped =
+            format!("SELECT count(*) FROM frontier WHERE url = '{b}' AND recrawl_at IS NULL");
+        while db.scalar(&dropped).await == 0 {
+            assert!(Instant::now() < deadline, "/b's revisit was never dropped");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(site.count(&b), 1, "/b is excluded");
+
+        reload
+            .send(config(""))
+            .await
+            .expect("the service reads reloads");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while site.count(&b) < 2 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        stop.notify_one();
+    };
+    let (served, ()) = tokio::join!(serving, checks);
+    served.expect("the service stops cleanly");
+    assert!(
+        site.count(&b) >= 2,
+        "/b is revisited once the exclude is gone"
+    );
+}
