@@ -1046,6 +1046,13 @@ impl RawConfig {
         ] {
             p.seconds(key, s);
         }
+        if r.adaptive && r.min_interval_s == 0 {
+            p.add(
+                "recrawl.min_interval_s",
+                "must be at least 1 with recrawl.adaptive: an interval halved to 0 never \
+                 grows back, and its page is asked again as fast as politeness allows",
+            );
+        }
         if r.max_interval_s < r.min_interval_s {
             p.add(
                 "recrawl.max_interval_s",

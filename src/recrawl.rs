@@ -124,4 +124,28 @@ mod tests {
         assert_eq!(p.next(&u, Some(s(4500)), Some(false)), Some(s(5000)));
         assert_eq!(p.next(&u, Some(s(3000)), None), Some(s(3000)));
     }
+
+    /// With `min_interval_s = 0` a page that changed at every visit (a timestamp in its
+    /// HTML) halved its interval to nothing, and nothing stretched by 1.5 stays nothing:
+    /// revisited as fast as politeness allows, forever, changed or not. The floor is a
+    /// second, and an interval at it grows back once the page stops changing.
+    #[test]
+    fn an_adaptive_interval_at_its_floor_grows_back() {
+        let text = "seeds = ['http://h/']\n[recrawl]\ninterval_s = 60\nadaptive = true\n\
+                    min_interval_s = 0\n";
+        let refused = Config::from_toml(text, "t").map(|_| ()).unwrap_err();
+        assert!(
+            refused.to_string().contains("recrawl.min_interval_s"),
+            "{refused}"
+        );
+        let p = policy("interval_s = 60\nadaptive = true\nmin_interval_s = 1\n");
+        let u = url("http://h/a");
+        let mut interval = Duration::from_secs(60);
+        for changed in [true; 40].into_iter().chain([false; 5]) {
+            // As the frontier stores it, in milliseconds.
+            let next = p.next(&u, Some(interval), Some(changed)).unwrap();
+            interval = Duration::from_millis(u64::try_from(next.as_millis()).unwrap());
+        }
+        assert!(interval > Duration::from_secs(7), "{interval:?}");
+    }
 }
