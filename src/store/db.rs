@@ -1094,11 +1094,15 @@ where
 
     /// A row whose URL no longer parses (edited by hand?) is failed, not retried forever.
     async fn finish_unparsable(&self, id: i64) -> Result<(), Error> {
-        sqlx::query("UPDATE frontier SET state = 'failed', lease_owner = NULL WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .doing("failing an unparsable frontier row")?;
+        // With its revisit: a service would otherwise lease it again at every wake.
+        sqlx::query(
+            "UPDATE frontier SET state = 'failed', lease_owner = NULL, recrawl_at = NULL
+             WHERE id = $1",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .doing("failing an unparsable frontier row")?;
         Ok(())
     }
 

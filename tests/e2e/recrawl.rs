@@ -928,3 +928,43 @@ async fn a_reload_that_takes_an_exclude_out_revisits_its_pages_again() {
         "/b is revisited once the exclude is gone"
     );
 }
+
+/// A frontier row whose URL no longer parses (edited by hand, or kept from a build whose
+/// URL parser was laxer) is failed when leased, and its revisit goes with it: it kept its
+/// `recrawl_at`, so a service queued and leased it again at every wake, for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_whose_url_no_longer_parses_is_not_revisited_again() {
+    let harness = Harness::default();
+    let site = home_a_b().await;
+    let recrawl = "[recrawl]\ninterval_s = 1\n";
+    harness.crawl(&[site.url(0, "/")], recrawl).await;
+    let bad = "http://[::1/b";
+    let options = SqliteConnectOptions::new().filename(harness.db_path());
+    let pool = SqlitePool::connect_with(options)
+        .await
+        .expect("open SQLite");
+    for table in ["frontier", "pages"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE {table} SET url = $1 WHERE url = $2"
+        )))
+        .bind(bad)
+        .bind(site.url(0, "/b"))
+        .execute(&pool)
+        .await
+        .expect("break the URL");
+    }
+    pool.close().await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    harness.crawl(&[site.url(0, "/")], recrawl).await;
+    assert_eq!(
+        harness
+            .db()
+            .await
+            .scalar(&format!(
+                "SELECT count(*) FROM frontier WHERE url = '{bad}' \
+             AND state = 'failed' AND recrawl_at IS NULL"
+            ))
+            .await,
+        1
+    );
+}
