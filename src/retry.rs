@@ -82,10 +82,13 @@ pub fn is_transient(status: Option<u16>, error: Option<ErrorKind>) -> bool {
             | ErrorKind::RobotsUnavailable,
         ) => true,
         Some(_) => false,
-        None => matches!(
-            status,
-            Some(408 | 429 | 500 | 502 | 503 | 504 | 507 | 509 | 520..=599)
-        ),
+        // An unknown 5xx is read as 500 (RFC 9110 §15), so as transient; these six say
+        // the request itself cannot work.
+        None => match status {
+            Some(408 | 429) => true,
+            Some(status @ 500..=599) => !matches!(status, 501 | 505 | 506 | 508 | 510 | 511),
+            _ => false,
+        },
     }
 }
 
@@ -208,4 +211,22 @@ mod tests {
         let too_long = Some(Duration::from_secs(3600));
         assert_eq!(p.decide(Some(503), None, too_long, 1), Decision::Keep);
     }
+
+    /// README and the example config name the 5xx statuses that are not retried; they
+    /// said "5xx" while these six were final.
+    #[test]
+    fn the_docs_name_the_5xx_statuses_that_are_final() {
+        let final_5xx: Vec<String> = (500..=599)
+            .filter(|s| !is_transient(Some(*s), None))
+            .map(|s| s.to_string())
+            .collect();
+        let (last, rest) = final_5xx.split_last().expect("some 5xx are final");
+        let named = format!("{} and {last}", rest.join(", "));
+        let readme = include_str!("../README.md").replace("\n  ", " ");
+        let example = include_str!("../config/example.toml").replace("\n# ", " ");
+        for (doc, text) in [("README.md", readme), ("example.toml", example)] {
+            assert!(text.contains(&format!("5xx (but {named}, which")), "{doc}: {named}");
+        }
+    }
 }
+
