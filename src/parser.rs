@@ -201,7 +201,17 @@ fn schedule_revisit(record: &mut PageRecord, recrawl: &RecrawlPolicy) {
         crate::retry::is_transient(record.status, record.error.as_ref().map(|e| e.kind));
     let failed = transient || record.status.is_none_or(|s| s >= 500);
     let previous = record.job.previous.as_ref();
-    record.failed_revisit = previous.is_some_and(|p| p.answered) && transient;
+    // The site gave no answer, for now or for good: its name no longer resolving, its
+    // certificate no longer verifying, its address now refused say nothing of the page,
+    // which stays as the last answer left it.
+    let unanswered = record.status.is_none()
+        && record.error.as_ref().is_some_and(|e| {
+            matches!(
+                e.kind,
+                ErrorKind::Dns | ErrorKind::Tls | ErrorKind::AddressRefused | ErrorKind::Request
+            )
+        });
+    record.failed_revisit = previous.is_some_and(|p| p.answered) && (transient || unanswered);
     record.recrawl_in = recrawl.next(
         &record.job.url,
         previous.and_then(|p| p.interval),

@@ -225,8 +225,10 @@ mod tests {
         let readme = include_str!("../README.md").replace("\n  ", " ");
         let example = include_str!("../config/example.toml").replace("\n# ", " ");
         for (doc, text) in [("README.md", readme), ("example.toml", example)] {
-            assert!(text.contains(&format!("5xx (but {named}, which")), "{doc}: {named}");
+            assert!(
+                text.contains(&format!("5xx (but {named}, which")),
+                "{doc}: {named}"
+            );
         }
     }
 }
-

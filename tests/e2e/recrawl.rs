@@ -968,3 +968,37 @@ async fn a_row_whose_url_no_longer_parses_is_not_revisited_again() {
         1
     );
 }
+
+/// A revisit that finds the site's certificate no longer verifying (expired, or replaced
+/// by a self-signed one) got no answer from the site, as a revisit the site was down for
+/// got none: the page stays as stored, the failure beside it. Before, the `tls` error
+/// row replaced it, its title and links gone. A name that no longer resolves (`dns`) is
+/// the same case.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revisit_whose_certificate_fails_keeps_the_page_as_stored() {
+    let site = super::tls::TlsSite::self_signed(&[
+        ("/", "<title>Home</title><a href='/a'>a</a>"),
+        ("/a", "<title>A</title>"),
+    ])
+    .await;
+    let harness = Harness::default();
+    let database = format!("{:?}", harness.db_path().display().to_string());
+    let crawl = |extra: &str| {
+        let extra = format!("[recrawl]\ninterval_s = 1\n{extra}");
+        let config = config_on(&harness, &database, &site.url("/"), &extra);
+        pipecrawl::crawl(config, std::future::pending())
+    };
+    crawl("[fetch]\naccept_invalid_certs = true\n")
+        .await
+        .expect("the first crawl succeeds");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    crawl("").await.expect("the revisit succeeds");
+
+    let (stored, failure) = page_state(&database, &site.url("/")).await;
+    assert_eq!(stored, (Some(200), Some("Home".to_owned()), 1));
+    assert_eq!(
+        (failure.1.as_deref(), failure.2.is_some()),
+        (Some("tls"), true),
+        "the failed revisit is recorded"
+    );
+}
