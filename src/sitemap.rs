@@ -131,6 +131,9 @@ fn parse_xml(text: &str) -> Sitemap {
     let mut parent: Option<String> = None;
     let mut inner = 0usize;
     let mut loc: Option<String> = None;
+    // Elements open: the reader takes an end of file inside one for the end of the
+    // document, and a file cut short would pass for a whole one.
+    let mut open = 0usize;
     loop {
         let event = match reader.read_event() {
             Ok(event) => event,
@@ -139,6 +142,11 @@ fn parse_xml(text: &str) -> Sitemap {
                 break;
             }
         };
+        match &event {
+            Event::Start(_) => open += 1,
+            Event::End(_) => open = open.saturating_sub(1),
+            _ => {}
+        }
         match event {
             Event::Start(e) => match e.local_name().as_ref() {
                 name @ ("url" | "sitemap") if parent.is_none() => {
@@ -188,7 +196,14 @@ fn parse_xml(text: &str) -> Sitemap {
                 }
             }
             Event::End(_) => parent = None,
-            Event::Eof => break,
+            Event::Eof => {
+                if open > 0 {
+                    out.error = Some(
+                        "the sitemap ends before its XML does: the file is cut off".to_owned(),
+                    );
+                }
+                break;
+            }
             _ => {}
         }
     }
@@ -448,5 +463,17 @@ mod tests {
                 "http://h/q?x=1&unknown;"
             ])
         );
+    }
+
+    /// A sitemap whose file ends part way (a generator that died mid-write, a copy cut
+    /// short) is as broken as one with a stray tag: its row says so, and the entries
+    /// before the cut are kept.
+    #[test]
+    fn a_sitemap_cut_off_mid_file_says_so() {
+        let cut = parse(b"<urlset><url><loc>http://h/1</loc></url><url><loc>http://h/2");
+        assert_eq!(cut.pages, urls(&["http://h/1"]));
+        assert!(cut.error.is_some(), "a cut file reads as whole: {cut:?}");
+        let whole = parse(b"<urlset><url><loc>http://h/1</loc></url></urlset>\n");
+        assert_eq!(whole.error, None);
     }
 }
