@@ -299,7 +299,15 @@ impl FetchWorker {
         let started = Instant::now();
         let mut retry_after = None;
         let mut request = cx.client.get(out.job.url.clone());
-        if let Some(previous) = &out.job.previous {
+        // A sitemap none of whose bodies is stored (a URL fetched as a page before a
+        // sitemap named it: its body was not read) is asked for whole: a 304 would leave
+        // it unread.
+        let validated = out
+            .job
+            .previous
+            .as_ref()
+            .filter(|p| out.job.kind == JobKind::Page || p.content_hash.is_some());
+        if let Some(previous) = validated {
             if let Some(etag) = &previous.etag {
                 request = request.header(IF_NONE_MATCH, etag);
             }

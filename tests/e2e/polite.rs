@@ -871,30 +871,7 @@ async fn a_robots_txt_that_hangs_does_not_fail_pages_when_robots_are_not_obeyed(
 /// or a restart after a kill before the first page's commit) reads them from there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sitemaps_turned_on_for_a_crawl_under_way_are_read_from_the_stored_robots_txt() {
-    let mut b = SiteBuilder::bind(1).await;
-    let h = b.authority(0);
-    let base = format!("http://{h}");
-    b.add(
-        &h,
-        "/robots.txt",
-        text(&format!("User-agent: *\nSitemap: {base}/sitemap.xml\n")),
-    );
-    b.add(
-        &h,
-        "/",
-        html("<title>Home</title><a href=\"/next\">next</a>"),
-    );
-    b.add(&h, "/next", html("<title>Next</title>"));
-    b.add(
-        &h,
-        "/sitemap.xml",
-        Resource::Typed(
-            "application/xml",
-            format!("<urlset><url><loc>{base}/hidden</loc></url></urlset>").into_bytes(),
-        ),
-    );
-    b.add(&h, "/hidden", html("<title>Hidden</title>"));
-    let site = b.start();
+    let site = host_with_a_sitemap("<a href=\"/next\">next</a>", |sitemap| sitemap).await;
 
     let harness = Harness::default();
     harness
@@ -909,14 +886,41 @@ async fn sitemaps_turned_on_for_a_crawl_under_way_are_read_from_the_stored_robot
         1,
         "robots.txt came from the database"
     );
-    let db = harness.db().await;
     assert_eq!(
-        db.page(&site.url(0, "/hidden"))
-            .await
-            .and_then(|p| p.title)
-            .as_deref(),
+        hidden_title(&harness, &site).await.as_deref(),
         Some("Hidden")
     );
+}
+
+/// A host whose robots.txt names `/sitemap.xml`, which lists `/hidden`, a page nothing
+/// links to. `/` is titled Home and holds `links`; `/a` links to `/next`. The sitemap
+/// is served as `dress` makes it.
+async fn host_with_a_sitemap(links: &str, dress: fn(Resource) -> Resource) -> TestSite {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let base = format!("http://{h}");
+    b.add(
+        &h,
+        "/robots.txt",
+        text(&format!("User-agent: *\nSitemap: {base}/sitemap.xml\n")),
+    );
+    b.add(&h, "/", html(&format!("<title>Home</title>{links}")));
+    b.add(&h, "/a", html("<title>A</title><a href=\"/next\">next</a>"));
+    b.add(&h, "/next", html("<title>Next</title>"));
+    let urlset = format!("<urlset><url><loc>{base}/hidden</loc></url></urlset>");
+    b.add(
+        &h,
+        "/sitemap.xml",
+        dress(Resource::Typed("application/xml", urlset.into_bytes())),
+    );
+    b.add(&h, "/hidden", html("<title>Hidden</title>"));
+    b.start()
+}
+
+/// The title stored for the page [`host_with_a_sitemap`]'s sitemap alone lists.
+async fn hidden_title(harness: &Harness, site: &TestSite) -> Option<String> {
+    let db = harness.db().await;
+    db.page(&site.url(0, "/hidden")).await.and_then(|p| p.title)
 }
 
 /// A host's pause outlives its last URL only to keep it quiet should more URLs come: a
@@ -1267,4 +1271,57 @@ async fn a_robots_txt_that_keeps_failing_is_asked_less_and_less_often() {
             .await,
         40
     );
+}
+
+/// A site's footer often links to its sitemap. Crawled with sitemaps off, that link
+/// made `/sitemap.xml` a page (XML, not read); with sitemaps turned on for the crawl
+/// under way, the sitemap robots.txt names is that URL, and it must be read as a
+/// sitemap all the same, though the server answers its ETag with a 304.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sitemap_known_as_a_linked_page_is_read_once_sitemaps_are_on() {
+    let site = host_with_a_sitemap(
+        "<a href=\"/sitemap.xml\">Sitemap</a><a href=\"/a\">a</a>",
+        |sitemap| Resource::Validated("\"v1\"".into(), Box::new(sitemap)),
+    )
+    .await;
+    let harness = Harness::default();
+    harness
+        .crawl(&[site.url(0, "/")], "[scope]\nmax_pages = 3\n")
+        .await;
+    let db = harness.db().await;
+    assert!(
+        db.page(&site.url(0, "/sitemap.xml")).await.is_some(),
+        "the linked sitemap was stored as a page"
+    );
+    harness
+        .crawl(&[site.url(0, "/")], "[scope]\nsitemaps = true\n")
+        .await;
+    assert_eq!(
+        hidden_title(&harness, &site).await.as_deref(),
+        Some("Hidden"),
+        "the sitemap robots.txt names was not read"
+    );
+}
+
+/// Sites that send every unknown URL home answer `/sitemap.xml` with a redirect to `/`:
+/// that is no sitemap, and the home page stays the page it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sitemap_redirected_to_a_page_leaves_the_page_as_it_is() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(&h, "/", html("<title>Home</title><a href=\"/a\">a</a>"));
+    b.add(&h, "/a", html("<title>A</title>"));
+    b.add(&h, "/sitemap.xml", Resource::Redirect(301, "/".into()));
+    let site = b.start();
+    let harness = Harness::default();
+    harness
+        .crawl(&[site.url(0, "/")], "[scope]\nsitemaps = true\n")
+        .await;
+    let db = harness.db().await;
+    let home = db.page(&site.url(0, "/")).await;
+    assert_eq!(
+        home.map(|p| (p.title, p.error_kind)),
+        Some((Some("Home".to_owned()), None))
+    );
+    assert_eq!(site.count(&site.url(0, "/")), 1, "home is fetched once");
 }
