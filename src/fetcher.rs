@@ -7,6 +7,7 @@
 //! not followed here: the target goes back to the frontier like any discovered URL, so it
 //! is scoped, checked against robots.txt, politely scheduled, and never fetched twice.
 
+use std::borrow::Cow;
 use std::error::Error as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -18,6 +19,7 @@ use reqwest::header::{
 use reqwest::{redirect, Client, Proxy, Response, StatusCode};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use url::Url;
 
 use crate::config::{Config, PolitenessConfig};
 use crate::error::Error;
@@ -40,6 +42,15 @@ const REFRESH: HeaderName = HeaderName::from_static("refresh");
 
 /// How long a body may take to get going before its transfer rate is judged.
 const RATE_GRACE: Duration = Duration::from_secs(3);
+
+/// The sitemaps of `url`'s host: those its robots.txt names, else `/sitemap.xml`.
+fn host_sitemaps<'a>(named: &'a [Url], url: &Url) -> Cow<'a, [Url]> {
+    if named.is_empty() {
+        Cow::Owned(url.join("/sitemap.xml").ok().into_iter().collect())
+    } else {
+        Cow::Borrowed(named)
+    }
+}
 
 /// The sitemap protocol's own limit on an uncompressed sitemap.
 const MAX_SITEMAP_BYTES: usize = 50 * 1024 * 1024;
@@ -239,10 +250,16 @@ impl FetchWorker {
             match cx.robots.lookup(&out.job.url, &out.job.host).await {
                 Ok(lookup) => {
                     release.crawl_delay = lookup.robots.crawl_delay;
-                    if lookup.first && sitemaps {
-                        out.sitemaps = lookup.robots.sitemaps.clone();
-                        if out.sitemaps.is_empty() {
-                            out.sitemaps.extend(out.job.url.join("/sitemap.xml").ok());
+                    if sitemaps {
+                        let named = host_sitemaps(&lookup.robots.sitemaps, &out.job.url);
+                        // A page the host names as a sitemap (a seed, a link) is read as
+                        // one: fetched as a page, its XML is not read, and the frontier
+                        // holds the URL once, so the sitemap would never be.
+                        if named.contains(&out.job.url) {
+                            out.job.kind = JobKind::Sitemap;
+                        }
+                        if lookup.first {
+                            out.sitemaps = named.into_owned();
                         }
                     }
                     // Not obeyed, robots.txt is read for its sitemaps only: one that does

@@ -1325,3 +1325,19 @@ async fn a_sitemap_redirected_to_a_page_leaves_the_page_as_it_is() {
     );
     assert_eq!(site.count(&site.url(0, "/")), 1, "home is fetched once");
 }
+
+/// A crawl seeded with the sitemap robots.txt names, sitemaps on, reads it as the
+/// sitemap it is: a seed is a page, but this one the site itself calls a sitemap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_robots_txt_names_as_a_sitemap_is_read_as_one() {
+    let site = host_with_a_sitemap("", |sitemap| sitemap).await;
+    let harness = Harness::default();
+    harness
+        .crawl(&[site.url(0, "/sitemap.xml")], "[scope]\nsitemaps = true\n")
+        .await;
+    assert_eq!(
+        hidden_title(&harness, &site).await.as_deref(),
+        Some("Hidden"),
+        "the seeded sitemap was not read"
+    );
+}
