@@ -134,6 +134,8 @@ fn parse_xml(text: &str) -> Sitemap {
     // Elements open: the reader takes an end of file inside one for the end of the
     // document, and a file cut short would pass for a whole one.
     let mut open = 0usize;
+    // The document's first element: what it is, should it list nothing.
+    let mut root: Option<String> = None;
     loop {
         let event = match reader.read_event() {
             Ok(event) => event,
@@ -142,6 +144,9 @@ fn parse_xml(text: &str) -> Sitemap {
                 break;
             }
         };
+        if let Event::Start(e) | Event::Empty(e) = &event {
+            root.get_or_insert_with(|| e.local_name().as_ref().to_owned());
+        }
         match &event {
             Event::Start(_) => open += 1,
             Event::End(_) => open = open.saturating_sub(1),
@@ -205,6 +210,13 @@ fn parse_xml(text: &str) -> Sitemap {
                 break;
             }
             _ => {}
+        }
+    }
+    if let Some(root) = root.filter(|r| !matches!(r.as_str(), "urlset" | "sitemapindex")) {
+        if out.pages.is_empty() && out.sitemaps.is_empty() {
+            out.error = Some(format!(
+                "not a sitemap: its root element is <{root}>, not <urlset> or <sitemapindex>"
+            ));
         }
     }
     out
@@ -475,5 +487,31 @@ mod tests {
         assert!(cut.error.is_some(), "a cut file reads as whole: {cut:?}");
         let whole = parse(b"<urlset><url><loc>http://h/1</loc></url></urlset>\n");
         assert_eq!(whole.error, None);
+    }
+
+    /// What robots.txt names or `/sitemap.xml` answers is not always a sitemap: a
+    /// site's HTML page (a soft 404), an RSS feed. Its row says what it is rather than
+    /// read as an empty sitemap, or as broken XML for want of a `</meta>`.
+    #[test]
+    fn a_page_or_feed_that_is_no_sitemap_says_so() {
+        for (body, root) in [
+            ("<html><body>Not found</body></html>", "<html>"),
+            (
+                "<!DOCTYPE html><html><head><meta charset=utf-8></head></html>",
+                "<html>",
+            ),
+            (
+                "<rss version=\"2.0\"><channel><item><link>http://h/a</link></item></channel></rss>",
+                "<rss>",
+            ),
+        ] {
+            let s = parse(body.as_bytes());
+            assert!(
+                s.error.as_deref().is_some_and(|e| e.contains(root)),
+                "{body}: {s:?}"
+            );
+        }
+        let empty = parse(b"<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\"/>");
+        assert_eq!(empty, Sitemap::default(), "an empty sitemap is one");
     }
 }
