@@ -148,8 +148,16 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
         schedule_revisit(&mut record, &rules.recrawl);
         return record;
     }
-    // The fetcher reads a body only for successful HTML and for sitemaps.
-    if let (None, Some(body)) = (&record.error, &f.body) {
+    // The fetcher reads a body only for successful HTML and for sitemaps. A sitemap
+    // that broke off on its last attempt (cut, or slower than the timeout) yields the
+    // URLs before the break, as one whose XML breaks off does, and its row keeps what
+    // broke it; a page is not parsed from a part.
+    let broke_off = record.job.kind == JobKind::Sitemap
+        && record
+            .error
+            .as_ref()
+            .is_some_and(|e| matches!(e.kind, ErrorKind::Body | ErrorKind::Timeout));
+    if let (true, Some(body)) = (record.error.is_none() || broke_off, &f.body) {
         match record.job.kind {
             JobKind::Page => parse_page(
                 &mut record,
@@ -157,7 +165,11 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
                 (f.x_robots_tag.as_deref(), f.refresh.as_deref()),
                 (&offer, &rules.agent),
             ),
-            JobKind::Sitemap => parse_sitemap(&mut record, body, &offer),
+            JobKind::Sitemap => {
+                let fetch_error = record.error.take();
+                parse_sitemap(&mut record, body, &offer);
+                record.error = fetch_error.or(record.error.take());
+            }
         }
     }
     // The location is stored as the crawl follows it, without session ids: the URL

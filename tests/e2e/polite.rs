@@ -1341,3 +1341,54 @@ async fn a_seed_robots_txt_names_as_a_sitemap_is_read_as_one() {
         "the seeded sitemap was not read"
     );
 }
+
+/// A sitemap whose every answer breaks off part way (a proxy that cuts large responses,
+/// a slow server past `fetch.timeout_ms`) is asked again like any page; once the
+/// attempts are spent, the URLs before the break are read, as they are from a sitemap
+/// whose XML breaks off, and its row keeps the error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sitemap_cut_off_on_every_attempt_yields_the_urls_before_the_cut() {
+    // The listed page is on a second seed's host: the raw site's answers are fixed
+    // before its address is known.
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(&h, "/", html("<title>Other</title>"));
+    b.add(&h, "/listed", html("<title>Listed</title>"));
+    let site = b.start();
+    let urlset = format!(
+        "<urlset><url><loc>{}</loc></url><url><loc>",
+        site.url(0, "/listed")
+    );
+    let raw = RawSite::start(vec![
+        ("/", RawReply::ok("text/html", "<title>Home</title>")),
+        (
+            "/sitemap.xml",
+            RawReply::new(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: 100000",
+                urlset,
+                Ending::Reset,
+            ),
+        ),
+    ])
+    .await;
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[raw.url("/"), site.url(0, "/")],
+            "[scope]\nsitemaps = true\n\
+             [retry]\nmax_attempts = 2\nbase_delay_ms = 10\nmax_delay_ms = 10\n",
+        )
+        .await;
+    assert_eq!(raw.count("/sitemap.xml"), 2, "asked again once");
+    let db = harness.db().await;
+    let sitemap = db.page(&raw.url("/sitemap.xml")).await;
+    assert_eq!(sitemap.and_then(|p| p.error_kind).as_deref(), Some("body"));
+    assert_eq!(
+        db.page(&site.url(0, "/listed"))
+            .await
+            .and_then(|p| p.title)
+            .as_deref(),
+        Some("Listed"),
+        "the URL before the cut was not read"
+    );
+}
