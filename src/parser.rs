@@ -167,7 +167,8 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
             ),
             JobKind::Sitemap => {
                 let fetch_error = record.error.take();
-                parse_sitemap(&mut record, body, &offer);
+                let cut = fetch_error.is_some() || record.truncated;
+                parse_sitemap(&mut record, body, cut, &offer);
                 record.error = fetch_error.or(record.error.take());
             }
         }
@@ -293,9 +294,15 @@ fn parse_page(
     }
 }
 
-fn parse_sitemap(record: &mut PageRecord, body: &[u8], offer: &Offer<'_>) {
+/// Reads a sitemap's URLs; `cut`: the body is the part before its answer broke off or
+/// was cut at the limit.
+fn parse_sitemap(record: &mut PageRecord, body: &[u8], cut: bool, offer: &Offer<'_>) {
     let scope = offer.scope;
-    let sitemap = sitemap::parse(body);
+    let sitemap = if cut {
+        sitemap::parse_part(body)
+    } else {
+        sitemap::parse(body)
+    };
     record.error = sitemap.error.map(|message| FetchError {
         kind: ErrorKind::Parse,
         message,

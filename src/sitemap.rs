@@ -33,12 +33,25 @@ pub struct Sitemap {
 
 /// Reads a sitemap body; entries that are not http(s) URLs are skipped.
 pub fn parse(body: &[u8]) -> Sitemap {
+    read(body, false)
+}
+
+/// Reads the part of a sitemap body that came before its answer broke off or was cut
+/// at the limit: as [`parse`], but a plain-text sitemap's last line, which no line end
+/// closes, is the start of a URL, not one the site lists.
+pub fn parse_part(body: &[u8]) -> Sitemap {
+    read(body, true)
+}
+
+fn read(body: &[u8], mut cut: bool) -> Sitemap {
     let mut gzip_error = None;
     let text = if body.starts_with(&GZIP_MAGIC) {
         let mut out = Vec::new();
         gzip_error = gunzip(body, &mut out)
             .err()
             .map(|e| format!("the gzipped sitemap does not decompress: {e}"));
+        cut |= gzip_error.is_some()
+            || out.len() >= usize::try_from(MAX_UNCOMPRESSED).unwrap_or(usize::MAX);
         match String::from_utf8(out) {
             Ok(text) => Cow::Owned(text),
             Err(e) => Cow::Owned(lossy(e.as_bytes())),
@@ -53,6 +66,11 @@ pub fn parse(body: &[u8]) -> Sitemap {
     let mut sitemap = if let Some(start) = xml_start(text) {
         parse_xml(&text[start..])
     } else {
+        let text = match text.rfind('\n') {
+            Some(end) if cut => &text[..end],
+            None if cut => "",
+            _ => text,
+        };
         Sitemap {
             pages: text
                 .lines()

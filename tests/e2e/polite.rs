@@ -1348,6 +1348,27 @@ async fn a_seed_robots_txt_names_as_a_sitemap_is_read_as_one() {
 /// whose XML breaks off, and its row keeps the error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sitemap_cut_off_on_every_attempt_yields_the_urls_before_the_cut() {
+    let (raw, site, harness) = crawl_a_sitemap_cut_off(|listed| {
+        format!("<urlset><url><loc>{listed}</loc></url><url><loc>")
+    })
+    .await;
+    assert_eq!(raw.count("/sitemap.xml"), 2, "asked again once");
+    let db = harness.db().await;
+    let sitemap = db.page(&raw.url("/sitemap.xml")).await;
+    assert_eq!(sitemap.and_then(|p| p.error_kind).as_deref(), Some("body"));
+    assert_eq!(
+        db.page(&site.url(0, "/listed"))
+            .await
+            .and_then(|p| p.title)
+            .as_deref(),
+        Some("Listed"),
+        "the URL before the cut was not read"
+    );
+}
+
+/// Crawls a site whose `/sitemap.xml` always breaks off after `body` (made from the
+/// URL of a page only it lists), retried once.
+async fn crawl_a_sitemap_cut_off(body: fn(&str) -> String) -> (RawSite, TestSite, Harness) {
     // The listed page is on a second seed's host: the raw site's answers are fixed
     // before its address is known.
     let mut b = SiteBuilder::bind(1).await;
@@ -1355,17 +1376,13 @@ async fn a_sitemap_cut_off_on_every_attempt_yields_the_urls_before_the_cut() {
     b.add(&h, "/", html("<title>Other</title>"));
     b.add(&h, "/listed", html("<title>Listed</title>"));
     let site = b.start();
-    let urlset = format!(
-        "<urlset><url><loc>{}</loc></url><url><loc>",
-        site.url(0, "/listed")
-    );
     let raw = RawSite::start(vec![
         ("/", RawReply::ok("text/html", "<title>Home</title>")),
         (
             "/sitemap.xml",
             RawReply::new(
                 "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: 100000",
-                urlset,
+                body(&site.url(0, "/listed")),
                 Ending::Reset,
             ),
         ),
@@ -1379,16 +1396,24 @@ async fn a_sitemap_cut_off_on_every_attempt_yields_the_urls_before_the_cut() {
              [retry]\nmax_attempts = 2\nbase_delay_ms = 10\nmax_delay_ms = 10\n",
         )
         .await;
-    assert_eq!(raw.count("/sitemap.xml"), 2, "asked again once");
+    (raw, site, harness)
+}
+
+/// A plain-text sitemap cut off mid-line: the line's start is no URL the site lists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_sitemap_cut_off_mid_line_does_not_queue_the_lines_start() {
+    let (_raw, site, harness) =
+        crawl_a_sitemap_cut_off(|listed| format!("{listed}\n{listed}-and-mo")).await;
     let db = harness.db().await;
-    let sitemap = db.page(&raw.url("/sitemap.xml")).await;
-    assert_eq!(sitemap.and_then(|p| p.error_kind).as_deref(), Some("body"));
     assert_eq!(
         db.page(&site.url(0, "/listed"))
             .await
             .and_then(|p| p.title)
             .as_deref(),
-        Some("Listed"),
-        "the URL before the cut was not read"
+        Some("Listed")
+    );
+    assert!(
+        db.page(&site.url(0, "/listed-and-mo")).await.is_none(),
+        "half a URL was fetched"
     );
 }
