@@ -152,8 +152,11 @@ fn parse_xml(text: &str) -> Sitemap {
     // Elements open: the reader takes an end of file inside one for the end of the
     // document, and a file cut short would pass for a whole one.
     let mut open = 0usize;
-    // The document's first element: what it is, should it list nothing.
+    // The document's first element, and the `<loc>`s that name no http(s) URL: what
+    // the file is, or holds, should it list nothing.
     let mut root: Option<String> = None;
+    let mut skipped = 0usize;
+    let mut first_skipped: Option<String> = None;
     loop {
         let event = match reader.read_event() {
             Ok(event) => event,
@@ -206,10 +209,12 @@ fn parse_xml(text: &str) -> Sitemap {
                 inner -= 1;
                 if e.local_name().as_ref() == "loc" && inner == 0 {
                     if let (Some(text), Some(parent)) = (loc.take(), parent.as_deref()) {
-                        if let Ok(url) = urlnorm::normalize_str(&text) {
-                            match parent {
-                                "sitemap" => out.sitemaps.push(url),
-                                _ => out.pages.push(url),
+                        match urlnorm::normalize_str(&text) {
+                            Ok(url) if parent == "sitemap" => out.sitemaps.push(url),
+                            Ok(url) => out.pages.push(url),
+                            Err(_) => {
+                                skipped += 1;
+                                first_skipped.get_or_insert(text);
                             }
                         }
                     }
@@ -230,15 +235,24 @@ fn parse_xml(text: &str) -> Sitemap {
             _ => {}
         }
     }
-    if let Some(root) = root.filter(|r| !matches!(r.as_str(), "urlset" | "sitemapindex")) {
-        if out.pages.is_empty() && out.sitemaps.is_empty() {
+    if out.pages.is_empty() && out.sitemaps.is_empty() {
+        if let Some(root) = root.filter(|r| !matches!(r.as_str(), "urlset" | "sitemapindex")) {
             out.error = Some(format!(
                 "not a sitemap: its root element is <{root}>, not <urlset> or <sitemapindex>"
+            ));
+        } else if let (None, Some(first)) = (&out.error, first_skipped) {
+            let first: String = first.trim().chars().take(SHOWN_LOC_CHARS).collect();
+            out.error = Some(format!(
+                "no URL in the sitemap: its {skipped} <loc>(s) name no absolute http(s) URL \
+                 (the first: {first:?})"
             ));
         }
     }
     out
 }
+
+/// How much of a `<loc>` an error message shows.
+const SHOWN_LOC_CHARS: usize = 200;
 
 /// Appends what the entity `&name;` stands for: XML's five (the common case, without a
 /// look-up), and the HTML names a generator that escaped its URLs for HTML writes (PHP's
@@ -531,5 +545,24 @@ mod tests {
         }
         let empty = parse(b"<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\"/>");
         assert_eq!(empty, Sitemap::default(), "an empty sitemap is one");
+    }
+
+    /// The protocol wants every `<loc>` absolute; a generator that writes paths
+    /// (`<loc>/a</loc>`) lists nothing a crawler can fetch, and the row says so rather
+    /// than pass for an empty sitemap. One bad entry among good ones is only skipped.
+    #[test]
+    fn a_sitemap_of_relative_locs_says_why_it_lists_nothing() {
+        let relative = parse(b"<urlset><url><loc>/a</loc></url><url><loc>/b</loc></url></urlset>");
+        assert!(relative.pages.is_empty());
+        assert!(
+            relative
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("\"/a\"")),
+            "{relative:?}"
+        );
+        let mixed =
+            parse(b"<urlset><url><loc>/a</loc></url><url><loc>http://h/b</loc></url></urlset>");
+        assert_eq!((mixed.pages, mixed.error), (urls(&["http://h/b"]), None));
     }
 }
