@@ -33,6 +33,7 @@ use url::Url;
 use crate::error::Error;
 use crate::page::{Discovered, JobKind, PageRecord};
 use crate::recrawl::RecrawlPolicy;
+use crate::traps::FamilyBudget;
 use checkpoints::Checkpoints;
 use cluster::Cluster;
 use crawl_lock::CrawlLock;
@@ -561,6 +562,11 @@ impl Store {
 
     pub async fn set_crawl_state(&self, key: &str, value: i64) -> Result<(), Error> {
         on_backend!(self, db => db.set_crawl_state(key, value).await)
+    }
+
+    /// Tells `families` what earlier runs found of the URL families still queued.
+    pub async fn recall_families(&self, families: &mut FamilyBudget) -> Result<(), Error> {
+        on_backend!(self, db => db.recall_families(families).await)
     }
 
     /// Queues again the URLs a narrower scope left out that `keep` now takes.
