@@ -121,6 +121,7 @@ async fn run(
     }
     // URLs a killed run found and had not merged yet join the queue before it is read.
     store.merge_staged(config.traps.max_pages_per_host).await?;
+    readmit::after_budget_change(&store, config.traps.max_pages_per_host).await?;
     let recrawl = RecrawlPolicy::new(&config.recrawl);
     reschedule_on_new_policy(&store, &recrawl).await?;
     let scheduled = store.schedule_unscheduled_recrawls(&recrawl).await?;

@@ -7,7 +7,8 @@
 //! scope each run starts with is remembered as a hash; a run whose scope differs looks
 //! once at the URLs left out, in one pass over `links`, and queues those it takes as
 //! the writer would have, with their pages' depth, within the hosts' and the URL
-//! families' budgets.
+//! families' budgets. Likewise a run with a higher host budget takes what a lower one
+//! cut.
 
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,32 @@ use crate::traps::FamilyBudget;
 
 /// The `crawl_state` key of the scope's hash.
 const FINGERPRINT: &str = "scope_fingerprint";
+
+/// The `crawl_state` key of the last run's `traps.max_pages_per_host`.
+const HOST_BUDGET: &str = "max_pages_per_host";
+
+/// Queues again what an earlier run cut at its hosts' budgets, when this run's
+/// `traps.max_pages_per_host` is higher (or 0, no limit): README's way to crawl a site
+/// larger than the budget is to raise it, and a run with it raised would otherwise find
+/// nothing to do. Unknown (a new database, or one from before the budget was
+/// remembered) counts as lower: the look at an empty database is free.
+pub async fn after_budget_change(store: &Store, max_pages_per_host: u64) -> Result<(), Error> {
+    let budget = i64::try_from(max_pages_per_host).unwrap_or(i64::MAX);
+    let raised = match store.crawl_state(HOST_BUDGET).await? {
+        Some(last) => last != 0 && (budget == 0 || budget > last),
+        None => true,
+    };
+    if raised {
+        let requeued = store.requeue_within_budgets(max_pages_per_host).await?;
+        if requeued > 0 {
+            tracing::info!(
+                requeued,
+                "traps.max_pages_per_host is higher than the last run's: URLs it cut are queued again"
+            );
+        }
+    }
+    store.set_crawl_state(HOST_BUDGET, budget).await
+}
 
 /// Queues what an earlier scope left out and `scope` takes, unless the database was
 /// last crawled with this scope. Unknown (a new database, or one from before the scope

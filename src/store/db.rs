@@ -294,6 +294,9 @@ impl LeaseRows {
 /// are never fetched and which a run counts against its limit no more than the next does.
 const COUNTED_PAGES: &str = "SELECT count(*) FROM pages WHERE error_kind IS DISTINCT FROM 'trap'";
 
+/// What a trap row cut at its host's budget says after the host's name.
+const OVER_BUDGET: &str = "has used its page budget";
+
 /// Rows read at a time when scheduling revisits for pages that have none.
 const SCHEDULE_BATCH: i64 = 1_000;
 
@@ -1686,13 +1689,90 @@ where
                 .await
                 .doing("finding URLs over their host's budget")?,
             };
-            let reason = format!(
-                "its host {host} has used its page budget: traps.max_pages_per_host = {budget}"
-            );
+            let reason =
+                format!("its host {host} {OVER_BUDGET}: traps.max_pages_per_host = {budget}");
             Self::trap_queued(tx, &over, &reason).await?;
             spent.trapped += u64::try_from(over.len()).unwrap_or(u64::MAX);
         }
         Ok(spent)
+    }
+
+    /// Queues again, within `max_pages_per_host` (0: no limit), the URLs an earlier run
+    /// cut at a lower budget, shallowest first: a run with the budget raised goes on
+    /// where the last one stopped. Their trap rows go. Says how many are queued.
+    pub async fn requeue_within_budgets(&self, max_pages_per_host: u64) -> Result<u64, Error> {
+        let over_budget = format!("its host % {OVER_BUDGET}: %");
+        let cut = "FROM frontier f JOIN pages p ON p.id = f.id
+             WHERE f.state = 'failed' AND p.error_kind = 'trap' AND p.error LIKE $1";
+        let hosts: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT DISTINCT f.host {cut} ORDER BY f.host"
+        )))
+        .bind(over_budget.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .doing("reading the hosts cut at their budgets")?;
+        let budget = i64::try_from(max_pages_per_host).unwrap_or(i64::MAX);
+        let mut queued = 0;
+        for host in hosts {
+            let mut tx = self
+                .pool
+                .begin()
+                .await
+                .doing("queueing URLs within budgets")?;
+            // Taken first: it holds other nodes back from this host's rows meanwhile.
+            let spent: i64 = sqlx::query_scalar(
+                "UPDATE host_budget SET urls = urls WHERE host = $1 RETURNING urls",
+            )
+            .bind(host.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .doing("queueing URLs within budgets")?
+            .unwrap_or(0);
+            let room = if budget == 0 {
+                i64::MAX
+            } else {
+                budget - spent
+            };
+            if room <= 0 {
+                continue;
+            }
+            let ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT f.id {cut} AND f.host = $2 ORDER BY f.depth, f.priority DESC, f.id LIMIT $3"
+            )))
+            .bind(over_budget.as_str())
+            .bind(host.as_str())
+            .bind(room)
+            .fetch_all(&mut *tx)
+            .await
+            .doing("queueing URLs within budgets")?;
+            for chunk in ids.chunks(MAX_BINDS) {
+                for statement in [
+                    "DELETE FROM pages WHERE id IN ",
+                    "UPDATE frontier SET state = 'queued' WHERE id IN ",
+                ] {
+                    let mut q = QueryBuilder::<DB>::new(statement);
+                    push_id_list(&mut q, chunk);
+                    q.build()
+                        .persistent(false)
+                        .execute(&mut *tx)
+                        .await
+                        .doing("queueing URLs within budgets")?;
+                }
+            }
+            let n = i64::try_from(ids.len()).unwrap_or(i64::MAX);
+            sqlx::query(
+                "INSERT INTO host_budget (host, urls) VALUES ($1, $2)
+                 ON CONFLICT (host) DO UPDATE SET urls = host_budget.urls + excluded.urls",
+            )
+            .bind(host.as_str())
+            .bind(n)
+            .execute(&mut *tx)
+            .await
+            .doing("queueing URLs within budgets")?;
+            tx.commit().await.doing("queueing URLs within budgets")?;
+            queued += u64::try_from(n).unwrap_or(0);
+        }
+        Ok(queued)
     }
 
     /// Turns frontier rows this transaction queued into trap rows: failed, with a page row

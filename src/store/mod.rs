@@ -564,6 +564,11 @@ impl Store {
         on_backend!(self, db => db.set_crawl_state(key, value).await)
     }
 
+    /// Queues again what an earlier run cut at a lower `traps.max_pages_per_host`.
+    pub async fn requeue_within_budgets(&self, max_pages_per_host: u64) -> Result<u64, Error> {
+        on_backend!(self, db => db.requeue_within_budgets(max_pages_per_host).await)
+    }
+
     /// Tells `families` what earlier runs found of the URL families still queued.
     pub async fn recall_families(&self, families: &mut FamilyBudget) -> Result<(), Error> {
         on_backend!(self, db => db.recall_families(families).await)

@@ -1007,3 +1007,66 @@ async fn a_calendar_ends_at_its_depth_span_across_a_resumed_crawl() {
     // Month 1 sits at depth 1; 10 levels further it is a trap, as in one run.
     assert_calendar_ends(&site, &harness, 11).await;
 }
+
+/// README: raise `traps.max_pages_per_host` "to crawl one site larger than this". A crawl
+/// run again with a higher budget goes on where the lower one cut the host, on either
+/// backend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_cut_at_its_page_budget_goes_on_when_a_later_run_raises_it() {
+    let server = super::postgres::TestPostgres::start(
+        "a_host_cut_at_its_page_budget_goes_on_when_a_later_run_raises_it",
+    );
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        Resource::Html("<a href='/chain/0'>chain</a>".into()),
+    );
+    b.add_prefix(&h, "/chain/", Resource::Dynamic(chain));
+    let site = b.start();
+    let harness = Harness::default();
+    let sqlite = harness.db_path().display().to_string();
+    let mut databases = vec![sqlite.clone()];
+    if let Some(server) = &server {
+        databases.push(server.database("raised").await);
+    }
+    for database in databases {
+        for budget in [5, 8] {
+            let text = harness
+                .test_config_text(
+                    &[site.url(0, "/")],
+                    &format!("[traps]\nmax_pages_per_host = {budget}\n"),
+                )
+                .replace(&format!("{sqlite:?}"), &format!("{database:?}"));
+            let config = pipecrawl::Config::from_toml(&text, "test").expect("a valid config");
+            pipecrawl::crawl(config, std::future::pending())
+                .await
+                .expect("the crawl succeeds");
+        }
+        const PAGES: &str = "SELECT url, error_kind FROM pages ORDER BY id";
+        let rows: Vec<(String, Option<String>)> = if database == sqlite {
+            let db = sqlx::SqlitePool::connect(&format!("sqlite://{sqlite}"))
+                .await
+                .expect("open the SQLite results");
+            sqlx::query_as(PAGES).fetch_all(&db).await
+        } else {
+            let db = sqlx::PgPool::connect(&database)
+                .await
+                .expect("open the PostgreSQL results");
+            sqlx::query_as(PAGES).fetch_all(&db).await
+        }
+        .expect("pages");
+        let fetched = rows.iter().filter(|(_, e)| e.is_none()).count();
+        let trapped: Vec<&str> = rows
+            .iter()
+            .filter(|(_, e)| e.as_deref() == Some("trap"))
+            .map(|(u, _)| u.as_str())
+            .collect();
+        assert_eq!(
+            (fetched, trapped),
+            (8, vec![site.url(0, "/chain/7").as_str()]),
+            "{database}: {rows:?}"
+        );
+    }
+}
