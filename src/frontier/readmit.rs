@@ -28,25 +28,26 @@ const FINGERPRINT: &str = "scope_fingerprint";
 /// The `crawl_state` key of the last run's `traps.max_pages_per_host`.
 const HOST_BUDGET: &str = "max_pages_per_host";
 
-/// Queues again what an earlier run cut at its hosts' budgets, when this run's
-/// `traps.max_pages_per_host` is higher (or 0, no limit): README's way to crawl a site
-/// larger than the budget is to raise it, and a run with it raised would otherwise find
-/// nothing to do. Unknown (a new database, or one from before the budget was
-/// remembered) counts as lower: the look at an empty database is free.
+/// Holds what earlier runs queued to this run's `traps.max_pages_per_host`, when it
+/// differs from the last run's: a higher one (or 0, no limit) queues again the URLs a
+/// lower one cut (README's way to crawl a site larger than the budget is to raise it),
+/// and a lower one cuts what the hosts have queued beyond it (one host took too much
+/// of the last run). Unknown (a new database, or one from before the budget was
+/// remembered) counts as another: the look at an empty database is free.
 pub async fn after_budget_change(store: &Store, max_pages_per_host: u64) -> Result<(), Error> {
     let budget = i64::try_from(max_pages_per_host).unwrap_or(i64::MAX);
-    let raised = match store.crawl_state(HOST_BUDGET).await? {
-        Some(last) => last != 0 && (budget == 0 || budget > last),
-        None => true,
-    };
-    if raised {
-        let requeued = store.requeue_within_budgets(max_pages_per_host).await?;
-        if requeued > 0 {
-            tracing::info!(
-                requeued,
-                "traps.max_pages_per_host is higher than the last run's: URLs it cut are queued again"
-            );
-        }
+    if store.crawl_state(HOST_BUDGET).await? == Some(budget) {
+        return Ok(());
+    }
+    let requeued = store.requeue_within_budgets(max_pages_per_host).await?;
+    let cut = store.trap_over_budgets(max_pages_per_host).await?;
+    if requeued + cut > 0 {
+        tracing::info!(
+            requeued,
+            cut,
+            "traps.max_pages_per_host differs from the last run's: URLs it cut and it takes \
+             are queued again, URLs queued beyond it are cut"
+        );
     }
     store.set_crawl_state(HOST_BUDGET, budget).await
 }

@@ -1719,15 +1719,7 @@ where
                 .begin()
                 .await
                 .doing("queueing URLs within budgets")?;
-            // Taken first: it holds other nodes back from this host's rows meanwhile.
-            let spent: i64 = sqlx::query_scalar(
-                "UPDATE host_budget SET urls = urls WHERE host = $1 RETURNING urls",
-            )
-            .bind(host.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .doing("queueing URLs within budgets")?
-            .unwrap_or(0);
+            let spent = Self::hold_host_budget(&mut tx, &host).await?;
             let room = if budget == 0 {
                 i64::MAX
             } else {
@@ -1773,6 +1765,72 @@ where
             queued += u64::try_from(n).unwrap_or(0);
         }
         Ok(queued)
+    }
+
+    /// Cuts each host's queued URLs to `max_pages_per_host` (0: no limit), the deepest
+    /// first, as they would have been cut when found: a run with a lower budget than
+    /// the one that queued them holds the host to it. Seeds, where they redirected and
+    /// pages queued for a revisit stay queued. Says how many are cut.
+    pub async fn trap_over_budgets(&self, max_pages_per_host: u64) -> Result<u64, Error> {
+        let Ok(budget @ 1..) = i64::try_from(max_pages_per_host) else {
+            return Ok(0);
+        };
+        let hosts: Vec<String> =
+            sqlx::query_scalar("SELECT host FROM host_budget WHERE urls > $1 ORDER BY host")
+                .bind(budget)
+                .fetch_all(&self.pool)
+                .await
+                .doing("reading the hosts over their budgets")?;
+        let reason = |host: &str| {
+            format!("its host {host} {OVER_BUDGET}: traps.max_pages_per_host = {budget}")
+        };
+        let mut cut = 0;
+        for host in hosts {
+            let mut tx = self
+                .pool
+                .begin()
+                .await
+                .doing("cutting hosts to their budgets")?;
+            let over = Self::hold_host_budget(&mut tx, &host).await? - budget;
+            let ids: Vec<i64> = sqlx::query_scalar(
+                "SELECT id FROM frontier f
+                 WHERE host = $1 AND state = 'queued' AND depth > 0
+                   AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.id = f.id)
+                 ORDER BY depth DESC, priority, id DESC LIMIT $2",
+            )
+            .bind(host.as_str())
+            .bind(over.max(0))
+            .fetch_all(&mut *tx)
+            .await
+            .doing("cutting hosts to their budgets")?;
+            if ids.is_empty() {
+                continue;
+            }
+            Self::trap_queued(&mut tx, &ids, &reason(&host)).await?;
+            let n = i64::try_from(ids.len()).unwrap_or(i64::MAX);
+            sqlx::query("UPDATE host_budget SET urls = urls - $1 WHERE host = $2")
+                .bind(n)
+                .bind(host.as_str())
+                .execute(&mut *tx)
+                .await
+                .doing("cutting hosts to their budgets")?;
+            tx.commit().await.doing("cutting hosts to their budgets")?;
+            cut += u64::try_from(n).unwrap_or(0);
+        }
+        Ok(cut)
+    }
+
+    /// The URLs `host` has spent of its budget, its `host_budget` row held until `tx`
+    /// ends, so that nodes starting together do not both change its rows.
+    async fn hold_host_budget(tx: &mut Conn<DB>, host: &str) -> Result<i64, Error> {
+        Ok(
+            sqlx::query_scalar("UPDATE host_budget SET urls = urls WHERE host = $1 RETURNING urls")
+                .bind(host)
+                .fetch_optional(&mut *tx)
+                .await
+                .doing("reading a host's budget")?
+                .unwrap_or(0),
+        )
     }
 
     /// Turns frontier rows this transaction queued into trap rows: failed, with a page row

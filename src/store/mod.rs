@@ -569,6 +569,12 @@ impl Store {
         on_backend!(self, db => db.requeue_within_budgets(max_pages_per_host).await)
     }
 
+    /// Cuts what hosts have queued to a `traps.max_pages_per_host` lower than an earlier
+    /// run's.
+    pub async fn trap_over_budgets(&self, max_pages_per_host: u64) -> Result<u64, Error> {
+        on_backend!(self, db => db.trap_over_budgets(max_pages_per_host).await)
+    }
+
     /// Tells `families` what earlier runs found of the URL families still queued.
     pub async fn recall_families(&self, families: &mut FamilyBudget) -> Result<(), Error> {
         on_backend!(self, db => db.recall_families(families).await)

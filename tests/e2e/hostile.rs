@@ -1070,3 +1070,113 @@ async fn a_host_cut_at_its_page_budget_goes_on_when_a_later_run_raises_it() {
         );
     }
 }
+
+/// README: a SIGHUP replaces "the link rules the scope carries (`[traps]` but for
+/// `max_pages_per_host`)". A family budget set by a reload holds for what the service
+/// finds next, as it would from the start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_family_budget_set_by_a_reload_holds_for_what_is_found_next() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(&h, "/", Resource::Html("<title>Home</title>".into()));
+    b.add_prefix(&h, "/cal", Resource::Dynamic(calendar));
+    let site = b.start();
+    let harness = Harness::default();
+    let config = |seeds: &[String], traps: &str| {
+        let text = harness.test_config_text(
+            seeds,
+            &format!("[admin]\nlisten = \"127.0.0.1:0\"\n{traps}"),
+        );
+        pipecrawl::Config::from_toml(&text, "test").expect("a valid config")
+    };
+    let (reload, reloads) = tokio::sync::mpsc::channel(1);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let service = pipecrawl::serve(
+        config(&[site.url(0, "/")], ""),
+        async move {
+            let _ = stopped.await;
+        },
+        reloads,
+    );
+    let db = harness.db_path();
+    let watch = async {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while site.count(&site.url(0, "/")) == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the seed was not fetched"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        reload
+            .send(config(
+                &[site.url(0, "/"), site.url(0, "/cal?month=1")],
+                "[traps]\nfamily_budget = 3\n",
+            ))
+            .await
+            .expect("the service takes the reload");
+        // Whatever the budget, the calendar ends in a trap row: the first says where.
+        let trap = loop {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the calendar never ended"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            let trapped: Vec<String> = Db::open(&db)
+                .await
+                .pages()
+                .await
+                .into_iter()
+                .filter(|p| p.error_kind.as_deref() == Some("trap"))
+                .map(|p| p.url)
+                .collect();
+            if let Some(url) = trapped.into_iter().next() {
+                break url;
+            }
+        };
+        let _ = stop.send(());
+        trap
+    };
+    let (served, trap) = tokio::join!(service, watch);
+    served.expect("the service ends well");
+    // The seed month, then three found: the fourth found is over the budget.
+    assert_eq!(trap, site.url(0, "/cal?month=5"));
+}
+
+/// `traps.max_pages_per_host` lowered for a later run (one host took too much of the
+/// last) holds for the URLs that host has queued already: they are cut to the new
+/// budget, the deepest first, as they would have been when found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_lowered_for_a_later_run_cuts_what_the_host_has_queued() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let mut home = "<title>Home</title>".to_owned();
+    for i in 1..=10 {
+        home.push_str(&format!("<a href='/p/{i}'>p</a>"));
+        b.add(
+            &h,
+            &format!("/p/{i}"),
+            Resource::Html("<title>P</title>".into()),
+        );
+    }
+    b.add(&h, "/", Resource::Html(home));
+    let site = b.start();
+    let harness = Harness::default();
+    let seeds = [site.url(0, "/")];
+    harness.crawl(&seeds, "[scope]\nmax_pages = 3\n").await;
+    harness
+        .crawl(&seeds, "[traps]\nmax_pages_per_host = 5\n")
+        .await;
+    let requested = site
+        .hits_for(&h)
+        .iter()
+        .filter(|hit| hit.path != "/robots.txt")
+        .count();
+    assert_eq!(requested, 5, "{:?}", site.hits_for(&h));
+    let db = harness.db().await;
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pages WHERE error_kind = 'trap' AND error LIKE '%max_pages_per_host = 5%'")
+            .await,
+        6
+    );
+}
