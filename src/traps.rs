@@ -36,19 +36,20 @@ impl Traps {
             return false;
         }
         let is_session = |key: &str| names.iter().any(|n| n.eq_ignore_ascii_case(key));
-        let session_segment = |segment: &str| {
-            segment
-                .split_once(';')
-                .is_some_and(|(_, param)| is_session(param.split('=').next().unwrap_or("")))
-        };
+        // A segment's parameters follow its name, each after a `;`.
+        let session_param = |param: &str| is_session(param.split('=').next().unwrap_or(""));
+        let session_segment = |segment: &str| segment.split(';').skip(1).any(session_param);
         let mut changed = false;
         if url.path().split('/').any(session_segment) {
-            let path: Vec<&str> = url
+            let path: Vec<String> = url
                 .path()
                 .split('/')
-                .map(|segment| match segment.split_once(';') {
-                    Some((name, _)) if session_segment(segment) => name,
-                    _ => segment,
+                .map(|segment| {
+                    let mut parts = segment.split(';');
+                    let name = parts.next().unwrap_or_default();
+                    parts
+                        .filter(|param| !session_param(param))
+                        .fold(name.to_owned(), |kept, param| format!("{kept};{param}"))
                 })
                 .collect();
             let path = path.join("/");
@@ -264,6 +265,20 @@ mod tests {
         let mut u = url("http://h/s?q=a%20b&sid=1&home=~u&to=/x");
         assert!(t.strip_session_ids(&mut u));
         assert_eq!(u.as_str(), "http://h/s?q=a%20b&home=~u&to=/x");
+    }
+
+    /// A servlet container appends `;jsessionid=` after the path parameters a segment
+    /// has already (`/a;v=2`), and a segment may carry more after it: the id goes, and
+    /// they stay, as they name the resource.
+    #[test]
+    fn a_session_id_among_other_path_parameters_is_removed_alone() {
+        let t = traps("");
+        let mut u = url("http://h/a;v=2;jsessionid=ABC/b");
+        assert!(t.strip_session_ids(&mut u));
+        assert_eq!(u.as_str(), "http://h/a;v=2/b");
+        let mut u = url("http://h/a;JSESSIONID=ABC;v=2?x=1");
+        assert!(t.strip_session_ids(&mut u));
+        assert_eq!(u.as_str(), "http://h/a;v=2?x=1");
     }
 
     #[test]
