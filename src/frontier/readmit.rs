@@ -67,7 +67,10 @@ pub async fn after_scope_change(
     }
     let started = Instant::now();
     let requeued = store
-        .requeue_left_out(|url, depth, kind| scope.keeps_queued(url, depth, kind))
+        .requeue_left_out(
+            |url, depth, kind| scope.keeps_queued(url, depth, kind),
+            config.traps.max_pages_per_host,
+        )
         .await?;
     let mut seen = SeenUrls::new(config.frontier.seen_cache);
     let mut families =

@@ -581,15 +581,18 @@ where
     }
 
     /// Queues again the rows a narrower scope left out (failed, with no page: see
-    /// [`Db::drop_out_of_scope`]) that `keep` now takes. Returns how many.
+    /// [`Db::drop_out_of_scope`]) that `keep` now takes, counted again against their
+    /// hosts' budgets (`max_pages_per_host`, 0: no limit), which they gave back when
+    /// left out: those beyond become trap rows. Returns how many are queued.
     pub async fn requeue_left_out(
         &self,
         mut keep: impl FnMut(&Url, u32, JobKind) -> bool,
+        max_pages_per_host: u64,
     ) -> Result<u64, Error> {
-        let mut ids = Vec::new();
+        let mut taken: BTreeMap<i64, Discovered> = BTreeMap::new();
         {
             let mut rows = sqlx::query(
-                "SELECT id, url, depth, kind FROM frontier f
+                "SELECT id, url, host, depth, priority, redirect_hops, kind FROM frontier f
                  WHERE state = 'failed' AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.id = f.id)",
             )
             .fetch(&self.readers);
@@ -603,22 +606,46 @@ where
                     _ => JobKind::Page,
                 };
                 if keep(&url, depth, kind) {
-                    ids.push(row.get::<i64, _>("id"));
+                    let found = Discovered {
+                        url,
+                        host: row.get("host"),
+                        depth,
+                        priority: row.get("priority"),
+                        redirect_hops: u32::try_from(row.get::<i64, _>("redirect_hops"))
+                            .unwrap_or(u32::MAX),
+                        kind,
+                        trap: None,
+                    };
+                    taken.insert(row.get("id"), found);
                 }
             }
         }
+        let ids: Vec<i64> = taken.keys().copied().collect();
+        let mut queued = 0;
         for chunk in ids.chunks(MAX_BINDS) {
+            let mut tx = self.pool.begin().await.doing("queuing URLs left out")?;
             let mut q = QueryBuilder::<DB>::new(
                 "UPDATE frontier SET state = 'queued' WHERE state = 'failed' AND id IN ",
             );
             push_id_list(&mut q, chunk);
-            q.build()
+            q.push(" RETURNING id");
+            let requeued: Vec<i64> = q
+                .build_query_scalar()
                 .persistent(false)
-                .execute(&self.pool)
+                .fetch_all(&mut *tx)
                 .await
                 .doing("queuing URLs left out")?;
+            let rows = requeued
+                .iter()
+                .filter_map(|id| taken.get(id).map(|found| (*id, found)))
+                .collect();
+            let spent =
+                Self::spend_host_budgets(&mut tx, NewRows::Listed(rows), max_pages_per_host)
+                    .await?;
+            tx.commit().await.doing("queuing URLs left out")?;
+            queued += spent.new - spent.trapped;
         }
-        Ok(u64::try_from(ids.len()).unwrap_or(u64::MAX))
+        Ok(queued)
     }
 
     /// Tells `families` where the URL families still queued began and how many URLs
@@ -1117,7 +1144,40 @@ where
     /// narrowed since they were queued): failed, with no page, never fetched, as a row
     /// whose URL does not parse.
     pub async fn drop_out_of_scope(&self, owner: &str, ids: &[i64]) -> Result<(), Error> {
-        self.end_leases(owner, ids, "state = 'failed'").await
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.doing("leaving out URLs")?;
+        let mut dropped: BTreeMap<String, i64> = BTreeMap::new();
+        for chunk in ids.chunks(MAX_BINDS - 1) {
+            let mut q = QueryBuilder::<DB>::new(
+                "UPDATE frontier SET state = 'failed', lease_owner = NULL, lease_expires = NULL
+                 WHERE state = 'leased' AND lease_owner = ",
+            );
+            q.push_bind(owner).push(" AND id IN ");
+            push_id_list(&mut q, chunk);
+            q.push(" RETURNING host");
+            let hosts: Vec<String> = q
+                .build_query_scalar()
+                .persistent(false)
+                .fetch_all(&mut *tx)
+                .await
+                .doing("leaving out URLs")?;
+            for host in hosts {
+                *dropped.entry(host).or_default() += 1;
+            }
+        }
+        // Not fetched, so not counted against the host's budget: README's `host_budget`
+        // counts the URLs queued to be fetched.
+        for (host, n) in dropped {
+            sqlx::query("UPDATE host_budget SET urls = urls - $1 WHERE host = $2")
+                .bind(n)
+                .bind(host.as_str())
+                .execute(&mut *tx)
+                .await
+                .doing("leaving out URLs")?;
+        }
+        tx.commit().await.doing("leaving out URLs")
     }
 
     /// Ends the leases `owner` holds on revisits the config no longer makes: each row is

@@ -580,12 +580,14 @@ impl Store {
         on_backend!(self, db => db.recall_families(families).await)
     }
 
-    /// Queues again the URLs a narrower scope left out that `keep` now takes.
+    /// Queues again the URLs a narrower scope left out that `keep` now takes, within
+    /// their hosts' budgets.
     pub async fn requeue_left_out(
         &self,
         keep: impl FnMut(&Url, u32, JobKind) -> bool,
+        max_pages_per_host: u64,
     ) -> Result<u64, Error> {
-        on_backend!(self, db => db.requeue_left_out(keep).await)
+        on_backend!(self, db => db.requeue_left_out(keep, max_pages_per_host).await)
     }
 
     /// Adds the targets of stored links the frontier does not know that `admit` takes:

@@ -1013,9 +1013,6 @@ async fn a_calendar_ends_at_its_depth_span_across_a_resumed_crawl() {
 /// backend.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_cut_at_its_page_budget_goes_on_when_a_later_run_raises_it() {
-    let server = super::postgres::TestPostgres::start(
-        "a_host_cut_at_its_page_budget_goes_on_when_a_later_run_raises_it",
-    );
     let mut b = SiteBuilder::bind(1).await;
     let h = b.authority(0);
     b.add(
@@ -1025,27 +1022,50 @@ async fn a_host_cut_at_its_page_budget_goes_on_when_a_later_run_raises_it() {
     );
     b.add_prefix(&h, "/chain/", Resource::Dynamic(chain));
     let site = b.start();
+    let runs = [5, 8].map(|budget| format!("[traps]\nmax_pages_per_host = {budget}\n"));
+    let outcome = crawled_on_both_backends(
+        "a_host_cut_at_its_page_budget_goes_on_when_a_later_run_raises_it",
+        &[site.url(0, "/")],
+        &runs,
+    )
+    .await;
+    for (database, fetched, trapped) in outcome {
+        assert_eq!(
+            (fetched, trapped),
+            (8, vec![site.url(0, "/chain/7")]),
+            "{database}"
+        );
+    }
+}
+
+/// Crawls `seeds` once for each of `runs` (a config's extra lines), one after the
+/// other, into a SQLite database and, when this machine has the server, a PostgreSQL
+/// one; says for each database the pages fetched and the URLs of the trap rows.
+async fn crawled_on_both_backends(
+    test: &str,
+    seeds: &[String],
+    runs: &[String],
+) -> Vec<(String, usize, Vec<String>)> {
+    let server = super::postgres::TestPostgres::start(test);
     let harness = Harness::default();
     let sqlite = harness.db_path().display().to_string();
     let mut databases = vec![sqlite.clone()];
     if let Some(server) = &server {
-        databases.push(server.database("raised").await);
+        databases.push(server.database("runs").await);
     }
+    let mut outcome = Vec::new();
     for database in databases {
-        for budget in [5, 8] {
+        for extra in runs {
             let text = harness
-                .test_config_text(
-                    &[site.url(0, "/")],
-                    &format!("[traps]\nmax_pages_per_host = {budget}\n"),
-                )
+                .test_config_text(seeds, extra)
                 .replace(&format!("{sqlite:?}"), &format!("{database:?}"));
             let config = pipecrawl::Config::from_toml(&text, "test").expect("a valid config");
             pipecrawl::crawl(config, std::future::pending())
                 .await
                 .expect("the crawl succeeds");
         }
-        const PAGES: &str = "SELECT url, error_kind FROM pages ORDER BY id";
-        let rows: Vec<(String, Option<String>)> = if database == sqlite {
+        const PAGES: &str = "SELECT url, status, error_kind FROM pages ORDER BY id";
+        let rows: Vec<(String, Option<i64>, Option<String>)> = if database == sqlite {
             let db = sqlx::SqlitePool::connect(&format!("sqlite://{sqlite}"))
                 .await
                 .expect("open the SQLite results");
@@ -1057,18 +1077,18 @@ async fn a_host_cut_at_its_page_budget_goes_on_when_a_later_run_raises_it() {
             sqlx::query_as(PAGES).fetch_all(&db).await
         }
         .expect("pages");
-        let fetched = rows.iter().filter(|(_, e)| e.is_none()).count();
-        let trapped: Vec<&str> = rows
+        let fetched = rows
             .iter()
-            .filter(|(_, e)| e.as_deref() == Some("trap"))
-            .map(|(u, _)| u.as_str())
+            .filter(|(_, status, _)| status.is_some())
+            .count();
+        let trapped = rows
+            .into_iter()
+            .filter(|(_, _, kind)| kind.as_deref() == Some("trap"))
+            .map(|(url, _, _)| url)
             .collect();
-        assert_eq!(
-            (fetched, trapped),
-            (8, vec![site.url(0, "/chain/7").as_str()]),
-            "{database}: {rows:?}"
-        );
+        outcome.push((database, fetched, trapped));
     }
+    outcome
 }
 
 /// README: a SIGHUP replaces "the link rules the scope carries (`[traps]` but for
@@ -1179,4 +1199,45 @@ async fn a_budget_lowered_for_a_later_run_cuts_what_the_host_has_queued() {
             .await,
         6
     );
+}
+
+/// README: `host_budget` "counts each host's URLs queued to be fetched". URLs a later
+/// run's scope leaves out are not fetched, so they give their share of the host's
+/// budget back to the URLs it does take.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn urls_a_narrower_scope_leaves_out_give_back_their_hosts_budget() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let mut home = "<a href='/mid'>mid</a>".to_owned();
+    for i in 1..=4 {
+        home.push_str(&format!("<a href='/junk/{i}'>j</a>"));
+    }
+    b.add(&h, "/", Resource::Html(home));
+    b.add(
+        &h,
+        "/mid",
+        Resource::Html("<a href='/chain/1'>chain</a>".into()),
+    );
+    b.add_prefix(&h, "/chain/", Resource::Dynamic(chain));
+    let site = b.start();
+    let budget = "[traps]\nmax_pages_per_host = 6\n";
+    // The third run takes the junk again: it counts again, and the budget is spent.
+    let runs = [
+        format!("{budget}[scope]\nmax_pages = 1\n"),
+        format!("{budget}[scope]\nexclude = ['/junk/']\n"),
+        budget.to_owned(),
+    ];
+    let outcome = crawled_on_both_backends(
+        "urls_a_narrower_scope_leaves_out_give_back_their_hosts_budget",
+        &[site.url(0, "/")],
+        &runs,
+    )
+    .await;
+    // `/`, `/mid` and four of the chain: the four junk URLs were never fetched.
+    let mut cut = vec![site.url(0, "/chain/5")];
+    cut.extend((1..=4).map(|i| site.url(0, &format!("/junk/{i}"))));
+    for (database, fetched, mut trapped) in outcome {
+        trapped.sort();
+        assert_eq!((fetched, trapped), (6, cut.clone()), "{database}");
+    }
 }
