@@ -175,39 +175,10 @@ impl FamilyBudget {
         self.depth_span = traps.config.family_depth_span;
     }
 
-    /// Whether families are counted at all (`traps.family_budget` or
-    /// `traps.family_depth_span` set).
-    pub fn counting(&self) -> bool {
-        self.budget > 0 || self.depth_span > 0
-    }
-
-    /// Remembers the family of `url`, queued by an earlier run, to learn from
-    /// [`FamilyBudget::recall`] where it began: a calendar a run stopped in continues
-    /// from its queued month, and counted afresh it would go another
-    /// `traps.family_depth_span` levels deeper each time the crawl is run again. Says
-    /// whether there is room for more; half of the families remembered at most are
-    /// left for the run's own.
-    pub fn expect(&mut self, url: &Url) -> bool {
-        self.families.entry(family(url)).or_insert(Family {
-            count: 0,
-            shallowest: u32::MAX,
-        });
-        self.families.len() < MAX_FAMILIES / 2
-    }
-
-    /// Counts `url`, known at `depth` from an earlier run, in its family when that is one
-    /// [`FamilyBudget::expect`] was told of.
-    pub fn recall(&mut self, url: &Url, depth: u32) {
-        if let Some(family) = self.families.get_mut(&family(url)) {
-            family.count += 1;
-            family.shallowest = family.shallowest.min(depth);
-        }
-    }
-
     /// Counts `url`, found at `depth`, in its family; why it is a trap once the family
     /// has used its budget or keeps going deeper.
     pub fn admit(&mut self, url: &Url, depth: u32) -> Result<(), String> {
-        if !self.counting() {
+        if self.budget == 0 && self.depth_span == 0 {
             return Ok(());
         }
         if self.families.len() >= MAX_FAMILIES {

@@ -23,7 +23,6 @@ use crate::error::{DbContext, Error};
 use crate::page::{CrawlJob, Discovered, ErrorKind, FetchError, JobKind, PageRecord, Previous};
 use crate::recrawl::RecrawlPolicy;
 use crate::retry::is_transient;
-use crate::traps::FamilyBudget;
 
 /// A connection in a transaction: the store's statements run on it, begun by sqlx's
 /// `Transaction` (which it derefs to) or, on SQLite, by `sqlite_batch`.
@@ -646,41 +645,6 @@ where
             queued += spent.new - spent.trapped;
         }
         Ok(queued)
-    }
-
-    /// Tells `families` where the URL families still queued began and how many URLs
-    /// they have: those of the queued URLs (as many as it has room for), then every
-    /// known URL of theirs with its depth.
-    pub async fn recall_families(&self, families: &mut FamilyBudget) -> Result<(), Error> {
-        if !families.counting() {
-            return Ok(());
-        }
-        let mut queued = sqlx::query_scalar::<_, String>(
-            "SELECT url FROM frontier WHERE state IN ('queued', 'leased')",
-        )
-        .fetch(&self.readers);
-        let mut any = false;
-        while let Some(url) = queued.try_next().await.doing("reading the queued URLs")? {
-            let Ok(url) = Url::parse(&url) else {
-                continue;
-            };
-            any = true;
-            if !families.expect(&url) {
-                break;
-            }
-        }
-        drop(queued);
-        if !any {
-            return Ok(());
-        }
-        let mut known = sqlx::query("SELECT url, depth FROM frontier").fetch(&self.readers);
-        while let Some(row) = known.try_next().await.doing("reading the known URLs")? {
-            if let Ok(url) = Url::parse(row.get::<&str, _>("url")) {
-                let depth = u32::try_from(row.get::<i64, _>("depth")).unwrap_or(u32::MAX);
-                families.recall(&url, depth);
-            }
-        }
-        Ok(())
     }
 
     /// Offers `admit` every stored link whose target the frontier does not know (those a

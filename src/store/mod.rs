@@ -33,7 +33,6 @@ use url::Url;
 use crate::error::Error;
 use crate::page::{Discovered, JobKind, PageRecord};
 use crate::recrawl::RecrawlPolicy;
-use crate::traps::FamilyBudget;
 use checkpoints::Checkpoints;
 use cluster::Cluster;
 use crawl_lock::CrawlLock;
@@ -573,11 +572,6 @@ impl Store {
     /// run's.
     pub async fn trap_over_budgets(&self, max_pages_per_host: u64) -> Result<u64, Error> {
         on_backend!(self, db => db.trap_over_budgets(max_pages_per_host).await)
-    }
-
-    /// Tells `families` what earlier runs found of the URL families still queued.
-    pub async fn recall_families(&self, families: &mut FamilyBudget) -> Result<(), Error> {
-        on_backend!(self, db => db.recall_families(families).await)
     }
 
     /// Queues again the URLs a narrower scope left out that `keep` now takes, within

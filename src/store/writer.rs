@@ -88,7 +88,6 @@ impl StoreWriter {
         let mut tally = Tally::default();
         let mut batch = Vec::with_capacity(self.batch_size);
         let mut timer = self.progress.stages().timer(Stage::Store);
-        self.store.recall_families(&mut self.families).await?;
         let mut counts = if self.deferred_counts {
             LinkCounts::deferred()
         } else {
