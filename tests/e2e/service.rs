@@ -767,7 +767,10 @@ async fn a_token_with_a_trailing_newline_is_the_token_without_it() {
 /// API took seconds to answer while a runtime thread stood still.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_seeds_of_many_hosts_are_taken_at_once() {
-    const HOSTS: usize = 40_000;
+    // Taking seeds host by host against every host already in scope took 10 s for
+    // 40,000 in a debug build, and would take 40 s for these; taken at once, they take
+    // 2 s on a loaded machine, far from the bound below.
+    const HOSTS: usize = 80_000;
     let site = two_hosts(1).await;
     let harness = Harness::default();
     let service = Service::start(&harness, &[site.url(0, "/")], "");
@@ -789,7 +792,7 @@ async fn many_seeds_of_many_hosts_are_taken_at_once() {
     let added: Value = added.json().await.expect("a JSON answer");
     assert_eq!(added["added"], HOSTS, "{added}");
     assert!(
-        took < Duration::from_secs(4),
+        took < Duration::from_secs(15),
         "{HOSTS} seeds took {took:?} to be taken"
     );
     service.stop().await;
