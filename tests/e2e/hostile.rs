@@ -200,6 +200,78 @@ async fn a_proxy_named_in_the_config_carries_every_request() {
     );
 }
 
+/// HTTPS through `fetch.proxy` goes by CONNECT: the proxy is told the name and port and
+/// carries the TLS connection to wherever the name leads (here, a test server that
+/// serves any name). The name never resolves here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_site_is_reached_through_the_proxy_by_connect() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let site = TlsSite::self_signed(&[("/", "<title>Tunnelled</title>")]).await;
+    let origin = site.url("").trim_start_matches("https://").to_owned();
+    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the proxy");
+    let port = proxy.local_addr().expect("its address").port();
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = std::sync::Arc::clone(&asked);
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = proxy.accept().await {
+            let (origin, log) = (origin.clone(), std::sync::Arc::clone(&log));
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
+                    if client.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let line = String::from_utf8_lossy(&head)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_owned();
+                log.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(line);
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(&origin).await else {
+                    return;
+                };
+                if client
+                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .await
+                    .is_ok()
+                {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                }
+            });
+        }
+    });
+    let harness = Harness::default();
+    let seed = "https://pipecrawl.invalid/";
+    harness
+        .crawl(
+            &[seed.to_owned()],
+            &format!("[fetch]\naccept_invalid_certs = true\nproxy = \"http://127.0.0.1:{port}\"\n"),
+        )
+        .await;
+
+    let row = harness.db().await.page(seed).await.expect("a row");
+    assert_eq!(row.title.as_deref(), Some("Tunnelled"), "{:?}", row.error);
+    let asked = asked
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    assert!(
+        !asked.is_empty()
+            && asked
+                .iter()
+                .all(|line| line.starts_with("CONNECT pipecrawl.invalid:443 ")),
+        "{asked:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn network_allow_opens_a_range_to_discovered_hosts() {
     let mut b = SiteBuilder::bind(1).await;
