@@ -870,7 +870,16 @@ where
         .execute(&self.pool)
         .await
         .doing("queueing earlier failures again")?;
-        Ok(DB::rows_affected(&again))
+        // And the URLs a stopped run left waiting out a retry's backoff: asked again now,
+        // with their attempts renewed, as those whose retries ran out are.
+        let waiting = sqlx::query(
+            "UPDATE frontier SET not_before = 0, attempts = 0
+             WHERE state = 'queued' AND attempts > 0",
+        )
+        .execute(&self.pool)
+        .await
+        .doing("renewing the retries of queued URLs")?;
+        Ok(DB::rows_affected(&again) + DB::rows_affected(&waiting))
     }
 
     /// Puts finished URLs whose revisit is due back in the queue.

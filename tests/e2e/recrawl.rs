@@ -1002,3 +1002,43 @@ async fn a_revisit_whose_certificate_fails_keeps_the_page_as_stored() {
         "the failed revisit is recorded"
     );
 }
+
+/// `--retry-failed` after a run stopped while a URL waited out its backoff (a page that
+/// timed out when the operator gave up and stopped the crawl): that URL is asked again
+/// at once, with its attempts renewed, like the URLs whose retries ran out. It waited
+/// for its old backoff, here a minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_stopped_in_its_backoff_is_asked_again_at_once_when_told() {
+    let (mut b, h) = home_linking_a_and_b().await;
+    let late = Resource::Slow(
+        Duration::from_secs(2),
+        Box::new(Resource::Html("<title>Late</title>".into())),
+    );
+    let back = Resource::Html("<title>Back</title>".into());
+    b.add(&h, "/a", Resource::Sequence(vec![late, back]));
+    let site = b.start();
+    let harness = Harness::default();
+    let slow_retries = "[retry]\nmax_attempts = 4\nbase_delay_ms = 60000\nmax_delay_ms = 60000\n\
+                        [fetch]\ntimeout_ms = 300\n";
+    let text = harness.test_config_text(&[site.url(0, "/")], slow_retries);
+    let config = || Config::from_toml(&text, "test config").expect("a valid config");
+    let stop_soon = || tokio::time::sleep(Duration::from_secs(2));
+    pipecrawl::crawl(config(), stop_soon())
+        .await
+        .expect("the first crawl stops");
+    assert_eq!(site.count(&site.url(0, "/a")), 1, "/a waits for its retry");
+
+    let mut again = config();
+    again.retry.earlier_failures = true;
+    pipecrawl::crawl(again, stop_soon())
+        .await
+        .expect("the second crawl stops");
+    let db = harness.db().await;
+    assert_eq!(
+        db.page(&site.url(0, "/a"))
+            .await
+            .and_then(|p| p.title)
+            .as_deref(),
+        Some("Back")
+    );
+}
