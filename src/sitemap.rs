@@ -1,5 +1,6 @@
-//! Sitemaps (sitemaps.org): XML `<urlset>` and `<sitemapindex>`, gzipped or not, and the
-//! plain-text one-URL-a-line form.
+//! Sitemaps (sitemaps.org): XML `<urlset>` and `<sitemapindex>`, gzipped or not, the
+//! plain-text one-URL-a-line form, and RSS and Atom feeds, which sites name as their
+//! sitemaps too (the protocol and search engines take them): each item's link is a page.
 //!
 //! Everything is bounded the way the protocol bounds it: 50,000 URLs and 50 MB
 //! uncompressed per file, so a hostile "sitemap" cannot make the crawler hold more.
@@ -21,7 +22,8 @@ const MAX_UNCOMPRESSED: u64 = 50 * 1024 * 1024;
 /// What one sitemap file lists.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Sitemap {
-    /// Pages (`<urlset><url><loc>` or plain-text lines).
+    /// Pages (`<urlset><url><loc>`, plain-text lines, a feed's `<item><link>` or
+    /// `<entry><link href>`).
     pub pages: Vec<Url>,
     /// Further sitemaps (`<sitemapindex><sitemap><loc>`).
     pub sitemaps: Vec<Url>,
@@ -133,7 +135,7 @@ fn xml_start(text: &str) -> Option<usize> {
     if text.trim_start().starts_with('<') {
         return Some(0);
     }
-    ["<?xml", "<urlset", "<sitemapindex"]
+    ["<?xml", "<urlset", "<sitemapindex", "<rss", "<feed"]
         .iter()
         .filter_map(|mark| text.find(mark))
         .min()
@@ -143,9 +145,10 @@ fn parse_xml(text: &str) -> Sitemap {
     let text = escape_bare_ampersands(text);
     let mut reader = Reader::from_str(&text);
     let mut out = Sitemap::default();
-    // The element a `<loc>` belongs to (`url` or `sitemap`), how deep inside it the reader
-    // is (only its own `<loc>`, at depth 0, names it: an image sitemap's `<image:loc>`
-    // inside `<image:image>` is a picture, not a page), and the text being read.
+    // The entry a URL belongs to (`url` or `sitemap`; a feed's `item` or `entry`), how
+    // deep inside it the reader is (only its own `<loc>` or `<link>`, at depth 0, names
+    // it: an image sitemap's `<image:loc>` inside `<image:image>` is a picture, not a
+    // page), and the text being read.
     let mut parent: Option<String> = None;
     let mut inner = 0usize;
     let mut loc: Option<String> = None;
@@ -175,18 +178,24 @@ fn parse_xml(text: &str) -> Sitemap {
         }
         match event {
             Event::Start(e) => match e.local_name().as_ref() {
-                name @ ("url" | "sitemap") if parent.is_none() => {
+                name @ ("url" | "sitemap" | "item" | "entry") if parent.is_none() => {
                     parent = Some(name.to_owned());
                     inner = 0;
                 }
                 name if parent.is_some() => {
-                    if name == "loc" && inner == 0 {
+                    if inner == 0 && names_entry(parent.as_deref(), name) {
                         loc = Some(String::new());
+                    }
+                    if inner == 0 && parent.as_deref() == Some("entry") {
+                        take_atom_link(&e, &mut out.pages);
                     }
                     inner += 1;
                 }
                 _ => {}
             },
+            Event::Empty(e) if inner == 0 && parent.as_deref() == Some("entry") => {
+                take_atom_link(&e, &mut out.pages);
+            }
             Event::Text(t) => {
                 if let Some(loc) = loc.as_mut() {
                     loc.push_str(&t.xml10_content());
@@ -207,7 +216,7 @@ fn parse_xml(text: &str) -> Sitemap {
             }
             Event::End(e) if parent.is_some() && inner > 0 => {
                 inner -= 1;
-                if e.local_name().as_ref() == "loc" && inner == 0 {
+                if inner == 0 && names_entry(parent.as_deref(), e.local_name().as_ref()) {
                     if let (Some(text), Some(parent)) = (loc.take(), parent.as_deref()) {
                         match urlnorm::normalize_str(&text) {
                             Ok(url) if parent == "sitemap" => out.sitemaps.push(url),
@@ -236,9 +245,11 @@ fn parse_xml(text: &str) -> Sitemap {
         }
     }
     if out.pages.is_empty() && out.sitemaps.is_empty() {
-        if let Some(root) = root.filter(|r| !matches!(r.as_str(), "urlset" | "sitemapindex")) {
+        let lists = |root: &str| matches!(root, "urlset" | "sitemapindex" | "rss" | "RDF" | "feed");
+        if let Some(root) = root.filter(|r| !lists(r)) {
             out.error = Some(format!(
-                "not a sitemap: its root element is <{root}>, not <urlset> or <sitemapindex>"
+                "not a sitemap: its root element is <{root}>, not <urlset>, <sitemapindex>, \
+                 <rss> or <feed>"
             ));
         } else if let (None, Some(first)) = (&out.error, first_skipped) {
             let first: String = first.trim().chars().take(SHOWN_LOC_CHARS).collect();
@@ -249,6 +260,41 @@ fn parse_xml(text: &str) -> Sitemap {
         }
     }
     out
+}
+
+/// Whether an element of that name, directly in an entry `parent`, holds the entry's URL
+/// as its text: sitemaps' `<loc>`, RSS's `<link>` (2.0, and 1.0's RDF). Atom's is an
+/// attribute: [`take_atom_link`].
+fn names_entry(parent: Option<&str>, name: &str) -> bool {
+    match parent {
+        Some("url" | "sitemap") => name == "loc",
+        Some("item") => name == "link",
+        _ => false,
+    }
+}
+
+/// An Atom entry's page: the `href` of its `<link>` whose `rel` is `alternate`, as it is
+/// when none is given (`self`, `edit`, `enclosure` name other things than the page).
+fn take_atom_link(link: &quick_xml::events::BytesStart<'_>, pages: &mut Vec<Url>) {
+    if link.local_name().as_ref() != "link" {
+        return;
+    }
+    let attr = |name: &str| {
+        link.attributes()
+            .flatten()
+            .find(|a| a.key.local_name().as_ref() == name)
+            .and_then(|a| {
+                a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                    .ok()
+                    .map(Cow::into_owned)
+            })
+    };
+    if attr("rel").is_some_and(|rel| rel.trim() != "alternate") {
+        return;
+    }
+    if let Some(url) = attr("href").and_then(|href| urlnorm::normalize_str(href.trim()).ok()) {
+        pages.push(url);
+    }
 }
 
 /// How much of a `<loc>` an error message shows.
@@ -532,10 +578,6 @@ mod tests {
                 "<!DOCTYPE html><html><head><meta charset=utf-8></head></html>",
                 "<html>",
             ),
-            (
-                "<rss version=\"2.0\"><channel><item><link>http://h/a</link></item></channel></rss>",
-                "<rss>",
-            ),
         ] {
             let s = parse(body.as_bytes());
             assert!(
@@ -564,5 +606,35 @@ mod tests {
         let mixed =
             parse(b"<urlset><url><loc>/a</loc></url><url><loc>http://h/b</loc></url></urlset>");
         assert_eq!((mixed.pages, mixed.error), (urls(&["http://h/b"]), None));
+    }
+
+    /// Sites name their RSS or Atom feed as a sitemap (in robots.txt, or at
+    /// /sitemap.xml), and search engines read them as ones: each item's link is a page.
+    /// The channel's own link, an image's, and an Atom entry's `self`/`edit` links are
+    /// not pages of the feed's.
+    #[test]
+    fn a_feeds_items_are_its_pages() {
+        let rss = r#"<?xml version="1.0"?><rss version="2.0"><channel>
+            <link>http://h/</link><image><link>http://h/logo</link></image>
+            <item><title>A</title><link> http://h/a </link><guid>x</guid></item>
+            <item><link>http://h/b?x=1&amp;y=2</link></item></channel></rss>"#;
+        let read = parse(rss.as_bytes());
+        assert_eq!(
+            (read.pages, read.error),
+            (urls(&["http://h/a", "http://h/b?x=1&y=2"]), None)
+        );
+        let rdf = r#"<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+            xmlns="http://purl.org/rss/1.0/"><channel><link>http://h/</link></channel>
+            <item rdf:about="http://h/c"><link>http://h/c</link></item></rdf:RDF>"#;
+        assert_eq!(parse(rdf.as_bytes()).pages, urls(&["http://h/c"]));
+        let atom = r#"<feed xmlns="http://www.w3.org/2005/Atom"><link href="http://h/"/>
+            <entry><link rel="self" href="http://h/feed/1"/><link href="http://h/d"/></entry>
+            <entry><link rel="alternate" type="text/html" href="http://h/e"></link>
+              <link rel="edit" href="http://h/edit/e"/></entry></feed>"#;
+        let read = parse(atom.as_bytes());
+        assert_eq!(
+            (read.pages, read.error),
+            (urls(&["http://h/d", "http://h/e"]), None)
+        );
     }
 }

@@ -1417,3 +1417,46 @@ async fn a_text_sitemap_cut_off_mid_line_does_not_queue_the_lines_start() {
         "half a URL was fetched"
     );
 }
+
+/// A site whose robots.txt names its RSS feed as its sitemap (as many blogs' do): the
+/// feed's items are its pages, crawled though nothing links to them. Before, the feed's
+/// row said "not a sitemap" and nothing more was found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_named_as_a_sitemap_is_read_for_its_items() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let base = format!("http://{h}");
+    b.add(
+        &h,
+        "/robots.txt",
+        text(&format!("User-agent: *\nSitemap: {base}/feed\n")),
+    );
+    b.add(&h, "/", html("<title>Home</title>"));
+    let feed = format!(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><link>{base}/</link>\
+         <item><title>Post</title><link>{base}/post</link></item></channel></rss>"
+    );
+    b.add(
+        &h,
+        "/feed",
+        Resource::Typed("application/rss+xml", feed.into_bytes()),
+    );
+    b.add(&h, "/post", html("<title>Post</title>"));
+    let site = b.start();
+    let harness = Harness::default();
+    harness
+        .crawl(&[site.url(0, "/")], "[scope]\nsitemaps = true\n")
+        .await;
+    let db = harness.db().await;
+    assert_eq!(
+        db.page(&site.url(0, "/post"))
+            .await
+            .and_then(|p| p.title)
+            .as_deref(),
+        Some("Post")
+    );
+    assert_eq!(
+        db.page(&site.url(0, "/feed")).await.and_then(|p| p.error),
+        None
+    );
+}
