@@ -21,6 +21,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 
 use crate::frontier::dispatcher::Progress;
+use crate::frontier::readmit;
 use crate::netguard::NetworkPolicy;
 use crate::page::Discovered;
 use crate::scope::SharedScope;
@@ -40,6 +41,9 @@ pub struct Admin {
     pub started: Instant,
     /// `cluster.node_id`, whose pause is kept in the database.
     pub node: String,
+    /// `frontier.seen_cache` and `traps.max_pages_per_host`, for the links that seeds of
+    /// new hosts bring back (see [`readmit::links_to_new_hosts`]).
+    pub readmit: (usize, u64),
 }
 
 /// Why the API will not start.
@@ -242,15 +246,27 @@ async fn add_seeds(
         return (StatusCode::BAD_REQUEST, Json(body)).into_response();
     }
     admin.network.trust(&seeds);
-    let _changing = admin.scope.changing().await;
-    let scope = admin.scope.get().with_seeds(&seeds);
+    let changing = admin.scope.changing().await;
+    let before = admin.scope.get();
+    let mut new_hosts: Vec<String> = seeds
+        .iter()
+        .filter(|url| !before.host_in_scope(url))
+        .filter_map(|url| url.host_str().map(str::to_owned))
+        .collect();
+    new_hosts.sort_unstable();
+    new_hosts.dedup();
+    let scope = before.with_seeds(&seeds);
     let rows: Vec<Discovered> = seeds.iter().map(|url| scope.seed(url)).collect();
     admin.scope.set(scope);
     let added = match admin.store.enqueue(&rows).await {
         Ok(added) => added,
         Err(e) => return seeds_error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     };
+    drop(changing);
     admin.progress.work_added();
+    if !new_hosts.is_empty() {
+        tokio::spawn(links_to_new_hosts(Arc::clone(&admin), new_hosts));
+    }
     let body = SeedsAdded {
         added,
         known: u64::try_from(rows.len())
@@ -259,6 +275,25 @@ async fn add_seeds(
         rejected,
     };
     (StatusCode::ACCEPTED, Json(body)).into_response()
+}
+
+/// After the answer: a site's pages may have been linked from pages stored before it was
+/// in scope, and those links are followed now (an index range per host, not a pass over
+/// every link).
+async fn links_to_new_hosts(admin: Arc<Admin>, hosts: Vec<String>) {
+    let scope = admin.scope.get();
+    match readmit::links_to_new_hosts(&admin.store, &scope, &hosts, admin.readmit).await {
+        Ok(0) => {}
+        Ok(added) => {
+            tracing::info!(
+                added,
+                hosts = hosts.len(),
+                "links stored before the seeds' hosts were in scope are followed"
+            );
+            admin.progress.work_added();
+        }
+        Err(e) => tracing::warn!("following stored links to the new seeds' hosts: {e}"),
+    }
 }
 
 /// A `POST /seeds` that added nothing, said in JSON as its other answers are: whoever

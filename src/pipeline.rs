@@ -199,6 +199,7 @@ async fn run(
             token: config.admin.token.clone(),
             started,
             node: config.cluster.node_id.clone(),
+            readmit: (config.frontier.seen_cache, config.traps.max_pages_per_host),
         };
         if store
             .crawl_state(&admin::paused_key(&store, &admin.node))
@@ -584,6 +585,7 @@ mod tests {
             token: None,
             started: Instant::now(),
             node: "test".to_owned(),
+            readmit: (1000, 0),
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
         let api = format!("http://{}", listener.local_addr().expect("its address"));

@@ -77,6 +77,7 @@ pub async fn after_scope_change(
         FamilyBudget::new(config.traps.family_budget, config.traps.family_depth_span);
     let (read, added) = store
         .readmit_links(
+            None,
             |link| admit(scope, (&mut seen, &mut families), &link),
             config.traps.max_pages_per_host,
         )
@@ -93,6 +94,29 @@ pub async fn after_scope_change(
         );
     }
     Ok(true)
+}
+
+/// Queues what stored links lead to on `hosts`, just taken into `scope` by seeds sent over
+/// the admin API: links to a site found before it was a seed's were left out, and would
+/// be queued only by the pass a restart or a reload makes over every link. Returns the
+/// URLs added.
+pub async fn links_to_new_hosts(
+    store: &Store,
+    scope: &Scope,
+    hosts: &[String],
+    (seen_cache, max_pages_per_host): (usize, u64),
+) -> Result<u64, Error> {
+    let mut seen = SeenUrls::new(seen_cache);
+    let mut families = FamilyBudget::new(0, 0);
+    families.limit_to(&scope.traps);
+    let (_, added) = store
+        .readmit_links(
+            Some(hosts),
+            |link| admit(scope, (&mut seen, &mut families), &link),
+            max_pages_per_host,
+        )
+        .await?;
+    Ok(added)
 }
 
 /// The frontier row for a stored link's target, when the scope follows the link now: as

@@ -651,34 +651,65 @@ where
     /// narrower scope dropped when they were found), and adds the URLs it returns, as
     /// found on the link's page, within the hosts' budgets. Returns the links read and
     /// the URLs added.
+    ///
+    /// `to_hosts` narrows it to the links whose target is on one of these hosts (any
+    /// scheme and port): ranges of the `links_target` index, where a new seed's host
+    /// would otherwise cost a pass over every link.
     pub async fn readmit_links(
         &self,
+        to_hosts: Option<&[String]>,
         mut admit: impl FnMut(FoundLink<'_>) -> Option<Discovered>,
         max_pages_per_host: u64,
     ) -> Result<(u64, u64), Error> {
+        const LEFT_OUT: &str = "SELECT l.source_id, l.target_url, l.rel, p.depth, p.nofollow
+             FROM links l JOIN pages p ON p.id = l.source_id
+             WHERE NOT EXISTS (SELECT 1 FROM frontier f WHERE f.url = l.target_url)";
+        // `http://h/…` and `http://h:port/…`: '/' and ':' are each followed by the next
+        // byte up, so each is one range.
+        let ranges: Option<Vec<(String, String)>> = to_hosts.map(|hosts| {
+            hosts
+                .iter()
+                .flat_map(|host| {
+                    ["http", "https"].into_iter().flat_map(move |scheme| {
+                        [("/", "0"), (":", ";")].map(|(from, to)| {
+                            (
+                                format!("{scheme}://{host}{from}"),
+                                format!("{scheme}://{host}{to}"),
+                            )
+                        })
+                    })
+                })
+                .collect()
+        });
         let (mut read, mut added) = (0, 0);
         let mut batch: Vec<(Discovered, i64)> = Vec::new();
-        let mut rows = sqlx::query(
-            "SELECT l.source_id, l.target_url, l.rel, p.depth, p.nofollow
-             FROM links l JOIN pages p ON p.id = l.source_id
-             WHERE NOT EXISTS (SELECT 1 FROM frontier f WHERE f.url = l.target_url)",
-        )
-        .fetch(&self.readers);
-        while let Some(row) = rows.try_next().await.doing("reading links left out")? {
-            read += 1;
-            let rel: Option<String> = row.get("rel");
-            let found = FoundLink {
-                target: row.get("target_url"),
-                depth: u32::try_from(row.get::<i64, _>("depth")).unwrap_or(u32::MAX),
-                rel: rel.as_deref(),
-                page_nofollow: row.get::<i64, _>("nofollow") != 0,
+        let queries = ranges.map_or(vec![None], |ranges| ranges.into_iter().map(Some).collect());
+        for range in queries {
+            let sql = match range {
+                Some(_) => format!("{LEFT_OUT} AND l.target_url >= $1 AND l.target_url < $2"),
+                None => LEFT_OUT.to_owned(),
             };
-            if let Some(url) = admit(found) {
-                batch.push((url, row.get("source_id")));
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            if let Some((from, to)) = range {
+                query = query.bind(from).bind(to);
             }
-            if batch.len() >= READMIT_BATCH {
-                added += self.insert_found(&batch, max_pages_per_host).await?;
-                batch.clear();
+            let mut rows = query.fetch(&self.readers);
+            while let Some(row) = rows.try_next().await.doing("reading links left out")? {
+                read += 1;
+                let rel: Option<String> = row.get("rel");
+                let found = FoundLink {
+                    target: row.get("target_url"),
+                    depth: u32::try_from(row.get::<i64, _>("depth")).unwrap_or(u32::MAX),
+                    rel: rel.as_deref(),
+                    page_nofollow: row.get::<i64, _>("nofollow") != 0,
+                };
+                if let Some(url) = admit(found) {
+                    batch.push((url, row.get("source_id")));
+                }
+                if batch.len() >= READMIT_BATCH {
+                    added += self.insert_found(&batch, max_pages_per_host).await?;
+                    batch.clear();
+                }
             }
         }
         added += self.insert_found(&batch, max_pages_per_host).await?;

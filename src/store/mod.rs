@@ -588,10 +588,11 @@ impl Store {
     /// (links read, URLs added).
     pub async fn readmit_links(
         &self,
+        to_hosts: Option<&[String]>,
         admit: impl FnMut(FoundLink<'_>) -> Option<Discovered>,
         max_pages_per_host: u64,
     ) -> Result<(u64, u64), Error> {
-        on_backend!(self, db => db.readmit_links(admit, max_pages_per_host).await)
+        on_backend!(self, db => db.readmit_links(to_hosts, admit, max_pages_per_host).await)
     }
 
     /// Fails rows `owner` holds leased whose URLs the scope, narrowed since they were
