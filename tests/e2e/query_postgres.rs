@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use super::postgres::TestPostgres;
 use super::query::{add_dead_ends, args, assert_fails, pipecrawl, read_export};
+use super::recrawl::config_on;
 use super::site::{Resource, SiteBuilder, TestSite};
 use super::Harness;
 
@@ -481,4 +482,40 @@ async fn assert_postgres_refuses_writes(both: &Both) {
     )
     .await;
     assert_eq!(typed, "{\"yes\":true,\"half\":2.5,\"t\":true}\n");
+}
+
+/// README: on PostgreSQL "text compares byte by byte, collation "C", as in SQLite,
+/// whatever the server's locale". The columns later migrations added (a failed
+/// revisit's) must too, or `ORDER BY revisit_error` sorts by language rules there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_text_column_users_query_compares_byte_by_byte() {
+    let Some(server) = TestPostgres::start("every_text_column_users_query_compares_byte_by_byte")
+    else {
+        return;
+    };
+    let postgres = language_sorted_database(&server).await;
+    let site = TestSite::one_host(&[("/", "<title>Home</title>")]).await;
+    let harness = Harness::default();
+    let config = config_on(&harness, &format!("{postgres:?}"), &site.url(0, "/"), "");
+    pipecrawl::crawl(config, std::future::pending())
+        .await
+        .expect("the crawl succeeds");
+    let db = sqlx::PgPool::connect(&postgres)
+        .await
+        .expect("open the PostgreSQL results");
+    let other: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name || '.' || column_name FROM information_schema.columns
+         WHERE table_schema = 'public' AND data_type = 'text'
+           AND table_name IN ('pages', 'links', 'anchors', 'inlinks')
+           AND collation_name IS DISTINCT FROM 'C'
+         ORDER BY 1",
+    )
+    .fetch_all(&db)
+    .await
+    .expect("the columns' collations");
+    assert_eq!(
+        other,
+        Vec::<String>::new(),
+        "columns not compared byte by byte"
+    );
 }
