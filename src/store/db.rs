@@ -211,6 +211,16 @@ pub(super) fn report_loops(batch: &mut [PageRecord], loops: Vec<(i64, String)>) 
     }
 }
 
+/// A page row found again as a sitemap robots.txt names: [`MOVE_UP`] turns it into one.
+/// Moving up alone (a sitemap that redirects to a page waiting at a greater depth) is
+/// not the site's word, and leaves the page a page.
+macro_rules! named_sitemap {
+    () => {
+        "excluded.kind = 'sitemap' AND excluded.depth = 0 AND excluded.redirect_hops = 0
+         AND frontier.kind = 'page' AND frontier.depth > 0"
+    };
+}
+
 /// How a URL found again moves up: nearer the seeds, while it still waits. A page found
 /// again as a sitemap robots.txt names (depth 0, no redirect) becomes one, queued again
 /// if it was fetched as a page, which read nothing of it: a footer's link to
@@ -219,14 +229,17 @@ pub(super) fn report_loops(batch: &mut [PageRecord], loops: Vec<(i64, String)>) 
 /// redirects to (`/sitemap.xml` sent home, as sites send every unknown URL) or an index
 /// lists: those are not the site's word that the page is a sitemap.
 /// The conflict clause of every insert into `frontier` but the traps'.
-const MOVE_UP: &str = " ON CONFLICT (url) DO UPDATE SET
+const MOVE_UP: &str = concat!(
+    " ON CONFLICT (url) DO UPDATE SET
      depth = CASE WHEN excluded.depth < frontier.depth
                   THEN excluded.depth ELSE frontier.depth END,
      priority = CASE WHEN excluded.depth < frontier.depth
                      THEN excluded.priority ELSE frontier.priority END,
      discovered_from = CASE WHEN excluded.depth < frontier.depth
                             THEN excluded.discovered_from ELSE frontier.discovered_from END,
-     kind = CASE WHEN excluded.kind = 'sitemap' THEN excluded.kind ELSE frontier.kind END,
+     kind = CASE WHEN ",
+    named_sitemap!(),
+    " THEN excluded.kind ELSE frontier.kind END,
      not_before = CASE WHEN frontier.state = 'done' THEN 0 ELSE frontier.not_before END,
      attempts = CASE WHEN frontier.state = 'done' THEN 0 ELSE frontier.attempts END,
      recrawl_at = CASE WHEN frontier.state = 'done' THEN NULL ELSE frontier.recrawl_at END,
@@ -234,9 +247,10 @@ const MOVE_UP: &str = " ON CONFLICT (url) DO UPDATE SET
                                 THEN NULL ELSE frontier.recrawl_interval_ms END,
      state = 'queued'
  WHERE (excluded.depth < frontier.depth AND frontier.state = 'queued')
-    OR (excluded.kind = 'sitemap' AND excluded.depth = 0 AND excluded.redirect_hops = 0
-        AND frontier.kind = 'page' AND frontier.depth > 0
-        AND frontier.state IN ('queued', 'done'))";
+    OR (",
+    named_sitemap!(),
+    " AND frontier.state IN ('queued', 'done'))"
+);
 
 /// The PostgreSQL advisory lock that nodes take one at a time to lease against
 /// `scope.max_pages` ("pipecraw" in ASCII, to stay clear of other programs' keys).

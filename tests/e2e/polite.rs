@@ -1307,20 +1307,20 @@ async fn a_sitemap_known_as_a_linked_page_is_read_once_sitemaps_are_on() {
 /// that is no sitemap, and the home page stays the page it is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sitemap_redirected_to_a_page_leaves_the_page_as_it_is() {
-    let mut b = SiteBuilder::bind(1).await;
-    let h = b.authority(0);
-    b.add(&h, "/", html("<title>Home</title><a href=\"/a\">a</a>"));
-    b.add(&h, "/a", html("<title>A</title>"));
-    b.add(&h, "/sitemap.xml", Resource::Redirect(301, "/".into()));
-    let site = b.start();
+    let site = sitemap_redirected_to(
+        "/",
+        &[
+            ("/", "<title>Home</title><a href=\"/a\">a</a>"),
+            ("/a", "<title>A</title>"),
+        ],
+    )
+    .await;
     let harness = Harness::default();
     harness
         .crawl(&[site.url(0, "/")], "[scope]\nsitemaps = true\n")
         .await;
-    let db = harness.db().await;
-    let home = db.page(&site.url(0, "/")).await;
     assert_eq!(
-        home.map(|p| (p.title, p.error_kind)),
+        title_and_error(&harness, &site.url(0, "/")).await,
         Some((Some("Home".to_owned()), None))
     );
     assert_eq!(site.count(&site.url(0, "/")), 1, "home is fetched once");
@@ -1459,4 +1459,65 @@ async fn a_feed_named_as_a_sitemap_is_read_for_its_items() {
         db.page(&site.url(0, "/feed")).await.and_then(|p| p.error),
         None
     );
+}
+
+/// A site that sends `/sitemap.xml` to a page (`/en/`, a language's home) that the crawl
+/// has queued but not fetched yet: that page is no sitemap, whichever row reaches it
+/// first. Read as one, it was stored as "not a sitemap" and its links were never
+/// followed. `scope.max_pages` stops each run where the race would be decided, so the
+/// redirect lands while `/en/` waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sitemap_redirected_to_a_queued_page_leaves_it_a_page() {
+    let site = sitemap_redirected_to(
+        "/en/",
+        &[
+            ("/", "<title>Home</title><a href=\"/en/\">en</a>"),
+            ("/en/", "<title>EN</title><a href=\"/en/b\">b</a>"),
+            ("/en/b", "<title>B</title>"),
+        ],
+    )
+    .await;
+    let harness = Harness::default();
+    harness
+        .crawl(&[site.url(0, "/")], "[scope]\nmax_pages = 1\n")
+        .await;
+    harness
+        .crawl(
+            &[site.url(0, "/sitemap.xml")],
+            "[scope]\nsitemaps = true\nmax_pages = 2\n",
+        )
+        .await;
+    harness
+        .crawl(&[site.url(0, "/")], "[scope]\nsitemaps = true\n")
+        .await;
+    assert_eq!(
+        title_and_error(&harness, &site.url(0, "/en/")).await,
+        Some((Some("EN".to_owned()), None))
+    );
+    assert!(
+        harness
+            .db()
+            .await
+            .page(&site.url(0, "/en/b"))
+            .await
+            .is_some(),
+        "the page's links were not followed"
+    );
+}
+
+/// A host of these HTML pages whose `/sitemap.xml` redirects to `to`.
+async fn sitemap_redirected_to(to: &str, pages: &[(&str, &str)]) -> TestSite {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    for (path, body) in pages {
+        b.add(&h, path, html(body));
+    }
+    b.add(&h, "/sitemap.xml", Resource::Redirect(301, to.into()));
+    b.start()
+}
+
+/// The title and error kind stored for `url`, if it was stored.
+async fn title_and_error(harness: &Harness, url: &str) -> Option<(Option<String>, Option<String>)> {
+    let page = harness.db().await.page(url).await;
+    page.map(|p| (p.title, p.error_kind))
 }
