@@ -231,10 +231,12 @@ async fn foreign(options: &SqliteConnectOptions) -> Result<Option<Foreign>, sqlx
 
 /// The tables in the crawl's PostgreSQL schema but those an extension made: PostGIS puts
 /// `spatial_ref_sys` into every schema it is installed in, public by default, and a
-/// database with PostGIS is no other program's.
+/// database with PostGIS is no other program's. The schema is matched by its name, not
+/// cast to `regnamespace`, which would read `Crawl` as an identifier and fold it to
+/// `crawl`.
 const OWN_TABLES: &str = "
-    SELECT c.relname::text FROM pg_class c
-    WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p')
+    SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')
       AND NOT EXISTS (
           SELECT 1 FROM pg_depend d
           WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')

@@ -745,30 +745,16 @@ async fn a_table_an_extension_made_does_not_make_the_database_another_programs()
     let Some(postgres) = TestPostgres::start("a_table_an_extension_made") else {
         return;
     };
-    let database = postgres.database("gis").await;
-    let db = PgPool::connect(&database).await.expect("connect");
-    for statement in [
-        "CREATE TABLE spatial_ref_sys (srid int PRIMARY KEY)",
-        "INSERT INTO spatial_ref_sys VALUES (4326)",
-        "ALTER EXTENSION plpgsql ADD TABLE spatial_ref_sys",
-    ] {
-        sqlx::query(statement)
-            .execute(&db)
-            .await
-            .expect("make the extension's table");
-    }
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let out = run_to_the_end("crawl", &quick_config(dir.path(), "gis", &database));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let pages: i64 = sqlx::query_scalar("SELECT count(*) FROM pages")
-        .fetch_one(&db)
-        .await
-        .expect("the crawl's tables are there");
-    assert_eq!(pages, 1, "the seed's row");
+    let db = crawl_a_database_made_with(
+        &postgres,
+        "gis",
+        &[
+            "CREATE TABLE spatial_ref_sys (srid int PRIMARY KEY)",
+            "INSERT INTO spatial_ref_sys VALUES (4326)",
+            "ALTER EXTENSION plpgsql ADD TABLE spatial_ref_sys",
+        ],
+    )
+    .await;
     let srid: i32 = sqlx::query_scalar("SELECT srid FROM spatial_ref_sys")
         .fetch_one(&db)
         .await
@@ -865,4 +851,68 @@ fn a_server_that_never_answers_is_an_error_not_a_hang() {
             args[0]
         );
     }
+}
+
+/// A crawl kept in a schema of its own whose name is not a lowercase identifier (made
+/// as `"Crawl"`, the database's search_path set to it): the crawl used it as it uses
+/// `public`, until the check for another program's tables read the schema's name as an
+/// identifier, folded it to `crawl`, and stopped every start with "schema \"crawl\" does
+/// not exist".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_in_a_schema_named_in_capitals_starts() {
+    let Some(postgres) = TestPostgres::start("a_crawl_in_a_schema_named_in_capitals") else {
+        return;
+    };
+    let db = crawl_a_database_made_with(
+        &postgres,
+        "schemas",
+        &[
+            "CREATE SCHEMA \"Crawl\"",
+            "ALTER DATABASE schemas SET search_path = \"Crawl\"",
+        ],
+    )
+    .await;
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT tablename::text FROM pg_tables WHERE tablename = 'pages' ORDER BY schemaname",
+    )
+    .fetch_all(&db)
+    .await
+    .expect("list the tables");
+    assert_eq!(
+        tables.len(),
+        1,
+        "the crawl's tables are in its schema alone"
+    );
+}
+
+/// Makes the database `name` with `statements`, crawls it to the end, which must
+/// succeed and store the seed's row, and returns a pool on it.
+async fn crawl_a_database_made_with(
+    postgres: &TestPostgres,
+    name: &str,
+    statements: &[&str],
+) -> PgPool {
+    let database = postgres.database(name).await;
+    let db = PgPool::connect(&database).await.expect("connect");
+    for statement in statements {
+        sqlx::query(sqlx::AssertSqlSafe(*statement))
+            .execute(&db)
+            .await
+            .expect("prepare the database");
+    }
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let out = run_to_the_end("crawl", &quick_config(dir.path(), name, &database));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Connected anew: the database's own settings (its search_path) hold from here.
+    let db = PgPool::connect(&database).await.expect("connect");
+    let pages: i64 = sqlx::query_scalar("SELECT count(*) FROM pages")
+        .fetch_one(&db)
+        .await
+        .expect("the crawl's tables are there");
+    assert_eq!(pages, 1, "the seed's row");
+    db
 }
