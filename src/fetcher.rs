@@ -316,14 +316,14 @@ impl FetchWorker {
         let started = Instant::now();
         let mut retry_after = None;
         let mut request = cx.client.get(out.job.url.clone());
-        // A sitemap none of whose bodies is stored (a URL fetched as a page before a
-        // sitemap named it: its body was not read) is asked for whole: a 304 would leave
-        // it unread.
-        let validated = out
-            .job
-            .previous
-            .as_ref()
-            .filter(|p| out.job.kind == JobKind::Page || p.content_hash.is_some());
+        // A 304 says the stored version is current, so one not read whole is asked for
+        // whole: an answer that broke off (cut, slower than the timeout), and a sitemap
+        // none of whose bodies is stored (a URL fetched as a page before a sitemap named
+        // it). Either would otherwise stay unread while the server's copy is unchanged.
+        let validated =
+            out.job.previous.as_ref().filter(|p| {
+                p.answered && (out.job.kind == JobKind::Page || p.content_hash.is_some())
+            });
         if let Some(previous) = validated {
             if let Some(etag) = &previous.etag {
                 request = request.header(IF_NONE_MATCH, etag);

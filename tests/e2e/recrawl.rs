@@ -1042,3 +1042,38 @@ async fn a_url_stopped_in_its_backoff_is_asked_again_at_once_when_told() {
         Some("Back")
     );
 }
+
+/// A page whose answer broke off (here slower than `fetch.timeout_ms`) is stored with
+/// its `ETag` and nothing read of its body. Its revisit named that `ETag`, the server
+/// said 304, and the page stayed unread, without title or links, for as long as it did
+/// not change; so did the rest of a sitemap read only up to its break. A visit whose
+/// answer was not read whole is no version to validate: the revisit asks for all of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revisit_of_a_page_whose_answer_broke_off_reads_it_whole() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(&h, "/", Resource::Html("<a href='/slow'>slow</a>".into()));
+    b.add(
+        &h,
+        "/slow",
+        Resource::Validated(
+            "\"v1\"".into(),
+            Box::new(Resource::Sequence(vec![
+                Resource::Drip(Duration::from_millis(100), 1000),
+                Resource::Html("<title>Slow</title>".into()),
+            ])),
+        ),
+    );
+    let site = b.start();
+    let harness = Harness::default();
+    let config = "[recrawl]\ninterval_s = 1\n[fetch]\ntimeout_ms = 400\n";
+    let slow = || async {
+        let page = harness.db().await.page(&site.url(0, "/slow")).await;
+        page.map(|p| (p.title, p.error_kind))
+    };
+    harness.crawl(&[site.url(0, "/")], config).await;
+    assert_eq!(slow().await, Some((None, Some("timeout".to_owned()))));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    harness.crawl(&[site.url(0, "/")], config).await;
+    assert_eq!(slow().await, Some((Some("Slow".to_owned()), None)));
+}
