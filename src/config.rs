@@ -867,7 +867,8 @@ impl RawConfig {
                 Ok(url) => p.add(
                     "fetch.proxy",
                     format!(
-                        "must be an http:// or https:// URL with a host (got {}:); SOCKS proxies are not supported",
+                        "must be an http:// or https:// URL with a host (got {}:); SOCKS \
+                         proxies are not supported",
                         url.scheme()
                     ),
                 ),
