@@ -1414,14 +1414,20 @@ where
         }
     }
 
-    /// A 304: the page is as it was; only when it was last checked changes.
+    /// A 304: the page is as it was; when it was last checked changes, and validators
+    /// the 304 sends replace the stored ones (RFC 9111 §4.3.4), which the next revisit
+    /// names.
     fn record_visits(script: &mut Script<DB>, unchanged: &[&PageRecord]) {
         for page in unchanged {
             let q = script.statement("UPDATE pages SET fetched_at = ");
             q.push_bind(rfc3339(page.fetched_at))
                 .push(", elapsed_ms = ")
                 .push_bind(i64::try_from(page.elapsed_ms).unwrap_or(i64::MAX))
-                .push(", ")
+                .push(", etag = coalesce(")
+                .push_bind(page.etag.as_deref())
+                .push(", etag), last_modified = coalesce(")
+                .push_bind(page.last_modified.as_deref())
+                .push(", last_modified), ")
                 .push(REVISIT_FAILURE_CLEARED)
                 .push(" WHERE id = ")
                 .push_bind(page.job.id);

@@ -239,7 +239,8 @@ unsafe fn statements(
         for_each_row(
             db,
             &format!(
-                "UPDATE pages SET fetched_at = ?1, elapsed_ms = ?2, {REVISIT_FAILURE_CLEARED}
+                "UPDATE pages SET fetched_at = ?1, elapsed_ms = ?2, {REVISIT_FAILURE_CLEARED},
+                     etag = coalesce(?4, etag), last_modified = coalesce(?5, last_modified)
                  WHERE id = ?3"
             ),
             "recording unchanged pages",
@@ -249,6 +250,8 @@ unsafe fn statements(
                 update.bind_text(1, Some(&fetched_at))?;
                 update.bind_i64(2, i64::try_from(p.elapsed_ms).unwrap_or(i64::MAX))?;
                 update.bind_i64(3, p.job.id)?;
+                update.bind_text(4, p.etag.as_deref())?;
+                update.bind_text(5, p.last_modified.as_deref())?;
                 update.run()
             },
         )?;

@@ -1077,3 +1077,60 @@ async fn a_revisit_of_a_page_whose_answer_broke_off_reads_it_whole() {
     harness.crawl(&[site.url(0, "/")], config).await;
     assert_eq!(slow().await, Some((Some("Slow".to_owned()), None)));
 }
+
+/// A 304 may carry validators newer than those stored (RFC 9111 §4.3.4: the stored
+/// response takes the 304's headers), as a server that rotates its ETags sends; the next
+/// revisit must name them, or the server answers it in full. The stored ETag stayed the
+/// first visit's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_304_with_new_validators_updates_the_stored_ones() {
+    let harness = Harness::default();
+    let (_server, databases) = both_backends(
+        &harness,
+        "a_304_with_new_validators_updates_the_stored_ones (PostgreSQL half)",
+        "validators",
+    )
+    .await;
+    for database in databases {
+        let mut b = SiteBuilder::bind(1).await;
+        let h = b.authority(0);
+        let first = Resource::WithHeaders(
+            vec![(
+                "Last-Modified".into(),
+                "Mon, 01 Dec 2026 10:00:00 GMT".into(),
+            )],
+            Box::new(Resource::Validated(
+                "\"v1\"".into(),
+                Box::new(Resource::Html("<title>Home</title>".into())),
+            )),
+        );
+        let not_modified = Resource::WithHeaders(
+            vec![("ETag".into(), "\"v2\"".into())],
+            Box::new(Resource::Status(304, String::new())),
+        );
+        b.add(&h, "/", Resource::Sequence(vec![first, not_modified]));
+        let site = b.start();
+        let crawl = || {
+            let config = config_on(
+                &harness,
+                &database,
+                &site.url(0, "/"),
+                "[recrawl]\ninterval_s = 1\n",
+            );
+            pipecrawl::crawl(config, std::future::pending())
+        };
+        crawl().await.expect("the first crawl succeeds");
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        crawl().await.expect("the revisit succeeds");
+
+        assert_eq!(site.count(&site.url(0, "/")), 2, "{database}");
+        let (kept,): (i64,) = one_row(
+            &database,
+            "SELECT count(*) FROM pages WHERE url = $1 AND title = 'Home' AND etag = '\"v2\"'
+               AND last_modified = 'Mon, 01 Dec 2026 10:00:00 GMT'",
+            &site.url(0, "/"),
+        )
+        .await;
+        assert_eq!(kept, 1, "{database}: the 304's ETag, the kept date");
+    }
+}
