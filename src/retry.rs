@@ -61,14 +61,16 @@ impl RetryPolicy {
         self.max_delay
     }
 
-    /// `base × 2^(attempt-1)`, capped, scaled by a random factor in [0.5, 1].
+    /// [`doubling`], scaled by a random factor in [0.5, 1].
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self
-            .base_delay
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
-            .min(self.max_delay);
-        exp.mul_f64(0.5 + fastrand::f64() / 2.0)
+        doubling(self.base_delay, attempt, self.max_delay).mul_f64(0.5 + fastrand::f64() / 2.0)
     }
+}
+
+/// `base × 2^(attempt-1)`, at most `max`: the wait after the `attempt`-th failure in a row.
+pub fn doubling(base: Duration, attempt: u32, max: Duration) -> Duration {
+    base.saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
+        .min(max)
 }
 
 /// Whether an outcome may be different if asked again later.

@@ -262,8 +262,11 @@ pub struct RobotsCache {
     politeness: Politeness,
     agent: String,
     ttl: Duration,
+    /// How long an unavailable robots.txt waits to be asked again after a first failure
+    /// (doubling with each one in a row, see [`retry::doubling`]).
     recheck: Duration,
-    /// The longest a server's `Retry-After` keeps robots.txt from being asked again.
+    /// The longest a server's `Retry-After`, or that doubling, keeps robots.txt from
+    /// being asked again.
     max_wait: Duration,
     slots: Slots,
     /// Bumped when sitemaps are turned on: every host's next lookup offers them again.
@@ -334,7 +337,8 @@ impl RobotsCache {
         let mut robots = self.interpret(response.clone(), body, fetched_at).await;
         if let Rules::Unavailable(_) = robots.rules {
             robots.failures = failed_before.saturating_add(1);
-            robots.expires = fetched_at + self.recheck_after(robots.failures);
+            robots.expires =
+                fetched_at + retry::doubling(self.recheck, robots.failures, self.max_wait);
         }
         if let (Rules::Unavailable(_), Some(wait)) = (&robots.rules, retry_after) {
             // A 429 or 503 that says when to come back: robots.txt is not asked before,
@@ -369,16 +373,6 @@ impl RobotsCache {
             robots,
             first: true,
         })
-    }
-
-    /// The wait before robots.txt is asked again after `failures` unavailable answers in
-    /// a row: the retry base delay, doubled for each failure after the first, at most the
-    /// retry maximum.
-    fn recheck_after(&self, failures: u32) -> Duration {
-        let doubled = self
-            .recheck
-            .saturating_mul(1 << failures.saturating_sub(1).min(30));
-        doubled.min(self.max_wait.max(self.recheck))
     }
 
     /// [`Robots::from_response`] off the async threads, which carry every fetch: a
