@@ -1167,33 +1167,13 @@ where
         }
         let mut tx = self.pool.begin().await.doing("leaving out URLs")?;
         let mut dropped: BTreeMap<String, i64> = BTreeMap::new();
-        for chunk in ids.chunks(MAX_BINDS - 1) {
-            let mut q = QueryBuilder::<DB>::new(
-                "UPDATE frontier SET state = 'failed', lease_owner = NULL, lease_expires = NULL
-                 WHERE state = 'leased' AND lease_owner = ",
-            );
-            q.push_bind(owner).push(" AND id IN ");
-            push_id_list(&mut q, chunk);
-            q.push(" RETURNING host");
-            let hosts: Vec<String> = q
-                .build_query_scalar()
-                .persistent(false)
-                .fetch_all(&mut *tx)
-                .await
-                .doing("leaving out URLs")?;
-            for host in hosts {
-                *dropped.entry(host).or_default() += 1;
-            }
+        for host in Self::end_leases_in(&mut tx, owner, ids, "state = 'failed'").await? {
+            *dropped.entry(host).or_default() += 1;
         }
         // Not fetched, so not counted against the host's budget: README's `host_budget`
         // counts the URLs queued to be fetched.
         for (host, n) in dropped {
-            sqlx::query("UPDATE host_budget SET urls = urls - $1 WHERE host = $2")
-                .bind(n)
-                .bind(host.as_str())
-                .execute(&mut *tx)
-                .await
-                .doing("leaving out URLs")?;
+            Self::give_back_budget(&mut tx, &host, n).await?;
         }
         tx.commit().await.doing("leaving out URLs")
     }
@@ -1213,6 +1193,22 @@ where
 
     /// Sets rows `owner` still holds leased as `set` says (an SQL assignment list).
     async fn end_leases(&self, owner: &str, ids: &[i64], set: &str) -> Result<(), Error> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.doing("ending frontier leases")?;
+        Self::end_leases_in(&mut tx, owner, ids, set).await?;
+        tx.commit().await.doing("ending frontier leases")
+    }
+
+    /// [`Db::end_leases`] in `tx`; the host of each row it ended.
+    async fn end_leases_in(
+        tx: &mut Conn<DB>,
+        owner: &str,
+        ids: &[i64],
+        set: &str,
+    ) -> Result<Vec<String>, Error> {
+        let mut hosts = Vec::new();
         for chunk in ids.chunks(MAX_BINDS - 1) {
             let mut q = QueryBuilder::<DB>::new("UPDATE frontier SET ");
             q.push(set).push(
@@ -1221,13 +1217,16 @@ where
             );
             q.push_bind(owner).push(" AND id IN ");
             push_id_list(&mut q, chunk);
-            q.build()
+            q.push(" RETURNING host");
+            let ended: Vec<String> = q
+                .build_query_scalar()
                 .persistent(false)
-                .execute(&self.pool)
+                .fetch_all(&mut *tx)
                 .await
                 .doing("ending frontier leases")?;
+            hosts.extend(ended);
         }
-        Ok(())
+        Ok(hosts)
     }
 
     /// A row whose URL no longer parses (edited by hand?) is failed, not retried forever.
@@ -1746,12 +1745,7 @@ where
             if room == added {
                 continue;
             }
-            sqlx::query("UPDATE host_budget SET urls = urls - $1 WHERE host = $2")
-                .bind(added - room)
-                .bind(host.as_str())
-                .execute(&mut *tx)
-                .await
-                .doing("counting URLs against their hosts' budgets")?;
+            Self::give_back_budget(tx, &host, added - room).await?;
             let over: Vec<i64> = match &new {
                 NewRows::Listed(_) => {
                     let mut rows = by_host.remove(&host).unwrap_or_default();
@@ -1892,16 +1886,23 @@ where
             }
             Self::trap_queued(&mut tx, &ids, &reason(&host)).await?;
             let n = i64::try_from(ids.len()).unwrap_or(i64::MAX);
-            sqlx::query("UPDATE host_budget SET urls = urls - $1 WHERE host = $2")
-                .bind(n)
-                .bind(host.as_str())
-                .execute(&mut *tx)
-                .await
-                .doing("cutting hosts to their budgets")?;
+            Self::give_back_budget(&mut tx, &host, n).await?;
             tx.commit().await.doing("cutting hosts to their budgets")?;
             cut += u64::try_from(n).unwrap_or(0);
         }
         Ok(cut)
+    }
+
+    /// Takes `n` URLs off what `host` has spent of its budget: URLs counted that will not
+    /// be fetched after all (trapped, or left out by the scope).
+    async fn give_back_budget(tx: &mut Conn<DB>, host: &str, n: i64) -> Result<(), Error> {
+        sqlx::query("UPDATE host_budget SET urls = urls - $1 WHERE host = $2")
+            .bind(n)
+            .bind(host)
+            .execute(&mut *tx)
+            .await
+            .doing("giving back a host's budget")?;
+        Ok(())
     }
 
     /// The URLs `host` has spent of its budget, its `host_budget` row held until `tx`
