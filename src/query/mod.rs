@@ -134,7 +134,7 @@ fn push_limit(q: &mut Statement, limit: Option<u64>) {
 /// and `scheme://host;`, so this is a few range scans of a URL index rather than a look at
 /// every row.
 fn push_host_filter(q: &mut Statement, column: &str, host: &str) {
-    let ranges = host_ranges(host);
+    let ranges = crate::urlnorm::host_ranges(host);
     q.push(" AND (");
     for (i, (from, to)) in ranges.into_iter().enumerate() {
         if i > 0 {
@@ -147,50 +147,6 @@ fn push_host_filter(q: &mut Statement, column: &str, host: &str) {
             .push(")");
     }
     q.push(")");
-}
-
-/// The URL ranges [from, to) that hold the URLs on `host` as the user typed it, spelled
-/// as the crawler stores them: the name in lower case and punycode, a scheme's default
-/// port left out. A URL (pasted from a browser or a log line) names its host and port.
-fn host_ranges(host: &str) -> Vec<(String, String)> {
-    let typed = host.trim();
-    let typed = match typed.split_once("://") {
-        Some((_, rest)) => rest.split(['/', '?', '#']).next().unwrap_or_default(),
-        None => typed.trim_end_matches('/'),
-    };
-    let (name, port) = match typed.rsplit_once(':') {
-        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
-            // As the URL parser spells it (`08080` is 8080); a port no URL can have
-            // matches nothing.
-            (
-                name,
-                Some(
-                    port.parse::<u16>()
-                        .map_or_else(|_| port.to_owned(), |p| p.to_string()),
-                ),
-            )
-        }
-        _ => (typed, None),
-    };
-    let name = url::Url::parse(&format!("http://{name}/"))
-        .ok()
-        .and_then(|url| url.host_str().map(str::to_owned))
-        .unwrap_or_else(|| name.to_ascii_lowercase());
-    let mut ranges = Vec::new();
-    for (scheme, default_port) in [("http", "80"), ("https", "443")] {
-        let base = format!("{scheme}://{name}");
-        match port.as_deref() {
-            Some(port) if port == default_port => {
-                ranges.push((format!("{base}/"), format!("{base}0")));
-            }
-            Some(port) => ranges.push((format!("{base}:{port}/"), format!("{base}:{port}0"))),
-            None => {
-                ranges.push((format!("{base}/"), format!("{base}0")));
-                ranges.push((format!("{base}:"), format!("{base};")));
-            }
-        }
-    }
-    ranges
 }
 
 /// `input` as the crawler spells URLs, so `http://Example.com` finds `http://example.com/`;
@@ -209,58 +165,4 @@ fn like_escape(text: &str) -> String {
         escaped.push(c);
     }
     escaped
-}
-
-#[cfg(test)]
-mod tests {
-    use super::host_ranges as ranges;
-
-    fn owned<const N: usize>(pairs: [(&str, &str); N]) -> Vec<(String, String)> {
-        pairs.map(|(a, b)| (a.to_owned(), b.to_owned())).to_vec()
-    }
-
-    #[test]
-    fn a_host_without_a_port_is_on_any_port() {
-        assert_eq!(
-            ranges(" Example.COM/"),
-            owned([
-                ("http://example.com/", "http://example.com0"),
-                ("http://example.com:", "http://example.com;"),
-                ("https://example.com/", "https://example.com0"),
-                ("https://example.com:", "https://example.com;"),
-            ])
-        );
-    }
-
-    #[test]
-    fn a_port_is_spelled_as_stored_urls_spell_it() {
-        assert_eq!(
-            ranges("127.0.0.2:08080"),
-            owned([
-                ("http://127.0.0.2:8080/", "http://127.0.0.2:80800"),
-                ("https://127.0.0.2:8080/", "https://127.0.0.2:80800"),
-            ])
-        );
-        assert_eq!(
-            ranges("a.b:443"),
-            owned([
-                ("http://a.b:443/", "http://a.b:4430"),
-                ("https://a.b/", "https://a.b0"),
-            ])
-        );
-    }
-
-    #[test]
-    fn international_names_and_ipv6_are_spelled_as_the_crawler_stores_them() {
-        assert_eq!(ranges("Bücher.de")[0].0, "http://xn--bcher-kva.de/");
-        assert_eq!(ranges("[::1]:8080")[0].0, "http://[::1]:8080/");
-        assert_eq!(ranges("[::1]")[1].0, "http://[::1]:");
-    }
-
-    #[test]
-    fn a_url_names_its_host_and_port() {
-        assert_eq!(ranges("https://Example.com/a?b#c"), ranges("example.com"));
-        assert_eq!(ranges("http://a.b:8080"), ranges("a.b:8080"));
-        assert_eq!(ranges("http://[::1]:8080/x"), ranges("[::1]:8080"));
-    }
 }

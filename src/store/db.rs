@@ -23,6 +23,7 @@ use crate::error::{DbContext, Error};
 use crate::page::{CrawlJob, Discovered, ErrorKind, FetchError, JobKind, PageRecord, Previous};
 use crate::recrawl::RecrawlPolicy;
 use crate::retry::is_transient;
+use crate::urlnorm;
 
 /// A connection in a transaction: the store's statements run on it, begun by sqlx's
 /// `Transaction` (which it derefs to) or, on SQLite, by `sqlite_batch`.
@@ -678,35 +679,24 @@ where
         const LEFT_OUT: &str = "SELECT l.source_id, l.target_url, l.rel, p.depth, p.nofollow
              FROM links l JOIN pages p ON p.id = l.source_id
              WHERE NOT EXISTS (SELECT 1 FROM frontier f WHERE f.url = l.target_url)";
-        // `http://h/…` and `http://h:port/…`: '/' and ':' are each followed by the next
-        // byte up, so each is one range.
-        let ranges: Option<Vec<(String, String)>> = to_hosts.map(|hosts| {
-            hosts
-                .iter()
-                .flat_map(|host| {
-                    ["http", "https"].into_iter().flat_map(move |scheme| {
-                        [("/", "0"), (":", ";")].map(|(from, to)| {
-                            (
-                                format!("{scheme}://{host}{from}"),
-                                format!("{scheme}://{host}{to}"),
-                            )
-                        })
-                    })
-                })
-                .collect()
-        });
         let (mut read, mut added) = (0, 0);
         let mut batch: Vec<(Discovered, i64)> = Vec::new();
-        let queries = ranges.map_or(vec![None], |ranges| ranges.into_iter().map(Some).collect());
-        for range in queries {
-            let sql = match range {
-                Some(_) => format!("{LEFT_OUT} AND l.target_url >= $1 AND l.target_url < $2"),
-                None => LEFT_OUT.to_owned(),
+        let ranges: Vec<Option<(String, String)>> = match to_hosts {
+            None => vec![None],
+            Some(hosts) => hosts
+                .iter()
+                .flat_map(|host| urlnorm::host_ranges(host))
+                .map(Some)
+                .collect(),
+        };
+        let in_range = format!("{LEFT_OUT} AND l.target_url >= $1 AND l.target_url < $2");
+        for range in ranges {
+            let query = match range {
+                Some((from, to)) => sqlx::query(sqlx::AssertSqlSafe(in_range.as_str()))
+                    .bind(from)
+                    .bind(to),
+                None => sqlx::query(LEFT_OUT),
             };
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            if let Some((from, to)) = range {
-                query = query.bind(from).bind(to);
-            }
             let mut rows = query.fetch(&self.readers);
             while let Some(row) = rows.try_next().await.doing("reading links left out")? {
                 read += 1;
