@@ -160,7 +160,8 @@ fn parse_xml(text: &str) -> Sitemap {
     let mut root: Option<String> = None;
     let mut skipped = 0usize;
     let mut first_skipped: Option<String> = None;
-    loop {
+    // Entries past the protocol's limit are not read, an Atom entry's link as a `<loc>`.
+    while out.pages.len() + out.sitemaps.len() < MAX_ENTRIES {
         let event = match reader.read_event() {
             Ok(event) => event,
             Err(e) => {
@@ -226,9 +227,6 @@ fn parse_xml(text: &str) -> Sitemap {
                                 first_skipped.get_or_insert(text);
                             }
                         }
-                    }
-                    if out.pages.len() + out.sitemaps.len() >= MAX_ENTRIES {
-                        break;
                     }
                 }
             }
@@ -636,5 +634,16 @@ mod tests {
             (read.pages, read.error),
             (urls(&["http://h/d", "http://h/e"]), None)
         );
+    }
+
+    /// The protocol's 50,000 entries hold for a feed's links too.
+    #[test]
+    fn a_feed_past_the_protocol_limit_is_read_to_it() {
+        let mut atom = String::from("<feed>");
+        for i in 0..MAX_ENTRIES + 10 {
+            atom.push_str(&format!("<entry><link href=\"http://h/{i}\"/></entry>"));
+        }
+        atom.push_str("</feed>");
+        assert_eq!(parse(atom.as_bytes()).pages.len(), MAX_ENTRIES);
     }
 }
