@@ -47,9 +47,10 @@ impl Traps {
                 .map(|segment| {
                     let mut parts = segment.split(';');
                     let name = parts.next().unwrap_or_default();
-                    parts
-                        .filter(|param| !session_param(param))
-                        .fold(name.to_owned(), |kept, param| format!("{kept};{param}"))
+                    let kept: Vec<&str> = std::iter::once(name)
+                        .chain(parts.filter(|param| !session_param(param)))
+                        .collect();
+                    kept.join(";")
                 })
                 .collect();
             let path = path.join("/");
