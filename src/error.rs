@@ -125,6 +125,23 @@ impl Error {
                 if matches!(e.code().as_deref(), Some("40P01" | "40001"))
         )
     }
+
+    /// The connection to PostgreSQL broke, or the server is shutting down or starting:
+    /// the step may work once the server answers again (see `store::outage`).
+    pub(crate) fn is_connection_lost(&self) -> bool {
+        let Self::Database { source, .. } = self else {
+            return false;
+        };
+        match source {
+            sqlx::Error::Io(_) => true,
+            // Class 08 is "connection exception"; 57P01–57P03 are the server's
+            // administrator or crash shutdown and "cannot connect now" (starting up).
+            sqlx::Error::Database(e) => e
+                .code()
+                .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
+            _ => false,
+        }
+    }
 }
 
 /// Attaches what the store was doing to a `sqlx` error, so a failure names its step.

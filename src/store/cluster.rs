@@ -13,6 +13,7 @@ use std::time::Duration;
 use sqlx::{PgPool, Row};
 
 use crate::error::{DbContext, Error};
+use crate::store::outage::outlasting;
 
 /// A host a node just took.
 #[derive(Debug, Clone)]
@@ -51,29 +52,31 @@ impl Cluster {
     /// copied with `cluster.node_id` set) would each take the other's leases for their
     /// own, and the second's start would queue again the first's URLs in flight.
     pub async fn claim_name(&self, node: &str, now: i64, ttl: Duration) -> Result<(), Error> {
-        let claimed: Option<String> = sqlx::query_scalar(
-            "INSERT INTO nodes (id, started_at, heartbeat) VALUES ($1, $2, $2)
-             ON CONFLICT (id) DO UPDATE SET started_at = $2, heartbeat = $2
-             WHERE nodes.heartbeat < $3
-             RETURNING id",
-        )
-        .bind(node)
-        .bind(now)
-        .bind(now - ms(ttl))
-        .fetch_optional(&self.pool)
-        .await
-        .doing("taking this node's id")?;
-        if claimed.is_some() {
-            return Ok(());
-        }
-        let last: Option<i64> = sqlx::query_scalar("SELECT heartbeat FROM nodes WHERE id = $1")
+        outlasting!(async {
+            let claimed: Option<String> = sqlx::query_scalar(
+                "INSERT INTO nodes (id, started_at, heartbeat) VALUES ($1, $2, $2)
+                 ON CONFLICT (id) DO UPDATE SET started_at = $2, heartbeat = $2
+                 WHERE nodes.heartbeat < $3
+                 RETURNING id",
+            )
             .bind(node)
+            .bind(now)
+            .bind(now - ms(ttl))
             .fetch_optional(&self.pool)
             .await
-            .doing("reading the heartbeat of the node with this id")?;
-        Err(Error::NodeIdInUse {
-            node: node.to_owned(),
-            seen_ms: now - last.unwrap_or(now),
+            .doing("taking this node's id")?;
+            if claimed.is_some() {
+                return Ok(());
+            }
+            let last: Option<i64> = sqlx::query_scalar("SELECT heartbeat FROM nodes WHERE id = $1")
+                .bind(node)
+                .fetch_optional(&self.pool)
+                .await
+                .doing("reading the heartbeat of the node with this id")?;
+            Err(Error::NodeIdInUse {
+                node: node.to_owned(),
+                seen_ms: now - last.unwrap_or(now),
+            })
         })
     }
 
@@ -85,22 +88,24 @@ impl Cluster {
         now: i64,
         ttl: Duration,
     ) -> Result<(), Error> {
-        sqlx::query(
-            "INSERT INTO nodes (id, started_at, heartbeat) VALUES ($1, $2, $3)
-             ON CONFLICT (id) DO UPDATE SET heartbeat = $3",
-        )
-        .bind(node)
-        .bind(started_at)
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .doing("recording this node's heartbeat")?;
-        sqlx::query("DELETE FROM nodes WHERE heartbeat < $1")
-            .bind(now - 10 * ms(ttl))
+        outlasting!(async {
+            sqlx::query(
+                "INSERT INTO nodes (id, started_at, heartbeat) VALUES ($1, $2, $3)
+                 ON CONFLICT (id) DO UPDATE SET heartbeat = $3",
+            )
+            .bind(node)
+            .bind(started_at)
+            .bind(now)
             .execute(&self.pool)
             .await
-            .doing("forgetting nodes long gone")?;
-        Ok(())
+            .doing("recording this node's heartbeat")?;
+            sqlx::query("DELETE FROM nodes WHERE heartbeat < $1")
+                .bind(now - 10 * ms(ttl))
+                .execute(&self.pool)
+                .await
+                .doing("forgetting nodes long gone")?;
+            Ok(())
+        })
     }
 
     /// Extends `node`'s leases of frontier rows and hosts to `expires`; returns the hosts
@@ -110,22 +115,26 @@ impl Cluster {
     /// own page batch finishing them, and waiting would deadlock with it. One locked by
     /// another node's batch (which found its URL again) is renewed at the next turn.
     pub async fn renew(&self, node: &str, expires: i64) -> Result<Vec<String>, Error> {
-        sqlx::query(
-            "UPDATE frontier SET lease_expires = $2
-             WHERE id IN (SELECT id FROM frontier WHERE state = 'leased' AND lease_owner = $1
-                          FOR UPDATE SKIP LOCKED)",
-        )
-        .bind(node)
-        .bind(expires)
-        .execute(&self.pool)
-        .await
-        .doing("renewing leases of frontier rows")?;
-        sqlx::query_scalar("UPDATE hosts SET owner_expires = $2 WHERE owner = $1 RETURNING host")
+        outlasting!(async {
+            sqlx::query(
+                "UPDATE frontier SET lease_expires = $2
+                 WHERE id IN (SELECT id FROM frontier WHERE state = 'leased' AND lease_owner = $1
+                              FOR UPDATE SKIP LOCKED)",
+            )
+            .bind(node)
+            .bind(expires)
+            .execute(&self.pool)
+            .await
+            .doing("renewing leases of frontier rows")?;
+            sqlx::query_scalar(
+                "UPDATE hosts SET owner_expires = $2 WHERE owner = $1 RETURNING host",
+            )
             .bind(node)
             .bind(expires)
             .fetch_all(&self.pool)
             .await
             .doing("renewing host leases")
+        })
     }
 
     /// Puts rows whose lease ran out back in the queue, when their node has gone silent
@@ -136,37 +145,41 @@ impl Cluster {
     /// node still has such a row in its window or in flight; queued again, it would be
     /// leased a second time, by the node itself while it owns the host.
     pub async fn reclaim_expired(&self, now: i64, ttl: Duration) -> Result<u64, Error> {
-        let done = sqlx::query(
-            "UPDATE frontier SET state = 'queued', lease_owner = NULL, lease_expires = NULL
-             WHERE id IN (SELECT id FROM frontier f WHERE state = 'leased' AND lease_expires < $1
-                            AND NOT EXISTS (SELECT 1 FROM nodes n
-                                            WHERE n.id = f.lease_owner AND n.heartbeat >= $2)
-                          FOR UPDATE SKIP LOCKED)",
-        )
-        .bind(now)
-        .bind(now - ms(ttl))
-        .execute(&self.pool)
-        .await
-        .doing("taking back expired leases")?;
-        Ok(done.rows_affected())
+        outlasting!(async {
+            let done = sqlx::query(
+                "UPDATE frontier SET state = 'queued', lease_owner = NULL, lease_expires = NULL
+                 WHERE id IN (SELECT id FROM frontier f WHERE state = 'leased' AND lease_expires < $1
+                                AND NOT EXISTS (SELECT 1 FROM nodes n
+                                                WHERE n.id = f.lease_owner AND n.heartbeat >= $2)
+                              FOR UPDATE SKIP LOCKED)",
+            )
+            .bind(now)
+            .bind(now - ms(ttl))
+            .execute(&self.pool)
+            .await
+            .doing("taking back expired leases")?;
+            Ok(done.rows_affected())
+        })
     }
 
     pub async fn share(&self, now: i64, ttl: Duration) -> Result<Share, Error> {
-        let row = sqlx::query(
-            "SELECT (SELECT count(*) FROM nodes WHERE heartbeat >= $2) AS live_nodes,
-                    (SELECT count(*) FROM hosts h
-                     WHERE (h.owner IS NOT NULL AND h.owner_expires >= $1)
-                        OR EXISTS (SELECT 1 FROM frontier f
-                                   WHERE f.host = h.host AND f.state = 'queued')) AS busy_hosts",
-        )
-        .bind(now)
-        .bind(now - ms(ttl))
-        .fetch_one(&self.pool)
-        .await
-        .doing("counting live nodes and busy hosts")?;
-        Ok(Share {
-            live_nodes: row.get("live_nodes"),
-            busy_hosts: row.get("busy_hosts"),
+        outlasting!(async {
+            let row = sqlx::query(
+                "SELECT (SELECT count(*) FROM nodes WHERE heartbeat >= $2) AS live_nodes,
+                        (SELECT count(*) FROM hosts h
+                         WHERE (h.owner IS NOT NULL AND h.owner_expires >= $1)
+                            OR EXISTS (SELECT 1 FROM frontier f
+                                       WHERE f.host = h.host AND f.state = 'queued')) AS busy_hosts",
+            )
+            .bind(now)
+            .bind(now - ms(ttl))
+            .fetch_one(&self.pool)
+            .await
+            .doing("counting live nodes and busy hosts")?;
+            Ok(Share {
+                live_nodes: row.get("live_nodes"),
+                busy_hosts: row.get("busy_hosts"),
+            })
         })
     }
 
@@ -178,108 +191,122 @@ impl Cluster {
         now: i64,
         expires: i64,
     ) -> Result<Vec<ClaimedHost>, Error> {
-        let rows = sqlx::query(
-            "WITH free AS (
-                 SELECT host, owner, next_allowed_at, crawl_delay_ms FROM hosts h
-                 WHERE (owner IS NULL OR owner_expires < $3)
-                   AND EXISTS (SELECT 1 FROM frontier f
-                               WHERE f.host = h.host AND f.state = 'queued' AND f.not_before <= $3)
-                 LIMIT $2
-                 FOR UPDATE SKIP LOCKED)
-             UPDATE hosts h SET owner = $1, owner_expires = $4, releasing = 0
-             FROM free WHERE h.host = free.host
-             RETURNING h.host, free.next_allowed_at, free.crawl_delay_ms,
-                       free.owner IS NOT NULL AS taken_over",
-        )
-        .bind(node)
-        .bind(n)
-        .bind(now)
-        .bind(expires)
-        .fetch_all(&self.pool)
-        .await
-        .doing("claiming hosts")?;
-        Ok(rows
-            .into_iter()
-            .map(|r| ClaimedHost {
-                host: r.get("host"),
-                next_allowed_at: r.get("next_allowed_at"),
-                taken_over: r.get("taken_over"),
-                crawl_delay_ms: r.get("crawl_delay_ms"),
-            })
-            .collect())
+        outlasting!(async {
+            let rows = sqlx::query(
+                "WITH free AS (
+                     SELECT host, owner, next_allowed_at, crawl_delay_ms FROM hosts h
+                     WHERE (owner IS NULL OR owner_expires < $3)
+                       AND EXISTS (SELECT 1 FROM frontier f
+                                   WHERE f.host = h.host AND f.state = 'queued' AND f.not_before <= $3)
+                     LIMIT $2
+                     FOR UPDATE SKIP LOCKED)
+                 UPDATE hosts h SET owner = $1, owner_expires = $4, releasing = 0
+                 FROM free WHERE h.host = free.host
+                 RETURNING h.host, free.next_allowed_at, free.crawl_delay_ms,
+                           free.owner IS NOT NULL AS taken_over",
+            )
+            .bind(node)
+            .bind(n)
+            .bind(now)
+            .bind(expires)
+            .fetch_all(&self.pool)
+            .await
+            .doing("claiming hosts")?;
+            Ok(rows
+                .into_iter()
+                .map(|r| ClaimedHost {
+                    host: r.get("host"),
+                    next_allowed_at: r.get("next_allowed_at"),
+                    taken_over: r.get("taken_over"),
+                    crawl_delay_ms: r.get("crawl_delay_ms"),
+                })
+                .collect())
+        })
     }
 
     /// Of the hosts `node` owns, those with URLs queued in the table.
     pub async fn hosts_with_queued_urls(&self, node: &str) -> Result<Vec<String>, Error> {
-        sqlx::query_scalar(
-            "SELECT host FROM hosts h WHERE owner = $1
-               AND EXISTS (SELECT 1 FROM frontier f WHERE f.host = h.host AND f.state = 'queued')",
-        )
-        .bind(node)
-        .fetch_all(&self.pool)
-        .await
-        .doing("finding which owned hosts have work")
+        outlasting!(async {
+            sqlx::query_scalar(
+                "SELECT host FROM hosts h WHERE owner = $1
+                   AND EXISTS (SELECT 1 FROM frontier f WHERE f.host = h.host AND f.state = 'queued')",
+            )
+            .bind(node)
+            .fetch_all(&self.pool)
+            .await
+            .doing("finding which owned hosts have work")
+        })
     }
 
     /// Marks a host as being handed back: `node` leases no more of its rows.
     pub async fn start_release(&self, node: &str, host: &str) -> Result<(), Error> {
-        sqlx::query("UPDATE hosts SET releasing = 1 WHERE host = $2 AND owner = $1")
-            .bind(node)
-            .bind(host)
-            .execute(&self.pool)
-            .await
-            .doing("handing a host back")?;
-        Ok(())
+        outlasting!(async {
+            sqlx::query("UPDATE hosts SET releasing = 1 WHERE host = $2 AND owner = $1")
+                .bind(node)
+                .bind(host)
+                .execute(&self.pool)
+                .await
+                .doing("handing a host back")?;
+            Ok(())
+        })
     }
 
     /// Hands a host back, with when its next request may go.
     pub async fn release(&self, node: &str, host: &str, next_allowed_at: i64) -> Result<(), Error> {
-        sqlx::query(
-            "UPDATE hosts SET owner = NULL, owner_expires = NULL, releasing = 0, next_allowed_at = $3
-             WHERE host = $2 AND owner = $1",
-        )
-        .bind(node)
-        .bind(host)
-        .bind(next_allowed_at)
-        .execute(&self.pool)
-        .await
-        .doing("handing a host back")?;
-        Ok(())
+        outlasting!(async {
+            sqlx::query(
+                "UPDATE hosts SET owner = NULL, owner_expires = NULL, releasing = 0, next_allowed_at = $3
+                 WHERE host = $2 AND owner = $1",
+            )
+            .bind(node)
+            .bind(host)
+            .bind(next_allowed_at)
+            .execute(&self.pool)
+            .await
+            .doing("handing a host back")?;
+            Ok(())
+        })
     }
 
     /// Hosts still owned under `node`'s name when it starts are a previous run's: they are
     /// let go, and the next owner waits until that run's lease would have run out.
     pub async fn disown_previous_run(&self, node: &str) -> Result<(), Error> {
-        sqlx::query(
-            "UPDATE hosts SET owner = NULL, releasing = 0, owner_expires = NULL,
-                 next_allowed_at = greatest(next_allowed_at, owner_expires)
-             WHERE owner = $1",
-        )
-        .bind(node)
-        .execute(&self.pool)
-        .await
-        .doing("letting go of a previous run's hosts")?;
-        Ok(())
+        outlasting!(async {
+            sqlx::query(
+                "UPDATE hosts SET owner = NULL, releasing = 0, owner_expires = NULL,
+                     next_allowed_at = greatest(next_allowed_at, owner_expires)
+                 WHERE owner = $1",
+            )
+            .bind(node)
+            .execute(&self.pool)
+            .await
+            .doing("letting go of a previous run's hosts")?;
+            Ok(())
+        })
     }
 
     /// Whether no URL is queued or leased anywhere: the crawl is over for every node.
     pub async fn all_done(&self) -> Result<bool, Error> {
-        sqlx::query_scalar(
-            "SELECT NOT EXISTS (SELECT 1 FROM frontier WHERE state IN ('queued', 'leased'))",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .doing("checking whether the crawl is over")
+        outlasting!(async {
+            sqlx::query_scalar(
+                "SELECT NOT EXISTS (SELECT 1 FROM frontier WHERE state IN ('queued', 'leased'))",
+            )
+            .fetch_one(&self.pool)
+            .await
+            .doing("checking whether the crawl is over")
+        })
     }
 
     /// `node` stops: its heartbeat row goes, so the others share its hosts at once.
     pub async fn leave(&self, node: &str) -> Result<(), Error> {
-        sqlx::query("DELETE FROM nodes WHERE id = $1")
-            .bind(node)
-            .execute(&self.pool)
-            .await
-            .doing("leaving the cluster")?;
-        Ok(())
+        outlasting!(async {
+            sqlx::query("DELETE FROM nodes WHERE id = $1")
+                .bind(node)
+                .execute(&self.pool)
+                .await
+                .doing("leaving the cluster")?;
+            Ok(())
+        })
     }
 }
 

@@ -347,6 +347,20 @@ pub struct Db<DB: Database> {
     pub(super) crawl_lock: Option<Arc<CrawlLock>>,
 }
 
+impl<DB: Database> Db<DB> {
+    /// The crawl's lock goes last: another crawl may open the database once it is gone.
+    pub(super) async fn close(&self) {
+        if let Some(checkpoints) = &self.checkpoints {
+            checkpoints.stop().await;
+        }
+        self.readers.close().await;
+        self.pool.close().await;
+        if let Some(lock) = &self.crawl_lock {
+            lock.release();
+        }
+    }
+}
+
 impl<DB: Database> Clone for Db<DB> {
     fn clone(&self) -> Self {
         Self {

@@ -16,6 +16,7 @@ mod crawl_lock;
 mod db;
 pub(crate) mod link_counts;
 mod migrate;
+mod outage;
 mod script;
 mod sqlite_batch;
 pub mod writer;
@@ -40,6 +41,7 @@ use db::Db;
 pub use db::{FoundLink, Lease, LeaseRows};
 use link_counts::LinkCounts;
 use migrate::{migrate, newer_database, newest_migration};
+use outage::{outlasting, Outage};
 
 /// SQLite's limit on bound parameters in one statement is 32766 (PostgreSQL's 65535);
 /// stay well below.
@@ -98,12 +100,13 @@ enum Backed {
     Postgres(Db<Postgres>),
 }
 
-/// Runs `$body` with `$db` bound to the store's backend, whichever it is.
+/// Runs `$body` with `$db` bound to the store's backend, whichever it is; on PostgreSQL,
+/// again while the server is out of reach ([`outage`]).
 macro_rules! on_backend {
     ($store:expr, $db:ident => $body:expr) => {
         match &$store.0 {
             Backed::Sqlite($db) => $body,
-            Backed::Postgres($db) => $body,
+            Backed::Postgres($db) => outlasting!(async { $body }),
         }
     };
 }
@@ -406,16 +409,10 @@ impl Store {
     /// close checkpoints the WAL into the database file, which should be complete and
     /// quiet once a crawl has returned, not some moments later.
     pub async fn close(&self) {
-        on_backend!(self, db => {
-            if let Some(checkpoints) = &db.checkpoints {
-                checkpoints.stop().await;
-            }
-            db.readers.close().await;
-            db.pool.close().await;
-            if let Some(lock) = &db.crawl_lock {
-                lock.release();
-            }
-        });
+        match &self.0 {
+            Backed::Sqlite(db) => db.close().await,
+            Backed::Postgres(db) => db.close().await,
+        }
     }
 
     /// Before a one-off crawl: when the crawl ahead is large, drops indexes cheaper to
@@ -580,10 +577,10 @@ impl Store {
     /// their hosts' budgets.
     pub async fn requeue_left_out(
         &self,
-        keep: impl FnMut(&Url, u32, JobKind) -> bool,
+        mut keep: impl FnMut(&Url, u32, JobKind) -> bool,
         max_pages_per_host: u64,
     ) -> Result<u64, Error> {
-        on_backend!(self, db => db.requeue_left_out(keep, max_pages_per_host).await)
+        on_backend!(self, db => db.requeue_left_out(&mut keep, max_pages_per_host).await)
     }
 
     /// Adds the targets of stored links the frontier does not know that `admit` takes:
@@ -591,10 +588,10 @@ impl Store {
     pub async fn readmit_links(
         &self,
         to_hosts: Option<&[String]>,
-        admit: impl FnMut(FoundLink<'_>) -> Option<Discovered>,
+        mut admit: impl FnMut(FoundLink<'_>) -> Option<Discovered>,
         max_pages_per_host: u64,
     ) -> Result<(u64, u64), Error> {
-        on_backend!(self, db => db.readmit_links(to_hosts, admit, max_pages_per_host).await)
+        on_backend!(self, db => db.readmit_links(to_hosts, &mut admit, max_pages_per_host).await)
     }
 
     /// Fails rows `owner` holds leased whose URLs the scope, narrowed since they were
@@ -630,6 +627,7 @@ impl Store {
             Backed::Postgres(db) => db,
         };
         let mut attempt = 1;
+        let mut outage = Outage::default();
         loop {
             match db
                 .commit(batch, &mut LinkCounts::new(), admission, owner)
@@ -640,7 +638,11 @@ impl Store {
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(fastrand::u64(5..50))).await;
                 }
-                done => return done,
+                Err(e) if outage.waits_out(&e).await => {}
+                done => {
+                    outage.over();
+                    return done;
+                }
             }
         }
     }

@@ -40,7 +40,7 @@ struct Cluster {
     database: String,
     dir: tempfile::TempDir,
     /// Declared last: the server stops after the nodes are gone.
-    _postgres: TestPostgres,
+    postgres: TestPostgres,
 }
 
 impl Cluster {
@@ -66,7 +66,7 @@ impl Cluster {
             seeds: model.seeds,
             database,
             dir: tempfile::tempdir().expect("a temp dir"),
-            _postgres: postgres,
+            postgres,
         })
     }
 
@@ -915,4 +915,34 @@ async fn crawl_a_database_made_with(
         .expect("the crawl's tables are there");
     assert_eq!(pages, 1, "the seed's row");
     db
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_rides_out_a_restart_of_postgresql() {
+    let Some(cluster) = Cluster::start("a_node_rides_out_a_restart_of_postgresql").await else {
+        return;
+    };
+    let mut node = cluster.node("a");
+    cluster.wait_for_requests(600).await;
+    cluster.postgres.restart();
+    let restarted_at = cluster.site.hits().len();
+    node.finishes(Duration::from_secs(90)).await;
+    let log = std::fs::read_to_string(&node.log).expect("read the node's log");
+    assert!(
+        log.contains("lost the connection to the database")
+            && log.contains("the database answers again"),
+        "the node did not say it waited for the database; its log:\n{}",
+        tail(&node.log)
+    );
+    cluster.assert_complete().await;
+    let twice = cluster.requested_twice();
+    eprintln!(
+        "PostgreSQL restarted after {restarted_at} requests: {} URLs requested again",
+        twice.len()
+    );
+    assert!(
+        twice.len() <= PER_NODE_IN_FLIGHT,
+        "{} URLs requested twice: {twice:?}",
+        twice.len()
+    );
 }

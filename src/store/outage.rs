@@ -1,0 +1,80 @@
+//! Riding out a PostgreSQL server that goes away for a while: a restart, a failover, a
+//! network blip. Without this, the first statement to meet the closed connection stopped
+//! the node, and every node of a cluster with it.
+//!
+//! A step that lost its connection is run again once the server answers: each is one
+//! statement or one transaction, which the server rolled back when the connection went,
+//! and the writer's batches store only rows their node still holds, so what a step did
+//! before the cut is not done twice. sqlx's pool keeps trying to connect meanwhile (up to
+//! its acquire timeout); the wait between tries doubles, and an outage longer than
+//! [`OUTLAST`] stops the crawl with the error, as before.
+
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+use crate::retry::doubling;
+
+/// How long a node waits for its database before it gives up.
+pub(crate) const OUTLAST: Duration = Duration::from_secs(600);
+
+const FIRST_WAIT: Duration = Duration::from_millis(100);
+const LONGEST_WAIT: Duration = Duration::from_secs(5);
+
+/// One step's tries through an outage.
+#[derive(Default)]
+pub(crate) struct Outage {
+    began: Option<Instant>,
+    tries: u32,
+}
+
+impl Outage {
+    /// Whether `error` is a lost connection that the step may outlast: then it has waited
+    /// its turn and the step should be run again.
+    pub(crate) async fn waits_out(&mut self, error: &Error) -> bool {
+        if !error.is_connection_lost() {
+            return false;
+        }
+        let began = *self.began.get_or_insert_with(|| {
+            tracing::warn!(
+                "lost the connection to the database ({error}): trying again for up to {} \
+                 minutes",
+                OUTLAST.as_secs() / 60
+            );
+            Instant::now()
+        });
+        if began.elapsed() >= OUTLAST {
+            return false;
+        }
+        self.tries += 1;
+        tokio::time::sleep(doubling(FIRST_WAIT, self.tries, LONGEST_WAIT)).await;
+        true
+    }
+
+    /// Says that the database answered again, if it had not.
+    pub(crate) fn over(&self) {
+        if let Some(began) = self.began {
+            tracing::warn!(
+                "the database answers again after {:.1} s",
+                began.elapsed().as_secs_f64()
+            );
+        }
+    }
+}
+
+/// Runs `$step` (an expression whose value is a future of `Result<_, Error>`) again while
+/// it fails for a lost connection, as [`Outage`] allows.
+macro_rules! outlasting {
+    ($step:expr) => {{
+        let mut outage = $crate::store::outage::Outage::default();
+        loop {
+            match $step.await {
+                Err(e) if outage.waits_out(&e).await => {}
+                done => {
+                    outage.over();
+                    break done;
+                }
+            }
+        }
+    }};
+}
+pub(crate) use outlasting;
