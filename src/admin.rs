@@ -333,8 +333,9 @@ async fn set_paused(admin: &Admin, paused: bool) -> Response {
 /// one's; nodes sharing PostgreSQL are paused one by one, by `cluster.node_id` (which
 /// only a config makes the same from one start to the next).
 pub fn paused_key(store: &Store, node: &str) -> String {
+    use crate::store::cluster::PAUSED_NODE;
     match store.cluster() {
-        Some(_) => format!("paused:{node}"),
+        Some(_) => format!("{PAUSED_NODE}{node}"),
         None => "paused".to_owned(),
     }
 }

@@ -565,7 +565,11 @@ impl Dispatcher {
             }
             if let Some(hosts) = self.hosts.as_ref().filter(|_| next_rebalance <= now) {
                 let rebalanced = hosts
-                    .rebalance(&self.store, &mut self.frontier, now)
+                    .rebalance(
+                        &self.store,
+                        &mut self.frontier,
+                        (now, self.progress.paused()),
+                    )
                     .await?;
                 self.progress
                     .shared

@@ -174,12 +174,13 @@ impl HostLeases {
     /// Brings the hosts this node owns to its share: drops hosts lost to another node,
     /// hands back idle and excess hosts whose requests have finished, and claims free
     /// hosts while under the share. Rows of hosts handed back go back to the queue
-    /// (through `store`) before the hosts do.
+    /// (through `store`) before the hosts do. A `paused` node's share is none: its hosts
+    /// would otherwise wait for its resume while the others could crawl them.
     pub async fn rebalance(
         &self,
         store: &Store,
         frontier: &mut Frontier,
-        now: Instant,
+        (now, paused): (Instant, bool),
     ) -> Result<Rebalanced, Error> {
         let i = &self.inner;
         let now_ms = unix_ms(SystemTime::now());
@@ -189,14 +190,18 @@ impl HostLeases {
         }
 
         let share = i.cluster.share(now_ms, i.ttl).await?;
-        let quota = usize::try_from(
-            share
-                .busy_hosts
-                .max(0)
-                .unsigned_abs()
-                .div_ceil(share.live_nodes.max(1).unsigned_abs()),
-        )
-        .unwrap_or(0);
+        let quota = if paused {
+            0
+        } else {
+            usize::try_from(
+                share
+                    .busy_hosts
+                    .max(0)
+                    .unsigned_abs()
+                    .div_ceil(share.live_nodes.max(1).unsigned_abs()),
+            )
+            .unwrap_or(0)
+        };
         let with_work: HashSet<String> = i
             .cluster
             .hosts_with_queued_urls(&i.node)
@@ -215,7 +220,9 @@ impl HostLeases {
         active.sort();
         let excess = active.len().saturating_sub(quota);
         let mut leaving = idle;
-        if excess > 0 {
+        if excess > 0 && paused {
+            tracing::info!(excess, "paused: handing this node's hosts to the others");
+        } else if excess > 0 {
             tracing::info!(
                 excess,
                 quota,

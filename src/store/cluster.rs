@@ -31,11 +31,15 @@ pub struct ClaimedHost {
 /// How the work is shared now.
 #[derive(Debug, Clone, Copy)]
 pub struct Share {
-    /// Nodes with a heartbeat within the lease time.
+    /// Nodes with a heartbeat within the lease time, and not paused.
     pub live_nodes: i64,
     /// Hosts with URLs queued, or owned by a live node.
     pub busy_hosts: i64,
 }
+
+/// The `crawl_state` key of a node's pause, before its id: a paused node is not counted
+/// among those sharing the hosts, so the others take its share.
+pub const PAUSED_NODE: &str = "paused:";
 
 #[derive(Clone)]
 pub struct Cluster {
@@ -165,7 +169,10 @@ impl Cluster {
     pub async fn share(&self, now: i64, ttl: Duration) -> Result<Share, Error> {
         outlasting!(async {
             let row = sqlx::query(
-                "SELECT (SELECT count(*) FROM nodes WHERE heartbeat >= $2) AS live_nodes,
+                "SELECT (SELECT count(*) FROM nodes n WHERE heartbeat >= $2
+                       AND NOT EXISTS (SELECT 1 FROM crawl_state c
+                                       WHERE c.key = $3 || n.id AND c.value = 1))
+                        AS live_nodes,
                         (SELECT count(*) FROM hosts h
                          WHERE (h.owner IS NOT NULL AND h.owner_expires >= $1)
                             OR EXISTS (SELECT 1 FROM frontier f
@@ -173,6 +180,7 @@ impl Cluster {
             )
             .bind(now)
             .bind(now - ms(ttl))
+            .bind(PAUSED_NODE)
             .fetch_one(&self.pool)
             .await
             .doing("counting live nodes and busy hosts")?;

@@ -78,6 +78,11 @@ impl Cluster {
 
     /// Starts node `name` with `extra` config sections.
     fn node_with(&self, name: &str, extra: &str) -> Node {
+        self.start_node(name, "crawl", extra)
+    }
+
+    /// Starts node `name` running `command` (`crawl` or `serve`).
+    fn start_node(&self, name: &str, command: &str, extra: &str) -> Node {
         let seeds: Vec<String> = self.seeds.iter().map(|s| format!("{s:?}")).collect();
         let config = format!(
             "seeds = [{seeds}]\n\
@@ -98,7 +103,7 @@ impl Cluster {
         let child = Command::new("nice")
             .args(["-n", "10"])
             .arg(env!("CARGO_BIN_EXE_pipecrawl"))
-            .args(["crawl", "--config"])
+            .args([command, "--config"])
             .arg(&path)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
@@ -945,4 +950,45 @@ async fn a_node_rides_out_a_restart_of_postgresql() {
         "{} URLs requested twice: {twice:?}",
         twice.len()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_node_hands_its_hosts_to_the_others() {
+    let Some(cluster) = Cluster::start("a_paused_node_hands_its_hosts_to_the_others").await else {
+        return;
+    };
+    let port = super::postgres::free_port();
+    let mut paused = cluster.start_node(
+        "paused",
+        "serve",
+        &format!("[admin]\nlisten = \"127.0.0.1:{port}\"\n"),
+    );
+    let mut other = cluster.node("other");
+    cluster.wait_for_requests(300).await;
+    let answer = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/pause"))
+        .send()
+        .await
+        .expect("the paused node's admin API answers");
+    assert!(
+        answer.status().is_success(),
+        "POST /pause: {}",
+        answer.status()
+    );
+    let paused_at = cluster
+        .requests_by_node()
+        .get("pipecrawl-paused/0.1")
+        .copied();
+    // The other node ends only once nothing is queued or leased anywhere: the paused
+    // node's hosts must have come to it.
+    other.finishes(Duration::from_secs(60)).await;
+    cluster.assert_complete().await;
+    let by_node = cluster.requests_by_node();
+    let after = by_node.get("pipecrawl-paused/0.1").copied().unwrap_or(0) - paused_at.unwrap_or(0);
+    assert!(
+        after <= PER_NODE_IN_FLIGHT,
+        "the paused node sent {after} requests after the pause"
+    );
+    paused.signal("TERM");
+    paused.finishes(Duration::from_secs(30)).await;
 }
