@@ -677,8 +677,25 @@ impl Dispatcher {
                         idle && drained.at == Some(self.progress.commits()) && drained.rows == rows;
                     let finished = match &self.hosts {
                         None => empty && drained.next_due.is_none(),
-                        // Over when no node has anything left: another may still find URLs.
-                        Some(hosts) => empty && hosts.all_done().await?,
+                        Some(hosts) if empty => {
+                            // Rows leased to this node while it holds none come from a
+                            // lease whose answer a lost connection took (the step was run
+                            // again, see `store::outage`): renewed as this node's for as
+                            // long as it lives, they would keep every node waiting.
+                            let stranded = self.store.recover_leases(&self.owner).await?;
+                            if stranded > 0 {
+                                tracing::warn!(
+                                    stranded,
+                                    "URLs leased to this node but never handed out: queued again"
+                                );
+                                drained.at = None;
+                                continue;
+                            }
+                            // Over when no node has anything left: another may still find
+                            // URLs.
+                            hosts.all_done().await?
+                        }
+                        Some(_) => false,
                     };
                     if finished && !self.serve {
                         return Ok(match rows {

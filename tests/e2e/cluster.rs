@@ -992,3 +992,31 @@ async fn a_paused_node_hands_its_hosts_to_the_others() {
     paused.signal("TERM");
     paused.finishes(Duration::from_secs(30)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_leased_to_a_node_that_never_got_it_is_crawled_all_the_same() {
+    let Some(cluster) = Cluster::start("a_row_leased_to_a_node_that_never_got_it").await else {
+        return;
+    };
+    // A small window leaves most rows queued.
+    let mut node = cluster.node_with("a", "[frontier]\nwindow = 64\n");
+    cluster.wait_for_requests(300).await;
+    // What a lease whose answer a cut connection lost leaves: a queued row marked as
+    // the node's, which the node does not know of (and renews with the rest).
+    let stranded: i64 = sqlx::query_scalar(
+        "UPDATE frontier SET state = 'leased', lease_owner = 'a', lease_expires = 9e15
+         WHERE id = (SELECT id FROM frontier WHERE state = 'queued' ORDER BY id DESC LIMIT 1)
+         RETURNING id",
+    )
+    .fetch_one(&cluster.pool().await)
+    .await
+    .expect("mark a queued row as leased to the node");
+    node.finishes(Duration::from_secs(60)).await;
+    cluster.assert_complete().await;
+    let log = std::fs::read_to_string(&node.log).expect("read the node's log");
+    assert!(
+        log.contains("never handed out"),
+        "row {stranded} was not said to be queued again; the node's log:\n{}",
+        tail(&node.log)
+    );
+}
