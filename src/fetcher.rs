@@ -406,10 +406,10 @@ impl FetchWorker {
         out.etag = header(headers, ETAG);
         out.last_modified = header(headers, LAST_MODIFIED);
         out.x_robots_tag = x_robots_tag(headers);
-        out.refresh = header(headers, REFRESH);
+        out.refresh = url_header(headers, REFRESH);
 
         if status.is_redirection() {
-            match location(headers) {
+            match url_header(headers, LOCATION) {
                 Some(target) => self.redirect(out, &target),
                 None if names_a_target(status) => {
                     out.error = Some(FetchError {
@@ -604,20 +604,21 @@ fn x_robots_tag(headers: &HeaderMap) -> Option<String> {
     (!lines.is_empty()).then(|| lines.join("\n"))
 }
 
-/// A response's `Location`. Servers send raw UTF-8 there (`/café`) and browsers follow
-/// it, but `HeaderValue::to_str` takes visible ASCII only and would lose the redirect.
-/// Bytes that are not UTF-8 (a Latin-1 server's `/caf\xe9`) are percent-encoded as they
-/// are, as browsers send them back, so the server gets the bytes it meant.
-pub(crate) fn location(headers: &HeaderMap) -> Option<String> {
-    let bytes = headers.get(LOCATION)?.as_bytes();
-    let mut location = String::with_capacity(bytes.len());
+/// A response header that names a URL: `Location`, or `Refresh`. Servers send raw UTF-8
+/// there (`/café`) and browsers follow it, but `HeaderValue::to_str` takes visible ASCII
+/// only and would lose the move. Bytes that are not UTF-8 (a Latin-1 server's
+/// `/caf\xe9`) are percent-encoded as they are, as browsers send them back, so the server
+/// gets the bytes it meant.
+pub(crate) fn url_header(headers: &HeaderMap, name: HeaderName) -> Option<String> {
+    let bytes = headers.get(name)?.as_bytes();
+    let mut text = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
-        location.push_str(chunk.valid());
+        text.push_str(chunk.valid());
         for byte in chunk.invalid() {
-            location.push_str(&format!("%{byte:02X}"));
+            text.push_str(&format!("%{byte:02X}"));
         }
     }
-    Some(location)
+    Some(text)
 }
 
 /// hyper's message for an HTTP/1 head with too many headers or too many bytes.
@@ -735,12 +736,15 @@ mod tests {
     #[test]
     fn a_location_in_raw_utf8_is_read_as_written() {
         let headers = with_location("/café".as_bytes());
-        assert_eq!(location(&headers).as_deref(), Some("/café"));
+        assert_eq!(url_header(&headers, LOCATION).as_deref(), Some("/café"));
     }
 
     #[test]
     fn a_location_that_is_not_utf8_is_still_a_redirect() {
         let headers = with_location(b"/caf\xe9/d\xc3\xa9j\xe0");
-        assert_eq!(location(&headers).as_deref(), Some("/caf%E9/déj%E0"));
+        assert_eq!(
+            url_header(&headers, LOCATION).as_deref(),
+            Some("/caf%E9/déj%E0")
+        );
     }
 }

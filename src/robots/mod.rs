@@ -14,13 +14,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use reqwest::header::RETRY_AFTER;
+use reqwest::header::{LOCATION, RETRY_AFTER};
 use reqwest::{Client, Response};
 use texting_robots::Robot;
 use url::Url;
 
 use crate::error::Error;
-use crate::fetcher::{fetch_error, location, MinRate};
+use crate::fetcher::{fetch_error, url_header, MinRate};
 use crate::netguard::NetworkPolicy;
 use crate::page::{ErrorKind, FetchError};
 use crate::politeness::{HostGate, Politeness};
@@ -423,7 +423,7 @@ impl RobotsCache {
             };
             let status = response.status();
             if status.is_redirection() {
-                let next = location(response.headers())
+                let next = url_header(response.headers(), LOCATION)
                     .and_then(|loc| urlnorm::resolve(&target, &loc).ok());
                 match next {
                     Some(next) => {

@@ -1,5 +1,6 @@
 //! One URL, one row: spellings, session ids and redirects as the crawl stores them.
 
+use super::raw::{Ending, RawReply, RawSite};
 use super::site::{Resource, SiteBuilder};
 use super::{Db, Harness};
 
@@ -227,5 +228,58 @@ async fn a_seeds_redirect_is_crawled_whatever_the_include_rules_say() {
         site.count(&site.url(0, "/blog/b")),
         0,
         "include still holds"
+    );
+}
+
+/// A `Refresh` header is a header like `Location`: servers write its URL in raw UTF-8
+/// (`url=/café`) or in their own 8-bit charset, and browsers follow it either way. The
+/// page moves there as it would with the URL escaped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_header_in_raw_utf8_or_latin1_is_followed() {
+    // An empty page, moved by its header alone.
+    let moved = |url: &[u8]| {
+        let mut head =
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 0\r\nRefresh: 0; url="
+                .to_vec();
+        head.extend_from_slice(url);
+        RawReply::new(head, Vec::new(), Ending::Close)
+    };
+    let raw = RawSite::start(vec![
+        (
+            "/",
+            RawReply::ok(
+                "text/html",
+                "<a href='/old'>old</a><a href='/older'>older</a>",
+            ),
+        ),
+        ("/old", moved("/café".as_bytes())),
+        (
+            "/caf%C3%A9",
+            RawReply::ok("text/html", "<title>Café</title>"),
+        ),
+        ("/older", moved(b"/caf\xe9")),
+        (
+            "/caf%E9",
+            RawReply::ok("text/html", "<title>Latin-1</title>"),
+        ),
+    ])
+    .await;
+    let harness = Harness::default();
+    harness.crawl(&[raw.url("/")], "").await;
+    let db = harness.db().await;
+    for (path, title) in [("/caf%C3%A9", "Café"), ("/caf%E9", "Latin-1")] {
+        assert_eq!(
+            db.page(&raw.url(path))
+                .await
+                .and_then(|p| p.title)
+                .as_deref(),
+            Some(title),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM links WHERE rel = 'refresh'")
+            .await,
+        2
     );
 }
