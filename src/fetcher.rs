@@ -410,14 +410,14 @@ impl FetchWorker {
 
         if status.is_redirection() {
             match url_header(headers, LOCATION) {
-                Some(target) => self.redirect(out, &target),
+                Some(target) if follows_location(status) => self.redirect(out, &target),
                 None if names_a_target(status) => {
                     out.error = Some(FetchError {
                         kind: ErrorKind::Redirect,
                         message: format!("{status} without a Location: the redirect leads nowhere"),
                     });
                 }
-                None => {}
+                _ => {}
             }
         }
 
@@ -574,6 +574,14 @@ impl MinRate {
 /// a 304 is an answer of its own).
 fn names_a_target(status: StatusCode) -> bool {
     matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308)
+}
+
+/// Whether a 3xx's `Location` is followed: a redirect's, and a 300's preferred choice. A
+/// 304 answers a conditional request, a 305 names a proxy to go through (a use retired
+/// for its risks) and 306 is unused: a `Location` on them names no page, and browsers
+/// stay where they are.
+fn follows_location(status: StatusCode) -> bool {
+    status == StatusCode::MULTIPLE_CHOICES || names_a_target(status)
 }
 
 fn header(headers: &HeaderMap, name: impl reqwest::header::AsHeaderName) -> Option<String> {

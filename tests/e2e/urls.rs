@@ -283,3 +283,62 @@ async fn a_refresh_header_in_raw_utf8_or_latin1_is_followed() {
         2
     );
 }
+
+/// Only a redirect moves a URL: a 301, 302, 303, 307 or 308, and a 300 naming its
+/// preferred choice. A `Location` on another 3xx (a 304 sent without being asked, the
+/// retired 305 "Use Proxy", whose `Location` is a proxy's address, the unused 306) names
+/// no page a browser would go to: the row is the answer itself, not a hop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_location_on_a_3xx_that_is_not_a_redirect_is_not_followed() {
+    let with_location = |status: &str, to: &str| {
+        RawReply::new(
+            format!("HTTP/1.1 {status}\r\nLocation: {to}\r\nContent-Length: 0"),
+            "",
+            Ending::Close,
+        )
+    };
+    let raw =
+        RawSite::start(vec![
+        (
+            "/",
+            RawReply::ok(
+                "text/html",
+                "<a href='/300'>a</a><a href='/304'>b</a><a href='/305'>c</a><a href='/306'>d</a>",
+            ),
+        ),
+        ("/300", with_location("300 Multiple Choices", "/choice")),
+        ("/choice", RawReply::ok("text/html", "<title>Chosen</title>")),
+        ("/304", with_location("304 Not Modified", "/elsewhere")),
+        ("/305", with_location("305 Use Proxy", "/proxy")),
+        ("/306", with_location("306 Switch Proxy", "/unused")),
+    ])
+        .await;
+    let harness = Harness::default();
+    harness.crawl(&[raw.url("/")], "").await;
+    let db = harness.db().await;
+
+    let choice = raw.url("/choice");
+    let multiple = db.page(&raw.url("/300")).await.expect("a row");
+    assert_eq!(multiple.final_url.as_deref(), Some(choice.as_str()));
+    assert_eq!(raw.count("/choice"), 1);
+    for (path, target) in [
+        ("/304", "/elsewhere"),
+        ("/305", "/proxy"),
+        ("/306", "/unused"),
+    ] {
+        assert_eq!(raw.count(target), 0, "{path} led to {target}");
+        let url = raw.url(path);
+        let row = db.page(&url).await.expect("a row");
+        assert_eq!(
+            (row.final_url.as_deref(), row.error_kind),
+            (Some(url.as_str()), None),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pages WHERE location IS NOT NULL")
+            .await,
+        1,
+        "the 300's only"
+    );
+}
