@@ -106,12 +106,11 @@ async fn run(
             .claim_name(&config.cluster.node_id, now, config.cluster.lease_ttl)
             .await?;
     }
-    // A killed run's hosts, whose next turn it could not leave: they wait a delay. Nodes
-    // sharing PostgreSQL wait one for a host taken over from a node that is gone.
-    let interrupted = match store.cluster() {
-        Some(_) => Vec::new(),
-        None => store.leased_hosts().await?,
-    };
+    let politeness = Politeness::new(&config.politeness);
+    // Nodes sharing PostgreSQL wait a delay for a host taken over from a node that is gone.
+    if store.cluster().is_none() {
+        keep_killed_runs_turns(&store, &politeness).await?;
+    }
     let recovered = store.recover_leases(&config.cluster.node_id).await?;
     if recovered > 0 {
         tracing::info!(
@@ -244,7 +243,6 @@ async fn run(
     .map_err(|e| Error::StageFailed(format!("cannot start parse threads: {e}")))?;
     let client = fetcher::client(&config, Arc::clone(&network))?;
     let gate = Arc::new(HostGate::default());
-    let politeness = Politeness::new(&config.politeness);
     let robots = RobotsCache::new(
         (
             client.clone(),
@@ -317,8 +315,7 @@ async fn run(
     }
     let mut frontier = Frontier::new(politeness.clone());
     if hosts.is_none() {
-        let waits = (context.gate.as_ref(), &politeness);
-        resume_host_turns(&store, &mut frontier, waits, interrupted).await?;
+        resume_host_turns(&store, &mut frontier, &context.gate).await?;
     }
     let dispatcher = Dispatcher::new(
         frontier,
@@ -411,30 +408,39 @@ fn depth<T: Send + 'static>(sender: &flume::Sender<T>) -> Box<dyn Fn() -> usize 
 }
 
 /// A crawl stopped and started again is still one visitor to each host: the hosts the
-/// last run left within a wait (its delay, a Crawl-delay, a `Retry-After`) wait it out,
-/// and those a killed run had URLs out to, whose wait it could not leave, wait their
-/// delay. A node sharing PostgreSQL does this as it hands its hosts back and claims
-/// others.
+/// last run left within a wait (its delay, a Crawl-delay, a `Retry-After`, or
+/// [`keep_killed_runs_turns`]'s) wait it out. A node sharing PostgreSQL does this as it
+/// hands its hosts back and claims others.
 async fn resume_host_turns(
     store: &Store,
     frontier: &mut Frontier,
-    (gate, politeness): (&HostGate, &Politeness),
-    interrupted: Vec<(String, Option<Duration>)>,
+    gate: &HostGate,
 ) -> Result<(), Error> {
     let (now, wall) = (Instant::now(), SystemTime::now());
-    let left = store.host_turns(wall).await?.into_iter().map(|(host, at)| {
+    for (host, at) in store.host_turns(wall).await? {
         let until = now + at.duration_since(wall).unwrap_or_default();
-        (host, until)
-    });
-    let killed = interrupted.into_iter().map(|(host, crawl_delay)| {
-        let until = now + politeness.limits(&host, crawl_delay).delay;
-        (host, until)
-    });
-    for (host, until) in left.chain(killed) {
         gate.pause(&host, until.into());
         frontier.hold(&Arc::from(host), until, now);
     }
     Ok(())
+}
+
+/// The hosts a killed run had URLs out to, whose next turn it could not leave, wait
+/// their delay (Crawl-delay included) from now. Kept in the database before their URLs
+/// go back to the queue, which is what told them apart: a run killed in turn while it
+/// starts, a crash loop, would otherwise leave the next one nothing to wait for.
+async fn keep_killed_runs_turns(store: &Store, politeness: &Politeness) -> Result<(), Error> {
+    let now = SystemTime::now();
+    let turns: Vec<(String, SystemTime)> = store
+        .leased_hosts()
+        .await?
+        .into_iter()
+        .map(|(host, crawl_delay)| {
+            let delay = politeness.limits(&host, crawl_delay).delay;
+            (host, now + delay)
+        })
+        .collect();
+    store.save_host_turns(&turns).await
 }
 
 /// Leaves the hosts still within a wait for the next run ([`resume_host_turns`]).

@@ -1118,13 +1118,16 @@ where
             .collect())
     }
 
-    /// Records when each host may next be sent a request (unix ms), for the next run.
+    /// Records when each host may next be sent a request (unix ms), for the next run; a
+    /// later time kept before stays (a `Retry-After` a stopped run left, which a run
+    /// killed since loaded and could not leave again).
     pub async fn save_host_turns(&self, turns: &[(String, SystemTime)]) -> Result<(), Error> {
         let mut tx = self.pool.begin().await.doing("keeping the hosts' delays")?;
         for (host, at) in turns {
             sqlx::query(
                 "INSERT INTO hosts (host, next_allowed_at) VALUES ($1, $2)
-                 ON CONFLICT (host) DO UPDATE SET next_allowed_at = $2",
+                 ON CONFLICT (host) DO UPDATE SET next_allowed_at = CASE
+                     WHEN hosts.next_allowed_at > $2 THEN hosts.next_allowed_at ELSE $2 END",
             )
             .bind(host)
             .bind(unix_ms(*at))

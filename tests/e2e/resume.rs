@@ -3,7 +3,7 @@
 //! uninterrupted crawl.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -63,7 +63,11 @@ fn expected(site: &TestSite, model: &Model) -> BTreeSet<String> {
 
 fn start(harness: &Harness, seeds: &[String], extra: &str) -> Child {
     let text = harness.config_text(seeds, &format!("{CONFIG}{extra}"));
-    let config = harness.write_config(&text);
+    spawn_crawl(&harness.write_config(&text))
+}
+
+/// `pipecrawl crawl --config config`, quiet.
+fn spawn_crawl(config: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
         .args(["crawl", "--config"])
         .arg(config)
@@ -198,36 +202,38 @@ async fn kill_9_at_any_moment_loses_nothing_and_stores_nothing_twice() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_runs_hosts_wait_a_delay_before_the_next_run_asks_them() {
     const DELAY: Duration = Duration::from_millis(1500);
+    let (site, _harness, config) = killed_with_a_request_out(DELAY).await;
+    asked_again_no_sooner_than(&site, &config, DELAY).await;
+}
+
+/// A crawl of [`slow_site`] at `delay` between requests, killed once robots.txt is
+/// asked for (the home page leased, the answer seconds away): the site, and the
+/// harness and config to run it again.
+async fn killed_with_a_request_out(delay: Duration) -> (TestSite, Harness, PathBuf) {
     let site = slow_site(Duration::from_secs(5)).await;
     let harness = Harness::default();
     let text = harness.config_text(
         &[site.url(0, "/")],
-        &format!("[politeness]\ndelay_ms = {}\n", DELAY.as_millis()),
+        &format!("[politeness]\ndelay_ms = {}\n", delay.as_millis()),
     );
     let config = harness.write_config(&text);
-    let crawl = || {
-        Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
-            .args(["crawl", "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start pipecrawl")
-    };
-    let mut first = crawl();
-    // robots.txt is asked for; its answer is seconds away.
+    let mut first = spawn_crawl(&config);
     wait_for_requests(&site, 1).await;
     first.kill().expect("kill -9");
     first.wait().expect("reap");
-    let mut second = crawl();
-    wait_for_requests(&site, 2).await;
-    second.kill().expect("kill -9");
-    second.wait().expect("reap");
+    (site, harness, config)
+}
 
+/// Runs `config` until it sends the site its second request, which must come `delay`
+/// after the first at the soonest.
+async fn asked_again_no_sooner_than(site: &TestSite, config: &Path, delay: Duration) {
+    let mut next = spawn_crawl(config);
+    wait_for_requests(site, 2).await;
+    next.kill().expect("kill -9");
+    next.wait().expect("reap");
     let hits = site.hits();
     let gap = hits[1].at.duration_since(hits[0].at);
-    assert!(gap >= DELAY, "asked again {gap:?} later");
+    assert!(gap >= delay, "asked again {gap:?} later");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -520,4 +526,53 @@ async fn a_database_made_read_only_is_refused_saying_so_and_crawls_on_once_writa
     let (crawled, stderr) = crawl_unprivileged(&harness, &config);
     assert!(crawled, "{stderr}");
     assert_eq!(harness.page_count().await, 7);
+}
+
+/// A crash loop: a run killed while it starts, once it has queued again the URLs the
+/// killed run before it had out, must leave their hosts waiting a delay all the same. A
+/// large start (a merge of many staged URLs) stands for any: the run is killed within it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_killed_while_it_starts_leaves_the_last_killed_runs_hosts_waiting() {
+    const DELAY: Duration = Duration::from_secs(4);
+    let (site, harness, config) = killed_with_a_request_out(DELAY).await;
+    let options = SqliteConnectOptions::new().filename(harness.db_path());
+    let db = SqlitePool::connect_with(options)
+        .await
+        .expect("open the database");
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300000)
+         INSERT INTO frontier_staged (url, host, depth, priority, discovered_from, redirect_hops, kind)
+         SELECT 'http://127.0.0.99:9/s/' || i, '127.0.0.99:9', 9, -1000, NULL, 0, 'page' FROM n",
+    )
+    .execute(&db)
+    .await
+    .expect("stage URLs");
+    let count = |sql: &'static str| {
+        let db = db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&db)
+                .await
+                .expect(sql)
+        }
+    };
+    let mut second = spawn_crawl(&config);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while count("SELECT count(*) FROM frontier WHERE state = 'leased'").await > 0 {
+        assert!(Instant::now() < deadline, "the second run never started");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    second.kill().expect("kill -9");
+    second.wait().expect("reap");
+    assert_eq!(site.hits().len(), 1, "the second run sent a request");
+    assert!(
+        count("SELECT count(*) FROM frontier_staged").await > 0,
+        "the second run was not killed while it started"
+    );
+    sqlx::query("DELETE FROM frontier_staged")
+        .execute(&db)
+        .await
+        .expect("unstage the URLs");
+    db.close().await;
+    asked_again_no_sooner_than(&site, &config, DELAY).await;
 }
