@@ -199,22 +199,26 @@ enum Foreign {
 }
 
 /// Looks at an existing SQLite file before anything is written to it or beside it, so a
-/// file this pipecrawl must not migrate ([`Foreign`]) is left exactly as it was.
+/// file this pipecrawl must not migrate ([`Foreign`]) is left exactly as it was (but for
+/// the rollback of a transaction a killed process left open, which any opener makes).
 async fn foreign(options: &SqliteConnectOptions) -> Result<Option<Foreign>, sqlx::Error> {
     if !options.get_filename().exists() {
         return Ok(None);
     }
     // Not `options`: their journal mode would be set on connecting, a write.
-    let read_only = SqliteConnectOptions::new()
-        .filename(options.get_filename())
-        .read_only(true);
-    let mut conn = SqliteConnection::connect_with(&read_only).await?;
-    let tables: Vec<String> = sqlx::query_scalar(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
-         ORDER BY name",
-    )
-    .fetch_all(&mut conn)
-    .await?;
+    let plain = SqliteConnectOptions::new().filename(options.get_filename());
+    let mut conn = SqliteConnection::connect_with(&plain.clone().read_only(true)).await?;
+    let tables = match tables_of(&mut conn).await {
+        // A hot journal: a process killed in a write transaction (a first run killed
+        // as it turned the new file to WAL) left it, and only a writer may roll it back,
+        // as any opener of the file would. Read-only, every run failed here.
+        Err(e) if needs_rollback(&e) => {
+            conn.close().await?;
+            conn = SqliteConnection::connect_with(&plain).await?;
+            tables_of(&mut conn).await?
+        }
+        read => read?,
+    };
     let found = match another_programs(&tables) {
         Some(tables) => Some(Foreign::Tables(tables)),
         None if tables.is_empty() => None,
@@ -230,6 +234,25 @@ async fn foreign(options: &SqliteConnectOptions) -> Result<Option<Foreign>, sqlx
     };
     conn.close().await?;
     Ok(found)
+}
+
+/// SQLite's "attempt to write a readonly database" of a reader that met a hot journal.
+fn needs_rollback(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .and_then(|code| code.parse::<i32>().ok())
+        == Some(libsqlite3_sys::SQLITE_READONLY_ROLLBACK)
+}
+
+/// The tables of a SQLite database, but SQLite's own.
+async fn tables_of(conn: &mut SqliteConnection) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+         ORDER BY name",
+    )
+    .fetch_all(conn)
+    .await
 }
 
 /// The tables in the crawl's PostgreSQL schema but those an extension made: PostGIS puts

@@ -644,7 +644,7 @@ async fn a_second_node_with_a_live_nodes_id_is_refused() {
 }
 
 /// Runs `pipecrawl {command} --config {config}` until it exits.
-fn run_to_the_end(command: &str, config: &Path) -> std::process::Output {
+pub(super) fn run_to_the_end(command: &str, config: &Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
         .args([command, "--config"])
         .arg(config)

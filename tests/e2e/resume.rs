@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::SqlitePool;
 
+use super::cluster::run_to_the_end;
 use super::graph::{self, Model, Rules};
 use super::site::{Resource, SiteBuilder, TestSite};
 use super::Harness;
@@ -425,12 +426,7 @@ async fn second_crawl_beside_a_first_is_refused(name: impl FnOnce(&Harness) -> P
     );
     let config = harness.dir.path().join("second.toml");
     std::fs::write(&config, text).expect("write the second config");
-    let second = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
-        .args(["crawl", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run a second pipecrawl");
+    let second = run_to_the_end("crawl", &config);
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(
         !second.status.success(),
@@ -575,4 +571,60 @@ async fn a_run_killed_while_it_starts_leaves_the_last_killed_runs_hosts_waiting(
         .expect("unstage the URLs");
     db.close().await;
     asked_again_no_sooner_than(&site, &config, DELAY).await;
+}
+
+/// A first run killed while it made its database (within milliseconds of its start, as
+/// it turned the new file to WAL) can leave a hot rollback journal beside it: the next
+/// run must roll it back and crawl, not fail at every start with "attempt to write a
+/// readonly database" until someone deletes `crawl.db-journal` by hand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_a_killed_first_run_left_a_hot_journal_beside_is_crawled() {
+    let site = slow_site(Duration::from_millis(1)).await;
+    let harness = Harness::default();
+    // The kill, caught on a copy: a new file's first writes, in a rollback journal that
+    // has spilled some of them to the file.
+    let scratch = tempfile::tempdir().expect("a temp dir");
+    let made = scratch.path().join("crawl.db");
+    let options = SqliteConnectOptions::new()
+        .filename(&made)
+        .create_if_missing(true)
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Delete)
+        .pragma("cache_size", "10");
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect_with(&options)
+        .await
+        .expect("make a database");
+    sqlx::raw_sql("CREATE TABLE t (x); DROP TABLE t; BEGIN; CREATE TABLE half (x);")
+        .execute(&mut conn)
+        .await
+        .expect("begin the first writes");
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+         INSERT INTO half SELECT randomblob(1000) FROM n",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("write past the page cache");
+    for suffix in ["", "-journal"] {
+        std::fs::copy(
+            scratch.path().join(format!("crawl.db{suffix}")),
+            harness.dir.path().join(format!("crawl.db{suffix}")),
+        )
+        .expect("copy the files as the kill left them");
+    }
+    sqlx::Connection::close(conn).await.expect("close");
+
+    let config = harness.write_config(&harness.config_text(&[site.url(0, "/")], CONFIG));
+    let out = run_to_the_end("crawl", &config);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(harness.page_count().await, 7);
+    assert_eq!(
+        harness
+            .db()
+            .await
+            .scalar("SELECT count(*) FROM sqlite_master WHERE name = 'half'")
+            .await,
+        0,
+        "the interrupted writes were rolled back"
+    );
 }
