@@ -1,7 +1,8 @@
 //! Turning a body's bytes into text with the encoding the page meant.
 //!
 //! Order, as browsers do it: a byte-order mark, then the `Content-Type` charset, then a
-//! `<meta charset>` / `http-equiv` declaration in the first kilobyte or later in the head.
+//! `<meta charset>` / `http-equiv` declaration in the first kilobyte or later in the head,
+//! then an XML declaration's `encoding` (XHTML's).
 //! Without any of them the body is UTF-8 if it is valid UTF-8, else windows-1252 (the
 //! web's old default), so undeclared legacy pages still come out readable rather than
 //! full of U+FFFD.
@@ -76,7 +77,7 @@ pub fn declared(body: &[u8], content_type: Option<&str>) -> Option<(&'static Enc
     Encoding::for_bom(body).or_else(|| {
         content_type
             .and_then(from_content_type)
-            .or_else(|| from_meta(body))
+            .or_else(|| prescan(body))
             .map(|encoding| (encoding, 0))
     })
 }
@@ -91,11 +92,10 @@ fn from_content_type(content_type: &str) -> Option<&'static Encoding> {
     })
 }
 
-fn from_meta(body: &[u8]) -> Option<&'static Encoding> {
-    let head = outside_comments(&body[..head_len(body)]);
-    let encoding = META_TAG
-        .find_iter(&head)
-        .find_map(|tag| meta_declares(tag.as_bytes()))?;
+/// What the body says of its own encoding when no header did: a `<meta>`, else an XML
+/// declaration, as the HTML standard's prescan reads them.
+fn prescan(body: &[u8]) -> Option<&'static Encoding> {
+    let encoding = from_meta(body).or_else(|| from_xml_declaration(body))?;
     // A body that reached here has no BOM, so a declared UTF-16 cannot be right; the HTML
     // spec reads such pages as UTF-8, and `x-user-defined` (a font hack) as windows-1252.
     Some(if encoding == UTF_16LE || encoding == UTF_16BE {
@@ -105,6 +105,38 @@ fn from_meta(body: &[u8]) -> Option<&'static Encoding> {
     } else {
         encoding
     })
+}
+
+fn from_meta(body: &[u8]) -> Option<&'static Encoding> {
+    let head = outside_comments(&body[..head_len(body)]);
+    META_TAG
+        .find_iter(&head)
+        .find_map(|tag| meta_declares(tag.as_bytes()))
+}
+
+/// The `encoding` of an XML declaration opening the body (`<?xml version="1.0"
+/// encoding="Shift_JIS"?>`), as the HTML standard's "get an XML encoding" reads it: an
+/// XHTML page names its encoding there and only there (an XML parser knows no `<meta
+/// charset>`), and browsers read it from a `text/html` page too.
+fn from_xml_declaration<'a>(body: &'a [u8]) -> Option<&'static Encoding> {
+    const ENCODING: &[u8] = b"encoding";
+    let rest = body[..body.len().min(PRESCAN_BYTES)].strip_prefix(b"<?xml")?;
+    let declaration = &rest[..rest.iter().position(|&b| b == b'>')?];
+    let at = declaration
+        .windows(ENCODING.len())
+        .position(|w| w.eq_ignore_ascii_case(ENCODING))?;
+    // The standard skips every byte up to a space around the `=`, controls too.
+    let spaced = |bytes: &'a [u8]| &bytes[bytes.iter().take_while(|&&b| b <= b' ').count()..];
+    let rest = spaced(&declaration[at + ENCODING.len()..]).strip_prefix(b"=")?;
+    let (&quote, rest) = spaced(rest).split_first()?;
+    if quote != b'"' && quote != b'\'' {
+        return None;
+    }
+    let label = &rest[..rest.iter().position(|&b| b == quote)?];
+    match label.iter().any(|&b| b <= b' ') {
+        true => None,
+        false => Encoding::for_label(label),
+    }
 }
 
 /// The encoding a `<meta>` tag declares, as the HTML standard's prescan reads it: its
@@ -320,14 +352,44 @@ mod tests {
             "<meta content='a > b' name=x><meta charset=\"iso-8859-2\">",
             "<meta charset=iso-8859-2/>",
         ] {
-            let mut body = head.as_bytes().to_vec();
-            body.extend_from_slice(b"<title>\xb1</title>");
-            assert!(
-                decode(&body, None).ends_with("<title>\u{105}</title>"),
-                "{head}"
-            );
+            assert_eq!(b1_after(head), "\u{105}", "{head}");
         }
         let user_defined = b"<meta charset=x-user-defined><title>\x80</title>";
         assert!(decode(user_defined, None).ends_with("<title>\u{20ac}</title>"));
+    }
+
+    /// What byte 0xB1 in a `<title>` after `head` reads as: `ą` in latin-2, `±` in
+    /// windows-1252, U+FFFD in UTF-8.
+    fn b1_after(head: &str) -> String {
+        let mut body = head.as_bytes().to_vec();
+        body.extend_from_slice(b"<title>\xb1</title>");
+        let text = decode(&body, None);
+        let title = text.rsplit("<title>").next().unwrap_or_default();
+        title.trim_end_matches("</title>").to_owned()
+    }
+
+    /// XHTML names its encoding in its XML declaration, read as the HTML standard's "get
+    /// an XML encoding" does: after any `<meta>`, and only a quoted label at the very start.
+    #[test]
+    fn an_xml_declaration_names_the_encoding_when_no_meta_does() {
+        for declaration in [
+            "<?xml version='1.0' encoding='iso-8859-2'?>",
+            "<?xml version=\"1.0\" ENCODING = \"ISO-8859-2\" standalone=\"yes\"?>",
+            "<?xml version='1.0' encoding='windows-1252'?><meta charset=iso-8859-2>",
+        ] {
+            assert_eq!(b1_after(declaration), "\u{105}", "{declaration}");
+        }
+        for not_one in [
+            " <?xml version='1.0' encoding='iso-8859-2'?>",
+            "<?xml version='1.0' encoding=iso-8859-2?>",
+            "<?xml version='1.0'?><p>encoding='iso-8859-2'</p>",
+        ] {
+            assert_eq!(b1_after(not_one), "\u{b1}", "{not_one}");
+        }
+        assert_eq!(
+            b1_after("<?xml version='1.0' encoding='utf-16'?>"),
+            "\u{fffd}",
+            "UTF-16 with no BOM is read as UTF-8"
+        );
     }
 }

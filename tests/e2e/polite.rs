@@ -1521,3 +1521,38 @@ async fn title_and_error(harness: &Harness, url: &str) -> Option<(Option<String>
     let page = harness.db().await.page(url).await;
     page.map(|p| (p.title, p.error_kind))
 }
+
+/// An XHTML page names its encoding in its XML declaration, which is all an XML parser
+/// reads (it knows no `<meta charset>`), and which browsers read from a `text/html` page
+/// too when no `<meta>` declares one (the HTML standard's "get an XML encoding").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_xml_declarations_encoding_decides_without_header_or_meta() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(&h, "/", html("<a href='/xhtml'>1</a><a href='/html'>2</a>"));
+    let page = |title: &str| {
+        let text = format!(
+            "<?xml version=\"1.0\" encoding=\"Shift_JIS\"?>\n\
+             <html xmlns=\"http://www.w3.org/1999/xhtml\"><head><title>{title}</title></head>\
+             <body><a href=\"/\">ホーム</a></body></html>"
+        );
+        encoding_rs::SHIFT_JIS.encode(&text).0.into_owned()
+    };
+    b.add(
+        &h,
+        "/xhtml",
+        Resource::Typed("application/xhtml+xml", page("日本語のページ")),
+    );
+    b.add(&h, "/html", Resource::Typed("text/html", page("漢字")));
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+
+    let db = harness.db().await;
+    for (path, title) in [("/xhtml", "日本語のページ"), ("/html", "漢字")] {
+        let stored = db.page(&site.url(0, path)).await.and_then(|p| p.title);
+        assert_eq!(stored.as_deref(), Some(title), "{path}");
+    }
+    let anchors = db.links().await;
+    assert!(anchors.iter().any(|(_, _, a)| a == "ホーム"), "{anchors:?}");
+}
