@@ -2,7 +2,7 @@
 //!
 //! Order, as browsers do it: a byte-order mark, then the `Content-Type` charset, then a
 //! `<meta charset>` / `http-equiv` declaration in the first kilobyte or later in the head,
-//! then an XML declaration's `encoding` (XHTML's).
+//! then an XML declaration's `encoding` (XHTML's), whose `<?x` tells UTF-16 without a mark.
 //! Without any of them the body is UTF-8 if it is valid UTF-8, else windows-1252 (the
 //! web's old default), so undeclared legacy pages still come out readable rather than
 //! full of U+FFFD.
@@ -95,6 +95,14 @@ fn from_content_type(content_type: &str) -> Option<&'static Encoding> {
 /// What the body says of its own encoding when no header did: a `<meta>`, else an XML
 /// declaration, as the HTML standard's prescan reads them.
 fn prescan(body: &[u8]) -> Option<&'static Encoding> {
+    // An XML declaration in UTF-16 (`<?x`, each byte beside a zero) is the one thing
+    // that tells UTF-16 without a byte-order mark, which the prescan looks for first.
+    if body.starts_with(b"<\0?\0x\0") {
+        return Some(UTF_16LE);
+    }
+    if body.starts_with(b"\0<\0?\0x") {
+        return Some(UTF_16BE);
+    }
     let encoding = from_meta(body).or_else(|| from_xml_declaration(body))?;
     // A body that reached here has no BOM, so a declared UTF-16 cannot be right; the HTML
     // spec reads such pages as UTF-8, and `x-user-defined` (a font hack) as windows-1252.
@@ -390,6 +398,20 @@ mod tests {
             b1_after("<?xml version='1.0' encoding='utf-16'?>"),
             "\u{fffd}",
             "UTF-16 with no BOM is read as UTF-8"
+        );
+    }
+    /// Without a byte-order mark, UTF-16 is told by an XML declaration opening the page,
+    /// `<?x` with a zero beside each byte, as the HTML standard's prescan tells it.
+    #[test]
+    fn utf16_without_a_bom_is_told_by_its_xml_declaration() {
+        let page = "<?xml version='1.0'?><title>\u{e9}</title>";
+        let le: Vec<u8> = page.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let be: Vec<u8> = page.encode_utf16().flat_map(u16::to_be_bytes).collect();
+        assert_eq!(decode(&le, None), page, "UTF-16LE");
+        assert_eq!(decode(&be, None), page, "UTF-16BE");
+        assert!(
+            decode(&le, Some("text/html; charset=windows-1252")).starts_with("<\0?\0x\0"),
+            "a header charset decides first"
         );
     }
 }

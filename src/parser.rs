@@ -374,8 +374,9 @@ fn robots_directives(value: &str, agent: &str) -> (bool, bool) {
 }
 
 /// NUL bytes near the start mean binary data (an image, an archive) labelled as HTML;
-/// text in UTF-16 has them too, and says so by its byte-order mark or its
-/// `Content-Type` charset. Asked before decoding, so a binary body is not decoded.
+/// text in UTF-16 has them too, and says so by its byte-order mark, its `Content-Type`
+/// charset or an XML declaration in UTF-16. Asked before decoding, so a binary body is
+/// not decoded.
 fn looks_binary(body: &[u8], content_type: Option<&str>) -> bool {
     body[..body.len().min(1024)].contains(&0)
         && !charset::declared(body, content_type)

@@ -1531,11 +1531,7 @@ async fn an_xml_declarations_encoding_decides_without_header_or_meta() {
     let h = b.authority(0);
     b.add(&h, "/", html("<a href='/xhtml'>1</a><a href='/html'>2</a>"));
     let page = |title: &str| {
-        let text = format!(
-            "<?xml version=\"1.0\" encoding=\"Shift_JIS\"?>\n\
-             <html xmlns=\"http://www.w3.org/1999/xhtml\"><head><title>{title}</title></head>\
-             <body><a href=\"/\">ホーム</a></body></html>"
-        );
+        let text = xhtml("Shift_JIS", title, "ホーム");
         encoding_rs::SHIFT_JIS.encode(&text).0.into_owned()
     };
     b.add(
@@ -1555,4 +1551,43 @@ async fn an_xml_declarations_encoding_decides_without_header_or_meta() {
     }
     let anchors = db.links().await;
     assert!(anchors.iter().any(|(_, _, a)| a == "ホーム"), "{anchors:?}");
+}
+
+/// A UTF-16 page without a byte-order mark or a header charset still says what it is
+/// when it opens with an XML declaration: `<?x` in UTF-16, which the HTML standard's
+/// prescan reads as UTF-16 of that byte order. It is text, not a binary file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_utf16_xml_declaration_without_a_bom_is_utf16() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(&h, "/", html("<a href='/le'>1</a><a href='/be'>2</a>"));
+    let text = |title: &str| xhtml("UTF-16", title, "h\u{f4}me");
+    let (le, be) = (text("Little \u{e9}ndian"), text("Big \u{e9}ndian"));
+    let le = le.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let be = be.encode_utf16().flat_map(u16::to_be_bytes).collect();
+    b.add(&h, "/le", Resource::Typed("application/xhtml+xml", le));
+    b.add(&h, "/be", Resource::Typed("text/html", be));
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+
+    for (path, title) in [("/le", "Little \u{e9}ndian"), ("/be", "Big \u{e9}ndian")] {
+        assert_eq!(
+            title_and_error(&harness, &site.url(0, path)).await,
+            Some((Some(title.to_owned()), None)),
+            "{path}"
+        );
+    }
+    let anchors = harness.db().await.links().await;
+    let home = anchors.iter().filter(|(_, _, a)| a == "h\u{f4}me").count();
+    assert_eq!(home, 2, "{anchors:?}");
+}
+
+/// An XHTML page declaring `encoding`, titled `title`, with a link home reading `home`.
+fn xhtml(encoding: &str, title: &str, home: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"{encoding}\"?>\n\
+         <html xmlns=\"http://www.w3.org/1999/xhtml\"><head><title>{title}</title></head>\
+         <body><a href=\"/\">{home}</a></body></html>"
+    )
 }
