@@ -483,10 +483,7 @@ pub fn extract(
     refresh_header: Option<&str>,
 ) -> Extracted {
     let page = html::read_page(html, refresh_header);
-    let title = page
-        .title
-        .map(|t| stored_text(&t))
-        .filter(|t| !t.is_empty());
+    let title = page.title.and_then(|t| shown_text(&t));
     // As the HTML standard has it: a base that does not parse, or is `data:` or
     // `javascript:`, leaves the page's own URL the base.
     let base = page
@@ -507,13 +504,10 @@ pub fn extract(
             .rel
             .map(|r| stored_text(&r))
             .filter(|r| !r.is_empty());
-        let mut anchor_text = stored_text(&anchor.text);
-        if anchor_text.is_empty() {
-            anchor_text = stored_text(&anchor.image_alts);
-        }
-        if anchor_text.is_empty() {
-            anchor_text = stored_text(&anchor.label);
-        }
+        let anchor_text = [&anchor.text, &anchor.image_alts, &anchor.label]
+            .into_iter()
+            .find_map(|text| shown_text(text))
+            .unwrap_or_default();
         links.push(Link {
             target,
             anchor_text,
@@ -571,13 +565,22 @@ fn keep_first_of_each(links: &mut Vec<Link>) {
 /// refuses (a row's words must fit in 1 MB) and no reader wants. Real ones are far shorter.
 pub const MAX_TEXT_BYTES: usize = 4096;
 
-/// Runs of whitespace as single spaces, trimmed, and cut to [`MAX_TEXT_BYTES`] at a word's
-/// end (mid-word, at a character's end, when one word alone is longer). Inline markup puts
-/// nothing between its pieces of text (`Java<b>Script</b>` is one word); the edges of
-/// blocks put a space.
+/// [`stored_text`], unless it shows nothing: blank but for no-break spaces and the like,
+/// which name no page and leave a link to be named by its image.
+fn shown_text(text: &str) -> Option<String> {
+    let text = stored_text(text);
+    text.contains(|c: char| !c.is_whitespace()).then_some(text)
+}
+
+/// Runs of ASCII whitespace as single spaces, trimmed, and cut to [`MAX_TEXT_BYTES`] at a
+/// word's end (mid-word, at a character's end, when one word alone is longer). Inline
+/// markup puts nothing between its pieces of text (`Java<b>Script</b>` is one word); the
+/// edges of blocks put a space. Only ASCII whitespace, as `document.title` and CSS collapse
+/// it: a no-break space (`1&nbsp;000&nbsp;€`) or an ideographic one (a Japanese title's
+/// full-width separator) is a character the page shows.
 fn stored_text(text: &str) -> String {
     let mut out = String::with_capacity(text.len().min(MAX_TEXT_BYTES));
-    for word in text.split_whitespace() {
+    for word in text.split_ascii_whitespace() {
         let room = MAX_TEXT_BYTES - out.len();
         let needed = word.len() + usize::from(!out.is_empty());
         if needed > room {
@@ -621,6 +624,24 @@ mod tests {
         );
         assert_eq!(e.title.as_deref(), Some("A <b>page</b>"));
         assert_eq!(pairs(&e), vec![("http://h/x".into(), "one two".into())]);
+    }
+
+    #[test]
+    fn no_break_spaces_are_text_but_name_nothing_alone() {
+        let e = extract(
+            "<title>&nbsp;A\u{3000}B \t C&nbsp;&nbsp;</title><a href='/x'>1&nbsp;000</a>\
+             <a href='/y'> &nbsp; <img alt='Logo'></a><title>&nbsp;</title>",
+            "http://h/",
+        );
+        assert_eq!(e.title.as_deref(), Some("\u{a0}A\u{3000}B C\u{a0}\u{a0}"));
+        assert_eq!(
+            pairs(&e),
+            vec![
+                ("http://h/x".into(), "1\u{a0}000".into()),
+                ("http://h/y".into(), "Logo".into()),
+            ]
+        );
+        assert_eq!(extract("<title>&nbsp;</title>", "http://h/").title, None);
     }
 
     #[test]

@@ -33,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
 
 fn assert_collapsed(text: &str) {
     assert_eq!(
-        text.split_whitespace().collect::<Vec<_>>().join(" "),
+        text.split_ascii_whitespace().collect::<Vec<_>>().join(" "),
         text,
         "whitespace is collapsed"
     );

@@ -1591,3 +1591,44 @@ fn xhtml(encoding: &str, title: &str, home: &str) -> String {
          <body><a href=\"/\">{home}</a></body></html>"
     )
 }
+
+/// A title and a link's text are stored as a browser shows them: runs of ASCII
+/// whitespace collapse (`document.title`, CSS's white space), but a no-break space or an
+/// ideographic space is a character of the text (`1&nbsp;000&nbsp;€`, a Japanese
+/// title's full-width separator). A link whose only text is a no-break space is still
+/// named by its image.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_break_and_ideographic_spaces_are_kept_as_written() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        html(
+            "<title>\n ショップ\u{3000}｜\u{3000}ホーム  &nbsp;&nbsp;Page </title>\
+             <a href='/price'> 1&nbsp;000&nbsp;\u{20ac} </a>\
+             <a href='/logo'>&nbsp;<img alt='Logo'></a>",
+        ),
+    );
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+
+    assert_eq!(
+        title_and_error(&harness, &site.url(0, "/")).await,
+        Some((
+            Some("ショップ\u{3000}｜\u{3000}ホーム \u{a0}\u{a0}Page".into()),
+            None
+        ))
+    );
+    let links = harness.db().await.links().await;
+    let anchor = |path: &str| {
+        let target = site.url(0, path);
+        links
+            .iter()
+            .find(|(_, t, _)| *t == target)
+            .map(|(_, _, a)| a.as_str())
+    };
+    assert_eq!(anchor("/price"), Some("1\u{a0}000\u{a0}\u{20ac}"));
+    assert_eq!(anchor("/logo"), Some("Logo"));
+}
