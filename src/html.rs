@@ -56,12 +56,36 @@ pub struct Anchor {
     pub label: String,
 }
 
+/// How a page's markup is read. A page served as `application/xhtml+xml` is XML to a
+/// browser: an empty element's tag (`<script src="app.js"/>`, `<title/>`, `<a id="x"/>`)
+/// ends it, where HTML knows no empty tags and would read the rest of the page as the
+/// script's or the title's text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Syntax {
+    Html,
+    Xml,
+}
+
+impl Syntax {
+    /// The syntax a response's `Content-Type` names.
+    pub fn of(content_type: Option<&str>) -> Self {
+        let essence = content_type
+            .and_then(|t| t.split(';').next())
+            .unwrap_or_default();
+        match essence.trim().eq_ignore_ascii_case("application/xhtml+xml") {
+            true => Self::Xml,
+            false => Self::Html,
+        }
+    }
+}
+
 /// Reads a whole document.
 ///
 /// `refresh_header` is the response's `Refresh`: browsers act on it before the document,
 /// so its URL is the page's refresh link, and a `<meta http-equiv="refresh">` is not.
-pub fn read_page(html: &str, refresh_header: Option<&str>) -> PageElements {
+pub fn read_page(html: &str, syntax: Syntax, refresh_header: Option<&str>) -> PageElements {
     let reader = Reader::default();
+    reader.state.borrow_mut().xml = syntax == Syntax::Xml;
     if let Some(url) = refresh_header.and_then(refresh_url) {
         reader.page.borrow_mut().anchors.push(refresh_anchor(url));
         reader.state.borrow_mut().refreshed = true;
@@ -84,6 +108,8 @@ struct Reader {
 
 #[derive(Default)]
 struct ReadState {
+    /// The page is XML ([`Syntax::Xml`]).
+    xml: bool,
     /// Inside the first `<title>`.
     in_title: bool,
     /// The index in `anchors` of the `<a>` whose text is being read.
@@ -154,6 +180,21 @@ impl TokenSink for Reader {
 
 impl ReadState {
     fn start_tag(&mut self, tag: Tag, page: &mut PageElements) -> TokenSinkResult<()> {
+        let read_as = self.open(&tag, page);
+        // SVG's and MathML's own empty tags are read as such already, in HTML too.
+        let empty_in_xml = self.xml
+            && tag.self_closing
+            && self.foreign == 0
+            && !matches!(&*tag.name, "svg" | "math" | "foreignobject");
+        if empty_in_xml {
+            self.end_tag(&tag, page);
+            return TokenSinkResult::Continue;
+        }
+        read_as
+    }
+
+    /// What a start tag opens, and how the text after it is to be read.
+    fn open(&mut self, tag: &Tag, page: &mut PageElements) -> TokenSinkResult<()> {
         let attr = |name: &str| {
             tag.attrs
                 .iter()
@@ -542,6 +583,10 @@ fn is_space(c: char) -> bool {
 mod tests {
     use super::*;
 
+    fn read_page(html: &str, refresh_header: Option<&str>) -> PageElements {
+        super::read_page(html, Syntax::Html, refresh_header)
+    }
+
     fn texts(page: &PageElements) -> Vec<(&str, &str)> {
         page.anchors
             .iter()
@@ -851,5 +896,23 @@ mod tests {
                 ("/map", Some("frame"), "Map"),
             ]
         );
+    }
+    /// In XML an empty tag ends its element: `<script/>` reads no text after it, and an
+    /// empty `<a/>` has none; in HTML the same tags start text that runs on.
+    #[test]
+    fn an_empty_tag_ends_its_element_in_xml_only() {
+        let page = "<head><script src='a.js'/><title/><style/></head>\
+                    <a href='/anchor'/>after<template/><a href='/x'>x</a>\
+                    <svg><title/><a href='/svg'>s</a></svg><title>late</title>";
+        let xml = super::read_page(page, Syntax::Xml, None);
+        assert_eq!(xml.title.as_deref(), Some(""));
+        assert_eq!(texts(&xml), [("/anchor", ""), ("/x", "x"), ("/svg", "s")]);
+        let html = read_page(page, None);
+        assert_eq!((html.title.as_deref(), texts(&html).len()), (None, 0));
+        assert_eq!(
+            Syntax::of(Some("Application/XHTML+XML; charset=utf-8")),
+            Syntax::Xml
+        );
+        assert_eq!(Syntax::of(Some("text/html")), Syntax::Html);
     }
 }

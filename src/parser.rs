@@ -250,7 +250,13 @@ fn parse_page(
     }
     let page = charset::decode(body, record.content_type.as_deref());
     let extracted = match catch_unwind(AssertUnwindSafe(|| {
-        extract(&page.text, &record.job.url, page.encoding, refresh)
+        let syntax = html::Syntax::of(record.content_type.as_deref());
+        extract(
+            &page.text,
+            &record.job.url,
+            (page.encoding, syntax),
+            refresh,
+        )
     })) {
         Ok(extracted) => extracted,
         Err(_) => {
@@ -474,15 +480,15 @@ pub struct Extracted {
 
 /// The title (whitespace collapsed) and one link per distinct (target, anchor text),
 /// resolved against `<base href>` or the page URL, their query strings spelled in the
-/// page's `encoding`. Links to the page itself and to schemes other than http(s) are left
+/// page's `encoding`, its markup read in `syntax`. Links to the page itself and to schemes other than http(s) are left
 /// out; a link without text is named by its images' alt texts.
 pub fn extract(
     html: &str,
     page_url: &Url,
-    encoding: &'static Encoding,
+    (encoding, syntax): (&'static Encoding, html::Syntax),
     refresh_header: Option<&str>,
 ) -> Extracted {
-    let page = html::read_page(html, refresh_header);
+    let page = html::read_page(html, syntax, refresh_header);
     let title = page.title.and_then(|t| shown_text(&t));
     // As the HTML standard has it: a base that does not parse, or is `data:` or
     // `javascript:`, leaves the page's own URL the base.
@@ -606,7 +612,8 @@ mod tests {
     use super::*;
 
     fn extract(html: &str, url: &str) -> Extracted {
-        super::extract(html, &Url::parse(url).unwrap(), encoding_rs::UTF_8, None)
+        let read_as = (encoding_rs::UTF_8, html::Syntax::Html);
+        super::extract(html, &Url::parse(url).unwrap(), read_as, None)
     }
 
     fn pairs(e: &Extracted) -> Vec<(String, String)> {
@@ -673,7 +680,7 @@ mod tests {
         let e = super::extract(
             &page.text,
             &Url::parse("http://h/").unwrap(),
-            page.encoding,
+            (page.encoding, html::Syntax::Html),
             None,
         );
         assert_eq!(e.links[0].target.as_str(), "http://h/search?q=%93%FA%96{");

@@ -6,13 +6,14 @@
 
 use libfuzzer_sys::fuzz_target;
 use pipecrawl::parser::{extract, MAX_TEXT_BYTES};
+use pipecrawl::html::Syntax;
 use pipecrawl::{charset, urlnorm};
 use url::Url;
 
 fuzz_target!(|data: &[u8]| {
     let page = Url::parse("http://example.com/dir/page.html").expect("a constant URL");
     let html = charset::decode(data, Some("text/html"));
-    let extracted = extract(&html.text, &page, html.encoding, None);
+    let extracted = extract(&html.text, &page, (html.encoding, Syntax::Html), None);
     if let Some(title) = &extracted.title {
         assert_collapsed(title);
         assert!(!title.is_empty());

@@ -1632,3 +1632,46 @@ async fn no_break_and_ideographic_spaces_are_kept_as_written() {
     assert_eq!(anchor("/price"), Some("1\u{a0}000\u{a0}\u{20ac}"));
     assert_eq!(anchor("/logo"), Some("Logo"));
 }
+
+/// A page served as `application/xhtml+xml` is XML to a browser, where `<script
+/// src="…"/>` is an empty script, not the start of text running to the page's end, and
+/// `<a href="…"/>` an empty link: its title and links are the ones it shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_xhtml_pages_empty_elements_end_where_they_start() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let page = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+        <html xmlns=\"http://www.w3.org/1999/xhtml\"><head>\
+        <script type=\"text/javascript\" src=\"/app.js\"/><style type=\"text/css\"/>\
+        <title>Served as XML</title></head>\
+        <body><p><a href=\"/top\" id=\"top\"/>Words after it</p><a href=\"/next\">next</a></body></html>";
+    b.add(
+        &h,
+        "/",
+        Resource::Typed("application/xhtml+xml", page.into()),
+    );
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+
+    assert_eq!(
+        title_and_error(&harness, &site.url(0, "/")).await,
+        Some((Some("Served as XML".into()), None))
+    );
+    let mut links: Vec<(String, String)> = harness
+        .db()
+        .await
+        .links()
+        .await
+        .into_iter()
+        .map(|(_, target, anchor)| (target, anchor))
+        .collect();
+    links.sort();
+    assert_eq!(
+        links,
+        [
+            (site.url(0, "/next"), "next".to_owned()),
+            (site.url(0, "/top"), String::new())
+        ]
+    );
+}
