@@ -21,7 +21,7 @@ use crate::page::{Discovered, ErrorKind, FetchError, Fetched, JobKind, Link, Pag
 use crate::recrawl::RecrawlPolicy;
 use crate::scope::{self, Scope, SharedScope};
 use crate::stages::{Phase, Stage, Stages};
-use crate::{charset, html, sitemap, urlnorm};
+use crate::{charset, html, sitemap, sniff, urlnorm};
 
 /// Sitemap index levels followed below the sitemaps robots.txt names.
 const MAX_SITEMAP_NESTING: u32 = 2;
@@ -381,10 +381,13 @@ fn robots_directives(value: &str, agent: &str) -> (bool, bool) {
 
 /// NUL bytes near the start mean binary data (an image, an archive) labelled as HTML;
 /// text in UTF-16 has them too, and says so by its byte-order mark, its `Content-Type`
-/// charset or an XML declaration in UTF-16. Asked before decoding, so a binary body is
-/// not decoded.
+/// charset or an XML declaration in UTF-16. A body that starts as a page does
+/// (`<!DOCTYPE html>`, `<html>`: what browsers sniff HTML by) is a page with a stray NUL
+/// (a corrupt field), which browsers drop: no image or archive starts so. Asked before
+/// decoding, so a binary body is not decoded.
 fn looks_binary(body: &[u8], content_type: Option<&str>) -> bool {
     body[..body.len().min(1024)].contains(&0)
+        && !sniff::looks_like_html(body)
         && !charset::declared(body, content_type)
             .is_some_and(|(encoding, _)| encoding == UTF_16LE || encoding == UTF_16BE)
 }
@@ -631,6 +634,15 @@ mod tests {
         );
         assert_eq!(e.title.as_deref(), Some("A <b>page</b>"));
         assert_eq!(pairs(&e), vec![("http://h/x".into(), "one two".into())]);
+    }
+
+    #[test]
+    fn a_stray_nul_in_a_page_is_not_binary() {
+        let png = b"\x89PNG\r\n\x1a\n\0\0\0\x0d<title>x</title>";
+        assert!(looks_binary(png, Some("text/html")));
+        assert!(looks_binary(&[0; 64], Some("text/html")));
+        let page = b"\n<!DOCTYPE html><html><meta content='a\0b'><title>t</title>";
+        assert!(!looks_binary(page, Some("text/html")));
     }
 
     #[test]

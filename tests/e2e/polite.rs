@@ -1638,21 +1638,12 @@ async fn no_break_and_ideographic_spaces_are_kept_as_written() {
 /// `<a href="…"/>` an empty link: its title and links are the ones it shows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_xhtml_pages_empty_elements_end_where_they_start() {
-    let mut b = SiteBuilder::bind(1).await;
-    let h = b.authority(0);
     let page = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
         <html xmlns=\"http://www.w3.org/1999/xhtml\"><head>\
         <script type=\"text/javascript\" src=\"/app.js\"/><style type=\"text/css\"/>\
         <title>Served as XML</title></head>\
         <body><p><a href=\"/top\" id=\"top\"/>Words after it</p><a href=\"/next\">next</a></body></html>";
-    b.add(
-        &h,
-        "/",
-        Resource::Typed("application/xhtml+xml", page.into()),
-    );
-    let site = b.start();
-    let harness = Harness::default();
-    harness.crawl(&[site.url(0, "/")], "").await;
+    let (site, harness) = crawl_home("application/xhtml+xml", page.into()).await;
 
     assert_eq!(
         title_and_error(&harness, &site.url(0, "/")).await,
@@ -1674,4 +1665,37 @@ async fn an_xhtml_pages_empty_elements_end_where_they_start() {
             (site.url(0, "/top"), String::new())
         ]
     );
+}
+
+/// A page with a stray NUL near its start (a corrupt database field in its `<meta>`) is
+/// still a page: browsers drop the NUL and show the rest. Only a body that does not
+/// start as HTML does, an image served as `text/html`, is binary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_with_a_stray_nul_is_still_a_page() {
+    let page = b"<!DOCTYPE html>\n<html><head><meta charset=utf-8>\
+        <meta name=description content='Caf\xc3\xa9\0 menu'><title>Caf\xc3\xa9</title></head>\
+        <body><a href='/menu'>Menu</a></body></html>";
+    let (site, harness) = crawl_home("text/html; charset=utf-8", page.to_vec()).await;
+
+    assert_eq!(
+        title_and_error(&harness, &site.url(0, "/")).await,
+        Some((Some("Caf\u{e9}".into()), None))
+    );
+    assert!(harness
+        .db()
+        .await
+        .page(&site.url(0, "/menu"))
+        .await
+        .is_some());
+}
+
+/// A crawl of one host whose home page is `body`, served as `content_type`.
+async fn crawl_home(content_type: &'static str, body: Vec<u8>) -> (TestSite, Harness) {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(&h, "/", Resource::Typed(content_type, body));
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    (site, harness)
 }
