@@ -16,7 +16,7 @@ use reqwest::header::{
     HeaderMap, HeaderName, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED,
     LOCATION, RETRY_AFTER,
 };
-use reqwest::{redirect, Client, Proxy, Response, StatusCode};
+use reqwest::{redirect, Client, Proxy, RequestBuilder, Response, StatusCode};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use url::Url;
@@ -332,7 +332,7 @@ impl FetchWorker {
                 request = request.header(IF_MODIFIED_SINCE, date);
             }
         }
-        let sent = request.send().await;
+        let sent = send(request).await;
         cx.gate.answered(&host, limits.delay);
         match sent {
             Ok(response) => match self.oversized_head(response.headers()) {
@@ -668,10 +668,55 @@ pub(crate) fn fetch_error(e: &reqwest::Error) -> FetchError {
         ErrorKind::Connect
     } else if e.is_body() || e.is_decode() {
         ErrorKind::Body
+    } else if hung_up(e) {
+        message.push_str(" (the server closed the connection without answering)");
+        ErrorKind::Connect
     } else {
         ErrorKind::Request
     };
     FetchError { kind, message }
+}
+
+/// Sends `request`, and once more at once if the connection broke before an answer, as
+/// browsers do: a kept-alive connection the server's idle timeout closed just as the
+/// request went out on it has left the pool, so the request takes a new one, and the
+/// server's timeout costs no attempt. One that hangs up again is retried later like a
+/// refused connection.
+pub(crate) async fn send(request: RequestBuilder) -> reqwest::Result<Response> {
+    let resend = request.try_clone();
+    match (request.send().await, resend) {
+        (Err(e), Some(resend)) if hung_up(&e) => resend.send().await,
+        (sent, _) => sent,
+    }
+}
+
+/// hyper's message for a connection that ended before the response's head did.
+const CLOSED_UNANSWERED: &str = "connection closed before message completed";
+
+/// Whether the connection broke, closed or reset, before the server answered: a server
+/// overloaded, restarting, or whose idle timeout closed a kept-alive connection just as
+/// the request went out on it. A new connection may well be answered, so it is not a
+/// final `request` error.
+fn hung_up(e: &reqwest::Error) -> bool {
+    if e.is_body() || e.is_decode() || e.is_timeout() {
+        return false;
+    }
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let broke = cause.downcast_ref::<std::io::Error>().is_some_and(|io| {
+            matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+            )
+        });
+        if broke || cause.to_string().contains(CLOSED_UNANSWERED) {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// A name that does not resolve is final; a resolver that could not answer for now is
@@ -739,6 +784,28 @@ mod tests {
             Some("googlebot: noindex\nnofollow")
         );
         assert_eq!(x_robots_tag(&HeaderMap::new()), None);
+    }
+
+    /// A server that hangs up on every request gets no final `request` row: its pages
+    /// are retried like those of a server that refuses connections.
+    #[tokio::test]
+    async fn a_connection_closed_unanswered_is_retried_as_a_connect_failure() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut head = [0u8; 1024];
+                let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut head).await;
+            }
+        });
+        let e = Client::new().get(url).send().await.unwrap_err();
+        let error = fetch_error(&e);
+        assert_eq!(error.kind, ErrorKind::Connect, "{}", error.message);
+        assert!(
+            error.message.contains("without answering"),
+            "{}",
+            error.message
+        );
     }
 
     #[test]

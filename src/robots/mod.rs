@@ -20,7 +20,7 @@ use texting_robots::Robot;
 use url::Url;
 
 use crate::error::Error;
-use crate::fetcher::{fetch_error, url_header, MinRate};
+use crate::fetcher::{self, fetch_error, url_header, MinRate};
 use crate::netguard::NetworkPolicy;
 use crate::page::{ErrorKind, FetchError};
 use crate::politeness::{HostGate, Politeness};
@@ -415,7 +415,7 @@ impl RobotsCache {
             let host = urlnorm::host_key(&target);
             let limits = self.politeness.limits(&host, None);
             let _turn = self.gate.wait_turn(&host, limits).await;
-            let sent = self.client.get(target.clone()).send().await;
+            let sent = fetcher::send(self.client.get(target.clone())).await;
             self.gate.answered(&host, limits.delay);
             let mut response = match sent {
                 Ok(response) => response,

@@ -838,3 +838,81 @@ async fn gzipped_sitemap_is_held_within(gzipped: Vec<u8>, memory_bound_mib: u64)
 /// What a crawl that reads one sitemap of the protocol's largest size may take: the
 /// fault matrix's bound and 32 MiB, less than a second copy of those 50 MiB.
 const SITEMAP_MEMORY_BOUND_MIB: u64 = MEMORY_BOUND_MIB + 32;
+
+// ---- connections ----
+
+/// A server whose kept-alive connections do not last: each connection's first request is
+/// answered (a page titled by its path; robots.txt a 404) and the connection kept open,
+/// and its second is read and the connection closed unanswered, as a server does whose
+/// idle timeout ran out just as the request came.
+async fn one_answer_per_connection() -> String {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the keep-alive listener");
+    let authority = listener.local_addr().expect("its address").to_string();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Some(path) = read_request_path(&mut stream).await else {
+                    return;
+                };
+                let reply = if path == "/robots.txt" {
+                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_owned()
+                } else {
+                    let body = format!("<title>{path}</title>");
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    )
+                };
+                if stream.write_all(reply.as_bytes()).await.is_ok() {
+                    read_request_path(&mut stream).await;
+                }
+            });
+        }
+    });
+    authority
+}
+
+/// The path of the next request head on `stream`; None when the client hung up.
+async fn read_request_path(stream: &mut tokio::net::TcpStream) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut request = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 64 * 1024 {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&request);
+    text.split(' ').nth(1).map(str::to_owned)
+}
+
+/// A request on a kept-alive connection that the server closes instead of answering was
+/// stored as a final `request` error: a page lost to the server's idle timeout, though
+/// asked again on a new connection it answers. It is asked again at once, so even with
+/// one attempt (the test default) every page is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_kept_alive_connection_closed_by_the_server() {
+    let authority = one_answer_per_connection().await;
+    let paths = ["/a", "/b", "/c"];
+    let urls: Vec<String> = paths
+        .iter()
+        .map(|p| format!("http://{authority}{p}"))
+        .collect();
+    let f = Fault::new(|_, _| urls.clone()).await;
+    let db = f
+        .crawl("[politeness]\ndelay_ms = 0\nper_host_concurrency = 1\n")
+        .await;
+    for (url, path) in urls.iter().zip(paths) {
+        let r = row(&db, url).await;
+        assert_eq!(
+            (r.status, r.title.as_deref(), r.error_kind.as_deref()),
+            (Some(200), Some(path), None),
+            "{url}: {:?}",
+            r.error
+        );
+    }
+}
