@@ -103,6 +103,13 @@ pub fn client(config: &Config, network: Arc<NetworkPolicy>) -> Result<Client, Er
         // hyper refuses an HTTP/1 head with more headers than this, and HTTP/2 a header
         // list larger than this, before reqwest sees them; `oversized_head` checks the rest.
         .http1_max_headers(config.fetch.max_headers)
+        // Header lines browsers read past: a value folded onto the next line (which RFC
+        // 9112 §5.2 has a user agent unfold), a line with a control byte or a name with a
+        // space in it (skipped), a space before the colon. Refused, one such line in a
+        // header nobody reads cost the whole page, as a final `request` error.
+        .http1_allow_obsolete_multiline_headers_in_responses(true)
+        .http1_ignore_invalid_headers_in_responses(true)
+        .http1_allow_spaces_after_header_name_in_responses(true)
         .http2_max_header_list_size(
             u32::try_from(config.fetch.max_header_bytes).unwrap_or(u32::MAX),
         )

@@ -512,17 +512,7 @@ async fn fault_oversized_response_heads() {
             .map(|i| format!("\r\nX-Filler-{i}: {}", "f".repeat(size)))
             .collect()
     };
-    let body = "<title>x</title>";
-    let reply = |extra: String| {
-        RawReply::new(
-            format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}{extra}",
-                body.len()
-            ),
-            body,
-            Ending::Close,
-        )
-    };
+    let reply = |extra: String| html_with_headers("<title>x</title>", &extra);
     let raw = RawSite::start(vec![
         // 80 KiB of headers, over fetch.max_header_bytes (64 KiB).
         ("/big-head", reply(filler(40, 2048))),
@@ -548,6 +538,18 @@ async fn fault_oversized_response_heads() {
     }
     let fine = row(&db, &urls[3]).await;
     assert_eq!((fine.status, fine.title.as_deref()), (Some(200), Some("x")));
+}
+
+/// A 200 of HTML `body` with the header lines `extra` (each after a CRLF) added.
+fn html_with_headers(body: &str, extra: &str) -> RawReply {
+    RawReply::new(
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}{extra}",
+            body.len()
+        ),
+        body,
+        Ending::Close,
+    )
 }
 
 // ---- markup ----
@@ -906,8 +908,17 @@ async fn fault_kept_alive_connection_closed_by_the_server() {
     let db = f
         .crawl("[politeness]\ndelay_ms = 0\nper_host_concurrency = 1\n")
         .await;
+    stored_titled_by_their_paths(&db, &urls, paths).await;
+}
+
+/// Checks that each of `urls` is stored as a 200 without error, titled by its path.
+async fn stored_titled_by_their_paths<'a>(
+    db: &Db,
+    urls: &[String],
+    paths: impl IntoIterator<Item = &'a str>,
+) {
     for (url, path) in urls.iter().zip(paths) {
-        let r = row(&db, url).await;
+        let r = row(db, url).await;
         assert_eq!(
             (r.status, r.title.as_deref(), r.error_kind.as_deref()),
             (Some(200), Some(path), None),
@@ -915,4 +926,31 @@ async fn fault_kept_alive_connection_closed_by_the_server() {
             r.error
         );
     }
+}
+
+/// Header lines browsers read past: one folded onto a second line (obs-fold, which RFC
+/// 9112 §5.2 has a user agent unfold), one whose value holds a control byte, one whose
+/// name holds a space. Each lost its whole page as a final `request` error ("invalid
+/// HTTP header parsed"), its title and links with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_malformed_header_lines() {
+    let page =
+        |title: &str, extra: &str| html_with_headers(&format!("<title>{title}</title>"), extra);
+    let cases = [
+        ("/folded", "\r\nX-Folded: first\r\n  second"),
+        ("/control-byte", "\r\nX-Powered-By: PHP\x01"),
+        ("/space-in-name", "\r\nX Frame Options: DENY"),
+        ("/space-before-colon", "\r\nX-Cache : HIT"),
+    ];
+    let raw = RawSite::start(
+        cases
+            .iter()
+            .map(|(path, extra)| (*path, page(path, extra)))
+            .collect(),
+    )
+    .await;
+    let urls: Vec<String> = cases.iter().map(|(path, _)| raw.url(path)).collect();
+    let f = Fault::new(|_, _| urls.clone()).await;
+    let db = f.crawl("").await;
+    stored_titled_by_their_paths(&db, &urls, cases.map(|(path, _)| path)).await;
 }
