@@ -21,6 +21,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+use crate::coding::Coding;
 use crate::config::{Config, PolitenessConfig};
 use crate::error::Error;
 use crate::frontier::dispatcher::Progress;
@@ -442,6 +443,18 @@ impl FetchWorker {
             out.bytes = response.content_length();
             return;
         }
+        let coding = Coding::left_on(response.headers());
+        if let Some(Coding::Unknown(name)) = &coding {
+            out.error = Some(FetchError {
+                kind: ErrorKind::Binary,
+                message: format!(
+                    "the body is in Content-Encoding {name:?}, which the crawler does not \
+                     decode: not read"
+                ),
+            });
+            out.bytes = response.content_length();
+            return;
+        }
         // Sized from the declared length when there is one, so a body is not copied as it
         // grows; a server's word is trusted only up to PRESIZE_LIMIT.
         let declared = response.content_length();
@@ -463,7 +476,7 @@ impl FetchWorker {
                         break;
                     }
                     body.extend_from_slice(&chunk);
-                    if sniffing && body.len() >= sniff::SNIFF_BYTES {
+                    if sniffing && coding.is_none() && body.len() >= sniff::SNIFF_BYTES {
                         if !sniff::looks_like_html(&body) {
                             break;
                         }
@@ -476,6 +489,9 @@ impl FetchWorker {
                     break;
                 }
             }
+        }
+        if let Some(coding) = &coding {
+            decode_left(coding, &mut body, cap, out);
         }
         if sniffing && !sniff::looks_like_html(&body) {
             // Not HTML after all: recorded as any other type, by its declared size.
@@ -533,6 +549,27 @@ impl FetchWorker {
             }
         }
     }
+}
+
+/// `body`, read as it came, decoded from the `coding` the client left on it, at most `cap`
+/// bytes of it (`truncated` past that).
+fn decode_left(coding: &Coding, body: &mut Vec<u8>, cap: usize, out: &mut Fetched) {
+    let Some((decoded, error)) = coding.decode(body, cap) else {
+        return;
+    };
+    // A body already cut (at the cap, or by a broken transfer) ends its stream early,
+    // which is no fault of the coding.
+    if let Some(e) = error.filter(|_| !out.truncated && out.error.is_none()) {
+        out.error = Some(FetchError {
+            kind: ErrorKind::Body,
+            message: format!(
+                "the body's Content-Encoding {:?} does not decode: {e}",
+                coding.name()
+            ),
+        });
+    }
+    out.truncated |= decoded.len() >= cap;
+    *body = decoded;
 }
 
 /// `fetch.min_bytes_per_sec` (0: none): a body slower than this on average after its first

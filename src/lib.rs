@@ -27,6 +27,7 @@
 
 pub mod admin;
 pub mod charset;
+pub mod coding;
 pub mod config;
 pub mod error;
 pub mod export;

@@ -19,6 +19,7 @@ use reqwest::{Client, Response};
 use texting_robots::Robot;
 use url::Url;
 
+use crate::coding::Coding;
 use crate::error::Error;
 use crate::fetcher::{self, fetch_error, url_header, MinRate};
 use crate::netguard::NetworkPolicy;
@@ -452,9 +453,12 @@ impl RobotsCache {
     }
 }
 
-/// At most [`MAX_ROBOTS_BYTES`] of a robots.txt body. A transfer that breaks off is an
-/// error, not an end: the rules that never arrived may be the ones that disallow.
+/// At most [`MAX_ROBOTS_BYTES`] of a robots.txt body, decoded from an `x-gzip` the client
+/// left on it (read as it came, its rules would be lost). A transfer that breaks off, or
+/// a stream that does not decode, is an error, not an end: the rules that never arrived
+/// may be the ones that disallow.
 async fn read_body(response: &mut Response, min_rate: MinRate) -> Result<Vec<u8>, FetchError> {
+    let coding = Coding::left_on(response.headers());
     let mut body = Vec::new();
     let started = Instant::now();
     while let Some(chunk) = min_rate.next_chunk(response, started, body.len()).await? {
@@ -464,7 +468,19 @@ async fn read_body(response: &mut Response, min_rate: MinRate) -> Result<Vec<u8>
             break;
         }
     }
-    Ok(body)
+    let Some((decoded, error)) = coding
+        .as_ref()
+        .and_then(|c| c.decode(&body, MAX_ROBOTS_BYTES))
+    else {
+        return Ok(body);
+    };
+    match error.filter(|_| body.len() < MAX_ROBOTS_BYTES) {
+        Some(e) => Err(FetchError {
+            kind: ErrorKind::Body,
+            message: format!("robots.txt does not decode: {e}"),
+        }),
+        None => Ok(decoded),
+    }
 }
 
 /// `pipecrawl/0.1 (+https://…)` → `pipecrawl`: robots.txt groups and `X-Robots-Tag`

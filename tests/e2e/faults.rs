@@ -954,3 +954,63 @@ async fn fault_malformed_header_lines() {
     let db = f.crawl("").await;
     stored_titled_by_their_paths(&db, &urls, cases.map(|(path, _)| path)).await;
 }
+
+/// A body whose `Content-Encoding` reqwest does not know by its spelling: `x-gzip` (RFC
+/// 9110 reads it as `gzip`, Apache's stock config sends it) and `GZIP` (coding names know
+/// no case) were passed on still compressed and stored as `binary`, their pages lost; a
+/// coding the crawler cannot decode at all was read as if it were HTML, garbage and all;
+/// a robots.txt in `x-gzip` was read as it came, its rules lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_content_encoding_spelled_otherwise_or_unknown() {
+    let gzipped = |page: &str| {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(page.as_bytes()).expect("gzip in memory");
+        gz.finish().expect("gzip in memory")
+    };
+    let coded = |coding: &str, body: Vec<u8>| {
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: {coding}\r\n\
+             Content-Length: {}",
+            body.len()
+        );
+        RawReply::new(head, body, Ending::Close)
+    };
+    let raw = RawSite::start(vec![
+        (
+            "/x-gzip",
+            coded("x-gzip", gzipped("<title>/x-gzip</title>")),
+        ),
+        ("/GZIP", coded("GZIP", gzipped("<title>/GZIP</title>"))),
+        (
+            "/compress",
+            coded("compress", b"<title>Not decoded</title>".to_vec()),
+        ),
+        (
+            "/robots.txt",
+            coded("x-gzip", gzipped("User-agent: *\nDisallow: /hidden\n")),
+        ),
+    ])
+    .await;
+    let paths = ["/x-gzip", "/GZIP", "/compress", "/hidden"];
+    let urls: Vec<String> = paths.iter().map(|p| raw.url(p)).collect();
+    let f = Fault::new(|_, _| urls.clone()).await;
+    let db = f.crawl("").await;
+    stored_titled_by_their_paths(&db, &urls[..2], paths).await;
+    let unknown = row(&db, &urls[2]).await;
+    assert_eq!(
+        (unknown.status, unknown.error_kind.as_deref(), unknown.title),
+        (Some(200), Some("binary"), None)
+    );
+    assert!(
+        unknown
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("\"compress\"")),
+        "{:?}",
+        unknown.error
+    );
+    // robots.txt in x-gzip was read as it came: no rules, so everything was fetched.
+    let hidden = row(&db, &urls[3]).await;
+    assert_eq!(hidden.error_kind.as_deref(), Some("robots"));
+    assert_eq!(raw.count("/hidden"), 0);
+}

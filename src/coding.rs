@@ -1,0 +1,106 @@
+//! Content codings the HTTP client leaves encoded. reqwest decodes a body whose
+//! `Content-Encoding` is exactly `gzip`, `deflate` or `br`; one spelled otherwise passes
+//! through as it came, its header kept. RFC 9110 §8.4.1 has coding names compared without
+//! regard to case and `x-gzip` read as `gzip`, as browsers read them (Apache's stock
+//! `AddEncoding x-gzip .gz` sends it), so those are decoded here; any other coding is a
+//! body the crawler cannot read, and is not taken for HTML.
+
+use std::io::Read;
+
+use reqwest::header::{HeaderMap, CONTENT_ENCODING};
+
+/// A coding left on a response's body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Coding {
+    /// `gzip` in another spelling (`x-gzip`, `GZIP`).
+    Gzip(String),
+    /// `deflate` (a zlib stream) in another case.
+    Deflate(String),
+    /// A coding the crawler does not decode (`compress`, `zstd`, a list of codings).
+    Unknown(String),
+}
+
+impl Coding {
+    /// The coding still on a body with `headers`, if any (the client removes the header
+    /// of a body it decoded).
+    pub fn left_on(headers: &HeaderMap) -> Option<Self> {
+        let value = headers.get(CONTENT_ENCODING)?;
+        let name = String::from_utf8_lossy(value.as_bytes()).trim().to_owned();
+        let coding = if name.is_empty() || name.eq_ignore_ascii_case("identity") {
+            return None;
+        } else if name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip") {
+            Self::Gzip(name)
+        } else if name.eq_ignore_ascii_case("deflate") {
+            Self::Deflate(name)
+        } else {
+            Self::Unknown(name)
+        };
+        Some(coding)
+    }
+
+    /// The coding as the server named it.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Gzip(name) | Self::Deflate(name) | Self::Unknown(name) => name,
+        }
+    }
+
+    /// At most `cap` bytes of `raw` decoded, and the error that stopped the decoding
+    /// early, if one did (what was decoded before it is kept, as the client keeps it).
+    /// `None` for a coding the crawler does not decode.
+    pub fn decode(&self, raw: &[u8], cap: usize) -> Option<(Vec<u8>, Option<std::io::Error>)> {
+        let limit = u64::try_from(cap).unwrap_or(u64::MAX);
+        let mut decoded = Vec::new();
+        let result = match self {
+            Self::Gzip(_) => flate2::read::MultiGzDecoder::new(raw)
+                .take(limit)
+                .read_to_end(&mut decoded),
+            Self::Deflate(_) => flate2::read::ZlibDecoder::new(raw)
+                .take(limit)
+                .read_to_end(&mut decoded),
+            Self::Unknown(_) => return None,
+        };
+        Some((decoded, result.err()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use reqwest::header::HeaderValue;
+
+    use super::*;
+
+    fn coded(value: &str) -> Option<Coding> {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_ENCODING, HeaderValue::from_str(value).unwrap());
+        Coding::left_on(&headers)
+    }
+
+    #[test]
+    fn gzip_in_any_spelling_is_decoded_and_held_to_the_cap() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&[b'a'; 10_000]).unwrap();
+        let gz = gz.finish().unwrap();
+        for name in ["x-gzip", "GZIP", "X-Gzip"] {
+            let coding = coded(name).unwrap();
+            assert_eq!(coding, Coding::Gzip(name.to_owned()));
+            let (whole, error) = coding.decode(&gz, 1 << 20).unwrap();
+            assert_eq!((whole.len(), error.is_none()), (10_000, true));
+            let (cut, _) = coding.decode(&gz, 100).unwrap();
+            assert_eq!(cut.len(), 100);
+        }
+    }
+
+    #[test]
+    fn identity_is_no_coding_and_others_are_not_decoded() {
+        assert_eq!(coded("identity"), None);
+        assert_eq!(coded(""), None);
+        for name in ["compress", "zstd", "gzip, br"] {
+            let coding = coded(name).unwrap();
+            assert_eq!(coding, Coding::Unknown(name.to_owned()));
+            assert!(coding.decode(b"abc", 10).is_none());
+        }
+    }
+}
