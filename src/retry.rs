@@ -117,8 +117,9 @@ pub fn transient_condition() -> String {
 /// A `Retry-After` value: delay-seconds or an HTTP date.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // More seconds than a u64 holds is longer than any wait, not no wait at all.
+        return Some(value.parse().map_or(Duration::MAX, Duration::from_secs));
     }
     let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
@@ -212,6 +213,16 @@ mod tests {
         ));
         let too_long = Some(Duration::from_secs(3600));
         assert_eq!(p.decide(Some(503), None, too_long, 1), Decision::Keep);
+    }
+
+    /// A `Retry-After` of more seconds than a u64 holds (a server's "never") was read as
+    /// none at all: the URL was retried within seconds, where one of an hour is not.
+    #[test]
+    fn a_retry_after_too_large_to_count_is_too_long_to_wait() {
+        let p = policy();
+        let never = parse_retry_after("99999999999999999999999", SystemTime::now());
+        assert_eq!(p.decide(Some(503), None, never, 1), Decision::Keep);
+        assert_eq!(parse_retry_after("-5", SystemTime::now()), None);
     }
 
     /// README and the example config name the 5xx statuses that are not retried; they
