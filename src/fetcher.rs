@@ -638,10 +638,46 @@ fn header(headers: &HeaderMap, name: impl reqwest::header::AsHeaderName) -> Opti
 /// A response's `Content-Type`, whatever bytes it holds: a value with one byte beyond
 /// ASCII (`charset=“utf-8”`, typed in a word processor) still says `text/html`, and
 /// `HeaderValue::to_str` would lose all of it, leaving the page unread with no error.
+///
+/// Sent twice (a framework's line and a proxy's) or as a list, it is what browsers make
+/// of it (the Fetch standard's "extract a MIME type"): the last type it names, `*/*` and
+/// what names none skipped. A value naming no type at all stays as the server sent it.
 fn content_type(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(CONTENT_TYPE)
-        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+    let values: Vec<_> = headers
+        .get_all(CONTENT_TYPE)
+        .iter()
+        .map(|value| String::from_utf8_lossy(value.as_bytes()))
+        .collect();
+    if values.is_empty() {
+        return None;
+    }
+    let named = values
+        .iter()
+        .flat_map(|value| split_unquoted_commas(value))
+        .map(str::trim)
+        .rev()
+        .find(|one| !sniff::type_unknown(Some(one)));
+    Some(named.map_or_else(|| values.join(", "), str::to_owned))
+}
+
+/// `value` split at its commas, but those inside a quoted parameter (`charset="a,b"`).
+fn split_unquoted_commas(value: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (i, c) in value.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                parts.push(&value[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&value[start..]);
+    parts
 }
 
 /// Every `X-Robots-Tag` line, one per text line: servers send one line per crawler or per
@@ -816,6 +852,34 @@ mod tests {
         let kept = idle_connection_time(&config.politeness);
         assert!(kept > Duration::from_millis(3000), "kept {kept:?}");
         assert!(kept <= Duration::from_secs(5), "kept {kept:?}");
+    }
+
+    #[test]
+    fn a_content_type_sent_twice_or_listed_is_its_last_type() {
+        let typed = |values: &[&str]| {
+            let mut headers = HeaderMap::new();
+            for value in values {
+                headers.append(CONTENT_TYPE, HeaderValue::from_str(value).unwrap());
+            }
+            content_type(&headers)
+        };
+        assert_eq!(typed(&[]), None);
+        assert_eq!(
+            typed(&["text/html; charset=utf-8"]).as_deref(),
+            Some("text/html; charset=utf-8")
+        );
+        assert_eq!(
+            typed(&["text/plain", "text/html"]).as_deref(),
+            Some("text/html")
+        );
+        assert_eq!(
+            typed(&["text/plain, text/html;charset=\"a,b\"", "*/*"]).as_deref(),
+            Some("text/html;charset=\"a,b\"")
+        );
+        assert_eq!(
+            typed(&["charset=utf-8", ""]).as_deref(),
+            Some("charset=utf-8, ")
+        );
     }
 
     #[test]

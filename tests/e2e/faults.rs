@@ -942,17 +942,24 @@ async fn fault_malformed_header_lines() {
         ("/space-in-name", "\r\nX Frame Options: DENY"),
         ("/space-before-colon", "\r\nX-Cache : HIT"),
     ];
+    each_page_is_read(&cases, page).await;
+}
+
+/// Serves the answer `reply` makes of each `(path, extra header lines)` of `cases` from
+/// the raw-socket server, crawls them, and checks each is stored as a 200 titled by its
+/// path.
+async fn each_page_is_read(cases: &[(&str, &str)], reply: impl Fn(&str, &str) -> RawReply) {
     let raw = RawSite::start(
         cases
             .iter()
-            .map(|(path, extra)| (*path, page(path, extra)))
+            .map(|(path, extra)| (*path, reply(path, extra)))
             .collect(),
     )
     .await;
     let urls: Vec<String> = cases.iter().map(|(path, _)| raw.url(path)).collect();
     let f = Fault::new(|_, _| urls.clone()).await;
     let db = f.crawl("").await;
-    stored_titled_by_their_paths(&db, &urls, cases.map(|(path, _)| path)).await;
+    stored_titled_by_their_paths(&db, &urls, cases.iter().map(|(path, _)| *path)).await;
 }
 
 /// A body whose `Content-Encoding` reqwest does not know by its spelling: `x-gzip` (RFC
@@ -1013,4 +1020,32 @@ async fn fault_content_encoding_spelled_otherwise_or_unknown() {
     let hidden = row(&db, &urls[3]).await;
     assert_eq!(hidden.error_kind.as_deref(), Some("robots"));
     assert_eq!(raw.count("/hidden"), 0);
+}
+
+/// A page whose `Content-Type` comes twice (a framework's and a proxy's), or as a list,
+/// is HTML to browsers when the last type named is (the Fetch standard's "extract a MIME
+/// type"); the crawler took the first line, or the whole list as one type, and stored
+/// such pages unread, their titles and links lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_content_type_twice_or_listed() {
+    let cases = [
+        (
+            "/twice",
+            "\r\nContent-Type: text/plain\r\nContent-Type: text/html",
+        ),
+        (
+            "/listed",
+            "\r\nContent-Type: text/plain, text/html; charset=utf-8",
+        ),
+        (
+            "/any-last",
+            "\r\nContent-Type: text/html\r\nContent-Type: */*",
+        ),
+    ];
+    let reply = |path: &str, extra: &str| {
+        let body = format!("<title>{path}</title>");
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}{extra}", body.len());
+        RawReply::new(head, body, Ending::Close)
+    };
+    each_page_is_read(&cases, reply).await;
 }
