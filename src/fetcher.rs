@@ -137,6 +137,8 @@ pub struct FetchContext {
     pub max_body_bytes: usize,
     pub max_redirects: u32,
     pub min_rate: MinRate,
+    /// `fetch.timeout_ms`: the longest a whole answer takes, a resend included.
+    pub timeout: Duration,
     pub max_header_bytes: usize,
     pub max_headers: usize,
     pub respect_robots_txt: bool,
@@ -340,7 +342,7 @@ impl FetchWorker {
                 request = request.header(IF_MODIFIED_SINCE, date);
             }
         }
-        let sent = send(request).await;
+        let sent = send(request, cx.timeout).await;
         cx.gate.answered(&host, limits.delay);
         match sent {
             Ok(response) => match self.oversized_head(response.headers()) {
@@ -761,11 +763,16 @@ pub(crate) fn fetch_error(e: &reqwest::Error) -> FetchError {
 /// browsers do: a kept-alive connection the server's idle timeout closed just as the
 /// request went out on it has left the pool, so the request takes a new one, and the
 /// server's timeout costs no attempt. One that hangs up again is retried later like a
-/// refused connection.
-pub(crate) async fn send(request: RequestBuilder) -> reqwest::Result<Response> {
+/// refused connection. Both together take no longer than `timeout` (`fetch.timeout_ms`),
+/// which bounds a whole answer.
+pub(crate) async fn send(request: RequestBuilder, timeout: Duration) -> reqwest::Result<Response> {
+    let started = Instant::now();
     let resend = request.try_clone();
     match (request.send().await, resend) {
-        (Err(e), Some(resend)) if hung_up(&e) => resend.send().await,
+        (Err(e), Some(resend)) if hung_up(&e) => match timeout.checked_sub(started.elapsed()) {
+            Some(left) if !left.is_zero() => resend.timeout(left).send().await,
+            _ => Err(e),
+        },
         (sent, _) => sent,
     }
 }

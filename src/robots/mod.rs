@@ -258,6 +258,8 @@ pub struct RobotsCache {
     client: Client,
     network: Arc<NetworkPolicy>,
     min_rate: MinRate,
+    /// `fetch.timeout_ms`, for [`fetcher::send`]'s resend.
+    timeout: Duration,
     store: Store,
     gate: Arc<HostGate>,
     politeness: Politeness,
@@ -276,7 +278,7 @@ pub struct RobotsCache {
 
 impl RobotsCache {
     pub fn new(
-        (client, network, min_rate): (Client, Arc<NetworkPolicy>, MinRate),
+        (client, network, min_rate, timeout): (Client, Arc<NetworkPolicy>, MinRate, Duration),
         store: Store,
         gate: Arc<HostGate>,
         politeness: Politeness,
@@ -287,6 +289,7 @@ impl RobotsCache {
             client,
             network,
             min_rate,
+            timeout,
             store,
             gate,
             politeness,
@@ -416,7 +419,7 @@ impl RobotsCache {
             let host = urlnorm::host_key(&target);
             let limits = self.politeness.limits(&host, None);
             let _turn = self.gate.wait_turn(&host, limits).await;
-            let sent = fetcher::send(self.client.get(target.clone())).await;
+            let sent = fetcher::send(self.client.get(target.clone()), self.timeout).await;
             self.gate.answered(&host, limits.delay);
             let mut response = match sent {
                 Ok(response) => response,

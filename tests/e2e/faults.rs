@@ -1049,3 +1049,46 @@ async fn fault_content_type_twice_or_listed() {
     };
     each_page_is_read(&cases, reply).await;
 }
+
+/// A server that takes its time and then hangs up unanswered, and never answers the
+/// request sent again: the resend at once had a whole `fetch.timeout_ms` of its own, so
+/// the answer took the time the server spent hanging up on top of the timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_slow_hang_up_then_silence_is_held_to_the_timeout() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the listener");
+    let slow = format!(
+        "http://{}/slow",
+        listener.local_addr().expect("its address")
+    );
+    tokio::spawn(async move {
+        let hung_up = std::sync::Arc::new(AtomicBool::new(false));
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let hung_up = std::sync::Arc::clone(&hung_up);
+            tokio::spawn(async move {
+                if read_request_path(&mut stream).await.as_deref() == Some("/robots.txt") {
+                    let not_found =
+                        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+                    let _ = stream.write_all(not_found.as_bytes()).await;
+                } else if !hung_up.swap(true, Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(1500)).await;
+                } else {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                }
+            });
+        }
+    });
+    let f = Fault::new(|_, _| vec![slow.clone()]).await;
+    let db = f.crawl("[fetch]\ntimeout_ms = 2000\n").await;
+    let r = row(&db, &slow).await;
+    assert_eq!(r.error_kind.as_deref(), Some("timeout"), "{:?}", r.error);
+    let elapsed = db
+        .scalar(&format!(
+            "SELECT elapsed_ms FROM pages WHERE url = '{slow}'"
+        ))
+        .await;
+    assert!(elapsed < 3000, "the answer took {elapsed} ms");
+}
