@@ -483,8 +483,9 @@ pub struct Extracted {
 
 /// The title (whitespace collapsed) and one link per distinct (target, anchor text),
 /// resolved against `<base href>` or the page URL, their query strings spelled in the
-/// page's `encoding`, its markup read in `syntax`. Links to the page itself and to schemes other than http(s) are left
-/// out; a link without text is named by its images' alt texts.
+/// page's `encoding`, its markup read in `syntax`. Links to the page itself and to
+/// schemes other than http(s) are left out; a link without text is named by its images'
+/// alt texts.
 pub fn extract(
     html: &str,
     page_url: &Url,
