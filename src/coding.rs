@@ -1,9 +1,10 @@
 //! Content codings the HTTP client leaves encoded. reqwest decodes a body whose
-//! `Content-Encoding` is exactly `gzip`, `deflate` or `br`; one spelled otherwise passes
-//! through as it came, its header kept. RFC 9110 §8.4.1 has coding names compared without
-//! regard to case and `x-gzip` read as `gzip`, as browsers read them (Apache's stock
-//! `AddEncoding x-gzip .gz` sends it), so those are decoded here; any other coding is a
-//! body the crawler cannot read, and is not taken for HTML.
+//! `Content-Encoding` is exactly `gzip` or `br`; one spelled otherwise passes through as
+//! it came, its header kept. RFC 9110 §8.4.1 has coding names compared without regard to
+//! case and `x-gzip` read as `gzip`, as browsers read them (Apache's stock
+//! `AddEncoding x-gzip .gz` sends it), so those are decoded here, and `deflate` in either
+//! form servers send it; any other coding is a body the crawler cannot read, and is not
+//! taken for HTML.
 
 use std::io::Read;
 
@@ -14,7 +15,8 @@ use reqwest::header::{HeaderMap, CONTENT_ENCODING};
 pub enum Coding {
     /// `gzip` in another spelling (`x-gzip`, `GZIP`).
     Gzip(String),
-    /// `deflate` (a zlib stream) in another case.
+    /// `deflate`: a zlib stream, as RFC 9110 has it, or raw deflate, as some servers
+    /// send it and browsers read it.
     Deflate(String),
     /// A coding the crawler does not decode (`compress`, `zstd`, a list of codings).
     Unknown(String),
@@ -55,12 +57,24 @@ impl Coding {
             Self::Gzip(_) => flate2::read::MultiGzDecoder::new(raw)
                 .take(limit)
                 .read_to_end(&mut decoded),
-            Self::Deflate(_) => flate2::read::ZlibDecoder::new(raw)
+            Self::Deflate(_) if has_zlib_header(raw) => flate2::read::ZlibDecoder::new(raw)
+                .take(limit)
+                .read_to_end(&mut decoded),
+            Self::Deflate(_) => flate2::read::DeflateDecoder::new(raw)
                 .take(limit)
                 .read_to_end(&mut decoded),
             Self::Unknown(_) => return None,
         };
         Some((decoded, result.err()))
+    }
+}
+
+/// Whether `raw` opens with a zlib header (RFC 1950: the deflate method, and a check
+/// that makes the first two bytes a multiple of 31), as browsers tell the two apart.
+fn has_zlib_header(raw: &[u8]) -> bool {
+    match raw {
+        [cmf, flg, ..] => cmf & 0x0f == 8 && u16::from_be_bytes([*cmf, *flg]) % 31 == 0,
+        _ => false,
     }
 }
 

@@ -118,9 +118,11 @@ pub fn client(config: &Config, network: Arc<NetworkPolicy>) -> Result<Client, Er
         .pool_max_idle_per_host(per_host)
         .pool_idle_timeout(idle_connection_time(&config.politeness))
         .tcp_nodelay(true)
+        // Not `deflate` (reqwest's feature left off): its decoder takes only the zlib
+        // stream RFC 9110 names, where servers send raw deflate too; not asked for, and
+        // read by `coding::Coding` when sent all the same.
         .gzip(true)
         .brotli(true)
-        .deflate(true)
         .build()
         .map_err(Error::HttpClient)
 }

@@ -1092,3 +1092,42 @@ async fn fault_slow_hang_up_then_silence_is_held_to_the_timeout() {
         .await;
     assert!(elapsed < 3000, "the answer took {elapsed} ms");
 }
+
+/// `Content-Encoding: deflate` is a zlib stream by RFC 9110, but some servers (old IIS,
+/// hand-rolled handlers) send raw deflate under that name, and browsers read both. The
+/// crawler stored a raw one as a `body` error and asked again at every attempt, for the
+/// same answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_deflate_raw_or_zlib_is_read_as_browsers_read_it() {
+    let compressed = |raw: bool, page: &str| {
+        let level = flate2::Compression::fast();
+        if raw {
+            let mut w = flate2::write::DeflateEncoder::new(Vec::new(), level);
+            w.write_all(page.as_bytes()).expect("deflate in memory");
+            w.finish().expect("deflate in memory")
+        } else {
+            let mut w = flate2::write::ZlibEncoder::new(Vec::new(), level);
+            w.write_all(page.as_bytes()).expect("deflate in memory");
+            w.finish().expect("deflate in memory")
+        }
+    };
+    let coded = |body: Vec<u8>| {
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: deflate\r\n\
+             Content-Length: {}",
+            body.len()
+        );
+        RawReply::new(head, body, Ending::Close)
+    };
+    let raw = RawSite::start(vec![
+        ("/raw", coded(compressed(true, "<title>/raw</title>"))),
+        ("/zlib", coded(compressed(false, "<title>/zlib</title>"))),
+    ])
+    .await;
+    let paths = ["/raw", "/zlib"];
+    let urls: Vec<String> = paths.iter().map(|p| raw.url(p)).collect();
+    let f = Fault::new(|_, _| urls.clone()).await;
+    let db = f.crawl("").await;
+    stored_titled_by_their_paths(&db, &urls, paths).await;
+    assert_eq!(raw.count("/raw"), 1, "asked again for the same answer");
+}
