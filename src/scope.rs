@@ -50,6 +50,18 @@ impl HostPattern {
                 "{pattern:?} is not a host name (write `example.com` or `*.example.com`)"
             ));
         }
+        // No URL's host has an empty label, so such an entry would match nothing and
+        // leave the crawl on its seeds without a word: `.example.com` is how cookies and
+        // `no_proxy` say "and its subdomains", `example..com` a slip.
+        if host.split('.').any(str::is_empty) {
+            let hint = match host.trim_start_matches('.') {
+                rest if rest.len() < host.len() && !rest.split('.').any(str::is_empty) => {
+                    format!("write `*.{rest}` for {rest} and its subdomains")
+                }
+                _ => "a name has no empty label between its dots".to_owned(),
+            };
+            return Err(format!("{pattern:?} is not a host name ({hint})"));
+        }
         Ok(Self { host, subdomains })
     }
 
@@ -368,6 +380,9 @@ mod tests {
         let exact = HostPattern::parse("example.com").unwrap();
         assert!(!exact.matches("www.example.com"));
         assert!(HostPattern::parse("exa mple.com").is_err());
+        for empty_label in [".example.com", "*..example.com", "example..com", "..x"] {
+            assert!(HostPattern::parse(empty_label).is_err(), "{empty_label}");
+        }
     }
 
     /// URLs are stored with hosts in punycode and without a trailing dot; a host

@@ -1638,3 +1638,30 @@ async fn a_crawl_without_seeds_needs_a_database_that_has_them() {
         "the second run went on from the first"
     );
 }
+
+/// `.example.com` is how cookies and `no_proxy` say "example.com and its subdomains", and
+/// `example..com` is a slip of the keyboard: no URL has such a host, so either entry
+/// would keep the crawl on its seeds alone, with nothing said. Both are refused, naming
+/// the entry and what to write.
+#[test]
+fn a_host_entry_with_an_empty_label_is_refused_naming_it() {
+    let harness = Harness::default();
+    let config = harness.write_config(
+        "seeds = [\"http://127.0.0.1:9/\"]\n[scope]\nhosts = [\n  \"docs.example.com\",\n  \".example.com\",\n  \"example..org\",\n]\n",
+    );
+    let stderr = refused(&pipecrawl(&[
+        "crawl",
+        "--config",
+        config.to_str().unwrap_or_default(),
+    ]));
+    assert!(stderr.contains("2 problem(s)"), "{stderr}");
+    assert!(
+        stderr.contains("line 5: `scope.hosts[1]` \".example.com\"")
+            && stderr.contains("`*.example.com`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("line 6: `scope.hosts[2]` \"example..org\""),
+        "{stderr}"
+    );
+}
