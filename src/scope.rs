@@ -122,6 +122,28 @@ pub fn rel_is_nofollow(rel: &str) -> bool {
         .any(|r| r.eq_ignore_ascii_case("nofollow"))
 }
 
+/// A URL as the rules over it (`include`, `exclude`, boosts) read it: as stored, or as
+/// people write it (`/wiki/Café` for the stored `/wiki/Caf%C3%A9`), either matching. A
+/// rule copied from a browser's address bar would else never match a page whose URL
+/// has a letter beyond ASCII.
+struct Spellings<'a> {
+    stored: &'a str,
+    read: Option<String>,
+}
+
+impl<'a> Spellings<'a> {
+    fn of(url: &'a Url) -> Self {
+        Self {
+            stored: url.as_str(),
+            read: urlnorm::as_read(url),
+        }
+    }
+
+    fn matched_by(&self, re: &regex::Regex) -> bool {
+        re.is_match(self.stored) || self.read.as_deref().is_some_and(|s| re.is_match(s))
+    }
+}
+
 /// The crawl's boundaries and priority rules, shared read-only by the parse threads.
 #[derive(Debug, Clone)]
 pub struct Scope {
@@ -258,9 +280,9 @@ impl Scope {
         if self.max_depth.is_some_and(|max| depth > max) {
             return false;
         }
-        let s = url.as_str();
-        (self.include.is_empty() || self.include.iter().any(|re| re.is_match(s)))
-            && !self.exclude.iter().any(|re| re.is_match(s))
+        let url = Spellings::of(url);
+        (self.include.is_empty() || self.include.iter().any(|re| url.matched_by(re)))
+            && !self.exclude.iter().any(|re| url.matched_by(re))
     }
 
     /// Whether a sitemap file at `url` is read: when its host is in scope. `include` and
@@ -357,10 +379,10 @@ impl Scope {
     /// at the ends of `i64`: a rule may say `i64::MAX` for "always first", and wrapping
     /// would put such a URL last.
     pub fn priority(&self, url: &Url, depth: u32) -> i64 {
-        let s = url.as_str();
+        let url = Spellings::of(url);
         self.boosts
             .iter()
-            .filter(|b| b.pattern.is_match(s))
+            .filter(|b| url.matched_by(&b.pattern))
             .fold(0_i64, |sum, b| sum.saturating_add(b.boost))
             .saturating_sub(i64::from(depth))
     }
@@ -445,6 +467,17 @@ mod tests {
         assert!(!scope.admits(&u("http://a.test/docs/x.pdf"), 1));
         assert_eq!(scope.priority(&u("http://a.test/docs/x"), 2), -2);
         assert_eq!(scope.priority(&u("http://a.test/docs/important"), 2), 3);
+
+        let config = Config::from_toml(
+            "seeds = ['http://a.test/']\n[scope]\nexclude = ['/über']\n\
+             [[frontier.boost]]\npattern = '/café'\nboost = 5\n",
+            "t",
+        )
+        .unwrap();
+        let scope = Scope::new(&config, &[]);
+        assert!(!scope.admits(&u("http://a.test/über/x"), 1));
+        assert!(scope.admits(&u("http://a.test/uber/x"), 1));
+        assert_eq!(scope.priority(&u("http://a.test/café"), 1), 4);
     }
 
     /// A queued URL meets the scope again when it is leased; its host only when the

@@ -190,6 +190,50 @@ pub fn canonical_escapes(s: &str) -> Option<String> {
     changed.then_some(out)
 }
 
+/// `url` as people write it, when that differs: UTF-8 escapes decoded (`/wiki/Caf%C3%A9`
+/// read as `/wiki/Café`), as a browser's address bar shows it. Escapes of ASCII (`%2F`,
+/// `%20`) and bytes that are not UTF-8 (a Shift_JIS query) stay escaped: decoding those
+/// would make another URL of it, or no text at all.
+pub fn as_read(url: &Url) -> Option<String> {
+    let s = url.as_str();
+    if !s.contains('%') {
+        return None;
+    }
+    let bytes = s.as_bytes();
+    let escaped_byte = |i: usize| {
+        let hex = |j: usize| bytes.get(j).copied().and_then(hex_value);
+        match (bytes.get(i), hex(i + 1), hex(i + 2)) {
+            (Some(b'%'), Some(h), Some(l)) if h >= 8 => Some(h * 16 + l),
+            _ => None,
+        }
+    };
+    // Most escapes are of ASCII (`%2F`, `%20`): such a URL is not copied.
+    let first = (0..bytes.len()).find(|&i| escaped_byte(i).is_some())?;
+    let mut out = String::with_capacity(s.len());
+    out.push_str(&s[..first]);
+    let mut decoded = false;
+    let mut i = first;
+    while i < bytes.len() {
+        let mut run = Vec::new();
+        while let Some(b) = escaped_byte(i) {
+            run.push(b);
+            i += 3;
+        }
+        for chunk in run.utf8_chunks() {
+            decoded |= !chunk.valid().is_empty();
+            out.push_str(chunk.valid());
+            for b in chunk.invalid() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+        if let Some(ch) = s.get(i..).and_then(|rest| rest.chars().next()) {
+            out.push(ch);
+            i += ch.len_utf8();
+        }
+    }
+    decoded.then_some(out)
+}
+
 fn hex_value(b: u8) -> Option<u8> {
     char::from(b).to_digit(16).map(|d| d as u8)
 }
@@ -380,6 +424,22 @@ mod tests {
         for utf8 in [UTF_8, encoding_rs::UTF_16LE] {
             assert_eq!(on(utf8), "http://h/%E6%97%A5%E6%9C%AC?q=%E6%97%A5%E6%9C%AC");
         }
+    }
+
+    #[test]
+    fn a_url_as_read_decodes_utf8_escapes_only() {
+        let read = |s: &str| as_read(&normalize_str(s).unwrap());
+        assert_eq!(
+            read("http://h/wiki/Café?q=grün%2Fx").as_deref(),
+            Some("http://h/wiki/Café?q=grün%2Fx")
+        );
+        assert_eq!(
+            read("http://h/a%E9%C3%A9%C3").as_deref(),
+            Some("http://h/a%E9é%C3"),
+            "bytes that are not UTF-8 stay escaped"
+        );
+        assert_eq!(read("http://h/a%2Fb%20c"), None);
+        assert_eq!(read("http://h/plain"), None);
     }
 
     fn owned<const N: usize>(pairs: [(&str, &str); N]) -> Vec<(String, String)> {

@@ -926,3 +926,47 @@ async fn a_site_built_of_frames_is_crawled_through_them() {
         3
     );
 }
+
+/// A rule is written as people read URLs: `/wiki/Café`, `/über-uns`, as a browser's
+/// address bar shows them. Stored URLs spell those characters as UTF-8 escapes
+/// (`/wiki/Caf%C3%A9`); matched only against that spelling, an `include` of the page
+/// crawled nothing and an `exclude` kept nothing out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn include_and_exclude_rules_match_urls_with_non_ascii_characters_as_written() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        Resource::Html(
+            "<a href='/wiki/Café'>café</a><a href='/wiki/Bär?q=grün'>bear</a>\
+             <a href='/wiki/Über'>about</a><a href='/wiki/Plain'>plain</a>"
+                .into(),
+        ),
+    );
+    for (path, title) in [
+        ("/wiki/Caf%C3%A9", "Café"),
+        ("/wiki/B%C3%A4r?q=gr%C3%BCn", "Bear"),
+        ("/wiki/%C3%9Cber", "About"),
+        ("/wiki/Plain", "Plain"),
+    ] {
+        b.add(&h, path, Resource::Html(format!("<title>{title}</title>")));
+    }
+    let site = b.start();
+    let harness = Harness::default();
+    let rules = "[scope]\ninclude = ['/wiki/Café$', 'Bär\\?q=grün', '/wiki/(Über|Plain)']\n\
+                 exclude = ['/Über']\n";
+    harness.crawl(&[site.url(0, "/")], rules).await;
+    let db = harness.db().await;
+    let titles: BTreeSet<String> = db
+        .pages()
+        .await
+        .into_iter()
+        .filter_map(|p| p.title)
+        .collect();
+    assert_eq!(
+        titles,
+        BTreeSet::from(["Café".to_owned(), "Bear".to_owned(), "Plain".to_owned()])
+    );
+    assert_eq!(site.count(&site.url(0, "/wiki/%C3%9Cber")), 0);
+}
