@@ -780,7 +780,10 @@ impl<'a> Problems<'a> {
         let mut compiled = Vec::with_capacity(patterns.len());
         for (i, pattern) in patterns.iter().enumerate() {
             match Regex::new(pattern) {
-                Ok(re) => compiled.push(re),
+                Ok(re) => match crate::scope::never_matches_a_url(pattern) {
+                    Some(why) => self.add(&format!("{key}[{i}]"), format!("{pattern:?} {why}")),
+                    None => compiled.push(re),
+                },
                 Err(e) => self.add(
                     &format!("{key}[{i}]"),
                     format!("is not a valid regular expression: {e}"),

@@ -116,6 +116,71 @@ impl FromIterator<HostPattern> for Hosts {
     }
 }
 
+/// Why an `include` or `exclude` rule can never match: it is anchored (`^`, `\A`) to what
+/// follows the scheme (`^/docs/` as path-based tools write it, `^www\.`), and every URL
+/// starts with `http`. Such a rule would crawl only the seeds, or keep nothing out, with
+/// nothing said. Read from the pattern's text, so only the plain forms are caught: one
+/// whose first letter may be skipped (`^/*http`), or with a `|` outside any group (another
+/// branch may match), is let be.
+pub fn never_matches_a_url(pattern: &str) -> Option<String> {
+    let mut rest = pattern;
+    // Inline flags first: `(?i)`, `(?m-x)`.
+    while let Some((flags, after)) = rest
+        .strip_prefix("(?")
+        .and_then(|group| group.split_once(')'))
+    {
+        if !flags.chars().all(|c| c.is_ascii_alphabetic() || c == '-') {
+            break;
+        }
+        rest = after;
+    }
+    let flags = &pattern[..pattern.len() - rest.len()];
+    let anchored = rest
+        .strip_prefix('^')
+        .or_else(|| rest.strip_prefix("\\A"))?;
+    let mut chars = anchored.chars();
+    let first = chars.next()?;
+    let literal = first.is_ascii_alphanumeric() || first == '/';
+    if !literal
+        || first.eq_ignore_ascii_case(&'h')
+        || matches!(chars.next(), Some('?' | '*' | '{'))
+        || has_top_level_alternation(pattern)
+    {
+        return None;
+    }
+    let host = if first == '/' { "[^/]+" } else { "" };
+    Some(format!(
+        "can never match: a rule matches the full URL, which starts with its scheme \
+         (write `{flags}^https?://{host}{anchored}`)"
+    ))
+}
+
+/// Whether `pattern` has a `|` outside any group and character class.
+fn has_top_level_alternation(pattern: &str) -> bool {
+    let mut chars = pattern.chars().peekable();
+    let (mut groups, mut classes) = (0_usize, 0_usize);
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '[' => {
+                classes += 1;
+                // `[]a]` and `[^]a]` hold a `]`.
+                chars.next_if_eq(&'^');
+                chars.next_if_eq(&']');
+            }
+            ']' if classes > 0 => classes -= 1,
+            _ if classes > 0 => {}
+            '(' => groups += 1,
+            ')' => groups = groups.saturating_sub(1),
+            '|' if groups == 0 => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Whether a link's `rel` attribute asks crawlers not to follow it.
 pub fn rel_is_nofollow(rel: &str) -> bool {
     rel.split_ascii_whitespace()
@@ -405,6 +470,38 @@ mod tests {
         for empty_label in [".example.com", "*..example.com", "example..com", "..x"] {
             assert!(HostPattern::parse(empty_label).is_err(), "{empty_label}");
         }
+    }
+
+    #[test]
+    fn rules_anchored_past_the_scheme_are_told_apart() {
+        for never in [
+            "^/docs/",
+            "\\A/docs",
+            "(?i)^www\\.",
+            "(?i)(?m)^example",
+            "^/(a|b)/",
+        ] {
+            assert!(never_matches_a_url(never).is_some(), "{never}");
+        }
+        let hint = never_matches_a_url("(?i)^/docs/").unwrap_or_default();
+        assert!(hint.contains("`(?i)^https?://[^/]+/docs/`"), "{hint}");
+        for may in [
+            "^https?://",
+            "^HTTP",
+            "/docs/",
+            "^/*http",
+            "^w?http",
+            "^/x|http",
+            "^[/]x",
+            "^/[|]x|http",
+            "(?x)^ /docs",
+            "",
+            "^",
+        ] {
+            assert_eq!(never_matches_a_url(may), None, "{may}");
+        }
+        assert!(has_top_level_alternation("a|b"));
+        assert!(!has_top_level_alternation("(a|b)[|]\\|[]|]"));
     }
 
     /// URLs are stored with hosts in punycode and without a trailing dot; a host

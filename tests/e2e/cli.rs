@@ -1639,22 +1639,31 @@ async fn a_crawl_without_seeds_needs_a_database_that_has_them() {
     );
 }
 
-/// `.example.com` is how cookies and `no_proxy` say "example.com and its subdomains", and
-/// `example..com` is a slip of the keyboard: no URL has such a host, so either entry
-/// would keep the crawl on its seeds alone, with nothing said. Both are refused, naming
-/// the entry and what to write.
-#[test]
-fn a_host_entry_with_an_empty_label_is_refused_naming_it() {
+/// What a crawl whose config has `scope` as its `[scope]` section (from line 3) says
+/// as it is refused, with two problems in it.
+fn scope_refused(scope: &str) -> String {
     let harness = Harness::default();
-    let config = harness.write_config(
-        "seeds = [\"http://127.0.0.1:9/\"]\n[scope]\nhosts = [\n  \"docs.example.com\",\n  \".example.com\",\n  \"example..org\",\n]\n",
-    );
+    let config = harness.write_config(&format!(
+        "seeds = [\"http://127.0.0.1:9/\"]\n[scope]\n{scope}"
+    ));
     let stderr = refused(&pipecrawl(&[
         "crawl",
         "--config",
         config.to_str().unwrap_or_default(),
     ]));
     assert!(stderr.contains("2 problem(s)"), "{stderr}");
+    stderr
+}
+
+/// `.example.com` is how cookies and `no_proxy` say "example.com and its subdomains", and
+/// `example..com` is a slip of the keyboard: no URL has such a host, so either entry
+/// would keep the crawl on its seeds alone, with nothing said. Both are refused, naming
+/// the entry and what to write.
+#[test]
+fn a_host_entry_with_an_empty_label_is_refused_naming_it() {
+    let stderr = scope_refused(
+        "hosts = [\n  \"docs.example.com\",\n  \".example.com\",\n  \"example..org\",\n]\n",
+    );
     assert!(
         stderr.contains("line 5: `scope.hosts[1]` \".example.com\"")
             && stderr.contains("`*.example.com`"),
@@ -1662,6 +1671,27 @@ fn a_host_entry_with_an_empty_label_is_refused_naming_it() {
     );
     assert!(
         stderr.contains("line 6: `scope.hosts[2]` \"example..org\""),
+        "{stderr}"
+    );
+}
+
+/// `include` and `exclude` match the full URL, so a rule anchored to its path
+/// (`^/docs/`, as path-based tools write it) or its host (`^www\.`) can never match: every
+/// URL starts with its scheme. Such an `include` crawled the seeds alone and such an
+/// `exclude` kept nothing out, with nothing said. They are refused, naming the rule and
+/// how to write it.
+#[test]
+fn an_include_or_exclude_anchored_past_the_scheme_is_refused_naming_it() {
+    let stderr = scope_refused(
+        "include = ['^https?://[^/]+/docs/', '^/docs/', '/blog/']\nexclude = ['(?i)^www\\.', '^/*http://a/|^/x']\n",
+    );
+    assert!(
+        stderr.contains("line 3: `scope.include[1]` \"^/docs/\" can never match")
+            && stderr.contains("^https?://[^/]+/docs/"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("line 4: `scope.exclude[0]` \"(?i)^www\\\\.\" can never match"),
         "{stderr}"
     );
 }
