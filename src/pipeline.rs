@@ -491,7 +491,15 @@ async fn in_scope(store: &Store, mut seeds: Vec<Url>) -> Result<Vec<Url>, Error>
     Ok(seeds)
 }
 
+/// The config's seeds as frontier rows, each seed on a host `scope.hosts` leaves out
+/// named in a warning.
 fn seeds(config: &Config, scope: &Scope) -> Vec<Discovered> {
+    for (i, seed) in scope.seeds_left_out(&config.seeds) {
+        tracing::warn!(
+            "seeds[{i}] ({seed}) is on a host `scope.hosts` leaves out: it is fetched, and \
+             of its links only those to the hosts named there are followed"
+        );
+    }
     config.seeds.iter().map(|url| scope.seed(url)).collect()
 }
 

@@ -434,6 +434,21 @@ impl Scope {
         i64::from_ne_bytes(xxhash_rust::xxh3::xxh3_64(text.as_bytes()).to_ne_bytes())
     }
 
+    /// The seeds on hosts `scope.hosts` leaves out, with their places in `seeds`. Each is
+    /// fetched, and only its links to the hosts named are followed: seldom what was meant
+    /// (`example.com` named, `https://www.example.com/` seeded), as the crawl stops at the
+    /// seed without a word.
+    pub fn seeds_left_out<'a>(&self, seeds: &'a [Url]) -> Vec<(usize, &'a Url)> {
+        if !self.hosts_given {
+            return Vec::new();
+        }
+        seeds
+            .iter()
+            .enumerate()
+            .filter(|(_, seed)| !self.host_in_scope(seed))
+            .collect()
+    }
+
     /// Whether the host of `url` is one the crawl may enter, whatever the URL.
     pub fn host_in_scope(&self, url: &Url) -> bool {
         url.host_str().is_some_and(|host| self.hosts.matches(host))

@@ -1695,3 +1695,24 @@ fn an_include_or_exclude_anchored_past_the_scheme_is_refused_naming_it() {
         "{stderr}"
     );
 }
+
+/// With `scope.hosts` set, a seed's host is in scope only if it is named there: a seed on
+/// another host is fetched, and its links to its own host are not followed. Written
+/// `hosts = ["example.com"]` beside the seed `https://www.example.com/`, the crawl
+/// stopped after one page with nothing said; the seed is named in a warning.
+#[test]
+fn a_seed_on_a_host_scope_hosts_leaves_out_is_named_in_a_warning() {
+    let harness = Harness::default();
+    let config = harness.write_config(&harness.test_config_text(
+        &["http://127.0.0.2:9/".into(), "http://127.0.0.1:9/".into()],
+        "[scope]\nhosts = [\"127.0.0.2\"]\n",
+    ));
+    let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("seeds[1] (http://127.0.0.1:9/) is on a host `scope.hosts` leaves out"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("seeds[0]"), "{stderr}");
+}
