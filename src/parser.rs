@@ -182,7 +182,19 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
     if let (None, Some(target)) = (&record.error, &location) {
         let job = &record.job;
         let admitted = match job.kind {
-            _ if job.is_seed_or_its_redirect() => scope.admits_seed_redirect(target),
+            _ if job.is_seed_or_its_redirect() => {
+                let admitted = scope.admits_seed_redirect(target);
+                // Only named hosts refuse where a seed moved, and the crawl then ends at
+                // the redirect: most often the apex named and `www.` moved to.
+                if !admitted {
+                    tracing::warn!(
+                        "{} (a seed, or where one redirects) redirects to {target}, on a host \
+                         `scope.hosts` leaves out: not followed",
+                        job.url
+                    );
+                }
+                admitted
+            }
             JobKind::Sitemap => scope.admits_sitemap(target),
             JobKind::Page => scope.admits(target, job.depth),
         };

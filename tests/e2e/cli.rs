@@ -1716,3 +1716,39 @@ fn a_seed_on_a_host_scope_hosts_leaves_out_is_named_in_a_warning() {
     );
     assert!(!stderr.contains("seeds[0]"), "{stderr}");
 }
+
+/// Named hosts are not widened by where a seed redirects: with `scope.hosts` naming
+/// the apex, a seed on it that moved to `www.` (or to https on another name) ends the
+/// crawl at its redirect. That stopped the crawl after one row with nothing said; the
+/// redirect left unfollowed is named in a warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeds_redirect_off_the_named_hosts_is_named_in_a_warning() {
+    let mut b = SiteBuilder::bind(2).await;
+    let (old, new) = (b.authority(0), b.authority(1));
+    b.add(
+        &old,
+        "/",
+        Resource::Redirect(301, format!("http://{new}/home")),
+    );
+    b.add(&new, "/home", Resource::Html("<title>Home</title>".into()));
+    let site = b.start();
+    let harness = Harness::default();
+    let config = harness.write_config(
+        &harness.test_config_text(&[site.url(0, "/")], "[scope]\nhosts = [\"127.0.0.1\"]\n"),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()])
+    })
+    .await
+    .expect("the binary ran");
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(site.count(&site.url(1, "/home")), 0);
+    let target = site.url(1, "/home");
+    assert!(
+        stderr.contains(&format!(
+            "redirects to {target}, on a host `scope.hosts` leaves out"
+        )),
+        "{stderr}"
+    );
+}
