@@ -191,21 +191,29 @@ pub fn rel_is_nofollow(rel: &str) -> bool {
 /// people write it (`/wiki/Café` for the stored `/wiki/Caf%C3%A9`), either matching. A
 /// rule copied from a browser's address bar would else never match a page whose URL
 /// has a letter beyond ASCII.
+///
+/// The read spelling is made only when a rule misses the stored one: every link found
+/// passes here, and most crawls have no rules or URLs they match as stored.
 struct Spellings<'a> {
-    stored: &'a str,
-    read: Option<String>,
+    url: &'a Url,
+    read: std::cell::OnceCell<Option<String>>,
 }
 
 impl<'a> Spellings<'a> {
     fn of(url: &'a Url) -> Self {
         Self {
-            stored: url.as_str(),
-            read: urlnorm::as_read(url),
+            url,
+            read: std::cell::OnceCell::new(),
         }
     }
 
     fn matched_by(&self, re: &regex::Regex) -> bool {
-        re.is_match(self.stored) || self.read.as_deref().is_some_and(|s| re.is_match(s))
+        re.is_match(self.url.as_str())
+            || self
+                .read
+                .get_or_init(|| urlnorm::as_read(self.url))
+                .as_deref()
+                .is_some_and(|s| re.is_match(s))
     }
 }
 
