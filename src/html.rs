@@ -79,12 +79,35 @@ impl Syntax {
     }
 }
 
-/// Reads a whole document.
+/// Reads a whole document, its links all in `anchors`: what the tests look at.
+#[cfg(test)]
+pub fn read_page(html: &str, syntax: Syntax, refresh_header: Option<&str>) -> PageElements {
+    let mut anchors = Vec::new();
+    let mut page = read_page_with(html, syntax, refresh_header, &mut |anchor, _| {
+        anchors.push(anchor);
+    });
+    page.anchors = anchors;
+    page
+}
+
+/// Reads a whole document, handing each link to `sink` once its text is read, in
+/// document order, with the `<base href>` read so far; `anchors` is left empty. A page can
+/// hold hundreds of thousands of links, most of them past what a crawl keeps: held all at
+/// once, their strings cost many times the page's own bytes.
 ///
 /// `refresh_header` is the response's `Refresh`: browsers act on it before the document,
 /// so its URL is the page's refresh link, and a `<meta http-equiv="refresh">` is not.
-pub fn read_page(html: &str, syntax: Syntax, refresh_header: Option<&str>) -> PageElements {
-    let reader = Reader::default();
+pub fn read_page_with(
+    html: &str,
+    syntax: Syntax,
+    refresh_header: Option<&str>,
+    sink: &mut AnchorSink<'_>,
+) -> PageElements {
+    let reader = Reader {
+        page: RefCell::default(),
+        state: RefCell::default(),
+        sink: RefCell::new(sink),
+    };
     reader.state.borrow_mut().xml = syntax == Syntax::Xml;
     if let Some(url) = refresh_header.and_then(refresh_url) {
         reader.page.borrow_mut().anchors.push(refresh_anchor(url));
@@ -97,13 +120,45 @@ pub fn read_page(html: &str, syntax: Syntax, refresh_header: Option<&str>) -> Pa
     // `<meta charset>`); this sink never does, but going on is right either way.
     while !matches!(tokenizer.feed(&input), TokenizerResult::Done) {}
     tokenizer.end();
+    tokenizer.sink.state.borrow_mut().open_anchor = None;
+    tokenizer.sink.hand_over();
     tokenizer.sink.page.into_inner()
 }
 
-#[derive(Default)]
-struct Reader {
+/// Takes each link read, with the `<base href>` read before it was handed over.
+pub type AnchorSink<'a> = dyn FnMut(Anchor, Option<&str>) + 'a;
+
+/// Links read but not yet handed over wait behind an open `<a>`, whose text is still
+/// being read. Past this many (an `<a>` never closed, `<area>`s after it), the open link's
+/// text ends, so that they cannot pile up.
+const MAX_WAITING: usize = 1024;
+
+struct Reader<'s> {
+    /// What the page says; `anchors` holds the open link and the links read after it.
     page: RefCell<PageElements>,
     state: RefCell<ReadState>,
+    sink: RefCell<&'s mut AnchorSink<'s>>,
+}
+
+impl Reader<'_> {
+    /// Hands over the links waiting, unless an open link's text is still being read.
+    fn hand_over(&self) {
+        let mut page = self.page.borrow_mut();
+        let mut state = self.state.borrow_mut();
+        if page.anchors.len() >= MAX_WAITING {
+            state.open_anchor = None;
+        }
+        if state.open_anchor.is_some() || page.anchors.is_empty() {
+            return;
+        }
+        let PageElements {
+            anchors, base_href, ..
+        } = &mut *page;
+        let mut sink = self.sink.borrow_mut();
+        for anchor in anchors.drain(..) {
+            sink(anchor, base_href.as_deref());
+        }
+    }
 }
 
 #[derive(Default)]
@@ -112,7 +167,8 @@ struct ReadState {
     xml: bool,
     /// Inside the first `<title>`.
     in_title: bool,
-    /// The index in `anchors` of the `<a>` whose text is being read.
+    /// The index in `anchors` of the `<a>` whose text is being read: the first, as links
+    /// before it are handed over.
     open_anchor: Option<usize>,
     /// `<table>` elements open, now and when the open link began.
     tables: usize,
@@ -139,10 +195,22 @@ struct ReadState {
     templates: usize,
 }
 
-impl TokenSink for Reader {
+impl TokenSink for Reader<'_> {
     type Handle = ();
 
     fn process_token(&self, token: Token, _line_number: u64) -> TokenSinkResult<()> {
+        let result = self.read_token(token);
+        self.hand_over();
+        result
+    }
+
+    fn adjusted_current_node_present_but_not_in_html_namespace(&self) -> bool {
+        self.state.borrow().foreign > 0
+    }
+}
+
+impl Reader<'_> {
+    fn read_token(&self, token: Token) -> TokenSinkResult<()> {
         let mut page = self.page.borrow_mut();
         let mut state = self.state.borrow_mut();
         match token {
@@ -171,10 +239,6 @@ impl TokenSink for Reader {
             _ => {}
         }
         TokenSinkResult::Continue
-    }
-
-    fn adjusted_current_node_present_but_not_in_html_namespace(&self) -> bool {
-        self.state.borrow().foreign > 0
     }
 }
 
@@ -592,6 +656,28 @@ mod tests {
             .iter()
             .map(|a| (a.href.as_str(), a.text.as_str()))
             .collect()
+    }
+
+    /// Links wait behind an open link until its text is read, so that they are handed
+    /// over in document order; an `<a>` left open across more than [`MAX_WAITING`] of them
+    /// holds them no longer: its text ends there, and they go.
+    #[test]
+    fn links_waiting_behind_an_open_link_keep_their_order_up_to_a_bound() {
+        let page = |areas: usize| {
+            let areas: String = (0..areas)
+                .map(|i| format!("<area href='/{i}' alt='{i}'>"))
+                .collect();
+            read_page(&format!("<a href='/open'>before {areas} after"), None)
+        };
+        let few = page(10);
+        assert_eq!(few.anchors[0].text.trim(), "before  after");
+        let many = page(2 * MAX_WAITING);
+        assert_eq!(many.anchors.len(), 2 * MAX_WAITING + 1);
+        assert_eq!(many.anchors[0].text.trim(), "before");
+        assert!(many.anchors[1..]
+            .iter()
+            .enumerate()
+            .all(|(i, a)| a.href == format!("/{i}")));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use url::Url;
-use xxhash_rust::xxh3::xxh3_128;
+use xxhash_rust::xxh3::{xxh3_128, Xxh3};
 
 use crate::frontier::seen::SeenUrls;
 use crate::metrics;
@@ -21,6 +21,7 @@ use crate::page::{Discovered, ErrorKind, FetchError, Fetched, JobKind, Link, Pag
 use crate::recrawl::RecrawlPolicy;
 use crate::scope::{self, Scope, SharedScope};
 use crate::stages::{Phase, Stage, Stages};
+use crate::traps::Traps;
 use crate::{charset, html, sitemap, sniff, urlnorm};
 
 /// Sitemap index levels followed below the sitemaps robots.txt names.
@@ -267,7 +268,7 @@ fn parse_page(
             &page.text,
             &record.job.url,
             (page.encoding, syntax),
-            refresh,
+            (refresh, &scope.traps),
         )
     })) {
         Ok(extracted) => extracted,
@@ -289,7 +290,7 @@ fn parse_page(
             record.nofollow |= nofollow;
         }
     }
-    let links = clean_links(extracted.links, &record.job.url, scope);
+    let links = extracted.links;
     let depth = record.job.depth + 1;
     if !record.nofollow {
         let mut seen = HashSet::default();
@@ -302,7 +303,7 @@ fn parse_page(
             })
             .map(|link| &link.target)
             .collect();
-        // clean_links stripped the session ids already.
+        // extract stripped the session ids already.
         record.discovered.extend(offer.pages(&followed, depth));
     }
     record.canonical = extracted.canonical;
@@ -404,22 +405,6 @@ fn looks_binary(body: &[u8], content_type: Option<&str>) -> bool {
             .is_some_and(|(encoding, _)| encoding == UTF_16LE || encoding == UTF_16BE)
 }
 
-/// Session ids out, links to the page itself and repeats (which stripping can create)
-/// out, and no more than `traps.max_links_per_page`. The extractor already left one link
-/// per (target, anchor text), so repeats are looked for only when stripping changed one.
-fn clean_links(mut links: Vec<Link>, page_url: &Url, scope: &Scope) -> Vec<Link> {
-    let mut stripped = false;
-    for link in &mut links {
-        stripped |= scope.traps.strip_session_ids(&mut link.target);
-    }
-    if stripped {
-        keep_first_of_each(&mut links);
-    }
-    links.retain(|link| link.target != *page_url);
-    links.truncate(scope.traps.max_links_per_page());
-    links
-}
-
 /// Turns URLs a page leads to into frontier candidates: in scope already, and new to the
 /// seen cache.
 struct Offer<'a> {
@@ -493,50 +478,30 @@ pub struct Extracted {
     pub canonical: Option<Url>,
 }
 
-/// The title (whitespace collapsed) and one link per distinct (target, anchor text),
-/// resolved against `<base href>` or the page URL, their query strings spelled in the
-/// page's `encoding`, its markup read in `syntax`. Links to the page itself and to
-/// schemes other than http(s) are left out; a link without text is named by its images'
-/// alt texts.
+/// The title (whitespace collapsed) and the first `traps.max_links_per_page` links of
+/// distinct (target, anchor text), resolved against `<base href>` or the page URL, their
+/// query strings spelled in the page's `encoding` and their session ids stripped, the
+/// markup read in `syntax`. Links to the page itself and to schemes other than http(s) are
+/// left out; a link without text is named by its images' alt texts.
 pub fn extract(
     html: &str,
     page_url: &Url,
     (encoding, syntax): (&'static Encoding, html::Syntax),
-    refresh_header: Option<&str>,
+    (refresh_header, traps): (Option<&str>, &Traps),
 ) -> Extracted {
-    let page = html::read_page(html, syntax, refresh_header);
-    let title = page.title.and_then(|t| shown_text(&t));
-    // As the HTML standard has it: a base that does not parse, or is `data:` or
-    // `javascript:`, leaves the page's own URL the base.
-    let base = page
-        .base_href
-        .and_then(|href| page_url.join(&href).ok())
-        .filter(|base| !matches!(base.scheme(), "data" | "javascript"))
-        .unwrap_or_else(|| page_url.clone());
-
-    let mut links = Vec::with_capacity(page.anchors.len());
-    for anchor in page.anchors {
-        let Ok(target) = urlnorm::resolve_in(&base, &anchor.href, encoding) else {
-            continue;
-        };
-        if target == *page_url {
-            continue;
-        }
-        let rel = anchor
-            .rel
-            .map(|r| stored_text(&r))
-            .filter(|r| !r.is_empty());
-        let anchor_text = [&anchor.text, &anchor.image_alts, &anchor.label]
-            .into_iter()
-            .find_map(|text| shown_text(text))
-            .unwrap_or_default();
-        links.push(Link {
-            target,
-            anchor_text,
-            rel,
+    let mut links = Links::new(page_url, encoding, traps, None);
+    let mut page = html::read_page_with(html, syntax, refresh_header, &mut |anchor, base| {
+        links.take(anchor, base);
+    });
+    let base = page_base(page_url, page.base_href.as_deref());
+    if links.read_before_base && base != *page_url {
+        // Rare: a `<base>` after links, which it governs too. Read again knowing it.
+        links = Links::new(page_url, encoding, traps, Some(base.clone()));
+        page = html::read_page_with(html, syntax, refresh_header, &mut |anchor, _| {
+            links.take(anchor, None);
         });
     }
-    keep_first_of_each(&mut links);
+    let title = page.title.and_then(|t| shown_text(&t));
     let meta_robots = page
         .meta_robots
         .into_iter()
@@ -546,40 +511,121 @@ pub fn extract(
         .and_then(|href| urlnorm::resolve_in(&base, &href, encoding).ok());
     Extracted {
         title,
-        links,
+        links: links.kept,
         meta_robots,
         canonical,
     }
 }
 
-fn is_nofollow(link: &Link) -> bool {
-    link.rel.as_deref().is_some_and(scope::rel_is_nofollow)
+/// As the HTML standard has it: a base that does not parse, or is `data:` or
+/// `javascript:`, leaves the page's own URL the base.
+fn page_base(page_url: &Url, href: Option<&str>) -> Url {
+    href.and_then(|href| page_url.join(href).ok())
+        .filter(|base| !matches!(base.scheme(), "data" | "javascript"))
+        .unwrap_or_else(|| page_url.clone())
 }
 
-/// Keeps the first link of each (target, anchor text). The map borrows the links' own
-/// strings: a set of copies cost two allocations a link, 2.3 M links in the benchmark's
-/// throughput crawl. A `nofollow` link kept takes the `rel` of a repeat that is
-/// followed: the row stands for both, and the page does invite a crawler there.
-fn keep_first_of_each(links: &mut Vec<Link>) {
-    let first: Vec<usize> = {
-        let mut kept = HashMap::default();
-        links
-            .iter()
-            .enumerate()
-            .map(|(i, link)| {
-                *kept
-                    .entry((link.target.as_str(), link.anchor_text.as_str()))
-                    .or_insert(i)
-            })
-            .collect()
-    };
-    for (i, &kept) in first.iter().enumerate() {
-        if kept != i && is_nofollow(&links[kept]) && !is_nofollow(&links[i]) {
-            links[kept].rel = links[i].rel.take();
+/// A page's links as they are read: the first `traps.max_links_per_page` of each distinct
+/// (target, anchor text) are kept, and only they, however many the page has.
+struct Links<'a> {
+    page_url: &'a Url,
+    encoding: &'static Encoding,
+    traps: &'a Traps,
+    /// The base links resolve against, once known.
+    base: Option<Url>,
+    /// Whether a link was read before any `<base>`, which governs it too.
+    read_before_base: bool,
+    kept: Vec<Link>,
+    /// A hash of each kept link's (target, anchor text), to its index in `kept`.
+    index: HashMap<u128, usize>,
+}
+
+impl<'a> Links<'a> {
+    fn new(
+        page_url: &'a Url,
+        encoding: &'static Encoding,
+        traps: &'a Traps,
+        base: Option<Url>,
+    ) -> Self {
+        Self {
+            page_url,
+            encoding,
+            traps,
+            base,
+            read_before_base: false,
+            kept: Vec::new(),
+            index: HashMap::default(),
         }
     }
-    let mut first = first.into_iter().enumerate();
-    links.retain(|_| first.next().is_none_or(|(i, kept)| i == kept));
+
+    /// Keeps `anchor`'s link unless it is a repeat (a `nofollow` link kept then takes the
+    /// `rel` of a repeat that is followed: the row stands for both, and the page does
+    /// invite a crawler there) or the page has given enough. `base_href`: the page's
+    /// `<base href>` as read so far.
+    fn take(&mut self, anchor: html::Anchor, base_href: Option<&str>) {
+        if let (None, Some(href)) = (&self.base, base_href) {
+            self.base = Some(page_base(self.page_url, Some(href)));
+        }
+        self.read_before_base |= self.base.is_none();
+        let base = self.base.as_ref().unwrap_or(self.page_url);
+        let Ok(mut target) = urlnorm::resolve_in(base, &anchor.href, self.encoding) else {
+            return;
+        };
+        if target == *self.page_url {
+            return;
+        }
+        self.traps.strip_session_ids(&mut target);
+        if target == *self.page_url {
+            return;
+        }
+        let rel = anchor
+            .rel
+            .map(|r| stored_text(&r))
+            .filter(|r| !r.is_empty());
+        let anchor_text = [&anchor.text, &anchor.image_alts, &anchor.label]
+            .into_iter()
+            .find_map(|text| shown_text(text))
+            .unwrap_or_default();
+        let link = Link {
+            target,
+            anchor_text,
+            rel,
+        };
+        let key = link_key(&link);
+        match self.index.get(&key).map(|&i| &mut self.kept[i]) {
+            Some(kept) if kept.target == link.target && kept.anchor_text == link.anchor_text => {
+                if is_nofollow(kept) && !is_nofollow(&link) {
+                    kept.rel = link.rel;
+                }
+            }
+            // Another link of the same hash (never seen in practice) is kept unindexed.
+            Some(_) => self.keep(link, None),
+            None => self.keep(link, Some(key)),
+        }
+    }
+
+    fn keep(&mut self, link: Link, key: Option<u128>) {
+        if self.kept.len() >= self.traps.max_links_per_page() {
+            return;
+        }
+        if let Some(key) = key {
+            self.index.insert(key, self.kept.len());
+        }
+        self.kept.push(link);
+    }
+}
+
+/// (target, anchor text) hashed; a byte UTF-8 never holds keeps the two apart.
+fn link_key(link: &Link) -> u128 {
+    let mut hasher = Xxh3::new();
+    hasher.update(link.target.as_str().as_bytes());
+    hasher.update(&[0xff]);
+    hasher.update(link.anchor_text.as_bytes());
+    hasher.digest128()
+}
+
+fn is_nofollow(link: &Link) -> bool {
+    link.rel.as_deref().is_some_and(scope::rel_is_nofollow)
 }
 
 /// The longest title, anchor text or `rel` kept, in bytes. An unclosed `<title>` or `<a>`
@@ -627,9 +673,21 @@ fn stored_text(text: &str) -> String {
 mod tests {
     use super::*;
 
+    fn traps() -> Traps {
+        Traps::new(
+            &crate::Config::from_toml("seeds = ['http://h/']", "t")
+                .unwrap()
+                .traps,
+        )
+    }
+
     fn extract(html: &str, url: &str) -> Extracted {
-        let read_as = (encoding_rs::UTF_8, html::Syntax::Html);
-        super::extract(html, &Url::parse(url).unwrap(), read_as, None)
+        super::extract(
+            html,
+            &Url::parse(url).unwrap(),
+            (encoding_rs::UTF_8, html::Syntax::Html),
+            (None, &traps()),
+        )
     }
 
     fn pairs(e: &Extracted) -> Vec<(String, String)> {
@@ -706,7 +764,7 @@ mod tests {
             &page.text,
             &Url::parse("http://h/").unwrap(),
             (page.encoding, html::Syntax::Html),
-            None,
+            (None, &traps()),
         );
         assert_eq!(e.links[0].target.as_str(), "http://h/search?q=%93%FA%96{");
     }
@@ -740,6 +798,32 @@ mod tests {
                 ("http://o.test/c".into(), "C".into()),
             ]
         );
+    }
+
+    /// Links are handed over as they are read, so a `<base>` after them, which governs
+    /// them too, has the page read again.
+    #[test]
+    fn a_base_after_the_links_governs_them_too() {
+        let links = "<a href='a'>A</a><a href='/b'>B</a>";
+        let before = extract(&format!("<base href='/docs/'>{links}"), "http://h/x/");
+        let after = extract(&format!("{links}<base href='/docs/'>"), "http://h/x/");
+        assert_eq!(pairs(&after), pairs(&before));
+        assert_eq!(pairs(&after)[0].0, "http://h/docs/a");
+    }
+
+    /// Past the cap, repeats still count: a `nofollow` link kept takes the `rel` of a
+    /// followed repeat found after the page gave enough links.
+    #[test]
+    fn a_page_keeps_its_first_links_up_to_the_cap_and_repeats_still_merge() {
+        let mut html = "<a href='/0' rel=nofollow>0</a>".to_owned();
+        for i in 1..20_000 {
+            html.push_str(&format!("<a href='/{i}'>{i}</a>"));
+        }
+        html.push_str("<a href='/0'>0</a>");
+        let e = extract(&html, "http://h/");
+        assert_eq!(e.links.len(), 10_000);
+        assert_eq!(e.links[9_999].target.as_str(), "http://h/9999");
+        assert_eq!(e.links[0].rel, None);
     }
 
     /// A browser takes the first HTML `<base>` with an href; one inside `<svg>` is SVG's

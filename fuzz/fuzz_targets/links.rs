@@ -4,11 +4,21 @@
 //! their whitespace collapsed and their length bounded.
 #![no_main]
 
+use std::sync::LazyLock;
+
 use libfuzzer_sys::fuzz_target;
 use pipecrawl::parser::{extract, MAX_TEXT_BYTES};
 use pipecrawl::html::Syntax;
-use pipecrawl::{charset, urlnorm};
+use pipecrawl::traps::Traps;
+use pipecrawl::{charset, urlnorm, Config};
 use url::Url;
+
+/// The default trap limits (`traps.max_links_per_page` bounds a page's links).
+static TRAPS: LazyLock<Traps> = LazyLock::new(|| {
+    let config = Config::from_toml("seeds = ['http://example.com/']", "fuzz")
+        .expect("a constant config");
+    Traps::new(&config.traps)
+});
 
 fuzz_target!(|data: &[u8]| {
     let page = Url::parse("http://example.com/dir/page.html").expect("a constant URL");
@@ -19,7 +29,9 @@ fuzz_target!(|data: &[u8]| {
         _ => Syntax::Html,
     };
     let html = charset::decode(data, Some("text/html"));
-    let extracted = extract(&html.text, &page, (html.encoding, syntax), None);
+    let traps = &*TRAPS;
+    let extracted = extract(&html.text, &page, (html.encoding, syntax), (None, traps));
+    assert!(extracted.links.len() <= traps.max_links_per_page(), "links are bounded");
     if let Some(title) = &extracted.title {
         assert_collapsed(title);
         assert!(!title.is_empty());

@@ -42,7 +42,7 @@ const ORDINARY: [&str; 3] = ["/page/1", "/page/2", "/page/3"];
 const BODY_CAP: i64 = 5 * 1024 * 1024;
 
 /// A site of three ordinary pages and one hazard, and the harness that crawls it.
-struct Fault {
+pub(super) struct Fault {
     harness: Harness,
     site: TestSite,
 }
@@ -50,7 +50,7 @@ struct Fault {
 impl Fault {
     /// `hazard` adds its resources to the site (on host `authority`) and returns the
     /// hrefs the home page links to it by.
-    async fn new(hazard: impl FnOnce(&mut SiteBuilder, &str) -> Vec<String>) -> Self {
+    pub(super) async fn new(hazard: impl FnOnce(&mut SiteBuilder, &str) -> Vec<String>) -> Self {
         let mut b = SiteBuilder::bind(1).await;
         let h = b.authority(0);
         let mut home = "<title>Home</title>".to_owned();
@@ -72,13 +72,13 @@ impl Fault {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(super) fn url(&self, path: &str) -> String {
         self.site.url(0, path)
     }
 
     /// Crawls through the binary with the test defaults and `extra`, checks what every
     /// case checks, and returns the database.
-    async fn crawl(&self, extra: &str) -> Db {
+    pub(super) async fn crawl(&self, extra: &str) -> Db {
         self.crawl_within(extra, MEMORY_BOUND_MIB).await
     }
 
@@ -646,13 +646,15 @@ async fn fault_50k_links_on_one_page() {
         (Some(200), None, Some("Links"))
     );
     // traps.max_links_per_page = 10,000: the first ten thousand are kept.
-    let kept = db
-        .scalar(&format!(
-            "SELECT count(*) FROM links l JOIN pages p ON p.id = l.source_id WHERE p.url = '{}'",
-            f.url("/links")
-        ))
-        .await;
-    assert_eq!(kept, 10_000);
+    assert_eq!(links_from(&db, &f.url("/links")).await, 10_000);
+}
+
+/// How many link rows the page at `url` has.
+pub(super) async fn links_from(db: &Db, url: &str) -> i64 {
+    db.scalar(&format!(
+        "SELECT count(*) FROM links l JOIN pages p ON p.id = l.source_id WHERE p.url = '{url}'"
+    ))
+    .await
 }
 
 // ---- the address guard ----

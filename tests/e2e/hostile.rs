@@ -1283,3 +1283,35 @@ async fn urls_a_narrower_scope_leaves_out_give_back_their_hosts_budget() {
         assert_eq!((fetched, trapped), (6, cut.clone()), "{database}");
     }
 }
+
+/// A page as dense in links as HTML allows (`<a href=/N>`, some 330,000 in the 5 MiB
+/// read) keeps `traps.max_links_per_page` of them: holding every one read, resolved, until
+/// the last was found took 150 MiB for the one page, and as much again on each parse
+/// thread given one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_dense_in_links_holds_no_more_memory_than_the_links_it_keeps() {
+    let f = super::faults::Fault::new(|b, h| {
+        let mut page = String::from("<title>Links</title>");
+        let mut i = 0;
+        while page.len() < 5 * 1024 * 1024 - 16 {
+            page.push_str(&format!("<a href=/{i}>"));
+            i += 1;
+        }
+        b.add(h, "/links", Resource::Html(page));
+        vec!["/links".into()]
+    })
+    .await;
+    // Depth 1 keeps the crawl to the page itself; the fault matrix's memory bound holds.
+    let db = f.crawl("[scope]\nmax_depth = 1\n").await;
+    assert_eq!(
+        super::faults::links_from(&db, &f.url("/links")).await,
+        10_000
+    );
+    let last = db
+        .scalar(&format!(
+            "SELECT count(*) FROM links WHERE target_url = '{}'",
+            f.url("/9999")
+        ))
+        .await;
+    assert_eq!(last, 1, "the first ten thousand are the ones kept");
+}
