@@ -448,17 +448,10 @@ impl FetchWorker {
             return;
         }
         let coding = Coding::left_on(response.headers());
-        if let Some(Coding::Unknown(name)) = &coding {
-            out.error = Some(FetchError {
-                kind: ErrorKind::Binary,
-                message: format!(
-                    "the body is in Content-Encoding {name:?}, which the crawler does not \
-                     decode: not read"
-                ),
-            });
-            out.bytes = response.content_length();
-            return;
-        }
+        // A coding the crawler does not decode is read as far as it takes to tell a body
+        // sent as it is under a header naming no coding (`UTF-8`, `none`), which browsers
+        // show as it came, from one that is encoded.
+        let undecoded = matches!(coding, Some(Coding::Unknown(_)));
         // Sized from the declared length when there is one, so a body is not copied as it
         // grows; a server's word is trusted only up to PRESIZE_LIMIT.
         let declared = response.content_length();
@@ -480,6 +473,12 @@ impl FetchWorker {
                         break;
                     }
                     body.extend_from_slice(&chunk);
+                    if undecoded
+                        && body.len() >= sniff::SNIFF_BYTES
+                        && !sniff::looks_like_markup(&body)
+                    {
+                        break;
+                    }
                     if sniffing && coding.is_none() && body.len() >= sniff::SNIFF_BYTES {
                         if !sniff::looks_like_html(&body) {
                             break;
@@ -494,8 +493,20 @@ impl FetchWorker {
                 }
             }
         }
-        if let Some(coding) = &coding {
-            decode_left(coding, &mut body, cap, out);
+        match &coding {
+            Some(Coding::Unknown(name)) if !sniff::looks_like_markup(&body) => {
+                out.error = Some(FetchError {
+                    kind: ErrorKind::Binary,
+                    message: format!(
+                        "the body is in Content-Encoding {name:?}, which the crawler does not \
+                         decode: not read"
+                    ),
+                });
+                out.bytes = declared;
+                return;
+            }
+            Some(coding) => decode_left(coding, &mut body, cap, out),
+            None => {}
         }
         if sniffing && !sniff::looks_like_html(&body) {
             // Not HTML after all: recorded as any other type, by its declared size.

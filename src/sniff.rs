@@ -47,12 +47,7 @@ pub fn type_unknown(content_type: Option<&str>) -> bool {
 /// Whether a body starting with `head` is HTML. Only the start counts: text that merely
 /// holds markup further on (a log, a README) is not a page.
 pub fn looks_like_html(head: &[u8]) -> bool {
-    let head = &head[..head.len().min(SNIFF_BYTES)];
-    let start = head
-        .iter()
-        .position(|b| !matches!(b, b'\t' | b'\n' | b'\x0c' | b'\r' | b' '))
-        .unwrap_or(head.len());
-    let rest = &head[start..];
+    let rest = after_whitespace(head);
     HTML_STARTS.iter().any(|tag| {
         rest.len() > tag.len()
             && rest[..tag.len()].eq_ignore_ascii_case(tag)
@@ -60,9 +55,27 @@ pub fn looks_like_html(head: &[u8]) -> bool {
     })
 }
 
+/// Whether a body starting with `head` is markup as it came: HTML by the patterns above,
+/// or XML by its declaration (XHTML, a sitemap). No compressed stream starts so, which
+/// tells a body under a `Content-Encoding` naming no coding (`UTF-8`, `none`) from one
+/// in a coding the crawler cannot decode.
+pub fn looks_like_markup(head: &[u8]) -> bool {
+    looks_like_html(head) || after_whitespace(head).starts_with(b"<?xml")
+}
+
+/// The standard's resource header of a body, its leading whitespace skipped.
+fn after_whitespace(head: &[u8]) -> &[u8] {
+    let head = &head[..head.len().min(SNIFF_BYTES)];
+    let start = head
+        .iter()
+        .position(|b| !matches!(b, b'\t' | b'\n' | b'\x0c' | b'\r' | b' '))
+        .unwrap_or(head.len());
+    &head[start..]
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{looks_like_html, type_unknown};
+    use super::{looks_like_html, looks_like_markup, type_unknown};
 
     #[test]
     fn a_type_that_names_none_is_left_to_the_body() {
@@ -99,6 +112,21 @@ mod tests {
             "",
         ] {
             assert!(!looks_like_html(other.as_bytes()), "{other}");
+        }
+    }
+
+    #[test]
+    fn markup_as_it_came_is_told_from_an_encoded_body() {
+        for markup in ["<!DOCTYPE html>", " <?xml version='1.0'?><html>", "<p>hi"] {
+            assert!(looks_like_markup(markup.as_bytes()), "{markup}");
+        }
+        for encoded in [
+            &b"\x1f\x9d\x90<html>"[..],
+            b"\x28\xb5\x2f\xfd<p>",
+            b"<?xm",
+            b"",
+        ] {
+            assert!(!looks_like_markup(encoded), "{encoded:?}");
         }
     }
 }
