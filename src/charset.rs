@@ -83,13 +83,25 @@ pub fn declared(body: &[u8], content_type: Option<&str>) -> Option<(&'static Enc
 }
 
 fn from_content_type(content_type: &str) -> Option<&'static Encoding> {
-    content_type.split(';').skip(1).find_map(|param| {
-        let (name, value) = param.split_once('=')?;
-        name.trim()
-            .eq_ignore_ascii_case("charset")
-            .then(|| Encoding::for_label(value.trim().trim_matches(['"', '\'']).as_bytes()))
-            .flatten()
-    })
+    content_type
+        .split(';')
+        .skip(1)
+        .filter_map(charset_parameter)
+        .find_map(|label| Encoding::for_label(label.as_bytes()))
+}
+
+/// The label a `Content-Type`'s first `charset` parameter names, known or not (what a
+/// later line of the same type without one inherits).
+pub fn charset_label(content_type: &str) -> Option<&str> {
+    content_type.split(';').skip(1).find_map(charset_parameter)
+}
+
+/// The value of one `;`-separated parameter if it is `charset`, unquoted.
+fn charset_parameter(param: &str) -> Option<&str> {
+    let (name, value) = param.split_once('=')?;
+    name.trim()
+        .eq_ignore_ascii_case("charset")
+        .then(|| value.trim().trim_matches(['"', '\'']))
 }
 
 /// What the body says of its own encoding when no header did: a `<meta>`, else an XML

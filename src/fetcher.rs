@@ -656,7 +656,9 @@ fn header(headers: &HeaderMap, name: impl reqwest::header::AsHeaderName) -> Opti
 ///
 /// Sent twice (a framework's line and a proxy's) or as a list, it is what browsers make
 /// of it (the Fetch standard's "extract a MIME type"): the last type it names, `*/*` and
-/// what names none skipped. A value naming no type at all stays as the server sent it.
+/// what names none skipped, with the charset an earlier line of the same type named if
+/// it names none (`text/html; charset=Shift_JIS`, then a proxy's `text/html`). A value
+/// naming no type at all stays as the server sent it.
 fn content_type(headers: &HeaderMap) -> Option<String> {
     let values: Vec<_> = headers
         .get_all(CONTENT_TYPE)
@@ -666,13 +668,25 @@ fn content_type(headers: &HeaderMap) -> Option<String> {
     if values.is_empty() {
         return None;
     }
-    let named = values
+    let mut named: Option<(String, String, Option<&str>)> = None;
+    for one in values
         .iter()
         .flat_map(|value| split_unquoted_commas(value))
         .map(str::trim)
-        .rev()
-        .find(|one| !sniff::type_unknown(Some(one)));
-    Some(named.map_or_else(|| values.join(", "), str::to_owned))
+        .filter(|one| !sniff::type_unknown(Some(one)))
+    {
+        let essence = one.split(';').next().unwrap_or_default().trim();
+        let essence = essence.to_ascii_lowercase();
+        let charset = crate::charset::charset_label(one);
+        named = Some(match named {
+            Some((_, same, Some(kept))) if same == essence && charset.is_none() => {
+                (format!("{one}; charset={kept}"), essence, Some(kept))
+            }
+            Some((_, same, kept)) if same == essence => (one.to_owned(), essence, kept),
+            _ => (one.to_owned(), essence, charset),
+        });
+    }
+    Some(named.map_or_else(|| values.join(", "), |(named, _, _)| named))
 }
 
 /// `value` split at its commas, but those inside a quoted parameter (`charset="a,b"`).
@@ -895,6 +909,14 @@ mod tests {
         assert_eq!(
             typed(&["text/plain, text/html;charset=\"a,b\"", "*/*"]).as_deref(),
             Some("text/html;charset=\"a,b\"")
+        );
+        assert_eq!(
+            typed(&["text/html; charset=Shift_JIS", "Text/HTML", "*/*"]).as_deref(),
+            Some("Text/HTML; charset=Shift_JIS")
+        );
+        assert_eq!(
+            typed(&["text/plain; charset=koi8-r", "text/html"]).as_deref(),
+            Some("text/html")
         );
         assert_eq!(
             typed(&["charset=utf-8", ""]).as_deref(),

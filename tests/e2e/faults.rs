@@ -1175,3 +1175,27 @@ async fn fault_content_encoding_naming_no_coding_is_read_as_it_came() {
     stored_titled_by_their_paths(&db, &urls[..2], paths).await;
     stored_unread(&db, &urls[2]).await;
 }
+
+/// A charset named on the first `Content-Type` line holds when a later line (a proxy's,
+/// `add_header`'s) names the same type without one, as the Fetch standard's "extract a
+/// MIME type" keeps it and browsers decode by it. Taking the last line alone lost it, and
+/// a Shift_JIS page without a `<meta>` was stored as mojibake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_content_type_repeated_without_its_charset_keeps_it() {
+    // `<title>日本語</title>` in Shift_JIS.
+    let body = b"<title>\x93\xfa\x96\x7b\x8c\xea</title>".to_vec();
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=Shift_JIS\r\n\
+         Content-Type: text/html\r\nContent-Length: {}",
+        body.len()
+    );
+    let raw = RawSite::start(vec![("/sjis", RawReply::new(head, body, Ending::Close))]).await;
+    let url = raw.url("/sjis");
+    let f = Fault::new(|_, _| vec![url.clone()]).await;
+    let db = f.crawl("").await;
+    let r = row(&db, &url).await;
+    assert_eq!(
+        (r.status, r.title.as_deref(), r.error_kind.as_deref()),
+        (Some(200), Some("日本語"), None)
+    );
+}
