@@ -54,6 +54,10 @@ impl Coding {
         let limit = u64::try_from(cap).unwrap_or(u64::MAX);
         let mut decoded = Vec::new();
         let result = match self {
+            Self::Unknown(_) => return None,
+            // No bytes are no content in any coding, as the client reads an empty body
+            // in `gzip` (a server's empty page or robots.txt, not a stream cut short).
+            _ if raw.is_empty() => Ok(0),
             Self::Gzip(_) => flate2::read::MultiGzDecoder::new(raw)
                 .take(limit)
                 .read_to_end(&mut decoded),
@@ -63,7 +67,6 @@ impl Coding {
             Self::Deflate(_) => flate2::read::DeflateDecoder::new(raw)
                 .take(limit)
                 .read_to_end(&mut decoded),
-            Self::Unknown(_) => return None,
         };
         Some((decoded, result.err()))
     }
@@ -104,6 +107,8 @@ mod tests {
             assert_eq!((whole.len(), error.is_none()), (10_000, true));
             let (cut, _) = coding.decode(&gz, 100).unwrap();
             assert_eq!(cut.len(), 100);
+            let (empty, error) = coding.decode(&[], 100).unwrap();
+            assert_eq!((empty.len(), error.is_none()), (0, true));
         }
     }
 

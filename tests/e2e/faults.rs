@@ -1199,3 +1199,29 @@ async fn fault_content_type_repeated_without_its_charset_keeps_it() {
         (Some(200), Some("日本語"), None)
     );
 }
+
+/// An empty body under `Content-Encoding: x-gzip` is an empty page, as one under
+/// `gzip` is (the client decodes that one, and nothing is nothing): a page with no
+/// content, and a robots.txt with no rules. Decoded by the crawler, it was a stream
+/// cut short: the page a `body` error, retried and lost, the robots.txt unavailable and
+/// its host's pages with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_an_empty_body_in_x_gzip_is_empty() {
+    let raw = RawSite::start(vec![
+        ("/robots.txt", coded("x-gzip", b"")),
+        ("/empty", coded("x-gzip", b"")),
+        ("/page", coded("identity", b"<title>/page</title>")),
+    ])
+    .await;
+    let urls = vec![raw.url("/empty"), raw.url("/page")];
+    let f = Fault::new(|_, _| urls.clone()).await;
+    let db = f.crawl("").await;
+    let empty = row(&db, &urls[0]).await;
+    assert_eq!(
+        (empty.status, empty.error_kind.as_deref()),
+        (Some(200), None),
+        "{:?}",
+        empty.error
+    );
+    stored_titled_by_their_paths(&db, &urls[1..], ["/page"]).await;
+}
