@@ -395,12 +395,12 @@ fn robots_directives(value: &str, agent: &str) -> (bool, bool) {
 /// NUL bytes near the start mean binary data (an image, an archive) labelled as HTML;
 /// text in UTF-16 has them too, and says so by its byte-order mark, its `Content-Type`
 /// charset or an XML declaration in UTF-16. A body that starts as a page does
-/// (`<!DOCTYPE html>`, `<html>`: what browsers sniff HTML by) is a page with a stray NUL
-/// (a corrupt field), which browsers drop: no image or archive starts so. Asked before
-/// decoding, so a binary body is not decoded.
+/// (`<!DOCTYPE html>`, `<html>`: what browsers sniff HTML by; `<?xml`, as XHTML does) is
+/// a page with a stray NUL (a corrupt field), which browsers drop: no image or archive
+/// starts so. Asked before decoding, so a binary body is not decoded.
 fn looks_binary(body: &[u8], content_type: Option<&str>) -> bool {
     body[..body.len().min(1024)].contains(&0)
-        && !sniff::looks_like_html(body)
+        && !sniff::looks_like_markup(body)
         && !charset::declared(body, content_type)
             .is_some_and(|(encoding, _)| encoding == UTF_16LE || encoding == UTF_16BE)
 }
@@ -714,6 +714,8 @@ mod tests {
         assert!(looks_binary(&[0; 64], Some("text/html")));
         let page = b"\n<!DOCTYPE html><html><meta content='a\0b'><title>t</title>";
         assert!(!looks_binary(page, Some("text/html")));
+        let xhtml = b"<?xml version='1.0'?>\n<html><meta content='a\0b'/><title>t</title>";
+        assert!(!looks_binary(xhtml, Some("application/xhtml+xml")));
     }
 
     #[test]

@@ -1699,3 +1699,20 @@ async fn crawl_home(content_type: &'static str, body: Vec<u8>) -> (TestSite, Har
     harness.crawl(&[site.url(0, "/")], "").await;
     (site, harness)
 }
+
+/// A page opening with an XML declaration (XHTML, and the many `text/html` pages of
+/// XHTML-era templates) is as much a page with a stray NUL as one opening with
+/// `<!DOCTYPE html>`: no image or archive starts with `<?xml` either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_xhtml_page_with_a_stray_nul_is_still_a_page() {
+    let page = b"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n\
+        <html xmlns=\"http://www.w3.org/1999/xhtml\"><head>\
+        <meta name=\"description\" content=\"Caf\xc3\xa9\0 menu\"/><title>Caf\xc3\xa9</title>\
+        </head><body><a href=\"/menu\">Menu</a></body></html>";
+    let (site, harness) = crawl_home("application/xhtml+xml", page.to_vec()).await;
+
+    assert_eq!(
+        title_and_error(&harness, &site.url(0, "/")).await,
+        Some((Some("Caf\u{e9}".into()), None))
+    );
+}
