@@ -668,25 +668,28 @@ fn content_type(headers: &HeaderMap) -> Option<String> {
     if values.is_empty() {
         return None;
     }
-    let mut named: Option<(String, String, Option<&str>)> = None;
+    // The last type named, and the charset it has, or inherits from the lines before it
+    // of the same type.
+    let mut last: Option<(&str, Option<&str>)> = None;
     for one in values
         .iter()
         .flat_map(|value| split_unquoted_commas(value))
         .map(str::trim)
         .filter(|one| !sniff::type_unknown(Some(one)))
     {
-        let essence = one.split(';').next().unwrap_or_default().trim();
-        let essence = essence.to_ascii_lowercase();
-        let charset = crate::charset::charset_label(one);
-        named = Some(match named {
-            Some((_, same, Some(kept))) if same == essence && charset.is_none() => {
-                (format!("{one}; charset={kept}"), essence, Some(kept))
-            }
-            Some((_, same, kept)) if same == essence => (one.to_owned(), essence, kept),
-            _ => (one.to_owned(), essence, charset),
-        });
+        let same_type = |(before, _): &(&str, _)| {
+            sniff::essence(before).eq_ignore_ascii_case(sniff::essence(one))
+        };
+        let inherited = last.filter(same_type).and_then(|(_, charset)| charset);
+        last = Some((one, crate::charset::charset_label(one).or(inherited)));
     }
-    Some(named.map_or_else(|| values.join(", "), |(named, _, _)| named))
+    Some(match last {
+        None => values.join(", "),
+        Some((one, Some(charset))) if crate::charset::charset_label(one).is_none() => {
+            format!("{one}; charset={charset}")
+        }
+        Some((one, _)) => one.to_owned(),
+    })
 }
 
 /// `value` split at its commas, but those inside a quoted parameter (`charset="a,b"`).

@@ -69,10 +69,8 @@ pub enum Syntax {
 impl Syntax {
     /// The syntax a response's `Content-Type` names.
     pub fn of(content_type: Option<&str>) -> Self {
-        let essence = content_type
-            .and_then(|t| t.split(';').next())
-            .unwrap_or_default();
-        match essence.trim().eq_ignore_ascii_case("application/xhtml+xml") {
+        let essence = content_type.map(crate::sniff::essence).unwrap_or_default();
+        match essence.eq_ignore_ascii_case("application/xhtml+xml") {
             true => Self::Xml,
             false => Self::Html,
         }

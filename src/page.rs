@@ -234,7 +234,7 @@ impl Fetched {
 
 /// Whether a `Content-Type` value names HTML.
 fn is_html_type(content_type: &str) -> bool {
-    let mime = content_type.split(';').next().unwrap_or("").trim();
+    let mime = crate::sniff::essence(content_type);
     mime.eq_ignore_ascii_case("text/html") || mime.eq_ignore_ascii_case("application/xhtml+xml")
 }
 

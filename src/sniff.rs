@@ -26,6 +26,11 @@ const HTML_STARTS: [&[u8]; 17] = [
     b"<!--",
 ];
 
+/// A `Content-Type`'s `type/subtype`, its parameters and surrounding spaces left out.
+pub fn essence(content_type: &str) -> &str {
+    content_type.split(';').next().unwrap_or_default().trim()
+}
+
 /// Whether a response's `Content-Type` leaves its type to the body, as browsers take
 /// it: none at all, one naming no `type/subtype` (PHP's `header("Content-Type:
 /// charset=utf-8")`, an empty value), or one of the standard's "unknown" types.
@@ -33,7 +38,7 @@ pub fn type_unknown(content_type: Option<&str>) -> bool {
     let Some(content_type) = content_type else {
         return true;
     };
-    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    let essence = essence(content_type);
     let Some((kind, subtype)) = essence.split_once('/') else {
         return true;
     };
