@@ -138,27 +138,6 @@ struct Reader<'s> {
     sink: RefCell<&'s mut AnchorSink<'s>>,
 }
 
-impl Reader<'_> {
-    /// Hands over the links waiting, unless an open link's text is still being read.
-    fn hand_over(&self) {
-        let mut page = self.page.borrow_mut();
-        let mut state = self.state.borrow_mut();
-        if page.anchors.len() >= MAX_WAITING {
-            state.open_anchor = None;
-        }
-        if state.open_anchor.is_some() || page.anchors.is_empty() {
-            return;
-        }
-        let PageElements {
-            anchors, base_href, ..
-        } = &mut *page;
-        let mut sink = self.sink.borrow_mut();
-        for anchor in anchors.drain(..) {
-            sink(anchor, base_href.as_deref());
-        }
-    }
-}
-
 #[derive(Default)]
 struct ReadState {
     /// The page is XML ([`Syntax::Xml`]).
@@ -208,6 +187,25 @@ impl TokenSink for Reader<'_> {
 }
 
 impl Reader<'_> {
+    /// Hands over the links waiting, unless an open link's text is still being read.
+    fn hand_over(&self) {
+        let mut page = self.page.borrow_mut();
+        let mut state = self.state.borrow_mut();
+        if page.anchors.len() >= MAX_WAITING {
+            state.open_anchor = None;
+        }
+        if state.open_anchor.is_some() || page.anchors.is_empty() {
+            return;
+        }
+        let PageElements {
+            anchors, base_href, ..
+        } = &mut *page;
+        let mut sink = self.sink.borrow_mut();
+        for anchor in anchors.drain(..) {
+            sink(anchor, base_href.as_deref());
+        }
+    }
+
     fn read_token(&self, token: Token) -> TokenSinkResult<()> {
         let mut page = self.page.borrow_mut();
         let mut state = self.state.borrow_mut();
