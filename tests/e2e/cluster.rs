@@ -192,6 +192,18 @@ impl Cluster {
         }
     }
 
+    /// After `event` (a kill, a stall, a database restart), only what a node had in flight
+    /// was requested again.
+    fn assert_only_in_flight_asked_again(&self, event: &str) {
+        let twice = self.requested_twice();
+        eprintln!("{event}: {} URLs requested again", twice.len());
+        assert!(
+            twice.len() <= PER_NODE_IN_FLIGHT,
+            "{} URLs requested twice: {twice:?}",
+            twice.len()
+        );
+    }
+
     /// URLs requested more than once.
     fn requested_twice(&self) -> Vec<String> {
         let mut counts: HashMap<String, usize> = HashMap::new();
@@ -318,17 +330,9 @@ async fn a_killed_node_loses_nothing_and_the_others_finish_its_work() {
     }
     cluster.assert_complete().await;
     cluster.assert_polite();
-    let twice = cluster.requested_twice();
-    eprintln!(
-        "kill -9 of one node of three after {killed_at} requests: {} URLs requested again \
-         (in flight at the kill)",
-        twice.len()
-    );
-    assert!(
-        twice.len() <= PER_NODE_IN_FLIGHT,
-        "{} URLs requested twice: {twice:?}",
-        twice.len()
-    );
+    cluster.assert_only_in_flight_asked_again(&format!(
+        "kill -9 of one node of three after {killed_at} requests (in flight at the kill)"
+    ));
     let again: HashMap<String, usize> = cluster.requests_by_node();
     assert!(again.len() == 3, "{again:?}");
 }
@@ -553,17 +557,8 @@ async fn a_stalled_node_that_wakes_stores_nothing_the_others_took() {
         node.finishes(Duration::from_secs(90)).await;
     }
     cluster.assert_complete().await;
-    let twice = cluster.requested_twice();
-    eprintln!(
-        "a node stalled and woke: {} URLs requested again",
-        twice.len()
-    );
     // Only what the stalled node had in flight: the others' leases are theirs.
-    assert!(
-        twice.len() <= PER_NODE_IN_FLIGHT,
-        "{} URLs requested twice: {twice:?}",
-        twice.len()
-    );
+    cluster.assert_only_in_flight_asked_again("a node stalled and woke");
 }
 
 /// `scope.max_pages` counts the URLs every node holds leased, but a node ends at the
@@ -963,16 +958,9 @@ async fn a_node_rides_out_a_restart_of_postgresql() {
         tail(&node.log)
     );
     cluster.assert_complete().await;
-    let twice = cluster.requested_twice();
-    eprintln!(
-        "PostgreSQL restarted after {restarted_at} requests: {} URLs requested again",
-        twice.len()
-    );
-    assert!(
-        twice.len() <= PER_NODE_IN_FLIGHT,
-        "{} URLs requested twice: {twice:?}",
-        twice.len()
-    );
+    cluster.assert_only_in_flight_asked_again(&format!(
+        "PostgreSQL restarted after {restarted_at} requests"
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
