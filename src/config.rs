@@ -166,6 +166,9 @@ pub struct FetchConfig {
     /// Fetch from HTTPS servers whose certificate does not verify (self-signed, expired,
     /// another name): an intranet's or a lab's sites, which a user means to crawl.
     pub accept_invalid_certs: bool,
+    /// Keep the cookies sites set and send them back, as browsers do: a site that sets
+    /// one and redirects (a consent wall, a cookie check) otherwise redirects every page.
+    pub cookies: bool,
     /// Every request goes through this HTTP(S) proxy: where it is the only way out of a
     /// network. Named in the config, never taken from the environment (see `fetcher`).
     pub proxy: Option<Url>,
@@ -442,6 +445,7 @@ struct RawFetch {
     max_header_bytes: usize,
     max_headers: usize,
     accept_invalid_certs: bool,
+    cookies: bool,
     proxy: Option<String>,
 }
 
@@ -458,6 +462,7 @@ impl Default for RawFetch {
             max_header_bytes: 64 * 1024,
             max_headers: 100,
             accept_invalid_certs: false,
+            cookies: true,
             proxy: None,
         }
     }
@@ -1130,6 +1135,7 @@ impl RawConfig {
                 max_header_bytes: f.max_header_bytes,
                 max_headers: f.max_headers,
                 accept_invalid_certs: f.accept_invalid_certs,
+                cookies: f.cookies,
                 proxy: f.proxy.as_deref().and_then(|p| Url::parse(p).ok()),
             },
             parse: ParseConfig {

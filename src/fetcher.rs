@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{
     HeaderMap, HeaderName, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED,
-    LOCATION, RETRY_AFTER,
+    LOCATION, RETRY_AFTER, SET_COOKIE,
 };
 use reqwest::{redirect, Client, Proxy, RequestBuilder, Response, StatusCode};
 use tokio::task::JoinSet;
@@ -23,6 +23,7 @@ use url::Url;
 
 use crate::coding::Coding;
 use crate::config::{Config, PolitenessConfig};
+use crate::cookies::Jar;
 use crate::error::Error;
 use crate::frontier::dispatcher::Progress;
 use crate::frontier::Release;
@@ -95,6 +96,11 @@ pub fn client(config: &Config, network: Arc<NetworkPolicy>) -> Result<Client, Er
         // connect to any address a page or a redirect names.
         None => Client::builder().no_proxy(),
     };
+    let builder = if config.fetch.cookies {
+        builder.cookie_provider(Arc::new(Jar::default()))
+    } else {
+        builder
+    };
     builder
         .dns_resolver(Arc::new(GuardedResolver::new(network)))
         .user_agent(&config.fetch.user_agent)
@@ -144,6 +150,8 @@ pub struct FetchContext {
     pub max_header_bytes: usize,
     pub max_headers: usize,
     pub respect_robots_txt: bool,
+    /// `fetch.cookies`: the client keeps them, and a cookie check is answered.
+    pub cookies: bool,
     /// For `scope.sitemaps`, which a SIGHUP may turn on or off.
     pub scope: SharedScope,
 }
@@ -344,7 +352,18 @@ impl FetchWorker {
                 request = request.header(IF_MODIFIED_SINCE, date);
             }
         }
-        let sent = send(request, cx.timeout).await;
+        let again = request.try_clone().filter(|_| cx.cookies);
+        let mut sent = send(request, cx.timeout).await;
+        if let (Ok(response), Some(again)) = (&sent, again) {
+            // A cookie check: the answer sets a cookie and sends the crawler back to the
+            // URL it asked. Asked again through the frontier, the URL would be its own
+            // redirect loop; asked again now, as a browser follows the redirect, it
+            // carries the cookie the jar has just taken.
+            let left = cx.timeout.saturating_sub(started.elapsed());
+            if is_a_cookie_check(response, &out.job.url) && !left.is_zero() {
+                sent = send(again, left).await;
+            }
+        }
         cx.gate.answered(&host, limits.delay);
         match sent {
             Ok(response) => match self.oversized_head(response.headers()) {
@@ -641,6 +660,16 @@ fn names_a_target(status: StatusCode) -> bool {
 /// stay where they are.
 fn follows_location(status: StatusCode) -> bool {
     status == StatusCode::MULTIPLE_CHOICES || names_a_target(status)
+}
+
+/// Whether `response` to `asked` sets a cookie and redirects to `asked` itself.
+fn is_a_cookie_check(response: &Response, asked: &Url) -> bool {
+    let headers = response.headers();
+    follows_location(response.status())
+        && headers.contains_key(SET_COOKIE)
+        && url_header(headers, LOCATION)
+            .and_then(|location| urlnorm::resolve(asked, &location).ok())
+            .is_some_and(|target| &target == asked)
 }
 
 fn header(headers: &HeaderMap, name: impl reqwest::header::AsHeaderName) -> Option<String> {

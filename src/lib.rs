@@ -29,6 +29,7 @@ pub mod admin;
 pub mod charset;
 pub mod coding;
 pub mod config;
+pub mod cookies;
 pub mod error;
 pub mod export;
 pub mod fetcher;

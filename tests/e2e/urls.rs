@@ -342,3 +342,95 @@ async fn a_location_on_a_3xx_that_is_not_a_redirect_is_not_followed() {
         "the 300's only"
     );
 }
+
+/// A site behind a cookie check (a consent wall, a bot check): a request without its
+/// cookie is redirected back to itself with the cookie set. Without a jar every page was
+/// its own redirect loop, and the site was crawled as nothing but `redirect` rows.
+mod cookie_check {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use axum::extract::{Request, State};
+    use axum::http::{header, StatusCode};
+    use axum::response::{IntoResponse, Response};
+    use axum::Router;
+    use tokio::net::TcpListener;
+
+    /// Serves `/`, `/a` and `/b` to requests carrying `consent=yes`, and sends others
+    /// back where they came from with the cookie; counts the requests.
+    pub async fn start() -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let authority = listener.local_addr().expect("address").to_string();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let app = Router::new()
+            .fallback(serve)
+            .with_state(Arc::clone(&requests));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (authority, requests)
+    }
+
+    async fn serve(State(requests): State<Arc<AtomicUsize>>, request: Request) -> Response {
+        requests.fetch_add(1, Ordering::SeqCst);
+        let path = request.uri().path().to_owned();
+        let consented = request.headers().get_all(header::COOKIE).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split("; ").any(|c| c == "consent=yes"))
+        });
+        if path == "/robots.txt" {
+            return StatusCode::NOT_FOUND.into_response();
+        }
+        if !consented {
+            let headers = [
+                (header::LOCATION, path),
+                (
+                    header::SET_COOKIE,
+                    "consent=yes; Path=/; Max-Age=3600".to_owned(),
+                ),
+            ];
+            return (StatusCode::FOUND, headers).into_response();
+        }
+        let body = match path.as_str() {
+            "/" => "<title>Home</title><a href='/a'>a</a><a href='/b'>b</a>",
+            "/a" => "<title>A</title><a href='/b'>b</a>",
+            "/b" => "<title>B</title>",
+            _ => return StatusCode::NOT_FOUND.into_response(),
+        };
+        ([(header::CONTENT_TYPE, "text/html")], body).into_response()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_site_behind_a_cookie_check_is_crawled_with_its_cookie() {
+    let (authority, requests) = cookie_check::start().await;
+    let url = |path: &str| format!("http://{authority}{path}");
+    let harness = Harness::default();
+    harness.crawl(&[url("/")], "").await;
+    let db = harness.db().await;
+
+    let titles: Vec<_> = db
+        .pages()
+        .await
+        .into_iter()
+        .map(|p| (p.url, p.status, p.title, p.error_kind))
+        .collect();
+    let page = |path: &str, title: &str| (url(path), Some(200), Some(title.to_owned()), None);
+    assert_eq!(
+        titles,
+        vec![page("/", "Home"), page("/a", "A"), page("/b", "B")]
+    );
+    // robots.txt, then the first page twice (the check, then the page with its cookie);
+    // every page after carries the cookie.
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_cookies_off_a_cookie_check_is_a_redirect_loop() {
+    let (authority, _) = cookie_check::start().await;
+    let seed = format!("http://{authority}/");
+    let harness = Harness::default();
+    harness
+        .crawl(std::slice::from_ref(&seed), "[fetch]\ncookies = false\n")
+        .await;
+    let row = harness.db().await.page(&seed).await.expect("a row");
+    assert_eq!(row.error_kind.as_deref(), Some("redirect"), "{row:?}");
+}

@@ -1,0 +1,453 @@
+//! Cookies, kept for the crawl as a browser keeps them (RFC 6265).
+//!
+//! Sites that check for a cookie (a consent wall, a bot check, a session a framework
+//! insists on) set it and redirect: a crawler that sends none back is redirected on every
+//! page, and crawls a site of loops. Scrapy, Colly and Heritrix keep cookies for this
+//! reason. They live in memory, for one run of one node: a session cookie is worth no
+//! more than the session, and a crawl resumed or spread over nodes gets its own.
+//!
+//! Memory is bounded by RFC 6265 §6.1's least limits, taken as the most kept: 4096
+//! bytes a cookie, 50 a domain, 3000 in all. Past that, the domain whose cookies came
+//! first loses them all (a broad crawl has long moved past it), and a new site's
+//! cookies are kept.
+//!
+//! A `Domain` attribute naming one label (`com`, `localhost` for another host) is
+//! refused, so one site cannot set a cookie for every site under a top-level domain; a
+//! public suffix of two labels (`co.uk`) is not known to the crawler (that needs the
+//! public suffix list), and such a cookie goes to the sites under it.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use cookie::Cookie;
+use reqwest::header::HeaderValue;
+use url::{Host, Url};
+
+/// Name and value: larger cookies are refused, as browsers refuse them.
+const MAX_COOKIE_BYTES: usize = 4096;
+/// Cookies kept for one domain: past this, its oldest goes.
+const MAX_PER_DOMAIN: usize = 50;
+/// Cookies kept in all.
+const MAX_COOKIES: usize = 3000;
+/// A `Max-Age` or `Expires` further out than this is taken as this (RFC 6265bis caps
+/// cookie lifetimes at 400 days); far dates would overflow `SystemTime`.
+const MAX_LIFETIME: Duration = Duration::from_secs(400 * 24 * 3600);
+
+/// The crawl's cookie jar, shared by every request of the one HTTP client.
+#[derive(Debug, Default)]
+pub struct Jar {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// By the domain a cookie applies to: a request looks up its host and the names
+    /// above it, not every domain the crawl has met.
+    domains: HashMap<String, Domain>,
+    /// Domains in the order their first cookie came, each with the `born` mark of its
+    /// entry in `domains`; an entry whose domain was dropped (or made again) since is
+    /// skipped, and the queue is rebuilt when such entries outnumber the live ones.
+    order: VecDeque<(u64, String)>,
+    count: usize,
+    /// Marks the order of domains and of cookies within one.
+    clock: u64,
+}
+
+#[derive(Debug)]
+struct Domain {
+    born: u64,
+    cookies: Vec<Stored>,
+}
+
+#[derive(Debug)]
+struct Stored {
+    name: String,
+    value: String,
+    path: String,
+    /// Sent to the very host that set it only (no `Domain` attribute).
+    host_only: bool,
+    secure: bool,
+    /// `None`: a session cookie, kept for the run.
+    expires: Option<SystemTime>,
+    set: u64,
+}
+
+impl Stored {
+    fn is_expired(&self, now: SystemTime) -> bool {
+        self.expires.is_some_and(|at| at <= now)
+    }
+
+    /// RFC 6265 §5.1.4: the cookie's path is the request's, or a prefix of it ending at
+    /// a `/`.
+    fn path_matches(&self, request_path: &str) -> bool {
+        request_path.strip_prefix(&self.path).is_some_and(|rest| {
+            rest.is_empty() || self.path.ends_with('/') || rest.starts_with('/')
+        })
+    }
+}
+
+/// What one `Set-Cookie` asks of the jar.
+struct Change {
+    domain: String,
+    cookie: Stored,
+    /// An expiry in the past: the cookie is to go.
+    removes: bool,
+}
+
+impl Jar {
+    /// One `Set-Cookie` value from a response to `url`; one the jar must not take (too
+    /// large, for another site, unreadable) is left out, as browsers leave it.
+    fn set(&self, header: &HeaderValue, url: &Url, now: SystemTime) {
+        let Some(change) = std::str::from_utf8(header.as_bytes())
+            .ok()
+            .and_then(|text| Cookie::parse(text).ok())
+            .and_then(|cookie| change(&cookie, url, now))
+        else {
+            return;
+        };
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.apply(change);
+    }
+
+    /// The `Cookie` header for a request to `url`: longer paths first, then older
+    /// cookies first (RFC 6265 §5.4).
+    fn header(&self, url: &Url, now: SystemTime) -> Option<HeaderValue> {
+        let host = host_of(url)?;
+        let is_name = is_domain_name(url);
+        let secure = url.scheme() == "https";
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.forget_expired(&host, is_name, now);
+        let mut sent: Vec<&Stored> = Vec::new();
+        for domain in domains_above(&host, is_name) {
+            let Some(entry) = state.domains.get(domain) else {
+                continue;
+            };
+            sent.extend(entry.cookies.iter().filter(|c| {
+                (!c.host_only || domain == host)
+                    && (secure || !c.secure)
+                    && c.path_matches(url.path())
+            }));
+        }
+        if sent.is_empty() {
+            return None;
+        }
+        sent.sort_by(|a, b| b.path.len().cmp(&a.path.len()).then(a.set.cmp(&b.set)));
+        let value = sent
+            .iter()
+            .map(|c| format!("{}={}", c.name, c.value))
+            .collect::<Vec<_>>()
+            .join("; ");
+        HeaderValue::from_bytes(value.as_bytes()).ok()
+    }
+}
+
+impl reqwest::cookie::CookieStore for Jar {
+    fn set_cookies(&self, cookie_headers: &mut dyn Iterator<Item = &HeaderValue>, url: &Url) {
+        let now = SystemTime::now();
+        for header in cookie_headers {
+            self.set(header, url, now);
+        }
+    }
+
+    fn cookies(&self, url: &Url) -> Option<HeaderValue> {
+        self.header(url, SystemTime::now())
+    }
+}
+
+impl State {
+    fn apply(&mut self, change: Change) {
+        let Change {
+            domain,
+            mut cookie,
+            removes,
+        } = change;
+        if let Some(entry) = self.domains.get_mut(&domain) {
+            let before = entry.cookies.len();
+            entry
+                .cookies
+                .retain(|c| c.name != cookie.name || c.path != cookie.path);
+            self.count -= before - entry.cookies.len();
+        }
+        if removes {
+            if self
+                .domains
+                .get(&domain)
+                .is_some_and(|e| e.cookies.is_empty())
+            {
+                self.domains.remove(&domain);
+            }
+            return;
+        }
+        self.clock += 1;
+        cookie.set = self.clock;
+        if !self.domains.contains_key(&domain) {
+            let born = self.clock;
+            self.order.push_back((born, domain.clone()));
+            let cookies = Vec::new();
+            self.domains
+                .insert(domain.clone(), Domain { born, cookies });
+        }
+        if let Some(entry) = self.domains.get_mut(&domain) {
+            entry.cookies.push(cookie);
+            self.count += 1;
+            if entry.cookies.len() > MAX_PER_DOMAIN {
+                // Pushed in the order they came: the first is the oldest.
+                entry.cookies.remove(0);
+                self.count -= 1;
+            }
+        }
+        while self.count > MAX_COOKIES {
+            let Some((born, oldest)) = self.order.pop_front() else {
+                break;
+            };
+            if self.domains.get(&oldest).is_some_and(|e| e.born == born) {
+                if let Some(dropped) = self.domains.remove(&oldest) {
+                    self.count -= dropped.cookies.len();
+                }
+            }
+        }
+        if self.order.len() > 2 * self.domains.len() + 16 {
+            let domains = &self.domains;
+            self.order
+                .retain(|(born, d)| domains.get(d).is_some_and(|e| e.born == *born));
+        }
+    }
+
+    /// Drops the expired cookies a request to `host` would have carried.
+    fn forget_expired(&mut self, host: &str, is_name: bool, now: SystemTime) {
+        let mut emptied = Vec::new();
+        for domain in domains_above(host, is_name) {
+            if let Some(entry) = self.domains.get_mut(domain) {
+                let before = entry.cookies.len();
+                entry.cookies.retain(|c| !c.is_expired(now));
+                self.count -= before - entry.cookies.len();
+                if entry.cookies.is_empty() {
+                    emptied.push(domain.to_owned());
+                }
+            }
+        }
+        for domain in emptied {
+            self.domains.remove(&domain);
+        }
+    }
+}
+
+/// What `cookie`, set by a response to `url`, does to the jar; `None` when it is to be
+/// left out.
+fn change(cookie: &Cookie<'_>, url: &Url, now: SystemTime) -> Option<Change> {
+    if cookie.name().len() + cookie.value().len() > MAX_COOKIE_BYTES || cookie.name().is_empty() {
+        return None;
+    }
+    let host = host_of(url)?;
+    let named = cookie
+        .domain()
+        .map(|d| d.trim_end_matches('.').to_ascii_lowercase())
+        .filter(|d| !d.is_empty());
+    let (domain, host_only) = match named {
+        None => (host, true),
+        // An address is its own domain: `Domain` on a cookie from one names only it.
+        Some(d) if !is_domain_name(url) => (d == host).then_some((host, true))?,
+        Some(d) if d == host => (host, false),
+        Some(d) if d.contains('.') && host.ends_with(&format!(".{d}")) => (d, false),
+        Some(_) => return None,
+    };
+    let path = match cookie.path() {
+        Some(p) if p.starts_with('/') => p.to_owned(),
+        _ => default_path(url.path()),
+    };
+    let expires = match (cookie.max_age(), cookie.expires_datetime()) {
+        (Some(age), _) => {
+            let secs = u64::try_from(age.whole_seconds()).unwrap_or(0);
+            Some(now + Duration::from_secs(secs).min(MAX_LIFETIME))
+        }
+        (None, Some(at)) => Some(SystemTime::from(at).min(now + MAX_LIFETIME)),
+        (None, None) => None,
+    };
+    let removes = expires.is_some_and(|at| at <= now);
+    Some(Change {
+        domain,
+        removes,
+        cookie: Stored {
+            name: cookie.name().to_owned(),
+            value: cookie.value().to_owned(),
+            path,
+            host_only,
+            secure: cookie.secure().unwrap_or(false),
+            expires,
+            set: 0,
+        },
+    })
+}
+
+/// The host as the jar keys it: a name in lower case (as `url` keeps it), an IPv6
+/// address in brackets.
+fn host_of(url: &Url) -> Option<String> {
+    url.host_str().map(str::to_owned)
+}
+
+fn is_domain_name(url: &Url) -> bool {
+    matches!(url.host(), Some(Host::Domain(_)))
+}
+
+/// `host` and, for a name, every name above it (`a.b.example.com`, `b.example.com`,
+/// `example.com`, `com`): the domains whose cookies a request to it may carry.
+fn domains_above(host: &str, is_name: bool) -> impl Iterator<Item = &str> {
+    let mut next = Some(host);
+    std::iter::from_fn(move || {
+        let current = next?;
+        next = if is_name {
+            current.split_once('.').map(|(_, rest)| rest)
+        } else {
+            None
+        };
+        Some(current)
+    })
+}
+
+/// RFC 6265 §5.1.4: the request path up to its last `/`, or `/`.
+fn default_path(path: &str) -> String {
+    match path.rfind('/') {
+        Some(0) | None => "/".to_owned(),
+        Some(last) => path[..last].to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).expect("test URL")
+    }
+
+    fn set(jar: &Jar, at: &str, cookie: &str) {
+        jar.set(
+            &HeaderValue::from_str(cookie).expect("header"),
+            &url(at),
+            SystemTime::now(),
+        );
+    }
+
+    fn sent(jar: &Jar, to: &str) -> Option<String> {
+        jar.header(&url(to), SystemTime::now())
+            .map(|h| h.to_str().expect("ASCII").to_owned())
+    }
+
+    #[test]
+    fn a_cookie_goes_back_to_its_host_and_path_only() {
+        let jar = Jar::default();
+        set(&jar, "http://example.com/shop/cart", "a=1");
+        set(&jar, "http://example.com/", "b=2; Path=/");
+        assert_eq!(
+            sent(&jar, "http://example.com/shop/x").as_deref(),
+            Some("a=1; b=2")
+        );
+        assert_eq!(
+            sent(&jar, "http://example.com/shopping").as_deref(),
+            Some("b=2")
+        );
+        assert_eq!(
+            sent(&jar, "http://www.example.com/shop/x"),
+            None,
+            "host-only"
+        );
+        assert_eq!(sent(&jar, "http://example.org/shop/x"), None);
+    }
+
+    #[test]
+    fn a_domain_cookie_goes_to_the_names_under_it_and_not_to_other_sites() {
+        let jar = Jar::default();
+        set(&jar, "http://www.example.com/", "s=1; Domain=.example.com");
+        set(&jar, "http://www.example.com/", "t=1; Domain=com");
+        set(&jar, "http://www.example.com/", "u=1; Domain=other.com");
+        set(&jar, "http://www.example.com/", "v=1; Domain=ample.com");
+        assert_eq!(
+            sent(&jar, "http://shop.example.com/").as_deref(),
+            Some("s=1")
+        );
+        assert_eq!(sent(&jar, "http://example.com/").as_deref(), Some("s=1"));
+        assert_eq!(sent(&jar, "http://other.com/"), None);
+        assert_eq!(sent(&jar, "http://ample.com/"), None);
+    }
+
+    #[test]
+    fn an_address_keeps_its_cookies_to_itself() {
+        let jar = Jar::default();
+        set(&jar, "http://127.0.0.1:8080/", "a=1; Domain=0.0.1");
+        set(&jar, "http://127.0.0.1:8080/", "b=2; Domain=127.0.0.1");
+        set(&jar, "http://[::1]/", "c=3");
+        assert_eq!(sent(&jar, "http://127.0.0.1:9090/").as_deref(), Some("b=2"));
+        assert_eq!(sent(&jar, "http://127.0.0.2/"), None);
+        assert_eq!(sent(&jar, "http://[::1]/x").as_deref(), Some("c=3"));
+    }
+
+    #[test]
+    fn secure_cookies_go_over_https_only_and_expired_ones_not_at_all() {
+        let jar = Jar::default();
+        set(&jar, "https://example.com/", "s=1; Secure");
+        set(&jar, "https://example.com/", "gone=1; Max-Age=0");
+        set(
+            &jar,
+            "https://example.com/",
+            "old=1; Expires=Wed, 21 Oct 2015 07:28:00 GMT",
+        );
+        set(
+            &jar,
+            "https://example.com/",
+            "far=1; Max-Age=99999999999999",
+        );
+        assert_eq!(
+            sent(&jar, "https://example.com/").as_deref(),
+            Some("s=1; far=1")
+        );
+        assert_eq!(sent(&jar, "http://example.com/").as_deref(), Some("far=1"));
+        set(&jar, "https://example.com/", "far=; Max-Age=-1");
+        assert_eq!(
+            sent(&jar, "http://example.com/"),
+            None,
+            "removed by an expiry"
+        );
+    }
+
+    #[test]
+    fn a_cookie_set_again_replaces_the_first() {
+        let jar = Jar::default();
+        set(&jar, "http://example.com/", "id=1");
+        set(&jar, "http://example.com/", "id=2");
+        assert_eq!(sent(&jar, "http://example.com/").as_deref(), Some("id=2"));
+    }
+
+    #[test]
+    fn the_jar_holds_no_more_than_its_bounds() {
+        let jar = Jar::default();
+        set(
+            &jar,
+            "http://example.com/",
+            &format!("big={}", "x".repeat(MAX_COOKIE_BYTES)),
+        );
+        assert_eq!(
+            sent(&jar, "http://example.com/"),
+            None,
+            "larger than 4096 bytes"
+        );
+        for i in 0..=MAX_PER_DOMAIN {
+            set(&jar, "http://example.com/", &format!("c{i}=1"));
+        }
+        let kept = sent(&jar, "http://example.com/").expect("cookies");
+        assert_eq!(kept.split("; ").count(), MAX_PER_DOMAIN);
+        assert!(!kept.contains("c0="), "the oldest went: {kept}");
+        for host in 0..MAX_COOKIES {
+            set(&jar, &format!("http://h{host}.test/"), "a=1");
+        }
+        assert_eq!(
+            sent(&jar, "http://example.com/"),
+            None,
+            "the first domain went"
+        );
+        assert!(sent(&jar, &format!("http://h{}.test/", MAX_COOKIES - 1)).is_some());
+        let state = jar.state.lock().expect("lock");
+        assert!(state.count <= MAX_COOKIES, "{}", state.count);
+        assert!(state.order.len() <= 2 * state.domains.len() + 16);
+    }
+}
