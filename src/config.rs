@@ -7,11 +7,13 @@
 //! user fixes a config in one round instead of one error per run. Every key is documented in
 //! `config/example.toml`, which a test keeps in step with these structs.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use regex::Regex;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 use url::Url;
 
@@ -169,9 +171,23 @@ pub struct FetchConfig {
     /// Keep the cookies sites set and send them back, as browsers do: a site that sets
     /// one and redirects (a consent wall, a cookie check) otherwise redirects every page.
     pub cookies: bool,
+    /// `fetch.headers`: sent with every request (an `Accept-Language`, a `From` naming
+    /// whom to write to, as crawler operators are asked to).
+    pub headers: HeaderMap,
+    /// `[[fetch.host]]`: headers for some hosts only (a token for an intranet), which
+    /// must not go to every host a crawl reaches; the first matching rule's replace
+    /// `headers` of the same name.
+    pub host_headers: Vec<HostHeaders>,
     /// Every request goes through this HTTP(S) proxy: where it is the only way out of a
     /// network. Named in the config, never taken from the environment (see `fetcher`).
     pub proxy: Option<Url>,
+}
+
+/// Request headers for the hosts `pattern` matches.
+#[derive(Debug, Clone)]
+pub struct HostHeaders {
+    pub pattern: HostPattern,
+    pub headers: HeaderMap,
 }
 
 #[derive(Debug, Clone)]
@@ -446,7 +462,16 @@ struct RawFetch {
     max_headers: usize,
     accept_invalid_certs: bool,
     cookies: bool,
+    headers: BTreeMap<String, String>,
+    host: Vec<RawFetchHost>,
     proxy: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFetchHost {
+    pattern: String,
+    headers: BTreeMap<String, String>,
 }
 
 impl Default for RawFetch {
@@ -463,6 +488,8 @@ impl Default for RawFetch {
             max_headers: 100,
             accept_invalid_certs: false,
             cookies: true,
+            headers: BTreeMap::new(),
+            host: Vec::new(),
             proxy: None,
         }
     }
@@ -844,6 +871,16 @@ impl RawConfig {
         );
 
         let f = &self.fetch;
+        let headers = request_headers(p, "fetch.headers", &f.headers);
+        let mut host_headers = Vec::new();
+        for (i, rule) in f.host.iter().enumerate() {
+            let key = format!("fetch.host[{i}]");
+            let headers = request_headers(p, &format!("{key}.headers"), &rule.headers);
+            match HostPattern::parse(&rule.pattern) {
+                Ok(pattern) => host_headers.push(HostHeaders { pattern, headers }),
+                Err(e) => p.add(&format!("{key}.pattern"), e),
+            }
+        }
         p.at_least("fetch.workers", f.workers as u64, 1);
         p.at_most(
             "fetch.workers",
@@ -1136,6 +1173,8 @@ impl RawConfig {
                 max_headers: f.max_headers,
                 accept_invalid_certs: f.accept_invalid_certs,
                 cookies: f.cookies,
+                headers,
+                host_headers,
                 proxy: f.proxy.as_deref().and_then(|p| Url::parse(p).ok()),
             },
             parse: ParseConfig {
@@ -1275,6 +1314,58 @@ pub const ADMIN_TOKEN_ENV: &str = "PIPECRAWL_ADMIN_TOKEN";
 
 /// The 1-based line where a dotted key path (`fetch.workers`, `scope.include[1]`) is set,
 /// or `None` when the key is absent (its default was used).
+/// Request headers named in the config, each checked: a name the crawler sets itself is
+/// refused with the reason, rather than sent twice or in conflict with its own.
+fn request_headers(p: &mut Problems<'_>, key: &str, raw: &BTreeMap<String, String>) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (name, value) in raw {
+        let key = format!("{key}.{name}");
+        let Ok(header) = HeaderName::from_bytes(name.as_bytes()) else {
+            p.add(&key, format!("{name:?} is not a header name"));
+            continue;
+        };
+        if let Some(why) = set_by_the_crawler(&header) {
+            p.add(&key, format!("cannot be set here: {why}"));
+            continue;
+        }
+        match HeaderValue::from_str(value) {
+            Ok(value) => {
+                headers.insert(header, value);
+            }
+            Err(_) => p.add(
+                &key,
+                "holds a byte a header cannot (a line break or another control character)",
+            ),
+        }
+    }
+    headers
+}
+
+/// Why a request header is the crawler's own to set, if it is.
+fn set_by_the_crawler(name: &HeaderName) -> Option<&'static str> {
+    use reqwest::header;
+    let framing = [
+        header::HOST,
+        header::CONTENT_LENGTH,
+        header::TRANSFER_ENCODING,
+        header::CONNECTION,
+        header::TE,
+        header::TRAILER,
+        header::UPGRADE,
+    ];
+    if framing.contains(name) || name.as_str() == "keep-alive" {
+        Some("the HTTP client sets it for each connection")
+    } else if name == header::USER_AGENT {
+        Some("use fetch.user_agent (robots.txt rules are matched on it)")
+    } else if name == header::ACCEPT_ENCODING {
+        Some("the crawler asks for the codings it decodes")
+    } else if name == header::IF_NONE_MATCH || name == header::IF_MODIFIED_SINCE {
+        Some("the crawler sends them to revalidate the pages it has stored")
+    } else {
+        None
+    }
+}
+
 fn line_of_key(text: &str, key: &str) -> Option<usize> {
     use toml::de::{DeTable, DeValue};
 

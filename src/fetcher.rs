@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::coding::Coding;
-use crate::config::{Config, PolitenessConfig};
+use crate::config::{Config, HostHeaders, PolitenessConfig};
 use crate::cookies::Jar;
 use crate::error::Error;
 use crate::frontier::dispatcher::Progress;
@@ -79,9 +79,30 @@ fn idle_connection_time(politeness: &PolitenessConfig) -> Duration {
     longest + IDLE_MARGIN
 }
 
-/// Builds the one HTTP client every fetch worker shares (pages, robots.txt, sitemaps); it
-/// connects only where `network` allows.
-pub fn client(config: &Config, network: Arc<NetworkPolicy>) -> Result<Client, Error> {
+/// The one HTTP client every fetch worker shares (pages, robots.txt, sitemaps), with the
+/// headers the config gives some hosts.
+#[derive(Clone)]
+pub struct HttpClient {
+    client: Client,
+    host_headers: Arc<[HostHeaders]>,
+}
+
+impl HttpClient {
+    /// A GET of `url`, with the headers of the first `[[fetch.host]]` rule matching its
+    /// host (`fetch.headers` are the client's own).
+    pub fn get(&self, url: &Url) -> RequestBuilder {
+        let request = self.client.get(url.clone());
+        let host = url.host_str().unwrap_or_default();
+        match self.host_headers.iter().find(|r| r.pattern.matches(host)) {
+            Some(rule) => request.headers(rule.headers.clone()),
+            None => request,
+        }
+    }
+}
+
+/// Builds the one HTTP client every fetch worker shares; it connects only where `network`
+/// allows.
+pub fn client(config: &Config, network: Arc<NetworkPolicy>) -> Result<HttpClient, Error> {
     let per_host = usize::try_from(config.politeness.per_host_concurrency).unwrap_or(usize::MAX);
     let builder = match &config.fetch.proxy {
         Some(proxy) => {
@@ -101,7 +122,7 @@ pub fn client(config: &Config, network: Arc<NetworkPolicy>) -> Result<Client, Er
     } else {
         builder
     };
-    builder
+    let client = builder
         .dns_resolver(Arc::new(GuardedResolver::new(network)))
         .user_agent(&config.fetch.user_agent)
         .connect_timeout(config.fetch.connect_timeout)
@@ -129,13 +150,18 @@ pub fn client(config: &Config, network: Arc<NetworkPolicy>) -> Result<Client, Er
         // read by `coding::Coding` when sent all the same.
         .gzip(true)
         .brotli(true)
+        .default_headers(config.fetch.headers.clone())
         .build()
-        .map_err(Error::HttpClient)
+        .map_err(Error::HttpClient)?;
+    Ok(HttpClient {
+        client,
+        host_headers: config.fetch.host_headers.clone().into(),
+    })
 }
 
 /// What every fetch worker shares.
 pub struct FetchContext {
-    pub client: Client,
+    pub client: HttpClient,
     pub network: Arc<NetworkPolicy>,
     pub robots: Arc<RobotsCache>,
     pub gate: Arc<HostGate>,
@@ -335,7 +361,7 @@ impl FetchWorker {
         out.fetched_at = SystemTime::now();
         let started = Instant::now();
         let mut retry_after = None;
-        let mut request = cx.client.get(out.job.url.clone());
+        let mut request = cx.client.get(&out.job.url);
         // A 304 says the stored version is current, so one not read whole is asked for
         // whole: an answer that broke off (cut, slower than the timeout), and a sitemap
         // none of whose bodies is stored (a URL fetched as a page before a sitemap named

@@ -15,13 +15,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{LOCATION, RETRY_AFTER};
-use reqwest::{Client, Response};
+use reqwest::Response;
 use texting_robots::Robot;
 use url::Url;
 
 use crate::coding::Coding;
 use crate::error::Error;
-use crate::fetcher::{self, fetch_error, url_header, MinRate};
+use crate::fetcher::{self, fetch_error, url_header, HttpClient, MinRate};
 use crate::netguard::NetworkPolicy;
 use crate::page::{ErrorKind, FetchError};
 use crate::politeness::{HostGate, Politeness};
@@ -255,7 +255,7 @@ pub struct Lookup {
 
 /// robots.txt for every host, fetched at most once at a time per host.
 pub struct RobotsCache {
-    client: Client,
+    client: HttpClient,
     network: Arc<NetworkPolicy>,
     min_rate: MinRate,
     /// `fetch.timeout_ms`, for [`fetcher::send`]'s resend.
@@ -278,7 +278,7 @@ pub struct RobotsCache {
 
 impl RobotsCache {
     pub fn new(
-        (client, network, min_rate, timeout): (Client, Arc<NetworkPolicy>, MinRate, Duration),
+        (client, network, min_rate, timeout): (HttpClient, Arc<NetworkPolicy>, MinRate, Duration),
         store: Store,
         gate: Arc<HostGate>,
         politeness: Politeness,
@@ -419,7 +419,7 @@ impl RobotsCache {
             let host = urlnorm::host_key(&target);
             let limits = self.politeness.limits(&host, None);
             let _turn = self.gate.wait_turn(&host, limits).await;
-            let sent = fetcher::send(self.client.get(target.clone()), self.timeout).await;
+            let sent = fetcher::send(self.client.get(&target), self.timeout).await;
             self.gate.answered(&host, limits.delay);
             let mut response = match sent {
                 Ok(response) => response,

@@ -1752,3 +1752,35 @@ async fn a_seeds_redirect_off_the_named_hosts_is_named_in_a_warning() {
         "{stderr}"
     );
 }
+
+/// A request header the crawler sets itself (`User-Agent`, which robots.txt rules are
+/// matched on; the connection's framing; its revalidation), a name that is not one and
+/// a value with a line break are refused, each named with its line.
+#[test]
+fn request_headers_the_crawler_sets_or_cannot_send_are_refused_naming_them() {
+    let harness = Harness::default();
+    let config = harness.write_config(
+        "seeds = [\"http://127.0.0.1:9/\"]\n\
+         [fetch.headers]\n\
+         From = \"ops@example.com\"\n\
+         User-Agent = \"Mozilla/5.0\"\n\
+         \"Bad Name\" = \"x\"\n\
+         [[fetch.host]]\n\
+         pattern = \"intranet.example.com\"\n\
+         headers = { Authorization = \"Bearer t\\n\", Host = \"elsewhere\" }\n",
+    );
+    let stderr = refused(&pipecrawl(&[
+        "crawl",
+        "--config",
+        config.to_str().unwrap_or_default(),
+    ]));
+    assert!(stderr.contains("4 problem(s)"), "{stderr}");
+    for expected in [
+        "line 4: `fetch.headers.User-Agent` cannot be set here: use fetch.user_agent",
+        "line 5: `fetch.headers.Bad Name` \"Bad Name\" is not a header name",
+        "`fetch.host[0].headers.Authorization` holds a byte a header cannot",
+        "`fetch.host[0].headers.Host` cannot be set here",
+    ] {
+        assert!(stderr.contains(expected), "{expected:?} in {stderr}");
+    }
+}

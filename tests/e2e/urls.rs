@@ -434,3 +434,89 @@ async fn with_cookies_off_a_cookie_check_is_a_redirect_loop() {
     let row = harness.db().await.page(&seed).await.expect("a row");
     assert_eq!(row.error_kind.as_deref(), Some("redirect"), "{row:?}");
 }
+
+/// Serves `/robots.txt` (empty), `/` (a link to the other host) and `/end` on two
+/// loopback hosts, logging each request's host, path and the headers named.
+mod header_log {
+    use std::sync::{Arc, Mutex, PoisonError};
+
+    use axum::extract::{Request, State};
+    use axum::http::header;
+    use axum::response::{IntoResponse, Response};
+    use axum::Router;
+    use tokio::net::TcpListener;
+
+    pub type Log = Arc<Mutex<Vec<(String, Option<String>, Option<String>)>>>;
+
+    pub async fn start() -> ([String; 2], Log) {
+        let log = Log::default();
+        let mut authorities = Vec::new();
+        let mut listeners = Vec::new();
+        for ip in ["127.0.0.1", "127.0.0.2"] {
+            let listener = TcpListener::bind((ip, 0)).await.expect("bind");
+            authorities.push(listener.local_addr().expect("address").to_string());
+            listeners.push(listener);
+        }
+        for (i, listener) in listeners.into_iter().enumerate() {
+            let other = authorities[1 - i].clone();
+            let app = Router::new()
+                .fallback(serve)
+                .with_state((Arc::clone(&log), other));
+            tokio::spawn(async move { axum::serve(listener, app).await });
+        }
+        ([authorities[0].clone(), authorities[1].clone()], log)
+    }
+
+    async fn serve(State((log, other)): State<(Log, String)>, request: Request) -> Response {
+        let named = |name: header::HeaderName| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let host = named(header::HOST).unwrap_or_default();
+        let path = request.uri().path().to_owned();
+        log.lock().unwrap_or_else(PoisonError::into_inner).push((
+            format!("{host}{path}"),
+            named(header::FROM),
+            named(header::AUTHORIZATION),
+        ));
+        let body = match path.as_str() {
+            "/robots.txt" => String::new(),
+            "/" => format!("<a href='http://{other}/'>other</a><a href='/end'>end</a>"),
+            _ => "<title>End</title>".to_owned(),
+        };
+        ([(header::CONTENT_TYPE, "text/html")], body).into_response()
+    }
+}
+
+/// `fetch.headers` go with every request; a `[[fetch.host]]` rule's (a token) only to
+/// the hosts it names, robots.txt included, and never to a host a link leads to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_request_headers_go_where_the_config_says_only() {
+    let ([one, two], log) = header_log::start().await;
+    let harness = Harness::default();
+    let extra = "[scope]\nhosts = [\"127.0.0.1\", \"127.0.0.2\"]\n\
+                 [network]\nallow = [\"127.0.0.0/8\"]\n\
+                 [fetch.headers]\nFrom = \"ops@example.com\"\n\
+                 [[fetch.host]]\npattern = \"127.0.0.2\"\n\
+                 headers = { Authorization = \"Bearer secret\" }\n";
+    harness.crawl(&[format!("http://{one}/")], extra).await;
+
+    let mut seen = log.lock().expect("log").clone();
+    seen.sort();
+    let from = Some("ops@example.com".to_owned());
+    let token = Some("Bearer secret".to_owned());
+    let mut expected = Vec::new();
+    for (authority, authorization) in [(&one, None), (&two, token)] {
+        for path in ["/", "/end", "/robots.txt"] {
+            expected.push((
+                format!("{authority}{path}"),
+                from.clone(),
+                authorization.clone(),
+            ));
+        }
+    }
+    assert_eq!(seen, expected);
+}
