@@ -248,13 +248,19 @@ fn utf8_len(first: u8) -> usize {
 }
 
 /// The URL ranges [from, to) that hold the URLs on `host` as the user typed it, spelled
-/// as the crawler stores them: the name in lower case and punycode, a scheme's default
-/// port left out. A URL (pasted from a browser or a log line) names its host and port.
+/// as the crawler stores them: the name in lower case and punycode, without a trailing
+/// dot, a scheme's default port left out. A URL (pasted from a browser or a log line)
+/// names its host and port. An IPv6 address may be typed without brackets (`::1`, as
+/// `ip` and `ss` print it), and then names no port: its last group is not one.
 pub fn host_ranges(host: &str) -> Vec<(String, String)> {
     let typed = host.trim();
     let typed = match typed.split_once("://") {
         Some((_, rest)) => rest.split(['/', '?', '#']).next().unwrap_or_default(),
         None => typed.trim_end_matches('/'),
+    };
+    let typed: Cow<'_, str> = match typed.parse::<std::net::Ipv6Addr>() {
+        Ok(_) => Cow::Owned(format!("[{typed}]")),
+        Err(_) => Cow::Borrowed(typed),
     };
     let (name, port) = match typed.rsplit_once(':') {
         Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
@@ -268,9 +274,9 @@ pub fn host_ranges(host: &str) -> Vec<(String, String)> {
                 ),
             )
         }
-        _ => (typed, None),
+        _ => (typed.as_ref(), None),
     };
-    let name = url::Url::parse(&format!("http://{name}/"))
+    let name = normalize_str(&format!("http://{name}/"))
         .ok()
         .and_then(|url| url.host_str().map(str::to_owned))
         .unwrap_or_else(|| name.to_ascii_lowercase());
@@ -482,6 +488,22 @@ mod tests {
         assert_eq!(host_ranges("Bücher.de")[0].0, "http://xn--bcher-kva.de/");
         assert_eq!(host_ranges("[::1]:8080")[0].0, "http://[::1]:8080/");
         assert_eq!(host_ranges("[::1]")[1].0, "http://[::1]:");
+    }
+
+    /// `example.com.` is stored as `example.com`, and `::1` is how `ip` and `ss` print
+    /// loopback: either typed (or pasted in a URL) matched nothing.
+    #[test]
+    fn a_hosts_trailing_dot_and_an_unbracketed_ipv6_address_name_the_stored_host() {
+        assert_eq!(host_ranges("Example.COM."), host_ranges("example.com"));
+        assert_eq!(
+            host_ranges("http://example.com.:8080/docs"),
+            host_ranges("example.com:8080")
+        );
+        assert_eq!(host_ranges("::1"), host_ranges("[::1]"));
+        assert_eq!(
+            host_ranges("0:0::FFFF:7f00:1"),
+            host_ranges("[::ffff:7f00:1]")
+        );
     }
 
     #[test]
