@@ -36,11 +36,14 @@ impl HostPattern {
             Some(rest) => (rest, true),
             None => (p.as_str(), false),
         };
-        // Spelled as stored URLs spell hosts (punycode, dotted-decimal IPv4, no trailing
-        // dot), or no URL would ever match `bücher.de`.
-        let host = url::Host::parse(host)
-            .map(|h| h.to_string().trim_end_matches('.').to_owned())
-            .unwrap_or_default();
+        // Spelled as stored URLs spell hosts (punycode, dotted-decimal IPv4, IPv6 in
+        // brackets, no trailing dot), or no URL would ever match `bücher.de` or `::1`.
+        let host = match host.parse::<std::net::Ipv6Addr>() {
+            Ok(ip) => url::Host::<String>::Ipv6(ip).to_string(),
+            Err(_) => url::Host::parse(host)
+                .map(|h| h.to_string().trim_end_matches('.').to_owned())
+                .unwrap_or_default(),
+        };
         let valid = !host.is_empty()
             && host.chars().all(|c| {
                 c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '[' | ']' | ':')
@@ -536,6 +539,18 @@ mod tests {
         let subdomains = HostPattern::parse("*.bücher.de").unwrap();
         assert!(subdomains.matches("www.xn--bcher-kva.de"));
         assert!(HostPattern::parse("0x7f.1").unwrap().matches("127.0.0.1"));
+    }
+
+    /// An IPv6 address is written bare almost everywhere (`ip addr`, `network.allow`);
+    /// as a host it was refused as "not a host name", with a hint for names only.
+    #[test]
+    fn an_ipv6_address_is_a_host_with_or_without_brackets() {
+        for written in ["::1", "[::1]", "0:0::1", "[0:0::1]"] {
+            let pattern = HostPattern::parse(written).unwrap_or_else(|e| panic!("{e}"));
+            assert!(pattern.matches("[::1]"), "{written}");
+        }
+        let mapped = HostPattern::parse("::FFFF:127.0.0.1").unwrap();
+        assert!(mapped.matches("[::ffff:7f00:1]"));
     }
 
     #[test]
