@@ -893,9 +893,11 @@ fn hung_up(e: &reqwest::Error) -> bool {
 
 /// A name that does not resolve is final; a resolver that could not answer for now is
 /// not. getaddrinfo says which only in its words (`gai_strerror`, the same in glibc and
-/// musl, untranslated: Rust programs run in the C locale).
+/// musl, untranslated: Rust programs run in the C locale). A lookup that failed in this
+/// process (`EAI_SYSTEM`: no file descriptor left for the resolver's socket, no memory)
+/// says nothing of the name: Rust reports it as the system error, `(os error N)`.
 fn dns_error_kind(message: &str) -> ErrorKind {
-    if message.contains("Temporary failure in name resolution") {
+    if message.contains("Temporary failure in name resolution") || message.contains("(os error ") {
         ErrorKind::DnsTemporary
     } else {
         ErrorKind::Dns
@@ -923,6 +925,25 @@ mod tests {
             assert_eq!(
                 dns_error_kind(&format!("{chain}: {final_answer}")),
                 ErrorKind::Dns
+            );
+        }
+    }
+
+    /// getaddrinfo's `EAI_SYSTEM`: the lookup failed in the crawler's own process (out
+    /// of file descriptors for the resolver's socket, or of memory), and Rust reports
+    /// the system error alone. The name may well resolve: such a URL was failed for good.
+    #[test]
+    fn a_lookup_that_failed_for_a_system_error_is_retried() {
+        let chain = "error sending request for url (http://a.example/): client error \
+                     (Connect): dns error";
+        for system in [
+            "Too many open files (os error 24)",
+            "Cannot allocate memory (os error 12)",
+        ] {
+            assert_eq!(
+                dns_error_kind(&format!("{chain}: {system}")),
+                ErrorKind::DnsTemporary,
+                "{system}"
             );
         }
     }
