@@ -166,3 +166,54 @@ fn like_escape(text: &str) -> String {
     }
     escaped
 }
+
+#[cfg(test)]
+pub(crate) mod plan {
+    //! How SQLite plans a question's SQL on a freshly migrated database: the tests that
+    //! a slice of a big table is read through an index rather than by a scan or a sort.
+
+    use super::output::Cell;
+    use super::reader::{Reader, Statement};
+
+    /// A migrated, empty crawl database, open as `query` opens one.
+    pub(crate) async fn reader() -> (tempfile::TempDir, Reader) {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("crawl.db").display().to_string();
+        crate::store::Store::open(&path)
+            .await
+            .expect("create the database")
+            .close()
+            .await;
+        let reader = super::open::open(&path, super::open::Needs::Questions)
+            .await
+            .expect("open it to read");
+        (dir, reader)
+    }
+
+    /// The lines of SQLite's query plan for `st`.
+    pub(crate) async fn lines(reader: &mut Reader, st: &Statement) -> Vec<String> {
+        let mut lines = Vec::new();
+        reader
+            .each_row(&st.explained(), |_, cells| {
+                if let Some(Cell::Text(detail)) = cells.last() {
+                    lines.push((*detail).to_owned());
+                }
+                Ok(true)
+            })
+            .await
+            .expect("explain the statement");
+        lines
+    }
+
+    /// Fails unless `st` reads `table` only through an index and needs no sort of all it
+    /// reads (a sort of the rows that tie on an index's order is fine: `RIGHT PART`).
+    pub(crate) async fn assert_indexed(reader: &mut Reader, st: &Statement, table: &str) {
+        let lines = lines(reader, st).await;
+        let scan = format!("SCAN {table}");
+        let whole = lines.iter().any(|l| {
+            (l.starts_with(&scan) && !l.contains("USING"))
+                || l.ends_with("TEMP B-TREE FOR ORDER BY")
+        });
+        assert!(!whole, "{}\n{lines:#?}", st.sql());
+    }
+}

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::str::FromStr;
 use std::time::SystemTime;
 
+use super::dialect::Dialect;
 use super::output::Format;
 use super::reader::{Reader, Statement};
 use super::{Answer, QueryError};
@@ -140,7 +141,12 @@ pub(super) async fn answer(
     format: Format,
     out: &mut dyn Write,
 ) -> Result<Answer, QueryError> {
-    let dialect = conn.dialect();
+    let q = statement(conn.dialect(), args);
+    super::print_rows(conn, &q, format, out, 0, super::limit(args.limit)).await
+}
+
+/// The SQL of a `pages` question.
+fn statement(dialect: Dialect, args: &PagesArgs) -> Statement {
     let like = dialect.like_any_case();
     let mut q = Statement::new(
         "SELECT url, status, error_kind, content_type, depth, title, fetched_at
@@ -176,27 +182,31 @@ pub(super) async fn answer(
         || args.content_type.is_some()
         || args.title.is_some()
         || args.since.is_some();
-    match args.sort {
-        // Walking the url index in order costs a row lookup per page, however few match;
-        // with a filter, sorting the matches is cheaper. A host filter is itself a range
-        // of that index, so it stays.
-        PageOrder::Url if filtered && args.host.is_none() => q.push(format_args!(
-            " ORDER BY {} {direction}",
-            dialect.unindexed("url")
-        )),
-        PageOrder::Url => q.push(format_args!(" ORDER BY url {direction}")),
-        // Rows without the value (no status, no title) last either way: they say least.
-        order => {
-            let column = order.column();
-            q.push(format_args!(
-                " ORDER BY {column} IS NULL, {column} {direction}, url"
-            ))
+    // Walking a column's index in order costs a row lookup per page, however few match;
+    // with a filter, sorting the matches is cheaper. Without one, the index serves the
+    // first rows at once where a sort would read every page.
+    let key = |column: &str, filtered: bool| {
+        if filtered {
+            dialect.unindexed(column)
+        } else {
+            column.to_owned()
         }
     };
-    let limit = super::limit(args.limit);
-    super::push_limit(&mut q, limit);
-
-    super::print_rows(conn, &q, format, out, 0, limit).await
+    match args.sort {
+        // A host filter is itself a range of the url index, so that one stays.
+        PageOrder::Url => q.push(format_args!(
+            " ORDER BY {} {direction}",
+            key("url", filtered && args.host.is_none())
+        )),
+        // Rows without the value (no status, no title) last either way: they say least.
+        // `NULLS LAST` rather than a `column IS NULL` key, which no index serves.
+        order => q.push(format_args!(
+            " ORDER BY {} {direction} NULLS LAST, url",
+            key(order.column(), filtered || args.host.is_some())
+        )),
+    };
+    super::push_limit(&mut q, super::limit(args.limit));
+    q
 }
 
 fn push_status_filter(q: &mut Statement, filters: &[StatusFilter]) {
@@ -253,5 +263,31 @@ mod tests {
         let Since(recent) = "2h".parse().expect("a duration");
         assert!(recent.ends_with('Z') && recent.len() == 24, "{recent}");
         assert!("yesterday-ish".parse::<Since>().is_err());
+    }
+
+    /// `pages --sort fetched --desc` (the latest pages), `--sort depth` and `--sort
+    /// status` on a whole crawl: each column has its index, which serves the first
+    /// rows in order, rather than every page read and sorted.
+    #[tokio::test]
+    async fn a_sort_with_no_filter_walks_the_columns_index() {
+        let (_dir, mut reader) = crate::query::plan::reader().await;
+        for sort in [PageOrder::Fetched, PageOrder::Depth, PageOrder::Status] {
+            for desc in [false, true] {
+                let args = PagesArgs {
+                    host: None,
+                    status: Vec::new(),
+                    depth: None,
+                    max_depth: None,
+                    content_type: None,
+                    title: None,
+                    since: None,
+                    sort,
+                    desc,
+                    limit: 100,
+                };
+                let q = statement(Dialect::Sqlite, &args);
+                crate::query::plan::assert_indexed(&mut reader, &q, "pages").await;
+            }
+        }
     }
 }

@@ -78,6 +78,17 @@ impl Statement {
     }
 }
 
+#[cfg(test)]
+impl Statement {
+    /// This statement under `EXPLAIN QUERY PLAN`, for tests of how SQLite reads it.
+    pub fn explained(&self) -> Self {
+        Self {
+            sql: format!("EXPLAIN QUERY PLAN {}", self.sql),
+            binds: self.binds.clone(),
+        }
+    }
+}
+
 /// The statement as an sqlx query for database `DB`, its values bound.
 fn bound<DB>(st: &Statement) -> sqlx::query::Query<'static, DB, DB::Arguments>
 where
