@@ -163,9 +163,13 @@ fn statement(dialect: Dialect, args: &PagesArgs) -> Statement {
         q.push(" AND depth <= ").push_bind(i64::from(depth));
     }
     if let Some(content_type) = &args.content_type {
-        q.push(format_args!(" AND content_type {like} "))
-            .push_bind(format!("{}%", super::like_escape(content_type.trim())))
-            .push(" ESCAPE '\\'");
+        // A prefix in any case of ASCII letters, as a range of the index of the folded
+        // type (migration `0011_content_type_folded.sql`), where `LIKE` reads every page.
+        let (from, to) = prefix_range(&content_type.trim().to_ascii_lowercase());
+        q.push(" AND lower(content_type) >= ").push_bind(from);
+        if let Some(to) = to {
+            q.push(" AND lower(content_type) < ").push_bind(to);
+        }
     }
     if let Some(title) = &args.title {
         q.push(format_args!(" AND title {like} "))
@@ -207,6 +211,21 @@ fn statement(dialect: Dialect, args: &PagesArgs) -> Statement {
     };
     super::push_limit(&mut q, super::limit(args.limit));
     q
+}
+
+/// The text that starts with `prefix` as a range: from `prefix` to the first text past
+/// all of them, its last character's successor in place of it (text compares as UTF-8
+/// bytes, which keep the order of characters); no end when every character is the last.
+fn prefix_range(prefix: &str) -> (String, Option<String>) {
+    let mut to = prefix.to_owned();
+    while let Some(last) = to.pop() {
+        let next = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32);
+        if let Some(next) = next {
+            to.push(next);
+            return (prefix.to_owned(), Some(to));
+        }
+    }
+    (prefix.to_owned(), None)
 }
 
 fn push_status_filter(q: &mut Statement, filters: &[StatusFilter]) {
@@ -274,20 +293,63 @@ mod tests {
         for sort in [PageOrder::Fetched, PageOrder::Depth, PageOrder::Status] {
             for desc in [false, true] {
                 let args = PagesArgs {
-                    host: None,
-                    status: Vec::new(),
-                    depth: None,
-                    max_depth: None,
-                    content_type: None,
-                    title: None,
-                    since: None,
                     sort,
                     desc,
-                    limit: 100,
+                    ..unfiltered()
                 };
                 let q = statement(Dialect::Sqlite, &args);
-                crate::query::plan::assert_indexed(&mut reader, &q, "pages").await;
+                crate::query::plan::assert_indexed(&mut reader, &q, "pages", true).await;
             }
+        }
+    }
+
+    #[test]
+    fn a_prefix_range_ends_at_the_first_text_past_the_prefix() {
+        let range = |p: &str| prefix_range(p);
+        assert_eq!(
+            range("image/"),
+            ("image/".to_owned(), Some("image0".to_owned()))
+        );
+        assert_eq!(
+            range("x\u{d7ff}"),
+            ("x\u{d7ff}".to_owned(), Some("x\u{e000}".to_owned()))
+        );
+        assert_eq!(
+            range("a\u{10ffff}"),
+            ("a\u{10ffff}".to_owned(), Some("b".to_owned()))
+        );
+        assert_eq!(range(""), (String::new(), None));
+    }
+
+    fn unfiltered() -> PagesArgs {
+        PagesArgs {
+            host: None,
+            status: Vec::new(),
+            depth: None,
+            max_depth: None,
+            content_type: None,
+            title: None,
+            since: None,
+            sort: PageOrder::Url,
+            desc: false,
+            limit: 100,
+        }
+    }
+
+    /// `pages --content-type image/` on a crawl of a million pages, a few thousand of
+    /// them images: the pages of that type are found through an index, in any case
+    /// (`Image/PNG` too), rather than by reading every page.
+    #[tokio::test]
+    async fn a_content_type_is_found_through_an_index() {
+        let (_dir, mut reader) = crate::query::plan::reader().await;
+        for sort in [PageOrder::Url, PageOrder::Fetched] {
+            let args = PagesArgs {
+                content_type: Some("image/".to_owned()),
+                sort,
+                ..unfiltered()
+            };
+            let q = statement(Dialect::Sqlite, &args);
+            crate::query::plan::assert_indexed(&mut reader, &q, "pages", false).await;
         }
     }
 }

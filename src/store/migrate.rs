@@ -130,6 +130,7 @@ mod tests {
             (8, "c31bc35755b2d317c823e07d5ca586440a7d86dba150662333d7bd067f4ea414039afdce05143905a9a127eaec6d429d"),
             (9, "6aba9257772d6102a40d9bfbd53f02891c1f8612599ecf35ae5ff467bb8ef85c4720f6822ec67a8f653a1b5e407d36fb"),
             (10, "61122a1f2f814f703c5c4a4ebc4773c4f3ba97fbd13bc99a81d98cd327b473b552dff176525fb17bba0a6b8144e06818"),
+            (11, "bae1496fb35bde02a5cbe5e6997e15c8224b3e4d682a319904ca90dc4f43c82bc2dbc51a85708d141372bcd596982efa"),
         ];
         assert_eq!(released::<Sqlite>(), pinned(&sqlite), "migrations/sqlite");
         let postgres = [
@@ -139,6 +140,7 @@ mod tests {
             (4, "78b61dd3c92dca413deb987c1e6c6379840afb7f444ee4b8a3b264da81d614203b77f324a5dfab2932b695cdd55c7f2d"),
             (5, "c197c1faf202998b2417d2820b573b8919b5174b735db78f65feb86e92de18b5c9b02b8cd67a2c4c0553b6b9eaa875b1"),
             (6, "0d3848d3c88b03d479c10100b73fe12ea32b2dda42a7093e67b87f10fb3db578c7f61fb91b3020dc757f5b545d267370"),
+            (7, "4bc6e33ca191a185181e3902c55662526dcef03435e824778c2bad7b2d700cffe06619829351190a729c383f90ddefd7"),
         ];
         assert_eq!(
             released::<Postgres>(),
