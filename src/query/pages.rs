@@ -71,6 +71,13 @@ impl PageOrder {
             Self::Elapsed => "elapsed_ms",
         }
     }
+
+    /// Whether pages may lack the value: `NULLS LAST` keeps those last, but PostgreSQL
+    /// walks an index backwards only in its own order (`DESC NULLS FIRST`), so the
+    /// columns every page has go without it.
+    fn nullable(self) -> bool {
+        !matches!(self, Self::Url | Self::Depth | Self::Fetched)
+    }
 }
 
 /// One `--status` value.
@@ -205,8 +212,9 @@ fn statement(dialect: Dialect, args: &PagesArgs) -> Statement {
         // Rows without the value (no status, no title) last either way: they say least.
         // `NULLS LAST` rather than a `column IS NULL` key, which no index serves.
         order => q.push(format_args!(
-            " ORDER BY {} {direction} NULLS LAST, url",
-            key(order.column(), filtered || args.host.is_some())
+            " ORDER BY {} {direction}{}, url",
+            key(order.column(), filtered || args.host.is_some()),
+            if order.nullable() { " NULLS LAST" } else { "" }
         )),
     };
     super::push_limit(&mut q, super::limit(args.limit));

@@ -519,3 +519,77 @@ async fn every_text_column_users_query_compares_byte_by_byte() {
         "columns not compared byte by byte"
     );
 }
+
+/// `pages --sort fetched --desc` (the latest pages) on a PostgreSQL crawl of many pages:
+/// the server walks `pages_fetched_at` backwards for the first rows rather than reading
+/// every page and sorting them. Seen in the server's own counts of scans of `pages`,
+/// which a session adds up when it ends.
+#[tokio::test]
+async fn the_latest_pages_on_postgresql_are_read_through_the_fetched_at_index() {
+    use sqlx::Connection;
+    let test = "the_latest_pages_on_postgresql_are_read_through_the_fetched_at_index";
+    let Some(server) = TestPostgres::start(test) else {
+        return;
+    };
+    let db = server.database("latest").await;
+    pipecrawl::store::Store::open(&db)
+        .await
+        .expect("migrate the database")
+        .close()
+        .await;
+    let mut conn = sqlx::PgConnection::connect(&db).await.expect("connect");
+    sqlx::raw_sql(
+        "INSERT INTO frontier (id, url, host, depth, priority, state)
+             SELECT g, 'https://site.test/p/' || g, 'site.test', g % 7, 0, 'done'
+             FROM generate_series(1, 100000) g;
+         INSERT INTO pages (id, url, final_url, status, depth, fetched_at, changed_at)
+             SELECT g, 'https://site.test/p/' || g, 'https://site.test/p/' || g, 200, g % 7,
+                    to_char(timestamp '2025-01-01' + g * interval '50 ms',
+                            'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),
+                    '2025-01-01T00:00:00.000Z'
+             FROM generate_series(1, 100000) g;
+         ANALYZE pages;",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("fill the crawl");
+    let scans = "SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0), coalesce(seq_scan, 0)
+                 FROM pg_stat_user_tables WHERE relname = 'pages'";
+    let (before, seq_before): (i64, i64) = sqlx::query_as(scans)
+        .fetch_one(&mut conn)
+        .await
+        .expect("count scans");
+
+    let out = pipecrawl(args(&[
+        "query", "--db", &db, "pages", "--sort", "fetched", "--desc", "--limit", "3",
+    ]))
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("https://site.test/p/100000"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // The question's session reports its scans as it ends, a moment after the process.
+    let mut after = (before, seq_before);
+    for _ in 0..200 {
+        after = sqlx::query_as(scans)
+            .fetch_one(&mut conn)
+            .await
+            .expect("count scans");
+        if after.0 > before {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        after.0 > before,
+        "the question's scan of pages was never counted"
+    );
+    assert_eq!(after.1, seq_before, "pages was read whole and sorted");
+}
