@@ -297,18 +297,8 @@ mod tests {
     /// rows in order, rather than every page read and sorted.
     #[tokio::test]
     async fn a_sort_with_no_filter_walks_the_columns_index() {
-        let (_dir, mut reader) = crate::query::plan::reader().await;
-        for sort in [PageOrder::Fetched, PageOrder::Depth, PageOrder::Status] {
-            for desc in [false, true] {
-                let args = PagesArgs {
-                    sort,
-                    desc,
-                    ..unfiltered()
-                };
-                let q = statement(Dialect::Sqlite, &args);
-                crate::query::plan::assert_indexed(&mut reader, &q, "pages", true).await;
-            }
-        }
+        assert_sorted_through_indexes(&[PageOrder::Fetched, PageOrder::Depth, PageOrder::Status])
+            .await;
     }
 
     #[test]
@@ -327,6 +317,29 @@ mod tests {
             ("a\u{10ffff}".to_owned(), Some("b".to_owned()))
         );
         assert_eq!(range(""), (String::new(), None));
+    }
+
+    /// `pages --sort bytes --desc` (the heaviest pages) and `--sort elapsed --desc` (the
+    /// slowest) on a whole crawl: the first rows from an index, not every page sorted.
+    #[tokio::test]
+    async fn the_heaviest_and_slowest_pages_come_from_an_index() {
+        assert_sorted_through_indexes(&[PageOrder::Bytes, PageOrder::Elapsed]).await;
+    }
+
+    /// Each of `sorts`, either way, with no filter: the first rows from an index.
+    async fn assert_sorted_through_indexes(sorts: &[PageOrder]) {
+        let (_dir, mut reader) = crate::query::plan::reader().await;
+        for &sort in sorts {
+            for desc in [false, true] {
+                let args = PagesArgs {
+                    sort,
+                    desc,
+                    ..unfiltered()
+                };
+                let q = statement(Dialect::Sqlite, &args);
+                crate::query::plan::assert_indexed(&mut reader, &q, "pages", true).await;
+            }
+        }
     }
 
     fn unfiltered() -> PagesArgs {

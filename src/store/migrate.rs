@@ -131,6 +131,7 @@ mod tests {
             (9, "6aba9257772d6102a40d9bfbd53f02891c1f8612599ecf35ae5ff467bb8ef85c4720f6822ec67a8f653a1b5e407d36fb"),
             (10, "61122a1f2f814f703c5c4a4ebc4773c4f3ba97fbd13bc99a81d98cd327b473b552dff176525fb17bba0a6b8144e06818"),
             (11, "bae1496fb35bde02a5cbe5e6997e15c8224b3e4d682a319904ca90dc4f43c82bc2dbc51a85708d141372bcd596982efa"),
+            (12, "619e2a249051d48bbc15eaa9d4c2acc056c331a3ac146d804927152bca6bf46e67ea3e8e05a65fef81977466e1943f26"),
         ];
         assert_eq!(released::<Sqlite>(), pinned(&sqlite), "migrations/sqlite");
         let postgres = [
@@ -141,6 +142,7 @@ mod tests {
             (5, "c197c1faf202998b2417d2820b573b8919b5174b735db78f65feb86e92de18b5c9b02b8cd67a2c4c0553b6b9eaa875b1"),
             (6, "0d3848d3c88b03d479c10100b73fe12ea32b2dda42a7093e67b87f10fb3db578c7f61fb91b3020dc757f5b545d267370"),
             (7, "4bc6e33ca191a185181e3902c55662526dcef03435e824778c2bad7b2d700cffe06619829351190a729c383f90ddefd7"),
+            (8, "203e17023e9cfcd748dde375c772c1e5c44adccc7b5ba69bc931873330229e9f388e405746aa24291494c18736f1146a"),
         ];
         assert_eq!(
             released::<Postgres>(),
