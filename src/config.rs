@@ -495,6 +495,10 @@ impl Default for RawFetch {
     }
 }
 
+/// `fetch.proxy` schemes: an HTTP(S) proxy, or SOCKS5 with names resolved by the crawler
+/// (`socks5`) or by the proxy (`socks5h`, as Tor needs).
+const PROXY_SCHEMES: [&str; 4] = ["http", "https", "socks5", "socks5h"];
+
 /// The most parse threads a config may ask for: far more than cores only costs memory,
 /// and enough more makes the OS refuse a thread, which aborts the process.
 const MAX_PARSE_WORKERS: usize = 256;
@@ -908,12 +912,12 @@ impl RawConfig {
         if let Some(proxy) = &f.proxy {
             // The message never repeats the URL: it may hold the proxy's password.
             match Url::parse(proxy) {
-                Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {}
+                Ok(url) if PROXY_SCHEMES.contains(&url.scheme()) && url.has_host() => {}
                 Ok(url) => p.add(
                     "fetch.proxy",
                     format!(
-                        "must be an http:// or https:// URL with a host (got {}:); SOCKS \
-                         proxies are not supported",
+                        "must be an http://, https://, socks5:// or socks5h:// URL with a \
+                         host (got {}:)",
                         url.scheme()
                     ),
                 ),

@@ -106,9 +106,10 @@ pub fn client(config: &Config, network: Arc<NetworkPolicy>) -> Result<HttpClient
     let per_host = usize::try_from(config.politeness.per_host_concurrency).unwrap_or(usize::MAX);
     let builder = match &config.fetch.proxy {
         Some(proxy) => {
-            // Through a proxy the resolver sees only the proxy's name, which the user
-            // chose as they chose the seeds; the names pages lead to are the proxy's to
-            // resolve, and only URLs that name an address are checked here.
+            // The proxy's name, which the user chose as they chose the seeds, is trusted.
+            // Through an HTTP proxy or `socks5h` the names pages lead to are the proxy's
+            // to resolve, and only URLs that name an address are checked here; through
+            // `socks5` the crawler resolves them, and the guard checks each.
             network.trust([proxy]);
             Client::builder().proxy(Proxy::all(proxy.as_str()).map_err(Error::HttpClient)?)
         }

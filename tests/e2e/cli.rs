@@ -1078,14 +1078,15 @@ fn a_database_url_of_another_kind_is_refused_naming_the_key() {
     assert!(!dir.join("mysql:").exists(), "nothing was created");
 }
 
-/// A proxy the crawler cannot use (SOCKS, or no URL at all) is refused naming the key,
+/// A proxy the crawler cannot use (SOCKS4, or no URL at all) is refused naming the key,
 /// and the message does not repeat the URL, which may hold the proxy's password.
 #[test]
 fn a_proxy_the_crawler_cannot_use_is_refused_naming_the_key() {
     for (proxy, said) in [
         (
-            "socks5://crawler:hunter2@127.0.0.1:1080",
-            "`fetch.proxy` must be an http:// or https:// URL with a host (got socks5:)",
+            "socks4://crawler:hunter2@127.0.0.1:1080",
+            "`fetch.proxy` must be an http://, https://, socks5:// or socks5h:// URL with a \
+             host (got socks4:)",
         ),
         ("hunter2@proxy:3128", "`fetch.proxy` is not a URL"),
     ] {

@@ -1,9 +1,11 @@
 //! The hostile web: a crawler must never be turned against the network it runs in.
 
+use std::collections::HashMap;
 use std::process::Command;
 
 use super::raw::{Ending, RawReply, RawSite};
 use super::site::{Resource, SiteBuilder, TestSite};
+use super::socks::SocksProxy;
 use super::tls::TlsSite;
 use super::{Db, Harness};
 
@@ -1314,4 +1316,81 @@ async fn a_page_dense_in_links_holds_no_more_memory_than_the_links_it_keeps() {
         ))
         .await;
     assert_eq!(last, 1, "the first ten thousand are the ones kept");
+}
+
+/// A SOCKS proxy (`ssh -D`, Tor) as the way out. Through `socks5h://` the proxy
+/// resolves the names pages lead to, as an HTTP proxy does, and a URL naming a private
+/// address is still refused before any request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socks5h_proxy_carries_every_request_and_resolves_the_names() {
+    let private = "http://10.0.0.1/admin";
+    let home = format!("<title>Home</title><a href='/b'>b</a><a href='{private}'>a</a>");
+    let site = RawSite::start(vec![
+        ("/", RawReply::ok("text/html", home.as_str())),
+        ("/b", RawReply::ok("text/html", "<title>B</title>")),
+    ])
+    .await;
+    let address = site.authority.parse().expect("the site's address");
+    let names = [("pipecrawl.invalid:80".to_owned(), address)].into();
+    let proxy = SocksProxy::start(names).await;
+    let seed = "http://pipecrawl.invalid/";
+    let harness = Harness::default();
+    let extra = format!(
+        "[scope]\nhosts = [\"*\"]\n[fetch]\nproxy = \"socks5h://localhost:{}\"\n",
+        proxy.port
+    );
+    harness.crawl(&[seed.to_owned()], &extra).await;
+
+    let db = harness.db().await;
+    for (url, title) in [(seed, "Home"), ("http://pipecrawl.invalid/b", "B")] {
+        let row = db.page(url).await.expect("a row");
+        assert_eq!(row.title.as_deref(), Some(title), "{url}: {:?}", row.error);
+    }
+    refused_all(&db, &[private]).await;
+    let asked = proxy.asked();
+    assert!(
+        !asked.is_empty() && asked.iter().all(|a| a == "pipecrawl.invalid:80"),
+        "only the site, by name: {asked:?}"
+    );
+    assert_eq!(site.count("/robots.txt"), 1);
+}
+
+/// Through `socks5://` the crawler resolves names itself, so the address guard checks
+/// every name a page leads to: one resolving to loopback is refused, and the proxy is
+/// never asked for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_a_socks5_proxy_the_guard_checks_the_names_pages_lead_to() {
+    let mut builder = SiteBuilder::bind(1).await;
+    let host = builder.authority(0);
+    let port = host.rsplit(':').next().unwrap_or_default().to_owned();
+    let by_name = format!("http://localhost:{port}/secret");
+    builder.add(
+        &host,
+        "/",
+        Resource::Html(format!("<title>Home</title><a href='{by_name}'>s</a>")),
+    );
+    builder.add(
+        &host,
+        "/secret",
+        Resource::Html("<title>Secret</title>".into()),
+    );
+    let site = builder.start();
+    let proxy = SocksProxy::start(HashMap::new()).await;
+    let harness = Harness::default();
+    let extra = format!(
+        "[scope]\nhosts = [\"*\"]\n[fetch]\nproxy = \"socks5://127.0.0.1:{}\"\n",
+        proxy.port
+    );
+    let seed = site.url(0, "/");
+    harness.crawl(std::slice::from_ref(&seed), &extra).await;
+
+    let db = harness.db().await;
+    let row = db.page(&seed).await.expect("a row");
+    assert_eq!(row.title.as_deref(), Some("Home"), "{:?}", row.error);
+    refused_all(&db, &[by_name.as_str()]).await;
+    let asked = proxy.asked();
+    assert!(
+        !asked.is_empty() && asked.iter().all(|a| *a == host),
+        "only the seed's address: {asked:?}"
+    );
 }

@@ -16,6 +16,7 @@ mod recrawl;
 mod resume;
 mod service;
 mod site;
+mod socks;
 mod tls;
 mod urls;
 
