@@ -318,7 +318,8 @@ async fn run(
     }
     let mut frontier = Frontier::new(politeness.clone());
     if hosts.is_none() {
-        resume_host_turns(&store, &mut frontier, &context.gate).await?;
+        let longest = politeness.longest_delay().max(config.retry.max_delay);
+        resume_host_turns(&store, &mut frontier, &context.gate, longest).await?;
     }
     let dispatcher = Dispatcher::new(
         frontier,
@@ -413,14 +414,17 @@ fn depth<T: Send + 'static>(sender: &flume::Sender<T>) -> Box<dyn Fn() -> usize 
 /// A crawl stopped and started again is still one visitor to each host: the hosts the
 /// last run left within a wait (its delay, a Crawl-delay, a `Retry-After`, or
 /// [`keep_killed_runs_turns`]'s) wait it out. A node sharing PostgreSQL does this as it
-/// hands its hosts back and claims others.
+/// hands its hosts back and claims others. No wait is longer than `longest`, the most
+/// the rules ask: a later time was left by a clock that has moved back since (or ran
+/// ahead), and would hold its host for as long as the clock was off.
 async fn resume_host_turns(
     store: &Store,
     frontier: &mut Frontier,
     gate: &HostGate,
+    longest: Duration,
 ) -> Result<(), Error> {
     let (now, wall) = (Instant::now(), SystemTime::now());
-    for (host, at) in store.host_turns(wall).await? {
+    for (host, at) in store.host_turns(wall, wall + longest).await? {
         let until = now + at.duration_since(wall).unwrap_or_default();
         gate.pause(&host, until.into());
         frontier.hold(&Arc::from(host), until, now);

@@ -75,6 +75,15 @@ impl Politeness {
         }
         limits
     }
+
+    /// The longest delay [`Self::limits`] can give a host: the longest configured, or a
+    /// Crawl-delay at the cap.
+    pub fn longest_delay(&self) -> Duration {
+        self.overrides
+            .iter()
+            .map(|(_, l)| l.delay)
+            .fold(self.default.delay.max(self.max_crawl_delay), Duration::max)
+    }
 }
 
 /// `example.com:8080` → `example.com`; `[::1]:80` → `[::1]`.

@@ -1139,8 +1139,19 @@ where
         Ok(())
     }
 
-    /// The hosts a previous run left waiting past `now`, and until when.
-    pub async fn host_turns(&self, now: SystemTime) -> Result<Vec<(String, SystemTime)>, Error> {
+    /// The hosts a previous run left waiting past `now`, and until when. A time past
+    /// `latest` is brought back to it, in the table too: [`Db::save_host_turns`] keeps
+    /// the later of two times, so left there it would hold its host at every start.
+    pub async fn host_turns(
+        &self,
+        now: SystemTime,
+        latest: SystemTime,
+    ) -> Result<Vec<(String, SystemTime)>, Error> {
+        sqlx::query("UPDATE hosts SET next_allowed_at = $1 WHERE next_allowed_at > $1")
+            .bind(unix_ms(latest))
+            .execute(&self.pool)
+            .await
+            .doing("bringing back the hosts' delays a moved clock left")?;
         let rows: Vec<(String, i64)> =
             sqlx::query_as("SELECT host, next_allowed_at FROM hosts WHERE next_allowed_at > $1")
                 .bind(unix_ms(now))

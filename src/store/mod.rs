@@ -560,9 +560,14 @@ impl Store {
         on_backend!(self, db => db.save_host_turns(turns).await)
     }
 
-    /// The hosts the last run left waiting past `now`, and until when.
-    pub async fn host_turns(&self, now: SystemTime) -> Result<Vec<(String, SystemTime)>, Error> {
-        on_backend!(self, db => db.host_turns(now).await)
+    /// The hosts the last run left waiting past `now`, and until when: `latest` at the
+    /// latest, which a later time left is brought back to.
+    pub async fn host_turns(
+        &self,
+        now: SystemTime,
+        latest: SystemTime,
+    ) -> Result<Vec<(String, SystemTime)>, Error> {
+        on_backend!(self, db => db.host_turns(now, latest).await)
     }
 
     /// Hands rows `owner` holds leased back to the queue untouched (shutdown, a page

@@ -1716,3 +1716,49 @@ async fn an_xhtml_page_with_a_stray_nul_is_still_a_page() {
         Some((Some("Caf\u{e9}".into()), None))
     );
 }
+
+/// A host's next turn left by a run whose clock was ahead (or before an NTP step back) is
+/// no wait the rules could ask for: a run that finds one waits at most the longest they
+/// could (here `retry.max_delay_ms`), not until the stored time, a year away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hosts_next_turn_left_far_ahead_by_a_clock_that_moved_does_not_freeze_it() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(&h, "/", html("<a href='/a'>a</a>"));
+    b.add(&h, "/a", html("<title>a</title>"));
+    let site = b.start();
+    let harness = Harness::default();
+    let extra = "[politeness]\ndelay_ms = 0\nmax_crawl_delay_ms = 500\n\
+                 [retry]\nmax_attempts = 1\nmax_delay_ms = 1000\n";
+    let first = harness
+        .crawl(
+            &[site.url(0, "/")],
+            &format!("{extra}[scope]\nmax_pages = 1\n"),
+        )
+        .await;
+    assert_eq!(first.tally.pages, 1);
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(harness.db_path());
+    let pool = sqlx::SqlitePool::connect_with(options)
+        .await
+        .expect("open SQLite");
+    let year_ahead = std::time::SystemTime::now() + Duration::from_secs(365 * 86_400);
+    let year_ahead = year_ahead
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis();
+    sqlx::query("UPDATE hosts SET next_allowed_at = $1")
+        .bind(i64::try_from(year_ahead).expect("in range"))
+        .execute(&pool)
+        .await
+        .expect("move the host's turn a year ahead");
+    pool.close().await;
+
+    let second = tokio::time::timeout(
+        Duration::from_secs(10),
+        harness.crawl(&[site.url(0, "/")], extra),
+    )
+    .await
+    .expect("the crawl does not wait a year for the host");
+    assert_eq!(second.tally.pages, 1, "{second}");
+    assert_eq!(site.count(&site.url(0, "/a")), 1);
+}
