@@ -931,6 +931,37 @@ where
         Ok(DB::rows_affected(&again) + DB::rows_affected(&waiting))
     }
 
+    /// Brings back retries and revisits due further off than any rule asks (a retry's
+    /// `longest_retry` from `now`, a revisit's interval): times a clock left that was fast,
+    /// or has stepped back since, which would hold their URLs for as long as it was off.
+    /// Returns how many.
+    pub async fn bring_back_far_times(
+        &self,
+        now: SystemTime,
+        longest_retry: Duration,
+    ) -> Result<u64, Error> {
+        let now = unix_ms(now);
+        let latest_retry =
+            now.saturating_add(i64::try_from(longest_retry.as_millis()).unwrap_or(0));
+        let retries = sqlx::query(
+            "UPDATE frontier SET not_before = $1 WHERE state = 'queued' AND not_before > $1",
+        )
+        .bind(latest_retry)
+        .execute(&self.pool)
+        .await
+        .doing("bringing back retries a moved clock left")?;
+        let revisits = sqlx::query(
+            "UPDATE frontier SET recrawl_at = $1 + recrawl_interval_ms
+             WHERE recrawl_at IS NOT NULL AND recrawl_interval_ms IS NOT NULL
+               AND recrawl_at > $1 + recrawl_interval_ms",
+        )
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .doing("bringing back revisits a moved clock left")?;
+        Ok(DB::rows_affected(&retries) + DB::rows_affected(&revisits))
+    }
+
     /// Puts finished URLs whose revisit is due back in the queue.
     pub async fn requeue_due_recrawls(&self) -> Result<u64, Error> {
         let done = sqlx::query(

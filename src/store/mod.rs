@@ -524,6 +524,16 @@ impl Store {
         on_backend!(self, db => db.requeue_failures().await)
     }
 
+    /// Brings back retries and revisits due further off than any rule asks, which a
+    /// clock that moved left.
+    pub async fn bring_back_far_times(
+        &self,
+        now: SystemTime,
+        longest_retry: Duration,
+    ) -> Result<u64, Error> {
+        on_backend!(self, db => db.bring_back_far_times(now, longest_retry).await)
+    }
+
     /// Puts finished URLs whose revisit is due back in the queue.
     pub async fn requeue_due_recrawls(&self) -> Result<u64, Error> {
         on_backend!(self, db => db.requeue_due_recrawls().await)

@@ -1737,21 +1737,7 @@ async fn a_hosts_next_turn_left_far_ahead_by_a_clock_that_moved_does_not_freeze_
         )
         .await;
     assert_eq!(first.tally.pages, 1);
-    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(harness.db_path());
-    let pool = sqlx::SqlitePool::connect_with(options)
-        .await
-        .expect("open SQLite");
-    let year_ahead = std::time::SystemTime::now() + Duration::from_secs(365 * 86_400);
-    let year_ahead = year_ahead
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("after 1970")
-        .as_millis();
-    sqlx::query("UPDATE hosts SET next_allowed_at = $1")
-        .bind(i64::try_from(year_ahead).expect("in range"))
-        .execute(&pool)
-        .await
-        .expect("move the host's turn a year ahead");
-    pool.close().await;
+    super::recrawl::set_a_year_ahead(&harness, "UPDATE hosts SET next_allowed_at = $1").await;
 
     let second = tokio::time::timeout(
         Duration::from_secs(10),

@@ -1134,3 +1134,70 @@ async fn a_304_with_new_validators_updates_the_stored_ones() {
         assert_eq!(kept, 1, "{database}: the 304's ETag, the kept date");
     }
 }
+
+/// Runs `update` with `$1` a year from now in unix ms, as a clock a year fast (or an NTP
+/// step back since) would have left a time.
+pub(super) async fn set_a_year_ahead(harness: &Harness, update: &str) {
+    let options = SqliteConnectOptions::new().filename(harness.db_path());
+    let pool = SqlitePool::connect_with(options)
+        .await
+        .expect("open SQLite");
+    let year_ahead = std::time::SystemTime::now() + Duration::from_secs(365 * 86_400);
+    let year_ahead = year_ahead
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis();
+    let moved = sqlx::query(sqlx::AssertSqlSafe(update.to_owned()))
+        .bind(i64::try_from(year_ahead).expect("in range"))
+        .execute(&pool)
+        .await
+        .expect("move times a year ahead");
+    assert!(moved.rows_affected() > 0, "{update}");
+    pool.close().await;
+}
+
+/// A revisit scheduled by a clock a year fast is no revisit `[recrawl]` asks for: it
+/// comes up within its interval of the run that finds it, not a year later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revisit_scheduled_far_ahead_by_a_clock_that_moved_comes_up_within_its_interval() {
+    let site = home_a_b().await;
+    let harness = Harness::default();
+    let every_second = "[recrawl]\ninterval_s = 1\n";
+    harness.crawl(&[site.url(0, "/")], every_second).await;
+    set_a_year_ahead(
+        &harness,
+        "UPDATE frontier SET recrawl_at = $1 WHERE recrawl_at IS NOT NULL",
+    )
+    .await;
+    harness.crawl(&[site.url(0, "/")], every_second).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let later = harness.crawl(&[site.url(0, "/")], every_second).await;
+    assert_eq!(later.tally.pages, 3, "every page is revisited: {later}");
+}
+
+/// A retry's backoff left by a clock a year fast is no wait `[retry]` asks for: the URL
+/// is asked within `retry.max_delay_ms`, not a year later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_due_far_ahead_by_a_clock_that_moved_is_asked_within_the_longest_backoff() {
+    let site = home_a_b().await;
+    let harness = Harness::default();
+    let extra = "[retry]\nmax_attempts = 3\nmax_delay_ms = 1000\n";
+    harness
+        .crawl(
+            &[site.url(0, "/")],
+            &format!("{extra}[scope]\nmax_pages = 1\n"),
+        )
+        .await;
+    set_a_year_ahead(
+        &harness,
+        "UPDATE frontier SET attempts = 1, not_before = $1 WHERE state = 'queued'",
+    )
+    .await;
+    let resumed = tokio::time::timeout(
+        Duration::from_secs(10),
+        harness.crawl(&[site.url(0, "/")], extra),
+    )
+    .await
+    .expect("the crawl does not wait a year for its retries");
+    assert_eq!(resumed.tally.pages, 2, "{resumed}");
+}
