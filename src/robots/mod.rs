@@ -323,7 +323,11 @@ impl RobotsCache {
             });
         }
         if cached.robots().is_none() {
-            if let Some(row) = self.store.load_robots(host).await? {
+            // One fetched "later" than now was kept by a clock that has moved back since
+            // (or ran fast): trusted for `ttl` from then, it could stand for as long as
+            // the clock was off. Fetched again, it is kept with this clock's time.
+            let stored = self.store.load_robots(host).await?;
+            if let Some(row) = stored.filter(|row| row.fetched_at <= now) {
                 let robots = self
                     .interpret(Ok(row.status), row.body.into_bytes(), row.fetched_at)
                     .await;

@@ -1748,3 +1748,31 @@ async fn a_hosts_next_turn_left_far_ahead_by_a_clock_that_moved_does_not_freeze_
     assert_eq!(second.tally.pages, 1, "{second}");
     assert_eq!(site.count(&site.url(0, "/a")), 1);
 }
+
+/// A robots.txt kept with a fetch time ahead of the clock (a clock that was fast, or has
+/// stepped back since) was trusted for `robots_ttl_s` from that time: a year if the clock
+/// was a year off, while the site changed its rules. It is asked for again instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_robots_txt_kept_with_a_fetch_time_ahead_of_the_clock_is_asked_again() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/robots.txt",
+        Resource::Sequence(vec![
+            text("User-agent: *\nDisallow: /b\n"),
+            text("User-agent: *\nAllow: /\n"),
+        ]),
+    );
+    b.add(&h, "/", html("<title>home</title>"));
+    b.add(&h, "/b", html("<title>b</title>"));
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    assert_eq!(robots_requests(&site, 0), 1);
+    super::recrawl::set_a_year_ahead(&harness, "UPDATE hosts SET robots_fetched_at = $1").await;
+
+    harness.crawl(&[site.url(0, "/b")], "").await;
+    assert_eq!(robots_requests(&site, 0), 2, "robots.txt is asked again");
+    assert_eq!(site.count(&site.url(0, "/b")), 1, "as it now allows /b");
+}
