@@ -121,8 +121,46 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
         // More seconds than a u64 holds is longer than any wait, not no wait at all.
         return Some(value.parse().map_or(Duration::MAX, Duration::from_secs));
     }
-    let at = httpdate::parse_http_date(value).ok()?;
+    let at = httpdate::parse_http_date(value)
+        .ok()
+        .or_else(|| date_in_zone(value))?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// An HTTP date whose zone is not `GMT` but `UTC`, `UT` or `±hhmm`: RFC 9110 asks for
+/// `GMT`, and servers that spell it otherwise still mean a time, which read as no
+/// `Retry-After` at all would have the URL retried at once and its host not paused.
+fn date_in_zone(value: &str) -> Option<SystemTime> {
+    let (date, zone) = value.rsplit_once(' ')?;
+    let east = match zone {
+        "UTC" | "UT" => 0,
+        _ => {
+            let (sign, digits) = zone.split_at_checked(1)?;
+            if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let (hours, minutes) = (
+                digits[..2].parse::<i64>().ok()?,
+                digits[2..].parse::<i64>().ok()?,
+            );
+            if hours > 23 || minutes > 59 {
+                return None;
+            }
+            let seconds = hours * 3600 + minutes * 60;
+            match sign {
+                "+" => seconds,
+                "-" => -seconds,
+                _ => return None,
+            }
+        }
+    };
+    let local = httpdate::parse_http_date(&format!("{date} GMT")).ok()?;
+    let offset = Duration::from_secs(east.unsigned_abs());
+    if east >= 0 {
+        local.checked_sub(offset)
+    } else {
+        local.checked_add(offset)
+    }
 }
 
 #[cfg(test)]
@@ -242,6 +280,39 @@ mod tests {
                 text.contains(&format!("5xx (but {named}, which")),
                 "{doc}: {named}"
             );
+        }
+    }
+
+    /// RFC 9110 asks for `GMT`, but servers send `UTC` or a numeric zone too; such a
+    /// date was read as no `Retry-After` at all, and the URL retried within a second of
+    /// a server asking for half a minute, its host not paused. The obsolete forms RFC
+    /// 9110 says to accept are read as well.
+    #[test]
+    fn a_retry_after_date_is_read_in_any_zone_and_the_obsolete_forms() {
+        let at = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").expect("a date");
+        let now = at - Duration::from_secs(30);
+        for value in [
+            "Sun, 06 Nov 1994 08:49:37 UTC",
+            "Sun, 06 Nov 1994 08:49:37 UT",
+            "Sun, 06 Nov 1994 08:49:37 +0000",
+            "Sun, 06 Nov 1994 08:49:37 -0000",
+            "Sun, 06 Nov 1994 10:49:37 +0200",
+            "Sun, 06 Nov 1994 03:19:37 -0530",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+        ] {
+            assert_eq!(
+                parse_retry_after(value, now),
+                Some(Duration::from_secs(30)),
+                "{value}"
+            );
+        }
+        for value in [
+            "Sun, 06 Nov 1994 08:49:37 +02",
+            "Sun, 06 Nov 1994 08:49:37 +2400",
+            "Sun, 06 Nov 1994 08:49:37 CET",
+        ] {
+            assert_eq!(parse_retry_after(value, now), None, "{value}");
         }
     }
 }
