@@ -54,6 +54,7 @@ pub mod store;
 pub mod summary;
 pub mod traps;
 pub mod urlnorm;
+pub mod zone;
 
 pub use config::Config;
 pub use error::Error;

@@ -134,33 +134,10 @@ fn date_in_zone(value: &str) -> Option<SystemTime> {
     let (date, zone) = value.rsplit_once(' ')?;
     let east = match zone {
         "UTC" | "UT" => 0,
-        _ => {
-            let (sign, digits) = zone.split_at_checked(1)?;
-            if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            let (hours, minutes) = (
-                digits[..2].parse::<i64>().ok()?,
-                digits[2..].parse::<i64>().ok()?,
-            );
-            if hours > 23 || minutes > 59 {
-                return None;
-            }
-            let seconds = hours * 3600 + minutes * 60;
-            match sign {
-                "+" => seconds,
-                "-" => -seconds,
-                _ => return None,
-            }
-        }
+        _ => crate::zone::offset_secs(zone)?,
     };
     let local = httpdate::parse_http_date(&format!("{date} GMT")).ok()?;
-    let offset = Duration::from_secs(east.unsigned_abs());
-    if east >= 0 {
-        local.checked_sub(offset)
-    } else {
-        local.checked_add(offset)
-    }
+    crate::zone::to_utc(local, east)
 }
 
 #[cfg(test)]

@@ -30,8 +30,9 @@ pub struct PagesArgs {
     /// Only pages whose title contains this (ASCII letters in any case).
     #[arg(long)]
     pub title: Option<String>,
-    /// Only pages fetched since a time (`2025-01-31`, `2025-01-31T12:00:00Z`, UTC) or a
-    /// time ago (`90min`, `2h`, `3days`).
+    /// Only pages fetched since a time (`2025-01-31`, `2025-01-31T12:00:00Z`, UTC unless
+    /// an offset says otherwise: `2025-01-31T13:00:00+01:00`) or a time ago (`90min`,
+    /// `2h`, `3days`).
     #[arg(long)]
     pub since: Option<Since>,
     /// Order of the rows.
@@ -127,19 +128,39 @@ impl FromStr for Since {
                 .checked_sub(ago)
                 .unwrap_or(SystemTime::UNIX_EPOCH)
         } else {
-            let full = if s.len() == 10 {
-                format!("{s}T00:00:00Z")
-            } else {
-                s.to_owned()
+            let bad = || {
+                format!(
+                    "`{s}` is neither a time (2025-01-31, 2025-01-31T12:00:00Z, \
+                     2025-01-31T13:00:00+01:00) nor a time ago (2h, 3days)"
+                )
             };
-            humantime::parse_rfc3339_weak(&full).map_err(|_| {
-                format!("`{s}` is neither a time (2025-01-31, 2025-01-31T12:00:00Z) nor a time ago (2h, 3days)")
-            })?
+            let (time, east) = split_offset(s);
+            let full = if time.len() == 10 {
+                format!("{time}T00:00:00Z")
+            } else {
+                time.to_owned()
+            };
+            let local = humantime::parse_rfc3339_weak(&full).map_err(|_| bad())?;
+            crate::zone::to_utc(local, east).ok_or_else(bad)?
         };
         // With milliseconds, as in fetched_at: without them a page fetched in the very
         // second given would sort before the bound.
         Ok(Self(humantime::format_rfc3339_millis(at).to_string()))
     }
+}
+
+/// `2025-01-31T13:30:00+01:00` → (`2025-01-31T13:30:00`, 3600 seconds east of UTC); a
+/// time with no offset (or `Z`) is in UTC.
+fn split_offset(s: &str) -> (&str, i64) {
+    for len in [6, 5] {
+        let Some(at) = s.len().checked_sub(len).filter(|at| *at > 10) else {
+            continue;
+        };
+        if let Some(east) = s.get(at..).and_then(crate::zone::offset_secs) {
+            return (&s[..at], east);
+        }
+    }
+    (s, 0)
 }
 
 pub(super) async fn answer(
@@ -371,6 +392,29 @@ mod tests {
             };
             let q = statement(Dialect::Sqlite, &args);
             crate::query::plan::assert_indexed(&mut reader, &q, "pages", false).await;
+        }
+    }
+
+    /// `date -Iseconds` on a machine east or west of UTC spells its offset
+    /// (`2025-01-31T13:30:00+01:00`); such a time was refused as "neither a time nor a
+    /// time ago". It is the instant it names, compared in UTC.
+    #[test]
+    fn since_takes_a_time_with_a_utc_offset_as_the_instant_it_names() {
+        let utc = Ok(Since("2025-01-31T12:30:00.000Z".to_owned()));
+        for spelled in [
+            "2025-01-31T13:30:00+01:00",
+            "2025-01-31T07:00:00-05:30",
+            "2025-01-31T12:30:00+00:00",
+            "2025-01-31T13:30:00+0100",
+        ] {
+            assert_eq!(spelled.parse(), utc, "{spelled}");
+        }
+        assert_eq!(
+            "2025-02-01T00:30:00.250+12:00".parse(),
+            Ok(Since("2025-01-31T12:30:00.250Z".to_owned()))
+        );
+        for bad in ["2025-01-31T13:30:00+25:00", "2025-01-31T13:30:00+1:00"] {
+            assert!(bad.parse::<Since>().is_err(), "{bad}");
         }
     }
 }
