@@ -270,6 +270,8 @@ async fn run(
             config.retry.max_delay,
         ),
     );
+    // The longest any rule makes a host wait: a stored wait beyond it is a clock's error.
+    let longest_wait = politeness.longest_delay().max(config.retry.max_delay);
     // On a database shared with other nodes: the hosts this node crawls, with leases a
     // background task renews until the pipeline has drained.
     let hosts = match store.cluster() {
@@ -279,7 +281,7 @@ async fn run(
                 &config.cluster.node_id,
                 config.cluster.lease_ttl,
                 Arc::clone(&gate),
-                politeness.clone(),
+                (politeness.clone(), longest_wait),
             )
             .await?;
             tokio::spawn(leases.clone().keep_renewed(done.clone()));
@@ -328,8 +330,7 @@ async fn run(
     }
     let mut frontier = Frontier::new(politeness.clone());
     if hosts.is_none() {
-        let longest = politeness.longest_delay().max(config.retry.max_delay);
-        resume_host_turns(&store, &mut frontier, &context.gate, longest).await?;
+        resume_host_turns(&store, &mut frontier, &context.gate, longest_wait).await?;
     }
     let dispatcher = Dispatcher::new(
         frontier,

@@ -49,6 +49,10 @@ struct Inner {
     cluster: Cluster,
     node: String,
     ttl: Duration,
+    /// The longest a claimed host waits for the `next_allowed_at` it was left with: the
+    /// longest the rules ask, or a lease time (a dead run's hosts wait out its lease). A
+    /// later time was left by a clock that was fast, or has moved back since.
+    longest_wait: Duration,
     started_at: i64,
     gate: Arc<HostGate>,
     politeness: Politeness,
@@ -84,7 +88,7 @@ impl HostLeases {
         node: &str,
         ttl: Duration,
         gate: Arc<HostGate>,
-        politeness: Politeness,
+        (politeness, longest_wait): (Politeness, Duration),
     ) -> Result<Self, Error> {
         cluster.disown_previous_run(node).await?;
         let leases = Self {
@@ -92,6 +96,7 @@ impl HostLeases {
                 cluster,
                 node: node.to_owned(),
                 ttl,
+                longest_wait: longest_wait.max(ttl),
                 started_at: unix_ms(SystemTime::now()),
                 gate,
                 politeness,
@@ -270,7 +275,8 @@ impl HostLeases {
                         .delay
                 } else {
                     host.next_allowed_at.map_or(Duration::ZERO, |at| {
-                        Duration::from_millis(u64::try_from(at - now_ms).unwrap_or(0))
+                        Duration::from_millis(u64::try_from(at.saturating_sub(now_ms)).unwrap_or(0))
+                            .min(i.longest_wait)
                     })
                 };
                 if !wait.is_zero() {

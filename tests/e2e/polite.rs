@@ -1717,19 +1717,28 @@ async fn an_xhtml_page_with_a_stray_nul_is_still_a_page() {
     );
 }
 
+/// The waits the rules may ask of a host kept short (the longest is
+/// `retry.max_delay_ms`, 1 s), for the tests of waits a moved clock left.
+const SHORT_WAITS: &str = "[politeness]\ndelay_ms = 0\nmax_crawl_delay_ms = 500\n\
+                           [retry]\nmax_attempts = 1\nmax_delay_ms = 1000\n";
+
+/// One host whose home page links to `/a`.
+async fn home_linking_a() -> TestSite {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(&h, "/", html("<a href='/a'>a</a>"));
+    b.add(&h, "/a", html("<title>a</title>"));
+    b.start()
+}
+
 /// A host's next turn left by a run whose clock was ahead (or before an NTP step back) is
 /// no wait the rules could ask for: a run that finds one waits at most the longest they
 /// could (here `retry.max_delay_ms`), not until the stored time, a year away.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hosts_next_turn_left_far_ahead_by_a_clock_that_moved_does_not_freeze_it() {
-    let mut b = SiteBuilder::bind(1).await;
-    let h = b.authority(0);
-    b.add(&h, "/", html("<a href='/a'>a</a>"));
-    b.add(&h, "/a", html("<title>a</title>"));
-    let site = b.start();
+    let site = home_linking_a().await;
     let harness = Harness::default();
-    let extra = "[politeness]\ndelay_ms = 0\nmax_crawl_delay_ms = 500\n\
-                 [retry]\nmax_attempts = 1\nmax_delay_ms = 1000\n";
+    let extra = SHORT_WAITS;
     let first = harness
         .crawl(
             &[site.url(0, "/")],
@@ -1775,4 +1784,49 @@ async fn a_robots_txt_kept_with_a_fetch_time_ahead_of_the_clock_is_asked_again()
     harness.crawl(&[site.url(0, "/b")], "").await;
     assert_eq!(robots_requests(&site, 0), 2, "robots.txt is asked again");
     assert_eq!(site.count(&site.url(0, "/b")), 1, "as it now allows /b");
+}
+
+/// On PostgreSQL a node takes its hosts by claiming them, and waited out whatever
+/// `next_allowed_at` a claimed host had: a year, when a clock a year fast left it. It
+/// waits no longer than the rules (or a lease time) could ask.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claimed_hosts_next_turn_left_far_ahead_does_not_freeze_it() {
+    let Some(server) = super::postgres::TestPostgres::start(
+        "a_claimed_hosts_next_turn_left_far_ahead_does_not_freeze_it",
+    ) else {
+        return;
+    };
+    let database = server.database("claimed_far_ahead").await;
+    let site = home_linking_a().await;
+    let harness = Harness::default();
+    let extra = format!("{SHORT_WAITS}[cluster]\nlease_ttl_ms = 1500\n");
+    let crawl = |extra: String| {
+        let config = super::recrawl::config_on(
+            &harness,
+            &format!("{database:?}"),
+            &site.url(0, "/"),
+            &extra,
+        );
+        async move { pipecrawl::crawl(config, std::future::pending()).await }
+    };
+    let first = crawl(format!("{extra}[scope]\nmax_pages = 1\n"))
+        .await
+        .expect("the first crawl succeeds");
+    assert_eq!(first.tally.pages, 1);
+    let pool = sqlx::PgPool::connect(&database)
+        .await
+        .expect("connect to the test database");
+    sqlx::query("UPDATE hosts SET next_allowed_at = $1")
+        .bind(super::recrawl::a_year_ahead_ms())
+        .execute(&pool)
+        .await
+        .expect("move the host's turn a year ahead");
+    pool.close().await;
+
+    let second = tokio::time::timeout(Duration::from_secs(15), crawl(extra.clone()))
+        .await
+        .expect("the crawl does not wait a year for the host")
+        .expect("the second crawl succeeds");
+    assert_eq!(second.tally.pages, 1, "{second}");
+    assert_eq!(site.count(&site.url(0, "/a")), 1);
 }

@@ -1135,6 +1135,16 @@ async fn a_304_with_new_validators_updates_the_stored_ones() {
     }
 }
 
+/// A year from now in unix ms, as the crawler stores times.
+pub(super) fn a_year_ahead_ms() -> i64 {
+    let year_ahead = std::time::SystemTime::now() + Duration::from_secs(365 * 86_400);
+    let year_ahead = year_ahead
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis();
+    i64::try_from(year_ahead).expect("in range")
+}
+
 /// Runs `update` with `$1` a year from now in unix ms, as a clock a year fast (or an NTP
 /// step back since) would have left a time.
 pub(super) async fn set_a_year_ahead(harness: &Harness, update: &str) {
@@ -1142,13 +1152,8 @@ pub(super) async fn set_a_year_ahead(harness: &Harness, update: &str) {
     let pool = SqlitePool::connect_with(options)
         .await
         .expect("open SQLite");
-    let year_ahead = std::time::SystemTime::now() + Duration::from_secs(365 * 86_400);
-    let year_ahead = year_ahead
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("after 1970")
-        .as_millis();
     let moved = sqlx::query(sqlx::AssertSqlSafe(update.to_owned()))
-        .bind(i64::try_from(year_ahead).expect("in range"))
+        .bind(a_year_ahead_ms())
         .execute(&pool)
         .await
         .expect("move times a year ahead");
