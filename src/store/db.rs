@@ -1013,8 +1013,12 @@ where
                     let url = Url::parse(row.get("url")).ok()?;
                     let interval = policy.next(&url, None, None)?;
                     let interval = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX / 2);
-                    let fetched =
-                        humantime::parse_rfc3339_weak(row.get("fetched_at")).map_or(now, unix_ms);
+                    // A fetch "later" than now was timed by a clock that has moved back
+                    // since (or ran fast): counted from then, the revisit would be late
+                    // by as long as the clock was off.
+                    let fetched = humantime::parse_rfc3339_weak(row.get("fetched_at"))
+                        .map_or(now, unix_ms)
+                        .min(now);
                     Some((row.get("id"), fetched.saturating_add(interval), interval))
                 })
                 .collect();

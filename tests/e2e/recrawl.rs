@@ -1206,3 +1206,26 @@ async fn a_retry_due_far_ahead_by_a_clock_that_moved_is_asked_within_the_longest
     .expect("the crawl does not wait a year for its retries");
     assert_eq!(resumed.tally.pages, 2, "{resumed}");
 }
+
+/// A page fetched "in the future" (by a clock a year fast) had its revisit scheduled
+/// from that fetch when `[recrawl]` changed: a year and an interval away, a year late.
+/// It is due an interval after the run that schedules it at the latest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_fetched_by_a_clock_a_year_fast_is_rescheduled_within_its_interval() {
+    let site = home_a_b().await;
+    let harness = Harness::default();
+    harness
+        .crawl(&[site.url(0, "/")], "[recrawl]\ninterval_s = 1\n")
+        .await;
+    set_a_year_ahead(
+        &harness,
+        "UPDATE pages SET fetched_at = strftime('%Y-%m-%dT%H:%M:%fZ', $1 / 1000.0, 'unixepoch')",
+    )
+    .await;
+    let every_two = "[recrawl]\ninterval_s = 2\n";
+    let rescheduled = harness.crawl(&[site.url(0, "/")], every_two).await;
+    assert_eq!(rescheduled.tally.pages, 0, "{rescheduled}");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let later = harness.crawl(&[site.url(0, "/")], every_two).await;
+    assert_eq!(later.tally.pages, 3, "every page is revisited: {later}");
+}
