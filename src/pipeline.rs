@@ -121,16 +121,9 @@ async fn run(
     // URLs a killed run found and had not merged yet join the queue before it is read.
     store.merge_staged(config.traps.max_pages_per_host).await?;
     readmit::after_budget_change(&store, config.traps.max_pages_per_host).await?;
-    let far = store
+    store
         .bring_back_far_times(SystemTime::now(), config.retry.max_delay)
         .await?;
-    if far > 0 {
-        tracing::warn!(
-            far,
-            "URLs were due further off than the config asks (a clock that was fast, or \
-             stepped back): they are due within their backoff or revisit interval instead"
-        );
-    }
     let recrawl = RecrawlPolicy::new(&config.recrawl);
     reschedule_on_new_policy(&store, &recrawl).await?;
     let scheduled = store.schedule_unscheduled_recrawls(&recrawl).await?;
@@ -352,7 +345,8 @@ async fn run(
         &config.cluster.node_id,
         hosts.clone().map(|h| (h, config.cluster.lease_ttl)),
     )
-    .host_budget(config.traps.max_pages_per_host);
+    .host_budget(config.traps.max_pages_per_host)
+    .longest_retry(config.retry.max_delay);
 
     let ended = dispatcher.run(stop).await;
     let finish_fetches = async {

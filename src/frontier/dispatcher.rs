@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::Notify;
 use tokio::task::{JoinError, JoinHandle};
@@ -281,6 +281,8 @@ pub struct Dispatcher {
     refill: Option<Refill>,
     /// `traps.max_pages_per_host`, which a merge of the staged URLs spends.
     max_pages_per_host: u64,
+    /// `retry.max_delay_ms`: no retry waits longer (see [`next_due`]).
+    longest_retry: Duration,
 }
 
 /// `scope.max_pages`, read from the scope a SIGHUP may replace, against the pages the
@@ -384,12 +386,19 @@ impl Dispatcher {
             page_limit_reached: false,
             refill: None,
             max_pages_per_host: 0,
+            longest_retry: Duration::MAX,
         }
     }
 
     /// Merges the staged URLs within `max_pages_per_host` when a lease needs them.
     pub fn host_budget(mut self, max_pages_per_host: u64) -> Self {
         self.max_pages_per_host = max_pages_per_host;
+        self
+    }
+
+    /// Waits for no retry longer than `longest` (`retry.max_delay_ms`) from now.
+    pub fn longest_retry(mut self, longest: Duration) -> Self {
+        self.longest_retry = longest;
         self
     }
 
@@ -463,7 +472,10 @@ impl Dispatcher {
         let store = self.store.clone();
         let owner = self.owner.clone();
         let (lease_for, serve) = (self.lease_for, self.serve);
-        let whole_table = self.hosts.is_none().then_some(self.max_pages_per_host);
+        let whole_table = self
+            .hosts
+            .is_none()
+            .then_some((self.max_pages_per_host, self.longest_retry));
         let max_pages = self.hosts.as_ref().and(self.limit.max());
         let (scope, recrawl) = (self.limit.scope.clone(), self.recrawl.clone());
         let task = tokio::spawn(async move {
@@ -748,8 +760,8 @@ impl Dispatcher {
 
 /// Leases up to `want` rows, within `max_pages` on a shared database (a service first
 /// queues the revisits that are due); when the table has fewer ready, also asks when its
-/// next delayed row comes due. `whole_table` is `traps.max_pages_per_host` where this
-/// node owns the whole table (SQLite).
+/// next delayed row comes due. `whole_table` is `traps.max_pages_per_host` and
+/// `retry.max_delay_ms` where this node owns the whole table (SQLite).
 ///
 /// The scope may have narrowed since the rows were queued (a resumed crawl's config, a
 /// reload): those it now leaves out are never fetched, their rows failed with no page;
@@ -762,7 +774,7 @@ async fn lease(
     (want, max_pages, rows): (usize, Option<u64>, LeaseRows),
     lease_for: Duration,
     serve: bool,
-    whole_table: Option<u64>,
+    whole_table: Option<(u64, Duration)>,
 ) -> Result<Leased, Error> {
     if serve {
         store.requeue_due_recrawls().await?;
@@ -775,7 +787,7 @@ async fn lease(
     // queued), with no commit after them to merge: a short lease merges, or the crawl
     // would end with them waiting.
     let short = lease.jobs.len() < want && rows == LeaseRows::Any;
-    if let Some(max_pages_per_host) = whole_table.filter(|_| short) {
+    if let Some((max_pages_per_host, _)) = whole_table.filter(|_| short) {
         if store.staged_count().await? > 0 {
             store.merge_staged(max_pages_per_host).await?;
             let more = want - lease.jobs.len();
@@ -796,12 +808,11 @@ async fn lease(
     let ids = |jobs: Vec<CrawlJob>| -> Vec<i64> { jobs.iter().map(|job| job.id).collect() };
     store.drop_out_of_scope(owner, &ids(never_fetched)).await?;
     store.drop_revisits(owner, &ids(revisits)).await?;
-    let next_due = if taken < want && whole_table.is_some() {
-        next_due(store, serve, rows)
+    let next_due = match whole_table.filter(|_| taken < want) {
+        Some((_, longest_retry)) => next_due(store, serve, rows, longest_retry)
             .await?
-            .map(|wait| Instant::now() + wait)
-    } else {
-        None
+            .map(|wait| Instant::now() + wait),
+        None => None,
     };
     Ok(Leased {
         jobs,
@@ -812,9 +823,22 @@ async fn lease(
 }
 
 /// When the next queued row of `rows` (a retry) comes due; a service also wakes for
-/// revisits.
-async fn next_due(store: &Store, serve: bool, rows: LeaseRows) -> Result<Option<Duration>, Error> {
-    let retry = store.next_due(rows).await?;
+/// revisits. A retry due later than `longest_retry` from now, which no backoff asks
+/// for, was queued before the clock stepped back: it and any others so far off are
+/// brought back to `longest_retry`, or the crawl would wait as long as the step.
+async fn next_due(
+    store: &Store,
+    serve: bool,
+    rows: LeaseRows,
+    longest_retry: Duration,
+) -> Result<Option<Duration>, Error> {
+    let mut retry = store.next_due(rows).await?;
+    if retry.is_some_and(|wait| wait > longest_retry) {
+        store
+            .bring_back_far_times(SystemTime::now(), longest_retry)
+            .await?;
+        retry = store.next_due(rows).await?;
+    }
     if !serve {
         return Ok(retry);
     }

@@ -525,13 +525,21 @@ impl Store {
     }
 
     /// Brings back retries and revisits due further off than any rule asks, which a
-    /// clock that moved left.
+    /// clock that moved left, and says so.
     pub async fn bring_back_far_times(
         &self,
         now: SystemTime,
         longest_retry: Duration,
     ) -> Result<u64, Error> {
-        on_backend!(self, db => db.bring_back_far_times(now, longest_retry).await)
+        let far = on_backend!(self, db => db.bring_back_far_times(now, longest_retry).await)?;
+        if far > 0 {
+            tracing::warn!(
+                far,
+                "URLs were due further off than the config asks (a clock that was fast, \
+                 or stepped back): they are due within their backoff or revisit interval"
+            );
+        }
+        Ok(far)
     }
 
     /// Puts finished URLs whose revisit is due back in the queue.

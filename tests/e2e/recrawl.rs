@@ -1229,3 +1229,50 @@ async fn a_page_fetched_by_a_clock_a_year_fast_is_rescheduled_within_its_interva
     let later = harness.crawl(&[site.url(0, "/")], every_two).await;
     assert_eq!(later.tally.pages, 3, "every page is revisited: {later}");
 }
+
+/// The clock stepping back (NTP) while a crawl waits for a retry leaves the retry due
+/// that much later by the new clock: a year's step kept the crawl waiting a year. A
+/// wait longer than `retry.max_delay_ms` is no backoff, and is cut to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_stepping_back_while_a_retry_waits_does_not_hold_the_crawl() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(&h, "/", Resource::Html("<a href='/busy'>busy</a>".into()));
+    b.add(&h, "/busy", Resource::Status(503, "busy".into()));
+    let site = b.start();
+    let harness = Harness::default();
+    let extra = "[retry]\nmax_attempts = 2\nbase_delay_ms = 3000\nmax_delay_ms = 3000\n";
+    let step_back = async {
+        let busy = site.url(0, "/busy");
+        for _ in 0..500 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if harness.db_path().exists() {
+                let waiting: i64 = harness
+                    .db()
+                    .await
+                    .scalar(&format!(
+                        "SELECT count(*) FROM frontier WHERE url = '{busy}' AND attempts = 1 AND state = 'queued'"
+                    ))
+                    .await;
+                if waiting == 1 {
+                    set_a_year_ahead(
+                        &harness,
+                        "UPDATE frontier SET not_before = $1 WHERE attempts = 1 AND state = 'queued'",
+                    )
+                    .await;
+                    return;
+                }
+            }
+        }
+        panic!("the retry was never queued");
+    };
+    let seeds = [site.url(0, "/")];
+    let crawl = tokio::time::timeout(Duration::from_secs(15), harness.crawl(&seeds, extra));
+    let (crawled, ()) = tokio::join!(crawl, step_back);
+    crawled.expect("the crawl does not wait a year for its retry");
+    assert_eq!(
+        site.count(&site.url(0, "/busy")),
+        2,
+        "both attempts are made"
+    );
+}
