@@ -31,6 +31,9 @@ const RATE_WINDOW: Duration = Duration::from_secs(60);
 /// renewed (SQLite: one process owns the file, and takes every lease back at start).
 const LEASE_FOR: Duration = Duration::from_secs(600);
 
+/// How long a service sleeps at most for a revisit before it reads the wall clock again.
+const WALL_RECHECK: Duration = Duration::from_secs(60);
+
 /// What the other stages report back to the dispatcher, and live counts for progress.
 #[derive(Clone)]
 pub struct Progress {
@@ -823,7 +826,7 @@ async fn lease(
 }
 
 /// When the next queued row of `rows` (a retry) comes due; a service also wakes for
-/// revisits. A retry due later than `longest_retry` from now, which no backoff asks
+/// revisits, at least every [`WALL_RECHECK`] while one is scheduled. A retry due later than `longest_retry` from now, which no backoff asks
 /// for, was queued before the clock stepped back: it and any others so far off are
 /// brought back to `longest_retry`, or the crawl would wait as long as the step.
 async fn next_due(
@@ -842,7 +845,12 @@ async fn next_due(
     if !serve {
         return Ok(retry);
     }
-    let revisit = store.next_recrawl().await?;
+    // Due by the wall clock, waited for on the monotonic one: a suspend or a step forward
+    // would make the revisit late by as much, had the wall clock not been read again.
+    let revisit = store
+        .next_recrawl()
+        .await?
+        .map(|wait| wait.min(WALL_RECHECK));
     Ok(match (retry, revisit) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
@@ -868,19 +876,25 @@ mod tests {
             .map(|job| job.id)
     }
 
+    /// A store in `dir`, and a second connection to its database.
+    async fn store_and_connection(dir: &tempfile::TempDir) -> (Store, SqliteConnection) {
+        let path = dir.path().join("crawl.db");
+        let store = Store::open(&path.display().to_string())
+            .await
+            .expect("open the store");
+        let other = SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("a second connection");
+        (store, other)
+    }
+
     /// A refill waiting for the database — here for another connection's write lock, as
     /// it waits behind the writer's commit in a crawl — must not hold up the jobs that
     /// are in the window already.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_window_keeps_draining_while_a_lease_waits_for_the_database() {
         let dir = tempfile::tempdir().expect("a temp dir");
-        let path = dir.path().join("crawl.db");
-        let store = Store::open(&path.display().to_string())
-            .await
-            .expect("open the store");
-        let mut other = SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .expect("a second connection");
+        let (store, mut other) = store_and_connection(&dir).await;
         for i in 1..=8 {
             sqlx::query("INSERT INTO frontier (url, host, depth, priority) VALUES (?, 'h', 0, 0)")
                 .bind(format!("http://h/{i}"))
@@ -970,5 +984,31 @@ mod tests {
         progress.sample_at(start + Duration::from_secs(60));
         progress.sample_at(start + Duration::from_secs(95));
         assert!(progress.rate_last_minute().abs() < 1e-9);
+    }
+
+    /// A service sleeps until its next revisit on the monotonic clock, which stands still
+    /// while the machine is suspended and ignores the wall clock stepping forward: a
+    /// revisit an hour off was asked for an hour of sleep later, however late by the wall
+    /// clock it then was. The wall clock is looked at again at least every minute.
+    #[tokio::test]
+    async fn a_service_looks_at_the_wall_clock_again_while_a_revisit_is_far_off() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let (store, mut other) = store_and_connection(&dir).await;
+        let in_an_hour = crate::store::unix_ms(SystemTime::now() + Duration::from_secs(3600));
+        sqlx::query(
+            "INSERT INTO frontier (url, host, depth, priority, state, recrawl_at)
+             VALUES ('http://h/', 'h', 0, 0, 'done', ?)",
+        )
+        .bind(in_an_hour)
+        .execute(&mut other)
+        .await
+        .expect("a page due for a revisit in an hour");
+        let wait = next_due(&store, true, LeaseRows::Any, Duration::from_secs(60))
+            .await
+            .expect("read when the next row is due");
+        assert!(
+            wait.is_some_and(|w| w <= WALL_RECHECK),
+            "the service sleeps {wait:?}"
+        );
     }
 }
