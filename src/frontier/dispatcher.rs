@@ -826,9 +826,10 @@ async fn lease(
 }
 
 /// When the next queued row of `rows` (a retry) comes due; a service also wakes for
-/// revisits, at least every [`WALL_RECHECK`] while one is scheduled. A retry due later than `longest_retry` from now, which no backoff asks
-/// for, was queued before the clock stepped back: it and any others so far off are
-/// brought back to `longest_retry`, or the crawl would wait as long as the step.
+/// revisits, at least every [`WALL_RECHECK`] while one is scheduled. A retry due later
+/// than `longest_retry` from now, which no backoff asks for, was queued before the clock
+/// stepped back: it and any others so far off are brought back to `longest_retry`, or
+/// the crawl would wait as long as the step.
 async fn next_due(
     store: &Store,
     serve: bool,
