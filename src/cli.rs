@@ -275,9 +275,28 @@ pub fn stop_export_on_signal(partials: pipecrawl::export::Partials, format: LogF
     });
 }
 
+/// Whether the process was started with SIGHUP ignored, as `nohup` starts it so that it
+/// outlives the session: listening would undo that, and `nohup pipecrawl export … &`
+/// stopped at the logout. Read from the mask Linux shows in `/proc`, which holds the
+/// inherited ignoring until a listener replaces it; elsewhere SIGHUP counts as heard.
+/// SIGINT and SIGTERM are heard whatever the start: a shell script's background job
+/// starts with SIGINT ignored, and `kill -INT` is how such a script stops it.
+#[cfg(unix)]
+fn hangup_ignored_from_start() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("SigIgn:"))
+            .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+            // SIGHUP is signal 1, the mask's lowest bit.
+            .is_some_and(|mask| mask & 1 == 1)
+    })
+}
+
 /// Completes on SIGINT or SIGTERM (and, with `hangup`, SIGHUP: `serve` reloads on it
 /// instead), with the signal's name and the exit code a shell gives a process it ended
-/// (128 + its number). Listens from the call on, not from the first poll.
+/// (128 + its number); not on a SIGHUP the process was started ignoring. Listens from
+/// the call on, not from the first poll.
 fn signal(hangup: bool) -> impl std::future::Future<Output = (&'static str, i32)> + Send + 'static {
     #[cfg(unix)]
     let listeners = {
@@ -290,7 +309,7 @@ fn signal(hangup: bool) -> impl std::future::Future<Output = (&'static str, i32)
         (
             listen(SignalKind::interrupt(), "SIGINT"),
             listen(SignalKind::terminate(), "SIGTERM"),
-            hangup
+            (hangup && !hangup_ignored_from_start())
                 .then(|| listen(SignalKind::hangup(), "SIGHUP"))
                 .flatten(),
         )

@@ -674,6 +674,79 @@ fn a_rust_log_that_is_not_a_filter_is_said_to_be_ignored() {
     );
 }
 
+/// Starts `command` (the binary, or a shell that runs it) with `export` of a database of
+/// over a megabyte of pages into a directory holding an earlier export, once it is held
+/// mid-file: its partial file is a FIFO opened for reading and never read. Returns the
+/// process, the output directory and the FIFO's reader, to join once the export ends.
+#[cfg(target_os = "linux")]
+async fn an_export_held_mid_file(
+    harness: &Harness,
+    mut command: Command,
+) -> (
+    std::process::Child,
+    std::path::PathBuf,
+    std::thread::JoinHandle<std::io::Result<std::fs::File>>,
+) {
+    let db = harness.db_path();
+    pipecrawl::store::Store::open(&db.display().to_string())
+        .await
+        .expect("a crawl's database");
+    // Over a megabyte of lines: more than a pipe holds, so the export blocks writing.
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&db);
+    let pool = sqlx::SqlitePool::connect_with(options)
+        .await
+        .expect("open the database");
+    for sql in [
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+         INSERT INTO frontier (id, url, host, depth, priority)
+         SELECT i, 'http://a/' || i, 'a', 0, 0 FROM n",
+        "INSERT INTO pages (id, url, depth, fetched_at, changed_at, status, title)
+         SELECT id, url, 0, '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:00.000Z', 200,
+                printf('%.600c', 'x')
+         FROM frontier",
+    ] {
+        sqlx::query(sql).execute(&pool).await.expect(sql);
+    }
+    pool.close().await;
+
+    let out_dir = harness.dir.path().join("export");
+    std::fs::create_dir(&out_dir).expect("the output directory");
+    super::query::write_an_earlier_export(&out_dir);
+    let partial = out_dir.join(".pages.csv.part");
+    let made = Command::new("mkfifo")
+        .arg(&partial)
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success(), "mkfifo");
+    // Opened for reading (so the export's open does not block) and never read.
+    let reader = std::thread::spawn({
+        let partial = partial.clone();
+        move || std::fs::File::open(partial)
+    });
+    command
+        .args(["export", "--db"])
+        .arg(&db)
+        .arg("--out")
+        .arg(&out_dir)
+        .env("RUST_LOG", "warn");
+    let child = started_with_open(command, &partial).await;
+    (child, out_dir, reader)
+}
+
+/// How the export [`an_export_held_mid_file`] started ended, and its stderr.
+#[cfg(target_os = "linux")]
+async fn the_held_exports_end(
+    child: std::process::Child,
+    reader: std::thread::JoinHandle<std::io::Result<std::fs::File>>,
+) -> (std::process::ExitStatus, String) {
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("the binary ran")
+        .expect("wait for the binary");
+    drop(reader.join());
+    (out.status, text(&out.stderr))
+}
+
 /// Ctrl-C, SIGTERM or SIGHUP during `export` stops it, removes its hidden partial file (which may
 /// be gigabytes) and leaves an earlier export in the directory as it was: the default
 /// action killed the process and left the partial file behind. The export is held
@@ -684,58 +757,11 @@ async fn a_signal_during_export_removes_its_partial_file_and_keeps_the_last_expo
     // SIGHUP: the terminal or the ssh session that started the export went away.
     for (signal, code) in [("INT", 130), ("TERM", 143), ("HUP", 129)] {
         let harness = Harness::default();
-        let db = harness.db_path();
-        pipecrawl::store::Store::open(&db.display().to_string())
-            .await
-            .expect("a crawl's database");
-        // Over a megabyte of lines: more than a pipe holds, so the export blocks writing.
-        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&db);
-        let pool = sqlx::SqlitePool::connect_with(options)
-            .await
-            .expect("open the database");
-        for sql in [
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
-             INSERT INTO frontier (id, url, host, depth, priority)
-             SELECT i, 'http://a/' || i, 'a', 0, 0 FROM n",
-            "INSERT INTO pages (id, url, depth, fetched_at, changed_at, status, title)
-             SELECT id, url, 0, '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:00.000Z', 200,
-                    printf('%.600c', 'x')
-             FROM frontier",
-        ] {
-            sqlx::query(sql).execute(&pool).await.expect(sql);
-        }
-        pool.close().await;
-
-        let out_dir = harness.dir.path().join("export");
-        std::fs::create_dir(&out_dir).expect("the output directory");
-        super::query::write_an_earlier_export(&out_dir);
-        let partial = out_dir.join(".pages.csv.part");
-        let made = Command::new("mkfifo")
-            .arg(&partial)
-            .status()
-            .expect("run mkfifo");
-        assert!(made.success(), "mkfifo");
-        // Opened for reading (so the export's open does not block) and never read.
-        let reader = std::thread::spawn({
-            let partial = partial.clone();
-            move || std::fs::File::open(partial)
-        });
-        let mut export = Command::new(env!("CARGO_BIN_EXE_pipecrawl"));
-        export
-            .args(["export", "--db"])
-            .arg(&db)
-            .arg("--out")
-            .arg(&out_dir)
-            .env("RUST_LOG", "warn");
-        let child = started_with_open(export, &partial).await;
+        let export = Command::new(env!("CARGO_BIN_EXE_pipecrawl"));
+        let (child, out_dir, reader) = an_export_held_mid_file(&harness, export).await;
         send_signal(child.id(), signal);
-        let out = tokio::task::spawn_blocking(move || child.wait_with_output())
-            .await
-            .expect("the binary ran")
-            .expect("wait for the binary");
-        drop(reader.join());
-        let stderr = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(code), "{:?}: {stderr}", out.status);
+        let (status, stderr) = the_held_exports_end(child, reader).await;
+        assert_eq!(status.code(), Some(code), "{status:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
         assert!(stderr.contains("interrupted"), "{stderr}");
         super::query::assert_only_the_earlier_export(&out_dir);
@@ -1784,4 +1810,33 @@ fn request_headers_the_crawler_sets_or_cannot_send_are_refused_naming_them() {
     ] {
         assert!(stderr.contains(expected), "{expected:?} in {stderr}");
     }
+}
+
+/// `nohup pipecrawl export … &` starts the export with SIGHUP ignored, so that it outlives
+/// the ssh session that started it. Before, the export listened for SIGHUP all the same
+/// and stopped at the logout, its files removed; a signal ignored from the start now
+/// stays ignored, and Ctrl-C still stops it.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_started_under_nohup_outlives_the_hangup() {
+    let harness = Harness::default();
+    let mut nohup = Command::new("sh");
+    nohup.args([
+        "-c",
+        "trap '' HUP; exec \"$@\"",
+        "sh",
+        env!("CARGO_BIN_EXE_pipecrawl"),
+    ]);
+    let (mut child, out_dir, reader) = an_export_held_mid_file(&harness, nohup).await;
+    send_signal(child.id(), "HUP");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let after_hangup = child.try_wait().expect("the export's state");
+    if after_hangup.is_none() {
+        send_signal(child.id(), "INT");
+    }
+    let (status, stderr) = the_held_exports_end(child, reader).await;
+    assert_eq!(after_hangup, None, "stopped by SIGHUP: {stderr}");
+    assert_eq!(status.code(), Some(130), "{status:?}: {stderr}");
+    assert!(stderr.contains("interrupted by SIGINT"), "{stderr}");
+    super::query::assert_only_the_earlier_export(&out_dir);
 }
