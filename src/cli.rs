@@ -231,21 +231,25 @@ pub fn reload_on_hangup(
     rx
 }
 
-/// Listens for SIGINT and SIGTERM from now until the process ends; what it returns
-/// completes on the first, after which a second one ends the process at once: committed
-/// pages are safe (SQLite commits are atomic) and whatever was in flight is queued again
-/// on the next start. Listening only while the pipeline ran let a signal during start-up
-/// kill the process, and swallowed those during the index build at a crawl's end.
-pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+/// Listens for SIGINT and SIGTERM (and, with `hangup`, SIGHUP: a `crawl`'s terminal or
+/// ssh session gone, which killed it outright) from now until the process ends; what it
+/// returns completes on the first, after which a second one ends the process at once:
+/// committed pages are safe (SQLite commits are atomic) and whatever was in flight is
+/// queued again on the next start. Listening only while the pipeline ran let a signal
+/// during start-up kill the process, and swallowed those during the index build at a
+/// crawl's end.
+pub fn shutdown_signal(hangup: bool) -> impl std::future::Future<Output = ()> + Send + 'static {
     let first = tokio_util::sync::CancellationToken::new();
-    let first_signal = signal(false);
+    let first_signal = signal(hangup);
     tokio::spawn({
         let first = first.clone();
         async move {
-            first_signal.await;
-            tracing::info!("stopping: finishing pages in flight (a second signal stops at once)");
+            let (name, _) = first_signal.await;
+            tracing::info!(
+                "{name}: stopping: finishing pages in flight (a second signal stops at once)"
+            );
             first.cancel();
-            signal(false).await;
+            signal(hangup).await;
             tracing::warn!("second signal: stopping now");
             std::process::exit(130);
         }
@@ -294,9 +298,9 @@ fn hangup_ignored_from_start() -> bool {
 }
 
 /// Completes on SIGINT or SIGTERM (and, with `hangup`, SIGHUP: `serve` reloads on it
-/// instead), with the signal's name and the exit code a shell gives a process it ended
-/// (128 + its number); not on a SIGHUP the process was started ignoring. Listens from
-/// the call on, not from the first poll.
+/// instead, and `crawl` and `export` stop), with the signal's name and the exit code a
+/// shell gives a process it ended (128 + its number); not on a SIGHUP the process was
+/// started ignoring. Listens from the call on, not from the first poll.
 fn signal(hangup: bool) -> impl std::future::Future<Output = (&'static str, i32)> + Send + 'static {
     #[cfg(unix)]
     let listeners = {

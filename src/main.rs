@@ -65,7 +65,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             fdlimit::fit(&mut config);
             let database = pipecrawl::store::redacted(&config.storage.database);
             let summary = runtime
-                .block_on(async { pipecrawl::crawl(config, cli::shutdown_signal()).await })
+                .block_on(async { pipecrawl::crawl(config, cli::shutdown_signal(true)).await })
                 .with_context(|| format!("the crawl into {database} stopped"))?;
             cli::print(summary);
             Ok(())
@@ -82,7 +82,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let summary = runtime
                 .block_on(async {
                     let reloads = cli::reload_on_hangup(path, loaded);
-                    pipecrawl::serve(config, cli::shutdown_signal(), reloads).await
+                    pipecrawl::serve(config, cli::shutdown_signal(false), reloads).await
                 })
                 .with_context(|| format!("the service on {database} stopped"))?;
             cli::print(summary);

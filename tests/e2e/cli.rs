@@ -508,13 +508,11 @@ async fn started_with_open(mut command: Command, path: &std::path::Path) -> std:
     child
 }
 
-/// Ctrl-C is heard for the whole life of the process, not only while pages are fetched:
-/// before, a signal while the crawl started up (here: waiting for a database another
-/// program holds locked) killed the process outright, and one during the index build at
-/// a crawl's end (a minute for millions of links) was swallowed, twice and SIGTERM too.
+/// Starts a crawl with `command` (the binary, or a shell that runs it) while another
+/// program holds its database locked, so that it waits at its start; sends it `signal`,
+/// lets it go on, checks that it exits 0 and returns its stdout and stderr.
 #[cfg(target_os = "linux")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_signal_while_the_crawl_starts_stops_it_gracefully() {
+async fn a_crawl_signalled_at_its_start(mut command: Command, signal: &str) -> (String, String) {
     use sqlx::Connection;
 
     let mut builder = SiteBuilder::bind(1).await;
@@ -533,13 +531,12 @@ async fn a_signal_while_the_crawl_starts_stops_it_gracefully() {
         .execute(&mut lock)
         .await
         .expect("lock the database");
-    let mut crawl = Command::new(env!("CARGO_BIN_EXE_pipecrawl"));
-    crawl
+    command
         .args(["crawl", "--config"])
         .arg(&config)
         .env("RUST_LOG", "info");
-    let child = started_with_open(crawl, &harness.db_path()).await;
-    send_signal(child.id(), "INT");
+    let child = started_with_open(command, &harness.db_path()).await;
+    send_signal(child.id(), signal);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     sqlx::query("ROLLBACK")
         .execute(&mut lock)
@@ -556,6 +553,32 @@ async fn a_signal_while_the_crawl_starts_stops_it_gracefully() {
         "{:?}\nstdout: {stdout}\nstderr: {stderr}",
         out.status
     );
+    (stdout, stderr)
+}
+
+/// The binary started with `signal` ignored: SIGHUP as under `nohup`, SIGINT as a
+/// shell script's background job.
+#[cfg(target_os = "linux")]
+fn started_ignoring(signal: &str) -> Command {
+    let mut shell = Command::new("sh");
+    shell.args([
+        "-c",
+        &format!("trap '' {signal}; exec \"$@\""),
+        "sh",
+        env!("CARGO_BIN_EXE_pipecrawl"),
+    ]);
+    shell
+}
+
+/// Ctrl-C is heard for the whole life of the process, not only while pages are fetched:
+/// before, a signal while the crawl started up (here: waiting for a database another
+/// program holds locked) killed the process outright, and one during the index build at
+/// a crawl's end (a minute for millions of links) was swallowed, twice and SIGTERM too.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_while_the_crawl_starts_stops_it_gracefully() {
+    let crawl = Command::new(env!("CARGO_BIN_EXE_pipecrawl"));
+    let (stdout, _) = a_crawl_signalled_at_its_start(crawl, "INT").await;
     assert!(stdout.contains("(interrupted)"), "{stdout}");
 }
 
@@ -1820,14 +1843,8 @@ fn request_headers_the_crawler_sets_or_cannot_send_are_refused_naming_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_export_started_under_nohup_outlives_the_hangup() {
     let harness = Harness::default();
-    let mut nohup = Command::new("sh");
-    nohup.args([
-        "-c",
-        "trap '' HUP; exec \"$@\"",
-        "sh",
-        env!("CARGO_BIN_EXE_pipecrawl"),
-    ]);
-    let (mut child, out_dir, reader) = an_export_held_mid_file(&harness, nohup).await;
+    let (mut child, out_dir, reader) =
+        an_export_held_mid_file(&harness, started_ignoring("HUP")).await;
     send_signal(child.id(), "HUP");
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let after_hangup = child.try_wait().expect("the export's state");
@@ -1839,4 +1856,25 @@ async fn an_export_started_under_nohup_outlives_the_hangup() {
     assert_eq!(status.code(), Some(130), "{status:?}: {stderr}");
     assert!(stderr.contains("interrupted by SIGINT"), "{stderr}");
     super::query::assert_only_the_earlier_export(&out_dir);
+}
+
+/// A crawl run from a terminal or an ssh session that goes away gets SIGHUP. It was
+/// killed by it outright, exiting without its summary, its link counts left behind
+/// and the WAL not folded in; it now stops as on Ctrl-C, exit 0, and says why. Under `nohup` the
+/// hang-up stays ignored and the crawl goes on to its end.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hangup_stops_a_crawl_gracefully_unless_started_under_nohup() {
+    let crawl = Command::new(env!("CARGO_BIN_EXE_pipecrawl"));
+    let (stdout, stderr) = a_crawl_signalled_at_its_start(crawl, "HUP").await;
+    assert!(stdout.contains("(interrupted)"), "{stdout}");
+    assert!(stderr.contains("SIGHUP: stopping"), "{stderr}");
+
+    let (stdout, _) = a_crawl_signalled_at_its_start(started_ignoring("HUP"), "HUP").await;
+    assert!(!stdout.contains("(interrupted)"), "{stdout}");
+
+    // Unlike SIGHUP, SIGINT is heard however the process started: `kill -INT $!` is how
+    // a script stops the background job it started, whose SIGINT the shell ignores.
+    let (stdout, _) = a_crawl_signalled_at_its_start(started_ignoring("INT"), "INT").await;
+    assert!(stdout.contains("(interrupted)"), "{stdout}");
 }
