@@ -178,7 +178,7 @@ pub fn init_tracing(format: LogFormat) {
         // On a failed write it would `eprintln!` the failure, which panics when stderr
         // is a pipe nobody reads any more: a log line lost is no reason to stop a worker.
         .log_internal_errors(false)
-        .with_writer(std::io::stderr);
+        .with_writer(|| pipecrawl::progress::LogWriter);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

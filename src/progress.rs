@@ -1,7 +1,8 @@
 //! What a running crawl shows: a progress bar when a person is watching a terminal,
 //! plain log lines every few seconds when output goes to a file or a journal.
 
-use std::io::IsTerminal;
+use std::io::{self, IsTerminal, Write};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -15,6 +16,46 @@ use crate::stages::Stages;
 const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 /// A log line is written this often when there is no progress bar.
 const LOG_EVERY: u32 = 5;
+
+/// The progress bar on show, for log lines to be written around it.
+static SHOWN: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// Stderr for log lines (tracing's writer): each line is written with the progress bar
+/// taken down and then drawn again under it. Written straight to the terminal, a line
+/// went on the end of the bar's text, which stayed in front of it on screen.
+pub struct LogWriter;
+
+impl LogWriter {
+    /// The bar on show, if any.
+    fn bar() -> Option<ProgressBar> {
+        SHOWN.lock().ok().and_then(|shown| shown.clone())
+    }
+}
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_all(buf).map(|()| buf.len())
+    }
+
+    /// The whole line with the bar down once: tracing writes a line in one call.
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match Self::bar() {
+            Some(bar) => bar.suspend(|| io::stderr().write_all(buf)),
+            None => io::stderr().write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        io::stderr().flush()
+    }
+}
+
+/// Puts `bar` on show for [`LogWriter`], or none.
+fn show(bar: Option<&ProgressBar>) {
+    if let Ok(mut shown) = SHOWN.lock() {
+        *shown = bar.cloned();
+    }
+}
 
 pub struct Reporter {
     progress: Progress,
@@ -33,6 +74,9 @@ impl Reporter {
             );
             bar
         });
+        if let Some(bar) = &bar {
+            show(Some(bar));
+        }
         Self {
             progress,
             stages,
@@ -76,6 +120,7 @@ impl Reporter {
             }
         }
         if let Some(bar) = self.bar {
+            show(None);
             bar.finish_and_clear();
         }
     }

@@ -1878,3 +1878,53 @@ async fn a_hangup_stops_a_crawl_gracefully_unless_started_under_nohup() {
     let (stdout, _) = a_crawl_signalled_at_its_start(started_ignoring("INT"), "INT").await;
     assert!(stdout.contains("(interrupted)"), "{stdout}");
 }
+
+/// On a terminal, a log line written while the progress bar showed was glued to the
+/// bar's text (`⠁ 00:00:01 0 pages, … 0 errors  2026-… INFO … scope.max_pages
+/// reached`), which stayed on screen in front of it. The bar is now taken down while a
+/// line is written, and drawn again under it. `script` gives the crawl a terminal.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_lines_on_a_terminal_are_not_written_into_the_progress_bar() {
+    let mut builder = SiteBuilder::bind(1).await;
+    let host = builder.authority(0);
+    // Slow, so that the bar is up when the limit's line is logged.
+    builder.add(
+        &host,
+        "/",
+        Resource::Slow(
+            std::time::Duration::from_millis(1500),
+            Box::new(Resource::Html("<a href='/a'>a</a>".into())),
+        ),
+    );
+    let site = builder.start();
+    let harness = Harness::default();
+    let config = harness
+        .write_config(&harness.test_config_text(&[site.url(0, "/")], "[scope]\nmax_pages = 1\n"));
+    let crawl = format!(
+        "{} crawl --config {} 2>&1 >/dev/null",
+        env!("CARGO_BIN_EXE_pipecrawl"),
+        config.display()
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("script")
+            .args(["-qec", &crawl, "/dev/null"])
+            .env("RUST_LOG", "info")
+            .output()
+            .expect("run script")
+    })
+    .await
+    .expect("the binary ran");
+    let terminal = text(&out.stdout);
+    assert!(out.status.success(), "{:?}: {terminal}", out.status);
+    let logged = terminal
+        .lines()
+        .find(|line| line.contains("scope.max_pages reached"))
+        .unwrap_or_else(|| panic!("the limit's line: {terminal:?}"));
+    // What stays on screen: the text after the line's last carriage return and erase.
+    let shown = logged.rsplit("\r\u{1b}[2K").next().unwrap_or(logged);
+    assert!(
+        !shown.contains("in progress"),
+        "the line and the bar: {logged:?}"
+    );
+}
