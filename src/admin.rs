@@ -19,6 +19,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
 use crate::frontier::dispatcher::Progress;
 use crate::frontier::readmit;
@@ -45,6 +46,9 @@ pub struct Admin {
     /// new hosts bring back (see [`readmit::links_to_new_hosts`]).
     pub readmit: (usize, u64),
     pub busiest: BusiestHosts,
+    /// Cancelled by SIGINT or SIGTERM: the service finishes the pages in flight and
+    /// stops, and `/stats` says so, for a supervisor or a load balancer to see.
+    pub stopping: CancellationToken,
 }
 
 /// `/stats`' busiest hosts, as last counted. The count reads the whole frontier (a
@@ -209,8 +213,11 @@ async fn stats(State(admin): State<Arc<Admin>>) -> Response {
         .zip(admin.stages.queue_depths())
         .collect();
     Json(Stats {
-        // At its limit a service fetches nothing whether paused or not.
-        state: if admin.progress.at_page_limit() {
+        // At its limit a service fetches nothing whether paused or not; stopping, it
+        // fetches nothing new whatever else holds.
+        state: if admin.stopping.is_cancelled() {
+            "stopping"
+        } else if admin.progress.at_page_limit() {
             "page_limit"
         } else if admin.progress.paused() {
             "paused"

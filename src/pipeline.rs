@@ -203,6 +203,7 @@ async fn run(
             node: config.cluster.node_id.clone(),
             readmit: (config.frontier.seen_cache, config.traps.max_pages_per_host),
             busiest: admin::BusiestHosts::default(),
+            stopping: stop.clone(),
         };
         if store
             .crawl_state(&admin::paused_key(&store, &admin.node))
@@ -614,6 +615,7 @@ mod tests {
             node: "test".to_owned(),
             readmit: (1000, 0),
             busiest: admin::BusiestHosts::default(),
+            stopping: CancellationToken::new(),
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
         let api = format!("http://{}", listener.local_addr().expect("its address"));

@@ -105,8 +105,13 @@ impl Service {
         assert!(sent.success());
     }
 
-    async fn stop(mut self) {
+    async fn stop(self) {
         self.signal("-TERM");
+        self.exited().await;
+    }
+
+    /// Waits (up to 15 s) for the service to exit, and checks that it exited 0.
+    async fn exited(mut self) {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Some(status) = self.child.try_wait().expect("poll pipecrawl") {
@@ -1148,5 +1153,47 @@ async fn a_seed_over_the_api_follows_the_links_stored_into_its_site() {
             .and_then(|p| p.title)
             .as_deref(),
         Some("Deep")
+    );
+}
+
+/// Between SIGTERM and its exit a service finishes the pages in flight, for up to
+/// `shutdown.grace_period_ms`; `/stats` said `running` meanwhile, and a supervisor or a
+/// load balancer asking whether to send it work was told yes. It says `stopping`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_finishing_its_pages_after_sigterm_says_it_is_stopping() {
+    let mut builder = SiteBuilder::bind(1).await;
+    let host = builder.authority(0);
+    builder.add(
+        &host,
+        "/",
+        Resource::Slow(
+            Duration::from_secs(2),
+            Box::new(Resource::Html("<title>Slow</title>".into())),
+        ),
+    );
+    let site = builder.start();
+    let harness = Harness::default();
+    let service = Service::start(&harness, &[site.url(0, "/")], "");
+    service.wait_ready().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while service.stats().await["in_flight"].as_u64() != Some(1) {
+        assert!(Instant::now() < deadline, "the page never went out");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(service.stats().await["state"], "running");
+    service.signal("-TERM");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut state = Value::Null;
+    while state != "stopping" {
+        assert!(Instant::now() < deadline, "state {state} after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        state = service.stats().await["state"].clone();
+    }
+    service.exited().await;
+    let row = harness.db().await.page(&site.url(0, "/")).await;
+    assert_eq!(
+        row.and_then(|r| r.title).as_deref(),
+        Some("Slow"),
+        "finished"
     );
 }
