@@ -385,10 +385,11 @@ impl FetchWorker {
             // A cookie check: the answer sets a cookie and sends the crawler back to the
             // URL it asked. Asked again through the frontier, the URL would be its own
             // redirect loop; asked again now, as a browser follows the redirect, it
-            // carries the cookie the jar has just taken.
+            // carries the cookie the jar has just taken. Within what is left of
+            // `fetch.timeout_ms`: the client's own timeout would give it a whole one.
             let left = cx.timeout.saturating_sub(started.elapsed());
             if is_a_cookie_check(response, &out.job.url) && !left.is_zero() {
-                sent = send(again, left).await;
+                sent = send(again.timeout(left), left).await;
             }
         }
         cx.gate.answered(&host, limits.delay);

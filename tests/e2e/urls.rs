@@ -520,3 +520,42 @@ async fn configured_request_headers_go_where_the_config_says_only() {
     }
     assert_eq!(seen, expected);
 }
+
+/// A cookie check whose second answer is slow: the resend has what is left of
+/// `fetch.timeout_ms`, not a whole timeout of its own, so a server that answers the
+/// check in 600 ms and the page in 800 ms holds a worker and its host's turn no longer
+/// than the 1 s a fetch may take.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cookie_checks_resend_takes_no_more_than_what_is_left_of_the_timeout() {
+    use axum::http::{header, StatusCode};
+    use axum::response::IntoResponse;
+
+    async fn slow_check(request: axum::extract::Request) -> axum::response::Response {
+        if request.uri().path() == "/robots.txt" {
+            return StatusCode::NOT_FOUND.into_response();
+        }
+        if request.headers().contains_key(header::COOKIE) {
+            tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+            return ([(header::CONTENT_TYPE, "text/html")], "<title>Home</title>").into_response();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        let headers = [(header::LOCATION, "/"), (header::SET_COOKIE, "consent=yes")];
+        (StatusCode::FOUND, headers).into_response()
+    }
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let seed = format!("http://{}/", listener.local_addr().expect("address"));
+    let app = axum::Router::new().fallback(slow_check);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let harness = Harness::default();
+    let extra = "[fetch]\ntimeout_ms = 1000\n[retry]\nmax_attempts = 1\n";
+    harness.crawl(std::slice::from_ref(&seed), extra).await;
+    let row = harness.db().await.page(&seed).await.expect("a row");
+    assert_eq!(
+        (row.status, row.error_kind.as_deref()),
+        (None, Some("timeout")),
+        "{row:?}"
+    );
+}
