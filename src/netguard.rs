@@ -172,8 +172,13 @@ impl Resolve for GuardedResolver {
         let policy = Arc::clone(&self.policy);
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let resolved: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            // reqwest's `socks5` connector asks for an IPv6 address as the URL writes it,
+            // in brackets, which getaddrinfo takes for a name that does not resolve.
+            let bare = host
+                .strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .unwrap_or(&host);
+            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((bare, 0)).await?.collect();
             if policy.is_trusted(&host) {
                 return Ok(Box::new(resolved.into_iter()) as Addrs);
             }

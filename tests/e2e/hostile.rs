@@ -1394,3 +1394,37 @@ async fn through_a_socks5_proxy_the_guard_checks_the_names_pages_lead_to() {
         "only the seed's address: {asked:?}"
     );
 }
+
+/// A URL naming an IPv6 address (a seed such as `http://[2001:db8::7]/`, which
+/// `scope.hosts` takes) through `socks5://`: the crawler resolves the destination
+/// itself, and an address needs no lookup. Passed to the resolver as written, in
+/// brackets, it was looked up as a name, and the page failed as a final `dns` error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_a_socks5_proxy_a_url_naming_an_ipv6_address_is_fetched() {
+    let listener = tokio::net::TcpListener::bind("[::1]:0")
+        .await
+        .expect("bind on IPv6 loopback");
+    let seed = format!("http://{}/", listener.local_addr().expect("address"));
+    let app = axum::Router::new().fallback(|| async {
+        (
+            [(axum::http::header::CONTENT_TYPE, "text/html")],
+            "<title>Home</title>",
+        )
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let proxy = SocksProxy::start(HashMap::new()).await;
+    let harness = Harness::default();
+    let extra = format!(
+        "[fetch]\nproxy = \"socks5://127.0.0.1:{}\"\n[retry]\nmax_attempts = 1\n",
+        proxy.port
+    );
+    harness.crawl(std::slice::from_ref(&seed), &extra).await;
+
+    let row = harness.db().await.page(&seed).await.expect("a row");
+    assert_eq!(row.title.as_deref(), Some("Home"), "{:?}", row.error);
+    let asked = proxy.asked();
+    assert!(
+        asked.iter().all(|a| seed.contains(a.as_str())),
+        "the seed's address only: {asked:?}"
+    );
+}
