@@ -746,7 +746,12 @@ impl Config {
 }
 
 /// The tables that are lists of rules, each rule under its own `[[…]]` header.
-const RULE_LISTS: [&str; 3] = ["politeness.host", "frontier.boost", "recrawl.rule"];
+const RULE_LISTS: [&str; 4] = [
+    "politeness.host",
+    "frontier.boost",
+    "recrawl.rule",
+    "fetch.host",
+];
 
 /// Said after a parse error at `[frontier.boost]` and the like: serde calls it "invalid
 /// type: map, expected a sequence", which does not say that a bracket is missing.
@@ -1615,5 +1620,17 @@ mod tests {
         let message = Config::from_toml(text, "t.toml").unwrap_err().to_string();
         assert!(message.contains("workerz"), "{message}");
         assert!(message.contains("line 3"), "{message}");
+    }
+
+    /// `[[fetch.host]]` (c20eb99) is a list of rules like the others, and written with
+    /// one pair of brackets got serde's words alone, without the hint they get.
+    #[test]
+    fn a_fetch_host_rule_with_single_brackets_says_to_double_them() {
+        let text = "seeds = ['https://example.com/']\n[fetch.host]\npattern = 'a'\n";
+        let message = Config::from_toml(text, "t.toml").unwrap_err().to_string();
+        assert!(
+            message.contains("write `[[fetch.host]]`, in double brackets, above each rule"),
+            "{message}"
+        );
     }
 }
