@@ -1321,8 +1321,6 @@ const MAX_HEADERS_LIMIT: usize = MAX_HEADER_BYTES_LIMIT / 4;
 /// An environment variable that sets `admin.token` without writing it into a file.
 pub const ADMIN_TOKEN_ENV: &str = "PIPECRAWL_ADMIN_TOKEN";
 
-/// The 1-based line where a dotted key path (`fetch.workers`, `scope.include[1]`) is set,
-/// or `None` when the key is absent (its default was used).
 /// Request headers named in the config, each checked: a name the crawler sets itself is
 /// refused with the reason, rather than sent twice or in conflict with its own.
 fn request_headers(p: &mut Problems<'_>, key: &str, raw: &BTreeMap<String, String>) -> HeaderMap {
@@ -1375,6 +1373,8 @@ fn set_by_the_crawler(name: &HeaderName) -> Option<&'static str> {
     }
 }
 
+/// The 1-based line where a dotted key path (`fetch.workers`, `scope.include[1]`) is set,
+/// or `None` when the key is absent (its default was used).
 fn line_of_key(text: &str, key: &str) -> Option<usize> {
     use toml::de::{DeTable, DeValue};
 
