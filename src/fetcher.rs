@@ -85,6 +85,9 @@ fn idle_connection_time(politeness: &PolitenessConfig) -> Duration {
 pub struct HttpClient {
     client: Client,
     host_headers: Arc<[HostHeaders]>,
+    /// Through an HTTP proxy or `socks5h`, the only name the crawler resolves is the
+    /// proxy's own, so a name that does not resolve is the config's, not the page's.
+    proxy_resolves: bool,
 }
 
 impl HttpClient {
@@ -97,6 +100,21 @@ impl HttpClient {
             Some(rule) => request.headers(rule.headers.clone()),
             None => request,
         }
+    }
+
+    /// What became of a request that got no answer. A proxy whose name does not resolve
+    /// (a typo, a name not yet in DNS) would make every URL a final `dns` row, never
+    /// asked again once the config is mended: it is a failure for now, retried, and
+    /// says which name it was.
+    pub fn error(&self, e: &reqwest::Error) -> FetchError {
+        let mut error = fetch_error(e);
+        if self.proxy_resolves && error.kind == ErrorKind::Dns {
+            error.kind = ErrorKind::DnsTemporary;
+            error
+                .message
+                .insert_str(0, "the name of fetch.proxy does not resolve: ");
+        }
+        error
     }
 }
 
@@ -157,6 +175,11 @@ pub fn client(config: &Config, network: Arc<NetworkPolicy>) -> Result<HttpClient
     Ok(HttpClient {
         client,
         host_headers: config.fetch.host_headers.clone().into(),
+        proxy_resolves: config
+            .fetch
+            .proxy
+            .as_ref()
+            .is_some_and(|proxy| proxy.scheme() != "socks5"),
     })
 }
 
@@ -405,7 +428,7 @@ impl FetchWorker {
                     self.read_response(response, &mut out).await;
                 }
             },
-            Err(e) => out.error = Some(fetch_error(&e)),
+            Err(e) => out.error = Some(cx.client.error(&e)),
         }
         // The body is read (or given up): the host may take another request.
         drop(turn);
@@ -807,7 +830,7 @@ const CERTIFICATE_REFUSED: &str = "invalid peer certificate";
 
 /// Sorts a reqwest error into a kind, keeping the whole cause chain as the message
 /// ("connection refused" lives several sources deep).
-pub(crate) fn fetch_error(e: &reqwest::Error) -> FetchError {
+fn fetch_error(e: &reqwest::Error) -> FetchError {
     let mut message = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {

@@ -21,7 +21,7 @@ use url::Url;
 
 use crate::coding::Coding;
 use crate::error::Error;
-use crate::fetcher::{self, fetch_error, url_header, HttpClient, MinRate};
+use crate::fetcher::{self, url_header, HttpClient, MinRate};
 use crate::netguard::NetworkPolicy;
 use crate::page::{ErrorKind, FetchError};
 use crate::politeness::{HostGate, Politeness};
@@ -427,7 +427,7 @@ impl RobotsCache {
             self.gate.answered(&host, limits.delay);
             let mut response = match sent {
                 Ok(response) => response,
-                Err(e) => return (Err(fetch_error(&e)), Vec::new(), None),
+                Err(e) => return (Err(self.client.error(&e)), Vec::new(), None),
             };
             let status = response.status();
             if status.is_redirection() {
