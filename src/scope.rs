@@ -49,9 +49,21 @@ impl HostPattern {
                 c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '[' | ']' | ':')
             });
         if !valid {
-            return Err(format!(
-                "{pattern:?} is not a host name (write `example.com` or `*.example.com`)"
-            ));
+            // `localhost:8080` and `https://example.com/` are the usual slips: say what
+            // to write for them.
+            let port = p.rsplit_once(':').filter(|(name, port)| {
+                !name.contains(':') && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
+            });
+            let hint = match port {
+                Some((name, _)) => {
+                    format!("a host is matched by its name, on every port: write `{name}`")
+                }
+                None if p.contains('/') => {
+                    "write the host alone, without a scheme or a path: `example.com`".to_owned()
+                }
+                None => "write `example.com` or `*.example.com`".to_owned(),
+            };
+            return Err(format!("{pattern:?} is not a host name ({hint})"));
         }
         // No URL's host has an empty label, so such an entry would match nothing and
         // leave the crawl on its seeds without a word: `.example.com` is how cookies and
@@ -482,6 +494,23 @@ impl Scope {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A port or a whole URL where a host goes was refused with the hint for names only.
+    #[test]
+    fn a_host_entry_with_a_port_or_a_scheme_is_refused_saying_what_to_write() {
+        let said = |p: &str| HostPattern::parse(p).err().unwrap_or_default();
+        assert!(
+            said("localhost:8080").contains("on every port: write `localhost`"),
+            "{}",
+            said("localhost:8080")
+        );
+        assert!(said("*.example.com:443").contains("write `*.example.com`"));
+        assert!(said("https://example.com/").contains("without a scheme or a path"));
+        assert!(
+            HostPattern::parse("::1").is_ok(),
+            "an IPv6 address is no port"
+        );
+    }
 
     #[test]
     fn wildcard_hosts_match_subdomains_but_not_lookalikes() {
