@@ -88,6 +88,8 @@ pub struct HttpClient {
     /// Through an HTTP proxy or `socks5h`, the only name the crawler resolves is the
     /// proxy's own, so a name that does not resolve is the config's, not the page's.
     proxy_resolves: bool,
+    /// `fetch.cookies`: the client has a jar, and a cookie check is answered.
+    cookies: bool,
 }
 
 impl HttpClient {
@@ -100,6 +102,10 @@ impl HttpClient {
             Some(rule) => request.headers(rule.headers.clone()),
             None => request,
         }
+    }
+
+    pub fn keeps_cookies(&self) -> bool {
+        self.cookies
     }
 
     /// What became of a request that got no answer. A proxy whose name does not resolve
@@ -180,6 +186,7 @@ pub fn client(config: &Config, network: Arc<NetworkPolicy>) -> Result<HttpClient
             .proxy
             .as_ref()
             .is_some_and(|proxy| proxy.scheme() != "socks5"),
+        cookies: config.fetch.cookies,
     })
 }
 
@@ -200,8 +207,6 @@ pub struct FetchContext {
     pub max_header_bytes: usize,
     pub max_headers: usize,
     pub respect_robots_txt: bool,
-    /// `fetch.cookies`: the client keeps them, and a cookie check is answered.
-    pub cookies: bool,
     /// For `scope.sitemaps`, which a SIGHUP may turn on or off.
     pub scope: SharedScope,
 }
@@ -385,7 +390,6 @@ impl FetchWorker {
         out.fetched_at = SystemTime::now();
         let started = Instant::now();
         let mut retry_after = None;
-        let mut request = cx.client.get(&out.job.url);
         // A 304 says the stored version is current, so one not read whole is asked for
         // whole: an answer that broke off (cut, slower than the timeout), and a sitemap
         // none of whose bodies is stored (a URL fetched as a page before a sitemap named
@@ -394,25 +398,31 @@ impl FetchWorker {
             out.job.previous.as_ref().filter(|p| {
                 p.answered && (out.job.kind == JobKind::Page || p.content_hash.is_some())
             });
-        if let Some(previous) = validated {
-            if let Some(etag) = &previous.etag {
-                request = request.header(IF_NONE_MATCH, etag);
+        let request = || {
+            let mut request = cx.client.get(&out.job.url);
+            if let Some(previous) = validated {
+                if let Some(etag) = &previous.etag {
+                    request = request.header(IF_NONE_MATCH, etag);
+                }
+                if let Some(date) = &previous.last_modified {
+                    request = request.header(IF_MODIFIED_SINCE, date);
+                }
             }
-            if let Some(date) = &previous.last_modified {
-                request = request.header(IF_MODIFIED_SINCE, date);
-            }
-        }
-        let again = request.try_clone().filter(|_| cx.cookies);
-        let mut sent = send(request, cx.timeout).await;
-        if let (Ok(response), Some(again)) = (&sent, again) {
+            request
+        };
+        let mut sent = send(request(), cx.timeout).await;
+        if let Ok(response) = &sent {
             // A cookie check: the answer sets a cookie and sends the crawler back to the
             // URL it asked. Asked again through the frontier, the URL would be its own
             // redirect loop; asked again now, as a browser follows the redirect, it
             // carries the cookie the jar has just taken. Within what is left of
             // `fetch.timeout_ms`: the client's own timeout would give it a whole one.
             let left = cx.timeout.saturating_sub(started.elapsed());
-            if is_a_cookie_check(response, &out.job.url) && !left.is_zero() {
-                sent = send(again.timeout(left), left).await;
+            if cx.client.keeps_cookies()
+                && is_a_cookie_check(response, &out.job.url)
+                && !left.is_zero()
+            {
+                sent = send(request().timeout(left), left).await;
             }
         }
         cx.gate.answered(&host, limits.delay);

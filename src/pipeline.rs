@@ -300,7 +300,6 @@ async fn run(
         max_header_bytes: config.fetch.max_header_bytes,
         max_headers: config.fetch.max_headers,
         respect_robots_txt: config.politeness.respect_robots_txt,
-        cookies: config.fetch.cookies,
         scope: scope.clone(),
     };
     let context = Arc::new(context);
