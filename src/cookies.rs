@@ -16,6 +16,7 @@
 //! public suffix of two labels (`co.uk`) is not known to the crawler (that needs the
 //! public suffix list), and such a cookie goes to the sites under it.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -113,13 +114,13 @@ impl Jar {
     /// The `Cookie` header for a request to `url`: longer paths first, then older
     /// cookies first (RFC 6265 §5.4).
     fn header(&self, url: &Url, now: SystemTime) -> Option<HeaderValue> {
-        let host = host_of(url)?;
+        let host = url.host_str()?;
         let is_name = is_domain_name(url);
         let secure = url.scheme() == "https";
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.forget_expired(&host, is_name, now);
+        state.forget_expired(host, is_name, now);
         let mut sent: Vec<&Stored> = Vec::new();
-        for domain in domains_above(&host, is_name) {
+        for domain in domains_above(host, is_name) {
             let Some(entry) = state.domains.get(domain) else {
                 continue;
             };
@@ -181,21 +182,22 @@ impl State {
         }
         self.clock += 1;
         cookie.set = self.clock;
-        if !self.domains.contains_key(&domain) {
-            let born = self.clock;
-            self.order.push_back((born, domain.clone()));
-            let cookies = Vec::new();
-            self.domains
-                .insert(domain.clone(), Domain { born, cookies });
-        }
-        if let Some(entry) = self.domains.get_mut(&domain) {
-            entry.cookies.push(cookie);
-            self.count += 1;
-            if entry.cookies.len() > MAX_PER_DOMAIN {
-                // Pushed in the order they came: the first is the oldest.
-                entry.cookies.remove(0);
-                self.count -= 1;
+        let entry = match self.domains.entry(domain) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => {
+                self.order.push_back((self.clock, entry.key().clone()));
+                entry.insert(Domain {
+                    born: self.clock,
+                    cookies: Vec::new(),
+                })
             }
+        };
+        entry.cookies.push(cookie);
+        self.count += 1;
+        if entry.cookies.len() > MAX_PER_DOMAIN {
+            // Pushed in the order they came: the first is the oldest.
+            entry.cookies.remove(0);
+            self.count -= 1;
         }
         while self.count > MAX_COOKIES {
             let Some((born, oldest)) = self.order.pop_front() else {
@@ -239,7 +241,7 @@ fn change(cookie: &Cookie<'_>, url: &Url, now: SystemTime) -> Option<Change> {
     if cookie.name().len() + cookie.value().len() > MAX_COOKIE_BYTES || cookie.name().is_empty() {
         return None;
     }
-    let host = host_of(url)?;
+    let host = url.host_str()?.to_owned();
     let named = cookie
         .domain()
         .map(|d| d.trim_end_matches('.').to_ascii_lowercase())
@@ -278,12 +280,6 @@ fn change(cookie: &Cookie<'_>, url: &Url, now: SystemTime) -> Option<Change> {
             set: 0,
         },
     })
-}
-
-/// The host as the jar keys it: a name in lower case (as `url` keeps it), an IPv6
-/// address in brackets.
-fn host_of(url: &Url) -> Option<String> {
-    url.host_str().map(str::to_owned)
 }
 
 fn is_domain_name(url: &Url) -> bool {
