@@ -950,10 +950,12 @@ where
         .execute(&self.pool)
         .await
         .doing("bringing back retries a moved clock left")?;
+        // As the due revisits are read (`frontier_recrawl`, a range of it): a full
+        // scan of the frontier at every start otherwise.
         let revisits = sqlx::query(
             "UPDATE frontier SET recrawl_at = $1 + recrawl_interval_ms
-             WHERE recrawl_at IS NOT NULL AND recrawl_interval_ms IS NOT NULL
-               AND recrawl_at > $1 + recrawl_interval_ms",
+             WHERE state IN ('done', 'failed') AND recrawl_at IS NOT NULL AND recrawl_at > $1
+               AND recrawl_interval_ms IS NOT NULL AND recrawl_at > $1 + recrawl_interval_ms",
         )
         .bind(now)
         .execute(&self.pool)
