@@ -414,15 +414,9 @@ mod tests {
         let store = Store::open(&dir.path().join("crawl.db").display().to_string())
             .await
             .expect("open the store");
-        let seed = |u: &str| Discovered {
-            url: url::Url::parse(u).expect("a URL"),
-            host: urlnorm::host_key(&url::Url::parse(u).expect("a URL")),
-            depth: 0,
-            priority: 0,
-            redirect_hops: 0,
-            kind: crate::page::JobKind::Page,
-            trap: None,
-        };
+        let config = crate::Config::from_toml("seeds = []", "t").expect("a config");
+        let scope = crate::scope::Scope::new(&config, &[]);
+        let seed = |u: &str| scope.seed(&url::Url::parse(u).expect("a URL"));
         store
             .enqueue(&[seed("http://a.test/")])
             .await
