@@ -251,6 +251,7 @@ pub struct ChannelConfig {
     pub to_fetch: usize,
     pub to_parse: usize,
     pub to_store: usize,
+    pub max_bytes: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -515,6 +516,11 @@ const LONGEST_TIME_WHY: &str = "ten years; longer is a slip";
 /// A `[channels]` size past any use: a full queue is what keeps memory bounded.
 const MAX_CHANNEL: usize = 1_000_000;
 
+/// `channels.max_bytes` at least: a page or two of the common web's.
+const MIN_CHANNEL_BYTES: usize = 256 * 1024;
+/// `channels.max_bytes` at most (1 TiB).
+const MAX_CHANNEL_BYTES: usize = 1 << 40;
+
 /// A `storage.batch_size` past any use: a batch is what waits in `channels.to_store`
 /// when a commit ends, so one larger than the largest queue never fills.
 const MAX_BATCH: usize = MAX_CHANNEL;
@@ -610,6 +616,7 @@ struct RawChannels {
     to_fetch: usize,
     to_parse: usize,
     to_store: usize,
+    max_bytes: usize,
 }
 
 impl Default for RawChannels {
@@ -623,6 +630,11 @@ impl Default for RawChannels {
             // does not cover a stall either way: 64 pages are 20 ms of parsing.
             to_parse: 64,
             to_store: 64,
+            // Bounds the queues when pages are large: 64 pages of the benchmark's site
+            // weigh 1.3 MB waiting to be parsed and about as much parsed, and the writer's
+            // batch a few more; half of this is 12 bodies of the largest
+            // `fetch.max_body_bytes`, a quarter of a second of parsing.
+            max_bytes: 128 * 1024 * 1024,
         }
     }
 }
@@ -1022,6 +1034,17 @@ impl RawConfig {
                 "a queue that long bounds no memory",
             );
         }
+        p.at_least(
+            "channels.max_bytes",
+            self.channels.max_bytes as u64,
+            MIN_CHANNEL_BYTES as u64,
+        );
+        p.at_most(
+            "channels.max_bytes",
+            self.channels.max_bytes as u64,
+            MAX_CHANNEL_BYTES as u64,
+            "more than any machine's memory bounds none",
+        );
 
         let database = &self.storage.database;
         if database.trim().is_empty() {
@@ -1214,6 +1237,7 @@ impl RawConfig {
                 to_fetch: self.channels.to_fetch,
                 to_parse: self.channels.to_parse,
                 to_store: self.channels.to_store,
+                max_bytes: self.channels.max_bytes,
             },
             storage: StorageConfig {
                 database: self.storage.database,

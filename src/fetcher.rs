@@ -31,6 +31,7 @@ use crate::metrics;
 use crate::netguard::{self, GuardedResolver, NetworkPolicy};
 use crate::page::{CrawlJob, ErrorKind, FetchError, Fetched, JobKind};
 use crate::politeness::{HostGate, Politeness};
+use crate::queue;
 use crate::retry::{self, Decision, RetryPolicy};
 use crate::robots::{RobotsCache, Verdict};
 use crate::scope::SharedScope;
@@ -236,7 +237,7 @@ impl FetchPool {
         workers: usize,
         context: Arc<FetchContext>,
         jobs: flume::Receiver<CrawlJob>,
-        fetched: flume::Sender<Fetched>,
+        fetched: queue::Sender<Fetched>,
         abort: CancellationToken,
     ) -> JoinSet<()> {
         let mut set = JoinSet::new();
@@ -255,7 +256,7 @@ impl FetchPool {
 struct FetchWorker {
     cx: Arc<FetchContext>,
     jobs: flume::Receiver<CrawlJob>,
-    fetched: flume::Sender<Fetched>,
+    fetched: queue::Sender<Fetched>,
 }
 
 impl FetchWorker {
@@ -299,7 +300,8 @@ impl FetchWorker {
                     // Not cut off by `abort`: the page is fetched, and the parsers take
                     // it however far behind they are; dropped, it would be asked of its
                     // server again at the next start.
-                    if self.fetched.send_async(*fetched).await.is_err() {
+                    let weight = fetched.weight();
+                    if self.fetched.send_async(*fetched, weight).await.is_err() {
                         break;
                     }
                 }

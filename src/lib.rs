@@ -43,6 +43,7 @@ pub mod pipeline;
 pub mod politeness;
 pub mod progress;
 pub mod query;
+pub mod queue;
 pub mod recrawl;
 pub mod retry;
 pub mod robots;

@@ -230,6 +230,12 @@ impl Fetched {
     pub fn is_html(&self) -> bool {
         self.content_type.as_deref().is_some_and(is_html_type)
     }
+
+    /// Roughly the memory this response holds, its body above all: its share of
+    /// `channels.max_bytes` while it waits for a parse thread.
+    pub fn weight(&self) -> usize {
+        std::mem::size_of::<Self>() + self.body.as_ref().map_or(0, Vec::capacity)
+    }
 }
 
 /// Whether a `Content-Type` value names HTML.
@@ -299,6 +305,33 @@ impl PageRecord {
     /// with a response.
     pub fn is_failure(&self) -> bool {
         self.status.is_none() && !self.failed_revisit
+    }
+
+    /// Roughly the memory this record holds, its links and new URLs above all: its share
+    /// of `channels.max_bytes` until the writer has committed it.
+    pub fn weight(&self) -> usize {
+        let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        let links: usize = self
+            .links
+            .iter()
+            .map(|l| {
+                std::mem::size_of::<Link>()
+                    + l.target.as_str().len()
+                    + l.anchor_text.len()
+                    + text(&l.rel)
+            })
+            .sum();
+        let discovered: usize = self
+            .discovered
+            .iter()
+            .map(|d| {
+                std::mem::size_of::<Discovered>()
+                    + d.url.as_str().len()
+                    + d.host.len()
+                    + text(&d.trap)
+            })
+            .sum();
+        std::mem::size_of::<Self>() + text(&self.title) + links + discovered
     }
 }
 

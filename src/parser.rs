@@ -18,6 +18,7 @@ use xxhash_rust::xxh3::{xxh3_128, Xxh3};
 use crate::frontier::seen::SeenUrls;
 use crate::metrics;
 use crate::page::{Discovered, ErrorKind, FetchError, Fetched, JobKind, Link, PageRecord};
+use crate::queue;
 use crate::recrawl::RecrawlPolicy;
 use crate::scope::{self, Scope, SharedScope};
 use crate::stages::{Phase, Stage, Stages};
@@ -35,8 +36,8 @@ impl ParsePool {
     /// Starts `workers` threads; each stops when its input closes or its output is gone.
     pub fn spawn(
         workers: usize,
-        fetched: flume::Receiver<Fetched>,
-        records: flume::Sender<PageRecord>,
+        fetched: queue::Receiver<Fetched>,
+        records: queue::Sender<PageRecord>,
         rules: LinkRules,
         stages: &Stages,
     ) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
@@ -73,8 +74,8 @@ pub struct LinkRules {
 }
 
 struct ParseWorker {
-    fetched: flume::Receiver<Fetched>,
-    records: flume::Sender<PageRecord>,
+    fetched: queue::Receiver<Fetched>,
+    records: queue::Sender<PageRecord>,
     rules: LinkRules,
     stages: Stages,
 }
@@ -82,13 +83,15 @@ struct ParseWorker {
 impl ParseWorker {
     fn run(self) {
         let mut timer = self.stages.timer(Stage::Parse);
-        while let Ok(fetched) = self.fetched.recv() {
+        while let Ok((fetched, its_bytes)) = self.fetched.recv() {
             timer.enter(Phase::Working);
             let started = Instant::now();
             let record = to_record(fetched, &self.rules);
+            drop(its_bytes);
             metrics::parsed(started.elapsed());
             timer.enter(Phase::Blocked);
-            if self.records.send(record).is_err() {
+            let weight = record.weight();
+            if self.records.send(record, weight).is_err() {
                 break;
             }
             timer.enter(Phase::Waiting);

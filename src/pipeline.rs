@@ -31,6 +31,7 @@ use crate::page::Discovered;
 use crate::parser::{LinkRules, ParsePool};
 use crate::politeness::{HostGate, Politeness};
 use crate::progress::Reporter;
+use crate::queue;
 use crate::recrawl::RecrawlPolicy;
 use crate::retry::RetryPolicy;
 use crate::robots::{self, RobotsCache};
@@ -161,12 +162,15 @@ async fn run(
     let stored = store.page_count().await?;
 
     let (jobs_tx, jobs_rx) = flume::bounded(config.channels.to_fetch);
-    let (fetched_tx, fetched_rx) = flume::bounded(config.channels.to_parse);
-    let (records_tx, records_rx) = flume::bounded(config.channels.to_store);
+    // Bodies waiting to be parsed get half the bytes, parsed pages waiting to be stored
+    // the other half.
+    let half = config.channels.max_bytes / 2;
+    let (fetched_tx, fetched_rx) = queue::bounded(config.channels.to_parse, half);
+    let (records_tx, records_rx) = queue::bounded(config.channels.to_store, half);
     let stages = Stages::new(Queues {
-        to_fetch: depth(&jobs_tx),
-        to_parse: depth(&fetched_tx),
-        to_store: depth(&records_tx),
+        to_fetch: depth(jobs_tx.downgrade()),
+        to_parse: depth(fetched_tx.downgrade()),
+        to_store: depth(records_tx.downgrade()),
         capacity: [
             config.channels.to_fetch,
             config.channels.to_parse,
@@ -412,8 +416,7 @@ async fn run(
 
 /// A channel's depth, read through a weak handle so that reading it never keeps the
 /// channel open past its stage's end.
-fn depth<T: Send + 'static>(sender: &flume::Sender<T>) -> Box<dyn Fn() -> usize + Send + Sync> {
-    let weak = sender.downgrade();
+fn depth<T: Send + 'static>(weak: flume::WeakSender<T>) -> Box<dyn Fn() -> usize + Send + Sync> {
     Box::new(move || weak.upgrade().map_or(0, |s| s.len()))
 }
 

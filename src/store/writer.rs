@@ -15,6 +15,7 @@ use crate::error::Error;
 use crate::frontier::dispatcher::Progress;
 use crate::metrics;
 use crate::page::PageRecord;
+use crate::queue;
 use crate::scope::SharedScope;
 use crate::stages::{Phase, Stage};
 use crate::store::link_counts::{LinkCounts, FLUSH_EVERY};
@@ -24,7 +25,7 @@ use crate::traps::FamilyBudget;
 
 pub struct StoreWriter {
     store: Store,
-    records: flume::Receiver<PageRecord>,
+    records: queue::Receiver<PageRecord>,
     batch_size: usize,
     progress: Progress,
     families: FamilyBudget,
@@ -40,7 +41,7 @@ pub struct StoreWriter {
 impl StoreWriter {
     pub fn new(
         store: Store,
-        records: flume::Receiver<PageRecord>,
+        records: queue::Receiver<PageRecord>,
         config: &Config,
         deferred_counts: bool,
         (progress, scope): (Progress, SharedScope),
@@ -87,6 +88,8 @@ impl StoreWriter {
     async fn run(mut self) -> Result<Tally, Error> {
         let mut tally = Tally::default();
         let mut batch = Vec::with_capacity(self.batch_size);
+        // The batch's share of `channels.max_bytes`, given back once it is committed.
+        let mut held = Vec::with_capacity(self.batch_size);
         let mut timer = self.progress.stages().timer(Stage::Store);
         let mut counts = if self.deferred_counts {
             LinkCounts::deferred()
@@ -107,14 +110,18 @@ impl StoreWriter {
                     }
                 }
             };
-            let Ok(first) = first else {
+            let Ok((first, its_bytes)) = first else {
                 break;
             };
             timer.enter(Phase::Working);
             batch.push(first);
+            held.push(its_bytes);
             while batch.len() < self.batch_size {
                 match self.records.try_recv() {
-                    Ok(record) => batch.push(record),
+                    Ok((record, its_bytes)) => {
+                        batch.push(record);
+                        held.push(its_bytes);
+                    }
                     Err(_) => break,
                 }
             }
@@ -152,6 +159,7 @@ impl StoreWriter {
             tally.add_trapped(committed.trapped);
             self.progress.committed(batch.len(), &tally);
             batch.clear();
+            held.clear();
             timer.enter(Phase::Waiting);
         }
         timer.enter(Phase::Working);

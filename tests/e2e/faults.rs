@@ -649,6 +649,43 @@ async fn fault_50k_links_on_one_page() {
     assert_eq!(links_from(&db, &f.url("/links")).await, 10_000);
 }
 
+/// Pages each larger than `channels.max_bytes` allows a queue to hold go through one at
+/// a time: the queues between the stages are bounded in bytes as well as in pages, and a
+/// value heavier than its queue's whole budget takes all of it rather than waiting for
+/// room that never comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_pages_larger_than_the_queues_hold() {
+    const PAGES: usize = 40;
+    let filler = "x".repeat(1024 * 1024);
+    let f = Fault::new(|b, h| {
+        (0..PAGES)
+            .map(|i| {
+                let path = format!("/large/{i}");
+                let links = "<a href='/'>home</a>".repeat(2000);
+                let page = format!("<title>Large {i}</title>{links}<p>{filler}</p>");
+                b.add(h, &path, Resource::Html(page));
+                path
+            })
+            .collect()
+    })
+    .await;
+    // 128 KiB for bodies, 128 KiB for parsed pages: less than one of either. Eight
+    // bodies of 1 MiB are read at once, and the allocator keeps what pages freed for a
+    // while: more than a small page's crawl takes.
+    let db = f
+        .crawl_within(
+            "[politeness]\ndelay_ms = 0\nper_host_concurrency = 8\n\
+             [channels]\nmax_bytes = 262144\n",
+            128,
+        )
+        .await;
+    for i in 0..PAGES {
+        let url = f.url(&format!("/large/{i}"));
+        assert_eq!(row(&db, &url).await.title, Some(format!("Large {i}")));
+        assert_eq!(links_from(&db, &url).await, 1, "{url}");
+    }
+}
+
 /// How many link rows the page at `url` has.
 pub(super) async fn links_from(db: &Db, url: &str) -> i64 {
     db.scalar(&format!(
