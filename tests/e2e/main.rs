@@ -186,9 +186,14 @@ impl Db {
     }
 
     pub async fn scalar(&self, sql: &str) -> i64 {
+        self.try_scalar(sql).await.expect("a scalar query")
+    }
+
+    /// [`Db::scalar`] for a database a crawl may be making at this moment: the file is
+    /// there before its tables are.
+    pub async fn try_scalar(&self, sql: &str) -> Result<i64, sqlx::Error> {
         sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
             .fetch_one(&self.pool)
             .await
-            .expect("a scalar query")
     }
 }
