@@ -94,6 +94,14 @@ impl Harness {
     }
 }
 
+/// The CPU time (user and system) in clock ticks that a `/proc/<pid>/stat` line gives.
+pub fn cpu_ticks(stat: &str) -> Option<u64> {
+    let after_name = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // Fields 14 and 15 of stat (utime, stime), counted after the name.
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
 /// Read access to a crawl's results.
 pub struct Db {
     pool: SqlitePool,
