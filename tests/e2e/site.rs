@@ -142,6 +142,8 @@ impl SiteBuilder {
     }
 }
 
+/// A handle on the running site: clones share its servers and its log.
+#[derive(Clone)]
 pub struct TestSite {
     pub authorities: Vec<String>,
     record: Shared,
@@ -160,6 +162,11 @@ impl TestSite {
 
     pub fn url(&self, host: usize, path: &str) -> String {
         format!("http://{}{}", self.authorities[host], path)
+    }
+
+    /// How many requests have arrived so far, without copying their log.
+    pub fn hit_count(&self) -> usize {
+        lock(&self.record).hits.len()
     }
 
     /// Every request so far, in order of arrival.
