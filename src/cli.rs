@@ -279,6 +279,21 @@ pub fn stop_export_on_signal(partials: pipecrawl::export::Partials, format: LogF
     });
 }
 
+/// Has a write past the file-size limit (`ulimit -f`, systemd's `LimitFSIZE`) fail with
+/// "File too large", reported and cleaned up as one on a full disk is: SIGXFSZ's default
+/// action ended the process with no word, leaving an export's unfinished files behind
+/// and a crawl without an exit code. A listener replaces that action for the life of the
+/// process, whether or not anything reads what it hears.
+pub fn outlive_file_size_limit() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Err(e) = signal(SignalKind::from_raw(libc::SIGXFSZ)) {
+            tracing::warn!("cannot listen for SIGXFSZ: {e}");
+        }
+    }
+}
+
 /// Whether the process was started with SIGHUP ignored, as `nohup` starts it so that it
 /// outlives the session: listening would undo that, and `nohup pipecrawl export … &`
 /// stopped at the logout. Read from the mask Linux shows in `/proc`, which holds the

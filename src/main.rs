@@ -58,6 +58,7 @@ fn report(error: &anyhow::Error) -> String {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async { cli::outlive_file_size_limit() });
     match cli.command {
         Command::Crawl { config, again } => {
             let mut config = pipecrawl::Config::load(&config)?;

@@ -1068,6 +1068,16 @@ async fn export_onto_a_full_disk(
     (out, out_dir, harness)
 }
 
+/// Asserts that an export failed into `dir` left nothing there.
+#[cfg(target_os = "linux")]
+fn assert_empty(dir: &Path) {
+    let left: Vec<_> = std::fs::read_dir(dir)
+        .expect("read the output directory")
+        .map(|e| e.expect("an entry").file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
 /// Writes a stand-in for an earlier CSV export into `dir`.
 pub(super) fn write_an_earlier_export(dir: &Path) {
     for table in ["pages", "links"] {
@@ -1099,11 +1109,53 @@ pub(super) fn assert_only_the_earlier_export(dir: &Path) {
 async fn an_export_to_a_full_disk_names_the_file_and_leaves_no_partial_file() {
     let (out, out_dir, _harness) = export_onto_a_full_disk(".pages.csv.part", false).await;
     assert_fails(&out, &[".pages.csv.part: No space left on device"]);
-    let left: Vec<_> = std::fs::read_dir(&out_dir)
-        .expect("read the output directory")
-        .map(|e| e.expect("an entry").file_name())
-        .collect();
-    assert!(left.is_empty(), "left behind: {left:?}");
+    assert_empty(&out_dir);
+}
+
+/// Runs the binary with `args` under a file-size limit of `bytes` (`ulimit -f`, systemd's
+/// `LimitFSIZE`): what it said, and how it ended.
+#[cfg(target_os = "linux")]
+pub(super) async fn pipecrawl_with_file_size_limit(args: Vec<String>, bytes: u64) -> Output {
+    use std::os::unix::process::CommandExt;
+    tokio::task::spawn_blocking(move || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pipecrawl"));
+        command.args(args).env("RUST_LOG", "warn");
+        // SAFETY: the closure runs in the child between fork and exec, and makes only
+        // setrlimit, which is async-signal-safe.
+        unsafe {
+            command.pre_exec(move || rlimit::setrlimit(rlimit::Resource::FSIZE, bytes, bytes));
+        }
+        command.output().expect("run the pipecrawl binary")
+    })
+    .await
+    .expect("the binary ran")
+}
+
+/// An export that meets the file-size limit fails as on a full disk: it says which file
+/// and why, and removes what it was writing. SIGXFSZ's default action killed it with no
+/// word, leaving `.pages.csv.part` behind, as large as the limit.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_past_the_file_size_limit_names_the_file_and_leaves_no_partial_file() {
+    let (harness, db) = empty_crawl().await;
+    let statements = [
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+         INSERT INTO frontier (id, url, host, depth, priority, state)
+         SELECT i, 'http://127.0.0.1:1/a/rather/long/path/to/page/' || i, '127.0.0.1:1', 1, 0,
+                'done' FROM n",
+        "INSERT INTO pages (id, url, status, title, depth, fetched_at, changed_at)
+         SELECT id, url, 200, 'A title long enough to make the file grow', depth,
+                '2026-12-04T00:00:00Z', '2026-12-04T00:00:00Z' FROM frontier",
+    ];
+    change_database(&harness, &statements.map(String::from)).await;
+    let out_dir = harness.dir.path().join("export");
+    std::fs::create_dir(&out_dir).expect("the output directory");
+    let dir = out_dir.display().to_string();
+    let out =
+        pipecrawl_with_file_size_limit(args(&["export", "--db", &db, "--out", &dir]), 128 << 10)
+            .await;
+    assert_fails(&out, &[".pages.csv.part: File too large"]);
+    assert_empty(&out_dir);
 }
 
 /// A crawl's database in a directory the reader cannot write (a read-only mount, another

@@ -524,6 +524,41 @@ async fn a_database_made_read_only_is_refused_saying_so_and_crawls_on_once_writa
     assert_eq!(harness.page_count().await, 7);
 }
 
+/// A crawl whose database meets the file-size limit (`ulimit -f`, systemd's
+/// `LimitFSIZE`) part way stops with an error naming the database, as on a full disk,
+/// and the next run without the limit completes it. SIGXFSZ's default action killed the
+/// crawl with no word and no exit code.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_past_the_file_size_limit_stops_saying_so_and_a_rerun_completes_it() {
+    let (site, model) = big_site().await;
+    let want = expected(&site, &model);
+    let harness = Harness::default();
+    let config = harness.write_config(&harness.config_text(&model.seeds, CONFIG));
+    let args = ["crawl", "--config", &config.display().to_string()].map(String::from);
+    let out = super::query::pipecrawl_with_file_size_limit(args.to_vec(), 1 << 20).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let database = harness.db_path().display().to_string();
+    assert!(
+        stderr.contains(&format!("the crawl into {database} stopped")),
+        "{stderr}"
+    );
+    let stored = harness.page_count().await;
+    assert!(
+        stored > 0 && stored < i64::try_from(want.len()).expect("a count"),
+        "the limit did not stop the crawl part way: {stored} pages stored"
+    );
+
+    let out = run_to_the_end("crawl", &config);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_complete_and_single(&harness, &want).await;
+}
+
 /// A crash loop: a run killed while it starts, once it has queued again the URLs the
 /// killed run before it had out, must leave their hosts waiting a delay all the same. A
 /// large start (a merge of many staged URLs) stands for any: the run is killed within it.
