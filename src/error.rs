@@ -55,6 +55,17 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    #[error(
+        "{dir} is not writable for this user ({source}): a crawl keeps files beside its \
+         database there (`-wal`, `-shm`, `-lock`); make the directory writable, or give a \
+         database in one that is"
+    )]
+    DatabaseDirectoryReadOnly {
+        dir: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
     #[error("cannot make the directory {dir} for the database: {source}")]
     DatabaseDirectory {
         dir: PathBuf,

@@ -238,11 +238,56 @@ async fn foreign(options: &SqliteConnectOptions) -> Result<Option<Foreign>, sqlx
 
 /// SQLite's "attempt to write a readonly database" of a reader that met a hot journal.
 fn needs_rollback(error: &sqlx::Error) -> bool {
+    sqlite_code(error) == Some(libsqlite3_sys::SQLITE_READONLY_ROLLBACK)
+}
+
+/// The extended result code of a SQLite error.
+fn sqlite_code(error: &sqlx::Error) -> Option<i32> {
     error
         .as_database_error()
         .and_then(|e| e.code())
-        .and_then(|code| code.parse::<i32>().ok())
-        == Some(libsqlite3_sys::SQLITE_READONLY_ROLLBACK)
+        .and_then(|code| code.parse().ok())
+}
+
+/// `error`, opening the database at `database` to write, as the fault of its directory
+/// when that is what it is: SQLite cannot make files there. It says "unable to open
+/// database file" for a new database, found out here by making the file as SQLite
+/// would; for an existing one, "attempt to write a readonly database" (of a file the
+/// user may write) when it cannot make the `-wal`.
+fn directory_refused(database: &std::path::Path, error: sqlx::Error) -> Result<Error, sqlx::Error> {
+    let dir = || match database.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    match sqlite_code(&error) {
+        Some(libsqlite3_sys::SQLITE_READONLY_DIRECTORY) => Ok(Error::DatabaseDirectoryReadOnly {
+            dir: dir(),
+            source: error.into(),
+        }),
+        Some(libsqlite3_sys::SQLITE_CANTOPEN) if !database.exists() => {
+            match std::fs::File::create_new(database) {
+                Err(source)
+                    if matches!(
+                        source.kind(),
+                        std::io::ErrorKind::PermissionDenied
+                            | std::io::ErrorKind::ReadOnlyFilesystem
+                    ) =>
+                {
+                    Ok(Error::DatabaseDirectoryReadOnly {
+                        dir: dir(),
+                        source: source.into(),
+                    })
+                }
+                made => {
+                    if made.is_ok() {
+                        let _ = std::fs::remove_file(database);
+                    }
+                    Err(error)
+                }
+            }
+        }
+        _ => Err(error),
+    }
 }
 
 /// The tables of a SQLite database, but SQLite's own.
@@ -369,7 +414,8 @@ impl Store {
             })?;
         }
         refuse_read_only(options.get_filename())?;
-        match foreign(&options).await.map_err(failed)? {
+        let refused = |e| directory_refused(options.get_filename(), e).unwrap_or_else(failed);
+        match foreign(&options).await.map_err(refused)? {
             Some(Foreign::Tables(tables)) => {
                 return Err(Error::NotPipecrawl {
                     path: PathBuf::from(database),
@@ -390,7 +436,7 @@ impl Store {
             .acquire_timeout(Duration::from_secs(600))
             .connect_with(options.clone())
             .await
-            .map_err(failed)?;
+            .map_err(refused)?;
         // Taken once the file exists: an in-memory database has none, nor a second user.
         let crawl_lock = if options.get_filename().is_file() {
             Some(Arc::new(CrawlLock::take(options.get_filename())?))

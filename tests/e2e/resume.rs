@@ -524,6 +524,37 @@ async fn a_database_made_read_only_is_refused_saying_so_and_crawls_on_once_writa
     assert_eq!(harness.page_count().await, 7);
 }
 
+/// A database in a directory this user may not write (where SQLite keeps `-wal` and
+/// `-shm`, and the crawl its `-lock`) is refused naming the directory, whether the file
+/// is to be made or is there: SQLite said only "unable to open database file" for a new
+/// one, and "attempt to write a readonly database" for one the user may write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_in_a_directory_not_writable_is_refused_naming_the_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let site = slow_site(Duration::from_millis(1)).await;
+    let harness = Harness::default();
+    let config = harness.write_config(&harness.config_text(&[site.url(0, "/")], CONFIG));
+    let dir = harness.dir.path();
+    let crawl_with_mode = |mode| {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+            .expect("chmod the directory");
+        crawl_unprivileged(&harness, &config)
+    };
+    let refused = |(crawled, stderr): (bool, String)| {
+        assert!(!crawled, "a crawl ran in a directory it cannot write");
+        let says = format!("{} is not writable for this user", dir.display());
+        assert!(stderr.contains(&says), "{stderr}");
+    };
+    let crawls = |(crawled, stderr): (bool, String)| assert!(crawled, "{stderr}");
+
+    // No database yet, then the one the crawl between made.
+    refused(crawl_with_mode(0o555));
+    crawls(crawl_with_mode(0o755));
+    refused(crawl_with_mode(0o555));
+    crawls(crawl_with_mode(0o755));
+    assert_eq!(harness.page_count().await, 7);
+}
+
 /// A crawl whose database meets the file-size limit (`ulimit -f`, systemd's
 /// `LimitFSIZE`) part way stops with an error naming the database, as on a full disk,
 /// and the next run without the limit completes it. SIGXFSZ's default action killed the
