@@ -2,6 +2,7 @@
 //! tell on its own.
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use sqlx::migrate::{Migrate, MigrateError};
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Pool, Type};
@@ -77,12 +78,53 @@ where
             .doing("accepting a migration whose comments changed")?;
         }
     }
+    let behind = earlier_schema::<DB>(&mut conn).await?;
     conn.unlock().await?;
     drop(conn);
+    let started = Instant::now();
+    if let Some(applied) = behind {
+        tracing::info!(
+            "the database's schema is at migration {applied}, this pipecrawl's at {}: \
+             bringing it up to date, which on a large database takes minutes (stopped \
+             meanwhile, the next start begins the step again)",
+            newest_migration::<DB>()
+        );
+    }
     match DB::migrator().run(pool).await {
         Err(MigrateError::VersionMissing(version)) => Err(newer_database::<DB>(database, version)),
-        done => Ok(done?),
+        Err(e) => Err(e.into()),
+        Ok(()) => {
+            if behind.is_some() {
+                tracing::info!(
+                    "the database's schema is up to date (migration {}), in {:.1} s",
+                    newest_migration::<DB>(),
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            Ok(())
+        }
     }
+}
+
+/// The last migration applied to a database an earlier pipecrawl wrote, which has some
+/// of this build's still to run; `None` for a new database (its migrations are quick) or
+/// one that is up to date or newer. Migrating a large one takes minutes, which the log
+/// says, or the crawl would seem to hang at its start.
+async fn earlier_schema<DB: Backend>(conn: &mut DB::Connection) -> Result<Option<i64>, Error>
+where
+    DB::Connection: Migrate,
+{
+    let applied = conn.list_applied_migrations(APPLIED).await?;
+    let known = |version| DB::migrator().iter().any(|m| m.version == version);
+    if applied.is_empty() || applied.iter().any(|m| !known(m.version)) {
+        return Ok(None);
+    }
+    let pending = DB::migrator()
+        .iter()
+        .any(|m| !applied.iter().any(|a| a.version == m.version));
+    Ok(pending
+        .then(|| applied.iter().map(|m| m.version).max())
+        .flatten())
 }
 
 /// The bytes `hex` spells (the constants of [`Backend::RECOMMENTED`]).

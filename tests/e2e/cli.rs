@@ -171,6 +171,64 @@ fn a_database_path_that_is_a_directory_is_named_as_one() {
     );
 }
 
+/// A database an earlier pipecrawl wrote is brought up to date before anything else, and
+/// on a large one that takes minutes (a 2 M-link database from before migration 2: over a
+/// minute), in which the crawl said nothing at all: a user upgrading took it for hung,
+/// and a kill lost the step it was in. The log says what it does as it starts, and when
+/// it is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bringing_an_earlier_pipecrawls_database_up_to_date_is_said() {
+    use sqlx::Connection;
+    let harness = Harness::default();
+    let config = harness.write_config(&harness.config_text(
+        &["http://127.0.0.1:9/".into()],
+        "[retry]\nmax_attempts = 1\n",
+    ));
+    let config = config.to_str().unwrap_or_default().to_owned();
+    let first = pipecrawl(&["crawl", "--config", &config]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    // As a pipecrawl from before the last migration left it.
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(harness.db_path());
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .expect("open the database");
+    sqlx::raw_sql(
+        "DELETE FROM _sqlx_migrations WHERE version = 12;
+         DROP INDEX pages_bytes; DROP INDEX pages_elapsed;",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("take the last migration back");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+        .args(["crawl", "--config", &config])
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("run the pipecrawl binary");
+    let stderr = text(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{:?} {stderr}{}",
+        out.status,
+        text(&out.stdout)
+    );
+    assert!(
+        stderr.contains("the database's schema is at migration 11, this pipecrawl's at 12"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("the database's schema is up to date (migration 12)"),
+        "{stderr}"
+    );
+    let indexes: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sqlite_master WHERE name IN ('pages_bytes', 'pages_elapsed')",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .expect("look for the indexes");
+    assert_eq!(indexes, 2);
+}
+
 #[test]
 fn an_unreachable_postgresql_is_named_at_once() {
     let harness = Harness::default();
