@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use sqlx::migrate::{Migrate, MigrateError};
+use sqlx::migrate::{AppliedMigration, Migrate, MigrateError};
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Pool, Type};
 
 use super::backend::Backend;
@@ -78,7 +78,8 @@ where
             .doing("accepting a migration whose comments changed")?;
         }
     }
-    let behind = earlier_schema::<DB>(&mut conn).await?;
+    let applied = conn.list_applied_migrations(APPLIED).await?;
+    let behind = earlier_schema::<DB>(&applied);
     conn.unlock().await?;
     drop(conn);
     let started = Instant::now();
@@ -91,7 +92,11 @@ where
         );
     }
     match DB::migrator().run(pool).await {
-        Err(MigrateError::VersionMissing(version)) => Err(newer_database::<DB>(database, version)),
+        // sqlx names the first migration it does not know; the schema is at the last.
+        Err(MigrateError::VersionMissing(version)) => {
+            let last = applied.iter().map(|m| m.version).fold(version, i64::max);
+            Err(newer_database::<DB>(database, last))
+        }
         Err(e) => Err(e.into()),
         Ok(()) => {
             if behind.is_some() {
@@ -106,25 +111,21 @@ where
     }
 }
 
-/// The last migration applied to a database an earlier pipecrawl wrote, which has some
-/// of this build's still to run; `None` for a new database (its migrations are quick) or
+/// The last of the migrations `applied` to a database an earlier pipecrawl wrote, which
+/// has some of this build's still to run; `None` for a new database (its migrations are quick) or
 /// one that is up to date or newer. Migrating a large one takes minutes, which the log
 /// says, or the crawl would seem to hang at its start.
-async fn earlier_schema<DB: Backend>(conn: &mut DB::Connection) -> Result<Option<i64>, Error>
-where
-    DB::Connection: Migrate,
-{
-    let applied = conn.list_applied_migrations(APPLIED).await?;
+fn earlier_schema<DB: Backend>(applied: &[AppliedMigration]) -> Option<i64> {
     let known = |version| DB::migrator().iter().any(|m| m.version == version);
     if applied.is_empty() || applied.iter().any(|m| !known(m.version)) {
-        return Ok(None);
+        return None;
     }
     let pending = DB::migrator()
         .iter()
         .any(|m| !applied.iter().any(|a| a.version == m.version));
-    Ok(pending
+    pending
         .then(|| applied.iter().map(|m| m.version).max())
-        .flatten())
+        .flatten()
 }
 
 /// The bytes `hex` spells (the constants of [`Backend::RECOMMENTED`]).
