@@ -338,7 +338,12 @@ impl Store {
             // the server cannot be reached. It also looks for another program's tables:
             // a database URL copied from an application's config would get the crawl's
             // tables, or fail halfway through the first migration on a name both use.
-            let options = PgConnectOptions::from_str(database).map_err(failed)?;
+            // The server's notices are no news for the node's log: sqlx logs each at INFO,
+            // and the migrator's `CREATE TABLE IF NOT EXISTS` drew `relation
+            // "_sqlx_migrations" already exists, skipping` at every start.
+            let options = PgConnectOptions::from_str(database)
+                .map_err(failed)?
+                .options([("client_min_messages", "warning")]);
             let mut first = connect_postgres(&options).await.map_err(failed)?;
             let tables: Vec<String> = sqlx::query_scalar(OWN_TABLES)
                 .fetch_all(&mut first)

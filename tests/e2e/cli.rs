@@ -7,9 +7,18 @@ use super::site::{Resource, SiteBuilder, TestSite};
 use super::Harness;
 
 fn pipecrawl(args: &[&str]) -> Output {
+    pipecrawl_logging("warn", args)
+}
+
+/// [`pipecrawl`] logging at `info`, as a user's run does by default.
+fn pipecrawl_at_info(args: &[&str]) -> Output {
+    pipecrawl_logging("info", args)
+}
+
+fn pipecrawl_logging(level: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
         .args(args)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", level)
         .output()
         .expect("run the pipecrawl binary")
 }
@@ -200,11 +209,7 @@ async fn bringing_an_earlier_pipecrawls_database_up_to_date_is_said() {
     .await
     .expect("take the last migration back");
 
-    let out = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
-        .args(["crawl", "--config", &config])
-        .env("RUST_LOG", "info")
-        .output()
-        .expect("run the pipecrawl binary");
+    let out = pipecrawl_at_info(&["crawl", "--config", &config]);
     let stderr = text(&out.stderr);
     assert!(
         out.status.success(),
@@ -1985,4 +1990,29 @@ async fn log_lines_on_a_terminal_are_not_written_into_the_progress_bar() {
         !shown.contains("in progress"),
         "the line and the bar: {logged:?}"
     );
+}
+
+/// Every start of a node on PostgreSQL logged the server's notice `relation
+/// "_sqlx_migrations" already exists, skipping` twice, at INFO, as if something were
+/// amiss with the schema: the migrator's `CREATE TABLE IF NOT EXISTS`, which is how an
+/// up-to-date database always answers. The server's notices are not the node's news.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_on_postgresql_logs_no_server_notices() {
+    let Some(server) = TestPostgres::start("cli::a_node_on_postgresql_logs_no_server_notices")
+    else {
+        return;
+    };
+    let database = server.database("notices").await;
+    let harness = Harness::default();
+    let config = harness.write_config(&format!(
+        "seeds = [\"http://127.0.0.1:9/\"]\n[retry]\nmax_attempts = 1\n\
+         [storage]\ndatabase = {database:?}\n"
+    ));
+    let config = config.to_str().unwrap_or_default().to_owned();
+    for run in ["first", "second"] {
+        let out = pipecrawl_at_info(&["crawl", "--config", &config]);
+        let stderr = text(&out.stderr);
+        assert!(out.status.success(), "{run}: {stderr}");
+        assert!(!stderr.contains("notice"), "{run}: {stderr}");
+    }
 }
