@@ -505,10 +505,7 @@ pub fn extract(
         });
     }
     let title = page.title.and_then(|t| shown_text(&t));
-    let meta_robots = page
-        .meta_robots
-        .into_iter()
-        .reduce(|a, b| format!("{a}, {b}"));
+    let meta_robots = (!page.meta_robots.is_empty()).then(|| page.meta_robots.join(", "));
     let canonical = page
         .canonical_href
         .and_then(|href| urlnorm::resolve_in(&base, &href, encoding).ok());
