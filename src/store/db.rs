@@ -151,6 +151,9 @@ pub(super) fn frontier_row(d: &Discovered, from: Option<i64>) -> [Value<'_>; FRO
     ]
 }
 
+/// A discovered URL with the page it was found on (none for seeds).
+type Found<'a> = (&'a Discovered, Option<i64>);
+
 /// A batch of records by what each asks of the database.
 pub(super) struct Sorted<'b> {
     /// Fetches to be tried again later: their rows only go back to the queue.
@@ -229,28 +232,49 @@ macro_rules! named_sitemap {
 /// sitemap from ever being read. Seeds stay pages, and so does a page a sitemap
 /// redirects to (`/sitemap.xml` sent home, as sites send every unknown URL) or an index
 /// lists: those are not the site's word that the page is a sitemap.
-/// The conflict clause of every insert into `frontier` but the traps'.
-const MOVE_UP: &str = concat!(
-    " ON CONFLICT (url) DO UPDATE SET
-     depth = CASE WHEN excluded.depth < frontier.depth
+/// The assignments, of the known row `frontier` from the URL found again `excluded`; a
+/// macro, so that [`MOVE_UP`] and [`Db::move_up_known`] can hold it.
+macro_rules! move_up_set {
+    () => {
+        concat!(
+            " depth = CASE WHEN excluded.depth < frontier.depth
                   THEN excluded.depth ELSE frontier.depth END,
      priority = CASE WHEN excluded.depth < frontier.depth
                      THEN excluded.priority ELSE frontier.priority END,
      discovered_from = CASE WHEN excluded.depth < frontier.depth
                             THEN excluded.discovered_from ELSE frontier.discovered_from END,
      kind = CASE WHEN ",
-    named_sitemap!(),
-    " THEN excluded.kind ELSE frontier.kind END,
+            named_sitemap!(),
+            " THEN excluded.kind ELSE frontier.kind END,
      not_before = CASE WHEN frontier.state = 'done' THEN 0 ELSE frontier.not_before END,
      attempts = CASE WHEN frontier.state = 'done' THEN 0 ELSE frontier.attempts END,
      recrawl_at = CASE WHEN frontier.state = 'done' THEN NULL ELSE frontier.recrawl_at END,
      recrawl_interval_ms = CASE WHEN frontier.state = 'done'
                                 THEN NULL ELSE frontier.recrawl_interval_ms END,
-     state = 'queued'
- WHERE (excluded.depth < frontier.depth AND frontier.state = 'queued')
+     state = 'queued'"
+        )
+    };
+}
+
+/// Which known rows [`move_up_set!`] changes; the others are left as they are.
+macro_rules! move_up_when {
+    () => {
+        concat!(
+            " (excluded.depth < frontier.depth AND frontier.state = 'queued')
     OR (",
-    named_sitemap!(),
-    " AND frontier.state IN ('queued', 'done'))"
+            named_sitemap!(),
+            " AND frontier.state IN ('queued', 'done'))"
+        )
+    };
+}
+
+/// The conflict clause of every insert into `frontier` but the traps', on SQLite, whose
+/// one writer locks the whole database anyway: see [`Db::move_up_known`] for PostgreSQL.
+const MOVE_UP: &str = concat!(
+    " ON CONFLICT (url) DO UPDATE SET",
+    move_up_set!(),
+    " WHERE",
+    move_up_when!()
 );
 
 /// The PostgreSQL advisory lock that nodes take one at a time to lease against
@@ -1672,7 +1696,7 @@ where
                 .fetch_one(&mut *tx)
                 .await
                 .doing("adding discovered URLs to the frontier")?;
-            Self::upsert_frontier(tx, &all).await?;
+            Self::write_frontier(tx, &all, Self::upsert).await?;
             return Ok(NewRows::Above(above));
         }
         // Other nodes insert too: only RETURNING tells this transaction's new rows.
@@ -1696,20 +1720,20 @@ where
         }
         // What is left was known already.
         let known: Vec<(&Discovered, Option<i64>)> = nearest.into_values().collect();
-        Self::upsert_frontier(tx, &known).await?;
+        Self::write_frontier(tx, &known, Self::move_up_known).await?;
         Ok(NewRows::Listed(new))
     }
 
-    /// Adds the URLs that are new and moves known ones up when found nearer the seeds
-    /// while they still wait.
-    async fn upsert_frontier(
+    /// Runs `statement` for `urls`, a chunk at a time: [`Db::upsert`] or
+    /// [`Db::move_up_known`].
+    async fn write_frontier(
         tx: &mut Conn<DB>,
         urls: &[(&Discovered, Option<i64>)],
+        statement: fn(&mut QueryBuilder<DB>, &[Found<'_>]),
     ) -> Result<(), Error> {
         for chunk in urls.chunks(MAX_BINDS / FRONTIER_COLUMNS) {
             let mut q = QueryBuilder::new("");
-            Self::frontier_values(&mut q, "frontier", chunk);
-            q.push(MOVE_UP);
+            statement(&mut q, chunk);
             q.build()
                 .persistent(false)
                 .execute(&mut *tx)
@@ -1719,10 +1743,45 @@ where
         Ok(())
     }
 
+    /// Adds the URLs that are new and moves known ones up when found nearer the seeds
+    /// while they still wait.
+    fn upsert(q: &mut QueryBuilder<DB>, urls: &[(&Discovered, Option<i64>)]) {
+        Self::frontier_values(q, "frontier", urls);
+        q.push(MOVE_UP);
+    }
+
+    /// Moves known URLs up as [`MOVE_UP`] does, locking only the rows it changes, in URL
+    /// order. PostgreSQL's upsert locks every row it meets, those its `WHERE` leaves as
+    /// they are too: among them a row another node holds leased, which that node's page
+    /// batch finishes after counting its new URLs against their hosts' budgets, while
+    /// this transaction, holding the row, waits to count its own against one of those.
+    /// PostgreSQL only, as is the `FOR NO KEY UPDATE`.
+    fn move_up_known(q: &mut QueryBuilder<DB>, urls: &[(&Discovered, Option<i64>)]) {
+        q.push(concat!(
+            "UPDATE frontier SET",
+            move_up_set!(),
+            " FROM (SELECT frontier.id, excluded.* FROM frontier JOIN ("
+        ));
+        Self::push_frontier_rows(q, urls);
+        q.push(format_args!(
+            ") AS excluded ({FRONTIER_ROW}) ON frontier.url = excluded.url WHERE"
+        ));
+        q.push(concat!(
+            move_up_when!(),
+            " ORDER BY frontier.url FOR NO KEY UPDATE OF frontier) AS excluded
+             WHERE frontier.id = excluded.id"
+        ));
+    }
+
     /// Writes `INSERT INTO {table} (...) VALUES ...` for discovered URLs, each with the
     /// page it was found on; the caller adds any conflict clause.
     fn frontier_values(q: &mut QueryBuilder<DB>, table: &str, urls: &[(&Discovered, Option<i64>)]) {
         q.push(format_args!("INSERT INTO {table} ({FRONTIER_ROW}) "));
+        Self::push_frontier_rows(q, urls);
+    }
+
+    /// Writes `VALUES ...` for discovered URLs, in the order of [`FRONTIER_ROW`].
+    fn push_frontier_rows(q: &mut QueryBuilder<DB>, urls: &[(&Discovered, Option<i64>)]) {
         q.push_values(urls, |mut b, (d, from)| {
             for value in frontier_row(d, *from) {
                 Self::bind(&mut b, value);

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use pipecrawl::page::{Discovered, JobKind};
+use pipecrawl::store::Store;
 use sqlx::PgPool;
 
 use super::graph::{self, Rules};
@@ -1047,4 +1049,117 @@ async fn a_row_leased_to_a_node_that_never_got_it_is_crawled_all_the_same() {
         "row {stranded} was not said to be queued again; the node's log:\n{}",
         tail(&node.log)
     );
+}
+
+/// A URL known already that a node adds again (a link found again, a seed given again)
+/// while another node holds it leased: that node's page batch has counted its new URLs
+/// against their host's budget, and goes on to finish the row. A node moving known URLs
+/// up locked every row it met, this one too, and then waited for the host's budget: a
+/// deadlock, which the server broke by failing one of the two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adding_a_url_another_node_holds_leased_does_not_deadlock_with_its_batch() {
+    let Some(postgres) = TestPostgres::start("adding_a_url_another_node_holds_leased") else {
+        return;
+    };
+    let database = postgres.database("crawl").await;
+    let store = Store::open(&database).await.expect("open the store");
+    store
+        .enqueue(&[
+            found("http://h.test/leased", 1),
+            found("http://h.test/queued", 3),
+        ])
+        .await
+        .expect("queue URLs");
+    let db = PgPool::connect(&database)
+        .await
+        .expect("connect to the crawl database");
+    let id: i64 = sqlx::query_scalar(
+        "UPDATE frontier SET state = 'leased', lease_owner = 'b', lease_expires = 9e15
+         WHERE url = 'http://h.test/leased' RETURNING id",
+    )
+    .fetch_one(&db)
+    .await
+    .expect("lease a URL to node b");
+    // Node b's page batch, in the order `Db::commit` takes its locks. The server breaks
+    // a deadlock in the session whose wait first outlasts its `deadlock_timeout`: here b's.
+    let mut batch = db.begin().await.expect("begin node b's batch");
+    sqlx::query("SET LOCAL deadlock_timeout = '10ms'")
+        .execute(&mut *batch)
+        .await
+        .expect("shorten node b's deadlock_timeout");
+    sqlx::query(
+        "INSERT INTO host_budget (host, urls) VALUES ('h.test', 1)
+         ON CONFLICT (host) DO UPDATE SET urls = host_budget.urls + excluded.urls",
+    )
+    .execute(&mut *batch)
+    .await
+    .expect("count node b's new URLs against the host's budget");
+    let again = [
+        found("http://h.test/leased", 0),
+        found("http://h.test/queued", 1),
+        found("http://h.test/new", 1),
+    ];
+    let (added, finished) = tokio::join!(store.enqueue(&again), async {
+        waits_for_a_lock(&db).await;
+        let finished = sqlx::query(
+            "UPDATE frontier SET state = 'done', lease_owner = NULL, lease_expires = NULL
+             WHERE id = $1",
+        )
+        .bind(id)
+        .execute(&mut *batch)
+        .await;
+        match finished {
+            Ok(_) => batch.commit().await,
+            Err(e) => Err(e),
+        }
+    });
+    assert!(
+        finished.is_ok(),
+        "node b's batch could not finish its row: {finished:?}"
+    );
+    assert_eq!(added.expect("add the URLs again"), 1, "one URL is new");
+    let state: String = sqlx::query_scalar("SELECT state FROM frontier WHERE id = $1")
+        .bind(id)
+        .fetch_one(&db)
+        .await
+        .expect("read the row's state");
+    assert_eq!(state, "done", "the row node b finished is done");
+    let depth: i64 =
+        sqlx::query_scalar("SELECT depth FROM frontier WHERE url = 'http://h.test/queued'")
+            .fetch_one(&db)
+            .await
+            .expect("read a queued row's depth");
+    assert_eq!(depth, 1, "a queued URL found nearer the seeds moves up");
+}
+
+/// A page on the loopback host `h.test`, found at `depth`.
+fn found(url: &str, depth: u32) -> Discovered {
+    Discovered {
+        url: url.parse().expect("a test URL"),
+        host: "h.test".to_owned(),
+        depth,
+        priority: 0,
+        redirect_hops: 0,
+        kind: JobKind::Page,
+        trap: None,
+    }
+}
+
+/// Returns once a session of the database waits for a row lock another holds.
+async fn waits_for_a_lock(db: &PgPool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(db)
+        .await
+        .expect("read the sessions' waits");
+        if waiting > 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no session waited for a lock");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
