@@ -41,15 +41,11 @@ use db::Db;
 pub use db::{FoundLink, Lease, LeaseRows};
 use link_counts::LinkCounts;
 use migrate::{migrate, newer_database, newest_migration};
-use outage::{outlasting, Outage};
+use outage::outlasting;
 
 /// SQLite's limit on bound parameters in one statement is 32766 (PostgreSQL's 65535);
 /// stay well below.
 pub(super) const MAX_BINDS: usize = 30_000;
-
-/// Times a page batch is tried when PostgreSQL aborts it to break a deadlock with
-/// another node's batch.
-const COMMIT_ATTEMPTS: u32 = 5;
 
 /// How the URLs a batch discovered join the frontier.
 #[derive(Debug, Clone, Copy)]
@@ -706,8 +702,8 @@ impl Store {
     /// Commits a batch of pages: rows, links, discovered URLs and frontier states together.
     /// Link counts change in `counts` and reach the database when due (on PostgreSQL with
     /// the batch, so `counts` stays empty there). A batch PostgreSQL aborted to break a
-    /// deadlock with another node's is tried again: it was rolled back whole, link counts
-    /// included, so nothing of it is stored twice.
+    /// deadlock with another node's is tried again, as every step is (see `outage`): it
+    /// was rolled back whole, link counts included, so nothing of it is stored twice.
     ///
     /// Discovered URLs join the frontier as `admission` says; a redirect found to close a
     /// loop gets its error here, as stored. On PostgreSQL, records whose rows `owner` no
@@ -723,25 +719,7 @@ impl Store {
             Backed::Sqlite(db) => return db.commit_local(batch, counts, admission).await,
             Backed::Postgres(db) => db,
         };
-        let mut attempt = 1;
-        let mut outage = Outage::default();
-        loop {
-            match db
-                .commit(batch, &mut LinkCounts::new(), admission, owner)
-                .await
-            {
-                Err(e) if attempt < COMMIT_ATTEMPTS && e.is_transient_conflict() => {
-                    tracing::debug!(attempt, "a page batch met another node's: trying again");
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(fastrand::u64(5..50))).await;
-                }
-                Err(e) if outage.waits_out(&e).await => {}
-                done => {
-                    outage.over();
-                    return done;
-                }
-            }
-        }
+        outlasting!(db.commit(batch, &mut LinkCounts::new(), admission, owner))
     }
 
     /// Merges the URLs waiting in SQLite's `frontier_staged` into the frontier: when a

@@ -8,6 +8,10 @@
 //! before the cut is not done twice. sqlx's pool keeps trying to connect meanwhile (up to
 //! its acquire timeout); the wait between tries doubles, and an outage longer than
 //! [`OUTLAST`] stops the crawl with the error, as before.
+//!
+//! A step PostgreSQL rolled back to break a deadlock (or a serialization failure) with
+//! another node's is run again too, as soon as a short random pause has let that one
+//! pass: on a busy cluster some always happen, and each stopped the node or a batch.
 
 use std::time::{Duration, Instant};
 
@@ -20,17 +24,32 @@ pub(crate) const OUTLAST: Duration = Duration::from_secs(600);
 const FIRST_WAIT: Duration = Duration::from_millis(100);
 const LONGEST_WAIT: Duration = Duration::from_secs(5);
 
+/// Times a step is tried when PostgreSQL rolls it back to break a deadlock.
+const CONFLICT_ATTEMPTS: u32 = 5;
+
 /// One step's tries through an outage.
 #[derive(Default)]
 pub(crate) struct Outage {
     began: Option<Instant>,
     tries: u32,
+    /// Of the tries, those after a deadlock.
+    conflicts: u32,
 }
 
 impl Outage {
-    /// Whether `error` is a lost connection that the step may outlast: then it has waited
-    /// its turn and the step should be run again.
+    /// Whether `error` is a lost connection that the step may outlast, or a deadlock it
+    /// has not met [`CONFLICT_ATTEMPTS`] times: then it has waited its turn and the step
+    /// should be run again.
     pub(crate) async fn waits_out(&mut self, error: &Error) -> bool {
+        if error.is_transient_conflict() && self.conflicts + 1 < CONFLICT_ATTEMPTS {
+            self.conflicts += 1;
+            tracing::debug!(
+                attempt = self.conflicts,
+                "a step met another node's transaction: trying again"
+            );
+            tokio::time::sleep(Duration::from_millis(fastrand::u64(5..50))).await;
+            return true;
+        }
         if !error.is_connection_lost() {
             return false;
         }
@@ -62,7 +81,7 @@ impl Outage {
 }
 
 /// Runs `$step` (an expression whose value is a future of `Result<_, Error>`) again while
-/// it fails for a lost connection, as [`Outage`] allows.
+/// it fails for a lost connection or a deadlock, as [`Outage`] allows.
 macro_rules! outlasting {
     ($step:expr) => {{
         let mut outage = $crate::store::outage::Outage::default();

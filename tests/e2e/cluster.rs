@@ -1061,18 +1061,14 @@ async fn adding_a_url_another_node_holds_leased_does_not_deadlock_with_its_batch
     let Some(postgres) = TestPostgres::start("adding_a_url_another_node_holds_leased") else {
         return;
     };
-    let database = postgres.database("crawl").await;
-    let store = Store::open(&database).await.expect("open the store");
-    store
-        .enqueue(&[
+    let (store, db) = queued(
+        &postgres,
+        &[
             found("http://h.test/leased", 1),
             found("http://h.test/queued", 3),
-        ])
-        .await
-        .expect("queue URLs");
-    let db = PgPool::connect(&database)
-        .await
-        .expect("connect to the crawl database");
+        ],
+    )
+    .await;
     let id: i64 = sqlx::query_scalar(
         "UPDATE frontier SET state = 'leased', lease_owner = 'b', lease_expires = 9e15
          WHERE url = 'http://h.test/leased' RETURNING id",
@@ -1082,11 +1078,7 @@ async fn adding_a_url_another_node_holds_leased_does_not_deadlock_with_its_batch
     .expect("lease a URL to node b");
     // Node b's page batch, in the order `Db::commit` takes its locks. The server breaks
     // a deadlock in the session whose wait first outlasts its `deadlock_timeout`: here b's.
-    let mut batch = db.begin().await.expect("begin node b's batch");
-    sqlx::query("SET LOCAL deadlock_timeout = '10ms'")
-        .execute(&mut *batch)
-        .await
-        .expect("shorten node b's deadlock_timeout");
+    let mut batch = other_node(&db, "10ms").await;
     sqlx::query(
         "INSERT INTO host_budget (host, urls) VALUES ('h.test', 1)
          ON CONFLICT (host) DO UPDATE SET urls = host_budget.urls + excluded.urls",
@@ -1130,6 +1122,70 @@ async fn adding_a_url_another_node_holds_leased_does_not_deadlock_with_its_batch
             .await
             .expect("read a queued row's depth");
     assert_eq!(depth, 1, "a queued URL found nearer the seeds moves up");
+}
+
+/// A deadlock this node's step loses is tried again, as a page batch is: here adding a
+/// URL nearer the seeds (its row locked to move it up) beside a new one on its host,
+/// against another node starting with a lower `traps.max_pages_per_host`, which holds
+/// the host's budget while it cuts the host's queued rows (`Store::trap_over_budgets`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adding_urls_is_tried_again_after_losing_a_deadlock() {
+    let Some(postgres) = TestPostgres::start("adding_urls_is_tried_again") else {
+        return;
+    };
+    let (store, db) = queued(&postgres, &[found("http://h.test/deep", 3)]).await;
+    // The other node's cut, in its lock order. The server breaks a deadlock in the
+    // session whose wait first outlasts its `deadlock_timeout`: here this node's.
+    let mut cut = other_node(&db, "20s").await;
+    sqlx::query("UPDATE host_budget SET urls = urls WHERE host = 'h.test'")
+        .execute(&mut *cut)
+        .await
+        .expect("hold the host's budget");
+    let again = [
+        found("http://h.test/deep", 1),
+        found("http://h.test/new", 1),
+    ];
+    let (added, cut) = tokio::join!(store.enqueue(&again), async {
+        waits_for_a_lock(&db).await;
+        sqlx::query("UPDATE frontier SET state = 'failed' WHERE url = 'http://h.test/deep'")
+            .execute(&mut *cut)
+            .await?;
+        cut.commit().await
+    });
+    cut.expect("the other node's cut commits");
+    assert_eq!(
+        added.expect("adding the URLs is tried again"),
+        1,
+        "one URL is new"
+    );
+}
+
+/// A store on a new database of `postgres` with `urls` queued, and a pool on that
+/// database for another node's statements.
+async fn queued(postgres: &TestPostgres, urls: &[Discovered]) -> (Store, PgPool) {
+    let database = postgres.database("crawl").await;
+    let store = Store::open(&database).await.expect("open the store");
+    store.enqueue(urls).await.expect("queue URLs");
+    let db = PgPool::connect(&database)
+        .await
+        .expect("connect to the crawl database");
+    (store, db)
+}
+
+/// A transaction of another node, whose waits for a lock become deadlocks after
+/// `deadlock_timeout`.
+async fn other_node(
+    db: &PgPool,
+    deadlock_timeout: &str,
+) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut tx = db.begin().await.expect("begin another node's transaction");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SET LOCAL deadlock_timeout = '{deadlock_timeout}'"
+    )))
+    .execute(&mut *tx)
+    .await
+    .expect("set the other node's deadlock_timeout");
+    tx
 }
 
 /// A page on the loopback host `h.test`, found at `depth`.
