@@ -1628,44 +1628,68 @@ where
 
     /// Records URLs that look like traps as failed rows, each with a page row that says
     /// why; a URL known already is left as it is. Returns how many rows are new.
+    ///
+    /// A statement for many rows, not two for each: a page of 10,000 links that all look
+    /// like traps (an ever-deeper path under a long `<base>`) held the writer for seconds.
+    /// One row per URL, the first given, in URL order, as [`Db::insert_queued`] inserts:
+    /// nodes recording the same traps then wait for each other instead of deadlocking.
     pub(super) async fn insert_trapped(
         tx: &mut Conn<DB>,
         trapped: &[&(&Discovered, Option<i64>)],
     ) -> Result<u64, Error> {
+        let mut by_url: BTreeMap<&str, Found<'_>> = BTreeMap::new();
+        for &&(d, from) in trapped {
+            by_url.entry(d.url.as_str()).or_insert((d, from));
+        }
+        let urls: Vec<Found<'_>> = by_url.values().copied().collect();
+        let now = rfc3339(SystemTime::now());
         let mut new = 0;
-        for &&(url, from) in trapped {
-            let id: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO frontier (url, host, depth, priority, discovered_from, redirect_hops, kind, state)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'failed')
-                 ON CONFLICT (url) DO NOTHING RETURNING id",
-            )
-            .bind(url.url.as_str())
-            .bind(url.host.as_str())
-            .bind(i64::from(url.depth))
-            .bind(url.priority)
-            .bind(from)
-            .bind(i64::from(url.redirect_hops))
-            .bind(url.kind.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .doing("recording a trapped URL")?;
-            let Some(id) = id else {
-                continue;
-            };
-            let now = rfc3339(SystemTime::now());
-            sqlx::query(
-                "INSERT INTO pages (id, url, final_url, depth, fetched_at, changed_at, error_kind, error)
-                 VALUES ($1, $2, $2, $3, $4, $4, 'trap', $5)",
-            )
-            .bind(id)
-            .bind(url.url.as_str())
-            .bind(i64::from(url.depth))
-            .bind(now)
-            .bind(url.trap.as_deref())
-            .execute(&mut *tx)
-            .await
-            .doing("recording a trapped URL")?;
-            new += 1;
+        for chunk in urls.chunks(MAX_BINDS / (FRONTIER_COLUMNS + 1)) {
+            let mut q = QueryBuilder::new("");
+            q.push(format_args!(
+                "INSERT INTO frontier ({FRONTIER_ROW}, state) "
+            ));
+            q.push_values(chunk, |mut b, (d, from)| {
+                for value in frontier_row(d, *from) {
+                    Self::bind(&mut b, value);
+                }
+                b.push("'failed'");
+            });
+            q.push(" ON CONFLICT (url) DO NOTHING RETURNING id, url");
+            let rows = q
+                .build()
+                .persistent(false)
+                .fetch_all(&mut *tx)
+                .await
+                .doing("recording trapped URLs")?;
+            let added: Vec<(i64, &Discovered)> = rows
+                .iter()
+                .filter_map(|row| {
+                    let url: String = row.get(1);
+                    by_url.get(url.as_str()).map(|&(d, _)| (row.get(0), d))
+                })
+                .collect();
+            for pages in added.chunks(MAX_BINDS / 6) {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO pages (id, url, final_url, depth, fetched_at, changed_at, error_kind, error) ",
+                );
+                q.push_values(pages, |mut b, (id, d)| {
+                    b.push_bind(*id)
+                        .push_bind(d.url.as_str())
+                        .push_bind(d.url.as_str())
+                        .push_bind(i64::from(d.depth))
+                        .push_bind(now.as_str())
+                        .push_bind(now.as_str())
+                        .push("'trap'")
+                        .push_bind(d.trap.as_deref());
+                });
+                q.build()
+                    .persistent(false)
+                    .execute(&mut *tx)
+                    .await
+                    .doing("recording trapped URLs")?;
+            }
+            new += added.len() as u64;
         }
         Ok(new)
     }
