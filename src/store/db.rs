@@ -1655,19 +1655,10 @@ where
                 }
                 b.push("'failed'");
             });
-            q.push(" ON CONFLICT (url) DO NOTHING RETURNING id, url");
-            let rows = q
-                .build()
-                .persistent(false)
-                .fetch_all(&mut *tx)
-                .await
-                .doing("recording trapped URLs")?;
+            let rows = Self::insert_new_urls(tx, q, "recording trapped URLs").await?;
             let added: Vec<(i64, &Discovered)> = rows
-                .iter()
-                .filter_map(|row| {
-                    let url: String = row.get(1);
-                    by_url.get(url.as_str()).map(|&(d, _)| (row.get(0), d))
-                })
+                .into_iter()
+                .filter_map(|(id, url)| by_url.get(url.as_str()).map(|&(d, _)| (id, d)))
                 .collect();
             for pages in added.chunks(MAX_BINDS / 6) {
                 let mut q = QueryBuilder::new(
@@ -1728,17 +1719,11 @@ where
         for chunk in all.chunks(MAX_BINDS / FRONTIER_COLUMNS) {
             let mut q = QueryBuilder::new("");
             Self::frontier_values(&mut q, "frontier", chunk);
-            q.push(" ON CONFLICT (url) DO NOTHING RETURNING id, url");
-            let rows = q
-                .build()
-                .persistent(false)
-                .fetch_all(&mut *tx)
-                .await
-                .doing("adding discovered URLs to the frontier")?;
-            for row in rows {
-                let url: String = row.get(1);
+            let rows =
+                Self::insert_new_urls(tx, q, "adding discovered URLs to the frontier").await?;
+            for (id, url) in rows {
                 if let Some((d, _)) = nearest.remove(url.as_str()) {
-                    new.push((row.get(0), d));
+                    new.push((id, d));
                 }
             }
         }
@@ -1746,6 +1731,24 @@ where
         let known: Vec<(&Discovered, Option<i64>)> = nearest.into_values().collect();
         Self::write_frontier(tx, &known, Self::move_up_known).await?;
         Ok(NewRows::Listed(new))
+    }
+
+    /// Runs `insert`, an `INSERT INTO frontier … VALUES …`, for the URLs not known yet,
+    /// and returns their new rows' ids and URLs: where other nodes insert too, only
+    /// `RETURNING` tells which rows this transaction added.
+    async fn insert_new_urls(
+        tx: &mut Conn<DB>,
+        mut insert: QueryBuilder<DB>,
+        doing: &'static str,
+    ) -> Result<Vec<(i64, String)>, Error> {
+        insert.push(" ON CONFLICT (url) DO NOTHING RETURNING id, url");
+        let rows = insert
+            .build()
+            .persistent(false)
+            .fetch_all(&mut *tx)
+            .await
+            .doing(doing)?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
     }
 
     /// Runs `statement` for `urls`, a chunk at a time: [`Db::upsert`] or
