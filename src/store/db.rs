@@ -1644,7 +1644,9 @@ where
         let urls: Vec<Found<'_>> = by_url.values().copied().collect();
         let now = rfc3339(SystemTime::now());
         let mut new = 0;
-        for chunk in urls.chunks(MAX_BINDS / (FRONTIER_COLUMNS + 1)) {
+        // A page row binds as many values as a frontier row (seven), so the pages of a
+        // chunk's new rows fit one statement too.
+        for chunk in urls.chunks(MAX_BINDS / FRONTIER_COLUMNS) {
             let mut q = QueryBuilder::new("");
             q.push(format_args!(
                 "INSERT INTO frontier ({FRONTIER_ROW}, state) "
@@ -1660,26 +1662,27 @@ where
                 .into_iter()
                 .filter_map(|(id, url)| by_url.get(url.as_str()).map(|&(d, _)| (id, d)))
                 .collect();
-            for pages in added.chunks(MAX_BINDS / 6) {
-                let mut q = QueryBuilder::new(
-                    "INSERT INTO pages (id, url, final_url, depth, fetched_at, changed_at, error_kind, error) ",
-                );
-                q.push_values(pages, |mut b, (id, d)| {
-                    b.push_bind(*id)
-                        .push_bind(d.url.as_str())
-                        .push_bind(d.url.as_str())
-                        .push_bind(i64::from(d.depth))
-                        .push_bind(now.as_str())
-                        .push_bind(now.as_str())
-                        .push("'trap'")
-                        .push_bind(d.trap.as_deref());
-                });
-                q.build()
-                    .persistent(false)
-                    .execute(&mut *tx)
-                    .await
-                    .doing("recording trapped URLs")?;
+            if added.is_empty() {
+                continue;
             }
+            let mut q = QueryBuilder::new(
+                "INSERT INTO pages (id, url, final_url, depth, fetched_at, changed_at, error_kind, error) ",
+            );
+            q.push_values(&added, |mut b, (id, d)| {
+                b.push_bind(*id)
+                    .push_bind(d.url.as_str())
+                    .push_bind(d.url.as_str())
+                    .push_bind(i64::from(d.depth))
+                    .push_bind(now.as_str())
+                    .push_bind(now.as_str())
+                    .push("'trap'")
+                    .push_bind(d.trap.as_deref());
+            });
+            q.build()
+                .persistent(false)
+                .execute(&mut *tx)
+                .await
+                .doing("recording trapped URLs")?;
             new += added.len() as u64;
         }
         Ok(new)
