@@ -7,6 +7,7 @@ mod crawl;
 mod faults;
 mod graph;
 mod hostile;
+mod http2;
 mod polite;
 mod postgres;
 mod query;

@@ -24,18 +24,7 @@ impl TlsSite {
     /// Serves each path's HTML over HTTPS on 127.0.0.1, with a certificate issued to
     /// 127.0.0.1 by itself: every check but the issuer's passes.
     pub async fn self_signed(pages: &[(&str, &str)]) -> Self {
-        let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])
-            .expect("a self-signed certificate");
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-            certified.signing_key.serialize_der(),
-        ));
-        let chain: Vec<CertificateDer<'static>> = vec![certified.cert.der().clone()];
-        let config = ServerConfig::builder_with_provider(Arc::new(aws_lc_rs::default_provider()))
-            .with_safe_default_protocol_versions()
-            .expect("TLS versions")
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .expect("the certificate and its key");
+        let config = self_signed_config();
         let tcp = TcpListener::bind("127.0.0.1:0").await.expect("a port");
         let authority = tcp.local_addr().expect("its address").to_string();
         let handshakes = Arc::new(AtomicUsize::new(0));
@@ -66,6 +55,22 @@ impl TlsSite {
     pub fn handshakes(&self) -> usize {
         self.handshakes.load(Ordering::SeqCst)
     }
+}
+
+/// A TLS server's config with a certificate issued to 127.0.0.1 by itself.
+pub fn self_signed_config() -> ServerConfig {
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])
+        .expect("a self-signed certificate");
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        certified.signing_key.serialize_der(),
+    ));
+    let chain: Vec<CertificateDer<'static>> = vec![certified.cert.der().clone()];
+    ServerConfig::builder_with_provider(Arc::new(aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("the certificate and its key")
 }
 
 async fn serve(
