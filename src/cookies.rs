@@ -11,10 +11,10 @@
 //! first loses them all (a broad crawl has long moved past it), and a new site's
 //! cookies are kept.
 //!
-//! A `Domain` attribute naming one label (`com`, `localhost` for another host) is
-//! refused, so one site cannot set a cookie for every site under a top-level domain; a
-//! public suffix of two labels (`co.uk`) is not known to the crawler (that needs the
-//! public suffix list), and such a cookie goes to the sites under it.
+//! A `Domain` attribute naming a public suffix (`com`, `co.uk`, `github.io`, by the
+//! public suffix list compiled in) is refused, so one site cannot set a cookie for
+//! every site under it; from the suffix's own host, such a cookie is kept for that host
+//! only (RFC 6265 §5.3 step 5).
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
@@ -248,10 +248,13 @@ fn change(cookie: &Cookie<'_>, url: &Url, now: SystemTime) -> Option<Change> {
         .filter(|d| !d.is_empty());
     let (domain, host_only) = match named {
         None => (host, true),
-        // An address is its own domain: `Domain` on a cookie from one names only it.
-        Some(d) if !is_domain_name(url) => (d == host).then_some((host, true))?,
+        // An address is its own domain, and so is a public suffix: `Domain` on a cookie
+        // from one names only it.
+        Some(d) if !is_domain_name(url) || is_public_suffix(&d) => {
+            (d == host).then_some((host, true))?
+        }
         Some(d) if d == host => (host, false),
-        Some(d) if d.contains('.') && host.ends_with(&format!(".{d}")) => (d, false),
+        Some(d) if host.ends_with(&format!(".{d}")) => (d, false),
         Some(_) => return None,
     };
     let path = match cookie.path() {
@@ -280,6 +283,12 @@ fn change(cookie: &Cookie<'_>, url: &Url, now: SystemTime) -> Option<Change> {
             set: 0,
         },
     })
+}
+
+/// Whether `domain` is a public suffix: one the list names (`co.uk`, `github.io`), or a
+/// name of one label, which the list's default rule takes for one.
+fn is_public_suffix(domain: &str) -> bool {
+    psl::suffix_str(domain) == Some(domain)
 }
 
 fn is_domain_name(url: &Url) -> bool {
@@ -365,6 +374,31 @@ mod tests {
         assert_eq!(sent(&jar, "http://example.com/").as_deref(), Some("s=1"));
         assert_eq!(sent(&jar, "http://other.com/"), None);
         assert_eq!(sent(&jar, "http://ample.com/"), None);
+    }
+
+    #[test]
+    fn a_public_suffix_is_no_cookie_domain() {
+        let jar = Jar::default();
+        set(&jar, "http://shop.example.co.uk/", "a=1; Domain=co.uk");
+        set(&jar, "http://me.github.io/", "b=2; Domain=github.io");
+        set(
+            &jar,
+            "http://shop.example.co.uk/",
+            "c=3; Domain=example.co.uk",
+        );
+        set(&jar, "http://github.io/", "d=4; Domain=github.io");
+        assert_eq!(sent(&jar, "http://other.co.uk/"), None);
+        assert_eq!(sent(&jar, "http://you.github.io/"), None);
+        assert_eq!(
+            sent(&jar, "http://www.example.co.uk/").as_deref(),
+            Some("c=3"),
+            "a domain under the suffix"
+        );
+        assert_eq!(
+            sent(&jar, "http://github.io/").as_deref(),
+            Some("d=4"),
+            "the suffix's own host keeps it, host-only (RFC 6265 §5.3 step 5)"
+        );
     }
 
     #[test]
