@@ -72,6 +72,9 @@ struct Stored {
     /// `None`: a session cookie, kept for the run.
     expires: Option<SystemTime>,
     set: u64,
+    /// When the cookie took its value: set again with the same value, it keeps the time
+    /// it was first set with it.
+    changed_at: SystemTime,
 }
 
 impl Stored {
@@ -114,22 +117,8 @@ impl Jar {
     /// The `Cookie` header for a request to `url`: longer paths first, then older
     /// cookies first (RFC 6265 §5.4).
     fn header(&self, url: &Url, now: SystemTime) -> Option<HeaderValue> {
-        let host = url.host_str()?;
-        let is_name = is_domain_name(url);
-        let secure = url.scheme() == "https";
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.forget_expired(host, is_name, now);
-        let mut sent: Vec<&Stored> = Vec::new();
-        for domain in domains_above(host, is_name) {
-            let Some(entry) = state.domains.get(domain) else {
-                continue;
-            };
-            sent.extend(entry.cookies.iter().filter(|c| {
-                (!c.host_only || domain == host)
-                    && (secure || !c.secure)
-                    && c.path_matches(url.path())
-            }));
-        }
+        let mut sent = state.sent_to(url, now);
         if sent.is_empty() {
             return None;
         }
@@ -140,6 +129,16 @@ impl Jar {
             .collect::<Vec<_>>()
             .join("; ");
         HeaderValue::from_bytes(value.as_bytes()).ok()
+    }
+}
+
+impl Jar {
+    /// When the cookies a request to `url` would carry last changed: the latest time one
+    /// of them took its value. `None` when it would carry none.
+    pub fn changed_at(&self, url: &Url) -> Option<SystemTime> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let sent = state.sent_to(url, SystemTime::now());
+        sent.iter().map(|c| c.changed_at).max()
     }
 }
 
@@ -165,9 +164,13 @@ impl State {
         } = change;
         if let Some(entry) = self.domains.get_mut(&domain) {
             let before = entry.cookies.len();
-            entry
-                .cookies
-                .retain(|c| c.name != cookie.name || c.path != cookie.path);
+            entry.cookies.retain(|c| {
+                let replaced = c.name == cookie.name && c.path == cookie.path;
+                if replaced && c.value == cookie.value {
+                    cookie.changed_at = c.changed_at;
+                }
+                !replaced
+            });
             self.count -= before - entry.cookies.len();
         }
         if removes {
@@ -214,6 +217,28 @@ impl State {
             self.order
                 .retain(|(born, d)| domains.get(d).is_some_and(|e| e.born == *born));
         }
+    }
+
+    /// The cookies a request to `url` carries, the expired ones dropped.
+    fn sent_to(&mut self, url: &Url, now: SystemTime) -> Vec<&Stored> {
+        let Some(host) = url.host_str() else {
+            return Vec::new();
+        };
+        let is_name = is_domain_name(url);
+        let secure = url.scheme() == "https";
+        self.forget_expired(host, is_name, now);
+        let mut sent = Vec::new();
+        for domain in domains_above(host, is_name) {
+            let Some(entry) = self.domains.get(domain) else {
+                continue;
+            };
+            sent.extend(entry.cookies.iter().filter(|c| {
+                (!c.host_only || domain == host)
+                    && (secure || !c.secure)
+                    && c.path_matches(url.path())
+            }));
+        }
+        sent
     }
 
     /// Drops the expired cookies a request to `host` would have carried.
@@ -281,6 +306,7 @@ fn change(cookie: &Cookie<'_>, url: &Url, now: SystemTime) -> Option<Change> {
             secure: cookie.secure().unwrap_or(false),
             expires,
             set: 0,
+            changed_at: now,
         },
     })
 }
@@ -446,6 +472,23 @@ mod tests {
         set(&jar, "http://example.com/", "id=1");
         set(&jar, "http://example.com/", "id=2");
         assert_eq!(sent(&jar, "http://example.com/").as_deref(), Some("id=2"));
+    }
+
+    #[test]
+    fn a_cookie_changes_when_its_value_does() {
+        let jar = Jar::default();
+        let page = url("http://example.com/a");
+        assert_eq!(jar.changed_at(&page), None);
+        let first = SystemTime::now();
+        let header = |v: &str| HeaderValue::from_str(v).expect("header");
+        jar.set(&header("consent=yes"), &page, first);
+        assert_eq!(jar.changed_at(&page), Some(first));
+        let later = first + Duration::from_secs(1);
+        jar.set(&header("consent=yes; Max-Age=3600"), &page, later);
+        assert_eq!(jar.changed_at(&page), Some(first), "set again as it was");
+        jar.set(&header("consent=no"), &page, later);
+        assert_eq!(jar.changed_at(&page), Some(later));
+        assert_eq!(jar.changed_at(&url("http://example.org/a")), None);
     }
 
     #[test]

@@ -89,8 +89,8 @@ pub struct HttpClient {
     /// Through an HTTP proxy or `socks5h`, the only name the crawler resolves is the
     /// proxy's own, so a name that does not resolve is the config's, not the page's.
     proxy_resolves: bool,
-    /// `fetch.cookies`: the client has a jar, and a cookie check is answered.
-    cookies: bool,
+    /// `fetch.cookies`: the client's jar, and a cookie check is answered.
+    jar: Option<Arc<Jar>>,
 }
 
 impl HttpClient {
@@ -106,7 +106,13 @@ impl HttpClient {
     }
 
     pub fn keeps_cookies(&self) -> bool {
-        self.cookies
+        self.jar.is_some()
+    }
+
+    /// When the cookies a request to `url` would carry last changed (see
+    /// [`Jar::changed_at`]); `None` without a jar.
+    pub fn cookies_changed_at(&self, url: &Url) -> Option<SystemTime> {
+        self.jar.as_ref()?.changed_at(url)
     }
 
     /// What became of a request that got no answer. A proxy whose name does not resolve
@@ -143,10 +149,10 @@ pub fn client(config: &Config, network: Arc<NetworkPolicy>) -> Result<HttpClient
         // connect to any address a page or a redirect names.
         None => Client::builder().no_proxy(),
     };
-    let builder = if config.fetch.cookies {
-        builder.cookie_provider(Arc::new(Jar::default()))
-    } else {
-        builder
+    let jar = config.fetch.cookies.then(|| Arc::new(Jar::default()));
+    let builder = match &jar {
+        Some(jar) => builder.cookie_provider(Arc::clone(jar)),
+        None => builder,
     };
     let client = builder
         .dns_resolver(Arc::new(GuardedResolver::new(network)))
@@ -187,7 +193,7 @@ pub fn client(config: &Config, network: Arc<NetworkPolicy>) -> Result<HttpClient
             .proxy
             .as_ref()
             .is_some_and(|proxy| proxy.scheme() != "socks5"),
-        cookies: config.fetch.cookies,
+        jar,
     })
 }
 
@@ -636,6 +642,11 @@ impl FetchWorker {
                         message: format!("more than {} redirects in a row", self.cx.max_redirects),
                     });
                 }
+                out.changed_location_cookies = self
+                    .cx
+                    .client
+                    .cookies_changed_at(&target)
+                    .is_some_and(|at| at >= out.fetched_at);
                 out.location = Some(target);
             }
             Err(e) => {

@@ -184,6 +184,9 @@ pub struct Fetched {
     pub last_modified: Option<String>,
     /// The redirect target, resolved and normalised, for a 3xx with a usable `Location`.
     pub location: Option<Url>,
+    /// The cookies a request to `location` carries changed while this URL was asked (its
+    /// answer set one, most often).
+    pub changed_location_cookies: bool,
     /// The body, read only for successful HTML and cut at `fetch.max_body_bytes`.
     pub body: Option<Vec<u8>>,
     /// Bytes transferred: the body read, or the declared length of a body left unread.
@@ -214,6 +217,7 @@ impl Fetched {
             etag: None,
             last_modified: None,
             location: None,
+            changed_location_cookies: false,
             body: None,
             bytes: None,
             truncated: false,
@@ -273,6 +277,9 @@ pub struct PageRecord {
     pub content_type: Option<String>,
     pub title: Option<String>,
     pub location: Option<Url>,
+    /// The cookies a request to `location` carries changed while this URL was asked: a
+    /// redirect back to a URL visited before is no loop, and the URL is asked again.
+    pub changed_location_cookies: bool,
     pub bytes: Option<u64>,
     pub truncated: bool,
     pub content_hash: Option<String>,

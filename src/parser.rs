@@ -113,6 +113,7 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
         content_type: f.content_type,
         title: None,
         location: None,
+        changed_location_cookies: f.changed_location_cookies,
         bytes: f.bytes,
         truncated: f.truncated,
         content_hash,

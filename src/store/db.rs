@@ -2171,6 +2171,9 @@ where
         .await
         .doing("following a redirect chain")?;
         if final_url == page.job.url.as_str() && page.error.is_none() {
+            if Self::ask_again_with_cookies(tx, page, location).await? {
+                return Ok(location.to_string());
+            }
             let message = format!("a redirect loop: back to {location}");
             sqlx::query("UPDATE pages SET error_kind = $1, error = $2 WHERE id = $3")
                 .bind(ErrorKind::Redirect.as_str())
@@ -2193,6 +2196,46 @@ where
         .await
         .doing("following a redirect chain")?;
         Ok(final_url)
+    }
+
+    /// A redirect back into its own chain is no loop when the cookies a request to
+    /// `location` carries changed while `page` was asked: a cookie check on another URL
+    /// (`/a` → `/check`, which sets the cookie, → `/a`), which browsers pass. `location`,
+    /// visited before, is queued again to be asked with them, and `page`'s chain ends
+    /// there. A redirect to itself is left out: the fetcher asked it again already. The
+    /// target's `redirect_hops` is raised to the chain's, so a site whose cookies change
+    /// at every answer is asked no more than `fetch.max_redirects` in a row. Returns
+    /// whether `location` is queued again.
+    async fn ask_again_with_cookies(
+        tx: &mut Conn<DB>,
+        page: &PageRecord,
+        location: &Url,
+    ) -> Result<bool, Error> {
+        if !page.changed_location_cookies || location == &page.job.url {
+            return Ok(false);
+        }
+        let hops = i64::from(page.job.redirect_hops.saturating_add(1));
+        let queued = sqlx::query(
+            "UPDATE frontier SET state = 'queued', not_before = 0, lease_owner = NULL,
+                 lease_expires = NULL,
+                 redirect_hops = CASE WHEN redirect_hops < $2 THEN $2 ELSE redirect_hops END
+             WHERE url = $1 AND state = 'done'",
+        )
+        .bind(location.as_str())
+        .bind(hops)
+        .execute(&mut *tx)
+        .await
+        .doing("queueing a redirect's target again with its cookies")?;
+        if DB::rows_affected(&queued) == 0 {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE pages SET final_url = $1 WHERE id = $2")
+            .bind(location.as_str())
+            .bind(page.job.id)
+            .execute(&mut *tx)
+            .await
+            .doing("following a redirect chain")?;
+        Ok(true)
     }
 
     /// Redirects whose chains led through `hop` to `ended_at` end at `ends_at` now. They

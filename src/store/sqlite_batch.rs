@@ -599,6 +599,7 @@ mod tests {
             content_type: Some("text/html".into()),
             title: Some("T".into()),
             location: None,
+            changed_location_cookies: false,
             bytes: Some(10),
             truncated: false,
             content_hash: None,

@@ -435,6 +435,165 @@ async fn with_cookies_off_a_cookie_check_is_a_redirect_loop() {
     assert_eq!(row.error_kind.as_deref(), Some("redirect"), "{row:?}");
 }
 
+/// A cookie check on another URL: `/a` without its cookie redirects to `/check`, which
+/// sets the cookie and redirects back to `/a`, as consent walls and bot checks do. With
+/// `accepts` false, `/a` never takes the cookie: a real loop.
+mod cookie_check_elsewhere {
+    use std::sync::{Arc, Mutex, PoisonError};
+
+    use axum::extract::{Request, State};
+    use axum::http::{header, StatusCode};
+    use axum::response::{IntoResponse, Response};
+    use axum::Router;
+    use tokio::net::TcpListener;
+
+    pub type Log = Arc<Mutex<Vec<String>>>;
+
+    /// Starts the site; returns its authority and the paths asked, in order.
+    pub async fn start(accepts: bool) -> (String, Log) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let authority = listener.local_addr().expect("address").to_string();
+        let log = Log::default();
+        let app = Router::new()
+            .fallback(serve)
+            .with_state((Arc::clone(&log), accepts));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (authority, log)
+    }
+
+    async fn serve(State((log, accepts)): State<(Log, bool)>, request: Request) -> Response {
+        let path = request.uri().path().to_owned();
+        log.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(path.clone());
+        let consented = request.headers().get_all(header::COOKIE).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split("; ").any(|c| c == "consent=yes"))
+        });
+        match path.as_str() {
+            "/a" if consented && accepts => (
+                [(header::CONTENT_TYPE, "text/html")],
+                "<title>A</title><a href='/b'>b</a>",
+            )
+                .into_response(),
+            "/a" => (StatusCode::FOUND, [(header::LOCATION, "/check")]).into_response(),
+            "/check" => {
+                let headers = [
+                    (header::LOCATION, "/a"),
+                    (header::SET_COOKIE, "consent=yes; Path=/"),
+                ];
+                (StatusCode::FOUND, headers).into_response()
+            }
+            "/b" => ([(header::CONTENT_TYPE, "text/html")], "<title>B</title>").into_response(),
+            _ => StatusCode::NOT_FOUND.into_response(),
+        }
+    }
+}
+
+/// `/a` → `/check` (sets the cookie) → `/a`: `/a` is asked again with the cookie, as a
+/// browser follows the chain, and stored as the page it is; what only it links to is
+/// reached, and the check's row ends its chain at `/a`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cookie_check_on_another_url_is_passed() {
+    let (authority, log) = cookie_check_elsewhere::start(true).await;
+    let url = |path: &str| format!("http://{authority}{path}");
+    let harness = Harness::default();
+    harness.crawl(&[url("/a")], "").await;
+    let db = harness.db().await;
+
+    let rows: Vec<_> = db
+        .pages()
+        .await
+        .into_iter()
+        .map(|p| (p.url, p.final_url, p.status, p.title, p.error_kind))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (
+                url("/a"),
+                Some(url("/a")),
+                Some(200),
+                Some("A".to_owned()),
+                None
+            ),
+            (
+                url("/b"),
+                Some(url("/b")),
+                Some(200),
+                Some("B".to_owned()),
+                None
+            ),
+            (url("/check"), Some(url("/a")), Some(302), None, None),
+        ]
+    );
+    let asked = log.lock().expect("log").clone();
+    assert_eq!(asked, ["/robots.txt", "/a", "/check", "/a", "/b"]);
+}
+
+/// As [`a_cookie_check_on_another_url_is_passed`], on PostgreSQL (skipped, saying so,
+/// without the server binaries).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cookie_check_on_another_url_is_passed_on_postgresql() {
+    let Some(server) = super::postgres::TestPostgres::start(
+        "urls::a_cookie_check_on_another_url_is_passed_on_postgresql",
+    ) else {
+        return;
+    };
+    let database = server.database("cookie_check").await;
+    let (authority, log) = cookie_check_elsewhere::start(true).await;
+    let url = |path: &str| format!("http://{authority}{path}");
+    let harness = Harness::default();
+    let config = super::recrawl::config_on(&harness, &format!("{database:?}"), &url("/a"), "");
+    pipecrawl::crawl(config, std::future::pending())
+        .await
+        .expect("the crawl succeeds");
+
+    /// url, final_url, status, error_kind.
+    type Row = (String, Option<String>, Option<i64>, Option<String>);
+    let pool = sqlx::PgPool::connect(&database).await.expect("connect");
+    let rows: Vec<Row> =
+        sqlx::query_as("SELECT url, final_url, status, error_kind FROM pages ORDER BY url")
+            .fetch_all(&pool)
+            .await
+            .expect("the pages");
+    pool.close().await;
+    assert_eq!(
+        rows,
+        vec![
+            (url("/a"), Some(url("/a")), Some(200), None),
+            (url("/b"), Some(url("/b")), Some(200), None),
+            (url("/check"), Some(url("/a")), Some(302), None),
+        ]
+    );
+    let asked = log.lock().expect("log").clone();
+    assert_eq!(asked, ["/robots.txt", "/a", "/check", "/a", "/b"]);
+}
+
+/// The same chain where `/a` never takes the cookie: asked again once with it, `/a`
+/// redirects to `/check` again, whose cookie it has had: a loop, and nothing more is
+/// asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cookie_check_that_never_passes_is_still_a_loop() {
+    let (authority, log) = cookie_check_elsewhere::start(false).await;
+    let url = |path: &str| format!("http://{authority}{path}");
+    let harness = Harness::default();
+    harness.crawl(&[url("/a")], "").await;
+    let db = harness.db().await;
+
+    let a = db.page(&url("/a")).await.expect("a row");
+    assert_eq!(
+        (a.error_kind.as_deref(), a.error.clone()),
+        (
+            Some("redirect"),
+            Some(format!("a redirect loop: back to {}", url("/check")))
+        ),
+        "{a:?}"
+    );
+    let asked = log.lock().expect("log").clone();
+    assert_eq!(asked, ["/robots.txt", "/a", "/check", "/a"]);
+}
+
 /// Serves `/robots.txt` (empty), `/` (a link to the other host) and `/end` on two
 /// loopback hosts, logging each request's host, path and the headers named.
 mod header_log {
