@@ -154,6 +154,17 @@ pub(super) fn frontier_row(d: &Discovered, from: Option<i64>) -> [Value<'_>; FRO
 /// A discovered URL with the page it was found on (none for seeds).
 type Found<'a> = (&'a Discovered, Option<i64>);
 
+/// A frontier row a transaction holds: id, depth, priority.
+type HeldRow = (i64, i64, i64);
+
+/// The ids of the first `n` of `rows` (none when `n` is not above 0), in the order `key`
+/// gives them.
+fn first_of<K: Ord>(mut rows: Vec<HeldRow>, n: i64, key: impl FnMut(&HeldRow) -> K) -> Vec<i64> {
+    rows.sort_by_key(key);
+    let n = usize::try_from(n).unwrap_or(0);
+    rows.into_iter().take(n).map(|(id, _, _)| id).collect()
+}
+
 /// A batch of records by what each asks of the database.
 pub(super) struct Sorted<'b> {
     /// Fetches to be tried again later: their rows only go back to the queue.
@@ -1407,9 +1418,10 @@ where
     /// the trap rows stored.
     ///
     /// Every node's transactions take their locks in this order (pages, links, counts,
-    /// frontier rows found, hosts, redirects, the batch's own frontier rows), so that
-    /// they wait for each other rather than deadlock; on PostgreSQL each statement is a
-    /// round trip anyway.
+    /// frontier rows found, their hosts' budgets, hosts, redirects, the batch's own
+    /// frontier rows), so that they wait for each other rather than deadlock; on
+    /// PostgreSQL each statement is a round trip anyway. The other steps that take rows
+    /// of more than one of frontier, `host_budget` and `hosts` take them in that order.
     async fn commit_in(
         tx: &mut Conn<DB>,
         (held, taken): (&[PageRecord], &[PageRecord]),
@@ -1549,15 +1561,26 @@ where
     /// (`max_pages_per_host`, 0: no limit).
     /// Each URL comes with the page it was found on (none for seeds). Says how many rows
     /// are new (URLs known already, or given twice, are not) and how many are trap rows.
+    ///
+    /// Every frontier row is taken before any host's budget, as the budget cuts and
+    /// requeues take them ([`Db::trap_over_budgets`]): trap rows inserted after the
+    /// budgets waited, holding one, for a row a requeue held on its way to that budget.
+    /// A URL also found fine is queued, not trapped.
     async fn insert_frontier(
         tx: &mut Conn<DB>,
         urls: &[(&Discovered, Option<i64>)],
         max_pages_per_host: u64,
     ) -> Result<Added, Error> {
-        let (trapped, fine): (Vec<_>, Vec<_>) = urls.iter().partition(|(d, _)| d.trap.is_some());
+        let (trapped, fine): (Vec<&Found<'_>>, Vec<&Found<'_>>) =
+            urls.iter().partition(|(d, _)| d.trap.is_some());
+        let queued: BTreeSet<&str> = fine.iter().map(|(d, _)| d.url.as_str()).collect();
+        let trapped: Vec<&Found<'_>> = trapped
+            .into_iter()
+            .filter(|(d, _)| !queued.contains(d.url.as_str()))
+            .collect();
+        let trapped = Self::insert_trapped(tx, &trapped).await?;
         let new = Self::insert_queued(tx, &fine).await?;
         let queued = Self::spend_host_budgets(tx, new, max_pages_per_host).await?;
-        let trapped = Self::insert_trapped(tx, &trapped).await?;
         Ok(Added {
             new: queued.new + trapped,
             trapped: queued.trapped + trapped,
@@ -1922,43 +1945,59 @@ where
     /// Queues again, within `max_pages_per_host` (0: no limit), the URLs an earlier run
     /// cut at a lower budget, shallowest first: a run with the budget raised goes on
     /// where the last one stopped. Their trap rows go. Says how many are queued.
+    ///
+    /// A host at a time, its rows before its budget ([`Db::rows_in_url_order`]).
     pub async fn requeue_within_budgets(&self, max_pages_per_host: u64) -> Result<u64, Error> {
         let over_budget = format!("its host % {OVER_BUDGET}: %");
         let cut = "FROM frontier f JOIN pages p ON p.id = f.id
              WHERE f.state = 'failed' AND p.error_kind = 'trap' AND p.error LIKE $1";
-        let hosts: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT DISTINCT f.host {cut} ORDER BY f.host"
+        let hosts: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT h.host, coalesce(b.urls, 0)
+             FROM (SELECT DISTINCT f.host {cut}) AS h LEFT JOIN host_budget b ON b.host = h.host
+             ORDER BY h.host"
         )))
         .bind(over_budget.as_str())
         .fetch_all(&self.pool)
         .await
         .doing("reading the hosts cut at their budgets")?;
         let budget = i64::try_from(max_pages_per_host).unwrap_or(i64::MAX);
+        let room = |spent: i64| {
+            if budget == 0 {
+                i64::MAX
+            } else {
+                budget - spent
+            }
+        };
         let mut queued = 0;
-        for host in hosts {
+        for (host, spent) in hosts {
+            if room(spent) <= 0 {
+                continue;
+            }
             let mut tx = self
                 .pool
                 .begin()
                 .await
                 .doing("queueing URLs within budgets")?;
-            let spent = Self::hold_host_budget(&mut tx, &host).await?;
-            let room = if budget == 0 {
-                i64::MAX
-            } else {
-                budget - spent
-            };
-            if room <= 0 {
-                continue;
-            }
-            let ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                "SELECT f.id {cut} AND f.host = $2 ORDER BY f.depth, f.priority DESC, f.id LIMIT $3"
+            let rows: Vec<HeldRow> = sqlx::query_as(sqlx::AssertSqlSafe(Self::rows_in_url_order(
+                &format!(
+                    "SELECT f.id {cut} AND f.host = $2
+                     ORDER BY f.depth, f.priority DESC, f.id LIMIT $3"
+                ),
+                "state = 'failed'",
             )))
             .bind(over_budget.as_str())
             .bind(host.as_str())
-            .bind(room)
+            .bind(room(spent))
             .fetch_all(&mut *tx)
             .await
             .doing("queueing URLs within budgets")?;
+            let spent = Self::hold_host_budget(&mut tx, &host).await?;
+            let ids = first_of(rows, room(spent), |&(id, depth, priority)| {
+                (depth, std::cmp::Reverse(priority), id)
+            });
+            if ids.is_empty() {
+                continue;
+            }
             for chunk in ids.chunks(MAX_BINDS) {
                 for statement in [
                     "DELETE FROM pages WHERE id IN ",
@@ -1993,12 +2032,14 @@ where
     /// first, as they would have been cut when found: a run with a lower budget than
     /// the one that queued them holds the host to it. Seeds, where they redirected and
     /// pages queued for a revisit stay queued. Says how many are cut.
+    ///
+    /// A host at a time, its rows before its budget ([`Db::rows_in_url_order`]).
     pub async fn trap_over_budgets(&self, max_pages_per_host: u64) -> Result<u64, Error> {
         let Ok(budget @ 1..) = i64::try_from(max_pages_per_host) else {
             return Ok(0);
         };
-        let hosts: Vec<String> =
-            sqlx::query_scalar("SELECT host FROM host_budget WHERE urls > $1 ORDER BY host")
+        let hosts: Vec<(String, i64)> =
+            sqlx::query_as("SELECT host, urls FROM host_budget WHERE urls > $1 ORDER BY host")
                 .bind(budget)
                 .fetch_all(&self.pool)
                 .await
@@ -2007,24 +2048,28 @@ where
             format!("its host {host} {OVER_BUDGET}: traps.max_pages_per_host = {budget}")
         };
         let mut cut = 0;
-        for host in hosts {
+        for (host, spent) in hosts {
             let mut tx = self
                 .pool
                 .begin()
                 .await
                 .doing("cutting hosts to their budgets")?;
-            let over = Self::hold_host_budget(&mut tx, &host).await? - budget;
-            let ids: Vec<i64> = sqlx::query_scalar(
+            let rows: Vec<HeldRow> = sqlx::query_as(sqlx::AssertSqlSafe(Self::rows_in_url_order(
                 "SELECT id FROM frontier f
                  WHERE host = $1 AND state = 'queued' AND depth > 0
                    AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.id = f.id)
                  ORDER BY depth DESC, priority, id DESC LIMIT $2",
-            )
+                "state = 'queued' AND depth > 0",
+            )))
             .bind(host.as_str())
-            .bind(over.max(0))
+            .bind(spent - budget)
             .fetch_all(&mut *tx)
             .await
             .doing("cutting hosts to their budgets")?;
+            let over = Self::hold_host_budget(&mut tx, &host).await? - budget;
+            let ids = first_of(rows, over, |&(id, depth, priority)| {
+                (std::cmp::Reverse(depth), priority, std::cmp::Reverse(id))
+            });
             if ids.is_empty() {
                 continue;
             }
@@ -2035,6 +2080,25 @@ where
             cut += u64::try_from(n).unwrap_or(0);
         }
         Ok(cut)
+    }
+
+    /// A query of the frontier rows `candidates` (a query of ids) picks for which `still`
+    /// (a condition on the row) holds once they are locked: a [`HeldRow`] each. On
+    /// PostgreSQL they are locked in URL order, until the transaction ends.
+    ///
+    /// The budget cuts and requeues take a host's rows this way before its budget, as a
+    /// page batch takes the rows it adds or moves up (in URL order) before the budgets
+    /// of their hosts: every transaction that takes both takes frontier rows first, so
+    /// nodes wait for each other rather than deadlock. The number of rows is read before
+    /// the budget is held, so a caller takes as many of them as the held budget allows
+    /// ([`first_of`]). `FOR NO KEY UPDATE`, as the update of the rows would lock them:
+    /// it leaves a batch's `FOR KEY SHARE` on its own leased rows alone.
+    fn rows_in_url_order(candidates: &str, still: &str) -> String {
+        let lock = if DB::SHARED { " FOR NO KEY UPDATE" } else { "" };
+        format!(
+            "SELECT id, depth, priority FROM frontier WHERE id IN ({candidates}) AND {still}
+             ORDER BY url{lock}"
+        )
     }
 
     /// Takes `n` URLs off what `host` has spent of its budget: URLs counted that will not

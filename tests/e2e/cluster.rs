@@ -1126,8 +1126,9 @@ async fn adding_a_url_another_node_holds_leased_does_not_deadlock_with_its_batch
 
 /// A deadlock this node's step loses is tried again, as a page batch is: here adding a
 /// URL nearer the seeds (its row locked to move it up) beside a new one on its host,
-/// against another node starting with a lower `traps.max_pages_per_host`, which holds
-/// the host's budget while it cuts the host's queued rows (`Store::trap_over_budgets`).
+/// against a transaction that holds the host's budget while it cuts the host's queued
+/// rows, as `Store::trap_over_budgets` of builds before the one lock order did (a node
+/// of an older build may still share the crawl).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adding_urls_is_tried_again_after_losing_a_deadlock() {
     let Some(postgres) = TestPostgres::start("adding_urls_is_tried_again") else {
@@ -1158,6 +1159,118 @@ async fn adding_urls_is_tried_again_after_losing_a_deadlock() {
         1,
         "one URL is new"
     );
+}
+
+/// Another node starting with a lower `traps.max_pages_per_host` cuts each host's queued
+/// URLs to it (`Store::trap_over_budgets`), while this node's page batch, which found a
+/// queued URL of the host again nearer the seeds (its row locked to move it up), goes on
+/// to count its new URLs against the host's budget. The cut held the host's budget and
+/// then waited for that row: a deadlock, which the server broke by failing the batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cutting_a_host_to_a_lower_budget_does_not_deadlock_with_a_batch() {
+    let Some(postgres) = TestPostgres::start("cutting_a_host_to_a_lower_budget") else {
+        return;
+    };
+    let (store, db) = queued(&postgres, &on_one_host(3)).await;
+    let batch = holding(
+        &db,
+        "UPDATE frontier SET depth = 1 WHERE url = 'http://h.test/3'",
+    )
+    .await;
+    let cut = beside_a_batch(&db, batch, store.trap_over_budgets(1)).await;
+    assert_eq!(cut.expect("cut the host to its budget"), 2, "two URLs cut");
+    let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM frontier WHERE state = 'queued'")
+        .fetch_one(&db)
+        .await
+        .expect("count the queued URLs");
+    assert_eq!(queued, 1, "the host keeps one URL queued");
+}
+
+/// A node starting with a higher `traps.max_pages_per_host` queues again what a lower one
+/// cut (`Store::requeue_within_budgets`), while another transaction holds one of those
+/// rows and goes on to the host's budget, in the order every page batch takes them
+/// (frontier rows, then budgets). The requeue held the host's budget first, then waited
+/// for the row: a deadlock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requeueing_within_a_higher_budget_takes_rows_in_the_batches_order() {
+    let Some(postgres) = TestPostgres::start("requeueing_within_a_higher_budget") else {
+        return;
+    };
+    let (store, db) = queued(&postgres, &on_one_host(3)).await;
+    assert_eq!(store.trap_over_budgets(1).await.expect("cut the host"), 2);
+    let other = holding(
+        &db,
+        "SELECT id FROM frontier WHERE url = 'http://h.test/3' FOR NO KEY UPDATE",
+    )
+    .await;
+    let requeued = beside_a_batch(&db, other, store.requeue_within_budgets(0)).await;
+    assert_eq!(requeued.expect("queue the cut URLs again"), 2);
+}
+
+/// A URL that looks like a trap added beside a new URL of its host, while another node
+/// queues that URL again (`Store::requeue_within_budgets`: its row, then the host's
+/// budget). Trap rows were inserted after the budgets were counted, so the adding node
+/// held the host's budget and waited for the row: a deadlock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adding_a_trap_url_another_node_requeues_does_not_deadlock() {
+    let Some(postgres) = TestPostgres::start("adding_a_trap_url_another_node_requeues") else {
+        return;
+    };
+    let (store, db) = queued(&postgres, &on_one_host(2)).await;
+    assert_eq!(store.trap_over_budgets(1).await.expect("cut the host"), 1);
+    let requeue = holding(
+        &db,
+        "UPDATE frontier SET state = 'queued' WHERE url = 'http://h.test/2'",
+    )
+    .await;
+    let mut trap = found("http://h.test/2", 2);
+    trap.trap = Some("a trap".to_owned());
+    let again = [trap, found("http://h.test/new", 1)];
+    let added = beside_a_batch(&db, requeue, store.enqueue(&again)).await;
+    assert_eq!(added.expect("add the URLs"), 1, "one URL is new");
+}
+
+/// `http://h.test/1` to `/{urls}`, each found at the depth its name says.
+fn on_one_host(urls: u32) -> Vec<Discovered> {
+    (1..=urls)
+        .map(|depth| found(&format!("http://h.test/{depth}"), depth))
+        .collect()
+}
+
+/// A transaction of another node that has run `statement`; it loses any deadlock.
+async fn holding(db: &PgPool, statement: &str) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    // The server breaks a deadlock in the session whose wait first outlasts its
+    // `deadlock_timeout`: here the other node's.
+    let mut tx = other_node(db, "10ms").await;
+    sqlx::query(sqlx::AssertSqlSafe(statement.to_owned()))
+        .execute(&mut *tx)
+        .await
+        .expect("run the other node's first statement");
+    tx
+}
+
+/// Runs `step` while `other`, once `step` waits for what it holds, ends as a page batch
+/// ends (a new URL counted against the host's budget, then commit), which must not fail.
+async fn beside_a_batch<T>(
+    db: &PgPool,
+    mut other: sqlx::Transaction<'static, sqlx::Postgres>,
+    step: impl std::future::Future<Output = T>,
+) -> T {
+    let (done, counted) = tokio::join!(step, async {
+        waits_for_a_lock(db).await;
+        sqlx::query(
+            "INSERT INTO host_budget (host, urls) VALUES ('h.test', 1)
+             ON CONFLICT (host) DO UPDATE SET urls = host_budget.urls + excluded.urls",
+        )
+        .execute(&mut *other)
+        .await?;
+        other.commit().await
+    });
+    assert!(
+        counted.is_ok(),
+        "the other node's transaction could not count its URL: {counted:?}"
+    );
+    done
 }
 
 /// A store on a new database of `postgres` with `urls` queued, and a pool on that
