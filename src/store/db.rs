@@ -362,6 +362,17 @@ pub struct FoundLink<'a> {
     pub page_nofollow: bool,
 }
 
+/// What [`Db::readmit_links`] has done so far, kept across its runs.
+#[derive(Default)]
+pub(super) struct Readmitted {
+    /// Links read.
+    pub(super) read: u64,
+    /// URLs added to the frontier.
+    pub(super) added: u64,
+    /// URLs admitted and not added yet, each with the page that links to it.
+    admitted: Vec<(Discovered, i64)>,
+}
+
 /// The frontier rows a batch added, for the hosts' page budgets.
 enum NewRows<'u> {
     /// Each new row and the URL it holds (PostgreSQL: other nodes insert too, so only
@@ -714,7 +725,13 @@ where
     /// Offers `admit` every stored link whose target the frontier does not know (those a
     /// narrower scope dropped when they were found), and adds the URLs it returns, as
     /// found on the link's page, within the hosts' budgets. Returns the links read and
-    /// the URLs added.
+    /// the URLs added, in `done`.
+    ///
+    /// Run again after an outage (see `outage`) with the same `admit` and `done`: the
+    /// URLs `admit` took that no transaction added yet wait in `done`, and go first.
+    /// `admit` offers a URL once (the crawl's seen-URL cache), so a run begun afresh
+    /// lost those; the URLs added before are in the frontier, and not offered again.
+    /// Links read again are counted again.
     ///
     /// `to_hosts` narrows it to the links whose target is on one of these hosts (any
     /// scheme and port): ranges of the `links_target` index, where a new seed's host
@@ -724,12 +741,12 @@ where
         to_hosts: Option<&[String]>,
         mut admit: impl FnMut(FoundLink<'_>) -> Option<Discovered>,
         max_pages_per_host: u64,
-    ) -> Result<(u64, u64), Error> {
+        done: &mut Readmitted,
+    ) -> Result<(), Error> {
         const LEFT_OUT: &str = "SELECT l.source_id, l.target_url, l.rel, p.depth, p.nofollow
              FROM links l JOIN pages p ON p.id = l.source_id
              WHERE NOT EXISTS (SELECT 1 FROM frontier f WHERE f.url = l.target_url)";
-        let (mut read, mut added) = (0, 0);
-        let mut batch: Vec<(Discovered, i64)> = Vec::new();
+        self.add_admitted(done, max_pages_per_host).await?;
         let ranges: Vec<Option<(String, String)>> = match to_hosts {
             None => vec![None],
             Some(hosts) => hosts
@@ -748,7 +765,7 @@ where
             };
             let mut rows = query.fetch(&self.readers);
             while let Some(row) = rows.try_next().await.doing("reading links left out")? {
-                read += 1;
+                done.read += 1;
                 let rel: Option<String> = row.get("rel");
                 let found = FoundLink {
                     target: row.get("target_url"),
@@ -757,29 +774,35 @@ where
                     page_nofollow: row.get::<i64, _>("nofollow") != 0,
                 };
                 if let Some(url) = admit(found) {
-                    batch.push((url, row.get("source_id")));
+                    done.admitted.push((url, row.get("source_id")));
                 }
-                if batch.len() >= READMIT_BATCH {
-                    added += self.insert_found(&batch, max_pages_per_host).await?;
-                    batch.clear();
+                if done.admitted.len() >= READMIT_BATCH {
+                    self.add_admitted(done, max_pages_per_host).await?;
                 }
             }
         }
-        added += self.insert_found(&batch, max_pages_per_host).await?;
-        Ok((read, added))
+        self.add_admitted(done, max_pages_per_host).await
     }
 
-    async fn insert_found(
+    /// Adds the URLs `done` admitted and has not added yet, in a transaction.
+    async fn add_admitted(
         &self,
-        batch: &[(Discovered, i64)],
+        done: &mut Readmitted,
         max_pages_per_host: u64,
-    ) -> Result<u64, Error> {
-        if batch.is_empty() {
-            return Ok(0);
+    ) -> Result<(), Error> {
+        if done.admitted.is_empty() {
+            return Ok(());
         }
-        let urls_from: Vec<(&Discovered, Option<i64>)> =
-            batch.iter().map(|(d, from)| (d, Some(*from))).collect();
-        self.insert_committed(&urls_from, max_pages_per_host).await
+        let urls_from: Vec<(&Discovered, Option<i64>)> = done
+            .admitted
+            .iter()
+            .map(|(d, from)| (d, Some(*from)))
+            .collect();
+        done.added += self
+            .insert_committed(&urls_from, max_pages_per_host)
+            .await?;
+        done.admitted.clear();
+        Ok(())
     }
 
     /// Pages stored so far that count against `max_pages` (a resumed crawl counts them).

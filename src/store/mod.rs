@@ -37,7 +37,7 @@ use crate::recrawl::RecrawlPolicy;
 use checkpoints::Checkpoints;
 use cluster::Cluster;
 use crawl_lock::CrawlLock;
-use db::Db;
+use db::{Db, Readmitted};
 pub use db::{FoundLink, Lease, LeaseRows};
 use link_counts::LinkCounts;
 use migrate::{migrate, newer_database, newest_migration};
@@ -677,14 +677,19 @@ impl Store {
     }
 
     /// Adds the targets of stored links the frontier does not know that `admit` takes:
-    /// (links read, URLs added).
+    /// (links read, URLs added). `admit` is asked once a link: what it took is kept
+    /// across the tries of an outage.
     pub async fn readmit_links(
         &self,
         to_hosts: Option<&[String]>,
         mut admit: impl FnMut(FoundLink<'_>) -> Option<Discovered>,
         max_pages_per_host: u64,
     ) -> Result<(u64, u64), Error> {
-        on_backend!(self, db => db.readmit_links(to_hosts, &mut admit, max_pages_per_host).await)
+        let mut done = Readmitted::default();
+        on_backend!(self, db => {
+            db.readmit_links(to_hosts, &mut admit, max_pages_per_host, &mut done).await
+        })?;
+        Ok((done.read, done.added))
     }
 
     /// Fails rows `owner` holds leased whose URLs the scope, narrowed since they were

@@ -6,14 +6,14 @@
 //! Each test starts its own throwaway PostgreSQL (see `postgres.rs`) and is skipped,
 //! saying so, on a machine without the server binaries.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use pipecrawl::page::{Discovered, JobKind};
 use pipecrawl::store::Store;
-use sqlx::PgPool;
+use sqlx::{Connection, PgPool};
 
 use super::graph::{self, Rules};
 use super::postgres::TestPostgres;
@@ -1228,6 +1228,81 @@ async fn adding_a_trap_url_another_node_requeues_does_not_deadlock() {
     let again = [trap, found("http://h.test/new", 1)];
     let added = beside_a_batch(&db, requeue, store.enqueue(&again)).await;
     assert_eq!(added.expect("add the URLs"), 1, "one URL is new");
+}
+
+/// A wider scope readmits the links an earlier one dropped, a thousand URLs to a
+/// transaction (`Store::readmit_links`), and a lost connection is outlasted. The whole
+/// pass was run again, with the callback that had admitted the URLs of the batch the
+/// connection took with it: it admits a URL once (the crawl's seen-URL cache), so
+/// those were never added, with nothing said.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readmitting_links_across_a_lost_connection_adds_every_one() {
+    const LINKS: usize = 10_000;
+    /// The link at which the connections are cut: past the first batch's commit.
+    const CUT_AT: usize = 1_500;
+    let Some(postgres) = TestPostgres::start("readmitting_links_across_a_lost_connection") else {
+        return;
+    };
+    let (store, db) = queued(&postgres, &[found("http://h.test/", 0)]).await;
+    // Long targets, so that what is left of the read is more than the sockets buffer.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO pages (id, url, depth, fetched_at, changed_at)
+             SELECT id, url, 0, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z' FROM frontier;
+         INSERT INTO links (source_id, target_url, anchor_text)
+             SELECT 1, 'http://h.test/' || lpad(i::text, 2000, '0'), 'a'
+             FROM generate_series(1, {LINKS}) AS i;"
+    )))
+    .execute(&db)
+    .await
+    .expect("store a page's links");
+    let crawl = postgres.url("crawl");
+    let (mut offered, mut admitted) = (0, HashSet::new());
+    let (_, added) = store
+        .readmit_links(
+            None,
+            |link| {
+                offered += 1;
+                if offered == CUT_AT {
+                    cut_connections(&crawl);
+                }
+                admitted
+                    .insert(link.target.to_owned())
+                    .then(|| found(link.target, link.depth + 1))
+            },
+            0,
+        )
+        .await
+        .expect("readmit the links");
+    let in_frontier: i64 = sqlx::query_scalar("SELECT count(*) FROM frontier WHERE depth = 1")
+        .fetch_one(&db)
+        .await
+        .expect("count the URLs readmitted");
+    assert_eq!(in_frontier, LINKS as i64, "every link's target is queued");
+    assert_eq!(added, LINKS as u64, "every URL added is counted");
+}
+
+/// Ends every other session of the database at `url`, from a thread of its own: as a
+/// restart of the server or a failover would.
+fn cut_connections(url: &str) {
+    let url = url.to_owned();
+    std::thread::spawn(move || {
+        tokio::runtime::Runtime::new()
+            .expect("a runtime")
+            .block_on(async {
+                let mut conn = sqlx::PgConnection::connect(&url)
+                    .await
+                    .expect("connect to the crawl database");
+                sqlx::query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                     WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                )
+                .execute(&mut conn)
+                .await
+                .expect("end the other sessions");
+            });
+    })
+    .join()
+    .expect("cut the connections");
 }
 
 /// `http://h.test/1` to `/{urls}`, each found at the depth its name says.
