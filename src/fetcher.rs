@@ -359,7 +359,7 @@ impl FetchWorker {
                     }
                     let verdict = lookup.robots.verdict(&out.job.url);
                     if cx.respect_robots_txt && verdict != Verdict::Allowed {
-                        let wait = lookup.robots.retry_after(SystemTime::now());
+                        let wait = lookup.robots.retry_after();
                         self.robots_refusal(&mut out, verdict, wait);
                         return (Outcome::Done(Box::new(out)), release);
                     }

@@ -39,8 +39,10 @@ const MAX_ROBOTS_REDIRECTS: usize = 5;
 #[derive(Debug)]
 pub struct Robots {
     rules: Rules,
-    /// When this answer stops being trusted and robots.txt is fetched again.
-    expires: SystemTime,
+    /// When this answer stops being trusted and robots.txt is fetched again: by the
+    /// monotonic clock, which NTP or a resumed VM does not step, so a wall clock set back
+    /// does not keep the rules (or an unavailable robots.txt) for as long as it was off.
+    expires: tokio::time::Instant,
     pub crawl_delay: Option<Duration>,
     pub sitemaps: Vec<Url>,
     /// The server's `Retry-After` set `expires`: the host's URLs wait for it too, rather
@@ -82,9 +84,11 @@ impl Robots {
     }
 
     /// How long until robots.txt is asked again, when the server said how long.
-    pub fn retry_after(&self, now: SystemTime) -> Option<Duration> {
-        self.server_wait
-            .then(|| self.expires.duration_since(now).unwrap_or(Duration::ZERO))
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.server_wait.then(|| {
+            self.expires
+                .saturating_duration_since(tokio::time::Instant::now())
+        })
     }
 
     /// Why robots.txt is unavailable, when the host did not answer at all.
@@ -95,7 +99,7 @@ impl Robots {
         }
     }
 
-    fn unavailable(error: Option<FetchError>, expires: SystemTime) -> Self {
+    fn unavailable(error: Option<FetchError>, expires: tokio::time::Instant) -> Self {
         Self {
             rules: Rules::Unavailable(error),
             expires,
@@ -114,7 +118,7 @@ impl Robots {
         body: &[u8],
         agent: &str,
         (ttl, recheck): (Duration, Duration),
-        fetched: SystemTime,
+        fetched: tokio::time::Instant,
     ) -> Self {
         let allow_all = |expires| Self {
             rules: Rules::AllowAll,
@@ -315,7 +319,7 @@ impl RobotsCache {
         let mut cached = slot.lock().await;
         let round = self.offers.load(Ordering::SeqCst);
         let first = std::mem::replace(&mut cached.offered, round) != round;
-        let now = SystemTime::now();
+        let now = tokio::time::Instant::now();
         if let Some(robots) = cached.robots().filter(|r| r.expires > now) {
             return Ok(Lookup {
                 robots: Arc::clone(robots),
@@ -327,9 +331,13 @@ impl RobotsCache {
             // (or ran fast): trusted for `ttl` from then, it could stand for as long as
             // the clock was off. Fetched again, it is kept with this clock's time.
             let stored = self.store.load_robots(host).await?;
-            if let Some(row) = stored.filter(|row| row.fetched_at <= now) {
+            let aged = stored.and_then(|row| {
+                let age = SystemTime::now().duration_since(row.fetched_at).ok()?;
+                (age < self.ttl).then_some((row, age))
+            });
+            if let Some((row, age)) = aged {
                 let robots = self
-                    .interpret(Ok(row.status), row.body.into_bytes(), row.fetched_at)
+                    .interpret(Ok(row.status), row.body.into_bytes(), age)
                     .await;
                 if robots.expires > now {
                     let robots = Arc::new(robots);
@@ -340,21 +348,21 @@ impl RobotsCache {
         }
         let failed_before = cached.robots().map_or(0, |r| r.failures);
         let (response, body, retry_after) = self.fetch(url).await;
-        let fetched_at = SystemTime::now();
+        let (fetched_at, answered) = (SystemTime::now(), tokio::time::Instant::now());
         let text = stored_text(&body);
-        let mut robots = self.interpret(response.clone(), body, fetched_at).await;
+        let mut robots = self.interpret(response.clone(), body, Duration::ZERO).await;
         if let Rules::Unavailable(_) = robots.rules {
             robots.failures = failed_before.saturating_add(1);
             robots.expires =
-                fetched_at + retry::doubling(self.recheck, robots.failures, self.max_wait);
+                answered + retry::doubling(self.recheck, robots.failures, self.max_wait);
         }
         if let (Rules::Unavailable(_), Some(wait)) = (&robots.rules, retry_after) {
             // A 429 or 503 that says when to come back: robots.txt is not asked before,
             // and the host hears nothing else meanwhile.
             let wait = wait.min(self.max_wait);
-            robots.expires = robots.expires.max(fetched_at + wait);
+            robots.expires = robots.expires.max(answered + wait);
             robots.server_wait = true;
-            self.gate.pause(host, tokio::time::Instant::now() + wait);
+            self.gate.pause(host, answered + wait);
         }
         if let (Ok(status), false) = (response, matches!(robots.rules, Rules::Unavailable(_))) {
             self.store
@@ -386,19 +394,25 @@ impl RobotsCache {
     /// [`Robots::from_response`] off the async threads, which carry every fetch: a
     /// hostile robots.txt (500 KiB of wildcard rules) takes seconds to compile. A parser
     /// that panics leaves the host's robots.txt unavailable, as an unparsable one does.
+    /// `age`: how long ago the response came (a stored one's, by the wall clock, the only
+    /// clock the table can keep), which its trust has already spent.
     async fn interpret(
         &self,
         response: Result<u16, FetchError>,
         body: Vec<u8>,
-        fetched: SystemTime,
+        age: Duration,
     ) -> Robots {
         let agent = self.agent.clone();
-        let times = (self.ttl, self.recheck);
+        let times = (
+            self.ttl.saturating_sub(age),
+            self.recheck.saturating_sub(age),
+        );
+        let now = tokio::time::Instant::now();
         tokio::task::spawn_blocking(move || {
-            Robots::from_response(response, &body, &agent, times, fetched)
+            Robots::from_response(response, &body, &agent, times, now)
         })
         .await
-        .unwrap_or_else(|_| Robots::unavailable(None, fetched + self.recheck))
+        .unwrap_or_else(|_| Robots::unavailable(None, now + times.1))
     }
 
     /// Fetches `/robots.txt` of `url`'s origin, following up to five redirects; the
@@ -515,7 +529,7 @@ mod tests {
             body.as_bytes(),
             "pipecrawl",
             times,
-            SystemTime::now(),
+            tokio::time::Instant::now(),
         )
     }
 
@@ -645,5 +659,87 @@ mod tests {
     fn the_product_token_is_matched() {
         assert_eq!(product_token("pipecrawl/0.1 (+https://x)"), "pipecrawl");
         assert_eq!(product_token("MyBot"), "MyBot");
+    }
+
+    /// A loopback server answering `/robots.txt` with `body`, and how many times it was
+    /// asked.
+    async fn serve_robots(body: &'static str) -> (Url, Arc<AtomicU64>) {
+        let asked = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&asked);
+        let app = axum::Router::new().route(
+            "/robots.txt",
+            axum::routing::get(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async move { body }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let url = format!("http://{}/", listener.local_addr().expect("its address"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (Url::parse(&url).expect("a URL"), asked)
+    }
+
+    /// A cache that trusts robots.txt for `ttl`, over a database in `dir`.
+    async fn cache(dir: &std::path::Path, ttl: Duration) -> RobotsCache {
+        let config = crate::Config::from_toml(
+            &format!(
+                "seeds = ['http://127.0.0.1/']\n[politeness]\ndelay_ms = 0\n[storage]\ndatabase = {:?}\n",
+                dir.join("crawl.db").display().to_string()
+            ),
+            "test",
+        )
+        .expect("config");
+        let store = Store::open(&config.storage.database)
+            .await
+            .expect("open the store");
+        let loopback = "127.0.0.0/8".parse().expect("a range");
+        let network = Arc::new(NetworkPolicy::new(vec![loopback]));
+        let client = fetcher::client(&config, Arc::clone(&network)).expect("a client");
+        RobotsCache::new(
+            (
+                client,
+                network,
+                MinRate(config.fetch.min_bytes_per_sec),
+                config.fetch.timeout,
+            ),
+            store,
+            Arc::new(HostGate::default()),
+            Politeness::new(&config.politeness),
+            "test",
+            (ttl, Duration::from_secs(1), Duration::from_secs(60)),
+        )
+    }
+
+    /// The rules expire by the monotonic clock: a wall clock stepped back (NTP, a VM
+    /// resumed) must not keep them for as long as it was off, nor one stepped forward
+    /// have them fetched again before their time. Tokio's paused clock moves only the
+    /// monotonic one, as a clock stepped back by as much would.
+    #[tokio::test]
+    async fn rules_expire_by_the_monotonic_clock_not_the_wall_clock() {
+        let (url, asked) = serve_robots("User-agent: *\nDisallow: /private\n").await;
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let ttl = Duration::from_secs(60);
+        let cache = cache(dir.path(), ttl).await;
+        let host = urlnorm::host_key(&url);
+        for _ in 0..2 {
+            cache.lookup(&url, &host).await.expect("a lookup");
+        }
+        assert_eq!(
+            asked.load(Ordering::SeqCst),
+            1,
+            "fetched once within its TTL"
+        );
+
+        tokio::time::pause();
+        tokio::time::advance(ttl + Duration::from_secs(1)).await;
+        tokio::time::resume();
+        cache.lookup(&url, &host).await.expect("a lookup");
+        assert_eq!(
+            asked.load(Ordering::SeqCst),
+            2,
+            "fetched again once its TTL has passed"
+        );
     }
 }

@@ -86,7 +86,7 @@ impl Slots {
 
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, SystemTime};
+    use std::time::Duration;
 
     use super::*;
 
@@ -104,7 +104,7 @@ mod tests {
             &body,
             "pipecrawl",
             times,
-            SystemTime::now(),
+            tokio::time::Instant::now(),
         ))
     }
 
