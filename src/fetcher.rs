@@ -732,7 +732,7 @@ fn names_a_target(status: StatusCode) -> bool {
 /// 304 answers a conditional request, a 305 names a proxy to go through (a use retired
 /// for its risks) and 306 is unused: a `Location` on them names no page, and browsers
 /// stay where they are.
-fn follows_location(status: StatusCode) -> bool {
+pub(crate) fn follows_location(status: StatusCode) -> bool {
     status == StatusCode::MULTIPLE_CHOICES || names_a_target(status)
 }
 

@@ -5,8 +5,8 @@
 //! tests of Google's C++ robots.txt parser and of Moz's reppy. This module does what the
 //! RFC leaves to the crawler: a 2xx means the rules that parse apply; a 4xx means
 //! everything is allowed; a 5xx, no answer or a file that cannot be parsed at all means
-//! nothing is allowed until a later fetch succeeds; up to five redirects are followed; only
-//! the first 500 KiB count.
+//! nothing is allowed until a later fetch succeeds; up to five redirects are followed (a
+//! 3xx that leads nowhere, or a sixth, is taken as a 4xx); only the first 500 KiB count.
 
 mod slots;
 
@@ -445,7 +445,10 @@ impl RobotsCache {
             };
             let status = response.status();
             if status.is_redirection() {
+                // A 304, 305 or 306 redirects nowhere, whatever `Location` it carries:
+                // like a redirect without one, robots.txt is unavailable (a 3xx).
                 let next = url_header(response.headers(), LOCATION)
+                    .filter(|_| fetcher::follows_location(status))
                     .and_then(|loc| urlnorm::resolve(&target, &loc).ok());
                 match next {
                     Some(next) => {

@@ -1830,3 +1830,42 @@ async fn a_claimed_hosts_next_turn_left_far_ahead_does_not_freeze_it() {
     assert_eq!(second.tally.pages, 1, "{second}");
     assert_eq!(site.count(&site.url(0, "/a")), 1);
 }
+
+/// RFC 9309 follows a robots.txt's redirects. A 304, 305 or 306 is none, whatever
+/// `Location` it carries (a 305's names a proxy to go through, not a robots.txt): the
+/// file is unavailable, as with a 3xx without a `Location`, and everything is allowed;
+/// the page its `Location` names is not taken for the site's rules.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_robots_txt_answered_304_305_or_306_is_not_followed() {
+    let mut b = SiteBuilder::bind(4).await;
+    let mut seeds = Vec::new();
+    for (i, answer) in [
+        Resource::Redirect(304, "/rules".into()),
+        Resource::Redirect(305, "/rules".into()),
+        Resource::Redirect(306, "/rules".into()),
+        Resource::Status(302, "nowhere".into()),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let h = b.authority(i);
+        b.add(&h, "/robots.txt", answer);
+        b.add(&h, "/rules", text("User-agent: *\nDisallow: /\n"));
+        b.add(&h, "/", html("<title>Home</title>"));
+        seeds.push(format!("http://{h}/"));
+    }
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&seeds, "").await;
+
+    let db = harness.db().await;
+    for (i, seed) in seeds.iter().enumerate() {
+        assert_eq!(site.count(&site.url(i, "/rules")), 0, "{seed}");
+        let home = db.page(seed).await.expect("the home page has a row");
+        assert_eq!(
+            (home.status, home.error_kind.as_deref()),
+            (Some(200), None),
+            "{seed}"
+        );
+    }
+}
