@@ -6,7 +6,8 @@
 //! RFC leaves to the crawler: a 2xx means the rules that parse apply; a 4xx means
 //! everything is allowed; a 5xx, no answer or a file that cannot be parsed at all means
 //! nothing is allowed until a later fetch succeeds; up to five redirects are followed (a
-//! 3xx that leads nowhere, or a sixth, is taken as a 4xx); only the first 500 KiB count.
+//! 3xx that leads nowhere, or a sixth, is taken as a 4xx); only the first 500 KiB count,
+//! and a file in UTF-16 with a byte order mark is read as the UTF-8 it would be.
 
 mod slots;
 
@@ -14,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use encoding_rs::{Encoding, UTF_8};
 use reqwest::header::{LOCATION, RETRY_AFTER};
 use reqwest::Response;
 use texting_robots::Robot;
@@ -240,8 +242,8 @@ fn parses_alone(line: &[u8]) -> bool {
 }
 
 /// The robots.txt text the database keeps, to be parsed again on a resume. PostgreSQL's
-/// text refuses NUL, which a UTF-16 file is full of; the parser reads one as a line's end,
-/// so a newline in its place keeps the rules as they were.
+/// text refuses NUL, which a UTF-16 file without a byte order mark is full of; the parser
+/// reads one as a line's end, so a newline in its place keeps the rules as they were.
 fn stored_text(body: &[u8]) -> String {
     String::from_utf8_lossy(&body[..body.len().min(MAX_ROBOTS_BYTES)]).replace('\0', "\n")
 }
@@ -468,7 +470,7 @@ impl RobotsCache {
                 return (Ok(status.as_u16()), Vec::new(), retry_after);
             }
             return match read_body(&mut response, self.min_rate).await {
-                Ok(body) => (Ok(status.as_u16()), body, None),
+                Ok(body) => (Ok(status.as_u16()), utf8(body), None),
                 Err(e) => (Err(e), Vec::new(), None),
             };
         }
@@ -504,6 +506,22 @@ async fn read_body(response: &mut Response, min_rate: MinRate) -> Result<Vec<u8>
             message: format!("robots.txt does not decode: {e}"),
         }),
         None => Ok(decoded),
+    }
+}
+
+/// A robots.txt in UTF-16, told by its byte order mark (Windows Notepad's "Unicode"), as
+/// UTF-8. RFC 9309 asks for UTF-8, but read as that, each of its characters is a line of
+/// its own (the matcher ends a line at a NUL) and no rule is left: the crawl would go
+/// where the site's owner closed it. Any other body is left as it came (the matcher
+/// skips a UTF-8 byte order mark itself).
+fn utf8(body: Vec<u8>) -> Vec<u8> {
+    match Encoding::for_bom(&body) {
+        Some((encoding, bom)) if encoding != UTF_8 => encoding
+            .decode_without_bom_handling(&body[bom..])
+            .0
+            .into_owned()
+            .into_bytes(),
+        _ => body,
     }
 }
 

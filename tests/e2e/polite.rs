@@ -1869,3 +1869,46 @@ async fn a_robots_txt_answered_304_305_or_306_is_not_followed() {
         );
     }
 }
+
+/// A robots.txt saved as "Unicode" (Windows Notepad's UTF-16, with its byte order mark)
+/// says what its owner meant: RFC 9309 asks for UTF-8, but read as UTF-8 its every
+/// character is a line of its own and no rule is left, so the crawl would go where the
+/// site asked it not to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_robots_txt_in_utf16_with_a_byte_order_mark_is_obeyed() {
+    let rules = "User-agent: *\r\nDisallow: /private\r\n";
+    let utf16 = |unit: fn(u16) -> [u8; 2]| -> Vec<u8> {
+        let with_bom = std::iter::once(0xFEFF).chain(rules.encode_utf16());
+        with_bom.flat_map(unit).collect()
+    };
+    let mut b = SiteBuilder::bind(2).await;
+    let bodies = [utf16(u16::to_le_bytes), utf16(u16::to_be_bytes)];
+    for (i, body) in bodies.into_iter().enumerate() {
+        let h = b.authority(i);
+        b.add(&h, "/robots.txt", Resource::Typed("text/plain", body));
+        b.add(
+            &h,
+            "/",
+            html("<a href='/private/a'>a</a><a href='/public'>b</a>"),
+        );
+        b.add(&h, "/private/a", html("<title>Private</title>"));
+        b.add(&h, "/public", html("<title>Public</title>"));
+    }
+    let site = b.start();
+    let harness = Harness::default();
+    harness
+        .crawl(&[site.url(0, "/"), site.url(1, "/")], "")
+        .await;
+
+    let db = harness.db().await;
+    for host in 0..2 {
+        assert_eq!(site.count(&site.url(host, "/private/a")), 0, "host {host}");
+        let blocked = db.page(&site.url(host, "/private/a")).await;
+        assert_eq!(
+            blocked.and_then(|p| p.error_kind).as_deref(),
+            Some("robots"),
+            "host {host}"
+        );
+        assert_eq!(site.count(&site.url(host, "/public")), 1, "host {host}");
+    }
+}
