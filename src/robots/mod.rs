@@ -526,13 +526,36 @@ fn utf8(body: Vec<u8>) -> Vec<u8> {
 }
 
 /// `pipecrawl/0.1 (+https://…)` → `pipecrawl`: robots.txt groups and `X-Robots-Tag`
-/// lines name the product token.
+/// lines name the product token. A crawler that takes a browser's product to be served
+/// browsers' pages names itself in a comment, as Googlebot and bingbot do:
+/// `Mozilla/5.0 (compatible; AcmeBot/1.0; +https://…)` → `AcmeBot`, not `Mozilla`, the
+/// name of every browser.
 pub(crate) fn product_token(user_agent: &str) -> &str {
+    let first = first_token(user_agent).unwrap_or(user_agent);
+    if !first.eq_ignore_ascii_case("mozilla") {
+        return first;
+    }
     user_agent
-        .split(|c: char| c == '/' || c.is_whitespace())
+        .split_once('(')
+        .and_then(|(_, comment)| {
+            let comment = comment.trim_start();
+            comment
+                .get(.."compatible".len())
+                .filter(|word| word.eq_ignore_ascii_case("compatible"))?;
+            let rest = comment["compatible".len()..]
+                .trim_start()
+                .strip_prefix(';')?;
+            first_token(rest.trim_start())
+        })
+        .unwrap_or(first)
+}
+
+/// The name `text` starts with, up to a `/`, a space, or a `;` or `)` ending a comment's
+/// entry. `None` if empty.
+fn first_token(text: &str) -> Option<&str> {
+    text.split(|c: char| matches!(c, '/' | ';' | ')') || c.is_whitespace())
         .next()
         .filter(|t| !t.is_empty())
-        .unwrap_or(user_agent)
 }
 
 #[cfg(test)]
@@ -680,6 +703,18 @@ mod tests {
     fn the_product_token_is_matched() {
         assert_eq!(product_token("pipecrawl/0.1 (+https://x)"), "pipecrawl");
         assert_eq!(product_token("MyBot"), "MyBot");
+        for (agent, token) in [
+            (
+                "Mozilla/5.0 (compatible; AcmeBot/1.0; +https://x)",
+                "AcmeBot",
+            ),
+            ("Mozilla/5.0 (Compatible;AcmeBot)", "AcmeBot"),
+            ("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0", "Mozilla"),
+            ("Mozilla/5.0 (compatible; )", "Mozilla"),
+            ("Mozilla", "Mozilla"),
+        ] {
+            assert_eq!(product_token(agent), token, "{agent}");
+        }
     }
 
     /// A loopback server answering `/robots.txt` with `body`, and how many times it was

@@ -1870,6 +1870,17 @@ async fn a_robots_txt_answered_304_305_or_306_is_not_followed() {
     }
 }
 
+/// A home page on `h` linking to `/private/a` and `/public`, which are served too.
+fn private_and_public(b: &mut SiteBuilder, h: &str) {
+    b.add(
+        h,
+        "/",
+        html("<a href='/private/a'>a</a><a href='/public'>b</a>"),
+    );
+    b.add(h, "/private/a", html("<title>Private</title>"));
+    b.add(h, "/public", html("<title>Public</title>"));
+}
+
 /// A robots.txt saved as "Unicode" (Windows Notepad's UTF-16, with its byte order mark)
 /// says what its owner meant: RFC 9309 asks for UTF-8, but read as UTF-8 its every
 /// character is a line of its own and no rule is left, so the crawl would go where the
@@ -1886,13 +1897,7 @@ async fn a_robots_txt_in_utf16_with_a_byte_order_mark_is_obeyed() {
     for (i, body) in bodies.into_iter().enumerate() {
         let h = b.authority(i);
         b.add(&h, "/robots.txt", Resource::Typed("text/plain", body));
-        b.add(
-            &h,
-            "/",
-            html("<a href='/private/a'>a</a><a href='/public'>b</a>"),
-        );
-        b.add(&h, "/private/a", html("<title>Private</title>"));
-        b.add(&h, "/public", html("<title>Public</title>"));
+        private_and_public(&mut b, &h);
     }
     let site = b.start();
     let harness = Harness::default();
@@ -1911,4 +1916,35 @@ async fn a_robots_txt_in_utf16_with_a_byte_order_mark_is_obeyed() {
         );
         assert_eq!(site.count(&site.url(host, "/public")), 1, "host {host}");
     }
+}
+
+/// Crawlers that want browsers' pages name themselves in a comment after a browser's
+/// product, as Googlebot and bingbot do: with `fetch.user_agent = "Mozilla/5.0
+/// (compatible; AcmeBot/1.0; +…)"` the crawler is AcmeBot, and robots.txt's `AcmeBot`
+/// group is the one that applies, not the `*` one (nor a `Mozilla` one, every browser's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_like_user_agent_obeys_the_group_of_the_crawler_it_names() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/robots.txt",
+        text("User-agent: AcmeBot\nDisallow: /private\n\nUser-agent: Mozilla\nDisallow: /\n"),
+    );
+    private_and_public(&mut b, &h);
+    let site = b.start();
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[site.url(0, "/")],
+            "[fetch]\nuser_agent = \"Mozilla/5.0 (compatible; AcmeBot/1.0; +https://acme.test/bot)\"\n",
+        )
+        .await;
+
+    let fetched = |path: &str| site.count(&site.url(0, path));
+    assert_eq!(
+        [fetched("/"), fetched("/public"), fetched("/private/a")],
+        [1, 1, 0],
+        "requests of /, /public and /private/a"
+    );
 }
