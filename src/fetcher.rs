@@ -137,11 +137,12 @@ pub fn client(config: &Config, network: Arc<NetworkPolicy>) -> Result<HttpClient
     let per_host = usize::try_from(config.politeness.per_host_concurrency).unwrap_or(usize::MAX);
     let builder = match &config.fetch.proxy {
         Some(proxy) => {
-            // The proxy's name, which the user chose as they chose the seeds, is trusted.
-            // Through an HTTP proxy or `socks5h` the names pages lead to are the proxy's
-            // to resolve, and only URLs that name an address are checked here; through
-            // `socks5` the crawler resolves them, and the guard checks each.
-            network.trust([proxy]);
+            // The proxy's name, which the user chose as they chose the seeds, is trusted
+            // as the proxy's. Through an HTTP proxy or `socks5h` the names pages lead to
+            // are the proxy's to resolve, and only URLs that name an address (or the
+            // proxy's host) are checked here; through `socks5` the crawler resolves
+            // them, and the guard checks each.
+            network.trust_proxy(proxy);
             Client::builder().proxy(Proxy::all(proxy.as_str()).map_err(Error::HttpClient)?)
         }
         // reqwest otherwise takes a proxy from HTTP_PROXY and the like, unasked: the
@@ -321,7 +322,7 @@ impl FetchWorker {
         let mut out = Fetched::new(job);
         let mut release = Release::default();
 
-        if let Err(message) = cx.network.check_url(&out.job.url) {
+        if let Err(message) = cx.network.check_url(&out.job.url).await {
             out.error = Some(FetchError {
                 kind: ErrorKind::AddressRefused,
                 message,

@@ -10,6 +10,9 @@
 //!
 //! Seeds are trusted: the hosts a user names as seeds may be anywhere (that is how an
 //! intranet or a local site gets crawled). Only hosts reached by discovery are checked.
+//! `fetch.proxy`'s host is trusted as the proxy, to be connected to, and not as a place
+//! pages may lead: a link to another of its ports (its SSH server, a database beside it)
+//! is checked like any other.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -28,6 +31,9 @@ pub const REFUSAL: &str = "refused to connect";
 pub struct NetworkPolicy {
     /// Hosts named by seeds: any address.
     trusted: RwLock<HashSet<String>>,
+    /// `fetch.proxy`'s host, when it is a name: resolved to any address, for the
+    /// connection to the proxy.
+    proxy: RwLock<Option<String>>,
     /// Ranges allowed although not public.
     allow: Vec<IpNet>,
 }
@@ -36,8 +42,28 @@ impl NetworkPolicy {
     pub fn new(allow: Vec<IpNet>) -> Self {
         Self {
             trusted: RwLock::default(),
+            proxy: RwLock::default(),
             allow,
         }
+    }
+
+    /// Trusts `proxy`'s host as the proxy: the resolver gives its addresses, whatever
+    /// they are, for the connection to it. A proxy named by an address needs no lookup,
+    /// and no trust.
+    pub fn trust_proxy(&self, proxy: &Url) {
+        let name = match proxy.host() {
+            Some(Host::Domain(name)) => Some(name.to_ascii_lowercase()),
+            _ => None,
+        };
+        *self.proxy.write().unwrap_or_else(PoisonError::into_inner) = name;
+    }
+
+    fn is_proxy(&self, host: &str) -> bool {
+        self.proxy
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_deref()
+            .is_some_and(|proxy| proxy.eq_ignore_ascii_case(host))
     }
 
     /// Trusts the hosts of these seeds.
@@ -73,19 +99,52 @@ impl NetworkPolicy {
                 .any(|net| net.contains(&ip) || net.contains(&reached))
     }
 
-    /// Checks a URL whose host is an IP address (those never reach the resolver).
-    pub fn check_url(&self, url: &Url) -> Result<(), String> {
+    /// Checks a URL before any request: one whose host is an IP address (those never
+    /// reach the resolver), and one on the proxy's host, whose addresses the resolver
+    /// gives unchecked, for it cannot tell a lookup for the connection to the proxy from
+    /// one for a page on that host (through `socks5`) or the proxy's own (through an
+    /// HTTP proxy).
+    pub async fn check_url(&self, url: &Url) -> Result<(), String> {
+        let host = url.host_str().unwrap_or_default();
+        if self.is_trusted(host) {
+            return Ok(());
+        }
         let ip = match url.host() {
             Some(Host::Ipv4(ip)) => IpAddr::V4(ip),
             Some(Host::Ipv6(ip)) => IpAddr::V6(ip),
+            Some(Host::Domain(name)) if self.is_proxy(name) => {
+                return self.check_proxy_host(name).await
+            }
             _ => return Ok(()),
         };
-        let host = url.host_str().unwrap_or_default();
-        if self.is_trusted(host) || self.allows(ip) {
+        if self.allows(ip) {
             Ok(())
         } else {
             Err(refusal(host, &[ip]))
         }
+    }
+
+    /// A page on the proxy's host passes when every address of it is allowed: the one
+    /// the connection goes to is not chosen here. A name that does not resolve is left
+    /// to the request, which fails as the proxy's connection does.
+    async fn check_proxy_host(&self, name: &str) -> Result<(), String> {
+        let Ok(resolved) = tokio::net::lookup_host((name, 0)).await else {
+            return Ok(());
+        };
+        let refused: Vec<IpAddr> = resolved
+            .map(|a| a.ip())
+            .filter(|ip| !self.allows(*ip))
+            .collect();
+        if refused.is_empty() {
+            return Ok(());
+        }
+        let ips: Vec<String> = refused.iter().map(ToString::to_string).collect();
+        Err(format!(
+            "{REFUSAL}: {name} is fetch.proxy's host, trusted as the proxy only, and resolves \
+             to addresses that are not public ({}); name a seed on it, or add their range \
+             to network.allow, to crawl it",
+            ips.join(", ")
+        ))
     }
 }
 
@@ -179,7 +238,7 @@ impl Resolve for GuardedResolver {
                 .and_then(|h| h.strip_suffix(']'))
                 .unwrap_or(&host);
             let resolved: Vec<SocketAddr> = tokio::net::lookup_host((bare, 0)).await?.collect();
-            if policy.is_trusted(&host) {
+            if policy.is_trusted(&host) || policy.is_proxy(&host) {
                 return Ok(Box::new(resolved.into_iter()) as Addrs);
             }
             let allowed: Vec<SocketAddr> = resolved
@@ -252,8 +311,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn allowed_ranges_and_trusted_seeds_pass() {
+    #[tokio::test]
+    async fn allowed_ranges_and_trusted_seeds_pass() {
         let policy = NetworkPolicy::new(vec!["10.0.0.0/8".parse().unwrap()]);
         assert!(policy.allows(ip("10.1.2.3")));
         assert!(!policy.allows(ip("192.168.1.1")));
@@ -264,12 +323,13 @@ mod tests {
         let u = |s: &str| Url::parse(s).unwrap();
         assert!(policy
             .check_url(&u("http://169.254.169.254/latest/meta-data/"))
+            .await
             .is_err());
-        assert!(policy.check_url(&u("http://10.0.0.1/")).is_ok());
+        assert!(policy.check_url(&u("http://10.0.0.1/")).await.is_ok());
         policy.trust([&u("http://192.168.1.1:8080/")]);
-        assert!(policy.check_url(&u("http://192.168.1.1/x")).is_ok());
+        assert!(policy.check_url(&u("http://192.168.1.1/x")).await.is_ok());
         assert!(
-            policy.check_url(&u("http://example.com/")).is_ok(),
+            policy.check_url(&u("http://example.com/")).await.is_ok(),
             "names are checked when resolved"
         );
     }
@@ -287,5 +347,23 @@ mod tests {
         assert!(err.to_string().starts_with(REFUSAL), "{err}");
         policy.trust([&Url::parse("http://localhost:1234/").unwrap()]);
         assert!(resolver.resolve(name("localhost")).await.is_ok());
+    }
+
+    /// The proxy's name resolves to any address for the connection to the proxy, but a
+    /// page on its host, another port of it or its own, is checked like any other.
+    #[tokio::test]
+    async fn the_proxys_host_is_trusted_as_the_proxy_only() {
+        let policy = Arc::new(NetworkPolicy::default());
+        let resolver = GuardedResolver::new(Arc::clone(&policy));
+        let u = |s: &str| Url::parse(s).unwrap();
+        policy.trust_proxy(&u("socks5://LocalHost:1080"));
+        let name = "localhost".parse::<Name>().unwrap();
+        assert!(resolver.resolve(name).await.is_ok());
+        for page in ["http://localhost:22/", "http://localhost:1080/"] {
+            let err = policy.check_url(&u(page)).await.expect_err(page);
+            assert!(err.starts_with(REFUSAL), "{err}");
+        }
+        policy.trust_proxy(&u("http://127.0.0.1:3128"));
+        assert!(policy.check_url(&u("http://127.0.0.1:22/")).await.is_err());
     }
 }

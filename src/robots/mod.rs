@@ -429,7 +429,7 @@ impl RobotsCache {
             return (Err(error), Vec::new(), None);
         };
         for _ in 0..=MAX_ROBOTS_REDIRECTS {
-            if let Err(message) = self.network.check_url(&target) {
+            if let Err(message) = self.network.check_url(&target).await {
                 let error = FetchError {
                     kind: ErrorKind::AddressRefused,
                     message,

@@ -1360,6 +1360,21 @@ async fn a_socks5h_proxy_carries_every_request_and_resolves_the_names() {
 /// never asked for it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn through_a_socks5_proxy_the_guard_checks_the_names_pages_lead_to() {
+    a_link_to_localhost_through_socks5_is_refused("127.0.0.1").await;
+}
+
+/// The proxy's host is trusted as the proxy, to be connected to, and not as a place a
+/// page may send the crawler: through `socks5://localhost:PORT`, a link to another port
+/// of `localhost` (an SSH server, a database, the crawler's own admin API) is checked
+/// like any name, and refused. It went through, the proxy connecting to loopback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_port_of_a_socks5_proxys_host_is_checked_like_any_name() {
+    a_link_to_localhost_through_socks5_is_refused("localhost").await;
+}
+
+/// Crawls a loopback site, the seed, through `socks5://PROXY_HOST:PORT`: its link to
+/// itself by the name `localhost` is refused, and the proxy asked for the seed only.
+async fn a_link_to_localhost_through_socks5_is_refused(proxy_host: &str) {
     let mut builder = SiteBuilder::bind(1).await;
     let host = builder.authority(0);
     let port = host.rsplit(':').next().unwrap_or_default().to_owned();
@@ -1378,7 +1393,7 @@ async fn through_a_socks5_proxy_the_guard_checks_the_names_pages_lead_to() {
     let proxy = SocksProxy::start(HashMap::new()).await;
     let harness = Harness::default();
     let extra = format!(
-        "[scope]\nhosts = [\"*\"]\n[fetch]\nproxy = \"socks5://127.0.0.1:{}\"\n",
+        "[scope]\nhosts = [\"*\"]\n[fetch]\nproxy = \"socks5://{proxy_host}:{}\"\n",
         proxy.port
     );
     let seed = site.url(0, "/");
@@ -1451,4 +1466,30 @@ async fn a_proxy_whose_name_does_not_resolve_fails_the_urls_for_now() {
             .is_some_and(|e| e.contains("fetch.proxy")),
         "{row:?}"
     );
+}
+
+/// An HTTP proxy named by its address: a URL naming that address on another port is
+/// checked like any address, and refused before the proxy is asked for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_port_of_an_http_proxys_address_is_refused() {
+    let seed = "http://pipecrawl.invalid/";
+    let private = "http://127.0.0.1:22/";
+    let home = format!("<title>Home</title><a href='{private}'>ssh</a>");
+    let proxy = RawSite::start(vec![(seed, RawReply::ok("text/html", home.as_str()))]).await;
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[seed.to_owned()],
+            &format!(
+                "[scope]\nhosts = [\"*\"]\n[fetch]\nproxy = \"http://{}\"\n",
+                proxy.authority
+            ),
+        )
+        .await;
+
+    let db = harness.db().await;
+    let row = db.page(seed).await.expect("a row");
+    assert_eq!(row.title.as_deref(), Some("Home"), "{:?}", row.error);
+    refused_all(&db, &[private]).await;
+    assert_eq!(proxy.count(private), 0, "the proxy was not asked for it");
 }
