@@ -119,6 +119,12 @@ pub enum Error {
         message: String,
     },
 
+    #[error(
+        "`fetch.proxy` names the host {host}, which does not resolve ({reason}): no request \
+         could go out through it; mend the name, or name the proxy by its address"
+    )]
+    ProxyUnresolved { host: String, reason: String },
+
     #[error("cannot build the HTTP client: {0}")]
     HttpClient(#[source] reqwest::Error),
 

@@ -115,9 +115,9 @@ impl HttpClient {
         self.jar.as_ref()?.changed_at(url)
     }
 
-    /// What became of a request that got no answer. A proxy whose name does not resolve
-    /// (a typo, a name not yet in DNS) would make every URL a final `dns` row, never
-    /// asked again once the config is mended: it is a failure for now, retried, and
+    /// What became of a request that got no answer. A proxy whose name stopped resolving
+    /// since the start (see [`check_proxy`]) would make every URL a final `dns` row,
+    /// never asked again once its DNS is mended: it is a failure for now, retried, and
     /// says which name it was.
     pub fn error(&self, e: &reqwest::Error) -> FetchError {
         let mut error = fetch_error(e);
@@ -129,6 +129,32 @@ impl HttpClient {
         }
         error
     }
+}
+
+/// Looks up `fetch.proxy`'s name once, before the crawl starts. A name that does not
+/// exist (a typo) can carry no request, and a crawl through it would only fail every URL:
+/// it is refused, naming the key. A resolver that cannot answer for now (the network not
+/// up yet as a service starts) is no fault of the config: a warning, and the URLs fail
+/// for now and are retried as it recovers.
+pub async fn check_proxy(config: &Config) -> Result<(), Error> {
+    let Some(url::Host::Domain(host)) = config.fetch.proxy.as_ref().and_then(Url::host) else {
+        return Ok(());
+    };
+    let Err(e) = tokio::net::lookup_host((host, 0)).await else {
+        return Ok(());
+    };
+    let reason = e.to_string();
+    if dns_error_kind(&reason) == ErrorKind::Dns {
+        return Err(Error::ProxyUnresolved {
+            host: host.to_owned(),
+            reason,
+        });
+    }
+    tracing::warn!(
+        "`fetch.proxy` names the host {host}, which cannot be resolved for now ({reason}): \
+         URLs fail for now, and are retried"
+    );
+    Ok(())
 }
 
 /// Builds the one HTTP client every fetch worker shares; it connects only where `network`
@@ -995,6 +1021,30 @@ mod tests {
                 "{system}"
             );
         }
+    }
+
+    /// A proxy whose name stops resolving once the crawl has started (its name checked at
+    /// start): each URL fails for now, saying it is the proxy's name, and is asked again
+    /// once its DNS is mended, not left a final `dns` row.
+    #[tokio::test]
+    async fn a_proxy_whose_name_stops_resolving_fails_the_urls_for_now() {
+        let config = Config::from_toml(
+            "seeds = ['http://pipecrawl.invalid/']\n[fetch]\nproxy = 'http://proxy.invalid:3128'\n",
+            "t",
+        )
+        .expect("config");
+        let client = client(&config, Arc::new(NetworkPolicy::default())).expect("a client");
+        let url = Url::parse("http://pipecrawl.invalid/").expect("a URL");
+        let e = client.get(&url).send().await.expect_err("no proxy");
+        let error = client.error(&e);
+        assert_eq!(error.kind, ErrorKind::DnsTemporary, "{}", error.message);
+        assert!(
+            error
+                .message
+                .starts_with("the name of fetch.proxy does not resolve"),
+            "{}",
+            error.message
+        );
     }
 
     fn with_location(bytes: &[u8]) -> HeaderMap {

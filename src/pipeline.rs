@@ -93,6 +93,7 @@ async fn run(
     service: Option<Service>,
 ) -> Result<Summary, Error> {
     let started = Instant::now();
+    fetcher::check_proxy(&config).await?;
     let store = Store::open(&config.storage.database).await?;
     let known_seeds = store.seeds().await?;
     if config.seeds.is_empty() && known_seeds.is_empty() && service.is_none() {

@@ -1215,6 +1215,27 @@ fn a_proxy_the_crawler_cannot_use_is_refused_naming_the_key() {
     }
 }
 
+/// A proxy whose name does not exist (a typo) can carry no request: the crawl is refused
+/// at start naming the key and the name, before the database is made. It ran, and every
+/// URL became a failed row saying so. The proxy's password is not repeated.
+#[test]
+fn a_proxy_whose_name_does_not_exist_is_refused_at_start() {
+    let harness = Harness::default();
+    let config = harness.write_config(&harness.test_config_text(
+        &["http://pipecrawl.invalid/".to_owned()],
+        "[fetch]\nproxy = \"http://crawler:hunter2@proxy.invalid:3128\"\n",
+    ));
+    let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
+    let stderr = refused(&out);
+    assert!(
+        stderr.contains("`fetch.proxy`")
+            && stderr.contains("proxy.invalid, which does not resolve"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    assert!(!harness.db_path().exists(), "nothing was started");
+}
+
 /// The statements of README's "Example questions", each with the comment above it.
 fn readme_sql_examples() -> Vec<(String, String)> {
     let readme = include_str!("../../README.md");

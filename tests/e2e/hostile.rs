@@ -1444,30 +1444,6 @@ async fn through_a_socks5_proxy_a_url_naming_an_ipv6_address_is_fetched() {
     );
 }
 
-/// Through an HTTP proxy (or `socks5h`) the crawler resolves one name, the proxy's. Named
-/// wrong, it made every URL a final `dns` row, which the mended config's next run (even
-/// with `--retry-failed`) never asked again: the crawl was lost. It is a failure for now,
-/// saying it is the proxy's name.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_proxy_whose_name_does_not_resolve_fails_the_urls_for_now() {
-    let seed = "http://pipecrawl.invalid/";
-    let harness = Harness::default();
-    harness
-        .crawl(
-            &[seed.to_owned()],
-            "[fetch]\nproxy = \"http://proxy.invalid:3128\"\n",
-        )
-        .await;
-    let row = harness.db().await.page(seed).await.expect("a row");
-    assert_eq!(row.error_kind.as_deref(), Some("dns_temporary"), "{row:?}");
-    assert!(
-        row.error
-            .as_deref()
-            .is_some_and(|e| e.contains("fetch.proxy")),
-        "{row:?}"
-    );
-}
-
 /// An HTTP proxy named by its address: a URL naming that address on another port is
 /// checked like any address, and refused before the proxy is asked for it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
