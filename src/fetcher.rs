@@ -89,6 +89,8 @@ pub struct HttpClient {
     /// Through an HTTP proxy or `socks5h`, the only name the crawler resolves is the
     /// proxy's own, so a name that does not resolve is the config's, not the page's.
     proxy_resolves: bool,
+    /// Through an HTTP proxy, which forwards `http://` requests and answers for them.
+    forwarded: bool,
     /// `fetch.cookies`: the client's jar, and a cookie check is answered.
     jar: Option<Arc<Jar>>,
 }
@@ -113,6 +115,23 @@ impl HttpClient {
     /// [`Jar::changed_at`]); `None` without a jar.
     pub fn cookies_changed_at(&self, url: &Url) -> Option<SystemTime> {
         self.jar.as_ref()?.changed_at(url)
+    }
+
+    /// The proxy's refusal of a request it forwards: a `407 Proxy Authentication
+    /// Required`, which no site sends (the credentials in `fetch.proxy` missing or wrong).
+    /// It says nothing of the page: taken as its status it was kept as final, and as
+    /// robots.txt's, as "no robots.txt" for `politeness.robots_ttl_ms`. It is a failure
+    /// for now, as is a 407 to the `CONNECT` that carries `https://`.
+    pub fn proxy_refusal(&self, response: &Response) -> Option<FetchError> {
+        (self.forwarded
+            && response.url().scheme() == "http"
+            && response.status() == StatusCode::PROXY_AUTHENTICATION_REQUIRED)
+            .then(|| FetchError {
+                kind: ErrorKind::Connect,
+                message: "fetch.proxy answered 407 Proxy Authentication Required: the \
+                          credentials in its URL are missing or wrong"
+                    .to_owned(),
+            })
     }
 
     /// What became of a request that got no answer. A proxy whose name stopped resolving
@@ -220,6 +239,11 @@ pub fn client(config: &Config, network: Arc<NetworkPolicy>) -> Result<HttpClient
             .proxy
             .as_ref()
             .is_some_and(|proxy| proxy.scheme() != "socks5"),
+        forwarded: config
+            .fetch
+            .proxy
+            .as_ref()
+            .is_some_and(|proxy| matches!(proxy.scheme(), "http" | "https")),
         jar,
     })
 }
@@ -462,7 +486,11 @@ impl FetchWorker {
         }
         cx.gate.answered(&host, limits.delay);
         match sent {
-            Ok(response) => match self.oversized_head(response.headers()) {
+            Ok(response) => match cx
+                .client
+                .proxy_refusal(&response)
+                .or_else(|| self.oversized_head(response.headers()))
+            {
                 Some(refused) => out.error = Some(refused),
                 None => {
                     retry_after = response

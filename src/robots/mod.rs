@@ -445,6 +445,9 @@ impl RobotsCache {
                 Ok(response) => response,
                 Err(e) => return (Err(self.client.error(&e)), Vec::new(), None),
             };
+            if let Some(refused) = self.client.proxy_refusal(&response) {
+                return (Err(refused), Vec::new(), None);
+            }
             let status = response.status();
             if status.is_redirection() {
                 // A 304, 305 or 306 redirects nowhere, whatever `Location` it carries:

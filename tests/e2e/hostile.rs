@@ -1469,3 +1469,75 @@ async fn another_port_of_an_http_proxys_address_is_refused() {
     refused_all(&db, &[private]).await;
     assert_eq!(proxy.count(private), 0, "the proxy was not asked for it");
 }
+
+/// A 407 is the proxy's answer, never a site's: credentials missing or wrong in
+/// `fetch.proxy`. It was stored as the page's status, final, and robots.txt's 407 read as
+/// "no robots.txt" (a 4xx) and kept for `politeness.robots_ttl_ms`: with the credentials
+/// mended and the failures asked again, pages the site's robots.txt disallows were
+/// fetched. It is a connection failure for now, saying so, and robots.txt is asked again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_that_wants_credentials_fails_the_urls_for_now() {
+    let seed = "http://pipecrawl.invalid/";
+    let robots = "http://pipecrawl.invalid/robots.txt";
+    let wants = RawReply::new(
+        "HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"p\"\r\n\
+         Content-Length: 0",
+        Vec::new(),
+        Ending::Close,
+    );
+    let refusing = RawSite::start(vec![(seed, wants.clone()), (robots, wants)]).await;
+    let mended = RawSite::start(vec![
+        (seed, RawReply::ok("text/html", "<title>Home</title>")),
+        (
+            robots,
+            RawReply::ok("text/plain", "User-agent: *\nDisallow: /\n"),
+        ),
+    ])
+    .await;
+    let harness = Harness::default();
+    for (proxy, again) in [(&refusing, false), (&mended, true)] {
+        let extra = format!("[fetch]\nproxy = \"http://{}\"\n", proxy.authority);
+        let mut config = pipecrawl::Config::from_toml(
+            &harness.test_config_text(&[seed.to_owned()], &extra),
+            "t",
+        )
+        .expect("a valid test config");
+        config.retry.earlier_failures = again;
+        pipecrawl::crawl(config, std::future::pending())
+            .await
+            .expect("the crawl succeeds");
+        if !again {
+            let row = harness.db().await.page(seed).await.expect("a row");
+            assert_eq!(
+                (row.status, row.error_kind.as_deref()),
+                (None, Some("connect")),
+                "{row:?}"
+            );
+            assert!(
+                row.error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("fetch.proxy")),
+                "{row:?}"
+            );
+        }
+    }
+    let row = harness.db().await.page(seed).await.expect("a row");
+    assert_eq!(row.error_kind.as_deref(), Some("robots"), "{row:?}");
+    assert_eq!(mended.count(robots), 1, "robots.txt was asked again");
+    assert_eq!(mended.count(seed), 0, "the disallowed page was not fetched");
+
+    // The page's own 407, robots.txt not asked.
+    let harness = Harness::default();
+    let extra = format!(
+        "[fetch]\nproxy = \"http://{}\"\n[politeness]\ndelay_ms = 0\nrespect_robots_txt = false\n",
+        refusing.authority
+    );
+    harness.crawl(&[seed.to_owned()], &extra).await;
+    let row = harness.db().await.page(seed).await.expect("a row");
+    assert_eq!(
+        (row.status, row.error_kind.as_deref()),
+        (None, Some("connect")),
+        "{row:?}"
+    );
+    assert_eq!(refusing.count(seed), 1, "the page was asked for");
+}
