@@ -137,7 +137,8 @@ impl HttpClient {
     /// What became of a request that got no answer. A proxy whose name stopped resolving
     /// since the start (see [`check_proxy`]) would make every URL a final `dns` row,
     /// never asked again once its DNS is mended: it is a failure for now, retried, and
-    /// says which name it was.
+    /// says which name it was. Through an HTTP proxy the only TCP connection made is to
+    /// the proxy, so one that fails is said to be the proxy's, not the site's.
     pub fn error(&self, e: &reqwest::Error) -> FetchError {
         let mut error = fetch_error(e);
         if self.proxy_resolves && error.kind == ErrorKind::Dns {
@@ -145,6 +146,10 @@ impl HttpClient {
             error
                 .message
                 .insert_str(0, "the name of fetch.proxy does not resolve: ");
+        } else if self.forwarded && error.message.contains(TCP_CONNECT_FAILED) {
+            error
+                .message
+                .insert_str(0, "fetch.proxy does not take connections: ");
         }
         error
     }
@@ -898,6 +903,10 @@ pub(crate) fn url_header(headers: &HeaderMap, name: HeaderName) -> Option<String
     }
     Some(text)
 }
+
+/// hyper's message for a TCP connection that could not be made (refused, unreachable,
+/// timed out).
+const TCP_CONNECT_FAILED: &str = "tcp connect error";
 
 /// hyper's message for an HTTP/1 head with too many headers or too many bytes.
 const HEAD_TOO_LARGE: &str = "message head is too large";

@@ -1541,3 +1541,31 @@ async fn a_proxy_that_wants_credentials_fails_the_urls_for_now() {
     );
     assert_eq!(refusing.count(seed), 1, "the page was asked for");
 }
+
+/// An HTTP proxy that is down: every URL failed "tcp connect error: Connection refused"
+/// under its own URL, as if the sites refused. Through an HTTP proxy the only connection
+/// the crawler makes is to the proxy, and the error says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_that_refuses_connections_is_named_in_the_error() {
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a port")
+        .local_addr()
+        .expect("its address");
+    let seed = "http://pipecrawl.invalid/";
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[seed.to_owned()],
+            &format!("[fetch]\nproxy = \"http://{closed}\"\n"),
+        )
+        .await;
+    let row = harness.db().await.page(seed).await.expect("a row");
+    assert_eq!(row.error_kind.as_deref(), Some("connect"), "{row:?}");
+    assert!(
+        row.error
+            .as_deref()
+            .is_some_and(|e| e.contains("fetch.proxy does not take connections")),
+        "{row:?}"
+    );
+}
