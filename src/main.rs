@@ -30,7 +30,7 @@ fn main() -> ExitCode {
     let log_format = cli.log_format;
     cli::init_tracing(log_format);
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             cli::fail(log_format, &report(&e));
             ExitCode::FAILURE
@@ -56,7 +56,11 @@ fn report(error: &anyhow::Error) -> String {
     message
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+/// `crawl`'s exit status when not one URL it tried got an answer: wget's for a network
+/// failure. A crawl in which some URLs failed succeeded.
+const NOTHING_ANSWERED: u8 = 4;
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async { cli::outlive_file_size_limit() });
     match cli.command {
@@ -68,8 +72,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let summary = runtime
                 .block_on(async { pipecrawl::crawl(config, cli::shutdown_signal(true)).await })
                 .with_context(|| format!("the crawl into {database} stopped"))?;
+            let nothing_answered = summary.nothing_answered();
             cli::print(summary);
-            Ok(())
+            match nothing_answered {
+                Some(tried) => {
+                    cli::fail(
+                        cli.log_format,
+                        &format!(
+                            "no page was fetched: none of the {tried} URLs this run tried got \
+                             an answer from its server (the summary counts them by error \
+                             kind): are the seeds' hosts up, and reachable from here?"
+                        ),
+                    );
+                    Ok(ExitCode::from(NOTHING_ANSWERED))
+                }
+                None => Ok(ExitCode::SUCCESS),
+            }
         }
         Command::Serve {
             config: path,
@@ -87,7 +105,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 })
                 .with_context(|| format!("the service on {database} stopped"))?;
             cli::print(summary);
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Query {
             database,
@@ -104,7 +122,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if matches!(&question, Question::Broken(args) if args.fail) && answer.broken_links > 0 {
                 anyhow::bail!("{} broken links (--fail)", answer.broken_links);
             }
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Export {
             database,
@@ -141,7 +159,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     );
                 }
             }
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -99,6 +99,15 @@ pub enum EndReason {
 }
 
 impl Summary {
+    /// The URLs this run tried, when it tried some and not one got an answer from its
+    /// server (every host down, a firewall, no network): a crawl that failed as a whole,
+    /// which its exit status says. Not one stopped by a signal, whose status is 0.
+    pub fn nothing_answered(&self) -> Option<u64> {
+        let t = &self.tally;
+        let only_errors = t.by_class.keys().all(|&class| class == NO_RESPONSE);
+        (self.ended != EndReason::Interrupted && t.pages > 0 && only_errors).then_some(t.pages)
+    }
+
     pub fn pages_per_sec(&self) -> f64 {
         let secs = self.elapsed.as_secs_f64();
         if secs > 0.0 {

@@ -27,6 +27,15 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Whether a crawl ran to its end, whether or not its seeds answered (exit code 4 when
+/// none did): what tests of a crawl from a seed nothing listens on ask.
+pub(super) fn ran_to_its_end(out: &Output) -> bool {
+    matches!(out.status.code(), Some(0 | NOTHING_ANSWERED))
+}
+
+/// `crawl`'s exit code when not one URL it tried got an answer.
+const NOTHING_ANSWERED: i32 = 4;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crawl_through_the_binary_fills_the_database_and_prints_a_summary() {
     let mut builder = SiteBuilder::bind(1).await;
@@ -195,7 +204,7 @@ async fn bringing_an_earlier_pipecrawls_database_up_to_date_is_said() {
     ));
     let config = config.to_str().unwrap_or_default().to_owned();
     let first = pipecrawl(&["crawl", "--config", &config]);
-    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert!(ran_to_its_end(&first), "{}", text(&first.stderr));
     // As a pipecrawl from before the last migration left it.
     let options = sqlx::sqlite::SqliteConnectOptions::new().filename(harness.db_path());
     let mut conn = sqlx::SqliteConnection::connect_with(&options)
@@ -212,7 +221,7 @@ async fn bringing_an_earlier_pipecrawls_database_up_to_date_is_said() {
     let out = pipecrawl_at_info(&["crawl", "--config", &config]);
     let stderr = text(&out.stderr);
     assert!(
-        out.status.success(),
+        ran_to_its_end(&out),
         "{:?} {stderr}{}",
         out.status,
         text(&out.stdout)
@@ -688,7 +697,7 @@ fn an_admin_token_no_request_could_present_is_refused_naming_its_source() {
     );
 
     let (code, stderr) = run("from-the-file", Some("tab\tand space ok".as_bytes()));
-    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(code, Some(NOTHING_ANSWERED), "{stderr}");
 }
 
 /// With `--log-format json` the error that ends the process is a JSON line too: a log
@@ -1843,7 +1852,7 @@ fn a_seed_on_a_host_scope_hosts_leaves_out_is_named_in_a_warning() {
     ));
     let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
     let stderr = text(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    assert!(ran_to_its_end(&out), "{stderr}");
     assert!(
         stderr.contains("seeds[1] (http://127.0.0.1:9/) is on a host `scope.hosts` leaves out"),
         "{stderr}"
@@ -2033,7 +2042,59 @@ async fn a_node_on_postgresql_logs_no_server_notices() {
     for run in ["first", "second"] {
         let out = pipecrawl_at_info(&["crawl", "--config", &config]);
         let stderr = text(&out.stderr);
-        assert!(out.status.success(), "{run}: {stderr}");
+        assert!(ran_to_its_end(&out), "{run}: {stderr}");
         assert!(!stderr.contains("notice"), "{run}: {stderr}");
     }
+}
+
+/// A crawl in which not one URL got an answer (every seed's server down, a firewall, no
+/// network) stored nothing but error rows: it ends with exit code 4 and a last line
+/// that says so, so that `pipecrawl crawl … && next-step` in cron or CI stops there. A
+/// crawl in which some URLs failed (a 5xx, one host down) still exits 0. It exited 0,
+/// with nothing fetched, like a crawl that succeeded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_in_which_no_url_got_an_answer_exits_4_saying_so() {
+    // A port nothing listens on: connecting is refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port");
+    let seeds = [
+        format!("http://{closed}/"),
+        format!("http://{closed}/other"),
+    ];
+    let harness = Harness::default();
+    let config = harness.write_config(&harness.test_config_text(&seeds, ""));
+    let out = tokio::task::spawn_blocking(move || {
+        pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()])
+    })
+    .await
+    .expect("the binary ran");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(NOTHING_ANSWERED),
+        "{stdout}{stderr}"
+    );
+    assert!(stdout.contains("crawled 2 pages (2 error)"), "{stdout}");
+    assert!(
+        stderr.contains(
+            "error: no page was fetched: none of the 2 URLs this run tried got an answer"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(harness.page_count().await, 2);
+
+    // One answer, even a 404, is a crawl that reached its site.
+    let mut builder = SiteBuilder::bind(1).await;
+    let host = builder.authority(0);
+    builder.add(&host, "/", Resource::Status(404, "gone".into()));
+    let site = builder.start();
+    let harness = Harness::default();
+    let seeds = [site.url(0, "/"), format!("http://{closed}/")];
+    let stdout =
+        crawl_to_the_end(harness.write_config(&harness.test_config_text(&seeds, ""))).await;
+    assert!(
+        stdout.contains("crawled 2 pages (1 4xx, 1 error)"),
+        "{stdout}"
+    );
 }
