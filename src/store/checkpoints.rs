@@ -47,21 +47,37 @@ impl Checkpoints {
         let task = tokio::spawn({
             let stop = stop.clone();
             async move {
+                // A failure is said once, not every [`EVERY`], and checkpointing goes on:
+                // a disk full for a moment stopped it for the rest of the run, and the
+                // WAL grew to the writer's bound.
+                let mut failing = false;
                 loop {
                     tokio::select! {
                         () = stop.cancelled() => break,
                         () = tokio::time::sleep(EVERY) => {}
                     }
-                    if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                    match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
                         .execute(&mut conn)
                         .await
                     {
-                        tracing::warn!(
-                            %error,
-                            "checkpointing the write-ahead log failed; the writer's own \
-                             checkpoints go on"
-                        );
-                        break;
+                        Ok(_) => {
+                            if failing {
+                                failing = false;
+                                tracing::info!("checkpointing the write-ahead log works again");
+                            }
+                        }
+                        Err(error) => {
+                            if failing {
+                                continue;
+                            }
+                            failing = true;
+                            tracing::warn!(
+                                %error,
+                                "checkpointing the write-ahead log failed; tried again every \
+                                 {} ms (the writer's own checkpoints go on)",
+                                EVERY.as_millis()
+                            );
+                        }
                     }
                 }
                 if let Err(error) = conn.close().await {

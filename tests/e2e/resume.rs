@@ -694,3 +694,126 @@ async fn a_database_a_killed_first_run_left_a_hot_journal_beside_is_crawled() {
         "the interrupted writes were rolled back"
     );
 }
+
+/// A tmpfs of 8 MiB mounted on a directory until dropped: a disk to fill.
+#[cfg(target_os = "linux")]
+struct SmallDisk(PathBuf);
+
+#[cfg(target_os = "linux")]
+impl SmallDisk {
+    /// Mounts it on `dir`; `None`, said on stderr, where this user may not mount (CI
+    /// runs as root).
+    fn mount(dir: &Path) -> Option<Self> {
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=8m", "pipecrawl-test"])
+            .arg(dir)
+            .status();
+        if mounted.is_ok_and(|status| status.success()) {
+            Some(Self(dir.to_owned()))
+        } else {
+            eprintln!("skipped: cannot mount a tmpfs (root can)");
+            None
+        }
+    }
+
+    /// Fills what is left of the disk; the file that fills it.
+    fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let path = self.0.join("filler");
+        let mut file = std::fs::File::create(&path).expect("the filler file");
+        while file.write_all(&[0u8; 4096]).is_ok() {}
+        path
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("--lazy").arg(&self.0).status();
+    }
+}
+
+#[cfg(target_os = "linux")]
+/// Waits (up to 10 s) until the WAL of the database at `path` is copied into it to its
+/// end: the commits that follow write it from its start, into room the disk gave it
+/// already, so that they succeed on a disk filled meanwhile.
+async fn wal_copied_whole(path: &Path) {
+    use sqlx::Connection;
+    let options = SqliteConnectOptions::new().filename(path);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .expect("open the database");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, log, copied): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&mut conn)
+            .await
+            .expect("checkpoint");
+        if log == copied {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the WAL was never copied whole");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    conn.close().await.expect("close it");
+}
+
+#[cfg(target_os = "linux")]
+fn file_size(path: &Path) -> u64 {
+    std::fs::metadata(path).expect("the database file").len()
+}
+
+/// Checkpoints go on after one failed: a disk full for a moment (another program's
+/// file, removed again) stopped them for the rest of the run, and the WAL grew
+/// towards the writer's own checkpoint at some 400 MB.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_go_on_after_a_disk_was_full_for_a_moment() {
+    use pipecrawl::page::{Discovered, JobKind};
+    let harness = Harness::default();
+    let Some(disk) = SmallDisk::mount(harness.dir.path()) else {
+        return;
+    };
+    let urls = |range: std::ops::Range<u32>| -> Vec<Discovered> {
+        range
+            .map(|i| Discovered {
+                url: url::Url::parse(&format!("http://h/{i}")).expect("a URL"),
+                host: "h".to_owned(),
+                depth: 0,
+                priority: 0,
+                redirect_hops: 0,
+                kind: JobKind::Page,
+                trap: None,
+            })
+            .collect()
+    };
+    let path = harness.db_path();
+    let store = pipecrawl::store::Store::open(&path.display().to_string())
+        .await
+        .expect("open the store");
+    store
+        .enqueue(&urls(0..5_000))
+        .await
+        .expect("queue the URLs");
+    wal_copied_whole(&path).await;
+    let filler = disk.fill();
+    let before = file_size(&path);
+    store
+        .enqueue(&urls(5_000..5_500))
+        .await
+        .expect("commit into the WAL's room on a full disk");
+    // Checkpoints meanwhile fail: the database file cannot grow.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(file_size(&path), before, "checkpointed onto a full disk");
+
+    std::fs::remove_file(filler).expect("free the disk");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while file_size(&path) == before {
+        assert!(
+            Instant::now() < deadline,
+            "the database file is still {before} bytes: nothing was checkpointed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    store.close().await;
+}
