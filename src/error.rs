@@ -100,6 +100,19 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    #[error(
+        "the last commits are in {wal}, and copying them into {database} failed ({source}): \
+         nothing is lost, {wal} keeps them and SQLite reads them from there with the \
+         database; keep the two together (`sqlite3 {database} .backup copy.db` copies \
+         both as one), and once there is room the next crawl copies them in"
+    )]
+    WalKept {
+        database: PathBuf,
+        wal: PathBuf,
+        #[source]
+        source: sqlx::Error,
+    },
+
     #[error("cannot bring the database schema up to date: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 

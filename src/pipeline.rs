@@ -97,7 +97,7 @@ async fn run(
     let store = Store::open(&config.storage.database).await?;
     let known_seeds = store.seeds().await?;
     if config.seeds.is_empty() && known_seeds.is_empty() && service.is_none() {
-        store.close().await;
+        store.close().await?;
         return Err(Error::NoSeeds {
             database: crate::store::redacted(&config.storage.database),
         });
@@ -405,7 +405,7 @@ async fn run(
             indexing.elapsed().as_secs_f64()
         );
     }
-    store.close().await;
+    store.close().await?;
 
     Ok(Summary {
         tally,

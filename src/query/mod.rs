@@ -183,7 +183,8 @@ pub(crate) mod plan {
             .await
             .expect("create the database")
             .close()
-            .await;
+            .await
+            .expect("close the store");
         let reader = super::open::open(&path, super::open::Needs::Questions)
             .await
             .expect("open it to read");

@@ -19,6 +19,7 @@
 //! crawl's WAL peaked at 540–600 MB instead of 270 MB (the index build at its end, one
 //! transaction, is most of either).
 
+use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -26,6 +27,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::Connection;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+use crate::error::Error;
 
 /// How often the passive checkpoint runs: a few batches' worth of commits.
 const EVERY: Duration = Duration::from_millis(200);
@@ -37,7 +40,9 @@ pub(super) const WRITER_CHECKPOINT_PAGES: u32 = 100_000;
 /// store) or [`Checkpoints::stop`]ped.
 pub(super) struct Checkpoints {
     stop: CancellationToken,
-    task: Mutex<Option<JoinHandle<()>>>,
+    /// Ends with the last checkpoint's outcome.
+    task: Mutex<Option<JoinHandle<Result<(), sqlx::Error>>>>,
+    database: PathBuf,
 }
 
 impl Checkpoints {
@@ -80,29 +85,51 @@ impl Checkpoints {
                         }
                     }
                 }
+                // All of it, the WAL emptied: SQLite's own checkpoint as the last
+                // connection closes fails without a word (a full disk), leaving the WAL.
+                let last = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .execute(&mut conn)
+                    .await;
                 if let Err(error) = conn.close().await {
                     tracing::debug!(%error, "closing the checkpointing connection");
                 }
+                last.map(drop)
             }
         });
         Ok(Self {
             stop,
             task: Mutex::new(Some(task)),
+            database: options.get_filename().to_owned(),
         })
     }
 
-    /// Stops checkpointing and closes the connection: before the store's other
-    /// connections close, the last of which checkpoints what is left.
-    pub(super) async fn stop(&self) {
+    /// Stops checkpointing, copies what the WAL holds into the database and closes the
+    /// connection: before the store's other connections close, the last of which
+    /// removes the WAL. An error when the WAL could not be copied: it stays, and holds
+    /// commits the database file alone lacks.
+    pub(super) async fn stop(&self) -> Result<(), Error> {
         self.stop.cancel();
         let task = self
             .task
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        if let Some(task) = task {
-            if let Err(error) = task.await {
+        let Some(task) = task else {
+            return Ok(());
+        };
+        match task.await {
+            Ok(last) => last.map_err(|source| {
+                let mut wal = self.database.clone().into_os_string();
+                wal.push("-wal");
+                Error::WalKept {
+                    database: self.database.clone(),
+                    wal: wal.into(),
+                    source,
+                }
+            }),
+            Err(error) => {
                 tracing::debug!(%error, "the checkpointing task ended abnormally");
+                Ok(())
             }
         }
     }
@@ -154,6 +181,6 @@ mod tests {
             );
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        store.close().await;
+        store.close().await.expect("close the store");
     }
 }

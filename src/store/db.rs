@@ -395,15 +395,19 @@ pub struct Db<DB: Database> {
 
 impl<DB: Database> Db<DB> {
     /// The crawl's lock goes last: another crawl may open the database once it is gone.
-    pub(super) async fn close(&self) {
-        if let Some(checkpoints) = &self.checkpoints {
-            checkpoints.stop().await;
-        }
+    /// Closed all the same when the WAL could not be copied into the database, which is
+    /// the error.
+    pub(super) async fn close(&self) -> Result<(), Error> {
+        let copied = match &self.checkpoints {
+            Some(checkpoints) => checkpoints.stop().await,
+            None => Ok(()),
+        };
         self.readers.close().await;
         self.pool.close().await;
         if let Some(lock) = &self.crawl_lock {
             lock.release();
         }
+        copied
     }
 }
 

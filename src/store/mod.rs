@@ -477,8 +477,9 @@ impl Store {
 
     /// Closes the connections and waits until they are closed: on SQLite the last one to
     /// close checkpoints the WAL into the database file, which should be complete and
-    /// quiet once a crawl has returned, not some moments later.
-    pub async fn close(&self) {
+    /// quiet once a crawl has returned, not some moments later. An error when it could
+    /// not (a full disk): the WAL stays beside the database with the last commits.
+    pub async fn close(&self) -> Result<(), Error> {
         match &self.0 {
             Backed::Sqlite(db) => db.close().await,
             Backed::Postgres(db) => db.close().await,
@@ -835,7 +836,8 @@ mod tests {
             .await
             .expect("open the store")
             .close()
-            .await;
+            .await
+            .expect("close the store");
         let mut conn = SqliteConnection::connect_with(&SqliteConnectOptions::new().filename(&path))
             .await
             .expect("open the file");
@@ -886,7 +888,7 @@ mod tests {
         let store = Store::open(&database).await.map_err(|e| e.to_string());
         let store = store.expect("a database of an hour ago opens");
         assert_eq!(store.page_count().await.expect("count pages"), 0);
-        store.close().await;
+        store.close().await.expect("close the store");
     }
 
     /// Another program's database is refused and left as it was even when that program

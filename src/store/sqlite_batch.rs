@@ -721,7 +721,7 @@ mod tests {
             .await,
             [("staged".into(), "0".into())]
         );
-        store.close().await;
+        store.close().await.expect("close the store");
     }
 
     #[tokio::test]
@@ -751,7 +751,7 @@ mod tests {
                 ("http://h/next".into(), "queued".into()),
             ]
         );
-        store.close().await;
+        store.close().await.expect("close the store");
     }
 
     /// A node that wakes from a stall gives back the rows of the hosts it lost; those
@@ -782,7 +782,7 @@ mod tests {
                 ("http://h/next".into(), "leased other".into()),
             ]
         );
-        store.close().await;
+        store.close().await.expect("close the store");
     }
 
     #[tokio::test]
@@ -807,7 +807,7 @@ mod tests {
                 ("http://h/sitemap.xml".into(), "queued sitemap".into()),
             ]
         );
-        store.close().await;
+        store.close().await.expect("close the store");
     }
 
     #[tokio::test]
@@ -836,7 +836,7 @@ mod tests {
         store.merge_staged(0).await.unwrap();
         assert_eq!(store.staged_count().await.unwrap(), 0);
         assert_eq!(store.queued_count().await.unwrap(), 5);
-        store.close().await;
+        store.close().await.expect("close the store");
     }
 
     #[tokio::test]
@@ -872,6 +872,6 @@ mod tests {
             rows(&db, "SELECT target_url, anchor_text FROM links").await,
             [("http://h/a".into(), "A".into())]
         );
-        store.close().await;
+        store.close().await.expect("close the store");
     }
 }

@@ -536,7 +536,8 @@ async fn the_latest_pages_on_postgresql_are_read_through_the_fetched_at_index() 
         .await
         .expect("migrate the database")
         .close()
-        .await;
+        .await
+        .expect("close the store");
     let mut conn = sqlx::PgConnection::connect(&db).await.expect("connect");
     sqlx::raw_sql(
         "INSERT INTO frontier (id, url, host, depth, priority, state)

@@ -815,5 +815,65 @@ async fn checkpoints_go_on_after_a_disk_was_full_for_a_moment() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    store.close().await;
+    store.close().await.expect("close the store");
+}
+
+/// A disk that fills while the crawl runs, after its last commit found room in the WAL:
+/// copying the WAL into the database at the end fails, and the WAL stays beside it with
+/// the crawl's last commits. The crawl says so and exits 1; it exited 0 without a word,
+/// and a `cp crawl.db` after it lost those commits. Freed, the next run folds it in.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disk_full_at_the_crawls_last_checkpoint_is_said_and_the_wal_kept() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(&h, "/", Resource::Html("<a href='/slow'>slow</a>".into()));
+    let links: String = (0..300)
+        .map(|i| format!("<a href='http://127.0.0.9:9/{i}'>elsewhere {i}</a>"))
+        .collect();
+    b.add(
+        &h,
+        "/slow",
+        Resource::Slow(Duration::from_secs(3), Box::new(Resource::Html(links))),
+    );
+    let site = b.start();
+    let harness = Harness::default();
+    let Some(disk) = SmallDisk::mount(harness.dir.path()) else {
+        return;
+    };
+    let config = harness.write_config(&harness.config_text(&[site.url(0, "/")], CONFIG));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+        .args(["crawl", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start pipecrawl");
+    // While the slow page is out.
+    wait_for_requests(&site, 2).await;
+    wal_copied_whole(&harness.db_path()).await;
+    let filler = disk.fill();
+
+    let status = wait_exit(&mut child, Duration::from_secs(60)).await;
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("its stderr"), &mut stderr)
+        .expect("read its stderr");
+    let wal = format!("{}-wal", harness.db_path().display());
+    assert!(
+        Path::new(&wal).exists(),
+        "the WAL was folded in: the disk had room after all ({stderr})"
+    );
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("{wal} keeps them")), "{stderr}");
+
+    std::fs::remove_file(filler).expect("free the disk");
+    let out = run_to_the_end("crawl", &config);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!Path::new(&wal).exists(), "the WAL was not folded in");
+    assert_eq!(harness.page_count().await, 2);
 }
