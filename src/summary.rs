@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::metrics;
-use crate::page::PageRecord;
+use crate::page::{ErrorKind, PageRecord};
 use crate::stages::StageReport;
 
 /// Running counts of committed pages.
@@ -59,6 +59,16 @@ impl Tally {
 /// The class of a page with no response.
 const NO_RESPONSE: &str = "error";
 
+/// The errors of a URL whose server was not reached: down, unreachable, or unknown to DNS
+/// (robots.txt unavailable: most often its host did not answer it either).
+const UNREACHED: [ErrorKind; 5] = [
+    ErrorKind::Timeout,
+    ErrorKind::Connect,
+    ErrorKind::Dns,
+    ErrorKind::DnsTemporary,
+    ErrorKind::RobotsUnavailable,
+];
+
 /// `pages.error_kind` of a trap row, beside the kinds of [`crate::page::ErrorKind`].
 pub const TRAP: &str = "trap";
 
@@ -102,10 +112,18 @@ impl Summary {
     /// The URLs this run tried, when it tried some and not one got an answer from its
     /// server (every host down, a firewall, no network): a crawl that failed as a whole,
     /// which its exit status says. Not one stopped by a signal, whose status is 0.
+    /// Only errors that say the server was not reached count: a site whose robots.txt
+    /// closes it, a seed the address guard refuses or a certificate that does not verify
+    /// answered, and the rows say why.
     pub fn nothing_answered(&self) -> Option<u64> {
         let t = &self.tally;
         let only_errors = t.by_class.keys().all(|&class| class == NO_RESPONSE);
-        (self.ended != EndReason::Interrupted && t.pages > 0 && only_errors).then_some(t.pages)
+        let unreached = t
+            .errors
+            .keys()
+            .all(|&kind| UNREACHED.iter().any(|k| k.as_str() == kind));
+        (self.ended != EndReason::Interrupted && t.pages > 0 && only_errors && unreached)
+            .then_some(t.pages)
     }
 
     pub fn pages_per_sec(&self) -> f64 {

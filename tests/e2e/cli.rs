@@ -2097,4 +2097,23 @@ async fn a_crawl_in_which_no_url_got_an_answer_exits_4_saying_so() {
         stdout.contains("crawled 2 pages (1 4xx, 1 error)"),
         "{stdout}"
     );
+
+    // A site whose robots.txt closes it answered: its rows say why nothing was fetched.
+    let mut builder = SiteBuilder::bind(1).await;
+    let host = builder.authority(0);
+    builder.add(
+        &host,
+        "/robots.txt",
+        Resource::Typed("text/plain", b"User-agent: *\nDisallow: /\n".to_vec()),
+    );
+    let site = builder.start();
+    let harness = Harness::default();
+    crawl_to_the_end(harness.write_config(&harness.test_config_text(&[site.url(0, "/")], "")))
+        .await;
+    let page = harness.db().await.page(&site.url(0, "/")).await;
+    assert_eq!(
+        page.and_then(|p| p.error_kind).as_deref(),
+        Some("robots"),
+        "the seed's row says robots.txt closed it"
+    );
 }
