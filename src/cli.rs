@@ -294,6 +294,28 @@ pub fn outlive_file_size_limit() {
     }
 }
 
+/// What to add to a failure's report when the process runs under a file-size limit and
+/// SQLite failed a write as a "disk I/O error": a write past the limit fails with the
+/// OS's "File too large", which SQLite does not pass on, so the limit is named here as
+/// the likely cause.
+pub fn file_size_limit_note(message: &str) -> Option<String> {
+    if !message.contains("disk I/O error") {
+        return None;
+    }
+    #[cfg(unix)]
+    {
+        let (soft, _) = rlimit::getrlimit(rlimit::Resource::FSIZE).ok()?;
+        (soft != rlimit::INFINITY).then(|| {
+            format!(
+                "this process may write no file larger than {soft} bytes (`ulimit -f`, \
+                 systemd's `LimitFSIZE`), and SQLite calls a write past that a disk I/O error"
+            )
+        })
+    }
+    #[cfg(not(unix))]
+    None
+}
+
 /// Whether the process was started with SIGHUP ignored, as `nohup` starts it so that it
 /// outlives the session: listening would undo that, and `nohup pipecrawl export … &`
 /// stopped at the logout. Read from the mask Linux shows in `/proc`, which holds the

@@ -53,6 +53,11 @@ fn report(error: &anyhow::Error) -> String {
         }
         message.push_str(&text);
     }
+    if let Some(note) = cli::file_size_limit_note(&message) {
+        message.push_str(" (");
+        message.push_str(&note);
+        message.push(')');
+    }
     message
 }
 

@@ -575,6 +575,10 @@ async fn a_crawl_past_the_file_size_limit_stops_saying_so_and_a_rerun_completes_
         stderr.contains(&format!("the crawl into {database} stopped")),
         "{stderr}"
     );
+    assert!(
+        stderr.contains("may write no file larger than 1048576 bytes (`ulimit -f`"),
+        "the limit is not named: {stderr}"
+    );
     let stored = harness.page_count().await;
     assert!(
         stored > 0 && stored < i64::try_from(want.len()).expect("a count"),
