@@ -22,7 +22,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use cookie::Cookie;
-use reqwest::header::HeaderValue;
+use reqwest::header::{HeaderMap, HeaderValue, SET_COOKIE};
 use url::{Host, Url};
 
 /// Name and value: larger cookies are refused, as browsers refuse them.
@@ -142,13 +142,22 @@ impl Jar {
     }
 }
 
-impl reqwest::cookie::CookieStore for Jar {
-    fn set_cookies(&self, cookie_headers: &mut dyn Iterator<Item = &HeaderValue>, url: &Url) {
+impl Jar {
+    /// The cookies `headers`, a response to `url`, set. Taken by the fetcher once it has
+    /// accepted the response: one it refuses (a head over `fetch.max_header_bytes`) must
+    /// leave no cookie, as it leaves nothing else.
+    pub fn take(&self, headers: &HeaderMap, url: &Url) {
         let now = SystemTime::now();
-        for header in cookie_headers {
+        for header in headers.get_all(SET_COOKIE) {
             self.set(header, url, now);
         }
     }
+}
+
+impl reqwest::cookie::CookieStore for Jar {
+    /// Nothing: reqwest hands a response's cookies over before the crawler has looked at
+    /// its head, so the fetcher takes them itself ([`Jar::take`]).
+    fn set_cookies(&self, _: &mut dyn Iterator<Item = &HeaderValue>, _: &Url) {}
 
     fn cookies(&self, url: &Url) -> Option<HeaderValue> {
         self.header(url, SystemTime::now())

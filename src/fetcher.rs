@@ -111,6 +111,13 @@ impl HttpClient {
         self.jar.is_some()
     }
 
+    /// Keeps the cookies `response` sets, once the crawler has accepted it.
+    pub fn take_cookies(&self, response: &Response) {
+        if let Some(jar) = &self.jar {
+            jar.take(response.headers(), response.url());
+        }
+    }
+
     /// When the cookies a request to `url` would carry last changed (see
     /// [`Jar::changed_at`]); `None` without a jar.
     pub fn cookies_changed_at(&self, url: &Url) -> Option<SystemTime> {
@@ -474,8 +481,8 @@ impl FetchWorker {
             }
             request
         };
-        let mut sent = send(request(), cx.timeout).await;
-        if let Ok(response) = &sent {
+        let mut answer = self.accept(send(request(), cx.timeout).await);
+        if let Ok(response) = &answer {
             // A cookie check: the answer sets a cookie and sends the crawler back to the
             // URL it asked. Asked again through the frontier, the URL would be its own
             // redirect loop; asked again now, as a browser follows the redirect, it
@@ -486,27 +493,20 @@ impl FetchWorker {
                 && is_a_cookie_check(response, &out.job.url)
                 && !left.is_zero()
             {
-                sent = send(request().timeout(left), left).await;
+                answer = self.accept(send(request().timeout(left), left).await);
             }
         }
         cx.gate.answered(&host, limits.delay);
-        match sent {
-            Ok(response) => match cx
-                .client
-                .proxy_refusal(&response)
-                .or_else(|| self.oversized_head(response.headers()))
-            {
-                Some(refused) => out.error = Some(refused),
-                None => {
-                    retry_after = response
-                        .headers()
-                        .get(RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
-                    self.read_response(response, &mut out).await;
-                }
-            },
-            Err(e) => out.error = Some(cx.client.error(&e)),
+        match answer {
+            Ok(response) => {
+                retry_after = response
+                    .headers()
+                    .get(RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
+                self.read_response(response, &mut out).await;
+            }
+            Err(error) => out.error = Some(error),
         }
         // The body is read (or given up): the host may take another request.
         drop(turn);
@@ -663,6 +663,23 @@ impl FetchWorker {
         }
         out.bytes = Some(body.len() as u64);
         out.body = Some(body);
+    }
+
+    /// The response `sent` brought, with its cookies kept; why there is none to use: no
+    /// answer, the proxy's refusal ([`HttpClient::proxy_refusal`]), or a head
+    /// [`Self::oversized_head`] refuses (their cookies left out too).
+    fn accept(&self, sent: reqwest::Result<Response>) -> Result<Response, FetchError> {
+        let response = sent.map_err(|e| self.cx.client.error(&e))?;
+        if let Some(refused) = self
+            .cx
+            .client
+            .proxy_refusal(&response)
+            .or_else(|| self.oversized_head(response.headers()))
+        {
+            return Err(refused);
+        }
+        self.cx.client.take_cookies(&response);
+        Ok(response)
     }
 
     /// Why a response's headers are refused, if they are: more than `fetch.max_headers`

@@ -448,6 +448,7 @@ impl RobotsCache {
             if let Some(refused) = self.client.proxy_refusal(&response) {
                 return (Err(refused), Vec::new(), None);
             }
+            self.client.take_cookies(&response);
             let status = response.status();
             if status.is_redirection() {
                 // A 304, 305 or 306 redirects nowhere, whatever `Location` it carries:

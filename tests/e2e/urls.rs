@@ -718,3 +718,63 @@ async fn a_cookie_checks_resend_takes_no_more_than_what_is_left_of_the_timeout()
         "{row:?}"
     );
 }
+
+/// A cookie check whose answer has more header bytes than `fetch.max_header_bytes`: the
+/// answer is refused, and so are its cookies. reqwest handed them to the jar before the
+/// head was checked, so the crawler sent back the cookie of a response it had refused,
+/// asked again with it, and stored the page as passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_answer_leaves_no_cookie() {
+    use std::sync::{Arc, Mutex, PoisonError};
+
+    use axum::extract::{Request, State};
+    use axum::http::{header, StatusCode};
+    use axum::response::{IntoResponse, Response};
+
+    type Log = Arc<Mutex<Vec<(String, bool)>>>;
+
+    async fn oversized_check(State(log): State<Log>, request: Request) -> Response {
+        let path = request.uri().path().to_owned();
+        let cookie = request.headers().contains_key(header::COOKIE);
+        log.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((path.clone(), cookie));
+        if path == "/robots.txt" {
+            return StatusCode::NOT_FOUND.into_response();
+        }
+        if cookie {
+            return ([(header::CONTENT_TYPE, "text/html")], "<title>Home</title>").into_response();
+        }
+        let headers = [
+            (header::LOCATION, "/".to_owned()),
+            (header::SET_COOKIE, "consent=yes".to_owned()),
+            (header::WARNING, "f".repeat(80 * 1024)),
+        ];
+        (StatusCode::FOUND, headers).into_response()
+    }
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let seed = format!("http://{}/", listener.local_addr().expect("address"));
+    let log = Log::default();
+    let app = axum::Router::new()
+        .fallback(oversized_check)
+        .with_state(Arc::clone(&log));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let harness = Harness::default();
+    harness
+        .crawl(std::slice::from_ref(&seed), "[retry]\nmax_attempts = 2\n")
+        .await;
+    let row = harness.db().await.page(&seed).await.expect("a row");
+    assert_eq!(
+        (row.status, row.error_kind.as_deref()),
+        (None, Some("headers")),
+        "{row:?}"
+    );
+    let asked = log.lock().expect("log").clone();
+    assert!(
+        asked.iter().all(|(_, cookie)| !cookie),
+        "a refused answer's cookie was sent: {asked:?}"
+    );
+}
