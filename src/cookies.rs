@@ -15,6 +15,11 @@
 //! public suffix list compiled in) is refused, so one site cannot set a cookie for
 //! every site under it; from the suffix's own host, such a cookie is kept for that host
 //! only (RFC 6265 §5.3 step 5).
+//!
+//! A response over http may neither set a `Secure` cookie nor one that would take the
+//! place of a `Secure` cookie of its name (RFC 6265bis §5.7 steps 8 and 16, as every
+//! browser has them): anyone on the way of a page over http could otherwise set what
+//! only https requests carry, a session's cookie for one.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
@@ -97,6 +102,8 @@ struct Change {
     cookie: Stored,
     /// An expiry in the past: the cookie is to go.
     removes: bool,
+    /// Set by a response that came over http.
+    insecure: bool,
 }
 
 impl Jar {
@@ -170,7 +177,11 @@ impl State {
             domain,
             mut cookie,
             removes,
+            insecure,
         } = change;
+        if insecure && self.shadows_secure(&domain, &cookie) {
+            return;
+        }
         if let Some(entry) = self.domains.get_mut(&domain) {
             let before = entry.cookies.len();
             entry.cookies.retain(|c| {
@@ -228,13 +239,24 @@ impl State {
         }
     }
 
+    /// RFC 6265bis §5.7 step 16: whether `cookie`, for `domain`, would take the place of
+    /// a Secure cookie of its name: one for a domain above or below `domain`, whose path
+    /// `cookie`'s is under. Set over http, it is refused, as every browser refuses it.
+    fn shadows_secure(&self, domain: &str, cookie: &Stored) -> bool {
+        self.domains
+            .iter()
+            .filter(|(d, _)| domain_matches(d, domain) || domain_matches(domain, d))
+            .flat_map(|(_, entry)| &entry.cookies)
+            .any(|c| c.secure && c.name == cookie.name && c.path_matches(&cookie.path))
+    }
+
     /// The cookies a request to `url` carries, the expired ones dropped.
     fn sent_to(&mut self, url: &Url, now: SystemTime) -> Vec<&Stored> {
         let Some(host) = url.host_str() else {
             return Vec::new();
         };
         let is_name = is_domain_name(url);
-        let secure = url.scheme() == "https";
+        let secure = is_secure(url);
         self.forget_expired(host, is_name, now);
         let mut sent = Vec::new();
         for domain in domains_above(host, is_name) {
@@ -275,6 +297,10 @@ fn change(cookie: &Cookie<'_>, url: &Url, now: SystemTime) -> Option<Change> {
     if cookie.name().len() + cookie.value().len() > MAX_COOKIE_BYTES || cookie.name().is_empty() {
         return None;
     }
+    let secure = cookie.secure().unwrap_or(false);
+    if secure && !is_secure(url) {
+        return None;
+    }
     let host = url.host_str()?.to_owned();
     let named = cookie
         .domain()
@@ -287,8 +313,7 @@ fn change(cookie: &Cookie<'_>, url: &Url, now: SystemTime) -> Option<Change> {
         Some(d) if !is_domain_name(url) || is_public_suffix(&d) => {
             (d == host).then_some((host, true))?
         }
-        Some(d) if d == host => (host, false),
-        Some(d) if host.ends_with(&format!(".{d}")) => (d, false),
+        Some(d) if domain_matches(&host, &d) => (d, false),
         Some(_) => return None,
     };
     let path = match cookie.path() {
@@ -307,12 +332,13 @@ fn change(cookie: &Cookie<'_>, url: &Url, now: SystemTime) -> Option<Change> {
     Some(Change {
         domain,
         removes,
+        insecure: !is_secure(url),
         cookie: Stored {
             name: cookie.name().to_owned(),
             value: cookie.value().to_owned(),
             path,
             host_only,
-            secure: cookie.secure().unwrap_or(false),
+            secure,
             expires,
             set: 0,
             changed_at: now,
@@ -324,6 +350,12 @@ fn change(cookie: &Cookie<'_>, url: &Url, now: SystemTime) -> Option<Change> {
 /// name of one label, which the list's default rule takes for one.
 fn is_public_suffix(domain: &str) -> bool {
     psl::suffix_str(domain) == Some(domain)
+}
+
+/// Whether a request to `url` goes where only its host reads it: a page over http is
+/// anyone's on the way.
+fn is_secure(url: &Url) -> bool {
+    url.scheme() == "https"
 }
 
 fn is_domain_name(url: &Url) -> bool {
@@ -343,6 +375,12 @@ fn domains_above(host: &str, is_name: bool) -> impl Iterator<Item = &str> {
         };
         Some(current)
     })
+}
+
+/// RFC 6265 §5.1.3: `host` is `domain` or a name under it.
+fn domain_matches(host: &str, domain: &str) -> bool {
+    host.strip_suffix(domain)
+        .is_some_and(|rest| rest.is_empty() || rest.ends_with('.'))
 }
 
 /// RFC 6265 §5.1.4: the request path up to its last `/`, or `/`.
@@ -472,6 +510,41 @@ mod tests {
             sent(&jar, "http://example.com/"),
             None,
             "removed by an expiry"
+        );
+    }
+
+    /// RFC 6265bis §5.7 steps 8 and 16, as every browser has them: a page over http is
+    /// anyone's on the way, and may neither make a cookie only https requests carry nor
+    /// take the place of one.
+    #[test]
+    fn http_neither_sets_nor_shadows_a_secure_cookie() {
+        let jar = Jar::default();
+        set(&jar, "http://example.com/", "s=1; Secure");
+        assert_eq!(sent(&jar, "https://example.com/"), None, "Secure over http");
+
+        set(&jar, "https://example.com/", "id=1; Secure");
+        set(&jar, "https://example.com/", "admin=1; Secure; Path=/admin");
+        set(&jar, "http://example.com/", "id=2");
+        set(&jar, "http://www.example.com/", "id=3; Domain=example.com");
+        set(&jar, "http://example.com/shop/x", "id=4; Path=/shop");
+        set(&jar, "http://example.com/", "id=; Max-Age=0");
+        set(&jar, "http://example.com/", "admin=2; Path=/");
+        set(&jar, "http://example.com/", "other=1");
+        assert_eq!(
+            sent(&jar, "https://example.com/shop/x").as_deref(),
+            Some("id=1; admin=2; other=1"),
+            "a path the Secure cookie's does not cover is another cookie's"
+        );
+        assert_eq!(
+            sent(&jar, "http://www.example.com/").as_deref(),
+            None,
+            "nothing set in the Secure cookie's place"
+        );
+        set(&jar, "https://example.com/", "id=5");
+        assert_eq!(
+            sent(&jar, "http://example.com/shop/x").as_deref(),
+            Some("admin=2; other=1; id=5"),
+            "https may replace it"
         );
     }
 
