@@ -19,7 +19,8 @@
 //! A response over http may neither set a `Secure` cookie nor one that would take the
 //! place of a `Secure` cookie of its name (RFC 6265bis §5.7 steps 8 and 16, as every
 //! browser has them): anyone on the way of a page over http could otherwise set what
-//! only https requests carry, a session's cookie for one.
+//! only https requests carry, a session's cookie for one. The name prefixes `__Secure-`
+//! and `__Host-` are held to what they promise (RFC 6265bis §4.1.3).
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
@@ -316,6 +317,9 @@ fn change(cookie: &Cookie<'_>, url: &Url, now: SystemTime) -> Option<Change> {
         Some(d) if domain_matches(&host, &d) => (d, false),
         Some(_) => return None,
     };
+    if !prefix_allows(cookie.name(), secure, host_only, cookie.path()) {
+        return None;
+    }
     let path = match cookie.path() {
         Some(p) if p.starts_with('/') => p.to_owned(),
         _ => default_path(url.path()),
@@ -344,6 +348,22 @@ fn change(cookie: &Cookie<'_>, url: &Url, now: SystemTime) -> Option<Change> {
             changed_at: now,
         },
     })
+}
+
+/// RFC 6265bis §4.1.3: a cookie whose name begins `__Secure-` (in any case) is kept only
+/// `Secure`, and one whose name begins `__Host-` only `Secure`, for its host alone and
+/// with `Path=/`: the site that reads such a cookie knows no other page, path or name
+/// above its host set it.
+fn prefix_allows(name: &str, secure: bool, host_only: bool, path: Option<&str>) -> bool {
+    let prefixed = |prefix: &str| {
+        name.get(..prefix.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
+    };
+    if prefixed("__Host-") {
+        secure && host_only && path == Some("/")
+    } else {
+        secure || !prefixed("__Secure-")
+    }
 }
 
 /// Whether `domain` is a public suffix: one the list names (`co.uk`, `github.io`), or a
@@ -545,6 +565,30 @@ mod tests {
             sent(&jar, "http://example.com/shop/x").as_deref(),
             Some("admin=2; other=1; id=5"),
             "https may replace it"
+        );
+    }
+
+    /// RFC 6265bis §4.1.3: a name's prefix vouches for how the cookie was set, to the
+    /// site that reads it; one set otherwise is refused, as browsers refuse it.
+    #[test]
+    fn a_prefixed_name_is_kept_only_as_its_prefix_says() {
+        let jar = Jar::default();
+        for cookie in [
+            "__Secure-a=1",
+            "__Secure-b=1; Secure",
+            "__secure-c=1; Domain=example.com",
+            "__Host-d=1; Secure; Path=/",
+            "__Host-f=1; Path=/",
+            "__Host-g=1; Secure; Path=/x",
+            "__HOST-h=1; Secure; Path=/; Domain=example.com",
+            "__Hostile=1",
+        ] {
+            set(&jar, "https://example.com/", cookie);
+        }
+        set(&jar, "https://example.com/x/", "__Host-e=1; Secure");
+        assert_eq!(
+            sent(&jar, "https://example.com/x/y").as_deref(),
+            Some("__Secure-b=1; __Host-d=1; __Hostile=1")
         );
     }
 
