@@ -303,10 +303,12 @@ fn change(cookie: &Cookie<'_>, url: &Url, now: SystemTime) -> Option<Change> {
         return None;
     }
     let host = url.host_str()?.to_owned();
-    let named = cookie
-        .domain()
-        .map(|d| d.trim_end_matches('.').to_ascii_lowercase())
-        .filter(|d| !d.is_empty());
+    let named = match cookie.domain().map(|d| d.trim_end_matches('.')) {
+        None | Some("") => None,
+        // RFC 6265bis §5.1.2: the name as a URL's host has it, lowercase and in punycode
+        // (`bücher.example` is `xn--bcher-kva.example`); one no host can have is refused.
+        Some(d) => Some(Host::parse(d).ok()?.to_string()),
+    };
     let (domain, host_only) = match named {
         None => (host, true),
         // An address is its own domain, and so is a public suffix: `Domain` on a cookie
@@ -467,6 +469,42 @@ mod tests {
         assert_eq!(sent(&jar, "http://example.com/").as_deref(), Some("s=1"));
         assert_eq!(sent(&jar, "http://other.com/"), None);
         assert_eq!(sent(&jar, "http://ample.com/"), None);
+    }
+
+    /// A `Domain` is read as a host name (RFC 6265bis §5.1.2): a leading dot and case
+    /// say nothing, and a name in Unicode is the punycode one its host has in a URL.
+    #[test]
+    fn a_domain_is_read_as_a_host_name() {
+        let jar = Jar::default();
+        set(&jar, "http://www.example.com/", "a=1; Domain=.Example.COM");
+        set(
+            &jar,
+            "http://www.bücher.example/",
+            "b=2; Domain=bücher.example",
+        );
+        set(
+            &jar,
+            "http://www.bücher.example/",
+            "c=3; Domain=.BÜCHER.example",
+        );
+        set(
+            &jar,
+            "http://www.bücher.example/",
+            "d=4; Domain=xn--bcher-kva.example",
+        );
+        set(
+            &jar,
+            "http://www.bücher.example/",
+            "e=5; Domain=bucher.example",
+        );
+        assert_eq!(
+            sent(&jar, "http://shop.example.com/").as_deref(),
+            Some("a=1")
+        );
+        assert_eq!(
+            sent(&jar, "http://shop.xn--bcher-kva.example/").as_deref(),
+            Some("b=2; c=3; d=4")
+        );
     }
 
     #[test]
