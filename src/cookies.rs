@@ -27,6 +27,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
+use cookie::time::{Date, Month};
 use cookie::Cookie;
 use reqwest::header::{HeaderMap, HeaderValue, SET_COOKIE};
 use url::{Host, Url};
@@ -113,8 +114,8 @@ impl Jar {
     fn set(&self, header: &HeaderValue, url: &Url, now: SystemTime) {
         let Some(change) = std::str::from_utf8(header.as_bytes())
             .ok()
-            .and_then(|text| Cookie::parse(text).ok())
-            .and_then(|cookie| change(&cookie, url, now))
+            .and_then(|text| Some((Cookie::parse(text).ok()?, text)))
+            .and_then(|(cookie, text)| change(&cookie, expires_attribute(text), url, now))
         else {
             return;
         };
@@ -292,9 +293,14 @@ impl State {
     }
 }
 
-/// What `cookie`, set by a response to `url`, does to the jar; `None` when it is to be
-/// left out.
-fn change(cookie: &Cookie<'_>, url: &Url, now: SystemTime) -> Option<Change> {
+/// What `cookie`, set by a response to `url` with the `Expires` date `expires`, does to
+/// the jar; `None` when it is to be left out.
+fn change(
+    cookie: &Cookie<'_>,
+    expires: Option<SystemTime>,
+    url: &Url,
+    now: SystemTime,
+) -> Option<Change> {
     if cookie.name().len() + cookie.value().len() > MAX_COOKIE_BYTES || cookie.name().is_empty() {
         return None;
     }
@@ -326,12 +332,12 @@ fn change(cookie: &Cookie<'_>, url: &Url, now: SystemTime) -> Option<Change> {
         Some(p) if p.starts_with('/') => p.to_owned(),
         _ => default_path(url.path()),
     };
-    let expires = match (cookie.max_age(), cookie.expires_datetime()) {
+    let expires = match (cookie.max_age(), expires) {
         (Some(age), _) => {
             let secs = u64::try_from(age.whole_seconds()).unwrap_or(0);
             Some(now + Duration::from_secs(secs).min(MAX_LIFETIME))
         }
-        (None, Some(at)) => Some(SystemTime::from(at).min(now + MAX_LIFETIME)),
+        (None, Some(at)) => Some(at.min(now + MAX_LIFETIME)),
         (None, None) => None,
     };
     let removes = expires.is_some_and(|at| at <= now);
@@ -397,6 +403,81 @@ fn domains_above(host: &str, is_name: bool) -> impl Iterator<Item = &str> {
         };
         Some(current)
     })
+}
+
+/// The date of the last `Expires` attribute of the `Set-Cookie` line `line` that reads
+/// as one (RFC 6265 §5.2.1, §5.3 step 3): one that does not is ignored.
+fn expires_attribute(line: &str) -> Option<SystemTime> {
+    line.split(';')
+        .skip(1)
+        .filter_map(|attribute| attribute.split_once('='))
+        .filter(|(name, _)| name.trim().eq_ignore_ascii_case("expires"))
+        .filter_map(|(_, value)| cookie_date(value))
+        .last()
+}
+
+/// A date read as RFC 6265 §5.1.1 reads it, as browsers do: the first tokens that are a
+/// time, a day, a month and a year, in whatever format and order (`Thu, 01-Jan-70`,
+/// `Thu Jan 01 1970 00:00:00 GMT+0000`, `... UTC`), where the `cookie` crate takes only
+/// three formats, and a cookie removed by a date in another was kept as a session's.
+fn cookie_date(value: &str) -> Option<SystemTime> {
+    let (mut time, mut day, mut month, mut year) = (None, None, None, None);
+    for token in value.split(is_date_delimiter).filter(|t| !t.is_empty()) {
+        if let Some(at) = time_of_day(token).filter(|_| time.is_none()) {
+            time = Some(at);
+        } else if let Some((n, _)) = leading_number(token, 1, 2).filter(|_| day.is_none()) {
+            day = Some(n);
+        } else if let Some(named) = month_of(token).filter(|_| month.is_none()) {
+            month = Some(named);
+        } else if year.is_none() {
+            year = leading_number::<u16>(token, 2, 4).map(|(n, _)| n);
+        }
+    }
+    let (hour, minute, second) = time?;
+    let year = match year? {
+        short @ 70..=99 => short + 1900,
+        short @ 0..=69 => short + 2000,
+        year => year,
+    };
+    if year < 1601 {
+        return None;
+    }
+    let date = Date::from_calendar_date(i32::from(year), month?, day?).ok()?;
+    let at = date.with_hms(hour, minute, second).ok()?.assume_utc();
+    Some(SystemTime::from(at))
+}
+
+/// RFC 6265 §5.1.1's delimiters, between a date's tokens.
+fn is_date_delimiter(c: char) -> bool {
+    matches!(c, '\t' | ' '..='/' | ';'..='@' | '['..='`' | '{'..='~')
+}
+
+/// `hh:mm:ss`, one or two digits each, as a date token begins.
+fn time_of_day(token: &str) -> Option<(u8, u8, u8)> {
+    let (hour, rest) = leading_number(token, 1, 2)?;
+    let (minute, rest) = leading_number(rest.strip_prefix(':')?, 1, 2)?;
+    let (second, _) = leading_number(rest.strip_prefix(':')?, 1, 2)?;
+    Some((hour, minute, second))
+}
+
+/// The number `token` begins with, of `min` to `max` digits, and what follows it.
+fn leading_number<T: TryFrom<u16>>(token: &str, min: usize, max: usize) -> Option<(T, &str)> {
+    let digits = token.bytes().take_while(u8::is_ascii_digit).count();
+    if !(min..=max).contains(&digits) {
+        return None;
+    }
+    let number: u16 = token[..digits].parse().ok()?;
+    Some((T::try_from(number).ok()?, &token[digits..]))
+}
+
+/// The month a token's first three letters name.
+fn month_of(token: &str) -> Option<Month> {
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    let start = token.get(..3)?;
+    let index = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(start))?;
+    Month::try_from(u8::try_from(index + 1).ok()?).ok()
 }
 
 /// RFC 6265 §5.1.3: `host` is `domain` or a name under it.
@@ -627,6 +708,52 @@ mod tests {
         assert_eq!(
             sent(&jar, "https://example.com/x/y").as_deref(),
             Some("__Secure-b=1; __Host-d=1; __Hostile=1")
+        );
+    }
+
+    /// RFC 6265 §5.1.1 reads a date as browsers do, whatever its format: a cookie removed
+    /// by a date in one the `cookie` crate does not read was kept, empty, as a session's.
+    #[test]
+    fn an_expiry_in_any_format_browsers_read_is_read() {
+        let jar = Jar::default();
+        let past = [
+            "Thu, 01 Jan 1970 00:00:00 GMT",
+            "Thursday, 01-Jan-70 00:00:01 GMT",
+            "Thu Jan  1 00:00:01 1970",
+            "Thu, 01 Jan 1970 00:00:00 UTC",
+            "Thursday, 01-Jan-1970 00:00:01 GMT",
+            "Thu Jan 01 1970 00:00:00 GMT+0000 (Coordinated Universal Time)",
+            "Thu, 1 Jan 1970 00:00:00 +0000",
+            "1 jan 1970 0:0:0",
+        ];
+        for (i, date) in past.iter().enumerate() {
+            set(&jar, "http://example.com/", &format!("c{i}=1"));
+            set(
+                &jar,
+                "http://example.com/",
+                &format!("c{i}=; Expires={date}"),
+            );
+        }
+        for odd in [
+            "Thu, 30 Feb 2099 00:00:00 GMT",
+            "yesterday",
+            "01 Jan 1600 00:00:00",
+        ] {
+            set(
+                &jar,
+                "http://example.com/",
+                &format!("kept=1; Expires={odd}"),
+            );
+        }
+        set(
+            &jar,
+            "http://example.com/",
+            "later=1; Expires=Wed, 21 Oct 1970 07:28:00 GMT; Expires=Wed, 21 Oct 2099 07:28:00 GMT",
+        );
+        assert_eq!(
+            sent(&jar, "http://example.com/").as_deref(),
+            Some("kept=1; later=1"),
+            "a date not read is no expiry; the last Expires counts"
         );
     }
 
