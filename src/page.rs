@@ -88,6 +88,14 @@ impl JobKind {
             Self::Sitemap => "sitemap",
         }
     }
+
+    /// The kind a frontier row's `kind` names; a page but for `sitemap`.
+    pub fn from_stored(kind: &str) -> Self {
+        match kind {
+            "sitemap" => Self::Sitemap,
+            _ => Self::Page,
+        }
+    }
 }
 
 /// Why a fetch produced no usable response. Stored as `pages.error_kind`.

@@ -346,8 +346,13 @@ const COUNTED_PAGES: &str = "SELECT count(*) FROM pages WHERE error_kind IS DIST
 /// What a trap row cut at its host's budget says after the host's name.
 const OVER_BUDGET: &str = "has used its page budget";
 
-/// Rows read at a time when scheduling revisits for pages that have none.
-const SCHEDULE_BATCH: i64 = 1_000;
+/// Rows read at a time by the passes over every row of a kind (pages with no revisit
+/// scheduled, URLs a narrower scope left out): memory holds one batch of them, however
+/// many the crawl has. Few in tests, so that a small database takes several.
+#[cfg(not(test))]
+pub(super) const PASS_BATCH: i64 = 1_000;
+#[cfg(test)]
+pub(super) const PASS_BATCH: i64 = 100;
 
 /// URLs added per transaction when a wider scope takes links an earlier one dropped.
 const READMIT_BATCH: usize = 1_000;
@@ -667,63 +672,78 @@ where
         mut keep: impl FnMut(&Url, u32, JobKind) -> bool,
         max_pages_per_host: u64,
     ) -> Result<u64, Error> {
-        let mut taken: BTreeMap<i64, Discovered> = BTreeMap::new();
-        {
-            let mut rows = sqlx::query(
+        let (mut after, mut queued) = (0_i64, 0);
+        loop {
+            let rows = sqlx::query(
                 "SELECT id, url, host, depth, priority, redirect_hops, kind FROM frontier f
-                 WHERE state = 'failed' AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.id = f.id)",
+                 WHERE id > $1 AND state = 'failed'
+                   AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.id = f.id)
+                 ORDER BY id LIMIT $2",
             )
-            .fetch(&self.readers);
-            while let Some(row) = rows.try_next().await.doing("reading URLs left out")? {
-                let Ok(url) = Url::parse(row.get::<&str, _>("url")) else {
-                    continue;
-                };
-                let depth = u32::try_from(row.get::<i64, _>("depth")).unwrap_or(u32::MAX);
-                let kind = match row.get::<&str, _>("kind") {
-                    "sitemap" => JobKind::Sitemap,
-                    _ => JobKind::Page,
-                };
-                if keep(&url, depth, kind) {
-                    let found = Discovered {
-                        url,
-                        host: row.get("host"),
-                        depth,
-                        priority: row.get("priority"),
-                        redirect_hops: u32::try_from(row.get::<i64, _>("redirect_hops"))
-                            .unwrap_or(u32::MAX),
-                        kind,
-                        trap: None,
-                    };
-                    taken.insert(row.get("id"), found);
-                }
+            .bind(after)
+            .bind(PASS_BATCH)
+            .fetch_all(&self.readers)
+            .await
+            .doing("reading URLs left out")?;
+            let Some(last) = rows.last() else {
+                return Ok(queued);
+            };
+            after = last.get("id");
+            let taken: BTreeMap<i64, Discovered> = rows
+                .iter()
+                .filter_map(|row| {
+                    let url = Url::parse(row.get::<&str, _>("url")).ok()?;
+                    let depth = u32::try_from(row.get::<i64, _>("depth")).unwrap_or(u32::MAX);
+                    let kind = JobKind::from_stored(row.get("kind"));
+                    keep(&url, depth, kind).then(|| {
+                        let found = Discovered {
+                            url,
+                            host: row.get("host"),
+                            depth,
+                            priority: row.get("priority"),
+                            redirect_hops: u32::try_from(row.get::<i64, _>("redirect_hops"))
+                                .unwrap_or(u32::MAX),
+                            kind,
+                            trap: None,
+                        };
+                        (row.get("id"), found)
+                    })
+                })
+                .collect();
+            if !taken.is_empty() {
+                queued += self.requeue_taken(&taken, max_pages_per_host).await?;
             }
         }
+    }
+
+    /// Queues again the rows of `taken` (by id) still failed, in a transaction, within
+    /// their hosts' budgets; returns how many are queued (not trapped).
+    async fn requeue_taken(
+        &self,
+        taken: &BTreeMap<i64, Discovered>,
+        max_pages_per_host: u64,
+    ) -> Result<u64, Error> {
+        let mut tx = self.pool.begin().await.doing("queuing URLs left out")?;
+        let mut q = QueryBuilder::<DB>::new(
+            "UPDATE frontier SET state = 'queued' WHERE state = 'failed' AND id IN ",
+        );
         let ids: Vec<i64> = taken.keys().copied().collect();
-        let mut queued = 0;
-        for chunk in ids.chunks(MAX_BINDS) {
-            let mut tx = self.pool.begin().await.doing("queuing URLs left out")?;
-            let mut q = QueryBuilder::<DB>::new(
-                "UPDATE frontier SET state = 'queued' WHERE state = 'failed' AND id IN ",
-            );
-            push_id_list(&mut q, chunk);
-            q.push(" RETURNING id");
-            let requeued: Vec<i64> = q
-                .build_query_scalar()
-                .persistent(false)
-                .fetch_all(&mut *tx)
-                .await
-                .doing("queuing URLs left out")?;
-            let rows = requeued
-                .iter()
-                .filter_map(|id| taken.get(id).map(|found| (*id, found)))
-                .collect();
-            let spent =
-                Self::spend_host_budgets(&mut tx, NewRows::Listed(rows), max_pages_per_host)
-                    .await?;
-            tx.commit().await.doing("queuing URLs left out")?;
-            queued += spent.new - spent.trapped;
-        }
-        Ok(queued)
+        push_id_list(&mut q, &ids);
+        q.push(" RETURNING id");
+        let requeued: Vec<i64> = q
+            .build_query_scalar()
+            .persistent(false)
+            .fetch_all(&mut *tx)
+            .await
+            .doing("queuing URLs left out")?;
+        let rows = requeued
+            .iter()
+            .filter_map(|id| taken.get(id).map(|found| (*id, found)))
+            .collect();
+        let spent =
+            Self::spend_host_budgets(&mut tx, NewRows::Listed(rows), max_pages_per_host).await?;
+        tx.commit().await.doing("queuing URLs left out")?;
+        Ok(spent.new - spent.trapped)
     }
 
     /// Offers `admit` every stored link whose target the frontier does not know (those a
@@ -897,10 +917,7 @@ where
                 priority: row.get("priority"),
                 redirect_hops: u32::try_from(row.get::<i64, _>("redirect_hops")).unwrap_or(0),
                 attempts: u32::try_from(row.get::<i64, _>("attempts")).unwrap_or(0),
-                kind: match row.get::<&str, _>("kind") {
-                    "sitemap" => JobKind::Sitemap,
-                    _ => JobKind::Page,
-                },
+                kind: JobKind::from_stored(row.get("kind")),
                 previous: row.get::<Option<i64>, _>("recrawl_interval_ms").map(|ms| {
                     Box::new(Previous {
                         interval: u64::try_from(ms).ok().map(Duration::from_millis),
@@ -1063,7 +1080,7 @@ where
                  ORDER BY f.id LIMIT $2",
             )
             .bind(after)
-            .bind(SCHEDULE_BATCH)
+            .bind(PASS_BATCH)
             .fetch_all(&self.pool)
             .await
             .doing("finding pages with no revisit scheduled")?;

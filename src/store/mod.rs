@@ -794,13 +794,8 @@ mod tests {
     /// targets took the process 100 MB more, and a large crawl's links gigabytes.
     #[tokio::test]
     async fn link_counts_are_rebuilt_sorting_in_a_file() {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let store = Store::open(&dir.path().join("crawl.db").display().to_string())
-            .await
-            .expect("open the store");
-        let Backed::Sqlite(db) = &store.0 else {
-            panic!("a SQLite store");
-        };
+        let (_dir, store, db) = sqlite_store().await;
+        let db = &db;
         sqlx::raw_sql(
             "INSERT INTO frontier (id, url, host, depth, priority, state)
                  VALUES (1, 'http://h/', 'h', 0, 0, 'done');
@@ -824,6 +819,103 @@ mod tests {
             .expect("count the anchors");
         assert_eq!(anchors, 100_000);
         assert!(grew < 40 * 1024, "the rebuild took {grew} KiB more");
+    }
+
+    /// A new SQLite store in a temporary directory, and its database.
+    async fn sqlite_store() -> (tempfile::TempDir, Store, Db<Sqlite>) {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let store = Store::open(&dir.path().join("crawl.db").display().to_string())
+            .await
+            .expect("open the store");
+        let Backed::Sqlite(db) = &store.0 else {
+            panic!("a SQLite store");
+        };
+        let db = db.clone();
+        (dir, store, db)
+    }
+
+    /// `n` URLs of `len` bytes' path on hosts `h0` and `h1`, at depth 1, as a narrower
+    /// scope leaves them out: failed, with no page, their budgets given back.
+    async fn left_out(db: &Db<Sqlite>, n: u32, len: usize) {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n})
+             INSERT INTO frontier (url, host, depth, priority, state)
+                 SELECT printf('http://h%d/%0{len}d', i % 2, i), 'h' || (i % 2), 1, 0, 'failed'
+                 FROM n;
+             INSERT INTO host_budget (host, urls) VALUES ('h0', 0), ('h1', 0);"
+        )))
+        .execute(&db.pool)
+        .await
+        .expect("store the URLs left out");
+    }
+
+    /// A scope narrowed on a crawl with millions of queued URLs leaves them all out; the
+    /// pass that queues them again when it widens read every one into memory before it
+    /// queued any. 30,000 URLs of 2 KB took the process 150 MB more.
+    #[tokio::test]
+    async fn urls_left_out_are_queued_again_a_batch_at_a_time() {
+        let (_dir, store, db) = sqlite_store().await;
+        let db = &db;
+        left_out(db, 30_000, 2_000).await;
+        reset_peak();
+        let before = peak_kib();
+        let queued = store
+            .requeue_left_out(|_, _, _| true, 0)
+            .await
+            .expect("queue them again");
+        let grew = peak_kib().saturating_sub(before);
+        assert_eq!(queued, 30_000);
+        assert!(grew < 40 * 1024, "the pass took {grew} KiB more");
+    }
+
+    /// Over several of the pass's batches, what `keep` takes is queued and what it
+    /// leaves stays failed, within the hosts' budgets: the shallowest first, and those
+    /// beyond become trap rows.
+    #[tokio::test]
+    async fn urls_left_out_over_several_batches_are_queued_within_budgets() {
+        let (_dir, store, db) = sqlite_store().await;
+        let db = &db;
+        let rows = u32::try_from(db::PASS_BATCH * 5 / 2).expect("a few hundred");
+        left_out(db, rows, 3).await;
+        // Every third URL is kept; h0 may take 20 more, h1 all of its own.
+        sqlx::query("UPDATE host_budget SET urls = 80 WHERE host = 'h0'")
+            .execute(&db.pool)
+            .await
+            .expect("spend some of h0's budget");
+        let keep = |url: &Url, _: u32, _: JobKind| {
+            let n: u32 = url.path()[1..].parse().expect("a number");
+            n.is_multiple_of(3)
+        };
+        let queued = store
+            .requeue_left_out(keep, 100)
+            .await
+            .expect("queue them again");
+        let count = |sql: &'static str| async move {
+            sqlx::query_as::<_, (String, i64)>(sql)
+                .fetch_all(&db.pool)
+                .await
+                .expect("count")
+        };
+        let kept = (1..=rows).filter(|i| i % 3 == 0);
+        let kept_on = |host: u32| i64::try_from(kept.clone().filter(|i| i % 2 == host).count());
+        let (h0, h1) = (kept_on(0).expect("a count"), kept_on(1).expect("a count"));
+        assert_eq!(queued, u64::try_from(20 + h1).expect("a count"));
+        assert_eq!(
+            count("SELECT host, count(*) FROM frontier WHERE state = 'queued' GROUP BY host").await,
+            [("h0".to_owned(), 20), ("h1".to_owned(), h1)]
+        );
+        assert_eq!(
+            count(
+                "SELECT f.host, count(*) FROM frontier f JOIN pages p ON p.id = f.id
+                 WHERE f.state = 'failed' AND p.error_kind = 'trap' GROUP BY f.host"
+            )
+            .await,
+            [("h0".to_owned(), h0 - 20)]
+        );
+        assert_eq!(
+            count("SELECT host, urls FROM host_budget ORDER BY host").await,
+            [("h0".to_owned(), 100), ("h1".to_owned(), h1)]
+        );
     }
 
     /// A new database, closed, then changed by `sql` as another build would have left
