@@ -1898,51 +1898,21 @@ where
         max_pages_per_host: u64,
     ) -> Result<Added, Error> {
         let mut by_host: BTreeMap<String, Vec<(i64, &Discovered)>> = BTreeMap::new();
-        let hosts: Vec<(String, i64)> = match &new {
+        let (added, counted) = match &new {
             NewRows::Listed(rows) => {
                 for &(id, d) in rows {
                     by_host.entry(d.host.clone()).or_default().push((id, d));
                 }
-                by_host
+                let hosts: Vec<(String, i64)> = by_host
                     .iter()
                     .map(|(host, rows)| {
                         (host.clone(), i64::try_from(rows.len()).unwrap_or(i64::MAX))
                     })
-                    .collect()
+                    .collect();
+                Self::count_listed(tx, hosts).await?
             }
-            NewRows::Above(above) => sqlx::query_as(
-                "SELECT host, count(*) FROM frontier WHERE id > $1 GROUP BY host ORDER BY host",
-            )
-            .bind(*above)
-            .fetch_all(&mut *tx)
-            .await
-            .doing("counting URLs against their hosts' budgets")?,
+            NewRows::Above(above) => Self::count_above(tx, *above, max_pages_per_host).await?,
         };
-        let added = hosts
-            .iter()
-            .map(|(_, n)| u64::try_from(*n).unwrap_or(0))
-            .sum();
-        let mut totals: BTreeMap<String, i64> = BTreeMap::new();
-        for chunk in hosts.chunks(MAX_BINDS / 2) {
-            let mut q = QueryBuilder::<DB>::new("INSERT INTO host_budget (host, urls) ");
-            q.push_values(chunk, |mut b, (host, n)| {
-                b.push_bind(host.as_str()).push_bind(*n);
-            });
-            q.push(
-                " ON CONFLICT (host) DO UPDATE SET urls = host_budget.urls + excluded.urls
-                 RETURNING host, urls",
-            );
-            let rows = q
-                .build()
-                .persistent(false)
-                .fetch_all(&mut *tx)
-                .await
-                .doing("counting URLs against their hosts' budgets")?;
-            totals.extend(
-                rows.iter()
-                    .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))),
-            );
-        }
         let mut spent = Added {
             new: added,
             trapped: 0,
@@ -1950,8 +1920,7 @@ where
         let Ok(budget @ 1..) = i64::try_from(max_pages_per_host) else {
             return Ok(spent);
         };
-        for (host, added) in hosts {
-            let total = totals.get(&host).copied().unwrap_or_default();
+        for (host, added, total) in counted {
             let room = (budget - (total - added)).clamp(0, added);
             if room == added {
                 continue;
@@ -1984,6 +1953,88 @@ where
             spent.trapped += u64::try_from(over.len()).unwrap_or(u64::MAX);
         }
         Ok(spent)
+    }
+
+    /// Counts `hosts`' new rows (host, rows) against their budgets: how many rows there
+    /// are, and each host with its rows and its budget's total now.
+    async fn count_listed(
+        tx: &mut Conn<DB>,
+        hosts: Vec<(String, i64)>,
+    ) -> Result<(u64, Vec<(String, i64, i64)>), Error> {
+        let added = hosts
+            .iter()
+            .map(|(_, n)| u64::try_from(*n).unwrap_or(0))
+            .sum();
+        let mut totals: BTreeMap<String, i64> = BTreeMap::new();
+        for chunk in hosts.chunks(MAX_BINDS / 2) {
+            let mut q = QueryBuilder::<DB>::new("INSERT INTO host_budget (host, urls) ");
+            q.push_values(chunk, |mut b, (host, n)| {
+                b.push_bind(host.as_str()).push_bind(*n);
+            });
+            q.push(
+                " ON CONFLICT (host) DO UPDATE SET urls = host_budget.urls + excluded.urls
+                 RETURNING host, urls",
+            );
+            let rows = q
+                .build()
+                .persistent(false)
+                .fetch_all(&mut *tx)
+                .await
+                .doing("counting URLs against their hosts' budgets")?;
+            totals.extend(
+                rows.iter()
+                    .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))),
+            );
+        }
+        let counted = hosts
+            .into_iter()
+            .map(|(host, n)| {
+                let total = totals.get(&host).copied().unwrap_or_default();
+                (host, n, total)
+            })
+            .collect();
+        Ok((added, counted))
+    }
+
+    /// Counts the rows above id `above` against their hosts' budgets, in SQL: a merge
+    /// of staged URLs may bring millions on as many hosts, which memory would otherwise
+    /// hold twice over. Returns how many rows there are, and the hosts they take beyond
+    /// `max_pages_per_host` (0: no limit), each with its rows and its budget's total now.
+    async fn count_above(
+        tx: &mut Conn<DB>,
+        above: i64,
+        max_pages_per_host: u64,
+    ) -> Result<(u64, Vec<(String, i64, i64)>), Error> {
+        let doing = "counting URLs against their hosts' budgets";
+        let added: i64 = sqlx::query_scalar("SELECT count(*) FROM frontier WHERE id > $1")
+            .bind(above)
+            .fetch_one(&mut *tx)
+            .await
+            .doing(doing)?;
+        sqlx::query(
+            "INSERT INTO host_budget (host, urls)
+             SELECT host, count(*) FROM frontier WHERE id > $1 GROUP BY host ORDER BY host
+             ON CONFLICT (host) DO UPDATE SET urls = host_budget.urls + excluded.urls",
+        )
+        .bind(above)
+        .execute(&mut *tx)
+        .await
+        .doing(doing)?;
+        let over = match i64::try_from(max_pages_per_host) {
+            Ok(budget @ 1..) => sqlx::query_as(
+                "SELECT n.host, n.added, b.urls
+                 FROM (SELECT host, count(*) AS added FROM frontier WHERE id > $1 GROUP BY host)
+                      AS n JOIN host_budget b ON b.host = n.host
+                 WHERE b.urls > $2 ORDER BY n.host",
+            )
+            .bind(above)
+            .bind(budget)
+            .fetch_all(&mut *tx)
+            .await
+            .doing(doing)?,
+            _ => Vec::new(),
+        };
+        Ok((u64::try_from(added).unwrap_or(0), over))
     }
 
     /// Queues again, within `max_pages_per_host` (0: no limit), the URLs an earlier run

@@ -918,6 +918,60 @@ mod tests {
         );
     }
 
+    /// A broad crawl's staged URLs are on as many hosts as URLs, near enough; the merge
+    /// that brings them into the frontier counted them against their hosts' budgets
+    /// with every host in memory, twice. 100,000 hosts of 200 bytes took the process
+    /// 70 MB more. A host beyond its budget is still cut to it.
+    #[tokio::test]
+    async fn staged_urls_on_many_hosts_are_counted_against_budgets_in_the_database() {
+        let (_dir, store, db) = sqlite_store().await;
+        sqlx::raw_sql(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000)
+             INSERT INTO frontier_staged (url, host, depth, priority, redirect_hops, kind)
+                 SELECT printf('http://%0200d/', i), printf('%0200d', i), 1, 0, 0, 'page'
+                 FROM n;
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5)
+             INSERT INTO frontier_staged (url, host, depth, priority, redirect_hops, kind)
+                 SELECT 'http://big/' || i, 'big', i, 0, 0, 'page' FROM n;
+             INSERT INTO host_budget (host, urls) VALUES ('big', 1);",
+        )
+        .execute(&db.pool)
+        .await
+        .expect("stage the URLs");
+        reset_peak();
+        let before = peak_kib();
+        let trapped = store.merge_staged(3).await.expect("merge them");
+        let grew = peak_kib().saturating_sub(before);
+        assert_eq!(trapped, 3);
+        let queued: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT host, count(*) FROM frontier WHERE state = 'queued'
+             GROUP BY host = 'big' ORDER BY host = 'big'",
+        )
+        .fetch_all(&db.pool)
+        .await
+        .expect("count the queued URLs");
+        assert_eq!(
+            queued.iter().map(|(_, n)| *n).collect::<Vec<_>>(),
+            [100_000, 2]
+        );
+        let big: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT url, depth FROM frontier WHERE host = 'big' AND state = 'queued'",
+        )
+        .fetch_all(&db.pool)
+        .await
+        .expect("read the host's URLs");
+        assert_eq!(
+            big,
+            [("http://big/1".into(), 1), ("http://big/2".into(), 2)]
+        );
+        let budgets: (i64, i64) = sqlx::query_as("SELECT count(*), sum(urls) FROM host_budget")
+            .fetch_one(&db.pool)
+            .await
+            .expect("read the budgets");
+        assert_eq!(budgets, (100_001, 100_003));
+        assert!(grew < 40 * 1024, "the merge took {grew} KiB more");
+    }
+
     /// A new database, closed, then changed by `sql` as another build would have left
     /// it, with no crawl's lock beside it: its directory and name.
     async fn database_changed_by(sql: &'static str) -> (tempfile::TempDir, String) {
