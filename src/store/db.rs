@@ -1617,11 +1617,16 @@ where
     ) -> Result<Added, Error> {
         let (trapped, fine): (Vec<&Found<'_>>, Vec<&Found<'_>>) =
             urls.iter().partition(|(d, _)| d.trap.is_some());
-        let queued: BTreeSet<&str> = fine.iter().map(|(d, _)| d.url.as_str()).collect();
-        let trapped: Vec<&Found<'_>> = trapped
-            .into_iter()
-            .filter(|(d, _)| !queued.contains(d.url.as_str()))
-            .collect();
+        // A batch has trap rows seldom, and the set of every queued URL only then.
+        let trapped: Vec<&Found<'_>> = if trapped.is_empty() {
+            trapped
+        } else {
+            let queued: BTreeSet<&str> = fine.iter().map(|(d, _)| d.url.as_str()).collect();
+            trapped
+                .into_iter()
+                .filter(|(d, _)| !queued.contains(d.url.as_str()))
+                .collect()
+        };
         let trapped = Self::insert_trapped(tx, &trapped).await?;
         let new = Self::insert_queued(tx, &fine).await?;
         let queued = Self::spend_host_budgets(tx, new, max_pages_per_host).await?;
