@@ -139,9 +139,7 @@ impl Jar {
             .join("; ");
         HeaderValue::from_bytes(value.as_bytes()).ok()
     }
-}
 
-impl Jar {
     /// When the cookies a request to `url` would carry last changed: the latest time one
     /// of them took its value. `None` when it would carry none.
     pub fn changed_at(&self, url: &Url) -> Option<SystemTime> {
@@ -149,9 +147,7 @@ impl Jar {
         let sent = state.sent_to(url, SystemTime::now());
         sent.iter().map(|c| c.changed_at).max()
     }
-}
 
-impl Jar {
     /// The cookies `headers`, a response to `url`, set. Taken by the fetcher once it has
     /// accepted the response: one it refuses (a head over `fetch.max_header_bytes`) must
     /// leave no cookie, as it leaves nothing else.

@@ -111,11 +111,23 @@ impl HttpClient {
         self.jar.is_some()
     }
 
-    /// Keeps the cookies `response` sets, once the crawler has accepted it.
-    pub fn take_cookies(&self, response: &Response) {
+    /// The response `sent` brought, with its cookies kept; why there is none to use: no
+    /// answer, the proxy's refusal ([`Self::proxy_refusal`]), or what `refuse` finds in
+    /// it (their cookies left out too: reqwest hands them to the jar, which leaves them
+    /// for this).
+    pub fn accept(
+        &self,
+        sent: reqwest::Result<Response>,
+        refuse: impl FnOnce(&Response) -> Option<FetchError>,
+    ) -> Result<Response, FetchError> {
+        let response = sent.map_err(|e| self.error(&e))?;
+        if let Some(refused) = self.proxy_refusal(&response).or_else(|| refuse(&response)) {
+            return Err(refused);
+        }
         if let Some(jar) = &self.jar {
             jar.take(response.headers(), response.url());
         }
+        Ok(response)
     }
 
     /// When the cookies a request to `url` would carry last changed (see
@@ -129,7 +141,7 @@ impl HttpClient {
     /// It says nothing of the page: taken as its status it was kept as final, and as
     /// robots.txt's, as "no robots.txt" for `politeness.robots_ttl_ms`. It is a failure
     /// for now, as is a 407 to the `CONNECT` that carries `https://`.
-    pub fn proxy_refusal(&self, response: &Response) -> Option<FetchError> {
+    fn proxy_refusal(&self, response: &Response) -> Option<FetchError> {
         (self.forwarded
             && response.url().scheme() == "http"
             && response.status() == StatusCode::PROXY_AUTHENTICATION_REQUIRED)
@@ -665,21 +677,11 @@ impl FetchWorker {
         out.body = Some(body);
     }
 
-    /// The response `sent` brought, with its cookies kept; why there is none to use: no
-    /// answer, the proxy's refusal ([`HttpClient::proxy_refusal`]), or a head
-    /// [`Self::oversized_head`] refuses (their cookies left out too).
+    /// [`HttpClient::accept`], refusing a head [`Self::oversized_head`] refuses.
     fn accept(&self, sent: reqwest::Result<Response>) -> Result<Response, FetchError> {
-        let response = sent.map_err(|e| self.cx.client.error(&e))?;
-        if let Some(refused) = self
-            .cx
+        self.cx
             .client
-            .proxy_refusal(&response)
-            .or_else(|| self.oversized_head(response.headers()))
-        {
-            return Err(refused);
-        }
-        self.cx.client.take_cookies(&response);
-        Ok(response)
+            .accept(sent, |response| self.oversized_head(response.headers()))
     }
 
     /// Why a response's headers are refused, if they are: more than `fetch.max_headers`

@@ -104,20 +104,18 @@ impl NetworkPolicy {
     /// gives unchecked, for it cannot tell a lookup for the connection to the proxy from
     /// one for a page on that host (through `socks5`) or the proxy's own (through an
     /// HTTP proxy).
+    /// Any other name passes here, without a lock or a lookup: this runs for every URL.
     pub async fn check_url(&self, url: &Url) -> Result<(), String> {
         let host = url.host_str().unwrap_or_default();
-        if self.is_trusted(host) {
-            return Ok(());
-        }
         let ip = match url.host() {
             Some(Host::Ipv4(ip)) => IpAddr::V4(ip),
             Some(Host::Ipv6(ip)) => IpAddr::V6(ip),
-            Some(Host::Domain(name)) if self.is_proxy(name) => {
+            Some(Host::Domain(name)) if self.is_proxy(name) && !self.is_trusted(host) => {
                 return self.check_proxy_host(name).await
             }
             _ => return Ok(()),
         };
-        if self.allows(ip) {
+        if self.is_trusted(host) || self.allows(ip) {
             Ok(())
         } else {
             Err(refusal(host, &[ip]))

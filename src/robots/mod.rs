@@ -441,14 +441,10 @@ impl RobotsCache {
             let _turn = self.gate.wait_turn(&host, limits).await;
             let sent = fetcher::send(self.client.get(&target), self.timeout).await;
             self.gate.answered(&host, limits.delay);
-            let mut response = match sent {
+            let mut response = match self.client.accept(sent, |_| None) {
                 Ok(response) => response,
-                Err(e) => return (Err(self.client.error(&e)), Vec::new(), None),
+                Err(error) => return (Err(error), Vec::new(), None),
             };
-            if let Some(refused) = self.client.proxy_refusal(&response) {
-                return (Err(refused), Vec::new(), None);
-            }
-            self.client.take_cookies(&response);
             let status = response.status();
             if status.is_redirection() {
                 // A 304, 305 or 306 redirects nowhere, whatever `Location` it carries:
