@@ -61,20 +61,15 @@ impl Checkpoints {
                         () = stop.cancelled() => break,
                         () = tokio::time::sleep(EVERY) => {}
                     }
-                    match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                    let checkpoint = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
                         .execute(&mut conn)
-                        .await
-                    {
-                        Ok(_) => {
-                            if failing {
-                                failing = false;
-                                tracing::info!("checkpointing the write-ahead log works again");
-                            }
+                        .await;
+                    match (checkpoint, failing) {
+                        (Ok(_), true) => {
+                            failing = false;
+                            tracing::info!("checkpointing the write-ahead log works again");
                         }
-                        Err(error) => {
-                            if failing {
-                                continue;
-                            }
+                        (Err(error), false) => {
                             failing = true;
                             tracing::warn!(
                                 %error,
@@ -83,6 +78,7 @@ impl Checkpoints {
                                 EVERY.as_millis()
                             );
                         }
+                        _ => {}
                     }
                 }
                 // All of it, the WAL emptied: SQLite's own checkpoint as the last
