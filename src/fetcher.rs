@@ -865,13 +865,34 @@ fn content_type(headers: &HeaderMap) -> Option<String> {
         let inherited = last.filter(same_type).and_then(|(_, charset)| charset);
         last = Some((one, crate::charset::charset_label(one).or(inherited)));
     }
-    Some(match last {
+    Some(bounded_content_type(match last {
         None => values.join(", "),
         Some((one, Some(charset))) if crate::charset::charset_label(one).is_none() => {
             format!("{one}; charset={charset}")
         }
         Some((one, _)) => one.to_owned(),
-    })
+    }))
+}
+
+/// The longest `Content-Type` kept, in bytes. PostgreSQL indexes `content_type` (and its
+/// lower case) with B-trees, whose entries hold at most 2,704 bytes: a longer value
+/// failed its whole batch there, stopping the crawl at the page on every run, while
+/// SQLite kept it. Real ones are under 100 bytes; a header may be 64 KiB.
+const MAX_CONTENT_TYPE_BYTES: usize = 1024;
+
+/// `value`, or when it is longer than [`MAX_CONTENT_TYPE_BYTES`], what of it is read: its
+/// type and charset (cut to the limit, should even they be longer).
+fn bounded_content_type(value: String) -> String {
+    if value.len() <= MAX_CONTENT_TYPE_BYTES {
+        return value;
+    }
+    let essence = sniff::essence(&value);
+    let mut kept = match crate::charset::charset_label(&value) {
+        Some(charset) => format!("{essence}; charset={charset}"),
+        None => essence.to_owned(),
+    };
+    kept.truncate(kept.floor_char_boundary(MAX_CONTENT_TYPE_BYTES));
+    kept
 }
 
 /// `value` split at its commas, but those inside a quoted parameter (`charset="a,b"`).
@@ -1155,6 +1176,29 @@ mod tests {
         assert_eq!(
             typed(&["charset=utf-8", ""]).as_deref(),
             Some("charset=utf-8, ")
+        );
+    }
+
+    #[test]
+    fn a_content_type_too_long_to_index_keeps_its_type_and_charset() {
+        let typed = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(CONTENT_TYPE, HeaderValue::from_str(value).unwrap());
+            content_type(&headers).unwrap()
+        };
+        let padding = "x".repeat(MAX_CONTENT_TYPE_BYTES);
+        let whole = format!("text/html; q={}", &padding[..900]);
+        assert_eq!(typed(&whole), whole);
+        assert_eq!(
+            typed(&format!("text/html; q={padding}; charset=Shift_JIS")),
+            "text/html; charset=Shift_JIS"
+        );
+        assert_eq!(typed(&format!("text/plain; q={padding}")), "text/plain");
+        let cut = bounded_content_type(format!("text/{}", "é".repeat(MAX_CONTENT_TYPE_BYTES)));
+        assert_eq!(
+            cut.len(),
+            MAX_CONTENT_TYPE_BYTES - 1,
+            "at a character's end"
         );
     }
 

@@ -632,12 +632,25 @@ async fn what_postgresql_refuses_is_bounded_alike_on_both_backends() {
         &h,
         "/",
         Resource::Html(format!(
-            "<a href='/b'>{words}</a><a href='/c'>nul\0byte</a><a href='{kept}'>kept</a>\
+            "<a href='/b'>{words}</a><a href='/c'>nul\0byte</a><a href='/typed'>typed</a><a href='{kept}'>kept</a>\
              <a href='{too_long}'>too long</a><a href='/private'>p</a><title>{words}"
         )),
     );
     b.add(&h, "/b", Resource::Html("<title>b</title>".into()));
     b.add(&h, "/c", Resource::Html("<title>c</title>".into()));
+    // A type with parameters past a B-tree entry's limit: `content_type` is indexed.
+    let parameters = format!("text/html; x={}; charset=windows-1252", noise(3_000));
+    b.add(
+        &h,
+        "/typed",
+        Resource::WithHeaders(
+            vec![("content-type".into(), parameters)],
+            Box::new(Resource::Typed(
+                "text/html",
+                b"<title>caf\xe9</title>".to_vec(),
+            )),
+        ),
+    );
     let site = b.start();
 
     let harness = Harness::default();
@@ -653,7 +666,8 @@ async fn what_postgresql_refuses_is_bounded_alike_on_both_backends() {
     }
 
     const PAGES: &str = "SELECT url, coalesce(error_kind, ''), \
-                         CAST(length(coalesce(title, '')) AS BIGINT) FROM pages";
+                         CAST(length(coalesce(title, '')) AS BIGINT), \
+                         coalesce(content_type, '') FROM pages";
     const LINKS: &str = "SELECT target_url, anchor_text FROM links";
     let sqlite = sqlx::SqlitePool::connect(&format!("sqlite://{sqlite}"))
         .await
@@ -661,11 +675,11 @@ async fn what_postgresql_refuses_is_bounded_alike_on_both_backends() {
     let postgres = sqlx::PgPool::connect(&postgres)
         .await
         .expect("open the PostgreSQL results");
-    let mut pages: Vec<(String, String, i64)> = sqlx::query_as(PAGES)
+    let mut pages: Vec<(String, String, i64, String)> = sqlx::query_as(PAGES)
         .fetch_all(&sqlite)
         .await
         .expect("pages");
-    let mut pg_pages: Vec<(String, String, i64)> = sqlx::query_as(PAGES)
+    let mut pg_pages: Vec<(String, String, i64, String)> = sqlx::query_as(PAGES)
         .fetch_all(&postgres)
         .await
         .expect("pages");
@@ -689,11 +703,11 @@ async fn what_postgresql_refuses_is_bounded_alike_on_both_backends() {
         "pages: SQLite {:?}, PostgreSQL {:?}",
         pages
             .iter()
-            .map(|p| (short(&p.0), &p.1, p.2))
+            .map(|p| (short(&p.0), &p.1, p.2, short(&p.3)))
             .collect::<Vec<_>>(),
         pg_pages
             .iter()
-            .map(|p| (short(&p.0), &p.1, p.2))
+            .map(|p| (short(&p.0), &p.1, p.2, short(&p.3)))
             .collect::<Vec<_>>()
     );
     assert!(
@@ -714,6 +728,11 @@ async fn what_postgresql_refuses_is_bounded_alike_on_both_backends() {
     let title = row("/").expect("the seed's page").2;
     assert!((4_000..=4_096).contains(&title), "title of {title} bytes");
     assert_eq!(row("/private").map(|p| p.1), Some("robots".into()));
+    // Its type and charset, which the page was read in.
+    assert_eq!(
+        row("/typed").map(|p| p.3),
+        Some("text/html; charset=windows-1252".into())
+    );
     // Past `traps.max_url_length` (2048): a row that says so, indexed on both.
     assert_eq!(row(&kept).map(|p| p.1), Some("trap".into()));
     assert!(row(&too_long).is_none(), "a 4 KB URL is not kept at all");
