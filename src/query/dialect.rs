@@ -107,6 +107,28 @@ impl Dialect {
         }
     }
 
+    /// The sum of `column` (whole numbers, none negative) over `table`, as a scalar
+    /// subquery: exact while it fits in 64 bits, else the nearest float.
+    ///
+    /// PostgreSQL's `sum()` of integers is a NUMERIC, which is read that way (see
+    /// [`super::reader`]). SQLite's stops the whole statement with "integer overflow",
+    /// and a server decides `pages.bytes` (a declared `Content-Length` of 2^63 - 1), so
+    /// there the values are summed in halves of 32 bits, which cannot overflow, and put
+    /// together only when the total fits.
+    pub fn total(self, column: &str, table: &str) -> String {
+        match self {
+            Self::Sqlite => format!(
+                "(SELECT CASE WHEN high < 2147483648 THEN (high << 32) + low
+                              ELSE high * 4294967296.0 + low END
+                  FROM (SELECT high + (low >> 32) AS high, low & 4294967295 AS low
+                        FROM (SELECT coalesce(sum({column} >> 32), 0) AS high,
+                                     coalesce(sum({column} & 4294967295), 0) AS low
+                              FROM {table}) AS halves) AS carried)"
+            ),
+            Self::Postgres => format!("(SELECT coalesce(sum({column}), 0) FROM {table})"),
+        }
+    }
+
     /// Seconds since 1970 of an RFC 3339 text (`pages.fetched_at`), with fractions.
     pub fn epoch(self, text: &str) -> String {
         match self {

@@ -59,7 +59,7 @@ fn sections(d: Dialect) -> String {
         UNION ALL SELECT 0, 1, 'total', 'links', links FROM targets
         UNION ALL SELECT 0, 2, 'total', 'linked URLs', urls FROM targets
         UNION ALL SELECT 0, 3, 'total', 'hosts', count(*) FROM by_host
-        UNION ALL SELECT 0, 4, 'total', 'bytes', coalesce(sum(bytes), 0) FROM pages
+        UNION ALL SELECT 0, 4, 'total', 'bytes', {bytes}
         UNION ALL SELECT 0, 5, 'total', 'URLs queued', count(*) + {staged} FROM frontier
                   WHERE state = 'queued'
         UNION ALL SELECT 0, 6, 'total', 'URLs leased', count(*) FROM frontier
@@ -85,6 +85,7 @@ fn sections(d: Dialect) -> String {
         UNION ALL SELECT 6, -sum(n), 'error', error_kind, sum(n) FROM by_status
                   WHERE error_kind IS NOT NULL GROUP BY error_kind",
         staged = d.staged_urls(),
+        bytes = d.total("bytes", "pages"),
         first = d.epoch("min(fetched_at)"),
         last = d.epoch("max(fetched_at)"),
         per_second = d.round(

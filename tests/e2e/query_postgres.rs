@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use super::postgres::TestPostgres;
 use super::query::{add_dead_ends, args, assert_fails, pipecrawl, read_export};
+use super::raw::{Ending, RawReply, RawSite};
 use super::recrawl::config_on;
 use super::site::{Resource, SiteBuilder, TestSite};
 use super::Harness;
@@ -593,4 +594,55 @@ async fn the_latest_pages_on_postgresql_are_read_through_the_fetched_at_index() 
         "the question's scan of pages was never counted"
     );
     assert_eq!(after.1, seq_before, "pages was read whole and sorted");
+}
+
+/// `bytes` holds what a server declared of a body left unread: one `Content-Length` of
+/// 2^63 - 1 is a page's row, and the pages' total is past SQLite's integers. `stats`
+/// gives it on both backends, as the nearest float where it does not fit (PostgreSQL's
+/// sum is a NUMERIC), exact where it does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_total_the_bytes_servers_declare_past_sqlites_integers() {
+    let home = "<title>Home</title><a href='/huge'>huge</a>";
+    let raw = RawSite::start(vec![
+        ("/", RawReply::ok("text/html", home)),
+        (
+            "/huge",
+            RawReply::new(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\
+                 Content-Length: 9223372036854775807",
+                "",
+                Ending::Close,
+            ),
+        ),
+    ])
+    .await;
+    let harness = Harness::default();
+    let sqlite = harness.db_path().display().to_string();
+    let server = TestPostgres::start("stats_total_the_bytes_servers_declare_past_sqlites_integers");
+    let mut databases = vec![sqlite.clone()];
+    if let Some(server) = &server {
+        databases.push(server.database("declared").await);
+    }
+    let mut totals = Vec::new();
+    for db in &databases {
+        let config = config_on(&harness, &format!("{db:?}"), &raw.url("/"), "");
+        pipecrawl::crawl(config, std::future::pending())
+            .await
+            .expect("the crawl succeeds");
+        let out = pipecrawl(args(&["query", "--db", db, "--format", "json", "stats"])).await;
+        assert!(
+            out.status.success(),
+            "stats on {db}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let rows = stable_rows(&String::from_utf8_lossy(&out.stdout));
+        let bytes = rows
+            .into_iter()
+            .find(|r| r["section"] == "total" && r["key"] == "bytes")
+            .map(|r| r["value"].clone());
+        totals.push(bytes);
+    }
+    let expected = 9_223_372_036_854_775_807_f64 + home.len() as f64;
+    assert_eq!(totals[0], Some(Value::from(expected)), "SQLite");
+    assert!(totals.iter().all(|t| *t == totals[0]), "{totals:?}");
 }
