@@ -65,7 +65,8 @@ async fn from_page(conn: &mut Reader, url: &str) -> Result<Statement, QueryError
 }
 
 /// Links straight to `url`, and to redirects whose chain ends at it (`target_url` says
-/// which).
+/// which). A page may link to both with one anchor text: the target orders those two, or
+/// each backend lists them in its own order (and `--limit` keeps different rows).
 fn to_url(url: String) -> Statement {
     let mut q = Statement::new(
         "SELECT s.url AS page, l.anchor_text, l.rel, s.status, l.target_url
@@ -75,6 +76,6 @@ fn to_url(url: String) -> Statement {
     q.push_bind(url.as_str())
         .push(" UNION SELECT url FROM pages WHERE location IS NOT NULL AND final_url = ")
         .push_bind(url)
-        .push(") ORDER BY s.url, l.anchor_text");
+        .push(") ORDER BY s.url, l.anchor_text, l.target_url");
     q
 }

@@ -36,14 +36,16 @@ async fn site() -> TestSite {
     let (h0, h1) = (b.authority(0), b.authority(1));
     let html = |s: String| Resource::Html(s);
     add_dead_ends(&mut b, &h0, "/about");
+    // `/about` linked twice with one anchor text, through a redirect first: the links to
+    // it tie on page and anchor text, and the link stored first sorts last by target.
     b.add(
         &h0,
         "/",
         html(format!(
-            "<title>Home of the Crawl Test</title>\
+            "<title>Home of the Crawl Test</title><a href='/fine-redirect'>About us</a>\
              <a href='/about'>About us</a> <a href='/gone'>Gone page</a> \
              <a href='/down'>Server trouble</a> <a href='/hop'>Old link</a> \
-             <a href='/fine-redirect'>Moved fine</a> <a href='/private/x'>Secret</a> \
+             <a href='/private/x'>Secret</a> \
              <a href='http://127.0.0.1:1/'>Dead host</a> <a href='http://{h1}/'>Partner site</a> \
              <a href='http://127.0.0.9:9/outside'>Outside</a> <a href='/docs'>Documentation</a> \
              <a href='/Zoo'>Zoo</a> <a href='/gone'>bad link</a>"
