@@ -18,7 +18,7 @@ use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, PoisonError, RwLock};
 
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use url::{Host, Url};
 
@@ -43,7 +43,7 @@ impl NetworkPolicy {
         Self {
             trusted: RwLock::default(),
             proxy: RwLock::default(),
-            allow,
+            allow: allow.into_iter().map(ipv4_range).collect(),
         }
     }
 
@@ -213,6 +213,24 @@ fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
     }
 }
 
+/// An allowed range in IPv6's spelling of IPv4 addresses (`::ffff:10.0.0.0/104`, as a
+/// dual-stack server logs its IPv4 clients) as the IPv4 range it names (`10.0.0.0/8`).
+/// Kept as written, it held only the mapped spelling, and a name resolving to an IPv4
+/// address in it was refused, though the address is the one [`NetworkPolicy::allows`]
+/// judges that spelling by.
+fn ipv4_range(net: IpNet) -> IpNet {
+    let IpNet::V6(v6) = net else {
+        return net;
+    };
+    match (
+        v6.network().to_ipv4_mapped(),
+        v6.prefix_len().checked_sub(96),
+    ) {
+        (Some(v4), Some(len)) => Ipv4Net::new(v4, len).map_or(net, IpNet::V4),
+        _ => net,
+    }
+}
+
 /// The resolver reqwest connects through: the system's, then the policy.
 pub struct GuardedResolver {
     policy: Arc<NetworkPolicy>,
@@ -318,6 +336,11 @@ mod tests {
             assert!(policy.allows(ip(inside)), "{inside}");
         }
         assert!(!policy.allows(ip("::ffff:192.168.1.1")));
+        let mapped = NetworkPolicy::new(vec!["::ffff:10.0.0.0/104".parse().unwrap()]);
+        for inside in ["10.1.2.3", "::ffff:10.1.2.3", "64:ff9b::a01:203"] {
+            assert!(mapped.allows(ip(inside)), "{inside}");
+        }
+        assert!(!mapped.allows(ip("192.168.1.1")) && !mapped.allows(ip("::ffff:192.168.1.1")));
         let u = |s: &str| Url::parse(s).unwrap();
         assert!(policy
             .check_url(&u("http://169.254.169.254/latest/meta-data/"))

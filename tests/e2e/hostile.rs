@@ -276,11 +276,26 @@ async fn an_https_site_is_reached_through_the_proxy_by_connect() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn network_allow_opens_a_range_to_discovered_hosts() {
+    links_by_name_and_mapped_address_are_followed(r#"["127.0.0.0/8", "::1"]"#).await;
+}
+
+/// A range written in IPv6's spelling of IPv4 addresses (`::ffff:127.0.0.0/104`, as a
+/// dual-stack server logs its IPv4 clients) names those IPv4 addresses, as an address in
+/// it is judged by the IPv4 address it reaches: it allowed the mapped spelling only, and a
+/// name resolving to an address in it was refused, though the message said to list it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_allow_written_as_ipv4_mapped_ipv6_opens_the_ipv4_range() {
+    links_by_name_and_mapped_address_are_followed(r#"["::ffff:127.0.0.0/104"]"#).await;
+}
+
+/// Crawls a loopback site with `network.allow = allow`, whose home page links to it by
+/// name (`localhost`, not a seed's host) and by its IPv4-mapped address: both are
+/// fetched. Judged by the IPv4 address it reaches, allowed ranges included (README).
+async fn links_by_name_and_mapped_address_are_followed(allow: &str) {
     let mut b = SiteBuilder::bind(1).await;
     let h = b.authority(0);
     let port = h.rsplit(':').next().unwrap_or_default().to_owned();
     let by_name = format!("http://localhost:{port}/by-name");
-    // Judged by the IPv4 address it reaches, allowed ranges included (README).
     let mapped = format!("http://[::ffff:7f00:1]:{port}/by-name");
     b.add(
         &h,
@@ -297,13 +312,18 @@ async fn network_allow_opens_a_range_to_discovered_hosts() {
     harness
         .crawl(
             &[site.url(0, "/")],
-            "[scope]\nhosts = [\"*\"]\n[network]\nallow = [\"127.0.0.0/8\", \"::1\"]\n",
+            &format!("[scope]\nhosts = [\"*\"]\n[network]\nallow = {allow}\n"),
         )
         .await;
     let db = harness.db().await;
     for reached in [&by_name, &mapped] {
         let row = db.page(reached).await.expect("a row");
-        assert_eq!(row.title.as_deref(), Some("Reached"), "{:?}", row.error);
+        assert_eq!(
+            row.title.as_deref(),
+            Some("Reached"),
+            "{reached}: {:?}",
+            row.error
+        );
     }
 }
 
