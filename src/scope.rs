@@ -50,9 +50,13 @@ impl HostPattern {
             });
         if !valid {
             // `localhost:8080` and `https://example.com/` are the usual slips: say what
-            // to write for them.
+            // to write for them. An IPv6 address's own colons are inside its brackets
+            // (`[::1]:8080`).
             let port = p.rsplit_once(':').filter(|(name, port)| {
-                !name.contains(':') && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
+                let address = name.starts_with('[') && name.ends_with(']');
+                (address || !name.contains(':'))
+                    && !port.is_empty()
+                    && port.bytes().all(|b| b.is_ascii_digit())
             });
             let hint = match port {
                 Some((name, _)) => {
@@ -505,6 +509,11 @@ mod tests {
             said("localhost:8080")
         );
         assert!(said("*.example.com:443").contains("write `*.example.com`"));
+        assert!(
+            said("[::1]:8080").contains("on every port: write `[::1]`"),
+            "{}",
+            said("[::1]:8080")
+        );
         assert!(said("https://example.com/").contains("without a scheme or a path"));
         assert!(
             HostPattern::parse("::1").is_ok(),
