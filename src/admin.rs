@@ -110,9 +110,10 @@ pub enum AdminError {
     Metrics(String),
 }
 
-/// Refuses a non-loopback address without a token.
+/// Refuses a non-loopback address without a token. An IPv4 address in IPv6's spelling
+/// (`[::ffff:127.0.0.1]`) is judged as the IPv4 address the socket binds.
 pub fn check_exposure(listen: SocketAddr, token: Option<&str>) -> Result<(), AdminError> {
-    if listen.ip().is_loopback() || token.is_some() {
+    if listen.ip().to_canonical().is_loopback() || token.is_some() {
         Ok(())
     } else {
         Err(AdminError::Unprotected(listen))
@@ -399,6 +400,8 @@ mod tests {
         let open: SocketAddr = "0.0.0.0:7878".parse().unwrap();
         assert!(check_exposure(local, None).is_ok());
         assert!(check_exposure("[::1]:7878".parse().unwrap(), None).is_ok());
+        assert!(check_exposure("[::ffff:127.0.0.1]:7878".parse().unwrap(), None).is_ok());
+        assert!(check_exposure("[::ffff:0.0.0.0]:7878".parse().unwrap(), None).is_err());
         assert!(matches!(
             check_exposure(open, None),
             Err(AdminError::Unprotected(_))
