@@ -205,7 +205,8 @@ pub struct PolitenessConfig {
     pub respect_robots_txt: bool,
     /// How long a fetched robots.txt is trusted before it is fetched again.
     pub robots_ttl: Duration,
-    /// Honour `<meta name="robots">` and `X-Robots-Tag` (noindex, nofollow).
+    /// Honour `<meta name="robots">`, a `<meta>` naming this crawler, and `X-Robots-Tag`
+    /// (noindex, nofollow).
     pub respect_meta_robots: bool,
     /// Follow links marked `rel="nofollow"` (they are stored either way).
     pub follow_nofollow_links: bool,

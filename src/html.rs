@@ -34,7 +34,8 @@ pub struct PageElements {
     /// (`rel` = `frame`), in document order, and the URL of the first
     /// `<meta http-equiv="refresh">` (`rel` = `refresh`, no text).
     pub anchors: Vec<Anchor>,
-    /// The content of each `<meta name="robots">`.
+    /// The content of each `<meta name="robots">`, and of each robots `<meta>` naming
+    /// this crawler (`<meta name="acmebot">`, as `<meta name="googlebot">` names Google's).
     pub meta_robots: Vec<String>,
     /// The first `<link rel="canonical" href>`.
     pub canonical_href: Option<String>,
@@ -77,13 +78,19 @@ impl Syntax {
     }
 }
 
-/// Reads a whole document, its links all in `anchors`: what the tests look at.
+/// Reads a whole document, its links all in `anchors`, as crawler `pipecrawl`: what the
+/// tests look at.
 #[cfg(test)]
 pub fn read_page(html: &str, syntax: Syntax, refresh_header: Option<&str>) -> PageElements {
     let mut anchors = Vec::new();
-    let mut page = read_page_with(html, syntax, refresh_header, &mut |anchor, _| {
-        anchors.push(anchor);
-    });
+    let mut page = read_page_with(
+        html,
+        (syntax, "pipecrawl"),
+        refresh_header,
+        &mut |anchor, _| {
+            anchors.push(anchor);
+        },
+    );
     page.anchors = anchors;
     page
 }
@@ -93,20 +100,24 @@ pub fn read_page(html: &str, syntax: Syntax, refresh_header: Option<&str>) -> Pa
 /// hold hundreds of thousands of links, most of them past what a crawl keeps: held all at
 /// once, their strings cost many times the page's own bytes.
 ///
-/// `refresh_header` is the response's `Refresh`: browsers act on it before the document,
-/// so its URL is the page's refresh link, and a `<meta http-equiv="refresh">` is not.
+/// `crawler` is the name robots `<meta>` tags address this crawler by, and
+/// `refresh_header` the response's `Refresh`: browsers act on it before the document, so
+/// its URL is the page's refresh link, and a `<meta http-equiv="refresh">` is not.
 pub fn read_page_with(
     html: &str,
-    syntax: Syntax,
+    (syntax, crawler): (Syntax, &str),
     refresh_header: Option<&str>,
     sink: &mut AnchorSink<'_>,
 ) -> PageElements {
     let reader = Reader {
         page: RefCell::default(),
-        state: RefCell::default(),
+        state: RefCell::new(ReadState {
+            xml: syntax == Syntax::Xml,
+            crawler,
+            ..ReadState::default()
+        }),
         sink: RefCell::new(sink),
     };
-    reader.state.borrow_mut().xml = syntax == Syntax::Xml;
     if let Some(url) = refresh_header.and_then(refresh_url) {
         reader.page.borrow_mut().anchors.push(refresh_anchor(url));
         reader.state.borrow_mut().refreshed = true;
@@ -134,14 +145,16 @@ const MAX_WAITING: usize = 1024;
 struct Reader<'s> {
     /// What the page says; `anchors` holds the open link and the links read after it.
     page: RefCell<PageElements>,
-    state: RefCell<ReadState>,
+    state: RefCell<ReadState<'s>>,
     sink: RefCell<&'s mut AnchorSink<'s>>,
 }
 
 #[derive(Default)]
-struct ReadState {
+struct ReadState<'c> {
     /// The page is XML ([`Syntax::Xml`]).
     xml: bool,
+    /// The name a robots `<meta>` addresses this crawler by.
+    crawler: &'c str,
     /// Inside the first `<title>`.
     in_title: bool,
     /// The index in `anchors` of the `<a>` whose text is being read: the first, as links
@@ -238,7 +251,7 @@ impl Reader<'_> {
     }
 }
 
-impl ReadState {
+impl ReadState<'_> {
     fn start_tag(&mut self, tag: Tag, page: &mut PageElements) -> TokenSinkResult<()> {
         let read_as = self.open(&tag, page);
         // SVG's and MathML's own empty tags are read as such already, in HTML too.
@@ -374,7 +387,10 @@ impl ReadState {
                 page.base_href = attr("href").map(str::to_owned);
             }
             "meta" => {
-                let robots = attr("name").is_some_and(|n| n.trim().eq_ignore_ascii_case("robots"));
+                let robots = attr("name").is_some_and(|n| {
+                    let n = n.trim();
+                    n.eq_ignore_ascii_case("robots") || n.eq_ignore_ascii_case(self.crawler)
+                });
                 if let (true, Some(content)) = (robots, attr("content")) {
                     page.meta_robots.push(content.to_owned());
                 }

@@ -273,6 +273,7 @@ fn parse_page(
             &record.job.url,
             (page.encoding, syntax),
             (refresh, &scope.traps),
+            agent,
         )
     })) {
         Ok(extracted) => extracted,
@@ -477,7 +478,7 @@ impl Offer<'_> {
 pub struct Extracted {
     pub title: Option<String>,
     pub links: Vec<Link>,
-    /// The content of `<meta name="robots">`.
+    /// The content of `<meta name="robots">` and of those naming this crawler.
     pub meta_robots: Option<String>,
     pub canonical: Option<Url>,
 }
@@ -486,22 +487,25 @@ pub struct Extracted {
 /// distinct (target, anchor text), resolved against `<base href>` or the page URL, their
 /// query strings spelled in the page's `encoding` and their session ids stripped, the
 /// markup read in `syntax`. Links to the page itself and to schemes other than http(s) are
-/// left out; a link without text is named by its images' alt texts.
+/// left out; a link without text is named by its images' alt texts. `agent` is the name
+/// robots `<meta>` tags address this crawler by.
 pub fn extract(
     html: &str,
     page_url: &Url,
     (encoding, syntax): (&'static Encoding, html::Syntax),
     (refresh_header, traps): (Option<&str>, &Traps),
+    agent: &str,
 ) -> Extracted {
     let mut links = Links::new(page_url, encoding, traps, None);
-    let mut page = html::read_page_with(html, syntax, refresh_header, &mut |anchor, base| {
+    let reading = (syntax, agent);
+    let mut page = html::read_page_with(html, reading, refresh_header, &mut |anchor, base| {
         links.take(anchor, base);
     });
     let base = page_base(page_url, page.base_href.as_deref());
     if links.read_before_base && base != *page_url {
         // Rare: a `<base>` after links, which it governs too. Read again knowing it.
         links = Links::new(page_url, encoding, traps, Some(base.clone()));
-        page = html::read_page_with(html, syntax, refresh_header, &mut |anchor, _| {
+        page = html::read_page_with(html, reading, refresh_header, &mut |anchor, _| {
             links.take(anchor, None);
         });
     }
@@ -688,6 +692,7 @@ mod tests {
             &Url::parse(url).unwrap(),
             (encoding_rs::UTF_8, html::Syntax::Html),
             (None, &traps()),
+            "pipecrawl",
         )
     }
 
@@ -768,6 +773,7 @@ mod tests {
             &Url::parse("http://h/").unwrap(),
             (page.encoding, html::Syntax::Html),
             (None, &traps()),
+            "pipecrawl",
         );
         assert_eq!(e.links[0].target.as_str(), "http://h/search?q=%93%FA%96{");
     }

@@ -30,7 +30,13 @@ fuzz_target!(|data: &[u8]| {
     };
     let html = charset::decode(data, Some("text/html"));
     let traps = &*TRAPS;
-    let extracted = extract(&html.text, &page, (html.encoding, syntax), (None, traps));
+    let extracted = extract(
+        &html.text,
+        &page,
+        (html.encoding, syntax),
+        (None, traps),
+        "pipecrawl",
+    );
     assert!(extracted.links.len() <= traps.max_links_per_page(), "links are bounded");
     if let Some(title) = &extracted.title {
         assert_collapsed(title);

@@ -666,8 +666,33 @@ async fn a_crawl_widened_again_fetches_what_its_narrower_scope_left_out() {
     );
 }
 
+/// Crawls, as `AcmeBot/2.0`, a home page linking to each of `pages` (a path, the page,
+/// and the path of the one page it links to), which are served with their children.
+async fn crawl_as_acmebot(pages: Vec<(&str, Resource, &str)>) -> (TestSite, Harness) {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let home: String = pages
+        .iter()
+        .map(|(path, ..)| format!("<a href='{path}'>{path}</a>"))
+        .collect();
+    b.add(&h, "/", Resource::Html(home));
+    for (path, page, child) in pages {
+        b.add(&h, path, page);
+        b.add(&h, child, Resource::Html("<title>child</title>".into()));
+    }
+    let site = b.start();
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[site.url(0, "/")],
+            "[fetch]\nuser_agent = \"Mozilla/5.0 (compatible; AcmeBot/2.0; +https://acme.test/bot)\"\n",
+        )
+        .await;
+    (site, harness)
+}
+
 /// An `X-Robots-Tag` line addressed to a crawler by name is for the crawler whose user
-/// agent's product token it is: with `fetch.user_agent = "AcmeBot/2.0 …"` that is
+/// agent's product token it is: with `fetch.user_agent = "… AcmeBot/2.0 …"` that is
 /// `acmebot:`, not `pipecrawl:`, which names another crawler now.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_x_robots_tag_addressed_by_name_follows_the_configured_user_agent() {
@@ -677,34 +702,80 @@ async fn an_x_robots_tag_addressed_by_name_follows_the_configured_user_agent() {
             Box::new(Resource::Html(format!("<a href='{child}'>child</a>"))),
         )
     };
-    let mut b = SiteBuilder::bind(1).await;
-    let h = b.authority(0);
-    b.add(
-        &h,
-        "/",
-        Resource::Html("<a href='/ours'>ours</a><a href='/theirs'>theirs</a>".into()),
-    );
-    b.add(&h, "/ours", tagged("acmebot: nofollow", "/ours-child"));
-    b.add(
-        &h,
-        "/theirs",
-        tagged("pipecrawl: nofollow", "/theirs-child"),
-    );
-    for child in ["/ours-child", "/theirs-child"] {
-        b.add(&h, child, Resource::Html("<title>child</title>".into()));
-    }
-    let site = b.start();
-    let harness = Harness::default();
-    harness
-        .crawl(
-            &[site.url(0, "/")],
-            "[fetch]\nuser_agent = \"AcmeBot/2.0 (+https://acme.test/bot)\"\n",
-        )
-        .await;
+    let (site, _harness) = crawl_as_acmebot(vec![
+        (
+            "/ours",
+            tagged("acmebot: nofollow", "/ours-child"),
+            "/ours-child",
+        ),
+        (
+            "/theirs",
+            tagged("pipecrawl: nofollow", "/theirs-child"),
+            "/theirs-child",
+        ),
+    ])
+    .await;
     let fetched = |path: &str| site.count(&site.url(0, path));
     let counts = [fetched("/ours-child"), fetched("/theirs-child")];
     // Ours obeyed, another crawler's not.
     assert_eq!(counts, [0, 1], "requests of the two nofollow pages' links");
+}
+
+/// A robots `<meta>` may name one crawler instead of all (`<meta name="googlebot">`, as
+/// Google documents it): one naming the user agent's product token binds this crawler as
+/// `<meta name="robots">` does, and one naming another crawler does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_robots_meta_naming_the_crawler_is_obeyed() {
+    let page = |name: &str, content: &str, child: &str| {
+        Resource::Html(format!(
+            "<meta name='{name}' content='{content}'><title>{child}</title>\
+             <a href='{child}'>child</a>"
+        ))
+    };
+    let (site, harness) = crawl_as_acmebot(vec![
+        (
+            "/ours",
+            page("AcmeBot", "nofollow", "/ours-child"),
+            "/ours-child",
+        ),
+        (
+            "/theirs",
+            page("googlebot", "nofollow", "/theirs-child"),
+            "/theirs-child",
+        ),
+        (
+            "/hidden",
+            page(" acmebot ", "noindex", "/hidden-child"),
+            "/hidden-child",
+        ),
+    ])
+    .await;
+    let fetched = |path: &str| site.count(&site.url(0, path));
+    let counts = [
+        fetched("/ours-child"),
+        fetched("/theirs-child"),
+        fetched("/hidden-child"),
+    ];
+    assert_eq!(counts, [0, 1, 1], "requests of the three pages' links");
+    let db = harness.db().await;
+    let flags = |path: &str| {
+        format!(
+            "SELECT noindex * 10 + nofollow FROM pages WHERE url = '{}'",
+            site.url(0, path)
+        )
+    };
+    let stored = [
+        db.scalar(&flags("/ours")).await,
+        db.scalar(&flags("/theirs")).await,
+        db.scalar(&flags("/hidden")).await,
+    ];
+    assert_eq!(
+        stored,
+        [1, 0, 10],
+        "noindex * 10 + nofollow of the three pages"
+    );
+    let hidden = db.page(&site.url(0, "/hidden")).await.expect("a row");
+    assert_eq!(hidden.title, None, "a noindex page keeps no title");
 }
 
 /// Runs the binary with `args`, which must succeed; returns its stdout.
