@@ -358,24 +358,17 @@ fn parse_sitemap(record: &mut PageRecord, body: &[u8], cut: bool, offer: &Offer<
 /// `noindex` / `nofollow` in a robots meta tag or header (`none` is both). A header
 /// addressed to one crawler (`googlebot: noindex, nofollow`) is for that crawler only, up
 /// to the next crawler's name or the end of its line (header lines come joined by `\n`):
-/// the directives after a name are all its own. This crawler's name is `agent`.
+/// the directives after a name are all its own. This crawler's name is `agent`. A name
+/// is one word: `06 Nov 2050 08`, the part of an `unavailable_after` date
+/// (`Sun, 06 Nov 2050 08:49:37 GMT`) after its comma up to a colon, names no crawler.
 fn robots_directives(value: &str, agent: &str) -> (bool, bool) {
-    /// Directives written `name: value`, which name no crawler.
-    const VALUED: [&str; 4] = [
-        "max-snippet",
-        "max-image-preview",
-        "max-video-preview",
-        "unavailable_after",
-    ];
     let (mut noindex, mut nofollow) = (false, false);
     for line in value.lines() {
         let mut ours = true;
         for part in line.split(',') {
             let part = part.trim();
             let directive = match part.split_once(':') {
-                Some((name, rest))
-                    if !VALUED.iter().any(|v| name.trim().eq_ignore_ascii_case(v)) =>
-                {
+                Some((name, rest)) if is_crawler_name(name.trim()) => {
                     ours = name.trim().eq_ignore_ascii_case(agent);
                     rest.trim()
                 }
@@ -395,6 +388,20 @@ fn robots_directives(value: &str, agent: &str) -> (bool, bool) {
         }
     }
     (noindex, nofollow)
+}
+
+/// Whether `name`, before a colon in a robots directive, names a crawler: one word, and
+/// not a directive written `name: value`.
+fn is_crawler_name(name: &str) -> bool {
+    /// Directives written `name: value`, which name no crawler.
+    const VALUED: [&str; 4] = [
+        "max-snippet",
+        "max-image-preview",
+        "max-video-preview",
+        "unavailable_after",
+    ];
+    !name.contains(|c: char| c.is_ascii_whitespace())
+        && !VALUED.iter().any(|v| name.eq_ignore_ascii_case(v))
 }
 
 /// NUL bytes near the start mean binary data (an image, an archive) labelled as HTML;
@@ -957,6 +964,10 @@ mod tests {
         );
         assert_eq!(directives("max-snippet: 20, nofollow"), (false, true));
         assert_eq!(directives("googlebot: noindex\nnofollow"), (false, true));
+        assert_eq!(
+            directives("unavailable_after: Sun, 06 Nov 2050 08:49:37 GMT, noindex"),
+            (true, false)
+        );
     }
 
     fn rules() -> LinkRules {

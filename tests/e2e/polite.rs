@@ -764,6 +764,68 @@ async fn nofollow_noindex_and_canonical_are_honoured() {
     assert_eq!(canonical, 1);
 }
 
+/// `unavailable_after` takes a date in RFC 822's or RFC 850's form (Google's documented
+/// ones), which has a comma and colons (`Sun, 06 Nov 2050 08:49:37 GMT`): the date's part
+/// after the comma names no crawler, so the directives after it still bind this one, in
+/// the same header line and in the next robots `<meta>`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dated_unavailable_after_hides_no_later_directive() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        html("<a href='/meta'>meta</a><a href='/header'>header</a>"),
+    );
+    b.add(
+        &h,
+        "/meta",
+        html(
+            "<meta name='robots' content='unavailable_after: Sun, 06 Nov 2050 08:49:37 GMT'>\
+             <meta name='robots' content='noindex, nofollow'><title>Meta</title>\
+             <a href='/from-meta'>x</a>",
+        ),
+    );
+    b.add(
+        &h,
+        "/header",
+        Resource::WithHeaders(
+            vec![(
+                "X-Robots-Tag".into(),
+                "unavailable_after: Sunday, 06-Nov-50 08:49:37 GMT, nofollow".into(),
+            )],
+            Box::new(html("<title>Header</title><a href='/from-header'>x</a>")),
+        ),
+    );
+    for child in ["/from-meta", "/from-header"] {
+        b.add(&h, child, html("<title>child</title>"));
+    }
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    let fetched = |path: &str| site.count(&site.url(0, path));
+    assert_eq!(
+        [fetched("/from-meta"), fetched("/from-header")],
+        [0, 0],
+        "requests of the two nofollow pages' links"
+    );
+    let db = harness.db().await;
+    let flags = |path: &str| {
+        format!(
+            "SELECT noindex * 10 + nofollow FROM pages WHERE url = '{}'",
+            site.url(0, path)
+        )
+    };
+    assert_eq!(
+        [
+            db.scalar(&flags("/meta")).await,
+            db.scalar(&flags("/header")).await
+        ],
+        [11, 1],
+        "noindex * 10 + nofollow of the two pages"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sitemaps_from_robots_txt_seed_pages_nothing_links_to() {
     let mut b = SiteBuilder::bind(1).await;
