@@ -153,6 +153,15 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
         schedule_revisit(&mut record, &rules.recrawl);
         return record;
     }
+    // The header is how a document with no `<meta>` (a PDF, an image) says `noindex`: it
+    // binds what is never read too.
+    if let (true, JobKind::Page, Some(tag)) = (
+        scope.respect_meta_robots,
+        record.job.kind,
+        f.x_robots_tag.as_deref(),
+    ) {
+        (record.noindex, record.nofollow) = robots_directives(tag, &rules.agent);
+    }
     // The fetcher reads a body only for successful HTML and for sitemaps. A sitemap
     // that broke off on its last attempt (cut, or slower than the timeout) yields the
     // URLs before the break, as one whose XML breaks off does, and its row keeps what
@@ -167,7 +176,7 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
             JobKind::Page => parse_page(
                 &mut record,
                 body,
-                (f.x_robots_tag.as_deref(), f.refresh.as_deref()),
+                f.refresh.as_deref(),
                 (&offer, &rules.agent),
             ),
             JobKind::Sitemap => {
@@ -249,12 +258,13 @@ fn schedule_revisit(record: &mut PageRecord, recrawl: &RecrawlPolicy) {
     );
 }
 
-/// Reads a page's title and links, `headers` being its `X-Robots-Tag` and `Refresh`, and
-/// `agent` the name its robots directives address this crawler by.
+/// Reads a page's title and links, `refresh` being its `Refresh` header, and `agent` the
+/// name its robots `<meta>` tags address this crawler by; its `X-Robots-Tag` is read
+/// already.
 fn parse_page(
     record: &mut PageRecord,
     body: &[u8],
-    (x_robots_tag, refresh): (Option<&str>, Option<&str>),
+    refresh: Option<&str>,
     (offer, agent): (&Offer<'_>, &str),
 ) {
     let scope = offer.scope;
@@ -285,15 +295,10 @@ fn parse_page(
             return;
         }
     };
-    if scope.respect_meta_robots {
-        for directives in [extracted.meta_robots.as_deref(), x_robots_tag]
-            .into_iter()
-            .flatten()
-        {
-            let (noindex, nofollow) = robots_directives(directives, agent);
-            record.noindex |= noindex;
-            record.nofollow |= nofollow;
-        }
+    if let (true, Some(meta)) = (scope.respect_meta_robots, &extracted.meta_robots) {
+        let (noindex, nofollow) = robots_directives(meta, agent);
+        record.noindex |= noindex;
+        record.nofollow |= nofollow;
     }
     let links = extracted.links;
     let depth = record.job.depth + 1;

@@ -7,6 +7,7 @@ use pipecrawl::summary::EndReason;
 use regex::Regex;
 
 use super::graph::{self, Model, Node, Rules, OUTSIDE};
+use super::polite::robots_flags;
 use super::recrawl::{both_backends, config_on};
 use super::site::{Resource, SiteBuilder, TestSite};
 use super::Harness;
@@ -757,24 +758,17 @@ async fn a_robots_meta_naming_the_crawler_is_obeyed() {
         fetched("/hidden-child"),
     ];
     assert_eq!(counts, [0, 1, 1], "requests of the three pages' links");
-    let db = harness.db().await;
-    let flags = |path: &str| {
-        format!(
-            "SELECT noindex * 10 + nofollow FROM pages WHERE url = '{}'",
-            site.url(0, path)
-        )
-    };
-    let stored = [
-        db.scalar(&flags("/ours")).await,
-        db.scalar(&flags("/theirs")).await,
-        db.scalar(&flags("/hidden")).await,
-    ];
     assert_eq!(
-        stored,
+        robots_flags(&harness, &site, &["/ours", "/theirs", "/hidden"]).await,
         [1, 0, 10],
         "noindex * 10 + nofollow of the three pages"
     );
-    let hidden = db.page(&site.url(0, "/hidden")).await.expect("a row");
+    let hidden = harness
+        .db()
+        .await
+        .page(&site.url(0, "/hidden"))
+        .await
+        .expect("a row");
     assert_eq!(hidden.title, None, "a noindex page keeps no title");
 }
 

@@ -37,6 +37,20 @@ fn assert_done_within(site: &TestSite, host: &str, limit: Duration) {
     assert!(took < limit, "{host} took {took:?}");
 }
 
+/// `noindex * 10 + nofollow` of the page rows of `paths` on the site's first host.
+pub async fn robots_flags(harness: &Harness, site: &TestSite, paths: &[&str]) -> Vec<i64> {
+    let db = harness.db().await;
+    let mut flags = Vec::new();
+    for path in paths {
+        let sql = format!(
+            "SELECT noindex * 10 + nofollow FROM pages WHERE url = '{}'",
+            site.url(0, path)
+        );
+        flags.push(db.scalar(&sql).await);
+    }
+    flags
+}
+
 fn robots_requests(site: &TestSite, host: usize) -> usize {
     site.count(&site.url(host, "/robots.txt"))
 }
@@ -809,20 +823,39 @@ async fn a_dated_unavailable_after_hides_no_later_directive() {
         [0, 0],
         "requests of the two nofollow pages' links"
     );
-    let db = harness.db().await;
-    let flags = |path: &str| {
-        format!(
-            "SELECT noindex * 10 + nofollow FROM pages WHERE url = '{}'",
-            site.url(0, path)
-        )
-    };
     assert_eq!(
-        [
-            db.scalar(&flags("/meta")).await,
-            db.scalar(&flags("/header")).await
-        ],
+        robots_flags(&harness, &site, &["/meta", "/header"]).await,
         [11, 1],
         "noindex * 10 + nofollow of the two pages"
+    );
+}
+
+/// `X-Robots-Tag` is how a document with no `<meta>` (a PDF, an image) says `noindex`:
+/// its row says so too, though its body is never read, as an HTML page's does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_x_robots_tag_on_a_document_not_read_is_recorded() {
+    let pdf = |tag: &str| {
+        Resource::WithHeaders(
+            vec![("X-Robots-Tag".into(), tag.into())],
+            Box::new(Resource::Typed("application/pdf", b"%PDF-1.7\n".to_vec())),
+        )
+    };
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        html("<a href='/ours.pdf'>ours</a><a href='/theirs.pdf'>theirs</a>"),
+    );
+    b.add(&h, "/ours.pdf", pdf("noindex, nofollow"));
+    b.add(&h, "/theirs.pdf", pdf("googlebot: noindex"));
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    assert_eq!(
+        robots_flags(&harness, &site, &["/ours.pdf", "/theirs.pdf"]).await,
+        [11, 0],
+        "noindex * 10 + nofollow of the two documents"
     );
 }
 
