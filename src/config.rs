@@ -2,7 +2,7 @@
 //! the code trusts.
 //!
 //! Unknown keys and wrong types are caught by serde (`deny_unknown_fields`), whose message
-//! already names the key and line. Values that parse but make no sense (zero workers, a
+//! gets the key's path (serde_path_to_error) and is put in the config's terms. Values that parse but make no sense (zero workers, a
 //! regex that does not compile) are collected all at once, each with its key and line, so a
 //! user fixes a config in one round instead of one error per run. Every key is documented in
 //! `config/example.toml`, which a test keeps in step with these structs.
@@ -736,9 +736,19 @@ impl Config {
 
     /// Parses and validates config text; `origin` names it in error messages.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let parse_error = |e: toml::de::Error, key: Option<String>| ConfigError::Parse {
             origin: origin.to_owned(),
-            message: format!("{}{}", e.to_string().trim_end(), rule_list_hint(text, &e)),
+            message: format!(
+                "{}{}",
+                key.map_or_else(|| e.to_string(), |key| said_of_key(&e, &key))
+                    .trim_end(),
+                rule_list_hint(text, &e)
+            ),
+        };
+        let document = toml::de::Deserializer::parse(text).map_err(|e| parse_error(e, None))?;
+        let raw: RawConfig = serde_path_to_error::deserialize(document).map_err(|e| {
+            let key = e.path().to_string();
+            parse_error(e.into_inner(), Some(key))
         })?;
         let mut problems = Problems::new(text);
         let config = raw.validate(&mut problems);
@@ -765,6 +775,97 @@ const RULE_LISTS: [&str; 4] = [
     "recrawl.rule",
     "fetch.host",
 ];
+
+/// A value serde could not take, said with its key in the config's terms: serde's own words
+/// name Rust's types (`invalid type: string "500", expected u64`, `expected struct
+/// RawScope`), and the line it shows need not hold the key (an inline table, a list over
+/// lines). `key` is serde_path_to_error's path to the value (`.` for the top level).
+fn said_of_key(error: &toml::de::Error, key: &str) -> String {
+    let shown = error.to_string();
+    // The file's line with a caret under the value, as toml shows it, before its message.
+    let context = match error.span() {
+        Some(_) => shown
+            .trim_end()
+            .strip_suffix(error.message().trim_end())
+            .unwrap_or_default(),
+        None => "",
+    };
+    format!("{context}{}", in_config_terms(key, error.message()))
+}
+
+fn in_config_terms(key: &str, message: &str) -> String {
+    let wrong = message
+        .strip_prefix("invalid type: ")
+        .or_else(|| message.strip_prefix("invalid value: "))
+        .and_then(|rest| rest.rsplit_once(", expected "));
+    if let Some((got, expected)) = wrong {
+        return format!(
+            "`{key}` must be {} (got {})",
+            what_it_takes(key, expected),
+            what_it_got(got)
+        );
+    }
+    // An unknown key's path is the key's own; a missing one's, its table's.
+    if let Some((_, after)) = message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split_once('`'))
+    {
+        let known = after
+            .strip_prefix(", expected one of ")
+            .or_else(|| after.strip_prefix(", expected "))
+            .unwrap_or("nothing");
+        let table = match key.rsplit_once('.') {
+            None => "the top level".to_owned(),
+            Some((table, _)) => match table.rsplit_once('[') {
+                Some((list, _)) => format!("`[[{list}]]`"),
+                None => format!("`[{table}]`"),
+            },
+        };
+        return format!("`{key}` is not a key of {table}, which takes {known}");
+    }
+    if let Some((name, _)) = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split_once('`'))
+    {
+        return match key {
+            "." => format!("`{name}` is missing: it has no default"),
+            table => format!("`{table}.{name}` is missing: it has no default"),
+        };
+    }
+    message.to_owned()
+}
+
+/// serde's name of an expected type, in TOML's terms.
+fn what_it_takes(key: &str, expected: &str) -> String {
+    match expected {
+        // TOML's integers stop at i64's bounds, so only u32's upper one can be passed.
+        "u32" => format!("a whole number from 0 to {}", u32::MAX),
+        "u64" | "usize" => "a whole number, 0 or more".to_owned(),
+        "i64" => "a whole number".to_owned(),
+        "a boolean" => "true or false".to_owned(),
+        "a string" => "a string in quotes".to_owned(),
+        "a sequence" => "a list, `[…]`".to_owned(),
+        table if table == "a map" || table.starts_with("struct ") => {
+            if key.contains('[') || key == "." {
+                "a table".to_owned()
+            } else {
+                format!("a table, `[{key}]`")
+            }
+        }
+        other => other.to_owned(),
+    }
+}
+
+/// serde's description of the value it got (`string "500"`, ``integer `-1` ``, `map`).
+fn what_it_got(got: &str) -> String {
+    let quoted = got.split('`').nth(1);
+    match got {
+        "map" => "a table".to_owned(),
+        "sequence" => "a list".to_owned(),
+        _ if got.starts_with("string ") => format!("the {got}"),
+        _ => quoted.unwrap_or(got).to_owned(),
+    }
+}
 
 /// Said after a parse error at `[frontier.boost]` and the like: serde calls it "invalid
 /// type: map, expected a sequence", which does not say that a bracket is missing.
@@ -1657,5 +1758,33 @@ mod tests {
             message.contains("write `[[fetch.host]]`, in double brackets, above each rule"),
             "{message}"
         );
+    }
+
+    /// A value of the wrong type, or past what its type holds, got serde's words alone:
+    /// `expected u32`, `expected struct RawScope`, `expected usize`, which name Rust's types
+    /// rather than the key and what it takes (and in an inline table or a list spread over
+    /// lines, the line shown need not hold the key).
+    #[test]
+    fn a_value_of_the_wrong_type_names_its_key_and_what_it_takes() {
+        let cases = [
+            ("[politeness]\ndelay_ms = '500'", "`politeness.delay_ms` must be a whole number, 0 or more (got the string \"500\")"),
+            ("[scope]\nmax_depth = -1", "`scope.max_depth` must be a whole number from 0 to 4294967295 (got -1)"),
+            ("scope = 3", "`scope` must be a table, `[scope]` (got 3)"),
+            ("[fetch]\ncookies = 'yes'", "`fetch.cookies` must be true or false (got the string \"yes\")"),
+            ("[scope]\nhosts = 'example.com'", "`scope.hosts` must be a list, `[…]` (got the string \"example.com\")"),
+            ("[[frontier.boost]]\npattern = '/a/'\nboost = 1.5", "`frontier.boost[0].boost` must be a whole number (got 1.5)"),
+            ("[fetch]\nheaders = { From = 7 }", "`fetch.headers.From` must be a string in quotes (got 7)"),
+            ("[politeness]\ndelay = 100", "`politeness.delay` is not a key of `[politeness]`, which takes `per_host_concurrency`"),
+            ("[[recrawl.rule]]\npattern = '/a/'", "`recrawl.rule[0].interval_s` is missing"),
+        ];
+        for (section, said) in cases {
+            let text = format!("seeds = ['https://example.com/']\n{section}\n");
+            let message = Config::from_toml(&text, "t.toml").unwrap_err().to_string();
+            assert!(message.contains(said), "{section}: {message}");
+            assert!(message.contains("line "), "{section}: {message}");
+            for rust in ["u32", "u64", "usize", "i64", "struct", "Raw", "field"] {
+                assert!(!message.contains(rust), "{section}: {message}");
+            }
+        }
     }
 }
