@@ -1686,6 +1686,49 @@ mod tests {
         }
     }
 
+    /// The example's header says every key it sets is at its default but for a few, whose
+    /// comments give the default: a user installs it as a service's config (the systemd
+    /// unit's steps) and keeps what it says are the defaults. Each key set otherwise, and
+    /// each list of rules (none by default), has "Default" or "Absent" in the comment
+    /// above it.
+    #[test]
+    fn the_example_gives_the_default_of_every_key_it_sets_otherwise() {
+        let example = include_str!("../config/example.toml");
+        let raw = |text: &str| format!("{:?}", toml::from_str::<RawConfig>(text).unwrap());
+        let default = raw("seeds = []");
+        let says_default = |comment: &[&str]| {
+            comment
+                .iter()
+                .any(|line| line.contains("Default") || line.contains("Absent"))
+        };
+        let (mut table, mut comment) = (String::new(), Vec::new());
+        let mut unsaid = Vec::new();
+        for line in example.lines() {
+            if line.starts_with('#') {
+                comment.push(line);
+                continue;
+            }
+            if let Some(rules) = line.strip_prefix("[[") {
+                if !says_default(&comment) {
+                    unsaid.push(format!("[[{rules}"));
+                }
+                table = String::new();
+            } else if let Some(header) = line.strip_prefix('[') {
+                table = header.trim_end_matches(']').to_owned();
+            } else if let Some((key, _)) = line.split_once(" = ") {
+                let alone = format!("seeds = []\n[{table}]\n{line}\n");
+                if !table.is_empty() && raw(&alone) != default && !says_default(&comment) {
+                    unsaid.push(format!("{table}.{key}"));
+                }
+            }
+            comment.clear();
+        }
+        assert!(
+            unsaid.is_empty(),
+            "set otherwise, with no default said: {unsaid:?}"
+        );
+    }
+
     /// Only keys a reload cannot apply are named: the same file, or one changing its
     /// scope, names none (a generated `cluster.node_id` differs at every load).
     #[test]
