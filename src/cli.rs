@@ -89,7 +89,8 @@ pub struct Database {
     /// (`storage.database` in its config) [default: crawl.db].
     #[arg(long, global = true, conflicts_with = "config")]
     db: Option<String>,
-    /// Read the database the crawl's TOML config names (`storage.database`).
+    /// Read the database the crawl's TOML config names (`storage.database`; a relative path
+    /// from the current directory, as the crawl reads it).
     #[arg(long, short, global = true)]
     config: Option<PathBuf>,
 }

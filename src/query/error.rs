@@ -16,8 +16,16 @@ const SQLITE_NOTADB: i32 = 26;
 /// file's path or a PostgreSQL URL without its password.
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
-    #[error("there is no database at {database}: give the file a crawl wrote (`storage.database` in its config)")]
-    Missing { database: String },
+    #[error(
+        "there is no database at {database}{}: give the file a crawl wrote \
+         (`storage.database` in its config)",
+        looked_in(.looked_at.as_deref())
+    )]
+    Missing {
+        database: String,
+        /// The file looked for, when `database` is a relative path.
+        looked_at: Option<PathBuf>,
+    },
 
     #[error("{database} is not a SQLite database ({message})")]
     NotSqlite { database: String, message: String },
@@ -172,4 +180,16 @@ fn message(error: &sqlx::Error) -> String {
 pub(super) fn primary_code(error: &sqlx::Error) -> Option<i32> {
     let code = error.as_database_error()?.code()?;
     code.parse::<i32>().ok().map(|c| c & 0xff)
+}
+
+/// Where a relative path was looked for: a crawl reads it from the directory it runs in (a
+/// service's WorkingDirectory), so `--config` from another directory looks elsewhere.
+fn looked_in(looked_at: Option<&std::path::Path>) -> String {
+    looked_at.map_or_else(String::new, |file| {
+        format!(
+            " ({}: a relative path is read from the current directory, as the crawl read \
+             it from its own)",
+            file.display()
+        )
+    })
 }

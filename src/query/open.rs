@@ -137,7 +137,15 @@ async fn open_sqlite(
     let name = name.to_owned();
     let path = options.get_filename().to_owned();
     if !path.exists() {
-        return Err(QueryError::Missing { database: name });
+        let looked_at = path
+            .is_relative()
+            .then(std::env::current_dir)
+            .and_then(Result::ok)
+            .map(|dir| dir.join(&path));
+        return Err(QueryError::Missing {
+            database: name,
+            looked_at,
+        });
     }
     // SQLite opens a directory and fails at the first read with "disk I/O error".
     if path.is_dir() {

@@ -883,6 +883,36 @@ async fn a_missing_or_foreign_file_is_refused_with_a_clear_error() {
     );
 }
 
+/// A relative `storage.database` (the example's `crawl.db`) is read from the current
+/// directory, as the crawl wrote it from its own (a service's WorkingDirectory): asked
+/// with `--config /etc/pipecrawl/crawl.toml` from elsewhere, the answer was "there is no
+/// database at crawl.db", with no word of where it looked.
+#[test]
+fn a_relative_database_not_found_says_where_it_was_looked_for() {
+    let config_dir = tempfile::tempdir().expect("a temp dir");
+    let elsewhere = tempfile::tempdir().expect("a temp dir");
+    let config = config_dir.path().join("crawl.toml");
+    std::fs::write(&config, "seeds = []\n[storage]\ndatabase = \"crawl.db\"\n")
+        .expect("write the config");
+    let out = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+        .args(["query", "--config"])
+        .arg(&config)
+        .arg("stats")
+        .current_dir(elsewhere.path())
+        .output()
+        .expect("run the pipecrawl binary");
+    let looked_at = elsewhere.path().join("crawl.db");
+    for says in [
+        format!(
+            "there is no database at crawl.db ({}: ",
+            looked_at.display()
+        ),
+        "a relative path is read from the current directory".to_owned(),
+    ] {
+        assert_fails(&out, &[&says]);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_named_by_a_sqlite_url_is_read_where_the_crawl_wrote_it() {
     let site = TestSite::one_host(&[
