@@ -2,10 +2,11 @@
 //! the code trusts.
 //!
 //! Unknown keys and wrong types are caught by serde (`deny_unknown_fields`), whose message
-//! gets the key's path (serde_path_to_error) and is put in the config's terms. Values that parse but make no sense (zero workers, a
-//! regex that does not compile) are collected all at once, each with its key and line, so a
-//! user fixes a config in one round instead of one error per run. Every key is documented in
-//! `config/example.toml`, which a test keeps in step with these structs.
+//! gets the key's path (serde_path_to_error) and is put in the config's terms. Values that
+//! parse but make no sense (zero workers, a regex that does not compile) are collected all
+//! at once, each with its key and line, so a user fixes a config in one round instead of
+//! one error per run. Every key is documented in `config/example.toml`, which a test keeps
+//! in step with these structs.
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -7,16 +7,16 @@
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use pipecrawl::parser::{extract, MAX_TEXT_BYTES};
 use pipecrawl::html::Syntax;
+use pipecrawl::parser::{extract, MAX_TEXT_BYTES};
 use pipecrawl::traps::Traps;
 use pipecrawl::{charset, urlnorm, Config};
 use url::Url;
 
 /// The default trap limits (`traps.max_links_per_page` bounds a page's links).
 static TRAPS: LazyLock<Traps> = LazyLock::new(|| {
-    let config = Config::from_toml("seeds = ['http://example.com/']", "fuzz")
-        .expect("a constant config");
+    let config =
+        Config::from_toml("seeds = ['http://example.com/']", "fuzz").expect("a constant config");
     Traps::new(&config.traps)
 });
 
@@ -37,7 +37,10 @@ fuzz_target!(|data: &[u8]| {
         (None, traps),
         "pipecrawl",
     );
-    assert!(extracted.links.len() <= traps.max_links_per_page(), "links are bounded");
+    assert!(
+        extracted.links.len() <= traps.max_links_per_page(),
+        "links are bounded"
+    );
     if let Some(title) = &extracted.title {
         assert_collapsed(title);
         assert!(!title.is_empty());
