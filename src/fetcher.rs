@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{
-    HeaderMap, HeaderName, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED,
-    LOCATION, RETRY_AFTER, SET_COOKIE,
+    HeaderMap, HeaderName, CONTENT_LENGTH, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH,
+    LAST_MODIFIED, LOCATION, RETRY_AFTER, SET_COOKIE, TRANSFER_ENCODING,
 };
 use reqwest::{redirect, Client, Proxy, RequestBuilder, Response, StatusCode};
 use tokio::task::JoinSet;
@@ -787,7 +787,10 @@ impl MinRate {
                 })?,
             None => response.chunk().await,
         };
-        next.map_err(|e| fetch_error(&e))
+        match next {
+            Err(e) if closed_without_close_notify(&e) && ended_by_close(response) => Ok(None),
+            next => next.map_err(|e| fetch_error(&e)),
+        }
     }
 
     /// When the next chunk must have arrived for the body to keep the rate: the first
@@ -798,6 +801,49 @@ impl MinRate {
             started + RATE_GRACE + Duration::from_secs_f64((received + 1) as f64 / rate as f64)
         })
     }
+}
+
+/// How rustls says a TLS peer closed the connection without a `close_notify` alert.
+const NO_CLOSE_NOTIFY: &str = "without sending TLS close_notify";
+
+/// Whether reading `e`'s body ended in a TLS connection closed without its
+/// `close_notify`: many servers close so (Python's `http.server` over TLS, embedded
+/// devices, old IIS-era ones), and browsers, curl and Go take it as the connection's end.
+fn closed_without_close_notify(e: &reqwest::Error) -> bool {
+    let mut source = e.source();
+    while let Some(cause) = source {
+        if cause.downcast_ref::<std::io::Error>().is_some_and(|io| {
+            io.kind() == std::io::ErrorKind::UnexpectedEof
+                && io.to_string().contains(NO_CLOSE_NOTIFY)
+        }) {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// Whether `response`'s body ends where its connection does (HTTP/1, neither a
+/// `Content-Length` nor chunking), so that a close is its whole end and nothing of it
+/// is missing. A body with a declared length or chunks has its own end, which a close
+/// before it cuts off. The client removes the `Content-Length` of a body it decompresses
+/// (`gzip`, `br`) with its coding, so such a body cut short of its length by a close
+/// without `close_notify` is kept as far as it came: nothing left in the response tells
+/// it from one that ended by the close.
+fn ended_by_close(response: &Response) -> bool {
+    let headers = response.headers();
+    let chunked = headers
+        .get_all(TRANSFER_ENCODING)
+        .iter()
+        .next_back()
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.rsplit(',').next())
+        .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
+    matches!(
+        response.version(),
+        reqwest::Version::HTTP_10 | reqwest::Version::HTTP_11
+    ) && !chunked
+        && !headers.contains_key(CONTENT_LENGTH)
 }
 
 /// Whether a 3xx must say where to go: a 301, 302, 303, 307 or 308 without a `Location`

@@ -1289,3 +1289,90 @@ async fn fault_an_empty_body_in_x_gzip_is_empty() {
     );
     stored_titled_by_their_paths(&db, &urls[1..], ["/page"]).await;
 }
+
+/// A 200 of HTML `body` over HTTP/1.x `version`, whose end is the connection's close: no
+/// `Content-Length`, no chunking.
+fn ended_by_close(version: &str, content_type: &str, body: &str) -> RawReply {
+    RawReply::new(
+        format!("HTTP/{version} 200 OK\r\nContent-Type: {content_type}"),
+        body,
+        Ending::Close,
+    )
+}
+
+/// An HTTPS answer whose end is the connection's close, from a server that closes without
+/// a TLS `close_notify` (Python's `http.server` over TLS, embedded devices, old servers).
+/// Browsers, curl and Go keep such a body: nothing of it is missing. It was a `body`
+/// error, retried and lost; as robots.txt, unavailable, and every page of the host with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_https_body_ended_by_close_without_close_notify_is_kept() {
+    let raw = RawSite::start_tls(vec![
+        (
+            "/robots.txt",
+            ended_by_close("1.1", "text/plain", "User-agent: *\nDisallow: /private\n"),
+        ),
+        (
+            "/page",
+            ended_by_close("1.1", "text/html", "<title>/page</title>"),
+        ),
+        (
+            "/old",
+            ended_by_close("1.0", "text/html", "<title>/old</title>"),
+        ),
+        (
+            "/private",
+            ended_by_close("1.1", "text/html", "<title>/private</title>"),
+        ),
+    ])
+    .await;
+    let urls = vec![raw.url("/page"), raw.url("/old"), raw.url("/private")];
+    let f = Fault::new(|_, _| urls.clone()).await;
+    let db = f.crawl("[fetch]\naccept_invalid_certs = true\n").await;
+    stored_titled_by_their_paths(&db, &urls[..2], ["/page", "/old"]).await;
+    let private = row(&db, &urls[2]).await;
+    assert_eq!(private.error_kind.as_deref(), Some("robots"));
+    assert_eq!(raw.count("/private"), 0);
+}
+
+/// The same server's answers whose declared `Content-Length`, or chunking, was cut off
+/// by the close: a body is missing, and it stays a `body` error, retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_https_body_cut_off_without_close_notify_stays_an_error() {
+    let raw = RawSite::start_tls(vec![
+        (
+            "/length",
+            RawReply::new(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 100000",
+                "<title>/length</title>",
+                Ending::Close,
+            ),
+        ),
+        (
+            "/chunked",
+            RawReply::new(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked",
+                "16\r\n<title>/chunked</title>\r\n100\r\nthe rest never",
+                Ending::Close,
+            ),
+        ),
+    ])
+    .await;
+    let urls = vec![raw.url("/length"), raw.url("/chunked")];
+    let f = Fault::new(|_, _| urls.clone()).await;
+    let db = f
+        .crawl(
+            "[fetch]\naccept_invalid_certs = true\n\
+             [retry]\nmax_attempts = 2\nbase_delay_ms = 10\nmax_delay_ms = 10\n",
+        )
+        .await;
+    for (url, path) in urls.iter().zip(["/length", "/chunked"]) {
+        let r = row(&db, url).await;
+        assert_eq!(
+            (r.status, r.error_kind.as_deref(), r.title),
+            (Some(200), Some("body"), None),
+            "{url}: {:?}",
+            r.error
+        );
+        assert_eq!(raw.count(path), 2, "{path} is retried");
+    }
+}

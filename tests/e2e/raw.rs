@@ -1,13 +1,17 @@
 //! A loopback server that writes HTTP/1.1 by hand, for what a well-behaved server library
 //! will not send: a `Content-Length` that lies, a connection reset mid-body, a raw UTF-8
 //! `Location`, a head of a megabyte. Every answer closes its connection, so each request
-//! is a connection of its own and a hostile answer cannot leak into the next.
+//! is a connection of its own and a hostile answer cannot leak into the next. Over TLS
+//! too, closing as many servers do: without a `close_notify`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+
+use super::tls::self_signed_config;
 
 /// How an answer ends once its bytes are written.
 #[derive(Clone, Copy, Debug)]
@@ -60,6 +64,7 @@ impl RawReply {
 
 pub struct RawSite {
     pub authority: String,
+    scheme: &'static str,
     /// Each request's target and its head as sent.
     hits: Arc<Mutex<Vec<(String, String)>>>,
 }
@@ -68,6 +73,19 @@ impl RawSite {
     /// Serves `routes` (path → answer) on 127.0.0.1; other paths, robots.txt included,
     /// get an empty 404.
     pub async fn start(routes: Vec<(&str, RawReply)>) -> Self {
+        Self::serve(routes, None).await
+    }
+
+    /// [`RawSite::start`] over HTTPS, with a certificate issued to 127.0.0.1 by itself. An
+    /// answer's connection is closed without a TLS `close_notify`, as Python's
+    /// `http.server` behind `ssl.wrap_socket`, embedded devices and old servers close it:
+    /// the TCP connection ends (or is reset) right after the answer's last record.
+    pub async fn start_tls(routes: Vec<(&str, RawReply)>) -> Self {
+        let acceptor = TlsAcceptor::from(Arc::new(self_signed_config()));
+        Self::serve(routes, Some(acceptor)).await
+    }
+
+    async fn serve(routes: Vec<(&str, RawReply)>, tls: Option<TlsAcceptor>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the raw test listener");
@@ -83,16 +101,25 @@ impl RawSite {
         );
         let hits = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&hits);
+        let scheme = if tls.is_some() { "https" } else { "http" };
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(answer(stream, Arc::clone(&routes), Arc::clone(&log)));
+                let (routes, log) = (Arc::clone(&routes), Arc::clone(&log));
+                match tls.clone() {
+                    None => tokio::spawn(answer(stream, routes, log)),
+                    Some(acceptor) => tokio::spawn(answer_tls(acceptor, stream, routes, log)),
+                };
             }
         });
-        Self { authority, hits }
+        Self {
+            authority,
+            scheme,
+            hits,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.authority)
+        format!("{}://{}{path}", self.scheme, self.authority)
     }
 
     /// How many times `path` was requested.
@@ -116,18 +143,60 @@ impl RawSite {
     }
 }
 
-/// Reads one request head (at most 64 KiB) and writes the answer for its path. Write
-/// errors are expected (a client that refuses a huge head hangs up) and ignored.
+/// Answers one request on `stream` and ends the connection as its answer says.
 async fn answer(
     mut stream: TcpStream,
     routes: Arc<HashMap<String, RawReply>>,
     hits: Arc<Mutex<Vec<(String, String)>>>,
 ) {
+    if let Some(ending) = write_answer(&mut stream, &routes, &hits).await {
+        end(stream, ending).await;
+    }
+}
+
+/// [`answer`] over TLS: the TCP connection ends as the answer says, and no `close_notify`
+/// is sent (the records written are flushed first).
+async fn answer_tls(
+    acceptor: TlsAcceptor,
+    stream: TcpStream,
+    routes: Arc<HashMap<String, RawReply>>,
+    hits: Arc<Mutex<Vec<(String, String)>>>,
+) {
+    let Ok(mut tls) = acceptor.accept(stream).await else {
+        return;
+    };
+    if let Some(ending) = write_answer(&mut tls, &routes, &hits).await {
+        if tls.flush().await.is_ok() {
+            end(tls.into_inner().0, ending).await;
+        }
+    }
+}
+
+async fn end(mut stream: TcpStream, ending: Ending) {
+    match ending {
+        Ending::Close => {
+            let _ = stream.shutdown().await;
+        }
+        Ending::Reset => {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            let _ = stream.set_zero_linger();
+        }
+    }
+}
+
+/// Reads one request head (at most 64 KiB), writes the answer for its path and says how
+/// it ends. Write errors are expected (a client that refuses a huge head hangs up): the
+/// connection is then left as it is.
+async fn write_answer(
+    stream: &mut (impl AsyncRead + AsyncWrite + Unpin),
+    routes: &HashMap<String, RawReply>,
+    hits: &Mutex<Vec<(String, String)>>,
+) -> Option<Ending> {
     let mut request = Vec::new();
     let mut buf = [0u8; 4096];
     while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 64 * 1024 {
         match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return None,
             Ok(n) => request.extend_from_slice(&buf[..n]),
         }
     }
@@ -146,16 +215,6 @@ async fn answer(
     let mut bytes = reply.head.clone();
     bytes.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
     bytes.extend_from_slice(&reply.body);
-    if stream.write_all(&bytes).await.is_err() {
-        return;
-    }
-    match reply.ending {
-        Ending::Close => {
-            let _ = stream.shutdown().await;
-        }
-        Ending::Reset => {
-            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-            let _ = stream.set_zero_linger();
-        }
-    }
+    stream.write_all(&bytes).await.ok()?;
+    Some(reply.ending)
 }
