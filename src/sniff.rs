@@ -63,10 +63,17 @@ pub fn looks_like_html(head: &[u8]) -> bool {
 /// Whether a body starting with `head` is markup as it came: HTML by the patterns above,
 /// or XML by its declaration (XHTML, a sitemap). No compressed stream starts so, which
 /// tells a body under a `Content-Encoding` naming no coding (`UTF-8`, `none`) from one
-/// in a coding the crawler cannot decode.
+/// in a coding the crawler cannot decode. A UTF-8 byte order mark before it (a page a
+/// Windows editor or ASP.NET wrote) leaves it markup: no coding's stream starts so either.
+/// (Sniffing a body of no known type does not skip one: the standard takes such a body
+/// for text.)
 pub fn looks_like_markup(head: &[u8]) -> bool {
+    let head = head.strip_prefix(UTF8_BOM).unwrap_or(head);
     looks_like_html(head) || after_whitespace(head).starts_with(b"<?xml")
 }
+
+/// The UTF-8 encoding of U+FEFF, the byte order mark.
+const UTF8_BOM: &[u8] = b"\xef\xbb\xbf";
 
 /// The standard's resource header of a body, its leading whitespace skipped.
 fn after_whitespace(head: &[u8]) -> &[u8] {
@@ -122,7 +129,13 @@ mod tests {
 
     #[test]
     fn markup_as_it_came_is_told_from_an_encoded_body() {
-        for markup in ["<!DOCTYPE html>", " <?xml version='1.0'?><html>", "<p>hi"] {
+        for markup in [
+            "<!DOCTYPE html>",
+            " <?xml version='1.0'?><html>",
+            "<p>hi",
+            "\u{feff}<!DOCTYPE html>",
+            "\u{feff}\n<?xml version='1.0'?>",
+        ] {
             assert!(looks_like_markup(markup.as_bytes()), "{markup}");
         }
         for encoded in [

@@ -1036,17 +1036,25 @@ async fn fault_malformed_header_lines() {
 /// the raw-socket server, crawls them, and checks each is stored as a 200 titled by its
 /// path.
 async fn each_page_is_read(cases: &[(&str, &str)], reply: impl Fn(&str, &str) -> RawReply) {
-    let raw = RawSite::start(
+    each_reply_is_read(
         cases
             .iter()
             .map(|(path, extra)| (*path, reply(path, extra)))
             .collect(),
     )
     .await;
-    let urls: Vec<String> = cases.iter().map(|(path, _)| raw.url(path)).collect();
+}
+
+/// Serves `routes` from the raw-socket server, crawls them, and checks each is stored as
+/// a 200 titled by its path; returns the server, for what else a test asks of it.
+async fn each_reply_is_read(routes: Vec<(&str, RawReply)>) -> RawSite {
+    let paths: Vec<String> = routes.iter().map(|(path, _)| (*path).to_owned()).collect();
+    let raw = RawSite::start(routes).await;
+    let urls: Vec<String> = paths.iter().map(|path| raw.url(path)).collect();
     let f = Fault::new(|_, _| urls.clone()).await;
     let db = f.crawl("").await;
-    stored_titled_by_their_paths(&db, &urls, cases.iter().map(|(path, _)| *path)).await;
+    stored_titled_by_their_paths(&db, &urls, paths.iter().map(String::as_str)).await;
+    raw
 }
 
 /// A body whose `Content-Encoding` reqwest does not know by its spelling: `x-gzip` (RFC
@@ -1195,16 +1203,11 @@ async fn fault_deflate_raw_or_zlib_is_read_as_browsers_read_it() {
         );
         RawReply::new(head, body, Ending::Close)
     };
-    let raw = RawSite::start(vec![
+    let raw = each_reply_is_read(vec![
         ("/raw", coded(compressed(true, "<title>/raw</title>"))),
         ("/zlib", coded(compressed(false, "<title>/zlib</title>"))),
     ])
     .await;
-    let paths = ["/raw", "/zlib"];
-    let urls: Vec<String> = paths.iter().map(|p| raw.url(p)).collect();
-    let f = Fault::new(|_, _| urls.clone()).await;
-    let db = f.crawl("").await;
-    stored_titled_by_their_paths(&db, &urls, paths).await;
     assert_eq!(raw.count("/raw"), 1, "asked again for the same answer");
 }
 
@@ -1375,4 +1378,26 @@ async fn fault_https_body_cut_off_without_close_notify_stays_an_error() {
         );
         assert_eq!(raw.count(path), 2, "{path} is retried");
     }
+}
+
+/// A page saved with a UTF-8 byte order mark before its `<!DOCTYPE html>` (Windows
+/// editors, ASP.NET) starts as markup all the same, and browsers show it: with a stray
+/// NUL near its start, or under a `Content-Encoding` naming no coding (`UTF-8`). Both
+/// were stored `binary`, unread, their titles and links lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_a_page_opening_with_a_utf8_bom_is_markup() {
+    each_reply_is_read(vec![
+        (
+            "/stray-nul",
+            RawReply::ok(
+                "text/html",
+                &b"\xef\xbb\xbf<!DOCTYPE html><meta name=x content='a\0b'><title>/stray-nul</title>"[..],
+            ),
+        ),
+        (
+            "/coded",
+            coded("UTF-8", b"\xef\xbb\xbf<!DOCTYPE html><title>/coded</title>"),
+        ),
+    ])
+    .await;
 }
