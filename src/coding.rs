@@ -58,9 +58,7 @@ impl Coding {
             // No bytes are no content in any coding, as the client reads an empty body
             // in `gzip` (a server's empty page or robots.txt, not a stream cut short).
             _ if raw.is_empty() => Ok(0),
-            Self::Gzip(_) => flate2::read::MultiGzDecoder::new(raw)
-                .take(limit)
-                .read_to_end(&mut decoded),
+            Self::Gzip(_) => gunzip(raw, cap, &mut decoded).map(|()| decoded.len()),
             Self::Deflate(_) if has_zlib_header(raw) => flate2::read::ZlibDecoder::new(raw)
                 .take(limit)
                 .read_to_end(&mut decoded),
@@ -69,6 +67,28 @@ impl Coding {
                 .read_to_end(&mut decoded),
         };
         Some((decoded, result.err()))
+    }
+}
+
+/// How a gzip member starts.
+pub const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Decompresses every member of gzip `raw` into `out`, up to `cap` bytes in all: a file
+/// written in parts (`gzip -c part >> sitemap.gz`, a block compressor) is a series of
+/// members (RFC 1952), which `zcat` reads as one text. Bytes after the last member that
+/// start none (a server's zero padding, a newline a script printed after its compressed
+/// output) are ignored, as `gzip` and browsers ignore them; a `raw` that starts no member
+/// at all is an error. On an error, what was decompressed before it is in `out`.
+pub fn gunzip(raw: &[u8], cap: usize, out: &mut Vec<u8>) -> std::io::Result<()> {
+    let mut rest = raw;
+    loop {
+        let room = u64::try_from(cap.saturating_sub(out.len())).unwrap_or(u64::MAX);
+        let mut member = flate2::bufread::GzDecoder::new(rest);
+        (&mut member).take(room).read_to_end(out)?;
+        rest = member.into_inner();
+        if !rest.starts_with(&GZIP_MAGIC) || out.len() >= cap {
+            return Ok(());
+        }
     }
 }
 
@@ -110,6 +130,28 @@ mod tests {
             let (empty, error) = coding.decode(&[], 100).unwrap();
             assert_eq!((empty.len(), error.is_none()), (0, true));
         }
+    }
+
+    #[test]
+    fn gzip_members_are_read_and_the_bytes_after_them_ignored() {
+        let gzip = |text: &[u8]| {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(text).unwrap();
+            gz.finish().unwrap()
+        };
+        let coding = coded("x-gzip").unwrap();
+        let members = [gzip(b"ab"), gzip(b"cd"), b"\n\0\0".to_vec()].concat();
+        let (text, error) = coding.decode(&members, 100).unwrap();
+        assert_eq!((text.as_slice(), error.is_none()), (&b"abcd"[..], true));
+        let (plain, error) = coding.decode(b"<title>x</title>", 100).unwrap();
+        assert_eq!((plain.len(), error.is_some()), (0, true), "not gzip at all");
+        let whole = gzip(b"abcd");
+        let (cut, error) = coding.decode(&whole[..whole.len() - 4], 100).unwrap();
+        assert_eq!(
+            (cut.as_slice(), error.is_some()),
+            (&b"abcd"[..], true),
+            "its end cut off"
+        );
     }
 
     #[test]

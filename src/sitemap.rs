@@ -6,13 +6,12 @@
 //! uncompressed per file, so a hostile "sitemap" cannot make the crawler hold more.
 
 use std::borrow::Cow;
-use std::io::Read;
 
-use flate2::bufread::GzDecoder;
 use quick_xml::events::Event;
 use quick_xml::Reader;
 use url::Url;
 
+use crate::coding::{gunzip, GZIP_MAGIC};
 use crate::urlnorm;
 
 /// The protocol's limits per sitemap file.
@@ -49,7 +48,8 @@ fn read(body: &[u8], mut cut: bool) -> Sitemap {
     let mut gzip_error = None;
     let text = if body.starts_with(&GZIP_MAGIC) {
         let mut out = Vec::new();
-        gzip_error = gunzip(body, &mut out)
+        let cap = usize::try_from(MAX_UNCOMPRESSED).unwrap_or(usize::MAX);
+        gzip_error = gunzip(body, cap, &mut out)
             .err()
             .map(|e| format!("the gzipped sitemap does not decompress: {e}"));
         cut |= gzip_error.is_some()
@@ -84,26 +84,6 @@ fn read(body: &[u8], mut cut: bool) -> Sitemap {
     };
     sitemap.error = gzip_error.or(sitemap.error);
     sitemap
-}
-
-/// How a gzip member starts.
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
-
-/// Decompresses every member of a gzip file into `out`, up to [`MAX_UNCOMPRESSED`]
-/// bytes in all: a file written in parts (`gzip -c part >> sitemap.gz`, a block
-/// compressor) is a series of members (RFC 1952), which `zcat` reads as one text. Bytes
-/// after the last member that start none (a server's zero padding) are ignored, as
-/// `gzip` does. On an error, what was decompressed before it is in `out`.
-fn gunzip(body: &[u8], out: &mut Vec<u8>) -> std::io::Result<()> {
-    let cap = usize::try_from(MAX_UNCOMPRESSED).unwrap_or(usize::MAX);
-    let mut rest = body;
-    while rest.starts_with(&GZIP_MAGIC) && out.len() < cap {
-        let room = u64::try_from(cap - out.len()).unwrap_or(u64::MAX);
-        let mut member = GzDecoder::new(rest);
-        (&mut member).take(room).read_to_end(out)?;
-        rest = member.into_inner();
-    }
-    Ok(())
 }
 
 /// `bytes` as text, U+FFFD in place of what is not UTF-8, at most [`MAX_UNCOMPRESSED`]

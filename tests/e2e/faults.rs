@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use super::hostile::{calendar, deeper, sessions};
 use super::raw::{Ending, RawReply, RawSite};
-use super::site::{Resource, SiteBuilder, TestSite};
+use super::site::{gzip, Resource, SiteBuilder, TestSite};
 use super::{Db, Harness, PageRow};
 
 /// The most resident memory a crawl of one hazard may take. A crawl of a small, harmless
@@ -1400,4 +1400,49 @@ async fn fault_a_page_opening_with_a_utf8_bom_is_markup() {
         ),
     ])
     .await;
+}
+
+/// A body in `x-gzip` (or `GZIP`) with bytes after its gzip stream that start no member
+/// of it (a newline a script printed after its compressed output, a server's zero
+/// padding) is read as `gzip` reads it, and as browsers read it: those bytes ignored.
+/// The crawler's own decoder took them for a stream cut short, and the page was a
+/// `body` error, retried and lost, while the same bytes under `gzip` were read; a
+/// robots.txt so sent was unavailable, and every page of its host with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_bytes_after_an_x_gzip_stream_are_ignored() {
+    let gzipped = |text: &str, after: &[u8]| [gzip(text.as_bytes()), after.to_vec()].concat();
+    let raw = RawSite::start(vec![
+        (
+            "/robots.txt",
+            coded(
+                "x-gzip",
+                &gzipped("User-agent: *\nDisallow: /private\n", b"\n"),
+            ),
+        ),
+        (
+            "/newline",
+            coded("x-gzip", &gzipped("<title>/newline</title>", b"\r\n")),
+        ),
+        (
+            "/padding",
+            coded("GZIP", &gzipped("<title>/padding</title>", &[0; 32])),
+        ),
+        (
+            "/members",
+            coded(
+                "x-gzip",
+                &[gzipped("<title>/mem", b""), gzipped("bers</title>", b"\n")].concat(),
+            ),
+        ),
+        ("/private", coded("identity", b"<title>/private</title>")),
+    ])
+    .await;
+    let paths = ["/newline", "/padding", "/members", "/private"];
+    let urls: Vec<String> = paths.iter().map(|p| raw.url(p)).collect();
+    let f = Fault::new(|_, _| urls.clone()).await;
+    let db = f.crawl("").await;
+    stored_titled_by_their_paths(&db, &urls[..3], paths).await;
+    let private = row(&db, &urls[3]).await;
+    assert_eq!(private.error_kind.as_deref(), Some("robots"));
+    assert_eq!(raw.count("/private"), 0);
 }

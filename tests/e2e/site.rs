@@ -493,7 +493,7 @@ impl Reply {
     }
 }
 
-fn gzip(body: &[u8]) -> Vec<u8> {
+pub(super) fn gzip(body: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     encoder.write_all(body).expect("gzip into memory");
     encoder.finish().expect("gzip into memory")
