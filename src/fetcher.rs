@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{
-    HeaderMap, HeaderName, CONTENT_LENGTH, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH,
-    LAST_MODIFIED, LOCATION, RETRY_AFTER, SET_COOKIE, TRANSFER_ENCODING,
+    HeaderMap, HeaderName, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE,
+    IF_NONE_MATCH, LAST_MODIFIED, LOCATION, RETRY_AFTER, SET_COOKIE, TRANSFER_ENCODING,
 };
 use reqwest::{redirect, Client, Proxy, RequestBuilder, Response, StatusCode};
 use tokio::task::JoinSet;
@@ -823,27 +823,35 @@ fn closed_without_close_notify(e: &reqwest::Error) -> bool {
     false
 }
 
-/// Whether `response`'s body ends where its connection does (HTTP/1, neither a
-/// `Content-Length` nor chunking), so that a close is its whole end and nothing of it
-/// is missing. A body with a declared length or chunks has its own end, which a close
-/// before it cuts off. The client removes the `Content-Length` of a body it decompresses
-/// (`gzip`, `br`) with its coding, so such a body cut short of its length by a close
-/// without `close_notify` is kept as far as it came: nothing left in the response tells
-/// it from one that ended by the close.
+/// Whether `response`'s body ends where its connection does, so that a close is its whole
+/// end and nothing of it is missing: HTTP/1, neither a `Content-Length` nor chunking, and
+/// the connection said to end with it (HTTP/1.0, or `Connection: close`, which a server
+/// closing after its answer must send). A body with a declared length or chunks has its
+/// own end, which a close before it cuts off. The client removes the `Content-Length` of a
+/// body it decompresses (`gzip`, `br`), so without the last condition such a body cut
+/// short by a close from a kept-alive connection would be kept as far as it came; one
+/// sent with `Connection: close` still is, as nothing left in the response tells it apart.
 fn ended_by_close(response: &Response) -> bool {
     let headers = response.headers();
-    let chunked = headers
-        .get_all(TRANSFER_ENCODING)
-        .iter()
+    let tokens = |name| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .map(str::trim)
+    };
+    let chunked = tokens(TRANSFER_ENCODING)
         .next_back()
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.rsplit(',').next())
-        .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
-    matches!(
-        response.version(),
-        reqwest::Version::HTTP_10 | reqwest::Version::HTTP_11
-    ) && !chunked
-        && !headers.contains_key(CONTENT_LENGTH)
+        .is_some_and(|last| last.eq_ignore_ascii_case("chunked"));
+    let closing = match response.version() {
+        reqwest::Version::HTTP_10 => true,
+        reqwest::Version::HTTP_11 => {
+            tokens(CONNECTION).any(|token| token.eq_ignore_ascii_case("close"))
+        }
+        _ => false,
+    };
+    closing && !chunked && !headers.contains_key(CONTENT_LENGTH)
 }
 
 /// Whether a 3xx must say where to go: a 301, 302, 303, 307 or 308 without a `Location`

@@ -1338,9 +1338,13 @@ async fn fault_https_body_ended_by_close_without_close_notify_is_kept() {
 }
 
 /// The same server's answers whose declared `Content-Length`, or chunking, was cut off
-/// by the close: a body is missing, and it stays a `body` error, retried.
+/// by the close: a body is missing, and it stays a `body` error, retried. So is a gzipped
+/// one cut short of its length on a kept-alive connection, although the client removes
+/// the `Content-Length` of what it decompresses.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_https_body_cut_off_without_close_notify_stays_an_error() {
+    let page = format!("<title>/gzipped</title>{}", "<p>words</p>".repeat(20_000));
+    let gzipped = gzip(page.as_bytes());
     let raw = RawSite::start_tls(vec![
         (
             "/length",
@@ -1358,9 +1362,21 @@ async fn fault_https_body_cut_off_without_close_notify_stays_an_error() {
                 Ending::Close,
             ),
         ),
+        (
+            "/gzipped",
+            RawReply::new(
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: gzip\r\n\
+                     Content-Length: {}\r\nConnection: keep-alive",
+                    gzipped.len()
+                ),
+                &gzipped[..gzipped.len() / 2],
+                Ending::Close,
+            ),
+        ),
     ])
     .await;
-    let urls = vec![raw.url("/length"), raw.url("/chunked")];
+    let urls = vec![raw.url("/length"), raw.url("/chunked"), raw.url("/gzipped")];
     let f = Fault::new(|_, _| urls.clone()).await;
     let db = f
         .crawl(
@@ -1368,7 +1384,7 @@ async fn fault_https_body_cut_off_without_close_notify_stays_an_error() {
              [retry]\nmax_attempts = 2\nbase_delay_ms = 10\nmax_delay_ms = 10\n",
         )
         .await;
-    for (url, path) in urls.iter().zip(["/length", "/chunked"]) {
+    for (url, path) in urls.iter().zip(["/length", "/chunked", "/gzipped"]) {
         let r = row(&db, url).await;
         assert_eq!(
             (r.status, r.error_kind.as_deref(), r.title),

@@ -213,7 +213,13 @@ async fn write_answer(
         )
     });
     let mut bytes = reply.head.clone();
-    bytes.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
+    let says_connection = String::from_utf8_lossy(&reply.head)
+        .lines()
+        .any(|line| line.to_ascii_lowercase().starts_with("connection:"));
+    if !says_connection {
+        bytes.extend_from_slice(b"\r\nConnection: close");
+    }
+    bytes.extend_from_slice(b"\r\n\r\n");
     bytes.extend_from_slice(&reply.body);
     stream.write_all(&bytes).await.ok()?;
     Some(reply.ending)
