@@ -156,6 +156,37 @@ impl Error {
         )
     }
 
+    /// The database refused what a statement asked it to store, and would refuse it again
+    /// however long it was waited for: on PostgreSQL a data exception (SQLSTATE class 22:
+    /// a value out of range, a bad encoding, a trigger's check), an integrity violation
+    /// (23) or a program limit (54: an index entry too large); on SQLite a constraint, a
+    /// value too large or of a mismatched type. Not an outage: lost connections, full
+    /// disks, locks and conflicts are none of these.
+    pub(crate) fn is_refusal(&self) -> bool {
+        let refused_by_sqlite = |code: i32| {
+            matches!(
+                code & 0xff,
+                libsqlite3_sys::SQLITE_CONSTRAINT
+                    | libsqlite3_sys::SQLITE_TOOBIG
+                    | libsqlite3_sys::SQLITE_MISMATCH
+            )
+        };
+        match self {
+            Self::Sqlite { code, .. } => refused_by_sqlite(*code),
+            Self::Database {
+                source: sqlx::Error::Database(e),
+                ..
+            } => match e.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                Some(e) => matches!(e.code().get(..2), Some("22" | "23" | "54")),
+                None => e
+                    .code()
+                    .and_then(|code| code.parse().ok())
+                    .is_some_and(refused_by_sqlite),
+            },
+            _ => false,
+        }
+    }
+
     /// The connection to PostgreSQL broke, or the server is shutting down or starting:
     /// the step may work once the server answers again (see `store::outage`).
     pub(crate) fn is_connection_lost(&self) -> bool {
@@ -182,5 +213,44 @@ pub(crate) trait DbContext<T> {
 impl<T> DbContext<T> for Result<T, sqlx::Error> {
     fn doing(self, doing: &'static str) -> Result<T, Error> {
         self.map_err(|source| Error::Database { doing, source })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    fn sqlite(code: i32) -> Error {
+        Error::Sqlite {
+            doing: "storing a batch of pages",
+            code,
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn sqlite_refuses_values_and_an_outage_is_no_refusal() {
+        use libsqlite3_sys as ffi;
+        for refused in [
+            ffi::SQLITE_CONSTRAINT_TRIGGER,
+            ffi::SQLITE_CONSTRAINT_CHECK,
+            ffi::SQLITE_CONSTRAINT_NOTNULL,
+            ffi::SQLITE_TOOBIG,
+            ffi::SQLITE_MISMATCH,
+        ] {
+            assert!(sqlite(refused).is_refusal(), "{refused}");
+        }
+        for outage in [
+            ffi::SQLITE_FULL,
+            ffi::SQLITE_BUSY,
+            ffi::SQLITE_BUSY_SNAPSHOT,
+            ffi::SQLITE_LOCKED,
+            ffi::SQLITE_IOERR_WRITE,
+            ffi::SQLITE_NOMEM,
+            ffi::SQLITE_READONLY,
+            ffi::SQLITE_CORRUPT,
+        ] {
+            assert!(!sqlite(outage).is_refusal(), "{outage}");
+        }
     }
 }

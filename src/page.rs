@@ -125,10 +125,13 @@ pub enum ErrorKind {
     Headers,
     /// The HTTPS server's certificate did not verify (`fetch.accept_invalid_certs`).
     Tls,
+    /// The database refused to store what the fetch brought (a value it cannot hold, not
+    /// an outage): the row keeps only the URL and why (see `store::Store::commit`).
+    DatabaseRefused,
 }
 
 impl ErrorKind {
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 15] = [
         Self::Timeout,
         Self::Connect,
         Self::Dns,
@@ -143,6 +146,7 @@ impl ErrorKind {
         Self::Binary,
         Self::Headers,
         Self::Tls,
+        Self::DatabaseRefused,
     ];
 
     /// The kind stored as `text` (`pages.error_kind`).
@@ -166,6 +170,7 @@ impl ErrorKind {
             Self::Binary => "binary",
             Self::Headers => "headers",
             Self::Tls => "tls",
+            Self::DatabaseRefused => "database_refused",
         }
     }
 }
@@ -322,6 +327,65 @@ impl PageRecord {
         self.status.is_none() && !self.failed_revisit
     }
 
+    /// Makes this the record of a fetch whose outcome the database refused to store
+    /// (`message` says why): a failed fetch with none of the values, links or URLs it
+    /// brought, whose row says so; or, for a revisit of a page stored with an answer, a
+    /// revisit that failed, which leaves that page as it was.
+    pub fn refused_by_database(&mut self, message: String) {
+        let answered = self.job.previous.as_ref().is_some_and(|p| p.answered);
+        // Every field is named, so that a new one is thought of here too.
+        let Self {
+            job: _,
+            status,
+            content_type,
+            title,
+            location,
+            changed_location_cookies,
+            bytes,
+            truncated,
+            content_hash,
+            etag,
+            last_modified,
+            fetched_at: _,
+            elapsed_ms: _,
+            error,
+            canonical,
+            noindex,
+            nofollow,
+            links,
+            discovered,
+            retry_in,
+            not_modified,
+            changed: _,
+            recrawl_in: _,
+            failed_revisit,
+        } = self;
+        if !answered {
+            *status = None;
+        }
+        *content_type = None;
+        *title = None;
+        *location = None;
+        *changed_location_cookies = false;
+        *bytes = None;
+        *truncated = false;
+        *content_hash = None;
+        *etag = None;
+        *last_modified = None;
+        *error = Some(FetchError {
+            kind: ErrorKind::DatabaseRefused,
+            message,
+        });
+        *canonical = None;
+        *noindex = false;
+        *nofollow = false;
+        *links = Vec::new();
+        *discovered = Vec::new();
+        *retry_in = None;
+        *not_modified = false;
+        *failed_revisit = answered;
+    }
+
     /// Roughly the memory this record holds, its links and new URLs above all: its share
     /// of `channels.max_bytes` until the writer has committed it.
     pub fn weight(&self) -> usize {
@@ -373,6 +437,7 @@ mod tests {
                 ErrorKind::Binary => 11,
                 ErrorKind::Headers => 12,
                 ErrorKind::Tls => 13,
+                ErrorKind::DatabaseRefused => 14,
             };
             assert_eq!(position, i, "{}", kind.as_str());
         }

@@ -93,6 +93,11 @@ impl LinkCounts {
         }
     }
 
+    /// Whether the counts are left to the crawl's end ([`LinkCounts::deferred`]).
+    pub(super) fn is_deferred(&self) -> bool {
+        self.deferred
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.inlinks.is_empty() && self.anchors.is_empty()
     }

@@ -31,7 +31,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{ConnectOptions, Connection, PgConnection, Postgres, Sqlite, SqliteConnection};
 use url::Url;
 
-use crate::error::Error;
+use crate::error::{DbContext, Error};
 use crate::page::{Discovered, JobKind, PageRecord};
 use crate::recrawl::RecrawlPolicy;
 use checkpoints::Checkpoints;
@@ -714,6 +714,12 @@ impl Store {
     /// Discovered URLs join the frontier as `admission` says; a redirect found to close a
     /// loop gets its error here, as stored. On PostgreSQL, records whose rows `owner` no
     /// longer holds leased (another node took them while it was silent) are not stored.
+    ///
+    /// A batch the database refuses for what it holds ([`Error::is_refusal`]) is stored
+    /// without the records it refuses, each of which becomes a failed fetch that says so
+    /// ([`Store::commit_apart`]): otherwise one page's value stopped the crawl, and every
+    /// crawl after it (and on PostgreSQL every node that took its host over) fetched it
+    /// again and stopped there too.
     pub(crate) async fn commit(
         &self,
         batch: &mut [PageRecord],
@@ -721,11 +727,116 @@ impl Store {
         admission: Admission,
         owner: &str,
     ) -> Result<Committed, Error> {
-        let db = match &self.0 {
-            Backed::Sqlite(db) => return db.commit_local(batch, counts, admission).await,
-            Backed::Postgres(db) => db,
+        let (mut committed, merge) = match self.commit_once(batch, counts, admission, owner).await {
+            Err(refusal) if refusal.is_refusal() => {
+                self.commit_apart(batch, counts, admission, owner, refusal)
+                    .await?
+            }
+            done => done?,
         };
-        outlasting!(db.commit(batch, &mut LinkCounts::new(), admission, owner))
+        if let (Backed::Sqlite(db), true) = (&self.0, merge) {
+            committed.trapped += db.merge_staged(admission.max_pages_per_host).await?;
+        }
+        Ok(committed)
+    }
+
+    /// One transaction of [`Store::commit`]; on SQLite, says whether the staged URLs are
+    /// due a merge.
+    async fn commit_once(
+        &self,
+        batch: &mut [PageRecord],
+        counts: &mut LinkCounts,
+        admission: Admission,
+        owner: &str,
+    ) -> Result<(Committed, bool), Error> {
+        match &self.0 {
+            Backed::Sqlite(db) => db.commit_local(batch, counts, admission).await,
+            Backed::Postgres(db) => {
+                outlasting!(db.commit(batch, &mut LinkCounts::new(), admission, owner))
+                    .map(|committed| (committed, false))
+            }
+        }
+    }
+
+    /// Commits a batch the database refused (with `refusal`) in halves, and those halves
+    /// in halves while it refuses them, until each record it refuses is alone: that one is
+    /// stored as a failed fetch saying why ([`PageRecord::refused_by_database`]); refused
+    /// even so, the crawl stops. A batch of `n` with one such record takes about
+    /// 2·log₂ `n` transactions; a batch the database takes, the usual one.
+    ///
+    /// On SQLite the writer's link counts had counted the batch, or applied in the
+    /// transaction rolled back what earlier batches counted: they are counted afresh from
+    /// `links` once the parts are stored, unless the crawl counts them at its end anyway.
+    /// Until then the database says they are behind, as after a crash.
+    async fn commit_apart(
+        &self,
+        batch: &mut [PageRecord],
+        counts: &mut LinkCounts,
+        admission: Admission,
+        owner: &str,
+        refusal: Error,
+    ) -> Result<(Committed, bool), Error> {
+        let recount = match &self.0 {
+            Backed::Sqlite(db) if !counts.is_deferred() => {
+                link_counts::mark_behind(&db.pool).await?;
+                Some(db)
+            }
+            _ => None,
+        };
+        let mut uncounted = LinkCounts::deferred();
+        let mut stored = vec![false; batch.len()];
+        let (mut trapped, mut merge) = (0, false);
+        let mut parts = vec![(0..batch.len(), Some(refusal))];
+        while let Some((part, refused)) = parts.pop() {
+            let outcome = match refused {
+                Some(refusal) => Err(refusal),
+                None => {
+                    let records = &mut batch[part.clone()];
+                    self.commit_once(records, &mut uncounted, admission, owner)
+                        .await
+                }
+            };
+            let (committed, due) = match outcome {
+                Err(refusal) if refusal.is_refusal() && part.len() > 1 => {
+                    let half = part.start + part.len() / 2;
+                    parts.push((half..part.end, None));
+                    parts.push((part.start..half, None));
+                    continue;
+                }
+                Err(refusal) if refusal.is_refusal() => {
+                    let page = &mut batch[part.start];
+                    tracing::warn!(
+                        url = %page.job.url,
+                        "the database refused to store the page: {refusal}; it is stored as a \
+                         failed fetch"
+                    );
+                    page.refused_by_database(refusal.to_string());
+                    let records = &mut batch[part.clone()];
+                    self.commit_once(records, &mut uncounted, admission, owner)
+                        .await?
+                }
+                outcome => outcome?,
+            };
+            stored[part.start..part.start + committed.stored].fill(true);
+            trapped += committed.trapped;
+            merge |= due;
+        }
+        // Those stored first, as `Committed::stored` says.
+        let mut kept = 0;
+        for (i, _) in stored.iter().enumerate().filter(|(_, stored)| **stored) {
+            batch.swap(kept, i);
+            kept += 1;
+        }
+        if let Some(db) = recount {
+            let mut conn = db.pool.acquire().await.doing("counting links afresh")?;
+            link_counts::rebuild_if_behind::<Sqlite>(&mut conn).await?;
+            *counts = LinkCounts::new();
+        }
+        let committed = Committed {
+            stored: kept,
+            trapped,
+        };
+        Ok((committed, merge))
     }
 
     /// Merges the URLs waiting in SQLite's `frontier_staged` into the frontier: when a

@@ -14,6 +14,7 @@ mod query;
 mod query_postgres;
 mod raw;
 mod recrawl;
+mod refused;
 mod resume;
 mod service;
 mod site;

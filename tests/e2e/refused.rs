@@ -1,0 +1,256 @@
+//! Rows the database refuses: a value it will not take (SQLSTATE classes 22, 23 and 54 on
+//! PostgreSQL, a constraint on SQLite) is no outage. A trigger stands in for such a value:
+//! the page it refuses must not stop the crawl, nor every crawl after it.
+
+use std::time::Duration;
+
+use super::recrawl::{both_backends, config_on};
+use super::site::{Resource, SiteBuilder, TestSite};
+use super::Harness;
+
+/// A page's row as these tests read it, on either backend: url, status, title,
+/// error_kind, error, revisit_error_kind.
+type Row = (
+    String,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+const PAGES: &str = "SELECT url, status, title, error_kind, error, revisit_error_kind
+                     FROM pages ORDER BY url";
+
+/// `database` as `both_backends` quotes it for the config.
+fn unquoted(database: &str) -> &str {
+    database.trim_matches('"')
+}
+
+fn is_postgres(database: &str) -> bool {
+    unquoted(database).starts_with("postgres")
+}
+
+/// Makes `database` (migrated first) refuse to insert rows of `table` for which
+/// `condition` (on `NEW`) holds, as it would a value it cannot store.
+async fn refuse(database: &str, table: &str, condition: &str) {
+    let store = pipecrawl::store::Store::open(unquoted(database))
+        .await
+        .expect("a crawl's database");
+    store.close().await.expect("close the store");
+    drop(store);
+    if is_postgres(database) {
+        let pool = sqlx::PgPool::connect(unquoted(database))
+            .await
+            .expect("open PostgreSQL");
+        let sql = format!(
+            "CREATE FUNCTION refuse_{table}() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 IF {condition} THEN
+                     RAISE EXCEPTION 'poison refused' USING ERRCODE = '22023';
+                 END IF;
+                 RETURN NEW;
+             END $$;
+             CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table}
+                 FOR EACH ROW EXECUTE FUNCTION refuse_{table}();"
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&pool)
+            .await
+            .expect("install the trigger");
+        pool.close().await;
+    } else {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", unquoted(database)))
+            .await
+            .expect("open SQLite");
+        let sql = format!(
+            "CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} WHEN {condition}
+             BEGIN SELECT RAISE(ABORT, 'poison refused'); END"
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&pool)
+            .await
+            .expect("install the trigger");
+        pool.close().await;
+    }
+}
+
+async fn pages(database: &str) -> Vec<Row> {
+    if is_postgres(database) {
+        let pool = sqlx::PgPool::connect(unquoted(database))
+            .await
+            .expect("open PostgreSQL");
+        let rows = sqlx::query_as(PAGES).fetch_all(&pool).await;
+        pool.close().await;
+        rows
+    } else {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", unquoted(database)))
+            .await
+            .expect("open SQLite");
+        let rows = sqlx::query_as(PAGES).fetch_all(&pool).await;
+        pool.close().await;
+        rows
+    }
+    .expect("read the pages")
+}
+
+async fn link_count(database: &str) -> i64 {
+    const LINKS: &str = "SELECT count(*) FROM links";
+    if is_postgres(database) {
+        let pool = sqlx::PgPool::connect(unquoted(database))
+            .await
+            .expect("open PostgreSQL");
+        sqlx::query_scalar(LINKS).fetch_one(&pool).await
+    } else {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", unquoted(database)))
+            .await
+            .expect("open SQLite");
+        sqlx::query_scalar(LINKS).fetch_one(&pool).await
+    }
+    .expect("count the links")
+}
+
+/// A home page linking to `/a`, `/poison` and `/b`.
+async fn site_with_poison() -> TestSite {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        Resource::Html(
+            "<title>Home</title><a href='/a'>a</a><a href='/poison'>p</a><a href='/b'>b</a>".into(),
+        ),
+    );
+    b.add(&h, "/a", Resource::Html("<title>A</title>".into()));
+    b.add(
+        &h,
+        "/poison",
+        Resource::Html("<title>Poison</title><a href='/a'>a</a>".into()),
+    );
+    b.add(&h, "/b", Resource::Html("<title>B</title>".into()));
+    b.start()
+}
+
+fn is_refusal(row: &Row) -> bool {
+    row.3.as_deref() == Some("database_refused")
+        && row
+            .4
+            .as_deref()
+            .is_some_and(|e| e.contains("poison refused"))
+}
+
+/// A page whose row the database refuses is stored as a failed fetch that says so; the
+/// rest of its batch is stored, the crawl goes on, and a rerun does not ask for it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_the_database_refuses_is_a_failed_fetch_and_the_crawl_goes_on() {
+    let harness = Harness::default();
+    let (_server, databases) = both_backends(
+        &harness,
+        "a_page_the_database_refuses_is_a_failed_fetch_and_the_crawl_goes_on (PostgreSQL half)",
+        "refused_page",
+    )
+    .await;
+    for database in databases {
+        let site = site_with_poison().await;
+        let poison = site.url(0, "/poison");
+        refuse(
+            &database,
+            "pages",
+            "NEW.url LIKE '%/poison' AND NEW.error_kind IS NULL",
+        )
+        .await;
+        let config = || config_on(&harness, &database, &site.url(0, "/"), "");
+        let summary = pipecrawl::crawl(config(), std::future::pending())
+            .await
+            .unwrap_or_else(|e| panic!("{database}: the crawl goes on past the page: {e}"));
+        let rows = pages(&database).await;
+        let urls: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+        assert_eq!(
+            urls,
+            [
+                site.url(0, "/"),
+                site.url(0, "/a"),
+                site.url(0, "/b"),
+                poison.clone()
+            ],
+            "{database}: {rows:?}"
+        );
+        for row in rows.iter().filter(|r| r.0 != poison) {
+            assert_eq!(row.1, Some(200), "{database}: {row:?}");
+        }
+        let refused = rows.iter().find(|r| r.0 == poison).expect("the row");
+        assert!(is_refusal(refused), "{database}: {refused:?}");
+        assert_eq!(refused.1, None, "{database}: no status: {refused:?}");
+        assert_eq!(
+            link_count(&database).await,
+            3,
+            "{database}: the home page's links"
+        );
+        assert_eq!(summary.tally.pages, 4, "{database}: {summary}");
+        let out = super::query::pipecrawl(super::query::args(&[
+            "query",
+            "--db",
+            unquoted(&database),
+            "broken",
+            "--format",
+            "csv",
+        ]))
+        .await;
+        let broken = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            broken.contains(&format!("{poison},,database_refused")),
+            "{database}: `query broken` names it: {broken}"
+        );
+
+        let again = pipecrawl::crawl(config(), std::future::pending())
+            .await
+            .unwrap_or_else(|e| panic!("{database}: the rerun succeeds: {e}"));
+        assert_eq!(
+            site.count(&poison),
+            1,
+            "{database}: not asked again: {again}"
+        );
+    }
+}
+
+/// A revisit the database refuses leaves the page as the last visit stored it, with the
+/// failure recorded beside it, as a revisit that failed for now does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revisit_the_database_refuses_leaves_the_page_as_stored() {
+    let harness = Harness::default();
+    let (_server, databases) = both_backends(
+        &harness,
+        "a_revisit_the_database_refuses_leaves_the_page_as_stored (PostgreSQL half)",
+        "refused_revisit",
+    )
+    .await;
+    for database in databases {
+        let site = site_with_poison().await;
+        let poison = site.url(0, "/poison");
+        let every_second = "[recrawl]\ninterval_s = 1\n";
+        let crawl = || {
+            let config = config_on(&harness, &database, &site.url(0, "/"), every_second);
+            pipecrawl::crawl(config, std::future::pending())
+        };
+        crawl().await.expect("the first crawl succeeds");
+        refuse(&database, "pages", "NEW.url LIKE '%/poison'").await;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let summary = crawl()
+            .await
+            .unwrap_or_else(|e| panic!("{database}: the revisits go on past the page: {e}"));
+        assert_eq!(site.count(&poison), 2, "{database}: revisited: {summary}");
+        let rows = pages(&database).await;
+        let row = rows.iter().find(|r| r.0 == poison).expect("the row");
+        assert_eq!(
+            (row.1, row.2.as_deref(), row.3.as_deref()),
+            (Some(200), Some("Poison"), None),
+            "{database}: the page as stored: {row:?}"
+        );
+        assert_eq!(
+            row.5.as_deref(),
+            Some("database_refused"),
+            "{database}: {row:?}"
+        );
+        assert_eq!(link_count(&database).await, 4, "{database}: links kept");
+    }
+}
