@@ -473,14 +473,7 @@ impl FetchWorker {
         out.fetched_at = SystemTime::now();
         let started = Instant::now();
         let mut retry_after = None;
-        // A 304 says the stored version is current, so one not read whole is asked for
-        // whole: an answer that broke off (cut, slower than the timeout), and a sitemap
-        // none of whose bodies is stored (a URL fetched as a page before a sitemap named
-        // it). Either would otherwise stay unread while the server's copy is unchanged.
-        let validated =
-            out.job.previous.as_ref().filter(|p| {
-                p.answered && (out.job.kind == JobKind::Page || p.content_hash.is_some())
-            });
+        let validated = out.job.validated();
         let request = || {
             let mut request = cx.client.get(&out.job.url);
             if let Some(previous) = validated {

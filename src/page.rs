@@ -32,6 +32,19 @@ impl CrawlJob {
         self.previous.as_ref().is_some_and(|p| p.interval.is_some())
     }
 
+    /// The stored visit a 304 can say is current, whose validators a revisit sends: an
+    /// answer, read whole. One not read whole is asked for whole: an answer that broke off
+    /// (cut, slower than the timeout), and a sitemap none of whose bodies is stored (a URL
+    /// fetched as a page before a sitemap named it); either would otherwise stay unread
+    /// while the server's copy is unchanged. A failure (a 503, a timeout) is no version of
+    /// the page at all: a 304 then answers a request that asked nothing, and is stored as
+    /// the answer it is.
+    pub fn validated(&self) -> Option<&Previous> {
+        self.previous
+            .as_deref()
+            .filter(|p| p.answered && (self.kind == JobKind::Page || p.content_hash.is_some()))
+    }
+
     /// Depth 0 is a seed's, and a redirect keeps its depth: a seed, or where one
     /// redirected.
     pub fn is_seed_or_its_redirect(&self) -> bool {

@@ -147,7 +147,7 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
     if record.retry_in.is_some() {
         return record;
     }
-    record.not_modified = record.status == Some(304) && record.job.previous.is_some();
+    record.not_modified = record.status == Some(304) && record.job.validated().is_some();
     if record.not_modified {
         record.changed = false;
         schedule_revisit(&mut record, &rules.recrawl);

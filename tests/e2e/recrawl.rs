@@ -1135,6 +1135,64 @@ async fn a_304_with_new_validators_updates_the_stored_ones() {
     }
 }
 
+/// A 304 says the stored version is current, which is only so of a stored answer: the
+/// request named no version when the last visit failed (a 503 after its retries), and a
+/// server's 304 then was taken for "the 503 is still current", so the row said 503 as of
+/// a visit the server answered. It is stored as the answer it is. A stored answer that
+/// had no validators to send is still the one a 304 without any stands for (RFC 9111
+/// §4.3.3), and stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_304_to_a_revisit_of_a_failed_visit_is_stored_as_its_answer() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        Resource::Html("<title>Home</title><a href='/down'>d</a><a href='/plain'>p</a>".into()),
+    );
+    let not_modified = || Resource::Status(304, String::new());
+    b.add(
+        &h,
+        "/down",
+        Resource::Sequence(vec![Resource::Status(503, "down".into()), not_modified()]),
+    );
+    b.add(
+        &h,
+        "/plain",
+        Resource::Sequence(vec![
+            Resource::Html("<title>Plain</title>".into()),
+            not_modified(),
+        ]),
+    );
+    let site = b.start();
+    let harness = Harness::default();
+    let config = "[recrawl]\ninterval_s = 1\n";
+    harness.crawl(&[site.url(0, "/")], config).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    harness.crawl(&[site.url(0, "/")], config).await;
+
+    assert_eq!(site.count(&site.url(0, "/down")), 2);
+    let db = harness.db().await;
+    let down = db
+        .page(&site.url(0, "/down"))
+        .await
+        .expect("a row for /down");
+    assert_eq!(
+        down.status,
+        Some(304),
+        "the last visit was answered 304, not 503"
+    );
+    let plain = db
+        .page(&site.url(0, "/plain"))
+        .await
+        .expect("a row for /plain");
+    assert_eq!(
+        (plain.status, plain.title.as_deref()),
+        (Some(200), Some("Plain")),
+        "a stored answer stays"
+    );
+}
+
 /// A year from now in unix ms, as the crawler stores times.
 pub(super) fn a_year_ahead_ms() -> i64 {
     let year_ahead = std::time::SystemTime::now() + Duration::from_secs(365 * 86_400);
