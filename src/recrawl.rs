@@ -10,6 +10,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::config::RecrawlConfig;
+use crate::scope::Spellings;
 
 #[derive(Debug, Clone)]
 pub struct RecrawlPolicy {
@@ -64,14 +65,16 @@ impl RecrawlPolicy {
         self.configured(url).is_some()
     }
 
-    /// The interval the config gives `url`: the first matching rule's, else the global
-    /// one; None: never.
+    /// The interval the config gives `url`: the first matching rule's (matching the URL
+    /// as stored or as it reads, as `scope.include` does), else the global one; None:
+    /// never.
     fn configured(&self, url: &Url) -> Option<Duration> {
+        let url = Spellings::of(url);
         match self
             .config
             .rules
             .iter()
-            .find(|r| r.pattern.is_match(url.as_str()))
+            .find(|r| url.matched_by(&r.pattern))
         {
             Some(rule) => rule.interval,
             None => self.config.interval,

@@ -206,27 +206,27 @@ pub fn rel_is_nofollow(rel: &str) -> bool {
         .any(|r| r.eq_ignore_ascii_case("nofollow"))
 }
 
-/// A URL as the rules over it (`include`, `exclude`, boosts) read it: as stored, or as
-/// people write it (`/wiki/Café` for the stored `/wiki/Caf%C3%A9`), either matching. A
+/// A URL as the rules over it (`include`, `exclude`, boosts, recrawl rules) read it: as
+/// stored, or as people write it (`/wiki/Café` for the stored `/wiki/Caf%C3%A9`), either matching. A
 /// rule copied from a browser's address bar would else never match a page whose URL
 /// has a letter beyond ASCII.
 ///
 /// The read spelling is made only when a rule misses the stored one: every link found
 /// passes here, and most crawls have no rules or URLs they match as stored.
-struct Spellings<'a> {
+pub(crate) struct Spellings<'a> {
     url: &'a Url,
     read: std::cell::OnceCell<Option<String>>,
 }
 
 impl<'a> Spellings<'a> {
-    fn of(url: &'a Url) -> Self {
+    pub(crate) fn of(url: &'a Url) -> Self {
         Self {
             url,
             read: std::cell::OnceCell::new(),
         }
     }
 
-    fn matched_by(&self, re: &regex::Regex) -> bool {
+    pub(crate) fn matched_by(&self, re: &regex::Regex) -> bool {
         re.is_match(self.url.as_str())
             || self
                 .read

@@ -1193,6 +1193,40 @@ async fn a_304_to_a_revisit_of_a_failed_visit_is_stored_as_its_answer() {
     );
 }
 
+/// A `[[recrawl.rule]]` written as a URL reads (`/actualités/`, as a browser's address
+/// bar shows it) matched only the stored spelling (`/actualit%C3%A9s/`), where
+/// `scope.include`, `exclude` and `[[frontier.boost]]` match either: a non-English
+/// site's news rule revisited nothing, and said nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recrawl_rule_matches_a_url_as_it_reads() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        Resource::Html("<title>Accueil</title><a href='/actualités/1'>une</a>".into()),
+    );
+    b.add(
+        &h,
+        "/actualit%C3%A9s/1",
+        Resource::Html("<title>Une</title>".into()),
+    );
+    let site = b.start();
+    let harness = Harness::default();
+    let config = "[recrawl]\n[[recrawl.rule]]\npattern = '/actualités/'\ninterval_s = 1\n";
+    harness.crawl(&[site.url(0, "/")], config).await;
+    let news = site.url(0, "/actualit%C3%A9s/1");
+    assert_eq!(site.count(&news), 1, "the news page is crawled");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    harness.crawl(&[site.url(0, "/")], config).await;
+    assert_eq!(site.count(&news), 2, "the rule's page is revisited");
+    assert_eq!(
+        site.count(&site.url(0, "/")),
+        1,
+        "the home page has no rule"
+    );
+}
+
 /// A year from now in unix ms, as the crawler stores times.
 pub(super) fn a_year_ahead_ms() -> i64 {
     let year_ahead = std::time::SystemTime::now() + Duration::from_secs(365 * 86_400);
