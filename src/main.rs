@@ -20,8 +20,9 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// jemalloc's options, read before `main`. A crawl frees hundreds of megabytes a second
 /// (bodies, parse trees, batches); jemalloc keeps freed pages for 10 s by default, which
-/// held ~15 MB of a throughput crawl's peak memory. Returning them after 1 s cost no measurable CPU in
-/// interleaved benchmark crawls; at once (0 ms) it cost half as much CPU again.
+/// held ~15 MB of a throughput crawl's peak memory. Returning them after 1 s cost no
+/// measurable CPU in interleaved benchmark crawls; at once (0 ms) it cost half as much
+/// CPU again.
 #[unsafe(export_name = "_rjem_malloc_conf")]
 static MALLOC_CONF: &[u8; 37] = b"dirty_decay_ms:1000,muzzy_decay_ms:0\0";
 

@@ -207,9 +207,9 @@ pub fn rel_is_nofollow(rel: &str) -> bool {
 }
 
 /// A URL as the rules over it (`include`, `exclude`, boosts, recrawl rules) read it: as
-/// stored, or as people write it (`/wiki/Café` for the stored `/wiki/Caf%C3%A9`), either matching. A
-/// rule copied from a browser's address bar would else never match a page whose URL
-/// has a letter beyond ASCII.
+/// stored, or as people write it (`/wiki/Café` for the stored `/wiki/Caf%C3%A9`), either
+/// matching. A rule copied from a browser's address bar would else never match a page
+/// whose URL has a letter beyond ASCII.
 ///
 /// The read spelling is made only when a rule misses the stored one: every link found
 /// passes here, and most crawls have no rules or URLs they match as stored.
