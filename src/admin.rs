@@ -6,6 +6,7 @@
 //! to a network.
 
 use std::collections::BTreeMap;
+use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,8 +18,13 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::frontier::dispatcher::Progress;
@@ -29,6 +35,70 @@ use crate::scope::SharedScope;
 use crate::stages::{Queues, StageReport, Stages};
 use crate::store::{HostCounts, Store};
 use crate::urlnorm;
+
+/// Connections the API holds at once. More wait in the listen queue, where they hold
+/// none of the process's files: a client that opens thousands and says nothing cannot
+/// take the descriptors the crawl needs to fetch and to store (`src/fdlimit.rs` counts
+/// these). A few scripts and a scraper need a handful.
+pub const MAX_CONNECTIONS: usize = 16;
+
+/// How long a connection may take to send a request's headers, kept-alive ones waiting
+/// for their next request too: past it the connection is closed and its place given to
+/// the next. Without it, a client that sent half a request held its place for good.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves `router` on `listener` until `done`, within [`MAX_CONNECTIONS`] and
+/// [`HEADER_TIMEOUT`] (`axum::serve` has neither).
+pub async fn serve(listener: TcpListener, router: Router, done: CancellationToken) {
+    let places = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let accepted = tokio::select! {
+            () = done.cancelled() => return,
+            accepted = accept(&listener, &places) => accepted,
+        };
+        let Some((stream, place)) = accepted else {
+            continue;
+        };
+        let service = TowerToHyperService::new(router.clone());
+        tokio::spawn(async move {
+            let served = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+            if let Err(e) = served {
+                tracing::debug!("an admin API connection ended: {e}");
+            }
+            drop(place);
+        });
+    }
+}
+
+/// The next connection, once there is a place for it. An error with one connection
+/// (reset before it was taken) is none; any other (no file left) is said, and waited
+/// out for a second rather than retried at once.
+async fn accept(
+    listener: &TcpListener,
+    places: &Arc<Semaphore>,
+) -> Option<(TcpStream, OwnedSemaphorePermit)> {
+    let place = Arc::clone(places).acquire_owned().await.ok()?;
+    match listener.accept().await {
+        Ok((stream, _)) => Some((stream, place)),
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset
+            ) =>
+        {
+            None
+        }
+        Err(e) => {
+            tracing::warn!("the admin API cannot take a connection: {e}");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            None
+        }
+    }
+}
 
 /// Everything the handlers share.
 pub struct Admin {

@@ -10,9 +10,10 @@
 use pipecrawl::Config;
 
 /// Descriptors a crawl holds besides its connections: SQLite's database, WAL, shared
-/// memory and temporary files, the PostgreSQL pool, the admin listener, the runtime's
-/// epoll and event descriptors, stdio and the resolver's sockets.
-const BESIDES_CONNECTIONS: u64 = 64;
+/// memory and temporary files, the PostgreSQL pool, the admin listener and the
+/// connections it takes, the runtime's epoll and event descriptors, stdio and the
+/// resolver's sockets.
+const BESIDES_CONNECTIONS: u64 = 64 + pipecrawl::admin::MAX_CONNECTIONS as u64;
 
 /// Connections to allow for each fetch worker: the one its request holds, and about one
 /// more idling in the pool after an earlier request to another host.

@@ -220,13 +220,11 @@ async fn run(
                 "paused, as POST /pause left it before the restart: POST /resume to crawl"
             );
         }
-        let api = axum::serve(service.listener, admin::router(Arc::new(admin)))
-            .with_graceful_shutdown(done.clone().cancelled_owned());
-        tokio::spawn(async move {
-            if let Err(e) = api.await {
-                tracing::error!("the admin API stopped: {e}");
-            }
-        });
+        tokio::spawn(admin::serve(
+            service.listener,
+            admin::router(Arc::new(admin)),
+            done.clone(),
+        ));
     }
     let reporter = tokio::spawn(reporter.run(done.clone()));
 

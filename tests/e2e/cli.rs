@@ -516,10 +516,10 @@ async fn a_low_soft_open_file_limit_does_not_stop_a_crawl_with_many_fetchers() {
 async fn fetchers_beyond_the_hard_open_file_limit_are_lowered_and_said_so() {
     let (site, stderr) = crawl_three_hundred_slow_pages_under_ulimit("-n 160").await;
     assert!(
-        stderr.contains("fetch.workers = 300 lowered to 48: this process may open only 160 files"),
+        stderr.contains("fetch.workers = 300 lowered to 40: this process may open only 160 files"),
         "{stderr}"
     );
-    assert!(site.max_in_flight(&site.authorities[0]) <= 48);
+    assert!(site.max_in_flight(&site.authorities[0]) <= 40);
 }
 
 /// A slip of the keyboard (`workers = 1000000`) is refused with the key, not run as a

@@ -24,11 +24,22 @@ impl Service {
 
     /// Starts a service on the config `text` makes of the admin and politeness lines.
     fn start_with(harness: &Harness, text: impl FnOnce(&str) -> String) -> Self {
+        Self::spawn(harness, text, |_| {})
+    }
+
+    /// As [`Service::start_with`], with `prepare` run on the command before it starts.
+    fn spawn(
+        harness: &Harness,
+        text: impl FnOnce(&str) -> String,
+        prepare: impl FnOnce(&mut Command),
+    ) -> Self {
         let port = free_port();
         let text = text(&format!(
             "[politeness]\ndelay_ms = 0\n[admin]\nlisten = \"127.0.0.1:{port}\"\n"
         ));
-        let child = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pipecrawl"));
+        prepare(&mut command);
+        let child = command
             .args(["serve", "--config"])
             .arg(harness.write_config(&text))
             .env("RUST_LOG", "warn")
@@ -1195,4 +1206,67 @@ async fn a_service_finishing_its_pages_after_sigterm_says_it_is_stopping() {
         Some("Slow"),
         "finished"
     );
+}
+
+/// Connections to the admin API that never finish their headers (slowloris, or a
+/// script's connections left open) were each held for good: enough of them took every
+/// file descriptor the process may open, without a token, and the crawl's fetches
+/// failed with "too many open files", stored as errors. The API holds a few at most,
+/// and drops one that is slow to say what it wants.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_admin_connections_cannot_take_the_crawls_file_descriptors() {
+    use std::os::unix::process::CommandExt;
+    use tokio::io::AsyncWriteExt;
+    const FILES: u64 = 256;
+    let pages: Vec<(String, String)> = (0..20)
+        .map(|i| (format!("/{i}"), format!("<title>Page {i}</title>")))
+        .collect();
+    let site = site_of(&pages).await;
+    let harness = Harness::default();
+    let service = Service::spawn(
+        &harness,
+        |admin| harness.config_text(&[], &format!("{admin}[fetch]\nworkers = 4\n")),
+        |command| {
+            // SAFETY: the closure runs in the child between fork and exec, and makes
+            // only setrlimit, which is async-signal-safe.
+            unsafe {
+                command.pre_exec(|| rlimit::setrlimit(rlimit::Resource::NOFILE, FILES, FILES));
+            }
+        },
+    );
+    service.wait_ready().await;
+    // An answer read whole leaves the client's connection open for the seeds: the idle
+    // ones to come hold the API's places, not the crawl's files.
+    service.stats().await;
+    // More than the service may open files, each with half a request; those the
+    // listen queue has no room for are given up after a while.
+    let mut connecting = tokio::task::JoinSet::new();
+    for _ in 0..FILES + 44 {
+        let address = service.base.trim_start_matches("http://").to_owned();
+        connecting.spawn(async move {
+            let connect = tokio::net::TcpStream::connect(address);
+            let mut stream = tokio::time::timeout(Duration::from_secs(3), connect)
+                .await
+                .ok()?
+                .ok()?;
+            stream
+                .write_all(b"GET /stats HTTP/1.1\r\nHost: x\r\n")
+                .await
+                .ok()?;
+            Some(stream)
+        });
+    }
+    let idle = connecting.join_all().await;
+    let urls: Vec<String> = pages.iter().map(|(path, _)| site.url(0, path)).collect();
+    let answer = service.post("/seeds", serde_json::json!(urls)).await;
+    assert_eq!(answer.status(), 202);
+    let stats = service.wait_pages(20).await;
+    assert_eq!(
+        stats["pages_by_class"],
+        serde_json::json!({ "2xx": 20 }),
+        "{stats}"
+    );
+    drop(idle);
+    service.stop().await;
 }
