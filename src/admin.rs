@@ -119,6 +119,9 @@ pub struct Admin {
     /// Cancelled by SIGINT or SIGTERM: the service finishes the pages in flight and
     /// stops, and `/stats` says so, for a supervisor or a load balancer to see.
     pub stopping: CancellationToken,
+    /// Held by a pause or a resume from setting the state to saving it: two at once
+    /// could otherwise save in the other order, and a restart undo the last.
+    pub pausing: tokio::sync::Mutex<()>,
 }
 
 /// `/stats`' busiest hosts, as last counted. The count reads the whole frontier (a
@@ -433,11 +436,13 @@ async fn resume(State(admin): State<Arc<Admin>>) -> Response {
 /// Takes effect at once, and is kept in the database for this node: an operator who
 /// paused a service does not expect a restart (an upgrade, a reboot) to set it crawling.
 async fn set_paused(admin: &Admin, paused: bool) -> Response {
+    let pausing = admin.pausing.lock().await;
     admin.progress.set_paused(paused);
     let kept = admin
         .store
         .set_crawl_state(&paused_key(&admin.store, &admin.node), i64::from(paused))
         .await;
+    drop(pausing);
     if let Err(e) = kept {
         let done = if paused { "paused" } else { "resumed" };
         return (

@@ -209,6 +209,7 @@ async fn run(
             readmit: (config.frontier.seen_cache, config.traps.max_pages_per_host),
             busiest: admin::BusiestHosts::default(),
             stopping: stop.clone(),
+            pausing: tokio::sync::Mutex::default(),
         };
         if store
             .crawl_state(&admin::paused_key(&store, &admin.node))
@@ -617,6 +618,7 @@ mod tests {
             readmit: (1000, 0),
             busiest: admin::BusiestHosts::default(),
             stopping: CancellationToken::new(),
+            pausing: tokio::sync::Mutex::default(),
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
         let api = format!("http://{}", listener.local_addr().expect("its address"));

@@ -1270,3 +1270,35 @@ async fn idle_admin_connections_cannot_take_the_crawls_file_descriptors() {
     drop(idle);
     service.stop().await;
 }
+
+/// Pauses and resumes sent at once (two operators, a script and a person) each set the
+/// service's state, then saved it: two saves could land in the other order, so the
+/// service ran resumed with the pause saved, and the next restart came up paused (or
+/// the other way round). What a restart reads is what the service last did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_pauses_and_resumes_save_the_state_the_service_is_in() {
+    let harness = Harness::default();
+    let service = Service::start(&harness, &[], "");
+    service.wait_ready().await;
+    for round in 0..40 {
+        let requests = (0..12).map(|i| {
+            let path = if (i + round) % 2 == 0 {
+                "/pause"
+            } else {
+                "/resume"
+            };
+            service.post(path, Value::Null)
+        });
+        for answer in futures_util::future::join_all(requests).await {
+            assert!(answer.status().is_success());
+        }
+        let paused = service.stats().await["state"] == "paused";
+        let saved = harness
+            .db()
+            .await
+            .scalar("SELECT coalesce(max(value), 0) FROM crawl_state WHERE key = 'paused'")
+            .await;
+        assert_eq!(i64::from(paused), saved, "round {round}: paused {paused}");
+    }
+    service.stop().await;
+}
