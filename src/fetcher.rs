@@ -801,7 +801,8 @@ const NO_CLOSE_NOTIFY: &str = "without sending TLS close_notify";
 
 /// Whether reading `e`'s body ended in a TLS connection closed without its
 /// `close_notify`: many servers close so (Python's `http.server` over TLS, embedded
-/// devices, old IIS-era ones), and browsers, curl and Go take it as the connection's end.
+/// devices, old IIS-era ones), and browsers take it as the connection's end (curl too,
+/// but for its builds on OpenSSL 3.2 and later).
 fn closed_without_close_notify(e: &reqwest::Error) -> bool {
     let mut source = e.source();
     while let Some(cause) = source {
