@@ -450,22 +450,51 @@ where
         + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
         + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>,
 {
+    rows(database, sql, Some(url))
+        .await
+        .into_iter()
+        .next()
+        .expect("a page row")
+}
+
+/// Every row `sql` finds in `database` (one of [`both_backends`]), read-only, with `url`
+/// as its `$1` when given.
+pub(super) async fn rows<T>(database: &str, sql: &'static str, url: Option<&str>) -> Vec<T>
+where
+    T: Send
+        + Unpin
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>,
+{
+    // The same on both pools, whose types differ.
+    macro_rules! fetch_all {
+        ($pool:expr) => {{
+            let pool = $pool;
+            let query = sqlx::query_as(sql);
+            let rows = match url {
+                Some(url) => query.bind(url),
+                None => query,
+            }
+            .fetch_all(&pool)
+            .await;
+            pool.close().await;
+            rows
+        }};
+    }
     let database = database.trim_matches('"');
     if database.starts_with("postgres") {
-        let pool = sqlx::PgPool::connect(database)
+        fetch_all!(sqlx::PgPool::connect(database)
             .await
-            .expect("open PostgreSQL");
-        sqlx::query_as(sql).bind(url).fetch_one(&pool).await
+            .expect("open PostgreSQL"))
     } else {
         let options = SqliteConnectOptions::new()
             .filename(database)
             .read_only(true);
-        let pool = SqlitePool::connect_with(options)
+        fetch_all!(SqlitePool::connect_with(options)
             .await
-            .expect("open SQLite");
-        sqlx::query_as(sql).bind(url).fetch_one(&pool).await
+            .expect("open SQLite"))
     }
-    .expect("a page row")
+    .expect("rows")
 }
 
 /// A crawl run with a shorter `[recrawl]` interval than the last revisits by it: pages

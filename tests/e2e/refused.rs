@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::recrawl::{both_backends, config_on};
+use super::recrawl::{both_backends, config_on, rows};
 use super::site::{Resource, SiteBuilder, TestSite};
 use super::Harness;
 
@@ -76,38 +76,12 @@ async fn refuse(database: &str, table: &str, condition: &str) {
 }
 
 async fn pages(database: &str) -> Vec<Row> {
-    if is_postgres(database) {
-        let pool = sqlx::PgPool::connect(unquoted(database))
-            .await
-            .expect("open PostgreSQL");
-        let rows = sqlx::query_as(PAGES).fetch_all(&pool).await;
-        pool.close().await;
-        rows
-    } else {
-        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", unquoted(database)))
-            .await
-            .expect("open SQLite");
-        let rows = sqlx::query_as(PAGES).fetch_all(&pool).await;
-        pool.close().await;
-        rows
-    }
-    .expect("read the pages")
+    rows(database, PAGES, None).await
 }
 
 async fn link_count(database: &str) -> i64 {
-    const LINKS: &str = "SELECT count(*) FROM links";
-    if is_postgres(database) {
-        let pool = sqlx::PgPool::connect(unquoted(database))
-            .await
-            .expect("open PostgreSQL");
-        sqlx::query_scalar(LINKS).fetch_one(&pool).await
-    } else {
-        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", unquoted(database)))
-            .await
-            .expect("open SQLite");
-        sqlx::query_scalar(LINKS).fetch_one(&pool).await
-    }
-    .expect("count the links")
+    let counted: Vec<(i64,)> = rows(database, "SELECT count(*) FROM links", None).await;
+    counted[0].0
 }
 
 /// A home page linking to `/a`, `/poison` and `/b`.
