@@ -741,7 +741,7 @@ impl Config {
             origin: origin.to_owned(),
             message: format!(
                 "{}{}",
-                key.map_or_else(|| e.to_string(), |key| said_of_key(&e, &key))
+                key.map_or_else(|| e.to_string(), |key| said_of_key(&e, &key, text))
                     .trim_end(),
                 rule_list_hint(text, &e)
             ),
@@ -781,7 +781,7 @@ const RULE_LISTS: [&str; 4] = [
 /// name Rust's types (`invalid type: string "500", expected u64`, `expected struct
 /// RawScope`), and the line it shows need not hold the key (an inline table, a list over
 /// lines). `key` is serde_path_to_error's path to the value (`.` for the top level).
-fn said_of_key(error: &toml::de::Error, key: &str) -> String {
+fn said_of_key(error: &toml::de::Error, key: &str, text: &str) -> String {
     let shown = error.to_string();
     // The file's line with a caret under the value, as toml shows it, before its message.
     let context = match error.span() {
@@ -791,10 +791,12 @@ fn said_of_key(error: &toml::de::Error, key: &str) -> String {
             .unwrap_or_default(),
         None => "",
     };
-    format!("{context}{}", in_config_terms(key, error.message()))
+    let value = error.span().and_then(|span| text.get(span));
+    format!("{context}{}", in_config_terms(key, error.message(), value))
 }
 
-fn in_config_terms(key: &str, message: &str) -> String {
+/// `value` is the value's text in the file, where the error points at one.
+fn in_config_terms(key: &str, message: &str, value: Option<&str>) -> String {
     let wrong = message
         .strip_prefix("invalid type: ")
         .or_else(|| message.strip_prefix("invalid value: "))
@@ -803,7 +805,7 @@ fn in_config_terms(key: &str, message: &str) -> String {
         return format!(
             "`{key}` must be {} (got {})",
             what_it_takes(key, expected),
-            what_it_got(got)
+            what_it_got(got, value)
         );
     }
     // An unknown key's path is the key's own; a missing one's, its table's.
@@ -858,11 +860,18 @@ fn what_it_takes(key: &str, expected: &str) -> String {
 }
 
 /// serde's description of the value it got (`string "500"`, ``integer `-1` ``, `map`).
-fn what_it_got(got: &str) -> String {
+fn what_it_got(got: &str, value: Option<&str>) -> String {
     let quoted = got.split('`').nth(1);
-    match got {
-        "map" => "a table".to_owned(),
-        "sequence" => "a list".to_owned(),
+    // toml hands serde a date or time as a table of one private key; in the file it is the
+    // one such table that starts with a digit.
+    let written = value
+        .map(str::trim)
+        .filter(|v| v.starts_with(|c: char| c.is_ascii_digit()));
+    match (got, written) {
+        ("map", Some(date)) if date.contains('-') => format!("the date {date}"),
+        ("map", Some(time)) => format!("the time {time}"),
+        ("map", None) => "a table".to_owned(),
+        ("sequence", _) => "a list".to_owned(),
         _ if got.starts_with("string ") => format!("the {got}"),
         _ => quoted.unwrap_or(got).to_owned(),
     }
@@ -1816,6 +1825,9 @@ mod tests {
             ("scope = 3", "`scope` must be a table, `[scope]` (got 3)"),
             ("[fetch]\ncookies = 'yes'", "`fetch.cookies` must be true or false (got the string \"yes\")"),
             ("[scope]\nhosts = 'example.com'", "`scope.hosts` must be a list, `[…]` (got the string \"example.com\")"),
+            ("[politeness]\ndelay_ms = 2024-01-01", "`politeness.delay_ms` must be a whole number, 0 or more (got the date 2024-01-01)"),
+            ("[scope]\nhosts = 1979-05-27T07:32:00Z", "`scope.hosts` must be a list, `[…]` (got the date 1979-05-27T07:32:00Z)"),
+            ("[fetch]\ntimeout_ms = 10:30:00", "`fetch.timeout_ms` must be a whole number, 0 or more (got the time 10:30:00)"),
             ("[[frontier.boost]]\npattern = '/a/'\nboost = 1.5", "`frontier.boost[0].boost` must be a whole number (got 1.5)"),
             ("[fetch]\nheaders = { From = 7 }", "`fetch.headers.From` must be a string in quotes (got 7)"),
             ("[politeness]\ndelay = 100", "`politeness.delay` is not a key of `[politeness]`, which takes `per_host_concurrency`"),
