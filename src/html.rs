@@ -55,6 +55,20 @@ pub struct Anchor {
     /// The `aria-label`: what a screen reader says for a link with nothing to read (an
     /// icon drawn by a font or CSS).
     pub label: String,
+    /// What `href` resolves against.
+    pub base: Base,
+}
+
+/// The base URL a link's `href` resolves against.
+#[derive(Debug, Default, PartialEq)]
+pub enum Base {
+    /// The page's: its `<base href>`, wherever on the page it stands, else its URL.
+    #[default]
+    Page,
+    /// The `<base href>` read before the link, or the page's URL (`None`), whatever base
+    /// comes after: a refresh's, which a browser parses when it acts on it, at the
+    /// `<meta>` or, for a `Refresh` header, before the document is read.
+    ReadBefore(Option<String>),
 }
 
 /// How a page's markup is read. A page served as `application/xhtml+xml` is XML to a
@@ -119,7 +133,11 @@ pub fn read_page_with(
         sink: RefCell::new(sink),
     };
     if let Some(url) = refresh_header.and_then(refresh_url) {
-        reader.page.borrow_mut().anchors.push(refresh_anchor(url));
+        reader
+            .page
+            .borrow_mut()
+            .anchors
+            .push(refresh_anchor(url, None));
         reader.state.borrow_mut().refreshed = true;
     }
     let tokenizer = Tokenizer::new(reader, TokenizerOpts::default());
@@ -400,7 +418,8 @@ impl ReadState<'_> {
                 if refresh && !self.refreshed {
                     self.refreshed = true;
                     if let Some(url) = attr("content").and_then(refresh_url) {
-                        page.anchors.push(refresh_anchor(url));
+                        let base = page.base_href.clone();
+                        page.anchors.push(refresh_anchor(url, base));
                     }
                 }
             }
@@ -601,11 +620,13 @@ fn is_block(name: &str) -> bool {
     )
 }
 
-/// A refresh's URL as a link: `rel` `refresh`, no text.
-fn refresh_anchor(url: &str) -> Anchor {
+/// A refresh's URL as a link: `rel` `refresh`, no text, resolved against `base_href`
+/// (the page's URL when `None`).
+fn refresh_anchor(url: &str, base_href: Option<String>) -> Anchor {
     Anchor {
         href: url.to_owned(),
         rel: Some("refresh".to_owned()),
+        base: Base::ReadBefore(base_href),
         ..Anchor::default()
     }
 }

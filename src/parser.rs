@@ -583,8 +583,17 @@ impl<'a> Links<'a> {
         if let (None, Some(href)) = (&self.base, base_href) {
             self.base = Some(page_base(self.page_url, Some(href)));
         }
-        self.read_before_base |= self.base.is_none();
-        let base = self.base.as_ref().unwrap_or(self.page_url);
+        let own_base;
+        let base = match &anchor.base {
+            html::Base::Page => {
+                self.read_before_base |= self.base.is_none();
+                self.base.as_ref().unwrap_or(self.page_url)
+            }
+            html::Base::ReadBefore(href) => {
+                own_base = page_base(self.page_url, href.as_deref());
+                &own_base
+            }
+        };
         let Ok(mut target) = urlnorm::resolve_in(base, &anchor.href, self.encoding) else {
             return;
         };

@@ -192,6 +192,72 @@ async fn a_refresh_header_is_followed_before_the_pages_meta_refresh() {
     assert_eq!(site.count(&site.url(0, "/meta")), 0);
 }
 
+/// A browser acts on a `Refresh` header as it makes the document, before any `<base>`
+/// is read, so the header's URL resolves against the page's own URL; a
+/// `<meta http-equiv="refresh">` resolves against the base in effect where it stands, so
+/// one before the `<base>` is not moved by it (the HTML standard's shared declarative
+/// refresh steps parse the URL relative to the document as it is then).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_resolves_against_the_base_in_effect_when_a_browser_acts_on_it() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        Resource::Html("<a href='/h/page'>h</a><a href='/m/page'>m</a>".into()),
+    );
+    b.add(
+        &h,
+        "/h/page",
+        Resource::WithHeaders(
+            vec![("Refresh".into(), "0; url=next".into())],
+            Box::new(Resource::Html(
+                "<base href='/base/'><title>H</title>".into(),
+            )),
+        ),
+    );
+    b.add(
+        &h,
+        "/m/page",
+        Resource::Html(
+            "<meta http-equiv=refresh content='0; url=next'><base href='/base/'>\
+             <a href='a'>a</a>"
+                .into(),
+        ),
+    );
+    for path in ["/h/next", "/m/next", "/base/a"] {
+        b.add(&h, path, Resource::Html("<title>ok</title>".into()));
+    }
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    let db = harness.db().await;
+    let mut links = db.links().await;
+    links.retain(|(source, ..)| source != &site.url(0, "/"));
+    links.sort();
+    assert_eq!(
+        links,
+        [
+            (
+                site.url(0, "/h/page"),
+                site.url(0, "/h/next"),
+                String::new()
+            ),
+            (
+                site.url(0, "/m/page"),
+                site.url(0, "/base/a"),
+                "a".to_owned()
+            ),
+            (
+                site.url(0, "/m/page"),
+                site.url(0, "/m/next"),
+                String::new()
+            ),
+        ]
+    );
+    assert_eq!(site.count(&site.url(0, "/base/next")), 0);
+}
+
 /// A seed is crawled whatever `include` and `exclude` say: the user named it. Sites move
 /// their home page (`/` to `/en/`, `http://` to `https://`), and where a seed redirects is
 /// that same page: it is crawled as the seed would be, so a crawl of one section
