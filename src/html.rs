@@ -132,12 +132,12 @@ pub fn read_page_with(
         }),
         sink: RefCell::new(sink),
     };
-    if let Some(url) = refresh_header.and_then(refresh_url) {
+    if let Some(refresh) = refresh_header.and_then(refresh_url) {
         reader
             .page
             .borrow_mut()
             .anchors
-            .push(refresh_anchor(url, None));
+            .extend(refresh.map(|url| refresh_anchor(url, None)));
         reader.state.borrow_mut().refreshed = true;
     }
     let tokenizer = Tokenizer::new(reader, TokenizerOpts::default());
@@ -186,7 +186,8 @@ struct ReadState<'c> {
     /// The `foreign` depth of the SVG `<foreignObject>` open, whose content is HTML (0:
     /// none): its blocks end no SVG, and its end goes back to SVG.
     island: usize,
-    /// A `<meta http-equiv="refresh">` was read.
+    /// A refresh a browser acts on was read (a `Refresh` header's, or a
+    /// `<meta http-equiv="refresh">`'s): the standard's "will declaratively refresh".
     refreshed: bool,
     /// Inside text no reader sees (`<script>`, `<style>`, `<noscript>`, …): it is kept out
     /// of a link's text, where a lazy-loaded image's `<noscript>` copy would otherwise
@@ -414,13 +415,14 @@ impl ReadState<'_> {
                 }
                 let refresh =
                     attr("http-equiv").is_some_and(|e| e.trim().eq_ignore_ascii_case("refresh"));
-                // A browser acts on the first refresh only.
-                if refresh && !self.refreshed {
+                // A browser acts on the first refresh it can read only: one without
+                // content, or whose content names no time, is passed over.
+                let content = attr("content").filter(|_| refresh && !self.refreshed);
+                if let Some(refresh) = content.and_then(refresh_url) {
                     self.refreshed = true;
-                    if let Some(url) = attr("content").and_then(refresh_url) {
-                        let base = page.base_href.clone();
-                        page.anchors.push(refresh_anchor(url, base));
-                    }
+                    let base = &page.base_href;
+                    let anchor = refresh.map(|url| refresh_anchor(url, base.clone()));
+                    page.anchors.extend(anchor);
                 }
             }
             "link" if page.canonical_href.is_none() => {
@@ -632,9 +634,10 @@ fn refresh_anchor(url: &str, base_href: Option<String>) -> Anchor {
 }
 
 /// The URL a `<meta http-equiv="refresh">`'s content, or a `Refresh` header, moves to
-/// (`5; url='/next'`), read as the HTML standard's declarative refresh does; `None` for
-/// a refresh of the page itself or content a browser would not act on.
-fn refresh_url(content: &str) -> Option<&str> {
+/// (`5; url='/next'`), read as the HTML standard's declarative refresh does: `None` for
+/// content a browser does not act on (no time), `Some(None)` for a refresh of the page
+/// itself.
+fn refresh_url(content: &str) -> Option<Option<&str>> {
     let rest = content.trim_start_matches(is_space);
     let time_end = rest
         .find(|c: char| !c.is_ascii_digit() && c != '.')
@@ -669,7 +672,7 @@ fn refresh_url(content: &str) -> Option<&str> {
         _ => rest,
     };
     let url = url.trim_matches(is_space);
-    (!url.is_empty()).then_some(url)
+    Some((!url.is_empty()).then_some(url))
 }
 
 fn is_space(c: char) -> bool {
@@ -757,12 +760,13 @@ mod tests {
     #[test]
     fn a_meta_refresh_url_is_read_as_browsers_read_it() {
         for (content, url) in [
-            ("0; url=/next", Some("/next")),
-            ("5;URL='/q?a=1' trailing", Some("/q?a=1")),
-            ("0 , url = \"/x\"", Some("/x")),
-            ("1.5; /bare", Some("/bare")),
-            ("3", None),
-            ("0;", None),
+            ("0; url=/next", Some(Some("/next"))),
+            ("5;URL='/q?a=1' trailing", Some(Some("/q?a=1"))),
+            ("0 , url = \"/x\"", Some(Some("/x"))),
+            ("1.5; /bare", Some(Some("/bare"))),
+            ("3", Some(None)),
+            ("0;", Some(None)),
+            ("", None),
             ("url=/no-time", None),
             ("0x; url=/bad-time", None),
         ] {

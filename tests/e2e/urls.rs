@@ -258,6 +258,65 @@ async fn a_refresh_resolves_against_the_base_in_effect_when_a_browser_acts_on_it
     assert_eq!(site.count(&site.url(0, "/base/next")), 0);
 }
 
+/// Only a refresh a browser acts on stops the ones after it: a `<meta http-equiv=refresh>`
+/// with no content, or with content that names no time (`url=/x`, a template's
+/// placeholder), is passed over, as the HTML standard's shared declarative refresh steps
+/// return before a document "will declaratively refresh", and the next one moves the page.
+/// One that reloads the page itself does stop them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_meta_refresh_does_not_stop_the_next_one() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        Resource::Html(
+            "<a href='/broken'>b</a><a href='/reload'>r</a><a href='/header'>h</a>".into(),
+        ),
+    );
+    b.add(
+        &h,
+        "/broken",
+        Resource::Html(
+            "<meta http-equiv=refresh><meta http-equiv=refresh content=''>\
+             <meta http-equiv=refresh content='url=/x'><meta http-equiv=refresh content='{delay}'>\
+             <meta http-equiv=refresh content='0; url=/moved'>"
+                .into(),
+        ),
+    );
+    b.add(
+        &h,
+        "/reload",
+        Resource::Html(
+            "<meta http-equiv=refresh content='30'><meta http-equiv=refresh content='0; url=/no'>"
+                .into(),
+        ),
+    );
+    b.add(
+        &h,
+        "/header",
+        Resource::WithHeaders(
+            vec![("Refresh".into(), "30".into())],
+            Box::new(Resource::Html(
+                "<meta http-equiv=refresh content='0; url=/no'>".into(),
+            )),
+        ),
+    );
+    b.add(&h, "/moved", Resource::Html("<title>Moved</title>".into()));
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    let db = harness.db().await;
+    assert_eq!(site.count(&site.url(0, "/moved")), 1);
+    assert_eq!(site.count(&site.url(0, "/no")), 0);
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM links WHERE rel = 'refresh'")
+            .await,
+        1,
+        "the refresh of /broken only"
+    );
+}
+
 /// A seed is crawled whatever `include` and `exclude` say: the user named it. Sites move
 /// their home page (`/` to `/en/`, `http://` to `https://`), and where a seed redirects is
 /// that same page: it is crawled as the seed would be, so a crawl of one section
