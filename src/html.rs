@@ -21,7 +21,7 @@ use html5ever::tokenizer::states::RawKind;
 use html5ever::tokenizer::{
     BufferQueue, Tag, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
 };
-use html5ever::TokenizerResult;
+use html5ever::{LocalName, TokenizerResult};
 
 /// What a page holds that a crawl reads, as written (whitespace and all).
 #[derive(Debug, Default, PartialEq)]
@@ -52,8 +52,8 @@ pub struct Anchor {
     /// The alt texts of the link's images (an inline SVG's `<title>`), each after a space:
     /// what an image link says.
     pub image_alts: String,
-    /// The `aria-label`: what a screen reader says for a link with nothing to read (an
-    /// icon drawn by a font or CSS).
+    /// The `aria-label`, else the `title`: what a screen reader says for a link with
+    /// nothing to read (an icon drawn by a font or CSS, or marked `aria-hidden`).
     pub label: String,
     /// What `href` resolves against.
     pub base: Base,
@@ -196,6 +196,12 @@ struct ReadState<'c> {
     /// Inside an SVG `<title>` (hidden too): a tooltip on screen, but an inline icon's
     /// name, which names a link with no text as an image's alt does.
     icon_title: bool,
+    /// The element inside the open link whose content is hidden (`aria-hidden="true"`,
+    /// `hidden`), and how many elements of its name are open in it: an icon's glyph
+    /// (`<span aria-hidden="true">»</span>`), decoration the page says names nothing,
+    /// or text not shown at all. Its text and images are not the link's, which is then
+    /// named by its label.
+    muted: Option<(LocalName, usize)>,
     /// HTML `<template>` elements open. Their content is not the page's: a browser keeps
     /// it aside for scripts, which fill in its placeholders (`<a href="/item/${id}">`),
     /// and neither shows it nor follows its links. Only how it is tokenized is tracked.
@@ -257,6 +263,9 @@ impl Reader<'_> {
                     return TokenSinkResult::Continue;
                 }
                 let icon_title = state.icon_title;
+                if state.muted.is_some() {
+                    return TokenSinkResult::Continue;
+                }
                 if let Some(anchor) = state.open_link(&mut page) {
                     match icon_title {
                         true => anchor.image_alts.push_str(&text),
@@ -304,6 +313,15 @@ impl ReadState<'_> {
         if !inert {
             self.breaks_text(name, page);
             self.read_start_tag(name, &attr, page);
+            // An empty element holds nothing to hide; in SVG a tag ends it as in XML.
+            let empty = is_void(name) || (tag.self_closing && self.foreign > 0);
+            match &mut self.muted {
+                Some((muting, open)) if *muting == tag.name && !empty => *open += 1,
+                None if self.open_anchor.is_some() && name != "a" && !empty && hides(&attr) => {
+                    self.muted = Some((tag.name.clone(), 1));
+                }
+                _ => {}
+            }
         }
         match name {
             "svg" | "math" if !tag.self_closing => self.foreign += 1,
@@ -356,6 +374,7 @@ impl ReadState<'_> {
             // A new link ends the one open, as the tree builder's adoption agency does.
             "a" => {
                 self.open_anchor = None;
+                self.muted = None;
                 // SVG 1.1 links by `xlink:href`, SVG 2 by `href`, which wins; HTML has
                 // no `xlink:href`.
                 let href = attr("href").or_else(|| match self.foreign {
@@ -364,7 +383,12 @@ impl ReadState<'_> {
                 });
                 if let Some(anchor) = anchor(href, attr("rel")) {
                     page.anchors.push(Anchor {
-                        label: attr("aria-label").map(str::to_owned).unwrap_or_default(),
+                        label: [attr("aria-label"), attr("title")]
+                            .into_iter()
+                            .flatten()
+                            .find(|label| label.contains(|c: char| !c.is_whitespace()))
+                            .map(str::to_owned)
+                            .unwrap_or_default(),
                         ..anchor
                     });
                     self.open_anchor = Some(page.anchors.len() - 1);
@@ -394,7 +418,7 @@ impl ReadState<'_> {
             }
             // HTML reads `<image>` as `<img>`; in SVG (which `<img>` ends) it is SVG's.
             "img" | "image" if self.foreign == 0 => {
-                let alt = attr("alt");
+                let alt = attr("alt").filter(|_| self.muted.is_none() && !hides(attr));
                 let open = self.open_link(page);
                 if let (Some(anchor), Some(alt)) = (open, alt) {
                     anchor.image_alts.push(' ');
@@ -440,6 +464,14 @@ impl ReadState<'_> {
 
     fn end_tag(&mut self, tag: &Tag, page: &mut PageElements) {
         let name = &*tag.name;
+        if let Some((muting, open)) = &mut self.muted {
+            if *muting == tag.name {
+                *open -= 1;
+                if *open == 0 {
+                    self.muted = None;
+                }
+            }
+        }
         match name {
             "svg" | "math" => self.foreign = self.foreign.saturating_sub(1),
             "foreignobject" if self.foreign == 0 => {
@@ -451,7 +483,10 @@ impl ReadState<'_> {
                 self.templates = self.templates.saturating_sub(1);
             }
             _ if self.templates > 0 => {}
-            "a" => self.open_anchor = None,
+            "a" => {
+                self.open_anchor = None;
+                self.muted = None;
+            }
             "title" => self.in_title = false,
             "td" | "th" | "tr" | "caption" => self.end_cell(),
             "table" => {
@@ -501,6 +536,34 @@ fn shadow_root<'a>(attr: &impl Fn(&str) -> Option<&'a str>) -> bool {
             .iter()
             .any(|m| mode.eq_ignore_ascii_case(m))
     })
+}
+
+/// Whether an element's content is hidden: `hidden` (not shown), or `aria-hidden="true"`
+/// (shown, but decoration, left out of what a screen reader says).
+fn hides<'a>(attr: &impl Fn(&str) -> Option<&'a str>) -> bool {
+    attr("hidden").is_some()
+        || attr("aria-hidden").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
+/// HTML's elements that have no content (`<img>`, `<br>`, …): no end tag follows theirs.
+fn is_void(name: &str) -> bool {
+    matches!(
+        name,
+        "area"
+            | "base"
+            | "br"
+            | "col"
+            | "embed"
+            | "hr"
+            | "image"
+            | "img"
+            | "input"
+            | "link"
+            | "meta"
+            | "source"
+            | "track"
+            | "wbr"
+    )
 }
 
 fn anchor(href: Option<&str>, rel: Option<&str>) -> Option<Anchor> {
@@ -901,7 +964,8 @@ mod tests {
     }
 
     /// An inline SVG icon's style sheet, script and description are never shown, and its
-    /// `<title>` is a tooltip: like an image's alt, it names a link that has no text.
+    /// `<title>` is a tooltip: like an image's alt, it names a link that has no text,
+    /// unless the icon is `aria-hidden`.
     #[test]
     fn an_inline_svg_icon_lends_a_link_only_its_title_and_only_when_it_has_no_text() {
         let page = read_page(
@@ -921,7 +985,11 @@ mod tests {
                 ("/after", "after")
             ]
         );
-        assert_eq!(page.anchors[1].image_alts, " Arrow");
+        assert_eq!(
+            page.anchors[1].image_alts.trim(),
+            "",
+            "an aria-hidden icon's"
+        );
         assert_eq!(page.anchors[2].image_alts, " Cart");
     }
 

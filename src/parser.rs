@@ -943,6 +943,34 @@ mod tests {
         );
     }
 
+    /// What a page marks `aria-hidden="true"` in a link is decoration (an icon font's
+    /// glyph, an arrow, an icon's SVG with its tooltip), and what it marks `hidden` is
+    /// not shown: neither names the link, which its `aria-label`, else its `title`,
+    /// names instead, as a screen reader does.
+    #[test]
+    fn a_links_hidden_content_leaves_it_to_its_label() {
+        let e = extract(
+            "<a href='/next' aria-label='Next'><span aria-hidden='true'>&raquo;</span></a>\
+             <a href='/close' title='Close'><span aria-hidden=TRUE><span>&times;</span>x</span>\
+             <svg aria-hidden='true'><title>icon-x</title></svg><img alt='x' aria-hidden=true></a>\
+             <a href='/buy'>Buy<span hidden>Secret</span> now<span aria-hidden='false'>!</span></a>\
+             <a href='/t' aria-label=' ' title='Tip'><i aria-hidden=true></i></a>\
+             <a href='/open' aria-label='Open'><b aria-hidden=true>&#9776;</a><a href='/after'>after</a>",
+            "http://h/",
+        );
+        assert_eq!(
+            pairs(&e),
+            vec![
+                ("http://h/next".into(), "Next".into()),
+                ("http://h/close".into(), "Close".into()),
+                ("http://h/buy".into(), "Buy now!".into()),
+                ("http://h/t".into(), "Tip".into()),
+                ("http://h/open".into(), "Open".into()),
+                ("http://h/after".into(), "after".into()),
+            ]
+        );
+    }
+
     #[test]
     fn robots_meta_and_canonical_are_read() {
         let e = extract(

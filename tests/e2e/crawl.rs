@@ -517,6 +517,30 @@ async fn a_link_repeated_with_and_without_nofollow_is_followed() {
     );
 }
 
+/// A pager's arrow (`<span aria-hidden="true">»</span>`) is decoration the page marks
+/// as naming nothing: the link's row takes its `aria-label`, else its `title`, as a
+/// screen reader says it, not the glyph.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_icon_links_anchor_text_is_its_label_not_its_hidden_glyph() {
+    let site = TestSite::one_host(&[(
+        "/",
+        "<a href='/2' aria-label='Next page'><span aria-hidden='true'>&raquo;</span></a>\
+         <a href='/menu' title='Menu'><i class='icon' aria-hidden='true'>&#9776;</i></a>",
+    )])
+    .await;
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    let mut links = harness.db().await.links().await;
+    links.sort();
+    assert_eq!(
+        links,
+        [
+            (site.url(0, "/"), site.url(0, "/2"), "Next page".to_owned()),
+            (site.url(0, "/"), site.url(0, "/menu"), "Menu".to_owned()),
+        ]
+    );
+}
+
 /// The long-queue site crawled to `max_pages = 2`: `/` and `/a0` stored, the rest queued.
 async fn long_queue_stopped_at_two_pages() -> (TestSite, Harness, [String; 1]) {
     let site = long_queue_site().await;
