@@ -139,9 +139,12 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
     // take them down with it.
     for sitemap in &f.sitemaps {
         if scope.admits_sitemap(sitemap) {
-            record
-                .discovered
-                .extend(offer.stripping(sitemap, 0, 0, JobKind::Sitemap));
+            record.discovered.extend(offer.stripping(
+                (sitemap, &record.job.url),
+                0,
+                0,
+                JobKind::Sitemap,
+            ));
         }
     }
     if record.retry_in.is_some() {
@@ -191,6 +194,7 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
     // fetched next, so the redirect's `final_url` names the page stored there.
     let mut location = f.location;
     if let Some(target) = &mut location {
+        urlnorm::strip_foreign_userinfo(target, &record.job.url);
         scope.traps.strip_session_ids(target);
     }
     if let (None, Some(target)) = (&record.error, &location) {
@@ -344,18 +348,24 @@ fn parse_sitemap(record: &mut PageRecord, body: &[u8], cut: bool, offer: &Offer<
         .iter()
         .filter(|u| scope.admits(u, SITEMAP_PAGE_DEPTH))
     {
-        record
-            .discovered
-            .extend(offer.stripping(url, SITEMAP_PAGE_DEPTH, 0, JobKind::Page));
+        record.discovered.extend(offer.stripping(
+            (url, &record.job.url),
+            SITEMAP_PAGE_DEPTH,
+            0,
+            JobKind::Page,
+        ));
     }
     // Sitemap indexes nest, counted by the sitemaps' depth; two levels below robots.txt
     // is as deep as real sites go.
     if record.job.depth < MAX_SITEMAP_NESTING {
         let depth = record.job.depth + 1;
         for url in sitemap.sitemaps.iter().filter(|u| scope.admits_sitemap(u)) {
-            record
-                .discovered
-                .extend(offer.stripping(url, depth, 0, JobKind::Sitemap));
+            record.discovered.extend(offer.stripping(
+                (url, &record.job.url),
+                depth,
+                0,
+                JobKind::Sitemap,
+            ));
         }
     }
 }
@@ -430,15 +440,17 @@ struct Offer<'a> {
 }
 
 impl Offer<'_> {
-    /// A candidate for `url` once its session ids are stripped.
+    /// A candidate for `url`, found on `from`, once its session ids and the credentials
+    /// `from` wrote in it are stripped.
     fn stripping(
         &self,
-        url: &Url,
+        (url, from): (&Url, &Url),
         depth: u32,
         redirect_hops: u32,
         kind: JobKind,
     ) -> Option<Discovered> {
         let mut url = url.clone();
+        urlnorm::strip_foreign_userinfo(&mut url, from);
         self.scope.traps.strip_session_ids(&mut url);
         self.stripped(&url, depth, redirect_hops, kind)
     }
@@ -597,6 +609,7 @@ impl<'a> Links<'a> {
         let Ok(mut target) = urlnorm::resolve_in(base, &anchor.href, self.encoding) else {
             return;
         };
+        urlnorm::strip_foreign_userinfo(&mut target, self.page_url);
         if target == *self.page_url {
             return;
         }

@@ -136,6 +136,23 @@ fn drop_trailing_dots(url: &mut Url) -> Result<(), UrlError> {
     Ok(url.set_host(Some(&bare))?)
 }
 
+/// Drops the user name and password (`http://user:pw@host/`) of `url`, found on `page`
+/// (a link, a redirect's target, a sitemap's entry), unless they are `page`'s own on
+/// `page`'s origin: a seed's, which its relative links inherit. A URL's credentials are
+/// sent to its host (as HTTP Basic authorization), and those a page writes are not the
+/// crawl's to send, to that host or any other; without them the URL is also the one row
+/// and the one fetch it is when written plainly.
+pub fn strip_foreign_userinfo(url: &mut Url, page: &Url) {
+    let own = url.origin() == page.origin()
+        && url.username() == page.username()
+        && url.password() == page.password();
+    if !own {
+        // Only a URL without a host cannot take these, and an http(s) URL has one.
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+    }
+}
+
 /// The politeness and robots.txt unit: host plus port when it is not the scheme's default.
 pub fn host_key(url: &Url) -> String {
     let host = url.host_str().unwrap_or_default();

@@ -64,6 +64,8 @@ pub struct Hit {
     pub done: Instant,
     /// The `User-Agent` header: tells apart crawlers sharing one site.
     pub agent: String,
+    /// Whether the request carried an `Authorization` header.
+    pub authorized: bool,
 }
 
 type Routes = HashMap<(String, String), Resource>;
@@ -265,7 +267,12 @@ impl HostState {
 
     /// Logs a request's arrival; returns the guard that marks it finished, and how many
     /// requests to the same path came before it.
-    fn arrive(&self, path: &str, agent: &str, at: Instant) -> (Handling, usize) {
+    fn arrive(
+        &self,
+        path: &str,
+        (agent, authorized): (&str, bool),
+        at: Instant,
+    ) -> (Handling, usize) {
         let mut record = lock(&self.record);
         let index = record.hits.len();
         record.hits.push(Hit {
@@ -274,6 +281,7 @@ impl HostState {
             at,
             done: at,
             agent: agent.to_owned(),
+            authorized,
         });
         let seen = record
             .per_path
@@ -325,7 +333,8 @@ async fn serve(State(host): State<Arc<HostState>>, request: Request) -> Response
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let (handling, nth) = host.arrive(&path, &agent, at);
+    let authorized = request.headers().contains_key(header::AUTHORIZATION);
+    let (handling, nth) = host.arrive(&path, (&agent, authorized), at);
     let if_none_match = request
         .headers()
         .get(header::IF_NONE_MATCH)

@@ -317,6 +317,89 @@ async fn a_broken_meta_refresh_does_not_stop_the_next_one() {
     );
 }
 
+/// A URL's user name and password are sent (HTTP Basic authorization) to its host. Those a
+/// page writes in a link or a redirect (`http://user:pw@host/`) are not the crawl's to
+/// send: found URLs lose them, so they reach no host and the URL is the row and the fetch
+/// it is without them. A seed's own, which its relative links inherit, stay on its host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_written_in_a_found_url_are_never_sent() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        Resource::Html(format!(
+            "<a href='http://page:secret@{h}/secret'>s</a><a href='/secret'>plain</a>\
+             <a href='/go'>go</a>"
+        )),
+    );
+    b.add(
+        &h,
+        "/go",
+        Resource::Redirect(301, format!("http://page:secret@{h}/moved")),
+    );
+    b.add(
+        &h,
+        "/own/",
+        Resource::Html(format!(
+            "<a href='inner'>inner</a><a href='http://other:pw@{h}/other'>o</a>"
+        )),
+    );
+    for path in ["/secret", "/moved", "/own/inner", "/other"] {
+        b.add(&h, path, Resource::Html("<title>ok</title>".into()));
+    }
+    let site = b.start();
+    let harness = Harness::default();
+    let own = format!("http://me:pw@{h}/own/");
+    harness.crawl(&[site.url(0, "/"), own.clone()], "").await;
+
+    let authorized: Vec<(String, bool)> = site
+        .hits()
+        .into_iter()
+        .filter(|hit| hit.path != "/robots.txt")
+        .map(|hit| (hit.path, hit.authorized))
+        .collect();
+    let expected = [
+        ("/", false),
+        ("/go", false),
+        ("/moved", false),
+        ("/other", false),
+        ("/own/", true),
+        ("/own/inner", true),
+        ("/secret", false),
+    ];
+    let mut sorted = authorized.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        expected.map(|(p, a)| (p.to_owned(), a)),
+        "each path once, with credentials only on the seed's"
+    );
+    let db = harness.db().await;
+    let mut targets: Vec<String> = db.links().await.into_iter().map(|l| l.1).collect();
+    targets.sort();
+    targets.dedup();
+    assert_eq!(
+        targets,
+        [
+            site.url(0, "/go"),
+            site.url(0, "/other"),
+            site.url(0, "/secret"),
+            format!("http://me:pw@{h}/own/inner"),
+        ]
+    );
+    let sql = format!(
+        "SELECT count(*) FROM pages WHERE url = '{}' AND location = '{}'",
+        site.url(0, "/go"),
+        site.url(0, "/moved")
+    );
+    assert_eq!(
+        db.scalar(&sql).await,
+        1,
+        "the redirect's target, as followed"
+    );
+}
+
 /// A seed is crawled whatever `include` and `exclude` say: the user named it. Sites move
 /// their home page (`/` to `/en/`, `http://` to `https://`), and where a seed redirects is
 /// that same page: it is crawled as the seed would be, so a crawl of one section
