@@ -106,7 +106,7 @@ impl HostPattern {
 /// seeded with tens of thousands of sites checks each link against all of them.
 #[derive(Debug, Clone, Default)]
 struct Hosts {
-    exact: HashSet<String>,
+    exact: Names,
     /// `*.example.com` and `*`.
     wider: Vec<HostPattern>,
 }
@@ -125,11 +125,55 @@ impl Hosts {
     }
 }
 
+/// Host names, in shared sets each more than twice the size of the next (merged as a
+/// binary counter carries). The scope is copied to be widened, for every batch holding
+/// a seed's redirect to a new host: as one set, each copy copied every host, so 10,000
+/// seeds moving to `www.` took 125 s where 10,000 pages took 18. A copy now shares all
+/// but the small sets a new name merges, and a name costs a look-up per set, of which
+/// `n` names widened one by one make at most about log₂ `n`.
+#[derive(Debug, Clone, Default)]
+struct Names {
+    /// Largest first.
+    sets: Vec<Arc<HashSet<String>>>,
+}
+
+impl Names {
+    fn insert(&mut self, name: String) {
+        if self.contains(&name) {
+            return;
+        }
+        let mut merged = HashSet::from([name]);
+        while let Some(last) = self.sets.pop_if(|last| last.len() <= 2 * merged.len()) {
+            merged.extend(last.iter().cloned());
+        }
+        self.sets.push(Arc::new(merged));
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.sets.iter().any(|set| set.contains(name))
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        self.sets
+            .iter()
+            .flat_map(|set| set.iter().map(String::as_str))
+    }
+}
+
 impl FromIterator<HostPattern> for Hosts {
     fn from_iter<I: IntoIterator<Item = HostPattern>>(patterns: I) -> Self {
+        let mut exact = HashSet::new();
         let mut hosts = Self::default();
         for pattern in patterns {
-            hosts.insert(pattern);
+            if pattern.subdomains {
+                hosts.insert(pattern);
+            } else {
+                exact.insert(pattern.host);
+            }
+        }
+        // One set, not a name at a time: a config of 100,000 seeds is 100,000 names.
+        if !exact.is_empty() {
+            hosts.exact.sets.push(Arc::new(exact));
         }
         hosts
     }
@@ -337,10 +381,7 @@ impl Scope {
     /// say (as [`Scope::keeps`] keeps it), or a section crawl (`include = ['/docs/']`)
     /// seeded with a home page that moved (`/` to `/en/`) would crawl nothing.
     pub fn admits_seed_redirect(&self, url: &Url) -> bool {
-        self.host_in_scope(url)
-            || self
-                .with_seeds(std::slice::from_ref(url))
-                .host_in_scope(url)
+        !self.hosts_given || self.host_in_scope(url)
     }
 
     /// A seed's frontier row: depth 0, trusted, never a trap.
@@ -433,7 +474,7 @@ impl Scope {
     /// out while it was off are read once it is on). A run that finds another
     /// than the last run's looks again at what that one left out.
     pub fn fingerprint(&self) -> i64 {
-        let mut exact: Vec<&str> = self.hosts.exact.iter().map(String::as_str).collect();
+        let mut exact: Vec<&str> = self.hosts.exact.iter().collect();
         exact.sort_unstable();
         let mut wider: Vec<String> = self
             .hosts
@@ -613,6 +654,39 @@ mod tests {
             !scope.admits(&u("http://c.test/x"), 1),
             "configured hosts are not widened"
         );
+    }
+
+    /// The scope is copied to be widened for each batch holding a seed's redirect to a
+    /// new host; each copy copied every host, so a crawl of many seeds moving to `www.`
+    /// took time in the square of their number (10,000 seeds: 125 s; 10,000 pages: 18).
+    #[test]
+    fn a_scope_widened_by_seed_redirects_shares_the_hosts_it_held() {
+        let u = |s: &str| Url::parse(s).unwrap();
+        let seeds: Vec<Url> = (0..10_000)
+            .map(|i| u(&format!("http://s{i}.test/")))
+            .collect();
+        let config = Config::from_toml("seeds = []", "t").unwrap();
+        let mut scope = Scope::new(&config, &seeds);
+        let seeds_hosts = Arc::clone(&scope.hosts.exact.sets[0]);
+        for i in 0..1_000 {
+            let moved = u(&format!("http://www.s{i}.test/"));
+            assert!(scope.admits_seed_redirect(&moved));
+            scope = scope.with_seeds(&[moved]);
+        }
+        assert!(
+            Arc::ptr_eq(&seeds_hosts, &scope.hosts.exact.sets[0]),
+            "the seeds' hosts were copied"
+        );
+        assert!(scope.hosts.exact.sets.len() <= 11, "one set per name added");
+        for in_scope in [
+            "http://s9999.test/x",
+            "http://www.s0.test/x",
+            "http://www.s999.test/",
+        ] {
+            assert!(scope.admits(&u(in_scope), 1), "{in_scope}");
+        }
+        assert!(!scope.admits(&u("http://www.s1000.test/"), 1));
+        assert_eq!(scope.hosts.exact.iter().count(), 11_000);
     }
 
     #[test]
