@@ -17,6 +17,8 @@ pub enum UrlError {
     Unparsable(#[from] url::ParseError),
     #[error("has scheme {0:?}; only http and https are crawled")]
     Scheme(String),
+    #[error("has no scheme: write `{0}` (or http:// for a site without TLS)")]
+    NoScheme(String),
     #[error("has no host")]
     NoHost,
     #[error("is {0} bytes long; URLs longer than {MAX_URL_BYTES} bytes are not crawled")]
@@ -31,7 +33,33 @@ pub const MAX_URL_BYTES: usize = 2560;
 
 /// Parses and normalises an absolute URL.
 pub fn normalize_str(input: &str) -> Result<Url, UrlError> {
-    normalize(Url::parse(input.trim())?)
+    let input = input.trim();
+    let without_scheme = |e| with_a_scheme(input).map_or(e, UrlError::NoScheme);
+    match Url::parse(input) {
+        Ok(url) => normalize(url).map_err(|e| match e {
+            UrlError::Scheme(_) => without_scheme(e),
+            e => e,
+        }),
+        Err(e) => Err(without_scheme(UrlError::Unparsable(e))),
+    }
+}
+
+/// `input` with `https://` before it, when it is a host (and port, path) as typed into a
+/// browser's address bar, which adds the scheme: the URL parser reads `example.com` as a
+/// relative URL, and `localhost:8080` as a URL of the scheme `localhost`, and said so.
+/// Not when what comes after a colon is no port (`mailto:a@b.c`), nor for credentials
+/// (`a@b.c`, an email address).
+fn with_a_scheme(input: &str) -> Option<String> {
+    let rest = input.strip_prefix("//").unwrap_or(input);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let port_or_none = authority
+        .split_once(':')
+        .is_none_or(|(_, port)| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()));
+    if input.contains("://") || authority.is_empty() || authority.contains('@') || !port_or_none {
+        return None;
+    }
+    let url = normalize(Url::parse(&format!("https://{rest}")).ok()?).ok()?;
+    Some(url.into())
 }
 
 /// Resolves `href` against `base` and normalises the result. The URL parser strips
@@ -379,6 +407,36 @@ mod tests {
         }
         assert_eq!(n("http://h/%%33"), "http://h/%253");
         assert_eq!(n("http://h/%"), "http://h/%25");
+    }
+
+    #[test]
+    fn a_url_without_a_scheme_is_refused_showing_it_with_one() {
+        let shown = |s: &str| match normalize_str(s) {
+            Err(UrlError::NoScheme(with)) => Some(with),
+            _ => None,
+        };
+        assert_eq!(
+            shown(" Example.com ").as_deref(),
+            Some("https://example.com/")
+        );
+        assert_eq!(
+            shown("127.0.0.1:8080/a?b").as_deref(),
+            Some("https://127.0.0.1:8080/a?b")
+        );
+        assert_eq!(
+            shown("localhost:443").as_deref(),
+            Some("https://localhost/")
+        );
+        for not_a_host in [
+            "a@b.c",
+            "mailto:a@b.c",
+            "javascript:void(0)",
+            "a b",
+            "/path",
+            "",
+        ] {
+            assert_eq!(shown(not_a_host), None, "{not_a_host}");
+        }
     }
 
     #[test]

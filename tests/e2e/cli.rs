@@ -1839,6 +1839,43 @@ fn an_include_or_exclude_anchored_past_the_scheme_is_refused_naming_it() {
     );
 }
 
+/// A seed as a browser's address bar takes it, without a scheme, was refused as "relative
+/// URL without a base" (`example.com`), or as having the scheme `localhost`
+/// (`localhost:8080`): the error says to write the scheme, and shows the URL with it.
+#[test]
+fn a_seed_without_a_scheme_is_refused_showing_it_with_one() {
+    let harness = Harness::default();
+    let seeds = [
+        "example.com",
+        "localhost:8080/docs",
+        "//Example.org",
+        "mailto:a@b.c",
+    ];
+    let config = harness.write_config(&harness.test_config_text(&seeds.map(String::from), ""));
+    let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for (i, with_scheme) in [
+        "https://example.com/",
+        "https://localhost:8080/docs",
+        "https://example.org/",
+    ]
+    .iter()
+    .enumerate()
+    {
+        assert!(
+            stderr.contains(&format!(
+                "`seeds[{i}]` has no scheme: write `{with_scheme}`"
+            )),
+            "{stderr}"
+        );
+    }
+    assert!(
+        stderr.contains("`seeds[3]` has scheme \"mailto\"; only http and https"),
+        "{stderr}"
+    );
+}
+
 /// With `scope.hosts` set, a seed's host is in scope only if it is named there: a seed on
 /// another host is fetched, and its links to its own host are not followed. Written
 /// `hosts = ["example.com"]` beside the seed `https://www.example.com/`, the crawl
