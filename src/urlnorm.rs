@@ -31,9 +31,11 @@ pub enum UrlError {
 /// ones are tracking blobs and traps.
 pub const MAX_URL_BYTES: usize = 2560;
 
-/// Parses and normalises an absolute URL.
+/// Parses and normalises an absolute URL: a seed, a sitemap's `<loc>`, a URL typed. The
+/// whitespace around it goes, and a byte order mark: a list saved by a spreadsheet or
+/// Notepad starts with one, invisible, and a paste carries it into the first URL.
 pub fn normalize_str(input: &str) -> Result<Url, UrlError> {
-    let input = input.trim();
+    let input = input.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
     let without_scheme = |e| with_a_scheme(input).map_or(e, UrlError::NoScheme);
     match Url::parse(input) {
         Ok(url) => normalize(url).map_err(|e| match e {

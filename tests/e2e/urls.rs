@@ -1,7 +1,7 @@
 //! One URL, one row: spellings, session ids and redirects as the crawl stores them.
 
 use super::raw::{Ending, RawReply, RawSite};
-use super::site::{Resource, SiteBuilder};
+use super::site::{Resource, SiteBuilder, TestSite};
 use super::{Db, Harness};
 
 /// Whether the redirect at `url` is stored as leading to a page that was fetched (200).
@@ -11,6 +11,36 @@ async fn leads_to_a_stored_page(db: &Db, url: &str) -> bool {
          WHERE r.url = '{url}' AND p.status = 200"
     );
     db.scalar(&sql).await == 1
+}
+
+/// A seed list saved by a spreadsheet or Notepad starts with a byte order mark (U+FEFF,
+/// invisible), which a paste carries into the first seed, and lines end in `\r\n`: the
+/// seed was refused as "relative URL without a base", and the whole config with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_pasted_with_a_byte_order_mark_is_the_url_it_names() {
+    let site = TestSite::one_host(&[("/", "<title>Home</title>"), ("/a", "")]).await;
+    let harness = Harness::default();
+    let seeds = format!(
+        "seeds = [\"\\uFEFF{}\", \" {} \\r\\n\"]",
+        site.url(0, "/"),
+        site.url(0, "/a")
+    );
+    let text = harness
+        .test_config_text(&[], "")
+        .replacen("seeds = []", &seeds, 1);
+    let config =
+        pipecrawl::Config::from_toml(&text, "test config").unwrap_or_else(|e| panic!("{e}"));
+    pipecrawl::crawl(config, std::future::pending())
+        .await
+        .expect("the crawl succeeds");
+    let db = harness.db().await;
+    for url in [site.url(0, "/"), site.url(0, "/a")] {
+        assert_eq!(
+            db.page(&url).await.map(|p| p.status),
+            Some(Some(200)),
+            "{url}"
+        );
+    }
 }
 
 /// Servers that keep sessions in URLs redirect to add one. The crawl fetches the URL
