@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -46,6 +46,11 @@ pub const MAX_CONNECTIONS: usize = 16;
 /// for their next request too: past it the connection is closed and its place given to
 /// the next. Without it, a client that sent half a request held its place for good.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most a request's body may hold (axum's default, named so that the answer to a
+/// larger one can say it): with [`MAX_CONNECTIONS`], what clients may make the API hold.
+/// Some 50,000 seeds of a site's home page each.
+const MAX_BODY_BYTES: usize = 2 << 20;
 
 /// Serves `router` on `listener` until `done`, within [`MAX_CONNECTIONS`] and
 /// [`HEADER_TIMEOUT`] (`axum::serve` has neither).
@@ -201,6 +206,7 @@ pub fn router(admin: Arc<Admin>) -> Router {
         .route("/seeds", post(add_seeds))
         .route("/pause", post(pause))
         .route("/resume", post(resume))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&admin),
             require_token,
@@ -344,6 +350,15 @@ async fn add_seeds(
 ) -> Response {
     let urls = match body {
         Ok(Json(urls)) => urls,
+        // It may well be a list of URLs: a long one.
+        Err(refused) if refused.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            let message = format!(
+                "the body is over the {} MiB a request may hold: send the seeds in several \
+                 requests",
+                MAX_BODY_BYTES >> 20
+            );
+            return seeds_error(refused.status(), message);
+        }
         Err(refused) => {
             let message = format!("expected a JSON list of URLs: {}", refused.body_text());
             return seeds_error(refused.status(), message);

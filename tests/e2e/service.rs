@@ -994,6 +994,36 @@ async fn a_malformed_seeds_request_gets_a_json_error() {
     service.stop().await;
 }
 
+/// A list of 100,000 sites is about 3 MB of JSON, over what a request to the API may
+/// hold: the answer said "expected a JSON list of URLs: Failed to buffer the request
+/// body: length limit exceeded", though the body was one, and not what the limit is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeds_request_over_the_size_limit_is_told_the_limit() {
+    let site = TestSite::one_host(&[("/", "<title>Home</title>")]).await;
+    let harness = Harness::default();
+    let service = Service::start(&harness, &[site.url(0, "/")], "");
+    service.wait_ready().await;
+    let seeds: Vec<String> = (0..100_000)
+        .map(|i| format!("https://www.site-{i}.example/"))
+        .collect();
+    let answer = service
+        .client
+        .post(format!("{}/seeds", service.base))
+        .json(&seeds)
+        .send()
+        .await
+        .expect("the admin API answers");
+    assert_eq!(answer.status(), 413);
+    let error: Value = answer.json().await.expect("a JSON answer");
+    let message = error["error"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("over the 2 MiB a request may hold")
+            && message.contains("in several requests"),
+        "{error}"
+    );
+    service.stop().await;
+}
+
 /// `[traps]` is among what a SIGHUP replaces (README, "Running as a service"), the URL
 /// families' budget with the rest: once raised, the links of pages stored after the
 /// reload are held to the new budget, not to the one the service started with.
