@@ -140,7 +140,8 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
     for sitemap in &f.sitemaps {
         if scope.admits_sitemap(sitemap) {
             record.discovered.extend(offer.stripping(
-                (sitemap, &record.job.url),
+                sitemap,
+                &record.job.url,
                 0,
                 0,
                 JobKind::Sitemap,
@@ -349,7 +350,8 @@ fn parse_sitemap(record: &mut PageRecord, body: &[u8], cut: bool, offer: &Offer<
         .filter(|u| scope.admits(u, SITEMAP_PAGE_DEPTH))
     {
         record.discovered.extend(offer.stripping(
-            (url, &record.job.url),
+            url,
+            &record.job.url,
             SITEMAP_PAGE_DEPTH,
             0,
             JobKind::Page,
@@ -361,7 +363,8 @@ fn parse_sitemap(record: &mut PageRecord, body: &[u8], cut: bool, offer: &Offer<
         let depth = record.job.depth + 1;
         for url in sitemap.sitemaps.iter().filter(|u| scope.admits_sitemap(u)) {
             record.discovered.extend(offer.stripping(
-                (url, &record.job.url),
+                url,
+                &record.job.url,
                 depth,
                 0,
                 JobKind::Sitemap,
@@ -444,7 +447,8 @@ impl Offer<'_> {
     /// `from` wrote in it are stripped.
     fn stripping(
         &self,
-        (url, from): (&Url, &Url),
+        url: &Url,
+        from: &Url,
         depth: u32,
         redirect_hops: u32,
         kind: JobKind,
