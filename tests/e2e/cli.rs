@@ -547,7 +547,7 @@ fn pool_and_channel_sizes_past_any_use_are_refused_naming_the_key() {
 }
 
 /// Sends `signal` (`INT`, `TERM`) to the process `pid`.
-fn send_signal(pid: u32, signal: &str) {
+pub fn send_signal(pid: u32, signal: &str) {
     let sent = Command::new("kill")
         .args([format!("-{signal}"), pid.to_string()])
         .status()

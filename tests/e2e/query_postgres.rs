@@ -534,13 +534,7 @@ async fn the_latest_pages_on_postgresql_are_read_through_the_fetched_at_index() 
     let Some(server) = TestPostgres::start(test) else {
         return;
     };
-    let db = server.database("latest").await;
-    pipecrawl::store::Store::open(&db)
-        .await
-        .expect("migrate the database")
-        .close()
-        .await
-        .expect("close the store");
+    let db = empty_crawl(&server, "latest").await;
     let mut conn = sqlx::PgConnection::connect(&db).await.expect("connect");
     sqlx::raw_sql(
         "INSERT INTO frontier (id, url, host, depth, priority, state)
@@ -647,4 +641,73 @@ async fn stats_total_the_bytes_servers_declare_past_sqlites_integers() {
     let expected = 9_223_372_036_854_775_807_f64 + home.len() as f64;
     assert_eq!(totals[0], Some(Value::from(expected)), "SQLite");
     assert!(totals.iter().all(|t| *t == totals[0]), "{totals:?}");
+}
+
+/// A question stopped on the client (Ctrl-C, `timeout`, `docker stop`) stops on the
+/// server too: PostgreSQL went on running the statement of a process that was gone for
+/// as long as the statement took, holding a server process, a core and a snapshot that
+/// keeps the crawl's dead rows from being vacuumed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_question_stopped_on_the_client_ends_on_the_server() {
+    use sqlx::Connection;
+    let test = "a_question_stopped_on_the_client_ends_on_the_server";
+    let Some(server) = TestPostgres::start(test) else {
+        return;
+    };
+    let db = empty_crawl(&server, "stopped").await;
+    let mut conn = sqlx::PgConnection::connect(&db).await.expect("connect");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+        .args(["query", "--db", &db, "sql", "SELECT pg_sleep(600)"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the pipecrawl binary");
+    assert_eq!(
+        sleeps_within_10_s(&mut conn, 1).await,
+        1,
+        "the question never ran on the server"
+    );
+
+    super::cli::send_signal(child.id(), "TERM");
+    let status = child.wait().expect("wait for the binary");
+    assert!(
+        !status.success(),
+        "the question ended by itself: {status:?}"
+    );
+    assert_eq!(
+        sleeps_within_10_s(&mut conn, 0).await,
+        0,
+        "the server still runs the question 10 s after its client went"
+    );
+}
+
+/// How many sessions but `conn`'s run `pg_sleep(600)`, once that is `want` (within 10 s).
+async fn sleeps_within_10_s(conn: &mut sqlx::PgConnection, want: i64) -> i64 {
+    let mut seen = -1;
+    for _ in 0..200 {
+        seen = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE query LIKE '%pg_sleep(600)%' AND pid <> pg_backend_pid()",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .expect("read pg_stat_activity");
+        if seen == want {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    seen
+}
+
+/// The URL of a new database `name` on `server` with a crawl's tables, empty.
+async fn empty_crawl(server: &TestPostgres, name: &str) -> String {
+    let db = server.database(name).await;
+    pipecrawl::store::Store::open(&db)
+        .await
+        .expect("migrate the database")
+        .close()
+        .await
+        .expect("close the store");
+    db
 }
