@@ -186,7 +186,18 @@ async fn run(
         let (stop, done) = (stop.clone(), done.clone());
         async move {
             tokio::select! {
-                () = shutdown => stop.cancel(),
+                () = shutdown => {
+                    stop.cancel();
+                    // Else the stop seemed to wait for the pages in flight, within the
+                    // grace period, and then for nothing said.
+                    if crate::store::waiting_for_database() {
+                        tracing::warn!(
+                            "the database does not answer: stopping waits for it to store \
+                             the pages in hand (as long as a crawl waits for it); a second \
+                             signal stops at once, and the next start asks again for them"
+                        );
+                    }
+                }
                 () = done.cancelled() => {}
             }
         }

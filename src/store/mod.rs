@@ -42,6 +42,7 @@ pub use db::{FoundLink, Lease, LeaseRows};
 use link_counts::LinkCounts;
 use migrate::{migrate, newer_database, newest_migration};
 use outage::outlasting;
+pub(crate) use outage::waiting as waiting_for_database;
 
 /// SQLite's limit on bound parameters in one statement is 32766 (PostgreSQL's 65535);
 /// stay well below.

@@ -13,6 +13,7 @@
 //! another node's is run again too, as soon as a short random pause has let that one
 //! pass: on a busy cluster some always happen, and each stopped the node or a batch.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
@@ -26,6 +27,15 @@ const LONGEST_WAIT: Duration = Duration::from_secs(5);
 
 /// Times a step is tried when PostgreSQL rolls it back to break a deadlock.
 const CONFLICT_ATTEMPTS: u32 = 5;
+
+/// Steps of this process waiting for the database now: [`waiting`].
+static WAITING: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether a step is waiting for the database to answer again: a crawl asked to stop
+/// then waits for it too (up to [`OUTLAST`]), not only for the pages in flight.
+pub(crate) fn waiting() -> bool {
+    WAITING.load(Ordering::Relaxed) > 0
+}
 
 /// One step's tries through an outage.
 #[derive(Default)]
@@ -59,6 +69,7 @@ impl Outage {
                  minutes",
                 OUTLAST.as_secs() / 60
             );
+            WAITING.fetch_add(1, Ordering::Relaxed);
             Instant::now()
         });
         if began.elapsed() >= OUTLAST {
@@ -76,6 +87,14 @@ impl Outage {
                 "the database answers again after {:.1} s",
                 began.elapsed().as_secs_f64()
             );
+        }
+    }
+}
+
+impl Drop for Outage {
+    fn drop(&mut self) {
+        if self.began.is_some() {
+            WAITING.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }

@@ -80,28 +80,7 @@ impl TestPostgres {
         let mut server = server;
         for _ in 0..5 {
             server.port = free_port();
-            let options = format!(
-                "-c listen_addresses=127.0.0.1 -c port={} -c unix_socket_directories={} \
-                 -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-                 -c max_connections=100",
-                server.port,
-                server.dir.display()
-            );
-            let log = server.dir.join("log");
-            let started = server.try_run(
-                "pg_ctl",
-                &[
-                    "-D".as_ref(),
-                    data.as_os_str(),
-                    "-l".as_ref(),
-                    log.as_os_str(),
-                    "-o".as_ref(),
-                    options.as_ref(),
-                    "-w".as_ref(),
-                    "start".as_ref(),
-                ],
-            );
-            if started {
+            if server.try_start() {
                 return Some(server);
             }
         }
@@ -142,6 +121,53 @@ impl TestPostgres {
                 "restart".as_ref(),
             ],
         );
+    }
+
+    /// Starts the server in its directory on `self.port`; whether it started.
+    fn try_start(&self) -> bool {
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -c port={} -c unix_socket_directories={} \
+             -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
+             -c max_connections=100",
+            self.port,
+            self.dir.display()
+        );
+        let data = self.dir.join("data");
+        let log = self.dir.join("log");
+        self.try_run(
+            "pg_ctl",
+            &[
+                "-D".as_ref(),
+                data.as_os_str(),
+                "-l".as_ref(),
+                log.as_os_str(),
+                "-o".as_ref(),
+                options.as_ref(),
+                "-w".as_ref(),
+                "start".as_ref(),
+            ],
+        )
+    }
+
+    /// Stops the server (`-m fast`) until [`TestPostgres::start_again`]: an outage.
+    pub fn stop(&self) {
+        let data = self.dir.join("data");
+        self.run(
+            "pg_ctl",
+            &[
+                "-D".as_ref(),
+                data.as_os_str(),
+                "-m".as_ref(),
+                "fast".as_ref(),
+                "-w".as_ref(),
+                "stop".as_ref(),
+            ],
+        );
+    }
+
+    /// Starts a server [`TestPostgres::stop`] stopped, on its port.
+    pub fn start_again(&self) {
+        assert!(self.try_start(), "PostgreSQL did not start again");
     }
 
     pub fn url(&self, database: &str) -> String {

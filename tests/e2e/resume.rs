@@ -41,11 +41,16 @@ async fn slow_site(delay: Duration) -> TestSite {
 }
 
 async fn big_site() -> (TestSite, Model) {
+    big_site_answering_in(Duration::from_millis(3)).await
+}
+
+/// [`big_site`], every answer `delay` late.
+async fn big_site_answering_in(delay: Duration) -> (TestSite, Model) {
     let mut b = SiteBuilder::bind(3).await;
     let model = graph::generate(&mut b, 3, 700, 0xc0ffee);
     for h in 0..3 {
         let authority = b.authority(h);
-        b.delay_host(&authority, Duration::from_millis(3));
+        b.delay_host(&authority, delay);
     }
     (b.start(), model)
 }
@@ -926,4 +931,88 @@ async fn a_disk_full_at_the_crawls_end_is_said_and_a_rerun_completes_it() {
     );
     assert!(!Path::new(&wal).exists(), "the WAL was not folded in");
     assert_eq!(harness.page_count().await, 2);
+}
+
+/// A crawl on PostgreSQL stopped by SIGTERM while the server is out of reach says that
+/// its stop waits for the server: it said only "finishing pages in flight", and then
+/// nothing for as long as the outage lasted (up to ten minutes), while `docker stop` or
+/// systemd gave up on it and killed it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_during_a_postgresql_outage_says_it_waits_for_the_database() {
+    use sqlx::Connection;
+    let test = "a_stop_during_a_postgresql_outage_says_it_waits_for_the_database";
+    let Some(server) = super::postgres::TestPostgres::start(test) else {
+        return;
+    };
+    let database = server.database("outage").await;
+    // Slow enough that the crawl is far from its end when the server stops.
+    let (site, model) = big_site_answering_in(Duration::from_millis(50)).await;
+    let harness = Harness::default();
+    let sqlite = format!("{:?}", harness.db_path().display().to_string());
+    let text = harness
+        .config_text(&model.seeds, CONFIG)
+        .replace(&sqlite, &format!("{database:?}"));
+    let log_path = harness.db_path().with_extension("log");
+    let log = std::fs::File::create(&log_path).expect("create the crawl's log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+        .args(["crawl", "--config"])
+        .arg(harness.write_config(&text))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start pipecrawl");
+    wait_for_requests(&site, 100).await;
+    // The server stops while a step waits on it (the writer, for a lock on `pages`): a
+    // stop that finds the crawl's connections idle is met only by their next use, which
+    // the pool waits out without a word.
+    let mut lock = sqlx::PgConnection::connect(&database)
+        .await
+        .expect("connect");
+    sqlx::raw_sql("BEGIN; LOCK TABLE pages IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut lock)
+        .await
+        .expect("lock pages");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut lock)
+        .await
+        .expect("read pg_stat_activity");
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the crawl never waited for pages"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.stop();
+    let said = |what: &str| std::fs::read_to_string(&log_path).is_ok_and(|log| log.contains(what));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !said("lost the connection to the database") {
+        assert!(
+            Instant::now() < deadline,
+            "the crawl never met the outage ({:?}): {}",
+            child.try_wait(),
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    super::cli::send_signal(child.id(), "TERM");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !said("stopping waits for it") && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let log = std::fs::read_to_string(&log_path).expect("read the crawl's log");
+    assert!(
+        said("stopping waits for it"),
+        "nothing said the stop waits: {log}"
+    );
+    server.start_again();
+    let status = wait_exit(&mut child, Duration::from_secs(120)).await;
+    assert!(status.success(), "{status:?}: {log}");
 }
