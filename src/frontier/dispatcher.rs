@@ -286,6 +286,10 @@ pub struct Dispatcher {
     max_pages_per_host: u64,
     /// `retry.max_delay_ms`: no retry waits longer (see [`next_due`]).
     longest_retry: Duration,
+    /// When a service next leases the revisits due, apart from the window's refills: a
+    /// revisit falls due at its time, not when the window next runs low. None in a
+    /// one-off crawl, or with no revisits configured.
+    next_revisit: Option<Instant>,
 }
 
 /// `scope.max_pages`, read from the scope a SIGHUP may replace, against the pages the
@@ -337,6 +341,8 @@ struct Refill {
     /// holds as of then.
     commits: u64,
     rows: LeaseRows,
+    /// A lease of the revisits due, beside the window's refills.
+    revisits: bool,
 }
 
 struct Leased {
@@ -349,6 +355,9 @@ struct Leased {
     /// When the table's next delayed row (a retry) comes due; asked only when the lease
     /// came back short, and only where this node owns the whole table.
     next_due: Option<Instant>,
+    /// In a service with revisits: when the next revisit is due, or the wall clock is to
+    /// be read again, whichever is sooner.
+    next_revisit: Option<Instant>,
 }
 
 /// What the last lease that came back short said about the table.
@@ -390,6 +399,7 @@ impl Dispatcher {
             refill: None,
             max_pages_per_host: 0,
             longest_retry: Duration::MAX,
+            next_revisit: None,
         }
     }
 
@@ -470,22 +480,43 @@ impl Dispatcher {
         self.frontier.len() < self.window.div_ceil(2)
     }
 
-    /// Starts leasing up to `want` of `rows`.
-    fn start_refill(&mut self, want: usize, commits: u64, rows: LeaseRows) {
+    /// Whether the window takes the revisits due now. Revisits have a window's worth of
+    /// room of their own, beside the window's URLs, and are leased once half of it is
+    /// free, as the window is.
+    fn wants_revisits(&self) -> bool {
+        self.frontier.revisits() < self.window.div_ceil(2)
+    }
+
+    /// When to lease the revisits due next, if the window would take them.
+    fn revisits_due(&self, rows: LeaseRows) -> Option<Instant> {
+        self.next_revisit
+            .filter(|_| rows == LeaseRows::Any && self.refill.is_none() && self.wants_revisits())
+    }
+
+    /// Starts leasing up to `want` of `rows`; with `revisits`, the revisits due, beside
+    /// the window's refills.
+    fn start_refill(&mut self, want: usize, commits: u64, (rows, revisits): (LeaseRows, bool)) {
         let store = self.store.clone();
         let owner = self.owner.clone();
         let (lease_for, serve) = (self.lease_for, self.serve);
         let whole_table = self
             .hosts
             .is_none()
-            .then_some((self.max_pages_per_host, self.longest_retry));
-        let max_pages = self.hosts.as_ref().and(self.limit.max());
+            .then_some((self.max_pages_per_host, self.longest_retry))
+            .filter(|_| !revisits);
+        let leased_rows = if revisits { LeaseRows::Revisits } else { rows };
+        // A revisit replaces its page: it is never held back by the page limit.
+        let max_pages = self
+            .hosts
+            .as_ref()
+            .and(self.limit.max())
+            .filter(|_| !revisits);
         let (scope, recrawl) = (self.limit.scope.clone(), self.recrawl.clone());
         let task = tokio::spawn(async move {
             lease(
                 &store,
                 (&owner, &scope, &recrawl),
-                (want, max_pages, rows),
+                (want, max_pages, leased_rows),
                 lease_for,
                 serve,
                 whole_table,
@@ -497,6 +528,7 @@ impl Dispatcher {
             want,
             commits,
             rows,
+            revisits,
         });
     }
 
@@ -511,7 +543,7 @@ impl Dispatcher {
         };
         let leased = refill.task.await;
         self.take_refill(
-            (refill.want, refill.commits, refill.rows),
+            (refill.want, refill.commits, (refill.rows, refill.revisits)),
             leased,
             drained,
             next_rebalance,
@@ -521,13 +553,25 @@ impl Dispatcher {
     /// Puts a finished lease's jobs in the window and notes what it said about the table.
     fn take_refill(
         &mut self,
-        (want, commits, rows): (usize, u64, LeaseRows),
+        (want, commits, (rows, revisits)): (usize, u64, (LeaseRows, bool)),
         leased: Result<Result<Leased, Error>, JoinError>,
         drained: &mut Drained,
         next_rebalance: Instant,
     ) -> Result<(), Error> {
         let leased = leased
             .map_err(|e| Error::StageFailed(format!("the frontier lease stopped: {e}")))??;
+        let now = Instant::now();
+        // Revisits still queued after a full lease of them are leased once there is room.
+        self.next_revisit = match leased.next_revisit {
+            _ if revisits && leased.taken == want => Some(now),
+            Some(at) if !revisits => self.next_revisit.map(|due| due.min(at)),
+            next => next,
+        };
+        if revisits {
+            // The revisits due tell nothing of the window's other rows.
+            self.push_leased(leased.jobs, now);
+            return Ok(());
+        }
         // A full lease says nothing about retries; the window's next refill looks again.
         drained.next_due = None;
         self.page_limit_reached = leased.page_limit_reached;
@@ -541,24 +585,32 @@ impl Dispatcher {
                 None => leased.next_due,
             };
         }
-        let now = Instant::now();
+        self.push_leased(leased.jobs, now);
+        Ok(())
+    }
+
+    /// Puts leased jobs in the window.
+    fn push_leased(&mut self, jobs: Vec<CrawlJob>, now: Instant) {
         // A row already in the window can come back if its lease ran out meanwhile: it is
         // this node's again, and counted once.
         let mut new = 0;
-        for job in leased.jobs {
+        for job in jobs {
             new += usize::from(self.frontier.push(job, now));
         }
         self.progress
             .shared
             .outstanding
             .fetch_add(new, Ordering::SeqCst);
-        Ok(())
     }
 
     async fn dispatch(&mut self, stop: &CancellationToken) -> Result<EndReason, Error> {
         let mut timer = self.progress.stages.timer(Stage::Dispatch);
         let mut drained = Drained::default();
         let mut next_rebalance = Instant::now();
+        // The revisits queued at the start are due now.
+        if self.serve && self.recrawl.enabled() {
+            self.next_revisit = Some(next_rebalance);
+        }
         loop {
             if stop.is_cancelled() {
                 return Ok(EndReason::Interrupted);
@@ -643,7 +695,10 @@ impl Dispatcher {
                     Some(left) if left > 0 => room.min(usize::try_from(left).unwrap_or(usize::MAX)),
                     _ => room,
                 };
-                self.start_refill(want, commits, rows);
+                self.start_refill(want, commits, (rows, false));
+            } else if self.revisits_due(rows).is_some_and(|at| at <= now) {
+                let want = self.window - self.frontier.revisits();
+                self.start_refill(want, commits, (rows, true));
             }
 
             let paused = self.progress.paused();
@@ -665,6 +720,10 @@ impl Dispatcher {
             // A retry coming due matters only when the window has room to lease it;
             // waking for it otherwise would spin until the window drains.
             let due = drained.next_due.filter(|_| self.wants_more());
+            let due = match (due, self.revisits_due(rows)) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let wake_at = match popped {
                 Pop::Job(job) => {
                     let id = job.id;
@@ -740,7 +799,7 @@ impl Dispatcher {
             let refill = self
                 .refill
                 .as_mut()
-                .map(|r| (&mut r.task, (r.want, r.commits, r.rows)));
+                .map(|r| (&mut r.task, (r.want, r.commits, (r.rows, r.revisits))));
             let refilled = async {
                 match refill {
                     Some((task, started)) => (task.await, started),
@@ -762,9 +821,11 @@ impl Dispatcher {
 }
 
 /// Leases up to `want` rows, within `max_pages` on a shared database (a service first
-/// queues the revisits that are due); when the table has fewer ready, also asks when its
-/// next delayed row comes due. `whole_table` is `traps.max_pages_per_host` and
-/// `retry.max_delay_ms` where this node owns the whole table (SQLite).
+/// queues the revisits that are due, where `rows` are revisits or it makes none: with
+/// revisits, a lease of them apart does); when the table has fewer ready, also asks when
+/// its next delayed row comes due. `whole_table` is `traps.max_pages_per_host` and
+/// `retry.max_delay_ms` where this node owns the whole table (SQLite). A service with
+/// revisits also learns when the next is due.
 ///
 /// The scope may have narrowed since the rows were queued (a resumed crawl's config, a
 /// reload): those it now leaves out are never fetched, their rows failed with no page;
@@ -779,9 +840,16 @@ async fn lease(
     serve: bool,
     whole_table: Option<(u64, Duration)>,
 ) -> Result<Leased, Error> {
-    if serve {
+    let requeue = serve && (rows != LeaseRows::Any || !recrawl.enabled());
+    if requeue {
         store.requeue_due_recrawls().await?;
     }
+    let next_revisit = if serve && recrawl.enabled() {
+        let wait = store.next_recrawl().await?;
+        Some(Instant::now() + wait.map_or(WALL_RECHECK, |wait| wait.min(WALL_RECHECK)))
+    } else {
+        None
+    };
     let mut lease = store
         .lease(owner, want, lease_for, (max_pages, rows))
         .await?;
@@ -812,7 +880,7 @@ async fn lease(
     store.drop_out_of_scope(owner, &ids(never_fetched)).await?;
     store.drop_revisits(owner, &ids(revisits)).await?;
     let next_due = match whole_table.filter(|_| taken < want) {
-        Some((_, longest_retry)) => next_due(store, serve, rows, longest_retry)
+        Some((_, longest_retry)) => next_due(store, requeue, rows, longest_retry)
             .await?
             .map(|wait| Instant::now() + wait),
         None => None,
@@ -822,6 +890,7 @@ async fn lease(
         taken,
         page_limit_reached: lease.page_limit_reached,
         next_due,
+        next_revisit,
     })
 }
 

@@ -85,6 +85,8 @@ pub struct Frontier {
     /// Hosts waiting for their delay to pass, earliest first.
     timers: BinaryHeap<Reverse<(Instant, u64, Arc<str>)>>,
     ids: HashSet<i64>,
+    /// How many of the URLs waiting are revisits, which a service leases apart.
+    revisits: usize,
     next_token: u64,
 }
 
@@ -96,6 +98,7 @@ impl Frontier {
             ready: BinaryHeap::new(),
             timers: BinaryHeap::new(),
             ids: HashSet::new(),
+            revisits: 0,
             next_token: 0,
         }
     }
@@ -109,11 +112,17 @@ impl Frontier {
         self.ids.is_empty()
     }
 
+    /// Revisits waiting in the window.
+    pub fn revisits(&self) -> usize {
+        self.revisits
+    }
+
     /// Adds a job; returns whether it was new to the window.
     pub fn push(&mut self, job: CrawlJob, now: Instant) -> bool {
         if !self.ids.insert(job.id) {
             return false;
         }
+        self.revisits += usize::from(job.is_revisit());
         let host = job.host.clone();
         let queue = self.queue(&host);
         let improves_head = queue
@@ -151,6 +160,7 @@ impl Frontier {
             queue.in_flight += 1;
             queue.next_allowed = Some(now + queue.limits.delay);
             self.ids.remove(&job.id);
+            self.revisits -= usize::from(job.is_revisit());
             self.schedule(&host, now);
             return Pop::Job(job);
         }
@@ -205,6 +215,7 @@ impl Frontier {
         let jobs: Vec<CrawlJob> = queue.urls.drain().map(|Queued(job)| job).collect();
         for job in &jobs {
             self.ids.remove(&job.id);
+            self.revisits -= usize::from(job.is_revisit());
         }
         self.schedule(host, now);
         jobs
@@ -234,6 +245,7 @@ impl Frontier {
         self.ready.clear();
         self.timers.clear();
         self.ids.clear();
+        self.revisits = 0;
         let mut jobs = Vec::new();
         for queue in self.hosts.values_mut() {
             jobs.extend(queue.urls.drain().map(|Queued(job)| job));

@@ -1332,3 +1332,80 @@ async fn concurrent_pauses_and_resumes_save_the_state_the_service_is_in() {
     }
     service.stop().await;
 }
+
+/// One host serving a home page that links to `links` (paths), each a page of its own
+/// linking to what `children` gives it.
+async fn linked_site(links: &[String], children: impl Fn(&str) -> Vec<String>) -> TestSite {
+    let anchors = |paths: &[String]| -> String {
+        paths
+            .iter()
+            .map(|p| format!("<a href='{p}'>{p}</a>"))
+            .collect()
+    };
+    let mut pages = vec![("/".to_owned(), anchors(links))];
+    for link in links {
+        let below = children(link);
+        pages.push((link.clone(), anchors(&below)));
+        pages.extend(
+            below
+                .into_iter()
+                .map(|p| (p, "<title>leaf</title>".to_owned())),
+        );
+    }
+    site_of(&pages).await
+}
+
+/// Starts a service on one host at 20 requests a second (`delay_ms = 50`), with `extra`.
+fn paced_service(harness: &Harness, site: &TestSite, extra: &str) -> Service {
+    Service::start_with(harness, |admin| {
+        let paced = admin.replace("delay_ms = 0", "delay_ms = 50");
+        harness.config_text(&[site.url(0, "/")], &format!("{paced}{extra}"))
+    })
+}
+
+/// Waits (up to 30 s) until `done` says the site's requests so far are enough.
+async fn wait_for_requests(site: &TestSite, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let urls = site.requested_urls();
+        if done(&urls) {
+            return urls;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "stuck after {} requests",
+            urls.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A revisit falls due at its interval, not when the frontier window next runs low: the
+/// window held a lease of new URLs on one host, and the revisit waited behind half of
+/// it (at the default window and delay, some 40 minutes) before it was even leased.
+/// Here the home page is due a second after its visit, when at most some twenty new
+/// pages can have gone (20 a second); the window's half is 50.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_due_revisit_does_not_wait_for_the_window_to_run_low() {
+    let links: Vec<String> = (0..300).map(|i| format!("/p/{i}")).collect();
+    let site = linked_site(&links, |_| Vec::new()).await;
+    let harness = Harness::default();
+    let service = paced_service(
+        &harness,
+        &site,
+        "[frontier]\nwindow = 100\n[recrawl]\n[[recrawl.rule]]\npattern = '/$'\ninterval_s = 1\n",
+    );
+    service.wait_ready().await;
+    let home = site.url(0, "/");
+    let urls = wait_for_requests(&site, |urls| {
+        urls.iter().filter(|u| **u == home).count() >= 2
+    })
+    .await;
+    service.stop().await;
+    let visits: Vec<usize> = (0..urls.len()).filter(|&i| urls[i] == home).collect();
+    let between = visits[1] - visits[0] - 1;
+    assert!(
+        between < 40,
+        "{between} new pages were fetched before the home page's revisit, due a second after it"
+    );
+}
