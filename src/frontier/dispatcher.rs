@@ -475,9 +475,18 @@ impl Dispatcher {
         Ok(())
     }
 
+    /// The URLs in the window that count against it: where revisits are leased apart
+    /// (`rows` new URLs), not those.
+    fn in_window(&self, rows: LeaseRows) -> usize {
+        match rows {
+            LeaseRows::New => self.frontier.len() - self.frontier.revisits(),
+            _ => self.frontier.len(),
+        }
+    }
+
     /// The window is refilled from the table once it is half empty, in one lease.
-    fn wants_more(&self) -> bool {
-        self.frontier.len() < self.window.div_ceil(2)
+    fn wants_more(&self, rows: LeaseRows) -> bool {
+        self.in_window(rows) < self.window.div_ceil(2)
     }
 
     /// Whether the window takes the revisits due now. Revisits have a window's worth of
@@ -490,7 +499,7 @@ impl Dispatcher {
     /// When to lease the revisits due next, if the window would take them.
     fn revisits_due(&self, rows: LeaseRows) -> Option<Instant> {
         self.next_revisit
-            .filter(|_| rows == LeaseRows::Any && self.refill.is_none() && self.wants_revisits())
+            .filter(|_| rows == LeaseRows::New && self.refill.is_none() && self.wants_revisits())
     }
 
     /// Starts leasing up to `want` of `rows`; with `revisits`, the revisits due, beside
@@ -670,10 +679,12 @@ impl Dispatcher {
             // Leases never outrun the limit: with no new page left in it, only revisits
             // (which replace their pages) are leased, until a reload raises it. A crawl
             // then ends when none is due; a service keeps its API up and waits for them.
+            // Below it a service leases its revisits apart, as they fall due.
             let left = self.limit.left(&self.progress);
             let rows = match left {
                 Some(0) if self.limit.asks_again => LeaseRows::Stored,
                 Some(0) => LeaseRows::Revisits,
+                _ if self.next_revisit.is_some() => LeaseRows::New,
                 _ => LeaseRows::Any,
             };
             let commits = self.progress.commits();
@@ -689,8 +700,8 @@ impl Dispatcher {
                     next_due: None,
                     rows,
                 };
-            } else if self.refill.is_none() && self.wants_more() && stale {
-                let room = self.window - self.frontier.len();
+            } else if self.refill.is_none() && self.wants_more(rows) && stale {
+                let room = self.window - self.in_window(rows);
                 let want = match left {
                     Some(left) if left > 0 => room.min(usize::try_from(left).unwrap_or(usize::MAX)),
                     _ => room,
@@ -719,7 +730,7 @@ impl Dispatcher {
             };
             // A retry coming due matters only when the window has room to lease it;
             // waking for it otherwise would spin until the window drains.
-            let due = drained.next_due.filter(|_| self.wants_more());
+            let due = drained.next_due.filter(|_| self.wants_more(rows));
             let due = match (due, self.revisits_due(rows)) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -773,7 +784,7 @@ impl Dispatcher {
                     };
                     if finished && !self.serve {
                         return Ok(match rows {
-                            LeaseRows::Any => EndReason::FrontierEmpty,
+                            LeaseRows::Any | LeaseRows::New => EndReason::FrontierEmpty,
                             LeaseRows::Revisits | LeaseRows::Stored => EndReason::PageLimit,
                         });
                     }
@@ -840,7 +851,7 @@ async fn lease(
     serve: bool,
     whole_table: Option<(u64, Duration)>,
 ) -> Result<Leased, Error> {
-    let requeue = serve && (rows != LeaseRows::Any || !recrawl.enabled());
+    let requeue = serve && matches!(rows, LeaseRows::Revisits | LeaseRows::Stored);
     if requeue {
         store.requeue_due_recrawls().await?;
     }
@@ -857,7 +868,7 @@ async fn lease(
     // counted may since have been leased and left out (a scope narrowed since they were
     // queued), with no commit after them to merge: a short lease merges, or the crawl
     // would end with them waiting.
-    let short = lease.jobs.len() < want && rows == LeaseRows::Any;
+    let short = lease.jobs.len() < want && matches!(rows, LeaseRows::Any | LeaseRows::New);
     if let Some((max_pages_per_host, _)) = whole_table.filter(|_| short) {
         if store.staged_count().await? > 0 {
             store.merge_staged(max_pages_per_host).await?;

@@ -5,6 +5,7 @@
 //! requests in flight than its limit. Among ready hosts the best head URL goes first —
 //! highest priority, then lowest frontier id (discovery order), so ties break the same way
 //! every run. A host that must wait sits in a timer heap and never blocks the others.
+//! Within a host, revisits and new URLs take turns (see `HostQueue::revisits_turn`).
 //!
 //! This type is pure: time comes in as an argument, so tests drive it without sleeping.
 //! [`dispatcher`] owns one and connects it to the store and the fetchers.
@@ -69,12 +70,57 @@ impl Ord for Queued {
 }
 
 struct HostQueue {
+    /// URLs to fetch for the first time (or asked again).
     urls: BinaryHeap<Queued>,
+    /// Revisits of stored pages, which take turns with `urls`.
+    revisits: BinaryHeap<Queued>,
+    /// The host's last turn went to a revisit.
+    revisited_last: bool,
     limits: HostLimits,
     in_flight: u32,
     next_allowed: Option<Instant>,
     /// The token of this host's one live heap entry; older entries are stale and skipped.
     token: u64,
+}
+
+impl HostQueue {
+    /// Whether the host's next turn goes to a revisit: revisits go ahead of new URLs,
+    /// but never take two turns in a row while new URLs wait, so neither kind can take
+    /// every turn from the other.
+    fn revisits_turn(&self) -> bool {
+        !self.revisits.is_empty() && (self.urls.is_empty() || !self.revisited_last)
+    }
+
+    /// The URL whose turn is next.
+    fn head(&self) -> Option<&Queued> {
+        if self.revisits_turn() {
+            self.revisits.peek()
+        } else {
+            self.urls.peek()
+        }
+    }
+
+    fn pop(&mut self) -> Option<CrawlJob> {
+        let revisit = self.revisits_turn();
+        let Queued(job) = if revisit {
+            self.revisits.pop()
+        } else {
+            self.urls.pop()
+        }?;
+        self.revisited_last = revisit;
+        Some(job)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.urls.is_empty() && self.revisits.is_empty()
+    }
+
+    fn drain(&mut self) -> impl Iterator<Item = CrawlJob> + '_ {
+        self.urls
+            .drain()
+            .chain(self.revisits.drain())
+            .map(|Queued(job)| job)
+    }
 }
 
 pub struct Frontier {
@@ -125,12 +171,13 @@ impl Frontier {
         self.revisits += usize::from(job.is_revisit());
         let host = job.host.clone();
         let queue = self.queue(&host);
-        let improves_head = queue
-            .urls
-            .peek()
-            .is_none_or(|head| (job.priority, Reverse(job.id)) > head.key());
-        queue.urls.push(Queued(job));
-        if improves_head {
+        let head = queue.head().map(Queued::key);
+        if job.is_revisit() {
+            queue.revisits.push(Queued(job));
+        } else {
+            queue.urls.push(Queued(job));
+        }
+        if queue.head().map(Queued::key) != head {
             self.schedule(&host, now);
         }
         true
@@ -154,7 +201,7 @@ impl Frontier {
             let Some(queue) = self.hosts.get_mut(&host) else {
                 continue;
             };
-            let Some(Queued(job)) = queue.urls.pop() else {
+            let Some(job) = queue.pop() else {
                 continue;
             };
             queue.in_flight += 1;
@@ -212,7 +259,7 @@ impl Frontier {
         let Some(queue) = self.hosts.get_mut(host) else {
             return Vec::new();
         };
-        let jobs: Vec<CrawlJob> = queue.urls.drain().map(|Queued(job)| job).collect();
+        let jobs: Vec<CrawlJob> = queue.drain().collect();
         for job in &jobs {
             self.ids.remove(&job.id);
             self.revisits -= usize::from(job.is_revisit());
@@ -225,7 +272,7 @@ impl Frontier {
     pub fn is_busy(&self, host: &str) -> bool {
         self.hosts
             .get(host)
-            .is_some_and(|q| q.in_flight > 0 || !q.urls.is_empty())
+            .is_some_and(|q| q.in_flight > 0 || !q.is_empty())
     }
 
     /// When `host` may next be sent a request, if it must wait.
@@ -248,7 +295,7 @@ impl Frontier {
         self.revisits = 0;
         let mut jobs = Vec::new();
         for queue in self.hosts.values_mut() {
-            jobs.extend(queue.urls.drain().map(|Queued(job)| job));
+            jobs.extend(queue.drain());
         }
         self.hosts.retain(|_, q| q.in_flight > 0);
         jobs
@@ -259,6 +306,8 @@ impl Frontier {
         let politeness = &self.politeness;
         self.hosts.entry(host.clone()).or_insert_with(|| HostQueue {
             urls: BinaryHeap::new(),
+            revisits: BinaryHeap::new(),
+            revisited_last: false,
             limits: politeness.limits(host, None),
             in_flight: 0,
             next_allowed: None,
@@ -280,7 +329,7 @@ impl Frontier {
             return;
         };
         queue.token = token;
-        let Some(head) = queue.urls.peek() else {
+        let Some(head) = queue.head() else {
             if queue.in_flight == 0 {
                 match queue.next_allowed {
                     Some(at) if at > now => self.timers.push(Reverse((at, token, host.clone()))),
@@ -471,6 +520,29 @@ mod tests {
             matches!(f.pop(t3 + Duration::from_secs(2)), Pop::Idle),
             "two requests are still in flight"
         );
+    }
+
+    /// Revisits due faster than their host can take them took every turn from its new
+    /// URLs: the two take turns, a revisit first.
+    #[test]
+    fn a_hosts_revisits_and_new_urls_take_turns() {
+        let mut f = frontier(10, 0);
+        let now = Instant::now();
+        for id in 1..=3 {
+            f.push(job(id, "h", 0), now);
+        }
+        for id in 4..=7 {
+            let mut revisit = job(id, "h", -5);
+            revisit.previous = Some(Box::new(crate::page::Previous {
+                interval: Some(Duration::from_secs(60)),
+                ..crate::page::Previous::default()
+            }));
+            f.push(revisit, now);
+        }
+        assert_eq!(f.revisits(), 4);
+        let order: Vec<i64> = (0..7).map(|_| popped_id(f.pop(now))).collect();
+        assert_eq!(order, vec![4, 1, 5, 2, 6, 3, 7]);
+        assert_eq!(f.revisits(), 0);
     }
 
     #[test]

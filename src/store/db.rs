@@ -314,6 +314,9 @@ pub struct Lease {
 pub enum LeaseRows {
     #[default]
     Any,
+    /// All but revisits: a service leases those apart, as they fall due, so that new
+    /// URLs and revisits each have their room in the window.
+    New,
     /// Only revisits of pages stored already: at `scope.max_pages` a new URL would be a
     /// page too many, but a revisit replaces its page, so a database at its limit is
     /// still kept fresh.
@@ -330,6 +333,7 @@ impl LeaseRows {
     pub(super) fn condition(self) -> &'static str {
         match self {
             Self::Any => "",
+            Self::New => " AND recrawl_interval_ms IS NULL",
             Self::Revisits => " AND recrawl_interval_ms IS NOT NULL",
             Self::Stored => {
                 " AND (recrawl_interval_ms IS NOT NULL

@@ -1409,3 +1409,38 @@ async fn a_due_revisit_does_not_wait_for_the_window_to_run_low() {
         "{between} new pages were fetched before the home page's revisit, due a second after it"
     );
 }
+
+/// Revisits due more often than a pass over them takes must not take every turn of
+/// their host: 30 pages due every second on a host taking 20 requests a second keep
+/// revisits always due, and the new pages found beside them were never fetched. New
+/// URLs keep at least every other turn of their host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revisits_due_faster_than_a_host_can_take_leave_turns_for_new_pages() {
+    let mut links: Vec<String> = (0..30).map(|i| format!("/hot/{i}")).collect();
+    links.push("/more".to_owned());
+    let site = linked_site(&links, |link| {
+        if link == "/more" {
+            (0..30).map(|i| format!("/new/{i}")).collect()
+        } else {
+            Vec::new()
+        }
+    })
+    .await;
+    let harness = Harness::default();
+    let service = paced_service(
+        &harness,
+        &site,
+        "[recrawl]\n[[recrawl.rule]]\npattern = '/hot/'\ninterval_s = 1\n",
+    );
+    service.wait_ready().await;
+    // 250 requests: the first pass is 33 of them, the new pages' share some 60.
+    let urls = wait_for_requests(&site, |urls| urls.len() >= 250).await;
+    service.stop().await;
+    let first = &urls[..250];
+    let new = first.iter().filter(|u| u.contains("/new/")).count();
+    let revisits = first.iter().filter(|u| u.contains("/hot/")).count() - 30;
+    assert_eq!(
+        new, 30,
+        "of the first 250 requests, {revisits} were revisits and {new} new pages"
+    );
+}
