@@ -198,38 +198,45 @@ pub fn reload_on_hangup(
     running: pipecrawl::Config,
 ) -> tokio::sync::mpsc::Receiver<pipecrawl::Config> {
     let (tx, rx) = tokio::sync::mpsc::channel(1);
+    // Listening before the task runs: a SIGHUP between the two took the default action
+    // and ended the service.
     #[cfg(unix)]
-    tokio::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut hangups = match signal(SignalKind::hangup()) {
-            Ok(hangups) => hangups,
-            Err(e) => {
-                tracing::error!("cannot listen for SIGHUP: {e}");
-                return;
-            }
-        };
-        while hangups.recv().await.is_some() {
-            match pipecrawl::Config::load(&path) {
-                Ok(config) => {
-                    let fixed = running.fixed_until_restart(&config);
-                    if !fixed.is_empty() {
-                        tracing::warn!(
-                            "SIGHUP: {} changed, which a running service keeps as it started with: \
-                             restart it for them",
-                            fixed.join(", ")
-                        );
-                    }
-                    if tx.send(config).await.is_err() {
-                        return;
-                    }
-                }
-                Err(e) => tracing::error!("SIGHUP: keeping the running config: {e}"),
-            }
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(hangups) => {
+            tokio::spawn(reload_config(hangups, path, running, tx));
         }
-    });
+        Err(e) => tracing::error!("cannot listen for SIGHUP: {e}"),
+    }
     #[cfg(not(unix))]
     drop((tx, path, running));
     rx
+}
+
+#[cfg(unix)]
+async fn reload_config(
+    mut hangups: tokio::signal::unix::Signal,
+    path: PathBuf,
+    running: pipecrawl::Config,
+    tx: tokio::sync::mpsc::Sender<pipecrawl::Config>,
+) {
+    while hangups.recv().await.is_some() {
+        match pipecrawl::Config::load(&path) {
+            Ok(config) => {
+                let fixed = running.fixed_until_restart(&config);
+                if !fixed.is_empty() {
+                    tracing::warn!(
+                        "SIGHUP: {} changed, which a running service keeps as it started with: \
+                         restart it for them",
+                        fixed.join(", ")
+                    );
+                }
+                if tx.send(config).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => tracing::error!("SIGHUP: keeping the running config: {e}"),
+        }
+    }
 }
 
 /// Listens for SIGINT and SIGTERM (and, with `hangup`, SIGHUP: a `crawl`'s terminal or
