@@ -1681,25 +1681,90 @@ where
     /// walked once from end to end instead of at random; the shallowest of a URL's
     /// sightings comes first, and a URL known already moves up as [`MOVE_UP`] says.
     /// The rows above the largest id before are the new ones, for the hosts' budgets.
+    /// URLs the database refuses are left out ([`Db::merge_staged_apart`]).
     async fn merge_staged_in(tx: &mut Conn<DB>, max_pages_per_host: u64) -> Result<u64, Error> {
         let above: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM frontier")
             .fetch_one(&mut *tx)
             .await
             .doing("merging staged URLs")?;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO frontier (url, host, depth, priority, discovered_from, redirect_hops, kind)
-             SELECT url, host, depth, priority, discovered_from, redirect_hops, kind
-             FROM frontier_staged WHERE true ORDER BY url, depth{MOVE_UP}"
-        )))
-        .execute(&mut *tx)
-        .await
-        .doing("merging staged URLs")?;
+        match Self::merge_staged_where(tx, "true").await {
+            Err(refusal) if refusal.is_refusal() => Self::merge_staged_apart(tx, refusal).await?,
+            merged => merged?,
+        }
         sqlx::query("DELETE FROM frontier_staged")
             .execute(&mut *tx)
             .await
             .doing("merging staged URLs")?;
         let added = Self::spend_host_budgets(tx, NewRows::Above(above), max_pages_per_host).await?;
         Ok(added.trapped)
+    }
+
+    /// Moves the staged rows `filter` picks into `frontier` (see [`Db::merge_staged_in`]).
+    async fn merge_staged_where(tx: &mut Conn<DB>, filter: &str) -> Result<(), Error> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO frontier (url, host, depth, priority, discovered_from, redirect_hops, kind)
+             SELECT url, host, depth, priority, discovered_from, redirect_hops, kind
+             FROM frontier_staged WHERE {filter} ORDER BY url, depth{MOVE_UP}"
+        )))
+        .execute(&mut *tx)
+        .await
+        .doing("merging staged URLs")?;
+        Ok(())
+    }
+
+    /// Merges the staged URLs after the database refused them together (with `refusal`):
+    /// a trigger or CHECK a user put on `frontier`. Otherwise that one URL stopped the
+    /// crawl, and every start after it, each merging first. The staged rows are merged
+    /// in halves by rowid, each under a savepoint, and those halves in halves while they
+    /// are refused, until each refused row is alone: its URL is left out, with a warning
+    /// that names it, and deleted with the rest once merged. Only a refusal comes here;
+    /// the usual merge stays one statement. SQLite only, as staging is.
+    async fn merge_staged_apart(tx: &mut Conn<DB>, refusal: Error) -> Result<(), Error> {
+        let (first, last): (i64, i64) = sqlx::query_as(
+            "SELECT coalesce(min(rowid), 1), coalesce(max(rowid), 0) FROM frontier_staged",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .doing("merging staged URLs")?;
+        let mut parts = vec![(first, last, Some(refusal))];
+        while let Some((low, high, refused)) = parts.pop() {
+            let outcome = match refused {
+                Some(refusal) => Err(refusal),
+                None => {
+                    let mut part = sqlx::Connection::begin(&mut *tx)
+                        .await
+                        .doing("merging staged URLs")?;
+                    let filter = format!("rowid BETWEEN {low} AND {high}");
+                    match Self::merge_staged_where(&mut part, &filter).await {
+                        Ok(()) => part.commit().await.doing("merging staged URLs"),
+                        // Dropped, the part is rolled back to its savepoint.
+                        refused => refused,
+                    }
+                }
+            };
+            match outcome {
+                Err(refusal) if refusal.is_refusal() && low < high => {
+                    let half = low + (high - low) / 2;
+                    parts.push((half + 1, high, None));
+                    parts.push((low, half, None));
+                }
+                Err(refusal) if refusal.is_refusal() => {
+                    let url: Option<String> =
+                        sqlx::query_scalar("SELECT url FROM frontier_staged WHERE rowid = $1")
+                            .bind(low)
+                            .fetch_optional(&mut *tx)
+                            .await
+                            .doing("merging staged URLs")?;
+                    tracing::warn!(
+                        url = url.as_deref().unwrap_or_default(),
+                        "the database refused to add the URL to the frontier: {refusal}; it \
+                         is left out of the crawl"
+                    );
+                }
+                outcome => outcome?,
+            }
+        }
+        Ok(())
     }
 
     /// Records URLs that look like traps as failed rows, each with a page row that says

@@ -228,3 +228,60 @@ async fn a_revisit_the_database_refuses_leaves_the_page_as_stored() {
         assert_eq!(link_count(&database).await, 4, "{database}: links kept");
     }
 }
+
+/// A URL whose frontier row SQLite refuses (a user's trigger or CHECK on `frontier`) is
+/// left out when the staged URLs are merged, and the crawl, and the next, go on without
+/// it. PostgreSQL adds found URLs in the page batch, which the tests above cover.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_sqlite_refuses_to_queue_is_left_out_and_the_crawl_goes_on() {
+    let harness = Harness::default();
+    let database = format!("{:?}", harness.db_path().display().to_string());
+    let site = site_with_poison().await;
+    let poison = site.url(0, "/poison");
+    refuse(&database, "frontier", "NEW.url LIKE '%/poison'").await;
+    let config = || config_on(&harness, &database, &site.url(0, "/"), "");
+    let summary = pipecrawl::crawl(config(), std::future::pending())
+        .await
+        .unwrap_or_else(|e| panic!("the crawl goes on past the URL: {e}"));
+    let stored = pages(&database).await;
+    let urls: Vec<&str> = stored.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(
+        urls,
+        [site.url(0, "/"), site.url(0, "/a"), site.url(0, "/b")],
+        "{stored:?}"
+    );
+    assert!(stored.iter().all(|r| r.1 == Some(200)), "{stored:?}");
+    assert_eq!(link_count(&database).await, 3, "the home page's links");
+    assert_eq!(summary.tally.pages, 3, "{summary}");
+    let staged: Vec<(i64,)> = rows(&database, "SELECT count(*) FROM frontier_staged", None).await;
+    assert_eq!(staged, [(0,)], "the refused URL is not left staged");
+
+    // A crawl killed before its merge leaves the URL staged, and the next start merges
+    // first.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", unquoted(&database)))
+        .await
+        .expect("open SQLite");
+    sqlx::query(
+        "INSERT INTO frontier_staged (url, host, depth, priority, redirect_hops, kind)
+         VALUES ($1, '127.0.0.1', 1, 0, 0, 'page')",
+    )
+    .bind(&poison)
+    .execute(&pool)
+    .await
+    .expect("stage the URL again");
+    pool.close().await;
+    let file = harness.write_config(&harness.test_config_text(&[site.url(0, "/")], ""));
+    let out = super::query::pipecrawl(super::query::args(&[
+        "crawl",
+        "--config",
+        file.to_str().unwrap_or_default(),
+    ]))
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "the rerun succeeds: {stderr}");
+    assert!(
+        stderr.contains(&poison) && stderr.contains("poison refused"),
+        "the warning names the URL and why: {stderr}"
+    );
+    assert_eq!(site.count(&poison), 0, "never fetched");
+}
