@@ -1511,7 +1511,10 @@ where
     /// Inserts pages, or replaces a revisited page's row.
     fn insert_pages(script: &mut Script<DB>, batch: &[&PageRecord]) {
         for chunk in batch.chunks(MAX_BINDS / PAGE_COLUMNS) {
-            let q = script.statement(&format!("INSERT INTO pages ({PAGE_ROW}) "));
+            let q = script.statement(
+                "storing a batch of pages",
+                &format!("INSERT INTO pages ({PAGE_ROW}) "),
+            );
             q.push_values(chunk, |mut b, p| {
                 let fetched_at = rfc3339(p.fetched_at);
                 for value in page_row(p, &fetched_at) {
@@ -1546,7 +1549,10 @@ where
     fn delete_links(script: &mut Script<DB>, sources: &[i64]) {
         for chunk in sources.chunks(MAX_BINDS) {
             push_id_list(
-                script.statement("DELETE FROM links WHERE source_id IN "),
+                script.statement(
+                    "replacing a revisited page's links",
+                    "DELETE FROM links WHERE source_id IN ",
+                ),
                 chunk,
             );
         }
@@ -1557,7 +1563,10 @@ where
     /// names.
     fn record_visits(script: &mut Script<DB>, unchanged: &[&PageRecord]) {
         for page in unchanged {
-            let q = script.statement("UPDATE pages SET fetched_at = ");
+            let q = script.statement(
+                "recording unchanged pages",
+                "UPDATE pages SET fetched_at = ",
+            );
             q.push_bind(rfc3339(page.fetched_at))
                 .push(", elapsed_ms = ")
                 .push_bind(i64::try_from(page.elapsed_ms).unwrap_or(i64::MAX))
@@ -1576,7 +1585,10 @@ where
     fn record_failed_revisits(script: &mut Script<DB>, failed: &[&PageRecord]) {
         for page in failed {
             let failed_at = rfc3339(page.fetched_at);
-            let q = script.statement(&format!("UPDATE pages SET ({FAILED_REVISIT_ROW}) = ("));
+            let q = script.statement(
+                "recording failed revisits",
+                &format!("UPDATE pages SET ({FAILED_REVISIT_ROW}) = ("),
+            );
             let mut values = q.separated(", ");
             for value in failed_revisit_row(page, &failed_at) {
                 Self::bind(&mut values, value);
@@ -1593,8 +1605,10 @@ where
             .flat_map(|p| p.links.iter().map(move |l| (p.job.id, l)))
             .collect();
         for chunk in all.chunks(MAX_BINDS / COLUMNS) {
-            let q =
-                script.statement("INSERT INTO links (source_id, target_url, anchor_text, rel) ");
+            let q = script.statement(
+                "storing a batch of links",
+                "INSERT INTO links (source_id, target_url, anchor_text, rel) ",
+            );
             q.push_values(chunk, |mut b, (source, link)| {
                 b.push_bind(*source)
                     .push_bind(link.target.as_str())
@@ -2333,7 +2347,7 @@ where
         let hosts: BTreeSet<&str> = hosts.collect();
         let hosts: Vec<&str> = hosts.into_iter().collect();
         for chunk in hosts.chunks(MAX_BINDS) {
-            let q = script.statement("INSERT INTO hosts (host) ");
+            let q = script.statement("storing hosts", "INSERT INTO hosts (host) ");
             q.push_values(chunk, |mut b, host| {
                 b.push_bind(*host);
             });
@@ -2508,7 +2522,7 @@ where
                 .map(|p| p.job.id)
                 .collect();
             for chunk in ids.chunks(MAX_BINDS) {
-                let q = script.statement("UPDATE frontier SET state = ");
+                let q = script.statement("finishing frontier rows", "UPDATE frontier SET state = ");
                 q.push_bind(state);
                 q.push(
                     ", attempts = attempts + 1, lease_owner = NULL, lease_expires = NULL,
@@ -2522,7 +2536,7 @@ where
             let interval = page
                 .recrawl_in
                 .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2));
-            let q = script.statement("UPDATE frontier SET state = ");
+            let q = script.statement("finishing frontier rows", "UPDATE frontier SET state = ");
             q.push_bind(if page.is_failure() {
                 "failed"
             } else {
@@ -2545,6 +2559,7 @@ where
                 .retry_in
                 .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2));
             let q = script.statement(
+                "putting retries back in the queue",
                 "UPDATE frontier SET state = 'queued', attempts = attempts + 1, \
                  lease_owner = NULL, lease_expires = NULL, not_before = ",
             );

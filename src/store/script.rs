@@ -12,7 +12,9 @@ use super::db::Conn;
 use crate::error::{DbContext, Error};
 
 pub(super) struct Script<DB: Backend> {
-    statements: Vec<QueryBuilder<DB>>,
+    /// Each statement with what it does, for its error: a batch's statements store
+    /// pages, links, hosts and frontier rows, and a refused row's message names which.
+    statements: Vec<(&'static str, QueryBuilder<DB>)>,
 }
 
 impl<DB: Backend + HasStatementCache> Script<DB>
@@ -26,22 +28,23 @@ where
         }
     }
 
-    /// Starts the next statement with `sql` and returns the builder to finish it in.
-    pub(super) fn statement(&mut self, sql: &str) -> &mut QueryBuilder<DB> {
-        self.statements.push(QueryBuilder::new(sql));
+    /// Starts the next statement, `doing` what it is for (as errors say: "storing hosts"),
+    /// with `sql`, and returns the builder to finish it in.
+    pub(super) fn statement(&mut self, doing: &'static str, sql: &str) -> &mut QueryBuilder<DB> {
+        self.statements.push((doing, QueryBuilder::new(sql)));
         let last = self.statements.len() - 1;
-        &mut self.statements[last]
+        &mut self.statements[last].1
     }
 
     /// Runs the statements for their effect.
     pub(super) async fn run(self, tx: &mut Conn<DB>) -> Result<(), Error> {
-        for mut query in self.statements {
+        for (doing, mut query) in self.statements {
             query
                 .build()
                 .persistent(false)
                 .execute(&mut *tx)
                 .await
-                .doing("storing a batch of pages")?;
+                .doing(doing)?;
         }
         Ok(())
     }

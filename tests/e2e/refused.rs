@@ -285,3 +285,35 @@ async fn a_url_sqlite_refuses_to_queue_is_left_out_and_the_crawl_goes_on() {
     );
     assert_eq!(site.count(&poison), 0, "never fetched");
 }
+
+/// A refused row's error names the statement that stored it, on both backends: here a
+/// link, whose page is stored as the failed fetch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_row_says_which_rows_were_being_stored() {
+    let harness = Harness::default();
+    let (_server, databases) = both_backends(
+        &harness,
+        "a_refused_row_says_which_rows_were_being_stored (PostgreSQL half)",
+        "refused_link",
+    )
+    .await;
+    for database in databases {
+        let site = site_with_poison().await;
+        refuse(&database, "links", "NEW.target_url LIKE '%/poison'").await;
+        let config = config_on(&harness, &database, &site.url(0, "/"), "");
+        pipecrawl::crawl(config, std::future::pending())
+            .await
+            .unwrap_or_else(|e| panic!("{database}: the crawl goes on past the link: {e}"));
+        let rows = pages(&database).await;
+        let refused = rows
+            .iter()
+            .find(|r| is_refusal(r))
+            .expect("the refused page");
+        assert_eq!(refused.0, site.url(0, "/"), "{database}: {rows:?}");
+        let error = refused.4.as_deref().unwrap_or_default();
+        assert!(
+            error.contains("while storing a batch of links"),
+            "{database}: {error}"
+        );
+    }
+}
