@@ -21,7 +21,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::Connection;
@@ -36,12 +36,20 @@ const EVERY: Duration = Duration::from_millis(200);
 /// The writer connection's `wal_autocheckpoint`.
 pub(super) const WRITER_CHECKPOINT_PAGES: u32 = 100_000;
 
+/// What the last checkpoint, as the store closes, did with the WAL.
+enum Folded {
+    /// Copied into the database and emptied.
+    Whole,
+    /// Kept, after `waited` for another program's read transaction to end.
+    HeldByReader { waited: Duration },
+}
+
 /// The checkpointing task; it stops when this is dropped (with the last clone of the
 /// store) or [`Checkpoints::stop`]ped.
 pub(super) struct Checkpoints {
     stop: CancellationToken,
     /// Ends with the last checkpoint's outcome.
-    task: Mutex<Option<JoinHandle<Result<(), sqlx::Error>>>>,
+    task: Mutex<Option<JoinHandle<Result<Folded, sqlx::Error>>>>,
     database: PathBuf,
 }
 
@@ -83,13 +91,24 @@ impl Checkpoints {
                 }
                 // All of it, the WAL emptied: SQLite's own checkpoint as the last
                 // connection closes fails without a word (a full disk), leaving the WAL.
-                let last = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                    .execute(&mut conn)
+                // Another program's read transaction keeps it too: SQLite then answers
+                // "busy" (1) in the first column, once the busy timeout has passed.
+                let waited = Instant::now();
+                let last = sqlx::query_scalar::<_, i64>("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .fetch_one(&mut conn)
                     .await;
                 if let Err(error) = conn.close().await {
                     tracing::debug!(%error, "closing the checkpointing connection");
                 }
-                last.map(drop)
+                last.map(|busy| {
+                    if busy == 0 {
+                        Folded::Whole
+                    } else {
+                        Folded::HeldByReader {
+                            waited: waited.elapsed(),
+                        }
+                    }
+                })
             }
         });
         Ok(Self {
@@ -102,7 +121,10 @@ impl Checkpoints {
     /// Stops checkpointing, copies what the WAL holds into the database and closes the
     /// connection: before the store's other connections close, the last of which
     /// removes the WAL. An error when the WAL could not be copied: it stays, and holds
-    /// commits the database file alone lacks.
+    /// commits the database file alone lacks. Another program reading the database
+    /// keeps it too, which is no failure of the crawl but is said, since the database
+    /// file alone then lacks the crawl's last commits (all of them, when that program
+    /// began reading before the crawl's first).
     pub(super) async fn stop(&self) -> Result<(), Error> {
         self.stop.cancel();
         let task = self
@@ -114,20 +136,41 @@ impl Checkpoints {
             return Ok(());
         };
         match task.await {
-            Ok(last) => last.map_err(|source| {
-                let mut wal = self.database.clone().into_os_string();
-                wal.push("-wal");
-                Error::WalKept {
-                    database: self.database.clone(),
-                    wal: wal.into(),
-                    source,
-                }
+            Ok(Ok(Folded::HeldByReader { waited })) => {
+                let wal = self.wal();
+                let bytes = std::fs::metadata(&wal).map_or(0, |m| m.len());
+                tracing::warn!(
+                    "another program holds a read transaction open on {} (a sqlite3 shell \
+                     after BEGIN, a notebook, Datasette, a database browser): waited {:.0} s \
+                     for it, in vain, so the crawl's last commits stay in {} ({bytes} bytes) \
+                     beside it, which SQLite reads from there; the next crawl copies them \
+                     in, as does the last program to close the database if it may write \
+                     it; until then copy the database with `sqlite3 {} .backup copy.db`, \
+                     not as a file",
+                    self.database.display(),
+                    waited.as_secs_f64(),
+                    wal.display(),
+                    self.database.display(),
+                );
+                Ok(())
+            }
+            Ok(last) => last.map(drop).map_err(|source| Error::WalKept {
+                database: self.database.clone(),
+                wal: self.wal(),
+                source,
             }),
             Err(error) => {
                 tracing::debug!(%error, "the checkpointing task ended abnormally");
                 Ok(())
             }
         }
+    }
+
+    /// The write-ahead log beside the database.
+    fn wal(&self) -> PathBuf {
+        let mut wal = self.database.clone().into_os_string();
+        wal.push("-wal");
+        wal.into()
     }
 }
 
@@ -139,9 +182,14 @@ impl Drop for Checkpoints {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Instant;
+    use std::sync::{Arc, Mutex, PoisonError};
+    use std::time::{Duration, Instant};
 
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode};
+    use sqlx::Connection;
     use url::Url;
+
+    use super::Checkpoints;
 
     use crate::page::{Discovered, JobKind};
     use crate::store::Store;
@@ -178,5 +226,89 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         store.close().await.expect("close the store");
+    }
+
+    /// What is logged, kept for a test to read.
+    #[derive(Clone, Default)]
+    struct Logged(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Logged {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Another program reading the database (a notebook's connection after `BEGIN`)
+    /// keeps the WAL from being emptied as the store closes; the crawl says so rather
+    /// than leave the database file without its last commits unannounced.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_wal_kept_by_another_programs_reader_is_said() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("crawl.db");
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // The store waits 30 s for readers; the outcome after is the same.
+            .busy_timeout(Duration::from_millis(100));
+        let mut writer = SqliteConnection::connect_with(&options)
+            .await
+            .expect("open the database");
+        sqlx::query("CREATE TABLE t (x INTEGER)")
+            .execute(&mut writer)
+            .await
+            .expect("create a table");
+        let mut reader = SqliteConnection::connect_with(&options)
+            .await
+            .expect("open a reader");
+        sqlx::query("BEGIN")
+            .execute(&mut reader)
+            .await
+            .expect("begin reading");
+        sqlx::query("SELECT count(*) FROM t")
+            .execute(&mut reader)
+            .await
+            .expect("read");
+        sqlx::query("INSERT INTO t VALUES (1)")
+            .execute(&mut writer)
+            .await
+            .expect("commit a row after the reader began");
+
+        let logged = Logged::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer({
+                let logged = logged.clone();
+                move || logged.clone()
+            })
+            .with_ansi(false)
+            .finish();
+        let _logging = tracing::subscriber::set_default(subscriber);
+        let checkpoints = Checkpoints::start(&options)
+            .await
+            .expect("start checkpointing");
+        checkpoints
+            .stop()
+            .await
+            .expect("a reader is no failure to copy the WAL");
+
+        let wal = dir.path().join("crawl.db-wal");
+        assert!(wal.exists(), "the reader keeps the WAL");
+        let logged =
+            String::from_utf8_lossy(&logged.0.lock().unwrap_or_else(PoisonError::into_inner))
+                .into_owned();
+        assert!(
+            logged.contains("WARN")
+                && logged.contains("another program holds a read transaction open")
+                && logged.contains(&wal.display().to_string()),
+            "nothing said of the WAL kept: {logged:?}"
+        );
     }
 }
