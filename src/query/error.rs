@@ -30,6 +30,12 @@ pub enum QueryError {
     #[error("{database} is not a SQLite database ({message})")]
     NotSqlite { database: String, message: String },
 
+    #[error(
+        "{database} holds no crawl yet: it has none of pipecrawl's tables (a crawl starting \
+         on it creates them first: ask again once it has started)"
+    )]
+    NoCrawlYet { database: String },
+
     #[error("{database} is not a pipecrawl database: it has no `{table}` table")]
     NotPipecrawl {
         database: String,

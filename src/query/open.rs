@@ -58,7 +58,12 @@ pub async fn open(database: &str, needs: Needs) -> Result<Reader, QueryError> {
         .chain(extra)
         .find(|t| !tables.iter().any(|have| have == *t));
     if let Some(&table) = missing {
-        return Err(if CRAWL_TABLES.contains(&table) {
+        // An empty file, or one whose migrations have not yet made a table, is what a
+        // crawl starting on a new database shows a reader for a moment.
+        let no_crawl_yet = tables.iter().all(|t| t == "_sqlx_migrations");
+        return Err(if no_crawl_yet {
+            QueryError::NoCrawlYet { database: name }
+        } else if CRAWL_TABLES.contains(&table) {
             QueryError::NotPipecrawl {
                 database: name,
                 table,

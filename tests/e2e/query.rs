@@ -883,6 +883,44 @@ async fn a_missing_or_foreign_file_is_refused_with_a_clear_error() {
     );
 }
 
+/// A crawl starting on a new database creates the file, then sqlx's table of
+/// migrations, then the tables, each a moment apart: `query stats` run in a loop beside
+/// `pipecrawl crawl` said "crawl.db is not a pipecrawl database: it has no `pages`
+/// table" of the database that crawl went on to fill.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_a_crawl_has_only_begun_to_create_is_said_to_hold_no_crawl_yet() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, "").expect("an empty file");
+    let begun = dir.path().join("begun.db");
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&begun)
+        .create_if_missing(true)
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
+    let pool = sqlx::SqlitePool::connect_with(options)
+        .await
+        .expect("create a database");
+    // sqlx's migrator makes its table before the first migration's transaction.
+    sqlx::query("CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY)")
+        .execute(&pool)
+        .await
+        .expect("the migrations' table");
+    let out = dir.path().join("export").display().to_string();
+    for db in [&empty, &begun] {
+        let db = db.display().to_string();
+        for question in [
+            args(&["query", "--db", &db, "stats"]),
+            args(&["export", "--db", &db, "--out", &out]),
+        ] {
+            assert_fails(
+                &pipecrawl(question).await,
+                &[&format!("{db} holds no crawl yet")],
+            );
+        }
+    }
+    pool.close().await;
+}
+
 /// A relative `storage.database` (the example's `crawl.db`) is read from the current
 /// directory, as the crawl wrote it from its own (a service's WorkingDirectory): asked
 /// with `--config /etc/pipecrawl/crawl.toml` from elsewhere, the answer was "there is no

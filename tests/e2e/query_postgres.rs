@@ -330,11 +330,11 @@ async fn every_question_and_export_answers_on_postgresql_as_on_sqlite() {
     assert_same_exports(&both).await;
     assert_postgres_refuses_writes(&both).await;
 
-    // A database of something else is refused, saying so.
+    // A database with no tables (the server's own) is refused, saying so.
     let other = both.server.url("postgres");
     assert_fails(
         &pipecrawl(args(&["query", "--db", &other, "stats"])).await,
-        &["is not a pipecrawl database: it has no `pages` table"],
+        &["holds no crawl yet: it has none of pipecrawl's tables"],
     );
 
     // The database can come from the crawl's config, as the crawl itself takes it.
