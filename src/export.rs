@@ -11,9 +11,10 @@
 //! with each other even while a crawl writes; each is written under a temporary name and
 //! both are renamed when both are complete, so a file with the final name is never half
 //! written and never paired with an earlier export's; a signal that ends the process
-//! removes the temporary files through [`Partials`].
+//! removes the temporary files through [`Partials`]. One export at a time writes into a
+//! directory (see [`lock_dir`]).
 
-use std::fs::{self, File};
+use std::fs::{self, File, TryLockError};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -210,6 +211,7 @@ pub async fn export(
             source
         },
     })?;
+    let _only_export = lock_dir(dir)?;
     if let Reader::Sqlite(_) = reader {
         // Reading in order needs no memory map, and without one the process's resident
         // memory shows what it really holds: a row and a write buffer.
@@ -239,6 +241,26 @@ pub async fn export(
         partials.discard_all();
     }
     exported
+}
+
+/// Keeps any other export out of `dir` until what it returns is dropped. Two at once
+/// wrote the same partial files, each over the other's, and renamed them in turn: one
+/// said it wrote its rows, the other failed, and the files held a third thing, the rows
+/// of both. The lock is on the directory itself, so none is left behind in it, and the
+/// system drops it with the process, however it ends.
+fn lock_dir(dir: &Path) -> Result<File, QueryError> {
+    let failed = |source| QueryError::File {
+        path: dir.to_owned(),
+        source,
+    };
+    let handle = File::open(dir).map_err(failed)?;
+    match handle.try_lock() {
+        Ok(()) => Ok(handle),
+        Err(TryLockError::WouldBlock) => Err(QueryError::ExportInProgress {
+            dir: dir.to_owned(),
+        }),
+        Err(TryLockError::Error(source)) => Err(failed(source)),
+    }
 }
 
 /// Writes every table to its partial file in `dir`; returns each partial file's path and

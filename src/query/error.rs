@@ -101,6 +101,12 @@ pub enum QueryError {
     #[error("cannot write the output")]
     Output(#[from] std::io::Error),
 
+    #[error(
+        "another `pipecrawl export` is writing into {dir}: wait for it to end, or give \
+         another --out (two at once would write the same files, each over the other's)"
+    )]
+    ExportInProgress { dir: PathBuf },
+
     #[error("cannot write {path}")]
     File {
         path: PathBuf,

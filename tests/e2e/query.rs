@@ -1010,6 +1010,37 @@ async fn a_database_named_by_a_sqlite_url_is_read_where_the_crawl_wrote_it() {
     assert_eq!(read_export(&out_dir, "pages", "csv").1.len(), 2);
 }
 
+/// Two exports into one directory at once (a cron job's and one by hand) wrote the same
+/// partial files: one said "wrote 3001 rows to two/pages.csv" and exited 0, the other
+/// failed with "cannot write two/pages.csv: No such file or directory", and the files
+/// held 12,001 pages, the other database's. The second is now refused while the first
+/// writes, and the first's files stay as they are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_export_into_a_directory_being_exported_to_is_refused() {
+    let (harness, db) = empty_crawl().await;
+    let out_dir = harness.dir.path().join("export");
+    std::fs::create_dir(&out_dir).expect("the output directory");
+    write_an_earlier_export(&out_dir);
+    // What an export in progress holds while it writes.
+    let writing = std::fs::File::open(&out_dir).expect("open the directory");
+    writing.lock().expect("lock it as an export does");
+    let out = out_dir.display().to_string();
+    assert_fails(
+        &pipecrawl(args(&["export", "--db", &db, "--out", &out])).await,
+        &[&format!(
+            "another `pipecrawl export` is writing into {out}: wait for it to end"
+        )],
+    );
+    assert_only_the_earlier_export(&out_dir);
+    drop(writing);
+    let exported = pipecrawl(args(&["export", "--db", &db, "--out", &out])).await;
+    assert!(
+        exported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&exported.stderr)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_writes_every_page_and_link_in_csv_and_json_lines() {
     let (_site, model, harness, reachable) = crawled_graph().await;
