@@ -187,14 +187,27 @@ impl Error {
         }
     }
 
-    /// The connection to PostgreSQL broke, or the server is shutting down or starting:
-    /// the step may work once the server answers again (see `store::outage`).
+    /// The pool gave no connection within its acquire timeout.
+    pub(crate) fn is_pool_timeout(&self) -> bool {
+        matches!(
+            self,
+            Self::Database {
+                source: sqlx::Error::PoolTimedOut,
+                ..
+            }
+        )
+    }
+
+    /// The connection to PostgreSQL broke, or the server is shutting down or starting, or
+    /// the pool gave no connection in time (the server went away while every connection
+    /// was idle, or all are busy): the step may work once the server answers again (see
+    /// `store::outage`).
     pub(crate) fn is_connection_lost(&self) -> bool {
         let Self::Database { source, .. } = self else {
             return false;
         };
         match source {
-            sqlx::Error::Io(_) => true,
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
             // Class 08 is "connection exception"; 57P01–57P03 are the server's
             // administrator or crash shutdown and "cannot connect now" (starting up).
             sqlx::Error::Database(e) => e

@@ -127,8 +127,9 @@ pub fn sqlite_options(database: &str) -> Result<SqliteConnectOptions, sqlx::Erro
     }
 }
 
-/// How long a PostgreSQL server may take to accept a new connection and log it in.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a PostgreSQL server may take to accept a new connection and log it in, and
+/// a step may wait for a connection from the pool.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Connects to PostgreSQL, giving up once the server has not answered within
 /// [`CONNECT_TIMEOUT`]. sqlx waits for ever on an address that takes the connection and
@@ -354,10 +355,13 @@ impl Store {
                 });
             }
             // The writer, the dispatcher, the lease renewer, robots.txt lookups and the
-            // admin API each hold at most one connection at a time.
+            // admin API each hold at most one connection at a time. A step waits for a
+            // connection no longer than a new one may take: when the server went away
+            // while every connection was idle, the pool's wait is where a step meets the
+            // outage, and `store::outage` says so and rides it out.
             let pool = PgPoolOptions::new()
                 .max_connections(8)
-                .acquire_timeout(Duration::from_secs(600))
+                .acquire_timeout(CONNECT_TIMEOUT)
                 .connect_with(options)
                 .await
                 .map_err(failed)?;

@@ -5,9 +5,12 @@
 //! A step that lost its connection is run again once the server answers: each is one
 //! statement or one transaction, which the server rolled back when the connection went,
 //! and the writer's batches store only rows their node still holds, so what a step did
-//! before the cut is not done twice. sqlx's pool keeps trying to connect meanwhile (up to
-//! its acquire timeout); the wait between tries doubles, and an outage longer than
-//! [`OUTLAST`] stops the crawl with the error, as before.
+//! before the cut is not done twice. A server that went away while every connection was
+//! idle is met in the pool instead, which tries to connect until its acquire timeout
+//! ([`CONNECT_TIMEOUT`]) and then says it has no connection: that, too, is waited out,
+//! though a pool whose every connection is busy says the same. The wait between tries
+//! doubles, and an outage longer than [`OUTLAST`] stops the crawl with the error, as
+//! before.
 //!
 //! A step PostgreSQL rolled back to break a deadlock (or a serialization failure) with
 //! another node's is run again too, as soon as a short random pause has let that one
@@ -16,6 +19,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use super::CONNECT_TIMEOUT;
 use crate::error::Error;
 use crate::retry::doubling;
 
@@ -64,11 +68,20 @@ impl Outage {
             return false;
         }
         let began = *self.began.get_or_insert_with(|| {
-            tracing::warn!(
-                "lost the connection to the database ({error}): trying again for up to {} \
-                 minutes",
-                OUTLAST.as_secs() / 60
-            );
+            let minutes = OUTLAST.as_secs() / 60;
+            if error.is_pool_timeout() {
+                tracing::warn!(
+                    "no connection to the database within {} s ({error}; the server is out \
+                     of reach, or every connection of this node is busy): trying again for up \
+                     to {minutes} minutes",
+                    CONNECT_TIMEOUT.as_secs()
+                );
+            } else {
+                tracing::warn!(
+                    "lost the connection to the database ({error}): trying again for up to \
+                     {minutes} minutes"
+                );
+            }
             WAITING.fetch_add(1, Ordering::Relaxed);
             Instant::now()
         });

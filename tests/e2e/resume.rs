@@ -933,6 +933,26 @@ async fn a_disk_full_at_the_crawls_end_is_said_and_a_rerun_completes_it() {
     assert_eq!(harness.page_count().await, 2);
 }
 
+/// `pipecrawl crawl` of `seeds` into the PostgreSQL `database`, logging warnings to a
+/// file: the child and its log's path.
+fn crawl_on_postgres(harness: &Harness, seeds: &[String], database: &str) -> (Child, PathBuf) {
+    let sqlite = format!("{:?}", harness.db_path().display().to_string());
+    let text = harness
+        .config_text(seeds, CONFIG)
+        .replace(&sqlite, &format!("{database:?}"));
+    let log_path = harness.db_path().with_extension("log");
+    let log = std::fs::File::create(&log_path).expect("create the crawl's log");
+    let child = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+        .args(["crawl", "--config"])
+        .arg(harness.write_config(&text))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start pipecrawl");
+    (child, log_path)
+}
+
 /// A crawl on PostgreSQL stopped by SIGTERM while the server is out of reach says that
 /// its stop waits for the server: it said only "finishing pages in flight", and then
 /// nothing for as long as the outage lasted (up to ten minutes), while `docker stop` or
@@ -948,24 +968,11 @@ async fn a_stop_during_a_postgresql_outage_says_it_waits_for_the_database() {
     // Slow enough that the crawl is far from its end when the server stops.
     let (site, model) = big_site_answering_in(Duration::from_millis(50)).await;
     let harness = Harness::default();
-    let sqlite = format!("{:?}", harness.db_path().display().to_string());
-    let text = harness
-        .config_text(&model.seeds, CONFIG)
-        .replace(&sqlite, &format!("{database:?}"));
-    let log_path = harness.db_path().with_extension("log");
-    let log = std::fs::File::create(&log_path).expect("create the crawl's log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
-        .args(["crawl", "--config"])
-        .arg(harness.write_config(&text))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start pipecrawl");
+    let (mut child, log_path) = crawl_on_postgres(&harness, &model.seeds, &database);
     wait_for_requests(&site, 100).await;
-    // The server stops while a step waits on it (the writer, for a lock on `pages`): a
-    // stop that finds the crawl's connections idle is met only by their next use, which
-    // the pool waits out without a word.
+    // The server stops while a step waits on it (the writer, for a lock on `pages`), so
+    // the crawl meets the outage at once: with its connections idle, it meets it only
+    // once the pool's wait for a connection runs out.
     let mut lock = sqlx::PgConnection::connect(&database)
         .await
         .expect("connect");
@@ -1015,4 +1022,65 @@ async fn a_stop_during_a_postgresql_outage_says_it_waits_for_the_database() {
     server.start_again();
     let status = wait_exit(&mut child, Duration::from_secs(120)).await;
     assert!(status.success(), "{status:?}: {log}");
+}
+
+/// A PostgreSQL server that goes away while every connection of a crawl's pool is idle is
+/// an outage like any other: the next step waited inside the pool, which kept trying to
+/// connect for its acquire timeout of ten minutes, saying nothing, and then stopped the
+/// crawl with "pool timed out", never taken for a lost connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgresql_outage_met_by_idle_connections_is_said_and_ridden_out() {
+    use sqlx::Connection;
+    let test = "a_postgresql_outage_met_by_idle_connections_is_said_and_ridden_out";
+    let Some(server) = super::postgres::TestPostgres::start(test) else {
+        return;
+    };
+    let database = server.database("idle_outage").await;
+    // While its pages are out the crawl has nothing to store or lease.
+    let site = slow_site(Duration::from_secs(5)).await;
+    let harness = Harness::default();
+    let (mut child, log_path) = crawl_on_postgres(&harness, &[site.url(0, "/")], &database);
+    // robots.txt, the home page and the first of its links.
+    wait_for_requests(&site, 3).await;
+    let mut watcher = sqlx::PgConnection::connect(&database)
+        .await
+        .expect("connect");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let busy: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'",
+        )
+        .fetch_one(&mut watcher)
+        .await
+        .expect("read pg_stat_activity");
+        if busy == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the crawl was never idle");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    drop(watcher);
+    server.stop();
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !log().contains("no connection to the database within") {
+        assert!(
+            Instant::now() < deadline,
+            "a minute on, the crawl said nothing of the outage ({:?}): {}",
+            child.try_wait(),
+            log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.start_again();
+    let status = wait_exit(&mut child, Duration::from_secs(120)).await;
+    assert!(status.success(), "{status:?}: {}", log());
+    assert!(log().contains("the database answers again"), "{}", log());
+    let db = sqlx::PgConnection::connect(&database).await;
+    let pages: i64 = sqlx::query_scalar("SELECT count(*) FROM pages WHERE status = 200")
+        .fetch_one(&mut db.expect("connect"))
+        .await
+        .expect("count the pages");
+    assert_eq!(pages, 7, "{}", log());
 }
