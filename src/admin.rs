@@ -278,11 +278,8 @@ async fn stats(State(admin): State<Arc<Admin>>) -> Response {
     let tally = admin.progress.tally();
     let in_flight = admin.progress.outstanding();
     let counts = async {
-        Ok::<_, crate::Error>((
-            admin.store.queued_count().await?,
-            admin.store.staged_count().await?,
-            admin.busiest.get(&admin.store).await?,
-        ))
+        let (queued, staged) = admin.store.queue_counts().await?;
+        Ok::<_, crate::Error>((queued, staged, admin.busiest.get(&admin.store).await?))
     };
     let (queued, staged, hosts) = match counts.await {
         Ok(counts) => counts,

@@ -98,8 +98,14 @@ enum Backed {
 }
 
 /// Runs `$body` with `$db` bound to the store's backend, whichever it is; on PostgreSQL,
-/// again while the server is out of reach ([`outage`]).
+/// again while the server is out of reach ([`outage`]), unless asked `once`.
 macro_rules! on_backend {
+    (once $store:expr, $db:ident => $body:expr) => {
+        match &$store.0 {
+            Backed::Sqlite($db) => $body,
+            Backed::Postgres($db) => $body,
+        }
+    };
     ($store:expr, $db:ident => $body:expr) => {
         match &$store.0 {
             Backed::Sqlite($db) => $body,
@@ -505,9 +511,12 @@ impl Store {
         on_backend!(self, db => db.build_derived().await)
     }
 
-    /// URLs waiting to be fetched, retries included.
-    pub async fn queued_count(&self) -> Result<i64, Error> {
-        on_backend!(self, db => db.queued_count().await)
+    /// URLs waiting to be fetched, retries included, and those staged
+    /// ([`Store::staged_count`]), for the admin API: asked once, so that while the
+    /// database is out of reach `/stats` says so at once, rather than holding its request,
+    /// and one of the API's few connections, through the outage.
+    pub async fn queue_counts(&self) -> Result<(i64, i64), Error> {
+        on_backend!(once self, db => Ok((db.queued_count().await?, db.staged_count().await?)))
     }
 
     /// URLs found and not yet in the frontier: on SQLite they wait in `frontier_staged`
@@ -517,9 +526,10 @@ impl Store {
         on_backend!(self, db => db.staged_count().await)
     }
 
-    /// The `limit` hosts with the most known URLs, by state.
+    /// The `limit` hosts with the most known URLs, by state: asked once, as
+    /// [`Store::queue_counts`].
     pub async fn host_counts(&self, limit: i64) -> Result<Vec<HostCounts>, Error> {
-        on_backend!(self, db => db.host_counts(limit).await)
+        on_backend!(once self, db => db.host_counts(limit).await)
     }
 
     /// Where seeds redirected to, whose hosts are in scope as the seeds' are.

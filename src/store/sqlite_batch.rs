@@ -831,12 +831,10 @@ mod tests {
             .commit(&mut batch, &mut LinkCounts::new(), long_queue, "me")
             .await
             .unwrap();
-        assert_eq!(store.staged_count().await.unwrap(), 2);
-        assert_eq!(store.queued_count().await.unwrap(), 3);
+        assert_eq!(store.queue_counts().await.unwrap(), (3, 2));
 
         store.merge_staged(0).await.unwrap();
-        assert_eq!(store.staged_count().await.unwrap(), 0);
-        assert_eq!(store.queued_count().await.unwrap(), 5);
+        assert_eq!(store.queue_counts().await.unwrap(), (5, 0));
         store.close().await.expect("close the store");
     }
 

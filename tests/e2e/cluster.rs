@@ -982,6 +982,37 @@ async fn a_node_rides_out_a_restart_of_postgresql() {
     ));
 }
 
+/// A service's `/stats` during a PostgreSQL outage answers 503 saying why: it waited with
+/// the crawl for the server, up to ten minutes, holding one of the admin API's sixteen
+/// connections, so that a dashboard polling it soon held them all, `/healthz` too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_services_stats_during_a_postgresql_outage_say_the_database_is_out_of_reach() {
+    let test = "a_services_stats_during_a_postgresql_outage_say_the_database_is_out_of_reach";
+    let Some(cluster) = Cluster::start(test).await else {
+        return;
+    };
+    let port = super::postgres::free_port();
+    let _node = cluster.start_node(
+        "service",
+        "serve",
+        &format!("[admin]\nlisten = \"127.0.0.1:{port}\"\n"),
+    );
+    cluster.wait_for_requests(100).await;
+    cluster.postgres.stop();
+    let answer = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("an HTTP client")
+        .get(format!("http://127.0.0.1:{port}/stats"))
+        .send()
+        .await
+        .expect("/stats answers while the database is out of reach");
+    assert_eq!(answer.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    let body = answer.text().await.expect("its body");
+    assert!(body.contains("database error"), "{body}");
+    cluster.postgres.start_again();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_node_hands_its_hosts_to_the_others() {
     let Some(cluster) = Cluster::start("a_paused_node_hands_its_hosts_to_the_others").await else {
