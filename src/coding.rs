@@ -1,30 +1,37 @@
-//! Content codings the HTTP client leaves encoded. reqwest decodes a body whose
-//! `Content-Encoding` is exactly `gzip` or `br`; one spelled otherwise passes through as
-//! it came, its header kept. RFC 9110 §8.4.1 has coding names compared without regard to
-//! case and `x-gzip` read as `gzip`, as browsers read them (Apache's stock
-//! `AddEncoding x-gzip .gz` sends it), so those are decoded here, and `deflate` in either
-//! form servers send it; any other coding is a body the crawler cannot read, and is not
-//! taken for HTML.
+//! Content codings, decoded here as a body arrives rather than by the HTTP client: the
+//! client read only the first member of a gzip body (`cat a.gz b.gz`, which `gzip -d` and
+//! browsers read whole), and on a connection whose close ends the body it could not tell
+//! a stream cut short from a whole one, having removed the `Content-Length`; the decoder
+//! can, whatever the framing: a gzip stream ends with its trailer, a brotli one with its
+//! last block. RFC 9110 §8.4.1 has coding names compared without regard to case and
+//! `x-gzip` read as `gzip`, as browsers read them (Apache's stock `AddEncoding x-gzip
+//! .gz` sends it), and `deflate` is read in either form servers send it; any other
+//! coding is a body the crawler cannot read, and is not taken for HTML.
 
-use std::io::Read;
+use std::io::{self, Write};
 
-use reqwest::header::{HeaderMap, CONTENT_ENCODING};
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_ENCODING};
 
-/// A coding left on a response's body.
+/// The `Accept-Encoding` every request sends: the codings servers compress pages in that
+/// [`Decoder`] reads (`deflate` is read when sent all the same, but not asked for).
+pub const ACCEPTED: HeaderValue = HeaderValue::from_static("gzip, br");
+
+/// A coding on a response's body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Coding {
-    /// `gzip` in another spelling (`x-gzip`, `GZIP`).
+    /// `gzip`, in any spelling (`x-gzip`, `GZIP`).
     Gzip(String),
     /// `deflate`: a zlib stream, as RFC 9110 has it, or raw deflate, as some servers
     /// send it and browsers read it.
     Deflate(String),
+    /// `br`.
+    Brotli(String),
     /// A coding the crawler does not decode (`compress`, `zstd`, a list of codings).
     Unknown(String),
 }
 
 impl Coding {
-    /// The coding still on a body with `headers`, if any (the client removes the header
-    /// of a body it decoded).
+    /// The coding on a body with `headers`, if any.
     pub fn left_on(headers: &HeaderMap) -> Option<Self> {
         let value = headers.get(CONTENT_ENCODING)?;
         let name = String::from_utf8_lossy(value.as_bytes()).trim().to_owned();
@@ -34,6 +41,8 @@ impl Coding {
             Self::Gzip(name)
         } else if name.eq_ignore_ascii_case("deflate") {
             Self::Deflate(name)
+        } else if name.eq_ignore_ascii_case("br") {
+            Self::Brotli(name)
         } else {
             Self::Unknown(name)
         };
@@ -43,53 +52,177 @@ impl Coding {
     /// The coding as the server named it.
     pub fn name(&self) -> &str {
         match self {
-            Self::Gzip(name) | Self::Deflate(name) | Self::Unknown(name) => name,
+            Self::Gzip(name) | Self::Deflate(name) | Self::Brotli(name) | Self::Unknown(name) => {
+                name
+            }
         }
     }
 
-    /// At most `cap` bytes of `raw` decoded, and the error that stopped the decoding
-    /// early, if one did (what was decoded before it is kept, as the client keeps it).
-    /// `None` for a coding the crawler does not decode.
-    pub fn decode(&self, raw: &[u8], cap: usize) -> Option<(Vec<u8>, Option<std::io::Error>)> {
-        let limit = u64::try_from(cap).unwrap_or(u64::MAX);
-        let mut decoded = Vec::new();
-        let result = match self {
-            Self::Unknown(_) => return None,
-            // No bytes are no content in any coding, as the client reads an empty body
-            // in `gzip` (a server's empty page or robots.txt, not a stream cut short).
-            _ if raw.is_empty() => Ok(0),
-            Self::Gzip(_) => gunzip(raw, cap, &mut decoded).map(|()| decoded.len()),
-            Self::Deflate(_) if has_zlib_header(raw) => flate2::read::ZlibDecoder::new(raw)
-                .take(limit)
-                .read_to_end(&mut decoded),
-            Self::Deflate(_) => flate2::read::DeflateDecoder::new(raw)
-                .take(limit)
-                .read_to_end(&mut decoded),
+    /// A decoder of a body in this coding that keeps at most `cap` bytes of what it
+    /// decodes; `None` for a coding the crawler does not decode.
+    pub fn decoder(&self, cap: usize) -> Option<Decoder> {
+        let out = Capped {
+            out: Vec::new(),
+            cap,
         };
-        Some((decoded, result.err()))
+        let stream = match self {
+            Self::Gzip(_) => Stream::Gzip(flate2::write::GzDecoder::new(out)),
+            Self::Deflate(_) => Stream::Deflate(out, Vec::new()),
+            Self::Brotli(_) => Stream::Brotli(Box::new(brotli::DecompressorWriter::new(out, 4096))),
+            Self::Unknown(_) => return None,
+        };
+        Some(Decoder::new(stream))
+    }
+}
+
+/// A body decoded as its bytes come, at most its cap of it kept (the rest of a bomb is
+/// decoded to nowhere, and the reader stops once [`Decoder::is_full`]).
+pub struct Decoder {
+    stream: Stream,
+    /// Whether any bytes came: no bytes are no content in any coding (a server's empty
+    /// page or robots.txt, not a stream cut short).
+    begun: bool,
+    /// Whether the stream has ended: the bytes after it are ignored.
+    ended: bool,
+}
+
+enum Stream {
+    /// The gzip member being read: a body may hold several (RFC 1952), and
+    /// `zcat` reads them as one text.
+    Gzip(flate2::write::GzDecoder<Capped>),
+    /// The first bytes of a `deflate` body, until there are two to tell a zlib header
+    /// by, as browsers tell the two forms apart.
+    Deflate(Capped, Vec<u8>),
+    Zlib(flate2::write::ZlibDecoder<Capped>),
+    RawDeflate(flate2::write::DeflateDecoder<Capped>),
+    Brotli(Box<brotli::DecompressorWriter<Capped>>),
+}
+
+impl Decoder {
+    fn new(stream: Stream) -> Self {
+        Self {
+            stream,
+            begun: false,
+            ended: false,
+        }
+    }
+
+    /// Decodes `bytes`, the body's next, until the cap is reached. An error is a body that
+    /// is not in its coding (not a stream, or a corrupt one), whatever else comes.
+    pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.begun |= !bytes.is_empty();
+        let mut rest = bytes;
+        while !rest.is_empty() && !self.ended && !self.is_full() {
+            let used = match &mut self.stream {
+                Stream::Gzip(member) => match member.write(rest)? {
+                    0 => {
+                        // The member ended; bytes that start no other (a server's zero
+                        // padding, a newline a script printed after its compressed
+                        // output) are ignored, as `gzip` and browsers ignore them.
+                        member.try_finish()?;
+                        self.ended = !GZIP_MAGIC.starts_with(&rest[..rest.len().min(2)]);
+                        if !self.ended {
+                            let out = std::mem::take(member.get_mut());
+                            *member = flate2::write::GzDecoder::new(out);
+                        }
+                        0
+                    }
+                    used => used,
+                },
+                Stream::Deflate(out, first) => {
+                    let used = rest.len().min(2 - first.len());
+                    first.extend_from_slice(&rest[..used]);
+                    if first.len() == 2 {
+                        let (out, first) = (std::mem::take(out), std::mem::take(first));
+                        self.stream = if has_zlib_header(&first) {
+                            Stream::Zlib(flate2::write::ZlibDecoder::new(out))
+                        } else {
+                            Stream::RawDeflate(flate2::write::DeflateDecoder::new(out))
+                        };
+                        self.write(&first)?;
+                    }
+                    used
+                }
+                Stream::Zlib(stream) => stream.write(rest)?,
+                Stream::RawDeflate(stream) => stream.write(rest)?,
+                Stream::Brotli(stream) => stream.write(rest)?,
+            };
+            // A stream that takes nothing more has ended.
+            self.ended |= used == 0 && !matches!(self.stream, Stream::Gzip(_));
+            rest = &rest[used..];
+        }
+        Ok(())
+    }
+
+    /// Whether the cap is reached: nothing more is kept.
+    pub fn is_full(&mut self) -> bool {
+        let out = self.output();
+        out.out.len() >= out.cap
+    }
+
+    fn output(&mut self) -> &mut Capped {
+        match &mut self.stream {
+            Stream::Gzip(stream) => stream.get_mut(),
+            Stream::Deflate(out, _) => out,
+            Stream::Zlib(stream) => stream.get_mut(),
+            Stream::RawDeflate(stream) => stream.get_mut(),
+            Stream::Brotli(stream) => stream.get_mut(),
+        }
+    }
+
+    /// What was decoded, and the error that says the stream did not end (cut short), if
+    /// it did not: a gzip member without its trailer, a brotli stream before its last
+    /// block. (A deflate stream's end is not checked: its decoder keeps what it has.)
+    pub fn finish(mut self) -> (Vec<u8>, Option<io::Error>) {
+        let finished = match &mut self.stream {
+            _ if !self.begun => Ok(()),
+            Stream::Gzip(stream) => stream.try_finish(),
+            Stream::Deflate(..) => Ok(()),
+            Stream::Zlib(stream) => stream.try_finish(),
+            Stream::RawDeflate(stream) => stream.try_finish(),
+            Stream::Brotli(stream) => stream.close(),
+        };
+        (std::mem::take(&mut self.output().out), finished.err())
+    }
+}
+/// Where a [`Decoder`] keeps what it decodes: at most `cap` bytes, the rest taken and
+/// dropped (a decoder whose output is refused stops with an error).
+#[derive(Default)]
+struct Capped {
+    out: Vec<u8>,
+    cap: usize,
+}
+
+impl Write for Capped {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let room = self.cap.saturating_sub(self.out.len());
+        self.out.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
 /// How a gzip member starts.
 pub const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-/// Decompresses every member of gzip `raw` into `out`, up to `cap` bytes in all: a file
-/// written in parts (`gzip -c part >> sitemap.gz`, a block compressor) is a series of
-/// members (RFC 1952), which `zcat` reads as one text. Bytes after the last member that
-/// start none (a server's zero padding, a newline a script printed after its compressed
-/// output) are ignored, as `gzip` and browsers ignore them; a `raw` that starts no member
-/// at all is an error. On an error, what was decompressed before it is in `out`.
-pub fn gunzip(raw: &[u8], cap: usize, out: &mut Vec<u8>) -> std::io::Result<()> {
-    let mut rest = raw;
-    loop {
-        let room = u64::try_from(cap.saturating_sub(out.len())).unwrap_or(u64::MAX);
-        let mut member = flate2::bufread::GzDecoder::new(rest);
-        (&mut member).take(room).read_to_end(out)?;
-        rest = member.into_inner();
-        if !rest.starts_with(&GZIP_MAGIC) || out.len() >= cap {
-            return Ok(());
-        }
-    }
+/// Decompresses every member of gzip `raw` into `out`, up to `cap` bytes in all, as
+/// [`Decoder`] does (a sitemap file written in parts, `gzip -c part >> sitemap.gz`, is a
+/// series of members); a `raw` that starts no member at all is an error. On an error,
+/// what was decompressed before it is in `out`.
+pub fn gunzip(raw: &[u8], cap: usize, out: &mut Vec<u8>) -> io::Result<()> {
+    let capped = Capped {
+        out: Vec::new(),
+        cap,
+    };
+    let mut decoder = Decoder::new(Stream::Gzip(flate2::write::GzDecoder::new(capped)));
+    let written = decoder.write(raw);
+    let full = decoder.is_full();
+    let (decoded, unfinished) = decoder.finish();
+    *out = decoded;
+    written.and(unfinished.filter(|_| !full).map_or(Ok(()), Err))
 }
 
 /// Whether `raw` opens with a zlib header (RFC 1950: the deflate method, and a check
@@ -103,8 +236,6 @@ fn has_zlib_header(raw: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
-
     use reqwest::header::HeaderValue;
 
     use super::*;
@@ -115,43 +246,80 @@ mod tests {
         Coding::left_on(&headers)
     }
 
+    fn gzip(text: &[u8]) -> Vec<u8> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(text).unwrap();
+        gz.finish().unwrap()
+    }
+
+    /// `raw` decoded in `coding`, a few bytes at a time as a body arrives, held to `cap`;
+    /// the error that refused it or found it cut short.
+    fn decode(coding: &Coding, raw: &[u8], cap: usize) -> (Vec<u8>, Option<io::Error>) {
+        let mut decoder = coding.decoder(cap).unwrap();
+        let written = raw.chunks(7).try_for_each(|chunk| decoder.write(chunk));
+        let (text, unfinished) = decoder.finish();
+        (text, written.err().or(unfinished))
+    }
+
     #[test]
     fn gzip_in_any_spelling_is_decoded_and_held_to_the_cap() {
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        gz.write_all(&[b'a'; 10_000]).unwrap();
-        let gz = gz.finish().unwrap();
-        for name in ["x-gzip", "GZIP", "X-Gzip"] {
+        let gz = gzip(&[b'a'; 10_000]);
+        for name in ["gzip", "x-gzip", "GZIP", "X-Gzip"] {
             let coding = coded(name).unwrap();
             assert_eq!(coding, Coding::Gzip(name.to_owned()));
-            let (whole, error) = coding.decode(&gz, 1 << 20).unwrap();
+            let (whole, error) = decode(&coding, &gz, 1 << 20);
             assert_eq!((whole.len(), error.is_none()), (10_000, true));
-            let (cut, _) = coding.decode(&gz, 100).unwrap();
+            let (cut, _) = decode(&coding, &gz, 100);
             assert_eq!(cut.len(), 100);
-            let (empty, error) = coding.decode(&[], 100).unwrap();
+            let (empty, error) = decode(&coding, &[], 100);
             assert_eq!((empty.len(), error.is_none()), (0, true));
         }
     }
 
     #[test]
     fn gzip_members_are_read_and_the_bytes_after_them_ignored() {
-        let gzip = |text: &[u8]| {
-            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-            gz.write_all(text).unwrap();
-            gz.finish().unwrap()
-        };
-        let coding = coded("x-gzip").unwrap();
+        let coding = coded("gzip").unwrap();
         let members = [gzip(b"ab"), gzip(b"cd"), b"\n\0\0".to_vec()].concat();
-        let (text, error) = coding.decode(&members, 100).unwrap();
+        let (text, error) = decode(&coding, &members, 100);
         assert_eq!((text.as_slice(), error.is_none()), (&b"abcd"[..], true));
-        let (plain, error) = coding.decode(b"<title>x</title>", 100).unwrap();
+        let (plain, error) = decode(&coding, b"<title>x</title>", 100);
         assert_eq!((plain.len(), error.is_some()), (0, true), "not gzip at all");
         let whole = gzip(b"abcd");
-        let (cut, error) = coding.decode(&whole[..whole.len() - 4], 100).unwrap();
+        let (cut, error) = decode(&coding, &whole[..whole.len() - 4], 100);
         assert_eq!(
             (cut.as_slice(), error.is_some()),
             (&b"abcd"[..], true),
             "its end cut off"
         );
+        let mut out = Vec::new();
+        assert!(gunzip(&members, 100, &mut out).is_ok());
+        assert_eq!(out, b"abcd");
+    }
+
+    #[test]
+    fn brotli_is_decoded_and_a_stream_cut_short_is_told() {
+        let mut br = brotli::CompressorWriter::new(Vec::new(), 4096, 5, 22);
+        br.write_all(&[b'b'; 10_000]).unwrap();
+        let br = br.into_inner();
+        let coding = coded("br").unwrap();
+        let (whole, error) = decode(&coding, &br, 1 << 20);
+        assert_eq!((whole.len(), error.is_none()), (10_000, true));
+        let (_, error) = decode(&coding, &br[..br.len() - 2], 1 << 20);
+        assert!(error.is_some(), "its last block cut off");
+    }
+
+    #[test]
+    fn deflate_in_either_form_is_decoded() {
+        let text = b"<title>deflated</title>";
+        let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        zlib.write_all(text).unwrap();
+        let zlib = zlib.finish().unwrap();
+        let raw = &zlib[2..zlib.len() - 4];
+        let coding = coded("Deflate").unwrap();
+        for stream in [&zlib[..], raw] {
+            let (decoded, error) = decode(&coding, stream, 100);
+            assert_eq!((decoded.as_slice(), error.is_none()), (&text[..], true));
+        }
     }
 
     #[test]
@@ -161,7 +329,7 @@ mod tests {
         for name in ["compress", "zstd", "gzip, br"] {
             let coding = coded(name).unwrap();
             assert_eq!(coding, Coding::Unknown(name.to_owned()));
-            assert!(coding.decode(b"abc", 10).is_none());
+            assert!(coding.decoder(10).is_none());
         }
     }
 }

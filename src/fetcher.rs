@@ -13,15 +13,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{
-    HeaderMap, HeaderName, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE,
-    IF_NONE_MATCH, LAST_MODIFIED, LOCATION, RETRY_AFTER, SET_COOKIE, TRANSFER_ENCODING,
+    HeaderMap, HeaderName, ACCEPT_ENCODING, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, ETAG,
+    IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, LOCATION, RETRY_AFTER, SET_COOKIE,
+    TRANSFER_ENCODING,
 };
 use reqwest::{redirect, Client, Proxy, RequestBuilder, Response, StatusCode};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use crate::coding::Coding;
+use crate::coding::{self, Coding};
 use crate::config::{Config, HostHeaders, PolitenessConfig};
 use crate::cookies::Jar;
 use crate::error::Error;
@@ -247,12 +248,7 @@ pub fn client(config: &Config, network: Arc<NetworkPolicy>) -> Result<HttpClient
         .pool_max_idle_per_host(per_host)
         .pool_idle_timeout(idle_connection_time(&config.politeness))
         .tcp_nodelay(true)
-        // Not `deflate` (reqwest's feature left off): its decoder takes only the zlib
-        // stream RFC 9110 names, where servers send raw deflate too; not asked for, and
-        // read by `coding::Coding` when sent all the same.
-        .gzip(true)
-        .brotli(true)
-        .default_headers(config.fetch.headers.clone())
+        .default_headers(request_headers(config))
         .build()
         .map_err(Error::HttpClient)?;
     Ok(HttpClient {
@@ -270,6 +266,14 @@ pub fn client(config: &Config, network: Arc<NetworkPolicy>) -> Result<HttpClient
             .is_some_and(|proxy| matches!(proxy.scheme(), "http" | "https")),
         jar,
     })
+}
+
+/// The headers every request sends: `fetch.headers`, and the codings the crawler decodes
+/// (see [`Coding`]; the client decodes none, its features left off).
+fn request_headers(config: &Config) -> HeaderMap {
+    let mut headers = config.fetch.headers.clone();
+    headers.insert(ACCEPT_ENCODING, coding::ACCEPTED);
+    headers
 }
 
 /// What every fetch worker shares.
@@ -605,20 +609,40 @@ impl FetchWorker {
         // sent as it is under a header naming no coding (`UTF-8`, `none`), which browsers
         // show as it came, from one that is encoded.
         let undecoded = matches!(coding, Some(Coding::Unknown(_)));
+        // A coded body is decoded as it comes, held to the cap as it decodes.
+        let mut decoding = coding
+            .as_ref()
+            .and_then(|coding| Some((coding, coding.decoder(cap)?)));
         // Sized from the declared length when there is one, so a body is not copied as it
         // grows; a server's word is trusted only up to PRESIZE_LIMIT.
         let declared = response.content_length();
-        let presize = usize::try_from(declared.unwrap_or(0)).unwrap_or(usize::MAX);
+        let presize = match decoding {
+            Some(_) => 0,
+            None => usize::try_from(declared.unwrap_or(0)).unwrap_or(usize::MAX),
+        };
         let mut body = Vec::with_capacity(presize.min(cap).min(PRESIZE_LIMIT));
         let started = Instant::now();
+        let mut received = 0;
         loop {
             let next = self
                 .cx
                 .min_rate
-                .next_chunk(&mut response, started, body.len())
+                .next_chunk(&mut response, started, received)
                 .await;
             match next {
                 Ok(Some(chunk)) => {
+                    received += chunk.len();
+                    if let Some((coding, decoder)) = &mut decoding {
+                        if let Err(e) = decoder.write(&chunk) {
+                            out.error = Some(undecodable(coding, &e));
+                            break;
+                        }
+                        if decoder.is_full() {
+                            out.truncated = true;
+                            break;
+                        }
+                        continue;
+                    }
                     let room = cap - body.len();
                     if chunk.len() > room {
                         body.extend_from_slice(&chunk[..room]);
@@ -646,8 +670,8 @@ impl FetchWorker {
                 }
             }
         }
-        match &coding {
-            Some(Coding::Unknown(name)) if !sniff::looks_like_markup(&body) => {
+        if let Some(Coding::Unknown(name)) = &coding {
+            if !sniff::looks_like_markup(&body) {
                 out.error = Some(FetchError {
                     kind: ErrorKind::Binary,
                     message: format!(
@@ -658,8 +682,16 @@ impl FetchWorker {
                 out.bytes = declared;
                 return;
             }
-            Some(coding) => decode_left(coding, &mut body, cap, out),
-            None => {}
+        }
+        if let Some((coding, decoder)) = decoding {
+            let (decoded, unfinished) = decoder.finish();
+            // A body already cut (at the cap, or by a broken transfer) ends its stream
+            // early, which is no fault of the coding; one that came whole to its framing's
+            // end and stops short of its stream's was cut all the same.
+            if let Some(e) = unfinished.filter(|_| !out.truncated && out.error.is_none()) {
+                out.error = Some(undecodable(coding, &e));
+            }
+            body = decoded;
         }
         if sniffing && !sniff::looks_like_html(&body) {
             // Not HTML after all: recorded as any other type, by its declared size.
@@ -731,25 +763,15 @@ impl FetchWorker {
     }
 }
 
-/// `body`, read as it came, decoded from the `coding` the client left on it, at most `cap`
-/// bytes of it (`truncated` past that).
-fn decode_left(coding: &Coding, body: &mut Vec<u8>, cap: usize, out: &mut Fetched) {
-    let Some((decoded, error)) = coding.decode(body, cap) else {
-        return;
-    };
-    // A body already cut (at the cap, or by a broken transfer) ends its stream early,
-    // which is no fault of the coding.
-    if let Some(e) = error.filter(|_| !out.truncated && out.error.is_none()) {
-        out.error = Some(FetchError {
-            kind: ErrorKind::Body,
-            message: format!(
-                "the body's Content-Encoding {:?} does not decode: {e}",
-                coding.name()
-            ),
-        });
+/// The error of a body that does not decode from its `coding`.
+fn undecodable(coding: &Coding, e: &std::io::Error) -> FetchError {
+    FetchError {
+        kind: ErrorKind::Body,
+        message: format!(
+            "the body's Content-Encoding {:?} does not decode: {e}",
+            coding.name()
+        ),
     }
-    out.truncated |= decoded.len() >= cap;
-    *body = decoded;
 }
 
 /// `fetch.min_bytes_per_sec` (0: none): a body slower than this on average after its first
@@ -821,10 +843,8 @@ fn closed_without_close_notify(e: &reqwest::Error) -> bool {
 /// end and nothing of it is missing: HTTP/1, neither a `Content-Length` nor chunking, and
 /// the connection said to end with it (HTTP/1.0, or `Connection: close`, which a server
 /// closing after its answer must send). A body with a declared length or chunks has its
-/// own end, which a close before it cuts off. The client removes the `Content-Length` of a
-/// body it decompresses (`gzip`, `br`), so without the last condition such a body cut
-/// short by a close from a kept-alive connection would be kept as far as it came; one
-/// sent with `Connection: close` still is, as nothing left in the response tells it apart.
+/// own end, which a close before it cuts off. A compressed body's stream has its own end
+/// too, which [`Coding`]'s decoder checks: one the close cut short is no whole body.
 fn ended_by_close(response: &Response) -> bool {
     let headers = response.headers();
     let tokens = |name| {

@@ -479,33 +479,43 @@ impl RobotsCache {
     }
 }
 
-/// At most [`MAX_ROBOTS_BYTES`] of a robots.txt body, decoded from an `x-gzip` the client
-/// left on it (read as it came, its rules would be lost). A transfer that breaks off, or
-/// a stream that does not decode, is an error, not an end: the rules that never arrived
-/// may be the ones that disallow.
+/// At most [`MAX_ROBOTS_BYTES`] of a robots.txt body, decoded from the coding it came in
+/// (read as it came, its rules would be lost). A transfer that breaks off, or a stream
+/// that does not decode or stops short of its end, is an error, not an end: the rules
+/// that never arrived may be the ones that disallow.
 async fn read_body(response: &mut Response, min_rate: MinRate) -> Result<Vec<u8>, FetchError> {
     let coding = Coding::left_on(response.headers());
+    let mut decoding = coding
+        .as_ref()
+        .and_then(|coding| Some((coding, coding.decoder(MAX_ROBOTS_BYTES)?)));
+    let undecodable = |coding: &Coding, e: std::io::Error| FetchError {
+        kind: ErrorKind::Body,
+        message: format!("robots.txt in {:?} does not decode: {e}", coding.name()),
+    };
     let mut body = Vec::new();
-    let started = Instant::now();
-    while let Some(chunk) = min_rate.next_chunk(response, started, body.len()).await? {
+    let (started, mut received) = (Instant::now(), 0);
+    while let Some(chunk) = min_rate.next_chunk(response, started, received).await? {
+        received += chunk.len();
+        if let Some((coding, decoder)) = &mut decoding {
+            decoder.write(&chunk).map_err(|e| undecodable(coding, e))?;
+            if decoder.is_full() {
+                break;
+            }
+            continue;
+        }
         body.extend_from_slice(&chunk);
         if body.len() >= MAX_ROBOTS_BYTES {
             body.truncate(MAX_ROBOTS_BYTES);
             break;
         }
     }
-    let Some((decoded, error)) = coding
-        .as_ref()
-        .and_then(|c| c.decode(&body, MAX_ROBOTS_BYTES))
-    else {
+    let Some((coding, mut decoder)) = decoding else {
         return Ok(body);
     };
-    match error.filter(|_| body.len() < MAX_ROBOTS_BYTES) {
-        Some(e) => Err(FetchError {
-            kind: ErrorKind::Body,
-            message: format!("robots.txt does not decode: {e}"),
-        }),
-        None => Ok(decoded),
+    let full = decoder.is_full();
+    match decoder.finish() {
+        (_, Some(e)) if !full => Err(undecodable(coding, e)),
+        (decoded, _) => Ok(decoded),
     }
 }
 

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use super::hostile::{calendar, deeper, sessions};
 use super::raw::{Ending, RawReply, RawSite};
-use super::site::{gzip, Resource, SiteBuilder, TestSite};
+use super::site::{brotli, gzip, Resource, SiteBuilder, TestSite};
 use super::{Db, Harness, PageRow};
 
 /// The most resident memory a crawl of one hazard may take. A crawl of a small, harmless
@@ -1339,8 +1339,7 @@ async fn fault_https_body_ended_by_close_without_close_notify_is_kept() {
 
 /// The same server's answers whose declared `Content-Length`, or chunking, was cut off
 /// by the close: a body is missing, and it stays a `body` error, retried. So is a gzipped
-/// one cut short of its length on a kept-alive connection, although the client removes
-/// the `Content-Length` of what it decompresses.
+/// one cut short of its length on a kept-alive connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_https_body_cut_off_without_close_notify_stays_an_error() {
     let page = format!("<title>/gzipped</title>{}", "<p>words</p>".repeat(20_000));
@@ -1378,14 +1377,24 @@ async fn fault_https_body_cut_off_without_close_notify_stays_an_error() {
     .await;
     let urls = vec![raw.url("/length"), raw.url("/chunked"), raw.url("/gzipped")];
     let f = Fault::new(|_, _| urls.clone()).await;
-    let db = f
-        .crawl(
-            "[fetch]\naccept_invalid_certs = true\n\
-             [retry]\nmax_attempts = 2\nbase_delay_ms = 10\nmax_delay_ms = 10\n",
-        )
-        .await;
-    for (url, path) in urls.iter().zip(["/length", "/chunked", "/gzipped"]) {
-        let r = row(&db, url).await;
+    let db = f.crawl(RETRIED_ONCE_OVER_TLS).await;
+    each_cut_off_and_retried(&db, &raw, &urls, ["/length", "/chunked", "/gzipped"]).await;
+}
+
+/// A crawl of a self-signed HTTPS server, a failure retried once at once.
+const RETRIED_ONCE_OVER_TLS: &str = "[fetch]\naccept_invalid_certs = true\n\
+     [retry]\nmax_attempts = 2\nbase_delay_ms = 10\nmax_delay_ms = 10\n";
+
+/// Checks each of `urls`, those of `raw`'s `paths`, is a 200 stored as a `body` error,
+/// unread, and was asked twice.
+async fn each_cut_off_and_retried<'a>(
+    db: &Db,
+    raw: &RawSite,
+    urls: &[String],
+    paths: impl IntoIterator<Item = &'a str>,
+) {
+    for (url, path) in urls.iter().zip(paths) {
+        let r = row(db, url).await;
         assert_eq!(
             (r.status, r.error_kind.as_deref(), r.title),
             (Some(200), Some("body"), None),
@@ -1461,4 +1470,69 @@ async fn fault_bytes_after_an_x_gzip_stream_are_ignored() {
     let private = row(&db, &urls[3]).await;
     assert_eq!(private.error_kind.as_deref(), Some("robots"));
     assert_eq!(raw.count("/private"), 0);
+}
+
+/// A page served whole in `coding` (made by `encode`), and the same page cut to half its
+/// bytes, each over HTTP/1.x `version` and ended by the connection's close.
+fn compressed_ended_by_close(
+    version: &str,
+    coding: &str,
+    encode: fn(&[u8]) -> Vec<u8>,
+    title: &str,
+) -> [RawReply; 2] {
+    let page = format!(
+        "<title>{title}</title>{}",
+        "<p><a href='/x'>x</a></p>".repeat(20_000)
+    );
+    let encoded = encode(page.as_bytes());
+    let head =
+        format!("HTTP/{version} 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: {coding}");
+    let half = encoded[..encoded.len() / 2].to_vec();
+    [
+        RawReply::new(head.clone(), encoded, Ending::Close),
+        RawReply::new(head, half, Ending::Close),
+    ]
+}
+
+/// A gzip or brotli body whose end is the connection's close, from an HTTPS server that
+/// closes without a TLS `close_notify`: kept whole when its stream ends, and a `body`
+/// error, retried, when the close cuts it short of its stream's end (the gzip trailer,
+/// brotli's last block), whatever the framing said. The client decompressed such a body
+/// and dropped its `Content-Length`, so a cut one was stored as a 200 with half its links.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_https_compressed_body_cut_by_close_without_close_notify_is_an_error() {
+    let [gzip_whole, gzip_cut] = compressed_ended_by_close("1.1", "gzip", gzip, "/gzip");
+    let [br_whole, br_cut] = compressed_ended_by_close("1.1", "br", brotli, "/br");
+    let [old_whole, old_cut] = compressed_ended_by_close("1.0", "gzip", gzip, "/old");
+    let raw = RawSite::start_tls(vec![
+        ("/gzip", gzip_whole),
+        ("/br", br_whole),
+        ("/old", old_whole),
+        ("/gzip-cut", gzip_cut),
+        ("/br-cut", br_cut),
+        ("/old-cut", old_cut),
+    ])
+    .await;
+    let whole = ["/gzip", "/br", "/old"];
+    let cut = ["/gzip-cut", "/br-cut", "/old-cut"];
+    let urls: Vec<String> = whole.iter().chain(&cut).map(|p| raw.url(p)).collect();
+    let f = Fault::new(|_, _| urls.clone()).await;
+    let db = f.crawl(RETRIED_ONCE_OVER_TLS).await;
+    stored_titled_by_their_paths(&db, &urls[..3], whole).await;
+    each_cut_off_and_retried(&db, &raw, &urls[3..], cut).await;
+}
+
+/// A body in `Content-Encoding: gzip` made of several gzip members (`cat a.gz b.gz`, a
+/// server compressing its output in parts), which `gzip -d` and browsers read whole, is
+/// read whole: the client read its first member only, and the page lost the rest (here
+/// half its title). The crawler still asks for gzip and brotli.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_every_member_of_a_gzip_body_is_read() {
+    let members = [gzip(b"<title>/mem"), gzip(b"bers</title>")].concat();
+    let raw = each_reply_is_read(vec![("/members", coded("gzip", &members))]).await;
+    let head = raw
+        .head("/members")
+        .expect("requested")
+        .to_ascii_lowercase();
+    assert!(head.contains("accept-encoding: gzip, br\r\n"), "{head}");
 }

@@ -508,7 +508,7 @@ pub(super) fn gzip(body: &[u8]) -> Vec<u8> {
     encoder.finish().expect("gzip into memory")
 }
 
-fn brotli(body: &[u8]) -> Vec<u8> {
+pub(super) fn brotli(body: &[u8]) -> Vec<u8> {
     // Quality 5 and a 4 MiB window (lgwin 22): fast, and what servers commonly use.
     let mut encoder = brotli::CompressorWriter::new(Vec::new(), 4096, 5, 22);
     encoder.write_all(body).expect("brotli into memory");

@@ -131,16 +131,6 @@ async fn compressed_bodies_are_labelled_and_decode_to_the_page() {
         .read_to_string(&mut text)
         .expect("valid brotli");
     assert_eq!(text, page);
-
-    // A client that decompresses, as the crawler's does, reads the page itself.
-    let decoding = Client::builder()
-        .no_proxy()
-        .build()
-        .expect("a test HTTP client");
-    for path in ["/gz", "/br"] {
-        let body = get(&decoding, &site.url(0, path)).await.text().await;
-        assert_eq!(body.expect("a decoded body"), page, "{path}");
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
