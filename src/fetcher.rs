@@ -634,8 +634,18 @@ impl FetchWorker {
                     received += chunk.len();
                     if let Some((coding, decoder)) = &mut decoding {
                         if let Err(e) = decoder.write(&chunk) {
-                            out.error = Some(undecodable(coding, &e));
-                            break;
+                            // A server's mistake, as browsers show it: asked again, the
+                            // same body comes.
+                            out.error = Some(FetchError {
+                                kind: ErrorKind::Binary,
+                                message: format!(
+                                    "the body is not the {:?} its Content-Encoding says \
+                                     ({e}): not read",
+                                    coding.name()
+                                ),
+                            });
+                            out.bytes = declared;
+                            return;
                         }
                         if decoder.is_full() {
                             out.truncated = true;
@@ -689,7 +699,13 @@ impl FetchWorker {
             // early, which is no fault of the coding; one that came whole to its framing's
             // end and stops short of its stream's was cut all the same.
             if let Some(e) = unfinished.filter(|_| !out.truncated && out.error.is_none()) {
-                out.error = Some(undecodable(coding, &e));
+                out.error = Some(FetchError {
+                    kind: ErrorKind::Body,
+                    message: format!(
+                        "the body's {:?} stream stops short of its end ({e}): cut off",
+                        coding.name()
+                    ),
+                });
             }
             body = decoded;
         }
@@ -760,17 +776,6 @@ impl FetchWorker {
                 });
             }
         }
-    }
-}
-
-/// The error of a body that does not decode from its `coding`.
-fn undecodable(coding: &Coding, e: &std::io::Error) -> FetchError {
-    FetchError {
-        kind: ErrorKind::Body,
-        message: format!(
-            "the body's Content-Encoding {:?} does not decode: {e}",
-            coding.name()
-        ),
     }
 }
 

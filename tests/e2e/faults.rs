@@ -1536,3 +1536,34 @@ async fn fault_every_member_of_a_gzip_body_is_read() {
         .to_ascii_lowercase();
     assert!(head.contains("accept-encoding: gzip, br\r\n"), "{head}");
 }
+
+/// A page served as it is under `Content-Encoding: gzip` or `br` (a misconfigured
+/// server, a script that sets the header and forgets to compress) is an error row, as
+/// browsers show an error, saying what is wrong: the body is not the coding its header
+/// names. Asked again in a second, it is the same, so it is not retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_a_plain_body_under_a_compressed_coding_says_so_and_is_not_retried() {
+    let cases = [("/gzip", "gzip"), ("/br", "br"), ("/x-gzip", "x-gzip")];
+    let raw = RawSite::start(
+        cases
+            .iter()
+            .map(|(path, coding)| {
+                let page = format!("<!DOCTYPE html><title>{path}</title><a href='/x'>x</a>");
+                (*path, coded(coding, page.as_bytes()))
+            })
+            .collect(),
+    )
+    .await;
+    let urls: Vec<String> = cases.iter().map(|(path, _)| raw.url(path)).collect();
+    let f = Fault::new(|_, _| urls.clone()).await;
+    let db = f
+        .crawl("[retry]\nmax_attempts = 2\nbase_delay_ms = 10\nmax_delay_ms = 10\n")
+        .await;
+    for (url, (path, coding)) in urls.iter().zip(cases) {
+        let r = stored_unread(&db, url).await;
+        let error = r.error.unwrap_or_default();
+        let says = format!("the body is not the {coding:?} its Content-Encoding says");
+        assert!(error.contains(&says), "{url}: {error}");
+        assert_eq!(raw.count(path), 1, "{path} is not retried");
+    }
+}
