@@ -31,13 +31,21 @@ pub enum Coding {
 }
 
 impl Coding {
-    /// The coding on a body with `headers`, if any.
+    /// The coding on a body with `headers`, if any. `identity` in a list is no coding
+    /// (`gzip, identity` is `gzip`, as browsers read it); a list of more than one coding
+    /// is one the crawler does not decode.
     pub fn left_on(headers: &HeaderMap) -> Option<Self> {
-        let value = headers.get(CONTENT_ENCODING)?;
-        let name = String::from_utf8_lossy(value.as_bytes()).trim().to_owned();
-        let coding = if name.is_empty() || name.eq_ignore_ascii_case("identity") {
-            return None;
-        } else if name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip") {
+        let value = String::from_utf8_lossy(headers.get(CONTENT_ENCODING)?.as_bytes());
+        let mut codings = value
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty() && !name.eq_ignore_ascii_case("identity"));
+        let name = match (codings.next(), codings.next()) {
+            (None, _) => return None,
+            (Some(name), None) => name.to_owned(),
+            (Some(_), Some(_)) => value.trim().to_owned(),
+        };
+        let coding = if name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip") {
             Self::Gzip(name)
         } else if name.eq_ignore_ascii_case("deflate") {
             Self::Deflate(name)
@@ -326,6 +334,12 @@ mod tests {
     fn identity_is_no_coding_and_others_are_not_decoded() {
         assert_eq!(coded("identity"), None);
         assert_eq!(coded(""), None);
+        assert_eq!(coded("Identity, "), None);
+        assert_eq!(coded("identity, BR"), Some(Coding::Brotli("BR".to_owned())));
+        assert_eq!(
+            coded("gzip,identity"),
+            Some(Coding::Gzip("gzip".to_owned()))
+        );
         for name in ["compress", "zstd", "gzip, br"] {
             let coding = coded(name).unwrap();
             assert_eq!(coding, Coding::Unknown(name.to_owned()));

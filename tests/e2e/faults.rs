@@ -1567,3 +1567,21 @@ async fn fault_a_plain_body_under_a_compressed_coding_says_so_and_is_not_retried
         assert_eq!(raw.count(path), 1, "{path} is not retried");
     }
 }
+
+/// A `Content-Encoding` list whose other entries are `identity` (a proxy or framework
+/// that adds its own, a script that lists the codings it tried): one coding in all, which
+/// browsers decode. It was a coding "not decoded", and the page was a `binary` row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_a_coding_listed_with_identity_is_decoded() {
+    each_reply_is_read(vec![
+        (
+            "/gzip-identity",
+            coded("gzip, identity", &gzip(b"<title>/gzip-identity</title>")),
+        ),
+        (
+            "/identity-br",
+            coded("identity,br", &brotli(b"<title>/identity-br</title>")),
+        ),
+    ])
+    .await;
+}
