@@ -336,10 +336,17 @@ impl PageLimit {
 /// would dwindle and the cores would sit idle when the slow responses came back.
 struct Refill {
     task: JoinHandle<Result<Leased, Error>>,
+    asked: Asked,
+}
+
+/// What a lease asked for, which reading its answer needs.
+#[derive(Clone, Copy)]
+struct Asked {
     want: usize,
     /// The commit count when the lease started: what a short lease says about the table
     /// holds as of then.
     commits: u64,
+    /// The rows the window is refilled from.
     rows: LeaseRows,
     /// A lease of the revisits due, beside the window's refills.
     revisits: bool,
@@ -504,7 +511,13 @@ impl Dispatcher {
 
     /// Starts leasing up to `want` of `rows`; with `revisits`, the revisits due, beside
     /// the window's refills.
-    fn start_refill(&mut self, want: usize, commits: u64, (rows, revisits): (LeaseRows, bool)) {
+    fn start_refill(&mut self, asked: Asked) {
+        let Asked {
+            want,
+            rows,
+            revisits,
+            ..
+        } = asked;
         let store = self.store.clone();
         let owner = self.owner.clone();
         let (lease_for, serve) = (self.lease_for, self.serve);
@@ -532,13 +545,7 @@ impl Dispatcher {
             )
             .await
         });
-        self.refill = Some(Refill {
-            task,
-            want,
-            commits,
-            rows,
-            revisits,
-        });
+        self.refill = Some(Refill { task, asked });
     }
 
     /// Waits for the running lease, if any, and takes its jobs.
@@ -551,24 +558,25 @@ impl Dispatcher {
             return Ok(());
         };
         let leased = refill.task.await;
-        self.take_refill(
-            (refill.want, refill.commits, (refill.rows, refill.revisits)),
-            leased,
-            drained,
-            next_rebalance,
-        )
+        self.take_refill(refill.asked, leased, drained, next_rebalance)
     }
 
     /// Puts a finished lease's jobs in the window and notes what it said about the table.
     fn take_refill(
         &mut self,
-        (want, commits, (rows, revisits)): (usize, u64, (LeaseRows, bool)),
+        asked: Asked,
         leased: Result<Result<Leased, Error>, JoinError>,
         drained: &mut Drained,
         next_rebalance: Instant,
     ) -> Result<(), Error> {
         let leased = leased
             .map_err(|e| Error::StageFailed(format!("the frontier lease stopped: {e}")))??;
+        let Asked {
+            want,
+            commits,
+            rows,
+            revisits,
+        } = asked;
         let now = Instant::now();
         // Revisits still queued after a full lease of them are leased once there is room.
         self.next_revisit = match leased.next_revisit {
@@ -706,10 +714,20 @@ impl Dispatcher {
                     Some(left) if left > 0 => room.min(usize::try_from(left).unwrap_or(usize::MAX)),
                     _ => room,
                 };
-                self.start_refill(want, commits, (rows, false));
+                self.start_refill(Asked {
+                    want,
+                    commits,
+                    rows,
+                    revisits: false,
+                });
             } else if self.revisits_due(rows).is_some_and(|at| at <= now) {
                 let want = self.window - self.frontier.revisits();
-                self.start_refill(want, commits, (rows, true));
+                self.start_refill(Asked {
+                    want,
+                    commits,
+                    rows,
+                    revisits: true,
+                });
             }
 
             let paused = self.progress.paused();
@@ -807,10 +825,7 @@ impl Dispatcher {
                     None => std::future::pending().await,
                 }
             };
-            let refill = self
-                .refill
-                .as_mut()
-                .map(|r| (&mut r.task, (r.want, r.commits, (r.rows, r.revisits))));
+            let refill = self.refill.as_mut().map(|r| (&mut r.task, r.asked));
             let refilled = async {
                 match refill {
                     Some((task, started)) => (task.await, started),
