@@ -65,26 +65,12 @@ impl Coding {
             }
         }
     }
-
-    /// A decoder of a body in this coding that keeps at most `cap` bytes of what it
-    /// decodes; `None` for a coding the crawler does not decode.
-    pub fn decoder(&self, cap: usize) -> Option<Decoder> {
-        let out = Capped {
-            out: Vec::new(),
-            cap,
-        };
-        let stream = match self {
-            Self::Gzip(_) => Stream::Gzip(flate2::write::GzDecoder::new(out)),
-            Self::Deflate(_) => Stream::Deflate(out, Vec::new()),
-            Self::Brotli(_) => Stream::Brotli(Box::new(brotli::DecompressorWriter::new(out, 4096))),
-            Self::Unknown(_) => return None,
-        };
-        Some(Decoder::new(stream))
-    }
 }
 
-/// A body decoded as its bytes come, at most its cap of it kept (the rest of a bomb is
-/// decoded to nowhere, and the reader stops once [`Decoder::is_full`]).
+/// A body read as its bytes come, decoded from its coding, at most its cap of it kept
+/// (the rest of a bomb is decoded to nowhere, and the reader stops once
+/// [`Decoder::overflowed`]). A body in no coding, or in one the crawler does not decode,
+/// is kept as it came: every reader of bodies reads them all through one loop.
 pub struct Decoder {
     stream: Stream,
     /// Whether any bytes came: no bytes are no content in any coding (a server's empty
@@ -95,6 +81,8 @@ pub struct Decoder {
 }
 
 enum Stream {
+    /// No coding, or one not decoded (`Unknown`).
+    Identity(Capped),
     /// The gzip member being read: a body may hold several (RFC 1952), and
     /// `zcat` reads them as one text.
     Gzip(flate2::write::GzDecoder<Capped>),
@@ -107,6 +95,25 @@ enum Stream {
 }
 
 impl Decoder {
+    /// A reader of a body in `coding` that keeps at most `cap` bytes of it, decoded. A body
+    /// kept as it came starts with room for `presize` bytes (its declared length, so that
+    /// it is not copied as it grows).
+    pub fn of(coding: Option<&Coding>, cap: usize, presize: usize) -> Self {
+        let out = |presize: usize| Capped {
+            out: Vec::with_capacity(presize),
+            cap,
+            overflowed: false,
+        };
+        Self::new(match coding {
+            None | Some(Coding::Unknown(_)) => Stream::Identity(out(presize)),
+            Some(Coding::Gzip(_)) => Stream::Gzip(flate2::write::GzDecoder::new(out(0))),
+            Some(Coding::Deflate(_)) => Stream::Deflate(out(0), Vec::new()),
+            Some(Coding::Brotli(_)) => {
+                Stream::Brotli(Box::new(brotli::DecompressorWriter::new(out(0), 4096)))
+            }
+        })
+    }
+
     fn new(stream: Stream) -> Self {
         Self {
             stream,
@@ -115,13 +122,14 @@ impl Decoder {
         }
     }
 
-    /// Decodes `bytes`, the body's next, until the cap is reached. An error is a body that
-    /// is not in its coding (not a stream, or a corrupt one), whatever else comes.
+    /// Decodes `bytes`, the body's next, until more than the cap came. An error is a body
+    /// that is not in its coding (not a stream, or a corrupt one), whatever else comes.
     pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.begun |= !bytes.is_empty();
         let mut rest = bytes;
-        while !rest.is_empty() && !self.ended && !self.is_full() {
+        while !rest.is_empty() && !self.ended && !self.overflowed() {
             let used = match &mut self.stream {
+                Stream::Identity(out) => out.write(rest)?,
                 Stream::Gzip(member) => match member.write(rest)? {
                     0 => {
                         // The member ended; bytes that start no other (a server's zero
@@ -162,14 +170,20 @@ impl Decoder {
         Ok(())
     }
 
-    /// Whether the cap is reached: nothing more is kept.
-    pub fn is_full(&mut self) -> bool {
-        let out = self.output();
-        out.out.len() >= out.cap
+    /// Whether more came than the cap: what is kept is cut there.
+    pub fn overflowed(&mut self) -> bool {
+        self.output().overflowed
+    }
+
+    /// What is kept so far (a decoder may hold back a few bytes it has not yet written
+    /// out): enough to tell what a body is.
+    pub fn decoded(&mut self) -> &[u8] {
+        &self.output().out
     }
 
     fn output(&mut self) -> &mut Capped {
         match &mut self.stream {
+            Stream::Identity(out) => out,
             Stream::Gzip(stream) => stream.get_mut(),
             Stream::Deflate(out, _) => out,
             Stream::Zlib(stream) => stream.get_mut(),
@@ -184,6 +198,7 @@ impl Decoder {
     pub fn finish(mut self) -> (Vec<u8>, Option<io::Error>) {
         let finished = match &mut self.stream {
             _ if !self.begun => Ok(()),
+            Stream::Identity(_) => Ok(()),
             Stream::Gzip(stream) => stream.try_finish(),
             Stream::Deflate(..) => Ok(()),
             Stream::Zlib(stream) => stream.try_finish(),
@@ -193,17 +208,21 @@ impl Decoder {
         (std::mem::take(&mut self.output().out), finished.err())
     }
 }
+
 /// Where a [`Decoder`] keeps what it decodes: at most `cap` bytes, the rest taken and
 /// dropped (a decoder whose output is refused stops with an error).
 #[derive(Default)]
 struct Capped {
     out: Vec<u8>,
     cap: usize,
+    /// Bytes past the cap came, and were dropped.
+    overflowed: bool,
 }
 
 impl Write for Capped {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
         let room = self.cap.saturating_sub(self.out.len());
+        self.overflowed |= bytes.len() > room;
         self.out.extend_from_slice(&bytes[..bytes.len().min(room)]);
         Ok(bytes.len())
     }
@@ -221,16 +240,12 @@ pub const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// series of members); a `raw` that starts no member at all is an error. On an error,
 /// what was decompressed before it is in `out`.
 pub fn gunzip(raw: &[u8], cap: usize, out: &mut Vec<u8>) -> io::Result<()> {
-    let capped = Capped {
-        out: Vec::new(),
-        cap,
-    };
-    let mut decoder = Decoder::new(Stream::Gzip(flate2::write::GzDecoder::new(capped)));
+    let mut decoder = Decoder::of(Some(&Coding::Gzip(String::new())), cap, 0);
     let written = decoder.write(raw);
-    let full = decoder.is_full();
+    let cut = decoder.overflowed();
     let (decoded, unfinished) = decoder.finish();
     *out = decoded;
-    written.and(unfinished.filter(|_| !full).map_or(Ok(()), Err))
+    written.and(unfinished.filter(|_| !cut).map_or(Ok(()), Err))
 }
 
 /// Whether `raw` opens with a zlib header (RFC 1950: the deflate method, and a check
@@ -263,7 +278,7 @@ mod tests {
     /// `raw` decoded in `coding`, a few bytes at a time as a body arrives, held to `cap`;
     /// the error that refused it or found it cut short.
     fn decode(coding: &Coding, raw: &[u8], cap: usize) -> (Vec<u8>, Option<io::Error>) {
-        let mut decoder = coding.decoder(cap).unwrap();
+        let mut decoder = Decoder::of(Some(coding), cap, 0);
         let written = raw.chunks(7).try_for_each(|chunk| decoder.write(chunk));
         let (text, unfinished) = decoder.finish();
         (text, written.err().or(unfinished))
@@ -343,7 +358,11 @@ mod tests {
         for name in ["compress", "zstd", "gzip, br"] {
             let coding = coded(name).unwrap();
             assert_eq!(coding, Coding::Unknown(name.to_owned()));
-            assert!(coding.decoder(10).is_none());
+            let (kept, error) = decode(&coding, b"\x1f\x8b as it came", 10);
+            assert_eq!(
+                (kept.as_slice(), error.is_none()),
+                (&b"\x1f\x8b as it c"[..], true)
+            );
         }
     }
 }

@@ -22,7 +22,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use crate::coding::{self, Coding};
+use crate::coding::{self, Coding, Decoder};
 use crate::config::{Config, HostHeaders, PolitenessConfig};
 use crate::cookies::Jar;
 use crate::error::Error;
@@ -609,18 +609,13 @@ impl FetchWorker {
         // sent as it is under a header naming no coding (`UTF-8`, `none`), which browsers
         // show as it came, from one that is encoded.
         let undecoded = matches!(coding, Some(Coding::Unknown(_)));
-        // A coded body is decoded as it comes, held to the cap as it decodes.
-        let mut decoding = coding
-            .as_ref()
-            .and_then(|coding| Some((coding, coding.decoder(cap)?)));
+        let name = coding.as_ref().map(Coding::name).unwrap_or_default();
         // Sized from the declared length when there is one, so a body is not copied as it
         // grows; a server's word is trusted only up to PRESIZE_LIMIT.
         let declared = response.content_length();
-        let presize = match decoding {
-            Some(_) => 0,
-            None => usize::try_from(declared.unwrap_or(0)).unwrap_or(usize::MAX),
-        };
-        let mut body = Vec::with_capacity(presize.min(cap).min(PRESIZE_LIMIT));
+        let presize = usize::try_from(declared.unwrap_or(0)).unwrap_or(usize::MAX);
+        // A coded body is decoded as it comes, held to the cap as it decodes.
+        let mut reader = Decoder::of(coding.as_ref(), cap, presize.min(cap).min(PRESIZE_LIMIT));
         let started = Instant::now();
         let mut received = 0;
         loop {
@@ -632,42 +627,32 @@ impl FetchWorker {
             match next {
                 Ok(Some(chunk)) => {
                     received += chunk.len();
-                    if let Some((coding, decoder)) = &mut decoding {
-                        if let Err(e) = decoder.write(&chunk) {
-                            // A server's mistake, as browsers show it: asked again, the
-                            // same body comes.
-                            out.error = Some(FetchError {
-                                kind: ErrorKind::Binary,
-                                message: format!(
-                                    "the body is not the {:?} its Content-Encoding says \
-                                     ({e}): not read",
-                                    coding.name()
-                                ),
-                            });
-                            out.bytes = declared;
-                            return;
-                        }
-                        if decoder.is_full() {
-                            out.truncated = true;
-                            break;
-                        }
-                        continue;
+                    if let Err(e) = reader.write(&chunk) {
+                        // A server's mistake, as browsers show it: asked again, the same
+                        // body comes.
+                        out.error = Some(FetchError {
+                            kind: ErrorKind::Binary,
+                            message: format!(
+                                "the body is not the {name:?} its Content-Encoding says \
+                                 ({e}): not read"
+                            ),
+                        });
+                        out.bytes = declared;
+                        return;
                     }
-                    let room = cap - body.len();
-                    if chunk.len() > room {
-                        body.extend_from_slice(&chunk[..room]);
+                    if reader.overflowed() {
                         out.truncated = true;
                         break;
                     }
-                    body.extend_from_slice(&chunk);
+                    let read = reader.decoded();
                     if undecoded
-                        && body.len() >= sniff::SNIFF_BYTES
-                        && !sniff::looks_like_markup(&body)
+                        && read.len() >= sniff::SNIFF_BYTES
+                        && !sniff::looks_like_markup(read)
                     {
                         break;
                     }
-                    if sniffing && coding.is_none() && body.len() >= sniff::SNIFF_BYTES {
-                        if !sniff::looks_like_html(&body) {
+                    if sniffing && !undecoded && read.len() >= sniff::SNIFF_BYTES {
+                        if !sniff::looks_like_html(read) {
                             break;
                         }
                         sniffing = false;
@@ -680,34 +665,28 @@ impl FetchWorker {
                 }
             }
         }
-        if let Some(Coding::Unknown(name)) = &coding {
-            if !sniff::looks_like_markup(&body) {
-                out.error = Some(FetchError {
-                    kind: ErrorKind::Binary,
-                    message: format!(
-                        "the body is in Content-Encoding {name:?}, which the crawler does not \
-                         decode: not read"
-                    ),
-                });
-                out.bytes = declared;
-                return;
-            }
+        if undecoded && !sniff::looks_like_markup(reader.decoded()) {
+            out.error = Some(FetchError {
+                kind: ErrorKind::Binary,
+                message: format!(
+                    "the body is in Content-Encoding {name:?}, which the crawler does not \
+                     decode: not read"
+                ),
+            });
+            out.bytes = declared;
+            return;
         }
-        if let Some((coding, decoder)) = decoding {
-            let (decoded, unfinished) = decoder.finish();
-            // A body already cut (at the cap, or by a broken transfer) ends its stream
-            // early, which is no fault of the coding; one that came whole to its framing's
-            // end and stops short of its stream's was cut all the same.
-            if let Some(e) = unfinished.filter(|_| !out.truncated && out.error.is_none()) {
-                out.error = Some(FetchError {
-                    kind: ErrorKind::Body,
-                    message: format!(
-                        "the body's {:?} stream stops short of its end ({e}): cut off",
-                        coding.name()
-                    ),
-                });
-            }
-            body = decoded;
+        let (body, unfinished) = reader.finish();
+        // A body already cut (at the cap, or by a broken transfer) ends its stream early,
+        // which is no fault of the coding; one that came whole to its framing's end and
+        // stops short of its stream's was cut all the same.
+        if let Some(e) = unfinished.filter(|_| !out.truncated && out.error.is_none()) {
+            out.error = Some(FetchError {
+                kind: ErrorKind::Body,
+                message: format!(
+                    "the body's {name:?} stream stops short of its end ({e}): cut off"
+                ),
+            });
         }
         if sniffing && !sniff::looks_like_html(&body) {
             // Not HTML after all: recorded as any other type, by its declared size.

@@ -21,7 +21,7 @@ use reqwest::Response;
 use texting_robots::Robot;
 use url::Url;
 
-use crate::coding::Coding;
+use crate::coding::{Coding, Decoder};
 use crate::error::Error;
 use crate::fetcher::{self, url_header, HttpClient, MinRate};
 use crate::netguard::NetworkPolicy;
@@ -485,36 +485,25 @@ impl RobotsCache {
 /// that never arrived may be the ones that disallow.
 async fn read_body(response: &mut Response, min_rate: MinRate) -> Result<Vec<u8>, FetchError> {
     let coding = Coding::left_on(response.headers());
-    let mut decoding = coding
-        .as_ref()
-        .and_then(|coding| Some((coding, coding.decoder(MAX_ROBOTS_BYTES)?)));
-    let undecodable = |coding: &Coding, e: std::io::Error| FetchError {
+    let undecodable = |e: std::io::Error| FetchError {
         kind: ErrorKind::Body,
-        message: format!("robots.txt in {:?} does not decode: {e}", coding.name()),
+        message: format!(
+            "robots.txt in {:?} does not decode: {e}",
+            coding.as_ref().map(Coding::name).unwrap_or_default()
+        ),
     };
-    let mut body = Vec::new();
+    let mut body = Decoder::of(coding.as_ref(), MAX_ROBOTS_BYTES, 0);
     let (started, mut received) = (Instant::now(), 0);
     while let Some(chunk) = min_rate.next_chunk(response, started, received).await? {
         received += chunk.len();
-        if let Some((coding, decoder)) = &mut decoding {
-            decoder.write(&chunk).map_err(|e| undecodable(coding, e))?;
-            if decoder.is_full() {
-                break;
-            }
-            continue;
-        }
-        body.extend_from_slice(&chunk);
-        if body.len() >= MAX_ROBOTS_BYTES {
-            body.truncate(MAX_ROBOTS_BYTES);
+        body.write(&chunk).map_err(undecodable)?;
+        if body.overflowed() {
             break;
         }
     }
-    let Some((coding, mut decoder)) = decoding else {
-        return Ok(body);
-    };
-    let full = decoder.is_full();
-    match decoder.finish() {
-        (_, Some(e)) if !full => Err(undecodable(coding, e)),
+    let cut = body.overflowed();
+    match body.finish() {
+        (_, Some(e)) if !cut => Err(undecodable(e)),
         (decoded, _) => Ok(decoded),
     }
 }
