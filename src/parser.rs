@@ -195,8 +195,7 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
     // fetched next, so the redirect's `final_url` names the page stored there.
     let mut location = f.location;
     if let Some(target) = &mut location {
-        urlnorm::strip_foreign_userinfo(target, &record.job.url);
-        scope.traps.strip_session_ids(target);
+        strip_found(target, &record.job.url, &scope.traps);
     }
     if let (None, Some(target)) = (&record.error, &location) {
         let job = &record.job;
@@ -435,6 +434,13 @@ fn looks_binary(body: &[u8], content_type: Option<&str>) -> bool {
             .is_some_and(|(encoding, _)| encoding == UTF_16LE || encoding == UTF_16BE)
 }
 
+/// What a URL found on `page` (a link, a redirect's target, a sitemap's entry) loses
+/// before it is stored or queued: the credentials `page` wrote in it and its session ids.
+fn strip_found(url: &mut Url, page: &Url, traps: &Traps) {
+    urlnorm::strip_foreign_userinfo(url, page);
+    traps.strip_session_ids(url);
+}
+
 /// Turns URLs a page leads to into frontier candidates: in scope already, and new to the
 /// seen cache.
 struct Offer<'a> {
@@ -454,8 +460,7 @@ impl Offer<'_> {
         kind: JobKind,
     ) -> Option<Discovered> {
         let mut url = url.clone();
-        urlnorm::strip_foreign_userinfo(&mut url, from);
-        self.scope.traps.strip_session_ids(&mut url);
+        strip_found(&mut url, from, &self.scope.traps);
         self.stripped(&url, depth, redirect_hops, kind)
     }
 
@@ -613,11 +618,10 @@ impl<'a> Links<'a> {
         let Ok(mut target) = urlnorm::resolve_in(base, &anchor.href, self.encoding) else {
             return;
         };
-        urlnorm::strip_foreign_userinfo(&mut target, self.page_url);
         if target == *self.page_url {
             return;
         }
-        self.traps.strip_session_ids(&mut target);
+        strip_found(&mut target, self.page_url, self.traps);
         if target == *self.page_url {
             return;
         }
