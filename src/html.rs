@@ -313,11 +313,12 @@ impl ReadState<'_> {
         if !inert {
             self.breaks_text(name, page);
             self.read_start_tag(name, &attr, page);
-            // An empty element holds nothing to hide; in SVG a tag ends it as in XML.
-            let empty = is_void(name) || (tag.self_closing && self.foreign > 0);
+            // An empty element holds nothing to hide; in SVG a tag ends it as in XML. Asked
+            // only inside a link: every start tag of every page comes here.
+            let empty = || is_void(name) || (tag.self_closing && self.foreign > 0);
             match &mut self.muted {
-                Some((muting, open)) if *muting == tag.name && !empty => *open += 1,
-                None if self.open_anchor.is_some() && name != "a" && !empty && hides(&attr) => {
+                Some((muting, open)) if *muting == tag.name && !empty() => *open += 1,
+                None if self.open_anchor.is_some() && name != "a" && hides(&attr) && !empty() => {
                     self.muted = Some((tag.name.clone(), 1));
                 }
                 _ => {}
