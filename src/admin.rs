@@ -395,7 +395,7 @@ async fn add_seeds(
     admin.scope.set(scope);
     let added = match admin.store.enqueue(&rows).await {
         Ok(added) => added,
-        Err(e) => return seeds_error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(e) => return not_stored(&e),
     };
     drop(changing);
     admin.progress.work_added();
@@ -435,6 +435,21 @@ async fn links_to_new_hosts(admin: Arc<Admin>, hosts: Vec<String>) {
 /// sends seeds reads the answer as JSON, and axum's own refusals are plain text.
 fn seeds_error(status: StatusCode, message: String) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+/// Why seeds were not stored. A refusal of their rows (a user's trigger or `CHECK` on
+/// `frontier`) is the request's: 422, with the URL refused when one alone is, as the same
+/// request would be refused again. Anything else (the database out of reach) is a 503:
+/// the same request may be stored later.
+fn not_stored(error: &crate::Error) -> Response {
+    if !error.is_refusal() {
+        return seeds_error(StatusCode::SERVICE_UNAVAILABLE, error.to_string());
+    }
+    let mut body = serde_json::json!({ "error": error.to_string() });
+    if let crate::Error::RefusedUrl { url, .. } = error {
+        body["url"] = url.as_str().into();
+    }
+    (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
 }
 
 async fn pause(State(admin): State<Arc<Admin>>) -> Response {

@@ -116,6 +116,15 @@ pub enum Error {
     #[error("cannot bring the database schema up to date: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 
+    /// A URL whose `frontier` row the database refuses (see [`Error::is_refusal`]), named
+    /// for whoever gave it: a seed.
+    #[error("the database refused to queue {url}: {source}")]
+    RefusedUrl {
+        url: String,
+        #[source]
+        source: Box<Error>,
+    },
+
     #[error("database error while {doing}: {source}")]
     Database {
         doing: &'static str,
@@ -172,6 +181,7 @@ impl Error {
             )
         };
         match self {
+            Self::RefusedUrl { .. } => true,
             Self::Sqlite { code, .. } => refused_by_sqlite(*code),
             Self::Database {
                 source: sqlx::Error::Database(e),

@@ -623,10 +623,17 @@ where
 
     /// Adds URLs to the frontier; those already known are left as they are. Returns how
     /// many were new.
+    /// All or none: when the database refuses them, the error names the URL it refuses,
+    /// if one alone is ([`Db::refused_url`]).
     pub async fn enqueue(&self, urls: &[Discovered]) -> Result<u64, Error> {
         let urls_from: Vec<(&Discovered, Option<i64>)> = urls.iter().map(|d| (d, None)).collect();
         // Seeds count against their hosts' budgets, and are never over one.
-        self.insert_committed(&urls_from, 0).await
+        match self.insert_committed(&urls_from, 0).await {
+            Err(refusal) if refusal.is_refusal() => {
+                Err(self.refused_url(&urls_from, refusal).await)
+            }
+            added => added,
+        }
     }
 
     /// Adds URLs found on stored pages, in a transaction of their own, as the writer adds
@@ -636,13 +643,56 @@ where
         urls_from: &[(&Discovered, Option<i64>)],
         max_pages_per_host: u64,
     ) -> Result<u64, Error> {
+        let (tx, added) = self
+            .insert_uncommitted(urls_from, max_pages_per_host)
+            .await?;
+        tx.commit().await.doing("adding URLs")?;
+        Ok(added)
+    }
+
+    /// [`Db::insert_committed`] up to the commit, which is the caller's: dropped, the
+    /// transaction is rolled back.
+    async fn insert_uncommitted(
+        &self,
+        urls_from: &[(&Discovered, Option<i64>)],
+        max_pages_per_host: u64,
+    ) -> Result<(sqlx::Transaction<'static, DB>, u64), Error> {
         let mut tx = self.pool.begin().await.doing("starting to add URLs")?;
         let added = Self::insert_frontier(&mut tx, urls_from, max_pages_per_host).await?;
         let mut script = Script::new();
         Self::insert_hosts(&mut script, urls_from.iter().map(|(d, _)| d.host.as_str()));
         script.run(&mut tx).await?;
-        tx.commit().await.doing("adding URLs")?;
-        Ok(added.new)
+        Ok((tx, added.new))
+    }
+
+    /// `refusal`, of `urls_from` together, as the refusal of the one URL the database
+    /// refuses alone, for whoever sent them to mend it: halves are tried in transactions
+    /// rolled back, so nothing is stored, and only after a refusal (some 2 log2 n
+    /// tries). URLs refused only together, or a try that fails otherwise, leave the
+    /// refusal as it was.
+    async fn refused_url(&self, urls_from: &[Found<'_>], mut refusal: Error) -> Error {
+        let mut part = urls_from;
+        'halving: while part.len() > 1 {
+            let (low, high) = part.split_at(part.len() / 2);
+            for half in [low, high] {
+                match self.insert_uncommitted(half, 0).await {
+                    Err(refused) if refused.is_refusal() => {
+                        (part, refusal) = (half, refused);
+                        continue 'halving;
+                    }
+                    Err(_) => return refusal,
+                    Ok(_) => {}
+                }
+            }
+            return refusal;
+        }
+        match part {
+            [(url, _)] => Error::RefusedUrl {
+                url: url.url.to_string(),
+                source: Box::new(refusal),
+            },
+            _ => refusal,
+        }
     }
 
     /// A value the crawl keeps between runs (`crawl_state`), if set.

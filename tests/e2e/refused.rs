@@ -33,7 +33,7 @@ fn is_postgres(database: &str) -> bool {
 
 /// Makes `database` (migrated first) refuse to insert rows of `table` for which
 /// `condition` (on `NEW`) holds, as it would a value it cannot store.
-async fn refuse(database: &str, table: &str, condition: &str) {
+pub(super) async fn refuse(database: &str, table: &str, condition: &str) {
     let store = pipecrawl::store::Store::open(unquoted(database))
         .await
         .expect("a crawl's database");
@@ -315,5 +315,48 @@ async fn a_refused_row_says_which_rows_were_being_stored() {
             error.contains("while storing a batch of links"),
             "{database}: {error}"
         );
+    }
+}
+
+/// Seeds the database refuses one of are stored none of, on both backends, and the error
+/// names that one, found by halves among many (a refusal is no outage, which PostgreSQL
+/// would wait out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeds_the_database_refuses_one_of_are_refused_naming_it() {
+    let harness = Harness::default();
+    let (_server, databases) = both_backends(
+        &harness,
+        "seeds_the_database_refuses_one_of_are_refused_naming_it (PostgreSQL half)",
+        "refused_seed",
+    )
+    .await;
+    let urls: Vec<String> = (0..9)
+        .map(|i| format!("http://{i}.test/"))
+        .chain(["http://5.test/poison".to_owned()])
+        .collect();
+    for database in databases {
+        refuse(&database, "frontier", "NEW.url LIKE '%/poison'").await;
+        let config = config_on(&harness, &database, "http://0.test/", "");
+        let scope = pipecrawl::scope::Scope::new(&config, &[]);
+        let seeds: Vec<_> = urls
+            .iter()
+            .map(|u| scope.seed(&url::Url::parse(u).expect("a URL")))
+            .collect();
+        let store = pipecrawl::store::Store::open(unquoted(&database))
+            .await
+            .expect("open the store");
+        match store.enqueue(&seeds).await {
+            Err(pipecrawl::Error::RefusedUrl { url, source }) => {
+                assert_eq!(url, "http://5.test/poison", "{database}");
+                assert!(
+                    source.to_string().contains("poison refused"),
+                    "{database}: {source}"
+                );
+            }
+            other => panic!("{database}: {other:?}"),
+        }
+        store.close().await.expect("close the store");
+        let queued: Vec<(i64,)> = rows(&database, "SELECT count(*) FROM frontier", None).await;
+        assert_eq!(queued, [(0,)], "{database}: none stored");
     }
 }

@@ -1444,3 +1444,42 @@ async fn revisits_due_faster_than_a_host_can_take_leave_turns_for_new_pages() {
         "of the first 250 requests, {revisits} were revisits and {new} new pages"
     );
 }
+
+/// `database` (a SQLite file) refusing `frontier` rows of URLs ending in `/poison`, as a
+/// user's trigger or CHECK does.
+async fn refusing_poison(harness: &Harness) {
+    let database = format!("{:?}", harness.db_path().display().to_string());
+    super::refused::refuse(&database, "frontier", "NEW.url LIKE '%/poison'").await;
+}
+
+/// A seed whose `frontier` row the database refuses is a request that cannot be stored,
+/// however often it is sent: 422 with the database's words and the URL. It was a 503,
+/// which tells a client to send the same request again later, to be refused again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_the_database_refuses_is_a_422_naming_it() {
+    let site = TestSite::one_host(&[
+        ("/", "<title>Home</title>"),
+        ("/poison", "<title>P</title>"),
+    ])
+    .await;
+    let harness = Harness::default();
+    refusing_poison(&harness).await;
+    let service = Service::start(&harness, &[], "");
+    service.wait_ready().await;
+    let poison = site.url(0, "/poison");
+    let answer = service
+        .post("/seeds", serde_json::json!([site.url(0, "/"), poison]))
+        .await;
+    assert_eq!(answer.status(), 422);
+    let body: Value = answer.json().await.expect("a JSON answer");
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(error.contains("poison refused"), "{body}");
+    assert_eq!(body["url"], poison.as_str(), "{body}");
+    assert_eq!(service.stats().await["queued"], 0, "all or nothing");
+    let answer = service
+        .post("/seeds", serde_json::json!([site.url(0, "/")]))
+        .await;
+    assert_eq!(answer.status(), 202);
+    service.wait_pages(1).await;
+    service.stop().await;
+}
