@@ -31,7 +31,7 @@ use crate::frontier::dispatcher::Progress;
 use crate::frontier::readmit;
 use crate::netguard::NetworkPolicy;
 use crate::page::Discovered;
-use crate::scope::SharedScope;
+use crate::scope::{Scope, SharedScope};
 use crate::stages::{Queues, StageReport, Stages};
 use crate::store::{HostCounts, Store};
 use crate::urlnorm;
@@ -380,8 +380,10 @@ async fn add_seeds(
         };
         return (StatusCode::BAD_REQUEST, Json(body)).into_response();
     }
-    admin.network.trust(&seeds);
+    // Trust and scope change under the guard, as a reload's do, so that what this
+    // request changed is what is put back should its rows not be stored.
     let changing = admin.scope.changing().await;
+    let trusted = admin.network.trust(&seeds);
     let before = admin.scope.get();
     let mut new_hosts: Vec<String> = seeds
         .iter()
@@ -395,7 +397,12 @@ async fn add_seeds(
     admin.scope.set(scope);
     let added = match admin.store.enqueue(&rows).await {
         Ok(added) => added,
-        Err(e) => return not_stored(&e),
+        Err(e) => {
+            // Nothing was stored: no seed asks for the scope or the trust now.
+            admin.scope.set(Scope::clone(&before));
+            admin.network.distrust(&trusted);
+            return not_stored(&e);
+        }
     };
     drop(changing);
     admin.progress.work_added();

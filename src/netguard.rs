@@ -66,15 +66,24 @@ impl NetworkPolicy {
             .is_some_and(|proxy| proxy.eq_ignore_ascii_case(host))
     }
 
-    /// Trusts the hosts of these seeds.
-    pub fn trust<'a>(&self, seeds: impl IntoIterator<Item = &'a Url>) {
+    /// Trusts the hosts of these seeds. Returns those it did not trust already, for
+    /// [`NetworkPolicy::distrust`] should the seeds not be stored after all.
+    pub fn trust<'a>(&self, seeds: impl IntoIterator<Item = &'a Url>) -> Vec<String> {
         let mut trusted = self.trusted.write().unwrap_or_else(PoisonError::into_inner);
-        trusted.extend(
-            seeds
-                .into_iter()
-                .filter_map(|u| u.host_str())
-                .map(str::to_ascii_lowercase),
-        );
+        seeds
+            .into_iter()
+            .filter_map(|u| u.host_str())
+            .map(str::to_ascii_lowercase)
+            .filter(|host| trusted.insert(host.clone()))
+            .collect()
+    }
+
+    /// Takes back the trust [`NetworkPolicy::trust`] gave these hosts.
+    pub fn distrust(&self, hosts: &[String]) {
+        let mut trusted = self.trusted.write().unwrap_or_else(PoisonError::into_inner);
+        for host in hosts {
+            trusted.remove(host);
+        }
     }
 
     fn is_trusted(&self, host: &str) -> bool {

@@ -1483,3 +1483,95 @@ async fn a_seed_the_database_refuses_is_a_422_naming_it() {
     service.wait_pages(1).await;
     service.stop().await;
 }
+
+/// Two hosts: 127.0.0.1's home page links to 127.0.0.2's `/x`; 127.0.0.2 also has a
+/// `/poison`, which the database refuses to queue.
+async fn a_link_to_a_refused_seeds_host() -> TestSite {
+    let mut b = SiteBuilder::bind(2).await;
+    let (first, second) = (b.authority(0), b.authority(1));
+    b.add(
+        &first,
+        "/",
+        Resource::Html(format!(
+            "<title>Home</title><a href='http://{second}/x'>x</a>"
+        )),
+    );
+    b.add(&second, "/x", Resource::Html("<title>X</title>".into()));
+    b.add(
+        &second,
+        "/poison",
+        Resource::Html("<title>P</title>".into()),
+    );
+    b.start()
+}
+
+/// A service (`extra` in its config) sent 127.0.0.2's `/poison`, refused, then
+/// 127.0.0.1's home page, crawled until `pages` pages are stored; stopped.
+async fn after_a_refused_seed(harness: &Harness, site: &TestSite, extra: &str, pages: u64) {
+    refusing_poison(harness).await;
+    let service = Service::start(harness, &[], extra);
+    service.wait_ready().await;
+    let refused = service
+        .post("/seeds", serde_json::json!([site.url(1, "/poison")]))
+        .await;
+    assert_eq!(refused.status(), 422);
+    let answer = service
+        .post("/seeds", serde_json::json!([site.url(0, "/")]))
+        .await;
+    assert_eq!(answer.status(), 202);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let stats = service.stats().await;
+        if stats["pages"].as_u64() >= Some(pages) && stats["in_flight"].as_u64() == Some(0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "stuck at {stats}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    service.stop().await;
+}
+
+/// A seed the database refused adds nothing, its host to the scope neither: a link to
+/// that host found later is not followed. The scope was widened before the rows were
+/// stored and kept when they were not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_seeds_host_does_not_join_the_scope() {
+    let site = a_link_to_a_refused_seeds_host().await;
+    let harness = Harness::default();
+    after_a_refused_seed(&harness, &site, "", 1).await;
+    let queued = harness
+        .db()
+        .await
+        .scalar(&format!(
+            "SELECT (SELECT count(*) FROM frontier WHERE url = '{x}')
+                  + (SELECT count(*) FROM frontier_staged WHERE url = '{x}')",
+            x = site.url(1, "/x")
+        ))
+        .await;
+    assert_eq!(
+        queued, 0,
+        "the link to the refused seed's host is not followed"
+    );
+    assert_eq!(site.count(&site.url(1, "/x")), 0);
+}
+
+/// A seed the database refused is not trusted: its host, on loopback, is refused to a
+/// link as any host only found is. The trust was given before the rows were stored and
+/// kept when they were not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_seeds_host_is_not_trusted() {
+    let site = a_link_to_a_refused_seeds_host().await;
+    let harness = Harness::default();
+    let both = "[scope]\nhosts = [\"127.0.0.1\", \"127.0.0.2\"]\n";
+    after_a_refused_seed(&harness, &site, both, 2).await;
+    assert_eq!(
+        site.count(&site.url(1, "/x")),
+        0,
+        "a host only found, on loopback, is not connected to"
+    );
+    let refused = harness.db().await.page(&site.url(1, "/x")).await;
+    assert_eq!(
+        refused.and_then(|p| p.error_kind).as_deref(),
+        Some("address_refused")
+    );
+}
