@@ -395,7 +395,7 @@ async fn add_seeds(
     let scope = before.with_seeds(&seeds);
     let rows: Vec<Discovered> = seeds.iter().map(|url| scope.seed(url)).collect();
     admin.scope.set(scope);
-    let added = match admin.store.enqueue(&rows).await {
+    let added = match admin.store.enqueue_once(&rows).await {
         Ok(added) => added,
         Err(e) => {
             // Nothing was stored: no seed asks for the scope or the trust now.

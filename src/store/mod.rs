@@ -554,6 +554,14 @@ impl Store {
         on_backend!(self, db => db.enqueue(urls).await)
     }
 
+    /// [`Store::enqueue`] asked once, for the admin API's `POST /seeds`, as
+    /// [`Store::queue_counts`]: while the database is out of reach its client is told so
+    /// within seconds, nothing stored, rather than waiting with the crawl through the
+    /// outage (up to ten minutes) and holding one of the API's few connections.
+    pub async fn enqueue_once(&self, urls: &[Discovered]) -> Result<u64, Error> {
+        on_backend!(once self, db => db.enqueue(urls).await)
+    }
+
     /// Pages stored so far (a resumed crawl counts them against `max_pages`).
     pub async fn page_count(&self) -> Result<u64, Error> {
         on_backend!(self, db => db.page_count().await)

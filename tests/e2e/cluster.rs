@@ -988,22 +988,11 @@ async fn a_node_rides_out_a_restart_of_postgresql() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_services_stats_during_a_postgresql_outage_say_the_database_is_out_of_reach() {
     let test = "a_services_stats_during_a_postgresql_outage_say_the_database_is_out_of_reach";
-    let Some(cluster) = Cluster::start(test).await else {
+    let Some((cluster, api, client, _node)) = a_service_in_an_outage(test).await else {
         return;
     };
-    let port = super::postgres::free_port();
-    let _node = cluster.start_node(
-        "service",
-        "serve",
-        &format!("[admin]\nlisten = \"127.0.0.1:{port}\"\n"),
-    );
-    cluster.wait_for_requests(100).await;
-    cluster.postgres.stop();
-    let answer = reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .expect("an HTTP client")
-        .get(format!("http://127.0.0.1:{port}/stats"))
+    let answer = client
+        .get(format!("{api}/stats"))
         .send()
         .await
         .expect("/stats answers while the database is out of reach");
@@ -1011,6 +1000,60 @@ async fn a_services_stats_during_a_postgresql_outage_say_the_database_is_out_of_
     let body = answer.text().await.expect("its body");
     assert!(body.contains("database error"), "{body}");
     cluster.postgres.start_again();
+}
+
+/// A `POST /seeds` during a PostgreSQL outage answers 503 saying why, with nothing stored:
+/// it waited with the crawl for the server, up to ten minutes, holding one of the admin
+/// API's connections, where a client wants to know within seconds to send it again later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeds_sent_during_a_postgresql_outage_are_a_503_and_not_stored() {
+    let test = "seeds_sent_during_a_postgresql_outage_are_a_503_and_not_stored";
+    let Some((cluster, api, client, _node)) = a_service_in_an_outage(test).await else {
+        return;
+    };
+    let send = || {
+        client
+            .post(format!("{api}/seeds"))
+            .json(&["http://127.0.0.9:9/new"])
+            .send()
+    };
+    let answer = send()
+        .await
+        .expect("POST /seeds answers while the database is out of reach");
+    assert_eq!(answer.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = answer.json().await.expect("a JSON answer");
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(error.contains("database error"), "{body}");
+    cluster.postgres.start_again();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let added = loop {
+        let answer = send().await.expect("POST /seeds answers");
+        if answer.status() == reqwest::StatusCode::ACCEPTED {
+            break answer.json::<serde_json::Value>().await.expect("JSON");
+        }
+        assert!(Instant::now() < deadline, "never stored: {answer:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(added["added"], 1, "not stored during the outage: {added}");
+}
+
+/// A cluster whose one node is a service (crawling, its API at the address returned),
+/// and a client that waits a minute for an answer, once the PostgreSQL server is stopped.
+async fn a_service_in_an_outage(test: &str) -> Option<(Cluster, String, reqwest::Client, Node)> {
+    let cluster = Cluster::start(test).await?;
+    let port = super::postgres::free_port();
+    let node = cluster.start_node(
+        "service",
+        "serve",
+        &format!("[admin]\nlisten = \"127.0.0.1:{port}\"\n"),
+    );
+    cluster.wait_for_requests(100).await;
+    cluster.postgres.stop();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("an HTTP client");
+    Some((cluster, format!("http://127.0.0.1:{port}"), client, node))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
