@@ -341,6 +341,14 @@ impl LeaseRows {
             }
         }
     }
+
+    /// The earliest time a queued row of these may be leased ([`Db::next_due`]).
+    pub(super) fn next_due_sql(self) -> String {
+        format!(
+            "SELECT min(not_before) FROM frontier WHERE state = 'queued'{}",
+            self.condition()
+        )
+    }
 }
 
 /// The pages `scope.max_pages` counts: all but the rows of URLs refused as traps, which
@@ -1214,13 +1222,10 @@ where
     /// How long until the earliest queued row of `rows` that is waiting (a retry) comes
     /// due.
     pub async fn next_due(&self, rows: LeaseRows) -> Result<Option<Duration>, Error> {
-        let due: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT min(not_before) FROM frontier WHERE state = 'queued'{}",
-            rows.condition()
-        )))
-        .fetch_one(&self.pool)
-        .await
-        .doing("finding the next retry due")?;
+        let due: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(rows.next_due_sql()))
+            .fetch_one(&self.pool)
+            .await
+            .doing("finding the next retry due")?;
         let now = unix_ms(SystemTime::now());
         Ok(due.map(|at| Duration::from_millis(u64::try_from(at - now).unwrap_or(0))))
     }

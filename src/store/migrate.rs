@@ -175,6 +175,7 @@ mod tests {
             (10, "61122a1f2f814f703c5c4a4ebc4773c4f3ba97fbd13bc99a81d98cd327b473b552dff176525fb17bba0a6b8144e06818"),
             (11, "bae1496fb35bde02a5cbe5e6997e15c8224b3e4d682a319904ca90dc4f43c82bc2dbc51a85708d141372bcd596982efa"),
             (12, "619e2a249051d48bbc15eaa9d4c2acc056c331a3ac146d804927152bca6bf46e67ea3e8e05a65fef81977466e1943f26"),
+            (13, "20dbdeee082923aaccf2c5e6e442e558fadbaf0844e73bb2bbb0c423744f4d9225a12835457b54aca7f38f611ce8c2b7"),
         ];
         assert_eq!(released::<Sqlite>(), pinned(&sqlite), "migrations/sqlite");
         let postgres = [
@@ -186,6 +187,7 @@ mod tests {
             (6, "0d3848d3c88b03d479c10100b73fe12ea32b2dda42a7093e67b87f10fb3db578c7f61fb91b3020dc757f5b545d267370"),
             (7, "4bc6e33ca191a185181e3902c55662526dcef03435e824778c2bad7b2d700cffe06619829351190a729c383f90ddefd7"),
             (8, "203e17023e9cfcd748dde375c772c1e5c44adccc7b5ba69bc931873330229e9f388e405746aa24291494c18736f1146a"),
+            (9, "030b6bf27e81e67c82d83f436a92d892c488166fa6f4627c016bdb58acc2e3391331cec79c1afffd07b4def085c00168"),
         ];
         assert_eq!(
             released::<Postgres>(),

@@ -211,8 +211,8 @@ async fn bringing_an_earlier_pipecrawls_database_up_to_date_is_said() {
         .await
         .expect("open the database");
     sqlx::raw_sql(
-        "DELETE FROM _sqlx_migrations WHERE version = 12;
-         DROP INDEX pages_bytes; DROP INDEX pages_elapsed;",
+        "DELETE FROM _sqlx_migrations WHERE version = 13;
+         DROP INDEX frontier_revisits; DROP INDEX frontier_revisits_due;",
     )
     .execute(&mut conn)
     .await
@@ -227,15 +227,16 @@ async fn bringing_an_earlier_pipecrawls_database_up_to_date_is_said() {
         text(&out.stdout)
     );
     assert!(
-        stderr.contains("the database's schema is at migration 11, this pipecrawl's at 12"),
+        stderr.contains("the database's schema is at migration 12, this pipecrawl's at 13"),
         "{stderr}"
     );
     assert!(
-        stderr.contains("the database's schema is up to date (migration 12)"),
+        stderr.contains("the database's schema is up to date (migration 13)"),
         "{stderr}"
     );
     let indexes: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM sqlite_master WHERE name IN ('pages_bytes', 'pages_elapsed')",
+        "SELECT count(*) FROM sqlite_master
+         WHERE name IN ('frontier_revisits', 'frontier_revisits_due')",
     )
     .fetch_one(&mut conn)
     .await
