@@ -56,6 +56,10 @@ struct Shared {
     abandoned: Mutex<Vec<i64>>,
     /// Bumped by every commit, so the dispatcher knows when new rows may be queued.
     commits: AtomicU64,
+    /// When the first of the revisits committed back to the queue to wait out a retry is
+    /// due, since the dispatcher last looked: a service leases revisits apart, at their
+    /// time, and would not know of it otherwise.
+    revisit_retry: Mutex<Option<Instant>>,
     pages: AtomicU64,
     /// Pages stored for the first time, which `scope.max_pages` counts.
     new_pages: AtomicU64,
@@ -140,6 +144,17 @@ impl Progress {
         );
         self.shared.commits.fetch_add(1, Ordering::SeqCst);
         self.shared.wake.notify_one();
+    }
+
+    /// The writer put revisits back in the queue to wait out a retry, the first due at
+    /// `due`. Told before [`Progress::committed`], which wakes the dispatcher.
+    pub fn revisits_retried(&self, due: Instant) {
+        let mut first = self
+            .shared
+            .revisit_retry
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *first = Some(first.map_or(due, |at| at.min(due)));
     }
 
     /// A fetch was cut short by the end of a stop's grace period.
@@ -251,6 +266,14 @@ impl Progress {
 
     fn take_learned(&self) -> Vec<(Arc<str>, Release)> {
         take(&self.shared.learned)
+    }
+
+    fn take_revisit_retry(&self) -> Option<Instant> {
+        self.shared
+            .revisit_retry
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 }
 
@@ -646,6 +669,13 @@ impl Dispatcher {
                 || (self.hosts.is_some() && next_rebalance <= now)
             {
                 self.settle_refill(&mut drained, next_rebalance).await?;
+            }
+            // Not while a lease runs: a lease of revisits says when the next is due as of
+            // its start, which may be before this retry was queued.
+            if self.refill.is_none() {
+                if let Some(at) = self.progress.take_revisit_retry() {
+                    self.next_revisit = self.next_revisit.map(|due| due.min(at));
+                }
             }
             if let Some(hosts) = self.hosts.as_ref().filter(|_| next_rebalance <= now) {
                 let rebalanced = hosts

@@ -157,6 +157,11 @@ impl StoreWriter {
                 tally.add(page);
             }
             tally.add_trapped(committed.trapped);
+            let revisit_retries = batch.iter().filter(|page| page.job.is_revisit());
+            if let Some(wait) = revisit_retries.filter_map(|page| page.retry_in).min() {
+                self.progress
+                    .revisits_retried(std::time::Instant::now() + wait);
+            }
             self.progress.committed(batch.len(), &tally);
             batch.clear();
             held.clear();

@@ -1380,6 +1380,21 @@ async fn wait_for_requests(site: &TestSite, done: impl Fn(&[String]) -> bool) ->
     }
 }
 
+/// Runs a paced service with `extra` on `site` until its home page has had `n`
+/// requests; where those came among all of its requests.
+async fn home_visits(site: &TestSite, extra: &str, n: usize) -> Vec<usize> {
+    let harness = Harness::default();
+    let service = paced_service(&harness, site, extra);
+    service.wait_ready().await;
+    let home = site.url(0, "/");
+    let urls = wait_for_requests(site, |urls| {
+        urls.iter().filter(|u| **u == home).count() >= n
+    })
+    .await;
+    service.stop().await;
+    (0..urls.len()).filter(|&i| urls[i] == home).collect()
+}
+
 /// A revisit falls due at its interval, not when the frontier window next runs low: the
 /// window held a lease of new URLs on one host, and the revisit waited behind half of
 /// it (at the default window and delay, some 40 minutes) before it was even leased.
@@ -1389,20 +1404,12 @@ async fn wait_for_requests(site: &TestSite, done: impl Fn(&[String]) -> bool) ->
 async fn a_due_revisit_does_not_wait_for_the_window_to_run_low() {
     let links: Vec<String> = (0..300).map(|i| format!("/p/{i}")).collect();
     let site = linked_site(&links, |_| Vec::new()).await;
-    let harness = Harness::default();
-    let service = paced_service(
-        &harness,
+    let visits = home_visits(
         &site,
         "[frontier]\nwindow = 100\n[recrawl]\n[[recrawl.rule]]\npattern = '/$'\ninterval_s = 1\n",
-    );
-    service.wait_ready().await;
-    let home = site.url(0, "/");
-    let urls = wait_for_requests(&site, |urls| {
-        urls.iter().filter(|u| **u == home).count() >= 2
-    })
+        2,
+    )
     .await;
-    service.stop().await;
-    let visits: Vec<usize> = (0..urls.len()).filter(|&i| urls[i] == home).collect();
     let between = visits[1] - visits[0] - 1;
     assert!(
         between < 40,
@@ -1573,5 +1580,46 @@ async fn a_refused_seeds_host_is_not_trusted() {
     assert_eq!(
         refused.and_then(|p| p.error_kind).as_deref(),
         Some("address_refused")
+    );
+}
+
+/// A revisit that fails for now is asked again after its backoff, as any URL is. A
+/// service leases its revisits apart, when the next is due, and nothing told it of one
+/// put back in the queue to wait out a retry: it waited for the next revisit due, or
+/// the wall clock's minute. Here the home page's revisit answers 503 once, with a
+/// backoff of a tenth of a second or so, on a host taking 20 requests a second: asked
+/// again a minute later, all 300 new pages would go first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revisit_that_failed_is_asked_again_after_its_backoff() {
+    let mut b = SiteBuilder::bind(1).await;
+    let host = b.authority(0);
+    let links: String = (0..300)
+        .map(|i| format!("<a href='/p/{i}'>{i}</a>"))
+        .collect();
+    let home = Resource::Html(format!("<title>Home</title>{links}"));
+    let down = Resource::Status(503, "down".into());
+    b.add(
+        &host,
+        "/",
+        Resource::Sequence(vec![home.clone(), down, home]),
+    );
+    for i in 0..300 {
+        b.add(
+            &host,
+            &format!("/p/{i}"),
+            Resource::Html("<title>p</title>".into()),
+        );
+    }
+    let site = b.start();
+    let visits = home_visits(
+        &site,
+        "[retry]\nbase_delay_ms = 100\n[recrawl]\n[[recrawl.rule]]\npattern = '/$'\ninterval_s = 1\n",
+        3,
+    )
+    .await;
+    let between = visits[2] - visits[1] - 1;
+    assert!(
+        between < 40,
+        "{between} new pages were fetched between the revisit that failed and its retry"
     );
 }
