@@ -113,11 +113,16 @@ impl Robots {
         }
     }
 
-    /// Interprets a robots.txt response (`Err`: no response at all). Rules are trusted
-    /// for `ttl`; an unavailable robots.txt is asked for again after `recheck`.
+    /// Interprets a robots.txt response (`Err`: no response at all) from `location`.
+    /// Rules are trusted for `ttl`; an unavailable robots.txt is asked for again after
+    /// `recheck`. A `Sitemap:` the file names by its path (`Sitemap: /sitemap_index.xml`,
+    /// as many small sites write it, though the protocol wants a URL) can mean only the
+    /// file beside robots.txt, and is read there, as Scrapy reads it: dropped, the host
+    /// seemed to name no sitemap and `/sitemap.xml`, which such a site seldom has, was
+    /// asked instead.
     fn from_response(
         response: Result<u16, FetchError>,
-        body: &[u8],
+        (body, location): (&[u8], &Url),
         agent: &str,
         (ttl, recheck): (Duration, Duration),
         fetched: tokio::time::Instant,
@@ -147,7 +152,7 @@ impl Robots {
                     sitemaps: robot
                         .sitemaps
                         .iter()
-                        .filter_map(|s| urlnorm::normalize_str(s).ok())
+                        .filter_map(|s| urlnorm::resolve(location, s.trim()).ok())
                         .collect(),
                     rules: Rules::Apply(Box::new(robot)),
                     expires: fetched + ttl,
@@ -328,6 +333,8 @@ impl RobotsCache {
                 first,
             });
         }
+        // Where robots.txt is, which a `Sitemap:` path is read against.
+        let location = url.join("/robots.txt").unwrap_or_else(|_| url.clone());
         if cached.robots().is_none() {
             // One fetched "later" than now was kept by a clock that has moved back since
             // (or ran fast): trusted for `ttl` from then, it could stand for as long as
@@ -339,7 +346,11 @@ impl RobotsCache {
             });
             if let Some((row, age)) = aged {
                 let robots = self
-                    .interpret(Ok(row.status), row.body.into_bytes(), age)
+                    .interpret(
+                        Ok(row.status),
+                        (row.body.into_bytes(), location.clone()),
+                        age,
+                    )
                     .await;
                 if robots.expires > now {
                     let robots = Arc::new(robots);
@@ -352,7 +363,9 @@ impl RobotsCache {
         let (response, body, retry_after) = self.fetch(url).await;
         let (fetched_at, answered) = (SystemTime::now(), tokio::time::Instant::now());
         let text = stored_text(&body);
-        let mut robots = self.interpret(response.clone(), body, Duration::ZERO).await;
+        let mut robots = self
+            .interpret(response.clone(), (body, location), Duration::ZERO)
+            .await;
         if let Rules::Unavailable(_) = robots.rules {
             robots.failures = failed_before.saturating_add(1);
             robots.expires =
@@ -396,12 +409,13 @@ impl RobotsCache {
     /// [`Robots::from_response`] off the async threads, which carry every fetch: a
     /// hostile robots.txt (500 KiB of wildcard rules) takes seconds to compile. A parser
     /// that panics leaves the host's robots.txt unavailable, as an unparsable one does.
-    /// `age`: how long ago the response came (a stored one's, by the wall clock, the only
-    /// clock the table can keep), which its trust has already spent.
+    /// `location`: where robots.txt is. `age`: how long ago the response came (a stored
+    /// one's, by the wall clock, the only clock the table can keep), which its trust has
+    /// already spent.
     async fn interpret(
         &self,
         response: Result<u16, FetchError>,
-        body: Vec<u8>,
+        (body, location): (Vec<u8>, Url),
         age: Duration,
     ) -> Robots {
         let agent = self.agent.clone();
@@ -411,7 +425,7 @@ impl RobotsCache {
         );
         let now = tokio::time::Instant::now();
         tokio::task::spawn_blocking(move || {
-            Robots::from_response(response, &body, &agent, times, now)
+            Robots::from_response(response, (&body, &location), &agent, times, now)
         })
         .await
         .unwrap_or_else(|_| Robots::unavailable(None, now + times.1))
@@ -567,9 +581,10 @@ mod tests {
             message: "refused".into(),
         });
         let times = (Duration::from_secs(60), Duration::from_secs(1));
+        let location = Url::parse("http://h/robots.txt").unwrap();
         Robots::from_response(
             status,
-            body.as_bytes(),
+            (body.as_bytes(), &location),
             "pipecrawl",
             times,
             tokio::time::Instant::now(),

@@ -99,9 +99,10 @@ mod tests {
             rule += 1;
         }
         let times = (Duration::from_secs(60), Duration::from_secs(1));
+        let location = url::Url::parse("http://h/robots.txt").unwrap();
         Arc::new(Robots::from_response(
             Ok(200),
-            &body,
+            (&body, &location),
             "pipecrawl",
             times,
             tokio::time::Instant::now(),

@@ -1518,42 +1518,56 @@ async fn a_text_sitemap_cut_off_mid_line_does_not_queue_the_lines_start() {
 /// row said "not a sitemap" and nothing more was found.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_feed_named_as_a_sitemap_is_read_for_its_items() {
-    let mut b = SiteBuilder::bind(1).await;
-    let h = b.authority(0);
-    let base = format!("http://{h}");
-    b.add(
-        &h,
-        "/robots.txt",
-        text(&format!("User-agent: *\nSitemap: {base}/feed\n")),
-    );
-    b.add(&h, "/", html("<title>Home</title>"));
-    let feed = format!(
-        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><link>{base}/</link>\
-         <item><title>Post</title><link>{base}/post</link></item></channel></rss>"
-    );
-    b.add(
-        &h,
-        "/feed",
-        Resource::Typed("application/rss+xml", feed.into_bytes()),
-    );
-    b.add(&h, "/post", html("<title>Post</title>"));
-    let site = b.start();
+    let site = host_naming_a_sitemap("{base}/feed", ("/feed", "application/rss+xml"), |base| {
+        format!(
+            "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><link>{base}/</link>\
+             <item><title>Post</title><link>{base}/post</link></item></channel></rss>"
+        )
+    })
+    .await;
     let harness = Harness::default();
     harness
         .crawl(&[site.url(0, "/")], "[scope]\nsitemaps = true\n")
         .await;
-    let db = harness.db().await;
+    assert_eq!(post_title(&harness, &site).await.as_deref(), Some("Post"));
     assert_eq!(
-        db.page(&site.url(0, "/post"))
+        harness
+            .db()
             .await
-            .and_then(|p| p.title)
-            .as_deref(),
-        Some("Post")
-    );
-    assert_eq!(
-        db.page(&site.url(0, "/feed")).await.and_then(|p| p.error),
+            .page(&site.url(0, "/feed"))
+            .await
+            .and_then(|p| p.error),
         None
     );
+}
+
+/// A host whose robots.txt names `named` as its sitemap (`{base}` in it stands for the
+/// host's URL), whose `path` answers as `kind` what `body` makes of that URL, and whose
+/// `/` (Home) links nowhere and `/post` (Post) is linked from nothing.
+async fn host_naming_a_sitemap(
+    named: &str,
+    (path, kind): (&str, &'static str),
+    body: fn(&str) -> String,
+) -> TestSite {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let base = format!("http://{h}");
+    let named = named.replace("{base}", &base);
+    b.add(
+        &h,
+        "/robots.txt",
+        text(&format!("User-agent: *\nSitemap: {named}\n")),
+    );
+    b.add(&h, "/", html("<title>Home</title>"));
+    b.add(&h, path, Resource::Typed(kind, body(&base).into_bytes()));
+    b.add(&h, "/post", html("<title>Post</title>"));
+    b.start()
+}
+
+/// The title stored for [`host_naming_a_sitemap`]'s `/post`.
+async fn post_title(harness: &Harness, site: &TestSite) -> Option<String> {
+    let db = harness.db().await;
+    db.page(&site.url(0, "/post")).await.and_then(|p| p.title)
 }
 
 /// A site that sends `/sitemap.xml` to a page (`/en/`, a language's home) that the crawl
@@ -1597,6 +1611,30 @@ async fn a_sitemap_redirected_to_a_queued_page_leaves_it_a_page() {
             .await
             .is_some(),
         "the page's links were not followed"
+    );
+}
+
+/// A robots.txt that names its sitemap by path (`Sitemap: /maps/index.xml`), as many
+/// small sites' do: the protocol wants an absolute URL, but the path can mean only the
+/// file on the host robots.txt came from, and readers resolve it there (Scrapy's
+/// `sitemap_urls_from_robots`). Dropped, the host's sitemaps were taken for none and
+/// `/sitemap.xml` was asked instead, which such a site seldom has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sitemap_robots_txt_names_by_its_path_is_read() {
+    let site = host_naming_a_sitemap(
+        "/maps/index.xml",
+        ("/maps/index.xml", "application/xml"),
+        |base| format!("<urlset><url><loc>{base}/post</loc></url></urlset>"),
+    )
+    .await;
+    let harness = Harness::default();
+    harness
+        .crawl(&[site.url(0, "/")], "[scope]\nsitemaps = true\n")
+        .await;
+    assert_eq!(
+        post_title(&harness, &site).await.as_deref(),
+        Some("Post"),
+        "the sitemap named by its path was not read"
     );
 }
 
