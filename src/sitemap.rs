@@ -7,12 +7,13 @@
 
 use std::borrow::Cow;
 
+use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8};
 use quick_xml::events::Event;
 use quick_xml::Reader;
 use url::Url;
 
 use crate::coding::{gunzip, GZIP_MAGIC};
-use crate::urlnorm;
+use crate::{charset, urlnorm};
 
 /// The protocol's limits per sitemap file.
 const MAX_ENTRIES: usize = 50_000;
@@ -46,7 +47,8 @@ pub fn parse_part(body: &[u8]) -> Sitemap {
 
 fn read(body: &[u8], mut cut: bool) -> Sitemap {
     let mut gzip_error = None;
-    let text = if body.starts_with(&GZIP_MAGIC) {
+    let unzipped;
+    let bytes = if body.starts_with(&GZIP_MAGIC) {
         let mut out = Vec::new();
         let cap = usize::try_from(MAX_UNCOMPRESSED).unwrap_or(usize::MAX);
         gzip_error = gunzip(body, cap, &mut out)
@@ -54,16 +56,12 @@ fn read(body: &[u8], mut cut: bool) -> Sitemap {
             .map(|e| format!("the gzipped sitemap does not decompress: {e}"));
         cut |= gzip_error.is_some()
             || out.len() >= usize::try_from(MAX_UNCOMPRESSED).unwrap_or(usize::MAX);
-        match String::from_utf8(out) {
-            Ok(text) => Cow::Owned(text),
-            Err(e) => Cow::Owned(lossy(e.as_bytes())),
-        }
+        unzipped = out;
+        &unzipped[..]
     } else {
-        match std::str::from_utf8(body) {
-            Ok(text) => Cow::Borrowed(text),
-            Err(_) => Cow::Owned(lossy(body)),
-        }
+        body
     };
+    let text = text_of(bytes);
     let text = text.trim_start_matches('\u{feff}');
     let mut sitemap = if let Some(start) = xml_start(text) {
         parse_xml(&text[start..])
@@ -86,27 +84,75 @@ fn read(body: &[u8], mut cut: bool) -> Sitemap {
     sitemap
 }
 
+/// A sitemap's bytes as text: UTF-8, as the protocol has sitemaps written, when they
+/// are. Else the encoding the file names: older generators write another and say so
+/// (`<?xml version="1.0" encoding="ISO-8859-1"?>`, a raw `é` in a path), Windows tools
+/// write UTF-16 behind a byte-order mark; read as UTF-8, the first's letters were
+/// U+FFFD (another URL than the page) and the second listed nothing and said nothing.
+/// A file that is UTF-8 is read so whatever a stale declaration says.
+fn text_of(bytes: &[u8]) -> Cow<'_, str> {
+    let declared = charset::declared(bytes, None).filter(|&(encoding, _)| encoding != UTF_8);
+    let utf16 = declared.is_some_and(|(encoding, _)| encoding == UTF_16LE || encoding == UTF_16BE);
+    match (declared, std::str::from_utf8(bytes)) {
+        (_, Ok(text)) if !utf16 => Cow::Borrowed(text),
+        (Some((encoding, bom)), _) => Cow::Owned(decode(&bytes[bom..], encoding)),
+        (None, _) => Cow::Owned(lossy(bytes)),
+    }
+}
+
+/// `bytes` as text in `encoding`, at most [`MAX_UNCOMPRESSED`] bytes of it: a Latin-1
+/// letter takes two bytes for one.
+fn decode(bytes: &[u8], encoding: &'static Encoding) -> String {
+    const CHUNK: usize = 64 * 1024;
+    let mut decoder = encoding.new_decoder_without_bom_handling();
+    let mut text = String::new();
+    let mut chunks = bytes.chunks(CHUNK).peekable();
+    while let Some(chunk) = chunks.next() {
+        // Room for all the chunk can decode to, so the decoder takes it whole.
+        text.reserve(
+            decoder
+                .max_utf8_buffer_length(chunk.len())
+                .unwrap_or(4 * CHUNK),
+        );
+        let last = chunks.peek().is_none();
+        let _ = decoder.decode_to_string(chunk, &mut text, last);
+        if held_to_cap(&mut text) {
+            break;
+        }
+    }
+    text
+}
+
 /// `bytes` as text, U+FFFD in place of what is not UTF-8, at most [`MAX_UNCOMPRESSED`]
 /// bytes of it: a U+FFFD takes three bytes for one, and a sitemap of stray bytes would
 /// otherwise be held three times over.
 fn lossy(bytes: &[u8]) -> String {
-    let cap = usize::try_from(MAX_UNCOMPRESSED).unwrap_or(usize::MAX);
     let mut text = String::new();
     for chunk in bytes.utf8_chunks() {
         text.push_str(chunk.valid());
         if !chunk.invalid().is_empty() {
             text.push(char::REPLACEMENT_CHARACTER);
         }
-        if text.len() >= cap {
-            let mut end = cap;
-            while !text.is_char_boundary(end) {
-                end -= 1;
-            }
-            text.truncate(end);
+        if held_to_cap(&mut text) {
             break;
         }
     }
     text
+}
+
+/// Cuts `text` to [`MAX_UNCOMPRESSED`] bytes (at a character's start) once it has
+/// reached them; whether it had.
+fn held_to_cap(text: &mut String) -> bool {
+    let cap = usize::try_from(MAX_UNCOMPRESSED).unwrap_or(usize::MAX);
+    if text.len() < cap {
+        return false;
+    }
+    let mut end = cap;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    true
 }
 
 /// Where the XML of an XML sitemap begins; `None` for a plain-text one. Text before the
@@ -613,6 +659,30 @@ mod tests {
         assert_eq!(
             (read.pages, read.error),
             (urls(&["http://h/d", "http://h/e"]), None)
+        );
+    }
+
+    /// The protocol has sitemaps in UTF-8, but older generators write the encoding they
+    /// name (`encoding="ISO-8859-1"`, raw `é` in a path) and Windows tools UTF-16 with
+    /// a byte-order mark. Read as UTF-8, the first's letters were U+FFFD, another URL
+    /// than the page, and the second listed nothing and said nothing. A file that is
+    /// UTF-8 is read as UTF-8, whatever a stale declaration says.
+    #[test]
+    fn a_sitemap_is_read_in_the_encoding_it_names_when_it_is_not_utf8() {
+        let latin1 = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\
+            <urlset><url><loc>http://h/caf\xe9</loc></url></urlset>";
+        assert_eq!(parse(latin1).pages, urls(&["http://h/caf%C3%A9"]));
+        let stale = "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\
+            <urlset><url><loc>http://h/caf\u{e9}</loc></url></urlset>";
+        assert_eq!(parse(stale.as_bytes()).pages, urls(&["http://h/caf%C3%A9"]));
+        let xml = "<?xml version=\"1.0\" encoding=\"UTF-16\"?>\
+            <urlset><url><loc>http://h/\u{e9}t\u{e9}</loc></url></urlset>";
+        let mut utf16 = vec![0xff, 0xfe];
+        utf16.extend(xml.encode_utf16().flat_map(u16::to_le_bytes));
+        let read = parse(&utf16);
+        assert_eq!(
+            (read.pages, read.error),
+            (urls(&["http://h/%C3%A9t%C3%A9"]), None)
         );
     }
 
