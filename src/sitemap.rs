@@ -71,14 +71,7 @@ fn read(body: &[u8], mut cut: bool) -> Sitemap {
             None if cut => "",
             _ => text,
         };
-        Sitemap {
-            pages: text
-                .lines()
-                .filter_map(|l| urlnorm::normalize_str(l).ok())
-                .take(MAX_ENTRIES)
-                .collect(),
-            ..Sitemap::default()
-        }
+        parse_text(text)
     };
     sitemap.error = gzip_error.or(sitemap.error);
     sitemap
@@ -98,6 +91,42 @@ fn text_of(bytes: &[u8]) -> Cow<'_, str> {
         (Some((encoding, bom)), _) => Cow::Owned(decode(&bytes[bom..], encoding)),
         (None, _) => Cow::Owned(lossy(bytes)),
     }
+}
+
+/// A plain-text sitemap: a URL a line. A file with lines none of which is a URL is no
+/// sitemap (a server's "Not Found" in plain text, a JSON error, paths where the protocol
+/// wants URLs): its row says so, as an XML file's does, rather than pass for a sitemap
+/// that lists nothing.
+fn parse_text(text: &str) -> Sitemap {
+    let mut out = Sitemap::default();
+    let mut skipped = 0usize;
+    let mut first_skipped = None;
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if out.pages.len() == MAX_ENTRIES {
+            break;
+        }
+        match urlnorm::normalize_str(line) {
+            Ok(url) => out.pages.push(url),
+            Err(_) => {
+                skipped += 1;
+                first_skipped.get_or_insert(line);
+            }
+        }
+    }
+    if let (true, Some(first)) = (out.pages.is_empty(), first_skipped) {
+        out.error = Some(lists_no_url(skipped, "line", first));
+    }
+    out
+}
+
+/// Why a sitemap whose `skipped` entries (`what`s: `<loc>`s, lines) name no URL lists
+/// nothing, `first` the first of them.
+fn lists_no_url(skipped: usize, what: &str, first: &str) -> String {
+    let first: String = first.trim().chars().take(SHOWN_LOC_CHARS).collect();
+    format!(
+        "no URL in the sitemap: its {skipped} {what}(s) name no absolute http(s) URL \
+         (the first: {first:?})"
+    )
 }
 
 /// `bytes` as text in `encoding`, at most [`MAX_UNCOMPRESSED`] bytes of it: a Latin-1
@@ -276,11 +305,7 @@ fn parse_xml(text: &str) -> Sitemap {
                  <rss> or <feed>"
             ));
         } else if let (None, Some(first)) = (&out.error, first_skipped) {
-            let first: String = first.trim().chars().take(SHOWN_LOC_CHARS).collect();
-            out.error = Some(format!(
-                "no URL in the sitemap: its {skipped} <loc>(s) name no absolute http(s) URL \
-                 (the first: {first:?})"
-            ));
+            out.error = Some(lists_no_url(skipped, "<loc>", &first));
         }
     }
     out
@@ -321,7 +346,7 @@ fn take_atom_link(link: &quick_xml::events::BytesStart<'_>, pages: &mut Vec<Url>
     }
 }
 
-/// How much of a `<loc>` an error message shows.
+/// How much of a `<loc>` (or a text sitemap's line) an error message shows.
 const SHOWN_LOC_CHARS: usize = 200;
 
 /// Appends what the entity `&name;` stands for: XML's five (the common case, without a

@@ -1638,6 +1638,33 @@ async fn a_sitemap_robots_txt_names_by_its_path_is_read() {
     );
 }
 
+/// `/sitemap.xml` answered 200 with a plain-text "Not Found" (a framework's catch-all
+/// route): no line of it is a URL, so it is no sitemap, and its row says so as an HTML
+/// page's does, rather than pass for a sitemap that lists nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_answer_that_lists_no_url_is_no_sitemap() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(&h, "/", html("<title>Home</title>"));
+    b.add(
+        &h,
+        "/sitemap.xml",
+        Resource::Typed("text/plain", b"Not Found\n".to_vec()),
+    );
+    let site = b.start();
+    let harness = Harness::default();
+    harness
+        .crawl(&[site.url(0, "/")], "[scope]\nsitemaps = true\n")
+        .await;
+    let sitemap = harness.db().await.page(&site.url(0, "/sitemap.xml")).await;
+    let (kind, error) = sitemap.map(|p| (p.error_kind, p.error)).unwrap_or_default();
+    assert_eq!(kind.as_deref(), Some("parse"), "{error:?}");
+    assert!(
+        error.is_some_and(|e| e.contains("\"Not Found\"")),
+        "the row does not show what the file holds"
+    );
+}
+
 /// A host of these HTML pages whose `/sitemap.xml` redirects to `to`.
 async fn sitemap_redirected_to(to: &str, pages: &[(&str, &str)]) -> TestSite {
     let mut b = SiteBuilder::bind(1).await;
