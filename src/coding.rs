@@ -5,12 +5,17 @@
 //! can, whatever the framing: a gzip stream ends with its trailer, a brotli one with its
 //! last block. RFC 9110 §8.4.1 has coding names compared without regard to case and
 //! `x-gzip` read as `gzip`, as browsers read them (Apache's stock `AddEncoding x-gzip
-//! .gz` sends it), and `deflate` is read in either form servers send it; any other
-//! coding is a body the crawler cannot read, and is not taken for HTML.
+//! .gz` sends it), and `deflate` is read in either form servers send it; a few codings
+//! one over another (`gzip, gzip`) are decoded last first; any other coding is a body
+//! the crawler cannot read, and is not taken for HTML.
 
 use std::io::{self, Write};
 
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_ENCODING};
+
+/// The most codings one over another that are decoded: a server behind two compressing
+/// proxies sends two, and each is one more decoder per body.
+const MAX_STACKED: usize = 3;
 
 /// The `Accept-Encoding` every request sends: the codings servers compress pages in that
 /// [`Decoder`] reads (`deflate` is read when sent all the same, but not asked for).
@@ -26,26 +31,41 @@ pub enum Coding {
     Deflate(String),
     /// `br`.
     Brotli(String),
-    /// A coding the crawler does not decode (`compress`, `zstd`, a list of codings).
+    /// Codings applied one over another, in the order listed (`gzip, br`: gzipped, then
+    /// brotli over that), as a server behind two compressing proxies sends them (`gzip,
+    /// gzip`), and browsers decode them: named by the whole list.
+    Stacked(String, Vec<Coding>),
+    /// A coding the crawler does not decode (`compress`, `zstd`, a list naming one, or
+    /// more than [`MAX_STACKED`]).
     Unknown(String),
 }
 
 impl Coding {
     /// The coding on a body with `headers`, if any. `identity` in a list is no coding
     /// (`gzip, identity` is `gzip`, as browsers read it); a list of more than one coding
-    /// is one the crawler does not decode.
+    /// is [`Coding::Stacked`], if the crawler decodes each.
     pub fn left_on(headers: &HeaderMap) -> Option<Self> {
         let value = String::from_utf8_lossy(headers.get(CONTENT_ENCODING)?.as_bytes());
-        let mut codings = value
+        let mut codings: Vec<_> = value
             .split(',')
             .map(str::trim)
-            .filter(|name| !name.is_empty() && !name.eq_ignore_ascii_case("identity"));
-        let name = match (codings.next(), codings.next()) {
-            (None, _) => return None,
-            (Some(name), None) => name.to_owned(),
-            (Some(_), Some(_)) => value.trim().to_owned(),
-        };
-        let coding = if name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip") {
+            .filter(|name| !name.is_empty() && !name.eq_ignore_ascii_case("identity"))
+            .map(Self::named)
+            .collect();
+        let list = value.trim().to_owned();
+        match codings.len() {
+            0 | 1 => codings.pop(),
+            n if n > MAX_STACKED || codings.iter().any(|c| matches!(c, Self::Unknown(_))) => {
+                Some(Self::Unknown(list))
+            }
+            _ => Some(Self::Stacked(list, codings)),
+        }
+    }
+
+    /// The one coding `name` names.
+    fn named(name: &str) -> Self {
+        let name = name.to_owned();
+        if name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip") {
             Self::Gzip(name)
         } else if name.eq_ignore_ascii_case("deflate") {
             Self::Deflate(name)
@@ -53,16 +73,17 @@ impl Coding {
             Self::Brotli(name)
         } else {
             Self::Unknown(name)
-        };
-        Some(coding)
+        }
     }
 
     /// The coding as the server named it.
     pub fn name(&self) -> &str {
         match self {
-            Self::Gzip(name) | Self::Deflate(name) | Self::Brotli(name) | Self::Unknown(name) => {
-                name
-            }
+            Self::Gzip(name)
+            | Self::Deflate(name)
+            | Self::Brotli(name)
+            | Self::Stacked(name, _)
+            | Self::Unknown(name) => name,
         }
     }
 }
@@ -82,16 +103,51 @@ pub struct Decoder {
 
 enum Stream {
     /// No coding, or one not decoded (`Unknown`).
-    Identity(Capped),
+    Identity(Sink),
     /// The gzip member being read: a body may hold several (RFC 1952), and
     /// `zcat` reads them as one text.
-    Gzip(flate2::write::GzDecoder<Capped>),
+    Gzip(flate2::write::GzDecoder<Sink>),
     /// The first bytes of a `deflate` body, until there are two to tell a zlib header
     /// by, as browsers tell the two forms apart.
-    Deflate(Capped, Vec<u8>),
-    Zlib(flate2::write::ZlibDecoder<Capped>),
-    RawDeflate(flate2::write::DeflateDecoder<Capped>),
-    Brotli(Box<brotli::DecompressorWriter<Capped>>),
+    Deflate(Sink, Vec<u8>),
+    Zlib(flate2::write::ZlibDecoder<Sink>),
+    RawDeflate(flate2::write::DeflateDecoder<Sink>),
+    Brotli(Box<brotli::DecompressorWriter<Sink>>),
+}
+
+/// Where a [`Decoder`] writes what it decodes: kept, or, in a stack of codings, to the
+/// decoder of the coding under its own, as it comes (no layer is held whole).
+enum Sink {
+    Kept(Capped),
+    Next(Box<Decoder>),
+}
+
+impl Sink {
+    fn kept(&mut self) -> &mut Capped {
+        match self {
+            Self::Kept(out) => out,
+            Self::Next(decoder) => decoder.sink().kept(),
+        }
+    }
+}
+
+impl Default for Sink {
+    fn default() -> Self {
+        Self::Kept(Capped::default())
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::Kept(out) => out.write(bytes),
+            Self::Next(decoder) => decoder.write(bytes).map(|()| bytes.len()),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 impl Decoder {
@@ -99,17 +155,37 @@ impl Decoder {
     /// kept as it came starts with room for `presize` bytes (its declared length, so that
     /// it is not copied as it grows).
     pub fn of(coding: Option<&Coding>, cap: usize, presize: usize) -> Self {
-        let out = |presize: usize| Capped {
-            out: Vec::with_capacity(presize),
-            cap,
-            overflowed: false,
+        let kept = |presize: usize| {
+            Sink::Kept(Capped {
+                out: Vec::with_capacity(presize),
+                cap,
+                overflowed: false,
+            })
         };
+        match coding {
+            None | Some(Coding::Unknown(_)) => Self::new(Stream::Identity(kept(presize))),
+            Some(coding) => Self::decoding(coding, kept(0)),
+        }
+    }
+
+    /// A reader of a body in `coding` that writes what it decodes to `out`.
+    fn decoding(coding: &Coding, out: Sink) -> Self {
         Self::new(match coding {
-            None | Some(Coding::Unknown(_)) => Stream::Identity(out(presize)),
-            Some(Coding::Gzip(_)) => Stream::Gzip(flate2::write::GzDecoder::new(out(0))),
-            Some(Coding::Deflate(_)) => Stream::Deflate(out(0), Vec::new()),
-            Some(Coding::Brotli(_)) => {
-                Stream::Brotli(Box::new(brotli::DecompressorWriter::new(out(0), 4096)))
+            Coding::Unknown(_) => Stream::Identity(out),
+            Coding::Gzip(_) => Stream::Gzip(flate2::write::GzDecoder::new(out)),
+            Coding::Deflate(_) => Stream::Deflate(out, Vec::new()),
+            Coding::Brotli(_) => {
+                Stream::Brotli(Box::new(brotli::DecompressorWriter::new(out, 4096)))
+            }
+            Coding::Stacked(_, codings) => {
+                // The coding listed first was applied first: its decoder is the innermost.
+                let stack = codings.iter().fold(out, |out, coding| {
+                    Sink::Next(Box::new(Self::decoding(coding, out)))
+                });
+                match stack {
+                    Sink::Next(outermost) => return *outermost,
+                    kept @ Sink::Kept(_) => Stream::Identity(kept),
+                }
             }
         })
     }
@@ -172,16 +248,16 @@ impl Decoder {
 
     /// Whether more came than the cap: what is kept is cut there.
     pub fn overflowed(&mut self) -> bool {
-        self.output().overflowed
+        self.sink().kept().overflowed
     }
 
     /// What is kept so far (a decoder may hold back a few bytes it has not yet written
     /// out): enough to tell what a body is.
     pub fn decoded(&mut self) -> &[u8] {
-        &self.output().out
+        &self.sink().kept().out
     }
 
-    fn output(&mut self) -> &mut Capped {
+    fn sink(&mut self) -> &mut Sink {
         match &mut self.stream {
             Stream::Identity(out) => out,
             Stream::Gzip(stream) => stream.get_mut(),
@@ -194,7 +270,8 @@ impl Decoder {
 
     /// What was decoded, and the error that says the stream did not end (cut short), if
     /// it did not: a gzip member without its trailer, a brotli stream before its last
-    /// block. (A deflate stream's end is not checked: its decoder keeps what it has.)
+    /// block. (A deflate stream's end is not checked: its decoder keeps what it has.) In
+    /// a stack, the first such error, from the outermost coding in.
     pub fn finish(mut self) -> (Vec<u8>, Option<io::Error>) {
         let finished = match &mut self.stream {
             _ if !self.begun => Ok(()),
@@ -205,7 +282,13 @@ impl Decoder {
             Stream::RawDeflate(stream) => stream.try_finish(),
             Stream::Brotli(stream) => stream.close(),
         };
-        (std::mem::take(&mut self.output().out), finished.err())
+        match std::mem::take(self.sink()) {
+            Sink::Kept(out) => (out.out, finished.err()),
+            Sink::Next(decoder) => {
+                let (out, unfinished) = decoder.finish();
+                (out, finished.err().or(unfinished))
+            }
+        }
     }
 }
 
@@ -355,7 +438,7 @@ mod tests {
             coded("gzip,identity"),
             Some(Coding::Gzip("gzip".to_owned()))
         );
-        for name in ["compress", "zstd", "gzip, br"] {
+        for name in ["compress", "zstd", "gzip, zstd", "gzip, gzip, gzip, gzip"] {
             let coding = coded(name).unwrap();
             assert_eq!(coding, Coding::Unknown(name.to_owned()));
             let (kept, error) = decode(&coding, b"\x1f\x8b as it came", 10);
@@ -364,5 +447,37 @@ mod tests {
                 (&b"\x1f\x8b as it c"[..], true)
             );
         }
+    }
+
+    /// `gzip, br`: gzipped, then brotli over that; decoded last first, each layer held
+    /// to the cap as it comes, so a bomb gzipped twice is cut there too.
+    #[test]
+    fn codings_one_over_another_are_decoded_last_first() {
+        let mut br = brotli::CompressorWriter::new(Vec::new(), 4096, 5, 22);
+        br.write_all(&gzip(b"<title>twice</title>")).unwrap();
+        let coding = coded("x-gzip, identity, BR").unwrap();
+        assert!(matches!(coding, Coding::Stacked(ref name, _) if name == "x-gzip, identity, BR"));
+        let (text, error) = decode(&coding, &br.into_inner(), 100);
+        assert_eq!(
+            (text.as_slice(), error.is_none()),
+            (&b"<title>twice</title>"[..], true)
+        );
+        let coding = coded("gzip, gzip").unwrap();
+        let bomb = gzip(&gzip(&vec![0; 4 << 20]));
+        let (cut, error) = decode(&coding, &bomb, 1000);
+        assert_eq!((cut.len(), error.is_some()), (1000, true), "cut at the cap");
+        let twice = gzip(&gzip(b"abcd"));
+        let (cut, error) = decode(&coding, &twice[..twice.len() - 4], 100);
+        assert_eq!(
+            (cut.as_slice(), error.is_some()),
+            (&b"abcd"[..], true),
+            "its end cut off"
+        );
+        let (plain, error) = decode(&coding, &gzip(b"<title>once</title>"), 100);
+        assert_eq!(
+            (plain.len(), error.is_some()),
+            (0, true),
+            "gzipped once only"
+        );
     }
 }

@@ -1585,3 +1585,43 @@ async fn fault_a_coding_listed_with_identity_is_decoded() {
     ])
     .await;
 }
+
+/// A body compressed twice, `Content-Encoding: gzip, gzip` (a server behind two
+/// compressing proxies) or two codings one over the other (`gzip, br`: gzipped, then
+/// brotli over it), is decoded last coding first, as browsers decode it; robots.txt so
+/// sent is obeyed. It was a coding "not decoded": the page was a `binary` row, and
+/// robots.txt was read as it came, its rules lost (a file long enough to compress: a
+/// short one is stored in the clear, and its lines were read by chance).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_a_body_coded_twice_is_decoded() {
+    let robots = format!(
+        "User-agent: *\nDisallow: /private\n{}",
+        "# the rules above are for every crawler\n".repeat(20)
+    );
+    let raw = RawSite::start(vec![
+        (
+            "/robots.txt",
+            coded("gzip, gzip", &gzip(&gzip(robots.as_bytes()))),
+        ),
+        (
+            "/gzip-gzip",
+            coded("gzip, gzip", &gzip(&gzip(b"<title>/gzip-gzip</title>"))),
+        ),
+        (
+            "/gzip-br",
+            coded("x-gzip,BR", &brotli(&gzip(b"<title>/gzip-br</title>"))),
+        ),
+        ("/private", coded("identity", b"<title>/private</title>")),
+    ])
+    .await;
+    let paths = ["/gzip-gzip", "/gzip-br", "/private"];
+    let urls: Vec<String> = paths.iter().map(|p| raw.url(p)).collect();
+    let f = Fault::new(|_, _| urls.clone()).await;
+    let db = f.crawl("").await;
+    stored_titled_by_their_paths(&db, &urls[..2], paths).await;
+    assert_eq!(
+        row(&db, &urls[2]).await.error_kind.as_deref(),
+        Some("robots")
+    );
+    assert_eq!(raw.count("/private"), 0);
+}
