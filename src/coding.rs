@@ -7,11 +7,13 @@
 //! `x-gzip` read as `gzip`, as browsers read them (Apache's stock `AddEncoding x-gzip
 //! .gz` sends it), and `deflate` is read in either form servers send it; a few codings
 //! one over another (`gzip, gzip`) are decoded last first; any other coding is a body
-//! the crawler cannot read, and is not taken for HTML.
+//! the crawler cannot read, and is not taken for HTML. A transfer coding besides
+//! `chunked` (`Transfer-Encoding: gzip, chunked`, RFC 9112 §7) is read the same way,
+//! over the content codings: the HTTP client takes only the chunks apart.
 
 use std::io::{self, Write};
 
-use reqwest::header::{HeaderMap, HeaderValue, CONTENT_ENCODING};
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, TRANSFER_ENCODING};
 
 /// The most codings one over another that are decoded: a server behind two compressing
 /// proxies sends two, and each is one more decoder per body.
@@ -41,24 +43,44 @@ pub enum Coding {
 }
 
 impl Coding {
-    /// The coding on a body with `headers`, if any. `identity` in a list is no coding
-    /// (`gzip, identity` is `gzip`, as browsers read it); a list of more than one coding
-    /// is [`Coding::Stacked`], if the crawler decodes each.
+    /// The coding on a body with `headers`, if any: its content codings, then its
+    /// transfer codings (applied over them). `identity` in a list is no coding (`gzip,
+    /// identity` is `gzip`, as browsers read it); a list of more than one coding is
+    /// [`Coding::Stacked`], if the crawler decodes each.
     pub fn left_on(headers: &HeaderMap) -> Option<Self> {
-        let value = String::from_utf8_lossy(headers.get(CONTENT_ENCODING)?.as_bytes());
+        let content = headers
+            .get(CONTENT_ENCODING)
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).trim().to_owned())
+            .unwrap_or_default();
+        let value = match transfer_codings(headers) {
+            transfer if transfer.is_empty() => content,
+            transfer if content.is_empty() => transfer,
+            transfer => format!("{content}, {transfer}"),
+        };
         let mut codings: Vec<_> = value
             .split(',')
             .map(str::trim)
             .filter(|name| !name.is_empty() && !name.eq_ignore_ascii_case("identity"))
             .map(Self::named)
             .collect();
-        let list = value.trim().to_owned();
         match codings.len() {
             0 | 1 => codings.pop(),
             n if n > MAX_STACKED || codings.iter().any(|c| matches!(c, Self::Unknown(_))) => {
-                Some(Self::Unknown(list))
+                Some(Self::Unknown(value))
             }
-            _ => Some(Self::Stacked(list, codings)),
+            _ => Some(Self::Stacked(value, codings)),
+        }
+    }
+
+    /// The headers that name the coding on a body with `headers`, for a message.
+    pub fn named_by(headers: &HeaderMap) -> &'static str {
+        match (
+            headers.contains_key(CONTENT_ENCODING),
+            transfer_codings(headers).is_empty(),
+        ) {
+            (_, true) => "Content-Encoding",
+            (false, false) => "Transfer-Encoding",
+            (true, false) => "Content-Encoding and Transfer-Encoding",
         }
     }
 
@@ -315,6 +337,29 @@ impl Write for Capped {
     }
 }
 
+/// The transfer codings on a body with `headers`, as listed, but its last `chunked`: the
+/// framing the HTTP client takes apart (any other it leaves in the body).
+fn transfer_codings(headers: &HeaderMap) -> String {
+    let mut codings: Vec<String> = headers
+        .get_all(TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|value| {
+            String::from_utf8_lossy(value.as_bytes())
+                .split(',')
+                .map(|name| name.trim().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .filter(|name| !name.is_empty())
+        .collect();
+    if codings
+        .last()
+        .is_some_and(|last| last.eq_ignore_ascii_case("chunked"))
+    {
+        codings.pop();
+    }
+    codings.join(", ")
+}
+
 /// How a gzip member starts.
 pub const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
@@ -478,6 +523,39 @@ mod tests {
             (plain.len(), error.is_some()),
             (0, true),
             "gzipped once only"
+        );
+    }
+
+    /// A transfer coding besides the last `chunked` is read over the content codings.
+    #[test]
+    fn transfer_codings_are_read_over_the_content_codings() {
+        let headed = |pairs: &[(reqwest::header::HeaderName, &'static str)]| {
+            let mut headers = HeaderMap::new();
+            for (name, value) in pairs {
+                headers.append(name, HeaderValue::from_static(value));
+            }
+            (Coding::left_on(&headers), Coding::named_by(&headers))
+        };
+        let chunked = (TRANSFER_ENCODING, "chunked");
+        assert_eq!(
+            headed(std::slice::from_ref(&chunked)),
+            (None, "Content-Encoding")
+        );
+        assert_eq!(
+            headed(&[(TRANSFER_ENCODING, "gzip, chunked")]),
+            (Some(Coding::Gzip("gzip".to_owned())), "Transfer-Encoding")
+        );
+        let (both, named_by) = headed(&[
+            (CONTENT_ENCODING, "br"),
+            (TRANSFER_ENCODING, "gzip"),
+            chunked,
+        ]);
+        assert_eq!(named_by, "Content-Encoding and Transfer-Encoding");
+        assert!(matches!(both, Some(Coding::Stacked(ref name, _)) if name == "br, gzip"));
+        let (framing_first, _) = headed(&[(TRANSFER_ENCODING, "chunked, gzip")]);
+        assert_eq!(
+            framing_first,
+            Some(Coding::Unknown("chunked, gzip".to_owned()))
         );
     }
 }

@@ -610,6 +610,7 @@ impl FetchWorker {
         // show as it came, from one that is encoded.
         let undecoded = matches!(coding, Some(Coding::Unknown(_)));
         let name = coding.as_ref().map(Coding::name).unwrap_or_default();
+        let named_by = Coding::named_by(response.headers());
         // Sized from the declared length when there is one, so a body is not copied as it
         // grows; a server's word is trusted only up to PRESIZE_LIMIT.
         let declared = response.content_length();
@@ -633,8 +634,8 @@ impl FetchWorker {
                         out.error = Some(FetchError {
                             kind: ErrorKind::Binary,
                             message: format!(
-                                "the body is not the {name:?} its Content-Encoding says \
-                                 ({e}): not read"
+                                "the body is not the {name:?} its {named_by} says ({e}): \
+                                 not read"
                             ),
                         });
                         out.bytes = declared;
@@ -669,8 +670,8 @@ impl FetchWorker {
             out.error = Some(FetchError {
                 kind: ErrorKind::Binary,
                 message: format!(
-                    "the body is in Content-Encoding {name:?}, which the crawler does not \
-                     decode: not read"
+                    "the body is in {named_by} {name:?}, which the crawler does not decode: \
+                     not read"
                 ),
             });
             out.bytes = declared;

@@ -1625,3 +1625,52 @@ async fn fault_a_body_coded_twice_is_decoded() {
     );
     assert_eq!(raw.count("/private"), 0);
 }
+
+/// `body` in the chunked framing, in chunks of at most 100 bytes.
+fn chunked(body: &[u8]) -> Vec<u8> {
+    let mut framed = Vec::new();
+    for chunk in body.chunks(100) {
+        framed.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        framed.extend_from_slice(chunk);
+        framed.extend_from_slice(b"\r\n");
+    }
+    framed.extend_from_slice(b"0\r\n\r\n");
+    framed
+}
+
+/// A body in a transfer coding besides chunked (`Transfer-Encoding: gzip, chunked`,
+/// RFC 9112 §7, which curl's `--tr-encoding` reads): the HTTP client takes the chunks
+/// apart and leaves the gzip stream, and the page was a `binary` row as if the server
+/// had sent an image as HTML. It is decoded as a content coding is; one the crawler does
+/// not decode is `binary`, its row naming the Transfer-Encoding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_a_body_in_a_transfer_coding_is_decoded() {
+    let head = |codings: &str| {
+        format!("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: {codings}")
+    };
+    let raw = RawSite::start(vec![
+        (
+            "/gzip",
+            RawReply::new(
+                head("gzip, chunked"),
+                chunked(&gzip(b"<title>/gzip</title>")),
+                Ending::Close,
+            ),
+        ),
+        (
+            "/compress",
+            RawReply::new(
+                head("compress, chunked"),
+                chunked(b"\x1f\x9d\x90<title>x</title>"),
+                Ending::Close,
+            ),
+        ),
+    ])
+    .await;
+    let urls = vec![raw.url("/gzip"), raw.url("/compress")];
+    let f = Fault::new(|_, _| urls.clone()).await;
+    let db = f.crawl("").await;
+    stored_titled_by_their_paths(&db, &urls[..1], ["/gzip"]).await;
+    let error = stored_unread(&db, &urls[1]).await.error.unwrap_or_default();
+    assert!(error.contains("Transfer-Encoding"), "{error}");
+}
