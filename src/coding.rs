@@ -114,8 +114,19 @@ impl Coding {
 /// (the rest of a bomb is decoded to nowhere, and the reader stops once
 /// [`Decoder::overflowed`]). A body in no coding, or in one the crawler does not decode,
 /// is kept as it came: every reader of bodies reads them all through one loop.
+///
+/// The bytes taken in are held to the cap too: a stream that decodes to little or
+/// nothing (empty stored blocks, empty gzip members, bytes after its end) had no end
+/// but the server's or `fetch.timeout_ms`. Real compressed bodies are smaller than what
+/// they decode to, or larger by a few bytes a block; in a stack, each layer's input is
+/// held so.
 pub struct Decoder {
     stream: Stream,
+    cap: usize,
+    /// How many bytes were taken in.
+    taken: usize,
+    /// More than the cap came in: the rest was dropped.
+    overfed: bool,
     /// Whether any bytes came: no bytes are no content in any coding (a server's empty
     /// page or robots.txt, not a stream cut short).
     begun: bool,
@@ -185,14 +196,15 @@ impl Decoder {
             })
         };
         match coding {
-            None | Some(Coding::Unknown(_)) => Self::new(Stream::Identity(kept(presize))),
-            Some(coding) => Self::decoding(coding, kept(0)),
+            None | Some(Coding::Unknown(_)) => Self::new(Stream::Identity(kept(presize)), cap),
+            Some(coding) => Self::decoding(coding, kept(0), cap),
         }
     }
 
-    /// A reader of a body in `coding` that writes what it decodes to `out`.
-    fn decoding(coding: &Coding, out: Sink) -> Self {
-        Self::new(match coding {
+    /// A reader of a body in `coding` that writes what it decodes to `out`, taking in at
+    /// most `cap` bytes.
+    fn decoding(coding: &Coding, out: Sink, cap: usize) -> Self {
+        let stream = match coding {
             Coding::Unknown(_) => Stream::Identity(out),
             Coding::Gzip(_) => Stream::Gzip(flate2::write::GzDecoder::new(out)),
             Coding::Deflate(_) => Stream::Deflate(out, Vec::new()),
@@ -202,27 +214,41 @@ impl Decoder {
             Coding::Stacked(_, codings) => {
                 // The coding listed first was applied first: its decoder is the innermost.
                 let stack = codings.iter().fold(out, |out, coding| {
-                    Sink::Next(Box::new(Self::decoding(coding, out)))
+                    Sink::Next(Box::new(Self::decoding(coding, out, cap)))
                 });
                 match stack {
                     Sink::Next(outermost) => return *outermost,
                     kept @ Sink::Kept(_) => Stream::Identity(kept),
                 }
             }
-        })
+        };
+        Self::new(stream, cap)
     }
 
-    fn new(stream: Stream) -> Self {
+    fn new(stream: Stream, cap: usize) -> Self {
         Self {
             stream,
+            cap,
+            taken: 0,
+            overfed: false,
             begun: false,
             ended: false,
         }
     }
 
-    /// Decodes `bytes`, the body's next, until more than the cap came. An error is a body
-    /// that is not in its coding (not a stream, or a corrupt one), whatever else comes.
+    /// Decodes `bytes`, the body's next, until more than the cap came, in or out. An
+    /// error is a body that is not in its coding (not a stream, or a corrupt one),
+    /// whatever else comes.
     pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let room = self.cap.saturating_sub(self.taken);
+        let taken = &bytes[..bytes.len().min(room)];
+        self.taken += taken.len();
+        let decoded = self.decode(taken);
+        self.overfed |= bytes.len() > room;
+        decoded
+    }
+
+    fn decode(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.begun |= !bytes.is_empty();
         let mut rest = bytes;
         while !rest.is_empty() && !self.ended && !self.overflowed() {
@@ -253,7 +279,7 @@ impl Decoder {
                         } else {
                             Stream::RawDeflate(flate2::write::DeflateDecoder::new(out))
                         };
-                        self.write(&first)?;
+                        self.decode(&first)?;
                     }
                     used
                 }
@@ -268,9 +294,14 @@ impl Decoder {
         Ok(())
     }
 
-    /// Whether more came than the cap: what is kept is cut there.
+    /// Whether more came than the cap, in or out (in any layer of a stack): what is
+    /// kept is cut there.
     pub fn overflowed(&mut self) -> bool {
-        self.sink().kept().overflowed
+        self.overfed
+            || match self.sink() {
+                Sink::Kept(out) => out.overflowed,
+                Sink::Next(decoder) => decoder.overflowed(),
+            }
     }
 
     /// What is kept so far (a decoder may hold back a few bytes it has not yet written
@@ -556,6 +587,22 @@ mod tests {
         assert_eq!(
             framing_first,
             Some(Coding::Unknown("chunked, gzip".to_owned()))
+        );
+    }
+
+    /// A stream that decodes to nothing is held to the cap by the bytes it takes in.
+    #[test]
+    fn the_bytes_taken_in_are_held_to_the_cap() {
+        let mut empty_blocks = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+        empty_blocks.extend([0, 0, 0, 0xff, 0xff].repeat(1000));
+        let mut decoder = Decoder::of(coded("gzip").as_ref(), 1000, 0);
+        decoder.write(&empty_blocks).unwrap();
+        assert!(decoder.overflowed());
+        let mut decoder = Decoder::of(None, 10, 0);
+        decoder.write(b"0123456789abc").unwrap();
+        assert_eq!(
+            (decoder.overflowed(), decoder.decoded()),
+            (true, &b"0123456789"[..])
         );
     }
 }

@@ -1674,3 +1674,44 @@ async fn fault_a_body_in_a_transfer_coding_is_decoded() {
     let error = stored_unread(&db, &urls[1]).await.error.unwrap_or_default();
     assert!(error.contains("Transfer-Encoding"), "{error}");
 }
+
+/// A gzip stream of `blocks` empty stored blocks (five bytes each) that decodes to
+/// nothing at all: endless bytes that never reach a cap counted after decompression.
+fn gzip_of_empty_blocks(blocks: usize) -> Vec<u8> {
+    let mut gz = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+    for _ in 0..blocks {
+        gz.extend_from_slice(&[0, 0, 0, 0xff, 0xff]);
+    }
+    // The last block, fixed and empty; the CRC-32 and the length of nothing.
+    gz.extend_from_slice(&[3, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    gz
+}
+
+/// A compressed body far larger than fetch.max_body_bytes that decodes to nothing:
+/// the cap counted only decoded bytes, so all 16 MiB were downloaded and decompressed
+/// (and an endless one was read to fetch.timeout_ms), and stored as a whole empty page.
+/// The compressed bytes are held to the cap too: the page is cut there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_compressed_bytes_that_decode_to_nothing_are_cut_at_the_cap() {
+    let f = Fault::new(|b, h| {
+        b.add(
+            h,
+            "/nothing",
+            encoded("gzip", gzip_of_empty_blocks((16 << 20) / 5)),
+        );
+        vec!["/nothing".into()]
+    })
+    .await;
+    let db = f.crawl("[fetch]\nmax_body_bytes = 1048576\n").await;
+    let nothing = row(&db, &f.url("/nothing")).await;
+    assert_eq!(
+        (
+            nothing.status,
+            nothing.truncated,
+            nothing.error_kind.as_deref()
+        ),
+        (Some(200), true, None),
+        "{:?}",
+        nothing.error
+    );
+}
