@@ -497,6 +497,13 @@ impl RobotsCache {
 /// (read as it came, its rules would be lost). A transfer that breaks off, or a stream
 /// that does not decode or stops short of its end, is an error, not an end: the rules
 /// that never arrived may be the ones that disallow.
+///
+/// But for a body that is plain text after all (a server that names a coding for every
+/// file, a cache that kept the header and not the compression): its rules are there,
+/// as their owner wrote them, and are obeyed. Browsers show an error for such a page,
+/// and a page is stored so (`binary`), but robots.txt is no page: unavailable, it kept
+/// the whole host from being crawled while it was asked for again and again, and taken
+/// as none, it would let the crawler where its owner said not to go.
 async fn read_body(response: &mut Response, min_rate: MinRate) -> Result<Vec<u8>, FetchError> {
     let coding = Coding::left_on(response.headers());
     let undecodable = |e: std::io::Error| FetchError {
@@ -506,20 +513,64 @@ async fn read_body(response: &mut Response, min_rate: MinRate) -> Result<Vec<u8>
             coding.as_ref().map(Coding::name).unwrap_or_default()
         ),
     };
-    let mut body = Decoder::of(coding.as_ref(), MAX_ROBOTS_BYTES, 0);
+    let mut body = Ok(Decoder::of(coding.as_ref(), MAX_ROBOTS_BYTES, 0));
+    // The bytes as they came, while the body may yet be plain text.
+    let decoded = !matches!(coding, None | Some(Coding::Unknown(_)));
+    let mut plain = decoded.then(|| Decoder::of(None, MAX_ROBOTS_BYTES, 0));
     let (started, mut received) = (Instant::now(), 0);
     while let Some(chunk) = min_rate.next_chunk(response, started, received).await? {
         received += chunk.len();
-        body.write(&chunk).map_err(undecodable)?;
-        if body.overflowed() {
+        if let Some(plain) = &mut plain {
+            plain.write(&chunk).map_err(undecodable)?;
+        }
+        if let Ok(decoder) = &mut body {
+            if let Err(e) = decoder.write(&chunk) {
+                body = Err(e);
+            }
+        }
+        let full = match (&mut body, &mut plain) {
+            (Ok(decoder), _) => decoder.overflowed(),
+            (Err(_), Some(plain)) => plain.overflowed(),
+            (Err(_), None) => true,
+        };
+        if full {
             break;
         }
     }
-    let cut = body.overflowed();
-    match body.finish() {
-        (_, Some(e)) if !cut => Err(undecodable(e)),
-        (decoded, _) => Ok(decoded),
+    let failed = match body {
+        Ok(mut decoder) => {
+            let cut = decoder.overflowed();
+            match decoder.finish() {
+                (_, Some(e)) if !cut => e,
+                (text, _) => return Ok(text),
+            }
+        }
+        Err(e) => e,
+    };
+    match plain.map(Decoder::finish) {
+        Some((text, _)) if is_plain_text(&text) => {
+            tracing::warn!(
+                url = %response.url(),
+                "robots.txt is plain text under a coding it is not in ({failed}): read as it came"
+            );
+            Ok(text)
+        }
+        _ => Err(undecodable(failed)),
     }
+}
+
+/// Whether `bytes` are text, UTF-8 with no control characters but line breaks and
+/// spaces (a last character cut off by the cap aside): no compressed stream is, past
+/// its first few bytes.
+fn is_plain_text(bytes: &[u8]) -> bool {
+    let valid = match std::str::from_utf8(bytes) {
+        Ok(_) => bytes.len(),
+        Err(e) if e.error_len().is_none() => e.valid_up_to(),
+        Err(_) => return false,
+    };
+    !String::from_utf8_lossy(&bytes[..valid])
+        .chars()
+        .any(|c| c.is_control() && !c.is_ascii_whitespace())
 }
 
 /// A robots.txt in UTF-16, told by its byte order mark (Windows Notepad's "Unicode"), as
@@ -574,6 +625,20 @@ fn first_token(text: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_text_is_told_from_a_compressed_stream() {
+        assert!(is_plain_text(
+            b"User-agent: *\r\n\tDisallow: /caf\xc3\xa9\n"
+        ));
+        assert!(
+            is_plain_text(b"Disallow: /caf\xc3"),
+            "a character cut at the cap"
+        );
+        assert!(!is_plain_text(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"));
+        assert!(!is_plain_text(b"Disallow: /\x00"));
+        assert!(!is_plain_text(b"Disallow: /caf\xe9/"), "not UTF-8");
+    }
 
     fn robots(status: Option<u16>, body: &str) -> Robots {
         let status = status.ok_or(FetchError {

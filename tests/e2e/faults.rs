@@ -1715,3 +1715,30 @@ async fn fault_compressed_bytes_that_decode_to_nothing_are_cut_at_the_cap() {
         nothing.error
     );
 }
+
+/// A robots.txt sent as plain text under `Content-Encoding: gzip` (a server that names
+/// the coding for every file, a cache that stored the header without the compression):
+/// its rules are there to read, and are obeyed. It did not decode, so robots.txt was
+/// unavailable: no page of the host was fetched, and robots.txt was asked for again and
+/// again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_a_plain_robots_txt_under_a_compressed_coding_is_obeyed() {
+    let raw = RawSite::start(vec![
+        (
+            "/robots.txt",
+            coded("gzip", b"User-agent: *\nDisallow: /private\n"),
+        ),
+        ("/public", coded("identity", b"<title>/public</title>")),
+        ("/private", coded("identity", b"<title>/private</title>")),
+    ])
+    .await;
+    let urls = vec![raw.url("/public"), raw.url("/private")];
+    let f = Fault::new(|_, _| urls.clone()).await;
+    let db = f.crawl("").await;
+    stored_titled_by_their_paths(&db, &urls[..1], ["/public"]).await;
+    assert_eq!(
+        row(&db, &urls[1]).await.error_kind.as_deref(),
+        Some("robots")
+    );
+    assert_eq!(raw.count("/private"), 0);
+}
