@@ -323,14 +323,18 @@ impl Decoder {
 
     /// What was decoded, and the error that says the stream did not end (cut short), if
     /// it did not: a gzip member without its trailer, a brotli stream before its last
-    /// block. (A deflate stream's end is not checked: its decoder keeps what it has.) In
-    /// a stack, the first such error, from the outermost coding in.
+    /// block, a zlib one without its Adler-32 trailer, a raw deflate one before its final
+    /// block (one byte is neither: the shortest deflate stream takes two). In a stack,
+    /// the first such error, from the outermost coding in.
     pub fn finish(mut self) -> (Vec<u8>, Option<io::Error>) {
         let finished = match &mut self.stream {
             _ if !self.begun => Ok(()),
             Stream::Identity(_) => Ok(()),
             Stream::Gzip(stream) => stream.try_finish(),
-            Stream::Deflate(..) => Ok(()),
+            Stream::Deflate(..) => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "incomplete deflate stream",
+            )),
             Stream::Zlib(stream) => stream.try_finish(),
             Stream::RawDeflate(stream) => stream.try_finish(),
             Stream::Brotli(stream) => stream.close(),
@@ -501,6 +505,10 @@ mod tests {
         for stream in [&zlib[..], raw] {
             let (decoded, error) = decode(&coding, stream, 100);
             assert_eq!((decoded.as_slice(), error.is_none()), (&text[..], true));
+        }
+        for cut in [&zlib[..zlib.len() - 4], &raw[..raw.len() / 2], &zlib[..1]] {
+            let (_, error) = decode(&coding, cut, 100);
+            assert!(error.is_some(), "{} bytes: cut short", cut.len());
         }
     }
 

@@ -1742,3 +1742,32 @@ async fn fault_a_plain_robots_txt_under_a_compressed_coding_is_obeyed() {
     );
     assert_eq!(raw.count("/private"), 0);
 }
+
+/// A `deflate` body that came whole to its `Content-Length` but stops short of its
+/// stream's end is cut off (`body`, retried), as a gzip or brotli one is: a zlib stream
+/// without its Adler-32 trailer, a raw one halfway, and one of a single byte, too short
+/// to tell a zlib header by.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_a_deflate_body_cut_short_of_its_stream_is_cut_off() {
+    let page = format!("<title>x</title>{}", "<p>words</p>".repeat(1000));
+    let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    zlib.write_all(page.as_bytes()).expect("deflate in memory");
+    let zlib = zlib.finish().expect("deflate in memory");
+    let raw_deflate = &zlib[2..zlib.len() - 4];
+    let paths = ["/no-trailer", "/half", "/one-byte"];
+    let raw = RawSite::start(vec![
+        (paths[0], coded("deflate", &zlib[..zlib.len() - 4])),
+        (
+            paths[1],
+            coded("deflate", &raw_deflate[..raw_deflate.len() / 2]),
+        ),
+        (paths[2], coded("deflate", &zlib[..1])),
+    ])
+    .await;
+    let urls: Vec<String> = paths.iter().map(|p| raw.url(p)).collect();
+    let f = Fault::new(|_, _| urls.clone()).await;
+    let db = f
+        .crawl("[retry]\nmax_attempts = 2\nbase_delay_ms = 10\nmax_delay_ms = 10\n")
+        .await;
+    each_cut_off_and_retried(&db, &raw, &urls, paths).await;
+}
