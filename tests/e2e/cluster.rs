@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use pipecrawl::page::{Discovered, JobKind};
-use pipecrawl::store::Store;
+use pipecrawl::store::{LeaseRows, Store};
 use sqlx::{Connection, PgPool};
 
 use super::graph::{self, Rules};
@@ -1122,6 +1122,113 @@ async fn a_row_leased_to_a_node_that_never_got_it_is_crawled_all_the_same() {
         log.contains("never handed out"),
         "row {stranded} was not said to be queued again; the node's log:\n{}",
         tail(&node.log)
+    );
+}
+
+/// A node's leases take the queued URLs due of the hosts it owns (and is not handing
+/// back), best priority first across its hosts, ties in the order found, skipping rows
+/// another transaction holds: lease after lease, the same rows as ordering them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nodes_leases_take_its_hosts_best_urls_first_across_hosts() {
+    let Some(postgres) = TestPostgres::start("a_nodes_leases_take_its_hosts_best_urls") else {
+        return;
+    };
+    // Priorities mixed across hosts and out of the order found; `releasing.test` is being
+    // handed back and `theirs.test` is another node's.
+    let hosts = ["a.test", "b.test", "theirs.test", "releasing.test"];
+    let urls: Vec<Discovered> = (0..10_i64)
+        .flat_map(|i| {
+            hosts.iter().zip(0_i64..).map(move |(host, h)| Discovered {
+                url: format!("http://{host}/{i}").parse().expect("a test URL"),
+                host: (*host).to_owned(),
+                depth: 1,
+                priority: (i * 7 + h * 3) % 5 - 2,
+                redirect_hops: 0,
+                kind: JobKind::Page,
+                trap: None,
+            })
+        })
+        .collect();
+    let (store, db) = queued(&postgres, &urls).await;
+    for (host, owner, releasing) in [
+        ("a.test", "me", 0),
+        ("b.test", "me", 0),
+        ("theirs.test", "other", 0),
+        ("releasing.test", "me", 1),
+    ] {
+        sqlx::query(
+            "INSERT INTO hosts (host, owner, owner_expires, releasing) VALUES ($1, $2, 9e15, $3)
+             ON CONFLICT (host) DO UPDATE
+             SET owner = excluded.owner, owner_expires = excluded.owner_expires,
+                 releasing = excluded.releasing",
+        )
+        .bind(host)
+        .bind(owner)
+        .bind(releasing)
+        .execute(&db)
+        .await
+        .expect("give the host its owner");
+    }
+    // The best URL of a.test waits out a retry: not due.
+    let waiting: i64 = sqlx::query_scalar(
+        "UPDATE frontier SET not_before = 9e15
+         WHERE id = (SELECT id FROM frontier WHERE host = 'a.test'
+                     ORDER BY priority DESC, id LIMIT 1)
+         RETURNING id",
+    )
+    .fetch_one(&db)
+    .await
+    .expect("hold a URL back");
+    let rows: Vec<(i64, String, i64)> =
+        sqlx::query_as("SELECT id, host, priority FROM frontier ORDER BY id")
+            .fetch_all(&db)
+            .await
+            .expect("read the frontier");
+    let mut due: Vec<(i64, i64)> = rows
+        .iter()
+        .filter(|(id, host, _)| (host == "a.test" || host == "b.test") && *id != waiting)
+        .map(|&(id, _, priority)| (priority, id))
+        .collect();
+    due.sort_by_key(|&(priority, id)| (std::cmp::Reverse(priority), id));
+    let mut order: Vec<i64> = due.into_iter().map(|(_, id)| id).collect();
+    let lease = || async {
+        let mut ids: Vec<i64> = store
+            .lease("me", 5, Duration::from_secs(600), (None, LeaseRows::Any))
+            .await
+            .expect("lease")
+            .jobs
+            .iter()
+            .map(|job| job.id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    };
+    // The best row due is held by another transaction (a batch moving it up): the first
+    // lease takes the next five instead, and a later one takes it.
+    let mut other = db.begin().await.expect("begin another transaction");
+    sqlx::query("SELECT 1 FROM frontier WHERE id = $1 FOR UPDATE")
+        .bind(order[0])
+        .execute(&mut *other)
+        .await
+        .expect("lock the best row");
+    let mut first: Vec<i64> = order[1..6].to_vec();
+    first.sort_unstable();
+    assert_eq!(
+        lease().await,
+        first,
+        "the first lease, in the order {order:?}"
+    );
+    other.rollback().await.expect("let the row go");
+    order.retain(|id| !first.contains(id));
+    while !order.is_empty() {
+        let mut next: Vec<i64> = order.drain(..order.len().min(5)).collect();
+        next.sort_unstable();
+        assert_eq!(lease().await, next, "a later lease");
+    }
+    assert_eq!(
+        lease().await,
+        Vec::<i64>::new(),
+        "nothing left for this node"
     );
 }
 
