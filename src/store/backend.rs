@@ -81,7 +81,8 @@ pub trait Backend: Database {
     /// Leases up to `$4` queued rows due by `$3` for node `$1` until `$2`, best first,
     /// returning what a job needs. On a shared database only rows of hosts the node owns
     /// (and is not handing back) are taken, and rows another node's transaction holds are
-    /// skipped rather than waited for.
+    /// skipped rather than waited for. PostgreSQL reads the rows in the lease's order
+    /// from `frontier_by_priority` and stops at `$4` (see its migration).
     ///
     /// PostgreSQL takes the rows picked as an array, so that they are found by their
     /// ids whatever the plan: as `id IN (…)`, the plan it makes once for every lease
