@@ -138,7 +138,7 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
     // fate: robots.txt is not read again for a day, so a retried first page must not
     // take them down with it.
     for sitemap in &f.sitemaps {
-        if scope.admits_sitemap(sitemap) {
+        if scope.admits_sitemap(sitemap, &record.job.url) {
             record.discovered.extend(offer.stripping(
                 sitemap,
                 &record.job.url,
@@ -213,7 +213,8 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
                 }
                 admitted
             }
-            JobKind::Sitemap => scope.admits_sitemap(target),
+            // The file moved (to `www.`, to a CDN): read where it is, as it was admitted.
+            JobKind::Sitemap => true,
             JobKind::Page => scope.admits(target, job.depth),
         };
         if admitted {
@@ -357,10 +358,11 @@ fn parse_sitemap(record: &mut PageRecord, body: &[u8], cut: bool, offer: &Offer<
         ));
     }
     // Sitemap indexes nest, counted by the sitemaps' depth; two levels below robots.txt
-    // is as deep as real sites go.
+    // is as deep as real sites go. An index read vouches for the sitemaps it names,
+    // wherever they are, as robots.txt vouches for it.
     if record.job.depth < MAX_SITEMAP_NESTING {
         let depth = record.job.depth + 1;
-        for url in sitemap.sitemaps.iter().filter(|u| scope.admits_sitemap(u)) {
+        for url in &sitemap.sitemaps {
             record.discovered.extend(offer.stripping(
                 url,
                 &record.job.url,

@@ -418,13 +418,17 @@ impl Scope {
             && !self.exclude.iter().any(|re| url.matched_by(re))
     }
 
-    /// Whether a sitemap file at `url` is read: when its host is in scope. `include` and
-    /// `exclude` are written for pages, and hold for the pages a sitemap lists; a
-    /// sitemap's own URL seldom matches an `include` (`/blog/` does not name
-    /// `/sitemap.xml`) and may match an `exclude` of archives (`\.gz$`), which would
-    /// silently leave `scope.sitemaps` reading nothing.
-    pub fn admits_sitemap(&self, url: &Url) -> bool {
-        self.host_in_scope(url)
+    /// Whether a sitemap file at `url`, which the robots.txt of `named_by`'s host names,
+    /// is read: when either host is in scope. A site may keep its sitemaps on another
+    /// host (a CDN, a bucket, `www.` for the bare domain): the protocol's "cross
+    /// submission", where the robots.txt of an in-scope host vouches for them, and search
+    /// engines read them. Only the file is read there; the pages it lists are scoped as
+    /// any. `include` and `exclude` are written for pages, and hold for the pages a
+    /// sitemap lists; a sitemap's own URL seldom matches an `include` (`/blog/` does not
+    /// name `/sitemap.xml`) and may match an `exclude` of archives (`\.gz$`), which
+    /// would silently leave `scope.sitemaps` reading nothing.
+    pub fn admits_sitemap(&self, url: &Url, named_by: &Url) -> bool {
+        self.host_in_scope(url) || self.host_in_scope(named_by)
     }
 
     /// Whether a queued job is still to be fetched: the scope may have been narrowed (a
@@ -439,13 +443,15 @@ impl Scope {
     /// Whether a URL queued at `depth` is to be fetched, as [`Scope::keeps`] asks of a
     /// job; also asked of the rows an earlier, narrower scope left out, when it widens.
     pub fn keeps_queued(&self, url: &Url, depth: u32, kind: JobKind) -> bool {
-        let host_kept = !self.hosts_given || self.host_in_scope(url);
         match kind {
             JobKind::Page if depth == 0 => true,
             // Off, `scope.sitemaps` reads none: not one queued while it was on, for a
-            // revisit or asked again after a failure.
-            JobKind::Sitemap => self.sitemaps && host_kept,
-            JobKind::Page => host_kept && self.rules_admit(url, depth),
+            // revisit or asked again after a failure. On, one is read on whatever host it
+            // was found (see [`Scope::admits_sitemap`]): what it lists is scoped.
+            JobKind::Sitemap => self.sitemaps,
+            JobKind::Page => {
+                (!self.hosts_given || self.host_in_scope(url)) && self.rules_admit(url, depth)
+            }
         }
     }
 

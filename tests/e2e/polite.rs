@@ -1570,6 +1570,158 @@ async fn post_title(harness: &Harness, site: &TestSite) -> Option<String> {
     db.page(&site.url(0, "/post")).await.and_then(|p| p.title)
 }
 
+/// A robots.txt may name a sitemap on another host (the protocol's "cross submission":
+/// `Sitemap: https://cdn.example/sitemaps/index.xml`, a bucket, `www.` against the bare
+/// domain), and search engines read it. It was dropped without a word, and, robots.txt
+/// naming one, `/sitemap.xml` was not asked either: such a site yielded no sitemap page.
+/// The file is read wherever it is, with its own host's robots.txt obeyed (a nested
+/// sitemap it disallows is not asked); what it lists is scoped as ever, so its host's
+/// pages are not crawled. Both with `scope.hosts` unset and naming the site's host only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sitemap_robots_txt_names_on_another_host_is_read_for_this_hosts_pages() {
+    let site = site_with_a_sitemap_on_another_host().await;
+    let loopback = "[network]\nallow = [\"127.0.0.0/8\"]\n[scope]\nsitemaps = true\n";
+    for hosts in ["", "hosts = [\"127.0.0.1\"]\n"] {
+        let harness = Harness::default();
+        harness
+            .crawl(&[site.url(0, "/")], &format!("{loopback}{hosts}"))
+            .await;
+        assert_eq!(
+            post_title(&harness, &site).await.as_deref(),
+            Some("Post"),
+            "the sitemap on the other host was not read ({hosts:?})"
+        );
+        let db = harness.db().await;
+        let nested = db.page(&site.url(1, "/maps/posts.xml")).await;
+        assert_eq!(nested.map(|p| p.error_kind), Some(None), "{hosts:?}");
+        let moved = db.page(&site.url(0, "/moved-post")).await;
+        assert_eq!(
+            moved.and_then(|p| p.title).as_deref(),
+            Some("Moved"),
+            "the sitemap moved to the other host was not read ({hosts:?})"
+        );
+    }
+    assert!(
+        robots_requests(&site, 1) > 0,
+        "the other host's robots.txt was not asked"
+    );
+    for path in ["/private/more.xml", "/elsewhere"] {
+        assert_eq!(site.count(&site.url(1, path)), 0, "{path} was asked");
+    }
+}
+
+/// Host 0 (Home at `/`, Post at `/post` and Moved at `/moved-post`, linked from
+/// nothing) whose robots.txt names a sitemap index on host 1, `/maps/index.xml`, which
+/// names `/maps/posts.xml` (listing host 0's `/post` and host 1's `/elsewhere`) and
+/// `/private/more.xml`, which host 1's robots.txt disallows; and its own `/old.xml`,
+/// which has moved to host 1's `/maps/moved.xml`, listing `/moved-post`.
+async fn site_with_a_sitemap_on_another_host() -> TestSite {
+    let mut b = SiteBuilder::bind(2).await;
+    let (h, cdn) = (b.authority(0), b.authority(1));
+    b.add(
+        &h,
+        "/robots.txt",
+        text(&format!(
+            "User-agent: *\nSitemap: http://{cdn}/maps/index.xml\nSitemap: http://{h}/old.xml\n"
+        )),
+    );
+    b.add(&h, "/", html("<title>Home</title>"));
+    b.add(&h, "/post", html("<title>Post</title>"));
+    b.add(&h, "/moved-post", html("<title>Moved</title>"));
+    let moved = format!("http://{cdn}/maps/moved.xml");
+    b.add(&h, "/old.xml", Resource::Redirect(301, moved));
+    b.add(
+        &cdn,
+        "/robots.txt",
+        text("User-agent: *\nDisallow: /private/\n"),
+    );
+    let xml = |body: String| Resource::Typed("application/xml", body.into_bytes());
+    b.add(
+        &cdn,
+        "/maps/index.xml",
+        xml(format!(
+            "<sitemapindex><sitemap><loc>http://{cdn}/maps/posts.xml</loc></sitemap>\
+             <sitemap><loc>http://{cdn}/private/more.xml</loc></sitemap></sitemapindex>"
+        )),
+    );
+    b.add(
+        &cdn,
+        "/maps/posts.xml",
+        xml(format!(
+            "<urlset><url><loc>http://{h}/post</loc></url>\
+             <url><loc>http://{cdn}/elsewhere</loc></url></urlset>"
+        )),
+    );
+    b.add(
+        &cdn,
+        "/maps/moved.xml",
+        xml(format!(
+            "<urlset><url><loc>http://{h}/moved-post</loc></url></urlset>"
+        )),
+    );
+    b.add(&cdn, "/private/more.xml", xml(String::new()));
+    b.add(&cdn, "/elsewhere", html("<title>Elsewhere</title>"));
+    b.start()
+}
+
+/// On PostgreSQL, where nodes own hosts, a sitemap on a host the crawl leaves out is
+/// queued and its host taken as any row's: the sitemap another host's robots.txt names
+/// is read, and the page it lists stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sitemap_on_another_host_is_read_by_a_node() {
+    let Some(server) =
+        super::postgres::TestPostgres::start("a_sitemap_on_another_host_is_read_by_a_node")
+    else {
+        return;
+    };
+    let database = server.database("sitemap_on_another_host").await;
+    let site = site_with_a_sitemap_on_another_host().await;
+    let harness = Harness::default();
+    let config = super::recrawl::config_on(
+        &harness,
+        &format!("{database:?}"),
+        &site.url(0, "/"),
+        "[network]\nallow = [\"127.0.0.0/8\"]\n[scope]\nsitemaps = true\nhosts = [\"127.0.0.1\"]\n",
+    );
+    pipecrawl::crawl(config, std::future::pending())
+        .await
+        .expect("the crawl succeeds");
+    let pool = sqlx::PgPool::connect(&database)
+        .await
+        .expect("connect to the test database");
+    let titles: Vec<Option<String>> = sqlx::query_scalar("SELECT title FROM pages WHERE url = $1")
+        .bind(site.url(0, "/post"))
+        .fetch_all(&pool)
+        .await
+        .expect("read the page");
+    assert_eq!(titles, [Some("Post".to_owned())]);
+}
+
+/// A sitemap another host's robots.txt names is a URL found as any other: on an address
+/// `network` does not allow (here loopback), it is refused, and its row says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sitemap_on_another_host_at_a_refused_address_is_a_row_saying_so() {
+    let site = site_with_a_sitemap_on_another_host().await;
+    let harness = Harness::default();
+    harness
+        .crawl(&[site.url(0, "/")], "[scope]\nsitemaps = true\n")
+        .await;
+    let index = harness
+        .db()
+        .await
+        .page(&site.url(1, "/maps/index.xml"))
+        .await;
+    assert_eq!(
+        index.and_then(|p| p.error_kind).as_deref(),
+        Some("address_refused")
+    );
+    assert_eq!(
+        site.hits_for(&site.authorities[1]).len(),
+        0,
+        "the other host was asked"
+    );
+}
+
 /// A site that sends `/sitemap.xml` to a page (`/en/`, a language's home) that the crawl
 /// has queued but not fetched yet: that page is no sitemap, whichever row reaches it
 /// first. Read as one, it was stored as "not a sitemap" and its links were never
