@@ -332,10 +332,11 @@ fn parse_page(
 /// was cut at the limit.
 fn parse_sitemap(record: &mut PageRecord, body: &[u8], cut: bool, offer: &Offer<'_>) {
     let scope = offer.scope;
+    let at = &record.job.url;
     let sitemap = if cut {
-        sitemap::parse_part(body)
+        sitemap::parse_part(body, at)
     } else {
-        sitemap::parse(body)
+        sitemap::parse(body, at)
     };
     record.error = sitemap.error.map(|message| FetchError {
         kind: ErrorKind::Parse,

@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 
 use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8};
-use quick_xml::events::Event;
+use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 use url::Url;
 
@@ -33,19 +33,20 @@ pub struct Sitemap {
     pub error: Option<String>,
 }
 
-/// Reads a sitemap body; entries that are not http(s) URLs are skipped.
-pub fn parse(body: &[u8]) -> Sitemap {
-    read(body, false)
+/// Reads a sitemap body fetched from `at`; entries that are not http(s) URLs are
+/// skipped. `at` is what a feed's relative links are resolved against.
+pub fn parse(body: &[u8], at: &Url) -> Sitemap {
+    read(body, false, at)
 }
 
 /// Reads the part of a sitemap body that came before its answer broke off or was cut
 /// at the limit: as [`parse`], but a plain-text sitemap's last line, which no line end
 /// closes, is the start of a URL, not one the site lists.
-pub fn parse_part(body: &[u8]) -> Sitemap {
-    read(body, true)
+pub fn parse_part(body: &[u8], at: &Url) -> Sitemap {
+    read(body, true, at)
 }
 
-fn read(body: &[u8], mut cut: bool) -> Sitemap {
+fn read(body: &[u8], mut cut: bool, at: &Url) -> Sitemap {
     let mut gzip_error = None;
     let unzipped;
     let bytes = if body.starts_with(&GZIP_MAGIC) {
@@ -64,7 +65,7 @@ fn read(body: &[u8], mut cut: bool) -> Sitemap {
     let text = text_of(bytes);
     let text = text.trim_start_matches('\u{feff}');
     let mut sitemap = if let Some(start) = xml_start(text) {
-        parse_xml(&text[start..])
+        parse_xml(&text[start..], at)
     } else {
         let text = match text.rfind('\n') {
             Some(end) if cut => &text[..end],
@@ -196,7 +197,7 @@ fn xml_start(text: &str) -> Option<usize> {
         .min()
 }
 
-fn parse_xml(text: &str) -> Sitemap {
+fn parse_xml(text: &str, at: &Url) -> Sitemap {
     let text = escape_bare_ampersands(text);
     let mut reader = Reader::from_str(&text);
     let mut out = Sitemap::default();
@@ -213,6 +214,11 @@ fn parse_xml(text: &str) -> Sitemap {
     // The document's first element, and the `<loc>`s that name no http(s) URL: what
     // the file is, or holds, should it list nothing.
     let mut root: Option<String> = None;
+    // What a feed's relative links resolve against, as Atom has it: the `xml:base` of
+    // the root, else the file's URL; within an entry, the entry's `xml:base` over that.
+    // Feed readers take RSS's relative links so too.
+    let mut doc_base = Cow::Borrowed(at);
+    let mut entry_base: Option<Url> = None;
     let mut skipped = 0usize;
     let mut first_skipped: Option<String> = None;
     // Entries past the protocol's limit are not read, an Atom entry's link as a `<loc>`.
@@ -224,8 +230,11 @@ fn parse_xml(text: &str) -> Sitemap {
                 break;
             }
         };
-        if let Event::Start(e) | Event::Empty(e) = &event {
-            root.get_or_insert_with(|| e.local_name().as_ref().to_owned());
+        if let (Event::Start(e) | Event::Empty(e), None) = (&event, &root) {
+            root = Some(e.local_name().as_ref().to_owned());
+            if let Some(base) = based(e, at) {
+                doc_base = Cow::Owned(base);
+            }
         }
         match &event {
             Event::Start(_) => open += 1,
@@ -237,20 +246,23 @@ fn parse_xml(text: &str) -> Sitemap {
                 name @ ("url" | "sitemap" | "item" | "entry") if parent.is_none() => {
                     parent = Some(name.to_owned());
                     inner = 0;
+                    entry_base = based(&e, &doc_base);
                 }
                 name if parent.is_some() => {
                     if inner == 0 && names_entry(parent.as_deref(), name) {
                         loc = Some(String::new());
                     }
                     if inner == 0 && parent.as_deref() == Some("entry") {
-                        take_atom_link(&e, &mut out.pages);
+                        let base = entry_base.as_ref().unwrap_or(&doc_base);
+                        take_atom_link(&e, base, &mut out.pages);
                     }
                     inner += 1;
                 }
                 _ => {}
             },
             Event::Empty(e) if inner == 0 && parent.as_deref() == Some("entry") => {
-                take_atom_link(&e, &mut out.pages);
+                let base = entry_base.as_ref().unwrap_or(&doc_base);
+                take_atom_link(&e, base, &mut out.pages);
             }
             Event::Text(t) => {
                 if let Some(loc) = loc.as_mut() {
@@ -274,7 +286,14 @@ fn parse_xml(text: &str) -> Sitemap {
                 inner -= 1;
                 if inner == 0 && names_entry(parent.as_deref(), e.local_name().as_ref()) {
                     if let (Some(text), Some(parent)) = (loc.take(), parent.as_deref()) {
-                        match urlnorm::normalize_str(&text) {
+                        // A sitemap's `<loc>` is absolute, as the protocol has it.
+                        let url = if parent == "item" {
+                            let base = entry_base.as_ref().unwrap_or(&doc_base);
+                            urlnorm::resolve(base, &text)
+                        } else {
+                            urlnorm::normalize_str(&text)
+                        };
+                        match url {
                             Ok(url) if parent == "sitemap" => out.sitemaps.push(url),
                             Ok(url) => out.pages.push(url),
                             Err(_) => {
@@ -323,27 +342,38 @@ fn names_entry(parent: Option<&str>, name: &str) -> bool {
 }
 
 /// An Atom entry's page: the `href` of its `<link>` whose `rel` is `alternate`, as it is
-/// when none is given (`self`, `edit`, `enclosure` name other things than the page).
-fn take_atom_link(link: &quick_xml::events::BytesStart<'_>, pages: &mut Vec<Url>) {
+/// when none is given (`self`, `edit`, `enclosure` name other things than the page),
+/// resolved against the link's `xml:base` over `base`, as Atom has it.
+fn take_atom_link(link: &BytesStart<'_>, base: &Url, pages: &mut Vec<Url>) {
     if link.local_name().as_ref() != "link" {
         return;
     }
-    let attr = |name: &str| {
-        link.attributes()
-            .flatten()
-            .find(|a| a.key.local_name().as_ref() == name)
-            .and_then(|a| {
-                a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                    .ok()
-                    .map(Cow::into_owned)
-            })
-    };
-    if attr("rel").is_some_and(|rel| rel.trim() != "alternate") {
+    if attribute(link, "rel").is_some_and(|rel| rel.trim() != "alternate") {
         return;
     }
-    if let Some(url) = attr("href").and_then(|href| urlnorm::normalize_str(href.trim()).ok()) {
+    let own = based(link, base);
+    let base = own.as_ref().unwrap_or(base);
+    if let Some(url) = attribute(link, "href").and_then(|href| urlnorm::resolve(base, &href).ok()) {
         pages.push(url);
     }
+}
+
+/// `base` as the `xml:base` of `e` moves it, if `e` has one.
+fn based(e: &BytesStart<'_>, base: &Url) -> Option<Url> {
+    attribute(e, "xml:base").and_then(|href| base.join(&href).ok())
+}
+
+/// The value of `e`'s attribute `name`: an `xml:` one by its full name, any other by its
+/// local name.
+fn attribute(e: &BytesStart<'_>, name: &str) -> Option<String> {
+    e.attributes()
+        .flatten()
+        .find(|a| a.key.as_ref() == name || a.key.local_name().as_ref() == name)
+        .and_then(|a| {
+            a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .ok()
+                .map(Cow::into_owned)
+        })
 }
 
 /// How much of a `<loc>` (or a text sitemap's line) an error message shows.
@@ -432,6 +462,15 @@ fn starts_reference(after: &str) -> bool {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    /// Where the files these tests read are: what their relative links resolve against.
+    fn at() -> Url {
+        Url::parse("http://h/maps/feed.xml").expect("a URL")
+    }
+
+    fn parse(body: &[u8]) -> Sitemap {
+        super::parse(body, &at())
+    }
 
     fn urls(list: &[&str]) -> Vec<Url> {
         list.iter().map(|u| Url::parse(u).unwrap()).collect()
@@ -708,6 +747,40 @@ mod tests {
         assert_eq!(
             (read.pages, read.error),
             (urls(&["http://h/%C3%A9t%C3%A9"]), None)
+        );
+    }
+
+    /// A feed's links may be relative: Atom's resolve against the `xml:base` of the link,
+    /// its entry and the feed, each over the next, else the file's URL; RSS's against the
+    /// file's URL, as feed readers take them. They were dropped without a word. A
+    /// sitemap's `<loc>` stays absolute, as the protocol has it.
+    #[test]
+    fn a_feeds_relative_links_resolve_against_its_base() {
+        let atom = r#"<feed xmlns="http://www.w3.org/2005/Atom" xml:base="/blog/">
+            <entry><link href="a"/></entry>
+            <entry xml:base="2024/"><link href="b"></link></entry>
+            <entry xml:base="2024/"><link xml:base="/other/" href="c"/></entry>
+            <entry><link href="http://elsewhere/d"/></entry></feed>"#;
+        let read = parse(atom.as_bytes());
+        assert_eq!(
+            (read.pages, read.error),
+            (
+                urls(&[
+                    "http://h/blog/a",
+                    "http://h/blog/2024/b",
+                    "http://h/other/c",
+                    "http://elsewhere/d"
+                ]),
+                None
+            )
+        );
+        let atom = r#"<feed><entry><link href="../e"/></entry></feed>"#;
+        assert_eq!(parse(atom.as_bytes()).pages, urls(&["http://h/e"]));
+        let rss = r#"<rss version="2.0"><channel><item><link> /f </link></item>
+            <item><link>g?x=1&amp;y=2</link></item></channel></rss>"#;
+        assert_eq!(
+            parse(rss.as_bytes()).pages,
+            urls(&["http://h/f", "http://h/maps/g?x=1&y=2"])
         );
     }
 

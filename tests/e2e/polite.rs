@@ -1570,6 +1570,47 @@ async fn post_title(harness: &Harness, site: &TestSite) -> Option<String> {
     db.page(&site.url(0, "/post")).await.and_then(|p| p.title)
 }
 
+/// A feed's links may be relative: Atom resolves them against `xml:base`, else the
+/// feed's URL, and feed readers take RSS's so too (`<link>/2024/post</link>`, as
+/// site generators write them). Dropped, a blog naming its feed as its sitemap yielded
+/// no page, and no error said why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feeds_relative_links_are_read_against_its_url() {
+    let atom = host_naming_a_sitemap(
+        "/feeds/atom",
+        ("/feeds/atom", "application/atom+xml"),
+        |_| {
+            "<feed xmlns=\"http://www.w3.org/2005/Atom\" xml:base=\"/x/y/\">\
+         <entry><link rel=\"alternate\" href=\"../../post\"/></entry></feed>"
+                .to_owned()
+        },
+    )
+    .await;
+    let rss = host_naming_a_sitemap("/feeds/rss", ("/feeds/rss", "application/rss+xml"), |_| {
+        "<rss version=\"2.0\"><channel><link>/</link>\
+         <item><title>Post</title><link>../post</link></item></channel></rss>"
+            .to_owned()
+    })
+    .await;
+    for (site, feed) in [(atom, "/feeds/atom"), (rss, "/feeds/rss")] {
+        let harness = Harness::default();
+        harness
+            .crawl(&[site.url(0, "/")], "[scope]\nsitemaps = true\n")
+            .await;
+        let error = harness
+            .db()
+            .await
+            .page(&site.url(0, feed))
+            .await
+            .and_then(|p| p.error);
+        assert_eq!(
+            post_title(&harness, &site).await.as_deref(),
+            Some("Post"),
+            "{feed}'s relative link was not read: {error:?}"
+        );
+    }
+}
+
 /// A robots.txt may name a sitemap on another host (the protocol's "cross submission":
 /// `Sitemap: https://cdn.example/sitemaps/index.xml`, a bucket, `www.` against the bare
 /// domain), and search engines read it. It was dropped without a word, and, robots.txt
