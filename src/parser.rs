@@ -359,11 +359,15 @@ fn parse_sitemap(record: &mut PageRecord, body: &[u8], cut: bool, offer: &Offer<
         ));
     }
     // Sitemap indexes nest, counted by the sitemaps' depth; two levels below robots.txt
-    // is as deep as real sites go. An index read vouches for the sitemaps it names,
-    // wherever they are, as robots.txt vouches for it.
+    // is as deep as real sites go. An index lists sitemaps on its own host (the protocol
+    // allows no other), or, read on an in-scope host, wherever that site keeps them, as
+    // its robots.txt may: an index on another host cannot lead the crawl further afield.
     if record.job.depth < MAX_SITEMAP_NESTING {
         let depth = record.job.depth + 1;
-        for url in &sitemap.sitemaps {
+        let index = &record.job.url;
+        let named =
+            |url: &&Url| url.host_str() == index.host_str() || scope.admits_sitemap(url, index);
+        for url in sitemap.sitemaps.iter().filter(named) {
             record.discovered.extend(offer.stripping(
                 url,
                 &record.job.url,

@@ -1649,16 +1649,23 @@ async fn a_sitemap_robots_txt_names_on_another_host_is_read_for_this_hosts_pages
     for path in ["/private/more.xml", "/elsewhere"] {
         assert_eq!(site.count(&site.url(1, path)), 0, "{path} was asked");
     }
+    assert_eq!(
+        site.count(&site.url(2, "/far.xml")),
+        0,
+        "a sitemap on a third host, named by the index on the other host, was asked"
+    );
 }
 
 /// Host 0 (Home at `/`, Post at `/post` and Moved at `/moved-post`, linked from
 /// nothing) whose robots.txt names a sitemap index on host 1, `/maps/index.xml`, which
 /// names `/maps/posts.xml` (listing host 0's `/post` and host 1's `/elsewhere`) and
-/// `/private/more.xml`, which host 1's robots.txt disallows; and its own `/old.xml`,
+/// `/private/more.xml`, which host 1's robots.txt disallows, and host 2's `/far.xml`,
+/// which an index on a host out of scope cannot lead to; and its own `/old.xml`,
 /// which has moved to host 1's `/maps/moved.xml`, listing `/moved-post`.
 async fn site_with_a_sitemap_on_another_host() -> TestSite {
-    let mut b = SiteBuilder::bind(2).await;
-    let (h, cdn) = (b.authority(0), b.authority(1));
+    let mut b = SiteBuilder::bind(3).await;
+    let (h, cdn, far) = (b.authority(0), b.authority(1), b.authority(2));
+    b.add(&far, "/far.xml", html(""));
     b.add(
         &h,
         "/robots.txt",
@@ -1682,7 +1689,8 @@ async fn site_with_a_sitemap_on_another_host() -> TestSite {
         "/maps/index.xml",
         xml(format!(
             "<sitemapindex><sitemap><loc>http://{cdn}/maps/posts.xml</loc></sitemap>\
-             <sitemap><loc>http://{cdn}/private/more.xml</loc></sitemap></sitemapindex>"
+             <sitemap><loc>http://{cdn}/private/more.xml</loc></sitemap>\
+             <sitemap><loc>http://{far}/far.xml</loc></sitemap></sitemapindex>"
         )),
     );
     b.add(
