@@ -551,9 +551,12 @@ pub fn extract(
     }
     let title = page.title.and_then(|t| shown_text(&t));
     let meta_robots = (!page.meta_robots.is_empty()).then(|| page.meta_robots.join(", "));
-    let canonical = page
-        .canonical_href
-        .and_then(|href| urlnorm::resolve_in(&base, &href, encoding).ok());
+    // A found URL like a link's, stored and exported, so stripped as a link is.
+    let canonical = page.canonical_href.and_then(|href| {
+        let mut url = urlnorm::resolve_in(&base, &href, encoding).ok()?;
+        strip_found(&mut url, page_url, traps);
+        Some(url)
+    });
     Extracted {
         title,
         links: links.kept,

@@ -430,6 +430,42 @@ async fn credentials_written_in_a_found_url_are_never_sent() {
     );
 }
 
+/// A `<link rel=canonical>` is a found URL too: the credentials a page writes in it
+/// (`http://user:pw@host/`) are not the page's, and were stored and exported as its
+/// `canonical_url`. They go as a link's do, and its session ids with them; a seed's own
+/// credentials stay, as its links keep them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_written_in_a_canonical_url_are_not_stored() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        Resource::Html(format!(
+            "<link rel=canonical href='http://page:secret@{h}/main?sid=abc'>"
+        )),
+    );
+    b.add(
+        &h,
+        "/own/",
+        Resource::Html("<link rel=canonical href='/own/main'>".into()),
+    );
+    let site = b.start();
+    let harness = Harness::default();
+    let own = format!("http://me:pw@{h}/own/");
+    harness.crawl(&[site.url(0, "/"), own.clone()], "").await;
+    let db = harness.db().await;
+    for (page, canonical) in [
+        (site.url(0, "/"), site.url(0, "/main")),
+        (own, format!("http://me:pw@{h}/own/main")),
+    ] {
+        let sql = format!(
+            "SELECT count(*) FROM pages WHERE url = '{page}' AND canonical_url = '{canonical}'"
+        );
+        assert_eq!(db.scalar(&sql).await, 1, "{page}: {canonical}");
+    }
+}
+
 /// A seed is crawled whatever `include` and `exclude` say: the user named it. Sites move
 /// their home page (`/` to `/en/`, `http://` to `https://`), and where a seed redirects is
 /// that same page: it is crawled as the seed would be, so a crawl of one section
