@@ -92,15 +92,20 @@ impl Syntax {
     }
 }
 
-/// Reads a whole document, its links all in `anchors`, as crawler `pipecrawl`: what the
-/// tests look at.
+/// Reads a whole document, its links all in `anchors`, as crawler `pipecrawl` on a page
+/// at `http://h/`: what the tests look at.
 #[cfg(test)]
 pub fn read_page(html: &str, syntax: Syntax, refresh_header: Option<&str>) -> PageElements {
+    let page_url = url::Url::parse("http://h/").expect("a URL");
+    let parses = |href: &str, base: Option<&str>| {
+        let base = base.map_or(Ok(page_url.clone()), |base| page_url.join(base));
+        base.and_then(|base| base.join(href)).is_ok()
+    };
     let mut anchors = Vec::new();
     let mut page = read_page_with(
         html,
         (syntax, "pipecrawl"),
-        refresh_header,
+        (refresh_header, &parses),
         &mut |anchor, _| {
             anchors.push(anchor);
         },
@@ -117,10 +122,12 @@ pub fn read_page(html: &str, syntax: Syntax, refresh_header: Option<&str>) -> Pa
 /// `crawler` is the name robots `<meta>` tags address this crawler by, and
 /// `refresh_header` the response's `Refresh`: browsers act on it before the document, so
 /// its URL is the page's refresh link, and a `<meta http-equiv="refresh">` is not.
+/// `parses` says whether a refresh's URL parses, which only the caller, knowing the
+/// page's URL, can tell.
 pub fn read_page_with(
     html: &str,
     (syntax, crawler): (Syntax, &str),
-    refresh_header: Option<&str>,
+    (refresh_header, parses): (Option<&str>, &UrlParses<'_>),
     sink: &mut AnchorSink<'_>,
 ) -> PageElements {
     let reader = Reader {
@@ -131,14 +138,11 @@ pub fn read_page_with(
             ..ReadState::default()
         }),
         sink: RefCell::new(sink),
+        parses,
     };
     if let Some(refresh) = refresh_header.and_then(refresh_url) {
-        reader
-            .page
-            .borrow_mut()
-            .anchors
-            .extend(refresh.map(|url| refresh_anchor(url, None)));
-        reader.state.borrow_mut().refreshed = true;
+        let mut state = reader.state.borrow_mut();
+        state.refresh(refresh, &mut reader.page.borrow_mut(), parses);
     }
     let tokenizer = Tokenizer::new(reader, TokenizerOpts::default());
     let input = BufferQueue::default();
@@ -155,6 +159,9 @@ pub fn read_page_with(
 /// Takes each link read, with the `<base href>` read before it was handed over.
 pub type AnchorSink<'a> = dyn FnMut(Anchor, Option<&str>) + 'a;
 
+/// Whether a URL parses against the page's `<base href>` (its URL when `None`).
+pub type UrlParses<'a> = dyn Fn(&str, Option<&str>) -> bool + 'a;
+
 /// Links read but not yet handed over wait behind an open `<a>`, whose text is still
 /// being read. Past this many (an `<a>` never closed, `<area>`s after it), the open link's
 /// text ends, so that they cannot pile up.
@@ -165,6 +172,7 @@ struct Reader<'s> {
     page: RefCell<PageElements>,
     state: RefCell<ReadState<'s>>,
     sink: RefCell<&'s mut AnchorSink<'s>>,
+    parses: &'s UrlParses<'s>,
 }
 
 #[derive(Default)]
@@ -249,7 +257,7 @@ impl Reader<'_> {
         let mut state = self.state.borrow_mut();
         match token {
             Token::TagToken(tag) if tag.kind == TagKind::StartTag => {
-                return state.start_tag(tag, &mut page);
+                return state.start_tag(tag, &mut page, self.parses);
             }
             Token::TagToken(tag) => state.end_tag(&tag, &mut page),
             Token::CharacterTokens(_) if state.templates > 0 => {}
@@ -280,8 +288,13 @@ impl Reader<'_> {
 }
 
 impl ReadState<'_> {
-    fn start_tag(&mut self, tag: Tag, page: &mut PageElements) -> TokenSinkResult<()> {
-        let read_as = self.open(&tag, page);
+    fn start_tag(
+        &mut self,
+        tag: Tag,
+        page: &mut PageElements,
+        parses: &UrlParses<'_>,
+    ) -> TokenSinkResult<()> {
+        let read_as = self.open(&tag, page, parses);
         // SVG's and MathML's own empty tags are read as such already, in HTML too.
         let empty_in_xml = self.xml
             && tag.self_closing
@@ -295,7 +308,12 @@ impl ReadState<'_> {
     }
 
     /// What a start tag opens, and how the text after it is to be read.
-    fn open(&mut self, tag: &Tag, page: &mut PageElements) -> TokenSinkResult<()> {
+    fn open(
+        &mut self,
+        tag: &Tag,
+        page: &mut PageElements,
+        parses: &UrlParses<'_>,
+    ) -> TokenSinkResult<()> {
         let attr = |name: &str| {
             tag.attrs
                 .iter()
@@ -312,7 +330,7 @@ impl ReadState<'_> {
         let inert = self.templates > 0;
         if !inert {
             self.breaks_text(name, page);
-            self.read_start_tag(name, &attr, page);
+            self.read_start_tag(name, &attr, page, parses);
             // An empty element holds nothing to hide; in SVG a tag ends it as in XML. Asked
             // only inside a link: every start tag of every page comes here.
             let empty = || is_void(name) || (tag.self_closing && self.foreign > 0);
@@ -370,6 +388,7 @@ impl ReadState<'_> {
         name: &str,
         attr: &impl Fn(&str) -> Option<&'a str>,
         page: &mut PageElements,
+        parses: &UrlParses<'_>,
     ) {
         match name {
             // A new link ends the one open, as the tree builder's adoption agency does.
@@ -440,14 +459,9 @@ impl ReadState<'_> {
                 }
                 let refresh =
                     attr("http-equiv").is_some_and(|e| e.trim().eq_ignore_ascii_case("refresh"));
-                // A browser acts on the first refresh it can read only: one without
-                // content, or whose content names no time, is passed over.
                 let content = attr("content").filter(|_| refresh && !self.refreshed);
                 if let Some(refresh) = content.and_then(refresh_url) {
-                    self.refreshed = true;
-                    let base = &page.base_href;
-                    let anchor = refresh.map(|url| refresh_anchor(url, base.clone()));
-                    page.anchors.extend(anchor);
+                    self.refresh(refresh, page, parses);
                 }
             }
             "link" if page.canonical_href.is_none() => {
@@ -503,6 +517,21 @@ impl ReadState<'_> {
         if self.templates == 0 {
             self.breaks_text(name, page);
         }
+    }
+
+    /// Acts on a refresh to `url` (`None`: the page itself), as a browser acts on the
+    /// first refresh it can read only: one without content, whose content names no time
+    /// (`refresh_url` says so), or whose URL does not parse, is passed over. A URL that
+    /// parses but names no page (`javascript:`, `mailto:`) is acted on: browsers then
+    /// refuse to go there, and the refreshes after it are not read.
+    fn refresh(&mut self, url: Option<&str>, page: &mut PageElements, parses: &UrlParses<'_>) {
+        let base = &page.base_href;
+        if url.is_some_and(|url| !parses(url, base.as_deref())) {
+            return;
+        }
+        self.refreshed = true;
+        let anchor = url.map(|url| refresh_anchor(url, base.clone()));
+        page.anchors.extend(anchor);
     }
 
     /// The link whose text is being read.

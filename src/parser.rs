@@ -538,14 +538,19 @@ pub fn extract(
 ) -> Extracted {
     let mut links = Links::new(page_url, encoding, traps, None);
     let reading = (syntax, agent);
-    let mut page = html::read_page_with(html, reading, refresh_header, &mut |anchor, base| {
+    // What a browser asks of a refresh's URL before it acts on it: that it parses (the
+    // page's encoding spells a query's bytes, and fails no URL).
+    let parses =
+        |href: &str, base_href: Option<&str>| page_base(page_url, base_href).join(href).is_ok();
+    let refresh = (refresh_header, &parses as &html::UrlParses<'_>);
+    let mut page = html::read_page_with(html, reading, refresh, &mut |anchor, base| {
         links.take(anchor, base);
     });
     let base = page_base(page_url, page.base_href.as_deref());
     if links.read_before_base && base != *page_url {
         // Rare: a `<base>` after links, which it governs too. Read again knowing it.
         links = Links::new(page_url, encoding, traps, Some(base.clone()));
-        page = html::read_page_with(html, reading, refresh_header, &mut |anchor, _| {
+        page = html::read_page_with(html, reading, refresh, &mut |anchor, _| {
             links.take(anchor, None);
         });
     }

@@ -347,6 +347,62 @@ async fn a_broken_meta_refresh_does_not_stop_the_next_one() {
     );
 }
 
+/// A refresh whose URL does not parse (`http://[bad/`, a port past 65535) is not acted
+/// on, as the HTML standard's shared declarative refresh steps return before the document
+/// "will declaratively refresh": a `<meta>` refresh after it, or after a `Refresh` header
+/// so broken, moves the page. One to a URL that parses but is no page (`javascript:`,
+/// `mailto:`) is acted on (browsers then refuse to go there), so the ones after it are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_to_a_url_that_does_not_parse_does_not_stop_the_next_one() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        Resource::Html(
+            "<a href='/meta'>m</a><a href='/header'>h</a><a href='/script'>s</a>".into(),
+        ),
+    );
+    b.add(
+        &h,
+        "/meta",
+        Resource::Html(
+            "<meta http-equiv=refresh content='0; url=http://[bad/'>\
+             <meta http-equiv=refresh content='0; url=http://x.test:99999/'>\
+             <meta http-equiv=refresh content='0; url=/moved'>"
+                .into(),
+        ),
+    );
+    b.add(
+        &h,
+        "/header",
+        Resource::WithHeaders(
+            vec![("Refresh".into(), "0; url=http://[bad/".into())],
+            Box::new(Resource::Html(
+                "<meta http-equiv=refresh content='0; url=/moved-too'>".into(),
+            )),
+        ),
+    );
+    b.add(
+        &h,
+        "/script",
+        Resource::Html(
+            "<meta http-equiv=refresh content='0; url=javascript:go()'>\
+             <meta http-equiv=refresh content='0; url=/no'>"
+                .into(),
+        ),
+    );
+    for path in ["/moved", "/moved-too", "/no"] {
+        b.add(&h, path, Resource::Html("<title>ok</title>".into()));
+    }
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    assert_eq!(site.count(&site.url(0, "/moved")), 1);
+    assert_eq!(site.count(&site.url(0, "/moved-too")), 1);
+    assert_eq!(site.count(&site.url(0, "/no")), 0);
+}
+
 /// A URL's user name and password are sent (HTTP Basic authorization) to its host. Those a
 /// page writes in a link or a redirect (`http://user:pw@host/`) are not the crawl's to
 /// send: found URLs lose them, so they reach no host and the URL is the row and the fetch
