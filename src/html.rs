@@ -334,6 +334,11 @@ impl ReadState<'_> {
             // An empty element holds nothing to hide; in SVG a tag ends it as in XML. Asked
             // only inside a link: every start tag of every page comes here.
             let empty = || is_void(name) || (tag.self_closing && self.foreign > 0);
+            // A `<p>` holds no block, so the tree builder ends one left open at a block's
+            // start tag or another `<p>`: a hidden one ends there too.
+            if matches!(&self.muted, Some((muting, _)) if &**muting == "p") && closes_p(name) {
+                self.muted = None;
+            }
             match &mut self.muted {
                 Some((muting, open)) if *muting == tag.name && !empty() => *open += 1,
                 None if self.open_anchor.is_some() && name != "a" && hides(&attr) && !empty() => {
@@ -573,6 +578,28 @@ fn shadow_root<'a>(attr: &impl Fn(&str) -> Option<&'a str>) -> bool {
 fn hides<'a>(attr: &impl Fn(&str) -> Option<&'a str>) -> bool {
     attr("hidden").is_some()
         || attr("aria-hidden").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
+/// The start tags that end a `<p>` left open (the HTML standard's "close a p element"
+/// on them): a block's but a line break's or a table row's or cell's, and a few more
+/// that [`is_block`] does not list.
+fn closes_p(name: &str) -> bool {
+    (is_block(name) && !matches!(name, "br" | "td" | "th" | "tr"))
+        || matches!(
+            name,
+            "center"
+                | "details"
+                | "dialog"
+                | "dir"
+                | "fieldset"
+                | "hgroup"
+                | "listing"
+                | "menu"
+                | "plaintext"
+                | "search"
+                | "summary"
+                | "xmp"
+        )
 }
 
 /// HTML's elements that have no content (`<img>`, `<br>`, …): no end tag follows theirs.

@@ -1007,6 +1007,29 @@ mod tests {
         );
     }
 
+    /// HTML's `<p>` holds no block: another `<p>`, or a block's start tag, ends a `<p>`
+    /// left open, as the tree builder closes it. A hidden one ends there too, and the
+    /// text after it is the link's again.
+    #[test]
+    fn a_hidden_paragraph_left_open_ends_where_html_ends_it() {
+        let e = extract(
+            "<a href='/next' aria-label='Go'><p aria-hidden=true>&raquo;<p>Next page</a>\
+             <a href='/more' aria-label='Go'><p hidden>icon<div>More</div></a>\
+             <a href='/both' aria-label='Go'><p hidden>a<p aria-hidden=true>b<h2>Both</h2></a>\
+             <a href='/in' aria-label='Go'><p hidden>x<b>y</b><span>z</span></p>Shown</a>",
+            "http://h/",
+        );
+        assert_eq!(
+            pairs(&e),
+            vec![
+                ("http://h/next".into(), "Next page".into()),
+                ("http://h/more".into(), "More".into()),
+                ("http://h/both".into(), "Both".into()),
+                ("http://h/in".into(), "Shown".into()),
+            ]
+        );
+    }
+
     #[test]
     fn robots_meta_and_canonical_are_read() {
         let e = extract(
