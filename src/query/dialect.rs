@@ -202,6 +202,21 @@ impl Dialect {
         (!terms.is_empty()).then(|| terms.join(and))
     }
 
+    /// A statement counting what of `query` (from [`Dialect::text_query`]) the index can
+    /// match, where the engine may skip words; `None` where none is skipped. PostgreSQL's
+    /// English configuration drops stop words ("the", "who", "and") and a query left
+    /// with none matches nothing, saying so only in a notice; FTS5 keeps every word.
+    pub fn searched_terms(self, query: &str) -> Option<Statement> {
+        match self {
+            Self::Sqlite => None,
+            Self::Postgres => {
+                let mut q = Statement::new("SELECT numnode(to_tsquery('english', ");
+                q.push_bind(query).push("))");
+                Some(q)
+            }
+        }
+    }
+
     /// The best `hits` matches of `query` (from [`Dialect::text_query`]) in `within`, as
     /// `(id, rank)`, lowest rank best, ranking only the first `ranked` matches by id.
     ///

@@ -92,6 +92,12 @@ pub enum QueryError {
     #[error("nothing to search for: give one or more words")]
     NoSearchWords,
 
+    #[error(
+        "nothing to search for: PostgreSQL's English search skips every word given (stop \
+         words such as \"the\", \"and\", \"who\"; punctuation): give a word it keeps"
+    )]
+    OnlyStopWords,
+
     #[error("database error while {doing}: {message}")]
     Database {
         doing: &'static str,

@@ -45,6 +45,11 @@ pub(super) async fn answer(
     let query = dialect
         .text_query(&args.words)
         .ok_or(QueryError::NoSearchWords)?;
+    if let Some(terms) = dialect.searched_terms(&query) {
+        if conn.integer(&terms).await? == Some(0) {
+            return Err(QueryError::OnlyStopWords);
+        }
+    }
     let limit = super::limit(args.limit);
     let hits = limit.map_or(i64::MAX, |l| {
         i64::try_from(l.saturating_mul(HITS_PER_RESULT).max(MIN_HITS)).unwrap_or(i64::MAX)

@@ -711,3 +711,29 @@ async fn empty_crawl(server: &TestPostgres, name: &str) -> String {
         .expect("close the store");
     db
 }
+
+/// PostgreSQL's English search skips stop words ("the", "who", "and"), and a query left
+/// with no word at all matches nothing: `search the who` printed an empty table, as if
+/// no page were titled "The Who", with the server's notice of why only in its own log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_of_words_postgresql_skips_says_so() {
+    let test = "a_search_of_words_postgresql_skips_says_so";
+    let Some(server) = TestPostgres::start(test) else {
+        return;
+    };
+    let db = empty_crawl(&server, "skipped").await;
+    for words in [&["the", "who"][..], &["and", "*"], &["The*"]] {
+        let mut all = vec!["query", "--db", &db, "search"];
+        all.extend_from_slice(words);
+        assert_fails(
+            &pipecrawl(args(&all)).await,
+            &["PostgreSQL's English search skips every word given"],
+        );
+    }
+    let searched = pipecrawl(args(&["query", "--db", &db, "search", "the", "crawler"])).await;
+    assert!(
+        searched.status.success(),
+        "a stop word beside a word is skipped: {}",
+        String::from_utf8_lossy(&searched.stderr)
+    );
+}
