@@ -217,20 +217,13 @@ impl Dialect {
         }
     }
 
-    /// The best `hits` matches of `query` (from [`Dialect::text_query`]) in `within`, as
-    /// `(id, rank)`, lowest rank best, ranking only the first `ranked` matches by id.
+    /// The matches of `query` (from [`Dialect::text_query`]) in `within`, as `(id, rank)`,
+    /// lowest rank best, ranking only the first `ranked` matches by id.
     ///
     /// SQLite ranks by BM25 in its FTS5 tables; PostgreSQL by `ts_rank` over the GIN
     /// indexes of `migrations/postgres/0001_init.sql` (the expressions here must be the
     /// indexed ones, or the index is not used), negated to sort the same way.
-    pub fn push_ranked_hits(
-        self,
-        q: &mut Statement,
-        within: SearchIn,
-        query: &str,
-        hits: i64,
-        ranked: i64,
-    ) {
+    pub fn push_ranked_hits(self, q: &mut Statement, within: SearchIn, query: &str, ranked: i64) {
         let (table, id, vector) = match (self, within) {
             (Self::Sqlite, SearchIn::Titles) => ("pages_fts", "rowid", ""),
             (Self::Sqlite, SearchIn::Anchors) => ("anchors_fts", "rowid", ""),
@@ -267,8 +260,7 @@ impl Dialect {
         push_match(q);
         q.push(format_args!(" ORDER BY {id} LIMIT 1 OFFSET "))
             .push_bind(ranked - 1)
-            .push("), 9223372036854775807) ORDER BY rank LIMIT ")
-            .push_bind(hits);
+            .push("), 9223372036854775807)");
     }
 }
 

@@ -24,11 +24,6 @@ pub struct SearchArgs {
     pub limit: u64,
 }
 
-/// Matches ranked from each index before URLs are merged: enough that the URLs shown are
-/// the best, without ranking every match of a common word twice.
-const HITS_PER_RESULT: u64 = 10;
-const MIN_HITS: u64 = 200;
-
 /// Matches ranked at most per index. Ranking costs a look at every match; for words in
 /// more documents than this (a site's name in every title), BM25 says little anyway, and
 /// the first matches stored — the pages nearest the seeds, as the crawl is breadth-first —
@@ -51,13 +46,13 @@ pub(super) async fn answer(
         }
     }
     let limit = super::limit(args.limit);
-    let hits = limit.map_or(i64::MAX, |l| {
-        i64::try_from(l.saturating_mul(HITS_PER_RESULT).max(MIN_HITS)).unwrap_or(i64::MAX)
-    });
+    // Every match ranked (up to RANKED_MATCHES per index) is gathered by URL: a URL's
+    // score adds its matches in both indexes, so cutting either before would show some
+    // URLs without the match that puts them first, and which depended on `--limit`.
     let mut q = Statement::new("WITH title_hits AS (");
-    dialect.push_ranked_hits(&mut q, SearchIn::Titles, &query, hits, RANKED_MATCHES);
+    dialect.push_ranked_hits(&mut q, SearchIn::Titles, &query, RANKED_MATCHES);
     q.push("), anchor_hits AS (");
-    dialect.push_ranked_hits(&mut q, SearchIn::Anchors, &query, hits, RANKED_MATCHES);
+    dialect.push_ranked_hits(&mut q, SearchIn::Anchors, &query, RANKED_MATCHES);
     q.push(format_args!(
         "), hits (url, title_rank, anchor_rank, anchor_text, links) AS (
                  SELECT p.url, t.rank, NULL, NULL, 0

@@ -625,6 +625,62 @@ async fn search_finds_pages_by_their_titles_and_by_what_links_to_them_say() {
     assert!(rows(&harness, &["search", "zebra*"]).await.is_empty());
 }
 
+/// A URL's score and what it matched must not depend on `--limit`: each index's best
+/// matches were cut before URLs were merged, so a page titled with the word, and also
+/// linked with it in words that rank below 200 shorter anchors, was shown as matched by
+/// its title alone, with its title's score, under the default limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_scores_each_url_shown_by_its_title_and_all_its_anchors_at_any_limit() {
+    let mut b = SiteBuilder::bind(1).await;
+    let host = b.authority(0);
+    // Other anchors and titles, so that "market" is rare enough for BM25 to score it.
+    let outside: String = (0..600)
+        .map(|i| {
+            let text = if i < 250 { "Market" } else { "Stall" };
+            format!("<a href='http://127.0.0.9:9/stall/{i}'>{text}</a> ")
+        })
+        .collect();
+    let pages: String = (0..4)
+        .map(|i| format!("<a href='/p/{i}'>Page {i}</a> "))
+        .collect();
+    b.add(
+        &host,
+        "/",
+        Resource::Html(format!(
+            "<title>Home</title>{outside}{pages}\
+             <a href='/square'>the old market on the square by the river and the bridge</a>"
+        )),
+    );
+    for i in 0..4 {
+        b.add(
+            &host,
+            &format!("/p/{i}"),
+            Resource::Html(format!("<title>Page {i}</title>")),
+        );
+    }
+    b.add(
+        &host,
+        "/square",
+        Resource::Html("<title>Market square</title>".to_owned()),
+    );
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+
+    let square = site.url(0, "/square");
+    let all = rows(&harness, &["search", "market", "--limit", "0"]).await;
+    assert_eq!(all.len(), 251, "{all:?}");
+    let whole = all
+        .iter()
+        .find(|r| text(r, "url") == square)
+        .expect("found");
+    assert_eq!(text(whole, "matched"), "title, anchor", "{whole:?}");
+    for limit in ["1", "20"] {
+        let shown = rows(&harness, &["search", "market", "--limit", limit]).await;
+        assert_eq!(shown[..], all[..shown.len()], "--limit {limit}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stats_count_what_the_crawl_stored() {
     let (_site, model, harness, reachable) = crawled_graph().await;
