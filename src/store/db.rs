@@ -288,10 +288,6 @@ const MOVE_UP: &str = concat!(
     move_up_when!()
 );
 
-/// The PostgreSQL advisory lock that nodes take one at a time to lease against
-/// `scope.max_pages` ("pipecraw" in ASCII, to stay clear of other programs' keys).
-const PAGE_LIMIT_LOCK: i64 = 0x7069_7065_6372_6177;
-
 /// What adding URLs to the frontier did.
 pub(super) struct Added {
     /// Rows new to the frontier, trap rows included.
@@ -904,8 +900,10 @@ where
     ///
     /// On a shared database, `max_pages` (`scope.max_pages`) counts what every node
     /// stored and holds leased: each node counting only its own would let every node
-    /// store that many. Nodes lease one at a time under an advisory lock, so two leases
-    /// cannot both take the last of it.
+    /// store that many. Nodes lease one at a time, holding the row of `page_limit`, so
+    /// two leases cannot both take the last of it. Its `bound` is never below that
+    /// count (see the migration): a lease it shows to be far from the limit (more than
+    /// `limit` rows short) counts nothing; one nearer counts, and sets it.
     pub async fn lease(
         &self,
         owner: &str,
@@ -931,34 +929,54 @@ where
                 .doing("leasing frontier rows")?,
             Some(max) => {
                 let mut tx = self.pool.begin().await.doing("leasing frontier rows")?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(PAGE_LIMIT_LOCK)
-                    .execute(&mut *tx)
-                    .await
-                    .doing("waiting for other nodes' leases")?;
-                let (stored, leased, own): (i64, i64, i64) =
-                    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                        "SELECT ({COUNTED_PAGES}),
-                                (SELECT count(*) FROM frontier WHERE state = 'leased'),
-                                (SELECT count(*) FROM frontier
-                                 WHERE state = 'leased' AND lease_owner = $1)"
-                    )))
-                    .bind(owner)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .doing("counting pages against scope.max_pages")?;
+                // Made again if someone deleted it, with its bound not known.
+                let bound: Option<i64> = sqlx::query_scalar(
+                    "INSERT INTO page_limit (id, bound) VALUES (0, NULL)
+                     ON CONFLICT (id) DO UPDATE SET bound = page_limit.bound
+                     RETURNING bound",
+                )
+                .fetch_one(&mut *tx)
+                .await
+                .doing("waiting for other nodes' leases")?;
                 let max = i64::try_from(max).unwrap_or(i64::MAX);
-                let left = max.saturating_sub(stored).saturating_sub(leased).max(0);
-                let rows = lease(limit.min(left))
-                    .fetch_all(&mut *tx)
-                    .await
-                    .doing("leasing frontier rows")?;
+                let far = bound.is_some_and(|bound| bound.saturating_add(limit) < max);
+                let rows = if far {
+                    lease(limit)
+                        .fetch_all(&mut *tx)
+                        .await
+                        .doing("leasing frontier rows")?
+                } else {
+                    let (stored, leased, own): (i64, i64, i64) =
+                        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                            "SELECT ({COUNTED_PAGES}),
+                                    (SELECT count(*) FROM frontier WHERE state = 'leased'),
+                                    (SELECT count(*) FROM frontier
+                                     WHERE state = 'leased' AND lease_owner = $1)"
+                        )))
+                        .bind(owner)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .doing("counting pages against scope.max_pages")?;
+                    // The lease adds what it takes.
+                    sqlx::query("UPDATE page_limit SET bound = $1")
+                        .bind(stored.saturating_add(leased))
+                        .execute(&mut *tx)
+                        .await
+                        .doing("counting pages against scope.max_pages")?;
+                    let left = max.saturating_sub(stored).saturating_sub(leased).max(0);
+                    let rows = lease(limit.min(left))
+                        .fetch_all(&mut *tx)
+                        .await
+                        .doing("leasing frontier rows")?;
+                    // Reached for this node once its own leases would take what is left:
+                    // another node's may yet go back to the queue (that node killed, or
+                    // stopped), and this node stays to take them. Far from the limit,
+                    // it is not: its pages and leases are fewer than `bound + limit`.
+                    let taken = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+                    page_limit_reached = stored.saturating_add(own).saturating_add(taken) >= max;
+                    rows
+                };
                 tx.commit().await.doing("leasing frontier rows")?;
-                // Reached for this node once its own leases would take what is left:
-                // another node's may yet go back to the queue (that node killed, or
-                // stopped), and this node stays to take them.
-                let taken = i64::try_from(rows.len()).unwrap_or(i64::MAX);
-                page_limit_reached = stored.saturating_add(own).saturating_add(taken) >= max;
                 rows
             }
         };

@@ -1232,6 +1232,86 @@ async fn a_nodes_leases_take_its_hosts_best_urls_first_across_hosts() {
     );
 }
 
+/// `scope.max_pages` is counted only near the limit: further off, a bound that every
+/// lease adds to shows there is room. Leases of a node with no limit add to it too, and
+/// URLs leased and given back leave it above the count until the next count: whatever
+/// the mix, the pages stored and the URLs leased come to the limit exactly, no more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_of_a_node_with_no_page_limit_count_against_anothers_limit() {
+    const MAX_PAGES: u64 = 60;
+    let Some(postgres) = TestPostgres::start("leases_of_a_node_with_no_page_limit") else {
+        return;
+    };
+    let (store, db) = queued(&postgres, &on_one_host(100)).await;
+    sqlx::query("UPDATE hosts SET owner = 'me', owner_expires = 9e15 WHERE host = 'h.test'")
+        .execute(&db)
+        .await
+        .expect("give the host its owner");
+    let lease = |want: usize, max_pages: Option<u64>| {
+        let store = &store;
+        async move {
+            store
+                .lease(
+                    "me",
+                    want,
+                    Duration::from_secs(600),
+                    (max_pages, LeaseRows::Any),
+                )
+                .await
+                .expect("lease")
+        }
+    };
+    let in_use = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT (SELECT count(*) FROM pages)
+                    + (SELECT count(*) FROM frontier WHERE state = 'leased')",
+        )
+        .fetch_one(&db)
+        .await
+        .expect("count pages and leases")
+    };
+    assert_eq!(lease(5, Some(MAX_PAGES)).await.jobs.len(), 5);
+    sqlx::raw_sql(
+        "UPDATE frontier SET state = 'done', lease_owner = NULL, lease_expires = NULL
+         WHERE state = 'leased';
+         INSERT INTO pages (id, url, depth, fetched_at, changed_at)
+         SELECT id, url, depth, '2026-12-05T00:00:00Z', '2026-12-05T00:00:00Z'
+         FROM frontier WHERE state = 'done'",
+    )
+    .execute(&db)
+    .await
+    .expect("store the pages leased");
+    // A node with no limit leases 40, and gives 10 of them back.
+    assert_eq!(lease(40, None).await.jobs.len(), 40);
+    sqlx::query(
+        "UPDATE frontier SET state = 'queued', lease_owner = NULL, lease_expires = NULL
+         WHERE id IN (SELECT id FROM frontier WHERE state = 'leased' ORDER BY id LIMIT 10)",
+    )
+    .execute(&db)
+    .await
+    .expect("give leases back");
+    assert_eq!(in_use().await, 35);
+    let mut reached = false;
+    for _ in 0..30 {
+        let leased = lease(5, Some(MAX_PAGES)).await;
+        assert!(
+            in_use().await <= 60,
+            "{} pages and leases, over scope.max_pages",
+            in_use().await
+        );
+        if leased.page_limit_reached {
+            reached = true;
+            break;
+        }
+        assert!(
+            !leased.jobs.is_empty(),
+            "a lease short of the limit took nothing"
+        );
+    }
+    assert!(reached, "the limit was never reached");
+    assert_eq!(in_use().await, 60, "the limit is the pages and leases");
+}
+
 /// A URL known already that a node adds again (a link found again, a seed given again)
 /// while another node holds it leased: that node's page batch has counted its new URLs
 /// against their host's budget, and goes on to finish the row. A node moving known URLs
