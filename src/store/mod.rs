@@ -992,6 +992,43 @@ mod tests {
         }
     }
 
+    /// A run with `traps.max_pages_per_host` changed cuts, or queues again, each host's
+    /// rows a host at a time; with no index of the frontier by host, SQLite read every
+    /// host's from the whole frontier (a million rows: 0.1 s a host, minutes for a
+    /// thousand hosts before the crawl started). Each pass reads them from an index in
+    /// their order, built for the pass and gone after it.
+    #[tokio::test]
+    async fn budget_passes_read_a_host_from_an_index_built_for_them() {
+        let (_dir, _store, db) = sqlite_store().await;
+        for (sql, index) in [
+            (Db::<Sqlite>::queued_rows_of_host(), db::QUEUED_BY_HOST),
+            (Db::<Sqlite>::cut_rows_of_host(), db::CUT_BY_HOST),
+        ] {
+            let steps = db
+                .with_host_index(index, async { Ok(plan(&db, &sql).await) })
+                .await
+                .expect("a pass over hosts");
+            let reads = steps
+                .iter()
+                .filter(|step| step.contains(" f ") || step.starts_with("SCAN"))
+                .collect::<Vec<_>>();
+            let by_index = |step: &&String| {
+                step.starts_with("SEARCH") && step.split_whitespace().any(|word| word == index.0)
+            };
+            assert!(
+                !reads.is_empty() && reads.iter().all(by_index),
+                "{sql}\n{steps:#?}"
+            );
+            let left: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE name = $1")
+                    .bind(index.0)
+                    .fetch_one(&db.pool)
+                    .await
+                    .expect("look for the index");
+            assert_eq!(left, 0, "{} is left after the pass", index.0);
+        }
+    }
+
     /// A new SQLite store in a temporary directory, and its database.
     async fn sqlite_store() -> (tempfile::TempDir, Store, Db<Sqlite>) {
         let dir = tempfile::tempdir().expect("a temp dir");
