@@ -16,12 +16,15 @@
 
 use std::cell::RefCell;
 
+use foldhash::{HashMap, HashSet};
 use html5ever::tendril::StrTendril;
 use html5ever::tokenizer::states::RawKind;
 use html5ever::tokenizer::{
     BufferQueue, Tag, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
 };
 use html5ever::{LocalName, TokenizerResult};
+
+use crate::parser::MAX_TEXT_BYTES;
 
 /// What a page holds that a crawl reads, as written (whitespace and all).
 #[derive(Debug, Default, PartialEq)]
@@ -39,6 +42,9 @@ pub struct PageElements {
     pub meta_robots: Vec<String>,
     /// The first `<link rel="canonical" href>`.
     pub canonical_href: Option<String>,
+    /// Read by [`read_labels`] only: the label of the first element of each id asked for,
+    /// its whitespace collapsed.
+    pub labels: HashMap<String, String>,
 }
 
 /// A link as the page writes it.
@@ -55,6 +61,10 @@ pub struct Anchor {
     /// The `aria-label`, else the `title`: what a screen reader says for a link with
     /// nothing to read (an icon drawn by a font or CSS, or marked `aria-hidden`).
     pub label: String,
+    /// The `aria-labelledby` ids, as written: the elements they name, anywhere on the
+    /// page, name a link with nothing to read before its `aria-label` does
+    /// ([`read_labels`] reads them).
+    pub labelled_by: Option<String>,
     /// What `href` resolves against.
     pub base: Base,
 }
@@ -130,13 +140,43 @@ pub fn read_page_with(
     (refresh_header, parses): (Option<&str>, &UrlParses<'_>),
     sink: &mut AnchorSink<'_>,
 ) -> PageElements {
+    let state = ReadState {
+        xml: syntax == Syntax::Xml,
+        crawler,
+        ..ReadState::default()
+    };
+    read(html, state, (refresh_header, parses), sink)
+}
+
+/// The labels the elements of the ids in `wanted` give (`<span id="t1">Next page</span>`),
+/// by id, for the links `aria-labelledby` names by them: a page read once more, only when
+/// it has such links. An element's label is its `aria-label`, else its text and its
+/// images' alt texts in document order (an `<img>`'s own alt), less what is never shown or
+/// what it marks hidden, as a link's text is; the first element of an id is the one named,
+/// as `getElementById` finds it. Each is cut a little past [`MAX_TEXT_BYTES`], however
+/// large the element, and at most [`MAX_OPEN_LABELS`] are read at once.
+pub fn read_labels(
+    html: &str,
+    syntax: Syntax,
+    wanted: &HashSet<String>,
+) -> HashMap<String, String> {
+    let state = ReadState {
+        xml: syntax == Syntax::Xml,
+        wanted: Some(wanted),
+        ..ReadState::default()
+    };
+    read(html, state, (None, &|_, _| true), &mut |_, _| {}).labels
+}
+
+fn read(
+    html: &str,
+    state: ReadState<'_>,
+    (refresh_header, parses): (Option<&str>, &UrlParses<'_>),
+    sink: &mut AnchorSink<'_>,
+) -> PageElements {
     let reader = Reader {
         page: RefCell::default(),
-        state: RefCell::new(ReadState {
-            xml: syntax == Syntax::Xml,
-            crawler,
-            ..ReadState::default()
-        }),
+        state: RefCell::new(state),
         sink: RefCell::new(sink),
         parses,
     };
@@ -166,6 +206,11 @@ pub type UrlParses<'a> = dyn Fn(&str, Option<&str>) -> bool + 'a;
 /// being read. Past this many (an `<a>` never closed, `<area>`s after it), the open link's
 /// text ends, so that they cannot pile up.
 const MAX_WAITING: usize = 1024;
+
+/// Labelling elements read at once, one inside another ([`read_labels`]): each start and
+/// end tag is checked against every one open, so a page nesting the elements of many ids
+/// cannot make that slow. Real labels are a heading or a `<span>`, nested one or two deep.
+pub const MAX_OPEN_LABELS: usize = 16;
 
 struct Reader<'s> {
     /// What the page says; `anchors` holds the open link and the links read after it.
@@ -204,12 +249,16 @@ struct ReadState<'c> {
     /// Inside an SVG `<title>` (hidden too): a tooltip on screen, but an inline icon's
     /// name, which names a link with no text as an image's alt does.
     icon_title: bool,
-    /// The element inside the open link whose content is hidden (`aria-hidden="true"`,
-    /// `hidden`), and how many elements of its name are open in it: an icon's glyph
-    /// (`<span aria-hidden="true">»</span>`), decoration the page says names nothing,
-    /// or text not shown at all. Its text and images are not the link's, which is then
-    /// named by its label.
-    muted: Option<(LocalName, usize)>,
+    /// The element inside the open link or label whose content is hidden
+    /// (`aria-hidden="true"`, `hidden`): an icon's glyph (`<span aria-hidden="true">»</span>`),
+    /// decoration the page says names nothing, or text not shown at all. Its text and
+    /// images are not the link's, which is then named by its label.
+    muted: Option<Element>,
+    /// The ids whose elements' labels are read ([`read_labels`]); `None` in other reads,
+    /// which then spend nothing on ids.
+    wanted: Option<&'c HashSet<String>>,
+    /// The elements of wanted ids open, by id, whose labels are being read.
+    labelling: Vec<(String, Element)>,
     /// HTML `<template>` elements open. Their content is not the page's: a browser keeps
     /// it aside for scripts, which fill in its placeholders (`<a href="/item/${id}">`),
     /// and neither shows it nor follows its links. Only how it is tokenized is tracked.
@@ -274,6 +323,7 @@ impl Reader<'_> {
                 if state.muted.is_some() {
                     return TokenSinkResult::Continue;
                 }
+                state.add_to_labels(&[&text], &mut page);
                 if let Some(anchor) = state.open_link(&mut page) {
                     match icon_title {
                         true => anchor.image_alts.push_str(&text),
@@ -332,19 +382,30 @@ impl ReadState<'_> {
             self.breaks_text(name, page);
             self.read_start_tag(name, &attr, page, parses);
             // An empty element holds nothing to hide; in SVG a tag ends it as in XML. Asked
-            // only inside a link: every start tag of every page comes here.
-            let empty = || is_void(name) || (tag.self_closing && self.foreign > 0);
-            // A `<p>` holds no block, so the tree builder ends one left open at a block's
-            // start tag or another `<p>`: a hidden one ends there too.
-            if matches!(&self.muted, Some((muting, _)) if &**muting == "p") && closes_p(name) {
+            // only inside a link or a label: every start tag of every page comes here.
+            let foreign = self.foreign;
+            let empty = || is_void(name) || (tag.self_closing && foreign > 0);
+            if self
+                .muted
+                .as_mut()
+                .is_some_and(|m| !m.goes_on_at_start(&tag.name, &empty))
+            {
                 self.muted = None;
             }
-            match &mut self.muted {
-                Some((muting, open)) if *muting == tag.name && !empty() => *open += 1,
-                None if self.open_anchor.is_some() && name != "a" && hides(&attr) && !empty() => {
-                    self.muted = Some((tag.name.clone(), 1));
-                }
-                _ => {}
+            if !self.labelling.is_empty() {
+                self.labelling
+                    .retain_mut(|(_, element)| element.goes_on_at_start(&tag.name, &empty));
+            }
+            // A labelling element's own content is its label, even when it is hidden (a
+            // label written for screen readers only); a hidden element inside it is not.
+            let labels = match self.wanted {
+                Some(wanted) => self.start_label(wanted, (&tag.name, &attr), &empty, page),
+                None => false,
+            };
+            let reading = self.open_anchor.is_some() || !self.labelling.is_empty();
+            if self.muted.is_none() && reading && !labels && name != "a" && hides(&attr) && !empty()
+            {
+                self.muted = Some(Element::new(&tag.name));
             }
         }
         match name {
@@ -414,6 +475,7 @@ impl ReadState<'_> {
                             .find(|label| label.contains(|c: char| !c.is_whitespace()))
                             .map(str::to_owned)
                             .unwrap_or_default(),
+                        labelled_by: attr("aria-labelledby").map(str::to_owned),
                         ..anchor
                     });
                     self.open_anchor = Some(page.anchors.len() - 1);
@@ -444,6 +506,9 @@ impl ReadState<'_> {
             // HTML reads `<image>` as `<img>`; in SVG (which `<img>` ends) it is SVG's.
             "img" | "image" if self.foreign == 0 => {
                 let alt = attr("alt").filter(|_| self.muted.is_none() && !hides(attr));
+                if let Some(alt) = alt {
+                    self.add_to_labels(&[" ", alt], page);
+                }
                 let open = self.open_link(page);
                 if let (Some(anchor), Some(alt)) = (open, alt) {
                     anchor.image_alts.push(' ');
@@ -484,13 +549,16 @@ impl ReadState<'_> {
 
     fn end_tag(&mut self, tag: &Tag, page: &mut PageElements) {
         let name = &*tag.name;
-        if let Some((muting, open)) = &mut self.muted {
-            if *muting == tag.name {
-                *open -= 1;
-                if *open == 0 {
-                    self.muted = None;
-                }
-            }
+        if self
+            .muted
+            .as_mut()
+            .is_some_and(|m| !m.goes_on_at_end(&tag.name))
+        {
+            self.muted = None;
+        }
+        if !self.labelling.is_empty() {
+            self.labelling
+                .retain_mut(|(_, element)| element.goes_on_at_end(&tag.name));
         }
         match name {
             "svg" | "math" => self.foreign = self.foreign.saturating_sub(1),
@@ -554,11 +622,105 @@ impl ReadState<'_> {
 
     /// Text on either side of a block's edge is two pieces, not one word.
     fn breaks_text(&self, name: &str, page: &mut PageElements) {
-        let Some(anchor) = self.open_link(page) else {
+        if (self.open_anchor.is_none() && self.labelling.is_empty()) || !is_block(name) {
             return;
-        };
-        if is_block(name) {
+        }
+        if let Some(anchor) = self.open_link(page) {
             anchor.text.push(' ');
+        }
+        self.add_to_labels(&[" "], page);
+    }
+
+    /// Starts reading the label of an element (`name`, its attributes `attr`) whose id is
+    /// wanted, unless an element of that id came before it: its `aria-label` is its label,
+    /// an empty element's is its alt text (`<img>`'s), and the rest's is read from its
+    /// content. Whether its content is read. `wanted`: the ids whose labels are read.
+    fn start_label<'a>(
+        &mut self,
+        wanted: &HashSet<String>,
+        (name, attr): (&LocalName, &impl Fn(&str) -> Option<&'a str>),
+        empty: &impl Fn() -> bool,
+        page: &mut PageElements,
+    ) -> bool {
+        let Some(id) = attr("id").filter(|id| wanted.contains(*id)) else {
+            return false;
+        };
+        if page.labels.contains_key(id) || self.labelling.len() >= MAX_OPEN_LABELS {
+            return false;
+        }
+        let own = attr("aria-label").filter(|l| l.contains(|c: char| !c.is_whitespace()));
+        let image = matches!(&**name, "img" | "image") && self.foreign == 0;
+        let mut label = String::new();
+        match (own, empty()) {
+            (Some(own), _) => push_collapsed(&mut label, own),
+            (None, true) => push_collapsed(&mut label, attr("alt").filter(|_| image).unwrap_or("")),
+            (None, false) => self.labelling.push((id.to_owned(), Element::new(name))),
+        }
+        page.labels.insert(id.to_owned(), label);
+        own.is_none() && !empty()
+    }
+
+    /// Adds the pieces of `text` to the labels being read.
+    fn add_to_labels(&self, text: &[&str], page: &mut PageElements) {
+        for (id, _) in &self.labelling {
+            if let Some(label) = page.labels.get_mut(id) {
+                for piece in text {
+                    push_collapsed(label, piece);
+                }
+            }
+        }
+    }
+}
+
+/// An element followed to its end: its name, and how many elements of that name are open
+/// in it, itself included.
+struct Element {
+    name: LocalName,
+    open: usize,
+}
+
+impl Element {
+    fn new(name: &LocalName) -> Self {
+        Self {
+            name: name.clone(),
+            open: 1,
+        }
+    }
+
+    /// Whether the element is still open after a start tag (`empty`: one that opens
+    /// nothing). A `<p>` holds no block, so the tree builder ends one left open at a
+    /// block's start tag or another `<p>`.
+    fn goes_on_at_start(&mut self, name: &LocalName, empty: &impl Fn() -> bool) -> bool {
+        if &*self.name == "p" && closes_p(name) {
+            return false;
+        }
+        if *name == self.name && !empty() {
+            self.open += 1;
+        }
+        true
+    }
+
+    /// Whether the element is still open after an end tag.
+    fn goes_on_at_end(&mut self, name: &LocalName) -> bool {
+        if *name == self.name {
+            self.open -= 1;
+        }
+        self.open > 0
+    }
+}
+
+/// Appends `text` to `out` with runs of ASCII whitespace as one space (none leading), until
+/// `out` is past [`MAX_TEXT_BYTES`], which its reader cuts to at a word's end: a label is
+/// kept as long as anchor text is, however large the element it is read from.
+fn push_collapsed(out: &mut String, text: &str) {
+    for c in text.chars() {
+        if out.len() > MAX_TEXT_BYTES {
+            return;
+        }
+        match c.is_ascii_whitespace() {
+            true if out.is_empty() || out.ends_with(' ') => {}
+            true => out.push(' '),
+            false => out.push(c),
         }
     }
 }
@@ -1145,6 +1307,22 @@ mod tests {
             ]
         );
     }
+
+    /// Elements of wanted ids nested in one another are read [`MAX_OPEN_LABELS`] at a
+    /// time, so that each tag is checked against no more; a `<p>` left open ends where
+    /// HTML ends it, and so does its label.
+    #[test]
+    fn labels_read_at_once_are_bounded() {
+        let wanted: HashSet<String> = (0..100).map(|i| format!("n{i}")).collect();
+        let nested: String = (0..100).map(|i| format!("<b id='n{i}'>{i} ")).collect();
+        let labels = read_labels(&nested, Syntax::Html, &wanted);
+        assert_eq!(labels.len(), MAX_OPEN_LABELS);
+        assert!(labels["n0"].starts_with("0 1 2") && labels["n0"].ends_with(" 99 "));
+        let closed: String = (0..100).map(|i| format!("<p id='n{i}'>{i}")).collect();
+        let labels = read_labels(&closed, Syntax::Html, &wanted);
+        assert_eq!((labels.len(), labels["n7"].trim()), (100, "7"));
+    }
+
     /// In XML an empty tag ends its element: `<script/>` reads no text after it, and an
     /// empty `<a/>` has none; in HTML the same tags start text that runs on.
     #[test]

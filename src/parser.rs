@@ -527,8 +527,11 @@ pub struct Extracted {
 /// distinct (target, anchor text), resolved against `<base href>` or the page URL, their
 /// query strings spelled in the page's `encoding` and their session ids stripped, the
 /// markup read in `syntax`. Links to the page itself and to schemes other than http(s) are
-/// left out; a link without text is named by its images' alt texts. `agent` is the name
-/// robots `<meta>` tags address this crawler by.
+/// left out; a link without text is named by its images' alt texts, else by the elements
+/// its `aria-labelledby` names (a page that has such links is read twice more: once for
+/// their labels, which may come after them, and once for its links knowing them), else by
+/// its `aria-label` or `title`. `agent` is the name robots `<meta>` tags address this
+/// crawler by.
 pub fn extract(
     html: &str,
     page_url: &Url,
@@ -536,7 +539,7 @@ pub fn extract(
     (refresh_header, traps): (Option<&str>, &Traps),
     agent: &str,
 ) -> Extracted {
-    let mut links = Links::new(page_url, encoding, traps, None);
+    let mut links = Links::new(page_url, encoding, traps, (None, None));
     let reading = (syntax, agent);
     // What a browser asks of a refresh's URL before it acts on it: that it parses (the
     // page's encoding spells a query's bytes, and fails no URL).
@@ -547,9 +550,13 @@ pub fn extract(
         links.take(anchor, base);
     });
     let base = page_base(page_url, page.base_href.as_deref());
-    if links.read_before_base && base != *page_url {
-        // Rare: a `<base>` after links, which it governs too. Read again knowing it.
-        links = Links::new(page_url, encoding, traps, Some(base.clone()));
+    let labels_wanted = !links.wanted.is_empty();
+    if (links.read_before_base && base != *page_url) || labels_wanted {
+        // Rare: a `<base>` after links, which it governs too, or links named by elements
+        // (`aria-labelledby`), which may come after them. Read again knowing both.
+        let labels = labels_wanted.then(|| html::read_labels(html, syntax, &links.wanted));
+        links = Links::new(page_url, encoding, traps, (Some(base.clone()), labels));
+        links.label_budget = html.len();
         page = html::read_page_with(html, reading, refresh, &mut |anchor, _| {
             links.take(anchor, None);
         });
@@ -591,14 +598,28 @@ struct Links<'a> {
     kept: Vec<Link>,
     /// A hash of each kept link's (target, anchor text), to its index in `kept`.
     index: HashMap<u128, usize>,
+    /// The ids whose elements name links with nothing to read (`aria-labelledby`), at
+    /// most [`MAX_LABEL_IDS`]: noted on the first read, when the labels are not known.
+    wanted: HashSet<String>,
+    /// The labels of those ids, once read.
+    labels: Option<HashMap<String, String>>,
+    /// The bytes of labels links may still be given. One element may name every link on
+    /// the page: without it, a page of 20,000 links named by one 4 KiB paragraph gave 80 MB
+    /// of anchor text from 1.7 MB; with it, labels add no more than the page holds, as
+    /// text, alt texts and attributes, read once each, cannot either.
+    label_budget: usize,
 }
+
+/// The ids a page's links are named by that are read ([`html::read_labels`]): each label
+/// read may be [`MAX_TEXT_BYTES`] long.
+const MAX_LABEL_IDS: usize = 1024;
 
 impl<'a> Links<'a> {
     fn new(
         page_url: &'a Url,
         encoding: &'static Encoding,
         traps: &'a Traps,
-        base: Option<Url>,
+        (base, labels): (Option<Url>, Option<HashMap<String, String>>),
     ) -> Self {
         Self {
             page_url,
@@ -608,6 +629,9 @@ impl<'a> Links<'a> {
             read_before_base: false,
             kept: Vec::new(),
             index: HashMap::default(),
+            wanted: HashSet::default(),
+            labels,
+            label_budget: 0,
         }
     }
 
@@ -644,9 +668,11 @@ impl<'a> Links<'a> {
             .rel
             .map(|r| stored_text(&r))
             .filter(|r| !r.is_empty());
-        let anchor_text = [&anchor.text, &anchor.image_alts, &anchor.label]
+        let anchor_text = [&anchor.text, &anchor.image_alts]
             .into_iter()
             .find_map(|text| shown_text(text))
+            .or_else(|| self.labelled_by(anchor.labelled_by.as_deref()?))
+            .or_else(|| shown_text(&anchor.label))
             .unwrap_or_default();
         let link = Link {
             target,
@@ -664,6 +690,39 @@ impl<'a> Links<'a> {
             Some(_) => self.keep(link, None),
             None => self.keep(link, Some(key)),
         }
+    }
+
+    /// The label the elements of `ids` (`aria-labelledby`) give a link with nothing to
+    /// read, their labels joined by a space, while the page's budget for them lasts;
+    /// before they are read, `None`, and the ids are noted.
+    fn labelled_by(&mut self, ids: &str) -> Option<String> {
+        let Some(labels) = &self.labels else {
+            for id in ids.split_ascii_whitespace() {
+                if self.wanted.len() >= MAX_LABEL_IDS {
+                    break;
+                }
+                if !self.wanted.contains(id) {
+                    self.wanted.insert(id.to_owned());
+                }
+            }
+            return None;
+        };
+        if self.label_budget == 0 {
+            return None;
+        }
+        let mut joined = String::new();
+        for label in ids.split_ascii_whitespace().filter_map(|id| labels.get(id)) {
+            if joined.len() > MAX_TEXT_BYTES {
+                break;
+            }
+            joined.push(' ');
+            joined.push_str(label);
+        }
+        let label = shown_text(&joined)?;
+        // Spent once a label does not fit: the links after it are not read for labels.
+        let left = self.label_budget.checked_sub(label.len());
+        self.label_budget = left.unwrap_or(0);
+        left.map(|_| label)
     }
 
     fn keep(&mut self, link: Link, key: Option<u128>) {
@@ -1005,6 +1064,84 @@ mod tests {
                 ("http://h/after".into(), "after".into()),
             ]
         );
+    }
+
+    /// A link with nothing to read that `aria-labelledby` names is named by the elements
+    /// of those ids, before the link or after it, their labels joined by a space, before
+    /// its `aria-label`; a link with text or an image's alt keeps it. A labelling element
+    /// hidden as a whole (a label for screen readers only) still names it; what is hidden
+    /// inside one does not; its `aria-label` or an image's alt is its label; the first
+    /// element of an id is the one named, and one in a `<template>` is not on the page.
+    #[test]
+    fn a_link_with_nothing_to_read_is_named_by_what_aria_labelledby_names() {
+        let e = extract(
+            "<h2 id='title'>Red\n <b>shoes</b><script>x()</script></h2>\
+             <template><span id='late'>template</span></template>\
+             <a href='/a' aria-labelledby=' title  late ' aria-label='Label'><i></i></a>\
+             <a href='/b' aria-labelledby='title'>Own text</a>\
+             <a href='/c' aria-labelledby='title'><img alt='Alt'></a>\
+             <a href='/d' aria-labelledby='missing' aria-label='Label'></a>\
+             <a href='/e' aria-labelledby='hidden'><span aria-hidden=true>&raquo;</span></a>\
+             <a href='/f' aria-labelledby='named img'></a>\
+             <a href='/g' aria-labelledby='in'><span id='in' hidden>Inside</span></a>\
+             <span id='late'>More<div>than</div>this</span><span id='late'>second</span>\
+             <span id='hidden' hidden>Next <i aria-hidden=true>&raquo;</i>page</span>\
+             <p id='named' aria-label='Own label'>text</p><img id='img' alt='Photo'>",
+            "http://h/",
+        );
+        assert_eq!(
+            pairs(&e),
+            vec![
+                ("http://h/a".into(), "Red shoes More than this".into()),
+                ("http://h/b".into(), "Own text".into()),
+                ("http://h/c".into(), "Alt".into()),
+                ("http://h/d".into(), "Label".into()),
+                ("http://h/e".into(), "Next page".into()),
+                ("http://h/f".into(), "Own label Photo".into()),
+                ("http://h/g".into(), "Inside".into()),
+            ]
+        );
+    }
+
+    /// What names a link may hold it (the link itself, a card around it) or hold the
+    /// whole page, or a page may name thousands of ids on elements nested in one another:
+    /// a label is cut at a word's end as anchor text is, all labels together are no longer
+    /// than the page, and the work stays bounded (see also `html`'s
+    /// `labels_read_at_once_are_bounded`).
+    #[test]
+    fn a_labelling_element_that_holds_the_link_or_the_page_is_bounded() {
+        let words = "word ".repeat(2 * MAX_TEXT_BYTES);
+        let ids: Vec<String> = (0..3 * MAX_LABEL_IDS).map(|i| format!("n{i}")).collect();
+        let nested: String = ids.iter().map(|id| format!("<b id='{id}'>{id} ")).collect();
+        let e = extract(
+            &format!(
+                "<div id='card'><a href='/card' aria-labelledby='card'><i></i></a>\
+                 <h3>Blue hat</h3></div>\
+                 <a href='/self' id='self' aria-labelledby='self' title='Menu'>\
+                 <i aria-hidden=true>&#9776;</i></a>\
+                 <a href='/big' aria-labelledby='big'></a><p id='big'>{words}<p>after\
+                 <a href='/many' aria-labelledby='{}'></a>{nested}",
+                ids.join(" ")
+            ),
+            "http://h/",
+        );
+        let texts: Vec<&str> = e.links.iter().map(|l| l.anchor_text.as_str()).collect();
+        assert_eq!(texts[..2], ["Blue hat", "Menu"]);
+        assert!(texts[2].len() <= MAX_TEXT_BYTES && texts[2].len() > MAX_TEXT_BYTES - 5);
+        assert!(texts[2].starts_with("word word") && texts[2].ends_with("word"));
+        assert!(texts[3].starts_with("n0 n1 n2 n3"));
+        assert!(texts[3].len() <= MAX_TEXT_BYTES);
+        // One element naming every link gives them no more text than the page holds; the
+        // links past that are named as if it named none.
+        let links: String = (0..2_000)
+            .map(|i| format!("<a href='/l{i}' aria-labelledby='big' title='Tip'></a>"))
+            .collect();
+        let page = format!("{links}<p id='big'>{words}");
+        let e = extract(&page, "http://h/");
+        let labelled: Vec<usize> = e.links.iter().map(|l| l.anchor_text.len()).collect();
+        assert!(labelled[0] > MAX_TEXT_BYTES - 5);
+        assert!(labelled.iter().filter(|&&n| n > 3).sum::<usize>() <= page.len());
+        assert_eq!(e.links[1_999].anchor_text, "Tip");
     }
 
     /// HTML's `<p>` holds no block: another `<p>`, or a block's start tag, ends a `<p>`

@@ -541,6 +541,40 @@ async fn an_icon_links_anchor_text_is_its_label_not_its_hidden_glyph() {
     );
 }
 
+/// A link named only by `aria-labelledby` (an icon link, the page's heading or a card's
+/// title naming it) is stored with the text of the elements those ids name, before or
+/// after the link, joined by a space; a link with text of its own keeps it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_icon_links_anchor_text_is_what_its_aria_labelledby_names() {
+    let site = TestSite::one_host(&[(
+        "/",
+        "<h2 id='shoes'>Red <b>shoes</b></h2>\
+         <a href='/next' aria-labelledby='more shoes' aria-label='Arrow'>\
+         <svg aria-hidden='true'><path d='M0'/></svg></a>\
+         <a href='/cart' aria-labelledby='cart-label'><i class='icon'></i></a>\
+         <a href='/home' aria-labelledby='shoes'>Home</a>\
+         <span id='more' hidden>See more</span><span id='cart-label'>Your cart</span>",
+    )])
+    .await;
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    let mut links = harness.db().await.links().await;
+    links.sort();
+    let from = || site.url(0, "/");
+    assert_eq!(
+        links,
+        [
+            (from(), site.url(0, "/cart"), "Your cart".to_owned()),
+            (from(), site.url(0, "/home"), "Home".to_owned()),
+            (
+                from(),
+                site.url(0, "/next"),
+                "See more Red shoes".to_owned()
+            ),
+        ]
+    );
+}
+
 /// The long-queue site crawled to `max_pages = 2`: `/` and `/a0` stored, the rest queued.
 async fn long_queue_stopped_at_two_pages() -> (TestSite, Harness, [String; 1]) {
     let site = long_queue_site().await;
