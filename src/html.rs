@@ -407,6 +407,17 @@ impl ReadState<'_> {
             {
                 self.muted = Some(Element::new(&tag.name));
             }
+            // An icon drawn as an image is named by its `aria-label` in place of its
+            // content, as an image is by its alt.
+            let icon = (self.muted.is_none() && reading && !labels && name != "a")
+                .then(|| icon_label(name, &attr))
+                .flatten();
+            if let Some(label) = icon {
+                self.add_image_alt(label, page);
+                if !empty() {
+                    self.muted = Some(Element::new(&tag.name));
+                }
+            }
         }
         match name {
             "svg" | "math" if !tag.self_closing => self.foreign += 1,
@@ -507,12 +518,7 @@ impl ReadState<'_> {
             "img" | "image" if self.foreign == 0 => {
                 let alt = attr("alt").filter(|_| self.muted.is_none() && !hides(attr));
                 if let Some(alt) = alt {
-                    self.add_to_labels(&[" ", alt], page);
-                }
-                let open = self.open_link(page);
-                if let (Some(anchor), Some(alt)) = (open, alt) {
-                    anchor.image_alts.push(' ');
-                    anchor.image_alts.push_str(alt);
+                    self.add_image_alt(alt, page);
                 }
             }
             // In SVG or MathML a `<base>` is that language's element, not the page's base.
@@ -660,6 +666,16 @@ impl ReadState<'_> {
         own.is_none() && !empty()
     }
 
+    /// Adds an image's alt text to the open link's and to the labels being read, where it
+    /// is a word of its own.
+    fn add_image_alt(&self, alt: &str, page: &mut PageElements) {
+        self.add_to_labels(&[" ", alt, " "], page);
+        if let Some(anchor) = self.open_link(page) {
+            anchor.image_alts.push(' ');
+            anchor.image_alts.push_str(alt);
+        }
+    }
+
     /// Adds the pieces of `text` to the labels being read.
     fn add_to_labels(&self, text: &[&str], page: &mut PageElements) {
         for (id, _) in &self.labelling {
@@ -723,6 +739,16 @@ fn push_collapsed(out: &mut String, text: &str) {
             false => out.push(c),
         }
     }
+}
+
+/// The `aria-label` of an icon drawn as an image: an inline `<svg>`, or an element whose
+/// role is `img` (an icon font's `<i role="img" aria-label="Twitter">`). An `<img>` has
+/// its alt.
+fn icon_label<'a>(name: &str, attr: &impl Fn(&str) -> Option<&'a str>) -> Option<&'a str> {
+    let label = attr("aria-label").filter(|l| l.contains(|c: char| !c.is_whitespace()))?;
+    let role = attr("role").and_then(|r| r.split_ascii_whitespace().next());
+    let image = name == "svg" || role.is_some_and(|r| r.eq_ignore_ascii_case("img"));
+    image.then_some(label)
 }
 
 /// Whether a `<template>` is a declarative shadow root, whose content the browser shows

@@ -1144,6 +1144,35 @@ mod tests {
         assert_eq!(e.links[1_999].anchor_text, "Tip");
     }
 
+    /// An icon drawn as an image (an inline `<svg>`, an element of role `img`) is named
+    /// by its `aria-label` in place of what it holds, as an image is by its alt: it names
+    /// a link with no text, and a label that holds it. A generic element's `aria-label`
+    /// is not a name (ARIA prohibits it there): its text stays the link's.
+    #[test]
+    fn an_icons_aria_label_is_its_alt_text() {
+        let e = extract(
+            "<a href='/cart'><svg role='img' aria-label='Cart'><title>icon</title></svg></a>\
+             <a href='/t'><i class='fa' role='IMG presentation' aria-label=' Twitter '>\
+             &#xf099;</i></a>\
+             <a href='/buy'>Buy <svg aria-label='Bag'></svg>now</a>\
+             <a href='/svg'><svg><title>Plain</title></svg></a>\
+             <a href='/span'><span aria-label='Ignored'>Text</span></a>\
+             <a href='/by' aria-labelledby='l'></a><h2 id='l'><svg aria-label='Home'></svg>page</h2>",
+            "http://h/",
+        );
+        assert_eq!(
+            pairs(&e),
+            vec![
+                ("http://h/cart".into(), "Cart".into()),
+                ("http://h/t".into(), "Twitter".into()),
+                ("http://h/buy".into(), "Buy now".into()),
+                ("http://h/svg".into(), "Plain".into()),
+                ("http://h/span".into(), "Text".into()),
+                ("http://h/by".into(), "Home page".into()),
+            ]
+        );
+    }
+
     /// HTML's `<p>` holds no block: another `<p>`, or a block's start tag, ends a `<p>`
     /// left open, as the tree builder closes it. A hidden one ends there too, and the
     /// text after it is the link's again.

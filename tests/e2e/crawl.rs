@@ -546,33 +546,55 @@ async fn an_icon_links_anchor_text_is_its_label_not_its_hidden_glyph() {
 /// after the link, joined by a space; a link with text of its own keeps it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_icon_links_anchor_text_is_what_its_aria_labelledby_names() {
-    let site = TestSite::one_host(&[(
-        "/",
+    let texts = anchor_texts_of(
         "<h2 id='shoes'>Red <b>shoes</b></h2>\
          <a href='/next' aria-labelledby='more shoes' aria-label='Arrow'>\
          <svg aria-hidden='true'><path d='M0'/></svg></a>\
          <a href='/cart' aria-labelledby='cart-label'><i class='icon'></i></a>\
          <a href='/home' aria-labelledby='shoes'>Home</a>\
          <span id='more' hidden>See more</span><span id='cart-label'>Your cart</span>",
-    )])
+    )
     .await;
+    let expected = [
+        ("/cart", "Your cart"),
+        ("/home", "Home"),
+        ("/next", "See more Red shoes"),
+    ];
+    assert_eq!(texts, expected.map(|(p, t)| (p.to_owned(), t.to_owned())));
+}
+
+/// The anchor texts of the links a one-page site's page stores, by target path, in order.
+async fn anchor_texts_of(page: &str) -> Vec<(String, String)> {
+    let site = TestSite::one_host(&[("/", page)]).await;
     let harness = Harness::default();
-    harness.crawl(&[site.url(0, "/")], "").await;
-    let mut links = harness.db().await.links().await;
-    links.sort();
-    let from = || site.url(0, "/");
-    assert_eq!(
-        links,
-        [
-            (from(), site.url(0, "/cart"), "Your cart".to_owned()),
-            (from(), site.url(0, "/home"), "Home".to_owned()),
-            (
-                from(),
-                site.url(0, "/next"),
-                "See more Red shoes".to_owned()
-            ),
-        ]
-    );
+    let home = site.url(0, "/");
+    harness.crawl(std::slice::from_ref(&home), "").await;
+    let mut texts = Vec::new();
+    for (source, target, text) in harness.db().await.links().await {
+        assert_eq!(source, home);
+        let path = target
+            .strip_prefix(home.trim_end_matches('/'))
+            .unwrap_or(&target);
+        texts.push((path.to_owned(), text));
+    }
+    texts.sort();
+    texts
+}
+
+/// An icon drawn as an image by role (`<svg role="img" aria-label="Cart">`, an icon
+/// font's `<i role="img" aria-label="…">`) names a link with no text as an image's alt
+/// does, its label in place of its content (an SVG's `<title>`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_icon_links_anchor_text_is_its_icons_aria_label() {
+    let texts = anchor_texts_of(
+        "<a href='/cart'><svg role='img' aria-label='Cart'><title>cart-icon</title>\
+         <path d='M0'/></svg></a>\
+         <a href='/t'><i class='fa fa-twitter' role='img' aria-label='Twitter'></i></a>\
+         <a href='/buy'><svg aria-label='Bag'></svg>Buy now</a>",
+    )
+    .await;
+    let expected = [("/buy", "Buy now"), ("/cart", "Cart"), ("/t", "Twitter")];
+    assert_eq!(texts, expected.map(|(p, t)| (p.to_owned(), t.to_owned())));
 }
 
 /// The long-queue site crawled to `max_pages = 2`: `/` and `/a0` stored, the rest queued.
