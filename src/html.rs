@@ -381,10 +381,14 @@ impl ReadState<'_> {
         if !inert {
             self.breaks_text(name, page);
             self.read_start_tag(name, &attr, page, parses);
-            // An empty element holds nothing to hide; in SVG a tag ends it as in XML. Asked
+            // An empty element holds nothing to hide; in SVG a tag ends it as in XML, and
+            // so does an `<svg>`'s or `<math>`'s own (`<svg aria-hidden="true"/>`). Asked
             // only inside a link or a label: every start tag of every page comes here.
             let foreign = self.foreign;
-            let empty = || is_void(name) || (tag.self_closing && foreign > 0);
+            let empty = || {
+                is_void(name)
+                    || (tag.self_closing && (foreign > 0 || matches!(name, "svg" | "math")))
+            };
             if self
                 .muted
                 .as_mut()

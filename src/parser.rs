@@ -1147,7 +1147,8 @@ mod tests {
     /// An icon drawn as an image (an inline `<svg>`, an element of role `img`) is named
     /// by its `aria-label` in place of what it holds, as an image is by its alt: it names
     /// a link with no text, and a label that holds it. A generic element's `aria-label`
-    /// is not a name (ARIA prohibits it there): its text stays the link's.
+    /// is not a name (ARIA prohibits it there): its text stays the link's. An `<svg>` or
+    /// `<math>` written as an empty tag, hidden or named, hides nothing after it.
     #[test]
     fn an_icons_aria_label_is_its_alt_text() {
         let e = extract(
@@ -1157,7 +1158,8 @@ mod tests {
              <a href='/buy'>Buy <svg aria-label='Bag'></svg>now</a>\
              <a href='/svg'><svg><title>Plain</title></svg></a>\
              <a href='/span'><span aria-label='Ignored'>Text</span></a>\
-             <a href='/by' aria-labelledby='l'></a><h2 id='l'><svg aria-label='Home'></svg>page</h2>",
+             <a href='/by' aria-labelledby='l'></a><h2 id='l'><svg aria-label='Home'/>page</h2>\
+             <a href='/m' aria-label='Go'><math aria-hidden=true/>Math</a>",
             "http://h/",
         );
         assert_eq!(
@@ -1169,6 +1171,7 @@ mod tests {
                 ("http://h/svg".into(), "Plain".into()),
                 ("http://h/span".into(), "Text".into()),
                 ("http://h/by".into(), "Home page".into()),
+                ("http://h/m".into(), "Math".into()),
             ]
         );
     }

@@ -597,6 +597,20 @@ async fn an_icon_links_anchor_text_is_its_icons_aria_label() {
     assert_eq!(texts, expected.map(|(p, t)| (p.to_owned(), t.to_owned())));
 }
 
+/// An inline SVG written as an empty tag (`<svg aria-hidden="true" … />`, which HTML
+/// reads as empty, as it does every SVG element's) hides nothing after it: the link's
+/// text after the icon is its anchor text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_after_an_empty_hidden_svg_icon_is_the_links() {
+    let texts = anchor_texts_of(
+        "<a href='/next'><svg aria-hidden='true' class='icon'/>Next page</a>\
+         <a href='/cart'><svg role='img' aria-label='Cart'/> Cart (2)</a>",
+    )
+    .await;
+    let expected = [("/cart", "Cart (2)"), ("/next", "Next page")];
+    assert_eq!(texts, expected.map(|(p, t)| (p.to_owned(), t.to_owned())));
+}
+
 /// The long-queue site crawled to `max_pages = 2`: `/` and `/a0` stored, the rest queued.
 async fn long_queue_stopped_at_two_pages() -> (TestSite, Harness, [String; 1]) {
     let site = long_queue_site().await;
