@@ -982,7 +982,7 @@ async fn sitemaps_turned_on_for_a_crawl_under_way_are_read_from_the_stored_robot
         "robots.txt came from the database"
     );
     assert_eq!(
-        hidden_title(&harness, &site).await.as_deref(),
+        title_at(&harness, &site, "/hidden").await.as_deref(),
         Some("Hidden")
     );
 }
@@ -1012,10 +1012,11 @@ async fn host_with_a_sitemap(links: &str, dress: fn(Resource) -> Resource) -> Te
     b.start()
 }
 
-/// The title stored for the page [`host_with_a_sitemap`]'s sitemap alone lists.
-async fn hidden_title(harness: &Harness, site: &TestSite) -> Option<String> {
+/// The title stored for `path` on the site's first host: `/hidden`, the page
+/// [`host_with_a_sitemap`]'s sitemap alone lists, or `/post`, [`host_naming_a_sitemap`]'s.
+async fn title_at(harness: &Harness, site: &TestSite, path: &str) -> Option<String> {
     let db = harness.db().await;
-    db.page(&site.url(0, "/hidden")).await.and_then(|p| p.title)
+    db.page(&site.url(0, path)).await.and_then(|p| p.title)
 }
 
 /// A host's pause outlives its last URL only to keep it quiet should more URLs come: a
@@ -1392,7 +1393,7 @@ async fn a_sitemap_known_as_a_linked_page_is_read_once_sitemaps_are_on() {
         .crawl(&[site.url(0, "/")], "[scope]\nsitemaps = true\n")
         .await;
     assert_eq!(
-        hidden_title(&harness, &site).await.as_deref(),
+        title_at(&harness, &site, "/hidden").await.as_deref(),
         Some("Hidden"),
         "the sitemap robots.txt names was not read"
     );
@@ -1431,7 +1432,7 @@ async fn a_seed_robots_txt_names_as_a_sitemap_is_read_as_one() {
         .crawl(&[site.url(0, "/sitemap.xml")], "[scope]\nsitemaps = true\n")
         .await;
     assert_eq!(
-        hidden_title(&harness, &site).await.as_deref(),
+        title_at(&harness, &site, "/hidden").await.as_deref(),
         Some("Hidden"),
         "the seeded sitemap was not read"
     );
@@ -1529,7 +1530,10 @@ async fn a_feed_named_as_a_sitemap_is_read_for_its_items() {
     harness
         .crawl(&[site.url(0, "/")], "[scope]\nsitemaps = true\n")
         .await;
-    assert_eq!(post_title(&harness, &site).await.as_deref(), Some("Post"));
+    assert_eq!(
+        title_at(&harness, &site, "/post").await.as_deref(),
+        Some("Post")
+    );
     assert_eq!(
         harness
             .db()
@@ -1562,12 +1566,6 @@ async fn host_naming_a_sitemap(
     b.add(&h, path, Resource::Typed(kind, body(&base).into_bytes()));
     b.add(&h, "/post", html("<title>Post</title>"));
     b.start()
-}
-
-/// The title stored for [`host_naming_a_sitemap`]'s `/post`.
-async fn post_title(harness: &Harness, site: &TestSite) -> Option<String> {
-    let db = harness.db().await;
-    db.page(&site.url(0, "/post")).await.and_then(|p| p.title)
 }
 
 /// A feed's links may be relative: Atom resolves them against `xml:base`, else the
@@ -1604,7 +1602,7 @@ async fn a_feeds_relative_links_are_read_against_its_url() {
             .await
             .and_then(|p| p.error);
         assert_eq!(
-            post_title(&harness, &site).await.as_deref(),
+            title_at(&harness, &site, "/post").await.as_deref(),
             Some("Post"),
             "{feed}'s relative link was not read: {error:?}"
         );
@@ -1628,7 +1626,7 @@ async fn a_sitemap_robots_txt_names_on_another_host_is_read_for_this_hosts_pages
             .crawl(&[site.url(0, "/")], &format!("{loopback}{hosts}"))
             .await;
         assert_eq!(
-            post_title(&harness, &site).await.as_deref(),
+            title_at(&harness, &site, "/post").await.as_deref(),
             Some("Post"),
             "the sitemap on the other host was not read ({hosts:?})"
         );
@@ -1833,7 +1831,7 @@ async fn a_sitemap_robots_txt_names_by_its_path_is_read() {
         .crawl(&[site.url(0, "/")], "[scope]\nsitemaps = true\n")
         .await;
     assert_eq!(
-        post_title(&harness, &site).await.as_deref(),
+        title_at(&harness, &site, "/post").await.as_deref(),
         Some("Post"),
         "the sitemap named by its path was not read"
     );
