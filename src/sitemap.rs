@@ -104,6 +104,9 @@ fn parse_text(text: &str) -> Sitemap {
     let mut first_skipped = None;
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
         if out.pages.len() == MAX_ENTRIES {
+            if urlnorm::normalize_str(line).is_ok() {
+                out.error = Some(past_the_limit());
+            }
             break;
         }
         match urlnorm::normalize_str(line) {
@@ -128,6 +131,34 @@ fn lists_no_url(skipped: usize, what: &str, first: &str) -> String {
         "no URL in the sitemap: its {skipped} {what}(s) name no absolute http(s) URL \
          (the first: {first:?})"
     )
+}
+
+/// Why a sitemap's entries past the protocol's limit were not read: a site that lists
+/// more in one file would otherwise find its last pages missing without a word.
+fn past_the_limit() -> String {
+    format!(
+        "the sitemap lists more than {MAX_ENTRIES} URLs, the protocol's limit for one file: \
+         those after the {MAX_ENTRIES}th are not read"
+    )
+}
+
+/// Whether the rest of a sitemap read to the protocol's limit holds another entry; a
+/// file of exactly the limit is a whole one.
+fn lists_more(reader: &mut Reader<&[u8]>) -> bool {
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e) | Event::Empty(e))
+                if matches!(
+                    e.local_name().as_ref(),
+                    "url" | "sitemap" | "item" | "entry"
+                ) =>
+            {
+                return true
+            }
+            Ok(Event::Eof) | Err(_) => return false,
+            Ok(_) => {}
+        }
+    }
 }
 
 /// `bytes` as text in `encoding`, at most [`MAX_UNCOMPRESSED`] bytes of it: a Latin-1
@@ -315,6 +346,12 @@ fn parse_xml(text: &str, at: &Url) -> Sitemap {
             }
             _ => {}
         }
+    }
+    if out.error.is_none()
+        && out.pages.len() + out.sitemaps.len() >= MAX_ENTRIES
+        && lists_more(&mut reader)
+    {
+        out.error = Some(past_the_limit());
     }
     if out.pages.is_empty() && out.sitemaps.is_empty() {
         let lists = |root: &str| matches!(root, "urlset" | "sitemapindex" | "rss" | "RDF" | "feed");
@@ -527,14 +564,37 @@ mod tests {
         );
     }
 
+    /// Entries past the protocol's limit are not read, and the sitemap's row says so; a
+    /// file of exactly the limit is whole, in either form.
     #[test]
-    fn entries_past_the_protocol_limit_are_ignored() {
-        let mut xml = String::from("<urlset>");
-        for i in 0..MAX_ENTRIES + 10 {
-            xml.push_str(&format!("<url><loc>http://h/{i}</loc></url>"));
+    fn entries_past_the_protocol_limit_are_not_read_and_said_so() {
+        let xml = |n: usize| {
+            let urls: String = (0..n)
+                .map(|i| format!("<url><loc>http://h/{i}</loc></url>\n"))
+                .collect();
+            format!("<urlset>{urls}</urlset>")
+        };
+        let text = |n: usize| -> String { (0..n).map(|i| format!("http://h/{i}\n")).collect() };
+        for (form, over, full) in [
+            ("xml", xml(MAX_ENTRIES + 10), xml(MAX_ENTRIES)),
+            ("text", text(MAX_ENTRIES + 10), text(MAX_ENTRIES)),
+        ] {
+            let over = parse(over.as_bytes());
+            assert_eq!(over.pages.len(), MAX_ENTRIES, "{form}");
+            assert!(
+                over.error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("more than 50000 URLs")),
+                "{form}: {:?}",
+                over.error
+            );
+            let full = parse(full.as_bytes());
+            assert_eq!(
+                (full.pages.len(), full.error),
+                (MAX_ENTRIES, None),
+                "{form}"
+            );
         }
-        xml.push_str("</urlset>");
-        assert_eq!(parse(xml.as_bytes()).pages.len(), MAX_ENTRIES);
     }
 
     #[test]
@@ -792,6 +852,8 @@ mod tests {
             atom.push_str(&format!("<entry><link href=\"http://h/{i}\"/></entry>"));
         }
         atom.push_str("</feed>");
-        assert_eq!(parse(atom.as_bytes()).pages.len(), MAX_ENTRIES);
+        let read = parse(atom.as_bytes());
+        assert_eq!(read.pages.len(), MAX_ENTRIES);
+        assert!(read.error.is_some_and(|e| e.contains("more than")));
     }
 }
