@@ -519,8 +519,13 @@ impl ReadState<'_> {
                 }));
             }
             // HTML reads `<image>` as `<img>`; in SVG (which `<img>` ends) it is SVG's.
+            // An image with no alt but an `aria-label` is named by the label, as a screen
+            // reader names it (a lazy-loading script's `<img aria-label="Logo">`).
             "img" | "image" if self.foreign == 0 => {
-                let alt = attr("alt").filter(|_| self.muted.is_none() && !hides(attr));
+                let alt = attr("alt")
+                    .filter(|alt| !alt.trim().is_empty())
+                    .or_else(|| attr("aria-label"))
+                    .filter(|_| self.muted.is_none() && !hides(attr));
                 if let Some(alt) = alt {
                     self.add_image_alt(alt, page);
                 }

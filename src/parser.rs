@@ -1144,6 +1144,28 @@ mod tests {
         assert_eq!(e.links[1_999].anchor_text, "Tip");
     }
 
+    /// An image with no alt (or a blank one) and an `aria-label` names a link by the
+    /// label, as it names the image for a screen reader; an alt comes first.
+    #[test]
+    fn an_images_aria_label_names_it_when_it_has_no_alt() {
+        let e = extract(
+            "<a href='/logo'><img src='l.png' aria-label='Home'></a>\
+             <a href='/blank'><img alt=' ' aria-label='Blank alt'></a>\
+             <a href='/both'><img alt='Alt' aria-label='Label'></a>\
+             <a href='/none'><img src='n.png'></a>",
+            "http://h/",
+        );
+        assert_eq!(
+            pairs(&e),
+            vec![
+                ("http://h/logo".into(), "Home".into()),
+                ("http://h/blank".into(), "Blank alt".into()),
+                ("http://h/both".into(), "Alt".into()),
+                ("http://h/none".into(), "".into()),
+            ]
+        );
+    }
+
     /// An icon drawn as an image (an inline `<svg>`, an element of role `img`) is named
     /// by its `aria-label` in place of what it holds, as an image is by its alt: it names
     /// a link with no text, and a label that holds it. A generic element's `aria-label`
