@@ -634,7 +634,7 @@ impl FetchWorker {
                         out.error = Some(FetchError {
                             kind: ErrorKind::Binary,
                             message: format!(
-                                "the body is not the {name:?} its {named_by} says ({e}): \
+                                "the body is not the {name:?} named by its {named_by} ({e}): \
                                  not read"
                             ),
                         });

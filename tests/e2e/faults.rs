@@ -1562,7 +1562,7 @@ async fn fault_a_plain_body_under_a_compressed_coding_says_so_and_is_not_retried
     for (url, (path, coding)) in urls.iter().zip(cases) {
         let r = stored_unread(&db, url).await;
         let error = r.error.unwrap_or_default();
-        let says = format!("the body is not the {coding:?} its Content-Encoding says");
+        let says = format!("the body is not the {coding:?} named by its Content-Encoding");
         assert!(error.contains(&says), "{url}: {error}");
         assert_eq!(raw.count(path), 1, "{path} is not retried");
     }
