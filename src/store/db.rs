@@ -1976,7 +1976,7 @@ where
             let above: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM frontier")
                 .fetch_one(&mut *tx)
                 .await
-                .doing("adding discovered URLs to the frontier")?;
+                .doing("adding URLs to the frontier")?;
             Self::write_frontier(tx, &all, Self::upsert).await?;
             return Ok(NewRows::Above(above));
         }
@@ -1985,8 +1985,7 @@ where
         for chunk in all.chunks(MAX_BINDS / FRONTIER_COLUMNS) {
             let mut q = QueryBuilder::new("");
             Self::frontier_values(&mut q, "frontier", chunk);
-            let rows =
-                Self::insert_new_urls(tx, q, "adding discovered URLs to the frontier").await?;
+            let rows = Self::insert_new_urls(tx, q, "adding URLs to the frontier").await?;
             for (id, url) in rows {
                 if let Some((d, _)) = nearest.remove(url.as_str()) {
                     new.push((id, d));
@@ -2031,7 +2030,7 @@ where
                 .persistent(false)
                 .execute(&mut *tx)
                 .await
-                .doing("adding discovered URLs to the frontier")?;
+                .doing("adding URLs to the frontier")?;
         }
         Ok(())
     }
