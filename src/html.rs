@@ -484,12 +484,7 @@ impl ReadState<'_> {
                 });
                 if let Some(anchor) = anchor(href, attr("rel")) {
                     page.anchors.push(Anchor {
-                        label: [attr("aria-label"), attr("title")]
-                            .into_iter()
-                            .flatten()
-                            .find(|label| label.contains(|c: char| !c.is_whitespace()))
-                            .map(str::to_owned)
-                            .unwrap_or_default(),
+                        label: label_of(attr),
                         labelled_by: attr("aria-labelledby").map(str::to_owned),
                         ..anchor
                     });
@@ -500,21 +495,25 @@ impl ReadState<'_> {
             "table" => self.tables += 1,
             // A new cell or row ends the cell before it.
             "td" | "th" | "tr" | "caption" => self.end_cell(),
-            // An area has no content: its alt is its text, as an image's is its link's.
+            // An area has no content: its alt is its text, as an image's is its link's;
+            // with none, it is named as a link is.
             "area" => page
                 .anchors
                 .extend(anchor(attr("href"), attr("rel")).map(|area| Anchor {
                     image_alts: attr("alt").map(str::to_owned).unwrap_or_default(),
+                    label: label_of(attr),
+                    labelled_by: attr("aria-labelledby").map(str::to_owned),
                     ..area
                 })),
             // A frame's document is part of the page (a frameset's are all of it), so its
             // `src` is followed as a link is: `rel` `frame`, and what a screen reader says
-            // for the frame, its `title`, as its label.
+            // for the frame, its `aria-label` or `title`, as its label.
             "frame" | "iframe" if self.foreign == 0 => {
                 page.anchors.extend(attr("src").map(|src| Anchor {
                     href: src.to_owned(),
                     rel: Some("frame".to_owned()),
-                    label: attr("title").map(str::to_owned).unwrap_or_default(),
+                    label: label_of(attr),
+                    labelled_by: attr("aria-labelledby").map(str::to_owned),
                     ..Anchor::default()
                 }));
             }
@@ -748,6 +747,17 @@ fn push_collapsed(out: &mut String, text: &str) {
             false => out.push(c),
         }
     }
+}
+
+/// What names a link, an area or a frame that has nothing to read: its `aria-label`,
+/// else its `title`, the first that is not blank (what a screen reader says for it).
+fn label_of<'a>(attr: &impl Fn(&str) -> Option<&'a str>) -> String {
+    [attr("aria-label"), attr("title")]
+        .into_iter()
+        .flatten()
+        .find(|label| label.contains(|c: char| !c.is_whitespace()))
+        .map(str::to_owned)
+        .unwrap_or_default()
 }
 
 /// The `aria-label` of an icon drawn as an image: an inline `<svg>`, or an element whose

@@ -997,13 +997,18 @@ mod tests {
     }
 
     /// An image map's `<area>` has no text; its `alt` is its label (the HTML standard
-    /// requires one on every area with an href), as an image's is an image link's.
+    /// requires one on every area with an href), as an image's is an image link's. One
+    /// without is named as a link is, and so is a frame.
     #[test]
     fn an_image_maps_areas_are_named_by_their_alt_text() {
         let e = extract(
             "<img src='plan.png' usemap='#plan'><map name='plan'>\
              <area shape='rect' coords='0,0,9,9' href='/north' alt=' North  wing '>\
-             <area shape='rect' coords='9,9,19,19' href='/south'></map>",
+             <area shape='rect' coords='9,9,19,19' href='/south'>\
+             <area href='/east' aria-label='East wing' title='Tip'>\
+             <area href='/west' title='West wing'>\
+             <area href='/up' aria-labelledby='up'></map><p id='up'>Upstairs</p>\
+             <iframe src='/map' aria-label='Floor map' title='Tip'></iframe>",
             "http://h/",
         );
         assert_eq!(
@@ -1011,6 +1016,10 @@ mod tests {
             vec![
                 ("http://h/north".into(), "North wing".into()),
                 ("http://h/south".into(), String::new()),
+                ("http://h/east".into(), "East wing".into()),
+                ("http://h/west".into(), "West wing".into()),
+                ("http://h/up".into(), "Upstairs".into()),
+                ("http://h/map".into(), "Floor map".into()),
             ]
         );
     }
