@@ -27,6 +27,7 @@ use crate::config::{Config, HostHeaders, PolitenessConfig};
 use crate::cookies::Jar;
 use crate::error::Error;
 use crate::frontier::dispatcher::Progress;
+use crate::frontier::hosts::HostLeases;
 use crate::frontier::Release;
 use crate::metrics;
 use crate::netguard::{self, GuardedResolver, NetworkPolicy};
@@ -295,6 +296,8 @@ pub struct FetchContext {
     pub respect_robots_txt: bool,
     /// For `scope.sitemaps`, which a SIGHUP may turn on or off.
     pub scope: SharedScope,
+    /// On a database shared with other nodes: whose hosts and URLs this node still holds.
+    pub leases: Option<HostLeases>,
 }
 
 pub struct FetchPool;
@@ -474,6 +477,14 @@ impl FetchWorker {
             cx.progress.host_learned(Arc::clone(&host), learned);
         }
         let turn = cx.gate.wait_turn(&host, limits).await;
+        if cx
+            .leases
+            .as_ref()
+            .is_some_and(|leases| !leases.may_fetch(&host, Instant::now()))
+        {
+            // Handed back, the row goes to the queue if it is still this node's.
+            return (Outcome::Later(out.job), release);
+        }
         out.fetched_at = SystemTime::now();
         let started = Instant::now();
         let mut retry_after = None;

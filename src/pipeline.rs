@@ -316,6 +316,7 @@ async fn run(
         max_headers: config.fetch.max_headers,
         respect_robots_txt: config.politeness.respect_robots_txt,
         scope: scope.clone(),
+        leases: hosts.clone(),
     };
     let context = Arc::new(context);
     let abort = CancellationToken::new();

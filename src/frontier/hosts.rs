@@ -71,6 +71,13 @@ struct State {
     valid_until: Option<Instant>,
 }
 
+impl State {
+    /// Whether requests may still start under the leases at `now`.
+    fn fresh(&self, now: Instant) -> bool {
+        self.valid_until.is_some_and(|until| now < until)
+    }
+}
+
 /// What a rebalance changed.
 #[derive(Debug, Default)]
 pub struct Rebalanced {
@@ -119,7 +126,17 @@ impl HostLeases {
     /// beside the host's new owner.
     pub fn may_dispatch(&self, now: Instant) -> bool {
         let state = self.state();
-        state.lost.is_empty() && state.valid_until.is_some_and(|until| now < until)
+        state.lost.is_empty() && state.fresh(now)
+    }
+
+    /// Whether a request to `host` may go now: this node still owns it and its leases
+    /// are fresh. Asked by a fetch worker just before its request, as jobs handed to the
+    /// fetch pool before a stall (a GC pause, a stopped VM) outlast the checks of
+    /// [`Self::may_dispatch`]: their host and URL may since have gone to another node,
+    /// which fetches them.
+    pub fn may_fetch(&self, host: &str, now: Instant) -> bool {
+        let state = self.state();
+        state.owned.contains(host) && state.fresh(now)
     }
 
     /// Renews the leases every third of the lease time until `done`; a failed renewal is

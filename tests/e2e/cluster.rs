@@ -33,7 +33,9 @@ const CONCURRENCY: usize = 1;
 const JITTER: Duration = Duration::from_millis(20);
 /// Small pools, channels and batches, so that the pages a kill can cost are few: at most
 /// the workers, the two channels and one batch.
-const PER_NODE_IN_FLIGHT: usize = 8 + 8 + 8 + 64;
+const PER_NODE_IN_FLIGHT: usize = FETCH_WORKERS + 8 + 8 + 64;
+/// A node's `fetch.workers`, unless a test says otherwise.
+const FETCH_WORKERS: usize = 8;
 
 struct Cluster {
     site: TestSite,
@@ -47,10 +49,21 @@ struct Cluster {
 
 impl Cluster {
     async fn start(test: &str) -> Option<Self> {
+        Self::start_with(test, Duration::ZERO).await
+    }
+
+    /// Starts a cluster whose site makes every answer wait `slow`.
+    async fn start_with(test: &str, slow: Duration) -> Option<Self> {
         let postgres = TestPostgres::start(test)?;
         let database = postgres.database("crawl").await;
         let mut b = SiteBuilder::bind(HOSTS).await;
         let model = graph::generate(&mut b, usize::from(HOSTS), PAGES_PER_HOST, 0x5eed);
+        if !slow.is_zero() {
+            for i in 0..usize::from(HOSTS) {
+                let authority = b.authority(i);
+                b.delay_host(&authority, slow);
+            }
+        }
         let site = b.start();
         let want: BTreeSet<String> = model
             .reachable(&Rules {
@@ -85,12 +98,23 @@ impl Cluster {
 
     /// Starts node `name` running `command` (`crawl` or `serve`).
     fn start_node(&self, name: &str, command: &str, extra: &str) -> Node {
+        self.start_node_with_workers(name, command, FETCH_WORKERS, extra)
+    }
+
+    /// Starts node `name` running `command` with `workers` fetch workers.
+    fn start_node_with_workers(
+        &self,
+        name: &str,
+        command: &str,
+        workers: usize,
+        extra: &str,
+    ) -> Node {
         let seeds: Vec<String> = self.seeds.iter().map(|s| format!("{s:?}")).collect();
         let config = format!(
             "seeds = [{seeds}]\n\
              [storage]\ndatabase = {db:?}\nbatch_size = 64\n\
              [cluster]\nnode_id = {name:?}\nlease_ttl_ms = {TTL_MS}\n\
-             [fetch]\nworkers = 8\nuser_agent = \"pipecrawl-{name}/0.1\"\n\
+             [fetch]\nworkers = {workers}\nuser_agent = \"pipecrawl-{name}/0.1\"\n\
              [channels]\nto_fetch = 8\nto_parse = 8\nto_store = 8\n\
              [politeness]\ndelay_ms = {DELAY_MS}\nper_host_concurrency = {CONCURRENCY}\n\
              [retry]\nmax_attempts = 1\n{extra}",
@@ -575,6 +599,55 @@ async fn a_stalled_node_that_wakes_stores_nothing_the_others_took() {
     cluster.assert_complete().await;
     // Only what the stalled node had in flight: the others' leases are theirs.
     cluster.assert_only_in_flight_asked_again("a node stalled and woke");
+}
+
+/// A node stalled past its lease time wakes with jobs it had handed to its fetch pool
+/// and not yet requested: their hosts and URLs went to the other node meanwhile, which
+/// fetched them. Requested now, they would be asked twice, and of hosts another node
+/// crawls. Each fetch worker may have had one request about to go out when the stall
+/// came; nothing more of the lost leases is requested.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_node_that_wakes_requests_nothing_of_the_leases_it_lost() {
+    // One fetch worker and slow answers: jobs wait for it in the fetch pool's channel.
+    const WORKERS: usize = 1;
+    let Some(cluster) =
+        Cluster::start_with("a_stalled_node_requests_nothing", Duration::from_millis(20)).await
+    else {
+        return;
+    };
+    let mut a = cluster.start_node_with_workers("a", "crawl", WORKERS, "");
+    let mut b = cluster.node("b");
+    cluster.wait_for_requests(300).await;
+    a.signal("STOP");
+    tokio::time::sleep(Duration::from_millis(
+        u64::try_from(3 * TTL_MS).expect("positive"),
+    ))
+    .await;
+    a.signal("CONT");
+    let woke = Instant::now();
+    for node in [&mut a, &mut b] {
+        node.finishes(Duration::from_secs(90)).await;
+    }
+    cluster.assert_complete().await;
+    let hits = cluster.site.hits();
+    let asked_by = |agent: &str| -> HashSet<String> {
+        hits.iter()
+            .filter(|h| h.agent == agent)
+            .map(|h| format!("http://{}{}", h.host, h.path))
+            .collect()
+    };
+    let by_b = asked_by("pipecrawl-b/0.1");
+    let again: Vec<String> = hits
+        .iter()
+        .filter(|h| h.agent == "pipecrawl-a/0.1" && h.at >= woke)
+        .map(|h| format!("http://{}{}", h.host, h.path))
+        .filter(|url| by_b.contains(url))
+        .collect();
+    assert!(
+        again.len() <= WORKERS,
+        "the woken node asked {} URLs b had taken: {again:?}",
+        again.len()
+    );
 }
 
 /// `scope.max_pages` counts the URLs every node holds leased, but a node ends at the
