@@ -1177,6 +1177,15 @@ impl RawConfig {
                      sqlite://) or PostgreSQL (postgres://)"
                 ),
             );
+        } else if let Some(why) = unreadable_postgres_url(database) {
+            // Else the crawl stops at opening it, naming neither the key nor the file.
+            p.add(
+                "storage.database",
+                format!(
+                    "is not a PostgreSQL URL pipecrawl can read ({why}): write it as \
+                     postgres://user:password@host:5432/dbname"
+                ),
+            );
         }
         p.at_least("storage.batch_size", self.storage.batch_size as u64, 1);
         p.at_most(
@@ -1402,6 +1411,22 @@ fn foreign_scheme(database: &str) -> Option<&str> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
     (is_scheme && scheme != "sqlite" && !crate::store::is_postgres(database)).then_some(scheme)
+}
+
+/// Why sqlx cannot read `database` as a PostgreSQL URL, if it names one; said without
+/// the URL, which may carry a password.
+fn unreadable_postgres_url(database: &str) -> Option<String> {
+    use std::str::FromStr;
+    if !crate::store::is_postgres(database) {
+        return None;
+    }
+    let error = sqlx::postgres::PgConnectOptions::from_str(database).err()?;
+    Some(
+        error
+            .to_string()
+            .trim_start_matches("error with configuration: ")
+            .to_owned(),
+    )
 }
 
 /// `PIPECRAWL_ADMIN_TOKEN`, else `admin.token`. Trimmed: a token read from a file often

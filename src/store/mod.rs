@@ -162,6 +162,18 @@ pub fn redacted(database: &str) -> String {
             let _ = url.set_password(Some("***"));
             url.to_string()
         }
+        // A URL that does not parse (a port that is no number) is named in the error that
+        // says so: what lies between `user:` and the last `@` is taken for its password.
+        Err(_) if is_postgres(database) => {
+            let (scheme, rest) = database.split_once("://").unwrap_or(("", database));
+            match rest
+                .rsplit_once('@')
+                .and_then(|(userinfo, host)| Some((userinfo.split_once(':')?.0, host)))
+            {
+                Some((user, host)) => format!("{scheme}://{user}:***@{host}"),
+                None => database.to_owned(),
+            }
+        }
         _ => database.to_owned(),
     }
 }

@@ -272,6 +272,33 @@ fn an_unreachable_postgresql_is_named_at_once() {
     assert!(stderr.contains("Connection refused"), "{stderr}");
 }
 
+/// A PostgreSQL URL that does not parse (a port that is no number) was named with its
+/// password in clear, in the crawl's error and in `export`'s, and was not said to be the
+/// config's `storage.database`: the password went to the terminal or the journal.
+#[test]
+fn a_malformed_postgresql_url_is_named_as_the_key_without_its_password() {
+    let harness = Harness::default();
+    let url = "postgres://crawler:hunter2secret@127.0.0.1:notaport/crawl";
+    let config = harness.write_config(&format!(
+        "seeds = [\"http://127.0.0.1:9/\"]\n[storage]\ndatabase = {url:?}\n"
+    ));
+    let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("hunter2secret"), "{stderr}");
+    assert!(
+        stderr.contains("line 3: `storage.database` is not a PostgreSQL URL"),
+        "{stderr}"
+    );
+    let out_dir = harness.dir.path().join("export");
+    let out_dir = out_dir.to_str().unwrap_or_default();
+    let export = pipecrawl(&["export", "--db", url, "--format", "csv", "--out", out_dir]);
+    let stderr = text(&export.stderr);
+    assert_eq!(export.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("hunter2secret"), "{stderr}");
+    assert!(stderr.contains("invalid port number"), "{stderr}");
+}
+
 #[test]
 fn the_example_config_is_valid() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/example.toml");
