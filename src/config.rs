@@ -792,7 +792,30 @@ fn said_of_key(error: &toml::de::Error, key: &str, text: &str) -> String {
         None => "",
     };
     let value = error.span().and_then(|span| text.get(span));
-    format!("{context}{}", in_config_terms(key, error.message(), value))
+    let said = match doubled_table(text, error) {
+        Some(table) => format!(
+            "`{table}` is one table, not a list of rules: write its header in single \
+             brackets, `[{table}]`"
+        ),
+        None => in_config_terms(key, error.message(), value),
+    };
+    format!("{context}{said}")
+}
+
+/// The table `error` points at when its header is written `[[table]]` though it is one
+/// table, not a list of rules: serde reads the list's first table as the table's first
+/// key, and said "`scope[0]` must be a list" of a `[[scope]]`. Known by the file reading
+/// past that header once it has single brackets (a list of rules, or of strings, does
+/// not).
+fn doubled_table(text: &str, error: &toml::de::Error) -> Option<String> {
+    let span = error.span()?;
+    let header = text.get(span.clone())?.trim();
+    let table = header.strip_prefix("[[")?.strip_suffix("]]")?.trim();
+    let single = format!("{}[{table}]{}", &text[..span.start], &text[span.end..]);
+    match toml::from_str::<RawConfig>(&single) {
+        Err(e) if e.span().map(|s| s.start) == Some(span.start) => None,
+        _ => Some(table.to_owned()),
+    }
 }
 
 /// `value` is the value's text in the file, where the error points at one.
@@ -1801,6 +1824,36 @@ mod tests {
                 "{message}"
             );
         }
+    }
+
+    /// A table written with the double brackets of a list of rules, as `[[scope]]`, was
+    /// read as a list whose first table is the table's first key: "`scope[0]` must be a
+    /// list", "`fetch[0]` must be a whole number", none of which the file says.
+    #[test]
+    fn a_table_in_double_brackets_says_to_write_it_in_single_ones() {
+        for (table, key) in [
+            ("scope", "max_depth = 1"),
+            ("fetch", "workers = 2"),
+            ("traps", ""),
+        ] {
+            let text = format!("seeds = ['https://example.com/']\n[[{table}]]\n{key}\n");
+            let message = Config::from_toml(&text, "t.toml").unwrap_err().to_string();
+            assert!(message.contains("line 2"), "{message}");
+            assert!(
+                message.contains(&format!(
+                    "`{table}` is one table, not a list of rules: write its header in single \
+                     brackets, `[{table}]`"
+                )),
+                "{message}"
+            );
+            assert!(!message.contains(&format!("`{table}[0]`")), "{message}");
+        }
+        let text = "seeds = ['https://example.com/']\n[[scope.hosts]]\n";
+        let message = Config::from_toml(text, "t.toml").unwrap_err().to_string();
+        assert!(
+            message.contains("`scope.hosts[0]` must be a string in quotes (got a table)"),
+            "a list of another kind is said as it was: {message}"
+        );
     }
 
     /// The user agent the example and README's politeness table give is the one sent
