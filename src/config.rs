@@ -832,7 +832,7 @@ fn in_config_terms(key: &str, message: &str, value: Option<&str>) -> String {
         );
     }
     // An unknown key's path is the key's own; a missing one's, its table's.
-    if let Some((_, after)) = message
+    if let Some((name, after)) = message
         .strip_prefix("unknown field `")
         .and_then(|rest| rest.split_once('`'))
     {
@@ -847,7 +847,10 @@ fn in_config_terms(key: &str, message: &str, value: Option<&str>) -> String {
                 None => format!("`[{table}]`"),
             },
         };
-        return format!("`{key}` is not a key of {table}, which takes {known}");
+        return format!(
+            "`{key}` is not a key of {table}, which takes {known}{}",
+            where_it_belongs(name, &table)
+        );
     }
     if let Some((name, _)) = message
         .strip_prefix("missing field `")
@@ -859,6 +862,53 @@ fn in_config_terms(key: &str, message: &str, value: Option<&str>) -> String {
         };
     }
     message.to_owned()
+}
+
+/// Where a key found in the table `found_in` belongs instead, if it is another table's:
+/// TOML reads every key after a header as that table's, so a top-level key written below
+/// one (`seeds` after `[scope]`), or a key under the wrong header, was refused with the
+/// keys of a table that has none of the one meant.
+fn where_it_belongs(name: &str, found_in: &str) -> String {
+    let top = accepted_fields("");
+    if top.iter().any(|field| field == name) {
+        return if accepted_fields(&format!("[{name}]")).is_empty() {
+            format!("; `{name}` is a top-level key: write it above the first `[table]` header")
+        } else {
+            format!("; `{name}` is a table of its own, `[{name}]`")
+        };
+    }
+    let tables = top.iter().map(|table| format!("[{table}]"));
+    let rule_lists = RULE_LISTS.iter().map(|list| format!("[[{list}]]"));
+    let homes: Vec<String> = tables
+        .chain(rule_lists)
+        .filter(|header| accepted_fields(header).iter().any(|field| field == name))
+        .map(|header| format!("`{header}`"))
+        .filter(|home| home != found_in)
+        .collect();
+    if homes.is_empty() {
+        return String::new();
+    }
+    format!("; `{name}` is a key of {}", homes.join(", "))
+}
+
+/// The keys serde takes under a table header (`[fetch]`, `[[frontier.boost]]`, or none
+/// for the top level), read from its unknown-field message so that they come from the
+/// structs themselves; none for a header that is no table.
+fn accepted_fields(header: &str) -> Vec<String> {
+    let text = format!("seeds = []\n{header}\nzzz_probe = 1\n");
+    let Err(e) = toml::from_str::<RawConfig>(&text) else {
+        return Vec::new();
+    };
+    let message = e.message().to_owned();
+    let Some((_, expected)) = message.split_once("expected") else {
+        return Vec::new();
+    };
+    expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
 }
 
 /// serde's name of an expected type, in TOML's terms.
@@ -1671,26 +1721,6 @@ mod tests {
             ),
             "{problems:?}"
         );
-    }
-
-    /// The fields serde accepts under a table header (`[fetch]`, `[[frontier.boost]]`,
-    /// or none for the top level), read from its unknown-field message so the list comes
-    /// from the structs themselves.
-    fn accepted_fields(header: &str) -> Vec<String> {
-        let text = format!("seeds = []\n{header}\nzzz_probe = 1\n");
-        let Err(e) = toml::from_str::<RawConfig>(&text) else {
-            return Vec::new();
-        };
-        let message = e.to_string();
-        let Some((_, expected)) = message.split_once("expected") else {
-            return Vec::new();
-        };
-        expected
-            .split('`')
-            .skip(1)
-            .step_by(2)
-            .map(str::to_owned)
-            .collect()
     }
 
     /// The lines of `text` from `header` up to the next table header.

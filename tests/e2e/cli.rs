@@ -104,6 +104,41 @@ fn an_unknown_key_is_refused_naming_the_key_and_its_line() {
     );
 }
 
+/// A key written under the wrong header was refused with the keys of the table it landed
+/// in, none of which is the one meant, and without the table it belongs to: `seeds` below
+/// `[scope]` (TOML reads every key after a header as that table's) was "`scope.seeds` is
+/// not a key of `[scope]`", which leaves the user looking for a `scope.seeds`.
+#[test]
+fn a_key_under_the_wrong_header_is_said_to_belong_elsewhere() {
+    let harness = Harness::default();
+    let cases = [
+        (
+            "[scope]\nmax_depth = 2\nseeds = [\"http://127.0.0.1:9/\"]\n",
+            "line 3",
+            "`seeds` is a top-level key: write it above the first `[table]` header",
+        ),
+        (
+            "seeds = [\"http://127.0.0.1:9/\"]\n[fetch]\nmax_depth = 3\n",
+            "line 3",
+            "`max_depth` is a key of `[scope]`",
+        ),
+        (
+            "seeds = [\"http://127.0.0.1:9/\"]\n[politeness]\npattern = \"a.example\"\n",
+            "line 3",
+            "`pattern` is a key of `[[politeness.host]]`, `[[frontier.boost]]`, \
+             `[[recrawl.rule]]`, `[[fetch.host]]`",
+        ),
+    ];
+    for (config_text, line, said) in cases {
+        let config = harness.write_config(config_text);
+        let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(line), "{stderr}");
+        assert!(stderr.contains(said), "{stderr}");
+    }
+}
+
 #[test]
 fn bad_values_are_all_reported_at_once_with_their_lines() {
     let harness = Harness::default();
