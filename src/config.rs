@@ -1015,20 +1015,29 @@ impl<'a> Problems<'a> {
     }
 
     fn regexes(&mut self, key: &str, patterns: &[String]) -> Vec<Regex> {
-        let mut compiled = Vec::with_capacity(patterns.len());
-        for (i, pattern) in patterns.iter().enumerate() {
-            match Regex::new(pattern) {
-                Ok(re) => match crate::scope::never_matches_a_url(pattern) {
-                    Some(why) => self.add(&format!("{key}[{i}]"), format!("{pattern:?} {why}")),
-                    None => compiled.push(re),
-                },
-                Err(e) => self.add(
-                    &format!("{key}[{i}]"),
-                    format!("is not a valid regular expression: {e}"),
-                ),
+        patterns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, pattern)| self.regex(&format!("{key}[{i}]"), pattern))
+            .collect()
+    }
+
+    /// A pattern matched against full URLs (`include`, `exclude`, a boost's, a recrawl
+    /// rule's): one that does not compile, or can never match, is a problem.
+    fn regex(&mut self, key: &str, pattern: &str) -> Option<Regex> {
+        match Regex::new(pattern) {
+            Ok(re) => match crate::scope::never_matches_a_url(pattern) {
+                Some(why) => {
+                    self.add(key, format!("{pattern:?} {why}"));
+                    None
+                }
+                None => Some(re),
+            },
+            Err(e) => {
+                self.add(key, format!("is not a valid regular expression: {e}"));
+                None
             }
         }
-        compiled
     }
 }
 
@@ -1192,15 +1201,11 @@ impl RawConfig {
         p.at_least("frontier.window", self.frontier.window as u64, 1);
         let mut boosts = Vec::new();
         for (i, rule) in self.frontier.boost.iter().enumerate() {
-            match Regex::new(&rule.pattern) {
-                Ok(pattern) => boosts.push(Boost {
+            if let Some(pattern) = p.regex(&format!("frontier.boost[{i}].pattern"), &rule.pattern) {
+                boosts.push(Boost {
                     pattern,
                     boost: rule.boost,
-                }),
-                Err(e) => p.add(
-                    &format!("frontier.boost[{i}].pattern"),
-                    format!("is not a valid regular expression: {e}"),
-                ),
+                });
             }
         }
 
@@ -1288,15 +1293,11 @@ impl RawConfig {
         let mut recrawl_rules = Vec::new();
         for (i, rule) in r.rule.iter().enumerate() {
             p.seconds(&format!("recrawl.rule[{i}].interval_s"), rule.interval_s);
-            match Regex::new(&rule.pattern) {
-                Ok(pattern) => recrawl_rules.push(RecrawlRule {
+            if let Some(pattern) = p.regex(&format!("recrawl.rule[{i}].pattern"), &rule.pattern) {
+                recrawl_rules.push(RecrawlRule {
                     pattern,
                     interval: seconds(rule.interval_s),
-                }),
-                Err(e) => p.add(
-                    &format!("recrawl.rule[{i}].pattern"),
-                    format!("is not a valid regular expression: {e}"),
-                ),
+                });
             }
         }
         for (key, ms) in [

@@ -179,7 +179,8 @@ impl FromIterator<HostPattern> for Hosts {
     }
 }
 
-/// Why an `include` or `exclude` rule can never match: it is anchored (`^`, `\A`) to what
+/// Why an `include` or `exclude` rule (or a boost's or a recrawl rule's pattern, which
+/// match as they do) can never match: it is anchored (`^`, `\A`) to what
 /// follows the scheme (`^/docs/` as path-based tools write it, `^www\.`), and every URL
 /// starts with `http`. Such a rule would crawl only the seeds, or keep nothing out, with
 /// nothing said. Read from the pattern's text, so only the plain forms are caught: one

@@ -1902,6 +1902,36 @@ fn an_include_or_exclude_anchored_past_the_scheme_is_refused_naming_it() {
     );
 }
 
+/// `[[frontier.boost]]` and `[[recrawl.rule]]` patterns match the full URL as `include`
+/// does, but one anchored to the path (`^/news/`) was taken without a word: the pages it
+/// was written for were never boosted, or never revisited at the rule's interval.
+#[test]
+fn a_boost_or_recrawl_pattern_anchored_past_the_scheme_is_refused_naming_it() {
+    let harness = Harness::default();
+    let config = harness.write_config(&harness.config_text(
+        &["http://127.0.0.1:9/".into()],
+        "[[frontier.boost]]\npattern = '^/learn/'\nboost = 1\n\n[[recrawl.rule]]\npattern = '^/news/'\ninterval_s = 3600\n",
+    ));
+    let stderr = refused(&pipecrawl(&[
+        "crawl",
+        "--config",
+        config.to_str().unwrap_or_default(),
+    ]));
+    assert!(
+        stderr.contains("line 3: `frontier.boost[0].pattern` \"^/learn/\" can never match")
+            && stderr.contains("^https?://[^/]+/learn/"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("line 7: `recrawl.rule[0].pattern` \"^/news/\" can never match"),
+        "{stderr}"
+    );
+    assert!(
+        !harness.db_path().exists(),
+        "nothing is created for a bad config"
+    );
+}
+
 /// A seed as a browser's address bar takes it, without a scheme, was refused as "relative
 /// URL without a base" (`example.com`), or as having the scheme `localhost`
 /// (`localhost:8080`): the error says to write the scheme, and shows the URL with it.
