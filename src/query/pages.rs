@@ -122,18 +122,19 @@ impl FromStr for Since {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        use std::fmt::Write as _;
         let s = s.trim();
+        let bad = || {
+            format!(
+                "`{s}` is neither a time (2025-01-31, 2025-01-31T12:00:00Z, \
+                 2025-01-31T13:00:00+01:00) nor a time ago (2h, 3days)"
+            )
+        };
         let at = if let Ok(ago) = humantime::parse_duration(s) {
             SystemTime::now()
                 .checked_sub(ago)
                 .unwrap_or(SystemTime::UNIX_EPOCH)
         } else {
-            let bad = || {
-                format!(
-                    "`{s}` is neither a time (2025-01-31, 2025-01-31T12:00:00Z, \
-                     2025-01-31T13:00:00+01:00) nor a time ago (2h, 3days)"
-                )
-            };
             let (time, east) = split_offset(s);
             let full = if time.len() == 10 {
                 format!("{time}T00:00:00Z")
@@ -143,9 +144,14 @@ impl FromStr for Since {
             let local = humantime::parse_rfc3339_weak(&full).map_err(|_| bad())?;
             crate::zone::to_utc(local, east).ok_or_else(bad)?
         };
+        // No page was fetched before 1970 (`--since 100years` asks for all), and
+        // humantime spells no time before it, nor one after 9999: it panicked on both.
+        let at = at.max(SystemTime::UNIX_EPOCH);
+        let mut spelled = String::new();
         // With milliseconds, as in fetched_at: without them a page fetched in the very
         // second given would sort before the bound.
-        Ok(Self(humantime::format_rfc3339_millis(at).to_string()))
+        write!(spelled, "{}", humantime::format_rfc3339_millis(at)).map_err(|_| bad())?;
+        Ok(Self(spelled))
     }
 }
 
@@ -416,5 +422,17 @@ mod tests {
         for bad in ["2025-01-31T13:30:00+25:00", "2025-01-31T13:30:00+1:00"] {
             assert!(bad.parse::<Since>().is_err(), "{bad}");
         }
+    }
+
+    /// `--since 100years` ("everything") and `--since 1970-01-01T00:30:00+01:00` name
+    /// times before 1970, and a time written west of UTC on the last day of 9999 one
+    /// after it: all three panicked, as the time could not be spelled. Before 1970 is
+    /// every page; after 9999 is refused as 10000-01-01 is.
+    #[test]
+    fn since_before_1970_is_every_page_and_after_9999_is_refused() {
+        let epoch = Ok(Since("1970-01-01T00:00:00.000Z".to_owned()));
+        assert_eq!("100years".parse(), epoch);
+        assert_eq!("1970-01-01T00:30:00+01:00".parse(), epoch);
+        assert!("9999-12-31T23:59:59-14:00".parse::<Since>().is_err());
     }
 }
