@@ -90,7 +90,18 @@ impl ExportFormat {
                 "json_object({})",
                 columns
                     .iter()
-                    .map(|c| format!("'{}', {}", c.name.replace('\'', "''"), identifier(&c.name)))
+                    .map(|column| {
+                        let c = identifier(&column.name);
+                        let name = column.name.replace('\'', "''");
+                        if column.integer {
+                            return format!("'{name}', {c}");
+                        }
+                        // JSON cannot hold a BLOB, which another program may have stored
+                        // in a text column (Python's sqlite3 binds `bytes` as one), and
+                        // one refused the whole export: its bytes are written as text,
+                        // as CSV writes them. On text the cast changes nothing.
+                        format!("'{name}', CAST({c} AS TEXT)")
+                    })
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
@@ -589,6 +600,30 @@ mod tests {
         assert!(!files[1].not_utf8);
         let pages = json_rows(&json_dir.join("pages.jsonl"));
         assert_eq!(pages[0]["title"], "A\u{fffd},B");
+        assert_eq!(pages[0]["status"], 200);
+    }
+
+    #[tokio::test]
+    async fn a_blob_in_a_text_column_is_exported_to_json_lines_not_refused() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let db = awkward_database(dir.path()).await;
+        // Another program's write: Python's sqlite3 binds `bytes` as a BLOB.
+        change(
+            &db,
+            "UPDATE pages SET etag = X'412C42', content_hash = X'00FF'",
+        )
+        .await;
+
+        let json_dir = dir.path().join("jsonl");
+        let files = export_to(&db.display().to_string(), ExportFormat::Jsonl, &json_dir)
+            .await
+            .expect("export JSON Lines");
+        assert_eq!(files[0].rows, 1);
+        assert!(files[0].not_utf8, "the replacement is reported");
+        let pages = json_rows(&json_dir.join("pages.jsonl"));
+        assert_eq!(pages[0]["etag"], "A,B", "its bytes, as text");
+        assert_eq!(pages[0]["content_hash"], "\u{0}\u{fffd}");
+        assert_eq!(pages[0]["title"], TITLE);
         assert_eq!(pages[0]["status"], 200);
     }
 }
