@@ -69,20 +69,24 @@ impl ExportFormat {
                 .iter()
                 .map(|column| {
                     let c = identifier(&column.name);
-                    if column.integer {
-                        // Digits and a sign never need quoting: skip the checks.
-                        return format!("coalesce({c}, '')");
-                    }
                     // RFC 4180: quote a field holding a separator, quote or line break;
                     // and an empty text, told apart from NULL as the query CLI does.
-                    format!(
+                    let text = format!(
                         "CASE WHEN {c} IS NULL THEN ''
                               WHEN {c} = '' THEN '\"\"'
                               WHEN instr({c}, ',') OR instr({c}, '\"') OR instr({c}, char(10))
                                    OR instr({c}, char(13))
                               THEN '\"' || replace({c}, '\"', '\"\"') || '\"'
                               ELSE {c} END"
-                    )
+                    );
+                    if column.integer {
+                        // Digits and a sign never need quoting: skip the checks. Only for
+                        // what is stored as an integer: SQLite keeps another program's
+                        // text in an INTEGER column as it was given, and written bare a
+                        // comma in it shifted every later field of its line.
+                        return format!("CASE typeof({c}) WHEN 'integer' THEN {c} ELSE {text} END");
+                    }
+                    text
                 })
                 .collect::<Vec<_>>()
                 .join(" || ',' || "),
@@ -625,5 +629,25 @@ mod tests {
         assert_eq!(pages[0]["content_hash"], "\u{0}\u{fffd}");
         assert_eq!(pages[0]["title"], TITLE);
         assert_eq!(pages[0]["status"], 200);
+    }
+
+    #[tokio::test]
+    async fn text_in_an_integer_column_is_quoted_in_csv_as_other_text_is() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let db = awkward_database(dir.path()).await;
+        // Another program's write: SQLite keeps text in an INTEGER column as text.
+        change(&db, "UPDATE pages SET status = 'n/a, \"gone\"'").await;
+
+        let csv_dir = dir.path().join("csv");
+        export_to(&db.display().to_string(), ExportFormat::Csv, &csv_dir)
+            .await
+            .expect("export");
+        let pages = csv_rows(&csv_dir.join("pages.csv"));
+        assert_eq!(pages[0]["status"], "n/a, \"gone\"");
+        assert_eq!(
+            pages[0]["title"], TITLE,
+            "the fields after it in their places"
+        );
+        assert_eq!(pages[0]["depth"], "0");
     }
 }
