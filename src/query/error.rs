@@ -53,6 +53,17 @@ pub enum QueryError {
     },
 
     #[error(
+        "{database} was written by a newer pipecrawl (its schema is at migration {version}, \
+         this one knows up to {known}): query it with that version or a later one \
+         (`pipecrawl export` writes its tables as they are)"
+    )]
+    Newer {
+        database: String,
+        version: i64,
+        known: i64,
+    },
+
+    #[error(
         "{database} was written by an older pipecrawl, whose text columns sort by the \
          server's locale: run `pipecrawl crawl` with its config once to bring the schema up \
          to date (with nothing left to crawl, it stops right after)"

@@ -75,10 +75,36 @@ pub async fn open(database: &str, needs: Needs) -> Result<Reader, QueryError> {
             }
         });
     }
+    if needs == Needs::Questions && tables.iter().any(|t| t == "_sqlx_migrations") {
+        check_not_newer(&mut reader, database, &name).await?;
+    }
     if reader.dialect() == Dialect::Postgres {
         check_byte_order(&mut reader, name).await?;
     }
     Ok(reader)
+}
+
+/// Refuses to answer questions of a database a newer pipecrawl migrated, as `crawl`
+/// refuses to write it: the questions' SQL is this build's, and read a schema it does
+/// not know they failed on whatever it had changed ("no such column: title") or
+/// misread it. `export` reads every column as it is, so it goes on.
+async fn check_not_newer(
+    reader: &mut Reader,
+    database: &str,
+    name: &str,
+) -> Result<(), QueryError> {
+    let known = store::newest_schema(database);
+    let version = reader
+        .integer(&Statement::new("SELECT max(version) FROM _sqlx_migrations"))
+        .await?;
+    match version {
+        Some(version) if version > known => Err(QueryError::Newer {
+            database: name.to_owned(),
+            version,
+            known,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Connects to PostgreSQL read-only; returns the tables of the connection's schema.

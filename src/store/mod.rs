@@ -155,6 +155,16 @@ pub async fn connect_postgres(options: &PgConnectOptions) -> Result<PgConnection
         })
 }
 
+/// The last migration this build knows for the database `database` names: one migrated
+/// past it was written by a newer pipecrawl.
+pub(crate) fn newest_schema(database: &str) -> i64 {
+    if is_postgres(database) {
+        newest_migration::<Postgres>()
+    } else {
+        newest_migration::<Sqlite>()
+    }
+}
+
 /// `database` with any password replaced, for messages.
 pub fn redacted(database: &str) -> String {
     match Url::parse(database) {

@@ -1554,3 +1554,54 @@ async fn an_export_into_a_file_says_it_is_not_a_directory() {
     );
     assert_eq!(std::fs::read_to_string(&file).expect("the file"), "kept\n");
 }
+
+/// A database a newer pipecrawl migrated (past the last migration this build knows) is
+/// refused by `crawl` saying so, and its words send the user to "crawl or query it with
+/// that version". `query` went ahead and, where the newer schema had changed what a
+/// question reads, failed with "the SQL failed: no such column: title"; it says what
+/// `crawl` says. `export` writes every column, whatever they are, so it goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_from_a_newer_pipecrawl_is_refused_by_query_saying_so() {
+    let site = TestSite::one_host(&[("/", "<title>Home</title>")]).await;
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    change_database(
+        &harness,
+        &[
+            "INSERT INTO _sqlx_migrations
+                 (version, description, installed_on, success, checksum, execution_time)
+             VALUES (9999, 'a later version', CURRENT_TIMESTAMP, 1, X'00', 0)"
+                .to_owned(),
+            "ALTER TABLE pages RENAME COLUMN title TO page_title".to_owned(),
+        ],
+    )
+    .await;
+    let db = harness.db_path().display().to_string();
+
+    for question in [&["pages"][..], &["stats"], &["search", "home"]] {
+        let words = [&["query", "--db", &db][..], question].concat();
+        assert_fails(
+            &pipecrawl(args(&words)).await,
+            &[&format!(
+                "{db} was written by a newer pipecrawl (its schema is at migration 9999"
+            )],
+        );
+    }
+    let dir = assert_exports(&db).await;
+    let pages = std::fs::read_to_string(dir.path().join("pages.csv")).expect("pages.csv");
+    assert!(pages.contains(",Home,"), "{pages}");
+}
+
+/// Runs `pipecrawl export` of `db` into a new directory, which it returns, and asserts
+/// that it succeeded.
+pub(super) async fn assert_exports(db: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let out = dir.path().display().to_string();
+    let exported = pipecrawl(args(&["export", "--db", db, "--out", &out])).await;
+    assert!(
+        exported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&exported.stderr)
+    );
+    dir
+}

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::{Map, Value};
 
 use super::postgres::TestPostgres;
-use super::query::{add_dead_ends, args, assert_fails, pipecrawl, read_export};
+use super::query::{add_dead_ends, args, assert_exports, assert_fails, pipecrawl, read_export};
 use super::raw::{Ending, RawReply, RawSite};
 use super::recrawl::config_on;
 use super::site::{Resource, SiteBuilder, TestSite};
@@ -736,4 +736,34 @@ async fn a_search_of_words_postgresql_skips_says_so() {
         "a stop word beside a word is skipped: {}",
         String::from_utf8_lossy(&searched.stderr)
     );
+}
+
+/// A database a newer pipecrawl migrated is refused by `query` on PostgreSQL too, saying
+/// so, as by `crawl`; `export` writes its tables as they are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_from_a_newer_pipecrawl_is_refused_by_query_saying_so() {
+    use sqlx::Connection;
+    let test = "a_database_from_a_newer_pipecrawl_is_refused_by_query_saying_so";
+    let Some(server) = TestPostgres::start(test) else {
+        return;
+    };
+    let db = empty_crawl(&server, "newer").await;
+    let mut conn = sqlx::PgConnection::connect(&db).await.expect("connect");
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+         VALUES (9999, 'a later version', true, '\\x00', 0)",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("note a later migration");
+    conn.close().await.expect("close");
+
+    let redacted = pipecrawl::store::redacted(&db);
+    assert_fails(
+        &pipecrawl(args(&["query", "--db", &db, "stats"])).await,
+        &[&format!(
+            "{redacted} was written by a newer pipecrawl (its schema is at migration 9999"
+        )],
+    );
+    assert_exports(&db).await;
 }
