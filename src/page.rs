@@ -334,6 +334,14 @@ pub struct PageRecord {
 }
 
 impl PageRecord {
+    /// Where the crawl went on from this redirect: its `location`, unless the redirect
+    /// was refused (one too many in a row), which ends its chain here. A refused target
+    /// is never fetched; named as where the chain ends, it made every hop before look
+    /// like a working redirect to a page not crawled yet.
+    pub fn followed_location(&self) -> Option<&Url> {
+        self.location.as_ref().filter(|_| self.error.is_none())
+    }
+
     /// Whether the URL's frontier row ends `failed` rather than `done`: it has no page
     /// with a response.
     pub fn is_failure(&self) -> bool {

@@ -110,7 +110,7 @@ pub(super) enum Value<'a> {
 /// first `changed_at` too).
 pub(super) fn page_row<'a>(p: &'a PageRecord, fetched_at: &'a str) -> [Value<'a>; PAGE_COLUMNS] {
     use Value::{Int, Text};
-    let final_url = p.location.as_ref().unwrap_or(&p.job.url);
+    let final_url = p.followed_location().unwrap_or(&p.job.url);
     [
         Int(Some(p.job.id)),
         Text(Some(p.job.url.as_str())),
@@ -2555,7 +2555,8 @@ where
     /// Keeps `final_url` of every redirect pointing at where its chain ends, whichever hop
     /// is stored first: a redirect takes its target's `final_url` if the target is stored,
     /// then passes its own back to the redirects that ended at it. A page that is not a
-    /// redirect ends its chains at itself, which is what those redirects already say.
+    /// redirect, or a redirect refused (one too many in a row), ends its chains at itself,
+    /// which is what those redirects already say.
     /// A revisit may change where a hop leads (it stopped redirecting, or redirects
     /// elsewhere now): the redirects that led through it then end where it does.
     ///
@@ -2569,7 +2570,7 @@ where
     ) -> Result<Vec<(i64, String)>, Error> {
         let mut loops = Vec::new();
         for page in batch.iter().filter(|p| Self::on_redirect_chains(p)) {
-            let ends_at = match &page.location {
+            let ends_at = match page.followed_location() {
                 Some(location) => Self::follow_redirect(tx, page, location, &mut loops).await?,
                 None => page.job.url.to_string(),
             };

@@ -382,19 +382,8 @@ async fn broken_follows_redirect_chains_and_lists_robots_blocked_links_apart() {
 
     // The status of the other end of each link, after redirects.
     let from_home = rows(&harness, &["links", "--from", &home]).await;
-    let by_target: HashMap<&str, (Option<i64>, &str, &str)> = from_home
-        .iter()
-        .map(|r| {
-            (
-                text(r, "target_url"),
-                (
-                    int(r, "status"),
-                    text(r, "error_kind"),
-                    text(r, "redirects_to"),
-                ),
-            )
-        })
-        .collect();
+    let by_target: HashMap<&str, (Option<i64>, &str, &str)> =
+        from_home.iter().map(link_end).collect();
     assert_eq!(from_home.len(), 10);
     assert_eq!(by_target[ok.as_str()], (Some(200), "", ""));
     assert_eq!(
@@ -429,6 +418,18 @@ async fn broken_follows_redirect_chains_and_lists_robots_blocked_links_apart() {
             .expect("a closed output is no error");
         assert_eq!(answer.broken_links, 8, "{format:?}");
     }
+}
+
+/// A row of `links --from`: its target, and the status, error and redirect it ends in.
+fn link_end(r: &serde_json::Map<String, Value>) -> (&str, (Option<i64>, &str, &str)) {
+    (
+        text(r, "target_url"),
+        (
+            int(r, "status"),
+            text(r, "error_kind"),
+            text(r, "redirects_to"),
+        ),
+    )
 }
 
 /// Output whose reader has gone, as a pipe's once `head` has its lines.
@@ -1604,4 +1605,49 @@ pub(super) async fn assert_exports(db: &str) -> tempfile::TempDir {
         String::from_utf8_lossy(&exported.stderr)
     );
     dir
+}
+
+/// A chain longer than `fetch.max_redirects` fails at the hop whose redirect is refused.
+/// That hop's `final_url` named the URL it was refused, which is never fetched: a link
+/// into the chain was shown as a clean 301 leading to it, and `broken --unchecked` listed
+/// it as both broken and never checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_past_the_redirect_limit_ends_at_the_hop_refused() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        Resource::Html("<a href='/old'>Old page</a>".into()),
+    );
+    b.add(&h, "/old", Resource::Redirect(301, "/old/1".into()));
+    b.add(&h, "/old/1", Resource::Redirect(301, "/old/2".into()));
+    b.add(&h, "/old/2", Resource::Redirect(301, "/old/3".into()));
+    b.add(
+        &h,
+        "/old/3",
+        Resource::Html("<title>Never reached</title>".into()),
+    );
+    let site = b.start();
+    let harness = Harness::default();
+    let home = site.url(0, "/");
+    harness
+        .crawl(std::slice::from_ref(&home), "[fetch]\nmax_redirects = 2\n")
+        .await;
+    let (old, refused) = (site.url(0, "/old"), site.url(0, "/old/2"));
+    assert_eq!(site.count(&site.url(0, "/old/3")), 0);
+
+    let from_home = rows(&harness, &["links", "--from", &home]).await;
+    let shown: Vec<_> = from_home.iter().map(link_end).collect();
+    assert_eq!(
+        shown,
+        [(old.as_str(), (Some(301), "redirect", refused.as_str()))]
+    );
+
+    let targets: Vec<(String, String)> = rows(&harness, &["broken", "--unchecked"])
+        .await
+        .iter()
+        .map(|r| (text(r, "kind").to_owned(), text(r, "target_url").to_owned()))
+        .collect();
+    assert_eq!(targets, [("broken".to_owned(), old)]);
 }
