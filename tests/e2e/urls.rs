@@ -1,5 +1,7 @@
 //! One URL, one row: spellings, session ids and redirects as the crawl stores them.
 
+use std::time::Duration;
+
 use super::raw::{Ending, RawReply, RawSite};
 use super::site::{Resource, SiteBuilder, TestSite};
 use super::{Db, Harness};
@@ -178,6 +180,54 @@ async fn a_seed_that_redirects_to_another_host_brings_that_host_into_scope() {
     assert!(
         db.page(&site.url(2, "/")).await.is_none(),
         "a link off the new host is out of scope"
+    );
+}
+
+/// A seed whose chain runs past `fetch.max_redirects` ends at the hop refused: the host
+/// that hop names was never reached, so it does not join the scope. It did, for the rest
+/// of the run only (the next one builds its scope from the redirects followed), and a
+/// link to it from another seed's page was crawled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeds_redirect_refused_as_one_too_many_brings_no_host_into_scope() {
+    let mut b = SiteBuilder::bind(3).await;
+    let (chain, home, refused) = (b.authority(0), b.authority(1), b.authority(2));
+    b.add(&chain, "/", Resource::Redirect(301, "/1".into()));
+    b.add(&chain, "/1", Resource::Redirect(301, "/2".into()));
+    b.add(
+        &chain,
+        "/2",
+        Resource::Redirect(301, format!("http://{refused}/landing")),
+    );
+    // Read once the chain is stored: its links are judged by the scope as the chain left it.
+    b.add(
+        &home,
+        "/",
+        Resource::Slow(
+            Duration::from_secs(1),
+            Box::new(Resource::Html(format!(
+                "<a href='http://{refused}/other'>other</a>"
+            ))),
+        ),
+    );
+    b.add(
+        &refused,
+        "/other",
+        Resource::Html("<title>Other</title>".into()),
+    );
+    let site = b.start();
+    let harness = Harness::default();
+    let extra = "[fetch]\nmax_redirects = 2\n[network]\nallow = [\"127.0.0.0/8\"]\n";
+    harness
+        .crawl(&[site.url(0, "/"), site.url(1, "/")], extra)
+        .await;
+
+    let db = harness.db().await;
+    let last = db.page(&site.url(0, "/2")).await.expect("the hop refused");
+    assert_eq!(last.error_kind.as_deref(), Some("redirect"));
+    assert!(
+        site.hits_for(&refused).is_empty(),
+        "asked of a host no redirect led to: {:?}",
+        site.requested_urls()
     );
 }
 
