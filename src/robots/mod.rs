@@ -467,7 +467,9 @@ impl RobotsCache {
                     .filter(|_| fetcher::follows_location(status))
                     .and_then(|loc| urlnorm::resolve(&target, &loc).ok());
                 match next {
-                    Some(next) => {
+                    Some(mut next) => {
+                        // The credentials a redirect writes are not the crawl's to send.
+                        urlnorm::strip_foreign_userinfo(&mut next, &target);
                         target = next;
                         continue;
                     }

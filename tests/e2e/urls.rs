@@ -453,6 +453,45 @@ async fn a_refresh_to_a_url_that_does_not_parse_does_not_stop_the_next_one() {
     assert_eq!(site.count(&site.url(0, "/no")), 0);
 }
 
+/// robots.txt is asked for where its redirects lead, as a page is; the user name and
+/// password a redirect writes there are not the crawl's to send either. They were:
+/// robots.txt was asked for again with them, as HTTP Basic authorization.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_written_in_a_robots_txt_redirect_are_never_sent() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/robots.txt",
+        Resource::Redirect(301, format!("http://site:secret@{h}/rules.txt")),
+    );
+    b.add(
+        &h,
+        "/rules.txt",
+        Resource::Typed(
+            "text/plain",
+            b"User-agent: *\nDisallow: /private\n".to_vec(),
+        ),
+    );
+    b.add(
+        &h,
+        "/",
+        Resource::Html("<a href='/private'>private</a>".into()),
+    );
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+
+    let rules: Vec<bool> = site
+        .hits()
+        .into_iter()
+        .filter(|hit| hit.path == "/rules.txt")
+        .map(|hit| hit.authorized)
+        .collect();
+    assert_eq!(rules, [false], "asked once, without the credentials");
+    assert_eq!(site.count(&site.url(0, "/private")), 0, "its rules apply");
+}
+
 /// A URL's user name and password are sent (HTTP Basic authorization) to its host. Those a
 /// page writes in a link or a redirect (`http://user:pw@host/`) are not the crawl's to
 /// send: found URLs lose them, so they reach no host and the URL is the row and the fetch
