@@ -1390,7 +1390,9 @@ impl RawConfig {
             },
             fetch: FetchConfig {
                 workers: f.workers,
-                user_agent: f.user_agent.clone(),
+                // Trimmed: a value written `" mybot/1"` would otherwise name no crawler
+                // to robots.txt (its first word empty), and no group for it would apply.
+                user_agent: f.user_agent.trim().to_owned(),
                 connect_timeout: Duration::from_millis(f.connect_timeout_ms),
                 timeout: Duration::from_millis(f.timeout_ms),
                 max_body_bytes: f.max_body_bytes,
@@ -1884,6 +1886,21 @@ mod tests {
         assert!(
             message.contains("`scope.hosts[0]` must be a string in quotes (got a table)"),
             "a list of another kind is said as it was: {message}"
+        );
+    }
+
+    /// A user agent written with spaces around it is sent and matched against robots.txt
+    /// without them: with a leading one, the crawler's name (its first word) was empty,
+    /// so robots.txt's group for it never applied.
+    #[test]
+    fn the_user_agent_is_trimmed_so_robots_txt_knows_the_crawler() {
+        let text =
+            "seeds = ['https://example.com/']\n[fetch]\nuser_agent = ' mybot/1 (+https://x) '\n";
+        let config = Config::from_toml(text, "t.toml").expect("a valid config");
+        assert_eq!(config.fetch.user_agent, "mybot/1 (+https://x)");
+        assert_eq!(
+            crate::robots::product_token(&config.fetch.user_agent),
+            "mybot"
         );
     }
 

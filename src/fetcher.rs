@@ -141,7 +141,7 @@ impl HttpClient {
     /// The proxy's refusal of a request it forwards: a `407 Proxy Authentication
     /// Required`, which no site sends (the credentials in `fetch.proxy` missing or wrong).
     /// It says nothing of the page: taken as its status it was kept as final, and as
-    /// robots.txt's, as "no robots.txt" for `politeness.robots_ttl_ms`. It is a failure
+    /// robots.txt's, as "no robots.txt" for `politeness.robots_ttl_s`. It is a failure
     /// for now, as is a 407 to the `CONNECT` that carries `https://`.
     fn proxy_refusal(&self, response: &Response) -> Option<FetchError> {
         (self.forwarded
