@@ -1255,6 +1255,10 @@ impl RawConfig {
                      sqlite://) or PostgreSQL (postgres://)"
                 ),
             );
+        } else if let Some(why) = unreadable_sqlite_url(database) {
+            // Else SQLite opens a private, empty database for each connection, and the
+            // crawl stops at its first read, saying "no such table: frontier".
+            p.add("storage.database", format!("{database:?} {why}"));
         } else if let Some(why) = unreadable_postgres_url(database) {
             // Else the crawl stops at opening it, naming neither the key nor the file.
             p.add(
@@ -1487,6 +1491,23 @@ fn foreign_scheme(database: &str) -> Option<&str> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
     (is_scheme && scheme != "sqlite" && !crate::store::is_postgres(database)).then_some(scheme)
+}
+
+/// Why `database`, a `sqlite:` URL, names no file the crawl could write to, if it does
+/// not (`sqlite://`, `sqlite:?mode=rwc`, a parameter sqlx does not know).
+fn unreadable_sqlite_url(database: &str) -> Option<String> {
+    if !database.starts_with("sqlite:") {
+        return None;
+    }
+    match crate::store::sqlite_options(database) {
+        Err(e) => Some(format!("is not a SQLite URL pipecrawl can read: {e}")),
+        Ok(options) if options.get_filename().as_os_str().is_empty() => Some(
+            "names no file: write the path after `sqlite://` (sqlite://crawl.db), or the \
+             path alone"
+                .to_owned(),
+        ),
+        Ok(_) => None,
+    }
 }
 
 /// Why sqlx cannot read `database` as a PostgreSQL URL, if it names one; said without
@@ -1887,6 +1908,30 @@ mod tests {
             message.contains("`scope.hosts[0]` must be a string in quotes (got a table)"),
             "a list of another kind is said as it was: {message}"
         );
+    }
+
+    /// A `sqlite:` URL that names no file opened a private, empty database for each
+    /// connection: the crawl stopped at its first read, "no such table: frontier".
+    #[test]
+    fn a_sqlite_url_naming_no_file_is_refused() {
+        for database in ["sqlite://", "sqlite:", "sqlite://?mode=rwc"] {
+            let text =
+                format!("seeds = ['https://example.com/']\n[storage]\ndatabase = '{database}'\n");
+            let message = Config::from_toml(&text, "t.toml").unwrap_err().to_string();
+            assert!(
+                message.contains("storage.database") && message.contains("names no file"),
+                "{database}: {message}"
+            );
+        }
+        for database in [
+            "sqlite://crawl.db",
+            "sqlite:///var/crawl.db?mode=rwc",
+            "crawl.db",
+        ] {
+            let text =
+                format!("seeds = ['https://example.com/']\n[storage]\ndatabase = '{database}'\n");
+            assert!(Config::from_toml(&text, "t.toml").is_ok(), "{database}");
+        }
     }
 
     /// A user agent written with spaces around it is sent and matched against robots.txt
