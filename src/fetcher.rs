@@ -99,11 +99,13 @@ pub struct HttpClient {
 
 impl HttpClient {
     /// A GET of `url`, with the headers of the first `[[fetch.host]]` rule matching its
-    /// host (`fetch.headers` are the client's own).
+    /// host, unless the rule is for https only and `url` is plain http (see
+    /// [`HostHeaders::plain_http`]; `fetch.headers` are the client's own).
     pub fn get(&self, url: &Url) -> RequestBuilder {
         let request = self.client.get(url.clone());
         let host = url.host_str().unwrap_or_default();
-        match self.host_headers.iter().find(|r| r.pattern.matches(host)) {
+        let rule = self.host_headers.iter().find(|r| r.pattern.matches(host));
+        match rule.filter(|r| r.plain_http || url.scheme() == "https") {
             Some(rule) => request.headers(rule.headers.clone()),
             None => request,
         }

@@ -24,27 +24,34 @@ impl TlsSite {
     /// Serves each path's HTML over HTTPS on 127.0.0.1, with a certificate issued to
     /// 127.0.0.1 by itself: every check but the issuer's passes.
     pub async fn self_signed(pages: &[(&str, &str)]) -> Self {
-        let config = self_signed_config();
-        let tcp = TcpListener::bind("127.0.0.1:0").await.expect("a port");
-        let authority = tcp.local_addr().expect("its address").to_string();
-        let handshakes = Arc::new(AtomicUsize::new(0));
-        let listener = TlsListener {
-            tcp,
-            acceptor: TlsAcceptor::from(Arc::new(config)),
-            handshakes: Arc::clone(&handshakes),
-        };
         let pages: Arc<Vec<(String, String)>> = Arc::new(
             pages
                 .iter()
                 .map(|(path, html)| ((*path).to_owned(), (*html).to_owned()))
                 .collect(),
         );
-        let app = Router::new().fallback(serve).with_state(pages);
+        Self::serving(Router::new().fallback(serve).with_state(pages)).await
+    }
+
+    /// Serves `app` over HTTPS on 127.0.0.1, with the certificate `self_signed` has.
+    pub async fn serving(app: Router) -> Self {
+        let tcp = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let authority = tcp.local_addr().expect("its address").to_string();
+        let handshakes = Arc::new(AtomicUsize::new(0));
+        let listener = TlsListener {
+            tcp,
+            acceptor: TlsAcceptor::from(Arc::new(self_signed_config())),
+            handshakes: Arc::clone(&handshakes),
+        };
         tokio::spawn(async move { axum::serve(listener, app).await });
         Self {
             authority,
             handshakes,
         }
+    }
+
+    pub fn authority(&self) -> &str {
+        &self.authority
     }
 
     pub fn url(&self, path: &str) -> String {

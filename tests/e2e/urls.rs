@@ -1036,13 +1036,17 @@ mod header_log {
             listeners.push(listener);
         }
         for (i, listener) in listeners.into_iter().enumerate() {
-            let other = authorities[1 - i].clone();
-            let app = Router::new()
-                .fallback(serve)
-                .with_state((Arc::clone(&log), other));
+            let app = app(&log, &format!("http://{}", authorities[1 - i]));
             tokio::spawn(async move { axum::serve(listener, app).await });
         }
         ([authorities[0].clone(), authorities[1].clone()], log)
+    }
+
+    /// The site, its `/` linking to `other`'s (a scheme and an authority).
+    pub fn app(log: &Log, other: &str) -> Router {
+        Router::new()
+            .fallback(serve)
+            .with_state((Arc::clone(log), other.to_owned()))
     }
 
     async fn serve(State((log, other)): State<(Log, String)>, request: Request) -> Response {
@@ -1062,7 +1066,7 @@ mod header_log {
         ));
         let body = match path.as_str() {
             "/robots.txt" => String::new(),
-            "/" => format!("<a href='http://{other}/'>other</a><a href='/end'>end</a>"),
+            "/" => format!("<a href='{other}/'>other</a><a href='/end'>end</a>"),
             _ => "<title>End</title>".to_owned(),
         };
         ([(header::CONTENT_TYPE, "text/html")], body).into_response()
@@ -1096,6 +1100,42 @@ async fn configured_request_headers_go_where_the_config_says_only() {
             ));
         }
     }
+    assert_eq!(seen, expected);
+}
+
+/// A `[[fetch.host]]` rule whose seeds are `https://` sends its token over TLS only: a
+/// link to `http://` on the same name gets none, where it went in clear text before (a
+/// redirect's target is asked through the same `HttpClient::get`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_for_an_https_site_is_not_sent_over_plain_http() {
+    let log = header_log::Log::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let plain = listener.local_addr().expect("address").to_string();
+    let app = header_log::app(&log, &format!("http://{plain}"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let tls = super::tls::TlsSite::serving(header_log::app(&log, &format!("http://{plain}"))).await;
+    let harness = Harness::default();
+    let extra = "[network]\nallow = [\"127.0.0.0/8\"]\n\
+                 [fetch]\naccept_invalid_certs = true\n\
+                 [[fetch.host]]\npattern = \"127.0.0.1\"\n\
+                 headers = { Authorization = \"Bearer secret\" }\n";
+    harness.crawl(&[tls.url("/")], extra).await;
+
+    let mut seen = log.lock().expect("log").clone();
+    seen.sort();
+    let mut expected = Vec::new();
+    for (authority, authorization) in [(tls.authority(), Some("Bearer secret")), (&plain, None)] {
+        for path in ["/", "/end", "/robots.txt"] {
+            expected.push((
+                format!("{authority}{path}"),
+                None,
+                authorization.map(str::to_owned),
+            ));
+        }
+    }
+    expected.sort();
     assert_eq!(seen, expected);
 }
 
