@@ -1644,6 +1644,12 @@ fn set_by_the_crawler(name: &HeaderName) -> Option<&'static str> {
         Some("the crawler asks for the codings it decodes")
     } else if name == header::IF_NONE_MATCH || name == header::IF_MODIFIED_SINCE {
         Some("the crawler sends them to revalidate the pages it has stored")
+    } else if name == header::PROXY_AUTHORIZATION {
+        // A request header goes to the site: without a proxy, and through one inside
+        // every `https://` tunnel, whose `CONNECT` alone the proxy reads.
+        Some(
+            "write the proxy's credentials in fetch.proxy's URL              (http://user:password@proxy:3128), which gives them to the proxy alone:              here they would go to the sites",
+        )
     } else {
         None
     }
@@ -2024,6 +2030,25 @@ mod tests {
         for (seeds, expected) in cases {
             assert_eq!(plain_http(seeds), expected, "{seeds}");
         }
+    }
+
+    /// `Proxy-Authorization` among the headers went to the sites themselves: to every
+    /// one without a proxy, and through one, inside each `https://` tunnel (the proxy
+    /// reads only the `CONNECT`). It is refused, pointing at `fetch.proxy`'s URL.
+    #[test]
+    fn proxy_credentials_as_a_request_header_are_refused() {
+        let text = "seeds = ['https://example.com/']\n\
+                    [fetch.headers]\nProxy-Authorization = 'Basic cDpx'\n\
+                    [[fetch.host]]\npattern = 'example.com'\n\
+                    headers = { proxy-authorization = 'Basic cDpx' }\n";
+        let message = Config::from_toml(text, "t.toml").unwrap_err().to_string();
+        for key in [
+            "`fetch.headers.Proxy-Authorization` cannot be set here",
+            "`fetch.host[0].headers.proxy-authorization` cannot be set here",
+        ] {
+            assert!(message.contains(key), "{key:?} in {message}");
+        }
+        assert!(message.contains("in fetch.proxy's URL"), "{message}");
     }
 
     /// A value of the wrong type, or past what its type holds, got serde's words alone:
