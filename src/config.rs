@@ -1648,7 +1648,9 @@ fn set_by_the_crawler(name: &HeaderName) -> Option<&'static str> {
         // A request header goes to the site: without a proxy, and through one inside
         // every `https://` tunnel, whose `CONNECT` alone the proxy reads.
         Some(
-            "write the proxy's credentials in fetch.proxy's URL              (http://user:password@proxy:3128), which gives them to the proxy alone:              here they would go to the sites",
+            "write the proxy's credentials in fetch.proxy's URL \
+             (http://user:password@proxy:3128), which gives them to the proxy alone: \
+             here they would go to the sites",
         )
     } else {
         None
