@@ -26,6 +26,10 @@ use html5ever::{LocalName, TokenizerResult};
 
 use crate::parser::MAX_TEXT_BYTES;
 
+mod open;
+
+use open::OpenElements;
+
 /// What a page holds that a crawl reads, as written (whitespace and all).
 #[derive(Debug, Default, PartialEq)]
 pub struct PageElements {
@@ -254,6 +258,10 @@ struct ReadState<'c> {
     /// decoration the page says names nothing, or text not shown at all. Its text and
     /// images are not the link's, which is then named by its label.
     muted: Option<Element>,
+    /// The elements open inside the link or the labels being read, followed only while
+    /// there are such: they say where the tree builder ends the muted element, or a
+    /// labelling one, when an end tag of an element around it comes.
+    open_elements: OpenElements,
     /// The ids whose elements' labels are read ([`read_labels`]); `None` in other reads,
     /// which then spend nothing on ids.
     wanted: Option<&'c HashSet<String>>,
@@ -389,27 +397,28 @@ impl ReadState<'_> {
                 is_void(name)
                     || (tag.self_closing && (foreign > 0 || matches!(name, "svg" | "math")))
             };
+            let kept = self.follow_start(&tag.name, &empty);
             if self
                 .muted
                 .as_mut()
-                .is_some_and(|m| !m.goes_on_at_start(&tag.name, &empty))
+                .is_some_and(|m| !m.goes_on_at_start(&tag.name, &empty, kept))
             {
                 self.muted = None;
             }
             if !self.labelling.is_empty() {
                 self.labelling
-                    .retain_mut(|(_, element)| element.goes_on_at_start(&tag.name, &empty));
+                    .retain_mut(|(_, element)| element.goes_on_at_start(&tag.name, &empty, kept));
             }
             // A labelling element's own content is its label, even when it is hidden (a
             // label written for screen readers only); a hidden element inside it is not.
             let labels = match self.wanted {
-                Some(wanted) => self.start_label(wanted, (&tag.name, &attr), &empty, page),
+                Some(wanted) => self.start_label(wanted, (&tag.name, &attr), &empty, kept, page),
                 None => false,
             };
             let reading = self.open_anchor.is_some() || !self.labelling.is_empty();
             if self.muted.is_none() && reading && !labels && name != "a" && hides(&attr) && !empty()
             {
-                self.muted = Some(Element::new(&tag.name));
+                self.muted = Some(Element::hiding(&tag.name, kept));
             }
             // An icon drawn as an image is named by its `aria-label` in place of its
             // content, as an image is by its alt.
@@ -419,7 +428,7 @@ impl ReadState<'_> {
             if let Some(label) = icon {
                 self.add_image_alt(label, page);
                 if !empty() {
-                    self.muted = Some(Element::new(&tag.name));
+                    self.muted = Some(Element::hiding(&tag.name, kept));
                 }
             }
         }
@@ -563,16 +572,24 @@ impl ReadState<'_> {
 
     fn end_tag(&mut self, tag: &Tag, page: &mut PageElements) {
         let name = &*tag.name;
+        let kept = match (self.reading(), self.templates) {
+            (false, _) => {
+                self.open_elements.clear();
+                None
+            }
+            (true, 0) => self.open_elements.end(&tag.name),
+            (true, _) => None,
+        };
         if self
             .muted
             .as_mut()
-            .is_some_and(|m| !m.goes_on_at_end(&tag.name))
+            .is_some_and(|m| !m.goes_on_at_end(&tag.name, kept))
         {
             self.muted = None;
         }
         if !self.labelling.is_empty() {
             self.labelling
-                .retain_mut(|(_, element)| element.goes_on_at_end(&tag.name));
+                .retain_mut(|(_, element)| element.goes_on_at_end(&tag.name, kept));
         }
         match name {
             "svg" | "math" => self.foreign = self.foreign.saturating_sub(1),
@@ -621,6 +638,23 @@ impl ReadState<'_> {
         page.anchors.extend(anchor);
     }
 
+    /// Whether a link's text or a label is being read.
+    fn reading(&self) -> bool {
+        self.open_anchor.is_some() || !self.labelling.is_empty()
+    }
+
+    /// Follows a start tag (`empty`: of an element that opens nothing) on the elements
+    /// open in what is being read, and forgets them when nothing is. Where it stands among
+    /// them, which is how many stayed open before it; `None` when they are not followed.
+    fn follow_start(&mut self, name: &LocalName, empty: &impl Fn() -> bool) -> Option<usize> {
+        if !self.reading() {
+            self.open_elements.clear();
+            return None;
+        }
+        let foreign = self.foreign > 0 || matches!(&**name, "svg" | "math");
+        self.open_elements.start(name, foreign, empty())
+    }
+
     /// The link whose text is being read.
     fn open_link<'p>(&self, page: &'p mut PageElements) -> Option<&'p mut Anchor> {
         self.open_anchor.and_then(|i| page.anchors.get_mut(i))
@@ -654,6 +688,7 @@ impl ReadState<'_> {
         wanted: &HashSet<String>,
         (name, attr): (&LocalName, &impl Fn(&str) -> Option<&'a str>),
         empty: &impl Fn() -> bool,
+        kept: Option<usize>,
         page: &mut PageElements,
     ) -> bool {
         let Some(id) = attr("id").filter(|id| wanted.contains(*id)) else {
@@ -668,7 +703,15 @@ impl ReadState<'_> {
         match (own, empty()) {
             (Some(own), _) => push_collapsed(&mut label, own),
             (None, true) => push_collapsed(&mut label, attr("alt").filter(|_| image).unwrap_or("")),
-            (None, false) => self.labelling.push((id.to_owned(), Element::new(name))),
+            (None, false) => {
+                self.labelling
+                    .push((id.to_owned(), Element::new(name, kept)));
+                // The first label read outside a link is the first element followed.
+                let first = kept.is_none().then(|| self.follow_start(name, empty));
+                if let (Some(at), Some((_, element))) = (first, self.labelling.last_mut()) {
+                    element.at = at;
+                }
+            }
         }
         page.labels.insert(id.to_owned(), label);
         own.is_none() && !empty()
@@ -696,40 +739,65 @@ impl ReadState<'_> {
     }
 }
 
-/// An element followed to its end: its name, and how many elements of that name are open
-/// in it, itself included.
+/// An element followed to its end: its name, how many elements of that name are open in
+/// it, itself included, and where it stands among the [`OpenElements`] (`None`: they were
+/// not followed), which say where the tree builder ends it while they are followed; past
+/// that, it ends at its own end tag, or a `<p>` at what closes a `<p>`.
 struct Element {
     name: LocalName,
     open: usize,
+    at: Option<usize>,
 }
 
 impl Element {
-    fn new(name: &LocalName) -> Self {
+    fn new(name: &LocalName, at: Option<usize>) -> Self {
         Self {
             name: name.clone(),
             open: 1,
+            at,
         }
     }
 
+    /// A hidden element, standing at `kept` among the open elements. A formatting one
+    /// (`<i aria-hidden="true">`) that the tree builder pops before its end tag is built
+    /// again, hidden, around what follows (`<div><i hidden>»</div>Next`: "Next" is in
+    /// the rebuilt `<i>`), so it is followed to its own end tag only.
+    fn hiding(name: &LocalName, kept: Option<usize>) -> Self {
+        Self::new(name, kept.filter(|_| !open::is_formatting(name)))
+    }
+
     /// Whether the element is still open after a start tag (`empty`: one that opens
-    /// nothing). A `<p>` holds no block, so the tree builder ends one left open at a
-    /// block's start tag or another `<p>`.
-    fn goes_on_at_start(&mut self, name: &LocalName, empty: &impl Fn() -> bool) -> bool {
+    /// nothing) that left `kept` of the open elements open. A `<p>` holds no block, so the
+    /// tree builder ends one left open at a block's start tag or another `<p>`.
+    fn goes_on_at_start(
+        &mut self,
+        name: &LocalName,
+        empty: &impl Fn() -> bool,
+        kept: Option<usize>,
+    ) -> bool {
         if &*self.name == "p" && closes_p(name) {
-            return false;
+            return self.followed(kept).unwrap_or(false);
         }
         if *name == self.name && !empty() {
             self.open += 1;
         }
-        true
+        self.followed(kept).unwrap_or(true)
     }
 
-    /// Whether the element is still open after an end tag.
-    fn goes_on_at_end(&mut self, name: &LocalName) -> bool {
+    /// Whether the element is still open after an end tag that left `kept` of the open
+    /// elements open.
+    fn goes_on_at_end(&mut self, name: &LocalName, kept: Option<usize>) -> bool {
+        // An end tag the tree builder ignores (`</span>` across a `<div>`) is counted too.
         if *name == self.name {
-            self.open -= 1;
+            self.open = self.open.saturating_sub(1);
         }
-        self.open > 0
+        self.followed(kept).unwrap_or(self.open > 0)
+    }
+
+    /// Whether the element is still open among the elements followed, when it and they
+    /// are.
+    fn followed(&self, kept: Option<usize>) -> Option<bool> {
+        Some(kept? > self.at?)
     }
 }
 
@@ -1385,5 +1453,106 @@ mod tests {
             Syntax::Xml
         );
         assert_eq!(Syntax::of(Some("text/html")), Syntax::Html);
+    }
+
+    /// The text of each element `selector` selects less what it hides, as html5ever's
+    /// tree holds it (scraper builds the tree with html5ever): its descendants' text
+    /// outside its hidden elements and text-only elements, without whitespace, which block
+    /// edges add; by its `href`.
+    fn tree_texts(html: &str, selector: &str) -> Vec<(String, String)> {
+        use scraper::{ElementRef, Html, Node};
+        fn text_of(element: ElementRef<'_>, out: &mut String) {
+            for child in element.children() {
+                if let Node::Text(text) = child.value() {
+                    out.extend(text.chars().filter(|c| !c.is_whitespace()));
+                }
+                let Some(child) = ElementRef::wrap(child) else {
+                    continue;
+                };
+                let e = child.value();
+                let hidden = e.attr("hidden").is_some()
+                    || e.attr("aria-hidden")
+                        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+                if !hidden && !is_hidden(e.name()) {
+                    text_of(child, out);
+                }
+            }
+        }
+        let tree = Html::parse_document(html);
+        let links = scraper::Selector::parse(selector).expect("a selector");
+        tree.select(&links)
+            .map(|a| {
+                let mut text = String::new();
+                text_of(a, &mut text);
+                (a.attr("href").unwrap_or_default().to_owned(), text)
+            })
+            .collect()
+    }
+
+    /// Hiding in a link ends where html5ever's tree ends the hidden element: at its own
+    /// end tag, at an end tag of an element around it (`</div>`, `</li>`, `</td>`, unless
+    /// an element the tree builder will not close across stands between), and where a
+    /// start tag closes it (a `<p>` at a block, an `<li>` at the next `<li>`, a `<dd>` or
+    /// `<dt>` at the next of either, a heading at another).
+    #[test]
+    fn hiding_in_a_link_ends_where_the_tree_ends_the_hidden_element() {
+        for html in [
+            "<a href=/n><div><span aria-hidden=true>&raquo;</div>Next page</a>",
+            "<a href=/l><ul><li hidden>x<li>Shown</ul></a>",
+            "<a href=/d><dl><dt hidden>term<dd>Def</dl></a>",
+            "<a href=/dd><dl><dd><span aria-hidden=true>*</span>Def<dt hidden>t<dd>More</dl>After</a>",
+            "<a href=/s><span><div hidden>x</span>y</div>z</a>",
+            "<a href=/t><table><tr><td><span hidden>x</td><td>Cell</td></tr></table>After</a>",
+            "<a href=/tt><table><tr><td><span hidden>x<td>Cell</table>After</a>",
+            "<a href=/tr><table><tr><td><div hidden>x</tr><tr><td>Row</table>After</a>",
+            "<a href=/scope><div><table><tr><td><span hidden>x</div>y</td></tr></table></div>After</a>",
+            "<a href=/p><p><span hidden>x<div>Block</div></a>",
+            "<a href=/h><h2><span hidden>x</h2>Title</a>",
+            "<a href=/h3><h2 hidden>x<h3>Sub</h3></a>",
+            "<a href=/h4><h2><span hidden>x</h4>Title</a>",
+            "<a href=/stray><span hidden>x</div>y</span>z</a>",
+            "<a href=/li2><ul><li><span hidden>x<li>Second</ul></a>",
+            "<a href=/div-li><ul><li hidden><div>x<li>Next</ul></a>",
+            "<a href=/ul-li><ul><li hidden><ul><li>x</ul>y<li>z</ul></a>",
+            "<a href=/ol><ol><li><p hidden>x</ol>After</a>",
+            "<a href=/btn><button><span hidden>x</button>y</a>",
+            "<a href=/sec><section><span hidden><i>x</section>y</a>",
+            "<a href=/nest><span hidden><span>x</span>y</span>z</a>",
+            "<a href=/void><span hidden><img alt=i><br>x</span>y</a>",
+            "<a href=/b><b hidden>x</b>y</a>",
+            "<a href=/i><div><i aria-hidden=true>&raquo;</div>Next</a>",
+            "<a href=/end><span hidden>x</a>y<a href=/after>after</a>",
+            "<a href=/across><span hidden><div>x</span>y</div>z</a>",
+            "<a href=/svg><svg aria-hidden=true><path><span>Text</span></a>",
+            "<a href=/fo><div><svg><foreignObject><span hidden>x</div>y</svg>z</a>",
+            "<a href=/two>1<a href=/2><span hidden>x</a>y",
+        ] {
+            let reader: Vec<(String, String)> = read_page(html, None)
+                .anchors
+                .into_iter()
+                .map(|a| (a.href, a.text.split_whitespace().collect()))
+                .collect();
+            assert_eq!(reader, tree_texts(html, "a[href]"), "{html}");
+        }
+    }
+
+    /// A label is read where html5ever's tree ends the labelling element and what it
+    /// hides, as a link's text is: `tree_texts`, for the element of id `t`.
+    #[test]
+    fn a_label_and_what_it_hides_end_where_the_tree_ends_them() {
+        let wanted: HashSet<String> = ["t".to_owned()].into_iter().collect();
+        for html in [
+            "<span id=t><div><span aria-hidden=true>&raquo;</div>Next</span>",
+            "<span id=t><div><i aria-hidden=true>&raquo;</div>Next</span>",
+            "<ul><li id=t>One<span hidden>x<li>Two</ul>",
+            "<dl><dt id=t>Term<dd>Definition</dl>",
+            "<h2 id=t>Title<span hidden>x</h2>Body",
+        ] {
+            let label: String = read_labels(html, Syntax::Html, &wanted)["t"]
+                .split_whitespace()
+                .collect();
+            let tree = tree_texts(html, "#t");
+            assert_eq!(label, tree[0].1, "{html}");
+        }
     }
 }
