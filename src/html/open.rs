@@ -81,6 +81,11 @@ impl OpenElements {
         if self.overflowed {
             return None;
         }
+        // A link's own `</a>` with nothing open in it, as most links end: nothing to pop,
+        // and the name need not be looked up among the tree builder's rules.
+        if self.stack.is_empty() {
+            return Some(0);
+        }
         // In SVG or MathML an end tag ends the nearest element of its name, down to the
         // first HTML element, from which HTML's rules go on.
         let mut foreign = self.stack.iter().rev().take_while(|e| e.foreign);
