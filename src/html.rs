@@ -415,7 +415,7 @@ impl ReadState<'_> {
                 Some(wanted) => self.start_label(wanted, (&tag.name, &attr), &empty, kept, page),
                 None => false,
             };
-            let reading = self.open_anchor.is_some() || !self.labelling.is_empty();
+            let reading = self.reading();
             if self.muted.is_none() && reading && !labels && name != "a" && hides(&attr) && !empty()
             {
                 self.muted = Some(Element::hiding(&tag.name, kept));
@@ -670,7 +670,7 @@ impl ReadState<'_> {
 
     /// Text on either side of a block's edge is two pieces, not one word.
     fn breaks_text(&self, name: &str, page: &mut PageElements) {
-        if (self.open_anchor.is_none() && self.labelling.is_empty()) || !is_block(name) {
+        if !self.reading() || !is_block(name) {
             return;
         }
         if let Some(anchor) = self.open_link(page) {
