@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::frontier::dispatcher::Progress;
 use crate::frontier::readmit;
+use crate::host_headers::HostRules;
 use crate::netguard::NetworkPolicy;
 use crate::page::Discovered;
 use crate::scope::{Scope, SharedScope};
@@ -111,6 +112,8 @@ pub struct Admin {
     pub progress: Progress,
     pub scope: SharedScope,
     pub network: Arc<NetworkPolicy>,
+    /// Learns the seeds once stored, for the schemes their tokens go over.
+    pub host_rules: Arc<HostRules>,
     pub stages: Stages,
     pub metrics: PrometheusHandle,
     pub token: Option<String>,
@@ -404,6 +407,7 @@ async fn add_seeds(
             return not_stored(&e);
         }
     };
+    admin.host_rules.learn(&seeds);
     drop(changing);
     admin.progress.work_added();
     if !new_hosts.is_empty() {

@@ -189,12 +189,6 @@ pub struct FetchConfig {
 pub struct HostHeaders {
     pub pattern: HostPattern,
     pub headers: HeaderMap,
-    /// The headers go over plain `http://` too: a seed on a host `pattern` matches is
-    /// `http://`, or none is on such a host. A rule whose seeds are all `https://` is for
-    /// a site served over TLS, and a link or a redirect to `http://` on its name would
-    /// otherwise carry its token in clear text, for anyone on the path to read (curl's
-    /// CVE-2022-27776).
-    pub plain_http: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -1098,19 +1092,7 @@ impl RawConfig {
             let key = format!("fetch.host[{i}]");
             let headers = request_headers(p, &format!("{key}.headers"), &rule.headers);
             match HostPattern::parse(&rule.pattern) {
-                Ok(pattern) => {
-                    let mut matched = seeds
-                        .iter()
-                        .filter(|seed| pattern.matches(seed.host_str().unwrap_or_default()))
-                        .peekable();
-                    let plain_http =
-                        matched.peek().is_none() || matched.any(|seed| seed.scheme() == "http");
-                    host_headers.push(HostHeaders {
-                        pattern,
-                        headers,
-                        plain_http,
-                    });
-                }
+                Ok(pattern) => host_headers.push(HostHeaders { pattern, headers }),
                 Err(e) => p.add(&format!("{key}.pattern"), e),
             }
         }
@@ -2008,30 +1990,6 @@ mod tests {
             message.contains("write `[[fetch.host]]`, in double brackets, above each rule"),
             "{message}"
         );
-    }
-
-    /// A `[[fetch.host]]` rule's headers go over plain http unless every seed on a host
-    /// it matches is https: an http-only intranet keeps its token, and a rule no seed
-    /// names sends it as it did.
-    #[test]
-    fn a_fetch_host_rule_goes_over_plain_http_unless_its_seeds_are_all_https() {
-        let plain_http = |seeds: &str| {
-            let text = format!(
-                "seeds = [{seeds}]\n[[fetch.host]]\npattern = '*.corp.example'\n\
-                 headers = {{ Authorization = 'Bearer t' }}\n"
-            );
-            Config::from_toml(&text, "t").unwrap().fetch.host_headers[0].plain_http
-        };
-        let cases = [
-            ("'https://a.corp.example/', 'https://example.com/'", false),
-            ("'https://a.corp.example/', 'http://b.corp.example/'", true),
-            ("'http://a.corp.example:8080/'", true),
-            ("'https://example.com/'", true),
-            ("", true),
-        ];
-        for (seeds, expected) in cases {
-            assert_eq!(plain_http(seeds), expected, "{seeds}");
-        }
     }
 
     /// `Proxy-Authorization` among the headers went to the sites themselves: to every

@@ -23,12 +23,13 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::coding::{self, Coding, Decoder};
-use crate::config::{Config, HostHeaders, PolitenessConfig};
+use crate::config::{Config, PolitenessConfig};
 use crate::cookies::Jar;
 use crate::error::Error;
 use crate::frontier::dispatcher::Progress;
 use crate::frontier::hosts::HostLeases;
 use crate::frontier::Release;
+use crate::host_headers::HostRules;
 use crate::metrics;
 use crate::netguard::{self, GuardedResolver, NetworkPolicy};
 use crate::page::{CrawlJob, ErrorKind, FetchError, Fetched, JobKind};
@@ -87,7 +88,7 @@ fn idle_connection_time(politeness: &PolitenessConfig) -> Duration {
 #[derive(Clone)]
 pub struct HttpClient {
     client: Client,
-    host_headers: Arc<[HostHeaders]>,
+    host_rules: Arc<HostRules>,
     /// Through an HTTP proxy or `socks5h`, the only name the crawler resolves is the
     /// proxy's own, so a name that does not resolve is the config's, not the page's.
     proxy_resolves: bool,
@@ -100,13 +101,11 @@ pub struct HttpClient {
 impl HttpClient {
     /// A GET of `url`, with the headers of the first `[[fetch.host]]` rule matching its
     /// host, unless the rule is for https only and `url` is plain http (see
-    /// [`HostHeaders::plain_http`]; `fetch.headers` are the client's own).
+    /// [`HostRules`]; `fetch.headers` are the client's own).
     pub fn get(&self, url: &Url) -> RequestBuilder {
         let request = self.client.get(url.clone());
-        let host = url.host_str().unwrap_or_default();
-        let rule = self.host_headers.iter().find(|r| r.pattern.matches(host));
-        match rule.filter(|r| r.plain_http || url.scheme() == "https") {
-            Some(rule) => request.headers(rule.headers.clone()),
+        match self.host_rules.headers_for(url) {
+            Some(headers) => request.headers(headers.clone()),
             None => request,
         }
     }
@@ -205,8 +204,12 @@ pub async fn check_proxy(config: &Config) -> Result<(), Error> {
 }
 
 /// Builds the one HTTP client every fetch worker shares; it connects only where `network`
-/// allows.
-pub fn client(config: &Config, network: Arc<NetworkPolicy>) -> Result<HttpClient, Error> {
+/// allows, and sends `[[fetch.host]]` headers as `host_rules` says.
+pub fn client(
+    config: &Config,
+    network: Arc<NetworkPolicy>,
+    host_rules: Arc<HostRules>,
+) -> Result<HttpClient, Error> {
     let per_host = usize::try_from(config.politeness.per_host_concurrency).unwrap_or(usize::MAX);
     let builder = match &config.fetch.proxy {
         Some(proxy) => {
@@ -256,7 +259,7 @@ pub fn client(config: &Config, network: Arc<NetworkPolicy>) -> Result<HttpClient
         .map_err(Error::HttpClient)?;
     Ok(HttpClient {
         client,
-        host_headers: config.fetch.host_headers.clone().into(),
+        host_rules,
         proxy_resolves: config
             .fetch
             .proxy
@@ -1176,7 +1179,8 @@ mod tests {
             "t",
         )
         .expect("config");
-        let client = client(&config, Arc::new(NetworkPolicy::default())).expect("a client");
+        let rules = Arc::new(HostRules::new(&[]));
+        let client = client(&config, Arc::new(NetworkPolicy::default()), rules).expect("a client");
         let url = Url::parse("http://pipecrawl.invalid/").expect("a URL");
         let e = client.get(&url).send().await.expect_err("no proxy");
         let error = client.error(&e);

@@ -34,6 +34,7 @@ pub mod error;
 pub mod export;
 pub mod fetcher;
 pub mod frontier;
+pub mod host_headers;
 pub mod html;
 pub mod metrics;
 pub mod netguard;

@@ -25,6 +25,7 @@ use crate::frontier::hosts::HostLeases;
 use crate::frontier::readmit;
 use crate::frontier::seen::SeenUrls;
 use crate::frontier::Frontier;
+use crate::host_headers::HostRules;
 use crate::metrics;
 use crate::netguard::NetworkPolicy;
 use crate::page::Discovered;
@@ -148,6 +149,8 @@ async fn run(
     }
     let network = Arc::new(NetworkPolicy::new(config.network_allow.clone()));
     network.trust(config.seeds.iter().chain(&known_seeds));
+    let host_rules = Arc::new(HostRules::new(&config.fetch.host_headers));
+    host_rules.learn(config.seeds.iter().chain(&known_seeds));
     let scoped = in_scope(&store, known_seeds.clone()).await?;
     let scope = SharedScope::new(Scope::new(&config, &scoped));
     store.enqueue(&seeds(&config, &scope.get())).await?;
@@ -212,6 +215,7 @@ async fn run(
             progress: progress.clone(),
             scope: scope.clone(),
             network: Arc::clone(&network),
+            host_rules: Arc::clone(&host_rules),
             stages: stages.clone(),
             metrics: service.metrics,
             token: config.admin.token.clone(),
@@ -261,7 +265,7 @@ async fn run(
         &stages,
     )
     .map_err(|e| Error::StageFailed(format!("cannot start parse threads: {e}")))?;
-    let client = fetcher::client(&config, Arc::clone(&network))?;
+    let client = fetcher::client(&config, Arc::clone(&network), Arc::clone(&host_rules))?;
     let gate = Arc::new(HostGate::default());
     let robots = RobotsCache::new(
         (
@@ -332,6 +336,7 @@ async fn run(
             store: store.clone(),
             scope: scope.clone(),
             network: Arc::clone(&network),
+            host_rules,
             robots: Arc::clone(&context.robots),
             progress: progress.clone(),
             recrawl: recrawl.clone(),
@@ -534,6 +539,7 @@ struct Reload {
     store: Store,
     scope: SharedScope,
     network: Arc<NetworkPolicy>,
+    host_rules: Arc<HostRules>,
     robots: Arc<RobotsCache>,
     progress: Progress,
     /// The running `[recrawl]`, which a reload keeps.
@@ -564,6 +570,7 @@ impl Reload {
         self.network.trust(&config.seeds);
         let new_scope = Scope::new(config, &known);
         self.store.enqueue(&seeds(config, &new_scope)).await?;
+        self.host_rules.learn(&config.seeds);
         if new_scope.sitemaps && !self.scope.get().sitemaps {
             self.robots.offer_sitemaps_again();
         }
@@ -610,6 +617,7 @@ mod tests {
             .expect("open the store");
         let scope = SharedScope::new(Scope::new(&config, &[]));
         let network = Arc::new(NetworkPolicy::new(Vec::new()));
+        let host_rules = Arc::new(HostRules::new(&config.fetch.host_headers));
         let stages = Stages::new(Queues {
             to_fetch: Box::new(|| 0),
             to_parse: Box::new(|| 0),
@@ -622,6 +630,7 @@ mod tests {
             progress: progress.clone(),
             scope: scope.clone(),
             network: Arc::clone(&network),
+            host_rules: Arc::clone(&host_rules),
             stages,
             metrics: PrometheusBuilder::new().build_recorder().handle(),
             token: None,
@@ -636,7 +645,8 @@ mod tests {
         let api = format!("http://{}", listener.local_addr().expect("its address"));
         let serving = axum::serve(listener, admin::router(Arc::new(admin)));
         tokio::spawn(async move { serving.await });
-        let client = fetcher::client(&config, Arc::clone(&network)).expect("a client");
+        let client = fetcher::client(&config, Arc::clone(&network), Arc::clone(&host_rules))
+            .expect("a client");
         let robots = RobotsCache::new(
             (
                 client,
@@ -658,6 +668,7 @@ mod tests {
             store: store.clone(),
             scope: scope.clone(),
             network,
+            host_rules,
             robots: Arc::new(robots),
             progress,
             recrawl: RecrawlPolicy::new(&config.recrawl),

@@ -833,7 +833,10 @@ mod tests {
             .expect("open the store");
         let loopback = "127.0.0.0/8".parse().expect("a range");
         let network = Arc::new(NetworkPolicy::new(vec![loopback]));
-        let client = fetcher::client(&config, Arc::clone(&network)).expect("a client");
+        let rules = Arc::new(crate::host_headers::HostRules::new(
+            &config.fetch.host_headers,
+        ));
+        let client = fetcher::client(&config, Arc::clone(&network), rules).expect("a client");
         RobotsCache::new(
             (
                 client,

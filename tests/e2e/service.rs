@@ -1623,3 +1623,28 @@ async fn a_revisit_that_failed_is_asked_again_after_its_backoff() {
         "{between} new pages were fetched between the revisit that failed and its retry"
     );
 }
+
+/// A `[[fetch.host]]` token for a site a service was sent over the API as an `https://`
+/// seed goes over TLS only, as it does for the config's seeds: a link to `http://` on
+/// the same name gets none. The config's seeds alone counted, so a service started with
+/// none sent the token in clear text to whatever `http://` page its site linked to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_for_an_https_seed_sent_over_the_api_is_not_sent_over_plain_http() {
+    use super::urls::header_log;
+
+    let log = header_log::Log::default();
+    let (plain, tls) = header_log::plain_and_tls(&log).await;
+    let harness = Harness::default();
+    let service = Service::start(&harness, &[], header_log::TOKEN_RULE);
+    service.wait_ready().await;
+    let answer = service
+        .post("/seeds", serde_json::json!([tls.url("/")]))
+        .await;
+    assert_eq!(answer.status(), 202);
+    service.wait_pages(4).await;
+    service.stop().await;
+
+    let mut seen = log.lock().expect("log").clone();
+    seen.sort();
+    assert_eq!(seen, header_log::token_over_tls_only(&plain, &tls));
+}

@@ -1015,7 +1015,7 @@ async fn a_cookie_check_that_never_passes_is_still_a_loop() {
 
 /// Serves `/robots.txt` (empty), `/` (a link to the other host) and `/end` on two
 /// loopback hosts, logging each request's host, path and the headers named.
-mod header_log {
+pub(super) mod header_log {
     use std::sync::{Arc, Mutex, PoisonError};
 
     use axum::extract::{Request, State};
@@ -1023,6 +1023,8 @@ mod header_log {
     use axum::response::{IntoResponse, Response};
     use axum::Router;
     use tokio::net::TcpListener;
+
+    use super::super::tls::TlsSite;
 
     pub type Log = Arc<Mutex<Vec<(String, Option<String>, Option<String>)>>>;
 
@@ -1040,6 +1042,44 @@ mod header_log {
             tokio::spawn(async move { axum::serve(listener, app).await });
         }
         ([authorities[0].clone(), authorities[1].clone()], log)
+    }
+
+    /// A `[[fetch.host]]` rule with a token for 127.0.0.1, whose sites are on loopback
+    /// and one of them over TLS with a certificate of its own.
+    pub const TOKEN_RULE: &str = "[network]\nallow = [\"127.0.0.0/8\"]\n\
+                                  [fetch]\naccept_invalid_certs = true\n\
+                                  [[fetch.host]]\npattern = \"127.0.0.1\"\n\
+                                  headers = { Authorization = \"Bearer secret\" }\n";
+
+    /// A site over plain http and one over TLS on 127.0.0.1, each one's `/` linking to
+    /// the plain one's; returns the plain one's authority.
+    pub async fn plain_and_tls(log: &Log) -> (String, TlsSite) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let plain = listener.local_addr().expect("address").to_string();
+        let app = app(log, &format!("http://{plain}"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let tls = TlsSite::serving(self::app(log, &format!("http://{plain}"))).await;
+        (plain, tls)
+    }
+
+    /// What the two sites of [`plain_and_tls`] were asked, with the token over TLS only.
+    pub fn token_over_tls_only(
+        plain: &str,
+        tls: &TlsSite,
+    ) -> Vec<(String, Option<String>, Option<String>)> {
+        let mut expected = Vec::new();
+        for (authority, authorization) in [(tls.authority(), Some("Bearer secret")), (plain, None)]
+        {
+            for path in ["/", "/end", "/robots.txt"] {
+                expected.push((
+                    format!("{authority}{path}"),
+                    None,
+                    authorization.map(str::to_owned),
+                ));
+            }
+        }
+        expected.sort();
+        expected
     }
 
     /// The site, its `/` linking to `other`'s (a scheme and an authority).
@@ -1109,34 +1149,13 @@ async fn configured_request_headers_go_where_the_config_says_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_for_an_https_site_is_not_sent_over_plain_http() {
     let log = header_log::Log::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let plain = listener.local_addr().expect("address").to_string();
-    let app = header_log::app(&log, &format!("http://{plain}"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let tls = super::tls::TlsSite::serving(header_log::app(&log, &format!("http://{plain}"))).await;
+    let (plain, tls) = header_log::plain_and_tls(&log).await;
     let harness = Harness::default();
-    let extra = "[network]\nallow = [\"127.0.0.0/8\"]\n\
-                 [fetch]\naccept_invalid_certs = true\n\
-                 [[fetch.host]]\npattern = \"127.0.0.1\"\n\
-                 headers = { Authorization = \"Bearer secret\" }\n";
-    harness.crawl(&[tls.url("/")], extra).await;
+    harness.crawl(&[tls.url("/")], header_log::TOKEN_RULE).await;
 
     let mut seen = log.lock().expect("log").clone();
     seen.sort();
-    let mut expected = Vec::new();
-    for (authority, authorization) in [(tls.authority(), Some("Bearer secret")), (&plain, None)] {
-        for path in ["/", "/end", "/robots.txt"] {
-            expected.push((
-                format!("{authority}{path}"),
-                None,
-                authorization.map(str::to_owned),
-            ));
-        }
-    }
-    expected.sort();
-    assert_eq!(seen, expected);
+    assert_eq!(seen, header_log::token_over_tls_only(&plain, &tls));
 }
 
 /// A cookie check whose second answer is slow: the resend has what is left of

@@ -1,0 +1,98 @@
+//! The `[[fetch.host]]` rules (a token for some hosts), and over which schemes each may
+//! send its headers.
+//!
+//! A rule whose seeds are all `https://` is for a site served over TLS: a link or a
+//! redirect to `http://` on its name would otherwise carry its token in clear text, for
+//! anyone on the path to read (curl's CVE-2022-27776). Its headers go over plain http
+//! while a seed on a host it matches is `http://` (an http-only intranet), or while no
+//! seed is on such a host (a rule for hosts reached by links only). Seeds count as they
+//! come, wherever from: the config's and the database's at the start, a reload's, and
+//! those sent over the admin API, once stored.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use reqwest::header::HeaderMap;
+use url::Url;
+
+use crate::config::HostHeaders;
+
+pub struct HostRules {
+    rules: Box<[(HostHeaders, Seeded)]>,
+}
+
+/// The schemes of the seeds on a rule's hosts so far. Only ever set: a seed stays one.
+#[derive(Default)]
+struct Seeded {
+    http: AtomicBool,
+    https: AtomicBool,
+}
+
+impl HostRules {
+    pub fn new(rules: &[HostHeaders]) -> Self {
+        Self {
+            rules: rules
+                .iter()
+                .map(|rule| (rule.clone(), Seeded::default()))
+                .collect(),
+        }
+    }
+
+    /// Counts `seeds` for every rule matching their hosts.
+    pub fn learn<'a>(&self, seeds: impl IntoIterator<Item = &'a Url>) {
+        for seed in seeds {
+            let host = seed.host_str().unwrap_or_default();
+            for (_, seeded) in self.rules.iter().filter(|(r, _)| r.pattern.matches(host)) {
+                let scheme = match seed.scheme() {
+                    "http" => &seeded.http,
+                    _ => &seeded.https,
+                };
+                scheme.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The headers of the first rule matching `url`'s host, unless its seeds say they
+    /// go over https only and `url` is plain http.
+    pub fn headers_for(&self, url: &Url) -> Option<&HeaderMap> {
+        let host = url.host_str().unwrap_or_default();
+        let (rule, seeded) = self.rules.iter().find(|(r, _)| r.pattern.matches(host))?;
+        let plain_http =
+            seeded.http.load(Ordering::Relaxed) || !seeded.https.load(Ordering::Relaxed);
+        (plain_http || url.scheme() == "https").then_some(&rule.headers)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    /// A rule's headers go over plain http unless every seed on a host it matches is
+    /// https: an http-only intranet keeps its token, and a rule no seed names sends it
+    /// as it did. Seeds learnt later (over the API) count as the config's do.
+    #[test]
+    fn a_rule_goes_over_plain_http_unless_its_seeds_are_all_https() {
+        let text = "seeds = []\n[[fetch.host]]\npattern = '*.corp.example'\n\
+                    headers = { Authorization = 'Bearer t' }\n";
+        let config = Config::from_toml(text, "t").unwrap();
+        let u = |s: &str| Url::parse(s).unwrap();
+        let plain_http = |seeds: &[&str]| {
+            let rules = HostRules::new(&config.fetch.host_headers);
+            rules.learn(&seeds.iter().map(|s| u(s)).collect::<Vec<_>>());
+            let sent = |url| rules.headers_for(&u(url)).is_some();
+            assert!(sent("https://a.corp.example/x"), "{seeds:?}");
+            assert!(!sent("http://example.com/x"), "{seeds:?}");
+            sent("http://a.corp.example/x")
+        };
+        let cases: [(&[&str], bool); 5] = [
+            (&["https://a.corp.example/", "https://example.com/"], false),
+            (&["https://a.corp.example/", "http://b.corp.example/"], true),
+            (&["http://a.corp.example:8080/"], true),
+            (&["https://example.com/"], true),
+            (&[], true),
+        ];
+        for (seeds, expected) in cases {
+            assert_eq!(plain_http(seeds), expected, "{seeds:?}");
+        }
+    }
+}
