@@ -165,26 +165,51 @@ pub(crate) fn newest_schema(database: &str) -> i64 {
     }
 }
 
-/// `database` with any password replaced, for messages.
+/// `database` with any password replaced, for messages: the user info's, and a
+/// `password` parameter's (libpq's spelling, which sqlx takes as well).
 pub fn redacted(database: &str) -> String {
-    match Url::parse(database) {
-        Ok(mut url) if is_postgres(database) && url.password().is_some() => {
+    if !is_postgres(database) {
+        return database.to_owned();
+    }
+    let (address, query) = match database.split_once('?') {
+        Some((address, query)) => (address, Some(query)),
+        None => (database, None),
+    };
+    let address = match Url::parse(address) {
+        Ok(mut url) if url.password().is_some() => {
             let _ = url.set_password(Some("***"));
             url.to_string()
         }
+        Ok(_) => address.to_owned(),
         // A URL that does not parse (a port that is no number) is named in the error that
         // says so: what lies between `user:` and the last `@` is taken for its password.
-        Err(_) if is_postgres(database) => {
-            let (scheme, rest) = database.split_once("://").unwrap_or(("", database));
+        Err(_) => {
+            let (scheme, rest) = address.split_once("://").unwrap_or(("", address));
             match rest
                 .rsplit_once('@')
                 .and_then(|(userinfo, host)| Some((userinfo.split_once(':')?.0, host)))
             {
                 Some((user, host)) => format!("{scheme}://{user}:***@{host}"),
-                None => database.to_owned(),
+                None => address.to_owned(),
             }
         }
-        _ => database.to_owned(),
+    };
+    match query {
+        Some(query) => {
+            let parameters: Vec<String> = query
+                .split('&')
+                .map(|parameter| {
+                    // The name as sqlx reads it, percent-decoded.
+                    let name = url::form_urlencoded::parse(parameter.as_bytes()).next();
+                    match name {
+                        Some((name, _)) if name == "password" => "password=***".to_owned(),
+                        _ => parameter.to_owned(),
+                    }
+                })
+                .collect();
+            format!("{address}?{}", parameters.join("&"))
+        }
+        None => address,
     }
 }
 
@@ -911,6 +936,39 @@ fn rfc3339(t: SystemTime) -> String {
 mod tests {
     use super::*;
     use backend::Backend;
+
+    /// A password in the user info or in a `password` parameter, however the URL is
+    /// spelled, is not shown; the rest of it is, as written.
+    #[test]
+    fn redacted_hides_every_spelling_of_a_password() {
+        for (database, shown) in [
+            ("postgres://u:pw@h/db", "postgres://u:***@h/db"),
+            (
+                "postgres://u:pw@h/db?sslmode=disable",
+                "postgres://u:***@h/db?sslmode=disable",
+            ),
+            (
+                "postgresql://u@h/db?password=pw",
+                "postgresql://u@h/db?password=***",
+            ),
+            (
+                "postgres://u@h/db?pass%77ord=pw&x=1",
+                "postgres://u@h/db?password=***&x=1",
+            ),
+            ("postgres://u:pw@h:port/db", "postgres://u:***@h:port/db"),
+            (
+                "postgres://u@h:port/db?password=pw",
+                "postgres://u@h:port/db?password=***",
+            ),
+            (
+                "postgres://u@h/db?application_name=pw",
+                "postgres://u@h/db?application_name=pw",
+            ),
+            ("crawl.db", "crawl.db"),
+        ] {
+            assert_eq!(redacted(database), shown);
+        }
+    }
 
     #[tokio::test]
     async fn questions_asked_beside_the_crawl_sort_in_a_file() {

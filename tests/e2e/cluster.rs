@@ -789,35 +789,46 @@ fn quick_config(dir: &Path, name: &str, database: &str) -> PathBuf {
     config
 }
 
-/// The database URL carries the password of the crawl's PostgreSQL user; what a node says
-/// when it stops goes to terminals, logs and CI output, so it names the URL without it.
+/// The database URL carries the password of the crawl's PostgreSQL user, in its user
+/// info or as a `password` parameter (libpq's spelling, which sqlx takes too); what a node
+/// says when it stops goes to terminals, logs and CI output, so it names the URL without
+/// it.
 #[test]
 fn a_node_that_cannot_reach_postgresql_keeps_the_password_out_of_its_error() {
     const PASSWORD: &str = "s3cret-pw";
     let dir = tempfile::tempdir().expect("a temp dir");
     // A port nothing listens on: the node is refused at once.
     let port = super::postgres::free_port();
-    let config = dir.path().join("node.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "seeds = [\"http://127.0.0.1:9/\"]\n\
-             [storage]\ndatabase = \"postgres://crawler:{PASSWORD}@127.0.0.1:{port}/crawl\"\n\
-             [admin]\nlisten = \"127.0.0.1:0\"\n"
+    let server = format!("127.0.0.1:{port}/crawl");
+    for (database, shown) in [
+        (
+            format!("postgres://crawler:{PASSWORD}@{server}"),
+            format!("postgres://crawler:***@{server}"),
         ),
-    )
-    .expect("write the config");
-    for command in ["crawl", "serve"] {
-        let stderr = stops_with_error(command, &config);
-        assert!(stderr.contains("Connection refused"), "{command}: {stderr}");
-        assert!(
-            !stderr.contains(PASSWORD),
-            "{command} printed the password: {stderr}"
-        );
-        assert!(
-            stderr.contains(&format!("postgres://crawler:***@127.0.0.1:{port}/crawl")),
-            "{command}: {stderr}"
-        );
+        (
+            format!("postgres://crawler@{server}?sslmode=disable&password={PASSWORD}"),
+            format!("postgres://crawler@{server}?sslmode=disable&password=***"),
+        ),
+    ] {
+        let config = dir.path().join("node.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "seeds = [\"http://127.0.0.1:9/\"]\n\
+                 [storage]\ndatabase = {database:?}\n\
+                 [admin]\nlisten = \"127.0.0.1:0\"\n"
+            ),
+        )
+        .expect("write the config");
+        for command in ["crawl", "serve"] {
+            let stderr = stops_with_error(command, &config);
+            assert!(stderr.contains("Connection refused"), "{command}: {stderr}");
+            assert!(
+                !stderr.contains(PASSWORD),
+                "{command} printed the password: {stderr}"
+            );
+            assert!(stderr.contains(&shown), "{command}: {stderr}");
+        }
     }
 }
 
