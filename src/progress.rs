@@ -104,8 +104,9 @@ impl Reporter {
             let rate = self.progress.rate_last_minute();
             match &self.bar {
                 Some(bar) => bar.set_message(format!(
-                    "{} pages, {rate:.0}/s, {} links, {} in progress, {errors} errors",
+                    "{} pages, {}/s, {} links, {} in progress, {errors} errors",
                     tally.pages,
+                    per_second(rate),
                     tally.links,
                     self.progress.outstanding()
                 )),
@@ -114,7 +115,8 @@ impl Reporter {
                     links = tally.links,
                     in_progress = self.progress.outstanding(),
                     errors,
-                    "{rate:.0} pages/s"
+                    "{} pages/s",
+                    per_second(rate)
                 ),
                 None => {}
             }
@@ -123,5 +125,26 @@ impl Reporter {
             show(None);
             bar.finish_and_clear();
         }
+    }
+}
+
+/// A rate of pages per second as shown: to a tenth, as the end summary gives it. Rounded
+/// to a whole number, a polite crawl (a host's `Crawl-delay`, a service's revisits) that
+/// makes a page every few seconds was shown at "0 pages/s", as though it had stalled.
+fn per_second(rate: f64) -> String {
+    format!("{rate:.1}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::per_second;
+
+    /// A polite crawl of one host (a `Crawl-delay: 5`, a few pages a minute) makes well
+    /// under a page a second: it must not be shown as 0, a crawl that seems stalled.
+    #[test]
+    fn a_slow_crawls_rate_is_not_shown_as_nothing() {
+        assert_eq!(per_second(0.2), "0.2");
+        assert_eq!(per_second(0.0), "0.0");
+        assert_eq!(per_second(2504.26), "2504.3");
     }
 }
