@@ -9,6 +9,9 @@ use super::{Answer, QueryError};
 #[derive(Debug, Clone, clap::Args)]
 pub struct SqlArgs {
     /// The statement, e.g. "SELECT url, title FROM pages WHERE status = 200".
+    // SQL may open with a `--` comment, as README's example questions do: read as an
+    // option, it was refused as an "unexpected argument".
+    #[arg(allow_hyphen_values = true)]
     pub statement: String,
 }
 

@@ -893,6 +893,28 @@ async fn sql_of_several_statements_is_refused_before_any_runs() {
     assert!(int(&one[0], "n") > Some(0));
 }
 
+/// SQL opening with a `--` comment, as README's example questions do, is a statement:
+/// `query sql "-- Broken links …"` was refused as an "unexpected argument", the comment
+/// read as an option. The options around it are still options.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_opening_with_a_comment_runs() {
+    let (_harness, db) = empty_crawl().await;
+    let sql = "-- Pages stored.\nSELECT count(*) AS n FROM pages";
+    for words in [
+        ["query", "--db", &db, "sql", sql, "--format", "csv"],
+        ["query", "sql", "--format", "csv", sql, "--db", &db],
+    ] {
+        let out = pipecrawl(args(&words)).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{words:?}: {stderr}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "n\r\n0\r\n",
+            "{words:?}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_or_foreign_file_is_refused_with_a_clear_error() {
     let dir = tempfile::tempdir().expect("a temp dir");
