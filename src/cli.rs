@@ -4,7 +4,8 @@ use std::fmt::Display;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::error::ErrorKind;
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
@@ -20,6 +21,31 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The arguments, or the process ends as clap ends it on a usage error. `--db` and
+    /// `--config` are global to `query`, and clap checks their conflict only among the
+    /// arguments of one level: given one before the question and the other after it
+    /// (`query --config crawl.toml stats --db other.db`), the config went unheard.
+    pub fn parse_args() -> Self {
+        let cli = Self::parse();
+        if let Command::Query { database, .. } = &cli.command {
+            if database.db.is_some() && database.config.is_some() {
+                let mut command = Self::command();
+                command.build();
+                if let Some(query) = command.find_subcommand_mut("query") {
+                    query
+                        .error(
+                            ErrorKind::ArgumentConflict,
+                            "the argument '--db <DB>' cannot be used with '--config <CONFIG>'",
+                        )
+                        .exit();
+                }
+            }
+        }
+        cli
+    }
 }
 
 /// A crawl's URLs that failed for now (a host down, a 5xx, a timeout) stay failed once

@@ -6,7 +6,6 @@ mod fdlimit;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
 
 use cli::{Cli, Command};
 use pipecrawl::query::Question;
@@ -27,7 +26,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 static MALLOC_CONF: &[u8; 37] = b"dirty_decay_ms:1000,muzzy_decay_ms:0\0";
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
     let log_format = cli.log_format;
     cli::init_tracing(log_format);
     match run(cli) {

@@ -1030,6 +1030,34 @@ fn a_relative_database_not_found_says_where_it_was_looked_for() {
     }
 }
 
+/// `--db` and `--config` name the database two ways, so together they are refused, as
+/// clap refuses them on one side of the question: one before it and the other after
+/// (`query --config crawl.toml stats --db other.db`) answered from `--db`, the config
+/// unheard, with exit code 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn db_and_config_on_either_side_of_the_question_are_refused() {
+    let (harness, db) = empty_crawl().await;
+    let config = harness
+        .write_config(&harness.config_text(&[], ""))
+        .display()
+        .to_string();
+    for words in [
+        ["query", "--config", &config, "stats", "--db", &db],
+        ["query", "--db", &db, "stats", "--config", &config],
+        ["query", "--db", &db, "--config", &config, "stats"],
+    ] {
+        let out = pipecrawl(args(&words)).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{words:?}: {stderr}");
+        assert!(
+            stderr.contains("'--db <DB>' cannot be used with '--config <CONFIG>'")
+                || stderr.contains("'--config <CONFIG>' cannot be used with '--db <DB>'"),
+            "{words:?}: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{words:?}: nothing was answered");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_named_by_a_sqlite_url_is_read_where_the_crawl_wrote_it() {
     let site = TestSite::one_host(&[
