@@ -1609,6 +1609,37 @@ fn links_without_a_url_names_from_and_to() {
     assert!(stderr.contains("--from <URL>|--to <URL>"), "{stderr}");
 }
 
+/// A command line the binary cannot read (an unknown option, a value missing or out of
+/// range) ends with clap's exit code 2, before anything runs; README's exit status
+/// said that every error that stops a command exits 1, so a script telling a mistyped
+/// command from a failed crawl looked for the wrong code.
+#[test]
+fn the_readme_names_the_exit_code_of_a_command_line_it_cannot_read() {
+    let paragraph = readme_paragraph("**Exit status.**")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for words in [
+        &["crawl"][..],
+        &["crawl", "--config", "crawl.toml", "--no-such-option"],
+        &["query", "pages", "--limit", "-1"],
+        &[
+            "export", "--db", "crawl.db", "--out", "out", "--format", "xml",
+        ],
+    ] {
+        let out = pipecrawl(words);
+        let code = out.status.code().expect("an exit code");
+        assert!(
+            paragraph.contains(&format!(
+                "command line it cannot read (an unknown option, a value missing or out of \
+                 range) exits {code}"
+            )),
+            "{words:?} exits {code}, which README's exit status does not say of a \
+             command line it cannot read:\n{paragraph}"
+        );
+    }
+}
+
 /// README says its SQL works on PostgreSQL as on SQLite: "The most linked-to pages"
 /// selected `p.title` without grouping by it, which PostgreSQL refuses.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
