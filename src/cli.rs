@@ -24,27 +24,61 @@ pub struct Cli {
 }
 
 impl Cli {
-    /// The arguments, or the process ends as clap ends it on a usage error. `--db` and
-    /// `--config` are global to `query`, and clap checks their conflict only among the
-    /// arguments of one level: given one before the question and the other after it
-    /// (`query --config crawl.toml stats --db other.db`), the config went unheard.
+    /// The arguments, or the process ends as clap ends it on a command line it cannot
+    /// read (see [`refuse`]).
     pub fn parse_args() -> Self {
-        let cli = Self::parse();
-        if let Command::Query { database, .. } = &cli.command {
+        match Self::try_parse().and_then(Self::one_database) {
+            Ok(cli) => cli,
+            Err(e) => refuse(e),
+        }
+    }
+
+    /// Refuses `--db` with `--config`. Both are global to `query`, and clap checks their
+    /// conflict only among the arguments of one level: given one before the question and
+    /// the other after it (`query --config crawl.toml stats --db other.db`), the config
+    /// went unheard.
+    fn one_database(self) -> Result<Self, clap::Error> {
+        if let Command::Query { database, .. } = &self.command {
             if database.db.is_some() && database.config.is_some() {
                 let mut command = Self::command();
                 command.build();
                 if let Some(query) = command.find_subcommand_mut("query") {
-                    query
-                        .error(
-                            ErrorKind::ArgumentConflict,
-                            "the argument '--db <DB>' cannot be used with '--config <CONFIG>'",
-                        )
-                        .exit();
+                    return Err(query.error(
+                        ErrorKind::ArgumentConflict,
+                        "the argument '--db <DB>' cannot be used with '--config <CONFIG>'",
+                    ));
                 }
             }
         }
-        cli
+        Ok(self)
+    }
+}
+
+/// Ends the process on `error` as clap does (its message, its exit code; help and the
+/// version on stdout), but with `--log-format json` the error is one JSON line, as
+/// [`fail`] writes any other that ends the process: clap's several plain lines were
+/// no record to a log shipper reading stderr line by line.
+fn refuse(error: clap::Error) -> ! {
+    if error.use_stderr() && matches!(asked_log_format(), Some(LogFormat::Json)) {
+        let rendered = error.render().to_string();
+        let message = rendered.trim_end();
+        fail(
+            LogFormat::Json,
+            message.strip_prefix("error: ").unwrap_or(message),
+        );
+        std::process::exit(error.exit_code());
+    }
+    error.exit()
+}
+
+/// The `--log-format` a command line clap refused asked for, as far as it was read.
+fn asked_log_format() -> Option<LogFormat> {
+    let mut matches = Cli::command().ignore_errors(true).try_get_matches().ok()?;
+    loop {
+        if let Ok(Some(format)) = matches.try_get_one::<LogFormat>("log_format") {
+            return Some(*format);
+        }
+        matches = matches.remove_subcommand()?.1;
     }
 }
 

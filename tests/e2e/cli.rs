@@ -793,6 +793,52 @@ fn with_json_logs_the_error_that_ends_the_process_is_one_json_object() {
     );
 }
 
+/// With `--log-format json` a command line the binary cannot read is said in one JSON
+/// line too, with clap's exit code: it was clap's several plain lines (the error, the
+/// usage, a hint), which a log shipper reading stderr line by line could not parse, from
+/// a unit file whose option an upgrade had renamed, say. Help stays text, on stdout.
+#[test]
+fn with_json_logs_a_command_line_it_cannot_read_is_one_json_object() {
+    for (words, says) in [
+        (&["--log-format", "json", "crawl"][..], "--config <CONFIG>"),
+        (
+            &[
+                "serve",
+                "--log-format=json",
+                "--config",
+                "x.toml",
+                "--retry",
+            ],
+            "unexpected argument '--retry'",
+        ),
+        (
+            &["--log-format", "json", "query", "pages", "--limit", "-1"],
+            "unexpected argument '-1'",
+        ),
+    ] {
+        let out = pipecrawl(words);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{words:?}: {stderr}");
+        let lines: Vec<serde_json::Value> = stderr
+            .lines()
+            .map(|line| {
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("{words:?}: {e}: {line}"))
+            })
+            .collect();
+        assert_eq!(lines.len(), 1, "{words:?}: {stderr}");
+        assert_eq!(lines[0]["level"], "ERROR", "{stderr}");
+        let message = lines[0]["fields"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{words:?}: {message}");
+    }
+    let help = pipecrawl(&["--log-format", "json", "crawl", "--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(
+        text(&help.stdout).starts_with("Crawl until"),
+        "{}",
+        text(&help.stdout)
+    );
+}
+
 /// A config saved in Latin-1 (an accent in a comment) names the line of the first byte
 /// that is not UTF-8: the error said only "stream did not contain valid UTF-8".
 #[test]
