@@ -7,7 +7,8 @@
 //! everything is allowed; a 5xx, no answer or a file that cannot be parsed at all means
 //! nothing is allowed until a later fetch succeeds; up to five redirects are followed (a
 //! 3xx that leads nowhere, or a sixth, is taken as a 4xx); only the first 500 KiB count,
-//! and a file in UTF-16 with a byte order mark is read as the UTF-8 it would be.
+//! less the line the limit cuts; and a file in UTF-16 with a byte order mark is read as
+//! the UTF-8 it would be.
 
 mod slots;
 
@@ -141,7 +142,7 @@ impl Robots {
             Ok(status) => status,
             Err(error) => return unavailable(Some(error)),
         };
-        let body = &body[..body.len().min(MAX_ROBOTS_BYTES)];
+        let body = within_limit(body);
         match status {
             200..=299 => match parse(agent, body) {
                 Some(robot) => Self {
@@ -250,7 +251,23 @@ fn parses_alone(line: &[u8]) -> bool {
 /// text refuses NUL, which a UTF-16 file without a byte order mark is full of; the parser
 /// reads one as a line's end, so a newline in its place keeps the rules as they were.
 fn stored_text(body: &[u8]) -> String {
-    String::from_utf8_lossy(&body[..body.len().min(MAX_ROBOTS_BYTES)]).replace('\0', "\n")
+    String::from_utf8_lossy(within_limit(body)).replace('\0', "\n")
+}
+
+/// The part of a robots.txt that is read: its first [`MAX_ROBOTS_BYTES`], without the
+/// line the limit cuts. What is left of that line is no rule the site's owner wrote, and
+/// may open what the lines before it close (`Allow: /private/` of `Allow:
+/// /private/open-day`). A file of exactly the limit, its last line unended, loses that
+/// line too: the read cannot tell it from a longer file.
+fn within_limit(body: &[u8]) -> &[u8] {
+    if body.len() < MAX_ROBOTS_BYTES {
+        return body;
+    }
+    let read = &body[..MAX_ROBOTS_BYTES];
+    // The line endings texting_robots knows, and NUL, which it reads as one.
+    read.iter()
+        .rposition(|b| matches!(b, b'\n' | b'\r' | b'\0'))
+        .map_or(&[][..], |end| &read[..=end])
 }
 
 /// A host's robots.txt as found for a request.
@@ -716,6 +733,20 @@ mod tests {
             assert_eq!(verdict(&r, "/public"), Verdict::Allowed, "{rule}");
             assert_eq!(r.crawl_delay, Some(Duration::from_secs(2)), "{rule}");
         }
+    }
+
+    #[test]
+    fn the_line_the_size_limit_cuts_is_left_out() {
+        let head = "User-agent: *\nDisallow: /private\n";
+        let filler = "#".repeat(MAX_ROBOTS_BYTES - head.len() - "Allow: /private/".len() - 1);
+        let body = format!("{head}{filler}\nAllow: /private/open-day\n");
+        let r = robots(Some(200), &body);
+        assert_eq!(verdict(&r, "/private/x"), Verdict::Disallowed);
+        assert_eq!(verdict(&r, "/public"), Verdict::Allowed);
+        assert_eq!(
+            stored_text(body.as_bytes()).len(),
+            head.len() + filler.len() + 1
+        );
     }
 
     /// RFC 9309 §2.2.2: a rule and a URL that spell one path differently (an unreserved

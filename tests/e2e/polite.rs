@@ -2307,3 +2307,43 @@ async fn a_browser_like_user_agent_obeys_the_group_of_the_crawler_it_names() {
         "requests of /, /public and /private/a"
     );
 }
+
+/// Only the first 500 KiB of a robots.txt are read (RFC 9309 §2.5), and the limit may
+/// fall inside a line: what is left of it (`Allow: /private/` of `Allow:
+/// /private/open-day`) is no rule the site's owner wrote, and must not open more than
+/// the lines before it left open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_cut_by_robots_txts_size_limit_is_not_obeyed() {
+    const LIMIT: usize = 500 * 1024;
+    let mut body = "User-agent: *\nDisallow: /private\n".to_owned();
+    let cut_after = "Allow: /private/";
+    let mut archive = 0;
+    while body.len() + cut_after.len() + 40 < LIMIT {
+        body.push_str(&format!("Disallow: /archive/{archive:07}\n"));
+        archive += 1;
+    }
+    let padding = LIMIT - body.len() - cut_after.len() - 1;
+    body.push_str(&format!("#{}\n", "-".repeat(padding - 1)));
+    body.push_str(cut_after);
+    assert_eq!(body.len(), LIMIT, "the limit falls after {cut_after:?}");
+    body.push_str("open-day\n");
+
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/robots.txt",
+        Resource::Typed("text/plain", body.into_bytes()),
+    );
+    private_and_public(&mut b, &h);
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+
+    let fetched = |path: &str| site.count(&site.url(0, path));
+    assert_eq!(
+        [fetched("/"), fetched("/public"), fetched("/private/a")],
+        [1, 1, 0],
+        "requests of /, /public and /private/a"
+    );
+}
