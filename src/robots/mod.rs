@@ -183,13 +183,25 @@ fn parse(agent: &str, body: &[u8]) -> Option<Robot> {
 }
 
 /// `body` with each line put the way the matcher must see it to read the file as RFC
-/// 9309 means it: see [`user_agent_token`] and [`urlnorm::canonical_escapes`]. Lines
-/// that are not UTF-8 are left alone: the matcher skips their rules anyway.
+/// 9309 means it: see [`user_agent_token`] and [`urlnorm::canonical_escapes`], and an
+/// empty `Disallow:` written as an empty `Allow:`. Lines that are not UTF-8 are left
+/// alone: the matcher skips their rules anyway.
+///
+/// An empty `Disallow:` disallows nothing, but the matcher reads it as `Allow: /`, which
+/// outweighs a `Disallow: /` of the same group (groups naming one agent are one, RFC 9309
+/// §2.2.1): `User-agent: *` / `Disallow:` above a later `User-agent: *` / `Disallow: /`
+/// would open the whole site. Google's parser gives it no weight; an empty `Allow:`
+/// matches with none. (Left out, it would not end its group's `User-agent` lines: the
+/// next group's would join them.)
 fn canonical_lines(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len());
     // The line endings texting_robots knows, and NUL, which it reads as one.
     for line in body.split_inclusive(|b| matches!(b, b'\n' | b'\r' | b'\0')) {
         let text = std::str::from_utf8(line).ok();
+        if text.and_then(|t| field_value(t, &DISALLOW_KEYS)) == Some("") {
+            out.extend_from_slice(b"Allow:\n");
+            continue;
+        }
         match text.and_then(|t| user_agent_token(t).or_else(|| urlnorm::canonical_escapes(t))) {
             Some(canonical) => out.extend_from_slice(canonical.as_bytes()),
             None => out.extend_from_slice(line),
@@ -202,29 +214,45 @@ fn canonical_lines(body: &[u8]) -> Vec<u8> {
 /// `User-agent: pipecrawl/0.1` names pipecrawl, as Google's reference parser reads it,
 /// but the matcher compares whole values. The value is cut as our own user agent is
 /// ([`product_token`]), so a name with digits or dots (`MJ12bot`) still matches whole.
-/// `None` for every other line. The keys and separators are the ones texting_robots
-/// reads.
+/// `None` for every other line.
 fn user_agent_token(line: &str) -> Option<String> {
+    let value = field_value(line, &["user-agent", "user agent", "useragent"])?;
+    let token = product_token(value);
+    (token.len() < value.len()).then(|| format!("User-agent: {token}\n"))
+}
+
+/// The spellings of `Disallow` texting_robots reads.
+const DISALLOW_KEYS: [&str; 6] = [
+    "disallow",
+    "dissallow",
+    "dissalow",
+    "disalow",
+    "diasllow",
+    "disallaw",
+];
+
+/// The value of `line` when it is a field named by one of `keys`, without a comment or
+/// the blanks around it; `None` for any other line. Keys and separators are read as
+/// texting_robots reads them: any case, then a colon or a blank.
+fn field_value<'a>(line: &'a str, keys: &[&str]) -> Option<&'a str> {
     let line = line.trim_start_matches([' ', '\t']);
-    let rest = ["user-agent", "user agent", "useragent"]
-        .iter()
-        .find_map(|key| {
-            line.get(..key.len())
-                .filter(|k| k.eq_ignore_ascii_case(key))
-                .map(|_| &line[key.len()..])
-        })?;
+    let rest = keys.iter().find_map(|key| {
+        line.get(..key.len())
+            .filter(|k| k.eq_ignore_ascii_case(key))
+            .map(|_| &line[key.len()..])
+    })?;
     let value = match rest.trim_start_matches([' ', '\t']).strip_prefix(':') {
         Some(value) => value,
         None if rest.starts_with([' ', '\t']) => rest,
         None => return None,
     };
-    let value = value
-        .split('#')
-        .next()
-        .unwrap_or_default()
-        .trim_matches(|c: char| c.is_whitespace() || c == '\0');
-    let token = product_token(value);
-    (token.len() < value.len()).then(|| format!("User-agent: {token}\n"))
+    Some(
+        value
+            .split('#')
+            .next()
+            .unwrap_or_default()
+            .trim_matches(|c: char| c.is_whitespace() || c == '\0'),
+    )
 }
 
 /// `body` without the lines that texting_robots refuses when each is the only rule of a
@@ -747,6 +775,35 @@ mod tests {
             stored_text(body.as_bytes()).len(),
             head.len() + filler.len() + 1
         );
+    }
+
+    /// An empty `Disallow:` disallows nothing and weighs nothing, and still ends its
+    /// group's `User-agent` lines.
+    #[test]
+    fn an_empty_disallow_weighs_nothing_and_ends_its_group() {
+        for (body, closed) in [
+            (
+                "User-agent: *\nDisallow:\n\nUser-agent: *\nDisallow: /\n",
+                true,
+            ),
+            ("User-agent: *\nDisallow: /\ndisallow :  # open\n", true),
+            (
+                "User-agent: pipecrawl\nDisallow:\n\nUser-agent: *\nDisallow: /\n",
+                false,
+            ),
+            ("User-agent: *\nDisallow:\n", false),
+        ] {
+            let expected = if closed {
+                Verdict::Disallowed
+            } else {
+                Verdict::Allowed
+            };
+            assert_eq!(
+                verdict(&robots(Some(200), body), "/x"),
+                expected,
+                "{body:?}"
+            );
+        }
     }
 
     /// RFC 9309 §2.2.2: a rule and a URL that spell one path differently (an unreserved

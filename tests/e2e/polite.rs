@@ -2240,6 +2240,15 @@ fn private_and_public(b: &mut SiteBuilder, h: &str) {
     b.add(h, "/public", html("<title>Public</title>"));
 }
 
+/// One host serving `robots` as its robots.txt and [`private_and_public`]'s pages.
+async fn host_with_robots_txt(robots: Resource) -> (TestSite, String) {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(&h, "/robots.txt", robots);
+    private_and_public(&mut b, &h);
+    (b.start(), h)
+}
+
 /// A robots.txt saved as "Unicode" (Windows Notepad's UTF-16, with its byte order mark)
 /// says what its owner meant: RFC 9309 asks for UTF-8, but read as UTF-8 its every
 /// character is a line of its own and no rule is left, so the crawl would go where the
@@ -2328,15 +2337,7 @@ async fn a_rule_cut_by_robots_txts_size_limit_is_not_obeyed() {
     assert_eq!(body.len(), LIMIT, "the limit falls after {cut_after:?}");
     body.push_str("open-day\n");
 
-    let mut b = SiteBuilder::bind(1).await;
-    let h = b.authority(0);
-    b.add(
-        &h,
-        "/robots.txt",
-        Resource::Typed("text/plain", body.into_bytes()),
-    );
-    private_and_public(&mut b, &h);
-    let site = b.start();
+    let (site, _) = host_with_robots_txt(Resource::Typed("text/plain", body.into_bytes())).await;
     let harness = Harness::default();
     harness.crawl(&[site.url(0, "/")], "").await;
 
@@ -2346,4 +2347,22 @@ async fn a_rule_cut_by_robots_txts_size_limit_is_not_obeyed() {
         [1, 1, 0],
         "requests of /, /public and /private/a"
     );
+}
+
+/// Groups naming one user agent are one group (RFC 9309 §2.2.1), and an empty
+/// `Disallow:` in it disallows nothing: it must not outweigh the `Disallow: /` another
+/// part of the file adds (a site closed for maintenance below its old "all welcome"), as
+/// it does not for Google's parser.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_disallow_does_not_undo_a_disallow_of_everything() {
+    let (site, h) = host_with_robots_txt(text(
+        "User-agent: *\nDisallow:\n\n# Closed for maintenance\nUser-agent: *\nDisallow: /\n",
+    ))
+    .await;
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+
+    let home = harness.db().await.page(&site.url(0, "/")).await;
+    assert_eq!(home.and_then(|p| p.error_kind).as_deref(), Some("robots"));
+    assert_eq!(site.hits_for(&h).len(), 1, "robots.txt alone is requested");
 }
