@@ -419,7 +419,10 @@ impl FetchWorker {
         if cx.respect_robots_txt || sitemaps {
             match cx.robots.lookup(&out.job.url, &out.job.host).await {
                 Ok(lookup) => {
-                    release.crawl_delay = lookup.robots.crawl_delay;
+                    // Zero when robots.txt has none, which the frontier takes as such: a
+                    // Crawl-delay robots.txt dropped when fetched again stops spacing the
+                    // host (`None` is "not asked").
+                    release.crawl_delay = Some(lookup.robots.crawl_delay.unwrap_or_default());
                     if sitemaps {
                         let named = host_sitemaps(&lookup.robots.sitemaps, &out.job.url);
                         // A page the host names as a sitemap (a seed, a link) is read as
@@ -469,7 +472,7 @@ impl FetchWorker {
         {
             return (Outcome::Later(out.job), release);
         }
-        if release.crawl_delay.is_some() {
+        if release.crawl_delay.is_some_and(|delay| !delay.is_zero()) {
             // When this request will go and the next may follow, as the gate books them;
             // told now, the frontier holds the host's next job rather than send it to
             // sleep on a worker at the gate (the frontier hears of a Crawl-delay from a

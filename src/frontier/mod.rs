@@ -26,7 +26,8 @@ use crate::politeness::{HostLimits, Politeness};
 /// What a finished request taught about its host.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Release {
-    /// The host's robots.txt `Crawl-delay`, if it has one.
+    /// The host's robots.txt `Crawl-delay` (zero if it has none) when the request read
+    /// robots.txt: one it dropped, fetched again, stops spacing the host.
     pub crawl_delay: Option<Duration>,
     /// Send nothing to the host before this: its next turn at the fetch gate (its delay
     /// or Crawl-delay from the last request, a `Retry-After`).

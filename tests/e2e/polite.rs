@@ -2366,3 +2366,45 @@ async fn an_empty_disallow_does_not_undo_a_disallow_of_everything() {
     assert_eq!(home.and_then(|p| p.error_kind).as_deref(), Some("robots"));
     assert_eq!(site.hits_for(&h).len(), 1, "robots.txt alone is requested");
 }
+
+/// robots.txt is fetched again once its `politeness.robots_ttl_s` has passed (RFC 9309
+/// §2.4), and what it says then holds: a Crawl-delay it no longer has no longer spaces
+/// the host's requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_delay_robots_txt_drops_when_fetched_again_stops_spacing_the_host() {
+    let delay = Duration::from_secs(3);
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/robots.txt",
+        Resource::Sequence(vec![
+            text("User-agent: *\nCrawl-delay: 3\n"),
+            text("User-agent: *\nDisallow: /private\n"),
+        ]),
+    );
+    let links: String = (0..6).map(|i| format!("<a href='/{i}'>{i}</a>")).collect();
+    b.add(&h, "/", html(&links));
+    b.add_prefix(&h, "/", html("<title>Leaf</title>"));
+    let site = b.start();
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[site.url(0, "/")],
+            "[politeness]\ndelay_ms = 0\nper_host_concurrency = 4\nrobots_ttl_s = 1\n",
+        )
+        .await;
+
+    let hits = site.hits_for(&h);
+    assert!(hits.iter().filter(|x| x.path == "/robots.txt").count() >= 2);
+    let mut leaves: Vec<_> = hits
+        .iter()
+        .filter(|x| x.path.len() == 2)
+        .map(|x| x.at)
+        .collect();
+    leaves.sort();
+    assert_eq!(leaves.len(), 6, "{hits:?}");
+    // The first leaf or two go at turns booked under the old delay; the rest need not wait.
+    let rest = leaves[5].duration_since(leaves[1]);
+    assert!(rest < delay, "the last four leaves took {rest:?}");
+}
