@@ -57,7 +57,14 @@ impl Politeness {
                     (h.pattern.clone(), limits)
                 })
                 .collect(),
-            max_crawl_delay: config.max_crawl_delay,
+            // Not obeyed, robots.txt is read for its sitemaps only (`scope.sitemaps`), and
+            // its Crawl-delay is one of its rules: spacing a host by it then depended on
+            // whether sitemaps were asked for.
+            max_crawl_delay: if config.respect_robots_txt {
+                config.max_crawl_delay
+            } else {
+                Duration::ZERO
+            },
         }
     }
 
@@ -305,6 +312,22 @@ mod tests {
         assert_eq!(p.limits("a.test", Some(ms(1000))).delay, ms(1000));
         assert_eq!(p.limits("a.test", Some(ms(60_000))).delay, ms(5000));
         assert_eq!(p.limits("x.slow.test", Some(ms(10))).delay, ms(2000));
+    }
+
+    /// With robots.txt not obeyed, a Crawl-delay read from it (for its sitemaps) does not
+    /// space the host: it did whenever `scope.sitemaps` had robots.txt read.
+    #[test]
+    fn a_crawl_delay_is_not_obeyed_when_robots_txt_is_not() {
+        let config = Config::from_toml(
+            "seeds = ['http://a.test/']\n[scope]\nsitemaps = true\n\
+             [politeness]\ndelay_ms = 100\nrespect_robots_txt = false\n",
+            "t",
+        )
+        .unwrap();
+        let p = Politeness::new(&config.politeness);
+        let ms = Duration::from_millis;
+        assert_eq!(p.limits("a.test", Some(ms(2000))).delay, ms(100));
+        assert_eq!(p.longest_delay(), ms(100));
     }
 
     #[tokio::test(start_paused = true)]
