@@ -155,6 +155,7 @@ async fn run(
     let scope = SharedScope::new(Scope::new(&config, &scoped));
     store.enqueue(&seeds(&config, &scope.get())).await?;
     readmit::after_scope_change(&store, &scope.get(), &config).await?;
+    readmit::after_boost_change(&store, &scope.get(), config.traps.max_pages_per_host).await?;
     // A service's database is queried while it runs; a one-off crawl's once it is done.
     let deferred = if service.is_some() {
         store.build_derived().await?;
@@ -580,6 +581,12 @@ impl Reload {
         // wait on it.
         let scope_changed =
             readmit::after_scope_change(&self.store, &self.scope.get(), config).await?;
+        readmit::after_boost_change(
+            &self.store,
+            &self.scope.get(),
+            config.traps.max_pages_per_host,
+        )
+        .await?;
         if scope_changed {
             // Pages the old scope left out had their revisits dropped as they came due;
             // those the new one keeps get theirs back, as at a restart.

@@ -509,6 +509,18 @@ impl Scope {
         i64::from_ne_bytes(xxhash_rust::xxh3::xxh3_64(text.as_bytes()).to_ne_bytes())
     }
 
+    /// A hash of the boost rules, which set the priority every URL is queued at: a run
+    /// (or a reload) with other rules than the last sets the known URLs' priorities again.
+    pub fn boost_fingerprint(&self) -> i64 {
+        let rules: Vec<(&str, i64)> = self
+            .boosts
+            .iter()
+            .map(|b| (b.pattern.as_str(), b.boost))
+            .collect();
+        let text = format!("{rules:?}");
+        i64::from_ne_bytes(xxhash_rust::xxh3::xxh3_64(text.as_bytes()).to_ne_bytes())
+    }
+
     /// The seeds on hosts `scope.hosts` leaves out, with their places in `seeds`. Each is
     /// fetched, and only its links to the hosts named are followed: seldom what was meant
     /// (`example.com` named, `https://www.example.com/` seeded), as the crawl stops at the

@@ -28,6 +28,9 @@ const FINGERPRINT: &str = "scope_fingerprint";
 /// The `crawl_state` key of the last run's `traps.max_pages_per_host`.
 const HOST_BUDGET: &str = "max_pages_per_host";
 
+/// The `crawl_state` key of the boost rules' hash.
+const BOOSTS: &str = "boost_fingerprint";
+
 /// Holds what earlier runs queued to this run's `traps.max_pages_per_host`, when it
 /// differs from the last run's: a higher one (or 0, no limit) queues again the URLs a
 /// lower one cut (README's way to crawl a site larger than the budget is to raise it),
@@ -50,6 +53,34 @@ pub async fn after_budget_change(store: &Store, max_pages_per_host: u64) -> Resu
         );
     }
     store.set_crawl_state(HOST_BUDGET, budget).await
+}
+
+/// Sets the priorities of the URLs known already by `scope`'s boost rules, when they
+/// differ from the last run's (or the last reload's): a rule added for `/learn/` would
+/// otherwise raise only the `/learn/` URLs found from now on, while those queued before
+/// waited their turn behind every shallower URL. Staged URLs are merged first, so that
+/// they are set too. Unknown (a new database, or one from before the rules were
+/// remembered) counts as other rules: the pass over an empty database is free.
+pub async fn after_boost_change(
+    store: &Store,
+    scope: &Scope,
+    max_pages_per_host: u64,
+) -> Result<(), Error> {
+    let fingerprint = scope.boost_fingerprint();
+    if store.crawl_state(BOOSTS).await? == Some(fingerprint) {
+        return Ok(());
+    }
+    store.merge_staged(max_pages_per_host).await?;
+    let changed = store
+        .reprioritize(|url, depth| scope.priority(url, depth))
+        .await?;
+    if changed > 0 {
+        tracing::info!(
+            changed,
+            "[[frontier.boost]] differs from the last run's: the URLs known are prioritized by it"
+        );
+    }
+    store.set_crawl_state(BOOSTS, fingerprint).await
 }
 
 /// Queues what an earlier scope left out and `scope` takes, unless the database was

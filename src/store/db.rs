@@ -756,6 +756,58 @@ where
         Ok(())
     }
 
+    /// Sets every row's priority to what `priority` makes of its URL and depth, where
+    /// that differs: a boost rule added, changed or taken out reaches the URLs queued
+    /// before it as it does those found after. Returns how many rows changed.
+    pub async fn reprioritize(
+        &self,
+        mut priority: impl FnMut(&Url, u32) -> i64,
+    ) -> Result<u64, Error> {
+        let (mut after, mut changed) = (0_i64, 0);
+        loop {
+            let rows = sqlx::query(
+                "SELECT id, url, depth, priority FROM frontier WHERE id > $1 ORDER BY id LIMIT $2",
+            )
+            .bind(after)
+            .bind(PASS_BATCH)
+            .fetch_all(&self.readers)
+            .await
+            .doing("reading URLs to prioritize again")?;
+            let Some(last) = rows.last() else {
+                return Ok(changed);
+            };
+            after = last.get("id");
+            let new: Vec<(i64, i64)> = rows
+                .iter()
+                .filter_map(|row| {
+                    let url = Url::parse(row.get::<&str, _>("url")).ok()?;
+                    let depth = u32::try_from(row.get::<i64, _>("depth")).unwrap_or(u32::MAX);
+                    let now = priority(&url, depth);
+                    (now != row.get::<i64, _>("priority")).then(|| (row.get("id"), now))
+                })
+                .collect();
+            if new.is_empty() {
+                continue;
+            }
+            let mut q = QueryBuilder::<DB>::new("UPDATE frontier SET priority = CASE id");
+            for &(id, priority) in &new {
+                q.push(" WHEN ")
+                    .push_bind(id)
+                    .push(" THEN ")
+                    .push_bind(priority);
+            }
+            q.push(" ELSE priority END WHERE id IN ");
+            let ids: Vec<i64> = new.iter().map(|&(id, _)| id).collect();
+            push_id_list(&mut q, &ids);
+            q.build()
+                .persistent(false)
+                .execute(&self.pool)
+                .await
+                .doing("prioritizing URLs again")?;
+            changed += new.len() as u64;
+        }
+    }
+
     /// Queues again the rows a narrower scope left out (failed, with no page: see
     /// [`Db::drop_out_of_scope`]) that `keep` now takes, counted again against their
     /// hosts' budgets (`max_pages_per_host`, 0: no limit), which they gave back when

@@ -737,6 +737,15 @@ impl Store {
         on_backend!(self, db => db.trap_over_budgets(max_pages_per_host).await)
     }
 
+    /// Sets every row's priority to what `priority` makes of its URL and depth (the
+    /// boost rules changed); returns how many rows changed.
+    pub async fn reprioritize(
+        &self,
+        mut priority: impl FnMut(&Url, u32) -> i64,
+    ) -> Result<u64, Error> {
+        on_backend!(self, db => db.reprioritize(&mut priority).await)
+    }
+
     /// Queues again the URLs a narrower scope left out that `keep` now takes, within
     /// their hosts' budgets.
     pub async fn requeue_left_out(

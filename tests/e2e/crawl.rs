@@ -660,6 +660,50 @@ async fn a_crawl_resumed_with_a_narrower_scope_leaves_out_what_was_queued_before
     );
 }
 
+/// Crawls `site` from its first host's `/` into `database` (one of [`both_backends`]);
+/// returns the pages stored.
+async fn pages_crawled(harness: &Harness, database: &str, site: &TestSite, extra: &str) -> u64 {
+    let config = config_on(harness, database, &site.url(0, "/"), extra);
+    let summary = pipecrawl::crawl(config, std::future::pending()).await;
+    summary.expect("the crawl succeeds").tally.pages
+}
+
+/// A boost rule added for a resumed crawl raises the URLs it matches that the last run
+/// queued, not only those found from now on: "a URL matching `pattern` goes ahead of
+/// others at the same depth". `/a39` waited behind `/a1` … `/a38`; boosted, it is next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_boost_added_on_resume_raises_the_urls_queued_before() {
+    let harness = Harness::default();
+    let (_server, databases) = both_backends(
+        &harness,
+        "a_boost_added_on_resume (PostgreSQL half)",
+        "boosted",
+    )
+    .await;
+    for database in databases {
+        let site = long_queue_site().await;
+        assert_eq!(
+            pages_crawled(
+                &harness,
+                &database,
+                &site,
+                &format!("{LONG_QUEUE}[scope]\nmax_pages = 2\n")
+            )
+            .await,
+            2
+        );
+        let boost = "[[frontier.boost]]\npattern = \"/a39$\"\nboost = 5\n";
+        let resumed = format!("{LONG_QUEUE}[scope]\nmax_pages = 3\n{boost}");
+        assert_eq!(pages_crawled(&harness, &database, &site, &resumed).await, 1);
+        let order = page_requests(&site);
+        assert_eq!(
+            order.last().map(String::as_str),
+            Some(site.url(0, "/a39").as_str()),
+            "{database}: the resumed run's one page, after {order:?}"
+        );
+    }
+}
+
 /// A crawl run again with a deeper `max_depth` goes deeper: the links the first run
 /// stored and did not follow are followed now, at their pages' depth plus one, and
 /// nothing fetched before is fetched again.
@@ -680,25 +724,26 @@ async fn a_crawl_run_again_with_a_deeper_max_depth_fetches_what_the_first_left_o
             ("/c", "<title>c</title>"),
         ])
         .await;
-        let crawl = |extra: &str| {
-            let config = config_on(&harness, &database, &site.url(0, "/"), extra);
-            async move {
-                let summary = pipecrawl::crawl(config, std::future::pending()).await;
-                summary.expect("the crawl succeeds").tally.pages
-            }
-        };
         assert_eq!(
-            crawl("[scope]\nmax_depth = 1\n").await,
+            pages_crawled(&harness, &database, &site, "[scope]\nmax_depth = 1\n").await,
             2,
             "{database}: / and /a"
         );
-        assert_eq!(crawl("[scope]\nmax_depth = 2\n").await, 1, "{database}: /b");
+        assert_eq!(
+            pages_crawled(&harness, &database, &site, "[scope]\nmax_depth = 2\n").await,
+            1,
+            "{database}: /b"
+        );
         assert_eq!(
             site.count(&site.url(0, "/c")),
             0,
             "{database}: /c is at depth 3"
         );
-        assert_eq!(crawl("").await, 1, "{database}: /c with no max_depth");
+        assert_eq!(
+            pages_crawled(&harness, &database, &site, "").await,
+            1,
+            "{database}: /c with no max_depth"
+        );
         assert_no_url_requested_twice(&site);
     }
     let db = harness.db().await;
