@@ -56,7 +56,7 @@ impl Cluster {
     /// copied with `cluster.node_id` set) would each take the other's leases for their
     /// own, and the second's start would queue again the first's URLs in flight.
     pub async fn claim_name(&self, node: &str, now: i64, ttl: Duration) -> Result<(), Error> {
-        outlasting!(async {
+        outlasting!(brief async {
             let claimed: Option<String> = sqlx::query_scalar(
                 "INSERT INTO nodes (id, started_at, heartbeat) VALUES ($1, $2, $2)
                  ON CONFLICT (id) DO UPDATE SET started_at = $2, heartbeat = $2
@@ -92,7 +92,7 @@ impl Cluster {
         now: i64,
         ttl: Duration,
     ) -> Result<(), Error> {
-        outlasting!(async {
+        outlasting!(brief async {
             sqlx::query(
                 "INSERT INTO nodes (id, started_at, heartbeat) VALUES ($1, $2, $3)
                  ON CONFLICT (id) DO UPDATE SET heartbeat = $3",
@@ -119,7 +119,7 @@ impl Cluster {
     /// own page batch finishing them, and waiting would deadlock with it. One locked by
     /// another node's batch (which found its URL again) is renewed at the next turn.
     pub async fn renew(&self, node: &str, expires: i64) -> Result<Vec<String>, Error> {
-        outlasting!(async {
+        outlasting!(brief async {
             sqlx::query(
                 "UPDATE frontier SET lease_expires = $2
                  WHERE id IN (SELECT id FROM frontier WHERE state = 'leased' AND lease_owner = $1
@@ -149,7 +149,7 @@ impl Cluster {
     /// node still has such a row in its window or in flight; queued again, it would be
     /// leased a second time, by the node itself while it owns the host.
     pub async fn reclaim_expired(&self, now: i64, ttl: Duration) -> Result<u64, Error> {
-        outlasting!(async {
+        outlasting!(brief async {
             let done = sqlx::query(
                 "UPDATE frontier SET state = 'queued', lease_owner = NULL, lease_expires = NULL
                  WHERE id IN (SELECT id FROM frontier f WHERE state = 'leased' AND lease_expires < $1
@@ -167,7 +167,7 @@ impl Cluster {
     }
 
     pub async fn share(&self, now: i64, ttl: Duration) -> Result<Share, Error> {
-        outlasting!(async {
+        outlasting!(brief async {
             let row = sqlx::query(
                 "SELECT (SELECT count(*) FROM nodes n WHERE heartbeat >= $2
                        AND NOT EXISTS (SELECT 1 FROM crawl_state c
@@ -199,7 +199,7 @@ impl Cluster {
         now: i64,
         expires: i64,
     ) -> Result<Vec<ClaimedHost>, Error> {
-        outlasting!(async {
+        outlasting!(brief async {
             let rows = sqlx::query(
                 "WITH free AS (
                      SELECT host, owner, next_allowed_at, crawl_delay_ms FROM hosts h
@@ -234,7 +234,7 @@ impl Cluster {
 
     /// Of the hosts `node` owns, those with URLs queued in the table.
     pub async fn hosts_with_queued_urls(&self, node: &str) -> Result<Vec<String>, Error> {
-        outlasting!(async {
+        outlasting!(brief async {
             sqlx::query_scalar(
                 "SELECT host FROM hosts h WHERE owner = $1
                    AND EXISTS (SELECT 1 FROM frontier f WHERE f.host = h.host AND f.state = 'queued')",
@@ -248,7 +248,7 @@ impl Cluster {
 
     /// Marks a host as being handed back: `node` leases no more of its rows.
     pub async fn start_release(&self, node: &str, host: &str) -> Result<(), Error> {
-        outlasting!(async {
+        outlasting!(brief async {
             sqlx::query("UPDATE hosts SET releasing = 1 WHERE host = $2 AND owner = $1")
                 .bind(node)
                 .bind(host)
@@ -261,7 +261,7 @@ impl Cluster {
 
     /// Hands a host back, with when its next request may go.
     pub async fn release(&self, node: &str, host: &str, next_allowed_at: i64) -> Result<(), Error> {
-        outlasting!(async {
+        outlasting!(brief async {
             sqlx::query(
                 "UPDATE hosts SET owner = NULL, owner_expires = NULL, releasing = 0, next_allowed_at = $3
                  WHERE host = $2 AND owner = $1",
@@ -279,7 +279,7 @@ impl Cluster {
     /// Hosts still owned under `node`'s name when it starts are a previous run's: they are
     /// let go, and the next owner waits until that run's lease would have run out.
     pub async fn disown_previous_run(&self, node: &str) -> Result<(), Error> {
-        outlasting!(async {
+        outlasting!(brief async {
             sqlx::query(
                 "UPDATE hosts SET owner = NULL, releasing = 0, owner_expires = NULL,
                      next_allowed_at = greatest(next_allowed_at, owner_expires)
@@ -295,7 +295,7 @@ impl Cluster {
 
     /// Whether no URL is queued or leased anywhere: the crawl is over for every node.
     pub async fn all_done(&self) -> Result<bool, Error> {
-        outlasting!(async {
+        outlasting!(brief async {
             sqlx::query_scalar(
                 "SELECT NOT EXISTS (SELECT 1 FROM frontier WHERE state IN ('queued', 'leased'))",
             )
@@ -307,7 +307,7 @@ impl Cluster {
 
     /// `node` stops: its heartbeat row goes, so the others share its hosts at once.
     pub async fn leave(&self, node: &str) -> Result<(), Error> {
-        outlasting!(async {
+        outlasting!(brief async {
             sqlx::query("DELETE FROM nodes WHERE id = $1")
                 .bind(node)
                 .execute(&self.pool)

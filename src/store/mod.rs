@@ -98,12 +98,19 @@ enum Backed {
 }
 
 /// Runs `$body` with `$db` bound to the store's backend, whichever it is; on PostgreSQL,
-/// again while the server is out of reach ([`outage`]), unless asked `once`.
+/// again while the server is out of reach ([`outage`]), unless asked `once`, and asked
+/// `brief` (a step of the crawl's own, short), again too when it is not answered in time.
 macro_rules! on_backend {
     (once $store:expr, $db:ident => $body:expr) => {
         match &$store.0 {
             Backed::Sqlite($db) => $body,
             Backed::Postgres($db) => $body,
+        }
+    };
+    (brief $store:expr, $db:ident => $body:expr) => {
+        match &$store.0 {
+            Backed::Sqlite($db) => $body,
+            Backed::Postgres($db) => outlasting!(brief async { $body }),
         }
     };
     ($store:expr, $db:ident => $body:expr) => {
@@ -392,9 +399,19 @@ impl Store {
             // The server's notices are no news for the node's log: sqlx logs each at INFO,
             // and the migrator's `CREATE TABLE IF NOT EXISTS` drew `relation
             // "_sqlx_migrations" already exists, skipping` at every start.
+            // A transaction whose node stopped talking (a network cut: the node gave the
+            // step up, `outage::brief`, and the server heard of it no more) is ended by
+            // the server after as long: it held its rows locked, and the step run again
+            // on a new connection waited for them until the node gave up for good.
             let options = PgConnectOptions::from_str(database)
                 .map_err(failed)?
-                .options([("client_min_messages", "warning")]);
+                .options([
+                    ("client_min_messages", "warning".to_owned()),
+                    (
+                        "idle_in_transaction_session_timeout",
+                        format!("{}s", outage::ANSWER_WITHIN.as_secs()),
+                    ),
+                ]);
             let mut first = connect_postgres(&options).await.map_err(failed)?;
             let tables: Vec<String> = sqlx::query_scalar(OWN_TABLES)
                 .fetch_all(&mut first)
@@ -412,9 +429,20 @@ impl Store {
             // connection no longer than a new one may take: when the server went away
             // while every connection was idle, the pool's wait is where a step meets the
             // outage, and `store::outage` says so and rides it out.
+            // A connection handed back is tried (sqlx sends it a sync and waits for the
+            // answer) before it is taken back; one a step gave up on because the network
+            // was cut (`outage::brief`) never answers, and held its place in the pool for
+            // ever: each cut cost a connection, until the node had none. Tried here first
+            // within [`CONNECT_TIMEOUT`], one that does not answer is closed.
             let pool = PgPoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(CONNECT_TIMEOUT)
+                .after_release(|connection, _| {
+                    Box::pin(async move {
+                        let answer = tokio::time::timeout(CONNECT_TIMEOUT, connection.ping());
+                        Ok(matches!(answer.await, Ok(Ok(()))))
+                    })
+                })
                 .connect_with(options)
                 .await
                 .map_err(failed)?;
@@ -592,7 +620,7 @@ impl Store {
     /// Puts rows leased by a process that is gone back in the queue: on SQLite all of
     /// them, on PostgreSQL those of `owner` (the others' go when it joins the cluster).
     pub async fn recover_leases(&self, owner: &str) -> Result<u64, Error> {
-        on_backend!(self, db => db.recover_leases(owner).await)
+        on_backend!(brief self, db => db.recover_leases(owner).await)
     }
 
     /// Adds URLs to the frontier; those already known are left as they are. Returns how
@@ -624,7 +652,7 @@ impl Store {
         lease_for: Duration,
         limits: (Option<u64>, LeaseRows),
     ) -> Result<Lease, Error> {
-        on_backend!(self, db => db.lease(owner, limit, lease_for, limits).await)
+        on_backend!(brief self, db => db.lease(owner, limit, lease_for, limits).await)
     }
 
     /// Schedules a revisit, by `policy`, of visited pages that have none: a database
@@ -673,27 +701,27 @@ impl Store {
     /// How long until the earliest queued row of `rows` that is waiting (a retry) comes
     /// due.
     pub async fn next_due(&self, rows: LeaseRows) -> Result<Option<Duration>, Error> {
-        on_backend!(self, db => db.next_due(rows).await)
+        on_backend!(brief self, db => db.next_due(rows).await)
     }
 
     pub async fn load_robots(&self, host: &str) -> Result<Option<RobotsRow>, Error> {
-        on_backend!(self, db => db.load_robots(host).await)
+        on_backend!(brief self, db => db.load_robots(host).await)
     }
 
     pub async fn save_robots(&self, host: &str, robots: &RobotsRow) -> Result<(), Error> {
-        on_backend!(self, db => db.save_robots(host, robots).await)
+        on_backend!(brief self, db => db.save_robots(host, robots).await)
     }
 
     /// The hosts of rows still leased, with their Crawl-delay: on SQLite, before
     /// [`Store::recover_leases`], the hosts a killed run had URLs out to.
     pub async fn leased_hosts(&self) -> Result<Vec<(String, Option<Duration>)>, Error> {
-        on_backend!(self, db => db.leased_hosts().await)
+        on_backend!(brief self, db => db.leased_hosts().await)
     }
 
     /// Leaves for the next run when each of `turns`' hosts may next be sent a request: a
     /// crawl stopped and started again within a host's delay is still one visitor to it.
     pub async fn save_host_turns(&self, turns: &[(String, SystemTime)]) -> Result<(), Error> {
-        on_backend!(self, db => db.save_host_turns(turns).await)
+        on_backend!(brief self, db => db.save_host_turns(turns).await)
     }
 
     /// The hosts the last run left waiting past `now`, and until when: `latest` at the
@@ -703,13 +731,13 @@ impl Store {
         now: SystemTime,
         latest: SystemTime,
     ) -> Result<Vec<(String, SystemTime)>, Error> {
-        on_backend!(self, db => db.host_turns(now, latest).await)
+        on_backend!(brief self, db => db.host_turns(now, latest).await)
     }
 
     /// Hands rows `owner` holds leased back to the queue untouched (shutdown, a page
     /// budget reached, a host handed to another node).
     pub async fn release(&self, owner: &str, ids: &[i64]) -> Result<(), Error> {
-        on_backend!(self, db => db.release(owner, ids).await)
+        on_backend!(brief self, db => db.release(owner, ids).await)
     }
 
     /// Drops the revisits scheduled, to be scheduled again by another `[recrawl]`.
@@ -719,11 +747,11 @@ impl Store {
 
     /// A value the crawl keeps between runs, if set.
     pub async fn crawl_state(&self, key: &str) -> Result<Option<i64>, Error> {
-        on_backend!(self, db => db.crawl_state(key).await)
+        on_backend!(brief self, db => db.crawl_state(key).await)
     }
 
     pub async fn set_crawl_state(&self, key: &str, value: i64) -> Result<(), Error> {
-        on_backend!(self, db => db.set_crawl_state(key, value).await)
+        on_backend!(brief self, db => db.set_crawl_state(key, value).await)
     }
 
     /// Queues again what an earlier run cut at a lower `traps.max_pages_per_host`.
@@ -775,13 +803,13 @@ impl Store {
     /// Fails rows `owner` holds leased whose URLs the scope, narrowed since they were
     /// queued, now leaves out: they are never fetched.
     pub async fn drop_out_of_scope(&self, owner: &str, ids: &[i64]) -> Result<(), Error> {
-        on_backend!(self, db => db.drop_out_of_scope(owner, ids).await)
+        on_backend!(brief self, db => db.drop_out_of_scope(owner, ids).await)
     }
 
     /// Finishes rows `owner` holds leased for revisits the config no longer makes: they
     /// are not fetched, and stay as their last visit left them.
     pub async fn drop_revisits(&self, owner: &str, ids: &[i64]) -> Result<(), Error> {
-        on_backend!(self, db => db.drop_revisits(owner, ids).await)
+        on_backend!(brief self, db => db.drop_revisits(owner, ids).await)
     }
 
     /// Commits a batch of pages: rows, links, discovered URLs and frontier states together.
@@ -831,7 +859,7 @@ impl Store {
         match &self.0 {
             Backed::Sqlite(db) => db.commit_local(batch, counts, admission).await,
             Backed::Postgres(db) => {
-                outlasting!(db.commit(batch, &mut LinkCounts::new(), admission, owner))
+                outlasting!(brief db.commit(batch, &mut LinkCounts::new(), admission, owner))
                     .map(|committed| (committed, false))
             }
         }
@@ -928,7 +956,7 @@ impl Store {
 
     /// Applies link count changes still waiting: when the crawl is idle or ending.
     pub(crate) async fn flush_link_counts(&self, counts: &mut LinkCounts) -> Result<(), Error> {
-        on_backend!(self, db => db.flush_link_counts(counts).await)
+        on_backend!(brief self, db => db.flush_link_counts(counts).await)
     }
 }
 

@@ -12,10 +12,18 @@
 //! doubles, and an outage longer than [`OUTLAST`] stops the crawl with the error, as
 //! before.
 //!
+//! A network cut (a firewall dropping packets, a failover behind a virtual IP) closes
+//! nothing: a connection open then waits for an answer that never comes, without
+//! keepalive for ever (sqlx sets none). A crawl step ([`brief`]: storing a batch, leasing
+//! URLs, renewing leases) not answered within [`ANSWER_WITHIN`] is taken for one whose
+//! connection went, and run again on another. The steps that go over the whole frontier
+//! (building indexes, budgets, re-admitting links) may rightly take longer, and wait.
+//!
 //! A step PostgreSQL rolled back to break a deadlock (or a serialization failure) with
 //! another node's is run again too, as soon as a short random pause has let that one
 //! pass: on a busy cluster some always happen, and each stopped the node or a batch.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -25,6 +33,11 @@ use crate::retry::doubling;
 
 /// How long a node waits for its database before it gives up.
 pub(crate) const OUTLAST: Duration = Duration::from_secs(600);
+
+/// How long a crawl step may wait for the server's answer. Each takes milliseconds, a
+/// batch of pages under load a few seconds; one not answered for a lease time (by
+/// default) lost its connection, or the node's leases lapse meanwhile all the same.
+pub(crate) const ANSWER_WITHIN: Duration = Duration::from_secs(30);
 
 const FIRST_WAIT: Duration = Duration::from_millis(100);
 const LONGEST_WAIT: Duration = Duration::from_secs(5);
@@ -112,9 +125,31 @@ impl Drop for Outage {
     }
 }
 
+/// `step`, failing as a lost connection once the server has not answered it within
+/// [`ANSWER_WITHIN`]. The connection it held is dropped mid-step: the pool does not take
+/// it back unless it answers (`store::Store::open`), and the server rolls back what the
+/// step had begun when it finds it gone.
+pub(crate) async fn brief<T>(step: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    tokio::time::timeout(ANSWER_WITHIN, step)
+        .await
+        .unwrap_or_else(|_| {
+            Err(Error::Database {
+                doing: "waiting for the server's answer",
+                source: sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("none within {} s", ANSWER_WITHIN.as_secs()),
+                )),
+            })
+        })
+}
+
 /// Runs `$step` (an expression whose value is a future of `Result<_, Error>`) again while
-/// it fails for a lost connection or a deadlock, as [`Outage`] allows.
+/// it fails for a lost connection or a deadlock, as [`Outage`] allows; `brief`, each try
+/// not answered within [`ANSWER_WITHIN`] is one that lost its connection.
 macro_rules! outlasting {
+    (brief $step:expr) => {
+        $crate::store::outage::outlasting!($crate::store::outage::brief($step))
+    };
     ($step:expr) => {{
         let mut outage = $crate::store::outage::Outage::default();
         loop {

@@ -16,7 +16,7 @@ use pipecrawl::store::{LeaseRows, Store};
 use sqlx::{Connection, PgPool};
 
 use super::graph::{self, Rules};
-use super::postgres::TestPostgres;
+use super::postgres::{CutProxy, TestPostgres};
 use super::site::{SiteBuilder, TestSite};
 
 const HOSTS: u8 = 12;
@@ -320,6 +320,18 @@ impl Node {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// The node's log says it lost its connection to the database, and that the database
+    /// answered again.
+    fn assert_waited_for_the_database(&self) {
+        let log = std::fs::read_to_string(&self.log).expect("read the node's log");
+        assert!(
+            log.contains("lost the connection to the database")
+                && log.contains("the database answers again"),
+            "the node did not say it waited for the database; its log:\n{}",
+            tail(&self.log)
+        );
     }
 
     /// Sends the node `SIG{name}`.
@@ -1085,16 +1097,60 @@ async fn a_node_rides_out_a_restart_of_postgresql() {
     cluster.postgres.restart();
     let restarted_at = cluster.site.hits().len();
     node.finishes(Duration::from_secs(90)).await;
-    let log = std::fs::read_to_string(&node.log).expect("read the node's log");
-    assert!(
-        log.contains("lost the connection to the database")
-            && log.contains("the database answers again"),
-        "the node did not say it waited for the database; its log:\n{}",
-        tail(&node.log)
-    );
+    node.assert_waited_for_the_database();
     cluster.assert_complete().await;
     cluster.assert_only_in_flight_asked_again(&format!(
         "PostgreSQL restarted after {restarted_at} requests"
+    ));
+}
+
+/// A network cut between a node and PostgreSQL (a failover behind a virtual IP, a
+/// firewall dropping packets): the connections open then stay open but nothing comes
+/// back, and a step in flight, or sent on one of them, waited for an answer for ever, so
+/// the crawl stood still, saying nothing. It is taken for a lost connection and run again
+/// on a new one, and the crawl goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_rides_out_a_network_cut_between_it_and_postgresql() {
+    let Some(cluster) = Cluster::start("a_node_rides_out_a_network_cut_to_postgresql").await else {
+        return;
+    };
+    let mut cluster = cluster.living();
+    let direct = cluster.database.clone();
+    let (proxy, through) = CutProxy::start(&direct).await;
+    cluster.database = through;
+    let mut node = cluster.node("a");
+    cluster.wait_for_requests(600).await;
+    // Cut while the node has a step running, as a cut finds a busy node.
+    let mut admin = sqlx::PgConnection::connect(&direct).await.expect("connect");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let busy: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()
+               AND state IN ('active', 'idle in transaction')",
+        )
+        .fetch_one(&mut admin)
+        .await
+        .expect("look for the node's busy connections");
+        if busy > 0 {
+            proxy.cut();
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the node never had a step running"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let cut_at = cluster.site.hits().len();
+    // The steps cut wait out their half-minute for an answer, and each connection left
+    // idle in the pool costs a step its ten seconds for a connection.
+    node.finishes(Duration::from_secs(120)).await;
+    node.assert_waited_for_the_database();
+    cluster.database = direct;
+    cluster.assert_complete().await;
+    cluster.assert_only_in_flight_asked_again(&format!(
+        "the network to PostgreSQL was cut after {cut_at} requests"
     ));
 }
 

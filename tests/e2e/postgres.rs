@@ -14,6 +14,8 @@ use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 pub struct TestPostgres {
     bin: PathBuf,
@@ -275,4 +277,91 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free loopback port")
+}
+
+/// A TCP proxy on loopback between a node and the test's PostgreSQL, which can cut the
+/// connections open now as a network does (a firewall dropping packets, a failover behind
+/// a virtual IP): no byte goes through them any more, either way, yet neither socket is
+/// closed, so a query sent or in flight waits for an answer that never comes. Connections
+/// made after the cut go through. Dropped, it closes every connection.
+pub struct CutProxy {
+    /// One flag per connection made: once set, the connection forwards nothing more.
+    cuts: Arc<Mutex<Vec<Arc<AtomicBool>>>>,
+    accepting: tokio::task::JoinHandle<()>,
+}
+
+impl CutProxy {
+    /// Starts a proxy to the server of `database` (a `postgres://` URL); returns it with
+    /// `database` as reached through it.
+    pub async fn start(database: &str) -> (Self, String) {
+        let authority = database
+            .split_once('@')
+            .and_then(|(_, rest)| rest.split('/').next())
+            .expect("a postgres:// URL with a host")
+            .to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the proxy");
+        let port = listener.local_addr().expect("the proxy's address").port();
+        let cuts: Arc<Mutex<Vec<Arc<AtomicBool>>>> = Arc::default();
+        let made = cuts.clone();
+        let upstream = authority.clone();
+        let accepting = tokio::spawn(async move {
+            // Owned here: aborting this task closes every connection.
+            let mut pumps = tokio::task::JoinSet::new();
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                    continue;
+                };
+                let cut = Arc::new(AtomicBool::new(false));
+                made.lock()
+                    .expect("the proxy's connections")
+                    .push(cut.clone());
+                let (client_read, client_write) = client.into_split();
+                let (server_read, server_write) = server.into_split();
+                pumps.spawn(pump(client_read, server_write, cut.clone()));
+                pumps.spawn(pump(server_read, client_write, cut));
+            }
+        });
+        let through = database.replacen(&authority, &format!("127.0.0.1:{port}"), 1);
+        (Self { cuts, accepting }, through)
+    }
+
+    /// Cuts every connection open now.
+    pub fn cut(&self) {
+        for cut in self.cuts.lock().expect("the proxy's connections").iter() {
+            cut.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for CutProxy {
+    fn drop(&mut self) {
+        self.accepting.abort();
+    }
+}
+
+/// Copies `from` to `to` until either closes, or, once `cut`, holds both open and
+/// forwards nothing: what it reads then is lost, as a cut network loses it.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    cut: Arc<AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if cut.load(Ordering::SeqCst) {
+            // Reads on, so that the sender's writes never block: all of it is lost.
+            while matches!(from.read(&mut buf).await, Ok(n) if n > 0) {}
+            std::future::pending::<()>().await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
 }
