@@ -147,7 +147,9 @@ pub enum Command {
 pub struct Database {
     /// The crawl's database: a SQLite file (or `sqlite://` URL), or a `postgres://user@host/db` URL
     /// (`storage.database` in its config) [default: crawl.db].
-    #[arg(long, global = true, conflicts_with = "config")]
+    // Empty (`--db "$DB"` with the variable unset), it was looked for as a file named
+    // nothing in the current directory.
+    #[arg(long, global = true, conflicts_with = "config", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     db: Option<String>,
     /// Read the database the crawl's TOML config names (`storage.database`; a relative path
     /// from the current directory, as the crawl reads it).

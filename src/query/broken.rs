@@ -19,7 +19,7 @@ use super::{Answer, QueryError};
 #[derive(Debug, Clone, clap::Args)]
 pub struct BrokenArgs {
     /// Only links on pages of this host: `example.com` (any port), or `example.com:8080`.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub host: Option<String>,
     /// Also list links to URLs that were never checked (out of scope, or not crawled yet).
     #[arg(long)]

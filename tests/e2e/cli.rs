@@ -1686,6 +1686,28 @@ fn the_readme_names_the_exit_code_of_a_command_line_it_cannot_read() {
     }
 }
 
+/// `--db ""` (a script's `--db "$DB"` with the variable unset) is a value missing, said
+/// so: it was looked for as a file named nothing ("there is no database at  (/cwd/: …").
+/// So is `--host ""`, which selected nothing without a word.
+#[test]
+fn an_empty_database_or_host_name_is_a_value_missing() {
+    for (words, flag) in [
+        (&["query", "--db", "", "stats"][..], "--db <DB>"),
+        (&["export", "--db", "", "--out", "out"], "--db <DB>"),
+        (&["query", "pages", "--host", ""], "--host <HOST>"),
+        (&["query", "broken", "--host", ""], "--host <HOST>"),
+        (&["query", "top", "--host", ""], "--host <HOST>"),
+    ] {
+        let out = pipecrawl(words);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{words:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("a value is required for '{flag}'")),
+            "{words:?}: {stderr}"
+        );
+    }
+}
+
 /// README says its SQL works on PostgreSQL as on SQLite: "The most linked-to pages"
 /// selected `p.title` without grouping by it, which PostgreSQL refuses.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
