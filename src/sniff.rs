@@ -26,9 +26,14 @@ const HTML_STARTS: [&[u8]; 17] = [
     b"<!--",
 ];
 
-/// A `Content-Type`'s `type/subtype`, its parameters and surrounding spaces left out.
+/// A `Content-Type`'s `type/subtype`, its parameters and surrounding spaces left out. It
+/// ends at the first `;`, space, tab or `(`, as Chromium and Firefox read it: a value
+/// missing the `;` before its charset (PHP's `header("Content-Type: text/html
+/// charset=utf-8")`) is still `text/html` there, and the page is shown.
 pub fn essence(content_type: &str) -> &str {
-    content_type.split(';').next().unwrap_or_default().trim()
+    let value = content_type.trim_start();
+    let end = value.find([';', ' ', '\t', '(']).unwrap_or(value.len());
+    value[..end].trim_end()
 }
 
 /// Whether a response's `Content-Type` leaves its type to the body, as browsers take
@@ -87,7 +92,7 @@ fn after_whitespace(head: &[u8]) -> &[u8] {
 
 #[cfg(test)]
 mod tests {
-    use super::{looks_like_html, looks_like_markup, type_unknown};
+    use super::{essence, looks_like_html, looks_like_markup, type_unknown};
 
     #[test]
     fn a_type_that_names_none_is_left_to_the_body() {
@@ -102,6 +107,20 @@ mod tests {
         }
         for known in ["text/html", "image/png; q=1", "Application/Octet-Stream"] {
             assert!(!type_unknown(Some(known)), "{known}");
+        }
+    }
+
+    #[test]
+    fn a_type_ends_where_browsers_end_it() {
+        for (value, type_) in [
+            (" text/html ; charset=utf-8", "text/html"),
+            ("text/html charset=utf-8", "text/html"),
+            ("text/html\tcharset=utf-8", "text/html"),
+            ("text/html(comment)", "text/html"),
+            ("charset=utf-8", "charset=utf-8"),
+            ("", ""),
+        ] {
+            assert_eq!(essence(value), type_, "{value:?}");
         }
     }
 

@@ -818,6 +818,11 @@ async fn crawl_home(home: RawReply) -> (RawSite, Harness, Db) {
     (raw, harness, db)
 }
 
+/// The title stored for `url`, if it was fetched and has one.
+async fn title_of(db: &Db, url: &str) -> Option<String> {
+    db.page(url).await.and_then(|p| p.title)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_content_type_with_a_byte_beyond_ascii_is_still_html() {
     let body = "<title>Quoted</title><a href='/next'>next</a>";
@@ -834,10 +839,7 @@ async fn a_content_type_with_a_byte_beyond_ascii_is_still_html() {
         Some("text/html; charset=\u{201c}utf-8\u{201d}")
     );
     assert_eq!(
-        db.page(&raw.url("/next"))
-            .await
-            .and_then(|p| p.title)
-            .as_deref(),
+        title_of(&db, &raw.url("/next")).await.as_deref(),
         Some("Next"),
         "its link was followed"
     );
@@ -921,16 +923,43 @@ async fn html_under_a_content_type_naming_no_type_is_sniffed_and_parsed() {
         "`charset=utf-8` names no type: sniffed, as browsers do"
     );
     assert_eq!(
-        db.page(&raw.url("/next"))
-            .await
-            .and_then(|p| p.title)
-            .as_deref(),
+        title_of(&db, &raw.url("/next")).await.as_deref(),
         Some("Next")
     );
     for unknown in ["*/*", "application/unknown", ""] {
         let (raw, _harness, db) = crawl_home(RawReply::ok(unknown, page)).await;
         let home = db.page(&raw.url("/")).await.expect("a row");
         assert_eq!(home.title.as_deref(), Some("Typeless"), "{unknown:?}");
+    }
+}
+
+/// A `Content-Type` missing the `;` before its charset (PHP's `header("Content-Type:
+/// text/html charset=utf-8")`) names its type up to the space, as browsers read it: the
+/// page is HTML, not an unknown type recorded unread with no error, its links lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_content_type_missing_the_semicolon_before_its_charset_is_still_html() {
+    let page = "<html><title>Spaced</title><a href='/next'>next</a>";
+    for spaced in [
+        "text/html charset=utf-8",
+        "text/html\tcharset=UTF-8",
+        "text/html (v1)",
+    ] {
+        let (raw, _harness, db) = crawl_home(RawReply::ok(spaced, page)).await;
+        let home = db.page(&raw.url("/")).await.expect("a row");
+        assert_eq!(
+            (
+                home.title.as_deref(),
+                home.error_kind,
+                home.content_type.as_deref()
+            ),
+            (Some("Spaced"), None, Some(spaced)),
+            "{spaced:?}"
+        );
+        assert_eq!(
+            title_of(&db, &raw.url("/next")).await.as_deref(),
+            Some("Next"),
+            "{spaced:?}: its link was followed"
+        );
     }
 }
 
