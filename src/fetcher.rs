@@ -1092,7 +1092,9 @@ const CLOSED_UNANSWERED: &str = "connection closed before message completed";
 /// Whether the connection broke, closed or reset, before the server answered: a server
 /// overloaded, restarting, or whose idle timeout closed a kept-alive connection just as
 /// the request went out on it. A new connection may well be answered, so it is not a
-/// final `request` error.
+/// final `request` error. Over HTTPS most servers close without a TLS `close_notify`,
+/// which rustls reports as an unexpected end of file, over HTTP/1 and HTTP/2 alike (a
+/// body so ended is [`closed_without_close_notify`]'s, not this).
 fn hung_up(e: &reqwest::Error) -> bool {
     if e.is_body() || e.is_decode() || e.is_timeout() {
         return false;
@@ -1105,6 +1107,7 @@ fn hung_up(e: &reqwest::Error) -> bool {
                 std::io::ErrorKind::ConnectionReset
                     | std::io::ErrorKind::ConnectionAborted
                     | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::UnexpectedEof
             )
         });
         if broke || cause.to_string().contains(CLOSED_UNANSWERED) {

@@ -963,6 +963,46 @@ async fn a_content_type_missing_the_semicolon_before_its_charset_is_still_html()
     }
 }
 
+/// An HTTPS server that closes a connection before answering on it, without a TLS
+/// `close_notify` (a server restarting, or ending an idle kept-alive connection as the
+/// request went out, as most servers end one), is asked again at once on a new
+/// connection, as a plain HTTP one is: it was a final `request` error, the page lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_connection_closed_before_its_answer_is_asked_again() {
+    let mut home = RawReply::ok("text/html", "<title>Home</title><a href='/next'>next</a>");
+    home.ending = Ending::HangUpFirst;
+    let raw = RawSite::start_tls(vec![
+        ("/", home),
+        ("/next", RawReply::ok("text/html", "<title>Next</title>")),
+    ])
+    .await;
+    let harness = Harness::default();
+    harness
+        .crawl(&[raw.url("/")], "[fetch]\naccept_invalid_certs = true\n")
+        .await;
+    let db = harness.db().await;
+    let page = db.page(&raw.url("/")).await.expect("a row");
+    assert_eq!(
+        (
+            page.status,
+            page.title.as_deref(),
+            page.error_kind.as_deref()
+        ),
+        (Some(200), Some("Home"), None),
+        "{:?}",
+        page.error
+    );
+    assert_eq!(
+        raw.count("/"),
+        2,
+        "asked again at once, within its one attempt"
+    );
+    assert_eq!(
+        title_of(&db, &raw.url("/next")).await.as_deref(),
+        Some("Next")
+    );
+}
+
 /// An HTTPS site whose certificate does not verify (here self-signed) is not crawled,
 /// and says why: `tls`, once, not retried as a network fault would be (asking again gets
 /// the same certificate). `fetch.accept_invalid_certs` crawls it, as one's own lab or

@@ -24,6 +24,9 @@ struct Behaviour {
     streams_per_connection: Option<usize>,
     /// Refuse the first request for each page (robots.txt aside) with REFUSED_STREAM.
     refuse_first: bool,
+    /// Drop the whole connection, unanswered and with no GOAWAY, at the first request for
+    /// each page (robots.txt aside): a server restarting, or a load balancer cutting it.
+    hang_up_first: bool,
 }
 
 /// An HTTPS server on 127.0.0.1 that speaks HTTP/2 only (ALPN `h2`, no HTTP/1 to fall
@@ -92,6 +95,11 @@ async fn serve_connection(tls: tokio_rustls::server::TlsStream<TcpStream>, state
     // Accepting drives the connection, so it goes on after a GOAWAY until the client has
     // the answers to the streams the server took and closes it.
     while let Some(Ok((request, respond))) = connection.accept().await {
+        let path = request.uri().path();
+        if state.behaviour.hang_up_first && path != "/robots.txt" && first_time(path, &state) {
+            state.requests.fetch_add(1, Ordering::SeqCst);
+            return;
+        }
         streams += 1;
         if state.behaviour.streams_per_connection == Some(streams) {
             connection.graceful_shutdown();
@@ -100,13 +108,18 @@ async fn serve_connection(tls: tokio_rustls::server::TlsStream<TcpStream>, state
     }
 }
 
-fn answer(path: &str, mut respond: SendResponse<Bytes>, state: &State) {
-    state.requests.fetch_add(1, Ordering::SeqCst);
-    let first = state
+/// Whether `path` is asked for the first time.
+fn first_time(path: &str, state: &State) -> bool {
+    state
         .asked
         .lock()
         .expect("the request log")
-        .insert(path.to_owned());
+        .insert(path.to_owned())
+}
+
+fn answer(path: &str, mut respond: SendResponse<Bytes>, state: &State) {
+    state.requests.fetch_add(1, Ordering::SeqCst);
+    let first = first_time(path, state);
     if state.behaviour.refuse_first && first && path != "/robots.txt" {
         respond.send_reset(h2::Reason::REFUSED_STREAM);
         return;
@@ -139,13 +152,15 @@ fn hub(n: usize) -> Vec<(String, String)> {
 
 /// Crawls `site` from its home page with `per_host_concurrency` streams at once on its
 /// host and no retrying (the harness's default), returning the harness.
-async fn crawl(site: &H2Site) -> Harness {
+async fn crawl(site: &H2Site, per_host_concurrency: u32) -> Harness {
     let harness = Harness::default();
     harness
         .crawl(
             &[site.url("/")],
-            "[fetch]\naccept_invalid_certs = true\n\
-             [politeness]\ndelay_ms = 0\nper_host_concurrency = 8\n",
+            &format!(
+                "[fetch]\naccept_invalid_certs = true\n\
+                 [politeness]\ndelay_ms = 0\nper_host_concurrency = {per_host_concurrency}\n"
+            ),
         )
         .await;
     harness
@@ -169,7 +184,7 @@ async fn assert_all_stored(harness: &Harness, site: &H2Site, n: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_site_that_speaks_only_http2_is_crawled() {
     let site = H2Site::serve(hub(40), Behaviour::default()).await;
-    let harness = crawl(&site).await;
+    let harness = crawl(&site, 8).await;
     assert_all_stored(&harness, &site, 40).await;
     let links = harness.db().await.links().await;
     assert_eq!(links.len(), 80, "{links:?}");
@@ -185,7 +200,7 @@ async fn a_server_closing_connections_by_goaway_loses_no_page() {
         ..Behaviour::default()
     };
     let site = H2Site::serve(hub(60), behaviour).await;
-    let harness = crawl(&site).await;
+    let harness = crawl(&site, 8).await;
     assert_all_stored(&harness, &site, 60).await;
     assert!(
         site.connections() >= 62 / 5,
@@ -204,9 +219,29 @@ async fn a_refused_stream_is_asked_again() {
         refuse_first: true,
         ..Behaviour::default()
     };
-    let site = H2Site::serve(hub(20), behaviour).await;
-    let harness = crawl(&site).await;
-    assert_all_stored(&harness, &site, 20).await;
-    // robots.txt once, every page twice.
-    assert_eq!(site.requests(), 1 + 2 * 21);
+    each_page_asked_twice(behaviour, 20, 8).await;
+}
+
+/// Crawls a hub of `n` pages, `per_host_concurrency` at once, from a server that turns
+/// each page's first request away as `behaviour` says, and checks that every page is
+/// stored, asked twice (robots.txt once).
+async fn each_page_asked_twice(behaviour: Behaviour, n: usize, per_host_concurrency: u32) {
+    let site = H2Site::serve(hub(n), behaviour).await;
+    let harness = crawl(&site, per_host_concurrency).await;
+    assert_all_stored(&harness, &site, n).await;
+    assert_eq!(site.requests(), 1 + 2 * (n + 1));
+}
+
+/// A connection that breaks before its answer, with no GOAWAY to say which streams the
+/// server took (a server restarting, a load balancer cutting it), is over HTTP/2 what
+/// it is over HTTP/1: the request is asked again at once on a new connection, costing
+/// no attempt, not kept as a final `request` error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_dropped_before_its_answer_is_asked_again() {
+    let behaviour = Behaviour {
+        hang_up_first: true,
+        ..Behaviour::default()
+    };
+    // One request at a time: the dropped connection carries no other page's.
+    each_page_asked_twice(behaviour, 8, 1).await;
 }

@@ -21,6 +21,10 @@ pub enum Ending {
     /// A reset (RST, through `SO_LINGER` 0), a moment after the bytes went out so that the
     /// client has read them first: the connection breaks mid-body, not before the head.
     Reset,
+    /// The first request for the path is closed unanswered (a FIN with no byte written;
+    /// over TLS, no `close_notify`), as a server restarting or ending an idle kept-alive
+    /// connection closes it; later ones get the answer, closed in order.
+    HangUpFirst,
 }
 
 /// One answer, byte for byte.
@@ -174,7 +178,7 @@ async fn answer_tls(
 
 async fn end(mut stream: TcpStream, ending: Ending) {
     match ending {
-        Ending::Close => {
+        Ending::Close | Ending::HangUpFirst => {
             let _ = stream.shutdown().await;
         }
         Ending::Reset => {
@@ -202,9 +206,11 @@ async fn write_answer(
     }
     let text = String::from_utf8_lossy(&request);
     let path = text.split(' ').nth(1).unwrap_or("/").to_owned();
-    hits.lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .push((path.clone(), text.into_owned()));
+    let first = {
+        let mut hits = hits.lock().unwrap_or_else(PoisonError::into_inner);
+        hits.push((path.clone(), text.into_owned()));
+        hits.iter().filter(|(p, _)| *p == path).count() == 1
+    };
     let reply = routes.get(&path).cloned().unwrap_or_else(|| {
         RawReply::new(
             "HTTP/1.1 404 Not Found\r\nContent-Length: 0",
@@ -212,6 +218,9 @@ async fn write_answer(
             Ending::Close,
         )
     });
+    if first && matches!(reply.ending, Ending::HangUpFirst) {
+        return Some(Ending::Close);
+    }
     let mut bytes = reply.head.clone();
     let says_connection = String::from_utf8_lossy(&reply.head)
         .lines()
