@@ -1062,6 +1062,9 @@ fn fetch_error(e: &reqwest::Error) -> FetchError {
     } else if hung_up(e) {
         message.push_str(" (the server closed the connection without answering)");
         ErrorKind::Connect
+    } else if reset_unanswered(e) {
+        message.push_str(" (the server reset the HTTP/2 stream without answering)");
+        ErrorKind::Connect
     } else {
         ErrorKind::Request
     };
@@ -1111,6 +1114,29 @@ fn hung_up(e: &reqwest::Error) -> bool {
             )
         });
         if broke || cause.to_string().contains(CLOSED_UNANSWERED) {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// Whether the server turned the request away over HTTP/2 before answering it: a
+/// stream reset (INTERNAL_ERROR from a proxy whose backend failed, ENHANCE_YOUR_CALM
+/// from one that wants fewer requests) or a GOAWAY naming an error. It says nothing
+/// final of the page, as a 500 does not, so it is retried like a connection closed
+/// unanswered. (A REFUSED_STREAM, or a stream a graceful GOAWAY left out, was not
+/// processed, and the client has asked again at once already.)
+fn reset_unanswered(e: &reqwest::Error) -> bool {
+    if e.is_body() || e.is_decode() || e.is_timeout() {
+        return false;
+    }
+    let mut source = e.source();
+    while let Some(cause) = source {
+        if cause
+            .downcast_ref::<h2::Error>()
+            .is_some_and(|h2| h2.is_remote() && (h2.is_reset() || h2.is_go_away()))
+        {
             return true;
         }
         source = cause.source();

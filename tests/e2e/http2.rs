@@ -27,6 +27,8 @@ struct Behaviour {
     /// Drop the whole connection, unanswered and with no GOAWAY, at the first request for
     /// each page (robots.txt aside): a server restarting, or a load balancer cutting it.
     hang_up_first: bool,
+    /// Reset the first request for each page (robots.txt aside) with INTERNAL_ERROR.
+    reset_first: bool,
 }
 
 /// An HTTPS server on 127.0.0.1 that speaks HTTP/2 only (ALPN `h2`, no HTTP/1 to fall
@@ -122,6 +124,10 @@ fn answer(path: &str, mut respond: SendResponse<Bytes>, state: &State) {
     let first = first_time(path, state);
     if state.behaviour.refuse_first && first && path != "/robots.txt" {
         respond.send_reset(h2::Reason::REFUSED_STREAM);
+        return;
+    }
+    if state.behaviour.reset_first && first && path != "/robots.txt" {
+        respond.send_reset(h2::Reason::INTERNAL_ERROR);
         return;
     }
     let page = state.pages.iter().find(|(p, _)| p == path);
@@ -244,4 +250,31 @@ async fn a_connection_dropped_before_its_answer_is_asked_again() {
     };
     // One request at a time: the dropped connection carries no other page's.
     each_page_asked_twice(behaviour, 8, 1).await;
+}
+
+/// A stream the server resets before answering (INTERNAL_ERROR: its backend failed, as
+/// Envoy and nginx reset it) says nothing final of the page, as a 500 does not: it is
+/// retried, not kept at its first attempt as a final `request` error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_reset_before_its_answer_is_retried() {
+    let behaviour = Behaviour {
+        reset_first: true,
+        ..Behaviour::default()
+    };
+    let site = H2Site::serve(hub(8), behaviour).await;
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[site.url("/")],
+            "[fetch]\naccept_invalid_certs = true\n\
+             [politeness]\ndelay_ms = 0\nper_host_concurrency = 8\n\
+             [retry]\nmax_attempts = 2\nbase_delay_ms = 10\nmax_delay_ms = 10\n",
+        )
+        .await;
+    assert_all_stored(&harness, &site, 8).await;
+    assert_eq!(
+        site.requests(),
+        1 + 2 * 9,
+        "robots.txt once, every page twice"
+    );
 }
