@@ -141,11 +141,16 @@ impl HostLeases {
 
     /// Renews the leases every third of the lease time until `done`; a failed renewal is
     /// logged and tried again at the next turn (dispatching stops if they keep failing).
+    /// The turns keep their pace: counted from the end of the last renewal, a slow one
+    /// (a loaded server, a busy node) pushed the next later, and under load renewals
+    /// came within a fraction of a second of the leases running out.
     pub async fn keep_renewed(self, done: CancellationToken) {
         let every = self.inner.ttl / 3;
+        let mut turns = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        turns.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                () = tokio::time::sleep(every) => {}
+                _ = turns.tick() => {}
                 () = done.cancelled() => return,
             }
             if let Err(e) = self.renew().await {
@@ -161,13 +166,7 @@ impl HostLeases {
         i.cluster
             .heartbeat(&i.node, i.started_at, now, i.ttl)
             .await?;
-        let reclaimed = i.cluster.reclaim_expired(now, i.ttl).await?;
-        if reclaimed > 0 {
-            tracing::info!(
-                reclaimed,
-                "URLs leased by a node that went silent are queued again"
-            );
-        }
+        // Its own leases first, which run out, and the other nodes' lapsed ones after.
         // Hosts claimed while the renewal runs are not in its answer, yet not lost.
         let before: HashSet<Arc<str>> = self.state().owned.clone();
         let still: HashSet<String> = i
@@ -176,20 +175,29 @@ impl HostLeases {
             .await?
             .into_iter()
             .collect();
-        let mut state = self.state();
-        let lost: Vec<Arc<str>> = state
-            .owned
-            .iter()
-            .filter(|h| before.contains(*h) && !still.contains(&***h))
-            .cloned()
-            .collect();
-        for host in lost {
-            tracing::warn!(%host, "another node took this host: its lease ran out");
-            state.owned.remove(&host);
-            state.releasing.remove(&host);
-            state.lost.push(host);
+        {
+            let mut state = self.state();
+            let lost: Vec<Arc<str>> = state
+                .owned
+                .iter()
+                .filter(|h| before.contains(*h) && !still.contains(&***h))
+                .cloned()
+                .collect();
+            for host in lost {
+                tracing::warn!(%host, "another node took this host: its lease ran out");
+                state.owned.remove(&host);
+                state.releasing.remove(&host);
+                state.lost.push(host);
+            }
+            state.valid_until = Some(sent + i.ttl * 2 / 3);
         }
-        state.valid_until = Some(sent + i.ttl * 2 / 3);
+        let reclaimed = i.cluster.reclaim_expired(now, i.ttl).await?;
+        if reclaimed > 0 {
+            tracing::info!(
+                reclaimed,
+                "URLs leased by a node that went silent are queued again"
+            );
+        }
         Ok(())
     }
 
