@@ -4,7 +4,7 @@
 //! A trapped URL is not fetched; it gets a page row with `error_kind = 'trap'` and the
 //! reason, so a user sees what was cut and why. Every limit is in `[traps]`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use url::Url;
 use xxhash_rust::xxh3::xxh3_64;
@@ -148,22 +148,32 @@ fn without_numbers(text: &str) -> String {
 /// early.
 pub struct FamilyBudget {
     families: HashMap<u64, Family>,
+    /// The URLs the families hold in all.
+    counted: usize,
     budget: usize,
     depth_span: u32,
 }
 
 struct Family {
-    count: usize,
+    /// A hash of each URL counted, at most `budget` of them. A URL found again, which the
+    /// seen cache let through (it forgot the URL, is off, or the URL is nearer the seeds
+    /// now), is the same URL: counted again, it made a trap of the family's next new URL
+    /// before the family had `budget` of them.
+    members: HashSet<u64>,
     shallowest: u32,
 }
 
 /// Families remembered at most.
 const MAX_FAMILIES: usize = 100_000;
 
+/// URLs remembered, in all families, at most: about 16 MB.
+const MAX_COUNTED: usize = 1_000_000;
+
 impl FamilyBudget {
     pub fn new(budget: usize, depth_span: u32) -> Self {
         Self {
             families: HashMap::new(),
+            counted: 0,
             budget,
             depth_span,
         }
@@ -176,26 +186,33 @@ impl FamilyBudget {
         self.depth_span = traps.config.family_depth_span;
     }
 
-    /// Counts `url`, found at `depth`, in its family; why it is a trap once the family
-    /// has used its budget or keeps going deeper.
+    /// Counts `url`, found at `depth`, in its family, once however often it is found; why
+    /// it is a trap once the family has used its budget or keeps going deeper.
     pub fn admit(&mut self, url: &Url, depth: u32) -> Result<(), String> {
         if self.budget == 0 && self.depth_span == 0 {
             return Ok(());
         }
-        if self.families.len() >= MAX_FAMILIES {
+        if self.families.len() >= MAX_FAMILIES || self.counted >= MAX_COUNTED {
             self.families.clear();
+            self.counted = 0;
         }
         let family = self.families.entry(family(url)).or_insert(Family {
-            count: 0,
+            members: HashSet::new(),
             shallowest: depth,
         });
-        family.count += 1;
         family.shallowest = family.shallowest.min(depth);
-        if self.budget > 0 && family.count > self.budget {
-            return Err(format!(
-                "its URL family (the URL without its numbers) has more than traps.family_budget = {} URLs",
-                self.budget
-            ));
+        if self.budget > 0 {
+            let member = xxh3_64(url.as_str().as_bytes());
+            if !family.members.contains(&member) {
+                if family.members.len() >= self.budget {
+                    return Err(format!(
+                        "its URL family (the URL without its numbers) has more than traps.family_budget = {} URLs",
+                        self.budget
+                    ));
+                }
+                family.members.insert(member);
+                self.counted += 1;
+            }
         }
         if self.depth_span > 0 && depth - family.shallowest > self.depth_span {
             return Err(format!(
@@ -276,6 +293,10 @@ mod tests {
             })
             .count();
         assert_eq!(admitted, 3);
+        assert!(
+            budget.admit(&url("http://h/cal?month=2"), 1).is_ok(),
+            "a URL found again is no new URL of its family"
+        );
         let other = budget.admit(&url("http://h/other?month=1"), 1);
         assert!(other.is_ok(), "other families are not affected");
         assert_eq!(

@@ -1256,3 +1256,36 @@ async fn a_refused_answer_leaves_no_cookie() {
         "a refused answer's cookie was sent: {asked:?}"
     );
 }
+
+/// The seen cache is only a cache: a link found again once it has forgotten the URL (or
+/// with it off) reaches the writer again, and was counted again against its URL family's
+/// `traps.family_budget`, so the family's next new URL was a trap with fewer new URLs
+/// than the budget: here a fourth item of a budget of 4.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_found_again_spends_nothing_more_of_its_familys_budget() {
+    let site = TestSite::one_host(&[
+        (
+            "/",
+            "<a href='/item/1'>1</a><a href='/item/2'>2</a><a href='/item/3'>3</a>",
+        ),
+        ("/item/1", "<a href='/item/2'>2</a><a href='/item/3'>3</a>"),
+        ("/item/2", "<a href='/item/1'>1</a><a href='/item/3'>3</a>"),
+        ("/item/3", "<a href='/item/1'>1</a><a href='/item/4'>4</a>"),
+        ("/item/4", "<title>Four</title>"),
+    ])
+    .await;
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[site.url(0, "/")],
+            "[frontier]\nseen_cache = 0\n[traps]\nfamily_budget = 4\n",
+        )
+        .await;
+    let db = harness.db().await;
+    let item = db.page(&site.url(0, "/item/4")).await;
+    assert_eq!(
+        item.map(|p| (p.status, p.error_kind)),
+        Some((Some(200), None)),
+        "the family has 4 URLs, within its budget"
+    );
+}
