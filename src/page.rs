@@ -349,9 +349,12 @@ impl PageRecord {
     }
 
     /// Makes this the record of a fetch whose outcome the database refused to store
-    /// (`message` says why): a failed fetch with none of the values, links or URLs it
-    /// brought, whose row says so; or, for a revisit of a page stored with an answer, a
-    /// revisit that failed, which leaves that page as it was.
+    /// (`message` says why): a failed fetch with none of the values or links it brought,
+    /// whose row says so; or, for a revisit of a page stored with an answer, a revisit
+    /// that failed, which leaves that page as it was. The URLs it found stay: the seen
+    /// cache has them as offered already, so dropped here, they were skipped on every page
+    /// linking to them after this one. [`crate::store::Store`] drops them when the
+    /// database refuses them too.
     pub fn refused_by_database(&mut self, message: String) {
         let answered = self.job.previous.as_ref().is_some_and(|p| p.answered);
         // Every field is named, so that a new one is thought of here too.
@@ -374,7 +377,7 @@ impl PageRecord {
             noindex,
             nofollow,
             links,
-            discovered,
+            discovered: _,
             retry_in,
             not_modified,
             changed: _,
@@ -401,7 +404,6 @@ impl PageRecord {
         *noindex = false;
         *nofollow = false;
         *links = Vec::new();
-        *discovered = Vec::new();
         *retry_in = None;
         *not_modified = false;
         *failed_revisit = answered;

@@ -867,8 +867,8 @@ impl Store {
 
     /// Commits a batch the database refused (with `refusal`) in halves, and those halves
     /// in halves while it refuses them, until each record it refuses is alone: that one is
-    /// stored as a failed fetch saying why ([`PageRecord::refused_by_database`]); refused
-    /// even so, the crawl stops. A batch of `n` with one such record takes about
+    /// stored as a failed fetch saying why ([`PageRecord::refused_by_database`]), with the
+    /// URLs it found, else without them; refused even so, the crawl stops. A batch of `n` with one such record takes about
     /// 2·log₂ `n` transactions; a batch the database takes, the usual one.
     ///
     /// On SQLite the writer's link counts had counted the batch, or applied in the
@@ -919,8 +919,20 @@ impl Store {
                     );
                     page.refused_by_database(refusal.to_string());
                     let records = &mut batch[part.clone()];
-                    self.commit_once(records, &mut uncounted, admission, owner)
-                        .await?
+                    match self
+                        .commit_once(records, &mut uncounted, admission, owner)
+                        .await
+                    {
+                        // A URL it found is what the database refuses: the page goes
+                        // without them, and they stay in the seen cache, so pages linking
+                        // to one do not bring it to the database again.
+                        Err(again) if again.is_refusal() && !records[0].discovered.is_empty() => {
+                            records[0].discovered.clear();
+                            self.commit_once(records, &mut uncounted, admission, owner)
+                                .await?
+                        }
+                        outcome => outcome?,
+                    }
                 }
                 outcome => outcome?,
             };

@@ -187,6 +187,101 @@ async fn a_page_the_database_refuses_is_a_failed_fetch_and_the_crawl_goes_on() {
     }
 }
 
+/// Crawls `site` from its home page into `database`, which refuses `/poison`'s row (its
+/// failure's is taken), and returns the pages stored.
+async fn crawl_refusing_poison(harness: &Harness, database: &str, site: &TestSite) -> Vec<Row> {
+    refuse(
+        database,
+        "pages",
+        "NEW.url LIKE '%/poison' AND NEW.error_kind IS NULL",
+    )
+    .await;
+    let config = config_on(harness, database, &site.url(0, "/"), "");
+    pipecrawl::crawl(config, std::future::pending())
+        .await
+        .unwrap_or_else(|e| panic!("{database}: the crawl goes on past the page: {e}"));
+    pages(database).await
+}
+
+/// The URLs a refused page found are marked seen when it is parsed, before the database
+/// refuses it: dropped with its values, they were never queued, and the seen cache
+/// skipped the same link on every page read after it. `/c`, linked from the refused
+/// `/poison` and from `/b`, read later, was never fetched (nor by the next run, which
+/// reads stored links again only when the scope changes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_a_refused_page_found_is_still_crawled() {
+    let harness = Harness::default();
+    let (_server, databases) = both_backends(
+        &harness,
+        "a_url_a_refused_page_found_is_still_crawled (PostgreSQL half)",
+        "refused_found",
+    )
+    .await;
+    for database in databases {
+        let site = TestSite::one_host(&[
+            ("/", "<a href='/poison'>p</a><a href='/a'>a</a>"),
+            ("/poison", "<title>Poison</title><a href='/c'>c</a>"),
+            ("/a", "<a href='/b'>b</a>"),
+            ("/b", "<a href='/c'>c</a>"),
+            ("/c", "<title>C</title>"),
+        ])
+        .await;
+        let rows = crawl_refusing_poison(&harness, &database, &site).await;
+        let statuses: Vec<(&str, Option<i64>)> = rows
+            .iter()
+            .map(|r| (r.0.rsplit('/').next().unwrap_or_default(), r.1))
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                ("", Some(200)),
+                ("a", Some(200)),
+                ("b", Some(200)),
+                ("c", Some(200)),
+                ("poison", None)
+            ],
+            "{database}: {rows:?}"
+        );
+    }
+}
+
+/// A refused page whose found URLs the database refuses too is stored without them, and
+/// the crawl goes on: `/evil`'s frontier row is refused (where found URLs are first
+/// written: `frontier_staged` on SQLite).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_page_is_stored_without_the_urls_the_database_refuses() {
+    let harness = Harness::default();
+    let (_server, databases) = both_backends(
+        &harness,
+        "a_refused_page_is_stored_without_the_urls_the_database_refuses (PostgreSQL half)",
+        "refused_found_too",
+    )
+    .await;
+    for database in databases {
+        let site = TestSite::one_host(&[
+            ("/", "<a href='/poison'>p</a><a href='/a'>a</a>"),
+            ("/poison", "<title>Poison</title><a href='/evil'>e</a>"),
+            ("/a", "<title>A</title>"),
+        ])
+        .await;
+        let found = if is_postgres(&database) {
+            "frontier"
+        } else {
+            "frontier_staged"
+        };
+        refuse(&database, found, "NEW.url LIKE '%/evil'").await;
+        let rows = crawl_refusing_poison(&harness, &database, &site).await;
+        let urls: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+        assert_eq!(
+            urls,
+            [site.url(0, "/"), site.url(0, "/a"), site.url(0, "/poison")],
+            "{database}: {rows:?}"
+        );
+        assert!(is_refusal(&rows[2]), "{database}: {rows:?}");
+        assert_eq!(site.count(&site.url(0, "/evil")), 0, "{database}");
+    }
+}
+
 /// A revisit the database refuses leaves the page as the last visit stored it, with the
 /// failure recorded beside it, as a revisit that failed for now does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
