@@ -746,6 +746,23 @@ mod tests {
         assert_eq!(scope.priority(&u("http://a.test/café"), 1), 4);
     }
 
+    /// A rule may write a letter beyond ASCII as it reads, in the host too: a browser's
+    /// address bar shows `bücher.test`, which is stored as `xn--bcher-kva.test`, and an
+    /// `include` copied from it matched no URL, so nothing past the seeds was crawled.
+    #[test]
+    fn a_rule_may_write_an_international_host_as_it_reads() {
+        let config = Config::from_toml(
+            "seeds = ['https://bücher.test/']\n[scope]\ninclude = ['^https://bücher\\.test/shop/']\n",
+            "t",
+        )
+        .unwrap();
+        let scope = Scope::new(&config, &[]);
+        let u = |s: &str| urlnorm::normalize_str(s).unwrap();
+        assert!(scope.admits(&u("https://Bücher.test/shop/1"), 1));
+        assert!(scope.admits(&u("https://xn--bcher-kva.test/shop/Caf%C3%A9"), 1));
+        assert!(!scope.admits(&u("https://bücher.test/blog/1"), 1));
+    }
+
     /// A queued URL meets the scope again when it is leased; its host only when the
     /// config names the hosts, as the seeds' hosts differ from node to node for a while.
     #[test]

@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 
 use encoding_rs::{EncoderResult, Encoding, UTF_8};
-use url::Url;
+use url::{Position, Url};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UrlError {
@@ -243,12 +243,31 @@ pub fn canonical_escapes(s: &str) -> Option<String> {
     changed.then_some(out)
 }
 
-/// `url` as people write it, when that differs: UTF-8 escapes decoded (`/wiki/Caf%C3%A9`
+/// `url` as people write it, when that differs: an international host in Unicode
+/// (`xn--bcher-kva.de` read as `bücher.de`) and UTF-8 escapes decoded (`/wiki/Caf%C3%A9`
 /// read as `/wiki/Café`), as a browser's address bar shows it. Escapes of ASCII (`%2F`,
 /// `%20`) and bytes that are not UTF-8 (a Shift_JIS query) stay escaped: decoding those
 /// would make another URL of it, or no text at all.
 pub fn as_read(url: &Url) -> Option<String> {
-    let s = url.as_str();
+    let host = url.host_str().filter(|h| h.contains("xn--")).and_then(|h| {
+        let (name, read) = idna::domain_to_unicode(h);
+        (read.is_ok() && name != h).then_some(name)
+    });
+    match host {
+        Some(host) => {
+            let s = format!(
+                "{}{host}{}",
+                &url[..Position::BeforeHost],
+                &url[Position::AfterHost..]
+            );
+            Some(utf8_escapes_decoded(&s).unwrap_or(s))
+        }
+        None => utf8_escapes_decoded(url.as_str()),
+    }
+}
+
+/// `s` with its escapes of UTF-8 decoded, when it has any.
+fn utf8_escapes_decoded(s: &str) -> Option<String> {
     if !s.contains('%') {
         return None;
     }
@@ -526,6 +545,15 @@ mod tests {
             read("http://h/a%E9%C3%A9%C3").as_deref(),
             Some("http://h/a%E9é%C3"),
             "bytes that are not UTF-8 stay escaped"
+        );
+        assert_eq!(
+            read("http://Bücher.de/Caf%C3%A9").as_deref(),
+            Some("http://bücher.de/Café"),
+            "an international host as it reads"
+        );
+        assert_eq!(
+            read("http://xn--bcher-kva.de/").as_deref(),
+            Some("http://bücher.de/")
         );
         assert_eq!(read("http://h/a%2Fb%20c"), None);
         assert_eq!(read("http://h/plain"), None);
