@@ -3,6 +3,7 @@
 
 mod cli;
 mod cluster;
+mod crash;
 mod crawl;
 mod faults;
 mod graph;

@@ -74,8 +74,13 @@ fn start(harness: &Harness, seeds: &[String], extra: &str) -> Child {
 
 /// `pipecrawl crawl --config config`, quiet.
 fn spawn_crawl(config: &Path) -> Child {
+    spawn("crawl", config)
+}
+
+/// `pipecrawl command --config config`, quiet.
+pub(super) fn spawn(command: &str, config: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
-        .args(["crawl", "--config"])
+        .args([command, "--config"])
         .arg(config)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -85,7 +90,7 @@ fn spawn_crawl(config: &Path) -> Child {
 }
 
 /// Waits (up to 60 s) until the site has answered `n` page requests.
-async fn wait_for_requests(site: &TestSite, n: usize) {
+pub(super) async fn wait_for_requests(site: &TestSite, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while site.hits().len() < n {
         assert!(
