@@ -93,6 +93,7 @@ pub(super) async fn answer(
     out: &mut dyn Write,
 ) -> Result<Answer, QueryError> {
     let dialect = conn.dialect();
+    let inlinks = super::inlinks(conn).await?;
     // One row per link, a target's links together: a target in every page's footer has
     // as many links as the site has pages, so they stream rather than being gathered.
     let mut q = Statement::new(format!(
@@ -107,7 +108,7 @@ pub(super) async fn answer(
         q.push(format_args!(
             " UNION ALL
              SELECT 'unchecked', i.url, t.status, NULL, t.final_url, s.url, l.anchor_text
-             FROM inlinks i LEFT JOIN pages t ON t.url = i.url
+             FROM {inlinks} AS i LEFT JOIN pages t ON t.url = i.url
              JOIN links l ON l.target_url = i.url JOIN pages s ON s.id = l.source_id
              WHERE {UNCHECKED}"
         ));
@@ -189,7 +190,7 @@ pub(super) async fn answer(
         // Whether, not how many: counting would look up every link target.
         let unchecked = conn
             .integer(&Statement::new(format!(
-                "SELECT count(*) FROM (SELECT 1 FROM inlinks i LEFT JOIN pages t ON t.url = i.url
+                "SELECT count(*) FROM (SELECT 1 FROM {inlinks} AS i LEFT JOIN pages t ON t.url = i.url
                                        WHERE {UNCHECKED} LIMIT 1) AS any_unchecked"
             )))
             .await?;

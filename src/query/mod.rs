@@ -115,6 +115,32 @@ fn more_note(rows: u64) -> String {
     format!("(the first {rows} rows; --limit 0 shows all)")
 }
 
+/// The in-link counts per link target (`url`, `linking_pages`, `links`), as a table to read
+/// from: `inlinks`, or the same counted from `links` when the crawl's writer keeps none
+/// (see `NOT_KEPT` in `src/store/link_counts.rs`). A one-off crawl counts them at its
+/// end, so while it runs, and after a `kill -9` until the next run, the table holds the
+/// last run's counts, or none: `top` listed nothing and `stats` said 0 links.
+async fn inlinks(conn: &mut Reader) -> Result<&'static str, QueryError> {
+    Ok(if link_counts_kept(conn).await? {
+        "inlinks"
+    } else {
+        "(SELECT target_url AS url, count(DISTINCT source_id) AS linking_pages,
+                 count(*) AS links
+          FROM links GROUP BY target_url)"
+    })
+}
+
+/// Whether the writer keeps `inlinks` and `anchors` as it stores links (up to a few
+/// seconds behind), rather than counting them when its crawl ends.
+async fn link_counts_kept(conn: &mut Reader) -> Result<bool, QueryError> {
+    let state = conn
+        .integer(&Statement::new(
+            "SELECT value FROM writer_state WHERE key = 'link_counts_behind'",
+        ))
+        .await?;
+    Ok(state != Some(crate::store::link_counts::NOT_KEPT))
+}
+
 /// `Some(limit)`, or `None` for 0 (no limit).
 fn limit(limit: u64) -> Option<u64> {
     (limit > 0).then_some(limit)

@@ -78,5 +78,14 @@ pub(super) async fn answer(
         score = dialect.round("-r.rank", 3),
     ));
     super::push_limit(&mut q, limit);
-    super::print_rows(conn, &q, format, out, 0, limit).await
+    let mut answer = super::print_rows(conn, &q, format, out, 0, limit).await?;
+    if !super::link_counts_kept(conn).await? {
+        answer.notes.push(
+            "the anchor texts of links are indexed when the crawl ends: those stored by \
+             the crawl running now (or killed before its end, until the next run) are \
+             not searched, titles are"
+                .to_owned(),
+        );
+    }
+    Ok(answer)
 }

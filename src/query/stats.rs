@@ -33,14 +33,14 @@ const MAX_BUCKETS: i64 = 60;
 /// While a crawl runs, the URLs it found wait in the frontier queued or staged (see
 /// [`Dialect::staged_urls`]): both are counted as queued. Leased URLs are being fetched
 /// (or were, by a crawl that was killed, until the next run queues them again).
-fn sections(d: Dialect) -> String {
+fn sections(d: Dialect, inlinks: &str) -> String {
     format!(
         "
     WITH span AS (
         SELECT count(*) AS pages, {first} AS first, {last} AS last
         FROM pages
     ), targets AS (
-        SELECT coalesce(sum(links), 0) AS links, count(*) AS urls FROM inlinks
+        SELECT coalesce(sum(links), 0) AS links, count(*) AS urls FROM {inlinks} AS counted
     ), by_status AS MATERIALIZED (
         SELECT status, error_kind, count(*) AS n FROM pages GROUP BY status, error_kind
     ), by_host AS MATERIALIZED (
@@ -115,7 +115,8 @@ pub(super) async fn answer(
         )))
         .await?;
 
-    let mut q = Statement::new(sections(d));
+    let inlinks = super::inlinks(conn).await?;
+    let mut q = Statement::new(sections(d, inlinks));
     if let (Some(first), Some(last)) = (first, last) {
         let (width, unit) = bucket(last - first);
         q.push(" UNION ALL SELECT 7, t, ")

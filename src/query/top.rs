@@ -17,7 +17,7 @@ pub struct TopArgs {
 }
 
 /// Counts come from `inlinks`, which the writer keeps as links are stored: counting distinct
-/// linking pages here would read every link.
+/// linking pages here would read every link (as it does while the writer keeps none).
 pub(super) async fn answer(
     conn: &mut Reader,
     args: &TopArgs,
@@ -25,10 +25,11 @@ pub(super) async fn answer(
     out: &mut dyn Write,
 ) -> Result<Answer, QueryError> {
     let limit = super::limit(args.limit);
-    let mut q = Statement::new(
+    let mut q = Statement::new(format!(
         "SELECT i.url, i.linking_pages, i.links, p.status, p.title
-         FROM (SELECT url, linking_pages, links FROM inlinks WHERE 1 = 1",
-    );
+         FROM (SELECT url, linking_pages, links FROM {} AS counted WHERE 1 = 1",
+        super::inlinks(conn).await?
+    ));
     if let Some(host) = &args.host {
         super::push_host_filter(&mut q, "url", host);
     }

@@ -39,6 +39,18 @@ pub(crate) const FLUSH_EVERY: Duration = Duration::from_secs(5);
 /// flush, whatever the crawl's speed: about 15 MB of keys of a usual length.
 const MAX_WAITING: usize = 100_000;
 
+/// `writer_state.link_counts_behind`: the counts are exact.
+const CURRENT: i64 = 0;
+
+/// The counts trail `links` by the changes a writer holds in memory, up to
+/// [`FLUSH_EVERY`] of them.
+const TRAILING: i64 = 1;
+
+/// The counts are not kept: a crawl counts them at its end ([`LinkCounts::deferred`]), and
+/// until then, or if it is killed before, they are the last run's (none after a first
+/// run). Readers that need them count from `links` meanwhile.
+pub(crate) const NOT_KEPT: i64 = 2;
+
 /// Bytes of those keys that force a flush. A key can be 2,560 bytes of URL and 4 KiB of
 /// anchor text, so the count alone would let the keys take some 650 MB.
 const MAX_WAITING_BYTES: usize = 16 * 1024 * 1024;
@@ -194,7 +206,7 @@ impl LinkCounts {
         if DB::SHARED || self.due() {
             self.flush(tx).await
         } else if !self.marked && !self.is_empty() {
-            set_behind(tx, true).await?;
+            set_behind(tx, TRAILING).await?;
             self.marked = true;
             Ok(())
         } else {
@@ -223,7 +235,7 @@ impl LinkCounts {
         self.last_flush = Instant::now();
         self.key_bytes = 0;
         if self.marked {
-            set_behind(tx, false).await?;
+            set_behind(tx, CURRENT).await?;
             self.marked = false;
         }
         let mut inlinks: Vec<_> = std::mem::take(&mut self.inlinks)
@@ -318,14 +330,14 @@ impl LinkCounts {
     }
 }
 
-async fn set_behind<DB: Backend>(tx: &mut Conn<DB>, behind: bool) -> Result<(), Error>
+async fn set_behind<DB: Backend>(tx: &mut Conn<DB>, behind: i64) -> Result<(), Error>
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     DB::Arguments: IntoArguments<DB>,
     i64: Type<DB> + for<'q> Encode<'q, DB>,
 {
     sqlx::query("UPDATE writer_state SET value = $1 WHERE key = 'link_counts_behind'")
-        .bind(i64::from(behind))
+        .bind(behind)
         .execute(&mut *tx)
         .await
         .doing("marking the link counts")?;
@@ -345,7 +357,7 @@ where
     i64: Type<DB> + for<'q> Encode<'q, DB>,
 {
     let mut tx = pool.begin().await.doing("marking the link counts")?;
-    set_behind(&mut tx, true).await?;
+    set_behind(&mut tx, NOT_KEPT).await?;
     tx.commit().await.doing("marking the link counts")
 }
 
@@ -363,7 +375,7 @@ where
             .fetch_one(&mut *conn)
             .await
             .doing("reading the link counts' state")?;
-    if behind == 0 {
+    if behind == CURRENT {
         return Ok(false);
     }
     // Grouping every link by target and anchor text sorts as much as `links` holds: on a

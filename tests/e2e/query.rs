@@ -1701,3 +1701,130 @@ async fn a_chain_past_the_redirect_limit_ends_at_the_hop_refused() {
         .collect();
     assert_eq!(targets, [("broken".to_owned(), old)]);
 }
+
+/// A one-off crawl keeps no in-link counts while it runs and counts them at its end, so
+/// one killed (`kill -9`, the OOM killer, a power cut) left `inlinks` empty: `top` listed
+/// nothing, `stats` said 0 links of the hundreds stored and `broken --unchecked` checked
+/// no link at all, until a next run counted them. Asked before that run, they count from
+/// `links`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_killed_before_its_end_is_counted_from_its_links() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let html = |s: &str| Resource::Html(s.to_owned());
+    b.add(
+        &h,
+        "/",
+        html(
+            "<a href='/a'>A</a> <a href='/b'>B</a> <a href='/gone'>Gone</a> \
+             <a href='/hang'>Never answers</a> <a href='http://127.0.0.9:9/out'>Out</a>",
+        ),
+    );
+    b.add(
+        &h,
+        "/a",
+        html("<a href='/b'>B</a> <a href='/b'>Bee</a> <a href='/'>Home</a> <a href='/gone'>G</a>"),
+    );
+    b.add(&h, "/b", html("<a href='/a'>A</a> <a href='/'>Home</a>"));
+    b.add(&h, "/gone", Resource::Status(404, "gone".into()));
+    b.add(
+        &h,
+        "/hang",
+        Resource::Slow(Duration::from_secs(600), Box::new(html("late"))),
+    );
+    let site = b.start();
+    let harness = Harness::default();
+    let config = harness.test_config_text(&[site.url(0, "/")], "[fetch]\ntimeout_ms = 600000\n");
+    let mut crawl = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+        .args(["crawl", "--config"])
+        .arg(harness.write_config(&config))
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start pipecrawl");
+    // Every page but the one that never answers stored, that one still in flight.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let stored = if harness.db_path().exists() {
+            let db = harness.db().await;
+            db.try_scalar("SELECT count(*) FROM pages")
+                .await
+                .unwrap_or(0)
+        } else {
+            0
+        };
+        if stored == 4 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{stored} pages stored"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    crawl.kill().expect("kill -9 pipecrawl");
+    crawl.wait().expect("reap pipecrawl");
+
+    let links = harness.db().await.links().await;
+    assert_eq!(links.len(), 11, "{links:?}");
+    let mut by_target: BTreeMap<String, (BTreeSet<String>, i64)> = BTreeMap::new();
+    for (source, target, _) in &links {
+        let entry = by_target.entry(target.clone()).or_default();
+        entry.0.insert(source.clone());
+        entry.1 += 1;
+    }
+    let expected: BTreeMap<String, (i64, i64)> = by_target
+        .into_iter()
+        .map(|(target, (sources, links))| (target, (sources.len() as i64, links)))
+        .collect();
+    let top = rows(&harness, &["top", "--limit", "0"]).await;
+    let counted: BTreeMap<String, (i64, i64)> = top
+        .iter()
+        .map(|r| {
+            let counts = (
+                int(r, "linking_pages").unwrap_or(-1),
+                int(r, "links").unwrap_or(-1),
+            );
+            (text(r, "url").to_owned(), counts)
+        })
+        .collect();
+    assert_eq!(counted, expected);
+
+    let stats = rows(&harness, &["stats"]).await;
+    let total = |key: &str| {
+        stats
+            .iter()
+            .find(|r| text(r, "section") == "total" && text(r, "key") == key)
+            .and_then(|r| int(r, "value"))
+    };
+    assert_eq!(
+        (total("links"), total("linked URLs")),
+        (Some(11), Some(expected.len() as i64))
+    );
+
+    let notes = ask(&harness, Format::Csv, &["broken"]).await.1.notes;
+    let unchecked_note = "links to URLs out of the crawl's scope";
+    assert!(
+        notes.iter().any(|n| n.starts_with(unchecked_note)),
+        "{notes:?}"
+    );
+    let unchecked: BTreeSet<String> = rows(&harness, &["broken", "--unchecked"])
+        .await
+        .iter()
+        .filter(|r| text(r, "kind") == "unchecked")
+        .map(|r| text(r, "target_url").to_owned())
+        .collect();
+    assert_eq!(
+        unchecked,
+        BTreeSet::from([site.url(0, "/hang"), "http://127.0.0.9:9/out".to_owned()])
+    );
+
+    // Anchor texts are indexed at the end too: a search says it could not look at them.
+    let notes = ask(&harness, Format::Csv, &["search", "Bee"]).await.1.notes;
+    let anchors_note = "the anchor texts of links are indexed when the crawl ends";
+    assert!(
+        notes.iter().any(|n| n.starts_with(anchors_note)),
+        "{notes:?}"
+    );
+}
