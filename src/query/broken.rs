@@ -6,7 +6,8 @@
 //! to where its chain ends, so a link to a 301 that ends at a 200 is fine and one whose
 //! chain ends at a 404 is broken. Targets robots.txt kept the crawler from are listed
 //! apart (`kind` = `robots`): nobody knows whether they work. Targets outside the crawl's
-//! scope were never requested, so they are neither broken nor fine: `--unchecked` lists
+//! scope, and those it left as traps (past a host's page budget, or looking like a crawler
+//! trap), were never requested, so they are neither broken nor fine: `--unchecked` lists
 //! them (`kind` = `unchecked`).
 
 use std::io::{self, Write};
@@ -33,7 +34,7 @@ pub struct BrokenArgs {
 }
 
 /// Pages whose URL is a dead end: a failed response, no response, or a redirect that
-/// failed. Each URL leading to one — itself, and redirects whose chain ends at it (they
+/// failed (not a `trap` row, which was never requested). Each URL leading to one — itself, and redirects whose chain ends at it (they
 /// share its `final_url`) — is a broken target. The join order is fixed (see
 /// [`Dialect::ordered_join`]): from the few dead targets to their links, never from every
 /// link to the dead targets, which SQLite's planner may otherwise pick.
@@ -43,7 +44,8 @@ fn dead_links(dialect: Dialect) -> String {
         "
     WITH failed AS (
         SELECT id, url, final_url, status, error_kind FROM pages
-        WHERE status >= 400 OR status IS NULL OR error_kind = 'redirect'
+        WHERE (status >= 400 OR status IS NULL OR error_kind = 'redirect')
+              AND {NOT_TRAPPED}
     ), dead (target, final_url, status, error_kind) AS (
         SELECT url, NULL, status, error_kind FROM failed
         UNION
@@ -61,11 +63,17 @@ fn dead_links(dialect: Dialect) -> String {
     )
 }
 
-/// Link targets (`i`) with no page row (`t`), or redirects to one: never requested.
+/// Link targets (`i`) with no page row (`t`) or a `trap` one, or redirects to such:
+/// never requested.
 const UNCHECKED: &str = "
-    (t.id IS NULL
+    (t.id IS NULL OR t.error_kind = 'trap'
      OR (t.location IS NOT NULL AND t.error_kind IS NULL
-         AND NOT EXISTS (SELECT 1 FROM pages e WHERE e.url = t.final_url)))";
+         AND NOT EXISTS (SELECT 1 FROM pages e
+                         WHERE e.url = t.final_url AND coalesce(e.error_kind, '') <> 'trap')))";
+
+/// Pages that are not `trap` rows: the URLs past `traps.max_pages_per_host`, or looking
+/// like a crawler trap, stored so and never requested.
+const NOT_TRAPPED: &str = "coalesce(error_kind, '') <> 'trap'";
 
 /// The answer's columns; the first [`GROUP_COLUMNS`] describe the target, one group each.
 const COLUMNS: [&str; 7] = [
@@ -107,7 +115,8 @@ pub(super) async fn answer(
     if args.unchecked {
         q.push(format_args!(
             " UNION ALL
-             SELECT 'unchecked', i.url, t.status, NULL, t.final_url, s.url, l.anchor_text
+             SELECT 'unchecked', i.url, t.status, NULL,
+                    CASE WHEN t.location IS NOT NULL THEN t.final_url END, s.url, l.anchor_text
              FROM {inlinks} AS i LEFT JOIN pages t ON t.url = i.url
              JOIN links l ON l.target_url = i.url JOIN pages s ON s.id = l.source_id
              WHERE {UNCHECKED}"

@@ -1828,3 +1828,72 @@ async fn a_crawl_killed_before_its_end_is_counted_from_its_links() {
         "{notes:?}"
     );
 }
+
+/// URLs past `traps.max_pages_per_host` are stored as `trap` rows and never requested, as
+/// out-of-scope ones are not: `broken` reported every link to them as broken (a crawl of
+/// a large site with a budget, a link check of hundreds of fine pages). They are unchecked,
+/// and so is a redirect that ends at one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_to_urls_past_the_page_budget_are_unchecked_not_broken() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let page = |title: &str| Resource::Html(format!("<title>{title}</title>"));
+    b.add(
+        &h,
+        "/",
+        Resource::Html(
+            "<a href='/0-gone'>Gone</a> <a href='/a'>A</a> <a href='/b'>B</a> \
+             <a href='/c'>C</a> <a href='/d'>D</a> <a href='/1-moved'>Moved</a>"
+                .to_owned(),
+        ),
+    );
+    b.add(&h, "/0-gone", Resource::Status(404, "gone".into()));
+    for path in ["/a", "/b", "/c", "/d"] {
+        b.add(&h, path, page(path));
+    }
+    b.add(&h, "/1-moved", Resource::Redirect(301, "/e".into()));
+    b.add(&h, "/e", page("E"));
+    let site = b.start();
+    let harness = Harness::default();
+    harness
+        .crawl(&[site.url(0, "/")], "[traps]\nmax_pages_per_host = 3\n")
+        .await;
+    let db = harness.db().await;
+    let trapped = db
+        .scalar("SELECT count(*) FROM pages WHERE error_kind = 'trap'")
+        .await;
+    assert!(trapped >= 3, "{trapped} URLs past the budget");
+
+    let pages = db.pages().await;
+    let row_of = |url: &str| pages.iter().find(|p| p.url == url);
+    // Where a link target's redirects end, if that was stored.
+    let end_of = |url: &str| row_of(row_of(url)?.final_url.as_deref().unwrap_or(url));
+    let (mut expected_broken, mut expected_unchecked) = (BTreeSet::new(), BTreeSet::new());
+    for (_, target, _) in db.links().await {
+        match end_of(&target) {
+            None => expected_unchecked.insert(target),
+            Some(end) if end.error_kind.as_deref() == Some("trap") => {
+                expected_unchecked.insert(target)
+            }
+            Some(end) if end.status != Some(200) => expected_broken.insert(target),
+            Some(_) => false,
+        };
+    }
+    // The budget goes in URL order: to the 404 and the redirect, not to its target.
+    assert_eq!(expected_broken, BTreeSet::from([site.url(0, "/0-gone")]));
+    assert!(expected_unchecked.contains(&site.url(0, "/1-moved")));
+    let (mut unchecked, mut shown_broken) = (BTreeSet::new(), BTreeSet::new());
+    for r in &rows(&harness, &["broken", "--unchecked"]).await {
+        let target = text(r, "target_url").to_owned();
+        // `final_url` names where a redirect ends, as for broken links; none otherwise.
+        let redirect = target.ends_with("/1-moved");
+        assert_eq!(text(r, "final_url").is_empty(), !redirect, "{r:?}");
+        match text(r, "kind") {
+            "unchecked" => unchecked.insert(target),
+            "broken" => shown_broken.insert(target),
+            other => panic!("{other}: {r:?}"),
+        };
+    }
+    assert_eq!(shown_broken, expected_broken);
+    assert_eq!(unchecked, expected_unchecked);
+}
