@@ -196,13 +196,24 @@ pub(super) async fn answer(
             .collect()
     };
     if !args.unchecked {
-        // Whether, not how many: counting would look up every link target.
-        let unchecked = conn
-            .integer(&Statement::new(format!(
-                "SELECT count(*) FROM (SELECT 1 FROM {inlinks} AS i LEFT JOIN pages t ON t.url = i.url
-                                       WHERE {UNCHECKED} LIMIT 1) AS any_unchecked"
-            )))
-            .await?;
+        // Whether, not how many: counting would look up every link target. With `--host`,
+        // of the links on that host's pages, as `--unchecked` would list them.
+        let mut q = Statement::new("SELECT count(*) FROM (SELECT 1 FROM ");
+        match &args.host {
+            None => q.push(inlinks),
+            Some(host) => {
+                q.push(
+                    "(SELECT l.target_url AS url
+                      FROM pages s JOIN links l ON l.source_id = s.id WHERE 1 = 1",
+                );
+                super::push_host_filter(&mut q, "s.url", host);
+                q.push(")")
+            }
+        };
+        q.push(format_args!(
+            " AS i LEFT JOIN pages t ON t.url = i.url WHERE {UNCHECKED} LIMIT 1) AS any_unchecked"
+        ));
+        let unchecked = conn.integer(&q).await?;
         if unchecked > Some(0) {
             notes.push(
                 "links to URLs out of the crawl's scope (or not crawled yet) were not \

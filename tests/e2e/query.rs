@@ -1897,3 +1897,43 @@ async fn links_to_urls_past_the_page_budget_are_unchecked_not_broken() {
     assert_eq!(shown_broken, expected_broken);
     assert_eq!(unchecked, expected_unchecked);
 }
+
+/// `broken --host` keeps the links on that host's pages; its note that some links were
+/// not checked counted every host's, so it was said of a host whose pages link to no
+/// such URL, where `--unchecked` then listed none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_unchecked_note_of_broken_on_one_host_is_about_that_hosts_links() {
+    let mut b = SiteBuilder::bind(2).await;
+    let (h0, h1) = (b.authority(0), b.authority(1));
+    b.add(
+        &h0,
+        "/",
+        Resource::Html("<a href='http://127.0.0.9:9/out'>Out</a>".to_owned()),
+    );
+    b.add(
+        &h1,
+        "/",
+        Resource::Html("<a href='/gone'>Gone</a>".to_owned()),
+    );
+    b.add(&h1, "/gone", Resource::Status(404, "gone".into()));
+    let site = b.start();
+    let harness = Harness::default();
+    harness
+        .crawl(&[site.url(0, "/"), site.url(1, "/")], "")
+        .await;
+    let note = "links to URLs out of the crawl's scope";
+    for (host, unchecked) in [(&h0, true), (&h1, false)] {
+        let notes = ask(&harness, Format::Csv, &["broken", "--host", host])
+            .await
+            .1
+            .notes;
+        assert_eq!(
+            notes.iter().any(|n| n.starts_with(note)),
+            unchecked,
+            "{host}: {notes:?}"
+        );
+        let listed = rows(&harness, &["broken", "--host", host, "--unchecked"]).await;
+        let listed = listed.iter().any(|r| text(r, "kind") == "unchecked");
+        assert_eq!(listed, unchecked, "{host}");
+    }
+}
