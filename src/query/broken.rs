@@ -34,10 +34,11 @@ pub struct BrokenArgs {
 }
 
 /// Pages whose URL is a dead end: a failed response, no response, or a redirect that
-/// failed (not a `trap` row, which was never requested). Each URL leading to one — itself, and redirects whose chain ends at it (they
-/// share its `final_url`) — is a broken target. The join order is fixed (see
-/// [`Dialect::ordered_join`]): from the few dead targets to their links, never from every
-/// link to the dead targets, which SQLite's planner may otherwise pick.
+/// failed (not a `trap` row, which was never requested). Each URL leading to one —
+/// itself, and redirects whose chain ends at it (they share its `final_url`) — is a
+/// broken target. The join order is fixed (see [`Dialect::ordered_join`]): from the few
+/// dead targets to their links, never from every link to the dead targets, which
+/// SQLite's planner may otherwise pick.
 fn dead_links(dialect: Dialect) -> String {
     let join = dialect.ordered_join();
     format!(
