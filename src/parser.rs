@@ -158,12 +158,9 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
         return record;
     }
     // The header is how a document with no `<meta>` (a PDF, an image) says `noindex`: it
-    // binds what is never read too.
-    if let (true, JobKind::Page, Some(tag)) = (
-        scope.respect_meta_robots,
-        record.job.kind,
-        f.x_robots_tag.as_deref(),
-    ) {
+    // binds what is never read too. The row says what the page declared whether or not
+    // the crawl obeys it (`politeness.respect_meta_robots`).
+    if let (JobKind::Page, Some(tag)) = (record.job.kind, f.x_robots_tag.as_deref()) {
         (record.noindex, record.nofollow) = robots_directives(tag, &rules.agent);
     }
     // The fetcher reads a body only for successful HTML and for sitemaps. A sitemap
@@ -300,14 +297,15 @@ fn parse_page(
             return;
         }
     };
-    if let (true, Some(meta)) = (scope.respect_meta_robots, &extracted.meta_robots) {
+    if let Some(meta) = &extracted.meta_robots {
         let (noindex, nofollow) = robots_directives(meta, agent);
         record.noindex |= noindex;
         record.nofollow |= nofollow;
     }
+    let obeyed = |directive: bool| directive && scope.respect_meta_robots;
     let links = extracted.links;
     let depth = record.job.depth + 1;
-    if !record.nofollow {
+    if !obeyed(record.nofollow) {
         let mut seen = HashSet::default();
         let followed: Vec<&Url> = links
             .iter()
@@ -322,7 +320,7 @@ fn parse_page(
         record.discovered.extend(offer.pages(&followed, depth));
     }
     record.canonical = extracted.canonical;
-    if !record.noindex {
+    if !obeyed(record.noindex) {
         record.title = extracted.title;
         record.links = links;
     }

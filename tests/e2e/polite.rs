@@ -778,12 +778,10 @@ async fn nofollow_noindex_and_canonical_are_honoured() {
     assert_eq!(canonical, 1);
 }
 
-/// `unavailable_after` takes a date in RFC 822's or RFC 850's form (Google's documented
-/// ones), which has a comma and colons (`Sun, 06 Nov 2050 08:49:37 GMT`): the date's part
-/// after the comma names no crawler, so the directives after it still bind this one, in
-/// the same header line and in the next robots `<meta>`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dated_unavailable_after_hides_no_later_directive() {
+/// A site whose home links to `/meta`, a page with the robots `<meta>` tags `meta`, and
+/// to `/header`, a page sent with `X-Robots-Tag: tag`; each links to a page of its own,
+/// `/from-meta` and `/from-header`, and is titled "Meta" or "Header".
+async fn robots_directives_site(meta: &str, tag: &str) -> TestSite {
     let mut b = SiteBuilder::bind(1).await;
     let h = b.authority(0);
     b.add(
@@ -794,32 +792,83 @@ async fn a_dated_unavailable_after_hides_no_later_directive() {
     b.add(
         &h,
         "/meta",
-        html(
-            "<meta name='robots' content='unavailable_after: Sun, 06 Nov 2050 08:49:37 GMT'>\
-             <meta name='robots' content='noindex, nofollow'><title>Meta</title>\
-             <a href='/from-meta'>x</a>",
-        ),
+        html(&format!(
+            "{meta}<title>Meta</title><a href='/from-meta'>x</a>"
+        )),
     );
     b.add(
         &h,
         "/header",
         Resource::WithHeaders(
-            vec![(
-                "X-Robots-Tag".into(),
-                "unavailable_after: Sunday, 06-Nov-50 08:49:37 GMT, nofollow".into(),
-            )],
+            vec![("X-Robots-Tag".into(), tag.into())],
             Box::new(html("<title>Header</title><a href='/from-header'>x</a>")),
         ),
     );
     for child in ["/from-meta", "/from-header"] {
         b.add(&h, child, html("<title>child</title>"));
     }
-    let site = b.start();
+    b.start()
+}
+
+/// Requests of `/from-meta` and `/from-header` on a [`robots_directives_site`].
+fn requests_from_meta_and_header(site: &TestSite) -> [usize; 2] {
+    ["/from-meta", "/from-header"].map(|path| site.count(&site.url(0, path)))
+}
+
+/// With `politeness.respect_meta_robots = false` the crawl does not obey a page's robots
+/// `<meta>` or `X-Robots-Tag`, but its row still says what they said: `noindex` and
+/// `nofollow` are what the page declared (an audit of which pages are hidden is what a
+/// crawl that ignores them is for), and the page keeps its title and links.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn robots_directives_not_obeyed_are_still_recorded() {
+    let site = robots_directives_site(
+        "<meta name='robots' content='noindex, nofollow'>",
+        "noindex",
+    )
+    .await;
+    let harness = Harness::default();
+    let config = "[politeness]\ndelay_ms = 0\nrespect_meta_robots = false\n";
+    harness.crawl(&[site.url(0, "/")], config).await;
+    assert_eq!(
+        requests_from_meta_and_header(&site),
+        [1, 1],
+        "links of pages whose directives are not obeyed are followed"
+    );
+    assert_eq!(
+        robots_flags(&harness, &site, &["/meta", "/header"]).await,
+        [11, 10],
+        "noindex * 10 + nofollow of the two pages, as they declared them"
+    );
+    let db = harness.db().await;
+    let mut titles = Vec::new();
+    for path in ["/meta", "/header"] {
+        titles.push(db.page(&site.url(0, path)).await.and_then(|p| p.title));
+    }
+    assert_eq!(titles, [Some("Meta".into()), Some("Header".into())]);
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM links WHERE target_url LIKE '%/from-%'")
+            .await,
+        2,
+        "their links are rows"
+    );
+}
+
+/// `unavailable_after` takes a date in RFC 822's or RFC 850's form (Google's documented
+/// ones), which has a comma and colons (`Sun, 06 Nov 2050 08:49:37 GMT`): the date's part
+/// after the comma names no crawler, so the directives after it still bind this one, in
+/// the same header line and in the next robots `<meta>`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dated_unavailable_after_hides_no_later_directive() {
+    let site = robots_directives_site(
+        "<meta name='robots' content='unavailable_after: Sun, 06 Nov 2050 08:49:37 GMT'>\
+         <meta name='robots' content='noindex, nofollow'>",
+        "unavailable_after: Sunday, 06-Nov-50 08:49:37 GMT, nofollow",
+    )
+    .await;
     let harness = Harness::default();
     harness.crawl(&[site.url(0, "/")], "").await;
-    let fetched = |path: &str| site.count(&site.url(0, path));
     assert_eq!(
-        [fetched("/from-meta"), fetched("/from-header")],
+        requests_from_meta_and_header(&site),
         [0, 0],
         "requests of the two nofollow pages' links"
     );
