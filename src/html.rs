@@ -598,7 +598,12 @@ impl ReadState<'_> {
                 self.island = 0;
             }
             "br" | "p" => self.foreign = 0,
-            "template" if self.foreign == 0 => {
+            // SVG or MathML left open in a template (`<template><svg><path></template>`, a
+            // forgotten `</svg>`) ends with it, as the tree builder pops it to the
+            // template; what follows is the page again. A `<template>` inside SVG is
+            // SVG's and not counted, so SVG open while one is counted was opened in it.
+            "template" if self.foreign == 0 || self.templates > 0 => {
+                self.foreign = 0;
                 self.templates = self.templates.saturating_sub(1);
             }
             _ if self.templates > 0 => {}

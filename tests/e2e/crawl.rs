@@ -611,6 +611,47 @@ async fn text_after_an_empty_hidden_svg_icon_is_the_links() {
     assert_eq!(texts, expected.map(|(p, t)| (p.to_owned(), t.to_owned())));
 }
 
+/// An `<svg>` or `<math>` left open in a `<template>` (an icon whose `</svg>` was
+/// forgotten) ends with the template, as the tree builder ends it: the page after it is
+/// the page's, its title, canonical, robots `<meta>` and links.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_content_left_open_in_a_template_ends_with_it() {
+    let site = TestSite::one_host(&[
+        (
+            "/",
+            "<head><template id='icon'><svg viewBox='0 0 8 8'><path d='M0 0h8'></template>\
+             <title>Home</title><link rel='canonical' href='/home'></head>\
+             <body><a href='/next'>Next</a></body>",
+        ),
+        (
+            "/next",
+            "<template><math><mi>x</template>\
+             <meta name='robots' content='noindex'><title>Next</title>",
+        ),
+    ])
+    .await;
+    let harness = Harness::default();
+    let home = site.url(0, "/");
+    harness.crawl(std::slice::from_ref(&home), "").await;
+    let db = harness.db().await;
+    let title = db.page(&home).await.and_then(|p| p.title);
+    assert_eq!(title.as_deref(), Some("Home"));
+    let canonical = format!(
+        "SELECT count(*) FROM pages WHERE url = '{home}' AND canonical_url = '{}'",
+        site.url(0, "/home")
+    );
+    assert_eq!(db.scalar(&canonical).await, 1, "the canonical after it");
+    assert_eq!(
+        db.links().await,
+        [(home, site.url(0, "/next"), "Next".to_owned())]
+    );
+    let noindex = format!(
+        "SELECT noindex FROM pages WHERE url = '{}'",
+        site.url(0, "/next")
+    );
+    assert_eq!(db.scalar(&noindex).await, 1, "the robots <meta> after it");
+}
+
 /// The long-queue site crawled to `max_pages = 2`: `/` and `/a0` stored, the rest queued.
 async fn long_queue_stopped_at_two_pages() -> (TestSite, Harness, [String; 1]) {
     let site = long_queue_site().await;
