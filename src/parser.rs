@@ -560,7 +560,9 @@ pub fn extract(
         });
     }
     let title = page.title.and_then(|t| shown_text(&t));
-    let meta_robots = (!page.meta_robots.is_empty()).then(|| page.meta_robots.join(", "));
+    // One line each, as header lines are: a `name: value` one names a crawler up to its
+    // end (see `robots_directives`), not through the metas after it.
+    let meta_robots = (!page.meta_robots.is_empty()).then(|| page.meta_robots.join("\n"));
     // A found URL like a link's, stored and exported, so stripped as a link is.
     let canonical = page.canonical_href.and_then(|href| {
         let mut url = urlnorm::resolve_in(&base, &href, encoding).ok()?;
@@ -1239,6 +1241,19 @@ mod tests {
             e.canonical.map(String::from).as_deref(),
             Some("http://h/main")
         );
+    }
+
+    /// Each robots `<meta>` is read on its own: a `name: value` word in one (a misspelt
+    /// directive, `nosnippet: yes`) was taken for a crawler's name whose directives ran on
+    /// into the next `<meta>`, whose `nofollow` was then not this crawler's.
+    #[test]
+    fn each_robots_meta_is_read_on_its_own() {
+        let e = extract(
+            "<meta name=robots content='nosnippet: yes'><meta name=robots content='nofollow'>",
+            "http://h/",
+        );
+        let meta = e.meta_robots.expect("the metas");
+        assert_eq!(directives(&meta), (false, true), "{meta:?}");
     }
 
     fn directives(value: &str) -> (bool, bool) {
