@@ -5,13 +5,16 @@
 //! then an XML declaration's `encoding` (XHTML's), whose `<?x` tells UTF-16 without a mark.
 //! Without any of them the body is UTF-8 if it is valid UTF-8, else windows-1252 (the
 //! web's old default), so undeclared legacy pages still come out readable rather than
-//! full of U+FFFD.
+//! full of U+FFFD. A page served as `application/xhtml+xml` is read as a browser's XML
+//! parser reads it, which knows no `<meta>`.
 
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8, WINDOWS_1252, X_USER_DEFINED};
 use regex::bytes::Regex;
+
+use crate::html::Syntax;
 
 /// How far into the body a `<meta>` declaration is always looked for (the HTML spec's
 /// prescan).
@@ -57,17 +60,19 @@ pub fn decode<'a>(body: &'a [u8], content_type: Option<&str>) -> Decoded<'a> {
     if let Some((encoding, bom_len)) = declared(body, content_type) {
         return decoded(encoding, &body[bom_len..]);
     }
+    match is_utf8(body) {
+        true => decoded(UTF_8, body),
+        false => decoded(WINDOWS_1252, body),
+    }
+}
+
+/// Whether undeclared `body` is UTF-8: valid, or valid up to a character cut off at the
+/// end (a body cut at `fetch.max_body_bytes`; plain ASCII before one high byte proves
+/// nothing).
+fn is_utf8(body: &[u8]) -> bool {
     match std::str::from_utf8(body) {
-        Ok(text) => Decoded {
-            text: Cow::Borrowed(text),
-            encoding: UTF_8,
-        },
-        // UTF-8 text up to a character cut off at the end: a body cut at
-        // `fetch.max_body_bytes`. (Plain ASCII before one high byte proves nothing.)
-        Err(e) if e.error_len().is_none() && !body[..e.valid_up_to()].is_ascii() => {
-            decoded(UTF_8, body)
-        }
-        Err(_) => decoded(WINDOWS_1252, body),
+        Ok(_) => true,
+        Err(e) => e.error_len().is_none() && !body[..e.valid_up_to()].is_ascii(),
     }
 }
 
@@ -77,7 +82,7 @@ pub fn declared(body: &[u8], content_type: Option<&str>) -> Option<(&'static Enc
     Encoding::for_bom(body).or_else(|| {
         content_type
             .and_then(from_content_type)
-            .or_else(|| prescan(body))
+            .or_else(|| prescan(body, Syntax::of(content_type)))
             .map(|encoding| (encoding, 0))
     })
 }
@@ -105,8 +110,12 @@ fn charset_parameter(param: &str) -> Option<&str> {
 }
 
 /// What the body says of its own encoding when no header did: a `<meta>`, else an XML
-/// declaration, as the HTML standard's prescan reads them.
-fn prescan(body: &[u8]) -> Option<&'static Encoding> {
+/// declaration, as the HTML standard's prescan reads them. A page in XML `syntax` says
+/// it by its XML declaration only, as browsers' XML parsers read it: without one it is
+/// UTF-8, XML's default, whatever an XHTML template's stale `<meta>` says, and only a
+/// page that is not UTF-8 either (which browsers refuse to show) is read by its `<meta>`,
+/// the best guess left.
+fn prescan(body: &[u8], syntax: Syntax) -> Option<&'static Encoding> {
     // An XML declaration in UTF-16 (`<?x`, each byte beside a zero) is the one thing
     // that tells UTF-16 without a byte-order mark, which the prescan looks for first.
     if body.starts_with(b"<\0?\0x\0") {
@@ -115,7 +124,11 @@ fn prescan(body: &[u8]) -> Option<&'static Encoding> {
     if body.starts_with(b"\0<\0?\0x") {
         return Some(UTF_16BE);
     }
-    let encoding = from_meta(body).or_else(|| from_xml_declaration(body))?;
+    let encoding = match syntax {
+        Syntax::Html => from_meta(body).or_else(|| from_xml_declaration(body)),
+        Syntax::Xml => from_xml_declaration(body)
+            .or_else(|| (!is_utf8(body)).then(|| from_meta(body)).flatten()),
+    }?;
     // A body that reached here has no BOM, so a declared UTF-16 cannot be right; the HTML
     // spec reads such pages as UTF-8, and `x-user-defined` (a font hack) as windows-1252.
     Some(if encoding == UTF_16LE || encoding == UTF_16BE {

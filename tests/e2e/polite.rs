@@ -2000,6 +2000,56 @@ fn xhtml(encoding: &str, title: &str, home: &str) -> String {
     )
 }
 
+/// A browser reads a page served as `application/xhtml+xml` with its XML parser, which
+/// knows no `<meta>`: the XML declaration names the encoding, and without one the page
+/// is UTF-8, XML's default, whatever an XHTML template's stale `<meta>` says. Only a page
+/// that is not UTF-8 either (which browsers refuse to show) is read by its `<meta>`, the
+/// best guess left. Served as `text/html`, the `<meta>` decides first, as the HTML
+/// standard's prescan has it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_xhtml_pages_encoding_is_its_xml_declarations_whatever_its_meta_says() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let page = |declaration: &str, charset: &str, title: &[u8]| {
+        let mut page = format!(
+            "<?xml version=\"1.0\"{declaration}?>\n\
+             <html xmlns=\"http://www.w3.org/1999/xhtml\"><head><meta \
+             http-equiv=\"Content-Type\" content=\"text/html; charset={charset}\"/><title>"
+        )
+        .into_bytes();
+        page.extend_from_slice(title);
+        page.extend_from_slice(b"</title></head><body></body></html>");
+        page
+    };
+    let latin2 = page(" encoding=\"iso-8859-2\"", "utf-8", b"\xb1");
+    let stale = page("", "iso-8859-1", "caf\u{e9}".as_bytes());
+    let legacy = page("", "Shift_JIS", &encoding_rs::SHIFT_JIS.encode("日本語").0);
+    let xhtml = "application/xhtml+xml";
+    let pages = [
+        ("/latin2", xhtml, latin2.clone(), "\u{105}"),
+        ("/stale", xhtml, stale, "caf\u{e9}"),
+        ("/legacy", xhtml, legacy, "日本語"),
+        ("/latin2.html", "text/html", latin2, "\u{fffd}"),
+    ];
+    let mut home = String::new();
+    for (path, content_type, body, _) in &pages {
+        b.add(&h, path, Resource::Typed(content_type, body.clone()));
+        home.push_str(&format!("<a href='{path}'>{path}</a>"));
+    }
+    b.add(&h, "/", html(&home));
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+
+    for (path, _, _, title) in pages {
+        assert_eq!(
+            title_and_error(&harness, &site.url(0, path)).await,
+            Some((Some(title.to_owned()), None)),
+            "{path}"
+        );
+    }
+}
+
 /// A title and a link's text are stored as a browser shows them: runs of ASCII
 /// whitespace collapse (`document.title`, CSS's white space), but a no-break space or an
 /// ideographic space is a character of the text (`1&nbsp;000&nbsp;€`, a Japanese
