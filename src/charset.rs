@@ -116,13 +116,16 @@ fn charset_parameter(param: &str) -> Option<&str> {
 /// page that is not UTF-8 either (which browsers refuse to show) is read by its `<meta>`,
 /// the best guess left.
 fn prescan(body: &[u8], syntax: Syntax) -> Option<&'static Encoding> {
-    // An XML declaration in UTF-16 (`<?x`, each byte beside a zero) is the one thing
-    // that tells UTF-16 without a byte-order mark, which the prescan looks for first.
+    // An XML declaration in UTF-16 (`<?x`, each byte beside a zero) tells UTF-16 without
+    // a byte-order mark, which the prescan looks for first.
     if body.starts_with(b"<\0?\0x\0") {
         return Some(UTF_16LE);
     }
     if body.starts_with(b"\0<\0?\0x") {
         return Some(UTF_16BE);
+    }
+    if let Some(utf16) = utf16_by_its_zeros(body) {
+        return Some(utf16);
     }
     let encoding = match syntax {
         Syntax::Html => from_meta(body).or_else(|| from_xml_declaration(body)),
@@ -138,6 +141,35 @@ fn prescan(body: &[u8], syntax: Syntax) -> Option<&'static Encoding> {
     } else {
         encoding
     })
+}
+
+/// The fewest bytes UTF-16 is told by in [`utf16_by_its_zeros`]: room for
+/// `<title></title>`, as Firefox has it.
+const UTF16_SNIFF_MIN_BYTES: usize = 30;
+
+/// UTF-16 with neither a byte-order mark nor a declaration (a Windows tool's "Unicode"
+/// saved without its mark), told as Firefox tells it: in the first kilobyte, every other
+/// byte is zero and none between them is (markup in ASCII), the zeros after the letters
+/// in little-endian, before them in big-endian. Read byte by byte, such a page has a NUL
+/// beside each letter: a binary file, its title and links lost.
+fn utf16_by_its_zeros(body: &[u8]) -> Option<&'static Encoding> {
+    let head = &body[..body.len().min(PRESCAN_BYTES)];
+    if head.len() < UTF16_SNIFF_MIN_BYTES {
+        return None;
+    }
+    let every_other = |first: usize, zero: bool| {
+        head.iter()
+            .skip(first)
+            .step_by(2)
+            .all(|&byte| (byte == 0) == zero)
+    };
+    if every_other(0, false) && every_other(1, true) {
+        Some(UTF_16LE)
+    } else if every_other(0, true) && every_other(1, false) {
+        Some(UTF_16BE)
+    } else {
+        None
+    }
 }
 
 fn from_meta(body: &[u8]) -> Option<&'static Encoding> {
@@ -425,18 +457,39 @@ mod tests {
             "UTF-16 with no BOM is read as UTF-8"
         );
     }
+    /// Without a byte-order mark or a declaration, UTF-16 is told by the zero beside each
+    /// ASCII byte of its first kilobyte, as Firefox tells it; a body too short to tell by,
+    /// or whose zeros fall at both, is not.
+    #[test]
+    fn utf16_without_a_bom_is_told_by_its_zeros() {
+        let le = utf16_both_ways("<html><title>caf\u{e9}</title></html>");
+        assert!(utf16_by_its_zeros(&le[..UTF16_SNIFF_MIN_BYTES - 2]).is_none());
+        let mut mixed = le.clone();
+        mixed[2] = 0;
+        assert!(
+            utf16_by_its_zeros(&mixed).is_none(),
+            "a zero among the letters"
+        );
+    }
+
     /// Without a byte-order mark, UTF-16 is told by an XML declaration opening the page,
     /// `<?x` with a zero beside each byte, as the HTML standard's prescan tells it.
     #[test]
     fn utf16_without_a_bom_is_told_by_its_xml_declaration() {
-        let page = "<?xml version='1.0'?><title>\u{e9}</title>";
-        let le: Vec<u8> = page.encode_utf16().flat_map(u16::to_le_bytes).collect();
-        let be: Vec<u8> = page.encode_utf16().flat_map(u16::to_be_bytes).collect();
-        assert_eq!(decode(&le, None), page, "UTF-16LE");
-        assert_eq!(decode(&be, None), page, "UTF-16BE");
+        let le = utf16_both_ways("<?xml version='1.0'?><title>\u{e9}</title>");
         assert!(
             decode(&le, Some("text/html; charset=windows-1252")).starts_with("<\0?\0x\0"),
             "a header charset decides first"
         );
+    }
+
+    /// `page` in UTF-16LE, once checked that it and its UTF-16BE are decoded back to it
+    /// without a byte-order mark or a header charset.
+    fn utf16_both_ways(page: &str) -> Vec<u8> {
+        let le: Vec<u8> = page.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let be: Vec<u8> = page.encode_utf16().flat_map(u16::to_be_bytes).collect();
+        assert_eq!(decode(&le, None), page, "UTF-16LE");
+        assert_eq!(decode(&be, None), page, "UTF-16BE");
+        le
     }
 }

@@ -1966,15 +1966,40 @@ async fn an_xml_declarations_encoding_decides_without_header_or_meta() {
 /// prescan reads as UTF-16 of that byte order. It is text, not a binary file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_utf16_xml_declaration_without_a_bom_is_utf16() {
+    let page = |title: &str, home: &str| xhtml("UTF-16", title, home);
+    utf16_pages_are_read(page, ["application/xhtml+xml", "text/html"]).await;
+}
+
+/// A UTF-16 page with neither a byte-order mark nor a declaration (a Windows tool's
+/// "Unicode" saved without its mark) has a zero beside every letter of its markup,
+/// which Firefox tells UTF-16 by: such a page is text in that byte order, its title and
+/// links read, not a binary file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn utf16_without_a_bom_or_declaration_is_told_by_its_zeros() {
+    let page = |title: &str, home: &str| {
+        format!(
+            "<!DOCTYPE html><html><head><title>{title}</title></head>\
+             <body><a href=\"/\">{home}</a></body></html>"
+        )
+    };
+    utf16_pages_are_read(page, ["text/html", "text/html"]).await;
+}
+
+/// Crawls two pages without a byte-order mark or a header charset, made by `page` from
+/// a title and the text of a link home, one in UTF-16LE and one in UTF-16BE, served as
+/// `types`; both must be read: their titles stored, no error, their links followed.
+async fn utf16_pages_are_read(page: impl Fn(&str, &str) -> String, types: [&'static str; 2]) {
     let mut b = SiteBuilder::bind(1).await;
     let h = b.authority(0);
     b.add(&h, "/", html("<a href='/le'>1</a><a href='/be'>2</a>"));
-    let text = |title: &str| xhtml("UTF-16", title, "h\u{f4}me");
-    let (le, be) = (text("Little \u{e9}ndian"), text("Big \u{e9}ndian"));
+    let (le, be) = (
+        page("Little \u{e9}ndian", "h\u{f4}me"),
+        page("Big \u{e9}ndian", "h\u{f4}me"),
+    );
     let le = le.encode_utf16().flat_map(u16::to_le_bytes).collect();
     let be = be.encode_utf16().flat_map(u16::to_be_bytes).collect();
-    b.add(&h, "/le", Resource::Typed("application/xhtml+xml", le));
-    b.add(&h, "/be", Resource::Typed("text/html", be));
+    b.add(&h, "/le", Resource::Typed(types[0], le));
+    b.add(&h, "/be", Resource::Typed(types[1], be));
     let site = b.start();
     let harness = Harness::default();
     harness.crawl(&[site.url(0, "/")], "").await;
