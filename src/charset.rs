@@ -457,6 +457,7 @@ mod tests {
             "UTF-16 with no BOM is read as UTF-8"
         );
     }
+
     /// Without a byte-order mark or a declaration, UTF-16 is told by the zero beside each
     /// ASCII byte of its first kilobyte, as Firefox tells it; a body too short to tell by,
     /// or whose zeros fall at both, is not.
