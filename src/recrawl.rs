@@ -27,8 +27,7 @@ impl RecrawlPolicy {
     /// A hash of the config: revisits another one scheduled are scheduled again by this
     /// one (see [`crate::store::Store::unschedule_recrawls`]).
     pub fn fingerprint(&self) -> i64 {
-        let text = format!("{:?}", self.config);
-        i64::from_ne_bytes(xxhash_rust::xxh3::xxh3_64(text.as_bytes()).to_ne_bytes())
+        crate::store::fingerprint(&self.config)
     }
 
     /// Whether any page is ever revisited.

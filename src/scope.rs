@@ -493,20 +493,16 @@ impl Scope {
         let rules = |res: &[regex::Regex]| -> Vec<String> {
             res.iter().map(|re| re.as_str().to_owned()).collect()
         };
-        let text = format!(
-            "{:?}",
+        crate::store::fingerprint(&(
+            (self.hosts_given, exact, wider),
+            (rules(&self.include), rules(&self.exclude)),
             (
-                (self.hosts_given, exact, wider),
-                (rules(&self.include), rules(&self.exclude)),
-                (
-                    self.max_depth,
-                    self.follow_nofollow_links,
-                    self.respect_meta_robots
-                ),
-                self.sitemaps,
-            )
-        );
-        i64::from_ne_bytes(xxhash_rust::xxh3::xxh3_64(text.as_bytes()).to_ne_bytes())
+                self.max_depth,
+                self.follow_nofollow_links,
+                self.respect_meta_robots,
+            ),
+            self.sitemaps,
+        ))
     }
 
     /// A hash of the boost rules, which set the priority every URL is queued at: a run
@@ -517,8 +513,7 @@ impl Scope {
             .iter()
             .map(|b| (b.pattern.as_str(), b.boost))
             .collect();
-        let text = format!("{rules:?}");
-        i64::from_ne_bytes(xxhash_rust::xxh3::xxh3_64(text.as_bytes()).to_ne_bytes())
+        crate::store::fingerprint(&rules)
     }
 
     /// The seeds on hosts `scope.hosts` leaves out, with their places in `seeds`. Each is

@@ -172,6 +172,13 @@ pub(crate) fn newest_schema(database: &str) -> i64 {
     }
 }
 
+/// A `crawl_state` value that changes when `settings` (a config's part, as `Debug` spells
+/// it) do: a run that finds another than the last run's knows they changed.
+pub fn fingerprint(settings: &impl std::fmt::Debug) -> i64 {
+    let text = format!("{settings:?}");
+    i64::from_ne_bytes(xxhash_rust::xxh3::xxh3_64(text.as_bytes()).to_ne_bytes())
+}
+
 /// `database` with any password replaced, for messages: the user info's, and a
 /// `password` parameter's (libpq's spelling, which sqlx takes as well).
 pub fn redacted(database: &str) -> String {
