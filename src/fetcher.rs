@@ -830,17 +830,18 @@ const NO_CLOSE_NOTIFY: &str = "without sending TLS close_notify";
 /// devices, old IIS-era ones), and browsers take it as the connection's end (curl too,
 /// but for its builds on OpenSSL 3.2 and later).
 fn closed_without_close_notify(e: &reqwest::Error) -> bool {
-    let mut source = e.source();
-    while let Some(cause) = source {
-        if cause.downcast_ref::<std::io::Error>().is_some_and(|io| {
+    causes(e).any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some_and(|io| {
             io.kind() == std::io::ErrorKind::UnexpectedEof
                 && io.to_string().contains(NO_CLOSE_NOTIFY)
-        }) {
-            return true;
-        }
-        source = cause.source();
-    }
-    false
+        })
+    })
+}
+
+/// The errors `e` stands on, the nearest first: reqwest's own says little ("error
+/// sending request"), and what happened lives several sources deep.
+fn causes(e: &reqwest::Error) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
+    std::iter::successors(e.source(), |&cause| cause.source())
 }
 
 /// Whether `response`'s body ends where its connection does, so that a close is its whole
@@ -1031,14 +1032,12 @@ const CERTIFICATE_REFUSED: &str = "invalid peer certificate";
 /// ("connection refused" lives several sources deep).
 fn fetch_error(e: &reqwest::Error) -> FetchError {
     let mut message = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
+    for cause in causes(e) {
         let text = cause.to_string();
         if !message.contains(&text) {
             message.push_str(": ");
             message.push_str(&text);
         }
-        source = cause.source();
     }
     let kind = if message.contains(netguard::REFUSAL) {
         ErrorKind::AddressRefused
@@ -1102,8 +1101,7 @@ fn hung_up(e: &reqwest::Error) -> bool {
     if e.is_body() || e.is_decode() || e.is_timeout() {
         return false;
     }
-    let mut source = e.source();
-    while let Some(cause) = source {
+    causes(e).any(|cause| {
         let broke = cause.downcast_ref::<std::io::Error>().is_some_and(|io| {
             matches!(
                 io.kind(),
@@ -1113,12 +1111,8 @@ fn hung_up(e: &reqwest::Error) -> bool {
                     | std::io::ErrorKind::UnexpectedEof
             )
         });
-        if broke || cause.to_string().contains(CLOSED_UNANSWERED) {
-            return true;
-        }
-        source = cause.source();
-    }
-    false
+        broke || cause.to_string().contains(CLOSED_UNANSWERED)
+    })
 }
 
 /// Whether the server turned the request away over HTTP/2 before answering it: a
@@ -1131,17 +1125,11 @@ fn reset_unanswered(e: &reqwest::Error) -> bool {
     if e.is_body() || e.is_decode() || e.is_timeout() {
         return false;
     }
-    let mut source = e.source();
-    while let Some(cause) = source {
-        if cause
+    causes(e).any(|cause| {
+        cause
             .downcast_ref::<h2::Error>()
             .is_some_and(|h2| h2.is_remote() && (h2.is_reset() || h2.is_go_away()))
-        {
-            return true;
-        }
-        source = cause.source();
-    }
-    false
+    })
 }
 
 /// A name that does not resolve is final; a resolver that could not answer for now is

@@ -875,8 +875,9 @@ impl Store {
     /// Commits a batch the database refused (with `refusal`) in halves, and those halves
     /// in halves while it refuses them, until each record it refuses is alone: that one is
     /// stored as a failed fetch saying why ([`PageRecord::refused_by_database`]), with the
-    /// URLs it found, else without them; refused even so, the crawl stops. A batch of `n` with one such record takes about
-    /// 2·log₂ `n` transactions; a batch the database takes, the usual one.
+    /// URLs it found, else without them; refused even so, the crawl stops. A batch of `n`
+    /// with one such record takes about 2·log₂ `n` transactions; a batch the database
+    /// takes, the usual one.
     ///
     /// On SQLite the writer's link counts had counted the batch, or applied in the
     /// transaction rolled back what earlier batches counted: they are counted afresh from
