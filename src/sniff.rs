@@ -38,7 +38,8 @@ pub fn essence(content_type: &str) -> &str {
 
 /// Whether a response's `Content-Type` leaves its type to the body, as browsers take
 /// it: none at all, one naming no `type/subtype` (PHP's `header("Content-Type:
-/// charset=utf-8")`, an empty value), or one of the standard's "unknown" types.
+/// charset=utf-8")`, an empty value), one the standard's MIME parser fails (a type in
+/// quotes, `"text/html"`: its halves must be tokens), or one of its "unknown" types.
 pub fn type_unknown(content_type: Option<&str>) -> bool {
     let Some(content_type) = content_type else {
         return true;
@@ -47,11 +48,19 @@ pub fn type_unknown(content_type: Option<&str>) -> bool {
     let Some((kind, subtype)) = essence.split_once('/') else {
         return true;
     };
-    kind.trim().is_empty()
-        || subtype.trim().is_empty()
+    !is_token(kind)
+        || !is_token(subtype)
         || ["unknown/unknown", "application/unknown", "*/*"]
             .iter()
             .any(|unknown| essence.eq_ignore_ascii_case(unknown))
+}
+
+/// Whether `text` is an HTTP token (RFC 9110 §5.6.2), as a MIME type's halves must be.
+fn is_token(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// Whether a body starting with `head` is HTML. Only the start counts: text that merely
@@ -102,6 +111,8 @@ mod tests {
             Some("charset=utf-8"),
             Some("*/*"),
             Some("text/"),
+            Some("\"text/html\""),
+            Some("text /html"),
         ] {
             assert!(type_unknown(unknown), "{unknown:?}");
         }

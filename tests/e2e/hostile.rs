@@ -926,7 +926,15 @@ async fn html_under_a_content_type_naming_no_type_is_sniffed_and_parsed() {
         title_of(&db, &raw.url("/next")).await.as_deref(),
         Some("Next")
     );
-    for unknown in ["*/*", "application/unknown", ""] {
+    // A type in quotes, or holding a character no token holds, is no type at all to the
+    // standard's MIME parser: browsers sniff the body, as for none.
+    for unknown in [
+        "*/*",
+        "application/unknown",
+        "",
+        "\"text/html\"",
+        "text/ht@ml",
+    ] {
         let (raw, _harness, db) = crawl_home(RawReply::ok(unknown, page)).await;
         let home = db.page(&raw.url("/")).await.expect("a row");
         assert_eq!(home.title.as_deref(), Some("Typeless"), "{unknown:?}");
