@@ -159,8 +159,15 @@ impl Checkpoints {
                 wal: self.wal(),
                 source,
             }),
+            // It is never aborted, so it panicked: a fault of ours, said where an operator
+            // looks, though nothing is lost (the commits wait in the WAL, which the next
+            // start copies in).
             Err(error) => {
-                tracing::debug!(%error, "the checkpointing task ended abnormally");
+                tracing::error!(
+                    %error,
+                    "the checkpointing task ended abnormally; the crawl's last commits may                      stay in {} beside the database until the next start copies them in",
+                    self.wal().display()
+                );
                 Ok(())
             }
         }
