@@ -82,9 +82,12 @@ impl Traps {
         if url.as_str().len() > c.max_url_length {
             return Err(format!("URL longer than {} characters", c.max_url_length));
         }
-        let segments: Vec<&str> = url
-            .path_segments()
-            .map_or_else(Vec::new, |s| s.filter(|s| !s.is_empty()).collect());
+        let mut segments: Vec<&str> = url.path_segments().map_or_else(Vec::new, Iterator::collect);
+        // A trailing `/` leaves an empty last segment, which is no level. The others are
+        // levels: a relative `.//` makes `/e//`, `/e///`, … as `more/` makes `/more/more/`.
+        if segments.last() == Some(&"") {
+            segments.pop();
+        }
         if segments.len() > c.max_path_depth {
             return Err(format!("path deeper than {} segments", c.max_path_depth));
         }
@@ -279,6 +282,15 @@ mod tests {
             .is_err());
         assert!(t.check(&url("http://h/1/2/3/4/5/6")).is_err());
         assert!(t.check(&url("http://h/a/b/a/c/a")).is_err());
+        assert!(
+            t.check(&url("http://h/a/b/c/d/e/")).is_ok(),
+            "a trailing / is no level"
+        );
+        assert!(t.check(&url("http://h/a///")).is_ok());
+        assert!(
+            t.check(&url("http://h/a////")).is_err(),
+            "empty segments repeat too"
+        );
         assert!(t.check(&url("http://h/?a=1&b=2&c=3&d=4")).is_err());
     }
 

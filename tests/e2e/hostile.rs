@@ -425,6 +425,48 @@ async fn crawler_traps_end_with_a_row_that_says_why() {
         .all(|u| !u.contains("jsessionid") && !u.contains("PHPSESSID")));
 }
 
+/// A relative link that adds an empty segment on every page (`.//` on `/e/` is `/e//`,
+/// then `/e///`): a server that folds `//` into `/` answers each with the same page.
+fn slashes(_path: &str) -> String {
+    "<title>Slashes</title><a href='.//'>again</a>".to_owned()
+}
+
+/// Empty path segments are segments: a path growing by them (`/e//`, `/e///`, …) is cut
+/// by `traps.max_repeated_segment` as one growing by a name is. They were not counted,
+/// so nothing but `traps.max_url_length` stopped it, some 2,000 requests for one page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_path_growing_by_empty_segments_is_a_trap() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(&h, "/", Resource::Html("<a href='/e/'>e</a>".into()));
+    b.add_prefix(&h, "/e/", Resource::Dynamic(slashes));
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    let db = harness.db().await;
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pages WHERE url LIKE '%/e/%' AND status = 200")
+            .await,
+        4,
+        "/e/ to /e////: the next repeats the empty segment a fourth time"
+    );
+    let trap = db
+        .page(&site.url(0, "/e/////"))
+        .await
+        .expect("the fourth level has a row");
+    assert_eq!(
+        (trap.status, trap.error_kind.as_deref()),
+        (None, Some("trap"))
+    );
+    assert!(
+        trap.error
+            .as_deref()
+            .is_some_and(|e| e.contains("repeated")),
+        "{:?}",
+        trap.error
+    );
+}
+
 /// A page that links to the next one: a host with as many pages as a crawl will take.
 fn chain(path: &str) -> String {
     let n: u32 = path
