@@ -147,8 +147,8 @@ fn without_numbers(text: &str) -> String {
 }
 
 /// Counts new URLs per family and the link depths they were found at, bounded: when full
-/// it forgets, which can only let a trap run a little longer, never stop a legitimate URL
-/// early.
+/// it forgets the families that show nothing yet (see [`FamilyBudget::make_room`]), which
+/// can only let a trap run a little longer, never stop a legitimate URL early.
 pub struct FamilyBudget {
     families: HashMap<u64, Family>,
     /// The URLs the families hold in all.
@@ -164,6 +164,7 @@ struct Family {
     /// before the family had `budget` of them.
     members: HashSet<u64>,
     shallowest: u32,
+    deepest: u32,
 }
 
 /// Families remembered at most.
@@ -196,14 +197,15 @@ impl FamilyBudget {
             return Ok(());
         }
         if self.families.len() >= MAX_FAMILIES || self.counted >= MAX_COUNTED {
-            self.families.clear();
-            self.counted = 0;
+            self.make_room();
         }
         let family = self.families.entry(family(url)).or_insert(Family {
             members: HashSet::new(),
             shallowest: depth,
+            deepest: depth,
         });
         family.shallowest = family.shallowest.min(depth);
+        family.deepest = family.deepest.max(depth);
         if self.budget > 0 {
             let member = xxh3_64(url.as_str().as_bytes());
             if !family.members.contains(&member) {
@@ -224,6 +226,21 @@ impl FamilyBudget {
             ));
         }
         Ok(())
+    }
+
+    /// Forgets the families of one URL found at one depth: most of a broad crawl's (a
+    /// page named by words is a family of its own), and they tell nothing yet. Forgetting
+    /// every family, as it did, started a calendar's `family_depth_span` over each time
+    /// the crawl met [`MAX_FAMILIES`] more: in a large crawl it went on as long as the
+    /// crawl. Only when the others fill half the room are they forgotten too.
+    fn make_room(&mut self) {
+        self.families
+            .retain(|_, f| f.deepest > f.shallowest || f.members.len() > 1);
+        self.counted = self.families.values().map(|f| f.members.len()).sum();
+        if self.families.len() >= MAX_FAMILIES / 2 || self.counted >= MAX_COUNTED / 2 {
+            self.families.clear();
+            self.counted = 0;
+        }
     }
 }
 
@@ -339,5 +356,32 @@ mod tests {
             })
             .count();
         assert_eq!(catalogue, 5000, "many URLs at a few depths are fine");
+    }
+
+    /// A broad crawl meets more families than are remembered, most of them one page
+    /// named by words; a calendar among them keeps its count.
+    #[test]
+    fn a_calendar_is_remembered_when_pages_named_by_words_fill_the_room() {
+        let mut span = FamilyBudget::new(0, 10);
+        let month = |span: &mut FamilyBudget, m: u32| {
+            span.admit(&url(&format!("http://h/cal?m={m}")), m).is_ok()
+        };
+        assert!((1..=5).all(|m| month(&mut span, m)));
+        for i in 0..MAX_FAMILIES {
+            // `i` in letters: a name with no numbers, a family of its own.
+            let (mut name, mut n) = (String::new(), i);
+            loop {
+                name.push(char::from(b'a' + (n % 26) as u8));
+                n /= 26;
+                if n == 0 {
+                    break;
+                }
+            }
+            assert!(span
+                .admit(&url(&format!("http://h/wiki/{name}")), 3)
+                .is_ok());
+        }
+        let calendar = (6..=30).take_while(|m| month(&mut span, *m)).count();
+        assert_eq!(calendar, 6, "months 6 to 11: 10 levels below the first");
     }
 }
