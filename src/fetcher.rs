@@ -39,6 +39,7 @@ use crate::retry::{self, Decision, RetryPolicy};
 use crate::robots::{RobotsCache, Verdict};
 use crate::scope::SharedScope;
 use crate::stages::{Phase, Stage};
+use crate::traps::Traps;
 use crate::{sniff, urlnorm};
 
 /// The header of robots directives for one response (not in `reqwest::header`).
@@ -518,7 +519,7 @@ impl FetchWorker {
             // `fetch.timeout_ms`: the client's own timeout would give it a whole one.
             let left = cx.timeout.saturating_sub(started.elapsed());
             if cx.client.keeps_cookies()
-                && is_a_cookie_check(response, &out.job.url)
+                && is_a_cookie_check(response, &out.job.url, &cx.scope.get().traps)
                 && !left.is_zero()
             {
                 answer = self.accept(send(request().timeout(left), left).await);
@@ -888,14 +889,21 @@ pub(crate) fn follows_location(status: StatusCode) -> bool {
     status == StatusCode::MULTIPLE_CHOICES || names_a_target(status)
 }
 
-/// Whether `response` to `asked` sets a cookie and redirects to `asked` itself.
-fn is_a_cookie_check(response: &Response, asked: &Url) -> bool {
+/// Whether `response` to `asked` sets a cookie and redirects to `asked` itself, as the
+/// crawl spells the target: without its session ids. A servlet container's first answer
+/// to a client without its session cookie sets it and redirects to the URL with the id
+/// in it (`/shop;jsessionid=…`); stripped, that is `asked`, a loop unless asked again
+/// at once with the cookie.
+fn is_a_cookie_check(response: &Response, asked: &Url, traps: &Traps) -> bool {
     let headers = response.headers();
     follows_location(response.status())
         && headers.contains_key(SET_COOKIE)
         && url_header(headers, LOCATION)
             .and_then(|location| urlnorm::resolve(asked, &location).ok())
-            .is_some_and(|target| &target == asked)
+            .is_some_and(|mut target| {
+                traps.strip_session_ids(&mut target);
+                &target == asked
+            })
 }
 
 fn header(headers: &HeaderMap, name: impl reqwest::header::AsHeaderName) -> Option<String> {

@@ -467,6 +467,39 @@ async fn a_path_growing_by_empty_segments_is_a_trap() {
     );
 }
 
+/// A servlet container's first answer to a client without its session cookie: the
+/// cookie, and a redirect to the URL with the session id in it (`encodeRedirectURL`).
+/// That is the URL itself once the id is stripped, so it is a cookie check (README),
+/// asked again at once with the cookie, which gets the page. It was a redirect loop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_adding_a_session_id_and_its_cookie_is_a_cookie_check() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(&h, "/", Resource::Html("<a href='/shop'>shop</a>".into()));
+    let minted = Resource::WithHeaders(
+        vec![("Set-Cookie".into(), "JSESSIONID=S1; Path=/".into())],
+        Box::new(Resource::Redirect(302, "/shop;jsessionid=S1".into())),
+    );
+    let page = Resource::Html("<title>Shop</title>".into());
+    b.add(&h, "/shop", Resource::Sequence(vec![minted, page]));
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    let shop = site.url(0, "/shop");
+    let row = harness.db().await.page(&shop).await.expect("a row");
+    assert_eq!(
+        (row.status, row.title.as_deref(), row.error_kind.as_deref()),
+        (Some(200), Some("Shop"), None),
+        "{:?}",
+        row.error
+    );
+    assert_eq!(site.count(&shop), 2, "the check, then the page");
+    assert!(site
+        .requested_urls()
+        .iter()
+        .all(|u| !u.contains("jsessionid")));
+}
+
 /// A page that links to the next one: a host with as many pages as a crawl will take.
 fn chain(path: &str) -> String {
     let n: u32 = path
