@@ -19,7 +19,7 @@ use super::{Frontier, Pop, Release};
 use crate::error::Error;
 use crate::page::CrawlJob;
 use crate::recrawl::RecrawlPolicy;
-use crate::scope::SharedScope;
+use crate::scope::{Scope, SharedScope};
 use crate::stages::{Phase, Stage, Stages};
 use crate::store::{LeaseRows, Store};
 use crate::summary::{EndReason, Tally};
@@ -313,6 +313,9 @@ pub struct Dispatcher {
     /// revisit falls due at its time, not when the window next runs low. None in a
     /// one-off crawl, or with no revisits configured.
     next_revisit: Option<Instant>,
+    /// The scope every URL in the window was checked against; None when a lease pushed
+    /// URLs checked against another.
+    scoped: Option<Arc<Scope>>,
 }
 
 /// `scope.max_pages`, read from the scope a SIGHUP may replace, against the pages the
@@ -388,6 +391,8 @@ struct Leased {
     /// In a service with revisits: when the next revisit is due, or the wall clock is to
     /// be read again, whichever is sooner.
     next_revisit: Option<Instant>,
+    /// The scope `jobs` were checked against.
+    scope: Arc<Scope>,
 }
 
 /// What the last lease that came back short said about the table.
@@ -413,6 +418,7 @@ impl Dispatcher {
         serve: bool,
     ) -> Self {
         Self {
+            scoped: Some(limit.scope.get()),
             serve,
             frontier,
             store,
@@ -503,6 +509,35 @@ impl Dispatcher {
             self.store.release(&self.owner, &queued).await?;
         }
         Ok(())
+    }
+
+    /// Puts the jobs no fetcher has started back in the window.
+    fn take_back_unstarted(&mut self, now: Instant) {
+        for job in self.unstarted.drain() {
+            let host = Arc::clone(&job.host);
+            self.frontier.release(&host, Release::default(), now);
+            self.frontier.push(job, now);
+        }
+    }
+
+    /// Leaves out the URLs in the window (and those no fetcher has started) that the
+    /// scope, replaced since they were leased, no longer keeps, as a lease leaves them
+    /// out: a reload excluding what the crawl is busy with (a calendar trap) had up to
+    /// `frontier.window` of them fetched all the same.
+    async fn rescope(&mut self, now: Instant) -> Result<(), Error> {
+        let scope = self.limit.scope.get();
+        if self
+            .scoped
+            .as_ref()
+            .is_some_and(|scoped| Arc::ptr_eq(scoped, &scope))
+        {
+            return Ok(());
+        }
+        self.scoped = Some(Arc::clone(&scope));
+        self.take_back_unstarted(now);
+        let left_out = self.frontier.take_unless(|job| scope.keeps(job), now);
+        self.progress.shared.settle(left_out.len());
+        leave_out(&self.store, &self.owner, left_out).await
     }
 
     /// The URLs in the window that count against it: where revisits are leased apart
@@ -601,6 +636,13 @@ impl Dispatcher {
             revisits,
         } = asked;
         let now = Instant::now();
+        if !self
+            .scoped
+            .as_ref()
+            .is_some_and(|scoped| Arc::ptr_eq(scoped, &leased.scope))
+        {
+            self.scoped = None;
+        }
         // Revisits still queued after a full lease of them are leased once there is room.
         self.next_revisit = match leased.next_revisit {
             _ if revisits && leased.taken == want => Some(now),
@@ -677,6 +719,7 @@ impl Dispatcher {
                     self.next_revisit = self.next_revisit.map(|due| due.min(at));
                 }
             }
+            self.rescope(now).await?;
             if let Some(hosts) = self.hosts.as_ref().filter(|_| next_rebalance <= now) {
                 let rebalanced = hosts
                     .rebalance(
@@ -765,11 +808,7 @@ impl Dispatcher {
                 // Jobs queued for the fetch pool have not started: they wait in the
                 // window for the resume, or a pause would let up to a channel's worth
                 // of requests (`channels.to_fetch`) go out after it.
-                for job in self.unstarted.drain() {
-                    let host = Arc::clone(&job.host);
-                    self.frontier.release(&host, Release::default(), now);
-                    self.frontier.push(job, now);
-                }
+                self.take_back_unstarted(now);
             }
             let popped = if paused || self.hosts.as_ref().is_some_and(|h| !h.may_dispatch(now)) {
                 Pop::Idle
@@ -930,11 +969,7 @@ async fn lease(
         .jobs
         .into_iter()
         .partition(|job| scope.keeps(job) && (!job.is_revisit() || recrawl.revisits(&job.url)));
-    let (revisits, never_fetched): (Vec<CrawlJob>, Vec<CrawlJob>) =
-        left_out.into_iter().partition(|job| job.previous.is_some());
-    let ids = |jobs: Vec<CrawlJob>| -> Vec<i64> { jobs.iter().map(|job| job.id).collect() };
-    store.drop_out_of_scope(owner, &ids(never_fetched)).await?;
-    store.drop_revisits(owner, &ids(revisits)).await?;
+    leave_out(store, owner, left_out).await?;
     let next_due = match whole_table.filter(|_| taken < want) {
         Some((_, longest_retry)) => next_due(store, requeue, rows, longest_retry)
             .await?
@@ -947,7 +982,19 @@ async fn lease(
         page_limit_reached: lease.page_limit_reached,
         next_due,
         next_revisit,
+        scope,
     })
+}
+
+/// Ends the leases of `left_out`, jobs the scope or the config's revisits leave out
+/// since they were queued: a URL never fetched is failed with no page, a revisit leaves
+/// its page as stored.
+async fn leave_out(store: &Store, owner: &str, left_out: Vec<CrawlJob>) -> Result<(), Error> {
+    let (revisits, never_fetched): (Vec<CrawlJob>, Vec<CrawlJob>) =
+        left_out.into_iter().partition(|job| job.previous.is_some());
+    let ids = |jobs: Vec<CrawlJob>| -> Vec<i64> { jobs.iter().map(|job| job.id).collect() };
+    store.drop_out_of_scope(owner, &ids(never_fetched)).await?;
+    store.drop_revisits(owner, &ids(revisits)).await
 }
 
 /// When the next queued row of `rows` (a retry) comes due; a service also wakes for

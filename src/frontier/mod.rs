@@ -269,6 +269,33 @@ impl Frontier {
         jobs
     }
 
+    /// Takes out of the window the jobs `keep` refuses (a reload narrowed the scope since
+    /// they were leased). Their hosts keep their turns, limits and requests in flight.
+    pub fn take_unless(&mut self, keep: impl Fn(&CrawlJob) -> bool, now: Instant) -> Vec<CrawlJob> {
+        let mut taken = Vec::new();
+        let mut changed = Vec::new();
+        for (host, queue) in &mut self.hosts {
+            let before = taken.len();
+            for heap in [&mut queue.urls, &mut queue.revisits] {
+                let (kept, refused): (Vec<Queued>, Vec<Queued>) =
+                    heap.drain().partition(|queued| keep(&queued.0));
+                *heap = BinaryHeap::from(kept);
+                taken.extend(refused.into_iter().map(|Queued(job)| job));
+            }
+            if taken.len() > before {
+                changed.push(Arc::clone(host));
+            }
+        }
+        for job in &taken {
+            self.ids.remove(&job.id);
+            self.revisits -= usize::from(job.is_revisit());
+        }
+        for host in changed {
+            self.schedule(&host, now);
+        }
+        taken
+    }
+
     /// Whether `host` has jobs waiting or requests in flight.
     pub fn is_busy(&self, host: &str) -> bool {
         self.hosts
@@ -427,6 +454,31 @@ mod tests {
             other => panic!("expected a wait, got {other:?}"),
         }
         assert_eq!(popped_id(f.pop(t0 + Duration::from_millis(500))), 2);
+    }
+
+    /// URLs a reload's scope leaves out leave the window; their host still waits its
+    /// delay from its last request before the next URL it keeps.
+    #[test]
+    fn urls_taken_out_leave_their_hosts_turns_as_they_were() {
+        let mut f = frontier(5, 500);
+        let t0 = Instant::now();
+        for (id, prio) in [(1, 3), (2, 2), (3, 1)] {
+            f.push(job(id, "h", prio), t0);
+        }
+        assert_eq!(popped_id(f.pop(t0)), 1);
+        let taken: Vec<i64> = f
+            .take_unless(|job| job.id != 2, t0)
+            .iter()
+            .map(|job| job.id)
+            .collect();
+        assert_eq!(taken, vec![2]);
+        assert_eq!(f.len(), 1);
+        match f.pop(t0) {
+            Pop::WaitUntil(at) => assert_eq!(at, t0 + Duration::from_millis(500)),
+            other => panic!("expected a wait, got {other:?}"),
+        }
+        assert_eq!(popped_id(f.pop(t0 + Duration::from_millis(500))), 3);
+        assert!(matches!(f.pop(t0 + Duration::from_secs(1)), Pop::Idle));
     }
 
     #[test]

@@ -108,6 +108,18 @@ impl Service {
         }
     }
 
+    /// Rewrites the config the service runs on to `seeds` and `extra` (its admin address
+    /// and politeness kept) and sends it SIGHUP.
+    fn reload(&self, harness: &Harness, seeds: &[String], extra: &str) {
+        let port = self.base.rsplit(':').next().unwrap_or_default();
+        let text = harness.config_text(
+            seeds,
+            &format!("[politeness]\ndelay_ms = 0\n[admin]\nlisten = \"127.0.0.1:{port}\"\n{extra}"),
+        );
+        harness.write_config(&text);
+        self.signal("-HUP");
+    }
+
     fn signal(&self, name: &str) {
         let sent = Command::new("kill")
             .args([name, &self.child.id().to_string()])
@@ -366,18 +378,7 @@ async fn sighup_reloads_the_seeds_without_losing_state() {
     service.wait_ready().await;
     service.wait_pages(4).await;
 
-    let port = service
-        .base
-        .rsplit(':')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    let text = harness.config_text(
-        &[site.url(0, "/"), site.url(1, "/")],
-        &format!("[politeness]\ndelay_ms = 0\n[admin]\nlisten = \"127.0.0.1:{port}\"\n"),
-    );
-    harness.write_config(&text);
-    service.signal("-HUP");
+    service.reload(&harness, &[site.url(0, "/"), site.url(1, "/")], "");
     service.wait_pages(8).await;
     assert_eq!(
         site.count(&site.url(0, "/")),
@@ -562,15 +563,11 @@ async fn sighup_raises_the_page_limit_and_turns_sitemaps_on() {
     service.wait_pages(3).await;
     assert_eq!(service.stats().await["state"], "page_limit");
 
-    let port = service.base.rsplit(':').next().unwrap_or_default();
-    let text = harness.config_text(
+    service.reload(
+        &harness,
         &[site.url(0, "/")],
-        &format!(
-            "[politeness]\ndelay_ms = 0\n[admin]\nlisten = \"127.0.0.1:{port}\"\n[scope]\nmax_pages = 50\nsitemaps = true\n"
-        ),
+        "[scope]\nmax_pages = 50\nsitemaps = true\n",
     );
-    harness.write_config(&text);
-    service.signal("-HUP");
     let deadline = Instant::now() + Duration::from_secs(30);
     while site.count(&site.url(0, "/hidden")) == 0 {
         assert!(
@@ -827,15 +824,7 @@ async fn sighup_raising_max_depth_follows_the_links_left_at_the_old_depth() {
     let service = Service::start(&harness, &[site.url(0, "/")], "[scope]\nmax_depth = 1\n");
     service.wait_ready().await;
     service.wait_pages(2).await;
-    let port = service.base.rsplit(':').next().unwrap_or_default();
-    let text = harness.config_text(
-        &[site.url(0, "/")],
-        &format!(
-            "[politeness]\ndelay_ms = 0\n[admin]\nlisten = \"127.0.0.1:{port}\"\n[scope]\nmax_depth = 2\n"
-        ),
-    );
-    harness.write_config(&text);
-    service.signal("-HUP");
+    service.reload(&harness, &[site.url(0, "/")], "[scope]\nmax_depth = 2\n");
     service.wait_pages(3).await;
     assert_eq!(site.count(&site.url(0, "/b")), 1);
     service.stop().await;
@@ -1647,4 +1636,75 @@ async fn a_token_for_an_https_seed_sent_over_the_api_is_not_sent_over_plain_http
     let mut seen = log.lock().expect("log").clone();
     seen.sort();
     assert_eq!(seen, header_log::token_over_tls_only(&plain, &tls));
+}
+
+/// Waits (up to 30 s) until a reload has replaced the scope whose fingerprint was
+/// `before`, and returns the new one.
+async fn scope_replaced(harness: &Harness, before: i64) -> i64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = harness
+            .db()
+            .await
+            .scalar(
+                "SELECT coalesce(max(value), 0) FROM crawl_state WHERE key = 'scope_fingerprint'",
+            )
+            .await;
+        if now != before {
+            return now;
+        }
+        assert!(Instant::now() < deadline, "the reload never took");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A reload that excludes what the crawl is busy with (a calendar trap, a section the
+/// site asked to be left alone) stops it there: the URLs already leased into the
+/// frontier window (up to `frontier.window`, 10,000, some 80 minutes of one host at the
+/// default delay) were all still fetched, the new scope applied only to those leased
+/// after them. Here the window holds twenty `/cal/` URLs, leased while paused, when the
+/// reload excludes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_excludes_urls_in_the_window_leaves_them_unfetched() {
+    let links: String = (0..20)
+        .map(|i| format!("<a href='/cal/{i}'>{i}</a>"))
+        .collect();
+    let mut pages = vec![("/".to_owned(), format!("<title>Home</title>{links}"))];
+    pages.extend((0..20).map(|i| (format!("/cal/{i}"), format!("<title>Day {i}</title>"))));
+    let site = site_of(&pages).await;
+    let seeds = [site.url(0, "/")];
+    let harness = Harness::default();
+    let service = Service::start(&harness, &seeds, "[scope]\nmax_pages = 1\n");
+    service.wait_ready().await;
+    service.wait_pages(1).await;
+    assert_eq!(service.post("/pause", Value::Null).await.status(), 200);
+    // `max_pages` is no part of the fingerprint: raising it changes none.
+    let unexcluded = scope_replaced(&harness, 0).await;
+    service.reload(&harness, &seeds, "");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while service.stats().await["in_flight"].as_u64() != Some(20) {
+        assert!(Instant::now() < deadline, "the window was never leased");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    service.reload(&harness, &seeds, "[scope]\nexclude = [\"/cal/\"]\n");
+    scope_replaced(&harness, unexcluded).await;
+    assert_eq!(service.post("/resume", Value::Null).await.status(), 200);
+    while service.stats().await["in_flight"].as_u64() != Some(0) {
+        assert!(Instant::now() < deadline, "the window never emptied");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    service.stop().await;
+    let days: Vec<String> = site
+        .requested_urls()
+        .into_iter()
+        .filter(|url| url.contains("/cal/"))
+        .collect();
+    assert_eq!(days, Vec::<String>::new(), "excluded URLs were fetched");
+    let db = harness.db().await;
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM frontier WHERE state = 'failed'")
+            .await,
+        20,
+        "the URLs left out are failed, with no page, as at a lease"
+    );
 }
