@@ -343,16 +343,26 @@ impl PageLimit {
     /// Rows that may still be leased: every leased row not yet committed may become a
     /// new page.
     fn left(&self, progress: &Progress) -> Option<u64> {
+        self.max()
+            .map(|max| max.saturating_sub(Self::pages_to_be(self.stored, progress)))
+    }
+
+    /// Rows leased beyond the limit, which a reload lowered below what they may make.
+    fn over(&self, progress: &Progress) -> usize {
+        self.max().map_or(0, |max| {
+            let over = Self::pages_to_be(self.stored, progress).saturating_sub(max);
+            usize::try_from(over).unwrap_or(usize::MAX)
+        })
+    }
+
+    /// The pages stored, and those the rows leased may yet become.
+    fn pages_to_be(stored: u64, progress: &Progress) -> u64 {
         // Outstanding rows, then new pages: a commit adds its new pages before it settles
         // its rows, so one between the two reads is counted twice, never not at all.
         let outstanding = progress.outstanding() as u64;
-        self.max().map(|max| {
-            max.saturating_sub(
-                self.stored
-                    .saturating_add(progress.new_pages())
-                    .saturating_add(outstanding),
-            )
-        })
+        stored
+            .saturating_add(progress.new_pages())
+            .saturating_add(outstanding)
     }
 }
 
@@ -523,7 +533,9 @@ impl Dispatcher {
     /// Leaves out the URLs in the window (and those no fetcher has started) that the
     /// scope, replaced since they were leased, no longer keeps, as a lease leaves them
     /// out: a reload excluding what the crawl is busy with (a calendar trap) had up to
-    /// `frontier.window` of them fetched all the same.
+    /// `frontier.window` of them fetched all the same. New URLs past a `max_pages` the
+    /// reload lowered go back to the queue, the best kept, as a lease would not have
+    /// taken them.
     async fn rescope(&mut self, now: Instant) -> Result<(), Error> {
         let scope = self.limit.scope.get();
         if self
@@ -537,7 +549,15 @@ impl Dispatcher {
         self.take_back_unstarted(now);
         let left_out = self.frontier.take_unless(|job| scope.keeps(job), now);
         self.progress.shared.settle(left_out.len());
-        leave_out(&self.store, &self.owner, left_out).await
+        leave_out(&self.store, &self.owner, left_out).await?;
+        let held: Vec<i64> = self
+            .frontier
+            .take_last_new(self.limit.over(&self.progress), now)
+            .iter()
+            .map(|job| job.id)
+            .collect();
+        self.progress.shared.settle(held.len());
+        self.store.release(&self.owner, &held).await
     }
 
     /// The URLs in the window that count against it: where revisits are leased apart

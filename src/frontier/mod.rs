@@ -296,6 +296,23 @@ impl Frontier {
         taken
     }
 
+    /// Takes out of the window the `n` new URLs (not revisits) that would go last.
+    pub fn take_last_new(&mut self, n: usize, now: Instant) -> Vec<CrawlJob> {
+        let mut keys: Vec<(i64, Reverse<i64>)> = self
+            .hosts
+            .values()
+            .flat_map(|queue| queue.urls.iter().map(Queued::key))
+            .collect();
+        keys.sort_unstable();
+        let Some(&last) = keys.iter().take(n).next_back() else {
+            return Vec::new();
+        };
+        self.take_unless(
+            |job| job.is_revisit() || (job.priority, Reverse(job.id)) > last,
+            now,
+        )
+    }
+
     /// Whether `host` has jobs waiting or requests in flight.
     pub fn is_busy(&self, host: &str) -> bool {
         self.hosts
@@ -479,6 +496,27 @@ mod tests {
         }
         assert_eq!(popped_id(f.pop(t0 + Duration::from_millis(500))), 3);
         assert!(matches!(f.pop(t0 + Duration::from_secs(1)), Pop::Idle));
+    }
+
+    #[test]
+    fn the_new_urls_taken_back_are_those_that_would_go_last() {
+        let mut f = frontier(5, 0);
+        let now = Instant::now();
+        for (id, host, prio) in [(1, "a", 0), (2, "a", 5), (3, "b", 1), (4, "b", 0)] {
+            f.push(job(id, host, prio), now);
+        }
+        let mut revisit = job(5, "a", -9);
+        revisit.previous = Some(Box::new(crate::page::Previous {
+            interval: Some(Duration::from_secs(60)),
+            ..crate::page::Previous::default()
+        }));
+        f.push(revisit, now);
+        let mut taken: Vec<i64> = f.take_last_new(2, now).iter().map(|j| j.id).collect();
+        taken.sort_unstable();
+        assert_eq!(taken, vec![1, 4]);
+        assert_eq!(f.len(), 3);
+        assert_eq!(f.take_last_new(9, now).len(), 2, "revisits stay");
+        assert_eq!(f.revisits(), 1);
     }
 
     #[test]

@@ -1658,6 +1658,91 @@ async fn scope_replaced(harness: &Harness, before: i64) -> i64 {
     }
 }
 
+/// A service paused with twenty `/cal/` URLs leased into its frontier window (beside
+/// its home page, stored under `max_pages = 1`, which a reload then lifted).
+async fn paused_with_a_full_window(
+    harness: &Harness,
+    site: &TestSite,
+    seeds: &[String],
+) -> Service {
+    let service = Service::start(harness, seeds, "[scope]\nmax_pages = 1\n");
+    service.wait_ready().await;
+    service.wait_pages(1).await;
+    assert_eq!(service.post("/pause", Value::Null).await.status(), 200);
+    service.reload(harness, seeds, "");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while service.stats().await["in_flight"].as_u64() != Some(20) {
+        assert!(Instant::now() < deadline, "the window was never leased");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        site.requested_urls()
+            .iter()
+            .filter(|u| u.contains("/cal/"))
+            .count(),
+        0
+    );
+    service
+}
+
+/// Resumes `service`, waits for its window to empty, stops it and returns the `/cal/`
+/// URLs `site` was asked for.
+async fn resumed_days(service: Service, site: &TestSite) -> Vec<String> {
+    assert_eq!(service.post("/resume", Value::Null).await.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while service.stats().await["in_flight"].as_u64() != Some(0) {
+        assert!(Instant::now() < deadline, "the window never emptied");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    service.stop().await;
+    site.requested_urls()
+        .into_iter()
+        .filter(|url| url.contains("/cal/"))
+        .collect()
+}
+
+/// A home page linking twenty `/cal/` pages.
+async fn calendar() -> TestSite {
+    let links: String = (0..20)
+        .map(|i| format!("<a href='/cal/{i}'>{i}</a>"))
+        .collect();
+    let mut pages = vec![("/".to_owned(), format!("<title>Home</title>{links}"))];
+    pages.extend((0..20).map(|i| (format!("/cal/{i}"), format!("<title>Day {i}</title>"))));
+    site_of(&pages).await
+}
+
+/// A reload that lowers `scope.max_pages` to the pages stored (an operator holding a
+/// crawl where it is) holds for the URLs already leased into the window: all of them
+/// were fetched and stored past the limit (up to `frontier.window`, 10,000). They go
+/// back to the queue, for a higher limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_lowering_the_page_limit_holds_for_the_urls_in_the_window() {
+    let site = calendar().await;
+    let seeds = [site.url(0, "/")];
+    let harness = Harness::default();
+    let service = paused_with_a_full_window(&harness, &site, &seeds).await;
+    service.reload(&harness, &seeds, "[scope]\nmax_pages = 1\n");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while service.stats().await["state"] != "page_limit" {
+        assert!(Instant::now() < deadline, "the reload never took");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let days = resumed_days(service, &site).await;
+    assert_eq!(
+        days,
+        Vec::<String>::new(),
+        "URLs past the limit were fetched"
+    );
+    let db = harness.db().await;
+    assert_eq!(db.scalar("SELECT count(*) FROM pages").await, 1);
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM frontier WHERE state = 'queued'")
+            .await,
+        20,
+        "the URLs held back wait in the queue"
+    );
+}
+
 /// A reload that excludes what the crawl is busy with (a calendar trap, a section the
 /// site asked to be left alone) stops it there: the URLs already leased into the
 /// frontier window (up to `frontier.window`, 10,000, some 80 minutes of one host at the
@@ -1666,39 +1751,14 @@ async fn scope_replaced(harness: &Harness, before: i64) -> i64 {
 /// reload excludes them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_that_excludes_urls_in_the_window_leaves_them_unfetched() {
-    let links: String = (0..20)
-        .map(|i| format!("<a href='/cal/{i}'>{i}</a>"))
-        .collect();
-    let mut pages = vec![("/".to_owned(), format!("<title>Home</title>{links}"))];
-    pages.extend((0..20).map(|i| (format!("/cal/{i}"), format!("<title>Day {i}</title>"))));
-    let site = site_of(&pages).await;
+    let site = calendar().await;
     let seeds = [site.url(0, "/")];
     let harness = Harness::default();
-    let service = Service::start(&harness, &seeds, "[scope]\nmax_pages = 1\n");
-    service.wait_ready().await;
-    service.wait_pages(1).await;
-    assert_eq!(service.post("/pause", Value::Null).await.status(), 200);
-    // `max_pages` is no part of the fingerprint: raising it changes none.
+    let service = paused_with_a_full_window(&harness, &site, &seeds).await;
     let unexcluded = scope_replaced(&harness, 0).await;
-    service.reload(&harness, &seeds, "");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while service.stats().await["in_flight"].as_u64() != Some(20) {
-        assert!(Instant::now() < deadline, "the window was never leased");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     service.reload(&harness, &seeds, "[scope]\nexclude = [\"/cal/\"]\n");
     scope_replaced(&harness, unexcluded).await;
-    assert_eq!(service.post("/resume", Value::Null).await.status(), 200);
-    while service.stats().await["in_flight"].as_u64() != Some(0) {
-        assert!(Instant::now() < deadline, "the window never emptied");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    service.stop().await;
-    let days: Vec<String> = site
-        .requested_urls()
-        .into_iter()
-        .filter(|url| url.contains("/cal/"))
-        .collect();
+    let days = resumed_days(service, &site).await;
     assert_eq!(days, Vec::<String>::new(), "excluded URLs were fetched");
     let db = harness.db().await;
     assert_eq!(
