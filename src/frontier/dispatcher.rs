@@ -548,6 +548,8 @@ impl Dispatcher {
         self.scoped = Some(Arc::clone(&scope));
         self.take_back_unstarted(now);
         let left_out = self.frontier.take_unless(|job| scope.keeps(job), now);
+        self.frontier
+            .reprioritize(|job| scope.priority(&job.url, job.depth), now);
         self.progress.shared.settle(left_out.len());
         leave_out(&self.store, &self.owner, left_out).await?;
         let held: Vec<i64> = self

@@ -296,6 +296,29 @@ impl Frontier {
         taken
     }
 
+    /// Sets each waiting job's priority by `priority` (a reload changed the boost rules,
+    /// which set the database's rows afresh): the window would otherwise hand out its URLs
+    /// in the old rules' order until it ran low.
+    pub fn reprioritize(&mut self, priority: impl Fn(&CrawlJob) -> i64, now: Instant) {
+        let mut changed = Vec::new();
+        for (host, queue) in &mut self.hosts {
+            let head = queue.head().map(Queued::key);
+            for heap in [&mut queue.urls, &mut queue.revisits] {
+                let mut jobs = std::mem::take(heap).into_vec();
+                for Queued(job) in &mut jobs {
+                    job.priority = priority(job);
+                }
+                *heap = BinaryHeap::from(jobs);
+            }
+            if queue.head().map(Queued::key) != head {
+                changed.push(Arc::clone(host));
+            }
+        }
+        for host in changed {
+            self.schedule(&host, now);
+        }
+    }
+
     /// Takes out of the window the `n` new URLs (not revisits) that would go last.
     pub fn take_last_new(&mut self, n: usize, now: Instant) -> Vec<CrawlJob> {
         let mut keys: Vec<(i64, Reverse<i64>)> = self
@@ -496,6 +519,18 @@ mod tests {
         }
         assert_eq!(popped_id(f.pop(t0 + Duration::from_millis(500))), 3);
         assert!(matches!(f.pop(t0 + Duration::from_secs(1)), Pop::Idle));
+    }
+
+    #[test]
+    fn urls_prioritized_again_go_in_the_new_order_across_hosts() {
+        let mut f = frontier(5, 0);
+        let now = Instant::now();
+        for (id, host, prio) in [(1, "a", 5), (2, "a", 4), (3, "b", 3), (4, "b", 2)] {
+            f.push(job(id, host, prio), now);
+        }
+        f.reprioritize(|job| job.id, now);
+        let order: Vec<i64> = (0..4).map(|_| popped_id(f.pop(now))).collect();
+        assert_eq!(order, vec![4, 3, 2, 1]);
     }
 
     #[test]

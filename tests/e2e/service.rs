@@ -1638,17 +1638,18 @@ async fn a_token_for_an_https_seed_sent_over_the_api_is_not_sent_over_plain_http
     assert_eq!(seen, header_log::token_over_tls_only(&plain, &tls));
 }
 
-/// Waits (up to 30 s) until a reload has replaced the scope whose fingerprint was
-/// `before`, and returns the new one.
-async fn scope_replaced(harness: &Harness, before: i64) -> i64 {
+/// Waits (up to 30 s) until a reload has replaced the rules whose fingerprint, kept in
+/// `crawl_state` under `key` (`scope_fingerprint`, `boost_fingerprint`), was `before`
+/// (0: none yet), and returns the new one.
+async fn rules_replaced(harness: &Harness, key: &str, before: i64) -> i64 {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let now = harness
             .db()
             .await
-            .scalar(
-                "SELECT coalesce(max(value), 0) FROM crawl_state WHERE key = 'scope_fingerprint'",
-            )
+            .scalar(&format!(
+                "SELECT coalesce(max(value), 0) FROM crawl_state WHERE key = '{key}'"
+            ))
             .await;
         if now != before {
             return now;
@@ -1711,6 +1712,31 @@ async fn calendar() -> TestSite {
     site_of(&pages).await
 }
 
+/// A reload that adds a boost rule raises the URLs already leased into the frontier
+/// window too, as README says a reload's rules do for every URL known: they went in the
+/// old rules' order (the rows in the database were raised, the window's were not) until
+/// the window ran low. Here the boosted last day goes first of the twenty leased.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_adding_a_boost_reorders_the_urls_in_the_window() {
+    let site = calendar().await;
+    let seeds = [site.url(0, "/")];
+    let harness = Harness::default();
+    let service = paused_with_a_full_window(&harness, &site, &seeds).await;
+    let before = rules_replaced(&harness, "boost_fingerprint", 0).await;
+    service.reload(
+        &harness,
+        &seeds,
+        "[[frontier.boost]]\npattern = \"/cal/19$\"\nboost = 100\n",
+    );
+    rules_replaced(&harness, "boost_fingerprint", before).await;
+    let days = resumed_days(service, &site).await;
+    let last_day = site.url(0, "/cal/19");
+    // Requests to the host go out two at a time (`per_host_concurrency`), so the first
+    // two may arrive in either order.
+    assert!(days.iter().take(2).any(|day| *day == last_day), "{days:?}");
+    assert_eq!(days.len(), 20);
+}
+
 /// A reload that lowers `scope.max_pages` to the pages stored (an operator holding a
 /// crawl where it is) holds for the URLs already leased into the window: all of them
 /// were fetched and stored past the limit (up to `frontier.window`, 10,000). They go
@@ -1755,9 +1781,9 @@ async fn a_reload_that_excludes_urls_in_the_window_leaves_them_unfetched() {
     let seeds = [site.url(0, "/")];
     let harness = Harness::default();
     let service = paused_with_a_full_window(&harness, &site, &seeds).await;
-    let unexcluded = scope_replaced(&harness, 0).await;
+    let unexcluded = rules_replaced(&harness, "scope_fingerprint", 0).await;
     service.reload(&harness, &seeds, "[scope]\nexclude = [\"/cal/\"]\n");
-    scope_replaced(&harness, unexcluded).await;
+    rules_replaced(&harness, "scope_fingerprint", unexcluded).await;
     let days = resumed_days(service, &site).await;
     assert_eq!(days, Vec::<String>::new(), "excluded URLs were fetched");
     let db = harness.db().await;
