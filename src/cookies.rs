@@ -34,6 +34,10 @@ use url::{Host, Url};
 
 /// Name and value: larger cookies are refused, as browsers refuse them.
 const MAX_COOKIE_BYTES: usize = 4096;
+/// An attribute value longer than this is ignored (RFC 6265bis §5.6), as browsers ignore
+/// it: a `Path` is not counted in [`MAX_COOKIE_BYTES`], and a response's head may be
+/// 64 KiB.
+const MAX_ATTRIBUTE_BYTES: usize = 1024;
 /// Cookies kept for one domain: past this, its oldest goes.
 const MAX_PER_DOMAIN: usize = 50;
 /// Cookies kept in all.
@@ -321,10 +325,11 @@ fn change(
         Some(d) if domain_matches(&host, &d) => (d, false),
         Some(_) => return None,
     };
-    if !prefix_allows(cookie.name(), secure, host_only, cookie.path()) {
+    let given_path = cookie.path().filter(|p| p.len() <= MAX_ATTRIBUTE_BYTES);
+    if !prefix_allows(cookie.name(), secure, host_only, given_path) {
         return None;
     }
-    let path = match cookie.path() {
+    let path = match given_path {
         Some(p) if p.starts_with('/') => p.to_owned(),
         _ => default_path(url.path()),
     };
@@ -809,5 +814,37 @@ mod tests {
         let state = jar.state.lock().expect("lock");
         assert!(state.count <= MAX_COOKIES, "{}", state.count);
         assert!(state.order.len() <= 2 * state.domains.len() + 16);
+    }
+
+    /// A `Path` is no part of the 4096 bytes a cookie's name and value may take, and a
+    /// response's head may be 64 KiB: 3,000 cookies of a 60 KiB path each held some
+    /// 180 MB. Browsers ignore an attribute value over 1024 bytes (RFC 6265bis §5.6),
+    /// and the cookie takes the path of the URL that set it.
+    #[test]
+    fn a_path_over_1024_bytes_is_ignored_as_browsers_ignore_it() {
+        let jar = Jar::default();
+        let long = format!("/{}", "p".repeat(60 * 1024));
+        set(
+            &jar,
+            "http://example.com/shop/cart",
+            &format!("a=1; Path={long}"),
+        );
+        set(
+            &jar,
+            "http://example.com/",
+            &format!("b=2; Path=/{}", "q".repeat(1023)),
+        );
+        let state = jar.state.lock().expect("lock");
+        let paths: Vec<usize> = state.domains["example.com"]
+            .cookies
+            .iter()
+            .map(|c| c.path.len())
+            .collect();
+        assert_eq!(paths, [5, 1024], "the paths kept, in bytes");
+        drop(state);
+        assert_eq!(
+            sent(&jar, "http://example.com/shop/x").as_deref(),
+            Some("a=1")
+        );
     }
 }
