@@ -262,10 +262,20 @@ impl Fetched {
     }
 
     /// Roughly the memory this response holds, its body above all: its share of
-    /// `channels.max_bytes` while it waits for a parse thread.
+    /// `channels.max_bytes` while it waits for a parse thread. The sitemaps a host's
+    /// first job carries count too: a robots.txt may name some 33,000 (3 MB of URLs).
     pub fn weight(&self) -> usize {
-        std::mem::size_of::<Self>() + self.body.as_ref().map_or(0, Vec::capacity)
+        std::mem::size_of::<Self>()
+            + self.body.as_ref().map_or(0, Vec::capacity)
+            + held_by(&self.sitemaps)
     }
+}
+
+/// Bytes `urls` hold: a parsed `Url` each, and its text.
+pub fn held_by(urls: &[Url]) -> usize {
+    urls.iter()
+        .map(|url| std::mem::size_of::<Url>() + url.as_str().len())
+        .sum()
 }
 
 /// Whether a `Content-Type` value names HTML.
@@ -440,6 +450,34 @@ impl PageRecord {
 #[cfg(test)]
 mod tests {
     use super::ErrorKind;
+
+    /// A robots.txt's sitemaps ride with its host's first job to the parse pool, whose
+    /// queue is bounded in bytes by what its responses weigh: they weighed nothing, so
+    /// 64 first jobs of a link farm's hosts held some 200 MB beyond `channels.max_bytes`.
+    #[test]
+    fn a_response_weighs_the_sitemaps_it_carries() {
+        let job = super::CrawlJob {
+            id: 1,
+            url: url::Url::parse("http://h/").unwrap(),
+            host: "h".into(),
+            depth: 0,
+            priority: 0,
+            redirect_hops: 0,
+            attempts: 0,
+            kind: super::JobKind::Page,
+            previous: None,
+        };
+        let mut fetched = super::Fetched::new(job);
+        let alone = fetched.weight();
+        fetched.sitemaps = (0..30_000)
+            .map(|n| url::Url::parse(&format!("http://h/{n}")).unwrap())
+            .collect();
+        let carried = fetched.weight() - alone;
+        assert!(
+            carried >= 30_000 * std::mem::size_of::<url::Url>(),
+            "30,000 sitemap URLs weigh {carried} bytes"
+        );
+    }
 
     #[test]
     fn every_error_kind_is_listed_once() {

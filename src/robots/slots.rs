@@ -88,8 +88,8 @@ impl Slots {
 mod tests {
     use std::time::Duration;
 
-    use super::super::held_by;
     use super::*;
+    use crate::page::held_by;
 
     /// A robots.txt as large as is read, of rules no crawl would mind.
     fn large() -> Arc<Robots> {
