@@ -257,6 +257,8 @@ struct Stats {
     uptime_s: f64,
     pages: u64,
     links: u64,
+    /// Distinct links past `traps.max_links_per_page`, not stored.
+    links_left_out: u64,
     retries: u64,
     pages_by_class: BTreeMap<&'static str, u64>,
     errors_by_kind: BTreeMap<&'static str, u64>,
@@ -307,6 +309,7 @@ async fn stats(State(admin): State<Arc<Admin>>) -> Response {
         uptime_s: admin.started.elapsed().as_secs_f64(),
         pages: tally.pages,
         links: tally.links,
+        links_left_out: tally.links_left_out,
         retries: tally.retries,
         pages_by_class: tally.by_class,
         errors_by_kind: tally.errors,

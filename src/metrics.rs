@@ -15,6 +15,8 @@ use crate::summary;
 
 pub const PAGES: &str = "pipecrawl_pages_total";
 pub const LINKS: &str = "pipecrawl_links_total";
+/// Distinct links past `traps.max_links_per_page`, which pages had and were not stored.
+pub const LINKS_LEFT_OUT: &str = "pipecrawl_links_left_out_total";
 pub const ERRORS: &str = "pipecrawl_errors_total";
 pub const RETRIES: &str = "pipecrawl_retries_total";
 pub const FETCH_SECONDS: &str = "pipecrawl_fetch_seconds";
@@ -71,6 +73,7 @@ fn keep_up(handle: PrometheusHandle) -> std::io::Result<()> {
 /// crawl).
 fn zero_counters() {
     counter!(LINKS).absolute(0);
+    counter!(LINKS_LEFT_OUT).absolute(0);
     counter!(RETRIES).absolute(0);
     for class in summary::STATUS_CLASSES {
         counter!(PAGES, "class" => class).absolute(0);
@@ -99,9 +102,10 @@ pub fn stored_batch(elapsed: Duration) {
     histogram!(STORE_BATCH_SECONDS).record(elapsed.as_secs_f64());
 }
 
-pub fn page(class: &'static str, links: usize, error: Option<&'static str>) {
+pub fn page(class: &'static str, links: usize, left_out: u64, error: Option<&'static str>) {
     counter!(PAGES, "class" => class).increment(1);
     counter!(LINKS).increment(links as u64);
+    counter!(LINKS_LEFT_OUT).increment(left_out);
     if let Some(kind) = error {
         counter!(ERRORS, "kind" => kind).increment(1);
     }

@@ -328,6 +328,9 @@ pub struct PageRecord {
     pub noindex: bool,
     pub nofollow: bool,
     pub links: Vec<Link>,
+    /// How many distinct (target, anchor text) links past `traps.max_links_per_page` the
+    /// page has, which are not in `links`; None when the page was not parsed.
+    pub links_left_out: Option<u64>,
     pub discovered: Vec<Discovered>,
     /// The URL is to be tried again after this long; nothing else is stored.
     pub retry_in: Option<Duration>,
@@ -387,6 +390,7 @@ impl PageRecord {
             noindex,
             nofollow,
             links,
+            links_left_out,
             discovered: _,
             retry_in,
             not_modified,
@@ -414,6 +418,7 @@ impl PageRecord {
         *noindex = false;
         *nofollow = false;
         *links = Vec::new();
+        *links_left_out = None;
         *retry_in = None;
         *not_modified = false;
         *failed_revisit = answered;

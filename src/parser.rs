@@ -126,6 +126,7 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
         noindex: false,
         nofollow: false,
         links: Vec::new(),
+        links_left_out: None,
         discovered: Vec::new(),
         retry_in: f.retry_in,
         not_modified: false,
@@ -304,6 +305,17 @@ fn parse_page(
     }
     let obeyed = |directive: bool| directive && scope.respect_meta_robots;
     let links = extracted.links;
+    record.links_left_out = Some(extracted.links_left_out);
+    if extracted.links_left_out > 0 {
+        // At info, once a page: pages past the cap are few, and each is worth knowing of.
+        tracing::info!(
+            "{} has {} links more than traps.max_links_per_page ({}) keeps: they are not \
+             rows and are not followed from it",
+            record.job.url,
+            extracted.links_left_out,
+            scope.traps.max_links_per_page()
+        );
+    }
     let depth = record.job.depth + 1;
     if !obeyed(record.nofollow) {
         let mut seen = HashSet::default();
@@ -519,6 +531,8 @@ pub struct Extracted {
     /// The content of `<meta name="robots">` and of those naming this crawler.
     pub meta_robots: Option<String>,
     pub canonical: Option<Url>,
+    /// Distinct (target, anchor text) pairs past `traps.max_links_per_page`: not in `links`.
+    pub links_left_out: u64,
 }
 
 /// The title (whitespace collapsed) and the first `traps.max_links_per_page` links of
@@ -574,6 +588,7 @@ pub fn extract(
         links: links.kept,
         meta_robots,
         canonical,
+        links_left_out: links.left_out.len() as u64,
     }
 }
 
@@ -586,7 +601,8 @@ fn page_base(page_url: &Url, href: Option<&str>) -> Url {
 }
 
 /// A page's links as they are read: the first `traps.max_links_per_page` of each distinct
-/// (target, anchor text) are kept, and only they, however many the page has.
+/// (target, anchor text) are kept, and only they, however many the page has; the others
+/// are counted.
 struct Links<'a> {
     page_url: &'a Url,
     encoding: &'static Encoding,
@@ -598,6 +614,11 @@ struct Links<'a> {
     kept: Vec<Link>,
     /// A hash of each kept link's (target, anchor text), to its index in `kept`.
     index: HashMap<u128, usize>,
+    /// A hash of each distinct (target, anchor text) past the cap, so that the row can say
+    /// how many links its page has that are not rows. Half of [`link_key`] (a collision
+    /// among a page's links is some 10^-9 likely): 8 bytes each, at most some 500,000 of
+    /// them in the most `fetch.max_body_bytes` holds of `<a href=N>`, gone with the page.
+    left_out: HashSet<u64>,
     /// The ids whose elements name links with nothing to read (`aria-labelledby`), at
     /// most [`MAX_LABEL_IDS`]: noted on the first read, when the labels are not known.
     wanted: HashSet<String>,
@@ -629,6 +650,7 @@ impl<'a> Links<'a> {
             read_before_base: false,
             kept: Vec::new(),
             index: HashMap::default(),
+            left_out: HashSet::default(),
             wanted: HashSet::default(),
             labels,
             label_budget: 0,
@@ -727,6 +749,8 @@ impl<'a> Links<'a> {
 
     fn keep(&mut self, link: Link, key: Option<u128>) {
         if self.kept.len() >= self.traps.max_links_per_page() {
+            // Truncated on purpose: the low half of a good 128-bit hash.
+            self.left_out.insert(link_key(&link) as u64);
             return;
         }
         if let Some(key) = key {
@@ -810,6 +834,32 @@ mod tests {
             (None, &traps()),
             "pipecrawl",
         )
+    }
+
+    /// Links past the cap are counted as rows are: each distinct (target, anchor text)
+    /// once, a repeat of a kept one or of one left out not at all, and a page read again
+    /// for its labels counted once.
+    #[test]
+    fn links_past_the_cap_are_counted_once_each() {
+        let config = "seeds = ['http://h/']\n[traps]\nmax_links_per_page = 2";
+        let traps = Traps::new(&crate::Config::from_toml(config, "t").unwrap().traps);
+        let read = |html: &str| {
+            super::extract(
+                html,
+                &Url::parse("http://h/").unwrap(),
+                (encoding_rs::UTF_8, html::Syntax::Html),
+                (None, &traps),
+                "pipecrawl",
+            )
+        };
+        let links = "<a href=/a>A</a><a href=/b>B</a><a href=/c>C</a><a href=/c>C</a>\
+                     <a href=/a>A</a><a href=/c>other</a><a href=/d>D</a>";
+        let e = read(links);
+        assert_eq!((e.links.len(), e.links_left_out), (2, 3));
+        let labelled = format!("{links}<a href=/e aria-labelledby=l></a><p id=l>E</p>");
+        let e = read(&labelled);
+        assert_eq!((e.links.len(), e.links_left_out), (2, 4));
+        assert_eq!(read("<a href=/a>A</a><a href=/a>A</a>").links_left_out, 0);
     }
 
     fn pairs(e: &Extracted) -> Vec<(String, String)> {

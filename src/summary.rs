@@ -15,6 +15,10 @@ pub struct Tally {
     /// Of `pages`, those stored for the first time (not revisits).
     pub new_pages: u64,
     pub links: u64,
+    /// Distinct links past `traps.max_links_per_page`, not stored, and the pages that had
+    /// them: a crawl whose pages were cut so is not taken for whole.
+    pub links_left_out: u64,
+    pub pages_leaving_links_out: u64,
     /// Fetches that failed transiently and were queued to be tried again.
     pub retries: u64,
     /// Pages by status class: `2xx` … `5xx`, or `error` when there was no response.
@@ -33,13 +37,16 @@ impl Tally {
         self.pages += 1;
         self.new_pages += u64::from(page.job.previous.is_none());
         self.links += page.links.len() as u64;
+        let left_out = page.links_left_out.unwrap_or(0);
+        self.links_left_out += left_out;
+        self.pages_leaving_links_out += u64::from(left_out > 0);
         let class = status_class(page.status);
         *self.by_class.entry(class).or_default() += 1;
         let error = page.error.as_ref().map(|e| e.kind.as_str());
         if let Some(kind) = error {
             *self.errors.entry(kind).or_default() += 1;
         }
-        metrics::page(class, page.links.len(), error);
+        metrics::page(class, page.links.len(), left_out, error);
     }
 
     /// Trap rows stored: page rows of URLs not fetched, which the database counts among
@@ -158,6 +165,15 @@ impl fmt::Display for Summary {
             self.elapsed.as_secs_f64(),
             self.pages_per_sec(),
         )?;
+        if t.links_left_out > 0 {
+            let pages = t.pages_leaving_links_out;
+            writeln!(
+                f,
+                "links left out (traps.max_links_per_page): {}, on {pages} page{}",
+                t.links_left_out,
+                if pages == 1 { "" } else { "s" }
+            )?;
+        }
         if t.retries > 0 {
             writeln!(f, "retries: {}", t.retries)?;
         }

@@ -37,12 +37,12 @@ pub(super) const FRONTIER_ROW: &str =
     "url, host, depth, priority, discovered_from, redirect_hops, kind";
 
 /// Columns of a page's row ([`page_row`]).
-pub(super) const PAGE_COLUMNS: usize = 21;
+pub(super) const PAGE_COLUMNS: usize = 22;
 
 /// The columns [`page_row`] gives values for, in its order.
 pub(super) const PAGE_ROW: &str = "id, url, final_url, status, content_type, title, depth,
     fetched_at, changed_at, elapsed_ms, bytes, truncated, content_hash, etag, last_modified,
-    location, canonical_url, noindex, nofollow, error_kind, error";
+    location, canonical_url, noindex, nofollow, error_kind, error, links_left_out";
 
 /// The assignments that clear what a failed revisit recorded: any visit answered since
 /// (a 304 too) says the page is as stored. A macro, so that [`PAGE_UPSERT`] can hold it.
@@ -81,7 +81,8 @@ pub(super) const PAGE_UPSERT: &str = concat!(
     content_hash = excluded.content_hash, etag = excluded.etag,
     last_modified = excluded.last_modified, location = excluded.location,
     canonical_url = excluded.canonical_url, noindex = excluded.noindex,
-    nofollow = excluded.nofollow, error_kind = excluded.error_kind, error = excluded.error, ",
+    nofollow = excluded.nofollow, error_kind = excluded.error_kind, error = excluded.error,
+    links_left_out = excluded.links_left_out, ",
     revisit_failure_cleared!()
 );
 
@@ -133,6 +134,7 @@ pub(super) fn page_row<'a>(p: &'a PageRecord, fetched_at: &'a str) -> [Value<'a>
         Int(Some(i64::from(p.nofollow))),
         Text(p.error.as_ref().map(|e| e.kind.as_str())),
         Text(p.error.as_ref().map(|e| e.message.as_str())),
+        Int(p.links_left_out.and_then(|n| i64::try_from(n).ok())),
     ]
 }
 

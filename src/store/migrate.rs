@@ -176,6 +176,7 @@ mod tests {
             (11, "bae1496fb35bde02a5cbe5e6997e15c8224b3e4d682a319904ca90dc4f43c82bc2dbc51a85708d141372bcd596982efa"),
             (12, "619e2a249051d48bbc15eaa9d4c2acc056c331a3ac146d804927152bca6bf46e67ea3e8e05a65fef81977466e1943f26"),
             (13, "20dbdeee082923aaccf2c5e6e442e558fadbaf0844e73bb2bbb0c423744f4d9225a12835457b54aca7f38f611ce8c2b7"),
+            (14, "8d3ed7466c4d957f39ebf74b6b56e55b716c9f3ea298f74a3f4ebda422e8e75f5419109133532f15b27a6276eda8bdd9"),
         ];
         assert_eq!(released::<Sqlite>(), pinned(&sqlite), "migrations/sqlite");
         let postgres = [
@@ -190,6 +191,7 @@ mod tests {
             (9, "030b6bf27e81e67c82d83f436a92d892c488166fa6f4627c016bdb58acc2e3391331cec79c1afffd07b4def085c00168"),
             (10, "e7099466d133fd6e286cd438bb44e1efd7eee1a55c280ea9349e3a5431d00a77ca06a89d21a6e5ca2b00aeba35021765"),
             (11, "5182a64d712c2b9faa901274ade651beecf6e41b15deb83368a26147d49f93a22ad0624e82f74e1077804a19d023ce1a"),
+            (12, "2904fe4f3cf4b46ab4e5b9020a96547fe95ad6653678bd99007e83ca3eed28775ccc11f2e6b33bc6165b4ac628376a27"),
         ];
         assert_eq!(
             released::<Postgres>(),

@@ -620,6 +620,7 @@ mod tests {
                     rel: rel.map(str::to_owned),
                 })
                 .collect(),
+            links_left_out: Some(0),
             discovered: found.to_vec(),
             retry_in: None,
             not_modified: false,

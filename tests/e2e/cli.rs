@@ -246,8 +246,8 @@ async fn bringing_an_earlier_pipecrawls_database_up_to_date_is_said() {
         .await
         .expect("open the database");
     sqlx::raw_sql(
-        "DELETE FROM _sqlx_migrations WHERE version = 13;
-         DROP INDEX frontier_revisits; DROP INDEX frontier_revisits_due;",
+        "DELETE FROM _sqlx_migrations WHERE version = 14;
+         ALTER TABLE pages DROP COLUMN links_left_out;",
     )
     .execute(&mut conn)
     .await
@@ -262,21 +262,20 @@ async fn bringing_an_earlier_pipecrawls_database_up_to_date_is_said() {
         text(&out.stdout)
     );
     assert!(
-        stderr.contains("the database's schema is at migration 12, this pipecrawl's at 13"),
+        stderr.contains("the database's schema is at migration 13, this pipecrawl's at 14"),
         "{stderr}"
     );
     assert!(
-        stderr.contains("the database's schema is up to date (migration 13)"),
+        stderr.contains("the database's schema is up to date (migration 14)"),
         "{stderr}"
     );
-    let indexes: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM sqlite_master
-         WHERE name IN ('frontier_revisits', 'frontier_revisits_due')",
+    let columns: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pragma_table_info('pages') WHERE name = 'links_left_out'",
     )
     .fetch_one(&mut conn)
     .await
-    .expect("look for the indexes");
-    assert_eq!(indexes, 2);
+    .expect("look for the column");
+    assert_eq!(columns, 1);
 }
 
 #[test]
@@ -2345,4 +2344,74 @@ async fn a_crawl_in_which_no_url_got_an_answer_exits_4_saying_so() {
         Some("robots"),
         "the seed's row says robots.txt closed it"
     );
+}
+
+/// A page with more distinct (target, anchor text) links than `traps.max_links_per_page`
+/// keeps the first ones; the ones left out are counted, distinct as rows are, in its
+/// row, a log line naming it and the summary, so that a big index page is not taken for
+/// whole. A page that kept all its links says 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_past_its_link_cap_says_how_many_links_it_left_out() {
+    let site = TestSite::one_host(&[
+        ("/index", &capped_index()),
+        ("/small", "<a href='/a'>A</a><a href='/b'>B</a>"),
+    ])
+    .await;
+    let (index, small) = (site.url(0, "/index"), site.url(0, "/small"));
+    let harness = Harness::default();
+    let config = harness.write_config(&harness.test_config_text(
+        &[index.clone(), small.clone()],
+        "[scope]\nmax_depth = 0\n[traps]\nmax_links_per_page = 10\n",
+    ));
+    let out = tokio::task::spawn_blocking(move || {
+        pipecrawl_at_info(&["crawl", "--config", config.to_str().unwrap_or_default()])
+    })
+    .await
+    .expect("the binary ran");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+
+    let db = harness.db().await;
+    let left_out =
+        |url: &str| format!("SELECT coalesce(links_left_out, -1) FROM pages WHERE url = '{url}'");
+    assert_eq!(db.scalar(&left_out(&index)).await, CAPPED_LEFT_OUT);
+    assert_eq!(db.scalar(&left_out(&small)).await, 0);
+    assert_eq!(
+        db.scalar(&format!(
+            "SELECT count(*) FROM links l JOIN pages p ON p.id = l.source_id \
+             WHERE p.url = '{index}'"
+        ))
+        .await,
+        10
+    );
+    let logged: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("traps.max_links_per_page"))
+        .collect();
+    assert_eq!(logged.len(), 1, "one line, for the one page: {stderr}");
+    assert!(
+        logged[0].contains(&index) && logged[0].contains(&format!("{CAPPED_LEFT_OUT} links")),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "links left out (traps.max_links_per_page): {CAPPED_LEFT_OUT}, on 1 page"
+        )),
+        "{stdout}"
+    );
+}
+
+/// The links [`capped_index`] has beyond a cap of 10.
+pub(super) const CAPPED_LEFT_OUT: i64 = 16;
+
+/// An index page of 25 targets, each linked twice alike, and the first also by other
+/// text: 26 distinct (target, anchor text) pairs, the repeats none.
+pub(super) fn capped_index() -> String {
+    let mut page = String::from("<title>Index</title>");
+    for _ in 0..2 {
+        for i in 0..25 {
+            page.push_str(&format!("<a href='/l/{i}'>item {i}</a>\n"));
+        }
+    }
+    page + "<a href='/l/0'>the first again</a>"
 }

@@ -672,8 +672,13 @@ async fn fault_50k_links_on_one_page() {
         ),
         (Some(200), None, Some("Links"))
     );
-    // traps.max_links_per_page = 10,000: the first ten thousand are kept.
+    // traps.max_links_per_page = 10,000: the first ten thousand are kept, the rest counted.
     assert_eq!(links_from(&db, &f.url("/links")).await, 10_000);
+    let left_out = format!(
+        "SELECT links_left_out FROM pages WHERE url = '{}'",
+        f.url("/links")
+    );
+    assert_eq!(db.scalar(&left_out).await, 40_000);
 }
 
 /// Pages each larger than `channels.max_bytes` allows a queue to hold go through one at

@@ -79,6 +79,14 @@ impl Service {
             .expect("stats are JSON")
     }
 
+    async fn metrics(&self) -> String {
+        self.get("/metrics")
+            .await
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     async fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -236,12 +244,7 @@ async fn the_admin_api_reports_takes_seeds_pauses_and_resumes() {
     assert_eq!(stats["hosts"][0]["host"], site.authorities[0].as_str());
     assert_eq!(stats["hosts"][0]["done"], 11);
 
-    let metrics = service
-        .get("/metrics")
-        .await
-        .text()
-        .await
-        .expect("metrics text");
+    let metrics = service.metrics().await;
     assert_prometheus_text(&metrics);
     assert!(
         metrics.contains("pipecrawl_pages_total{class=\"2xx\"}"),
@@ -1793,4 +1796,29 @@ async fn a_reload_that_excludes_urls_in_the_window_leaves_them_unfetched() {
         20,
         "the URLs left out are failed, with no page, as at a lease"
     );
+}
+
+/// The links pages left out at `traps.max_links_per_page` are counted where a service is
+/// watched: `/metrics` and `/stats`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_left_out_at_the_cap_are_counted_in_metrics_and_stats() {
+    let site = site_of(&[("/index".into(), super::cli::capped_index())]).await;
+    let harness = Harness::default();
+    let service = Service::start(
+        &harness,
+        &[site.url(0, "/index")],
+        "[scope]\nmax_depth = 0\n[traps]\nmax_links_per_page = 10\n",
+    );
+    service.wait_ready().await;
+    let stats = service.wait_pages(1).await;
+    let left_out = super::cli::CAPPED_LEFT_OUT;
+    assert_eq!(stats["links_left_out"].as_i64(), Some(left_out), "{stats}");
+    let metrics = service.metrics().await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == format!("pipecrawl_links_left_out_total {left_out}")),
+        "{metrics}"
+    );
+    service.stop().await;
 }
