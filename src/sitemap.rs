@@ -55,8 +55,16 @@ fn read(body: &[u8], mut cut: bool, at: &Url) -> Sitemap {
         gzip_error = gunzip(body, cap, &mut out)
             .err()
             .map(|e| format!("the gzipped sitemap does not decompress: {e}"));
-        cut |= gzip_error.is_some()
-            || out.len() >= usize::try_from(MAX_UNCOMPRESSED).unwrap_or(usize::MAX);
+        // The few bytes that came set no `truncated`: the row is told here instead, or a
+        // plain-text sitemap's entries past the cut went without a word.
+        if gzip_error.is_none() && out.len() >= cap {
+            gzip_error = Some(format!(
+                "the gzipped sitemap decompresses to more than {} MiB, the protocol's limit \
+                 for one file: what follows is not read",
+                MAX_UNCOMPRESSED >> 20
+            ));
+        }
+        cut |= gzip_error.is_some();
         unzipped = out;
         &unzipped[..]
     } else {
@@ -549,6 +557,38 @@ mod tests {
         let s = parse(&gz.finish().unwrap());
         assert_eq!(s.sitemaps, urls(&["http://h/s1.xml.gz"]));
         assert!(s.pages.is_empty());
+    }
+
+    /// A gzipped sitemap that decompresses past the protocol's 50 MiB is read to there,
+    /// and its row says so, in either form: as text, the entries after were left out
+    /// without a word (the wire bytes, far fewer, set no `truncated`); as XML, it was
+    /// taken for a file cut off by its server.
+    #[test]
+    fn a_gzipped_sitemap_past_the_size_limit_says_so() {
+        let long = "x".repeat(1200);
+        let text: String = (0..46_000)
+            .map(|i| format!("http://h/{i}?{long}\n"))
+            .collect();
+        let xml = format!(
+            "<urlset>{}</urlset>",
+            (0..46_000)
+                .map(|i| format!("<url><loc>http://h/{i}?{long}</loc></url>"))
+                .collect::<String>()
+        );
+        for (form, body) in [("text", text), ("xml", xml)] {
+            assert!(body.len() as u64 > MAX_UNCOMPRESSED && body.len() < 2 * (50 << 20));
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(body.as_bytes()).unwrap();
+            let s = parse(&gz.finish().unwrap());
+            assert!(s.pages.len() > 40_000 && s.pages.len() < 46_000, "{form}");
+            assert!(
+                s.error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("more than 50 MiB")),
+                "{form}: {:?}",
+                s.error
+            );
+        }
     }
 
     #[test]
