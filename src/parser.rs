@@ -318,24 +318,65 @@ fn parse_page(
     }
     let depth = record.job.depth + 1;
     if !obeyed(record.nofollow) {
-        let mut seen = HashSet::default();
-        let followed: Vec<&Url> = links
-            .iter()
-            .filter(|link| {
-                scope.follows(link.rel.as_deref())
-                    && seen.insert(link.target.as_str())
-                    && scope.admits(&link.target, depth)
-            })
-            .map(|link| &link.target)
-            .collect();
         // extract stripped the session ids already.
-        record.discovered.extend(offer.pages(&followed, depth));
+        record
+            .discovered
+            .extend(offer.pages(&followed(scope, &links, depth), depth));
     }
     record.canonical = extracted.canonical;
     if !obeyed(record.noindex) {
         record.title = extracted.title;
         record.links = links;
     }
+}
+
+/// The targets of `links` the crawl follows when found at `depth`, each once.
+fn followed<'l>(scope: &Scope, links: &'l [Link], depth: u32) -> Vec<&'l Url> {
+    let mut seen = HashSet::default();
+    links
+        .iter()
+        .filter(|link| {
+            scope.follows(link.rel.as_deref())
+                && seen.insert(link.target.as_str())
+                && scope.admits(&link.target, depth)
+        })
+        .map(|link| &link.target)
+        .collect()
+}
+
+/// Moves a page to `depth`, nearer the seeds than it was leased at: its URL was found
+/// there while the page was on its way, and `max_depth` counts the shortest path. What
+/// it found moves with it: its links to one step from it (those `max_depth` left out at
+/// the old depth too, as the links stored tell them), where it redirects to its depth.
+/// Links found again are not asked of the seen cache: at worst an upsert too many.
+pub fn found_nearer(record: &mut PageRecord, depth: u32, scope: &Scope) {
+    let old = record.job.depth;
+    if depth >= old || record.job.kind != JobKind::Page {
+        return;
+    }
+    record.job.depth = depth;
+    for found in &mut record.discovered {
+        let moved = match found.redirect_hops {
+            0 if found.kind == JobKind::Page && found.depth == old + 1 => depth + 1,
+            0 => continue,
+            _ if found.depth == old => depth,
+            _ => continue,
+        };
+        found.depth = moved;
+        found.priority = scope.priority(&found.url, moved);
+    }
+    if record.nofollow && scope.respect_meta_robots {
+        return;
+    }
+    let left_out: Vec<Discovered> = {
+        let known: HashSet<&str> = record.discovered.iter().map(|d| d.url.as_str()).collect();
+        followed(scope, &record.links, depth + 1)
+            .into_iter()
+            .filter(|url| !known.contains(url.as_str()))
+            .map(|url| scope.candidate(url, depth + 1, 0, JobKind::Page))
+            .collect()
+    };
+    record.discovered.extend(left_out);
 }
 
 /// Reads a sitemap's URLs; `cut`: the body is the part before its answer broke off or

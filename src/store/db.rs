@@ -1,6 +1,6 @@
 //! The store's SQL, written once for both databases (see [`super::backend`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -264,7 +264,7 @@ macro_rules! move_up_set {
      recrawl_at = CASE WHEN frontier.state = 'done' THEN NULL ELSE frontier.recrawl_at END,
      recrawl_interval_ms = CASE WHEN frontier.state = 'done'
                                 THEN NULL ELSE frontier.recrawl_interval_ms END,
-     state = 'queued'"
+     state = CASE WHEN frontier.state = 'leased' THEN 'leased' ELSE 'queued' END"
         )
     };
 }
@@ -283,11 +283,18 @@ macro_rules! move_up_when {
 
 /// The conflict clause of every insert into `frontier` but the traps', on SQLite, whose
 /// one writer locks the whole database anyway: see [`Db::move_up_known`] for PostgreSQL.
+///
+/// A leased page found again nearer the seeds as a page moves up too, staying leased:
+/// stored later, it takes its depth from the row ([`Db::nearer_depths`]), so that
+/// `max_depth` counts the shorter path. Not on PostgreSQL, where the row may be another
+/// node's to finish, and locking it to move it deadlocks with that node's batch.
 const MOVE_UP: &str = concat!(
     " ON CONFLICT (url) DO UPDATE SET",
     move_up_set!(),
     " WHERE",
-    move_up_when!()
+    move_up_when!(),
+    " OR (excluded.depth < frontier.depth AND frontier.state = 'leased'
+          AND frontier.kind = 'page' AND excluded.kind = 'page')"
 );
 
 /// What adding URLs to the frontier did.
@@ -983,6 +990,34 @@ where
             .await
             .doing("counting pages")?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// The depths the frontier rows of `batch`'s visits have moved up to since they were
+    /// leased, by id: each URL found nearer the seeds while its page was on its way
+    /// (see [`MOVE_UP`]). One statement for the batch, not one per page.
+    pub async fn nearer_depths(&self, batch: &[PageRecord]) -> Result<HashMap<i64, u32>, Error> {
+        let leased_at: HashMap<i64, u32> = batch
+            .iter()
+            .filter(|p| p.retry_in.is_none())
+            .map(|p| (p.job.id, p.job.depth))
+            .collect();
+        let ids: Vec<i64> = leased_at.keys().copied().collect();
+        let mut nearer = HashMap::new();
+        for chunk in ids.chunks(MAX_BINDS) {
+            let mut q = QueryBuilder::<DB>::new("SELECT id, depth FROM frontier WHERE id IN ");
+            push_id_list(&mut q, chunk);
+            let rows: Vec<(i64, i64)> = q
+                .build_query_as()
+                .persistent(false)
+                .fetch_all(&self.pool)
+                .await
+                .doing("reading the depths of the batch's URLs")?;
+            nearer.extend(rows.into_iter().filter_map(|(id, depth)| {
+                let depth = u32::try_from(depth).ok()?;
+                (depth < *leased_at.get(&id)?).then_some((id, depth))
+            }));
+        }
+        Ok(nearer)
     }
 
     /// Leases up to `limit` queued rows, best priority first.

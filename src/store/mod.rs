@@ -21,6 +21,7 @@ mod script;
 mod sqlite_batch;
 pub mod writer;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -642,6 +643,19 @@ impl Store {
     /// outage (up to ten minutes) and holding one of the API's few connections.
     pub async fn enqueue_once(&self, urls: &[Discovered]) -> Result<u64, Error> {
         on_backend!(once self, db => db.enqueue(urls).await)
+    }
+
+    /// The depths `batch`'s URLs, found nearer the seeds while leased, have moved up to
+    /// (see `Db::nearer_depths`), by frontier id. On SQLite only: on PostgreSQL a leased
+    /// row is left as it is, being another node's to finish.
+    pub(crate) async fn nearer_depths(
+        &self,
+        batch: &[PageRecord],
+    ) -> Result<HashMap<i64, u32>, Error> {
+        match &self.0 {
+            Backed::Sqlite(db) => db.nearer_depths(batch).await,
+            Backed::Postgres(_) => Ok(HashMap::new()),
+        }
     }
 
     /// Pages stored so far (a resumed crawl counts them against `max_pages`).

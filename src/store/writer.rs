@@ -15,13 +15,13 @@ use crate::error::Error;
 use crate::frontier::dispatcher::Progress;
 use crate::metrics;
 use crate::page::PageRecord;
-use crate::queue;
 use crate::scope::SharedScope;
 use crate::stages::{Phase, Stage};
 use crate::store::link_counts::{LinkCounts, FLUSH_EVERY};
 use crate::store::{Admission, Store};
 use crate::summary::Tally;
 use crate::traps::FamilyBudget;
+use crate::{parser, queue};
 
 pub struct StoreWriter {
     store: Store,
@@ -123,6 +123,15 @@ impl StoreWriter {
                         held.push(its_bytes);
                     }
                     Err(_) => break,
+                }
+            }
+            let nearer = self.store.nearer_depths(&batch).await?;
+            if !nearer.is_empty() {
+                let scope = self.scope.get();
+                for page in &mut batch {
+                    if let Some(&depth) = nearer.get(&page.job.id) {
+                        parser::found_nearer(page, depth, &scope);
+                    }
                 }
             }
             // A reload may have changed the budget since the last batch.

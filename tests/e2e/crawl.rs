@@ -196,6 +196,51 @@ async fn max_depth_keeps_the_crawl_near_the_seeds() {
     assert_no_url_requested_twice(&site);
 }
 
+/// A URL first found deep, leased into the window while its host is busy, and then found
+/// nearer the seeds keeps the depth it was found at first: `max_depth` cuts its links as
+/// if the shorter path did not exist. Host A: `/` → `/a` → B's `/x`; host B: `/` (slow)
+/// → `/x` → `/y`. B's `/x` is at depth 1, so with `max_depth = 2` `/y` is fetched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_found_nearer_the_seeds_while_in_the_window_is_crawled_at_the_lower_depth() {
+    let mut b = SiteBuilder::bind(2).await;
+    let (a, h) = (b.authority(0), b.authority(1));
+    b.add(&a, "/", Resource::Html("<a href='/a'>a</a>".into()));
+    b.add(
+        &a,
+        "/a",
+        Resource::Html(format!("<a href='http://{h}/x'>x</a>")),
+    );
+    b.add(
+        &h,
+        "/",
+        Resource::Slow(
+            Duration::from_millis(1500),
+            Box::new(Resource::Html("<a href='/x'>x</a>".into())),
+        ),
+    );
+    b.add(&h, "/x", Resource::Html("<a href='/y'>y</a>".into()));
+    b.add(&h, "/y", Resource::Html("<title>y</title>".into()));
+    let site = b.start();
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[site.url(0, "/"), site.url(1, "/")],
+            "[scope]\nmax_depth = 2\n[politeness]\ndelay_ms = 0\nper_host_concurrency = 1\n",
+        )
+        .await;
+    let depths: HashMap<String, i64> = harness
+        .db()
+        .await
+        .pages()
+        .await
+        .into_iter()
+        .map(|p| (p.url, p.depth))
+        .collect();
+    let x = site.url(1, "/x");
+    assert_eq!(depths.get(&x), Some(&1), "{depths:?}");
+    assert!(depths.contains_key(&site.url(1, "/y")), "{depths:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn include_and_exclude_rules_decide_what_is_crawled() {
     let (site, model) = three_host_site().await;
