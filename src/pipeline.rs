@@ -245,12 +245,13 @@ async fn run(
     }
     let reporter = tokio::spawn(reporter.run(done.clone()));
 
+    let seen = Arc::new(Mutex::new(SeenUrls::new(config.frontier.seen_cache)));
     let writer = StoreWriter::new(
         store.clone(),
         records_rx,
         &config,
         deferred,
-        (progress.clone(), scope.clone()),
+        (progress.clone(), scope.clone(), Arc::clone(&seen)),
     )
     .spawn(stop.clone());
     let parsers = ParsePool::spawn(
@@ -260,7 +261,7 @@ async fn run(
         LinkRules {
             scope: scope.clone(),
             recrawl: recrawl.clone(),
-            seen: Arc::new(Mutex::new(SeenUrls::new(config.frontier.seen_cache))),
+            seen,
             agent: Arc::from(robots::product_token(&config.fetch.user_agent)),
         },
         &stages,

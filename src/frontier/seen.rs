@@ -25,6 +25,11 @@ impl SeenUrls {
         }
     }
 
+    /// The shallowest depth `url` was offered at, if it is remembered.
+    pub fn depth(&self, url: &Url) -> Option<u32> {
+        self.depths.get(&xxh3_128(url.as_str().as_bytes())).copied()
+    }
+
     /// Whether `url`, found at `depth`, must go to the table: unseen, or seen only deeper.
     pub fn admit(&mut self, url: &Url, depth: u32) -> bool {
         if self.capacity == 0 {
@@ -64,6 +69,8 @@ mod tests {
         assert!(!seen.admit(&at("http://h/a"), 5));
         assert!(seen.admit(&at("http://h/a"), 1));
         assert!(!seen.admit(&at("http://h/a"), 2));
+        assert_eq!(seen.depth(&at("http://h/a")), Some(1));
+        assert_eq!(seen.depth(&at("http://h/b")), None);
     }
 
     #[test]

@@ -658,6 +658,12 @@ impl Store {
         }
     }
 
+    /// Whether URLs found wait staged before they join the frontier (on SQLite: see
+    /// `sqlite_batch`), so that a URL found may not be in `frontier` yet.
+    pub(crate) fn stages_found_urls(&self) -> bool {
+        matches!(self.0, Backed::Sqlite(_))
+    }
+
     /// Pages stored so far (a resumed crawl counts them against `max_pages`).
     pub async fn page_count(&self) -> Result<u64, Error> {
         on_backend!(self, db => db.page_count().await)

@@ -5,6 +5,8 @@
 //! pages; when the crawl is slow each page is committed almost at once. The channel closing
 //! is the signal to flush and stop.
 
+use std::sync::{Arc, Mutex, PoisonError};
+
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -13,8 +15,9 @@ use url::Url;
 use crate::config::Config;
 use crate::error::Error;
 use crate::frontier::dispatcher::Progress;
+use crate::frontier::seen::SeenUrls;
 use crate::metrics;
-use crate::page::PageRecord;
+use crate::page::{JobKind, PageRecord};
 use crate::scope::SharedScope;
 use crate::stages::{Phase, Stage};
 use crate::store::link_counts::{LinkCounts, FLUSH_EVERY};
@@ -36,6 +39,8 @@ pub struct StoreWriter {
     owner: String,
     /// Widened by the hosts seeds redirect to, with the pages that say so.
     scope: SharedScope,
+    /// The parse pool's: how near the seeds each URL was found.
+    seen: Arc<Mutex<SeenUrls>>,
 }
 
 impl StoreWriter {
@@ -44,7 +49,7 @@ impl StoreWriter {
         records: queue::Receiver<PageRecord>,
         config: &Config,
         deferred_counts: bool,
-        (progress, scope): (Progress, SharedScope),
+        (progress, scope, seen): (Progress, SharedScope, Arc<Mutex<SeenUrls>>),
     ) -> Self {
         let traps = &config.traps;
         Self {
@@ -60,6 +65,7 @@ impl StoreWriter {
             },
             owner: config.cluster.node_id.clone(),
             scope,
+            seen,
         }
     }
 
@@ -125,53 +131,18 @@ impl StoreWriter {
                     Err(_) => break,
                 }
             }
-            let nearer = self.store.nearer_depths(&batch).await?;
-            if !nearer.is_empty() {
-                let scope = self.scope.get();
-                for page in &mut batch {
-                    if let Some(&depth) = nearer.get(&page.job.id) {
-                        parser::found_nearer(page, depth, &scope);
-                    }
-                }
-            }
-            // A reload may have changed the budget since the last batch.
-            self.families.limit_to(&self.scope.get().traps);
-            for page in &mut batch {
-                for url in page.discovered.iter_mut().filter(|u| u.trap.is_none()) {
-                    if let Err(reason) = self.families.admit(&url.url, url.depth) {
-                        url.trap = Some(reason);
-                    }
-                }
-            }
-            let started = std::time::Instant::now();
-            // A seed's new host joins the scope before the redirect to it is stored, so
-            // that its pages' links are judged with it, and under the lock a reload takes
-            // to rebuild the scope from the seeds and redirects stored.
-            let moved = self.seeds_moved(&batch);
-            let changing = if moved.is_empty() {
-                None
-            } else {
-                let changing = self.scope.changing().await;
-                self.scope.set(self.scope.get().with_seeds(&moved));
-                Some(changing)
-            };
-            let committed = self
-                .store
-                .commit(&mut batch, &mut counts, self.admission, &self.owner)
+            let mut later = self.found_nearer_meanwhile(&mut batch);
+            self.store_batch(&mut batch, &mut counts, &mut tally)
                 .await?;
-            drop(changing);
-            metrics::stored_batch(started.elapsed());
-            // Those not stored are another node's to count.
-            for page in batch.iter().take(committed.stored) {
-                tally.add(page);
+            if !later.is_empty() {
+                let trapped = self
+                    .store
+                    .merge_staged(self.admission.max_pages_per_host)
+                    .await?;
+                tally.add_trapped(trapped);
+                self.store_batch(&mut later, &mut counts, &mut tally)
+                    .await?;
             }
-            tally.add_trapped(committed.trapped);
-            let revisit_retries = batch.iter().filter(|page| page.job.is_revisit());
-            if let Some(wait) = revisit_retries.filter_map(|page| page.retry_in).min() {
-                self.progress
-                    .revisits_retried(std::time::Instant::now() + wait);
-            }
-            self.progress.committed(batch.len(), &tally);
             batch.clear();
             held.clear();
             timer.enter(Phase::Waiting);
@@ -184,6 +155,85 @@ impl StoreWriter {
             .await?;
         tally.add_trapped(trapped);
         Ok(tally)
+    }
+
+    /// Takes out of `batch` the pages whose URLs the crawl found nearer the seeds than
+    /// they were leased at, as the seen cache remembers: on SQLite the URL found may wait
+    /// staged, or be in this very batch, and the page is stored once it is merged (see
+    /// [`StoreWriter::store_batch`]). Revisits stay: a page stored before, found nearer
+    /// since, is not moved.
+    fn found_nearer_meanwhile(&self, batch: &mut Vec<PageRecord>) -> Vec<PageRecord> {
+        if !self.store.stages_found_urls() {
+            return Vec::new();
+        }
+        let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        batch
+            .extract_if(.., |page| {
+                let job = &page.job;
+                page.retry_in.is_none()
+                    && job.kind == JobKind::Page
+                    && job.previous.is_none()
+                    && seen.depth(&job.url).is_some_and(|depth| depth < job.depth)
+            })
+            .collect()
+    }
+
+    /// Stores `batch` and counts it in `tally`; a page whose row moved nearer the seeds
+    /// since it was leased is moved with it first ([`parser::found_nearer`]).
+    async fn store_batch(
+        &mut self,
+        batch: &mut [PageRecord],
+        counts: &mut LinkCounts,
+        tally: &mut Tally,
+    ) -> Result<(), Error> {
+        let nearer = self.store.nearer_depths(batch).await?;
+        if !nearer.is_empty() {
+            let scope = self.scope.get();
+            for page in batch.iter_mut() {
+                if let Some(&depth) = nearer.get(&page.job.id) {
+                    parser::found_nearer(page, depth, &scope);
+                }
+            }
+        }
+        // A reload may have changed the budget since the last batch.
+        self.families.limit_to(&self.scope.get().traps);
+        for page in batch.iter_mut() {
+            for url in page.discovered.iter_mut().filter(|u| u.trap.is_none()) {
+                if let Err(reason) = self.families.admit(&url.url, url.depth) {
+                    url.trap = Some(reason);
+                }
+            }
+        }
+        let started = std::time::Instant::now();
+        // A seed's new host joins the scope before the redirect to it is stored, so
+        // that its pages' links are judged with it, and under the lock a reload takes
+        // to rebuild the scope from the seeds and redirects stored.
+        let moved = self.seeds_moved(batch);
+        let changing = if moved.is_empty() {
+            None
+        } else {
+            let changing = self.scope.changing().await;
+            self.scope.set(self.scope.get().with_seeds(&moved));
+            Some(changing)
+        };
+        let committed = self
+            .store
+            .commit(batch, counts, self.admission, &self.owner)
+            .await?;
+        drop(changing);
+        metrics::stored_batch(started.elapsed());
+        // Those not stored are another node's to count.
+        for page in batch.iter().take(committed.stored) {
+            tally.add(page);
+        }
+        tally.add_trapped(committed.trapped);
+        let revisit_retries = batch.iter().filter(|page| page.job.is_revisit());
+        if let Some(wait) = revisit_retries.filter_map(|page| page.retry_in).min() {
+            self.progress
+                .revisits_retried(std::time::Instant::now() + wait);
+        }
+        self.progress.committed(batch.len(), tally);
+        Ok(())
     }
 
     /// Where the batch's seeds redirected to, on hosts not yet in scope; not where a

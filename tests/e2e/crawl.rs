@@ -196,13 +196,13 @@ async fn max_depth_keeps_the_crawl_near_the_seeds() {
     assert_no_url_requested_twice(&site);
 }
 
-/// A URL first found deep, leased into the window while its host is busy, and then found
-/// nearer the seeds keeps the depth it was found at first: `max_depth` cuts its links as
-/// if the shorter path did not exist. Host A: `/` → `/a` → B's `/x`; host B: `/` (slow)
-/// → `/x` → `/y`. B's `/x` is at depth 1, so with `max_depth = 2` `/y` is fetched.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_url_found_nearer_the_seeds_while_in_the_window_is_crawled_at_the_lower_depth() {
-    let mut b = SiteBuilder::bind(2).await;
+/// A site of `hosts` hosts (more to be added) where a URL is found deep first and
+/// nearer the seeds later. Host 0: `/` → `/a` → host 1's `/x`; host 1: `/` (slow) →
+/// `/x` → `/y`. Host 1's `/x` is at depth 1, so with `max_depth = 2` `/y` is fetched.
+/// `/x` answers slowly too, so that `/`, which found it nearer, is stored before it
+/// however loaded the machine: the other way round the shorter path is found too late.
+async fn shorter_path_found_late(hosts: u8) -> SiteBuilder {
+    let mut b = SiteBuilder::bind(hosts).await;
     let (a, h) = (b.authority(0), b.authority(1));
     b.add(&a, "/", Resource::Html("<a href='/a'>a</a>".into()));
     b.add(
@@ -218,16 +218,20 @@ async fn a_url_found_nearer_the_seeds_while_in_the_window_is_crawled_at_the_lowe
             Box::new(Resource::Html("<a href='/x'>x</a>".into())),
         ),
     );
-    b.add(&h, "/x", Resource::Html("<a href='/y'>y</a>".into()));
+    b.add(
+        &h,
+        "/x",
+        Resource::Slow(
+            Duration::from_millis(500),
+            Box::new(Resource::Html("<a href='/y'>y</a>".into())),
+        ),
+    );
     b.add(&h, "/y", Resource::Html("<title>y</title>".into()));
-    let site = b.start();
-    let harness = Harness::default();
-    harness
-        .crawl(
-            &[site.url(0, "/"), site.url(1, "/")],
-            "[scope]\nmax_depth = 2\n[politeness]\ndelay_ms = 0\nper_host_concurrency = 1\n",
-        )
-        .await;
+    b
+}
+
+/// That host 1's `/x` was stored at depth 1, and `/y` fetched ([`shorter_path_found_late`]).
+async fn assert_crawled_by_the_shorter_path(site: &TestSite, harness: &Harness) {
     let depths: HashMap<String, i64> = harness
         .db()
         .await
@@ -236,9 +240,55 @@ async fn a_url_found_nearer_the_seeds_while_in_the_window_is_crawled_at_the_lowe
         .into_iter()
         .map(|p| (p.url, p.depth))
         .collect();
-    let x = site.url(1, "/x");
-    assert_eq!(depths.get(&x), Some(&1), "{depths:?}");
+    assert_eq!(depths.get(&site.url(1, "/x")), Some(&1), "{depths:?}");
     assert!(depths.contains_key(&site.url(1, "/y")), "{depths:?}");
+}
+
+/// A URL first found deep, leased into the window while its host is busy, and then found
+/// nearer the seeds kept the depth it was found at first: `max_depth` cut its links as
+/// if the shorter path did not exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_found_nearer_the_seeds_while_in_the_window_is_crawled_at_the_lower_depth() {
+    let site = shorter_path_found_late(2).await.start();
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[site.url(0, "/"), site.url(1, "/")],
+            "[scope]\nmax_depth = 2\n[politeness]\ndelay_ms = 0\nper_host_concurrency = 1\n",
+        )
+        .await;
+    assert_crawled_by_the_shorter_path(&site, &harness).await;
+}
+
+/// As above, but the shorter path is found while the queue is long: on SQLite the URL
+/// found waits staged, not merged into the frontier, when its page (leased deep) is
+/// stored. Host 2's boosted pages keep the queue long: a window's worth of them waits,
+/// each better than the URL found, so nothing merges it until the queue runs short.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_found_nearer_the_seeds_while_staged_is_crawled_at_the_lower_depth() {
+    let mut b = shorter_path_found_late(3).await;
+    let c = b.authority(2);
+    let pages: String = (0..16).map(|i| format!("<a href='/c{i}'>c</a>")).collect();
+    b.add(
+        &c,
+        "/",
+        Resource::Slow(Duration::from_millis(300), Box::new(Resource::Html(pages))),
+    );
+    for i in 0..16 {
+        let page = Resource::Html("<title>c</title>".into());
+        let slow = Resource::Slow(Duration::from_millis(400), Box::new(page));
+        b.add(&c, &format!("/c{i}"), slow);
+    }
+    let site = b.start();
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[site.url(0, "/"), site.url(1, "/"), site.url(2, "/")],
+            "[scope]\nmax_depth = 2\n[politeness]\ndelay_ms = 0\nper_host_concurrency = 1\n\
+             [frontier]\nwindow = 4\n[[frontier.boost]]\npattern = '/c'\nboost = 10\n",
+        )
+        .await;
+    assert_crawled_by_the_shorter_path(&site, &harness).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
