@@ -132,7 +132,7 @@ impl StoreWriter {
                 }
             }
             let mut later = self.found_nearer_meanwhile(&mut batch);
-            self.store_batch(&mut batch, &mut counts, &mut tally)
+            self.store_batch(&mut batch, &mut counts, &mut tally, false)
                 .await?;
             if !later.is_empty() {
                 let trapped = self
@@ -140,7 +140,7 @@ impl StoreWriter {
                     .merge_staged(self.admission.max_pages_per_host)
                     .await?;
                 tally.add_trapped(trapped);
-                self.store_batch(&mut later, &mut counts, &mut tally)
+                self.store_batch(&mut later, &mut counts, &mut tally, true)
                     .await?;
             }
             batch.clear();
@@ -178,16 +178,20 @@ impl StoreWriter {
             .collect()
     }
 
-    /// Stores `batch` and counts it in `tally`; a page whose row moved nearer the seeds
-    /// since it was leased is moved with it first ([`parser::found_nearer`]).
+    /// Stores `batch` and counts it in `tally`. With `found_nearer`, the pages held back
+    /// for it: one whose row moved nearer the seeds since it was leased is moved with it
+    /// first ([`parser::found_nearer`]). Other batches skip that statement: their rows
+    /// moved only if the seen cache forgot the URL found nearer (it is cleared when full),
+    /// and the statement costs every batch of a crawl.
     async fn store_batch(
         &mut self,
         batch: &mut [PageRecord],
         counts: &mut LinkCounts,
         tally: &mut Tally,
+        found_nearer: bool,
     ) -> Result<(), Error> {
-        let nearer = self.store.nearer_depths(batch).await?;
-        if !nearer.is_empty() {
+        if found_nearer {
+            let nearer = self.store.nearer_depths(batch).await?;
             let scope = self.scope.get();
             for page in batch.iter_mut() {
                 if let Some(&depth) = nearer.get(&page.job.id) {
