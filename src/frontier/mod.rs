@@ -273,25 +273,15 @@ impl Frontier {
     /// they were leased). Their hosts keep their turns, limits and requests in flight.
     pub fn take_unless(&mut self, keep: impl Fn(&CrawlJob) -> bool, now: Instant) -> Vec<CrawlJob> {
         let mut taken = Vec::new();
-        let mut changed = Vec::new();
-        for (host, queue) in &mut self.hosts {
-            let before = taken.len();
-            for heap in [&mut queue.urls, &mut queue.revisits] {
-                let (kept, refused): (Vec<Queued>, Vec<Queued>) =
-                    heap.drain().partition(|queued| keep(&queued.0));
-                *heap = BinaryHeap::from(kept);
-                taken.extend(refused.into_iter().map(|Queued(job)| job));
-            }
-            if taken.len() > before {
-                changed.push(Arc::clone(host));
-            }
-        }
+        self.rework_heaps(now, |heap| {
+            let (kept, refused): (Vec<Queued>, Vec<Queued>) =
+                heap.drain().partition(|queued| keep(&queued.0));
+            *heap = BinaryHeap::from(kept);
+            taken.extend(refused.into_iter().map(|Queued(job)| job));
+        });
         for job in &taken {
             self.ids.remove(&job.id);
             self.revisits -= usize::from(job.is_revisit());
-        }
-        for host in changed {
-            self.schedule(&host, now);
         }
         taken
     }
@@ -300,16 +290,23 @@ impl Frontier {
     /// which set the database's rows afresh): the window would otherwise hand out its URLs
     /// in the old rules' order until it ran low.
     pub fn reprioritize(&mut self, priority: impl Fn(&CrawlJob) -> i64, now: Instant) {
+        self.rework_heaps(now, |heap| {
+            let mut jobs = std::mem::take(heap).into_vec();
+            for Queued(job) in &mut jobs {
+                job.priority = priority(job);
+            }
+            *heap = BinaryHeap::from(jobs);
+        });
+    }
+
+    /// Applies `rework` to each host's two heaps, then schedules anew the hosts whose next
+    /// URL it changed (an emptied host is forgotten there, or waits out its delay).
+    fn rework_heaps(&mut self, now: Instant, mut rework: impl FnMut(&mut BinaryHeap<Queued>)) {
         let mut changed = Vec::new();
         for (host, queue) in &mut self.hosts {
             let head = queue.head().map(Queued::key);
-            for heap in [&mut queue.urls, &mut queue.revisits] {
-                let mut jobs = std::mem::take(heap).into_vec();
-                for Queued(job) in &mut jobs {
-                    job.priority = priority(job);
-                }
-                *heap = BinaryHeap::from(jobs);
-            }
+            rework(&mut queue.urls);
+            rework(&mut queue.revisits);
             if queue.head().map(Queued::key) != head {
                 changed.push(Arc::clone(host));
             }
