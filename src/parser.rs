@@ -303,7 +303,6 @@ fn parse_page(
         record.noindex |= noindex;
         record.nofollow |= nofollow;
     }
-    let obeyed = |directive: bool| directive && scope.respect_meta_robots;
     let links = extracted.links;
     record.links_left_out = Some(extracted.links_left_out);
     if extracted.links_left_out > 0 {
@@ -317,14 +316,14 @@ fn parse_page(
         );
     }
     let depth = record.job.depth + 1;
-    if !obeyed(record.nofollow) {
+    if !scope.obeys(record.nofollow) {
         // extract stripped the session ids already.
         record
             .discovered
             .extend(offer.pages(&followed(scope, &links, depth), depth));
     }
     record.canonical = extracted.canonical;
-    if !obeyed(record.noindex) {
+    if !scope.obeys(record.noindex) {
         record.title = extracted.title;
         record.links = links;
     }
@@ -365,7 +364,7 @@ pub fn found_nearer(record: &mut PageRecord, depth: u32, scope: &Scope) {
         found.depth = moved;
         found.priority = scope.priority(&found.url, moved);
     }
-    if record.nofollow && scope.respect_meta_robots {
+    if scope.obeys(record.nofollow) {
         return;
     }
     let left_out: Vec<Discovered> = {
@@ -750,8 +749,8 @@ impl<'a> Links<'a> {
                 }
             }
             // Another link of the same hash (never seen in practice) is kept unindexed.
-            Some(_) => self.keep(link, None),
-            None => self.keep(link, Some(key)),
+            Some(_) => self.keep(link, key, false),
+            None => self.keep(link, key, true),
         }
     }
 
@@ -788,13 +787,15 @@ impl<'a> Links<'a> {
         left.map(|_| label)
     }
 
-    fn keep(&mut self, link: Link, key: Option<u128>) {
+    /// Keeps `link`, whose [`link_key`] is `key` (`indexed`: looked up by it later), or
+    /// counts it as left out past the cap.
+    fn keep(&mut self, link: Link, key: u128, indexed: bool) {
         if self.kept.len() >= self.traps.max_links_per_page() {
             // Truncated on purpose: the low half of a good 128-bit hash.
-            self.left_out.insert(link_key(&link) as u64);
+            self.left_out.insert(key as u64);
             return;
         }
-        if let Some(key) = key {
+        if indexed {
             self.index.insert(key, self.kept.len());
         }
         self.kept.push(link);

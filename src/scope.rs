@@ -293,8 +293,8 @@ pub struct Scope {
     boosts: Vec<Boost>,
     /// Follow `rel="nofollow"` links.
     follow_nofollow_links: bool,
-    /// Honour `<meta name="robots">` and `X-Robots-Tag`.
-    pub respect_meta_robots: bool,
+    /// Honour `<meta name="robots">` and `X-Robots-Tag` ([`Scope::obeys`]).
+    respect_meta_robots: bool,
     pub traps: Traps,
     /// Pages the database may hold (`scope.max_pages`).
     pub max_pages: Option<u64>,
@@ -396,6 +396,13 @@ impl Scope {
             kind: JobKind::Page,
             trap: None,
         }
+    }
+
+    /// Whether a page's robots directive (its `noindex` or `nofollow`) binds the crawl: a
+    /// row records what the page declared either way, and the crawl obeys it only with
+    /// `politeness.respect_meta_robots`.
+    pub fn obeys(&self, directive: bool) -> bool {
+        directive && self.respect_meta_robots
     }
 
     /// Whether a link with this `rel` is followed: a `nofollow` one only with

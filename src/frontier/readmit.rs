@@ -157,7 +157,7 @@ fn admit(
     (seen, families): (&mut SeenUrls, &mut FamilyBudget),
     link: &FoundLink<'_>,
 ) -> Option<Discovered> {
-    if (scope.respect_meta_robots && link.page_nofollow) || !scope.follows(link.rel) {
+    if scope.obeys(link.page_nofollow) || !scope.follows(link.rel) {
         return None;
     }
     let url = Url::parse(link.target).ok()?;
