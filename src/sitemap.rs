@@ -52,18 +52,17 @@ fn read(body: &[u8], mut cut: bool, at: &Url) -> Sitemap {
     let bytes = if body.starts_with(&GZIP_MAGIC) {
         let mut out = Vec::new();
         let cap = usize::try_from(MAX_UNCOMPRESSED).unwrap_or(usize::MAX);
-        gzip_error = gunzip(body, cap, &mut out)
-            .err()
-            .map(|e| format!("the gzipped sitemap does not decompress: {e}"));
         // The few bytes that came set no `truncated`: the row is told here instead, or a
         // plain-text sitemap's entries past the cut went without a word.
-        if gzip_error.is_none() && out.len() >= cap {
-            gzip_error = Some(format!(
+        gzip_error = match gunzip(body, cap, &mut out) {
+            Err(e) => Some(format!("the gzipped sitemap does not decompress: {e}")),
+            Ok(true) => Some(format!(
                 "the gzipped sitemap decompresses to more than {} MiB, the protocol's limit \
                  for one file: what follows is not read",
                 MAX_UNCOMPRESSED >> 20
-            ));
-        }
+            )),
+            Ok(false) => None,
+        };
         cut |= gzip_error.is_some();
         unzipped = out;
         &unzipped[..]
@@ -589,6 +588,24 @@ mod tests {
                 s.error
             );
         }
+    }
+
+    /// One of exactly 50 MiB decompressed is within the limit: all of it is read, and
+    /// its row has no error.
+    #[test]
+    fn a_gzipped_sitemap_of_exactly_the_size_limit_is_whole() {
+        let line = |i: usize| format!("http://h/{i}?{}\n", "x".repeat(1200));
+        let mut text: String = (0..43_000).map(line).collect();
+        let last = format!("http://h/last?{}", "y".repeat(2000));
+        let room = usize::try_from(MAX_UNCOMPRESSED).unwrap() - text.len() - last.len();
+        text.push_str(&last);
+        text.push_str(&"\n".repeat(room));
+        assert_eq!(text.len() as u64, MAX_UNCOMPRESSED);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(text.as_bytes()).unwrap();
+        let s = parse(&gz.finish().unwrap());
+        assert_eq!(s.error, None);
+        assert_eq!(s.pages.len(), 43_001);
     }
 
     #[test]
