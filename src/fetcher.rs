@@ -33,7 +33,7 @@ use crate::host_headers::HostRules;
 use crate::metrics;
 use crate::netguard::{self, GuardedResolver, NetworkPolicy};
 use crate::page::{CrawlJob, ErrorKind, FetchError, Fetched, JobKind};
-use crate::politeness::{HostGate, Politeness};
+use crate::politeness::{HostGate, HostLimits, Politeness, Turn};
 use crate::queue;
 use crate::retry::{self, Decision, RetryPolicy};
 use crate::robots::{RobotsCache, Verdict};
@@ -485,17 +485,12 @@ impl FetchWorker {
             };
             cx.progress.host_learned(Arc::clone(&host), learned);
         }
-        let turn = cx.gate.wait_turn(&host, limits).await;
-        if cx
-            .leases
-            .as_ref()
-            .is_some_and(|leases| !leases.may_fetch(&host, Instant::now()))
-        {
+        let Some(mut turn) = self.turn(&host, limits).await else {
             // Handed back, the row goes to the queue if it is still this node's.
             return (Outcome::Later(out.job), release);
-        }
+        };
         out.fetched_at = SystemTime::now();
-        let started = Instant::now();
+        let mut started = Instant::now();
         let mut retry_after = None;
         let validated = out.job.validated();
         let request = || {
@@ -517,11 +512,21 @@ impl FetchWorker {
             // redirect loop; asked again now, as a browser follows the redirect, it
             // carries the cookie the jar has just taken. Within what is left of
             // `fetch.timeout_ms`: the client's own timeout would give it a whole one.
+            // It is a request to the host as any other, so it waits the host's delay
+            // from this answer, a wait that is not the server's and spends none of it.
             let left = cx.timeout.saturating_sub(started.elapsed());
             if cx.client.keeps_cookies()
                 && is_a_cookie_check(response, &out.job.url, &cx.scope.get().traps)
                 && !left.is_zero()
             {
+                cx.gate.answered(&host, limits.delay);
+                drop(turn);
+                let waiting = Instant::now();
+                let Some(again) = self.turn(&host, limits).await else {
+                    return (Outcome::Later(out.job), release);
+                };
+                turn = again;
+                started += waiting.elapsed();
                 answer = self.accept(send(request().timeout(left), left).await);
             }
         }
@@ -556,6 +561,18 @@ impl FetchWorker {
         }
         tracing::debug!(status = out.status, error = ?out.error, retry_in = ?out.retry_in, "fetched");
         (Outcome::Done(Box::new(out)), release)
+    }
+
+    /// Waits for a turn at `host`'s gate. `None` when this node no longer holds the host
+    /// (on a shared database, a stall outlasted its lease): the request must not go.
+    async fn turn(&self, host: &str, limits: HostLimits) -> Option<Turn<'_>> {
+        let turn = self.cx.gate.wait_turn(host, limits).await;
+        let lost = self
+            .cx
+            .leases
+            .as_ref()
+            .is_some_and(|leases| !leases.may_fetch(host, Instant::now()));
+        (!lost).then_some(turn)
     }
 
     /// The URL is not requested: disallowed (final), or robots.txt unavailable (retried

@@ -2532,3 +2532,34 @@ async fn a_crawl_delay_robots_txt_drops_when_fetched_again_stops_spacing_the_hos
     let rest = leaves[5].duration_since(leaves[1]);
     assert!(rest < delay, "the last four leaves took {rest:?}");
 }
+
+/// A cookie check (a redirect to the URL itself that sets a cookie) is answered by asking
+/// for the URL again with the cookie. That is a second request to the host: it went at
+/// once, inside the first's turn, however long the host's delay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cookie_checks_second_request_waits_the_hosts_delay() {
+    let delay = Duration::from_millis(800);
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let check = Resource::WithHeaders(
+        vec![("Set-Cookie".to_owned(), "consent=yes; Path=/".to_owned())],
+        Box::new(Resource::Redirect(302, "/".to_owned())),
+    );
+    b.add(
+        &h,
+        "/",
+        Resource::Sequence(vec![check, html("<title>Home</title>")]),
+    );
+    let site = b.start();
+    let harness = Harness::default();
+    harness
+        .crawl(&[site.url(0, "/")], "[politeness]\ndelay_ms = 800\n")
+        .await;
+
+    let paths: Vec<String> = site.hits_for(&h).into_iter().map(|x| x.path).collect();
+    assert_eq!(paths, ["/robots.txt", "/", "/"]);
+    let gap = site.min_gap(&h).expect("several requests");
+    assert!(gap + JITTER >= delay, "requests {gap:?} apart");
+    let home = harness.db().await.page(&site.url(0, "/")).await;
+    assert_eq!(home.and_then(|p| p.title).as_deref(), Some("Home"));
+}
