@@ -382,11 +382,10 @@ impl FetchWorker {
             // The frontier hands out the host's next job only when the gate will let it
             // go: a job it sent earlier would hold a worker asleep at the gate (a
             // Crawl-delay, a Retry-After, a slow answer) while other hosts wait.
-            release.pause_until = self
-                .cx
-                .gate
-                .next_turn(&host)
-                .map(tokio::time::Instant::into_std);
+            let next_turn = self.cx.gate.next_turn(&host);
+            release.pause_until = release
+                .pause_until
+                .max(next_turn.map(tokio::time::Instant::into_std));
             match outcome {
                 Outcome::Done(fetched) => {
                     self.cx.progress.host_released(host, release);
@@ -468,10 +467,18 @@ impl FetchWorker {
         let limits = cx.politeness.limits(&host, release.crawl_delay);
         let wait_ends = cx.gate.next_turn(&host).map(tokio::time::Instant::into_std);
         // A job that carries its host's sitemaps keeps them by going ahead.
-        if out.sitemaps.is_empty()
-            && wait_ends.is_some_and(|at| at > Instant::now() + HAND_BACK_AFTER)
-        {
-            return (Outcome::Later(out.job), release);
+        if out.sitemaps.is_empty() {
+            let now = Instant::now();
+            if wait_ends.is_some_and(|at| at > now + HAND_BACK_AFTER) {
+                return (Outcome::Later(out.job), release);
+            }
+            if !limits.delay.is_zero() && cx.gate.awaits_answer(&host) {
+                // The host has not answered a request yet, and the delay counts from that
+                // answer, however long it takes: the frontier holds the job meanwhile,
+                // asking again after a while.
+                release.pause_until = Some(now + limits.delay.max(HAND_BACK_AFTER));
+                return (Outcome::Later(out.job), release);
+            }
         }
         if release.crawl_delay.is_some_and(|delay| !delay.is_zero()) {
             // When this request will go and the next may follow, as the gate books them;
@@ -519,7 +526,7 @@ impl FetchWorker {
                 && is_a_cookie_check(response, &out.job.url, &cx.scope.get().traps)
                 && !left.is_zero()
             {
-                cx.gate.answered(&host, limits.delay);
+                turn.answered(limits.delay);
                 drop(turn);
                 let waiting = Instant::now();
                 let Some(again) = self.turn(&host, limits).await else {
@@ -530,7 +537,7 @@ impl FetchWorker {
                 answer = self.accept(send(request().timeout(left), left).await);
             }
         }
-        cx.gate.answered(&host, limits.delay);
+        turn.answered(limits.delay);
         match answer {
             Ok(response) => {
                 retry_after = response

@@ -11,7 +11,8 @@
 //! moment its answer began to arrive. The server has surely seen a request once it
 //! answers, so however slow the network or a loaded machine, two requests never reach a
 //! host closer than the delay. (With a delay, that also means one request at a time for
-//! hosts that answer more slowly than the delay.)
+//! hosts that answer more slowly than the delay: a request due while the one before it
+//! is unanswered waits for that answer.)
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -121,6 +122,9 @@ struct HostSlot {
     /// turn must still heed.
     not_before: Instant,
     in_flight: u32,
+    /// Requests sent and not answered yet, whose answer the next request (with a delay)
+    /// must wait for: the delay counts from it.
+    unanswered: u32,
 }
 
 impl HostSlot {
@@ -129,6 +133,7 @@ impl HostSlot {
             next: now,
             not_before: now,
             in_flight: 0,
+            unanswered: 0,
         }
     }
 }
@@ -140,10 +145,33 @@ impl HostSlot {
 pub struct Turn<'a> {
     gate: &'a HostGate,
     host: String,
+    /// The request went and its answer has not come (nor has it been given up).
+    unanswered: bool,
+}
+
+impl Turn<'_> {
+    /// The host answered the request (or it failed): the next may start `delay` from now.
+    pub fn answered(&mut self, delay: Duration) {
+        self.settle();
+        if !delay.is_zero() {
+            self.gate.pause(&self.host, Instant::now() + delay);
+        }
+        self.gate.ended.notify_waiters();
+    }
+
+    /// No longer waited for: the request was answered, or is given up.
+    fn settle(&mut self) {
+        if std::mem::take(&mut self.unanswered) {
+            if let Some(slot) = self.gate.lock().get_mut(&self.host) {
+                slot.unanswered = slot.unanswered.saturating_sub(1);
+            }
+        }
+    }
 }
 
 impl Drop for Turn<'_> {
     fn drop(&mut self) {
+        self.settle();
         if let Some(slot) = self.gate.lock().get_mut(&self.host) {
             slot.in_flight = slot.in_flight.saturating_sub(1);
         }
@@ -151,13 +179,25 @@ impl Drop for Turn<'_> {
     }
 }
 
+/// What a request waking for its booked turn is to do.
+#[derive(Debug, PartialEq, Eq)]
+enum Recheck {
+    Go,
+    /// Wait for this later turn, booked instead.
+    At(Instant),
+    /// Wait for the answer to a request sent before: the delay counts from it.
+    Answer,
+}
+
 /// Sweep the map when it grows past this many hosts.
 const SWEEP_AT: usize = 4096;
 
 impl HostGate {
     /// Waits until a request to `host` may start — fewer than `limits.concurrency` in
-    /// flight, its delay passed — and books the next slot a delay later. A pause or an
-    /// answer that comes while it waits counts too (see [`Self::recheck`]).
+    /// flight, its delay passed (with a delay, since the answer to the request before it)
+    /// — and books the next slot a delay later. A pause or an answer that comes while it
+    /// waits counts too (see [`Self::recheck`]). Tell the turn when the answer comes
+    /// ([`Turn::answered`]).
     pub async fn wait_turn(&self, host: &str, limits: HostLimits) -> Turn<'_> {
         let start = loop {
             let ended = self.ended.notified();
@@ -182,52 +222,67 @@ impl HostGate {
             }
             ended.await;
         };
-        let turn = Turn {
+        let mut turn = Turn {
             gate: self,
             host: host.to_owned(),
+            unanswered: false,
         };
         let mut start = start;
         loop {
             tokio::time::sleep_until(start).await;
+            let answer = self.ended.notified();
+            tokio::pin!(answer);
+            answer.as_mut().enable();
             match self.recheck(host, start, limits.delay) {
-                Some(later) => start = later,
-                None => break,
+                Recheck::Go => break,
+                Recheck::At(later) => start = later,
+                Recheck::Answer => answer.await,
             }
         }
+        turn.unanswered = true;
         turn
     }
 
     /// A request woke for the turn it booked at `start`. If the host asked for quiet
     /// since — another request's answer came after it booked, or a `Retry-After` — it
-    /// books a new turn, returned; else it goes, and if it woke late (a busy runtime),
-    /// the host's next request books its turn one delay from now.
+    /// books a new turn, returned; with a delay, it waits for the answer to a request
+    /// still unanswered, which the delay counts from; else it goes (counted unanswered),
+    /// and if it woke late (a busy runtime), the host's next request books its turn one
+    /// delay from now.
     ///
     /// A late start moves only the turns still to be booked, not `not_before`: requests
     /// already waiting were booked a delay apart from this one's planned start, and with
     /// no delay every wake is a little late, so each would send all the others waiting
     /// round again (the throughput benchmark's 64 requests to one host took 59 s instead
     /// of 10).
-    fn recheck(&self, host: &str, start: Instant, delay: Duration) -> Option<Instant> {
+    fn recheck(&self, host: &str, start: Instant, delay: Duration) -> Recheck {
         let mut hosts = self.lock();
         let now = Instant::now();
         // Its own turn keeps the slot in the map.
-        let slot = hosts.get_mut(host)?;
+        let Some(slot) = hosts.get_mut(host) else {
+            return Recheck::Go;
+        };
         if slot.not_before > start {
             let later = slot.next.max(now);
             slot.next = later + delay;
-            return Some(later);
+            return Recheck::At(later);
+        }
+        if !delay.is_zero() && slot.unanswered > 0 {
+            return Recheck::Answer;
         }
         if now > start {
             slot.next = slot.next.max(now + delay);
         }
-        None
+        slot.unanswered += 1;
+        Recheck::Go
     }
 
-    /// The host answered a request: the next may start `delay` from now.
-    pub fn answered(&self, host: &str, delay: Duration) {
-        if !delay.is_zero() {
-            self.pause(host, Instant::now() + delay);
-        }
+    /// Whether a request to `host` has gone and not been answered: with a delay, the
+    /// next waits for its answer.
+    pub fn awaits_answer(&self, host: &str) -> bool {
+        self.lock()
+            .get(host)
+            .is_some_and(|slot| slot.unanswered > 0)
     }
 
     /// Keeps `host` quiet until `until` (a `Retry-After`).
@@ -386,12 +441,12 @@ mod tests {
         tokio::time::advance(Duration::from_millis(1)).await;
         assert_eq!(
             gate.recheck("h", booked, limits.delay),
-            None,
+            Recheck::Go,
             "the late one goes"
         );
         assert_eq!(
             gate.recheck("h", booked, limits.delay),
-            None,
+            Recheck::Go,
             "so does the next"
         );
         drop((first, second));
@@ -406,7 +461,7 @@ mod tests {
             concurrency: 2,
             delay: ms(1000),
         };
-        let first = gate.wait_turn("h", limits).await;
+        let mut first = gate.wait_turn("h", limits).await;
         let waiting = std::sync::Arc::clone(&gate);
         let second = tokio::spawn(async move {
             let _turn = waiting.wait_turn("h", limits).await;
@@ -414,13 +469,13 @@ mod tests {
         });
         // The second is booked for 1 s; at 0.5 s the first is answered "come back in 5 s".
         tokio::time::sleep(ms(500)).await;
-        gate.answered("h", limits.delay);
+        first.answered(limits.delay);
         gate.pause("h", Instant::now() + ms(5000));
         drop(first);
         assert_eq!(second.await.ok(), Some(ms(5500)));
 
         // An answer alone: the next request waits one delay from it.
-        let first = gate.wait_turn("g", limits).await;
+        let mut first = gate.wait_turn("g", limits).await;
         let waiting = std::sync::Arc::clone(&gate);
         let t1 = Instant::now();
         let second = tokio::spawn(async move {
@@ -428,7 +483,7 @@ mod tests {
             t1.elapsed()
         });
         tokio::time::sleep(ms(700)).await;
-        gate.answered("g", limits.delay);
+        first.answered(limits.delay);
         drop(first);
         assert!(second.await.ok() >= Some(ms(1700)));
     }

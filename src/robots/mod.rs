@@ -502,9 +502,9 @@ impl RobotsCache {
             }
             let host = urlnorm::host_key(&target);
             let limits = self.politeness.limits(&host, None);
-            let _turn = self.gate.wait_turn(&host, limits).await;
+            let mut turn = self.gate.wait_turn(&host, limits).await;
             let sent = fetcher::send(self.client.get(&target), self.timeout).await;
-            self.gate.answered(&host, limits.delay);
+            turn.answered(limits.delay);
             let mut response = match self.client.accept(sent, |_| None) {
                 Ok(response) => response,
                 Err(error) => return (Err(error), Vec::new(), None),

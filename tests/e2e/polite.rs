@@ -2563,3 +2563,49 @@ async fn a_cookie_checks_second_request_waits_the_hosts_delay() {
     let home = harness.db().await.page(&site.url(0, "/")).await;
     assert_eq!(home.and_then(|p| p.title).as_deref(), Some("Home"));
 }
+
+/// The delay counts from the later of a request's start and its answer (README), so a
+/// host answering more slowly than its delay is asked one thing at a time: the next
+/// request went one delay after the previous one's start, its answer still to come, and
+/// a slow server had as many requests on it as `per_host_concurrency` allowed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_answering_more_slowly_than_its_delay_is_asked_after_each_answer() {
+    let delay = Duration::from_millis(400);
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let links: String = (0..4).map(|i| format!("<a href='/{i}'>{i}</a>")).collect();
+    b.add(&h, "/", html(&links));
+    b.add(&h, "/robots.txt", text("User-agent: *\nAllow: /\n"));
+    let slow = Resource::Slow(
+        Duration::from_millis(1200),
+        Box::new(html("<title>x</title>")),
+    );
+    b.add_prefix(&h, "/", slow);
+    let site = b.start();
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[site.url(0, "/")],
+            "[politeness]\ndelay_ms = 400\nper_host_concurrency = 2\n",
+        )
+        .await;
+
+    let mut hits = site.hits_for(&h);
+    assert_eq!(
+        hits.len(),
+        6,
+        "robots.txt, the home page and its four links"
+    );
+    hits.sort_by_key(|x| x.at);
+    for pair in hits.windows(2) {
+        let (before, after) = (&pair[0], &pair[1]);
+        assert!(
+            after.at + JITTER >= before.done + delay,
+            "{} was requested {:?} after {} was, which had not been answered yet",
+            after.path,
+            after.at.duration_since(before.at),
+            before.path
+        );
+    }
+    assert_eq!(site.max_in_flight(&h), 1);
+}
