@@ -19,12 +19,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use hyper::server::conn::http1;
+use hyper::service::{service_fn, Service as _};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::frontier::dispatcher::Progress;
@@ -53,9 +54,15 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Some 50,000 seeds of a site's home page each.
 const MAX_BODY_BYTES: usize = 2 << 20;
 
-/// Serves `router` on `listener` until `done`, within [`MAX_CONNECTIONS`] and
-/// [`HEADER_TIMEOUT`] (`axum::serve` has neither).
-pub async fn serve(listener: TcpListener, router: Router, done: CancellationToken) {
+/// Serves on `listener` until `done`, within [`MAX_CONNECTIONS`] and [`HEADER_TIMEOUT`]
+/// (`axum::serve` has neither). Each request goes to the router `routers` holds as it
+/// comes, [`starting`]'s until the service runs: a connection kept alive from then on
+/// gets the full API as soon as there is one.
+pub async fn serve(
+    listener: TcpListener,
+    routers: watch::Receiver<Router>,
+    done: CancellationToken,
+) {
     let places = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let accepted = tokio::select! {
@@ -65,7 +72,10 @@ pub async fn serve(listener: TcpListener, router: Router, done: CancellationToke
         let Some((stream, place)) = accepted else {
             continue;
         };
-        let service = TowerToHyperService::new(router.clone());
+        let routers = routers.clone();
+        let service = service_fn(move |request| {
+            TowerToHyperService::new(routers.borrow().clone()).call(request)
+        });
         tokio::spawn(async move {
             let served = http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -201,6 +211,23 @@ pub fn check_exposure(listen: SocketAddr, token: Option<&str>) -> Result<(), Adm
     }
 }
 
+/// What the API answers while the service starts: bringing the database up to date
+/// (minutes, on a large one an earlier pipecrawl wrote), putting back what a stopped run
+/// left. Every request gets a 503 saying so at once, so that a health check is not left
+/// waiting, as it was on a listening socket no one read; a request without `token` (when
+/// set) is refused as it will be.
+pub fn starting(token: Option<String>) -> Router {
+    Router::new()
+        .fallback(|| async {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "starting: bringing the database up to date and resuming the crawl; the \
+                 API answers once the service runs\n",
+            )
+        })
+        .layer(middleware::from_fn_with_state(token, require_token))
+}
+
 pub fn router(admin: Arc<Admin>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
@@ -211,14 +238,18 @@ pub fn router(admin: Arc<Admin>) -> Router {
         .route("/resume", post(resume))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(
-            Arc::clone(&admin),
+            admin.token.clone(),
             require_token,
         ))
         .with_state(admin)
 }
 
-async fn require_token(State(admin): State<Arc<Admin>>, request: Request, next: Next) -> Response {
-    if let Some(token) = &admin.token {
+async fn require_token(
+    State(token): State<Option<String>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(token) = &token {
         let presented = request
             .headers()
             .get(header::AUTHORIZATION)

@@ -10,9 +10,10 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
@@ -69,23 +70,33 @@ pub async fn serve(
         .local_addr()
         .map_err(|source| AdminError::Bind { addr, source })?;
     tracing::info!("admin API on http://{local}");
-    run(
+    // Answering from now on: the start below may take minutes.
+    let (routers, api) = watch::channel(admin::starting(config.admin.token.clone()));
+    let done = CancellationToken::new();
+    tokio::spawn(admin::serve(listener, api, done.clone()));
+    let summary = run(
         config,
         shutdown,
         Some(Service {
-            listener,
+            routers,
             metrics,
             reloads,
+            done: done.clone(),
         }),
     )
-    .await
+    .await;
+    done.cancel();
+    summary
 }
 
 /// What `serve` adds to a crawl.
 struct Service {
-    listener: TcpListener,
+    /// Where the API takes its router from: [`admin::starting`]'s until the crawl runs.
+    routers: watch::Sender<Router>,
     metrics: PrometheusHandle,
     reloads: mpsc::Receiver<Config>,
+    /// Ends the API, with the run.
+    done: CancellationToken,
 }
 
 async fn run(
@@ -184,7 +195,9 @@ async fn run(
     });
     let progress = Progress::new(stages.clone());
     let stop = CancellationToken::new();
-    let done = CancellationToken::new();
+    let done = service
+        .as_ref()
+        .map_or_else(CancellationToken::new, |service| service.done.clone());
 
     tokio::spawn({
         let (stop, done) = (stop.clone(), done.clone());
@@ -237,11 +250,8 @@ async fn run(
                 "paused, as POST /pause left it before the restart: POST /resume to crawl"
             );
         }
-        tokio::spawn(admin::serve(
-            service.listener,
-            admin::router(Arc::new(admin)),
-            done.clone(),
-        ));
+        let running = admin::router(Arc::new(admin));
+        service.routers.send_modify(|router| *router = running);
     }
     let reporter = tokio::spawn(reporter.run(done.clone()));
 

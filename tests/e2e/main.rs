@@ -97,6 +97,30 @@ impl Harness {
     }
 }
 
+/// A SQLite database at `path` as an earlier pipecrawl left it: its schema at migration
+/// `last` (this build's migrations up to it, applied as the crawl applies them), no rows.
+pub async fn sqlite_at_migration(path: &Path, last: i64) -> sqlx::SqliteConnection {
+    use sqlx::migrate::Migrate;
+    use sqlx::Connection;
+    static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .expect("create the database");
+    conn.ensure_migrations_table("_sqlx_migrations")
+        .await
+        .expect("the migrations' table");
+    for migration in MIGRATIONS.iter().filter(|m| m.version <= last) {
+        conn.apply("_sqlx_migrations", migration)
+            .await
+            .expect("apply an earlier migration");
+    }
+    conn
+}
+
 /// The CPU time (user and system) in clock ticks that a `/proc/<pid>/stat` line gives.
 pub fn cpu_ticks(stat: &str) -> Option<u64> {
     let after_name = stat.rsplit_once(')')?.1;

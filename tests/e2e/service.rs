@@ -397,12 +397,14 @@ async fn requests_without_the_right_token_get_401() {
     let harness = Harness::default();
     let service = Service::start(&harness, &[site.url(0, "/")], "token = \"s3cret\"\n");
     let deadline = Instant::now() + Duration::from_secs(20);
-    while service
+    // Up once it answers other than 503 (`starting`).
+    while !service
         .client
         .get(format!("{}/healthz", service.base))
+        .bearer_auth("s3cret")
         .send()
         .await
-        .is_err()
+        .is_ok_and(|answer| answer.status() != 503)
     {
         assert!(Instant::now() < deadline, "the admin API never came up");
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -486,6 +488,57 @@ async fn a_service_revisits_pages_when_they_are_due() {
     );
     // A service keeps the counts as it goes: a revisit takes its old links away first.
     assert_eq!(harness.db().await.wrong_link_counts().await, 0);
+}
+
+/// A service started on an earlier pipecrawl's database brings it up to date before it
+/// crawls (minutes, on a large one), and its admin API, bound and logged as listening,
+/// answered nothing meanwhile: a health check hung, and a supervisor that timed it out
+/// restarted the service, whose next start began the migration again. It answers at once
+/// that the service is starting, and in full once it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_says_the_service_is_starting_while_its_database_is_brought_up_to_date() {
+    use sqlx::Connection;
+    let harness = Harness::default();
+    let mut earlier = super::sqlite_at_migration(&harness.db_path(), 13).await;
+    // Another writer's transaction: the service's migration waits for it to end.
+    sqlx::raw_sql("BEGIN IMMEDIATE")
+        .execute(&mut earlier)
+        .await
+        .expect("take the write lock");
+    let service = Service::start(&harness, &["http://127.0.0.1:9/".into()], "");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let answer = loop {
+        match service
+            .client
+            .get(format!("{}/healthz", service.base))
+            .send()
+            .await
+        {
+            Ok(answer) => break answer,
+            // Not listening yet.
+            Err(e) if e.is_connect() && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("the admin API did not answer while the service started: {e}"),
+        }
+    };
+    let status = answer.status();
+    let text = answer.text().await.unwrap_or_default();
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut earlier)
+        .await
+        .expect("end the transaction");
+    earlier.close().await.expect("close the database");
+    assert_eq!(status, reqwest::StatusCode::SERVICE_UNAVAILABLE, "{text}");
+    assert!(text.starts_with("starting"), "{text}");
+    service.wait_ready().await;
+    let column = harness
+        .db()
+        .await
+        .scalar("SELECT count(*) FROM pragma_table_info('pages') WHERE name = 'links_left_out'")
+        .await;
+    assert_eq!(column, 1, "the database was brought up to date");
+    service.stop().await;
 }
 
 /// `scope.max_pages` bounds what a service fetches, not how long it runs: it stays up,
@@ -764,7 +817,8 @@ async fn a_token_with_a_trailing_newline_is_the_token_without_it() {
             .bearer_auth("s3cret")
             .send()
             .await;
-        if let Ok(answer) = answer {
+        // A 503 says the service is still starting.
+        if let Ok(answer) = answer.and_then(reqwest::Response::error_for_status) {
             break answer;
         }
         assert!(Instant::now() < deadline, "the admin API never came up");
