@@ -31,12 +31,14 @@ pub enum Error {
     #[error(
         "{path} was written by a newer pipecrawl (its schema is at migration {version}, this \
          one knows up to {known}): crawl or query it with that version or a later one (on \
-         every node, when nodes share the database), or give a new file"
+         every node, when nodes share the database), or give a new {fresh}"
     )]
     NewerDatabase {
         path: PathBuf,
         version: i64,
         known: i64,
+        /// What to give instead: a `file` for SQLite, a `database` on PostgreSQL.
+        fresh: &'static str,
     },
 
     #[error(

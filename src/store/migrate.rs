@@ -8,7 +8,7 @@ use sqlx::migrate::{AppliedMigration, Migrate, MigrateError};
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Pool, Type};
 
 use super::backend::Backend;
-use super::redacted;
+use super::{is_postgres, redacted};
 use crate::error::{DbContext, Error};
 
 /// The table where sqlx records the migrations applied.
@@ -25,6 +25,11 @@ pub(super) fn newer_database<DB: Backend>(database: &str, version: i64) -> Error
         path: PathBuf::from(redacted(database)),
         version,
         known: newest_migration::<DB>(),
+        fresh: if is_postgres(database) {
+            "database"
+        } else {
+            "file"
+        },
     }
 }
 

@@ -942,6 +942,8 @@ async fn a_node_older_than_the_databases_schema_says_so() {
         )),
         "{stderr}"
     );
+    // A database URL is no file.
+    assert!(stderr.contains("or give a new database"), "{stderr}");
 }
 
 /// A database address that takes the connection and never answers (a firewall that drops
