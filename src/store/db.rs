@@ -23,7 +23,8 @@ use crate::error::{DbContext, Error};
 use crate::page::{CrawlJob, Discovered, ErrorKind, FetchError, JobKind, PageRecord, Previous};
 use crate::recrawl::RecrawlPolicy;
 use crate::retry::is_transient;
-use crate::urlnorm;
+use crate::scope::Scope;
+use crate::{parser, urlnorm};
 
 /// A connection in a transaction: the store's statements run on it, begun by sqlx's
 /// `Transaction` (which it derefs to) or, on SQLite, by `sqlite_batch`.
@@ -287,7 +288,8 @@ macro_rules! move_up_when {
 /// A leased page found again nearer the seeds as a page moves up too, staying leased:
 /// stored later, it takes its depth from the row ([`Db::nearer_depths`]), so that
 /// `max_depth` counts the shorter path. Not on PostgreSQL, where the row may be another
-/// node's to finish, and locking it to move it deadlocks with that node's batch.
+/// node's to finish, and locking it to move it deadlocks with that node's batch: there
+/// the depth is noted beside the row instead ([`Db::move_up_known`]).
 const MOVE_UP: &str = concat!(
     " ON CONFLICT (url) DO UPDATE SET",
     move_up_set!(),
@@ -296,6 +298,33 @@ const MOVE_UP: &str = concat!(
     " OR (excluded.depth < frontier.depth AND frontier.state = 'leased'
           AND frontier.kind = 'page' AND excluded.kind = 'page')"
 );
+
+/// A depth nearer the seeds noted for a leased row in `frontier_nearer`, with the priority
+/// and the page it was found at there (see [`Db::move_up_known`]).
+pub(super) struct Nearer {
+    id: i64,
+    depth: u32,
+    priority: i64,
+    discovered_from: Option<i64>,
+}
+
+impl Nearer {
+    /// Moves each page of `batch` noted nearer than it was leased at to that depth, as
+    /// [`parser::found_nearer`] does: not a retry, which goes back to the queue, nor a
+    /// revisit, a page stored before (as on SQLite).
+    fn move_pages(nearer: &[Self], batch: &mut [PageRecord], scope: &Scope) {
+        for note in nearer {
+            let page = batch.iter_mut().find(|p| p.job.id == note.id);
+            if let Some(page) = page.filter(|p| p.retry_in.is_none() && p.job.previous.is_none()) {
+                parser::found_nearer(page, note.depth, scope);
+            }
+        }
+    }
+}
+
+/// A row of the batch [`Db::hold_leases`] holds: its id, and the depth, priority and page
+/// noted nearest for it in `frontier_nearer`, if any.
+type HeldLease = (i64, Option<i64>, Option<i64>, Option<i64>);
 
 /// What adding URLs to the frontier did.
 pub(super) struct Added {
@@ -1592,11 +1621,13 @@ where
         counts: &mut LinkCounts,
         admission: Admission,
         owner: &str,
+        scope: &Scope,
     ) -> Result<Committed, Error> {
         let mut tx = self.pool.begin().await.doing("starting a page batch")?;
-        let held = Self::hold_leases(&mut tx, batch, owner).await?;
+        let (held, nearer) = Self::hold_leases(&mut tx, batch, owner).await?;
+        Nearer::move_pages(&nearer, &mut batch[..held], scope);
         let (loops, trapped) =
-            Self::commit_in(&mut tx, batch.split_at(held), counts, admission).await?;
+            Self::commit_in(&mut tx, batch.split_at(held), counts, admission, &nearer).await?;
         tx.commit().await.doing("committing a page batch")?;
         report_loops(batch, loops);
         Ok(Committed {
@@ -1620,27 +1651,52 @@ where
     /// anyway: it keeps out `FOR UPDATE` (the other nodes' leases and reclaims, which skip
     /// locked rows) and not the other nodes' batches moving a URL up. PostgreSQL only,
     /// as is [`Db::commit`].
+    ///
+    /// The same statement takes the held rows' notes of a depth nearer the seeds (see
+    /// [`Db::move_up_known`]), the nearest of each: a batch with none costs no statement
+    /// more. Taken in the transaction that stores their pages, a note and its use commit
+    /// together or not at all. Only the node holding a row deletes its notes, and adding
+    /// one locks nothing another holds, so this waits for no other node.
     async fn hold_leases(
         tx: &mut Conn<DB>,
         batch: &mut [PageRecord],
         owner: &str,
-    ) -> Result<usize, Error> {
+    ) -> Result<(usize, Vec<Nearer>), Error> {
         let ids: Vec<i64> = batch.iter().map(|p| p.job.id).collect();
         let mut held = std::collections::HashSet::new();
+        let mut nearer = Vec::new();
         for chunk in ids.chunks(MAX_BINDS - 1) {
             let mut q = QueryBuilder::<DB>::new(
-                "SELECT id FROM frontier WHERE state = 'leased' AND lease_owner = ",
+                "WITH held AS (SELECT id FROM frontier WHERE state = 'leased' AND lease_owner = ",
             );
             q.push_bind(owner).push(" AND id IN ");
             push_id_list(&mut q, chunk);
-            q.push(" ORDER BY id FOR KEY SHARE");
-            let rows: Vec<i64> = q
-                .build_query_scalar()
+            q.push(
+                " ORDER BY id FOR KEY SHARE),
+                 noted AS (DELETE FROM frontier_nearer USING held
+                           WHERE frontier_nearer.id = held.id
+                           RETURNING frontier_nearer.*)
+                 SELECT held.id, nearest.depth, nearest.priority, nearest.discovered_from
+                 FROM held LEFT JOIN (SELECT DISTINCT ON (id) * FROM noted ORDER BY id, depth)
+                      AS nearest ON nearest.id = held.id",
+            );
+            let rows: Vec<HeldLease> = q
+                .build_query_as()
                 .persistent(false)
                 .fetch_all(&mut *tx)
                 .await
                 .doing("checking the batch's leases")?;
-            held.extend(rows);
+            for (id, depth, priority, discovered_from) in rows {
+                held.insert(id);
+                if let (Some(depth), Some(priority)) = (depth, priority) {
+                    nearer.push(Nearer {
+                        id,
+                        depth: u32::try_from(depth).unwrap_or(u32::MAX),
+                        priority,
+                        discovered_from,
+                    });
+                }
+            }
         }
         let mut kept = 0;
         for i in 0..batch.len() {
@@ -1655,7 +1711,7 @@ where
                 "pages not stored: their URLs went to another node while this one was silent"
             );
         }
-        Ok(kept)
+        Ok((kept, nearer))
     }
 
     /// The statements of [`Db::commit`] for the records `held` and the URLs found by
@@ -1672,6 +1728,7 @@ where
         (held, taken): (&[PageRecord], &[PageRecord]),
         counts: &mut LinkCounts,
         admission: Admission,
+        nearer: &[Nearer],
     ) -> Result<(Vec<(i64, String)>, u64), Error> {
         let mut sorted = Sorted::of(held);
         sorted.discovered.extend(
@@ -1699,6 +1756,7 @@ where
         let mut script = Script::new();
         Self::record_visits(&mut script, &sorted.unchanged);
         Self::record_failed_revisits(&mut script, &sorted.failed_revisits);
+        Self::move_up_noted(&mut script, nearer);
         Self::finish_frontier_rows(&mut script, &sorted.visited);
         Self::requeue(&mut script, &sorted.retries);
         script.run(tx).await?;
@@ -2137,17 +2195,33 @@ where
     /// batch finishes after counting its new URLs against their hosts' budgets, while
     /// this transaction, holding the row, waits to count its own against one of those.
     /// PostgreSQL only, as is the `FOR NO KEY UPDATE`.
+    ///
+    /// A leased page found again nearer the seeds as a page is not locked but noted in
+    /// `frontier_nearer`, in the same statement, for its owner to store it at that depth
+    /// ([`Db::hold_leases`]): `max_depth` counts the shorter path on PostgreSQL too.
     fn move_up_known(q: &mut QueryBuilder<DB>, urls: &[(&Discovered, Option<i64>)]) {
-        q.push(concat!(
-            "UPDATE frontier SET",
-            move_up_set!(),
-            " FROM (SELECT frontier.id, excluded.* FROM frontier JOIN ("
-        ));
+        q.push(
+            "WITH known AS MATERIALIZED (
+                 SELECT frontier.id AS known_id, frontier.state AS known_state,
+                        frontier.depth AS known_depth, frontier.kind AS known_kind, excluded.*
+                 FROM frontier JOIN (",
+        );
         Self::push_frontier_rows(q, urls);
         q.push(format_args!(
-            ") AS excluded ({FRONTIER_ROW}) ON frontier.url = excluded.url WHERE"
+            ") AS excluded ({FRONTIER_ROW}) ON frontier.url = excluded.url
+             WHERE excluded.depth < frontier.depth OR ({named})),
+             nearer AS (
+                 INSERT INTO frontier_nearer (id, depth, priority, discovered_from)
+                 SELECT known_id, depth, priority, discovered_from FROM known
+                 WHERE known_state = 'leased' AND known_kind = 'page' AND kind = 'page'
+                       AND depth < known_depth)
+             UPDATE frontier SET",
+            named = named_sitemap!()
         ));
         q.push(concat!(
+            move_up_set!(),
+            " FROM (SELECT frontier.id, excluded.* FROM frontier
+                    JOIN known AS excluded ON frontier.id = excluded.known_id WHERE",
             move_up_when!(),
             " ORDER BY frontier.url FOR NO KEY UPDATE OF frontier) AS excluded
              WHERE frontier.id = excluded.id"
@@ -2823,6 +2897,26 @@ where
             .push_bind(interval)
             .push(" WHERE id = ")
             .push_bind(page.job.id);
+        }
+    }
+
+    /// Moves the rows noted nearer up as [`MOVE_UP`] moves a queued one: a page's row
+    /// says the depth it was stored at, a retry waits at it.
+    fn move_up_noted(script: &mut Script<DB>, nearer: &[Nearer]) {
+        for note in nearer {
+            let q = script.statement(
+                "moving up the batch's URLs found nearer the seeds",
+                "UPDATE frontier SET depth = ",
+            );
+            q.push_bind(i64::from(note.depth))
+                .push(", priority = ")
+                .push_bind(note.priority)
+                .push(", discovered_from = ")
+                .push_bind(note.discovered_from)
+                .push(" WHERE id = ")
+                .push_bind(note.id)
+                .push(" AND depth > ")
+                .push_bind(i64::from(note.depth));
         }
     }
 

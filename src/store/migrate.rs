@@ -197,6 +197,7 @@ mod tests {
             (10, "e7099466d133fd6e286cd438bb44e1efd7eee1a55c280ea9349e3a5431d00a77ca06a89d21a6e5ca2b00aeba35021765"),
             (11, "5182a64d712c2b9faa901274ade651beecf6e41b15deb83368a26147d49f93a22ad0624e82f74e1077804a19d023ce1a"),
             (12, "2904fe4f3cf4b46ab4e5b9020a96547fe95ad6653678bd99007e83ca3eed28775ccc11f2e6b33bc6165b4ac628376a27"),
+            (13, "66800244632977a9c69faca59df12ff32d4cd352631c79d7acc4a031b879ee2c72b71ce593ed1d52906e4321ace497e3"),
         ];
         assert_eq!(
             released::<Postgres>(),

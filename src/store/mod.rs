@@ -35,6 +35,7 @@ use url::Url;
 use crate::error::{DbContext, Error};
 use crate::page::{Discovered, JobKind, PageRecord};
 use crate::recrawl::RecrawlPolicy;
+use crate::scope::Scope;
 use checkpoints::Checkpoints;
 use cluster::Cluster;
 use crawl_lock::CrawlLock;
@@ -647,7 +648,8 @@ impl Store {
 
     /// The depths `batch`'s URLs, found nearer the seeds while leased, have moved up to
     /// (see `Db::nearer_depths`), by frontier id. On SQLite only: on PostgreSQL a leased
-    /// row is left as it is, being another node's to finish.
+    /// row is left as it is, being another node's to finish, and the depth it was found
+    /// at is noted beside it for the commit that stores its page (`Db::hold_leases`).
     pub(crate) async fn nearer_depths(
         &self,
         batch: &[PageRecord],
@@ -656,12 +658,6 @@ impl Store {
             Backed::Sqlite(db) => db.nearer_depths(batch).await,
             Backed::Postgres(_) => Ok(HashMap::new()),
         }
-    }
-
-    /// Whether URLs found wait staged before they join the frontier (on SQLite: see
-    /// `sqlite_batch`), so that a URL found may not be in `frontier` yet.
-    pub(crate) fn stages_found_urls(&self) -> bool {
-        matches!(self.0, Backed::Sqlite(_))
     }
 
     /// Pages stored so far (a resumed crawl counts them against `max_pages`).
@@ -847,7 +843,9 @@ impl Store {
     ///
     /// Discovered URLs join the frontier as `admission` says; a redirect found to close a
     /// loop gets its error here, as stored. On PostgreSQL, records whose rows `owner` no
-    /// longer holds leased (another node took them while it was silent) are not stored.
+    /// longer holds leased (another node took them while it was silent) are not stored,
+    /// and a page whose URL a node found nearer the seeds while it was leased moves there
+    /// as `scope` says (see `Db::hold_leases`); on SQLite the writer has moved it.
     ///
     /// A batch the database refuses for what it holds ([`Error::is_refusal`]) is stored
     /// without the records it refuses, each of which becomes a failed fetch that says so
@@ -859,11 +857,13 @@ impl Store {
         batch: &mut [PageRecord],
         counts: &mut LinkCounts,
         admission: Admission,
-        owner: &str,
+        (owner, scope): (&str, &Scope),
     ) -> Result<Committed, Error> {
-        let (mut committed, merge) = match self.commit_once(batch, counts, admission, owner).await {
+        let holder = (owner, scope);
+        let (mut committed, merge) = match self.commit_once(batch, counts, admission, holder).await
+        {
             Err(refusal) if refusal.is_refusal() => {
-                self.commit_apart(batch, counts, admission, owner, refusal)
+                self.commit_apart(batch, counts, admission, holder, refusal)
                     .await?
             }
             done => done?,
@@ -881,14 +881,18 @@ impl Store {
         batch: &mut [PageRecord],
         counts: &mut LinkCounts,
         admission: Admission,
-        owner: &str,
+        (owner, scope): (&str, &Scope),
     ) -> Result<(Committed, bool), Error> {
         match &self.0 {
             Backed::Sqlite(db) => db.commit_local(batch, counts, admission).await,
-            Backed::Postgres(db) => {
-                outlasting!(brief db.commit(batch, &mut LinkCounts::new(), admission, owner))
-                    .map(|committed| (committed, false))
-            }
+            Backed::Postgres(db) => outlasting!(brief db.commit(
+                batch,
+                &mut LinkCounts::new(),
+                admission,
+                owner,
+                scope
+            ))
+            .map(|committed| (committed, false)),
         }
     }
 
@@ -908,7 +912,7 @@ impl Store {
         batch: &mut [PageRecord],
         counts: &mut LinkCounts,
         admission: Admission,
-        owner: &str,
+        holder: (&str, &Scope),
         refusal: Error,
     ) -> Result<(Committed, bool), Error> {
         let recount = match &self.0 {
@@ -927,7 +931,7 @@ impl Store {
                 Some(refusal) => Err(refusal),
                 None => {
                     let records = &mut batch[part.clone()];
-                    self.commit_once(records, &mut uncounted, admission, owner)
+                    self.commit_once(records, &mut uncounted, admission, holder)
                         .await
                 }
             };
@@ -948,7 +952,7 @@ impl Store {
                     page.refused_by_database(refusal.to_string());
                     let records = &mut batch[part.clone()];
                     match self
-                        .commit_once(records, &mut uncounted, admission, owner)
+                        .commit_once(records, &mut uncounted, admission, holder)
                         .await
                     {
                         // A URL it found is what the database refuses: the page goes
@@ -956,7 +960,7 @@ impl Store {
                         // to one do not bring it to the database again.
                         Err(again) if again.is_refusal() && !records[0].discovered.is_empty() => {
                             records[0].discovered.clear();
-                            self.commit_once(records, &mut uncounted, admission, owner)
+                            self.commit_once(records, &mut uncounted, admission, holder)
                                 .await?
                         }
                         outcome => outcome?,

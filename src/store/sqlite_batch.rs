@@ -577,6 +577,12 @@ mod tests {
         queue_floor: 10,
     };
 
+    /// A scope for the store's commits, which SQLite's does not ask.
+    fn scope() -> crate::scope::Scope {
+        let config = crate::Config::from_toml("seeds = [\"http://h/\"]", "test config").unwrap();
+        crate::scope::Scope::new(&config, &[])
+    }
+
     fn discovered(url: &str, trap: Option<&str>) -> Discovered {
         Discovered {
             url: Url::parse(url).unwrap(),
@@ -677,7 +683,7 @@ mod tests {
         )];
         let mut counts = LinkCounts::new();
         store
-            .commit(&mut batch, &mut counts, ADMISSION, "me")
+            .commit(&mut batch, &mut counts, ADMISSION, ("me", &scope()))
             .await
             .unwrap();
 
@@ -741,7 +747,12 @@ mod tests {
         let next = leased.pop().expect("the second URL, leased");
         let mut batch = vec![page(seed.clone(), &[], &[])];
         store
-            .commit(&mut batch, &mut LinkCounts::new(), ADMISSION, "me")
+            .commit(
+                &mut batch,
+                &mut LinkCounts::new(),
+                ADMISSION,
+                ("me", &scope()),
+            )
             .await
             .unwrap();
         // A stop cut both fetches off, but the seed's page had reached the writer.
@@ -795,7 +806,12 @@ mod tests {
         let mut retried = page(seed, &[], &[sitemap]);
         retried.retry_in = Some(Duration::from_secs(30));
         store
-            .commit(&mut [retried], &mut LinkCounts::new(), ADMISSION, "me")
+            .commit(
+                &mut [retried],
+                &mut LinkCounts::new(),
+                ADMISSION,
+                ("me", &scope()),
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -829,7 +845,12 @@ mod tests {
             queue_floor: 2,
         };
         store
-            .commit(&mut batch, &mut LinkCounts::new(), long_queue, "me")
+            .commit(
+                &mut batch,
+                &mut LinkCounts::new(),
+                long_queue,
+                ("me", &scope()),
+            )
             .await
             .unwrap();
         assert_eq!(store.queue_counts().await.unwrap(), (3, 2));
@@ -852,7 +873,10 @@ mod tests {
             page(orphan, &[], &[]),
         ];
         let mut counts = LinkCounts::new();
-        match store.commit(&mut batch, &mut counts, ADMISSION, "me").await {
+        match store
+            .commit(&mut batch, &mut counts, ADMISSION, ("me", &scope()))
+            .await
+        {
             Err(Error::Sqlite { message, .. }) => {
                 assert!(message.contains("FOREIGN KEY"), "{message}")
             }
@@ -902,7 +926,7 @@ mod tests {
         ];
         let mut counts = LinkCounts::new();
         let committed = store
-            .commit(&mut batch, &mut counts, ADMISSION, "me")
+            .commit(&mut batch, &mut counts, ADMISSION, ("me", &scope()))
             .await
             .expect("the batch is stored without the page");
         assert_eq!(committed.stored, 2);

@@ -158,14 +158,12 @@ impl StoreWriter {
     }
 
     /// Takes out of `batch` the pages whose URLs the crawl found nearer the seeds than
-    /// they were leased at, as the seen cache remembers: on SQLite the URL found may wait
-    /// staged, or be in this very batch, and the page is stored once it is merged (see
-    /// [`StoreWriter::store_batch`]). Revisits stay: a page stored before, found nearer
-    /// since, is not moved.
+    /// they were leased at, as the seen cache remembers: the URL found may be in this very
+    /// batch, or on SQLite wait staged, and the page is stored once the rest of the batch
+    /// is, and on SQLite the staged URLs merged (see [`StoreWriter::store_batch`]; on
+    /// PostgreSQL the rest's commit notes the nearer depth for it). Revisits stay: a page
+    /// stored before, found nearer since, is not moved.
     fn found_nearer_meanwhile(&self, batch: &mut Vec<PageRecord>) -> Vec<PageRecord> {
-        if !self.store.stages_found_urls() {
-            return Vec::new();
-        }
         let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         batch
             .extract_if(.., |page| {
@@ -220,9 +218,10 @@ impl StoreWriter {
             self.scope.set(self.scope.get().with_seeds(&moved));
             Some(changing)
         };
+        let scope = self.scope.get();
         let committed = self
             .store
-            .commit(batch, counts, self.admission, &self.owner)
+            .commit(batch, counts, self.admission, (&self.owner, &scope))
             .await?;
         drop(changing);
         metrics::stored_batch(started.elapsed());

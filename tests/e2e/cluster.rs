@@ -1551,6 +1551,12 @@ async fn adding_a_url_another_node_holds_leased_does_not_deadlock_with_its_batch
         .await
         .expect("read the row's state");
     assert_eq!(state, "done", "the row node b finished is done");
+    let noted: Vec<i64> = sqlx::query_scalar("SELECT depth FROM frontier_nearer WHERE id = $1")
+        .bind(id)
+        .fetch_all(&db)
+        .await
+        .expect("read the depths noted for node b's row");
+    assert_eq!(noted, [0], "the depth found nearer is noted for node b");
     let depth: i64 =
         sqlx::query_scalar("SELECT depth FROM frontier WHERE url = 'http://h.test/queued'")
             .fetch_one(&db)

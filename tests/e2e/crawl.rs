@@ -260,6 +260,125 @@ async fn a_url_found_nearer_the_seeds_while_in_the_window_is_crawled_at_the_lowe
     assert_crawled_by_the_shorter_path(&site, &harness).await;
 }
 
+/// As above, on PostgreSQL: there the leased row is another node's to finish, and the
+/// URL found nearer is noted beside it (`frontier_nearer`) for its owner to store the
+/// page at that depth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_found_nearer_the_seeds_while_in_the_window_is_crawled_at_the_lower_depth_on_postgresql(
+) {
+    let test = "a_url_found_nearer_the_seeds_while_in_the_window_on_postgresql";
+    let Some(server) = super::postgres::TestPostgres::start(test) else {
+        return;
+    };
+    let database = server.database("found_nearer").await;
+    let site = shorter_path_found_late(2).await.start();
+    let seeds = [site.url(0, "/"), site.url(1, "/")];
+    crawl_on_postgres(&seeds, &database)
+        .await
+        .expect("the crawl succeeds");
+    assert_crawled_by_the_shorter_path_on_postgres(&site, &database).await;
+}
+
+/// As above, on PostgreSQL, with the page that found host 1's `/x` nearer and `/x`
+/// itself stored in one batch: the batch's leases were read before the URLs it found
+/// were added. The writer is held up (`pages` locked) while host 2's slow `/` is stored,
+/// so that both pages wait for the next batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_found_nearer_the_seeds_in_the_batch_of_its_page_is_crawled_at_the_lower_depth_on_postgresql(
+) {
+    use sqlx::Connection;
+    let test = "a_url_found_nearer_the_seeds_in_the_batch_of_its_page_on_postgresql";
+    let Some(server) = super::postgres::TestPostgres::start(test) else {
+        return;
+    };
+    let database = server.database("found_nearer_in_batch").await;
+    let mut b = shorter_path_found_late(3).await;
+    let decoy = b.authority(2);
+    let page = Resource::Html("<title>decoy</title>".into());
+    b.add(
+        &decoy,
+        "/",
+        Resource::Slow(Duration::from_millis(1000), Box::new(page)),
+    );
+    let site = b.start();
+    let seeds = [site.url(0, "/"), site.url(1, "/"), site.url(2, "/")];
+    let x = site.url(1, "/x");
+    let (crawled, ()) = tokio::join!(crawl_on_postgres(&seeds, &database), async {
+        let mut lock = sqlx::PgConnection::connect(&database)
+            .await
+            .expect("connect");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let state: Option<String> =
+                sqlx::query_scalar("SELECT state FROM frontier WHERE url = $1")
+                    .bind(&x)
+                    .fetch_optional(&mut lock)
+                    .await
+                    // No table before the crawl's migrations ran.
+                    .unwrap_or_default();
+            if state.as_deref() == Some("leased") {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "/x was never leased");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let mut tx = lock.begin().await.expect("begin");
+        sqlx::query("LOCK TABLE pages IN SHARE MODE")
+            .execute(&mut *tx)
+            .await
+            .expect("lock pages");
+        while !site.requested_urls().contains(&x) {
+            assert!(std::time::Instant::now() < deadline, "/x was never asked");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // `/x` answers in 500 ms, and is parsed soon after.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        tx.commit().await.expect("unlock pages");
+    });
+    crawled.expect("the crawl succeeds");
+    assert_crawled_by_the_shorter_path_on_postgres(&site, &database).await;
+}
+
+/// Crawls from `seeds` into PostgreSQL's `database` with `max_depth = 2`, one request at
+/// a time per host.
+async fn crawl_on_postgres(
+    seeds: &[String],
+    database: &str,
+) -> Result<pipecrawl::Summary, pipecrawl::Error> {
+    let harness = Harness::default();
+    let sqlite = format!("{:?}", harness.db_path().display().to_string());
+    let text = harness
+        .test_config_text(
+            seeds,
+            "[scope]\nmax_depth = 2\n[politeness]\ndelay_ms = 0\nper_host_concurrency = 1\n",
+        )
+        .replace(&sqlite, &format!("{database:?}"));
+    let config = pipecrawl::Config::from_toml(&text, "test config").expect("a valid config");
+    pipecrawl::crawl(config, std::future::pending()).await
+}
+
+/// [`assert_crawled_by_the_shorter_path`] on PostgreSQL's `database`, where host 1's
+/// `/x`'s frontier row says depth 1 too.
+async fn assert_crawled_by_the_shorter_path_on_postgres(site: &TestSite, database: &str) {
+    let pool = sqlx::PgPool::connect(database)
+        .await
+        .expect("connect to the test database");
+    let depths: HashMap<String, i64> = sqlx::query_as("SELECT url, depth FROM pages")
+        .fetch_all(&pool)
+        .await
+        .expect("read the pages")
+        .into_iter()
+        .collect();
+    assert_eq!(depths.get(&site.url(1, "/x")), Some(&1), "{depths:?}");
+    assert!(depths.contains_key(&site.url(1, "/y")), "{depths:?}");
+    let frontier: i64 = sqlx::query_scalar("SELECT depth FROM frontier WHERE url = $1")
+        .bind(site.url(1, "/x"))
+        .fetch_one(&pool)
+        .await
+        .expect("read the frontier row");
+    assert_eq!(frontier, 1, "the frontier row moves with its page");
+}
+
 /// As above, but the shorter path is found while the queue is long: on SQLite the URL
 /// found waits staged, not merged into the frontier, when its page (leased deep) is
 /// stored. Host 2's boosted pages keep the queue long: a window's worth of them waits,
