@@ -547,7 +547,8 @@ impl Dispatcher {
         }
         self.scoped = Some(Arc::clone(&scope));
         self.take_back_unstarted(now);
-        let left_out = self.frontier.take_unless(|job| scope.keeps(job), now);
+        let refused = self.frontier.take_unless(|job| scope.keeps(job), now);
+        let left_out = self.moved_up(refused, &scope, now).await?;
         self.frontier
             .reprioritize(|job| scope.priority(&job.url, job.depth), now);
         self.progress.shared.settle(left_out.len());
@@ -560,6 +561,32 @@ impl Dispatcher {
             .collect();
         self.progress.shared.settle(held.len());
         self.store.release(&self.owner, &held).await
+    }
+
+    /// Puts back in the window the jobs of `refused` that `scope` keeps at the depth
+    /// their rows moved up to since they were leased (on SQLite a URL found nearer the
+    /// seeds moves up leased: a seed a reload names is at depth 0, which no scope leaves
+    /// out); returns the others.
+    async fn moved_up(
+        &mut self,
+        refused: Vec<CrawlJob>,
+        scope: &Scope,
+        now: Instant,
+    ) -> Result<Vec<CrawlJob>, Error> {
+        let leased_at = refused.iter().map(|job| (job.id, job.depth)).collect();
+        let nearer = self.store.nearer_depths(&leased_at).await?;
+        let mut left_out = Vec::new();
+        for mut job in refused {
+            if let Some(&depth) = nearer.get(&job.id) {
+                job.depth = depth;
+                if scope.keeps(&job) {
+                    self.frontier.push(job, now);
+                    continue;
+                }
+            }
+            left_out.push(job);
+        }
+        Ok(left_out)
     }
 
     /// The URLs in the window that count against it: where revisits are leased apart

@@ -1021,15 +1021,13 @@ where
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    /// The depths the frontier rows of `batch`'s visits have moved up to since they were
-    /// leased, by id: each URL found nearer the seeds while its page was on its way
-    /// (see [`MOVE_UP`]). One statement for the batch, not one per page.
-    pub async fn nearer_depths(&self, batch: &[PageRecord]) -> Result<HashMap<i64, u32>, Error> {
-        let leased_at: HashMap<i64, u32> = batch
-            .iter()
-            .filter(|p| p.retry_in.is_none())
-            .map(|p| (p.job.id, p.job.depth))
-            .collect();
+    /// The depths the frontier rows `leased_at` (id → depth leased at) have moved up to
+    /// since they were leased, by id: each URL found nearer the seeds while its page was
+    /// on its way (see [`MOVE_UP`]). One statement for a batch, not one per page.
+    pub async fn nearer_depths(
+        &self,
+        leased_at: &HashMap<i64, u32>,
+    ) -> Result<HashMap<i64, u32>, Error> {
         let ids: Vec<i64> = leased_at.keys().copied().collect();
         let mut nearer = HashMap::new();
         for chunk in ids.chunks(MAX_BINDS) {

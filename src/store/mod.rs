@@ -646,16 +646,17 @@ impl Store {
         on_backend!(once self, db => db.enqueue(urls).await)
     }
 
-    /// The depths `batch`'s URLs, found nearer the seeds while leased, have moved up to
-    /// (see `Db::nearer_depths`), by frontier id. On SQLite only: on PostgreSQL a leased
-    /// row is left as it is, being another node's to finish, and the depth it was found
-    /// at is noted beside it for the commit that stores its page (`Db::hold_leases`).
+    /// The depths the rows `leased_at` (id → depth leased at), found nearer the seeds
+    /// while leased, have moved up to (see `Db::nearer_depths`), by frontier id. On SQLite
+    /// only: on PostgreSQL a leased row is left as it is, being another node's to finish,
+    /// and the depth it was found at is noted beside it for the commit that stores its
+    /// page (`Db::hold_leases`).
     pub(crate) async fn nearer_depths(
         &self,
-        batch: &[PageRecord],
+        leased_at: &HashMap<i64, u32>,
     ) -> Result<HashMap<i64, u32>, Error> {
         match &self.0 {
-            Backed::Sqlite(db) => db.nearer_depths(batch).await,
+            Backed::Sqlite(db) => db.nearer_depths(leased_at).await,
             Backed::Postgres(_) => Ok(HashMap::new()),
         }
     }

@@ -189,7 +189,12 @@ impl StoreWriter {
         found_nearer: bool,
     ) -> Result<(), Error> {
         if found_nearer {
-            let nearer = self.store.nearer_depths(batch).await?;
+            let leased_at = batch
+                .iter()
+                .filter(|p| p.retry_in.is_none())
+                .map(|p| (p.job.id, p.job.depth))
+                .collect();
+            let nearer = self.store.nearer_depths(&leased_at).await?;
             let scope = self.scope.get();
             for page in batch.iter_mut() {
                 if let Some(&depth) = nearer.get(&page.job.id) {
