@@ -165,7 +165,9 @@ async fn run(
     let scoped = in_scope(&store, known_seeds.clone()).await?;
     let scope = SharedScope::new(Scope::new(&config, &scoped));
     store.enqueue(&seeds(&config, &scope.get())).await?;
-    readmit::after_scope_change(&store, &scope.get(), &config).await?;
+    // Fixed for the life of the process: a reload's passes over the frontier keep them.
+    let sizes = (config.frontier.seen_cache, config.traps.max_pages_per_host);
+    readmit::after_scope_change(&store, &scope.get(), sizes).await?;
     readmit::after_boost_change(&store, &scope.get(), config.traps.max_pages_per_host).await?;
     // A service's database is queried while it runs; a one-off crawl's once it is done.
     let deferred = if service.is_some() {
@@ -235,7 +237,7 @@ async fn run(
             token: config.admin.token.clone(),
             started,
             node: config.cluster.node_id.clone(),
-            readmit: (config.frontier.seen_cache, config.traps.max_pages_per_host),
+            readmit: sizes,
             busiest: admin::BusiestHosts::default(),
             stopping: stop.clone(),
             pausing: tokio::sync::Mutex::default(),
@@ -352,6 +354,7 @@ async fn run(
             robots: Arc::clone(&context.robots),
             progress: progress.clone(),
             recrawl: recrawl.clone(),
+            readmit: sizes,
         };
         tokio::spawn(reload.run(reloads));
     }
@@ -556,6 +559,9 @@ struct Reload {
     progress: Progress,
     /// The running `[recrawl]`, which a reload keeps.
     recrawl: RecrawlPolicy,
+    /// The running `frontier.seen_cache` and `traps.max_pages_per_host`, which a reload
+    /// keeps too: its passes spend the hosts' budgets the writer counts against.
+    readmit: (usize, u64),
 }
 
 impl Reload {
@@ -591,13 +597,8 @@ impl Reload {
         // Without the lock: the pass may read a large database, and seeds over the API
         // wait on it.
         let scope_changed =
-            readmit::after_scope_change(&self.store, &self.scope.get(), config).await?;
-        readmit::after_boost_change(
-            &self.store,
-            &self.scope.get(),
-            config.traps.max_pages_per_host,
-        )
-        .await?;
+            readmit::after_scope_change(&self.store, &self.scope.get(), self.readmit).await?;
+        readmit::after_boost_change(&self.store, &self.scope.get(), self.readmit.1).await?;
         if scope_changed {
             // Pages the old scope left out had their revisits dropped as they came due;
             // those the new one keeps get theirs back, as at a restart.
@@ -690,6 +691,7 @@ mod tests {
             robots: Arc::new(robots),
             progress,
             recrawl: RecrawlPolicy::new(&config.recrawl),
+            readmit: (1000, 0),
         };
 
         // A large write holds the one writing connection, as a batch of the writer's does.

@@ -183,6 +183,13 @@ impl FamilyBudget {
         }
     }
 
+    /// Families counted afresh, within the limits of `traps`.
+    pub fn within(traps: &Traps) -> Self {
+        let mut budget = Self::new(0, 0);
+        budget.limit_to(traps);
+        budget
+    }
+
     /// Holds the families to the limits of `traps` from now on (a SIGHUP's), keeping
     /// what they counted: a raised budget lets a family grow to it, not as much again.
     pub fn limit_to(&mut self, traps: &Traps) {

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use url::Url;
 
-use crate::config::Config;
 use crate::error::Error;
 use crate::frontier::seen::SeenUrls;
 use crate::page::{Discovered, JobKind};
@@ -86,11 +85,13 @@ pub async fn after_boost_change(
 /// Queues what an earlier scope left out and `scope` takes, unless the database was
 /// last crawled with this scope. Unknown (a new database, or one from before the scope
 /// was remembered) counts as another scope: the pass over an empty database is free.
-/// Returns whether the scope was another.
+/// `frontier.seen_cache` and `traps.max_pages_per_host` are the running process's: a
+/// reload changes neither (the hosts' budgets are those the writer spends). Returns
+/// whether the scope was another.
 pub async fn after_scope_change(
     store: &Store,
     scope: &Scope,
-    config: &Config,
+    (seen_cache, max_pages_per_host): (usize, u64),
 ) -> Result<bool, Error> {
     let fingerprint = scope.fingerprint();
     if store.crawl_state(FINGERPRINT).await? == Some(fingerprint) {
@@ -100,17 +101,16 @@ pub async fn after_scope_change(
     let requeued = store
         .requeue_left_out(
             |url, depth, kind| scope.keeps_queued(url, depth, kind),
-            config.traps.max_pages_per_host,
+            max_pages_per_host,
         )
         .await?;
-    let mut seen = SeenUrls::new(config.frontier.seen_cache);
-    let mut families =
-        FamilyBudget::new(config.traps.family_budget, config.traps.family_depth_span);
+    let mut seen = SeenUrls::new(seen_cache);
+    let mut families = FamilyBudget::within(&scope.traps);
     let (read, added) = store
         .readmit_links(
             None,
             |link| admit(scope, (&mut seen, &mut families), &link),
-            config.traps.max_pages_per_host,
+            max_pages_per_host,
         )
         .await?;
     store.set_crawl_state(FINGERPRINT, fingerprint).await?;
@@ -138,8 +138,7 @@ pub async fn links_to_new_hosts(
     (seen_cache, max_pages_per_host): (usize, u64),
 ) -> Result<u64, Error> {
     let mut seen = SeenUrls::new(seen_cache);
-    let mut families = FamilyBudget::new(0, 0);
-    families.limit_to(&scope.traps);
+    let mut families = FamilyBudget::within(&scope.traps);
     let (_, added) = store
         .readmit_links(
             Some(hosts),

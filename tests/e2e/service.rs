@@ -1759,6 +1759,16 @@ async fn resumed_days(service: Service, site: &TestSite) -> Vec<String> {
         .collect()
 }
 
+/// The calendar, its home as the seeds, and a service crawling them, paused with the
+/// twenty days in its window.
+async fn paused_calendar() -> (TestSite, Vec<String>, Harness, Service) {
+    let site = calendar().await;
+    let seeds = vec![site.url(0, "/")];
+    let harness = Harness::default();
+    let service = paused_with_a_full_window(&harness, &site, &seeds).await;
+    (site, seeds, harness, service)
+}
+
 /// A home page linking twenty `/cal/` pages.
 async fn calendar() -> TestSite {
     let links: String = (0..20)
@@ -1775,10 +1785,7 @@ async fn calendar() -> TestSite {
 /// the window ran low. Here the boosted last day goes first of the twenty leased.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_adding_a_boost_reorders_the_urls_in_the_window() {
-    let site = calendar().await;
-    let seeds = [site.url(0, "/")];
-    let harness = Harness::default();
-    let service = paused_with_a_full_window(&harness, &site, &seeds).await;
+    let (site, seeds, harness, service) = paused_calendar().await;
     let before = rules_replaced(&harness, "boost_fingerprint", 0).await;
     service.reload(
         &harness,
@@ -1800,10 +1807,7 @@ async fn a_reload_adding_a_boost_reorders_the_urls_in_the_window() {
 /// back to the queue, for a higher limit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_lowering_the_page_limit_holds_for_the_urls_in_the_window() {
-    let site = calendar().await;
-    let seeds = [site.url(0, "/")];
-    let harness = Harness::default();
-    let service = paused_with_a_full_window(&harness, &site, &seeds).await;
+    let (site, seeds, harness, service) = paused_calendar().await;
     service.reload(&harness, &seeds, "[scope]\nmax_pages = 1\n");
     let deadline = Instant::now() + Duration::from_secs(30);
     while service.stats().await["state"] != "page_limit" {
@@ -1846,10 +1850,7 @@ async fn a_reload_that_excludes_urls_in_the_window_leaves_them_unfetched() {
 /// excludes `/cal/` and adds the calendar's `seeds` (paths) to its home while twenty
 /// `/cal/` URLs wait in the paused service's window.
 async fn days_after_excluding(seeds: &[&str]) -> (TestSite, Vec<String>, i64) {
-    let site = calendar().await;
-    let home = [site.url(0, "/")];
-    let harness = Harness::default();
-    let service = paused_with_a_full_window(&harness, &site, &home).await;
+    let (site, home, harness, service) = paused_calendar().await;
     let unexcluded = rules_replaced(&harness, "scope_fingerprint", 0).await;
     let seeds: Vec<String> = home
         .into_iter()
@@ -1904,4 +1905,41 @@ async fn links_left_out_at_the_cap_are_counted_in_metrics_and_stats() {
         "{metrics}"
     );
     service.stop().await;
+}
+
+/// `traps.max_pages_per_host` is fixed for the life of a service (README: a reload that
+/// changes it names it in a warning, and a restart applies it), but a reload's pass over
+/// what an earlier scope left out spent the hosts' budgets at the reloaded file's value:
+/// here a reload that excluded the twenty days in the window, then one that took them
+/// back, each with a budget of 5 in the file, queued four days again and cut sixteen as
+/// traps, though the service runs with the default budget of 100,000.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_taking_back_what_one_left_out_keeps_the_running_host_budget() {
+    let (site, seeds, harness, service) = paused_calendar().await;
+    let unexcluded = rules_replaced(&harness, "scope_fingerprint", 0).await;
+    let budget = "[traps]\nmax_pages_per_host = 5\n";
+    service.reload(
+        &harness,
+        &seeds,
+        &format!("{budget}[scope]\nexclude = [\"/cal/\"]\n"),
+    );
+    let excluded = rules_replaced(&harness, "scope_fingerprint", unexcluded).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while harness
+        .db()
+        .await
+        .scalar("SELECT count(*) FROM frontier WHERE state = 'failed'")
+        .await
+        != 20
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the window's days were never left out"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    service.reload(&harness, &seeds, budget);
+    rules_replaced(&harness, "scope_fingerprint", excluded).await;
+    let days = resumed_days(service, &site).await;
+    assert_eq!(days.len(), 20, "{days:?}");
 }
