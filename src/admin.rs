@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::extract::rejection::JsonRejection;
@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::frontier::dispatcher::Progress;
 use crate::frontier::readmit;
+use crate::frontier::seen::SeenUrls;
 use crate::host_headers::HostRules;
 use crate::netguard::NetworkPolicy;
 use crate::page::Discovered;
@@ -133,6 +134,8 @@ pub struct Admin {
     /// `frontier.seen_cache` and `traps.max_pages_per_host`, for the links that seeds of
     /// new hosts bring back (see [`readmit::links_to_new_hosts`]).
     pub readmit: (usize, u64),
+    /// The crawl's seen-URL cache, told of the seeds sent.
+    pub seen: Arc<Mutex<SeenUrls>>,
     pub busiest: BusiestHosts,
     /// Cancelled by SIGINT or SIGTERM: the service finishes the pages in flight and
     /// stops, and `/stats` says so, for a supervisor or a load balancer to see.
@@ -442,6 +445,7 @@ async fn add_seeds(
         }
     };
     admin.host_rules.learn(&seeds);
+    note_seeds(&admin.seen, &rows);
     drop(changing);
     admin.progress.work_added();
     if !new_hosts.is_empty() {
@@ -455,6 +459,13 @@ async fn add_seeds(
         rejected,
     };
     (StatusCode::ACCEPTED, Json(body)).into_response()
+}
+
+/// Tells the crawl's seen-URL cache of `rows`, seeds just queued.
+pub fn note_seeds(seen: &Mutex<SeenUrls>, rows: &[Discovered]) {
+    seen.lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .note_seeds(rows.iter().map(|row| &row.url));
 }
 
 /// After the answer: a site's pages may have been linked from pages stored before it was

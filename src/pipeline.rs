@@ -223,6 +223,7 @@ async fn run(
     });
     let serving = service.is_some();
     let reporter = Reporter::new(progress.clone(), stages.clone(), !serving);
+    let seen = Arc::new(Mutex::new(SeenUrls::new(config.frontier.seen_cache)));
     let mut reloads = None;
     if let Some(service) = service {
         reloads = Some(service.reloads);
@@ -238,6 +239,7 @@ async fn run(
             started,
             node: config.cluster.node_id.clone(),
             readmit: sizes,
+            seen: Arc::clone(&seen),
             busiest: admin::BusiestHosts::default(),
             stopping: stop.clone(),
             pausing: tokio::sync::Mutex::default(),
@@ -257,7 +259,6 @@ async fn run(
     }
     let reporter = tokio::spawn(reporter.run(done.clone()));
 
-    let seen = Arc::new(Mutex::new(SeenUrls::new(config.frontier.seen_cache)));
     let writer = StoreWriter::new(
         store.clone(),
         records_rx,
@@ -273,7 +274,7 @@ async fn run(
         LinkRules {
             scope: scope.clone(),
             recrawl: recrawl.clone(),
-            seen,
+            seen: Arc::clone(&seen),
             agent: Arc::from(robots::product_token(&config.fetch.user_agent)),
         },
         &stages,
@@ -355,6 +356,7 @@ async fn run(
             progress: progress.clone(),
             recrawl: recrawl.clone(),
             readmit: sizes,
+            seen: Arc::clone(&seen),
         };
         tokio::spawn(reload.run(reloads));
     }
@@ -562,6 +564,8 @@ struct Reload {
     /// The running `frontier.seen_cache` and `traps.max_pages_per_host`, which a reload
     /// keeps too: its passes spend the hosts' budgets the writer counts against.
     readmit: (usize, u64),
+    /// The crawl's seen-URL cache, told of the reload's seeds.
+    seen: Arc<Mutex<SeenUrls>>,
 }
 
 impl Reload {
@@ -587,7 +591,9 @@ impl Reload {
         let known = in_scope(&self.store, self.store.seeds().await?).await?;
         self.network.trust(&config.seeds);
         let new_scope = Scope::new(config, &known);
-        self.store.enqueue(&seeds(config, &new_scope)).await?;
+        let rows = seeds(config, &new_scope);
+        self.store.enqueue(&rows).await?;
+        admin::note_seeds(&self.seen, &rows);
         self.host_rules.learn(&config.seeds);
         if new_scope.sitemaps && !self.scope.get().sitemaps {
             self.robots.offer_sitemaps_again();
@@ -656,6 +662,7 @@ mod tests {
             started: Instant::now(),
             node: "test".to_owned(),
             readmit: (1000, 0),
+            seen: Arc::new(Mutex::new(SeenUrls::new(1000))),
             busiest: admin::BusiestHosts::default(),
             stopping: CancellationToken::new(),
             pausing: tokio::sync::Mutex::default(),
@@ -692,6 +699,7 @@ mod tests {
             progress,
             recrawl: RecrawlPolicy::new(&config.recrawl),
             readmit: (1000, 0),
+            seen: Arc::new(Mutex::new(SeenUrls::new(1000))),
         };
 
         // A large write holds the one writing connection, as a batch of the writer's does.

@@ -25,6 +25,15 @@ impl SeenUrls {
         }
     }
 
+    /// Notes `seeds`, queued at depth 0 over the admin API or by a reload: a page of one
+    /// leased deeper before is then stored as a seed's, its links followed from there
+    /// (the writer asks the table about the pages whose URLs this says moved up).
+    pub fn note_seeds<'a>(&mut self, seeds: impl IntoIterator<Item = &'a Url>) {
+        for url in seeds {
+            self.admit(url, 0);
+        }
+    }
+
     /// The shallowest depth `url` was offered at, if it is remembered.
     pub fn depth(&self, url: &Url) -> Option<u32> {
         self.depths.get(&xxh3_128(url.as_str().as_bytes())).copied()

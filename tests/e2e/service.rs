@@ -1943,3 +1943,18 @@ async fn a_reload_taking_back_what_one_left_out_keeps_the_running_host_budget() 
     let days = resumed_days(service, &site).await;
     assert_eq!(days.len(), 20, "{days:?}");
 }
+
+/// A URL sent as a seed while it waits in the window is found again at depth 0: README
+/// has a URL found nearer the seeds while it is being fetched stored there, and its links
+/// followed from there, but the page was stored at the depth it was leased at (its row
+/// moved up, the writer, asking only URLs the crawl found in pages, never knew).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_in_the_window_sent_as_a_seed_is_stored_as_one() {
+    let (site, _, harness, service) = paused_calendar().await;
+    let day = site.url(0, "/cal/5");
+    let answer = service.post("/seeds", serde_json::json!([day])).await;
+    assert_eq!(answer.status(), 202);
+    resumed_days(service, &site).await;
+    let page = harness.db().await.page(&day).await;
+    assert_eq!(page.map(|p| p.depth), Some(0));
+}
