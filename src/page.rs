@@ -66,6 +66,9 @@ pub struct Previous {
     pub final_url: Option<String>,
     /// The recrawl interval that made this visit due.
     pub interval: Option<Duration>,
+    /// When this revisit fell due (`frontier.recrawl_at`, unix ms): the longest overdue
+    /// of a host's revisits goes first.
+    pub due_at: Option<i64>,
     /// The stored page is an answer (a response not worth asking again for): a revisit
     /// that fails for now leaves it as it is rather than replace it with the failure.
     pub answered: bool,

@@ -44,11 +44,20 @@ pub enum Pop {
     Idle,
 }
 
-/// A job ordered for a max-heap: higher priority first, then lower id.
+/// A job ordered for a max-heap: a revisit that fell due earlier first, then higher
+/// priority, then lower id. New URLs have no due time, so priority orders them; revisits
+/// due faster than their host may be asked fall behind evenly rather than the pages of
+/// highest priority, due again as soon as they were fetched, taking every turn.
 struct Queued(CrawlJob);
 
 impl Queued {
-    fn key(&self) -> (i64, Reverse<i64>) {
+    fn key(&self) -> (Reverse<Option<i64>>, i64, Reverse<i64>) {
+        let due = self.0.previous.as_ref().and_then(|p| p.due_at);
+        (Reverse(due), self.0.priority, Reverse(self.0.id))
+    }
+
+    /// How the host this job heads ranks among the ready ones: by priority, then id.
+    fn rank(&self) -> (i64, Reverse<i64>) {
         (self.0.priority, Reverse(self.0.id))
     }
 }
@@ -321,7 +330,7 @@ impl Frontier {
         let mut keys: Vec<(i64, Reverse<i64>)> = self
             .hosts
             .values()
-            .flat_map(|queue| queue.urls.iter().map(Queued::key))
+            .flat_map(|queue| queue.urls.iter().map(Queued::rank))
             .collect();
         keys.sort_unstable();
         let Some(&last) = keys.iter().take(n).next_back() else {
@@ -411,7 +420,7 @@ impl Frontier {
         match queue.next_allowed {
             Some(at) if at > now => self.timers.push(Reverse((at, token, host.clone()))),
             _ => {
-                let (priority, id) = head.key();
+                let (priority, id) = head.rank();
                 self.ready.push((priority, id, token, host.clone()));
             }
         }
@@ -666,6 +675,26 @@ mod tests {
         let order: Vec<i64> = (0..7).map(|_| popped_id(f.pop(now))).collect();
         assert_eq!(order, vec![4, 1, 5, 2, 6, 3, 7]);
         assert_eq!(f.revisits(), 0);
+    }
+
+    /// A host's revisits went by priority: due faster than the host may be asked, the
+    /// pages nearest the seeds, due again as soon as they were fetched, took every turn.
+    /// The longest overdue goes first, whatever its priority.
+    #[test]
+    fn a_hosts_longest_overdue_revisit_goes_first() {
+        let mut f = frontier(10, 0);
+        let now = Instant::now();
+        for (id, priority, due_at) in [(1, 9, 3000), (2, 0, 1000), (3, 5, 2000), (4, 5, 1000)] {
+            let mut revisit = job(id, "h", priority);
+            revisit.previous = Some(Box::new(crate::page::Previous {
+                interval: Some(Duration::from_secs(60)),
+                due_at: Some(due_at),
+                ..crate::page::Previous::default()
+            }));
+            f.push(revisit, now);
+        }
+        let order: Vec<i64> = (0..4).map(|_| popped_id(f.pop(now))).collect();
+        assert_eq!(order, vec![4, 2, 3, 1]);
     }
 
     #[test]

@@ -104,14 +104,14 @@ pub trait Backend: Database {
         } else {
             ("", "", ("IN (", ")"))
         };
-        let revisits = rows.condition();
+        let (revisits, order) = (rows.condition(), rows.order());
         let lease = format!(
             "UPDATE frontier SET state = 'leased', lease_owner = $1, lease_expires = $2
              WHERE id {picked}SELECT id FROM frontier
                           WHERE state = 'queued' AND not_before <= $3{revisits}{of_owned_hosts}
-                          ORDER BY priority DESC, id LIMIT $4{lock}{picked_end}
+                          ORDER BY {order} LIMIT $4{lock}{picked_end}
              RETURNING id, url, host, depth, priority, redirect_hops, attempts, kind,
-                       recrawl_interval_ms"
+                       recrawl_interval_ms, recrawl_at"
         );
         if !Self::SHARED {
             return lease;

@@ -376,6 +376,16 @@ impl LeaseRows {
         }
     }
 
+    /// The order a lease takes these rows in: revisits longest overdue first (their
+    /// `recrawl_at`, kept while queued), so that revisits due faster than the crawl can
+    /// make them fall behind evenly; the rest best first.
+    pub(super) fn order(self) -> &'static str {
+        match self {
+            Self::Revisits => "recrawl_at, priority DESC, id",
+            Self::Any | Self::New | Self::Stored => "priority DESC, id",
+        }
+    }
+
     /// The earliest time a queued row of these may be leased ([`Db::next_due`]).
     pub(super) fn next_due_sql(self) -> String {
         format!(
@@ -1152,6 +1162,7 @@ where
                 previous: row.get::<Option<i64>, _>("recrawl_interval_ms").map(|ms| {
                     Box::new(Previous {
                         interval: u64::try_from(ms).ok().map(Duration::from_millis),
+                        due_at: row.get("recrawl_at"),
                         ..Previous::default()
                     })
                 }),

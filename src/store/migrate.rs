@@ -182,6 +182,7 @@ mod tests {
             (12, "619e2a249051d48bbc15eaa9d4c2acc056c331a3ac146d804927152bca6bf46e67ea3e8e05a65fef81977466e1943f26"),
             (13, "20dbdeee082923aaccf2c5e6e442e558fadbaf0844e73bb2bbb0c423744f4d9225a12835457b54aca7f38f611ce8c2b7"),
             (14, "8d3ed7466c4d957f39ebf74b6b56e55b716c9f3ea298f74a3f4ebda422e8e75f5419109133532f15b27a6276eda8bdd9"),
+            (15, "7a87504712c1286aedd57667d04ba0c7463cf6fbf0170889d96981787c8dde7b3e9c8d1f7400d4395e31efe9be679456"),
         ];
         assert_eq!(released::<Sqlite>(), pinned(&sqlite), "migrations/sqlite");
         let postgres = [

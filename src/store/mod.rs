@@ -1154,6 +1154,47 @@ mod tests {
         }
     }
 
+    /// A service's lease of revisits took the best by priority: with more due than the
+    /// window takes, the pages nearest the seeds, due again as soon as they were fetched,
+    /// went in every lease and the others waited for as long as that lasted. A lease
+    /// takes the longest overdue first, read in that order from the revisits' index.
+    #[tokio::test]
+    async fn a_lease_of_revisits_takes_the_longest_overdue_first() {
+        let (_dir, store, db) = sqlite_store().await;
+        sqlx::raw_sql(
+            "INSERT INTO frontier (url, host, depth, priority, state, recrawl_at,
+                                   recrawl_interval_ms)
+             VALUES ('http://h/', 'h', 0, 10, 'queued', 3000, 1000),
+                    ('http://h/a', 'h', 1, 5, 'queued', 2000, 1000),
+                    ('http://h/b', 'h', 1, 5, 'queued', 1000, 1000),
+                    ('http://h/new', 'h', 1, 5, 'queued', NULL, NULL);",
+        )
+        .execute(&db.pool)
+        .await
+        .expect("queue revisits");
+        let leased = store
+            .lease(
+                "me",
+                2,
+                Duration::from_secs(60),
+                (None, LeaseRows::Revisits),
+            )
+            .await
+            .expect("lease the revisits due");
+        let mut taken: Vec<(&str, Option<i64>)> = leased
+            .jobs
+            .iter()
+            .map(|j| (j.url.path(), j.previous.as_ref().and_then(|p| p.due_at)))
+            .collect();
+        taken.sort_unstable();
+        assert_eq!(taken, [("/a", Some(2000)), ("/b", Some(1000))]);
+        let steps = plan(&db, &Sqlite::lease_sql(LeaseRows::Revisits)).await;
+        assert!(
+            !steps.iter().any(|step| step.contains("TEMP B-TREE")),
+            "a lease sorts every revisit queued: {steps:#?}"
+        );
+    }
+
     /// A run with `traps.max_pages_per_host` changed cuts, or queues again, each host's
     /// rows a host at a time; with no index of the frontier by host, SQLite read every
     /// host's from the whole frontier (a million rows: 0.1 s a host, minutes for a

@@ -246,8 +246,10 @@ async fn bringing_an_earlier_pipecrawls_database_up_to_date_is_said() {
         .await
         .expect("open the database");
     sqlx::raw_sql(
-        "DELETE FROM _sqlx_migrations WHERE version = 14;
-         ALTER TABLE pages DROP COLUMN links_left_out;",
+        "DELETE FROM _sqlx_migrations WHERE version = 15;
+         DROP INDEX frontier_revisits;
+         CREATE INDEX frontier_revisits ON frontier (priority DESC, id)
+             WHERE state = 'queued' AND recrawl_interval_ms IS NOT NULL;",
     )
     .execute(&mut conn)
     .await
@@ -262,20 +264,20 @@ async fn bringing_an_earlier_pipecrawls_database_up_to_date_is_said() {
         text(&out.stdout)
     );
     assert!(
-        stderr.contains("the database's schema is at migration 13, this pipecrawl's at 14"),
+        stderr.contains("the database's schema is at migration 14, this pipecrawl's at 15"),
         "{stderr}"
     );
     assert!(
-        stderr.contains("the database's schema is up to date (migration 14)"),
+        stderr.contains("the database's schema is up to date (migration 15)"),
         "{stderr}"
     );
-    let columns: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM pragma_table_info('pages') WHERE name = 'links_left_out'",
+    let first_column: String = sqlx::query_scalar(
+        "SELECT name FROM pragma_index_info('frontier_revisits') WHERE seqno = 0",
     )
     .fetch_one(&mut conn)
     .await
-    .expect("look for the column");
-    assert_eq!(columns, 1);
+    .expect("look for the index");
+    assert_eq!(first_column, "recrawl_at");
 }
 
 #[test]

@@ -1498,6 +1498,34 @@ async fn revisits_due_faster_than_a_host_can_take_leave_turns_for_new_pages() {
     );
 }
 
+/// Revisits due faster than their host can take them fall behind evenly: each page is
+/// revisited about on its schedule. They went by priority, so the pages nearest the
+/// seeds, due again as soon as they were fetched, took every turn: here 31 pages due
+/// every second on a host taking 20 requests a second, and the last ten links of the
+/// home page were never revisited. Oldest due first, every page is revisited within the
+/// three passes' worth of requests asked for here (a fair share needs two).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revisits_due_faster_than_a_host_can_take_fall_behind_evenly() {
+    let links: Vec<String> = (0..30).map(|i| format!("/p/{i}")).collect();
+    let site = linked_site(&links, |_| Vec::new()).await;
+    let harness = Harness::default();
+    let service = paced_service(&harness, &site, "[recrawl]\ninterval_s = 1\n");
+    service.wait_ready().await;
+    let passes = 3 * (links.len() + 1);
+    let urls = wait_for_requests(&site, |urls| urls.len() >= passes).await;
+    service.stop().await;
+    let first = &urls[..passes];
+    let never: Vec<String> = std::iter::once("/".to_owned())
+        .chain(links)
+        .map(|path| site.url(0, &path))
+        .filter(|url| first.iter().filter(|u| *u == url).count() < 2)
+        .collect();
+    assert!(
+        never.is_empty(),
+        "of the first {passes} requests, none revisited {never:?}"
+    );
+}
+
 /// `database` (a SQLite file) refusing `frontier` rows of URLs ending in `/poison`, as a
 /// user's trigger or CHECK does.
 async fn refusing_poison(harness: &Harness) {
