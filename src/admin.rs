@@ -300,6 +300,9 @@ struct Stats {
     queued: i64,
     /// URLs found and waiting to join the queue (SQLite's `frontier_staged`).
     staged: i64,
+    /// How long after it fell due the last revisit stored was made (see
+    /// [`crate::summary::Tally::revisit_late_ms`]).
+    revisit_late_s: Option<f64>,
     queues: BTreeMap<&'static str, usize>,
     pages_per_sec_last_minute: f64,
     hosts: Vec<HostCounts>,
@@ -350,6 +353,7 @@ async fn stats(State(admin): State<Arc<Admin>>) -> Response {
         in_flight,
         queued,
         staged,
+        revisit_late_s: tally.revisit_late_ms.map(|ms| ms as f64 / 1000.0),
         queues,
         pages_per_sec_last_minute: admin.progress.rate_last_minute(),
         hosts,

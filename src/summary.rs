@@ -25,6 +25,10 @@ pub struct Tally {
     pub by_class: BTreeMap<&'static str, u64>,
     /// Pages with an error, by kind.
     pub errors: BTreeMap<&'static str, u64>,
+    /// How long after it fell due the last revisit stored was made, in milliseconds:
+    /// revisits go longest overdue first, so one that grows says the crawl is falling
+    /// behind its revisits. None until a revisit is stored.
+    pub revisit_late_ms: Option<u64>,
 }
 
 impl Tally {
@@ -36,6 +40,10 @@ impl Tally {
         }
         self.pages += 1;
         self.new_pages += u64::from(page.job.previous.is_none());
+        if let Some(due_at) = page.job.previous.as_ref().and_then(|p| p.due_at) {
+            let late = crate::store::unix_ms(std::time::SystemTime::now()).saturating_sub(due_at);
+            self.revisit_late_ms = Some(u64::try_from(late).unwrap_or(0));
+        }
         self.links += page.links.len() as u64;
         let left_out = page.links_left_out.unwrap_or(0);
         self.links_left_out += left_out;
