@@ -497,23 +497,31 @@ impl Dispatcher {
     }
 
     /// Puts jobs handed back unrequested in the window again, behind their hosts'
-    /// pauses. Where hosts are shared with other nodes, the host may have been handed
-    /// to another meanwhile: the row goes back to the queue instead, for its owner.
+    /// pauses, if the scope in force keeps them: one a fetch worker held while a reload
+    /// checked the window (waiting for its host's robots.txt) was checked against the
+    /// scope before, and is left out as the window's were. Where hosts are shared with
+    /// other nodes, the host may have been handed to another meanwhile: the row goes
+    /// back to the queue instead, for its owner, whose lease judges it.
     async fn take_back(&mut self, now: Instant) -> Result<(), Error> {
         let later = take(&self.progress.shared.later);
         if later.is_empty() {
             return Ok(());
         }
+        let scope = self.limit.scope.get();
         let mut queued = Vec::new();
+        let mut refused = Vec::new();
         for (job, release) in later {
             let host = Arc::clone(&job.host);
             self.frontier.release(&host, release, now);
             if self.hosts.is_some() {
                 queued.push(job.id);
-            } else {
+            } else if scope.keeps(&job) {
                 self.frontier.push(job, now);
+            } else {
+                refused.push(job);
             }
         }
+        self.leave_out_refused(refused, &scope, now).await?;
         if !queued.is_empty() {
             self.progress.shared.settle(queued.len());
             self.store.release(&self.owner, &queued).await?;
@@ -548,11 +556,9 @@ impl Dispatcher {
         self.scoped = Some(Arc::clone(&scope));
         self.take_back_unstarted(now);
         let refused = self.frontier.take_unless(|job| scope.keeps(job), now);
-        let left_out = self.moved_up(refused, &scope, now).await?;
+        self.leave_out_refused(refused, &scope, now).await?;
         self.frontier
             .reprioritize(|job| scope.priority(&job.url, job.depth), now);
-        self.progress.shared.settle(left_out.len());
-        leave_out(&self.store, &self.owner, left_out).await?;
         let held: Vec<i64> = self
             .frontier
             .take_last_new(self.limit.over(&self.progress), now)
@@ -561,6 +567,19 @@ impl Dispatcher {
             .collect();
         self.progress.shared.settle(held.len());
         self.store.release(&self.owner, &held).await
+    }
+
+    /// Ends the leases of the jobs `scope` refuses, as a lease does, but for those whose
+    /// rows moved up to a depth it keeps, which go back in the window.
+    async fn leave_out_refused(
+        &mut self,
+        refused: Vec<CrawlJob>,
+        scope: &Scope,
+        now: Instant,
+    ) -> Result<(), Error> {
+        let left_out = self.moved_up(refused, scope, now).await?;
+        self.progress.shared.settle(left_out.len());
+        leave_out(&self.store, &self.owner, left_out).await
     }
 
     /// Puts back in the window the jobs of `refused` that `scope` keeps at the depth

@@ -1753,6 +1753,24 @@ async fn rules_replaced(harness: &Harness, key: &str, before: i64) -> i64 {
     }
 }
 
+/// Waits (up to 30 s) until `n` frontier rows match `filter` (an SQL condition).
+async fn frontier_rows(harness: &Harness, filter: &str, n: i64) {
+    let db = harness.db().await;
+    let query = format!("SELECT count(*) FROM frontier WHERE {filter}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows = db.scalar(&query).await;
+        if rows == n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{rows} frontier rows where {filter}, not {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A service paused with twenty `/cal/` URLs leased into its frontier window (beside
 /// its home page, stored under `max_pages = 1`, which a reload then lifted).
 async fn paused_with_a_full_window(
@@ -1919,6 +1937,67 @@ async fn a_reload_seeding_a_url_in_the_window_it_excludes_fetches_the_seed() {
     assert_eq!(failed, 19, "the other days are left out");
 }
 
+/// A reload's scope holds for the jobs fetch workers hand back unrequested too (their
+/// host not to be asked for a while: a robots.txt Crawl-delay, a Retry-After): one
+/// handed back after the reload had checked the window went back into it unjudged and
+/// was fetched. Here the days' host holds its robots.txt unanswered, so two days (its
+/// `per_host_concurrency`) wait for it on fetch workers while a reload excludes `/cal/`;
+/// its `Crawl-delay` then has both handed back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_excluding_urls_the_fetchers_hand_back_leaves_them_unfetched() {
+    let (open, gate) = tokio::sync::watch::channel(false);
+    let mut b = SiteBuilder::bind(2).await;
+    let (home, days) = (b.authority(0), b.authority(1));
+    let links: String = (0..4)
+        .map(|i| format!("<a href='http://{days}/cal/{i}'>{i}</a>"))
+        .collect();
+    b.add(
+        &home,
+        "/",
+        Resource::Html(format!("<title>Home</title>{links}")),
+    );
+    let robots = Resource::Typed("text/plain", b"User-agent: *\nCrawl-delay: 1\n".to_vec());
+    b.add(&days, "/robots.txt", Resource::Held(gate, Box::new(robots)));
+    b.add_prefix(&days, "/cal/", Resource::Html("<title>Day</title>".into()));
+    let site = b.start();
+    let harness = Harness::default();
+    let seeds = [site.url(0, "/")];
+    let any_host = "[network]\nallow = [\"127.0.0.0/8\"]\n[scope]\nhosts = [\"*\"]\n";
+    let service = Service::start(&harness, &seeds, any_host);
+    service.wait_ready().await;
+    let robots = site.url(1, "/robots.txt");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while site.count(&robots) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the days' robots.txt was never asked for"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    service.reload(
+        &harness,
+        &seeds,
+        &format!("{any_host}exclude = [\"/cal/\"]\n"),
+    );
+    // The days in the window are left out: the reload has been checked against it.
+    frontier_rows(&harness, "state = 'failed'", 2).await;
+    open.send_replace(true);
+    frontier_rows(&harness, "state NOT IN ('done', 'failed')", 0).await;
+    let fetched: Vec<String> = site
+        .requested_urls()
+        .into_iter()
+        .filter(|url| url.contains("/cal/"))
+        .collect();
+    assert_eq!(fetched, Vec::<String>::new(), "excluded URLs were fetched");
+    let failed = harness
+        .db()
+        .await
+        .scalar("SELECT count(*) FROM frontier WHERE state = 'failed'")
+        .await;
+    assert_eq!(failed, 4);
+    service.stop().await;
+}
+
 /// The links pages left out at `traps.max_links_per_page` are counted where a service is
 /// watched: `/metrics` and `/stats`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1961,20 +2040,7 @@ async fn a_reload_taking_back_what_one_left_out_keeps_the_running_host_budget() 
         &format!("{budget}[scope]\nexclude = [\"/cal/\"]\n"),
     );
     let excluded = rules_replaced(&harness, "scope_fingerprint", unexcluded).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while harness
-        .db()
-        .await
-        .scalar("SELECT count(*) FROM frontier WHERE state = 'failed'")
-        .await
-        != 20
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the window's days were never left out"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    frontier_rows(&harness, "state = 'failed'", 20).await;
     service.reload(&harness, &seeds, budget);
     rules_replaced(&harness, "scope_fingerprint", excluded).await;
     let days = resumed_days(service, &site).await;

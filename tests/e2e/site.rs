@@ -47,6 +47,9 @@ pub enum Resource {
     /// reads (up to [`ENDLESS_LIMIT`], so the server stops by itself should a client never
     /// hang up).
     Endless(String),
+    /// The inner resource, answered only once the test opens the gate (sends `true`): a
+    /// request held unanswered for exactly as long as a test needs, with no timing.
+    Held(tokio::sync::watch::Receiver<bool>, Box<Resource>),
 }
 
 /// Where an [`Resource::Endless`] body stops after all: far beyond any body cap.
@@ -342,6 +345,10 @@ async fn serve(State(host): State<Arc<HostState>>, request: Request) -> Response
     let reply = host.route(&path).map_or_else(Reply::not_found, |resource| {
         Reply::render(resource, nth, if_none_match, &path)
     });
+    if let Some(mut gate) = reply.held.clone() {
+        // The sender dropped means the test is over: answer.
+        let _ = gate.wait_for(|open| *open).await;
+    }
     let wait = host.delay + reply.delay;
     if !wait.is_zero() {
         tokio::time::sleep(wait).await;
@@ -361,6 +368,8 @@ struct Reply {
     drip: Option<Duration>,
     /// Send this after the body, again and again: an endless body.
     filler: Option<&'static [u8]>,
+    /// Answer only once this gate is open.
+    held: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl Reply {
@@ -372,6 +381,7 @@ impl Reply {
             delay: Duration::ZERO,
             drip: None,
             filler: None,
+            held: None,
         }
     }
 
@@ -398,6 +408,7 @@ impl Reply {
                 delay: Duration::ZERO,
                 drip: None,
                 filler: None,
+                held: None,
             },
             Resource::Typed(content_type, body) => {
                 Self::new(StatusCode::OK, content_type, body.as_slice())
@@ -405,6 +416,11 @@ impl Reply {
             Resource::Slow(delay, inner) => {
                 let mut reply = Self::render(inner, nth, if_none_match, path);
                 reply.delay += *delay;
+                reply
+            }
+            Resource::Held(gate, inner) => {
+                let mut reply = Self::render(inner, nth, if_none_match, path);
+                reply.held = Some(gate.clone());
                 reply
             }
             Resource::Sequence(steps) => steps
@@ -437,6 +453,7 @@ impl Reply {
                 delay: Duration::ZERO,
                 drip: None,
                 filler: None,
+                held: None,
             },
             Resource::Validated(etag, inner) => {
                 let mut reply = Self::render(inner, nth, if_none_match, path);
@@ -545,7 +562,10 @@ fn validate(resource: &Resource) {
         Resource::Typed(content_type, _) => {
             header_value(content_type);
         }
-        Resource::Slow(_, inner) | Resource::Gzip(inner) | Resource::Brotli(inner) => {
+        Resource::Slow(_, inner)
+        | Resource::Held(_, inner)
+        | Resource::Gzip(inner)
+        | Resource::Brotli(inner) => {
             validate(inner);
         }
         Resource::Validated(etag, inner) => {
