@@ -1069,6 +1069,29 @@ mod tests {
         assert_eq!(temp_store, 1, "temp_store = FILE");
     }
 
+    /// Runs the test `name` again in a process of its own, and says whether this is that
+    /// process: peak memory is the process's, and the tests running beside one in this
+    /// process (a 50 MiB sitemap read, another's sort) count in it too.
+    fn in_a_process_of_its_own(name: &str) -> bool {
+        const ALONE: &str = "PIPECRAWL_TEST_ALONE";
+        if std::env::var_os(ALONE).is_some() {
+            return true;
+        }
+        let test_binary = std::env::current_exe().expect("the test binary");
+        let run = std::process::Command::new(test_binary)
+            .args([name, "--exact", "--test-threads=1"])
+            .env(ALONE, "1")
+            .output()
+            .expect("run the test alone");
+        let said = String::from_utf8_lossy(&run.stdout);
+        assert!(
+            run.status.success() && said.contains("1 passed"),
+            "{name}, alone: {said}{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        false
+    }
+
     /// Starts the process's peak resident memory afresh from what it holds now (Linux's
     /// `clear_refs` 5), so that a peak other tests reached before cannot hide this one's.
     fn reset_peak() {
@@ -1091,6 +1114,9 @@ mod tests {
     /// targets took the process 100 MB more, and a large crawl's links gigabytes.
     #[tokio::test]
     async fn link_counts_are_rebuilt_sorting_in_a_file() {
+        if !in_a_process_of_its_own("store::tests::link_counts_are_rebuilt_sorting_in_a_file") {
+            return;
+        }
         let (_dir, store, db) = sqlite_store().await;
         let db = &db;
         sqlx::raw_sql(
@@ -1265,6 +1291,11 @@ mod tests {
     /// queued any. 30,000 URLs of 2 KB took the process 150 MB more.
     #[tokio::test]
     async fn urls_left_out_are_queued_again_a_batch_at_a_time() {
+        if !in_a_process_of_its_own(
+            "store::tests::urls_left_out_are_queued_again_a_batch_at_a_time",
+        ) {
+            return;
+        }
         let (_dir, store, db) = sqlite_store().await;
         let db = &db;
         left_out(db, 30_000, 2_000).await;
@@ -1335,6 +1366,11 @@ mod tests {
     /// 70 MB more. A host beyond its budget is still cut to it.
     #[tokio::test]
     async fn staged_urls_on_many_hosts_are_counted_against_budgets_in_the_database() {
+        if !in_a_process_of_its_own(
+            "store::tests::staged_urls_on_many_hosts_are_counted_against_budgets_in_the_database",
+        ) {
+            return;
+        }
         let (_dir, store, db) = sqlite_store().await;
         sqlx::raw_sql(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000)
