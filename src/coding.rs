@@ -13,7 +13,7 @@
 
 use std::io::{self, Write};
 
-use reqwest::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, TRANSFER_ENCODING};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, TRANSFER_ENCODING};
 
 /// The most codings one over another that are decoded: a server behind two compressing
 /// proxies sends two, and each is one more decoder per body.
@@ -48,10 +48,7 @@ impl Coding {
     /// identity` is `gzip`, as browsers read it); a list of more than one coding is
     /// [`Coding::Stacked`], if the crawler decodes each.
     pub fn left_on(headers: &HeaderMap) -> Option<Self> {
-        let content = headers
-            .get(CONTENT_ENCODING)
-            .map(|value| String::from_utf8_lossy(value.as_bytes()).trim().to_owned())
-            .unwrap_or_default();
+        let content = listed(headers, CONTENT_ENCODING).join(", ");
         let value = match transfer_codings(headers) {
             transfer if transfer.is_empty() => content,
             transfer if content.is_empty() => transfer,
@@ -375,8 +372,23 @@ impl Write for Capped {
 /// The transfer codings on a body with `headers`, as listed, but its last `chunked`: the
 /// framing the HTTP client takes apart (any other it leaves in the body).
 fn transfer_codings(headers: &HeaderMap) -> String {
-    let mut codings: Vec<String> = headers
-        .get_all(TRANSFER_ENCODING)
+    let mut codings = listed(headers, TRANSFER_ENCODING);
+    if codings
+        .last()
+        .is_some_and(|last| last.eq_ignore_ascii_case("chunked"))
+    {
+        codings.pop();
+    }
+    codings.join(", ")
+}
+
+/// The codings the `name` header lines of `headers` list, in order: several lines are one
+/// list (RFC 9110 §5.3), as a proxy that compresses a server's answer adds its own line.
+/// Read from the first line only, a body gzipped and then brotli'd was "not the gzip
+/// named", and one under `identity` then `gzip` was taken as it came.
+fn listed(headers: &HeaderMap, name: HeaderName) -> Vec<String> {
+    headers
+        .get_all(name)
         .iter()
         .flat_map(|value| {
             String::from_utf8_lossy(value.as_bytes())
@@ -385,14 +397,7 @@ fn transfer_codings(headers: &HeaderMap) -> String {
                 .collect::<Vec<_>>()
         })
         .filter(|name| !name.is_empty())
-        .collect();
-    if codings
-        .last()
-        .is_some_and(|last| last.eq_ignore_ascii_case("chunked"))
-    {
-        codings.pop();
-    }
-    codings.join(", ")
+        .collect()
 }
 
 /// How a gzip member starts.

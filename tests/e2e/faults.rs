@@ -1631,6 +1631,32 @@ async fn fault_a_body_coded_twice_is_decoded() {
     assert_eq!(raw.count("/private"), 0);
 }
 
+/// Codings named on two `Content-Encoding` lines (a compressing proxy that adds its own
+/// line after the server's), which RFC 9110 §5.3 reads as one list in their order, as
+/// browsers do: only the first line was read, so a body gzipped and then brotli'd was
+/// "not the gzip named" (`binary`), and a gzipped body under `identity` then `gzip` was
+/// taken as it came, its compressed bytes a `binary` page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_codings_named_on_two_content_encoding_lines_are_read_as_one_list() {
+    each_reply_is_read(vec![
+        (
+            "/gzip-line-br-line",
+            coded(
+                "gzip\r\nContent-Encoding: br",
+                &brotli(&gzip(b"<title>/gzip-line-br-line</title>")),
+            ),
+        ),
+        (
+            "/identity-line-gzip-line",
+            coded(
+                "identity\r\nContent-Encoding: gzip",
+                &gzip(b"<title>/identity-line-gzip-line</title>"),
+            ),
+        ),
+    ])
+    .await;
+}
+
 /// `body` in the chunked framing, in chunks of at most 100 bytes.
 fn chunked(body: &[u8]) -> Vec<u8> {
     let mut framed = Vec::new();
