@@ -930,10 +930,14 @@ fn is_a_cookie_check(response: &Response, asked: &Url, traps: &Traps) -> bool {
             })
 }
 
+/// A validator (`ETag`, `Last-Modified`) as the server sent it, to be named back at the
+/// revisit. An entity tag may hold characters beyond ASCII (RFC 9110 §8.8.3), which
+/// `HeaderValue::to_str` refuses: read so, the tag was dropped and every revisit came in
+/// full. Bytes that are not UTF-8 cannot be stored as they came, nor sent back so.
 fn header(headers: &HeaderMap, name: impl reqwest::header::AsHeaderName) -> Option<String> {
     headers
         .get(name)
-        .and_then(|v| v.to_str().ok())
+        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
         .map(str::to_owned)
 }
 

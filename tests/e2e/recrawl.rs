@@ -1164,6 +1164,40 @@ async fn a_304_with_new_validators_updates_the_stored_ones() {
     }
 }
 
+/// An `ETag` with a character beyond ASCII in its quotes (RFC 9110 §8.8.3 allows them:
+/// a file name, a version label) is a validator like any other. It was read as visible
+/// ASCII only and dropped, so the revisit named no version and the server sent the page
+/// in full every time; here, where the server says the version is current (304), the
+/// page's new body came instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_etag_beyond_ascii_is_named_by_the_revisit() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        Resource::Validated(
+            "W/\"été-1\"".into(),
+            Box::new(Resource::Sequence(vec![
+                Resource::Html("<title>Home</title>".into()),
+                Resource::Html("<title>Sent in full again</title>".into()),
+            ])),
+        ),
+    );
+    let site = b.start();
+    let harness = Harness::default();
+    let config = "[recrawl]\ninterval_s = 1\n";
+    let home = || async {
+        let page = harness.db().await.page(&site.url(0, "/")).await;
+        page.map(|p| (p.status, p.title))
+    };
+    harness.crawl(&[site.url(0, "/")], config).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    harness.crawl(&[site.url(0, "/")], config).await;
+    assert_eq!(site.count(&site.url(0, "/")), 2, "a revisit was made");
+    assert_eq!(home().await, Some((Some(200), Some("Home".to_owned()))));
+}
+
 /// A 304 says the stored version is current, which is only so of a stored answer: the
 /// request named no version when the last visit failed (a 503 after its retries), and a
 /// server's 304 then was taken for "the 503 is still current", so the row said 503 as of
