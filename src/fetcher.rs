@@ -13,9 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{
-    HeaderMap, HeaderName, ACCEPT_ENCODING, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, ETAG,
-    IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, LOCATION, RETRY_AFTER, SET_COOKIE,
-    TRANSFER_ENCODING,
+    HeaderMap, HeaderName, ACCEPT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE,
+    IF_NONE_MATCH, LAST_MODIFIED, LOCATION, RETRY_AFTER, SET_COOKIE, TRANSFER_ENCODING,
 };
 use reqwest::{redirect, Client, Proxy, RequestBuilder, Response, StatusCode};
 use tokio::task::JoinSet;
@@ -870,32 +869,27 @@ fn causes(e: &reqwest::Error) -> impl Iterator<Item = &(dyn std::error::Error + 
 }
 
 /// Whether `response`'s body ends where its connection does, so that a close is its whole
-/// end and nothing of it is missing: HTTP/1, neither a `Content-Length` nor chunking, and
-/// the connection said to end with it (HTTP/1.0, or `Connection: close`, which a server
-/// closing after its answer must send). A body with a declared length or chunks has its
-/// own end, which a close before it cuts off. A compressed body's stream has its own end
-/// too, which [`Coding`]'s decoder checks: one the close cut short is no whole body.
+/// end and nothing of it is missing: HTTP/1, neither a `Content-Length` nor chunking (RFC
+/// 9112 §6.3: such a body has no other end, whatever the `Connection` header says; one
+/// asking to keep the connection alive is kept whole by browsers all the same). A body
+/// with a declared length or chunks has its own end, which a close before it cuts off. A
+/// compressed body's stream has its own end too, which [`Coding`]'s decoder checks: one
+/// the close cut short is no whole body.
 fn ended_by_close(response: &Response) -> bool {
     let headers = response.headers();
-    let tokens = |name| {
-        headers
-            .get_all(name)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .map(str::trim)
-    };
-    let chunked = tokens(TRANSFER_ENCODING)
+    let chunked = headers
+        .get_all(TRANSFER_ENCODING)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
         .next_back()
         .is_some_and(|last| last.eq_ignore_ascii_case("chunked"));
-    let closing = match response.version() {
-        reqwest::Version::HTTP_10 => true,
-        reqwest::Version::HTTP_11 => {
-            tokens(CONNECTION).any(|token| token.eq_ignore_ascii_case("close"))
-        }
-        _ => false,
-    };
-    closing && !chunked && !headers.contains_key(CONTENT_LENGTH)
+    let http1 = matches!(
+        response.version(),
+        reqwest::Version::HTTP_10 | reqwest::Version::HTTP_11
+    );
+    http1 && !chunked && !headers.contains_key(CONTENT_LENGTH)
 }
 
 /// Whether a 3xx must say where to go: a 301, 302, 303, 307 or 308 without a `Location`

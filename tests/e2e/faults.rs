@@ -1312,9 +1312,14 @@ fn ended_by_close(version: &str, content_type: &str, body: &str) -> RawReply {
 /// a TLS `close_notify` (Python's `http.server` over TLS, embedded devices, old servers).
 /// Browsers, curl and Go keep such a body: nothing of it is missing. It was a `body`
 /// error, retried and lost; as robots.txt, unavailable, and every page of the host with it.
+/// An HTTP/1.1 answer with no length has no end but the close (RFC 9112 §6.3), whatever
+/// its `Connection` header says: one that did not say `close` stayed a `body` error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_https_body_ended_by_close_without_close_notify_is_kept() {
+    let mut unsaid = ended_by_close("1.1", "text/html", "<title>/unsaid</title>");
+    unsaid.head.extend_from_slice(b"\r\nConnection: keep-alive");
     let raw = RawSite::start_tls(vec![
+        ("/unsaid", unsaid),
         (
             "/robots.txt",
             ended_by_close("1.1", "text/plain", "User-agent: *\nDisallow: /private\n"),
@@ -1333,11 +1338,16 @@ async fn fault_https_body_ended_by_close_without_close_notify_is_kept() {
         ),
     ])
     .await;
-    let urls = vec![raw.url("/page"), raw.url("/old"), raw.url("/private")];
+    let urls = vec![
+        raw.url("/page"),
+        raw.url("/old"),
+        raw.url("/unsaid"),
+        raw.url("/private"),
+    ];
     let f = Fault::new(|_, _| urls.clone()).await;
     let db = f.crawl("[fetch]\naccept_invalid_certs = true\n").await;
-    stored_titled_by_their_paths(&db, &urls[..2], ["/page", "/old"]).await;
-    let private = row(&db, &urls[2]).await;
+    stored_titled_by_their_paths(&db, &urls[..3], ["/page", "/old", "/unsaid"]).await;
+    let private = row(&db, &urls[3]).await;
     assert_eq!(private.error_kind.as_deref(), Some("robots"));
     assert_eq!(raw.count("/private"), 0);
 }
