@@ -151,12 +151,13 @@ pub struct Turn<'a> {
 
 impl Turn<'_> {
     /// The host answered the request (or it failed): the next may start `delay` from now.
+    /// Without a delay nothing waits for an answer, and nothing is to be done.
     pub fn answered(&mut self, delay: Duration) {
         self.settle();
         if !delay.is_zero() {
             self.gate.pause(&self.host, Instant::now() + delay);
+            self.gate.ended.notify_waiters();
         }
-        self.gate.ended.notify_waiters();
     }
 
     /// No longer waited for: the request was answered, or is given up.
@@ -230,25 +231,29 @@ impl HostGate {
         let mut start = start;
         loop {
             tokio::time::sleep_until(start).await;
+            // Only with a delay may it wait for an answer: registered before the count
+            // is read, so an answer in between is not missed.
             let answer = self.ended.notified();
             tokio::pin!(answer);
-            answer.as_mut().enable();
+            if !limits.delay.is_zero() {
+                answer.as_mut().enable();
+            }
             match self.recheck(host, start, limits.delay) {
                 Recheck::Go => break,
                 Recheck::At(later) => start = later,
                 Recheck::Answer => answer.await,
             }
         }
-        turn.unanswered = true;
+        turn.unanswered = !limits.delay.is_zero();
         turn
     }
 
     /// A request woke for the turn it booked at `start`. If the host asked for quiet
     /// since — another request's answer came after it booked, or a `Retry-After` — it
     /// books a new turn, returned; with a delay, it waits for the answer to a request
-    /// still unanswered, which the delay counts from; else it goes (counted unanswered),
-    /// and if it woke late (a busy runtime), the host's next request books its turn one
-    /// delay from now.
+    /// still unanswered, which the delay counts from; else it goes (with a delay, counted
+    /// unanswered), and if it woke late (a busy runtime), the host's next request books
+    /// its turn one delay from now.
     ///
     /// A late start moves only the turns still to be booked, not `not_before`: requests
     /// already waiting were booked a delay apart from this one's planned start, and with
@@ -273,7 +278,7 @@ impl HostGate {
         if now > start {
             slot.next = slot.next.max(now + delay);
         }
-        slot.unanswered += 1;
+        slot.unanswered += u32::from(!delay.is_zero());
         Recheck::Go
     }
 
