@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::rejection::JsonRejection;
@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::frontier::dispatcher::Progress;
 use crate::frontier::readmit;
-use crate::frontier::seen::SeenUrls;
+use crate::frontier::seen::{self, SeenUrls};
 use crate::host_headers::HostRules;
 use crate::netguard::NetworkPolicy;
 use crate::page::Discovered;
@@ -449,7 +449,7 @@ async fn add_seeds(
         }
     };
     admin.host_rules.learn(&seeds);
-    note_seeds(&admin.seen, &rows);
+    seen::note_seeds(&admin.seen, &rows);
     drop(changing);
     admin.progress.work_added();
     if !new_hosts.is_empty() {
@@ -463,13 +463,6 @@ async fn add_seeds(
         rejected,
     };
     (StatusCode::ACCEPTED, Json(body)).into_response()
-}
-
-/// Tells the crawl's seen-URL cache of `rows`, seeds just queued.
-pub fn note_seeds(seen: &Mutex<SeenUrls>, rows: &[Discovered]) {
-    seen.lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .note_seeds(rows.iter().map(|row| &row.url));
 }
 
 /// After the answer: a site's pages may have been linked from pages stored before it was

@@ -24,7 +24,7 @@ use crate::fetcher::{self, FetchContext, FetchPool, MinRate};
 use crate::frontier::dispatcher::{Dispatcher, PageLimit, Progress};
 use crate::frontier::hosts::HostLeases;
 use crate::frontier::readmit;
-use crate::frontier::seen::SeenUrls;
+use crate::frontier::seen::{self, SeenUrls};
 use crate::frontier::Frontier;
 use crate::host_headers::HostRules;
 use crate::metrics;
@@ -593,7 +593,7 @@ impl Reload {
         let new_scope = Scope::new(config, &known);
         let rows = seeds(config, &new_scope);
         self.store.enqueue(&rows).await?;
-        admin::note_seeds(&self.seen, &rows);
+        seen::note_seeds(&self.seen, &rows);
         self.host_rules.learn(&config.seeds);
         if new_scope.sitemaps && !self.scope.get().sitemaps {
             self.robots.offer_sitemaps_again();

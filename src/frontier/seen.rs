@@ -7,10 +7,14 @@
 //! must still reach the table (its queued row moves up). When full it is cleared, which
 //! costs some repeated upserts and never a wrong answer.
 
+use std::sync::{Mutex, PoisonError};
+
 use foldhash::HashMap;
 
 use url::Url;
 use xxhash_rust::xxh3::xxh3_128;
+
+use crate::page::Discovered;
 
 pub struct SeenUrls {
     depths: HashMap<u128, u32>,
@@ -22,15 +26,6 @@ impl SeenUrls {
         Self {
             depths: HashMap::default(),
             capacity,
-        }
-    }
-
-    /// Notes `seeds`, queued at depth 0 over the admin API or by a reload: a page of one
-    /// leased deeper before is then stored as a seed's, its links followed from there
-    /// (the writer asks the table about the pages whose URLs this says moved up).
-    pub fn note_seeds<'a>(&mut self, seeds: impl IntoIterator<Item = &'a Url>) {
-        for url in seeds {
-            self.admit(url, 0);
         }
     }
 
@@ -59,6 +54,17 @@ impl SeenUrls {
                 true
             }
         }
+    }
+}
+
+/// Notes `seeds`, queued at depth 0 over the admin API or by a reload, in the crawl's
+/// cache: a page of one leased deeper before is then stored as a seed's, its links
+/// followed from there (the writer asks the table about the pages whose URLs this says
+/// moved up).
+pub fn note_seeds(seen: &Mutex<SeenUrls>, seeds: &[Discovered]) {
+    let mut seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
+    for seed in seeds {
+        seen.admit(&seed.url, 0);
     }
 }
 
