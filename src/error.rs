@@ -95,6 +95,14 @@ pub enum Error {
     )]
     NodeIdInUse { node: String, seen_ms: i64 },
 
+    #[error(
+        "node {node:?} has another scope than live node {other:?} (scope.hosts, include, \
+         exclude, max_depth or sitemaps): each node fails as out of scope the URLs its own \
+         scope leaves out, whichever node found them. Give every node the same [scope], or \
+         stop the live nodes (or reload them with it: SIGHUP to `serve`) first"
+    )]
+    NodeScopeDiffers { node: String, other: String },
+
     #[error("cannot lock the database for this crawl through {path}: {source}")]
     LockDatabase {
         path: PathBuf,

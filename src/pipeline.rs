@@ -119,6 +119,15 @@ async fn run(
         cluster
             .claim_name(&config.cluster.node_id, now, config.cluster.lease_ttl)
             .await?;
+        let keeps = Scope::new(&config, &[]).keeps_fingerprint();
+        cluster
+            .check_scope(
+                &config.cluster.node_id,
+                keeps,
+                now,
+                config.cluster.lease_ttl,
+            )
+            .await?;
     }
     let politeness = Politeness::new(&config.politeness);
     // Nodes sharing PostgreSQL wait a delay for a host taken over from a node that is gone.
@@ -357,6 +366,7 @@ async fn run(
             recrawl: recrawl.clone(),
             readmit: sizes,
             seen: Arc::clone(&seen),
+            node: config.cluster.node_id.clone(),
         };
         tokio::spawn(reload.run(reloads));
     }
@@ -566,6 +576,9 @@ struct Reload {
     readmit: (usize, u64),
     /// The crawl's seen-URL cache, told of the reload's seeds.
     seen: Arc<Mutex<SeenUrls>>,
+    /// `cluster.node_id`, under which a node sharing PostgreSQL records its new scope, for
+    /// the nodes that start after it to match.
+    node: String,
 }
 
 impl Reload {
@@ -597,6 +610,11 @@ impl Reload {
         self.host_rules.learn(&config.seeds);
         if new_scope.sitemaps && !self.scope.get().sitemaps {
             self.robots.offer_sitemaps_again();
+        }
+        if let Some(cluster) = self.store.cluster() {
+            cluster
+                .record_scope(&self.node, new_scope.keeps_fingerprint())
+                .await?;
         }
         self.scope.set(new_scope);
         drop(changing);
@@ -700,6 +718,7 @@ mod tests {
             recrawl: RecrawlPolicy::new(&config.recrawl),
             readmit: (1000, 0),
             seen: Arc::new(Mutex::new(SeenUrls::new(1000))),
+            node: config.cluster.node_id.clone(),
         };
 
         // A large write holds the one writing connection, as a batch of the writer's does.

@@ -488,6 +488,31 @@ impl Scope {
     /// out while it was off are read once it is on). A run that finds another
     /// than the last run's looks again at what that one left out.
     pub fn fingerprint(&self) -> i64 {
+        let (exact, wider) = self.host_names();
+        crate::store::fingerprint(&(
+            (self.hosts_given, exact, wider),
+            self.url_rules(),
+            (
+                self.max_depth,
+                self.follow_nofollow_links,
+                self.respect_meta_robots,
+            ),
+            self.sitemaps,
+        ))
+    }
+
+    /// A hash of what decides which queued URLs [`Scope::keeps`]: the hosts when the
+    /// config names them, `include`, `exclude`, `max_depth` and `sitemaps`. Nodes
+    /// sharing PostgreSQL lease one another's URLs and fail as out of scope those their
+    /// own scope does not keep, so nodes whose hashes differ would each cut part of the
+    /// others' crawl. Seeds' hosts are left out: nodes learn of seeds at different times.
+    pub fn keeps_fingerprint(&self) -> i64 {
+        let hosts = self.hosts_given.then(|| self.host_names());
+        crate::store::fingerprint(&(hosts, self.url_rules(), self.max_depth, self.sitemaps))
+    }
+
+    /// The hosts in scope and the domains whose subdomains are, each sorted.
+    fn host_names(&self) -> (Vec<&str>, Vec<String>) {
         let mut exact: Vec<&str> = self.hosts.exact.iter().collect();
         exact.sort_unstable();
         let mut wider: Vec<String> = self
@@ -497,19 +522,15 @@ impl Scope {
             .map(|p| format!("*.{}", p.host))
             .collect();
         wider.sort_unstable();
+        (exact, wider)
+    }
+
+    /// `include` and `exclude`, as written.
+    fn url_rules(&self) -> (Vec<String>, Vec<String>) {
         let rules = |res: &[regex::Regex]| -> Vec<String> {
             res.iter().map(|re| re.as_str().to_owned()).collect()
         };
-        crate::store::fingerprint(&(
-            (self.hosts_given, exact, wider),
-            (rules(&self.include), rules(&self.exclude)),
-            (
-                self.max_depth,
-                self.follow_nofollow_links,
-                self.respect_meta_robots,
-            ),
-            self.sitemaps,
-        ))
+        (rules(&self.include), rules(&self.exclude))
     }
 
     /// A hash of the boost rules, which set the priority every URL is queued at: a run

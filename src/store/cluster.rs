@@ -41,6 +41,10 @@ pub struct Share {
 /// among those sharing the hosts, so the others take its share.
 pub const PAUSED_NODE: &str = "paused:";
 
+/// The `crawl_state` key of a node's scope ([`crate::scope::Scope::keeps_fingerprint`]),
+/// before its id: a node starting with another scope than a live node's is refused.
+const NODE_SCOPE: &str = "scope:";
+
 #[derive(Clone)]
 pub struct Cluster {
     pool: PgPool,
@@ -81,6 +85,71 @@ impl Cluster {
                 node: node.to_owned(),
                 seen_ms: now - last.unwrap_or(now),
             })
+        })
+    }
+
+    /// Records `scope`, the hash of what `node` keeps of the queued URLs, and refuses it
+    /// when a node alive as of `now` (its heartbeat within `ttl`) keeps others: every node
+    /// fails as out of scope the URLs it leases and its own scope leaves out, whichever
+    /// node found them, so two scopes would each cut the other's crawl, without a word.
+    /// Called once `node`'s name is claimed: of two nodes starting at once with
+    /// different scopes, each sees the other's. A refused node leaves, as its records go.
+    pub async fn check_scope(
+        &self,
+        node: &str,
+        scope: i64,
+        now: i64,
+        ttl: Duration,
+    ) -> Result<(), Error> {
+        self.record_scope(node, scope).await?;
+        let other: Option<String> = outlasting!(brief async {
+            sqlx::query(
+                "DELETE FROM crawl_state c WHERE left(c.key, length($1)) = $1
+                   AND NOT EXISTS (SELECT 1 FROM nodes n WHERE c.key = $1 || n.id)",
+            )
+            .bind(NODE_SCOPE)
+            .execute(&self.pool)
+            .await
+            .doing("forgetting the scopes of nodes long gone")?;
+            sqlx::query_scalar(
+                "SELECT n.id FROM nodes n JOIN crawl_state c ON c.key = $1 || n.id
+                 WHERE n.id <> $2 AND n.heartbeat >= $3 AND c.value <> $4
+                 ORDER BY n.id LIMIT 1",
+            )
+            .bind(NODE_SCOPE)
+            .bind(node)
+            .bind(now - ms(ttl))
+            .bind(scope)
+            .fetch_optional(&self.pool)
+            .await
+            .doing("comparing this node's scope with the live nodes'")
+        })?;
+        match other {
+            None => Ok(()),
+            Some(other) => {
+                self.leave(node).await?;
+                Err(Error::NodeScopeDiffers {
+                    node: node.to_owned(),
+                    other,
+                })
+            }
+        }
+    }
+
+    /// Records the scope `node` crawls with now: a reload changes it.
+    pub async fn record_scope(&self, node: &str, scope: i64) -> Result<(), Error> {
+        outlasting!(brief async {
+            sqlx::query(
+                "INSERT INTO crawl_state (key, value) VALUES ($1 || $2, $3)
+                 ON CONFLICT (key) DO UPDATE SET value = $3",
+            )
+            .bind(NODE_SCOPE)
+            .bind(node)
+            .bind(scope)
+            .execute(&self.pool)
+            .await
+            .doing("recording this node's scope")?;
+            Ok(())
         })
     }
 
@@ -305,10 +374,17 @@ impl Cluster {
         })
     }
 
-    /// `node` stops: its heartbeat row goes, so the others share its hosts at once.
+    /// `node` stops: its heartbeat row goes, so the others share its hosts at once, and
+    /// its scope with it.
     pub async fn leave(&self, node: &str) -> Result<(), Error> {
         outlasting!(brief async {
             sqlx::query("DELETE FROM nodes WHERE id = $1")
+                .bind(node)
+                .execute(&self.pool)
+                .await
+                .doing("leaving the cluster")?;
+            sqlx::query("DELETE FROM crawl_state WHERE key = $1 || $2")
+                .bind(NODE_SCOPE)
                 .bind(node)
                 .execute(&self.pool)
                 .await

@@ -125,21 +125,7 @@ impl Cluster {
         workers: usize,
         extra: &str,
     ) -> Node {
-        let seeds: Vec<String> = self.seeds.iter().map(|s| format!("{s:?}")).collect();
-        let config = format!(
-            "seeds = [{seeds}]\n\
-             [storage]\ndatabase = {db:?}\nbatch_size = 64\n\
-             [cluster]\nnode_id = {name:?}\nlease_ttl_ms = {ttl}\n\
-             [fetch]\nworkers = {workers}\nuser_agent = \"pipecrawl-{name}/0.1\"\n\
-             [channels]\nto_fetch = 8\nto_parse = 8\nto_store = 8\n\
-             [politeness]\ndelay_ms = {DELAY_MS}\nper_host_concurrency = {CONCURRENCY}\n\
-             [retry]\nmax_attempts = 1\n{extra}",
-            seeds = seeds.join(", "),
-            db = self.database,
-            ttl = self.ttl_ms,
-        );
-        let path = self.dir.path().join(format!("{name}.toml"));
-        std::fs::write(&path, config).expect("write a node's config");
+        let path = self.config(name, workers, extra);
         let log = self.dir.path().join(format!("{name}.log"));
         // Niced, so that the test's web server, which timestamps the requests, gets the
         // CPU first: on a busy machine a stalled server would see requests bunched up.
@@ -159,6 +145,27 @@ impl Cluster {
             log,
             site: self.site.clone(),
         }
+    }
+
+    /// Writes the config of node `name`, with `workers` fetch workers and `extra` config
+    /// sections: its path.
+    fn config(&self, name: &str, workers: usize, extra: &str) -> PathBuf {
+        let seeds: Vec<String> = self.seeds.iter().map(|s| format!("{s:?}")).collect();
+        let config = format!(
+            "seeds = [{seeds}]\n\
+             [storage]\ndatabase = {db:?}\nbatch_size = 64\n\
+             [cluster]\nnode_id = {name:?}\nlease_ttl_ms = {ttl}\n\
+             [fetch]\nworkers = {workers}\nuser_agent = \"pipecrawl-{name}/0.1\"\n\
+             [channels]\nto_fetch = 8\nto_parse = 8\nto_store = 8\n\
+             [politeness]\ndelay_ms = {DELAY_MS}\nper_host_concurrency = {CONCURRENCY}\n\
+             [retry]\nmax_attempts = 1\n{extra}",
+            seeds = seeds.join(", "),
+            db = self.database,
+            ttl = self.ttl_ms,
+        );
+        let path = self.dir.path().join(format!("{name}.toml"));
+        std::fs::write(&path, config).expect("write a node's config");
+        path
     }
 
     /// Waits until the site has answered `n` requests.
@@ -740,35 +747,53 @@ async fn a_killed_nodes_leases_do_not_end_the_others_short_of_the_page_limit() {
 /// URLs in flight back in the queue. The second is refused while the first is alive.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_node_with_a_live_nodes_id_is_refused() {
-    let Some(cluster) = Cluster::start("a_second_node_with_a_live_nodes_id")
-        .await
-        .map(Cluster::living)
+    let Some(cluster) = refused_beside_a_live_node(
+        "a_second_node_with_a_live_nodes_id",
+        |cluster| cluster.dir.path().join("a.toml"),
+        "cluster.node_id \"a\" is in use by a live node",
+    )
+    .await
     else {
         return;
     };
-    let mut a = cluster.node("a");
-    cluster.wait_for_requests(30).await;
-    let config = cluster.dir.path().join("a.toml");
-    let twin = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
-            .args(["crawl", "--config"])
-            .arg(config)
-            .env("RUST_LOG", "warn")
-            .output()
-            .expect("run the twin node")
-    })
-    .await
-    .expect("the twin ran");
-    let stderr = String::from_utf8_lossy(&twin.stderr);
-    assert_eq!(twin.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("cluster.node_id \"a\" is in use by a live node"),
-        "{stderr}"
-    );
-    a.finishes(Duration::from_secs(60)).await;
-    cluster.assert_complete().await;
     let twice = cluster.requested_twice();
     assert!(twice.is_empty(), "requested more than once: {twice:?}");
+}
+
+/// A node whose scope leaves out what another's keeps would fail, as out of scope, every
+/// URL of the other's it leased: the crawl would lose them for every node, without a word.
+/// It is refused at its start, naming the node it differs from, and the crawl goes on whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_another_scope_than_a_live_nodes_is_refused() {
+    refused_beside_a_live_node(
+        "a_node_with_another_scope_than_a_live_nodes",
+        |cluster| cluster.config("narrower", FETCH_WORKERS, "[scope]\nmax_depth = 1\n"),
+        "another scope than live node \"a\"",
+    )
+    .await;
+}
+
+/// Starts node "a" of a cluster for `test` and, once it is at work, runs beside it the
+/// node `config` writes the config of, which must stop with an error saying `refusal`.
+/// Node "a" must then crawl the whole site. The cluster, unless skipped.
+async fn refused_beside_a_live_node(
+    test: &str,
+    config: impl FnOnce(&Cluster) -> PathBuf,
+    refusal: &str,
+) -> Option<Cluster> {
+    let cluster = Cluster::start(test).await.map(Cluster::living)?;
+    let mut a = cluster.node("a");
+    cluster.wait_for_requests(30).await;
+    let config = config(&cluster);
+    let refused = tokio::task::spawn_blocking(move || run_to_the_end("crawl", &config))
+        .await
+        .expect("the refused node ran");
+    a.finishes(Duration::from_secs(60)).await;
+    cluster.assert_complete().await;
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(refusal), "{stderr}");
+    Some(cluster)
 }
 
 /// Runs `pipecrawl {command} --config {config}` until it exits.
