@@ -27,6 +27,13 @@ pub enum QueryError {
         looked_at: Option<PathBuf>,
     },
 
+    #[error("cannot read {database}")]
+    Unreadable {
+        database: String,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("{database} is not a SQLite database ({message})")]
     NotSqlite { database: String, message: String },
 

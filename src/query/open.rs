@@ -228,9 +228,24 @@ async fn connect(
     let mut conn = options
         .connect()
         .await
-        .map_err(|source| QueryError::from_open(name.to_owned(), "opening the database", source))?;
+        .map_err(|source| cannot_open(options.get_filename(), name, source))?;
     forbid_attach(&mut conn).await?;
     Ok(conn)
+}
+
+/// `source`, SQLite's failure to open the file at `path`, with the system's reason where
+/// SQLite gives none: of a file the user may not read it says "unable to open database
+/// file", which names neither the file nor why.
+fn cannot_open(path: &Path, name: &str, source: sqlx::Error) -> QueryError {
+    if primary_code(&source) == Some(libsqlite3_sys::SQLITE_CANTOPEN) {
+        if let Err(reason) = std::fs::File::open(path) {
+            return QueryError::Unreadable {
+                database: name.to_owned(),
+                source: reason,
+            };
+        }
+    }
+    QueryError::from_open(name.to_owned(), "opening the database", source)
 }
 
 async fn tables(conn: &mut SqliteConnection) -> Result<Vec<String>, sqlx::Error> {

@@ -1414,6 +1414,47 @@ async fn a_finished_crawl_in_a_directory_the_reader_cannot_write_is_read() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "n\r\n2\r\n");
 }
 
+/// A database file the user may not read (another user's crawl, mode 0600) was "database
+/// error while opening the database: unable to open database file": SQLite's words,
+/// naming neither the file nor why, where a missing file is named and explained.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_file_the_reader_may_not_read_is_named_with_the_reason() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+
+    let (harness, db) = empty_crawl().await;
+    let mode = |path: &Path, mode| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .expect("set permissions");
+    };
+    let file = harness.db_path();
+    mode(harness.dir.path(), 0o755);
+    mode(&file, 0o000);
+    let root = std::fs::metadata(&file).expect("the database").uid() == 0;
+    let out_dir = harness.dir.path().join("export").display().to_string();
+    for words in [
+        vec!["query", "--db", &db, "stats"],
+        vec!["export", "--db", &db, "--out", &out_dir],
+    ] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pipecrawl"));
+        if root {
+            // Root reads any file: read as nobody, as a user without the right would.
+            command.uid(65534).gid(65534);
+        }
+        let out = command
+            .args(&words)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run the pipecrawl binary");
+        assert_fails(
+            &out,
+            &[&format!(
+                "cannot read {db}: Permission denied (os error 13)"
+            )],
+        );
+    }
+}
+
 /// `--host` pasted as a URL (`http://example.com:8080/`, as a browser's address bar or a
 /// log line gives it) is that URL's host, on every question that takes one; it used to
 /// match nothing and print an empty answer, as if the host had no pages.
