@@ -9,6 +9,7 @@ const PG_READ_ONLY: &str = "25006";
 
 /// SQLite's primary result codes that change what we tell the user.
 pub(super) const SQLITE_READONLY: i32 = 8;
+const SQLITE_CORRUPT: i32 = 11;
 const SQLITE_NOTADB: i32 = 26;
 
 /// The database's own words are kept as `message`s: they say what went wrong in the SQL
@@ -36,6 +37,9 @@ pub enum QueryError {
 
     #[error("{database} is not a SQLite database ({message})")]
     NotSqlite { database: String, message: String },
+
+    #[error("{database} is damaged ({message}): restore it from a copy")]
+    Damaged { database: String, message: String },
 
     #[error(
         "{database} holds no crawl yet: it has none of pipecrawl's tables (a crawl starting \
@@ -173,14 +177,14 @@ impl QueryError {
         }
     }
 
-    /// A failure reading a file as a SQLite database: "not a database" is the file's
-    /// fault, the rest (locked, unreadable) is reported as it is.
+    /// A failure reading a file as a SQLite database: "not a database" and "malformed"
+    /// are the file's fault, the rest (locked) is reported as it is.
     pub(crate) fn from_open(database: String, doing: &'static str, error: sqlx::Error) -> Self {
         let message = message(&error);
-        if primary_code(&error) == Some(SQLITE_NOTADB) {
-            Self::NotSqlite { database, message }
-        } else {
-            Self::Database { doing, message }
+        match primary_code(&error) {
+            Some(SQLITE_NOTADB) => Self::NotSqlite { database, message },
+            Some(SQLITE_CORRUPT) => Self::Damaged { database, message },
+            _ => Self::Database { doing, message },
         }
     }
 

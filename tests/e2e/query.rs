@@ -1243,13 +1243,17 @@ pub(super) fn read_export(
     (header, rows)
 }
 
-/// A harness holding an empty crawl's database, and the database's path.
+/// A harness holding an empty crawl's database, closed (all of it in the file, none in
+/// a write-ahead log), and the database's path.
 async fn empty_crawl() -> (Harness, String) {
     let harness = Harness::default();
     let db = harness.db_path().display().to_string();
     pipecrawl::store::Store::open(&db)
         .await
-        .expect("an empty crawl's database");
+        .expect("an empty crawl's database")
+        .close()
+        .await
+        .expect("close the store");
     (harness, db)
 }
 
@@ -1450,6 +1454,37 @@ async fn a_database_file_the_reader_may_not_read_is_named_with_the_reason() {
             &out,
             &[&format!(
                 "cannot read {db}: Permission denied (os error 13)"
+            )],
+        );
+    }
+}
+
+/// A damaged database file (a copy cut short, a disk's bad block) was "database error
+/// while reading the database schema: database disk image is malformed": `query` named
+/// no file, and nothing said what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_database_file_is_named_as_damaged() {
+    use std::io::{Seek, SeekFrom, Write};
+
+    let (harness, db) = empty_crawl().await;
+    // Past the file's header, the first page: the b-tree of the schema itself.
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(harness.db_path())
+        .expect("open the database file");
+    file.seek(SeekFrom::Start(100)).expect("seek");
+    file.write_all(&[0xff; 200])
+        .expect("damage the schema page");
+    drop(file);
+    let out_dir = harness.dir.path().join("export").display().to_string();
+    for words in [
+        vec!["query", "--db", &db, "stats"],
+        vec!["export", "--db", &db, "--out", &out_dir],
+    ] {
+        assert_fails(
+            &pipecrawl(args(&words)).await,
+            &[&format!(
+                "{db} is damaged (database disk image is malformed): restore it from a copy"
             )],
         );
     }
