@@ -35,6 +35,20 @@ pub enum QueryError {
         source: std::io::Error,
     },
 
+    #[error(
+        "cannot read {database}: its write-ahead log {} is beside it (a crawl is writing \
+         it, or one ended without closing it), and reading it then takes {}, which this user \
+         cannot make in that directory: ask as a user who may write there, or once a crawl \
+         has closed the database",
+        .wal.display(),
+        .shm.display()
+    )]
+    NoSharedMemory {
+        database: String,
+        wal: PathBuf,
+        shm: PathBuf,
+    },
+
     #[error("{database} is not a SQLite database ({message})")]
     NotSqlite { database: String, message: String },
 

@@ -214,6 +214,18 @@ async fn open_sqlite(
             conn = connect(&options.clone().immutable(true), &name).await?;
             tables(&mut conn).await
         }
+        // Not so with the log there: SQLite needs the `-shm` then, and cannot make it.
+        Err(e)
+            if primary_code(&e) == Some(libsqlite3_sys::SQLITE_CANTOPEN)
+                && wal_file(&path).exists()
+                && !beside(&path, "-shm").exists() =>
+        {
+            return Err(QueryError::NoSharedMemory {
+                database: name,
+                wal: wal_file(&path),
+                shm: beside(&path, "-shm"),
+            });
+        }
         read => read,
     }
     .map_err(|source| QueryError::from_open(name, "reading the database schema", source))?;
@@ -256,9 +268,14 @@ async fn tables(conn: &mut SqliteConnection) -> Result<Vec<String>, sqlx::Error>
 
 /// The write-ahead log SQLite keeps beside the database at `path`.
 fn wal_file(path: &Path) -> PathBuf {
-    let mut wal = path.as_os_str().to_owned();
-    wal.push("-wal");
-    PathBuf::from(wal)
+    beside(path, "-wal")
+}
+
+/// The file SQLite keeps beside the database at `path`, its name ending in `suffix`.
+fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let mut file = path.as_os_str().to_owned();
+    file.push(suffix);
+    PathBuf::from(file)
 }
 
 /// Sets SQLite's limit on attached databases to zero, which also stops `VACUUM INTO` (it

@@ -1418,38 +1418,50 @@ async fn a_finished_crawl_in_a_directory_the_reader_cannot_write_is_read() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "n\r\n2\r\n");
 }
 
+/// Sets the permission bits of `path`.
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("set permissions");
+}
+
+/// What `query stats` and `export` of `db` (made in `harness`) say, run by a user who
+/// may not read or write what `owned` (a file or directory beside it) forbids: as nobody
+/// when the tests run as root, whom file modes do not stop.
+fn query_and_export_without_rights(harness: &Harness, db: &str, owned: &Path) -> Vec<Output> {
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::process::CommandExt;
+
+    set_mode(harness.dir.path(), 0o755);
+    let root = std::fs::metadata(owned).expect("the file").uid() == 0;
+    let out_dir = harness.dir.path().join("export").display().to_string();
+    [
+        vec!["query", "--db", db, "stats"],
+        vec!["export", "--db", db, "--out", &out_dir],
+    ]
+    .into_iter()
+    .map(|words| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pipecrawl"));
+        if root {
+            command.uid(65534).gid(65534);
+        }
+        command
+            .args(&words)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run the pipecrawl binary")
+    })
+    .collect()
+}
+
 /// A database file the user may not read (another user's crawl, mode 0600) was "database
 /// error while opening the database: unable to open database file": SQLite's words,
 /// naming neither the file nor why, where a missing file is named and explained.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_file_the_reader_may_not_read_is_named_with_the_reason() {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    use std::os::unix::process::CommandExt;
-
     let (harness, db) = empty_crawl().await;
-    let mode = |path: &Path, mode| {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-            .expect("set permissions");
-    };
     let file = harness.db_path();
-    mode(harness.dir.path(), 0o755);
-    mode(&file, 0o000);
-    let root = std::fs::metadata(&file).expect("the database").uid() == 0;
-    let out_dir = harness.dir.path().join("export").display().to_string();
-    for words in [
-        vec!["query", "--db", &db, "stats"],
-        vec!["export", "--db", &db, "--out", &out_dir],
-    ] {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_pipecrawl"));
-        if root {
-            // Root reads any file: read as nobody, as a user without the right would.
-            command.uid(65534).gid(65534);
-        }
-        let out = command
-            .args(&words)
-            .env("RUST_LOG", "warn")
-            .output()
-            .expect("run the pipecrawl binary");
+    set_mode(&file, 0o000);
+    for out in query_and_export_without_rights(&harness, &db, &file) {
         assert_fails(
             &out,
             &[&format!(
@@ -1457,6 +1469,46 @@ async fn a_database_file_the_reader_may_not_read_is_named_with_the_reason() {
             )],
         );
     }
+}
+
+/// A database with its write-ahead log beside it (a crawl writing, or one killed) in a
+/// directory the reader may not write, with no `-shm` file there yet (a copy of the two
+/// files), was "database error while reading the database schema: unable to open
+/// database file": SQLite cannot make the `-shm` it needs, and says nothing of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_whose_log_cannot_be_read_without_a_shm_file_says_so() {
+    let (harness, _) = empty_crawl().await;
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(harness.db_path())
+        .pragma("wal_autocheckpoint", "0");
+    let pool = sqlx::SqlitePool::connect_with(options)
+        .await
+        .expect("open the crawl database");
+    sqlx::query(
+        "INSERT INTO frontier (url, host, depth, priority) VALUES ('http://a/', 'a', 0, 0)",
+    )
+    .execute(&pool)
+    .await
+    .expect("a commit, kept in the log");
+    let shelf = harness.dir.path().join("copy");
+    std::fs::create_dir(&shelf).expect("a directory");
+    for name in ["crawl.db", "crawl.db-wal"] {
+        std::fs::copy(harness.dir.path().join(name), shelf.join(name)).expect("copy the file");
+    }
+    pool.close().await;
+    let db = shelf.join("crawl.db").display().to_string();
+    set_mode(&shelf, 0o555);
+    for out in query_and_export_without_rights(&harness, &db, &shelf) {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_fails(
+            &out,
+            &[&format!(
+                "cannot read {db}: its write-ahead log {db}-wal is beside it"
+            )],
+        );
+        assert!(stderr.contains(&format!("{db}-shm")), "{stderr}");
+    }
+    set_mode(&shelf, 0o755);
 }
 
 /// A damaged database file (a copy cut short, a disk's bad block) was "database error
