@@ -134,6 +134,8 @@ pub struct Admin {
     /// `frontier.seen_cache` and `traps.max_pages_per_host`, for the links that seeds of
     /// new hosts bring back (see [`readmit::links_to_new_hosts`]).
     pub readmit: (usize, u64),
+    /// The hosts whose stored links [`follow_new_hosts`] is to follow.
+    pub new_hosts: readmit::NewHosts,
     /// The crawl's seen-URL cache, told of the seeds sent.
     pub seen: Arc<Mutex<SeenUrls>>,
     pub busiest: BusiestHosts,
@@ -429,14 +431,13 @@ async fn add_seeds(
     let changing = admin.scope.changing().await;
     let trusted = admin.network.trust(&seeds);
     let before = admin.scope.get();
-    let mut new_hosts: Vec<String> = seeds
+    let scope = before.with_seeds(&seeds);
+    // A host the config's `hosts` leave out stays out: no link into it is followed.
+    let new_hosts: Vec<String> = seeds
         .iter()
-        .filter(|url| !before.host_in_scope(url))
+        .filter(|url| !before.host_in_scope(url) && scope.host_in_scope(url))
         .filter_map(|url| url.host_str().map(str::to_owned))
         .collect();
-    new_hosts.sort_unstable();
-    new_hosts.dedup();
-    let scope = before.with_seeds(&seeds);
     let rows: Vec<Discovered> = seeds.iter().map(|url| scope.seed(url)).collect();
     admin.scope.set(scope);
     let added = match admin.store.enqueue_once(&rows).await {
@@ -453,7 +454,7 @@ async fn add_seeds(
     drop(changing);
     admin.progress.work_added();
     if !new_hosts.is_empty() {
-        tokio::spawn(links_to_new_hosts(Arc::clone(&admin), new_hosts));
+        admin.new_hosts.add(new_hosts);
     }
     let body = SeedsAdded {
         added,
@@ -465,12 +466,26 @@ async fn add_seeds(
     (StatusCode::ACCEPTED, Json(body)).into_response()
 }
 
-/// After the answer: a site's pages may have been linked from pages stored before it was
-/// in scope, and those links are followed now (an index range per host, not a pass over
-/// every link).
-async fn links_to_new_hosts(admin: Arc<Admin>, hosts: Vec<String>) {
+/// Runs until the service stops: a site's pages may have been linked from pages stored
+/// before a seed put it in scope, and those links are followed after the seed's request
+/// is answered (an index range per host, not a pass over every link), one pass at a time
+/// for all the hosts waiting (see [`readmit::NewHosts`]).
+pub async fn follow_new_hosts(admin: Arc<Admin>) {
+    let following = async {
+        loop {
+            let hosts = admin.new_hosts.next().await;
+            links_to_new_hosts(&admin, &hosts).await;
+        }
+    };
+    tokio::select! {
+        () = admin.stopping.cancelled() => {}
+        () = following => {}
+    }
+}
+
+async fn links_to_new_hosts(admin: &Admin, hosts: &[String]) {
     let scope = admin.scope.get();
-    match readmit::links_to_new_hosts(&admin.store, &scope, &hosts, admin.readmit).await {
+    match readmit::links_to_new_hosts(&admin.store, &scope, hosts, admin.readmit).await {
         Ok(0) => {}
         Ok(added) => {
             tracing::info!(

@@ -248,6 +248,7 @@ async fn run(
             started,
             node: config.cluster.node_id.clone(),
             readmit: sizes,
+            new_hosts: readmit::NewHosts::default(),
             seen: Arc::clone(&seen),
             busiest: admin::BusiestHosts::default(),
             stopping: stop.clone(),
@@ -263,7 +264,9 @@ async fn run(
                 "paused, as POST /pause left it before the restart: POST /resume to crawl"
             );
         }
-        let running = admin::router(Arc::new(admin));
+        let admin = Arc::new(admin);
+        tokio::spawn(admin::follow_new_hosts(Arc::clone(&admin)));
+        let running = admin::router(admin);
         service.routers.send_modify(|router| *router = running);
     }
     let reporter = tokio::spawn(reporter.run(done.clone()));
@@ -680,6 +683,7 @@ mod tests {
             started: Instant::now(),
             node: "test".to_owned(),
             readmit: (1000, 0),
+            new_hosts: readmit::NewHosts::default(),
             seen: Arc::new(Mutex::new(SeenUrls::new(1000))),
             busiest: admin::BusiestHosts::default(),
             stopping: CancellationToken::new(),

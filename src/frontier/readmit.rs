@@ -10,8 +10,11 @@
 //! families' budgets. Likewise a run with a higher host budget takes what a lower one
 //! cut.
 
+use std::collections::BTreeSet;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use tokio::sync::Notify;
 use url::Url;
 
 use crate::error::Error;
@@ -147,6 +150,43 @@ pub async fn links_to_new_hosts(
         )
         .await?;
     Ok(added)
+}
+
+/// Hosts that seeds sent over the admin API took into the scope, waiting for
+/// [`links_to_new_hosts`]: one task takes all those waiting in one pass, then those that
+/// came meanwhile. A pass per request, all at once, held a database reader each (SQLite
+/// has two, which `/stats` needs too) and a seen-URL cache each, however many requests a
+/// script sent. The set holds only hosts the scope holds already.
+///
+/// Only a window on the database: the seeds are stored before their request is
+/// answered, and a start on a scope other than the last run's follows every link that
+/// scope left out, so a host still waiting here at a crash is followed at the restart.
+#[derive(Default)]
+pub struct NewHosts {
+    waiting: Mutex<BTreeSet<String>>,
+    more: Notify,
+}
+
+impl NewHosts {
+    pub fn add(&self, hosts: impl IntoIterator<Item = String>) {
+        self.waiting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(hosts);
+        self.more.notify_one();
+    }
+
+    /// Every host waiting, once there is one.
+    pub async fn next(&self) -> Vec<String> {
+        loop {
+            let waiting =
+                std::mem::take(&mut *self.waiting.lock().unwrap_or_else(PoisonError::into_inner));
+            if !waiting.is_empty() {
+                return waiting.into_iter().collect();
+            }
+            self.more.notified().await;
+        }
+    }
 }
 
 /// The frontier row for a stored link's target, when the scope follows the link now: as

@@ -87,7 +87,7 @@ pub(super) fn assert_fails(out: &Output, says: &[&str]) {
 
 /// Runs `statements` on the crawl's database as another program would: the test's way
 /// to set up what a crawl rarely leaves.
-async fn change_database(harness: &Harness, statements: &[String]) {
+pub(super) async fn change_database(harness: &Harness, statements: &[String]) {
     let options = sqlx::sqlite::SqliteConnectOptions::new().filename(harness.db_path());
     let pool = sqlx::SqlitePool::connect_with(options)
         .await

@@ -2063,3 +2063,55 @@ async fn a_url_in_the_window_sent_as_a_seed_is_stored_as_one() {
     let page = harness.db().await.page(&day).await;
     assert_eq!(page.map(|p| p.depth), Some(0));
 }
+
+/// A script sending seeds of new hosts one request at a time: each request started its
+/// own pass over the links stored into its host, all at once, each holding one of the
+/// database's two readers while it ran and the rest waiting their turn for one, `/stats`
+/// behind them all (and a pass that waited 30 s for one failed, its links never
+/// followed). The passes take turns: `/stats` answers at once, and every link stored into
+/// the new hosts is followed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeds_of_new_hosts_sent_in_a_loop_leave_stats_answering_and_follow_every_link() {
+    const HOSTS: usize = 100;
+    const LINKS: usize = 3_000;
+    let site = TestSite::one_host(&[("/", "<title>Home</title>")]).await;
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    let links = format!(
+        "WITH RECURSIVE n (i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {})
+         INSERT INTO links (source_id, target_url, anchor_text)
+         SELECT (SELECT min(id) FROM pages),
+                'http://h' || (i % {HOSTS}) || '.example/page-' || (i / {HOSTS}), 'a page'
+         FROM n",
+        HOSTS * LINKS - 1
+    );
+    super::query::change_database(&harness, &[links]).await;
+    let service = Service::start(&harness, &[], "");
+    service.wait_ready().await;
+    // Paused, so that none of the made-up hosts is looked up.
+    assert!(service
+        .post("/pause", Value::Null)
+        .await
+        .status()
+        .is_success());
+    for h in 0..HOSTS {
+        let seed = format!("http://h{h}.example/");
+        let answer = service.post("/seeds", serde_json::json!([seed])).await;
+        assert_eq!(answer.status(), 202, "{seed}");
+    }
+    let asked = Instant::now();
+    let stats = service.get("/stats").await;
+    let took = asked.elapsed();
+    assert_eq!(stats.status(), 200);
+    assert!(
+        took < Duration::from_secs(2),
+        "/stats took {took:?} while the seeds' links were followed"
+    );
+    frontier_rows(
+        &harness,
+        "url LIKE 'http://h%.example/%'",
+        i64::try_from(HOSTS * (LINKS + 1)).expect("a count"),
+    )
+    .await;
+    service.stop().await;
+}
