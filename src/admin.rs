@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -54,6 +54,13 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// larger one can say it): with [`MAX_CONNECTIONS`], what clients may make the API hold.
 /// Some 50,000 seeds of a site's home page each.
 const MAX_BODY_BYTES: usize = 2 << 20;
+
+/// How long a request's body may take to arrive, once its headers have: a client that
+/// sent `Content-Length` and then trickled the body, or none of it, held its connection's
+/// place for good (the headers have [`HEADER_TIMEOUT`], the body had nothing), and
+/// [`MAX_CONNECTIONS`] of them shut everyone else out. [`MAX_BODY_BYTES`] in this time is
+/// some 100 KB/s.
+const BODY_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Serves on `listener` until `done`, within [`MAX_CONNECTIONS`] and [`HEADER_TIMEOUT`]
 /// (`axum::serve` has neither). Each request goes to the router `routers` holds as it
@@ -387,10 +394,15 @@ struct Rejected {
 
 /// Adds seeds: trusted like the config's, so their hosts join the scope when the
 /// config names no hosts. All or nothing: one bad URL and none is added.
-async fn add_seeds(
-    State(admin): State<Arc<Admin>>,
-    body: Result<Json<Vec<String>>, JsonRejection>,
-) -> Response {
+async fn add_seeds(State(admin): State<Arc<Admin>>, request: Request) -> Response {
+    let body = tokio::time::timeout(BODY_TIMEOUT, Json::from_request(request, &())).await;
+    let Ok(body): Result<Result<Json<Vec<String>>, JsonRejection>, _> = body else {
+        let message = format!(
+            "the body did not arrive within {} s of the headers",
+            BODY_TIMEOUT.as_secs()
+        );
+        return seeds_error(StatusCode::REQUEST_TIMEOUT, message);
+    };
     let urls = match body {
         Ok(Json(urls)) => urls,
         // It may well be a list of URLs: a long one.

@@ -2115,3 +2115,41 @@ async fn seeds_of_new_hosts_sent_in_a_loop_leave_stats_answering_and_follow_ever
     .await;
     service.stop().await;
 }
+
+/// Clients that send a request's headers and then its body a byte at a time (or never)
+/// held their places in the API for good: a connection's headers have a deadline, its
+/// body had none, so sixteen of them (the API's places) left every other client, a
+/// health check or an operator, waiting for ever. A body has a deadline too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_never_finish_their_bodies_do_not_hold_the_api() {
+    use tokio::io::AsyncWriteExt;
+    let harness = Harness::default();
+    let service = Service::start(&harness, &[], "");
+    service.wait_ready().await;
+    let address = service.base.trim_start_matches("http://").to_owned();
+    let mut held = Vec::new();
+    // Other endpoints answer without reading a body, and the connection closes.
+    for _ in 0..16 {
+        let mut stream = tokio::net::TcpStream::connect(&address)
+            .await
+            .expect("connect to the admin API");
+        let head = "POST /seeds HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+                    Content-Length: 100\r\n\r\n[";
+        stream
+            .write_all(head.as_bytes())
+            .await
+            .expect("send the headers");
+        held.push(stream);
+    }
+    // On a connection of its own: the service's client keeps one from `wait_ready`.
+    let health = reqwest::Client::new()
+        .get(format!("{}/healthz", service.base))
+        .send();
+    let answer = tokio::time::timeout(Duration::from_secs(45), health).await;
+    assert!(
+        answer.is_ok_and(|a| a.is_ok_and(|a| a.status().is_success())),
+        "no answer while sixteen bodies were never finished"
+    );
+    drop(held);
+    service.stop().await;
+}
