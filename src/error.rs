@@ -103,6 +103,19 @@ pub enum Error {
     )]
     NodeScopeDiffers { node: String, other: String },
 
+    #[error(
+        "node {node:?}: traps.max_pages_per_host = {ours} differs from live node {other:?}'s \
+         ({theirs}): a lower budget cuts what every host has queued beyond it for the whole \
+         crawl, a higher one queues what the others cut. Give every node the same, or stop \
+         the live nodes first"
+    )]
+    NodeHostBudgetDiffers {
+        node: String,
+        other: String,
+        ours: i64,
+        theirs: i64,
+    },
+
     #[error("cannot lock the database for this crawl through {path}: {source}")]
     LockDatabase {
         path: PathBuf,

@@ -119,15 +119,12 @@ async fn run(
         cluster
             .claim_name(&config.cluster.node_id, now, config.cluster.lease_ttl)
             .await?;
+        let (node, ttl) = (&config.cluster.node_id, config.cluster.lease_ttl);
         let keeps = Scope::new(&config, &[]).keeps_fingerprint();
-        cluster
-            .check_scope(
-                &config.cluster.node_id,
-                keeps,
-                now,
-                config.cluster.lease_ttl,
-            )
-            .await?;
+        cluster.check_scope(node, keeps, now, ttl).await?;
+        // Before `readmit::after_budget_change`, which would cut the live nodes' hosts.
+        let budget = i64::try_from(config.traps.max_pages_per_host).unwrap_or(i64::MAX);
+        cluster.check_host_budget(node, budget, now, ttl).await?;
     }
     let politeness = Politeness::new(&config.politeness);
     // Nodes sharing PostgreSQL wait a delay for a host taken over from a node that is gone.

@@ -45,6 +45,14 @@ pub const PAUSED_NODE: &str = "paused:";
 /// before its id: a node starting with another scope than a live node's is refused.
 const NODE_SCOPE: &str = "scope:";
 
+/// The `crawl_state` key of a node's `traps.max_pages_per_host`, before its id: a node
+/// starting with another than a live node's is refused.
+const NODE_HOST_BUDGET: &str = "host_budget:";
+
+/// The `crawl_state` keys of what each node records of its settings, before its id: they
+/// go when it leaves.
+const NODE_SETTINGS: [&str; 2] = [NODE_SCOPE, NODE_HOST_BUDGET];
+
 #[derive(Clone)]
 pub struct Cluster {
     pool: PgPool,
@@ -101,54 +109,98 @@ impl Cluster {
         now: i64,
         ttl: Duration,
     ) -> Result<(), Error> {
-        self.record_scope(node, scope).await?;
-        let other: Option<String> = outlasting!(brief async {
-            sqlx::query(
-                "DELETE FROM crawl_state c WHERE left(c.key, length($1)) = $1
-                   AND NOT EXISTS (SELECT 1 FROM nodes n WHERE c.key = $1 || n.id)",
-            )
-            .bind(NODE_SCOPE)
-            .execute(&self.pool)
-            .await
-            .doing("forgetting the scopes of nodes long gone")?;
-            sqlx::query_scalar(
-                "SELECT n.id FROM nodes n JOIN crawl_state c ON c.key = $1 || n.id
-                 WHERE n.id <> $2 AND n.heartbeat >= $3 AND c.value <> $4
-                 ORDER BY n.id LIMIT 1",
-            )
-            .bind(NODE_SCOPE)
-            .bind(node)
-            .bind(now - ms(ttl))
-            .bind(scope)
-            .fetch_optional(&self.pool)
-            .await
-            .doing("comparing this node's scope with the live nodes'")
-        })?;
-        match other {
-            None => Ok(()),
-            Some(other) => {
-                self.leave(node).await?;
-                Err(Error::NodeScopeDiffers {
-                    node: node.to_owned(),
-                    other,
-                })
-            }
-        }
+        let Some((other, _)) = self.differing(node, NODE_SCOPE, scope, now, ttl).await? else {
+            return Ok(());
+        };
+        self.leave(node).await?;
+        Err(Error::NodeScopeDiffers {
+            node: node.to_owned(),
+            other,
+        })
+    }
+
+    /// Records `budget`, `node`'s `traps.max_pages_per_host`, and refuses it, as
+    /// [`Self::check_scope`] does, when a live node has another: a lower one cuts at its
+    /// start what every host has queued beyond it, for the whole crawl, while the live
+    /// nodes go on to theirs, and a higher one queues what they cut.
+    pub async fn check_host_budget(
+        &self,
+        node: &str,
+        budget: i64,
+        now: i64,
+        ttl: Duration,
+    ) -> Result<(), Error> {
+        let Some((other, theirs)) = self
+            .differing(node, NODE_HOST_BUDGET, budget, now, ttl)
+            .await?
+        else {
+            return Ok(());
+        };
+        self.leave(node).await?;
+        Err(Error::NodeHostBudgetDiffers {
+            node: node.to_owned(),
+            other,
+            ours: budget,
+            theirs,
+        })
     }
 
     /// Records the scope `node` crawls with now: a reload changes it.
     pub async fn record_scope(&self, node: &str, scope: i64) -> Result<(), Error> {
+        self.record(node, NODE_SCOPE, scope).await
+    }
+
+    /// Records `value` as `node`'s setting under `key` (one of [`NODE_SETTINGS`]), and
+    /// returns a node alive as of `now` (its heartbeat within `ttl`) that has another,
+    /// with its value. Recorded first, so of two nodes starting at once each sees the
+    /// other's; the values of nodes long gone are forgotten.
+    async fn differing(
+        &self,
+        node: &str,
+        key: &str,
+        value: i64,
+        now: i64,
+        ttl: Duration,
+    ) -> Result<Option<(String, i64)>, Error> {
+        self.record(node, key, value).await?;
+        outlasting!(brief async {
+            sqlx::query(
+                "DELETE FROM crawl_state c WHERE left(c.key, length($1)) = $1
+                   AND NOT EXISTS (SELECT 1 FROM nodes n WHERE c.key = $1 || n.id)",
+            )
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .doing("forgetting the settings of nodes long gone")?;
+            let other = sqlx::query(
+                "SELECT n.id, c.value FROM nodes n JOIN crawl_state c ON c.key = $1 || n.id
+                 WHERE n.id <> $2 AND n.heartbeat >= $3 AND c.value <> $4
+                 ORDER BY n.id LIMIT 1",
+            )
+            .bind(key)
+            .bind(node)
+            .bind(now - ms(ttl))
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await
+            .doing("comparing this node's settings with the live nodes'")?;
+            Ok(other.map(|r| (r.get("id"), r.get("value"))))
+        })
+    }
+
+    /// Records `value` as `node`'s setting under `key`.
+    async fn record(&self, node: &str, key: &str, value: i64) -> Result<(), Error> {
         outlasting!(brief async {
             sqlx::query(
                 "INSERT INTO crawl_state (key, value) VALUES ($1 || $2, $3)
                  ON CONFLICT (key) DO UPDATE SET value = $3",
             )
-            .bind(NODE_SCOPE)
+            .bind(key)
             .bind(node)
-            .bind(scope)
+            .bind(value)
             .execute(&self.pool)
             .await
-            .doing("recording this node's scope")?;
+            .doing("recording this node's settings")?;
             Ok(())
         })
     }
@@ -375,7 +427,7 @@ impl Cluster {
     }
 
     /// `node` stops: its heartbeat row goes, so the others share its hosts at once, and
-    /// its scope with it.
+    /// its settings with it.
     pub async fn leave(&self, node: &str) -> Result<(), Error> {
         outlasting!(brief async {
             sqlx::query("DELETE FROM nodes WHERE id = $1")
@@ -383,9 +435,9 @@ impl Cluster {
                 .execute(&self.pool)
                 .await
                 .doing("leaving the cluster")?;
-            sqlx::query("DELETE FROM crawl_state WHERE key = $1 || $2")
-                .bind(NODE_SCOPE)
-                .bind(node)
+            let keys: Vec<String> = NODE_SETTINGS.iter().map(|k| format!("{k}{node}")).collect();
+            sqlx::query("DELETE FROM crawl_state WHERE key = ANY($1)")
+                .bind(&keys)
                 .execute(&self.pool)
                 .await
                 .doing("leaving the cluster")?;

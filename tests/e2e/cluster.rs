@@ -773,6 +773,26 @@ async fn a_node_with_another_scope_than_a_live_nodes_is_refused() {
     .await;
 }
 
+/// A node started with a lower `traps.max_pages_per_host` would cut, as traps, what every
+/// host had queued beyond its budget, for the whole crawl, while the live nodes crawl on
+/// to theirs and never take those URLs back. It is refused at its start, naming the
+/// setting and the node it differs from, and the crawl goes on whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_another_host_budget_than_a_live_nodes_is_refused() {
+    refused_beside_a_live_node(
+        "a_node_with_another_host_budget_than_a_live_nodes",
+        |cluster| {
+            cluster.config(
+                "thrifty",
+                FETCH_WORKERS,
+                "[traps]\nmax_pages_per_host = 20\n",
+            )
+        },
+        "traps.max_pages_per_host = 20 differs from live node \"a\"'s (100000)",
+    )
+    .await;
+}
+
 /// Starts node "a" of a cluster for `test` and, once it is at work, runs beside it the
 /// node `config` writes the config of, which must stop with an error saying `refusal`.
 /// Node "a" must then crawl the whole site. The cluster, unless skipped.
