@@ -116,6 +116,19 @@ pub enum Error {
         theirs: i64,
     },
 
+    #[error(
+        "the clock of node {node:?} is {how} the database server's by {by_ms} ms, more than \
+         cluster.lease_ttl_ms / 3 = {bound_ms} ms: leases and heartbeats are wall-clock \
+         times, so the other nodes would take this node's hosts and URLs while it fetches \
+         them, or it theirs. Set its clock right (NTP)"
+    )]
+    ClockOff {
+        node: String,
+        how: &'static str,
+        by_ms: i64,
+        bound_ms: i64,
+    },
+
     #[error("cannot lock the database for this crawl through {path}: {source}")]
     LockDatabase {
         path: PathBuf,

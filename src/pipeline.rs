@@ -115,6 +115,13 @@ async fn run(
         });
     }
     if let Some(cluster) = store.cluster() {
+        cluster
+            .check_clock(
+                &config.cluster.node_id,
+                SystemTime::now,
+                config.cluster.lease_ttl,
+            )
+            .await?;
         let now = crate::store::unix_ms(SystemTime::now());
         cluster
             .claim_name(&config.cluster.node_id, now, config.cluster.lease_ttl)

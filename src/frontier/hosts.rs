@@ -162,6 +162,11 @@ impl HostLeases {
     async fn renew(&self) -> Result<(), Error> {
         let i = &self.inner;
         let sent = Instant::now();
+        // Gone off since the start (a clock stepped, or drifting with no NTP): this
+        // node writes no more of its times, and its leases go stale.
+        i.cluster
+            .check_clock(&i.node, SystemTime::now, i.ttl)
+            .await?;
         let now = unix_ms(SystemTime::now());
         i.cluster
             .heartbeat(&i.node, i.started_at, now, i.ttl)

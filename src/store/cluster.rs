@@ -8,12 +8,13 @@
 //! `next_allowed_at` when the next request may go. The policy (how many hosts, which to
 //! hand back) is in `src/frontier/hosts.rs`; this is its SQL.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use sqlx::{PgPool, Row};
 
 use crate::error::{DbContext, Error};
 use crate::store::outage::outlasting;
+use crate::store::unix_ms;
 
 /// A host a node just took.
 #[derive(Debug, Clone)]
@@ -202,6 +203,42 @@ impl Cluster {
             .await
             .doing("recording this node's settings")?;
             Ok(())
+        })
+    }
+
+    /// Refuses `node` when `clock`, its wall clock, is off from the database server's by
+    /// more than a third of `ttl`, beyond the round trip: leases and heartbeats are this
+    /// node's wall-clock times, so a slow node looks dead to the others, which take its
+    /// hosts and URLs while it fetches them, and a fast one takes back live nodes'
+    /// leases. A third: a node stops sending requests two thirds of a lease time after
+    /// its last renewal, and its hosts go to another node a lease time after it.
+    pub async fn check_clock(
+        &self,
+        node: &str,
+        clock: impl Fn() -> SystemTime,
+        ttl: Duration,
+    ) -> Result<(), Error> {
+        let (before, server, after) = outlasting!(brief async {
+            let before = unix_ms(clock());
+            let server: i64 = sqlx::query_scalar(
+                "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint",
+            )
+            .fetch_one(&self.pool)
+            .await
+            .doing("reading the database server's clock")?;
+            Ok((before, server, unix_ms(clock())))
+        })?;
+        let ahead = before.saturating_sub(server).max(0);
+        let behind = server.saturating_sub(after).max(0);
+        let bound = ms(ttl) / 3;
+        if ahead.max(behind) <= bound {
+            return Ok(());
+        }
+        Err(Error::ClockOff {
+            node: node.to_owned(),
+            how: if ahead > 0 { "ahead of" } else { "behind" },
+            by_ms: ahead.max(behind),
+            bound_ms: bound,
         })
     }
 

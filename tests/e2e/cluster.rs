@@ -1893,3 +1893,60 @@ async fn waits_for_a_lock(db: &PgPool) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// Leases and heartbeats are this node's wall-clock times: a node 2 minutes slow looks
+/// dead to the others (its hosts and URLs taken while it fetches them), one 2 minutes fast
+/// takes back live nodes' leases. Its clock is compared with the database server's, the
+/// round trip allowed: off by more than a third of the lease time, it is refused, saying
+/// by how much; within it, it is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_clock_is_off_from_the_servers_is_refused() {
+    let Some(postgres) = TestPostgres::start("a_node_whose_clock_is_off") else {
+        return;
+    };
+    let database = postgres.database("crawl").await;
+    let store = Store::open(&database).await.expect("open the store");
+    let cluster = store.cluster().expect("a PostgreSQL store");
+    let ttl = Duration::from_millis(30_000);
+    let shifted = |by: Duration, ahead: bool| {
+        move || {
+            let now = SystemTime::now();
+            if ahead {
+                now + by
+            } else {
+                now - by
+            }
+        }
+    };
+    let two_minutes = Duration::from_secs(120);
+    for (clock, said) in [
+        (shifted(two_minutes, false), "behind"),
+        (shifted(two_minutes, true), "ahead of"),
+    ] {
+        let refused = cluster.check_clock("slow", clock, ttl).await;
+        let message = refused
+            .expect_err("a clock 2 minutes off is refused")
+            .to_string();
+        let by = format!("the clock of node \"slow\" is {said} the database server's by ");
+        let off: Option<u64> = message
+            .split_once(&by)
+            .and_then(|(_, rest)| rest.split_once(" ms"))
+            .and_then(|(ms, _)| ms.parse().ok());
+        assert!(
+            off.is_some_and(|ms| (119_000..=121_000).contains(&ms)),
+            "{message}"
+        );
+        assert!(
+            message.contains("cluster.lease_ttl_ms / 3 = 10000 ms"),
+            "{message}"
+        );
+    }
+    cluster
+        .check_clock("slow", shifted(Duration::from_secs(5), false), ttl)
+        .await
+        .expect("a clock 5 s off is within a third of 30 s");
+    cluster
+        .check_clock("slow", SystemTime::now, ttl)
+        .await
+        .expect("this machine's clock is the server's");
+}
