@@ -89,6 +89,21 @@ pub async fn serve(
     summary
 }
 
+/// The settings nodes sharing PostgreSQL should share, as [`Cluster::differing_politeness`]
+/// takes them: of `fetch.user_agent`, the product token robots.txt groups name.
+fn shared_politeness(config: &Config) -> crate::store::cluster::Politeness {
+    let p = &config.politeness;
+    let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    [
+        crate::store::fingerprint(&robots::product_token(&config.fetch.user_agent)),
+        ms(p.delay),
+        i64::from(p.per_host_concurrency),
+        i64::from(p.respect_robots_txt),
+        ms(p.max_crawl_delay),
+        crate::store::fingerprint(&p.hosts),
+    ]
+}
+
 /// What `serve` adds to a crawl.
 struct Service {
     /// Where the API takes its router from: [`admin::starting`]'s until the crawl runs.
@@ -132,6 +147,17 @@ async fn run(
         // Before `readmit::after_budget_change`, which would cut the live nodes' hosts.
         let budget = i64::try_from(config.traps.max_pages_per_host).unwrap_or(i64::MAX);
         cluster.check_host_budget(node, budget, now, ttl).await?;
+        let politeness = shared_politeness(&config);
+        for (setting, other) in cluster
+            .differing_politeness(node, politeness, now, ttl)
+            .await?
+        {
+            tracing::warn!(
+                "node {node:?}: {setting} differs from live node {other:?}'s: each node's \
+                 hosts get its own delay, concurrency and robots.txt group, so a host's \
+                 crawl changes with its owner. Give every node the same"
+            );
+        }
     }
     let politeness = Politeness::new(&config.politeness);
     // Nodes sharing PostgreSQL wait a delay for a host taken over from a node that is gone.

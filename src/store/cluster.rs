@@ -52,7 +52,20 @@ const NODE_HOST_BUDGET: &str = "host_budget:";
 
 /// The `crawl_state` keys of what each node records of its settings, before its id: they
 /// go when it leaves.
-const NODE_SETTINGS: [&str; 2] = [NODE_SCOPE, NODE_HOST_BUDGET];
+const NODE_SETTINGS: [&str; 8] = [
+    NODE_SCOPE,
+    NODE_HOST_BUDGET,
+    "fetch.user_agent:",
+    "politeness.delay_ms:",
+    "politeness.per_host_concurrency:",
+    "politeness.respect_robots_txt:",
+    "politeness.max_crawl_delay_ms:",
+    "[[politeness.host]]:",
+];
+
+/// The settings nodes should share, though one with others crawls on (each node's hosts
+/// get its own): a node's values, in [`NODE_SETTINGS`]' order after the scope and budget.
+pub type Politeness = [i64; NODE_SETTINGS.len() - 2];
 
 #[derive(Clone)]
 pub struct Cluster {
@@ -144,6 +157,25 @@ impl Cluster {
             ours: budget,
             theirs,
         })
+    }
+
+    /// Records `node`'s politeness settings, and returns those a node alive as of `now`
+    /// (its heartbeat within `ttl`) has others of, each with the first such node: the
+    /// hosts each owns get its own delay, concurrency and robots.txt group.
+    pub async fn differing_politeness(
+        &self,
+        node: &str,
+        values: Politeness,
+        now: i64,
+        ttl: Duration,
+    ) -> Result<Vec<(&'static str, String)>, Error> {
+        let mut differing = Vec::new();
+        for (key, value) in NODE_SETTINGS[2..].iter().zip(values) {
+            if let Some((other, _)) = self.differing(node, key, value, now, ttl).await? {
+                differing.push((key.trim_end_matches(':'), other));
+            }
+        }
+        Ok(differing)
     }
 
     /// Records the scope `node` crawls with now: a reload changes it.

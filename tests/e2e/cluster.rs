@@ -793,6 +793,33 @@ async fn a_node_with_another_host_budget_than_a_live_nodes_is_refused() {
     .await;
 }
 
+/// A node with another `politeness.delay_ms` than a live node's gives the hosts it owns its
+/// own delay, so a host's pace changes with its owner. It crawls on (politeness is not
+/// reloadable, and a refusal would leave no rolling restart to change it), but says so,
+/// naming the setting and the node it differs from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_another_delay_than_a_live_nodes_says_so() {
+    let hasty = |cluster: &Cluster| {
+        let config = cluster.config("hasty", FETCH_WORKERS, "");
+        let text = std::fs::read_to_string(&config).expect("read the config");
+        let hasty = text.replace(&format!("delay_ms = {DELAY_MS}\n"), "delay_ms = 10\n");
+        assert_ne!(hasty, text, "the delay is set");
+        std::fs::write(&config, hasty).expect("write the config");
+        config
+    };
+    let Some((_, other)) =
+        beside_a_live_node("a_node_with_another_delay_than_a_live_nodes", hasty).await
+    else {
+        return;
+    };
+    let stderr = String::from_utf8_lossy(&other.stderr);
+    assert_eq!(other.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("politeness.delay_ms differs from live node \"a\"'s"),
+        "{stderr}"
+    );
+}
+
 /// Starts node "a" of a cluster for `test` and, once it is at work, runs beside it the
 /// node `config` writes the config of, which must stop with an error saying `refusal`.
 /// Node "a" must then crawl the whole site. The cluster, unless skipped.
@@ -801,19 +828,30 @@ async fn refused_beside_a_live_node(
     config: impl FnOnce(&Cluster) -> PathBuf,
     refusal: &str,
 ) -> Option<Cluster> {
-    let cluster = Cluster::start(test).await.map(Cluster::living)?;
-    let mut a = cluster.node("a");
-    cluster.wait_for_requests(30).await;
-    let config = config(&cluster);
-    let refused = tokio::task::spawn_blocking(move || run_to_the_end("crawl", &config))
-        .await
-        .expect("the refused node ran");
-    a.finishes(Duration::from_secs(60)).await;
-    cluster.assert_complete().await;
+    let (cluster, refused) = beside_a_live_node(test, config).await?;
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(refused.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains(refusal), "{stderr}");
     Some(cluster)
+}
+
+/// Starts node "a" of a cluster for `test` and, once it is at work, runs to its end
+/// beside it the node `config` writes the config of. Node "a" must then crawl the whole
+/// site. The cluster and how the other node ran, unless skipped.
+async fn beside_a_live_node(
+    test: &str,
+    config: impl FnOnce(&Cluster) -> PathBuf,
+) -> Option<(Cluster, std::process::Output)> {
+    let cluster = Cluster::start(test).await.map(Cluster::living)?;
+    let mut a = cluster.node("a");
+    cluster.wait_for_requests(30).await;
+    let config = config(&cluster);
+    let other = tokio::task::spawn_blocking(move || run_to_the_end("crawl", &config))
+        .await
+        .expect("the other node ran");
+    a.finishes(Duration::from_secs(60)).await;
+    cluster.assert_complete().await;
+    Some((cluster, other))
 }
 
 /// Runs `pipecrawl {command} --config {config}` until it exits.
