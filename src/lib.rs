@@ -54,6 +54,8 @@ pub mod sniff;
 pub mod stages;
 pub mod store;
 pub mod summary;
+#[cfg(test)]
+mod testing;
 pub mod traps;
 pub mod urlnorm;
 pub mod zone;

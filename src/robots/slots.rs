@@ -1,9 +1,9 @@
 //! The robots.txt cache's map of hosts, bounded in hosts and in bytes.
 //!
-//! A count of hosts alone bounds nothing: a robots.txt may be 500 KiB, its compiled rules
-//! and sitemaps take more than that, and a crawl of many hosts (one domain's wildcard
-//! DNS is enough) would hold thousands of them. So the bytes of robots.txt behind the
-//! cached rules are counted too, and past either bound the hosts no request is using
+//! A count of hosts alone bounds nothing: a robots.txt may be 500 KiB, its rules and
+//! sitemaps take more than that, and a crawl of many hosts (one domain's wildcard DNS is
+//! enough) would hold thousands of them. So the bytes the cached rules and sitemaps hold
+//! are counted too, and past either bound the hosts no request is using
 //! are forgotten: they reload from the `hosts` table when next asked.
 
 use std::collections::HashMap;
@@ -13,7 +13,7 @@ use super::Robots;
 
 /// Hosts kept in memory before idle entries are dropped.
 const MAX_HOSTS: usize = 10_000;
-/// Bytes of robots.txt behind the rules kept in memory before idle entries are dropped.
+/// Bytes the rules and sitemaps kept in memory hold before idle entries are dropped.
 /// Typical files are a few KiB, so the host count is the bound that usually acts; this
 /// one holds for files near the 500 KiB read at most.
 const MAX_BYTES: usize = 16 * 1024 * 1024;
@@ -41,7 +41,7 @@ pub(super) struct Slots {
 #[derive(Default)]
 struct Map {
     hosts: HashMap<String, Slot>,
-    /// Bytes of robots.txt behind the rules in `hosts`.
+    /// Bytes the rules and sitemaps in `hosts` hold.
     bytes: usize,
 }
 
@@ -139,7 +139,7 @@ mod tests {
     }
 
     /// A robots.txt of short `Sitemap:` lines (`Sitemap: /7`) is some 33,000 URLs, each
-    /// a parsed `Url` of a hundred bytes and more, and texting_robots' copy of its text
+    /// a parsed `Url` of a hundred bytes and more, and the parser's copy of its text
     /// beside: twelve times the file's bytes, which alone were counted, so the cache's
     /// 16 MiB held some 190 MB.
     #[test]
