@@ -711,23 +711,31 @@ mod tests {
     /// spelled its one way, so the rules must be spelled that way too.
     #[test]
     fn rules_match_urls_whatever_their_percent_escapes() {
-        let r = robots(
-            Some(200),
+        assert_verdicts(
             "User-agent: *\nDisallow: /%7Ejoe/\nDisallow: /caf%c3%a9\nDisallow: /foo/bar/%62%61%7A\nDisallow: /a%2fb\nAllow: /%7ejoe/public\n",
+            &[
+                "http://h/~joe/x",
+                "http://h/%7Ejoe/x",
+                "http://h/café",
+                "http://h/caf%C3%A9",
+                "http://h/foo/bar/baz",
+                "http://h/a%2Fb",
+            ],
+            &["http://h/~joe/public", "http://h/a/b"],
         );
+    }
+
+    /// That `body` disallows the URLs `blocked` and allows those `open`, each asked
+    /// about as the crawler spells it.
+    fn assert_verdicts(body: &str, blocked: &[&str], open: &[&str]) {
+        let r = robots(Some(200), body);
         let ask = |url: &str| r.verdict(&urlnorm::normalize_str(url).unwrap());
-        for blocked in [
-            "http://h/~joe/x",
-            "http://h/%7Ejoe/x",
-            "http://h/café",
-            "http://h/caf%C3%A9",
-            "http://h/foo/bar/baz",
-            "http://h/a%2Fb",
-        ] {
-            assert_eq!(ask(blocked), Verdict::Disallowed, "{blocked}");
+        for url in blocked {
+            assert_eq!(ask(url), Verdict::Disallowed, "{url}");
         }
-        assert_eq!(ask("http://h/~joe/public"), Verdict::Allowed);
-        assert_eq!(ask("http://h/a/b"), Verdict::Allowed);
+        for url in open {
+            assert_eq!(ask(url), Verdict::Allowed, "{url}");
+        }
     }
 
     /// A hostile robots.txt, as large as is read, of rules with wildcards: each was
@@ -775,6 +783,28 @@ mod tests {
             held <= r.size + 1024 * 1024,
             "the rules hold {held} bytes, counted as {}",
             r.size
+        );
+    }
+
+    /// RFC 9309 §2.2.3: a rule names a literal `*` or `$` as `%2A` or `%24`, and it
+    /// matches the character in a URL, however the URL spells it.
+    #[test]
+    fn an_escaped_star_or_dollar_in_a_rule_is_that_character() {
+        assert_verdicts(
+            "User-agent: *\nDisallow: /file-with-a-%2A.html\nDisallow: /price%24\nDisallow: /a%2a$\n",
+            &[
+                "http://h/file-with-a-*.html",
+                "http://h/file-with-a-%2A.html",
+                "http://h/price$",
+                "http://h/price%24/x",
+                "http://h/a*",
+            ],
+            &[
+                "http://h/file-with-a-b.html",
+                "http://h/price",
+                "http://h/ab",
+                "http://h/a*b",
+            ],
         );
     }
 

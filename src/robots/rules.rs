@@ -13,6 +13,7 @@
 //! an empty `Disallow` that allows all and weighs nothing; `Crawl-delay` from the group,
 //! else from above the first group.
 
+use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::fmt::Write;
 
@@ -53,9 +54,10 @@ impl RuleSet {
         if path == "/robots.txt" {
             return true;
         }
+        let path = with_escaped_specials(path);
         self.rules
             .iter()
-            .find(|rule| matches(self.pattern(rule), path))
+            .find(|rule| matches(self.pattern(rule), &path))
             .is_none_or(|rule| rule.allow)
     }
 
@@ -68,6 +70,16 @@ impl RuleSet {
         let start = rule.start as usize;
         &self.patterns[start..start + rule.len as usize]
     }
+}
+
+/// `path` with its `*` and `$` escaped, as a rule must write them to mean the characters
+/// (RFC 9309 §2.2.3: `%2A`, `%24`), so that those rules match however the URL spells
+/// them. A URL seldom holds either, and the path is borrowed as it is.
+fn with_escaped_specials(path: &str) -> Cow<'_, str> {
+    if !path.contains(['*', '$']) {
+        return Cow::Borrowed(path);
+    }
+    Cow::Owned(path.replace('*', "%2A").replace('$', "%24"))
 }
 
 /// Whether `pattern` matches the start of `path`, or all of it when it ends in `$`; a `*`
@@ -268,7 +280,8 @@ fn agent_token(value: &[u8]) -> &[u8] {
 /// the URLs it names however either escapes them (RFC 9309 §2.2.2): bytes past ASCII,
 /// controls and the characters a URL cannot hold as they are, escaped; escapes of
 /// unreserved characters decoded and the others in upper case ([`urlnorm::canonical_escapes`]).
-/// A `$` that does not end the pattern is the character, not the end.
+/// A `$` that does not end the pattern is the character, not the end, and is escaped as
+/// a URL's is when matched: a pattern's `*` and last `$` are all it holds of either.
 fn canonical_pattern(pattern: &[u8], out: &mut String) {
     let (body, anchored) = match pattern.strip_suffix(b"$") {
         Some(body) => (body, true),
@@ -276,7 +289,7 @@ fn canonical_pattern(pattern: &[u8], out: &mut String) {
     };
     let mut escaped = String::with_capacity(body.len());
     for &byte in body {
-        if byte.is_ascii_graphic() && !b"\"<>`".contains(&byte) {
+        if byte.is_ascii_graphic() && !b"\"<>`$".contains(&byte) {
             escaped.push(char::from(byte));
         } else {
             // Writing to a String cannot fail.
@@ -341,7 +354,6 @@ mod tests {
             ("/a*$", "/a", true),
             ("*", "/", true),
             ("/x***y/", "/x/y/", true),
-            ("/a$b", "/a$b", true),
             ("/a*b*c", "/acb", false),
         ] {
             assert_eq!(matches(pattern, path), matched, "{pattern} on {path}");
@@ -602,6 +614,11 @@ mod tests {
             "http://foo.bar/foo/bar/baz"
         ));
         assert!(opened_by("/a b", "http://foo.bar/a%20b"));
+        // A `$` inside a pattern is the character, as `%24` is.
+        for url in ["http://foo.bar/a$b", "http://foo.bar/a%24b/c"] {
+            assert!(opened_by("/a$b", url), "{url}");
+        }
+        assert!(!opened_by("/a$b", "http://foo.bar/a"));
         // Latin-1, as a URL of it is escaped.
         let rules = parse("A", b"User-Agent: A\nDisallow: /caf\xe9\n").rules;
         assert!(!rules.allows("/caf%E9"));
