@@ -808,6 +808,27 @@ mod tests {
         );
     }
 
+    /// A rule written with a character a URL cannot hold bare (`{` in a path, `'` in a
+    /// query) names the URLs a browser or the crawler sends with it escaped.
+    #[test]
+    fn a_rule_matches_urls_that_escape_what_it_writes_bare() {
+        assert_verdicts(
+            "User-agent: *\nDisallow: /tpl/{id}\nDisallow: /search?q='\nDisallow: /*.php?v={\n",
+            &[
+                "http://h/tpl/{id}",
+                "http://h/tpl/%7Bid%7D/x",
+                "http://h/search?q='x'",
+                "http://h/search?q=%27x%27",
+                "http://h/a.php?v={1}",
+            ],
+            &[
+                "http://h/tpl/id",
+                "http://h/search?q=x",
+                "http://h/a.php?v=1",
+            ],
+        );
+    }
+
     /// A site owner copies the user agent from the logs: `User-agent: pipecrawl/0.1`
     /// names us as Google's reference parser reads it (the name up to the first character
     /// a product token cannot hold), while a longer name (`pipecrawl-images`) is another

@@ -278,8 +278,9 @@ fn agent_token(value: &[u8]) -> &[u8] {
 
 /// Appends `pattern` to `out` spelled as the crawler spells URLs, so that a rule matches
 /// the URLs it names however either escapes them (RFC 9309 §2.2.2): bytes past ASCII,
-/// controls and the characters a URL cannot hold as they are, escaped; escapes of
-/// unreserved characters decoded and the others in upper case ([`urlnorm::canonical_escapes`]).
+/// controls and the characters the URL parser escapes (the WHATWG URL standard's sets:
+/// `{` and `}` in a path, `'` in a query), escaped; escapes of unreserved characters
+/// decoded and the others in upper case ([`urlnorm::canonical_escapes`]).
 /// A `$` that does not end the pattern is the character, not the end, and is escaped as
 /// a URL's is when matched: a pattern's `*` and last `$` are all it holds of either.
 fn canonical_pattern(pattern: &[u8], out: &mut String) {
@@ -288,8 +289,11 @@ fn canonical_pattern(pattern: &[u8], out: &mut String) {
         None => (pattern, false),
     };
     let mut escaped = String::with_capacity(body.len());
+    let mut in_query = false;
     for &byte in body {
-        if byte.is_ascii_graphic() && !b"\"<>`$".contains(&byte) {
+        in_query |= byte == b'?';
+        let escapes: &[u8] = if in_query { b"\"<>$'" } else { b"\"<>`${}" };
+        if byte.is_ascii_graphic() && !escapes.contains(&byte) {
             escaped.push(char::from(byte));
         } else {
             // Writing to a String cannot fail.
@@ -614,6 +618,7 @@ mod tests {
             "http://foo.bar/foo/bar/baz"
         ));
         assert!(opened_by("/a b", "http://foo.bar/a%20b"));
+        assert!(opened_by("/a`?b`", "http://foo.bar/a%60?b`"));
         // A `$` inside a pattern is the character, as `%24` is.
         for url in ["http://foo.bar/a$b", "http://foo.bar/a%24b/c"] {
             assert!(opened_by("/a$b", url), "{url}");
