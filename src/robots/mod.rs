@@ -829,6 +829,18 @@ mod tests {
         );
     }
 
+    /// A `Sitemap:` line left empty (a template's, a CMS's with none set) names no
+    /// sitemap: read as a URL, it was robots.txt itself, fetched again as a sitemap, and
+    /// the host seemed to name one, so `/sitemap.xml` was never asked.
+    #[test]
+    fn an_empty_sitemap_line_names_no_sitemap() {
+        let r = robots(
+            Some(200),
+            "User-agent: *\nDisallow: /private\nSitemap:\nSitemap:   # none yet\n",
+        );
+        assert_eq!(r.sitemaps, Vec::<Url>::new());
+    }
+
     /// A site owner copies the user agent from the logs: `User-agent: pipecrawl/0.1`
     /// names us as Google's reference parser reads it (the name up to the first character
     /// a product token cannot hold), while a longer name (`pipecrawl-images`) is another

@@ -27,7 +27,7 @@ pub(super) struct Parsed {
     pub(super) rules: RuleSet,
     /// Seconds; the file's own value, which the caller bounds.
     pub(super) delay: Option<f32>,
-    /// The values of every `Sitemap` line, whichever group it is in.
+    /// The values of every `Sitemap` line that has one, whichever group it is in.
     pub(super) sitemaps: Vec<String>,
 }
 
@@ -150,11 +150,14 @@ pub(super) fn parse(agent: &str, body: &[u8]) -> Parsed {
                 in_agents = true;
                 before_groups = false;
             }
-            Line::Sitemap(url) => {
+            // An empty value names no sitemap: read against robots.txt's address, it
+            // would be robots.txt.
+            Line::Sitemap(url) if !url.is_empty() => {
                 if let Ok(url) = std::str::from_utf8(url) {
                     parsed.sitemaps.push(url.to_owned());
                 }
             }
+            Line::Sitemap(_) => {}
             Line::Delay(delay) => {
                 in_agents = false;
                 if before_groups {
