@@ -21,10 +21,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use sqlx::sqlite::SqliteConnection;
 
+use crate::query::dialect::Dialect;
 use crate::query::open::{self, Needs};
 use crate::query::output::{self, Format};
 use crate::query::reader::{Reader, Statement};
-use crate::query::{Doing, QueryError};
+use crate::query::QueryError;
 
 /// Rows SQLite formats and hands over at once: a few MB of text.
 const CHUNK_ROWS: i64 = 10_000;
@@ -227,14 +228,14 @@ pub async fn export(
         },
     })?;
     let _only_export = lock_dir(dir)?;
-    if let Reader::Sqlite(_) = reader {
+    if reader.dialect() == Dialect::Sqlite {
         // Reading in order needs no memory map, and without one the process's resident
         // memory shows what it really holds: a row and a write buffer.
         reader.execute("PRAGMA mmap_size = 0").await?;
         // PostgreSQL's connection is in a read-only transaction from the start.
         reader.execute("BEGIN").await?;
     }
-    let exported = write_tables(&mut reader, format, dir, partials)
+    let exported = write_tables(&mut reader, database, format, dir, partials)
         .await
         .and_then(|tables| {
             // Only now, both tables complete, does either replace an earlier export's
@@ -278,10 +279,11 @@ fn lock_dir(dir: &Path) -> Result<File, QueryError> {
     }
 }
 
-/// Writes every table to its partial file in `dir`; returns each partial file's path and
-/// what it holds under its final name.
+/// Writes every table of `database` (read through `reader`) to its partial file in `dir`;
+/// returns each partial file's path and what it holds under its final name.
 async fn write_tables(
     reader: &mut Reader,
+    database: &str,
     format: ExportFormat,
     dir: &Path,
     partials: &Partials,
@@ -291,9 +293,9 @@ async fn write_tables(
         let path = dir.join(format!("{table}.{}", format.extension()));
         let partial = dir.join(format!(".{table}.{}.part", format.extension()));
         let writer = partials.create(&partial)?;
-        let Written { rows, not_utf8 } = match reader {
-            Reader::Sqlite(conn) => write_table(conn, table, format, writer, &partial).await?,
-            Reader::Postgres(_) => stream_table(reader, table, format, writer, &partial).await?,
+        let Written { rows, not_utf8 } = match reader.sqlite() {
+            Some(conn) => write_table(conn, database, table, format, writer, &partial).await?,
+            None => stream_table(reader, table, format, writer, &partial).await?,
         };
         tables.push((
             partial,
@@ -333,17 +335,20 @@ async fn stream_table(
     })
 }
 
-/// Writes every row of `table`, in id order, to `writer` (the file at `path`); returns
-/// how many. Lines are read as bytes: SQLite does not check that TEXT is UTF-8, and one
-/// value that is not must not stop an export.
+/// Writes every row of `table` in the SQLite file `database`, in id order, to `writer`
+/// (the file at `path`); returns how many. Lines are read as bytes: SQLite does not check
+/// that TEXT is UTF-8, and one value that is not must not stop an export.
 async fn write_table(
     conn: &mut SqliteConnection,
+    database: &str,
     table: &str,
     format: ExportFormat,
     mut writer: BufWriter<File>,
     path: &Path,
 ) -> Result<Written, QueryError> {
     let file_error = file_error(path);
+    let read_error =
+        |doing| move |source| QueryError::from_file(database.to_owned(), doing, source);
     // Every column, whatever later migrations add.
     let columns: Vec<Column> = sqlx::query_as::<_, (String, String)>(
         "SELECT name, type FROM pragma_table_info(?) ORDER BY cid",
@@ -351,7 +356,7 @@ async fn write_table(
     .bind(table)
     .fetch_all(&mut *conn)
     .await
-    .doing("reading the table's columns")?
+    .map_err(read_error("reading the table's columns"))?
     .into_iter()
     .map(|(name, declared)| Column {
         name,
@@ -378,7 +383,7 @@ async fn write_table(
                 .bind(after)
                 .fetch_one(&mut *conn)
                 .await
-                .doing("reading rows to export")?;
+                .map_err(read_error("reading rows to export"))?;
         let (Some(last), Some(mut lines)) = (last, lines) else {
             break;
         };

@@ -158,10 +158,18 @@ pub enum QueryError {
 }
 
 impl QueryError {
-    /// A failed statement of the user's, or one of ours fed by user input: a refused
-    /// write is told apart from a mistake in the SQL.
-    pub(crate) fn from_sql(dialect: Dialect, error: sqlx::Error) -> Self {
+    /// A failed statement of the user's, or one of ours fed by user input, on the
+    /// database `database` names: a refused write is told apart from a mistake in the
+    /// SQL, and damage met past the schema (which opening the file reads alone) is the
+    /// file's, as at open.
+    pub(crate) fn from_sql(dialect: Dialect, database: &str, error: sqlx::Error) -> Self {
         let message = message(&error);
+        if dialect == Dialect::Sqlite && primary_code(&error) == Some(SQLITE_CORRUPT) {
+            return Self::Damaged {
+                database: database.to_owned(),
+                message,
+            };
+        }
         let refused = match dialect {
             Dialect::Sqlite => primary_code(&error) == Some(SQLITE_READONLY),
             Dialect::Postgres => error
@@ -193,7 +201,7 @@ impl QueryError {
 
     /// A failure reading a file as a SQLite database: "not a database" and "malformed"
     /// are the file's fault, the rest (locked) is reported as it is.
-    pub(crate) fn from_open(database: String, doing: &'static str, error: sqlx::Error) -> Self {
+    pub(crate) fn from_file(database: String, doing: &'static str, error: sqlx::Error) -> Self {
         let message = message(&error);
         match primary_code(&error) {
             Some(SQLITE_NOTADB) => Self::NotSqlite { database, message },

@@ -31,7 +31,6 @@ pub mod top;
 
 use std::io::Write;
 
-pub(crate) use error::Doing;
 pub use error::QueryError;
 pub use output::Format;
 use reader::{Reader, Statement};

@@ -23,7 +23,7 @@ use sqlx::ConnectOptions;
 
 use super::dialect::Dialect;
 use super::error::{primary_code, Doing, QueryError, SQLITE_READONLY};
-use super::reader::{Reader, Statement};
+use super::reader::{Connection, Reader, Statement};
 use crate::store;
 
 /// Tables every pipecrawl database has; enough for `export`.
@@ -121,7 +121,7 @@ async fn open_postgres(url: &str) -> Result<(Reader, Vec<String>), QueryError> {
     let conn = store::connect_postgres(&options)
         .await
         .doing("connecting to PostgreSQL")?;
-    let mut reader = Reader::Postgres(conn);
+    let mut reader = Reader::new(Connection::Postgres(conn), store::redacted(url));
     // A question stopped on this side (Ctrl-C, `timeout`, a kill) went on running on the
     // server, unasked, for as long as it took, holding a core and a snapshot that keeps
     // the crawl's dead rows from vacuum: the server checks every second that the client
@@ -228,8 +228,8 @@ async fn open_sqlite(
         }
         read => read,
     }
-    .map_err(|source| QueryError::from_open(name, "reading the database schema", source))?;
-    Ok((Reader::Sqlite(conn), tables))
+    .map_err(|source| QueryError::from_file(name.clone(), "reading the database schema", source))?;
+    Ok((Reader::new(Connection::Sqlite(conn), name), tables))
 }
 
 /// A read-only connection with ATTACH forbidden.
@@ -257,7 +257,7 @@ fn cannot_open(path: &Path, name: &str, source: sqlx::Error) -> QueryError {
             };
         }
     }
-    QueryError::from_open(name.to_owned(), "opening the database", source)
+    QueryError::from_file(name.to_owned(), "opening the database", source)
 }
 
 async fn tables(conn: &mut SqliteConnection) -> Result<Vec<String>, sqlx::Error> {

@@ -107,7 +107,15 @@ where
 }
 
 /// A read-only connection to a crawl's database (see [`super::open`]).
-pub enum Reader {
+pub struct Reader {
+    conn: Connection,
+    /// The database as the user named it (a PostgreSQL URL without its password): damage
+    /// a question runs into past the schema is the file's fault, named as at open.
+    database: String,
+}
+
+/// The connection of a [`Reader`].
+pub enum Connection {
     Sqlite(SqliteConnection),
     Postgres(PgConnection),
 }
@@ -116,12 +124,12 @@ pub enum Reader {
 /// function reading its rows, whichever the database.
 macro_rules! on_reader {
     ($reader:expr, $conn:ident, $cells:ident => $body:expr) => {
-        match $reader {
-            Reader::Sqlite($conn) => {
+        match &mut $reader.conn {
+            Connection::Sqlite($conn) => {
                 let $cells = sqlite_cells;
                 $body
             }
-            Reader::Postgres($conn) => {
+            Connection::Postgres($conn) => {
                 let $cells = postgres_cells;
                 $body
             }
@@ -130,10 +138,22 @@ macro_rules! on_reader {
 }
 
 impl Reader {
+    pub(super) fn new(conn: Connection, database: String) -> Self {
+        Self { conn, database }
+    }
+
     pub fn dialect(&self) -> Dialect {
-        match self {
-            Self::Sqlite(_) => Dialect::Sqlite,
-            Self::Postgres(_) => Dialect::Postgres,
+        match self.conn {
+            Connection::Sqlite(_) => Dialect::Sqlite,
+            Connection::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// The SQLite connection, for what SQLite does best itself (`export`'s lines).
+    pub(crate) fn sqlite(&mut self) -> Option<&mut SqliteConnection> {
+        match &mut self.conn {
+            Connection::Sqlite(conn) => Some(conn),
+            Connection::Postgres(_) => None,
         }
     }
 
@@ -144,7 +164,8 @@ impl Reader {
         F: FnMut(&[String], &[Cell<'_>]) -> Result<bool, QueryError>,
     {
         let dialect = self.dialect();
-        let failed = |e| QueryError::from_sql(dialect, e);
+        let database = &self.database;
+        let failed = |e| QueryError::from_sql(dialect, database, e);
         on_reader!(self, conn, cells => {
             let mut rows = bound(st).fetch(&mut *conn);
             let mut names: Option<Vec<String>> = None;
@@ -152,7 +173,7 @@ impl Reader {
                 let names = names.get_or_insert_with(|| {
                     row.columns().iter().map(|c| c.name().to_owned()).collect()
                 });
-                if !each(names, &cells(&row)?)? {
+                if !each(names, &cells(&row, database)?)? {
                     break;
                 }
             }
@@ -165,7 +186,7 @@ impl Reader {
     /// the statements one after another and hand over all their rows as one answer,
     /// under the first statement's column names.
     pub async fn refuse_many_statements(&mut self, st: &Statement) -> Result<(), QueryError> {
-        let Self::Sqlite(conn) = self else {
+        let Some(conn) = self.sqlite() else {
             return Ok(());
         };
         let mut handle = conn.lock_handle().await.doing("reading the statement")?;
@@ -184,10 +205,11 @@ impl Reader {
     /// The names of the columns `st` would answer with, without running it.
     pub async fn column_names(&mut self, st: &Statement) -> Result<Vec<String>, QueryError> {
         let dialect = self.dialect();
+        let database = &self.database;
         on_reader!(self, conn, _cells => {
             let prepared = sqlx::Executor::prepare(&mut *conn, sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(st.sql.clone())))
                 .await
-                .map_err(|e| QueryError::from_sql(dialect, e))?;
+                .map_err(|e| QueryError::from_sql(dialect, database, e))?;
             Ok(prepared.columns().iter().map(|c| c.name().to_owned()).collect())
         })
     }
@@ -209,12 +231,13 @@ impl Reader {
     /// Runs a statement that returns nothing of interest (settings, `BEGIN`).
     pub async fn execute(&mut self, sql: &'static str) -> Result<(), QueryError> {
         let dialect = self.dialect();
+        let database = &self.database;
         on_reader!(self, conn, _cells => {
             sqlx::query(sql)
                 .execute(&mut *conn)
                 .await
                 .map(drop)
-                .map_err(|e| QueryError::from_sql(dialect, e))
+                .map_err(|e| QueryError::from_sql(dialect, database, e))
         })
     }
 }
@@ -257,7 +280,7 @@ unsafe fn more_than_one_statement(db: *mut ffi::sqlite3, sql: &str) -> bool {
 }
 
 /// The row's values with the types SQLite stored them as (a column may hold several).
-fn sqlite_cells(row: &SqliteRow) -> Result<Vec<Cell<'_>>, QueryError> {
+fn sqlite_cells<'r>(row: &'r SqliteRow, database: &str) -> Result<Vec<Cell<'r>>, QueryError> {
     let cell = |i: usize| -> Result<Cell<'_>, sqlx::Error> {
         let raw = row.try_get_raw(i)?;
         if raw.is_null() {
@@ -275,14 +298,14 @@ fn sqlite_cells(row: &SqliteRow) -> Result<Vec<Cell<'_>>, QueryError> {
         })
     };
     (0..row.len())
-        .map(|i| cell(i).map_err(|e| QueryError::from_sql(Dialect::Sqlite, e)))
+        .map(|i| cell(i).map_err(|e| QueryError::from_sql(Dialect::Sqlite, database, e)))
         .collect()
 }
 
 /// The row's values by their PostgreSQL types. Types a table, CSV or JSON cannot show
 /// as they are (times, arrays, …) are refused with the advice to cast them to text.
-fn postgres_cells(row: &PgRow) -> Result<Vec<Cell<'_>>, QueryError> {
-    let failed = |e| QueryError::from_sql(Dialect::Postgres, e);
+fn postgres_cells<'r>(row: &'r PgRow, database: &str) -> Result<Vec<Cell<'r>>, QueryError> {
+    let failed = |e| QueryError::from_sql(Dialect::Postgres, database, e);
     row.columns()
         .iter()
         .enumerate()

@@ -2065,3 +2065,58 @@ async fn the_unchecked_note_of_broken_on_one_host_is_about_that_hosts_links() {
         assert_eq!(listed, unchecked, "{host}");
     }
 }
+
+/// Overwrites the b-tree root page of `table` in the (closed, checkpointed) database at
+/// `db`: the file opens, its schema reads, and the first read of that table finds the
+/// damage, as a bad block or a copy cut short leaves it.
+async fn damage_table(db: &Path, table: &str) {
+    use std::io::{Seek, SeekFrom, Write};
+
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(db);
+    let pool = sqlx::SqlitePool::connect_with(options)
+        .await
+        .expect("open the crawl database");
+    let (root, page_size): (i64, i64) = sqlx::query_as(
+        "SELECT rootpage, (SELECT page_size FROM pragma_page_size) FROM sqlite_schema
+         WHERE type = 'table' AND name = ?",
+    )
+    .bind(table)
+    .fetch_one(&pool)
+    .await
+    .expect("the table's root page");
+    pool.close().await;
+    let page = usize::try_from(page_size).expect("a page size");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(db)
+        .expect("open the database file");
+    file.seek(SeekFrom::Start(
+        u64::try_from((root - 1) * page_size).expect("an offset"),
+    ))
+    .expect("seek");
+    file.write_all(&vec![0xff; page])
+        .expect("damage the table's page");
+}
+
+/// A database damaged past its schema (a bad block in a table) opens, and the damage
+/// shows only when a question reads that table: it said "the SQL failed: database disk
+/// image is malformed" (or "database error while reading rows to export: …"), naming no
+/// file and reading like a fault of pipecrawl's, where damage found at open names the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_damaged_past_the_schema_is_named_as_damaged_when_read() {
+    let (harness, db) = empty_crawl().await;
+    damage_table(&harness.db_path(), "pages").await;
+    let out_dir = harness.dir.path().join("export").display().to_string();
+    for words in [
+        vec!["query", "--db", &db, "pages", "--title", "x"],
+        vec!["query", "--db", &db, "sql", "SELECT title FROM pages"],
+        vec!["export", "--db", &db, "--out", &out_dir],
+    ] {
+        assert_fails(
+            &pipecrawl(args(&words)).await,
+            &[&format!(
+                "{db} is damaged (database disk image is malformed): restore it from a copy"
+            )],
+        );
+    }
+}
