@@ -28,7 +28,7 @@ pub struct PagesArgs {
     #[arg(long)]
     pub content_type: Option<String>,
     /// Only pages whose title contains this (ASCII letters in any case).
-    #[arg(long)]
+    #[arg(long, value_parser = TitleText)]
     pub title: Option<String>,
     /// Only pages fetched since a time (`2025-01-31`, `2025-01-31T12:00:00Z`, UTC unless
     /// an offset says otherwise: `2025-01-31T13:00:00+01:00`) or a time ago (`90min`,
@@ -111,6 +111,39 @@ impl FromStr for StatusFilter {
             Ok(code @ 100..=999) => Ok(Self::Code(code)),
             _ => Err(wrong()),
         }
+    }
+}
+
+/// `--title`'s text, refused when longer than any title stored: it could match none, and
+/// SQLite refused it past its LIKE pattern limit of 50,000 bytes ("the SQL failed: LIKE or
+/// GLOB pattern too complex") where PostgreSQL answered no rows. A text that long is a
+/// slip (a file or a page pasted), which an empty answer would hide. Refused as clap
+/// refuses a wrong argument (exit 2), in words that do not repeat the text.
+#[derive(Debug, Clone, Copy)]
+struct TitleText;
+
+impl clap::builder::TypedValueParser for TitleText {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        let text = clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)?;
+        let longest = crate::parser::MAX_TEXT_BYTES;
+        if text.len() > longest {
+            let message = format!(
+                "--title is {} bytes long, and no stored title is longer than {longest} bytes \
+                 (a crawl cuts a longer one there): search for a part of it\n",
+                text.len()
+            );
+            return Err(
+                clap::Error::raw(clap::error::ErrorKind::ValueValidation, message).with_cmd(cmd),
+            );
+        }
+        Ok(text)
     }
 }
 

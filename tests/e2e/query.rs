@@ -2120,3 +2120,30 @@ async fn a_table_damaged_past_the_schema_is_named_as_damaged_when_read() {
         );
     }
 }
+
+/// `--title` longer than any stored title (4,096 bytes at most) failed on SQLite past
+/// its LIKE pattern limit with "the SQL failed: LIKE or GLOB pattern too complex", where
+/// PostgreSQL answered no rows: it is refused on both, before any database is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_title_longer_than_any_stored_title_is_refused_saying_so() {
+    let (_harness, db) = empty_crawl().await;
+    let longest = "x".repeat(4096);
+    let out = pipecrawl(args(&["query", "--db", &db, "pages", "--title", &longest])).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for length in [4097, 60_000] {
+        let title = "x".repeat(length);
+        let out = pipecrawl(args(&["query", "--db", &db, "pages", "--title", &title])).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{length}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "--title is {length} bytes long, and no stored title is longer than 4096"
+            )),
+            "{length}: {stderr}"
+        );
+    }
+}
