@@ -174,11 +174,12 @@ impl FromStr for Since {
             } else {
                 time.to_owned()
             };
-            let local = humantime::parse_rfc3339_weak(&full).map_err(|_| bad())?;
+            let local = parse_time(&full).ok_or_else(bad)?;
             crate::zone::to_utc(local, east).ok_or_else(bad)?
         };
-        // No page was fetched before 1970 (`--since 100years` asks for all), and
-        // humantime spells no time before it, nor one after 9999: it panicked on both.
+        // No page was fetched before 1970 (`--since 100years`, `--since 1969-12-31` ask
+        // for all), and humantime spells no time before it, nor one after 9999: it
+        // panicked on both.
         let at = at.max(SystemTime::UNIX_EPOCH);
         let mut spelled = String::new();
         // With milliseconds, as in fetched_at: without them a page fetched in the very
@@ -186,6 +187,30 @@ impl FromStr for Since {
         write!(spelled, "{}", humantime::format_rfc3339_millis(at)).map_err(|_| bad())?;
         Ok(Self(spelled))
     }
+}
+
+/// Seconds in the Gregorian calendar's cycle of 400 years, after which its leap years
+/// repeat.
+const CYCLE_SECS: u64 = 146_097 * 86_400;
+
+/// The instant of `text` (RFC 3339, read as UTC), before 1970 too, where humantime reads
+/// none ("1969-12-31" was said to be "neither a time … nor a time ago"): such a year is
+/// read some cycles of 400 years later, the calendar being the same then, and the instant
+/// moved back by as many.
+fn parse_time(text: &str) -> Option<SystemTime> {
+    if let Ok(at) = humantime::parse_rfc3339_weak(text) {
+        return Some(at);
+    }
+    let (year, rest) = text.split_at_checked(4)?;
+    if !year.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let year: u32 = year.parse().ok()?;
+    let cycles = 1970_u32.checked_sub(year)?.div_ceil(400);
+    let later = humantime::parse_rfc3339_weak(&format!("{}{rest}", year + 400 * cycles)).ok()?;
+    later.checked_sub(std::time::Duration::from_secs(
+        u64::from(cycles) * CYCLE_SECS,
+    ))
 }
 
 /// `2025-01-31T13:30:00+01:00` → (`2025-01-31T13:30:00`, 3600 seconds east of UTC); a
@@ -466,6 +491,15 @@ mod tests {
         let epoch = Ok(Since("1970-01-01T00:00:00.000Z".to_owned()));
         assert_eq!("100years".parse(), epoch);
         assert_eq!("1970-01-01T00:30:00+01:00".parse(), epoch);
+        assert_eq!("1969-12-31".parse(), epoch);
+        assert_eq!("1968-02-29T12:00:00Z".parse(), epoch);
+        assert_eq!(
+            "1969-12-31T23:00:00-02:00".parse(),
+            Ok(Since("1970-01-01T01:00:00.000Z".to_owned()))
+        );
+        for not_a_day in ["1969-02-29", "1969-13-01", "1900-02-29", "+969-01-01"] {
+            assert!(not_a_day.parse::<Since>().is_err(), "{not_a_day}");
+        }
         assert!("9999-12-31T23:59:59-14:00".parse::<Since>().is_err());
     }
 }

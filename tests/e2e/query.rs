@@ -85,6 +85,14 @@ pub(super) fn assert_fails(out: &Output, says: &[&str]) {
     assert!(says.iter().any(|s| stderr.contains(s)), "{stderr}");
 }
 
+/// Asserts that the binary succeeded (`what` names the run in a failure); returns its
+/// stdout.
+fn answered(out: &Output, what: &str) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{what}: {stderr}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Runs `statements` on the crawl's database as another program would: the test's way
 /// to set up what a crawl rarely leaves.
 pub(super) async fn change_database(harness: &Harness, statements: &[String]) {
@@ -2129,11 +2137,7 @@ async fn a_title_longer_than_any_stored_title_is_refused_saying_so() {
     let (_harness, db) = empty_crawl().await;
     let longest = "x".repeat(4096);
     let out = pipecrawl(args(&["query", "--db", &db, "pages", "--title", &longest])).await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    answered(&out, "4096 bytes");
     for length in [4097, 60_000] {
         let title = "x".repeat(length);
         let out = pipecrawl(args(&["query", "--db", &db, "pages", "--title", &title])).await;
@@ -2146,4 +2150,54 @@ async fn a_title_longer_than_any_stored_title_is_refused_saying_so() {
             "{length}: {stderr}"
         );
     }
+}
+
+/// A time before 1970 is read as the instant it names (every page, bar an offset past
+/// midnight), as `--since 100years` is every page: it said "`1969-12-31` is
+/// neither a time (…) nor a time ago", of a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn since_a_time_before_1970_is_the_instant_it_names() {
+    let (harness, db) = empty_crawl().await;
+    // A page fetched half an hour after the epoch.
+    change_database(
+        &harness,
+        &[
+            "INSERT INTO frontier (id, url, host, depth, priority) VALUES (1, 'http://a/', 'a', 0, 0)",
+            "INSERT INTO pages (id, url, depth, fetched_at, changed_at)
+             VALUES (1, 'http://a/', 0, '1970-01-01T00:30:00.000Z', '1970-01-01T00:30:00.000Z')",
+        ]
+        .map(str::to_owned),
+    )
+    .await;
+    // The last is 1970-01-01T01:00:00Z, after the page.
+    for (since, pages) in [
+        ("1969-12-31", 1),
+        ("1900-02-28T12:00:00Z", 1),
+        ("1969-12-31T23:00:00-02:00", 0),
+    ] {
+        let words = [
+            "query", "--db", &db, "--format", "csv", "pages", "--since", since,
+        ];
+        let csv = answered(&pipecrawl(args(&words)).await, since);
+        assert_eq!(
+            csv.lines().count(),
+            1 + pages,
+            "{since}: the header and the pages"
+        );
+    }
+    let out = pipecrawl(args(&[
+        "query",
+        "--db",
+        &db,
+        "pages",
+        "--since",
+        "1969-02-30",
+    ]))
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("`1969-02-30` is neither a time"),
+        "{stderr}"
+    );
 }
