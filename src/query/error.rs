@@ -28,6 +28,13 @@ pub enum QueryError {
         looked_at: Option<PathBuf>,
     },
 
+    /// Worded as the config's check of `storage.database` words it.
+    #[error(
+        "`{database}` names no file: write the path after `sqlite://` (sqlite://crawl.db), \
+         or the path alone"
+    )]
+    NoFileNamed { database: String },
+
     #[error("cannot read {database}")]
     Unreadable {
         database: String,

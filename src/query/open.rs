@@ -175,6 +175,11 @@ async fn open_sqlite(
 ) -> Result<(Reader, Vec<String>), QueryError> {
     let name = name.to_owned();
     let path = options.get_filename().to_owned();
+    // `sqlite://` with its path left out (`sqlite://$DB`, the variable unset): an empty
+    // path, which was "no database at" the current directory.
+    if path.as_os_str().is_empty() {
+        return Err(QueryError::NoFileNamed { database: name });
+    }
     if !path.exists() {
         let looked_at = path
             .is_relative()

@@ -2201,3 +2201,26 @@ async fn since_a_time_before_1970_is_the_instant_it_names() {
         "{stderr}"
     );
 }
+
+/// `--db sqlite://` (a URL with its path left out, `sqlite://$DB` with the variable
+/// unset) said "there is no database at sqlite:// (/current/directory/: …)", as if a
+/// file had been looked for there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_url_naming_no_file_says_so() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let out_dir = dir.path().join("export").display().to_string();
+    for db in ["sqlite://", "sqlite:", "sqlite://?mode=ro"] {
+        for words in [
+            vec!["query", "--db", db, "stats"],
+            vec!["export", "--db", db, "--out", &out_dir],
+        ] {
+            let out = pipecrawl(args(&words)).await;
+            assert_fails(&out, &[&format!("`{db}` names no file")]);
+            assert!(
+                !String::from_utf8_lossy(&out.stderr).contains("there is no database"),
+                "{words:?}"
+            );
+        }
+    }
+    assert!(!dir.path().join("export").exists(), "nothing was written");
+}
