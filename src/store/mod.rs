@@ -135,11 +135,35 @@ pub fn is_postgres(database: &str) -> bool {
 /// characters of the file's name, as `sqlite3` and the shell take them (`:memory:` stays
 /// sqlx's one database shared by the writer and the readers).
 pub fn sqlite_options(database: &str) -> Result<SqliteConnectOptions, sqlx::Error> {
-    if database.starts_with("sqlite:") || database == ":memory:" {
-        SqliteConnectOptions::from_str(database)
+    let options = if database.starts_with("sqlite:") || database == ":memory:" {
+        SqliteConnectOptions::from_str(database)?
     } else {
-        Ok(SqliteConnectOptions::new().filename(database))
+        SqliteConnectOptions::new().filename(database)
+    };
+    // sqlx opens every file with SQLITE_OPEN_URI, so SQLite read a relative name starting
+    // `file:` as a URI: `file:crawl.db` opened `crawl.db`, and `file:x.db?vfs=…&mode=…`
+    // (or `sqlite://file:x.db%3Fvfs%3D…`) handed the rest to SQLite as its parameters.
+    // `./` before it makes it the file's path. sqlx names its in-memory database so.
+    let filename = options.get_filename();
+    if filename
+        .as_os_str()
+        .as_encoded_bytes()
+        .starts_with(b"file:")
+        && !in_memory(database)
+    {
+        let path = std::path::Path::new(".").join(filename);
+        return Ok(options.filename(path));
     }
+    Ok(options)
+}
+
+/// Whether `database` is what sqlx makes its in-memory database of: `:memory:`, as a path
+/// or in a `sqlite:` URL.
+fn in_memory(database: &str) -> bool {
+    let rest = database
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    rest.split('?').next() == Some(":memory:")
 }
 
 /// How long a PostgreSQL server may take to accept a new connection and log it in, and

@@ -2224,3 +2224,38 @@ async fn a_sqlite_url_naming_no_file_says_so() {
     }
     assert!(!dir.path().join("export").exists(), "nothing was written");
 }
+
+/// A relative path starting `file:` is a file of that name, as for `sqlite3` and the
+/// shell: SQLite read it as a URI, so `file:crawl.db` opened `crawl.db`, and
+/// `file:crawl.db?vfs=…` handed the user's text to SQLite as its open parameters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relative_path_starting_file_colon_is_that_file_not_a_uri() {
+    let (harness, db) = empty_crawl().await;
+    let dir = harness.dir.path();
+    for name in ["file:crawl.db", "file:crawl.db?vfs=nowhere&mode=rwc"] {
+        std::fs::copy(&db, dir.join(name)).expect("copy the database");
+    }
+    // The plain `crawl.db` holds a URL, the copies none: an answer of 0 is theirs.
+    change_database(
+        &harness,
+        &[
+            "INSERT INTO frontier (url, host, depth, priority) VALUES ('http://a/', 'a', 0, 0)"
+                .to_owned(),
+        ],
+    )
+    .await;
+    for db in [
+        "file:crawl.db",
+        "file:crawl.db?vfs=nowhere&mode=rwc",
+        "sqlite://file:crawl.db",
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+            .args(["query", "--db", db, "--format", "csv"])
+            .args(["sql", "SELECT count(*) AS urls FROM frontier"])
+            .current_dir(dir)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run the pipecrawl binary");
+        assert_eq!(answered(&out, db), "urls\r\n0\r\n", "{db}");
+    }
+}
