@@ -143,49 +143,67 @@ struct Written {
     not_utf8: bool,
 }
 
-/// The hidden files an export is writing, shared with whatever ends the process early (a
-/// signal handler): only the export knows their names, and a partial file may be
-/// gigabytes that nobody would look for. The writer may be blocked in a write (a slow or
-/// full disk), so the remover cannot wait for it to stop; instead creating, renaming and
-/// removing a partial file all take one lock, and the remover keeps it until the process
-/// has ended, so no file appears or is renamed after it has looked.
+/// The hidden files an export is writing, and the directories it made for them, shared
+/// with whatever ends the process early (a signal handler): only the export knows their
+/// names, and a partial file may be gigabytes that nobody would look for. The writer may
+/// be blocked in a write (a slow or full disk), so the remover cannot wait for it to
+/// stop; instead creating, renaming and removing a partial file all take one lock, and
+/// the remover keeps it until the process has ended, so no file appears or is renamed
+/// after it has looked.
 #[derive(Debug, Clone, Default)]
-pub struct Partials(Arc<Mutex<Vec<PathBuf>>>);
+pub struct Partials(Arc<Mutex<Made>>);
+
+/// What an export made and has not finished.
+#[derive(Debug, Default)]
+struct Made {
+    files: Vec<PathBuf>,
+    /// Deepest first. Removed only while empty: one a finished export wrote into holds
+    /// its files, and is kept.
+    dirs: Vec<PathBuf>,
+}
 
 /// The lock on [`Partials`] after they were removed: the process is to end holding it.
 #[must_use = "held until the process ends, it keeps an export from making more files"]
 pub struct Abandoned<'a> {
-    _held: MutexGuard<'a, Vec<PathBuf>>,
+    _held: MutexGuard<'a, Made>,
 }
 
 impl Partials {
-    fn lock(&self) -> MutexGuard<'_, Vec<PathBuf>> {
+    fn lock(&self) -> MutexGuard<'_, Made> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Notes `dirs` (deepest first), which the export made, for removal.
+    fn made_dirs(&self, dirs: Vec<PathBuf>) {
+        self.lock().dirs = dirs;
     }
 
     /// A new partial file at `path`, noted for removal.
     fn create(&self, path: &Path) -> Result<BufWriter<File>, QueryError> {
-        let mut files = self.lock();
+        let mut made = self.lock();
         let writer = create(path)?;
-        files.push(path.to_owned());
+        made.files.push(path.to_owned());
         Ok(writer)
     }
 
     /// Gives the complete partial file `from` its final name `to`.
     fn finish(&self, from: &Path, to: &Path) -> std::io::Result<()> {
-        let mut files = self.lock();
+        let mut made = self.lock();
         fs::rename(from, to)?;
-        files.retain(|f| f != from);
+        made.files.retain(|f| f != from);
         Ok(())
     }
 
-    /// Removes every partial file; returns the lock, held.
-    fn remove_all(&self) -> MutexGuard<'_, Vec<PathBuf>> {
-        let mut files = self.lock();
-        for file in files.drain(..) {
+    /// Removes every partial file, then the directories made for them if empty; returns
+    /// the lock, held.
+    fn remove_all(&self) -> MutexGuard<'_, Made> {
+        let mut made = self.lock();
+        for file in made.files.drain(..) {
             let _ = fs::remove_file(file);
         }
-        files
+        remove_dirs(&made.dirs);
+        made.dirs.clear();
+        made
     }
 
     /// Removes every partial file, of no use to anyone after a failure.
@@ -202,12 +220,19 @@ impl Partials {
     }
 }
 
+/// Removes `dirs` (deepest first) where empty.
+fn remove_dirs(dirs: &[PathBuf]) {
+    for dir in dirs {
+        let _ = fs::remove_dir(dir);
+    }
+}
+
 /// The tables exported, in the order written, each in full and in id order.
 const TABLES: [&str; 2] = ["pages", "links"];
 
 /// Writes every row of `pages` and `links` in `database` (a SQLite file's path or a
 /// `postgres://` URL) to files in `dir` (created if needed), noting the files it is
-/// writing in `partials`.
+/// writing in `partials`. One that fails leaves nothing it made, files or directories.
 pub async fn export(
     database: &str,
     format: ExportFormat,
@@ -215,19 +240,61 @@ pub async fn export(
     partials: &Partials,
 ) -> Result<Vec<Exported>, QueryError> {
     let mut reader = open::open(database, Needs::Crawl).await?;
-    fs::create_dir_all(dir).map_err(|source| QueryError::File {
-        path: dir.to_owned(),
-        // What is in the way is a file: "File exists" read as a refusal to overwrite.
-        source: if source.kind() == std::io::ErrorKind::AlreadyExists {
-            std::io::Error::new(
-                std::io::ErrorKind::NotADirectory,
-                "it is a file, not a directory",
-            )
-        } else {
-            source
-        },
-    })?;
+    let made = make_dirs(dir)?;
+    // Another export's lock: the directories are that one's now, made at once by both.
     let _only_export = lock_dir(dir)?;
+    partials.made_dirs(made);
+    let exported = write_all(&mut reader, database, format, dir, partials).await;
+    if exported.is_err() {
+        // Half an export is of no use to anyone, and on a full disk it holds the space
+        // the user needs back.
+        partials.discard_all();
+    }
+    exported
+}
+
+/// Makes `dir` and those of its parents that are missing; returns those it made, deepest
+/// first, so that a failed export removes them and nothing that was there before.
+fn make_dirs(dir: &Path) -> Result<Vec<PathBuf>, QueryError> {
+    let failed = |source| QueryError::File {
+        path: dir.to_owned(),
+        source,
+    };
+    let missing: Vec<&Path> = dir
+        .ancestors()
+        .take_while(|path| !path.as_os_str().is_empty() && !path.exists())
+        .collect();
+    let mut made = Vec::new();
+    for path in missing.into_iter().rev() {
+        match fs::create_dir(path) {
+            Ok(()) => made.insert(0, path.to_owned()),
+            // Made meanwhile by another export: not this one's.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && path.is_dir() => {}
+            Err(source) => {
+                remove_dirs(&made);
+                return Err(failed(source));
+            }
+        }
+    }
+    if !dir.is_dir() {
+        // "File exists" would read as a refusal to overwrite.
+        return Err(failed(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            "it is a file, not a directory",
+        )));
+    }
+    Ok(made)
+}
+
+/// Writes both tables to their partial files in `dir`, and gives them their names once
+/// both are complete.
+async fn write_all(
+    reader: &mut Reader,
+    database: &str,
+    format: ExportFormat,
+    dir: &Path,
+    partials: &Partials,
+) -> Result<Vec<Exported>, QueryError> {
     if reader.dialect() == Dialect::Sqlite {
         // Reading in order needs no memory map, and without one the process's resident
         // memory shows what it really holds: a row and a write buffer.
@@ -235,28 +302,19 @@ pub async fn export(
         // PostgreSQL's connection is in a read-only transaction from the start.
         reader.execute("BEGIN").await?;
     }
-    let exported = write_tables(&mut reader, database, format, dir, partials)
-        .await
-        .and_then(|tables| {
-            // Only now, both tables complete, does either replace an earlier export's
-            // file: renaming each as it was done left a failure on the second (a full
-            // disk, a signal) with this export's pages beside the last one's links.
-            tables
-                .into_iter()
-                .map(
-                    |(partial, exported)| match partials.finish(&partial, &exported.path) {
-                        Ok(()) => Ok(exported),
-                        Err(source) => Err(file_error(&exported.path)(source)),
-                    },
-                )
-                .collect()
-        });
-    if exported.is_err() {
-        // Half an export is of no use to anyone, and on a full disk it holds the space
-        // the user needs back.
-        partials.discard_all();
-    }
-    exported
+    let tables = write_tables(reader, database, format, dir, partials).await?;
+    // Only now, both tables complete, does either replace an earlier export's file:
+    // renaming each as it was done left a failure on the second (a full disk, a signal)
+    // with this export's pages beside the last one's links.
+    tables
+        .into_iter()
+        .map(
+            |(partial, exported)| match partials.finish(&partial, &exported.path) {
+                Ok(()) => Ok(exported),
+                Err(source) => Err(file_error(&exported.path)(source)),
+            },
+        )
+        .collect()
 }
 
 /// Keeps any other export out of `dir` until what it returns is dropped. Two at once

@@ -2259,3 +2259,19 @@ async fn a_relative_path_starting_file_colon_is_that_file_not_a_uri() {
         assert_eq!(answered(&out, db), "urls\r\n0\r\n", "{db}");
     }
 }
+
+/// An export that fails at a table (here: `links` damaged, after `pages` was written;
+/// on PostgreSQL, a user who may read `pages` but not `links`) removed its files but left
+/// the `--out` directories it had made, empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_that_fails_leaves_no_directory_it_made() {
+    let (harness, db) = empty_crawl().await;
+    damage_table(&harness.db_path(), "links").await;
+    let made = harness.dir.path().join("made");
+    let out = made.join("export").display().to_string();
+    assert_fails(
+        &pipecrawl(args(&["export", "--db", &db, "--out", &out])).await,
+        &["database disk image is malformed"],
+    );
+    assert!(!made.exists(), "left behind: {}", made.display());
+}
