@@ -109,16 +109,21 @@ impl NetworkPolicy {
     }
 
     /// Checks a URL before any request: one whose host is an IP address (those never
-    /// reach the resolver), and one on the proxy's host, whose addresses the resolver
-    /// gives unchecked, for it cannot tell a lookup for the connection to the proxy from
-    /// one for a page on that host (through `socks5`) or the proxy's own (through an
-    /// HTTP proxy).
+    /// reach the resolver); one named `localhost` or under it, which leads to loopback
+    /// without a lookup, and through an HTTP proxy or `socks5h` reaches no resolver of
+    /// the crawler's; and one on the proxy's host, whose addresses the resolver gives
+    /// unchecked, for it cannot tell a lookup for the connection to the proxy from one
+    /// for a page on that host (through `socks5`) or the proxy's own (through an HTTP
+    /// proxy).
     /// Any other name passes here, without a lock or a lookup: this runs for every URL.
     pub async fn check_url(&self, url: &Url) -> Result<(), String> {
         let host = url.host_str().unwrap_or_default();
         let ip = match url.host() {
             Some(Host::Ipv4(ip)) => IpAddr::V4(ip),
             Some(Host::Ipv6(ip)) => IpAddr::V6(ip),
+            Some(Host::Domain(name)) if names_loopback(name) && !self.is_trusted(host) => {
+                return self.check_loopback_name(name)
+            }
             Some(Host::Domain(name)) if self.is_proxy(name) && !self.is_trusted(host) => {
                 return self.check_proxy_host(name).await
             }
@@ -129,6 +134,22 @@ impl NetworkPolicy {
         } else {
             Err(refusal(host, &[ip]))
         }
+    }
+
+    /// A `localhost` name passes when `network.allow` opens loopback. Through an HTTP
+    /// proxy or `socks5h` the proxy resolves it, to itself: a page would have it connect
+    /// to its own SSH server, admin page or cache manager.
+    fn check_loopback_name(&self, name: &str) -> Result<(), String> {
+        if self.allows(IpAddr::V4(Ipv4Addr::LOCALHOST))
+            || self.allows(IpAddr::V6(Ipv6Addr::LOCALHOST))
+        {
+            return Ok(());
+        }
+        Err(format!(
+            "{REFUSAL}: {name} names loopback (RFC 6761), the machine that resolves it, \
+             through fetch.proxy the proxy itself; add 127.0.0.0/8 or ::1 to network.allow \
+             to crawl it"
+        ))
     }
 
     /// A page on the proxy's host passes when every address of it is allowed: the one
@@ -153,6 +174,19 @@ impl NetworkPolicy {
             ips.join(", ")
         ))
     }
+}
+
+/// Whether `name` is `localhost` or a name under it, which resolvers answer with
+/// loopback wherever they run (RFC 6761 §6.3).
+fn names_loopback(name: &str) -> bool {
+    const LOCALHOST: &str = "localhost";
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let Some(start) = name.len().checked_sub(LOCALHOST.len()) else {
+        return false;
+    };
+    name.get(start..)
+        .is_some_and(|last| last.eq_ignore_ascii_case(LOCALHOST))
+        && (start == 0 || name.as_bytes()[start - 1] == b'.')
 }
 
 fn refusal(host: &str, ips: &[IpAddr]) -> String {
@@ -377,6 +411,27 @@ mod tests {
         assert!(err.to_string().starts_with(REFUSAL), "{err}");
         policy.trust([&Url::parse("http://localhost:1234/").unwrap()]);
         assert!(resolver.resolve(name("localhost")).await.is_ok());
+    }
+
+    #[test]
+    fn localhost_and_the_names_under_it_name_loopback() {
+        for name in [
+            "localhost",
+            "localhost.",
+            "admin.localhost",
+            "a.b.LOCALHOST.",
+        ] {
+            assert!(names_loopback(name), "{name}");
+        }
+        for name in [
+            "notlocalhost",
+            "localhost.example",
+            "localhost..",
+            "ocalhost",
+            "",
+        ] {
+            assert!(!names_loopback(name), "{name}");
+        }
     }
 
     /// The proxy's name resolves to any address for the connection to the proxy, but a

@@ -1661,6 +1661,64 @@ async fn another_port_of_an_http_proxys_address_is_refused() {
     assert_eq!(proxy.count(private), 0, "the proxy was not asked for it");
 }
 
+/// `localhost` names the loopback of whichever machine resolves it (RFC 6761 §6.3), and
+/// through an HTTP proxy or `socks5h://` that is the proxy: a link to
+/// `http://localhost:22/` (or `admin.localhost`) had the proxy connect to its own SSH
+/// server, admin page or cache manager, unchecked, though no lookup is needed to know
+/// where the name leads. It is refused as loopback is, unless `network.allow` opens it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_an_http_proxy_a_link_to_localhost_is_refused() {
+    let seed = "http://pipecrawl.invalid/";
+    let locals = [
+        "http://localhost:22/",
+        "http://admin.localhost./",
+        "http://LocalHost.:3128/squid-internal-mgr/info",
+    ];
+    let links: String = locals
+        .iter()
+        .map(|l| format!("<a href='{l}'>l</a>"))
+        .collect();
+    let home = format!("<title>Home</title>{links}");
+    let local = RawReply::ok("text/html", "<title>Local</title>");
+    let proxy = RawSite::start(vec![
+        (seed, RawReply::ok("text/html", home.as_str())),
+        ("http://localhost:22/", local.clone()),
+        ("http://admin.localhost/", local.clone()),
+        ("http://localhost:3128/squid-internal-mgr/info", local),
+    ])
+    .await;
+    let config = |allow: &str| {
+        format!(
+            "[scope]\nhosts = [\"*\"]\n[fetch]\nproxy = \"http://{}\"\n[network]\nallow = [{allow}]\n",
+            proxy.authority
+        )
+    };
+    let harness = Harness::default();
+    harness.crawl(&[seed.to_owned()], &config("")).await;
+
+    let db = harness.db().await;
+    let row = db.page(seed).await.expect("a row");
+    assert_eq!(row.title.as_deref(), Some("Home"), "{:?}", row.error);
+    let stored: Vec<String> = db.pages().await.into_iter().map(|r| r.url).collect();
+    let refused: Vec<&str> = stored
+        .iter()
+        .map(String::as_str)
+        .filter(|u| *u != seed)
+        .collect();
+    assert_eq!(refused.len(), locals.len(), "{stored:?}");
+    refused_all(&db, &refused).await;
+    let asked: usize = stored.iter().map(|u| proxy.count(u)).sum();
+    assert_eq!(asked, 1, "the proxy was asked for the seed only");
+
+    let allowed = Harness::default();
+    allowed
+        .crawl(&[seed.to_owned()], &config("\"127.0.0.0/8\""))
+        .await;
+    let db = allowed.db().await;
+    let row = db.page("http://localhost:22/").await.expect("a row");
+    assert_eq!(row.title.as_deref(), Some("Local"), "{:?}", row.error);
+}
+
 /// A 407 is the proxy's answer, never a site's: credentials missing or wrong in
 /// `fetch.proxy`. It was stored as the page's status, final, and robots.txt's 407 read as
 /// "no robots.txt" (a 4xx) and kept for `politeness.robots_ttl_ms`: with the credentials
