@@ -150,9 +150,7 @@ impl HttpClient {
             && response.status() == StatusCode::PROXY_AUTHENTICATION_REQUIRED)
             .then(|| FetchError {
                 kind: ErrorKind::Connect,
-                message: "fetch.proxy answered 407 Proxy Authentication Required: the \
-                          credentials in its URL are missing or wrong"
-                    .to_owned(),
+                message: PROXY_WANTS_CREDENTIALS.to_owned(),
             })
     }
 
@@ -172,10 +170,38 @@ impl HttpClient {
             error
                 .message
                 .insert_str(0, "fetch.proxy does not take connections: ");
+        } else if let Some((_, meaning)) = TUNNEL_FAILURES
+            .iter()
+            .find(|(said, _)| self.forwarded && error.message.contains(said))
+        {
+            error.message.insert_str(0, &format!("{meaning}: "));
         }
         error
     }
 }
+
+/// What a `407 Proxy Authentication Required` from `fetch.proxy` means.
+const PROXY_WANTS_CREDENTIALS: &str = "fetch.proxy answered 407 Proxy Authentication \
+                                       Required: the credentials in its URL are missing or wrong";
+
+/// hyper-util's words for an HTTP proxy's answer to the `CONNECT` of an `https://` URL
+/// other than a 200, and what they mean. Its status is not kept: alone, they said
+/// neither that the proxy answered nor what ("tunnel error: unsuccessful").
+const TUNNEL_FAILURES: [(&str, &str); 3] = [
+    (
+        "tunnel error: proxy authorization required",
+        PROXY_WANTS_CREDENTIALS,
+    ),
+    (
+        "tunnel error: unsuccessful",
+        "fetch.proxy did not open a tunnel to the site: it answered CONNECT with an error \
+         (the site refused by its rules or out of its reach, or the proxy busy)",
+    ),
+    (
+        "tunnel error: unexpected end of file",
+        "fetch.proxy closed the connection without answering CONNECT",
+    ),
+];
 
 /// Looks up `fetch.proxy`'s name once, before the crawl starts. A name that does not
 /// exist (a typo) can carry no request, and a crawl through it would only fail every URL:

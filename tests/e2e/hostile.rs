@@ -1719,6 +1719,69 @@ async fn through_an_http_proxy_a_link_to_localhost_is_refused() {
     assert_eq!(row.title.as_deref(), Some("Local"), "{:?}", row.error);
 }
 
+/// An HTTP proxy that will not open a tunnel for `https://` (its `CONNECT` answered 403
+/// by its rules, 502 or 503 when it cannot reach the site or is busy, 407 for
+/// credentials, or closed unanswered): each URL failed "tunnel error: unsuccessful",
+/// saying neither that the proxy answered nor what. It is a `connect` failure for now,
+/// as before, and its message says it is fetch.proxy's and what it did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_that_will_not_open_a_tunnel_says_so() {
+    for (answer, said) in [
+        (
+            "HTTP/1.1 403 Forbidden\r\nContent-Length: 7\r\n\r\nblocked",
+            "fetch.proxy did not open a tunnel to the site",
+        ),
+        (
+            "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 30\r\n\r\n",
+            "fetch.proxy did not open a tunnel to the site",
+        ),
+        (
+            "HTTP/1.1 407 Proxy Authentication Required\r\n\r\n",
+            "fetch.proxy answered 407 Proxy Authentication Required",
+        ),
+        ("", "fetch.proxy closed the connection without answering"),
+    ] {
+        let port = connect_answered_with(answer).await;
+        let harness = Harness::default();
+        let seed = "https://pipecrawl.invalid/";
+        let extra = format!("[fetch]\nproxy = \"http://127.0.0.1:{port}\"\n");
+        harness.crawl(&[seed.to_owned()], &extra).await;
+
+        let row = harness.db().await.page(seed).await.expect("a row");
+        let error = row.error.unwrap_or_default();
+        assert_eq!(row.error_kind.as_deref(), Some("connect"), "{error}");
+        assert!(error.contains(said), "{answer:?}: {error}");
+    }
+}
+
+/// A proxy on loopback that reads each request's head and writes `answer`, then
+/// closes; its port.
+async fn connect_answered_with(answer: &'static str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the proxy");
+    let port = proxy.local_addr().expect("its address").port();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = proxy.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if client.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let _ = client.write_all(answer.as_bytes()).await;
+                let _ = client.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
 /// A 407 is the proxy's answer, never a site's: credentials missing or wrong in
 /// `fetch.proxy`. It was stored as the page's status, final, and robots.txt's 407 read as
 /// "no robots.txt" (a 4xx) and kept for `politeness.robots_ttl_ms`: with the credentials
