@@ -158,7 +158,8 @@ impl HttpClient {
     /// since the start (see [`check_proxy`]) would make every URL a final `dns` row,
     /// never asked again once its DNS is mended: it is a failure for now, retried, and
     /// says which name it was. Through an HTTP proxy the only TCP connection made is to
-    /// the proxy, so one that fails is said to be the proxy's, not the site's.
+    /// the proxy, so one that fails is said to be the proxy's, not the site's; through a
+    /// SOCKS proxy too, whose failure hyper-util words without its cause.
     pub fn error(&self, e: &reqwest::Error) -> FetchError {
         let mut error = fetch_error(e);
         if self.proxy_resolves && error.kind == ErrorKind::Dns {
@@ -166,7 +167,9 @@ impl HttpClient {
             error
                 .message
                 .insert_str(0, "the name of fetch.proxy does not resolve: ");
-        } else if self.forwarded && error.message.contains(TCP_CONNECT_FAILED) {
+        } else if (self.forwarded && error.message.contains(TCP_CONNECT_FAILED))
+            || error.message.contains(SOCKS_PROXY_UNREACHED)
+        {
             error
                 .message
                 .insert_str(0, "fetch.proxy does not take connections: ");
@@ -1076,6 +1079,10 @@ pub(crate) fn url_header(headers: &HeaderMap, name: HeaderName) -> Option<String
 /// hyper's message for a TCP connection that could not be made (refused, unreachable,
 /// timed out).
 const TCP_CONNECT_FAILED: &str = "tcp connect error";
+
+/// hyper-util's message for a SOCKS proxy it could not connect to (refused, unreachable,
+/// or not within `fetch.connect_timeout_ms`), the cause left out.
+const SOCKS_PROXY_UNREACHED: &str = "SOCKS error: failed to create underlying connection";
 
 /// hyper's message for an HTTP/1 head with too many headers or too many bytes.
 const HEAD_TOO_LARGE: &str = "message head is too large";

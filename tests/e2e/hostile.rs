@@ -1854,9 +1854,11 @@ async fn a_proxy_that_wants_credentials_fails_the_urls_for_now() {
     assert_eq!(refusing.count(seed), 1, "the page was asked for");
 }
 
-/// An HTTP proxy that is down: every URL failed "tcp connect error: Connection refused"
-/// under its own URL, as if the sites refused. Through an HTTP proxy the only connection
-/// the crawler makes is to the proxy, and the error says so.
+/// A proxy that is down: through an HTTP proxy every URL failed "tcp connect error:
+/// Connection refused" under its own URL, as if the sites refused, and through a SOCKS
+/// one "SOCKS error: failed to create underlying connection", which says neither that
+/// the proxy was not reached nor why. The only connection the crawler makes is to the
+/// proxy, and the error says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_proxy_that_refuses_connections_is_named_in_the_error() {
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -1864,20 +1866,26 @@ async fn a_proxy_that_refuses_connections_is_named_in_the_error() {
         .expect("bind a port")
         .local_addr()
         .expect("its address");
-    let seed = "http://pipecrawl.invalid/";
-    let harness = Harness::default();
-    harness
-        .crawl(
-            &[seed.to_owned()],
-            &format!("[fetch]\nproxy = \"http://{closed}\"\n"),
-        )
-        .await;
-    let row = harness.db().await.page(seed).await.expect("a row");
-    assert_eq!(row.error_kind.as_deref(), Some("connect"), "{row:?}");
-    assert!(
-        row.error
-            .as_deref()
-            .is_some_and(|e| e.contains("fetch.proxy does not take connections")),
-        "{row:?}"
-    );
+    // Through `socks5` the crawler resolves the seed's name: an address needs no lookup.
+    for (scheme, seed) in [
+        ("http", "http://pipecrawl.invalid/"),
+        ("socks5", "http://127.0.0.1:9/"),
+        ("socks5h", "http://pipecrawl.invalid/"),
+    ] {
+        let harness = Harness::default();
+        harness
+            .crawl(
+                &[seed.to_owned()],
+                &format!("[fetch]\nproxy = \"{scheme}://{closed}\"\n"),
+            )
+            .await;
+        let row = harness.db().await.page(seed).await.expect("a row");
+        assert_eq!(row.error_kind.as_deref(), Some("connect"), "{row:?}");
+        assert!(
+            row.error
+                .as_deref()
+                .is_some_and(|e| e.contains("fetch.proxy does not take connections")),
+            "{scheme}: {row:?}"
+        );
+    }
 }
