@@ -46,6 +46,7 @@ pub mod progress;
 pub mod query;
 pub mod queue;
 pub mod recrawl;
+pub mod resumption;
 pub mod retry;
 pub mod robots;
 pub mod scope;

@@ -35,6 +35,7 @@ use crate::politeness::{HostGate, Politeness};
 use crate::progress::Reporter;
 use crate::queue;
 use crate::recrawl::RecrawlPolicy;
+use crate::resumption::CrawlBegan;
 use crate::retry::RetryPolicy;
 use crate::robots::{self, RobotsCache};
 use crate::scope::{Scope, SharedScope};
@@ -159,6 +160,11 @@ async fn run(
             );
         }
     }
+    // A service's runs end by signals only: it has no crawl to end, nor exit status.
+    let began = match service {
+        Some(_) => None,
+        None => Some(CrawlBegan::read(&store, &config.cluster.node_id).await?),
+    };
     let politeness = Politeness::new(&config.politeness);
     // Nodes sharing PostgreSQL wait a delay for a host taken over from a node that is gone.
     if store.cluster().is_none() {
@@ -481,14 +487,18 @@ async fn run(
             indexing.elapsed().as_secs_f64()
         );
     }
-    store.close().await?;
-
-    Ok(Summary {
+    let mut summary = Summary {
         tally,
         elapsed: started.elapsed(),
         ended: ended?,
         stages: stages.report(),
-    })
+        answered_earlier: false,
+    };
+    if let Some(began) = began {
+        began.end(&store, &mut summary).await?;
+    }
+    store.close().await?;
+    Ok(summary)
 }
 
 /// A channel's depth, read through a weak handle so that reading it never keeps the

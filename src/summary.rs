@@ -76,7 +76,7 @@ const NO_RESPONSE: &str = "error";
 
 /// The errors of a URL whose server was not reached: down, unreachable, or unknown to DNS
 /// (robots.txt unavailable: most often its host did not answer it either).
-const UNREACHED: [ErrorKind; 5] = [
+pub const UNREACHED: [ErrorKind; 5] = [
     ErrorKind::Timeout,
     ErrorKind::Connect,
     ErrorKind::Dns,
@@ -111,6 +111,9 @@ pub struct Summary {
     pub ended: EndReason,
     /// Where each stage's time went: which one limited the crawl.
     pub stages: StageReport,
+    /// Whether an earlier run of this crawl, killed or stopped before its end, stored a
+    /// page its server answered: the crawl reached its sites, whatever this run met.
+    pub answered_earlier: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,8 +132,12 @@ impl Summary {
     /// which its exit status says. Not one stopped by a signal, whose status is 0.
     /// Only errors that say the server was not reached count: a site whose robots.txt
     /// closes it, a seed the address guard refuses or a certificate that does not verify
-    /// answered, and the rows say why.
+    /// answered, and the rows say why. A run resuming a crawl whose earlier runs got
+    /// answers ends as that crawl would have, had it never stopped: it reached its sites.
     pub fn nothing_answered(&self) -> Option<u64> {
+        if self.answered_earlier {
+            return None;
+        }
         let t = &self.tally;
         let only_errors = t.by_class.keys().all(|&class| class == NO_RESPONSE);
         let unreached = t

@@ -804,6 +804,38 @@ where
         Ok(())
     }
 
+    pub async fn clear_crawl_state(&self, key: &str) -> Result<(), Error> {
+        let deleted = sqlx::query("DELETE FROM crawl_state WHERE key = $1")
+            .bind(key)
+            .execute(&self.pool)
+            .await;
+        deleted.doing("clearing the crawl's state").map(drop)
+    }
+
+    /// Whether a page fetched at `since` or later got an answer from its server: a
+    /// status, or an error other than `unreached`'s (ours, or the server's refusal).
+    pub async fn answered_since(
+        &self,
+        since: SystemTime,
+        unreached: &[ErrorKind],
+    ) -> Result<bool, Error> {
+        let kinds: Vec<String> = unreached
+            .iter()
+            .map(|k| format!("'{}'", k.as_str()))
+            .collect();
+        // The kinds are our own constants.
+        let answered: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM (SELECT 1 FROM pages WHERE fetched_at >= $1
+                 AND (status IS NOT NULL OR error_kind NOT IN ({})) LIMIT 1) answered",
+            kinds.join(", ")
+        )))
+        .bind(rfc3339(since))
+        .fetch_one(&self.readers)
+        .await
+        .doing("reading whether earlier runs got answers")?;
+        Ok(answered > 0)
+    }
+
     /// Sets every row's priority to what `priority` makes of its URL and depth, where
     /// that differs: a boost rule added, changed or taken out reaches the URLs queued
     /// before it as it does those found after. Returns how many rows changed.

@@ -33,7 +33,7 @@ use sqlx::{ConnectOptions, Connection, PgConnection, Postgres, Sqlite, SqliteCon
 use url::Url;
 
 use crate::error::{DbContext, Error};
-use crate::page::{Discovered, JobKind, PageRecord};
+use crate::page::{Discovered, ErrorKind, JobKind, PageRecord};
 use crate::recrawl::RecrawlPolicy;
 use crate::scope::Scope;
 use checkpoints::Checkpoints;
@@ -800,6 +800,20 @@ impl Store {
 
     pub async fn set_crawl_state(&self, key: &str, value: i64) -> Result<(), Error> {
         on_backend!(brief self, db => db.set_crawl_state(key, value).await)
+    }
+
+    pub async fn clear_crawl_state(&self, key: &str) -> Result<(), Error> {
+        on_backend!(brief self, db => db.clear_crawl_state(key).await)
+    }
+
+    /// Whether a page fetched at `since` or later got an answer from its server: a
+    /// status, or an error other than `unreached`'s.
+    pub async fn answered_since(
+        &self,
+        since: SystemTime,
+        unreached: &[ErrorKind],
+    ) -> Result<bool, Error> {
+        on_backend!(self, db => db.answered_since(since, unreached).await)
     }
 
     /// Queues again what an earlier run cut at a lower `traps.max_pages_per_host`.

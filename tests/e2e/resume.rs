@@ -1089,3 +1089,64 @@ async fn a_postgresql_outage_met_by_idle_connections_is_said_and_ridden_out() {
         .expect("count the pages");
     assert_eq!(pages, 7, "{}", log());
 }
+
+/// A crawl killed once all but a page no server answers are stored (a link to a host
+/// that is down, a page that never answers) exits as the crawl never killed would: 0,
+/// its site answered. The run that resumed it tried only that page, and took the crawl
+/// for one that reached no server: exit 4, "are the seeds' hosts up", and a
+/// `crawl … && next-step` stopped there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_resumed_for_a_page_that_never_answers_exits_as_an_uninterrupted_one() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(&h, "/", Resource::Html("<a href='/never'>never</a>".into()));
+    // The gate stays shut: the page is asked for and times out, in every run.
+    let (_gate, shut) = tokio::sync::watch::channel(false);
+    b.add(
+        &h,
+        "/never",
+        Resource::Held(shut, Box::new(Resource::Html(String::new()))),
+    );
+    let site = b.start();
+    let harness = Harness::default();
+    let text = harness.test_config_text(&[site.url(0, "/")], "[fetch]\ntimeout_ms = 1000\n");
+    let config = harness.write_config(&text);
+
+    let mut child = spawn_crawl(&config);
+    let never = site.url(0, "/never");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while site.count(&never) == 0 || harness.page_count().await == 0 {
+        assert!(Instant::now() < deadline, "the home page was not stored");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    child.kill().expect("kill -9 pipecrawl");
+    child.wait().expect("reap pipecrawl");
+
+    let out = tokio::task::spawn_blocking(move || run_to_the_end("crawl", &config))
+        .await
+        .expect("join the crawl");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the resumed crawl: {:?}: {stderr}",
+        out.status
+    );
+    let db = harness.db().await;
+    assert_eq!(db.scalar("SELECT count(*) FROM pages").await, 2);
+    assert_eq!(
+        site.count(&never),
+        2,
+        "asked again once, in the resumed run"
+    );
+
+    // That crawl ended: the next, to a server that is down, reaches nothing of its own.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port");
+    let config =
+        harness.write_config(&harness.test_config_text(&[format!("http://{closed}/")], ""));
+    let out = tokio::task::spawn_blocking(move || run_to_the_end("crawl", &config))
+        .await
+        .expect("join the crawl");
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+}
