@@ -583,7 +583,7 @@ impl FetchWorker {
         metrics::fetched(started.elapsed(), out.bytes);
 
         self.decide_retry(&mut out, retry_after);
-        if let Some(429 | 503) = out.status {
+        if retry::pauses_host(out.status) {
             // The server asked the whole host to slow down, not just this URL: for as long
             // as it said, else for as long as the URL waits (the next URLs would get the
             // same answer).

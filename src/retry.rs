@@ -67,6 +67,18 @@ impl RetryPolicy {
     }
 }
 
+/// Whether an answer with `status` asks its whole host to slow down, not just its URL.
+pub fn pauses_host(status: Option<u16>) -> bool {
+    matches!(status, Some(429 | 503))
+}
+
+/// When a URL `retry_in` from `now` (unix ms) is due: also, when its answer
+/// [`pauses_host`], when its host may be asked again.
+pub fn due_at(now: i64, retry_in: Option<Duration>) -> i64 {
+    let wait = retry_in.map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2));
+    now.saturating_add(wait)
+}
+
 /// `base × 2^(attempt-1)`, at most `max`: the wait after the `attempt`-th failure in a row.
 pub fn doubling(base: Duration, attempt: u32, max: Duration) -> Duration {
     base.saturating_mul(1u32 << attempt.saturating_sub(1).min(20))

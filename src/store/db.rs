@@ -22,7 +22,7 @@ use super::{rfc3339, unix_ms, Admission, Committed, HostCounts, RobotsRow, MAX_B
 use crate::error::{DbContext, Error};
 use crate::page::{CrawlJob, Discovered, ErrorKind, FetchError, JobKind, PageRecord, Previous};
 use crate::recrawl::RecrawlPolicy;
-use crate::retry::is_transient;
+use crate::retry::{self, is_transient};
 use crate::scope::Scope;
 use crate::{parser, urlnorm};
 
@@ -228,6 +228,16 @@ pub(super) fn report_loops(batch: &mut [PageRecord], loops: Vec<(i64, String)>) 
         }
     }
 }
+
+/// A host's next turn on `INSERT INTO hosts … ON CONFLICT`: the later of the time kept
+/// and the one inserted, so that no wait a run recorded is cut short.
+macro_rules! later_turn {
+    () => {
+        "next_allowed_at = CASE WHEN hosts.next_allowed_at > excluded.next_allowed_at
+             THEN hosts.next_allowed_at ELSE excluded.next_allowed_at END"
+    };
+}
+pub(super) use later_turn;
 
 /// A page row found again as a sitemap robots.txt names: [`MOVE_UP`] turns it into one.
 /// Moving up alone (a sitemap that redirects to a page waiting at a greater depth) is
@@ -1511,11 +1521,11 @@ where
     pub async fn save_host_turns(&self, turns: &[(String, SystemTime)]) -> Result<(), Error> {
         let mut tx = self.pool.begin().await.doing("keeping the hosts' delays")?;
         for (host, at) in turns {
-            sqlx::query(
+            sqlx::query(concat!(
                 "INSERT INTO hosts (host, next_allowed_at) VALUES ($1, $2)
-                 ON CONFLICT (host) DO UPDATE SET next_allowed_at = CASE
-                     WHEN hosts.next_allowed_at > $2 THEN hosts.next_allowed_at ELSE $2 END",
-            )
+                     ON CONFLICT (host) DO UPDATE SET ",
+                later_turn!()
+            ))
             .bind(host)
             .bind(unix_ms(*at))
             .execute(&mut *tx)
@@ -2961,21 +2971,31 @@ where
         }
     }
 
-    /// Puts URLs to be retried back in the queue, due after their wait.
+    /// Puts URLs to be retried back in the queue, due after their wait, and keeps the
+    /// pause a 429 or 503 put on their hosts for a run after a kill.
     fn requeue(script: &mut Script<DB>, retries: &[&PageRecord]) {
         let now = unix_ms(SystemTime::now());
         for page in retries {
-            let wait = page
-                .retry_in
-                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2));
+            let due = retry::due_at(now, page.retry_in);
             let q = script.statement(
                 "putting retries back in the queue",
                 "UPDATE frontier SET state = 'queued', attempts = attempts + 1, \
                  lease_owner = NULL, lease_expires = NULL, not_before = ",
             );
-            q.push_bind(now.saturating_add(wait))
-                .push(" WHERE id = ")
-                .push_bind(page.job.id);
+            q.push_bind(due).push(" WHERE id = ").push_bind(page.job.id);
+            if retry::pauses_host(page.status) {
+                let q = script.statement(
+                    "keeping a host's pause for the next run",
+                    "INSERT INTO hosts (host, next_allowed_at) VALUES (",
+                );
+                q.push_bind(page.job.host.to_string())
+                    .push(", ")
+                    .push_bind(due)
+                    .push(concat!(
+                        ") ON CONFLICT (host) DO UPDATE SET ",
+                        later_turn!()
+                    ));
+            }
         }
     }
 }

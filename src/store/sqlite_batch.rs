@@ -27,7 +27,7 @@ use sqlx::sqlite::SqliteConnection;
 use sqlx::Sqlite;
 
 use super::db::{
-    failed_revisit_row, frontier_row, page_row, report_loops, Db, Sorted, Value,
+    failed_revisit_row, frontier_row, later_turn, page_row, report_loops, Db, Sorted, Value,
     FAILED_REVISIT_ROW, FRONTIER_COLUMNS, FRONTIER_ROW, PAGE_COLUMNS, PAGE_ROW, PAGE_UPSERT,
     REVISIT_FAILURE_CLEARED,
 };
@@ -35,6 +35,7 @@ use super::link_counts::LinkCounts;
 use super::{rfc3339, unix_ms, Admission, Committed};
 use crate::error::{DbContext, Error};
 use crate::page::{Discovered, PageRecord};
+use crate::retry;
 
 /// Asks what [`merge_due`] decides on.
 ///
@@ -294,12 +295,28 @@ unsafe fn statements(
             "putting retries back in the queue",
             &sorted.retries,
             |update, p| {
-                let wait = p
-                    .retry_in
-                    .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2));
-                update.bind_i64(1, now.saturating_add(wait))?;
+                update.bind_i64(1, retry::due_at(now, p.retry_in))?;
                 update.bind_i64(2, p.job.id)?;
                 update.run()
+            },
+        )?;
+        // A kill would otherwise lose the host's pause, and the next run ask it at once.
+        for_each_row(
+            db,
+            concat!(
+                "INSERT INTO hosts (host, next_allowed_at) VALUES (?1, ?2)
+                 ON CONFLICT (host) DO UPDATE SET ",
+                later_turn!()
+            ),
+            "keeping a host's pause for the next run",
+            sorted
+                .retries
+                .iter()
+                .filter(|p| retry::pauses_host(p.status)),
+            |upsert, p| {
+                upsert.bind_text(1, Some(&p.job.host))?;
+                upsert.bind_i64(2, retry::due_at(now, p.retry_in))?;
+                upsert.run()
             },
         )?;
         for_each_row(

@@ -1090,6 +1090,15 @@ async fn a_postgresql_outage_met_by_idle_connections_is_said_and_ridden_out() {
     assert_eq!(pages, 7, "{}", log());
 }
 
+/// Kills `child` (kill -9) and runs the crawl of `config` again, to its end.
+async fn kill_and_crawl_again(mut child: Child, config: PathBuf) -> std::process::Output {
+    child.kill().expect("kill -9 pipecrawl");
+    child.wait().expect("reap pipecrawl");
+    tokio::task::spawn_blocking(move || run_to_the_end("crawl", &config))
+        .await
+        .expect("join the crawl")
+}
+
 /// A crawl killed once all but a page no server answers are stored (a link to a host
 /// that is down, a page that never answers) exits as the crawl never killed would: 0,
 /// its site answered. The run that resumed it tried only that page, and took the crawl
@@ -1112,19 +1121,14 @@ async fn a_crawl_resumed_for_a_page_that_never_answers_exits_as_an_uninterrupted
     let text = harness.test_config_text(&[site.url(0, "/")], "[fetch]\ntimeout_ms = 1000\n");
     let config = harness.write_config(&text);
 
-    let mut child = spawn_crawl(&config);
+    let child = spawn_crawl(&config);
     let never = site.url(0, "/never");
     let deadline = Instant::now() + Duration::from_secs(30);
     while site.count(&never) == 0 || harness.page_count().await == 0 {
         assert!(Instant::now() < deadline, "the home page was not stored");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    child.kill().expect("kill -9 pipecrawl");
-    child.wait().expect("reap pipecrawl");
-
-    let out = tokio::task::spawn_blocking(move || run_to_the_end("crawl", &config))
-        .await
-        .expect("join the crawl");
+    let out = kill_and_crawl_again(child, config).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
@@ -1149,4 +1153,57 @@ async fn a_crawl_resumed_for_a_page_that_never_answers_exits_as_an_uninterrupted
         .await
         .expect("join the crawl");
     assert_eq!(out.status.code(), Some(4), "{out:?}");
+}
+
+/// A 503 with `Retry-After` asks its whole host to wait, and the crawl holds the host's
+/// other URLs for as long. A crawl killed while it waits, and started again, must wait
+/// still: the pause lived in memory only, and the next run asked the host for its other
+/// pages at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_killed_during_a_hosts_retry_after_waits_it_out_when_started_again() {
+    const WAIT: Duration = Duration::from_secs(4);
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    // `/busy` first: the others wait behind its answer.
+    let links = "<a href='/busy'>b</a><a href='/m'>m</a><a href='/n'>n</a>";
+    b.add(&h, "/", Resource::Html(links.into()));
+    b.add(&h, "/m", Resource::Html("<title>m</title>".into()));
+    b.add(&h, "/n", Resource::Html("<title>n</title>".into()));
+    let busy = Resource::WithHeaders(
+        vec![("Retry-After".into(), WAIT.as_secs().to_string())],
+        Box::new(Resource::Status(503, "busy".into())),
+    );
+    let fine = Resource::Html("<title>fine</title>".into());
+    b.add(&h, "/busy", Resource::Sequence(vec![busy, fine]));
+    let site = b.start();
+    let harness = Harness::default();
+    let extra = "[retry]\nmax_attempts = 3\n[fetch]\nworkers = 1\n\
+                 [politeness]\ndelay_ms = 0\nper_host_concurrency = 1\n";
+    let config = harness.write_config(&harness.test_config_text(&[site.url(0, "/")], extra));
+
+    let child = spawn_crawl(&config);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let waiting = "SELECT count(*) FROM frontier WHERE attempts > 0 AND state = 'queued'";
+    while !harness.db_path().exists()
+        || harness.db().await.try_scalar(waiting).await.unwrap_or(0) == 0
+    {
+        assert!(Instant::now() < deadline, "/busy was not queued again");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let out = kill_and_crawl_again(child, config).await;
+    assert!(out.status.success(), "{out:?}");
+
+    let hits = site.hits();
+    let answered = hits
+        .iter()
+        .find(|h| h.path == "/busy")
+        .expect("/busy asked")
+        .at;
+    let early: Vec<_> = hits
+        .iter()
+        .filter(|h| h.path != "/robots.txt" && h.at > answered && h.at - answered < WAIT)
+        .map(|h| (h.path.as_str(), h.at - answered))
+        .collect();
+    assert!(early.is_empty(), "asked within the Retry-After: {early:?}");
+    assert_eq!(harness.page_count().await, 4);
 }
