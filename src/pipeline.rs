@@ -40,6 +40,7 @@ use crate::retry::RetryPolicy;
 use crate::robots::{self, RobotsCache};
 use crate::scope::{Scope, SharedScope};
 use crate::stages::{Queues, Stages};
+use crate::store::cluster::{self, Cluster};
 use crate::store::writer::StoreWriter;
 use crate::store::Store;
 use crate::summary::{EndReason, Summary};
@@ -90,9 +91,37 @@ pub async fn serve(
     summary
 }
 
+/// Takes `config.cluster.node_id` among the nodes sharing PostgreSQL, once the node's
+/// clock agrees with the server's, and refuses a node whose scope or host budget differs
+/// from a live node's (each would cut the others' crawl), before anything is written with
+/// them; a politeness that differs is warned about.
+async fn join_cluster(cluster: &Cluster, config: &Config) -> Result<(), Error> {
+    let (node, ttl) = (&config.cluster.node_id, config.cluster.lease_ttl);
+    cluster.check_clock(node, SystemTime::now, ttl).await?;
+    let now = crate::store::unix_ms(SystemTime::now());
+    cluster.claim_name(node, now, ttl).await?;
+    let keeps = Scope::new(config, &[]).keeps_fingerprint();
+    cluster.check_scope(node, keeps, now, ttl).await?;
+    // Before `readmit::after_budget_change`, which would cut the live nodes' hosts.
+    let budget = i64::try_from(config.traps.max_pages_per_host).unwrap_or(i64::MAX);
+    cluster.check_host_budget(node, budget, now, ttl).await?;
+    let politeness = shared_politeness(config);
+    for (setting, other) in cluster
+        .differing_politeness(node, politeness, now, ttl)
+        .await?
+    {
+        tracing::warn!(
+            "node {node:?}: {setting} differs from live node {other:?}'s: each node's \
+             hosts get its own delay, concurrency and robots.txt group, so a host's \
+             crawl changes with its owner. Give every node the same"
+        );
+    }
+    Ok(())
+}
+
 /// The settings nodes sharing PostgreSQL should share, as [`Cluster::differing_politeness`]
 /// takes them: of `fetch.user_agent`, the product token robots.txt groups name.
-fn shared_politeness(config: &Config) -> crate::store::cluster::Politeness {
+fn shared_politeness(config: &Config) -> cluster::Politeness {
     let p = &config.politeness;
     let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
     [
@@ -131,34 +160,7 @@ async fn run(
         });
     }
     if let Some(cluster) = store.cluster() {
-        cluster
-            .check_clock(
-                &config.cluster.node_id,
-                SystemTime::now,
-                config.cluster.lease_ttl,
-            )
-            .await?;
-        let now = crate::store::unix_ms(SystemTime::now());
-        cluster
-            .claim_name(&config.cluster.node_id, now, config.cluster.lease_ttl)
-            .await?;
-        let (node, ttl) = (&config.cluster.node_id, config.cluster.lease_ttl);
-        let keeps = Scope::new(&config, &[]).keeps_fingerprint();
-        cluster.check_scope(node, keeps, now, ttl).await?;
-        // Before `readmit::after_budget_change`, which would cut the live nodes' hosts.
-        let budget = i64::try_from(config.traps.max_pages_per_host).unwrap_or(i64::MAX);
-        cluster.check_host_budget(node, budget, now, ttl).await?;
-        let politeness = shared_politeness(&config);
-        for (setting, other) in cluster
-            .differing_politeness(node, politeness, now, ttl)
-            .await?
-        {
-            tracing::warn!(
-                "node {node:?}: {setting} differs from live node {other:?}'s: each node's \
-                 hosts get its own delay, concurrency and robots.txt group, so a host's \
-                 crawl changes with its owner. Give every node the same"
-            );
-        }
+        join_cluster(&cluster, &config).await?;
     }
     // A service's runs end by signals only: it has no crawl to end, nor exit status.
     let began = match service {
