@@ -35,6 +35,12 @@ pub enum QueryError {
     )]
     NoFileNamed { database: String },
 
+    #[error(
+        "`{database}` names an in-memory database, which is new and empty for each process \
+         and so holds no crawl: name the crawl's file (storage.database)"
+    )]
+    InMemory { database: String },
+
     #[error("cannot read {database}")]
     Unreadable {
         database: String,

@@ -180,6 +180,11 @@ async fn open_sqlite(
     if path.as_os_str().is_empty() {
         return Err(QueryError::NoFileNamed { database: name });
     }
+    // sqlx names its in-memory database as a file, which is nowhere: "no database at
+    // /current/dir/file:sqlx-in-memory-0" named neither what was asked nor why.
+    if crate::store::in_memory(&name) {
+        return Err(QueryError::InMemory { database: name });
+    }
     if !path.exists() {
         let looked_at = path
             .is_relative()

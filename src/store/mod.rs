@@ -159,7 +159,7 @@ pub fn sqlite_options(database: &str) -> Result<SqliteConnectOptions, sqlx::Erro
 
 /// Whether `database` is what sqlx makes its in-memory database of: `:memory:`, as a path
 /// or in a `sqlite:` URL.
-fn in_memory(database: &str) -> bool {
+pub(crate) fn in_memory(database: &str) -> bool {
     let rest = database
         .trim_start_matches("sqlite://")
         .trim_start_matches("sqlite:");

@@ -2213,22 +2213,46 @@ async fn since_a_time_before_1970_is_the_instant_it_names() {
 /// file had been looked for there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sqlite_url_naming_no_file_says_so() {
+    refused_by_query_and_export(
+        &["sqlite://", "sqlite:", "sqlite://?mode=ro"],
+        |db| format!("`{db}` names no file"),
+        "there is no database",
+    )
+    .await;
+}
+
+/// That `query stats` and `export` of each of `dbs` fail saying what `says` makes of it,
+/// and not `not`, writing nothing.
+async fn refused_by_query_and_export(dbs: &[&str], says: fn(&str) -> String, not: &str) {
     let dir = tempfile::tempdir().expect("a temp dir");
     let out_dir = dir.path().join("export").display().to_string();
-    for db in ["sqlite://", "sqlite:", "sqlite://?mode=ro"] {
+    for &db in dbs {
         for words in [
             vec!["query", "--db", db, "stats"],
             vec!["export", "--db", db, "--out", &out_dir],
         ] {
             let out = pipecrawl(args(&words)).await;
-            assert_fails(&out, &[&format!("`{db}` names no file")]);
+            assert_fails(&out, &[&says(db)]);
             assert!(
-                !String::from_utf8_lossy(&out.stderr).contains("there is no database"),
+                !String::from_utf8_lossy(&out.stderr).contains(not),
                 "{words:?}"
             );
         }
     }
     assert!(!dir.path().join("export").exists(), "nothing was written");
+}
+
+/// `--db sqlite::memory:` (or `:memory:`) said "there is no database at sqlite::memory:
+/// (/current/dir/file:sqlx-in-memory-0 …)", naming sqlx's own name for it: it names a
+/// database of its own, empty, which holds no crawl.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_in_memory_database_is_said_to_hold_no_crawl() {
+    refused_by_query_and_export(
+        &["sqlite::memory:", ":memory:", "sqlite://:memory:"],
+        |db| format!("`{db}` names an in-memory database"),
+        "sqlx-in-memory",
+    )
+    .await;
 }
 
 /// A relative path starting `file:` is a file of that name, as for `sqlite3` and the
