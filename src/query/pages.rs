@@ -174,7 +174,11 @@ impl FromStr for Since {
             } else {
                 time.to_owned()
             };
-            let local = parse_time(&full).ok_or_else(bad)?;
+            let local = match parse_time(&full) {
+                Some(local) => local,
+                None if past_year_9999(&full) => return Err(too_late(s)),
+                None => return Err(bad()),
+            };
             crate::zone::to_utc(local, east).ok_or_else(bad)?
         };
         // No page was fetched before 1970 (`--since 100years`, `--since 1969-12-31` ask
@@ -184,9 +188,24 @@ impl FromStr for Since {
         let mut spelled = String::new();
         // With milliseconds, as in fetched_at: without them a page fetched in the very
         // second given would sort before the bound.
-        write!(spelled, "{}", humantime::format_rfc3339_millis(at)).map_err(|_| bad())?;
+        // humantime spells no time after 9999.
+        write!(spelled, "{}", humantime::format_rfc3339_millis(at)).map_err(|_| too_late(s))?;
         Ok(Self(spelled))
     }
+}
+
+/// What a `--since` after the year 9999 is told: it was "neither a time … nor a time
+/// ago", of a time.
+fn too_late(s: &str) -> String {
+    format!(
+        "`{s}` is after the year 9999, which pages.fetched_at cannot spell: no page is that new"
+    )
+}
+
+/// Whether `text` starts with a year of five digits or more: a time humantime reads none of.
+fn past_year_9999(text: &str) -> bool {
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    digits > 4 && text.as_bytes().get(digits) == Some(&b'-') && !text.starts_with('0')
 }
 
 /// Seconds in the Gregorian calendar's cycle of 400 years, after which its leap years
@@ -500,6 +519,14 @@ mod tests {
         for not_a_day in ["1969-02-29", "1969-13-01", "1900-02-29", "+969-01-01"] {
             assert!(not_a_day.parse::<Since>().is_err(), "{not_a_day}");
         }
-        assert!("9999-12-31T23:59:59-14:00".parse::<Since>().is_err());
+        for too_late in [
+            "9999-12-31T23:59:59-14:00",
+            "10000-01-01",
+            "12345-06-07T08:00:00Z",
+        ] {
+            let said = too_late.parse::<Since>().expect_err(too_late);
+            assert!(said.contains("is after the year 9999"), "{said}");
+        }
+        assert!("00001-01-01".parse::<Since>().is_err());
     }
 }
