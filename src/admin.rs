@@ -561,15 +561,10 @@ async fn set_paused(admin: &Admin, paused: bool) -> Response {
     Json(serde_json::json!({ "paused": paused })).into_response()
 }
 
-/// The `crawl_state` key that says whether the service is paused: on SQLite, its only
-/// one's; nodes sharing PostgreSQL are paused one by one, by `cluster.node_id` (which
-/// only a config makes the same from one start to the next).
+/// The `crawl_state` key that says whether the service is paused: nodes sharing
+/// PostgreSQL are paused one by one (as [`crate::store::cluster::PAUSED_NODE`] reads them).
 pub fn paused_key(store: &Store, node: &str) -> String {
-    use crate::store::cluster::PAUSED_NODE;
-    match store.cluster() {
-        Some(_) => format!("{PAUSED_NODE}{node}"),
-        None => "paused".to_owned(),
-    }
+    store.node_key("paused", node)
 }
 
 #[cfg(test)]

@@ -22,10 +22,7 @@ pub struct CrawlBegan {
 impl CrawlBegan {
     /// Now, unless an earlier run began a crawl that none has ended since.
     pub async fn read(store: &Store, node: &str) -> Result<Self, Error> {
-        let key = match store.cluster() {
-            Some(_) => format!("{BEGAN}:{node}"),
-            None => BEGAN.to_owned(),
-        };
+        let key = store.node_key(BEGAN, node);
         let at = match store.crawl_state(&key).await? {
             Some(ms) => UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0)),
             None => {

@@ -38,8 +38,9 @@ pub struct Share {
     pub busy_hosts: i64,
 }
 
-/// The `crawl_state` key of a node's pause, before its id: a paused node is not counted
-/// among those sharing the hosts, so the others take its share.
+/// The `crawl_state` key of a node's pause, before its id (`Store::node_key` of
+/// `paused`): a paused node is not counted among those sharing the hosts, so the others
+/// take its share.
 pub const PAUSED_NODE: &str = "paused:";
 
 /// The `crawl_state` key of a node's scope ([`crate::scope::Scope::keeps_fingerprint`]),

@@ -586,6 +586,16 @@ impl Store {
         })))
     }
 
+    /// The `crawl_state` key of `name` for this node: on SQLite, the one process's; nodes
+    /// sharing PostgreSQL keep theirs apart by `cluster.node_id` (`name:node`, which only
+    /// a config keeps the same from one start to the next).
+    pub fn node_key(&self, name: &str, node: &str) -> String {
+        match self.0 {
+            Backed::Sqlite(_) => name.to_owned(),
+            Backed::Postgres(_) => format!("{name}:{node}"),
+        }
+    }
+
     /// The host leases of a database shared by several nodes; `None` on SQLite.
     pub fn cluster(&self) -> Option<Cluster> {
         match &self.0 {
