@@ -161,12 +161,15 @@ impl HostLeases {
 
     async fn renew(&self) -> Result<(), Error> {
         let i = &self.inner;
-        let sent = Instant::now();
         // Gone off since the start (a clock stepped, or drifting with no NTP): this
         // node writes no more of its times, and its leases go stale.
         i.cluster
             .check_clock(&i.node, SystemTime::now, i.ttl)
             .await?;
+        // The leases are counted from the time written with them, not from before the
+        // check: a check slow to answer (a busy pool, a cut connection waited out) would
+        // have left them stale as soon as renewed, and the node dispatching nothing.
+        let sent = Instant::now();
         let now = unix_ms(SystemTime::now());
         i.cluster
             .heartbeat(&i.node, i.started_at, now, i.ttl)
