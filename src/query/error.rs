@@ -35,6 +35,10 @@ pub enum QueryError {
     )]
     NoFileNamed { database: String },
 
+    /// Worded as the config's check of `storage.database` words it.
+    #[error("`{database}` is not a SQLite URL pipecrawl can read: {reason}")]
+    NotSqliteUrl { database: String, reason: String },
+
     #[error(
         "`{database}` names an in-memory database, which is new and empty for each process \
          and so holds no crawl: name the crawl's file (storage.database)"

@@ -45,7 +45,10 @@ pub async fn open(database: &str, needs: Needs) -> Result<Reader, QueryError> {
         let (reader, tables) = open_postgres(database).await?;
         (reader, tables, store::redacted(database))
     } else {
-        let options = store::sqlite_options(database).doing("reading the SQLite file's name")?;
+        let options = store::sqlite_options(database).map_err(|e| QueryError::NotSqliteUrl {
+            database: database.to_owned(),
+            reason: e.to_string(),
+        })?;
         let (reader, tables) = open_sqlite(options, database).await?;
         (reader, tables, database.to_owned())
     };

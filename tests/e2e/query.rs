@@ -2221,6 +2221,20 @@ async fn a_sqlite_url_naming_no_file_says_so() {
     .await;
 }
 
+/// A `sqlite:` URL with a parameter sqlx does not take (`?bogus=1`, a typo of `mode`) is
+/// refused as the config's check refuses it in `storage.database`, naming the URL, where
+/// it said "database error while reading the SQLite file's name: error with
+/// configuration …", naming neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_url_with_a_parameter_sqlx_does_not_take_says_so() {
+    refused_by_query_and_export(
+        &["sqlite://crawl.db?bogus=1", "sqlite:crawl.db?mode=readonly"],
+        |db| format!("`{db}` is not a SQLite URL pipecrawl can read: "),
+        "database error",
+    )
+    .await;
+}
+
 /// That `query stats` and `export` of each of `dbs` fail saying what `says` makes of it,
 /// and not `not`, writing nothing.
 async fn refused_by_query_and_export(dbs: &[&str], says: fn(&str) -> String, not: &str) {
