@@ -91,23 +91,43 @@ impl Traps {
         if segments.len() > c.max_path_depth {
             return Err(format!("path deeper than {} segments", c.max_path_depth));
         }
-        let mut counts: HashMap<&str, usize> = HashMap::new();
-        for segment in &segments {
-            let n = counts.entry(segment).or_default();
-            *n += 1;
-            if *n > c.max_repeated_segment {
+        if let Some(segment) = repeated(segments, c.max_repeated_segment) {
+            return Err(format!(
+                "path segment {segment:?} repeated more than {} times",
+                c.max_repeated_segment
+            ));
+        }
+        let mut params = 0;
+        for (key, value) in url.query_pairs() {
+            params += 1;
+            // A folder walked in a parameter (`?dir=docs/docs/…`) is the same trap as
+            // `/docs/docs/…`. Empty parts are left out: a URL in a value has `//`.
+            if !value.contains('/') {
+                continue;
+            }
+            let parts = value.split('/').filter(|part| !part.is_empty());
+            if let Some(part) = repeated(parts, c.max_repeated_segment) {
                 return Err(format!(
-                    "path segment {segment:?} repeated more than {} times",
+                    "query parameter {key:?} repeats {part:?} more than {} times",
                     c.max_repeated_segment
                 ));
             }
         }
-        let params = url.query_pairs().count();
         if params > c.max_query_params {
             return Err(format!("more than {} query parameters", c.max_query_params));
         }
         Ok(())
     }
+}
+
+/// The first of `parts` to come more than `max` times.
+fn repeated<'p>(parts: impl IntoIterator<Item = &'p str>, max: usize) -> Option<&'p str> {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    parts.into_iter().find(|part| {
+        let n = counts.entry(part).or_default();
+        *n += 1;
+        *n > max
+    })
 }
 
 /// The shape of a URL with its numbers taken out: `/cal?month=7` and `/cal?month=8` are one
@@ -316,6 +336,19 @@ mod tests {
             "empty segments repeat too"
         );
         assert!(t.check(&url("http://h/?a=1&b=2&c=3&d=4")).is_err());
+        assert!(t.check(&url("http://h/?d=a/b/a/c/a")).is_err());
+        assert!(
+            t.check(&url("http://h/?d=a%2Fa%2Fa")).is_err(),
+            "an escaped / parts a value too"
+        );
+        assert!(
+            t.check(&url("http://h/?u=http://x//a///b")).is_ok(),
+            "empty parts of a value do not count"
+        );
+        assert!(
+            t.check(&url("http://h/?a=x&b=x&c=x")).is_ok(),
+            "values are counted apart"
+        );
     }
 
     #[test]

@@ -272,6 +272,45 @@ async fn fault_ever_deeper_paths() {
     );
 }
 
+/// A file browser whose pages link one folder deeper in a query value (`?dir=docs/docs`,
+/// a relative link written into the parameter): the path rule stops `/a/a/a/a/`, and the
+/// same walk in a query value ran to the URL length limit, a thousand fetches of one page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_ever_deeper_folders_in_a_query() {
+    let f = Fault::new(|b, h| {
+        b.add_prefix(h, "/files", Resource::Dynamic(folder));
+        vec!["/files?dir=docs".into()]
+    })
+    .await;
+    let db = f.crawl("").await;
+    // traps.max_repeated_segment = 3: the fourth `docs` in the value is a trap.
+    let trap = row(&db, &f.url("/files?dir=docs/docs/docs/docs")).await;
+    assert_eq!(
+        (trap.status, trap.error_kind.as_deref()),
+        (None, Some("trap")),
+        "{:?}",
+        trap.error
+    );
+    assert!(
+        trap.error
+            .as_deref()
+            .is_some_and(|e| e.contains("\"dir\"") && e.contains("\"docs\"")),
+        "{:?}",
+        trap.error
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pages WHERE url LIKE '%/files%' AND status = 200")
+            .await,
+        3
+    );
+}
+
+/// A folder listing linking to the folder it names, again, inside it.
+fn folder(path: &str) -> String {
+    let dir = path.split_once("dir=").map_or("", |(_, dir)| dir);
+    format!("<title>{dir}</title><a href='/files?dir={dir}/docs'>docs</a>")
+}
+
 // ---- redirects ----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
