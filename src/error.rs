@@ -118,9 +118,9 @@ pub enum Error {
 
     #[error(
         "the clock of node {node:?} is {how} the database server's by {by_ms} ms, more than \
-         cluster.lease_ttl_ms / 3 = {bound_ms} ms: leases and heartbeats are wall-clock \
-         times, so the other nodes would take this node's hosts and URLs while it fetches \
-         them, or it theirs. Set its clock right (NTP)"
+         cluster.lease_ttl_ms / 3 = {bound_ms} ms: the times it writes for the other nodes \
+         (when a URL is due again, when a host it hands back may next be sent a request, \
+         when a page was fetched) would be off by as much. Set its clock right (NTP)"
     )]
     ClockOff {
         node: String,

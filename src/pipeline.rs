@@ -98,18 +98,14 @@ pub async fn serve(
 async fn join_cluster(cluster: &Cluster, config: &Config) -> Result<(), Error> {
     let (node, ttl) = (&config.cluster.node_id, config.cluster.lease_ttl);
     cluster.check_clock(node, SystemTime::now, ttl).await?;
-    let now = crate::store::unix_ms(SystemTime::now());
-    cluster.claim_name(node, now, ttl).await?;
+    cluster.claim_name(node, ttl).await?;
     let keeps = Scope::new(config, &[]).keeps_fingerprint();
-    cluster.check_scope(node, keeps, now, ttl).await?;
+    cluster.check_scope(node, keeps, ttl).await?;
     // Before `readmit::after_budget_change`, which would cut the live nodes' hosts.
     let budget = i64::try_from(config.traps.max_pages_per_host).unwrap_or(i64::MAX);
-    cluster.check_host_budget(node, budget, now, ttl).await?;
+    cluster.check_host_budget(node, budget, ttl).await?;
     let politeness = shared_politeness(config);
-    for (setting, other) in cluster
-        .differing_politeness(node, politeness, now, ttl)
-        .await?
-    {
+    for (setting, other) in cluster.differing_politeness(node, politeness, ttl).await? {
         tracing::warn!(
             "node {node:?}: {setting} differs from live node {other:?}'s: each node's \
              hosts get its own delay, concurrency and robots.txt group, so a host's \

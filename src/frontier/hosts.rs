@@ -53,7 +53,6 @@ struct Inner {
     /// longest the rules ask, or a lease time (a dead run's hosts wait out its lease). A
     /// later time was left by a clock that was fast, or has moved back since.
     longest_wait: Duration,
-    started_at: i64,
     gate: Arc<HostGate>,
     politeness: Politeness,
     state: Mutex<State>,
@@ -104,7 +103,6 @@ impl HostLeases {
                 node: node.to_owned(),
                 ttl,
                 longest_wait: longest_wait.max(ttl),
-                started_at: unix_ms(SystemTime::now()),
                 gate,
                 politeness,
                 state: Mutex::default(),
@@ -161,28 +159,24 @@ impl HostLeases {
 
     async fn renew(&self) -> Result<(), Error> {
         let i = &self.inner;
-        // Gone off since the start (a clock stepped, or drifting with no NTP): this
-        // node writes no more of its times, and its leases go stale.
-        i.cluster
-            .check_clock(&i.node, SystemTime::now, i.ttl)
-            .await?;
+        // Gone off since the start (a clock stepped, or drifting with no NTP): the
+        // leases are the server's times and stay right, but the times this node still
+        // writes for the others (when a URL is due again, when a host handed back may
+        // next be sent a request) are off by as much, so the user is told.
+        match i.cluster.check_clock(&i.node, SystemTime::now, i.ttl).await {
+            Err(e @ Error::ClockOff { .. }) => tracing::warn!("{e}"),
+            checked => checked?,
+        }
         // The leases are counted from the time written with them, not from before the
         // check: a check slow to answer (a busy pool, a cut connection waited out) would
-        // have left them stale as soon as renewed, and the node dispatching nothing.
+        // have left them stale as soon as renewed, and the node dispatching nothing. The
+        // server takes its time when the statement reaches it, after this.
         let sent = Instant::now();
-        let now = unix_ms(SystemTime::now());
-        i.cluster
-            .heartbeat(&i.node, i.started_at, now, i.ttl)
-            .await?;
+        i.cluster.heartbeat(&i.node, i.ttl).await?;
         // Its own leases first, which run out, and the other nodes' lapsed ones after.
         // Hosts claimed while the renewal runs are not in its answer, yet not lost.
         let before: HashSet<Arc<str>> = self.state().owned.clone();
-        let still: HashSet<String> = i
-            .cluster
-            .renew(&i.node, now.saturating_add(ms(i.ttl)))
-            .await?
-            .into_iter()
-            .collect();
+        let still: HashSet<String> = i.cluster.renew(&i.node, i.ttl).await?.into_iter().collect();
         {
             let mut state = self.state();
             let lost: Vec<Arc<str>> = state
@@ -199,7 +193,7 @@ impl HostLeases {
             }
             state.valid_until = Some(sent + i.ttl * 2 / 3);
         }
-        let reclaimed = i.cluster.reclaim_expired(now, i.ttl).await?;
+        let reclaimed = i.cluster.reclaim_expired(i.ttl).await?;
         if reclaimed > 0 {
             tracing::info!(
                 reclaimed,
@@ -227,7 +221,7 @@ impl HostLeases {
             returned.extend(frontier.take_host(&host, now).into_iter().map(|j| j.id));
         }
 
-        let share = i.cluster.share(now_ms, i.ttl).await?;
+        let share = i.cluster.share(i.ttl).await?;
         let quota = if paused {
             0
         } else {
@@ -298,8 +292,7 @@ impl HostLeases {
         let mut claimed = 0;
         if active.len() < quota {
             let want = i64::try_from(quota - active.len()).unwrap_or(0);
-            let expires = now_ms.saturating_add(ms(i.ttl));
-            for host in i.cluster.claim(&i.node, want, now_ms, expires).await? {
+            for host in i.cluster.claim(&i.node, want, now_ms, i.ttl).await? {
                 let name: Arc<str> = Arc::from(host.host.as_str());
                 let wait = if host.taken_over {
                     let crawl_delay = host.crawl_delay_ms.and_then(|d| u64::try_from(d).ok());

@@ -9,6 +9,7 @@
 use sqlx::migrate::Migrator;
 use sqlx::{Database, Postgres, Sqlite};
 
+use super::cluster::server_ms;
 use super::db::LeaseRows;
 
 static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -78,10 +79,12 @@ pub trait Backend: Database {
     /// Rows a statement changed (each driver has its own result type).
     fn rows_affected(result: &Self::QueryResult) -> u64;
 
-    /// Leases up to `$4` queued rows due by `$3` for node `$1` until `$2`, best first,
+    /// Leases up to `$4` queued rows due by `$3` for node `$1` for `$2` ms, best first,
     /// returning what a job needs. On a shared database only rows of hosts the node owns
-    /// (and is not handing back) are taken, and rows another node's transaction holds are
-    /// skipped rather than waited for. PostgreSQL reads the rows in the lease's order
+    /// (and is not handing back) are taken, rows another node's transaction holds are
+    /// skipped rather than waited for, and the lease runs out in the server's time, as
+    /// the others judge it (see [`crate::store::cluster`]); on SQLite the node's clock is
+    /// the database's. PostgreSQL reads the rows in the lease's order
     /// from `frontier_by_priority` and stops at `$4` (see its migration).
     ///
     /// PostgreSQL takes the rows picked as an array, so that they are found by their
@@ -95,18 +98,19 @@ pub trait Backend: Database {
     /// that left it out would let the nodes counting against a limit skip a count they
     /// need. With nothing taken the row is not written.
     fn lease_sql(rows: LeaseRows) -> String {
-        let (of_owned_hosts, lock, (picked, picked_end)) = if Self::SHARED {
+        let (of_owned_hosts, lock, (picked, picked_end), clock) = if Self::SHARED {
             (
                 " AND host IN (SELECT host FROM hosts WHERE owner = $1 AND releasing = 0)",
                 " FOR UPDATE SKIP LOCKED",
                 ("= ANY (ARRAY(", "))"),
+                server_ms!(),
             )
         } else {
-            ("", "", ("IN (", ")"))
+            ("", "", ("IN (", ")"), "$3")
         };
         let (revisits, order) = (rows.condition(), rows.order());
         let lease = format!(
-            "UPDATE frontier SET state = 'leased', lease_owner = $1, lease_expires = $2
+            "UPDATE frontier SET state = 'leased', lease_owner = $1, lease_expires = {clock} + $2
              WHERE id {picked}SELECT id FROM frontier
                           WHERE state = 'queued' AND not_before <= $3{revisits}{of_owned_hosts}
                           ORDER BY {order} LIMIT $4{lock}{picked_end}

@@ -7,6 +7,11 @@
 //! has no work left) only once its requests there have finished, leaving in
 //! `next_allowed_at` when the next request may go. The policy (how many hosts, which to
 //! hand back) is in `src/frontier/hosts.rs`; this is its SQL.
+//!
+//! Leases and heartbeats are written and compared in the database server's time
+//! ([`server_ms!`]), never a node's: one node's clock stepping (NTP, a VM resumed) would
+//! otherwise have it write leases the others read as expired, or take back theirs. A
+//! node's own clock only measures how long its leases last (an `Instant`).
 
 use std::time::{Duration, SystemTime};
 
@@ -15,6 +20,17 @@ use sqlx::{PgPool, Row};
 use crate::error::{DbContext, Error};
 use crate::store::outage::outlasting;
 use crate::store::unix_ms;
+
+/// The database server's time in unix ms, as of the statement's start: every lease,
+/// heartbeat and expiry is this one clock's. The statement's start, not the moment a
+/// row is written: stable, so it can be compared through an index, and never later than
+/// the moment a node sent the statement counts its lease from.
+macro_rules! server_ms {
+    () => {
+        "(extract(epoch FROM statement_timestamp()) * 1000)::bigint"
+    };
+}
+pub(crate) use server_ms;
 
 /// A host a node just took.
 #[derive(Debug, Clone)]
@@ -78,53 +94,48 @@ impl Cluster {
         Self { pool }
     }
 
-    /// Takes the name `node` for this process, as of `now`: refused while a node of that
-    /// name is alive (its heartbeat within `ttl`). Two processes under one name (a config
-    /// copied with `cluster.node_id` set) would each take the other's leases for their
-    /// own, and the second's start would queue again the first's URLs in flight.
-    pub async fn claim_name(&self, node: &str, now: i64, ttl: Duration) -> Result<(), Error> {
+    /// Takes the name `node` for this process: refused while a node of that name is
+    /// alive (its heartbeat within `ttl`). Two processes under one name (a config copied
+    /// with `cluster.node_id` set) would each take the other's leases for their own, and
+    /// the second's start would queue again the first's URLs in flight.
+    pub async fn claim_name(&self, node: &str, ttl: Duration) -> Result<(), Error> {
         outlasting!(brief async {
-            let claimed: Option<String> = sqlx::query_scalar(
-                "INSERT INTO nodes (id, started_at, heartbeat) VALUES ($1, $2, $2)
-                 ON CONFLICT (id) DO UPDATE SET started_at = $2, heartbeat = $2
-                 WHERE nodes.heartbeat < $3
+            let claimed: Option<String> = sqlx::query_scalar(concat!(
+                "INSERT INTO nodes (id, started_at, heartbeat) VALUES ($1, ", server_ms!(), ", ", server_ms!(), ")
+                 ON CONFLICT (id) DO UPDATE SET started_at = excluded.started_at, heartbeat = excluded.heartbeat
+                 WHERE nodes.heartbeat < ", server_ms!(), " - $2
                  RETURNING id",
-            )
+            ))
             .bind(node)
-            .bind(now)
-            .bind(now - ms(ttl))
+            .bind(ms(ttl))
             .fetch_optional(&self.pool)
             .await
             .doing("taking this node's id")?;
             if claimed.is_some() {
                 return Ok(());
             }
-            let last: Option<i64> = sqlx::query_scalar("SELECT heartbeat FROM nodes WHERE id = $1")
-                .bind(node)
-                .fetch_optional(&self.pool)
-                .await
-                .doing("reading the heartbeat of the node with this id")?;
+            let seen: Option<i64> = sqlx::query_scalar(concat!(
+                "SELECT ", server_ms!(), " - heartbeat FROM nodes WHERE id = $1"
+            ))
+            .bind(node)
+            .fetch_optional(&self.pool)
+            .await
+            .doing("reading the heartbeat of the node with this id")?;
             Err(Error::NodeIdInUse {
                 node: node.to_owned(),
-                seen_ms: now - last.unwrap_or(now),
+                seen_ms: seen.unwrap_or(0),
             })
         })
     }
 
     /// Records `scope`, the hash of what `node` keeps of the queued URLs, and refuses it
-    /// when a node alive as of `now` (its heartbeat within `ttl`) keeps others: every node
+    /// when a live node (its heartbeat within `ttl`) keeps others: every node
     /// fails as out of scope the URLs it leases and its own scope leaves out, whichever
     /// node found them, so two scopes would each cut the other's crawl, without a word.
     /// Called once `node`'s name is claimed: of two nodes starting at once with
     /// different scopes, each sees the other's. A refused node leaves, as its records go.
-    pub async fn check_scope(
-        &self,
-        node: &str,
-        scope: i64,
-        now: i64,
-        ttl: Duration,
-    ) -> Result<(), Error> {
-        let Some((other, _)) = self.differing(node, NODE_SCOPE, scope, now, ttl).await? else {
+    pub async fn check_scope(&self, node: &str, scope: i64, ttl: Duration) -> Result<(), Error> {
+        let Some((other, _)) = self.differing(node, NODE_SCOPE, scope, ttl).await? else {
             return Ok(());
         };
         self.leave(node).await?;
@@ -142,12 +153,9 @@ impl Cluster {
         &self,
         node: &str,
         budget: i64,
-        now: i64,
         ttl: Duration,
     ) -> Result<(), Error> {
-        let Some((other, theirs)) = self
-            .differing(node, NODE_HOST_BUDGET, budget, now, ttl)
-            .await?
+        let Some((other, theirs)) = self.differing(node, NODE_HOST_BUDGET, budget, ttl).await?
         else {
             return Ok(());
         };
@@ -160,19 +168,18 @@ impl Cluster {
         })
     }
 
-    /// Records `node`'s politeness settings, and returns those a node alive as of `now`
-    /// (its heartbeat within `ttl`) has others of, each with the first such node: the
+    /// Records `node`'s politeness settings, and returns those a live node (its heartbeat
+    /// within `ttl`) has others of, each with the first such node: the
     /// hosts each owns get its own delay, concurrency and robots.txt group.
     pub async fn differing_politeness(
         &self,
         node: &str,
         values: Politeness,
-        now: i64,
         ttl: Duration,
     ) -> Result<Vec<(&'static str, String)>, Error> {
         let mut differing = Vec::new();
         for (key, value) in NODE_SETTINGS[2..].iter().zip(values) {
-            if let Some((other, _)) = self.differing(node, key, value, now, ttl).await? {
+            if let Some((other, _)) = self.differing(node, key, value, ttl).await? {
                 differing.push((key.trim_end_matches(':'), other));
             }
         }
@@ -185,7 +192,7 @@ impl Cluster {
     }
 
     /// Records `value` as `node`'s setting under `key` (one of [`NODE_SETTINGS`]), and
-    /// returns a node alive as of `now` (its heartbeat within `ttl`) that has another,
+    /// returns a live node (its heartbeat within `ttl`) that has another,
     /// with its value. Recorded first, so of two nodes starting at once each sees the
     /// other's; the values of nodes long gone are forgotten.
     async fn differing(
@@ -193,7 +200,6 @@ impl Cluster {
         node: &str,
         key: &str,
         value: i64,
-        now: i64,
         ttl: Duration,
     ) -> Result<Option<(String, i64)>, Error> {
         self.record(node, key, value).await?;
@@ -206,14 +212,14 @@ impl Cluster {
             .execute(&self.pool)
             .await
             .doing("forgetting the settings of nodes long gone")?;
-            let other = sqlx::query(
+            let other = sqlx::query(concat!(
                 "SELECT n.id, c.value FROM nodes n JOIN crawl_state c ON c.key = $1 || n.id
-                 WHERE n.id <> $2 AND n.heartbeat >= $3 AND c.value <> $4
+                 WHERE n.id <> $2 AND n.heartbeat >= ", server_ms!(), " - $3 AND c.value <> $4
                  ORDER BY n.id LIMIT 1",
-            )
+            ))
             .bind(key)
             .bind(node)
-            .bind(now - ms(ttl))
+            .bind(ms(ttl))
             .bind(value)
             .fetch_optional(&self.pool)
             .await
@@ -240,11 +246,12 @@ impl Cluster {
     }
 
     /// Refuses `node` when `clock`, its wall clock, is off from the database server's by
-    /// more than a third of `ttl`, beyond the round trip: leases and heartbeats are this
-    /// node's wall-clock times, so a slow node looks dead to the others, which take its
-    /// hosts and URLs while it fetches them, and a fast one takes back live nodes'
-    /// leases. A third: a node stops sending requests two thirds of a lease time after
-    /// its last renewal, and its hosts go to another node a lease time after it.
+    /// more than a third of `ttl`, beyond the round trip. Leases and heartbeats are the
+    /// server's times and hold whatever the node's clock, but other times a node writes
+    /// are its own and read by the others: when a URL is due again (`not_before`), when
+    /// a host handed back may next be sent a request (`next_allowed_at`), when a page
+    /// was fetched. The bound is a third of a lease time, the step the nodes' sharing is
+    /// timed in (a renewal every third).
     pub async fn check_clock(
         &self,
         node: &str,
@@ -275,27 +282,20 @@ impl Cluster {
         })
     }
 
-    /// Says `node` is alive, and forgets nodes silent for ten lease times.
-    pub async fn heartbeat(
-        &self,
-        node: &str,
-        started_at: i64,
-        now: i64,
-        ttl: Duration,
-    ) -> Result<(), Error> {
+    /// Says `node` is alive, and forgets nodes silent for ten lease times. A node
+    /// forgotten itself (silent as long) is back as started now.
+    pub async fn heartbeat(&self, node: &str, ttl: Duration) -> Result<(), Error> {
         outlasting!(brief async {
-            sqlx::query(
-                "INSERT INTO nodes (id, started_at, heartbeat) VALUES ($1, $2, $3)
-                 ON CONFLICT (id) DO UPDATE SET heartbeat = $3",
-            )
+            sqlx::query(concat!(
+                "INSERT INTO nodes (id, started_at, heartbeat) VALUES ($1, ", server_ms!(), ", ", server_ms!(), ")
+                 ON CONFLICT (id) DO UPDATE SET heartbeat = excluded.heartbeat",
+            ))
             .bind(node)
-            .bind(started_at)
-            .bind(now)
             .execute(&self.pool)
             .await
             .doing("recording this node's heartbeat")?;
-            sqlx::query("DELETE FROM nodes WHERE heartbeat < $1")
-                .bind(now - 10 * ms(ttl))
+            sqlx::query(concat!("DELETE FROM nodes WHERE heartbeat < ", server_ms!(), " - $1"))
+                .bind(10 * ms(ttl))
                 .execute(&self.pool)
                 .await
                 .doing("forgetting nodes long gone")?;
@@ -303,29 +303,29 @@ impl Cluster {
         })
     }
 
-    /// Extends `node`'s leases of frontier rows and hosts to `expires`; returns the hosts
+    /// Extends `node`'s leases of frontier rows and hosts to `ttl` from now; returns the hosts
     /// it still owns (one whose lease ran out and went to another node is not among them).
     ///
     /// Rows locked by a transaction are skipped, not waited for: most are this node's
     /// own page batch finishing them, and waiting would deadlock with it. One locked by
     /// another node's batch (which found its URL again) is renewed at the next turn.
-    pub async fn renew(&self, node: &str, expires: i64) -> Result<Vec<String>, Error> {
+    pub async fn renew(&self, node: &str, ttl: Duration) -> Result<Vec<String>, Error> {
         outlasting!(brief async {
-            sqlx::query(
-                "UPDATE frontier SET lease_expires = $2
+            sqlx::query(concat!(
+                "UPDATE frontier SET lease_expires = ", server_ms!(), " + $2
                  WHERE id IN (SELECT id FROM frontier WHERE state = 'leased' AND lease_owner = $1
                               FOR UPDATE SKIP LOCKED)",
-            )
+            ))
             .bind(node)
-            .bind(expires)
+            .bind(ms(ttl))
             .execute(&self.pool)
             .await
             .doing("renewing leases of frontier rows")?;
-            sqlx::query_scalar(
-                "UPDATE hosts SET owner_expires = $2 WHERE owner = $1 RETURNING host",
-            )
+            sqlx::query_scalar(concat!(
+                "UPDATE hosts SET owner_expires = ", server_ms!(), " + $2 WHERE owner = $1 RETURNING host",
+            ))
             .bind(node)
-            .bind(expires)
+            .bind(ms(ttl))
             .fetch_all(&self.pool)
             .await
             .doing("renewing host leases")
@@ -339,17 +339,16 @@ impl Cluster {
     /// another node's transaction holds, and under load a few renewals in a row can. The
     /// node still has such a row in its window or in flight; queued again, it would be
     /// leased a second time, by the node itself while it owns the host.
-    pub async fn reclaim_expired(&self, now: i64, ttl: Duration) -> Result<u64, Error> {
+    pub async fn reclaim_expired(&self, ttl: Duration) -> Result<u64, Error> {
         outlasting!(brief async {
-            let done = sqlx::query(
+            let done = sqlx::query(concat!(
                 "UPDATE frontier SET state = 'queued', lease_owner = NULL, lease_expires = NULL
-                 WHERE id IN (SELECT id FROM frontier f WHERE state = 'leased' AND lease_expires < $1
+                 WHERE id IN (SELECT id FROM frontier f WHERE state = 'leased' AND lease_expires < ", server_ms!(), "
                                 AND NOT EXISTS (SELECT 1 FROM nodes n
-                                                WHERE n.id = f.lease_owner AND n.heartbeat >= $2)
+                                                WHERE n.id = f.lease_owner AND n.heartbeat >= ", server_ms!(), " - $1)
                               FOR UPDATE SKIP LOCKED)",
-            )
-            .bind(now)
-            .bind(now - ms(ttl))
+            ))
+            .bind(ms(ttl))
             .execute(&self.pool)
             .await
             .doing("taking back expired leases")?;
@@ -357,20 +356,19 @@ impl Cluster {
         })
     }
 
-    pub async fn share(&self, now: i64, ttl: Duration) -> Result<Share, Error> {
+    pub async fn share(&self, ttl: Duration) -> Result<Share, Error> {
         outlasting!(brief async {
-            let row = sqlx::query(
-                "SELECT (SELECT count(*) FROM nodes n WHERE heartbeat >= $2
+            let row = sqlx::query(concat!(
+                "SELECT (SELECT count(*) FROM nodes n WHERE heartbeat >= ", server_ms!(), " - $1
                        AND NOT EXISTS (SELECT 1 FROM crawl_state c
-                                       WHERE c.key = $3 || n.id AND c.value = 1))
+                                       WHERE c.key = $2 || n.id AND c.value = 1))
                         AS live_nodes,
                         (SELECT count(*) FROM hosts h
-                         WHERE (h.owner IS NOT NULL AND h.owner_expires >= $1)
+                         WHERE (h.owner IS NOT NULL AND h.owner_expires >= ", server_ms!(), ")
                             OR EXISTS (SELECT 1 FROM frontier f
                                        WHERE f.host = h.host AND f.state = 'queued')) AS busy_hosts",
-            )
-            .bind(now)
-            .bind(now - ms(ttl))
+            ))
+            .bind(ms(ttl))
             .bind(PAUSED_NODE)
             .fetch_one(&self.pool)
             .await
@@ -382,32 +380,34 @@ impl Cluster {
         })
     }
 
-    /// Takes up to `n` hosts that have URLs due and no live owner.
+    /// Takes up to `n` hosts that have URLs due by `due_by` (unix ms: a URL's
+    /// `not_before` is a node's time, as the lease of rows compares it) and no live owner,
+    /// for `ttl`.
     pub async fn claim(
         &self,
         node: &str,
         n: i64,
-        now: i64,
-        expires: i64,
+        due_by: i64,
+        ttl: Duration,
     ) -> Result<Vec<ClaimedHost>, Error> {
         outlasting!(brief async {
-            let rows = sqlx::query(
+            let rows = sqlx::query(concat!(
                 "WITH free AS (
                      SELECT host, owner, next_allowed_at, crawl_delay_ms FROM hosts h
-                     WHERE (owner IS NULL OR owner_expires < $3)
+                     WHERE (owner IS NULL OR owner_expires < ", server_ms!(), ")
                        AND EXISTS (SELECT 1 FROM frontier f
                                    WHERE f.host = h.host AND f.state = 'queued' AND f.not_before <= $3)
                      LIMIT $2
                      FOR UPDATE SKIP LOCKED)
-                 UPDATE hosts h SET owner = $1, owner_expires = $4, releasing = 0
+                 UPDATE hosts h SET owner = $1, owner_expires = ", server_ms!(), " + $4, releasing = 0
                  FROM free WHERE h.host = free.host
                  RETURNING h.host, free.next_allowed_at, free.crawl_delay_ms,
                            free.owner IS NOT NULL AS taken_over",
-            )
+            ))
             .bind(node)
             .bind(n)
-            .bind(now)
-            .bind(expires)
+            .bind(due_by)
+            .bind(ms(ttl))
             .fetch_all(&self.pool)
             .await
             .doing("claiming hosts")?;

@@ -1115,12 +1115,12 @@ where
         (max_pages, rows): (Option<u64>, LeaseRows),
     ) -> Result<Lease, Error> {
         let now = unix_ms(SystemTime::now());
-        let expires = now + i64::try_from(lease_for.as_millis()).unwrap_or(i64::MAX / 2);
+        let lease_for = i64::try_from(lease_for.as_millis()).unwrap_or(i64::MAX / 2);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let lease = |limit: i64| {
             sqlx::query(sqlx::AssertSqlSafe(DB::lease_sql(rows)))
                 .bind(owner)
-                .bind(expires)
+                .bind(lease_for)
                 .bind(now)
                 .bind(limit)
         };

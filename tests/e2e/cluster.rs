@@ -1988,3 +1988,74 @@ async fn a_node_whose_clock_is_off_from_the_servers_is_refused() {
         .await
         .expect("this machine's clock is the server's");
 }
+
+/// Leases and heartbeats are the database server's times, whatever a node's clock says:
+/// a node whose clock stepped 2 minutes ahead between two checks of it (NTP, a VM
+/// resumed) does not take a live node's host for one whose lease ran out, and the lease
+/// it takes of a free host runs out a lease time from now by the server's clock, not 2
+/// minutes later, for the others to wait out if it dies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_clock_stepped_takes_no_live_lease_and_writes_the_servers_time() {
+    let Some(postgres) = TestPostgres::start("a_node_whose_clock_stepped") else {
+        return;
+    };
+    let on = |host: &str| Discovered {
+        host: host.to_owned(),
+        ..found(&format!("http://{host}/"), 0)
+    };
+    let (store, db) = queued(&postgres, &[on("kept.test")]).await;
+    let cluster = store.cluster().expect("a PostgreSQL store");
+    let ttl = Duration::from_secs(30);
+    let unix_ms = |t: SystemTime| {
+        i64::try_from(
+            t.duration_since(UNIX_EPOCH)
+                .expect("a clock after 1970")
+                .as_millis(),
+        )
+        .expect("a time in range")
+    };
+    let right = unix_ms(SystemTime::now());
+    cluster
+        .claim_name("live", ttl)
+        .await
+        .expect("name node live");
+    let taken = cluster
+        .claim("live", 10, right, ttl)
+        .await
+        .expect("node live claims its host");
+    assert_eq!(taken.len(), 1, "node live took {taken:?}");
+
+    store
+        .enqueue(&[on("free.test")])
+        .await
+        .expect("queue a URL on a free host");
+    cluster
+        .claim_name("fast", ttl)
+        .await
+        .expect("name node fast");
+    let ahead = unix_ms(SystemTime::now() + Duration::from_secs(120));
+    let taken: Vec<String> = cluster
+        .claim("fast", 10, ahead, ttl)
+        .await
+        .expect("node fast claims hosts")
+        .into_iter()
+        .map(|h| h.host)
+        .collect();
+    assert_eq!(
+        taken,
+        ["free.test"],
+        "the node whose clock stepped ahead took these"
+    );
+    let (owner, left): (String, i64) = sqlx::query_as(
+        "SELECT owner, owner_expires - (extract(epoch FROM clock_timestamp()) * 1000)::bigint
+         FROM hosts WHERE host = 'free.test'",
+    )
+    .fetch_one(&db)
+    .await
+    .expect("read the free host's lease");
+    assert_eq!(owner, "fast");
+    assert!(
+        (25_000..=30_000).contains(&left),
+        "the lease runs out in {left} ms by the server's clock, not the lease time of 30000"
+    );
+}
