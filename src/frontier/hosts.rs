@@ -15,7 +15,8 @@
 //!   passed since the dead node's last request; the new owner then waits one full delay
 //!   more before its first request, since it cannot know when that request was.
 //! - **A node cut off from the database** (it cannot renew) stops dispatching once two
-//!   thirds of its lease time have passed since its last renewal.
+//!   thirds of its lease time have passed since its last renewal, and claims no host
+//!   until a renewal goes through.
 //!
 //! Sharing: every node holds at most ⌈busy hosts / live nodes⌉ hosts. A node over that
 //! share (another joined) hands the excess back; one under it (it just started, another
@@ -205,9 +206,10 @@ impl HostLeases {
 
     /// Brings the hosts this node owns to its share: drops hosts lost to another node,
     /// hands back idle and excess hosts whose requests have finished, and claims free
-    /// hosts while under the share. Rows of hosts handed back go back to the queue
-    /// (through `store`) before the hosts do. A `paused` node's share is none: its hosts
-    /// would otherwise wait for its resume while the others could crawl them.
+    /// hosts while under the share and its own leases are fresh. Rows of hosts handed
+    /// back go back to the queue (through `store`) before the hosts do. A `paused` node's
+    /// share is none: its hosts would otherwise wait for its resume while the others
+    /// could crawl them.
     pub async fn rebalance(
         &self,
         store: &Store,
@@ -289,8 +291,11 @@ impl HostLeases {
             i.cluster.release(&i.node, host, next).await?;
         }
 
+        // Not while this node's own leases are stale (its renewals failing): it could
+        // not send a request to a host it took, which would wait a lease time for
+        // nothing, and others could have crawled it.
         let mut claimed = 0;
-        if active.len() < quota {
+        if active.len() < quota && self.state().fresh(now) {
             let want = i64::try_from(quota - active.len()).unwrap_or(0);
             for host in i.cluster.claim(&i.node, want, now_ms, i.ttl).await? {
                 let name: Arc<str> = Arc::from(host.host.as_str());

@@ -9,8 +9,11 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use pipecrawl::frontier::hosts::HostLeases;
+use pipecrawl::frontier::Frontier;
 use pipecrawl::page::{Discovered, JobKind};
 use pipecrawl::store::{LeaseRows, Store};
 use sqlx::{Connection, PgPool};
@@ -2058,4 +2061,67 @@ async fn a_node_whose_clock_stepped_takes_no_live_lease_and_writes_the_servers_t
         (25_000..=30_000).contains(&left),
         "the lease runs out in {left} ms by the server's clock, not the lease time of 30000"
     );
+}
+
+/// A node whose leases have gone stale (its renewals failing: a database that answers
+/// some statements and not others, a node stalled) sends no request under them, so it
+/// takes no new host either: one taken then would wait unfetched for the node's next
+/// renewal, and were the renewals to go on failing, for a lease time that another node
+/// could have spent crawling it. Once fresh, it takes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_leases_are_stale_claims_no_host() {
+    let Some(postgres) = TestPostgres::start("a_node_whose_leases_are_stale") else {
+        return;
+    };
+    let (store, db) = queued(&postgres, &[found("http://h.test/", 0)]).await;
+    let config = pipecrawl::Config::from_toml("seeds = [\"http://h.test/\"]\n", "test config")
+        .expect("a valid config");
+    let politeness = pipecrawl::politeness::Politeness::new(&config.politeness);
+    let ttl = Duration::from_millis(900);
+    let join = |node: &'static str| {
+        let (cluster, politeness) = (
+            store.cluster().expect("a PostgreSQL store"),
+            politeness.clone(),
+        );
+        async move {
+            HostLeases::join(cluster, node, ttl, Arc::default(), (politeness, ttl))
+                .await
+                .expect("join the cluster")
+        }
+    };
+    let stale = join("stale").await;
+    // No renewal since the join: past two thirds of the lease time, the leases are stale.
+    tokio::time::sleep(ttl * 3 / 4).await;
+    assert!(
+        !stale.may_dispatch(Instant::now()),
+        "the leases are still fresh"
+    );
+    let rebalanced = stale
+        .rebalance(
+            &store,
+            &mut Frontier::new(politeness.clone()),
+            (Instant::now(), false),
+        )
+        .await
+        .expect("rebalance");
+    let owner: Option<String> = sqlx::query_scalar("SELECT owner FROM hosts WHERE host = 'h.test'")
+        .fetch_one(&db)
+        .await
+        .expect("read the host's owner");
+    assert_eq!(
+        (rebalanced.claimed, owner.as_deref()),
+        (0, None),
+        "a node whose leases are stale claimed a host"
+    );
+
+    let fresh = join("fresh").await;
+    let rebalanced = fresh
+        .rebalance(
+            &store,
+            &mut Frontier::new(politeness),
+            (Instant::now(), false),
+        )
+        .await
+        .expect("rebalance");
+    assert_eq!(rebalanced.claimed, 1, "a node just joined claimed no host");
 }
