@@ -608,10 +608,27 @@ impl Store {
     /// close checkpoints the WAL into the database file, which should be complete and
     /// quiet once a crawl has returned, not some moments later. An error when it could
     /// not (a full disk): the WAL stays beside the database with the last commits.
+    ///
+    /// On PostgreSQL it waits for the connections still being handed back no longer than
+    /// their test takes ([`CONNECT_TIMEOUT`], `Store::open`). sqlx pings each after that
+    /// test, with no deadline, and its pool's close waits for every connection: one the
+    /// network cut between the two never came back, and the node, its crawl done and
+    /// stored, waited for it in silence for ever. Nothing is left to write by then; the
+    /// connection goes with the process.
     pub async fn close(&self) -> Result<(), Error> {
         match &self.0 {
             Backed::Sqlite(db) => db.close().await,
-            Backed::Postgres(db) => db.close().await,
+            Backed::Postgres(db) => {
+                let closed = tokio::time::timeout(CONNECT_TIMEOUT, db.close()).await;
+                closed.unwrap_or_else(|_| {
+                    tracing::warn!(
+                        "a connection to the database did not answer within {} s as the node \
+                         closed it (the network to the server was cut?): left unclosed",
+                        CONNECT_TIMEOUT.as_secs()
+                    );
+                    Ok(())
+                })
+            }
         }
     }
 

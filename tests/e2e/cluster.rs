@@ -1242,6 +1242,32 @@ async fn a_node_rides_out_a_network_cut_between_it_and_postgresql() {
     ));
 }
 
+/// A connection handed back to the pool is tried twice, by the store's test (within ten
+/// seconds) and then by sqlx's own ping (for ever): cut between the two, it held its
+/// place in the pool for good, and the node, its crawl done, waited for it to close the
+/// pool, saying nothing, never to exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_cut_off_as_it_hands_a_connection_back_still_exits() {
+    let Some(cluster) = Cluster::start("a_node_cut_off_as_it_hands_a_connection_back").await else {
+        return;
+    };
+    let mut cluster = cluster.living();
+    let (proxy, through) = CutProxy::start(&cluster.database).await;
+    let direct = std::mem::replace(&mut cluster.database, through);
+    let mut node = cluster.node("a");
+    cluster.wait_for_requests(300).await;
+    proxy.cut_a_release();
+    node.finishes(Duration::from_secs(60)).await;
+    assert!(proxy.cut_at_release(), "no connection was handed back");
+    let log = std::fs::read_to_string(&node.log).expect("read the node's log");
+    assert!(
+        log.contains("did not answer within 10 s as the node closed it"),
+        "the node did not say what it left: {log}"
+    );
+    cluster.database = direct;
+    cluster.assert_complete().await;
+}
+
 /// A service's `/stats` during a PostgreSQL outage answers 503 saying why: it waited with
 /// the crawl for the server, up to ten minutes, holding one of the admin API's sixteen
 /// connections, so that a dashboard polling it soon held them all, `/healthz` too.

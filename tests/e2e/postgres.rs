@@ -287,8 +287,12 @@ pub fn free_port() -> u16 {
 pub struct CutProxy {
     /// One flag per connection made: once set, the connection forwards nothing more.
     cuts: Arc<Mutex<Vec<Arc<AtomicBool>>>>,
+    release: Release,
     accepting: tokio::task::JoinHandle<()>,
 }
+
+/// PostgreSQL's Sync message, alone: what sqlx's `ping` sends.
+const PING: [u8; 5] = [b'S', 0, 0, 0, 4];
 
 impl CutProxy {
     /// Starts a proxy to the server of `database` (a `postgres://` URL); returns it with
@@ -305,6 +309,8 @@ impl CutProxy {
         let port = listener.local_addr().expect("the proxy's address").port();
         let cuts: Arc<Mutex<Vec<Arc<AtomicBool>>>> = Arc::default();
         let made = cuts.clone();
+        let release = Release::default();
+        let releases = release.clone();
         let upstream = authority.clone();
         let accepting = tokio::spawn(async move {
             // Owned here: aborting this task closes every connection.
@@ -319,12 +325,30 @@ impl CutProxy {
                     .push(cut.clone());
                 let (client_read, client_write) = client.into_split();
                 let (server_read, server_write) = server.into_split();
-                pumps.spawn(pump(client_read, server_write, cut.clone()));
-                pumps.spawn(pump(server_read, client_write, cut));
+                let watch = Some(releases.clone());
+                pumps.spawn(pump(client_read, server_write, cut.clone(), watch));
+                pumps.spawn(pump(server_read, client_write, cut, None));
             }
         });
         let through = database.replacen(&authority, &format!("127.0.0.1:{port}"), 1);
-        (Self { cuts, accepting }, through)
+        let proxy = Self {
+            cuts,
+            release,
+            accepting,
+        };
+        (proxy, through)
+    }
+
+    /// Cuts the next connection handed back to sqlx's pool at the second of the two
+    /// pings that follow each other then (the pool's `after_release` test, then sqlx's
+    /// own): the cut that falls between them.
+    pub fn cut_a_release(&self) {
+        self.release.armed.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`Self::cut_a_release`] has cut a connection yet.
+    pub fn cut_at_release(&self) -> bool {
+        self.release.cut.load(Ordering::SeqCst)
     }
 
     /// Cuts every connection open now.
@@ -341,20 +365,40 @@ impl Drop for CutProxy {
     }
 }
 
+/// [`CutProxy::cut_a_release`]'s flags, shared by the connections.
+#[derive(Clone, Default)]
+struct Release {
+    /// Set, the next connection handed back to sqlx's pool is cut.
+    armed: Arc<AtomicBool>,
+    /// Set once a connection was cut so.
+    cut: Arc<AtomicBool>,
+}
+
 /// Copies `from` to `to` until either closes, or, once `cut`, holds both open and
-/// forwards nothing: what it reads then is lost, as a cut network loses it.
+/// forwards nothing: what it reads then is lost, as a cut network loses it. With
+/// `release`, `from` is a client, cut at its second ping in a row while armed.
 async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     cut: Arc<AtomicBool>,
+    release: Option<Release>,
 ) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut buf = vec![0; 64 * 1024];
+    // Pings in a row: a connection handed back sends two, then one when taken again.
+    let mut pings = 0;
     loop {
         let n = match from.read(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
+        pings = if buf[..n] == PING { pings + 1 } else { 0 };
+        if let Some(release) = &release {
+            if pings == 2 && release.armed.swap(false, Ordering::SeqCst) {
+                cut.store(true, Ordering::SeqCst);
+                release.cut.store(true, Ordering::SeqCst);
+            }
+        }
         if cut.load(Ordering::SeqCst) {
             // Reads on, so that the sender's writes never block: all of it is lost.
             while matches!(from.read(&mut buf).await, Ok(n) if n > 0) {}
