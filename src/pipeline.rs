@@ -359,7 +359,7 @@ async fn run(
                 (politeness.clone(), longest_wait),
             )
             .await?;
-            tokio::spawn(leases.clone().keep_renewed(done.clone()));
+            leases.keep_renewed(&done);
             tracing::info!(node = %config.cluster.node_id, "crawling with the other nodes on this database");
             Some(leases)
         }

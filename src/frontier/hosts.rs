@@ -30,6 +30,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::Frontier;
@@ -69,6 +70,8 @@ struct State {
     lost: Vec<Arc<str>>,
     /// Requests may start until then: two thirds of a lease time after the last renewal.
     valid_until: Option<Instant>,
+    /// The task renewing the leases ([`HostLeases::keep_renewed`]), and what stops it.
+    renewer: Option<(CancellationToken, JoinHandle<()>)>,
 }
 
 impl State {
@@ -138,19 +141,26 @@ impl HostLeases {
         state.owned.contains(host) && state.fresh(now)
     }
 
-    /// Renews the leases every third of the lease time until `done`; a failed renewal is
-    /// logged and tried again at the next turn (dispatching stops if they keep failing).
+    /// Renews the leases every third of the lease time, in a task of its own, until
+    /// `done` or [`Self::leave`]; a failed renewal is logged and tried again at the next
+    /// turn (dispatching stops if they keep failing).
+    pub fn keep_renewed(&self, done: &CancellationToken) {
+        let stop = done.child_token();
+        let task = tokio::spawn(self.clone().renewing(stop.clone()));
+        self.state().renewer = Some((stop, task));
+    }
+
     /// The turns keep their pace: counted from the end of the last renewal, a slow one
     /// (a loaded server, a busy node) pushed the next later, and under load renewals
     /// came within a fraction of a second of the leases running out.
-    pub async fn keep_renewed(self, done: CancellationToken) {
+    async fn renewing(self, stop: CancellationToken) {
         let every = self.inner.ttl / 3;
         let mut turns = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         turns.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = turns.tick() => {}
-                () = done.cancelled() => return,
+                () = stop.cancelled() => return,
             }
             if let Err(e) = self.renew().await {
                 tracing::warn!("cannot renew this node's leases: {e}");
@@ -334,6 +344,15 @@ impl HostLeases {
     /// Hands every host back, each with when its next request may go, and leaves. Called
     /// when this node's requests have all finished.
     pub async fn leave(&self) -> Result<(), Error> {
+        // A renewal running now would write this node's heartbeat again after it left:
+        // the others would count it alive for a lease time, and refuse a restart under
+        // its name as long.
+        let renewer = self.state().renewer.take();
+        if let Some((stop, task)) = renewer {
+            stop.cancel();
+            task.await
+                .map_err(|e| Error::StageFailed(format!("the lease renewer panicked: {e}")))?;
+        }
         let i = &self.inner;
         let now = Instant::now();
         let now_ms = unix_ms(SystemTime::now());

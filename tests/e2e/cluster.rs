@@ -2088,6 +2088,40 @@ async fn a_node_whose_clock_stepped_takes_no_live_lease_and_writes_the_servers_t
         "the lease runs out in {left} ms by the server's clock, not the lease time of 30000"
     );
 }
+/// A node that leaves is gone for the others at once: a renewal of its leases still
+/// running when it left wrote its heartbeat again after, so the others counted it alive
+/// for a lease time more (their share of hosts smaller) and a restart under its name was
+/// refused as long. Renewals run every few milliseconds here, so that one is in flight
+/// at most of the twenty leaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_left_is_not_brought_back_by_its_last_renewal() {
+    let Some(postgres) = TestPostgres::start("a_node_that_left_is_not_brought_back") else {
+        return;
+    };
+    let (store, db) = queued(&postgres, &[found("http://h.test/", 0)]).await;
+    let config = pipecrawl::Config::from_toml("seeds = [\"http://h.test/\"]\n", "test config")
+        .expect("a valid config");
+    let politeness = pipecrawl::politeness::Politeness::new(&config.politeness);
+    let ttl = Duration::from_millis(30);
+    for _ in 0..20 {
+        let cluster = store.cluster().expect("a PostgreSQL store");
+        let leases = HostLeases::join(cluster, "a", ttl, Arc::default(), (politeness.clone(), ttl))
+            .await
+            .expect("join the cluster");
+        let done = tokio_util::sync::CancellationToken::new();
+        leases.keep_renewed(&done);
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        // As the pipeline ends: leave, then stop the background tasks.
+        leases.leave().await.expect("leave");
+        done.cancel();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let alive: i64 = sqlx::query_scalar("SELECT count(*) FROM nodes WHERE id = 'a'")
+            .fetch_one(&db)
+            .await
+            .expect("read the nodes");
+        assert_eq!(alive, 0, "the node is alive again after it left");
+    }
+}
 
 /// A node whose leases have gone stale (its renewals failing: a database that answers
 /// some statements and not others, a node stalled) sends no request under them, so it
