@@ -587,12 +587,17 @@ impl FetchWorker {
             // The server asked the whole host to slow down, not just this URL: for as long
             // as it said, else for as long as the URL waits (the next URLs would get the
             // same answer).
-            let wait = retry_after
-                .filter(|wait| !wait.is_zero())
+            let named = retry_after.filter(|wait| !wait.is_zero());
+            let wait = named
                 .or(out.retry_in)
-                .unwrap_or_else(|| cx.retry.backoff(out.job.attempts + 1));
-            let until = tokio::time::Instant::now() + wait.min(cx.retry.max_delay());
-            cx.gate.pause(&host, until);
+                .unwrap_or_else(|| cx.retry.backoff(out.job.attempts + 1))
+                .min(cx.retry.max_delay());
+            cx.gate.pause(&host, tokio::time::Instant::now() + wait);
+            // Kept past a kill when the URL waits too, or the server named the time; a
+            // final answer's backoff is the crawl's guess, not worth a statement.
+            if out.retry_in.is_some() || named.is_some() {
+                out.host_pause = Some(wait);
+            }
         }
         tracing::debug!(status = out.status, error = ?out.error, retry_in = ?out.retry_in, "fetched");
         (Outcome::Done(Box::new(out)), release)

@@ -234,6 +234,11 @@ pub struct Fetched {
     /// Set when the outcome is transient: the URL goes back to the queue for this long
     /// instead of being stored.
     pub retry_in: Option<Duration>,
+    /// How long the server asked the whole host to wait (a 429 or 503 the crawl waits
+    /// for: a retry's wait, or the `Retry-After` of one kept as final), to be kept in
+    /// `hosts.next_allowed_at` so that a kill does not lose it. None for every other
+    /// answer, which costs the writer no statement.
+    pub host_pause: Option<Duration>,
 }
 
 impl Fetched {
@@ -257,6 +262,7 @@ impl Fetched {
             refresh: None,
             sitemaps: Vec::new(),
             retry_in: None,
+            host_pause: None,
         }
     }
 
@@ -337,6 +343,8 @@ pub struct PageRecord {
     pub discovered: Vec<Discovered>,
     /// The URL is to be tried again after this long; nothing else is stored.
     pub retry_in: Option<Duration>,
+    /// See [`Fetched::host_pause`]: whatever becomes of the record, the server asked it.
+    pub host_pause: Option<Duration>,
     /// A revisit answered 304: only the visit's time is recorded.
     pub not_modified: bool,
     /// The content differs from the last visit's (always true on a first visit).
@@ -396,6 +404,7 @@ impl PageRecord {
             links_left_out,
             discovered: _,
             retry_in,
+            host_pause: _,
             not_modified,
             changed: _,
             recrawl_in: _,

@@ -129,6 +129,7 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
         links_left_out: None,
         discovered: Vec::new(),
         retry_in: f.retry_in,
+        host_pause: f.host_pause,
         not_modified: false,
         changed: true,
         recrawl_in: None,

@@ -214,6 +214,17 @@ impl<'b> Sorted<'b> {
             discovered,
         }
     }
+
+    /// The hosts whose servers asked them to wait (see [`PageRecord::host_pause`]), each
+    /// with when it may be asked again, a wait from `now` (unix ms).
+    pub(super) fn host_pauses(&self, now: i64) -> impl Iterator<Item = (&'b str, i64)> + '_ {
+        self.retries
+            .iter()
+            .chain(&self.visited)
+            .filter_map(move |p| {
+                Some((p.job.host.as_ref(), retry::due_at(now, Some(p.host_pause?))))
+            })
+    }
 }
 
 /// Gives the redirects found to close a loop (by frontier id) the errors they were
@@ -1802,6 +1813,7 @@ where
             &mut script,
             sorted.discovered.iter().map(|(d, _)| d.host.as_str()),
         );
+        Self::keep_host_pauses(&mut script, &sorted);
         script.run(tx).await?;
         let loops = Self::follow_redirect_chains(tx, &sorted.pages).await?;
         let mut script = Script::new();
@@ -2971,31 +2983,36 @@ where
         }
     }
 
-    /// Puts URLs to be retried back in the queue, due after their wait, and keeps the
-    /// pause a 429 or 503 put on their hosts for a run after a kill.
+    /// Puts URLs to be retried back in the queue, due after their wait.
     fn requeue(script: &mut Script<DB>, retries: &[&PageRecord]) {
         let now = unix_ms(SystemTime::now());
         for page in retries {
-            let due = retry::due_at(now, page.retry_in);
             let q = script.statement(
                 "putting retries back in the queue",
                 "UPDATE frontier SET state = 'queued', attempts = attempts + 1, \
                  lease_owner = NULL, lease_expires = NULL, not_before = ",
             );
-            q.push_bind(due).push(" WHERE id = ").push_bind(page.job.id);
-            if retry::pauses_host(page.status) {
-                let q = script.statement(
-                    "keeping a host's pause for the next run",
-                    "INSERT INTO hosts (host, next_allowed_at) VALUES (",
-                );
-                q.push_bind(page.job.host.to_string())
-                    .push(", ")
-                    .push_bind(due)
-                    .push(concat!(
-                        ") ON CONFLICT (host) DO UPDATE SET ",
-                        later_turn!()
-                    ));
-            }
+            q.push_bind(retry::due_at(now, page.retry_in))
+                .push(" WHERE id = ")
+                .push_bind(page.job.id);
+        }
+    }
+
+    /// Keeps the pause a 429 or 503 put on its host for a run after a kill, which would
+    /// otherwise lose it and ask the host at once.
+    fn keep_host_pauses(script: &mut Script<DB>, sorted: &Sorted<'_>) {
+        for (host, until) in sorted.host_pauses(unix_ms(SystemTime::now())) {
+            let q = script.statement(
+                "keeping a host's pause for the next run",
+                "INSERT INTO hosts (host, next_allowed_at) VALUES (",
+            );
+            q.push_bind(host.to_owned())
+                .push(", ")
+                .push_bind(until)
+                .push(concat!(
+                    ") ON CONFLICT (host) DO UPDATE SET ",
+                    later_turn!()
+                ));
         }
     }
 }

@@ -309,13 +309,10 @@ unsafe fn statements(
                 later_turn!()
             ),
             "keeping a host's pause for the next run",
-            sorted
-                .retries
-                .iter()
-                .filter(|p| retry::pauses_host(p.status)),
-            |upsert, p| {
-                upsert.bind_text(1, Some(&p.job.host))?;
-                upsert.bind_i64(2, retry::due_at(now, p.retry_in))?;
+            sorted.host_pauses(now),
+            |upsert, (host, until)| {
+                upsert.bind_text(1, Some(host))?;
+                upsert.bind_i64(2, until)?;
                 upsert.run()
             },
         )?;
@@ -646,6 +643,7 @@ mod tests {
             links_left_out: Some(0),
             discovered: found.to_vec(),
             retry_in: None,
+            host_pause: None,
             not_modified: false,
             changed: true,
             recrawl_in: None,

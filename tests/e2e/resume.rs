@@ -1161,6 +1161,22 @@ async fn a_crawl_resumed_for_a_page_that_never_answers_exits_as_an_uninterrupted
 /// pages at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crawl_killed_during_a_hosts_retry_after_waits_it_out_when_started_again() {
+    let waiting = "SELECT count(*) FROM frontier WHERE attempts > 0 AND state = 'queued'";
+    killed_during_a_retry_after_and_started_again(3, waiting).await;
+}
+
+/// As above, for a 503 whose attempts are spent: stored as final, it still asks its host
+/// to wait. The pause lived in memory only, and the next run asked the host at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_killed_during_a_final_503s_retry_after_waits_it_out_when_started_again() {
+    let stored = "SELECT count(*) FROM pages WHERE status = 503";
+    killed_during_a_retry_after_and_started_again(1, stored).await;
+}
+
+/// Crawls a site whose `/busy` answers a 503 with a `Retry-After` of a few seconds (and
+/// then a page), with `max_attempts`; kills the crawl once `sql` counts a row, runs it
+/// again, and checks that the host was asked nothing within the `Retry-After`.
+async fn killed_during_a_retry_after_and_started_again(max_attempts: u32, sql: &str) {
     const WAIT: Duration = Duration::from_secs(4);
     let mut b = SiteBuilder::bind(1).await;
     let h = b.authority(0);
@@ -1177,17 +1193,17 @@ async fn a_crawl_killed_during_a_hosts_retry_after_waits_it_out_when_started_aga
     b.add(&h, "/busy", Resource::Sequence(vec![busy, fine]));
     let site = b.start();
     let harness = Harness::default();
-    let extra = "[retry]\nmax_attempts = 3\n[fetch]\nworkers = 1\n\
-                 [politeness]\ndelay_ms = 0\nper_host_concurrency = 1\n";
-    let config = harness.write_config(&harness.test_config_text(&[site.url(0, "/")], extra));
+    let extra = format!(
+        "[retry]\nmax_attempts = {max_attempts}\n[fetch]\nworkers = 1\n\
+         [politeness]\ndelay_ms = 0\nper_host_concurrency = 1\n"
+    );
+    let config = harness.write_config(&harness.test_config_text(&[site.url(0, "/")], &extra));
 
     let child = spawn_crawl(&config);
     let deadline = Instant::now() + Duration::from_secs(30);
-    let waiting = "SELECT count(*) FROM frontier WHERE attempts > 0 AND state = 'queued'";
-    while !harness.db_path().exists()
-        || harness.db().await.try_scalar(waiting).await.unwrap_or(0) == 0
+    while !harness.db_path().exists() || harness.db().await.try_scalar(sql).await.unwrap_or(0) == 0
     {
-        assert!(Instant::now() < deadline, "/busy was not queued again");
+        assert!(Instant::now() < deadline, "/busy's 503 was not written");
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let out = kill_and_crawl_again(child, config).await;
