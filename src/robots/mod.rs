@@ -316,13 +316,14 @@ impl RobotsCache {
             robots.expires =
                 answered + retry::doubling(self.recheck, robots.failures, self.max_wait);
         }
-        if let (Rules::Unavailable(_), Some(wait)) = (&robots.rules, retry_after) {
+        if let (Rules::Unavailable(_), Some((server, wait))) = (&robots.rules, retry_after) {
             // A 429 or 503 that says when to come back: robots.txt is not asked before,
-            // and the host hears nothing else meanwhile.
+            // and the server that said so (the host a redirect led to, it may be) hears
+            // nothing else meanwhile.
             let wait = wait.min(self.max_wait);
             robots.expires = robots.expires.max(answered + wait);
             robots.server_wait = true;
-            self.gate.pause(host, answered + wait);
+            self.gate.pause(&server, answered + wait);
         }
         if let (Ok(status), false) = (response, matches!(robots.rules, Rules::Unavailable(_))) {
             self.store
@@ -378,8 +379,12 @@ impl RobotsCache {
 
     /// Fetches `/robots.txt` of `url`'s origin, following up to five redirects; the
     /// final status (or why nothing answered, or why the body broke off), at most
-    /// 500 KiB of body, and the `Retry-After` of a 429 or 503.
-    async fn fetch(&self, url: &Url) -> (Result<u16, FetchError>, Vec<u8>, Option<Duration>) {
+    /// 500 KiB of body, and the `Retry-After` of a 429 or 503 with the host that sent it,
+    /// which a redirect may have led to.
+    async fn fetch(
+        &self,
+        url: &Url,
+    ) -> (Result<u16, FetchError>, Vec<u8>, Option<(String, Duration)>) {
         let Ok(mut target) = url.join("/robots.txt") else {
             let error = FetchError {
                 kind: ErrorKind::Request,
@@ -427,7 +432,8 @@ impl RobotsCache {
                     .flatten()
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| retry::parse_retry_after(v, SystemTime::now()))
-                    .filter(|wait| !wait.is_zero());
+                    .filter(|wait| !wait.is_zero())
+                    .map(|wait| (host, wait));
                 return (Ok(status.as_u16()), Vec::new(), retry_after);
             }
             return match read_body(&mut response, self.min_rate).await {

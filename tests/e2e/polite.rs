@@ -1267,6 +1267,55 @@ async fn a_robots_txt_retry_after_is_obeyed() {
     );
 }
 
+/// A robots.txt that redirects to another host (`example.com` to `www.example.com`) whose
+/// server answers 503 with a `Retry-After` pauses that server, which said so, not only
+/// the host whose robots.txt it is: the other host's own robots.txt and pages were asked
+/// at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_on_a_redirected_robots_txt_pauses_the_host_that_answered() {
+    const WAIT: Duration = Duration::from_secs(2);
+    let mut b = SiteBuilder::bind(2).await;
+    let (alias, main) = (b.authority(0), b.authority(1));
+    b.add(
+        &alias,
+        "/robots.txt",
+        Resource::Redirect(301, format!("http://{main}/robots.txt")),
+    );
+    b.add(&alias, "/", html("<title>alias</title>"));
+    let busy = Resource::WithHeaders(
+        vec![("Retry-After".into(), WAIT.as_secs().to_string())],
+        Box::new(Resource::Status(503, "busy".into())),
+    );
+    let allowed = text("User-agent: *\nAllow: /\n");
+    b.add(
+        &main,
+        "/robots.txt",
+        Resource::Sequence(vec![busy, allowed]),
+    );
+    b.add(&main, "/", html("<title>main</title>"));
+    let site = b.start();
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[site.url(0, "/"), site.url(1, "/")],
+            "[fetch]\nworkers = 1\n[retry]\nmax_attempts = 3\nmax_delay_ms = 10000\n",
+        )
+        .await;
+
+    let first = site.hits().into_iter().next().expect("a request");
+    assert_eq!(first.path, "/robots.txt", "the crawl began elsewhere");
+    assert_eq!(first.host, alias, "the crawl began elsewhere");
+    let hits = site.hits_for(&main);
+    let (busy, later) = hits.split_first().expect("main asked");
+    let early: Vec<_> = later
+        .iter()
+        .map(|h| (h.path.as_str(), h.at.duration_since(busy.done)))
+        .filter(|(_, after)| *after + JITTER < WAIT)
+        .collect();
+    assert!(early.is_empty(), "asked within the Retry-After: {early:?}");
+    assert_eq!(harness.page_count().await, 2);
+}
+
 /// A request already waiting its turn at the host when another's 503 says "come back in
 /// 3 s" waits for that too: the server asked the host, not one URL, to be left alone.
 /// Here robots.txt's Crawl-delay has the second page wait at the gate while the first is
