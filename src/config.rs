@@ -502,6 +502,28 @@ impl Default for RawFetch {
 /// (`socks5`) or by the proxy (`socks5h`, as Tor needs).
 const PROXY_SCHEMES: [&str; 4] = ["http", "https", "socks5", "socks5h"];
 
+/// SOCKS5 sends a user name and a password of at most 255 bytes each (RFC 1929), as the
+/// proxy client reads them from the URL, escapes decoded; a longer one went out cut to
+/// its length modulo 256, and the proxy refused every request, each retried.
+fn socks5_credentials(url: &Url, p: &mut Problems) {
+    if !url.scheme().starts_with("socks5") {
+        return;
+    }
+    let password = url.password().unwrap_or_default();
+    for (what, written) in [("user name", url.username()), ("password", password)] {
+        let bytes = String::from_utf8_lossy(&urlnorm::percent_decoded(written)).len();
+        if bytes > 255 {
+            p.add(
+                "fetch.proxy",
+                format!(
+                    "has a {what} of {bytes} bytes (its escapes decoded), and SOCKS5 carries \
+                     at most 255: the proxy could take no request"
+                ),
+            );
+        }
+    }
+}
+
 /// The most parse threads a config may ask for: far more than cores only costs memory,
 /// and enough more makes the OS refuse a thread, which aborts the process.
 const MAX_PARSE_WORKERS: usize = 256;
@@ -1123,7 +1145,9 @@ impl RawConfig {
         if let Some(proxy) = &f.proxy {
             // The message never repeats the URL: it may hold the proxy's password.
             match Url::parse(proxy) {
-                Ok(url) if PROXY_SCHEMES.contains(&url.scheme()) && url.has_host() => {}
+                Ok(url) if PROXY_SCHEMES.contains(&url.scheme()) && url.has_host() => {
+                    socks5_credentials(&url, p);
+                }
                 Ok(url) => p.add(
                     "fetch.proxy",
                     format!(

@@ -1334,6 +1334,48 @@ fn a_proxy_the_crawler_cannot_use_is_refused_naming_the_key() {
     }
 }
 
+/// SOCKS5 carries a user name and a password of at most 255 bytes each (RFC 1929), as
+/// they are once their percent-escapes are read. A longer one was sent cut to its length
+/// modulo 256, so every URL failed at the proxy, each retried; it is refused naming the
+/// key and saying why, without the secret. One of 255 bytes, escaped past that, is fine.
+#[test]
+fn socks5_credentials_longer_than_socks5_carries_are_refused() {
+    let long = "u".repeat(256);
+    let escaped = "%41".repeat(255);
+    for (proxy, said) in [
+        (
+            format!("socks5://{long}:hunter2@127.0.0.1:1080"),
+            Some("`fetch.proxy` has a user name of 256 bytes"),
+        ),
+        (
+            format!(
+                "socks5h://crawler:hunter2{}@127.0.0.1:1080",
+                "%C3%A9".repeat(125)
+            ),
+            Some("`fetch.proxy` has a password of 257 bytes"),
+        ),
+        (format!("socks5h://crawler:{escaped}@127.0.0.1:1"), None),
+        (format!("http://{long}:hunter2@127.0.0.1:1"), None),
+    ] {
+        let harness = Harness::default();
+        let config = harness.write_config(&harness.test_config_text(
+            &["http://127.0.0.1:1/".to_owned()],
+            &format!("[fetch]\nproxy = {proxy:?}\n"),
+        ));
+        let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
+        let Some(said) = said else {
+            let stderr = text(&out.stderr);
+            assert!(!stderr.contains("`fetch.proxy`"), "{proxy}: {stderr}");
+            continue;
+        };
+        let stderr = refused(&out);
+        assert!(stderr.contains(said), "{stderr}");
+        assert!(stderr.contains("SOCKS5 carries at most 255"), "{stderr}");
+        assert!(!stderr.contains("hunter2"), "{stderr}");
+        assert!(!harness.db_path().exists(), "nothing was started");
+    }
+}
+
 /// A proxy whose name does not exist (a typo) can carry no request: the crawl is refused
 /// at start naming the key and the name, before the database is made. It ran, and every
 /// URL became a failed row saying so. The proxy's password is not repeated.
