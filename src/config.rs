@@ -511,7 +511,9 @@ fn socks5_credentials(url: &Url, p: &mut Problems) {
     }
     let password = url.password().unwrap_or_default();
     for (what, written) in [("user name", url.username()), ("password", password)] {
-        let bytes = String::from_utf8_lossy(&urlnorm::percent_decoded(written)).len();
+        let bytes = percent_encoding::percent_decode_str(written)
+            .decode_utf8_lossy()
+            .len();
         if bytes > 255 {
             p.add(
                 "fetch.proxy",
