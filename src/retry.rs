@@ -133,10 +133,38 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
         // More seconds than a u64 holds is longer than any wait, not no wait at all.
         return Some(value.parse().map_or(Duration::MAX, Duration::from_secs));
     }
-    let at = httpdate::parse_http_date(value)
-        .ok()
-        .or_else(|| date_in_zone(value))?;
+    let read = |value: &str| {
+        httpdate::parse_http_date(value)
+            .ok()
+            .or_else(|| date_in_zone(value))
+    };
+    let at = read(value).or_else(|| with_its_weekday(value, read))?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// An HTTP date written with a weekday that is not the date's, read with the date's:
+/// the date and time say when, as browsers read them, and a server that writes its
+/// dates by hand gets the weekday wrong now and then. Refused by the date parser, such
+/// a `Retry-After` was read as none, its URL retried on the crawl's backoff.
+fn with_its_weekday(value: &str, read: impl Fn(&str) -> Option<SystemTime>) -> Option<SystemTime> {
+    const DAYS: [&str; 7] = [
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+    ];
+    let end = value.find(|c: char| !c.is_ascii_alphabetic())?;
+    let (written, rest) = value.split_at(end);
+    // The three-letter form, or the whole name (RFC 850's form).
+    let spelled = |day: &'static str| if written.len() == 3 { &day[..3] } else { day };
+    if !DAYS.iter().any(|day| spelled(day) == written) {
+        return None;
+    }
+    DAYS.iter()
+        .find_map(|day| read(&format!("{}{rest}", spelled(day))))
 }
 
 /// An HTTP date whose zone is not `GMT` but `UTC`, `UT` or `±hhmm`: RFC 9110 asks for
@@ -300,6 +328,32 @@ mod tests {
             "Sun, 06 Nov 1994 08:49:37 +02",
             "Sun, 06 Nov 1994 08:49:37 +2400",
             "Sun, 06 Nov 1994 08:49:37 CET",
+        ] {
+            assert_eq!(parse_retry_after(value, now), None, "{value}");
+        }
+    }
+
+    /// A date whose weekday is not its own (a server writing its dates by hand) still
+    /// names its time, as browsers read it; it was read as no `Retry-After` at all.
+    #[test]
+    fn a_retry_after_date_with_the_wrong_weekday_names_its_time() {
+        let at = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").expect("a date");
+        let now = at - Duration::from_secs(30);
+        for value in [
+            "Fri, 06 Nov 1994 08:49:37 GMT",
+            "Mon, 06 Nov 1994 10:49:37 +0200",
+            "Friday, 06-Nov-94 08:49:37 GMT",
+            "Sat Nov  6 08:49:37 1994",
+        ] {
+            assert_eq!(
+                parse_retry_after(value, now),
+                Some(Duration::from_secs(30)),
+                "{value}"
+            );
+        }
+        for value in [
+            "Xyz, 06 Nov 1994 08:49:37 GMT",
+            "Fri, 31 Nov 1994 08:49:37 GMT",
         ] {
             assert_eq!(parse_retry_after(value, now), None, "{value}");
         }
