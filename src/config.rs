@@ -105,6 +105,9 @@ pub struct TrapsConfig {
     /// URLs of one host that are fetched; 0: no limit. Counted in the database, so it
     /// holds across a resumed crawl and across the nodes sharing one.
     pub max_pages_per_host: u64,
+    /// Host names of one registrable domain that are crawled; 0: no limit. Counted in
+    /// the database, as `max_pages_per_host` is.
+    pub max_hosts_per_domain: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -339,6 +342,7 @@ struct RawTraps {
     family_budget: usize,
     family_depth_span: u32,
     max_pages_per_host: u64,
+    max_hosts_per_domain: u64,
 }
 
 impl Default for RawTraps {
@@ -367,6 +371,12 @@ impl Default for RawTraps {
             // words, hashes): more than most sites have, and a bound on what one host
             // can take of a broad crawl. A crawl of one large site raises it or sets 0.
             max_pages_per_host: 100_000,
+            // A server behind a wildcard DNS name (a spam farm, user-named subdomains)
+            // is a host per name, each with its own politeness slot, robots.txt and page
+            // budget. The largest real domains a crawl meets (a university, a news
+            // site's sections, a blog host whose suffix the public suffix list does not
+            // name) have hundreds of host names; a farm soon has thousands.
+            max_hosts_per_domain: 1_000,
         }
     }
 }
@@ -748,6 +758,10 @@ impl Config {
             (
                 "traps.max_pages_per_host",
                 a.traps.max_pages_per_host != b.traps.max_pages_per_host,
+            ),
+            (
+                "traps.max_hosts_per_domain",
+                a.traps.max_hosts_per_domain != b.traps.max_hosts_per_domain,
             ),
             (
                 "cluster.lease_ttl_ms",
@@ -1503,6 +1517,7 @@ impl RawConfig {
                 family_budget: self.traps.family_budget,
                 family_depth_span: self.traps.family_depth_span,
                 max_pages_per_host: self.traps.max_pages_per_host,
+                max_hosts_per_domain: self.traps.max_hosts_per_domain,
             },
         })
     }
@@ -1723,6 +1738,22 @@ mod tests {
         assert_eq!(problems[0].line, Some(4));
         assert_eq!(problems[1].key, "scope.include[1]");
         assert_eq!(problems[1].line, Some(7));
+    }
+
+    #[test]
+    fn hosts_per_domain_default_to_a_thousand_and_zero_is_no_limit() {
+        let seeds = "seeds = [\"https://example.com/\"]\n";
+        let config = Config::from_toml(seeds, "t.toml").unwrap();
+        assert_eq!(config.traps.max_hosts_per_domain, 1_000);
+        let text = format!("{seeds}[traps]\nmax_hosts_per_domain = 0\n");
+        let config = Config::from_toml(&text, "t.toml").unwrap();
+        assert_eq!(config.traps.max_hosts_per_domain, 0);
+        let text = format!("{seeds}[traps]\nmax_hosts_per_domain = -1\n");
+        let err = Config::from_toml(&text, "t.toml").unwrap_err().to_string();
+        assert!(
+            err.contains("max_hosts_per_domain") && err.contains("line 3"),
+            "{err}"
+        );
     }
 
     #[test]

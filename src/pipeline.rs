@@ -38,7 +38,7 @@ use crate::recrawl::RecrawlPolicy;
 use crate::resumption::CrawlBegan;
 use crate::retry::RetryPolicy;
 use crate::robots::{self, RobotsCache};
-use crate::scope::{Scope, SharedScope};
+use crate::scope::{HostPattern, Scope, SharedScope};
 use crate::stages::{Queues, Stages};
 use crate::store::cluster::{self, Cluster};
 use crate::store::writer::StoreWriter;
@@ -175,6 +175,11 @@ async fn run(
             "resuming: URLs in flight when the last run stopped are queued again"
         );
     }
+    // Before any URL is added, the merge below's included.
+    store
+        .limit_hosts_per_domain(config.traps.max_hosts_per_domain)
+        .await?;
+    store.admit_named_hosts(&named_hosts(&config)).await?;
     // URLs a killed run found and had not merged yet join the queue before it is read.
     store.merge_staged(config.traps.max_pages_per_host).await?;
     readmit::after_budget_change(&store, config.traps.max_pages_per_host).await?;
@@ -602,6 +607,17 @@ fn seeds(config: &Config, scope: &Scope) -> Vec<Discovered> {
     config.seeds.iter().map(|url| scope.seed(url)).collect()
 }
 
+/// The hosts `scope.hosts` names without a wildcard: the user's, never over
+/// `traps.max_hosts_per_domain`.
+fn named_hosts(config: &Config) -> Vec<&str> {
+    config
+        .scope
+        .hosts
+        .iter()
+        .filter_map(HostPattern::exact_host)
+        .collect()
+}
+
 /// What a SIGHUP changes.
 struct Reload {
     store: Store,
@@ -647,6 +663,7 @@ impl Reload {
         let new_scope = Scope::new(config, &known);
         let rows = seeds(config, &new_scope);
         self.store.enqueue(&rows).await?;
+        self.store.admit_named_hosts(&named_hosts(config)).await?;
         seen::note_seeds(&self.seen, &rows);
         self.host_rules.learn(&config.seeds);
         if new_scope.sitemaps && !self.scope.get().sitemaps {

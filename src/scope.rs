@@ -92,6 +92,11 @@ impl HostPattern {
         })
     }
 
+    /// The host this names alone, if it is no wildcard.
+    pub fn exact_host(&self) -> Option<&str> {
+        (!self.subdomains).then_some(self.host.as_str())
+    }
+
     pub fn matches(&self, host: &str) -> bool {
         (self.subdomains && self.host.is_empty())
             || host == self.host

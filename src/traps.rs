@@ -120,6 +120,19 @@ impl Traps {
     }
 }
 
+/// The registrable domain `host` is a name under (eTLD+1 by the public suffix list),
+/// whose host names `traps.max_hosts_per_domain` counts: `a1.example.co.uk` →
+/// `example.co.uk`, `me.github.io` → `me.github.io` (`github.io` is a suffix, so each
+/// site under it is a domain of its own). A host that is no domain name (an IP
+/// address), a single label (`localhost`) or a suffix itself is its own domain: it
+/// shares its count with no other name.
+pub fn domain_of(host: &str) -> &str {
+    if host.starts_with('[') || host.parse::<std::net::Ipv4Addr>().is_ok() {
+        return host;
+    }
+    psl::domain_str(host).unwrap_or(host)
+}
+
 /// The first of `parts` to come more than `max` times.
 fn repeated<'p>(parts: impl IntoIterator<Item = &'p str>, max: usize) -> Option<&'p str> {
     let mut counts: HashMap<&str, usize> = HashMap::new();
@@ -396,6 +409,30 @@ mod tests {
             })
             .count();
         assert_eq!(catalogue, 5000, "many URLs at a few depths are fine");
+    }
+
+    #[test]
+    fn a_host_counts_under_its_registrable_domain() {
+        for (host, domain) in [
+            ("a1.trap.test", "trap.test"),
+            ("trap.test", "trap.test"),
+            ("x.y.example.co.uk", "example.co.uk"),
+            ("me.github.io", "me.github.io"),
+            ("a.me.blogspot.com", "me.blogspot.com"),
+            ("github.io", "github.io"),
+            ("localhost", "localhost"),
+            ("intranet", "intranet"),
+            ("admin.localhost", "admin.localhost"),
+            ("127.0.0.1", "127.0.0.1"),
+            ("10.1.2.3", "10.1.2.3"),
+            ("[::1]", "[::1]"),
+            ("[2001:db8::1]", "[2001:db8::1]"),
+            // IDNs as URLs spell them: `bücher.de`, a host under `中国`.
+            ("www.xn--bcher-kva.de", "xn--bcher-kva.de"),
+            ("a.b.xn--fiqs8s", "b.xn--fiqs8s"),
+        ] {
+            assert_eq!(domain_of(host), domain, "{host}");
+        }
     }
 
     /// A broad crawl meets more families than are remembered, most of them one page

@@ -16,6 +16,7 @@ use url::Url;
 use super::backend::{Backend, DeferredIndex};
 use super::checkpoints::Checkpoints;
 use super::crawl_lock::CrawlLock;
+use super::domain_budget::{self, DomainBudget};
 use super::link_counts::{self, LinkCounts};
 use super::script::Script;
 use super::{rfc3339, unix_ms, Admission, Committed, HostCounts, RobotsRow, MAX_BINDS};
@@ -734,6 +735,8 @@ where
     /// All or none: when the database refuses them, the error names the URL it refuses,
     /// if one alone is ([`Db::refused_url`]).
     pub async fn enqueue(&self, urls: &[Discovered]) -> Result<u64, Error> {
+        let hosts: Vec<&str> = urls.iter().map(|d| d.host.as_str()).collect();
+        self.admit_named_hosts(&hosts).await?;
         let urls_from: Vec<(&Discovered, Option<i64>)> = urls.iter().map(|d| (d, None)).collect();
         // Seeds count against their hosts' budgets, and are never over one.
         match self.insert_committed(&urls_from, 0).await {
@@ -2334,46 +2337,182 @@ where
             }
             NewRows::Above(above) => Self::count_above(tx, *above, max_pages_per_host).await?,
         };
+        // Hosts whose budgets counted nothing before these rows are new to the crawl;
+        // the rows above an id find theirs in SQL ([`Db::limit_new_hosts_above`]).
+        let fresh: Vec<String> = match &new {
+            NewRows::Listed(_) => counted
+                .iter()
+                .filter(|(_, added, total)| added == total)
+                .map(|(host, _, _)| host.clone())
+                .collect(),
+            NewRows::Above(_) => Vec::new(),
+        };
         let mut spent = Added {
             new: added,
             trapped: 0,
         };
-        let Ok(budget @ 1..) = i64::try_from(max_pages_per_host) else {
-            return Ok(spent);
-        };
-        for (host, added, total) in counted {
-            let room = (budget - (total - added)).clamp(0, added);
-            if room == added {
-                continue;
-            }
-            Self::give_back_budget(tx, &host, added - room).await?;
-            let over: Vec<i64> = match &new {
-                NewRows::Listed(_) => {
-                    let mut rows = by_host.remove(&host).unwrap_or_default();
-                    rows.sort_by_key(|(id, d)| (d.depth, std::cmp::Reverse(d.priority), *id));
-                    rows.iter()
-                        .skip(usize::try_from(room).unwrap_or(usize::MAX))
-                        .map(|(id, _)| *id)
-                        .collect()
+        if let Ok(budget @ 1..) = i64::try_from(max_pages_per_host) {
+            for (host, added, total) in counted {
+                let room = (budget - (total - added)).clamp(0, added);
+                if room == added {
+                    continue;
                 }
-                NewRows::Above(above) => sqlx::query_scalar(
-                    "SELECT id FROM frontier WHERE id > $1 AND host = $2
-                     ORDER BY depth, priority DESC, id LIMIT $3 OFFSET $4",
-                )
-                .bind(*above)
-                .bind(host.as_str())
-                .bind(added - room)
-                .bind(room)
-                .fetch_all(&mut *tx)
-                .await
-                .doing("finding URLs over their host's budget")?,
-            };
-            let reason =
-                format!("its host {host} {OVER_BUDGET}: traps.max_pages_per_host = {budget}");
-            Self::trap_queued(tx, &over, &reason).await?;
-            spent.trapped += u64::try_from(over.len()).unwrap_or(u64::MAX);
+                Self::give_back_budget(tx, &host, added - room).await?;
+                let over: Vec<i64> = match &new {
+                    NewRows::Listed(_) => {
+                        let mut rows = by_host.remove(&host).unwrap_or_default();
+                        rows.sort_by_key(|(id, d)| (d.depth, std::cmp::Reverse(d.priority), *id));
+                        rows.iter()
+                            .skip(usize::try_from(room).unwrap_or(usize::MAX))
+                            .map(|(id, _)| *id)
+                            .collect()
+                    }
+                    NewRows::Above(above) => sqlx::query_scalar(
+                        "SELECT id FROM frontier WHERE id > $1 AND host = $2
+                         ORDER BY depth, priority DESC, id LIMIT $3 OFFSET $4",
+                    )
+                    .bind(*above)
+                    .bind(host.as_str())
+                    .bind(added - room)
+                    .bind(room)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .doing("finding URLs over their host's budget")?,
+                };
+                let reason =
+                    format!("its host {host} {OVER_BUDGET}: traps.max_pages_per_host = {budget}");
+                Self::trap_queued(tx, &over, &reason).await?;
+                spent.trapped += u64::try_from(over.len()).unwrap_or(u64::MAX);
+            }
         }
+        spent.trapped += match &new {
+            NewRows::Listed(_) => Self::limit_hosts_per_domain(tx, &new, &fresh).await?,
+            NewRows::Above(above) => Self::limit_new_hosts_above(tx, *above).await?,
+        };
         Ok(spent)
+    }
+
+    /// [`Db::limit_hosts_per_domain`] for the hosts new to the crawl among the rows above
+    /// id `above`, a chunk of hosts at a time: a merge of staged URLs may bring a hundred
+    /// thousand hosts, which memory would otherwise hold at once.
+    async fn limit_new_hosts_above(tx: &mut Conn<DB>, above: i64) -> Result<u64, Error> {
+        const CHUNK: i64 = 1000;
+        let (mut after, mut trapped) = (String::new(), 0);
+        loop {
+            let fresh: Vec<String> = sqlx::query_scalar(
+                "SELECT n.host
+                 FROM (SELECT host, count(*) AS added FROM frontier
+                       WHERE id > $1 AND host > $2 GROUP BY host) AS n
+                      JOIN host_budget b ON b.host = n.host
+                 WHERE b.urls = n.added ORDER BY n.host LIMIT $3",
+            )
+            .bind(above)
+            .bind(after.as_str())
+            .bind(CHUNK)
+            .fetch_all(&mut *tx)
+            .await
+            .doing("finding hosts new to the crawl")?;
+            let Some(last) = fresh.last() else {
+                return Ok(trapped);
+            };
+            after = last.clone();
+            trapped += Self::limit_hosts_per_domain(tx, &NewRows::Above(above), &fresh).await?;
+        }
+    }
+
+    /// Counts the hosts of `fresh` (sorted), whose budgets counted nothing before `new`,
+    /// against their domains' `traps.max_hosts_per_domain` (see `domain_budget`): those
+    /// new to `known_hosts` too. The rows `new` queued for a host past its domain's limit
+    /// become trap rows, and its budget is given back. Returns the trap rows.
+    async fn limit_hosts_per_domain(
+        tx: &mut Conn<DB>,
+        new: &NewRows<'_>,
+        fresh: &[String],
+    ) -> Result<u64, Error> {
+        if fresh.is_empty() {
+            return Ok(0);
+        }
+        let candidates: Vec<&str> = fresh.iter().map(String::as_str).collect();
+        let admitted = DomainBudget::admit(tx, &candidates).await?;
+        if admitted.is_empty() {
+            return Ok(0);
+        }
+        let domains = domain_budget::by_domain(&admitted);
+        let totals = DomainBudget::count(tx, &domains).await?;
+        let limit = DomainBudget::limit(tx).await?;
+        if limit <= 0 {
+            return Ok(0);
+        }
+        let mut trapped = 0;
+        for (domain, hosts) in &domains {
+            let total = totals.get(*domain).copied().unwrap_or_default();
+            let n = i64::try_from(hosts.len()).unwrap_or(i64::MAX);
+            let room = usize::try_from((limit - (total - n)).clamp(0, n)).unwrap_or(0);
+            let Some(over) = hosts.get(room..).filter(|over| !over.is_empty()) else {
+                continue;
+            };
+            DomainBudget::refuse(tx, domain, over).await?;
+            for host in over {
+                let queued = Self::queued_of_host(tx, new, host).await?;
+                Self::trap_queued(tx, &queued, &domain_budget::reason(host, domain, limit)).await?;
+                let n = i64::try_from(queued.len()).unwrap_or(i64::MAX);
+                Self::give_back_budget(tx, host, n).await?;
+                trapped += u64::try_from(n).unwrap_or(0);
+            }
+        }
+        Ok(trapped)
+    }
+
+    /// The rows of `new` on `host` still queued (not cut at its page budget).
+    async fn queued_of_host(
+        tx: &mut Conn<DB>,
+        new: &NewRows<'_>,
+        host: &str,
+    ) -> Result<Vec<i64>, Error> {
+        let doing = "finding the URLs of a host over its domain's limit";
+        match new {
+            NewRows::Listed(rows) => {
+                let ids: Vec<i64> = rows
+                    .iter()
+                    .filter(|(_, d)| d.host == host)
+                    .map(|(id, _)| *id)
+                    .collect();
+                let mut queued = Vec::with_capacity(ids.len());
+                for chunk in ids.chunks(MAX_BINDS) {
+                    let mut q = QueryBuilder::<DB>::new(
+                        "SELECT id FROM frontier WHERE state = 'queued' AND id IN ",
+                    );
+                    push_id_list(&mut q, chunk);
+                    queued.extend(
+                        q.build_query_scalar::<i64>()
+                            .persistent(false)
+                            .fetch_all(&mut *tx)
+                            .await
+                            .doing(doing)?,
+                    );
+                }
+                Ok(queued)
+            }
+            NewRows::Above(above) => sqlx::query_scalar(
+                "SELECT id FROM frontier WHERE id > $1 AND host = $2 AND state = 'queued'",
+            )
+            .bind(*above)
+            .bind(host)
+            .fetch_all(&mut *tx)
+            .await
+            .doing(doing),
+        }
+    }
+
+    /// Admits `hosts` uncounted: the seeds', and the names `scope.hosts` writes without a
+    /// wildcard, are the user's, never over `traps.max_hosts_per_domain`.
+    pub async fn admit_named_hosts(&self, hosts: &[&str]) -> Result<(), Error> {
+        let mut hosts = hosts.to_vec();
+        hosts.sort_unstable();
+        hosts.dedup();
+        let mut tx = self.pool.begin().await.doing("admitting named hosts")?;
+        DomainBudget::admit(&mut tx, &hosts).await?;
+        tx.commit().await.doing("admitting named hosts")
     }
 
     /// Counts `hosts`' new rows (host, rows) against their budgets: how many rows there
@@ -3017,10 +3156,10 @@ where
     }
 }
 
-/// Appends `($1, $2, …)` binding each id, for `WHERE id IN`.
-pub(super) fn push_id_list<DB: Database>(q: &mut QueryBuilder<DB>, ids: &[i64])
+/// Appends `($1, $2, …)` binding each id (or host name), for `WHERE id IN`.
+pub(super) fn push_id_list<'t, DB: Database, T>(q: &mut QueryBuilder<DB>, ids: &[T])
 where
-    i64: Type<DB> + for<'q> Encode<'q, DB>,
+    T: Copy + Type<DB> + Encode<'t, DB>,
 {
     q.push("(");
     let mut list = q.separated(", ");

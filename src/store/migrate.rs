@@ -183,6 +183,7 @@ mod tests {
             (13, "20dbdeee082923aaccf2c5e6e442e558fadbaf0844e73bb2bbb0c423744f4d9225a12835457b54aca7f38f611ce8c2b7"),
             (14, "8d3ed7466c4d957f39ebf74b6b56e55b716c9f3ea298f74a3f4ebda422e8e75f5419109133532f15b27a6276eda8bdd9"),
             (15, "7a87504712c1286aedd57667d04ba0c7463cf6fbf0170889d96981787c8dde7b3e9c8d1f7400d4395e31efe9be679456"),
+            (16, "31c6bcde84cc32376f795fb0478cbc62d4d7eb12229a36ed47b1dc3fd16ed29220f70004bc7a616a6e58c3a144b676be"),
         ];
         assert_eq!(released::<Sqlite>(), pinned(&sqlite), "migrations/sqlite");
         let postgres = [
@@ -199,6 +200,7 @@ mod tests {
             (11, "5182a64d712c2b9faa901274ade651beecf6e41b15deb83368a26147d49f93a22ad0624e82f74e1077804a19d023ce1a"),
             (12, "2904fe4f3cf4b46ab4e5b9020a96547fe95ad6653678bd99007e83ca3eed28775ccc11f2e6b33bc6165b4ac628376a27"),
             (13, "66800244632977a9c69faca59df12ff32d4cd352631c79d7acc4a031b879ee2c72b71ce593ed1d52906e4321ace497e3"),
+            (14, "4cbbd888492e89643954750c4df22511819ebc0011c6301a011d25341d8d2fae023d52eba52644d4b084241e2054c77b"),
         ];
         assert_eq!(
             released::<Postgres>(),

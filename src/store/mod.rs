@@ -14,6 +14,7 @@ mod checkpoints;
 pub mod cluster;
 mod crawl_lock;
 mod db;
+mod domain_budget;
 pub(crate) mod link_counts;
 mod migrate;
 mod outage;
@@ -823,6 +824,19 @@ impl Store {
     /// A value the crawl keeps between runs, if set.
     pub async fn crawl_state(&self, key: &str) -> Result<Option<i64>, Error> {
         on_backend!(brief self, db => db.crawl_state(key).await)
+    }
+
+    /// Holds the hosts new to the crawl, from now on, to `max_hosts_per_domain` host
+    /// names of one registrable domain (0: no limit), on every path that adds URLs.
+    pub async fn limit_hosts_per_domain(&self, max_hosts_per_domain: u64) -> Result<(), Error> {
+        let limit = i64::try_from(max_hosts_per_domain).unwrap_or(i64::MAX);
+        self.set_crawl_state(domain_budget::LIMIT, limit).await
+    }
+
+    /// Admits `hosts` (the names `scope.hosts` writes without a wildcard) uncounted, as
+    /// seeds' hosts are: never over `traps.max_hosts_per_domain`.
+    pub async fn admit_named_hosts(&self, hosts: &[&str]) -> Result<(), Error> {
+        on_backend!(self, db => db.admit_named_hosts(hosts).await)
     }
 
     pub async fn set_crawl_state(&self, key: &str, value: i64) -> Result<(), Error> {

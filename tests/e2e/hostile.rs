@@ -1889,3 +1889,100 @@ async fn a_proxy_that_refuses_connections_is_named_in_the_error() {
         );
     }
 }
+
+/// A server behind a wildcard DNS name answers for every name under its domain, and
+/// each name is a host of its own: its own politeness slot, robots.txt and page budget.
+/// `traps.max_hosts_per_domain` admits that many names of one registrable domain; the
+/// URLs of the names after them are trap rows, their robots.txt never asked for. Seeds'
+/// hosts and names `scope.hosts` writes without a wildcard are not counted, a known
+/// host's new URLs pay nothing, and the count holds across a resumed crawl. The names
+/// reach the test server through `fetch.proxy`, which resolves none of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_domain_of_ever_new_host_names_is_held_to_traps_max_hosts_per_domain() {
+    let farm: Vec<String> = (1..=6).map(|i| format!("http://a{i}.trap.test/")).collect();
+    let links = |urls: &[&str]| -> String {
+        urls.iter()
+            .map(|u| format!("<a href='{u}'>x</a>"))
+            .collect::<String>()
+    };
+    let mut first: Vec<&str> = farm.iter().map(String::as_str).collect();
+    first.push("http://named.trap.test/");
+    let home = format!("<title>Home</title>{}", links(&first));
+    let again = format!(
+        "<title>Again</title>{}",
+        links(&["http://a7.trap.test/", "http://a1.trap.test/more"])
+    );
+    let page = RawReply::ok("text/html", "<title>Farm</title>");
+    let mut routes = vec![
+        (
+            "http://www.trap.test/",
+            RawReply::ok("text/html", home.as_str()),
+        ),
+        (
+            "http://b.trap.test/",
+            RawReply::ok("text/html", again.as_str()),
+        ),
+        ("http://named.trap.test/", page.clone()),
+        ("http://a7.trap.test/", page.clone()),
+        ("http://a1.trap.test/more", page.clone()),
+    ];
+    routes.extend(farm.iter().map(|u| (u.as_str(), page.clone())));
+    let proxy = RawSite::start(routes).await;
+    let config = format!(
+        "[scope]\nhosts = [\"*.trap.test\", \"named.trap.test\"]\n\
+         [fetch]\nproxy = \"http://{}\"\n[traps]\nmax_hosts_per_domain = 3\n",
+        proxy.authority
+    );
+    let harness = Harness::default();
+    harness
+        .crawl(&["http://www.trap.test/".to_owned()], &config)
+        .await;
+    // A later run, from a seed on another new name: the domain has its three already.
+    harness
+        .crawl(&["http://b.trap.test/".to_owned()], &config)
+        .await;
+
+    let db = harness.db().await;
+    let fetched = [
+        "http://www.trap.test/",
+        "http://b.trap.test/",
+        "http://named.trap.test/",
+        "http://a1.trap.test/",
+        "http://a2.trap.test/",
+        "http://a3.trap.test/",
+        "http://a1.trap.test/more",
+    ];
+    for url in fetched {
+        let row = db
+            .page(url)
+            .await
+            .unwrap_or_else(|| panic!("{url} has a row"));
+        assert_eq!(row.status, Some(200), "{url}: {:?}", row.error);
+    }
+    for host in ["a4", "a5", "a6", "a7"] {
+        let url = format!("http://{host}.trap.test/");
+        let row = db
+            .page(&url)
+            .await
+            .unwrap_or_else(|| panic!("{url} has a row"));
+        assert_eq!(
+            (row.status, row.error_kind.as_deref()),
+            (None, Some("trap")),
+            "{url}"
+        );
+        assert!(
+            row.error.as_deref().is_some_and(
+                |e| e.contains("trap.test") && e.contains("traps.max_hosts_per_domain = 3")
+            ),
+            "{url}: {:?}",
+            row.error
+        );
+        let robots = format!("http://{host}.trap.test/robots.txt");
+        assert_eq!((proxy.count(&url), proxy.count(&robots)), (0, 0), "{url}");
+    }
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pages WHERE error_kind = 'trap'")
+            .await,
+        4
+    );
+}

@@ -1,0 +1,152 @@
+//! `traps.max_hosts_per_domain`: how many host names of one registrable domain the crawl
+//! admits. A server behind a wildcard DNS name answers for `a1.example.com`,
+//! `a2.example.com`, … and each name is a host of its own, with its own politeness slot,
+//! robots.txt and page budget: without a bound, one server is crawled without end, by
+//! every fetch worker at once.
+//!
+//! Hosts are counted where their page budgets are (`host_budget`), in the transaction
+//! that adds their first URLs, so the count holds across a resumed crawl and across the
+//! nodes sharing one PostgreSQL database. A host whose budget had URLs counted before is
+//! known, and its URLs cost nothing here; only a host new to `host_budget` is looked up
+//! in `known_hosts`, and only one new there too is counted in `domain_budget`.
+
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+
+use sqlx::database::HasStatementCache;
+use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, Type};
+
+use super::backend::Backend;
+use super::db::{push_id_list, Conn};
+use super::MAX_BINDS;
+use crate::error::{DbContext, Error};
+use crate::traps::domain_of;
+
+/// The `crawl_state` key of the running `traps.max_hosts_per_domain`, which every path
+/// that adds URLs (the writer's batches and merges, a start's passes over the frontier)
+/// reads when, and only when, a new host comes: set as a run starts.
+pub(super) const LIMIT: &str = "max_hosts_per_domain";
+
+/// The statements on `known_hosts` and `domain_budget`, in a transaction on `DB`.
+pub(super) struct DomainBudget<DB>(PhantomData<DB>);
+
+impl<DB: Backend + HasStatementCache> DomainBudget<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    i64: Type<DB> + for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB>,
+    String: Type<DB> + for<'r> Decode<'r, DB>,
+    for<'s> &'s str: Type<DB> + Encode<'s, DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    /// The hosts of `candidates` (sorted) that are new to `known_hosts`, now in it: nodes
+    /// adding the same hosts wait for each other. Others were admitted before.
+    pub(super) async fn admit(
+        tx: &mut Conn<DB>,
+        candidates: &[&str],
+    ) -> Result<Vec<String>, Error> {
+        let mut admitted = Vec::new();
+        for chunk in candidates.chunks(MAX_BINDS) {
+            let mut q = QueryBuilder::<DB>::new("INSERT INTO known_hosts (host) ");
+            q.push_values(chunk, |mut b, host| {
+                b.push_bind(*host);
+            });
+            q.push(" ON CONFLICT (host) DO NOTHING RETURNING host");
+            admitted.extend(
+                q.build_query_scalar::<String>()
+                    .persistent(false)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .doing("admitting new hosts")?,
+            );
+        }
+        Ok(admitted)
+    }
+
+    /// Counts each domain's new hosts in `domain_budget`, in domain order; returns each
+    /// domain's count now.
+    pub(super) async fn count(
+        tx: &mut Conn<DB>,
+        domains: &BTreeMap<&str, Vec<&str>>,
+    ) -> Result<BTreeMap<String, i64>, Error> {
+        let rows: Vec<(&str, i64)> = domains
+            .iter()
+            .map(|(domain, hosts)| (*domain, i64::try_from(hosts.len()).unwrap_or(i64::MAX)))
+            .collect();
+        let mut totals = BTreeMap::new();
+        for chunk in rows.chunks(MAX_BINDS / 2) {
+            let mut q = QueryBuilder::<DB>::new("INSERT INTO domain_budget (domain, hosts) ");
+            q.push_values(chunk, |mut b, (domain, n)| {
+                b.push_bind(*domain).push_bind(*n);
+            });
+            q.push(
+                " ON CONFLICT (domain) DO UPDATE SET hosts = domain_budget.hosts + excluded.hosts
+                 RETURNING domain, hosts",
+            );
+            totals.extend(
+                q.build_query_as::<(String, i64)>()
+                    .persistent(false)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .doing("counting new hosts against their domains")?,
+            );
+        }
+        Ok(totals)
+    }
+
+    /// The running `traps.max_hosts_per_domain` (0: no limit).
+    pub(super) async fn limit(tx: &mut Conn<DB>) -> Result<i64, Error> {
+        let limit: Option<i64> = sqlx::query_scalar("SELECT value FROM crawl_state WHERE key = $1")
+            .bind(LIMIT)
+            .fetch_optional(&mut *tx)
+            .await
+            .doing("reading traps.max_hosts_per_domain")?;
+        Ok(limit.unwrap_or(0))
+    }
+
+    /// Takes `hosts`, of `domain`, out again: they are not crawled after all, and a later
+    /// run with a higher limit may admit them.
+    pub(super) async fn refuse(
+        tx: &mut Conn<DB>,
+        domain: &str,
+        hosts: &[&str],
+    ) -> Result<(), Error> {
+        let doing = "refusing hosts over their domain's limit";
+        sqlx::query("UPDATE domain_budget SET hosts = hosts - $1 WHERE domain = $2")
+            .bind(i64::try_from(hosts.len()).unwrap_or(i64::MAX))
+            .bind(domain)
+            .execute(&mut *tx)
+            .await
+            .doing(doing)?;
+        for chunk in hosts.chunks(MAX_BINDS) {
+            let mut q = QueryBuilder::<DB>::new("DELETE FROM known_hosts WHERE host IN ");
+            push_id_list(&mut q, chunk);
+            q.build()
+                .persistent(false)
+                .execute(&mut *tx)
+                .await
+                .doing(doing)?;
+        }
+        Ok(())
+    }
+}
+
+/// New hosts by their domains, each domain's in host order.
+pub(super) fn by_domain(hosts: &[String]) -> BTreeMap<&str, Vec<&str>> {
+    let mut domains: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for host in hosts {
+        domains.entry(domain_of(host)).or_default().push(host);
+    }
+    for hosts in domains.values_mut() {
+        hosts.sort_unstable();
+    }
+    domains
+}
+
+/// The reason a URL of `host`, past `domain`'s `limit`, is a trap row.
+pub(super) fn reason(host: &str, domain: &str, limit: i64) -> String {
+    format!(
+        "its domain {domain} has traps.max_hosts_per_domain = {limit} host names crawled \
+         already, and its host {host} would be one more"
+    )
+}
