@@ -104,14 +104,15 @@ pub enum Error {
     NodeScopeDiffers { node: String, other: String },
 
     #[error(
-        "node {node:?}: traps.max_pages_per_host = {ours} differs from live node {other:?}'s \
-         ({theirs}): a lower budget cuts what every host has queued beyond it for the whole \
-         crawl, a higher one queues what the others cut. Give every node the same, or stop \
-         the live nodes first"
+        "node {node:?}: {} = {ours} differs from live node {other:?}'s ({theirs}): {}. Give \
+         every node the same, or stop the live nodes first",
+        .budget.setting(),
+        .budget.why()
     )]
-    NodeHostBudgetDiffers {
+    NodeBudgetDiffers {
         node: String,
         other: String,
+        budget: crate::store::cluster::Budget,
         ours: i64,
         theirs: i64,
     },

@@ -40,7 +40,7 @@ use crate::retry::RetryPolicy;
 use crate::robots::{self, RobotsCache};
 use crate::scope::{HostPattern, Scope, SharedScope};
 use crate::stages::{Queues, Stages};
-use crate::store::cluster::{self, Cluster};
+use crate::store::cluster::{self, Budget, Cluster};
 use crate::store::writer::StoreWriter;
 use crate::store::Store;
 use crate::summary::{EndReason, Summary};
@@ -92,7 +92,7 @@ pub async fn serve(
 }
 
 /// Takes `config.cluster.node_id` among the nodes sharing PostgreSQL, once the node's
-/// clock agrees with the server's, and refuses a node whose scope or host budget differs
+/// clock agrees with the server's, and refuses a node whose scope or budgets differ
 /// from a live node's (each would cut the others' crawl), before anything is written with
 /// them; a politeness that differs is warned about.
 async fn join_cluster(cluster: &Cluster, config: &Config) -> Result<(), Error> {
@@ -101,9 +101,16 @@ async fn join_cluster(cluster: &Cluster, config: &Config) -> Result<(), Error> {
     cluster.claim_name(node, ttl).await?;
     let keeps = Scope::new(config, &[]).keeps_fingerprint();
     cluster.check_scope(node, keeps, ttl).await?;
-    // Before `readmit::after_budget_change`, which would cut the live nodes' hosts.
-    let budget = i64::try_from(config.traps.max_pages_per_host).unwrap_or(i64::MAX);
-    cluster.check_host_budget(node, budget, ttl).await?;
+    // Before `readmit::after_budget_change`, which would cut the live nodes' hosts, and
+    // before the run sets the crawl's limit of hosts per domain.
+    let t = &config.traps;
+    for (budget, value) in [
+        (Budget::PagesPerHost, t.max_pages_per_host),
+        (Budget::HostsPerDomain, t.max_hosts_per_domain),
+    ] {
+        let value = i64::try_from(value).unwrap_or(i64::MAX);
+        cluster.check_budget(node, (budget, value), ttl).await?;
+    }
     let politeness = shared_politeness(config);
     for (setting, other) in cluster.differing_politeness(node, politeness, ttl).await? {
         tracing::warn!(

@@ -63,15 +63,53 @@ pub const PAUSED_NODE: &str = "paused:";
 /// before its id: a node starting with another scope than a live node's is refused.
 const NODE_SCOPE: &str = "scope:";
 
-/// The `crawl_state` key of a node's `traps.max_pages_per_host`, before its id: a node
-/// starting with another than a live node's is refused.
-const NODE_HOST_BUDGET: &str = "host_budget:";
+/// The budgets that are the crawl's, kept in the database for every node: a node
+/// starting with another than a live node's is refused ([`Cluster::check_budget`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Budget {
+    /// `traps.max_pages_per_host`
+    PagesPerHost,
+    /// `traps.max_hosts_per_domain`
+    HostsPerDomain,
+}
+
+impl Budget {
+    /// The `crawl_state` key of a node's value, before its id.
+    fn key(self) -> &'static str {
+        match self {
+            Self::PagesPerHost => "host_budget:",
+            Self::HostsPerDomain => "hosts_per_domain:",
+        }
+    }
+
+    pub fn setting(self) -> &'static str {
+        match self {
+            Self::PagesPerHost => "traps.max_pages_per_host",
+            Self::HostsPerDomain => "traps.max_hosts_per_domain",
+        }
+    }
+
+    /// What two values would do to the crawl.
+    pub fn why(self) -> &'static str {
+        match self {
+            Self::PagesPerHost => {
+                "a lower budget cuts what every host has queued beyond it for the whole \
+                 crawl, a higher one queues what the others cut"
+            }
+            Self::HostsPerDomain => {
+                "the limit is the crawl's, and a node starting would set its own for every \
+                 node"
+            }
+        }
+    }
+}
 
 /// The `crawl_state` keys of what each node records of its settings, before its id: they
 /// go when it leaves.
-const NODE_SETTINGS: [&str; 8] = [
+const NODE_SETTINGS: [&str; 9] = [
     NODE_SCOPE,
-    NODE_HOST_BUDGET,
+    "host_budget:",
+    "hosts_per_domain:",
     "fetch.user_agent:",
     "politeness.delay_ms:",
     "politeness.per_host_concurrency:",
@@ -81,8 +119,8 @@ const NODE_SETTINGS: [&str; 8] = [
 ];
 
 /// The settings nodes should share, though one with others crawls on (each node's hosts
-/// get its own): a node's values, in [`NODE_SETTINGS`]' order after the scope and budget.
-pub type Politeness = [i64; NODE_SETTINGS.len() - 2];
+/// get its own): a node's values, in [`NODE_SETTINGS`]' order after the scope and budgets.
+pub type Politeness = [i64; NODE_SETTINGS.len() - 3];
 
 #[derive(Clone)]
 pub struct Cluster {
@@ -145,25 +183,23 @@ impl Cluster {
         })
     }
 
-    /// Records `budget`, `node`'s `traps.max_pages_per_host`, and refuses it, as
-    /// [`Self::check_scope`] does, when a live node has another: a lower one cuts at its
-    /// start what every host has queued beyond it, for the whole crawl, while the live
-    /// nodes go on to theirs, and a higher one queues what they cut.
-    pub async fn check_host_budget(
+    /// Records `value` as `node`'s `budget`, and refuses it when a live node (its
+    /// heartbeat within `ttl`) has another: the budgets are the crawl's.
+    pub async fn check_budget(
         &self,
         node: &str,
-        budget: i64,
+        (budget, value): (Budget, i64),
         ttl: Duration,
     ) -> Result<(), Error> {
-        let Some((other, theirs)) = self.differing(node, NODE_HOST_BUDGET, budget, ttl).await?
-        else {
+        let Some((other, theirs)) = self.differing(node, budget.key(), value, ttl).await? else {
             return Ok(());
         };
         self.leave(node).await?;
-        Err(Error::NodeHostBudgetDiffers {
+        Err(Error::NodeBudgetDiffers {
             node: node.to_owned(),
             other,
-            ours: budget,
+            budget,
+            ours: value,
             theirs,
         })
     }
@@ -178,7 +214,7 @@ impl Cluster {
         ttl: Duration,
     ) -> Result<Vec<(&'static str, String)>, Error> {
         let mut differing = Vec::new();
-        for (key, value) in NODE_SETTINGS[2..].iter().zip(values) {
+        for (key, value) in NODE_SETTINGS[3..].iter().zip(values) {
             if let Some((other, _)) = self.differing(node, key, value, ttl).await? {
                 differing.push((key.trim_end_matches(':'), other));
             }

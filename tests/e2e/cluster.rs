@@ -796,6 +796,25 @@ async fn a_node_with_another_host_budget_than_a_live_nodes_is_refused() {
     .await;
 }
 
+/// A node with another `traps.max_hosts_per_domain` than a live node's set the limit for
+/// every node (it is the crawl's, kept in the database), from its start on: refused, as
+/// another `traps.max_pages_per_host` is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_another_hosts_per_domain_limit_than_a_live_nodes_is_refused() {
+    refused_beside_a_live_node(
+        "a_node_with_another_hosts_per_domain_limit",
+        |cluster| {
+            cluster.config(
+                "narrow",
+                FETCH_WORKERS,
+                "[traps]\nmax_hosts_per_domain = 2\n",
+            )
+        },
+        "traps.max_hosts_per_domain = 2 differs from live node \"a\"'s (1000)",
+    )
+    .await;
+}
+
 /// A node with another `politeness.delay_ms` than a live node's gives the hosts it owns its
 /// own delay, so a host's pace changes with its owner. It crawls on (politeness is not
 /// reloadable, and a refusal would leave no rolling restart to change it), but says so,
