@@ -236,8 +236,9 @@ enum Key {
 }
 
 /// `text` as a [`Line`], or `None` for a blank line, a comment, an unknown key, or a
-/// `Crawl-delay` that is no number of seconds: none of those ends a group's `User-agent`
-/// lines. A key is any case, then a colon (blanks before it allowed) or a blank.
+/// `Crawl-delay` that is no number of seconds (`inf`, `NaN`, `1e400` past what an `f32`
+/// holds): none of those ends a group's `User-agent` lines, nor hides the group's next,
+/// valid delay. A key is any case, then a colon (blanks before it allowed) or a blank.
 fn line(text: &[u8]) -> Option<Line<'_>> {
     let text = text.trim_ascii_start();
     let (key, rest) = KEYS.iter().find_map(|(name, key)| {
@@ -264,7 +265,7 @@ fn line(text: &[u8]) -> Option<Line<'_>> {
                 .ok()?
                 .parse()
                 .ok()
-                .filter(|d: &f32| *d >= 0.0)?,
+                .filter(|d: &f32| d.is_finite() && *d >= 0.0)?,
         ),
     })
 }
@@ -648,6 +649,10 @@ mod tests {
         assert_eq!(delay("B", txt), Some(4.2));
         assert_eq!(delay("C", txt), None);
         assert_eq!(delay("A", b"User-agent: *\nCrawl-delay: word"), None);
+        let txt = b"Crawl-delay: inf\nCrawl-delay: 7\nUser-agent: *\nCrawl-delay: NaN\nCrawl-delay: 1e400\nCrawl-delay: -inf\nCrawl-delay: 2\n";
+        assert_eq!(delay("A", txt), Some(2.0));
+        let txt = b"Crawl-delay: inf\nCrawl-delay: 7\nUser-agent: *\nCrawl-delay: 1e400\n";
+        assert_eq!(delay("A", txt), Some(7.0));
 
         let txt = b"Crawl-Delay: 42\nUser-Agent: *\nDisallow: /blah\nUser-Agent: SpecialFriend\nAllow: /\nCrawl-Delay: 1";
         assert_eq!(delay("BobBot", txt), Some(42.0));

@@ -300,9 +300,25 @@ async fn a_missing_robots_txt_allows_everything() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crawl_delay_spaces_every_request_to_the_host() {
+    assert_spaced_by_a_crawl_delay_of_300_ms("User-agent: *\nCrawl-delay: 0.3\n").await;
+}
+
+/// A `Crawl-delay` that is no number of seconds (`inf`, `1e400`, past what a float holds)
+/// is no line: the group's next, valid one is the host's delay, not hidden by it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_delay_of_infinity_does_not_hide_the_groups_valid_one() {
+    assert_spaced_by_a_crawl_delay_of_300_ms(
+        "User-agent: *\nCrawl-delay: inf\nCrawl-delay: 1e400\nCrawl-delay: 0.3\n",
+    )
+    .await;
+}
+
+/// Crawls a host of six pages whose robots.txt is `robots`, and asserts that the host's
+/// requests were spaced by 300 ms and that its `hosts` row keeps that delay.
+async fn assert_spaced_by_a_crawl_delay_of_300_ms(robots: &str) {
     let mut b = SiteBuilder::bind(1).await;
     let h = b.authority(0);
-    b.add(&h, "/robots.txt", text("User-agent: *\nCrawl-delay: 0.3\n"));
+    b.add(&h, "/robots.txt", text(robots));
     let links: String = (0..5).map(|i| format!("<a href='/{i}'>{i}</a>")).collect();
     b.add(&h, "/", html(&links));
     for i in 0..5 {
@@ -322,6 +338,12 @@ async fn crawl_delay_spaces_every_request_to_the_host() {
         gap + JITTER >= Duration::from_millis(300),
         "requests {gap:?} apart"
     );
+    let stored = harness
+        .db()
+        .await
+        .scalar("SELECT coalesce(crawl_delay_ms, -1) FROM hosts")
+        .await;
+    assert_eq!(stored, 300, "the host's Crawl-delay in ms");
 }
 
 /// A crawl stopped and started again at once is still one visitor to the host: the
