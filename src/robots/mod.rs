@@ -835,6 +835,18 @@ mod tests {
         );
     }
 
+    /// A `\` in a path is a `/` to the URL parser (http(s) only, as browsers read it), so
+    /// the crawler asks about `/a/b` for `/a\b`: a rule writing one names those URLs. In a
+    /// query the parser keeps it, and so does the rule.
+    #[test]
+    fn a_backslash_in_a_rules_path_is_the_slash_a_url_makes_of_it() {
+        assert_verdicts(
+            "User-agent: *\nDisallow: /a\\b\\\nDisallow: /*.cgi?q=\\x\n",
+            &["http://h/a/b/", "http://h/a\\b\\c", "http://h/s.cgi?q=\\x"],
+            &["http://h/a/b", "http://h/s.cgi?q=/x"],
+        );
+    }
+
     /// A `Sitemap:` line left empty (a template's, a CMS's with none set) names no
     /// sitemap: read as a URL, it was robots.txt itself, fetched again as a sitemap, and
     /// the host seemed to name one, so `/sitemap.xml` was never asked.

@@ -283,8 +283,9 @@ fn agent_token(value: &[u8]) -> &[u8] {
 /// Appends `pattern` to `out` spelled as the crawler spells URLs, so that a rule matches
 /// the URLs it names however either escapes them (RFC 9309 §2.2.2): bytes past ASCII,
 /// controls and the characters the URL parser escapes (the WHATWG URL standard's sets:
-/// `{` and `}` in a path, `'` in a query), escaped; escapes of unreserved characters
-/// decoded and the others in upper case ([`urlnorm::canonical_escapes`]).
+/// `{` and `}` in a path, `'` in a query), escaped; a `\` in a path made the `/` the
+/// parser makes of it in an http(s) URL; escapes of unreserved characters decoded and
+/// the others in upper case ([`urlnorm::canonical_escapes`]).
 /// A `$` that does not end the pattern is the character, not the end, and is escaped as
 /// a URL's is when matched: a pattern's `*` and last `$` are all it holds of either.
 fn canonical_pattern(pattern: &[u8], out: &mut String) {
@@ -297,7 +298,9 @@ fn canonical_pattern(pattern: &[u8], out: &mut String) {
     for &byte in body {
         in_query |= byte == b'?';
         let escapes: &[u8] = if in_query { b"\"<>$'" } else { b"\"<>`${}" };
-        if byte.is_ascii_graphic() && !escapes.contains(&byte) {
+        if byte == b'\\' && !in_query {
+            escaped.push('/');
+        } else if byte.is_ascii_graphic() && !escapes.contains(&byte) {
             escaped.push(char::from(byte));
         } else {
             // Writing to a String cannot fail.

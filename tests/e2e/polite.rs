@@ -135,6 +135,41 @@ async fn robots_disallowed_paths_are_never_requested() {
     );
 }
 
+/// A rule written with a `\` for a `/` (`Disallow: /private\`) closes what it names: the
+/// URL parser makes `/` of a `\` in a link's path, so the crawler never asks about a URL
+/// holding one, and the rule, kept as written, closed nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_written_with_backslashes_closes_the_paths_it_names() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/robots.txt",
+        text("User-agent: *\nDisallow: /private\\\n"),
+    );
+    b.add(
+        &h,
+        "/",
+        html("<a href='/private/a'>a</a><a href='/private\\b'>b</a><a href='/public'>c</a>"),
+    );
+    b.add_prefix(&h, "/", html("<title>Leaf</title>"));
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+
+    let requested = site.requested_urls();
+    assert!(
+        !requested.iter().any(|u| u.contains("/private")),
+        "{requested:?}"
+    );
+    let db = harness.db().await;
+    for blocked in ["/private/a", "/private/b"] {
+        let row = db.page(&site.url(0, blocked)).await;
+        let kind = row.and_then(|p| p.error_kind);
+        assert_eq!(kind.as_deref(), Some("robots"), "{blocked}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_robots_txt_that_fails_keeps_the_host_waiting_until_it_answers() {
     let mut b = SiteBuilder::bind(1).await;
