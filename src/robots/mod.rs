@@ -814,6 +814,31 @@ mod tests {
         );
     }
 
+    /// A URL's `*` and `$` are asked about as the rules write them (`%2A`, `%24`), but they
+    /// are one character each: a wildcard's piece (`A`, `4`) must not match half of that
+    /// escape, as it did not for Google's parser, which asks about the `*` as it is. In
+    /// the escape of a character past ASCII a piece does match: RFC 9309 and Google's
+    /// parser compare the escaped forms, and a site's owner checks rules against theirs.
+    #[test]
+    fn a_wildcards_piece_does_not_match_inside_a_star_or_dollar() {
+        assert_verdicts(
+            "User-agent: *\nDisallow: /*A\nDisallow: /*4$\nDisallow: /*%2A2\n",
+            &[
+                "http://h/Apple",
+                "http://h/x4",
+                "http://h/x*2",
+                "http://h/x%2A2",
+                "http://h/caf%C3%A9",
+            ],
+            &[
+                "http://h/x*",
+                "http://h/x%2A",
+                "http://h/price$",
+                "http://h/price%24",
+            ],
+        );
+    }
+
     /// A rule written with a character a URL cannot hold bare (`{` in a path, `'` in a
     /// query) names the URLs a browser or the crawler sends with it escaped.
     #[test]

@@ -54,7 +54,7 @@ impl RuleSet {
         if path == "/robots.txt" {
             return true;
         }
-        let path = with_escaped_specials(path);
+        let path = with_literal_specials(path);
         self.rules
             .iter()
             .find(|rule| matches(self.pattern(rule), &path))
@@ -72,14 +72,27 @@ impl RuleSet {
     }
 }
 
-/// `path` with its `*` and `$` escaped, as a rule must write them to mean the characters
-/// (RFC 9309 §2.2.3: `%2A`, `%24`), so that those rules match however the URL spells
-/// them. A URL seldom holds either, and the path is borrowed as it is.
-fn with_escaped_specials(path: &str) -> Cow<'_, str> {
-    if !path.contains(['*', '$']) {
+/// A `*` and a `$` as characters, in a pattern (where the bare ones are a wildcard and
+/// an end) and in a path: one character each, which no URL the crawler asks about holds
+/// bare (it escapes everything past ASCII), so that a wildcard's piece (`/*A`) cannot
+/// match half of an escape (`%2A`) as it could of the escaped form. Each is as long as
+/// `%2A`, which a rule's weight (its length as written) counts.
+const STAR: &str = "\u{E000}";
+const DOLLAR: &str = "\u{E001}";
+
+/// `path` with its `*` and `$` as a rule writes them to mean the characters (RFC 9309
+/// §2.2.3), whether the URL holds them bare or escaped. A URL seldom holds either, and
+/// the path is borrowed as it is.
+fn with_literal_specials(path: &str) -> Cow<'_, str> {
+    if !path.contains(['*', '$']) && !path.contains("%2A") && !path.contains("%24") {
         return Cow::Borrowed(path);
     }
-    Cow::Owned(path.replace('*', "%2A").replace('$', "%24"))
+    Cow::Owned(
+        path.replace('*', STAR)
+            .replace("%2A", STAR)
+            .replace('$', DOLLAR)
+            .replace("%24", DOLLAR),
+    )
 }
 
 /// Whether `pattern` matches the start of `path`, or all of it when it ends in `$`; a `*`
@@ -286,8 +299,9 @@ fn agent_token(value: &[u8]) -> &[u8] {
 /// `{` and `}` in a path, `'` in a query), escaped; a `\` in a path made the `/` the
 /// parser makes of it in an http(s) URL; escapes of unreserved characters decoded and
 /// the others in upper case ([`urlnorm::canonical_escapes`]).
-/// A `$` that does not end the pattern is the character, not the end, and is escaped as
-/// a URL's is when matched: a pattern's `*` and last `$` are all it holds of either.
+/// A `$` that does not end the pattern is the character, not the end; it and an escaped
+/// `*` are held as [`DOLLAR`] and [`STAR`], as a URL's are when matched: a pattern's
+/// `*` and last `$` are all it holds of either.
 fn canonical_pattern(pattern: &[u8], out: &mut String) {
     let (body, anchored) = match pattern.strip_suffix(b"$") {
         Some(body) => (body, true),
@@ -307,11 +321,14 @@ fn canonical_pattern(pattern: &[u8], out: &mut String) {
             let _ = write!(escaped, "%{byte:02X}");
         }
     }
-    out.push_str(
-        urlnorm::canonical_escapes(&escaped)
-            .as_deref()
-            .unwrap_or(&escaped),
-    );
+    let canonical = urlnorm::canonical_escapes(&escaped);
+    let canonical = canonical.as_deref().unwrap_or(&escaped);
+    // Every `%` of the canonical form begins an escape: a `%2A` there is one.
+    if canonical.contains("%2A") || canonical.contains("%24") {
+        out.push_str(&canonical.replace("%2A", STAR).replace("%24", DOLLAR));
+    } else {
+        out.push_str(canonical);
+    }
     if anchored {
         out.push('$');
     }

@@ -140,34 +140,55 @@ async fn robots_disallowed_paths_are_never_requested() {
 /// holding one, and the rule, kept as written, closed nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rule_written_with_backslashes_closes_the_paths_it_names() {
+    let seen = crawled_under_robots(
+        "User-agent: *\nDisallow: /private\\\n",
+        &["/private/a", "/private\\b", "/public"],
+        &["/private/a", "/private/b", "/public"],
+    )
+    .await;
+    assert_eq!(seen, [ROBOTS, ROBOTS, FETCHED]);
+}
+
+/// A `*` or `$` in a URL is one character: a wildcard rule's piece (`Disallow: /*A`, for
+/// paths with a capital A) does not match inside the `%2A` the matcher spells it as.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wildcard_rule_does_not_match_inside_a_star_or_dollar() {
+    let seen = crawled_under_robots(
+        "User-agent: *\nDisallow: /*A\nDisallow: /*4$\n",
+        &["/x*", "/price$", "/Apple"],
+        &["/x*", "/price$", "/Apple"],
+    )
+    .await;
+    assert_eq!(seen, [FETCHED, FETCHED, ROBOTS]);
+}
+
+/// A page row's status, and whether robots.txt kept it from being fetched.
+type Outcome = (Option<i64>, bool);
+const FETCHED: Outcome = (Some(200), false);
+const ROBOTS: Outcome = (None, true);
+
+/// Crawls a host whose robots.txt is `robots` and whose home page links to `links`, and
+/// returns the outcome of each of `paths` (the links as the crawler spells them).
+async fn crawled_under_robots(robots: &str, links: &[&str], paths: &[&str]) -> Vec<Outcome> {
     let mut b = SiteBuilder::bind(1).await;
     let h = b.authority(0);
-    b.add(
-        &h,
-        "/robots.txt",
-        text("User-agent: *\nDisallow: /private\\\n"),
-    );
-    b.add(
-        &h,
-        "/",
-        html("<a href='/private/a'>a</a><a href='/private\\b'>b</a><a href='/public'>c</a>"),
-    );
+    b.add(&h, "/robots.txt", text(robots));
+    let links: String = links
+        .iter()
+        .map(|l| format!("<a href='{l}'>x</a>"))
+        .collect();
+    b.add(&h, "/", html(&links));
     b.add_prefix(&h, "/", html("<title>Leaf</title>"));
     let site = b.start();
     let harness = Harness::default();
     harness.crawl(&[site.url(0, "/")], "").await;
-
-    let requested = site.requested_urls();
-    assert!(
-        !requested.iter().any(|u| u.contains("/private")),
-        "{requested:?}"
-    );
     let db = harness.db().await;
-    for blocked in ["/private/a", "/private/b"] {
-        let row = db.page(&site.url(0, blocked)).await;
-        let kind = row.and_then(|p| p.error_kind);
-        assert_eq!(kind.as_deref(), Some("robots"), "{blocked}");
+    let mut seen = Vec::new();
+    for path in paths {
+        let row = db.page(&site.url(0, path)).await.expect("a page row");
+        seen.push((row.status, row.error_kind.as_deref() == Some("robots")));
     }
+    seen
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
