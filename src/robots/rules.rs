@@ -17,9 +17,12 @@ use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::fmt::Write;
 
+mod index;
+
 use crate::urlnorm;
 
 use super::product_token;
+use index::{Filed, Index};
 
 /// A robots.txt read for one user agent.
 #[derive(Debug)]
@@ -37,7 +40,13 @@ pub(super) struct RuleSet {
     /// Every pattern, one after another, spelled as the crawler spells URLs.
     patterns: String,
     /// Longest pattern first, `Allow` first among equals: the first that matches decides.
+    /// A rule's place here is its rank.
     rules: Box<[Rule]>,
+    /// The rules by the head of their pattern, which begins every path they match.
+    by_head: Index,
+    /// The rules anchored by `$` whose tail (after their last `*`) is no shorter than
+    /// their head (`/*.pdf$`), by that tail, which ends every path they match.
+    by_tail: Index,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -55,15 +64,66 @@ impl RuleSet {
             return true;
         }
         let path = with_literal_specials(path);
-        self.rules
-            .iter()
-            .find(|rule| matches(self.pattern(rule), &path))
-            .is_none_or(|rule| rule.allow)
+        let mut best: Option<u32> = None;
+        let mut first_match = |ranks: &[u32]| {
+            let rule = |&rank: &u32| &self.rules[rank as usize];
+            best = ranks
+                .iter()
+                .take_while(|&&rank| best.is_none_or(|best| rank < best))
+                .find(|rank| matches(self.pattern(rule(rank)), &path))
+                .copied()
+                .or(best);
+        };
+        self.by_head
+            .candidates(&self.patterns, &path, &mut first_match);
+        self.by_tail
+            .candidates(&self.patterns, &path, &mut first_match);
+        best.is_none_or(|rank| self.rules[rank as usize].allow)
     }
 
     /// Bytes these rules hold, which the cache counts against its bound.
     pub(super) fn held(&self) -> usize {
-        self.patterns.capacity() + std::mem::size_of_val::<[Rule]>(&self.rules)
+        self.patterns.capacity()
+            + std::mem::size_of_val::<[Rule]>(&self.rules)
+            + self.by_head.held()
+            + self.by_tail.held()
+    }
+
+    /// `rules` (in `patterns`) ranked, and filed by head or tail.
+    fn new(patterns: String, mut rules: Vec<Rule>) -> Self {
+        rules.sort_by_key(|rule| (Reverse(rule.len), !rule.allow));
+        let (mut heads, mut tails) = (Vec::new(), Vec::new());
+        for (rank, rule) in (0..).zip(&rules) {
+            let pattern = &patterns[rule.start as usize..][..rule.len as usize];
+            let (body, anchored) = match pattern.strip_suffix('$') {
+                Some(body) => (body, true),
+                None => (pattern, false),
+            };
+            let head = body.find('*').unwrap_or(body.len());
+            let tail = body.len() - body.rfind('*').map_or(0, |star| star + 1);
+            // Lengths within a rule's, which fits a u32.
+            let (head, tail) = (head as u32, tail as u32);
+            if anchored && body.contains('*') && tail >= head {
+                let start = rule.start + body.len() as u32 - tail;
+                tails.push(Filed {
+                    start,
+                    len: tail,
+                    rank,
+                });
+            } else {
+                heads.push(Filed {
+                    start: rule.start,
+                    len: head,
+                    rank,
+                });
+            }
+        }
+        Self {
+            by_head: Index::new(&patterns, heads, false),
+            by_tail: Index::new(&patterns, tails, true),
+            rules: rules.into_boxed_slice(),
+            patterns,
+        }
     }
 
     fn pattern(&self, rule: &Rule) -> &str {
@@ -195,9 +255,9 @@ pub(super) fn parse(agent: &str, body: &[u8]) -> Parsed {
         }
     }
     parsed.delay = parsed.delay.or(delay_above);
-    rules.sort_by_key(|rule| (Reverse(rule.len), !rule.allow));
-    parsed.rules.patterns.shrink_to_fit();
-    parsed.rules.rules = rules.into_boxed_slice();
+    let mut patterns = std::mem::take(&mut parsed.rules.patterns);
+    patterns.shrink_to_fit();
+    parsed.rules = RuleSet::new(patterns, rules);
     parsed
 }
 
@@ -780,7 +840,63 @@ mod tests {
         assert_eq!(rules.patterns.len(), "/*1$/x//private/".len());
         assert_eq!(
             rules.held(),
-            rules.patterns.capacity() + 3 * std::mem::size_of::<Rule>()
+            rules.patterns.capacity()
+                + 3 * std::mem::size_of::<Rule>()
+                + rules.by_head.held()
+                + rules.by_tail.held()
         );
+    }
+
+    /// Whether `rules` allow `path` by trying each rule in rank order, as the matcher did
+    /// before it had an index: what the index must answer too.
+    fn allowed_trying_every_rule(rules: &RuleSet, path: &str) -> bool {
+        if path == "/robots.txt" {
+            return true;
+        }
+        let path = with_literal_specials(path);
+        rules
+            .rules
+            .iter()
+            .find(|rule| matches(rules.pattern(rule), &path))
+            .is_none_or(|rule| rule.allow)
+    }
+
+    /// Random files of rules made of a few pieces that overlap (so that heads and tails
+    /// begin and end one another, and rules of one length tie), asked about random paths
+    /// of the same pieces: the index's verdict is the one of trying every rule.
+    #[test]
+    fn the_index_gives_the_verdict_of_trying_every_rule() {
+        const PIECES: [&str; 11] = ["/", "a", "b", "ab", "*", "**", ".", "%2A", "$", "?", "\\"];
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |below: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % below as u64) as usize
+        };
+        let text = |next: &mut dyn FnMut(usize) -> usize, most: usize| {
+            let len = next(most);
+            (0..len)
+                .map(|_| PIECES[next(PIECES.len())])
+                .collect::<String>()
+        };
+        for _ in 0..3_000 {
+            let mut txt = String::from("User-agent: *\n");
+            for _ in 0..next(12) {
+                let key = ["Allow", "Disallow"][next(2)];
+                let start = ["/", "", "*"][next(3)];
+                let end = ["", "$"][next(2)];
+                txt.push_str(&format!("{key}: {start}{}{end}\n", text(&mut next, 6)));
+            }
+            let rules = parse("A", txt.as_bytes()).rules;
+            for _ in 0..30 {
+                let path = format!("/{}", text(&mut next, 8).replace('\\', "/"));
+                assert_eq!(
+                    rules.allows(&path),
+                    allowed_trying_every_rule(&rules, &path),
+                    "{path} by {txt:?}"
+                );
+            }
+        }
     }
 }
