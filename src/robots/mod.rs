@@ -146,31 +146,42 @@ impl Robots {
         };
         let body = within_limit(body);
         match status {
-            200..=299 => {
-                let parsed = rules::parse(agent, body);
-                let sitemaps: Vec<Url> = parsed
-                    .sitemaps
-                    .iter()
-                    .filter_map(|s| urlnorm::resolve(location, s.trim()).ok())
-                    .collect();
-                Self {
-                    crawl_delay: parsed
-                        .delay
-                        .filter(|d| d.is_finite() && *d >= 0.0)
-                        .map(|d| Duration::from_secs_f32(d.min(86_400.0))),
-                    // Short `Sitemap:` lines (`Sitemap: /7`) parsed hold twelve times
-                    // their text: the file's bytes alone, the cache held some 190 MB.
-                    size: parsed.rules.held() + held_by(&sitemaps),
-                    sitemaps,
-                    rules: Rules::Apply(parsed.rules),
-                    expires: fetched + ttl,
-                    server_wait: false,
-                    failures: 0,
-                }
-            }
+            200..=299 => Self::from_body(body, location, agent, fetched + ttl),
             300..=399 => allow_all(fetched + ttl),
             400..=499 if status != 429 => allow_all(fetched + ttl),
             _ => unavailable(None),
+        }
+    }
+}
+
+impl Robots {
+    /// What `body`, a robots.txt served with a 2xx from `location`, says to `agent` (a
+    /// product token), trusted until `expires`. Public for the fuzz target.
+    pub fn from_body(
+        body: &[u8],
+        location: &Url,
+        agent: &str,
+        expires: tokio::time::Instant,
+    ) -> Self {
+        let parsed = rules::parse(agent, body);
+        let sitemaps: Vec<Url> = parsed
+            .sitemaps
+            .iter()
+            .filter_map(|s| urlnorm::resolve(location, s.trim()).ok())
+            .collect();
+        Self {
+            crawl_delay: parsed
+                .delay
+                .filter(|d| d.is_finite() && *d >= 0.0)
+                .map(|d| Duration::from_secs_f32(d.min(86_400.0))),
+            // Short `Sitemap:` lines (`Sitemap: /7`) parsed hold twelve times their
+            // text: the file's bytes alone, the cache held some 190 MB.
+            size: parsed.rules.held() + held_by(&sitemaps),
+            sitemaps,
+            rules: Rules::Apply(parsed.rules),
+            expires,
+            server_wait: false,
+            failures: 0,
         }
     }
 }
