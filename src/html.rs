@@ -26,8 +26,10 @@ use html5ever::{LocalName, TokenizerResult};
 
 use crate::parser::MAX_TEXT_BYTES;
 
+mod foreign;
 mod open;
 
+use foreign::Foreign;
 use open::OpenElements;
 
 /// What a page holds that a crawl reads, as written (whitespace and all).
@@ -238,11 +240,8 @@ struct ReadState<'c> {
     /// `<table>` elements open, now and when the open link began.
     tables: usize,
     anchor_tables: usize,
-    /// `<svg>` and `<math>` elements open.
-    foreign: usize,
-    /// The `foreign` depth of the SVG `<foreignObject>` open, whose content is HTML (0:
-    /// none): its blocks end no SVG, and its end goes back to SVG.
-    island: usize,
+    /// The SVG and MathML elements open.
+    foreign: Foreign,
     /// A refresh a browser acts on was read (a `Refresh` header's, or a
     /// `<meta http-equiv="refresh">`'s): the standard's "will declaratively refresh".
     refreshed: bool,
@@ -285,7 +284,7 @@ impl TokenSink for Reader<'_> {
     }
 
     fn adjusted_current_node_present_but_not_in_html_namespace(&self) -> bool {
-        self.state.borrow().foreign > 0
+        !self.state.borrow().foreign.is_empty()
     }
 }
 
@@ -352,23 +351,31 @@ impl ReadState<'_> {
         page: &mut PageElements,
         parses: &UrlParses<'_>,
     ) -> TokenSinkResult<()> {
-        let read_as = self.open(&tag, page, parses);
+        let attr = |name: &str| {
+            tag.attrs
+                .iter()
+                .find(|a| &*a.name.local == name)
+                .map(|a| &*a.value)
+        };
+        let breaks_out = || breaks_out_of_foreign(&tag.name, &attr);
+        let foreign = self
+            .foreign
+            .start(&tag.name, &attr, breaks_out, tag.self_closing);
+        let read_as = self.open(&tag, foreign, page, parses);
         // SVG's and MathML's own empty tags are read as such already, in HTML too.
-        let empty_in_xml = self.xml
-            && tag.self_closing
-            && self.foreign == 0
-            && !matches!(&*tag.name, "svg" | "math" | "foreignobject");
-        if empty_in_xml {
+        if self.xml && tag.self_closing && !foreign {
             self.end_tag(&tag, page);
             return TokenSinkResult::Continue;
         }
         read_as
     }
 
-    /// What a start tag opens, and how the text after it is to be read.
+    /// What a start tag opens (`foreign`: an SVG or MathML element), and how the text
+    /// after it is to be read.
     fn open(
         &mut self,
         tag: &Tag,
+        foreign: bool,
         page: &mut PageElements,
         parses: &UrlParses<'_>,
     ) -> TokenSinkResult<()> {
@@ -379,25 +386,18 @@ impl ReadState<'_> {
                 .map(|a| &*a.value)
         };
         let name = &*tag.name;
-        if self.foreign > 0 && breaks_out_of_foreign(name, &attr) {
-            self.foreign = 0;
-        }
-        if name == "template" && self.foreign == 0 && (self.templates > 0 || !shadow_root(&attr)) {
+        if name == "template" && !foreign && (self.templates > 0 || !shadow_root(&attr)) {
             self.templates += 1;
         }
         let inert = self.templates > 0;
         if !inert {
             self.breaks_text(name, page);
-            self.read_start_tag(name, &attr, page, parses);
+            self.read_start_tag((name, foreign), &attr, page, parses);
             // An empty element holds nothing to hide; in SVG a tag ends it as in XML, and
             // so does an `<svg>`'s or `<math>`'s own (`<svg aria-hidden="true"/>`). Asked
             // only inside a link or a label: every start tag of every page comes here.
-            let foreign = self.foreign;
-            let empty = || {
-                is_void(name)
-                    || (tag.self_closing && (foreign > 0 || matches!(name, "svg" | "math")))
-            };
-            let kept = self.follow_start(&tag.name, &empty);
+            let empty = || is_void(name) || (tag.self_closing && foreign);
+            let kept = self.follow_start(&tag.name, foreign, &empty);
             if self
                 .muted
                 .as_mut()
@@ -412,7 +412,10 @@ impl ReadState<'_> {
             // A labelling element's own content is its label, even when it is hidden (a
             // label written for screen readers only); a hidden element inside it is not.
             let labels = match self.wanted {
-                Some(wanted) => self.start_label(wanted, (&tag.name, &attr), &empty, kept, page),
+                Some(wanted) => {
+                    let element = (&tag.name, foreign, &attr);
+                    self.start_label(wanted, element, &empty, kept, page)
+                }
                 None => false,
             };
             let reading = self.reading();
@@ -432,15 +435,7 @@ impl ReadState<'_> {
                 }
             }
         }
-        match name {
-            "svg" | "math" if !tag.self_closing => self.foreign += 1,
-            "foreignobject" if self.foreign > 0 && !tag.self_closing => {
-                self.island = self.foreign;
-                self.foreign = 0;
-            }
-            _ => {}
-        }
-        if self.foreign > 0 {
+        if foreign {
             // Its text is not markup here, so it ends at its end tag as in HTML.
             if !tag.self_closing && is_hidden_in_svg(name) {
                 self.hidden = true;
@@ -475,7 +470,7 @@ impl ReadState<'_> {
     /// What a start tag outside any `<template>` adds to the page.
     fn read_start_tag<'a>(
         &mut self,
-        name: &str,
+        (name, foreign): (&str, bool),
         attr: &impl Fn(&str) -> Option<&'a str>,
         page: &mut PageElements,
         parses: &UrlParses<'_>,
@@ -487,10 +482,7 @@ impl ReadState<'_> {
                 self.muted = None;
                 // SVG 1.1 links by `xlink:href`, SVG 2 by `href`, which wins; HTML has
                 // no `xlink:href`.
-                let href = attr("href").or_else(|| match self.foreign {
-                    0 => None,
-                    _ => attr("xlink:href"),
-                });
+                let href = attr("href").or_else(|| attr("xlink:href").filter(|_| foreign));
                 if let Some(anchor) = anchor(href, attr("rel")) {
                     page.anchors.push(Anchor {
                         label: label_of(attr),
@@ -517,7 +509,7 @@ impl ReadState<'_> {
             // A frame's document is part of the page (a frameset's are all of it), so its
             // `src` is followed as a link is: `rel` `frame`, and what a screen reader says
             // for the frame, its `aria-label` or `title`, as its label.
-            "frame" | "iframe" if self.foreign == 0 => {
+            "frame" | "iframe" if !foreign => {
                 page.anchors.extend(attr("src").map(|src| Anchor {
                     href: src.to_owned(),
                     rel: Some("frame".to_owned()),
@@ -529,7 +521,7 @@ impl ReadState<'_> {
             // HTML reads `<image>` as `<img>`; in SVG (which `<img>` ends) it is SVG's.
             // An image with no alt but an `aria-label` is named by the label, as a screen
             // reader names it (a lazy-loading script's `<img aria-label="Logo">`).
-            "img" | "image" if self.foreign == 0 => {
+            "img" | "image" if !foreign => {
                 let alt = attr("alt")
                     .filter(|alt| !alt.trim().is_empty())
                     .or_else(|| attr("aria-label"))
@@ -539,7 +531,7 @@ impl ReadState<'_> {
                 }
             }
             // In SVG or MathML a `<base>` is that language's element, not the page's base.
-            "base" if page.base_href.is_none() && self.foreign == 0 => {
+            "base" if page.base_href.is_none() && !foreign => {
                 page.base_href = attr("href").map(str::to_owned);
             }
             "meta" => {
@@ -591,19 +583,15 @@ impl ReadState<'_> {
             self.labelling
                 .retain_mut(|(_, element)| element.goes_on_at_end(&tag.name, kept));
         }
+        let in_markup = self.foreign.in_markup();
+        self.foreign.end(&tag.name);
         match name {
-            "svg" | "math" => self.foreign = self.foreign.saturating_sub(1),
-            "foreignobject" if self.foreign == 0 => {
-                self.foreign = self.island;
-                self.island = 0;
-            }
-            "br" | "p" => self.foreign = 0,
             // SVG or MathML left open in a template (`<template><svg><path></template>`, a
             // forgotten `</svg>`) ends with it, as the tree builder pops it to the
             // template; what follows is the page again. A `<template>` inside SVG is
             // SVG's and not counted, so SVG open while one is counted was opened in it.
-            "template" if self.foreign == 0 || self.templates > 0 => {
-                self.foreign = 0;
+            "template" if !in_markup || self.templates > 0 => {
+                self.foreign.clear();
                 self.templates = self.templates.saturating_sub(1);
             }
             _ if self.templates > 0 => {}
@@ -621,7 +609,7 @@ impl ReadState<'_> {
         }
         // HTML's text-only elements end only at their own end tag, so this is the one;
         // SVG's end at theirs, or with the SVG around them.
-        self.hidden &= self.foreign > 0 && !is_hidden_in_svg(name);
+        self.hidden &= self.foreign.in_markup() && !is_hidden_in_svg(name);
         self.icon_title &= self.hidden;
         if self.templates == 0 {
             self.breaks_text(name, page);
@@ -651,12 +639,16 @@ impl ReadState<'_> {
     /// Follows a start tag (`empty`: of an element that opens nothing) on the elements
     /// open in what is being read, and forgets them when nothing is. Where it stands among
     /// them, which is how many stayed open before it; `None` when they are not followed.
-    fn follow_start(&mut self, name: &LocalName, empty: &impl Fn() -> bool) -> Option<usize> {
+    fn follow_start(
+        &mut self,
+        name: &LocalName,
+        foreign: bool,
+        empty: &impl Fn() -> bool,
+    ) -> Option<usize> {
         if !self.reading() {
             self.open_elements.clear();
             return None;
         }
-        let foreign = self.foreign > 0 || matches!(&**name, "svg" | "math");
         self.open_elements.start(name, foreign, empty())
     }
 
@@ -691,7 +683,7 @@ impl ReadState<'_> {
     fn start_label<'a>(
         &mut self,
         wanted: &HashSet<String>,
-        (name, attr): (&LocalName, &impl Fn(&str) -> Option<&'a str>),
+        (name, foreign, attr): (&LocalName, bool, &impl Fn(&str) -> Option<&'a str>),
         empty: &impl Fn() -> bool,
         kept: Option<usize>,
         page: &mut PageElements,
@@ -703,7 +695,7 @@ impl ReadState<'_> {
             return false;
         }
         let own = attr("aria-label").filter(|l| l.contains(|c: char| !c.is_whitespace()));
-        let image = matches!(&**name, "img" | "image") && self.foreign == 0;
+        let image = matches!(&**name, "img" | "image") && !foreign;
         let mut label = String::new();
         match (own, empty()) {
             (Some(own), _) => push_collapsed(&mut label, own),
@@ -712,7 +704,9 @@ impl ReadState<'_> {
                 self.labelling
                     .push((id.to_owned(), Element::new(name, kept)));
                 // The first label read outside a link is the first element followed.
-                let first = kept.is_none().then(|| self.follow_start(name, empty));
+                let first = kept
+                    .is_none()
+                    .then(|| self.follow_start(name, foreign, empty));
                 if let (Some(at), Some((_, element))) = (first, self.labelling.last_mut()) {
                     element.at = at;
                 }
@@ -1343,6 +1337,24 @@ mod tests {
         assert_eq!(page.title.as_deref(), Some("Page"));
         assert_eq!(texts(&page), [("/node", "Node"), ("/x", " in out")]);
         assert_eq!(page.anchors[1].image_alts, " tip");
+    }
+
+    /// SVG's `<foreignObject>`, `<desc>` and `<title>` and MathML's text elements hold
+    /// HTML: a script or a style sheet in them is one, its text not markup, and a `<title>`
+    /// is HTML's (the page's, when it is the first).
+    #[test]
+    fn html_in_svgs_and_mathmls_text_elements_is_html() {
+        let page = read_page(
+            "<svg><title><script>\"<a href='/svg-title'>\"</script></title>\
+             <desc><style>a[title='<a href=/svg-desc>']{}</style></desc></svg>\
+             <math><mi><script>'<a href=\"/mi\">'</script></mi><mtext><style>\
+             <a href='/mtext'></style></mtext></math>\
+             <math><annotation-xml encoding='text/html'><title>Formula</title></annotation-xml></math>\
+             <title>Page</title>",
+            None,
+        );
+        assert_eq!(texts(&page), Vec::<(&str, &str)>::new());
+        assert_eq!(page.title.as_deref(), Some("Formula"));
     }
 
     /// A `<template>`'s content is not part of the page: a browser neither shows it nor
