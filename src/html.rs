@@ -26,9 +26,11 @@ use html5ever::{LocalName, TokenizerResult};
 
 use crate::parser::MAX_TEXT_BYTES;
 
+mod follow;
 mod foreign;
 mod open;
 
+use follow::Follower;
 use foreign::Foreign;
 use open::OpenElements;
 
@@ -180,6 +182,7 @@ fn read(
     (refresh_header, parses): (Option<&str>, &UrlParses<'_>),
     sink: &mut AnchorSink<'_>,
 ) -> PageElements {
+    let xml = state.xml;
     let reader = Reader {
         page: RefCell::default(),
         state: RefCell::new(state),
@@ -193,9 +196,25 @@ fn read(
     let tokenizer = Tokenizer::new(reader, TokenizerOpts::default());
     let input = BufferQueue::default();
     input.push_back(StrTendril::from_slice(html));
-    // The tokenizer pauses only when its sink asks it to (for a script to run, at
-    // `<meta charset>`); this sink never does, but going on is right either way.
-    while !matches!(tokenizer.feed(&input), TokenizerResult::Done) {}
+    // The tokenizer pauses when its sink asks it to: this one does at an end tag that
+    // only the page's open elements say SVG or MathML ends at, which `Follower` follows.
+    let mut follower = None;
+    loop {
+        match tokenizer.feed(&input) {
+            TokenizerResult::Done => break,
+            TokenizerResult::Script(()) => {
+                let rest = input.pop_front().map_or(0, |rest| {
+                    let len = rest.len();
+                    input.push_front(rest);
+                    len
+                });
+                let follower = follower.get_or_insert_with(|| Follower::new(xml));
+                let html_after = follower.html_after(html, html.len() - rest);
+                tokenizer.sink.state.borrow_mut().html_after(html_after);
+            }
+            TokenizerResult::EncodingIndicator(_) => {}
+        }
+    }
     tokenizer.end();
     tokenizer.sink.state.borrow_mut().open_anchor = None;
     tokenizer.sink.hand_over();
@@ -315,7 +334,7 @@ impl Reader<'_> {
             Token::TagToken(tag) if tag.kind == TagKind::StartTag => {
                 return state.start_tag(tag, &mut page, self.parses);
             }
-            Token::TagToken(tag) => state.end_tag(&tag, &mut page),
+            Token::TagToken(tag) => return state.end_tag(&tag, &mut page),
             Token::CharacterTokens(_) if state.templates > 0 => {}
             Token::CharacterTokens(text) => {
                 if state.in_title {
@@ -364,8 +383,7 @@ impl ReadState<'_> {
         let read_as = self.open(&tag, foreign, page, parses);
         // SVG's and MathML's own empty tags are read as such already, in HTML too.
         if self.xml && tag.self_closing && !foreign {
-            self.end_tag(&tag, page);
-            return TokenSinkResult::Continue;
+            return self.end_tag(&tag, page);
         }
         read_as
     }
@@ -449,22 +467,11 @@ impl ReadState<'_> {
         }
         self.hidden = is_hidden(name);
         self.icon_title = false;
-        match name {
-            "title" => {
-                if page.title.is_none() && !inert {
-                    page.title = Some(String::new());
-                    self.in_title = true;
-                }
-                TokenSinkResult::RawData(RawKind::Rcdata)
-            }
-            "textarea" => TokenSinkResult::RawData(RawKind::Rcdata),
-            "script" => TokenSinkResult::RawData(RawKind::ScriptData),
-            "style" | "xmp" | "iframe" | "noembed" | "noframes" | "noscript" => {
-                TokenSinkResult::RawData(RawKind::Rawtext)
-            }
-            "plaintext" => TokenSinkResult::Plaintext,
-            _ => TokenSinkResult::Continue,
+        if name == "title" && page.title.is_none() && !inert {
+            page.title = Some(String::new());
+            self.in_title = true;
         }
+        text_after(name)
     }
 
     /// What a start tag outside any `<template>` adds to the page.
@@ -562,7 +569,9 @@ impl ReadState<'_> {
         }
     }
 
-    fn end_tag(&mut self, tag: &Tag, page: &mut PageElements) {
+    /// Reads an end tag; asks for the tokenizer to pause when only the page's open
+    /// elements say whether it ends the SVG or MathML open ([`Self::html_after`]).
+    fn end_tag(&mut self, tag: &Tag, page: &mut PageElements) -> TokenSinkResult<()> {
         let name = &*tag.name;
         let kept = match (self.reading(), self.templates) {
             (false, _) => {
@@ -584,7 +593,7 @@ impl ReadState<'_> {
                 .retain_mut(|(_, element)| element.goes_on_at_end(&tag.name, kept));
         }
         let in_markup = self.foreign.in_markup();
-        self.foreign.end(&tag.name);
+        let unmatched = self.foreign.end(&tag.name);
         match name {
             // SVG or MathML left open in a template (`<template><svg><path></template>`, a
             // forgotten `</svg>`) ends with it, as the tree builder pops it to the
@@ -613,6 +622,23 @@ impl ReadState<'_> {
         self.icon_title &= self.hidden;
         if self.templates == 0 {
             self.breaks_text(name, page);
+        }
+        match unmatched && self.foreign.in_markup() {
+            true => TokenSinkResult::Script(()),
+            false => TokenSinkResult::Continue,
+        }
+    }
+
+    /// Follows the answer to an end tag that ended no SVG or MathML element: whether HTML
+    /// comes after it, the tree builder having ended an element open around them, or
+    /// `None` when the page's elements are not known. Then the SVG or MathML is taken to
+    /// end: its markup read as HTML's drops its links, where HTML's read as its markup
+    /// would take a script's strings for links.
+    fn html_after(&mut self, html: Option<bool>) {
+        if html != Some(false) {
+            self.foreign.break_out();
+            self.hidden = false;
+            self.icon_title = false;
         }
     }
 
@@ -957,6 +983,20 @@ fn breaks_out_of_foreign<'a>(name: &str, attr: &impl Fn(&str) -> Option<&'a str>
                 | "ul"
                 | "var"
         ),
+    }
+}
+
+/// How the text after an HTML start tag is read: HTML's text-only elements' (`<script>`,
+/// `<style>`, `<title>`, …, as with scripting on, so `<noscript>` too) is not markup.
+fn text_after(name: &str) -> TokenSinkResult<()> {
+    match name {
+        "title" | "textarea" => TokenSinkResult::RawData(RawKind::Rcdata),
+        "script" => TokenSinkResult::RawData(RawKind::ScriptData),
+        "style" | "xmp" | "iframe" | "noembed" | "noframes" | "noscript" => {
+            TokenSinkResult::RawData(RawKind::Rawtext)
+        }
+        "plaintext" => TokenSinkResult::Plaintext,
+        _ => TokenSinkResult::Continue,
     }
 }
 
@@ -1355,6 +1395,21 @@ mod tests {
         );
         assert_eq!(texts(&page), Vec::<(&str, &str)>::new());
         assert_eq!(page.title.as_deref(), Some("Formula"));
+    }
+
+    /// An end tag that ends none of the SVG or MathML open ends them when it ends an
+    /// element open around them, as a forgotten `</svg>` before a link's `</a>` does; what
+    /// follows is HTML, its scripts' strings no links. A stray one ends nothing.
+    #[test]
+    fn an_end_tag_of_an_element_around_svg_left_open_ends_the_svg() {
+        let page = read_page(
+            "<a href=/x><svg><use></a><section><script>\"<a href='/a'>\"</script></section>\
+             <div><svg><path></div><script>'<a href=/div>'</script>\
+             <my-icon><math><mrow></my-icon><nav><script>'<a href=/custom>'</script></nav>\
+             <svg><g></span></g><a xlink:href='/svg'>s</a></svg>",
+            None,
+        );
+        assert_eq!(texts(&page), [("/x", ""), ("/svg", "s")]);
     }
 
     /// A `<template>`'s content is not part of the page: a browser neither shows it nor

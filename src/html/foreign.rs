@@ -38,6 +38,7 @@ impl Foreign {
 
     /// Whether the markup read now is SVG's or MathML's: an element of theirs is the
     /// innermost open, and its content is not HTML.
+    #[inline]
     pub(super) fn in_markup(&self) -> bool {
         self.deeper > 0 || self.stack.last().is_some_and(|e| !e.holds_html)
     }
@@ -45,7 +46,9 @@ impl Foreign {
     /// Follows a start tag (`empty`: self-closing, which ends an SVG or MathML element):
     /// ends the SVG or MathML it breaks out of (`breaks_out`: an HTML tag the tree builder
     /// takes to mean a forgotten end tag), then opens its own when it is theirs. Whether
-    /// it is.
+    /// it is. Outside SVG and MathML, what every start tag of a page costs: one name
+    /// compared.
+    #[inline]
     pub(super) fn start<'a>(
         &mut self,
         name: &LocalName,
@@ -56,6 +59,15 @@ impl Foreign {
         if self.stack.is_empty() && !matches!(*name, local_name!("svg") | local_name!("math")) {
             return false;
         }
+        self.start_inside((name, empty), attr, breaks_out)
+    }
+
+    fn start_inside<'a>(
+        &mut self,
+        (name, empty): (&LocalName, bool),
+        attr: &impl Fn(&str) -> Option<&'a str>,
+        breaks_out: impl FnOnce() -> bool,
+    ) -> bool {
         if self.in_markup() && breaks_out() {
             self.break_out();
         }
@@ -102,17 +114,39 @@ impl Foreign {
     }
 
     /// Follows an end tag: ends the innermost open element of its name and those inside
-    /// it, and at `</p>` or `</br>` the SVG or MathML the tag breaks out of.
-    pub(super) fn end(&mut self, name: &LocalName) {
+    /// it, and at `</p>` or `</br>` the SVG or MathML the tag breaks out of. Whether it
+    /// ends none of them though SVG's or MathML's markup is being read: the tree builder
+    /// then reads it by HTML's rules, and it ends the SVG when it ends an element open
+    /// around it (`<a href="/x"><svg><use></a>`), which only the page's elements tell.
+    #[inline]
+    pub(super) fn end(&mut self, name: &LocalName) -> bool {
+        if self.stack.is_empty() {
+            return false;
+        }
+        self.end_inside(name)
+    }
+
+    fn end_inside(&mut self, name: &LocalName) -> bool {
         if self.deeper > 0 {
             self.deeper -= 1;
-            return;
+            return false;
         }
+        let Some(top) = self.stack.last() else {
+            return false;
+        };
         if let Some(i) = self.stack.iter().rposition(|e| e.name == *name) {
             self.stack.truncate(i);
-        } else if matches!(*name, local_name!("p") | local_name!("br")) {
-            self.break_out();
+            return false;
         }
+        // HTML's end tags inside an element that holds HTML end nothing outside it.
+        if top.holds_html {
+            return false;
+        }
+        if matches!(*name, local_name!("p") | local_name!("br")) {
+            self.break_out();
+            return false;
+        }
+        true
     }
 
     /// Ends the SVG or MathML open, down to an element whose content is HTML.

@@ -18,10 +18,17 @@ const MAX_OPEN: usize = 32;
 /// The elements open since a link or label began to be read, innermost last; `None` once
 /// more than [`MAX_OPEN`] were. What is open around the link is not known: an end tag of
 /// an element that is not open here pops nothing.
-#[derive(Default)]
 pub(super) struct OpenElements {
     stack: Vec<Open>,
     overflowed: bool,
+    /// How many are followed at most.
+    cap: usize,
+}
+
+impl Default for OpenElements {
+    fn default() -> Self {
+        Self::with_cap(MAX_OPEN)
+    }
 }
 
 struct Open {
@@ -31,6 +38,35 @@ struct Open {
 }
 
 impl OpenElements {
+    /// Follows at most `cap` open at once.
+    pub(super) fn with_cap(cap: usize) -> Self {
+        Self {
+            stack: Vec::new(),
+            overflowed: false,
+            cap,
+        }
+    }
+
+    /// Whether they are still followed.
+    pub(super) fn followed(&self) -> bool {
+        !self.overflowed
+    }
+
+    /// Whether the innermost is an SVG or MathML element whose content is not HTML.
+    pub(super) fn in_foreign(&self) -> bool {
+        self.stack
+            .last()
+            .is_some_and(|e| e.foreign && !holds_html(&e.name))
+    }
+
+    /// Ends the SVG or MathML open, down to an element whose content is HTML
+    /// (`<foreignObject>`, MathML's text elements): HTML markup is there.
+    pub(super) fn break_out(&mut self) {
+        while self.in_foreign() {
+            self.stack.pop();
+        }
+    }
+
     /// Forgets them: nothing is being read. Costs nothing when there are none.
     #[inline]
     pub(super) fn clear(&mut self) {
@@ -48,21 +84,13 @@ impl OpenElements {
             return None;
         }
         if !foreign {
-            // HTML markup ends SVG or MathML left open, down to an element whose content
-            // is HTML (`<foreignObject>`, MathML's text elements).
-            while self
-                .stack
-                .last()
-                .is_some_and(|e| e.foreign && !holds_html(&e.name))
-            {
-                self.stack.pop();
-            }
+            self.break_out();
             let kept = self.closed_by_start(name);
             self.stack.truncate(kept);
         }
         let kept = self.stack.len();
         if !empty {
-            if kept == MAX_OPEN {
+            if kept == self.cap {
                 self.overflowed = true;
                 self.stack.clear();
                 return None;

@@ -2459,3 +2459,42 @@ pub(super) fn capped_index() -> String {
     }
     page + "<a href='/l/0'>the first again</a>"
 }
+
+/// An inline icon whose `</svg>` was forgotten ends with the link around it, as the tree
+/// builder ends it: a script after it is a script, and the link in its string is not
+/// stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_in_a_script_after_an_unclosed_svg_is_not_stored() {
+    let mut builder = SiteBuilder::bind(1).await;
+    let host = builder.authority(0);
+    builder.add(
+        &host,
+        "/",
+        Resource::Html(
+            "<title>Home</title><a href='/cart'><svg class='icon'><use href='#cart'></a>\
+             <section><script>menu.innerHTML = \"<a href='/fake'>x</a>\";</script></section>"
+                .into(),
+        ),
+    );
+    let site = builder.start();
+    let harness = Harness::default();
+    let home = site.url(0, "/");
+    let config = harness.write_config(
+        &harness.config_text(std::slice::from_ref(&home), "[politeness]\ndelay_ms = 0\n"),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()])
+    })
+    .await
+    .expect("the binary ran");
+    assert!(ran_to_its_end(&out), "stderr: {}", text(&out.stderr));
+    let targets: Vec<String> = harness
+        .db()
+        .await
+        .links()
+        .await
+        .into_iter()
+        .map(|(_, target, _)| target)
+        .collect();
+    assert_eq!(targets, [site.url(0, "/cart")]);
+}
