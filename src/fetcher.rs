@@ -266,6 +266,15 @@ pub fn client(
         .connect_timeout(config.fetch.connect_timeout)
         .timeout(config.fetch.timeout)
         .redirect(redirect::Policy::none())
+        // Bodies are decoded by src/coding.rs, under its caps. A crate built alongside
+        // pipecrawl that turns on reqwest's decoders (bench/limits, `cargo build -p
+        // pipecrawl -p …`, a program using the library) turns them on here too: reqwest
+        // would then decode first, reading one gzip member only and failing a plain body
+        // sent as gzip.
+        .no_gzip()
+        .no_brotli()
+        .no_deflate()
+        .no_zstd()
         // hyper refuses an HTTP/1 head with more headers than this, and HTTP/2 a header
         // list larger than this, before reqwest sees them; `oversized_head` checks the rest.
         .http1_max_headers(config.fetch.max_headers)
