@@ -310,16 +310,16 @@ async fn reload_config(
 /// crawl's end.
 pub fn shutdown_signal(hangup: bool) -> impl std::future::Future<Output = ()> + Send + 'static {
     let first = tokio_util::sync::CancellationToken::new();
-    let first_signal = signal(hangup);
+    let mut stops = Stops::new(hangup);
     tokio::spawn({
         let first = first.clone();
         async move {
-            let (name, _) = first_signal.await;
+            let (name, _) = stops.next().await;
             tracing::info!(
                 "{name}: stopping: finishing pages in flight (a second signal stops at once)"
             );
             first.cancel();
-            signal(hangup).await;
+            stops.next().await;
             tracing::warn!("second signal: stopping now");
             std::process::exit(130);
         }
@@ -334,9 +334,9 @@ pub fn shutdown_signal(hangup: bool) -> impl std::future::Future<Output = ()> + 
 /// export they were to replace. Listening starts before this returns, so no signal after
 /// it gets the default action.
 pub fn stop_export_on_signal(partials: pipecrawl::export::Partials, format: LogFormat) {
-    let signal = signal(true);
+    let mut stops = Stops::new(true);
     tokio::spawn(async move {
-        let (name, code) = signal.await;
+        let (name, code) = stops.next().await;
         let _abandoned = partials.abandon();
         fail(
             format,
@@ -404,49 +404,70 @@ fn hangup_ignored_from_start() -> bool {
     })
 }
 
-/// Completes on SIGINT or SIGTERM (and, with `hangup`, SIGHUP: `serve` reloads on it
-/// instead, and `crawl` and `export` stop), with the signal's name and the exit code a
-/// shell gives a process it ended (128 + its number); not on a SIGHUP the process was
-/// started ignoring. Listens from the call on, not from the first poll.
-fn signal(hangup: bool) -> impl std::future::Future<Output = (&'static str, i32)> + Send + 'static {
+/// SIGINT and SIGTERM (and, with `hangup`, SIGHUP: `serve` reloads on it instead, and
+/// `crawl` and `export` stop) as they come, each with its name and the exit code a shell
+/// gives a process it ended (128 + its number); not a SIGHUP the process was started
+/// ignoring. Listened for from its making, not from the first poll, and by the same
+/// listeners for every signal after: a signal reaches only the listeners there when it
+/// comes, and those made anew after a first stop missed a second sent meanwhile.
+struct Stops {
     #[cfg(unix)]
-    let listeners = {
-        use tokio::signal::unix::{signal, SignalKind};
-        let listen = |kind: SignalKind, name: &str| {
-            signal(kind)
-                .inspect_err(|e| tracing::error!("cannot listen for {name}: {e}"))
-                .ok()
-        };
-        (
-            listen(SignalKind::interrupt(), "SIGINT"),
-            listen(SignalKind::terminate(), "SIGTERM"),
-            (hangup && !hangup_ignored_from_start())
-                .then(|| listen(SignalKind::hangup(), "SIGHUP"))
-                .flatten(),
-        )
-    };
-    async move {
+    listeners: [Option<(tokio::signal::unix::Signal, &'static str, i32)>; 3],
+}
+
+impl Stops {
+    fn new(hangup: bool) -> Self {
         #[cfg(unix)]
         {
-            /// Completes on the signal `listener` hears; never, without a listener.
-            async fn heard(listener: Option<tokio::signal::unix::Signal>) {
-                match listener {
-                    Some(mut listener) => {
-                        listener.recv().await;
-                    }
-                    None => std::future::pending().await,
-                }
-            }
-            let (interrupt, terminate, hangup) = listeners;
-            tokio::select! {
-                () = heard(interrupt) => ("SIGINT", 130),
-                () = heard(terminate) => ("SIGTERM", 143),
-                () = heard(hangup) => ("SIGHUP", 129),
+            use tokio::signal::unix::{signal, SignalKind};
+            let listen = |kind: SignalKind, name: &'static str, code: i32| {
+                signal(kind)
+                    .inspect_err(|e| tracing::error!("cannot listen for {name}: {e}"))
+                    .ok()
+                    .map(|listener| (listener, name, code))
+            };
+            Self {
+                listeners: [
+                    listen(SignalKind::interrupt(), "SIGINT", 130),
+                    listen(SignalKind::terminate(), "SIGTERM", 143),
+                    (hangup && !hangup_ignored_from_start())
+                        .then(|| listen(SignalKind::hangup(), "SIGHUP", 129))
+                        .flatten(),
+                ],
             }
         }
         #[cfg(not(unix))]
         {
             let _ = hangup;
+            Self {}
+        }
+    }
+
+    /// The next signal heard.
+    async fn next(&mut self) -> (&'static str, i32) {
+        #[cfg(unix)]
+        {
+            /// Completes on the signal `listener` hears; never, without a listener.
+            async fn heard(
+                listener: &mut Option<(tokio::signal::unix::Signal, &'static str, i32)>,
+            ) -> (&'static str, i32) {
+                match listener {
+                    Some((listener, name, code)) => {
+                        listener.recv().await;
+                        (*name, *code)
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            let [interrupt, terminate, hangup] = &mut self.listeners;
+            tokio::select! {
+                heard = heard(interrupt) => heard,
+                heard = heard(terminate) => heard,
+                heard = heard(hangup) => heard,
+            }
+        }
+        #[cfg(not(unix))]
+        {
             if let Err(e) = tokio::signal::ctrl_c().await {
                 tracing::error!("cannot listen for Ctrl-C: {e}");
                 std::future::pending::<()>().await;
