@@ -370,12 +370,7 @@ impl ReadState<'_> {
         page: &mut PageElements,
         parses: &UrlParses<'_>,
     ) -> TokenSinkResult<()> {
-        let attr = |name: &str| {
-            tag.attrs
-                .iter()
-                .find(|a| &*a.name.local == name)
-                .map(|a| &*a.value)
-        };
+        let attr = |name: &str| attribute(&tag, name);
         let breaks_out = || breaks_out_of_foreign(&tag.name, &attr);
         let foreign = self
             .foreign
@@ -397,12 +392,7 @@ impl ReadState<'_> {
         page: &mut PageElements,
         parses: &UrlParses<'_>,
     ) -> TokenSinkResult<()> {
-        let attr = |name: &str| {
-            tag.attrs
-                .iter()
-                .find(|a| &*a.name.local == name)
-                .map(|a| &*a.value)
-        };
+        let attr = |name: &str| attribute(tag, name);
         let name = &*tag.name;
         if name == "template" && !foreign && (self.templates > 0 || !shadow_root(&attr)) {
             self.templates += 1;
@@ -984,6 +974,15 @@ fn breaks_out_of_foreign<'a>(name: &str, attr: &impl Fn(&str) -> Option<&'a str>
                 | "var"
         ),
     }
+}
+
+/// The value of `tag`'s attribute `name` (the tokenizer keeps the first of a name
+/// written twice).
+fn attribute<'t>(tag: &'t Tag, name: &str) -> Option<&'t str> {
+    tag.attrs
+        .iter()
+        .find(|a| &*a.name.local == name)
+        .map(|a| &*a.value)
 }
 
 /// How the text after an HTML start tag is read: HTML's text-only elements' (`<script>`,

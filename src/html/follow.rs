@@ -76,12 +76,7 @@ impl TokenSink for Sink {
             open.end(name);
             return TokenSinkResult::Continue;
         }
-        let attr = |name: &str| {
-            tag.attrs
-                .iter()
-                .find(|a| &*a.name.local == name)
-                .map(|a| &*a.value)
-        };
+        let attr = |name: &str| super::attribute(&tag, name);
         let foreign = (in_foreign && !super::breaks_out_of_foreign(name, &attr))
             || matches!(*name, local_name!("svg") | local_name!("math"));
         let empty_tag = tag.self_closing && (foreign || self.xml);
