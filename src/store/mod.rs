@@ -15,6 +15,7 @@ pub mod cluster;
 mod crawl_lock;
 mod db;
 mod domain_budget;
+mod idle_check;
 pub(crate) mod link_counts;
 mod migrate;
 mod outage;
@@ -468,9 +469,17 @@ impl Store {
             // was cut (`outage::brief`) never answers, and held its place in the pool for
             // ever: each cut cost a connection, until the node had none. Tried here first
             // within [`CONNECT_TIMEOUT`], one that does not answer is closed.
+            let idle = idle_check::IdleCheck::default();
             let pool = PgPoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(CONNECT_TIMEOUT)
+                // An idle connection is tried before a step takes it, briefly: after a
+                // network cut none answers ([`idle_check`]).
+                .test_before_acquire(false)
+                .before_acquire(move |connection, meta| {
+                    let idle = idle.clone();
+                    Box::pin(async move { Ok(idle.answers(connection, meta.idle_for).await) })
+                })
                 .after_release(|connection, _| {
                     Box::pin(async move {
                         let answer = tokio::time::timeout(CONNECT_TIMEOUT, connection.ping());

@@ -1250,8 +1250,8 @@ async fn a_node_rides_out_a_network_cut_between_it_and_postgresql() {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let cut_at = cluster.site.hits().len();
-    // The steps cut wait out their half-minute for an answer, and each connection left
-    // idle in the pool costs a step its ten seconds for a connection.
+    // The steps cut wait out their half-minute for an answer; the connections left idle
+    // in the pool cost the next step two seconds between them.
     node.finishes(Duration::from_secs(120)).await;
     node.assert_waited_for_the_database();
     cluster.database = direct;
@@ -1259,6 +1259,50 @@ async fn a_node_rides_out_a_network_cut_between_it_and_postgresql() {
     cluster.assert_only_in_flight_asked_again(&format!(
         "the network to PostgreSQL was cut after {cut_at} requests"
     ));
+}
+
+/// After a network cut every connection idle in a node's pool is one that never answers:
+/// sqlx tried each before a step took it, for as long as the step may wait for a
+/// connection (10 s), so a step met them one after another, over a minute with a full
+/// pool, before it got a new connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_after_a_network_cut_does_not_wait_out_each_idle_connection() {
+    let Some(postgres) = TestPostgres::start("a_step_after_a_network_cut_waits_once") else {
+        return;
+    };
+    let direct = postgres.database("crawl").await;
+    let (proxy, through) = CutProxy::start(&direct).await;
+    let store = Store::open(&through).await.expect("open the store");
+    let db = PgPool::connect(&direct)
+        .await
+        .expect("connect to the crawl database");
+    // Steps waiting together for a lock fill the pool; let go, each connection is idle.
+    let lock = holding(&db, "LOCK TABLE pages IN ACCESS EXCLUSIVE MODE").await;
+    let counts: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.page_count().await })
+        })
+        .collect();
+    waits_for_locks(&db, 8).await;
+    lock.rollback().await.expect("let the steps go");
+    for count in counts {
+        count
+            .await
+            .expect("a step's task")
+            .expect("count pages before the cut");
+    }
+    // The pool tries each connection handed back (two pings, milliseconds) before it
+    // is idle there.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    proxy.cut();
+    let started = Instant::now();
+    store.page_count().await.expect("count pages after the cut");
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(30),
+        "a step after the cut took {took:?} to get a connection"
+    );
 }
 
 /// A connection handed back to the pool is tried twice, by the store's test (within ten
@@ -1963,6 +2007,11 @@ fn found(url: &str, depth: u32) -> Discovered {
 
 /// Returns once a session of the database waits for a row lock another holds.
 async fn waits_for_a_lock(db: &PgPool) {
+    waits_for_locks(db, 1).await;
+}
+
+/// Returns once `sessions` sessions of the database wait for locks others hold.
+async fn waits_for_locks(db: &PgPool, sessions: i64) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let waiting: i64 = sqlx::query_scalar(
@@ -1972,10 +2021,13 @@ async fn waits_for_a_lock(db: &PgPool) {
         .fetch_one(db)
         .await
         .expect("read the sessions' waits");
-        if waiting > 0 {
+        if waiting >= sessions {
             return;
         }
-        assert!(Instant::now() < deadline, "no session waited for a lock");
+        assert!(
+            Instant::now() < deadline,
+            "{waiting} sessions waited for a lock, not {sessions}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
