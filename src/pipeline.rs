@@ -190,6 +190,12 @@ async fn run(
     // URLs a killed run found and had not merged yet join the queue before it is read.
     store.merge_staged(config.traps.max_pages_per_host).await?;
     readmit::after_budget_change(&store, config.traps.max_pages_per_host).await?;
+    readmit::after_hosts_limit_change(
+        &store,
+        config.traps.max_hosts_per_domain,
+        config.traps.max_pages_per_host,
+    )
+    .await?;
     store
         .bring_back_far_times(SystemTime::now(), config.retry.max_delay)
         .await?;

@@ -30,6 +30,10 @@ const FINGERPRINT: &str = "scope_fingerprint";
 /// The `crawl_state` key of the last run's `traps.max_pages_per_host`.
 const HOST_BUDGET: &str = "max_pages_per_host";
 
+/// The `crawl_state` key of the `traps.max_hosts_per_domain` the last run queued again
+/// what a lower one cut within.
+const HOSTS_LIMIT: &str = "max_hosts_per_domain_requeued";
+
 /// The `crawl_state` key of the boost rules' hash.
 const BOOSTS: &str = "boost_fingerprint";
 
@@ -55,6 +59,41 @@ pub async fn after_budget_change(store: &Store, max_pages_per_host: u64) -> Resu
         );
     }
     store.set_crawl_state(HOST_BUDGET, budget).await
+}
+
+/// Queues again the URLs of the host names a lower `traps.max_hosts_per_domain` cut,
+/// when this run's is higher than the last run's (or 0, no limit): as many names of
+/// each domain as the new limit has room for, within their page budgets. A lower one
+/// cuts no host admitted already: its pages are crawled, or being crawled, and no name
+/// of a domain at the limit is admitted again. Unknown (a new database, or one from
+/// before this pass) counts as a raise: the look at an empty database is free.
+pub async fn after_hosts_limit_change(
+    store: &Store,
+    max_hosts_per_domain: u64,
+    max_pages_per_host: u64,
+) -> Result<(), Error> {
+    let limit = i64::try_from(max_hosts_per_domain).unwrap_or(i64::MAX);
+    let last = store.crawl_state(HOSTS_LIMIT).await?;
+    let raised = match last {
+        Some(last) => last != 0 && (limit == 0 || limit > last),
+        None => true,
+    };
+    if raised {
+        let requeued = store
+            .requeue_within_domains(max_hosts_per_domain, max_pages_per_host)
+            .await?;
+        if requeued > 0 {
+            tracing::info!(
+                requeued,
+                "traps.max_hosts_per_domain is above the last run's: URLs of host names it \
+                 cut and this one takes are queued again"
+            );
+        }
+    }
+    if last != Some(limit) {
+        store.set_crawl_state(HOSTS_LIMIT, limit).await?;
+    }
+    Ok(())
 }
 
 /// Sets the priorities of the URLs known already by `scope`'s boost rules, when they

@@ -25,6 +25,7 @@ use crate::page::{CrawlJob, Discovered, ErrorKind, FetchError, JobKind, PageReco
 use crate::recrawl::RecrawlPolicy;
 use crate::retry::{self, is_transient};
 use crate::scope::Scope;
+use crate::traps::domain_of;
 use crate::{parser, urlnorm};
 
 /// A connection in a transaction: the store's statements run on it, begun by sqlx's
@@ -2658,36 +2659,143 @@ where
                 if ids.is_empty() {
                     continue;
                 }
-                for chunk in ids.chunks(MAX_BINDS) {
-                    for statement in [
-                        "DELETE FROM pages WHERE id IN ",
-                        "UPDATE frontier SET state = 'queued' WHERE id IN ",
-                    ] {
-                        let mut q = QueryBuilder::<DB>::new(statement);
-                        push_id_list(&mut q, chunk);
-                        q.build()
-                            .persistent(false)
-                            .execute(&mut *tx)
-                            .await
-                            .doing("queueing URLs within budgets")?;
-                    }
-                }
-                let n = i64::try_from(ids.len()).unwrap_or(i64::MAX);
-                sqlx::query(
-                    "INSERT INTO host_budget (host, urls) VALUES ($1, $2)
-                     ON CONFLICT (host) DO UPDATE SET urls = host_budget.urls + excluded.urls",
-                )
-                .bind(host.as_str())
-                .bind(n)
-                .execute(&mut *tx)
-                .await
-                .doing("queueing URLs within budgets")?;
+                Self::requeue_cut(&mut tx, &host, &ids).await?;
                 tx.commit().await.doing("queueing URLs within budgets")?;
-                queued += u64::try_from(n).unwrap_or(0);
+                queued += u64::try_from(ids.len()).unwrap_or(u64::MAX);
             }
             Ok(queued)
         })
         .await
+    }
+
+    /// Queues again `host`'s trap rows `ids`, which `tx` holds, counting them against
+    /// its budget: their `pages` rows go.
+    async fn requeue_cut(tx: &mut Conn<DB>, host: &str, ids: &[i64]) -> Result<(), Error> {
+        let doing = "queueing cut URLs again";
+        for statement in [
+            "DELETE FROM pages WHERE id IN ",
+            "UPDATE frontier SET state = 'queued' WHERE id IN ",
+        ] {
+            execute_on_list(tx, statement, ids, doing).await?;
+        }
+        sqlx::query(
+            "INSERT INTO host_budget (host, urls) VALUES ($1, $2)
+             ON CONFLICT (host) DO UPDATE SET urls = host_budget.urls + excluded.urls",
+        )
+        .bind(host)
+        .bind(i64::try_from(ids.len()).unwrap_or(i64::MAX))
+        .execute(&mut *tx)
+        .await
+        .doing(doing)?;
+        Ok(())
+    }
+
+    /// Queues again, within `max_hosts_per_domain` and `max_pages_per_host` (each 0: no
+    /// limit), the URLs of the host names an earlier run cut at a lower
+    /// `traps.max_hosts_per_domain`: a run with the limit raised crawls the names it now
+    /// has room for, in host order, as it would have admitted them. Says how many URLs
+    /// are queued.
+    ///
+    /// A chunk of cut hosts at a time (a farm may have had a hundred thousand names
+    /// cut), then a host at a time, as [`Db::requeue_within_budgets`] takes them; a
+    /// domain found full is not asked again.
+    pub async fn requeue_within_domains(
+        &self,
+        max_hosts_per_domain: u64,
+        max_pages_per_host: u64,
+    ) -> Result<u64, Error> {
+        const CHUNK: i64 = 1000;
+        let limits = domain_budget::Limits {
+            hosts: i64::try_from(max_hosts_per_domain).unwrap_or(i64::MAX),
+            pages: i64::try_from(max_pages_per_host).unwrap_or(i64::MAX),
+        };
+        let cut_hosts = |after: String| async move {
+            sqlx::query_scalar::<DB, String>(sqlx::AssertSqlSafe(format!(
+                "SELECT DISTINCT f.host {CUT_AT_BUDGETS} AND f.host > $2
+                 ORDER BY f.host LIMIT $3"
+            )))
+            .bind(domain_budget::CUT)
+            .bind(after)
+            .bind(CHUNK)
+            .fetch_all(&self.pool)
+            .await
+            .doing("reading the hosts cut at their domains' limits")
+        };
+        let mut hosts = cut_hosts(String::new()).await?;
+        if hosts.is_empty() {
+            return Ok(0);
+        }
+        tracing::info!(
+            "traps.max_hosts_per_domain is above what host names were cut at: queueing \
+             the URLs of those it takes again, a host at a time"
+        );
+        self.with_host_index(CUT_BY_HOST, async {
+            let (mut full, mut queued) = (BTreeSet::new(), 0);
+            while let Some(last) = hosts.last().cloned() {
+                for host in &hosts {
+                    let domain = domain_of(host);
+                    if full.contains(domain) {
+                        continue;
+                    }
+                    match self.requeue_cut_host(host, domain, limits).await? {
+                        Some(n) => queued += n,
+                        None => {
+                            full.insert(domain.to_owned());
+                        }
+                    }
+                }
+                hosts = cut_hosts(last).await?;
+            }
+            Ok(queued)
+        })
+        .await
+    }
+
+    /// Queues again `host`'s URLs cut at `domain`'s limit, within `limits`, admitting
+    /// and counting the host if it is new to `known_hosts`: how many, or `None` when the
+    /// domain has no room for it. In the lock order of a page batch: the host's rows,
+    /// its budget, then its domain's.
+    async fn requeue_cut_host(
+        &self,
+        host: &str,
+        domain: &str,
+        limits: domain_budget::Limits,
+    ) -> Result<Option<u64>, Error> {
+        let doing = "queueing URLs within their domains' limits";
+        let mut tx = self.pool.begin().await.doing(doing)?;
+        let spent: Option<i64> = sqlx::query_scalar("SELECT urls FROM host_budget WHERE host = $1")
+            .bind(host)
+            .fetch_optional(&mut *tx)
+            .await
+            .doing(doing)?;
+        let left = limits.pages_left(spent.unwrap_or(0));
+        if left <= 0 {
+            return Ok(Some(0));
+        }
+        let rows: Vec<HeldRow> = sqlx::query_as(sqlx::AssertSqlSafe(Self::cut_rows_of_host()))
+            .bind(domain_budget::CUT)
+            .bind(host)
+            .bind(left)
+            .fetch_all(&mut *tx)
+            .await
+            .doing(doing)?;
+        let room = limits.pages_left(Self::hold_host_budget(&mut tx, host).await?);
+        let ids = first_of(rows, room, |&(id, depth, priority)| {
+            (depth, std::cmp::Reverse(priority), id)
+        });
+        if ids.is_empty() {
+            return Ok(Some(0));
+        }
+        if !DomainBudget::admit(&mut tx, &[host]).await?.is_empty() {
+            let counted = BTreeMap::from([(domain, vec![host])]);
+            let total = DomainBudget::count(&mut tx, &counted).await?;
+            if total.get(domain).is_some_and(|&n| !limits.admits(n)) {
+                return Ok(None);
+            }
+        }
+        Self::requeue_cut(&mut tx, host, &ids).await?;
+        tx.commit().await.doing(doing)?;
+        Ok(Some(u64::try_from(ids.len()).unwrap_or(u64::MAX)))
     }
 
     /// Cuts each host's queued URLs to `max_pages_per_host` (0: no limit), the deepest
@@ -3154,6 +3262,30 @@ where
                 ));
         }
     }
+}
+
+/// Runs `statement`, which ends in `IN `, on `ids` (or host names), a chunk at a time.
+pub(super) async fn execute_on_list<'t, DB: Backend + HasStatementCache, T>(
+    tx: &mut Conn<DB>,
+    statement: &str,
+    ids: &[T],
+    doing: &'static str,
+) -> Result<(), Error>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    T: Copy + Type<DB> + Encode<'t, DB>,
+{
+    for chunk in ids.chunks(MAX_BINDS) {
+        let mut q = QueryBuilder::<DB>::new(statement);
+        push_id_list(&mut q, chunk);
+        q.build()
+            .persistent(false)
+            .execute(&mut *tx)
+            .await
+            .doing(doing)?;
+    }
+    Ok(())
 }
 
 /// Appends `($1, $2, …)` binding each id (or host name), for `WHERE id IN`.

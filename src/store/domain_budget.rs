@@ -17,7 +17,7 @@ use sqlx::database::HasStatementCache;
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, Type};
 
 use super::backend::Backend;
-use super::db::{push_id_list, Conn};
+use super::db::{execute_on_list, Conn};
 use super::MAX_BINDS;
 use crate::error::{DbContext, Error};
 use crate::traps::domain_of;
@@ -118,16 +118,7 @@ where
             .execute(&mut *tx)
             .await
             .doing(doing)?;
-        for chunk in hosts.chunks(MAX_BINDS) {
-            let mut q = QueryBuilder::<DB>::new("DELETE FROM known_hosts WHERE host IN ");
-            push_id_list(&mut q, chunk);
-            q.build()
-                .persistent(false)
-                .execute(&mut *tx)
-                .await
-                .doing(doing)?;
-        }
-        Ok(())
+        execute_on_list(tx, "DELETE FROM known_hosts WHERE host IN ", hosts, doing).await
     }
 }
 
@@ -143,10 +134,38 @@ pub(super) fn by_domain(hosts: &[String]) -> BTreeMap<&str, Vec<&str>> {
     domains
 }
 
-/// The reason a URL of `host`, past `domain`'s `limit`, is a trap row.
+/// The reason a URL of `host`, past `domain`'s `limit`, is a trap row: [`CUT`] matches it.
 pub(super) fn reason(host: &str, domain: &str, limit: i64) -> String {
     format!(
         "its domain {domain} has traps.max_hosts_per_domain = {limit} host names crawled \
          already, and its host {host} would be one more"
     )
+}
+
+/// The [`reason`]s of trap rows cut at their domain's limit, as a `LIKE` pattern: a run
+/// with the limit raised queues them again.
+pub(super) const CUT: &str = "its domain % has traps.max_hosts_per_domain = %";
+
+/// `traps.max_hosts_per_domain` and `traps.max_pages_per_host` (each 0: no limit), as a
+/// requeue of cut host names holds them.
+#[derive(Clone, Copy)]
+pub(super) struct Limits {
+    pub hosts: i64,
+    pub pages: i64,
+}
+
+impl Limits {
+    /// Whether a domain of `hosts` host names is within the limit.
+    pub(super) fn admits(self, hosts: i64) -> bool {
+        self.hosts == 0 || hosts <= self.hosts
+    }
+
+    /// The URLs a host that has `spent` of its budget may queue yet.
+    pub(super) fn pages_left(self, spent: i64) -> i64 {
+        if self.pages == 0 {
+            i64::MAX
+        } else {
+            self.pages - spent
+        }
+    }
 }

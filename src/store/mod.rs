@@ -866,6 +866,16 @@ impl Store {
         on_backend!(self, db => db.answered_since(since, unreached).await)
     }
 
+    /// Queues again, within both limits, the URLs of the host names an earlier run cut
+    /// at a lower `traps.max_hosts_per_domain`.
+    pub async fn requeue_within_domains(
+        &self,
+        max_hosts_per_domain: u64,
+        max_pages_per_host: u64,
+    ) -> Result<u64, Error> {
+        on_backend!(self, db => db.requeue_within_domains(max_hosts_per_domain, max_pages_per_host).await)
+    }
+
     /// Queues again what an earlier run cut at a lower `traps.max_pages_per_host`.
     pub async fn requeue_within_budgets(&self, max_pages_per_host: u64) -> Result<u64, Error> {
         on_backend!(self, db => db.requeue_within_budgets(max_pages_per_host).await)

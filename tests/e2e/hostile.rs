@@ -1986,3 +1986,43 @@ async fn a_domain_of_ever_new_host_names_is_held_to_traps_max_hosts_per_domain()
         4
     );
 }
+
+/// As with `traps.max_pages_per_host`, a user who raises `traps.max_hosts_per_domain`
+/// (or sets it to 0) expects the names a lower limit cut to be crawled: a later run takes
+/// as many of them as the new limit has room for, on either backend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_cut_at_their_domains_limit_are_crawled_when_a_later_run_raises_it() {
+    let farm: Vec<String> = (1..=6).map(|i| format!("http://a{i}.trap.test/")).collect();
+    let home: String = farm
+        .iter()
+        .map(|u| format!("<a href='{u}'>x</a>"))
+        .collect();
+    let page = RawReply::ok("text/html", "<title>Farm</title>");
+    let mut routes = vec![("http://www.trap.test/", RawReply::ok("text/html", home))];
+    routes.extend(farm.iter().map(|u| (u.as_str(), page.clone())));
+    let proxy = RawSite::start(routes).await;
+    let runs = |limits: [u32; 2]| {
+        limits.map(|limit| {
+            format!(
+                "[scope]\nhosts = [\"*.trap.test\"]\n[fetch]\nproxy = \"http://{}\"\n\
+                 [traps]\nmax_hosts_per_domain = {limit}\n",
+                proxy.authority
+            )
+        })
+    };
+    let seeds = ["http://www.trap.test/".to_owned()];
+    for (limits, fetched, trapped) in [([3, 5], 6, vec![farm[5].clone()]), ([3, 0], 7, Vec::new())]
+    {
+        let test = format!(
+            "names_cut_at_their_domains_limit_{}_{}",
+            limits[0], limits[1]
+        );
+        for (database, got, cut) in crawled_on_both_backends(&test, &seeds, &runs(limits)).await {
+            assert_eq!(
+                (got, cut),
+                (fetched, trapped.clone()),
+                "{database}, limits {limits:?}"
+            );
+        }
+    }
+}
