@@ -1897,6 +1897,68 @@ async fn readmitting_links_across_a_lost_connection_adds_every_one() {
     assert_eq!(added, LINKS as u64, "every URL added is counted");
 }
 
+/// Two nodes finding new host names of one domain at once: another node's page batch
+/// has admitted and counted `a2.farm.test` and not committed when this node adds a URL
+/// of `a1.farm.test`. With `traps.max_hosts_per_domain = 1`, the domain has room for
+/// one of them: had this node read the count before the other's commit, both would be
+/// crawled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_two_nodes_count_at_once_do_not_take_a_domain_past_its_limit() {
+    let Some(postgres) = TestPostgres::start("names_two_nodes_count_at_once") else {
+        return;
+    };
+    let (store, db) = queued(&postgres, &[found("http://h.test/", 0)]).await;
+    store
+        .limit_hosts_per_domain(1)
+        .await
+        .expect("set traps.max_hosts_per_domain");
+    sqlx::raw_sql(
+        "INSERT INTO pages (id, url, depth, fetched_at, changed_at)
+             SELECT id, url, 0, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z' FROM frontier;
+         INSERT INTO links (source_id, target_url, anchor_text)
+             SELECT id, 'http://a1.farm.test/', 'a' FROM frontier;",
+    )
+    .execute(&db)
+    .await
+    .expect("store the seed's link to a new name");
+    let other = holding(
+        &db,
+        "WITH admitted AS (INSERT INTO known_hosts (host) VALUES ('a2.farm.test'))
+         INSERT INTO domain_budget (domain, hosts) VALUES ('farm.test', 1)
+         ON CONFLICT (domain) DO UPDATE SET hosts = domain_budget.hosts + excluded.hosts",
+    )
+    .await;
+    let (readmitted, committed) = tokio::join!(
+        store.readmit_links(
+            None,
+            |link| {
+                let mut d = found(link.target, link.depth + 1);
+                d.host = "a1.farm.test".to_owned();
+                Some(d)
+            },
+            0,
+        ),
+        async {
+            waits_for_a_lock(&db).await;
+            other.commit().await
+        }
+    );
+    committed.expect("the other node's batch commits");
+    readmitted.expect("add the URL of the new name");
+    let row: (Option<String>, Option<String>) =
+        sqlx::query_as("SELECT error_kind, error FROM pages WHERE url = 'http://a1.farm.test/'")
+            .fetch_one(&db)
+            .await
+            .expect("a row for the name's URL");
+    assert_eq!(row.0.as_deref(), Some("trap"), "{row:?}");
+    let counted: i64 =
+        sqlx::query_scalar("SELECT hosts FROM domain_budget WHERE domain = 'farm.test'")
+            .fetch_one(&db)
+            .await
+            .expect("the domain's count");
+    assert_eq!(counted, 1, "the domain has one name crawled");
+}
+
 /// Ends every other session of the database at `url`, from a thread of its own: as a
 /// restart of the server or a failover would.
 fn cut_connections(url: &str) {
