@@ -202,6 +202,8 @@ pub struct ParseConfig {
 #[derive(Debug, Clone)]
 pub struct PolitenessConfig {
     pub per_host_concurrency: u32,
+    /// Requests in flight to one IP address, across its host names; 0: no limit.
+    pub per_ip_concurrency: u32,
     pub delay: Duration,
     pub hosts: Vec<HostPolitenessConfig>,
     /// robots.txt `Crawl-delay` is honoured up to this.
@@ -571,6 +573,7 @@ struct RawParse {
 #[serde(deny_unknown_fields, default)]
 struct RawPoliteness {
     per_host_concurrency: u32,
+    per_ip_concurrency: u32,
     delay_ms: u64,
     max_crawl_delay_ms: u64,
     respect_robots_txt: bool,
@@ -584,6 +587,7 @@ impl Default for RawPoliteness {
     fn default() -> Self {
         Self {
             per_host_concurrency: 2,
+            per_ip_concurrency: 8,
             delay_ms: 500,
             max_crawl_delay_ms: 30_000,
             respect_robots_txt: true,
@@ -731,6 +735,10 @@ impl Config {
             (
                 "politeness.per_host_concurrency",
                 pa.per_host_concurrency != pb.per_host_concurrency,
+            ),
+            (
+                "politeness.per_ip_concurrency",
+                pa.per_ip_concurrency != pb.per_ip_concurrency,
             ),
             ("politeness.delay_ms", pa.delay != pb.delay),
             ("[[politeness.host]]", differ(&pa.hosts, &pb.hosts)),
@@ -1455,6 +1463,7 @@ impl RawConfig {
             },
             politeness: PolitenessConfig {
                 per_host_concurrency: pol.per_host_concurrency,
+                per_ip_concurrency: pol.per_ip_concurrency,
                 delay: Duration::from_millis(pol.delay_ms),
                 hosts: host_politeness,
                 max_crawl_delay: Duration::from_millis(pol.max_crawl_delay_ms),
@@ -1720,6 +1729,7 @@ mod tests {
         let config = Config::from_toml(r#"seeds = ["https://example.com/"]"#, "t").unwrap();
         assert_eq!(config.fetch.workers, 64);
         assert_eq!(config.politeness.per_host_concurrency, 2);
+        assert_eq!(config.politeness.per_ip_concurrency, 8);
         assert_eq!(config.politeness.delay, Duration::from_millis(500));
         assert_eq!(config.storage.database, "crawl.db");
         assert!(config.scope.hosts.is_empty() && !config.scope.hosts_given);

@@ -29,6 +29,7 @@ use crate::frontier::dispatcher::Progress;
 use crate::frontier::hosts::HostLeases;
 use crate::frontier::Release;
 use crate::host_headers::HostRules;
+use crate::ipgate::{Busy, IpGate};
 use crate::metrics;
 use crate::netguard::{self, GuardedResolver, NetworkPolicy};
 use crate::page::{CrawlJob, ErrorKind, FetchError, Fetched, JobKind};
@@ -96,6 +97,8 @@ pub struct HttpClient {
     forwarded: bool,
     /// `fetch.cookies`: the client's jar, and a cookie check is answered.
     jar: Option<Arc<Jar>>,
+    /// `politeness.per_ip_concurrency`, for every request the client makes.
+    ips: Arc<IpGate>,
 }
 
 impl HttpClient {
@@ -108,6 +111,12 @@ impl HttpClient {
             Some(headers) => request.headers(headers.clone()),
             None => request,
         }
+    }
+
+    /// The limit on requests in flight to one address, which every request takes a
+    /// place under once its host's turn has come.
+    pub fn ip_gate(&self) -> &IpGate {
+        &self.ips
     }
 
     pub fn keeps_cookies(&self) -> bool {
@@ -256,12 +265,26 @@ pub fn client(
         None => Client::builder().no_proxy(),
     };
     let jar = config.fetch.cookies.then(|| Arc::new(Jar::default()));
+    // Through an HTTP proxy or `socks5h` the proxy resolves the names, and the crawler
+    // cannot tell which share an address.
+    let resolves = config
+        .fetch
+        .proxy
+        .as_ref()
+        .is_none_or(|proxy| proxy.scheme() == "socks5");
+    let ips = Arc::new(IpGate::new(
+        config.politeness.per_ip_concurrency,
+        resolves,
+        config.fetch.connect_timeout,
+    ));
     let builder = match &jar {
         Some(jar) => builder.cookie_provider(Arc::clone(jar)),
         None => builder,
     };
     let client = builder
-        .dns_resolver(Arc::new(GuardedResolver::new(network)))
+        .dns_resolver(Arc::new(
+            GuardedResolver::new(network).teaching(Arc::clone(&ips)),
+        ))
         .user_agent(&config.fetch.user_agent)
         .connect_timeout(config.fetch.connect_timeout)
         .timeout(config.fetch.timeout)
@@ -298,17 +321,14 @@ pub fn client(
     Ok(HttpClient {
         client,
         host_rules,
-        proxy_resolves: config
-            .fetch
-            .proxy
-            .as_ref()
-            .is_some_and(|proxy| proxy.scheme() != "socks5"),
+        proxy_resolves: !resolves,
         forwarded: config
             .fetch
             .proxy
             .as_ref()
             .is_some_and(|proxy| matches!(proxy.scheme(), "http" | "https")),
         jar,
+        ips,
     })
 }
 
@@ -452,6 +472,13 @@ impl FetchWorker {
             });
             return (Outcome::Done(Box::new(out)), release);
         }
+        let host_limit = cx.politeness.limits(&out.job.host, None).concurrency;
+        if cx.client.ip_gate().busy(&out.job.url, host_limit) {
+            // Its server is at `politeness.per_ip_concurrency` under other names: the
+            // frontier holds the job, and the worker takes another host's.
+            release.pause_until = Some(Instant::now() + HAND_BACK_AFTER);
+            return (Outcome::Later(out.job), release);
+        }
         let sitemaps = cx.scope.get().sitemaps;
         if cx.respect_robots_txt || sitemaps {
             match cx.robots.lookup(&out.job.url, &out.job.host).await {
@@ -517,6 +544,15 @@ impl FetchWorker {
                 return (Outcome::Later(out.job), release);
             }
         }
+        let ips = cx.client.ip_gate();
+        let ip_turn = match ips.try_take(&out.job.url, limits.concurrency).await {
+            Ok(turn) => turn,
+            Err(Busy) if out.sitemaps.is_empty() => {
+                release.pause_until = Some(Instant::now() + HAND_BACK_AFTER);
+                return (Outcome::Later(out.job), release);
+            }
+            Err(Busy) => ips.take(&out.job.url, limits.concurrency).await,
+        };
         if release.crawl_delay.is_some_and(|delay| !delay.is_zero()) {
             // When this request will go and the next may follow, as the gate books them;
             // told now, the frontier holds the host's next job rather than send it to
@@ -586,8 +622,9 @@ impl FetchWorker {
             }
             Err(error) => out.error = Some(error),
         }
-        // The body is read (or given up): the host may take another request.
-        drop(turn);
+        // The body is read (or given up): the host, and its address, may take another
+        // request.
+        drop((turn, ip_turn));
         out.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         metrics::fetched(started.elapsed(), out.bytes);
 

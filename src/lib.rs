@@ -36,6 +36,7 @@ pub mod fetcher;
 pub mod frontier;
 pub mod host_headers;
 pub mod html;
+pub mod ipgate;
 pub mod metrics;
 pub mod netguard;
 pub mod page;

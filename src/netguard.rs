@@ -22,6 +22,8 @@ use ipnet::{IpNet, Ipv4Net};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use url::{Host, Url};
 
+use crate::ipgate::IpGate;
+
 /// Marks a refusal in error messages, so the fetcher can tell it from other connect
 /// errors once reqwest has wrapped it.
 pub const REFUSAL: &str = "refused to connect";
@@ -277,17 +279,29 @@ fn ipv4_range(net: IpNet) -> IpNet {
 /// The resolver reqwest connects through: the system's, then the policy.
 pub struct GuardedResolver {
     policy: Arc<NetworkPolicy>,
+    /// Told the address each connection to a name goes to first, which it counts the
+    /// name's requests under.
+    ips: Option<Arc<IpGate>>,
 }
 
 impl GuardedResolver {
     pub fn new(policy: Arc<NetworkPolicy>) -> Self {
-        Self { policy }
+        Self { policy, ips: None }
+    }
+
+    /// Tells `ips` where names resolve to.
+    pub fn teaching(self, ips: Arc<IpGate>) -> Self {
+        Self {
+            ips: Some(ips),
+            ..self
+        }
     }
 }
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let policy = Arc::clone(&self.policy);
+        let ips = self.ips.clone();
         Box::pin(async move {
             let host = name.as_str().to_owned();
             // reqwest's `socks5` connector asks for an IPv6 address as the URL writes it,
@@ -297,17 +311,22 @@ impl Resolve for GuardedResolver {
                 .and_then(|h| h.strip_suffix(']'))
                 .unwrap_or(&host);
             let resolved: Vec<SocketAddr> = tokio::net::lookup_host((bare, 0)).await?.collect();
-            if policy.is_trusted(&host) || policy.is_proxy(&host) {
-                return Ok(Box::new(resolved.into_iter()) as Addrs);
-            }
-            let allowed: Vec<SocketAddr> = resolved
-                .iter()
-                .copied()
-                .filter(|a| policy.allows(a.ip()))
-                .collect();
-            if allowed.is_empty() {
-                let ips: Vec<IpAddr> = resolved.iter().map(SocketAddr::ip).collect();
-                return Err(refusal(&host, &ips).into());
+            let allowed: Vec<SocketAddr> = if policy.is_trusted(&host) || policy.is_proxy(&host) {
+                resolved
+            } else {
+                let allowed: Vec<SocketAddr> = resolved
+                    .iter()
+                    .copied()
+                    .filter(|a| policy.allows(a.ip()))
+                    .collect();
+                if allowed.is_empty() {
+                    let ips: Vec<IpAddr> = resolved.iter().map(SocketAddr::ip).collect();
+                    return Err(refusal(&host, &ips).into());
+                }
+                allowed
+            };
+            if let (Some(ips), Some(first)) = (ips, allowed.first()) {
+                ips.learn(bare, first.ip());
             }
             Ok(Box::new(allowed.into_iter()) as Addrs)
         })

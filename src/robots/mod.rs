@@ -414,6 +414,13 @@ impl RobotsCache {
             let host = urlnorm::host_key(&target);
             let limits = self.politeness.limits(&host, None);
             let mut turn = self.gate.wait_turn(&host, limits).await;
+            // Held until the body is read, as a page's place is: the fetch worker waits
+            // for it, the job having been handed back before when the address was busy.
+            let _ip_turn = self
+                .client
+                .ip_gate()
+                .take(&target, limits.concurrency)
+                .await;
             let sent = fetcher::send(self.client.get(&target), self.timeout).await;
             turn.answered(limits.delay);
             let mut response = match self.client.accept(sent, |_| None) {

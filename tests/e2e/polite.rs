@@ -2769,3 +2769,95 @@ async fn a_host_answering_more_slowly_than_its_delay_is_asked_after_each_answer(
     }
     assert_eq!(site.max_in_flight(&h), 1);
 }
+
+/// Host names that reach one server, `127.0.0.1`: the address itself, its IPv4-mapped
+/// IPv6 spelling and, where it resolves there first, `localhost`.
+fn names_of_one_address(port: &str) -> Vec<String> {
+    let mut names = vec![
+        format!("127.0.0.1:{port}"),
+        format!("[::ffff:127.0.0.1]:{port}"),
+    ];
+    let localhost_first = std::net::ToSocketAddrs::to_socket_addrs(&("localhost", 0))
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .map(|addr| addr.ip());
+    if localhost_first == Some(std::net::Ipv4Addr::LOCALHOST.into()) {
+        names.push(format!("localhost:{port}"));
+    }
+    names
+}
+
+/// Crawls six slow pages on each name of one server, each name allowed two requests at
+/// once, with `politeness.per_ip_concurrency = limit`; the most the server had in flight.
+async fn most_in_flight_at_one_address(limit: u32) -> usize {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add_prefix(&h, "/p", html("<title>x</title>"));
+    b.delay_host(&h, Duration::from_millis(150));
+    let site = b.start();
+    let port = h.rsplit(':').next().unwrap_or_default();
+    let seeds: Vec<String> = names_of_one_address(port)
+        .iter()
+        .flat_map(|name| (0..6).map(move |i| format!("http://{name}/p{i}")))
+        .collect();
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &seeds,
+            &format!(
+                "[fetch]\nworkers = 16\n[politeness]\ndelay_ms = 0\nper_host_concurrency = 2\n\
+                 per_ip_concurrency = {limit}\n"
+            ),
+        )
+        .await;
+    assert_eq!(
+        harness.page_count().await,
+        i64::try_from(seeds.len()).unwrap_or_default()
+    );
+    site.max_in_flight(&h)
+}
+
+/// Many names on one server (a shared host, wildcard DNS) each have their own
+/// per-host slot; `politeness.per_ip_concurrency` bounds what the server gets at once,
+/// robots.txt requests included, and 0 lifts the bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_to_one_address_under_many_names_stay_within_per_ip_concurrency() {
+    let bounded = most_in_flight_at_one_address(2).await;
+    assert!(bounded <= 2, "{bounded} requests in flight at one address");
+    let unbounded = most_in_flight_at_one_address(0).await;
+    assert!(
+        unbounded > 2,
+        "without a limit, {unbounded} in flight at most"
+    );
+}
+
+/// A server at its `per_ip_concurrency` under some names does not take the fetch
+/// workers another server's pages wait for: its jobs go back to the frontier for a
+/// moment rather than wait for a place on a worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_address_leaves_the_fetch_workers_to_other_servers() {
+    let mut b = SiteBuilder::bind(2).await;
+    let (busy, other) = (b.authority(0), b.authority(1));
+    b.add_prefix(&busy, "/p", html("<title>slow</title>"));
+    b.delay_host(&busy, Duration::from_millis(400));
+    b.add_prefix(&other, "/q", html("<title>quick</title>"));
+    let site = b.start();
+    let port = busy.rsplit(':').next().unwrap_or_default();
+    let mut seeds: Vec<String> = names_of_one_address(port)
+        .iter()
+        .flat_map(|name| (0..4).map(move |i| format!("http://{name}/p{i}")))
+        .collect();
+    seeds.extend((0..6).map(|i| site.url(1, &format!("/q{i}"))));
+    Harness::default()
+        .crawl(
+            &seeds,
+            "[fetch]\nworkers = 2\n[politeness]\ndelay_ms = 0\nper_host_concurrency = 1\nrespect_robots_txt = false\n\
+             per_ip_concurrency = 1\n",
+        )
+        .await;
+
+    // The busy server's eight or twelve pages take 400 ms each, one at a time; the
+    // other's six, on the worker it leaves free, take a moment.
+    assert_eq!(site.max_in_flight(&busy), 1);
+    assert_done_within(&site, &other, Duration::from_millis(2000));
+}
