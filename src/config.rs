@@ -587,7 +587,7 @@ impl Default for RawPoliteness {
     fn default() -> Self {
         Self {
             per_host_concurrency: 2,
-            per_ip_concurrency: 8,
+            per_ip_concurrency: 0,
             delay_ms: 500,
             max_crawl_delay_ms: 30_000,
             respect_robots_txt: true,
@@ -1729,7 +1729,7 @@ mod tests {
         let config = Config::from_toml(r#"seeds = ["https://example.com/"]"#, "t").unwrap();
         assert_eq!(config.fetch.workers, 64);
         assert_eq!(config.politeness.per_host_concurrency, 2);
-        assert_eq!(config.politeness.per_ip_concurrency, 8);
+        assert_eq!(config.politeness.per_ip_concurrency, 0);
         assert_eq!(config.politeness.delay, Duration::from_millis(500));
         assert_eq!(config.storage.database, "crawl.db");
         assert!(config.scope.hosts.is_empty() && !config.scope.hosts_given);

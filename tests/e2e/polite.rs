@@ -2857,7 +2857,14 @@ async fn a_busy_address_leaves_the_fetch_workers_to_other_servers() {
         .await;
 
     // The busy server's eight or twelve pages take 400 ms each, one at a time; the
-    // other's six, on the worker it leaves free, take a moment.
+    // other's six, on the worker it leaves free, are done while its first few are
+    // answered. Judged by the order the site saw, which a loaded machine keeps: with
+    // both workers waiting for the busy address, most of its pages came first.
     assert_eq!(site.max_in_flight(&busy), 1);
-    assert_done_within(&site, &other, Duration::from_millis(2000));
+    let done = last_answer(&site, &other);
+    let busy_before = site.hits_for(&busy).iter().filter(|h| h.at < done).count();
+    assert!(
+        busy_before <= 4,
+        "the busy server was asked {busy_before} times before the other's pages were done"
+    );
 }
