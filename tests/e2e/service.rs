@@ -216,7 +216,21 @@ async fn the_admin_api_reports_takes_seeds_pauses_and_resumes() {
     let service = Service::start(&harness, &[site.url(0, "/")], "");
     service.wait_ready().await;
 
-    let stats = service.wait_pages(11).await;
+    service.wait_pages(11).await;
+    // The busiest hosts are counted again once their count is ten times as old as it
+    // took (README): on a loaded machine one made mid-crawl is given for seconds more.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let stats = loop {
+        let stats = service.stats().await;
+        if stats["hosts"][0]["done"] == 11 {
+            break stats;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the hosts never counted: {stats}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(stats["state"], "running");
     assert_eq!(stats["pages_by_class"]["2xx"], 11);
     assert_eq!(stats["queued"], 0);
@@ -242,7 +256,6 @@ async fn the_admin_api_reports_takes_seeds_pauses_and_resumes() {
         "queue depths are sampled over time: {stats}"
     );
     assert_eq!(stats["hosts"][0]["host"], site.authorities[0].as_str());
-    assert_eq!(stats["hosts"][0]["done"], 11);
 
     let metrics = service.metrics().await;
     assert_prometheus_text(&metrics);
