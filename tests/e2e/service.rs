@@ -1832,6 +1832,31 @@ async fn resumed_days(service: Service, site: &TestSite) -> Vec<String> {
         .collect()
 }
 
+/// Waits (up to 30 s) until the paused `service` has leased every queued URL into its
+/// window and counts them in flight: [`resumed_days`] takes none in flight for a window
+/// emptied, and a reload that queued URLs again leaves none in flight until then.
+async fn window_holds_the_queue(service: &Service, harness: &Harness) {
+    let db = harness.db().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let queued = db
+            .scalar("SELECT count(*) FROM frontier WHERE state = 'queued'")
+            .await;
+        let leased = db
+            .scalar("SELECT count(*) FROM frontier WHERE state = 'leased'")
+            .await;
+        let in_flight = service.stats().await["in_flight"].as_i64();
+        if queued == 0 && in_flight == Some(leased) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{queued} queued, {leased} leased and {in_flight:?} in flight"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The calendar, its home as the seeds, and a service crawling them, paused with the
 /// twenty days in its window.
 async fn paused_calendar() -> (TestSite, Vec<String>, Harness, Service) {
@@ -2058,6 +2083,7 @@ async fn a_reload_taking_back_what_one_left_out_keeps_the_running_host_budget() 
     frontier_rows(&harness, "state = 'failed'", 20).await;
     service.reload(&harness, &seeds, budget);
     rules_replaced(&harness, "scope_fingerprint", excluded).await;
+    window_holds_the_queue(&service, &harness).await;
     let days = resumed_days(service, &site).await;
     assert_eq!(days.len(), 20, "{days:?}");
 }
