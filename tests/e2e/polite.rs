@@ -548,6 +548,10 @@ async fn per_host_delay_and_concurrency_limits_hold_at_the_server() {
     );
 }
 
+/// How long the slow host of [`a_slow_host_does_not_hold_up_the_fast_ones`] takes to
+/// answer: the four fast hosts' 68 requests, 1.2 s on a loaded machine, fit well within.
+const SLOW_ANSWER: Duration = Duration::from_secs(4);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_host_does_not_hold_up_the_fast_ones() {
     let mut b = SiteBuilder::bind(5).await;
@@ -562,7 +566,7 @@ async fn a_slow_host_does_not_hold_up_the_fast_ones() {
             b.add(h, &format!("/{i}"), html("<title>x</title>"));
         }
     }
-    b.delay_host(&hosts[0], Duration::from_secs(2));
+    b.delay_host(&hosts[0], SLOW_ANSWER);
     let site = b.start();
     let harness = Harness::default();
     let seeds: Vec<String> = (0..5).map(|i| site.url(i, "/")).collect();
@@ -585,13 +589,10 @@ async fn a_slow_host_does_not_hold_up_the_fast_ones() {
         .map(|h| h.done)
         .max()
         .expect("fast hosts were crawled");
-    // The slow host needs three rounds of 2 s after its robots.txt; the fast ones finish
-    // in the shadow of its first request.
+    // The slow host needs three rounds after its robots.txt; the fast ones finish in the
+    // shadow of its first request.
     let fast = fast_done.duration_since(start);
-    assert!(
-        fast < Duration::from_secs(2),
-        "the fast hosts took {fast:?}"
-    );
+    assert!(fast < SLOW_ANSWER, "the fast hosts took {fast:?}");
     assert_eq!(harness.page_count().await, 3 + 4 * 16);
 }
 
