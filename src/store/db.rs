@@ -2507,13 +2507,50 @@ where
 
     /// Admits `hosts` uncounted: the seeds', and the names `scope.hosts` writes without a
     /// wildcard, are the user's, never over `traps.max_hosts_per_domain`.
-    pub async fn admit_named_hosts(&self, hosts: &[&str]) -> Result<(), Error> {
+    pub async fn admit_named_hosts(&self, hosts: &[&str]) -> Result<Vec<String>, Error> {
         let mut hosts = hosts.to_vec();
         hosts.sort_unstable();
         hosts.dedup();
         let mut tx = self.pool.begin().await.doing("admitting named hosts")?;
-        DomainBudget::admit(&mut tx, &hosts).await?;
-        tx.commit().await.doing("admitting named hosts")
+        let admitted = DomainBudget::admit(&mut tx, &hosts).await?;
+        tx.commit().await.doing("admitting named hosts")?;
+        Ok(admitted)
+    }
+
+    /// Queues again, within `max_pages_per_host` (0: no limit), the URLs an earlier run
+    /// cut at their domain's limit of `hosts`, which the user has just named (admitted,
+    /// so not counted again). Says how many URLs are queued.
+    pub async fn requeue_named(
+        &self,
+        hosts: &[String],
+        max_pages_per_host: u64,
+    ) -> Result<u64, Error> {
+        if hosts.is_empty() {
+            return Ok(0);
+        }
+        let any_cut: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT f.id {CUT_AT_BUDGETS} LIMIT 1"
+        )))
+        .bind(domain_budget::CUT)
+        .fetch_optional(&self.pool)
+        .await
+        .doing("looking for hosts cut at their domains' limits")?;
+        if any_cut.is_none() {
+            return Ok(0);
+        }
+        let limits = domain_budget::Limits {
+            hosts: 0,
+            pages: i64::try_from(max_pages_per_host).unwrap_or(i64::MAX),
+        };
+        self.with_host_index(CUT_BY_HOST, async {
+            let mut queued = 0;
+            for host in hosts {
+                let requeued = self.requeue_cut_host(host, domain_of(host), limits).await?;
+                queued += requeued.unwrap_or(0);
+            }
+            Ok(queued)
+        })
+        .await
     }
 
     /// Counts `hosts`' new rows (host, rows) against their budgets: how many rows there

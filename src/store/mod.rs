@@ -842,10 +842,20 @@ impl Store {
         self.set_crawl_state(domain_budget::LIMIT, limit).await
     }
 
-    /// Admits `hosts` (the names `scope.hosts` writes without a wildcard) uncounted, as
-    /// seeds' hosts are: never over `traps.max_hosts_per_domain`.
-    pub async fn admit_named_hosts(&self, hosts: &[&str]) -> Result<(), Error> {
-        on_backend!(self, db => db.admit_named_hosts(hosts).await)
+    /// Admits `hosts` (the names `scope.hosts` writes without a wildcard, the seeds'
+    /// hosts) uncounted: never over `traps.max_hosts_per_domain`. Those an earlier run
+    /// cut at their domain's limit have their URLs queued again, within
+    /// `max_pages_per_host`: the user has named them. Says how many URLs are queued.
+    pub async fn admit_named_hosts(
+        &self,
+        hosts: &[String],
+        max_pages_per_host: u64,
+    ) -> Result<u64, Error> {
+        let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
+        on_backend!(self, db => {
+            let admitted = db.admit_named_hosts(&hosts).await?;
+            db.requeue_named(&admitted, max_pages_per_host).await
+        })
     }
 
     pub async fn set_crawl_state(&self, key: &str, value: i64) -> Result<(), Error> {

@@ -1994,15 +1994,7 @@ async fn a_domain_of_ever_new_host_names_is_held_to_traps_max_hosts_per_domain()
 /// as many of them as the new limit has room for, on either backend.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn names_cut_at_their_domains_limit_are_crawled_when_a_later_run_raises_it() {
-    let farm: Vec<String> = (1..=6).map(|i| format!("http://a{i}.trap.test/")).collect();
-    let home: String = farm
-        .iter()
-        .map(|u| format!("<a href='{u}'>x</a>"))
-        .collect();
-    let page = RawReply::ok("text/html", "<title>Farm</title>");
-    let mut routes = vec![("http://www.trap.test/", RawReply::ok("text/html", home))];
-    routes.extend(farm.iter().map(|u| (u.as_str(), page.clone())));
-    let proxy = RawSite::start(routes).await;
+    let (farm, proxy) = farm_of_six().await;
     let runs = |limits: [u32; 2]| {
         limits.map(|limit| {
             format!(
@@ -2027,4 +2019,43 @@ async fn names_cut_at_their_domains_limit_are_crawled_when_a_later_run_raises_it
             );
         }
     }
+}
+
+/// A name cut at its domain's `traps.max_hosts_per_domain` that a later run names in
+/// `scope.hosts` (without a wildcard, as the user's own names are, never counted) is
+/// crawled: its URLs were left trap rows, so naming it crawled nothing of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_cut_at_its_domains_limit_is_crawled_once_scope_hosts_names_it() {
+    let (farm, proxy) = farm_of_six().await;
+    let runs = [r#"["*.trap.test"]"#, r#"["*.trap.test", "a5.trap.test"]"#].map(|hosts| {
+        format!(
+            "[scope]\nhosts = {hosts}\n[fetch]\nproxy = \"http://{}\"\n\
+             [traps]\nmax_hosts_per_domain = 3\n",
+            proxy.authority
+        )
+    });
+    let seeds = ["http://www.trap.test/".to_owned()];
+    let test = "a_name_cut_at_its_domains_limit_is_named";
+    for (database, fetched, trapped) in crawled_on_both_backends(test, &seeds, &runs).await {
+        assert_eq!(
+            (fetched, trapped),
+            (5, vec![farm[3].clone(), farm[5].clone()]),
+            "{database}"
+        );
+    }
+}
+
+/// `http://www.trap.test/`, linking to six names `a1.trap.test` … `a6.trap.test`, each a
+/// page, through a proxy (which the crawl's `fetch.proxy` names): the names and the proxy.
+async fn farm_of_six() -> (Vec<String>, RawSite) {
+    let farm: Vec<String> = (1..=6).map(|i| format!("http://a{i}.trap.test/")).collect();
+    let home: String = farm
+        .iter()
+        .map(|u| format!("<a href='{u}'>x</a>"))
+        .collect();
+    let page = RawReply::ok("text/html", "<title>Farm</title>");
+    let mut routes = vec![("http://www.trap.test/", RawReply::ok("text/html", home))];
+    routes.extend(farm.iter().map(|u| (u.as_str(), page.clone())));
+    let proxy = RawSite::start(routes).await;
+    (farm, proxy)
 }
