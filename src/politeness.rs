@@ -23,6 +23,7 @@ use tokio::time::Instant;
 
 use crate::config::PolitenessConfig;
 use crate::scope::HostPattern;
+use crate::urlnorm;
 
 /// The limits for one host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +73,7 @@ impl Politeness {
     /// The limits for `host` (`name[:port]`): the first matching override, else the
     /// defaults; a robots.txt `Crawl-delay` can lengthen the delay up to the cap.
     pub fn limits(&self, host: &str, crawl_delay: Option<Duration>) -> HostLimits {
-        let name = host_name(host);
+        let name = urlnorm::host_name(host);
         let mut limits = self
             .overrides
             .iter()
@@ -91,14 +92,6 @@ impl Politeness {
             .iter()
             .map(|(_, l)| l.delay)
             .fold(self.default.delay.max(self.max_crawl_delay), Duration::max)
-    }
-}
-
-/// `example.com:8080` → `example.com`; `[::1]:80` → `[::1]`.
-fn host_name(host: &str) -> &str {
-    match host.rsplit_once(':') {
-        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => name,
-        _ => host,
     }
 }
 

@@ -10,6 +10,7 @@ use url::Url;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::config::TrapsConfig;
+use crate::urlnorm;
 
 #[derive(Debug, Clone)]
 pub struct Traps {
@@ -125,12 +126,14 @@ impl Traps {
 /// `example.co.uk`, `me.github.io` → `me.github.io` (`github.io` is a suffix, so each
 /// site under it is a domain of its own). A host that is no domain name (an IP
 /// address), a single label (`localhost`) or a suffix itself is its own domain: it
-/// shares its count with no other name.
+/// shares its count with no other name. `host` is a host key: its port, if any, is
+/// no part of the domain (the list read `127.0.0.1:8080` as a name under `0.1:8080`).
 pub fn domain_of(host: &str) -> &str {
-    if host.starts_with('[') || host.parse::<std::net::Ipv4Addr>().is_ok() {
-        return host;
+    let name = urlnorm::host_name(host);
+    if name.starts_with('[') || name.parse::<std::net::Ipv4Addr>().is_ok() {
+        return name;
     }
-    psl::domain_str(host).unwrap_or(host)
+    psl::domain_str(name).unwrap_or(name)
 }
 
 /// The first of `parts` to come more than `max` times.
@@ -430,6 +433,12 @@ mod tests {
             // IDNs as URLs spell them: `bücher.de`, a host under `中国`.
             ("www.xn--bcher-kva.de", "xn--bcher-kva.de"),
             ("a.b.xn--fiqs8s", "b.xn--fiqs8s"),
+            // Host keys with a port: the port is the server's, not the domain's.
+            ("127.0.0.1:8080", "127.0.0.1"),
+            ("10.0.0.1:8080", "10.0.0.1"),
+            ("a1.example.com:8080", "example.com"),
+            ("[::1]:8080", "[::1]"),
+            ("localhost:3000", "localhost"),
         ] {
             assert_eq!(domain_of(host), domain, "{host}");
         }

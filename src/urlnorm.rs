@@ -198,6 +198,15 @@ pub fn host_key(url: &Url) -> String {
     }
 }
 
+/// The name of a [`host_key`], its port left out: `example.com:8080` → `example.com`;
+/// `[::1]:80` → `[::1]`.
+pub fn host_name(host: &str) -> &str {
+    match host.rsplit_once(':') {
+        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    }
+}
+
 /// Rewrites `%7e` → `~`, `%2f` → `%2F` and a stray `%` → `%25`; `None` when the input is
 /// already canonical.
 ///
