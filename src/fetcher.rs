@@ -472,7 +472,7 @@ impl FetchWorker {
             });
             return (Outcome::Done(Box::new(out)), release);
         }
-        let host_limit = cx.politeness.limits(&out.job.host, None).concurrency;
+        let host_limit = || cx.politeness.limits(&out.job.host, None).concurrency;
         if cx.client.ip_gate().busy(&out.job.url, host_limit) {
             // Its server is at `politeness.per_ip_concurrency` under other names: the
             // frontier holds the job, and the worker takes another host's.

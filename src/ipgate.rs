@@ -99,10 +99,9 @@ impl IpGate {
             return Ok(None);
         }
         let limit = self.limit.max(host_limit);
-        let ip = match url.host() {
-            Some(Host::Ipv4(ip)) => IpAddr::V4(ip),
-            Some(Host::Ipv6(ip)) => IpAddr::V6(ip).to_canonical(),
-            Some(Host::Domain(name)) => {
+        let ip = match address(url) {
+            Some(Ok(ip)) => ip,
+            Some(Err(name)) => {
                 // A name resolved before costs one lock, and its address's count no more.
                 {
                     let mut state = self.lock();
@@ -136,20 +135,20 @@ impl IpGate {
     }
 
     /// Whether `url`'s address, as last resolved, is at its limit: a job that would only
-    /// wait for it (its robots.txt first) is better handed back.
-    pub fn busy(&self, url: &Url, host_limit: u32) -> bool {
+    /// wait for it (its robots.txt first) is better handed back. `host_limit` is asked
+    /// only when a limit applies: without one this costs a page nothing.
+    pub fn busy(&self, url: &Url, host_limit: impl FnOnce() -> u32) -> bool {
         if self.limit == 0 {
             return false;
         }
         let state = self.lock();
-        let ip = match url.host() {
-            Some(Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
-            Some(Host::Ipv6(ip)) => Some(IpAddr::V6(ip).to_canonical()),
-            Some(Host::Domain(name)) => state.addresses.get(name).copied(),
+        let ip = match address(url) {
+            Some(Ok(ip)) => Some(ip),
+            Some(Err(name)) => state.addresses.get(name).copied(),
             None => None,
         };
         ip.and_then(|ip| state.in_flight.get(&ip))
-            .is_some_and(|count| *count >= self.limit.max(host_limit))
+            .is_some_and(|count| *count >= self.limit.max(host_limit()))
     }
 
     fn enter<'a>(&'a self, state: &mut State, ip: IpAddr, limit: u32) -> Result<IpTurn<'a>, Busy> {
@@ -177,6 +176,16 @@ impl IpGate {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// `url`'s address when it writes one (an IPv4-mapped IPv6 one as its IPv4), else its
+/// host name.
+fn address(url: &Url) -> Option<Result<IpAddr, &str>> {
+    match url.host()? {
+        Host::Ipv4(ip) => Some(Ok(IpAddr::V4(ip))),
+        Host::Ipv6(ip) => Some(Ok(IpAddr::V6(ip).to_canonical())),
+        Host::Domain(name) => Some(Err(name)),
     }
 }
 
@@ -210,7 +219,7 @@ mod tests {
         let first = gate.try_take(&url("http://a.test/"), 1).await;
         let second = gate.try_take(&url("http://b.test:8080/"), 1).await;
         assert!(matches!((&first, &second), (Ok(Some(_)), Ok(Some(_)))));
-        assert!(gate.busy(&url("http://10.0.0.1/"), 1));
+        assert!(gate.busy(&url("http://10.0.0.1/"), || 1));
         assert!(matches!(
             gate.try_take(&url("http://10.0.0.1/"), 1).await,
             Err(Busy)
