@@ -186,16 +186,7 @@ async fn run(
     store
         .limit_hosts_per_domain(config.traps.max_hosts_per_domain)
         .await?;
-    let named = store
-        .admit_named_hosts(&named_hosts(&config), config.traps.max_pages_per_host)
-        .await?;
-    if named > 0 {
-        tracing::info!(
-            requeued = named,
-            "URLs of host names cut at their domain's traps.max_hosts_per_domain, now named \
-             in scope.hosts or the seeds, are queued again"
-        );
-    }
+    admit_named_hosts(&store, &config, config.traps.max_pages_per_host).await?;
     // URLs a killed run found and had not merged yet join the queue before it is read.
     store.merge_staged(config.traps.max_pages_per_host).await?;
     readmit::after_budget_change(&store, config.traps.max_pages_per_host).await?;
@@ -629,17 +620,31 @@ fn seeds(config: &Config, scope: &Scope) -> Vec<Discovered> {
     config.seeds.iter().map(|url| scope.seed(url)).collect()
 }
 
-/// The hosts `scope.hosts` names without a wildcard, and the seeds': the user's, never
-/// over `traps.max_hosts_per_domain`.
-fn named_hosts(config: &Config) -> Vec<String> {
-    config
+/// Admits the hosts `scope.hosts` names without a wildcard, and the seeds': the user's,
+/// never over `traps.max_hosts_per_domain`; those a lower limit cut have their URLs
+/// queued again within `max_pages_per_host` (the running one).
+async fn admit_named_hosts(
+    store: &Store,
+    config: &Config,
+    max_pages_per_host: u64,
+) -> Result<(), Error> {
+    let named: Vec<String> = config
         .scope
         .hosts
         .iter()
         .filter_map(HostPattern::exact_host)
         .map(str::to_owned)
         .chain(config.seeds.iter().map(crate::urlnorm::host_key))
-        .collect()
+        .collect();
+    let requeued = store.admit_named_hosts(&named, max_pages_per_host).await?;
+    if requeued > 0 {
+        tracing::info!(
+            requeued,
+            "URLs of host names cut at their domain's traps.max_hosts_per_domain, now named \
+             in scope.hosts or the seeds, are queued again"
+        );
+    }
+    Ok(())
 }
 
 /// What a SIGHUP changes.
@@ -687,17 +692,7 @@ impl Reload {
         let new_scope = Scope::new(config, &known);
         let rows = seeds(config, &new_scope);
         // Before the seeds, whose hosts would be admitted with them and not looked at.
-        let named = self
-            .store
-            .admit_named_hosts(&named_hosts(config), self.readmit.1)
-            .await?;
-        if named > 0 {
-            tracing::info!(
-                requeued = named,
-                "URLs of host names cut at their domain's traps.max_hosts_per_domain, now \
-                 named in scope.hosts or the seeds, are queued again"
-            );
-        }
+        admit_named_hosts(&self.store, config, self.readmit.1).await?;
         self.store.enqueue(&rows).await?;
         seen::note_seeds(&self.seen, &rows);
         self.host_rules.learn(&config.seeds);
