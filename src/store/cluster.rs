@@ -75,7 +75,7 @@ pub enum Budget {
 
 impl Budget {
     /// The `crawl_state` key of a node's value, before its id.
-    fn key(self) -> &'static str {
+    const fn key(self) -> &'static str {
         match self {
             Self::PagesPerHost => "host_budget:",
             Self::HostsPerDomain => "hosts_per_domain:",
@@ -108,8 +108,8 @@ impl Budget {
 /// go when it leaves.
 const NODE_SETTINGS: [&str; 9] = [
     NODE_SCOPE,
-    "host_budget:",
-    "hosts_per_domain:",
+    Budget::PagesPerHost.key(),
+    Budget::HostsPerDomain.key(),
     "fetch.user_agent:",
     "politeness.delay_ms:",
     "politeness.per_host_concurrency:",
