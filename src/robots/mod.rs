@@ -152,9 +152,7 @@ impl Robots {
             _ => unavailable(None),
         }
     }
-}
 
-impl Robots {
     /// What `body`, a robots.txt served with a 2xx from `location`, says to `agent` (a
     /// product token), trusted until `expires`. Public for the fuzz target.
     pub fn from_body(

@@ -459,6 +459,7 @@ impl Store {
                     tables,
                 });
             }
+            let idle = idle_check::IdleCheck::default();
             // The writer, the dispatcher, the lease renewer, robots.txt lookups and the
             // admin API each hold at most one connection at a time. A step waits for a
             // connection no longer than a new one may take: when the server went away
@@ -469,7 +470,6 @@ impl Store {
             // was cut (`outage::brief`) never answers, and held its place in the pool for
             // ever: each cut cost a connection, until the node had none. Tried here first
             // within [`CONNECT_TIMEOUT`], one that does not answer is closed.
-            let idle = idle_check::IdleCheck::default();
             let pool = PgPoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(CONNECT_TIMEOUT)
