@@ -538,8 +538,10 @@ impl FetchWorker {
             }
             if !limits.delay.is_zero() && cx.gate.awaits_answer(&host) {
                 // The host has not answered a request yet, and the delay counts from that
-                // answer, however long it takes: the frontier holds the job meanwhile,
-                // asking again after a while.
+                // answer, however long it takes: the frontier holds the job until a
+                // request of the host's ends, or, with none of its own in flight (a
+                // robots.txt another host redirected to it), asks again after a while.
+                release.after_answer = true;
                 release.pause_until = Some(now + limits.delay.max(HAND_BACK_AFTER));
                 return (Outcome::Later(out.job), release);
             }
@@ -562,6 +564,7 @@ impl FetchWorker {
             let learned = Release {
                 crawl_delay: release.crawl_delay,
                 pause_until: Some(start + limits.delay),
+                after_answer: false,
             };
             cx.progress.host_learned(Arc::clone(&host), learned);
         }

@@ -32,6 +32,10 @@ pub struct Release {
     /// Send nothing to the host before this: its next turn at the fetch gate (its delay
     /// or Crawl-delay from the last request, a `Retry-After`).
     pub pause_until: Option<Instant>,
+    /// Handed back unrequested because a request sent to the host before has had no
+    /// answer, which its delay counts from: the host waits for a request of its in flight
+    /// to end (and bring its next turn), `pause_until` only when none is.
+    pub after_answer: bool,
 }
 
 /// What [`Frontier::pop`] found.
@@ -89,6 +93,9 @@ struct HostQueue {
     limits: HostLimits,
     in_flight: u32,
     next_allowed: Option<Instant>,
+    /// A job came back waiting for the answer to a request in flight: none goes until a
+    /// request ends.
+    awaits_end: bool,
     /// The token of this host's one live heap entry; older entries are stale and skipped.
     token: u64,
 }
@@ -215,6 +222,7 @@ impl Frontier {
                 continue;
             };
             queue.in_flight += 1;
+            queue.awaits_end = false;
             queue.next_allowed = Some(now + queue.limits.delay);
             self.ids.remove(&job.id);
             self.revisits -= usize::from(job.is_revisit());
@@ -257,8 +265,15 @@ impl Frontier {
         if release.crawl_delay.is_some() {
             queue.limits = self.politeness.limits(host, release.crawl_delay);
         }
-        if let Some(until) = release.pause_until {
-            queue.next_allowed = Some(queue.next_allowed.map_or(until, |t| t.max(until)));
+        // A pause guessed for an answer still to come would outlast it (a fast host at a
+        // short delay asked every quarter second): the request's end says when it came.
+        if release.after_answer && queue.in_flight > 0 {
+            queue.awaits_end = true;
+        } else {
+            queue.awaits_end &= ended == 0;
+            if let Some(until) = release.pause_until {
+                queue.next_allowed = Some(queue.next_allowed.map_or(until, |t| t.max(until)));
+            }
         }
         self.schedule(host, now);
     }
@@ -385,6 +400,7 @@ impl Frontier {
             limits: politeness.limits(host, None),
             in_flight: 0,
             next_allowed: None,
+            awaits_end: false,
             token: 0,
         })
     }
@@ -414,7 +430,8 @@ impl Frontier {
             }
             return;
         };
-        if queue.in_flight >= queue.limits.concurrency {
+        if queue.in_flight >= queue.limits.concurrency || (queue.awaits_end && queue.in_flight > 0)
+        {
             return;
         }
         match queue.next_allowed {
@@ -587,6 +604,7 @@ mod tests {
         let pause = Release {
             crawl_delay: Some(Duration::from_secs(2)),
             pause_until: Some(t0 + Duration::from_secs(5)),
+            after_answer: false,
         };
         f.release(&h, pause, t0);
         match f.pop(t0) {
@@ -640,6 +658,7 @@ mod tests {
         let learned = Release {
             crawl_delay: Some(Duration::from_secs(2)),
             pause_until: Some(t0 + Duration::from_secs(3)),
+            after_answer: false,
         };
         f.learned(&h, learned, t0);
         match f.pop(t0) {

@@ -15,6 +15,22 @@ fn text(body: &str) -> Resource {
     Resource::Typed("text/plain", body.as_bytes().to_vec())
 }
 
+/// A page answered `wait` after its request arrives: a server slower than a short delay.
+fn slow_page(wait: Duration) -> Resource {
+    Resource::Slow(wait, Box::new(html("<title>x</title>")))
+}
+
+/// Adds to `host` a home page linking to `/0` … `/{pages - 1}`, each a [`slow_page`].
+fn add_slow_pages(b: &mut SiteBuilder, host: &str, pages: i64, wait: Duration) {
+    let links: String = (0..pages)
+        .map(|i| format!("<a href='/{i}'>{i}</a>"))
+        .collect();
+    b.add(host, "/", html(&links));
+    for i in 0..pages {
+        b.add(host, &format!("/{i}"), slow_page(wait));
+    }
+}
+
 /// Servers see request arrivals a little later or earlier than the crawler sent them
 /// (more so on a loaded machine); gaps are checked to within this.
 const JITTER: Duration = Duration::from_millis(30);
@@ -511,18 +527,7 @@ async fn per_host_delay_and_concurrency_limits_hold_at_the_server() {
     let mut b = SiteBuilder::bind(2).await;
     let (slow, busy) = (b.authority(0), b.authority(1));
     for h in [&slow, &busy] {
-        let links: String = (0..12).map(|i| format!("<a href='/{i}'>{i}</a>")).collect();
-        b.add(h, "/", html(&links));
-        for i in 0..12 {
-            b.add(
-                h,
-                &format!("/{i}"),
-                Resource::Slow(
-                    Duration::from_millis(80),
-                    Box::new(html("<title>x</title>")),
-                ),
-            );
-        }
+        add_slow_pages(&mut b, h, 12, Duration::from_millis(80));
     }
     let site = b.start();
     let harness = Harness::default();
@@ -546,6 +551,49 @@ async fn per_host_delay_and_concurrency_limits_hold_at_the_server() {
         (2..=3).contains(&busy_in_flight),
         "{busy}: {busy_in_flight} in flight at once"
     );
+}
+
+/// A host slower to answer than its delay is asked one thing at a time, its next request
+/// going a delay after each answer. With `per_host_concurrency` above 1 the frontier sends
+/// the next job a delay after the last went, before the answer: it must wait for that
+/// answer, not for a quarter of a second more, which made a crawl at a short delay three
+/// times slower with the default concurrency of 2 than with 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_slower_than_its_delay_is_asked_again_a_delay_after_each_answer() {
+    const PAGES: i64 = 12;
+    let mut b = SiteBuilder::bind(1).await;
+    let host = b.authority(0);
+    add_slow_pages(&mut b, &host, PAGES, Duration::from_millis(60));
+    let site = b.start();
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[site.url(0, "/")],
+            "[politeness]\ndelay_ms = 20\nper_host_concurrency = 2\n",
+        )
+        .await;
+
+    let mut hits: Vec<_> = site
+        .hits_for(&host)
+        .into_iter()
+        .filter(|h| h.path != "/robots.txt" && h.path != "/")
+        .collect();
+    assert_eq!(i64::try_from(hits.len()), Ok(PAGES));
+    hits.sort_by_key(|h| h.at);
+    // How long after an answer ended the host heard the next request: a delay, and what a
+    // loaded machine adds; the slowest half may be late, the quicker half not.
+    let mut after_answer: Vec<Duration> = hits
+        .windows(2)
+        .map(|pair| pair[1].at.saturating_duration_since(pair[0].done))
+        .collect();
+    after_answer.sort_unstable();
+    let median = after_answer[after_answer.len() / 2];
+    assert!(
+        median < Duration::from_millis(120),
+        "{host}: the next request came {median:?} after an answer (median; all: {after_answer:?})"
+    );
+    assert_eq!(site.max_in_flight(&host), 1);
+    assert_eq!(harness.page_count().await, 1 + PAGES);
 }
 
 /// How long the slow host of [`a_slow_host_does_not_hold_up_the_fast_ones`] takes to
@@ -617,14 +665,7 @@ async fn a_429_with_retry_after_is_stored_once_after_the_wait_and_pauses_the_hos
         ]),
     );
     for p in ["/a", "/b", "/c"] {
-        b.add(
-            &h,
-            p,
-            Resource::Slow(
-                Duration::from_millis(50),
-                Box::new(html("<title>x</title>")),
-            ),
-        );
+        b.add(&h, p, slow_page(Duration::from_millis(50)));
     }
     let site = b.start();
     let harness = Harness::default();
@@ -2739,11 +2780,7 @@ async fn a_host_answering_more_slowly_than_its_delay_is_asked_after_each_answer(
     let links: String = (0..4).map(|i| format!("<a href='/{i}'>{i}</a>")).collect();
     b.add(&h, "/", html(&links));
     b.add(&h, "/robots.txt", text("User-agent: *\nAllow: /\n"));
-    let slow = Resource::Slow(
-        Duration::from_millis(1200),
-        Box::new(html("<title>x</title>")),
-    );
-    b.add_prefix(&h, "/", slow);
+    b.add_prefix(&h, "/", slow_page(Duration::from_millis(1200)));
     let site = b.start();
     let harness = Harness::default();
     harness
