@@ -1418,18 +1418,29 @@ fn readme_sql_examples() -> Vec<(String, String)> {
         .collect()
 }
 
-/// Crawls two pages and a 404 into `database` (this harness's SQLite file when `None`),
-/// then runs README's example SQL on it through the binary: each statement must run,
-/// and the status classes read as their alias says.
+/// Crawls two pages, a 404 and a redirect to it into `database` (this harness's SQLite
+/// file when `None`), then runs README's example SQL on it through the binary: each
+/// statement must run, the status classes read as their alias says, and the broken links
+/// are those `query broken` reports, the link to the redirect among them.
 async fn assert_the_readme_sql_answers(database: Option<&str>) {
-    let site = TestSite::one_host(&[
-        (
-            "/",
-            "<title>Home</title><a href='/a'>A</a> <a href='/gone'>Gone</a>",
+    let mut b = SiteBuilder::bind(1).await;
+    let host = b.authority(0);
+    b.add(
+        &host,
+        "/",
+        Resource::Html(
+            "<title>Home</title><a href='/a'>A</a> <a href='/gone'>Gone</a> \
+             <a href='/moved'>Moved</a>"
+                .into(),
         ),
-        ("/a", "<title>A</title><a href='/'>Home</a>"),
-    ])
-    .await;
+    );
+    b.add(
+        &host,
+        "/a",
+        Resource::Html("<title>A</title><a href='/'>Home</a>".into()),
+    );
+    b.add(&host, "/moved", Resource::Redirect(301, "/gone".into()));
+    let site = b.start();
     let harness = Harness::default();
     let sqlite = harness.db_path().display().to_string();
     let db = database.unwrap_or(&sqlite).to_owned();
@@ -1457,10 +1468,23 @@ async fn assert_the_readme_sql_answers(database: Option<&str>) {
             "{comment}\n{sql}\n{}",
             text(&out.stderr)
         );
+        let mut rows: Vec<&str> = stdout.lines().skip(1).collect();
+        rows.sort_unstable();
         if comment.contains("status class") {
-            let mut classes: Vec<&str> = stdout.lines().skip(1).collect();
-            classes.sort_unstable();
-            assert_eq!(classes, ["2xx,2", "4xx,1"], "{sql}\n{stdout}");
+            assert_eq!(rows, ["2xx,2", "3xx,1", "4xx,1"], "{sql}\n{stdout}");
+        }
+        if comment.contains("Broken links") {
+            let gone = site.url(0, "/gone");
+            let linked =
+                |text: &str, target: &str| format!("{},{text},{target},404,", site.url(0, "/"));
+            assert_eq!(
+                rows,
+                [
+                    linked("Gone", &gone),
+                    linked("Moved", &site.url(0, "/moved"))
+                ],
+                "{sql}\n{stdout}"
+            );
         }
     }
 }
