@@ -1569,7 +1569,9 @@ async fn a_job_that_must_wait_for_its_host_gives_its_worker_to_other_hosts() {
         )
         .await;
 
-    assert_done_within(&site, &quick, Duration::from_millis(1500));
+    // The patient host's page waits out its Crawl-delay in the frontier; held on the
+    // one worker instead, it would go before any of the quick host's pages waiting.
+    assert_done_before_first_page(&site, &quick, &patient);
     let gap = site.min_gap(&patient).expect("robots.txt and the page");
     assert!(
         gap + JITTER >= PATIENT_DELAY,
