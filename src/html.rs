@@ -1161,8 +1161,10 @@ mod tests {
         let page = read_page(&html, None);
         assert_eq!(texts(&page), [("/inside", "in"), ("/after", "after")]);
         assert_eq!(page.title.as_deref(), Some("Deep"));
-        // Quadratic work over 100,000 levels would take minutes.
-        assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
+        // Quadratic work over 100,000 levels (html5ever's tree builder) takes minutes in
+        // a debug build; the linear read takes half a second here, and seven beside
+        // other tests on a busy machine.
+        assert!(started.elapsed().as_secs() < 60, "{:?}", started.elapsed());
     }
 
     #[test]
