@@ -452,7 +452,7 @@ async fn add_seeds(State(admin): State<Arc<Admin>>, request: Request) -> Respons
         .collect();
     let rows: Vec<Discovered> = seeds.iter().map(|url| scope.seed(url)).collect();
     admin.scope.set(scope);
-    let added = match admin.store.enqueue_once(&rows).await {
+    let added = match admin.store.enqueue_seeds_once(&rows, admin.readmit.1).await {
         Ok(added) => added,
         Err(e) => {
             // Nothing was stored: no seed asks for the scope or the trust now.

@@ -736,8 +736,52 @@ where
     /// All or none: when the database refuses them, the error names the URL it refuses,
     /// if one alone is ([`Db::refused_url`]).
     pub async fn enqueue(&self, urls: &[Discovered]) -> Result<u64, Error> {
+        self.admit_hosts_of(urls).await?;
+        self.insert_seeds(urls).await
+    }
+
+    /// Adds seeds sent to a running crawl, as [`Db::enqueue`] does, and queues again,
+    /// within `max_pages_per_host`, the URLs of their hosts an earlier run cut at their
+    /// domain's limit, as a start naming them does: the user asked for those hosts. After
+    /// the seeds are stored, so that a seed refused queues nothing. Returns how many seeds
+    /// are queued that were not: new ones, and those cut and queued again.
+    pub async fn enqueue_seeds(
+        &self,
+        urls: &[Discovered],
+        max_pages_per_host: u64,
+    ) -> Result<u64, Error> {
+        let admitted = self.admit_hosts_of(urls).await?;
+        let found = self.found_before(&admitted).await?;
+        let added = self.insert_seeds(urls).await?;
+        let requeued = self.requeue_named(&found, max_pages_per_host).await?;
+        if requeued.is_empty() {
+            return Ok(added);
+        }
+        let requeued: BTreeSet<i64> = requeued.into_iter().collect();
+        let seeds: Vec<&str> = urls.iter().map(|d| d.url.as_str()).collect();
+        let mut again = 0;
+        for chunk in seeds.chunks(MAX_BINDS) {
+            let mut q = QueryBuilder::<DB>::new("SELECT id FROM frontier WHERE url IN ");
+            push_id_list(&mut q, chunk);
+            let ids: Vec<i64> = q
+                .build_query_scalar()
+                .persistent(false)
+                .fetch_all(&self.pool)
+                .await
+                .doing("finding the seeds queued again")?;
+            again += ids.iter().filter(|id| requeued.contains(id)).count();
+        }
+        Ok(added + u64::try_from(again).unwrap_or(u64::MAX))
+    }
+
+    /// Admits the hosts of seeds `urls` uncounted ([`Db::admit_named_hosts`]).
+    async fn admit_hosts_of(&self, urls: &[Discovered]) -> Result<Vec<String>, Error> {
         let hosts: Vec<&str> = urls.iter().map(|d| d.host.as_str()).collect();
-        self.admit_named_hosts(&hosts).await?;
+        self.admit_named_hosts(&hosts).await
+    }
+
+    /// Adds seeds `urls`, their hosts admitted: see [`Db::enqueue`].
+    async fn insert_seeds(&self, urls: &[Discovered]) -> Result<u64, Error> {
         let urls_from: Vec<(&Discovered, Option<i64>)> = urls.iter().map(|d| (d, None)).collect();
         // Seeds count against their hosts' budgets, and are never over one.
         match self.insert_committed(&urls_from, 0).await {
@@ -2517,16 +2561,39 @@ where
         Ok(admitted)
     }
 
+    /// Those of `hosts` that URLs were found on before: the only ones that may have had
+    /// URLs cut at their domain's limit, each cut host keeping its `host_budget` row. A
+    /// look-up by key, where the cut rows' are a pass over the frontier: seeds sent over
+    /// the API in a loop, each of a host new to the crawl, cost no such pass.
+    pub async fn found_before(&self, hosts: &[String]) -> Result<Vec<String>, Error> {
+        let mut found = Vec::new();
+        for chunk in hosts.chunks(MAX_BINDS) {
+            let mut q = QueryBuilder::<DB>::new("SELECT host FROM host_budget WHERE host IN ");
+            push_id_list(
+                &mut q,
+                &chunk.iter().map(String::as_str).collect::<Vec<_>>(),
+            );
+            found.extend(
+                q.build_query_scalar::<String>()
+                    .persistent(false)
+                    .fetch_all(&self.pool)
+                    .await
+                    .doing("finding which named hosts were found before")?,
+            );
+        }
+        Ok(found)
+    }
+
     /// Queues again, within `max_pages_per_host` (0: no limit), the URLs an earlier run
     /// cut at their domain's limit of `hosts`, which the user has just named (admitted,
-    /// so not counted again). Says how many URLs are queued.
+    /// so not counted again). Says which URLs are queued.
     pub async fn requeue_named(
         &self,
         hosts: &[String],
         max_pages_per_host: u64,
-    ) -> Result<u64, Error> {
+    ) -> Result<Vec<i64>, Error> {
         if hosts.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let any_cut: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT f.id {CUT_AT_BUDGETS} LIMIT 1"
@@ -2536,17 +2603,17 @@ where
         .await
         .doing("looking for hosts cut at their domains' limits")?;
         if any_cut.is_none() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let limits = domain_budget::Limits {
             hosts: 0,
             pages: i64::try_from(max_pages_per_host).unwrap_or(i64::MAX),
         };
         self.with_host_index(CUT_BY_HOST, async {
-            let mut queued = 0;
+            let mut queued = Vec::new();
             for host in hosts {
                 let requeued = self.requeue_cut_host(host, domain_of(host), limits).await?;
-                queued += requeued.unwrap_or(0);
+                queued.extend(requeued.unwrap_or_default());
             }
             Ok(queued)
         })
@@ -2775,7 +2842,7 @@ where
                         continue;
                     }
                     match self.requeue_cut_host(host, domain, limits).await? {
-                        Some(n) => queued += n,
+                        Some(ids) => queued += u64::try_from(ids.len()).unwrap_or(u64::MAX),
                         None => {
                             full.insert(domain.to_owned());
                         }
@@ -2789,7 +2856,7 @@ where
     }
 
     /// Queues again `host`'s URLs cut at `domain`'s limit, within `limits`, admitting
-    /// and counting the host if it is new to `known_hosts`: how many, or `None` when the
+    /// and counting the host if it is new to `known_hosts`: which, or `None` when the
     /// domain has no room for it. In the lock order of a page batch: the host's rows,
     /// its budget, then its domain's.
     async fn requeue_cut_host(
@@ -2797,7 +2864,7 @@ where
         host: &str,
         domain: &str,
         limits: domain_budget::Limits,
-    ) -> Result<Option<u64>, Error> {
+    ) -> Result<Option<Vec<i64>>, Error> {
         let doing = "queueing URLs within their domains' limits";
         let mut tx = self.pool.begin().await.doing(doing)?;
         let spent: Option<i64> = sqlx::query_scalar("SELECT urls FROM host_budget WHERE host = $1")
@@ -2807,7 +2874,7 @@ where
             .doing(doing)?;
         let left = limits.pages_left(spent.unwrap_or(0));
         if left <= 0 {
-            return Ok(Some(0));
+            return Ok(Some(Vec::new()));
         }
         let rows: Vec<HeldRow> = sqlx::query_as(sqlx::AssertSqlSafe(Self::cut_rows_of_host()))
             .bind(domain_budget::CUT)
@@ -2821,7 +2888,7 @@ where
             (depth, std::cmp::Reverse(priority), id)
         });
         if ids.is_empty() {
-            return Ok(Some(0));
+            return Ok(Some(Vec::new()));
         }
         if !DomainBudget::admit(&mut tx, &[host]).await?.is_empty() {
             let counted = BTreeMap::from([(domain, vec![host])]);
@@ -2832,7 +2899,7 @@ where
         }
         Self::requeue_cut(&mut tx, host, &ids).await?;
         tx.commit().await.doing(doing)?;
-        Ok(Some(u64::try_from(ids.len()).unwrap_or(u64::MAX)))
+        Ok(Some(ids))
     }
 
     /// Cuts each host's queued URLs to `max_pages_per_host` (0: no limit), the deepest

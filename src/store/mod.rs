@@ -702,9 +702,16 @@ impl Store {
     /// [`Store::enqueue`] asked once, for the admin API's `POST /seeds`, as
     /// [`Store::queue_counts`]: while the database is out of reach its client is told so
     /// within seconds, nothing stored, rather than waiting with the crawl through the
-    /// outage (up to ten minutes) and holding one of the API's few connections.
-    pub async fn enqueue_once(&self, urls: &[Discovered]) -> Result<u64, Error> {
-        on_backend!(once self, db => db.enqueue(urls).await)
+    /// outage (up to ten minutes) and holding one of the API's few connections. The
+    /// seeds name their hosts, as a start's do: the URLs of those an earlier run cut at
+    /// their domain's limit are queued again, within `max_pages_per_host`, and a seed
+    /// among them counts as new.
+    pub async fn enqueue_seeds_once(
+        &self,
+        urls: &[Discovered],
+        max_pages_per_host: u64,
+    ) -> Result<u64, Error> {
+        on_backend!(once self, db => db.enqueue_seeds(urls, max_pages_per_host).await)
     }
 
     /// The depths the rows `leased_at` (id → depth leased at), found nearer the seeds
@@ -854,7 +861,9 @@ impl Store {
         let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
         on_backend!(self, db => {
             let admitted = db.admit_named_hosts(&hosts).await?;
-            db.requeue_named(&admitted, max_pages_per_host).await
+            let found = db.found_before(&admitted).await?;
+            let requeued = db.requeue_named(&found, max_pages_per_host).await?;
+            Ok(u64::try_from(requeued.len()).unwrap_or(u64::MAX))
         })
     }
 

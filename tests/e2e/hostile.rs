@@ -1286,10 +1286,8 @@ async fn crawled_on_both_backends(
     let server = super::postgres::TestPostgres::start(test);
     let harness = Harness::default();
     let sqlite = harness.db_path().display().to_string();
-    let mut databases = vec![sqlite.clone()];
-    if let Some(server) = &server {
-        databases.push(server.database("runs").await);
-    }
+    let databases =
+        super::postgres::TestPostgres::with_sqlite(server.as_ref(), &sqlite, "runs").await;
     let mut outcome = Vec::new();
     for database in databases {
         for extra in runs {
@@ -2047,7 +2045,7 @@ async fn a_name_cut_at_its_domains_limit_is_crawled_once_scope_hosts_names_it() 
 
 /// `http://www.trap.test/`, linking to six names `a1.trap.test` … `a6.trap.test`, each a
 /// page, through a proxy (which the crawl's `fetch.proxy` names): the names and the proxy.
-async fn farm_of_six() -> (Vec<String>, RawSite) {
+pub(super) async fn farm_of_six() -> (Vec<String>, RawSite) {
     let farm: Vec<String> = (1..=6).map(|i| format!("http://a{i}.trap.test/")).collect();
     let home: String = farm
         .iter()

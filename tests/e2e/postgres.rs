@@ -105,6 +105,16 @@ impl TestPostgres {
         self.url(name)
     }
 
+    /// `sqlite`, then a database `name` of `server` when this machine has one: what a
+    /// test run on both backends crawls into, one after the other.
+    pub async fn with_sqlite(server: Option<&Self>, sqlite: &str, name: &str) -> Vec<String> {
+        let mut databases = vec![sqlite.to_owned()];
+        if let Some(server) = server {
+            databases.push(server.database(name).await);
+        }
+        databases
+    }
+
     /// Stops the server (`-m fast`: sessions are ended, as an administrator's restart or a
     /// failover ends them) and starts it again on the same port, with the same options.
     pub fn restart(&self) {

@@ -119,12 +119,18 @@ impl Service {
     /// Rewrites the config the service runs on to `seeds` and `extra` (its admin address
     /// and politeness kept) and sends it SIGHUP.
     fn reload(&self, harness: &Harness, seeds: &[String], extra: &str) {
+        self.reload_with(harness, |admin| {
+            harness.config_text(seeds, &format!("{admin}{extra}"))
+        });
+    }
+
+    /// Rewrites the config the service runs on to what `text` makes of its admin and
+    /// politeness lines, and sends it SIGHUP.
+    fn reload_with(&self, harness: &Harness, text: impl FnOnce(&str) -> String) {
         let port = self.base.rsplit(':').next().unwrap_or_default();
-        let text = harness.config_text(
-            seeds,
-            &format!("[politeness]\ndelay_ms = 0\n[admin]\nlisten = \"127.0.0.1:{port}\"\n{extra}"),
-        );
-        harness.write_config(&text);
+        harness.write_config(&text(&format!(
+            "[politeness]\ndelay_ms = 0\n[admin]\nlisten = \"127.0.0.1:{port}\"\n"
+        )));
         self.signal("-HUP");
     }
 
@@ -2199,4 +2205,92 @@ async fn clients_that_never_finish_their_bodies_do_not_hold_the_api() {
     );
     drop(held);
     service.stop().await;
+}
+
+/// How a service is told of a host name its domain's `traps.max_hosts_per_domain` cut.
+#[derive(Clone, Copy, Debug)]
+enum Naming {
+    /// `POST /seeds` with its URL.
+    SeedOverTheApi,
+    /// A reload whose `scope.hosts` writes it without a wildcard.
+    ScopeHostsOnReload,
+}
+
+/// A name an earlier run cut at its domain's `traps.max_hosts_per_domain` and a service
+/// is then sent as a seed over the API is crawled, as it is when a start names it as a
+/// seed: the user asked for that host. Its URLs were trap rows, which the seed's row,
+/// known already, was one of: the answer said `known` and nothing of the host came. The
+/// seed is fetched now, so the answer counts it as `added`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_cut_at_its_domains_limit_is_crawled_once_a_seed_over_the_api_names_it() {
+    cut_name_crawled_once_named("a_cut_name_sent_as_a_seed", Naming::SeedOverTheApi).await;
+}
+
+/// As a seed over the API does, a reload naming a cut name in `scope.hosts` has its URLs
+/// crawled, on both backends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_cut_at_its_domains_limit_is_crawled_once_a_reload_names_it() {
+    cut_name_crawled_once_named("a_cut_name_named_on_reload", Naming::ScopeHostsOnReload).await;
+}
+
+/// Crawls `http://www.trap.test/` and its six names at three names a domain (so that
+/// `a4` … `a6` are cut), then serves the database and names `a5` as `naming` says: `a5`
+/// is fetched, on SQLite and, when this machine has the server, on PostgreSQL.
+async fn cut_name_crawled_once_named(test: &str, naming: Naming) {
+    let server = super::postgres::TestPostgres::start(test);
+    let harness = Harness::default();
+    let sqlite = harness.db_path().display().to_string();
+    let databases =
+        super::postgres::TestPostgres::with_sqlite(server.as_ref(), &sqlite, "named").await;
+    let seeds = ["http://www.trap.test/".to_owned()];
+    for database in databases {
+        let (farm, proxy) = super::hostile::farm_of_six().await;
+        let text = |lines: &str, hosts: &str| {
+            harness
+                .config_text(
+                    &seeds,
+                    &format!(
+                        "{lines}[scope]\nhosts = {hosts}\n[fetch]\nproxy = \"http://{}\"\n\
+                         [traps]\nmax_hosts_per_domain = 3\n",
+                        proxy.authority
+                    ),
+                )
+                .replace(&format!("{sqlite:?}"), &format!("{database:?}"))
+        };
+        let wildcard = r#"["*.trap.test"]"#;
+        let first = text("[politeness]\ndelay_ms = 0\n", wildcard);
+        let config = pipecrawl::Config::from_toml(&first, "test").expect("a valid config");
+        pipecrawl::crawl(config, std::future::pending())
+            .await
+            .expect("the crawl succeeds");
+        assert_eq!(proxy.count(&farm[4]), 0, "{database}: a5 was cut");
+        let service = Service::start_with(&harness, |admin| text(admin, wildcard));
+        service.wait_ready().await;
+        match naming {
+            Naming::SeedOverTheApi => {
+                let answer = service.post("/seeds", serde_json::json!([farm[4]])).await;
+                assert_eq!(answer.status(), 202, "{database}");
+                let answer: Value = answer.json().await.expect("a JSON answer");
+                assert_eq!(
+                    (answer["added"].as_u64(), answer["known"].as_u64()),
+                    (Some(1), Some(0)),
+                    "{database}: the seed is fetched now: {answer}"
+                );
+            }
+            Naming::ScopeHostsOnReload => service.reload_with(&harness, |admin| {
+                text(admin, r#"["*.trap.test", "a5.trap.test"]"#)
+            }),
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while proxy.count(&farm[4]) == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "{database}, {naming:?}: {} never fetched",
+                farm[4]
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        service.stop().await;
+        assert_eq!(proxy.count(&farm[3]), 0, "{database}: a4 is still cut");
+    }
 }
