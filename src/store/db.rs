@@ -425,6 +425,11 @@ const COUNTED_PAGES: &str = "SELECT count(*) FROM pages WHERE error_kind IS DIST
 /// What a trap row cut at its host's budget says after the host's name.
 const OVER_BUDGET: &str = "has used its page budget";
 
+/// The reason of a URL of `host` cut at its page budget, `traps.max_pages_per_host`.
+fn over_budget(host: &str, budget: impl std::fmt::Display) -> String {
+    format!("its host {host} {OVER_BUDGET}: traps.max_pages_per_host = {budget}")
+}
+
 /// The trap rows of URLs cut at their hosts' budgets (`$1`: the cut's reason as a `LIKE`
 /// pattern), for a query to pick columns of `f` (the frontier) from.
 const CUT_AT_BUDGETS: &str = "FROM frontier f JOIN pages p ON p.id = f.id
@@ -2424,9 +2429,7 @@ where
                     .await
                     .doing("finding URLs over their host's budget")?,
                 };
-                let reason =
-                    format!("its host {host} {OVER_BUDGET}: traps.max_pages_per_host = {budget}");
-                Self::trap_queued(tx, &over, &reason).await?;
+                Self::trap_queued(tx, &over, &over_budget(&host, budget)).await?;
                 spent.trapped += u64::try_from(over.len()).unwrap_or(u64::MAX);
             }
         }
@@ -2898,6 +2901,20 @@ where
             }
         }
         Self::requeue_cut(&mut tx, host, &ids).await?;
+        let taken = i64::try_from(ids.len()).unwrap_or(i64::MAX);
+        if room <= taken {
+            // The rest wait for a higher page budget, not for room in the domain: said
+            // so, a run with the budget raised takes them.
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE pages SET error = $3 WHERE id IN (SELECT f.id {CUT_AT_BUDGETS} AND f.host = $2)"
+            )))
+            .bind(domain_budget::CUT)
+            .bind(host)
+            .bind(over_budget(host, limits.pages))
+            .execute(&mut *tx)
+            .await
+            .doing(doing)?;
+        }
         tx.commit().await.doing(doing)?;
         Ok(Some(ids))
     }
@@ -2927,9 +2944,6 @@ where
             "hosts have more URLs than traps.max_pages_per_host: cutting what they have \
              queued beyond it, a host at a time"
         );
-        let reason = |host: &str| {
-            format!("its host {host} {OVER_BUDGET}: traps.max_pages_per_host = {budget}")
-        };
         self.with_host_index(QUEUED_BY_HOST, async {
             let mut cut = 0;
             for (host, spent) in hosts {
@@ -2952,7 +2966,7 @@ where
                 if ids.is_empty() {
                     continue;
                 }
-                Self::trap_queued(&mut tx, &ids, &reason(&host)).await?;
+                Self::trap_queued(&mut tx, &ids, &over_budget(&host, budget)).await?;
                 let n = i64::try_from(ids.len()).unwrap_or(i64::MAX);
                 Self::give_back_budget(&mut tx, &host, n).await?;
                 tx.commit().await.doing("cutting hosts to their budgets")?;

@@ -2043,17 +2043,69 @@ async fn a_name_cut_at_its_domains_limit_is_crawled_once_scope_hosts_names_it() 
     }
 }
 
+/// A name a raised `traps.max_hosts_per_domain` takes again has its cut URLs queued
+/// within its page budget; those past it are cut at the budget now, and their rows say
+/// so: they kept the domain's reason, which no longer held (the name is crawled), and a
+/// later run raising `traps.max_pages_per_host` left them trap rows for good, since only
+/// URLs cut at the budget are queued again when it is raised. On either backend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn urls_past_the_page_budget_of_a_name_taken_again_are_cut_at_the_budget() {
+    let cut: Vec<String> = (0..4).map(|i| format!("http://a2.trap.test/{i}")).collect();
+    let mut urls = vec!["http://a1.trap.test/".to_owned()];
+    urls.extend(cut.iter().cloned());
+    let proxy = farm_of(&urls).await;
+    let run = |hosts: u32, pages: u32| {
+        format!(
+            "[scope]\nhosts = [\"*.trap.test\"]\n[fetch]\nproxy = \"http://{}\"\n\
+             [traps]\nmax_hosts_per_domain = {hosts}\nmax_pages_per_host = {pages}\n",
+            proxy.authority
+        )
+    };
+    let seeds = ["http://www.trap.test/".to_owned()];
+
+    let runs = [run(1, 0), run(0, 2), run(0, 0)];
+    let test = "urls_past_the_page_budget_of_a_name_taken_again";
+    for (database, fetched, trapped) in crawled_on_both_backends(test, &seeds, &runs).await {
+        assert_eq!((fetched, trapped), (6, Vec::new()), "{database}");
+    }
+
+    let harness = Harness::default();
+    harness.crawl(&seeds, &run(1, 0)).await;
+    harness.crawl(&seeds, &run(0, 2)).await;
+    let db = harness.db().await;
+    for url in &cut[2..] {
+        let row = db
+            .page(url)
+            .await
+            .unwrap_or_else(|| panic!("{url} has a row"));
+        assert!(
+            row.error
+                .as_deref()
+                .is_some_and(|e| e.contains("a2.trap.test")
+                    && e.contains("traps.max_pages_per_host = 2")
+                    && !e.contains("max_hosts_per_domain")),
+            "{url}: {:?}",
+            row.error
+        );
+    }
+}
+
 /// `http://www.trap.test/`, linking to six names `a1.trap.test` … `a6.trap.test`, each a
 /// page, through a proxy (which the crawl's `fetch.proxy` names): the names and the proxy.
 pub(super) async fn farm_of_six() -> (Vec<String>, RawSite) {
     let farm: Vec<String> = (1..=6).map(|i| format!("http://a{i}.trap.test/")).collect();
-    let home: String = farm
+    let proxy = farm_of(&farm).await;
+    (farm, proxy)
+}
+
+/// A proxy serving `http://www.trap.test/`, linking to `urls`, and each of them a page.
+async fn farm_of(urls: &[String]) -> RawSite {
+    let home: String = urls
         .iter()
         .map(|u| format!("<a href='{u}'>x</a>"))
         .collect();
     let page = RawReply::ok("text/html", "<title>Farm</title>");
     let mut routes = vec![("http://www.trap.test/", RawReply::ok("text/html", home))];
-    routes.extend(farm.iter().map(|u| (u.as_str(), page.clone())));
-    let proxy = RawSite::start(routes).await;
-    (farm, proxy)
+    routes.extend(urls.iter().map(|u| (u.as_str(), page.clone())));
+    RawSite::start(routes).await
 }
