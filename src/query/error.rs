@@ -10,6 +10,7 @@ const PG_READ_ONLY: &str = "25006";
 /// SQLite's primary result codes that change what we tell the user.
 pub(super) const SQLITE_READONLY: i32 = 8;
 const SQLITE_CORRUPT: i32 = 11;
+const SQLITE_FULL: i32 = 13;
 const SQLITE_NOTADB: i32 = 26;
 
 /// The database's own words are kept as `message`s: they say what went wrong in the SQL
@@ -71,6 +72,20 @@ pub enum QueryError {
 
     #[error("{database} is damaged ({message}): restore it from a copy")]
     Damaged { database: String, message: String },
+
+    /// Questions and exports only read the database, so a full disk is the one SQLite
+    /// spills large sorts to: its own "database or disk is full" sent users to the
+    /// database's disk, or the export's.
+    #[error(
+        "no room for SQLite's temporary files{} ({message}: a sort larger than memory \
+         spills there; the database is only read): free space there, or name a directory \
+         with room in SQLITE_TMPDIR",
+        temp_dir_named(.dir.as_deref())
+    )]
+    NoTempRoom {
+        dir: Option<PathBuf>,
+        message: String,
+    },
 
     #[error(
         "{database} holds no crawl yet: it has none of pipecrawl's tables (a crawl starting \
@@ -181,11 +196,17 @@ impl QueryError {
     /// file's, as at open.
     pub(crate) fn from_sql(dialect: Dialect, database: &str, error: sqlx::Error) -> Self {
         let message = message(&error);
-        if dialect == Dialect::Sqlite && primary_code(&error) == Some(SQLITE_CORRUPT) {
-            return Self::Damaged {
-                database: database.to_owned(),
-                message,
-            };
+        if dialect == Dialect::Sqlite {
+            match primary_code(&error) {
+                Some(SQLITE_CORRUPT) => {
+                    return Self::Damaged {
+                        database: database.to_owned(),
+                        message,
+                    }
+                }
+                Some(SQLITE_FULL) => return Self::no_temp_room(message),
+                _ => {}
+            }
         }
         let refused = match dialect {
             Dialect::Sqlite => primary_code(&error) == Some(SQLITE_READONLY),
@@ -223,7 +244,15 @@ impl QueryError {
         match primary_code(&error) {
             Some(SQLITE_NOTADB) => Self::NotSqlite { database, message },
             Some(SQLITE_CORRUPT) => Self::Damaged { database, message },
+            Some(SQLITE_FULL) => Self::no_temp_room(message),
             _ => Self::Database { doing, message },
+        }
+    }
+
+    fn no_temp_room(message: String) -> Self {
+        Self::NoTempRoom {
+            dir: sqlite_temp_dir(),
+            message,
         }
     }
 
@@ -259,6 +288,21 @@ fn message(error: &sqlx::Error) -> String {
 pub(super) fn primary_code(error: &sqlx::Error) -> Option<i32> {
     let code = error.as_database_error()?.code()?;
     code.parse::<i32>().ok().map(|c| c & 0xff)
+}
+
+/// The directory SQLite's Unix build puts temporary files in: the first of these that
+/// is a directory (it also skips one this user cannot write, which std cannot tell).
+fn sqlite_temp_dir() -> Option<PathBuf> {
+    let named = ["SQLITE_TMPDIR", "TMPDIR"]
+        .into_iter()
+        .filter_map(std::env::var_os)
+        .map(PathBuf::from);
+    let usual = ["/var/tmp", "/usr/tmp", "/tmp"].map(PathBuf::from);
+    named.chain(usual).find(|dir| dir.is_dir())
+}
+
+fn temp_dir_named(dir: Option<&std::path::Path>) -> String {
+    dir.map_or_else(String::new, |dir| format!(" in {}", dir.display()))
 }
 
 /// Where a relative path was looked for: a crawl reads it from the directory it runs in (a

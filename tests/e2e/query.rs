@@ -1349,23 +1349,35 @@ pub(super) async fn pipecrawl_with_file_size_limit(args: Vec<String>, bytes: u64
     .expect("the binary ran")
 }
 
+/// A crawl's database of `pages` pages answered 200, each titled by the SQL expression
+/// `title`.
+#[cfg(target_os = "linux")]
+async fn crawl_of_pages(pages: u32, title: &str) -> (Harness, String) {
+    let (harness, db) = empty_crawl().await;
+    let statements = [
+        format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {pages})
+             INSERT INTO frontier (id, url, host, depth, priority, state)
+             SELECT i, 'http://127.0.0.1:1/a/rather/long/path/to/page/' || i, '127.0.0.1:1',
+                    1, 0, 'done' FROM n"
+        ),
+        format!(
+            "INSERT INTO pages (id, url, status, title, depth, fetched_at, changed_at)
+             SELECT id, url, 200, {title}, depth, '2026-12-04T00:00:00Z',
+                    '2026-12-04T00:00:00Z' FROM frontier"
+        ),
+    ];
+    change_database(&harness, &statements).await;
+    (harness, db)
+}
+
 /// An export that meets the file-size limit fails as on a full disk: it says which file
 /// and why, and removes what it was writing. SIGXFSZ's default action killed it with no
 /// word, leaving `.pages.csv.part` behind, as large as the limit.
 #[cfg(target_os = "linux")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_export_past_the_file_size_limit_names_the_file_and_leaves_no_partial_file() {
-    let (harness, db) = empty_crawl().await;
-    let statements = [
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
-         INSERT INTO frontier (id, url, host, depth, priority, state)
-         SELECT i, 'http://127.0.0.1:1/a/rather/long/path/to/page/' || i, '127.0.0.1:1', 1, 0,
-                'done' FROM n",
-        "INSERT INTO pages (id, url, status, title, depth, fetched_at, changed_at)
-         SELECT id, url, 200, 'A title long enough to make the file grow', depth,
-                '2026-12-04T00:00:00Z', '2026-12-04T00:00:00Z' FROM frontier",
-    ];
-    change_database(&harness, &statements.map(String::from)).await;
+    let (harness, db) = crawl_of_pages(3000, "'A title long enough to make the file grow'").await;
     let out_dir = harness.dir.path().join("export");
     std::fs::create_dir(&out_dir).expect("the output directory");
     let dir = out_dir.display().to_string();
@@ -1374,6 +1386,53 @@ async fn an_export_past_the_file_size_limit_names_the_file_and_leaves_no_partial
             .await;
     assert_fails(&out, &[".pages.csv.part: File too large"]);
     assert_empty(&out_dir);
+}
+
+/// A question whose sort outgrows memory, and an export, spill to SQLite's temporary
+/// directory; with no room there they said "the SQL failed: database or disk is full"
+/// (or "database error while reading rows to export: …"), which sent the user to the
+/// disk of the database, only read, or of the export. They name the directory and
+/// SQLITE_TMPDIR.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sort_with_no_room_in_the_temporary_directory_names_it() {
+    let (harness, db) = crawl_of_pages(20_000, "hex(randomblob(200))").await;
+    let temp = harness.dir.path().join("tmp");
+    std::fs::create_dir(&temp).expect("the temporary directory");
+    let Some(disk) = super::resume::SmallDisk::mount(&temp) else {
+        return;
+    };
+    disk.fill();
+    let out_dir = harness.dir.path().join("export").display().to_string();
+    for words in [
+        args(&[
+            "query", "--db", &db, "pages", "--sort", "title", "--limit", "0",
+        ]),
+        args(&["export", "--db", &db, "--out", &out_dir]),
+    ] {
+        let dir = temp.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+                .args(words)
+                .env("SQLITE_TMPDIR", dir)
+                .output()
+                .expect("run the pipecrawl binary")
+        })
+        .await
+        .expect("the binary ran");
+        assert_fails(
+            &out,
+            &[&format!(
+                "no room for SQLite's temporary files in {}",
+                temp.display()
+            )],
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("SQLITE_TMPDIR"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 /// A crawl's database in a directory the reader cannot write (a read-only mount, another

@@ -711,13 +711,13 @@ async fn a_database_a_killed_first_run_left_a_hot_journal_beside_is_crawled() {
 
 /// A tmpfs of 8 MiB mounted on a directory until dropped: a disk to fill.
 #[cfg(target_os = "linux")]
-struct SmallDisk(PathBuf);
+pub(super) struct SmallDisk(PathBuf);
 
 #[cfg(target_os = "linux")]
 impl SmallDisk {
     /// Mounts it on `dir`; `None`, said on stderr, where this user may not mount (CI
     /// runs as root).
-    fn mount(dir: &Path) -> Option<Self> {
+    pub(super) fn mount(dir: &Path) -> Option<Self> {
         let mounted = Command::new("mount")
             .args(["-t", "tmpfs", "-o", "size=8m", "pipecrawl-test"])
             .arg(dir)
@@ -731,7 +731,7 @@ impl SmallDisk {
     }
 
     /// Fills what is left of the disk; the file that fills it.
-    fn fill(&self) -> PathBuf {
+    pub(super) fn fill(&self) -> PathBuf {
         use std::io::Write;
         let path = self.0.join("filler");
         let mut file = std::fs::File::create(&path).expect("the filler file");
