@@ -150,6 +150,25 @@ pub enum Error {
         source: sqlx::Error,
     },
 
+    /// What to do about SQLite's "database or disk is full": stopped, the crawl leaves
+    /// its last commit, which the next run goes on from.
+    #[error(
+        "{source}: no room left on the disk holding {}{}: make room there and run it again; \
+         it goes on from its last commit, and fetches again the pages it had not stored",
+        .dir.display(),
+        .temp.as_ref().map_or_else(String::new, |temp| format!(
+            " (or, for a sort larger than memory, on the one holding SQLite's temporary \
+             directory {}: SQLITE_TMPDIR names another)",
+            temp.display()
+        ))
+    )]
+    DiskFull {
+        dir: PathBuf,
+        temp: Option<PathBuf>,
+        #[source]
+        source: Box<Error>,
+    },
+
     #[error("cannot bring the database schema up to date: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 
@@ -230,6 +249,27 @@ impl Error {
                     .and_then(|code| code.parse().ok())
                     .is_some_and(refused_by_sqlite),
             },
+            _ => false,
+        }
+    }
+
+    /// SQLite found no room on the disk for the database, its WAL or a temporary file.
+    pub(crate) fn is_disk_full(&self) -> bool {
+        let sqlite_full = |source: &sqlx::Error| {
+            source
+                .as_database_error()
+                .filter(|e| e.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some())
+                .and_then(|e| e.code())
+                .and_then(|code| code.parse::<i32>().ok())
+                .is_some_and(|code| code & 0xff == libsqlite3_sys::SQLITE_FULL)
+        };
+        match self {
+            Self::Sqlite { code, .. } => code & 0xff == libsqlite3_sys::SQLITE_FULL,
+            Self::OpenDatabase { source, .. } | Self::Database { source, .. } => {
+                sqlite_full(source)
+            }
+            Self::Migrate(sqlx::migrate::MigrateError::Execute(source)) => sqlite_full(source),
+            Self::RefusedUrl { source, .. } => source.is_disk_full(),
             _ => false,
         }
     }

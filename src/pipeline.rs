@@ -51,7 +51,10 @@ pub async fn crawl(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Summary, Error> {
-    run(config, shutdown, None).await
+    let database = config.storage.database.clone();
+    run(config, shutdown, None)
+        .await
+        .map_err(|e| crate::store::said_where_full(e, &database))
 }
 
 /// Runs as a service until `shutdown`: crawls, then waits for seeds (over the admin API)
@@ -62,6 +65,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     reloads: mpsc::Receiver<Config>,
 ) -> Result<Summary, Error> {
+    let database = config.storage.database.clone();
     let addr = config.admin.listen;
     admin::check_exposure(addr, config.admin.token.as_deref())?;
     let listener = TcpListener::bind(addr)
@@ -88,7 +92,7 @@ pub async fn serve(
     )
     .await;
     done.cancel();
-    summary
+    summary.map_err(|e| crate::store::said_where_full(e, &database))
 }
 
 /// Takes `config.cluster.node_id` among the nodes sharing PostgreSQL, once the node's

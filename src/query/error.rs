@@ -251,7 +251,7 @@ impl QueryError {
 
     fn no_temp_room(message: String) -> Self {
         Self::NoTempRoom {
-            dir: sqlite_temp_dir(),
+            dir: crate::store::sqlite_temp_dir(),
             message,
         }
     }
@@ -288,17 +288,6 @@ fn message(error: &sqlx::Error) -> String {
 pub(super) fn primary_code(error: &sqlx::Error) -> Option<i32> {
     let code = error.as_database_error()?.code()?;
     code.parse::<i32>().ok().map(|c| c & 0xff)
-}
-
-/// The directory SQLite's Unix build puts temporary files in: the first of these that
-/// is a directory (it also skips one this user cannot write, which std cannot tell).
-fn sqlite_temp_dir() -> Option<PathBuf> {
-    let named = ["SQLITE_TMPDIR", "TMPDIR"]
-        .into_iter()
-        .filter_map(std::env::var_os)
-        .map(PathBuf::from);
-    let usual = ["/var/tmp", "/usr/tmp", "/tmp"].map(PathBuf::from);
-    named.chain(usual).find(|dir| dir.is_dir())
 }
 
 fn temp_dir_named(dir: Option<&std::path::Path>) -> String {

@@ -589,19 +589,66 @@ async fn a_crawl_past_the_file_size_limit_stops_saying_so_and_a_rerun_completes_
         stderr.contains("may write no file larger than 1048576 bytes (`ulimit -f`"),
         "the limit is not named: {stderr}"
     );
+    completed_from_part_way(&harness, &config, &want).await;
+}
+
+/// Asserts that the crawl of `config` stopped part way, and that a run of it now
+/// completes it, each page once.
+async fn completed_from_part_way(harness: &Harness, config: &Path, want: &BTreeSet<String>) {
     let stored = harness.page_count().await;
     assert!(
         stored > 0 && stored < i64::try_from(want.len()).expect("a count"),
-        "the limit did not stop the crawl part way: {stored} pages stored"
+        "the crawl did not stop part way: {stored} pages stored"
     );
-
-    let out = run_to_the_end("crawl", &config);
+    let out = run_to_the_end("crawl", config);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_complete_and_single(&harness, &want).await;
+    assert_complete_and_single(harness, want).await;
+}
+
+/// A crawl whose disk fills part way, or is full as it starts, stops saying which disk
+/// and that a run after room is made goes on: it said only SQLite's "database or disk
+/// is full (SQLite code 13)". Made room, the next run completes it, each page once.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_on_a_full_disk_says_where_and_a_rerun_after_room_completes_it() {
+    use std::io::{Seek, SeekFrom};
+    let (site, model) = big_site().await;
+    let want = expected(&site, &model);
+    let harness = Harness::default();
+    let Some(disk) = SmallDisk::mount(harness.dir.path()) else {
+        return;
+    };
+    let config = harness.write_config(&harness.config_text(&model.seeds, CONFIG));
+    let says_where = |out: &std::process::Output| {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        let dir = harness.dir.path().display();
+        assert!(
+            stderr.contains(&format!("no room left on the disk holding {dir}"))
+                && stderr.contains("make room there and run it again"),
+            "{stderr}"
+        );
+    };
+    let filler = disk.fill();
+    says_where(&run_to_the_end("crawl", &config));
+
+    // Room for the database and a few batches, not the whole crawl.
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&filler)
+        .expect("the filler file");
+    let end = file.seek(SeekFrom::End(0)).expect("its size");
+    file.set_len(end - (1 << 20)).expect("free 1 MiB");
+    drop(file);
+    says_where(&run_to_the_end("crawl", &config));
+
+    std::fs::remove_file(filler).expect("free the disk");
+    disk.grow();
+    completed_from_part_way(&harness, &config, &want).await;
 }
 
 /// A crash loop: a run killed while it starts, once it has queued again the URLs the
@@ -728,6 +775,16 @@ impl SmallDisk {
             eprintln!("skipped: cannot mount a tmpfs (root can)");
             None
         }
+    }
+
+    /// Makes it 64 MiB, room for a crawl of [`big_site`].
+    fn grow(&self) {
+        let grown = Command::new("mount")
+            .args(["-o", "remount,size=64m"])
+            .arg(&self.0)
+            .status()
+            .expect("run mount");
+        assert!(grown.success(), "cannot grow the tmpfs");
     }
 
     /// Fills what is left of the disk; the file that fills it.

@@ -1,0 +1,57 @@
+//! Saying where a full disk is. SQLite's own words, "database or disk is full", name
+//! neither the disk nor what to do, and a crawl's database, its WAL and SQLite's
+//! temporary files may each be on another disk.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::Error;
+
+/// `error`, naming the disk of `database`'s directory (and of SQLite's temporary
+/// directory, when another) and what to do, when it is SQLite's full disk.
+pub(crate) fn said_where(error: Error, database: &str) -> Error {
+    if !error.is_disk_full() {
+        return error;
+    }
+    let Some(dir) = super::sqlite_options(database)
+        .ok()
+        .and_then(|options| options.get_filename().parent().map(Path::to_owned))
+    else {
+        return error;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        std::env::current_dir().unwrap_or(dir)
+    } else {
+        dir
+    };
+    let temp = sqlite_temp_dir().filter(|temp| !same_disk(temp, &dir));
+    Error::DiskFull {
+        dir,
+        temp,
+        source: Box::new(error),
+    }
+}
+
+#[cfg(unix)]
+fn same_disk(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let device = |dir: &Path| std::fs::metadata(dir).ok().map(|m| m.dev());
+    device(a) == device(b)
+}
+
+/// Elsewhere the temporary directory goes unnamed.
+#[cfg(not(unix))]
+fn same_disk(_: &Path, _: &Path) -> bool {
+    true
+}
+
+/// The directory SQLite's Unix build puts temporary files in (sorts larger than memory):
+/// the first of these that is a directory (it also skips one this user cannot write,
+/// which std cannot tell).
+pub(crate) fn sqlite_temp_dir() -> Option<PathBuf> {
+    let named = ["SQLITE_TMPDIR", "TMPDIR"]
+        .into_iter()
+        .filter_map(std::env::var_os)
+        .map(PathBuf::from);
+    let usual = ["/var/tmp", "/usr/tmp", "/tmp"].map(PathBuf::from);
+    named.chain(usual).find(|dir| dir.is_dir())
+}
