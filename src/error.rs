@@ -253,24 +253,22 @@ impl Error {
         }
     }
 
-    /// SQLite found no room on the disk for the database, its WAL or a temporary file.
-    pub(crate) fn is_disk_full(&self) -> bool {
-        let sqlite_full = |source: &sqlx::Error| {
+    /// SQLite's extended result code, when SQLite failed the step.
+    pub(crate) fn sqlite_code(&self) -> Option<i32> {
+        let of = |source: &sqlx::Error| {
             source
                 .as_database_error()
                 .filter(|e| e.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some())
                 .and_then(|e| e.code())
-                .and_then(|code| code.parse::<i32>().ok())
-                .is_some_and(|code| code & 0xff == libsqlite3_sys::SQLITE_FULL)
+                .and_then(|code| code.parse().ok())
         };
         match self {
-            Self::Sqlite { code, .. } => code & 0xff == libsqlite3_sys::SQLITE_FULL,
-            Self::OpenDatabase { source, .. } | Self::Database { source, .. } => {
-                sqlite_full(source)
-            }
-            Self::Migrate(sqlx::migrate::MigrateError::Execute(source)) => sqlite_full(source),
-            Self::RefusedUrl { source, .. } => source.is_disk_full(),
-            _ => false,
+            Self::Sqlite { code, .. } => Some(*code),
+            Self::OpenDatabase { source, .. }
+            | Self::Database { source, .. }
+            | Self::Migrate(sqlx::migrate::MigrateError::Execute(source)) => of(source),
+            Self::RefusedUrl { source, .. } => source.sqlite_code(),
+            _ => None,
         }
     }
 

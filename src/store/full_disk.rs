@@ -9,7 +9,7 @@ use crate::error::Error;
 /// `error`, naming the disk of `database`'s directory (and of SQLite's temporary
 /// directory, when another) and what to do, when it is SQLite's full disk.
 pub(crate) fn said_where(error: Error, database: &str) -> Error {
-    if !error.is_disk_full() {
+    if !is_disk_full(&error) {
         return error;
     }
     let Some(dir) = super::sqlite_options(database)
@@ -29,6 +29,29 @@ pub(crate) fn said_where(error: Error, database: &str) -> Error {
         temp,
         source: Box::new(error),
     }
+}
+
+/// SQLite found no room on the disk for the database, its WAL or a temporary file, or
+/// for the `-shm` file beside the database, whose growing fails as a "disk I/O error".
+fn is_disk_full(error: &Error) -> bool {
+    use libsqlite3_sys::{SQLITE_FULL, SQLITE_IOERR_SHMSIZE};
+    match error.sqlite_code() {
+        Some(code) => {
+            code & 0xff == SQLITE_FULL || (code == SQLITE_IOERR_SHMSIZE && !file_size_limited())
+        }
+        None => false,
+    }
+}
+
+/// Whether the process may write no file larger than a limit (`ulimit -f`), past which
+/// the `-shm` file's growing fails too: the binary names the limit then.
+fn file_size_limited() -> bool {
+    #[cfg(unix)]
+    {
+        rlimit::getrlimit(rlimit::Resource::FSIZE).is_ok_and(|(soft, _)| soft != rlimit::INFINITY)
+    }
+    #[cfg(not(unix))]
+    false
 }
 
 #[cfg(unix)]
