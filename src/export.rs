@@ -299,6 +299,11 @@ async fn write_all(
         // Reading in order needs no memory map, and without one the process's resident
         // memory shows what it really holds: a row and a write buffer.
         reader.execute("PRAGMA mmap_size = 0").await?;
+        // Each chunk's lines are ordered in a table of SQLite's (`write_table`), no
+        // larger than the chunk this process holds anyway: in a temporary file it was
+        // written to disk for nothing, and an export to a disk with room failed when
+        // the temporary directory had none.
+        reader.execute("PRAGMA temp_store = MEMORY").await?;
         // PostgreSQL's connection is in a read-only transaction from the start.
         reader.execute("BEGIN").await?;
     }

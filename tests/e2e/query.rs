@@ -2,7 +2,7 @@
 //! every answer is checked against what the site is known to contain.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -1388,51 +1388,72 @@ async fn an_export_past_the_file_size_limit_names_the_file_and_leaves_no_partial
     assert_empty(&out_dir);
 }
 
-/// A question whose sort outgrows memory, and an export, spill to SQLite's temporary
-/// directory; with no room there they said "the SQL failed: database or disk is full"
-/// (or "database error while reading rows to export: …"), which sent the user to the
-/// disk of the database, only read, or of the export. They name the directory and
+/// Runs the binary with `words`, SQLite's temporary directory (SQLITE_TMPDIR) a full
+/// disk in `harness`'s directory: what it said, and the directory; `None` where no disk
+/// can be mounted.
+#[cfg(target_os = "linux")]
+async fn with_no_temp_room(harness: &Harness, words: Vec<String>) -> Option<(Output, PathBuf)> {
+    let temp = harness.dir.path().join("tmp");
+    std::fs::create_dir(&temp).expect("the temporary directory");
+    let disk = super::resume::SmallDisk::mount(&temp)?;
+    disk.fill();
+    let dir = temp.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+            .args(words)
+            .env("SQLITE_TMPDIR", dir)
+            .output()
+            .expect("run the pipecrawl binary")
+    })
+    .await
+    .expect("the binary ran");
+    Some((out, temp))
+}
+
+/// A question whose sort outgrows memory spills to SQLite's temporary directory; with
+/// no room there it said "the SQL failed: database or disk is full", which sent the
+/// user to the disk of the database, which it only reads. It names the directory and
 /// SQLITE_TMPDIR.
 #[cfg(target_os = "linux")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sort_with_no_room_in_the_temporary_directory_names_it() {
     let (harness, db) = crawl_of_pages(20_000, "hex(randomblob(200))").await;
-    let temp = harness.dir.path().join("tmp");
-    std::fs::create_dir(&temp).expect("the temporary directory");
-    let Some(disk) = super::resume::SmallDisk::mount(&temp) else {
+    let words = args(&[
+        "query", "--db", &db, "pages", "--sort", "title", "--limit", "0",
+    ]);
+    let Some((out, temp)) = with_no_temp_room(&harness, words).await else {
         return;
     };
-    disk.fill();
-    let out_dir = harness.dir.path().join("export").display().to_string();
-    for words in [
-        args(&[
-            "query", "--db", &db, "pages", "--sort", "title", "--limit", "0",
-        ]),
-        args(&["export", "--db", &db, "--out", &out_dir]),
-    ] {
-        let dir = temp.clone();
-        let out = tokio::task::spawn_blocking(move || {
-            Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
-                .args(words)
-                .env("SQLITE_TMPDIR", dir)
-                .output()
-                .expect("run the pipecrawl binary")
-        })
-        .await
-        .expect("the binary ran");
-        assert_fails(
-            &out,
-            &[&format!(
-                "no room for SQLite's temporary files in {}",
-                temp.display()
-            )],
-        );
-        assert!(
-            String::from_utf8_lossy(&out.stderr).contains("SQLITE_TMPDIR"),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    assert_fails(
+        &out,
+        &[&format!(
+            "no room for SQLite's temporary files in {}",
+            temp.display()
+        )],
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("SQLITE_TMPDIR"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// An export sorts nothing larger than the chunk of rows it holds, yet wrote each
+/// chunk's ordering to SQLite's temporary directory: with no room there it failed,
+/// though its own disk had room.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_needs_no_room_in_the_temporary_directory() {
+    let (harness, db) = crawl_of_pages(20_000, "hex(randomblob(200))").await;
+    let out_dir = harness.dir.path().join("export");
+    let dir = out_dir.display().to_string();
+    let words = args(&["export", "--db", &db, "--out", &dir]);
+    let Some((out, _)) = with_no_temp_room(&harness, words).await else {
+        return;
+    };
+    answered(&out, "export");
+    let pages = std::fs::read_to_string(out_dir.join("pages.csv")).expect("pages.csv");
+    assert_eq!(pages.lines().count(), 20_001, "a header and every page");
 }
 
 /// A crawl's database in a directory the reader cannot write (a read-only mount, another
