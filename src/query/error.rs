@@ -67,6 +67,19 @@ pub enum QueryError {
         shm: PathBuf,
     },
 
+    #[error(
+        "cannot read {database}: its write-ahead log {} is beside it (a crawl is writing \
+         it, or one ended without closing it), and reading it then takes {}, for which the \
+         disk has no room: make room there (32 KiB is enough)",
+        .wal.display(),
+        .shm.display()
+    )]
+    NoRoomForSharedMemory {
+        database: String,
+        wal: PathBuf,
+        shm: PathBuf,
+    },
+
     #[error("{database} is not a SQLite database ({message})")]
     NotSqlite { database: String, message: String },
 
@@ -286,8 +299,11 @@ fn message(error: &sqlx::Error) -> String {
 /// SQLite reports extended codes (e.g. 264 for a read-only WAL); the low byte is the
 /// primary code.
 pub(super) fn primary_code(error: &sqlx::Error) -> Option<i32> {
-    let code = error.as_database_error()?.code()?;
-    code.parse::<i32>().ok().map(|c| c & 0xff)
+    extended_code(error).map(|c| c & 0xff)
+}
+
+pub(super) fn extended_code(error: &sqlx::Error) -> Option<i32> {
+    error.as_database_error()?.code()?.parse().ok()
 }
 
 fn temp_dir_named(dir: Option<&std::path::Path>) -> String {

@@ -22,7 +22,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::ConnectOptions;
 
 use super::dialect::Dialect;
-use super::error::{primary_code, Doing, QueryError, SQLITE_READONLY};
+use super::error::{extended_code, primary_code, Doing, QueryError, SQLITE_READONLY};
 use super::reader::{Connection, Reader, Statement};
 use crate::store;
 
@@ -234,6 +234,17 @@ async fn open_sqlite(
                 && !beside(&path, "-shm").exists() =>
         {
             return Err(QueryError::NoSharedMemory {
+                database: name,
+                wal: wal_file(&path),
+                shm: beside(&path, "-shm"),
+            });
+        }
+        // On a full disk SQLite makes the `-shm` file but cannot grow it.
+        Err(e)
+            if extended_code(&e) == Some(libsqlite3_sys::SQLITE_IOERR_SHMSIZE)
+                && wal_file(&path).exists() =>
+        {
+            return Err(QueryError::NoRoomForSharedMemory {
                 database: name,
                 wal: wal_file(&path),
                 shm: beside(&path, "-shm"),

@@ -1559,13 +1559,9 @@ async fn a_database_file_the_reader_may_not_read_is_named_with_the_reason() {
     }
 }
 
-/// A database with its write-ahead log beside it (a crawl writing, or one killed) in a
-/// directory the reader may not write, with no `-shm` file there yet (a copy of the two
-/// files), was "database error while reading the database schema: unable to open
-/// database file": SQLite cannot make the `-shm` it needs, and says nothing of it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_database_whose_log_cannot_be_read_without_a_shm_file_says_so() {
-    let (harness, _) = empty_crawl().await;
+/// Copies `harness`'s crawl into `dir` with a commit in its write-ahead log, and no
+/// `-shm` file: a crawl writing it, or one killed, copied.
+async fn copy_with_its_log(harness: &Harness, dir: &Path) {
     let options = sqlx::sqlite::SqliteConnectOptions::new()
         .filename(harness.db_path())
         .pragma("wal_autocheckpoint", "0");
@@ -1578,12 +1574,57 @@ async fn a_database_whose_log_cannot_be_read_without_a_shm_file_says_so() {
     .execute(&pool)
     .await
     .expect("a commit, kept in the log");
-    let shelf = harness.dir.path().join("copy");
-    std::fs::create_dir(&shelf).expect("a directory");
     for name in ["crawl.db", "crawl.db-wal"] {
-        std::fs::copy(harness.dir.path().join(name), shelf.join(name)).expect("copy the file");
+        std::fs::copy(harness.dir.path().join(name), dir.join(name)).expect("copy the file");
     }
     pool.close().await;
+}
+
+/// The same on a full disk, where SQLite cannot grow the `-shm` file it makes: it was
+/// "database error while reading the database schema: disk I/O error", naming no file
+/// and reading like a failing drive.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_whose_log_needs_a_shm_file_on_a_full_disk_says_so() {
+    let (harness, _) = empty_crawl().await;
+    let shelf = harness.dir.path().join("copy");
+    std::fs::create_dir(&shelf).expect("a directory");
+    let Some(disk) = super::resume::SmallDisk::mount(&shelf) else {
+        return;
+    };
+    copy_with_its_log(&harness, &shelf).await;
+    disk.fill();
+    let db = shelf.join("crawl.db").display().to_string();
+    let out_dir = harness.dir.path().join("export").display().to_string();
+    for words in [
+        args(&["query", "--db", &db, "stats"]),
+        args(&["export", "--db", &db, "--out", &out_dir]),
+    ] {
+        let out = pipecrawl(words).await;
+        assert_fails(
+            &out,
+            &[&format!(
+                "cannot read {db}: its write-ahead log {db}-wal is beside it"
+            )],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("takes {db}-shm, for which the disk has no room")),
+            "{stderr}"
+        );
+    }
+}
+
+/// A database with its write-ahead log beside it (a crawl writing, or one killed) in a
+/// directory the reader may not write, with no `-shm` file there yet (a copy of the two
+/// files), was "database error while reading the database schema: unable to open
+/// database file": SQLite cannot make the `-shm` it needs, and says nothing of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_whose_log_cannot_be_read_without_a_shm_file_says_so() {
+    let (harness, _) = empty_crawl().await;
+    let shelf = harness.dir.path().join("copy");
+    std::fs::create_dir(&shelf).expect("a directory");
+    copy_with_its_log(&harness, &shelf).await;
     let db = shelf.join("crawl.db").display().to_string();
     set_mode(&shelf, 0o555);
     for out in query_and_export_without_rights(&harness, &db, &shelf) {
