@@ -16,7 +16,9 @@ use tracing_subscriber::EnvFilter;
 )]
 pub struct Cli {
     /// Log line format on stderr (the level comes from RUST_LOG, default `info`).
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    // Under its own heading: among a command's own options, in the order clap merges
+    // them, it hid what the command itself takes.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, help_heading = "Global options")]
     pub log_format: LogFormat,
 
     #[command(subcommand)]
@@ -99,6 +101,9 @@ impl RetryFailed {
     }
 }
 
+/// The help heading of the options every question of `query` takes.
+const QUERY_OPTIONS: &str = "Query options";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Crawl until the frontier is empty or a limit is hit, then print a summary.
@@ -121,10 +126,11 @@ pub enum Command {
     /// Ask a crawl's database a question (read-only): pages, links, search, broken links,
     /// most-linked pages, statistics, or any SQL.
     Query {
-        #[command(flatten)]
+        // Every question's, so listed apart from a question's own.
+        #[command(flatten, next_help_heading = QUERY_OPTIONS)]
         database: Database,
         /// How to print the answer.
-        #[arg(long, global = true, value_enum, default_value_t = pipecrawl::query::Format::Table)]
+        #[arg(long, global = true, value_enum, default_value_t = pipecrawl::query::Format::Table, help_heading = QUERY_OPTIONS)]
         format: pipecrawl::query::Format,
         #[command(subcommand)]
         question: pipecrawl::query::Question,

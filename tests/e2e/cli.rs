@@ -1860,22 +1860,85 @@ async fn the_files_a_crawl_leaves_in_a_clone_are_ignored_by_git() {
     assert!(tracked.is_empty(), "not in .gitignore: {tracked:?}");
 }
 
+/// The long options of `pipecrawl ARGS --help` under each heading, in order; `-h`'s help
+/// is `--help` under its heading.
+fn help_sections(args: &[&str]) -> Vec<(String, Vec<String>)> {
+    let mut all = args.to_vec();
+    all.push("-h");
+    let help = text(&pipecrawl(&all).stdout);
+    let mut sections: Vec<(String, Vec<String>)> = Vec::new();
+    for line in help.lines() {
+        if let Some(heading) = line.strip_suffix(':').filter(|_| !line.starts_with(' ')) {
+            sections.push((heading.to_owned(), Vec::new()));
+        } else if let Some((_, options)) = sections.last_mut() {
+            let option = line.trim_start();
+            // `-c, --config <CONFIG>`: the long name.
+            let option = option
+                .split_once(", ")
+                .filter(|(short, _)| short.len() == 2 && short.starts_with('-'))
+                .map_or(option, |(_, long)| long);
+            if option.starts_with("--") {
+                options.extend(option.split(' ').next().map(str::to_owned));
+            }
+        }
+    }
+    sections
+}
+
+/// The long options of `pipecrawl ARGS --help` under `heading`.
+fn options_under(args: &[&str], heading: &str) -> Vec<String> {
+    help_sections(args)
+        .into_iter()
+        .find(|(h, _)| h == heading)
+        .map(|(_, options)| options)
+        .unwrap_or_default()
+}
+
 /// The long options of `pipecrawl ARGS --help`, but for those every question shares.
 fn own_options(args: &[&str]) -> Vec<String> {
-    let mut all = args.to_vec();
-    all.push("--help");
-    let help = text(&pipecrawl(&all).stdout);
-    help.lines()
-        .filter_map(|line| {
-            line.trim_start()
-                .strip_prefix("-c, ")
-                .or(Some(line.trim_start()))
-        })
-        .filter_map(|line| line.strip_prefix("--"))
-        .filter_map(|rest| rest.split([' ', ',']).next())
-        .filter(|name| !["db", "config", "format", "log-format", "help"].contains(name))
-        .map(|name| format!("--{name}"))
+    options_under(args, "Options")
+        .into_iter()
+        .filter(|name| name != "--help")
         .collect()
+}
+
+/// `--help` of a command listed the options every command takes (`--log-format`), and
+/// those every question of `query` takes (`--db`, `--config`, `--format`), among the
+/// command's own, in no order a reader could follow: `query pages -h` went `--db`,
+/// `--host`, `--log-format`, `--config`, `--status`. Each kind has its heading.
+#[test]
+fn help_lists_the_options_a_command_shares_under_their_own_headings() {
+    let global = vec!["--log-format".to_owned()];
+    let question = ["--db", "--config", "--format"].map(str::to_owned).to_vec();
+    for args in [
+        &["crawl"][..],
+        &["serve"],
+        &["export"],
+        &["query"],
+        &["query", "pages"],
+    ] {
+        let sections = help_sections(args);
+        let named = |heading: &str| {
+            sections
+                .iter()
+                .find(|(h, _)| h == heading)
+                .map(|(_, options)| options.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(named("Global options"), global, "{args:?}: {sections:?}");
+        let own = named("Options");
+        assert!(own.contains(&"--help".to_owned()), "{args:?}: {sections:?}");
+        assert!(!own.contains(&global[0]), "{args:?}: {sections:?}");
+        if args[0] == "query" {
+            assert_eq!(named("Query options"), question, "{args:?}: {sections:?}");
+            assert!(
+                own.iter().all(|o| !question.contains(o)),
+                "{args:?}: {sections:?}"
+            );
+        }
+    }
+    assert!(own_options(&["query", "pages"]).contains(&"--limit".to_owned()));
+    assert!(own_options(&["export"]).contains(&"--db".to_owned()));
 }
 
 /// README's paragraph on each `query` question names each of its options: `links` and
