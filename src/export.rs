@@ -240,16 +240,21 @@ pub async fn export(
     partials: &Partials,
 ) -> Result<Vec<Exported>, QueryError> {
     let mut reader = open::open(database, Needs::Crawl).await?;
-    let made = make_dirs(dir)?;
-    // Another export's lock: the directories are that one's now, made at once by both.
-    let _only_export = lock_dir(dir)?;
-    partials.made_dirs(made);
-    let exported = write_all(&mut reader, database, format, dir, partials).await;
-    if exported.is_err() {
-        // Half an export is of no use to anyone, and on a full disk it holds the space
-        // the user needs back.
-        partials.discard_all();
+    let exported = async {
+        let made = make_dirs(dir)?;
+        // Another export's lock: the directories are that one's now, made at once by both.
+        let _only_export = lock_dir(dir)?;
+        partials.made_dirs(made);
+        let exported = write_all(&mut reader, database, format, dir, partials).await;
+        if exported.is_err() {
+            // Half an export is of no use to anyone, and on a full disk it holds the space
+            // the user needs back.
+            partials.discard_all();
+        }
+        exported
     }
+    .await;
+    reader.close().await;
     exported
 }
 

@@ -81,6 +81,7 @@ pub async fn ask(
         Question::Stats => stats::answer(&mut conn, format, out).await,
         Question::Sql(args) => sql::answer(&mut conn, args, format, out).await,
     };
+    conn.close().await;
     match answered {
         Err(e) if e.is_closed_output() => Ok(Answer::default()),
         other => other,

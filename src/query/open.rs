@@ -217,6 +217,7 @@ async fn open_sqlite(
         .disable_statement_logging()
         // A crawl writing the same file holds its lock only while committing a batch.
         .busy_timeout(Duration::from_secs(10));
+    let no_log_before = !wal_file(&path).exists();
     let mut conn = connect(&options, &name).await?;
     let tables = match tables(&mut conn).await {
         // Readers of a WAL database share memory through `crawl.db-shm`, which cannot be
@@ -253,7 +254,39 @@ async fn open_sqlite(
         read => read,
     }
     .map_err(|source| QueryError::from_file(name.clone(), "reading the database schema", source))?;
-    Ok((Reader::new(Connection::Sqlite(conn), name), tables))
+    let reader = Reader::new(Connection::Sqlite(conn), name);
+    let reader = if no_log_before {
+        reader.opened_without_log(path)
+    } else {
+        reader
+    };
+    Ok((reader, tables))
+}
+
+/// Removes the empty write-ahead log and shared-memory file beside the SQLite file at
+/// `path` once the reader that made them has closed, as SQLite removes them when the
+/// last connection to a WAL database closes: but for a read-only connection, which
+/// leaves them, so that each question left `crawl.db-wal` and `crawl.db-shm` beside a
+/// finished crawl's database. A writable connection that reads the schema, and nothing
+/// else, is opened and closed to have SQLite do it under its own locks: with another
+/// connection open (a crawl started meanwhile) it is not the last, and leaves them. A
+/// log with commits in it is no reader's and stays for its writer to fold in. Nothing
+/// is removed where this user may not write the database.
+pub(super) async fn remove_log_made(path: &Path) {
+    if !std::fs::metadata(wal_file(path)).is_ok_and(|log| log.len() == 0) {
+        return;
+    }
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .disable_statement_logging()
+        // Tidying is worth no wait behind a writer.
+        .busy_timeout(Duration::ZERO);
+    let Ok(mut conn) = options.connect().await else {
+        return;
+    };
+    // Closing removes the log only once the connection has read through it.
+    let _ = tables(&mut conn).await;
+    let _ = sqlx::Connection::close(conn).await;
 }
 
 /// A read-only connection with ATTACH forbidden.

@@ -7,13 +7,16 @@
 
 use std::ffi::c_int;
 use std::fmt::Display;
+use std::path::PathBuf;
 use std::ptr;
 
 use futures_util::TryStreamExt;
 use libsqlite3_sys as ffi;
 use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
-use sqlx::{Column, Database, Encode, Row, Statement as _, Type, TypeInfo, ValueRef};
+use sqlx::{
+    Column, Connection as _, Database, Encode, Row, Statement as _, Type, TypeInfo, ValueRef,
+};
 
 use super::dialect::Dialect;
 use super::error::{Doing, QueryError};
@@ -112,6 +115,9 @@ pub struct Reader {
     /// The database as the user named it (a PostgreSQL URL without its password): damage
     /// a question runs into past the schema is the file's fault, named as at open.
     database: String,
+    /// The SQLite file beside which no write-ahead log was when the connection opened,
+    /// so that one there at [`Reader::close`] may be this connection's to remove.
+    no_log_before: Option<PathBuf>,
 }
 
 /// The connection of a [`Reader`].
@@ -139,7 +145,30 @@ macro_rules! on_reader {
 
 impl Reader {
     pub(super) fn new(conn: Connection, database: String) -> Self {
-        Self { conn, database }
+        Self {
+            conn,
+            database,
+            no_log_before: None,
+        }
+    }
+
+    /// Notes that the SQLite file at `path` had no write-ahead log beside it before this
+    /// connection opened it.
+    pub(super) fn opened_without_log(mut self, path: PathBuf) -> Self {
+        self.no_log_before = Some(path);
+        self
+    }
+
+    /// Closes the connection and leaves the database's directory as it was found (see
+    /// [`super::open::remove_log_made`]). Failures are not the answer's: it is out.
+    pub async fn close(self) {
+        let closed = match self.conn {
+            Connection::Sqlite(conn) => conn.close().await,
+            Connection::Postgres(conn) => conn.close().await,
+        };
+        if let (Ok(()), Some(path)) = (closed, self.no_log_before) {
+            super::open::remove_log_made(&path).await;
+        }
     }
 
     pub fn dialect(&self) -> Dialect {

@@ -1847,12 +1847,8 @@ async fn the_files_a_crawl_leaves_in_a_clone_are_ignored_by_git() {
         .lines()
         .filter_map(|line| line.strip_prefix('*'))
         .collect();
-    let left: Vec<String> = std::fs::read_dir(harness.dir.path())
-        .expect("the crawl's directory")
-        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
-        .filter(|name| name.starts_with("crawl.db"))
-        .collect();
-    assert!(left.contains(&"crawl.db".to_owned()), "{left:?}");
+    let left = super::query::beside_database(&harness);
+    assert!(left.contains("crawl.db"), "{left:?}");
     let tracked: Vec<&String> = left
         .iter()
         .filter(|name| !ignored.iter().any(|suffix| name.ends_with(suffix)))

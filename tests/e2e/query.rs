@@ -1506,6 +1506,70 @@ async fn a_finished_crawl_in_a_directory_the_reader_cannot_write_is_read() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "n\r\n2\r\n");
 }
 
+/// The names of the files beside the crawl's database that are SQLite's or the crawl's.
+pub(super) fn beside_database(harness: &Harness) -> BTreeSet<String> {
+    std::fs::read_dir(harness.dir.path())
+        .expect("the crawl's directory")
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| name.starts_with("crawl.db"))
+        .collect()
+}
+
+/// A question or an export of a finished crawl's database left an empty `crawl.db-wal`
+/// and `crawl.db-shm` beside it, where README says a finished crawl leaves no `-wal`: a
+/// read-only connection cannot remove the log SQLite opens for it, as the last
+/// connection to close does. Each leaves the directory as it found it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_or_an_export_leaves_no_files_beside_a_finished_crawl() {
+    let site = TestSite::one_host(&[("/", "<title>Home</title>")]).await;
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    let before = beside_database(&harness);
+    assert!(!before.contains("crawl.db-wal"), "{before:?}");
+    let db = harness.db_path().display().to_string();
+    let out = harness.dir.path().join("export").display().to_string();
+    for words in [
+        vec!["query", "--db", &db, "stats"],
+        vec!["query", "--db", &db, "sql", "SELECT count(*) FROM pages"],
+        vec!["export", "--db", &db, "--out", &out],
+    ] {
+        answered(&pipecrawl(args(&words)).await, &words.join(" "));
+        assert_eq!(beside_database(&harness), before, "after {words:?}");
+    }
+}
+
+/// The log a question opened is left while another connection holds the database (a
+/// crawl started during the question, a sqlite3 shell): removed under it, that
+/// connection's next commits would go to a file no later reader reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_leaves_the_log_a_connection_opened_meanwhile_holds() {
+    let (harness, db) = empty_crawl().await;
+    let reader = query::open::open(&db, query::open::Needs::Questions)
+        .await
+        .expect("open the database to read");
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(harness.db_path());
+    let pool = sqlx::SqlitePool::connect_with(options)
+        .await
+        .expect("open the crawl database");
+    sqlx::query("SELECT count(*) FROM pages")
+        .execute(&pool)
+        .await
+        .expect("a read, through the log");
+    let held = beside_database(&harness);
+    assert!(held.contains("crawl.db-wal"), "{held:?}");
+    reader.close().await;
+    assert_eq!(beside_database(&harness), held);
+    sqlx::query(
+        "INSERT INTO frontier (url, host, depth, priority) VALUES ('http://a/', 'a', 0, 0)",
+    )
+    .execute(&pool)
+    .await
+    .expect("a commit, into the log");
+    let rows = rows(&harness, &["sql", "SELECT url FROM frontier"]).await;
+    pool.close().await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+}
+
 /// Sets the permission bits of `path`.
 fn set_mode(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
