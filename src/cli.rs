@@ -294,8 +294,9 @@ async fn reload_config(
                 if !fixed.is_empty() {
                     tracing::warn!(
                         "SIGHUP: {} changed, which a running service keeps as it started with: \
-                         restart it for them",
-                        fixed.join(", ")
+                         restart it for the change{}",
+                        fixed.join(", "),
+                        if fixed.len() == 1 { "" } else { "s" }
                     );
                 }
                 if tx.send(config).await.is_err() {

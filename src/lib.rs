@@ -42,6 +42,7 @@ pub mod netguard;
 pub mod page;
 pub mod parser;
 pub mod pipeline;
+pub mod plural;
 pub mod politeness;
 pub mod progress;
 pub mod query;

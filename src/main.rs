@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use cli::{Cli, Command};
+use pipecrawl::plural::Count;
 use pipecrawl::query::Question;
 
 /// jemalloc instead of glibc's malloc: allocating and freeing (page bodies, parse trees,
@@ -81,12 +82,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             cli::print(summary);
             match nothing_answered {
                 Some(tried) => {
+                    let unanswered = match tried {
+                        1 => "the 1 URL this run tried got no answer".to_owned(),
+                        _ => format!("none of the {tried} URLs this run tried got an answer"),
+                    };
                     cli::fail(
                         cli.log_format,
                         &format!(
-                            "no page was fetched: none of the {tried} URLs this run tried got \
-                             an answer from its server (the summary counts them by error \
-                             kind): are the seeds' hosts up, and reachable from here?"
+                            "no page was fetched: {unanswered} from its server (the summary \
+                             counts the errors by kind): are the seeds' hosts up, and \
+                             reachable from here?"
                         ),
                     );
                     Ok(ExitCode::from(NOTHING_ANSWERED))
@@ -125,7 +130,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 cli::note(cli.log_format, note);
             }
             if matches!(&question, Question::Broken(args) if args.fail) && answer.broken_links > 0 {
-                anyhow::bail!("{} broken links (--fail)", answer.broken_links);
+                anyhow::bail!("{} (--fail)", Count(answer.broken_links, "broken link"));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -151,7 +156,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for file in files {
                 cli::note(
                     cli.log_format,
-                    format_args!("wrote {} rows to {}", file.rows, file.path.display()),
+                    format_args!(
+                        "wrote {} to {}",
+                        Count(file.rows, "row"),
+                        file.path.display()
+                    ),
                 );
                 if file.not_utf8 {
                     cli::note(

@@ -18,6 +18,7 @@ use xxhash_rust::xxh3::{xxh3_128, Xxh3};
 use crate::frontier::seen::SeenUrls;
 use crate::metrics;
 use crate::page::{Discovered, ErrorKind, FetchError, Fetched, JobKind, Link, PageRecord};
+use crate::plural::Count;
 use crate::queue;
 use crate::recrawl::RecrawlPolicy;
 use crate::scope::{self, Scope, SharedScope};
@@ -309,10 +310,10 @@ fn parse_page(
     if extracted.links_left_out > 0 {
         // At info, once a page: pages past the cap are few, and each is worth knowing of.
         tracing::info!(
-            "{} has {} links more than traps.max_links_per_page ({}) keeps: they are not \
+            "{} has {} more than traps.max_links_per_page ({}) keeps: they are not \
              rows and are not followed from it",
             record.job.url,
-            extracted.links_left_out,
+            Count(extracted.links_left_out, "link"),
             scope.traps.max_links_per_page()
         );
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::metrics;
 use crate::page::{ErrorKind, PageRecord};
+use crate::plural::Count;
 use crate::stages::StageReport;
 
 /// Running counts of committed pages.
@@ -184,9 +185,9 @@ impl fmt::Display for Summary {
             let pages = t.pages_leaving_links_out;
             writeln!(
                 f,
-                "links left out (traps.max_links_per_page): {}, on {pages} page{}",
+                "links left out (traps.max_links_per_page): {}, on {}",
                 t.links_left_out,
-                if pages == 1 { "" } else { "s" }
+                Count(pages, "page")
             )?;
         }
         if t.retries > 0 {

@@ -16,6 +16,7 @@ use super::dialect::Dialect;
 use super::output::{self, Cell, Format};
 use super::reader::{Reader, Statement};
 use super::{Answer, QueryError};
+use crate::plural::Count;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BrokenArgs {
@@ -193,7 +194,13 @@ pub(super) async fn answer(
             .iter()
             .enumerate()
             .filter(|(i, _)| *i == 0 || links[*i] > 0)
-            .map(|(i, (_, what))| format!("{} links to {} URLs {what}", links[i], targets[i]))
+            .map(|(i, (_, what))| {
+                format!(
+                    "{} to {} {what}",
+                    Count(links[i], "link"),
+                    Count(targets[i], "URL")
+                )
+            })
             .collect()
     };
     if !args.unchecked {

@@ -31,6 +31,7 @@ pub mod top;
 
 use std::io::Write;
 
+use crate::plural::Count;
 pub use error::QueryError;
 pub use output::Format;
 use reader::{Reader, Statement};
@@ -112,7 +113,7 @@ async fn print_rows(
 
 /// The note for an answer that `--limit` cut short.
 fn more_note(rows: u64) -> String {
-    format!("(the first {rows} rows; --limit 0 shows all)")
+    format!("(the first {}; --limit 0 shows all)", Count(rows, "row"))
 }
 
 /// The in-link counts per link target (`url`, `linking_pages`, `links`), as a table to read

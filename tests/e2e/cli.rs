@@ -1269,7 +1269,10 @@ async fn a_reload_names_the_changed_keys_that_only_a_restart_applies() {
     let log = seen.join("\n");
     assert!(status.success(), "{status:?}\n{log}");
     assert!(
-        log.contains("SIGHUP: politeness.delay_ms changed, which a running service keeps"),
+        log.contains(
+            "SIGHUP: politeness.delay_ms changed, which a running service keeps as it started \
+             with: restart it for the change"
+        ),
         "{log}"
     );
 }
@@ -2402,6 +2405,84 @@ async fn a_node_on_postgresql_logs_no_server_notices() {
         assert!(ran_to_its_end(&out), "{run}: {stderr}");
         assert!(!stderr.contains("notice"), "{run}: {stderr}");
     }
+}
+
+/// What the binary says on stderr of a count of one has its noun in the singular: it was
+/// "1 links to 1 URLs broken", "(the first 1 rows; …)", "wrote 1 rows", "1 broken links
+/// (--fail)", "has 1 links more than traps.max_links_per_page" and "none of the 1 URLs
+/// this run tried got an answer".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_of_one_are_said_in_the_singular() {
+    let mut builder = SiteBuilder::bind(1).await;
+    let host = builder.authority(0);
+    builder.add(
+        &host,
+        "/",
+        Resource::Html("<a href='/gone'>Gone</a> <a href='/left-out'>Left out</a>".into()),
+    );
+    let site = builder.start();
+    let harness = Harness::default();
+    let config = harness.write_config(
+        &harness.test_config_text(&[site.url(0, "/")], "[traps]\nmax_links_per_page = 1\n"),
+    );
+    let db = harness.db_path().display().to_string();
+    let export = harness.dir.path().join("export");
+    let links_csv = export.join("links.csv");
+    let export = export.display().to_string();
+    // A seed on a port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port");
+    let unanswered = Harness::default();
+    let unanswered_config =
+        unanswered.write_config(&unanswered.test_config_text(&[format!("http://{closed}/")], ""));
+    let runs: [(&[&str], String); 6] = [
+        (
+            &["crawl", "--config", config.to_str().unwrap_or_default()],
+            format!(
+                "{} has 1 link more than traps.max_links_per_page (1) keeps",
+                site.url(0, "/")
+            ),
+        ),
+        (
+            &["query", "--db", &db, "broken"],
+            "1 link to 1 URL broken".to_owned(),
+        ),
+        (
+            &["query", "--db", &db, "broken", "--fail"],
+            "error: 1 broken link (--fail)".to_owned(),
+        ),
+        (
+            &["query", "--db", &db, "pages", "--limit", "1"],
+            "(the first 1 row; --limit 0 shows all)".to_owned(),
+        ),
+        (
+            &["export", "--db", &db, "--out", &export],
+            format!("wrote 1 row to {}", links_csv.display()),
+        ),
+        (
+            &[
+                "crawl",
+                "--config",
+                unanswered_config.to_str().unwrap_or_default(),
+            ],
+            "error: no page was fetched: the 1 URL this run tried got no answer".to_owned(),
+        ),
+    ];
+    let mut unsaid = Vec::new();
+    for (args, says) in runs {
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        let out = tokio::task::spawn_blocking(move || {
+            pipecrawl_at_info(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        })
+        .await
+        .expect("the binary ran");
+        let stderr = text(&out.stderr);
+        if !stderr.contains(&says) {
+            unsaid.push(format!("{says:?} in:\n{stderr}"));
+        }
+    }
+    assert!(unsaid.is_empty(), "{}", unsaid.join("\n"));
 }
 
 /// A crawl in which not one URL got an answer (every seed's server down, a firewall, no

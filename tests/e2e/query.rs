@@ -383,7 +383,7 @@ async fn broken_follows_redirect_chains_and_lists_robots_blocked_links_apart() {
             .contains(&"8 links to 5 URLs broken".to_owned())
             && answer
                 .notes
-                .contains(&"1 links to 1 URLs blocked by robots.txt (not requested)".to_owned()),
+                .contains(&"1 link to 1 URL blocked by robots.txt (not requested)".to_owned()),
         "{:?}",
         answer.notes
     );
