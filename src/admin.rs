@@ -414,6 +414,18 @@ async fn add_seeds(State(admin): State<Arc<Admin>>, request: Request) -> Respons
             );
             return seeds_error(refused.status(), message);
         }
+        // `curl -d` sends a form. Refused all the same: a web page in a browser on this
+        // machine may send a form (or text) to the API unasked, but JSON only with the
+        // API's leave, which it never gives, so the type is what keeps pages from adding
+        // seeds (trusted, loopback and private hosts included).
+        Err(JsonRejection::MissingJsonContentType(_)) => {
+            let message = "expected a JSON list of URLs sent as `content-type: \
+                           application/json`, as `curl --json '[…]'` or `curl -H \
+                           'content-type: application/json' -d '[…]'` send it (no other type \
+                           is taken: a web page in a browser may send those unasked)"
+                .to_owned();
+            return seeds_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, message);
+        }
         Err(refused) => {
             let message = format!("expected a JSON list of URLs: {}", refused.body_text());
             return seeds_error(refused.status(), message);

@@ -1026,6 +1026,12 @@ async fn stats_leave_out_pages_a_node_did_not_store() {
 /// `POST /seeds` answers in JSON, and a script reads its errors as JSON too: a body that
 /// is not a JSON list of URLs (a typo, an object, no content type) is refused with a 4xx
 /// whose body says what was wrong, not a line of plain text the script cannot parse.
+///
+/// `curl -d '[…]'` sends its body as a form, refused whatever it holds: the JSON type is
+/// what keeps a web page open in a browser on the same machine from sending seeds (a
+/// form or a `no-cors` fetch sends no other without asking first). The answer said only
+/// "Expected request with `Content-Type: application/json`", neither why nor how curl
+/// sends one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_seeds_request_gets_a_json_error() {
     let site = TestSite::one_host(&[("/", "<title>Home</title>")]).await;
@@ -1055,6 +1061,15 @@ async fn a_malformed_seeds_request_gets_a_json_error() {
             .unwrap_or_else(|e| panic!("{body}: {status} is not JSON ({e}): {text}"));
         let message = error["error"].as_str().unwrap_or_default();
         assert!(message.contains("a JSON list of URLs"), "{body}: {error}");
+        if content_type != json {
+            assert_eq!(status, 415);
+            assert!(
+                message.contains("curl --json '[…]'")
+                    && message.contains("-H 'content-type: application/json'")
+                    && message.contains("browser"),
+                "{error}"
+            );
+        }
     }
     service.stop().await;
 }
