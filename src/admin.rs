@@ -39,6 +39,8 @@ use crate::stages::{Queues, StageReport, Stages};
 use crate::store::{HostCounts, Store};
 use crate::urlnorm;
 
+mod web_pages;
+
 /// Connections the API holds at once. More wait in the listen queue, where they hold
 /// none of the process's files: a client that opens thousands and says nothing cannot
 /// take the descriptors the crawl needs to fetch and to store (`src/fdlimit.rs` counts
@@ -237,7 +239,7 @@ pub fn starting(token: Option<String>) -> Router {
                  API answers once the service runs\n",
             )
         })
-        .layer(middleware::from_fn_with_state(token, require_token))
+        .layer(middleware::from_fn_with_state(token, guard))
 }
 
 pub fn router(admin: Arc<Admin>) -> Router {
@@ -249,32 +251,40 @@ pub fn router(admin: Arc<Admin>) -> Router {
         .route("/pause", post(pause))
         .route("/resume", post(resume))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn_with_state(
-            admin.token.clone(),
-            require_token,
-        ))
+        .layer(middleware::from_fn_with_state(admin.token.clone(), guard))
         .with_state(admin)
 }
 
-async fn require_token(
-    State(token): State<Option<String>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if let Some(token) = &token {
-        let presented = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(bearer_token);
-        if !presented.is_some_and(|p| constant_time_eq(p.as_bytes(), token.as_bytes())) {
-            let challenge = [(header::WWW_AUTHENTICATE, "Bearer")];
-            return (
-                StatusCode::UNAUTHORIZED,
-                challenge,
-                "a valid bearer token is required\n",
-            )
-                .into_response();
+/// With a token, a request must carry it; without one, the API is loopback's, and a
+/// request a web page sent is refused ([`web_pages`]).
+async fn guard(State(token): State<Option<String>>, request: Request, next: Next) -> Response {
+    match &token {
+        Some(token) => {
+            let presented = request
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(bearer_token);
+            if !presented.is_some_and(|p| constant_time_eq(p.as_bytes(), token.as_bytes())) {
+                let challenge = [(header::WWW_AUTHENTICATE, "Bearer")];
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    challenge,
+                    "a valid bearer token is required\n",
+                )
+                    .into_response();
+            }
+        }
+        None => {
+            if let Some(why) = web_pages::sent_by_a_page(request.headers()) {
+                let refusal = format!(
+                    "refused: {why}. Without admin.token the API takes requests from the \
+                     programs of this machine (curl, scripts, a browser's address bar), not \
+                     from web pages; to reach it from a page or by another name, set \
+                     admin.token and send it as a bearer token\n"
+                );
+                return (StatusCode::FORBIDDEN, refusal).into_response();
+            }
         }
     }
     next.run(request).await

@@ -463,6 +463,90 @@ async fn requests_without_the_right_token_get_401() {
     service.stop().await;
 }
 
+/// Without a token the API trusts what can reach loopback: the programs of this machine.
+/// A browser on it is one, acting for any web page it shows: a page may post a form to
+/// `127.0.0.1:7878/pause` unasked, or read `/stats` through a name of its own that it
+/// points at 127.0.0.1 (DNS rebinding). Such requests say so, by their `Origin` or `Host`,
+/// and are refused; the user's own (curl, a browser's address bar) are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_a_web_page_sends_are_refused_without_a_token() {
+    let site = two_hosts(1).await;
+    let harness = Harness::default();
+    let service = Service::start(&harness, &[site.url(0, "/")], "");
+    service.wait_ready().await;
+    let send = |method: reqwest::Method, path: &str, headers: &[(&str, &str)]| {
+        let mut request = service
+            .client
+            .request(method, format!("{}{path}", service.base));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        async move { request.send().await.expect("the admin API answers") }
+    };
+    let foreign_page = [
+        ("origin", "https://evil.example"),
+        ("sec-fetch-site", "cross-site"),
+    ];
+    let rebound = [("host", "rebound.example:7878")];
+    for (what, method, path, headers) in [
+        (
+            "a page's form post",
+            reqwest::Method::POST,
+            "/pause",
+            &foreign_page[..],
+        ),
+        (
+            "a page's form post",
+            reqwest::Method::POST,
+            "/resume",
+            &foreign_page[..],
+        ),
+        (
+            "a page's read",
+            reqwest::Method::GET,
+            "/stats",
+            &foreign_page[..],
+        ),
+        (
+            "a rebound name's post",
+            reqwest::Method::POST,
+            "/pause",
+            &rebound[..],
+        ),
+        (
+            "a rebound name's read",
+            reqwest::Method::GET,
+            "/stats",
+            &rebound[..],
+        ),
+    ] {
+        let answer = send(method, path, headers).await;
+        assert_eq!(answer.status(), 403, "{what} to {path}");
+        let said = answer.text().await.unwrap_or_default();
+        assert!(said.contains("admin.token"), "{what} to {path}: {said}");
+    }
+    assert_eq!(
+        service.stats().await["state"],
+        "running",
+        "a refused pause paused"
+    );
+    let own = [
+        ("host", "localhost"),
+        ("origin", "http://127.0.0.1:7878"),
+        ("sec-fetch-site", "none"),
+    ];
+    assert_eq!(
+        send(reqwest::Method::GET, "/stats", &own).await.status(),
+        200
+    );
+    assert_eq!(
+        send(reqwest::Method::POST, "/pause", &[]).await.status(),
+        200
+    );
+    assert_eq!(service.stats().await["state"], "paused");
+    service.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_public_admin_address_without_a_token_is_refused_before_anything_is_fetched() {
     let site = two_hosts(1).await;
