@@ -156,11 +156,7 @@ pub enum Error {
         "{source}: no room left on the disk holding {}{}: make room there and run it again; \
          it goes on from its last commit, and fetches again the pages it had not stored",
         .dir.display(),
-        .temp.as_ref().map_or_else(String::new, |temp| format!(
-            " (or, for a sort larger than memory, on the one holding SQLite's temporary \
-             directory {}: SQLITE_TMPDIR names another)",
-            temp.display()
-        ))
+        temp_dir_note(.temp.as_deref())
     )]
     DiskFull {
         dir: PathBuf,
@@ -272,6 +268,12 @@ impl Error {
         }
     }
 
+    /// SQLite found no room on the disk, and the store named it (`store::full_disk`):
+    /// the step may work once room is made (see `store::outage`).
+    pub(crate) fn is_disk_full(&self) -> bool {
+        matches!(self, Self::DiskFull { .. })
+    }
+
     /// The pool gave no connection within its acquire timeout.
     pub(crate) fn is_pool_timeout(&self) -> bool {
         matches!(
@@ -301,6 +303,18 @@ impl Error {
             _ => false,
         }
     }
+}
+
+/// What a full disk's error adds when SQLite's temporary directory, which a sort larger
+/// than memory fills, is on another disk than the database's.
+pub(crate) fn temp_dir_note(temp: Option<&std::path::Path>) -> String {
+    temp.map_or_else(String::new, |temp| {
+        format!(
+            " (or, for a sort larger than memory, on the one holding SQLite's temporary \
+             directory {}: SQLITE_TMPDIR names another)",
+            temp.display()
+        )
+    })
 }
 
 /// Attaches what the store was doing to a `sqlx` error, so a failure names its step.

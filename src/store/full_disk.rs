@@ -2,20 +2,38 @@
 //! neither the disk nor what to do, and a crawl's database, its WAL and SQLite's
 //! temporary files may each be on another disk.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{Pool, Sqlite};
 
 use crate::error::Error;
 
 /// `error`, naming the disk of `database`'s directory (and of SQLite's temporary
 /// directory, when another) and what to do, when it is SQLite's full disk.
 pub(crate) fn said_where(error: Error, database: &str) -> Error {
+    match super::sqlite_options(database) {
+        Ok(options) => said_for(error, &options),
+        Err(_) => error,
+    }
+}
+
+/// `step` on the database `pool` opens, its full disk named ([`said_where`]): the
+/// store's steps wait one out (`outage`), saying where to make room.
+pub(super) async fn named<T>(
+    pool: &Pool<Sqlite>,
+    step: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    step.await
+        .map_err(|error| said_for(error, &pool.connect_options()))
+}
+
+fn said_for(error: Error, options: &SqliteConnectOptions) -> Error {
     if !is_disk_full(&error) {
         return error;
     }
-    let Some(dir) = super::sqlite_options(database)
-        .ok()
-        .and_then(|options| options.get_filename().parent().map(Path::to_owned))
-    else {
+    let Some(dir) = options.get_filename().parent().map(Path::to_owned) else {
         return error;
     };
     let dir = if dir.as_os_str().is_empty() {

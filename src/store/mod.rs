@@ -103,9 +103,10 @@ enum Backed {
     Postgres(Db<Postgres>),
 }
 
-/// Runs `$body` with `$db` bound to the store's backend, whichever it is; on PostgreSQL,
-/// again while the server is out of reach ([`outage`]), unless asked `once`, and asked
-/// `brief` (a step of the crawl's own, short), again too when it is not answered in time.
+/// Runs `$body` with `$db` bound to the store's backend, whichever it is, and again while
+/// PostgreSQL is out of reach or SQLite's disk is full ([`outage`]), unless asked `once`;
+/// asked `brief` (a step of the crawl's own, short), again too when PostgreSQL does not
+/// answer it in time.
 macro_rules! on_backend {
     (once $store:expr, $db:ident => $body:expr) => {
         match &$store.0 {
@@ -115,13 +116,13 @@ macro_rules! on_backend {
     };
     (brief $store:expr, $db:ident => $body:expr) => {
         match &$store.0 {
-            Backed::Sqlite($db) => $body,
+            Backed::Sqlite($db) => outlasting!(full_disk::named(&$db.pool, async { $body })),
             Backed::Postgres($db) => outlasting!(brief async { $body }),
         }
     };
     ($store:expr, $db:ident => $body:expr) => {
         match &$store.0 {
-            Backed::Sqlite($db) => $body,
+            Backed::Sqlite($db) => outlasting!(full_disk::named(&$db.pool, async { $body })),
             Backed::Postgres($db) => outlasting!(async { $body }),
         }
     };
@@ -972,6 +973,10 @@ impl Store {
     /// ([`Store::commit_apart`]): otherwise one page's value stopped the crawl, and every
     /// crawl after it (and on PostgreSQL every node that took its host over) fetched it
     /// again and stopped there too.
+    ///
+    /// A batch SQLite found no room for is stored the same way once there is room
+    /// ([`outage`]): rolled back, it took with it the link counts it applied, and the
+    /// writer's counts had counted it.
     pub(crate) async fn commit(
         &self,
         batch: &mut [PageRecord],
@@ -983,19 +988,23 @@ impl Store {
         let (mut committed, merge) = match self.commit_once(batch, counts, admission, holder).await
         {
             Err(refusal) if refusal.is_refusal() => {
-                self.commit_apart(batch, counts, admission, holder, refusal)
+                self.commit_apart(batch, counts, admission, holder, Some(refusal))
+                    .await?
+            }
+            Err(full) if full.is_disk_full() => {
+                self.commit_apart(batch, counts, admission, holder, None)
                     .await?
             }
             done => done?,
         };
-        if let (Backed::Sqlite(db), true) = (&self.0, merge) {
-            committed.trapped += db.merge_staged(admission.max_pages_per_host).await?;
+        if let (Backed::Sqlite(_), true) = (&self.0, merge) {
+            committed.trapped += self.merge_staged(admission.max_pages_per_host).await?;
         }
         Ok(committed)
     }
 
-    /// One transaction of [`Store::commit`]; on SQLite, says whether the staged URLs are
-    /// due a merge.
+    /// One transaction of [`Store::commit`], tried once on SQLite; on SQLite, says whether
+    /// the staged URLs are due a merge.
     async fn commit_once(
         &self,
         batch: &mut [PageRecord],
@@ -1004,7 +1013,9 @@ impl Store {
         (owner, scope): (&str, &Scope),
     ) -> Result<(Committed, bool), Error> {
         match &self.0 {
-            Backed::Sqlite(db) => db.commit_local(batch, counts, admission).await,
+            Backed::Sqlite(db) => {
+                full_disk::named(&db.pool, db.commit_local(batch, counts, admission)).await
+            }
             Backed::Postgres(db) => outlasting!(brief db.commit(
                 batch,
                 &mut LinkCounts::new(),
@@ -1016,12 +1027,13 @@ impl Store {
         }
     }
 
-    /// Commits a batch the database refused (with `refusal`) in halves, and those halves
-    /// in halves while it refuses them, until each record it refuses is alone: that one is
-    /// stored as a failed fetch saying why ([`PageRecord::refused_by_database`]), with the
-    /// URLs it found, else without them; refused even so, the crawl stops. A batch of `n`
-    /// with one such record takes about 2·log₂ `n` transactions; a batch the database
-    /// takes, the usual one.
+    /// Commits a batch the database refused (with `refused`, or to be tried whole again
+    /// when none) in halves, and those halves in halves while it refuses them, until each
+    /// record it refuses is alone: that one is stored as a failed fetch saying why
+    /// ([`PageRecord::refused_by_database`]), with the URLs it found, else without them;
+    /// refused even so, the crawl stops. A batch of `n` with one such record takes about
+    /// 2·log₂ `n` transactions; a batch the database takes, the usual one. Each waits
+    /// while SQLite's disk is full ([`Store::commit_waiting`]).
     ///
     /// On SQLite the writer's link counts had counted the batch, or applied in the
     /// transaction rolled back what earlier batches counted: they are counted afresh from
@@ -1033,11 +1045,14 @@ impl Store {
         counts: &mut LinkCounts,
         admission: Admission,
         holder: (&str, &Scope),
-        refusal: Error,
+        refused: Option<Error>,
     ) -> Result<(Committed, bool), Error> {
         let recount = match &self.0 {
             Backed::Sqlite(db) if !counts.is_deferred() => {
-                link_counts::mark_behind(&db.pool).await?;
+                outlasting!(full_disk::named(
+                    &db.pool,
+                    link_counts::mark_behind(&db.pool)
+                ))?;
                 Some(db)
             }
             _ => None,
@@ -1045,13 +1060,13 @@ impl Store {
         let mut uncounted = LinkCounts::deferred();
         let mut stored = vec![false; batch.len()];
         let (mut trapped, mut merge) = (0, false);
-        let mut parts = vec![(0..batch.len(), Some(refusal))];
+        let mut parts = vec![(0..batch.len(), refused)];
         while let Some((part, refused)) = parts.pop() {
             let outcome = match refused {
                 Some(refusal) => Err(refusal),
                 None => {
                     let records = &mut batch[part.clone()];
-                    self.commit_once(records, &mut uncounted, admission, holder)
+                    self.commit_waiting(records, &mut uncounted, admission, holder)
                         .await
                 }
             };
@@ -1080,7 +1095,7 @@ impl Store {
                         // to one do not bring it to the database again.
                         Err(again) if again.is_refusal() && !records[0].discovered.is_empty() => {
                             records[0].discovered.clear();
-                            self.commit_once(records, &mut uncounted, admission, holder)
+                            self.commit_waiting(records, &mut uncounted, admission, holder)
                                 .await?
                         }
                         outcome => outcome?,
@@ -1099,15 +1114,28 @@ impl Store {
             kept += 1;
         }
         if let Some(db) = recount {
-            let mut conn = db.pool.acquire().await.doing("counting links afresh")?;
-            link_counts::rebuild_if_behind::<Sqlite>(&mut conn).await?;
-            *counts = LinkCounts::new();
+            count_afresh(db, counts).await?;
         }
         let committed = Committed {
             stored: kept,
             trapped,
         };
         Ok((committed, merge))
+    }
+
+    /// [`Store::commit_once`], on SQLite again while the disk is full: a batch whose link
+    /// counts are left to a recount, which a try rolled back whole.
+    async fn commit_waiting(
+        &self,
+        batch: &mut [PageRecord],
+        counts: &mut LinkCounts,
+        admission: Admission,
+        holder: (&str, &Scope),
+    ) -> Result<(Committed, bool), Error> {
+        match &self.0 {
+            Backed::Sqlite(_) => outlasting!(self.commit_once(batch, counts, admission, holder)),
+            Backed::Postgres(_) => self.commit_once(batch, counts, admission, holder).await,
+        }
     }
 
     /// Merges the URLs waiting in SQLite's `frontier_staged` into the frontier: when a
@@ -1118,10 +1146,37 @@ impl Store {
         on_backend!(self, db => db.merge_staged(max_pages_per_host).await)
     }
 
-    /// Applies link count changes still waiting: when the crawl is idle or ending.
+    /// Applies link count changes still waiting: when the crawl is idle or ending. On
+    /// SQLite a full disk rolls back the changes it took out of `counts`: they are
+    /// counted afresh from `links` once there is room.
     pub(crate) async fn flush_link_counts(&self, counts: &mut LinkCounts) -> Result<(), Error> {
-        on_backend!(brief self, db => db.flush_link_counts(counts).await)
+        match &self.0 {
+            Backed::Sqlite(db) => {
+                match full_disk::named(&db.pool, db.flush_link_counts(counts)).await {
+                    Err(full) if full.is_disk_full() => {
+                        outlasting!(full_disk::named(
+                            &db.pool,
+                            link_counts::mark_behind(&db.pool)
+                        ))?;
+                        count_afresh(db, counts).await
+                    }
+                    flushed => flushed,
+                }
+            }
+            Backed::Postgres(db) => outlasting!(brief db.flush_link_counts(counts)),
+        }
     }
+}
+
+/// Counts in-links and anchor texts afresh from `links`, the database marked behind,
+/// waiting while the disk is full; `counts`, whose changes that covers, start over.
+async fn count_afresh(db: &Db<Sqlite>, counts: &mut LinkCounts) -> Result<(), Error> {
+    outlasting!(full_disk::named(&db.pool, async {
+        let mut conn = db.pool.acquire().await.doing("counting links afresh")?;
+        link_counts::rebuild_if_behind::<Sqlite>(&mut conn).await
+    }))?;
+    *counts = LinkCounts::new();
+    Ok(())
 }
 
 pub(crate) fn unix_ms(t: SystemTime) -> i64 {

@@ -19,16 +19,24 @@
 //! connection went, and run again on another. The steps that go over the whole frontier
 //! (building indexes, budgets, re-admitting links) may rightly take longer, and wait.
 //!
+//! A full disk under SQLite's database is waited out the same way, for the same
+//! [`OUTLAST`], with a warning that names the disk when it fills and again every
+//! [`DISK_WARNING_EVERY`] (each try would be one too many). SQLite rolls back the
+//! statement that found no room, and at times the whole transaction; the store rolls
+//! back the rest, so a step is run again from its start in a transaction of its own.
+//!
 //! A step PostgreSQL rolled back to break a deadlock (or a serialization failure) with
 //! another node's is run again too, as soon as a short random pause has let that one
 //! pass: on a busy cluster some always happen, and each stopped the node or a batch.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::CONNECT_TIMEOUT;
-use crate::error::Error;
+use crate::error::{temp_dir_note, Error};
 use crate::retry::doubling;
 
 /// How long a node waits for its database before it gives up.
@@ -45,11 +53,18 @@ const LONGEST_WAIT: Duration = Duration::from_secs(5);
 /// Times a step is tried when PostgreSQL rolls it back to break a deadlock.
 const CONFLICT_ATTEMPTS: u32 = 5;
 
+/// How often a disk that stays full is said again, whichever steps wait for it.
+const DISK_WARNING_EVERY: Duration = Duration::from_secs(60);
+
 /// Steps of this process waiting for the database now: [`waiting`].
 static WAITING: AtomicUsize = AtomicUsize::new(0);
 
-/// Whether a step is waiting for the database to answer again: a crawl asked to stop
-/// then waits for it too (up to [`OUTLAST`]), not only for the pages in flight.
+/// When a full disk was last said, by any step; none since the disk last had room.
+static DISK_WARNED: Mutex<Option<Instant>> = Mutex::new(None);
+
+/// Whether a step is waiting for the database to answer again, or for room on its disk:
+/// a crawl asked to stop then waits for it too (up to [`OUTLAST`]), not only for the
+/// pages in flight.
 pub(crate) fn waiting() -> bool {
     WAITING.load(Ordering::Relaxed) > 0
 }
@@ -61,6 +76,8 @@ pub(crate) struct Outage {
     tries: u32,
     /// Of the tries, those after a deadlock.
     conflicts: u32,
+    /// The disk holding the database, when what is waited out is its having no room.
+    full_disk: Option<PathBuf>,
 }
 
 impl Outage {
@@ -76,6 +93,30 @@ impl Outage {
             );
             tokio::time::sleep(Duration::from_millis(fastrand::u64(5..50))).await;
             return true;
+        }
+        if let Error::DiskFull { dir, temp, source } = error {
+            if self.began.is_none() {
+                self.full_disk = Some(dir.clone());
+            }
+            let began = *self.began.get_or_insert_with(|| {
+                WAITING.fetch_add(1, Ordering::Relaxed);
+                Instant::now()
+            });
+            if disk_warning_due() {
+                let so_far = match began.elapsed().as_secs() {
+                    0 => String::new(),
+                    waited => format!(" (it has for {waited} s)"),
+                };
+                tracing::warn!(
+                    "{source}: no room left on the disk holding {}{}: make room there; the \
+                     crawl waits for it{so_far}, trying again for up to {} minutes, and goes \
+                     on by itself",
+                    dir.display(),
+                    temp_dir_note(temp.as_deref()),
+                    OUTLAST.as_secs() / 60
+                );
+            }
+            return self.waited(began).await;
         }
         if !error.is_connection_lost() {
             return false;
@@ -98,6 +139,12 @@ impl Outage {
             WAITING.fetch_add(1, Ordering::Relaxed);
             Instant::now()
         });
+        self.waited(began).await
+    }
+
+    /// Waits before the next try of a step waiting since `began`, unless it has waited
+    /// [`OUTLAST`].
+    async fn waited(&mut self, began: Instant) -> bool {
         if began.elapsed() >= OUTLAST {
             return false;
         }
@@ -106,15 +153,34 @@ impl Outage {
         true
     }
 
-    /// Says that the database answered again, if it had not.
+    /// Says that the database answered again, or its disk had room, if it had not.
     pub(crate) fn over(&self) {
-        if let Some(began) = self.began {
-            tracing::warn!(
-                "the database answers again after {:.1} s",
-                began.elapsed().as_secs_f64()
-            );
+        let Some(began) = self.began else {
+            return;
+        };
+        let waited = began.elapsed().as_secs_f64();
+        match &self.full_disk {
+            Some(dir) => {
+                *DISK_WARNED.lock().unwrap_or_else(PoisonError::into_inner) = None;
+                tracing::warn!(
+                    "the disk holding {} has room again after {waited:.1} s: the crawl goes on",
+                    dir.display()
+                );
+            }
+            None => tracing::warn!("the database answers again after {waited:.1} s"),
         }
     }
+}
+
+/// Whether a full disk is to be said now: the first time, or [`DISK_WARNING_EVERY`]
+/// after the last time; notes that it is.
+fn disk_warning_due() -> bool {
+    let mut warned = DISK_WARNED.lock().unwrap_or_else(PoisonError::into_inner);
+    let due = warned.is_none_or(|at| at.elapsed() >= DISK_WARNING_EVERY);
+    if due {
+        *warned = Some(Instant::now());
+    }
+    due
 }
 
 impl Drop for Outage {
@@ -144,7 +210,7 @@ pub(crate) async fn brief<T>(step: impl Future<Output = Result<T, Error>>) -> Re
 }
 
 /// Runs `$step` (an expression whose value is a future of `Result<_, Error>`) again while
-/// it fails for a lost connection or a deadlock, as [`Outage`] allows; `brief`, each try
+/// it fails for a lost connection, a full disk or a deadlock, as [`Outage`] allows; `brief`, each try
 /// not answered within [`ANSWER_WITHIN`] is one that lost its connection.
 macro_rules! outlasting {
     (brief $step:expr) => {

@@ -40,7 +40,7 @@ async fn slow_site(delay: Duration) -> TestSite {
     b.start()
 }
 
-async fn big_site() -> (TestSite, Model) {
+pub(super) async fn big_site() -> (TestSite, Model) {
     big_site_answering_in(Duration::from_millis(3)).await
 }
 
@@ -55,7 +55,7 @@ async fn big_site_answering_in(delay: Duration) -> (TestSite, Model) {
     (b.start(), model)
 }
 
-fn expected(site: &TestSite, model: &Model) -> BTreeSet<String> {
+pub(super) fn expected(site: &TestSite, model: &Model) -> BTreeSet<String> {
     model
         .reachable(&Rules {
             hosts: &site.authorities,
@@ -116,7 +116,7 @@ async fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitSta
 }
 
 /// How many times each page URL (robots.txt aside) was requested.
-fn request_counts(site: &TestSite) -> HashMap<String, usize> {
+pub(super) fn request_counts(site: &TestSite) -> HashMap<String, usize> {
     let mut counts = HashMap::new();
     for url in site.requested_urls() {
         if !url.ends_with("/robots.txt") {
@@ -126,7 +126,7 @@ fn request_counts(site: &TestSite) -> HashMap<String, usize> {
     counts
 }
 
-async fn assert_complete_and_single(harness: &Harness, want: &BTreeSet<String>) {
+pub(super) async fn assert_complete_and_single(harness: &Harness, want: &BTreeSet<String>) {
     let db = harness.db().await;
     let stored: BTreeSet<String> = db.pages().await.into_iter().map(|p| p.url).collect();
     assert_eq!(
@@ -609,19 +609,18 @@ async fn completed_from_part_way(harness: &Harness, config: &Path, want: &BTreeS
     assert_complete_and_single(harness, want).await;
 }
 
-/// A crawl whose disk fills part way, or is full as it starts, stops saying which disk
-/// and that a run after room is made goes on: it said only SQLite's "database or disk
-/// is full (SQLite code 13)". Made room, the next run completes it, each page once.
+/// A crawl whose disk is full as it starts, with no room for its database or for the
+/// `-shm` file beside it, stops saying which disk and that a run after room is made goes
+/// on: it said only SQLite's "database or disk is full (SQLite code 13)". Made room, the
+/// next run completes it, each page once. (A disk that fills part way is waited out:
+/// `a_crawl_whose_disk_fills_waits_for_room_and_goes_on`.)
 #[cfg(target_os = "linux")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crawl_on_a_full_disk_says_where_and_a_rerun_after_room_completes_it() {
-    let (site, model) = big_site().await;
-    let want = expected(&site, &model);
-    let harness = Harness::default();
-    let Some(disk) = SmallDisk::mount(harness.dir.path()) else {
+    let Some((_site, want, harness, disk, config, filler)) = a_big_crawl_on_a_full_disk().await
+    else {
         return;
     };
-    let config = harness.write_config(&harness.config_text(&model.seeds, CONFIG));
     let says_where = |out: &std::process::Output| {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -632,27 +631,76 @@ async fn a_crawl_on_a_full_disk_says_where_and_a_rerun_after_room_completes_it()
             "{stderr}"
         );
     };
-    let filler = disk.fill();
-    let free = |bytes: u64| {
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&filler)
-            .expect("the filler file");
-        let size = file.metadata().expect("its size").len();
-        file.set_len(size - bytes).expect("free room");
-    };
     says_where(&run_to_the_end("crawl", &config));
     // Room for a few pages of the database, not for the `-shm` file beside it: SQLite's
     // "disk I/O error" growing that.
-    free(16 << 10);
+    free_room(&filler, 16 << 10);
     says_where(&run_to_the_end("crawl", &config));
+    std::fs::remove_file(filler).expect("free the disk");
+    disk.grow();
+    let out = run_to_the_end("crawl", &config);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_complete_and_single(&harness, &want).await;
+}
+
+/// A crawl whose disk fills part way waits for room, as for a PostgreSQL server gone
+/// away, saying which disk is full, rather than stopping: under systemd's
+/// `Restart=on-failure` a stopped service started again every few seconds, and each
+/// start asked the sites again for pages it could not store. Made room, the same process
+/// completes the crawl, each page asked for and stored once.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_whose_disk_fills_waits_for_room_and_goes_on() {
+    let Some((site, want, harness, disk, config, filler)) = a_big_crawl_on_a_full_disk().await
+    else {
+        return;
+    };
     // Room for the database and a few batches, not the whole crawl.
-    free(1 << 20);
-    says_where(&run_to_the_end("crawl", &config));
+    free_room(&filler, 1 << 20);
+    let mut crawl = LoggedCrawl::start(&config);
+    let warning = no_room_in(&harness);
+    if let Some(status) = crawl.said_or_ended(&warning).await {
+        panic!(
+            "the crawl ended ({status}) rather than wait for room: {}",
+            crawl.said()
+        );
+    }
+    assert!(
+        crawl.said().contains("make room there"),
+        "the warning does not say what to do: {}",
+        crawl.said()
+    );
+    // The channels fill and fetching stops.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let asked = site.hits().len();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(site.hits().len(), asked, "fetching went on meanwhile");
+    assert!(
+        crawl.child.try_wait().expect("poll pipecrawl").is_none(),
+        "{}",
+        crawl.said()
+    );
 
     std::fs::remove_file(filler).expect("free the disk");
     disk.grow();
-    completed_from_part_way(&harness, &config, &want).await;
+    let status = wait_exit(&mut crawl.child, Duration::from_secs(60)).await;
+    assert!(status.success(), "{status}: {}", crawl.said());
+    assert_eq!(
+        crawl.said().matches(&warning).count(),
+        1,
+        "warned on every try: {}",
+        crawl.said()
+    );
+    assert_complete_and_single(&harness, &want).await;
+    let asked_twice: Vec<_> = request_counts(&site)
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .collect();
+    assert!(asked_twice.is_empty(), "asked again: {asked_twice:?}");
 }
 
 /// A crash loop: a run killed while it starts, once it has queued again the URLs the
@@ -760,6 +808,38 @@ async fn a_database_a_killed_first_run_left_a_hot_journal_beside_is_crawled() {
     );
 }
 
+/// A crawl of [`big_site`] into a database on a [`SmallDisk`], filled: the site, the
+/// pages a crawl stores, the harness, the disk, the config and the file filling the
+/// disk. `None` where no disk can be mounted.
+#[cfg(target_os = "linux")]
+async fn a_big_crawl_on_a_full_disk() -> Option<(
+    TestSite,
+    BTreeSet<String>,
+    Harness,
+    SmallDisk,
+    PathBuf,
+    PathBuf,
+)> {
+    let (site, model) = big_site().await;
+    let want = expected(&site, &model);
+    let harness = Harness::default();
+    let disk = SmallDisk::mount(harness.dir.path())?;
+    let config = harness.write_config(&harness.config_text(&model.seeds, CONFIG));
+    let filler = disk.fill();
+    Some((site, want, harness, disk, config, filler))
+}
+
+/// Makes `bytes` of room on a disk `filler` fills.
+#[cfg(target_os = "linux")]
+pub(super) fn free_room(filler: &Path, bytes: u64) {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(filler)
+        .expect("the filler file");
+    let size = file.metadata().expect("its size").len();
+    file.set_len(size - bytes).expect("free room");
+}
+
 /// A tmpfs of 8 MiB mounted on a directory until dropped: a disk to fill.
 #[cfg(target_os = "linux")]
 pub(super) struct SmallDisk(PathBuf);
@@ -782,7 +862,7 @@ impl SmallDisk {
     }
 
     /// Makes it 64 MiB, room for a crawl of [`big_site`].
-    fn grow(&self) {
+    pub(super) fn grow(&self) {
         let grown = Command::new("mount")
             .args(["-o", "remount,size=64m"])
             .arg(&self.0)
@@ -936,12 +1016,13 @@ async fn checkpoints_go_on_after_a_disk_was_full_for_a_moment() {
     store.close().await.expect("close the store");
 }
 
-/// A disk that fills while the crawl's last page is out: the crawl stops with exit 1
-/// saying so, and once the disk is freed the next run completes it. Whether the disk
-/// fails a last commit (when a reader held the WAL as the commit began, so that it
-/// grew) or the copy of the WAL into the database at the end (its last commits then in
-/// the WAL's room, which stays beside the database) is the machine's timing: each is
-/// said. It exited 0 without a word in the second case; the store's own test
+/// A disk that fills while the crawl's last page is out: once the disk is freed the
+/// crawl is complete. Whether the disk fails a last commit (when a reader held the WAL
+/// as the commit began, so that it grew), which the crawl waits out saying so, or the
+/// copy of the WAL into the database at the end (its last commits then in the WAL's
+/// room, which stays beside the database), which stops it with exit 1 saying so and
+/// leaves it to the next run, is the machine's timing. It exited 0 without a word in the
+/// second case; the store's own test
 /// (`a_disk_full_as_the_store_closes_is_said_and_the_wal_kept`) makes that case alone.
 #[cfg(target_os = "linux")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -963,40 +1044,81 @@ async fn a_disk_full_at_the_crawls_end_is_said_and_a_rerun_completes_it() {
         return;
     };
     let config = harness.write_config(&harness.config_text(&[site.url(0, "/")], CONFIG));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
-        .args(["crawl", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start pipecrawl");
+    let mut crawl = LoggedCrawl::start(&config);
     // While the slow page is out.
     wait_for_requests(&site, 2).await;
     wal_copied_whole(&harness.db_path()).await;
     let filler = disk.fill();
 
-    let status = wait_exit(&mut child, Duration::from_secs(60)).await;
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().expect("its stderr"), &mut stderr)
-        .expect("read its stderr");
+    let ended = crawl.said_or_ended(&no_room_in(&harness)).await;
     let wal = format!("{}-wal", harness.db_path().display());
-    assert_eq!(status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains(&format!("{wal} keeps them"))
-            || stderr.contains("database or disk is full"),
-        "{stderr}"
-    );
-
     std::fs::remove_file(filler).expect("free the disk");
-    let out = run_to_the_end("crawl", &config);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    if let Some(status) = ended {
+        let stderr = crawl.said();
+        assert_eq!(status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(&format!("{wal} keeps them")), "{stderr}");
+        let out = run_to_the_end("crawl", &config);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    } else {
+        let status = wait_exit(&mut crawl.child, Duration::from_secs(60)).await;
+        assert!(status.success(), "{status}: {}", crawl.said());
+    }
     assert!(!Path::new(&wal).exists(), "the WAL was not folded in");
     assert_eq!(harness.page_count().await, 2);
+}
+
+/// The warning of a crawl whose disk, `harness`'s directory, is full.
+#[cfg(target_os = "linux")]
+fn no_room_in(harness: &Harness) -> String {
+    format!(
+        "no room left on the disk holding {}",
+        harness.dir.path().display()
+    )
+}
+
+/// `pipecrawl crawl`, logging warnings to a file off the disk it fills.
+#[cfg(target_os = "linux")]
+struct LoggedCrawl {
+    child: Child,
+    log: tempfile::NamedTempFile,
+}
+
+#[cfg(target_os = "linux")]
+impl LoggedCrawl {
+    fn start(config: &Path) -> Self {
+        let log = tempfile::NamedTempFile::new().expect("a log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+            .args(["crawl", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log.reopen().expect("the log file"))
+            .spawn()
+            .expect("start pipecrawl");
+        Self { child, log }
+    }
+
+    /// What it has said so far.
+    fn said(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+
+    /// Waits (up to 60 s) until it says `warning` or exits: how it exited, if it did.
+    async fn said_or_ended(&mut self, warning: &str) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.said().contains(warning) {
+            if let Some(status) = self.child.try_wait().expect("poll pipecrawl") {
+                return Some(status);
+            }
+            assert!(Instant::now() < deadline, "no warning: {}", self.said());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
 }
 
 /// `pipecrawl crawl` of `seeds` into the PostgreSQL `database`, logging warnings to a

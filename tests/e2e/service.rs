@@ -2393,3 +2393,67 @@ async fn cut_name_crawled_once_named(test: &str, naming: Naming) {
         assert_eq!(proxy.count(&farm[3]), 0, "{database}: a4 is still cut");
     }
 }
+
+/// A service whose disk fills part way keeps answering `/stats`, its counts standing
+/// still, and stops fetching; made room, it goes on by itself, each page asked for and
+/// stored once, and its link counts (which a service keeps as it goes, and which the
+/// batch the disk refused had counted) agree with its links. It exited 1, and
+/// systemd's `Restart=on-failure` started it again every 5 s, each start asking the
+/// sites again for pages it could not store.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_whose_disk_fills_answers_and_goes_on_once_there_is_room() {
+    use super::resume::{self, SmallDisk};
+    let (site, model) = resume::big_site().await;
+    let want = resume::expected(&site, &model);
+    let harness = Harness::default();
+    let Some(disk) = SmallDisk::mount(harness.dir.path()) else {
+        return;
+    };
+    let filler = disk.fill();
+    // Room for the database and a few batches, not the whole crawl.
+    resume::free_room(&filler, 1 << 20);
+    let service = Service::start(
+        &harness,
+        &model.seeds,
+        "[fetch]\nworkers = 8\n[channels]\nto_fetch = 8\nto_parse = 8\nto_store = 8\n\
+         [retry]\nmax_attempts = 1\n",
+    );
+    service.wait_ready().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut before = service.stats().await;
+    let stuck = loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let now = service.stats().await;
+        if now["pages"] == before["pages"] && now["in_flight"].as_u64() > Some(0) {
+            break now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the crawl never stood still: {now}"
+        );
+        before = now;
+    };
+    let asked = site.hits().len();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(site.hits().len(), asked, "fetching went on meanwhile");
+    let response = service.get("/stats").await;
+    assert!(response.status().is_success(), "{}", response.status());
+
+    std::fs::remove_file(filler).expect("free the disk");
+    disk.grow();
+    service
+        .wait_pages(u64::try_from(want.len()).expect("a count"))
+        .await;
+    assert!(
+        stuck["pages"].as_u64() < Some(u64::try_from(want.len()).expect("a count")),
+        "{stuck}"
+    );
+    service.stop().await;
+    resume::assert_complete_and_single(&harness, &want).await;
+    let asked_twice: Vec<_> = resume::request_counts(&site)
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .collect();
+    assert!(asked_twice.is_empty(), "asked again: {asked_twice:?}");
+}
