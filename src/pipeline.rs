@@ -277,8 +277,9 @@ async fn run(
                     if crate::store::waiting_for_database() {
                         tracing::warn!(
                             "the database does not answer, or its disk is full: stopping \
-                             waits for it to store the pages in hand (as long as a crawl waits for it); a second \
-                             signal stops at once, and the next start asks again for them"
+                             waits for it to store the pages in hand (as long as a crawl \
+                             waits for it); a second signal stops at once, and the next \
+                             start asks again for them"
                         );
                     }
                 }
