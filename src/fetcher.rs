@@ -29,7 +29,7 @@ use crate::frontier::dispatcher::Progress;
 use crate::frontier::hosts::HostLeases;
 use crate::frontier::Release;
 use crate::host_headers::HostRules;
-use crate::ipgate::{Busy, IpGate};
+use crate::ipgate::{Busy, IpGate, IpTurn};
 use crate::metrics;
 use crate::netguard::{self, GuardedResolver, NetworkPolicy};
 use crate::page::{CrawlJob, ErrorKind, FetchError, Fetched, JobKind};
@@ -367,7 +367,8 @@ pub struct FetchPool;
 
 /// A job's wait for its host longer than this (its robots.txt's Crawl-delay, begun by
 /// the robots.txt request itself; a `Retry-After` that came after it was handed out) is
-/// spent in the frontier, not asleep on a fetch worker other hosts could use.
+/// spent in the frontier, not asleep on a fetch worker other hosts could use. Also the
+/// longest a job handed back for a busy address waits to hear of a request there ending.
 const HAND_BACK_AFTER: Duration = Duration::from_millis(250);
 
 /// What became of a job.
@@ -473,10 +474,10 @@ impl FetchWorker {
             return (Outcome::Done(Box::new(out)), release);
         }
         let host_limit = || cx.politeness.limits(&out.job.host, None).concurrency;
-        if cx.client.ip_gate().busy(&out.job.url, host_limit) {
+        if let Some(address) = cx.client.ip_gate().busy(&out.job.url, host_limit) {
             // Its server is at `politeness.per_ip_concurrency` under other names: the
             // frontier holds the job, and the worker takes another host's.
-            release.pause_until = Some(Instant::now() + HAND_BACK_AFTER);
+            release.address_busy = Some((address, Instant::now() + HAND_BACK_AFTER));
             return (Outcome::Later(out.job), release);
         }
         let sitemaps = cx.scope.get().sitemaps;
@@ -549,12 +550,13 @@ impl FetchWorker {
         let ips = cx.client.ip_gate();
         let ip_turn = match ips.try_take(&out.job.url, limits.concurrency).await {
             Ok(turn) => turn,
-            Err(Busy) if out.sitemaps.is_empty() => {
-                release.pause_until = Some(Instant::now() + HAND_BACK_AFTER);
+            Err(Busy(address)) if out.sitemaps.is_empty() => {
+                release.address_busy = Some((address, Instant::now() + HAND_BACK_AFTER));
                 return (Outcome::Later(out.job), release);
             }
-            Err(Busy) => ips.take(&out.job.url, limits.concurrency).await,
+            Err(Busy(_)) => ips.take(&out.job.url, limits.concurrency).await,
         };
+        release.address_freed = ip_turn.as_ref().map(IpTurn::ip);
         if release.crawl_delay.is_some_and(|delay| !delay.is_zero()) {
             // When this request will go and the next may follow, as the gate books them;
             // told now, the frontier holds the host's next job rather than send it to
@@ -564,7 +566,7 @@ impl FetchWorker {
             let learned = Release {
                 crawl_delay: release.crawl_delay,
                 pause_until: Some(start + limits.delay),
-                after_answer: false,
+                ..Release::default()
             };
             cx.progress.host_learned(Arc::clone(&host), learned);
         }

@@ -47,12 +47,19 @@ struct State {
 
 /// The address is at its limit.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Busy;
+pub struct Busy(pub IpAddr);
 
 /// A request's place at its address, held until its answer is read or given up.
 pub struct IpTurn<'a> {
     gate: &'a IpGate,
     ip: IpAddr,
+}
+
+impl IpTurn<'_> {
+    /// The address the request counts under.
+    pub fn ip(&self) -> IpAddr {
+        self.ip
+    }
 }
 
 impl Drop for IpTurn<'_> {
@@ -134,12 +141,12 @@ impl IpGate {
         }
     }
 
-    /// Whether `url`'s address, as last resolved, is at its limit: a job that would only
+    /// `url`'s address, as last resolved, when it is at its limit: a job that would only
     /// wait for it (its robots.txt first) is better handed back. `host_limit` is asked
     /// only when a limit applies: without one this costs a page nothing.
-    pub fn busy(&self, url: &Url, host_limit: impl FnOnce() -> u32) -> bool {
+    pub fn busy(&self, url: &Url, host_limit: impl FnOnce() -> u32) -> Option<IpAddr> {
         if self.limit == 0 {
-            return false;
+            return None;
         }
         let state = self.lock();
         let ip = match address(url) {
@@ -147,14 +154,18 @@ impl IpGate {
             Some(Err(name)) => state.addresses.get(name).copied(),
             None => None,
         };
-        ip.and_then(|ip| state.in_flight.get(&ip))
-            .is_some_and(|count| *count >= self.limit.max(host_limit()))
+        ip.filter(|ip| {
+            state
+                .in_flight
+                .get(ip)
+                .is_some_and(|count| *count >= self.limit.max(host_limit()))
+        })
     }
 
     fn enter<'a>(&'a self, state: &mut State, ip: IpAddr, limit: u32) -> Result<IpTurn<'a>, Busy> {
         let count = state.in_flight.entry(ip).or_default();
         if *count >= limit {
-            return Err(Busy);
+            return Err(Busy(ip));
         }
         *count += 1;
         Ok(IpTurn { gate: self, ip })
@@ -219,10 +230,11 @@ mod tests {
         let first = gate.try_take(&url("http://a.test/"), 1).await;
         let second = gate.try_take(&url("http://b.test:8080/"), 1).await;
         assert!(matches!((&first, &second), (Ok(Some(_)), Ok(Some(_)))));
-        assert!(gate.busy(&url("http://10.0.0.1/"), || 1));
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        assert_eq!(gate.busy(&url("http://10.0.0.1/"), || 1), Some(ip));
         assert!(matches!(
             gate.try_take(&url("http://10.0.0.1/"), 1).await,
-            Err(Busy)
+            Err(Busy(busy)) if busy == ip
         ));
         let third = gate.try_take(&url("http://a.test/"), 3).await;
         assert!(

@@ -770,10 +770,13 @@ impl Dispatcher {
             for (host, learned) in self.progress.take_learned() {
                 self.frontier.learned(&host, learned, now);
             }
+            // Jobs handed back before the releases that came with them: one waiting for a
+            // request to end (an answer, a place at its address) hears of it here, rather
+            // than find it gone and wait out a guess.
+            self.take_back(now).await?;
             for (host, release) in self.progress.take_released() {
                 self.frontier.release(&host, release, now);
             }
-            self.take_back(now).await?;
             if self.refill.as_ref().is_some_and(|r| r.task.is_finished())
                 // A lease running now may return rows of a host about to be handed away.
                 || (self.hosts.is_some() && next_rebalance <= now)

@@ -17,6 +17,7 @@ pub mod seen;
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,6 +37,13 @@ pub struct Release {
     /// answer, which its delay counts from: the host waits for a request of its in flight
     /// to end (and bring its next turn), `pause_until` only when none is.
     pub after_answer: bool,
+    /// Handed back unrequested because this address was at `per_ip_concurrency`: the host
+    /// waits for a request there to end, or till the instant at the latest (one the
+    /// frontier does not hear of ends there: a robots.txt); its next turn is then
+    /// `pause_until`, as the host's gate has it.
+    pub address_busy: Option<(IpAddr, Instant)>,
+    /// The request went to this address, where it no longer counts.
+    pub address_freed: Option<IpAddr>,
 }
 
 /// What [`Frontier::pop`] found.
@@ -96,6 +104,9 @@ struct HostQueue {
     /// A job came back waiting for the answer to a request in flight: none goes until a
     /// request ends.
     awaits_end: bool,
+    /// A job came back because its address was busy: none goes before this, unless a
+    /// request to that address ends first.
+    awaits_address: Option<Instant>,
     /// The token of this host's one live heap entry; older entries are stale and skipped.
     token: u64,
 }
@@ -150,6 +161,8 @@ pub struct Frontier {
     ids: HashSet<i64>,
     /// How many of the URLs waiting are revisits, which a service leases apart.
     revisits: usize,
+    /// The hosts waiting for a request to each address to end.
+    address_waiters: HashMap<IpAddr, HashSet<Arc<str>>>,
     next_token: u64,
 }
 
@@ -162,6 +175,7 @@ impl Frontier {
             timers: BinaryHeap::new(),
             ids: HashSet::new(),
             revisits: 0,
+            address_waiters: HashMap::new(),
             next_token: 0,
         }
     }
@@ -223,6 +237,7 @@ impl Frontier {
             };
             queue.in_flight += 1;
             queue.awaits_end = false;
+            queue.awaits_address = None;
             queue.next_allowed = Some(now + queue.limits.delay);
             self.ids.remove(&job.id);
             self.revisits -= usize::from(job.is_revisit());
@@ -258,6 +273,9 @@ impl Frontier {
     }
 
     fn learn(&mut self, host: &Arc<str>, release: Release, now: Instant, ended: u32) {
+        if let Some(address) = release.address_freed {
+            self.address_freed(address, now);
+        }
         let Some(queue) = self.hosts.get_mut(host) else {
             return;
         };
@@ -275,7 +293,32 @@ impl Frontier {
                 queue.next_allowed = Some(queue.next_allowed.map_or(until, |t| t.max(until)));
             }
         }
+        if let Some((address, until)) = release.address_busy {
+            // Not requested, the job leaves its host's next turn where the requests sent
+            // put it (`pause_until`, from the host's gate), not a delay after it went out.
+            queue.next_allowed = release.pause_until;
+            queue.awaits_address = Some(until);
+            self.address_waiters
+                .entry(address)
+                .or_default()
+                .insert(Arc::clone(host));
+        }
         self.schedule(host, now);
+    }
+
+    /// A request to `address` ended: the hosts waiting for a place there may go, within
+    /// their own limits, rather than at a guessed time.
+    fn address_freed(&mut self, address: IpAddr, now: Instant) {
+        let Some(waiting) = self.address_waiters.remove(&address) else {
+            return;
+        };
+        for host in waiting {
+            if let Some(queue) = self.hosts.get_mut(&host) {
+                if queue.awaits_address.take().is_some() {
+                    self.schedule(&host, now);
+                }
+            }
+        }
     }
 
     /// Takes `host`'s waiting jobs out of the window (the host is being handed to another
@@ -382,6 +425,7 @@ impl Frontier {
         self.timers.clear();
         self.ids.clear();
         self.revisits = 0;
+        self.address_waiters.clear();
         let mut jobs = Vec::new();
         for queue in self.hosts.values_mut() {
             jobs.extend(queue.drain());
@@ -401,6 +445,7 @@ impl Frontier {
             in_flight: 0,
             next_allowed: None,
             awaits_end: false,
+            awaits_address: None,
             token: 0,
         })
     }
@@ -419,9 +464,10 @@ impl Frontier {
             return;
         };
         queue.token = token;
+        let next_allowed = queue.next_allowed.max(queue.awaits_address);
         let Some(head) = queue.head() else {
             if queue.in_flight == 0 {
-                match queue.next_allowed {
+                match next_allowed {
                     Some(at) if at > now => self.timers.push(Reverse((at, token, host.clone()))),
                     _ => {
                         self.hosts.remove(host);
@@ -434,7 +480,7 @@ impl Frontier {
         {
             return;
         }
-        match queue.next_allowed {
+        match next_allowed {
             Some(at) if at > now => self.timers.push(Reverse((at, token, host.clone()))),
             _ => {
                 let (priority, id) = head.rank();
@@ -604,7 +650,7 @@ mod tests {
         let pause = Release {
             crawl_delay: Some(Duration::from_secs(2)),
             pause_until: Some(t0 + Duration::from_secs(5)),
-            after_answer: false,
+            ..Release::default()
         };
         f.release(&h, pause, t0);
         match f.pop(t0) {
@@ -658,7 +704,7 @@ mod tests {
         let learned = Release {
             crawl_delay: Some(Duration::from_secs(2)),
             pause_until: Some(t0 + Duration::from_secs(3)),
-            after_answer: false,
+            ..Release::default()
         };
         f.learned(&h, learned, t0);
         match f.pop(t0) {

@@ -72,6 +72,18 @@ fn assert_done_before_page(site: &TestSite, host: &str, other: &str, nth: usize)
     );
 }
 
+/// The median time from an answer among `hits` (in order of arrival) to the next request,
+/// and all of them, sorted: the slowest half may be late on a loaded machine, the quicker
+/// half not.
+fn gaps_after_answers(hits: &[super::site::Hit]) -> (Duration, Vec<Duration>) {
+    let mut gaps: Vec<Duration> = hits
+        .windows(2)
+        .map(|pair| pair[1].at.saturating_duration_since(pair[0].done))
+        .collect();
+    gaps.sort_unstable();
+    (gaps[gaps.len() / 2], gaps)
+}
+
 /// `noindex * 10 + nofollow` of the page rows of `paths` on the site's first host.
 pub async fn robots_flags(harness: &Harness, site: &TestSite, paths: &[&str]) -> Vec<i64> {
     let db = harness.db().await;
@@ -579,13 +591,8 @@ async fn a_host_slower_than_its_delay_is_asked_again_a_delay_after_each_answer()
     assert_eq!(i64::try_from(hits.len()), Ok(PAGES));
     hits.sort_by_key(|h| h.at);
     // How long after an answer ended the host heard the next request: a delay, and what a
-    // loaded machine adds; the slowest half may be late, the quicker half not.
-    let mut after_answer: Vec<Duration> = hits
-        .windows(2)
-        .map(|pair| pair[1].at.saturating_duration_since(pair[0].done))
-        .collect();
-    after_answer.sort_unstable();
-    let median = after_answer[after_answer.len() / 2];
+    // loaded machine adds.
+    let (median, after_answer) = gaps_after_answers(&hits);
     assert!(
         median < Duration::from_millis(120),
         "{host}: the next request came {median:?} after an answer (median; all: {after_answer:?})"
@@ -2827,16 +2834,23 @@ fn names_of_one_address(port: &str) -> Vec<String> {
     names
 }
 
+/// A server answering every page `wait` after its request, its authority, and the
+/// names that reach it ([`names_of_one_address`]).
+async fn one_slow_address(wait: Duration) -> (TestSite, String, Vec<String>) {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add_prefix(&h, "/", html("<title>x</title>"));
+    b.delay_host(&h, wait);
+    let site = b.start();
+    let names = names_of_one_address(h.rsplit(':').next().unwrap_or_default());
+    (site, h, names)
+}
+
 /// Crawls six slow pages on each name of one server, each name allowed two requests at
 /// once, with `politeness.per_ip_concurrency = limit`; the most the server had in flight.
 async fn most_in_flight_at_one_address(limit: u32) -> usize {
-    let mut b = SiteBuilder::bind(1).await;
-    let h = b.authority(0);
-    b.add_prefix(&h, "/p", html("<title>x</title>"));
-    b.delay_host(&h, Duration::from_millis(150));
-    let site = b.start();
-    let port = h.rsplit(':').next().unwrap_or_default();
-    let seeds: Vec<String> = names_of_one_address(port)
+    let (site, h, names) = one_slow_address(Duration::from_millis(150)).await;
+    let seeds: Vec<String> = names
         .iter()
         .flat_map(|name| (0..6).map(move |i| format!("http://{name}/p{i}")))
         .collect();
@@ -2906,5 +2920,55 @@ async fn a_busy_address_leaves_the_fetch_workers_to_other_servers() {
     assert!(
         busy_before <= 4,
         "the busy server was asked {busy_before} times before the other's pages were done"
+    );
+}
+
+/// A name whose server is at its `per_ip_concurrency` goes when a request to that server
+/// ends, not a guessed quarter of a second later. Two names of a server taking one
+/// request at a time, each answered in 200 ms and asked again 200 ms after: each is due
+/// as the other's answer comes, and the server is never idle for long. The name handed
+/// back waited a guess, and a delay from when it was handed out, the server idle a
+/// hundred milliseconds and more between any two requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_waiting_for_its_address_goes_when_a_request_there_ends() {
+    const PAGES: usize = 5;
+    let (site, h, names) = one_slow_address(Duration::from_millis(200)).await;
+    let seeds: Vec<String> = (0..PAGES)
+        .flat_map(|i| [0, 1].map(|n| format!("http://{}/{n}-{i}", names[n])))
+        .collect();
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &seeds,
+            "[politeness]\ndelay_ms = 200\nper_host_concurrency = 1\nper_ip_concurrency = 1\n\
+             respect_robots_txt = false\n",
+        )
+        .await;
+
+    assert_eq!(site.max_in_flight(&h), 1);
+    let hits = site.hits_for(&h);
+    assert_eq!(hits.len(), 2 * PAGES);
+    // How long the server sat idle after each answer while both names had pages left:
+    // what a loaded machine adds.
+    let last_of_first_done = [0, 1]
+        .map(|n| {
+            let prefix = format!("/{n}-");
+            hits.iter()
+                .rposition(|hit| hit.path.starts_with(&prefix))
+                .unwrap_or_default()
+        })
+        .into_iter()
+        .min()
+        .unwrap_or_default();
+    let (median, idle) = gaps_after_answers(&hits[..=last_of_first_done]);
+    assert!(
+        median < Duration::from_millis(75),
+        "{} and {} shared their address idle {median:?} after an answer (median; all: {idle:?})",
+        names[0],
+        names[1]
+    );
+    assert_eq!(
+        harness.page_count().await,
+        i64::try_from(2 * PAGES).unwrap_or_default()
     );
 }
