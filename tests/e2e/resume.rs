@@ -1406,3 +1406,71 @@ async fn killed_during_a_retry_after_and_started_again(max_attempts: u32, sql: &
     assert!(early.is_empty(), "asked within the Retry-After: {early:?}");
     assert_eq!(harness.page_count().await, 4);
 }
+
+/// A start that names a host an earlier run cut at its domain's
+/// `traps.max_hosts_per_domain` admits it, then queues its cut URLs again in a pass of
+/// its own, which builds an index first: the disk filled between the two, and the pass
+/// run again once there was room found the host admitted already and queued nothing.
+/// Its URLs stayed trap rows for good, every later start finding it admitted too.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_named_hosts_cut_urls_are_queued_again_when_the_disk_fills_as_they_are() {
+    const CUT: i64 = 20_000;
+    let harness = Harness::default();
+    let Some(disk) = SmallDisk::mount(harness.dir.path()) else {
+        return;
+    };
+    disk.grow();
+    let path = harness.db_path();
+    let store = pipecrawl::store::Store::open(&path.display().to_string())
+        .await
+        .expect("open the store");
+    let options = SqliteConnectOptions::new().filename(&path);
+    let db = SqlitePool::connect_with(options)
+        .await
+        .expect("open the database");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {CUT})
+         INSERT INTO frontier (url, host, depth, priority, state)
+             SELECT 'http://a5.trap.test/' || i, 'a5.trap.test', 1, 0, 'failed' FROM n;
+         INSERT INTO pages (id, url, final_url, depth, fetched_at, changed_at, error_kind, error)
+             SELECT id, url, url, depth, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', 'trap',
+                 'its domain trap.test has traps.max_hosts_per_domain = 3 host names crawled \
+                  already, and its host a5.trap.test would be one more'
+             FROM frontier;
+         INSERT INTO host_budget (host, urls) VALUES ('a5.trap.test', 0);"
+    )))
+    .execute(&db)
+    .await
+    .expect("cut a host's URLs");
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&db)
+        .await
+        .expect("empty the WAL");
+    // Room to admit the host, none for the index its pass builds.
+    let filler = disk.fill();
+    free_room(&filler, 64 << 10);
+    let admitting = tokio::spawn(async move {
+        store
+            .admit_named_hosts(&["a5.trap.test".to_owned()], 0)
+            .await
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    std::fs::remove_file(filler).expect("free the disk");
+    let requeued = tokio::time::timeout(Duration::from_secs(30), admitting)
+        .await
+        .expect("the pass went on once there was room")
+        .expect("the pass")
+        .expect("admit the host");
+    let queued: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM frontier WHERE host = 'a5.trap.test' AND state = 'queued'",
+    )
+    .fetch_one(&db)
+    .await
+    .expect("count the queued URLs");
+    assert_eq!(
+        (requeued, queued),
+        (CUT as u64, CUT),
+        "the host's cut URLs were not queued again"
+    );
+}
