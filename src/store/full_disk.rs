@@ -20,13 +20,45 @@ pub(crate) fn said_where(error: Error, database: &str) -> Error {
 }
 
 /// `step` on the database `pool` opens, its full disk named ([`said_where`]): the
-/// store's steps wait one out (`outage`), saying where to make room.
+/// store's steps wait one out (`outage`), saying where to make room. The connection is
+/// left out of any transaction first ([`out_of_transactions`]), so that the step can
+/// be run again.
 pub(super) async fn named<T>(
     pool: &Pool<Sqlite>,
     step: impl Future<Output = Result<T, Error>>,
 ) -> Result<T, Error> {
-    step.await
-        .map_err(|error| said_for(error, &pool.connect_options()))
+    match step.await {
+        Err(error) if is_disk_full(&error) => {
+            out_of_transactions(pool).await;
+            Err(said_for(error, &pool.connect_options()))
+        }
+        done => done,
+    }
+}
+
+/// Closes `pool`'s connection if SQLite or sqlx takes it for one in a transaction while
+/// no step holds it; the pool opens another for the next step. A statement that finds
+/// no room rolls back its whole transaction when it keeps no statement journal, and
+/// sqlx's own rollback then fails: sqlx went on counting a transaction the connection
+/// had not, began the next as a savepoint, and a rollback of that one (to the
+/// savepoint) left the connection in a transaction, so that the next page batch found
+/// "cannot start a transaction within a transaction" and the crawl stopped.
+async fn out_of_transactions(pool: &Pool<Sqlite>) {
+    let Ok(mut conn) = pool.acquire().await else {
+        return;
+    };
+    // Locked after any rollback sqlx has queued, which its count then shows.
+    let in_sqlite = match conn.lock_handle().await {
+        // SAFETY: the handle is the open connection, locked while it is asked.
+        Ok(mut handle) => unsafe {
+            libsqlite3_sys::sqlite3_get_autocommit(handle.as_raw_handle().as_ptr()) == 0
+        },
+        Err(_) => true,
+    };
+    if in_sqlite || sqlx::Connection::is_in_transaction(&*conn) {
+        tracing::debug!("a connection left in a transaction by a full disk is closed");
+        let _ = conn.close().await;
+    }
 }
 
 fn said_for(error: Error, options: &SqliteConnectOptions) -> Error {

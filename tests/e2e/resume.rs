@@ -1090,9 +1090,14 @@ struct LoggedCrawl {
 #[cfg(target_os = "linux")]
 impl LoggedCrawl {
     fn start(config: &Path) -> Self {
+        Self::run("crawl", config)
+    }
+
+    /// `pipecrawl command --config config`, logging as [`LoggedCrawl::start`] does.
+    fn run(command: &str, config: &Path) -> Self {
         let log = tempfile::NamedTempFile::new().expect("a log file");
         let child = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
-            .args(["crawl", "--config"])
+            .args([command, "--config"])
             .arg(config)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -1473,4 +1478,64 @@ async fn a_named_hosts_cut_urls_are_queued_again_when_the_disk_fills_as_they_are
         (CUT as u64, CUT),
         "the host's cut URLs were not queued again"
     );
+}
+
+/// A service started on a disk with a little room left, which keeps link counts: the
+/// first step to find no room (in a transaction SQLite then rolled back whole, so that
+/// sqlx's rollback of it failed) left sqlx counting a transaction the connection no
+/// longer had, and a later one rolled back only to a savepoint, leaving the connection
+/// in a transaction: the service, having said it waited for room, stopped with "cannot
+/// start a transaction within a transaction".
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_started_on_a_nearly_full_disk_waits_for_room_and_completes() {
+    let (site, model) = big_site().await;
+    let want = expected(&site, &model);
+    let harness = Harness::default();
+    let Some(disk) = SmallDisk::mount(harness.dir.path()) else {
+        return;
+    };
+    disk.grow();
+    let first = harness.config_text(&model.seeds, &format!("{CONFIG}[scope]\nmax_pages = 100\n"));
+    let mut child = spawn_crawl(&harness.write_config(&first));
+    let status = wait_exit(&mut child, Duration::from_secs(60)).await;
+    assert!(status.success(), "the first run: {status}");
+    let admin = format!(
+        "[admin]\nlisten = \"127.0.0.1:{}\"\n",
+        super::postgres::free_port()
+    );
+    let config =
+        harness.write_config(&harness.config_text(&model.seeds, &format!("{CONFIG}{admin}")));
+    let filler = disk.fill();
+    free_room(&filler, 64 << 10);
+    let mut service = LoggedCrawl::run("serve", &config);
+    if let Some(status) = service.said_or_ended(&no_room_in(&harness)).await {
+        panic!(
+            "the service ended ({status}) rather than wait for room: {}",
+            service.said()
+        );
+    }
+    // Long enough for several steps to find no room, each tried a few times.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert!(
+        service.child.try_wait().expect("poll pipecrawl").is_none(),
+        "the service stopped while it waited for room: {}",
+        service.said()
+    );
+    std::fs::remove_file(filler).expect("free the disk");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while harness.page_count().await < i64::try_from(want.len()).expect("a count") {
+        assert!(
+            service.child.try_wait().expect("poll pipecrawl").is_none(),
+            "the service stopped: {}",
+            service.said()
+        );
+        assert!(Instant::now() < deadline, "stuck: {}", service.said());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    super::cli::send_signal(service.child.id(), "TERM");
+    let status = wait_exit(&mut service.child, Duration::from_secs(30)).await;
+    assert!(status.success(), "{status}: {}", service.said());
+    assert_complete_and_single(&harness, &want).await;
+    assert_eq!(harness.db().await.wrong_link_counts().await, 0);
 }
