@@ -59,6 +59,9 @@ const DISK_WARNING_EVERY: Duration = Duration::from_secs(60);
 /// Steps of this process waiting for the database now: [`waiting`].
 static WAITING: AtomicUsize = AtomicUsize::new(0);
 
+/// Of [`WAITING`], the steps waiting for room on the disk.
+static WAITING_FOR_ROOM: AtomicUsize = AtomicUsize::new(0);
+
 /// When a full disk was last said, by any step; none since the disk last had room.
 static DISK_WARNED: Mutex<Option<Instant>> = Mutex::new(None);
 
@@ -97,6 +100,7 @@ impl Outage {
         if let Error::DiskFull { dir, temp, source } = error {
             if self.began.is_none() {
                 self.full_disk = Some(dir.clone());
+                WAITING_FOR_ROOM.fetch_add(1, Ordering::Relaxed);
             }
             let began = *self.began.get_or_insert_with(|| {
                 WAITING.fetch_add(1, Ordering::Relaxed);
@@ -160,6 +164,10 @@ impl Outage {
         };
         let waited = began.elapsed().as_secs_f64();
         match &self.full_disk {
+            // A step that found room while others still wait (a small write between two
+            // large ones) says nothing: the disk is full still, and saying it again at
+            // once, each time one fits, would fill the log.
+            Some(_) if WAITING_FOR_ROOM.load(Ordering::Relaxed) > 1 => {}
             Some(dir) => {
                 *DISK_WARNED.lock().unwrap_or_else(PoisonError::into_inner) = None;
                 tracing::warn!(
@@ -187,6 +195,9 @@ impl Drop for Outage {
     fn drop(&mut self) {
         if self.began.is_some() {
             WAITING.fetch_sub(1, Ordering::Relaxed);
+        }
+        if self.full_disk.is_some() {
+            WAITING_FOR_ROOM.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
