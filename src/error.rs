@@ -251,18 +251,11 @@ impl Error {
 
     /// SQLite's extended result code, when SQLite failed the step.
     pub(crate) fn sqlite_code(&self) -> Option<i32> {
-        let of = |source: &sqlx::Error| {
-            source
-                .as_database_error()
-                .filter(|e| e.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some())
-                .and_then(|e| e.code())
-                .and_then(|code| code.parse().ok())
-        };
         match self {
             Self::Sqlite { code, .. } => Some(*code),
             Self::OpenDatabase { source, .. }
             | Self::Database { source, .. }
-            | Self::Migrate(sqlx::migrate::MigrateError::Execute(source)) => of(source),
+            | Self::Migrate(sqlx::migrate::MigrateError::Execute(source)) => sqlite_code_of(source),
             Self::RefusedUrl { source, .. } => source.sqlite_code(),
             _ => None,
         }
@@ -303,6 +296,17 @@ impl Error {
             _ => false,
         }
     }
+}
+
+/// SQLite's extended result code (e.g. 264 for a read-only WAL; the low byte is the
+/// primary code), when SQLite failed the step: a PostgreSQL SQLSTATE (`23505`) reads as
+/// a number too.
+pub(crate) fn sqlite_code_of(error: &sqlx::Error) -> Option<i32> {
+    error
+        .as_database_error()
+        .filter(|e| e.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some())
+        .and_then(|e| e.code())
+        .and_then(|code| code.parse().ok())
 }
 
 /// What a full disk's error adds when SQLite's temporary directory, which a sort larger

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use super::dialect::Dialect;
+use crate::error::sqlite_code_of;
 
 /// PostgreSQL's SQLSTATE for a write in a read-only transaction.
 const PG_READ_ONLY: &str = "25006";
@@ -296,14 +297,9 @@ fn message(error: &sqlx::Error) -> String {
         .map_or_else(|| error.to_string(), |e| e.message().to_owned())
 }
 
-/// SQLite reports extended codes (e.g. 264 for a read-only WAL); the low byte is the
-/// primary code.
+/// The primary code of a SQLite error, the low byte of its extended one.
 pub(super) fn primary_code(error: &sqlx::Error) -> Option<i32> {
-    extended_code(error).map(|c| c & 0xff)
-}
-
-pub(super) fn extended_code(error: &sqlx::Error) -> Option<i32> {
-    error.as_database_error()?.code()?.parse().ok()
+    sqlite_code_of(error).map(|c| c & 0xff)
 }
 
 fn temp_dir_named(dir: Option<&std::path::Path>) -> String {

@@ -22,8 +22,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::ConnectOptions;
 
 use super::dialect::Dialect;
-use super::error::{extended_code, primary_code, Doing, QueryError, SQLITE_READONLY};
+use super::error::{primary_code, Doing, QueryError, SQLITE_READONLY};
 use super::reader::{Connection, Reader, Statement};
+use crate::error::sqlite_code_of;
 use crate::store;
 
 /// Tables every pipecrawl database has; enough for `export`.
@@ -242,7 +243,7 @@ async fn open_sqlite(
         }
         // On a full disk SQLite makes the `-shm` file but cannot grow it.
         Err(e)
-            if extended_code(&e) == Some(libsqlite3_sys::SQLITE_IOERR_SHMSIZE)
+            if sqlite_code_of(&e) == Some(libsqlite3_sys::SQLITE_IOERR_SHMSIZE)
                 && wal_file(&path).exists() =>
         {
             return Err(QueryError::NoRoomForSharedMemory {

@@ -35,7 +35,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{ConnectOptions, Connection, PgConnection, Postgres, Sqlite, SqliteConnection};
 use url::Url;
 
-use crate::error::{DbContext, Error};
+use crate::error::{sqlite_code_of, DbContext, Error};
 use crate::page::{Discovered, ErrorKind, JobKind, PageRecord};
 use crate::recrawl::RecrawlPolicy;
 use crate::scope::Scope;
@@ -334,15 +334,7 @@ async fn foreign(options: &SqliteConnectOptions) -> Result<Option<Foreign>, sqlx
 
 /// SQLite's "attempt to write a readonly database" of a reader that met a hot journal.
 fn needs_rollback(error: &sqlx::Error) -> bool {
-    sqlite_code(error) == Some(libsqlite3_sys::SQLITE_READONLY_ROLLBACK)
-}
-
-/// The extended result code of a SQLite error.
-fn sqlite_code(error: &sqlx::Error) -> Option<i32> {
-    error
-        .as_database_error()
-        .and_then(|e| e.code())
-        .and_then(|code| code.parse().ok())
+    sqlite_code_of(error) == Some(libsqlite3_sys::SQLITE_READONLY_ROLLBACK)
 }
 
 /// `error`, opening the database at `database` to write, as the fault of its directory
@@ -355,7 +347,7 @@ fn directory_refused(database: &std::path::Path, error: sqlx::Error) -> Result<E
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
         _ => PathBuf::from("."),
     };
-    match sqlite_code(&error) {
+    match sqlite_code_of(&error) {
         Some(libsqlite3_sys::SQLITE_READONLY_DIRECTORY) => Ok(Error::DatabaseDirectoryReadOnly {
             dir: dir(),
             source: error.into(),
