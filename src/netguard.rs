@@ -180,7 +180,7 @@ impl NetworkPolicy {
 
 /// Whether `name` is `localhost` or a name under it, which resolvers answer with
 /// loopback wherever they run (RFC 6761 §6.3).
-fn names_loopback(name: &str) -> bool {
+pub(crate) fn names_loopback(name: &str) -> bool {
     const LOCALHOST: &str = "localhost";
     let name = name.strip_suffix('.').unwrap_or(name);
     let Some(start) = name.len().checked_sub(LOCALHOST.len()) else {

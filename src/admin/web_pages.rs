@@ -12,7 +12,7 @@ use std::net::IpAddr;
 
 use axum::http::{header, HeaderMap, HeaderValue};
 
-use crate::urlnorm;
+use crate::{netguard, urlnorm};
 
 /// Why a request with `headers` comes from a web page rather than from the user, if it
 /// does.
@@ -50,9 +50,7 @@ fn text(value: &HeaderValue) -> Option<&str> {
 /// loopback address, bracketed or not.
 fn is_loopback(name: &str) -> bool {
     let name = name.trim_start_matches('[').trim_end_matches(']');
-    let lower = name.to_ascii_lowercase();
-    lower == "localhost"
-        || lower.ends_with(".localhost")
+    netguard::names_loopback(name)
         || name
             .parse::<IpAddr>()
             .is_ok_and(|ip| ip.to_canonical().is_loopback())
@@ -80,6 +78,7 @@ mod tests {
             &[][..],
             &[("host", "127.0.0.1:7878")],
             &[("host", "localhost")],
+            &[("host", "LocalHost.:7878")],
             &[("host", "[::1]:7878")],
             &[
                 ("host", "api.localhost:7878"),
