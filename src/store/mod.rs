@@ -1047,10 +1047,7 @@ impl Store {
     ) -> Result<(Committed, bool), Error> {
         let recount = match &self.0 {
             Backed::Sqlite(db) if !counts.is_deferred() => {
-                outlasting!(full_disk::named(
-                    &db.pool,
-                    link_counts::mark_behind(&db.pool)
-                ))?;
+                mark_counts_behind(db).await?;
                 Some(db)
             }
             _ => None,
@@ -1152,10 +1149,7 @@ impl Store {
             Backed::Sqlite(db) => {
                 match full_disk::named(&db.pool, db.flush_link_counts(counts)).await {
                     Err(full) if full.is_disk_full() => {
-                        outlasting!(full_disk::named(
-                            &db.pool,
-                            link_counts::mark_behind(&db.pool)
-                        ))?;
+                        mark_counts_behind(db).await?;
                         count_afresh(db, counts).await
                     }
                     flushed => flushed,
@@ -1164,6 +1158,16 @@ impl Store {
             Backed::Postgres(db) => outlasting!(brief db.flush_link_counts(counts)),
         }
     }
+}
+
+/// Says in the database that its in-link and anchor counts are behind `links`, so that
+/// they are counted afresh ([`count_afresh`], or the next start after a crash), waiting
+/// while the disk is full.
+async fn mark_counts_behind(db: &Db<Sqlite>) -> Result<(), Error> {
+    outlasting!(full_disk::named(
+        &db.pool,
+        link_counts::mark_behind(&db.pool)
+    ))
 }
 
 /// Counts in-links and anchor texts afresh from `links`, the database marked behind,
