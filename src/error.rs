@@ -202,6 +202,12 @@ pub enum Error {
     #[error("cannot build the HTTP client: {0}")]
     HttpClient(#[source] reqwest::Error),
 
+    #[error(
+        "no CA certificates found to verify HTTPS servers with: install the system's CA \
+         certificates (the ca-certificates package), or point SSL_CERT_FILE or SSL_CERT_DIR at them"
+    )]
+    NoCaCertificates,
+
     #[error("a pipeline stage stopped unexpectedly: {0}")]
     StageFailed(String),
 }

@@ -317,7 +317,7 @@ pub fn client(
         .tcp_nodelay(true)
         .default_headers(request_headers(config))
         .build()
-        .map_err(Error::HttpClient)?;
+        .map_err(build_failed)?;
     Ok(HttpClient {
         client,
         host_rules,
@@ -330,6 +330,19 @@ pub fn client(
         jar,
         ips,
     })
+}
+
+/// How rustls-platform-verifier says it found no CA certificate on the machine, which
+/// reqwest passes on only as "unexpected error".
+const NO_CA_CERTIFICATES: &str = "No CA certificates were loaded";
+
+/// Names a machine without CA certificates as such, with what to do about it.
+fn build_failed(e: reqwest::Error) -> Error {
+    if causes(&e).any(|cause| cause.to_string().contains(NO_CA_CERTIFICATES)) {
+        Error::NoCaCertificates
+    } else {
+        Error::HttpClient(e)
+    }
 }
 
 /// The headers every request sends: `fetch.headers`, and the codings the crawler decodes

@@ -158,6 +158,11 @@ async fn run(
 ) -> Result<Summary, Error> {
     let started = Instant::now();
     fetcher::check_proxy(&config).await?;
+    // Before the database is opened or a stage starts: a client that cannot be built
+    // (no CA certificates on the machine) stops the run with nothing done.
+    let network = Arc::new(NetworkPolicy::new(config.network_allow.clone()));
+    let host_rules = Arc::new(HostRules::new(&config.fetch.host_headers));
+    let client = fetcher::client(&config, Arc::clone(&network), Arc::clone(&host_rules))?;
     let store = Store::open(&config.storage.database).await?;
     let known_seeds = store.seeds().await?;
     if config.seeds.is_empty() && known_seeds.is_empty() && service.is_none() {
@@ -223,9 +228,7 @@ async fn run(
             "URLs that failed for now in earlier runs are queued again"
         );
     }
-    let network = Arc::new(NetworkPolicy::new(config.network_allow.clone()));
     network.trust(config.seeds.iter().chain(&known_seeds));
-    let host_rules = Arc::new(HostRules::new(&config.fetch.host_headers));
     host_rules.learn(config.seeds.iter().chain(&known_seeds));
     let scoped = in_scope(&store, known_seeds.clone()).await?;
     let scope = SharedScope::new(Scope::new(&config, &scoped));
@@ -349,7 +352,6 @@ async fn run(
         &stages,
     )
     .map_err(|e| Error::StageFailed(format!("cannot start parse threads: {e}")))?;
-    let client = fetcher::client(&config, Arc::clone(&network), Arc::clone(&host_rules))?;
     let gate = Arc::new(HostGate::default());
     let robots = RobotsCache::new(
         (

@@ -15,6 +15,8 @@ use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
+use super::Harness;
+
 pub struct TlsSite {
     authority: String,
     handshakes: Arc<AtomicUsize>,
@@ -117,4 +119,38 @@ impl axum::serve::Listener for TlsListener {
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
         self.tcp.local_addr()
     }
+}
+
+/// A machine with no CA certificates (a slim container image without `ca-certificates`,
+/// or `SSL_CERT_FILE` pointing at a file that is not there) cannot verify any HTTPS
+/// server. The crawl says so, and what to do, before it opens the database or starts a
+/// stage: not after queueing the seeds, with a runtime's panic on stderr.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_machine_without_ca_certificates_is_told_so_before_the_crawl_starts() {
+    let harness = Harness::default();
+    let config =
+        harness.write_config(&harness.test_config_text(&["https://127.0.0.1:9/".to_owned()], ""));
+    let nowhere = harness.dir.path().join("no-such-ca");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+            .args(["crawl", "--config", config.to_str().unwrap_or_default()])
+            .env("RUST_LOG", "warn")
+            .env("SSL_CERT_FILE", &nowhere)
+            .env("SSL_CERT_DIR", &nowhere)
+            .output()
+            .expect("run the pipecrawl binary")
+    })
+    .await
+    .expect("the binary ran");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        stderr.contains("no CA certificates") && stderr.contains("SSL_CERT_FILE"),
+        "{stderr}"
+    );
+    assert!(
+        !harness.db_path().exists(),
+        "the database was opened: {stderr}"
+    );
 }
