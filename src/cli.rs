@@ -227,7 +227,10 @@ pub fn print(text: impl Display) {
 pub fn init_tracing(format: LogFormat) {
     // sqlx warns of every statement over a second; at a crawl's end building an index
     // over millions of links is meant to take seconds, and the crawl reports it itself.
-    let default = || EnvFilter::new("info,sqlx::query=error");
+    // rustls-platform-verifier logs each certificate that does not verify as an error,
+    // naming no host: a page's outcome (`tls`), which its row and the summary give; a
+    // machine with no CA certificates at all stops the run with its own error.
+    let default = || EnvFilter::new("info,sqlx::query=error,rustls_platform_verifier=off");
     // A filter that does not parse falls back to the default, said once logging runs:
     // silently, the user waits for debug lines that never come.
     let (filter, refused) = match std::env::var(EnvFilter::DEFAULT_ENV) {
