@@ -1160,6 +1160,35 @@ const HEAD_TOO_LARGE: &str = "message head is too large";
 /// UnknownIssuer`, `Expired`, `NotValidForName`, ...): asking again gets the same.
 const CERTIFICATE_REFUSED: &str = "invalid peer certificate";
 
+/// How rustls says a handshake failed that fails again however often it is tried, and
+/// what each means to a user: its words name the TLS record or alert, not the cause.
+const HANDSHAKE_IMPOSSIBLE: [(&str, &str); 4] = [
+    (
+        "received corrupt message of type InvalidContentType",
+        "the server answered in plain HTTP, not TLS: its port is no HTTPS one",
+    ),
+    (
+        "received fatal alert: ProtocolVersion",
+        "the server speaks no TLS version the crawler does (TLS 1.2 and 1.3)",
+    ),
+    (
+        "received fatal alert: HandshakeFailure",
+        "the server and the crawler share no TLS cipher, or it asks for a client certificate",
+    ),
+    (
+        "peer is incompatible",
+        "the server speaks no TLS version or cipher the crawler does",
+    ),
+];
+
+/// What [`HANDSHAKE_IMPOSSIBLE`] says of the failure `message` tells, if it is one.
+fn handshake_impossible(message: &str) -> Option<&'static str> {
+    HANDSHAKE_IMPOSSIBLE
+        .iter()
+        .find(|(words, _)| message.contains(words))
+        .map(|&(_, meaning)| meaning)
+}
+
 /// Sorts a reqwest error into a kind, keeping the whole cause chain as the message
 /// ("connection refused" lives several sources deep).
 fn fetch_error(e: &reqwest::Error) -> FetchError {
@@ -1185,6 +1214,9 @@ fn fetch_error(e: &reqwest::Error) -> FetchError {
     {
         dns_error_kind(&message)
     } else if e.is_connect() && message.contains(CERTIFICATE_REFUSED) {
+        ErrorKind::Tls
+    } else if let Some(meaning) = handshake_impossible(&message).filter(|_| e.is_connect()) {
+        message.push_str(&format!(" ({meaning})"));
         ErrorKind::Tls
     } else if e.is_connect() {
         ErrorKind::Connect

@@ -139,7 +139,8 @@ pub enum ErrorKind {
     /// The response's headers were too large or too many (`fetch.max_header_bytes`,
     /// `fetch.max_headers`); nothing of it is used.
     Headers,
-    /// The HTTPS server's certificate did not verify (`fetch.accept_invalid_certs`).
+    /// The HTTPS server's certificate did not verify (`fetch.accept_invalid_certs`), or
+    /// its handshake cannot succeed (plain HTTP on the port, no TLS version in common).
     Tls,
     /// The database refused to store what the fetch brought (a value it cannot hold, not
     /// an outage): the row keeps only the URL and why (see `store::Store::commit`).

@@ -189,3 +189,62 @@ async fn a_certificate_that_does_not_verify_is_stored_not_logged_as_an_error() {
         "{stderr}"
     );
 }
+
+/// A server on 127.0.0.1 that answers the first bytes of each connection (a TLS
+/// ClientHello, here) with `reply`, and closes it; returns its authority and the count
+/// of connections it took.
+async fn answering(reply: &'static [u8]) -> (String, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let tcp = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+    let authority = tcp.local_addr().expect("its address").to_string();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&connections);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = tcp.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let mut hello = [0u8; 4096];
+            if stream.read(&mut hello).await.is_ok() {
+                let _ = stream.write_all(reply).await;
+            }
+        }
+    });
+    (authority, connections)
+}
+
+/// A handshake that cannot succeed however often it is tried: a port that answers in
+/// plain HTTP (`https://` on a plain server's port), a server that knows no TLS version
+/// the crawler speaks (TLS 1.0 only, answering with a `protocol_version` alert). Each is
+/// `tls`, saying so in words a user can act on rather than rustls's ("received corrupt
+/// message of type InvalidContentType"), and is not asked again, as a certificate that
+/// does not verify is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handshake_that_cannot_succeed_is_tls_saying_why_and_not_retried() {
+    let cases: [(&'static [u8], &str); 2] = [
+        (
+            b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            "answered in plain HTTP",
+        ),
+        // A TLS record: alert (21), TLS 1.2, 2 bytes long: fatal (2), protocol_version (70).
+        (&[21, 3, 3, 0, 2, 2, 70], "no TLS version"),
+    ];
+    for (reply, why) in cases {
+        let (authority, connections) = answering(reply).await;
+        let url = format!("https://{authority}/");
+        let harness = Harness::default();
+        let retries = "[retry]\nmax_attempts = 3\nbase_delay_ms = 10\nmax_delay_ms = 20\n";
+        harness.crawl(std::slice::from_ref(&url), retries).await;
+        let db = harness.db().await;
+        let page = db.page(&url).await.expect("a row for the seed");
+        assert_eq!(page.error_kind.as_deref(), Some("tls"), "{page:?}");
+        assert!(
+            page.error.as_deref().is_some_and(|e| e.contains(why)),
+            "{page:?}"
+        );
+        assert_eq!(
+            connections.load(Ordering::SeqCst),
+            1,
+            "asked again: {page:?}"
+        );
+    }
+}
