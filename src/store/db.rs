@@ -430,6 +430,11 @@ fn over_budget(host: &str, budget: impl std::fmt::Display) -> String {
     format!("its host {host} {OVER_BUDGET}: traps.max_pages_per_host = {budget}")
 }
 
+/// Seeds `urls` as URLs to add: found on no page.
+fn as_seeds(urls: &[Discovered]) -> Vec<Found<'_>> {
+    urls.iter().map(|d| (d, None)).collect()
+}
+
 /// The trap rows of URLs cut at their hosts' budgets (`$1`: the cut's reason as a `LIKE`
 /// pattern), for a query to pick columns of `f` (the frontier) from.
 const CUT_AT_BUDGETS: &str = "FROM frontier f JOIN pages p ON p.id = f.id
@@ -747,18 +752,17 @@ where
 
     /// Adds seeds sent to a running crawl, as [`Db::enqueue`] does, and queues again,
     /// within `max_pages_per_host`, the URLs of their hosts an earlier run cut at their
-    /// domain's limit, as a start naming them does: the user asked for those hosts. After
-    /// the seeds are stored, so that a seed refused queues nothing. Returns how many seeds
-    /// are queued that were not: new ones, and those cut and queued again.
+    /// domain's limit, as a start naming them does: the user asked for those hosts. All
+    /// in one transaction ([`Db::name_hosts`]), so that a seed refused queues nothing.
+    /// Returns how many seeds are queued that were not: new ones, and those cut and
+    /// queued again.
     pub async fn enqueue_seeds(
         &self,
         urls: &[Discovered],
         max_pages_per_host: u64,
     ) -> Result<u64, Error> {
-        let admitted = self.admit_hosts_of(urls).await?;
-        let found = self.found_before(&admitted).await?;
-        let added = self.insert_seeds(urls).await?;
-        let requeued = self.requeue_named(&found, max_pages_per_host).await?;
+        let hosts: Vec<&str> = urls.iter().map(|d| d.host.as_str()).collect();
+        let (added, requeued) = self.name_hosts(&hosts, urls, max_pages_per_host).await?;
         if requeued.is_empty() {
             return Ok(added);
         }
@@ -787,13 +791,67 @@ where
 
     /// Adds seeds `urls`, their hosts admitted: see [`Db::enqueue`].
     async fn insert_seeds(&self, urls: &[Discovered]) -> Result<u64, Error> {
-        let urls_from: Vec<(&Discovered, Option<i64>)> = urls.iter().map(|d| (d, None)).collect();
+        let urls_from = as_seeds(urls);
         // Seeds count against their hosts' budgets, and are never over one.
         match self.insert_committed(&urls_from, 0).await {
-            Err(refusal) if refusal.is_refusal() => {
-                Err(self.refused_url(&urls_from, refusal).await)
-            }
+            Err(e) => Err(self.refused_seed(&urls_from, e).await),
             added => added,
+        }
+    }
+
+    /// Admits `hosts`, the user's names (the seeds', those `scope.hosts` writes without
+    /// a wildcard), uncounted: never over `traps.max_hosts_per_domain`; queues again,
+    /// within `max_pages_per_host`, the URLs an earlier run cut at their domain's limit
+    /// of those not admitted yet; and adds seeds `urls` (none for a start's or a
+    /// reload's names: their seeds are added after, their hosts admitted). Returns how
+    /// many seeds were new, and the rows queued again.
+    ///
+    /// In one transaction: only a name new to `known_hosts` has its cut URLs looked for,
+    /// so a name admitted apart from them (a kill, an outage or a refusal between the
+    /// two) kept them trap rows for good, and a seed among them was answered `known`
+    /// when sent again. A cut name is admitted with its rows and budget held, in a page
+    /// batch's lock order; on SQLite the index its rows are read by is built before.
+    pub async fn name_hosts(
+        &self,
+        hosts: &[&str],
+        urls: &[Discovered],
+        max_pages_per_host: u64,
+    ) -> Result<(u64, Vec<i64>), Error> {
+        let mut hosts = hosts.to_vec();
+        hosts.sort_unstable();
+        hosts.dedup();
+        let doing = "admitting named hosts";
+        let mut conn = self.pool.acquire().await.doing(doing)?;
+        let cut = !Self::cut_named(&mut conn, &hosts).await?.is_empty();
+        drop(conn);
+        let urls_from = as_seeds(urls);
+        let named = async {
+            let mut tx = self.pool.begin().await.doing(doing)?;
+            let requeued = Self::requeue_named(&mut tx, &hosts, max_pages_per_host).await?;
+            DomainBudget::admit(&mut tx, &hosts).await?;
+            // Seeds count against their hosts' budgets, and are never over one.
+            let added = Self::insert_on(&mut tx, &urls_from, 0).await?;
+            tx.commit().await.doing(doing)?;
+            Ok((added, requeued))
+        };
+        let named = if cut {
+            self.with_host_index(CUT_BY_HOST, named).await
+        } else {
+            named.await
+        };
+        match named {
+            Err(e) => Err(self.refused_seed(&urls_from, e).await),
+            named => named,
+        }
+    }
+
+    /// `error`, met adding seeds `urls_from`: a refusal names the URL refused, if one
+    /// alone is ([`Db::refused_url`]).
+    async fn refused_seed(&self, urls_from: &[Found<'_>], error: Error) -> Error {
+        if error.is_refusal() && !urls_from.is_empty() {
+            self.refused_url(urls_from, error).await
+        } else {
+            error
         }
     }
 
@@ -819,11 +877,25 @@ where
         max_pages_per_host: u64,
     ) -> Result<(sqlx::Transaction<'static, DB>, u64), Error> {
         let mut tx = self.pool.begin().await.doing("starting to add URLs")?;
-        let added = Self::insert_frontier(&mut tx, urls_from, max_pages_per_host).await?;
+        let added = Self::insert_on(&mut tx, urls_from, max_pages_per_host).await?;
+        Ok((tx, added))
+    }
+
+    /// Adds URLs found on stored pages (or seeds) in `tx`, their hosts with them.
+    /// Returns how many were new.
+    async fn insert_on(
+        tx: &mut Conn<DB>,
+        urls_from: &[(&Discovered, Option<i64>)],
+        max_pages_per_host: u64,
+    ) -> Result<u64, Error> {
+        if urls_from.is_empty() {
+            return Ok(0);
+        }
+        let added = Self::insert_frontier(tx, urls_from, max_pages_per_host).await?;
         let mut script = Script::new();
         Self::insert_hosts(&mut script, urls_from.iter().map(|(d, _)| d.host.as_str()));
-        script.run(&mut tx).await?;
-        Ok((tx, added.new))
+        script.run(tx).await?;
+        Ok(added.new)
     }
 
     /// `refusal`, of `urls_from` together, as the refusal of the one URL the database
@@ -2554,7 +2626,7 @@ where
 
     /// Admits `hosts` uncounted: the seeds', and the names `scope.hosts` writes without a
     /// wildcard, are the user's, never over `traps.max_hosts_per_domain`.
-    pub async fn admit_named_hosts(&self, hosts: &[&str]) -> Result<Vec<String>, Error> {
+    async fn admit_named_hosts(&self, hosts: &[&str]) -> Result<Vec<String>, Error> {
         let mut hosts = hosts.to_vec();
         hosts.sort_unstable();
         hosts.dedup();
@@ -2564,63 +2636,59 @@ where
         Ok(admitted)
     }
 
-    /// Those of `hosts` that URLs were found on before: the only ones that may have had
-    /// URLs cut at their domain's limit, each cut host keeping its `host_budget` row. A
-    /// look-up by key, where the cut rows' are a pass over the frontier: seeds sent over
-    /// the API in a loop, each of a host new to the crawl, cost no such pass.
-    pub async fn found_before(&self, hosts: &[String]) -> Result<Vec<String>, Error> {
+    /// Those of `hosts` (the user's names) that may have URLs cut at their domain's
+    /// limit: found before (each cut host keeps its `host_budget` row) and not admitted;
+    /// none when no URL is cut at all. Look-ups by key, and the pass over the cut rows
+    /// only for such hosts: seeds sent over the API in a loop, each of a host new to the
+    /// crawl or admitted, cost no such pass.
+    async fn cut_named(conn: &mut Conn<DB>, hosts: &[&str]) -> Result<Vec<String>, Error> {
         let mut found = Vec::new();
         for chunk in hosts.chunks(MAX_BINDS) {
-            let mut q = QueryBuilder::<DB>::new("SELECT host FROM host_budget WHERE host IN ");
-            push_id_list(
-                &mut q,
-                &chunk.iter().map(String::as_str).collect::<Vec<_>>(),
+            let mut q = QueryBuilder::<DB>::new(
+                "SELECT host FROM host_budget b
+                 WHERE NOT EXISTS (SELECT 1 FROM known_hosts k WHERE k.host = b.host)
+                   AND b.host IN ",
             );
+            push_id_list(&mut q, chunk);
             found.extend(
                 q.build_query_scalar::<String>()
                     .persistent(false)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *conn)
                     .await
                     .doing("finding which named hosts were found before")?,
             );
         }
-        Ok(found)
-    }
-
-    /// Queues again, within `max_pages_per_host` (0: no limit), the URLs an earlier run
-    /// cut at their domain's limit of `hosts`, which the user has just named (admitted,
-    /// so not counted again). Says which URLs are queued.
-    pub async fn requeue_named(
-        &self,
-        hosts: &[String],
-        max_pages_per_host: u64,
-    ) -> Result<Vec<i64>, Error> {
-        if hosts.is_empty() {
-            return Ok(Vec::new());
+        if found.is_empty() {
+            return Ok(found);
         }
         let any_cut: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT f.id {CUT_AT_BUDGETS} LIMIT 1"
         )))
         .bind(domain_budget::CUT)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *conn)
         .await
         .doing("looking for hosts cut at their domains' limits")?;
-        if any_cut.is_none() {
-            return Ok(Vec::new());
-        }
+        Ok(if any_cut.is_some() { found } else { Vec::new() })
+    }
+
+    /// Queues again in `tx`, within `max_pages_per_host` (0: no limit), the URLs an
+    /// earlier run cut at their domain's limit of `hosts`, which the user has just named,
+    /// admitting each uncounted with them. Says which URLs are queued.
+    async fn requeue_named(
+        tx: &mut Conn<DB>,
+        hosts: &[&str],
+        max_pages_per_host: u64,
+    ) -> Result<Vec<i64>, Error> {
         let limits = domain_budget::Limits {
-            hosts: 0,
+            hosts: None,
             pages: i64::try_from(max_pages_per_host).unwrap_or(i64::MAX),
         };
-        self.with_host_index(CUT_BY_HOST, async {
-            let mut queued = Vec::new();
-            for host in hosts {
-                let requeued = self.requeue_cut_host(host, domain_of(host), limits).await?;
-                queued.extend(requeued.unwrap_or_default());
-            }
-            Ok(queued)
-        })
-        .await
+        let mut queued = Vec::new();
+        for host in Self::cut_named(tx, hosts).await? {
+            let requeued = Self::requeue_cut_host_on(tx, &host, domain_of(&host), limits).await?;
+            queued.extend(requeued.unwrap_or_default());
+        }
+        Ok(queued)
     }
 
     /// Counts `hosts`' new rows (host, rows) against their budgets: how many rows there
@@ -2813,7 +2881,7 @@ where
     ) -> Result<u64, Error> {
         const CHUNK: i64 = 1000;
         let limits = domain_budget::Limits {
-            hosts: i64::try_from(max_hosts_per_domain).unwrap_or(i64::MAX),
+            hosts: Some(i64::try_from(max_hosts_per_domain).unwrap_or(i64::MAX)),
             pages: i64::try_from(max_pages_per_host).unwrap_or(i64::MAX),
         };
         let cut_hosts = |after: String| async move {
@@ -2858,10 +2926,8 @@ where
         .await
     }
 
-    /// Queues again `host`'s URLs cut at `domain`'s limit, within `limits`, admitting
-    /// and counting the host if it is new to `known_hosts`: which, or `None` when the
-    /// domain has no room for it. In the lock order of a page batch: the host's rows,
-    /// its budget, then its domain's.
+    /// [`Db::requeue_cut_host_on`] in a transaction of its own, rolled back when the
+    /// domain has no room for the host.
     async fn requeue_cut_host(
         &self,
         host: &str,
@@ -2870,6 +2936,24 @@ where
     ) -> Result<Option<Vec<i64>>, Error> {
         let doing = "queueing URLs within their domains' limits";
         let mut tx = self.pool.begin().await.doing(doing)?;
+        let requeued = Self::requeue_cut_host_on(&mut tx, host, domain, limits).await?;
+        if requeued.is_some() {
+            tx.commit().await.doing(doing)?;
+        }
+        Ok(requeued)
+    }
+
+    /// Queues again in `tx` `host`'s URLs cut at `domain`'s limit, within `limits`,
+    /// admitting the host if it is new to `known_hosts` (and counting it, unless it is
+    /// the user's): which, or `None` when the domain has no room for it. In the lock
+    /// order of a page batch: the host's rows, its budget, then its domain's.
+    async fn requeue_cut_host_on(
+        tx: &mut Conn<DB>,
+        host: &str,
+        domain: &str,
+        limits: domain_budget::Limits,
+    ) -> Result<Option<Vec<i64>>, Error> {
+        let doing = "queueing URLs within their domains' limits";
         let spent: Option<i64> = sqlx::query_scalar("SELECT urls FROM host_budget WHERE host = $1")
             .bind(host)
             .fetch_optional(&mut *tx)
@@ -2886,21 +2970,22 @@ where
             .fetch_all(&mut *tx)
             .await
             .doing(doing)?;
-        let room = limits.pages_left(Self::hold_host_budget(&mut tx, host).await?);
+        let room = limits.pages_left(Self::hold_host_budget(tx, host).await?);
         let ids = first_of(rows, room, |&(id, depth, priority)| {
             (depth, std::cmp::Reverse(priority), id)
         });
         if ids.is_empty() {
             return Ok(Some(Vec::new()));
         }
-        if !DomainBudget::admit(&mut tx, &[host]).await?.is_empty() {
+        let admitted = !DomainBudget::admit(tx, &[host]).await?.is_empty();
+        if admitted && limits.hosts.is_some() {
             let counted = BTreeMap::from([(domain, vec![host])]);
-            let total = DomainBudget::count(&mut tx, &counted).await?;
+            let total = DomainBudget::count(tx, &counted).await?;
             if total.get(domain).is_some_and(|&n| !limits.admits(n)) {
                 return Ok(None);
             }
         }
-        Self::requeue_cut(&mut tx, host, &ids).await?;
+        Self::requeue_cut(tx, host, &ids).await?;
         let taken = i64::try_from(ids.len()).unwrap_or(i64::MAX);
         if room <= taken {
             // The rest wait for a higher page budget, not for room in the domain: said
@@ -2915,7 +3000,6 @@ where
             .await
             .doing(doing)?;
         }
-        tx.commit().await.doing(doing)?;
         Ok(Some(ids))
     }
 

@@ -150,14 +150,15 @@ pub(super) const CUT: &str = "its domain % has traps.max_hosts_per_domain = %";
 /// requeue of cut host names holds them.
 #[derive(Clone, Copy)]
 pub(super) struct Limits {
-    pub hosts: i64,
+    /// `None` for the names the user has named, admitted uncounted.
+    pub hosts: Option<i64>,
     pub pages: i64,
 }
 
 impl Limits {
     /// Whether a domain of `hosts` host names is within the limit.
     pub(super) fn admits(self, hosts: i64) -> bool {
-        self.hosts == 0 || hosts <= self.hosts
+        self.hosts.is_none_or(|limit| limit == 0 || hosts <= limit)
     }
 
     /// The URLs a host that has `spent` of its budget may queue yet.

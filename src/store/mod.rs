@@ -847,23 +847,17 @@ impl Store {
     /// Admits `hosts` (the names `scope.hosts` writes without a wildcard, the seeds'
     /// hosts) uncounted: never over `traps.max_hosts_per_domain`. Those an earlier run
     /// cut at their domain's limit have their URLs queued again, within
-    /// `max_pages_per_host`: the user has named them. Says how many URLs are queued.
-    ///
-    /// The hosts admitted are kept across the tries of an outage or a full disk: a try
-    /// that admitted them and then stopped (the requeue's index found no room) had
-    /// committed their admission, so the next try admits none, and found no URLs to
-    /// queue again.
+    /// `max_pages_per_host`: the user has named them. Says how many URLs are queued. In
+    /// one transaction ([`Db::name_hosts`]): a try stopped part way, by a kill or an
+    /// outage, leaves the names to the next.
     pub async fn admit_named_hosts(
         &self,
         hosts: &[String],
         max_pages_per_host: u64,
     ) -> Result<u64, Error> {
         let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
-        let mut admitted = Vec::new();
         on_backend!(self, db => {
-            admitted.extend(db.admit_named_hosts(&hosts).await?);
-            let found = db.found_before(&admitted).await?;
-            let requeued = db.requeue_named(&found, max_pages_per_host).await?;
+            let (_, requeued) = db.name_hosts(&hosts, &[], max_pages_per_host).await?;
             Ok(u64::try_from(requeued.len()).unwrap_or(u64::MAX))
         })
     }

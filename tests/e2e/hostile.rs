@@ -2043,6 +2043,56 @@ async fn a_name_cut_at_its_domains_limit_is_crawled_once_scope_hosts_names_it() 
     }
 }
 
+/// A start that names a cut name admits it (uncounted) and queues its cut URLs again;
+/// one stopped between the two (a kill -9, or here the database refusing the requeue)
+/// had committed the admission alone, so the next start, naming it too, found nothing
+/// new to admit and left its URLs trap rows for good. Its domain's count stays that of
+/// the names crawled by discovery. On either backend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_whose_requeue_a_start_left_unfinished_is_crawled_by_the_next() {
+    let test = "a_name_whose_requeue_a_start_left_unfinished";
+    let (_server, harness, sqlite, databases) =
+        super::postgres::TestPostgres::beside_sqlite(test, "run").await;
+    let seeds = ["http://www.trap.test/".to_owned()];
+    for database in databases {
+        let (farm, proxy) = farm_of_six().await;
+        let run = |hosts: &str| {
+            let extra = format!(
+                "[scope]\nhosts = {hosts}\n[fetch]\nproxy = \"http://{}\"\n\
+                 [traps]\nmax_hosts_per_domain = 3\n",
+                proxy.authority
+            );
+            let text = harness
+                .test_config_text(&seeds, &extra)
+                .replace(&format!("{sqlite:?}"), &format!("{database:?}"));
+            let config = pipecrawl::Config::from_toml(&text, "test").expect("a valid config");
+            pipecrawl::crawl(config, std::future::pending())
+        };
+        let named = r#"["*.trap.test", "a5.trap.test"]"#;
+        run(r#"["*.trap.test"]"#).await.expect("the first crawl");
+        super::refused::refuse_requeues(&database, "a5.trap.test").await;
+        assert!(
+            run(named).await.is_err(),
+            "{database}: the requeue was refused"
+        );
+        super::refused::allow_requeues(&database).await;
+        run(named).await.expect("the crawl after");
+        assert_eq!(proxy.count(&farm[4]), 1, "{database}: a5 is crawled");
+        assert_eq!(proxy.count(&farm[3]), 0, "{database}: a4 is still cut");
+        let counted: Vec<(i64,)> = super::recrawl::rows(
+            &database,
+            "SELECT hosts FROM domain_budget WHERE domain = 'trap.test'",
+            None,
+        )
+        .await;
+        assert_eq!(
+            counted,
+            [(3,)],
+            "{database}: the names found, a5 not among them"
+        );
+    }
+}
+
 /// A name a raised `traps.max_hosts_per_domain` takes again has its cut URLs queued
 /// within its page budget; those past it are cut at the budget now, and their rows say
 /// so: they kept the domain's reason, which no longer held (the name is crawled), and a

@@ -115,6 +115,19 @@ impl TestPostgres {
         databases
     }
 
+    /// A server for `test` (when this machine has one), a harness, its SQLite file's path,
+    /// and the databases of [`TestPostgres::with_sqlite`]: a test run on both backends.
+    pub async fn beside_sqlite(
+        test: &str,
+        name: &str,
+    ) -> (Option<Self>, super::Harness, String, Vec<String>) {
+        let server = Self::start(test);
+        let harness = super::Harness::default();
+        let sqlite = harness.db_path().display().to_string();
+        let databases = Self::with_sqlite(server.as_ref(), &sqlite, name).await;
+        (server, harness, sqlite, databases)
+    }
+
     /// Stops the server (`-m fast`: sessions are ended, as an administrator's restart or a
     /// failover ends them) and starts it again on the same port, with the same options.
     pub fn restart(&self) {

@@ -39,11 +39,8 @@ pub(super) async fn refuse(database: &str, table: &str, condition: &str) {
         .expect("a crawl's database");
     store.close().await.expect("close the store");
     drop(store);
-    if is_postgres(database) {
-        let pool = sqlx::PgPool::connect(unquoted(database))
-            .await
-            .expect("open PostgreSQL");
-        let sql = format!(
+    let sql = if is_postgres(database) {
+        format!(
             "CREATE FUNCTION refuse_{table}() RETURNS trigger LANGUAGE plpgsql AS $$
              BEGIN
                  IF {condition} THEN
@@ -53,24 +50,71 @@ pub(super) async fn refuse(database: &str, table: &str, condition: &str) {
              END $$;
              CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table}
                  FOR EACH ROW EXECUTE FUNCTION refuse_{table}();"
-        );
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        )
+    } else {
+        format!(
+            "CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} WHEN {condition}
+             BEGIN SELECT RAISE(ABORT, 'poison refused'); END"
+        )
+    };
+    execute(database, &sql, "install the trigger").await;
+}
+
+/// Makes `database` refuse to queue again the failed frontier rows of `host`: a requeue
+/// stopped part way, as a kill or an outage would stop it, with what it committed before.
+pub(super) async fn refuse_requeues(database: &str, host: &str) {
+    let condition =
+        format!("OLD.state = 'failed' AND NEW.state = 'queued' AND NEW.host = '{host}'");
+    let sql = if is_postgres(database) {
+        format!(
+            "CREATE FUNCTION refuse_requeue() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 IF {condition} THEN
+                     RAISE EXCEPTION 'requeue refused' USING ERRCODE = '22023';
+                 END IF;
+                 RETURN NEW;
+             END $$;
+             CREATE TRIGGER refuse_requeue BEFORE UPDATE ON frontier
+                 FOR EACH ROW EXECUTE FUNCTION refuse_requeue();"
+        )
+    } else {
+        format!(
+            "CREATE TRIGGER refuse_requeue BEFORE UPDATE ON frontier WHEN {condition}
+             BEGIN SELECT RAISE(ABORT, 'requeue refused'); END"
+        )
+    };
+    execute(database, &sql, "install the trigger").await;
+}
+
+/// Takes [`refuse_requeues`]' trigger away again.
+pub(super) async fn allow_requeues(database: &str) {
+    let sql = if is_postgres(database) {
+        "DROP TRIGGER refuse_requeue ON frontier; DROP FUNCTION refuse_requeue();"
+    } else {
+        "DROP TRIGGER refuse_requeue"
+    };
+    execute(database, sql, "drop the trigger").await;
+}
+
+/// Runs `sql` on `database` (either backend), as `doing` says.
+async fn execute(database: &str, sql: &str, doing: &str) {
+    if is_postgres(database) {
+        let pool = sqlx::PgPool::connect(unquoted(database))
+            .await
+            .expect("open PostgreSQL");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
             .execute(&pool)
             .await
-            .expect("install the trigger");
+            .expect(doing);
         pool.close().await;
     } else {
         let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", unquoted(database)))
             .await
             .expect("open SQLite");
-        let sql = format!(
-            "CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} WHEN {condition}
-             BEGIN SELECT RAISE(ABORT, 'poison refused'); END"
-        );
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
             .execute(&pool)
             .await
-            .expect("install the trigger");
+            .expect(doing);
         pool.close().await;
     }
 }

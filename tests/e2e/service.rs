@@ -2336,11 +2336,8 @@ async fn a_name_cut_at_its_domains_limit_is_crawled_once_a_reload_names_it() {
 /// `a4` … `a6` are cut), then serves the database and names `a5` as `naming` says: `a5`
 /// is fetched, on SQLite and, when this machine has the server, on PostgreSQL.
 async fn cut_name_crawled_once_named(test: &str, naming: Naming) {
-    let server = super::postgres::TestPostgres::start(test);
-    let harness = Harness::default();
-    let sqlite = harness.db_path().display().to_string();
-    let databases =
-        super::postgres::TestPostgres::with_sqlite(server.as_ref(), &sqlite, "named").await;
+    let (_server, harness, sqlite, databases) =
+        super::postgres::TestPostgres::beside_sqlite(test, "named").await;
     let seeds = ["http://www.trap.test/".to_owned()];
     for database in databases {
         let (farm, proxy) = super::hostile::farm_of_six().await;
@@ -2380,17 +2377,74 @@ async fn cut_name_crawled_once_named(test: &str, naming: Naming) {
                 text(admin, r#"["*.trap.test", "a5.trap.test"]"#)
             }),
         }
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while proxy.count(&farm[4]) == 0 {
-            assert!(
-                Instant::now() < deadline,
-                "{database}, {naming:?}: {} never fetched",
-                farm[4]
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        fetched_in_time(&proxy, &farm[4], &format!("{database}, {naming:?}")).await;
         service.stop().await;
         assert_eq!(proxy.count(&farm[3]), 0, "{database}: a4 is still cut");
+    }
+}
+
+/// `POST /seeds` naming a cut name admits it and queues its cut URLs again, the seed's
+/// among them. A request stopped between the two (here the database refusing the
+/// requeue: a 422 that says nothing was stored; an outage's 503 says so too) had stored
+/// the admission, so the same request sent again found the name admitted, answered
+/// `known` and left the seed a trap row: never fetched. A request whose answer is lost
+/// after it was stored is answered `known` when sent again, and fetches nothing twice.
+/// On SQLite and, when this machine has the server, on PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeds_sent_again_after_a_request_stopped_part_way_crawl_the_cut_name() {
+    let test = "seeds_sent_again_after_a_request_stopped_part_way";
+    let (_server, harness, sqlite, databases) =
+        super::postgres::TestPostgres::beside_sqlite(test, "again").await;
+    let seeds = ["http://www.trap.test/".to_owned()];
+    for database in databases {
+        let (farm, proxy) = super::hostile::farm_of_six().await;
+        let text = |lines: &str| {
+            harness
+                .config_text(
+                    &seeds,
+                    &format!(
+                        "{lines}[scope]\nhosts = [\"*.trap.test\"]\n\
+                         [fetch]\nproxy = \"http://{}\"\n[traps]\nmax_hosts_per_domain = 3\n",
+                        proxy.authority
+                    ),
+                )
+                .replace(&format!("{sqlite:?}"), &format!("{database:?}"))
+        };
+        let config = pipecrawl::Config::from_toml(&text("[politeness]\ndelay_ms = 0\n"), "test")
+            .expect("a valid config");
+        pipecrawl::crawl(config, std::future::pending())
+            .await
+            .expect("the crawl succeeds");
+        let service = Service::start_with(&harness, text);
+        service.wait_ready().await;
+        super::refused::refuse_requeues(&database, "a5.trap.test").await;
+        let answer = service.post("/seeds", serde_json::json!([farm[4]])).await;
+        assert_eq!(answer.status(), 422, "{database}: the requeue was refused");
+        super::refused::allow_requeues(&database).await;
+        let mut answers = Vec::new();
+        for _ in 0..2 {
+            let answer = service.post("/seeds", serde_json::json!([farm[4]])).await;
+            assert_eq!(answer.status(), 202, "{database}");
+            let answer: Value = answer.json().await.expect("a JSON answer");
+            answers.push((answer["added"].as_u64(), answer["known"].as_u64()));
+        }
+        assert_eq!(
+            answers,
+            [(Some(1), Some(0)), (Some(0), Some(1))],
+            "{database}: fetched once, as the first answer said"
+        );
+        fetched_in_time(&proxy, &farm[4], &database).await;
+        service.stop().await;
+        assert_eq!(proxy.count(&farm[4]), 1, "{database}: fetched once");
+    }
+}
+
+/// Waits until `proxy` has been asked for `url`, 20 s at most (`case` says whose wait).
+async fn fetched_in_time(proxy: &super::raw::RawSite, url: &str, case: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while proxy.count(url) == 0 {
+        assert!(Instant::now() < deadline, "{case}: {url} never fetched");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
