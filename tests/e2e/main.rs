@@ -3,6 +3,7 @@
 
 mod cli;
 mod cluster;
+mod counts;
 mod crash;
 mod crawl;
 mod faults;

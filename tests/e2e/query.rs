@@ -39,7 +39,7 @@ async fn ask(harness: &Harness, format: Format, words: &[&str]) -> (String, Answ
 }
 
 /// The answer as JSON objects.
-async fn rows(harness: &Harness, words: &[&str]) -> Vec<serde_json::Map<String, Value>> {
+pub(super) async fn rows(harness: &Harness, words: &[&str]) -> Vec<serde_json::Map<String, Value>> {
     let (text, _) = ask(harness, Format::Json, words).await;
     match serde_json::from_str(&text) {
         Ok(Value::Array(rows)) => rows
@@ -53,7 +53,7 @@ async fn rows(harness: &Harness, words: &[&str]) -> Vec<serde_json::Map<String, 
     }
 }
 
-fn text<'a>(row: &'a serde_json::Map<String, Value>, key: &str) -> &'a str {
+pub(super) fn text<'a>(row: &'a serde_json::Map<String, Value>, key: &str) -> &'a str {
     row.get(key).and_then(Value::as_str).unwrap_or_default()
 }
 

@@ -1,0 +1,114 @@
+//! Every count a user sees, checked against a count of the database's rows that says
+//! what the figure's label says: the crawl's summary, `query stats`, and README's SQL.
+//! One crawl mixes what the counts must tell apart: pages answered, 404s, redirects
+//! ending at a 200 and at a 404, a URL robots.txt refuses, URLs cut at their host's page
+//! budget and names cut at their domain's limit (trap rows, never requested), links out
+//! of scope, and a server that keeps failing through its retries.
+
+use super::query::{rows, text};
+use super::raw::{Ending, RawReply, RawSite};
+use super::Harness;
+
+/// The names of the crawl, served through a proxy (`fetch.proxy`) that resolves none.
+const HOME: &str = "http://www.site.test/";
+
+fn status(code: u16, reason: &str) -> RawReply {
+    let body = format!("<title>{code}</title>");
+    RawReply::new(
+        format!(
+            "HTTP/1.1 {code} {reason}\r\nContent-Type: text/html\r\nContent-Length: {}",
+            body.len()
+        ),
+        body,
+        Ending::Close,
+    )
+}
+
+/// The mixed site, and the config that crawls it.
+async fn mixed_site() -> (RawSite, String) {
+    let html = |body: &str| RawReply::ok("text/html", body.to_owned());
+    let farm: String = (1..=4)
+        .map(|i| format!("<a href='http://a{i}.farm.test/'>farm {i}</a>"))
+        .collect();
+    let budget: String = (1..=6)
+        .map(|i| format!("<a href='/p{i}'>page {i}</a>"))
+        .collect();
+    let home = format!(
+        "<title>Home</title><a href='/ok'>Fine</a> <a href='/gone'>Gone</a> \
+         <a href='/moved'>Moved fine</a> <a href='/moved-gone'>Moved away</a> \
+         <a href='/gone2'>Gone too</a> <a href='/a-private'>Secret</a> <a href='/flaky'>Flaky</a> \
+         <a href='/loop'>Loop</a> \
+         <a href='http://elsewhere.test/'>Outside</a> {farm} {budget}"
+    );
+    let mut routes = vec![
+        (HOME, html(&home)),
+        (
+            "http://www.site.test/robots.txt",
+            RawReply::ok("text/plain", "User-agent: *\nDisallow: /a-private\n"),
+        ),
+        (
+            "http://www.site.test/ok",
+            html("<title>Fine</title><a href='/'>Home</a>"),
+        ),
+        ("http://www.site.test/gone", status(404, "Not Found")),
+        ("http://www.site.test/moved", RawReply::moved("/ok")),
+        ("http://www.site.test/moved-gone", RawReply::moved("/gone2")),
+        ("http://www.site.test/gone2", status(404, "Not Found")),
+        (
+            "http://www.site.test/flaky",
+            status(503, "Service Unavailable"),
+        ),
+        ("http://www.site.test/loop", RawReply::moved("/loop")),
+    ];
+    let pages: Vec<String> = (1..=6)
+        .map(|i| format!("http://www.site.test/p{i}"))
+        .collect();
+    let farm: Vec<String> = (1..=4).map(|i| format!("http://a{i}.farm.test/")).collect();
+    let page = html("<title>Page</title>");
+    routes.extend(
+        pages
+            .iter()
+            .chain(&farm)
+            .map(|u| (u.as_str(), page.clone())),
+    );
+    let site = RawSite::start(routes).await;
+    let config = format!(
+        "[scope]\nhosts = [\"www.site.test\", \"*.farm.test\"]\n\
+         [fetch]\nproxy = \"http://{}\"\n\
+         [retry]\nmax_attempts = 2\nbase_delay_ms = 10\nmax_delay_ms = 20\n\
+         [traps]\nmax_hosts_per_domain = 2\nmax_pages_per_host = 11\n",
+        site.authority
+    );
+    (site, config)
+}
+
+/// README's "Broken links" question, as a user copies it into `query sql`.
+fn readme_broken_links_sql() -> String {
+    let readme = include_str!("../../README.md");
+    let start = readme
+        .find("-- Broken links")
+        .expect("README asks for broken links");
+    let end = start + readme[start..].find(';').expect("the question ends");
+    readme[start..=end].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readmes_broken_links_sql_finds_the_links_query_broken_calls_broken() {
+    let (_site, config) = mixed_site().await;
+    let harness = Harness::default();
+    harness.crawl(&[HOME.to_owned()], &config).await;
+    let pairs = |rows: Vec<serde_json::Map<String, serde_json::Value>>, target: &str| {
+        let mut pairs: Vec<(String, String)> = rows
+            .iter()
+            .filter(|r| ["", "broken"].contains(&text(r, "kind")))
+            .map(|r| (text(r, "page").to_owned(), text(r, target).to_owned()))
+            .collect();
+        pairs.sort();
+        pairs
+    };
+    let sql = readme_broken_links_sql();
+    let readme = pairs(rows(&harness, &["sql", &sql]).await, "target_url");
+    let broken = pairs(rows(&harness, &["broken"]).await, "target_url");
+    assert!(!broken.is_empty());
+    assert_eq!(readme, broken, "{sql}");
+}
