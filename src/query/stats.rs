@@ -1,8 +1,9 @@
 //! `query stats`: the crawl in numbers.
 //!
 //! One row per number, as (`section`, `key`, `value`), so that every output format can
-//! hold every section: totals; pages by status, status class, host, content type and
-//! depth; errors by kind; and pages fetched per time bucket (the fetch rate over time).
+//! hold every section: totals; pages by status, status class, host (the hosts the crawl
+//! tried, see [`REQUESTED`]), content type and depth; errors by kind; and pages fetched
+//! per time bucket (the fetch rate over time).
 
 use std::io::Write;
 
@@ -26,6 +27,20 @@ const BUCKETS: [(i64, &str); 9] = [
 ];
 const MAX_BUCKETS: i64 = 60;
 
+/// Pages that are not `trap` rows: a host whose pages are all trap rows (a name cut at
+/// `traps.max_hosts_per_domain`) was never asked anything, and counting it among the
+/// hosts made a farm of names cut to a few look crawled in full.
+const REQUESTED: &str = "coalesce(error_kind, '') <> 'trap'";
+
+/// The pages of `hosts.host` on `scheme`, as a `FROM … WHERE` to go on from: a host's URLs
+/// are adjacent in the `url` index.
+fn host_pages(scheme: &str) -> String {
+    format!(
+        "FROM pages \
+         WHERE url >= '{scheme}://' || host || '/' AND url < '{scheme}://' || host || '0'"
+    )
+}
+
 /// Every section counts from an index or a small grouped table, not by sorting every page
 /// once more: hosts by URL range (a host's URLs are adjacent in the `url` index), time
 /// buckets by `fetched_at` range.
@@ -46,13 +61,11 @@ fn sections(d: Dialect, inlinks: &str) -> String {
     ), by_host AS MATERIALIZED (
         SELECT host, n FROM (
             SELECT host,
-                   (SELECT count(*) FROM pages
-                    WHERE url >= 'http://' || host || '/' AND url < 'http://' || host || '0')
-                   + (SELECT count(*) FROM pages
-                      WHERE url >= 'https://' || host || '/' AND url < 'https://' || host || '0')
-                   AS n
+                   (SELECT count(*) {http}) + (SELECT count(*) {https}) AS n,
+                   EXISTS (SELECT 1 {http} AND {REQUESTED})
+                   OR EXISTS (SELECT 1 {https} AND {REQUESTED}) AS tried
             FROM hosts) AS counted
-        WHERE n > 0
+        WHERE tried
     )
     SELECT section, key, value FROM (
         SELECT 0 AS s, 0 AS k, 'total' AS section, 'pages' AS key, pages AS value FROM span
@@ -84,6 +97,8 @@ fn sections(d: Dialect, inlinks: &str) -> String {
                   GROUP BY depth
         UNION ALL SELECT 6, -sum(n), 'error', error_kind, sum(n) FROM by_status
                   WHERE error_kind IS NOT NULL GROUP BY error_kind",
+        http = host_pages("http"),
+        https = host_pages("https"),
         staged = d.staged_urls(),
         bytes = d.total("bytes", "pages"),
         first = d.epoch("min(fetched_at)"),

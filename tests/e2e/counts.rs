@@ -5,7 +5,9 @@
 //! budget and names cut at their domain's limit (trap rows, never requested), links out
 //! of scope, and a server that keeps failing through its retries.
 
-use super::query::{rows, text};
+use std::collections::BTreeMap;
+
+use super::query::{int, rows, text};
 use super::raw::{Ending, RawReply, RawSite};
 use super::Harness;
 
@@ -80,6 +82,110 @@ async fn mixed_site() -> (RawSite, String) {
         site.authority
     );
     (site, config)
+}
+
+/// `(key, count)` rows of a grouping query, in key order.
+async fn grouped(harness: &Harness, sql: &str) -> BTreeMap<String, i64> {
+    let db = harness.db().await;
+    let rows: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_all(&db.pool)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    rows.into_iter().collect()
+}
+
+/// `query stats` as `(section, key) → value`.
+async fn stats(harness: &Harness) -> BTreeMap<(String, String), i64> {
+    let mut section = String::new();
+    rows(harness, &["stats"])
+        .await
+        .iter()
+        .filter_map(|r| {
+            if !text(r, "section").is_empty() {
+                section = text(r, "section").to_owned();
+            }
+            Some((
+                (section.clone(), text(r, "key").to_owned()),
+                int(r, "value")?,
+            ))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_stats_counts_what_its_labels_say() {
+    let (_site, config) = mixed_site().await;
+    let harness = Harness::default();
+    harness.crawl(&[HOME.to_owned()], &config).await;
+    let got = stats(&harness).await;
+    let db = harness.db().await;
+    let mut want = BTreeMap::new();
+    for (key, sql) in [
+        ("pages", "SELECT count(*) FROM pages"),
+        ("links", "SELECT count(*) FROM links"),
+        (
+            "linked URLs",
+            "SELECT count(DISTINCT target_url) FROM links",
+        ),
+        ("bytes", "SELECT coalesce(sum(bytes), 0) FROM pages"),
+        (
+            "URLs queued",
+            "SELECT count(*) FROM frontier WHERE state = 'queued'",
+        ),
+        (
+            "URLs leased",
+            "SELECT count(*) FROM frontier WHERE state = 'leased'",
+        ),
+    ] {
+        want.insert(("total".to_owned(), key.to_owned()), db.scalar(sql).await);
+    }
+    // A host crawled: one with a page that is not a trap row (never requested).
+    want.insert(
+        ("total".to_owned(), "hosts".to_owned()),
+        db.scalar(
+            "SELECT count(DISTINCT substr(url, instr(url, '://') + 3,
+                                    instr(substr(url, instr(url, '://') + 3), '/') - 1))
+             FROM pages WHERE coalesce(error_kind, '') <> 'trap'",
+        )
+        .await,
+    );
+    for (section, sql) in [
+        (
+            "status",
+            "SELECT coalesce(CAST(status AS TEXT), 'none'), count(*) FROM pages GROUP BY 1",
+        ),
+        (
+            "status class",
+            "SELECT CASE WHEN status IS NULL THEN 'error' ELSE (status / 100) || 'xx' END,
+                    count(*) FROM pages GROUP BY 1",
+        ),
+        (
+            "depth",
+            "SELECT CAST(depth AS TEXT), count(*) FROM pages GROUP BY 1",
+        ),
+        (
+            "error",
+            "SELECT error_kind, count(*) FROM pages WHERE error_kind IS NOT NULL GROUP BY 1",
+        ),
+    ] {
+        for (key, n) in grouped(&harness, sql).await {
+            want.insert((section.to_owned(), key), n);
+        }
+    }
+    let hosts: Vec<&str> = got
+        .keys()
+        .filter(|(section, _)| section == "host")
+        .map(|(_, key)| key.as_str())
+        .collect();
+    assert_eq!(hosts, ["a1.farm.test", "a2.farm.test", "www.site.test"]);
+    let got: BTreeMap<_, _> = got
+        .into_iter()
+        .filter(|((section, key), _)| {
+            ["total", "status", "status class", "depth", "error"].contains(&section.as_str())
+                && key != "pages per second (average)"
+        })
+        .collect();
+    assert_eq!(got, want);
 }
 
 /// README's "Broken links" question, as a user copies it into `query sql`.

@@ -57,7 +57,7 @@ pub(super) fn text<'a>(row: &'a serde_json::Map<String, Value>, key: &str) -> &'
     row.get(key).and_then(Value::as_str).unwrap_or_default()
 }
 
-fn int(row: &serde_json::Map<String, Value>, key: &str) -> Option<i64> {
+pub(super) fn int(row: &serde_json::Map<String, Value>, key: &str) -> Option<i64> {
     row.get(key).and_then(Value::as_i64)
 }
 
