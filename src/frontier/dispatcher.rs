@@ -66,6 +66,9 @@ struct Shared {
     links: AtomicU64,
     /// The writer's counts as of its last commit, for `/stats`.
     tally: Mutex<Tally>,
+    /// Trap rows stored by a merge of staged URLs the dispatcher made, not yet in the
+    /// writer's counts.
+    trapped_apart: AtomicU64,
     /// Set by `POST /pause`: nothing new is handed out until `POST /resume`.
     paused: AtomicBool,
     /// Set when a service has handed out `scope.max_pages`: it stays up, fetching
@@ -144,6 +147,19 @@ impl Progress {
         );
         self.shared.commits.fetch_add(1, Ordering::SeqCst);
         self.shared.wake.notify_one();
+    }
+
+    /// A merge of staged URLs that the dispatcher made, not the writer, stored `rows` trap
+    /// rows: the writer counts them with its next commit, or at its end. Uncounted, the
+    /// summary of a crawl cut at its page budgets said fewer pages and traps than the
+    /// database held, by those the last merges cut.
+    fn trapped_apart(&self, rows: u64) {
+        self.shared.trapped_apart.fetch_add(rows, Ordering::Relaxed);
+    }
+
+    /// The trap rows stored by merges the writer did not make, since it last asked.
+    pub fn take_trapped_apart(&self) -> u64 {
+        self.shared.trapped_apart.swap(0, Ordering::Relaxed)
     }
 
     /// The writer put revisits back in the queue to wait out a retry, the first due at
@@ -403,6 +419,8 @@ struct Leased {
     next_revisit: Option<Instant>,
     /// The scope `jobs` were checked against.
     scope: Arc<Scope>,
+    /// Trap rows stored by the merge of staged URLs a short lease made.
+    trapped: u64,
 }
 
 /// What the last lease that came back short said about the table.
@@ -697,6 +715,7 @@ impl Dispatcher {
     ) -> Result<(), Error> {
         let leased = leased
             .map_err(|e| Error::StageFailed(format!("the frontier lease stopped: {e}")))??;
+        self.progress.trapped_apart(leased.trapped);
         let Asked {
             want,
             commits,
@@ -1024,9 +1043,10 @@ async fn lease(
     // queued), with no commit after them to merge: a short lease merges, or the crawl
     // would end with them waiting.
     let short = lease.jobs.len() < want && matches!(rows, LeaseRows::Any | LeaseRows::New);
+    let mut trapped = 0;
     if let Some((max_pages_per_host, _)) = whole_table.filter(|_| short) {
         if store.staged_count().await? > 0 {
-            store.merge_staged(max_pages_per_host).await?;
+            trapped = store.merge_staged(max_pages_per_host).await?;
             let more = want - lease.jobs.len();
             let more = store
                 .lease(owner, more, lease_for, (max_pages, rows))
@@ -1054,6 +1074,7 @@ async fn lease(
         next_due,
         next_revisit,
         scope,
+        trapped,
     })
 }
 
