@@ -53,10 +53,12 @@ struct Inner {
     ttl: Duration,
     /// The longest a claimed host waits for the `next_allowed_at` it was left with: the
     /// longest the rules ask, or a lease time (a dead run's hosts wait out its lease). A
-    /// later time was left by a clock that was fast, or has moved back since.
+    /// later time was left by the server's clock before it stepped back.
     longest_wait: Duration,
     gate: Arc<HostGate>,
     politeness: Politeness,
+    /// The node's wall clock: a test's is set off from the database server's.
+    clock: fn() -> SystemTime,
     state: Mutex<State>,
 }
 
@@ -98,7 +100,19 @@ impl HostLeases {
         node: &str,
         ttl: Duration,
         gate: Arc<HostGate>,
-        (politeness, longest_wait): (Politeness, Duration),
+        rules: (Politeness, Duration),
+    ) -> Result<Self, Error> {
+        Self::join_with_clock(cluster, node, ttl, gate, (rules, SystemTime::now)).await
+    }
+
+    /// [`Self::join`], the node's wall clock being `clock`: what a node whose clock is
+    /// off from the others' does to them is seen through it.
+    pub async fn join_with_clock(
+        cluster: Cluster,
+        node: &str,
+        ttl: Duration,
+        gate: Arc<HostGate>,
+        ((politeness, longest_wait), clock): ((Politeness, Duration), fn() -> SystemTime),
     ) -> Result<Self, Error> {
         cluster.disown_previous_run(node).await?;
         let leases = Self {
@@ -109,6 +123,7 @@ impl HostLeases {
                 longest_wait: longest_wait.max(ttl),
                 gate,
                 politeness,
+                clock,
                 state: Mutex::default(),
             }),
         };
@@ -174,7 +189,7 @@ impl HostLeases {
         // leases are the server's times and stay right, but the times this node still
         // writes for the others (when a URL is due again, when a host handed back may
         // next be sent a request) are off by as much, so the user is told.
-        match i.cluster.check_clock(&i.node, SystemTime::now, i.ttl).await {
+        match i.cluster.check_clock(&i.node, i.clock, i.ttl).await {
             Err(e @ Error::ClockOff { .. }) => tracing::warn!("{e}"),
             checked => checked?,
         }
@@ -227,7 +242,7 @@ impl HostLeases {
         (now, paused): (Instant, bool),
     ) -> Result<Rebalanced, Error> {
         let i = &self.inner;
-        let now_ms = unix_ms(SystemTime::now());
+        let now_ms = unix_ms((i.clock)());
         let mut returned = Vec::new();
         for host in std::mem::take(&mut self.state().lost) {
             returned.extend(frontier.take_host(&host, now).into_iter().map(|j| j.id));
@@ -285,20 +300,18 @@ impl HostLeases {
         }
         store.release(&i.node, &returned).await?;
         for host in releasing.iter().filter(|h| !frontier.is_busy(h)) {
-            let next = [frontier.next_allowed(host), self.gate_next_turn(host)]
+            let wait = [frontier.next_allowed(host), self.gate_next_turn(host)]
                 .into_iter()
                 .flatten()
                 .max()
-                .map_or(now_ms, |at| {
-                    now_ms.saturating_add(ms(at.saturating_duration_since(now)))
-                });
+                .map_or(Duration::ZERO, |at| at.saturating_duration_since(now));
             // Forgotten first: a renewal meanwhile would take it for lost.
             {
                 let mut state = self.state();
                 state.owned.remove(host);
                 state.releasing.remove(host);
             }
-            i.cluster.release(&i.node, host, next).await?;
+            i.cluster.release(&i.node, host, wait).await?;
         }
 
         // Not while this node's own leases are stale (its renewals failing): it could
@@ -315,10 +328,7 @@ impl HostLeases {
                         .limits(&name, crawl_delay.map(Duration::from_millis))
                         .delay
                 } else {
-                    host.next_allowed_at.map_or(Duration::ZERO, |at| {
-                        Duration::from_millis(u64::try_from(at.saturating_sub(now_ms)).unwrap_or(0))
-                            .min(i.longest_wait)
-                    })
+                    host.wait.min(i.longest_wait)
                 };
                 if !wait.is_zero() {
                     frontier.hold(&name, now + wait, now);
@@ -355,13 +365,12 @@ impl HostLeases {
         }
         let i = &self.inner;
         let now = Instant::now();
-        let now_ms = unix_ms(SystemTime::now());
         let owned: Vec<Arc<str>> = self.state().owned.drain().collect();
         for host in owned {
-            let next = self.gate_next_turn(&host).map_or(now_ms, |at| {
-                now_ms.saturating_add(ms(at.saturating_duration_since(now)))
-            });
-            i.cluster.release(&i.node, &host, next).await?;
+            let wait = self
+                .gate_next_turn(&host)
+                .map_or(Duration::ZERO, |at| at.saturating_duration_since(now));
+            i.cluster.release(&i.node, &host, wait).await?;
         }
         i.cluster.leave(&i.node).await
     }
@@ -379,8 +388,4 @@ impl HostLeases {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
-}
-
-fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
 }

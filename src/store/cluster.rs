@@ -8,10 +8,12 @@
 //! `next_allowed_at` when the next request may go. The policy (how many hosts, which to
 //! hand back) is in `src/frontier/hosts.rs`; this is its SQL.
 //!
-//! Leases and heartbeats are written and compared in the database server's time
-//! ([`server_ms!`]), never a node's: one node's clock stepping (NTP, a VM resumed) would
-//! otherwise have it write leases the others read as expired, or take back theirs. A
-//! node's own clock only measures how long its leases last (an `Instant`).
+//! Leases, heartbeats and hosts' next turns are written and compared in the database
+//! server's time ([`server_ms!`]), never a node's: one node's clock stepping (NTP, a VM
+//! resumed) would otherwise have it write leases the others read as expired, or take
+//! back theirs, and a node whose clock is behind the next owner's had it ask a host
+//! before its delay or `Retry-After` was up. A node's own clock only measures how long
+//! its leases and waits last (an `Instant`).
 
 use std::time::{Duration, SystemTime};
 
@@ -36,8 +38,8 @@ pub(crate) use server_ms;
 #[derive(Debug, Clone)]
 pub struct ClaimedHost {
     pub host: String,
-    /// Unix ms before which it must not be sent a request, as its last owner left it.
-    pub next_allowed_at: Option<i64>,
+    /// How long from now it must not be sent a request, as its last owner left it.
+    pub wait: Duration,
     /// The last owner's lease ran out instead of being handed back: it may have died
     /// mid-request, so its last request's time is unknown.
     pub taken_over: bool,
@@ -282,11 +284,11 @@ impl Cluster {
     }
 
     /// Refuses `node` when `clock`, its wall clock, is off from the database server's by
-    /// more than a third of `ttl`, beyond the round trip. Leases and heartbeats are the
-    /// server's times and hold whatever the node's clock, but other times a node writes
-    /// are its own and read by the others: when a URL is due again (`not_before`), when
-    /// a host handed back may next be sent a request (`next_allowed_at`), when a page
-    /// was fetched. The bound is a third of a lease time, the step the nodes' sharing is
+    /// more than a third of `ttl`, beyond the round trip. Leases, heartbeats and when a
+    /// host may next be sent a request (`next_allowed_at`) are the server's times and
+    /// hold whatever the node's clock, but other times a node writes are its own and
+    /// read by the others: when a URL is due again (`not_before`), when a page was
+    /// fetched. The bound is a third of a lease time, the step the nodes' sharing is
     /// timed in (a renewal every third).
     pub async fn check_clock(
         &self,
@@ -437,8 +439,8 @@ impl Cluster {
                      FOR UPDATE SKIP LOCKED)
                  UPDATE hosts h SET owner = $1, owner_expires = ", server_ms!(), " + $4, releasing = 0
                  FROM free WHERE h.host = free.host
-                 RETURNING h.host, free.next_allowed_at, free.crawl_delay_ms,
-                           free.owner IS NOT NULL AS taken_over",
+                 RETURNING h.host, free.crawl_delay_ms, free.owner IS NOT NULL AS taken_over,
+                           greatest(free.next_allowed_at - ", server_ms!(), ", 0) AS wait_ms",
             ))
             .bind(node)
             .bind(n)
@@ -451,7 +453,10 @@ impl Cluster {
                 .into_iter()
                 .map(|r| ClaimedHost {
                     host: r.get("host"),
-                    next_allowed_at: r.get("next_allowed_at"),
+                    wait: Duration::from_millis(
+                        r.get::<Option<i64>, _>("wait_ms")
+                            .map_or(0, i64::unsigned_abs),
+                    ),
                     taken_over: r.get("taken_over"),
                     crawl_delay_ms: r.get("crawl_delay_ms"),
                 })
@@ -486,16 +491,18 @@ impl Cluster {
         })
     }
 
-    /// Hands a host back, with when its next request may go.
-    pub async fn release(&self, node: &str, host: &str, next_allowed_at: i64) -> Result<(), Error> {
+    /// Hands a host back, its next request to go `wait` from now: counted on the server's
+    /// clock, which the next owner reads it by, not on this node's, which may be off.
+    pub async fn release(&self, node: &str, host: &str, wait: Duration) -> Result<(), Error> {
         outlasting!(brief async {
-            sqlx::query(
-                "UPDATE hosts SET owner = NULL, owner_expires = NULL, releasing = 0, next_allowed_at = $3
+            sqlx::query(concat!(
+                "UPDATE hosts SET owner = NULL, owner_expires = NULL, releasing = 0,
+                     next_allowed_at = ", server_ms!(), " + $3
                  WHERE host = $2 AND owner = $1",
-            )
+            ))
             .bind(node)
             .bind(host)
-            .bind(next_allowed_at)
+            .bind(ms(wait))
             .execute(&self.pool)
             .await
             .doing("handing a host back")?;

@@ -15,6 +15,7 @@ use url::Url;
 
 use super::backend::{Backend, DeferredIndex};
 use super::checkpoints::Checkpoints;
+use super::cluster::server_ms;
 use super::crawl_lock::CrawlLock;
 use super::domain_budget::{self, DomainBudget};
 use super::link_counts::{self, LinkCounts};
@@ -3448,15 +3449,23 @@ where
     }
 
     /// Keeps the pause a 429 or 503 put on its host for a run after a kill, which would
-    /// otherwise lose it and ask the host at once.
+    /// otherwise lose it and ask the host at once. On a shared database it ends on the
+    /// server's clock, as every host's next turn there ([`crate::store::cluster`]): the
+    /// node taking the host next reads it by that clock, not by this node's.
     fn keep_host_pauses(script: &mut Script<DB>, sorted: &Sorted<'_>) {
-        for (host, until) in sorted.host_pauses(unix_ms(SystemTime::now())) {
+        let (now, clock) = if DB::SHARED {
+            (0, concat!(server_ms!(), " + "))
+        } else {
+            (unix_ms(SystemTime::now()), "")
+        };
+        for (host, until) in sorted.host_pauses(now) {
             let q = script.statement(
                 "keeping a host's pause for the next run",
                 "INSERT INTO hosts (host, next_allowed_at) VALUES (",
             );
             q.push_bind(host.to_owned())
                 .push(", ")
+                .push(clock)
                 .push_bind(until)
                 .push(concat!(
                     ") ON CONFLICT (host) DO UPDATE SET ",

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use pipecrawl::frontier::hosts::HostLeases;
 use pipecrawl::frontier::Frontier;
 use pipecrawl::page::{Discovered, JobKind};
+use pipecrawl::politeness::HostGate;
 use pipecrawl::store::{LeaseRows, Store};
 use sqlx::{Connection, PgPool};
 
@@ -2254,6 +2255,98 @@ async fn a_node_that_left_is_not_brought_back_by_its_last_renewal() {
             .expect("read the nodes");
         assert_eq!(alive, 0, "the node is alive again after it left");
     }
+}
+
+/// A `Retry-After` a host answered, as a test's node is paused for it.
+const RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// A node's clock 3 s behind the database server's: within the third of a lease time
+/// the start's check lets through.
+fn three_seconds_behind() -> SystemTime {
+    SystemTime::now() - Duration::from_secs(3)
+}
+
+/// A node's clock 3 s ahead of the database server's.
+fn three_seconds_ahead() -> SystemTime {
+    SystemTime::now() + Duration::from_secs(3)
+}
+
+/// A node whose wall clock is `clock` takes `h.test` (in database `name` of `postgres`),
+/// is told to leave it alone for [`RETRY_AFTER`] (a 429), and leaves; a node whose clock
+/// is right takes it next: how long from now it holds its first request there.
+async fn wait_left_by_a_node_with(
+    postgres: &TestPostgres,
+    name: &str,
+    clock: fn() -> SystemTime,
+) -> Duration {
+    let store = Store::open(&postgres.database(name).await)
+        .await
+        .expect("open the store");
+    store
+        .enqueue(&[found("http://h.test/", 0)])
+        .await
+        .expect("queue a URL");
+    let config = pipecrawl::Config::from_toml("seeds = [\"http://h.test/\"]\n", "test config")
+        .expect("a valid config");
+    let politeness = pipecrawl::politeness::Politeness::new(&config.politeness);
+    let ttl = Duration::from_secs(30);
+    let join = |node: &'static str, clock: fn() -> SystemTime, gate: &Arc<HostGate>| {
+        let cluster = store.cluster().expect("a PostgreSQL store");
+        let (gate, rules) = (Arc::clone(gate), (politeness.clone(), ttl));
+        async move {
+            HostLeases::join_with_clock(cluster, node, ttl, gate, (rules, clock))
+                .await
+                .expect("join the cluster")
+        }
+    };
+    let claim = |leases: HostLeases| {
+        let (store, politeness) = (store.clone(), politeness.clone());
+        async move {
+            leases
+                .rebalance(
+                    &store,
+                    &mut Frontier::new(politeness),
+                    (Instant::now(), false),
+                )
+                .await
+                .expect("rebalance")
+                .claimed
+        }
+    };
+    let gate = Arc::new(HostGate::default());
+    let off = join("off", clock, &gate).await;
+    assert_eq!(claim(off.clone()).await, 1, "the first node took no host");
+    gate.pause("h.test", tokio::time::Instant::now() + RETRY_AFTER);
+    off.leave().await.expect("leave");
+
+    let gate = Arc::new(HostGate::default());
+    let right = join("right", SystemTime::now, &gate).await;
+    assert_eq!(claim(right).await, 1, "the second node took no host");
+    gate.next_turn("h.test")
+        .map_or(Duration::ZERO, |at| at - tokio::time::Instant::now())
+}
+
+/// A node hands a host back with when its next request may go: the end of a 429's
+/// `Retry-After`, of its delay. Written in its own clock's time, the next owner read it
+/// in its own: a node 3 s behind the next (within the bound the start checks) had it ask
+/// the host 3 s before the `Retry-After` was up (or with no delay at all), one 3 s ahead
+/// had the host wait 3 s longer than asked, its URLs idle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_handed_back_by_a_node_whose_clock_is_off_waits_what_it_was_asked() {
+    let Some(postgres) = TestPostgres::start("a_host_handed_back_by_a_node_whose_clock_is_off")
+    else {
+        return;
+    };
+    let wait = wait_left_by_a_node_with(&postgres, "behind", three_seconds_behind).await;
+    assert!(
+        wait > RETRY_AFTER - Duration::from_millis(500),
+        "the next owner asks the host in {wait:?}, before the Retry-After of {RETRY_AFTER:?} is up"
+    );
+    let wait = wait_left_by_a_node_with(&postgres, "ahead", three_seconds_ahead).await;
+    assert!(
+        wait <= RETRY_AFTER,
+        "the next owner holds the host {wait:?}, longer than the Retry-After of {RETRY_AFTER:?}"
+    );
 }
 
 /// A node whose leases have gone stale (its renewals failing: a database that answers
