@@ -13,7 +13,8 @@
 //!   last renewal, and it sent requests only within two thirds of that ([`may_dispatch`]),
 //!   so by the time another node can take the host, at least a third of `lease_ttl` has
 //!   passed since the dead node's last request; the new owner then waits one full delay
-//!   more before its first request, since it cannot know when that request was.
+//!   more before its first request, since it cannot know when that request was, or
+//!   longer, until the end of a 429's or 503's `Retry-After` the dead node stored.
 //! - **A node cut off from the database** (it cannot renew) stops dispatching once two
 //!   thirds of its lease time have passed since its last renewal, and claims no host
 //!   until a renewal goes through.
@@ -322,13 +323,17 @@ impl HostLeases {
             let want = i64::try_from(quota - active.len()).unwrap_or(0);
             for host in i.cluster.claim(&i.node, want, now_ms, i.ttl).await? {
                 let name: Arc<str> = Arc::from(host.host.as_str());
+                // Taken over, its last request's time died with its owner, but a 429's or
+                // 503's pause, kept with the answer, did not.
+                let left = host.wait.min(i.longest_wait);
                 let wait = if host.taken_over {
                     let crawl_delay = host.crawl_delay_ms.and_then(|d| u64::try_from(d).ok());
                     i.politeness
                         .limits(&name, crawl_delay.map(Duration::from_millis))
                         .delay
+                        .max(left)
                 } else {
-                    host.wait.min(i.longest_wait)
+                    left
                 };
                 if !wait.is_zero() {
                     frontier.hold(&name, now + wait, now);

@@ -1365,21 +1365,7 @@ async fn a_crawl_killed_during_a_final_503s_retry_after_waits_it_out_when_starte
 /// then a page), with `max_attempts`; kills the crawl once `sql` counts a row, runs it
 /// again, and checks that the host was asked nothing within the `Retry-After`.
 async fn killed_during_a_retry_after_and_started_again(max_attempts: u32, sql: &str) {
-    const WAIT: Duration = Duration::from_secs(4);
-    let mut b = SiteBuilder::bind(1).await;
-    let h = b.authority(0);
-    // `/busy` first: the others wait behind its answer.
-    let links = "<a href='/busy'>b</a><a href='/m'>m</a><a href='/n'>n</a>";
-    b.add(&h, "/", Resource::Html(links.into()));
-    b.add(&h, "/m", Resource::Html("<title>m</title>".into()));
-    b.add(&h, "/n", Resource::Html("<title>n</title>".into()));
-    let busy = Resource::WithHeaders(
-        vec![("Retry-After".into(), WAIT.as_secs().to_string())],
-        Box::new(Resource::Status(503, "busy".into())),
-    );
-    let fine = Resource::Html("<title>fine</title>".into());
-    b.add(&h, "/busy", Resource::Sequence(vec![busy, fine]));
-    let site = b.start();
+    let (site, wait) = busy_site().await;
     let harness = Harness::default();
     let extra = format!(
         "[retry]\nmax_attempts = {max_attempts}\n[fetch]\nworkers = 1\n\
@@ -1396,7 +1382,83 @@ async fn killed_during_a_retry_after_and_started_again(max_attempts: u32, sql: &
     }
     let out = kill_and_crawl_again(child, config).await;
     assert!(out.status.success(), "{out:?}");
+    assert_nothing_asked_within(&site, wait);
+    assert_eq!(harness.page_count().await, 4);
+}
 
+/// On PostgreSQL, a node killed while its host waits out a 503's `Retry-After` longer
+/// than the lease time: another node takes the host over once its lease runs out, and
+/// must wait still. It waited one delay, the `Retry-After` kept in `hosts` unread, and
+/// asked the host for its other pages within it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_taken_over_from_a_node_killed_during_its_retry_after_waits_it_out() {
+    let Some(postgres) =
+        super::postgres::TestPostgres::start("a_host_taken_over_during_retry_after")
+    else {
+        return;
+    };
+    let database = postgres.database("taken_over").await;
+    let (site, wait) = busy_site().await;
+    let harness = Harness::default();
+    let config = |node: &str| {
+        let sqlite = format!("{:?}", harness.db_path().display().to_string());
+        let extra = format!(
+            "[retry]\nmax_attempts = 3\n[fetch]\nworkers = 1\n\
+             [politeness]\ndelay_ms = 0\nper_host_concurrency = 1\n\
+             [cluster]\nnode_id = {node:?}\nlease_ttl_ms = 1500\n"
+        );
+        let text = harness
+            .test_config_text(&[site.url(0, "/")], &extra)
+            .replace(&sqlite, &format!("{database:?}"));
+        let path = harness.dir.path().join(format!("{node}.toml"));
+        std::fs::write(&path, text).expect("write a node's config");
+        path
+    };
+    let (first, next) = (config("first"), config("next"));
+    let pool = sqlx::PgPool::connect(&database)
+        .await
+        .expect("connect to the test database");
+
+    let child = spawn_crawl(&first);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let waiting = "SELECT count(*) FROM frontier WHERE attempts > 0 AND state = 'queued'";
+    while sqlx::query_scalar::<_, i64>(waiting)
+        .fetch_one(&pool)
+        .await
+        .unwrap_or(0)
+        == 0
+    {
+        assert!(Instant::now() < deadline, "/busy's 503 was not written");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    pool.close().await;
+    let out = kill_and_crawl_again(child, next).await;
+    assert!(out.status.success(), "{out:?}");
+    assert_nothing_asked_within(&site, wait);
+}
+
+/// A site whose `/busy` answers a 503 with a `Retry-After` of some seconds (and then a
+/// page), its home linking to it first and to two other pages: with the wait.
+async fn busy_site() -> (TestSite, Duration) {
+    const WAIT: Duration = Duration::from_secs(4);
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    // `/busy` first: the others wait behind its answer.
+    let links = "<a href='/busy'>b</a><a href='/m'>m</a><a href='/n'>n</a>";
+    b.add(&h, "/", Resource::Html(links.into()));
+    b.add(&h, "/m", Resource::Html("<title>m</title>".into()));
+    b.add(&h, "/n", Resource::Html("<title>n</title>".into()));
+    let busy = Resource::WithHeaders(
+        vec![("Retry-After".into(), WAIT.as_secs().to_string())],
+        Box::new(Resource::Status(503, "busy".into())),
+    );
+    let fine = Resource::Html("<title>fine</title>".into());
+    b.add(&h, "/busy", Resource::Sequence(vec![busy, fine]));
+    (b.start(), WAIT)
+}
+
+/// Nothing but robots.txt was asked of the site within `wait` of `/busy`'s answer.
+fn assert_nothing_asked_within(site: &TestSite, wait: Duration) {
     let hits = site.hits();
     let answered = hits
         .iter()
@@ -1405,11 +1467,10 @@ async fn killed_during_a_retry_after_and_started_again(max_attempts: u32, sql: &
         .at;
     let early: Vec<_> = hits
         .iter()
-        .filter(|h| h.path != "/robots.txt" && h.at > answered && h.at - answered < WAIT)
+        .filter(|h| h.path != "/robots.txt" && h.at > answered && h.at - answered < wait)
         .map(|h| (h.path.as_str(), h.at - answered))
         .collect();
     assert!(early.is_empty(), "asked within the Retry-After: {early:?}");
-    assert_eq!(harness.page_count().await, 4);
 }
 
 /// A start that names a host an earlier run cut at its domain's
