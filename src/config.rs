@@ -786,10 +786,11 @@ impl Config {
         let parse_error = |e: toml::de::Error, key: Option<String>| ConfigError::Parse {
             origin: origin.to_owned(),
             message: format!(
-                "{}{}",
+                "{}{}{}",
                 key.map_or_else(|| e.to_string(), |key| said_of_key(&e, &key, text))
                     .trim_end(),
-                rule_list_hint(text, &e)
+                rule_list_hint(text, &e),
+                escape_hint(text, &e)
             ),
         };
         let document = toml::de::Deserializer::parse(text).map_err(|e| parse_error(e, None))?;
@@ -1014,6 +1015,25 @@ fn rule_list_hint(text: &str, error: &toml::de::Error) -> String {
             )
         })
         .unwrap_or_default()
+}
+
+/// Said after TOML's own words for a backslash it takes for an escape ("missing escaped
+/// value, expected `b`, `e`, …"): a regular expression written in double quotes, as most
+/// tools' configs take it (`exclude = ["\.pdf$"]`), is the usual cause, and those words
+/// do not say that single quotes keep a backslash as written.
+fn escape_hint(text: &str, error: &toml::de::Error) -> String {
+    let after_backslash = error
+        .span()
+        .and_then(|span| text.get(..span.start))
+        .is_some_and(|before| before.ends_with('\\'));
+    if after_backslash && error.message().contains("escape") {
+        "\nIn a string in double quotes a backslash starts an escape: for a regular \
+         expression (or a Windows path), write it in single quotes, `'\\.pdf$'`, where a \
+         backslash is itself, as config/example.toml writes its patterns"
+            .to_owned()
+    } else {
+        String::new()
+    }
 }
 
 /// Collects validation problems, finding each key's line in the source text.

@@ -1586,6 +1586,31 @@ fn a_configs_problems_are_listed_in_the_order_of_their_lines() {
     assert_eq!(lines, ["3", "5", "7"], "{stderr}");
 }
 
+/// A regular expression written in double quotes, as Nutch's and most tools' configs
+/// take it (`exclude = ["\.pdf$"]`), is a TOML escape: it was refused in TOML's words
+/// alone ("missing escaped value, expected `b`, `e`, …"), which say nothing of the
+/// single quotes `config/example.toml` writes its patterns in.
+#[test]
+fn a_pattern_in_double_quotes_is_refused_saying_to_write_it_in_single_quotes() {
+    let harness = Harness::default();
+    for rule in [
+        "[scope]\nexclude = [\"\\.(gif|jpg)$\"]",
+        "[scope]\ninclude = [\"/p/\\d+$\"]",
+        "[[frontier.boost]]\npattern = \"/docs\\/\"\nboost = 1",
+    ] {
+        let config = harness.write_config(&format!("seeds = [\"http://127.0.0.1:1/\"]\n{rule}\n"));
+        let stderr = refused(&pipecrawl(&[
+            "crawl",
+            "--config",
+            config.to_str().unwrap_or_default(),
+        ]));
+        assert!(
+            stderr.contains("write it in single quotes"),
+            "{rule}\n{stderr}"
+        );
+    }
+}
+
 /// What a config of the seeds alone and `[section] key = value` loads to, as text.
 fn loaded_with(section: Option<(&str, &str, &toml::Value)>) -> String {
     let mut table = toml::Table::new();
