@@ -8,6 +8,7 @@ use super::dialect::Dialect;
 use super::output::Format;
 use super::reader::{Reader, Statement};
 use super::{Answer, QueryError};
+use crate::page::ErrorKind;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct PagesArgs {
@@ -18,6 +19,10 @@ pub struct PagesArgs {
     /// for no response (network errors, robots.txt).
     #[arg(long, value_delimiter = ',')]
     pub status: Vec<StatusFilter>,
+    /// Only pages that failed so, comma-separated (`timeout,dns`): the kinds `error_kind`
+    /// holds. Each page's message is in its `error` column (`query sql`).
+    #[arg(long, value_delimiter = ',', value_parser = error_kinds())]
+    pub error_kind: Vec<String>,
     /// Only pages this many links from a seed.
     #[arg(long)]
     pub depth: Option<u32>,
@@ -79,6 +84,13 @@ impl PageOrder {
     fn nullable(self) -> bool {
         !matches!(self, Self::Url | Self::Depth | Self::Fetched)
     }
+}
+
+/// `--error-kind`'s values: a kind no row can hold (a slip, `timout`) is refused with
+/// the kinds there are, where it would have matched nothing.
+fn error_kinds() -> clap::builder::PossibleValuesParser {
+    let kinds = ErrorKind::ALL.map(ErrorKind::as_str);
+    clap::builder::PossibleValuesParser::new(kinds.into_iter().chain([crate::summary::TRAP]))
 }
 
 /// One `--status` value.
@@ -267,6 +279,16 @@ fn statement(dialect: Dialect, args: &PagesArgs) -> Statement {
         super::push_host_filter(&mut q, "url", host);
     }
     push_status_filter(&mut q, &args.status);
+    if !args.error_kind.is_empty() {
+        q.push(" AND error_kind IN (");
+        for (i, kind) in args.error_kind.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            q.push_bind(kind.clone());
+        }
+        q.push(")");
+    }
     if let Some(depth) = args.depth {
         q.push(" AND depth = ").push_bind(i64::from(depth));
     }
@@ -292,6 +314,7 @@ fn statement(dialect: Dialect, args: &PagesArgs) -> Statement {
     }
     let direction = if args.desc { "DESC" } else { "ASC" };
     let filtered = !args.status.is_empty()
+        || !args.error_kind.is_empty()
         || args.depth.is_some()
         || args.max_depth.is_some()
         || args.content_type.is_some()
@@ -450,6 +473,7 @@ mod tests {
         PagesArgs {
             host: None,
             status: Vec::new(),
+            error_kind: Vec::new(),
             depth: None,
             max_depth: None,
             content_type: None,

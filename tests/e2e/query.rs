@@ -312,6 +312,48 @@ async fn link_check_site() -> (TestSite, Harness) {
     (site, harness)
 }
 
+/// `pages --error-kind` picks the pages that failed so: "what failed and why", which took
+/// SQL before. A kind `error_kind` never holds (a slip) is refused, saying which there
+/// are, rather than answering with no rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_by_error_kind_are_those_that_failed_so() {
+    let (site, harness) = link_check_site().await;
+    let failed = |rows: Vec<serde_json::Map<String, Value>>| -> BTreeSet<(String, String)> {
+        rows.iter()
+            .map(|r| (text(r, "url").to_owned(), text(r, "error_kind").to_owned()))
+            .collect()
+    };
+    let words = ["pages", "--error-kind", "timeout,robots", "--limit", "0"];
+    assert_eq!(
+        failed(rows(&harness, &words).await),
+        BTreeSet::from([
+            (site.url(0, "/slow"), "timeout".to_owned()),
+            (site.url(0, "/private/x"), "robots".to_owned()),
+        ])
+    );
+    let words = ["pages", "--error-kind", "connect", "--status", "error"];
+    assert_eq!(
+        failed(rows(&harness, &words).await),
+        BTreeSet::from([("http://127.0.0.1:1/".to_owned(), "connect".to_owned())])
+    );
+    let db = harness.db_path().display().to_string();
+    let out = pipecrawl(args(&[
+        "query",
+        "--db",
+        &db,
+        "pages",
+        "--error-kind",
+        "timout",
+    ]))
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("timout") && stderr.contains("timeout, connect, dns"),
+        "{stderr}"
+    );
+}
+
 /// kind, target_url, status, error_kind, final_url, page, anchor_text
 type BrokenRow<'a> = (
     &'a str,
