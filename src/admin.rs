@@ -38,7 +38,9 @@ use crate::scope::{Scope, SharedScope};
 use crate::stages::{Queues, StageReport, Stages};
 use crate::store::{HostCounts, Store};
 use crate::urlnorm;
+use slow_readers::WriteTimeout;
 
+mod slow_readers;
 mod web_pages;
 
 /// Connections the API holds at once. More wait in the listen queue, where they hold
@@ -64,8 +66,8 @@ const MAX_BODY_BYTES: usize = 2 << 20;
 /// some 100 KB/s.
 const BODY_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Serves on `listener` until `done`, within [`MAX_CONNECTIONS`] and [`HEADER_TIMEOUT`]
-/// (`axum::serve` has neither). Each request goes to the router `routers` holds as it
+/// Serves on `listener` until `done`, within [`MAX_CONNECTIONS`], [`HEADER_TIMEOUT`] and
+/// [`slow_readers::WRITE_TIMEOUT`] (`axum::serve` has none of them). Each request goes to the router `routers` holds as it
 /// comes, [`starting`]'s until the service runs: a connection kept alive from then on
 /// gets the full API as soon as there is one.
 pub async fn serve(
@@ -90,7 +92,7 @@ pub async fn serve(
             let served = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service)
+                .serve_connection(TokioIo::new(WriteTimeout::new(stream)), service)
                 .await;
             if let Err(e) = served {
                 tracing::debug!("an admin API connection ended: {e}");

@@ -2306,6 +2306,56 @@ async fn clients_that_never_finish_their_bodies_do_not_hold_the_api() {
     service.stop().await;
 }
 
+/// A client that sends many requests at once and never reads the answers left each
+/// connection waiting for good to write them: neither the headers' nor the body's
+/// timeout runs meanwhile. Sixteen such shut the API to everyone until the service
+/// restarted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_never_read_their_answers_do_not_hold_the_api() {
+    use tokio::io::AsyncWriteExt;
+    let harness = Harness::default();
+    let service = Service::start(&harness, &[], "");
+    service.wait_ready().await;
+    let address: std::net::SocketAddr = service
+        .base
+        .trim_start_matches("http://")
+        .parse()
+        .expect("the API's address");
+    // Some 6 MB of answers each, far more than the sockets' buffers hold.
+    let burst = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".repeat(50_000);
+    let mut held = Vec::new();
+    for _ in 0..16 {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket.set_recv_buffer_size(4096).expect("a small buffer");
+        let mut stream = socket
+            .connect(address)
+            .await
+            .expect("connect to the admin API");
+        // The writes stop once the service stops reading, its answers unread.
+        let _ =
+            tokio::time::timeout(Duration::from_secs(2), stream.write_all(burst.as_bytes())).await;
+        held.push(stream);
+    }
+    // On a connection of its own: the service's client keeps one from `wait_ready`.
+    let deadline = Instant::now() + Duration::from_secs(45);
+    loop {
+        let health = reqwest::Client::new()
+            .get(format!("{}/healthz", service.base))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await;
+        if health.is_ok_and(|a| a.status().is_success()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no answer while sixteen clients left their answers unread"
+        );
+    }
+    drop(held);
+    service.stop().await;
+}
+
 /// How a service is told of a host name its domain's `traps.max_hosts_per_domain` cut.
 #[derive(Clone, Copy, Debug)]
 enum Naming {
