@@ -395,8 +395,16 @@ struct SeedsAdded {
     /// URLs known already, or given more than once: not queued again, so a caller does
     /// not wait for a fetch that will not come.
     known: u64,
+    /// The first [`REJECTED_LISTED`] bad URLs, with why.
     rejected: Vec<Rejected>,
+    /// All the bad URLs, listed or not.
+    rejected_total: u64,
 }
+
+/// Bad URLs an answer lists at most. Listed all, 2 MiB of `""` made an answer of 44 MB
+/// (some 140 MB of memory while made, times [`MAX_CONNECTIONS`]); a caller that sent
+/// that many has one mistake to mend, which the first show.
+const REJECTED_LISTED: usize = 100;
 
 #[derive(Serialize)]
 struct Rejected {
@@ -445,20 +453,27 @@ async fn add_seeds(State(admin): State<Arc<Admin>>, request: Request) -> Respons
     };
     let mut seeds = Vec::new();
     let mut rejected = Vec::new();
+    let mut rejected_total = 0;
     for url in urls {
         match urlnorm::normalize_str(&url) {
             Ok(parsed) => seeds.push(parsed),
-            Err(e) => rejected.push(Rejected {
-                url,
-                error: format!("{e}"),
-            }),
+            Err(e) => {
+                rejected_total += 1;
+                if rejected.len() < REJECTED_LISTED {
+                    rejected.push(Rejected {
+                        url,
+                        error: format!("{e}"),
+                    });
+                }
+            }
         }
     }
-    if !rejected.is_empty() {
+    if rejected_total > 0 {
         let body = SeedsAdded {
             added: 0,
             known: 0,
             rejected,
+            rejected_total,
         };
         return (StatusCode::BAD_REQUEST, Json(body)).into_response();
     }
@@ -498,6 +513,7 @@ async fn add_seeds(State(admin): State<Arc<Admin>>, request: Request) -> Respons
             .unwrap_or(u64::MAX)
             .saturating_sub(added),
         rejected,
+        rejected_total,
     };
     (StatusCode::ACCEPTED, Json(body)).into_response()
 }
