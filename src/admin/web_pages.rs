@@ -18,10 +18,17 @@ use crate::{netguard, urlnorm};
 /// does.
 pub(super) fn sent_by_a_page(headers: &HeaderMap) -> Option<String> {
     if let Some(host) = headers.get(header::HOST) {
-        if !text(host).is_some_and(|host| is_loopback(urlnorm::host_name(host))) {
+        let Some(host) = text(host) else {
+            return Some(format!("it names the host {host:?}, not a loopback name"));
+        };
+        let name = urlnorm::host_name(host);
+        if !is_loopback(name) {
+            let port = host.strip_prefix(name).unwrap_or_default();
             return Some(format!(
-                "it names the host {host:?}, not this machine's loopback (a web page's own \
-                 name pointed at it)"
+                "it names the host {host:?}, not a loopback name; without a token this \
+                 machine's own name (or a proxy's) is refused too, as the API cannot tell it \
+                 from a web page's own name that its DNS points here: ask for \
+                 localhost{port} or 127.0.0.1{port}"
             ));
         }
     }

@@ -547,6 +547,37 @@ async fn requests_a_web_page_sends_are_refused_without_a_token() {
     service.stop().await;
 }
 
+/// Without a token the API cannot tell this machine's own name (or a reverse proxy's
+/// `Host`) from a web page's name pointed at it, so it refuses both. The 403 said the
+/// request was a web page's, which left a user who typed the machine's name, refused
+/// and told curl was taken, with nothing to go on: it says now that the name is not a
+/// loopback one, this machine's included, and which to use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_machines_own_name_is_refused_without_a_token_and_told_why() {
+    let harness = Harness::default();
+    let service = Service::start(&harness, &[], "");
+    service.wait_ready().await;
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("the host name");
+    let host = format!("{}:7878", name.trim());
+    let answer = service
+        .client
+        .get(format!("{}/stats", service.base))
+        .header("host", &host)
+        .send()
+        .await
+        .expect("the admin API answers");
+    assert_eq!(answer.status(), 403);
+    let said = answer.text().await.unwrap_or_default();
+    assert!(
+        said.contains(&format!("{host:?}"))
+            && said.contains("this machine's own name")
+            && said.contains("localhost:7878")
+            && said.contains("admin.token"),
+        "{said}"
+    );
+    service.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_public_admin_address_without_a_token_is_refused_before_anything_is_fetched() {
     let site = two_hosts(1).await;
