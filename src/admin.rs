@@ -268,7 +268,13 @@ async fn guard(State(token): State<Option<String>>, request: Request, next: Next
                 .and_then(|v| v.to_str().ok())
                 .and_then(bearer_token);
             if !presented.is_some_and(|p| constant_time_eq(p.as_bytes(), token.as_bytes())) {
-                let challenge = [(header::WWW_AUTHENTICATE, "Bearer")];
+                // Closed: kept alive, a client without the token could hold one of the
+                // API's places for good with a request every few seconds, and sixteen
+                // shut out those who hold it. One that connects again waits its turn.
+                let challenge = [
+                    (header::WWW_AUTHENTICATE, "Bearer"),
+                    (header::CONNECTION, "close"),
+                ];
                 return (
                     StatusCode::UNAUTHORIZED,
                     challenge,

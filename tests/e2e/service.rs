@@ -87,6 +87,29 @@ impl Service {
             .expect("metrics text")
     }
 
+    /// A service without seeds whose API takes the token `s3cret`, once it runs.
+    async fn start_with_token(harness: &Harness) -> Self {
+        let service = Self::start(harness, &[], "token = \"s3cret\"\n");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !service.healthy_with_token(Duration::from_secs(2)).await {
+            assert!(Instant::now() < deadline, "the admin API never came up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        service
+    }
+
+    /// Whether `/healthz`, asked with the token `s3cret` on a connection of its own,
+    /// answers within `timeout`.
+    async fn healthy_with_token(&self, timeout: Duration) -> bool {
+        reqwest::Client::new()
+            .get(format!("{}/healthz", self.base))
+            .bearer_auth("s3cret")
+            .timeout(timeout)
+            .send()
+            .await
+            .is_ok_and(|a| a.status().is_success())
+    }
+
     async fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -2414,6 +2437,62 @@ async fn clients_that_never_read_their_answers_do_not_hold_the_api() {
         );
     }
     drop(held);
+    service.stop().await;
+}
+
+/// A client without the token kept its connection, and its place among the API's
+/// sixteen, for as long as it sent a request (each a 401) within every 10 s: sixteen
+/// such, a few bytes a second from anyone who can reach the port, shut the API to the
+/// token's holders for as long as they kept at it. A 401 closes its connection, and one
+/// that connects again waits its turn behind the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_without_the_token_cannot_keep_the_apis_connections() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let harness = Harness::default();
+    let service = Service::start_with_token(&harness).await;
+    let address = service.base.trim_start_matches("http://").to_owned();
+    let campers: Vec<_> = (0..16)
+        .map(|_| {
+            let address = address.clone();
+            tokio::spawn(async move {
+                loop {
+                    let Ok(mut stream) = tokio::net::TcpStream::connect(&address).await else {
+                        continue;
+                    };
+                    // A request every 3 s, well within the headers' 10 s, until closed.
+                    loop {
+                        let request = b"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n";
+                        if stream.write_all(request).await.is_err() {
+                            break;
+                        }
+                        let mut answer = [0; 4096];
+                        let read = tokio::time::timeout(Duration::from_secs(3), async {
+                            loop {
+                                match stream.read(&mut answer).await {
+                                    Ok(0) | Err(_) => return,
+                                    Ok(_) => {}
+                                }
+                            }
+                        });
+                        if read.await.is_ok() {
+                            break;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !service.healthy_with_token(Duration::from_secs(2)).await {
+        assert!(
+            Instant::now() < deadline,
+            "no answer while sixteen clients without the token kept their connections"
+        );
+    }
+    for camper in campers {
+        camper.abort();
+    }
     service.stop().await;
 }
 
