@@ -307,9 +307,15 @@ fn bearer_token(authorization: &str) -> Option<&str> {
         .then(|| token.trim_start_matches(' '))
 }
 
-/// Compares without leaking, through timing, how much of a guess was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Compares a `presented` token with the `token` without leaking, through timing, how
+/// much of a guess was right, nor the token's length: the time taken depends on what was
+/// presented alone (an early return on lengths that differ told the length).
+fn constant_time_eq(presented: &[u8], token: &[u8]) -> bool {
+    let differs = presented.iter().zip(token.iter().cycle()).fold(
+        u8::from(presented.len() != token.len() || token.is_empty()),
+        |acc, (x, y)| acc | (x ^ y),
+    );
+    differs == 0
 }
 
 #[derive(Serialize)]
@@ -678,5 +684,8 @@ mod tests {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"abcd"));
+        assert!(!constant_time_eq(b"abcabc", b"abc"));
+        assert!(!constant_time_eq(b"", b"abc"));
+        assert!(!constant_time_eq(b"", b""));
     }
 }
