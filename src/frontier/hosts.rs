@@ -38,7 +38,7 @@ use super::Frontier;
 use crate::error::Error;
 use crate::politeness::{HostGate, Politeness};
 use crate::store::cluster::Cluster;
-use crate::store::{unix_ms, Store};
+use crate::store::Store;
 
 /// How often the node looks at the share of hosts, at most.
 const REBALANCE_EVERY: Duration = Duration::from_secs(1);
@@ -188,7 +188,7 @@ impl HostLeases {
         let i = &self.inner;
         // Gone off since the start (a clock stepped, or drifting with no NTP): the
         // leases are the server's times and stay right, but the times this node still
-        // writes for the others (when a URL is due again, when a page was fetched) are
+        // writes for the others (when a page is due a revisit, when it was fetched) are
         // off by as much, so the user is told.
         match i.cluster.check_clock(&i.node, i.clock, i.ttl).await {
             Err(e @ Error::ClockOff { .. }) => tracing::warn!("{e}"),
@@ -243,7 +243,6 @@ impl HostLeases {
         (now, paused): (Instant, bool),
     ) -> Result<Rebalanced, Error> {
         let i = &self.inner;
-        let now_ms = unix_ms((i.clock)());
         let mut returned = Vec::new();
         for host in std::mem::take(&mut self.state().lost) {
             returned.extend(frontier.take_host(&host, now).into_iter().map(|j| j.id));
@@ -321,7 +320,7 @@ impl HostLeases {
         let mut claimed = 0;
         if active.len() < quota && self.state().fresh(now) {
             let want = i64::try_from(quota - active.len()).unwrap_or(0);
-            for host in i.cluster.claim(&i.node, want, now_ms, i.ttl).await? {
+            for host in i.cluster.claim(&i.node, want, i.ttl).await? {
                 let name: Arc<str> = Arc::from(host.host.as_str());
                 // Taken over, its last request's time died with its owner, but a 429's or
                 // 503's pause, kept with the answer, did not.

@@ -83,7 +83,8 @@ pub trait Backend: Database {
     /// returning what a job needs. On a shared database only rows of hosts the node owns
     /// (and is not handing back) are taken, rows another node's transaction holds are
     /// skipped rather than waited for, and the lease runs out in the server's time, as
-    /// the others judge it (see [`crate::store::cluster`]); on SQLite the node's clock is
+    /// the others judge it (see [`crate::store::cluster`]), as rows fall due in it (a
+    /// retry's due time is written in it: `$3` goes unread); on SQLite the node's clock is
     /// the database's. PostgreSQL reads the rows in the lease's order
     /// from `frontier_by_priority` and stops at `$4` (see its migration).
     ///
@@ -112,7 +113,7 @@ pub trait Backend: Database {
         let lease = format!(
             "UPDATE frontier SET state = 'leased', lease_owner = $1, lease_expires = {clock} + $2
              WHERE id {picked}SELECT id FROM frontier
-                          WHERE state = 'queued' AND not_before <= $3{revisits}{of_owned_hosts}
+                          WHERE state = 'queued' AND not_before <= {clock}{revisits}{of_owned_hosts}
                           ORDER BY {order} LIMIT $4{lock}{picked_end}
              RETURNING id, url, host, depth, priority, redirect_hops, attempts, kind,
                        recrawl_interval_ms, recrawl_at"

@@ -8,12 +8,13 @@
 //! `next_allowed_at` when the next request may go. The policy (how many hosts, which to
 //! hand back) is in `src/frontier/hosts.rs`; this is its SQL.
 //!
-//! Leases, heartbeats and hosts' next turns are written and compared in the database
-//! server's time ([`server_ms!`]), never a node's: one node's clock stepping (NTP, a VM
-//! resumed) would otherwise have it write leases the others read as expired, or take
-//! back theirs, and a node whose clock is behind the next owner's had it ask a host
-//! before its delay or `Retry-After` was up. A node's own clock only measures how long
-//! its leases and waits last (an `Instant`).
+//! Leases, heartbeats, hosts' next turns and retries' due times (`frontier.not_before`)
+//! are written and compared in the database server's time ([`server_ms!`]), never a
+//! node's: one node's clock stepping (NTP, a VM resumed) would otherwise have it write
+//! leases the others read as expired, or take back theirs, and a node whose clock is
+//! behind the next owner's had it ask a host before its delay or `Retry-After` was up,
+//! or retry a URL before its backoff was. A node's own clock only measures how long its
+//! leases and waits last (an `Instant`).
 
 use std::time::{Duration, SystemTime};
 
@@ -284,12 +285,12 @@ impl Cluster {
     }
 
     /// Refuses `node` when `clock`, its wall clock, is off from the database server's by
-    /// more than a third of `ttl`, beyond the round trip. Leases, heartbeats and when a
-    /// host may next be sent a request (`next_allowed_at`) are the server's times and
-    /// hold whatever the node's clock, but other times a node writes are its own and
-    /// read by the others: when a URL is due again (`not_before`), when a page was
-    /// fetched. The bound is a third of a lease time, the step the nodes' sharing is
-    /// timed in (a renewal every third).
+    /// more than a third of `ttl`, beyond the round trip. Leases, heartbeats, when a host
+    /// may next be sent a request (`next_allowed_at`) and when a retry is due
+    /// (`not_before`) are the server's times and hold whatever the node's clock, but
+    /// other times a node writes are its own and read by the others: when a page is due a
+    /// revisit (`recrawl_at`), when it was fetched. The bound is a third of a lease time,
+    /// the step the nodes' sharing is timed in (a renewal every third).
     pub async fn check_clock(
         &self,
         node: &str,
@@ -418,14 +419,12 @@ impl Cluster {
         })
     }
 
-    /// Takes up to `n` hosts that have URLs due by `due_by` (unix ms: a URL's
-    /// `not_before` is a node's time, as the lease of rows compares it) and no live owner,
-    /// for `ttl`.
+    /// Takes up to `n` hosts that have URLs due (by the server's clock, as a retry's due
+    /// time is written) and no live owner, for `ttl`.
     pub async fn claim(
         &self,
         node: &str,
         n: i64,
-        due_by: i64,
         ttl: Duration,
     ) -> Result<Vec<ClaimedHost>, Error> {
         outlasting!(brief async {
@@ -434,17 +433,17 @@ impl Cluster {
                      SELECT host, owner, next_allowed_at, crawl_delay_ms FROM hosts h
                      WHERE (owner IS NULL OR owner_expires < ", server_ms!(), ")
                        AND EXISTS (SELECT 1 FROM frontier f
-                                   WHERE f.host = h.host AND f.state = 'queued' AND f.not_before <= $3)
+                                   WHERE f.host = h.host AND f.state = 'queued'
+                                     AND f.not_before <= ", server_ms!(), ")
                      LIMIT $2
                      FOR UPDATE SKIP LOCKED)
-                 UPDATE hosts h SET owner = $1, owner_expires = ", server_ms!(), " + $4, releasing = 0
+                 UPDATE hosts h SET owner = $1, owner_expires = ", server_ms!(), " + $3, releasing = 0
                  FROM free WHERE h.host = free.host
                  RETURNING h.host, free.crawl_delay_ms, free.owner IS NOT NULL AS taken_over,
                            greatest(free.next_allowed_at - ", server_ms!(), ", 0) AS wait_ms",
             ))
             .bind(node)
             .bind(n)
-            .bind(due_by)
             .bind(ms(ttl))
             .fetch_all(&self.pool)
             .await

@@ -505,6 +505,9 @@ pub struct Db<DB: Database> {
     pub(super) checkpoints: Option<Arc<Checkpoints>>,
     /// One crawl at a time on SQLite; nodes share PostgreSQL.
     pub(super) crawl_lock: Option<Arc<CrawlLock>>,
+    /// The node's wall clock: a test's is set off from the others'
+    /// ([`super::Store::with_clock`]).
+    pub(super) clock: fn() -> SystemTime,
 }
 
 impl<DB: Database> Db<DB> {
@@ -532,6 +535,7 @@ impl<DB: Database> Clone for Db<DB> {
             readers: self.readers.clone(),
             checkpoints: self.checkpoints.clone(),
             crawl_lock: self.crawl_lock.clone(),
+            clock: self.clock,
         }
     }
 }
@@ -1251,7 +1255,7 @@ where
         lease_for: Duration,
         (max_pages, rows): (Option<u64>, LeaseRows),
     ) -> Result<Lease, Error> {
-        let now = unix_ms(SystemTime::now());
+        let now = unix_ms((self.clock)());
         let lease_for = i64::try_from(lease_for.as_millis()).unwrap_or(i64::MAX / 2);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let lease = |limit: i64| {
@@ -1441,11 +1445,16 @@ where
         longest_retry: Duration,
     ) -> Result<u64, Error> {
         let now = unix_ms(now);
-        let latest_retry =
-            now.saturating_add(i64::try_from(longest_retry.as_millis()).unwrap_or(0));
-        let retries = sqlx::query(
-            "UPDATE frontier SET not_before = $1 WHERE state = 'queued' AND not_before > $1",
-        )
+        let longest_retry = i64::try_from(longest_retry.as_millis()).unwrap_or(0);
+        // A retry's due time is the server's on a shared database (`Db::requeue`).
+        let (latest_retry, from) = if DB::SHARED {
+            (longest_retry, concat!(server_ms!(), " + $1"))
+        } else {
+            (now.saturating_add(longest_retry), "$1")
+        };
+        let retries = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE frontier SET not_before = {from} WHERE state = 'queued' AND not_before > {from}"
+        )))
         .bind(latest_retry)
         .execute(&self.pool)
         .await
@@ -1580,12 +1589,20 @@ where
 
     /// How long until the earliest queued row of `rows` that is waiting (a retry) comes
     /// due.
+    ///
+    /// On a shared database a retry's due time is the server's (`Db::requeue`), and so
+    /// is the now it is counted from: the node waits it out on its monotonic clock.
     pub async fn next_due(&self, rows: LeaseRows) -> Result<Option<Duration>, Error> {
-        let due: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(rows.next_due_sql()))
+        let due = rows.next_due_sql();
+        let (due, now) = if DB::SHARED {
+            (format!(concat!("SELECT ({}) - ", server_ms!()), due), 0)
+        } else {
+            (due, unix_ms((self.clock)()))
+        };
+        let due: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(due))
             .fetch_one(&self.pool)
             .await
             .doing("finding the next retry due")?;
-        let now = unix_ms(SystemTime::now());
         Ok(due.map(|at| Duration::from_millis(u64::try_from(at - now).unwrap_or(0))))
     }
 
@@ -3433,16 +3450,22 @@ where
         }
     }
 
-    /// Puts URLs to be retried back in the queue, due after their wait.
+    /// Puts URLs to be retried back in the queue, due after their wait: counted on the
+    /// server's clock, which the node retrying them (this one or another) reads it by
+    /// ([`crate::store::cluster`]), not on this node's, which may be off. The nodes' commit
+    /// only: SQLite's writer has its own (`sqlite_batch`).
     fn requeue(script: &mut Script<DB>, retries: &[&PageRecord]) {
-        let now = unix_ms(SystemTime::now());
         for page in retries {
             let q = script.statement(
                 "putting retries back in the queue",
-                "UPDATE frontier SET state = 'queued', attempts = attempts + 1, \
-                 lease_owner = NULL, lease_expires = NULL, not_before = ",
+                concat!(
+                    "UPDATE frontier SET state = 'queued', attempts = attempts + 1, \
+                     lease_owner = NULL, lease_expires = NULL, not_before = ",
+                    server_ms!(),
+                    " + "
+                ),
             );
-            q.push_bind(retry::due_at(now, page.retry_in))
+            q.push_bind(retry::due_at(0, page.retry_in))
                 .push(" WHERE id = ")
                 .push_bind(page.job.id);
         }

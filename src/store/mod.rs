@@ -496,6 +496,7 @@ impl Store {
                 pool,
                 checkpoints: None,
                 crawl_lock: None,
+                clock: SystemTime::now,
             })));
         }
         let options = sqlite_options(database)
@@ -588,6 +589,7 @@ impl Store {
             readers,
             checkpoints: Some(Arc::new(checkpoints)),
             crawl_lock,
+            clock: SystemTime::now,
         })))
     }
 
@@ -599,6 +601,17 @@ impl Store {
             Backed::Sqlite(_) => name.to_owned(),
             Backed::Postgres(_) => format!("{name}:{node}"),
         }
+    }
+
+    /// The store of a node whose wall clock is `clock` ([`Store::open`]'s is
+    /// `SystemTime::now`): what a node whose clock is off from the others' does to them
+    /// is seen through it.
+    pub fn with_clock(mut self, clock: fn() -> SystemTime) -> Self {
+        match &mut self.0 {
+            Backed::Sqlite(db) => db.clock = clock,
+            Backed::Postgres(db) => db.clock = clock,
+        }
+        self
     }
 
     /// The host leases of a database shared by several nodes; `None` on SQLite.

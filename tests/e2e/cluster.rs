@@ -9,13 +9,20 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use pipecrawl::frontier::dispatcher::Progress;
 use pipecrawl::frontier::hosts::HostLeases;
+use pipecrawl::frontier::seen::SeenUrls;
 use pipecrawl::frontier::Frontier;
-use pipecrawl::page::{Discovered, JobKind};
+use pipecrawl::page::{Discovered, Fetched, JobKind};
+use pipecrawl::parser::LinkRules;
 use pipecrawl::politeness::HostGate;
+use pipecrawl::recrawl::RecrawlPolicy;
+use pipecrawl::scope::{Scope, SharedScope};
+use pipecrawl::stages::{Queues, Stages};
+use pipecrawl::store::writer::StoreWriter;
 use pipecrawl::store::{LeaseRows, Store};
 use sqlx::{Connection, PgPool};
 
@@ -2156,7 +2163,8 @@ async fn a_node_whose_clock_is_off_from_the_servers_is_refused() {
 /// a node whose clock stepped 2 minutes ahead between two checks of it (NTP, a VM
 /// resumed) does not take a live node's host for one whose lease ran out, and the lease
 /// it takes of a free host runs out a lease time from now by the server's clock, not 2
-/// minutes later, for the others to wait out if it dies.
+/// minutes later, for the others to wait out if it dies. A claim reads no node's clock
+/// (a URL is due by the server's too), so the step is in none of its arguments.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_whose_clock_stepped_takes_no_live_lease_and_writes_the_servers_time() {
     let Some(postgres) = TestPostgres::start("a_node_whose_clock_stepped") else {
@@ -2169,21 +2177,12 @@ async fn a_node_whose_clock_stepped_takes_no_live_lease_and_writes_the_servers_t
     let (store, db) = queued(&postgres, &[on("kept.test")]).await;
     let cluster = store.cluster().expect("a PostgreSQL store");
     let ttl = Duration::from_secs(30);
-    let unix_ms = |t: SystemTime| {
-        i64::try_from(
-            t.duration_since(UNIX_EPOCH)
-                .expect("a clock after 1970")
-                .as_millis(),
-        )
-        .expect("a time in range")
-    };
-    let right = unix_ms(SystemTime::now());
     cluster
         .claim_name("live", ttl)
         .await
         .expect("name node live");
     let taken = cluster
-        .claim("live", 10, right, ttl)
+        .claim("live", 10, ttl)
         .await
         .expect("node live claims its host");
     assert_eq!(taken.len(), 1, "node live took {taken:?}");
@@ -2196,9 +2195,8 @@ async fn a_node_whose_clock_stepped_takes_no_live_lease_and_writes_the_servers_t
         .claim_name("fast", ttl)
         .await
         .expect("name node fast");
-    let ahead = unix_ms(SystemTime::now() + Duration::from_secs(120));
     let taken: Vec<String> = cluster
-        .claim("fast", 10, ahead, ttl)
+        .claim("fast", 10, ttl)
         .await
         .expect("node fast claims hosts")
         .into_iter()
@@ -2257,6 +2255,43 @@ async fn a_node_that_left_is_not_brought_back_by_its_last_renewal() {
     }
 }
 
+/// A node's wall clock.
+type Clock = fn() -> SystemTime;
+
+/// Node `node` joins `store`'s cluster, its wall clock `clock` and its host gate `gate`,
+/// with a lease time of 30 s: a 3 s offset is within the third the start checks.
+async fn joined(
+    store: &Store,
+    node: &str,
+    (clock, gate): (Clock, Arc<HostGate>),
+    politeness: &pipecrawl::politeness::Politeness,
+) -> HostLeases {
+    let (cluster, ttl) = (
+        store.cluster().expect("a PostgreSQL store"),
+        Duration::from_secs(30),
+    );
+    HostLeases::join_with_clock(cluster, node, ttl, gate, ((politeness.clone(), ttl), clock))
+        .await
+        .expect("join the cluster")
+}
+
+/// How many hosts `leases` claims in a rebalance now.
+async fn claimed(
+    leases: &HostLeases,
+    store: &Store,
+    politeness: &pipecrawl::politeness::Politeness,
+) -> usize {
+    leases
+        .rebalance(
+            store,
+            &mut Frontier::new(politeness.clone()),
+            (Instant::now(), false),
+        )
+        .await
+        .expect("rebalance")
+        .claimed
+}
+
 /// A `Retry-After` a host answered, as a test's node is paused for it.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 
@@ -2274,11 +2309,7 @@ fn three_seconds_ahead() -> SystemTime {
 /// A node whose wall clock is `clock` takes `h.test` (in database `name` of `postgres`),
 /// is told to leave it alone for [`RETRY_AFTER`] (a 429), and leaves; a node whose clock
 /// is right takes it next: how long from now it holds its first request there.
-async fn wait_left_by_a_node_with(
-    postgres: &TestPostgres,
-    name: &str,
-    clock: fn() -> SystemTime,
-) -> Duration {
+async fn wait_left_by_a_node_with(postgres: &TestPostgres, name: &str, clock: Clock) -> Duration {
     let store = Store::open(&postgres.database(name).await)
         .await
         .expect("open the store");
@@ -2289,39 +2320,29 @@ async fn wait_left_by_a_node_with(
     let config = pipecrawl::Config::from_toml("seeds = [\"http://h.test/\"]\n", "test config")
         .expect("a valid config");
     let politeness = pipecrawl::politeness::Politeness::new(&config.politeness);
-    let ttl = Duration::from_secs(30);
-    let join = |node: &'static str, clock: fn() -> SystemTime, gate: &Arc<HostGate>| {
-        let cluster = store.cluster().expect("a PostgreSQL store");
-        let (gate, rules) = (Arc::clone(gate), (politeness.clone(), ttl));
-        async move {
-            HostLeases::join_with_clock(cluster, node, ttl, gate, (rules, clock))
-                .await
-                .expect("join the cluster")
-        }
-    };
-    let claim = |leases: HostLeases| {
-        let (store, politeness) = (store.clone(), politeness.clone());
-        async move {
-            leases
-                .rebalance(
-                    &store,
-                    &mut Frontier::new(politeness),
-                    (Instant::now(), false),
-                )
-                .await
-                .expect("rebalance")
-                .claimed
-        }
-    };
     let gate = Arc::new(HostGate::default());
-    let off = join("off", clock, &gate).await;
-    assert_eq!(claim(off.clone()).await, 1, "the first node took no host");
+    let off = joined(&store, "off", (clock, Arc::clone(&gate)), &politeness).await;
+    assert_eq!(
+        claimed(&off, &store, &politeness).await,
+        1,
+        "the first node took no host"
+    );
     gate.pause("h.test", tokio::time::Instant::now() + RETRY_AFTER);
     off.leave().await.expect("leave");
 
     let gate = Arc::new(HostGate::default());
-    let right = join("right", SystemTime::now, &gate).await;
-    assert_eq!(claim(right).await, 1, "the second node took no host");
+    let right = joined(
+        &store,
+        "right",
+        (SystemTime::now, Arc::clone(&gate)),
+        &politeness,
+    )
+    .await;
+    assert_eq!(
+        claimed(&right, &store, &politeness).await,
+        1,
+        "the second node took no host"
+    );
     gate.next_turn("h.test")
         .map_or(Duration::ZERO, |at| at - tokio::time::Instant::now())
 }
@@ -2346,6 +2367,140 @@ async fn a_host_handed_back_by_a_node_whose_clock_is_off_waits_what_it_was_asked
     assert!(
         wait <= RETRY_AFTER,
         "the next owner holds the host {wait:?}, longer than the Retry-After of {RETRY_AFTER:?}"
+    );
+}
+
+/// The backoff a test's node puts a URL that failed for now back in the queue with.
+const BACKOFF: Duration = Duration::from_secs(5);
+
+/// Node "first", whose wall clock is `writer`, takes `h.test/` (in database `name` of
+/// `postgres`), gets a 500 for it and stores it to be tried again in [`BACKOFF`], its
+/// writer as a crawl's; it leaves, and node "next", whose wall clock is `reader`, takes
+/// the host over: how long after the first stored the retry the next leases it, the
+/// moment it would ask the host (given up at [`BACKOFF`] and 2.5 s).
+async fn retry_leased_across(
+    postgres: &TestPostgres,
+    name: &str,
+    (writer, reader): (Clock, Clock),
+) -> Duration {
+    let database = postgres.database(name).await;
+    let open = |clock: Clock| {
+        let database = database.clone();
+        async move {
+            Store::open(&database)
+                .await
+                .expect("open the store")
+                .with_clock(clock)
+        }
+    };
+    let first = open(writer).await;
+    first
+        .enqueue(&[found("http://h.test/", 0)])
+        .await
+        .expect("queue a URL");
+    let config = pipecrawl::Config::from_toml(
+        "seeds = [\"http://h.test/\"]\n[cluster]\nnode_id = \"first\"\n",
+        "test config",
+    )
+    .expect("a valid config");
+    let politeness = pipecrawl::politeness::Politeness::new(&config.politeness);
+    let lease = |store: &Store, node: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .lease(node, 1, Duration::from_secs(60), (None, LeaseRows::Any))
+                .await
+                .expect("lease rows")
+                .jobs
+        }
+    };
+
+    let leases = joined(&first, "first", (writer, Arc::default()), &politeness).await;
+    claimed(&leases, &first, &politeness).await;
+    let job = lease(&first, "first")
+        .await
+        .pop()
+        .expect("the first node leased no row");
+    let mut failed = Fetched::new(job);
+    failed.status = Some(500);
+    failed.retry_in = Some(BACKOFF);
+    store_as_a_crawl(&first, &config, failed).await;
+    let stored = Instant::now();
+    leases.leave().await.expect("leave");
+
+    let next = open(reader).await;
+    let leases = joined(&next, "next", (reader, Arc::default()), &politeness).await;
+    while stored.elapsed() < BACKOFF + Duration::from_millis(2500) {
+        claimed(&leases, &next, &politeness).await;
+        if !lease(&next, "next").await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stored.elapsed()
+}
+
+/// Stores `fetched` as node `config.cluster.node_id`'s crawl does: parsed, then committed
+/// by a writer of its own.
+async fn store_as_a_crawl(store: &Store, config: &pipecrawl::Config, fetched: Fetched) {
+    let scope = SharedScope::new(Scope::new(config, &[]));
+    let seen = Arc::new(Mutex::new(SeenUrls::new(16)));
+    let record = pipecrawl::parser::to_record(
+        fetched,
+        &LinkRules {
+            scope: scope.clone(),
+            recrawl: RecrawlPolicy::new(&config.recrawl),
+            seen: Arc::clone(&seen),
+            agent: Arc::from("pipecrawl"),
+        },
+    );
+    let (records, received) = pipecrawl::queue::bounded(1, usize::MAX);
+    let idle = || Box::new(|| 0_usize) as Box<dyn Fn() -> usize + Send + Sync>;
+    let stages = Stages::new(Queues {
+        to_fetch: idle(),
+        to_parse: idle(),
+        to_store: idle(),
+        capacity: [1; 3],
+    });
+    let writer = StoreWriter::new(
+        store.clone(),
+        received,
+        config,
+        false,
+        (Progress::new(stages), scope, seen),
+    )
+    .spawn(tokio_util::sync::CancellationToken::new());
+    let weight = record.weight();
+    records
+        .send(record, weight)
+        .expect("hand the writer a record");
+    drop(records);
+    writer
+        .await
+        .expect("the writer's task")
+        .expect("store the record");
+}
+
+/// A URL that failed for now goes back to the queue due after its backoff. Written as
+/// the failing node's clock's time and compared with the leasing node's, it was retried
+/// by another node (the host handed back, or taken over from a node killed) early or
+/// late by as much as their clocks differ, within the bound the start checks: 3 s behind
+/// the next, the failing node had it asked 6 s early (at once); 3 s ahead, 6 s late.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_left_by_a_node_whose_clock_is_off_waits_its_backoff() {
+    let Some(postgres) = TestPostgres::start("a_retry_left_by_a_node_whose_clock_is_off") else {
+        return;
+    };
+    let clocks = (three_seconds_behind as Clock, three_seconds_ahead as Clock);
+    let waited = retry_leased_across(&postgres, "behind", clocks).await;
+    assert!(
+        waited > BACKOFF - Duration::from_millis(500),
+        "the next node retries the URL after {waited:?}, before its backoff of {BACKOFF:?} is up"
+    );
+    let waited = retry_leased_across(&postgres, "ahead", (clocks.1, clocks.0)).await;
+    assert!(
+        waited <= BACKOFF + Duration::from_millis(1500),
+        "the next node retries the URL after {waited:?}, later than its backoff of {BACKOFF:?}"
     );
 }
 
