@@ -817,30 +817,30 @@ mod tests {
             node: config.cluster.node_id.clone(),
         };
 
-        // A large write holds the one writing connection, as a batch of the writer's does.
-        let busy: Vec<Discovered> = (0..100_000)
-            .filter_map(|i| Url::parse(&format!("http://a.test/{i}")).ok())
-            .map(|url| scope.get().seed(&url))
-            .collect();
-        let writing = tokio::spawn({
-            let store = store.clone();
-            async move { store.enqueue(&busy).await }
-        });
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // The writing connection held, as a large batch of the writer's holds it.
+        let writer = store.hold_the_writer().await;
         let reloading = tokio::spawn(async move { reload.apply(&config).await });
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The reload holds the scope's guard: it reads the stored seeds, then waits to
+        // write its own.
+        while let Ok(free) = tokio::time::timeout(Duration::ZERO, scope.changing()).await {
+            drop(free);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let adding = tokio::spawn(
+            reqwest::Client::new()
+                .post(format!("{api}/seeds"))
+                .json(&["http://b.test/"])
+                .send(),
+        );
+        // Time for the request to widen the scope, where it does not wait for the reload.
+        tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(
             !reloading.is_finished(),
-            "the reload waits behind the large write"
+            "the reload waits for the database"
         );
-        let added = reqwest::Client::new()
-            .post(format!("{api}/seeds"))
-            .json(&["http://b.test/"])
-            .send()
-            .await
-            .expect("the API answers");
+        drop(writer);
+        let added = adding.await.expect("ran").expect("the API answers");
         assert_eq!(added.status(), 202);
-        writing.await.expect("ran").expect("the large write");
         reloading.await.expect("ran").expect("the reload");
         let page = Url::parse("http://b.test/page").expect("a URL");
         assert!(

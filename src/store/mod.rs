@@ -1198,6 +1198,19 @@ fn rfc3339(t: SystemTime) -> String {
 }
 
 #[cfg(test)]
+impl Store {
+    /// The one connection SQLite's store writes on, held until dropped: the store's writes
+    /// wait for it as they do behind a long batch of the writer's, for as long as a test
+    /// needs.
+    pub(crate) async fn hold_the_writer(&self) -> sqlx::pool::PoolConnection<Sqlite> {
+        let Backed::Sqlite(db) = &self.0 else {
+            panic!("the test's store is on SQLite");
+        };
+        db.pool.acquire().await.expect("the writing connection")
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::testing::{in_a_process_of_its_own, peak_kib, reset_peak};
