@@ -648,10 +648,10 @@ async fn a_crawl_on_a_full_disk_says_where_and_a_rerun_after_room_completes_it()
 }
 
 /// A crawl whose disk fills part way waits for room, as for a PostgreSQL server gone
-/// away, saying which disk is full, rather than stopping: under systemd's
-/// `Restart=on-failure` a stopped service started again every few seconds, and each
-/// start asked the sites again for pages it could not store. Made room, the same process
-/// completes the crawl, each page asked for and stored once.
+/// away, saying which disk is full (once, not at every try), rather than stopping: under
+/// systemd's `Restart=on-failure` a stopped service started again every few seconds, and
+/// each start asked the sites again for pages it could not store. Made room, the same
+/// process completes the crawl, each page asked for and stored once.
 #[cfg(target_os = "linux")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crawl_whose_disk_fills_waits_for_room_and_goes_on() {
@@ -689,12 +689,22 @@ async fn a_crawl_whose_disk_fills_waits_for_room_and_goes_on() {
     disk.grow();
     let status = wait_exit(&mut crawl.child, Duration::from_secs(60)).await;
     assert!(status.success(), "{status}: {}", crawl.said());
-    assert_eq!(
-        crawl.said().matches(&warning).count(),
-        1,
-        "warned on every try: {}",
-        crawl.said()
+    // Said once a spell: a step may find room for a moment (a checkpoint frees the
+    // log's space) and say so, the disk then filling again.
+    let room = format!(
+        "the disk holding {} has room again",
+        harness.dir.path().display()
     );
+    let said = crawl.said();
+    let mut full = false;
+    for line in said.lines() {
+        if line.contains(&warning) {
+            assert!(!full, "warned again while waiting for room: {said}");
+            full = true;
+        } else if line.contains(&room) {
+            full = false;
+        }
+    }
     assert_complete_and_single(&harness, &want).await;
     let asked_twice: Vec<_> = request_counts(&site)
         .into_iter()
