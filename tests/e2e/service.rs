@@ -126,13 +126,19 @@ impl Service {
         }
     }
 
-    /// Waits (up to 30 s) until `/stats` says `pages` pages were stored.
+    /// Waits until `/stats` says `pages` pages were stored, failing once no page has been
+    /// stored for 30 s: a loaded machine may take minutes over thousands of pages.
     async fn wait_pages(&self, pages: u64) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut stored = None;
+        let mut deadline = Instant::now();
         loop {
             let stats = self.stats().await;
             if stats["pages"].as_u64() == Some(pages) && stats["in_flight"].as_u64() == Some(0) {
                 return stats;
+            }
+            if stats["pages"].as_u64() > stored {
+                stored = stats["pages"].as_u64();
+                deadline = Instant::now() + Duration::from_secs(30);
             }
             assert!(Instant::now() < deadline, "stuck at {stats}");
             tokio::time::sleep(Duration::from_millis(50)).await;
