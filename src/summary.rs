@@ -190,6 +190,17 @@ impl fmt::Display for Summary {
                 Count(pages, "page")
             )?;
         }
+        // A service or a crawl with `[recrawl]` counts its revisits among the pages
+        // crawled: said apart, or the first line reads as more pages than the database
+        // holds.
+        let revisits = t.pages.saturating_sub(t.new_pages);
+        if revisits > 0 {
+            writeln!(
+                f,
+                "revisits: {} (of the pages crawled, those stored before)",
+                revisits
+            )?;
+        }
         if t.retries > 0 {
             writeln!(f, "retries: {}", t.retries)?;
         }

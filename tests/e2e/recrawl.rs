@@ -61,6 +61,11 @@ async fn a_changed_page_is_seen_changed_and_an_unchanged_one_answers_304() {
         summary.tally.pages, 4,
         "home, news and about were due again; /fresh is new"
     );
+    let said = summary.to_string();
+    assert!(
+        said.contains("\nrevisits: 3 (of the pages crawled, those stored before)\n"),
+        "{said}"
+    );
 
     let news = db.page(&site.url(0, "/news")).await.expect("news stored");
     assert_eq!(news.title.as_deref(), Some("Fresh news"));
