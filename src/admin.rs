@@ -67,9 +67,9 @@ const MAX_BODY_BYTES: usize = 2 << 20;
 const BODY_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Serves on `listener` until `done`, within [`MAX_CONNECTIONS`], [`HEADER_TIMEOUT`] and
-/// [`slow_readers::WRITE_TIMEOUT`] (`axum::serve` has none of them). Each request goes to the router `routers` holds as it
-/// comes, [`starting`]'s until the service runs: a connection kept alive from then on
-/// gets the full API as soon as there is one.
+/// [`slow_readers::WRITE_TIMEOUT`] (`axum::serve` has none of them). Each request goes to
+/// the router `routers` holds as it comes, [`starting`]'s until the service runs: a
+/// connection kept alive from then on gets the full API as soon as there is one.
 pub async fn serve(
     listener: TcpListener,
     routers: watch::Receiver<Router>,

@@ -651,7 +651,7 @@ impl Store {
     }
 
     /// Before a one-off crawl: when the crawl ahead is large, drops indexes cheaper to
-    /// build once at the end (see [`Backend::DEFERRED_INDEXES`]) and leaves `inlinks`
+    /// build once at the end (see [`backend::Backend::DEFERRED_INDEXES`]) and leaves `inlinks`
     /// and `anchors` to be rebuilt then (the writer is to use [`LinkCounts::deferred`]).
     /// Returns whether it did.
     pub async fn defer_derived(&self) -> Result<bool, Error> {

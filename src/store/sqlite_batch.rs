@@ -130,7 +130,7 @@ impl Db<Sqlite> {
     }
 }
 
-/// The rest of a batch's transaction that [`write`] left open, through sqlx: trapped
+/// The rest of a batch's transaction that [`write()`] left open, through sqlx: trapped
 /// URLs (before any merge, so that a URL staged too stays the failed row it becomes
 /// here), link counts, redirects. Returns the redirects found to close a loop, and the
 /// trap rows stored.
@@ -180,7 +180,7 @@ unsafe fn write(
 
 /// # Safety
 ///
-/// As for [`write`].
+/// As for [`write()`].
 unsafe fn statements(
     db: NonNull<ffi::sqlite3>,
     sorted: &Sorted<'_>,
@@ -363,7 +363,7 @@ unsafe fn statements(
 ///
 /// # Safety
 ///
-/// As for [`write`].
+/// As for [`write()`].
 unsafe fn for_each_row<T>(
     db: NonNull<ffi::sqlite3>,
     sql: &str,
@@ -384,7 +384,7 @@ unsafe fn for_each_row<T>(
 ///
 /// # Safety
 ///
-/// As for [`write`].
+/// As for [`write()`].
 unsafe fn exec(db: NonNull<ffi::sqlite3>, sql: &str, doing: &'static str) -> Result<(), Error> {
     // SAFETY: as this function's.
     unsafe { Statement::prepare(db, sql, doing) }?.run()
@@ -430,7 +430,7 @@ struct Statement {
 impl Statement {
     /// # Safety
     ///
-    /// As for [`write`], for as long as the statement lives.
+    /// As for [`write()`], for as long as the statement lives.
     unsafe fn prepare(
         db: NonNull<ffi::sqlite3>,
         sql: &str,
