@@ -999,8 +999,9 @@ async fn a_token_with_a_trailing_newline_is_the_token_without_it() {
 async fn many_seeds_of_many_hosts_are_taken_at_once() {
     // Taking seeds host by host against every host already in scope took 10 s of CPU
     // for 40,000 in a debug build, and would take 40 s for these; taken at once, they
-    // take 2 s, far from the bound below. CPU time, not the clock's: on a machine
-    // loaded by other tests the answer took 16 s of the clock for as little CPU.
+    // take about 6 s (2026-12-06: 605 and 646 ticks, the machine busy), well within the
+    // bound below. CPU time, not the clock's: on a machine loaded by other tests the
+    // answer took 16 s of the clock for as little CPU.
     const HOSTS: usize = 80_000;
     let site = two_hosts(1).await;
     let harness = Harness::default();
@@ -1024,7 +1025,7 @@ async fn many_seeds_of_many_hosts_are_taken_at_once() {
     assert_eq!(added["added"], HOSTS, "{added}");
     // A tick is 10 ms.
     assert!(
-        used < 1_500,
+        used < 2_500,
         "{HOSTS} seeds took {used} ticks of CPU to be taken"
     );
     service.stop().await;
