@@ -120,7 +120,7 @@ pub enum Error {
     #[error(
         "the clock of node {node:?} is {how} the database server's by {by_ms} ms, more than \
          cluster.lease_ttl_ms / 3 = {bound_ms} ms: the times it writes for the other nodes \
-         (when a page is due a revisit, when it was fetched) would be off by as much. Set \
+         (when a page was fetched) would be off by as much. Set \
          its clock right (NTP)"
     )]
     ClockOff {

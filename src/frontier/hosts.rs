@@ -188,8 +188,8 @@ impl HostLeases {
         let i = &self.inner;
         // Gone off since the start (a clock stepped, or drifting with no NTP): the
         // leases are the server's times and stay right, but the times this node still
-        // writes for the others (when a page is due a revisit, when it was fetched) are
-        // off by as much, so the user is told.
+        // writes for the others (when a page was fetched) are off by as much, so the user
+        // is told.
         match i.cluster.check_clock(&i.node, i.clock, i.ttl).await {
             Err(e @ Error::ClockOff { .. }) => tracing::warn!("{e}"),
             checked => checked?,

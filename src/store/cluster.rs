@@ -8,13 +8,14 @@
 //! `next_allowed_at` when the next request may go. The policy (how many hosts, which to
 //! hand back) is in `src/frontier/hosts.rs`; this is its SQL.
 //!
-//! Leases, heartbeats, hosts' next turns and retries' due times (`frontier.not_before`)
-//! are written and compared in the database server's time ([`server_ms!`]), never a
-//! node's: one node's clock stepping (NTP, a VM resumed) would otherwise have it write
-//! leases the others read as expired, or take back theirs, and a node whose clock is
-//! behind the next owner's had it ask a host before its delay or `Retry-After` was up,
-//! or retry a URL before its backoff was. A node's own clock only measures how long its
-//! leases and waits last (an `Instant`).
+//! Leases, heartbeats, hosts' next turns and retries' and revisits' due times
+//! (`frontier.not_before`, `frontier.recrawl_at`) are written and compared in the
+//! database server's time ([`server_ms!`]), never a node's: one node's clock stepping
+//! (NTP, a VM resumed) would otherwise have it write leases the others read as expired,
+//! or take back theirs, and a node whose clock is behind the next owner's had it ask a
+//! host before its delay or `Retry-After` was up, or retry a URL before its backoff was,
+//! or revisit a page before its interval was. A node's own clock only measures how long
+//! its leases and waits last (an `Instant`).
 
 use std::time::{Duration, SystemTime};
 
@@ -286,11 +287,12 @@ impl Cluster {
 
     /// Refuses `node` when `clock`, its wall clock, is off from the database server's by
     /// more than a third of `ttl`, beyond the round trip. Leases, heartbeats, when a host
-    /// may next be sent a request (`next_allowed_at`) and when a retry is due
-    /// (`not_before`) are the server's times and hold whatever the node's clock, but
-    /// other times a node writes are its own and read by the others: when a page is due a
-    /// revisit (`recrawl_at`), when it was fetched. The bound is a third of a lease time,
-    /// the step the nodes' sharing is timed in (a renewal every third).
+    /// may next be sent a request (`next_allowed_at`), when a retry is due (`not_before`)
+    /// and when a revisit is (`recrawl_at`) are the server's times and hold whatever the
+    /// node's clock, but when a page was fetched (`pages.fetched_at`) is the node's own,
+    /// read by the others (a revisit a new `[recrawl]` schedules counts from it). The
+    /// bound is a third of a lease time, the step the nodes' sharing is timed in (a
+    /// renewal every third).
     pub async fn check_clock(
         &self,
         node: &str,

@@ -1444,13 +1444,12 @@ where
         now: SystemTime,
         longest_retry: Duration,
     ) -> Result<u64, Error> {
-        let now = unix_ms(now);
         let longest_retry = i64::try_from(longest_retry.as_millis()).unwrap_or(0);
         // A retry's due time is the server's on a shared database (`Db::requeue`).
         let (latest_retry, from) = if DB::SHARED {
             (longest_retry, concat!(server_ms!(), " + $1"))
         } else {
-            (now.saturating_add(longest_retry), "$1")
+            (unix_ms(now).saturating_add(longest_retry), "$1")
         };
         let retries = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE frontier SET not_before = {from} WHERE state = 'queued' AND not_before > {from}"
@@ -1460,29 +1459,40 @@ where
         .await
         .doing("bringing back retries a moved clock left")?;
         // As the due revisits are read (`frontier_recrawl`, a range of it): a full
-        // scan of the frontier at every start otherwise.
-        let revisits = sqlx::query(
-            "UPDATE frontier SET recrawl_at = $1 + recrawl_interval_ms
-             WHERE state IN ('done', 'failed') AND recrawl_at IS NOT NULL AND recrawl_at > $1
-               AND recrawl_interval_ms IS NOT NULL AND recrawl_at > $1 + recrawl_interval_ms",
-        )
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .doing("bringing back revisits a moved clock left")?;
+        // scan of the frontier at every start otherwise. A revisit's due time is the
+        // server's on a shared database (`Db::finish_frontier_rows`).
+        let (now, bound) = now_in_sql::<DB>(now);
+        let mut revisits = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE frontier SET recrawl_at = {now} + recrawl_interval_ms
+             WHERE state IN ('done', 'failed') AND recrawl_at IS NOT NULL AND recrawl_at > {now}
+               AND recrawl_interval_ms IS NOT NULL AND recrawl_at > {now} + recrawl_interval_ms"
+        )));
+        if let Some(now) = bound {
+            revisits = revisits.bind(now);
+        }
+        let revisits = revisits
+            .execute(&self.pool)
+            .await
+            .doing("bringing back revisits a moved clock left")?;
         Ok(DB::rows_affected(&retries) + DB::rows_affected(&revisits))
     }
 
-    /// Puts finished URLs whose revisit is due back in the queue.
+    /// Puts finished URLs whose revisit is due back in the queue: due by the server's
+    /// clock on a shared database, as a revisit's due time is written there
+    /// (`Db::finish_frontier_rows`).
     pub async fn requeue_due_recrawls(&self) -> Result<u64, Error> {
-        let done = sqlx::query(
+        let (now, bound) = now_in_sql::<DB>((self.clock)());
+        let mut due = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE frontier SET state = 'queued', not_before = 0, attempts = 0
-             WHERE state IN ('done', 'failed') AND recrawl_at IS NOT NULL AND recrawl_at <= $1",
-        )
-        .bind(unix_ms(SystemTime::now()))
-        .execute(&self.pool)
-        .await
-        .doing("queueing due revisits")?;
+             WHERE state IN ('done', 'failed') AND recrawl_at IS NOT NULL AND recrawl_at <= {now}"
+        )));
+        if let Some(now) = bound {
+            due = due.bind(now);
+        }
+        let done = due
+            .execute(&self.pool)
+            .await
+            .doing("queueing due revisits")?;
         Ok(DB::rows_affected(&done))
     }
 
@@ -1500,7 +1510,21 @@ where
         if !policy.enabled() {
             return Ok(0);
         }
-        let now = unix_ms(SystemTime::now());
+        let now = unix_ms((self.clock)());
+        // On a shared database a revisit's due time is the server's
+        // (`Db::finish_frontier_rows`): what is left of the interval, from its now.
+        let (from, set) = if DB::SHARED {
+            (
+                now,
+                concat!(
+                    "UPDATE frontier SET recrawl_at = ",
+                    server_ms!(),
+                    " + v.column2, "
+                ),
+            )
+        } else {
+            (0, "UPDATE frontier SET recrawl_at = v.column2, ")
+        };
         let (mut after, mut scheduled) = (0_i64, 0);
         loop {
             let rows = sqlx::query(
@@ -1530,16 +1554,16 @@ where
                     let fetched = humantime::parse_rfc3339_weak(row.get("fetched_at"))
                         .map_or(now, unix_ms)
                         .min(now);
-                    Some((row.get("id"), fetched.saturating_add(interval), interval))
+                    let due = fetched.saturating_add(interval).saturating_sub(from);
+                    Some((row.get("id"), due, interval))
                 })
                 .collect();
             if due.is_empty() {
                 continue;
             }
             // VALUES names its columns column1, column2… on both databases.
-            let mut q = QueryBuilder::<DB>::new(
-                "UPDATE frontier SET recrawl_at = v.column2, recrawl_interval_ms = v.column3 FROM (",
-            );
+            let mut q = QueryBuilder::<DB>::new(set);
+            q.push("recrawl_interval_ms = v.column3 FROM (");
             q.push_values(&due, |mut b, &(id, at, interval)| {
                 b.push_bind(id).push_bind(at).push_bind(interval);
             });
@@ -1576,33 +1600,35 @@ where
 
     /// How long until the next revisit is due.
     pub async fn next_recrawl(&self) -> Result<Option<Duration>, Error> {
-        let due: Option<i64> = sqlx::query_scalar(
+        self.wait_until(
             "SELECT min(recrawl_at) FROM frontier
              WHERE state IN ('done', 'failed') AND recrawl_at IS NOT NULL",
+            "finding the next revisit due",
         )
-        .fetch_one(&self.pool)
         .await
-        .doing("finding the next revisit due")?;
-        let now = unix_ms(SystemTime::now());
-        Ok(due.map(|at| Duration::from_millis(u64::try_from(at - now).unwrap_or(0))))
     }
 
     /// How long until the earliest queued row of `rows` that is waiting (a retry) comes
     /// due.
-    ///
-    /// On a shared database a retry's due time is the server's (`Db::requeue`), and so
-    /// is the now it is counted from: the node waits it out on its monotonic clock.
     pub async fn next_due(&self, rows: LeaseRows) -> Result<Option<Duration>, Error> {
-        let due = rows.next_due_sql();
-        let (due, now) = if DB::SHARED {
-            (format!(concat!("SELECT ({}) - ", server_ms!()), due), 0)
+        self.wait_until(&rows.next_due_sql(), "finding the next retry due")
+            .await
+    }
+
+    /// How long until `at`, a query of one time (or none), comes. On a shared database
+    /// retries' and revisits' due times are the server's (`Db::requeue`,
+    /// `Db::finish_frontier_rows`), and so is the now they are counted from: the node
+    /// waits them out on its monotonic clock.
+    async fn wait_until(&self, at: &str, doing: &'static str) -> Result<Option<Duration>, Error> {
+        let (at, now) = if DB::SHARED {
+            (format!(concat!("SELECT ({}) - ", server_ms!()), at), 0)
         } else {
-            (due, unix_ms((self.clock)()))
+            (at.to_owned(), unix_ms((self.clock)()))
         };
-        let due: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(due))
+        let due: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(at))
             .fetch_one(&self.pool)
             .await
-            .doing("finding the next retry due")?;
+            .doing(doing)?;
         Ok(due.map(|at| Duration::from_millis(u64::try_from(at - now).unwrap_or(0))))
     }
 
@@ -3391,6 +3417,10 @@ where
         Ok(())
     }
 
+    /// Finishes the batch's frontier rows, those revisited due again after their interval:
+    /// counted on the server's clock, which the node revisiting them (this one or another)
+    /// reads it by ([`crate::store::cluster`]), not on this node's, which may be off. The
+    /// nodes' commit only: SQLite's writer has its own (`sqlite_batch`).
     fn finish_frontier_rows(script: &mut Script<DB>, batch: &[&PageRecord]) {
         let (revisited, once): (Vec<&PageRecord>, Vec<&PageRecord>) =
             batch.iter().partition(|p| p.recrawl_in.is_some());
@@ -3410,23 +3440,23 @@ where
                 push_id_list(q, chunk);
             }
         }
-        let now = unix_ms(SystemTime::now());
         for page in revisited {
             let interval = page
                 .recrawl_in
                 .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2));
             let q = script.statement("finishing frontier rows", "UPDATE frontier SET state = ");
-            q.push_bind(if page.is_failure() {
-                "failed"
-            } else {
-                "done"
-            })
-            .push(", attempts = attempts + 1, lease_owner = NULL, lease_expires = NULL, recrawl_at = ")
-            .push_bind(now.saturating_add(interval))
-            .push(", recrawl_interval_ms = ")
-            .push_bind(interval)
-            .push(" WHERE id = ")
-            .push_bind(page.job.id);
+            q.push_bind(if page.is_failure() { "failed" } else { "done" })
+                .push(concat!(
+                    ", attempts = attempts + 1, lease_owner = NULL, lease_expires = NULL, ",
+                    "recrawl_at = ",
+                    server_ms!(),
+                    " + "
+                ))
+                .push_bind(interval)
+                .push(", recrawl_interval_ms = ")
+                .push_bind(interval)
+                .push(" WHERE id = ")
+                .push_bind(page.job.id);
         }
     }
 
@@ -3472,29 +3502,35 @@ where
     }
 
     /// Keeps the pause a 429 or 503 put on its host for a run after a kill, which would
-    /// otherwise lose it and ask the host at once. On a shared database it ends on the
-    /// server's clock, as every host's next turn there ([`crate::store::cluster`]): the
-    /// node taking the host next reads it by that clock, not by this node's.
+    /// otherwise lose it and ask the host at once. It ends on the server's clock, as every
+    /// host's next turn on a shared database ([`crate::store::cluster`]): the node taking
+    /// the host next reads it by that clock, not by this node's. The nodes' commit only:
+    /// SQLite's writer has its own (`sqlite_batch`).
     fn keep_host_pauses(script: &mut Script<DB>, sorted: &Sorted<'_>) {
-        let (now, clock) = if DB::SHARED {
-            (0, concat!(server_ms!(), " + "))
-        } else {
-            (unix_ms(SystemTime::now()), "")
-        };
-        for (host, until) in sorted.host_pauses(now) {
+        for (host, pause) in sorted.host_pauses(0) {
             let q = script.statement(
                 "keeping a host's pause for the next run",
                 "INSERT INTO hosts (host, next_allowed_at) VALUES (",
             );
             q.push_bind(host.to_owned())
-                .push(", ")
-                .push(clock)
-                .push_bind(until)
+                .push(concat!(", ", server_ms!(), " + "))
+                .push_bind(pause)
                 .push(concat!(
                     ") ON CONFLICT (host) DO UPDATE SET ",
                     later_turn!()
                 ));
         }
+    }
+}
+
+/// `now` as a statement reads it: `$1`, and what to bind to it; on a shared database,
+/// whose due times are the server's ([`crate::store::cluster`]), the server's now, and
+/// nothing to bind.
+fn now_in_sql<DB: Backend>(now: SystemTime) -> (&'static str, Option<i64>) {
+    if DB::SHARED {
+        (server_ms!(), None)
+    } else {
+        ("$1", Some(unix_ms(now)))
     }
 }
 

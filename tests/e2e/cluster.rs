@@ -2373,15 +2373,30 @@ async fn a_host_handed_back_by_a_node_whose_clock_is_off_waits_what_it_was_asked
 /// The backoff a test's node puts a URL that failed for now back in the queue with.
 const BACKOFF: Duration = Duration::from_secs(5);
 
+/// How long a test's node waits for a URL to come due again, as a retry or a revisit.
+const DUE_IN: Duration = BACKOFF;
+
+/// What node "first" does with `h.test/`, and how node "next" starts.
+struct Across {
+    /// The nodes' config after the seeds.
+    config: &'static str,
+    /// The fetch's outcome.
+    outcome: fn(&mut Fetched),
+    /// Whether node "next" starts as a node does: bringing back far times, and
+    /// scheduling a revisit by [`REVISITED`] for pages with none.
+    starting: bool,
+}
+
 /// Node "first", whose wall clock is `writer`, takes `h.test/` (in database `name` of
-/// `postgres`), gets a 500 for it and stores it to be tried again in [`BACKOFF`], its
-/// writer as a crawl's; it leaves, and node "next", whose wall clock is `reader`, takes
-/// the host over: how long after the first stored the retry the next leases it, the
-/// moment it would ask the host (given up at [`BACKOFF`] and 2.5 s).
-async fn retry_leased_across(
+/// `postgres`), fetches it with `across.outcome`, due again in [`DUE_IN`], and stores
+/// it, its writer as a crawl's; it leaves, and node "next", whose wall clock is
+/// `reader`, takes the host over: how long after the first stored the page the next
+/// leases it again, the moment it would ask the host (given up at [`DUE_IN`] and 2.5 s).
+async fn leased_again_across(
     postgres: &TestPostgres,
     name: &str,
     (writer, reader): (Clock, Clock),
+    across: Across,
 ) -> Duration {
     let database = postgres.database(name).await;
     let open = |clock: Clock| {
@@ -2399,7 +2414,10 @@ async fn retry_leased_across(
         .await
         .expect("queue a URL");
     let config = pipecrawl::Config::from_toml(
-        "seeds = [\"http://h.test/\"]\n[cluster]\nnode_id = \"first\"\n",
+        &format!(
+            "seeds = [\"http://h.test/\"]\n{}\n[cluster]\nnode_id = \"first\"\n",
+            across.config
+        ),
         "test config",
     )
     .expect("a valid config");
@@ -2421,16 +2439,31 @@ async fn retry_leased_across(
         .await
         .pop()
         .expect("the first node leased no row");
-    let mut failed = Fetched::new(job);
-    failed.status = Some(500);
-    failed.retry_in = Some(BACKOFF);
-    store_as_a_crawl(&first, &config, failed).await;
+    let mut fetched = Fetched::new(job);
+    (across.outcome)(&mut fetched);
+    store_as_a_crawl(&first, &config, fetched).await;
     let stored = Instant::now();
     leases.leave().await.expect("leave");
 
     let next = open(reader).await;
+    if across.starting {
+        next.bring_back_far_times(reader(), config.retry.max_delay)
+            .await
+            .expect("bring back far times");
+        let revisited = pipecrawl::Config::from_toml(
+            &format!("seeds = [\"http://h.test/\"]\n{REVISITED}\n"),
+            "test config",
+        )
+        .expect("a valid config");
+        next.schedule_unscheduled_recrawls(&RecrawlPolicy::new(&revisited.recrawl))
+            .await
+            .expect("schedule revisits");
+    }
     let leases = joined(&next, "next", (reader, Arc::default()), &politeness).await;
-    while stored.elapsed() < BACKOFF + Duration::from_millis(2500) {
+    while stored.elapsed() < DUE_IN + Duration::from_millis(2500) {
+        next.requeue_due_recrawls()
+            .await
+            .expect("queue due revisits");
         claimed(&leases, &next, &politeness).await;
         if !lease(&next, "next").await.is_empty() {
             break;
@@ -2439,6 +2472,22 @@ async fn retry_leased_across(
     }
     stored.elapsed()
 }
+
+/// A 500, to be tried again in [`BACKOFF`].
+fn failed_for_now(fetched: &mut Fetched) {
+    fetched.status = Some(500);
+    fetched.retry_in = Some(BACKOFF);
+}
+
+/// A page, due a revisit in [`DUE_IN`] by the config [`REVISITED`].
+fn a_page(fetched: &mut Fetched) {
+    fetched.status = Some(200);
+    fetched.content_type = Some("text/html".to_owned());
+    fetched.body = Some(b"<html><title>h</title></html>".to_vec());
+}
+
+/// A config that revisits every page [`DUE_IN`] after its fetch.
+const REVISITED: &str = "[recrawl]\ninterval_s = 5";
 
 /// Stores `fetched` as node `config.cluster.node_id`'s crawl does: parsed, then committed
 /// by a writer of its own.
@@ -2492,16 +2541,77 @@ async fn a_retry_left_by_a_node_whose_clock_is_off_waits_its_backoff() {
         return;
     };
     let clocks = (three_seconds_behind as Clock, three_seconds_ahead as Clock);
-    let waited = retry_leased_across(&postgres, "behind", clocks).await;
+    let retried = |name: &'static str, clocks: (Clock, Clock)| {
+        let postgres = &postgres;
+        async move {
+            let across = Across {
+                config: "",
+                outcome: failed_for_now,
+                starting: false,
+            };
+            leased_again_across(postgres, name, clocks, across).await
+        }
+    };
+    let waited = retried("behind", clocks).await;
     assert!(
         waited > BACKOFF - Duration::from_millis(500),
         "the next node retries the URL after {waited:?}, before its backoff of {BACKOFF:?} is up"
     );
-    let waited = retry_leased_across(&postgres, "ahead", (clocks.1, clocks.0)).await;
+    let waited = retried("ahead", (clocks.1, clocks.0)).await;
     assert!(
         waited <= BACKOFF + Duration::from_millis(1500),
         "the next node retries the URL after {waited:?}, later than its backoff of {BACKOFF:?}"
     );
+}
+
+/// A page is due a revisit its interval after it was fetched. Written as the fetching
+/// node's clock's time and compared with the revisiting node's, it was revisited by
+/// another node early or late by as much as their clocks differ, within the bound the
+/// start checks: 3 s behind the next, the fetching node had it asked 6 s early (at
+/// once); 3 s ahead, 6 s late. A node starting brings back revisits due further off
+/// than their interval from its now, and schedules those of pages fetched with none:
+/// were either its own clock's now, it would have one asked early by as much as its
+/// clock is behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revisit_scheduled_by_a_node_whose_clock_is_off_waits_its_interval() {
+    let Some(postgres) = TestPostgres::start("a_revisit_scheduled_by_a_node_whose_clock_is_off")
+    else {
+        return;
+    };
+    let revisited = |name: &'static str, clocks: (Clock, Clock), config, starting| {
+        let postgres = &postgres;
+        async move {
+            let across = Across {
+                config,
+                outcome: a_page,
+                starting,
+            };
+            leased_again_across(postgres, name, clocks, across).await
+        }
+    };
+    let (behind, ahead, right) = (
+        three_seconds_behind as Clock,
+        three_seconds_ahead as Clock,
+        SystemTime::now as Clock,
+    );
+    for (name, clocks, config, starting) in [
+        ("behind", (behind, ahead), REVISITED, false),
+        ("ahead", (ahead, behind), REVISITED, false),
+        ("starting", (right, behind), REVISITED, true),
+        ("scheduling", (right, behind), "", true),
+    ] {
+        let waited = revisited(name, clocks, config, starting).await;
+        assert!(
+            waited > DUE_IN - Duration::from_millis(500),
+            "{name}: the next node revisits the page after {waited:?}, before its interval of \
+             {DUE_IN:?} is up"
+        );
+        assert!(
+            waited <= DUE_IN + Duration::from_millis(1500),
+            "{name}: the next node revisits the page after {waited:?}, later than its \
+             interval of {DUE_IN:?}"
+        );
+    }
 }
 
 /// A node whose leases have gone stale (its renewals failing: a database that answers
