@@ -299,6 +299,25 @@ async fn a_service_killed_while_it_revisits_keeps_what_an_uninterrupted_crawl_st
         child.wait().expect("reap pipecrawl serve");
     }
     let mut child = spawn("serve", &config);
+    // Every page stored, however many revisits a loaded machine made meanwhile (each
+    // page falls due a second after it is stored): the rounds count requests, not pages.
+    // Stuck only when no page is stored for a minute.
+    let total_pages = i64::try_from(total).expect("a small site");
+    let (mut stored, mut deadline) = (-1, Instant::now());
+    loop {
+        let count = harness.page_count().await;
+        if count >= total_pages {
+            break;
+        }
+        if count > stored {
+            (stored, deadline) = (count, Instant::now() + Duration::from_secs(60));
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{count} of {total_pages} pages stored, none for a minute"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     wait_for_requests(&site, site.hit_count() + 50).await;
     let sent = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
