@@ -18,6 +18,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 use url::Url;
 
+use crate::plural::Count;
 use crate::scope::HostPattern;
 use crate::urlnorm;
 
@@ -46,13 +47,17 @@ pub struct Problem {
     pub key: String,
     pub line: Option<usize>,
     pub message: String,
+    /// Where in another file the config names the bad value is (`seeds.txt:12`), said
+    /// instead of the key and its line: what the user opens to mend it.
+    pub in_file: Option<String>,
 }
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "line {line}: `{}` {}", self.key, self.message),
-            None => write!(f, "`{}` {}", self.key, self.message),
+        match (&self.in_file, self.line) {
+            (Some(place), _) => write!(f, "{place}: {}", self.message),
+            (None, Some(line)) => write!(f, "line {line}: `{}` {}", self.key, self.message),
+            (None, None) => write!(f, "`{}` {}", self.key, self.message),
         }
     }
 }
@@ -60,7 +65,10 @@ impl fmt::Display for Problem {
 /// A validated crawl configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The `seeds` key's, then `seeds_file`'s.
     pub seeds: Vec<Url>,
+    /// How many of `seeds` the `seeds` key gave, to name them as `seeds[i]`.
+    pub listed_seeds: usize,
     pub scope: ScopeConfig,
     pub fetch: FetchConfig,
     pub parse: ParseConfig,
@@ -270,7 +278,11 @@ pub struct StorageConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
-    seeds: Vec<String>,
+    /// Required, unless `seeds_file` is given.
+    #[serde(default)]
+    seeds: Option<Vec<String>>,
+    #[serde(default)]
+    seeds_file: Option<String>,
     #[serde(default)]
     scope: RawScope,
     #[serde(default)]
@@ -1055,7 +1067,16 @@ impl<'a> Problems<'a> {
             key: key.to_owned(),
             line: line_of_key(self.text, key),
             message: message.into(),
+            in_file: None,
         });
+    }
+
+    /// A problem at `place` in the file `key` names, listed where `key` is set.
+    fn add_in_file(&mut self, key: &str, place: String, message: impl Into<String>) {
+        self.add(key, message);
+        if let Some(problem) = self.list.last_mut() {
+            problem.in_file = Some(place);
+        }
     }
 
     fn at_least(&mut self, key: &str, value: u64, min: u64) {
@@ -1112,11 +1133,21 @@ impl RawConfig {
         // None is for a service fed over its admin API, and for a crawl of a database
         // that holds its seeds: `pipeline` refuses a crawl with nowhere to start.
         let mut seeds = Vec::new();
-        for (i, seed) in self.seeds.iter().enumerate() {
+        for (i, seed) in self.seeds.iter().flatten().enumerate() {
             match urlnorm::normalize_str(seed) {
                 Ok(url) => seeds.push(url),
                 Err(e) => p.add(&format!("seeds[{i}]"), format!("{e} ({seed:?})")),
             }
+        }
+        let listed_seeds = seeds.len();
+        match &self.seeds_file {
+            Some(path) => seeds_from_file(path, &mut seeds, p),
+            None if self.seeds.is_none() => p.add(
+                "seeds",
+                "is missing: it has no default (`[]` for none), unless `seeds_file` names \
+                 a file of seeds",
+            ),
+            None => {}
         }
 
         let mut hosts = Vec::new();
@@ -1451,6 +1482,7 @@ impl RawConfig {
 
         Some(Config {
             seeds,
+            listed_seeds,
             scope: ScopeConfig {
                 hosts_given: !hosts.is_empty(),
                 hosts,
@@ -1550,6 +1582,49 @@ impl RawConfig {
             },
         })
     }
+}
+
+/// Adds the seeds of the file `seeds_file` names to `seeds`, each line that is none a
+/// problem naming the file and the line. A relative path is from the current directory,
+/// as `storage.database`'s is.
+fn seeds_from_file(path: &str, seeds: &mut Vec<Url>, p: &mut Problems<'_>) {
+    const KEY: &str = "seeds_file";
+    if path == "~" || path.starts_with("~/") {
+        p.add(
+            KEY,
+            format!("{path:?}: `~` is not expanded here; write out the home directory"),
+        );
+        return;
+    }
+    let lines = match crate::seeds_file::read(Path::new(path)) {
+        Ok(lines) => lines,
+        Err(e) => {
+            let relative = match std::env::current_dir() {
+                Ok(here) if Path::new(path).is_relative() => format!(
+                    " (a relative path is read from the current directory, {})",
+                    here.display()
+                ),
+                _ => String::new(),
+            };
+            p.add(KEY, format!("{path:?} {e}{relative}"));
+            return;
+        }
+    };
+    for bad in &lines.bad {
+        p.add_in_file(KEY, format!("{path}:{}", bad.number), bad.why.clone());
+    }
+    if lines.more_bad > 0 {
+        p.add_in_file(
+            KEY,
+            path.to_owned(),
+            format!(
+                "{} after these {} no seeds either",
+                Count(lines.more_bad, "more line"),
+                if lines.more_bad == 1 { "is" } else { "are" }
+            ),
+        );
+    }
+    seeds.extend(lines.seeds);
 }
 
 /// The scheme of a `storage.database` written as a URL of a kind no store reads

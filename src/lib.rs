@@ -57,6 +57,7 @@ pub mod resumption;
 pub mod retry;
 pub mod robots;
 pub mod scope;
+pub mod seeds_file;
 pub mod sitemap;
 pub mod sniff;
 pub mod stages;

@@ -31,6 +31,7 @@ use crate::metrics;
 use crate::netguard::NetworkPolicy;
 use crate::page::Discovered;
 use crate::parser::{LinkRules, ParsePool};
+use crate::plural::Count;
 use crate::politeness::{HostGate, Politeness};
 use crate::progress::Reporter;
 use crate::queue;
@@ -615,13 +616,33 @@ async fn in_scope(store: &Store, mut seeds: Vec<Url>) -> Result<Vec<Url>, Error>
     Ok(seeds)
 }
 
+/// Seeds on hosts `scope.hosts` leaves out named one by one in warnings, at most.
+const NAMED_SEEDS_LEFT_OUT: usize = 20;
+
 /// The config's seeds as frontier rows, each seed on a host `scope.hosts` leaves out
 /// named in a warning.
 fn seeds(config: &Config, scope: &Scope) -> Vec<Discovered> {
-    for (i, seed) in scope.seeds_left_out(&config.seeds) {
+    let left_out = scope.seeds_left_out(&config.seeds);
+    // A seeds file may hold a million on such hosts: a line for each buries the log.
+    for &(i, seed) in left_out.iter().take(NAMED_SEEDS_LEFT_OUT) {
+        let key = if i < config.listed_seeds {
+            format!("seeds[{i}]")
+        } else {
+            "A seed of seeds_file".to_owned()
+        };
         tracing::warn!(
-            "seeds[{i}] ({seed}) is on a host `scope.hosts` leaves out: it is fetched, and \
-             of its links only those to the hosts named there are followed"
+            "{key} ({seed}) is on a host `scope.hosts` leaves out: it is fetched, and of its \
+             links only those to the hosts named there are followed"
+        );
+    }
+    if let Some(more) = left_out
+        .len()
+        .checked_sub(NAMED_SEEDS_LEFT_OUT)
+        .filter(|&n| n > 0)
+    {
+        tracing::warn!(
+            "{} more on hosts `scope.hosts` leaves out, likewise",
+            Count(more as u64, "seed")
         );
     }
     config.seeds.iter().map(|url| scope.seed(url)).collect()

@@ -35,7 +35,7 @@ pub const MAX_URL_BYTES: usize = 2560;
 /// whitespace around it goes, and a byte order mark: a list saved by a spreadsheet or
 /// Notepad starts with one, invisible, and a paste carries it into the first URL.
 pub fn normalize_str(input: &str) -> Result<Url, UrlError> {
-    let input = input.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+    let input = trimmed(input);
     let without_scheme = |e| with_a_scheme(input).map_or(e, UrlError::NoScheme);
     match Url::parse(input) {
         Ok(url) => normalize(url).map_err(|e| match e {
@@ -44,6 +44,12 @@ pub fn normalize_str(input: &str) -> Result<Url, UrlError> {
         }),
         Err(e) => Err(without_scheme(UrlError::Unparsable(e))),
     }
+}
+
+/// `input` without the whitespace and byte order mark [`normalize_str`] takes from around
+/// a URL: a seeds file's line is trimmed so before it is read as a comment or a URL.
+pub fn trimmed(input: &str) -> &str {
+    input.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}')
 }
 
 /// `input` with `https://` before it, when it is a host (and port, path) as typed into a

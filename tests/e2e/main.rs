@@ -18,6 +18,7 @@ mod raw;
 mod recrawl;
 mod refused;
 mod resume;
+mod seeds_file;
 mod service;
 mod site;
 mod socks;

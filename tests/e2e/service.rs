@@ -439,6 +439,41 @@ async fn sighup_reloads_the_seeds_without_losing_state() {
     service.stop().await;
 }
 
+/// A URL added to the `seeds_file` of a running service is queued by SIGHUP as a seed
+/// added to `seeds` is (both keys are read: the file's seeds join the list's), its host
+/// trusted and in scope; the seeds crawled before are not fetched again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reads_the_seeds_file_again_and_queues_its_new_lines() {
+    let site = two_hosts(3).await;
+    let harness = Harness::default();
+    let seeds_file = harness.dir.path().join("seeds.txt");
+    std::fs::write(&seeds_file, "# more to come\n").expect("write the seeds file");
+    let config = |admin: &str| {
+        format!(
+            "seeds_file = {:?}\n{}",
+            seeds_file.display().to_string(),
+            harness.config_text(&[site.url(0, "/")], admin)
+        )
+    };
+    let service = Service::start_with(&harness, config);
+    service.wait_ready().await;
+    service.wait_pages(4).await;
+
+    std::fs::write(
+        &seeds_file,
+        format!("# more to come\n{}\n", site.url(1, "/")),
+    )
+    .expect("add a line to the seeds file");
+    service.reload_with(&harness, config);
+    service.wait_pages(8).await;
+    assert_eq!(
+        site.count(&site.url(0, "/")),
+        1,
+        "nothing was crawled twice"
+    );
+    service.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_without_the_right_token_get_401() {
     let site = two_hosts(1).await;

@@ -1,0 +1,163 @@
+//! `seeds_file`: seeds one per line in a text file, as Nutch (`bin/nutch inject`),
+//! Heritrix (`seeds.txt`) and StormCrawler take them, for lists too long to write into
+//! the config. Read a line at a time: a line's bytes are all it holds at once.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use url::Url;
+
+use crate::urlnorm;
+
+/// A line longer than this is refused without being held: no seed is near it (URLs stop
+/// at [`urlnorm::MAX_URL_BYTES`]), and a file with no line ends (a binary file named by
+/// mistake) would otherwise be read whole into one line.
+const MAX_LINE_BYTES: u64 = 64 * 1024;
+
+/// Lines that are no seeds named one by one, at most; the rest are counted. A file of a
+/// million lines in the wrong format would otherwise print a million problems.
+const NAMED_BAD_LINES: usize = 20;
+
+/// A line that is no seed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadLine {
+    /// 1-based, as editors and `sed -n 12p` count.
+    pub number: usize,
+    pub why: String,
+}
+
+/// What a seeds file holds.
+#[derive(Debug, Default)]
+pub struct SeedLines {
+    pub seeds: Vec<Url>,
+    /// The first [`NAMED_BAD_LINES`] lines that are no seeds.
+    pub bad: Vec<BadLine>,
+    /// How many more there are.
+    pub more_bad: u64,
+}
+
+impl SeedLines {
+    fn refuse(&mut self, number: usize, why: String) {
+        if self.bad.len() < NAMED_BAD_LINES {
+            self.bad.push(BadLine { number, why });
+        } else {
+            self.more_bad += 1;
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SeedsFileError {
+    #[error("cannot be read: {0}")]
+    Io(#[from] std::io::Error),
+    /// A directory, a device or a pipe: `/dev/zero` never ends, and a pipe is empty when
+    /// a SIGHUP reads it again.
+    #[error("is not a file (a directory, a device or a pipe)")]
+    NotAFile,
+}
+
+/// Reads the seeds in `path`: one URL a line, each checked as a `seeds` entry is. Blank
+/// lines, and those starting with `#` (comments), are skipped; the whitespace around a
+/// URL and a byte order mark are no part of it, nor is what follows a tab (Nutch's
+/// `nutch.score=10` metadata). A tab cannot be part of a URL: the URL parser drops it and
+/// would join that text to the URL's path.
+pub fn read(path: &Path) -> Result<SeedLines, SeedsFileError> {
+    // Before opening it: opening a pipe waits for a writer.
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(SeedsFileError::NotAFile);
+    }
+    let mut reader = BufReader::new(File::open(path)?);
+    let mut lines = SeedLines::default();
+    let mut line = Vec::new();
+    let mut number = 0;
+    loop {
+        line.clear();
+        let read = (&mut reader)
+            .take(MAX_LINE_BYTES)
+            .read_until(b'\n', &mut line)?;
+        if read == 0 {
+            return Ok(lines);
+        }
+        number += 1;
+        if line.last() != Some(&b'\n') && read as u64 == MAX_LINE_BYTES {
+            skip_rest_of_line(&mut reader)?;
+            lines.refuse(
+                number,
+                format!("is longer than {MAX_LINE_BYTES} bytes: no URL is"),
+            );
+            continue;
+        }
+        let Ok(text) = std::str::from_utf8(&line) else {
+            lines.refuse(number, "is not UTF-8 (save the file so)".to_owned());
+            continue;
+        };
+        let text = urlnorm::trimmed(text);
+        if text.is_empty() || text.starts_with('#') {
+            continue;
+        }
+        let url = text.split('\t').next().unwrap_or_default();
+        match urlnorm::normalize_str(url) {
+            Ok(seed) => lines.seeds.push(seed),
+            Err(e) => lines.refuse(number, format!("{:?} {e}", urlnorm::trimmed(url))),
+        }
+    }
+}
+
+/// Reads on to the end of the line (or the file), in bounded pieces.
+fn skip_rest_of_line(reader: &mut impl BufRead) -> std::io::Result<()> {
+    loop {
+        let buffer = reader.fill_buf()?;
+        if buffer.is_empty() {
+            return Ok(());
+        }
+        match buffer.iter().position(|&b| b == b'\n') {
+            Some(end) => {
+                reader.consume(end + 1);
+                return Ok(());
+            }
+            None => {
+                let all = buffer.len();
+                reader.consume(all);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_text(bytes: &[u8]) -> SeedLines {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("seeds.txt");
+        std::fs::write(&path, bytes).expect("write the seeds file");
+        read(&path).expect("a readable file")
+    }
+
+    #[test]
+    fn a_line_with_no_end_is_refused_and_the_next_read() {
+        let mut bytes = vec![b'a'; 3 * MAX_LINE_BYTES as usize];
+        bytes.extend_from_slice(b"\nhttp://a.example/\n\xff\n");
+        let lines = read_text(&bytes);
+        assert_eq!(
+            lines.seeds,
+            [Url::parse("http://a.example/").expect("a URL")]
+        );
+        let numbers: Vec<usize> = lines.bad.iter().map(|b| b.number).collect();
+        assert_eq!(numbers, [1, 3], "{:?}", lines.bad);
+    }
+
+    #[test]
+    fn past_the_first_bad_lines_they_are_counted() {
+        let lines = read_text("nope\n".repeat(NAMED_BAD_LINES + 5).as_bytes());
+        assert_eq!(lines.bad.len(), NAMED_BAD_LINES);
+        assert_eq!(lines.more_bad, 5);
+    }
+
+    #[test]
+    fn a_directory_is_refused() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        assert!(matches!(read(dir.path()), Err(SeedsFileError::NotAFile)));
+    }
+}

@@ -1,0 +1,135 @@
+//! `seeds_file`: seeds one per line in a text file, as Nutch's, Heritrix's and
+//! StormCrawler's seed lists are, beside or instead of the config's `seeds`.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use super::site::{Resource, SiteBuilder, TestSite};
+use super::Harness;
+
+/// Two hosts, each a home page linking to `/a`.
+async fn two_homes() -> TestSite {
+    let mut builder = SiteBuilder::bind(2).await;
+    for i in 0..2 {
+        let host = builder.authority(i);
+        builder.add(&host, "/", Resource::Html("<a href='/a'>a</a>".into()));
+        builder.add(&host, "/a", Resource::Html("<title>A</title>".into()));
+    }
+    builder.start()
+}
+
+/// The config `crawl.toml` in the harness's directory: `seeds_file` and `extra`, the
+/// test defaults (no delay, no retries), and the harness's database.
+fn config_with(harness: &Harness, extra: &str) -> String {
+    format!(
+        "seeds_file = \"seeds.txt\"\n{extra}\n[politeness]\ndelay_ms = 0\n[retry]\n\
+         max_attempts = 1\n[storage]\ndatabase = {:?}\n",
+        harness.db_path().display().to_string()
+    )
+}
+
+/// `pipecrawl ARGS` run in `dir`, where a relative `seeds_file` is read from.
+fn pipecrawl_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+        .args(args)
+        .current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run the pipecrawl binary")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A crawl seeded from a file alone (no `seeds` key): its seeds are fetched on their
+/// loopback hosts (trusted, as config seeds are), their hosts are in scope, and the
+/// database keeps them as seeds, which `query` reads. The file's byte order mark,
+/// comments, blank lines, the spaces around a URL and Nutch's tab-separated metadata
+/// after it are no part of any seed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_seeded_from_a_file_crawls_and_keeps_its_seeds() {
+    let site = two_homes().await;
+    let harness = Harness::default();
+    let dir = harness.dir.path();
+    std::fs::write(
+        dir.join("seeds.txt"),
+        format!(
+            "\u{feff}# seeds for the test site\n\n  {}  \r\n{}\tnutch.score=10\n",
+            site.url(0, "/"),
+            site.url(1, "/")
+        ),
+    )
+    .expect("write the seeds file");
+    std::fs::write(dir.join("crawl.toml"), config_with(&harness, "")).expect("write the config");
+
+    let out = pipecrawl_in(dir, &["crawl", "--config", "crawl.toml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let db = harness.db().await;
+    let mut stored: Vec<String> = db.pages().await.into_iter().map(|p| p.url).collect();
+    stored.sort();
+    let mut expected = vec![
+        site.url(0, "/"),
+        site.url(0, "/a"),
+        site.url(1, "/"),
+        site.url(1, "/a"),
+    ];
+    expected.sort();
+    assert_eq!(stored, expected, "{}", text(&out.stderr));
+    let seeds = db
+        .scalar(
+            "SELECT count(*) FROM frontier WHERE discovered_from IS NULL AND depth = 0 \
+             AND kind = 'page'",
+        )
+        .await;
+    assert_eq!(seeds, 2, "both stored as seeds");
+
+    let query = pipecrawl_in(dir, &["query", "--config", "crawl.toml", "pages"]);
+    let listed = text(&query.stdout);
+    assert!(query.status.success(), "{}", text(&query.stderr));
+    assert!(
+        listed.contains(&site.url(1, "/a")),
+        "query reads the database the config names: {listed}"
+    );
+}
+
+/// Each line that is no seed is named by the file and its line number, with what a
+/// `seeds` entry would be told, among the config's other problems, all at once; a file
+/// that is not there is named by its path. Nothing is crawled or created.
+#[test]
+fn a_bad_line_of_the_seeds_file_is_named_by_its_line() {
+    let harness = Harness::default();
+    let dir = harness.dir.path();
+    std::fs::write(
+        dir.join("seeds.txt"),
+        "# seeds\nhttp://127.0.0.1:9/\nexample.com\n\nftp://files.example/\n",
+    )
+    .expect("write the seeds file");
+    std::fs::write(
+        dir.join("crawl.toml"),
+        config_with(&harness, "[fetch]\nworkers = 0\n"),
+    )
+    .expect("write the config");
+    let out = pipecrawl_in(dir, &["crawl", "--config", "crawl.toml"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for says in [
+        "seeds.txt:3: \"example.com\" has no scheme: write `https://example.com/`",
+        "seeds.txt:5: \"ftp://files.example/\" has scheme \"ftp\"; only http and https",
+        "`fetch.workers` must be at least 1",
+    ] {
+        assert!(stderr.contains(says), "{says:?} not in {stderr}");
+    }
+    assert!(!stderr.contains("seeds.txt:2"), "{stderr}");
+
+    std::fs::remove_file(dir.join("seeds.txt")).expect("remove the seeds file");
+    let out = pipecrawl_in(dir, &["crawl", "--config", "crawl.toml"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("`seeds_file` \"seeds.txt\" cannot be read"),
+        "{stderr}"
+    );
+    assert!(!harness.db_path().exists(), "nothing was started");
+}
