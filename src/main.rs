@@ -103,8 +103,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config: path,
             again,
         } => {
-            let loaded = pipecrawl::Config::load(&path)?;
-            let mut config = loaded.clone();
+            let mut config = pipecrawl::Config::load(&path)?;
+            // What a reload is told apart from, which is not the seeds: a seeds file's
+            // million URLs are not held twice, nor for the life of the service.
+            let seeds = std::mem::take(&mut config.seeds);
+            let loaded = config.clone();
+            config.seeds = seeds;
             again.apply(&mut config);
             fdlimit::fit(&mut config);
             let database = pipecrawl::store::redacted(&config.storage.database);

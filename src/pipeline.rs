@@ -6,6 +6,7 @@
 //! when its channel closes. What was never handed out, or was cut off, goes back to the
 //! queue.
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -153,7 +154,7 @@ struct Service {
 }
 
 async fn run(
-    config: Config,
+    mut config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
     service: Option<Service>,
 ) -> Result<Summary, Error> {
@@ -231,9 +232,10 @@ async fn run(
     }
     network.trust(config.seeds.iter().chain(&known_seeds));
     host_rules.learn(config.seeds.iter().chain(&known_seeds));
-    let scoped = in_scope(&store, known_seeds.clone()).await?;
-    let scope = SharedScope::new(Scope::new(&config, &scoped));
-    store.enqueue(&seeds(&config, &scope.get())).await?;
+    let scope = SharedScope::new(Scope::new(&config, &in_scope(&store, known_seeds).await?));
+    enqueue_seeds(&store, &config, &scope.get(), None).await?;
+    // Queued, trusted and in scope: a seeds file's million URLs need not stay for the crawl.
+    config.seeds = Vec::new();
     // Fixed for the life of the process: a reload's passes over the frontier keep them.
     let sizes = (config.frontier.seen_cache, config.traps.max_pages_per_host);
     readmit::after_scope_change(&store, &scope.get(), sizes).await?;
@@ -619,9 +621,30 @@ async fn in_scope(store: &Store, mut seeds: Vec<Url>) -> Result<Vec<Url>, Error>
 /// Seeds on hosts `scope.hosts` leaves out named one by one in warnings, at most.
 const NAMED_SEEDS_LEFT_OUT: usize = 20;
 
-/// The config's seeds as frontier rows, each seed on a host `scope.hosts` leaves out
-/// named in a warning.
-fn seeds(config: &Config, scope: &Scope) -> Vec<Discovered> {
+/// Seeds queued in one transaction at most: a seeds file may hold a million, whose
+/// frontier rows, held at once, weighed several times their URLs.
+const SEEDS_AT_ONCE: usize = 10_000;
+
+/// Queues the config's seeds, [`SEEDS_AT_ONCE`] at a time, noting each in `seen` when
+/// the crawl runs; each seed on a host `scope.hosts` leaves out is named in a warning.
+async fn enqueue_seeds(
+    store: &Store,
+    config: &Config,
+    scope: &Scope,
+    seen: Option<&Mutex<SeenUrls>>,
+) -> Result<(), Error> {
+    warn_of_seeds_left_out(config, scope);
+    for chunk in config.seeds.chunks(SEEDS_AT_ONCE) {
+        let rows: Vec<Discovered> = chunk.iter().map(|url| scope.seed(url)).collect();
+        store.enqueue(&rows).await?;
+        if let Some(seen) = seen {
+            seen::note_seeds(seen, &rows);
+        }
+    }
+    Ok(())
+}
+
+fn warn_of_seeds_left_out(config: &Config, scope: &Scope) {
     let left_out = scope.seeds_left_out(&config.seeds);
     // A seeds file may hold a million on such hosts: a line for each buries the log.
     for &(i, seed) in left_out.iter().take(NAMED_SEEDS_LEFT_OUT) {
@@ -645,7 +668,6 @@ fn seeds(config: &Config, scope: &Scope) -> Vec<Discovered> {
             Count(more as u64, "seed")
         );
     }
-    config.seeds.iter().map(|url| scope.seed(url)).collect()
 }
 
 /// Admits the hosts `scope.hosts` names without a wildcard, and the seeds': the user's,
@@ -656,7 +678,8 @@ async fn admit_named_hosts(
     config: &Config,
     max_pages_per_host: u64,
 ) -> Result<(), Error> {
-    let named: Vec<String> = config
+    // A set: a seeds file names a host once a seed, a million times over.
+    let named: BTreeSet<String> = config
         .scope
         .hosts
         .iter()
@@ -664,6 +687,7 @@ async fn admit_named_hosts(
         .map(str::to_owned)
         .chain(config.seeds.iter().map(crate::urlnorm::host_key))
         .collect();
+    let named: Vec<String> = named.into_iter().collect();
     let requeued = store.admit_named_hosts(&named, max_pages_per_host).await?;
     if requeued > 0 {
         tracing::info!(
@@ -718,11 +742,9 @@ impl Reload {
         let known = in_scope(&self.store, self.store.seeds().await?).await?;
         self.network.trust(&config.seeds);
         let new_scope = Scope::new(config, &known);
-        let rows = seeds(config, &new_scope);
         // Before the seeds, whose hosts would be admitted with them and not looked at.
         admit_named_hosts(&self.store, config, self.readmit.1).await?;
-        self.store.enqueue(&rows).await?;
-        seen::note_seeds(&self.seen, &rows);
+        enqueue_seeds(&self.store, config, &new_scope, Some(&self.seen)).await?;
         self.host_rules.learn(&config.seeds);
         if new_scope.sitemaps && !self.scope.get().sitemaps {
             self.robots.offer_sitemaps_again();
