@@ -168,7 +168,7 @@ impl Database {
     pub fn resolve(self) -> anyhow::Result<String> {
         Ok(match (self.db, self.config) {
             (Some(db), _) => db,
-            (None, Some(config)) => pipecrawl::Config::load(&config)?.storage.database,
+            (None, Some(config)) => pipecrawl::Config::load_settings(&config)?.storage.database,
             (None, None) => "crawl.db".to_owned(),
         })
     }

@@ -708,8 +708,19 @@ impl Default for RawStorage {
 }
 
 impl Config {
-    /// Reads and validates a config file.
+    /// Reads and validates a config file, and the seeds file it names.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Self::load_with(path, SeedsFile::Read)
+    }
+
+    /// [`Config::load`] for a command that wants the config's settings, not its seeds
+    /// (`query` and `export`, its database): a seeds file is not read, and may be gone
+    /// since the crawl. Its seeds are none.
+    pub fn load_settings(path: &Path) -> Result<Self, ConfigError> {
+        Self::load_with(path, SeedsFile::Skip)
+    }
+
+    fn load_with(path: &Path, seeds_file: SeedsFile) -> Result<Self, ConfigError> {
         let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
@@ -729,7 +740,7 @@ impl Config {
                 origin: origin.clone(),
             }
         })?;
-        Self::from_toml(&text, &origin)
+        Self::from_toml_with(&text, &origin, seeds_file)
     }
 
     /// The keys whose values `new` changes but a running service keeps until it restarts
@@ -795,6 +806,14 @@ impl Config {
 
     /// Parses and validates config text; `origin` names it in error messages.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        Self::from_toml_with(text, origin, SeedsFile::Read)
+    }
+
+    fn from_toml_with(
+        text: &str,
+        origin: &str,
+        seeds_file: SeedsFile,
+    ) -> Result<Self, ConfigError> {
         let parse_error = |e: toml::de::Error, key: Option<String>| ConfigError::Parse {
             origin: origin.to_owned(),
             message: format!(
@@ -811,7 +830,7 @@ impl Config {
             parse_error(e.into_inner(), Some(key))
         })?;
         let mut problems = Problems::new(text);
-        let config = raw.validate(&mut problems);
+        let config = raw.validate(&mut problems, seeds_file);
         if problems.list.is_empty() {
             if let Some(config) = config {
                 return Ok(config);
@@ -826,6 +845,13 @@ impl Config {
             problems: list,
         })
     }
+}
+
+/// Whether a load reads the file `seeds_file` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SeedsFile {
+    Read,
+    Skip,
 }
 
 /// The tables that are lists of rules, each rule under its own `[[…]]` header.
@@ -1129,7 +1155,7 @@ impl<'a> Problems<'a> {
 }
 
 impl RawConfig {
-    fn validate(self, p: &mut Problems<'_>) -> Option<Config> {
+    fn validate(self, p: &mut Problems<'_>, seeds_file: SeedsFile) -> Option<Config> {
         // None is for a service fed over its admin API, and for a crawl of a database
         // that holds its seeds: `pipeline` refuses a crawl with nowhere to start.
         let mut seeds = Vec::new();
@@ -1141,7 +1167,8 @@ impl RawConfig {
         }
         let listed_seeds = seeds.len();
         match &self.seeds_file {
-            Some(path) => seeds_from_file(path, &mut seeds, p),
+            Some(path) if seeds_file == SeedsFile::Read => seeds_from_file(path, &mut seeds, p),
+            Some(_) => {}
             None if self.seeds.is_none() => p.add(
                 "seeds",
                 "is missing: it has no default (`[]` for none), unless `seeds_file` names \

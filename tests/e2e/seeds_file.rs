@@ -133,3 +133,31 @@ fn a_bad_line_of_the_seeds_file_is_named_by_its_line() {
     );
     assert!(!harness.db_path().exists(), "nothing was started");
 }
+
+/// `query --config` and `export --config` take the database from the config, not the
+/// seeds: a seeds file gone since the crawl (a list in /tmp, a file of the last
+/// campaign's) stopped them with "`seeds_file` … cannot be read", and a file of a
+/// million lines was read through before each query.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_reads_a_database_whose_config_names_a_seeds_file_that_is_gone() {
+    let site = TestSite::one_host(&[("/", "<title>Home</title>")]).await;
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    let dir = harness.dir.path();
+    std::fs::write(dir.join("crawl.toml"), config_with(&harness, "")).expect("write the config");
+    let out = pipecrawl_in(dir, &["query", "--config", "crawl.toml", "pages"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(&site.url(0, "/")));
+    let export = dir.join("out");
+    let out = pipecrawl_in(
+        dir,
+        &[
+            "export",
+            "--config",
+            "crawl.toml",
+            "--out",
+            export.to_str().unwrap_or_default(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
