@@ -69,6 +69,8 @@ pub struct Config {
     pub seeds: Vec<Url>,
     /// How many of `seeds` the `seeds` key gave, to name them as `seeds[i]`.
     pub listed_seeds: usize,
+    /// The path `seeds_file` names, as written.
+    pub seeds_file: Option<String>,
     pub scope: ScopeConfig,
     pub fetch: FetchConfig,
     pub parse: ParseConfig,
@@ -1510,6 +1512,7 @@ impl RawConfig {
         Some(Config {
             seeds,
             listed_seeds,
+            seeds_file: self.seeds_file,
             scope: ScopeConfig {
                 hosts_given: !hosts.is_empty(),
                 hosts,

@@ -76,11 +76,15 @@ pub enum Error {
     },
 
     #[error(
-        "`seeds` names no URL, and {database} holds none from an earlier run: a crawl needs \
-         one to start from (`pipecrawl serve` may start without, and take seeds over its \
-         admin API)"
+        "{where_looked}, and {database} holds none from an earlier run: a crawl \
+         needs one to start from (`pipecrawl serve` may start without, and take seeds over \
+         its admin API)"
     )]
-    NoSeeds { database: String },
+    NoSeeds {
+        database: String,
+        /// The keys that give seeds, as the config has them: "`seeds` names no URL".
+        where_looked: String,
+    },
 
     #[error(
         "{path} is in use by another pipecrawl crawl or service (it holds {lock}): wait for \

@@ -171,6 +171,10 @@ async fn run(
         store.close().await?;
         return Err(Error::NoSeeds {
             database: crate::store::redacted(&config.storage.database),
+            where_looked: match &config.seeds_file {
+                Some(path) => format!("neither `seeds` nor `seeds_file` ({path:?}) names a URL"),
+                None => "`seeds` names no URL".to_owned(),
+            },
         });
     }
     if let Some(cluster) = store.cluster() {

@@ -38,6 +38,15 @@ fn pipecrawl_in(dir: &Path, args: &[&str]) -> Output {
         .expect("run the pipecrawl binary")
 }
 
+/// The stderr of `pipecrawl crawl --config crawl.toml` run in `dir`, which must have
+/// been refused (exit 1).
+fn refused_crawl(dir: &Path) -> String {
+    let out = pipecrawl_in(dir, &["crawl", "--config", "crawl.toml"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    stderr
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -111,9 +120,7 @@ fn a_bad_line_of_the_seeds_file_is_named_by_its_line() {
         config_with(&harness, "[fetch]\nworkers = 0\n"),
     )
     .expect("write the config");
-    let out = pipecrawl_in(dir, &["crawl", "--config", "crawl.toml"]);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stderr = refused_crawl(dir);
     for says in [
         "seeds.txt:3: \"example.com\" has no scheme: write `https://example.com/`",
         "seeds.txt:5: \"ftp://files.example/\" has scheme \"ftp\"; only http and https",
@@ -124,9 +131,7 @@ fn a_bad_line_of_the_seeds_file_is_named_by_its_line() {
     assert!(!stderr.contains("seeds.txt:2"), "{stderr}");
 
     std::fs::remove_file(dir.join("seeds.txt")).expect("remove the seeds file");
-    let out = pipecrawl_in(dir, &["crawl", "--config", "crawl.toml"]);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stderr = refused_crawl(dir);
     assert!(
         stderr.contains("`seeds_file` \"seeds.txt\" cannot be read"),
         "{stderr}"
@@ -160,4 +165,20 @@ async fn query_reads_a_database_whose_config_names_a_seeds_file_that_is_gone() {
         ],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+/// A seeds file of comments alone (a list not filled in yet), with no `seeds`: the crawl
+/// has nowhere to start, and says where it looked. It said "`seeds` names no URL", of a
+/// key the config does not have, leaving out the file it was given.
+#[test]
+fn a_seeds_file_with_no_url_is_named_when_the_crawl_has_none() {
+    let harness = Harness::default();
+    let dir = harness.dir.path();
+    std::fs::write(dir.join("seeds.txt"), "# one URL a line\n\n").expect("write the seeds file");
+    std::fs::write(dir.join("crawl.toml"), config_with(&harness, "")).expect("write the config");
+    let stderr = refused_crawl(dir);
+    assert!(
+        stderr.contains("neither `seeds` nor `seeds_file` (\"seeds.txt\") names a URL, and "),
+        "{stderr}"
+    );
 }
