@@ -103,7 +103,7 @@ pub async fn serve(
 /// them; a politeness that differs is warned about.
 async fn join_cluster(cluster: &Cluster, config: &Config) -> Result<(), Error> {
     let (node, ttl) = (&config.cluster.node_id, config.cluster.lease_ttl);
-    cluster.check_clock(node, SystemTime::now, ttl).await?;
+    cluster.check_clock(node, cluster.clock(), ttl).await?;
     cluster.claim_name(node, ttl).await?;
     let keeps = Scope::new(config, &[]).keeps_fingerprint();
     cluster.check_scope(node, keeps, ttl).await?;

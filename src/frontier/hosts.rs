@@ -29,7 +29,7 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -58,8 +58,6 @@ struct Inner {
     longest_wait: Duration,
     gate: Arc<HostGate>,
     politeness: Politeness,
-    /// The node's wall clock: a test's is set off from the database server's.
-    clock: fn() -> SystemTime,
     state: Mutex<State>,
 }
 
@@ -101,19 +99,7 @@ impl HostLeases {
         node: &str,
         ttl: Duration,
         gate: Arc<HostGate>,
-        rules: (Politeness, Duration),
-    ) -> Result<Self, Error> {
-        Self::join_with_clock(cluster, node, ttl, gate, (rules, SystemTime::now)).await
-    }
-
-    /// [`Self::join`], the node's wall clock being `clock`: what a node whose clock is
-    /// off from the others' does to them is seen through it.
-    pub async fn join_with_clock(
-        cluster: Cluster,
-        node: &str,
-        ttl: Duration,
-        gate: Arc<HostGate>,
-        ((politeness, longest_wait), clock): ((Politeness, Duration), fn() -> SystemTime),
+        (politeness, longest_wait): (Politeness, Duration),
     ) -> Result<Self, Error> {
         cluster.disown_previous_run(node).await?;
         let leases = Self {
@@ -124,7 +110,6 @@ impl HostLeases {
                 longest_wait: longest_wait.max(ttl),
                 gate,
                 politeness,
-                clock,
                 state: Mutex::default(),
             }),
         };
@@ -190,7 +175,11 @@ impl HostLeases {
         // leases are the server's times and stay right, but the times this node still
         // writes for the others (when a page was fetched) are off by as much, so the user
         // is told.
-        match i.cluster.check_clock(&i.node, i.clock, i.ttl).await {
+        match i
+            .cluster
+            .check_clock(&i.node, i.cluster.clock(), i.ttl)
+            .await
+        {
             Err(e @ Error::ClockOff { .. }) => tracing::warn!("{e}"),
             checked => checked?,
         }

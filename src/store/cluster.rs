@@ -129,11 +129,18 @@ pub type Politeness = [i64; NODE_SETTINGS.len() - 3];
 #[derive(Clone)]
 pub struct Cluster {
     pool: PgPool,
+    /// The node's wall clock, its store's ([`super::Store::with_clock`]).
+    clock: fn() -> SystemTime,
 }
 
 impl Cluster {
-    pub(super) fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub(super) fn new(pool: PgPool, clock: fn() -> SystemTime) -> Self {
+        Self { pool, clock }
+    }
+
+    /// The node's wall clock, which [`Cluster::check_clock`] holds against the server's.
+    pub fn clock(&self) -> fn() -> SystemTime {
+        self.clock
     }
 
     /// Takes the name `node` for this process: refused while a node of that name is

@@ -618,7 +618,7 @@ impl Store {
     pub fn cluster(&self) -> Option<Cluster> {
         match &self.0 {
             Backed::Sqlite(_) => None,
-            Backed::Postgres(db) => Some(Cluster::new(db.pool.clone())),
+            Backed::Postgres(db) => Some(Cluster::new(db.pool.clone(), db.clock)),
         }
     }
 

@@ -2258,19 +2258,19 @@ async fn a_node_that_left_is_not_brought_back_by_its_last_renewal() {
 /// A node's wall clock.
 type Clock = fn() -> SystemTime;
 
-/// Node `node` joins `store`'s cluster, its wall clock `clock` and its host gate `gate`,
-/// with a lease time of 30 s: a 3 s offset is within the third the start checks.
+/// Node `node` joins `store`'s cluster (its wall clock the store's) with the host gate
+/// `gate` and a lease time of 30 s: a 3 s offset is within the third the start checks.
 async fn joined(
     store: &Store,
     node: &str,
-    (clock, gate): (Clock, Arc<HostGate>),
+    gate: Arc<HostGate>,
     politeness: &pipecrawl::politeness::Politeness,
 ) -> HostLeases {
     let (cluster, ttl) = (
         store.cluster().expect("a PostgreSQL store"),
         Duration::from_secs(30),
     );
-    HostLeases::join_with_clock(cluster, node, ttl, gate, ((politeness.clone(), ttl), clock))
+    HostLeases::join(cluster, node, ttl, gate, (politeness.clone(), ttl))
         .await
         .expect("join the cluster")
 }
@@ -2321,9 +2321,10 @@ async fn wait_left_by_a_node_with(postgres: &TestPostgres, name: &str, clock: Cl
         .expect("a valid config");
     let politeness = pipecrawl::politeness::Politeness::new(&config.politeness);
     let gate = Arc::new(HostGate::default());
-    let off = joined(&store, "off", (clock, Arc::clone(&gate)), &politeness).await;
+    let off_store = store.clone().with_clock(clock);
+    let off = joined(&off_store, "off", Arc::clone(&gate), &politeness).await;
     assert_eq!(
-        claimed(&off, &store, &politeness).await,
+        claimed(&off, &off_store, &politeness).await,
         1,
         "the first node took no host"
     );
@@ -2331,13 +2332,7 @@ async fn wait_left_by_a_node_with(postgres: &TestPostgres, name: &str, clock: Cl
     off.leave().await.expect("leave");
 
     let gate = Arc::new(HostGate::default());
-    let right = joined(
-        &store,
-        "right",
-        (SystemTime::now, Arc::clone(&gate)),
-        &politeness,
-    )
-    .await;
+    let right = joined(&store, "right", Arc::clone(&gate), &politeness).await;
     assert_eq!(
         claimed(&right, &store, &politeness).await,
         1,
@@ -2433,7 +2428,7 @@ async fn leased_again_across(
         }
     };
 
-    let leases = joined(&first, "first", (writer, Arc::default()), &politeness).await;
+    let leases = joined(&first, "first", Arc::default(), &politeness).await;
     claimed(&leases, &first, &politeness).await;
     let job = lease(&first, "first")
         .await
@@ -2459,7 +2454,7 @@ async fn leased_again_across(
             .await
             .expect("schedule revisits");
     }
-    let leases = joined(&next, "next", (reader, Arc::default()), &politeness).await;
+    let leases = joined(&next, "next", Arc::default(), &politeness).await;
     while stored.elapsed() < DUE_IN + Duration::from_millis(2500) {
         next.requeue_due_recrawls()
             .await
