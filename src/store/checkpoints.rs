@@ -18,13 +18,19 @@
 //! throughput 10.13 → 9.74 s (five pairs, all faster). The cost is disk: the scale
 //! crawl's WAL peaked at 540–600 MB instead of 270 MB (the index build at its end, one
 //! transaction, is most of either).
+//!
+//! That disk is not always there: a WAL that outgrew the room left on its disk filled
+//! it, and then stayed full, since copying the WAL into the database needs the database
+//! file to grow. So the writer also checkpoints, and empties the WAL, once it holds more
+//! than a quarter of the room left ([`Checkpoints::keep_within_room`]): on a disk with
+//! room to spare, never.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
-use sqlx::Connection;
+use sqlx::{Connection, Pool, Sqlite};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -35,6 +41,17 @@ const EVERY: Duration = Duration::from_millis(200);
 
 /// The writer connection's `wal_autocheckpoint`.
 pub(super) const WRITER_CHECKPOINT_PAGES: u32 = 100_000;
+
+/// The WAL may hold up to this share of the room left on its disk (1/4), and what its
+/// checkpoints copy into the database file as it grows.
+const WAL_SHARE_OF_ROOM: u64 = 4;
+
+/// A WAL smaller than this is left alone whatever the room: a few batches.
+const LEAST_WAL_BOUND: u64 = 256 << 10;
+
+/// How long the writer's own checkpoint waits for readers to move on: a short wait,
+/// since the crawl waits with it; one that does not get its way copies what it can.
+const WRITER_CHECKPOINT_WAIT: Duration = Duration::from_millis(50);
 
 /// What the last checkpoint, as the store closes, did with the WAL.
 enum Folded {
@@ -51,6 +68,8 @@ pub(super) struct Checkpoints {
     /// Ends with the last checkpoint's outcome.
     task: Mutex<Option<JoinHandle<Result<Folded, sqlx::Error>>>>,
     database: PathBuf,
+    /// The room left on a directory's disk, in bytes (a test's is set).
+    pub(super) room: fn(&Path) -> Option<u64>,
 }
 
 impl Checkpoints {
@@ -115,7 +134,44 @@ impl Checkpoints {
             stop,
             task: Mutex::new(Some(task)),
             database: options.get_filename().to_owned(),
+            room: room_left,
         })
+    }
+
+    /// Checkpoints the WAL on the writer's connection (`pool`'s one), emptying it, once
+    /// it holds more than [`WAL_SHARE_OF_ROOM`] of the room left on its disk; run after
+    /// each page batch. Copying on that connection, between its commits, gets to the
+    /// WAL's end, which the checkpoints beside it seldom do while the writer commits
+    /// without a pause. It fails quietly: the batch is stored, and the next tries again.
+    pub(super) async fn keep_within_room(&self, pool: &Pool<Sqlite>) {
+        let wal = std::fs::metadata(self.wal()).map_or(0, |m| m.len());
+        if wal <= LEAST_WAL_BOUND {
+            return;
+        }
+        let dir = self.database.parent().unwrap_or(Path::new("."));
+        let Some(room) = (self.room)(dir) else {
+            return;
+        };
+        if wal <= room / WAL_SHARE_OF_ROOM {
+            return;
+        }
+        let wait = |timeout: Duration| format!("PRAGMA busy_timeout = {}", timeout.as_millis());
+        let emptied = async {
+            let mut conn = pool.acquire().await?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(wait(WRITER_CHECKPOINT_WAIT)))
+                .execute(&mut *conn)
+                .await?;
+            let checkpoint = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&mut *conn)
+                .await;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(wait(super::BUSY_TIMEOUT)))
+                .execute(&mut *conn)
+                .await?;
+            checkpoint
+        };
+        if let Err(error) = emptied.await {
+            tracing::debug!(%error, wal, room, "emptying the write-ahead log to keep room");
+        }
     }
 
     /// Stops checkpointing, copies what the WAL holds into the database and closes the
@@ -179,6 +235,18 @@ impl Checkpoints {
         wal.push("-wal");
         wal.into()
     }
+}
+
+/// The room on `dir`'s disk this user may write into.
+fn room_left(dir: &Path) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        rustix::fs::statvfs(dir)
+            .ok()
+            .map(|disk| disk.f_bavail.saturating_mul(disk.f_frsize))
+    }
+    #[cfg(not(unix))]
+    None
 }
 
 impl Drop for Checkpoints {

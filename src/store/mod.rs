@@ -175,6 +175,10 @@ pub(crate) fn in_memory(database: &str) -> bool {
 /// a step may wait for a connection from the pool.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long the store's SQLite connections wait for a lock another holds: the last
+/// checkpoint as the store closes waits this long for another program's reader.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Connects to PostgreSQL, giving up once the server has not answered within
 /// [`CONNECT_TIMEOUT`]. sqlx waits for ever on an address that takes the connection and
 /// never speaks (a firewall dropping packets, a hung server, another service's port),
@@ -520,7 +524,7 @@ impl Store {
                 "wal_autocheckpoint",
                 checkpoints::WRITER_CHECKPOINT_PAGES.to_string(),
             )
-            .busy_timeout(Duration::from_secs(30));
+            .busy_timeout(BUSY_TIMEOUT);
         // SQLite opens a directory and fails at the first read with "disk I/O error".
         if options.get_filename().is_dir() {
             return Err(Error::DatabaseIsDirectory {
@@ -981,7 +985,8 @@ impl Store {
     ///
     /// A batch SQLite found no room for is stored the same way once there is room
     /// ([`outage`]): rolled back, it took with it the link counts it applied, and the
-    /// writer's counts had counted it.
+    /// writer's counts had counted it. Lest the WAL be what fills the disk, it is kept
+    /// within the room left there ([`Checkpoints::keep_within_room`]).
     pub(crate) async fn commit(
         &self,
         batch: &mut [PageRecord],
@@ -1002,8 +1007,13 @@ impl Store {
             }
             done => done?,
         };
-        if let (Backed::Sqlite(_), true) = (&self.0, merge) {
-            committed.trapped += self.merge_staged(admission.max_pages_per_host).await?;
+        if let Backed::Sqlite(db) = &self.0 {
+            if merge {
+                committed.trapped += self.merge_staged(admission.max_pages_per_host).await?;
+            }
+            if let Some(checkpoints) = &db.checkpoints {
+                checkpoints.keep_within_room(&db.pool).await;
+            }
         }
         Ok(committed)
     }
@@ -1199,6 +1209,16 @@ fn rfc3339(t: SystemTime) -> String {
 
 #[cfg(test)]
 impl Store {
+    /// The store of a database on a disk with `room` bytes left whatever is written.
+    pub(crate) fn with_room(mut self, room: fn(&std::path::Path) -> Option<u64>) -> Self {
+        let Backed::Sqlite(db) = &mut self.0 else {
+            panic!("the test's store is on SQLite");
+        };
+        let checkpoints = db.checkpoints.as_mut().and_then(Arc::get_mut);
+        checkpoints.expect("a store just opened").room = room;
+        self
+    }
+
     /// The one connection SQLite's store writes on, held until dropped: the store's writes
     /// wait for it as they do behind a long batch of the writer's, for as long as a test
     /// needs.

@@ -976,4 +976,74 @@ mod tests {
         );
         store.close().await.expect("close the store");
     }
+
+    /// A writer committing without a pause keeps the WAL within a quarter of the room
+    /// left on its disk: the checkpoints beside it seldom find it copied to its end, the
+    /// only point from which it starts over, and it grew towards the writer's own
+    /// checkpoint at some 400 MB, filling a disk with less room for good (copying it
+    /// into the database needs the database file to grow).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batches_without_a_pause_keep_the_wal_within_the_room_left() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("crawl.db");
+        let store = Store::open(path.to_str().unwrap())
+            .await
+            .unwrap()
+            .with_room(|_| Some(32 << 20));
+        let urls: Vec<Discovered> = (0..4_000)
+            .map(|i| discovered(&format!("http://h/{i}"), None))
+            .collect();
+        store.enqueue(&urls).await.unwrap();
+        let wal = dir.path().join("crawl.db-wal");
+        let largest = Arc::new(AtomicU64::new(0));
+        let sampling = tokio::spawn({
+            let largest = Arc::clone(&largest);
+            async move {
+                loop {
+                    let size = std::fs::metadata(&wal).map_or(0, |m| m.len());
+                    largest.fetch_max(size, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+        });
+        let (mut counts, mut n) = (LinkCounts::new(), 0);
+        // 200 batches of 20 pages, each with 40 links and 10 URLs found: some 40 MB of
+        // WAL were it never to start over.
+        for _ in 0..200 {
+            let jobs = store
+                .lease("me", 20, Duration::from_secs(60), (None, LeaseRows::Any))
+                .await
+                .unwrap()
+                .jobs;
+            let mut batch: Vec<PageRecord> = jobs
+                .into_iter()
+                .map(|job| {
+                    n += 1;
+                    let found: Vec<Discovered> = (0..10)
+                        .map(|i| discovered(&format!("http://h/{n}/{i}"), None))
+                        .collect();
+                    let targets: Vec<String> =
+                        (0..40).map(|i| format!("http://h/{n}/{i}")).collect();
+                    let links: Vec<(&str, &str, Option<&str>)> = targets
+                        .iter()
+                        .map(|target| (target.as_str(), "a link", None))
+                        .collect();
+                    page(job, &links, &found)
+                })
+                .collect();
+            store
+                .commit(&mut batch, &mut counts, ADMISSION, ("me", &scope()))
+                .await
+                .unwrap();
+        }
+        sampling.abort();
+        store.close().await.unwrap();
+        let largest = largest.load(Ordering::Relaxed);
+        assert!(
+            largest < 16 << 20,
+            "the WAL grew to {largest} bytes, half the 32 MiB of room"
+        );
+    }
 }
