@@ -70,6 +70,15 @@ impl Tally {
         *self.errors.entry(TRAP).or_default() += rows;
         metrics::trapped(rows);
     }
+
+    /// Of `pages`, those stored before: neither new nor trap rows, which are counted
+    /// among the pages but not among `new_pages`.
+    pub fn revisits(&self) -> u64 {
+        let trapped = self.errors.get(TRAP).copied().unwrap_or(0);
+        self.pages
+            .saturating_sub(self.new_pages)
+            .saturating_sub(trapped)
+    }
 }
 
 /// The class of a page with no response.
@@ -193,7 +202,7 @@ impl fmt::Display for Summary {
         // A service or a crawl with `[recrawl]` counts its revisits among the pages
         // crawled: said apart, or the first line reads as more pages than the database
         // holds.
-        let revisits = t.pages.saturating_sub(t.new_pages);
+        let revisits = t.revisits();
         if revisits > 0 {
             writeln!(
                 f,

@@ -143,6 +143,21 @@ async fn the_summary_counts_what_the_database_holds() {
     assert_eq!(said, held, "{summary}");
 }
 
+/// Trap rows are pages stored, never fetched: a first crawl has no revisit among them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_crawl_cut_at_its_traps_says_no_revisits() {
+    let (_site, config) = mixed_site().await;
+    let harness = Harness::default();
+    let summary = harness.crawl(&[HOME.to_owned()], &config).await;
+    let traps = harness
+        .db()
+        .await
+        .scalar("SELECT count(*) FROM pages WHERE error_kind = 'trap'")
+        .await;
+    assert!(traps > 0, "{summary}");
+    assert!(!summary.to_string().contains("revisits"), "{summary}");
+}
+
 /// Pages of one host, each linking to the next ten: a site far larger than its budget.
 fn ladder(path: &str) -> String {
     let n: u32 = path.trim_start_matches("/l/").parse().unwrap_or(0);
