@@ -203,8 +203,11 @@ async fn run(
         .await?;
     admit_named_hosts(&store, &config, config.traps.max_pages_per_host).await?;
     // URLs a killed run found and had not merged yet join the queue before it is read.
-    store.merge_staged(config.traps.max_pages_per_host).await?;
-    readmit::after_budget_change(&store, config.traps.max_pages_per_host).await?;
+    // The trap rows the start's passes store are this run's pages, counted once the
+    // writer's counts begin.
+    let trapped = store.merge_staged(config.traps.max_pages_per_host).await?;
+    let trapped =
+        trapped + readmit::after_budget_change(&store, config.traps.max_pages_per_host).await?;
     readmit::after_hosts_limit_change(
         &store,
         config.traps.max_hosts_per_domain,
@@ -271,6 +274,7 @@ async fn run(
         ],
     });
     let progress = Progress::new(stages.clone());
+    progress.trapped_apart(trapped);
     let stop = CancellationToken::new();
     let done = service
         .as_ref()

@@ -149,15 +149,16 @@ impl Progress {
         self.shared.wake.notify_one();
     }
 
-    /// A merge of staged URLs that the dispatcher made, not the writer, stored `rows` trap
-    /// rows: the writer counts them with its next commit, or at its end. Uncounted, the
-    /// summary of a crawl cut at its page budgets said fewer pages and traps than the
-    /// database held, by those the last merges cut.
-    fn trapped_apart(&self, rows: u64) {
+    /// Something other than the writer stored `rows` trap rows (a merge of staged URLs the
+    /// dispatcher made, or a start's merge and its cut to a lower page budget): the writer
+    /// counts them with its next commit, or at its end. Uncounted, the summary of a crawl cut at
+    /// its page budgets said fewer pages and traps than the database held, by those the
+    /// last merges cut, and a run resumed with a lower budget none of those it cut.
+    pub fn trapped_apart(&self, rows: u64) {
         self.shared.trapped_apart.fetch_add(rows, Ordering::Relaxed);
     }
 
-    /// The trap rows stored by merges the writer did not make, since it last asked.
+    /// The trap rows stored apart from the writer, since it last asked.
     pub fn take_trapped_apart(&self) -> u64 {
         self.shared.trapped_apart.swap(0, Ordering::Relaxed)
     }

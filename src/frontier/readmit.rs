@@ -42,11 +42,12 @@ const BOOSTS: &str = "boost_fingerprint";
 /// lower one cut (README's way to crawl a site larger than the budget is to raise it),
 /// and a lower one cuts what the hosts have queued beyond it (one host took too much
 /// of the last run). Unknown (a new database, or one from before the budget was
-/// remembered) counts as another: the look at an empty database is free.
-pub async fn after_budget_change(store: &Store, max_pages_per_host: u64) -> Result<(), Error> {
+/// remembered) counts as another: the look at an empty database is free. Returns the
+/// trap rows it stored, which are this run's pages as the writer's are.
+pub async fn after_budget_change(store: &Store, max_pages_per_host: u64) -> Result<u64, Error> {
     let budget = i64::try_from(max_pages_per_host).unwrap_or(i64::MAX);
     if store.crawl_state(HOST_BUDGET).await? == Some(budget) {
-        return Ok(());
+        return Ok(0);
     }
     let requeued = store.requeue_within_budgets(max_pages_per_host).await?;
     let cut = store.trap_over_budgets(max_pages_per_host).await?;
@@ -58,7 +59,8 @@ pub async fn after_budget_change(store: &Store, max_pages_per_host: u64) -> Resu
              are queued again, URLs queued beyond it are cut"
         );
     }
-    store.set_crawl_state(HOST_BUDGET, budget).await
+    store.set_crawl_state(HOST_BUDGET, budget).await?;
+    Ok(cut)
 }
 
 /// Queues again the URLs of the host names a lower `traps.max_hosts_per_domain` cut,

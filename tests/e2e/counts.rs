@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use super::query::{int, rows, text};
 use super::raw::{Ending, RawReply, RawSite};
-use super::site::{Resource, SiteBuilder};
+use super::site::{Resource, SiteBuilder, TestSite};
 use super::Harness;
 
 /// The names of the crawl, served through a proxy (`fetch.proxy`) that resolves none.
@@ -96,10 +96,10 @@ async fn grouped(harness: &Harness, sql: &str) -> BTreeMap<String, i64> {
 }
 
 /// The summary's figures and the database's counts of what their labels say.
-async fn summary_and_database(
-    summary: &pipecrawl::Summary,
-    harness: &Harness,
-) -> [(i64, i64, BTreeMap<String, i64>, BTreeMap<String, i64>); 2] {
+/// Pages, links, pages by status class and errors by kind.
+type Counts = (i64, i64, BTreeMap<String, i64>, BTreeMap<String, i64>);
+
+async fn summary_and_database(summary: &pipecrawl::Summary, harness: &Harness) -> [Counts; 2] {
     let db = harness.db().await;
     let t = &summary.tally;
     let classes = grouped(
@@ -166,16 +166,21 @@ fn ladder(path: &str) -> String {
         .collect()
 }
 
+/// One host of [`ladder`] pages.
+async fn ladder_site() -> TestSite {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add_prefix(&h, "/l/", Resource::Dynamic(ladder));
+    b.start()
+}
+
 /// URLs found past a host's page budget are trap rows, stored as the staged URLs join the
 /// frontier: by the writer, or by the dispatcher when a lease comes back short. Those
 /// the dispatcher's merge cut were missing from the summary, by a few in most crawls
 /// of a small window. In windows of several sizes, as the merges fall differently.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_summary_of_a_crawl_cut_at_its_page_budget_counts_every_trap_row() {
-    let mut b = SiteBuilder::bind(1).await;
-    let h = b.authority(0);
-    b.add_prefix(&h, "/l/", Resource::Dynamic(ladder));
-    let site = b.start();
+    let site = ladder_site().await;
     let mut wrong = Vec::new();
     for window in [1, 2, 5, 20, 1, 2, 5, 1, 2] {
         let harness = Harness::default();
@@ -315,4 +320,76 @@ async fn readmes_broken_links_sql_finds_the_links_query_broken_calls_broken() {
     let broken = pairs(rows(&harness, &["broken"]).await, "target_url");
     assert!(!broken.is_empty());
     assert_eq!(readme, broken, "{sql}");
+}
+
+/// Runs the crawl of `seeds` again with `config`: what its summary says, and what the
+/// database holds beyond `before`, the rows that run added.
+async fn run_again(
+    harness: &Harness,
+    seeds: &[String],
+    config: &str,
+    before: &Counts,
+) -> [Counts; 2] {
+    let summary = harness.crawl(seeds, config).await;
+    let [said, after] = summary_and_database(&summary, harness).await;
+    let minus = |a: &BTreeMap<String, i64>, b: &BTreeMap<String, i64>| {
+        a.iter()
+            .map(|(k, n)| (k.clone(), n - b.get(k).copied().unwrap_or(0)))
+            .filter(|&(_, n)| n != 0)
+            .collect()
+    };
+    let held = (
+        after.0 - before.0,
+        after.1 - before.1,
+        minus(&after.2, &before.2),
+        minus(&after.3, &before.3),
+    );
+    [said, held]
+}
+
+/// A crawl resumed with a lower `traps.max_pages_per_host` cuts, as it starts, the URLs
+/// its hosts have queued beyond it: trap rows that run stores, which its summary left
+/// out (as it did those of the start's merge of what a killed run staged).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_summary_of_a_run_resumed_with_a_lower_page_budget_counts_the_rows_it_cut() {
+    let site = ladder_site().await;
+    let harness = Harness::default();
+    let seeds = [site.url(0, "/l/0")];
+    let first = harness
+        .crawl(&seeds, "[scope]\nmax_pages = 5\n[fetch]\nworkers = 1\n")
+        .await;
+    let [_, before] = summary_and_database(&first, &harness).await;
+    let config = "[traps]\nmax_pages_per_host = 10\n";
+    let [said, held] = run_again(&harness, &seeds, config, &before).await;
+    assert!(held.3.get("trap").is_some_and(|&n| n > 0), "{held:?}");
+    assert_eq!(said, held);
+}
+
+/// The URLs a killed run found and had not merged yet join the frontier as the next run
+/// starts: those past their host's page budget are trap rows that run stores.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_summary_of_a_run_after_a_kill_counts_the_trap_rows_of_what_was_staged() {
+    let site = ladder_site().await;
+    let harness = Harness::default();
+    let seeds = [site.url(0, "/l/0")];
+    let config = "[traps]\nmax_pages_per_host = 10\n";
+    let first = harness.crawl(&seeds, config).await;
+    let [_, before] = summary_and_database(&first, &harness).await;
+    // What a kill right after a commit that found five more of the host's URLs leaves.
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(harness.db_path());
+    let db = sqlx::SqlitePool::connect_with(options)
+        .await
+        .expect("open the database");
+    sqlx::query(
+        "INSERT INTO frontier_staged (url, host, depth, priority, discovered_from, redirect_hops, kind)
+         SELECT url || '/more', host, depth + 1, priority - 1, id, 0, 'page' FROM frontier
+         WHERE state = 'done' ORDER BY id LIMIT 5",
+    )
+    .execute(&db)
+    .await
+    .expect("stage URLs");
+    db.close().await;
+    let [said, held] = run_again(&harness, &seeds, config, &before).await;
+    assert_eq!(held.3.get("trap"), Some(&5), "{held:?}");
+    assert_eq!(said, held);
 }
