@@ -245,7 +245,10 @@ async fn run(
     config.seeds = Vec::new();
     // Fixed for the life of the process: a reload's passes over the frontier keep them.
     let sizes = (config.frontier.seen_cache, config.traps.max_pages_per_host);
-    readmit::after_scope_change(&store, &scope.get(), sizes).await?;
+    let trapped = trapped
+        + readmit::after_scope_change(&store, &scope.get(), sizes)
+            .await?
+            .unwrap_or(0);
     readmit::after_boost_change(&store, &scope.get(), config.traps.max_pages_per_host).await?;
     // A service's database is queried while it runs; a one-off crawl's once it is done.
     let deferred = if service.is_some() {
@@ -766,10 +769,11 @@ impl Reload {
         drop(changing);
         // Without the lock: the pass may read a large database, and seeds over the API
         // wait on it.
-        let scope_changed =
+        let scope_pass =
             readmit::after_scope_change(&self.store, &self.scope.get(), self.readmit).await?;
         readmit::after_boost_change(&self.store, &self.scope.get(), self.readmit.1).await?;
-        if scope_changed {
+        if let Some(trapped) = scope_pass {
+            self.progress.trapped_apart(trapped);
             // Pages the old scope left out had their revisits dropped as they came due;
             // those the new one keeps get theirs back, as at a restart.
             self.store

@@ -130,19 +130,20 @@ pub async fn after_boost_change(
 /// last crawled with this scope. Unknown (a new database, or one from before the scope
 /// was remembered) counts as another scope: the pass over an empty database is free.
 /// `frontier.seen_cache` and `traps.max_pages_per_host` are the running process's: a
-/// reload changes neither (the hosts' budgets are those the writer spends). Returns
-/// whether the scope was another.
+/// reload changes neither (the hosts' budgets are those the writer spends). Returns,
+/// when the scope was another, the trap rows the pass stored (URLs past their hosts'
+/// budgets): pages of this run, as the writer's are.
 pub async fn after_scope_change(
     store: &Store,
     scope: &Scope,
     (seen_cache, max_pages_per_host): (usize, u64),
-) -> Result<bool, Error> {
+) -> Result<Option<u64>, Error> {
     let fingerprint = scope.fingerprint();
     if store.crawl_state(FINGERPRINT).await? == Some(fingerprint) {
-        return Ok(false);
+        return Ok(None);
     }
     let started = Instant::now();
-    let requeued = store
+    let (requeued, cut) = store
         .requeue_left_out(
             |url, depth, kind| scope.keeps_queued(url, depth, kind),
             max_pages_per_host,
@@ -150,7 +151,7 @@ pub async fn after_scope_change(
         .await?;
     let mut seen = SeenUrls::new(seen_cache);
     let mut families = FamilyBudget::within(&scope.traps);
-    let (read, added) = store
+    let (read, added, trapped) = store
         .readmit_links(
             None,
             |link| admit(scope, (&mut seen, &mut families), &link),
@@ -168,7 +169,7 @@ pub async fn after_scope_change(
             "the scope differs from the last run's: URLs it left out that this one takes are queued"
         );
     }
-    Ok(true)
+    Ok(Some(cut + trapped))
 }
 
 /// Queues what stored links lead to on `hosts`, just taken into `scope` by seeds sent over
@@ -183,7 +184,7 @@ pub async fn links_to_new_hosts(
 ) -> Result<u64, Error> {
     let mut seen = SeenUrls::new(seen_cache);
     let mut families = FamilyBudget::within(&scope.traps);
-    let (_, added) = store
+    let (_, added, _) = store
         .readmit_links(
             Some(hosts),
             |link| admit(scope, (&mut seen, &mut families), &link),

@@ -483,6 +483,8 @@ pub(super) struct Readmitted {
     pub(super) read: u64,
     /// URLs added to the frontier.
     pub(super) added: u64,
+    /// Of those, trap rows: past their hosts' budgets.
+    pub(super) trapped: u64,
     /// URLs admitted and not added yet, each with the page that links to it.
     admitted: Vec<(Discovered, i64)>,
 }
@@ -800,7 +802,7 @@ where
         // Seeds count against their hosts' budgets, and are never over one.
         match self.insert_committed(&urls_from, 0).await {
             Err(e) => Err(self.refused_seed(&urls_from, e).await),
-            added => added,
+            Ok(added) => Ok(added.new),
         }
     }
 
@@ -835,7 +837,7 @@ where
             let requeued = Self::requeue_named(&mut tx, &hosts, max_pages_per_host).await?;
             DomainBudget::admit(&mut tx, &hosts).await?;
             // Seeds count against their hosts' budgets, and are never over one.
-            let added = Self::insert_on(&mut tx, &urls_from, 0).await?;
+            let added = Self::insert_on(&mut tx, &urls_from, 0).await?.new;
             tx.commit().await.doing(doing)?;
             Ok((added, requeued))
         };
@@ -866,7 +868,7 @@ where
         &self,
         urls_from: &[(&Discovered, Option<i64>)],
         max_pages_per_host: u64,
-    ) -> Result<u64, Error> {
+    ) -> Result<Added, Error> {
         let (tx, added) = self
             .insert_uncommitted(urls_from, max_pages_per_host)
             .await?;
@@ -880,27 +882,27 @@ where
         &self,
         urls_from: &[(&Discovered, Option<i64>)],
         max_pages_per_host: u64,
-    ) -> Result<(sqlx::Transaction<'static, DB>, u64), Error> {
+    ) -> Result<(sqlx::Transaction<'static, DB>, Added), Error> {
         let mut tx = self.pool.begin().await.doing("starting to add URLs")?;
         let added = Self::insert_on(&mut tx, urls_from, max_pages_per_host).await?;
         Ok((tx, added))
     }
 
     /// Adds URLs found on stored pages (or seeds) in `tx`, their hosts with them.
-    /// Returns how many were new.
+    /// Returns how many were new, and of those how many are trap rows.
     async fn insert_on(
         tx: &mut Conn<DB>,
         urls_from: &[(&Discovered, Option<i64>)],
         max_pages_per_host: u64,
-    ) -> Result<u64, Error> {
+    ) -> Result<Added, Error> {
         if urls_from.is_empty() {
-            return Ok(0);
+            return Ok(Added { new: 0, trapped: 0 });
         }
         let added = Self::insert_frontier(tx, urls_from, max_pages_per_host).await?;
         let mut script = Script::new();
         Self::insert_hosts(&mut script, urls_from.iter().map(|(d, _)| d.host.as_str()));
         script.run(tx).await?;
-        Ok(added.new)
+        Ok(added)
     }
 
     /// `refusal`, of `urls_from` together, as the refusal of the one URL the database
@@ -1042,13 +1044,14 @@ where
     /// Queues again the rows a narrower scope left out (failed, with no page: see
     /// [`Db::drop_out_of_scope`]) that `keep` now takes, counted again against their
     /// hosts' budgets (`max_pages_per_host`, 0: no limit), which they gave back when
-    /// left out: those beyond become trap rows. Returns how many are queued.
+    /// left out: those beyond become trap rows. Returns how many are queued, and how
+    /// many are trap rows.
     pub async fn requeue_left_out(
         &self,
         mut keep: impl FnMut(&Url, u32, JobKind) -> bool,
         max_pages_per_host: u64,
-    ) -> Result<u64, Error> {
-        let (mut after, mut queued) = (0_i64, 0);
+    ) -> Result<(u64, u64), Error> {
+        let (mut after, mut queued, mut trapped) = (0_i64, 0, 0);
         loop {
             let rows = sqlx::query(
                 "SELECT id, url, host, depth, priority, redirect_hops, kind FROM frontier f
@@ -1062,7 +1065,7 @@ where
             .await
             .doing("reading URLs left out")?;
             let Some(last) = rows.last() else {
-                return Ok(queued);
+                return Ok((queued, trapped));
             };
             after = last.get("id");
             let taken: BTreeMap<i64, Discovered> = rows
@@ -1087,18 +1090,20 @@ where
                 })
                 .collect();
             if !taken.is_empty() {
-                queued += self.requeue_taken(&taken, max_pages_per_host).await?;
+                let spent = self.requeue_taken(&taken, max_pages_per_host).await?;
+                queued += spent.new - spent.trapped;
+                trapped += spent.trapped;
             }
         }
     }
 
     /// Queues again the rows of `taken` (by id) still failed, in a transaction, within
-    /// their hosts' budgets; returns how many are queued (not trapped).
+    /// their hosts' budgets; returns how many it took, and how many of those are trapped.
     async fn requeue_taken(
         &self,
         taken: &BTreeMap<i64, Discovered>,
         max_pages_per_host: u64,
-    ) -> Result<u64, Error> {
+    ) -> Result<Added, Error> {
         let mut tx = self.pool.begin().await.doing("queuing URLs left out")?;
         let mut q = QueryBuilder::<DB>::new(
             "UPDATE frontier SET state = 'queued' WHERE state = 'failed' AND id IN ",
@@ -1119,7 +1124,7 @@ where
         let spent =
             Self::spend_host_budgets(&mut tx, NewRows::Listed(rows), max_pages_per_host).await?;
         tx.commit().await.doing("queuing URLs left out")?;
-        Ok(spent.new - spent.trapped)
+        Ok(spent)
     }
 
     /// Offers `admit` every stored link whose target the frontier does not know (those a
@@ -1198,9 +1203,11 @@ where
             .iter()
             .map(|(d, from)| (d, Some(*from)))
             .collect();
-        done.added += self
+        let added = self
             .insert_committed(&urls_from, max_pages_per_host)
             .await?;
+        done.added += added.new;
+        done.trapped += added.trapped;
         done.admitted.clear();
         Ok(())
     }

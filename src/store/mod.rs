@@ -928,29 +928,29 @@ impl Store {
     }
 
     /// Queues again the URLs a narrower scope left out that `keep` now takes, within
-    /// their hosts' budgets.
+    /// their hosts' budgets: (queued, trap rows stored).
     pub async fn requeue_left_out(
         &self,
         mut keep: impl FnMut(&Url, u32, JobKind) -> bool,
         max_pages_per_host: u64,
-    ) -> Result<u64, Error> {
+    ) -> Result<(u64, u64), Error> {
         on_backend!(self, db => db.requeue_left_out(&mut keep, max_pages_per_host).await)
     }
 
     /// Adds the targets of stored links the frontier does not know that `admit` takes:
-    /// (links read, URLs added). `admit` is asked once a link: what it took is kept
+    /// (links read, URLs added, of those the trap rows). `admit` is asked once a link: what it took is kept
     /// across the tries of an outage.
     pub async fn readmit_links(
         &self,
         to_hosts: Option<&[String]>,
         mut admit: impl FnMut(FoundLink<'_>) -> Option<Discovered>,
         max_pages_per_host: u64,
-    ) -> Result<(u64, u64), Error> {
+    ) -> Result<(u64, u64, u64), Error> {
         let mut done = Readmitted::default();
         on_backend!(self, db => {
             db.readmit_links(to_hosts, &mut admit, max_pages_per_host, &mut done).await
         })?;
-        Ok((done.read, done.added))
+        Ok((done.read, done.added, done.trapped))
     }
 
     /// Fails rows `owner` holds leased whose URLs the scope, narrowed since they were
@@ -1479,7 +1479,7 @@ mod tests {
         left_out(db, 30_000, 2_000).await;
         reset_peak();
         let before = peak_kib();
-        let queued = store
+        let (queued, _) = store
             .requeue_left_out(|_, _, _| true, 0)
             .await
             .expect("queue them again");
@@ -1506,7 +1506,7 @@ mod tests {
             let n: u32 = url.path()[1..].parse().expect("a number");
             n.is_multiple_of(3)
         };
-        let queued = store
+        let (queued, _) = store
             .requeue_left_out(keep, 100)
             .await
             .expect("queue them again");

@@ -1881,7 +1881,7 @@ async fn readmitting_links_across_a_lost_connection_adds_every_one() {
     .expect("store a page's links");
     let crawl = postgres.url("crawl");
     let (mut offered, mut admitted) = (0, HashSet::new());
-    let (_, added) = store
+    let (_, added, _) = store
         .readmit_links(
             None,
             |link| {

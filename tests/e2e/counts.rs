@@ -393,3 +393,18 @@ async fn the_summary_of_a_run_after_a_kill_counts_the_trap_rows_of_what_was_stag
     assert_eq!(held.3.get("trap"), Some(&5), "{held:?}");
     assert_eq!(said, held);
 }
+
+/// A crawl resumed with a wider scope queues the links the narrower one left out, within
+/// their hosts' page budgets: those beyond are trap rows that run stores.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_summary_of_a_run_resumed_with_a_wider_scope_counts_the_rows_it_cut() {
+    let site = ladder_site().await;
+    let harness = Harness::default();
+    let seeds = [site.url(0, "/l/0")];
+    let first = harness.crawl(&seeds, "[scope]\nmax_depth = 1\n").await;
+    let [_, before] = summary_and_database(&first, &harness).await;
+    let config = "[scope]\nmax_depth = 2\n[traps]\nmax_pages_per_host = 15\n";
+    let [said, held] = run_again(&harness, &seeds, config, &before).await;
+    assert!(held.3.get("trap").is_some_and(|&n| n > 0), "{held:?}");
+    assert_eq!(said, held);
+}

@@ -2794,3 +2794,59 @@ async fn a_service_whose_disk_fills_answers_and_goes_on_once_there_is_room() {
         .collect();
     assert!(asked_twice.is_empty(), "asked again: {asked_twice:?}");
 }
+
+/// A SIGHUP that widens the scope queues the links the narrower one left out, within
+/// their hosts' page budgets: those beyond are trap rows the service stores, which
+/// `/stats` counts among its pages and errors as it counts the writer's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_count_the_trap_rows_of_a_reloads_wider_scope() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add_prefix(
+        &h,
+        "/l/",
+        Resource::Dynamic(|path| {
+            let n: u32 = path.trim_start_matches("/l/").parse().unwrap_or(0);
+            (n + 1..=n + 10)
+                .map(|i| format!("<a href='/l/{i}'>{i}</a>"))
+                .collect()
+        }),
+    );
+    let site = b.start();
+    let harness = Harness::default();
+    let seeds = [site.url(0, "/l/0")];
+    let budget = "[traps]\nmax_pages_per_host = 15\n";
+    let service = Service::start(
+        &harness,
+        &seeds,
+        &format!("[scope]\nmax_depth = 1\n{budget}"),
+    );
+    service.wait_ready().await;
+    service.wait_pages(11).await;
+    service.reload(
+        &harness,
+        &seeds,
+        &format!("[scope]\nmax_depth = 2\n{budget}"),
+    );
+    let db = harness.db().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (stats, held) = loop {
+        let stats = service.stats().await;
+        let held = (
+            db.scalar("SELECT count(*) FROM pages").await,
+            db.scalar("SELECT count(*) FROM pages WHERE error_kind = 'trap'")
+                .await,
+        );
+        let said = (
+            stats["pages"].as_i64().unwrap_or(0),
+            stats["errors_by_kind"]["trap"].as_i64().unwrap_or(0),
+        );
+        if (said == held && held.1 > 0) || Instant::now() > deadline {
+            break (said, held);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(held, (21, 6));
+    assert_eq!(stats, held);
+    service.stop().await;
+}
