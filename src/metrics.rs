@@ -113,6 +113,9 @@ pub fn page(class: &'static str, links: usize, left_out: u64, error: Option<&'st
 
 /// `rows` trap rows stored: pages with no response, of the error kind `trap`.
 pub fn trapped(rows: u64) {
+    if rows == 0 {
+        return;
+    }
     counter!(PAGES, "class" => summary::status_class(None)).increment(rows);
     counter!(ERRORS, "kind" => summary::TRAP).increment(rows);
 }

@@ -62,13 +62,19 @@ impl Tally {
     /// its pages and errors as it does a URL robots.txt disallows. Not among `new_pages`:
     /// `scope.max_pages` leaves them out.
     pub fn add_trapped(&mut self, rows: u64) {
+        self.count_trapped(rows);
+        metrics::trapped(rows);
+    }
+
+    /// [`Tally::add_trapped`] for rows whose metrics were counted as they were stored
+    /// ([`crate::frontier::dispatcher::Progress::trapped_apart`]).
+    pub fn count_trapped(&mut self, rows: u64) {
         if rows == 0 {
             return;
         }
         self.pages += rows;
         *self.by_class.entry(NO_RESPONSE).or_default() += rows;
         *self.errors.entry(TRAP).or_default() += rows;
-        metrics::trapped(rows);
     }
 
     /// Of `pages`, those stored before: neither new nor trap rows, which are counted

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::hosts::HostLeases;
 use super::{Frontier, Pop, Release};
 use crate::error::Error;
+use crate::metrics;
 use crate::page::CrawlJob;
 use crate::recrawl::RecrawlPolicy;
 use crate::scope::{Scope, SharedScope};
@@ -150,12 +151,15 @@ impl Progress {
     }
 
     /// Something other than the writer stored `rows` trap rows (a merge of staged URLs the
-    /// dispatcher made, or a start's merge and its cut to a lower page budget): the writer
-    /// counts them with its next commit, or at its end. Uncounted, the summary of a crawl cut at
-    /// its page budgets said fewer pages and traps than the database held, by those the
-    /// last merges cut, and a run resumed with a lower budget none of those it cut.
+    /// dispatcher made; a start's merge, its cut to a lower page budget or a wider scope's
+    /// pass): the writer counts them with its next commit, or at its end, and
+    /// [`Progress::tally`] meanwhile (an idle service may not commit again); the metrics
+    /// count them now. Uncounted, the summary of a crawl cut at its page budgets said fewer
+    /// pages and traps than the database held, by those the last merges cut, and a run
+    /// resumed with a lower budget none of those it cut.
     pub fn trapped_apart(&self, rows: u64) {
         self.shared.trapped_apart.fetch_add(rows, Ordering::Relaxed);
+        metrics::trapped(rows);
     }
 
     /// The trap rows stored apart from the writer, since it last asked.
@@ -212,13 +216,17 @@ impl Progress {
         self.shared.page_limit.load(Ordering::SeqCst)
     }
 
-    /// The writer's counts as of its last commit.
+    /// The writer's counts as of its last commit, with the trap rows stored apart from it
+    /// since.
     pub fn tally(&self) -> Tally {
-        self.shared
+        let mut tally = self
+            .shared
             .tally
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+            .clone();
+        tally.count_trapped(self.shared.trapped_apart.load(Ordering::Relaxed));
+        tally
     }
 
     /// Records the page count now; called about once a second.

@@ -153,7 +153,8 @@ impl StoreWriter {
             .store
             .merge_staged(self.admission.max_pages_per_host)
             .await?;
-        tally.add_trapped(trapped + self.progress.take_trapped_apart());
+        tally.add_trapped(trapped);
+        tally.count_trapped(self.progress.take_trapped_apart());
         Ok(tally)
     }
 
@@ -234,7 +235,8 @@ impl StoreWriter {
         for page in batch.iter().take(committed.stored) {
             tally.add(page);
         }
-        tally.add_trapped(committed.trapped + self.progress.take_trapped_apart());
+        tally.add_trapped(committed.trapped);
+        tally.count_trapped(self.progress.take_trapped_apart());
         let revisit_retries = batch.iter().filter(|page| page.job.is_revisit());
         if let Some(wait) = revisit_retries.filter_map(|page| page.retry_in).min() {
             self.progress

@@ -2850,3 +2850,40 @@ async fn stats_count_the_trap_rows_of_a_reloads_wider_scope() {
     assert_eq!(stats, held);
     service.stop().await;
 }
+
+/// A service resumed with a lower `traps.max_pages_per_host` cuts, as it starts, what its
+/// hosts have queued beyond it. With nothing left to fetch, the writer never commits:
+/// `/stats` must count those trap rows all the same, not wait for a page to come.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_of_an_idle_service_count_the_trap_rows_its_start_cut() {
+    let site = TestSite::one_host(&[(
+        "/",
+        "<a href='/a'>a</a> <a href='/b'>b</a> <a href='/c'>c</a> <a href='/d'>d</a>",
+    )])
+    .await;
+    let harness = Harness::default();
+    let seeds = [site.url(0, "/")];
+    harness.crawl(&seeds, "[scope]\nmax_pages = 1\n").await;
+    let service = Service::start(&harness, &seeds, "[traps]\nmax_pages_per_host = 1\n");
+    service.wait_ready().await;
+    let db = harness.db().await;
+    let traps = db
+        .scalar("SELECT count(*) FROM pages WHERE error_kind = 'trap'")
+        .await;
+    assert_eq!(traps, 4);
+    let stats = service.stats().await;
+    assert_eq!(
+        (
+            stats["pages"].as_i64(),
+            stats["errors_by_kind"]["trap"].as_i64()
+        ),
+        (Some(4), Some(4)),
+        "{stats}"
+    );
+    let metrics = service.metrics().await;
+    assert!(
+        metrics.contains("pipecrawl_errors_total{kind=\"trap\"} 4\n"),
+        "{metrics}"
+    );
+    service.stop().await;
+}
