@@ -550,8 +550,9 @@ pub async fn follow_new_hosts(admin: Arc<Admin>) {
 async fn links_to_new_hosts(admin: &Admin, hosts: &[String]) {
     let scope = admin.scope.get();
     match readmit::links_to_new_hosts(&admin.store, &scope, hosts, admin.readmit).await {
-        Ok(0) => {}
-        Ok(added) => {
+        Ok((0, _)) => {}
+        Ok((added, trapped)) => {
+            admin.progress.trapped_apart(trapped);
             tracing::info!(
                 added,
                 hosts = hosts.len(),

@@ -175,23 +175,23 @@ pub async fn after_scope_change(
 /// Queues what stored links lead to on `hosts`, just taken into `scope` by seeds sent over
 /// the admin API: links to a site found before it was a seed's were left out, and would
 /// be queued only by the pass a restart or a reload makes over every link. Returns the
-/// URLs added.
+/// URLs added, and of those the trap rows (past their hosts' budgets).
 pub async fn links_to_new_hosts(
     store: &Store,
     scope: &Scope,
     hosts: &[String],
     (seen_cache, max_pages_per_host): (usize, u64),
-) -> Result<u64, Error> {
+) -> Result<(u64, u64), Error> {
     let mut seen = SeenUrls::new(seen_cache);
     let mut families = FamilyBudget::within(&scope.traps);
-    let (_, added, _) = store
+    let (_, added, trapped) = store
         .readmit_links(
             Some(hosts),
             |link| admit(scope, (&mut seen, &mut families), &link),
             max_pages_per_host,
         )
         .await?;
-    Ok(added)
+    Ok((added, trapped))
 }
 
 /// Hosts that seeds sent over the admin API took into the scope, waiting for

@@ -2828,24 +2828,7 @@ async fn stats_count_the_trap_rows_of_a_reloads_wider_scope() {
         &seeds,
         &format!("[scope]\nmax_depth = 2\n{budget}"),
     );
-    let db = harness.db().await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let (stats, held) = loop {
-        let stats = service.stats().await;
-        let held = (
-            db.scalar("SELECT count(*) FROM pages").await,
-            db.scalar("SELECT count(*) FROM pages WHERE error_kind = 'trap'")
-                .await,
-        );
-        let said = (
-            stats["pages"].as_i64().unwrap_or(0),
-            stats["errors_by_kind"]["trap"].as_i64().unwrap_or(0),
-        );
-        if (said == held && held.1 > 0) || Instant::now() > deadline {
-            break (said, held);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let (stats, held) = trap_rows_said_and_held(&service, &harness).await;
     assert_eq!(held, (21, 6));
     assert_eq!(stats, held);
     service.stop().await;
@@ -2886,4 +2869,65 @@ async fn stats_of_an_idle_service_count_the_trap_rows_its_start_cut() {
         "{metrics}"
     );
     service.stop().await;
+}
+
+/// Seeds sent over the API for a host outside the scope bring in the links to it that
+/// pages stored before had, within the host's page budget: those beyond are trap rows
+/// the service stores, which `/stats` counts among its pages and errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_count_the_trap_rows_of_links_followed_to_a_seeded_host() {
+    let mut b = SiteBuilder::bind(2).await;
+    let (a, other) = (b.authority(0), b.authority(1));
+    let links: String = (1..=5)
+        .map(|i| format!("<a href='http://{other}/{i}'>{i}</a>"))
+        .collect();
+    b.add(
+        &a,
+        "/",
+        Resource::Html(format!("<title>Home</title>{links}")),
+    );
+    for i in 1..=5 {
+        b.add(
+            &other,
+            &format!("/{i}"),
+            Resource::Html("<title>Page</title>".to_owned()),
+        );
+    }
+    let site = b.start();
+    let harness = Harness::default();
+    let config = "[traps]\nmax_pages_per_host = 2\n";
+    let service = Service::start(&harness, &[site.url(0, "/")], config);
+    service.wait_ready().await;
+    service.wait_pages(1).await;
+    let answer = service
+        .post("/seeds", serde_json::json!([site.url(1, "/1")]))
+        .await;
+    assert!(answer.status().is_success());
+    let (said, held) = trap_rows_said_and_held(&service, &harness).await;
+    assert_eq!(held, (6, 3));
+    assert_eq!(said, held);
+    service.stop().await;
+}
+
+/// `/stats`' (pages, errors_by_kind.trap) and the table's, once they agree on some trap
+/// rows or after 20 s.
+async fn trap_rows_said_and_held(service: &Service, harness: &Harness) -> ((i64, i64), (i64, i64)) {
+    let db = harness.db().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let stats = service.stats().await;
+        let held = (
+            db.scalar("SELECT count(*) FROM pages").await,
+            db.scalar("SELECT count(*) FROM pages WHERE error_kind = 'trap'")
+                .await,
+        );
+        let said = (
+            stats["pages"].as_i64().unwrap_or(0),
+            stats["errors_by_kind"]["trap"].as_i64().unwrap_or(0),
+        );
+        if (said == held && held.1 > 0) || Instant::now() > deadline {
+            return (said, held);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
