@@ -171,6 +171,14 @@ pub enum QueryError {
     #[error("{url} was not crawled: no page in the database has that URL")]
     NotCrawled { url: String },
 
+    /// A URL as a browser's address bar shows it: looked up as typed, it matched no row
+    /// and the question answered nothing, or that the page was not crawled.
+    #[error("`{given}` {why}")]
+    NoScheme {
+        given: String,
+        why: crate::urlnorm::UrlError,
+    },
+
     #[error("nothing to search for: give one or more words")]
     NoSearchWords,
 

@@ -31,8 +31,8 @@ pub(super) async fn answer(
 ) -> Result<Answer, QueryError> {
     let limit = super::limit(args.limit);
     let mut q = match (&args.from, &args.to) {
-        (Some(from), _) => from_page(conn, &super::normalize_url(from)).await?,
-        (None, Some(to)) => to_url(super::normalize_url(to)),
+        (Some(from), _) => from_page(conn, &super::normalize_url(from)?).await?,
+        (None, Some(to)) => to_url(super::normalize_url(to)?),
         (None, None) => unreachable!("clap requires --from or --to"),
     };
     super::push_limit(&mut q, limit);

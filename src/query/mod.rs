@@ -177,9 +177,17 @@ fn push_host_filter(q: &mut Statement, column: &str, host: &str) {
 }
 
 /// `input` as the crawler spells URLs, so `http://Example.com` finds `http://example.com/`;
-/// input that is no crawlable URL is looked up as typed.
-fn normalize_url(input: &str) -> String {
-    crate::urlnorm::normalize_str(input).map_or_else(|_| input.trim().to_owned(), String::from)
+/// input that is no crawlable URL is looked up as typed (a `mailto:` link's target), but
+/// for one missing only its scheme, which no stored URL lacks.
+fn normalize_url(input: &str) -> Result<String, QueryError> {
+    match crate::urlnorm::normalize_str(input) {
+        Ok(url) => Ok(url.into()),
+        Err(why @ crate::urlnorm::UrlError::NoScheme(_)) => Err(QueryError::NoScheme {
+            given: input.trim().to_owned(),
+            why,
+        }),
+        Err(_) => Ok(input.trim().to_owned()),
+    }
 }
 
 /// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.

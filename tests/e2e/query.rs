@@ -626,6 +626,43 @@ async fn links_to_a_url_include_the_redirects_that_end_there() {
     assert!(error.to_string().contains("was not crawled"), "{error}");
 }
 
+/// A URL given as a browser's address bar shows it, without its scheme
+/// (`127.0.0.1:8080/a`), is said to need one, as a seed is: `links --to` printed an
+/// empty table and exited 0, and `links --from` said the page "was not crawled", though
+/// the crawl had stored it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_without_its_scheme_is_refused_showing_it_with_one() {
+    let site = TestSite::one_host(&[
+        ("/", "<title>Home</title><a href='/a'>A</a>"),
+        ("/a", "<title>Page A</title><a href='/'>Home</a>"),
+    ])
+    .await;
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    let db = harness.db_path().display().to_string();
+    let authority = &site.authorities[0];
+    for (side, path) in [("--to", "/a"), ("--from", "/")] {
+        let typed = format!("{authority}{path}");
+        let out = pipecrawl(args(&["query", "--db", &db, "links", side, &typed])).await;
+        assert_fails(
+            &out,
+            &[&format!(
+                "`{typed}` has no scheme: write `https://{authority}{path}` (or http:// for a \
+                 site without TLS)"
+            )],
+        );
+        let with_it = format!("http://{typed}");
+        let answered = answered(
+            &pipecrawl(args(&["query", "--db", &db, "links", side, &with_it])).await,
+            &with_it,
+        );
+        assert!(
+            answered.contains(&site.url(0, "/a")),
+            "{side} {with_it}: {answered}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_finds_pages_by_their_titles_and_by_what_links_to_them_say() {
     let (site, _model, harness, _) = crawled_graph().await;
