@@ -143,9 +143,23 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = pipecrawl::export::ExportFormat::Csv)]
         format: pipecrawl::export::ExportFormat,
         /// The directory to write into (created if missing).
-        #[arg(long)]
+        #[arg(long, value_parser = out_dir)]
         out: PathBuf,
     },
+}
+
+/// `export --out`'s directory, but not `-`: Unix tools read it as stdout, which two
+/// files cannot share, and as a name it made a directory `-` that the user never asked for.
+fn out_dir(value: &str) -> Result<PathBuf, String> {
+    if value == "-" {
+        return Err(
+            "`export` writes two files, pages and links, into a directory, not to stdout: \
+             for one table on stdout, `pipecrawl query sql \"SELECT * FROM pages\" --format \
+             jsonl` (or csv)"
+                .to_owned(),
+        );
+    }
+    Ok(PathBuf::from(value))
 }
 
 /// Which database to read: named, or as a crawl's config names it.

@@ -2015,6 +2015,33 @@ async fn an_export_into_a_file_says_it_is_not_a_directory() {
     assert_eq!(std::fs::read_to_string(&file).expect("the file"), "kept\n");
 }
 
+/// `--out -`, as a user of Unix tools writes for stdout (`| jq`), made a directory named
+/// `-` in the current directory and wrote both files there, saying "wrote 0 rows to
+/// -/pages.csv": two tables cannot share stdout, and `query sql` puts one there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_to_stdout_is_refused_naming_the_question_that_prints_a_table() {
+    let (harness, db) = empty_crawl().await;
+    let out = tokio::task::spawn_blocking({
+        let dir = harness.dir.path().to_owned();
+        move || {
+            Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+                .args(["export", "--db", &db, "--format", "jsonl", "--out", "-"])
+                .current_dir(dir)
+                .output()
+                .expect("run the pipecrawl binary")
+        }
+    })
+    .await
+    .expect("the binary ran");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("pipecrawl query sql \"SELECT * FROM pages\" --format jsonl"),
+        "{stderr}"
+    );
+    assert!(!harness.dir.path().join("-").exists(), "no directory `-`");
+}
+
 /// A database a newer pipecrawl migrated (past the last migration this build knows) is
 /// refused by `crawl` saying so, and its words send the user to "crawl or query it with
 /// that version". `query` went ahead and, where the newer schema had changed what a
