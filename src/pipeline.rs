@@ -533,6 +533,18 @@ async fn run(
     };
     if let Some(began) = began {
         began.end(&store, &mut summary).await?;
+        // Nodes sharing PostgreSQL: one that starts as the others end is no run again.
+        if store.cluster().is_none() && summary.found_nothing_left(stored) {
+            tracing::info!(
+                "nothing left to crawl: {} holds the {} of earlier runs, and every URL they \
+                 found in scope was visited. To crawl again from the start, remove it (or \
+                 name another `storage.database`); `[recrawl]` revisits pages, \
+                 --retry-failed asks again for those that failed for now, and a wider \
+                 `[scope]` goes on from the links stored",
+                crate::store::redacted(&config.storage.database),
+                Count(stored, "page")
+            );
+        }
     }
     store.close().await?;
     Ok(summary)

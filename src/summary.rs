@@ -164,6 +164,14 @@ impl Summary {
             .then_some(t.pages)
     }
 
+    /// Whether this run found the crawl finished by earlier ones (`stored_before` pages
+    /// in the database as it started) and fetched nothing: a run again of a finished
+    /// crawl, which those used to crawlers that start over on every run take for a
+    /// site that did not answer.
+    pub fn found_nothing_left(&self, stored_before: u64) -> bool {
+        self.ended == EndReason::FrontierEmpty && self.tally.pages == 0 && stored_before > 0
+    }
+
     pub fn pages_per_sec(&self) -> f64 {
         let secs = self.elapsed.as_secs_f64();
         if secs > 0.0 {

@@ -2689,3 +2689,45 @@ async fn a_link_in_a_script_after_an_unclosed_svg_is_not_stored() {
         .collect();
     assert_eq!(targets, [site.url(0, "/cart")]);
 }
+
+/// Run again, a crawl that finished fetches nothing: Colly's and Scrapy's runs start
+/// over, pipecrawl's go on from the database. The second run said only "crawled 0 pages
+/// (none) … (frontier empty)", which reads as a site that did not answer; it says that
+/// the database holds a finished crawl and how to start over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_crawl_run_again_says_there_is_nothing_left_and_how_to_start_over() {
+    let site = TestSite::one_host(&[
+        ("/", "<title>Home</title><a href='/a'>A</a>"),
+        ("/a", "<title>Page A</title>"),
+    ])
+    .await;
+    let harness = Harness::default();
+    let config = harness.write_config(&harness.test_config_text(&[site.url(0, "/")], ""));
+    let run = || {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || {
+            pipecrawl_at_info(&["crawl", "--config", config.to_str().unwrap_or_default()])
+        })
+    };
+    let said = format!(
+        "nothing left to crawl: {} holds the 2 pages of earlier runs",
+        harness.db_path().display()
+    );
+    let first = run().await.expect("the binary ran");
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert!(
+        !text(&first.stderr).contains(&said),
+        "{}",
+        text(&first.stderr)
+    );
+    let again = run().await.expect("the binary ran");
+    let stderr = text(&again.stderr);
+    assert!(again.status.success(), "{stderr}");
+    assert!(text(&again.stdout).contains("crawled 0 pages"));
+    assert!(stderr.contains(&said), "{stderr}");
+    assert!(
+        stderr.contains("To crawl again from the start, remove it"),
+        "{stderr}"
+    );
+    assert_eq!(site.count(&site.url(0, "/a")), 1);
+}
