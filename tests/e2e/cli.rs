@@ -2731,3 +2731,33 @@ async fn a_finished_crawl_run_again_says_there_is_nothing_left_and_how_to_start_
     );
     assert_eq!(site.count(&site.url(0, "/a")), 1);
 }
+
+/// README runs the crawler as `cargo run --release -- crawl …`, then calls it
+/// `pipecrawl` in every example after (`pipecrawl query pages …`), which a shell without
+/// it on `PATH` answers "command not found": the text before the first such command says
+/// where the binary is, and that it runs on its own.
+#[test]
+fn the_readme_says_where_the_binary_it_calls_pipecrawl_is_before_calling_it() {
+    let readme = include_str!("../../README.md");
+    let mut in_code = false;
+    let first_call = readme
+        .lines()
+        .position(|line| {
+            if line.starts_with("```") {
+                in_code = !in_code;
+            }
+            let command = line.trim_start().trim_start_matches("$ ");
+            in_code && command.starts_with("pipecrawl ")
+        })
+        .expect("README calls the binary `pipecrawl`");
+    let before = readme
+        .lines()
+        .take(first_call)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        before.contains("target/release/pipecrawl") && before.contains("PATH"),
+        "README calls `pipecrawl` at its line {} without saying where it is",
+        first_call + 1
+    );
+}
