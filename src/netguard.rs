@@ -310,7 +310,16 @@ impl Resolve for GuardedResolver {
                 .strip_prefix('[')
                 .and_then(|h| h.strip_suffix(']'))
                 .unwrap_or(&host);
-            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((bare, 0)).await?.collect();
+            // A name under `localhost` (`docs.localhost`, a dev server's subdomain) is
+            // loopback (RFC 6761 §6.3), as browsers and curl reach it: resolved as
+            // `localhost` is, for the system resolver without systemd-resolved knows no
+            // such name.
+            let lookup = if names_loopback(bare) {
+                "localhost"
+            } else {
+                bare
+            };
+            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((lookup, 0)).await?.collect();
             let allowed: Vec<SocketAddr> = if policy.is_trusted(&host) || policy.is_proxy(&host) {
                 resolved
             } else {

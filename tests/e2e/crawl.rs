@@ -1429,3 +1429,59 @@ async fn include_and_exclude_rules_match_urls_with_non_ascii_characters_as_writt
     );
     assert_eq!(site.count(&site.url(0, "/wiki/%C3%9Cber")), 0);
 }
+
+/// A site on the user's machine whose parts are subdomains (`docs.localhost:3000`, as
+/// web frameworks' dev servers name them), crawled with `scope.hosts = ["*.localhost"]`:
+/// names under `localhost` are loopback (RFC 6761), which browsers and curl answer
+/// without asking DNS. The crawler asked the system resolver, which has no such names
+/// without systemd-resolved, and every subdomain's page was a `dns` error row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subdomains_of_localhost_are_crawled_as_browsers_reach_them() {
+    let mut builder = SiteBuilder::bind(1).await;
+    let authority = builder.authority(0);
+    let port = authority
+        .rsplit_once(':')
+        .map(|(_, p)| p.to_owned())
+        .unwrap_or_default();
+    let docs = format!("http://docs.localhost:{port}/docs");
+    let blog = format!("http://blog.app.localhost:{port}/blog");
+    let elsewhere = format!("http://127.0.0.1:{port}/elsewhere");
+    for (path, html) in [
+        (
+            "/",
+            format!("<title>Home</title><a href='{docs}'>Docs</a><a href='{elsewhere}'>IP</a>"),
+        ),
+        (
+            "/docs",
+            format!("<title>Docs</title><a href='{blog}'>Blog</a>"),
+        ),
+        ("/blog", "<title>Blog</title>".to_owned()),
+        ("/elsewhere", "<title>IP</title>".to_owned()),
+    ] {
+        builder.add(&authority, path, Resource::Html(html));
+    }
+    let site = builder.start();
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[format!("http://localhost:{port}/")],
+            "[scope]\nhosts = [\"*.localhost\"]\n[network]\nallow = [\"127.0.0.0/8\"]\n",
+        )
+        .await;
+    let db = harness.db().await;
+    let crawled: Vec<(String, Option<i64>, Option<String>)> = db
+        .pages()
+        .await
+        .into_iter()
+        .map(|p| (p.url, p.status, p.error_kind))
+        .collect();
+    assert_eq!(
+        crawled,
+        vec![
+            (blog, Some(200), None),
+            (docs, Some(200), None),
+            (format!("http://localhost:{port}/"), Some(200), None),
+        ]
+    );
+    assert_eq!(site.count(&site.url(0, "/elsewhere")), 0, "out of scope");
+}
