@@ -31,7 +31,7 @@ impl Cli {
     pub fn parse_args() -> Self {
         match Self::try_parse().and_then(Self::one_database) {
             Ok(cli) => cli,
-            Err(e) => refuse(e),
+            Err(e) => refuse(stray_config(e)),
         }
     }
 
@@ -53,6 +53,50 @@ impl Cli {
             }
         }
         Ok(self)
+    }
+}
+
+/// `error` saying what to write when `crawl` or `serve` was given its config file
+/// without `--config` (`crawl crawl.toml`), or a URL to crawl, as other crawlers' command
+/// lines take one: clap's "unexpected argument 'crawl.toml' found" said neither.
+fn stray_config(error: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue};
+    let Some(ContextValue::String(given)) = error.get(ContextKind::InvalidArg) else {
+        return error;
+    };
+    if error.kind() != ErrorKind::UnknownArgument || given.starts_with('-') {
+        return error;
+    }
+    let mut command = Cli::command();
+    // Not beside a `--config`, where the stray word is some other slip.
+    let matches = command.clone().ignore_errors(true).try_get_matches().ok();
+    let Some(name) = matches
+        .as_ref()
+        .and_then(clap::ArgMatches::subcommand)
+        .filter(|(name, sub)| {
+            matches!(*name, "crawl" | "serve")
+                && !matches!(sub.try_get_one::<PathBuf>("config"), Ok(Some(_)))
+        })
+        .map(|(name, _)| name.to_owned())
+    else {
+        return error;
+    };
+    let message = if given.contains("://") {
+        format!(
+            "unexpected argument '{given}': a crawl's seeds are written in its config, \
+             `seeds = [\"{given}\"]` (see config/example.toml), given as `pipecrawl {name} \
+             --config crawl.toml`"
+        )
+    } else {
+        format!(
+            "unexpected argument '{given}': a config is given with --config: write \
+             `pipecrawl {name} --config {given}`"
+        )
+    };
+    command.build();
+    match command.find_subcommand_mut(&name) {
+        Some(sub) => sub.error(ErrorKind::UnknownArgument, message),
+        None => error,
     }
 }
 

@@ -2761,3 +2761,31 @@ fn the_readme_says_where_the_binary_it_calls_pipecrawl_is_before_calling_it() {
         first_call + 1
     );
 }
+
+/// The config file, or a URL as other crawlers' command lines take one (`scrapy
+/// fetch URL`, spider-rs's `--url`), written where `--config FILE` goes: clap's
+/// "unexpected argument 'crawl.toml' found" said neither that `--config` was missing
+/// before it nor where a URL goes. Both say what to write, and still exit 2.
+#[test]
+fn a_config_or_a_url_given_without_config_says_what_to_write() {
+    for command in ["crawl", "serve"] {
+        for (given, says) in [
+            (
+                "crawl.toml".to_owned(),
+                format!("write `pipecrawl {command} --config crawl.toml`"),
+            ),
+            (
+                "https://example.com/".to_owned(),
+                format!(
+                    "a crawl's seeds are written in its config, `seeds = [\"https://example.com/\"]` \
+                     (see config/example.toml), given as `pipecrawl {command} --config crawl.toml`"
+                ),
+            ),
+        ] {
+            let out = pipecrawl(&[command, &given]);
+            let stderr = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{stderr}");
+            assert!(stderr.contains(&says), "{command} {given}: {stderr}");
+        }
+    }
+}
