@@ -1149,11 +1149,37 @@ impl<'a> Problems<'a> {
                 None => Some(re),
             },
             Err(e) => {
-                self.add(key, format!("is not a valid regular expression: {e}"));
+                let glob = as_glob(pattern).map_or_else(String::new, |regex| {
+                    format!(
+                        "\n({pattern:?} reads as a glob: write `'{regex}'`; these are regular \
+                         expressions, found anywhere in the URL)"
+                    )
+                });
+                self.add(key, format!("is not a valid regular expression: {e}{glob}"));
                 None
             }
         }
     }
+}
+
+/// `pattern` as a regular expression, when it is a glob that none can be (`*.pdf`,
+/// `*/private/*`: a leading `*` repeats nothing), as wget's `--reject` and shells write
+/// URL patterns: the stars at its ends dropped, since a regular expression is found
+/// anywhere, its end held by `$` where no star frees it. One with a star inside is
+/// left to the user.
+fn as_glob(pattern: &str) -> Option<String> {
+    let inner = pattern.strip_prefix('*')?.trim_start_matches('*');
+    let (inner, open_end) = match inner.strip_suffix('*') {
+        Some(rest) => (rest.trim_end_matches('*'), true),
+        None => (inner, false),
+    };
+    (!inner.is_empty() && !inner.contains('*')).then(|| {
+        format!(
+            "{}{}",
+            regex::escape(inner),
+            if open_end { "" } else { "$" }
+        )
+    })
 }
 
 impl RawConfig {

@@ -2789,3 +2789,18 @@ fn a_config_or_a_url_given_without_config_says_what_to_write() {
         }
     }
 }
+
+/// A URL pattern written as a glob, as wget's `--reject` and shells take one (`*.pdf`,
+/// `*/private/*`), was refused in the regex crate's words alone ("repetition operator
+/// missing expression"): it says these are regular expressions, found anywhere in the
+/// URL, and what the glob is as one.
+#[test]
+fn a_pattern_written_as_a_glob_is_refused_showing_it_as_a_regular_expression() {
+    let stderr = scope_refused("exclude = ['*.pdf', '*/private/*']\n");
+    for said in [
+        r#""*.pdf" reads as a glob: write `'\.pdf$'`"#,
+        r#""*/private/*" reads as a glob: write `'/private/'`"#,
+    ] {
+        assert!(stderr.contains(said), "{said}\n{stderr}");
+    }
+}
