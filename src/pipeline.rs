@@ -343,29 +343,6 @@ async fn run(
         let running = admin::router(admin);
         service.routers.send_modify(|router| *router = running);
     }
-    let reporter = tokio::spawn(reporter.run(done.clone()));
-
-    let writer = StoreWriter::new(
-        store.clone(),
-        records_rx,
-        &config,
-        deferred,
-        (progress.clone(), scope.clone(), Arc::clone(&seen)),
-    )
-    .spawn(stop.clone());
-    let parsers = ParsePool::spawn(
-        config.parse.workers,
-        fetched_rx,
-        records_tx,
-        LinkRules {
-            scope: scope.clone(),
-            recrawl: recrawl.clone(),
-            seen: Arc::clone(&seen),
-            agent: Arc::from(robots::product_token(&config.fetch.user_agent)),
-        },
-        &stages,
-    )
-    .map_err(|e| Error::StageFailed(format!("cannot start parse threads: {e}")))?;
     let gate = Arc::new(HostGate::default());
     let robots = RobotsCache::new(
         (
@@ -404,6 +381,36 @@ async fn run(
         }
         None => None,
     };
+    let mut frontier = Frontier::new(politeness.clone());
+    if hosts.is_none() {
+        resume_host_turns(&store, &mut frontier, &gate, longest_wait).await?;
+    }
+    let reporter = tokio::spawn(reporter.run(done.clone()));
+
+    // The stages start once every step that may fail has been taken, the parse threads
+    // before the writer: a run that stopped with the writer started left it to finish
+    // its work as the runtime shut down, where its timers panic.
+    let parsers = ParsePool::spawn(
+        config.parse.workers,
+        fetched_rx,
+        records_tx,
+        LinkRules {
+            scope: scope.clone(),
+            recrawl: recrawl.clone(),
+            seen: Arc::clone(&seen),
+            agent: Arc::from(robots::product_token(&config.fetch.user_agent)),
+        },
+        &stages,
+    )
+    .map_err(|e| Error::StageFailed(format!("cannot start parse threads: {e}")))?;
+    let writer = StoreWriter::new(
+        store.clone(),
+        records_rx,
+        &config,
+        deferred,
+        (progress.clone(), scope.clone(), Arc::clone(&seen)),
+    )
+    .spawn(stop.clone());
     let context = FetchContext {
         client,
         network: Arc::clone(&network),
@@ -445,10 +452,6 @@ async fn run(
             node: config.cluster.node_id.clone(),
         };
         tokio::spawn(reload.run(reloads));
-    }
-    let mut frontier = Frontier::new(politeness.clone());
-    if hosts.is_none() {
-        resume_host_turns(&store, &mut frontier, &context.gate, longest_wait).await?;
     }
     let dispatcher = Dispatcher::new(
         frontier,

@@ -896,7 +896,7 @@ pub(super) fn run_to_the_end(command: &str, config: &Path) -> std::process::Outp
 
 /// Runs `pipecrawl {command} --config {config}`, which must stop with an error: its
 /// stderr.
-fn stops_with_error(command: &str, config: &Path) -> String {
+pub(super) fn stops_with_error(command: &str, config: &Path) -> String {
     let out = run_to_the_end(command, config);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(1), "{command}: {stderr}");

@@ -22,6 +22,7 @@ mod seeds_file;
 mod service;
 mod site;
 mod socks;
+mod start_failures;
 mod tls;
 mod urls;
 
