@@ -98,13 +98,18 @@ pub async fn serve(
 }
 
 /// Takes `config.cluster.node_id` among the nodes sharing PostgreSQL, once the node's
-/// clock agrees with the server's, and refuses a node whose scope or budgets differ
-/// from a live node's (each would cut the others' crawl), before anything is written with
-/// them; a politeness that differs is warned about.
-async fn join_cluster(cluster: &Cluster, config: &Config) -> Result<(), Error> {
+/// clock agrees with the server's.
+async fn claim_name(cluster: &Cluster, config: &Config) -> Result<(), Error> {
     let (node, ttl) = (&config.cluster.node_id, config.cluster.lease_ttl);
     cluster.check_clock(node, cluster.clock(), ttl).await?;
-    cluster.claim_name(node, ttl).await?;
+    cluster.claim_name(node, ttl).await
+}
+
+/// Refuses a node whose scope or budgets differ from a live node's (each would cut the
+/// others' crawl), before anything is written with them; a politeness that differs is
+/// warned about.
+async fn check_settings(cluster: &Cluster, config: &Config) -> Result<(), Error> {
+    let (node, ttl) = (&config.cluster.node_id, config.cluster.lease_ttl);
     let keeps = Scope::new(config, &[]).keeps_fingerprint();
     cluster.check_scope(node, keeps, ttl).await?;
     // Before `readmit::after_budget_change`, which would cut the live nodes' hosts, and
@@ -153,8 +158,25 @@ struct Service {
     done: CancellationToken,
 }
 
+/// What a run has made once its database is open.
+struct Opened {
+    started: Instant,
+    network: Arc<NetworkPolicy>,
+    host_rules: Arc<HostRules>,
+    client: fetcher::HttpClient,
+    store: Store,
+    known_seeds: Vec<Url>,
+    /// Ends the run's tasks (the renewal of a node's leases among them), and a service's
+    /// API.
+    done: CancellationToken,
+}
+
+/// A node sharing PostgreSQL that stops on an error leaves the others at once, as one
+/// that ends does: it is no crash, to keep its id for a lease time (a restart under it,
+/// by hand or by systemd once the cause is mended, refused as a live node's) and its
+/// share of the hosts.
 async fn run(
-    mut config: Config,
+    config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
     service: Option<Service>,
 ) -> Result<Summary, Error> {
@@ -177,8 +199,51 @@ async fn run(
             },
         });
     }
+    let done = service
+        .as_ref()
+        .map_or_else(CancellationToken::new, |service| service.done.clone());
+    let opened = Opened {
+        started,
+        network,
+        host_rules,
+        client,
+        store: store.clone(),
+        known_seeds,
+        done: done.clone(),
+    };
+    let Some(cluster) = store.cluster() else {
+        return run_opened(opened, config, shutdown, service).await;
+    };
+    claim_name(&cluster, &config).await?;
+    let node = config.cluster.node_id.clone();
+    let ran = run_opened(opened, config, shutdown, service).await;
+    if ran.is_err() {
+        done.cancel();
+        if let Err(e) = cluster.leave(&node).await {
+            tracing::warn!("node {node:?} stops without leaving the others: {e}");
+        }
+    }
+    ran
+}
+
+/// The run, once its database is open and, on PostgreSQL, its node's id taken.
+async fn run_opened(
+    opened: Opened,
+    mut config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    service: Option<Service>,
+) -> Result<Summary, Error> {
+    let Opened {
+        started,
+        network,
+        host_rules,
+        client,
+        store,
+        known_seeds,
+        done,
+    } = opened;
     if let Some(cluster) = store.cluster() {
-        join_cluster(&cluster, &config).await?;
+        check_settings(&cluster, &config).await?;
     }
     // A service's runs end by signals only: it has no crawl to end, nor exit status.
     let began = match service {
@@ -279,9 +344,6 @@ async fn run(
     let progress = Progress::new(stages.clone());
     progress.trapped_apart(trapped);
     let stop = CancellationToken::new();
-    let done = service
-        .as_ref()
-        .map_or_else(CancellationToken::new, |service| service.done.clone());
 
     tokio::spawn({
         let (stop, done) = (stop.clone(), done.clone());

@@ -9,11 +9,19 @@ use sqlx::PgPool;
 use super::cluster::{run_to_the_end, stops_with_error};
 use super::postgres::TestPostgres;
 
-/// A node's config for `database`, seeded with a URL nothing listens on (asked once) and
-/// with the admin API on a free port, under `node_id` when one is given.
-fn node_config(dir: &Path, database: &str, node_id: Option<&str>) -> PathBuf {
+/// A crawl's PostgreSQL with its tables made by a first crawl of a node's config (under
+/// `node_id` when one is given), the config (in `dir`), and a connection to the database;
+/// `None` on a machine without PostgreSQL.
+async fn a_crawled_database(
+    test: &str,
+    dir: &Path,
+    node_id: Option<&str>,
+) -> Option<(TestPostgres, PathBuf, PgPool)> {
+    let postgres = TestPostgres::start(test)?;
+    let database = postgres.database("crawl").await;
     let config = dir.join("node.toml");
     let node = node_id.map_or_else(String::new, |id| format!("[cluster]\nnode_id = {id:?}\n"));
+    // A seed nothing listens on, asked once, and the admin API on a free port.
     std::fs::write(
         &config,
         format!(
@@ -24,28 +32,27 @@ fn node_config(dir: &Path, database: &str, node_id: Option<&str>) -> PathBuf {
         ),
     )
     .expect("write the config");
-    config
-}
-
-/// A connection to `database` once a first crawl with `config` has made its tables.
-async fn a_crawled_database(config: &Path, database: &str) -> PgPool {
-    let first = run_to_the_end("crawl", config);
+    let first = run_to_the_end("crawl", &config);
     assert!(super::cli::ran_to_its_end(&first), "{first:?}");
-    PgPool::connect(database).await.expect("connect")
+    let db = PgPool::connect(&database).await.expect("connect");
+    Some((postgres, config, db))
 }
 
-/// What a role granted SELECT, INSERT and UPDATE on `nodes` but not DELETE meets, which
-/// a node first asks for as its host leases start: its heartbeat forgets long-gone nodes.
-async fn refuse_forgetting_nodes(db: &PgPool) {
+/// What a role granted every privilege on `table` but `privilege` meets.
+async fn refuse(db: &PgPool, privilege: &str, table: &str) {
     for statement in [
-        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS
-         $$ BEGIN RAISE EXCEPTION 'permission denied for table nodes'; END $$",
-        "CREATE TRIGGER refuse BEFORE DELETE ON nodes EXECUTE FUNCTION refuse()",
+        format!(
+            "CREATE FUNCTION refuse_{table}() RETURNS trigger LANGUAGE plpgsql AS
+             $$ BEGIN RAISE EXCEPTION 'permission denied for table {table}'; END $$"
+        ),
+        format!(
+            "CREATE TRIGGER refuse BEFORE {privilege} ON {table} EXECUTE FUNCTION refuse_{table}()"
+        ),
     ] {
-        sqlx::query(statement)
+        sqlx::query(sqlx::AssertSqlSafe(statement))
             .execute(db)
             .await
-            .expect("refuse deleting nodes");
+            .expect("refuse the privilege");
     }
 }
 
@@ -56,14 +63,14 @@ async fn refuse_forgetting_nodes(db: &PgPool) {
 /// a lost connection, in most runs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_start_refused_as_its_host_leases_start_says_so_without_a_panic() {
-    let Some(postgres) = TestPostgres::start("a_start_refused_as_its_host_leases_start") else {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let Some((_postgres, config, db)) =
+        a_crawled_database("a_start_refused_as_its_host_leases_start", dir.path(), None).await
+    else {
         return;
     };
-    let database = postgres.database("crawl").await;
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let config = node_config(dir.path(), &database, None);
-    let db = a_crawled_database(&config, &database).await;
-    refuse_forgetting_nodes(&db).await;
+    // A node's heartbeat, which its host leases start with, forgets nodes long gone.
+    refuse(&db, "DELETE", "nodes").await;
     for command in ["crawl", "serve", "crawl", "serve", "crawl", "serve"] {
         let began = Instant::now();
         let stderr = stops_with_error(command, &config);
@@ -84,4 +91,34 @@ async fn a_start_refused_as_its_host_leases_start_says_so_without_a_panic() {
         let errors = stderr.lines().filter(|l| l.starts_with("error:")).count();
         assert_eq!(errors, 1, "{command}: {stderr}");
     }
+}
+
+/// A node that stopped on an error after taking its `cluster.node_id` kept it for a
+/// lease time (30 s by default): restarted at once, by hand or by systemd once the cause
+/// was mended, it was refused as a live node of that id. It stopped; it is no crash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_start_failed_can_start_again_at_once_under_its_id() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let Some((_postgres, config, db)) = a_crawled_database(
+        "a_node_whose_start_failed_can_start_again",
+        dir.path(),
+        Some("a"),
+    )
+    .await
+    else {
+        return;
+    };
+    // Its host leases start by handing back the hosts its last run held.
+    refuse(&db, "UPDATE", "hosts").await;
+    let stderr = stops_with_error("crawl", &config);
+    assert!(
+        stderr.contains("permission denied for table hosts"),
+        "{stderr}"
+    );
+    sqlx::query("DROP TRIGGER refuse ON hosts")
+        .execute(&db)
+        .await
+        .expect("grant the privilege");
+    let again = run_to_the_end("crawl", &config);
+    assert!(super::cli::ran_to_its_end(&again), "{again:?}");
 }
