@@ -41,3 +41,27 @@ pub fn fit(config: &mut Config) {
         config.fetch.workers = usize::try_from(most).unwrap_or(usize::MAX);
     }
 }
+
+/// What to add to a failure's report when SQLite could not open a file under an
+/// open-file limit too low for even one fetch worker: it says only "unable to open
+/// database file", as of a path it may not write, so the limit is named here as the
+/// likely cause.
+pub fn too_few_files_note(message: &str) -> Option<String> {
+    if !message.contains("unable to open database file") {
+        return None;
+    }
+    #[cfg(unix)]
+    {
+        let (soft, _) = rlimit::getrlimit(rlimit::Resource::NOFILE).ok()?;
+        let needed = BESIDES_CONNECTIONS + CONNECTIONS_PER_WORKER;
+        (soft < needed).then(|| {
+            format!(
+                "this process may open only {soft} files (`ulimit -n`, systemd's \
+                 `LimitNOFILE`), and a crawl needs about {needed}: SQLite cannot open its \
+                 files past that"
+            )
+        })
+    }
+    #[cfg(not(unix))]
+    None
+}

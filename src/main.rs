@@ -54,7 +54,11 @@ fn report(error: &anyhow::Error) -> String {
         }
         message.push_str(&text);
     }
-    if let Some(note) = cli::file_size_limit_note(&message) {
+    let notes = [
+        cli::file_size_limit_note(&message),
+        fdlimit::too_few_files_note(&message),
+    ];
+    for note in notes.into_iter().flatten() {
         message.push_str(" (");
         message.push_str(&note);
         message.push(')');

@@ -1413,6 +1413,17 @@ async fn an_export_to_a_full_disk_names_the_file_and_leaves_no_partial_file() {
 /// `LimitFSIZE`): what it said, and how it ended.
 #[cfg(target_os = "linux")]
 pub(super) async fn pipecrawl_with_file_size_limit(args: Vec<String>, bytes: u64) -> Output {
+    pipecrawl_under_limit(args, rlimit::Resource::FSIZE, bytes).await
+}
+
+/// Runs the binary with `args` under a limit of `value` (soft and hard) on `resource`:
+/// what it said, and how it ended.
+#[cfg(target_os = "linux")]
+pub(super) async fn pipecrawl_under_limit(
+    args: Vec<String>,
+    resource: rlimit::Resource,
+    value: u64,
+) -> Output {
     use std::os::unix::process::CommandExt;
     tokio::task::spawn_blocking(move || {
         let mut command = Command::new(env!("CARGO_BIN_EXE_pipecrawl"));
@@ -1420,7 +1431,7 @@ pub(super) async fn pipecrawl_with_file_size_limit(args: Vec<String>, bytes: u64
         // SAFETY: the closure runs in the child between fork and exec, and makes only
         // setrlimit, which is async-signal-safe.
         unsafe {
-            command.pre_exec(move || rlimit::setrlimit(rlimit::Resource::FSIZE, bytes, bytes));
+            command.pre_exec(move || rlimit::setrlimit(resource, value, value));
         }
         command.output().expect("run the pipecrawl binary")
     })

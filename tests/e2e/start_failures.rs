@@ -1,5 +1,5 @@
-//! Starts that fail part way, on PostgreSQL: each must stop with one error line saying
-//! what failed, exit 1 with no panic, and leave the crawl for the next start to go on.
+//! Starts that fail part way: each must stop with one error line saying what failed,
+//! exit 1 with no panic, and leave the crawl for the next start to go on.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -8,6 +8,8 @@ use sqlx::PgPool;
 
 use super::cluster::{run_to_the_end, stops_with_error};
 use super::postgres::TestPostgres;
+#[cfg(target_os = "linux")]
+use super::query::pipecrawl_under_limit;
 
 /// A crawl's PostgreSQL with its tables made by a first crawl of a node's config (under
 /// `node_id` when one is given), the config (in `dir`), and a connection to the database;
@@ -119,6 +121,49 @@ async fn a_node_whose_start_failed_can_start_again_at_once_under_its_id() {
         .execute(&db)
         .await
         .expect("grant the privilege");
+    let again = run_to_the_end("crawl", &config);
+    assert!(super::cli::ran_to_its_end(&again), "{again:?}");
+}
+
+/// Under an open-file limit too low for even one fetch worker (`ulimit -n` of 16, a
+/// sandbox's or a unit's `LimitNOFILE=16`), SQLite cannot open its database, write-ahead
+/// log or shared memory, and says only "unable to open database file", as of a path it
+/// may not write: the error names the limit.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_under_too_low_an_open_file_limit_names_the_limit() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let config = dir.path().join("crawl.toml");
+    let database = dir.path().join("crawl.db");
+    std::fs::write(
+        &config,
+        format!(
+            "seeds = [\"http://127.0.0.1:9/\"]\n[storage]\ndatabase = {:?}\n\
+             [retry]\nmax_attempts = 1\n",
+            database.display().to_string()
+        ),
+    )
+    .expect("write the config");
+    let args = || {
+        ["crawl", "--config", &config.display().to_string()]
+            .map(str::to_owned)
+            .to_vec()
+    };
+    for files in [14, 16, 18] {
+        let out = pipecrawl_under_limit(args(), rlimit::Resource::NOFILE, files).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{files}: {stderr}");
+        let error = stderr
+            .lines()
+            .find(|line| line.starts_with("error:"))
+            .unwrap_or_default();
+        assert!(
+            error.contains(&format!(
+                "this process may open only {files} files (`ulimit -n`"
+            )),
+            "{files}: {stderr}"
+        );
+    }
     let again = run_to_the_end("crawl", &config);
     assert!(super::cli::ran_to_its_end(&again), "{again:?}");
 }
