@@ -197,6 +197,24 @@ pub async fn connect_postgres(options: &PgConnectOptions) -> Result<PgConnection
         })
 }
 
+/// Why a pool found no connection: sqlx's retries one the server refuses as one too many
+/// (the role's or the database's `CONNECTION LIMIT`, the server's `max_connections`) for
+/// its whole wait, then says only "pool timed out while waiting for an open connection".
+/// One more connection, tried at once, says what the server says.
+async fn why_no_connection(options: &PgConnectOptions, error: sqlx::Error) -> sqlx::Error {
+    if !matches!(error, sqlx::Error::PoolTimedOut) {
+        return error;
+    }
+    match connect_postgres(options).await {
+        Ok(spare) => {
+            // It was let in: the timeout was the pool's own, and the spare goes at once.
+            let _closed = spare.close().await;
+            error
+        }
+        Err(refused) => refused,
+    }
+}
+
 /// The last migration this build knows for the database `database` names: one migrated
 /// past it was written by a newer pipecrawl.
 pub(crate) fn newest_schema(database: &str) -> i64 {
@@ -485,16 +503,23 @@ impl Store {
                         Ok(matches!(answer.await, Ok(Ok(()))))
                     })
                 })
-                .connect_with(options)
-                .await
-                .map_err(failed)?;
+                .connect_with(options.clone())
+                .await;
+            let pool = match pool {
+                Ok(pool) => pool,
+                Err(e) => return Err(failed(why_no_connection(&options, e).await)),
+            };
             // sqlx takes an advisory lock around migrations: nodes starting together
             // migrate once.
             migrate(&pool, database).await?;
             // Nodes keep the counts exact batch by batch, so they are never behind there;
             // asked all the same, for a database a future version leaves marked.
-            link_counts::rebuild_if_behind::<Postgres>(&mut *pool.acquire().await.map_err(failed)?)
-                .await?;
+            let mut conn = match pool.acquire().await {
+                Ok(conn) => conn,
+                Err(e) => return Err(failed(why_no_connection(&options, e).await)),
+            };
+            link_counts::rebuild_if_behind::<Postgres>(&mut conn).await?;
+            drop(conn);
             return Ok(Self(Backed::Postgres(Db {
                 readers: pool.clone(),
                 pool,

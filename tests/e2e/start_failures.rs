@@ -11,6 +11,21 @@ use super::postgres::TestPostgres;
 #[cfg(target_os = "linux")]
 use super::query::pipecrawl_under_limit;
 
+/// The config, in `dir`, of a crawl into `database` from a seed nothing listens on, asked
+/// once, with `extra` sections.
+fn config_of(dir: &Path, database: &str, extra: &str) -> PathBuf {
+    let config = dir.join("crawl.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "seeds = [\"http://127.0.0.1:9/\"]\n[storage]\ndatabase = {database:?}\n\
+             [retry]\nmax_attempts = 1\n{extra}"
+        ),
+    )
+    .expect("write the config");
+    config
+}
+
 /// A crawl's PostgreSQL with its tables made by a first crawl of a node's config (under
 /// `node_id` when one is given), the config (in `dir`), and a connection to the database;
 /// `None` on a machine without PostgreSQL.
@@ -21,19 +36,13 @@ async fn a_crawled_database(
 ) -> Option<(TestPostgres, PathBuf, PgPool)> {
     let postgres = TestPostgres::start(test)?;
     let database = postgres.database("crawl").await;
-    let config = dir.join("node.toml");
+    // The admin API on a free port.
     let node = node_id.map_or_else(String::new, |id| format!("[cluster]\nnode_id = {id:?}\n"));
-    // A seed nothing listens on, asked once, and the admin API on a free port.
-    std::fs::write(
-        &config,
-        format!(
-            "seeds = [\"http://127.0.0.1:9/\"]\n\
-             [storage]\ndatabase = {database:?}\n\
-             [admin]\nlisten = \"127.0.0.1:0\"\n\
-             [retry]\nmax_attempts = 1\n{node}"
-        ),
-    )
-    .expect("write the config");
+    let config = config_of(
+        dir,
+        &database,
+        &format!("[admin]\nlisten = \"127.0.0.1:0\"\n{node}"),
+    );
     let first = run_to_the_end("crawl", &config);
     assert!(super::cli::ran_to_its_end(&first), "{first:?}");
     let db = PgPool::connect(&database).await.expect("connect");
@@ -112,17 +121,8 @@ async fn a_node_whose_start_failed_can_start_again_at_once_under_its_id() {
     };
     // Its host leases start by handing back the hosts its last run held.
     refuse(&db, "UPDATE", "hosts").await;
-    let stderr = stops_with_error("crawl", &config);
-    assert!(
-        stderr.contains("permission denied for table hosts"),
-        "{stderr}"
-    );
-    sqlx::query("DROP TRIGGER refuse ON hosts")
-        .execute(&db)
-        .await
-        .expect("grant the privilege");
-    let again = run_to_the_end("crawl", &config);
-    assert!(super::cli::ran_to_its_end(&again), "{again:?}");
+    let mended = "DROP TRIGGER refuse ON hosts";
+    stops_then_runs_once_mended(&config, "permission denied for table hosts", &db, mended).await;
 }
 
 /// Under an open-file limit too low for even one fetch worker (`ulimit -n` of 16, a
@@ -133,17 +133,8 @@ async fn a_node_whose_start_failed_can_start_again_at_once_under_its_id() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crawl_under_too_low_an_open_file_limit_names_the_limit() {
     let dir = tempfile::tempdir().expect("a temp dir");
-    let config = dir.path().join("crawl.toml");
-    let database = dir.path().join("crawl.db");
-    std::fs::write(
-        &config,
-        format!(
-            "seeds = [\"http://127.0.0.1:9/\"]\n[storage]\ndatabase = {:?}\n\
-             [retry]\nmax_attempts = 1\n",
-            database.display().to_string()
-        ),
-    )
-    .expect("write the config");
+    let database = dir.path().join("crawl.db").display().to_string();
+    let config = config_of(dir.path(), &database, "");
     let args = || {
         ["crawl", "--config", &config.display().to_string()]
             .map(str::to_owned)
@@ -165,5 +156,47 @@ async fn a_crawl_under_too_low_an_open_file_limit_names_the_limit() {
         );
     }
     let again = run_to_the_end("crawl", &config);
+    assert!(super::cli::ran_to_its_end(&again), "{again:?}");
+}
+
+/// A PostgreSQL role allowed one connection (`ALTER ROLE … CONNECTION LIMIT 1`, or a
+/// server at its `max_connections` but for one) takes the node's first connection and
+/// refuses the next: sqlx's pool retries a refused connection for its whole wait, and
+/// the start said only "pool timed out while waiting for an open connection", 10 s on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_allowed_too_few_connections_is_named_as_the_cause() {
+    let Some(postgres) = TestPostgres::start("a_role_allowed_too_few_connections") else {
+        return;
+    };
+    let admin = PgPool::connect(&postgres.url("postgres"))
+        .await
+        .expect("connect");
+    for statement in [
+        "CREATE ROLE crawler LOGIN CONNECTION LIMIT 1",
+        "CREATE DATABASE crawl OWNER crawler",
+    ] {
+        sqlx::query(statement)
+            .execute(&admin)
+            .await
+            .expect("make the role and its database");
+    }
+    let database = postgres.url("crawl").replace("postgres@", "crawler@");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let config = config_of(dir.path(), &database, "");
+    let refused = "too many connections for role \"crawler\"";
+    let mended = "ALTER ROLE crawler CONNECTION LIMIT -1";
+    stops_then_runs_once_mended(&config, refused, &admin, mended).await;
+}
+
+/// A crawl of `config` stops with an error saying `says`; once `mend` has run on `db`,
+/// the next runs to its end.
+async fn stops_then_runs_once_mended(config: &Path, says: &str, db: &PgPool, mend: &str) {
+    let stderr = stops_with_error("crawl", config);
+    assert!(stderr.contains(says), "{stderr}");
+    sqlx::query(sqlx::AssertSqlSafe(mend))
+        .execute(db)
+        .await
+        .expect("mend the database");
+    let again = run_to_the_end("crawl", config);
     assert!(super::cli::ran_to_its_end(&again), "{again:?}");
 }
