@@ -349,7 +349,18 @@ async fn reload_config(
     tx: tokio::sync::mpsc::Sender<pipecrawl::Config>,
 ) {
     while hangups.recv().await.is_some() {
-        match pipecrawl::Config::load(&path) {
+        // Off the runtime's threads: a seeds file of a million lines takes seconds to
+        // read, and an idle service's other threads sleep meanwhile, its API unanswered.
+        let reading = path.clone();
+        let loaded =
+            match tokio::task::spawn_blocking(move || pipecrawl::Config::load(&reading)).await {
+                Ok(loaded) => loaded,
+                Err(e) => {
+                    tracing::error!("SIGHUP: keeping the running config: reading it failed: {e}");
+                    continue;
+                }
+            };
+        match loaded {
             Ok(config) => {
                 let fixed = running.fixed_until_restart(&config);
                 if !fixed.is_empty() {

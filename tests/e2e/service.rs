@@ -1,6 +1,7 @@
 //! `pipecrawl serve` through the binary: the admin API end to end, seeds over HTTP,
 //! pause and resume, tokens, SIGHUP, and idling without CPU.
 
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -209,6 +210,29 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free loopback port")
+}
+
+/// A config naming the seeds file `seeds_file` beside `seeds`, with `extra` (the admin
+/// and politeness lines, and any more) as [`Harness::config_text`] takes it.
+fn seeds_file_config(
+    harness: &Harness,
+    seeds_file: &Path,
+    seeds: &[String],
+    extra: &str,
+) -> String {
+    format!(
+        "seeds_file = {:?}\n{}",
+        seeds_file.display().to_string(),
+        harness.config_text(seeds, extra)
+    )
+}
+
+/// The text of a seeds file of `lines` URLs on 127.0.0.1–250, port 9, where nothing
+/// answers.
+fn lines_of_seeds(lines: u64) -> String {
+    (0..lines)
+        .map(|n| format!("http://127.0.0.{}:9/page/{n}\n", n % 250 + 1))
+        .collect()
 }
 
 /// One host serving the HTML of each (path, HTML) pair.
@@ -448,13 +472,7 @@ async fn sighup_reads_the_seeds_file_again_and_queues_its_new_lines() {
     let harness = Harness::default();
     let seeds_file = harness.dir.path().join("seeds.txt");
     std::fs::write(&seeds_file, "# more to come\n").expect("write the seeds file");
-    let config = |admin: &str| {
-        format!(
-            "seeds_file = {:?}\n{}",
-            seeds_file.display().to_string(),
-            harness.config_text(&[site.url(0, "/")], admin)
-        )
-    };
+    let config = |admin: &str| seeds_file_config(&harness, &seeds_file, &[site.url(0, "/")], admin);
     let service = Service::start_with(&harness, config);
     service.wait_ready().await;
     service.wait_pages(4).await;
@@ -486,15 +504,13 @@ async fn a_long_seeds_file_costs_the_start_little_memory_per_seed() {
     let peak_kib = |lines: u64| async move {
         let harness = Harness::default();
         let seeds_file = harness.dir.path().join("seeds.txt");
-        let text: String = (0..lines)
-            .map(|n| format!("http://127.0.0.{}:9/page/{n}\n", n % 250 + 1))
-            .collect();
-        std::fs::write(&seeds_file, text).expect("write the seeds file");
+        std::fs::write(&seeds_file, lines_of_seeds(lines)).expect("write the seeds file");
         let service = Service::start_with(&harness, |admin| {
-            format!(
-                "seeds_file = {:?}\n{}",
-                seeds_file.display().to_string(),
-                harness.config_text(&[], &format!("{admin}[scope]\nmax_pages = 1\n"))
+            seeds_file_config(
+                &harness,
+                &seeds_file,
+                &[],
+                &format!("{admin}[scope]\nmax_pages = 1\n"),
             )
         });
         service.wait_ready().await;
@@ -521,6 +537,51 @@ async fn a_long_seeds_file_costs_the_start_little_memory_per_seed() {
         per_seed <= 400,
         "{per_seed} bytes a seed: peak {long} KiB with {SEEDS} seeds, {base} KiB with one"
     );
+}
+
+/// An idle service answers its API while a SIGHUP reads a long seeds file: the read ran
+/// on one of the runtime's threads, and with nothing else to run the others slept while
+/// it did, with no one left to take a request (a million lines: 17 s without an answer
+/// in a debug build).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_service_answers_while_a_sighup_reads_a_long_seeds_file() {
+    const SEEDS: u64 = 400_000;
+    let harness = Harness::default();
+    let seeds_file = harness.dir.path().join("seeds.txt");
+    std::fs::write(&seeds_file, "# none yet\n").expect("write the seeds file");
+    let config = |admin: &str| {
+        seeds_file_config(
+            &harness,
+            &seeds_file,
+            &[],
+            &format!("{admin}[scope]\nmax_pages = 1\n"),
+        )
+    };
+    let service = Service::start_with(&harness, config);
+    service.wait_ready().await;
+    std::fs::write(&seeds_file, lines_of_seeds(SEEDS)).expect("write the long seeds file");
+
+    let hup = Instant::now();
+    service.reload_with(&harness, config);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let asked = Instant::now();
+    assert_eq!(service.get("/healthz").await.status(), 200);
+    let waited = asked.elapsed();
+    // Queued: the reload has read the file and stored its seeds.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while service.stats().await["queued"].as_u64() < Some(SEEDS - 1_000) {
+        assert!(
+            Instant::now() < deadline,
+            "the reload never queued the seeds"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        waited < Duration::from_secs(1),
+        "/healthz took {waited:?} to answer, during a reload that took {:?}",
+        hup.elapsed()
+    );
+    service.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
