@@ -188,7 +188,7 @@ async fn run(
     let host_rules = Arc::new(HostRules::new(&config.fetch.host_headers));
     let client = fetcher::client(&config, Arc::clone(&network), Arc::clone(&host_rules))?;
     let store = Store::open(&config.storage.database).await?;
-    let known_seeds = store.seeds().await?;
+    let known_seeds = store.seeds_by_host().await?;
     if config.seeds.is_empty() && known_seeds.is_empty() && service.is_none() {
         store.close().await?;
         return Err(Error::NoSeeds {
@@ -827,7 +827,7 @@ impl Reload {
 
     async fn apply(&self, config: &Config) -> Result<(), Error> {
         let changing = self.scope.changing().await;
-        let known = in_scope(&self.store, self.store.seeds().await?).await?;
+        let known = in_scope(&self.store, self.store.seeds_by_host().await?).await?;
         self.network.trust(&config.seeds);
         let new_scope = Scope::new(config, &known);
         // Before the seeds, whose hosts would be admitted with them and not looked at.

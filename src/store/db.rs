@@ -698,10 +698,15 @@ where
             .collect())
     }
 
-    /// The seeds given so far (by config or over the API): frontier rows no page led to.
-    pub async fn seeds(&self) -> Result<Vec<Url>, Error> {
+    /// A seed of each host and scheme given so far (by config or over the API): frontier
+    /// rows no page led to. What the start and a reload take of them is their hosts
+    /// (scope, trust) and schemes (`fetch.host_headers`), and a seeds file leaves a
+    /// million on a few hosts.
+    pub async fn seeds_by_host(&self) -> Result<Vec<Url>, Error> {
         let urls: Vec<String> = sqlx::query_scalar(
-            "SELECT url FROM frontier WHERE discovered_from IS NULL AND kind = 'page' AND depth = 0",
+            "SELECT min(url) FROM frontier
+             WHERE discovered_from IS NULL AND kind = 'page' AND depth = 0
+             GROUP BY host, url LIKE 'https:%'",
         )
         .fetch_all(&self.readers)
         .await
@@ -709,12 +714,14 @@ where
         Ok(urls.iter().filter_map(|u| Url::parse(u).ok()).collect())
     }
 
-    /// Where seeds redirected to: depth 0 is a seed's, and a redirect keeps its depth.
+    /// Where seeds redirected to, one URL a host (their hosts are what is taken):
+    /// depth 0 is a seed's, and a redirect keeps its depth.
     pub async fn seed_redirects(&self) -> Result<Vec<Url>, Error> {
         let urls: Vec<String> = sqlx::query_scalar(
-            "SELECT url FROM frontier
+            "SELECT min(url) FROM frontier
              WHERE discovered_from IS NOT NULL AND kind = 'page' AND depth = 0
-               AND redirect_hops > 0",
+               AND redirect_hops > 0
+             GROUP BY host",
         )
         .fetch_all(&self.readers)
         .await

@@ -714,14 +714,16 @@ impl Store {
         on_backend!(once self, db => db.host_counts(limit).await)
     }
 
-    /// Where seeds redirected to, whose hosts are in scope as the seeds' are.
+    /// Where seeds redirected to, one URL a host, whose hosts are in scope as the
+    /// seeds' are.
     pub async fn seed_redirects(&self) -> Result<Vec<Url>, Error> {
         on_backend!(self, db => db.seed_redirects().await)
     }
 
-    /// The seeds given so far (by config or over the API): frontier rows no page led to.
-    pub async fn seeds(&self) -> Result<Vec<Url>, Error> {
-        on_backend!(self, db => db.seeds().await)
+    /// A seed of each host and scheme given so far (by config or over the API): frontier
+    /// rows no page led to.
+    pub async fn seeds_by_host(&self) -> Result<Vec<Url>, Error> {
+        on_backend!(self, db => db.seeds_by_host().await)
     }
 
     /// Puts rows leased by a process that is gone back in the queue: on SQLite all of
