@@ -60,8 +60,8 @@ pub enum SeedsFileError {
 /// Reads the seeds in `path`: one URL a line, each checked as a `seeds` entry is. Blank
 /// lines, and those starting with `#` (comments), are skipped; the whitespace around a
 /// URL and a byte order mark are no part of it, nor is what follows a tab (Nutch's
-/// `nutch.score=10` metadata). A tab cannot be part of a URL: the URL parser drops it and
-/// would join that text to the URL's path.
+/// `nutch.score=10` metadata) or a `#` comment after it. A tab cannot be part of a URL:
+/// the URL parser drops it and would join that text to the URL's path.
 pub fn read(path: &Path) -> Result<SeedLines, SeedsFileError> {
     // Before opening it: opening a pipe waits for a writer.
     if !std::fs::metadata(path)?.is_file() {
@@ -96,12 +96,38 @@ pub fn read(path: &Path) -> Result<SeedLines, SeedsFileError> {
         if text.is_empty() || text.starts_with('#') {
             continue;
         }
-        let url = text.split('\t').next().unwrap_or_default();
+        let url = match url_of(text) {
+            Ok(url) => url,
+            Err(why) => {
+                lines.refuse(number, why);
+                continue;
+            }
+        };
         match urlnorm::normalize_str(url) {
             Ok(seed) => lines.seeds.push(seed),
-            Err(e) => lines.refuse(number, format!("{:?} {e}", urlnorm::trimmed(url))),
+            Err(e) => lines.refuse(number, format!("{url:?} {e}")),
         }
     }
+}
+
+/// The URL `line` (trimmed, no comment) starts with. It ends at the first whitespace,
+/// which the URL parser would take into its path (`/a # home` was `/a%20`), or drop (a
+/// carriage return, joining two URLs of a file with old Mac line ends). What follows a
+/// tab is Nutch's metadata, what follows spaces a `#` comment; anything else is refused.
+fn url_of(line: &str) -> Result<&str, String> {
+    let Some(end) = line.find(|c: char| c.is_whitespace()) else {
+        return Ok(line);
+    };
+    let (url, rest) = line.split_at(end);
+    let after_spaces = rest.trim_start_matches(' ');
+    if rest.starts_with('\t') || after_spaces.starts_with(['#', '\t']) {
+        return Ok(url);
+    }
+    Err(format!(
+        "{url:?} is followed by {rest:?}: a URL has no spaces or line breaks in it \
+         (write a space as %20), and what follows one on its line can only be a `#` \
+         comment"
+    ))
 }
 
 /// Reads on to the end of the line (or the file), in bounded pieces.
