@@ -1,11 +1,13 @@
 //! `seeds_file`: seeds one per line in a text file, as Nutch (`bin/nutch inject`),
 //! Heritrix (`seeds.txt`) and StormCrawler take them, for lists too long to write into
-//! the config. Read a line at a time: a line's bytes are all it holds at once.
+//! the config. Read a line at a time: a line's bytes are all it holds at once. A gzipped
+//! file is read as the text it holds.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
+use flate2::bufread::MultiGzDecoder;
 use url::Url;
 
 use crate::urlnorm;
@@ -67,7 +69,7 @@ pub fn read(path: &Path) -> Result<SeedLines, SeedsFileError> {
     if !std::fs::metadata(path)?.is_file() {
         return Err(SeedsFileError::NotAFile);
     }
-    let mut reader = BufReader::new(File::open(path)?);
+    let mut reader = open(path)?;
     let mut lines = SeedLines::default();
     let mut line = Vec::new();
     let mut number = 0;
@@ -128,6 +130,18 @@ fn url_of(line: &str) -> Result<&str, String> {
          (write a space as %20), and what follows one on its line can only be a `#` \
          comment"
     ))
+}
+
+/// The file at `path`, decompressed as it is read when it is gzipped: seed lists of a
+/// million lines are kept so (`seeds.txt.gz`), and Nutch and Heritrix read them so. Told
+/// by its first bytes, whatever its name.
+fn open(path: &Path) -> std::io::Result<Box<dyn BufRead>> {
+    const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
+    let mut file = BufReader::new(File::open(path)?);
+    if file.fill_buf()?.starts_with(GZIP_MAGIC) {
+        return Ok(Box::new(BufReader::new(MultiGzDecoder::new(file))));
+    }
+    Ok(Box::new(file))
 }
 
 /// Reads on to the end of the line (or the file), in bounded pieces.

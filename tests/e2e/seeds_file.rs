@@ -21,7 +21,7 @@ async fn two_homes() -> TestSite {
 /// Crawls from the seeds file `seeds` in the harness's directory, `config_with` no more,
 /// and checks that the database holds the two homes of `site` and their `/a` pages, no
 /// other.
-async fn crawl_stores_both_homes(site: &TestSite, harness: &Harness, seeds: &str) {
+async fn crawl_stores_both_homes(site: &TestSite, harness: &Harness, seeds: impl AsRef<[u8]>) {
     let dir = harness.dir.path();
     std::fs::write(dir.join("seeds.txt"), seeds).expect("write the seeds file");
     std::fs::write(dir.join("crawl.toml"), config_with(harness, "")).expect("write the config");
@@ -216,4 +216,24 @@ async fn a_comment_after_a_url_is_no_part_of_it() {
     ] {
         assert!(stderr.contains(says), "{says:?} not in {stderr}");
     }
+}
+
+/// A gzipped seed list (`seeds.txt.gz`, as Nutch and Heritrix users keep theirs) is
+/// read as the list it holds, known by its content whatever its name: it was refused as
+/// "not UTF-8" line by line, 20 lines of it named and the rest counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gzipped_seeds_file_is_read_as_the_list_it_holds() {
+    use std::io::Write;
+    let site = two_homes().await;
+    let harness = Harness::default();
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    write!(
+        gzip,
+        "# gzipped\n{}\n{}\n",
+        site.url(0, "/"),
+        site.url(1, "/")
+    )
+    .expect("compress the seeds");
+    let seeds = gzip.finish().expect("compress the seeds");
+    crawl_stores_both_homes(&site, &harness, seeds).await;
 }
