@@ -1655,8 +1655,10 @@ fn seeds_from_file(path: &str, seeds: &mut Vec<Url>, p: &mut Problems<'_>) {
     let lines = match crate::seeds_file::read(Path::new(path)) {
         Ok(lines) => lines,
         Err(e) => {
+            // Where it was looked for, unless it was found.
+            let found = matches!(e, crate::seeds_file::SeedsFileError::Utf16);
             let relative = match std::env::current_dir() {
-                Ok(here) if Path::new(path).is_relative() => format!(
+                Ok(here) if Path::new(path).is_relative() && !found => format!(
                     " (a relative path is read from the current directory, {})",
                     here.display()
                 ),

@@ -57,6 +57,13 @@ pub enum SeedsFileError {
     /// a SIGHUP reads it again.
     #[error("is not a file (a directory, a device or a pipe)")]
     NotAFile,
+    /// Told by its byte order mark, once: line by line, each would be "not UTF-8" or a
+    /// URL of NULs.
+    #[error(
+        "is UTF-16 (what Windows Notepad saves as \"Unicode\"): save it as UTF-8 (Notepad: \
+         Save As, Encoding: UTF-8; or `iconv -f UTF-16 -t UTF-8`)"
+    )]
+    Utf16,
 }
 
 /// Reads the seeds in `path`: one URL a line, each checked as a `seeds` entry is. Blank
@@ -70,6 +77,10 @@ pub fn read(path: &Path) -> Result<SeedLines, SeedsFileError> {
         return Err(SeedsFileError::NotAFile);
     }
     let mut reader = open(path)?;
+    let start = reader.fill_buf()?;
+    if start.starts_with(&[0xff, 0xfe]) || start.starts_with(&[0xfe, 0xff]) {
+        return Err(SeedsFileError::Utf16);
+    }
     let mut lines = SeedLines::default();
     let mut line = Vec::new();
     let mut number = 0;

@@ -237,3 +237,28 @@ async fn a_gzipped_seeds_file_is_read_as_the_list_it_holds() {
     let seeds = gzip.finish().expect("compress the seeds");
     crawl_stores_both_homes(&site, &harness, seeds).await;
 }
+
+/// A list saved as UTF-16 (Windows Notepad's "Unicode", before Windows 10's UTF-8
+/// default) is refused once, saying so and how to save it: each line was refused as
+/// "not UTF-8" or as a URL of NULs (`"\0h\0t\0t\0p…"`), 20 of them named.
+#[test]
+fn a_utf16_seeds_file_is_refused_once_saying_so() {
+    let harness = Harness::default();
+    let dir = harness.dir.path();
+    let mut bytes = vec![0xff, 0xfe];
+    for unit in "https://a.example/\r\nhttps://b.example/\r\n".encode_utf16() {
+        bytes.extend_from_slice(&unit.to_le_bytes());
+    }
+    std::fs::write(dir.join("seeds.txt"), bytes).expect("write the seeds file");
+    std::fs::write(dir.join("crawl.toml"), config_with(&harness, "")).expect("write the config");
+    let stderr = refused_crawl(dir);
+    assert!(
+        stderr.contains("`seeds_file` \"seeds.txt\" is UTF-16"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("seeds.txt:"), "no line named: {stderr}");
+    assert!(
+        !stderr.contains("current directory"),
+        "it was found: {stderr}"
+    );
+}
