@@ -221,7 +221,8 @@ impl Checkpoints {
             Err(error) => {
                 tracing::error!(
                     %error,
-                    "the checkpointing task ended abnormally; the crawl's last commits may                      stay in {} beside the database until the next start copies them in",
+                    "the checkpointing task ended abnormally; the crawl's last commits may \
+                     stay in {} beside the database until the next start copies them in",
                     self.wal().display()
                 );
                 Ok(())
