@@ -72,6 +72,9 @@ pub struct Previous {
     /// The stored page is an answer (a response not worth asking again for): a revisit
     /// that fails for now leaves it as it is rather than replace it with the failure.
     pub answered: bool,
+    /// The stored row records a request (see [`ErrorKind::requested`]): requested again,
+    /// the URL adds no page to what `scope.max_pages` counts.
+    pub requested: bool,
 }
 
 impl Previous {
@@ -165,6 +168,14 @@ impl ErrorKind {
         Self::Tls,
         Self::DatabaseRefused,
     ];
+
+    /// Whether a row of this kind records a request: a URL robots.txt disallows is
+    /// refused before any. `scope.max_pages` counts the pages requested, as Heritrix's and
+    /// Scrapy's limits do, so that links to disallowed URLs (a shop's `/cart?item=…` on
+    /// every page) do not use it up (`store::db::COUNTED_PAGES` says the same in SQL).
+    pub fn requested(self) -> bool {
+        self != Self::Robots
+    }
 
     /// The kind stored as `text` (`pages.error_kind`).
     pub fn from_stored(text: &str) -> Option<Self> {

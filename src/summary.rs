@@ -15,6 +15,9 @@ pub struct Tally {
     pub pages: u64,
     /// Of `pages`, those stored for the first time (not revisits).
     pub new_pages: u64,
+    /// Pages requested for the first time, which `scope.max_pages` counts: neither a URL
+    /// robots.txt disallowed (not requested) nor a revisit of a page requested before.
+    pub requested_pages: u64,
     pub links: u64,
     /// Distinct links past `traps.max_links_per_page`, not stored, and the pages that had
     /// them: a crawl whose pages were cut so is not taken for whole.
@@ -41,6 +44,9 @@ impl Tally {
         }
         self.pages += 1;
         self.new_pages += u64::from(page.job.previous.is_none());
+        let requested = page.error.as_ref().is_none_or(|e| e.kind.requested());
+        let before = page.job.previous.as_ref().is_some_and(|p| p.requested);
+        self.requested_pages += u64::from(requested && !before);
         if let Some(due_at) = page.job.previous.as_ref().and_then(|p| p.due_at) {
             let late = crate::store::unix_ms(std::time::SystemTime::now()).saturating_sub(due_at);
             self.revisit_late_ms = Some(u64::try_from(late).unwrap_or(0));
@@ -59,8 +65,8 @@ impl Tally {
     }
 
     /// Trap rows stored: page rows of URLs not fetched, which the database counts among
-    /// its pages and errors as it does a URL robots.txt disallows. Not among `new_pages`:
-    /// `scope.max_pages` leaves them out.
+    /// its pages and errors as it does a URL robots.txt disallows. Not among `new_pages`,
+    /// nor among `requested_pages`: `scope.max_pages` leaves them out.
     pub fn add_trapped(&mut self, rows: u64) {
         self.count_trapped(rows);
         metrics::trapped(rows);

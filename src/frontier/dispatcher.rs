@@ -62,8 +62,8 @@ struct Shared {
     /// time, and would not know of it otherwise.
     revisit_retry: Mutex<Option<Instant>>,
     pages: AtomicU64,
-    /// Pages stored for the first time, which `scope.max_pages` counts.
-    new_pages: AtomicU64,
+    /// Pages requested for the first time, which `scope.max_pages` counts.
+    requested_pages: AtomicU64,
     links: AtomicU64,
     /// The writer's counts as of its last commit, for `/stats`.
     tally: Mutex<Tally>,
@@ -134,8 +134,8 @@ impl Progress {
     pub fn committed(&self, rows: usize, tally: &Tally) {
         // Before the rows settle, so that they never look free of the page limit.
         self.shared
-            .new_pages
-            .store(tally.new_pages, Ordering::SeqCst);
+            .requested_pages
+            .store(tally.requested_pages, Ordering::SeqCst);
         self.shared.settle(rows);
         self.shared.pages.store(tally.pages, Ordering::Relaxed);
         self.shared.links.store(tally.links, Ordering::Relaxed);
@@ -272,8 +272,8 @@ impl Progress {
         self.shared.links.load(Ordering::Relaxed)
     }
 
-    fn new_pages(&self) -> u64 {
-        self.shared.new_pages.load(Ordering::SeqCst)
+    fn requested_pages(&self) -> u64 {
+        self.shared.requested_pages.load(Ordering::SeqCst)
     }
 
     /// URLs leased and not yet committed.
@@ -344,8 +344,9 @@ pub struct Dispatcher {
 }
 
 /// `scope.max_pages`, read from the scope a SIGHUP may replace, against the pages the
-/// database held when this run began and the new pages it stored since. Requests to
-/// be tried again and revisits store no new page, so they leave the limit alone.
+/// database held when this run began and those it requested since. Requests to be tried
+/// again and revisits store no new page, and a URL robots.txt disallows is not
+/// requested, so they leave the limit alone.
 pub struct PageLimit {
     pub scope: SharedScope,
     pub stored: u64,
@@ -359,10 +360,10 @@ impl PageLimit {
         self.scope.get().max_pages
     }
 
-    /// Whether the database holds `scope.max_pages` pages.
+    /// Whether the database holds `scope.max_pages` pages requested.
     fn reached(&self, progress: &Progress) -> bool {
         self.max()
-            .is_some_and(|max| self.stored.saturating_add(progress.new_pages()) >= max)
+            .is_some_and(|max| self.stored.saturating_add(progress.requested_pages()) >= max)
     }
 
     /// Rows that may still be leased: every leased row not yet committed may become a
@@ -386,7 +387,7 @@ impl PageLimit {
         // its rows, so one between the two reads is counted twice, never not at all.
         let outstanding = progress.outstanding() as u64;
         stored
-            .saturating_add(progress.new_pages())
+            .saturating_add(progress.requested_pages())
             .saturating_add(outstanding)
     }
 }
@@ -835,8 +836,8 @@ impl Dispatcher {
                 drained.at = None;
                 next_rebalance = now + hosts.rebalance_every();
             }
-            // Other nodes' pages count too: once they and the rows leased come to the
-            // limit, this node ends when its window is empty, as at its own limit.
+            // Other nodes' pages count too: once the pages stored come to the limit,
+            // this node ends when its window is empty, as at its own limit.
             let at_limit = self.limit.reached(&self.progress)
                 || (self.page_limit_reached && self.frontier.is_empty());
             // A node sharing the database ends, handing its hosts to the others.

@@ -361,9 +361,9 @@ pub(super) struct Added {
 /// What a lease took.
 pub struct Lease {
     pub jobs: Vec<CrawlJob>,
-    /// `scope.max_pages` is reached for this node: the pages stored and the rows it
-    /// holds leased come to it. Rows other nodes hold leased hold leases back too, but
-    /// end no node: they may go back to the queue.
+    /// `scope.max_pages` is reached: the pages stored come to it. Rows leased, this
+    /// node's or others', hold leases back, but end no node: they may go back to the
+    /// queue, or be URLs robots.txt disallows, which are stored uncounted.
     pub page_limit_reached: bool,
 }
 
@@ -419,9 +419,11 @@ impl LeaseRows {
     }
 }
 
-/// The pages `scope.max_pages` counts: all but the rows of URLs refused as traps, which
-/// are never fetched and which a run counts against its limit no more than the next does.
-const COUNTED_PAGES: &str = "SELECT count(*) FROM pages WHERE error_kind IS DISTINCT FROM 'trap'";
+/// The pages `scope.max_pages` counts: those requested (as the running count,
+/// [`crate::summary::Tally::requested_pages`]), so all but the rows of URLs refused as
+/// traps or disallowed by robots.txt, which are never requested.
+const COUNTED_PAGES: &str =
+    "SELECT count(*) FROM pages WHERE coalesce(error_kind, '') NOT IN ('trap', 'robots')";
 
 /// What a trap row cut at its host's budget says after the host's name.
 const OVER_BUDGET: &str = "has used its page budget";
@@ -1304,14 +1306,11 @@ where
                         .await
                         .doing("leasing frontier rows")?
                 } else {
-                    let (stored, leased, own): (i64, i64, i64) =
+                    let (stored, leased): (i64, i64) =
                         sqlx::query_as(sqlx::AssertSqlSafe(format!(
                             "SELECT ({COUNTED_PAGES}),
-                                    (SELECT count(*) FROM frontier WHERE state = 'leased'),
-                                    (SELECT count(*) FROM frontier
-                                     WHERE state = 'leased' AND lease_owner = $1)"
+                                    (SELECT count(*) FROM frontier WHERE state = 'leased')"
                         )))
-                        .bind(owner)
                         .fetch_one(&mut *tx)
                         .await
                         .doing("counting pages against scope.max_pages")?;
@@ -1326,12 +1325,13 @@ where
                         .fetch_all(&mut *tx)
                         .await
                         .doing("leasing frontier rows")?;
-                    // Reached for this node once its own leases would take what is left:
-                    // another node's may yet go back to the queue (that node killed, or
-                    // stopped), and this node stays to take them. Far from the limit,
-                    // it is not: its pages and leases are fewer than `bound + limit`.
-                    let taken = i64::try_from(rows.len()).unwrap_or(i64::MAX);
-                    page_limit_reached = stored.saturating_add(own).saturating_add(taken) >= max;
+                    // Reached once the pages stored come to the limit, not while rows
+                    // leased would: another node's may yet go back to the queue (that
+                    // node killed, or stopped), and any may be a URL robots.txt
+                    // disallows, stored uncounted; the node stays to take what they
+                    // leave. Far from the limit, it is not: the pages are fewer than
+                    // `bound + limit`.
+                    page_limit_reached = stored >= max;
                     rows
                 };
                 tx.commit().await.doing("leasing frontier rows")?;
@@ -1404,6 +1404,7 @@ where
                         .get::<Option<&str>, _>("error_kind")
                         .and_then(ErrorKind::from_stored);
                     previous.answered = status.is_some() && !is_transient(status, error);
+                    previous.requested = error.is_none_or(ErrorKind::requested);
                     previous.status = status;
                 }
             }

@@ -10,6 +10,7 @@ mod faults;
 mod graph;
 mod hostile;
 mod http2;
+mod max_pages;
 mod polite;
 mod postgres;
 mod query;

@@ -1,0 +1,77 @@
+//! What `scope.max_pages` counts: the pages requested, as Heritrix's and Scrapy's page
+//! limits do. Rows of URLs never requested (disallowed by robots.txt, cut as traps) are
+//! stored all the same but leave the budget to the pages the user asked for.
+
+use super::postgres::TestPostgres;
+use super::site::{Resource, SiteBuilder, TestSite};
+
+/// Disallowed URLs each page links to, ahead of its links to pages.
+const CARTS_PER_PAGE: usize = 40;
+/// Pages the site has besides its home.
+const PAGES: usize = 30;
+
+/// A shop whose every page links first to many "add to cart" URLs its robots.txt
+/// disallows, then to its pages.
+async fn shop() -> TestSite {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/robots.txt",
+        Resource::Typed("text/plain", b"User-agent: *\nDisallow: /cart\n".to_vec()),
+    );
+    let page = |from: usize| {
+        let carts: String = (0..CARTS_PER_PAGE)
+            .map(|i| format!("<a href='/cart?from={from}&item={i}'>Add</a>"))
+            .collect();
+        let pages: String = (1..=PAGES)
+            .map(|p| format!("<a href='/p{p}'>Page {p}</a>"))
+            .collect();
+        Resource::Html(format!("<title>Page {from}</title>{carts}{pages}"))
+    };
+    b.add(&h, "/", page(0));
+    for p in 1..=PAGES {
+        b.add(&h, &format!("/p{p}"), page(p));
+    }
+    b.start()
+}
+
+/// The pages requested of `site`, robots.txt aside.
+fn pages_requested(site: &TestSite) -> usize {
+    site.hits()
+        .iter()
+        .filter(|h| h.path != "/robots.txt")
+        .count()
+}
+
+/// A site whose pages all link to URLs robots.txt disallows gets `max_pages` pages
+/// requested, on either backend, and a run resumed with a higher limit goes on to it:
+/// the disallowed URLs' rows, never requested, had used up the budget, so a crawl with
+/// `max_pages = 10` requested its home page alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn urls_robots_txt_disallows_leave_max_pages_to_pages_requested() {
+    let test = "urls_robots_txt_disallows_leave_max_pages";
+    let (_server, harness, sqlite, databases) = TestPostgres::beside_sqlite(test, "shop").await;
+    for database in databases {
+        let site = shop().await;
+        let seeds = [site.url(0, "/")];
+        let crawl_to = |max_pages: usize| {
+            let text = harness
+                .test_config_text(&seeds, &format!("[scope]\nmax_pages = {max_pages}\n"))
+                .replace(&format!("{sqlite:?}"), &format!("{database:?}"));
+            let config = pipecrawl::Config::from_toml(&text, "test").expect("a valid config");
+            pipecrawl::crawl(config, std::future::pending())
+        };
+        crawl_to(10).await.expect("the first crawl");
+        assert_eq!(pages_requested(&site), 10, "{database}: the first run");
+        crawl_to(20).await.expect("the resumed crawl");
+        assert_eq!(pages_requested(&site), 20, "{database}: the resumed run");
+        let stored: Vec<(i64,)> = super::recrawl::rows(
+            &database,
+            "SELECT count(*) FROM pages WHERE error_kind IS NULL",
+            None,
+        )
+        .await;
+        assert_eq!(stored, [(20,)], "{database}: the pages stored");
+    }
+}
