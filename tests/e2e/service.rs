@@ -2933,7 +2933,7 @@ async fn stats_count_the_trap_rows_of_a_reloads_wider_scope() {
         &seeds,
         &format!("[scope]\nmax_depth = 2\n{budget}"),
     );
-    let (stats, held) = trap_rows_said_and_held(&service, &harness).await;
+    let (stats, held) = trap_rows_said_and_held(&service, &harness, (21, 6)).await;
     assert_eq!(held, (21, 6));
     assert_eq!(stats, held);
     service.stop().await;
@@ -3008,17 +3008,22 @@ async fn stats_count_the_trap_rows_of_links_followed_to_a_seeded_host() {
         .post("/seeds", serde_json::json!([site.url(1, "/1")]))
         .await;
     assert!(answer.status().is_success());
-    let (said, held) = trap_rows_said_and_held(&service, &harness).await;
+    let (said, held) = trap_rows_said_and_held(&service, &harness, (6, 3)).await;
     assert_eq!(held, (6, 3));
     assert_eq!(said, held);
     service.stop().await;
 }
 
-/// `/stats`' (pages, errors_by_kind.trap) and the table's, once they agree on some trap
-/// rows or after 20 s.
-async fn trap_rows_said_and_held(service: &Service, harness: &Harness) -> ((i64, i64), (i64, i64)) {
+/// `/stats`' (pages, errors_by_kind.trap) and the table's, once the table holds `want`
+/// and they agree, or after 60 s: agreeing on some trap rows while the crawl went on was
+/// taken for its end.
+async fn trap_rows_said_and_held(
+    service: &Service,
+    harness: &Harness,
+    want: (i64, i64),
+) -> ((i64, i64), (i64, i64)) {
     let db = harness.db().await;
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let stats = service.stats().await;
         let held = (
@@ -3030,7 +3035,7 @@ async fn trap_rows_said_and_held(service: &Service, harness: &Harness) -> ((i64,
             stats["pages"].as_i64().unwrap_or(0),
             stats["errors_by_kind"]["trap"].as_i64().unwrap_or(0),
         );
-        if (said == held && held.1 > 0) || Instant::now() > deadline {
+        if (said == held && held == want) || Instant::now() > deadline {
             return (said, held);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
