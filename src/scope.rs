@@ -332,9 +332,11 @@ impl SharedScope {
     }
 
     /// Held by whoever changes the scope, from reading what it builds on (the scope, or
-    /// the seeds stored) until its new seeds are stored and its scope set. A SIGHUP
-    /// reload waits on the database in between; a seed added over the API meanwhile
-    /// would have its host dropped by the reload's scope.
+    /// the seeds stored) until its scope is set and what it builds on stored: a SIGHUP
+    /// reload reads the stored seeds and redirects under it, so a seed added over the
+    /// API, or a seed's redirect the writer stores, is among them or builds on the
+    /// reload's scope, never dropped by it. Held briefly: a reload queues its seeds
+    /// (a seeds file of a million) before it takes it.
     pub async fn changing(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.changes.lock().await
     }
@@ -369,7 +371,8 @@ impl Scope {
         }
     }
 
-    /// Puts the hosts of seeds added while running in scope, when the config names none.
+    /// Puts the hosts of more seeds in scope (those stored, or added while running), when
+    /// the config names none.
     pub fn with_seeds(&self, seeds: &[Url]) -> Self {
         let mut scope = self.clone();
         if !self.hosts_given {

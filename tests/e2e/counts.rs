@@ -159,7 +159,7 @@ async fn a_first_crawl_cut_at_its_traps_says_no_revisits() {
 }
 
 /// Pages of one host, each linking to the next ten: a site far larger than its budget.
-fn ladder(path: &str) -> String {
+pub fn ladder(path: &str) -> String {
     let n: u32 = path.trim_start_matches("/l/").parse().unwrap_or(0);
     (n + 1..=n + 10)
         .map(|i| format!("<a href='/l/{i}'>{i}</a>"))

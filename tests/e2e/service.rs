@@ -1,7 +1,7 @@
 //! `pipecrawl serve` through the binary: the admin API end to end, seeds over HTTP,
 //! pause and resume, tokens, SIGHUP, and idling without CPU.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -237,6 +237,17 @@ fn seeds_file_config(
         "seeds_file = {:?}\n{}",
         seeds_file.display().to_string(),
         harness.config_text(seeds, extra)
+    )
+}
+
+/// The config of a service seeded from `seeds_file` alone that fetches one page at most,
+/// so that what it queues stays in the queue to be counted.
+fn one_page_from_seeds_file(harness: &Harness, seeds_file: &Path, admin: &str) -> String {
+    seeds_file_config(
+        harness,
+        seeds_file,
+        &[],
+        &format!("{admin}[scope]\nmax_pages = 1\n"),
     )
 }
 
@@ -572,15 +583,22 @@ async fn service_seeded_with(harness: &Harness, lines: u64) -> Service {
     let seeds_file = harness.dir.path().join("seeds.txt");
     std::fs::write(&seeds_file, lines_of_seeds(lines)).expect("write the seeds file");
     let service = Service::start_with(harness, |admin| {
-        seeds_file_config(
-            harness,
-            &seeds_file,
-            &[],
-            &format!("{admin}[scope]\nmax_pages = 1\n"),
-        )
+        one_page_from_seeds_file(harness, &seeds_file, admin)
     });
     service.wait_ready().await;
     service
+}
+
+/// A service on [`one_page_from_seeds_file`] whose file has no seed yet, once its API is
+/// up, and the file's path.
+async fn one_page_from_an_empty_seeds_file(harness: &Harness) -> (Service, PathBuf) {
+    let seeds_file = harness.dir.path().join("seeds.txt");
+    std::fs::write(&seeds_file, "# none yet\n").expect("write the seeds file");
+    let service = Service::start_with(harness, |admin| {
+        one_page_from_seeds_file(harness, &seeds_file, admin)
+    });
+    service.wait_ready().await;
+    (service, seeds_file)
 }
 
 /// An idle service answers its API while a SIGHUP reads a long seeds file: the read ran
@@ -591,18 +609,8 @@ async fn service_seeded_with(harness: &Harness, lines: u64) -> Service {
 async fn an_idle_service_answers_while_a_sighup_reads_a_long_seeds_file() {
     const SEEDS: u64 = 400_000;
     let harness = Harness::default();
-    let seeds_file = harness.dir.path().join("seeds.txt");
-    std::fs::write(&seeds_file, "# none yet\n").expect("write the seeds file");
-    let config = |admin: &str| {
-        seeds_file_config(
-            &harness,
-            &seeds_file,
-            &[],
-            &format!("{admin}[scope]\nmax_pages = 1\n"),
-        )
-    };
-    let service = Service::start_with(&harness, config);
-    service.wait_ready().await;
+    let (service, seeds_file) = one_page_from_an_empty_seeds_file(&harness).await;
+    let config = |admin: &str| one_page_from_seeds_file(&harness, &seeds_file, admin);
     std::fs::write(&seeds_file, lines_of_seeds(SEEDS)).expect("write the long seeds file");
 
     let hup = Instant::now();
@@ -3040,4 +3048,121 @@ async fn trap_rows_said_and_held(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Seeds a SIGHUP reads from a long `seeds_file` in the tests of the scope's lock: a
+/// debug build queues them in some seconds.
+const RELOADED_SEEDS: u64 = 200_000;
+
+/// Rewrites `seeds_file` to `first` and [`RELOADED_SEEDS`] more lines, sends the service
+/// SIGHUP, and returns once the reload has stored some of them, while it queues the rest.
+async fn reloading_long_seeds_file(
+    service: &Service,
+    harness: &Harness,
+    seeds_file: &Path,
+    first: &str,
+    config: impl FnOnce(&str) -> String,
+) {
+    std::fs::write(
+        seeds_file,
+        format!("{first}{}", lines_of_seeds(RELOADED_SEEDS)),
+    )
+    .expect("write the long seeds file");
+    service.reload_with(harness, config);
+    let db = harness.db().await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while reloaded_seeds(&db).await < 10_000 {
+        assert!(
+            Instant::now() < deadline,
+            "the reload never queued the seeds"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The seeds of [`lines_of_seeds`] the database holds.
+async fn reloaded_seeds(db: &super::Db) -> u64 {
+    let n = db
+        .scalar("SELECT count(*) FROM frontier WHERE url LIKE '%:9/page/%' AND depth = 0")
+        .await;
+    u64::try_from(n).unwrap_or_default()
+}
+
+/// A seed sent over the API while a SIGHUP queues a long seeds file is taken at once: the
+/// reload held the scope's lock while it queued its seeds, and the request waited on it
+/// to the end (a million seeds: ~24 s in a debug build, past many clients' timeouts).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_sent_while_a_sighup_queues_a_long_seeds_file_is_taken_at_once() {
+    let harness = Harness::default();
+    let (service, seeds_file) = one_page_from_an_empty_seeds_file(&harness).await;
+    let config = |admin: &str| one_page_from_seeds_file(&harness, &seeds_file, admin);
+    reloading_long_seeds_file(&service, &harness, &seeds_file, "", config).await;
+
+    let asked = Instant::now();
+    let answer = service
+        .post("/seeds", serde_json::json!(["http://127.0.0.1:9/sent"]))
+        .await;
+    let took = asked.elapsed();
+    assert_eq!(answer.status(), 202);
+    let queued = reloaded_seeds(&harness.db().await).await;
+    assert!(
+        queued < RELOADED_SEEDS,
+        "POST /seeds was answered after {took:?}, once the reload had queued all its {queued} \
+         seeds"
+    );
+    service.stop().await;
+}
+
+/// The crawl goes on while a SIGHUP queues a long seeds file, a seed that redirects to
+/// another host among it: the store writer widens the scope to that host under the
+/// scope's lock, which the reload held while it queued its seeds, and every page
+/// fetched waited for the reload to end (a million seeds: ~24 s, debug build).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_are_stored_while_a_sighup_queues_a_long_seeds_file() {
+    let (open, gate) = tokio::sync::watch::channel(false);
+    let mut b = SiteBuilder::bind(3).await;
+    let (crawled, moved, to) = (b.authority(0), b.authority(1), b.authority(2));
+    b.add_prefix(&crawled, "/l/", Resource::Dynamic(super::counts::ladder));
+    let redirect = Resource::Redirect(301, format!("http://{to}/"));
+    b.add(&moved, "/", Resource::Held(gate, Box::new(redirect)));
+    b.add(&to, "/", Resource::Html("<title>Moved here</title>".into()));
+    let site = b.start();
+    let harness = Harness::default();
+    let seeds_file = harness.dir.path().join("seeds.txt");
+    let first = format!("{}\n", site.url(1, "/"));
+    std::fs::write(&seeds_file, &first).expect("write the seeds file");
+    let config =
+        |admin: &str| seeds_file_config(&harness, &seeds_file, &[site.url(0, "/l/0")], admin);
+    let service = Service::start_with(&harness, config);
+    service.wait_ready().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while site.count(&site.url(1, "/")) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the seed that moves was never asked for"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    reloading_long_seeds_file(&service, &harness, &seeds_file, &first, config).await;
+
+    open.send_replace(true);
+    let opened = Instant::now();
+    let db = harness.db().await;
+    let stored = format!(
+        "SELECT count(*) FROM pages WHERE url = '{}' AND status = 301",
+        site.url(1, "/")
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while db.scalar(&stored).await == 0 {
+        assert!(Instant::now() < deadline, "the redirect was never stored");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let queued = reloaded_seeds(&db).await;
+    assert!(
+        queued < RELOADED_SEEDS,
+        "the redirect was stored {:?} after it was answered, once the reload had queued all \
+         its {queued} seeds",
+        opened.elapsed()
+    );
+    service.stop().await;
 }
