@@ -23,6 +23,16 @@ pub enum Error {
     },
 
     #[error(
+        "cannot open the database {path}: {limit}, and a node needs {needs} connections: \
+         raise the limit, or end the sessions that hold them"
+    )]
+    TooFewConnections {
+        path: PathBuf,
+        limit: String,
+        needs: u32,
+    },
+
+    #[error(
         "{path} is not a pipecrawl database (it holds the tables {tables}): give a new file \
          or PostgreSQL database, or one a crawl wrote"
     )]

@@ -12,6 +12,7 @@
 mod backend;
 mod checkpoints;
 pub mod cluster;
+mod conn_limit;
 mod crawl_lock;
 mod db;
 mod domain_budget;
@@ -469,6 +470,11 @@ impl Store {
                 .fetch_all(&mut first)
                 .await
                 .map_err(failed)?;
+            // A server that cannot say (a pooler in front of it) gets the full pool.
+            let fewer = conn_limit::fewer(&mut first).await.unwrap_or_else(|e| {
+                tracing::debug!("the database's connection limits went unread: {e}");
+                None
+            });
             first.close().await.map_err(failed)?;
             if let Some(tables) = another_programs(&tables) {
                 return Err(Error::NotPipecrawl {
@@ -476,9 +482,30 @@ impl Store {
                     tables,
                 });
             }
+            let size = match fewer {
+                None => conn_limit::POOL_SIZE,
+                Some(fewer) if fewer.room < conn_limit::FEWEST => {
+                    return Err(Error::TooFewConnections {
+                        path: PathBuf::from(redacted(database)),
+                        limit: fewer.to_string(),
+                        needs: conn_limit::FEWEST,
+                    })
+                }
+                Some(fewer) => {
+                    tracing::warn!(
+                        "{fewer}: this node opens {} connections to the database, not {}, \
+                         and its steps take turns on them",
+                        fewer.room,
+                        conn_limit::POOL_SIZE
+                    );
+                    fewer.room
+                }
+            };
             let idle = idle_check::IdleCheck::default();
             // The writer, the dispatcher, the lease renewer, robots.txt lookups and the
-            // admin API each hold at most one connection at a time. A step waits for a
+            // admin API each hold at most one connection at a time (re-admitting stored
+            // links two: `conn_limit::FEWEST`), so a pool fitted to the server's limits
+            // has them take turns. A step waits for a
             // connection no longer than a new one may take: when the server went away
             // while every connection was idle, the pool's wait is where a step meets the
             // outage, and `store::outage` says so and rides it out.
@@ -488,7 +515,7 @@ impl Store {
             // ever: each cut cost a connection, until the node had none. Tried here first
             // within [`CONNECT_TIMEOUT`], one that does not answer is closed.
             let pool = PgPoolOptions::new()
-                .max_connections(8)
+                .max_connections(size)
                 .acquire_timeout(CONNECT_TIMEOUT)
                 // An idle connection is tried before a step takes it, briefly: after a
                 // network cut none answers ([`idle_check`]).

@@ -3,6 +3,7 @@
 
 mod cli;
 mod cluster;
+mod connection_limit;
 mod counts;
 mod crash;
 mod crawl;

@@ -121,21 +121,7 @@ async fn a_crawl_with_revisits_due_keeps_the_index_that_finds_old_links() {
     const PAGES: usize = 20;
     let mut b = SiteBuilder::bind(1).await;
     let h = b.authority(0);
-    let links: String = (0..PAGES)
-        .map(|i| format!("<a href='/{i}'>{i}</a>"))
-        .collect();
-    b.add(
-        &h,
-        "/",
-        Resource::Html(format!("<title>Home</title>{links}")),
-    );
-    for i in 0..PAGES {
-        b.add(
-            &h,
-            &format!("/{i}"),
-            Resource::Html(format!("<title>{i}</title><a href='/'>home</a>")),
-        );
-    }
+    b.add_home_and_pages(&h, PAGES);
     // Slow enough that the second crawl can be looked at while it runs.
     b.delay_host(&h, Duration::from_millis(50));
     let site = b.start();

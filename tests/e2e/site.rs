@@ -111,6 +111,20 @@ impl SiteBuilder {
             .insert((authority.to_owned(), path.to_owned()), resource);
     }
 
+    /// Serves on `authority` a home page `/` linking to `pages` pages, `/0`, `/1`, …, each
+    /// linking back home.
+    pub fn add_home_and_pages(&mut self, authority: &str, pages: usize) {
+        let links: String = (0..pages)
+            .map(|i| format!("<a href='/{i}'>{i}</a>"))
+            .collect();
+        let home = format!("<title>Home</title>{links}");
+        self.add(authority, "/", Resource::Html(home));
+        for i in 0..pages {
+            let page = format!("<title>Page {i}</title><a href='/'>home</a>");
+            self.add(authority, &format!("/{i}"), Resource::Html(page));
+        }
+    }
+
     /// Serves `resource` for every path that starts with `prefix` and has no route of
     /// its own.
     pub fn add_prefix(&mut self, authority: &str, prefix: &str, resource: Resource) {

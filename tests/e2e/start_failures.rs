@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use sqlx::PgPool;
 
 use super::cluster::{run_to_the_end, stops_with_error};
+use super::connection_limit::a_role_allowed;
 use super::postgres::TestPostgres;
 #[cfg(target_os = "linux")]
 use super::query::pipecrawl_under_limit;
@@ -163,27 +164,17 @@ async fn a_crawl_under_too_low_an_open_file_limit_names_the_limit() {
 /// server at its `max_connections` but for one) takes the node's first connection and
 /// refuses the next: sqlx's pool retries a refused connection for its whole wait, and
 /// the start said only "pool timed out while waiting for an open connection", 10 s on.
+/// A node needs two (`store::conn_limit`): it stops at once, saying so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_role_allowed_too_few_connections_is_named_as_the_cause() {
-    let Some(postgres) = TestPostgres::start("a_role_allowed_too_few_connections") else {
+    let Some((_postgres, admin, database)) =
+        a_role_allowed("a_role_allowed_too_few_connections", 1).await
+    else {
         return;
     };
-    let admin = PgPool::connect(&postgres.url("postgres"))
-        .await
-        .expect("connect");
-    for statement in [
-        "CREATE ROLE crawler LOGIN CONNECTION LIMIT 1",
-        "CREATE DATABASE crawl OWNER crawler",
-    ] {
-        sqlx::query(statement)
-            .execute(&admin)
-            .await
-            .expect("make the role and its database");
-    }
-    let database = postgres.url("crawl").replace("postgres@", "crawler@");
     let dir = tempfile::tempdir().expect("a temp dir");
     let config = config_of(dir.path(), &database, "");
-    let refused = "too many connections for role \"crawler\"";
+    let refused = "role \"crawler\" has CONNECTION LIMIT 1, and a node needs 2 connections";
     let mended = "ALTER ROLE crawler CONNECTION LIMIT -1";
     stops_then_runs_once_mended(&config, refused, &admin, mended).await;
 }
