@@ -505,10 +505,10 @@ impl Store {
             // The writer, the dispatcher, the lease renewer, robots.txt lookups and the
             // admin API each hold at most one connection at a time (re-admitting stored
             // links two: `conn_limit::FEWEST`), so a pool fitted to the server's limits
-            // has them take turns. A step waits for a
-            // connection no longer than a new one may take: when the server went away
-            // while every connection was idle, the pool's wait is where a step meets the
-            // outage, and `store::outage` says so and rides it out.
+            // has them take turns. A step waits for a connection no longer than a new
+            // one may take: when the server went away while every connection was idle,
+            // the pool's wait is where a step meets the outage, and `store::outage` says
+            // so and rides it out.
             // A connection handed back is tried (sqlx sends it a sync and waits for the
             // answer) before it is taken back; one a step gave up on because the network
             // was cut (`outage::brief`) never answers, and held its place in the pool for
