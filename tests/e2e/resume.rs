@@ -1197,8 +1197,8 @@ async fn a_stop_during_a_postgresql_outage_says_it_waits_for_the_database() {
     let (mut child, log_path) = crawl_on_postgres(&harness, &model.seeds, &database);
     wait_for_requests(&site, 100).await;
     // The server stops while a step waits on it (the writer, for a lock on `pages`), so
-    // the crawl meets the outage at once: with its connections idle, it meets it only
-    // once the pool's wait for a connection runs out.
+    // the crawl meets the outage at once, most times: with its connections idle, it
+    // meets it only once the pool's wait for a connection runs out.
     let mut lock = sqlx::PgConnection::connect(&database)
         .await
         .expect("connect");
@@ -1225,8 +1225,14 @@ async fn a_stop_during_a_postgresql_outage_says_it_waits_for_the_database() {
     }
     server.stop();
     let said = |what: &str| std::fs::read_to_string(&log_path).is_ok_and(|log| log.contains(what));
+    // Either way of meeting it: the fast stop may end the lock's session before the
+    // waiting step's, and on a loaded machine that step can then finish before its own
+    // session is ended, leaving every connection of the crawl idle.
+    let met = || {
+        said("lost the connection to the database") || said("no connection to the database within")
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !said("lost the connection to the database") {
+    while !met() {
         assert!(
             Instant::now() < deadline,
             "the crawl never met the outage ({:?}): {}",
