@@ -309,7 +309,12 @@ impl HostLeases {
         let mut claimed = 0;
         if active.len() < quota && self.state().fresh(now) {
             let want = i64::try_from(quota - active.len()).unwrap_or(0);
-            for host in i.cluster.claim(&i.node, want, i.ttl).await? {
+            let claims = i.cluster.claim(&i.node, want, i.ttl).await?;
+            // The claim reads what is left of each host's wait as it runs, after the steps
+            // above: counted from `now`, read before them, the wait (a `Retry-After` too)
+            // ended early by as long as they took, on a busy server a second or more.
+            let now = Instant::now();
+            for host in claims {
                 let name: Arc<str> = Arc::from(host.host.as_str());
                 // Taken over, its last request's time died with its owner, but a 429's or
                 // 503's pause, kept with the answer, did not.

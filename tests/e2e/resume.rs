@@ -1436,50 +1436,169 @@ async fn a_host_taken_over_from_a_node_killed_during_its_retry_after_waits_it_ou
     else {
         return;
     };
-    let database = postgres.database("taken_over").await;
-    let (site, wait) = busy_site().await;
-    let harness = Harness::default();
-    let config = |node: &str| {
-        let sqlite = format!("{:?}", harness.db_path().display().to_string());
-        let extra = format!(
-            "[retry]\nmax_attempts = 3\n[fetch]\nworkers = 1\n\
-             [politeness]\ndelay_ms = 0\nper_host_concurrency = 1\n\
-             [cluster]\nnode_id = {node:?}\nlease_ttl_ms = 1500\n"
-        );
-        let text = harness
-            .test_config_text(&[site.url(0, "/")], &extra)
-            .replace(&sqlite, &format!("{database:?}"));
-        let path = harness.dir.path().join(format!("{node}.toml"));
-        std::fs::write(&path, text).expect("write a node's config");
-        path
-    };
-    let (first, next) = (config("first"), config("next"));
-    let pool = sqlx::PgPool::connect(&database)
-        .await
-        .expect("connect to the test database");
+    let taken = TakenOver::start(&postgres, Duration::from_secs(4)).await;
+    let out = kill_and_crawl_again(taken.first, taken.next).await;
+    assert!(out.status.success(), "{out:?}");
+    assert_nothing_asked_within(&taken.site, taken.wait);
+}
 
-    let child = spawn_crawl(&first);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let waiting = "SELECT count(*) FROM frontier WHERE attempts > 0 AND state = 'queued'";
-    while sqlx::query_scalar::<_, i64>(waiting)
-        .fetch_one(&pool)
+/// As above, with the node taking the host over slow to claim it: what is left of the
+/// `Retry-After` is read with the claim, but was counted from the start of the round
+/// of lease steps the claim ends, so a round held up (here its look at the cluster's
+/// share, by a lock on `crawl_state`) cut the pause short by as long, and the host was
+/// asked within it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_taken_over_by_a_node_slow_to_claim_it_still_waits_out_its_retry_after() {
+    use sqlx::Connection;
+    let Some(postgres) = super::postgres::TestPostgres::start("a_host_claimed_slowly") else {
+        return;
+    };
+    // Long enough to outlast the next node's start and the round held up.
+    let taken = TakenOver::start(&postgres, Duration::from_secs(10)).await;
+    let mut first = taken.first;
+    first.kill().expect("kill -9 pipecrawl");
+    first.wait().expect("reap pipecrawl");
+    let mut lock = sqlx::PgConnection::connect(&taken.database)
         .await
-        .unwrap_or(0)
+        .expect("connect");
+    // The dead node's lease of the host is made to run out in the round held up, not
+    // before.
+    let lease_until =
+        |until: &str| format!("UPDATE hosts SET owner_expires = {until} WHERE owner = 'first'");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(lease_until("9000000000000")))
+        .execute(&mut lock)
+        .await
+        .expect("extend the dead node's lease");
+    let mut next = spawn_crawl(&taken.next);
+    // Once it has joined (renewed its leases a first time) and finished its start,
+    // which reads `crawl_state` too.
+    let joined = "SELECT count(*) FROM nodes WHERE id = 'next' AND heartbeat > started_at";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sqlx::query_scalar::<_, i64>(joined)
+        .fetch_one(&mut lock)
+        .await
+        .expect("read nodes")
         == 0
     {
-        assert!(Instant::now() < deadline, "/busy's 503 was not written");
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        assert!(Instant::now() < deadline, "the next node never joined");
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    pool.close().await;
-    let out = kill_and_crawl_again(child, next).await;
-    assert!(out.status.success(), "{out:?}");
-    assert_nothing_asked_within(&site, wait);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Of the steps that read `crawl_state`, only the look at the share runs once a node
+    // has started. (A statement waiting for its table still shows the one before it.)
+    let blocked_share =
+        "SELECT count(*) FROM pg_locks WHERE relation = 'crawl_state'::regclass AND NOT granted";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let held_since = 'held: loop {
+        assert!(
+            Instant::now() < deadline,
+            "the next node never looked at the share"
+        );
+        sqlx::raw_sql("BEGIN; LOCK TABLE crawl_state IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut lock)
+            .await
+            .expect("lock crawl_state");
+        // Let go now and then, should the node's start still read it.
+        let until = Instant::now() + Duration::from_millis(1200);
+        while Instant::now() < until {
+            let blocked: i64 = sqlx::query_scalar(blocked_share)
+                .fetch_one(&mut lock)
+                .await
+                .expect("read pg_locks");
+            if blocked > 0 {
+                break 'held Instant::now();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut lock)
+            .await
+            .expect("unlock crawl_state");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    sqlx::raw_sql(sqlx::AssertSqlSafe(lease_until("0")))
+        .execute(&mut lock)
+        .await
+        .expect("end the dead node's lease");
+    tokio::time::sleep(Duration::from_secs(1).saturating_sub(held_since.elapsed())).await;
+    sqlx::raw_sql("COMMIT")
+        .execute(&mut lock)
+        .await
+        .expect("unlock crawl_state");
+    let status = wait_exit(&mut next, Duration::from_secs(60)).await;
+    assert!(status.success(), "{status:?}");
+    assert_nothing_asked_within(&taken.site, taken.wait);
+}
+
+/// A node ("first") of a crawl on PostgreSQL whose host waits out `/busy`'s
+/// `Retry-After` of `wait`, and the config of the node to take the host over ("next").
+struct TakenOver {
+    site: TestSite,
+    wait: Duration,
+    database: String,
+    first: Child,
+    next: PathBuf,
+    _harness: Harness,
+}
+
+impl TakenOver {
+    /// Starts "first" and waits until `/busy`'s 503 is written.
+    async fn start(postgres: &super::postgres::TestPostgres, wait: Duration) -> Self {
+        let database = postgres.database("taken_over").await;
+        let site = busy_site_waiting(wait).await;
+        let harness = Harness::default();
+        let config = |node: &str| {
+            let sqlite = format!("{:?}", harness.db_path().display().to_string());
+            let extra = format!(
+                "[retry]\nmax_attempts = 3\n[fetch]\nworkers = 1\n\
+                 [politeness]\ndelay_ms = 0\nper_host_concurrency = 1\n\
+                 [cluster]\nnode_id = {node:?}\nlease_ttl_ms = 1500\n"
+            );
+            let text = harness
+                .test_config_text(&[site.url(0, "/")], &extra)
+                .replace(&sqlite, &format!("{database:?}"));
+            let path = harness.dir.path().join(format!("{node}.toml"));
+            std::fs::write(&path, text).expect("write a node's config");
+            path
+        };
+        let (first, next) = (config("first"), config("next"));
+        let pool = sqlx::PgPool::connect(&database)
+            .await
+            .expect("connect to the test database");
+
+        let child = spawn_crawl(&first);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let waiting = "SELECT count(*) FROM frontier WHERE attempts > 0 AND state = 'queued'";
+        while sqlx::query_scalar::<_, i64>(waiting)
+            .fetch_one(&pool)
+            .await
+            .unwrap_or(0)
+            == 0
+        {
+            assert!(Instant::now() < deadline, "/busy's 503 was not written");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        pool.close().await;
+        Self {
+            site,
+            wait,
+            database,
+            first: child,
+            next,
+            _harness: harness,
+        }
+    }
 }
 
 /// A site whose `/busy` answers a 503 with a `Retry-After` of some seconds (and then a
 /// page), its home linking to it first and to two other pages: with the wait.
 async fn busy_site() -> (TestSite, Duration) {
     const WAIT: Duration = Duration::from_secs(4);
+    (busy_site_waiting(WAIT).await, WAIT)
+}
+
+/// [`busy_site`], its `Retry-After` `wait`.
+async fn busy_site_waiting(wait: Duration) -> TestSite {
     let mut b = SiteBuilder::bind(1).await;
     let h = b.authority(0);
     // `/busy` first: the others wait behind its answer.
@@ -1488,12 +1607,12 @@ async fn busy_site() -> (TestSite, Duration) {
     b.add(&h, "/m", Resource::Html("<title>m</title>".into()));
     b.add(&h, "/n", Resource::Html("<title>n</title>".into()));
     let busy = Resource::WithHeaders(
-        vec![("Retry-After".into(), WAIT.as_secs().to_string())],
+        vec![("Retry-After".into(), wait.as_secs().to_string())],
         Box::new(Resource::Status(503, "busy".into())),
     );
     let fine = Resource::Html("<title>fine</title>".into());
     b.add(&h, "/busy", Resource::Sequence(vec![busy, fine]));
-    (b.start(), WAIT)
+    b.start()
 }
 
 /// Nothing but robots.txt was asked of the site within `wait` of `/busy`'s answer.
