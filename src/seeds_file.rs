@@ -147,9 +147,8 @@ fn url_of(line: &str) -> Result<&str, String> {
 /// million lines are kept so (`seeds.txt.gz`), and Nutch and Heritrix read them so. Told
 /// by its first bytes, whatever its name.
 fn open(path: &Path) -> std::io::Result<Box<dyn BufRead>> {
-    const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
     let mut file = BufReader::new(File::open(path)?);
-    if file.fill_buf()?.starts_with(GZIP_MAGIC) {
+    if file.fill_buf()?.starts_with(&crate::coding::GZIP_MAGIC) {
         return Ok(Box::new(BufReader::new(MultiGzDecoder::new(file))));
     }
     Ok(Box::new(file))
