@@ -992,8 +992,8 @@ impl Store {
     }
 
     /// Adds the targets of stored links the frontier does not know that `admit` takes:
-    /// (links read, URLs added, of those the trap rows). `admit` is asked once a link: what it took is kept
-    /// across the tries of an outage.
+    /// (links read, URLs added, of those the trap rows). `admit` is asked once a link:
+    /// what it took is kept across the tries of an outage.
     pub async fn readmit_links(
         &self,
         to_hosts: Option<&[String]>,
