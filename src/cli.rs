@@ -58,7 +58,8 @@ impl Cli {
 
 /// `error` saying what to write when `crawl` or `serve` was given its config file
 /// without `--config` (`crawl crawl.toml`), or a URL to crawl, as other crawlers' command
-/// lines take one: clap's "unexpected argument 'crawl.toml' found" said neither.
+/// lines take one (beside `--config` too): clap's "unexpected argument 'crawl.toml'
+/// found" said neither.
 fn stray_config(error: clap::Error) -> clap::Error {
     use clap::error::{ContextKind, ContextValue};
     let Some(ContextValue::String(given)) = error.get(ContextKind::InvalidArg) else {
@@ -68,30 +69,35 @@ fn stray_config(error: clap::Error) -> clap::Error {
         return error;
     }
     let mut command = Cli::command();
-    // Not beside a `--config`, where the stray word is some other slip.
     let matches = command.clone().ignore_errors(true).try_get_matches().ok();
-    let Some(name) = matches
+    let Some((name, config)) = matches
         .as_ref()
         .and_then(clap::ArgMatches::subcommand)
-        .filter(|(name, sub)| {
-            matches!(*name, "crawl" | "serve")
-                && !matches!(sub.try_get_one::<PathBuf>("config"), Ok(Some(_)))
+        .filter(|(name, _)| matches!(*name, "crawl" | "serve"))
+        .map(|(name, sub)| {
+            let config = sub.try_get_one::<PathBuf>("config").ok().flatten();
+            (name.to_owned(), config.cloned())
         })
-        .map(|(name, _)| name.to_owned())
     else {
         return error;
     };
-    let message = if given.contains("://") {
-        format!(
+    let message = match (given.contains("://"), config) {
+        (true, Some(config)) => format!(
+            "unexpected argument '{given}': a crawl's seeds are written in its config: add \
+             it to `seeds` in {}",
+            config.display()
+        ),
+        (true, None) => format!(
             "unexpected argument '{given}': a crawl's seeds are written in its config, \
              `seeds = [\"{given}\"]` (see config/example.toml), given as `pipecrawl {name} \
              --config crawl.toml`"
-        )
-    } else {
-        format!(
+        ),
+        // Beside a `--config`, a stray word that is no URL is some other slip.
+        (false, Some(_)) => return error,
+        (false, None) => format!(
             "unexpected argument '{given}': a config is given with --config: write \
              `pipecrawl {name} --config {given}`"
-        )
+        ),
     };
     command.build();
     match command.find_subcommand_mut(&name) {

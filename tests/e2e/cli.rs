@@ -2790,6 +2790,25 @@ fn a_config_or_a_url_given_without_config_says_what_to_write() {
     }
 }
 
+/// A URL given beside `--config`, as `scrapy crawl` and wget take a start URL on the
+/// command line, got clap's "unexpected argument" alone: it says where the config keeps
+/// its seeds.
+#[test]
+fn a_url_given_beside_a_config_says_to_add_it_to_the_configs_seeds() {
+    for command in ["crawl", "serve"] {
+        let out = pipecrawl(&[command, "--config", "mine.toml", "https://example.com/"]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(
+                "unexpected argument 'https://example.com/': a crawl's seeds are written in \
+                 its config: add it to `seeds` in mine.toml"
+            ),
+            "{command}: {stderr}"
+        );
+    }
+}
+
 /// A URL pattern written as a glob, as wget's `--reject` and shells take one (`*.pdf`,
 /// `*/private/*`), was refused in the regex crate's words alone ("repetition operator
 /// missing expression"): it says these are regular expressions, found anywhere in the
