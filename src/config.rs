@@ -1149,17 +1149,31 @@ impl<'a> Problems<'a> {
                 None => Some(re),
             },
             Err(e) => {
-                let glob = as_glob(pattern).map_or_else(String::new, |regex| {
-                    format!(
+                let hint = match as_glob(pattern) {
+                    Some(regex) => format!(
                         "\n({pattern:?} reads as a glob: write `'{regex}'`; these are regular \
                          expressions, found anywhere in the URL)"
-                    )
-                });
-                self.add(key, format!("is not a valid regular expression: {e}{glob}"));
+                    ),
+                    None if has_look_around(pattern) => "\n(these regular expressions have \
+                        no look-around: write the URLs to leave out as `exclude` patterns, \
+                        those to keep as `include` ones)"
+                        .to_owned(),
+                    None => String::new(),
+                };
+                self.add(key, format!("is not a valid regular expression: {e}{hint}"));
                 None
             }
         }
     }
+}
+
+/// Whether `pattern` asks for look-ahead or look-behind, as Java's and Python's regular
+/// expressions (Nutch's, Heritrix's, Scrapy's) allow: the `regex` crate's "look-around
+/// is not supported" said what was refused, not how a crawl's patterns do without it.
+fn has_look_around(pattern: &str) -> bool {
+    ["(?=", "(?!", "(?<=", "(?<!"]
+        .iter()
+        .any(|group| pattern.contains(group))
 }
 
 /// `pattern` as a regular expression, when it is a glob that none can be (`*.pdf`,

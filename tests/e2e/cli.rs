@@ -2116,6 +2116,27 @@ fn scope_refused(scope: &str) -> String {
     stderr
 }
 
+/// A pattern with look-ahead, as Nutch's and Scrapy's (Java's, Python's) regular
+/// expressions allow to keep all but some URLs (`^(?!.*\.pdf$)`), was refused in the
+/// regex crate's words alone: it says how include and exclude do without one.
+#[test]
+fn a_pattern_with_look_around_is_refused_saying_how_to_do_without() {
+    let stderr = scope_refused("include = ['^(?!.*\\.pdf$)']\nexclude = ['(?<!/docs)/print/']\n");
+    for line in ["line 3: `scope.include[0]`", "line 4: `scope.exclude[0]`"] {
+        assert!(stderr.contains(line), "{line}\n{stderr}");
+    }
+    assert_eq!(
+        stderr
+            .matches(
+                "(these regular expressions have no look-around: write the URLs to leave out \
+                 as `exclude` patterns, those to keep as `include` ones)"
+            )
+            .count(),
+        2,
+        "{stderr}"
+    );
+}
+
 /// `.example.com` is how cookies and `no_proxy` say "example.com and its subdomains", and
 /// `example..com` is a slip of the keyboard: no URL has such a host, so either entry
 /// would keep the crawl on its seeds alone, with nothing said. Both are refused, naming
