@@ -1433,8 +1433,16 @@ async fn assert_the_readme_sql_answers(database: Option<&str>) {
         "/",
         Resource::Html(
             "<title>Home</title><a href='/a'>A</a> <a href='/gone'>Gone</a> \
-             <a href='/moved'>Moved</a>"
+             <a href='/moved'>Moved</a> <a href='/private'>Private</a>"
                 .into(),
+        ),
+    );
+    b.add(
+        &host,
+        "/robots.txt",
+        Resource::Typed(
+            "text/plain",
+            b"User-agent: *\nDisallow: /private\n".to_vec(),
         ),
     );
     b.add(
@@ -1474,7 +1482,11 @@ async fn assert_the_readme_sql_answers(database: Option<&str>) {
         let mut rows: Vec<&str> = stdout.lines().skip(1).collect();
         rows.sort_unstable();
         if comment.contains("status class") {
-            assert_eq!(rows, ["2xx,2", "3xx,1", "4xx,1"], "{sql}\n{stdout}");
+            assert_eq!(
+                rows,
+                ["2xx,2", "3xx,1", "4xx,1", "error,1"],
+                "{sql}\n{stdout}"
+            );
         }
         if comment.contains("Broken links") {
             let gone = site.url(0, "/gone");
@@ -1494,7 +1506,8 @@ async fn assert_the_readme_sql_answers(database: Option<&str>) {
 
 /// README's example SQL runs on a crawled database as written, and answers what its
 /// comment says: "Pages by status class" gave `2`, `4` for `2xx`, `4xx`, since `||`
-/// binds tighter than `/` in SQLite.
+/// binds tighter than `/` in SQLite, and later a class of NULL for rows with no answer,
+/// which `query stats` calls `error`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readme_sql_examples_answer_what_they_say() {
     assert_the_readme_sql_answers(None).await;
