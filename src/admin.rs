@@ -291,7 +291,14 @@ async fn guard(State(token): State<Option<String>>, request: Request, next: Next
                      from web pages; to reach it from a page or by another name, set \
                      admin.token and send it as a bearer token\n"
                 );
-                return (StatusCode::FORBIDDEN, refusal).into_response();
+                // Closed, as a 401 is: pages of many names rebound to 127.0.0.1 could
+                // otherwise hold the API's places, six a name in a browser.
+                return (
+                    StatusCode::FORBIDDEN,
+                    [(header::CONNECTION, "close")],
+                    refusal,
+                )
+                    .into_response();
             }
         }
     }
