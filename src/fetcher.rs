@@ -1160,6 +1160,17 @@ const HEAD_TOO_LARGE: &str = "message head is too large";
 /// UnknownIssuer`, `Expired`, `NotValidForName`, ...): asking again gets the same.
 const CERTIFICATE_REFUSED: &str = "invalid peer certificate";
 
+/// rustls's name for a certificate no trusted authority issued, the one of its refusals
+/// it gives no words to (an expired certificate's, a wrong name's, it explains).
+const UNKNOWN_ISSUER: &str = "UnknownIssuer";
+
+/// What [`UNKNOWN_ISSUER`] means to a user, and the usual causes, one of them theirs to
+/// mend (a private CA) and one the server's that browsers hide (they fetch a missing
+/// intermediate certificate themselves).
+const UNKNOWN_ISSUER_MEANING: &str = " (the certificate was not issued by an authority \
+    this machine trusts: a self-signed certificate, a private CA's (add it to the file \
+    SSL_CERT_FILE names), or a server that leaves out its intermediate certificate)";
+
 /// How rustls says a handshake failed that fails again however often it is tried, and
 /// what each means to a user: its words name the TLS record or alert, not the cause.
 const HANDSHAKE_IMPOSSIBLE: [(&str, &str); 4] = [
@@ -1214,6 +1225,9 @@ fn fetch_error(e: &reqwest::Error) -> FetchError {
     {
         dns_error_kind(&message)
     } else if e.is_connect() && message.contains(CERTIFICATE_REFUSED) {
+        if message.contains(UNKNOWN_ISSUER) {
+            message.push_str(UNKNOWN_ISSUER_MEANING);
+        }
         ErrorKind::Tls
     } else if let Some(meaning) = handshake_impossible(&message).filter(|_| e.is_connect()) {
         message.push_str(&format!(" ({meaning})"));

@@ -171,6 +171,7 @@ async fn a_machine_without_ca_certificates_is_told_so_before_the_crawl_starts() 
 /// counted in the summary, as a refused connection is: not an `ERROR` line on stderr
 /// for each host (from the certificate verifier, naming no host), which a broad crawl
 /// meeting thousands of lapsed certificates would fill the log and its alerts with.
+/// The row says what rustls's `UnknownIssuer` means and its usual causes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_certificate_that_does_not_verify_is_stored_not_logged_as_an_error() {
     let site = TlsSite::self_signed(&[("/", "<title>Home</title>")]).await;
@@ -182,11 +183,20 @@ async fn a_certificate_that_does_not_verify_is_stored_not_logged_as_an_error() {
     );
     assert!(stdout.contains("errors by kind: tls 1"), "{stdout}");
     assert!(!stderr.contains("ERROR"), "{stderr}");
-    let page = harness.db().await.page(&site.url("/")).await;
-    assert_eq!(
-        page.and_then(|p| p.error_kind).as_deref(),
-        Some("tls"),
-        "{stderr}"
+    let page = harness
+        .db()
+        .await
+        .page(&site.url("/"))
+        .await
+        .expect("a row for the seed");
+    assert_eq!(page.error_kind.as_deref(), Some("tls"), "{stderr}");
+    assert!(
+        page.error.as_deref().is_some_and(|e| e.contains(
+            "UnknownIssuer (the certificate was not issued by an authority this machine \
+             trusts: a self-signed certificate, a private CA's (add it to the file \
+             SSL_CERT_FILE names), or a server that leaves out its intermediate certificate)"
+        )),
+        "{page:?}"
     );
 }
 
