@@ -1138,8 +1138,17 @@ impl<'a> Problems<'a> {
     }
 
     /// A pattern matched against full URLs (`include`, `exclude`, a boost's, a recrawl
-    /// rule's): one that does not compile, or can never match, is a problem.
+    /// rule's): one that does not compile, or can never match, or is a Nutch filter line
+    /// in `include` or `exclude`, is a problem.
     fn regex(&mut self, key: &str, pattern: &str) -> Option<Regex> {
+        let nutch_line = key
+            .starts_with("scope.")
+            .then(|| crate::scope::nutch_filter_line(pattern))
+            .flatten();
+        if let Some(why) = nutch_line {
+            self.add(key, why);
+            return None;
+        }
         match Regex::new(pattern) {
             Ok(re) => match crate::scope::never_matches_a_url(pattern) {
                 Some(why) => {

@@ -224,6 +224,31 @@ pub fn never_matches_a_url(pattern: &str) -> Option<String> {
     ))
 }
 
+/// Why a `scope.include` or `scope.exclude` rule reads as a line of Nutch's
+/// `regex-urlfilter.txt` copied with its sign (`+` keeps, `-` drops), and where it goes.
+/// A `+` line is no regular expression; a `-` line is one for a literal `-`, so that
+/// `-^(?:ftp|mailto):` never matches and `-(?i)\.gif$` only a `-.gif`: the crawl would
+/// fetch what the line was to leave out. Only a `-` before an anchor or inline flags,
+/// which no rule for a `-` has, is taken for a sign (`-print\.html$` may mean its `-`).
+pub fn nutch_filter_line(pattern: &str) -> Option<String> {
+    let (key, rule) = match pattern.strip_prefix('+') {
+        Some(rule) => ("include", rule),
+        None => {
+            let rule = pattern.strip_prefix('-')?;
+            let signed = ["^", "\\A", "(?"].iter().any(|p| rule.starts_with(p));
+            (signed.then_some("exclude")?, rule)
+        }
+    };
+    (!rule.is_empty() && regex::Regex::new(rule).is_ok()).then(|| {
+        format!(
+            "{pattern:?} reads as a line of Nutch's regex-urlfilter.txt, its sign and all: \
+             write `'{rule}'` in `scope.{key}` (a URL matching any `scope.exclude` is left \
+             out, whatever `scope.include` says, not kept or dropped by the first rule \
+             that matches)"
+        )
+    })
+}
+
 /// Whether `pattern` has a `|` outside any group and character class.
 fn has_top_level_alternation(pattern: &str) -> bool {
     let mut chars = pattern.chars().peekable();

@@ -2191,6 +2191,46 @@ fn an_include_or_exclude_anchored_past_the_scheme_is_refused_naming_it() {
     );
 }
 
+/// A line of Nutch's `regex-urlfilter.txt` keeps its sign, `+` to keep URLs or `-` to
+/// drop them, before the regular expression. Copied into `include` or `exclude` with it,
+/// a `+` line was refused in the regex crate's words alone ("repetition operator missing
+/// expression"), and a `-` line was taken as a rule for a literal `-`: `-^(?:ftp|mailto):`
+/// can never match, `-(?i)\.(?:gif|jpg)$` drops only URLs with a `-.gif`, and the crawl
+/// fetched what it was meant to leave out, with nothing said. Both are refused, saying
+/// where each kind of line goes and that an exclude wins where Nutch's first match does.
+#[test]
+fn a_nutch_url_filter_line_with_its_sign_is_refused_saying_where_it_goes() {
+    let first = scope_refused(
+        "include = ['+^https?://([a-z0-9]*\\.)*example\\.com/', '-print\\.html$']\n\
+         exclude = ['-^(?:file|ftp|mailto):']\n",
+    );
+    assert!(
+        !first.contains("scope.include[1]"),
+        "a rule for a literal `-` that is no Nutch line stands: {first}"
+    );
+    let second = scope_refused("exclude = ['-(?i)\\.(?:gif|jpg)$', '+.']\n");
+    let said = [
+        (&first, "line 3: `scope.include[0]` \"+^https?://([a-z0-9]*\\\\.)*example\\\\.com/\" reads as a line of Nutch's regex-urlfilter.txt"),
+        (&first, "write `'^https?://([a-z0-9]*\\.)*example\\.com/'` in `scope.include`"),
+        (&first, "line 4: `scope.exclude[0]` \"-^(?:file|ftp|mailto):\" reads as a line of"),
+        (&first, "write `'^(?:file|ftp|mailto):'` in `scope.exclude`"),
+        (&first, "a URL matching any `scope.exclude` is left out, whatever `scope.include` says"),
+        (&second, "line 3: `scope.exclude[0]` \"-(?i)\\\\.(?:gif|jpg)$\" reads as a line of"),
+        (&second, "write `'(?i)\\.(?:gif|jpg)$'` in `scope.exclude`"),
+        (&second, "line 3: `scope.exclude[1]` \"+.\" reads as a line of"),
+        (&second, "write `'.'` in `scope.include`"),
+    ];
+    let missing: Vec<&str> = said
+        .iter()
+        .filter(|(stderr, s)| !stderr.contains(s))
+        .map(|(_, s)| *s)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{missing:?} not said in\n{first}\n{second}"
+    );
+}
+
 /// `[[frontier.boost]]` and `[[recrawl.rule]]` patterns match the full URL as `include`
 /// does, but one anchored to the path (`^/news/`) was taken without a word: the pages it
 /// was written for were never boosted, or never revisited at the rule's interval.
