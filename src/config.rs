@@ -151,6 +151,15 @@ pub struct RecrawlRule {
     pub interval: Option<Duration>,
 }
 
+/// A line of `scope.url_filter`: Nutch's `regex-urlfilter.txt` line, `+` or `-` and a
+/// regular expression.
+#[derive(Debug, Clone)]
+pub struct UrlFilterRule {
+    /// `+`: the URLs it matches are crawled; `-`: they are not.
+    pub keep: bool,
+    pub pattern: Regex,
+}
+
 #[derive(Debug, Clone)]
 pub struct ScopeConfig {
     /// Hosts whose pages are crawled, when the config names them (else the seeds' hosts).
@@ -158,6 +167,8 @@ pub struct ScopeConfig {
     pub hosts_given: bool,
     pub include: Vec<Regex>,
     pub exclude: Vec<Regex>,
+    /// `scope.url_filter`, in order.
+    pub url_filter: Vec<UrlFilterRule>,
     pub max_depth: Option<u32>,
     pub max_pages: Option<u64>,
     /// Seed the frontier from sitemaps named in robots.txt (or `/sitemap.xml`).
@@ -471,6 +482,8 @@ struct RawScope {
     include: Vec<String>,
     #[serde(default)]
     exclude: Vec<String>,
+    #[serde(default)]
+    url_filter: Vec<String>,
     max_depth: Option<u32>,
     max_pages: Option<u64>,
     #[serde(default)]
@@ -1137,12 +1150,42 @@ impl<'a> Problems<'a> {
             .collect()
     }
 
+    /// `scope.url_filter`'s lines, each a sign and a pattern as [`Problems::regex`] takes
+    /// one.
+    fn url_filter(&mut self, lines: &[String]) -> Vec<UrlFilterRule> {
+        let mut rules = Vec::new();
+        for (i, line) in lines.iter().enumerate() {
+            let key = format!("scope.url_filter[{i}]");
+            let (keep, rule) = match line.split_at_checked(1) {
+                Some(("+", rule)) => (true, rule),
+                Some(("-", rule)) => (false, rule),
+                _ => {
+                    self.add(
+                        &key,
+                        format!(
+                            "{line:?} has no sign: start it with `+` to crawl the URLs it \
+                             matches or `-` to leave them out, as a line of Nutch's \
+                             regex-urlfilter.txt"
+                        ),
+                    );
+                    continue;
+                }
+            };
+            if let Some(pattern) = self.regex(&key, rule) {
+                rules.push(UrlFilterRule { keep, pattern });
+            }
+        }
+        rules
+    }
+
     /// A pattern matched against full URLs (`include`, `exclude`, a boost's, a recrawl
     /// rule's): one that does not compile, or can never match, or is a Nutch filter line
     /// in `include` or `exclude`, is a problem.
     fn regex(&mut self, key: &str, pattern: &str) -> Option<Regex> {
-        let nutch_line = key
-            .starts_with("scope.")
+        let nutch_rules = ["scope.include", "scope.exclude"]
+            .iter()
+            .any(|k| key.starts_with(k));
+        let nutch_line = nutch_rules
             .then(|| crate::scope::nutch_filter_line(pattern))
             .flatten();
         if let Some(why) = nutch_line {
@@ -1163,10 +1206,16 @@ impl<'a> Problems<'a> {
                         "\n({pattern:?} reads as a glob: write `'{regex}'`; these are regular \
                          expressions, found anywhere in the URL)"
                     ),
-                    None if has_look_around(pattern) => "\n(these regular expressions have \
-                        no look-around: write the URLs to leave out as `exclude` patterns, \
-                        those to keep as `include` ones)"
-                        .to_owned(),
+                    None if has_look_around(pattern) => format!(
+                        "\n(these regular expressions have no look-around: write the URLs to \
+                         leave out as `exclude` patterns, those to keep as `include` ones{})",
+                        if nutch_rules {
+                            ", or the rules in order in `scope.url_filter`, `+` to crawl \
+                             and `-` not to, where the first that matches decides"
+                        } else {
+                            ""
+                        }
+                    ),
                     None => String::new(),
                 };
                 self.add(key, format!("is not a valid regular expression: {e}{hint}"));
@@ -1237,6 +1286,7 @@ impl RawConfig {
         }
         let include = p.regexes("scope.include", &self.scope.include);
         let exclude = p.regexes("scope.exclude", &self.scope.exclude);
+        let url_filter = p.url_filter(&self.scope.url_filter);
         if let Some(max_pages) = self.scope.max_pages {
             p.at_least("scope.max_pages", max_pages, 1);
         }
@@ -1567,6 +1617,7 @@ impl RawConfig {
                 hosts,
                 include,
                 exclude,
+                url_filter,
                 max_depth: self.scope.max_depth,
                 max_pages: self.scope.max_pages,
                 sitemaps: self.scope.sitemaps,

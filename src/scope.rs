@@ -9,7 +9,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use url::Url;
 
-use crate::config::{Boost, Config};
+use crate::config::{Boost, Config, UrlFilterRule};
 use crate::page::{CrawlJob, Discovered, JobKind};
 use crate::traps::Traps;
 use crate::urlnorm;
@@ -244,7 +244,8 @@ pub fn nutch_filter_line(pattern: &str) -> Option<String> {
             "{pattern:?} reads as a line of Nutch's regex-urlfilter.txt, its sign and all: \
              write `'{rule}'` in `scope.{key}` (a URL matching any `scope.exclude` is left \
              out, whatever `scope.include` says, not kept or dropped by the first rule \
-             that matches)"
+             that matches), or the file's lines in order, signs and all, in \
+             `scope.url_filter`, where the first that matches decides"
         )
     })
 }
@@ -273,6 +274,21 @@ fn has_top_level_alternation(pattern: &str) -> bool {
         }
     }
     false
+}
+
+/// `include`, `exclude` and `url_filter` for a scope's hashes: without `url_filter`, as
+/// builds before it hashed the two others, so that a crawl going on under a config
+/// that sets none sees no change of scope (which would look again at every link).
+struct UrlRules(Vec<String>, Vec<String>, Vec<String>);
+
+impl std::fmt::Debug for UrlRules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.2.is_empty() {
+            (&self.0, &self.1).fmt(f)
+        } else {
+            (&self.0, &self.1, &self.2).fmt(f)
+        }
+    }
 }
 
 /// Whether a link's `rel` attribute asks crawlers not to follow it.
@@ -319,6 +335,7 @@ pub struct Scope {
     hosts_given: bool,
     include: Vec<regex::Regex>,
     exclude: Vec<regex::Regex>,
+    url_filter: Vec<UrlFilterRule>,
     max_depth: Option<u32>,
     boosts: Vec<Boost>,
     /// Follow `rel="nofollow"` links.
@@ -386,6 +403,7 @@ impl Scope {
             hosts_given: config.scope.hosts_given,
             include: config.scope.include.clone(),
             exclude: config.scope.exclude.clone(),
+            url_filter: config.scope.url_filter.clone(),
             max_depth: config.scope.max_depth,
             boosts: config.frontier.boosts.clone(),
             follow_nofollow_links: config.politeness.follow_nofollow_links,
@@ -449,7 +467,7 @@ impl Scope {
         self.host_in_scope(url) && self.rules_admit(url, depth)
     }
 
-    /// `max_depth`, `include` and `exclude`.
+    /// `max_depth`, `include`, `exclude` and `url_filter`.
     fn rules_admit(&self, url: &Url, depth: u32) -> bool {
         if self.max_depth.is_some_and(|max| depth > max) {
             return false;
@@ -457,6 +475,12 @@ impl Scope {
         let url = Spellings::of(url);
         (self.include.is_empty() || self.include.iter().any(|re| url.matched_by(re)))
             && !self.exclude.iter().any(|re| url.matched_by(re))
+            && (self.url_filter.is_empty()
+                || self
+                    .url_filter
+                    .iter()
+                    .find(|rule| url.matched_by(&rule.pattern))
+                    .is_some_and(|rule| rule.keep))
     }
 
     /// Whether a sitemap file at `url`, which the robots.txt of `named_by`'s host names,
@@ -558,12 +582,17 @@ impl Scope {
         (exact, wider)
     }
 
-    /// `include` and `exclude`, as written.
-    fn url_rules(&self) -> (Vec<String>, Vec<String>) {
+    /// `include`, `exclude` and `url_filter`, as written.
+    fn url_rules(&self) -> UrlRules {
         let rules = |res: &[regex::Regex]| -> Vec<String> {
             res.iter().map(|re| re.as_str().to_owned()).collect()
         };
-        (rules(&self.include), rules(&self.exclude))
+        let filter = self
+            .url_filter
+            .iter()
+            .map(|rule| format!("{}{}", if rule.keep { '+' } else { '-' }, rule.pattern))
+            .collect();
+        UrlRules(rules(&self.include), rules(&self.exclude), filter)
     }
 
     /// A hash of the boost rules, which set the priority every URL is queued at: a run
@@ -762,6 +791,19 @@ mod tests {
         }
         assert!(!scope.admits(&u("http://www.s1000.test/"), 1));
         assert_eq!(scope.hosts.exact.iter().count(), 11_000);
+    }
+
+    /// A crawl's stored scope hash is what its next run compares with: a config that
+    /// sets no `url_filter` hashes as builds before the key did, or every crawl going on
+    /// after an upgrade would look again at all its links.
+    #[test]
+    fn rules_without_a_url_filter_hash_as_before_it() {
+        let (include, exclude) = (vec!["/docs/".to_owned()], vec!["\\.pdf$".to_owned()]);
+        let before = format!("{:?}", (include.clone(), exclude.clone()));
+        assert_eq!(
+            format!("{:?}", UrlRules(include, exclude, Vec::new())),
+            before
+        );
     }
 
     #[test]

@@ -2142,7 +2142,8 @@ fn a_pattern_with_look_around_is_refused_saying_how_to_do_without() {
         stderr
             .matches(
                 "(these regular expressions have no look-around: write the URLs to leave out \
-                 as `exclude` patterns, those to keep as `include` ones)"
+                 as `exclude` patterns, those to keep as `include` ones, or the rules in \
+                 order in `scope.url_filter`"
             )
             .count(),
         2,
@@ -2219,6 +2220,7 @@ fn a_nutch_url_filter_line_with_its_sign_is_refused_saying_where_it_goes() {
         (&second, "write `'(?i)\\.(?:gif|jpg)$'` in `scope.exclude`"),
         (&second, "line 3: `scope.exclude[1]` \"+.\" reads as a line of"),
         (&second, "write `'.'` in `scope.include`"),
+        (&second, "or the file's lines in order, signs and all, in `scope.url_filter`"),
     ];
     let missing: Vec<&str> = said
         .iter()
@@ -2228,6 +2230,31 @@ fn a_nutch_url_filter_line_with_its_sign_is_refused_saying_where_it_goes() {
     assert!(
         missing.is_empty(),
         "{missing:?} not said in\n{first}\n{second}"
+    );
+}
+
+/// `scope.url_filter` takes the lines of Nutch's `regex-urlfilter.txt`, each with its
+/// sign: one without (a rule copied from `exclude`) is refused naming the line, as is a
+/// bad pattern after the sign. An `exclude` written with look-ahead, the way to say
+/// "except" in Java's regular expressions, is refused in the regex crate's words, and
+/// now with where rules that keep part of what an exclude drops are written.
+#[test]
+fn a_url_filter_line_needs_its_sign_and_an_exclude_with_look_ahead_names_url_filter() {
+    let stderr = scope_refused("url_filter = ['\\.pdf$', '-[unclosed']\n");
+    assert!(
+        stderr
+            .contains("line 3: `scope.url_filter[0]` \"\\\\.pdf$\" has no sign: start it with `+`")
+            && stderr.contains("line 3: `scope.url_filter[1]` is not a valid regular expression"),
+        "{stderr}"
+    );
+    let stderr = scope_refused("exclude = ['/archive/(?!2024/)', '(']\n");
+    assert!(
+        stderr.contains("look-around")
+            && stderr.contains(
+                "or the rules in order in `scope.url_filter`, `+` to crawl and `-` not to, \
+                 where the first that matches decides)"
+            ),
+        "{stderr}"
     );
 }
 

@@ -446,6 +446,41 @@ async fn include_and_exclude_rules_decide_what_is_crawled() {
     assert_no_url_requested_twice(&site);
 }
 
+/// Nutch's `regex-urlfilter.txt` decides by the first line that matches, so a `+` line
+/// before a `-` line keeps part of what the `-` line drops (an archive's 2024 pages, not
+/// its older ones). `include` and `exclude` could not say that: an exclude wins over
+/// every include, and the regex crate has no look-ahead to write "except" with.
+/// `scope.url_filter` takes the file's lines, signs and all, in order: the first that
+/// matches keeps or drops the URL, and a URL none matches is dropped, as in Nutch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn url_filter_rules_decide_by_the_first_that_matches_as_nutch_reads_them() {
+    let paths = ["/archive/2024/a", "/archive/2019/b", "/docs/x", "/tmp/y"];
+    let links: String = paths
+        .iter()
+        .map(|p| format!("<a href='{p}'>{p}</a>"))
+        .collect();
+    let mut pages = vec![("/", format!("<title>Home</title>{links}"))];
+    pages.extend(paths.iter().map(|p| (*p, format!("<title>{p}</title>"))));
+    let pages: Vec<(&str, &str)> = pages.iter().map(|(p, h)| (*p, h.as_str())).collect();
+    let site = TestSite::one_host(&pages).await;
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[site.url(0, "/")],
+            "[scope]\nurl_filter = ['+/archive/2024/', '-/archive/', '+/docs/']\n",
+        )
+        .await;
+    let requested: BTreeSet<String> = site.requested_urls().into_iter().collect();
+    let wanted: BTreeSet<String> = ["/robots.txt", "/", "/archive/2024/a", "/docs/x"]
+        .iter()
+        .map(|p| site.url(0, p))
+        .collect();
+    assert_eq!(
+        requested, wanted,
+        "the first rule matching decides; none: dropped"
+    );
+}
+
 /// `scope.max_pages` counts pages stored: a request that failed and is to be tried again
 /// stores nothing, so it leaves the limit to the pages after it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
