@@ -541,7 +541,7 @@ impl Scope {
     }
 
     /// A hash of what decides which found URLs are crawled: the hosts, `include`,
-    /// `exclude`, `max_depth`, the robots rules for links and `sitemaps` (sitemaps left
+    /// `exclude`, `url_filter`, `max_depth`, the robots rules for links and `sitemaps` (sitemaps left
     /// out while it was off are read once it is on). A run that finds another
     /// than the last run's looks again at what that one left out.
     pub fn fingerprint(&self) -> i64 {
@@ -559,7 +559,7 @@ impl Scope {
     }
 
     /// A hash of what decides which queued URLs [`Scope::keeps`]: the hosts when the
-    /// config names them, `include`, `exclude`, `max_depth` and `sitemaps`. Nodes
+    /// config names them, `include`, `exclude`, `url_filter`, `max_depth` and `sitemaps`. Nodes
     /// sharing PostgreSQL lease one another's URLs and fail as out of scope those their
     /// own scope does not keep, so nodes whose hashes differ would each cut part of the
     /// others' crawl. Seeds' hosts are left out: nodes learn of seeds at different times.
