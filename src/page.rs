@@ -169,12 +169,14 @@ impl ErrorKind {
         Self::DatabaseRefused,
     ];
 
-    /// Whether a row of this kind records a request: a URL robots.txt disallows is
-    /// refused before any. `scope.max_pages` counts the pages requested, as Heritrix's and
-    /// Scrapy's limits do, so that links to disallowed URLs (a shop's `/cart?item=…` on
-    /// every page) do not use it up (`store::db::COUNTED_PAGES` says the same in SQL).
+    /// Whether a row of this kind records a request: a URL robots.txt disallows, and one
+    /// on an address the guard refuses, are refused before any (a redirect is a row of
+    /// its own, so a refused target was never asked either). `scope.max_pages` counts
+    /// the pages requested, as Heritrix's and Scrapy's limits do, so that links to such
+    /// URLs (a shop's `/cart?item=…` on every page, an intranet's links to `10.0.0.1`)
+    /// do not use it up (`store::db::COUNTED_PAGES` says the same in SQL).
     pub fn requested(self) -> bool {
-        self != Self::Robots
+        !matches!(self, Self::Robots | Self::AddressRefused)
     }
 
     /// The kind stored as `text` (`pages.error_kind`).

@@ -16,7 +16,8 @@ pub struct Tally {
     /// Of `pages`, those stored for the first time (not revisits).
     pub new_pages: u64,
     /// Pages requested for the first time, which `scope.max_pages` counts: neither a URL
-    /// robots.txt disallowed (not requested) nor a revisit of a page requested before.
+    /// robots.txt disallowed or the address guard refused (not requested) nor a revisit
+    /// of a page requested before.
     pub requested_pages: u64,
     pub links: u64,
     /// Distinct links past `traps.max_links_per_page`, not stored, and the pages that had

@@ -421,9 +421,10 @@ impl LeaseRows {
 
 /// The pages `scope.max_pages` counts: those requested (as the running count,
 /// [`crate::summary::Tally::requested_pages`]), so all but the rows of URLs refused as
-/// traps or disallowed by robots.txt, which are never requested.
-const COUNTED_PAGES: &str =
-    "SELECT count(*) FROM pages WHERE coalesce(error_kind, '') NOT IN ('trap', 'robots')";
+/// traps, disallowed by robots.txt or on an address the guard refuses, which are never
+/// requested ([`ErrorKind::requested`]).
+const COUNTED_PAGES: &str = "SELECT count(*) FROM pages
+     WHERE coalesce(error_kind, '') NOT IN ('trap', 'robots', 'address_refused')";
 
 /// What a trap row cut at its host's budget says after the host's name.
 const OVER_BUDGET: &str = "has used its page budget";

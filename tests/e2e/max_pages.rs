@@ -1,6 +1,7 @@
 //! What `scope.max_pages` counts: the pages requested, as Heritrix's and Scrapy's page
-//! limits do. Rows of URLs never requested (disallowed by robots.txt, cut as traps) are
-//! stored all the same but leave the budget to the pages the user asked for.
+//! limits do. Rows of URLs never requested (disallowed by robots.txt, on an address the
+//! guard refuses, cut as traps) are stored all the same but leave the budget to the pages
+//! the user asked for.
 
 use super::postgres::TestPostgres;
 use super::site::{Resource, SiteBuilder, TestSite};
@@ -13,6 +14,12 @@ const PAGES: usize = 30;
 /// A shop whose every page links first to many "add to cart" URLs its robots.txt
 /// disallows, then to its pages.
 async fn shop() -> TestSite {
+    shop_linking(|from, item| format!("/cart?from={from}&item={item}")).await
+}
+
+/// A shop whose every page links first to many URLs that `refused(page, item)` makes,
+/// which are never requested, then to its pages. Its robots.txt disallows `/cart`.
+async fn shop_linking(refused: impl Fn(usize, usize) -> String) -> TestSite {
     let mut b = SiteBuilder::bind(1).await;
     let h = b.authority(0);
     b.add(
@@ -22,7 +29,7 @@ async fn shop() -> TestSite {
     );
     let page = |from: usize| {
         let carts: String = (0..CARTS_PER_PAGE)
-            .map(|i| format!("<a href='/cart?from={from}&item={i}'>Add</a>"))
+            .map(|i| format!("<a href='{}'>Add</a>", refused(from, i)))
             .collect();
         let pages: String = (1..=PAGES)
             .map(|p| format!("<a href='/p{p}'>Page {p}</a>"))
@@ -73,5 +80,46 @@ async fn urls_robots_txt_disallows_leave_max_pages_to_pages_requested() {
         )
         .await;
         assert_eq!(stored, [(20,)], "{database}: the pages stored");
+    }
+}
+
+/// A site whose pages all link to URLs on an address the guard refuses (a router's
+/// `10.0.0.1`, with every host in scope) gets `max_pages` pages requested: those rows,
+/// no request made, had used up the budget as a URL robots.txt disallows once did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn urls_the_address_guard_refuses_leave_max_pages_to_pages_requested() {
+    let test = "urls_the_address_guard_refuses_leave_max_pages";
+    let (_server, harness, sqlite, databases) = TestPostgres::beside_sqlite(test, "router").await;
+    for database in databases {
+        let site =
+            shop_linking(|from, item| format!("http://10.0.0.1/admin?from={from}&item={item}"))
+                .await;
+        let seeds = [site.url(0, "/")];
+        let extra = "[scope]\nhosts = [\"*\"]\nmax_pages = 10\n";
+        let text = harness
+            .test_config_text(&seeds, extra)
+            .replace(&format!("{sqlite:?}"), &format!("{database:?}"));
+        let config = pipecrawl::Config::from_toml(&text, "test").expect("a valid config");
+        pipecrawl::crawl(config, std::future::pending())
+            .await
+            .expect("the crawl");
+        assert_eq!(
+            pages_requested(&site),
+            10,
+            "{database}: the pages requested"
+        );
+        let refused: Vec<(i64,)> = super::recrawl::rows(
+            &database,
+            "SELECT count(*) FROM pages WHERE error_kind = 'address_refused'",
+            None,
+        )
+        .await;
+        // PostgreSQL's nodes may come to the limit before they lease the refused URLs.
+        if !database.starts_with("postgres") {
+            assert!(
+                refused[0].0 > 0,
+                "{database}: refused rows are stored: {refused:?}"
+            );
+        }
     }
 }
