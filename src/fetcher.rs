@@ -531,6 +531,7 @@ impl FetchWorker {
                         self.robots_refusal(&mut out, verdict, wait);
                         return (Outcome::Done(Box::new(out)), release);
                     }
+                    out.robots = obeyed.then_some(lookup.robots);
                 }
                 Err(e) => {
                     let host = &out.job.host;
@@ -683,7 +684,7 @@ impl FetchWorker {
     /// like any transient failure, after `retry_after` when the server said).
     fn robots_refusal(&self, out: &mut Fetched, verdict: Verdict, retry_after: Option<Duration>) {
         let (kind, message) = match verdict {
-            Verdict::Disallowed => (ErrorKind::Robots, "disallowed by robots.txt"),
+            Verdict::Disallowed => (ErrorKind::Robots, crate::robots::DISALLOWED),
             _ => (
                 ErrorKind::RobotsUnavailable,
                 "robots.txt could not be fetched",

@@ -113,11 +113,16 @@ pub fn page(class: &'static str, links: usize, left_out: u64, error: Option<&'st
 
 /// `rows` trap rows stored: pages with no response, of the error kind `trap`.
 pub fn trapped(rows: u64) {
+    unfetched(rows, summary::TRAP);
+}
+
+/// Rows of URLs never requested, stored with the error `kind`.
+pub fn unfetched(rows: u64, kind: &'static str) {
     if rows == 0 {
         return;
     }
     counter!(PAGES, "class" => summary::status_class(None)).increment(rows);
-    counter!(ERRORS, "kind" => summary::TRAP).increment(rows);
+    counter!(ERRORS, "kind" => kind).increment(rows);
 }
 
 pub fn retry() {

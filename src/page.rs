@@ -253,6 +253,9 @@ pub struct Fetched {
     /// `hosts.next_allowed_at` so that a kill does not lose it. None for every other
     /// answer, which costs the writer no statement.
     pub host_pause: Option<Duration>,
+    /// The host's robots.txt as obeyed for this request (none when not obeyed), for the
+    /// parser to tell which of the host's links it disallows.
+    pub robots: Option<Arc<crate::robots::Robots>>,
 }
 
 impl Fetched {
@@ -277,6 +280,7 @@ impl Fetched {
             sitemaps: Vec::new(),
             retry_in: None,
             host_pause: None,
+            robots: None,
         }
     }
 
@@ -326,6 +330,10 @@ pub struct Discovered {
     pub kind: JobKind,
     /// Why this URL looks like a crawler trap: it is recorded, not fetched.
     pub trap: Option<String>,
+    /// Its host's robots.txt, as read for the page of that host it was found on,
+    /// disallows it: it is recorded as the fetcher would record it (`robots`), not
+    /// queued, so it spends none of the host's `traps.max_pages_per_host`.
+    pub disallowed: bool,
 }
 
 /// Everything the writer commits for one page, in one transaction.

@@ -227,6 +227,9 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
         }
     }
     record.location = location;
+    if let Some(robots) = &f.robots {
+        mark_disallowed(&mut record, robots);
+    }
     // Judged on the record as stored: where a redirect leads is known only now.
     record.changed = record
         .job
@@ -235,6 +238,19 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
         .is_none_or(|p| p.differs_from(&record));
     schedule_revisit(&mut record, &rules.recrawl);
     record
+}
+
+/// Marks the URLs `record` found on its own host that `robots`, the host's robots.txt as
+/// its request obeyed it, disallows: the fetcher would refuse them as surely, and queued,
+/// they spent the host's `traps.max_pages_per_host` on URLs never requested (a shop's
+/// `/cart?item=…` on every page cut its pages past them). Only the page's own host: the
+/// rules of another are not at hand without a lock, and its URLs are refused when leased.
+fn mark_disallowed(record: &mut PageRecord, robots: &crate::robots::Robots) {
+    let host: &str = &record.job.host;
+    for found in &mut record.discovered {
+        found.disallowed =
+            found.host == host && robots.verdict(&found.url) == crate::robots::Verdict::Disallowed;
+    }
 }
 
 /// When the page is due again, and whether a failed revisit leaves it as stored.

@@ -446,6 +446,7 @@ impl Scope {
             redirect_hops: 0,
             kind: JobKind::Page,
             trap: None,
+            disallowed: false,
         }
     }
 
@@ -531,6 +532,7 @@ impl Scope {
     ) -> Discovered {
         Discovered {
             trap: self.traps.check(url).err(),
+            disallowed: false,
             host: urlnorm::host_key(url),
             priority: self.priority(url, depth),
             url: url.clone(),

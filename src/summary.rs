@@ -73,6 +73,21 @@ impl Tally {
         metrics::trapped(rows);
     }
 
+    /// Rows of URLs robots.txt disallows that the writer recorded as it found them
+    /// (`Discovered::disallowed`), as the fetcher's are counted: among the pages stored
+    /// for the first time and the `robots` errors, never among `requested_pages`.
+    pub fn add_disallowed(&mut self, rows: u64) {
+        if rows == 0 {
+            return;
+        }
+        self.pages += rows;
+        self.new_pages += rows;
+        *self.by_class.entry(NO_RESPONSE).or_default() += rows;
+        let kind = ErrorKind::Robots.as_str();
+        *self.errors.entry(kind).or_default() += rows;
+        metrics::unfetched(rows, kind);
+    }
+
     /// [`Tally::add_trapped`] for rows whose metrics were counted as they were stored
     /// ([`crate::frontier::dispatcher::Progress::trapped_apart`]).
     pub fn count_trapped(&mut self, rows: u64) {

@@ -36,6 +36,8 @@ use slots::Slots;
 const MAX_ROBOTS_BYTES: usize = 500 * 1024;
 /// Redirects followed to reach a robots.txt (RFC 9309 §2.3.1.2).
 const MAX_ROBOTS_REDIRECTS: usize = 5;
+/// The error of a row of a URL robots.txt disallows (`robots`), whoever stores it.
+pub const DISALLOWED: &str = "disallowed by robots.txt";
 
 /// What a host's robots.txt says.
 #[derive(Debug)]

@@ -290,6 +290,7 @@ mod tests {
                 redirect_hops: 0,
                 kind: JobKind::Page,
                 trap: None,
+                disallowed: false,
             })
             .collect();
         store.enqueue(&urls).await.expect("queue the URLs");

@@ -356,6 +356,30 @@ pub(super) struct Added {
     pub new: u64,
     /// Of those, the trap rows: failed, each with a page row that says why.
     pub trapped: u64,
+    /// Of those, the rows robots.txt disallows, recorded as the fetcher records them
+    /// ([`Discovered::disallowed`]).
+    pub disallowed: u64,
+}
+
+/// Rows stored for URLs never queued ([`Db::insert_unqueued`]): trap rows, and rows of
+/// URLs robots.txt disallows.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Unqueued {
+    pub trapped: u64,
+    pub disallowed: u64,
+}
+
+impl std::ops::AddAssign for Unqueued {
+    fn add_assign(&mut self, other: Self) {
+        self.trapped += other.trapped;
+        self.disallowed += other.disallowed;
+    }
+}
+
+/// Whether a found URL is recorded rather than queued: it looks like a trap, or its
+/// host's robots.txt disallows it.
+pub(super) fn unqueued(d: &Discovered) -> bool {
+    d.trap.is_some() || d.disallowed
 }
 
 /// What a lease took.
@@ -906,7 +930,11 @@ where
         max_pages_per_host: u64,
     ) -> Result<Added, Error> {
         if urls_from.is_empty() {
-            return Ok(Added { new: 0, trapped: 0 });
+            return Ok(Added {
+                new: 0,
+                trapped: 0,
+                disallowed: 0,
+            });
         }
         let added = Self::insert_frontier(tx, urls_from, max_pages_per_host).await?;
         let mut script = Script::new();
@@ -1094,6 +1122,7 @@ where
                                 .unwrap_or(u32::MAX),
                             kind,
                             trap: None,
+                            disallowed: false,
                         };
                         (row.get("id"), found)
                     })
@@ -1873,13 +1902,13 @@ where
         let mut tx = self.pool.begin().await.doing("starting a page batch")?;
         let (held, nearer) = Self::hold_leases(&mut tx, batch, owner).await?;
         Nearer::move_pages(&nearer, &mut batch[..held], scope);
-        let (loops, trapped) =
+        let (loops, unqueued) =
             Self::commit_in(&mut tx, batch.split_at(held), counts, admission, &nearer).await?;
         tx.commit().await.doing("committing a page batch")?;
         report_loops(batch, loops);
         Ok(Committed {
             stored: held,
-            trapped,
+            unqueued,
         })
     }
 
@@ -1976,7 +2005,7 @@ where
         counts: &mut LinkCounts,
         admission: Admission,
         nearer: &[Nearer],
-    ) -> Result<(Vec<(i64, String)>, u64), Error> {
+    ) -> Result<(Vec<(i64, String)>, Unqueued), Error> {
         let mut sorted = Sorted::of(held);
         sorted.discovered.extend(
             taken
@@ -2008,7 +2037,11 @@ where
         Self::finish_frontier_rows(&mut script, &sorted.visited);
         Self::requeue(&mut script, &sorted.retries);
         script.run(tx).await?;
-        Ok((loops, added.trapped))
+        let unqueued = Unqueued {
+            trapped: added.trapped,
+            disallowed: added.disallowed,
+        };
+        Ok((loops, unqueued))
     }
 
     /// Inserts pages, or replaces a revisited page's row.
@@ -2121,8 +2154,8 @@ where
         }
     }
 
-    /// Adds discovered URLs: those that look like traps as failed rows, each with a page row
-    /// that says why; the others queued, as far as their hosts' budgets go
+    /// Adds discovered URLs: those that look like traps, and those robots.txt disallows, as
+    /// failed rows, each with a page row that says why; the others queued, as far as their hosts' budgets go
     /// (`max_pages_per_host`, 0: no limit).
     /// Each URL comes with the page it was found on (none for seeds). Says how many rows
     /// are new (URLs known already, or given twice, are not) and how many are trap rows.
@@ -2136,24 +2169,25 @@ where
         urls: &[(&Discovered, Option<i64>)],
         max_pages_per_host: u64,
     ) -> Result<Added, Error> {
-        let (trapped, fine): (Vec<&Found<'_>>, Vec<&Found<'_>>) =
-            urls.iter().partition(|(d, _)| d.trap.is_some());
-        // A batch has trap rows seldom, and the set of every queued URL only then.
-        let trapped: Vec<&Found<'_>> = if trapped.is_empty() {
-            trapped
+        let (unqueued, fine): (Vec<&Found<'_>>, Vec<&Found<'_>>) =
+            urls.iter().partition(|(d, _)| unqueued(d));
+        // A batch has such rows seldom, and the set of every queued URL only then.
+        let unqueued: Vec<&Found<'_>> = if unqueued.is_empty() {
+            unqueued
         } else {
             let queued: BTreeSet<&str> = fine.iter().map(|(d, _)| d.url.as_str()).collect();
-            trapped
+            unqueued
                 .into_iter()
                 .filter(|(d, _)| !queued.contains(d.url.as_str()))
                 .collect()
         };
-        let trapped = Self::insert_trapped(tx, &trapped).await?;
+        let recorded = Self::insert_unqueued(tx, &unqueued).await?;
         let new = Self::insert_queued(tx, &fine).await?;
         let queued = Self::spend_host_budgets(tx, new, max_pages_per_host).await?;
         Ok(Added {
-            new: queued.new + trapped,
-            trapped: queued.trapped + trapped,
+            new: queued.new + recorded.trapped + recorded.disallowed,
+            trapped: queued.trapped + recorded.trapped,
+            disallowed: recorded.disallowed,
         })
     }
 
@@ -2284,24 +2318,26 @@ where
         Ok(())
     }
 
-    /// Records URLs that look like traps as failed rows, each with a page row that says
-    /// why; a URL known already is left as it is. Returns how many rows are new.
+    /// Records URLs that are not to be queued ([`unqueued`]) as failed rows, each with a
+    /// page row that says why: a trap row, or the row the fetcher would store for a URL
+    /// robots.txt disallows (`robots`, never requested). A URL known already is left as
+    /// it is. Returns how many rows of each are new.
     ///
     /// A statement for many rows, not two for each: a page of 10,000 links that all look
     /// like traps (an ever-deeper path under a long `<base>`) held the writer for seconds.
     /// One row per URL, the first given, in URL order, as [`Db::insert_queued`] inserts:
     /// nodes recording the same traps then wait for each other instead of deadlocking.
-    pub(super) async fn insert_trapped(
+    pub(super) async fn insert_unqueued(
         tx: &mut Conn<DB>,
-        trapped: &[&(&Discovered, Option<i64>)],
-    ) -> Result<u64, Error> {
+        unqueued: &[&(&Discovered, Option<i64>)],
+    ) -> Result<Unqueued, Error> {
         let mut by_url: BTreeMap<&str, Found<'_>> = BTreeMap::new();
-        for &&(d, from) in trapped {
+        for &&(d, from) in unqueued {
             by_url.entry(d.url.as_str()).or_insert((d, from));
         }
         let urls: Vec<Found<'_>> = by_url.values().copied().collect();
         let now = rfc3339(SystemTime::now());
-        let mut new = 0;
+        let mut new = Unqueued::default();
         // A page row binds as many values as a frontier row (seven), so the pages of a
         // chunk's new rows fit one statement too.
         for chunk in urls.chunks(MAX_BINDS / FRONTIER_COLUMNS) {
@@ -2333,15 +2369,23 @@ where
                     .push_bind(i64::from(d.depth))
                     .push_bind(now.as_str())
                     .push_bind(now.as_str())
-                    .push("'trap'")
-                    .push_bind(d.trap.as_deref());
+                    .push(if d.trap.is_some() {
+                        "'trap'"
+                    } else {
+                        "'robots'"
+                    })
+                    .push_bind(d.trap.as_deref().unwrap_or(crate::robots::DISALLOWED));
             });
             q.build()
                 .persistent(false)
                 .execute(&mut *tx)
                 .await
                 .doing("recording trapped URLs")?;
-            new += added.len() as u64;
+            let trapped = added.iter().filter(|(_, d)| d.trap.is_some()).count() as u64;
+            new += Unqueued {
+                trapped,
+                disallowed: added.len() as u64 - trapped,
+            };
         }
         Ok(new)
     }
@@ -2532,6 +2576,7 @@ where
         let mut spent = Added {
             new: added,
             trapped: 0,
+            disallowed: 0,
         };
         if let Ok(budget @ 1..) = i64::try_from(max_pages_per_host) {
             for (host, added, total) in counted {

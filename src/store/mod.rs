@@ -43,7 +43,7 @@ use crate::scope::Scope;
 use checkpoints::Checkpoints;
 use cluster::Cluster;
 use crawl_lock::CrawlLock;
-use db::{Db, Readmitted};
+use db::{Db, Readmitted, Unqueued};
 pub use db::{FoundLink, Lease, LeaseRows};
 pub(crate) use full_disk::{said_where as said_where_full, sqlite_temp_dir};
 use link_counts::LinkCounts;
@@ -73,8 +73,9 @@ pub(crate) struct Committed {
     /// The batch's first `stored` records; on PostgreSQL the others' URLs went to
     /// another node while this one was silent, and their pages are that node's to store.
     pub stored: usize,
-    /// Trap rows: URLs not fetched, each with a page row that says why.
-    pub trapped: u64,
+    /// Rows of URLs never queued, each with a page row that says why: trap rows, and
+    /// rows of URLs robots.txt disallows.
+    pub unqueued: Unqueued,
 }
 
 /// A host's robots.txt as last fetched.
@@ -1063,7 +1064,8 @@ impl Store {
         };
         if let Backed::Sqlite(db) = &self.0 {
             if merge {
-                committed.trapped += self.merge_staged(admission.max_pages_per_host).await?;
+                committed.unqueued.trapped +=
+                    self.merge_staged(admission.max_pages_per_host).await?;
             }
             if let Some(checkpoints) = &db.checkpoints {
                 checkpoints.keep_within_room(&db.pool).await;
@@ -1125,7 +1127,7 @@ impl Store {
         };
         let mut uncounted = LinkCounts::deferred();
         let mut stored = vec![false; batch.len()];
-        let (mut trapped, mut merge) = (0, false);
+        let (mut unqueued, mut merge) = (Unqueued::default(), false);
         let mut parts = vec![(0..batch.len(), refused)];
         while let Some((part, refused)) = parts.pop() {
             let outcome = match refused {
@@ -1170,7 +1172,7 @@ impl Store {
                 outcome => outcome?,
             };
             stored[part.start..part.start + committed.stored].fill(true);
-            trapped += committed.trapped;
+            unqueued += committed.unqueued;
             merge |= due;
         }
         // Those stored first, as `Committed::stored` says.
@@ -1184,7 +1186,7 @@ impl Store {
         }
         let committed = Committed {
             stored: kept,
-            trapped,
+            unqueued,
         };
         Ok((committed, merge))
     }

@@ -27,9 +27,9 @@ use sqlx::sqlite::SqliteConnection;
 use sqlx::Sqlite;
 
 use super::db::{
-    failed_revisit_row, frontier_row, later_turn, page_row, report_loops, Db, Sorted, Value,
-    FAILED_REVISIT_ROW, FRONTIER_COLUMNS, FRONTIER_ROW, PAGE_COLUMNS, PAGE_ROW, PAGE_UPSERT,
-    REVISIT_FAILURE_CLEARED,
+    failed_revisit_row, frontier_row, later_turn, page_row, report_loops, unqueued, Db, Sorted,
+    Unqueued, Value, FAILED_REVISIT_ROW, FRONTIER_COLUMNS, FRONTIER_ROW, PAGE_COLUMNS, PAGE_ROW,
+    PAGE_UPSERT, REVISIT_FAILURE_CLEARED,
 };
 use super::link_counts::LinkCounts;
 use super::{rfc3339, unix_ms, Admission, Committed};
@@ -87,7 +87,7 @@ impl Db<Sqlite> {
         admission: Admission,
     ) -> Result<(Committed, bool), Error> {
         let mut conn = self.pool.acquire().await.doing("starting a page batch")?;
-        let (loops, trapped, merge) = {
+        let (loops, unqueued, merge) = {
             let sorted = Sorted::of(batch);
             counts.adding(&sorted.pages);
             // The writer holds the one connection that writes: the links that revisits
@@ -95,12 +95,10 @@ impl Db<Sqlite> {
             counts
                 .removing::<Sqlite>(&mut conn, &sorted.revisited)
                 .await?;
-            let (trapped, fine): (Vec<_>, Vec<_>) = sorted
-                .discovered
-                .iter()
-                .partition(|(d, _)| d.trap.is_some());
+            let (unqueued, fine): (Vec<_>, Vec<_>) =
+                sorted.discovered.iter().partition(|(d, _)| unqueued(d));
             let redirects = sorted.pages.iter().any(|p| Self::on_redirect_chains(p));
-            let rest = !trapped.is_empty() || redirects || counts.settles_in_database();
+            let rest = !unqueued.is_empty() || redirects || counts.settles_in_database();
             let merge = {
                 let mut handle = conn.lock_handle().await.doing("storing a page batch")?;
                 let db = handle.as_raw_handle();
@@ -108,8 +106,8 @@ impl Db<Sqlite> {
                 // the statements live; sqlx's thread waits for the lock meanwhile.
                 unsafe { write(db, &sorted, &fine, admission.queue_floor, !rest) }?
             };
-            let (loops, trapped) = if rest {
-                let rest = finish(&mut conn, &sorted, &trapped, counts).await;
+            let (loops, unqueued) = if rest {
+                let rest = finish(&mut conn, &sorted, &unqueued, counts).await;
                 if rest.is_err() {
                     // The error is the one to report; a failed rollback leaves the
                     // connection in the transaction, and the next batch says so.
@@ -117,37 +115,37 @@ impl Db<Sqlite> {
                 }
                 rest?
             } else {
-                (Vec::new(), 0)
+                (Vec::new(), Unqueued::default())
             };
-            (loops, trapped, merge)
+            (loops, unqueued, merge)
         };
         report_loops(batch, loops);
         let committed = Committed {
             stored: batch.len(),
-            trapped,
+            unqueued,
         };
         Ok((committed, merge))
     }
 }
 
-/// The rest of a batch's transaction that [`write()`] left open, through sqlx: trapped
-/// URLs (before any merge, so that a URL staged too stays the failed row it becomes
-/// here), link counts, redirects. Returns the redirects found to close a loop, and the
-/// trap rows stored.
+/// The rest of a batch's transaction that [`write()`] left open, through sqlx: URLs
+/// recorded rather than queued (before any merge, so that a URL staged too stays the
+/// failed row it becomes here), link counts, redirects. Returns the redirects found to
+/// close a loop, and the rows recorded.
 async fn finish(
     conn: &mut SqliteConnection,
     sorted: &Sorted<'_>,
-    trapped: &[&(&Discovered, Option<i64>)],
+    unqueued: &[&(&Discovered, Option<i64>)],
     counts: &mut LinkCounts,
-) -> Result<(Vec<(i64, String)>, u64), Error> {
-    let trapped = Db::<Sqlite>::insert_trapped(conn, trapped).await?;
+) -> Result<(Vec<(i64, String)>, Unqueued), Error> {
+    let recorded = Db::<Sqlite>::insert_unqueued(conn, unqueued).await?;
     counts.settle::<Sqlite>(conn).await?;
     let loops = Db::<Sqlite>::follow_redirect_chains(conn, &sorted.pages).await?;
     sqlx::query("COMMIT")
         .execute(conn)
         .await
         .doing("committing a page batch")?;
-    Ok((loops, trapped))
+    Ok((loops, recorded))
 }
 
 /// Begins the batch's transaction and writes all but what [`finish`] does, and commits
@@ -606,6 +604,7 @@ mod tests {
             redirect_hops: 0,
             kind: JobKind::Page,
             trap: trap.map(str::to_owned),
+            disallowed: false,
         }
     }
 

@@ -235,7 +235,8 @@ impl StoreWriter {
         for page in batch.iter().take(committed.stored) {
             tally.add(page);
         }
-        tally.add_trapped(committed.trapped);
+        tally.add_trapped(committed.unqueued.trapped);
+        tally.add_disallowed(committed.unqueued.disallowed);
         tally.count_trapped(self.progress.take_trapped_apart());
         let revisit_retries = batch.iter().filter(|page| page.job.is_revisit());
         if let Some(wait) = revisit_retries.filter_map(|page| page.retry_in).min() {

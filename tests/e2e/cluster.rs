@@ -1503,6 +1503,7 @@ async fn a_nodes_leases_take_its_hosts_best_urls_first_across_hosts() {
                 redirect_hops: 0,
                 kind: JobKind::Page,
                 trap: None,
+                disallowed: false,
             })
         })
         .collect();
@@ -2082,6 +2083,7 @@ fn found(url: &str, depth: u32) -> Discovered {
         redirect_hops: 0,
         kind: JobKind::Page,
         trap: None,
+        disallowed: false,
     }
 }
 

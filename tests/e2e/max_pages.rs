@@ -1,10 +1,11 @@
-//! What `scope.max_pages` counts: the pages requested, as Heritrix's and Scrapy's page
-//! limits do. Rows of URLs never requested (disallowed by robots.txt, on an address the
+//! What `scope.max_pages` and `traps.max_pages_per_host` count: the pages requested, as
+//! Heritrix's and Scrapy's page limits do. Rows of URLs never requested (disallowed by robots.txt, on an address the
 //! guard refuses, cut as traps) are stored all the same but leave the budget to the pages
 //! the user asked for.
 
 use super::postgres::TestPostgres;
 use super::site::{Resource, SiteBuilder, TestSite};
+use super::Harness;
 
 /// Disallowed URLs each page links to, ahead of its links to pages.
 const CARTS_PER_PAGE: usize = 40;
@@ -43,6 +44,21 @@ async fn shop_linking(refused: impl Fn(usize, usize) -> String) -> TestSite {
     b.start()
 }
 
+/// A crawl of `seeds` with `harness`'s test config and `extra`, into `database` (the
+/// harness's SQLite database, `sqlite`, or PostgreSQL's in its place).
+fn crawl(
+    harness: &Harness,
+    (sqlite, database): (&str, &str),
+    seeds: &[String],
+    extra: String,
+) -> impl std::future::Future<Output = Result<pipecrawl::Summary, pipecrawl::Error>> {
+    let text = harness
+        .test_config_text(seeds, &extra)
+        .replace(&format!("{sqlite:?}"), &format!("{database:?}"));
+    let config = pipecrawl::Config::from_toml(&text, "test").expect("a valid config");
+    pipecrawl::crawl(config, std::future::pending())
+}
+
 /// The pages requested of `site`, robots.txt aside.
 fn pages_requested(site: &TestSite) -> usize {
     site.hits()
@@ -58,28 +74,41 @@ fn pages_requested(site: &TestSite) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn urls_robots_txt_disallows_leave_max_pages_to_pages_requested() {
     let test = "urls_robots_txt_disallows_leave_max_pages";
-    let (_server, harness, sqlite, databases) = TestPostgres::beside_sqlite(test, "shop").await;
+    let max_pages = |n| format!("[scope]\nmax_pages = {n}\n");
+    shop_crawled_in_runs(test, "shop", max_pages, &[10, 20]).await;
+}
+
+/// Crawls [`shop`] on either backend in runs, each with the config `extra(n)` makes of
+/// its `n` in `runs`: each run must leave `n` pages requested in all, and the last as
+/// many pages stored.
+async fn shop_crawled_in_runs(
+    test: &str,
+    name: &str,
+    extra: impl Fn(usize) -> String,
+    runs: &[usize],
+) {
+    let (_server, harness, sqlite, databases) = TestPostgres::beside_sqlite(test, name).await;
     for database in databases {
         let site = shop().await;
         let seeds = [site.url(0, "/")];
-        let crawl_to = |max_pages: usize| {
-            let text = harness
-                .test_config_text(&seeds, &format!("[scope]\nmax_pages = {max_pages}\n"))
-                .replace(&format!("{sqlite:?}"), &format!("{database:?}"));
-            let config = pipecrawl::Config::from_toml(&text, "test").expect("a valid config");
-            pipecrawl::crawl(config, std::future::pending())
-        };
-        crawl_to(10).await.expect("the first crawl");
-        assert_eq!(pages_requested(&site), 10, "{database}: the first run");
-        crawl_to(20).await.expect("the resumed crawl");
-        assert_eq!(pages_requested(&site), 20, "{database}: the resumed run");
+        for (run, &n) in runs.iter().enumerate() {
+            crawl(&harness, (&sqlite, &database), &seeds, extra(n))
+                .await
+                .expect("the crawl");
+            assert_eq!(pages_requested(&site), n, "{database}: run {}", run + 1);
+        }
         let stored: Vec<(i64,)> = super::recrawl::rows(
             &database,
             "SELECT count(*) FROM pages WHERE error_kind IS NULL",
             None,
         )
         .await;
-        assert_eq!(stored, [(20,)], "{database}: the pages stored");
+        let last = runs.last().map(|&n| i64::try_from(n).unwrap_or(i64::MAX));
+        assert_eq!(
+            stored.first().map(|r| r.0),
+            last,
+            "{database}: the pages stored"
+        );
     }
 }
 
@@ -95,12 +124,8 @@ async fn urls_the_address_guard_refuses_leave_max_pages_to_pages_requested() {
             shop_linking(|from, item| format!("http://10.0.0.1/admin?from={from}&item={item}"))
                 .await;
         let seeds = [site.url(0, "/")];
-        let extra = "[scope]\nhosts = [\"*\"]\nmax_pages = 10\n";
-        let text = harness
-            .test_config_text(&seeds, extra)
-            .replace(&format!("{sqlite:?}"), &format!("{database:?}"));
-        let config = pipecrawl::Config::from_toml(&text, "test").expect("a valid config");
-        pipecrawl::crawl(config, std::future::pending())
+        let extra = "[scope]\nhosts = [\"*\"]\nmax_pages = 10\n".to_owned();
+        crawl(&harness, (&sqlite, &database), &seeds, extra)
             .await
             .expect("the crawl");
         assert_eq!(
@@ -122,4 +147,16 @@ async fn urls_the_address_guard_refuses_leave_max_pages_to_pages_requested() {
             );
         }
     }
+}
+
+/// A host whose pages all link to URLs its robots.txt disallows, ahead of its pages, gets
+/// `traps.max_pages_per_host` pages requested, on either backend, run again it requests
+/// no more, and a run resumed with a higher budget goes on to it: the disallowed URLs,
+/// never requested, had spent the budget as they were queued, and the pages past them
+/// were cut as trap rows, so a crawl with a budget of 20 requested the home page alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn urls_robots_txt_disallows_leave_the_host_budget_to_pages_requested() {
+    let test = "urls_robots_txt_disallows_leave_the_host_budget";
+    let budget = |n| format!("[traps]\nmax_pages_per_host = {n}\n");
+    shop_crawled_in_runs(test, "budget", budget, &[20, 20, 25]).await;
 }

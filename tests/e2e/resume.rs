@@ -969,6 +969,7 @@ async fn a_commit_in_the_wal_on_a_full_disk(
                 redirect_hops: 0,
                 kind: pipecrawl::page::JobKind::Page,
                 trap: None,
+                disallowed: false,
             })
             .collect()
     };

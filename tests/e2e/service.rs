@@ -1094,6 +1094,7 @@ async fn enqueue_counts_only_the_urls_that_are_new() {
         redirect_hops: 0,
         kind: pipecrawl::page::JobKind::Page,
         trap: None,
+        disallowed: false,
     };
     for database in databases {
         let store = pipecrawl::store::Store::open(&database)
