@@ -228,7 +228,7 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
     }
     record.location = location;
     if let Some(robots) = &f.robots {
-        mark_disallowed(&mut record, robots);
+        mark_disallowed(&mut record, robots, &rules.recrawl);
     }
     // Judged on the record as stored: where a redirect leads is known only now.
     record.changed = record
@@ -245,11 +245,18 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
 /// they spent the host's `traps.max_pages_per_host` on URLs never requested (a shop's
 /// `/cart?item=…` on every page cut its pages past them). Only the page's own host: the
 /// rules of another are not at hand without a lock, and its URLs are refused when leased.
-fn mark_disallowed(record: &mut PageRecord, robots: &crate::robots::Robots) {
+/// Nor those `[recrawl]` revisits: refused when leased, their rows come due again and ask
+/// robots.txt anew, so that a path the site opens later is crawled.
+fn mark_disallowed(
+    record: &mut PageRecord,
+    robots: &crate::robots::Robots,
+    recrawl: &RecrawlPolicy,
+) {
     let host: &str = &record.job.host;
     for found in &mut record.discovered {
-        found.disallowed =
-            found.host == host && robots.verdict(&found.url) == crate::robots::Verdict::Disallowed;
+        found.disallowed = found.host == host
+            && robots.verdict(&found.url) == crate::robots::Verdict::Disallowed
+            && !recrawl.revisits(&found.url);
     }
 }
 

@@ -2652,6 +2652,51 @@ async fn clients_that_never_read_their_answers_do_not_hold_the_api() {
     service.stop().await;
 }
 
+/// With `[recrawl]`, a URL robots.txt disallowed is asked of robots.txt again when it
+/// comes due, and fetched once robots.txt allows it. Found on its own host's page, it was
+/// recorded at once as never to be queued (57d3007), and a running service never crawled
+/// a path its site opened later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_fetches_a_url_robots_txt_disallowed_once_it_allows_it() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        Resource::Html("<title>Home</title><a href='/later'>Later</a>".into()),
+    );
+    b.add(&h, "/later", Resource::Html("<title>Later</title>".into()));
+    b.add(
+        &h,
+        "/robots.txt",
+        Resource::Sequence(vec![
+            Resource::Typed("text/plain", b"User-agent: *\nDisallow: /later\n".to_vec()),
+            Resource::Typed("text/plain", b"User-agent: *\nDisallow:\n".to_vec()),
+        ]),
+    );
+    let site = b.start();
+    let harness = Harness::default();
+    let service = Service::start_with(&harness, |admin| {
+        let admin = admin.replace("[politeness]\n", "[politeness]\nrobots_ttl_s = 1\n");
+        harness.config_text(
+            &[site.url(0, "/")],
+            &format!("{admin}[recrawl]\ninterval_s = 1\n"),
+        )
+    });
+    service.wait_ready().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while site.count(&site.url(0, "/later")) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "/later never fetched; robots.txt asked {} times, home {} times",
+            site.count(&site.url(0, "/robots.txt")),
+            site.count(&site.url(0, "/"))
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    service.stop().await;
+}
+
 /// A client without the token kept its connection, and its place among the API's
 /// sixteen, for as long as it sent a request (each a 401) within every 10 s: sixteen
 /// such, a few bytes a second from anyone who can reach the port, shut the API to the
