@@ -99,6 +99,18 @@ impl Tally {
         *self.errors.entry(TRAP).or_default() += rows;
     }
 
+    /// Of `pages`, the rows of URLs never requested: trap rows, and those of the kinds
+    /// [`ErrorKind::requested`] says were refused before a request.
+    pub fn unrequested(&self) -> u64 {
+        self.errors
+            .iter()
+            .filter(|(&kind, _)| {
+                kind == TRAP || ErrorKind::from_stored(kind).is_some_and(|k| !k.requested())
+            })
+            .map(|(_, n)| n)
+            .sum()
+    }
+
     /// Of `pages`, those stored before: neither new nor trap rows, which are counted
     /// among the pages but not among `new_pages`.
     pub fn revisits(&self) -> u64 {
@@ -244,6 +256,17 @@ impl fmt::Display for Summary {
                 f,
                 "revisits: {} (of the pages crawled, those stored before)",
                 revisits
+            )?;
+        }
+        // Trap rows, robots.txt's refusals and refused addresses are pages stored that
+        // were never fetched: said apart, or the first line reads as more requests than
+        // the sites got.
+        let unrequested = t.unrequested();
+        if unrequested > 0 {
+            writeln!(
+                f,
+                "not requested: {unrequested} (of the pages crawled, rows of URLs never \
+                 fetched: traps, robots.txt's refusals, refused addresses)"
             )?;
         }
         if t.retries > 0 {

@@ -158,6 +158,30 @@ async fn a_first_crawl_cut_at_its_traps_says_no_revisits() {
     assert!(!summary.to_string().contains("revisits"), "{summary}");
 }
 
+/// The summary's first line counts rows stored, among them rows of URLs never
+/// requested (traps, robots.txt's refusals): a crawl that "crawled 24 pages" of which a
+/// third were never fetched said so only in its error counts. A line says how many.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_summary_says_how_many_of_the_pages_crawled_were_never_requested() {
+    let (_site, config) = mixed_site().await;
+    let harness = Harness::default();
+    let summary = harness.crawl(&[HOME.to_owned()], &config).await;
+    let unrequested = harness
+        .db()
+        .await
+        .scalar(
+            "SELECT count(*) FROM pages
+             WHERE error_kind IN ('trap', 'robots', 'address_refused')",
+        )
+        .await;
+    assert!(unrequested > 0, "{summary}");
+    let said = format!(
+        "\nnot requested: {unrequested} (of the pages crawled, rows of URLs never fetched: \
+         traps, robots.txt's refusals, refused addresses)\n"
+    );
+    assert!(summary.to_string().contains(&said), "{said}\n{summary}");
+}
+
 /// Pages of one host, each linking to the next ten: a site far larger than its budget.
 pub fn ladder(path: &str) -> String {
     let n: u32 = path.trim_start_matches("/l/").parse().unwrap_or(0);
