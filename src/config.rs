@@ -94,6 +94,9 @@ pub struct Config {
 pub struct ClusterConfig {
     /// This node's name in `frontier.lease_owner`, `hosts.owner` and `nodes`.
     pub node_id: String,
+    /// Whether the config set `node_id`: a generated one differs at every load, so only
+    /// a name the user wrote, or took out, is a change a reload can name.
+    pub node_id_given: bool,
     /// How long a lease (of frontier rows, of a host) lasts unless renewed. A node renews
     /// every third of it; a node that dies holds its work this long at most.
     pub lease_ttl: Duration,
@@ -760,7 +763,8 @@ impl Config {
 
     /// The keys whose values `new` changes but a running service keeps until it restarts
     /// (README, "Running as a service"): a reload names them, or a changed `delay_ms`
-    /// would look applied. `cluster.node_id` is left out: unset, each load makes a new one.
+    /// would look applied. `cluster.node_id` counts when either config sets it: unset in
+    /// both, each load makes a new one.
     pub fn fixed_until_restart(&self, new: &Config) -> Vec<&'static str> {
         fn differ<T: fmt::Debug>(a: &T, b: &T) -> bool {
             format!("{a:?}") != format!("{b:?}")
@@ -808,6 +812,11 @@ impl Config {
             (
                 "traps.max_hosts_per_domain",
                 a.traps.max_hosts_per_domain != b.traps.max_hosts_per_domain,
+            ),
+            (
+                "cluster.node_id",
+                (a.cluster.node_id_given || b.cluster.node_id_given)
+                    && a.cluster.node_id != b.cluster.node_id,
             ),
             (
                 "cluster.lease_ttl_ms",
@@ -1696,6 +1705,7 @@ impl RawConfig {
                     .node_id
                     .clone()
                     .unwrap_or_else(generated_node_id),
+                node_id_given: self.cluster.node_id.is_some(),
                 lease_ttl: Duration::from_millis(self.cluster.lease_ttl_ms),
             },
             traps: TrapsConfig {
@@ -2162,6 +2172,10 @@ mod tests {
         assert_eq!(
             running.fixed_until_restart(&load("[fetch]\nworkers = 8\n[storage]\nbatch_size = 9\n")),
             ["[fetch]", "politeness.delay_ms", "[storage]"]
+        );
+        assert_eq!(
+            load("[cluster]\nnode_id = 'a'\n").fixed_until_restart(&load("")),
+            ["cluster.node_id"]
         );
     }
 

@@ -19,6 +19,7 @@ mod query_postgres;
 mod raw;
 mod recrawl;
 mod refused;
+mod reload;
 mod resume;
 mod seeds_file;
 mod service;
