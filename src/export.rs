@@ -2,8 +2,9 @@
 //! for tools that do not read SQLite or PostgreSQL.
 //!
 //! SQLite writes the lines itself (`json_object`, or CSV quoting in SQL) and hands them
-//! over in chunks of [`CHUNK_ROWS`]: rows cross from sqlx's SQLite thread one chunk at a
-//! time instead of one row at a time, which is what made a row-by-row export slow.
+//! over in chunks of [`CHUNK_ROWS`], fewer where their lines could pass [`CHUNK_BYTES`]:
+//! rows cross from sqlx's SQLite thread one chunk at a time instead of one row at a time,
+//! which is what made a row-by-row export slow.
 //! PostgreSQL's rows arrive over the network without that thread, so they are written
 //! one at a time by the query CLI's own CSV and JSON Lines writers, which spell every
 //! value as SQLite's SQL does. Memory stays flat however large the database: one chunk
@@ -27,8 +28,16 @@ use crate::query::output::{self, Format};
 use crate::query::reader::{Reader, Statement};
 use crate::query::QueryError;
 
-/// Rows SQLite formats and hands over at once: a few MB of text.
+/// The most rows SQLite formats and hands over at once.
 const CHUNK_ROWS: i64 = 10_000;
+
+/// The most text a chunk's lines may come to, in bytes. A hostile page's rows are far
+/// wider than the usual: a title or anchor text of 4,096 control characters is a JSON
+/// line of 24 KB, and 10,000 such links made one chunk of 246 MB, which SQLite, sqlx and
+/// the export each held a copy of (1 GB of memory). A chunk takes fewer rows where
+/// theirs could pass this, so an export needs a few times this whatever its rows hold
+/// (or one row's worth, where a single row is wider).
+const CHUNK_BYTES: i64 = 4 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExportFormat {
@@ -60,6 +69,15 @@ impl ExportFormat {
         match self {
             Self::Csv => "\r\n",
             Self::Jsonl => "\n",
+        }
+    }
+
+    /// The most bytes one stored byte of text can become in a line: JSON writes a
+    /// control character as `\u0001`, CSV a quote as two.
+    fn widening(self) -> i64 {
+        match self {
+            Self::Csv => 2,
+            Self::Jsonl => 6,
         }
     }
 
@@ -119,6 +137,33 @@ struct Column {
     name: String,
     /// Declared INTEGER: its values are numbers or NULL (as the writer stores them).
     integer: bool,
+}
+
+/// An SQL expression for the bytes of one row of `columns` that its line may widen
+/// ([`ExportFormat::widening`]): its text and blobs, whose lengths SQLite finds in the
+/// row's header without reading them. Integers are counted in [`line_overhead`].
+fn stored_size(columns: &[Column]) -> String {
+    columns
+        .iter()
+        .map(|column| {
+            let c = identifier(&column.name);
+            if column.integer {
+                format!("iif(typeof({c}) = 'integer', 0, coalesce(octet_length({c}), 0))")
+            } else {
+                format!("coalesce(octet_length({c}), 0)")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" + ")
+}
+
+/// The most bytes a line of `columns` holds besides its text: names, quotes, separators,
+/// integers of up to 20 characters.
+fn line_overhead(columns: &[Column]) -> i64 {
+    columns
+        .iter()
+        .map(|column| i64::try_from(column.name.len()).unwrap_or(i64::MAX / 2) + 24)
+        .fold(2, i64::saturating_add)
 }
 
 /// `name` quoted as an SQL identifier.
@@ -434,10 +479,21 @@ async fn write_table(
     let newline = format.newline();
     let chunk = format!(
         "SELECT max(id), count(*), group_concat(line, '{newline}' ORDER BY id)
-         FROM (SELECT id, {} AS line FROM {} WHERE id > ? ORDER BY id LIMIT {CHUNK_ROWS})",
+         FROM (SELECT id, {} AS line FROM {} WHERE id > ? ORDER BY id LIMIT ?)",
         format.line(&columns),
         identifier(table),
     );
+    let mut sizes = Sizes {
+        sql: format!(
+            "SELECT count(*), coalesce(sum(size), 0)
+             FROM (SELECT {} AS size FROM {} WHERE id > ? ORDER BY id LIMIT ?)",
+            stored_size(&columns),
+            identifier(table),
+        ),
+        widening: format.widening(),
+        overhead: line_overhead(&columns),
+        rows: CHUNK_ROWS,
+    };
     if format == ExportFormat::Csv {
         let header: Vec<String> = columns.iter().map(|c| csv_field(&c.name)).collect();
         write!(writer, "{}{newline}", header.join(",")).map_err(file_error)?;
@@ -446,9 +502,17 @@ async fn write_table(
     let mut not_utf8 = false;
     let mut after = i64::MIN;
     loop {
+        let take = sizes
+            .rows_after(conn, after)
+            .await
+            .map_err(read_error("measuring rows to export"))?;
+        if take == 0 {
+            break;
+        }
         let (last, count, lines): (Option<i64>, i64, Option<Vec<u8>>) =
             sqlx::query_as(sqlx::AssertSqlSafe(chunk.as_str()))
                 .bind(after)
+                .bind(take)
                 .fetch_one(&mut *conn)
                 .await
                 .map_err(read_error("reading rows to export"))?;
@@ -466,6 +530,47 @@ async fn write_table(
     }
     close(writer, path)?;
     Ok(Written { rows, not_utf8 })
+}
+
+/// What sizes a table's chunks to [`CHUNK_BYTES`].
+struct Sizes {
+    /// The count and [`stored_size`] of the rows after an id, at most as many as asked.
+    sql: String,
+    widening: i64,
+    overhead: i64,
+    /// How many rows the next chunk tries first: as many as the last one took, since
+    /// neighbouring rows tend to be alike, and each try reads every row it counts.
+    rows: i64,
+}
+
+impl Sizes {
+    /// How many of the rows after `after` the next chunk takes: at most [`CHUNK_ROWS`],
+    /// as many as keep their lines within [`CHUNK_BYTES`], one at least; 0 when none are
+    /// left. The export's transaction keeps the rows as measured until they are read.
+    async fn rows_after(&mut self, conn: &mut SqliteConnection, after: i64) -> sqlx::Result<i64> {
+        loop {
+            let (count, stored): (i64, i64) =
+                sqlx::query_as(sqlx::AssertSqlSafe(self.sql.as_str()))
+                    .bind(after)
+                    .bind(self.rows)
+                    .fetch_one(&mut *conn)
+                    .await?;
+            let most = stored
+                .saturating_mul(self.widening)
+                .saturating_add(count.saturating_mul(self.overhead));
+            if most <= CHUNK_BYTES || count <= 1 {
+                if most <= CHUNK_BYTES / 2 && count == self.rows {
+                    self.rows = (self.rows * 2).min(CHUNK_ROWS);
+                }
+                return Ok(count);
+            }
+            // As many as would fit were the rows alike, and at most half as many as
+            // before, so that a few tries find the number however the sizes vary.
+            self.rows = (count.saturating_mul(CHUNK_BYTES) / most)
+                .min(count / 2)
+                .max(1);
+        }
+    }
 }
 
 /// What turns an I/O error into a failure to write `path`.

@@ -37,7 +37,7 @@ const CPU_BOUND: Duration = Duration::from_secs(30);
 /// How often the crawler's memory high-water mark is read.
 const SAMPLE_EVERY: Duration = Duration::from_millis(5);
 
-/// A crawl still running after this is killed and the test fails.
+/// A crawl (or other run) still running after this is killed and the test fails.
 const KILL_AFTER: Duration = Duration::from_secs(90);
 
 /// The ordinary pages every case's site has besides its hazard.
@@ -123,24 +123,30 @@ impl Fault {
     }
 }
 
-/// What a crawl through the binary cost.
-struct Run {
-    peak_rss_kib: u64,
+/// What a run of the binary cost.
+pub(super) struct Run {
+    pub(super) peak_rss_kib: u64,
     /// CPU time, as last sampled before the crawler exited.
     cpu: Duration,
     elapsed: Duration,
 }
 
-/// Runs `pipecrawl crawl --config config` to its end, logging to `log`, and samples its
-/// `VmHWM` and CPU time every few milliseconds; panics unless it exits 0 within
-/// [`KILL_AFTER`].
+/// Runs `pipecrawl crawl --config config` to its end, logging to `log`, measured as
+/// [`measured`] measures.
 fn crawl_measured(config: &Path, log: &Path) -> Run {
-    let log_file = std::fs::File::create(log).expect("create the crawl log");
+    measured(
+        &["crawl".as_ref(), "--config".as_ref(), config.as_os_str()],
+        log,
+    )
+}
+
+/// Runs the binary with `args` to its end, its stderr to `log`, and samples its `VmHWM`
+/// and CPU time every few milliseconds; panics unless it exits 0 within [`KILL_AFTER`].
+pub(super) fn measured(args: &[&std::ffi::OsStr], log: &Path) -> Run {
+    let log_file = std::fs::File::create(log).expect("create the log");
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
-        .arg("crawl")
-        .arg("--config")
-        .arg(config)
+        .args(args)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(log_file)
@@ -170,10 +176,10 @@ fn crawl_measured(config: &Path, log: &Path) -> Run {
             // read less.
             cpu = cpu.max(Duration::from_millis(used * 10));
         }
-        if let Some(status) = child.try_wait().expect("poll the crawl") {
+        if let Some(status) = child.try_wait().expect("poll the run") {
             assert!(
                 status.success(),
-                "the crawl failed ({status}):\n{}",
+                "{args:?} failed ({status}):\n{}",
                 read_log()
             );
             assert!(peak_rss_kib > 0, "no memory sample was taken");
@@ -187,7 +193,7 @@ fn crawl_measured(config: &Path, log: &Path) -> Run {
             let _ = child.kill();
             let _ = child.wait();
             panic!(
-                "the crawl was still running after {KILL_AFTER:?}:\n{}",
+                "{args:?} was still running after {KILL_AFTER:?}:\n{}",
                 read_log()
             );
         }

@@ -1478,6 +1478,46 @@ async fn an_export_past_the_file_size_limit_names_the_file_and_leaves_no_partial
     assert_empty(&out_dir);
 }
 
+/// An export's peak memory while it writes rows as wide as a hostile page makes them:
+/// a debug build exports a small crawl in about 30 MiB, and chunks of at most 4 MB of
+/// lines leave room for a few copies of one.
+#[cfg(target_os = "linux")]
+const EXPORT_MEMORY_BOUND_MIB: u64 = 96;
+
+/// A hostile page's rows are far wider than the usual: 2,000 titles of 4,096 control
+/// characters are 49 MB of JSON Lines, which SQLite formatted as one chunk of up to
+/// 10,000 rows, held at once by SQLite, sqlx and the export: about 230 MiB of memory
+/// (10,000 such rows, 1 GB). A chunk now takes fewer rows where theirs could pass a few
+/// MB, so memory stays near what any export takes, whatever the rows hold.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_of_wide_rows_holds_a_few_mb_of_them_not_ten_thousand() {
+    let (harness, db) = crawl_of_pages(2000, "replace(hex(zeroblob(4096)), '00', char(1))").await;
+    let out_dir = harness.dir.path().join("export");
+    let log = harness.dir.path().join("export.log");
+    let dir = out_dir.clone();
+    let run = tokio::task::spawn_blocking(move || {
+        let words = ["export", "--db", &db, "--format", "jsonl", "--out"];
+        let mut args: Vec<&std::ffi::OsStr> = words.iter().map(|w| w.as_ref()).collect();
+        args.push(dir.as_os_str());
+        super::faults::measured(&args, &log)
+    })
+    .await
+    .expect("the export ran");
+    assert!(
+        run.peak_rss_kib < EXPORT_MEMORY_BOUND_MIB * 1024,
+        "the export's peak memory was {} KiB, over the bound of {EXPORT_MEMORY_BOUND_MIB} MiB",
+        run.peak_rss_kib
+    );
+    let pages = read_export(&out_dir, "pages", "jsonl").1;
+    assert_eq!(pages.len(), 2000);
+    let title = "\u{1}".repeat(4096);
+    assert!(
+        pages.iter().all(|p| p["title"] == title),
+        "every title whole"
+    );
+}
+
 /// Runs the binary with `words`, SQLite's temporary directory (SQLITE_TMPDIR) a full
 /// disk in `harness`'s directory: what it said, and the directory; `None` where no disk
 /// can be mounted.
