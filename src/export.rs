@@ -291,10 +291,11 @@ pub async fn export(
         let _only_export = lock_dir(dir)?;
         partials.made_dirs(made);
         let exported = write_all(&mut reader, database, format, dir, partials).await;
-        if exported.is_err() {
+        match exported {
+            Ok(_) => remove_stale_partials(dir),
             // Half an export is of no use to anyone, and on a full disk it holds the space
             // the user needs back.
-            partials.discard_all();
+            Err(_) => partials.discard_all(),
         }
         exported
     }
@@ -392,6 +393,25 @@ fn lock_dir(dir: &Path) -> Result<File, QueryError> {
     }
 }
 
+/// Removes the partial files an export killed in `dir` left (SIGKILL, the OOM killer, a
+/// power cut), of any format, once an export there is complete: hidden and as large as
+/// what it had written, they were replaced only by an export in the same format. Under
+/// [`lock_dir`]'s lock, no other export is writing them. One that cannot be removed is
+/// left, as the user left it.
+fn remove_stale_partials(dir: &Path) {
+    use clap::ValueEnum;
+    for format in ExportFormat::value_variants() {
+        for table in TABLES {
+            let _ = fs::remove_file(partial_path(dir, table, *format));
+        }
+    }
+}
+
+/// Where `table` is written in `format` until the export is complete.
+fn partial_path(dir: &Path, table: &str, format: ExportFormat) -> PathBuf {
+    dir.join(format!(".{table}.{}.part", format.extension()))
+}
+
 /// Writes every table of `database` (read through `reader`) to its partial file in `dir`;
 /// returns each partial file's path and what it holds under its final name.
 async fn write_tables(
@@ -404,7 +424,7 @@ async fn write_tables(
     let mut tables = Vec::new();
     for table in TABLES {
         let path = dir.join(format!("{table}.{}", format.extension()));
-        let partial = dir.join(format!(".{table}.{}.part", format.extension()));
+        let partial = partial_path(dir, table, format);
         let writer = partials.create(&partial)?;
         let Written { rows, not_utf8 } = match reader.sqlite() {
             Some(conn) => write_table(conn, database, table, format, writer, &partial).await?,

@@ -1235,6 +1235,38 @@ async fn a_second_export_into_a_directory_being_exported_to_is_refused() {
     );
 }
 
+/// An export killed (SIGKILL, the OOM killer, a power cut) leaves its hidden partial
+/// files, as large as what it had written; the next export in the other format never
+/// touched them, and they stayed for good. An export that completes removes those of
+/// any format, under the directory's lock, which no other export then holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_removes_the_partial_files_a_killed_export_left() {
+    let (harness, db) = empty_crawl().await;
+    let out_dir = harness.dir.path().join("export");
+    std::fs::create_dir(&out_dir).expect("the output directory");
+    let left = [".pages.csv.part", ".links.csv.part", ".pages.jsonl.part"];
+    for name in left {
+        std::fs::write(out_dir.join(name), "id,url\n1,http://half").expect("a partial file");
+    }
+    let out = out_dir.display().to_string();
+    let exported = pipecrawl(args(&[
+        "export", "--db", &db, "--format", "jsonl", "--out", &out,
+    ]))
+    .await;
+    assert!(
+        exported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&exported.stderr)
+    );
+    let mut names: Vec<String> = std::fs::read_dir(&out_dir)
+        .expect("the output directory")
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["links.jsonl", "pages.jsonl"]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_writes_every_page_and_link_in_csv_and_json_lines() {
     let (_site, model, harness, reachable) = crawled_graph().await;
