@@ -300,7 +300,7 @@ async fn sigterm_finishes_the_pages_in_flight_and_a_restart_completes_the_crawl(
         .status()
         .expect("send SIGTERM");
     assert!(sent.success());
-    let status = wait_exit(&mut child, Duration::from_secs(6)).await;
+    let status = wait_exit(&mut child, Duration::from_secs(120)).await;
     assert!(status.success(), "SIGTERM should exit 0, got {status:?}");
     let db = harness.db().await;
     assert_eq!(
