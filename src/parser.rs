@@ -348,10 +348,13 @@ fn parse_page(
             .extend(offer.pages(&followed(scope, &links, depth), depth));
     }
     record.canonical = extracted.canonical;
+    // noindex keeps the page itself out of the results, not what it links to: its links
+    // are followed (unless nofollow), so they are rows, or a link checker would miss a
+    // 404 found through a `noindex, follow` archive page.
     if !scope.obeys(record.noindex) {
         record.title = extracted.title;
-        record.links = links;
     }
+    record.links = links;
 }
 
 /// The targets of `links` the crawl follows when found at `depth`, each once.

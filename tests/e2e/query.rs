@@ -470,6 +470,56 @@ async fn broken_follows_redirect_chains_and_lists_robots_blocked_links_apart() {
     }
 }
 
+/// A `noindex, follow` page (a tag archive, page 2 of a blog) is not for search results,
+/// but its links are the site's: the crawl follows them, so a link checker must see them.
+/// They were not rows, so a 404 linked from there was fetched and stored yet missing
+/// from `broken` (and `--fail` passed), and the pages it alone links to had no in-links.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_links_on_a_noindex_page_are_reported() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let html = |s: &str| Resource::Html(s.to_owned());
+    b.add(&h, "/", html("<title>Home</title><a href='/tag'>Tag</a>"));
+    b.add(
+        &h,
+        "/tag",
+        html(
+            "<meta name='robots' content='noindex, follow'><title>Tag archive</title>\
+             <a href='/gone'>An old post</a> <a href='/post'>A post</a>",
+        ),
+    );
+    b.add(&h, "/post", html("<title>A post</title>"));
+    b.add(&h, "/gone", Resource::Status(404, "gone".to_owned()));
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    let (tag, gone) = (site.url(0, "/tag"), site.url(0, "/gone"));
+
+    let db = harness.db_path().display().to_string();
+    let out = pipecrawl(args(&[
+        "query", "--db", &db, "--format", "csv", "broken", "--fail",
+    ]))
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("broken,{gone},404,,,{tag},An old post")),
+        "{stdout}"
+    );
+    assert_fails(&out, &["error: 1 broken link (--fail)"]);
+    let to_post = rows(&harness, &["links", "--to", &site.url(0, "/post")]).await;
+    assert_eq!(
+        to_post.iter().map(|r| text(r, "page")).collect::<Vec<_>>(),
+        [tag.as_str()]
+    );
+    let page = harness
+        .db()
+        .await
+        .page(&tag)
+        .await
+        .expect("the tag page's row");
+    assert_eq!(page.title, None, "noindex keeps the page's own title out");
+}
+
 /// A row of `links --from`: its target, and the status, error and redirect it ends in.
 fn link_end(r: &serde_json::Map<String, Value>) -> (&str, (Option<i64>, &str, &str)) {
     (
