@@ -717,6 +717,7 @@ impl FetchWorker {
         out.etag = header(headers, ETAG);
         out.last_modified = header(headers, LAST_MODIFIED);
         out.x_robots_tag = x_robots_tag(headers);
+        out.canonical_link = crate::link_header::canonical(headers);
         out.refresh = url_header(headers, REFRESH);
 
         if status.is_redirection() {

@@ -240,6 +240,9 @@ pub struct Fetched {
     pub error: Option<FetchError>,
     /// `X-Robots-Tag`, for the parser to honour with `<meta name="robots">`.
     pub x_robots_tag: Option<String>,
+    /// The target a `Link: <…>; rel="canonical"` header names, as written: a document
+    /// with no `<head>` (a PDF) names its canonical URL so.
+    pub canonical_link: Option<String>,
     /// The `Refresh` header: browsers move the page as a `<meta http-equiv="refresh">`
     /// would, and before it.
     pub refresh: Option<String>,
@@ -276,6 +279,7 @@ impl Fetched {
             elapsed_ms: 0,
             error: None,
             x_robots_tag: None,
+            canonical_link: None,
             refresh: None,
             sitemaps: Vec::new(),
             retry_in: None,

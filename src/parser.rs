@@ -191,6 +191,20 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
             }
         }
     }
+    // A document with no `<head>` (a PDF) names its canonical URL in a `Link` header. A
+    // page with the `<link>` element too is read by the element, its own word.
+    if let (JobKind::Page, None, Some(href)) = (
+        record.job.kind,
+        &record.canonical,
+        f.canonical_link.as_deref(),
+    ) {
+        let page = &record.job.url;
+        let canonical = urlnorm::resolve(page, href).ok().map(|mut url| {
+            strip_found(&mut url, page, &scope.traps);
+            url
+        });
+        record.canonical = canonical;
+    }
     // The location is stored as the crawl follows it, without session ids: the URL
     // fetched next, so the redirect's `final_url` names the page stored there.
     let mut location = f.location;

@@ -926,6 +926,79 @@ async fn nofollow_noindex_and_canonical_are_honoured() {
     assert_eq!(canonical, 1);
 }
 
+/// A PDF (or an image, or a page whose template cannot change its `<head>`) names its
+/// canonical URL in a `Link: <…>; rel="canonical"` header (RFC 8288), which search
+/// engines read as they read the `<link>` element: an SEO audit asks of those too. The
+/// element wins where a page has both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canonical_named_by_a_link_header_is_stored() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        html("<a href='/report.pdf'>1</a><a href='/plain'>2</a><a href='/both'>3</a><a href='/other'>4</a>"),
+    );
+    let with_link = |link: &str, resource: Resource| {
+        Resource::WithHeaders(vec![("Link".into(), link.into())], Box::new(resource))
+    };
+    b.add(
+        &h,
+        "/report.pdf",
+        with_link(
+            r#"</style.css>; rel=preload, </reports/2024.pdf#page=1>; rel="alternate canonical""#,
+            Resource::Typed("application/pdf", b"%PDF-1.4".to_vec()),
+        ),
+    );
+    b.add(
+        &h,
+        "/plain",
+        with_link(
+            "<https://example.com/plain?a=1>; rel=Canonical",
+            html("<title>Plain</title>"),
+        ),
+    );
+    b.add(
+        &h,
+        "/both",
+        with_link(
+            r#"</from-header>; rel="canonical""#,
+            html("<link rel='canonical' href='/from-element'><title>Both</title>"),
+        ),
+    );
+    b.add(
+        &h,
+        "/other",
+        with_link(r#"</next>; rel="next""#, html("<title>Other</title>")),
+    );
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+
+    // The audit's question: pages whose canonical points elsewhere.
+    let sql = "SELECT url, canonical_url FROM pages \
+               WHERE canonical_url IS NOT NULL AND canonical_url <> url ORDER BY url";
+    let rows = super::query::rows(&harness, &["sql", sql]).await;
+    let found: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| {
+            let text = |key| super::query::text(r, key);
+            (text("url"), text("canonical_url"))
+        })
+        .collect();
+    let u = |path: &str| site.url(0, path);
+    let expected = [
+        (u("/both"), u("/from-element")),
+        (u("/plain"), "https://example.com/plain?a=1".to_owned()),
+        (u("/report.pdf"), u("/reports/2024.pdf")),
+    ];
+    let expected: Vec<(&str, &str)> = expected
+        .iter()
+        .map(|(url, canonical)| (url.as_str(), canonical.as_str()))
+        .collect();
+    assert_eq!(found, expected);
+}
+
 /// A site whose home links to `/meta`, a page with the robots `<meta>` tags `meta`, and
 /// to `/header`, a page sent with `X-Robots-Tag: tag`; each links to a page of its own,
 /// `/from-meta` and `/from-header`, and is titled "Meta" or "Header".

@@ -1,0 +1,121 @@
+//! The `Link` response header (RFC 8288): how a document that has no `<head>` (a PDF,
+//! an image) names its canonical URL, which search engines read as they read the
+//! `<link rel="canonical">` element.
+
+use reqwest::header::{HeaderMap, LINK};
+
+/// The target, as written, of the first link the `Link` lines give the relation
+/// `canonical` (`</a.pdf>; rel="canonical"`, or one of several: `rel="alternate
+/// canonical"`); None when none does. A line that breaks the syntax counts up to the
+/// break.
+pub fn canonical(headers: &HeaderMap) -> Option<String> {
+    headers.get_all(LINK).iter().find_map(|value| {
+        let line = String::from_utf8_lossy(value.as_bytes());
+        let target = links(&line)
+            .find(|(_, params)| names_rel(params, "canonical"))
+            .map(|(target, _)| target.to_owned());
+        target
+    })
+}
+
+/// The link-values of one line: each target (between `<` and `>`) with its parameters,
+/// the text up to the next comma outside quotes.
+fn links(line: &str) -> impl Iterator<Item = (&str, &str)> {
+    let mut rest = line;
+    std::iter::from_fn(move || {
+        let start = rest.trim_start_matches(|c: char| c == ',' || c.is_ascii_whitespace());
+        let (target, after) = start.strip_prefix('<')?.split_once('>')?;
+        let end = outside_quotes(after, ',').unwrap_or(after.len());
+        let params = &after[..end];
+        rest = &after[end..];
+        Some((target.trim(), params))
+    })
+}
+
+/// Whether `params` (`; rel="next alternate"; title="…"`) give the relation `rel`, in
+/// any case, as the first `rel` parameter, the one RFC 8288 reads.
+fn names_rel(params: &str, rel: &str) -> bool {
+    let mut rest = params;
+    while let Some(semicolon) = outside_quotes(rest, ';') {
+        rest = &rest[semicolon + 1..];
+        let param = &rest[..outside_quotes(rest, ';').unwrap_or(rest.len())];
+        if let Some((name, value)) = param.split_once('=') {
+            if name.trim().eq_ignore_ascii_case("rel") {
+                return value
+                    .trim()
+                    .trim_matches('"')
+                    .split_ascii_whitespace()
+                    .any(|r| r.eq_ignore_ascii_case(rel));
+            }
+        }
+    }
+    false
+}
+
+/// Where `wanted` first occurs in `text` outside a quoted string (whose `\` escapes the
+/// next character).
+fn outside_quotes(text: &str, wanted: char) -> Option<usize> {
+    let (mut quoted, mut escaped) = (false, false);
+    for (i, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            c if c == wanted && !quoted => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn canonical_of(lines: &[&str]) -> Option<String> {
+        let mut headers = HeaderMap::new();
+        for line in lines {
+            headers.append(LINK, HeaderValue::from_str(line).expect("a header value"));
+        }
+        canonical(&headers)
+    }
+
+    #[test]
+    fn the_canonical_link_is_found_among_others_and_on_any_line() {
+        assert_eq!(
+            canonical_of(&[r#"</a.pdf>; rel="canonical""#]).as_deref(),
+            Some("/a.pdf")
+        );
+        assert_eq!(
+            canonical_of(&[
+                r#"</s.css>; rel=preload; as=style, <https://x.example/b>; title="a, b; c"; REL="Alternate CANONICAL""#
+            ])
+            .as_deref(),
+            Some("https://x.example/b")
+        );
+        assert_eq!(
+            canonical_of(&[
+                "</next>; rel=next",
+                " <https://x.example/c> ; rel = canonical"
+            ])
+            .as_deref(),
+            Some("https://x.example/c")
+        );
+    }
+
+    #[test]
+    fn other_relations_quoted_words_and_broken_lines_name_no_canonical() {
+        assert_eq!(
+            canonical_of(&[r#"</a>; rel="next"; title="canonical""#]),
+            None
+        );
+        assert_eq!(canonical_of(&[r#"</a>; title="x; rel=canonical""#]), None);
+        assert_eq!(canonical_of(&["</a>; rel=next; rel=canonical"]), None);
+        assert_eq!(
+            canonical_of(&["rel=canonical", "<unclosed; rel=canonical"]),
+            None
+        );
+        assert_eq!(canonical_of(&[]), None);
+    }
+}
