@@ -934,10 +934,16 @@ fn in_config_terms(key: &str, message: &str, value: Option<&str>) -> String {
         .or_else(|| message.strip_prefix("invalid value: "))
         .and_then(|rest| rest.rsplit_once(", expected "));
     if let Some((got, expected)) = wrong {
+        let got = what_it_got(got, value);
+        // Nutch's and Heritrix's settings write "no limit" as -1 (`http.content.limit`).
+        let no_limit = if got == "-1" && matches!(expected, "u32" | "u64" | "usize") {
+            ": no key takes -1 for no limit; config/example.toml says how each says it"
+        } else {
+            ""
+        };
         return format!(
-            "`{key}` must be {} (got {})",
+            "`{key}` must be {} (got {got}{no_limit})",
             what_it_takes(key, expected),
-            what_it_got(got, value)
         );
     }
     // An unknown key's path is the key's own; a missing one's, its table's.
@@ -2327,7 +2333,8 @@ mod tests {
     fn a_value_of_the_wrong_type_names_its_key_and_what_it_takes() {
         let cases = [
             ("[politeness]\ndelay_ms = '500'", "`politeness.delay_ms` must be a whole number, 0 or more (got the string \"500\")"),
-            ("[scope]\nmax_depth = -1", "`scope.max_depth` must be a whole number from 0 to 4294967295 (got -1)"),
+            ("[scope]\nmax_depth = -1", "`scope.max_depth` must be a whole number from 0 to 4294967295 (got -1: no key takes -1 for no limit; config/example.toml says how each says it)"),
+            ("[fetch]\nmax_body_bytes = -1", "`fetch.max_body_bytes` must be a whole number, 0 or more (got -1: no key takes -1 for no limit"),
             ("scope = 3", "`scope` must be a table, `[scope]` (got 3)"),
             ("[fetch]\ncookies = 'yes'", "`fetch.cookies` must be true or false (got the string \"yes\")"),
             ("[scope]\nhosts = 'example.com'", "`scope.hosts` must be a list, `[…]` (got the string \"example.com\")"),
