@@ -192,11 +192,15 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
         }
     }
     // A document with no `<head>` (a PDF) names its canonical URL in a `Link` header. A
-    // page with the `<link>` element too is read by the element, its own word.
-    if let (JobKind::Page, None, Some(href)) = (
+    // page with the `<link>` element too is read by the element, its own word. Only a
+    // page answered as one, as the element is read only from one: a 404's, a redirect's
+    // or a 500's header (an error template's) names no canonical URL of the page.
+    let answered = record.error.is_none() && record.status.is_some_and(|s| (200..300).contains(&s));
+    if let (JobKind::Page, None, Some(href), true) = (
         record.job.kind,
         &record.canonical,
         f.canonical_link.as_deref(),
+        answered,
     ) {
         let page = &record.job.url;
         let canonical = urlnorm::resolve(page, href).ok().map(|mut url| {

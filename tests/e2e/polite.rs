@@ -999,6 +999,62 @@ async fn a_canonical_named_by_a_link_header_is_stored() {
     assert_eq!(found, expected);
 }
 
+/// A `Link: <…>; rel="canonical"` header on an answer that is no page (a 404, a redirect,
+/// a 500) names no canonical URL of it, as its `<link>` element, never read, names none:
+/// search engines take a canonical from a page they can index alone, and an error page's
+/// template sending the site's home as its canonical is no "canonical points elsewhere".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_header_on_an_answer_that_is_no_page_names_no_canonical() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        html("<a href='/gone'>1</a><a href='/moved'>2</a><a href='/broken'>3</a>"),
+    );
+    let with_link = |resource: Resource| {
+        Resource::WithHeaders(
+            vec![("Link".into(), r#"</>; rel="canonical""#.into())],
+            Box::new(resource),
+        )
+    };
+    let page = "<link rel='canonical' href='/from-element'><title>Error</title>";
+    b.add(&h, "/gone", with_link(Resource::Status(404, page.into())));
+    b.add(&h, "/broken", with_link(Resource::Status(500, page.into())));
+    b.add(
+        &h,
+        "/moved",
+        with_link(Resource::Redirect(301, "/target".into())),
+    );
+    b.add(&h, "/target", html("<title>Target</title>"));
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+
+    let db = harness.db().await;
+    let statuses: Vec<(String, Option<i64>)> = db
+        .pages()
+        .await
+        .into_iter()
+        .map(|p| (p.url, p.status))
+        .collect();
+    let u = |path: &str| site.url(0, path);
+    let expected = [
+        ("/", 200),
+        ("/broken", 500),
+        ("/gone", 404),
+        ("/moved", 301),
+        ("/target", 200),
+    ];
+    let expected: Vec<(String, Option<i64>)> = expected
+        .iter()
+        .map(|(path, status)| (u(path), Some(*status)))
+        .collect();
+    assert_eq!(statuses, expected);
+    let named = "SELECT count(*) FROM pages WHERE canonical_url IS NOT NULL";
+    assert_eq!(db.scalar(named).await, 0);
+}
+
 /// A site whose home links to `/meta`, a page with the robots `<meta>` tags `meta`, and
 /// to `/header`, a page sent with `X-Robots-Tag: tag`; each links to a page of its own,
 /// `/from-meta` and `/from-header`, and is titled "Meta" or "Header".
