@@ -229,13 +229,14 @@ pub fn never_matches_a_url(pattern: &str) -> Option<String> {
 /// A `+` line is no regular expression; a `-` line is one for a literal `-`, so that
 /// `-^(?:ftp|mailto):` never matches and `-(?i)\.gif$` only a `-.gif`: the crawl would
 /// fetch what the line was to leave out. Only a `-` before an anchor or inline flags,
-/// which no rule for a `-` has, is taken for a sign (`-print\.html$` may mean its `-`).
+/// which no rule for a `-` has, is taken for a sign (`-print\.html$` may mean its `-`,
+/// and `-(?:print|amp)\.html$`, a group after it, too).
 pub fn nutch_filter_line(pattern: &str) -> Option<String> {
     let (key, rule) = match pattern.strip_prefix('+') {
         Some(rule) => ("include", rule),
         None => {
             let rule = pattern.strip_prefix('-')?;
-            let signed = ["^", "\\A", "(?"].iter().any(|p| rule.starts_with(p));
+            let signed = ["^", "\\A"].iter().any(|p| rule.starts_with(p)) || sets_flags(rule);
             (signed.then_some("exclude")?, rule)
         }
     };
@@ -248,6 +249,16 @@ pub fn nutch_filter_line(pattern: &str) -> Option<String> {
              `scope.url_filter`, where the first that matches decides"
         )
     })
+}
+
+/// Whether `pattern` starts with inline flags (`(?i)`, `(?i:…)`, `(?-u)`), not with a
+/// group that sets none (`(?:…)`, `(?P<name>…)`).
+fn sets_flags(pattern: &str) -> bool {
+    let Some(rest) = pattern.strip_prefix("(?") else {
+        return false;
+    };
+    let flags = rest.len() - rest.trim_start_matches(|c| "imsxuUR-".contains(c)).len();
+    flags > 0 && matches!(rest[flags..].chars().next(), Some(')' | ':'))
 }
 
 /// Whether `pattern` has a `|` outside any group and character class.

@@ -454,7 +454,39 @@ async fn include_and_exclude_rules_decide_what_is_crawled() {
 /// matches keeps or drops the URL, and a URL none matches is dropped, as in Nutch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn url_filter_rules_decide_by_the_first_that_matches_as_nutch_reads_them() {
-    let paths = ["/archive/2024/a", "/archive/2019/b", "/docs/x", "/tmp/y"];
+    let (requested, wanted) = crawl_home_linking(
+        &["/archive/2024/a", "/archive/2019/b", "/docs/x", "/tmp/y"],
+        "[scope]\nurl_filter = ['+/archive/2024/', '-/archive/', '+/docs/']\n",
+        &["/archive/2024/a", "/docs/x"],
+    )
+    .await;
+    assert_eq!(
+        requested, wanted,
+        "the first rule matching decides; none: dropped"
+    );
+}
+
+/// An `exclude` for a literal `-` may well start with a group (`-(?:print|amp)\.html$`
+/// drops `article-print.html` and `article-amp.html`): only inline flags (`-(?i)`) or an
+/// anchor after the `-` mark a line of Nutch's `regex-urlfilter.txt`, not any `(?`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exclude_for_a_dash_before_a_group_is_a_rule_not_a_nutch_line() {
+    let (requested, wanted) = crawl_home_linking(
+        &["/article-print.html", "/article-amp.html", "/article.html"],
+        "[scope]\nexclude = ['-(?:print|amp)\\.html$']\n",
+        &["/article.html"],
+    )
+    .await;
+    assert_eq!(requested, wanted);
+}
+
+/// Crawls a one-host site whose home links to `paths` under `config`; returns the URLs
+/// requested, and those a crawl of the home and `crawled` requests.
+async fn crawl_home_linking(
+    paths: &[&str],
+    config: &str,
+    crawled: &[&str],
+) -> (BTreeSet<String>, BTreeSet<String>) {
     let links: String = paths
         .iter()
         .map(|p| format!("<a href='{p}'>{p}</a>"))
@@ -464,21 +496,14 @@ async fn url_filter_rules_decide_by_the_first_that_matches_as_nutch_reads_them()
     let pages: Vec<(&str, &str)> = pages.iter().map(|(p, h)| (*p, h.as_str())).collect();
     let site = TestSite::one_host(&pages).await;
     let harness = Harness::default();
-    harness
-        .crawl(
-            &[site.url(0, "/")],
-            "[scope]\nurl_filter = ['+/archive/2024/', '-/archive/', '+/docs/']\n",
-        )
-        .await;
+    harness.crawl(&[site.url(0, "/")], config).await;
     let requested: BTreeSet<String> = site.requested_urls().into_iter().collect();
-    let wanted: BTreeSet<String> = ["/robots.txt", "/", "/archive/2024/a", "/docs/x"]
+    let wanted: BTreeSet<String> = ["/robots.txt", "/"]
         .iter()
+        .chain(crawled)
         .map(|p| site.url(0, p))
         .collect();
-    assert_eq!(
-        requested, wanted,
-        "the first rule matching decides; none: dropped"
-    );
+    (requested, wanted)
 }
 
 /// `scope.max_pages` counts pages stored: a request that failed and is to be tried again
