@@ -7,12 +7,16 @@ use reqwest::header::{HeaderMap, LINK};
 /// The target, as written, of the first link the `Link` lines give the relation
 /// `canonical` (`</a.pdf>; rel="canonical"`, or one of several: `rel="alternate
 /// canonical"`); None when none does. A line that breaks the syntax counts up to the
-/// break.
+/// break. A link with an `anchor` parameter is another resource's (RFC 8288 §3.2: a
+/// header may name the canonical URL of each of a page's parts), not the document's.
 pub fn canonical(headers: &HeaderMap) -> Option<String> {
     headers.get_all(LINK).iter().find_map(|value| {
         let line = String::from_utf8_lossy(value.as_bytes());
         let target = links(&line)
-            .find(|(_, params)| names_rel(params, "canonical"))
+            .find(|(_, params)| {
+                param(params, "rel").is_some_and(|rels| names(rels, "canonical"))
+                    && param(params, "anchor").is_none_or(str::is_empty)
+            })
             .map(|(target, _)| target.to_owned());
         target
     })
@@ -32,24 +36,26 @@ fn links(line: &str) -> impl Iterator<Item = (&str, &str)> {
     })
 }
 
-/// Whether `params` (`; rel="next alternate"; title="…"`) give the relation `rel`, in
-/// any case, as the first `rel` parameter, the one RFC 8288 reads.
-fn names_rel(params: &str, rel: &str) -> bool {
+/// The value, unquoted, of the first parameter `name` (in any case) of `params` (`;
+/// rel="next alternate"; title="…"`): the one RFC 8288 reads.
+fn param<'a>(params: &'a str, name: &str) -> Option<&'a str> {
     let mut rest = params;
     while let Some(semicolon) = outside_quotes(rest, ';') {
         rest = &rest[semicolon + 1..];
-        let param = &rest[..outside_quotes(rest, ';').unwrap_or(rest.len())];
-        if let Some((name, value)) = param.split_once('=') {
-            if name.trim().eq_ignore_ascii_case("rel") {
-                return value
-                    .trim()
-                    .trim_matches('"')
-                    .split_ascii_whitespace()
-                    .any(|r| r.eq_ignore_ascii_case(rel));
+        let pair = &rest[..outside_quotes(rest, ';').unwrap_or(rest.len())];
+        if let Some((key, value)) = pair.split_once('=') {
+            if key.trim().eq_ignore_ascii_case(name) {
+                return Some(value.trim().trim_matches('"'));
             }
         }
     }
-    false
+    None
+}
+
+/// Whether the relations `rels` (`next alternate`) include `rel`, in any case.
+fn names(rels: &str, rel: &str) -> bool {
+    rels.split_ascii_whitespace()
+        .any(|r| r.eq_ignore_ascii_case(rel))
 }
 
 /// Where `wanted` first occurs in `text` outside a quoted string (whose `\` escapes the
@@ -117,5 +123,23 @@ mod tests {
             None
         );
         assert_eq!(canonical_of(&[]), None);
+    }
+
+    #[test]
+    fn a_canonical_anchored_to_another_resource_is_not_the_documents() {
+        assert_eq!(
+            canonical_of(&[
+                r#"<https://x.example/en>; rel=canonical; anchor="https://x.example/de""#,
+                r##"<https://x.example/part>; anchor="#part"; rel="canonical""##,
+            ]),
+            None
+        );
+        assert_eq!(
+            canonical_of(&[
+                r#"</other>; anchor="/x"; rel=canonical, </doc>; rel=canonical; anchor="""#
+            ])
+            .as_deref(),
+            Some("/doc")
+        );
     }
 }
