@@ -1231,6 +1231,11 @@ impl<'a> Problems<'a> {
                             ""
                         }
                     ),
+                    None if has_backreference(pattern) => "\n(these regular expressions have \
+                        no backreferences: a URL whose path repeats a segment, which Nutch's \
+                        `-.*(/[^/]+)/[^/]+\\1/[^/]+\\1/` drops, is a trap row here past \
+                        `traps.max_repeated_segment`: leave the rule out)"
+                        .to_owned(),
                     None => String::new(),
                 };
                 self.add(key, format!("is not a valid regular expression: {e}{hint}"));
@@ -1247,6 +1252,18 @@ fn has_look_around(pattern: &str) -> bool {
     ["(?=", "(?!", "(?<=", "(?<!"]
         .iter()
         .any(|group| pattern.contains(group))
+}
+
+/// Whether `pattern` refers back to a group (`\1`), as Java's regular expressions allow:
+/// Nutch's stock `regex-urlfilter.txt` has one, for paths that repeat a segment.
+fn has_backreference(pattern: &str) -> bool {
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' && chars.next().is_some_and(|next| matches!(next, '1'..='9')) {
+            return true;
+        }
+    }
+    false
 }
 
 /// `pattern` as a regular expression, when it is a glob that none can be (`*.pdf`,

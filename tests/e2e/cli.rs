@@ -2188,6 +2188,20 @@ fn a_url_filter_line_needs_its_sign_and_an_exclude_with_look_ahead_names_url_fil
     );
 }
 
+/// Nutch's stock `regex-urlfilter.txt` drops URLs whose path repeats a segment with a
+/// backreference (`-.*(/[^/]+)/[^/]+\1/[^/]+\1/`), which the regex crate has not:
+/// pasted into `scope.url_filter`, as README has the file's lines pasted, the line was
+/// refused in the crate's words alone. It names the trap rule that does its work.
+#[test]
+fn a_nutch_loop_line_with_a_backreference_is_refused_naming_the_trap_rule_for_it() {
+    let stderr = scope_refused("url_filter = ['-.*(/[^/]+)/[^/]+\\1/[^/]+\\1/', '(']\n");
+    assert!(
+        stderr.contains("line 3: `scope.url_filter[0]` is not a valid regular expression")
+            && stderr.contains("`traps.max_repeated_segment`"),
+        "{stderr}"
+    );
+}
+
 /// `[[frontier.boost]]` and `[[recrawl.rule]]` patterns match the full URL as `include`
 /// does, but one anchored to the path (`^/news/`) was taken without a word: the pages it
 /// was written for were never boosted, or never revisited at the rule's interval.
