@@ -1170,8 +1170,8 @@ const UNKNOWN_ISSUER: &str = "UnknownIssuer";
 /// mend (a private CA) and one the server's that browsers hide (they fetch a missing
 /// intermediate certificate themselves).
 const UNKNOWN_ISSUER_MEANING: &str = " (the certificate was not issued by an authority \
-    this machine trusts: a self-signed certificate, a private CA's (add it to the file \
-    SSL_CERT_FILE names), or a server that leaves out its intermediate certificate)";
+    this machine trusts: a self-signed certificate, a private CA's (add it to the system's \
+    CA certificates, or to the file SSL_CERT_FILE names), or a server that leaves out its intermediate certificate)";
 
 /// How rustls says a handshake failed that fails again however often it is tried, and
 /// what each means to a user: its words name the TLS record or alert, not the cause.

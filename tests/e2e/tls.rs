@@ -193,8 +193,8 @@ async fn a_certificate_that_does_not_verify_is_stored_not_logged_as_an_error() {
     assert!(
         page.error.as_deref().is_some_and(|e| e.contains(
             "UnknownIssuer (the certificate was not issued by an authority this machine \
-             trusts: a self-signed certificate, a private CA's (add it to the file \
-             SSL_CERT_FILE names), or a server that leaves out its intermediate certificate)"
+             trusts: a self-signed certificate, a private CA's (add it to the system's \
+             CA certificates, or to the file SSL_CERT_FILE names), or a server that leaves out its intermediate certificate)"
         )),
         "{page:?}"
     );
