@@ -1722,19 +1722,20 @@ async fn a_seed_over_the_api_follows_the_links_stored_into_its_site() {
 /// load balancer asking whether to send it work was told yes. It says `stopping`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_finishing_its_pages_after_sigterm_says_it_is_stopping() {
+    let (open, gate) = tokio::sync::watch::channel(false);
     let mut builder = SiteBuilder::bind(1).await;
     let host = builder.authority(0);
-    builder.add(
-        &host,
-        "/",
-        Resource::Slow(
-            Duration::from_secs(2),
-            Box::new(Resource::Html("<title>Slow</title>".into())),
-        ),
-    );
+    let page = Resource::Html("<title>Slow</title>".into());
+    builder.add(&host, "/", Resource::Held(gate, Box::new(page)));
     let site = builder.start();
     let harness = Harness::default();
-    let service = Service::start(&harness, &[site.url(0, "/")], "");
+    // The page is answered once `stopping` is seen, however long that takes: neither the
+    // fetch's timeout nor the grace period ends it first.
+    let service = Service::start(
+        &harness,
+        &[site.url(0, "/")],
+        "[fetch]\ntimeout_ms = 3600000\n[shutdown]\ngrace_period_ms = 3600000\n",
+    );
     service.wait_ready().await;
     let deadline = Instant::now() + Duration::from_secs(20);
     while service.stats().await["in_flight"].as_u64() != Some(1) {
@@ -1743,13 +1744,14 @@ async fn a_service_finishing_its_pages_after_sigterm_says_it_is_stopping() {
     }
     assert_eq!(service.stats().await["state"], "running");
     service.signal("-TERM");
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(60);
     let mut state = Value::Null;
     while state != "stopping" {
         assert!(Instant::now() < deadline, "state {state} after SIGTERM");
         tokio::time::sleep(Duration::from_millis(20)).await;
         state = service.stats().await["state"].clone();
     }
+    open.send_replace(true);
     service.exited().await;
     let row = harness.db().await.page(&site.url(0, "/")).await;
     assert_eq!(
