@@ -2155,8 +2155,8 @@ where
     }
 
     /// Adds discovered URLs: those that look like traps, and those robots.txt disallows, as
-    /// failed rows, each with a page row that says why; the others queued, as far as their hosts' budgets go
-    /// (`max_pages_per_host`, 0: no limit).
+    /// failed rows, each with a page row that says why; the others queued, as far as their
+    /// hosts' budgets go (`max_pages_per_host`, 0: no limit).
     /// Each URL comes with the page it was found on (none for seeds). Says how many rows
     /// are new (URLs known already, or given twice, are not) and how many are trap rows.
     ///
@@ -2351,7 +2351,7 @@ where
                 }
                 b.push("'failed'");
             });
-            let rows = Self::insert_new_urls(tx, q, "recording trapped URLs").await?;
+            let rows = Self::insert_new_urls(tx, q, "recording URLs not to be fetched").await?;
             let added: Vec<(i64, &Discovered)> = rows
                 .into_iter()
                 .filter_map(|(id, url)| by_url.get(url.as_str()).map(|&(d, _)| (id, d)))
@@ -2380,7 +2380,7 @@ where
                 .persistent(false)
                 .execute(&mut *tx)
                 .await
-                .doing("recording trapped URLs")?;
+                .doing("recording URLs not to be fetched")?;
             let trapped = added.iter().filter(|(_, d)| d.trap.is_some()).count() as u64;
             new += Unqueued {
                 trapped,
