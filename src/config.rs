@@ -1157,11 +1157,22 @@ impl<'a> Problems<'a> {
         self.at_most(key, value, LONGEST_TIME_S, LONGEST_TIME_WHY);
     }
 
-    fn regexes(&mut self, key: &str, patterns: &[String]) -> Vec<Regex> {
+    /// `scope.include` or `scope.exclude` (`key`): patterns as [`Problems::regex`] takes
+    /// them, where a line of Nutch's regex-urlfilter.txt pasted with its sign is a problem
+    /// too, and a look-around's hint names `scope.url_filter`, which says what these
+    /// cannot.
+    fn scope_rules(&mut self, key: &str, patterns: &[String]) -> Vec<Regex> {
         patterns
             .iter()
             .enumerate()
-            .filter_map(|(i, pattern)| self.regex(&format!("{key}[{i}]"), pattern))
+            .filter_map(|(i, pattern)| {
+                let key = format!("{key}[{i}]");
+                if let Some(why) = crate::scope::nutch_filter_line(pattern) {
+                    self.add(&key, why);
+                    return None;
+                }
+                self.regex_hinting(&key, pattern, URL_FILTER_INSTEAD)
+            })
             .collect()
     }
 
@@ -1194,19 +1205,14 @@ impl<'a> Problems<'a> {
     }
 
     /// A pattern matched against full URLs (`include`, `exclude`, a boost's, a recrawl
-    /// rule's): one that does not compile, or can never match, or is a Nutch filter line
-    /// in `include` or `exclude`, is a problem.
+    /// rule's, a `url_filter` line's): one that does not compile, or can never match, is a
+    /// problem.
     fn regex(&mut self, key: &str, pattern: &str) -> Option<Regex> {
-        let nutch_rules = ["scope.include", "scope.exclude"]
-            .iter()
-            .any(|k| key.starts_with(k));
-        let nutch_line = nutch_rules
-            .then(|| crate::scope::nutch_filter_line(pattern))
-            .flatten();
-        if let Some(why) = nutch_line {
-            self.add(key, why);
-            return None;
-        }
+        self.regex_hinting(key, pattern, "")
+    }
+
+    /// [`Problems::regex`], a look-around's hint ending with `instead`.
+    fn regex_hinting(&mut self, key: &str, pattern: &str, instead: &str) -> Option<Regex> {
         match Regex::new(pattern) {
             Ok(re) => match crate::scope::never_matches_a_url(pattern) {
                 Some(why) => {
@@ -1223,13 +1229,8 @@ impl<'a> Problems<'a> {
                     ),
                     None if has_look_around(pattern) => format!(
                         "\n(these regular expressions have no look-around: write the URLs to \
-                         leave out as `exclude` patterns, those to keep as `include` ones{})",
-                        if nutch_rules {
-                            ", or the rules in order in `scope.url_filter`, `+` to crawl \
-                             and `-` not to, where the first that matches decides"
-                        } else {
-                            ""
-                        }
+                         leave out as `exclude` patterns, those to keep as `include` \
+                         ones{instead})"
                     ),
                     None if has_backreference(pattern) => "\n(these regular expressions have \
                         no backreferences: a URL whose path repeats a segment, which Nutch's \
@@ -1244,6 +1245,11 @@ impl<'a> Problems<'a> {
         }
     }
 }
+
+/// The end of a look-around's hint for `include` and `exclude`: `url_filter` keeps part
+/// of what a rule drops, which is what a look-ahead there is most often for.
+const URL_FILTER_INSTEAD: &str = ", or the rules in order in `scope.url_filter`, `+` to \
+    crawl and `-` not to, where the first that matches decides";
 
 /// Whether `pattern` asks for look-ahead or look-behind, as Java's and Python's regular
 /// expressions (Nutch's, Heritrix's, Scrapy's) allow: the `regex` crate's "look-around
@@ -1316,8 +1322,8 @@ impl RawConfig {
                 Err(e) => p.add(&format!("scope.hosts[{i}]"), e),
             }
         }
-        let include = p.regexes("scope.include", &self.scope.include);
-        let exclude = p.regexes("scope.exclude", &self.scope.exclude);
+        let include = p.scope_rules("scope.include", &self.scope.include);
+        let exclude = p.scope_rules("scope.exclude", &self.scope.exclude);
         let url_filter = p.url_filter(&self.scope.url_filter);
         if let Some(max_pages) = self.scope.max_pages {
             p.at_least("scope.max_pages", max_pages, 1);
