@@ -351,18 +351,17 @@ impl Nearer {
 type HeldLease = (i64, Option<i64>, Option<i64>, Option<i64>);
 
 /// What adding URLs to the frontier did.
+#[derive(Default)]
 pub(super) struct Added {
-    /// Rows new to the frontier, trap rows included.
+    /// Rows new to the frontier, those never queued included.
     pub new: u64,
-    /// Of those, the trap rows: failed, each with a page row that says why.
-    pub trapped: u64,
-    /// Of those, the rows robots.txt disallows, recorded as the fetcher records them
-    /// ([`Discovered::disallowed`]).
-    pub disallowed: u64,
+    /// Of those, the rows never queued.
+    pub unqueued: Unqueued,
 }
 
-/// Rows stored for URLs never queued ([`Db::insert_unqueued`]): trap rows, and rows of
-/// URLs robots.txt disallows.
+/// Rows stored for URLs never queued, each failed with a page row that says why: trap
+/// rows, and rows of URLs robots.txt disallows ([`Discovered::disallowed`]), recorded as
+/// the fetcher records them.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Unqueued {
     pub trapped: u64,
@@ -930,11 +929,7 @@ where
         max_pages_per_host: u64,
     ) -> Result<Added, Error> {
         if urls_from.is_empty() {
-            return Ok(Added {
-                new: 0,
-                trapped: 0,
-                disallowed: 0,
-            });
+            return Ok(Added::default());
         }
         let added = Self::insert_frontier(tx, urls_from, max_pages_per_host).await?;
         let mut script = Script::new();
@@ -1130,8 +1125,8 @@ where
                 .collect();
             if !taken.is_empty() {
                 let spent = self.requeue_taken(&taken, max_pages_per_host).await?;
-                queued += spent.new - spent.trapped;
-                trapped += spent.trapped;
+                queued += spent.new - spent.unqueued.trapped;
+                trapped += spent.unqueued.trapped;
             }
         }
     }
@@ -1246,7 +1241,7 @@ where
             .insert_committed(&urls_from, max_pages_per_host)
             .await?;
         done.added += added.new;
-        done.trapped += added.trapped;
+        done.trapped += added.unqueued.trapped;
         done.admitted.clear();
         Ok(())
     }
@@ -2037,11 +2032,7 @@ where
         Self::finish_frontier_rows(&mut script, &sorted.visited);
         Self::requeue(&mut script, &sorted.retries);
         script.run(tx).await?;
-        let unqueued = Unqueued {
-            trapped: added.trapped,
-            disallowed: added.disallowed,
-        };
-        Ok((loops, unqueued))
+        Ok((loops, added.unqueued))
     }
 
     /// Inserts pages, or replaces a revisited page's row.
@@ -2186,8 +2177,10 @@ where
         let queued = Self::spend_host_budgets(tx, new, max_pages_per_host).await?;
         Ok(Added {
             new: queued.new + recorded.trapped + recorded.disallowed,
-            trapped: queued.trapped + recorded.trapped,
-            disallowed: recorded.disallowed,
+            unqueued: Unqueued {
+                trapped: queued.unqueued.trapped + recorded.trapped,
+                disallowed: recorded.disallowed,
+            },
         })
     }
 
@@ -2247,7 +2240,7 @@ where
             .await
             .doing("merging staged URLs")?;
         let added = Self::spend_host_budgets(tx, NewRows::Above(above), max_pages_per_host).await?;
-        Ok(added.trapped)
+        Ok(added.unqueued.trapped)
     }
 
     /// Moves the staged rows `filter` picks into `frontier` (see [`Db::merge_staged_in`]).
@@ -2575,8 +2568,7 @@ where
         };
         let mut spent = Added {
             new: added,
-            trapped: 0,
-            disallowed: 0,
+            ..Added::default()
         };
         if let Ok(budget @ 1..) = i64::try_from(max_pages_per_host) {
             for (host, added, total) in counted {
@@ -2607,10 +2599,10 @@ where
                     .doing("finding URLs over their host's budget")?,
                 };
                 Self::trap_queued(tx, &over, &over_budget(&host, budget)).await?;
-                spent.trapped += u64::try_from(over.len()).unwrap_or(u64::MAX);
+                spent.unqueued.trapped += u64::try_from(over.len()).unwrap_or(u64::MAX);
             }
         }
-        spent.trapped += match &new {
+        spent.unqueued.trapped += match &new {
             NewRows::Listed(_) => Self::limit_hosts_per_domain(tx, &new, &fresh).await?,
             NewRows::Above(above) => Self::limit_new_hosts_above(tx, *above).await?,
         };
