@@ -77,26 +77,26 @@ impl Tally {
     /// (`Discovered::disallowed`), as the fetcher's are counted: among the pages stored
     /// for the first time and the `robots` errors, never among `requested_pages`.
     pub fn add_disallowed(&mut self, rows: u64) {
-        if rows == 0 {
-            return;
-        }
-        self.pages += rows;
-        self.new_pages += rows;
-        *self.by_class.entry(NO_RESPONSE).or_default() += rows;
         let kind = ErrorKind::Robots.as_str();
-        *self.errors.entry(kind).or_default() += rows;
+        self.count_unfetched(rows, kind);
+        self.new_pages += rows;
         metrics::unfetched(rows, kind);
     }
 
     /// [`Tally::add_trapped`] for rows whose metrics were counted as they were stored
     /// ([`crate::frontier::dispatcher::Progress::trapped_apart`]).
     pub fn count_trapped(&mut self, rows: u64) {
+        self.count_unfetched(rows, TRAP);
+    }
+
+    /// `rows` pages stored with no response, of the error `kind`.
+    fn count_unfetched(&mut self, rows: u64, kind: &'static str) {
         if rows == 0 {
             return;
         }
         self.pages += rows;
         *self.by_class.entry(NO_RESPONSE).or_default() += rows;
-        *self.errors.entry(TRAP).or_default() += rows;
+        *self.errors.entry(kind).or_default() += rows;
     }
 
     /// Of `pages`, the rows of URLs never requested: trap rows, and those of the kinds
