@@ -313,8 +313,9 @@ async fn run_opened(
     let trapped = trapped
         + readmit::after_scope_change(&store, &scope.get(), sizes)
             .await?
-            .unwrap_or(0);
-    readmit::after_boost_change(&store, &scope.get(), config.traps.max_pages_per_host).await?;
+            .unwrap_or(0)
+        + readmit::after_boost_change(&store, &scope.get(), config.traps.max_pages_per_host)
+            .await?;
     // A service's database is queried while it runs; a one-off crawl's once it is done.
     let deferred = if service.is_some() {
         store.build_derived().await?;
@@ -859,7 +860,9 @@ impl Reload {
         // wait on it.
         let scope_pass =
             readmit::after_scope_change(&self.store, &self.scope.get(), self.readmit).await?;
-        readmit::after_boost_change(&self.store, &self.scope.get(), self.readmit.1).await?;
+        let boost_pass =
+            readmit::after_boost_change(&self.store, &self.scope.get(), self.readmit.1).await?;
+        self.progress.trapped_apart(boost_pass);
         if let Some(trapped) = scope_pass {
             self.progress.trapped_apart(trapped);
             // Pages the old scope left out had their revisits dropped as they came due;

@@ -103,17 +103,18 @@ pub async fn after_hosts_limit_change(
 /// otherwise raise only the `/learn/` URLs found from now on, while those queued before
 /// waited their turn behind every shallower URL. Staged URLs are merged first, so that
 /// they are set too. Unknown (a new database, or one from before the rules were
-/// remembered) counts as other rules: the pass over an empty database is free.
+/// remembered) counts as other rules: the pass over an empty database is free. Returns
+/// the trap rows the merge stored (URLs past their host's page budget).
 pub async fn after_boost_change(
     store: &Store,
     scope: &Scope,
     max_pages_per_host: u64,
-) -> Result<(), Error> {
+) -> Result<u64, Error> {
     let fingerprint = scope.boost_fingerprint();
     if store.crawl_state(BOOSTS).await? == Some(fingerprint) {
-        return Ok(());
+        return Ok(0);
     }
-    store.merge_staged(max_pages_per_host).await?;
+    let trapped = store.merge_staged(max_pages_per_host).await?;
     let changed = store
         .reprioritize(|url, depth| scope.priority(url, depth))
         .await?;
@@ -123,7 +124,8 @@ pub async fn after_boost_change(
             "[[frontier.boost]] differs from the last run's: the URLs known are prioritized by it"
         );
     }
-    store.set_crawl_state(BOOSTS, fingerprint).await
+    store.set_crawl_state(BOOSTS, fingerprint).await?;
+    Ok(trapped)
 }
 
 /// Queues what an earlier scope left out and `scope` takes, unless the database was
