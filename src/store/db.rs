@@ -3623,3 +3623,20 @@ where
     }
     q.push(")");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::COUNTED_PAGES;
+    use crate::page::ErrorKind;
+
+    /// `scope.max_pages` counts the same pages in SQL (a start's count, PostgreSQL's
+    /// limit) as in the running tally, which asks [`ErrorKind::requested`]: a kind added
+    /// to one list and not the other would count a crawl's pages two ways.
+    #[test]
+    fn the_pages_counted_in_sql_are_those_the_tally_counts_as_requested() {
+        for kind in ErrorKind::ALL {
+            let left_out = COUNTED_PAGES.contains(&format!("'{}'", kind.as_str()));
+            assert_eq!(left_out, !kind.requested(), "{kind:?}");
+        }
+    }
+}
