@@ -2160,18 +2160,17 @@ where
         urls: &[(&Discovered, Option<i64>)],
         max_pages_per_host: u64,
     ) -> Result<Added, Error> {
-        let (unqueued, fine): (Vec<&Found<'_>>, Vec<&Found<'_>>) =
+        let (mut unqueued, fine): (Vec<&Found<'_>>, Vec<&Found<'_>>) =
             urls.iter().partition(|(d, _)| unqueued(d));
-        // A batch has such rows seldom, and the set of every queued URL only then.
-        let unqueued: Vec<&Found<'_>> = if unqueued.is_empty() {
-            unqueued
-        } else {
-            let queued: BTreeSet<&str> = fine.iter().map(|(d, _)| d.url.as_str()).collect();
-            unqueued
-                .into_iter()
-                .filter(|(d, _)| !queued.contains(d.url.as_str()))
-                .collect()
-        };
+        // A URL queued too (found again where it is no trap, or on another host's page
+        // than its own) is queued. A set of the few unqueued, not of every queued URL.
+        if !unqueued.is_empty() {
+            let mut alone: BTreeSet<&str> = unqueued.iter().map(|(d, _)| d.url.as_str()).collect();
+            for (d, _) in &fine {
+                alone.remove(d.url.as_str());
+            }
+            unqueued.retain(|(d, _)| alone.contains(d.url.as_str()));
+        }
         let recorded = Self::insert_unqueued(tx, &unqueued).await?;
         let new = Self::insert_queued(tx, &fine).await?;
         let queued = Self::spend_host_budgets(tx, new, max_pages_per_host).await?;
