@@ -547,10 +547,8 @@ impl ReadState<'_> {
                 }
             }
             "link" if page.canonical_href.is_none() => {
-                let canonical = attr("rel").is_some_and(|rel| {
-                    rel.split_ascii_whitespace()
-                        .any(|w| w.eq_ignore_ascii_case("canonical"))
-                });
+                let canonical =
+                    attr("rel").is_some_and(|rel| crate::scope::rel_names(rel, "canonical"));
                 if canonical {
                     page.canonical_href = attr("href").map(str::to_owned);
                 }

@@ -14,7 +14,7 @@ pub fn canonical(headers: &HeaderMap) -> Option<String> {
         let line = String::from_utf8_lossy(value.as_bytes());
         let target = links(&line)
             .find(|(_, params)| {
-                param(params, "rel").is_some_and(|rels| names(rels, "canonical"))
+                param(params, "rel").is_some_and(|rels| crate::scope::rel_names(rels, "canonical"))
                     && param(params, "anchor").is_none_or(str::is_empty)
             })
             .map(|(target, _)| target.to_owned());
@@ -50,12 +50,6 @@ fn param<'a>(params: &'a str, name: &str) -> Option<&'a str> {
         }
     }
     None
-}
-
-/// Whether the relations `rels` (`next alternate`) include `rel`, in any case.
-fn names(rels: &str, rel: &str) -> bool {
-    rels.split_ascii_whitespace()
-        .any(|r| r.eq_ignore_ascii_case(rel))
 }
 
 /// Where `wanted` first occurs in `text` outside a quoted string (whose `\` escapes the

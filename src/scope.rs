@@ -304,8 +304,14 @@ impl std::fmt::Debug for UrlRules {
 
 /// Whether a link's `rel` attribute asks crawlers not to follow it.
 pub fn rel_is_nofollow(rel: &str) -> bool {
+    rel_names(rel, "nofollow")
+}
+
+/// Whether a `rel` attribute or parameter (`next alternate`) names the relation `word`:
+/// relations are space-separated and compared ignoring ASCII case.
+pub fn rel_names(rel: &str, word: &str) -> bool {
     rel.split_ascii_whitespace()
-        .any(|r| r.eq_ignore_ascii_case("nofollow"))
+        .any(|r| r.eq_ignore_ascii_case(word))
 }
 
 /// A URL as the rules over it (`include`, `exclude`, boosts, recrawl rules) read it: as
