@@ -21,6 +21,7 @@ use crate::page::{Discovered, ErrorKind, FetchError, Fetched, JobKind, Link, Pag
 use crate::plural::Count;
 use crate::queue;
 use crate::recrawl::RecrawlPolicy;
+use crate::robots::{Robots, RobotsCache, Verdict};
 use crate::scope::{self, Scope, SharedScope};
 use crate::stages::{Phase, Stage, Stages};
 use crate::traps::Traps;
@@ -72,6 +73,9 @@ pub struct LinkRules {
     /// The product token of `fetch.user_agent`: the name an `X-Robots-Tag` line
     /// addresses this crawler by (`acmebot: noindex`).
     pub agent: Arc<str>,
+    /// The fetchers' robots.txt cache, when the crawl obeys robots.txt: a URL found on
+    /// another host than its page's is checked against that host's rules if they are held.
+    pub robots: Option<Arc<RobotsCache>>,
 }
 
 struct ParseWorker {
@@ -246,7 +250,7 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
     }
     record.location = location;
     if let Some(robots) = &f.robots {
-        mark_disallowed(&mut record, robots, &rules.recrawl);
+        mark_disallowed(&mut record, robots, rules);
     }
     // Judged on the record as stored: where a redirect leads is known only now.
     record.changed = record
@@ -258,23 +262,35 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
     record
 }
 
-/// Marks the URLs `record` found on its own host that `robots`, the host's robots.txt as
-/// its request obeyed it, disallows: the fetcher would refuse them as surely, and queued,
-/// they spent the host's `traps.max_pages_per_host` on URLs never requested (a shop's
-/// `/cart?item=…` on every page cut its pages past them). Only the page's own host: the
-/// rules of another are not at hand without a lock, and its URLs are refused when leased.
-/// Nor those `[recrawl]` revisits: refused when leased, their rows come due again and ask
-/// robots.txt anew, so that a path the site opens later is crawled.
-fn mark_disallowed(
-    record: &mut PageRecord,
-    robots: &crate::robots::Robots,
-    recrawl: &RecrawlPolicy,
-) {
+/// Marks the URLs `record` found that their host's robots.txt disallows: the fetcher
+/// would refuse them as surely, and queued, they spent the host's
+/// `traps.max_pages_per_host` on URLs never requested (a shop's `/cart?item=…` on every
+/// page, or a blog's links to it, cut its pages past them). On the page's own host by
+/// `robots`, its robots.txt as the page's request obeyed it; on another by its rules if
+/// the cache holds them ([`RobotsCache::held`]): a host not yet asked has its URLs
+/// queued, and refused when leased. Not those `[recrawl]` revisits: refused when leased,
+/// their rows come due again and ask robots.txt anew, so that a path the site opens later
+/// is crawled.
+fn mark_disallowed(record: &mut PageRecord, robots: &Robots, rules: &LinkRules) {
     let host: &str = &record.job.host;
+    // The rules of hosts other than the page's, looked up once a page: few on most.
+    let mut others: HashMap<String, Option<Arc<Robots>>> = HashMap::default();
     for found in &mut record.discovered {
-        found.disallowed = found.host == host
-            && robots.verdict(&found.url) == crate::robots::Verdict::Disallowed
-            && !recrawl.revisits(&found.url);
+        let disallows = |r: &Robots| r.verdict(&found.url) == Verdict::Disallowed;
+        let disallowed = if found.host == host {
+            disallows(robots)
+        } else if let Some(cache) = &rules.robots {
+            if !others.contains_key(&found.host) {
+                others.insert(found.host.clone(), cache.held(&found.host));
+            }
+            others
+                .get(&found.host)
+                .and_then(Option::as_deref)
+                .is_some_and(disallows)
+        } else {
+            false
+        };
+        found.disallowed = disallowed && !rules.recrawl.revisits(&found.url);
     }
 }
 
@@ -1429,6 +1445,7 @@ mod tests {
             recrawl: RecrawlPolicy::new(&config.recrawl),
             seen: Arc::new(Mutex::new(SeenUrls::new(1000))),
             agent: Arc::from("pipecrawl"),
+            robots: None,
         }
     }
 

@@ -407,7 +407,7 @@ async fn run_opened(
         service.routers.send_modify(|router| *router = running);
     }
     let gate = Arc::new(HostGate::default());
-    let robots = RobotsCache::new(
+    let robots = Arc::new(RobotsCache::new(
         (
             client.clone(),
             Arc::clone(&network),
@@ -423,7 +423,7 @@ async fn run_opened(
             config.retry.base_delay,
             config.retry.max_delay,
         ),
-    );
+    ));
     // The longest any rule makes a host wait: a stored wait beyond it is a clock's error.
     let longest_wait = politeness.longest_delay().max(config.retry.max_delay);
     // On a database shared with other nodes: the hosts this node crawls, with leases a
@@ -462,6 +462,10 @@ async fn run_opened(
             recrawl: recrawl.clone(),
             seen: Arc::clone(&seen),
             agent: Arc::from(robots::product_token(&config.fetch.user_agent)),
+            robots: config
+                .politeness
+                .respect_robots_txt
+                .then(|| Arc::clone(&robots)),
         },
         &stages,
     )
@@ -477,7 +481,7 @@ async fn run_opened(
     let context = FetchContext {
         client,
         network: Arc::clone(&network),
-        robots: Arc::new(robots),
+        robots,
         gate,
         politeness: politeness.clone(),
         retry: RetryPolicy::new(&config.retry),

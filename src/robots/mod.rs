@@ -274,6 +274,17 @@ impl RobotsCache {
         self.offers.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// `host`'s robots.txt if this process holds it, still trusted, and no lookup is
+    /// fetching it now: what the parser checks a link to another host against, on its
+    /// own threads, where waiting for a lock or a fetch would hold pages up. A host not
+    /// held has its URLs queued, and refused when leased.
+    pub fn held(&self, host: &str) -> Option<Arc<Robots>> {
+        let slot = self.slots.existing(host)?;
+        let cached = slot.try_lock().ok()?;
+        let now = tokio::time::Instant::now();
+        cached.robots().filter(|r| r.expires > now).cloned()
+    }
+
     /// The robots.txt governing `url` on `host`: from memory, else from the database,
     /// else fetched (politely, through the gate). Concurrent lookups for one host wait
     /// for a single fetch.

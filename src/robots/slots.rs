@@ -69,6 +69,11 @@ impl Slots {
         Arc::clone(map.hosts.entry(host.to_owned()).or_default())
     }
 
+    /// `host`'s slot if it has one, made by no call: a look that must not add a host.
+    pub(super) fn existing(&self, host: &str) -> Option<Slot> {
+        self.lock().hosts.get(host).cloned()
+    }
+
     /// Caches `robots` in `cached` (a locked slot from [`Self::get`]), counting its bytes
     /// in place of those of what it replaces.
     pub(super) fn keep(&self, cached: &mut Cached, robots: Arc<Robots>) {

@@ -2558,6 +2558,7 @@ async fn store_as_a_crawl(store: &Store, config: &pipecrawl::Config, fetched: Fe
             recrawl: RecrawlPolicy::new(&config.recrawl),
             seen: Arc::clone(&seen),
             agent: Arc::from("pipecrawl"),
+            robots: None,
         },
     );
     let (records, received) = pipecrawl::queue::bounded(1, usize::MAX);

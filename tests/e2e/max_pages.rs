@@ -160,3 +160,75 @@ async fn urls_robots_txt_disallows_leave_the_host_budget_to_pages_requested() {
     let budget = |n| format!("[traps]\nmax_pages_per_host = {n}\n");
     shop_crawled_in_runs(test, "budget", budget, &[20, 20, 25]).await;
 }
+
+/// A shop (host 2) whose "add to cart" URLs, which its robots.txt disallows, are linked
+/// from a blog on another host (host 1), ahead of the shop's pages, gets
+/// `traps.max_pages_per_host` of its pages requested, on either backend: the shop's
+/// robots.txt was at hand (its home, the seed, is fetched before the blog is found),
+/// yet the carts were queued as the blog's page was parsed and spent the shop's budget,
+/// so a crawl with a budget of 20 requested its home alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn urls_another_hosts_robots_txt_disallows_leave_its_budget_to_pages_requested() {
+    let test = "urls_another_hosts_robots_txt_disallows";
+    let (_server, harness, sqlite, databases) = TestPostgres::beside_sqlite(test, "blog").await;
+    for database in databases {
+        let mut b = SiteBuilder::bind(2).await;
+        let (blog, shop) = (b.authority(0), b.authority(1));
+        b.add(
+            &shop,
+            "/robots.txt",
+            Resource::Typed("text/plain", b"User-agent: *\nDisallow: /cart\n".to_vec()),
+        );
+        b.add(
+            &shop,
+            "/",
+            Resource::Html(format!(
+                "<title>Shop</title><a href='http://{blog}/'>Blog</a>"
+            )),
+        );
+        for p in 1..=PAGES {
+            b.add(
+                &shop,
+                &format!("/p{p}"),
+                Resource::Html(format!("<title>Item {p}</title>")),
+            );
+        }
+        let carts: String = (0..CARTS_PER_PAGE)
+            .map(|i| format!("<a href='http://{shop}/cart?item={i}'>Add</a>"))
+            .collect();
+        let items: String = (1..=PAGES)
+            .map(|p| format!("<a href='http://{shop}/p{p}'>Item {p}</a>"))
+            .collect();
+        b.add(
+            &blog,
+            "/",
+            Resource::Html(format!("<title>Blog</title>{carts}{items}")),
+        );
+        let site = b.start();
+        let seeds = [site.url(1, "/")];
+        let extra = "[scope]\nhosts = [\"127.0.0.1\", \"127.0.0.2\"]\n\
+                     [network]\nallow = [\"127.0.0.0/8\"]\n\
+                     [traps]\nmax_pages_per_host = 20\n"
+            .to_owned();
+        crawl(&harness, (&sqlite, &database), &seeds, extra)
+            .await
+            .expect("the crawl");
+        let requested = site
+            .hits_for(&shop)
+            .iter()
+            .filter(|h| h.path != "/robots.txt")
+            .count();
+        assert_eq!(requested, 20, "{database}: the shop's pages requested");
+        let carts: Vec<(i64,)> = super::recrawl::rows(
+            &database,
+            "SELECT count(*) FROM pages WHERE error_kind = 'robots'",
+            None,
+        )
+        .await;
+        assert_eq!(
+            carts.first().map(|r| r.0),
+            Some(CARTS_PER_PAGE as i64),
+            "{database}: the carts' rows"
+        );
+    }
+}
