@@ -616,7 +616,10 @@ async fn run_opened(
             );
         }
     }
-    store.close().await?;
+    match summary.ended {
+        EndReason::Interrupted => store.close_stopped().await?,
+        EndReason::FrontierEmpty | EndReason::PageLimit => store.close().await?,
+    }
     Ok(summary)
 }
 

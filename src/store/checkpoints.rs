@@ -26,7 +26,8 @@
 //! room to spare, never.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
@@ -65,6 +66,9 @@ enum Folded {
 /// store) or [`Checkpoints::stop`]ped.
 pub(super) struct Checkpoints {
     stop: CancellationToken,
+    /// How long, in milliseconds, the last checkpoint waits for another program's
+    /// reader, set as it is [`Checkpoints::stop`]ped.
+    readers_wait_ms: Arc<AtomicU64>,
     /// Ends with the last checkpoint's outcome.
     task: Mutex<Option<JoinHandle<Result<Folded, sqlx::Error>>>>,
     database: PathBuf,
@@ -76,8 +80,10 @@ impl Checkpoints {
     pub(super) async fn start(options: &SqliteConnectOptions) -> Result<Self, sqlx::Error> {
         let mut conn = SqliteConnection::connect_with(options).await?;
         let stop = CancellationToken::new();
+        let readers_wait_ms = Arc::new(AtomicU64::new(0));
         let task = tokio::spawn({
             let stop = stop.clone();
+            let readers_wait_ms = Arc::clone(&readers_wait_ms);
             async move {
                 // A failure is said once, not every [`EVERY`], and checkpointing goes on:
                 // a disk full for a moment stopped it for the rest of the run, and the
@@ -113,9 +119,16 @@ impl Checkpoints {
                 // Another program's read transaction keeps it too: SQLite then answers
                 // "busy" (1) in the first column, once the busy timeout has passed.
                 let waited = Instant::now();
-                let last = sqlx::query_scalar::<_, i64>("PRAGMA wal_checkpoint(TRUNCATE)")
-                    .fetch_one(&mut conn)
-                    .await;
+                let wait = readers_wait_ms.load(Ordering::Relaxed);
+                let last = async {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {wait}")))
+                        .execute(&mut conn)
+                        .await?;
+                    sqlx::query_scalar::<_, i64>("PRAGMA wal_checkpoint(TRUNCATE)")
+                        .fetch_one(&mut conn)
+                        .await
+                }
+                .await;
                 if let Err(error) = conn.close().await {
                     tracing::debug!(%error, "closing the checkpointing connection");
                 }
@@ -132,6 +145,7 @@ impl Checkpoints {
         });
         Ok(Self {
             stop,
+            readers_wait_ms,
             task: Mutex::new(Some(task)),
             database: options.get_filename().to_owned(),
             room: room_left,
@@ -180,8 +194,11 @@ impl Checkpoints {
     /// commits the database file alone lacks. Another program reading the database
     /// keeps it too, which is no failure of the crawl but is said, since the database
     /// file alone then lacks the crawl's last commits (all of them, when that program
-    /// began reading before the crawl's first).
-    pub(super) async fn stop(&self) -> Result<(), Error> {
+    /// began reading before the crawl's first). That program is waited for up to
+    /// `readers_wait`.
+    pub(super) async fn stop(&self, readers_wait: Duration) -> Result<(), Error> {
+        let wait_ms = u64::try_from(readers_wait.as_millis()).unwrap_or(u64::MAX);
+        self.readers_wait_ms.store(wait_ms, Ordering::Relaxed);
         self.stop.cancel();
         let task = self
             .task
@@ -333,9 +350,7 @@ mod tests {
         let options = SqliteConnectOptions::new()
             .filename(&path)
             .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // The store waits 30 s for readers; the outcome after is the same.
-            .busy_timeout(Duration::from_millis(100));
+            .journal_mode(SqliteJournalMode::Wal);
         let mut writer = SqliteConnection::connect_with(&options)
             .await
             .expect("open the database");
@@ -371,8 +386,9 @@ mod tests {
         let checkpoints = Checkpoints::start(&options)
             .await
             .expect("start checkpointing");
+        // The store waits 2 or 30 s for readers; the outcome after is the same.
         checkpoints
-            .stop()
+            .stop(Duration::from_millis(100))
             .await
             .expect("a reader is no failure to copy the WAL");
 

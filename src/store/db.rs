@@ -541,10 +541,11 @@ pub struct Db<DB: Database> {
 impl<DB: Database> Db<DB> {
     /// The crawl's lock goes last: another crawl may open the database once it is gone.
     /// Closed all the same when the WAL could not be copied into the database, which is
-    /// the error.
-    pub(super) async fn close(&self) -> Result<(), Error> {
+    /// the error. Another program's reader, which keeps the WAL, is waited for up to
+    /// `readers_wait`.
+    pub(super) async fn close(&self, readers_wait: Duration) -> Result<(), Error> {
         let copied = match &self.checkpoints {
-            Some(checkpoints) => checkpoints.stop().await,
+            Some(checkpoints) => checkpoints.stop(readers_wait).await,
             None => Ok(()),
         };
         self.readers.close().await;

@@ -178,8 +178,15 @@ pub(crate) fn in_memory(database: &str) -> bool {
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long the store's SQLite connections wait for a lock another holds: the last
-/// checkpoint as the store closes waits this long for another program's reader.
+/// checkpoint as the store closes at a crawl's end waits this long for another
+/// program's reader.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long the last checkpoint of a run stopped by a signal waits for another program's
+/// reader: a supervisor kills a stop that takes 30 s (systemd's `TimeoutStopSec` in
+/// config/pipecrawl.service, Kubernetes' grace period), which the pages in flight may
+/// have had 10 s of. The WAL a reader keeps loses nothing.
+const STOPPED_READERS_WAIT: Duration = Duration::from_secs(2);
 
 /// Connects to PostgreSQL, giving up once the server has not answered within
 /// [`CONNECT_TIMEOUT`]. sqlx waits for ever on an address that takes the connection and
@@ -691,10 +698,20 @@ impl Store {
     /// stored, waited for it in silence for ever. Nothing is left to write by then; the
     /// connection goes with the process.
     pub async fn close(&self) -> Result<(), Error> {
+        self.close_waiting(BUSY_TIMEOUT).await
+    }
+
+    /// As [`Store::close`], for a run stopped by a signal, whose supervisor times the
+    /// stop: another program's reader is waited for [`STOPPED_READERS_WAIT`].
+    pub async fn close_stopped(&self) -> Result<(), Error> {
+        self.close_waiting(STOPPED_READERS_WAIT).await
+    }
+
+    async fn close_waiting(&self, readers_wait: Duration) -> Result<(), Error> {
         match &self.0 {
-            Backed::Sqlite(db) => db.close().await,
+            Backed::Sqlite(db) => db.close(readers_wait).await,
             Backed::Postgres(db) => {
-                let closed = tokio::time::timeout(CONNECT_TIMEOUT, db.close()).await;
+                let closed = tokio::time::timeout(CONNECT_TIMEOUT, db.close(readers_wait)).await;
                 closed.unwrap_or_else(|_| {
                     tracing::warn!(
                         "a connection to the database did not answer within {} s as the node \

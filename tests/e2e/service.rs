@@ -1782,6 +1782,53 @@ async fn a_service_finishing_its_pages_after_sigterm_says_it_is_stopping() {
     );
 }
 
+/// A supervisor kills a stop that takes 30 s (`TimeoutStopSec` in
+/// config/pipecrawl.service, Kubernetes' grace period). Another program reading the
+/// live database (`sqlite3 crawl.db .backup copy.db`, as README advises, a long `query`)
+/// held an idle service's stop for 30 s while the last checkpoint waited for it, and the
+/// service was killed: the stop waits a moment for it, then leaves the WAL as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_of_the_live_database_does_not_hold_up_a_services_stop() {
+    use sqlx::{Connection, Executor};
+    let site = site_of(&[("/".into(), "<title>Home</title>".into())]).await;
+    let harness = Harness::default();
+    let mut service = Service::start(&harness, &[site.url(0, "/")], "");
+    service.wait_ready().await;
+    service.wait_pages(1).await;
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(harness.db_path())
+        .read_only(true);
+    let mut reader = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .expect("open a reader");
+    reader.execute("BEGIN").await.expect("begin");
+    reader
+        .execute("SELECT count(*) FROM pages")
+        .await
+        .expect("a read");
+    let asked = Instant::now();
+    service.signal("-TERM");
+    let status = loop {
+        if let Some(status) = service.child.try_wait().expect("poll pipecrawl") {
+            break status;
+        }
+        assert!(
+            asked.elapsed() < Duration::from_secs(60),
+            "serve did not stop on SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let took = asked.elapsed();
+    reader.close().await.expect("close the reader");
+    assert!(status.success(), "serve exited with {status:?}");
+    assert!(
+        took < Duration::from_secs(15),
+        "an idle service took {took:?} to stop on SIGTERM while a reader had the \
+         database open: a supervisor's 30 s are gone with a page in flight"
+    );
+    assert_eq!(harness.page_count().await, 1, "the page stored is there");
+}
+
 /// Connections to the admin API that never finish their headers (slowloris, or a
 /// script's connections left open) were each held for good: enough of them took every
 /// file descriptor the process may open, without a token, and the crawl's fetches
