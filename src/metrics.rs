@@ -7,7 +7,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use metrics::{counter, gauge, histogram};
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::page::ErrorKind;
@@ -46,6 +46,7 @@ pub fn install() -> Result<PrometheusHandle, String> {
                 })
                 .and_then(|b| b.install_recorder())
                 .map_err(|e| e.to_string())?;
+            describe();
             zero_counters();
             keep_up(handle.clone()).map_err(|e| format!("cannot start metrics upkeep: {e}"))?;
             Ok(handle)
@@ -66,6 +67,46 @@ fn keep_up(handle: PrometheusHandle) -> std::io::Result<()> {
             handle.run_upkeep();
         })
         .map(drop)
+}
+
+/// Each metric's HELP line, which Prometheus' and Grafana's metric browsers show beside
+/// its name: without them an operator had README to read for what each one counts.
+fn describe() {
+    describe_counter!(
+        PAGES,
+        "Pages stored by this process, by status class (error: no response)"
+    );
+    describe_counter!(LINKS, "Links stored by this process");
+    describe_counter!(
+        LINKS_LEFT_OUT,
+        "Distinct links past traps.max_links_per_page, counted and not stored"
+    );
+    describe_counter!(
+        ERRORS,
+        "Pages stored by this process without a usable response, by error kind"
+    );
+    describe_counter!(RETRIES, "Fetches that failed for now and were retried");
+    describe_histogram!(
+        FETCH_SECONDS,
+        "Time each fetch took, as pages.elapsed_ms, in seconds"
+    );
+    describe_histogram!(
+        RESPONSE_BYTES,
+        "Body bytes of each response, read or (when not read) declared, as pages.bytes"
+    );
+    describe_histogram!(PARSE_SECONDS, "Time parsing a page took, in seconds");
+    describe_histogram!(
+        STORE_BATCH_SECONDS,
+        "Time committing a batch of pages took, in seconds"
+    );
+    describe_gauge!(
+        QUEUE_DEPTH,
+        "Items waiting in a pipeline channel: to_fetch, to_parse, to_store"
+    );
+    describe_gauge!(
+        IN_FLIGHT,
+        "URLs handed out and not yet stored (waiting for their host, fetched, parsed or written)"
+    );
 }
 
 /// Every counter's series from the start, at 0: a series that appears only with its first

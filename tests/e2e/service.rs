@@ -484,17 +484,30 @@ async fn the_admin_api_reports_takes_seeds_pauses_and_resumes() {
     );
 }
 
-/// Every sample line is `name{labels} value`, and every name has a TYPE.
+/// Every sample line is `name{labels} value`, and every name has a TYPE and a HELP line
+/// (which Prometheus' and Grafana's metric browsers show: without it an operator had
+/// to read README for what `pipecrawl_in_flight` counts).
 fn assert_prometheus_text(text: &str) {
     let mut typed = std::collections::HashSet::new();
+    let mut helped = std::collections::HashSet::new();
     for line in text.lines().filter(|l| !l.is_empty()) {
+        let first_word = |rest: &str| {
+            rest.split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        };
         if let Some(rest) = line.strip_prefix("# TYPE ") {
-            typed.insert(
-                rest.split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned(),
+            typed.insert(first_word(rest));
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            assert!(
+                rest.split_once(' ')
+                    .is_some_and(|(_, help)| !help.trim().is_empty()),
+                "an empty HELP: {line}"
             );
+            helped.insert(first_word(rest));
             continue;
         }
         if line.starts_with('#') {
@@ -514,6 +527,12 @@ fn assert_prometheus_text(text: &str) {
             "{name} has no TYPE line"
         );
     }
+    let mut unhelped: Vec<_> = typed.difference(&helped).collect();
+    unhelped.sort();
+    assert!(
+        unhelped.is_empty(),
+        "metrics without a HELP line: {unhelped:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
