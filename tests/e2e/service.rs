@@ -1840,8 +1840,10 @@ async fn a_reader_of_the_live_database_does_not_hold_up_a_services_stop() {
     let took = asked.elapsed();
     reader.close().await.expect("close the reader");
     assert!(status.success(), "serve exited with {status:?}");
+    // The fault waited the 30 s busy timeout; the stop waits 2 s. Under the 30 s by a
+    // margin a loaded machine's stop needs, not against the 2 s.
     assert!(
-        took < Duration::from_secs(15),
+        took < Duration::from_secs(25),
         "an idle service took {took:?} to stop on SIGTERM while a reader had the \
          database open: a supervisor's 30 s are gone with a page in flight"
     );
