@@ -366,17 +366,14 @@ fn postgres_cells<'r>(row: &'r PgRow, database: &str) -> Result<Vec<Cell<'r>>, Q
                     ),
                 })?,
                 "BOOL" => Cell::Bool(row.try_get(i).map_err(failed)?),
-                "TEXT" | "VARCHAR" | "CHAR" | "NAME" | "UNKNOWN" | "JSON" => {
+                "TEXT" | "VARCHAR" | "CHAR" | "NAME" | "UNKNOWN" => {
                     Cell::Text(row.try_get(i).map_err(failed)?)
                 }
-                // Binary JSONB is a version byte (1), then the JSON text.
+                // Binary JSON is the JSON text, which sqlx decodes only into its own
+                // JSON types; binary JSONB is a version byte (1), then the text.
+                "JSON" => json_text(bytes()?)?,
                 "JSONB" => match bytes()?.split_first() {
-                    Some((1, text)) => {
-                        Cell::Text(std::str::from_utf8(text).map_err(|e| QueryError::Database {
-                            doing: "reading a JSONB value",
-                            message: e.to_string(),
-                        })?)
-                    }
+                    Some((1, text)) => json_text(text)?,
                     _ => return Err(unprintable(column.name(), &type_name)),
                 },
                 "BYTEA" => Cell::Blob(bytes()?),
@@ -384,6 +381,16 @@ fn postgres_cells<'r>(row: &'r PgRow, database: &str) -> Result<Vec<Cell<'r>>, Q
             })
         })
         .collect()
+}
+
+/// A JSON or JSONB value's text as a cell.
+fn json_text(text: &[u8]) -> Result<Cell<'_>, QueryError> {
+    std::str::from_utf8(text)
+        .map(Cell::Text)
+        .map_err(|e| QueryError::Database {
+            doing: "reading a JSON value",
+            message: e.to_string(),
+        })
 }
 
 fn unprintable(column: &str, type_name: &str) -> QueryError {

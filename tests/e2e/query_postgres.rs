@@ -767,3 +767,42 @@ async fn a_database_from_a_newer_pipecrawl_is_refused_by_query_saying_so() {
     );
     assert_exports(&db).await;
 }
+
+/// What `query sql` prints of `sql` as JSON Lines, asked of a new empty crawl on a
+/// server started for `test` (None when there are no server binaries).
+async fn sql_on_an_empty_crawl(test: &str, sql: &str) -> Option<std::process::Output> {
+    let server = TestPostgres::start(test)?;
+    let db = empty_crawl(&server, "empty").await;
+    Some(
+        pipecrawl(args(&[
+            "query", "--db", &db, "--format", "jsonl", "sql", sql,
+        ]))
+        .await,
+    )
+}
+
+/// What PostgreSQL's JSON functions build (`json_agg`, `row_to_json`,
+/// `json_build_object`: a dataset's rows as nested JSON) is of type `json`, which
+/// `query sql` failed on with sqlx's "mismatched types; Rust type `&str` …", where
+/// `jsonb`'s were printed: both are JSON text, printed as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_built_by_sql_on_postgresql_is_printed_as_jsonb_is() {
+    let Some(out) = sql_on_an_empty_crawl(
+        "json_built_by_sql_on_postgresql_is_printed_as_jsonb_is",
+        "SELECT json_build_object('pages', count(*)) AS j, \
+                jsonb_build_object('pages', count(*)) AS jb FROM pages",
+    )
+    .await
+    else {
+        return;
+    };
+    assert!(
+        out.status.success(),
+        "json printed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "{\"j\":\"{\\\"pages\\\" : 0}\",\"jb\":\"{\\\"pages\\\": 0}\"}\n"
+    );
+}
