@@ -92,14 +92,18 @@ impl Statement {
     }
 }
 
-/// The statement as an sqlx query for database `DB`, its values bound.
-fn bound<DB>(st: &Statement) -> sqlx::query::Query<'static, DB, DB::Arguments>
+/// The statement as an sqlx query for database `DB`, its values bound. On PostgreSQL it
+/// is a named statement: sqlx runs queries of its own on the connection to look up a
+/// column type it does not know (`tsvector`, `xml`), which would close an unnamed one
+/// before it ran.
+fn bound<DB>(st: &Statement, dialect: Dialect) -> sqlx::query::Query<'static, DB, DB::Arguments>
 where
     DB: Database + sqlx::database::HasStatementCache,
     i64: for<'t> Encode<'t, DB> + Type<DB>,
     String: for<'t> Encode<'t, DB> + Type<DB>,
 {
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(st.sql.clone())).persistent(false);
+    let mut query =
+        sqlx::query(sqlx::AssertSqlSafe(st.sql.clone())).persistent(dialect == Dialect::Postgres);
     for bind in &st.binds {
         query = match bind {
             Bind::Int(n) => query.bind(*n),
@@ -196,7 +200,7 @@ impl Reader {
         let database = &self.database;
         let failed = |e| QueryError::from_sql(dialect, database, e);
         on_reader!(self, conn, cells => {
-            let mut rows = bound(st).fetch(&mut *conn);
+            let mut rows = bound(st, dialect).fetch(&mut *conn);
             let mut names: Option<Vec<String>> = None;
             while let Some(row) = rows.try_next().await.map_err(failed)? {
                 let names = names.get_or_insert_with(|| {

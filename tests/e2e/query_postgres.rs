@@ -806,3 +806,21 @@ async fn json_built_by_sql_on_postgresql_is_printed_as_jsonb_is() {
         "{\"j\":\"{\\\"pages\\\" : 0}\",\"jb\":\"{\\\"pages\\\": 0}\"}\n"
     );
 }
+
+/// A type sqlx looks up in the server's catalog (`tsvector`, which a user comparing the
+/// title search with PostgreSQL's own asks for; `xml`, `regclass`) failed `query sql` with
+/// "unnamed prepared statement does not exist", the lookup having replaced the
+/// statement, where every other type that cannot be printed is refused with the advice
+/// to cast it to text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_type_sqlx_looks_up_is_refused_with_the_advice_to_cast_it() {
+    let Some(out) = sql_on_an_empty_crawl(
+        "a_type_sqlx_looks_up_is_refused_with_the_advice_to_cast_it",
+        "SELECT to_tsvector('english', 'broken links') AS v",
+    )
+    .await
+    else {
+        return;
+    };
+    assert_fails(&out, &["cast it to text (`v::text`)"]);
+}
