@@ -160,7 +160,8 @@ impl Csv<'_> {
             }
             // RFC 4180: quote a field holding a separator, quote or line break. An empty
             // text is quoted too, so that NULL (left empty) is told apart from it, as
-            // PostgreSQL's COPY and the sqlite3 shell write and read them.
+            // PostgreSQL's COPY writes and reads them (the sqlite3 shell writes them so,
+            // but its `.import` reads both as empty text).
             let null = matches!(field, Field::Cell(Cell::Null));
             let value = &self.buf[start..];
             if value
@@ -307,7 +308,7 @@ mod tests {
     }
 
     #[test]
-    fn csv_tells_an_empty_text_from_null_as_postgresql_and_sqlite3_do() {
+    fn csv_tells_an_empty_text_from_null_as_postgresql_does() {
         let text = render(Format::Csv, &[vec![Cell::Text(""), Cell::Null]]);
         assert_eq!(text, "name,n\r\n\"\",\r\n");
     }
