@@ -8,11 +8,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{Row, SqlitePool};
+use sqlx::{PgPool, Row, SqlitePool};
 
 use super::cluster;
 use super::graph;
-use super::postgres::free_port;
+use super::postgres::{free_port, TestPostgres};
 use super::resume::{spawn, wait_for_requests};
 use super::site::{Resource, SiteBuilder, TestSite};
 use super::Harness;
@@ -24,7 +24,7 @@ use super::Harness;
 const CONFIG: &str = "[fetch]\nworkers = 1\n[parse]\nworkers = 1\n\
 [channels]\nto_fetch = 4\nto_parse = 4\nto_store = 4\n\
 [politeness]\ndelay_ms = 0\nper_host_concurrency = 1\n[retry]\nmax_attempts = 1\n\
-[frontier]\nwindow = 16\n[scope]\nsitemaps = true\n[traps]\nmax_pages_per_host = 1000\n";
+[frontier]\nwindow = 16\n";
 
 /// The pages a kill can cost, at most: those handed out and not yet committed.
 const IN_FLIGHT: usize = 1 + 4 + 4 + 4 + 8;
@@ -32,22 +32,48 @@ const IN_FLIGHT: usize = 1 + 4 + 4 + 4 + 8;
 /// Three hosts of generated pages (redirects, 404s, a 500, a PDF), each with a
 /// robots.txt of Crawl-delay 0 naming a sitemap that lists its orphans.
 async fn site() -> TestSite {
+    site_with("", &[]).await
+}
+
+/// [`site`] whose robots.txt disallows `/p/2`, `/p/20`…`/p/29` (linked from their own
+/// host's pages and the others'), whose sitemaps list one of those too, and where
+/// `/hop` redirects to the next host's disallowed `/p/21`, `/leap` to its `/p/5`.
+async fn fenced_site() -> TestSite {
+    site_with("Disallow: /p/2\n", &["/p/25", "/hop", "/leap"]).await
+}
+
+/// [`site`] with `rules` in robots.txt and `listed` paths in the sitemaps besides the
+/// orphans, and on every host `/hop` and `/leap` redirecting to the next host.
+async fn site_with(rules: &str, listed: &[&str]) -> TestSite {
     let mut b = SiteBuilder::bind(3).await;
     graph::generate(&mut b, 3, 90, 0x5eed);
     for h in 0..3 {
         let authority = b.authority(h);
         let base = format!("http://{authority}");
+        let next = format!("http://{}", b.authority((h + 1) % 3));
         b.add(
             &authority,
             "/robots.txt",
             Resource::Typed(
                 "text/plain",
-                format!("User-agent: *\nCrawl-delay: 0\nSitemap: {base}/sitemap.xml\n")
+                format!("User-agent: *\nCrawl-delay: 0\n{rules}Sitemap: {base}/sitemap.xml\n")
                     .into_bytes(),
             ),
         );
+        b.add(
+            &authority,
+            "/hop",
+            Resource::Redirect(301, format!("{next}/p/21")),
+        );
+        b.add(
+            &authority,
+            "/leap",
+            Resource::Redirect(302, format!("{next}/p/5")),
+        );
         let urls: String = (0..3)
-            .map(|k| format!("<url><loc>{base}/orphan/{k}</loc></url>"))
+            .map(|k| format!("/orphan/{k}"))
+            .chain(listed.iter().map(|&path| path.to_owned()))
+            .map(|path| format!("<url><loc>{base}{path}</loc></url>"))
             .collect();
         b.add(
             &authority,
@@ -62,19 +88,32 @@ async fn site() -> TestSite {
     b.start()
 }
 
-/// `pipecrawl crawl --config config` to its end, which must be a success.
-async fn run_to_the_end(config: &Path) {
+/// `pipecrawl crawl --config config` to its end, which must be a success: what it
+/// printed.
+async fn run_to_the_end(config: &Path) -> String {
     let config = config.to_owned();
     let out = tokio::task::spawn_blocking(move || cluster::run_to_the_end("crawl", &config))
         .await
         .expect("join the crawl");
     assert!(out.status.success(), "the crawl failed: {out:?}");
+    String::from_utf8(out.stdout).expect("a UTF-8 summary")
 }
 
 /// The config of a crawl of `site` into `harness`'s database, with `extra`.
 fn config(harness: &Harness, site: &TestSite, extra: &str) -> PathBuf {
+    config_in(harness, site, ("", "max_pages_per_host = 1000\n"), extra)
+}
+
+/// [`config`] with `scope` lines in `[scope]` and `traps` lines in `[traps]`.
+fn config_in(
+    harness: &Harness,
+    site: &TestSite,
+    (scope, traps): (&str, &str),
+    extra: &str,
+) -> PathBuf {
     let seeds: Vec<String> = (0..3).map(|i| site.url(i, "/")).collect();
-    let text = harness.config_text(&seeds, &format!("{CONFIG}{extra}"));
+    let settings = format!("{CONFIG}[scope]\nsitemaps = true\n{scope}[traps]\n{traps}{extra}");
+    let text = harness.config_text(&seeds, &settings);
     harness.write_config(&format!("{text}batch_size = 8\n"))
 }
 
@@ -90,7 +129,12 @@ struct Outcome {
     stats: String,
 }
 
-async fn rows(pool: &SqlitePool, sql: &str) -> BTreeSet<String> {
+async fn rows<'p, E: sqlx::Executor<'p>>(pool: E, sql: &str) -> BTreeSet<String>
+where
+    for<'r> String: sqlx::Decode<'r, E::Database> + sqlx::Type<E::Database>,
+    usize: sqlx::ColumnIndex<<E::Database as sqlx::Database>::Row>,
+    <E::Database as sqlx::Database>::Arguments: sqlx::IntoArguments<E::Database>,
+{
     sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
         .fetch_all(pool)
         .await
@@ -237,40 +281,352 @@ fn assert_same(name: &str, want: &BTreeSet<String>, got: &BTreeSet<String>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crawl_killed_again_and_again_ends_as_an_uninterrupted_one() {
-    let reference_site = site().await;
+    let settings = ("", "max_pages_per_host = 1000\n");
+    let kills = [10, 40, 70, 90, 99, 100];
+    let total = killed_again_and_again(site, settings, &kills, Compare::Everything).await;
+    assert!(total > 250, "the site is {total} pages");
+}
+
+/// Pages linking to URLs robots.txt disallows on their own host and on others, a
+/// sitemap listing one, redirects across hosts into a disallowed path and out of one,
+/// `scope.url_filter` rules: the rows stored at parse time (`robots`, never queued)
+/// and those refused at fetch must be the same whatever the kills cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_of_disallowed_and_filtered_urls_killed_again_and_again_ends_as_an_uninterrupted_one(
+) {
+    let scope = "url_filter = ['-/p/3[0-4]$', '-/p/6', '+.']\n";
+    let settings = (scope, "max_pages_per_host = 1000\n");
+    let kills = [5, 15, 30, 50, 70, 85];
+    killed_again_and_again(fenced_site, settings, &kills, Compare::PagesAndLinks).await;
+}
+
+/// A crawl of [`fenced_site`] cut by its host budgets and by `scope.max_pages`, killed
+/// as those come near: the budgets hold across the runs as they hold in one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_killed_as_its_budgets_run_out_ends_as_an_uninterrupted_one() {
+    let scope = "url_filter = ['-/p/3[0-4]$', '+.']\nmax_pages = 170\n";
+    let settings = (scope, "max_pages_per_host = 70\n");
+    let kills = [30, 60, 80, 90, 95];
+    let within = Budgets {
+        pages: 170,
+        per_host: 70,
+    };
+    killed_again_and_again(fenced_site, settings, &kills, Compare::Within(within)).await;
+}
+
+/// [`fenced_site`]'s crawl on PostgreSQL, killed again and again, ends with the pages
+/// and links of an uninterrupted crawl on SQLite, but for the pages' depths: a run
+/// started after a kill crawls on while the killed run's leased hosts wait out their
+/// lease, and a page stored before a shorter path to it is found keeps the longer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_of_disallowed_urls_on_postgresql_killed_again_and_again_ends_as_an_uninterrupted_one(
+) {
+    let test = "a_crawl_of_disallowed_urls_on_postgresql_killed_again_and_again";
+    let Some(server) = TestPostgres::start(test) else {
+        return;
+    };
+    let scope = "url_filter = ['-/p/3[0-4]$', '-/p/6', '+.']\n";
+    let settings = (scope, "max_pages_per_host = 1000\n");
+    let reference_site = fenced_site().await;
     let reference = Harness::default();
-    run_to_the_end(&config(&reference, &reference_site, "")).await;
+    run_to_the_end(&config_in(&reference, &reference_site, settings, "")).await;
+    let sqlite = SqlitePool::connect_with(
+        SqliteConnectOptions::new()
+            .filename(reference.db_path())
+            .read_only(true),
+    )
+    .await
+    .expect("open the database");
+    let want = (
+        rows(&sqlite, PAGE_ROWS).await,
+        rows(&sqlite, LINK_ROWS).await,
+    );
+    let total = i64::try_from(want.0.len()).expect("a small site");
+
+    let site = fenced_site().await;
+    let harness = Harness::default();
+    let database = server.database("fenced").await;
+    // A run starts once the killed run's leases ran out.
+    let config = config_in(
+        &harness,
+        &site,
+        settings,
+        "[cluster]\nlease_ttl_ms = 1000\n",
+    );
+    let text = std::fs::read_to_string(&config).expect("read the config");
+    let sqlite_path = format!("{:?}", harness.db_path().display().to_string());
+    std::fs::write(
+        &config,
+        text.replace(&sqlite_path, &format!("{database:?}")),
+    )
+    .expect("write the config");
+    let pg = PgPool::connect(&database).await.expect("connect");
+    for percent in [5, 15, 30, 50, 70, 85] {
+        let mut child = spawn("crawl", &config);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while child.try_wait().expect("poll pipecrawl").is_none() {
+            let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM pages")
+                .fetch_one(&pg)
+                .await
+                .unwrap_or(0);
+            if stored >= total * percent / 100 {
+                child.kill().expect("kill -9 pipecrawl");
+                child.wait().expect("reap pipecrawl");
+                break;
+            }
+            assert!(Instant::now() < deadline, "stalled at {stored} pages");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    let before = pg_by_kind(&pg).await;
+    let said = run_to_the_end(&config).await;
+    assert_summary_counts(&said, &before, &pg_by_kind(&pg).await);
+    let rename = |set: BTreeSet<String>| -> BTreeSet<String> {
+        set.iter()
+            .map(|row| {
+                site.authorities
+                    .iter()
+                    .zip(&reference_site.authorities)
+                    .fold(row.clone(), |row, (from, to)| row.replace(from, to))
+            })
+            .collect()
+    };
+    let got = (
+        rename(rows(&pg, PAGE_ROWS).await),
+        rename(rows(&pg, LINK_ROWS).await),
+    );
+    assert_same("pages", &want.0, &got.0);
+    assert_same("links", &want.1, &got.1);
+}
+
+/// [`stored_by_kind`] of a PostgreSQL database.
+async fn pg_by_kind(pg: &PgPool) -> BTreeMap<String, i64> {
+    let mut by_kind = BTreeMap::new();
+    for kind in BY_KIND {
+        let n: i64 = sqlx::query_scalar(STORED_OF_KIND)
+            .bind(kind)
+            .fetch_one(pg)
+            .await
+            .unwrap_or(0);
+        by_kind.insert(kind.to_owned(), n);
+    }
+    by_kind
+}
+
+/// A page row as one text, the same on SQLite and PostgreSQL, its depth left out.
+const PAGE_ROWS: &str = "SELECT url || ' ' || coalesce(CAST(status AS TEXT), '-') || ' ' \
+    || coalesce(title, '-') || ' ' || coalesce(final_url, '-') \
+    || ' ' || coalesce(error_kind, '-') FROM pages";
+
+/// A link row as one text, the same on SQLite and PostgreSQL.
+const LINK_ROWS: &str = "SELECT p.url || ' ' || l.target_url || ' ' || l.anchor_text || ' ' \
+    || coalesce(l.rel, '-') FROM links l JOIN pages p ON p.id = l.source_id";
+
+/// What a crawl killed again and again must have as an uninterrupted one has.
+#[derive(Clone, Copy)]
+enum Compare {
+    /// Every row, the frontier's and the state's too.
+    Everything,
+    /// The pages, links and what queries say of them. Not the frontier: a URL robots.txt
+    /// disallows, found first on its own host's page, is a row never tried (attempts 0),
+    /// found first on another host's, one refused as it was tried (attempts 1), and
+    /// a kill changes which page commits first.
+    PagesAndLinks,
+    /// The pages requested, within these budgets.
+    Within(Budgets),
+}
+
+/// The budgets a crawl was cut by: which pages fill them depends on timing (hosts
+/// ready at once, what a batch of the writer holds), in an uninterrupted crawl too.
+#[derive(Clone, Copy)]
+struct Budgets {
+    pages: usize,
+    per_host: usize,
+}
+
+/// Of an outcome's pages, those requested: `url → row`.
+fn requested(outcome: &Outcome) -> BTreeMap<String, String> {
+    outcome
+        .pages
+        .iter()
+        .filter_map(|row| {
+            let fields: Vec<serde_json::Value> = serde_json::from_str(row).ok()?;
+            let kind = fields.get(5)?.as_str().unwrap_or_default();
+            let unrequested = ["trap", "robots", "address_refused"].contains(&kind);
+            (!unrequested).then(|| Some((fields.first()?.as_str()?.to_owned(), row.clone())))?
+        })
+        .collect()
+}
+
+/// `want` and `got` requested as many pages, within `budgets`, stored alike the pages
+/// both requested, with the same links.
+fn assert_alike_within(budgets: Budgets, want: &Outcome, got: &Outcome) {
+    let (w, g) = (requested(want), requested(got));
+    assert_eq!(
+        w.len(),
+        budgets.pages,
+        "the uninterrupted crawl's pages requested"
+    );
+    assert_eq!(
+        g.len(),
+        budgets.pages,
+        "the pages requested after the kills"
+    );
+    let mut per_host: HashMap<&str, usize> = HashMap::new();
+    for url in g.keys() {
+        *per_host
+            .entry(url.split('/').nth(2).unwrap_or_default())
+            .or_default() += 1;
+    }
+    assert!(
+        per_host.values().all(|&n| n <= budgets.per_host),
+        "pages requested per host: {per_host:?}"
+    );
+    let both: BTreeSet<&String> = w.keys().filter(|url| g.contains_key(*url)).collect();
+    let rows = |m: &BTreeMap<String, String>| -> BTreeSet<String> {
+        both.iter().map(|url| m[*url].clone()).collect()
+    };
+    assert_same("pages requested by both", &rows(&w), &rows(&g));
+    let links = |o: &Outcome| -> BTreeSet<String> {
+        o.links
+            .iter()
+            .filter(|row| {
+                serde_json::from_str::<Vec<serde_json::Value>>(row)
+                    .ok()
+                    .and_then(|f| f.first()?.as_str().map(str::to_owned))
+                    .is_some_and(|source| both.contains(&source))
+            })
+            .cloned()
+            .collect()
+    };
+    assert_same(
+        "links of the pages both requested",
+        &links(want),
+        &links(got),
+    );
+}
+
+/// Crawls a `make_site` to its end with `settings` (`[scope]` and `[traps]` lines),
+/// then another killed at each of `percents` of the pages the first stored and run to
+/// its end; the two must end alike (as `compare` says), and the last
+/// run's summary must count what it stored. Returns the pages the uninterrupted crawl
+/// stored.
+async fn killed_again_and_again<F: std::future::Future<Output = TestSite>>(
+    make_site: fn() -> F,
+    settings: (&str, &str),
+    percents: &[i64],
+    compare: Compare,
+) -> i64 {
+    let reference_site = make_site().await;
+    let reference = Harness::default();
+    run_to_the_end(&config_in(&reference, &reference_site, settings, "")).await;
     let want = outcome(&reference).await;
     let total = i64::try_from(want.pages.len()).expect("a small site");
-    assert!(total > 250, "the site is {total} pages");
 
-    let site = site().await;
+    let site = make_site().await;
     let harness = Harness::default();
-    let config = config(&harness, &site, "");
+    let config = config_in(&harness, &site, settings, "");
     // The last once all pages are stored: while the crawl merges, indexes and counts.
-    let kills = [10, 40, 70, 90, 99, 100];
-    for percent in kills {
+    for percent in percents {
         kill_at(&harness, &config, total * percent / 100).await;
     }
-    run_to_the_end(&config).await;
+    let before = stored_by_kind(&harness).await;
+    let said = run_to_the_end(&config).await;
+    assert_summary_counts(&said, &before, &stored_by_kind(&harness).await);
 
     let got = as_on(outcome(&harness).await, &site, &reference_site);
-    assert_same("pages", &want.pages, &got.pages);
-    assert_same("links", &want.links, &got.links);
-    assert_same("frontier", &want.frontier, &got.frontier);
-    assert_same("state", &want.state, &got.state);
-    assert_eq!(want.top, got.top, "query top");
-    assert_eq!(want.stats, got.stats, "query stats");
+    match compare {
+        Compare::Everything | Compare::PagesAndLinks => {
+            assert_same("pages", &want.pages, &got.pages);
+            assert_same("links", &want.links, &got.links);
+            assert_eq!(want.top, got.top, "query top");
+            assert_eq!(want.stats, got.stats, "query stats");
+        }
+        Compare::Within(budgets) => assert_alike_within(budgets, &want, &got),
+    }
+    if let Compare::Everything = compare {
+        assert_same("frontier", &want.frontier, &got.frontier);
+        assert_same("state", &want.state, &got.state);
+    }
     let mut counts: HashMap<String, usize> = HashMap::new();
     for url in site.requested_urls() {
         *counts.entry(url).or_default() += 1;
     }
     let again: BTreeMap<_, _> = counts.iter().filter(|(_, &n)| n > 1).collect();
     assert!(
-        again.len() <= kills.len() * IN_FLIGHT,
+        again.len() <= percents.len() * IN_FLIGHT,
         "{} URLs fetched again: {again:?}",
         again.len()
     );
+    total
+}
+
+/// Pages stored, by `error_kind` (`""` for none, `"*"` for all).
+async fn stored_by_kind(harness: &Harness) -> BTreeMap<String, i64> {
+    if !harness.db_path().exists() {
+        return BTreeMap::new();
+    }
+    let db = harness.db().await;
+    let mut by_kind = BTreeMap::new();
+    for kind in BY_KIND {
+        let n = db
+            .try_scalar(&STORED_OF_KIND.replace("$1", &format!("'{kind}'")))
+            .await
+            .unwrap_or(0);
+        by_kind.insert(kind.to_owned(), n);
+    }
+    by_kind
+}
+
+/// The kinds [`stored_by_kind`] counts.
+const BY_KIND: [&str; 5] = ["*", "", "trap", "robots", "address_refused"];
+
+/// The pages of the kind `$1`, of [`BY_KIND`].
+const STORED_OF_KIND: &str =
+    "SELECT count(*) FROM pages WHERE $1 IN ('*', coalesce(error_kind, ''))";
+
+/// The summary `said` of a run that found `before` and left `after` (no revisits):
+/// "crawled N pages" counts the rows it added, "not requested: M" those of URLs never
+/// fetched, "robots K" among the errors the robots rows.
+fn assert_summary_counts(
+    said: &str,
+    before: &BTreeMap<String, i64>,
+    after: &BTreeMap<String, i64>,
+) {
+    let added = |kinds: &[&str]| -> i64 {
+        kinds
+            .iter()
+            .map(|&k| after.get(k).copied().unwrap_or(0) - before.get(k).copied().unwrap_or(0))
+            .sum()
+    };
+    let number_after = |label: &str| -> i64 {
+        said.split(label)
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    assert_eq!(
+        number_after("crawled "),
+        added(&["*"]),
+        "pages crawled: {said}"
+    );
+    assert_eq!(
+        number_after("not requested: "),
+        added(&["trap", "robots", "address_refused"]),
+        "not requested: {before:?} → {after:?}: {said}"
+    );
+    assert_eq!(
+        number_after(" robots "),
+        added(&["robots"]),
+        "robots rows: {said}"
+    );
+    assert_eq!(
+        number_after(" trap "),
+        added(&["trap"]),
+        "trap rows: {said}"
+    );
+    assert!(!said.contains("revisits"), "{said}");
 }
 
 /// A service killed while it revisits pages (their links replaced, their counts moved),
