@@ -279,6 +279,12 @@ async fn run_opened(
         config.traps.max_pages_per_host,
     )
     .await?;
+    readmit::after_robots_turned_off(
+        &store,
+        config.politeness.respect_robots_txt,
+        config.traps.max_pages_per_host,
+    )
+    .await?;
     store
         .bring_back_far_times(SystemTime::now(), config.retry.max_delay)
         .await?;

@@ -34,6 +34,9 @@ const HOST_BUDGET: &str = "max_pages_per_host";
 /// what a lower one cut within.
 const HOSTS_LIMIT: &str = "max_hosts_per_domain_requeued";
 
+/// The `crawl_state` key of the last run's `politeness.respect_robots_txt` (1 or 0).
+const ROBOTS_OBEYED: &str = "respect_robots_txt";
+
 /// The `crawl_state` key of the boost rules' hash.
 const BOOSTS: &str = "boost_fingerprint";
 
@@ -61,6 +64,33 @@ pub async fn after_budget_change(store: &Store, max_pages_per_host: u64) -> Resu
     }
     store.set_crawl_state(HOST_BUDGET, budget).await?;
     Ok(cut)
+}
+
+/// Queues again, in a run that does not obey robots.txt when the last one did (or is not
+/// known to have: a database from before this was remembered), the URLs earlier runs
+/// stored as disallowed: turned off for a staging site closed by `Disallow: /`, or for
+/// one's own site, the setting otherwise left them `robots` rows for good, the run
+/// having nothing to do.
+pub async fn after_robots_turned_off(
+    store: &Store,
+    respect_robots_txt: bool,
+    max_pages_per_host: u64,
+) -> Result<(), Error> {
+    let obeyed = i64::from(respect_robots_txt);
+    if store.crawl_state(ROBOTS_OBEYED).await? == Some(obeyed) {
+        return Ok(());
+    }
+    if !respect_robots_txt {
+        let requeued = store.requeue_disallowed(max_pages_per_host).await?;
+        if requeued > 0 {
+            tracing::info!(
+                requeued,
+                "politeness.respect_robots_txt is off: URLs robots.txt disallowed in earlier \
+                 runs are queued again"
+            );
+        }
+    }
+    store.set_crawl_state(ROBOTS_OBEYED, obeyed).await
 }
 
 /// Queues again the URLs of the host names a lower `traps.max_hosts_per_domain` cut,

@@ -2962,6 +2962,75 @@ where
         Ok(())
     }
 
+    /// Queues again the URLs earlier runs stored as disallowed by robots.txt (`robots`
+    /// rows), a host at a time, for a run that no longer obeys it: their `pages` rows go,
+    /// and their attempts start again. Those the fetcher refused were queued, and counted
+    /// against their host's `traps.max_pages_per_host`, before; those stored as they were
+    /// found (never tried) were not, and are queued as far as the budget has room, in
+    /// the order a cut keeps (the rest stay as they are). Says how many are queued.
+    pub async fn requeue_disallowed(&self, max_pages_per_host: u64) -> Result<u64, Error> {
+        const DISALLOWED: &str = "FROM frontier f JOIN pages p ON p.id = f.id
+             WHERE f.state = 'failed' AND p.error_kind = 'robots'";
+        let hosts: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT DISTINCT f.host {DISALLOWED} ORDER BY f.host"
+        )))
+        .fetch_all(&self.pool)
+        .await
+        .doing("reading the hosts of URLs robots.txt disallowed")?;
+        let budget = i64::try_from(max_pages_per_host).unwrap_or(i64::MAX);
+        let doing = "queueing URLs robots.txt disallowed again";
+        let mut queued = 0;
+        for host in hosts {
+            let mut tx = self.pool.begin().await.doing(doing)?;
+            let spent = Self::hold_host_budget(&mut tx, &host).await?;
+            let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT f.id, f.depth, f.priority, f.attempts {DISALLOWED} AND f.host = $1"
+            )))
+            .bind(host.as_str())
+            .fetch_all(&mut *tx)
+            .await
+            .doing(doing)?;
+            let (tried, untried): (Vec<_>, Vec<_>) = rows
+                .into_iter()
+                .partition(|&(_, _, _, attempts)| attempts > 0);
+            let room = if budget == 0 {
+                i64::MAX
+            } else {
+                budget - spent
+            };
+            let untried = first_of(
+                untried
+                    .into_iter()
+                    .map(|(id, depth, priority, _)| (id, depth, priority))
+                    .collect(),
+                room,
+                |&(id, depth, priority)| (depth, std::cmp::Reverse(priority), id),
+            );
+            let tried: Vec<i64> = tried.into_iter().map(|(id, ..)| id).collect();
+            if !untried.is_empty() {
+                Self::requeue_cut(&mut tx, &host, &untried).await?;
+            }
+            for statement in [
+                "DELETE FROM pages WHERE id IN ",
+                "UPDATE frontier SET state = 'queued' WHERE id IN ",
+            ] {
+                execute_on_list(&mut tx, statement, &tried, doing).await?;
+            }
+            for ids in [&tried, &untried] {
+                execute_on_list(
+                    &mut tx,
+                    "UPDATE frontier SET attempts = 0, not_before = 0 WHERE id IN ",
+                    ids,
+                    doing,
+                )
+                .await?;
+            }
+            tx.commit().await.doing(doing)?;
+            queued += u64::try_from(tried.len() + untried.len()).unwrap_or(u64::MAX);
+        }
+        Ok(queued)
+    }
+
     /// Queues again, within `max_hosts_per_domain` and `max_pages_per_host` (each 0: no
     /// limit), the URLs of the host names an earlier run cut at a lower
     /// `traps.max_hosts_per_domain`: a run with the limit raised crawls the names it now

@@ -984,6 +984,12 @@ impl Store {
         on_backend!(self, db => db.requeue_within_budgets(max_pages_per_host).await)
     }
 
+    /// Queues again what earlier runs stored as disallowed by robots.txt, for a run that
+    /// no longer obeys it.
+    pub async fn requeue_disallowed(&self, max_pages_per_host: u64) -> Result<u64, Error> {
+        on_backend!(self, db => db.requeue_disallowed(max_pages_per_host).await)
+    }
+
     /// Cuts what hosts have queued to a `traps.max_pages_per_host` lower than an earlier
     /// run's.
     pub async fn trap_over_budgets(&self, max_pages_per_host: u64) -> Result<u64, Error> {

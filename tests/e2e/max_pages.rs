@@ -23,11 +23,7 @@ async fn shop() -> TestSite {
 async fn shop_linking(refused: impl Fn(usize, usize) -> String) -> TestSite {
     let mut b = SiteBuilder::bind(1).await;
     let h = b.authority(0);
-    b.add(
-        &h,
-        "/robots.txt",
-        Resource::Typed("text/plain", b"User-agent: *\nDisallow: /cart\n".to_vec()),
-    );
+    disallow(&mut b, &h, "/cart");
     let page = |from: usize| {
         let carts: String = (0..CARTS_PER_PAGE)
             .map(|i| format!("<a href='{}'>Add</a>", refused(from, i)))
@@ -42,6 +38,16 @@ async fn shop_linking(refused: impl Fn(usize, usize) -> String) -> TestSite {
         b.add(&h, &format!("/p{p}"), page(p));
     }
     b.start()
+}
+
+/// Has `authority`'s robots.txt disallow every path under `path` to every crawler.
+fn disallow(b: &mut SiteBuilder, authority: &str, path: &str) {
+    let rules = format!("User-agent: *\nDisallow: {path}\n");
+    b.add(
+        authority,
+        "/robots.txt",
+        Resource::Typed("text/plain", rules.into_bytes()),
+    );
 }
 
 /// A crawl of `seeds` with `harness`'s test config and `extra`, into `database` (the
@@ -174,11 +180,7 @@ async fn urls_another_hosts_robots_txt_disallows_leave_its_budget_to_pages_reque
     for database in databases {
         let mut b = SiteBuilder::bind(2).await;
         let (blog, shop) = (b.authority(0), b.authority(1));
-        b.add(
-            &shop,
-            "/robots.txt",
-            Resource::Typed("text/plain", b"User-agent: *\nDisallow: /cart\n".to_vec()),
-        );
+        disallow(&mut b, &shop, "/cart");
         b.add(
             &shop,
             "/",
@@ -230,5 +232,62 @@ async fn urls_another_hosts_robots_txt_disallows_leave_its_budget_to_pages_reque
             Some(CARTS_PER_PAGE as i64),
             "{database}: the carts' rows"
         );
+    }
+}
+
+/// A crawl run again with `politeness.respect_robots_txt = false` fetches the URLs an
+/// earlier run stored as disallowed (a staging site's `Disallow: /private`, a crawl of
+/// one's own site), on either backend, within the host's budget and counting each once:
+/// they stayed `robots` rows for good, the run having nothing to do, and a user had to
+/// start a new database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_no_longer_obeys_robots_txt_fetches_what_it_disallowed() {
+    let test = "a_run_that_no_longer_obeys_robots_txt";
+    let (_server, harness, sqlite, databases) = TestPostgres::beside_sqlite(test, "staging").await;
+    for database in databases {
+        let mut b = SiteBuilder::bind(1).await;
+        let h = b.authority(0);
+        disallow(&mut b, &h, "/private");
+        b.add(
+            &h,
+            "/",
+            Resource::Html(
+                "<title>Home</title><a href='/private/a'>A</a><a href='/private/b'>B</a>".into(),
+            ),
+        );
+        for page in ["a", "b", "c"] {
+            b.add(
+                &h,
+                &format!("/private/{page}"),
+                Resource::Html(format!("<title>Private {page}</title>")),
+            );
+        }
+        let site = b.start();
+        // `/private/c`, a seed, is refused as it is leased; `/a` and `/b` as they are found.
+        let seeds = [site.url(0, "/"), site.url(0, "/private/c")];
+        let budget = "[traps]\nmax_pages_per_host = 3\n";
+        crawl(&harness, (&sqlite, &database), &seeds, budget.to_owned())
+            .await
+            .expect("the first crawl");
+        assert_eq!(pages_requested(&site), 1, "{database}: the first run");
+        let unobeyed = format!("{budget}[politeness]\ndelay_ms = 0\nrespect_robots_txt = false\n");
+        crawl(&harness, (&sqlite, &database), &seeds, unobeyed)
+            .await
+            .expect("the second crawl");
+        let titles: Vec<(String,)> = super::recrawl::rows(
+            &database,
+            "SELECT coalesce(title, error_kind) FROM pages ORDER BY url",
+            None,
+        )
+        .await;
+        let titles: Vec<String> = titles.into_iter().map(|t| t.0).collect();
+        // Within the budget of 3: the home page and the seed counted in the first run,
+        // `/a` (found first, by URL) in this one; `/b` stays as it was.
+        assert_eq!(
+            titles,
+            ["Home", "Private a", "robots", "Private c"],
+            "{database}: the pages after the second run"
+        );
+        assert_eq!(pages_requested(&site), 3, "{database}: the pages requested");
     }
 }
