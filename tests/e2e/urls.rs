@@ -762,6 +762,49 @@ async fn a_location_on_a_3xx_that_is_not_a_redirect_is_not_followed() {
     );
 }
 
+/// `final_url` is the redirect's own URL when the crawl does not go on from it because it
+/// is a `redirect` error (a `Location` that is not a URL or not http(s), as much as one
+/// too many or one closing a loop), and its target when the crawl does not go on from it
+/// only because the target is out of scope: that chain ends at a URL not crawled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_in_error_ends_at_itself_and_one_out_of_scope_at_its_target() {
+    let outside = "http://127.0.0.9:9/elsewhere";
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        Resource::Html("<a href='/bad'>b</a><a href='/ftp'>f</a><a href='/out'>o</a>".into()),
+    );
+    b.add(&h, "/bad", Resource::Redirect(301, "http://[bad/".into()));
+    b.add(
+        &h,
+        "/ftp",
+        Resource::Redirect(301, "ftp://127.0.0.1/x".into()),
+    );
+    b.add(&h, "/out", Resource::Redirect(301, outside.into()));
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    let db = harness.db().await;
+
+    for path in ["/bad", "/ftp"] {
+        let url = site.url(0, path);
+        let row = db.page(&url).await.expect("a row");
+        assert_eq!(
+            (row.final_url.as_deref(), row.error_kind.as_deref()),
+            (Some(url.as_str()), Some("redirect")),
+            "{path}"
+        );
+    }
+    let out = db.page(&site.url(0, "/out")).await.expect("a row");
+    assert_eq!(
+        (out.final_url.as_deref(), out.error_kind),
+        (Some(outside), None)
+    );
+    assert!(db.page(outside).await.is_none(), "not crawled");
+}
+
 /// A site behind a cookie check (a consent wall, a bot check): a request without its
 /// cookie is redirected back to itself with the cookie set. Without a jar every page was
 /// its own redirect loop, and the site was crawled as nothing but `redirect` rows.
