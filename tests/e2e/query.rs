@@ -520,6 +520,33 @@ async fn broken_links_on_a_noindex_page_are_reported() {
     assert_eq!(page.title, None, "noindex keeps the page's own title out");
 }
 
+/// `links --from` shows a target's status where its redirects end; a redirect whose end
+/// was not crawled (out of scope) shows its own 3xx and where it leads, and a target not
+/// crawled at all shows neither status nor error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_from_a_page_show_a_redirect_out_of_the_crawl_by_its_own_status() {
+    let outside = "http://127.0.0.9:9/elsewhere";
+    let (site, harness) = super::urls::crawled_redirects(
+        format!("<a href='/out'>Out</a><a href='/in'>In</a><a href='{outside}'>Outside</a>"),
+        &[("/out", outside), ("/in", "/")],
+    )
+    .await;
+    let home = site.url(0, "/");
+
+    let from_home = rows(&harness, &["links", "--from", &home]).await;
+    let by_target: HashMap<&str, (Option<i64>, &str, &str)> =
+        from_home.iter().map(link_end).collect();
+    assert_eq!(
+        by_target[site.url(0, "/out").as_str()],
+        (Some(301), "", outside)
+    );
+    assert_eq!(
+        by_target[site.url(0, "/in").as_str()],
+        (Some(200), "", home.as_str())
+    );
+    assert_eq!(by_target[outside], (None, "", ""));
+}
+
 /// A row of `links --from`: its target, and the status, error and redirect it ends in.
 fn link_end(r: &serde_json::Map<String, Value>) -> (&str, (Option<i64>, &str, &str)) {
     (

@@ -762,6 +762,24 @@ async fn a_location_on_a_3xx_that_is_not_a_redirect_is_not_followed() {
     );
 }
 
+/// A one-host site whose `/` is `home` and each of `redirects` (path, `Location`) a 301,
+/// crawled from `/`.
+pub(super) async fn crawled_redirects(
+    home: String,
+    redirects: &[(&str, &str)],
+) -> (TestSite, Harness) {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(&h, "/", Resource::Html(home));
+    for (path, location) in redirects {
+        b.add(&h, path, Resource::Redirect(301, (*location).to_owned()));
+    }
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    (site, harness)
+}
+
 /// `final_url` is the redirect's own URL when the crawl does not go on from it because it
 /// is a `redirect` error (a `Location` that is not a URL or not http(s), as much as one
 /// too many or one closing a loop), and its target when the crawl does not go on from it
@@ -769,23 +787,15 @@ async fn a_location_on_a_3xx_that_is_not_a_redirect_is_not_followed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redirect_in_error_ends_at_itself_and_one_out_of_scope_at_its_target() {
     let outside = "http://127.0.0.9:9/elsewhere";
-    let mut b = SiteBuilder::bind(1).await;
-    let h = b.authority(0);
-    b.add(
-        &h,
-        "/",
-        Resource::Html("<a href='/bad'>b</a><a href='/ftp'>f</a><a href='/out'>o</a>".into()),
-    );
-    b.add(&h, "/bad", Resource::Redirect(301, "http://[bad/".into()));
-    b.add(
-        &h,
-        "/ftp",
-        Resource::Redirect(301, "ftp://127.0.0.1/x".into()),
-    );
-    b.add(&h, "/out", Resource::Redirect(301, outside.into()));
-    let site = b.start();
-    let harness = Harness::default();
-    harness.crawl(&[site.url(0, "/")], "").await;
+    let (site, harness) = crawled_redirects(
+        "<a href='/bad'>b</a><a href='/ftp'>f</a><a href='/out'>o</a>".to_owned(),
+        &[
+            ("/bad", "http://[bad/"),
+            ("/ftp", "ftp://127.0.0.1/x"),
+            ("/out", outside),
+        ],
+    )
+    .await;
     let db = harness.db().await;
 
     for path in ["/bad", "/ftp"] {
