@@ -403,6 +403,11 @@ async fn stats(State(admin): State<Arc<Admin>>) -> Response {
 }
 
 async fn metrics(State(admin): State<Arc<Admin>>) -> Response {
+    // Counted for each scrape, as `/stats` counts them; a database out of reach leaves
+    // the last count, and the other series are given all the same.
+    if let Ok((queued, staged)) = admin.store.queue_counts().await {
+        crate::metrics::frontier_urls(queued, staged);
+    }
     let content_type = [(header::CONTENT_TYPE, "text/plain; version=0.0.4")];
     (content_type, admin.metrics.render()).into_response()
 }

@@ -25,6 +25,7 @@ pub const PARSE_SECONDS: &str = "pipecrawl_parse_seconds";
 pub const STORE_BATCH_SECONDS: &str = "pipecrawl_store_batch_seconds";
 pub const QUEUE_DEPTH: &str = "pipecrawl_queue_depth";
 pub const IN_FLIGHT: &str = "pipecrawl_in_flight";
+pub const FRONTIER_URLS: &str = "pipecrawl_frontier_urls";
 
 const SECONDS_BUCKETS: &[f64] = &[
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -107,6 +108,11 @@ fn describe() {
         IN_FLIGHT,
         "URLs handed out and not yet stored (waiting for their host, fetched, parsed or written)"
     );
+    describe_gauge!(
+        FRONTIER_URLS,
+        "URLs waiting to be fetched: queued, and staged (found, waiting to join the queue), \
+         as last counted for a scrape"
+    );
 }
 
 /// Every counter's series from the start, at 0: a series that appears only with its first
@@ -175,6 +181,13 @@ pub fn queue_depths(to_fetch: usize, to_parse: usize, to_store: usize, in_flight
     gauge!(QUEUE_DEPTH, "queue" => "to_parse").set(to_parse as f64);
     gauge!(QUEUE_DEPTH, "queue" => "to_store").set(to_store as f64);
     gauge!(IN_FLIGHT).set(in_flight as f64);
+}
+
+/// The frontier's waiting URLs, counted in the database as a scrape asks (as `/stats`
+/// counts them): the work left is what a dashboard of a long crawl watches.
+pub fn frontier_urls(queued: i64, staged: i64) {
+    gauge!(FRONTIER_URLS, "state" => "queued").set(queued as f64);
+    gauge!(FRONTIER_URLS, "state" => "staged").set(staged as f64);
 }
 
 #[cfg(test)]

@@ -484,6 +484,49 @@ async fn the_admin_api_reports_takes_seeds_pauses_and_resumes() {
     );
 }
 
+/// `/metrics` gives the work left, the URLs queued and staged as `/stats` counts them,
+/// which a dashboard of a long crawl watches: only `/stats` had them, in JSON no
+/// Prometheus scrape reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_give_the_urls_waiting_in_the_frontier() {
+    let links: String = (0..10).map(|i| format!("<a href='/{i}'>{i}</a>")).collect();
+    let mut pages = vec![("/".to_owned(), format!("<title>Home</title>{links}"))];
+    pages.extend((0..10).map(|i| (format!("/{i}"), format!("<title>{i}</title>"))));
+    let site = site_of(&pages).await;
+    let harness = Harness::default();
+    // One URL in the window, and a minute between requests after the home page (no
+    // robots.txt asked first): the rest stay queued.
+    let service = Service::start_with(&harness, |admin| {
+        let slow = admin.replace(
+            "delay_ms = 0",
+            "delay_ms = 60000\nrespect_robots_txt = false",
+        );
+        harness.config_text(
+            &[site.url(0, "/")],
+            &format!("{slow}[frontier]\nwindow = 1\n"),
+        )
+    });
+    service.wait_ready().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (queued, metrics) = loop {
+        let before = service.stats().await["queued"].clone();
+        let metrics = service.metrics().await;
+        if before.as_i64() > Some(0) && service.stats().await["queued"] == before {
+            break (before, metrics);
+        }
+        assert!(Instant::now() < deadline, "no URL stayed queued: {before}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_prometheus_text(&metrics);
+    for series in [
+        format!("pipecrawl_frontier_urls{{state=\"queued\"}} {queued}"),
+        "pipecrawl_frontier_urls{state=\"staged\"} 0".to_owned(),
+    ] {
+        assert!(metrics.lines().any(|l| l == series), "{series}: {metrics}");
+    }
+    service.stop().await;
+}
+
 /// Every sample line is `name{labels} value`, and every name has a TYPE and a HELP line
 /// (which Prometheus' and Grafana's metric browsers show: without it an operator had
 /// to read README for what `pipecrawl_in_flight` counts).
