@@ -2967,7 +2967,9 @@ where
     /// and their attempts start again. Those the fetcher refused were queued, and counted
     /// against their host's `traps.max_pages_per_host`, before; those stored as they were
     /// found (never tried) were not, and are queued as far as the budget has room, in
-    /// the order a cut keeps (the rest stay as they are). Says how many are queued.
+    /// the order a cut keeps; the rest are cut at the budget as URLs found beyond it are,
+    /// `trap` rows that a run with the budget raised queues: left `robots` rows, no later
+    /// run queued them, this pass made. Says how many are queued.
     pub async fn requeue_disallowed(&self, max_pages_per_host: u64) -> Result<u64, Error> {
         const DISALLOWED: &str = "FROM frontier f JOIN pages p ON p.id = f.id
              WHERE f.state = 'failed' AND p.error_kind = 'robots'";
@@ -3025,6 +3027,15 @@ where
                 )
                 .await?;
             }
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE pages SET error_kind = 'trap', error = $2
+                 WHERE id IN (SELECT f.id {DISALLOWED} AND f.host = $1)"
+            )))
+            .bind(host.as_str())
+            .bind(over_budget(&host, max_pages_per_host))
+            .execute(&mut *tx)
+            .await
+            .doing(doing)?;
             tx.commit().await.doing(doing)?;
             queued += u64::try_from(tried.len() + untried.len()).unwrap_or(u64::MAX);
         }

@@ -235,6 +235,62 @@ async fn urls_another_hosts_robots_txt_disallows_leave_its_budget_to_pages_reque
     }
 }
 
+/// A staging site behind `Disallow: /private`: its home links to `/private/a` and
+/// `/private/b`, stored as `robots` rows as they are found; `/private/c`, the second of
+/// the seeds it is crawled from, is refused as it is leased.
+async fn staging() -> (TestSite, [String; 2]) {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    disallow(&mut b, &h, "/private");
+    b.add(
+        &h,
+        "/",
+        Resource::Html(
+            "<title>Home</title><a href='/private/a'>A</a><a href='/private/b'>B</a>".into(),
+        ),
+    );
+    for page in ["a", "b", "c"] {
+        b.add(
+            &h,
+            &format!("/private/{page}"),
+            Resource::Html(format!("<title>Private {page}</title>")),
+        );
+    }
+    let site = b.start();
+    let seeds = [site.url(0, "/"), site.url(0, "/private/c")];
+    (site, seeds)
+}
+
+/// Crawls of `seeds` into `database`, one after another, each with
+/// `traps.max_pages_per_host` and `politeness.respect_robots_txt` as `runs` gives them.
+async fn crawls(
+    harness: &Harness,
+    databases: (&str, &str),
+    seeds: &[String],
+    runs: &[(usize, bool)],
+) {
+    for (n, obeyed) in runs {
+        let extra = format!(
+            "[traps]\nmax_pages_per_host = {n}\n\
+             [politeness]\ndelay_ms = 0\nrespect_robots_txt = {obeyed}\n"
+        );
+        crawl(harness, databases, seeds, extra)
+            .await
+            .expect("a crawl");
+    }
+}
+
+/// Each page's title, or its `error_kind` when it has none, by URL.
+async fn titles(database: &str) -> Vec<String> {
+    let titles: Vec<(String,)> = super::recrawl::rows(
+        database,
+        "SELECT coalesce(title, error_kind) FROM pages ORDER BY url",
+        None,
+    )
+    .await;
+    titles.into_iter().map(|t| t.0).collect()
+}
+
 /// A crawl run again with `politeness.respect_robots_txt = false` fetches the URLs an
 /// earlier run stored as disallowed (a staging site's `Disallow: /private`, a crawl of
 /// one's own site), on either backend, within the host's budget and counting each once:
@@ -245,49 +301,46 @@ async fn a_run_that_no_longer_obeys_robots_txt_fetches_what_it_disallowed() {
     let test = "a_run_that_no_longer_obeys_robots_txt";
     let (_server, harness, sqlite, databases) = TestPostgres::beside_sqlite(test, "staging").await;
     for database in databases {
-        let mut b = SiteBuilder::bind(1).await;
-        let h = b.authority(0);
-        disallow(&mut b, &h, "/private");
-        b.add(
-            &h,
-            "/",
-            Resource::Html(
-                "<title>Home</title><a href='/private/a'>A</a><a href='/private/b'>B</a>".into(),
-            ),
-        );
-        for page in ["a", "b", "c"] {
-            b.add(
-                &h,
-                &format!("/private/{page}"),
-                Resource::Html(format!("<title>Private {page}</title>")),
-            );
-        }
-        let site = b.start();
-        // `/private/c`, a seed, is refused as it is leased; `/a` and `/b` as they are found.
-        let seeds = [site.url(0, "/"), site.url(0, "/private/c")];
-        let budget = "[traps]\nmax_pages_per_host = 3\n";
-        crawl(&harness, (&sqlite, &database), &seeds, budget.to_owned())
-            .await
-            .expect("the first crawl");
+        let (site, seeds) = staging().await;
+        let databases = (sqlite.as_str(), database.as_str());
+        crawls(&harness, databases, &seeds, &[(3, true)]).await;
         assert_eq!(pages_requested(&site), 1, "{database}: the first run");
-        let unobeyed = format!("{budget}[politeness]\ndelay_ms = 0\nrespect_robots_txt = false\n");
-        crawl(&harness, (&sqlite, &database), &seeds, unobeyed)
-            .await
-            .expect("the second crawl");
-        let titles: Vec<(String,)> = super::recrawl::rows(
-            &database,
-            "SELECT coalesce(title, error_kind) FROM pages ORDER BY url",
-            None,
-        )
-        .await;
-        let titles: Vec<String> = titles.into_iter().map(|t| t.0).collect();
+        crawls(&harness, databases, &seeds, &[(3, false)]).await;
         // Within the budget of 3: the home page and the seed counted in the first run,
-        // `/a` (found first, by URL) in this one; `/b` stays as it was.
+        // `/a` (found first, by URL) in this one; `/b` is cut at the budget, as a URL
+        // found beyond it is.
         assert_eq!(
-            titles,
-            ["Home", "Private a", "robots", "Private c"],
+            titles(&database).await,
+            ["Home", "Private a", "trap", "Private c"],
             "{database}: the pages after the second run"
         );
         assert_eq!(pages_requested(&site), 3, "{database}: the pages requested");
+    }
+}
+
+/// A disallowed URL the budget had no room for when robots.txt was turned off is fetched
+/// by a later run with the budget raised, on either backend, as the URLs a lower budget
+/// cut are: it stayed a `robots` row, which neither that run (robots.txt still off, the
+/// pass made) nor a raised budget ever queued again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disallowed_url_past_the_budget_is_fetched_once_the_budget_is_raised() {
+    let test = "a_disallowed_url_past_the_budget";
+    let (_server, harness, sqlite, databases) = TestPostgres::beside_sqlite(test, "staging").await;
+    for database in databases {
+        let (site, seeds) = staging().await;
+        let runs = [(3, true), (3, false), (4, false)];
+        crawls(
+            &harness,
+            (sqlite.as_str(), database.as_str()),
+            &seeds,
+            &runs,
+        )
+        .await;
+        assert_eq!(
+            titles(&database).await,
+            ["Home", "Private a", "Private b", "Private c"],
+            "{database}: the pages after the budget was raised"
+        );
+        assert_eq!(pages_requested(&site), 4, "{database}: the pages requested");
     }
 }
