@@ -335,8 +335,9 @@ pub struct Discovered {
     /// Why this URL looks like a crawler trap: it is recorded, not fetched.
     pub trap: Option<String>,
     /// Its host's robots.txt, as read for the page it was found on or held from an
-    /// earlier request (another host's), disallows it: it is recorded as the fetcher would record it (`robots`), not
-    /// queued, so it spends none of the host's `traps.max_pages_per_host`.
+    /// earlier request (another host's), disallows it: it is recorded as the fetcher
+    /// would record it (`robots`), not queued, so it spends none of the host's
+    /// `traps.max_pages_per_host`.
     pub disallowed: bool,
 }
 
