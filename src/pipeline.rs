@@ -351,9 +351,12 @@ async fn run_opened(
     let progress = Progress::new(stages.clone());
     progress.trapped_apart(trapped);
     let stop = CancellationToken::new();
-
+    // Listened for until the store is closed: a signal during the last checkpoint's wait
+    // for another program's reader, at a crawl's natural end, cuts that wait short.
+    let closed = CancellationToken::new();
+    let _close_ends_the_listening = closed.clone().drop_guard();
     tokio::spawn({
-        let (stop, done) = (stop.clone(), done.clone());
+        let (stop, closed) = (stop.clone(), closed.clone());
         async move {
             tokio::select! {
                 () = shutdown => {
@@ -369,7 +372,7 @@ async fn run_opened(
                         );
                     }
                 }
-                () = done.cancelled() => {}
+                () = closed.cancelled() => {}
             }
         }
     });
@@ -549,7 +552,7 @@ async fn run_opened(
     .host_budget(config.traps.max_pages_per_host)
     .longest_retry(config.retry.max_delay);
 
-    let ended = dispatcher.run(stop).await;
+    let ended = dispatcher.run(stop.clone()).await;
     let finish_fetches = async {
         while let Some(joined) = fetchers.join_next().await {
             joined.map_err(|e| Error::StageFailed(format!("a fetch worker panicked: {e}")))?;
@@ -622,10 +625,7 @@ async fn run_opened(
             );
         }
     }
-    match summary.ended {
-        EndReason::Interrupted => store.close_stopped().await?,
-        EndReason::FrontierEmpty | EndReason::PageLimit => store.close().await?,
-    }
+    store.close_stoppable(&stop).await?;
     Ok(summary)
 }
 

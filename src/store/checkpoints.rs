@@ -26,7 +26,6 @@
 //! room to spare, never.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -54,6 +53,31 @@ const LEAST_WAL_BOUND: u64 = 256 << 10;
 /// since the crawl waits with it; one that does not get its way copies what it can.
 const WRITER_CHECKPOINT_WAIT: Duration = Duration::from_millis(50);
 
+/// How long each try of the last checkpoint waits for another program's reader before
+/// the wait's end and a stop are looked at again.
+const READER_WAIT_SLICE: Duration = Duration::from_millis(250);
+
+/// How long the last checkpoint, as the store closes, waits for another program's read
+/// transaction to end before it leaves the WAL as it is.
+#[derive(Clone)]
+pub(crate) struct ReadersWait {
+    /// At most this long,
+    pub longest: Duration,
+    /// and no longer than `after_stop` once `stopping` fires (a signal asking the run to
+    /// stop, which a supervisor times), however long the run had waited by then.
+    pub stopping: Option<(CancellationToken, Duration)>,
+}
+
+impl ReadersWait {
+    /// As long as `longest`, whatever comes.
+    pub fn at_most(longest: Duration) -> Self {
+        Self {
+            longest,
+            stopping: None,
+        }
+    }
+}
+
 /// What the last checkpoint, as the store closes, did with the WAL.
 enum Folded {
     /// Copied into the database and emptied.
@@ -66,9 +90,9 @@ enum Folded {
 /// store) or [`Checkpoints::stop`]ped.
 pub(super) struct Checkpoints {
     stop: CancellationToken,
-    /// How long, in milliseconds, the last checkpoint waits for another program's
-    /// reader, set as it is [`Checkpoints::stop`]ped.
-    readers_wait_ms: Arc<AtomicU64>,
+    /// How long the last checkpoint waits for another program's reader, set as it is
+    /// [`Checkpoints::stop`]ped.
+    readers_wait: Arc<Mutex<Option<ReadersWait>>>,
     /// Ends with the last checkpoint's outcome.
     task: Mutex<Option<JoinHandle<Result<Folded, sqlx::Error>>>>,
     database: PathBuf,
@@ -80,10 +104,10 @@ impl Checkpoints {
     pub(super) async fn start(options: &SqliteConnectOptions) -> Result<Self, sqlx::Error> {
         let mut conn = SqliteConnection::connect_with(options).await?;
         let stop = CancellationToken::new();
-        let readers_wait_ms = Arc::new(AtomicU64::new(0));
+        let readers_wait: Arc<Mutex<Option<ReadersWait>>> = Arc::default();
         let task = tokio::spawn({
             let stop = stop.clone();
-            let readers_wait_ms = Arc::clone(&readers_wait_ms);
+            let readers_wait = Arc::clone(&readers_wait);
             async move {
                 // A failure is said once, not every [`EVERY`], and checkpointing goes on:
                 // a disk full for a moment stopped it for the rest of the run, and the
@@ -119,16 +143,12 @@ impl Checkpoints {
                 // Another program's read transaction keeps it too: SQLite then answers
                 // "busy" (1) in the first column, once the busy timeout has passed.
                 let waited = Instant::now();
-                let wait = readers_wait_ms.load(Ordering::Relaxed);
-                let last = async {
-                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {wait}")))
-                        .execute(&mut conn)
-                        .await?;
-                    sqlx::query_scalar::<_, i64>("PRAGMA wal_checkpoint(TRUNCATE)")
-                        .fetch_one(&mut conn)
-                        .await
-                }
-                .await;
+                let wait = readers_wait
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take()
+                    .unwrap_or_else(|| ReadersWait::at_most(Duration::ZERO));
+                let last = fold_waiting(&mut conn, &wait).await;
                 if let Err(error) = conn.close().await {
                     tracing::debug!(%error, "closing the checkpointing connection");
                 }
@@ -145,7 +165,7 @@ impl Checkpoints {
         });
         Ok(Self {
             stop,
-            readers_wait_ms,
+            readers_wait,
             task: Mutex::new(Some(task)),
             database: options.get_filename().to_owned(),
             room: room_left,
@@ -194,11 +214,13 @@ impl Checkpoints {
     /// commits the database file alone lacks. Another program reading the database
     /// keeps it too, which is no failure of the crawl but is said, since the database
     /// file alone then lacks the crawl's last commits (all of them, when that program
-    /// began reading before the crawl's first). That program is waited for up to
-    /// `readers_wait`.
-    pub(super) async fn stop(&self, readers_wait: Duration) -> Result<(), Error> {
-        let wait_ms = u64::try_from(readers_wait.as_millis()).unwrap_or(u64::MAX);
-        self.readers_wait_ms.store(wait_ms, Ordering::Relaxed);
+    /// began reading before the crawl's first). That program is waited for as
+    /// `readers_wait` says.
+    pub(super) async fn stop(&self, readers_wait: ReadersWait) -> Result<(), Error> {
+        *self
+            .readers_wait
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(readers_wait);
         self.stop.cancel();
         let task = self
             .task
@@ -273,6 +295,46 @@ impl Drop for Checkpoints {
     }
 }
 
+/// Copies the whole WAL into the database and empties it, trying again for as long as
+/// `wait` allows while another program's read transaction keeps it (SQLite then answers
+/// "busy", 1, in the first column, once the busy timeout has passed). Says so once a
+/// try has been kept, so that a crawl done with its pages does not seem to hang.
+async fn fold_waiting(conn: &mut SqliteConnection, wait: &ReadersWait) -> Result<i64, sqlx::Error> {
+    let started = Instant::now();
+    let slice = READER_WAIT_SLICE.min(wait.longest);
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "PRAGMA busy_timeout = {}",
+        slice.as_millis()
+    )))
+    .execute(&mut *conn)
+    .await?;
+    let mut deadline = started + wait.longest;
+    let mut said = false;
+    loop {
+        let busy = sqlx::query_scalar::<_, i64>("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(&mut *conn)
+            .await?;
+        let now = Instant::now();
+        if let Some((stopping, after_stop)) = &wait.stopping {
+            if stopping.is_cancelled() {
+                deadline = deadline.min(now + *after_stop);
+            }
+        }
+        if busy == 0 || now >= deadline {
+            return Ok(busy);
+        }
+        if !said {
+            said = true;
+            tracing::info!(
+                "another program holds a read transaction open on the database: waiting up \
+                 to {:.0} s for it to end, to copy the crawl's last commits into the \
+                 database file (a signal cuts the wait short; nothing is lost either way)",
+                deadline.saturating_duration_since(started).as_secs_f64()
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex, PoisonError};
@@ -282,7 +344,7 @@ mod tests {
     use sqlx::Connection;
     use url::Url;
 
-    use super::Checkpoints;
+    use super::{Checkpoints, ReadersWait};
 
     use crate::page::{Discovered, JobKind};
     use crate::store::Store;
@@ -388,7 +450,7 @@ mod tests {
             .expect("start checkpointing");
         // The store waits 2 or 30 s for readers; the outcome after is the same.
         checkpoints
-            .stop(Duration::from_millis(100))
+            .stop(ReadersWait::at_most(Duration::from_millis(100)))
             .await
             .expect("a reader is no failure to copy the WAL");
 

@@ -14,7 +14,7 @@ use sqlx::{
 use url::Url;
 
 use super::backend::{Backend, DeferredIndex};
-use super::checkpoints::Checkpoints;
+use super::checkpoints::{Checkpoints, ReadersWait};
 use super::cluster::server_ms;
 use super::crawl_lock::CrawlLock;
 use super::domain_budget::{self, DomainBudget};
@@ -543,7 +543,7 @@ impl<DB: Database> Db<DB> {
     /// Closed all the same when the WAL could not be copied into the database, which is
     /// the error. Another program's reader, which keeps the WAL, is waited for up to
     /// `readers_wait`.
-    pub(super) async fn close(&self, readers_wait: Duration) -> Result<(), Error> {
+    pub(super) async fn close(&self, readers_wait: ReadersWait) -> Result<(), Error> {
         let copied = match &self.checkpoints {
             Some(checkpoints) => checkpoints.stop(readers_wait).await,
             None => Ok(()),

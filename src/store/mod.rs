@@ -30,6 +30,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio_util::sync::CancellationToken;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -40,7 +41,7 @@ use crate::error::{sqlite_code_of, DbContext, Error};
 use crate::page::{Discovered, ErrorKind, JobKind, PageRecord};
 use crate::recrawl::RecrawlPolicy;
 use crate::scope::Scope;
-use checkpoints::Checkpoints;
+use checkpoints::{Checkpoints, ReadersWait};
 use cluster::Cluster;
 use crawl_lock::CrawlLock;
 use db::{Db, Readmitted, Unqueued};
@@ -698,16 +699,21 @@ impl Store {
     /// stored, waited for it in silence for ever. Nothing is left to write by then; the
     /// connection goes with the process.
     pub async fn close(&self) -> Result<(), Error> {
-        self.close_waiting(BUSY_TIMEOUT).await
+        self.close_waiting(ReadersWait::at_most(BUSY_TIMEOUT)).await
     }
 
-    /// As [`Store::close`], for a run stopped by a signal, whose supervisor times the
-    /// stop: another program's reader is waited for [`STOPPED_READERS_WAIT`].
-    pub async fn close_stopped(&self) -> Result<(), Error> {
-        self.close_waiting(STOPPED_READERS_WAIT).await
+    /// As [`Store::close`], for a run a signal may stop, whose supervisor times the stop:
+    /// once `stopping` fires (before the close, or during its wait), another program's
+    /// reader is waited for [`STOPPED_READERS_WAIT`] more at most.
+    pub async fn close_stoppable(&self, stopping: &CancellationToken) -> Result<(), Error> {
+        self.close_waiting(ReadersWait {
+            longest: BUSY_TIMEOUT,
+            stopping: Some((stopping.clone(), STOPPED_READERS_WAIT)),
+        })
+        .await
     }
 
-    async fn close_waiting(&self, readers_wait: Duration) -> Result<(), Error> {
+    async fn close_waiting(&self, readers_wait: ReadersWait) -> Result<(), Error> {
         match &self.0 {
             Backed::Sqlite(db) => db.close(readers_wait).await,
             Backed::Postgres(db) => {

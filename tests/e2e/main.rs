@@ -54,6 +54,24 @@ impl Harness {
         self.dir.path().join("crawl.db")
     }
 
+    /// A connection to the database holding a read transaction open, as a `sqlite3` shell
+    /// after `BEGIN` or a notebook does: the WAL cannot be emptied past what it reads.
+    pub async fn open_reader(&self) -> sqlx::SqliteConnection {
+        use sqlx::{Connection, Executor};
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(self.db_path())
+            .read_only(true);
+        let mut reader = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .expect("open a reader");
+        reader.execute("BEGIN").await.expect("begin");
+        reader
+            .execute("SELECT count(*) FROM pages")
+            .await
+            .expect("a read");
+        reader
+    }
+
     /// A config for `seeds` writing into this harness's database, fast for tests (no
     /// politeness delay), with `extra` TOML appended (sections other than `[storage]`).
     pub fn config_text(&self, seeds: &[String], extra: &str) -> String {

@@ -1786,3 +1786,79 @@ async fn a_service_started_on_a_nearly_full_disk_waits_for_room_and_completes() 
     assert_complete_and_single(&harness, &want).await;
     assert_eq!(harness.db().await.wrong_link_counts().await, 0);
 }
+
+/// A crawl done with its pages waits up to 30 s, as it closes, for another program's
+/// read transaction to end (to copy its last commits into the database file), and says
+/// so; a SIGTERM or Ctrl-C then, as a supervisor sends (systemd's TimeoutStopSec=30),
+/// cuts the wait to the 2 s a stopped run gets: the signal went unheard, its listener
+/// gone with the pipeline, and the crawl was killed at the supervisor's timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_cuts_short_the_wait_for_a_reader_at_a_crawls_end() {
+    use sqlx::Connection;
+    use std::io::BufRead;
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(&h, "/", Resource::Html("<title>Home</title>".into()));
+    b.add(&h, "/more", Resource::Html("<title>More</title>".into()));
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    let reader = harness.open_reader().await;
+
+    // A page more, committed after the reader's snapshot: the WAL cannot be emptied.
+    let seeds = [site.url(0, "/"), site.url(0, "/more")];
+    let config = harness.write_config(&harness.test_config_text(&seeds, ""));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+        .args(["crawl", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start pipecrawl");
+    let stderr = child.stderr.take().expect("its stderr");
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let waiting = lines
+        .iter()
+        .find(|l| l.contains("holds a read transaction open on the database: waiting up to"));
+    assert!(
+        waiting.is_some(),
+        "the crawl never said it waits for the reader"
+    );
+    let pid = child.id().to_string();
+    let sent = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("run kill");
+    assert!(sent.success(), "SIGTERM sent");
+    let status = wait_exit(&mut child, Duration::from_secs(120)).await;
+    let said: Vec<String> = lines.try_iter().collect();
+    reader.close().await.expect("close the reader");
+    assert!(
+        status.success(),
+        "the crawl exited with {status:?}: {said:?}"
+    );
+    let kept = said
+        .iter()
+        .find(|l| l.contains("in vain"))
+        .unwrap_or_else(|| panic!("no word of the WAL kept: {said:?}"));
+    // "waited N s for it": the 30 s, before, however soon the signal came.
+    let waited: f64 = kept
+        .split("waited ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no time waited in {kept}"));
+    assert!(waited < 25.0, "the wait went on after SIGTERM: {kept}");
+    assert_eq!(harness.page_count().await, 2, "the page is stored");
+}

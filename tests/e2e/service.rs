@@ -1851,23 +1851,13 @@ async fn a_service_finishing_its_pages_after_sigterm_says_it_is_stopping() {
 /// service was killed: the stop waits a moment for it, then leaves the WAL as it is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_of_the_live_database_does_not_hold_up_a_services_stop() {
-    use sqlx::{Connection, Executor};
+    use sqlx::Connection;
     let site = site_of(&[("/".into(), "<title>Home</title>".into())]).await;
     let harness = Harness::default();
     let mut service = Service::start(&harness, &[site.url(0, "/")], "");
     service.wait_ready().await;
     service.wait_pages(1).await;
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(harness.db_path())
-        .read_only(true);
-    let mut reader = sqlx::SqliteConnection::connect_with(&options)
-        .await
-        .expect("open a reader");
-    reader.execute("BEGIN").await.expect("begin");
-    reader
-        .execute("SELECT count(*) FROM pages")
-        .await
-        .expect("a read");
+    let reader = harness.open_reader().await;
     let asked = Instant::now();
     service.signal("-TERM");
     let status = loop {
