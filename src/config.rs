@@ -209,6 +209,11 @@ pub struct FetchConfig {
     /// Every request goes through this HTTP(S) proxy: where it is the only way out of a
     /// network. Named in the config, never taken from the environment (see `fetcher`).
     pub proxy: Option<Url>,
+    /// Keep a connection idle after its answer, for its host's next request. A broad
+    /// crawl keeps one to every host it asked lately, more the faster servers answer:
+    /// `fdlimit::fit` turns this off under an open-file limit too low for them, so that
+    /// connections are no more than the requests in flight.
+    pub keep_alive: bool,
 }
 
 /// Request headers for the hosts `pattern` matches.
@@ -1673,6 +1678,7 @@ impl RawConfig {
                 max_header_bytes: f.max_header_bytes,
                 max_headers: f.max_headers,
                 accept_invalid_certs: f.accept_invalid_certs,
+                keep_alive: true,
                 cookies: f.cookies,
                 headers,
                 host_headers,

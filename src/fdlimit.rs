@@ -7,6 +7,8 @@
 //! hard limit is usually far higher (524,288 under systemd), and a process may raise its
 //! soft limit up to it, as Go's runtime does for every program.
 
+use std::time::Duration;
+
 use pipecrawl::Config;
 
 /// Descriptors a crawl holds besides its connections: SQLite's database, WAL, shared
@@ -19,8 +21,16 @@ const BESIDES_CONNECTIONS: u64 = 64 + pipecrawl::admin::MAX_CONNECTIONS as u64;
 /// more idling in the pool after an earlier request to another host.
 const CONNECTIONS_PER_WORKER: u64 = 2;
 
+/// About the quickest a fetch worker's request to a host across the internet ends, the
+/// pace at which it leaves connections idling, each kept for its host's next request
+/// (see `fetcher::idle_connection_time`): a broad crawl moves on to another host each
+/// time, and its idle connections outnumbered its workers ten to one on loopback.
+const QUICKEST_REQUEST: Duration = Duration::from_millis(50);
+
 /// Raises the soft limit to the hard one, then lowers `fetch.workers` if even that
-/// cannot hold them, saying so: a crawl that runs slower beats one that stops.
+/// cannot hold them, saying so: a crawl that runs slower beats one that stops. Where it
+/// cannot hold the connections keep-alive leaves idling too, they are not kept, so that
+/// every connection is a request in flight.
 pub fn fit(config: &mut Config) {
     let limit = match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) => limit,
@@ -39,6 +49,22 @@ pub fn fit(config: &mut Config) {
              service) to fetch more at once"
         );
         config.fetch.workers = usize::try_from(most).unwrap_or(usize::MAX);
+    }
+    let idle = pipecrawl::fetcher::idle_connection_time(&config.politeness);
+    let per_worker = u64::try_from(idle.as_millis() / QUICKEST_REQUEST.as_millis())
+        .unwrap_or(u64::MAX)
+        .saturating_add(CONNECTIONS_PER_WORKER);
+    let kept = (config.fetch.workers as u64)
+        .saturating_mul(per_worker)
+        .saturating_add(BESIDES_CONNECTIONS);
+    if limit < kept {
+        tracing::warn!(
+            "connections are not kept for their host's next request: this process may open \
+             only {limit} files (ulimit -n), and a crawl of many hosts keeps one to each host \
+             it asked in the last {idle:?}, about {kept}; raise the hard limit (LimitNOFILE= \
+             for a systemd service) to keep them"
+        );
+        config.fetch.keep_alive = false;
     }
 }
 

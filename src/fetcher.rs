@@ -75,7 +75,7 @@ const IDLE_MARGIN: Duration = Duration::from_secs(1);
 /// a host the crawl has moved past: reqwest's default of 90 s, with no bound on hosts,
 /// held one for every host of the last 90 s, and a broad crawl ran out of memory or of
 /// file descriptors. Hosts with a longer robots.txt `Crawl-delay` connect again.
-fn idle_connection_time(politeness: &PolitenessConfig) -> Duration {
+pub fn idle_connection_time(politeness: &PolitenessConfig) -> Duration {
     let longest = politeness
         .hosts
         .iter()
@@ -248,7 +248,10 @@ pub fn client(
     network: Arc<NetworkPolicy>,
     host_rules: Arc<HostRules>,
 ) -> Result<HttpClient, Error> {
-    let per_host = usize::try_from(config.politeness.per_host_concurrency).unwrap_or(usize::MAX);
+    let per_host = match config.fetch.keep_alive {
+        true => usize::try_from(config.politeness.per_host_concurrency).unwrap_or(usize::MAX),
+        false => 0,
+    };
     let builder = match &config.fetch.proxy {
         Some(proxy) => {
             // The proxy's name, which the user chose as they chose the seeds, is trusted

@@ -525,6 +525,22 @@ async fn a_closed_stderr_changes_no_exit_code() {
     assert_eq!(crawl.page_count().await, 1);
 }
 
+/// Runs `pipecrawl crawl --config config` under `ulimit {limits}` (bash's builtin: std
+/// sets no limits for a child), logging warnings.
+pub async fn crawl_under_ulimit(limits: &str, config: std::path::PathBuf) -> Output {
+    let script = format!("ulimit {limits} && exec \"$0\" crawl --config \"$1\"");
+    tokio::task::spawn_blocking(move || {
+        Command::new("bash")
+            .args(["-c", &script, env!("CARGO_BIN_EXE_pipecrawl")])
+            .arg(config)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run the pipecrawl binary under bash")
+    })
+    .await
+    .expect("the binary ran")
+}
+
 /// Crawls, with 300 fetch workers, a host of 300 pages that each take 300 ms (up to 300
 /// connections at once, ~180 here), through `pipecrawl crawl` started under
 /// `ulimit {limits}` (bash's builtin: std sets no limits for a child). Checks that every
@@ -551,17 +567,7 @@ async fn crawl_three_hundred_slow_pages_under_ulimit(limits: &str) -> (TestSite,
         &[site.url(0, "/")],
         "[fetch]\nworkers = 300\n[politeness]\ndelay_ms = 0\nper_host_concurrency = 300\n",
     ));
-    let script = format!("ulimit {limits} && exec \"$0\" crawl --config \"$1\"");
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("bash")
-            .args(["-c", &script, env!("CARGO_BIN_EXE_pipecrawl")])
-            .arg(config)
-            .env("RUST_LOG", "warn")
-            .output()
-            .expect("run the pipecrawl binary under bash")
-    })
-    .await
-    .expect("the binary ran");
+    let out = crawl_under_ulimit(limits, config).await;
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "stdout: {stdout}\nstderr: {stderr}");
     assert!(stdout.contains("crawled 301 pages (301 2xx)"), "{stdout}");

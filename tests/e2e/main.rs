@@ -1,6 +1,7 @@
 //! End-to-end tests: real crawls of an in-process loopback web, checked against the
 //! database they leave behind. One test binary, so the crate links once.
 
+mod broad;
 mod cli;
 mod cluster;
 mod connection_limit;
