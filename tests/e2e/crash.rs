@@ -427,7 +427,8 @@ const LINK_ROWS: &str = "SELECT p.url || ' ' || l.target_url || ' ' || l.anchor_
 enum Compare {
     /// Every row, the frontier's and the state's too.
     Everything,
-    /// The pages, links and what queries say of them. Not the frontier: a URL robots.txt
+    /// The pages but for their depths ([`depths_left_out`]), links and what queries say
+    /// of them. Not the frontier: a URL robots.txt
     /// disallows, found first on its own host's page, is a row never tried (attempts 0),
     /// found first on another host's, one refused as it was tried (attempts 1), and
     /// a kill changes which page commits first.
@@ -535,6 +536,10 @@ async fn killed_again_and_again<F: std::future::Future<Output = TestSite>>(
     assert_summary_counts(&said, &before, &stored_by_kind(&harness).await);
 
     let got = as_on(outcome(&harness).await, &site, &reference_site);
+    let (want, got) = match compare {
+        Compare::PagesAndLinks => (depths_left_out(want), depths_left_out(got)),
+        Compare::Everything | Compare::Within(_) => (want, got),
+    };
     match compare {
         Compare::Everything | Compare::PagesAndLinks => {
             assert_same("pages", &want.pages, &got.pages);
@@ -559,6 +564,38 @@ async fn killed_again_and_again<F: std::future::Future<Output = TestSite>>(
         again.len()
     );
     total
+}
+
+/// `outcome` without its pages' depths, in its rows and in its stats. A page keeps the
+/// depth of the shortest path found before it was stored, and on [`fenced_site`] which
+/// path comes first is the hosts' timing, in an uninterrupted crawl too: a `robots` row
+/// is stored as a page linking to it is parsed, one on its own host or one nearer the
+/// seeds on another, and `/leap` in a sitemap each run reads again leads to the next
+/// host's `/p/5` at depth 1 while the pages' links lead there deeper.
+fn depths_left_out(outcome: Outcome) -> Outcome {
+    let pages = outcome
+        .pages
+        .into_iter()
+        .map(|row| {
+            let mut fields: Vec<serde_json::Value> =
+                serde_json::from_str(&row).expect("a page row");
+            if let Some(depth) = fields.get_mut(3) {
+                *depth = serde_json::Value::Null;
+            }
+            serde_json::Value::from(fields).to_string()
+        })
+        .collect();
+    let stats = outcome
+        .stats
+        .lines()
+        .filter(|line| !line.starts_with("depth,"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    Outcome {
+        pages,
+        stats,
+        ..outcome
+    }
 }
 
 /// Pages stored, by `error_kind` (`""` for none, `"*"` for all).
