@@ -1854,32 +1854,15 @@ async fn a_reader_of_the_live_database_does_not_hold_up_a_services_stop() {
     use sqlx::Connection;
     let site = site_of(&[("/".into(), "<title>Home</title>".into())]).await;
     let harness = Harness::default();
-    let mut service = Service::start(&harness, &[site.url(0, "/")], "");
+    let service = Service::start(&harness, &[site.url(0, "/")], "");
     service.wait_ready().await;
     service.wait_pages(1).await;
     let reader = harness.open_reader().await;
-    let asked = Instant::now();
+    // The fault waited the 30 s busy timeout without a tick of CPU, which
+    // [`Service::exited`] takes for a stop that is stuck; the stop waits 2 s.
     service.signal("-TERM");
-    let status = loop {
-        if let Some(status) = service.child.try_wait().expect("poll pipecrawl") {
-            break status;
-        }
-        assert!(
-            asked.elapsed() < Duration::from_secs(60),
-            "serve did not stop on SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let took = asked.elapsed();
+    service.exited().await;
     reader.close().await.expect("close the reader");
-    assert!(status.success(), "serve exited with {status:?}");
-    // The fault waited the 30 s busy timeout; the stop waits 2 s. Under the 30 s by a
-    // margin a loaded machine's stop needs, not against the 2 s.
-    assert!(
-        took < Duration::from_secs(25),
-        "an idle service took {took:?} to stop on SIGTERM while a reader had the \
-         database open: a supervisor's 30 s are gone with a page in flight"
-    );
     assert_eq!(harness.page_count().await, 1, "the page stored is there");
 }
 
