@@ -62,6 +62,9 @@ pub struct Previous {
     pub etag: Option<String>,
     pub last_modified: Option<String>,
     pub content_hash: Option<String>,
+    /// `pages.bytes`: a document not downloaded, served with no validators, tells a new
+    /// version by its size alone.
+    pub bytes: Option<u64>,
     /// `pages.final_url`: the redirects that led through this page ended there too.
     pub final_url: Option<String>,
     /// The recrawl interval that made this visit due.
@@ -81,14 +84,19 @@ impl Previous {
     /// Whether `now`, this URL's record from a later visit, answers otherwise: another
     /// status or redirect target, another body (by its hash), or, for an answer with no
     /// body hashed (a redirect, an error page, a document not downloaded), other
-    /// validators. The `changed_at` clause of `store::db::PAGE_UPSERT` says the same in
-    /// SQL.
+    /// validators, and for a document (a 2xx) another size too: a script's PDF comes with
+    /// no validators at all. An error page's size is not compared: it may carry the
+    /// request's time or id, and says nothing of the page. The `changed_at` clause of
+    /// `store::db::PAGE_UPSERT` says the same in SQL.
     pub fn differs_from(&self, now: &PageRecord) -> bool {
+        let document = now.status.is_some_and(|s| (200..300).contains(&s));
         let same = self.status == now.status
             && self.location.as_deref() == now.location.as_ref().map(Url::as_str)
             && self.content_hash == now.content_hash
             && (now.content_hash.is_some()
-                || (self.etag == now.etag && self.last_modified == now.last_modified));
+                || (self.etag == now.etag
+                    && self.last_modified == now.last_modified
+                    && (!document || self.bytes == now.bytes)));
         !same
     }
 }

@@ -79,7 +79,9 @@ pub(super) const PAGE_UPSERT: &str = concat!(
                        AND pages.content_hash IS NOT DISTINCT FROM excluded.content_hash
                        AND (excluded.content_hash IS NOT NULL
                             OR (pages.etag IS NOT DISTINCT FROM excluded.etag
-                                AND pages.last_modified IS NOT DISTINCT FROM excluded.last_modified))
+                                AND pages.last_modified IS NOT DISTINCT FROM excluded.last_modified
+                                AND (coalesce(excluded.status, 0) NOT BETWEEN 200 AND 299
+                                     OR pages.bytes IS NOT DISTINCT FROM excluded.bytes)))
                       THEN pages.changed_at ELSE excluded.changed_at END,
     elapsed_ms = excluded.elapsed_ms, bytes = excluded.bytes, truncated = excluded.truncated,
     content_hash = excluded.content_hash, etag = excluded.etag,
@@ -1405,8 +1407,8 @@ where
         let ids: Vec<i64> = by_id.keys().copied().collect();
         for chunk in ids.chunks(MAX_BINDS) {
             let mut q = QueryBuilder::<DB>::new(
-                "SELECT id, etag, last_modified, content_hash, final_url, location, status,
-                        error_kind
+                "SELECT id, etag, last_modified, content_hash, bytes, final_url, location,
+                        status, error_kind
                  FROM pages WHERE id IN ",
             );
             push_id_list(&mut q, chunk);
@@ -1422,6 +1424,8 @@ where
                     previous.etag = row.get("etag");
                     previous.last_modified = row.get("last_modified");
                     previous.content_hash = row.get("content_hash");
+                    let bytes: Option<i64> = row.get("bytes");
+                    previous.bytes = bytes.and_then(|b| u64::try_from(b).ok());
                     previous.final_url = row.get("final_url");
                     previous.location = row.get("location");
                     let status: Option<i64> = row.get("status");

@@ -1294,15 +1294,21 @@ pub(super) fn a_year_ahead_ms() -> i64 {
 /// Runs `update` with `$1` a year from now in unix ms, as a clock a year fast (or an NTP
 /// step back since) would have left a time.
 pub(super) async fn set_a_year_ahead(harness: &Harness, update: &str) {
+    set_time(harness, update, a_year_ahead_ms()).await;
+}
+
+/// Runs `update` on the harness's database with `$1` the time `unix_ms`, as the crawler
+/// stores times; it must change a row.
+async fn set_time(harness: &Harness, update: &str, unix_ms: i64) {
     let options = SqliteConnectOptions::new().filename(harness.db_path());
     let pool = SqlitePool::connect_with(options)
         .await
         .expect("open SQLite");
     let moved = sqlx::query(sqlx::AssertSqlSafe(update.to_owned()))
-        .bind(a_year_ahead_ms())
+        .bind(unix_ms)
         .execute(&pool)
         .await
-        .expect("move times a year ahead");
+        .expect("set the times");
     assert!(moved.rows_affected() > 0, "{update}");
     pool.close().await;
 }
@@ -1422,4 +1428,59 @@ async fn a_clock_stepping_back_while_a_retry_waits_does_not_hold_the_crawl() {
         2,
         "both attempts are made"
     );
+}
+
+/// Makes every scheduled revisit in the harness's database due now, as the clock reaching
+/// it would: a test of what a revisit stores need not wait out an interval.
+async fn make_revisits_due(harness: &Harness) {
+    let due = "UPDATE frontier SET recrawl_at = $1 WHERE recrawl_at IS NOT NULL";
+    set_time(harness, due, 0).await;
+}
+
+/// A document the crawl does not download (a price list's PDF), served without `ETag` or
+/// `Last-Modified` as a script that makes it serves it, tells a new version only by its
+/// size: a revisit that found it four times as long left `changed_at` at the first visit,
+/// and an adaptive interval stretched as for a page that never changes. Its size and type
+/// are what is stored of it, and they count; one served as before is unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_not_downloaded_that_grew_is_a_change() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        Resource::Html("<a href='/prices.pdf'>p</a><a href='/terms.pdf'>t</a>".into()),
+    );
+    let pdf = |body: &[u8]| Resource::Typed("application/pdf", body.to_vec());
+    b.add(
+        &h,
+        "/prices.pdf",
+        Resource::Sequence(vec![
+            pdf(b"%PDF-1.7 v1"),
+            pdf(b"%PDF-1.7 v2, with this year's prices and more"),
+        ]),
+    );
+    b.add(&h, "/terms.pdf", pdf(b"%PDF-1.7 terms"));
+    let site = b.start();
+    let harness = Harness::default();
+    let config = "[recrawl]\ninterval_s = 3600\nadaptive = true\nmin_interval_s = 60\n";
+    harness.crawl(&[site.url(0, "/")], config).await;
+    make_revisits_due(&harness).await;
+    harness.crawl(&[site.url(0, "/")], config).await;
+    let db = harness.db().await;
+    for (path, changed, interval) in [("/prices.pdf", 1, 1_800_000), ("/terms.pdf", 0, 5_400_000)] {
+        let url = site.url(0, path);
+        assert_eq!(site.count(&url), 2, "{path} was revisited");
+        let seen: i64 = db
+            .scalar(&format!(
+                "SELECT (p.changed_at = p.fetched_at) * 10000000 + f.recrawl_interval_ms
+                 FROM pages p JOIN frontier f ON f.id = p.id WHERE p.url = '{url}'"
+            ))
+            .await;
+        assert_eq!(
+            (seen / 10_000_000, seen % 10_000_000),
+            (changed, interval),
+            "{path}: changed_at moved (1) or not (0), and the adaptive interval"
+        );
+    }
 }
