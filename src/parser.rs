@@ -138,6 +138,7 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
         not_modified: false,
         changed: true,
         recrawl_in: None,
+        recrawl_from: None,
         failed_revisit: false,
         job: f.job,
     };
@@ -318,6 +319,7 @@ fn schedule_revisit(record: &mut PageRecord, recrawl: &RecrawlPolicy) {
         previous.and_then(|p| p.interval),
         (!failed).then_some(record.changed),
     );
+    record.recrawl_from = recrawl.counted_from();
 }
 
 /// Reads a page's title and links, `refresh` being its `Refresh` header, and `agent` the

@@ -289,6 +289,14 @@ async fn run_opened(
         .bring_back_far_times(SystemTime::now(), config.retry.max_delay)
         .await?;
     let recrawl = RecrawlPolicy::new(&config.recrawl);
+    // A service takes each revisit as it falls due; a one-off crawl those due as it starts.
+    let recrawl = match service {
+        Some(_) => recrawl,
+        None => {
+            let now = SystemTime::now();
+            recrawl.counted_from_run(now.checked_sub(started.elapsed()).unwrap_or(now))
+        }
+    };
     reschedule_on_new_policy(&store, &recrawl).await?;
     let scheduled = store.schedule_unscheduled_recrawls(&recrawl).await?;
     if scheduled > 0 {

@@ -3581,6 +3581,11 @@ where
             let interval = page
                 .recrawl_in
                 .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2));
+            // Counted on the server's clock, less what has passed of it on this node's.
+            let past = page.recrawl_from.map_or(0, |from| {
+                let past = SystemTime::now().duration_since(from).unwrap_or_default();
+                i64::try_from(past.as_millis()).unwrap_or(i64::MAX / 2)
+            });
             let q = script.statement("finishing frontier rows", "UPDATE frontier SET state = ");
             q.push_bind(if page.is_failure() { "failed" } else { "done" })
                 .push(concat!(
@@ -3589,7 +3594,7 @@ where
                     server_ms!(),
                     " + "
                 ))
-                .push_bind(interval)
+                .push_bind(interval - past)
                 .push(", recrawl_interval_ms = ")
                 .push_bind(interval)
                 .push(" WHERE id = ")

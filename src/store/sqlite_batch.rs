@@ -280,7 +280,8 @@ unsafe fn statements(
                     .recrawl_in
                     .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2));
                 update.bind_text(1, Some(state))?;
-                update.bind(2, &Value::Int(interval.map(|i| now.saturating_add(i))))?;
+                let from = p.recrawl_from.map_or(now, unix_ms);
+                update.bind(2, &Value::Int(interval.map(|i| from.saturating_add(i))))?;
                 update.bind(3, &Value::Int(interval))?;
                 update.bind_i64(4, p.job.id)?;
                 update.run()
@@ -646,6 +647,7 @@ mod tests {
             not_modified: false,
             changed: true,
             recrawl_in: None,
+            recrawl_from: None,
             failed_revisit: false,
         }
     }

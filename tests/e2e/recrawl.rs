@@ -1283,12 +1283,16 @@ async fn a_recrawl_rule_matches_a_url_as_it_reads() {
 
 /// A year from now in unix ms, as the crawler stores times.
 pub(super) fn a_year_ahead_ms() -> i64 {
-    let year_ahead = std::time::SystemTime::now() + Duration::from_secs(365 * 86_400);
-    let year_ahead = year_ahead
+    now_ms() + 365 * 86_400_000
+}
+
+/// Now in unix ms, as the crawler stores times.
+fn now_ms() -> i64 {
+    let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("after 1970")
         .as_millis();
-    i64::try_from(year_ahead).expect("in range")
+    i64::try_from(now).expect("in range")
 }
 
 /// Runs `update` with `$1` a year from now in unix ms, as a clock a year fast (or an NTP
@@ -1481,6 +1485,64 @@ async fn a_document_not_downloaded_that_grew_is_a_change() {
             (seen / 10_000_000, seen % 10_000_000),
             (changed, interval),
             "{path}: changed_at moved (1) or not (0), and the adaptive interval"
+        );
+    }
+}
+
+/// A watcher's cron job runs `pipecrawl crawl` once a day with `interval_s = 86400`. Each
+/// page was due a day after its own visit, which came after the run started (the last a
+/// whole run later), so the next day's run, started a day after the first, found none of
+/// them due yet, said "nothing left to crawl", and every page was revisited every other
+/// day. A one-off crawl's revisits are due an interval after the run that made them
+/// started. Here the next run starts one interval after the first page was fetched (the
+/// schedule moved back by what is left of the interval, as a clock that waited would
+/// find it); `/slow` was stored more than a second after that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_run_once_an_interval_revisits_every_page() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let slow = Box::new(Resource::Html("<title>Slow</title>".into()));
+    for (path, page) in [
+        (
+            "/",
+            "<title>Home</title><a href='/slow'>s</a><a href='/a'>a</a>",
+        ),
+        ("/a", "<title>A</title>"),
+    ] {
+        b.add(&h, path, Resource::Html(page.into()));
+    }
+    b.add(
+        &h,
+        "/slow",
+        Resource::Slow(Duration::from_millis(1500), slow),
+    );
+    let site = b.start();
+    let harness = Harness::default();
+    let daily = "[recrawl]\ninterval_s = 86400\n";
+    harness.crawl(&[site.url(0, "/")], daily).await;
+    let db = harness.db().await;
+    let first = db.scalar("SELECT count(*) FROM pages").await;
+    assert_eq!(first, 3);
+    // `fetched_at` in unix ms, as `recrawl_at` counts.
+    let first_fetch = db
+        .scalar(
+            "SELECT strftime('%s', min(fetched_at)) * 1000 + substr(min(fetched_at), 21, 3)
+             FROM pages",
+        )
+        .await;
+    let left = 86_400_000 - (now_ms() - first_fetch);
+    set_time(
+        &harness,
+        "UPDATE frontier SET recrawl_at = recrawl_at - $1 WHERE recrawl_at IS NOT NULL",
+        left,
+    )
+    .await;
+    let next_day = harness.crawl(&[site.url(0, "/")], daily).await;
+    for path in ["/", "/slow", "/a"] {
+        assert_eq!(
+            site.count(&site.url(0, path)),
+            2,
+            "{path} is revisited by the run a day after the last: {next_day}"
         );
     }
 }
