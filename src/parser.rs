@@ -305,12 +305,17 @@ fn schedule_revisit(record: &mut PageRecord, recrawl: &RecrawlPolicy) {
     let previous = record.job.previous.as_ref();
     // The site gave no answer, for now or for good: its name no longer resolving, its
     // certificate no longer verifying, its address now refused say nothing of the page,
-    // which stays as the last answer left it.
+    // which stays as the last answer left it. Nor does robots.txt refusing it now: the
+    // page was not asked, and wiped it would look removed.
     let unanswered = record.status.is_none()
         && record.error.as_ref().is_some_and(|e| {
             matches!(
                 e.kind,
-                ErrorKind::Dns | ErrorKind::Tls | ErrorKind::AddressRefused | ErrorKind::Request
+                ErrorKind::Dns
+                    | ErrorKind::Tls
+                    | ErrorKind::AddressRefused
+                    | ErrorKind::Request
+                    | ErrorKind::Robots
             )
         });
     record.failed_revisit = previous.is_some_and(|p| p.answered) && (transient || unanswered);

@@ -1546,3 +1546,51 @@ async fn a_crawl_run_once_an_interval_revisits_every_page() {
         );
     }
 }
+
+/// A revisit that robots.txt now refuses (the site added a `Disallow:` since) leaves the
+/// page as its last answer stored it, the refusal recorded beside it, as a revisit that
+/// gets no answer does: the page was not asked, and a user watching the site saw it wiped
+/// (no status, no title, no links) as though it had been removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revisit_robots_txt_now_refuses_keeps_the_page_as_stored() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let rules = |text: &str| Resource::Typed("text/plain", text.as_bytes().to_vec());
+    b.add(
+        &h,
+        "/robots.txt",
+        Resource::Sequence(vec![
+            rules("User-agent: *\nDisallow:\n"),
+            rules("User-agent: *\nDisallow: /a\n"),
+        ]),
+    );
+    b.add(&h, "/", Resource::Html("<a href='/a'>a</a>".into()));
+    b.add(
+        &h,
+        "/a",
+        Resource::Html("<title>Prices</title><a href='/'>home</a>".into()),
+    );
+    let site = b.start();
+    let harness = Harness::default();
+    let config = "[recrawl]\ninterval_s = 1\n[politeness]\ndelay_ms = 0\nrobots_ttl_s = 1\n";
+    for _ in 0..2 {
+        harness.crawl(&[site.url(0, "/")], config).await;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    assert_eq!(
+        site.count(&site.url(0, "/a")),
+        1,
+        "asked once, then refused"
+    );
+    let (stored, failure) =
+        page_state(&harness.db_path().display().to_string(), &site.url(0, "/a")).await;
+    assert_eq!(
+        (stored, failure.1.as_deref(), failure.2.is_some()),
+        (
+            (Some(200), Some("Prices".to_owned()), 1),
+            Some("robots"),
+            true
+        ),
+        "the page as its last answer stored it, the refusal beside it"
+    );
+}
