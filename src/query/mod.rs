@@ -49,7 +49,7 @@ pub enum Question {
     /// URLs by the number of distinct pages linking to them.
     Top(top::TopArgs),
     /// Totals, and counts by status, host, content type, depth, time and error.
-    Stats,
+    Stats(stats::StatsArgs),
     /// Any read-only SQL; statements that would change the database are refused.
     Sql(sql::SqlArgs),
 }
@@ -79,7 +79,7 @@ pub async fn ask(
         Question::Search(args) => search::answer(&mut conn, args, format, out).await,
         Question::Broken(args) => broken::answer(&mut conn, args, format, out).await,
         Question::Top(args) => top::answer(&mut conn, args, format, out).await,
-        Question::Stats => stats::answer(&mut conn, format, out).await,
+        Question::Stats(args) => stats::answer(&mut conn, args, format, out).await,
         Question::Sql(args) => sql::answer(&mut conn, args, format, out).await,
     };
     conn.close().await;

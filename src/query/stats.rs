@@ -12,6 +12,13 @@ use super::output::Format;
 use super::reader::{Reader, Statement};
 use super::{Answer, QueryError};
 
+#[derive(Debug, Clone, clap::Args)]
+pub struct StatsArgs {
+    /// Hosts listed, most pages first, the rest counted in one line; 0 for all.
+    #[arg(long, default_value_t = 0)]
+    pub hosts: u64,
+}
+
 /// Bucket widths for the fetch rate, in seconds, with their names; the narrowest that
 /// gives at most [`MAX_BUCKETS`] buckets is used.
 const BUCKETS: [(i64, &str); 9] = [
@@ -48,7 +55,19 @@ fn host_pages(scheme: &str) -> String {
 /// While a crawl runs, the URLs it found wait in the frontier queued or staged (see
 /// [`Dialect::staged_urls`]): both are counted as queued. Leased URLs are being fetched
 /// (or were, by a crawl that was killed, until the next run queues them again).
-fn sections(d: Dialect, inlinks: &str) -> String {
+fn sections(d: Dialect, inlinks: &str, hosts: u64) -> String {
+    // A broad crawl's thousands of hosts, listed by `--hosts`, the rest in one line.
+    let by_host = match hosts {
+        0 => "SELECT 3, -n, 'host', host, n FROM by_host".to_owned(),
+        listed => format!(
+            "SELECT 3, -n, 'host', host, n FROM ranked WHERE r <= {listed}
+             UNION ALL SELECT 3, 1, 'host',
+                       CASE WHEN count(*) = 1 THEN '(1 other host)'
+                            ELSE '(' || CAST(count(*) AS TEXT) || ' other hosts)' END,
+                       sum(n)
+                  FROM ranked WHERE r > {listed} HAVING count(*) > 0"
+        ),
+    };
     format!(
         "
     WITH span AS (
@@ -66,6 +85,8 @@ fn sections(d: Dialect, inlinks: &str) -> String {
                    OR EXISTS (SELECT 1 {https} AND {REQUESTED}) AS tried
             FROM hosts) AS counted
         WHERE tried
+    ), ranked AS (
+        SELECT host, n, row_number() OVER (ORDER BY n DESC, host) AS r FROM by_host
     )
     SELECT section, key, value FROM (
         SELECT 0 AS s, 0 AS k, 'total' AS section, 'pages' AS key, pages AS value FROM span
@@ -86,7 +107,7 @@ fn sections(d: Dialect, inlinks: &str) -> String {
                   CASE WHEN class = 0 THEN 'error' ELSE CAST(class AS TEXT) || 'xx' END, sum(n)
                   FROM (SELECT coalesce(status / 100, 0) AS class, n FROM by_status) AS classes
                   GROUP BY class
-        UNION ALL SELECT 3, -n, 'host', host, n FROM by_host
+        UNION ALL {by_host}
         UNION ALL SELECT 4, -sum(n), 'content type', mime, sum(n)
                   FROM (SELECT coalesce(lower(trim(substr(content_type, 1,
                                   {semicolon} - 1))), 'none') AS mime,
@@ -113,6 +134,7 @@ fn sections(d: Dialect, inlinks: &str) -> String {
 
 pub(super) async fn answer(
     conn: &mut Reader,
+    args: &StatsArgs,
     format: Format,
     out: &mut dyn Write,
 ) -> Result<Answer, QueryError> {
@@ -131,7 +153,7 @@ pub(super) async fn answer(
         .await?;
 
     let inlinks = super::inlinks(conn).await?;
-    let mut q = Statement::new(sections(d, inlinks));
+    let mut q = Statement::new(sections(d, inlinks, args.hosts));
     if let (Some(first), Some(last)) = (first, last) {
         let (width, unit) = bucket(last - first);
         q.push(" UNION ALL SELECT 7, t, ")

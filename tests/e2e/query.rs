@@ -888,6 +888,29 @@ async fn stats_count_what_the_crawl_stored() {
     );
 }
 
+/// `stats --hosts N` lists the N hosts with the most pages and counts the rest in one
+/// line: a broad crawl's thousands of hosts, one line each, buried the sections after them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_list_as_many_hosts_as_asked_and_count_the_rest() {
+    let (_site, _model, harness, _) = crawled_graph().await;
+    let hosts = |stats: Vec<serde_json::Map<String, Value>>| -> Vec<(String, i64)> {
+        stats
+            .iter()
+            .filter(|r| text(r, "section") == "host")
+            .map(|r| (text(r, "key").to_owned(), int(r, "value").unwrap_or(-1)))
+            .collect()
+    };
+    let all = hosts(rows(&harness, &["stats"]).await);
+    assert_eq!(all.len(), 3, "{all:?}");
+    let others: i64 = all[1..].iter().map(|(_, n)| n).sum();
+    assert_eq!(
+        hosts(rows(&harness, &["stats", "--hosts", "1"]).await),
+        [all[0].clone(), ("(2 other hosts)".to_owned(), others)],
+    );
+    assert_eq!(hosts(rows(&harness, &["stats", "--hosts", "3"]).await), all);
+    assert_eq!(hosts(rows(&harness, &["stats", "--hosts", "0"]).await), all);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stats_count_staged_urls_as_queued_and_leased_urls_apart() {
     let (_site, _model, harness, _) = crawled_graph().await;

@@ -351,22 +351,34 @@ async fn every_question_and_export_answers_on_postgresql_as_on_sqlite() {
     assert_eq!(String::from_utf8_lossy(&by_config.stdout), by_url);
 }
 
-/// `stats` agrees in every section but the fetch rate over time.
+/// `stats` agrees in every section but the fetch rate over time, its hosts all listed
+/// or one (`--hosts 1`, the others counted in a line).
 async fn assert_same_stats(both: &Both) {
-    let mut answers = Vec::new();
-    for db in [&both.sqlite, &both.postgres] {
-        let (out, _) = Both::ask(db, &["--format", "json", "stats"]).await;
-        let rows: Vec<Map<String, Value>> = stable_rows(&out)
-            .into_iter()
-            .filter(|r| {
-                let section = r["section"].as_str().unwrap_or_default();
-                !section.starts_with("fetched per") && r["key"] != "pages per second (average)"
-            })
-            .collect();
-        answers.push(rows);
+    for hosts in ["0", "1"] {
+        let mut answers = Vec::new();
+        for db in [&both.sqlite, &both.postgres] {
+            let (out, _) = Both::ask(db, &["--format", "json", "stats", "--hosts", hosts]).await;
+            let rows: Vec<Map<String, Value>> = stable_rows(&out)
+                .into_iter()
+                .filter(|r| {
+                    let section = r["section"].as_str().unwrap_or_default();
+                    !section.starts_with("fetched per") && r["key"] != "pages per second (average)"
+                })
+                .collect();
+            answers.push(rows);
+        }
+        assert!(answers[0].len() > 20, "{:?}", answers[0]);
+        assert_eq!(
+            answers[0], answers[1],
+            "stats --hosts {hosts}: SQLite, then PostgreSQL"
+        );
+        let others = answers[1].iter().any(|r| {
+            r["key"]
+                .as_str()
+                .is_some_and(|k| k.ends_with(" other hosts)"))
+        });
+        assert_eq!(others, hosts == "1", "{:?}", answers[1]);
     }
-    assert!(answers[0].len() > 20, "{:?}", answers[0]);
-    assert_eq!(answers[0], answers[1], "stats: SQLite, then PostgreSQL");
 }
 
 /// Both exports hold the same columns, in the same order, and the same rows.
