@@ -387,6 +387,14 @@ pub struct FetchPool;
 /// longest a job handed back for a busy address waits to hear of a request there ending.
 const HAND_BACK_AFTER: Duration = Duration::from_millis(250);
 
+/// `release` of a job that sent no request to its host.
+fn unrequested(release: Release) -> Release {
+    Release {
+        unrequested: true,
+        ..release
+    }
+}
+
 /// What became of a job.
 enum Outcome {
     /// Requested, or refused or failed before: passed on to be stored.
@@ -456,10 +464,14 @@ impl FetchWorker {
             // The frontier hands out the host's next job only when the gate will let it
             // go: a job it sent earlier would hold a worker asleep at the gate (a
             // Crawl-delay, a Retry-After, a slow answer) while other hosts wait.
-            let next_turn = self.cx.gate.next_turn(&host);
-            release.pause_until = release
-                .pause_until
-                .max(next_turn.map(tokio::time::Instant::into_std));
+            // One that sent no request leaves the host's turn to the next job, which the
+            // gate still spaces should it send one.
+            if !release.unrequested {
+                let next_turn = self.cx.gate.next_turn(&host);
+                release.pause_until = release
+                    .pause_until
+                    .max(next_turn.map(tokio::time::Instant::into_std));
+            }
             match outcome {
                 Outcome::Done(fetched) => {
                     self.cx.progress.host_released(host, release);
@@ -487,7 +499,7 @@ impl FetchWorker {
                 kind: ErrorKind::AddressRefused,
                 message,
             });
-            return (Outcome::Done(Box::new(out)), release);
+            return (Outcome::Done(Box::new(out)), unrequested(release));
         }
         let host_limit = || cx.politeness.limits(&out.job.host, None).concurrency;
         if let Some(address) = cx.client.ip_gate().busy(&out.job.url, host_limit) {
@@ -498,6 +510,12 @@ impl FetchWorker {
         }
         let sitemaps = cx.scope.get().sitemaps;
         if cx.respect_robots_txt || sitemaps {
+            if let Some(turn) = self.robots_turn_ahead(&out.job.host) {
+                // robots.txt must be asked again, and its host not yet: the job waits for
+                // that turn in the frontier, not asleep on this worker at the gate.
+                release.pause_until = Some(turn);
+                return (Outcome::Later(out.job), unrequested(release));
+            }
             match cx.robots.lookup(&out.job.url, &out.job.host).await {
                 Ok(lookup) => {
                     // Zero when robots.txt has none, which the frontier takes as such: a
@@ -526,13 +544,13 @@ impl FetchWorker {
                             message: format!("fetching robots.txt: {}", error.message),
                         });
                         self.decide_retry(&mut out, None);
-                        return (Outcome::Done(Box::new(out)), release);
+                        return (Outcome::Done(Box::new(out)), unrequested(release));
                     }
                     let verdict = lookup.robots.verdict(&out.job.url);
                     if cx.respect_robots_txt && verdict != Verdict::Allowed {
                         let wait = lookup.robots.retry_after();
                         self.robots_refusal(&mut out, verdict, wait);
-                        return (Outcome::Done(Box::new(out)), release);
+                        return (Outcome::Done(Box::new(out)), unrequested(release));
                     }
                     out.robots = obeyed.then_some(lookup.robots);
                 }
@@ -540,7 +558,7 @@ impl FetchWorker {
                     let host = &out.job.host;
                     tracing::warn!(%host, "robots.txt cache unavailable: {e}");
                     self.robots_refusal(&mut out, Verdict::Unavailable, None);
-                    return (Outcome::Done(Box::new(out)), release);
+                    return (Outcome::Done(Box::new(out)), unrequested(release));
                 }
             }
         }
@@ -669,6 +687,16 @@ impl FetchWorker {
         }
         tracing::debug!(status = out.status, error = ?out.error, retry_in = ?out.retry_in, "fetched");
         (Outcome::Done(Box::new(out)), release)
+    }
+
+    /// When `host` may next be asked, if that is a while off (a request's delay, a
+    /// `Retry-After`) and its robots.txt is not held: the lookup would fetch robots.txt,
+    /// and sleep at the gate till then. The gate first: on the throughput crawl's path a
+    /// job comes when its host's turn does, and the robots cache is not asked.
+    fn robots_turn_ahead(&self, host: &str) -> Option<Instant> {
+        let turn = self.cx.gate.next_turn(host)?.into_std();
+        (turn > Instant::now() + HAND_BACK_AFTER && self.cx.robots.held(host).is_none())
+            .then_some(turn)
     }
 
     /// Waits for a turn at `host`'s gate. `None` when this node no longer holds the host

@@ -44,6 +44,12 @@ pub struct Release {
     pub address_busy: Option<(IpAddr, Instant)>,
     /// The request went to this address, where it no longer counts.
     pub address_freed: Option<IpAddr>,
+    /// No request went to the host: the job was refused before one (robots.txt
+    /// unavailable or disallowing it, its address refused), or handed back to wait for
+    /// robots.txt's turn. The turn its hand-out booked is not spent: the host's next job
+    /// may go at `pause_until`, at once without one. Spent, a dead host's URLs each took
+    /// a whole delay to fail, holding a broad crawl's end for hours.
+    pub unrequested: bool,
 }
 
 /// What [`Frontier::pop`] found.
@@ -293,10 +299,12 @@ impl Frontier {
                 queue.next_allowed = Some(queue.next_allowed.map_or(until, |t| t.max(until)));
             }
         }
-        if let Some((address, until)) = release.address_busy {
+        if release.unrequested || release.address_busy.is_some() {
             // Not requested, the job leaves its host's next turn where the requests sent
             // put it (`pause_until`, from the host's gate), not a delay after it went out.
             queue.next_allowed = release.pause_until;
+        }
+        if let Some((address, until)) = release.address_busy {
             queue.awaits_address = Some(until);
             self.address_waiters
                 .entry(address)

@@ -8,6 +8,7 @@ mod connection_limit;
 mod counts;
 mod crash;
 mod crawl;
+mod dead_robots;
 mod faults;
 mod graph;
 mod hostile;
