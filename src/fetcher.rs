@@ -793,6 +793,8 @@ impl FetchWorker {
         let mut reader = Decoder::of(coding.as_ref(), cap, presize.min(cap).min(PRESIZE_LIMIT));
         let started = Instant::now();
         let mut received = 0;
+        // Whether the body came to its end: one cut short by the sniffing is no size.
+        let mut whole = false;
         loop {
             let next = self
                 .cx
@@ -833,7 +835,10 @@ impl FetchWorker {
                         sniffing = false;
                     }
                 }
-                Ok(None) => break,
+                Ok(None) => {
+                    whole = true;
+                    break;
+                }
                 Err(e) => {
                     out.error = Some(e);
                     break;
@@ -864,8 +869,11 @@ impl FetchWorker {
             });
         }
         if sniffing && !sniff::looks_like_html(&body) {
-            // Not HTML after all: recorded as any other type, by its declared size.
-            out.bytes = declared.or(Some(body.len() as u64));
+            // Not HTML after all: recorded as any other type, by its declared size, else
+            // by what was read if that was all of it. The first bytes alone are as many
+            // as the server's pieces made them, another count at each visit, which a
+            // revisit would take for a new version (see `Previous::differs_from`).
+            out.bytes = declared.or(whole.then_some(body.len() as u64));
             return;
         }
         out.bytes = Some(body.len() as u64);

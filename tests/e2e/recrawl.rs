@@ -8,7 +8,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::SqlitePool;
 
 use super::site::{Resource, SiteBuilder};
-use super::Harness;
+use super::{Db, Harness};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_page_is_seen_changed_and_an_unchanged_one_answers_304() {
@@ -1441,6 +1441,28 @@ async fn make_revisits_due(harness: &Harness) {
     set_time(harness, due, 0).await;
 }
 
+/// Crawls from `seed` under an adaptive hourly `[recrawl]`, then again with every page
+/// due: what the revisits found is in the harness's database.
+async fn crawl_and_revisit(seed: &str) -> Harness {
+    let harness = Harness::default();
+    let config = "[recrawl]\ninterval_s = 3600\nadaptive = true\nmin_interval_s = 60\n";
+    harness.crawl(&[seed.to_owned()], config).await;
+    make_revisits_due(&harness).await;
+    harness.crawl(&[seed.to_owned()], config).await;
+    harness
+}
+
+/// Whether `url`'s last visit moved its `changed_at` (1) or not (0), and its interval now.
+async fn change_and_interval(db: &Db, url: &str) -> (i64, i64) {
+    let seen = db
+        .scalar(&format!(
+            "SELECT (p.changed_at = p.fetched_at) * 10000000 + f.recrawl_interval_ms
+             FROM pages p JOIN frontier f ON f.id = p.id WHERE p.url = '{url}'"
+        ))
+        .await;
+    (seen / 10_000_000, seen % 10_000_000)
+}
+
 /// A document the crawl does not download (a price list's PDF), served without `ETag` or
 /// `Last-Modified` as a script that makes it serves it, tells a new version only by its
 /// size: a revisit that found it four times as long left `changed_at` at the first visit,
@@ -1466,23 +1488,13 @@ async fn a_document_not_downloaded_that_grew_is_a_change() {
     );
     b.add(&h, "/terms.pdf", pdf(b"%PDF-1.7 terms"));
     let site = b.start();
-    let harness = Harness::default();
-    let config = "[recrawl]\ninterval_s = 3600\nadaptive = true\nmin_interval_s = 60\n";
-    harness.crawl(&[site.url(0, "/")], config).await;
-    make_revisits_due(&harness).await;
-    harness.crawl(&[site.url(0, "/")], config).await;
+    let harness = crawl_and_revisit(&site.url(0, "/")).await;
     let db = harness.db().await;
     for (path, changed, interval) in [("/prices.pdf", 1, 1_800_000), ("/terms.pdf", 0, 5_400_000)] {
         let url = site.url(0, path);
         assert_eq!(site.count(&url), 2, "{path} was revisited");
-        let seen: i64 = db
-            .scalar(&format!(
-                "SELECT (p.changed_at = p.fetched_at) * 10000000 + f.recrawl_interval_ms
-                 FROM pages p JOIN frontier f ON f.id = p.id WHERE p.url = '{url}'"
-            ))
-            .await;
         assert_eq!(
-            (seen / 10_000_000, seen % 10_000_000),
+            change_and_interval(&db, &url).await,
             (changed, interval),
             "{path}: changed_at moved (1) or not (0), and the adaptive interval"
         );
@@ -1592,5 +1604,35 @@ async fn a_revisit_robots_txt_now_refuses_keeps_the_page_as_stored() {
             true
         ),
         "the page as its last answer stored it, the refusal beside it"
+    );
+}
+
+/// A file of no declared type streamed with no `Content-Length` is read only as far as
+/// telling it is not HTML, and as many bytes as the server's pieces brought by then were
+/// stored as its size: another count at each visit of the same file, which a revisit took
+/// for a new version (changed_at moved, an adaptive interval halved). Its size is unknown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_streamed_without_a_size_is_not_changed_by_how_it_was_cut() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(&h, "/", Resource::Html("<a href='/export'>e</a>".into()));
+    let file: Vec<u8> = b"%PDF-1.7\n".iter().chain(&[b'7'; 6000]).copied().collect();
+    let cut = |at: usize| Resource::Streamed(vec![file[..at].to_vec(), file[at..].to_vec()]);
+    b.add(
+        &h,
+        "/export",
+        Resource::Sequence(vec![cut(1500), cut(3000)]),
+    );
+    let site = b.start();
+    let harness = crawl_and_revisit(&site.url(0, "/")).await;
+    let url = site.url(0, "/export");
+    assert_eq!(site.count(&url), 2, "revisited");
+    let db = harness.db().await;
+    let (changed, interval) = change_and_interval(&db, &url).await;
+    let bytes = db.page(&url).await.and_then(|p| p.bytes);
+    assert_eq!(
+        (changed, interval, bytes),
+        (0, 5_400_000, None),
+        "changed_at moved (1) or not (0), the adaptive interval, and the size stored"
     );
 }

@@ -50,6 +50,9 @@ pub enum Resource {
     /// The inner resource, answered only once the test opens the gate (sends `true`): a
     /// request held unanswered for exactly as long as a test needs, with no timing.
     Held(tokio::sync::watch::Receiver<bool>, Box<Resource>),
+    /// A 200 with neither `Content-Type` nor `Content-Length`, its body these pieces, a
+    /// chunk each: a script streaming a file, cut as its writes fall.
+    Streamed(Vec<Vec<u8>>),
 }
 
 /// Where an [`Resource::Endless`] body stops after all: far beyond any body cap.
@@ -382,6 +385,8 @@ struct Reply {
     drip: Option<Duration>,
     /// Send this after the body, again and again: an endless body.
     filler: Option<&'static [u8]>,
+    /// Send these in place of the body, a chunk each.
+    pieces: Option<Vec<Vec<u8>>>,
     /// Answer only once this gate is open.
     held: Option<tokio::sync::watch::Receiver<bool>>,
 }
@@ -395,6 +400,7 @@ impl Reply {
             delay: Duration::ZERO,
             drip: None,
             filler: None,
+            pieces: None,
             held: None,
         }
     }
@@ -422,6 +428,7 @@ impl Reply {
                 delay: Duration::ZERO,
                 drip: None,
                 filler: None,
+                pieces: None,
                 held: None,
             },
             Resource::Typed(content_type, body) => {
@@ -467,6 +474,7 @@ impl Reply {
                 delay: Duration::ZERO,
                 drip: None,
                 filler: None,
+                pieces: None,
                 held: None,
             },
             Resource::Validated(etag, inner) => {
@@ -489,6 +497,11 @@ impl Reply {
                 filler: Some(&[b' '; 64 * 1024]),
                 ..Self::new(StatusCode::OK, "text/html", start.as_str())
             },
+            Resource::Streamed(pieces) => Self {
+                headers: Vec::new(),
+                pieces: Some(pieces.clone()),
+                ..Self::new(StatusCode::OK, "", Vec::new())
+            },
         }
     }
 
@@ -502,7 +515,12 @@ impl Reply {
 
     fn into_response(self) -> Response {
         let body = match (self.drip, self.filler) {
-            (None, None) => Body::from(self.body),
+            (None, None) => match self.pieces {
+                Some(pieces) => Body::from_stream(futures_util::stream::iter(
+                    pieces.into_iter().map(Ok::<_, std::convert::Infallible>),
+                )),
+                None => Body::from(self.body),
+            },
             (None, Some(filler)) => {
                 let chunks = std::iter::once(self.body).chain(std::iter::repeat_n(
                     filler.to_vec(),
@@ -587,7 +605,10 @@ fn validate(resource: &Resource) {
             header_value(etag);
             validate(inner);
         }
-        Resource::Dynamic(_) | Resource::Drip(..) | Resource::Endless(_) => {}
+        Resource::Dynamic(_)
+        | Resource::Drip(..)
+        | Resource::Endless(_)
+        | Resource::Streamed(_) => {}
         Resource::Sequence(steps) => {
             assert!(!steps.is_empty(), "a Sequence needs at least one resource");
             steps.iter().for_each(validate);
