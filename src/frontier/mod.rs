@@ -300,8 +300,10 @@ impl Frontier {
             }
         }
         if release.unrequested || release.address_busy.is_some() {
-            // Not requested, the job leaves its host's next turn where the requests sent
-            // put it (`pause_until`, from the host's gate), not a delay after it went out.
+            // Not requested, the job leaves its host's next turn where the release puts it,
+            // not a delay after it went out: a busy address's, from the host's gate; a
+            // refusal's, none (the next job may go, and the gate spaces a request it
+            // sends) or robots.txt's turn, for a job waiting to fetch it.
             queue.next_allowed = release.pause_until;
         }
         if let Some((address, until)) = release.address_busy {
