@@ -2948,12 +2948,7 @@ where
     /// its budget: their `pages` rows go.
     async fn requeue_cut(tx: &mut Conn<DB>, host: &str, ids: &[i64]) -> Result<(), Error> {
         let doing = "queueing cut URLs again";
-        for statement in [
-            "DELETE FROM pages WHERE id IN ",
-            "UPDATE frontier SET state = 'queued' WHERE id IN ",
-        ] {
-            execute_on_list(tx, statement, ids, doing).await?;
-        }
+        Self::requeue_rows(tx, ids, doing).await?;
         sqlx::query(
             "INSERT INTO host_budget (host, urls) VALUES ($1, $2)
              ON CONFLICT (host) DO UPDATE SET urls = host_budget.urls + excluded.urls",
@@ -2966,6 +2961,21 @@ where
         Ok(())
     }
 
+    /// Queues again the failed rows `ids`, which `tx` holds: their `pages` rows go.
+    async fn requeue_rows(
+        tx: &mut Conn<DB>,
+        ids: &[i64],
+        doing: &'static str,
+    ) -> Result<(), Error> {
+        for statement in [
+            "DELETE FROM pages WHERE id IN ",
+            "UPDATE frontier SET state = 'queued' WHERE id IN ",
+        ] {
+            execute_on_list(tx, statement, ids, doing).await?;
+        }
+        Ok(())
+    }
+
     /// Queues again the URLs earlier runs stored as disallowed by robots.txt (`robots`
     /// rows), a host at a time, for a run that no longer obeys it: their `pages` rows go,
     /// and their attempts start again. Those the fetcher refused were queued, and counted
@@ -2974,6 +2984,9 @@ where
     /// the order a cut keeps; the rest are cut at the budget as URLs found beyond it are,
     /// `trap` rows that a run with the budget raised queues: left `robots` rows, no later
     /// run queued them, this pass made. Says how many are queued.
+    ///
+    /// A host's rows are read by [`CUT_BY_HOST`] on SQLite, and held in URL order before
+    /// its budget, as [`Db::requeue_within_budgets`] reads and holds them.
     pub async fn requeue_disallowed(&self, max_pages_per_host: u64) -> Result<u64, Error> {
         const DISALLOWED: &str = "FROM frontier f JOIN pages p ON p.id = f.id
              WHERE f.state = 'failed' AND p.error_kind = 'robots'";
@@ -2983,67 +2996,78 @@ where
         .fetch_all(&self.pool)
         .await
         .doing("reading the hosts of URLs robots.txt disallowed")?;
+        if hosts.is_empty() {
+            return Ok(0);
+        }
         let budget = i64::try_from(max_pages_per_host).unwrap_or(i64::MAX);
         let doing = "queueing URLs robots.txt disallowed again";
-        let mut queued = 0;
-        for host in hosts {
-            let mut tx = self.pool.begin().await.doing(doing)?;
-            let spent = Self::hold_host_budget(&mut tx, &host).await?;
-            let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT f.id, f.depth, f.priority, f.attempts {DISALLOWED} AND f.host = $1"
-            )))
-            .bind(host.as_str())
-            .fetch_all(&mut *tx)
-            .await
-            .doing(doing)?;
-            let (tried, untried): (Vec<_>, Vec<_>) = rows
-                .into_iter()
-                .partition(|&(_, _, _, attempts)| attempts > 0);
-            let room = if budget == 0 {
-                i64::MAX
-            } else {
-                budget - spent
-            };
-            let untried = first_of(
-                untried
+        // Tried (refused as leased: counted when queued) or not (stored as found).
+        let of_host = |tried: &str| {
+            Self::rows_in_url_order(
+                &format!("SELECT f.id {DISALLOWED} AND f.host = $1 AND f.attempts {tried}"),
+                "state = 'failed'",
+            )
+        };
+        let (tried_rows, untried_rows) = (of_host("> 0"), of_host("= 0"));
+        self.with_host_index(CUT_BY_HOST, async {
+            let mut queued = 0;
+            for host in hosts {
+                let mut tx = self.pool.begin().await.doing(doing)?;
+                let read = |sql: &str| {
+                    sqlx::query_as::<_, HeldRow>(sqlx::AssertSqlSafe(sql.to_owned()))
+                        .bind(host.clone())
+                };
+                let tried: Vec<i64> = read(&tried_rows)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .doing(doing)?
                     .into_iter()
-                    .map(|(id, depth, priority, _)| (id, depth, priority))
-                    .collect(),
-                room,
-                |&(id, depth, priority)| (depth, std::cmp::Reverse(priority), id),
-            );
-            let tried: Vec<i64> = tried.into_iter().map(|(id, ..)| id).collect();
-            if !untried.is_empty() {
-                Self::requeue_cut(&mut tx, &host, &untried).await?;
-            }
-            for statement in [
-                "DELETE FROM pages WHERE id IN ",
-                "UPDATE frontier SET state = 'queued' WHERE id IN ",
-            ] {
-                execute_on_list(&mut tx, statement, &tried, doing).await?;
-            }
-            for ids in [&tried, &untried] {
+                    .map(|(id, ..)| id)
+                    .collect();
+                let untried: Vec<HeldRow> =
+                    read(&untried_rows).fetch_all(&mut *tx).await.doing(doing)?;
+                let spent = Self::hold_host_budget(&mut tx, &host).await?;
+                let room = if budget == 0 {
+                    i64::MAX
+                } else {
+                    budget - spent
+                };
+                let all: Vec<i64> = untried.iter().map(|&(id, ..)| id).collect();
+                let taken = first_of(untried, room, |&(id, depth, priority)| {
+                    (depth, std::cmp::Reverse(priority), id)
+                });
+                Self::requeue_rows(&mut tx, &tried, doing).await?;
+                if !taken.is_empty() {
+                    Self::requeue_cut(&mut tx, &host, &taken).await?;
+                }
+                let again: Vec<i64> = tried.iter().chain(&taken).copied().collect();
                 execute_on_list(
                     &mut tx,
                     "UPDATE frontier SET attempts = 0, not_before = 0 WHERE id IN ",
-                    ids,
+                    &again,
                     doing,
                 )
                 .await?;
+                let taken: BTreeSet<i64> = taken.into_iter().collect();
+                let cut: Vec<i64> = all.into_iter().filter(|id| !taken.contains(id)).collect();
+                let reason = over_budget(&host, max_pages_per_host);
+                for chunk in cut.chunks(MAX_BINDS - 1) {
+                    let mut q =
+                        QueryBuilder::<DB>::new("UPDATE pages SET error_kind = 'trap', error = ");
+                    q.push_bind(reason.as_str()).push(" WHERE id IN ");
+                    push_id_list(&mut q, chunk);
+                    q.build()
+                        .persistent(false)
+                        .execute(&mut *tx)
+                        .await
+                        .doing(doing)?;
+                }
+                tx.commit().await.doing(doing)?;
+                queued += u64::try_from(again.len()).unwrap_or(u64::MAX);
             }
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "UPDATE pages SET error_kind = 'trap', error = $2
-                 WHERE id IN (SELECT f.id {DISALLOWED} AND f.host = $1)"
-            )))
-            .bind(host.as_str())
-            .bind(over_budget(&host, max_pages_per_host))
-            .execute(&mut *tx)
-            .await
-            .doing(doing)?;
-            tx.commit().await.doing(doing)?;
-            queued += u64::try_from(tried.len() + untried.len()).unwrap_or(u64::MAX);
-        }
-        Ok(queued)
+            Ok(queued)
+        })
+        .await
     }
 
     /// Queues again, within `max_hosts_per_domain` and `max_pages_per_host` (each 0: no
