@@ -379,8 +379,26 @@ impl std::ops::AddAssign for Unqueued {
 
 /// Whether a found URL is recorded rather than queued: it looks like a trap, or its
 /// host's robots.txt disallows it.
-pub(super) fn unqueued(d: &Discovered) -> bool {
+fn unqueued(d: &Discovered) -> bool {
     d.trap.is_some() || d.disallowed
+}
+
+/// `urls` split into those recorded rather than queued, and those queued. A URL also
+/// found fine (where it is no trap, or on another host's page, whose robots.txt was not
+/// held) is queued, on either backend. A set of the few unqueued, not of every queued URL.
+pub(super) fn split_unqueued<'u, 'a>(
+    urls: &'u [Found<'a>],
+) -> (Vec<&'u Found<'a>>, Vec<&'u Found<'a>>) {
+    let (mut unqueued, fine): (Vec<&Found<'a>>, Vec<&Found<'a>>) =
+        urls.iter().partition(|(d, _)| unqueued(d));
+    if !unqueued.is_empty() {
+        let mut alone: BTreeSet<&str> = unqueued.iter().map(|(d, _)| d.url.as_str()).collect();
+        for (d, _) in &fine {
+            alone.remove(d.url.as_str());
+        }
+        unqueued.retain(|(d, _)| alone.contains(d.url.as_str()));
+    }
+    (unqueued, fine)
 }
 
 /// What a lease took.
@@ -2165,17 +2183,7 @@ where
         urls: &[(&Discovered, Option<i64>)],
         max_pages_per_host: u64,
     ) -> Result<Added, Error> {
-        let (mut unqueued, fine): (Vec<&Found<'_>>, Vec<&Found<'_>>) =
-            urls.iter().partition(|(d, _)| unqueued(d));
-        // A URL queued too (found again where it is no trap, or on another host's page
-        // than its own) is queued. A set of the few unqueued, not of every queued URL.
-        if !unqueued.is_empty() {
-            let mut alone: BTreeSet<&str> = unqueued.iter().map(|(d, _)| d.url.as_str()).collect();
-            for (d, _) in &fine {
-                alone.remove(d.url.as_str());
-            }
-            unqueued.retain(|(d, _)| alone.contains(d.url.as_str()));
-        }
+        let (unqueued, fine) = split_unqueued(urls);
         let recorded = Self::insert_unqueued(tx, &unqueued).await?;
         let new = Self::insert_queued(tx, &fine).await?;
         let queued = Self::spend_host_budgets(tx, new, max_pages_per_host).await?;

@@ -27,9 +27,9 @@ use sqlx::sqlite::SqliteConnection;
 use sqlx::Sqlite;
 
 use super::db::{
-    failed_revisit_row, frontier_row, later_turn, page_row, report_loops, unqueued, Db, Sorted,
-    Unqueued, Value, FAILED_REVISIT_ROW, FRONTIER_COLUMNS, FRONTIER_ROW, PAGE_COLUMNS, PAGE_ROW,
-    PAGE_UPSERT, REVISIT_FAILURE_CLEARED,
+    failed_revisit_row, frontier_row, later_turn, page_row, report_loops, split_unqueued, Db,
+    Sorted, Unqueued, Value, FAILED_REVISIT_ROW, FRONTIER_COLUMNS, FRONTIER_ROW, PAGE_COLUMNS,
+    PAGE_ROW, PAGE_UPSERT, REVISIT_FAILURE_CLEARED,
 };
 use super::link_counts::LinkCounts;
 use super::{rfc3339, unix_ms, Admission, Committed};
@@ -95,8 +95,7 @@ impl Db<Sqlite> {
             counts
                 .removing::<Sqlite>(&mut conn, &sorted.revisited)
                 .await?;
-            let (unqueued, fine): (Vec<_>, Vec<_>) =
-                sorted.discovered.iter().partition(|(d, _)| unqueued(d));
+            let (unqueued, fine) = split_unqueued(&sorted.discovered);
             let redirects = sorted.pages.iter().any(|p| Self::on_redirect_chains(p));
             let rest = !unqueued.is_empty() || redirects || counts.settles_in_database();
             let merge = {
