@@ -1097,7 +1097,7 @@ fn content_type(headers: &HeaderMap) -> Option<String> {
     let mut last: Option<(&str, Option<&str>)> = None;
     for one in values
         .iter()
-        .flat_map(|value| split_unquoted_commas(value))
+        .flat_map(|value| crate::link_header::split_unquoted(value, ','))
         .map(str::trim)
         .filter(|one| !sniff::type_unknown(Some(one)))
     {
@@ -1135,26 +1135,6 @@ fn bounded_content_type(value: String) -> String {
     };
     kept.truncate(kept.floor_char_boundary(MAX_CONTENT_TYPE_BYTES));
     kept
-}
-
-/// `value` split at its commas, but those inside a quoted parameter (`charset="a,b"`).
-fn split_unquoted_commas(value: &str) -> Vec<&str> {
-    let mut parts = Vec::new();
-    let (mut start, mut quoted, mut escaped) = (0, false, false);
-    for (i, c) in value.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            ',' if !quoted => {
-                parts.push(&value[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    parts.push(&value[start..]);
-    parts
 }
 
 /// Every `X-Robots-Tag` line, one per text line: servers send one line per crawler or per

@@ -12,6 +12,7 @@ use reqwest::header::{HeaderMap, LINK};
 pub fn canonical(headers: &HeaderMap) -> Option<String> {
     headers.get_all(LINK).iter().find_map(|value| {
         let line = String::from_utf8_lossy(value.as_bytes());
+        // Bound, so that the iterator borrowing `line` is dropped before it.
         let target = links(&line)
             .find(|(_, params)| {
                 param(params, "rel").is_some_and(|rels| crate::scope::rel_names(rels, "canonical"))
@@ -29,9 +30,8 @@ fn links(line: &str) -> impl Iterator<Item = (&str, &str)> {
     std::iter::from_fn(move || {
         let start = rest.trim_start_matches(|c: char| c == ',' || c.is_ascii_whitespace());
         let (target, after) = start.strip_prefix('<')?.split_once('>')?;
-        let end = outside_quotes(after, ',').unwrap_or(after.len());
-        let params = &after[..end];
-        rest = &after[end..];
+        let params = split_unquoted(after, ',').next().unwrap_or(after);
+        rest = &after[params.len()..];
         Some((target.trim(), params))
     })
 }
@@ -39,33 +39,36 @@ fn links(line: &str) -> impl Iterator<Item = (&str, &str)> {
 /// The value, unquoted, of the first parameter `name` (in any case) of `params` (`;
 /// rel="next alternate"; title="…"`): the one RFC 8288 reads.
 fn param<'a>(params: &'a str, name: &str) -> Option<&'a str> {
-    let mut rest = params;
-    while let Some(semicolon) = outside_quotes(rest, ';') {
-        rest = &rest[semicolon + 1..];
-        let pair = &rest[..outside_quotes(rest, ';').unwrap_or(rest.len())];
-        if let Some((key, value)) = pair.split_once('=') {
-            if key.trim().eq_ignore_ascii_case(name) {
-                return Some(value.trim().trim_matches('"'));
-            }
-        }
-    }
-    None
+    split_unquoted(params, ';').skip(1).find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        key.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| value.trim().trim_matches('"'))
+    })
 }
 
-/// Where `wanted` first occurs in `text` outside a quoted string (whose `\` escapes the
-/// next character).
-fn outside_quotes(text: &str, wanted: char) -> Option<usize> {
-    let (mut quoted, mut escaped) = (false, false);
-    for (i, c) in text.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            c if c == wanted && !quoted => return Some(i),
-            _ => {}
+/// `text` split at `separator`, but where it stands in a quoted string (whose `\`
+/// escapes the next character): header values' parameters (`charset="a,b"`).
+pub(crate) fn split_unquoted(text: &str, separator: char) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let text = rest?;
+        let (mut quoted, mut escaped) = (false, false);
+        for (i, c) in text.char_indices() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' if quoted => escaped = true,
+                '"' => quoted = !quoted,
+                c if c == separator && !quoted => {
+                    rest = Some(&text[i + c.len_utf8()..]);
+                    return Some(&text[..i]);
+                }
+                _ => {}
+            }
         }
-    }
-    None
+        rest = None;
+        Some(text)
+    })
 }
 
 #[cfg(test)]
