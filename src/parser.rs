@@ -201,18 +201,13 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
     // page answered as one, as the element is read only from one: a 404's, a redirect's
     // or a 500's header (an error template's) names no canonical URL of the page.
     let answered = record.error.is_none() && record.status.is_some_and(|s| (200..300).contains(&s));
-    if let (JobKind::Page, None, Some(href), true) = (
-        record.job.kind,
-        &record.canonical,
-        f.canonical_link.as_deref(),
-        answered,
-    ) {
+    let by_header = record.job.kind == JobKind::Page && record.canonical.is_none() && answered;
+    if let Some(href) = f.canonical_link.as_deref().filter(|_| by_header) {
         let page = &record.job.url;
-        let canonical = urlnorm::resolve(page, href).ok().map(|mut url| {
+        record.canonical = urlnorm::resolve(page, href).ok().map(|mut url| {
             strip_found(&mut url, page, &scope.traps);
             url
         });
-        record.canonical = canonical;
     }
     // The location is stored as the crawl follows it, without session ids: the URL
     // fetched next, so the redirect's `final_url` names the page stored there.
