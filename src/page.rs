@@ -386,9 +386,6 @@ pub struct PageRecord {
     pub changed: bool,
     /// When the page is due again; None: never.
     pub recrawl_in: Option<Duration>,
-    /// What `recrawl_in` counts from ([`crate::recrawl::RecrawlPolicy::counted_from`]);
-    /// None: when the record is stored.
-    pub recrawl_from: Option<std::time::SystemTime>,
     /// A revisit of an answered page that failed for now (no answer, a 5xx, a 429): the
     /// page stays as stored, with only the failure recorded beside it, so that a site down
     /// for an hour does not wipe its titles and links from the results.
@@ -446,7 +443,6 @@ impl PageRecord {
             not_modified,
             changed: _,
             recrawl_in: _,
-            recrawl_from: _,
             failed_revisit,
         } = self;
         if !answered {

@@ -138,7 +138,6 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
         not_modified: false,
         changed: true,
         recrawl_in: None,
-        recrawl_from: None,
         failed_revisit: false,
         job: f.job,
     };
@@ -319,7 +318,6 @@ fn schedule_revisit(record: &mut PageRecord, recrawl: &RecrawlPolicy) {
         previous.and_then(|p| p.interval),
         (!failed).then_some(record.changed),
     );
-    record.recrawl_from = recrawl.counted_from();
 }
 
 /// Reads a page's title and links, `refresh` being its `Refresh` header, and `agent` the

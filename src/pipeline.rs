@@ -289,14 +289,14 @@ async fn run_opened(
         .bring_back_far_times(SystemTime::now(), config.retry.max_delay)
         .await?;
     let recrawl = RecrawlPolicy::new(&config.recrawl);
-    // A service takes each revisit as it falls due; a one-off crawl those due as it starts.
-    let recrawl = match service {
-        Some(_) => recrawl,
-        None => {
-            let now = SystemTime::now();
-            recrawl.counted_from_run(now.checked_sub(started.elapsed()).unwrap_or(now))
-        }
-    };
+    // What the revisit intervals of the pages stored count from: a one-off crawl's start,
+    // as it takes only the revisits due when it starts (one run by cron once an interval
+    // found every page it visited after its own start not due yet, and revisited each
+    // every other run); a service's, each page's store, as it takes each as it falls due.
+    let revisits_from = service.is_none().then(|| {
+        let now = SystemTime::now();
+        now.checked_sub(started.elapsed()).unwrap_or(now)
+    });
     reschedule_on_new_policy(&store, &recrawl).await?;
     let scheduled = store.schedule_unscheduled_recrawls(&recrawl).await?;
     if scheduled > 0 {
@@ -491,7 +491,7 @@ async fn run_opened(
         store.clone(),
         records_rx,
         &config,
-        deferred,
+        (deferred, revisits_from),
         (progress.clone(), scope.clone(), Arc::clone(&seen)),
     )
     .spawn(stop.clone());

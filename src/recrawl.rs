@@ -5,7 +5,7 @@
 //! late again, within the configured bounds — so a crawl's revisits go where the web
 //! changes. A failed visit keeps its interval: it tells nothing about change.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use url::Url;
 
@@ -15,31 +15,13 @@ use crate::scope::Spellings;
 #[derive(Debug, Clone)]
 pub struct RecrawlPolicy {
     config: RecrawlConfig,
-    /// When a one-off crawl's run started, which its revisits' intervals count from.
-    run_started: Option<SystemTime>,
 }
 
 impl RecrawlPolicy {
     pub fn new(config: &RecrawlConfig) -> Self {
         Self {
             config: config.clone(),
-            run_started: None,
         }
-    }
-
-    /// The policy of a `crawl` run started `at`: its visits are due again an interval
-    /// after that, not after each visit. A crawl takes only the revisits due when it
-    /// starts, so one run by cron once an interval found every page it had visited
-    /// after its own start not due yet, and revisited each every other run.
-    pub fn counted_from_run(mut self, at: SystemTime) -> Self {
-        self.run_started = Some(at);
-        self
-    }
-
-    /// What a visit's interval counts from: the run's start for a one-off crawl; None:
-    /// when the visit is stored, as a service, which takes each revisit as it falls due.
-    pub fn counted_from(&self) -> Option<SystemTime> {
-        self.run_started
     }
 
     /// A hash of the config: revisits another one scheduled are scheduled again by this

@@ -2052,7 +2052,7 @@ where
         Self::record_visits(&mut script, &sorted.unchanged);
         Self::record_failed_revisits(&mut script, &sorted.failed_revisits);
         Self::move_up_noted(&mut script, nearer);
-        Self::finish_frontier_rows(&mut script, &sorted.visited);
+        Self::finish_frontier_rows(&mut script, &sorted.visited, admission.revisits_from);
         Self::requeue(&mut script, &sorted.retries);
         script.run(tx).await?;
         Ok((loops, added.unqueued))
@@ -3590,7 +3590,11 @@ where
     /// counted on the server's clock, which the node revisiting them (this one or another)
     /// reads it by ([`crate::store::cluster`]), not on this node's, which may be off. The
     /// nodes' commit only: SQLite's writer has its own (`sqlite_batch`).
-    fn finish_frontier_rows(script: &mut Script<DB>, batch: &[&PageRecord]) {
+    fn finish_frontier_rows(
+        script: &mut Script<DB>,
+        batch: &[&PageRecord],
+        revisits_from: Option<SystemTime>,
+    ) {
         let (revisited, once): (Vec<&PageRecord>, Vec<&PageRecord>) =
             batch.iter().partition(|p| p.recrawl_in.is_some());
         for (state, failed) in [("done", false), ("failed", true)] {
@@ -3609,15 +3613,15 @@ where
                 push_id_list(q, chunk);
             }
         }
+        // Counted on the server's clock, less what has passed of it on this node's.
+        let past = revisits_from.map_or(0, |from| {
+            let past = SystemTime::now().duration_since(from).unwrap_or_default();
+            i64::try_from(past.as_millis()).unwrap_or(i64::MAX / 2)
+        });
         for page in revisited {
             let interval = page
                 .recrawl_in
                 .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2));
-            // Counted on the server's clock, less what has passed of it on this node's.
-            let past = page.recrawl_from.map_or(0, |from| {
-                let past = SystemTime::now().duration_since(from).unwrap_or_default();
-                i64::try_from(past.as_millis()).unwrap_or(i64::MAX / 2)
-            });
             let q = script.statement("finishing frontier rows", "UPDATE frontier SET state = ");
             q.push_bind(if page.is_failure() { "failed" } else { "done" })
                 .push(concat!(

@@ -66,6 +66,9 @@ pub(crate) struct Admission {
     /// fewer URLs than this are due in the queue, so that a refill of the frontier
     /// window never comes back short while URLs wait there. The window's size.
     pub queue_floor: usize,
+    /// What the revisit intervals of the batch's pages count from: a one-off crawl's
+    /// start; None, their store (see the pipeline's `revisits_from`).
+    pub revisits_from: Option<std::time::SystemTime>,
 }
 
 /// What the commit of a page batch stored.

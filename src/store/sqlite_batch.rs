@@ -103,7 +103,7 @@ impl Db<Sqlite> {
                 let db = handle.as_raw_handle();
                 // SAFETY: `db` is the open connection, locked by `handle` for as long as
                 // the statements live; sqlx's thread waits for the lock meanwhile.
-                unsafe { write(db, &sorted, &fine, admission.queue_floor, !rest) }?
+                unsafe { write(db, &sorted, &fine, admission, !rest) }?
             };
             let (loops, unqueued) = if rest {
                 let rest = finish(&mut conn, &sorted, &unqueued, counts).await;
@@ -157,12 +157,12 @@ unsafe fn write(
     db: NonNull<ffi::sqlite3>,
     sorted: &Sorted<'_>,
     fine: &[&(&Discovered, Option<i64>)],
-    queue_floor: usize,
+    admission: Admission,
     may_commit: bool,
 ) -> Result<bool, Error> {
     // SAFETY: as this function's, for each call below.
     unsafe { exec(db, "BEGIN IMMEDIATE", "starting a page batch") }?;
-    let written = unsafe { statements(db, sorted, fine, queue_floor) }.and_then(|merge| {
+    let written = unsafe { statements(db, sorted, fine, admission) }.and_then(|merge| {
         if may_commit {
             unsafe { exec(db, "COMMIT", "committing a page batch") }?;
         }
@@ -182,7 +182,11 @@ unsafe fn statements(
     db: NonNull<ffi::sqlite3>,
     sorted: &Sorted<'_>,
     fine: &[&(&Discovered, Option<i64>)],
-    queue_floor: usize,
+    Admission {
+        queue_floor,
+        revisits_from,
+        ..
+    }: Admission,
 ) -> Result<bool, Error> {
     let placeholders = |n: usize| {
         (1..=n)
@@ -267,6 +271,7 @@ unsafe fn statements(
             },
         )?;
         let now = unix_ms(SystemTime::now());
+        let from = revisits_from.map_or(now, unix_ms);
         for_each_row(
             db,
             "UPDATE frontier SET state = ?1, attempts = attempts + 1, lease_owner = NULL,
@@ -279,7 +284,6 @@ unsafe fn statements(
                     .recrawl_in
                     .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2));
                 update.bind_text(1, Some(state))?;
-                let from = p.recrawl_from.map_or(now, unix_ms);
                 update.bind(2, &Value::Int(interval.map(|i| from.saturating_add(i))))?;
                 update.bind(3, &Value::Int(interval))?;
                 update.bind_i64(4, p.job.id)?;
@@ -587,6 +591,7 @@ mod tests {
     const ADMISSION: Admission = Admission {
         max_pages_per_host: 0,
         queue_floor: 10,
+        revisits_from: None,
     };
 
     /// A scope for the store's commits, which SQLite's does not ask.
@@ -646,7 +651,6 @@ mod tests {
             not_modified: false,
             changed: true,
             recrawl_in: None,
-            recrawl_from: None,
             failed_revisit: false,
         }
     }
@@ -858,6 +862,7 @@ mod tests {
         let long_queue = Admission {
             max_pages_per_host: 0,
             queue_floor: 2,
+            revisits_from: None,
         };
         store
             .commit(

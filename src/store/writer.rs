@@ -48,7 +48,7 @@ impl StoreWriter {
         store: Store,
         records: queue::Receiver<PageRecord>,
         config: &Config,
-        deferred_counts: bool,
+        (deferred_counts, revisits_from): (bool, Option<std::time::SystemTime>),
         (progress, scope, seen): (Progress, SharedScope, Arc<Mutex<SeenUrls>>),
     ) -> Self {
         let traps = &config.traps;
@@ -62,6 +62,7 @@ impl StoreWriter {
             admission: Admission {
                 max_pages_per_host: traps.max_pages_per_host,
                 queue_floor: config.frontier.window,
+                revisits_from,
             },
             owner: config.cluster.node_id.clone(),
             scope,

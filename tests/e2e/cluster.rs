@@ -2573,7 +2573,7 @@ async fn store_as_a_crawl(store: &Store, config: &pipecrawl::Config, fetched: Fe
         store.clone(),
         received,
         config,
-        false,
+        (false, None),
         (Progress::new(stages), scope, seen),
     )
     .spawn(tokio_util::sync::CancellationToken::new());
