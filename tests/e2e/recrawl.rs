@@ -8,7 +8,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::SqlitePool;
 
 use super::site::{Resource, SiteBuilder};
-use super::{Db, Harness};
+use super::Harness;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_page_is_seen_changed_and_an_unchanged_one_answers_304() {
@@ -1452,15 +1452,18 @@ async fn crawl_and_revisit(seed: &str) -> Harness {
     harness
 }
 
-/// Whether `url`'s last visit moved its `changed_at` (1) or not (0), and its interval now.
-async fn change_and_interval(db: &Db, url: &str) -> (i64, i64) {
-    let seen = db
-        .scalar(&format!(
-            "SELECT (p.changed_at = p.fetched_at) * 10000000 + f.recrawl_interval_ms
-             FROM pages p JOIN frontier f ON f.id = p.id WHERE p.url = '{url}'"
-        ))
-        .await;
-    (seen / 10_000_000, seen % 10_000_000)
+/// Whether `url`'s last visit in `harness`'s database moved its `changed_at` (1) or not
+/// (0), and its interval now.
+async fn change_and_interval(harness: &Harness, url: &str) -> (i64, i64) {
+    let database = harness.db_path().display().to_string();
+    let seen: Vec<(i64, i64)> = rows(
+        &database,
+        "SELECT CASE WHEN p.changed_at = p.fetched_at THEN 1 ELSE 0 END, f.recrawl_interval_ms
+         FROM pages p JOIN frontier f ON f.id = p.id WHERE p.url = $1",
+        Some(url),
+    )
+    .await;
+    seen.first().copied().unwrap_or((-1, -1))
 }
 
 /// A document the crawl does not download (a price list's PDF), served without `ETag` or
@@ -1489,12 +1492,11 @@ async fn a_document_not_downloaded_that_grew_is_a_change() {
     b.add(&h, "/terms.pdf", pdf(b"%PDF-1.7 terms"));
     let site = b.start();
     let harness = crawl_and_revisit(&site.url(0, "/")).await;
-    let db = harness.db().await;
     for (path, changed, interval) in [("/prices.pdf", 1, 1_800_000), ("/terms.pdf", 0, 5_400_000)] {
         let url = site.url(0, path);
         assert_eq!(site.count(&url), 2, "{path} was revisited");
         assert_eq!(
-            change_and_interval(&db, &url).await,
+            change_and_interval(&harness, &url).await,
             (changed, interval),
             "{path}: changed_at moved (1) or not (0), and the adaptive interval"
         );
@@ -1628,7 +1630,7 @@ async fn a_file_streamed_without_a_size_is_not_changed_by_how_it_was_cut() {
     let url = site.url(0, "/export");
     assert_eq!(site.count(&url), 2, "revisited");
     let db = harness.db().await;
-    let (changed, interval) = change_and_interval(&db, &url).await;
+    let (changed, interval) = change_and_interval(&harness, &url).await;
     let bytes = db.page(&url).await.and_then(|p| p.bytes);
     assert_eq!(
         (changed, interval, bytes),
