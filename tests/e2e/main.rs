@@ -123,6 +123,25 @@ impl Harness {
     }
 }
 
+/// The lines `child` writes to its piped stderr, as they come: read on a thread of their
+/// own, so that a test can wait for a log line while the process runs.
+pub fn stderr_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    lines
+}
+
 /// A SQLite database at `path` as an earlier pipecrawl left it: its schema at migration
 /// `last` (this build's migrations up to it, applied as the crawl applies them), no rows.
 pub async fn sqlite_at_migration(path: &Path, last: i64) -> sqlx::SqliteConnection {

@@ -2,7 +2,6 @@
 //! what its log says of the keys it leaves as they were.
 #![cfg(target_os = "linux")]
 
-use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::sync::mpsc;
@@ -24,26 +23,14 @@ impl LoggedService {
     /// Starts the service on the config `extra` completes, and returns once the site
     /// has its first request.
     async fn start(harness: &Harness, site: &TestSite, extra: &str) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free loopback port")
-            .port();
+        let port = super::postgres::free_port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_pipecrawl"));
         command
             .args(["serve", "--config"])
             .arg(write_config(harness, site, port, extra))
             .env("RUST_LOG", "info");
         let mut child = started_with_open(command, &harness.db_path()).await;
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (lines_tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                let _ = lines_tx.send(line);
-            }
-        });
+        let lines = super::stderr_lines(&mut child);
         for _ in 0..200 {
             if !site.hits().is_empty() {
                 break;

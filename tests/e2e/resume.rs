@@ -294,12 +294,7 @@ async fn sigterm_finishes_the_pages_in_flight_and_a_restart_completes_the_crawl(
         "[shutdown]\ngrace_period_ms = 5000\n",
     );
     wait_for_requests(&site, 400).await;
-    let pid = child.id().to_string();
-    let sent = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("send SIGTERM");
-    assert!(sent.success());
+    super::cli::send_signal(child.id(), "TERM");
     let status = wait_exit(&mut child, Duration::from_secs(120)).await;
     assert!(status.success(), "SIGTERM should exit 0, got {status:?}");
     let db = harness.db().await;
@@ -341,11 +336,7 @@ async fn a_stop_whose_grace_period_runs_out_queues_the_unfinished_pages_again() 
     let mut child = spawn_crawl(&harness.write_config(&text));
     // robots.txt, then the home page: wait until a page request is under way.
     wait_for_requests(&site, 2).await;
-    let sent = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("send SIGTERM");
-    assert!(sent.success());
+    super::cli::send_signal(child.id(), "TERM");
     let status = wait_exit(&mut child, Duration::from_secs(60)).await;
     assert!(status.success(), "{status:?}");
     let db = harness.db().await;
@@ -378,13 +369,8 @@ async fn a_second_signal_stops_at_once_and_the_database_stays_sound() {
         "[shutdown]\ngrace_period_ms = 3600000\n",
     );
     wait_for_requests(&site, 2).await;
-    let pid = child.id().to_string();
-    for signal in ["-TERM", "-INT"] {
-        let sent = Command::new("kill")
-            .args([signal, &pid])
-            .status()
-            .expect("send a signal");
-        assert!(sent.success());
+    for signal in ["TERM", "INT"] {
+        super::cli::send_signal(child.id(), signal);
     }
     let status = wait_exit(&mut child, Duration::from_secs(60)).await;
     assert_eq!(
@@ -1795,7 +1781,6 @@ async fn a_service_started_on_a_nearly_full_disk_waits_for_room_and_completes() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signal_cuts_short_the_wait_for_a_reader_at_a_crawls_end() {
     use sqlx::Connection;
-    use std::io::BufRead;
     let mut b = SiteBuilder::bind(1).await;
     let h = b.authority(0);
     b.add(&h, "/", Resource::Html("<title>Home</title>".into()));
@@ -1816,18 +1801,7 @@ async fn a_signal_cuts_short_the_wait_for_a_reader_at_a_crawls_end() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start pipecrawl");
-    let stderr = child.stderr.take().expect("its stderr");
-    let (lines_tx, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let lines = super::stderr_lines(&mut child);
     let waiting = lines
         .iter()
         .find(|l| l.contains("holds a read transaction open on the database: waiting up to"));
@@ -1835,12 +1809,7 @@ async fn a_signal_cuts_short_the_wait_for_a_reader_at_a_crawls_end() {
         waiting.is_some(),
         "the crawl never said it waits for the reader"
     );
-    let pid = child.id().to_string();
-    let sent = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("run kill");
-    assert!(sent.success(), "SIGTERM sent");
+    super::cli::send_signal(child.id(), "TERM");
     let status = wait_exit(&mut child, Duration::from_secs(120)).await;
     let said: Vec<String> = lines.try_iter().collect();
     reader.close().await.expect("close the reader");
