@@ -378,9 +378,9 @@ async fn a_crawl_of_disallowed_urls_on_postgresql_killed_again_and_again_ends_as
     for percent in [5, 15, 30, 50, 70, 85] {
         kill_once_stored(spawn("crawl", &config), total * percent / 100, stored).await;
     }
-    let before = pg_by_kind(&pg).await;
+    let before = stored_by_kind(&database).await;
     let said = run_to_the_end(&config).await;
-    assert_summary_counts(&said, &before, &pg_by_kind(&pg).await);
+    assert_summary_counts(&said, &before, &stored_by_kind(&database).await);
     let rename = |set: BTreeSet<String>| -> BTreeSet<String> {
         set.iter()
             .map(|row| {
@@ -397,20 +397,6 @@ async fn a_crawl_of_disallowed_urls_on_postgresql_killed_again_and_again_ends_as
     );
     assert_same("pages", &want.0, &got.0);
     assert_same("links", &want.1, &got.1);
-}
-
-/// [`stored_by_kind`] of a PostgreSQL database.
-async fn pg_by_kind(pg: &PgPool) -> BTreeMap<String, i64> {
-    let mut by_kind = BTreeMap::new();
-    for kind in BY_KIND {
-        let n: i64 = sqlx::query_scalar(STORED_OF_KIND)
-            .bind(kind)
-            .fetch_one(pg)
-            .await
-            .unwrap_or(0);
-        by_kind.insert(kind.to_owned(), n);
-    }
-    by_kind
 }
 
 /// A page row as one text, the same on SQLite and PostgreSQL, its depth left out.
@@ -531,9 +517,10 @@ async fn killed_again_and_again<F: std::future::Future<Output = TestSite>>(
     for percent in percents {
         kill_at(&harness, &config, total * percent / 100).await;
     }
-    let before = stored_by_kind(&harness).await;
+    let sqlite = harness.db_path().display().to_string();
+    let before = stored_by_kind(&sqlite).await;
     let said = run_to_the_end(&config).await;
-    assert_summary_counts(&said, &before, &stored_by_kind(&harness).await);
+    assert_summary_counts(&said, &before, &stored_by_kind(&sqlite).await);
 
     let got = as_on(outcome(&harness).await, &site, &reference_site);
     let (want, got) = match compare {
@@ -598,19 +585,16 @@ fn depths_left_out(outcome: Outcome) -> Outcome {
     }
 }
 
-/// Pages stored, by `error_kind` (`""` for none, `"*"` for all).
-async fn stored_by_kind(harness: &Harness) -> BTreeMap<String, i64> {
-    if !harness.db_path().exists() {
-        return BTreeMap::new();
-    }
-    let db = harness.db().await;
+/// Pages stored in `database` (SQLite's path, or PostgreSQL's URL), by `error_kind`
+/// (`""` for none, `"*"` for all); none before the database is made.
+async fn stored_by_kind(database: &str) -> BTreeMap<String, i64> {
     let mut by_kind = BTreeMap::new();
+    if !database.starts_with("postgres") && !Path::new(database).exists() {
+        return by_kind;
+    }
     for kind in BY_KIND {
-        let n = db
-            .try_scalar(&STORED_OF_KIND.replace("$1", &format!("'{kind}'")))
-            .await
-            .unwrap_or(0);
-        by_kind.insert(kind.to_owned(), n);
+        let n: Vec<(i64,)> = super::recrawl::rows(database, STORED_OF_KIND, Some(kind)).await;
+        by_kind.insert(kind.to_owned(), n.first().map_or(0, |n| n.0));
     }
     by_kind
 }
