@@ -44,7 +44,7 @@ use crate::scope::{HostPattern, Scope, SharedScope};
 use crate::stages::{Queues, Stages};
 use crate::store::cluster::{self, Budget, Cluster};
 use crate::store::writer::StoreWriter;
-use crate::store::Store;
+use crate::store::{from_unix_ms, unix_ms, Store};
 use crate::summary::{EndReason, Summary};
 
 /// Crawls until the frontier is empty, `scope.max_pages` is reached, or `shutdown`
@@ -298,7 +298,21 @@ async fn run_opened(
         now.checked_sub(started.elapsed()).unwrap_or(now)
     });
     reschedule_on_new_policy(&store, &recrawl).await?;
-    let scheduled = store.schedule_unscheduled_recrawls(&recrawl).await?;
+    let last_run_started = store
+        .crawl_state(ONE_OFF_RUN_STARTED)
+        .await?
+        .map(from_unix_ms);
+    let scheduled = store
+        .schedule_unscheduled_recrawls(&recrawl, last_run_started)
+        .await?;
+    match revisits_from {
+        Some(started) => {
+            store
+                .set_crawl_state(ONE_OFF_RUN_STARTED, unix_ms(started))
+                .await?;
+        }
+        None => store.clear_crawl_state(ONE_OFF_RUN_STARTED).await?,
+    }
     if scheduled > 0 {
         tracing::info!(
             scheduled,
@@ -696,6 +710,12 @@ async fn keep_host_turns(store: &Store, gate: &HostGate) -> Result<(), Error> {
 /// The `crawl_state` key of the `[recrawl]` hash.
 const RECRAWL_FINGERPRINT: &str = "recrawl_fingerprint";
 
+/// The `crawl_state` key of the last one-off crawl's start (unix ms), which its pages'
+/// revisits count from: rescheduled by a changed `[recrawl]`, they count from it again,
+/// or the next run by cron would find those that run reached late not due yet. A service
+/// clears it: its pages count from their store.
+const ONE_OFF_RUN_STARTED: &str = "one_off_run_started_ms";
+
 /// Revisits an earlier run scheduled by another `[recrawl]` are scheduled again by this
 /// run's, from their pages' last fetch: a lowered interval would otherwise wait out the
 /// old one (a week, from a weekly config), and a rule added for `/news/` would reach
@@ -889,7 +909,7 @@ impl Reload {
             // Pages the old scope left out had their revisits dropped as they came due;
             // those the new one keeps get theirs back, as at a restart.
             self.store
-                .schedule_unscheduled_recrawls(&self.recrawl)
+                .schedule_unscheduled_recrawls(&self.recrawl, None)
                 .await?;
         }
         Ok(())

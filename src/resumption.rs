@@ -3,10 +3,10 @@
 //! reached its sites, as the crawl's would had it never stopped, not whether the few
 //! URLs left to this run did (a page that never answers, a host gone down).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use crate::error::Error;
-use crate::store::{unix_ms, Store};
+use crate::store::{from_unix_ms, unix_ms, Store};
 use crate::summary::{EndReason, Summary, UNREACHED};
 
 /// The `crawl_state` key of when the crawl under way began (unix ms), set by its first
@@ -24,7 +24,7 @@ impl CrawlBegan {
     pub async fn read(store: &Store, node: &str) -> Result<Self, Error> {
         let key = store.node_key(BEGAN, node);
         let at = match store.crawl_state(&key).await? {
-            Some(ms) => UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0)),
+            Some(ms) => from_unix_ms(ms),
             None => {
                 let now = SystemTime::now();
                 store.set_crawl_state(&key, unix_ms(now)).await?;

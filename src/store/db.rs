@@ -20,7 +20,9 @@ use super::crawl_lock::CrawlLock;
 use super::domain_budget::{self, DomainBudget};
 use super::link_counts::{self, LinkCounts};
 use super::script::Script;
-use super::{rfc3339, unix_ms, Admission, Committed, HostCounts, RobotsRow, MAX_BINDS};
+use super::{
+    from_unix_ms, rfc3339, unix_ms, Admission, Committed, HostCounts, RobotsRow, MAX_BINDS,
+};
 use crate::error::{DbContext, Error};
 use crate::page::{CrawlJob, Discovered, ErrorKind, FetchError, JobKind, PageRecord, Previous};
 use crate::recrawl::RecrawlPolicy;
@@ -1569,11 +1571,13 @@ where
     pub async fn schedule_unscheduled_recrawls(
         &self,
         policy: &RecrawlPolicy,
+        last_run_started: Option<SystemTime>,
     ) -> Result<u64, Error> {
         if !policy.enabled() {
             return Ok(0);
         }
         let now = unix_ms((self.clock)());
+        let last_run_started = last_run_started.map(unix_ms);
         // On a shared database a revisit's due time is the server's
         // (`Db::finish_frontier_rows`): what is left of the interval, from its now.
         let (from, set) = if DB::SHARED {
@@ -1617,7 +1621,11 @@ where
                     let fetched = humantime::parse_rfc3339_weak(row.get("fetched_at"))
                         .map_or(now, unix_ms)
                         .min(now);
-                    let due = fetched.saturating_add(interval).saturating_sub(from);
+                    let counted_from = last_run_started.filter(|&start| start <= fetched);
+                    let due = counted_from
+                        .unwrap_or(fetched)
+                        .saturating_add(interval)
+                        .saturating_sub(from);
                     Some((row.get("id"), due, interval))
                 })
                 .collect();
@@ -1800,10 +1808,7 @@ where
                 .doing("reading the hosts' delays")?;
         Ok(rows
             .into_iter()
-            .map(|(host, ms)| {
-                let at = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
-                (host, at)
-            })
+            .map(|(host, ms)| (host, from_unix_ms(ms)))
             .collect())
     }
 

@@ -841,12 +841,16 @@ impl Store {
     }
 
     /// Schedules a revisit, by `policy`, of visited pages that have none: a database
-    /// crawled before a `[recrawl]` was configured. Returns how many were scheduled.
+    /// crawled before a `[recrawl]` was configured, or under another. Returns how many
+    /// were scheduled. A page fetched by a one-off crawl that started at
+    /// `last_run_started` counts its interval from that start, as that run would have
+    /// (see the pipeline's `revisits_from`); any other from its fetch.
     pub async fn schedule_unscheduled_recrawls(
         &self,
         policy: &RecrawlPolicy,
+        last_run_started: Option<SystemTime>,
     ) -> Result<u64, Error> {
-        on_backend!(self, db => db.schedule_unscheduled_recrawls(policy).await)
+        on_backend!(self, db => db.schedule_unscheduled_recrawls(policy, last_run_started).await)
     }
 
     /// Puts URLs whose last outcome was a failure for now (what a retry would have asked
@@ -1289,6 +1293,11 @@ async fn count_afresh(db: &Db<Sqlite>, counts: &mut LinkCounts) -> Result<(), Er
 pub(crate) fn unix_ms(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The time `unix_ms` gave `ms` for (a time before 1970 as 1970).
+pub(crate) fn from_unix_ms(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
 
 fn rfc3339(t: SystemTime) -> String {

@@ -2504,7 +2504,7 @@ async fn leased_again_across(
             "test config",
         )
         .expect("a valid config");
-        next.schedule_unscheduled_recrawls(&RecrawlPolicy::new(&revisited.recrawl))
+        next.schedule_unscheduled_recrawls(&RecrawlPolicy::new(&revisited.recrawl), None)
             .await
             .expect("schedule revisits");
     }

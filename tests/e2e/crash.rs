@@ -203,6 +203,7 @@ async fn outcome(harness: &Harness) -> Outcome {
             "SELECT json_array(host, urls) FROM host_budget
              UNION ALL SELECT json_array(host, robots_status, robots_txt, crawl_delay_ms) FROM hosts
              UNION ALL SELECT json_array(key, value) FROM crawl_state
+                       WHERE key <> 'one_off_run_started_ms' -- a time, each run's own
              UNION ALL SELECT json_array(key, value) FROM writer_state
              UNION ALL SELECT json_array(name, sql) FROM sqlite_master",
         )

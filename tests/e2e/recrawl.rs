@@ -3,11 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use pipecrawl::Config;
+use pipecrawl::{Config, Summary};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::SqlitePool;
 
-use super::site::{Resource, SiteBuilder};
+use super::site::{Resource, SiteBuilder, TestSite};
 use super::Harness;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1513,38 +1513,11 @@ async fn a_document_not_downloaded_that_grew_is_a_change() {
 /// find it); `/slow` was stored more than a second after that.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crawl_run_once_an_interval_revisits_every_page() {
-    let mut b = SiteBuilder::bind(1).await;
-    let h = b.authority(0);
-    let slow = Box::new(Resource::Html("<title>Slow</title>".into()));
-    for (path, page) in [
-        (
-            "/",
-            "<title>Home</title><a href='/slow'>s</a><a href='/a'>a</a>",
-        ),
-        ("/a", "<title>A</title>"),
-    ] {
-        b.add(&h, path, Resource::Html(page.into()));
-    }
-    b.add(
-        &h,
-        "/slow",
-        Resource::Slow(Duration::from_millis(1500), slow),
-    );
-    let site = b.start();
+    let site = site_with_a_slow_page().await;
     let harness = Harness::default();
     let daily = "[recrawl]\ninterval_s = 86400\n";
     harness.crawl(&[site.url(0, "/")], daily).await;
-    let db = harness.db().await;
-    let first = db.scalar("SELECT count(*) FROM pages").await;
-    assert_eq!(first, 3);
-    // `fetched_at` in unix ms, as `recrawl_at` counts.
-    let first_fetch = db
-        .scalar(
-            "SELECT strftime('%s', min(fetched_at)) * 1000 + substr(min(fetched_at), 21, 3)
-             FROM pages",
-        )
-        .await;
-    let left = 86_400_000 - (now_ms() - first_fetch);
+    let left = 86_400_000 - (now_ms() - first_fetch_ms(&harness).await);
     set_time(
         &harness,
         "UPDATE frontier SET recrawl_at = recrawl_at - $1 WHERE recrawl_at IS NOT NULL",
@@ -1552,7 +1525,78 @@ async fn a_crawl_run_once_an_interval_revisits_every_page() {
     )
     .await;
     let next_day = harness.crawl(&[site.url(0, "/")], daily).await;
-    for path in ["/", "/slow", "/a"] {
+    assert_each_revisited(&site, &next_day);
+}
+
+/// The same cron job, its `[recrawl]` changed between two runs (a weekly interval made
+/// daily): the revisits were scheduled again from each page's fetch, so the run a day
+/// after the last found `/late`, requested two seconds after that run's start, not due
+/// yet, and revisited it only a day later. They count from the last run's start again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_run_once_an_interval_after_its_recrawl_changed_revisits_every_page() {
+    let site = site_with_a_slow_page().await;
+    let harness = Harness::default();
+    harness
+        .crawl(&[site.url(0, "/")], "[recrawl]\ninterval_s = 604800\n")
+        .await;
+    // The first run's times moved back as a day's wait would leave them: its start, as
+    // the crawl keeps it, and its pages' fetches.
+    let back = 86_400_000 - (now_ms() - first_fetch_ms(&harness).await);
+    set_time(
+        &harness,
+        "UPDATE pages SET fetched_at =
+             strftime('%Y-%m-%dT%H:%M:%fZ', fetched_at, printf('-%.3f seconds', $1 / 1000.0))",
+        back,
+    )
+    .await;
+    set_time(
+        &harness,
+        "UPDATE crawl_state SET value = value - $1 WHERE key = 'one_off_run_started_ms'",
+        back,
+    )
+    .await;
+    let next_day = harness
+        .crawl(&[site.url(0, "/")], "[recrawl]\ninterval_s = 86400\n")
+        .await;
+    assert_each_revisited(&site, &next_day);
+}
+
+/// A site whose `/slow` answers after 2 s, so that it is stored, and `/late` it links to
+/// requested, well after its crawl's start.
+async fn site_with_a_slow_page() -> TestSite {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let slow = Box::new(Resource::Html(
+        "<title>Slow</title><a href='/late'>l</a>".into(),
+    ));
+    for (path, page) in [
+        (
+            "/",
+            "<title>Home</title><a href='/slow'>s</a><a href='/a'>a</a>",
+        ),
+        ("/a", "<title>A</title>"),
+        ("/late", "<title>Late</title>"),
+    ] {
+        b.add(&h, path, Resource::Html(page.into()));
+    }
+    b.add(&h, "/slow", Resource::Slow(Duration::from_secs(2), slow));
+    b.start()
+}
+
+/// The first page's `fetched_at` in unix ms, as `recrawl_at` counts, once the site's four
+/// pages are stored.
+async fn first_fetch_ms(harness: &Harness) -> i64 {
+    let db = harness.db().await;
+    assert_eq!(db.scalar("SELECT count(*) FROM pages").await, 4);
+    db.scalar(
+        "SELECT strftime('%s', min(fetched_at)) * 1000 + substr(min(fetched_at), 21, 3)
+         FROM pages",
+    )
+    .await
+}
+
+fn assert_each_revisited(site: &TestSite, next_day: &Summary) {
+    for path in ["/", "/slow", "/a", "/late"] {
         assert_eq!(
             site.count(&site.url(0, path)),
             2,
