@@ -1682,3 +1682,78 @@ async fn a_file_streamed_without_a_size_is_not_changed_by_how_it_was_cut() {
         "changed_at moved (1) or not (0), the adaptive interval, and the size stored"
     );
 }
+
+/// A user watching sites asks what a page said before it changed: `pages` holds only the
+/// last answer. Each visit that changed a stored page (a new title, a page now gone) adds
+/// a `page_changes` row with both answers; a first visit and an unchanged revisit add
+/// none. On both backends, through `query sql`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_change_a_revisit_finds_is_kept_with_the_answer_before_it() {
+    let harness = Harness::default();
+    let (_server, databases) = both_backends(
+        &harness,
+        "each_change_a_revisit_finds_is_kept_with_the_answer_before_it (PostgreSQL half)",
+        "page_changes",
+    )
+    .await;
+    for database in databases {
+        let mut b = SiteBuilder::bind(1).await;
+        let h = b.authority(0);
+        b.add(
+            &h,
+            "/",
+            Resource::Html("<title>Home</title><a href='/news'>n</a><a href='/sale'>s</a>".into()),
+        );
+        let news = |title: &str| Resource::Html(format!("<title>{title}</title>"));
+        b.add(
+            &h,
+            "/news",
+            Resource::Sequence(vec![news("Monday"), news("Tuesday"), news("Tuesday")]),
+        );
+        b.add(
+            &h,
+            "/sale",
+            Resource::Sequence(vec![
+                news("Sale"),
+                news("Sale"),
+                Resource::Status(404, "gone".into()),
+            ]),
+        );
+        let site = b.start();
+        let config = config_on(
+            &harness,
+            &database,
+            &site.url(0, "/"),
+            "[recrawl]\ninterval_s = 1\n",
+        );
+        for _ in 0..3 {
+            pipecrawl::crawl(config.clone(), std::future::pending())
+                .await
+                .expect("the crawl succeeds");
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+        }
+        assert_eq!(site.count(&site.url(0, "/sale")), 3, "{database}");
+        let sql = "SELECT url, old_status, new_status, old_title, new_title,
+                          CASE WHEN old_changed_at < changed_at THEN 1 ELSE 0 END AS later
+                   FROM page_changes ORDER BY id";
+        let out = super::query::pipecrawl(super::query::args(&[
+            "query",
+            "--db",
+            database.trim_matches('"'),
+            "--format",
+            "csv",
+            "sql",
+            sql,
+        ]))
+        .await;
+        assert!(out.status.success(), "{database}: {out:?}");
+        let origin = site.url(0, "");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).replace(&origin, ""),
+            "url,old_status,new_status,old_title,new_title,later\r\n\
+             /news,200,200,Monday,Tuesday,1\r\n\
+             /sale,200,404,Sale,,1\r\n",
+            "{database}"
+        );
+    }
+}

@@ -1,0 +1,41 @@
+-- Every change a visit found in a stored page, as it stood before and after: `pages`
+-- keeps only the latest answer, and a user watching sites asks what a page said last
+-- week. Written by the trigger below in the transaction that stores the page, so it is
+-- as crash-safe as the page; nothing is written for a page's first visit, an unchanged
+-- revisit (a 304 included) or a revisit that failed for now. The change rule is the
+-- store's (`changed_at`: status, redirect target, body hash, or validators and size
+-- where no body was hashed). Rows stay until a user deletes them.
+CREATE TABLE page_changes (
+    id               INTEGER PRIMARY KEY,
+    page_id          INTEGER NOT NULL,  -- pages.id
+    url              TEXT NOT NULL,
+    changed_at       TEXT NOT NULL,     -- the visit that saw the new answer
+    old_changed_at   TEXT NOT NULL,     -- the visit that first saw the old one
+    old_status       INTEGER,
+    new_status       INTEGER,
+    old_title        TEXT,
+    new_title        TEXT,
+    old_content_hash TEXT,
+    new_content_hash TEXT,
+    old_bytes        INTEGER,
+    new_bytes        INTEGER,
+    old_location     TEXT,
+    new_location     TEXT,
+    old_error_kind   TEXT,
+    new_error_kind   TEXT
+);
+CREATE INDEX page_changes_page ON page_changes (page_id, changed_at);
+CREATE INDEX page_changes_time ON page_changes (changed_at);
+
+CREATE TRIGGER page_changes_kept AFTER UPDATE OF changed_at ON pages
+WHEN NEW.changed_at IS NOT OLD.changed_at
+BEGIN
+    INSERT INTO page_changes (page_id, url, changed_at, old_changed_at,
+                              old_status, new_status, old_title, new_title,
+                              old_content_hash, new_content_hash, old_bytes, new_bytes,
+                              old_location, new_location, old_error_kind, new_error_kind)
+    VALUES (NEW.id, NEW.url, NEW.changed_at, OLD.changed_at,
+            OLD.status, NEW.status, OLD.title, NEW.title,
+            OLD.content_hash, NEW.content_hash, OLD.bytes, NEW.bytes,
+            OLD.location, NEW.location, OLD.error_kind, NEW.error_kind);
+END;
