@@ -25,8 +25,9 @@ CREATE TABLE page_changes (
     old_error_kind   TEXT COLLATE "C",
     new_error_kind   TEXT COLLATE "C"
 );
-CREATE INDEX page_changes_page ON page_changes (page_id, changed_at);
-CREATE INDEX page_changes_time ON page_changes (changed_at);
+-- A page's history, and a host's (its URLs are adjacent); the newest changes first.
+CREATE INDEX page_changes_url ON page_changes (url, changed_at);
+CREATE INDEX page_changes_time ON page_changes (changed_at, id);
 
 CREATE FUNCTION page_changes_kept() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

@@ -24,8 +24,9 @@ CREATE TABLE page_changes (
     old_error_kind   TEXT,
     new_error_kind   TEXT
 );
-CREATE INDEX page_changes_page ON page_changes (page_id, changed_at);
-CREATE INDEX page_changes_time ON page_changes (changed_at);
+-- A page's history, and a host's (its URLs are adjacent); the newest changes first.
+CREATE INDEX page_changes_url ON page_changes (url, changed_at);
+CREATE INDEX page_changes_time ON page_changes (changed_at, id);
 
 CREATE TRIGGER page_changes_kept AFTER UPDATE OF changed_at ON pages
 WHEN NEW.changed_at IS NOT OLD.changed_at

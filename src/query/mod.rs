@@ -6,7 +6,8 @@
 //! - [`open`]: opens the SQLite file or PostgreSQL database so nothing can change it,
 //!   and refuses databases that are not pipecrawl's with a message saying why.
 //! - One module per question ([`pages`], [`links`], [`search`], [`broken`], [`top`],
-//!   [`stats`], [`sql`]), each building one SQL query, written once for both databases.
+//!   [`stats`], [`changes`], [`sql`]), each building one SQL query, written once for both
+//!   databases.
 //! - [`dialect`]: the pieces of SQL that differ between SQLite and PostgreSQL.
 //! - [`reader`]: runs a question's SQL on either and reads the rows as cells.
 //! - [`output`]: streams the rows to a table, CSV, JSON or JSON Lines.
@@ -16,6 +17,7 @@
 //! counts kept by the writer, so no built-in question reads every link.
 
 pub mod broken;
+pub mod changes;
 pub mod dialect;
 mod error;
 pub mod links;
@@ -50,6 +52,8 @@ pub enum Question {
     Top(top::TopArgs),
     /// Totals, and counts by status, host, content type, depth, time and error.
     Stats(stats::StatsArgs),
+    /// Pages a revisit found changed, newest first, with what they said before.
+    Changes(changes::ChangesArgs),
     /// Any read-only SQL; statements that would change the database are refused.
     Sql(sql::SqlArgs),
 }
@@ -72,7 +76,11 @@ pub async fn ask(
     format: Format,
     out: &mut dyn Write,
 ) -> Result<Answer, QueryError> {
-    let mut conn = open::open(database, open::Needs::Questions).await?;
+    let needs = match question {
+        Question::Changes(_) => open::Needs::Changes,
+        _ => open::Needs::Questions,
+    };
+    let mut conn = open::open(database, needs).await?;
     let answered = match question {
         Question::Pages(args) => pages::answer(&mut conn, args, format, out).await,
         Question::Links(args) => links::answer(&mut conn, args, format, out).await,
@@ -80,6 +88,7 @@ pub async fn ask(
         Question::Broken(args) => broken::answer(&mut conn, args, format, out).await,
         Question::Top(args) => top::answer(&mut conn, args, format, out).await,
         Question::Stats(args) => stats::answer(&mut conn, args, format, out).await,
+        Question::Changes(args) => changes::answer(&mut conn, args, format, out).await,
         Question::Sql(args) => sql::answer(&mut conn, args, format, out).await,
     };
     conn.close().await;

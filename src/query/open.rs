@@ -37,6 +37,9 @@ pub enum Needs {
     Crawl,
     /// Those and the tables the questions read (see [`Dialect::query_tables`]).
     Questions,
+    /// Those and `page_changes` (`query changes`), which a database last written before
+    /// it (migration 17, PostgreSQL's 15) lacks, though it answers the other questions.
+    Changes,
 }
 
 /// Opens `database` (a SQLite file's path or `sqlite:` URL, or a `postgres://` URL, as a
@@ -53,13 +56,15 @@ pub async fn open(database: &str, needs: Needs) -> Result<Reader, QueryError> {
         let (reader, tables) = open_sqlite(options, database).await?;
         (reader, tables, database.to_owned())
     };
-    let extra = match needs {
-        Needs::Crawl => &[][..],
-        Needs::Questions => reader.dialect().query_tables(),
+    let (extra, changes) = match needs {
+        Needs::Crawl => (&[][..], &[][..]),
+        Needs::Questions => (reader.dialect().query_tables(), &[][..]),
+        Needs::Changes => (reader.dialect().query_tables(), &["page_changes"][..]),
     };
     let missing = CRAWL_TABLES
         .iter()
         .chain(extra)
+        .chain(changes)
         .find(|t| !tables.iter().any(|have| have == *t));
     if let Some(&table) = missing {
         // An empty file, or one whose migrations have not yet made a table, is what a
@@ -79,7 +84,7 @@ pub async fn open(database: &str, needs: Needs) -> Result<Reader, QueryError> {
             }
         });
     }
-    if needs == Needs::Questions && tables.iter().any(|t| t == "_sqlx_migrations") {
+    if needs != Needs::Crawl && tables.iter().any(|t| t == "_sqlx_migrations") {
         check_not_newer(&mut reader, database, &name).await?;
     }
     if reader.dialect() == Dialect::Postgres {

@@ -184,7 +184,7 @@ mod tests {
             (14, "8d3ed7466c4d957f39ebf74b6b56e55b716c9f3ea298f74a3f4ebda422e8e75f5419109133532f15b27a6276eda8bdd9"),
             (15, "7a87504712c1286aedd57667d04ba0c7463cf6fbf0170889d96981787c8dde7b3e9c8d1f7400d4395e31efe9be679456"),
             (16, "31c6bcde84cc32376f795fb0478cbc62d4d7eb12229a36ed47b1dc3fd16ed29220f70004bc7a616a6e58c3a144b676be"),
-            (17, "e0e50b810bd87b30beb4540db05ac795e5288aecde25544dddeb7e531b65004537926c3538c692861fe0bf735aa362bb"),
+            (17, "ec412898bf7fabe3dcd09d73004ade4814784d15d7b381d1f80f14d1bb6435cc1dde2d8046a05e22f31b7ee3c7cb2bb1"),
         ];
         assert_eq!(released::<Sqlite>(), pinned(&sqlite), "migrations/sqlite");
         let postgres = [
@@ -202,7 +202,7 @@ mod tests {
             (12, "2904fe4f3cf4b46ab4e5b9020a96547fe95ad6653678bd99007e83ca3eed28775ccc11f2e6b33bc6165b4ac628376a27"),
             (13, "66800244632977a9c69faca59df12ff32d4cd352631c79d7acc4a031b879ee2c72b71ce593ed1d52906e4321ace497e3"),
             (14, "4cbbd888492e89643954750c4df22511819ebc0011c6301a011d25341d8d2fae023d52eba52644d4b084241e2054c77b"),
-            (15, "b393abd8fe4f23cfd552210ef7e27fd95a332450d6fd4a3f25c0207db387a3bad020716978117eadf5eb9a7c2da60a79"),
+            (15, "cb89a98e5913df170d45a4e32631dc345a52776719b29d217f5dcf733d9c0da410a1f8bdc8374c4d4665e32ceb5a6b3b"),
         ];
         assert_eq!(
             released::<Postgres>(),

@@ -1929,6 +1929,7 @@ fn the_readme_names_every_option_of_each_question() {
         ("broken", "**`broken`**"),
         ("top", "**`top`**"),
         ("stats", "**`stats`**"),
+        ("changes", "**`changes`**"),
         ("sql", "**`sql \"SELECT …\"`**"),
     ] {
         let start = section

@@ -2793,3 +2793,40 @@ async fn an_export_that_fails_leaves_no_directory_it_made() {
     );
     assert!(!made.exists(), "left behind: {}", made.display());
 }
+
+/// A database last written before `page_changes` (migration 17) answers every question
+/// but `changes`, which says how to bring it up to date, and does once a crawl has run on
+/// it (with nothing left to crawl).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_of_a_database_from_before_page_changes_say_how_to_update_it() {
+    let (_site, model, harness, _) = crawled_graph().await;
+    let db = harness.db_path().display().to_string();
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&db);
+    let pool = sqlx::SqlitePool::connect_with(options)
+        .await
+        .expect("open the database");
+    let undo = "DROP TRIGGER page_changes_kept; DROP TABLE page_changes;
+                DELETE FROM _sqlx_migrations WHERE version = 17";
+    sqlx::raw_sql(undo)
+        .execute(&pool)
+        .await
+        .expect("undo migration 17");
+    pool.close().await;
+    let changes = || pipecrawl(args(&["query", "--db", &db, "changes"]));
+    assert_fails(
+        &changes().await,
+        &["has no `page_changes` table: run `pipecrawl crawl` with its config once"],
+    );
+    let pages = pipecrawl(args(&["query", "--db", &db, "pages", "--limit", "1"])).await;
+    answered(&pages, "query pages");
+
+    harness.crawl(&model.seeds, "[fetch]\nworkers = 8\n").await;
+    let out = changes().await;
+    assert_eq!(
+        answered(&out, "query changes after a crawl")
+            .lines()
+            .count(),
+        2,
+        "the header and its rule alone: no change is known from before the table"
+    );
+}

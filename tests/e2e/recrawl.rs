@@ -1736,24 +1736,52 @@ async fn each_change_a_revisit_finds_is_kept_with_the_answer_before_it() {
         let sql = "SELECT url, old_status, new_status, old_title, new_title,
                           CASE WHEN old_changed_at < changed_at THEN 1 ELSE 0 END AS later
                    FROM page_changes ORDER BY id";
-        let out = super::query::pipecrawl(super::query::args(&[
-            "query",
-            "--db",
-            database.trim_matches('"'),
-            "--format",
-            "csv",
-            "sql",
-            sql,
-        ]))
-        .await;
-        assert!(out.status.success(), "{database}: {out:?}");
-        let origin = site.url(0, "");
+        let (db, origin) = (database.trim_matches('"'), site.url(0, ""));
+        let ask = |words: &[&str]| {
+            let mut args = vec!["query", "--db", db, "--format", "csv"];
+            args.extend(words);
+            let (args, origin) = (super::query::args(&args), origin.clone());
+            async move {
+                let out = super::query::pipecrawl(args).await;
+                assert!(out.status.success(), "{out:?}");
+                String::from_utf8_lossy(&out.stdout).replace(&origin, "")
+            }
+        };
         assert_eq!(
-            String::from_utf8_lossy(&out.stdout).replace(&origin, ""),
+            ask(&["sql", sql]).await,
             "url,old_status,new_status,old_title,new_title,later\r\n\
              /news,200,200,Monday,Tuesday,1\r\n\
              /sale,200,404,Sale,,1\r\n",
             "{database}"
+        );
+        // `query changes`, newest first; `changed_at` left out, a time of the run's.
+        let changes = |text: String| -> Vec<String> {
+            text.lines()
+                .map(|line| line.split_once(',').map_or("", |(_, rest)| rest).to_owned())
+                .collect()
+        };
+        assert_eq!(
+            changes(ask(&["changes"]).await),
+            [
+                "url,old_status,new_status,old_title,new_title",
+                "/sale,200,404,Sale,",
+                "/news,200,200,Monday,Tuesday",
+            ],
+            "{database}"
+        );
+        let news = site.url(0, "/news");
+        assert_eq!(
+            changes(ask(&["changes", "--url", &news]).await),
+            [
+                "url,old_status,new_status,old_title,new_title",
+                "/news,200,200,Monday,Tuesday",
+            ],
+            "{database}"
+        );
+        assert_eq!(
+            changes(ask(&["changes", "--since", "1min", "--limit", "1"]).await).len(),
+            2,
+            "{database}: the header and the newest change"
         );
     }
 }

@@ -1,0 +1,53 @@
+//! `query changes`: what revisits found changed, newest first, each with the answer it
+//! replaced (`page_changes`), so that someone watching sites reads the news without SQL.
+
+use std::io::Write;
+
+use super::output::Format;
+use super::pages::Since;
+use super::reader::{Reader, Statement};
+use super::{Answer, QueryError};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ChangesArgs {
+    /// Only this page's changes: its history.
+    #[arg(long, value_name = "URL", conflicts_with = "host")]
+    pub url: Option<String>,
+    /// Only pages on this host: `example.com` (any port), or `example.com:8080` (that port only).
+    #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub host: Option<String>,
+    /// Only changes seen since a time (`2025-01-31`, `2025-01-31T12:00:00Z`) or a time
+    /// ago (`90min`, `2h`, `3days`), as `pages --since` reads it.
+    #[arg(long)]
+    pub since: Option<Since>,
+    /// Rows at most; 0 for all.
+    #[arg(long, default_value_t = 100)]
+    pub limit: u64,
+}
+
+/// Newest first, in the order of `page_changes_time`, so that the first rows come at
+/// once however long the history; the row id orders changes stored at one time.
+pub(super) async fn answer(
+    conn: &mut Reader,
+    args: &ChangesArgs,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<Answer, QueryError> {
+    let limit = super::limit(args.limit);
+    let mut q = Statement::new(
+        "SELECT changed_at, url, old_status, new_status, old_title, new_title
+         FROM page_changes WHERE 1 = 1",
+    );
+    if let Some(url) = &args.url {
+        q.push(" AND url = ").push_bind(super::normalize_url(url)?);
+    }
+    if let Some(host) = &args.host {
+        super::push_host_filter(&mut q, "url", host);
+    }
+    if let Some(Since(since)) = &args.since {
+        q.push(" AND changed_at >= ").push_bind(since.clone());
+    }
+    q.push(" ORDER BY changed_at DESC, id DESC");
+    super::push_limit(&mut q, limit);
+    super::print_rows(conn, &q, format, out, 0, limit).await
+}
