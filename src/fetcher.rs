@@ -1149,21 +1149,12 @@ fn x_robots_tag(headers: &HeaderMap) -> Option<String> {
     (!lines.is_empty()).then(|| lines.join("\n"))
 }
 
-/// A response header that names a URL: `Location`, or `Refresh`. Servers send raw UTF-8
-/// there (`/café`) and browsers follow it, but `HeaderValue::to_str` takes visible ASCII
-/// only and would lose the move. Bytes that are not UTF-8 (a Latin-1 server's
-/// `/caf\xe9`) are percent-encoded as they are, as browsers send them back, so the server
-/// gets the bytes it meant.
+/// A response header that names a URL: `Location`, or `Refresh`, read as
+/// [`urlnorm::header_url_text`] reads it (`HeaderValue::to_str` takes visible ASCII only
+/// and would lose the move).
 pub(crate) fn url_header(headers: &HeaderMap, name: HeaderName) -> Option<String> {
     let bytes = headers.get(name)?.as_bytes();
-    let mut text = String::with_capacity(bytes.len());
-    for chunk in bytes.utf8_chunks() {
-        text.push_str(chunk.valid());
-        for byte in chunk.invalid() {
-            text.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    Some(text)
+    Some(urlnorm::header_url_text(bytes).into_owned())
 }
 
 /// hyper's message for a TCP connection that could not be made (refused, unreachable,

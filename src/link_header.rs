@@ -11,7 +11,8 @@ use reqwest::header::{HeaderMap, LINK};
 /// header may name the canonical URL of each of a page's parts), not the document's.
 pub fn canonical(headers: &HeaderMap) -> Option<String> {
     headers.get_all(LINK).iter().find_map(|value| {
-        let line = String::from_utf8_lossy(value.as_bytes());
+        // Its target's bytes as a `Location`'s are read: one not UTF-8 is its escape.
+        let line = crate::urlnorm::header_url_text(value.as_bytes());
         // Bound, so that the iterator borrowing `line` is dropped before it.
         let target = links(&line)
             .find(|(_, params)| {

@@ -77,6 +77,24 @@ pub fn resolve(base: &Url, href: &str) -> Result<Url, UrlError> {
     normalize(base.join(href)?)
 }
 
+/// A header value naming a URL (`Location`, `Refresh`, a `Link` target) as text. Servers
+/// send raw bytes there (`/café` in UTF-8, a Latin-1 server's `/caf\xe9`) and browsers
+/// follow them: a byte that is not UTF-8 is percent-encoded as it is, as browsers send
+/// it back, so the server gets the bytes it meant. Borrowed when the value is UTF-8.
+pub fn header_url_text(bytes: &[u8]) -> Cow<'_, str> {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return Cow::Borrowed(text);
+    }
+    let mut text = String::with_capacity(bytes.len() + 8);
+    for chunk in bytes.utf8_chunks() {
+        text.push_str(chunk.valid());
+        for byte in chunk.invalid() {
+            text.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    Cow::Owned(text)
+}
+
 /// [`resolve`] for a link on a page read in `encoding`: a query string's non-ASCII text is
 /// percent-encoded in the page's encoding, as browsers send it (the URL standard's
 /// encoding override), so `?q=日本` on a Shift_JIS page asks the server what its own

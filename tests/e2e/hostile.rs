@@ -920,6 +920,29 @@ async fn a_content_type_with_a_byte_beyond_ascii_is_still_html() {
     );
 }
 
+/// A Latin-1 server's PDF names itself canonical in a `Link` header with its path's raw
+/// bytes, as it sends them in a `Location`: each byte that is not UTF-8 is the URL's
+/// `%XX` escape of it, so an audit's "canonical elsewhere" does not list the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_header_canonical_in_latin1_names_the_page_it_means() {
+    let path = "/r%E9sum%E9.pdf";
+    let head = b"HTTP/1.1 200 OK\r\nContent-Type: application/pdf\r\n\
+                 Link: </r\xe9sum\xe9.pdf>; rel=\"canonical\"\r\nContent-Length: 8";
+    let raw = RawSite::start(vec![(
+        path,
+        RawReply::new(head.to_vec(), b"%PDF-1.4".to_vec(), Ending::Close),
+    )])
+    .await;
+    let harness = Harness::default();
+    harness.crawl(&[raw.url(path)], "").await;
+    let rows = super::query::rows(&harness, &["sql", "SELECT canonical_url FROM pages"]).await;
+    let canonical: Vec<&str> = rows
+        .iter()
+        .map(|r| super::query::text(r, "canonical_url"))
+        .collect();
+    assert_eq!(canonical, [raw.url(path)]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn utf16_declared_by_the_header_without_a_bom_is_text() {
     let utf16le: Vec<u8> = "<title>Wide</title><a href='/next'>n\u{e9}xt</a>"
