@@ -934,7 +934,7 @@ impl FetchWorker {
             Err(e) => {
                 out.error = Some(FetchError {
                     kind: ErrorKind::Redirect,
-                    message: format!("Location {location:?} {e}"),
+                    message: format!("Location {} {e}", urlnorm::quoted(location)),
                 });
             }
         }

@@ -15,7 +15,8 @@ use url::{Position, Url};
 pub enum UrlError {
     #[error("is not a URL: {0}")]
     Unparsable(#[from] url::ParseError),
-    #[error("has scheme {0:?}; only http and https are crawled")]
+    /// The scheme [`quoted`].
+    #[error("has scheme {0}; only http and https are crawled")]
     Scheme(String),
     #[error("has no scheme: write `{0}` (or http:// for a site without TLS)")]
     NoScheme(String),
@@ -30,6 +31,20 @@ pub enum UrlError {
 /// one would fail its whole batch there. Real pages' URLs stay far below this; longer
 /// ones are tracking blobs and traps.
 pub const MAX_URL_BYTES: usize = 2560;
+
+/// The most of a text an error quotes, in bytes.
+const QUOTED_BYTES: usize = 100;
+
+/// `text` quoted for an error message: whole, or when longer than [`QUOTED_BYTES`], its
+/// start and its length. A server's `Location` may be as long as its headers may be (a
+/// scheme of 10,000 letters), and its redirect error is stored in every such page's row.
+pub fn quoted(text: &str) -> String {
+    if text.len() <= QUOTED_BYTES {
+        return format!("{text:?}");
+    }
+    let start = &text[..text.floor_char_boundary(QUOTED_BYTES)];
+    format!("{start:?}… ({} bytes)", text.len())
+}
 
 /// Parses and normalises an absolute URL: a seed, a sitemap's `<loc>`, a URL typed. The
 /// whitespace around it goes, and a byte order mark: a list saved by a spreadsheet or
@@ -147,7 +162,7 @@ fn encode_query<'a>(encoding: &'static Encoding, text: &'a str) -> Cow<'a, [u8]>
 /// Normalises a parsed URL; refuses what a crawler cannot fetch.
 pub fn normalize(mut url: Url) -> Result<Url, UrlError> {
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(UrlError::Scheme(url.scheme().to_owned()));
+        return Err(UrlError::Scheme(quoted(url.scheme())));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(UrlError::NoHost);

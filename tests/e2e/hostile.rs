@@ -841,7 +841,7 @@ async fn what_postgresql_refuses_is_bounded_alike_on_both_backends() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redirect_without_a_location_is_a_redirect_error() {
-    let raw = RawSite::start(vec![
+    let (raw, _harness, db) = crawl_routes(vec![
         (
             "/nowhere",
             RawReply::new("HTTP/1.1 302 Found\r\nContent-Length: 0", "", Ending::Close),
@@ -852,12 +852,6 @@ async fn a_redirect_without_a_location_is_a_redirect_error() {
         ),
     ])
     .await;
-    let harness = Harness::default();
-    harness
-        .crawl(&[raw.url("/nowhere"), raw.url("/not-modified")], "")
-        .await;
-
-    let db = harness.db().await;
     let nowhere = db.page(&raw.url("/nowhere")).await.expect("a row");
     assert_eq!(
         (nowhere.status, nowhere.error_kind.as_deref()),
@@ -877,6 +871,17 @@ async fn a_redirect_without_a_location_is_a_redirect_error() {
         (Some(304), None),
         "a 304 names no target"
     );
+}
+
+/// Serves `routes` on a raw host and crawls from each of their paths, seeds all.
+async fn crawl_routes(routes: Vec<(&str, RawReply)>) -> (RawSite, Harness, Db) {
+    let paths: Vec<String> = routes.iter().map(|(path, _)| (*path).to_owned()).collect();
+    let raw = RawSite::start(routes).await;
+    let seeds: Vec<String> = paths.iter().map(|path| raw.url(path)).collect();
+    let harness = Harness::default();
+    harness.crawl(&seeds, "").await;
+    let db = harness.db().await;
+    (raw, harness, db)
 }
 
 /// Crawls a raw host from `home`, served at `/`, which may link to `/next`, an ordinary
@@ -1266,6 +1271,31 @@ async fn a_redirect_to_an_overlong_url_is_a_redirect_error_and_a_long_one_a_trap
         trapped.error
     );
     assert_eq!(site.count(&site.url(0, &long)), 0, "a trap is not fetched");
+}
+
+/// A `Location` is quoted in its redirect error only as far as it says what is wrong: a
+/// server's 10,000-character scheme, or a URL over the length limit, is a short message,
+/// not one as long as the header (up to `fetch.max_header_bytes`) in every such row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_error_quotes_a_huge_location_in_part() {
+    let scheme = format!("{}://x/", "a".repeat(10_000));
+    let long = format!("/long?x={}", "b".repeat(10_000));
+    let (raw, _harness, db) = crawl_routes(vec![
+        ("/scheme", RawReply::moved(&scheme)),
+        ("/long", RawReply::moved(&long)),
+    ])
+    .await;
+    for (path, says) in [("/scheme", "only http and https"), ("/long", "bytes long")] {
+        let row = db.page(&raw.url(path)).await.expect("a row");
+        let error = row.error.unwrap_or_default();
+        assert_eq!(row.error_kind.as_deref(), Some("redirect"), "{path}");
+        assert!(
+            error.contains(says) && error.len() < 1_000,
+            "{path}: {} bytes: {}",
+            error.len(),
+            error.get(..300).unwrap_or(&error)
+        );
+    }
 }
 
 /// README: raise `traps.max_pages_per_host` "to crawl one site larger than this". A crawl
