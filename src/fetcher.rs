@@ -1231,6 +1231,13 @@ fn fetch_error(e: &reqwest::Error) -> FetchError {
         );
         ErrorKind::Headers
     } else if e.is_timeout() {
+        // The client says only "operation timed out" or "deadline has elapsed", a body's
+        // after "error decoding response body": which limit ran out is the user's to know.
+        message.push_str(if e.is_connect() {
+            " (no connection within fetch.connect_timeout_ms)"
+        } else {
+            " (no whole answer within fetch.timeout_ms)"
+        });
         ErrorKind::Timeout
     } else if e.is_connect()
         && (message.contains("dns error") || message.contains("failed to lookup address"))

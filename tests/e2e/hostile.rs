@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::process::Command;
+use std::time::Duration;
 
 use super::raw::{Ending, RawReply, RawSite};
 use super::site::{Resource, SiteBuilder, TestSite};
@@ -1294,6 +1295,62 @@ async fn a_redirect_error_quotes_a_huge_location_in_part() {
             "{path}: {} bytes: {}",
             error.len(),
             error.get(..300).unwrap_or(&error)
+        );
+    }
+}
+
+/// A server that sends its head too late, and one whose body keeps the minimum rate but
+/// takes longer than `fetch.timeout_ms` in all, are cut at that deadline, and one whose
+/// listen queue is full at `fetch.connect_timeout_ms`; each row says which limit cut
+/// it: the HTTP client says only "operation timed out" (after "error decoding response
+/// body", where nothing was decoded) or "deadline has elapsed".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_cut_at_fetch_timeout_ms_names_it() {
+    let late = Box::new(Resource::Html("<title>Late</title>".into()));
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(&h, "/late", Resource::Slow(Duration::from_secs(20), late));
+    let steady = Resource::Drip(Duration::from_millis(5), 1_000_000);
+    b.add(&h, "/steady", steady);
+    let site = b.start();
+    // A listen queue of one, filled: the kernel drops further connections' SYNs.
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("an address"))
+        .expect("bind");
+    let full = socket.listen(0).expect("listen");
+    let address = full.local_addr().expect("its address");
+    let mut queued = Vec::new();
+    for _ in 0..3 {
+        let waiting = tokio::net::TcpStream::connect(address);
+        if let Ok(Ok(stream)) = tokio::time::timeout(Duration::from_millis(200), waiting).await {
+            queued.push(stream);
+        }
+    }
+    let unanswered = format!("http://{address}/");
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[
+                site.url(0, "/late"),
+                site.url(0, "/steady"),
+                unanswered.clone(),
+            ],
+            "[fetch]\ntimeout_ms = 1500\nconnect_timeout_ms = 500\n",
+        )
+        .await;
+    let db = harness.db().await;
+    for (url, limit) in [
+        (site.url(0, "/late"), "fetch.timeout_ms"),
+        (site.url(0, "/steady"), "fetch.timeout_ms"),
+        (unanswered, "fetch.connect_timeout_ms"),
+    ] {
+        let row = db.page(&url).await.expect("a row");
+        let error = row.error.unwrap_or_default();
+        assert!(
+            row.error_kind.as_deref() == Some("timeout") && error.contains(limit),
+            "{url}: {:?} {error}",
+            row.error_kind
         );
     }
 }
