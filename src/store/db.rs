@@ -2711,21 +2711,13 @@ where
                     .filter(|(_, d)| d.host == host)
                     .map(|(id, _)| *id)
                     .collect();
-                let mut queued = Vec::with_capacity(ids.len());
-                for chunk in ids.chunks(MAX_BINDS) {
-                    let mut q = QueryBuilder::<DB>::new(
-                        "SELECT id FROM frontier WHERE state = 'queued' AND id IN ",
-                    );
-                    push_id_list(&mut q, chunk);
-                    queued.extend(
-                        q.build_query_scalar::<i64>()
-                            .persistent(false)
-                            .fetch_all(&mut *tx)
-                            .await
-                            .doing(doing)?,
-                    );
-                }
-                Ok(queued)
+                select_on_list(
+                    tx,
+                    "SELECT id FROM frontier WHERE state = 'queued' AND id IN ",
+                    &ids,
+                    doing,
+                )
+                .await
             }
             NewRows::Above(above) => sqlx::query_scalar(
                 "SELECT id FROM frontier WHERE id > $1 AND host = $2 AND state = 'queued'",
@@ -2756,22 +2748,15 @@ where
     /// only for such hosts: seeds sent over the API in a loop, each of a host new to the
     /// crawl or admitted, cost no such pass.
     async fn cut_named(conn: &mut Conn<DB>, hosts: &[&str]) -> Result<Vec<String>, Error> {
-        let mut found = Vec::new();
-        for chunk in hosts.chunks(MAX_BINDS) {
-            let mut q = QueryBuilder::<DB>::new(
-                "SELECT host FROM host_budget b
-                 WHERE NOT EXISTS (SELECT 1 FROM known_hosts k WHERE k.host = b.host)
-                   AND b.host IN ",
-            );
-            push_id_list(&mut q, chunk);
-            found.extend(
-                q.build_query_scalar::<String>()
-                    .persistent(false)
-                    .fetch_all(&mut *conn)
-                    .await
-                    .doing("finding which named hosts were found before")?,
-            );
-        }
+        let found: Vec<String> = select_on_list(
+            conn,
+            "SELECT host FROM host_budget b
+             WHERE NOT EXISTS (SELECT 1 FROM known_hosts k WHERE k.host = b.host)
+               AND b.host IN ",
+            hosts,
+            "finding which named hosts were found before",
+        )
+        .await?;
         if found.is_empty() {
             return Ok(found);
         }
@@ -3739,6 +3724,36 @@ where
             .doing(doing)?;
     }
     Ok(())
+}
+
+/// The values `statement`, which selects one column and ends in `IN `, finds for `ids`
+/// (or host names), a chunk at a time.
+pub(super) async fn select_on_list<'t, DB: Backend + HasStatementCache, T, O>(
+    conn: &mut Conn<DB>,
+    statement: &str,
+    ids: &[T],
+    doing: &'static str,
+) -> Result<Vec<O>, Error>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    T: Copy + Type<DB> + Encode<'t, DB>,
+    O: Send + Unpin + Type<DB> + for<'r> Decode<'r, DB>,
+    (O,): for<'r> sqlx::FromRow<'r, DB::Row>,
+{
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(MAX_BINDS) {
+        let mut q = QueryBuilder::<DB>::new(statement);
+        push_id_list(&mut q, chunk);
+        found.extend(
+            q.build_query_scalar::<O>()
+                .persistent(false)
+                .fetch_all(&mut *conn)
+                .await
+                .doing(doing)?,
+        );
+    }
+    Ok(found)
 }
 
 /// Appends `($1, $2, …)` binding each id (or host name), for `WHERE id IN`.

@@ -10,17 +10,18 @@
 //! known, and its URLs cost nothing here; only a host new to `host_budget` is looked up
 //! in `known_hosts`, and only one new there too is counted in `domain_budget`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::marker::PhantomData;
 
 use sqlx::database::HasStatementCache;
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, QueryBuilder, Type};
 
 use super::backend::Backend;
-use super::db::{execute_on_list, Conn};
+use super::db::{execute_on_list, select_on_list, Conn};
 use super::MAX_BINDS;
 use crate::error::{DbContext, Error};
 use crate::traps::domain_of;
+use crate::urlnorm;
 
 /// The `crawl_state` key of the running `traps.max_hosts_per_domain`, which every path
 /// that adds URLs (the writer's batches and merges, a start's passes over the frontier)
@@ -39,12 +40,15 @@ where
     for<'s> &'s str: Type<DB> + Encode<'s, DB>,
     usize: ColumnIndex<DB::Row>,
 {
-    /// The hosts of `candidates` (sorted) that are new to `known_hosts`, now in it: nodes
-    /// adding the same hosts wait for each other. Others were admitted before.
+    /// The hosts of `candidates` (sorted) that are new to `known_hosts`, now in it, to be
+    /// counted: nodes adding the same hosts wait for each other. Others were admitted
+    /// before, and so was a name on another port: `example.com:8080` is no new name when
+    /// `example.com` is known, which `scope.hosts` names on every port.
     pub(super) async fn admit(
         tx: &mut Conn<DB>,
         candidates: &[&str],
     ) -> Result<Vec<String>, Error> {
+        let named = Self::names_known(tx, candidates).await?;
         let mut admitted = Vec::new();
         for chunk in candidates.chunks(MAX_BINDS) {
             let mut q = QueryBuilder::<DB>::new("INSERT INTO known_hosts (host) ");
@@ -60,7 +64,26 @@ where
                     .doing("admitting new hosts")?,
             );
         }
+        admitted.retain(|host| !named.contains(urlnorm::host_name(host)));
         Ok(admitted)
+    }
+
+    /// The names (ports left out) of those of `hosts` with a port that are known. Most
+    /// crawls meet no port: nothing is asked then.
+    async fn names_known(tx: &mut Conn<DB>, hosts: &[&str]) -> Result<BTreeSet<String>, Error> {
+        let names: BTreeSet<&str> = hosts
+            .iter()
+            .filter_map(|&host| Some(urlnorm::host_name(host)).filter(|name| *name != host))
+            .collect();
+        let names: Vec<&str> = names.into_iter().collect();
+        let known: Vec<String> = select_on_list(
+            tx,
+            "SELECT host FROM known_hosts WHERE host IN ",
+            &names,
+            "looking up the names of new hosts",
+        )
+        .await?;
+        Ok(known.into_iter().collect())
     }
 
     /// Counts each domain's new hosts in `domain_budget`, in domain order; returns each

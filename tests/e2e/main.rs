@@ -11,6 +11,7 @@ mod crawl;
 mod dead_robots;
 mod faults;
 mod graph;
+mod host_rules;
 mod hostile;
 mod http2;
 mod max_pages;
