@@ -1162,6 +1162,46 @@ impl<'a> Problems<'a> {
         self.at_most(key, value, LONGEST_TIME_S, LONGEST_TIME_WHY);
     }
 
+    /// The pattern of `rules[i]`, a rule of `table` (`fetch.host`, `politeness.host`),
+    /// where the first rule matching a host wins: one an earlier rule covers
+    /// (`a.example.com` after `*.example.com`) would never apply, its delay or its
+    /// headers left out for the very hosts it names, and is a problem naming both.
+    fn host_rule_pattern<R>(
+        &mut self,
+        table: &str,
+        rules: &[R],
+        i: usize,
+        pattern_of: impl Fn(&R) -> &String,
+    ) -> Option<HostPattern> {
+        let written = pattern_of(&rules[i]);
+        let key = format!("{table}[{i}].pattern");
+        let pattern = match HostPattern::parse(written) {
+            Ok(pattern) => pattern,
+            Err(e) => {
+                self.add(&key, e);
+                return None;
+            }
+        };
+        let mut earlier = rules[..i].iter().map(&pattern_of).enumerate();
+        let covering = earlier.find(|(_, before)| {
+            HostPattern::parse(before).is_ok_and(|before| before.covers(&pattern))
+        });
+        match covering {
+            None => Some(pattern),
+            Some((j, before)) => {
+                self.add(
+                    &key,
+                    format!(
+                        "{written:?} is never used: `{table}[{j}]` ({before:?}) comes first \
+                         and matches every host it does, and the first matching rule wins \
+                         (put this rule first, or take it out)"
+                    ),
+                );
+                None
+            }
+        }
+    }
+
     /// `scope.include` or `scope.exclude` (`key`): patterns as [`Problems::regex`] takes
     /// them, where a line of Nutch's regex-urlfilter.txt pasted with its sign is a problem
     /// too, and a look-around's hint names `scope.url_filter`, which says what these
@@ -1359,9 +1399,8 @@ impl RawConfig {
         for (i, rule) in f.host.iter().enumerate() {
             let key = format!("fetch.host[{i}]");
             let headers = request_headers(p, &format!("{key}.headers"), &rule.headers);
-            match HostPattern::parse(&rule.pattern) {
-                Ok(pattern) => host_headers.push(HostHeaders { pattern, headers }),
-                Err(e) => p.add(&format!("{key}.pattern"), e),
+            if let Some(pattern) = p.host_rule_pattern("fetch.host", &f.host, i, |r| &r.pattern) {
+                host_headers.push(HostHeaders { pattern, headers });
             }
         }
         p.at_least("fetch.workers", f.workers as u64, 1);
@@ -1446,13 +1485,14 @@ impl RawConfig {
             if let Some(ms) = h.delay_ms {
                 p.millis(&format!("{key}.delay_ms"), ms);
             }
-            match HostPattern::parse(&h.pattern) {
-                Ok(pattern) => host_politeness.push(HostPolitenessConfig {
+            if let Some(pattern) =
+                p.host_rule_pattern("politeness.host", &pol.host, i, |r| &r.pattern)
+            {
+                host_politeness.push(HostPolitenessConfig {
                     pattern,
                     per_host_concurrency: h.per_host_concurrency,
                     delay: h.delay_ms.map(Duration::from_millis),
-                }),
-                Err(e) => p.add(&format!("{key}.pattern"), e),
+                });
             }
         }
 

@@ -97,6 +97,12 @@ impl HostPattern {
         (!self.subdomains).then_some(self.host.as_str())
     }
 
+    /// Whether every host `other` matches, this matches too: a rule with `other` after
+    /// one with this, where the first matching rule wins, never applies.
+    pub fn covers(&self, other: &Self) -> bool {
+        self.matches(&other.host) && (self.subdomains || !other.subdomains)
+    }
+
     pub fn matches(&self, host: &str) -> bool {
         (self.subdomains && self.host.is_empty())
             || host == self.host

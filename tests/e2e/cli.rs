@@ -2239,6 +2239,40 @@ fn a_boost_or_recrawl_pattern_anchored_past_the_scheme_is_refused_naming_it() {
     );
 }
 
+/// `[[politeness.host]]` and `[[fetch.host]]` take the first rule matching a host: a
+/// rule after one whose pattern covers it (`a.example.com` after `*.example.com`, a
+/// pattern written twice, anything after `*`) never applies, and was taken without a
+/// word, its delay or its token silently left out for the very hosts it names.
+#[test]
+fn a_host_rule_an_earlier_rule_covers_is_refused_naming_both() {
+    let harness = Harness::default();
+    let config = harness.write_config(&harness.config_text(
+        &["http://127.0.0.1:9/".into()],
+        "[[politeness.host]]\npattern = '*.Example.com'\ndelay_ms = 100\n\
+         [[politeness.host]]\npattern = 'www.example.com'\ndelay_ms = 5000\n\
+         [[politeness.host]]\npattern = 'example.com'\ndelay_ms = 9\n\
+         [[fetch.host]]\npattern = 'corp.test'\nheaders = { A = 'a' }\n\
+         [[fetch.host]]\npattern = '*.corp.test'\nheaders = { B = 'b' }\n\
+         [[fetch.host]]\npattern = 'corp.test.'\nheaders = { C = 'c' }\n",
+    ));
+    let stderr = refused(&pipecrawl(&[
+        "crawl",
+        "--config",
+        config.to_str().unwrap_or_default(),
+    ]));
+    for said in [
+        "line 6: `politeness.host[1].pattern` \"www.example.com\" is never used: \
+         `politeness.host[0]` (\"*.Example.com\") comes first and matches every host it does",
+        "line 9: `politeness.host[2].pattern` \"example.com\" is never used: \
+         `politeness.host[0]` (\"*.Example.com\")",
+        "line 18: `fetch.host[2].pattern` \"corp.test.\" is never used: \
+         `fetch.host[0]` (\"corp.test\")",
+    ] {
+        assert!(stderr.contains(said), "{said}\n{stderr}");
+    }
+    assert!(stderr.contains("3 problem(s)"), "{stderr}");
+}
+
 /// A seed as a browser's address bar takes it, without a scheme, was refused as "relative
 /// URL without a base" (`example.com`), or as having the scheme `localhost`
 /// (`localhost:8080`): the error says to write the scheme, and shows the URL with it.
