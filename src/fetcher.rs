@@ -1066,13 +1066,20 @@ fn is_a_cookie_check(response: &Response, asked: &Url, traps: &Traps) -> bool {
 /// A validator (`ETag`, `Last-Modified`) as the server sent it, to be named back at the
 /// revisit. An entity tag may hold characters beyond ASCII (RFC 9110 §8.8.3), which
 /// `HeaderValue::to_str` refuses: read so, the tag was dropped and every revisit came in
-/// full. Bytes that are not UTF-8 cannot be stored as they came, nor sent back so.
+/// full. Bytes that are not UTF-8 cannot be stored as they came, nor sent back so; nor is
+/// one longer than [`MAX_VALIDATOR_BYTES`] kept.
 fn header(headers: &HeaderMap, name: impl reqwest::header::AsHeaderName) -> Option<String> {
     headers
         .get(name)
+        .filter(|v| v.len() <= MAX_VALIDATOR_BYTES)
         .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
         .map(str::to_owned)
 }
+
+/// A validator is a short token (an entity tag of a hash, a date of 29 bytes); one of
+/// kilobytes, from a broken or hostile server, would be stored in its page's row and sent
+/// back at every revisit. Such a page is revisited in full instead.
+const MAX_VALIDATOR_BYTES: usize = 1024;
 
 /// A response's `Content-Type`, whatever bytes it holds: a value with one byte beyond
 /// ASCII (`charset=“utf-8”`, typed in a word processor) still says `text/html`, and

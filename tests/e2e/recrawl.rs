@@ -1189,6 +1189,49 @@ async fn an_etag_beyond_ascii_is_named_by_the_revisit() {
     assert_eq!(home().await, Some((Some(200), Some("Home".to_owned()))));
 }
 
+/// A validator is a short token (an ETag of a hash, a date): one of kilobytes, as a
+/// hostile or broken server sends, was stored in every revisit's row and sent back at
+/// each, its page's row growing by up to `fetch.max_header_bytes` twice. Such a page is
+/// kept without it (its revisits come in full); a usual one is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validator_of_kilobytes_is_not_kept() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        Resource::Html("<title>Home</title><a href='/huge'>h</a>".into()),
+    );
+    let huge = "x".repeat(20_000);
+    b.add(
+        &h,
+        "/huge",
+        Resource::WithHeaders(
+            vec![
+                ("ETag".into(), format!("\"{huge}\"")),
+                ("Last-Modified".into(), format!("Tue, 01 Dec 2026 {huge}")),
+            ],
+            Box::new(Resource::Html("<title>Huge</title>".into())),
+        ),
+    );
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    let kept: Vec<(String, Option<i64>, Option<i64>)> = rows(
+        &format!("{:?}", harness.db_path().display().to_string()),
+        "SELECT title, length(etag), length(last_modified) FROM pages ORDER BY url",
+        None,
+    )
+    .await;
+    assert_eq!(
+        kept,
+        [
+            ("Home".to_owned(), None, None),
+            ("Huge".to_owned(), None, None)
+        ]
+    );
+}
+
 /// A 304 says the stored version is current, which is only so of a stored answer: the
 /// request named no version when the last visit failed (a 503 after its retries), and a
 /// server's 304 then was taken for "the 503 is still current", so the row said 503 as of
