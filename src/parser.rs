@@ -657,13 +657,14 @@ pub fn extract(
     let reading = (syntax, agent);
     // What a browser asks of a refresh's URL before it acts on it: that it parses (the
     // page's encoding spells a query's bytes, and fails no URL).
-    let parses =
-        |href: &str, base_href: Option<&str>| page_base(page_url, base_href).join(href).is_ok();
+    let parses = |href: &str, base_href: Option<&str>| {
+        page_base(page_url, base_href, encoding).join(href).is_ok()
+    };
     let refresh = (refresh_header, &parses as &html::UrlParses<'_>);
     let mut page = html::read_page_with(html, reading, refresh, &mut |anchor, base| {
         links.take(anchor, base);
     });
-    let base = page_base(page_url, page.base_href.as_deref());
+    let base = page_base(page_url, page.base_href.as_deref(), encoding);
     let labels_wanted = !links.wanted.is_empty();
     if (links.read_before_base && base != *page_url) || labels_wanted {
         // Rare: a `<base>` after links, which it governs too, or links named by elements
@@ -695,9 +696,10 @@ pub fn extract(
 }
 
 /// As the HTML standard has it: a base that does not parse, or is `data:` or
-/// `javascript:`, leaves the page's own URL the base.
-fn page_base(page_url: &Url, href: Option<&str>) -> Url {
-    href.and_then(|href| page_url.join(href).ok())
+/// `javascript:`, leaves the page's own URL the base; a query in it is spelled in the
+/// page's `encoding`, as the standard parses it with the document's.
+fn page_base(page_url: &Url, href: Option<&str>, encoding: &'static Encoding) -> Url {
+    href.and_then(|href| urlnorm::join_in(page_url, href, encoding).ok())
         .filter(|base| !matches!(base.scheme(), "data" | "javascript"))
         .unwrap_or_else(|| page_url.clone())
 }
@@ -765,7 +767,7 @@ impl<'a> Links<'a> {
     /// `<base href>` as read so far.
     fn take(&mut self, anchor: html::Anchor, base_href: Option<&str>) {
         if let (None, Some(href)) = (&self.base, base_href) {
-            self.base = Some(page_base(self.page_url, Some(href)));
+            self.base = Some(page_base(self.page_url, Some(href), self.encoding));
         }
         let own_base;
         let base = match &anchor.base {
@@ -774,7 +776,7 @@ impl<'a> Links<'a> {
                 self.base.as_ref().unwrap_or(self.page_url)
             }
             html::Base::ReadBefore(href) => {
-                own_base = page_base(self.page_url, href.as_deref());
+                own_base = page_base(self.page_url, href.as_deref(), self.encoding);
                 &own_base
             }
         };

@@ -115,18 +115,28 @@ pub fn header_url_text(bytes: &[u8]) -> Cow<'_, str> {
 /// encoding override), so `?q=日本` on a Shift_JIS page asks the server what its own
 /// search form would, not another URL it may not understand.
 pub fn resolve_in(base: &Url, href: &str, encoding: &'static Encoding) -> Result<Url, UrlError> {
+    normalize(join_in(base, href, encoding)?)
+}
+
+/// `href` parsed against `base` as a page read in `encoding` parses it, its query's
+/// non-ASCII text in that encoding, and not normalised: a `<base href>` is such a URL
+/// (the HTML standard parses it with the document's encoding), and whatever its scheme,
+/// it is the base of the page's links.
+pub fn join_in(
+    base: &Url,
+    href: &str,
+    encoding: &'static Encoding,
+) -> Result<Url, url::ParseError> {
     // UTF-16 pages' URLs are UTF-8, as the standard's "output encoding" says.
     let encoding = encoding.output_encoding();
     if encoding == UTF_8 {
-        return resolve(base, href);
+        return base.join(href);
     }
     let encode: &dyn Fn(&str) -> Cow<'_, [u8]> = &|text| encode_query(encoding, text);
-    normalize(
-        Url::options()
-            .base_url(Some(base))
-            .encoding_override(Some(encode))
-            .parse(href)?,
-    )
+    Url::options()
+        .base_url(Some(base))
+        .encoding_override(Some(encode))
+        .parse(href)
 }
 
 /// `text` in `encoding`; a character it cannot spell becomes `%26%23` + its code point in

@@ -1342,3 +1342,40 @@ async fn a_url_found_again_spends_nothing_more_of_its_familys_budget() {
         "the family has 4 URLs, within its budget"
     );
 }
+
+/// A `<base href>` is a URL of its page, parsed in the page's encoding as its links are
+/// (the HTML standard's frozen base URL is parsed with the document's character
+/// encoding): on a windows-1252 page, `<base href='/search?q=café'>` is
+/// `/search?q=caf%E9`, and `<a href='#results'>` (or `href=''`) leads there, as a browser
+/// follows it, not to `?q=caf%C3%A9`, a search the site's own form never sends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_base_hrefs_query_is_spelled_in_its_pages_encoding() {
+    let raw = RawSite::start(vec![
+        (
+            "/",
+            RawReply::ok(
+                "text/html; charset=windows-1252",
+                b"<head><base href='/search?q=caf\xe9'></head><a href='#results'>Results</a>"
+                    .to_vec(),
+            ),
+        ),
+        (
+            "/search?q=caf%E9",
+            RawReply::ok("text/html", "<title>Results</title>"),
+        ),
+    ])
+    .await;
+    let harness = Harness::default();
+    harness.crawl(&[raw.url("/")], "").await;
+    let db = harness.db().await;
+    assert_eq!(
+        db.links().await,
+        [(
+            raw.url("/"),
+            raw.url("/search?q=caf%E9"),
+            "Results".to_owned()
+        )]
+    );
+    assert_eq!(raw.count("/search?q=caf%E9"), 1);
+    assert_eq!(raw.count("/search?q=caf%C3%A9"), 0);
+}
