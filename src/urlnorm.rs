@@ -4,7 +4,8 @@
 //! The `url` crate already lowercases scheme and host, drops default ports and resolves dot
 //! segments. On top of that we drop a host's trailing dot, fragments (they never reach the
 //! server) and an empty `?`, and spell percent-escapes one way: unreserved characters
-//! decoded, hex digits uppercase, and a `%` that starts no escape written `%25`.
+//! decoded and hex digits uppercase; a `%` that starts no escape is kept, as browsers send
+//! it.
 
 use std::borrow::Cow;
 
@@ -256,14 +257,16 @@ pub fn host_name(host: &str) -> &str {
     }
 }
 
-/// Rewrites `%7e` → `~`, `%2f` → `%2F` and a stray `%` → `%25`; `None` when the input is
-/// already canonical.
+/// Rewrites `%7e` → `~` and `%2f` → `%2F`; `None` when the input is already canonical.
 ///
 /// robots.txt rules are spelled this way too, so they match the URLs they name.
 ///
-/// A stray `%` must be escaped, not kept: decoding `%33` after it (`%%33` → `%3`) would
-/// otherwise make a new escape of it, so the URL would normalise to another URL the next
-/// time, and mean another resource to the server.
+/// A `%` that starts no escape (`100%.pdf`) is kept as written, as browsers send it (the
+/// URL standard's percent-encode sets leave `%` alone): escaped, it asks the server for
+/// another resource. An escape of a hex digit within two characters after one is not
+/// decoded, for it would make a new escape of them (`%%33` read as `%3`, `%A%33` as
+/// `%A3`): the URL would normalise to another URL the next time, and mean another
+/// resource to the server.
 pub fn canonical_escapes(s: &str) -> Option<String> {
     if !s.contains('%') {
         return None;
@@ -271,13 +274,20 @@ pub fn canonical_escapes(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = String::with_capacity(s.len());
     let mut changed = false;
+    // Where in `out` the last `%` that starts no escape stands.
+    let mut stray: Option<usize> = None;
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
             let hex = |j: usize| bytes.get(j).copied().and_then(hex_value);
             if let (Some(h), Some(l)) = (hex(i + 1), hex(i + 2)) {
                 let decoded = h * 16 + l;
-                if decoded.is_ascii_alphanumeric() || b"-._~".contains(&decoded) {
+                let joins_stray = decoded.is_ascii_hexdigit()
+                    && stray.is_some_and(|at| {
+                        out.len() - at <= 2
+                            && out.as_bytes()[at + 1..].iter().all(u8::is_ascii_hexdigit)
+                    });
+                if (decoded.is_ascii_alphanumeric() || b"-._~".contains(&decoded)) && !joins_stray {
                     out.push(char::from(decoded));
                     changed = true;
                 } else {
@@ -288,8 +298,8 @@ pub fn canonical_escapes(s: &str) -> Option<String> {
                 }
                 i += 3;
             } else {
-                out.push_str("%25");
-                changed = true;
+                stray = Some(out.len());
+                out.push('%');
                 i += 1;
             }
             continue;
@@ -472,13 +482,14 @@ mod tests {
     fn escapes_are_spelled_one_way_and_reserved_ones_kept() {
         assert_eq!(n("http://h/a%2fb?q=%7e%2f"), "http://h/a%2Fb?q=~%2F");
         assert_eq!(n("http://h/caf%C3%A9"), "http://h/caf%C3%A9");
-        assert_eq!(n("http://h/a%zz?q=%"), "http://h/a%25zz?q=%25");
+        assert_eq!(n("http://h/a%zz?q=%"), "http://h/a%zz?q=%");
     }
 
     /// Found by `cargo fuzz run urlnorm`: `%%33` decoded to `%3`, which the next
-    /// normalisation read as another escape.
+    /// normalisation read as another escape. A stray `%` is kept as browsers send it, and
+    /// an escape of a hex digit that would make a new escape with it is not decoded.
     #[test]
-    fn a_stray_percent_is_escaped_so_normalising_twice_changes_nothing() {
+    fn a_stray_percent_is_kept_and_normalising_twice_changes_nothing() {
         for s in [
             "http://h/%",
             "http://h/%%33",
@@ -486,12 +497,18 @@ mod tests {
             "http://h/%%%%%%T%%%%333%%%%%%%%",
             "http://h/p?a=%%7e&b=%4",
             "http://h/%25",
+            "http://h/%A%33%34",
+            "http://h/%G%41",
+            "http://h/%%7E%41",
         ] {
             let once = n(s);
             assert_eq!(n(&once), once, "{s}");
         }
-        assert_eq!(n("http://h/%%33"), "http://h/%253");
-        assert_eq!(n("http://h/%"), "http://h/%25");
+        assert_eq!(n("http://h/%%33"), "http://h/%%33");
+        assert_eq!(n("http://h/%A%33%34"), "http://h/%A%334");
+        assert_eq!(n("http://h/%G%41"), "http://h/%GA");
+        assert_eq!(n("http://h/%%7E%41"), "http://h/%~A");
+        assert_eq!(n("http://h/%"), "http://h/%");
     }
 
     #[test]

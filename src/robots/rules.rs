@@ -393,7 +393,8 @@ fn canonical_pattern(pattern: &[u8], out: &mut String) {
     }
     let canonical = urlnorm::canonical_escapes(&escaped);
     let canonical = canonical.as_deref().unwrap_or(&escaped);
-    // Every `%` of the canonical form begins an escape: a `%2A` there is one.
+    // A `%2A` of the canonical form is an escape: a `%` that starts none is kept only
+    // where no two hex digits follow it.
     if canonical.contains("%2A") || canonical.contains("%24") {
         out.push_str(&canonical.replace("%2A", STAR).replace("%24", DOLLAR));
     } else {

@@ -1379,3 +1379,51 @@ async fn a_base_hrefs_query_is_spelled_in_its_pages_encoding() {
     assert_eq!(raw.count("/search?q=caf%E9"), 1);
     assert_eq!(raw.count("/search?q=caf%C3%A9"), 0);
 }
+
+/// A `%` that starts no escape (`100%.pdf`, `?q=50%off`) is sent as the page wrote it, as
+/// browsers send it: the URL standard's percent-encode sets leave `%` alone. Written
+/// `%25`, it asked the server for another resource (a server that refuses the bare `%`
+/// with a 400, as Apache and nginx do, serves the escaped one), so a link checker
+/// reported a link its readers cannot follow as working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_percent_that_starts_no_escape_is_requested_as_written() {
+    let raw = RawSite::start(vec![
+        (
+            "/",
+            RawReply::ok(
+                "text/html",
+                "<a href='/files/100%.pdf'>Report</a><a href='/search?q=50%off'>Sale</a>",
+            ),
+        ),
+        (
+            "/files/100%.pdf",
+            RawReply::ok("text/html", "<title>Report</title>"),
+        ),
+        (
+            "/search?q=50%off",
+            RawReply::ok("text/html", "<title>Sale</title>"),
+        ),
+    ])
+    .await;
+    let harness = Harness::default();
+    harness.crawl(&[raw.url("/")], "").await;
+    let db = harness.db().await;
+    let mut links = db.links().await;
+    links.sort();
+    assert_eq!(
+        links,
+        [
+            (
+                raw.url("/"),
+                raw.url("/files/100%.pdf"),
+                "Report".to_owned()
+            ),
+            (raw.url("/"), raw.url("/search?q=50%off"), "Sale".to_owned()),
+        ]
+    );
+    for (path, title) in [("/files/100%.pdf", "Report"), ("/search?q=50%off", "Sale")] {
+        assert_eq!(raw.count(path), 1, "{path}");
+        let row = db.page(&raw.url(path)).await;
+        assert_eq!(row.and_then(|p| p.title).as_deref(), Some(title), "{path}");
+    }
+}
