@@ -240,13 +240,15 @@ async fn bringing_an_earlier_pipecrawls_database_up_to_date_is_said() {
     let config = config.to_str().unwrap_or_default().to_owned();
     let first = pipecrawl(&["crawl", "--config", &config]);
     assert!(ran_to_its_end(&first), "{}", text(&first.stderr));
-    // As a pipecrawl from before migrations 15 (an index's columns) and 16 left it.
+    // As a pipecrawl from before migrations 15 (an index's columns), 16 and 17 left it.
     let options = sqlx::sqlite::SqliteConnectOptions::new().filename(harness.db_path());
     let mut conn = sqlx::SqliteConnection::connect_with(&options)
         .await
         .expect("open the database");
     sqlx::raw_sql(
-        "DELETE FROM _sqlx_migrations WHERE version IN (15, 16);
+        "DELETE FROM _sqlx_migrations WHERE version IN (15, 16, 17);
+         DROP TRIGGER page_changes_kept;
+         DROP TABLE page_changes;
          DROP TABLE known_hosts;
          DROP TABLE domain_budget;
          DROP INDEX frontier_revisits;
@@ -266,11 +268,11 @@ async fn bringing_an_earlier_pipecrawls_database_up_to_date_is_said() {
         text(&out.stdout)
     );
     assert!(
-        stderr.contains("the database's schema is at migration 14, this pipecrawl's at 16"),
+        stderr.contains("the database's schema is at migration 14, this pipecrawl's at 17"),
         "{stderr}"
     );
     assert!(
-        stderr.contains("the database's schema is up to date (migration 16)"),
+        stderr.contains("the database's schema is up to date (migration 17)"),
         "{stderr}"
     );
     let first_column: String = sqlx::query_scalar(
@@ -1400,7 +1402,7 @@ async fn assert_the_readme_sql_answers(database: Option<&str>) {
         .expect("the crawl succeeds");
 
     let examples = readme_sql_examples();
-    assert_eq!(examples.len(), 4, "{examples:?}");
+    assert_eq!(examples.len(), 5, "{examples:?}");
     for (comment, sql) in examples {
         let out = tokio::task::spawn_blocking({
             let db = db.clone();
