@@ -41,7 +41,7 @@ use crate::resumption::CrawlBegan;
 use crate::retry::RetryPolicy;
 use crate::robots::{self, RobotsCache};
 use crate::scope::{HostPattern, Scope, SharedScope};
-use crate::stages::{Queues, Stages};
+use crate::stages::{Fill, Queues, Stages};
 use crate::store::cluster::{self, Budget, Cluster};
 use crate::store::writer::StoreWriter;
 use crate::store::{from_unix_ms, unix_ms, Store};
@@ -362,8 +362,8 @@ async fn run_opened(
     let (records_tx, records_rx) = queue::bounded(config.channels.to_store, half);
     let stages = Stages::new(Queues {
         to_fetch: depth(jobs_tx.downgrade()),
-        to_parse: depth(fetched_tx.downgrade()),
-        to_store: depth(records_tx.downgrade()),
+        to_parse: fill(fetched_tx.gauge()),
+        to_store: fill(records_tx.gauge()),
         capacity: [
             config.channels.to_fetch,
             config.channels.to_parse,
@@ -652,9 +652,20 @@ async fn run_opened(
 }
 
 /// A channel's depth, read through a weak handle so that reading it never keeps the
-/// channel open past its stage's end.
-fn depth<T: Send + 'static>(weak: flume::WeakSender<T>) -> Box<dyn Fn() -> usize + Send + Sync> {
-    Box::new(move || weak.upgrade().map_or(0, |s| s.len()))
+/// channel open past its stage's end. The jobs' channel has no byte budget.
+fn depth<T: Send + 'static>(weak: flume::WeakSender<T>) -> Box<dyn Fn() -> Fill + Send + Sync> {
+    Box::new(move || Fill {
+        depth: weak.upgrade().map_or(0, |s| s.len()),
+        short_of_bytes: false,
+    })
+}
+
+/// A bounded queue's fill, in values and bytes.
+fn fill<T: Send + 'static>(gauge: queue::Gauge<T>) -> Box<dyn Fn() -> Fill + Send + Sync> {
+    Box::new(move || Fill {
+        depth: gauge.depth(),
+        short_of_bytes: gauge.short_of_bytes(),
+    })
 }
 
 /// A crawl stopped and started again is still one visitor to each host: the hosts the
@@ -921,7 +932,7 @@ mod tests {
     use metrics_exporter_prometheus::PrometheusBuilder;
 
     use super::*;
-    use crate::stages::Queues;
+    use crate::stages::{Fill, Queues};
 
     /// A seed sent over the API while a SIGHUP reload waits for the database to queue its
     /// seeds: the request does not wait for the reload, and the reload's scope, built from
@@ -944,9 +955,9 @@ mod tests {
         let network = Arc::new(NetworkPolicy::new(Vec::new()));
         let host_rules = Arc::new(HostRules::new(&config.fetch.host_headers));
         let stages = Stages::new(Queues {
-            to_fetch: Box::new(|| 0),
-            to_parse: Box::new(|| 0),
-            to_store: Box::new(|| 0),
+            to_fetch: Box::new(Fill::default),
+            to_parse: Box::new(Fill::default),
+            to_store: Box::new(Fill::default),
             capacity: [1; 3],
         });
         let progress = Progress::new(stages.clone());

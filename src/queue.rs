@@ -10,10 +10,11 @@
 //! gives it back once the next stage is done with it (the writer: once it is committed).
 
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 /// Budgets count kibibytes, so that one can be larger than a `u32` of bytes.
 const UNIT: usize = 1024;
@@ -29,6 +30,7 @@ pub fn bounded<T>(capacity: usize, max_bytes: usize) -> (Sender<T>, Receiver<T>)
         values: tx,
         budget: Arc::clone(&budget),
         units,
+        short_of_bytes: Arc::default(),
     };
     let receiver = Receiver {
         values: rx,
@@ -51,6 +53,9 @@ pub struct Sender<T> {
     values: flume::Sender<(T, Held)>,
     budget: Arc<Semaphore>,
     units: u32,
+    /// Senders waiting for bytes now: the queue is full by its budget, which its depth in
+    /// values does not show (one page weighing the whole budget fills it alone).
+    short_of_bytes: Arc<AtomicUsize>,
 }
 
 // Not derived: a derived `Clone` would ask it of the values.
@@ -60,6 +65,7 @@ impl<T> Clone for Sender<T> {
             values: self.values.clone(),
             budget: Arc::clone(&self.budget),
             units: self.units,
+            short_of_bytes: Arc::clone(&self.short_of_bytes),
         }
     }
 }
@@ -67,10 +73,17 @@ impl<T> Clone for Sender<T> {
 impl<T> Sender<T> {
     /// Waits for room for `value` (a place, and `bytes` of the budget), then queues it.
     pub async fn send_async(&self, value: T, bytes: usize) -> Result<(), Disconnected> {
-        let held = Arc::clone(&self.budget)
-            .acquire_many_owned(self.units_for(bytes))
-            .await
-            .map_err(|_closed| Disconnected)?;
+        let units = self.units_for(bytes);
+        let held = match self.try_take(units)? {
+            Some(held) => held,
+            None => {
+                let _counted = ShortOfBytes::count(&self.short_of_bytes);
+                Arc::clone(&self.budget)
+                    .acquire_many_owned(units)
+                    .await
+                    .map_err(|_closed| Disconnected)?
+            }
+        };
         self.values
             .send_async((value, Held { _bytes: held }))
             .await
@@ -80,16 +93,35 @@ impl<T> Sender<T> {
     /// [`Self::send_async`] for a thread outside the runtime (a parse thread).
     pub fn send(&self, value: T, bytes: usize) -> Result<(), Disconnected> {
         let units = self.units_for(bytes);
-        let held = wait_blocking(Arc::clone(&self.budget).acquire_many_owned(units))
-            .map_err(|_closed| Disconnected)?;
+        let held = match self.try_take(units)? {
+            Some(held) => held,
+            None => {
+                let _counted = ShortOfBytes::count(&self.short_of_bytes);
+                wait_blocking(Arc::clone(&self.budget).acquire_many_owned(units))
+                    .map_err(|_closed| Disconnected)?
+            }
+        };
         self.values
             .send((value, Held { _bytes: held }))
             .map_err(|_| Disconnected)
     }
 
+    /// `units` of the budget if they are free now (a sender waiting before this one has
+    /// them first), or `None`.
+    fn try_take(&self, units: u32) -> Result<Option<OwnedSemaphorePermit>, Disconnected> {
+        match Arc::clone(&self.budget).try_acquire_many_owned(units) {
+            Ok(held) => Ok(Some(held)),
+            Err(TryAcquireError::NoPermits) => Ok(None),
+            Err(TryAcquireError::Closed) => Err(Disconnected),
+        }
+    }
+
     /// For the depth `/stats` and the progress line show, without keeping the queue open.
-    pub fn downgrade(&self) -> flume::WeakSender<(T, Held)> {
-        self.values.downgrade()
+    pub fn gauge(&self) -> Gauge<T> {
+        Gauge {
+            values: self.values.downgrade(),
+            short_of_bytes: Arc::clone(&self.short_of_bytes),
+        }
     }
 
     fn units_for(&self, bytes: usize) -> u32 {
@@ -149,6 +181,41 @@ fn wait_blocking<F: Future>(future: F) -> F::Output {
     }
 }
 
+/// A queue's fill, read without keeping it open.
+pub struct Gauge<T> {
+    values: flume::WeakSender<(T, Held)>,
+    short_of_bytes: Arc<AtomicUsize>,
+}
+
+impl<T> Gauge<T> {
+    /// Values queued now.
+    pub fn depth(&self) -> usize {
+        self.values.upgrade().map_or(0, |s| s.len())
+    }
+
+    /// Whether a sender waits for bytes now: the queue is full by `channels.max_bytes`.
+    pub fn short_of_bytes(&self) -> bool {
+        self.short_of_bytes.load(Ordering::Relaxed) > 0
+    }
+}
+
+/// One sender counted among those waiting for bytes, for as long as it waits (its wait
+/// may be dropped, with the fetch that sent it).
+struct ShortOfBytes<'a>(&'a AtomicUsize);
+
+impl<'a> ShortOfBytes<'a> {
+    fn count(waiting: &'a AtomicUsize) -> Self {
+        waiting.fetch_add(1, Ordering::Relaxed);
+        Self(waiting)
+    }
+}
+
+impl Drop for ShortOfBytes<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 struct CloseOnDrop(Arc<Semaphore>);
 
 impl Drop for CloseOnDrop {
@@ -180,12 +247,19 @@ mod tests {
             rx.try_recv().is_err(),
             "sent while the first value held 3 of the 4 MiB"
         );
+        let gauge = tx.gauge();
+        assert_eq!(gauge.depth(), 0);
+        assert!(
+            gauge.short_of_bytes(),
+            "full by its bytes, with no value in it"
+        );
         drop(held);
         second
             .await
             .expect("ran")
             .expect("sent once the bytes were back");
         assert_eq!(rx.try_recv().map(|(v, _)| v).ok(), Some("second"));
+        assert!(!gauge.short_of_bytes());
     }
 
     #[test]

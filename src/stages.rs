@@ -55,11 +55,21 @@ pub enum Phase {
     Blocked,
 }
 
-/// The channels between the stages: their depths, read without keeping them open.
+/// A queue's fill at one moment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Fill {
+    /// Values queued.
+    pub depth: usize,
+    /// A sender waits for the queue's share of `channels.max_bytes`: the queue is full,
+    /// whatever its depth (a page weighing that share fills it alone).
+    pub short_of_bytes: bool,
+}
+
+/// The channels between the stages: how full they are, read without keeping them open.
 pub struct Queues {
-    pub to_fetch: Box<dyn Fn() -> usize + Send + Sync>,
-    pub to_parse: Box<dyn Fn() -> usize + Send + Sync>,
-    pub to_store: Box<dyn Fn() -> usize + Send + Sync>,
+    pub to_fetch: Box<dyn Fn() -> Fill + Send + Sync>,
+    pub to_parse: Box<dyn Fn() -> Fill + Send + Sync>,
+    pub to_store: Box<dyn Fn() -> Fill + Send + Sync>,
     /// Their capacities, in the same order.
     pub capacity: [usize; 3],
 }
@@ -67,8 +77,12 @@ pub struct Queues {
 impl Queues {
     pub const NAMES: [&'static str; 3] = ["to_fetch", "to_parse", "to_store"];
 
-    pub fn depths(&self) -> [usize; 3] {
+    pub fn fills(&self) -> [Fill; 3] {
         [(self.to_fetch)(), (self.to_parse)(), (self.to_store)()]
+    }
+
+    pub fn depths(&self) -> [usize; 3] {
+        self.fills().map(|fill| fill.depth)
     }
 }
 
@@ -175,7 +189,8 @@ impl Stages {
 
     /// Records the queues' depths now; the reporter calls this about once a second.
     pub fn sample_queues(&self, in_flight: usize) {
-        let [to_fetch, to_parse, to_store] = self.queue_depths();
+        let fills = self.inner.queues.fills();
+        let [to_fetch, to_parse, to_store] = fills.map(|fill| fill.depth);
         let at = self.inner.started.elapsed().as_secs_f64();
         let sample = Sample {
             at_s: at,
@@ -184,7 +199,9 @@ impl Stages {
             to_store,
             in_flight,
         };
-        self.history().push(sample, self.inner.queues.capacity);
+        let short_of_bytes = fills.map(|fill| fill.short_of_bytes);
+        self.history()
+            .push(sample, short_of_bytes, self.inner.queues.capacity);
     }
 
     /// The figures so far.
@@ -272,9 +289,11 @@ struct History {
     every: f64,
     /// Samples seen at the current interval since the last one kept, averaged into it.
     pending: Option<(Sample, u32)>,
-    /// All samples ever taken, at one-second resolution: for means and how often full.
+    /// All samples ever taken, at one-second resolution: for means and how often full
+    /// (by its depth or by its bytes), and how often full by its bytes.
     sums: [f64; 3],
     full: [u64; 3],
+    short_of_bytes: [u64; 3],
     taken: u64,
 }
 
@@ -289,19 +308,21 @@ impl Default for History {
             pending: None,
             sums: [0.0; 3],
             full: [0; 3],
+            short_of_bytes: [0; 3],
             taken: 0,
         }
     }
 }
 
 impl History {
-    fn push(&mut self, sample: Sample, capacity: [usize; 3]) {
+    fn push(&mut self, sample: Sample, short_of_bytes: [bool; 3], capacity: [usize; 3]) {
         self.taken += 1;
         for (i, depth) in sample.depths().into_iter().enumerate() {
             self.sums[i] += depth as f64;
-            if depth >= capacity[i] {
+            if depth >= capacity[i] || short_of_bytes[i] {
                 self.full[i] += 1;
             }
+            self.short_of_bytes[i] += u64::from(short_of_bytes[i]);
         }
         let (mut acc, n) = match self.pending.take() {
             Some((acc, n)) => (acc.plus(&sample), n + 1),
@@ -338,6 +359,7 @@ impl History {
             capacity,
             mean_depth: self.sums[i] / taken,
             full_pct: 100.0 * self.full[i] as f64 / taken,
+            short_of_bytes_pct: 100.0 * self.short_of_bytes[i] as f64 / taken,
         }
     }
 }
@@ -411,8 +433,12 @@ pub struct QueueFigures {
     pub queue: &'static str,
     pub capacity: usize,
     pub mean_depth: f64,
-    /// Share of samples in which the queue was full.
+    /// Share of samples in which the queue was full: at its capacity, or with a sender
+    /// waiting for its bytes.
     pub full_pct: f64,
+    /// Share of samples in which a sender waited for its bytes (`channels.max_bytes`),
+    /// which a larger capacity does not help.
+    pub short_of_bytes_pct: f64,
 }
 
 /// Busy and blocked time per stage and queue depths: in the end summary and `/stats`.
@@ -447,8 +473,13 @@ impl fmt::Display for StageReport {
             .queues
             .iter()
             .map(|q| {
+                let by_bytes = if q.short_of_bytes_pct > 0.0 {
+                    format!(", {:.0}% by channels.max_bytes", q.short_of_bytes_pct)
+                } else {
+                    String::new()
+                };
                 format!(
-                    "{} {:.0}/{} ({:.0}% of the time full)",
+                    "{} {:.0}/{} ({:.0}% of the time full{by_bytes})",
                     q.queue, q.mean_depth, q.capacity, q.full_pct
                 )
             })
@@ -465,9 +496,9 @@ mod tests {
 
     fn stages() -> Stages {
         Stages::new(Queues {
-            to_fetch: Box::new(|| 0),
-            to_parse: Box::new(|| 0),
-            to_store: Box::new(|| 0),
+            to_fetch: Box::new(Fill::default),
+            to_parse: Box::new(Fill::default),
+            to_store: Box::new(Fill::default),
             capacity: [1, 1, 1],
         })
     }

@@ -1139,7 +1139,7 @@ mod tests {
     use super::*;
     use crate::politeness::Politeness;
     use crate::scope::Scope;
-    use crate::stages::Queues;
+    use crate::stages::{Fill, Queues};
 
     const PATIENCE: Duration = Duration::from_secs(5);
 
@@ -1183,9 +1183,9 @@ mod tests {
         )
         .expect("config");
         let progress = Progress::new(Stages::new(Queues {
-            to_fetch: Box::new(|| 0),
-            to_parse: Box::new(|| 0),
-            to_store: Box::new(|| 0),
+            to_fetch: Box::new(Fill::default),
+            to_parse: Box::new(Fill::default),
+            to_store: Box::new(Fill::default),
             capacity: [1; 3],
         }));
         let (jobs_tx, jobs) = flume::bounded(1);
@@ -1246,9 +1246,9 @@ mod tests {
     #[test]
     fn the_rate_is_the_last_minutes() {
         let progress = Progress::new(Stages::new(Queues {
-            to_fetch: Box::new(|| 0),
-            to_parse: Box::new(|| 0),
-            to_store: Box::new(|| 0),
+            to_fetch: Box::new(Fill::default),
+            to_parse: Box::new(Fill::default),
+            to_store: Box::new(Fill::default),
             capacity: [1; 3],
         }));
         let start = Instant::now();

@@ -21,7 +21,7 @@ use pipecrawl::parser::LinkRules;
 use pipecrawl::politeness::HostGate;
 use pipecrawl::recrawl::RecrawlPolicy;
 use pipecrawl::scope::{Scope, SharedScope};
-use pipecrawl::stages::{Queues, Stages};
+use pipecrawl::stages::{Fill, Queues, Stages};
 use pipecrawl::store::writer::StoreWriter;
 use pipecrawl::store::{LeaseRows, Store};
 use sqlx::{Connection, PgPool};
@@ -2562,11 +2562,10 @@ async fn store_as_a_crawl(store: &Store, config: &pipecrawl::Config, fetched: Fe
         },
     );
     let (records, received) = pipecrawl::queue::bounded(1, usize::MAX);
-    let idle = || Box::new(|| 0_usize) as Box<dyn Fn() -> usize + Send + Sync>;
     let stages = Stages::new(Queues {
-        to_fetch: idle(),
-        to_parse: idle(),
-        to_store: idle(),
+        to_fetch: Box::new(Fill::default),
+        to_parse: Box::new(Fill::default),
+        to_store: Box::new(Fill::default),
         capacity: [1; 3],
     });
     let writer = StoreWriter::new(

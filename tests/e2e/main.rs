@@ -30,6 +30,7 @@ mod site;
 mod socks;
 mod start_failures;
 mod tls;
+mod tuning;
 mod urls;
 
 use std::path::{Path, PathBuf};

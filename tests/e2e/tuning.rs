@@ -1,0 +1,66 @@
+//! What an operator tuning a crawl for speed reads: the end summary's stage shares and
+//! queue figures must point at the setting that limits the crawl.
+
+use super::site::{Resource, SiteBuilder};
+use super::Harness;
+
+/// A page of about `bytes` bytes of text: slow enough to parse, in a debug build, that
+/// the fetchers finish theirs first.
+fn heavy_page(i: usize, bytes: usize) -> String {
+    let filler = "<p>words to parse and a <b>little</b> markup to tokenize</p>\n";
+    let body = filler.repeat(bytes / filler.len());
+    format!("<title>Heavy {i}</title><a href='/'>home</a>{body}")
+}
+
+/// Pages heavier than the parse queue's half of `channels.max_bytes` go through it one at
+/// a time, so the fetchers wait on its bytes with one page in it of its 64 places: the
+/// summary said they were blocked on a full queue, and the queue was never full. The
+/// operator raised `channels.to_parse`, which changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_full_of_bytes_is_said_to_be_full() {
+    const PAGES: usize = 24;
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let links: String = (0..PAGES)
+        .map(|i| format!("<a href='/heavy/{i}'>{i}</a>"))
+        .collect();
+    b.add(
+        &h,
+        "/",
+        Resource::Html(format!("<title>Home</title>{links}")),
+    );
+    for i in 0..PAGES {
+        b.add(
+            &h,
+            &format!("/heavy/{i}"),
+            Resource::Html(heavy_page(i, 1 << 20)),
+        );
+    }
+    let site = b.start();
+    let harness = Harness::default();
+    let summary = harness
+        .crawl(
+            &[site.url(0, "/")],
+            "[fetch]\nworkers = 4\n[parse]\nworkers = 1\n\
+             [politeness]\nper_host_concurrency = 4\ndelay_ms = 0\n\
+             [channels]\nmax_bytes = 262144\n",
+        )
+        .await;
+    assert_eq!(summary.tally.pages, 1 + PAGES as u64, "{summary}");
+    let report = &summary.stages;
+    let fetch = report
+        .stages
+        .iter()
+        .find(|s| s.stage == "fetch")
+        .expect("fetch");
+    // What makes the test mean something: the fetchers spent seconds waiting on the queue.
+    assert!(fetch.blocked_s >= 2.0, "{summary}");
+    let to_parse = report
+        .queues
+        .iter()
+        .find(|q| q.queue == "to_parse")
+        .expect("to_parse");
+    assert!(to_parse.full_pct > 0.0, "{summary}");
+    let text = summary.to_string();
+    assert!(text.contains("by channels.max_bytes"), "{text}");
+}
