@@ -982,7 +982,15 @@ impl Dispatcher {
                     due
                 }
             };
-            timer.enter(Phase::Waiting);
+            // With the window empty, the crawl waits on the lease running: the dispatcher's
+            // own work. Counted as waiting, a window too small for the fetch pool (refilled
+            // a few URLs a lease) left every stage looking idle and none the limit.
+            let leasing = self.refill.is_some() && self.frontier.is_empty();
+            timer.enter(if leasing {
+                Phase::Working
+            } else {
+                Phase::Waiting
+            });
             let wake_at = match (&self.hosts, wake_at) {
                 (Some(_), Some(at)) => Some(at.min(next_rebalance)),
                 (Some(_), None) => Some(next_rebalance),

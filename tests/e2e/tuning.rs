@@ -64,3 +64,30 @@ async fn a_queue_full_of_bytes_is_said_to_be_full() {
     let text = summary.to_string();
     assert!(text.contains("by channels.max_bytes"), "{text}");
 }
+
+/// With `frontier.window` below `fetch.workers` the window, refilled a lease at a time,
+/// holds the crawl: every fetcher waits for the next URL while the dispatcher waits for
+/// the database to lease it. The summary counted that lease as the dispatcher "waiting
+/// for input", so every stage looked idle and none looked like the limit; its work is
+/// said to be "leasing and ordering".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_too_small_for_the_workers_shows_the_dispatcher_leasing() {
+    const PAGES: usize = 300;
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add_home_and_pages(&h, PAGES);
+    let site = b.start();
+    let harness = Harness::default();
+    let summary = harness
+        .crawl(
+            &[site.url(0, "/")],
+            "[fetch]\nworkers = 16\n[frontier]\nwindow = 1\n\
+             [politeness]\nper_host_concurrency = 16\ndelay_ms = 0\n",
+        )
+        .await;
+    assert_eq!(summary.tally.pages, 1 + PAGES as u64, "{summary}");
+    let dispatch = &summary.stages.stages[0];
+    assert_eq!(dispatch.stage, "dispatch");
+    let (working, waiting, _) = dispatch.shares();
+    assert!(working > waiting, "{summary}");
+}
