@@ -619,15 +619,17 @@ async fn run_opened(
     // Also when nothing was deferred: a killed run may have left something out.
     let indexing = Instant::now();
     store.build_derived().await?;
-    if deferred {
+    let indexing = deferred.then(|| indexing.elapsed());
+    if let Some(took) = indexing {
         tracing::info!(
             "links indexed and counted by target in {:.1} s",
-            indexing.elapsed().as_secs_f64()
+            took.as_secs_f64()
         );
     }
     let mut summary = Summary {
         tally,
         elapsed: started.elapsed(),
+        indexing,
         ended: ended?,
         stages: stages.report(),
         answered_earlier: false,
