@@ -184,7 +184,7 @@ mod tests {
             (14, "8d3ed7466c4d957f39ebf74b6b56e55b716c9f3ea298f74a3f4ebda422e8e75f5419109133532f15b27a6276eda8bdd9"),
             (15, "7a87504712c1286aedd57667d04ba0c7463cf6fbf0170889d96981787c8dde7b3e9c8d1f7400d4395e31efe9be679456"),
             (16, "31c6bcde84cc32376f795fb0478cbc62d4d7eb12229a36ed47b1dc3fd16ed29220f70004bc7a616a6e58c3a144b676be"),
-            (17, "ec412898bf7fabe3dcd09d73004ade4814784d15d7b381d1f80f14d1bb6435cc1dde2d8046a05e22f31b7ee3c7cb2bb1"),
+            (17, "65a01f884c3089089bf65d0d159d368e1fdd1f743b80cad7ef97164b6d26a25cd886534d97000fe34f1da2988550948d"),
         ];
         assert_eq!(released::<Sqlite>(), pinned(&sqlite), "migrations/sqlite");
         let postgres = [
@@ -202,12 +202,87 @@ mod tests {
             (12, "2904fe4f3cf4b46ab4e5b9020a96547fe95ad6653678bd99007e83ca3eed28775ccc11f2e6b33bc6165b4ac628376a27"),
             (13, "66800244632977a9c69faca59df12ff32d4cd352631c79d7acc4a031b879ee2c72b71ce593ed1d52906e4321ace497e3"),
             (14, "4cbbd888492e89643954750c4df22511819ebc0011c6301a011d25341d8d2fae023d52eba52644d4b084241e2054c77b"),
-            (15, "cb89a98e5913df170d45a4e32631dc345a52776719b29d217f5dcf733d9c0da410a1f8bdc8374c4d4665e32ceb5a6b3b"),
+            (15, "75966acc7b77a81744b723485b181dff5d53f257b4a691c64aa62cf8903a42da24ce06e9148663f46a4c8e6215613b2f"),
         ];
         assert_eq!(
             released::<Postgres>(),
             pinned(&postgres),
             "migrations/postgres"
         );
+    }
+
+    /// The trigger that keeps `page_changes` (migration 17, PostgreSQL's 15, in the same
+    /// words) calls a visit failed as [`crate::retry::is_transient`] does, or when it had
+    /// no answer: a failure replacing a failure adds no row, and any change to or from an
+    /// answer does. Every status, and every error kind, on either side.
+    #[tokio::test]
+    async fn the_page_changes_trigger_calls_failures_as_retries_do() {
+        use std::str::FromStr;
+
+        use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+
+        use crate::page::ErrorKind;
+        use crate::retry::is_transient;
+
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")
+            .expect("an in-memory database")
+            .foreign_keys(false);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .expect("open it");
+        Sqlite::migrator().run(&pool).await.expect("migrate");
+        let mut outcomes: Vec<(Option<i64>, Option<&str>)> =
+            (100..=599).map(|s| (Some(s), None)).collect();
+        outcomes.push((None, None));
+        for kind in ErrorKind::ALL {
+            for status in [None, Some(200), Some(503)] {
+                outcomes.push((status, Some(kind.as_str())));
+            }
+        }
+        let failed = |(status, kind): (Option<i64>, Option<&str>)| {
+            let status = status.and_then(|s| u16::try_from(s).ok());
+            status.is_none() || is_transient(status, kind.and_then(ErrorKind::from_stored))
+        };
+        let no_answer = (None, Some(ErrorKind::Connect.as_str()));
+        for (id, outcome) in (0_i64..).zip(&outcomes) {
+            for (old, new) in [(*outcome, no_answer), (no_answer, *outcome)] {
+                let visit = "UPDATE pages SET status = ?, error_kind = ?, changed_at = ?
+                             WHERE id = ?";
+                sqlx::query(
+                    "INSERT INTO pages (id, url, depth, fetched_at, changed_at)
+                     VALUES (?, ?, 0, 'a', 'a')",
+                )
+                .bind(id)
+                .bind(format!("http://example.com/{id}"))
+                .execute(&pool)
+                .await
+                .expect("a page");
+                for (at, (status, kind)) in [("a", old), ("b", new)] {
+                    sqlx::query(visit)
+                        .bind(status)
+                        .bind(kind)
+                        .bind(at)
+                        .bind(id)
+                        .execute(&pool)
+                        .await
+                        .expect("a visit");
+                }
+                let kept: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM page_changes WHERE page_id = ? AND changed_at = 'b'",
+                )
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .expect("count");
+                let expected = i64::from(!(failed(old) && failed(new)));
+                assert_eq!(kept, expected, "{old:?} then {new:?}");
+                sqlx::raw_sql("DELETE FROM pages; DELETE FROM page_changes")
+                    .execute(&pool)
+                    .await
+                    .expect("gone");
+            }
+        }
     }
 }

@@ -526,14 +526,7 @@ async fn a_revisit_that_fails_for_now_keeps_the_page_as_stored() {
     .await;
     for database in databases {
         let site = failing_for_a_visit().await;
-        let config = "[recrawl]\ninterval_s = 1\n[fetch]\ntimeout_ms = 400\n";
-        let crawl = || async {
-            let config = config_on(&harness, &database, &site.url(0, "/"), config);
-            pipecrawl::crawl(config, std::future::pending())
-                .await
-                .expect("the crawl succeeds");
-            tokio::time::sleep(Duration::from_millis(1100)).await;
-        };
+        let crawl = || revisit_each_second(&harness, &database, &site);
         crawl().await;
         crawl().await;
         for (path, status, kind) in [("/a", Some(503), None), ("/b", None, Some("timeout"))] {
@@ -567,6 +560,17 @@ async fn a_revisit_that_fails_for_now_keeps_the_page_as_stored() {
             );
         }
     }
+}
+
+/// Crawls `site` into `database` (one of [`both_backends`]) with every page due a second
+/// after, and requests answered within 400 ms, then waits out the second.
+async fn revisit_each_second(harness: &Harness, database: &str, site: &TestSite) {
+    let config = "[recrawl]\ninterval_s = 1\n[fetch]\ntimeout_ms = 400\n";
+    let config = config_on(harness, database, &site.url(0, "/"), config);
+    pipecrawl::crawl(config, std::future::pending())
+        .await
+        .expect("the crawl succeeds");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
 }
 
 /// `/a`, `/b` and `/gone` each link to `/leaf` at their first visit; at the second `/a`
@@ -1825,6 +1829,59 @@ async fn each_change_a_revisit_finds_is_kept_with_the_answer_before_it() {
             changes(ask(&["changes", "--since", "1min", "--limit", "1"]).await).len(),
             2,
             "{database}: the header and the newest change"
+        );
+    }
+}
+
+/// A page whose first visit failed for now (a 503 once its retries ran out) and whose
+/// revisit fails again, otherwise (no answer in time), has its row replaced, and its
+/// `changed_at` moves with the status: that added a `page_changes` row "503 → nothing",
+/// one more at each flip of a site that stays down, which a user watching it read as
+/// changes of the page. A failure replacing a failure adds none; the answer that ends
+/// them adds one. On both backends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_page_that_fails_again_otherwise_adds_no_change() {
+    let harness = Harness::default();
+    let (_server, databases) = both_backends(
+        &harness,
+        "a_failed_page_that_fails_again_otherwise_adds_no_change (PostgreSQL half)",
+        "failed_again",
+    )
+    .await;
+    for database in databases {
+        let mut b = SiteBuilder::bind(1).await;
+        let h = b.authority(0);
+        b.add(&h, "/", Resource::Html("<a href='/down'>d</a>".into()));
+        let late = Resource::Slow(Duration::from_secs(2), Box::new(Resource::Html("x".into())));
+        let back = Resource::Html("<title>Back</title>".into());
+        b.add(
+            &h,
+            "/down",
+            Resource::Sequence(vec![Resource::Status(503, "down".into()), late, back]),
+        );
+        let site = b.start();
+        let crawl = || revisit_each_second(&harness, &database, &site);
+        let changes = || {
+            rows::<(Option<i64>, Option<String>, Option<i64>, Option<String>)>(
+                &database,
+                "SELECT old_status, old_error_kind, new_status, new_title
+                 FROM page_changes ORDER BY id",
+                None,
+            )
+        };
+        crawl().await;
+        crawl().await;
+        assert_eq!(
+            site.count(&site.url(0, "/down")),
+            2,
+            "{database}: revisited"
+        );
+        assert_eq!(changes().await, [], "{database}: down, then still down");
+        crawl().await;
+        assert_eq!(
+            changes().await,
+            [(None, Some("timeout".into()), Some(200), Some("Back".into()))],
+            "{database}: the answer that ends the failures is a change"
         );
     }
 }
