@@ -39,7 +39,11 @@ pub(super) async fn answer(
          FROM page_changes WHERE 1 = 1",
     );
     if let Some(url) = &args.url {
-        q.push(" AND url = ").push_bind(super::normalize_url(url)?);
+        let url = super::normalize_url(url)?;
+        if !watched(conn, &url).await? {
+            return Err(QueryError::NotCrawled { url });
+        }
+        q.push(" AND url = ").push_bind(url);
     }
     if let Some(host) = &args.host {
         super::push_host_filter(&mut q, "url", host);
@@ -50,4 +54,16 @@ pub(super) async fn answer(
     q.push(" ORDER BY changed_at DESC, id DESC");
     super::push_limit(&mut q, limit);
     super::print_rows(conn, &q, format, out, 0, limit).await
+}
+
+/// Whether the crawl stored `url`, or keeps changes of it: an empty history of a URL it
+/// never stored read as "no change" to someone who mistyped it, or asked `https://` of a
+/// site crawled over `http://`.
+async fn watched(conn: &mut Reader, url: &str) -> Result<bool, QueryError> {
+    let mut q = Statement::new("SELECT 1 WHERE EXISTS (SELECT 1 FROM pages WHERE url = ");
+    q.push_bind(url)
+        .push(") OR EXISTS (SELECT 1 FROM page_changes WHERE url = ")
+        .push_bind(url)
+        .push(")");
+    Ok(conn.integer(&q).await?.is_some())
 }

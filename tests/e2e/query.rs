@@ -2830,3 +2830,25 @@ async fn changes_of_a_database_from_before_page_changes_say_how_to_update_it() {
         "the header and its rule alone: no change is known from before the table"
     );
 }
+
+/// `changes --url` of a URL the crawl never stored (a typo, `https://` for a site crawled
+/// over `http://`) printed an empty table and exited 0: "no change", to a user asking
+/// after a page the crawl does not watch at all. It says the page was not crawled, as
+/// `links --from` does; a crawled page spelled otherwise (`HTTP://`, its host in capitals)
+/// is that page, with no change yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_of_a_url_not_crawled_say_so() {
+    let site = TestSite::one_host(&[("/", "<title>Home</title><a href='/a'>A</a>")]).await;
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    let db = harness.db_path().display().to_string();
+    let changes = |url: String| pipecrawl(args(&["query", "--db", &db, "changes", "--url", &url]));
+    let missing = site.url(0, "/nope");
+    assert_fails(
+        &changes(missing.clone()).await,
+        &[&format!("{missing} was not crawled")],
+    );
+    let spelled = format!("HTTP://{}/a", site.authorities[0].to_uppercase());
+    let out = answered(&changes(spelled).await, "changes of /a");
+    assert_eq!(out.lines().count(), 2, "the header and its rule: {out}");
+}
