@@ -25,6 +25,26 @@ pub struct ChangesArgs {
     pub limit: u64,
 }
 
+/// What a change changed, as the store's rule (`changed_at` in `store::db::PAGE_UPSERT`)
+/// tells one: `status`, `location` (a redirect's target), `title`, `body` (its hash, under
+/// the same status), `size` (of a document not downloaded), or else `validators`, which
+/// `page_changes` does not keep. By status and title alone a redirect leading elsewhere
+/// now, a PDF grown, or a page's text changed under its title read "301 301" or
+/// "200 200", the same before and after.
+const WHAT_CHANGED: &str = "coalesce(nullif(substr(
+             CASE WHEN old_status IS DISTINCT FROM new_status THEN ', status' ELSE '' END
+             || CASE WHEN old_location IS DISTINCT FROM new_location THEN ', location' ELSE '' END
+             || CASE WHEN old_title IS DISTINCT FROM new_title THEN ', title' ELSE '' END
+             || CASE WHEN old_status IS NOT DISTINCT FROM new_status
+                      AND old_content_hash IS DISTINCT FROM new_content_hash
+                     THEN ', body' ELSE '' END
+             || CASE WHEN old_status IS NOT DISTINCT FROM new_status
+                      AND old_content_hash IS NULL AND new_content_hash IS NULL
+                      AND new_status BETWEEN 200 AND 299
+                      AND old_bytes IS DISTINCT FROM new_bytes
+                     THEN ', size' ELSE '' END,
+             3), ''), 'validators')";
+
 /// Newest first, in the order of `page_changes_time`, so that the first rows come at
 /// once however long the history; the row id orders changes stored at one time.
 pub(super) async fn answer(
@@ -34,10 +54,11 @@ pub(super) async fn answer(
     out: &mut dyn Write,
 ) -> Result<Answer, QueryError> {
     let limit = super::limit(args.limit);
-    let mut q = Statement::new(
-        "SELECT changed_at, url, old_status, new_status, old_title, new_title
-         FROM page_changes WHERE 1 = 1",
-    );
+    let mut q = Statement::new(format!(
+        "SELECT changed_at, url, {WHAT_CHANGED} AS changed, old_status, new_status,
+                old_title, new_title
+         FROM page_changes WHERE 1 = 1"
+    ));
     if let Some(url) = &args.url {
         let url = super::normalize_url(url)?;
         if !watched(conn, &url).await? {

@@ -787,9 +787,13 @@ async fn a_failed_sitemap_is_not_asked_again_with_sitemaps_off() {
 
 /// A revisit whose answer has no body to hash — a redirect, an error page, a document not
 /// downloaded — changed when what is stored of it did: a redirect leading elsewhere now,
-/// one gone 404, a PDF with a new `ETag`. `changed_at` moves, and an adaptive interval
-/// halves, as for a changed HTML page; one that answers as before is unchanged. On both
-/// backends.
+/// one gone 404, a PDF with a new `ETag`, one grown without any. `changed_at` moves, and
+/// an adaptive interval halves, as for a changed HTML page (one whose text changed under
+/// the same title); one that answers as before is unchanged. On both backends.
+///
+/// `query changes` showed each change by its status and title alone: all but the 404
+/// read "301 301" or "200 200" with the same titles, a change of nothing the user could
+/// see. Its `changed` column names what did.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revisit_with_no_body_that_answers_otherwise_is_a_change() {
     let harness = Harness::default();
@@ -802,7 +806,7 @@ async fn a_revisit_with_no_body_that_answers_otherwise_is_a_change() {
     for database in databases {
         let mut b = SiteBuilder::bind(1).await;
         let h = b.authority(0);
-        let links: String = ["/moved", "/gone", "/doc", "/same"]
+        let links: String = ["/moved", "/gone", "/doc", "/same", "/grown", "/text"]
             .map(|p| format!("<a href='{p}'>{p}</a>"))
             .concat();
         b.add(&h, "/", Resource::Html(links));
@@ -822,6 +826,14 @@ async fn a_revisit_with_no_body_that_answers_otherwise_is_a_change() {
         );
         b.add(&h, "/doc", twice(pdf("\"d1\""), pdf("\"d2\"")));
         b.add(&h, "/same", pdf("\"s1\""));
+        let untagged = |body: &[u8]| Resource::Typed("application/pdf", body.to_vec());
+        b.add(
+            &h,
+            "/grown",
+            twice(untagged(b"%PDF"), untagged(b"%PDF-1.7")),
+        );
+        let text = |text: &str| Resource::Html(format!("<title>T</title>{text}"));
+        b.add(&h, "/text", twice(text("before"), text("after")));
         for p in ["/x", "/y"] {
             b.add(&h, p, Resource::Html("<title>Leaf</title>".into()));
         }
@@ -840,6 +852,8 @@ async fn a_revisit_with_no_body_that_answers_otherwise_is_a_change() {
             ("/gone", true),
             ("/doc", true),
             ("/same", false),
+            ("/grown", true),
+            ("/text", true),
         ] {
             let url = site.url(0, path);
             assert_eq!(site.count(&url), 2, "{database}: {path} was revisited");
@@ -857,6 +871,33 @@ async fn a_revisit_with_no_body_that_answers_otherwise_is_a_change() {
                 "{database}: {path} changed: {changed}"
             );
         }
+        let db = database.trim_matches('"');
+        let words = ["query", "--db", db, "--format", "json", "changes"];
+        let out = super::query::pipecrawl(super::query::args(&words)).await;
+        assert!(out.status.success(), "{out:?}");
+        let rows: Vec<serde_json::Map<String, serde_json::Value>> =
+            serde_json::from_slice(&out.stdout).expect("JSON rows");
+        let origin = site.url(0, "");
+        let mut changed: Vec<(String, &str)> = rows
+            .iter()
+            .map(|r| {
+                let url = super::query::text(r, "url").replace(&origin, "");
+                (url, super::query::text(r, "changed"))
+            })
+            .collect();
+        changed.sort();
+        let expected = [
+            ("/doc", "validators"),
+            ("/gone", "status, location"),
+            ("/grown", "size"),
+            ("/moved", "location"),
+            ("/text", "body"),
+        ];
+        assert_eq!(
+            changed,
+            expected.map(|(p, c)| (p.to_owned(), c)),
+            "{database}"
+        );
     }
 }
 
@@ -1810,9 +1851,9 @@ async fn each_change_a_revisit_finds_is_kept_with_the_answer_before_it() {
         assert_eq!(
             changes(ask(&["changes"]).await),
             [
-                "url,old_status,new_status,old_title,new_title",
-                "/sale,200,404,Sale,",
-                "/news,200,200,Monday,Tuesday",
+                "url,changed,old_status,new_status,old_title,new_title",
+                "/sale,\"status, title\",200,404,Sale,",
+                "/news,\"title, body\",200,200,Monday,Tuesday",
             ],
             "{database}"
         );
@@ -1820,8 +1861,8 @@ async fn each_change_a_revisit_finds_is_kept_with_the_answer_before_it() {
         assert_eq!(
             changes(ask(&["changes", "--url", &news]).await),
             [
-                "url,old_status,new_status,old_title,new_title",
-                "/news,200,200,Monday,Tuesday",
+                "url,changed,old_status,new_status,old_title,new_title",
+                "/news,\"title, body\",200,200,Monday,Tuesday",
             ],
             "{database}"
         );
