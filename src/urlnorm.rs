@@ -16,8 +16,8 @@ use url::{Position, Url};
 pub enum UrlError {
     #[error("is not a URL: {0}")]
     Unparsable(#[from] url::ParseError),
-    /// The scheme [`quoted`].
-    #[error("has scheme {0}; only http and https are crawled")]
+    /// Quoted only when shown: every `mailto:` link of every page is one, and dropped.
+    #[error("has scheme {}; only http and https are crawled", quoted(.0))]
     Scheme(String),
     #[error("has no scheme: write `{0}` (or http:// for a site without TLS)")]
     NoScheme(String),
@@ -173,7 +173,7 @@ fn encode_query<'a>(encoding: &'static Encoding, text: &'a str) -> Cow<'a, [u8]>
 /// Normalises a parsed URL; refuses what a crawler cannot fetch.
 pub fn normalize(mut url: Url) -> Result<Url, UrlError> {
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(UrlError::Scheme(quoted(url.scheme())));
+        return Err(UrlError::Scheme(url.scheme().to_owned()));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(UrlError::NoHost);
@@ -274,19 +274,20 @@ pub fn canonical_escapes(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = String::with_capacity(s.len());
     let mut changed = false;
-    // Where in `out` the last `%` that starts no escape stands.
-    let mut stray: Option<usize> = None;
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
             let hex = |j: usize| bytes.get(j).copied().and_then(hex_value);
             if let (Some(h), Some(l)) = (hex(i + 1), hex(i + 2)) {
                 let decoded = h * 16 + l;
+                // A `%` in `out` is one that starts no escape: a kept escape is followed
+                // by its two digits, and nothing decoded is a `%`.
                 let joins_stray = decoded.is_ascii_hexdigit()
-                    && stray.is_some_and(|at| {
-                        out.len() - at <= 2
-                            && out.as_bytes()[at + 1..].iter().all(u8::is_ascii_hexdigit)
-                    });
+                    && match out.as_bytes() {
+                        [.., b'%'] => true,
+                        [.., b'%', digit] => digit.is_ascii_hexdigit(),
+                        _ => false,
+                    };
                 if (decoded.is_ascii_alphanumeric() || b"-._~".contains(&decoded)) && !joins_stray {
                     out.push(char::from(decoded));
                     changed = true;
@@ -298,7 +299,6 @@ pub fn canonical_escapes(s: &str) -> Option<String> {
                 }
                 i += 3;
             } else {
-                stray = Some(out.len());
                 out.push('%');
                 i += 1;
             }
