@@ -73,17 +73,7 @@ impl<T> Clone for Sender<T> {
 impl<T> Sender<T> {
     /// Waits for room for `value` (a place, and `bytes` of the budget), then queues it.
     pub async fn send_async(&self, value: T, bytes: usize) -> Result<(), Disconnected> {
-        let units = self.units_for(bytes);
-        let held = match self.try_take(units)? {
-            Some(held) => held,
-            None => {
-                let _counted = ShortOfBytes::count(&self.short_of_bytes);
-                Arc::clone(&self.budget)
-                    .acquire_many_owned(units)
-                    .await
-                    .map_err(|_closed| Disconnected)?
-            }
-        };
+        let held = self.take(bytes).await?;
         self.values
             .send_async((value, Held { _bytes: held }))
             .await
@@ -92,28 +82,27 @@ impl<T> Sender<T> {
 
     /// [`Self::send_async`] for a thread outside the runtime (a parse thread).
     pub fn send(&self, value: T, bytes: usize) -> Result<(), Disconnected> {
-        let units = self.units_for(bytes);
-        let held = match self.try_take(units)? {
-            Some(held) => held,
-            None => {
-                let _counted = ShortOfBytes::count(&self.short_of_bytes);
-                wait_blocking(Arc::clone(&self.budget).acquire_many_owned(units))
-                    .map_err(|_closed| Disconnected)?
-            }
-        };
+        let held = wait_blocking(self.take(bytes))?;
         self.values
             .send((value, Held { _bytes: held }))
             .map_err(|_| Disconnected)
     }
 
-    /// `units` of the budget if they are free now (a sender waiting before this one has
-    /// them first), or `None`.
-    fn try_take(&self, units: u32) -> Result<Option<OwnedSemaphorePermit>, Disconnected> {
+    /// `bytes` of the budget: at once if they are free (a sender waiting before this one
+    /// has them first), else once given back, counted meanwhile as a sender short of
+    /// bytes.
+    async fn take(&self, bytes: usize) -> Result<OwnedSemaphorePermit, Disconnected> {
+        let units = self.units_for(bytes);
         match Arc::clone(&self.budget).try_acquire_many_owned(units) {
-            Ok(held) => Ok(Some(held)),
-            Err(TryAcquireError::NoPermits) => Ok(None),
-            Err(TryAcquireError::Closed) => Err(Disconnected),
+            Ok(held) => return Ok(held),
+            Err(TryAcquireError::Closed) => return Err(Disconnected),
+            Err(TryAcquireError::NoPermits) => {}
         }
+        let _counted = ShortOfBytes::count(&self.short_of_bytes);
+        Arc::clone(&self.budget)
+            .acquire_many_owned(units)
+            .await
+            .map_err(|_closed| Disconnected)
     }
 
     /// For the depth `/stats` and the progress line show, without keeping the queue open.
