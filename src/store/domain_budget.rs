@@ -48,7 +48,6 @@ where
         tx: &mut Conn<DB>,
         candidates: &[&str],
     ) -> Result<Vec<String>, Error> {
-        let named = Self::names_known(tx, candidates).await?;
         let mut admitted = Vec::new();
         for chunk in candidates.chunks(MAX_BINDS) {
             let mut q = QueryBuilder::<DB>::new("INSERT INTO known_hosts (host) ");
@@ -64,12 +63,16 @@ where
                     .doing("admitting new hosts")?,
             );
         }
+        // After the insert: a name new in this batch beside it on another port counts once.
+        let admitted_hosts: Vec<&str> = admitted.iter().map(String::as_str).collect();
+        let named = Self::names_known(tx, &admitted_hosts).await?;
         admitted.retain(|host| !named.contains(urlnorm::host_name(host)));
         Ok(admitted)
     }
 
     /// The names (ports left out) of those of `hosts` with a port that are known. Most
-    /// crawls meet no port: nothing is asked then.
+    /// crawls meet no port: nothing is asked then. Only hosts new to `known_hosts` are
+    /// looked at, on the writer's path once per new host.
     async fn names_known(tx: &mut Conn<DB>, hosts: &[&str]) -> Result<BTreeSet<String>, Error> {
         let names: BTreeSet<&str> = hosts
             .iter()

@@ -2,20 +2,8 @@
 //! `[[politeness.host]]`) hold for the hosts URLs name on any port. The names reach the
 //! test server through `fetch.proxy`, which resolves none of them.
 
-use super::raw::{RawReply, RawSite};
+use super::hostile::linking;
 use super::Harness;
-
-/// A proxy answering `home` with links to `urls`, and each of them with a page.
-async fn linking(home: &str, urls: &[&str]) -> RawSite {
-    let links: String = urls
-        .iter()
-        .map(|u| format!("<a href='{u}'>x</a>"))
-        .collect();
-    let page = RawReply::ok("text/html", "<title>Page</title>");
-    let mut routes = vec![(home, RawReply::ok("text/html", links))];
-    routes.extend(urls.iter().map(|u| (*u, page.clone())));
-    RawSite::start(routes).await
-}
 
 /// The names `scope.hosts` writes without a wildcard are the user's, never counted
 /// against `traps.max_hosts_per_domain`, and a host is a name on every port: reached on
@@ -52,4 +40,27 @@ async fn names_scope_hosts_writes_are_not_counted_on_any_port() {
             (found[1], 0, trap),
         ]
     );
+}
+
+/// A name found on two ports in one batch (`a1.trap.test` and `a1.trap.test:8080` on one
+/// page) is one name of its domain: counted twice, it took the place of the next name,
+/// which was cut as a trap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_found_on_two_ports_at_once_is_counted_once() {
+    let home = "http://www.trap.test/";
+    let found = [
+        "http://a1.trap.test/",
+        "http://a1.trap.test:8080/",
+        "http://a2.trap.test/",
+    ];
+    let proxy = linking(home, &found).await;
+    let config = format!(
+        "[scope]\nhosts = [\"*.trap.test\"]\n[fetch]\nproxy = \"http://{}\"\n\
+         [traps]\nmax_hosts_per_domain = 2\n",
+        proxy.authority
+    );
+    let harness = Harness::default();
+    harness.crawl(&[home.to_owned()], &config).await;
+    let fetched: Vec<usize> = found.iter().map(|url| proxy.count(url)).collect();
+    assert_eq!(fetched, [1, 1, 1], "{found:?}");
 }

@@ -2260,12 +2260,18 @@ pub(super) async fn farm_of_six() -> (Vec<String>, RawSite) {
 
 /// A proxy serving `http://www.trap.test/`, linking to `urls`, and each of them a page.
 async fn farm_of(urls: &[String]) -> RawSite {
-    let home: String = urls
+    let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+    linking("http://www.trap.test/", &urls).await
+}
+
+/// A proxy serving `home`, linking to `urls`, and each of them a page.
+pub(super) async fn linking(home: &str, urls: &[&str]) -> RawSite {
+    let links: String = urls
         .iter()
         .map(|u| format!("<a href='{u}'>x</a>"))
         .collect();
     let page = RawReply::ok("text/html", "<title>Farm</title>");
-    let mut routes = vec![("http://www.trap.test/", RawReply::ok("text/html", home))];
-    routes.extend(urls.iter().map(|u| (u.as_str(), page.clone())));
+    let mut routes = vec![(home, RawReply::ok("text/html", links))];
+    routes.extend(urls.iter().map(|u| (*u, page.clone())));
     RawSite::start(routes).await
 }
