@@ -1162,44 +1162,45 @@ impl<'a> Problems<'a> {
         self.at_most(key, value, LONGEST_TIME_S, LONGEST_TIME_WHY);
     }
 
-    /// The pattern of `rules[i]`, a rule of `table` (`fetch.host`, `politeness.host`),
-    /// where the first rule matching a host wins: one an earlier rule covers
-    /// (`a.example.com` after `*.example.com`) would never apply, its delay or its
-    /// headers left out for the very hosts it names, and is a problem naming both.
-    fn host_rule_pattern<R>(
+    /// The patterns of the rules of `table` (`fetch.host`, `politeness.host`), as
+    /// `written`, each parsed once; None for one that is a problem. The first rule
+    /// matching a host wins, so one an earlier rule covers (`a.example.com` after
+    /// `*.example.com`) would never apply, its delay or its headers left out for the very
+    /// hosts it names, and is a problem naming both.
+    fn host_rule_patterns<'w>(
         &mut self,
         table: &str,
-        rules: &[R],
-        i: usize,
-        pattern_of: impl Fn(&R) -> &String,
-    ) -> Option<HostPattern> {
-        let written = pattern_of(&rules[i]);
-        let key = format!("{table}[{i}].pattern");
-        let pattern = match HostPattern::parse(written) {
-            Ok(pattern) => pattern,
-            Err(e) => {
-                self.add(&key, e);
-                return None;
+        written: impl Iterator<Item = &'w str>,
+    ) -> Vec<Option<HostPattern>> {
+        let mut earlier: Vec<(&str, Option<HostPattern>)> = Vec::new();
+        let mut kept = Vec::new();
+        for (i, written) in written.enumerate() {
+            let key = format!("{table}[{i}].pattern");
+            let pattern = HostPattern::parse(written)
+                .map_err(|e| self.add(&key, e))
+                .ok();
+            let covering = pattern.as_ref().and_then(|pattern| {
+                earlier.iter().enumerate().find(|(_, (_, before))| {
+                    before.as_ref().is_some_and(|before| before.covers(pattern))
+                })
+            });
+            match covering {
+                Some((j, (before, _))) => {
+                    self.add(
+                        &key,
+                        format!(
+                            "{written:?} is never used: `{table}[{j}]` ({before:?}) comes \
+                             first and matches every host it does, and the first matching \
+                             rule wins (put this rule first, or take it out)"
+                        ),
+                    );
+                    kept.push(None);
+                }
+                None => kept.push(pattern.clone()),
             }
-        };
-        let mut earlier = rules[..i].iter().map(&pattern_of).enumerate();
-        let covering = earlier.find(|(_, before)| {
-            HostPattern::parse(before).is_ok_and(|before| before.covers(&pattern))
-        });
-        match covering {
-            None => Some(pattern),
-            Some((j, before)) => {
-                self.add(
-                    &key,
-                    format!(
-                        "{written:?} is never used: `{table}[{j}]` ({before:?}) comes first \
-                         and matches every host it does, and the first matching rule wins \
-                         (put this rule first, or take it out)"
-                    ),
-                );
-                None
-            }
+            earlier.push((written, pattern));
         }
+        kept
     }
 
     /// `scope.include` or `scope.exclude` (`key`): patterns as [`Problems::regex`] takes
@@ -1396,10 +1397,12 @@ impl RawConfig {
         let f = &self.fetch;
         let headers = request_headers(p, "fetch.headers", &f.headers);
         let mut host_headers = Vec::new();
-        for (i, rule) in f.host.iter().enumerate() {
+        let patterns =
+            p.host_rule_patterns("fetch.host", f.host.iter().map(|r| r.pattern.as_str()));
+        for ((i, rule), pattern) in f.host.iter().enumerate().zip(patterns) {
             let key = format!("fetch.host[{i}]");
             let headers = request_headers(p, &format!("{key}.headers"), &rule.headers);
-            if let Some(pattern) = p.host_rule_pattern("fetch.host", &f.host, i, |r| &r.pattern) {
+            if let Some(pattern) = pattern {
                 host_headers.push(HostHeaders { pattern, headers });
             }
         }
@@ -1477,7 +1480,11 @@ impl RawConfig {
         );
         p.at_least("politeness.robots_ttl_s", pol.robots_ttl_s, 1);
         let mut host_politeness = Vec::new();
-        for (i, h) in pol.host.iter().enumerate() {
+        let patterns = p.host_rule_patterns(
+            "politeness.host",
+            pol.host.iter().map(|h| h.pattern.as_str()),
+        );
+        for ((i, h), pattern) in pol.host.iter().enumerate().zip(patterns) {
             let key = format!("politeness.host[{i}]");
             if let Some(n) = h.per_host_concurrency {
                 p.at_least(&format!("{key}.per_host_concurrency"), n.into(), 1);
@@ -1485,9 +1492,7 @@ impl RawConfig {
             if let Some(ms) = h.delay_ms {
                 p.millis(&format!("{key}.delay_ms"), ms);
             }
-            if let Some(pattern) =
-                p.host_rule_pattern("politeness.host", &pol.host, i, |r| &r.pattern)
-            {
+            if let Some(pattern) = pattern {
                 host_politeness.push(HostPolitenessConfig {
                     pattern,
                     per_host_concurrency: h.per_host_concurrency,

@@ -56,10 +56,14 @@ pub async fn open(database: &str, needs: Needs) -> Result<Reader, QueryError> {
         let (reader, tables) = open_sqlite(options, database).await?;
         (reader, tables, database.to_owned())
     };
-    let (extra, changes) = match needs {
-        Needs::Crawl => (&[][..], &[][..]),
-        Needs::Questions => (reader.dialect().query_tables(), &[][..]),
-        Needs::Changes => (reader.dialect().query_tables(), &["page_changes"][..]),
+    let extra = match needs {
+        Needs::Crawl => &[][..],
+        Needs::Questions | Needs::Changes => reader.dialect().query_tables(),
+    };
+    let changes: &[&str] = if needs == Needs::Changes {
+        &["page_changes"]
+    } else {
+        &[]
     };
     let missing = CRAWL_TABLES
         .iter()

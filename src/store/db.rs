@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use futures_util::TryStreamExt;
 use sqlx::database::HasStatementCache;
@@ -831,18 +831,19 @@ where
         }
         let requeued: BTreeSet<i64> = requeued.into_iter().collect();
         let seeds: Vec<&str> = urls.iter().map(|d| d.url.as_str()).collect();
-        let mut again = 0;
-        for chunk in seeds.chunks(MAX_BINDS) {
-            let mut q = QueryBuilder::<DB>::new("SELECT id FROM frontier WHERE url IN ");
-            push_id_list(&mut q, chunk);
-            let ids: Vec<i64> = q
-                .build_query_scalar()
-                .persistent(false)
-                .fetch_all(&self.pool)
-                .await
-                .doing("finding the seeds queued again")?;
-            again += ids.iter().filter(|id| requeued.contains(id)).count();
-        }
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .doing("finding the seeds queued again")?;
+        let ids: Vec<i64> = select_on_list(
+            &mut conn,
+            "SELECT id FROM frontier WHERE url IN ",
+            &seeds,
+            "finding the seeds queued again",
+        )
+        .await?;
+        let again = ids.iter().filter(|id| requeued.contains(id)).count();
         Ok(added + u64::try_from(again).unwrap_or(u64::MAX))
     }
 
@@ -1715,8 +1716,7 @@ where
         Ok(row.map(|r| RobotsRow {
             status: u16::try_from(r.get::<i64, _>(0)).unwrap_or(404),
             body: r.get::<Option<String>, _>(1).unwrap_or_default(),
-            fetched_at: UNIX_EPOCH
-                + Duration::from_millis(u64::try_from(r.get::<i64, _>(2)).unwrap_or(0)),
+            fetched_at: from_unix_ms(r.get(2)),
             crawl_delay: r
                 .get::<Option<i64>, _>(3)
                 .and_then(|ms| u64::try_from(ms).ok())
