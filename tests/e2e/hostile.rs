@@ -934,13 +934,8 @@ async fn a_link_header_canonical_in_latin1_names_the_page_it_means() {
     let path = "/r%E9sum%E9.pdf";
     let head = b"HTTP/1.1 200 OK\r\nContent-Type: application/pdf\r\n\
                  Link: </r\xe9sum\xe9.pdf>; rel=\"canonical\"\r\nContent-Length: 8";
-    let raw = RawSite::start(vec![(
-        path,
-        RawReply::new(head.to_vec(), b"%PDF-1.4".to_vec(), Ending::Close),
-    )])
-    .await;
-    let harness = Harness::default();
-    harness.crawl(&[raw.url(path)], "").await;
+    let reply = RawReply::new(head.to_vec(), b"%PDF-1.4".to_vec(), Ending::Close);
+    let (raw, harness, _) = crawl_routes(vec![(path, reply)]).await;
     let rows = super::query::rows(&harness, &["sql", "SELECT canonical_url FROM pages"]).await;
     let canonical: Vec<&str> = rows
         .iter()

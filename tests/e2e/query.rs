@@ -23,24 +23,29 @@ struct Words {
 
 /// Asks the crawl's database through the library, as `pipecrawl query` does.
 async fn ask(harness: &Harness, format: Format, words: &[&str]) -> (String, Answer) {
+    ask_on(&harness.db_path().display().to_string(), format, words).await
+}
+
+/// [`ask`] of `database`, a SQLite file or a `postgres://` URL.
+async fn ask_on(database: &str, format: Format, words: &[&str]) -> (String, Answer) {
     let question = Words::try_parse_from(std::iter::once("query").chain(words.iter().copied()))
         .expect("valid question words")
         .question;
     let mut out = Vec::new();
-    let answer = query::ask(
-        &harness.db_path().display().to_string(),
-        &question,
-        format,
-        &mut out,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{words:?}: {e}"));
+    let answer = query::ask(database, &question, format, &mut out)
+        .await
+        .unwrap_or_else(|e| panic!("{words:?}: {e}"));
     (String::from_utf8(out).expect("UTF-8 output"), answer)
 }
 
 /// The answer as JSON objects.
 pub(super) async fn rows(harness: &Harness, words: &[&str]) -> Vec<serde_json::Map<String, Value>> {
-    let (text, _) = ask(harness, Format::Json, words).await;
+    rows_on(&harness.db_path().display().to_string(), words).await
+}
+
+/// [`rows`] of `database`, a SQLite file or a `postgres://` URL.
+pub(super) async fn rows_on(database: &str, words: &[&str]) -> Vec<serde_json::Map<String, Value>> {
+    let (text, _) = ask_on(database, Format::Json, words).await;
     match serde_json::from_str(&text) {
         Ok(Value::Array(rows)) => rows
             .into_iter()
@@ -2801,17 +2806,12 @@ async fn an_export_that_fails_leaves_no_directory_it_made() {
 async fn changes_of_a_database_from_before_page_changes_say_how_to_update_it() {
     let (_site, model, harness, _) = crawled_graph().await;
     let db = harness.db_path().display().to_string();
-    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&db);
-    let pool = sqlx::SqlitePool::connect_with(options)
-        .await
-        .expect("open the database");
-    let undo = "DROP TRIGGER page_changes_kept; DROP TABLE page_changes;
-                DELETE FROM _sqlx_migrations WHERE version = 17";
-    sqlx::raw_sql(undo)
-        .execute(&pool)
-        .await
-        .expect("undo migration 17");
-    pool.close().await;
+    let undo = [
+        "DROP TRIGGER page_changes_kept",
+        "DROP TABLE page_changes",
+        "DELETE FROM _sqlx_migrations WHERE version = 17",
+    ];
+    change_database(&harness, &undo.map(str::to_owned)).await;
     let changes = || pipecrawl(args(&["query", "--db", &db, "changes"]));
     assert_fails(
         &changes().await,

@@ -871,12 +871,7 @@ async fn a_revisit_with_no_body_that_answers_otherwise_is_a_change() {
                 "{database}: {path} changed: {changed}"
             );
         }
-        let db = database.trim_matches('"');
-        let words = ["query", "--db", db, "--format", "json", "changes"];
-        let out = super::query::pipecrawl(super::query::args(&words)).await;
-        assert!(out.status.success(), "{out:?}");
-        let rows: Vec<serde_json::Map<String, serde_json::Value>> =
-            serde_json::from_slice(&out.stdout).expect("JSON rows");
+        let rows = super::query::rows_on(database.trim_matches('"'), &["changes"]).await;
         let origin = site.url(0, "");
         let mut changed: Vec<(String, &str)> = rows
             .iter()
@@ -1245,7 +1240,12 @@ async fn a_validator_of_kilobytes_is_not_kept() {
     b.add(
         &h,
         "/",
-        Resource::Html("<title>Home</title><a href='/huge'>h</a>".into()),
+        Resource::Validated(
+            "\"v1\"".into(),
+            Box::new(Resource::Html(
+                "<title>Home</title><a href='/huge'>h</a>".into(),
+            )),
+        ),
     );
     let huge = "x".repeat(20_000);
     b.add(
@@ -1263,7 +1263,7 @@ async fn a_validator_of_kilobytes_is_not_kept() {
     let harness = Harness::default();
     harness.crawl(&[site.url(0, "/")], "").await;
     let kept: Vec<(String, Option<i64>, Option<i64>)> = rows(
-        &format!("{:?}", harness.db_path().display().to_string()),
+        &harness.db_path().display().to_string(),
         "SELECT title, length(etag), length(last_modified) FROM pages ORDER BY url",
         None,
     )
@@ -1271,7 +1271,7 @@ async fn a_validator_of_kilobytes_is_not_kept() {
     assert_eq!(
         kept,
         [
-            ("Home".to_owned(), None, None),
+            ("Home".to_owned(), Some(4), None),
             ("Huge".to_owned(), None, None)
         ]
     );
@@ -1808,17 +1808,8 @@ async fn each_change_a_revisit_finds_is_kept_with_the_answer_before_it() {
             ]),
         );
         let site = b.start();
-        let config = config_on(
-            &harness,
-            &database,
-            &site.url(0, "/"),
-            "[recrawl]\ninterval_s = 1\n",
-        );
         for _ in 0..3 {
-            pipecrawl::crawl(config.clone(), std::future::pending())
-                .await
-                .expect("the crawl succeeds");
-            tokio::time::sleep(Duration::from_millis(1100)).await;
+            revisit_each_second(&harness, &database, &site).await;
         }
         assert_eq!(site.count(&site.url(0, "/sale")), 3, "{database}");
         let sql = "SELECT url, old_status, new_status, old_title, new_title,
