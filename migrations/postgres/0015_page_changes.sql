@@ -7,7 +7,7 @@
 -- no answer): a failure for a failure is no news of the page. The change rule is the
 -- store's (`changed_at`: status, redirect target, body hash, or validators and size
 -- where no body was hashed); a failure is no answer, or one `retry::is_transient` calls
--- so (the condition below says it of OLD and NEW). Rows stay until a user deletes them.
+-- so (`page_failed_for_now` below). Rows stay until a user deletes them.
 -- Text compares byte by byte, as in `pages` (0002_query.sql).
 CREATE TABLE page_changes (
     id               BIGSERIAL PRIMARY KEY,
@@ -45,21 +45,21 @@ BEGIN
     RETURN NULL;
 END
 $$;
+-- Whether a visit failed for now (no answer, or one `retry::is_transient` calls so):
+-- one the next visit replaces with another failure is no change worth a row.
+CREATE FUNCTION page_failed_for_now(status BIGINT, error_kind TEXT) RETURNS BOOLEAN
+    LANGUAGE sql IMMUTABLE AS $$
+    SELECT status IS NULL
+        OR coalesce(error_kind, '')
+           IN ('timeout', 'connect', 'dns_temporary', 'body', 'robots_unavailable')
+        OR (error_kind IS NULL
+            AND (status IN (408, 429)
+                 OR (status BETWEEN 500 AND 599
+                     AND status NOT IN (501, 505, 506, 508, 510, 511))))
+$$;
 CREATE TRIGGER page_changes_kept AFTER UPDATE OF changed_at ON pages
     FOR EACH ROW WHEN (
         NEW.changed_at IS DISTINCT FROM OLD.changed_at
-        AND NOT ((OLD.status IS NULL
-                  OR coalesce(OLD.error_kind, '')
-                     IN ('timeout', 'connect', 'dns_temporary', 'body', 'robots_unavailable')
-                  OR (OLD.error_kind IS NULL
-                      AND (OLD.status IN (408, 429)
-                           OR (OLD.status BETWEEN 500 AND 599
-                               AND OLD.status NOT IN (501, 505, 506, 508, 510, 511)))))
-                 AND (NEW.status IS NULL
-                      OR coalesce(NEW.error_kind, '')
-                         IN ('timeout', 'connect', 'dns_temporary', 'body', 'robots_unavailable')
-                      OR (NEW.error_kind IS NULL
-                          AND (NEW.status IN (408, 429)
-                               OR (NEW.status BETWEEN 500 AND 599
-                                   AND NEW.status NOT IN (501, 505, 506, 508, 510, 511)))))))
+        AND NOT (page_failed_for_now(OLD.status, OLD.error_kind)
+                 AND page_failed_for_now(NEW.status, NEW.error_kind)))
     EXECUTE FUNCTION page_changes_kept();

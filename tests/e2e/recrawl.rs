@@ -1917,3 +1917,43 @@ async fn a_failed_page_that_fails_again_otherwise_adds_no_change() {
         );
     }
 }
+
+/// The PostgreSQL trigger keeping `page_changes` calls a visit failed as
+/// `retry::is_transient` does (or when it had no answer), in its own words
+/// (`page_failed_for_now`, migration 15), which the SQLite unit test of the trigger does
+/// not read: every status, and every error kind on either side of an answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_postgresql_trigger_calls_failures_as_retries_do() {
+    use pipecrawl::page::ErrorKind;
+    let Some(server) = super::postgres::TestPostgres::start("page_failed_for_now") else {
+        return;
+    };
+    let url = server.database("page_failed").await;
+    pipecrawl::store::Store::open(&url)
+        .await
+        .expect("migrate the database");
+    let pool = sqlx::PgPool::connect(&url).await.expect("open PostgreSQL");
+    let mut outcomes: Vec<(Option<i64>, Option<&str>)> =
+        (100..=599).map(|s| (Some(s), None)).collect();
+    outcomes.push((None, None));
+    for kind in ErrorKind::ALL {
+        for status in [None, Some(200), Some(503)] {
+            outcomes.push((status, Some(kind.as_str())));
+        }
+    }
+    for (status, kind) in outcomes {
+        let said: bool = sqlx::query_scalar("SELECT page_failed_for_now($1, $2)")
+            .bind(status)
+            .bind(kind)
+            .fetch_one(&pool)
+            .await
+            .expect("ask the function");
+        let wanted = status.is_none()
+            || pipecrawl::retry::is_transient(
+                status.and_then(|s| u16::try_from(s).ok()),
+                kind.and_then(ErrorKind::from_stored),
+            );
+        assert_eq!(said, wanted, "{status:?} {kind:?}");
+    }
+    pool.close().await;
+}
