@@ -1295,6 +1295,11 @@ pub(crate) async fn send(request: RequestBuilder, timeout: Duration) -> reqwest:
 /// hyper's message for a connection that ended before the response's head did.
 const CLOSED_UNANSWERED: &str = "connection closed before message completed";
 
+/// hyper-util's message for a request handed a new connection that closed before the
+/// request went out on it (an HTTP/2 server's GOAWAY after its last stream): never sent,
+/// and not retried by the client, which calls it a connect error.
+const CLOSED_BEFORE_SENT: &str = "checked out connection was closed";
+
 /// Whether the connection broke, closed or reset, before the server answered: a server
 /// overloaded, restarting, or whose idle timeout closed a kept-alive connection just as
 /// the request went out on it. A new connection may well be answered, so it is not a
@@ -1315,7 +1320,8 @@ fn hung_up(e: &reqwest::Error) -> bool {
                     | std::io::ErrorKind::UnexpectedEof
             )
         });
-        broke || cause.to_string().contains(CLOSED_UNANSWERED)
+        let said = cause.to_string();
+        broke || said.contains(CLOSED_UNANSWERED) || said.contains(CLOSED_BEFORE_SENT)
     })
 }
 
