@@ -1235,28 +1235,37 @@ async fn a_node_rides_out_a_network_cut_between_it_and_postgresql() {
     cluster.database = through;
     let mut node = cluster.node("a");
     cluster.wait_for_requests(600).await;
-    // Cut while the node has a step running, as a cut finds a busy node.
+    // Cut while the node has a step running, as a cut finds a busy node: its writer held
+    // on a lock on `pages` until the cut, so that its answer comes after it. (A step seen
+    // active a moment before the cut could finish first, and the cut hit idle
+    // connections only, which the pool replaces without a word.)
     let mut admin = sqlx::PgConnection::connect(&direct).await.expect("connect");
+    sqlx::raw_sql("BEGIN; LOCK TABLE pages IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut admin)
+        .await
+        .expect("lock pages");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let busy: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity
-             WHERE datname = current_database() AND pid <> pg_backend_pid()
-               AND state IN ('active', 'idle in transaction')",
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_locks WHERE relation = 'pages'::regclass AND NOT granted",
         )
         .fetch_one(&mut admin)
         .await
-        .expect("look for the node's busy connections");
-        if busy > 0 {
+        .expect("look for the node's step waiting on pages");
+        if waiting > 0 {
             proxy.cut();
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "the node never had a step running"
+            "the node never had a step waiting on pages"
         );
-        tokio::time::sleep(Duration::from_millis(1)).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut admin)
+        .await
+        .expect("unlock pages");
     let cut_at = cluster.site.hits().len();
     // The steps cut wait out their half-minute for an answer; the connections left idle
     // in the pool cost the next step two seconds between them.
