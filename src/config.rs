@@ -1172,33 +1172,29 @@ impl<'a> Problems<'a> {
         table: &str,
         written: impl Iterator<Item = &'w str>,
     ) -> Vec<Option<HostPattern>> {
-        let mut earlier: Vec<(&str, Option<HostPattern>)> = Vec::new();
-        let mut kept = Vec::new();
-        for (i, written) in written.enumerate() {
+        let written: Vec<&str> = written.collect();
+        // A rule covered is covered by the rule covering it too: the first rule covering
+        // one is among those kept.
+        let mut kept: Vec<Option<HostPattern>> = Vec::with_capacity(written.len());
+        for (i, &text) in written.iter().enumerate() {
             let key = format!("{table}[{i}].pattern");
-            let pattern = HostPattern::parse(written)
-                .map_err(|e| self.add(&key, e))
-                .ok();
+            let pattern = HostPattern::parse(text).map_err(|e| self.add(&key, e)).ok();
             let covering = pattern.as_ref().and_then(|pattern| {
-                earlier.iter().enumerate().find(|(_, (_, before))| {
-                    before.as_ref().is_some_and(|before| before.covers(pattern))
-                })
+                kept.iter()
+                    .position(|before| before.as_ref().is_some_and(|b| b.covers(pattern)))
             });
-            match covering {
-                Some((j, (before, _))) => {
-                    self.add(
-                        &key,
-                        format!(
-                            "{written:?} is never used: `{table}[{j}]` ({before:?}) comes \
-                             first and matches every host it does, and the first matching \
-                             rule wins (put this rule first, or take it out)"
-                        ),
-                    );
-                    kept.push(None);
-                }
-                None => kept.push(pattern.clone()),
+            if let Some(j) = covering {
+                let before = written[j];
+                self.add(
+                    &key,
+                    format!(
+                        "{text:?} is never used: `{table}[{j}]` ({before:?}) comes first and \
+                         matches every host it does, and the first matching rule wins (put \
+                         this rule first, or take it out)"
+                    ),
+                );
             }
-            earlier.push((written, pattern));
+            kept.push(pattern.filter(|_| covering.is_none()));
         }
         kept
     }
