@@ -934,7 +934,7 @@ mod tests {
     use metrics_exporter_prometheus::PrometheusBuilder;
 
     use super::*;
-    use crate::stages::{Fill, Queues};
+    use crate::stages::Queues;
 
     /// A seed sent over the API while a SIGHUP reload waits for the database to queue its
     /// seeds: the request does not wait for the reload, and the reload's scope, built from
@@ -956,12 +956,7 @@ mod tests {
         let scope = SharedScope::new(Scope::new(&config, &[]));
         let network = Arc::new(NetworkPolicy::new(Vec::new()));
         let host_rules = Arc::new(HostRules::new(&config.fetch.host_headers));
-        let stages = Stages::new(Queues {
-            to_fetch: Box::new(Fill::default),
-            to_parse: Box::new(Fill::default),
-            to_store: Box::new(Fill::default),
-            capacity: [1; 3],
-        });
+        let stages = Stages::new(Queues::idle());
         let progress = Progress::new(stages.clone());
         let admin = Admin {
             store: store.clone(),

@@ -84,6 +84,17 @@ impl Queues {
     pub fn depths(&self) -> [usize; 3] {
         self.fills().map(|fill| fill.depth)
     }
+
+    /// Queues that stay empty, of one place each: for the tests of what reads them.
+    #[cfg(test)]
+    pub(crate) fn idle() -> Self {
+        Self {
+            to_fetch: Box::new(Fill::default),
+            to_parse: Box::new(Fill::default),
+            to_store: Box::new(Fill::default),
+            capacity: [1; 3],
+        }
+    }
 }
 
 /// Shared by every stage of one crawl.
@@ -495,12 +506,7 @@ mod tests {
     use super::*;
 
     fn stages() -> Stages {
-        Stages::new(Queues {
-            to_fetch: Box::new(Fill::default),
-            to_parse: Box::new(Fill::default),
-            to_store: Box::new(Fill::default),
-            capacity: [1, 1, 1],
-        })
+        Stages::new(Queues::idle())
     }
 
     /// A service's fetch workers wait for seeds for hours on end, without a phase change:

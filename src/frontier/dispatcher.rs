@@ -1147,7 +1147,7 @@ mod tests {
     use super::*;
     use crate::politeness::Politeness;
     use crate::scope::Scope;
-    use crate::stages::{Fill, Queues};
+    use crate::stages::Queues;
 
     const PATIENCE: Duration = Duration::from_secs(5);
 
@@ -1190,12 +1190,7 @@ mod tests {
             "test",
         )
         .expect("config");
-        let progress = Progress::new(Stages::new(Queues {
-            to_fetch: Box::new(Fill::default),
-            to_parse: Box::new(Fill::default),
-            to_store: Box::new(Fill::default),
-            capacity: [1; 3],
-        }));
+        let progress = Progress::new(Stages::new(Queues::idle()));
         let (jobs_tx, jobs) = flume::bounded(1);
         let dispatcher = Dispatcher::new(
             Frontier::new(Politeness::new(&config.politeness)),
@@ -1253,12 +1248,7 @@ mod tests {
     /// stored its pages early and then stalled reads 0, not its average since the start.
     #[test]
     fn the_rate_is_the_last_minutes() {
-        let progress = Progress::new(Stages::new(Queues {
-            to_fetch: Box::new(Fill::default),
-            to_parse: Box::new(Fill::default),
-            to_store: Box::new(Fill::default),
-            capacity: [1; 3],
-        }));
+        let progress = Progress::new(Stages::new(Queues::idle()));
         let start = Instant::now();
         progress.sample_at(start);
         progress.shared.pages.store(600, Ordering::Relaxed);
