@@ -141,21 +141,35 @@ async fn a_crawl_under_too_low_an_open_file_limit_names_the_limit() {
             .map(str::to_owned)
             .to_vec()
     };
-    for files in [14, 16, 18] {
+    // At 14 and 16 files the database's open fails. At 18 it opens, and a later step of
+    // the start fails or not by which of its tasks holds a file at that moment: about
+    // one run in ten gets through and fetches, with one worker. Each stop must name the
+    // limit, and one of a few runs at 18 must stop.
+    let mut stops_at_18 = 0;
+    for files in [14, 16, 18, 18, 18, 18, 18] {
         let out = pipecrawl_under_limit(args(), rlimit::Resource::NOFILE, files).await;
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{files}: {stderr}");
         let error = stderr
             .lines()
             .find(|line| line.starts_with("error:"))
             .unwrap_or_default();
+        if files == 18 && out.status.code() == Some(4) {
+            assert!(error.contains("no page was fetched"), "{files}: {stderr}");
+            continue;
+        }
+        assert_eq!(out.status.code(), Some(1), "{files}: {stderr}");
         assert!(
             error.contains(&format!(
                 "this process may open only {files} files (`ulimit -n`"
             )),
             "{files}: {stderr}"
         );
+        stops_at_18 += u32::from(files == 18);
     }
+    assert!(
+        stops_at_18 > 0,
+        "no run under 18 files stopped at its start"
+    );
     let again = run_to_the_end("crawl", &config);
     assert!(super::cli::ran_to_its_end(&again), "{again:?}");
 }
