@@ -766,9 +766,11 @@ impl FetchWorker {
 
         // Only successful HTML (or a sitemap) is read: error pages' links are noise, and a
         // soft-404 template linking to itself is a classic trap. A page of no known type is
-        // read far enough to tell whether it is HTML, as browsers tell.
-        let mut sniffing =
-            out.job.kind == JobKind::Page && sniff::type_unknown(out.content_type.as_deref());
+        // read far enough to tell whether it is HTML, as browsers tell, unless the server
+        // forbids telling so.
+        let mut sniffing = out.job.kind == JobKind::Page
+            && sniff::type_unknown(out.content_type.as_deref())
+            && !sniff::forbidden(headers);
         let cap = match out.job.kind {
             JobKind::Sitemap => MAX_SITEMAP_BYTES,
             JobKind::Page if out.is_html() || sniffing => self.cx.max_body_bytes,

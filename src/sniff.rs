@@ -2,6 +2,8 @@
 //! (the WHATWG MIME Sniffing standard's HTML patterns): a server that forgets the header
 //! still serves pages people read, and their links lead on.
 
+use reqwest::header::{HeaderMap, X_CONTENT_TYPE_OPTIONS};
+
 /// How much of a body the standard looks at (its "resource header").
 pub const SNIFF_BYTES: usize = 1445;
 
@@ -55,6 +57,18 @@ pub fn type_unknown(content_type: Option<&str>) -> bool {
             .any(|unknown| essence.eq_ignore_ascii_case(unknown))
 }
 
+/// Whether a response forbids sniffing its type (`X-Content-Type-Options: nosniff`), as
+/// the Fetch standard's "determine nosniff" reads the header: its first value, in any
+/// case. Browsers then sniff a body of no known type without the HTML patterns, and show
+/// a page as text: security middleware (helmet, Spring Security) sends the header on
+/// every answer, a script's that forgot its type included.
+pub fn forbidden(headers: &HeaderMap) -> bool {
+    headers
+        .get(X_CONTENT_TYPE_OPTIONS)
+        .and_then(|value| value.as_bytes().split(|&b| b == b',').next())
+        .is_some_and(|first| first.trim_ascii().eq_ignore_ascii_case(b"nosniff"))
+}
+
 /// Whether `text` is an HTTP token (RFC 9110 §5.6.2), as a MIME type's halves must be.
 fn is_token(text: &str) -> bool {
     !text.is_empty()
@@ -101,7 +115,26 @@ fn after_whitespace(head: &[u8]) -> &[u8] {
 
 #[cfg(test)]
 mod tests {
-    use super::{essence, looks_like_html, looks_like_markup, type_unknown};
+    use reqwest::header::{HeaderMap, HeaderValue, X_CONTENT_TYPE_OPTIONS};
+
+    use super::{essence, forbidden, looks_like_html, looks_like_markup, type_unknown};
+
+    #[test]
+    fn nosniff_is_the_headers_first_value_in_any_case() {
+        let with = |lines: &[&'static str]| {
+            let mut headers = HeaderMap::new();
+            for line in lines {
+                headers.append(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static(line));
+            }
+            forbidden(&headers)
+        };
+        assert!(with(&["nosniff"]));
+        assert!(with(&[" NoSniff , other"]));
+        assert!(with(&["nosniff", "other"]));
+        assert!(!with(&[]));
+        assert!(!with(&["other, nosniff"]));
+        assert!(!with(&["nosniffing"]));
+    }
 
     #[test]
     fn a_type_that_names_none_is_left_to_the_body() {

@@ -1011,6 +1011,34 @@ async fn html_served_without_a_content_type_is_sniffed_and_parsed() {
     assert_eq!(raw.count("/never"), 0);
 }
 
+/// `X-Content-Type-Options: nosniff` on an answer of no known type keeps browsers from
+/// sniffing it as HTML (the MIME Sniffing standard then leaves out its HTML patterns):
+/// they show its markup as text, whose links lead nowhere. Security middleware sends the
+/// header on every answer, a script's forgotten type included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn markup_of_no_type_under_nosniff_is_not_sniffed_as_html() {
+    let page = "<!DOCTYPE html><title>Untyped</title><a href='/next'>next</a>";
+    for content_type in ["", "Content-Type: */*\r\n"] {
+        let head = format!(
+            "HTTP/1.1 200 OK\r\n{content_type}X-Content-Type-Options: NoSniff\r\n\
+             Content-Length: {}",
+            page.len()
+        );
+        let (raw, _harness, db) = crawl_home(RawReply::new(head, page, Ending::Close)).await;
+        let home = db.page(&raw.url("/")).await.expect("a row");
+        assert_eq!(
+            (home.status, home.title, home.error_kind, home.bytes),
+            (Some(200), None, None, i64::try_from(page.len()).ok()),
+            "{content_type:?}: recorded as text, not parsed"
+        );
+        assert_eq!(
+            raw.count("/next"),
+            0,
+            "{content_type:?}: no link read from it"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn html_under_a_content_type_naming_no_type_is_sniffed_and_parsed() {
     let page = "<html><title>Typeless</title><a href='/next'>next</a>";
