@@ -860,9 +860,10 @@ impl FetchWorker {
         }
         let (body, unfinished) = reader.finish();
         // A body already cut (at the cap, or by a broken transfer) ends its stream early,
-        // which is no fault of the coding; one that came whole to its framing's end and
-        // stops short of its stream's was cut all the same.
-        if let Some(e) = unfinished.filter(|_| !out.truncated && out.error.is_none()) {
+        // which is no fault of the coding, and so does one read no further than it took to
+        // tell what it is; one that came whole to its framing's end and stops short of its
+        // stream's was cut all the same.
+        if let Some(e) = unfinished.filter(|_| whole) {
             out.error = Some(FetchError {
                 kind: ErrorKind::Body,
                 message: format!(

@@ -1011,6 +1011,37 @@ async fn html_served_without_a_content_type_is_sniffed_and_parsed() {
     assert_eq!(raw.count("/never"), 0);
 }
 
+/// A gzipped answer of no type that is not HTML is told so by its first bytes and read no
+/// further: the rest of its stream, left unread, is no body cut off (it was stored as a
+/// `body` error, asked again and again for the same answer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gzipped_answer_of_no_type_that_is_not_html_is_no_body_cut_off() {
+    // Words that gzip leaves long, so that the stream comes in many pieces.
+    let mut seed = 1u32;
+    let text: String = (0..1 << 20)
+        .map(|_| {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            char::from(b'a' + (seed >> 24) as u8 % 26)
+        })
+        .collect();
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gzip, text.as_bytes()).expect("gzip in memory");
+    let body = gzip.finish().expect("gzip in memory");
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}",
+        body.len()
+    );
+    let (raw, _harness, db) = crawl_home(RawReply::new(head, body.clone(), Ending::Close)).await;
+    let home = db.page(&raw.url("/")).await.expect("a row");
+    assert_eq!(
+        (home.status, home.error_kind, home.title, home.bytes),
+        (Some(200), None, None, i64::try_from(body.len()).ok()),
+        "{:?}",
+        home.error
+    );
+    assert_eq!(raw.count("/"), 1, "asked once");
+}
+
 /// `X-Content-Type-Options: nosniff` on an answer of no known type keeps browsers from
 /// sniffing it as HTML (the MIME Sniffing standard then leaves out its HTML patterns):
 /// they show its markup as text, whose links lead nowhere. Security middleware sends the
