@@ -797,6 +797,11 @@ impl FetchWorker {
         let mut received = 0;
         // Whether the body came to its end: one cut short by the sniffing is no size.
         let mut whole = false;
+        // A page served as HTML is binary or not by its head: one that is (an image, an
+        // archive) is read no further. A sitemap is read whatever its type says (a gzipped
+        // one is often served as HTML).
+        let mut judging = out.job.kind == JobKind::Page && out.is_html();
+        let mut binary = false;
         loop {
             let next = self
                 .cx
@@ -829,6 +834,13 @@ impl FetchWorker {
                         && !sniff::looks_like_markup(read)
                     {
                         break;
+                    }
+                    if judging && read.len() >= sniff::SNIFF_BYTES {
+                        binary = sniff::looks_binary(read, out.content_type.as_deref());
+                        judging = false;
+                        if binary {
+                            break;
+                        }
                     }
                     if sniffing && !undecoded && read.len() >= sniff::SNIFF_BYTES {
                         if !sniff::looks_like_html(read) {
@@ -871,7 +883,15 @@ impl FetchWorker {
                 ),
             });
         }
-        if sniffing && !sniff::looks_like_html(&body) {
+        let ct = out.content_type.as_deref();
+        binary |= judging && out.error.is_none() && sniff::looks_binary(&body, ct);
+        if binary {
+            out.error = Some(FetchError {
+                kind: ErrorKind::Binary,
+                message: "the body is served as HTML but is binary".to_owned(),
+            });
+        }
+        if binary || (sniffing && !sniff::looks_like_html(&body)) {
             // Not HTML after all: recorded as any other type, by its declared size, else
             // by what was read if that was all of it. The first bytes alone are as many
             // as the server's pieces made them, another count at each visit, which a

@@ -6,7 +6,7 @@
 //! frontier already has are dropped here (see [`SeenUrls`]), keeping the single writer's
 //! work to inserting rows.
 
-use encoding_rs::{Encoding, UTF_16BE, UTF_16LE};
+use encoding_rs::Encoding;
 use foldhash::{HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -25,7 +25,7 @@ use crate::robots::{Robots, RobotsCache, Verdict};
 use crate::scope::{self, Scope, SharedScope};
 use crate::stages::{Phase, Stage, Stages};
 use crate::traps::Traps;
-use crate::{charset, html, sitemap, sniff, urlnorm};
+use crate::{charset, html, sitemap, urlnorm};
 
 /// Sitemap index levels followed below the sitemaps robots.txt names.
 const MAX_SITEMAP_NESTING: u32 = 2;
@@ -330,13 +330,6 @@ fn parse_page(
     (offer, agent): (&Offer<'_>, &str),
 ) {
     let scope = offer.scope;
-    if looks_binary(body, record.content_type.as_deref()) {
-        record.error = Some(FetchError {
-            kind: ErrorKind::Binary,
-            message: "the body is served as HTML but is binary".to_owned(),
-        });
-        return;
-    }
     let page = charset::decode(body, record.content_type.as_deref());
     let extracted = match catch_unwind(AssertUnwindSafe(|| {
         let syntax = html::Syntax::of(record.content_type.as_deref());
@@ -538,19 +531,6 @@ fn is_crawler_name(name: &str) -> bool {
     ];
     !name.contains(|c: char| c.is_ascii_whitespace())
         && !VALUED.iter().any(|v| name.eq_ignore_ascii_case(v))
-}
-
-/// NUL bytes near the start mean binary data (an image, an archive) labelled as HTML;
-/// text in UTF-16 has them too, and says so by its byte-order mark, its `Content-Type`
-/// charset or an XML declaration in UTF-16. A body that starts as a page does
-/// (`<!DOCTYPE html>`, `<html>`: what browsers sniff HTML by; `<?xml`, as XHTML does) is
-/// a page with a stray NUL (a corrupt field), which browsers drop: no image or archive
-/// starts so. Asked before decoding, so a binary body is not decoded.
-fn looks_binary(body: &[u8], content_type: Option<&str>) -> bool {
-    body[..body.len().min(1024)].contains(&0)
-        && !sniff::looks_like_markup(body)
-        && !charset::declared(body, content_type)
-            .is_some_and(|(encoding, _)| encoding == UTF_16LE || encoding == UTF_16BE)
 }
 
 /// What a URL found on `page` (a link, a redirect's target, a sitemap's entry) loses
@@ -983,17 +963,6 @@ mod tests {
         );
         assert_eq!(e.title.as_deref(), Some("A <b>page</b>"));
         assert_eq!(pairs(&e), vec![("http://h/x".into(), "one two".into())]);
-    }
-
-    #[test]
-    fn a_stray_nul_in_a_page_is_not_binary() {
-        let png = b"\x89PNG\r\n\x1a\n\0\0\0\x0d<title>x</title>";
-        assert!(looks_binary(png, Some("text/html")));
-        assert!(looks_binary(&[0; 64], Some("text/html")));
-        let page = b"\n<!DOCTYPE html><html><meta content='a\0b'><title>t</title>";
-        assert!(!looks_binary(page, Some("text/html")));
-        let xhtml = b"<?xml version='1.0'?>\n<html><meta content='a\0b'/><title>t</title>";
-        assert!(!looks_binary(xhtml, Some("application/xhtml+xml")));
     }
 
     #[test]

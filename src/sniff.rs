@@ -1,8 +1,12 @@
 //! Telling HTML from other bytes when a response has no `Content-Type`, as browsers do
 //! (the WHATWG MIME Sniffing standard's HTML patterns): a server that forgets the header
-//! still serves pages people read, and their links lead on.
+//! still serves pages people read, and their links lead on. And telling binary bytes (an
+//! image, an archive) served as HTML by their first bytes, which are all it takes.
 
+use encoding_rs::{UTF_16BE, UTF_16LE};
 use reqwest::header::{HeaderMap, X_CONTENT_TYPE_OPTIONS};
+
+use crate::charset;
 
 /// How much of a body the standard looks at (its "resource header").
 pub const SNIFF_BYTES: usize = 1445;
@@ -88,6 +92,21 @@ pub fn looks_like_html(head: &[u8]) -> bool {
     })
 }
 
+/// NUL bytes near the start mean binary data (an image, an archive) labelled as HTML;
+/// text in UTF-16 has them too, and says so by its byte-order mark, its `Content-Type`
+/// charset or an XML declaration in UTF-16. A body that starts as a page does
+/// (`<!DOCTYPE html>`, `<html>`: what browsers sniff HTML by; `<?xml`, as XHTML does) is
+/// a page with a stray NUL (a corrupt field), which browsers drop: no image or archive
+/// starts so. Asked before decoding, so a binary body is not decoded. What decides is all
+/// in the first [`SNIFF_BYTES`] (a `<meta>` naming UTF-16 names UTF-8 to the prescan), so
+/// that much of a body tells it as surely as the whole.
+pub fn looks_binary(body: &[u8], content_type: Option<&str>) -> bool {
+    body[..body.len().min(1024)].contains(&0)
+        && !looks_like_markup(body)
+        && !charset::declared(body, content_type)
+            .is_some_and(|(encoding, _)| encoding == UTF_16LE || encoding == UTF_16BE)
+}
+
 /// Whether a body starting with `head` is markup as it came: HTML by the patterns above,
 /// or XML by its declaration (XHTML, a sitemap). No compressed stream starts so, which
 /// tells a body under a `Content-Encoding` naming no coding (`UTF-8`, `none`) from one
@@ -117,7 +136,20 @@ fn after_whitespace(head: &[u8]) -> &[u8] {
 mod tests {
     use reqwest::header::{HeaderMap, HeaderValue, X_CONTENT_TYPE_OPTIONS};
 
-    use super::{essence, forbidden, looks_like_html, looks_like_markup, type_unknown};
+    use super::{
+        essence, forbidden, looks_binary, looks_like_html, looks_like_markup, type_unknown,
+    };
+
+    #[test]
+    fn a_stray_nul_in_a_page_is_not_binary() {
+        let png = b"\x89PNG\r\n\x1a\n\0\0\0\x0d<title>x</title>";
+        assert!(looks_binary(png, Some("text/html")));
+        assert!(looks_binary(&[0; 64], Some("text/html")));
+        let page = b"\n<!DOCTYPE html><html><meta content='a\0b'><title>t</title>";
+        assert!(!looks_binary(page, Some("text/html")));
+        let xhtml = b"<?xml version='1.0'?>\n<html><meta content='a\0b'/><title>t</title>";
+        assert!(!looks_binary(xhtml, Some("application/xhtml+xml")));
+    }
 
     #[test]
     fn nosniff_is_the_headers_first_value_in_any_case() {

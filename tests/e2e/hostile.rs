@@ -1042,6 +1042,32 @@ async fn a_gzipped_answer_of_no_type_that_is_not_html_is_no_body_cut_off() {
     assert_eq!(raw.count("/"), 1, "asked once");
 }
 
+/// An image or an archive served as `text/html` (a download script's default type) is told
+/// binary by its first kilobyte and read no further: it was read up to
+/// `fetch.max_body_bytes` (5 MiB of every such file) only to be left unparsed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_served_as_html_is_read_no_further_than_its_head() {
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    png.resize(6 << 20, 0);
+    let (raw, _harness, db) = crawl_home(RawReply::ok("text/html", png.clone())).await;
+    let home = db.page(&raw.url("/")).await.expect("a row");
+    assert_eq!(
+        (
+            home.status,
+            home.error_kind.as_deref(),
+            home.truncated,
+            home.bytes
+        ),
+        (
+            Some(200),
+            Some("binary"),
+            false,
+            i64::try_from(png.len()).ok()
+        ),
+        "told binary by its head, its size the one declared"
+    );
+}
+
 /// `X-Content-Type-Options: nosniff` on an answer of no known type keeps browsers from
 /// sniffing it as HTML (the MIME Sniffing standard then leaves out its HTML patterns):
 /// they show its markup as text, whose links lead nowhere. Security middleware sends the
