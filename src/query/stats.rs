@@ -128,7 +128,12 @@ fn sections(d: Dialect, inlinks: &str, hosts: u64) -> String {
             "pages / (CASE WHEN last - first > 1 THEN last - first ELSE 1 END)",
             1
         ),
-        semicolon = d.position("';'", "content_type || ';'"),
+        // A type ends where browsers end it (`sniff::essence`): at a `;`, a space, a tab or
+        // a `(`, so `text/html charset=utf-8`, read as HTML, is counted as HTML.
+        semicolon = d.position(
+            "';'",
+            "replace(replace(replace(content_type, ' ', ';'), '\t', ';'), '(', ';') || ';'"
+        ),
     )
 }
 

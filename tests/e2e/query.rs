@@ -851,6 +851,47 @@ async fn a_search_scores_each_url_shown_by_its_title_and_all_its_anchors_at_any_
     }
 }
 
+/// `stats` counts a page by the type its `Content-Type` names, which ends where browsers
+/// end it: a value missing the `;` before its charset (PHP's `text/html charset=utf-8`)
+/// is HTML, read as HTML, and was counted as a type of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_count_a_content_type_by_the_type_it_names() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let types = [
+        "text/html charset=utf-8",
+        "Text/HTML\tcharset=UTF-8",
+        "text/html(v1)",
+        "image/png;q=1",
+        "image/png (scaled)",
+    ];
+    let home: String = (0..types.len())
+        .map(|i| format!("<a href='/{i}'>{i}</a>"))
+        .collect();
+    b.add(
+        &h,
+        "/",
+        Resource::Html(format!("<title>Home</title>{home}")),
+    );
+    for (i, content_type) in types.into_iter().enumerate() {
+        let body = b"<title>Typed</title>".to_vec();
+        b.add(&h, &format!("/{i}"), Resource::Typed(content_type, body));
+    }
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    let counted: BTreeMap<String, i64> = rows(&harness, &["stats"])
+        .await
+        .iter()
+        .filter(|r| text(r, "section") == "content type")
+        .map(|r| (text(r, "key").to_owned(), int(r, "value").unwrap_or(0)))
+        .collect();
+    assert_eq!(
+        counted,
+        BTreeMap::from([("image/png".to_owned(), 2), ("text/html".to_owned(), 4)])
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stats_count_what_the_crawl_stored() {
     let (_site, model, harness, reachable) = crawled_graph().await;
