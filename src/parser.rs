@@ -17,7 +17,9 @@ use xxhash_rust::xxh3::{xxh3_128, Xxh3};
 
 use crate::frontier::seen::SeenUrls;
 use crate::metrics;
-use crate::page::{Discovered, ErrorKind, FetchError, Fetched, JobKind, Link, PageRecord};
+use crate::page::{
+    CrawlJob, Discovered, ErrorKind, FetchError, Fetched, JobKind, Link, PageRecord,
+};
 use crate::plural::Count;
 use crate::queue;
 use crate::recrawl::RecrawlPolicy;
@@ -76,6 +78,9 @@ pub struct LinkRules {
     /// The fetchers' robots.txt cache, when the crawl obeys robots.txt: a URL found on
     /// another host than its page's is checked against that host's rules if they are held.
     pub robots: Option<Arc<RobotsCache>>,
+    /// `fetch.max_redirects`: a page's refresh is followed as its redirect for as many
+    /// hops in a row (see [`Offer::refresh`]).
+    pub max_redirects: u32,
 }
 
 struct ParseWorker {
@@ -111,6 +116,7 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
     let offer = Offer {
         scope,
         seen: &rules.seen,
+        max_redirects: rules.max_redirects,
     };
     let content_hash = f.body.as_deref().map(|b| format!("{:032x}", xxh3_128(b)));
     let mut record = PageRecord {
@@ -369,7 +375,9 @@ fn parse_page(
     }
     let depth = record.job.depth + 1;
     if !scope.obeys(record.nofollow) {
-        // extract stripped the session ids already.
+        // extract stripped the session ids already. The refresh first: nearer the seeds
+        // than a link to the same URL, it is the one the seen cache keeps.
+        record.discovered.extend(offer.refresh(&record.job, &links));
         record
             .discovered
             .extend(offer.pages(&followed(scope, &links, depth), depth));
@@ -384,18 +392,26 @@ fn parse_page(
     record.links = links;
 }
 
-/// The targets of `links` the crawl follows when found at `depth`, each once.
+/// The targets of `links` the crawl follows when found at `depth`, each once; the
+/// page's refresh is not one of them ([`Offer::refresh`]).
 fn followed<'l>(scope: &Scope, links: &'l [Link], depth: u32) -> Vec<&'l Url> {
     let mut seen = HashSet::default();
     links
         .iter()
         .filter(|link| {
-            scope.follows(link.rel.as_deref())
+            !is_refresh(link)
+                && scope.follows(link.rel.as_deref())
                 && seen.insert(link.target.as_str())
                 && scope.admits(&link.target, depth)
         })
         .map(|link| &link.target)
         .collect()
+}
+
+/// Whether `link` is where the page's refresh (`<meta http-equiv="refresh">`, a `Refresh`
+/// header) moves it.
+fn is_refresh(link: &Link) -> bool {
+    link.rel.as_deref() == Some("refresh")
 }
 
 /// Moves a page to `depth`, nearer the seeds than it was leased at: its URL was found
@@ -545,6 +561,7 @@ fn strip_found(url: &mut Url, page: &Url, traps: &Traps) {
 struct Offer<'a> {
     scope: &'a Scope,
     seen: &'a Mutex<SeenUrls>,
+    max_redirects: u32,
 }
 
 impl Offer<'_> {
@@ -592,6 +609,32 @@ impl Offer<'_> {
             .filter(|&(_, new)| new)
             .map(|(url, _)| self.candidate(url, depth, 0, JobKind::Page))
             .collect()
+    }
+
+    /// The candidate for where `job`'s page refreshes to, among its `links`. A refresh
+    /// moves the page, as browsers act on it and Scrapy follows it: like a 3xx's target,
+    /// it is at the page's depth, one hop further along its chain, and a seed's is
+    /// crawled whatever `include` and `exclude` say (on a host in scope). Past
+    /// `fetch.max_redirects` hops in a row it is a link, a level deeper, so that a chain
+    /// with no end ends at `max_depth` as a path of links does.
+    fn refresh(&self, job: &CrawlJob, links: &[Link]) -> Option<Discovered> {
+        let target = &links.iter().find(|link| is_refresh(link))?.target;
+        let (depth, hops, admitted) = if job.redirect_hops >= self.max_redirects {
+            (job.depth + 1, 0, self.scope.admits(target, job.depth + 1))
+        } else if job.is_seed_or_its_redirect() {
+            (
+                job.depth,
+                job.redirect_hops + 1,
+                self.scope.host_in_scope(target),
+            )
+        } else {
+            let admitted = self.scope.admits(target, job.depth);
+            (job.depth, job.redirect_hops + 1, admitted)
+        };
+        if !admitted {
+            return None;
+        }
+        self.stripped(target, depth, hops, JobKind::Page)
     }
 
     /// The cache stays usable if a thread panicked while holding it: at worst it forgets
@@ -1417,6 +1460,7 @@ mod tests {
             seen: Arc::new(Mutex::new(SeenUrls::new(1000))),
             agent: Arc::from("pipecrawl"),
             robots: None,
+            max_redirects: config.fetch.max_redirects,
         }
     }
 

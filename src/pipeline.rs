@@ -497,6 +497,7 @@ async fn run_opened(
                 .politeness
                 .respect_robots_txt
                 .then(|| Arc::clone(&robots)),
+            max_redirects: config.fetch.max_redirects,
         },
         &stages,
     )

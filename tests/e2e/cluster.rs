@@ -2568,6 +2568,7 @@ async fn store_as_a_crawl(store: &Store, config: &pipecrawl::Config, fetched: Fe
             seen: Arc::clone(&seen),
             agent: Arc::from("pipecrawl"),
             robots: None,
+            max_redirects: config.fetch.max_redirects,
         },
     );
     let (records, received) = pipecrawl::queue::bounded(1, usize::MAX);

@@ -126,6 +126,99 @@ async fn a_meta_refresh_is_followed_and_stored_as_a_link() {
     assert_eq!(db.scalar(&refresh).await, 1);
 }
 
+/// A refresh moves the page, as a redirect does: a browser goes there at once, and Scrapy
+/// follows it as a redirect (`METAREFRESH_ENABLED`). Read as a link one level deeper, a
+/// home page moving to `/en/` by `<meta http-equiv="refresh">` led nowhere under
+/// `max_depth = 0` or a section's `include`, which a seed's 3xx target escapes, and a page
+/// at `max_depth` moving by its `Refresh` header lost where it moved to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_moves_the_page_as_a_redirect_does_not_a_link_deeper() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let moves_to = |to: &str| format!("<meta http-equiv=refresh content='0; url={to}'>");
+    b.add(&h, "/", Resource::Html(moves_to("/en/")));
+    b.add(
+        &h,
+        "/en/",
+        Resource::Html("<title>Home</title><a href='/en/docs/'>Docs</a>".into()),
+    );
+    b.add(
+        &h,
+        "/en/docs/",
+        Resource::WithHeaders(
+            vec![("Refresh".into(), "0; url=/en/docs/v2/".into())],
+            Box::new(Resource::Html("<title>Docs, moved</title>".into())),
+        ),
+    );
+    b.add(
+        &h,
+        "/en/docs/v2/",
+        Resource::Html("<title>Docs</title>".into()),
+    );
+    let site = b.start();
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[site.url(0, "/")],
+            "[scope]\nmax_depth = 1\ninclude = ['/docs/']\n",
+        )
+        .await;
+    let db = harness.db().await;
+    let depth = |path: &str| {
+        let url = site.url(0, path);
+        let db = &db;
+        async move { db.page(&url).await.map(|p| p.depth) }
+    };
+    assert_eq!(
+        depth("/en/").await,
+        Some(0),
+        "the seed's refresh, as a seed's 3xx"
+    );
+    assert_eq!(depth("/en/docs/").await, Some(1));
+    assert_eq!(
+        depth("/en/docs/v2/").await,
+        Some(1),
+        "at max_depth, as a 3xx"
+    );
+}
+
+/// A refresh chain is a redirect chain: followed at the page's depth for
+/// `fetch.max_redirects` hops in a row, then as a link, a level deeper, so that a chain
+/// with no end (`/r/1` moving to `/r/2`, …) ends at `max_depth` like any link path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_chain_past_max_redirects_goes_on_as_links_do() {
+    fn next(path: &str) -> String {
+        let n: u32 = path.trim_start_matches("/r/").parse().unwrap_or(0);
+        format!("<meta http-equiv=refresh content='0; url=/r/{}'>", n + 1)
+    }
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add_prefix(&h, "/r/", Resource::Dynamic(next));
+    let site = b.start();
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[site.url(0, "/r/0")],
+            "[scope]\nmax_depth = 1\n[fetch]\nmax_redirects = 3\n",
+        )
+        .await;
+    let db = harness.db().await;
+    let depths: Vec<(String, i64)> = db
+        .pages()
+        .await
+        .into_iter()
+        .map(|p| (p.url.rsplit('/').next().unwrap_or("").to_owned(), p.depth))
+        .collect();
+    // Three hops at depth 0; the fourth refresh is a link to depth 1, whose chain goes
+    // three hops more there.
+    let want: Vec<(String, i64)> = [0, 0, 0, 0, 1, 1, 1, 1]
+        .into_iter()
+        .enumerate()
+        .map(|(n, d)| (n.to_string(), d))
+        .collect();
+    assert_eq!(depths, want);
+}
+
 /// Sites move: `http://example.com/` answers with a redirect to
 /// `https://www.example.com/`. A seed's redirect leads to where its site is now, so the
 /// host it lands on is crawled as the seed's would be (when the config names no hosts),
