@@ -942,9 +942,9 @@ fn in_config_terms(key: &str, message: &str, value: Option<&str>) -> String {
         let got = what_it_got(got, value);
         // Nutch's and Heritrix's settings write "no limit" as -1 (`http.content.limit`).
         let no_limit = if got == "-1" && matches!(expected, "u32" | "u64" | "usize") {
-            ": no key takes -1 for no limit; config/example.toml says how each says it"
+            ": no key takes -1 for no limit; config/example.toml says how each says it".to_owned()
         } else {
-            ""
+            in_milliseconds(key, &got).unwrap_or_default()
         };
         return format!(
             "`{key}` must be {} (got {got}{no_limit})",
@@ -982,6 +982,24 @@ fn in_config_terms(key: &str, message: &str, value: Option<&str>) -> String {
         };
     }
     message.to_owned()
+}
+
+/// What a fraction given a key counting milliseconds stands for: seconds, as Scrapy
+/// (`DOWNLOAD_DELAY = 0.5`), wget (`--wait=0.5`) and Colly write times, said in
+/// milliseconds when it is a whole number of them.
+fn in_milliseconds(key: &str, got: &str) -> Option<String> {
+    let name = key
+        .rsplit('.')
+        .next()
+        .filter(|name| name.ends_with("_ms"))?;
+    let seconds: f64 = got.parse().ok().filter(|s: &f64| s.fract() != 0.0)?;
+    let ms = seconds * 1000.0;
+    ((ms.round() - ms).abs() < 1e-6 && ms > 0.0 && ms <= f64::from(u32::MAX)).then(|| {
+        format!(
+            ": it counts milliseconds; {got} seconds is `{name} = {}`",
+            ms.round()
+        )
+    })
 }
 
 /// Where a key found in the table `found_in` belongs instead, if it is another table's:
@@ -2424,6 +2442,37 @@ mod tests {
             for rust in ["u32", "u64", "usize", "i64", "struct", "Raw", "field"] {
                 assert!(!message.contains(rust), "{section}: {message}");
             }
+        }
+    }
+
+    /// Scrapy writes its times in seconds (`DOWNLOAD_DELAY = 0.5`, `DOWNLOAD_TIMEOUT = 180`),
+    /// and so do wget's `--wait=0.5` and Colly's `Delay`: a fraction given a key that
+    /// counts milliseconds was said to be no whole number, and not what it stands for.
+    #[test]
+    fn a_fraction_of_a_second_given_in_milliseconds_is_shown_as_milliseconds() {
+        let cases = [
+            (
+                "[politeness]\ndelay_ms = 0.5",
+                "(got 0.5: it counts milliseconds; 0.5 seconds is `delay_ms = 500`)",
+            ),
+            (
+                "[fetch]\ntimeout_ms = 2.25",
+                "(got 2.25: it counts milliseconds; 2.25 seconds is `timeout_ms = 2250`)",
+            ),
+            (
+                "[[politeness.host]]\npattern = 'a.test'\ndelay_ms = 0.1",
+                "(got 0.1: it counts milliseconds; 0.1 seconds is `delay_ms = 100`)",
+            ),
+            (
+                "[[frontier.boost]]\npattern = '/a/'\nboost = 1.5",
+                "must be a whole number (got 1.5)",
+            ),
+            ("[politeness]\ndelay_ms = 0.0001", "(got 0.0001)"),
+        ];
+        for (section, said) in cases {
+            let text = format!("seeds = ['https://example.com/']\n{section}\n");
+            let message = Config::from_toml(&text, "t.toml").unwrap_err().to_string();
+            assert!(message.contains(said), "{section}: {message}");
         }
     }
 }
