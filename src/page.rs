@@ -372,6 +372,10 @@ pub struct PageRecord {
     pub noindex: bool,
     pub nofollow: bool,
     pub links: Vec<Link>,
+    /// Where the page's refresh moves it, when that is followed as its redirect (in scope,
+    /// and within `fetch.max_redirects` in a row): a seed's takes its host into the scope,
+    /// as a 3xx's does.
+    pub refreshed_to: Option<Url>,
     /// How many distinct (target, anchor text) links past `traps.max_links_per_page` the
     /// page has, which are not in `links`; None when the page was not parsed.
     pub links_left_out: Option<u64>,
@@ -399,6 +403,12 @@ impl PageRecord {
     /// like a working redirect to a page not crawled yet.
     pub fn followed_location(&self) -> Option<&Url> {
         self.location.as_ref().filter(|_| self.error.is_none())
+    }
+
+    /// Where the crawl went on from this page as its redirect: a 3xx's followed
+    /// `location`, or where its refresh moves it.
+    pub fn moved_to(&self) -> Option<&Url> {
+        self.followed_location().or(self.refreshed_to.as_ref())
     }
 
     /// Whether the URL's frontier row ends `failed` rather than `done`: it has no page
@@ -436,6 +446,7 @@ impl PageRecord {
             noindex,
             nofollow,
             links,
+            refreshed_to,
             links_left_out,
             discovered: _,
             retry_in,
@@ -465,6 +476,7 @@ impl PageRecord {
         *noindex = false;
         *nofollow = false;
         *links = Vec::new();
+        *refreshed_to = None;
         *links_left_out = None;
         *retry_in = None;
         *not_modified = false;

@@ -137,6 +137,7 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
         noindex: false,
         nofollow: false,
         links: Vec::new(),
+        refreshed_to: None,
         links_left_out: None,
         discovered: Vec::new(),
         retry_in: f.retry_in,
@@ -223,19 +224,7 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
     if let (None, Some(target)) = (&record.error, &location) {
         let job = &record.job;
         let admitted = match job.kind {
-            _ if job.is_seed_or_its_redirect() => {
-                let admitted = scope.admits_seed_redirect(target);
-                // Only named hosts refuse where a seed moved, and the crawl then ends at
-                // the redirect: most often the apex named and `www.` moved to.
-                if !admitted {
-                    tracing::warn!(
-                        "{} (a seed, or where one redirects) redirects to {target}, on a host \
-                         `scope.hosts` leaves out: not followed",
-                        job.url
-                    );
-                }
-                admitted
-            }
+            _ if job.is_seed_or_its_redirect() => seed_moves(scope, job, target),
             // The file moved (to `www.`, to a CDN): read where it is, as it was admitted.
             JobKind::Sitemap => true,
             JobKind::Page => scope.admits(target, job.depth),
@@ -377,7 +366,10 @@ fn parse_page(
     if !scope.obeys(record.nofollow) {
         // extract stripped the session ids already. The refresh first: nearer the seeds
         // than a link to the same URL, it is the one the seen cache keeps.
-        record.discovered.extend(offer.refresh(&record.job, &links));
+        if let Some((moved, found)) = offer.refresh(&record.job, &links) {
+            record.refreshed_to = moved;
+            record.discovered.extend(found);
+        }
         record
             .discovered
             .extend(offer.pages(&followed(scope, &links, depth), depth));
@@ -406,6 +398,21 @@ fn followed<'l>(scope: &Scope, links: &'l [Link], depth: u32) -> Vec<&'l Url> {
         })
         .map(|link| &link.target)
         .collect()
+}
+
+/// Whether the crawl follows `job`, a seed or where one moved, to `target` (by a 3xx or
+/// a refresh). Only named hosts refuse where a seed moves, and the crawl then ends there:
+/// most often the apex named and `www.` moved to, which a warning says.
+fn seed_moves(scope: &Scope, job: &CrawlJob, target: &Url) -> bool {
+    let admitted = scope.admits_seed_redirect(target);
+    if !admitted {
+        tracing::warn!(
+            "{} (a seed, or where one redirects) redirects to {target}, on a host \
+             `scope.hosts` leaves out: not followed",
+            job.url
+        );
+    }
+    admitted
 }
 
 /// Whether `link` is where the page's refresh (`<meta http-equiv="refresh">`, a `Refresh`
@@ -611,30 +618,29 @@ impl Offer<'_> {
             .collect()
     }
 
-    /// The candidate for where `job`'s page refreshes to, among its `links`. A refresh
-    /// moves the page, as browsers act on it and Scrapy follows it: like a 3xx's target,
-    /// it is at the page's depth, one hop further along its chain, and a seed's is
-    /// crawled whatever `include` and `exclude` say (on a host in scope). Past
-    /// `fetch.max_redirects` hops in a row it is a link, a level deeper, so that a chain
-    /// with no end ends at `max_depth` as a path of links does.
-    fn refresh(&self, job: &CrawlJob, links: &[Link]) -> Option<Discovered> {
+    /// Where `job`'s page refreshes to, among its `links`, if it is followed: the URL it
+    /// moves to when followed as its redirect, and the candidate (none for a URL seen
+    /// already). A refresh moves the page, as browsers act on it and Scrapy follows it:
+    /// like a 3xx's target, it is at the page's depth, one hop further along its chain,
+    /// and a seed's is crawled whatever `include` and `exclude` say, on any host unless
+    /// `scope.hosts` names them (its host then joins the scope, [`PageRecord::moved_to`]).
+    /// Past `fetch.max_redirects` hops in a row it is a link, a level deeper, so that a
+    /// chain with no end ends at `max_depth` as a path of links does.
+    fn refresh(&self, job: &CrawlJob, links: &[Link]) -> Option<(Option<Url>, Option<Discovered>)> {
         let target = &links.iter().find(|link| is_refresh(link))?.target;
         let (depth, hops, admitted) = if job.redirect_hops >= self.max_redirects {
             (job.depth + 1, 0, self.scope.admits(target, job.depth + 1))
         } else if job.is_seed_or_its_redirect() {
-            (
-                job.depth,
-                job.redirect_hops + 1,
-                self.scope.host_in_scope(target),
-            )
+            let admitted = seed_moves(self.scope, job, target);
+            (job.depth, job.redirect_hops + 1, admitted)
         } else {
             let admitted = self.scope.admits(target, job.depth);
             (job.depth, job.redirect_hops + 1, admitted)
         };
-        if !admitted {
-            return None;
-        }
-        self.stripped(target, depth, hops, JobKind::Page)
+        admitted.then(|| {
+            let moved = (hops > 0).then(|| target.clone());
+            (moved, self.stripped(target, depth, hops, JobKind::Page))
+        })
     }
 
     /// The cache stays usable if a thread panicked while holding it: at worst it forgets

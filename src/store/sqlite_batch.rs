@@ -644,6 +644,7 @@ mod tests {
                     rel: rel.map(str::to_owned),
                 })
                 .collect(),
+            refreshed_to: None,
             links_left_out: Some(0),
             discovered: found.to_vec(),
             retry_in: None,

@@ -248,14 +248,15 @@ impl StoreWriter {
         Ok(())
     }
 
-    /// Where the batch's seeds redirected to, on hosts not yet in scope; not where a
-    /// redirect refused (one too many) would have led, which is never fetched.
+    /// Where the batch's seeds moved to (by a 3xx or a refresh), on hosts not yet in
+    /// scope; not where a redirect refused (one too many) would have led, which is never
+    /// fetched.
     fn seeds_moved(&self, batch: &[PageRecord]) -> Vec<Url> {
         let scope = self.scope.get();
         batch
             .iter()
             .filter(|page| page.job.is_seed_or_its_redirect())
-            .filter_map(PageRecord::followed_location)
+            .filter_map(PageRecord::moved_to)
             .filter(|target| !scope.host_in_scope(target) && scope.admits_seed_redirect(target))
             .cloned()
             .collect()

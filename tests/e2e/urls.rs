@@ -182,6 +182,44 @@ async fn a_refresh_moves_the_page_as_a_redirect_does_not_a_link_deeper() {
     );
 }
 
+/// A seed that moves to another host by its refresh (an old domain's page sending
+/// browsers to the new one) brings that host into the scope, as a seed's 3xx does: the
+/// refresh was left out, its host not the seed's, and the crawl ended at the old page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_refreshing_to_another_host_brings_it_into_scope() {
+    let mut b = SiteBuilder::bind(2).await;
+    let (old, new) = (b.authority(0), b.authority(1));
+    let to = format!("http://{new}/");
+    b.add(
+        &old,
+        "/",
+        Resource::Html(format!("<meta http-equiv=refresh content='0; url={to}'>")),
+    );
+    b.add(
+        &new,
+        "/",
+        Resource::Html("<title>New</title><a href='/about'>About</a>".into()),
+    );
+    b.add(
+        &new,
+        "/about",
+        Resource::Html("<title>About</title>".into()),
+    );
+    let site = b.start();
+    let harness = Harness::default();
+    // The new host is on loopback, which the crawl trusts only for the seeds' hosts.
+    let loopback = "[network]\nallow = ['127.0.0.0/8']\n";
+    harness.crawl(&[site.url(0, "/")], loopback).await;
+    let db = harness.db().await;
+    let stored = |path: &str| {
+        let url = site.url(1, path);
+        let db = &db;
+        async move { db.page(&url).await.map(|p| (p.depth, p.title)) }
+    };
+    assert_eq!(stored("/").await, Some((0, Some("New".to_owned()))));
+    assert_eq!(stored("/about").await, Some((1, Some("About".to_owned()))));
+}
+
 /// A refresh chain is a redirect chain: followed at the page's depth for
 /// `fetch.max_redirects` hops in a row, then as a link, a level deeper, so that a chain
 /// with no end (`/r/1` moving to `/r/2`, …) ends at `max_depth` like any link path.
