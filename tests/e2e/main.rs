@@ -28,6 +28,7 @@ mod resume;
 mod seeds_file;
 mod service;
 mod site;
+mod site_owner;
 mod socks;
 mod start_failures;
 mod tls;
