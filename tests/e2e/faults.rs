@@ -447,9 +447,10 @@ fn encoded(coding: &str, body: Vec<u8>) -> Resource {
     )
 }
 
-/// Serves `bomb`, 1 GiB of zeros in `coding`, and checks that it was read no further than
-/// its first piece, which decodes past fetch.max_body_bytes (so cut there) and tells it
-/// binary: recorded by its declared size, not parsed.
+/// Serves `bomb`, 1 GiB of zeros in `coding`, and checks that it was cut at
+/// fetch.max_body_bytes and told binary: recorded by its declared (compressed) size, not
+/// parsed. `truncated` says the cap was met: the first piece a loopback connection brings
+/// decodes past it, before the binary check's first kilobyte and a half ends the read.
 async fn zero_bomb_is_cut(coding: &'static str, bomb: Vec<u8>) {
     let declared = i64::try_from(bomb.len()).ok();
     let f = Fault::new(|b, h| {

@@ -79,3 +79,35 @@ async fn max_attempts_counts_the_first_try_and_the_query_order_is_kept() {
         "the dupefilter, `canonicalize=True` | one request a normalised URL"
     ));
 }
+
+/// The `exclude` README gives for what `deny_extensions` skips leaves out links to such
+/// files in any case, with a query or not, and keeps a page whose name only holds one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readmes_exclude_for_deny_extensions_leaves_out_files_alone() {
+    let line = "`exclude = ['(?i)\\.(pdf|jpe?g|png|gif|zip)(\\?|$)']`";
+    let readme = include_str!("../../README.md");
+    assert!(readme.contains(line), "README gives {line}");
+    let home = "<a href='/a.pdf'>A</a><a href='/b.PDF?v=2'>B</a><a href='/c.jpeg'>C</a>\
+                <a href='/pdf-guide.html'>Guide</a><a href='/report.pdf.html'>Report</a>";
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(&h, "/", Resource::Html(home.into()));
+    for path in ["/pdf-guide.html", "/report.pdf.html"] {
+        b.add(&h, path, Resource::Html("<title>Page</title>".into()));
+    }
+    let site = b.start();
+    let harness = Harness::default();
+    let exclude = line.trim_matches('`');
+    harness
+        .crawl(&[site.url(0, "/")], &format!("[scope]\n{exclude}\n"))
+        .await;
+    for (path, asked) in [
+        ("/a.pdf", 0),
+        ("/b.PDF?v=2", 0),
+        ("/c.jpeg", 0),
+        ("/pdf-guide.html", 1),
+        ("/report.pdf.html", 1),
+    ] {
+        assert_eq!(site.count(&site.url(0, path)), asked, "{path}");
+    }
+}

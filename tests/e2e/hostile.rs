@@ -888,13 +888,18 @@ async fn crawl_routes(routes: Vec<(&str, RawReply)>) -> (RawSite, Harness, Db) {
 /// Crawls a raw host from `home`, served at `/`, which may link to `/next`, an ordinary
 /// page titled "Next".
 async fn crawl_home(home: RawReply) -> (RawSite, Harness, Db) {
+    crawl_home_with(home, "").await
+}
+
+/// [`crawl_home`] with `extra` config.
+async fn crawl_home_with(home: RawReply, extra: &str) -> (RawSite, Harness, Db) {
     let raw = RawSite::start(vec![
         ("/", home),
         ("/next", RawReply::ok("text/html", "<title>Next</title>")),
     ])
     .await;
     let harness = Harness::default();
-    harness.crawl(&[raw.url("/")], "").await;
+    harness.crawl(&[raw.url("/")], extra).await;
     let db = harness.db().await;
     (raw, harness, db)
 }
@@ -1016,22 +1021,16 @@ async fn html_served_without_a_content_type_is_sniffed_and_parsed() {
 /// `body` error, asked again and again for the same answer).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gzipped_answer_of_no_type_that_is_not_html_is_no_body_cut_off() {
-    // Words that gzip leaves long, so that the stream comes in many pieces.
-    let mut seed = 1u32;
-    let text: String = (0..1 << 20)
-        .map(|_| {
-            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            char::from(b'a' + (seed >> 24) as u8 % 26)
-        })
-        .collect();
-    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    std::io::Write::write_all(&mut gzip, text.as_bytes()).expect("gzip in memory");
-    let body = gzip.finish().expect("gzip in memory");
+    // Random text, which gzip leaves long, so that the stream comes in many pieces.
+    let body = super::site::gzip(noise(1 << 20).as_bytes());
     let head = format!(
         "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}",
         body.len()
     );
-    let (raw, _harness, db) = crawl_home(RawReply::new(head, body.clone(), Ending::Close)).await;
+    // Allowed a retry, which a body cut off is given.
+    let retry = "[retry]\nmax_attempts = 2\nbase_delay_ms = 10\n";
+    let reply = RawReply::new(head, body.clone(), Ending::Close);
+    let (raw, _harness, db) = crawl_home_with(reply, retry).await;
     let home = db.page(&raw.url("/")).await.expect("a row");
     assert_eq!(
         (home.status, home.error_kind, home.title, home.bytes),
