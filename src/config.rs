@@ -986,15 +986,19 @@ fn in_config_terms(key: &str, message: &str, value: Option<&str>) -> String {
 
 /// What a fraction given a key counting milliseconds stands for: seconds, as Scrapy
 /// (`DOWNLOAD_DELAY = 0.5`), wget (`--wait=0.5`) and Colly write times, said in
-/// milliseconds when it is a whole number of them.
+/// milliseconds when it is a whole number of them. Only below a minute: `250.5` is more
+/// likely milliseconds with a fraction than four minutes.
 fn in_milliseconds(key: &str, got: &str) -> Option<String> {
     let name = key
         .rsplit('.')
         .next()
         .filter(|name| name.ends_with("_ms"))?;
-    let seconds: f64 = got.parse().ok().filter(|s: &f64| s.fract() != 0.0)?;
+    let seconds: f64 = got
+        .parse()
+        .ok()
+        .filter(|s: &f64| s.fract() != 0.0 && *s < 60.0)?;
     let ms = seconds * 1000.0;
-    ((ms.round() - ms).abs() < 1e-6 && ms > 0.0 && ms <= f64::from(u32::MAX)).then(|| {
+    ((ms.round() - ms).abs() < 1e-6 && ms > 0.0).then(|| {
         format!(
             ": it counts milliseconds; {got} seconds is `{name} = {}`",
             ms.round()
@@ -2468,6 +2472,7 @@ mod tests {
                 "must be a whole number (got 1.5)",
             ),
             ("[politeness]\ndelay_ms = 0.0001", "(got 0.0001)"),
+            ("[politeness]\ndelay_ms = 250.5", "(got 250.5)"),
         ];
         for (section, said) in cases {
             let text = format!("seeds = ['https://example.com/']\n{section}\n");

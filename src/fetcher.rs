@@ -795,7 +795,8 @@ impl FetchWorker {
         let mut reader = Decoder::of(coding.as_ref(), cap, presize.min(cap).min(PRESIZE_LIMIT));
         let started = Instant::now();
         let mut received = 0;
-        // Whether the body came to its end: one cut short by the sniffing is no size.
+        // Whether the body came to its end: one cut short by the sniffing or the binary
+        // check is no size.
         let mut whole = false;
         // A page served as HTML is binary or not by its head: one that is (an image, an
         // archive) is read no further. A sitemap is read whatever its type says (a gzipped

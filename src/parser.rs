@@ -224,10 +224,9 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
     if let (None, Some(target)) = (&record.error, &location) {
         let job = &record.job;
         let admitted = match job.kind {
-            _ if job.is_seed_or_its_redirect() => seed_moves(scope, job, target),
             // The file moved (to `www.`, to a CDN): read where it is, as it was admitted.
             JobKind::Sitemap => true,
-            JobKind::Page => scope.admits(target, job.depth),
+            JobKind::Page => admits_move(scope, job, target),
         };
         if admitted {
             record.discovered.extend(offer.stripped(
@@ -400,10 +399,14 @@ fn followed<'l>(scope: &Scope, links: &'l [Link], depth: u32) -> Vec<&'l Url> {
         .collect()
 }
 
-/// Whether the crawl follows `job`, a seed or where one moved, to `target` (by a 3xx or
-/// a refresh). Only named hosts refuse where a seed moves, and the crawl then ends there:
-/// most often the apex named and `www.` moved to, which a warning says.
-fn seed_moves(scope: &Scope, job: &CrawlJob, target: &Url) -> bool {
+/// Whether the crawl follows `job`'s page to `target` where it moves (by a 3xx or a
+/// refresh): at the page's depth, and a seed's (or where one moved) whatever `include`
+/// and `exclude` say. Only named hosts refuse where a seed moves, and the crawl then ends
+/// there: most often the apex named and `www.` moved to, which a warning says.
+fn admits_move(scope: &Scope, job: &CrawlJob, target: &Url) -> bool {
+    if !job.is_seed_or_its_redirect() {
+        return scope.admits(target, job.depth);
+    }
     let admitted = scope.admits_seed_redirect(target);
     if !admitted {
         tracing::warn!(
@@ -630,11 +633,8 @@ impl Offer<'_> {
         let target = &links.iter().find(|link| is_refresh(link))?.target;
         let (depth, hops, admitted) = if job.redirect_hops >= self.max_redirects {
             (job.depth + 1, 0, self.scope.admits(target, job.depth + 1))
-        } else if job.is_seed_or_its_redirect() {
-            let admitted = seed_moves(self.scope, job, target);
-            (job.depth, job.redirect_hops + 1, admitted)
         } else {
-            let admitted = self.scope.admits(target, job.depth);
+            let admitted = admits_move(self.scope, job, target);
             (job.depth, job.redirect_hops + 1, admitted)
         };
         admitted.then(|| {

@@ -97,9 +97,9 @@ pub fn looks_like_html(head: &[u8]) -> bool {
 /// charset or an XML declaration in UTF-16. A body that starts as a page does
 /// (`<!DOCTYPE html>`, `<html>`: what browsers sniff HTML by; `<?xml`, as XHTML does) is
 /// a page with a stray NUL (a corrupt field), which browsers drop: no image or archive
-/// starts so. Asked before decoding, so a binary body is not decoded. What decides is all
-/// in the first [`SNIFF_BYTES`] (a `<meta>` naming UTF-16 names UTF-8 to the prescan), so
-/// that much of a body tells it as surely as the whole.
+/// starts so. Asked of the first bytes the fetcher has decoded, so a binary body is read
+/// no further: what decides is all in the first [`SNIFF_BYTES`] (a `<meta>` naming UTF-16
+/// names UTF-8 to the prescan), so that much of a body tells it as surely as the whole.
 pub fn looks_binary(body: &[u8], content_type: Option<&str>) -> bool {
     body[..body.len().min(1024)].contains(&0)
         && !looks_like_markup(body)

@@ -110,7 +110,7 @@ fn sections(d: Dialect, inlinks: &str, hosts: u64) -> String {
         UNION ALL {by_host}
         UNION ALL SELECT 4, -sum(n), 'content type', mime, sum(n)
                   FROM (SELECT coalesce(lower(trim(substr(content_type, 1,
-                                  {semicolon} - 1))), 'none') AS mime,
+                                  {type_end} - 1))), 'none') AS mime,
                                count(*) AS n
                         FROM pages GROUP BY content_type) AS types
                   GROUP BY mime
@@ -130,7 +130,7 @@ fn sections(d: Dialect, inlinks: &str, hosts: u64) -> String {
         ),
         // A type ends where browsers end it (`sniff::essence`): at a `;`, a space, a tab or
         // a `(`, so `text/html charset=utf-8`, read as HTML, is counted as HTML.
-        semicolon = d.position(
+        type_end = d.position(
             "';'",
             "replace(replace(replace(content_type, ' ', ';'), '\t', ';'), '(', ';') || ';'"
         ),
