@@ -40,7 +40,7 @@ pub struct PagesArgs {
     /// `2h`, `3days`).
     #[arg(long)]
     pub since: Option<Since>,
-    /// Order of the rows.
+    /// Order of the rows; `bytes` and `elapsed` show their figure too.
     #[arg(long, value_enum, default_value_t = PageOrder::Url)]
     pub sort: PageOrder,
     /// Largest (or latest, or last) first.
@@ -75,6 +75,16 @@ impl PageOrder {
             Self::Fetched => "fetched_at",
             Self::Bytes => "bytes",
             Self::Elapsed => "elapsed_ms",
+        }
+    }
+
+    /// The column to show besides the usual ones: the figure the rows are sorted by,
+    /// which "the largest pages" or "the slowest" is asked for, not only their order.
+    fn shown(self) -> &'static str {
+        match self {
+            Self::Bytes => ", bytes",
+            Self::Elapsed => ", elapsed_ms",
+            Self::Url | Self::Status | Self::Depth | Self::Title | Self::Fetched => "",
         }
     }
 
@@ -271,10 +281,11 @@ pub(super) async fn answer(
 /// The SQL of a `pages` question.
 fn statement(dialect: Dialect, args: &PagesArgs) -> Statement {
     let like = dialect.like_any_case();
-    let mut q = Statement::new(
-        "SELECT url, status, error_kind, content_type, depth, title, fetched_at
+    let mut q = Statement::new(format!(
+        "SELECT url, status, error_kind, content_type, depth, title, fetched_at{}
          FROM pages WHERE 1 = 1",
-    );
+        args.sort.shown()
+    ));
     if let Some(host) = &args.host {
         super::push_host_filter(&mut q, "url", host);
     }

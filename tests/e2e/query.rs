@@ -668,6 +668,54 @@ async fn pages_filters_select_what_the_site_has() {
     assert!(future.is_empty());
 }
 
+/// "Which pages are the largest, and the slowest?": `pages --sort bytes` and `--sort
+/// elapsed` answer with the figure they sort by, each row's as stored, so the order is
+/// not all the user sees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_sorted_by_size_or_time_show_the_figure_they_are_sorted_by() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let large = format!("<title>Large</title><p>{}</p>", "x".repeat(50_000));
+    let home = "<title>Home</title><a href='/large'>Large</a> <a href='/gone'>Gone</a>";
+    b.add(&h, "/", Resource::Html(home.to_owned()));
+    b.add(&h, "/large", Resource::Html(large.clone()));
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+
+    let stored = rows(
+        &harness,
+        &["sql", "SELECT url, bytes, elapsed_ms FROM pages"],
+    )
+    .await;
+    for (sort, column) in [("bytes", "bytes"), ("elapsed", "elapsed_ms")] {
+        let sorted = rows(&harness, &["pages", "--sort", sort, "--desc"]).await;
+        let shown: BTreeMap<&str, Option<i64>> = sorted
+            .iter()
+            .map(|r| (text(r, "url"), int(r, column)))
+            .collect();
+        let expected: BTreeMap<&str, Option<i64>> = stored
+            .iter()
+            .map(|r| (text(r, "url"), int(r, column)))
+            .collect();
+        assert_eq!(shown, expected, "--sort {sort} shows {column}: {sorted:?}");
+    }
+    let largest = rows(
+        &harness,
+        &["pages", "--sort", "bytes", "--desc", "--limit", "1"],
+    )
+    .await;
+    assert_eq!(text(&largest[0], "url"), site.url(0, "/large"));
+    assert_eq!(int(&largest[0], "bytes"), i64::try_from(large.len()).ok());
+    let by_url = rows(&harness, &["pages"]).await;
+    assert!(
+        by_url
+            .iter()
+            .all(|r| !r.contains_key("bytes") && !r.contains_key("elapsed_ms")),
+        "other orders keep their columns: {by_url:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn links_to_a_url_include_the_redirects_that_end_there() {
     let (site, model, harness, reachable) = crawled_graph().await;
