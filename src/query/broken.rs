@@ -6,9 +6,10 @@
 //! to where its chain ends, so a link to a 301 that ends at a 200 is fine and one whose
 //! chain ends at a 404 is broken. Targets robots.txt kept the crawler from are listed
 //! apart (`kind` = `robots`): nobody knows whether they work. Targets outside the crawl's
-//! scope, and those it left as traps (past a host's page budget, or looking like a crawler
-//! trap), were never requested, so they are neither broken nor fine: `--unchecked` lists
-//! them (`kind` = `unchecked`).
+//! scope, those only `nofollow` links lead to (not followed by default), and those it left
+//! as traps (past a host's page budget, or looking like a crawler trap), were never
+//! requested, so they are neither broken nor fine: `--unchecked` lists them (`kind` =
+//! `unchecked`).
 
 use std::io::{self, Write};
 
@@ -23,7 +24,8 @@ pub struct BrokenArgs {
     /// Only links on pages of this host: `example.com` (any port), or `example.com:8080`.
     #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub host: Option<String>,
-    /// Also list links to URLs that were never checked (out of scope, or not crawled yet).
+    /// Also list links to URLs that were never checked (out of scope, `nofollow` and not
+    /// followed, or not crawled yet).
     #[arg(long)]
     pub unchecked: bool,
     /// Exit with an error when any link is broken, for CI.
@@ -224,8 +226,9 @@ pub(super) async fn answer(
         let unchecked = conn.integer(&q).await?;
         if unchecked > Some(0) {
             notes.push(
-                "links to URLs out of the crawl's scope (or not crawled yet) were not \
-                 checked: --unchecked lists them"
+                "links to URLs out of the crawl's scope, not followed for a nofollow \
+                 (politeness.follow_nofollow_links) or not crawled yet were not checked: \
+                 --unchecked lists them"
                     .to_owned(),
             );
         }

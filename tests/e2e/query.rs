@@ -525,6 +525,36 @@ async fn broken_links_on_a_noindex_page_are_reported() {
     assert_eq!(page.title, None, "noindex keeps the page's own title out");
 }
 
+/// A `rel="nofollow"` link (a sponsored or user-written one) is not followed by default,
+/// so its target, in scope, is never asked: `broken` says so of it, rather than that it
+/// is out of the crawl's scope or not crawled yet, which would send an auditor looking
+/// at the config.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_says_a_nofollow_link_went_unchecked_for_its_nofollow() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let home = "<title>Home</title><a href='/partner' rel='nofollow sponsored'>Partner</a>";
+    b.add(&h, "/", Resource::Html(home.to_owned()));
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+
+    let (_, answer) = ask(&harness, Format::Csv, &["broken"]).await;
+    assert!(
+        answer.notes.iter().any(|n| n.contains("nofollow")),
+        "{:?}",
+        answer.notes
+    );
+    let unchecked = rows(&harness, &["broken", "--unchecked"]).await;
+    assert_eq!(
+        unchecked
+            .iter()
+            .map(|r| text(r, "target_url"))
+            .collect::<Vec<_>>(),
+        [site.url(0, "/partner")]
+    );
+}
+
 /// `links --from` shows a target's status where its redirects end; a redirect whose end
 /// was not crawled (out of scope) shows its own 3xx and where it leads, and a target not
 /// crawled at all shows neither status nor error.
