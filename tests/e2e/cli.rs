@@ -1359,10 +1359,12 @@ fn readme_sql_examples() -> Vec<(String, String)> {
         .collect()
 }
 
-/// Crawls two pages, a 404 and a redirect to it into `database` (this harness's SQLite
-/// file when `None`), then runs README's example SQL on it through the binary: each
-/// statement must run, the status classes read as their alias says, and the broken links
-/// are those `query broken` reports, the link to the redirect among them.
+/// Crawls three pages (two of one title), a 404 and a redirect to it, and a page only the
+/// sitemap lists into `database` (this harness's SQLite file when `None`), then runs
+/// README's example SQL on it through the binary: each statement must run, the status
+/// classes read as their alias says, the broken links are those `query broken` reports,
+/// the link to the redirect among them, and the audit's questions (links to redirects,
+/// duplicate titles, orphans) find what the site has.
 async fn assert_the_readme_sql_answers(database: Option<&str>) {
     let mut b = SiteBuilder::bind(1).await;
     let host = b.authority(0);
@@ -1371,7 +1373,7 @@ async fn assert_the_readme_sql_answers(database: Option<&str>) {
         "/",
         Resource::Html(
             "<title>Home</title><a href='/a'>A</a> <a href='/gone'>Gone</a> \
-             <a href='/moved'>Moved</a> <a href='/private'>Private</a>"
+             <a href='/moved'>Moved</a> <a href='/private'>Private</a> <a href='/b'>B</a>"
                 .into(),
         ),
     );
@@ -1389,12 +1391,28 @@ async fn assert_the_readme_sql_answers(database: Option<&str>) {
         Resource::Html("<title>A</title><a href='/'>Home</a>".into()),
     );
     b.add(&host, "/moved", Resource::Redirect(301, "/gone".into()));
+    b.add(&host, "/b", Resource::Html("<title>A</title>".into()));
+    let sitemap = format!(
+        "<urlset xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>\
+         <url><loc>http://{host}/orphan</loc></url><url><loc>http://{host}/a</loc></url>\
+         </urlset>"
+    );
+    b.add(
+        &host,
+        "/sitemap.xml",
+        Resource::Typed("application/xml", sitemap.into_bytes()),
+    );
+    b.add(
+        &host,
+        "/orphan",
+        Resource::Html("<title>Orphan</title>".into()),
+    );
     let site = b.start();
     let harness = Harness::default();
     let sqlite = harness.db_path().display().to_string();
     let db = database.unwrap_or(&sqlite).to_owned();
     let config = harness
-        .test_config_text(&[site.url(0, "/")], "")
+        .test_config_text(&[site.url(0, "/")], "[scope]\nsitemaps = true\n")
         .replace(&format!("{sqlite:?}"), &format!("{db:?}"));
     let config = pipecrawl::Config::from_toml(&config, "test config").expect("a valid config");
     pipecrawl::crawl(config, std::future::pending())
@@ -1402,7 +1420,8 @@ async fn assert_the_readme_sql_answers(database: Option<&str>) {
         .expect("the crawl succeeds");
 
     let examples = readme_sql_examples();
-    assert_eq!(examples.len(), 5, "{examples:?}");
+    assert_eq!(examples.len(), 8, "{examples:?}");
+    let home = site.url(0, "/");
     for (comment, sql) in examples {
         let out = tokio::task::spawn_blocking({
             let db = db.clone();
@@ -1422,7 +1441,7 @@ async fn assert_the_readme_sql_answers(database: Option<&str>) {
         if comment.contains("status class") {
             assert_eq!(
                 rows,
-                ["2xx,2", "3xx,1", "4xx,1", "error,1"],
+                ["2xx,5", "3xx,1", "4xx,1", "error,1"],
                 "{sql}\n{stdout}"
             );
         }
@@ -1438,6 +1457,22 @@ async fn assert_the_readme_sql_answers(database: Option<&str>) {
                 ],
                 "{sql}\n{stdout}"
             );
+        }
+        if comment.contains("Links to redirects") {
+            let moved = site.url(0, "/moved");
+            let gone = site.url(0, "/gone");
+            assert_eq!(
+                rows,
+                [format!("{home},Moved,{moved},301,{gone}")],
+                "{sql}\n{stdout}"
+            );
+        }
+        if comment.contains("Duplicate titles") {
+            assert_eq!(rows, ["A,2"], "{sql}\n{stdout}");
+        }
+        if comment.contains("Orphans") {
+            let orphan = site.url(0, "/orphan");
+            assert_eq!(rows, [format!("{orphan},200,Orphan")], "{sql}\n{stdout}");
         }
     }
 }
