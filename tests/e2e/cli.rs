@@ -1359,12 +1359,13 @@ fn readme_sql_examples() -> Vec<(String, String)> {
         .collect()
 }
 
-/// Crawls three pages (two of one title), a 404 and a redirect to it, and a page only the
+/// Crawls five pages (two of one title, one with none, one noindex), a 404 and a redirect to it, and a page only the
 /// sitemap lists into `database` (this harness's SQLite file when `None`), then runs
 /// README's example SQL on it through the binary: each statement must run, the status
 /// classes read as their alias says, the broken links are those `query broken` reports,
 /// the link to the redirect among them, and the audit's questions (links to redirects,
-/// duplicate titles, orphans) find what the site has.
+/// missing and duplicate titles, orphans) find what the site has: a page with no title,
+/// not a noindex one, which keeps none, nor a redirect, a 404 or a sitemap.
 async fn assert_the_readme_sql_answers(database: Option<&str>) {
     let mut b = SiteBuilder::bind(1).await;
     let host = b.authority(0);
@@ -1373,7 +1374,8 @@ async fn assert_the_readme_sql_answers(database: Option<&str>) {
         "/",
         Resource::Html(
             "<title>Home</title><a href='/a'>A</a> <a href='/gone'>Gone</a> \
-             <a href='/moved'>Moved</a> <a href='/private'>Private</a> <a href='/b'>B</a>"
+             <a href='/moved'>Moved</a> <a href='/private'>Private</a> <a href='/b'>B</a> \
+             <a href='/untitled'>Untitled</a> <a href='/hidden'>Hidden</a>"
                 .into(),
         ),
     );
@@ -1392,6 +1394,9 @@ async fn assert_the_readme_sql_answers(database: Option<&str>) {
     );
     b.add(&host, "/moved", Resource::Redirect(301, "/gone".into()));
     b.add(&host, "/b", Resource::Html("<title>A</title>".into()));
+    b.add(&host, "/untitled", Resource::Html("<p>No title</p>".into()));
+    let hidden = "<meta name='robots' content='noindex'><title>Hidden</title>";
+    b.add(&host, "/hidden", Resource::Html(hidden.into()));
     let sitemap = format!(
         "<urlset xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>\
          <url><loc>http://{host}/orphan</loc></url><url><loc>http://{host}/a</loc></url>\
@@ -1420,7 +1425,7 @@ async fn assert_the_readme_sql_answers(database: Option<&str>) {
         .expect("the crawl succeeds");
 
     let examples = readme_sql_examples();
-    assert_eq!(examples.len(), 8, "{examples:?}");
+    assert_eq!(examples.len(), 9, "{examples:?}");
     let home = site.url(0, "/");
     for (comment, sql) in examples {
         let out = tokio::task::spawn_blocking({
@@ -1441,7 +1446,7 @@ async fn assert_the_readme_sql_answers(database: Option<&str>) {
         if comment.contains("status class") {
             assert_eq!(
                 rows,
-                ["2xx,5", "3xx,1", "4xx,1", "error,1"],
+                ["2xx,7", "3xx,1", "4xx,1", "error,1"],
                 "{sql}\n{stdout}"
             );
         }
@@ -1466,6 +1471,10 @@ async fn assert_the_readme_sql_answers(database: Option<&str>) {
                 [format!("{home},Moved,{moved},301,{gone}")],
                 "{sql}\n{stdout}"
             );
+        }
+        if comment.contains("Missing titles") {
+            let untitled = site.url(0, "/untitled");
+            assert_eq!(rows, [format!("{untitled},200")], "{sql}\n{stdout}");
         }
         if comment.contains("Duplicate titles") {
             assert_eq!(rows, ["A,2"], "{sql}\n{stdout}");
