@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use super::output::Format;
+use super::output::{Cell, Format};
 use super::reader::{Reader, Statement};
 use super::{Answer, QueryError};
 
@@ -30,25 +30,76 @@ pub(super) async fn answer(
     out: &mut dyn Write,
 ) -> Result<Answer, QueryError> {
     let limit = super::limit(args.limit);
-    let mut q = match (&args.from, &args.to) {
+    let (mut q, note) = match (&args.from, &args.to) {
         (Some(from), _) => from_page(conn, &super::normalize_url(from)?).await?,
-        (None, Some(to)) => to_url(super::normalize_url(to)?),
+        (None, Some(to)) => (to_url(super::normalize_url(to)?), None),
         (None, None) => unreachable!("clap requires --from or --to"),
     };
     super::push_limit(&mut q, limit);
-    super::print_rows(conn, &q, format, out, 0, limit).await
+    let mut answer = super::print_rows(conn, &q, format, out, 0, limit).await?;
+    answer.notes.extend(note);
+    Ok(answer)
+}
+
+/// The page `links --from` asks about: its id, and what it redirects to, if anything.
+#[derive(Default)]
+struct Source {
+    id: Option<i64>,
+    status: Option<i64>,
+    location: Option<String>,
+    /// Where its chain ends, when that page was read for links (not a 404, nor the
+    /// redirect a loop ends at).
+    ends_at: Option<String>,
 }
 
 /// A target's status is where its redirects end, as a browser would see it; a target
 /// that was not crawled (out of scope, or not reached yet) has neither status nor error.
-async fn from_page(conn: &mut Reader, url: &str) -> Result<Statement, QueryError> {
-    let mut find = Statement::new("SELECT id FROM pages WHERE url = ");
+/// A redirect has no links of its own (its body is not read): the note says so, and
+/// where its chain ends, rather than leave an empty answer that reads as a page linking
+/// nowhere.
+async fn from_page(
+    conn: &mut Reader,
+    url: &str,
+) -> Result<(Statement, Option<String>), QueryError> {
+    let mut find = Statement::new(
+        "SELECT p.id, p.status, p.location, e.url FROM pages p
+         LEFT JOIN pages e ON e.url = p.final_url AND e.links_left_out IS NOT NULL
+         WHERE p.url = ",
+    );
     find.push_bind(url);
-    let Some(id) = conn.integer(&find).await? else {
+    let mut source = Source::default();
+    conn.each_row(&find, |_, cells| {
+        let text = |i: usize| match cells.get(i) {
+            Some(Cell::Text(text)) => Some((*text).to_owned()),
+            _ => None,
+        };
+        let int = |i: usize| match cells.get(i) {
+            Some(Cell::Int(n)) => Some(*n),
+            _ => None,
+        };
+        source = Source {
+            id: int(0),
+            status: int(1),
+            location: text(2),
+            ends_at: text(3),
+        };
+        Ok(false)
+    })
+    .await?;
+    let Some(id) = source.id else {
         return Err(QueryError::NotCrawled {
             url: url.to_owned(),
         });
     };
+    let note = source.location.map(|location| {
+        let status = source.status.map_or(String::new(), |s| format!(" ({s})"));
+        let mut note =
+            format!("{url} is a redirect{status} to {location}, and a redirect has no links");
+        if let Some(end) = source.ends_at {
+            note.push_str(&format!(": `links --from {end}` lists those where it ends"));
+        }
+        note
+    });
     let mut q = Statement::new(
         "SELECT l.target_url, l.anchor_text, l.rel,
                 CASE WHEN e.id IS NOT NULL THEN e.status ELSE t.status END AS status,
@@ -61,7 +112,7 @@ async fn from_page(conn: &mut Reader, url: &str) -> Result<Statement, QueryError
          WHERE l.source_id = ",
     );
     q.push_bind(id).push(" ORDER BY l.id");
-    Ok(q)
+    Ok((q, note))
 }
 
 /// Links straight to `url`, and to redirects whose chain ends at it (`target_url` says

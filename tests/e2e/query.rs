@@ -582,6 +582,32 @@ async fn links_from_a_page_show_a_redirect_out_of_the_crawl_by_its_own_status() 
     assert_eq!(by_target[outside], (None, "", ""));
 }
 
+/// `links --from` a redirect (the `www.` home that moves to the bare domain, an old URL)
+/// has no rows, as a redirect's body is not read for links: the answer says so and names
+/// where its chain ends, whose links the user was after, rather than leave an empty table
+/// that reads as a page linking nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_from_a_redirect_say_it_is_one_and_where_it_ends() {
+    let (site, harness) = super::urls::crawled_redirects(
+        "<title>Home</title><a href='/old'>Old home</a>".to_owned(),
+        &[("/old", "/")],
+    )
+    .await;
+    let (old, home) = (site.url(0, "/old"), site.url(0, "/"));
+
+    let (_, answer) = ask(&harness, Format::Csv, &["links", "--from", &old]).await;
+    assert_eq!(answer.rows, 0);
+    assert_eq!(
+        answer.notes,
+        [format!(
+            "{old} is a redirect (301) to {home}, and a redirect has no links: \
+             `links --from {home}` lists those where it ends"
+        )]
+    );
+    let (_, answer) = ask(&harness, Format::Csv, &["links", "--from", &home]).await;
+    assert_eq!((answer.rows, answer.notes), (1, Vec::new()));
+}
+
 /// A row of `links --from`: its target, and the status, error and redirect it ends in.
 fn link_end(r: &serde_json::Map<String, Value>) -> (&str, (Option<i64>, &str, &str)) {
     (

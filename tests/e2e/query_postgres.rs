@@ -254,7 +254,8 @@ async fn every_question_and_export_answers_on_postgresql_as_on_sqlite() {
         "every URL of the site has its page row in PostgreSQL: {pages}"
     );
 
-    let ordered: [&[&str]; 26] = [
+    let (fine_redirect, hop) = (u(0, "/fine-redirect"), u(0, "/hop"));
+    let ordered: [&[&str]; 28] = [
         &["pages", "--limit", "0"],
         &["pages", "--status", "4xx,5xx,error"],
         &["pages", "--host", &h1],
@@ -266,6 +267,8 @@ async fn every_question_and_export_answers_on_postgresql_as_on_sqlite() {
         &["pages", "--max-depth", "1", "--sort", "depth"],
         &["pages", "--since", "2000-01-01", "--limit", "3"],
         &["links", "--from", &home],
+        &["links", "--from", &fine_redirect],
+        &["links", "--from", &hop],
         &["links", "--to", &about],
         &["links", "--to", &gone, "--limit", "2"],
         &["broken"],
