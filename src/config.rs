@@ -940,9 +940,8 @@ fn in_config_terms(key: &str, message: &str, value: Option<&str>) -> String {
         .and_then(|rest| rest.rsplit_once(", expected "));
     if let Some((got, expected)) = wrong {
         let got = what_it_got(got, value);
-        // Nutch's and Heritrix's settings write "no limit" as -1 (`http.content.limit`).
         let no_limit = if got == "-1" && matches!(expected, "u32" | "u64" | "usize") {
-            ": no key takes -1 for no limit; config/example.toml says how each says it".to_owned()
+            format!(": {}", no_limit_of(key))
         } else {
             in_milliseconds(key, &got).unwrap_or_default()
         };
@@ -982,6 +981,25 @@ fn in_config_terms(key: &str, message: &str, value: Option<&str>) -> String {
         };
     }
     message.to_owned()
+}
+
+/// How `key` says "no limit", told of a -1 given it: Nutch's and Heritrix's settings write
+/// it so (`http.content.limit`, `db.max.outlinks.per.page`), and a pointer to
+/// config/example.toml left the keys that have no such value with nowhere to go.
+fn no_limit_of(key: &str) -> &'static str {
+    match key {
+        "scope.max_depth" | "scope.max_pages" => "leave the key out for no limit",
+        "politeness.per_ip_concurrency"
+        | "fetch.min_bytes_per_sec"
+        | "traps.family_depth_span"
+        | "traps.family_budget"
+        | "traps.max_pages_per_host"
+        | "traps.max_hosts_per_domain" => "0 is no limit",
+        _ => {
+            "the key has no value for no limit; write the most you mean, as \
+             config/example.toml shows it"
+        }
+    }
 }
 
 /// What a fraction given a key counting milliseconds stands for: seconds, as Scrapy
@@ -2425,8 +2443,8 @@ mod tests {
     fn a_value_of_the_wrong_type_names_its_key_and_what_it_takes() {
         let cases = [
             ("[politeness]\ndelay_ms = '500'", "`politeness.delay_ms` must be a whole number, 0 or more (got the string \"500\")"),
-            ("[scope]\nmax_depth = -1", "`scope.max_depth` must be a whole number from 0 to 4294967295 (got -1: no key takes -1 for no limit; config/example.toml says how each says it)"),
-            ("[fetch]\nmax_body_bytes = -1", "`fetch.max_body_bytes` must be a whole number, 0 or more (got -1: no key takes -1 for no limit"),
+            ("[scope]\nmax_depth = -1", "`scope.max_depth` must be a whole number from 0 to 4294967295 (got -1"),
+            ("[fetch]\nmax_body_bytes = -1", "`fetch.max_body_bytes` must be a whole number, 0 or more (got -1"),
             ("scope = 3", "`scope` must be a table, `[scope]` (got 3)"),
             ("[fetch]\ncookies = 'yes'", "`fetch.cookies` must be true or false (got the string \"yes\")"),
             ("[scope]\nhosts = 'example.com'", "`scope.hosts` must be a list, `[…]` (got the string \"example.com\")"),
@@ -2446,6 +2464,66 @@ mod tests {
             for rust in ["u32", "u64", "usize", "i64", "struct", "Raw", "field"] {
                 assert!(!message.contains(rust), "{section}: {message}");
             }
+        }
+    }
+
+    /// Nutch writes "no limit" as -1 (`http.content.limit`, `db.max.outlinks.per.page`):
+    /// the error sent the user to config/example.toml for how each key says it, which for
+    /// some keys says nothing, as they have no such value.
+    #[test]
+    fn minus_one_for_no_limit_is_told_how_its_key_says_it() {
+        let cases = [
+            (
+                "[scope]\nmax_depth = -1",
+                "(got -1: leave the key out for no limit)",
+            ),
+            (
+                "[scope]\nmax_pages = -1",
+                "(got -1: leave the key out for no limit)",
+            ),
+            (
+                "[traps]\nmax_pages_per_host = -1",
+                "(got -1: 0 is no limit)",
+            ),
+            (
+                "[politeness]\nper_ip_concurrency = -1",
+                "(got -1: 0 is no limit)",
+            ),
+            (
+                "[fetch]\nmax_body_bytes = -1",
+                "(got -1: the key has no value for no limit; write the most you mean, \
+                 as config/example.toml shows it)",
+            ),
+            (
+                "[traps]\nmax_links_per_page = -1",
+                "(got -1: the key has no value for no limit; write the most you mean",
+            ),
+        ];
+        for (section, said) in cases {
+            let text = format!("seeds = ['https://example.com/']\n{section}\n");
+            let message = Config::from_toml(&text, "t.toml").unwrap_err().to_string();
+            assert!(message.contains(said), "{section}: {message}");
+        }
+        // The keys told that 0 is no limit take 0.
+        for key in [
+            "per_ip_concurrency",
+            "min_bytes_per_sec",
+            "family_depth_span",
+        ]
+        .into_iter()
+        .chain([
+            "family_budget",
+            "max_pages_per_host",
+            "max_hosts_per_domain",
+        ]) {
+            let table = match key {
+                "per_ip_concurrency" => "politeness",
+                "min_bytes_per_sec" => "fetch",
+                _ => "traps",
+            };
+            let text = format!("seeds = ['https://example.com/']\n[{table}]\n{key} = 0\n");
+            assert!(Config::from_toml(&text, "t.toml").is_ok(), "{text}");
+            assert_eq!(no_limit_of(&format!("{table}.{key}")), "0 is no limit");
         }
     }
 
