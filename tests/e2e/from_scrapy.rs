@@ -5,7 +5,7 @@ use super::site::{Resource, SiteBuilder, TestSite};
 use super::Harness;
 
 /// Whether README's mapping has a row starting so.
-fn readme_maps(row: &str) -> bool {
+pub(super) fn readme_maps(row: &str) -> bool {
     include_str!("../../README.md").contains(&format!("\n| {row}"))
 }
 

@@ -1,0 +1,96 @@
+//! A Nutch, Heritrix or wget crawl's settings as README's "Coming from Nutch, Heritrix or
+//! wget" maps them: where the mapping says how pipecrawl counts or reads one, a crawl
+//! shows it does.
+
+use std::collections::BTreeSet;
+
+use super::from_scrapy::readme_maps;
+use super::site::TestSite;
+use super::Harness;
+
+/// A site whose home links a chain three levels deep, a GIF, a query, a `mailto:` and a
+/// page under `/docs/`, and embeds an image.
+async fn site() -> TestSite {
+    TestSite::one_host(&[
+        (
+            "/",
+            "<a href='/a'>A</a><a href='/x.gif'>GIF</a><a href='/q?x=1'>Q</a>\
+             <a href='mailto:me@example.com'>Mail</a><a href='/docs/'>Docs</a>\
+             <img src='/y.png'>",
+        ),
+        ("/a", "<a href='/a/b'>B</a>"),
+        ("/a/b", "<a href='/a/b/c'>C</a>"),
+        ("/a/b/c", "<title>C</title>"),
+        ("/x.gif", "GIF89a"),
+        ("/q?x=1", "<title>Q</title>"),
+        ("/docs/", "<a href='/docs/d'>D</a><a href='/'>Up</a>"),
+        ("/docs/d", "<title>D</title>"),
+        ("/y.png", "PNG"),
+    ])
+    .await
+}
+
+/// The paths of the pages requested, robots.txt left out.
+fn requested(site: &TestSite) -> BTreeSet<String> {
+    let home = site.url(0, "");
+    site.requested_urls()
+        .into_iter()
+        .filter_map(|url| url.strip_prefix(&home).map(str::to_owned))
+        .filter(|path| path != "/robots.txt")
+        .collect()
+}
+
+/// Nutch's `bin/crawl … 3` runs three rounds, the first fetching the seeds, so it
+/// reaches two links from them: `max_depth = 2`. wget's `--level` counts as `max_depth`
+/// does. An `<img>` (Heritrix's embeds) is neither requested nor a link row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nutch_rounds_are_max_depth_two_and_embeds_are_not_fetched() {
+    let site = site().await;
+    let harness = Harness::default();
+    harness
+        .crawl(&[site.url(0, "/")], "[scope]\nmax_depth = 2\n")
+        .await;
+    let got = requested(&site);
+    assert!(got.contains("/a/b") && !got.contains("/a/b/c"), "{got:?}");
+    assert!(!got.contains("/y.png"), "{got:?}");
+    let db = harness.db().await;
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM links WHERE target_url LIKE '%/y.png'")
+            .await,
+        0
+    );
+    assert!(readme_maps(
+        "`bin/crawl … 3` (`-depth 3`: three rounds) | `scope.max_depth = 2`"
+    ));
+    assert!(readme_maps(
+        "`TransclusionDecideRule` (embeds) | none: `<img>`, scripts and stylesheets are \
+         not fetched and are no link rows"
+    ));
+}
+
+/// The stock `regex-urlfilter.txt`'s lines, its loop line left out, keep out what Nutch
+/// keeps out (a `mailto:`, a GIF, a query) and crawl the rest; wget's `--no-parent` from
+/// `/docs/` is an `include` of it, which the seed's link up to `/` stays out of.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nutchs_stock_url_filter_and_wgets_no_parent_crawl_what_they_do_there() {
+    let site = site().await;
+    let harness = Harness::default();
+    let stock = "[scope]\nurl_filter = [\n'-^(?:file|ftp|mailto):',\n'-.{2049,}',\n\
+        '-(?i)\\.(?:gif|jpg|png|ico|css|sit|eps|wmf|zip|ppt|mpg|xls|gz|rpm|tgz|mov|exe|\
+        jpeg|bmp|js)$',\n'-[?*!@=]',\n'+.',\n]\n";
+    harness.crawl(&[site.url(0, "/")], stock).await;
+    let all = ["/", "/a", "/a/b", "/a/b/c", "/docs/", "/docs/d"];
+    assert_eq!(requested(&site), all.map(str::to_owned).into());
+    assert!(readme_maps("`regex-urlfilter.txt` | `scope.url_filter`"));
+
+    let site = self::site().await;
+    let harness = Harness::default();
+    let docs = site.url(0, "/docs/").replace('.', "\\.");
+    let no_parent = format!("[scope]\ninclude = ['^{docs}']\n");
+    harness.crawl(&[site.url(0, "/docs/")], &no_parent).await;
+    let docs_only = ["/docs/", "/docs/d"];
+    assert_eq!(requested(&site), docs_only.map(str::to_owned).into());
+    assert!(readme_maps(
+        "wget `--no-parent` from `/docs/` | `scope.include = ['^https://example\\.com/docs/']`"
+    ));
+}
