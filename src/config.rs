@@ -1304,10 +1304,16 @@ impl<'a> Problems<'a> {
                 None => Some(re),
             },
             Err(e) => {
+                let globs = as_globs(pattern);
                 let hint = match as_glob(pattern) {
                     Some(regex) => format!(
                         "\n({pattern:?} reads as a glob: write `'{regex}'`; these are regular \
                          expressions, found anywhere in the URL)"
+                    ),
+                    None if !globs.is_empty() => format!(
+                        "\n({pattern:?} reads as wget's list of globs: write `'{}'`, each a \
+                         rule; these are regular expressions, found anywhere in the URL)",
+                        globs.join("', '")
                     ),
                     None if has_look_around(pattern) => format!(
                         "\n(these regular expressions have no look-around: write the URLs to \
@@ -1372,6 +1378,17 @@ fn as_glob(pattern: &str) -> Option<String> {
             if open_end { "" } else { "$" }
         )
     })
+}
+
+/// Each glob of a list written as wget's `--reject '*.jpg,*.png'` takes it, one a comma,
+/// as [`as_glob`] writes it; empty unless every item is one.
+fn as_globs(pattern: &str) -> Vec<String> {
+    pattern
+        .split(',')
+        .map(as_glob)
+        .collect::<Option<Vec<_>>>()
+        .filter(|globs| globs.len() > 1)
+        .unwrap_or_default()
 }
 
 impl RawConfig {

@@ -2955,3 +2955,12 @@ fn a_pattern_written_as_a_glob_is_refused_showing_it_as_a_regular_expression() {
         assert!(stderr.contains(said), "{said}\n{stderr}");
     }
 }
+
+/// wget's `--reject '*.jpg,*.png'` is a list of globs, one a comma: copied as one pattern
+/// it was refused in the regex crate's words alone, as the glob hint took single globs.
+#[test]
+fn a_wget_list_of_globs_is_refused_showing_each_as_a_regular_expression() {
+    let stderr = scope_refused("exclude = ['*.jpg,*.png', '*.pdf']\n");
+    let said = r#""*.jpg,*.png" reads as wget's list of globs: write `'\.jpg$', '\.png$'`"#;
+    assert!(stderr.contains(said), "{said}\n{stderr}");
+}
