@@ -53,10 +53,14 @@ impl SeedLines {
 pub enum SeedsFileError {
     #[error("cannot be read: {0}")]
     Io(#[from] std::io::Error),
-    /// A directory, a device or a pipe: `/dev/zero` never ends, and a pipe is empty when
-    /// a SIGHUP reads it again.
-    #[error("is not a file (a directory, a device or a pipe)")]
+    /// A device or a pipe: `/dev/zero` never ends, and a pipe is empty when a SIGHUP reads
+    /// it again.
+    #[error("is not a file (a device or a pipe)")]
     NotAFile,
+    /// A directory, as Nutch's `bin/nutch inject crawldb urls/` takes one: the first few
+    /// files in it, to name one of.
+    #[error("is a directory, where `seeds_file` names one file of seeds{}", name_one_of(.0))]
+    Directory(Vec<String>),
     /// Told by its byte order mark, once: line by line, each would be "not UTF-8" or a
     /// URL of NULs.
     #[error(
@@ -66,6 +70,31 @@ pub enum SeedsFileError {
     Utf16,
 }
 
+/// The files a directory named as `seeds_file` holds, the first three by name.
+fn files_in(dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            files.push(entry.path().display().to_string());
+        }
+    }
+    files.sort();
+    files.truncate(3);
+    Ok(files)
+}
+
+/// What to write instead of a directory: one of the files in it, if any.
+fn name_one_of(files: &[String]) -> String {
+    match files.split_first() {
+        None => ", and this one holds none".to_owned(),
+        Some((first, rest)) => {
+            let others: String = rest.iter().map(|f| format!(", or {f:?}")).collect();
+            format!(": write `seeds_file = {first:?}`{others}")
+        }
+    }
+}
+
 /// Reads the seeds in `path`: one URL a line, each checked as a `seeds` entry is. Blank
 /// lines, and those starting with `#` (comments), are skipped; the whitespace around a
 /// URL and a byte order mark are no part of it, nor is what follows a tab (Nutch's
@@ -73,7 +102,11 @@ pub enum SeedsFileError {
 /// the URL parser drops it and would join that text to the URL's path.
 pub fn read(path: &Path) -> Result<SeedLines, SeedsFileError> {
     // Before opening it: opening a pipe waits for a writer.
-    if !std::fs::metadata(path)?.is_file() {
+    let meta = std::fs::metadata(path)?;
+    if meta.is_dir() {
+        return Err(SeedsFileError::Directory(files_in(path)?));
+    }
+    if !meta.is_file() {
         return Err(SeedsFileError::NotAFile);
     }
     let mut reader = open(path)?;
@@ -205,9 +238,19 @@ mod tests {
         assert_eq!(lines.more_bad, 5);
     }
 
+    /// Nutch's `bin/nutch inject crawldb urls/` takes a directory of seed files: named
+    /// here, it was "not a file", with no word of what to name instead.
     #[test]
-    fn a_directory_is_refused() {
+    fn a_directory_is_refused_naming_the_files_in_it() {
         let dir = tempfile::tempdir().expect("a temp dir");
-        assert!(matches!(read(dir.path()), Err(SeedsFileError::NotAFile)));
+        std::fs::write(dir.path().join("seed.txt"), "https://example.com/\n").expect("a seed");
+        let said = read(dir.path()).err().map(|e| e.to_string());
+        let file = dir.path().join("seed.txt").display().to_string();
+        assert!(
+            said.as_deref().is_some_and(|said| said
+                .starts_with("is a directory, where `seeds_file` names one file")
+                && said.contains(&format!("`seeds_file = {file:?}`"))),
+            "{said:?}"
+        );
     }
 }
