@@ -1267,6 +1267,17 @@ impl<'a> Problems<'a> {
             let (keep, rule) = match line.split_at_checked(1) {
                 Some(("+", rule)) => (true, rule),
                 Some(("-", rule)) => (false, rule),
+                // Nutch skips these; kept, they would be rules a reader takes for some.
+                _ if line.trim().is_empty() || line.starts_with('#') => {
+                    self.add(
+                        &key,
+                        format!(
+                            "{line:?} is a comment or blank line of regex-urlfilter.txt: leave \
+                             it out (a TOML comment goes outside the quotes)"
+                        ),
+                    );
+                    continue;
+                }
                 _ => {
                     self.add(
                         &key,

@@ -2241,6 +2241,20 @@ fn a_url_filter_line_needs_its_sign_and_an_exclude_with_look_ahead_names_url_fil
     );
 }
 
+/// regex-urlfilter.txt's comment and blank lines, pasted into `scope.url_filter` with
+/// its rules, were told to start with `+` or `-`: advice to make a rule of a comment.
+#[test]
+fn a_url_filter_comment_line_is_told_to_be_left_out() {
+    let stderr = scope_refused("url_filter = ['# skip file: ftp: and mailto: urls', '', '+.']\n");
+    for (i, line) in [(0, "# skip file: ftp: and mailto: urls"), (1, "")] {
+        let said = format!(
+            "`scope.url_filter[{i}]` {line:?} is a comment or blank line of \
+             regex-urlfilter.txt: leave it out"
+        );
+        assert!(stderr.contains(&said), "{said}\n{stderr}");
+    }
+}
+
 /// Nutch's stock `regex-urlfilter.txt` drops URLs whose path repeats a segment with a
 /// backreference (`-.*(/[^/]+)/[^/]+\1/[^/]+\1/`), which the regex crate has not:
 /// pasted into `scope.url_filter`, as README has the file's lines pasted, the line was
