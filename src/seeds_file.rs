@@ -70,18 +70,23 @@ pub enum SeedsFileError {
     Utf16,
 }
 
-/// The files a directory named as `seeds_file` holds, the first three by name.
-fn files_in(dir: &Path) -> std::io::Result<Vec<String>> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        if entry.file_type()?.is_file() {
-            files.push(entry.path().display().to_string());
-        }
-    }
+/// The files a directory named as `seeds_file` holds, the first three by name: links to
+/// files too, hidden ones (`.gitkeep`, `.DS_Store`) not. None when it cannot be listed:
+/// it is a directory all the same.
+fn files_in(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter(|entry| !entry.file_name().as_encoded_bytes().starts_with(b"."))
+        .map(|entry| entry.path())
+        .filter(|path| path.is_file())
+        .map(|path| path.display().to_string())
+        .collect();
     files.sort();
     files.truncate(3);
-    Ok(files)
+    files
 }
 
 /// What to write instead of a directory: one of the files in it, if any.
@@ -104,7 +109,7 @@ pub fn read(path: &Path) -> Result<SeedLines, SeedsFileError> {
     // Before opening it: opening a pipe waits for a writer.
     let meta = std::fs::metadata(path)?;
     if meta.is_dir() {
-        return Err(SeedsFileError::Directory(files_in(path)?));
+        return Err(SeedsFileError::Directory(files_in(path)));
     }
     if !meta.is_file() {
         return Err(SeedsFileError::NotAFile);
@@ -243,6 +248,7 @@ mod tests {
     #[test]
     fn a_directory_is_refused_naming_the_files_in_it() {
         let dir = tempfile::tempdir().expect("a temp dir");
+        std::fs::write(dir.path().join(".gitkeep"), "").expect("a hidden file");
         std::fs::write(dir.path().join("seed.txt"), "https://example.com/\n").expect("a seed");
         let said = read(dir.path()).err().map(|e| e.to_string());
         let file = dir.path().join("seed.txt").display().to_string();

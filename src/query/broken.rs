@@ -227,8 +227,8 @@ pub(super) async fn answer(
         if unchecked > Some(0) {
             notes.push(
                 "links to URLs out of the crawl's scope, not followed for a nofollow \
-                 (politeness.follow_nofollow_links) or not crawled yet were not checked: \
-                 --unchecked lists them"
+                 (politeness.follow_nofollow_links, or politeness.respect_meta_robots for a \
+                 nofollow page) or not crawled yet were not checked: --unchecked lists them"
                     .to_owned(),
             );
         }

@@ -81,9 +81,10 @@ async fn max_attempts_counts_the_first_try_and_the_query_order_is_kept() {
 }
 
 /// The `exclude` README gives for what `deny_extensions` skips leaves out links to such
-/// files in any case, with a query or not, and keeps a page whose name only holds one.
+/// files in either letter case, with a query or not, and keeps a page whose name only
+/// holds one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readmes_exclude_for_deny_extensions_leaves_out_files_alone() {
+async fn readmes_exclude_for_deny_extensions_leaves_out_those_files_only() {
     let line = "`exclude = ['(?i)\\.(pdf|jpe?g|png|gif|zip)(\\?|$)']`";
     let readme = include_str!("../../README.md");
     assert!(readme.contains(line), "README gives {line}");

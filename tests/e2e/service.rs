@@ -114,7 +114,7 @@ impl Service {
     /// Waits until `/healthz` answers: the service runs. Its start (a seeds file of
     /// 100,000 lines taken into the frontier, a large database resumed) is work a loaded
     /// machine stretches past any fixed wait, so this fails only once the service is
-    /// stuck ([`Stuck`]): one that exited is found so within its 15 s too.
+    /// stuck ([`Stuck`]): one that exited is found so too, within 30 s.
     async fn wait_ready(&self) {
         let mut stuck = Stuck::new(self);
         loop {
