@@ -792,8 +792,9 @@ impl<'a> Links<'a> {
 
     /// Keeps `anchor`'s link unless it is a repeat (a `nofollow` link kept then takes the
     /// `rel` of a repeat that is followed: the row stands for both, and the page does
-    /// invite a crawler there) or the page has given enough. `base_href`: the page's
-    /// `<base href>` as read so far.
+    /// invite a crawler there; any link kept takes a refresh's, as the page moves there,
+    /// which [`Offer::refresh`] reads from it) or the page has given enough. `base_href`:
+    /// the page's `<base href>` as read so far.
     fn take(&mut self, anchor: html::Anchor, base_href: Option<&str>) {
         if let (None, Some(href)) = (&self.base, base_href) {
             self.base = Some(page_base(self.page_url, Some(href), self.encoding));
@@ -837,7 +838,7 @@ impl<'a> Links<'a> {
         let key = link_key(&link);
         match self.index.get(&key).map(|&i| &mut self.kept[i]) {
             Some(kept) if kept.target == link.target && kept.anchor_text == link.anchor_text => {
-                if is_nofollow(kept) && !is_nofollow(&link) {
+                if is_refresh(&link) || (is_nofollow(kept) && !is_nofollow(&link)) {
                     kept.rel = link.rel;
                 }
             }

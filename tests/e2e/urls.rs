@@ -220,6 +220,32 @@ async fn a_seed_refreshing_to_another_host_brings_it_into_scope() {
     assert_eq!(stored("/about").await, Some((1, Some("About".to_owned()))));
 }
 
+/// A page's refresh moves it whatever links on it came first: a gallery's arrow
+/// (`<a href="/en/"><img></a>`, no text) before a `<meta http-equiv="refresh">` in the
+/// body to the same URL made one row of the two, the link's, and the refresh was followed
+/// as that link, a level deeper: under `max_depth = 0` the seed's new home was lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_after_a_link_to_the_same_url_still_moves_the_page() {
+    let arrow_then_refresh = "<body><a href='/en/'><img src='/arrow.png'></a>\
+                              <meta http-equiv=refresh content='10; url=/en/'></body>";
+    let site =
+        TestSite::one_host(&[("/", arrow_then_refresh), ("/en/", "<title>Home</title>")]).await;
+    let harness = Harness::default();
+    harness
+        .crawl(&[site.url(0, "/")], "[scope]\nmax_depth = 0\n")
+        .await;
+    let db = harness.db().await;
+    let target = site.url(0, "/en/");
+    assert_eq!(db.page(&target).await.map(|p| p.depth), Some(0));
+    let moves =
+        format!("SELECT count(*) FROM links WHERE target_url = '{target}' AND rel = 'refresh'");
+    assert_eq!(
+        db.scalar(&moves).await,
+        1,
+        "the one row says the page moves there"
+    );
+}
+
 /// A refresh chain is a redirect chain: followed at the page's depth for
 /// `fetch.max_redirects` hops in a row, then as a link, a level deeper, so that a chain
 /// with no end (`/r/1` moving to `/r/2`, …) ends at `max_depth` like any link path.
