@@ -362,13 +362,14 @@ fn parse_page(
         );
     }
     let depth = record.job.depth + 1;
+    // extract stripped the session ids already. The refresh first: nearer the seeds than
+    // a link to the same URL, it is the one the seen cache keeps. Not a link but where
+    // the page moves, it is followed on a `nofollow` page, as a 3xx's location is.
+    if let Some((moved, found)) = offer.refresh(&record.job, &links) {
+        record.refreshed_to = moved;
+        record.discovered.extend(found);
+    }
     if !scope.obeys(record.nofollow) {
-        // extract stripped the session ids already. The refresh first: nearer the seeds
-        // than a link to the same URL, it is the one the seen cache keeps.
-        if let Some((moved, found)) = offer.refresh(&record.job, &links) {
-            record.refreshed_to = moved;
-            record.discovered.extend(found);
-        }
         record
             .discovered
             .extend(offer.pages(&followed(scope, &links, depth), depth));

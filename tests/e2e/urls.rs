@@ -246,6 +246,23 @@ async fn a_refresh_after_a_link_to_the_same_url_still_moves_the_page() {
     );
 }
 
+/// A page saying `nofollow` still moves by its refresh, as it would by a 3xx: an old
+/// domain's parked page (`noindex, nofollow`, and a refresh to the new domain) left the
+/// crawl at the old page, its refresh read as one of the links it asks not to follow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nofollow_page_still_moves_by_its_refresh() {
+    let parked = "<meta name=robots content='noindex, nofollow'>\
+                  <meta http-equiv=refresh content='0; url=/new/'><a href='/old'>Old</a>";
+    let site = TestSite::one_host(&[("/", parked), ("/new/", ""), ("/old", "")]).await;
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    let db = harness.db().await;
+    let new = db.page(&site.url(0, "/new/")).await.map(|p| p.depth);
+    assert_eq!(new, Some(0), "where the page moved");
+    let old = db.page(&site.url(0, "/old")).await;
+    assert!(old.is_none(), "a link nofollow asks not to follow");
+}
+
 /// A refresh chain is a redirect chain: followed at the page's depth for
 /// `fetch.max_redirects` hops in a row, then as a link, a level deeper, so that a chain
 /// with no end (`/r/1` moving to `/r/2`, …) ends at `max_depth` like any link path.
