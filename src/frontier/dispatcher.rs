@@ -18,7 +18,7 @@ use super::hosts::HostLeases;
 use super::{Frontier, Pop, Release};
 use crate::error::Error;
 use crate::metrics;
-use crate::page::CrawlJob;
+use crate::page::{CrawlJob, JobKind};
 use crate::recrawl::RecrawlPolicy;
 use crate::scope::{Scope, SharedScope};
 use crate::stages::{Phase, Stage, Stages};
@@ -1072,6 +1072,9 @@ async fn lease(
             lease.jobs.extend(more.jobs);
         }
     }
+    if whole_table.is_none() {
+        widen_to_other_nodes_seeds(store, scope, &lease.jobs).await?;
+    }
     let taken = lease.jobs.len();
     let scope = scope.get();
     let (jobs, left_out): (Vec<CrawlJob>, Vec<CrawlJob>) = lease
@@ -1094,6 +1097,32 @@ async fn lease(
         scope,
         trapped,
     })
+}
+
+/// Puts in scope the hosts other nodes took into theirs while this one runs (where a seed
+/// moved, by a 3xx or a refresh; a seed added over their API), once it leases a page on
+/// one: its own scope, read when it started, lacked them, and it dropped the links on
+/// those pages as out of scope. The stored seeds and their redirects are read again, as
+/// a reload reads them.
+async fn widen_to_other_nodes_seeds(
+    store: &Store,
+    scope: &SharedScope,
+    jobs: &[CrawlJob],
+) -> Result<(), Error> {
+    let lacking = |scope: &Scope| {
+        jobs.iter()
+            .any(|job| job.kind == JobKind::Page && scope.widened_by_seed(&job.url))
+    };
+    if !lacking(&scope.get()) {
+        return Ok(());
+    }
+    // Under the lock a reload or the writer takes, so that neither drops the hosts.
+    let _changing = scope.changing().await;
+    let mut seeds = store.seeds_by_host().await?;
+    seeds.extend(store.seed_redirects().await?);
+    let widened = scope.get().with_seeds(&seeds);
+    scope.set(widened);
+    Ok(())
 }
 
 /// Ends the leases of `left_out`, jobs the scope or the config's revisits leave out

@@ -257,7 +257,7 @@ impl StoreWriter {
             .iter()
             .filter(|page| page.job.is_seed_or_its_redirect())
             .filter_map(PageRecord::moved_to)
-            .filter(|target| !scope.host_in_scope(target) && scope.admits_seed_redirect(target))
+            .filter(|target| scope.widened_by_seed(target))
             .cloned()
             .collect()
     }

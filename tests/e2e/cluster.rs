@@ -28,7 +28,7 @@ use sqlx::{Connection, PgPool};
 
 use super::graph::{self, Rules};
 use super::postgres::{CutProxy, TestPostgres};
-use super::site::{SiteBuilder, TestSite};
+use super::site::{Resource, SiteBuilder, TestSite};
 
 const HOSTS: u8 = 12;
 const PAGES_PER_HOST: usize = 250;
@@ -2728,4 +2728,52 @@ async fn a_node_whose_leases_are_stale_claims_no_host() {
         .await
         .expect("rebalance");
     assert_eq!(rebalanced.claimed, 1, "a node just joined claimed no host");
+}
+
+/// A seed's page moves to another host (by a refresh here; a 3xx alike): the node that
+/// fetched it took the new host into its scope, but the other, already running, did not,
+/// and dropped as out of scope the links on every page of the new host it parsed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_moving_to_another_host_widens_every_nodes_scope() {
+    let Some(postgres) = TestPostgres::start("a_seed_moving_to_another_host") else {
+        return;
+    };
+    let mut b = SiteBuilder::bind(2).await;
+    let (old, new) = (b.authority(0), b.authority(1));
+    let home = format!("<meta http-equiv=refresh content='0; url=http://{new}/'>");
+    b.add(&old, "/", Resource::Html(home));
+    let sections: String = (0..40)
+        .map(|i| format!("<a href='/s{i}'>{i}</a>"))
+        .collect();
+    b.add(&new, "/", Resource::Html(sections));
+    for i in 0..40 {
+        let page = format!("<a href='/s{i}/page'>page</a>");
+        b.add(&new, &format!("/s{i}"), Resource::Html(page));
+        b.add(&new, &format!("/s{i}/page"), Resource::Html(String::new()));
+    }
+    let site = b.start();
+    let paths = std::iter::once("/".to_owned())
+        .chain((0..40).flat_map(|i| [format!("/s{i}"), format!("/s{i}/page")]));
+    let want = std::iter::once(site.url(0, "/"))
+        .chain(paths.map(|p| site.url(1, &p)))
+        .collect();
+    let cluster = Cluster {
+        seeds: vec![site.url(0, "/")],
+        site,
+        want,
+        database: postgres.database("crawl").await,
+        ttl_ms: LIVE_TTL_MS,
+        dir: tempfile::tempdir().expect("a temp dir"),
+        postgres,
+    };
+    // The new host is on loopback, which the crawl trusts only for the seeds' hosts.
+    let loopback = "[network]\nallow = ['127.0.0.0/8']\n";
+    let mut nodes: Vec<Node> = ["a", "b"]
+        .iter()
+        .map(|n| cluster.node_with(n, loopback))
+        .collect();
+    for node in &mut nodes {
+        node.finishes(Duration::from_secs(60)).await;
+    }
+    cluster.assert_complete().await;
 }
