@@ -628,19 +628,24 @@ impl Offer<'_> {
     /// like a 3xx's target, it is at the page's depth, one hop further along its chain,
     /// and a seed's is crawled whatever `include` and `exclude` say, on any host unless
     /// `scope.hosts` names them (its host then joins the scope, [`PageRecord::moved_to`]).
-    /// Past `fetch.max_redirects` hops in a row it is a link, a level deeper, so that a
-    /// chain with no end ends at `max_depth` as a path of links does.
+    /// Past `fetch.max_redirects` hops in a row it is a link, a level deeper, the moves
+    /// in a row still counted: its page's refresh is a link too, and a 3xx from it one
+    /// redirect too many, so that a chain with no end (a page reloading itself with a new
+    /// query) costs a page a level and ends at `max_depth` or the trap rules as a path of
+    /// links does.
     fn refresh(&self, job: &CrawlJob, links: &[Link]) -> Option<(Option<Url>, Option<Discovered>)> {
         let target = &links.iter().find(|link| is_refresh(link))?.target;
-        let (depth, hops, admitted) = if job.redirect_hops >= self.max_redirects {
-            (job.depth + 1, 0, self.scope.admits(target, job.depth + 1))
-        } else {
-            let admitted = admits_move(self.scope, job, target);
-            (job.depth, job.redirect_hops + 1, admitted)
-        };
-        admitted.then(|| {
-            let moved = (hops > 0).then(|| target.clone());
-            (moved, self.stripped(target, depth, hops, JobKind::Page))
+        if job.redirect_hops >= self.max_redirects {
+            let depth = job.depth + 1;
+            return self.scope.admits(target, depth).then(|| {
+                let found = self.stripped(target, depth, job.redirect_hops, JobKind::Page);
+                (None, found)
+            });
+        }
+        admits_move(self.scope, job, target).then(|| {
+            let hops = job.redirect_hops + 1;
+            let found = self.stripped(target, job.depth, hops, JobKind::Page);
+            (Some(target.clone()), found)
         })
     }
 
