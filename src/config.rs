@@ -1000,7 +1000,10 @@ fn no_limit_of(key: &str) -> &'static str {
             "the key has no value for no limit; write the most you mean, as \
              config/example.toml shows it"
         }
-        _ => "no key takes -1 for no limit; config/example.toml says how each says it",
+        _ => {
+            "no key takes -1: a limit with none says so by 0 or by the key left out, as \
+             config/example.toml says of it, and one without wants the most you mean"
+        }
     }
 }
 
@@ -2535,15 +2538,26 @@ mod tests {
             let message = Config::from_toml(&text, "t.toml").unwrap_err().to_string();
             assert!(message.contains(said), "{section}: {message}");
         }
-        let other = Config::from_toml(
-            "seeds = ['https://example.com/']\n[fetch]\nworkers = -1\n",
-            "t.toml",
-        );
-        let said = other.unwrap_err().to_string();
-        assert!(
-            said.contains("(got -1: no key takes -1 for no limit"),
-            "{said}"
-        );
+        for other in ["[fetch]\nworkers = -1", "[fetch]\nmax_redirects = -1"] {
+            let text = format!("seeds = ['https://example.com/']\n{other}\n");
+            let said = Config::from_toml(&text, "t.toml").unwrap_err().to_string();
+            assert!(
+                said.contains("(got -1: no key takes -1: a limit with none says so by 0"),
+                "{said}"
+            );
+        }
+        // The keys told that 0 is no limit take 0.
+        for (table, key) in [
+            ("politeness", "per_ip_concurrency"),
+            ("fetch", "min_bytes_per_sec"),
+            ("traps", "family_depth_span"),
+            ("traps", "family_budget"),
+            ("traps", "max_pages_per_host"),
+            ("traps", "max_hosts_per_domain"),
+        ] {
+            let text = format!("seeds = ['https://example.com/']\n[{table}]\n{key} = 0\n");
+            assert!(Config::from_toml(&text, "t.toml").is_ok(), "{text}");
+        }
     }
 
     /// Scrapy writes its times in seconds (`DOWNLOAD_DELAY = 0.5`, `DOWNLOAD_TIMEOUT = 180`),

@@ -364,12 +364,14 @@ fn parse_page(
     let depth = record.job.depth + 1;
     // extract stripped the session ids already. The refresh first: nearer the seeds than
     // a link to the same URL, it is the one the seen cache keeps. Not a link but where
-    // the page moves, it is followed on a `nofollow` page, as a 3xx's location is.
-    if let Some((moved, found)) = offer.refresh(&record.job, &links) {
+    // the page moves, it is followed on a `nofollow` page, as a 3xx's location is (but
+    // past `fetch.max_redirects`, where it is a link).
+    let nofollow = scope.obeys(record.nofollow);
+    if let Some((moved, found)) = offer.refresh(&record.job, &links, nofollow) {
         record.refreshed_to = moved;
         record.discovered.extend(found);
     }
-    if !scope.obeys(record.nofollow) {
+    if !nofollow {
         record
             .discovered
             .extend(offer.pages(&followed(scope, &links, depth), depth));
@@ -437,8 +439,10 @@ pub fn found_nearer(record: &mut PageRecord, depth: u32, scope: &Scope) {
     }
     record.job.depth = depth;
     for found in &mut record.discovered {
+        // A link is a level deeper (a refresh past `fetch.max_redirects` too, its hops
+        // still counted); a redirect's target, a refresh's, at the page's depth.
         let moved = match found.redirect_hops {
-            0 if found.kind == JobKind::Page && found.depth == old + 1 => depth + 1,
+            _ if found.kind == JobKind::Page && found.depth == old + 1 => depth + 1,
             0 => continue,
             _ if found.depth == old => depth,
             _ => continue,
@@ -632,12 +636,17 @@ impl Offer<'_> {
     /// in a row still counted: its page's refresh is a link too, and a 3xx from it one
     /// redirect too many, so that a chain with no end (a page reloading itself with a new
     /// query) costs a page a level and ends at `max_depth` or the trap rules as a path of
-    /// links does.
-    fn refresh(&self, job: &CrawlJob, links: &[Link]) -> Option<(Option<Url>, Option<Discovered>)> {
+    /// links does; a link then, it is not followed on a page whose `nofollow` binds.
+    fn refresh(
+        &self,
+        job: &CrawlJob,
+        links: &[Link],
+        nofollow: bool,
+    ) -> Option<(Option<Url>, Option<Discovered>)> {
         let target = &links.iter().find(|link| is_refresh(link))?.target;
         if job.redirect_hops >= self.max_redirects {
             let depth = job.depth + 1;
-            return self.scope.admits(target, depth).then(|| {
+            return (!nofollow && self.scope.admits(target, depth)).then(|| {
                 let found = self.stripped(target, depth, job.redirect_hops, JobKind::Page);
                 (None, found)
             });

@@ -60,7 +60,7 @@ pub enum SeedsFileError {
     /// A directory, as Nutch's `bin/nutch inject crawldb urls/` takes one: the first few
     /// files in it, to name one of.
     #[error("is a directory, where `seeds_file` names one file of seeds{}", name_one_of(.0))]
-    Directory(Vec<String>),
+    Directory(Option<Vec<String>>),
     /// Told by its byte order mark, once: line by line, each would be "not UTF-8" or a
     /// URL of NULs.
     #[error(
@@ -73,10 +73,8 @@ pub enum SeedsFileError {
 /// The files a directory named as `seeds_file` holds, the first three by name: links to
 /// files too, hidden ones (`.gitkeep`, `.DS_Store`) not. None when it cannot be listed:
 /// it is a directory all the same.
-fn files_in(dir: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
+fn files_in(dir: &Path) -> Option<Vec<String>> {
+    let entries = std::fs::read_dir(dir).ok()?;
     let mut files: Vec<String> = entries
         .filter_map(Result::ok)
         .filter(|entry| !entry.file_name().as_encoded_bytes().starts_with(b"."))
@@ -86,14 +84,15 @@ fn files_in(dir: &Path) -> Vec<String> {
         .collect();
     files.sort();
     files.truncate(3);
-    files
+    Some(files)
 }
 
 /// What to write instead of a directory: one of the files in it, if any.
-fn name_one_of(files: &[String]) -> String {
-    match files.split_first() {
-        None => ", and this one holds none".to_owned(),
-        Some((first, rest)) => {
+fn name_one_of(files: &Option<Vec<String>>) -> String {
+    match files.as_deref().map(<[String]>::split_first) {
+        None => ", and this one cannot be listed".to_owned(),
+        Some(None) => ", and this one holds none".to_owned(),
+        Some(Some((first, rest))) => {
             let others: String = rest.iter().map(|f| format!(", or {f:?}")).collect();
             format!(": write `seeds_file = {first:?}`{others}")
         }

@@ -1402,7 +1402,8 @@ async fn assert_the_readme_sql_answers(database: Option<&str>) {
     let sitemap = format!(
         "<urlset xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>\
          <url><loc>http://{host}/orphan</loc></url><url><loc>http://{host}/a</loc></url>\
-         <url><loc>http://{host}/found</loc></url></urlset>"
+         <url><loc>http://{host}/found</loc></url><url><loc>http://{host}/docs</loc></url>\
+         </urlset>"
     );
     b.add(
         &host,
@@ -1413,14 +1414,19 @@ async fn assert_the_readme_sql_answers(database: Option<&str>) {
         &host,
         "/orphan",
         Resource::Html(
-            "<title>Orphan</title><a href='/orphan'>1</a><a href='/found-old'>Found</a>".into(),
+            "<title>Orphan</title><a href='/orphan-old'>Self</a><a href='/found-old'>Found</a>"
+                .into(),
         ),
     );
-    b.add(
-        &host,
-        "/found-old",
-        Resource::Redirect(301, "/found".into()),
-    );
+    for (old, new) in [
+        ("/found-old", "/found"),
+        ("/orphan-old", "/orphan"),
+        ("/docs", "/docs/"),
+    ] {
+        b.add(&host, old, Resource::Redirect(301, new.into()));
+    }
+    let docs = "<title>Docs</title><a href='/docs'>Docs</a>";
+    b.add(&host, "/docs/", Resource::Html(docs.into()));
     b.add(
         &host,
         "/found",
@@ -1463,7 +1469,7 @@ async fn assert_the_readme_sql_answers(database: Option<&str>) {
             checked += 1;
             assert_eq!(
                 rows,
-                ["2xx,8", "3xx,2", "4xx,1", "error,1"],
+                ["2xx,9", "3xx,4", "4xx,1", "error,1"],
                 "{sql}\n{stdout}"
             );
         }
@@ -1484,11 +1490,14 @@ async fn assert_the_readme_sql_answers(database: Option<&str>) {
             let moved = site.url(0, "/moved");
             let (old, found) = (site.url(0, "/found-old"), site.url(0, "/found"));
             let orphan = site.url(0, "/orphan");
+            let docs = site.url(0, "/docs");
             assert_eq!(
                 rows,
                 [
                     format!("{home},Moved,{moved},301,{gone}"),
+                    format!("{docs}/,Docs,{docs},301,{docs}/"),
                     format!("{orphan},Found,{old},301,{found}"),
+                    format!("{orphan},Self,{orphan}-old,301,{orphan}"),
                 ],
                 "{sql}\n{stdout}"
             );
@@ -1504,8 +1513,13 @@ async fn assert_the_readme_sql_answers(database: Option<&str>) {
         }
         if comment.contains("Orphans") {
             checked += 1;
-            let orphan = site.url(0, "/orphan");
-            assert_eq!(rows, [format!("{orphan},200,Orphan")], "{sql}\n{stdout}");
+            let (orphan, docs) = (site.url(0, "/orphan"), site.url(0, "/docs"));
+            // The sitemap's `/docs` moves to `/docs/`, reached by its own link alone.
+            assert_eq!(
+                rows,
+                [format!("{docs},301,"), format!("{orphan},200,Orphan")],
+                "{sql}\n{stdout}"
+            );
         }
     }
     assert_eq!(
