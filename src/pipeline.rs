@@ -332,7 +332,7 @@ async fn run_opened(
     }
     network.trust(config.seeds.iter().chain(&known_seeds));
     host_rules.learn(config.seeds.iter().chain(&known_seeds));
-    let scope = SharedScope::new(Scope::new(&config, &in_scope(&store, known_seeds).await?));
+    let scope = SharedScope::new(Scope::new(&config, &store.in_scope(known_seeds).await?));
     enqueue_seeds(&store, &config, &scope.get(), None).await?;
     // Queued, trusted and in scope: a seeds file's million URLs need not stay for the crawl.
     config.seeds = Vec::new();
@@ -755,13 +755,6 @@ async fn reschedule_on_new_policy(store: &Store, recrawl: &RecrawlPolicy) -> Res
         .await
 }
 
-/// The stored seeds and where they redirected: whose hosts are in scope when the config
-/// names none. Only the seeds are trusted.
-async fn in_scope(store: &Store, mut seeds: Vec<Url>) -> Result<Vec<Url>, Error> {
-    seeds.extend(store.seed_redirects().await?);
-    Ok(seeds)
-}
-
 /// Seeds on hosts `scope.hosts` leaves out named one by one in warnings, at most.
 const NAMED_SEEDS_LEFT_OUT: usize = 20;
 
@@ -899,7 +892,10 @@ impl Reload {
         enqueue_seeds(&self.store, config, &rules, Some(&self.seen)).await?;
         self.host_rules.learn(&config.seeds);
         let changing = self.scope.changing().await;
-        let known = in_scope(&self.store, self.store.seeds_by_host().await?).await?;
+        let known = self
+            .store
+            .in_scope(self.store.seeds_by_host().await?)
+            .await?;
         let new_scope = rules.with_seeds(&known);
         if new_scope.sitemaps && !self.scope.get().sitemaps {
             self.robots.offer_sitemaps_again();

@@ -462,7 +462,7 @@ impl Scope {
     /// Whether `url`, a seed or where one moved (or a page another node found there),
     /// brings its host into the scope: a host not in it yet, when the config names none.
     pub fn widened_by_seed(&self, url: &Url) -> bool {
-        !self.host_in_scope(url) && self.admits_seed_redirect(url)
+        !self.hosts_given && !self.host_in_scope(url)
     }
 
     /// A seed's frontier row: depth 0, trusted, never a trap.

@@ -1118,8 +1118,7 @@ async fn widen_to_other_nodes_seeds(
     }
     // Under the lock a reload or the writer takes, so that neither drops the hosts.
     let _changing = scope.changing().await;
-    let mut seeds = store.seeds_by_host().await?;
-    seeds.extend(store.seed_redirects().await?);
+    let seeds = store.in_scope(store.seeds_by_host().await?).await?;
     let widened = scope.get().with_seeds(&seeds);
     scope.set(widened);
     Ok(())

@@ -768,6 +768,13 @@ impl Store {
         on_backend!(once self, db => db.host_counts(limit).await)
     }
 
+    /// `seeds` and where the stored seeds redirected: whose hosts are in scope when the
+    /// config names none. Only the seeds are trusted.
+    pub async fn in_scope(&self, mut seeds: Vec<Url>) -> Result<Vec<Url>, Error> {
+        seeds.extend(self.seed_redirects().await?);
+        Ok(seeds)
+    }
+
     /// Where seeds redirected to, one URL a host, whose hosts are in scope as the
     /// seeds' are.
     pub async fn seed_redirects(&self) -> Result<Vec<Url>, Error> {
