@@ -32,10 +32,9 @@ async fn site() -> TestSite {
 
 /// The paths of the pages requested, robots.txt left out.
 fn requested(site: &TestSite) -> BTreeSet<String> {
-    let home = site.url(0, "");
-    site.requested_urls()
+    site.hits()
         .into_iter()
-        .filter_map(|url| url.strip_prefix(&home).map(str::to_owned))
+        .map(|hit| hit.path)
         .filter(|path| path != "/robots.txt")
         .collect()
 }

@@ -90,13 +90,13 @@ async fn readmes_exclude_for_deny_extensions_leaves_out_those_files_only() {
     assert!(readme.contains(line), "README gives {line}");
     let home = "<a href='/a.pdf'>A</a><a href='/b.PDF?v=2'>B</a><a href='/c.jpeg'>C</a>\
                 <a href='/pdf-guide.html'>Guide</a><a href='/report.pdf.html'>Report</a>";
-    let mut b = SiteBuilder::bind(1).await;
-    let h = b.authority(0);
-    b.add(&h, "/", Resource::Html(home.into()));
-    for path in ["/pdf-guide.html", "/report.pdf.html"] {
-        b.add(&h, path, Resource::Html("<title>Page</title>".into()));
-    }
-    let site = b.start();
+    let page = "<title>Page</title>";
+    let site = TestSite::one_host(&[
+        ("/", home),
+        ("/pdf-guide.html", page),
+        ("/report.pdf.html", page),
+    ])
+    .await;
     let harness = Harness::default();
     let exclude = line.trim_matches('`');
     harness

@@ -532,11 +532,8 @@ async fn broken_links_on_a_noindex_page_are_reported() {
 /// is README's sample output.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_names_a_nofollow_among_the_reasons_links_go_unchecked() {
-    let mut b = SiteBuilder::bind(1).await;
-    let h = b.authority(0);
     let home = "<title>Home</title><a href='/partner' rel='nofollow sponsored'>Partner</a>";
-    b.add(&h, "/", Resource::Html(home.to_owned()));
-    let site = b.start();
+    let site = TestSite::one_host(&[("/", home)]).await;
     let harness = Harness::default();
     harness.crawl(&[site.url(0, "/")], "").await;
 
@@ -735,13 +732,9 @@ async fn pages_filters_select_what_the_site_has() {
 /// not all the user sees.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_sorted_by_size_or_time_show_the_figure_they_are_sorted_by() {
-    let mut b = SiteBuilder::bind(1).await;
-    let h = b.authority(0);
     let large = format!("<title>Large</title><p>{}</p>", "x".repeat(50_000));
     let home = "<title>Home</title><a href='/large'>Large</a> <a href='/gone'>Gone</a>";
-    b.add(&h, "/", Resource::Html(home.to_owned()));
-    b.add(&h, "/large", Resource::Html(large.clone()));
-    let site = b.start();
+    let site = TestSite::one_host(&[("/", home), ("/large", &large)]).await;
     let harness = Harness::default();
     harness.crawl(&[site.url(0, "/")], "").await;
 

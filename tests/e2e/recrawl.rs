@@ -1170,18 +1170,8 @@ async fn a_304_with_new_validators_updates_the_stored_ones() {
         );
         b.add(&h, "/", Resource::Sequence(vec![first, not_modified]));
         let site = b.start();
-        let crawl = || {
-            let config = config_on(
-                &harness,
-                &database,
-                &site.url(0, "/"),
-                "[recrawl]\ninterval_s = 1\n",
-            );
-            pipecrawl::crawl(config, std::future::pending())
-        };
-        crawl().await.expect("the first crawl succeeds");
-        tokio::time::sleep(Duration::from_millis(1100)).await;
-        crawl().await.expect("the revisit succeeds");
+        revisit_each_second(&harness, &database, &site).await;
+        revisit_each_second(&harness, &database, &site).await;
 
         assert_eq!(site.count(&site.url(0, "/")), 2, "{database}");
         let (kept,): (i64,) = one_row(
