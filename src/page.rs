@@ -259,7 +259,7 @@ pub struct Fetched {
     /// Set when the outcome is transient: the URL goes back to the queue for this long
     /// instead of being stored.
     pub retry_in: Option<Duration>,
-    /// How long the server asked the whole host to wait (a 429 or 503 the crawl waits
+    /// How long the server asked the whole host to wait (a 429, 502, 503 or 504 the crawl waits
     /// for: a retry's wait, or the `Retry-After` of one kept as final), to be kept in
     /// `hosts.next_allowed_at` so that a kill does not lose it. None for every other
     /// answer, which costs the writer no statement.

@@ -67,9 +67,12 @@ impl RetryPolicy {
     }
 }
 
-/// Whether an answer with `status` asks its whole host to slow down, not just its URL.
+/// Whether an answer with `status` asks its whole host to slow down, not just its URL:
+/// a 429, and a server overloaded or down (503), or behind a gateway that cannot reach it
+/// or waited for it in vain (502, 504), which its next URLs would find so too. A 500 is
+/// most often one page's own fault, and its host's other pages go on.
 pub fn pauses_host(status: Option<u16>) -> bool {
-    matches!(status, Some(429 | 503))
+    matches!(status, Some(429 | 502 | 503 | 504))
 }
 
 /// When a URL `retry_in` from `now` (unix ms) is due: also, when its answer

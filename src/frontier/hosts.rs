@@ -14,7 +14,8 @@
 //!   so by the time another node can take the host, at least a third of `lease_ttl` has
 //!   passed since the dead node's last request; the new owner then waits one full delay
 //!   more before its first request, since it cannot know when that request was, or
-//!   longer, until the end of a 429's or 503's `Retry-After` the dead node stored.
+//!   longer, until the end of a pause a 429, 502, 503 or 504 put on it that the dead node
+//!   stored.
 //! - **A node cut off from the database** (it cannot renew) stops dispatching once two
 //!   thirds of its lease time have passed since its last renewal, and claims no host
 //!   until a renewal goes through.

@@ -339,7 +339,7 @@ impl RobotsCache {
                 answered + retry::doubling(self.recheck, robots.failures, self.max_wait);
         }
         if let (Rules::Unavailable(_), Some((server, wait))) = (&robots.rules, retry_after) {
-            // A 429 or 503 that says when to come back: robots.txt is not asked before,
+            // An answer that pauses its host and says when to come back: robots.txt is not asked before,
             // and the server that said so (the host a redirect led to, it may be) hears
             // nothing else meanwhile.
             let wait = wait.min(self.max_wait);
@@ -401,8 +401,9 @@ impl RobotsCache {
 
     /// Fetches `/robots.txt` of `url`'s origin, following up to five redirects; the
     /// final status (or why nothing answered, or why the body broke off), at most
-    /// 500 KiB of body, and the `Retry-After` of a 429 or 503 with the host that sent it,
-    /// which a redirect may have led to.
+    /// 500 KiB of body, and the `Retry-After` of an answer that pauses its host (a 429, a
+    /// 503, [`retry::pauses_host`]) with the host that sent it, which a redirect may have
+    /// led to.
     async fn fetch(
         &self,
         url: &Url,
@@ -456,7 +457,7 @@ impl RobotsCache {
                 }
             }
             if !status.is_success() {
-                let retry_after = matches!(status.as_u16(), 429 | 503)
+                let retry_after = retry::pauses_host(Some(status.as_u16()))
                     .then(|| response.headers().get(RETRY_AFTER))
                     .flatten()
                     .and_then(|v| v.to_str().ok())

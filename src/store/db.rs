@@ -3669,7 +3669,7 @@ where
         }
     }
 
-    /// Keeps the pause a 429 or 503 put on its host for a run after a kill, which would
+    /// Keeps the pause a 429, 502, 503 or 504 put on its host for a run after a kill, which would
     /// otherwise lose it and ask the host at once. It ends on the server's clock, as every
     /// host's next turn on a shared database ([`crate::store::cluster`]): the node taking
     /// the host next reads it by that clock, not by this node's. The nodes' commit only:

@@ -1430,6 +1430,19 @@ async fn a_retry_after_in_the_past_still_backs_off() {
 /// next URLs at once and answering each with another 429.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bare_429_slows_the_whole_host() {
+    assert_a_bare_answer_slows_the_whole_host(429).await;
+}
+
+/// A 502 or 504 comes from a gateway whose server behind it is down or overloaded: the
+/// next URLs of the host would get the same answer, each asking the struggling server
+/// again at the crawl's full pace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bare_502_or_504_slows_the_whole_host() {
+    assert_a_bare_answer_slows_the_whole_host(502).await;
+    assert_a_bare_answer_slows_the_whole_host(504).await;
+}
+
+async fn assert_a_bare_answer_slows_the_whole_host(status: u16) {
     let mut b = SiteBuilder::bind(1).await;
     let h = b.authority(0);
     let links: String = (0..4).map(|i| format!("<a href='/{i}'>{i}</a>")).collect();
@@ -1439,7 +1452,7 @@ async fn a_bare_429_slows_the_whole_host() {
             &h,
             &format!("/{i}"),
             Resource::Sequence(vec![
-                Resource::Status(429, "too many".into()),
+                Resource::Status(status, "not now".into()),
                 html("<title>x</title>"),
             ]),
         );
@@ -1462,7 +1475,7 @@ async fn a_bare_429_slows_the_whole_host() {
             .scalar("SELECT count(*) FROM pages WHERE status = 200")
             .await,
         5,
-        "every page came in its second try"
+        "every page came in its second try after a {status}"
     );
 }
 
