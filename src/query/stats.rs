@@ -109,8 +109,8 @@ fn sections(d: Dialect, inlinks: &str, hosts: u64) -> String {
                   GROUP BY class
         UNION ALL {by_host}
         UNION ALL SELECT 4, -sum(n), 'content type', mime, sum(n)
-                  FROM (SELECT coalesce(lower(trim(substr(content_type, 1,
-                                  {type_end} - 1))), 'none') AS mime,
+                  FROM (SELECT coalesce(nullif(lower(trim(substr(content_type, 1,
+                                  {type_end} - 1))), ''), 'none') AS mime,
                                count(*) AS n
                         FROM pages GROUP BY content_type) AS types
                   GROUP BY mime
@@ -129,7 +129,8 @@ fn sections(d: Dialect, inlinks: &str, hosts: u64) -> String {
             1
         ),
         // A type ends where browsers end it (`sniff::essence`): at a `;`, a space, a tab or
-        // a `(`, so `text/html charset=utf-8`, read as HTML, is counted as HTML.
+        // a `(`, so `text/html charset=utf-8`, read as HTML, is counted as HTML; one that
+        // names no type (`; charset=utf-8`) is sniffed as no header is, and counted so.
         type_end = d.position(
             "';'",
             "replace(replace(replace(content_type, ' ', ';'), '\t', ';'), '(', ';') || ';'"

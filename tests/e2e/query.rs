@@ -967,6 +967,7 @@ async fn stats_count_a_content_type_by_the_type_it_names() {
         "text/html(v1)",
         "image/png;q=1",
         "image/png (scaled)",
+        "; charset=utf-8",
     ];
     let home: String = (0..types.len())
         .map(|i| format!("<a href='/{i}'>{i}</a>"))
@@ -991,7 +992,11 @@ async fn stats_count_a_content_type_by_the_type_it_names() {
         .collect();
     assert_eq!(
         counted,
-        BTreeMap::from([("image/png".to_owned(), 2), ("text/html".to_owned(), 4)])
+        BTreeMap::from([
+            ("image/png".to_owned(), 2),
+            ("none".to_owned(), 1),
+            ("text/html".to_owned(), 4)
+        ])
     );
 }
 
