@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{
     HeaderMap, HeaderName, ACCEPT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE,
-    IF_NONE_MATCH, LAST_MODIFIED, LOCATION, RETRY_AFTER, SET_COOKIE, TRANSFER_ENCODING,
+    IF_NONE_MATCH, LAST_MODIFIED, LOCATION, SET_COOKIE, TRANSFER_ENCODING,
 };
 use reqwest::{redirect, Client, Proxy, RequestBuilder, Response, StatusCode};
 use tokio::task::JoinSet;
@@ -653,11 +653,7 @@ impl FetchWorker {
         turn.answered(limits.delay);
         match answer {
             Ok(response) => {
-                retry_after = response
-                    .headers()
-                    .get(RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
+                retry_after = retry::retry_after(response.headers());
                 self.read_response(response, &mut out).await;
             }
             Err(error) => out.error = Some(error),

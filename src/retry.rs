@@ -7,6 +7,8 @@
 
 use std::time::{Duration, SystemTime};
 
+use reqwest::header::{HeaderMap, DATE, RETRY_AFTER};
+
 use crate::config::RetryConfig;
 use crate::page::ErrorKind;
 
@@ -49,8 +51,8 @@ impl RetryPolicy {
         }
         match retry_after {
             Some(wait) if wait > self.max_delay => Decision::Keep,
-            // Zero (`0`, or a date already past: often a server clock behind ours) asks
-            // for no wait of its own; retrying at once would spend the attempts in a burst.
+            // Zero (`0`, or a date already past) asks for no wait of its own; retrying at
+            // once would spend the attempts in a burst.
             Some(wait) if !wait.is_zero() => Decision::RetryIn(wait),
             _ => Decision::RetryIn(self.backoff(attempt)),
         }
@@ -129,20 +131,40 @@ pub fn transient_condition() -> String {
     )
 }
 
-/// A `Retry-After` value: delay-seconds or an HTTP date.
+/// The wait an answer's `Retry-After` asks for. A date in it is the server's clock's, so
+/// it is counted from the answer's own `Date` (as caches count `Expires`), else from
+/// ours: a server clock minutes behind ours would otherwise ask for no wait at all, and
+/// one ahead for a wait past `retry.max_delay_ms`, failing the URL.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
+    let server_now = headers
+        .get(DATE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(http_date);
+    parse_retry_after(value, server_now.unwrap_or_else(SystemTime::now))
+}
+
+/// A `Retry-After` value: delay-seconds or an HTTP date, counted from `now`.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         // More seconds than a u64 holds is longer than any wait, not no wait at all.
         return Some(value.parse().map_or(Duration::MAX, Duration::from_secs));
     }
+    let at = http_date(value)?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// An HTTP date as browsers read one: in any of HTTP's three forms, its zone `GMT` or
+/// another, its weekday right or not.
+fn http_date(value: &str) -> Option<SystemTime> {
+    let value = value.trim();
     let read = |value: &str| {
         httpdate::parse_http_date(value)
             .ok()
             .or_else(|| date_in_zone(value))
     };
-    let at = read(value).or_else(|| with_its_weekday(value, read))?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    read(value).or_else(|| with_its_weekday(value, read))
 }
 
 /// An HTTP date written with a weekday that is not the date's, read with the date's:
@@ -360,5 +382,35 @@ mod tests {
         ] {
             assert_eq!(parse_retry_after(value, now), None, "{value}");
         }
+    }
+
+    /// The answer's `Date`, read as leniently as the `Retry-After` beside it, is the now a
+    /// date counts from; seconds count from the answer whatever its `Date` says.
+    #[test]
+    fn a_retry_after_counts_from_the_answers_date() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.insert(*name, reqwest::header::HeaderValue::from_static(value));
+            }
+            map
+        };
+        let late = headers(&[
+            ("date", "Fri, 06 Nov 1994 08:49:07 +0000"),
+            ("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT"),
+        ]);
+        assert_eq!(retry_after(&late), Some(Duration::from_secs(30)));
+        let seconds = headers(&[
+            ("date", "Sun, 06 Nov 1994 08:49:07 GMT"),
+            ("retry-after", "5"),
+        ]);
+        assert_eq!(retry_after(&seconds), Some(Duration::from_secs(5)));
+        let undated = headers(&[("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT")]);
+        assert_eq!(retry_after(&undated), Some(Duration::ZERO));
+        let unreadable = headers(&[
+            ("date", "soon"),
+            ("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT"),
+        ]);
+        assert_eq!(retry_after(&unreadable), Some(Duration::ZERO));
     }
 }

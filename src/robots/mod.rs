@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use encoding_rs::{Encoding, UTF_8};
-use reqwest::header::{LOCATION, RETRY_AFTER};
+use reqwest::header::LOCATION;
 use reqwest::Response;
 use url::{Position, Url};
 
@@ -458,10 +458,8 @@ impl RobotsCache {
             }
             if !status.is_success() {
                 let retry_after = retry::pauses_host(Some(status.as_u16()))
-                    .then(|| response.headers().get(RETRY_AFTER))
+                    .then(|| retry::retry_after(response.headers()))
                     .flatten()
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| retry::parse_retry_after(v, SystemTime::now()))
                     .filter(|wait| !wait.is_zero())
                     .map(|wait| (host, wait));
                 return (Ok(status.as_u16()), Vec::new(), retry_after);

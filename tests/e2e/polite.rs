@@ -1408,11 +1408,7 @@ async fn a_retry_after_in_the_past_still_backs_off() {
         .await;
 
     for h in &site.authorities {
-        let tries: Vec<_> = site
-            .hits_for(h)
-            .into_iter()
-            .filter(|x| x.path == "/busy")
-            .collect();
+        let tries = site.hits_at(h, "/busy");
         assert_eq!(tries.len(), 3, "{h}: every attempt is made");
         for pair in tries.windows(2) {
             let gap = pair[1].at.duration_since(pair[0].done);
@@ -1423,6 +1419,54 @@ async fn a_retry_after_in_the_past_still_backs_off() {
             );
         }
     }
+}
+
+/// A page answered 503 with `headers` once, then titled `x`.
+fn unavailable_once(headers: Vec<(String, String)>) -> Resource {
+    Resource::Sequence(vec![
+        Resource::WithHeaders(headers, Box::new(Resource::Status(503, "busy".into()))),
+        html("<title>x</title>"),
+    ])
+}
+
+/// A `Retry-After` date is the server's clock's: a server ten minutes behind ours that
+/// asks for two seconds writes a date ten minutes before our now, which read against our
+/// clock is no wait at all (and ten minutes ahead, a wait past `retry.max_delay_ms`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_date_is_counted_from_the_answers_own_date() {
+    const ASKED: Duration = Duration::from_secs(2);
+    let server_now = std::time::SystemTime::now() - Duration::from_secs(600);
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(&h, "/", html("<a href='/busy'>busy</a>"));
+    b.add(
+        &h,
+        "/busy",
+        unavailable_once(vec![
+            ("Date".into(), httpdate::fmt_http_date(server_now)),
+            (
+                "Retry-After".into(),
+                httpdate::fmt_http_date(server_now + ASKED),
+            ),
+        ]),
+    );
+    let site = b.start();
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[site.url(0, "/")],
+            "[retry]\nmax_attempts = 2\nbase_delay_ms = 10\nmax_delay_ms = 10000\n",
+        )
+        .await;
+
+    let tries = site.hits_at(&h, "/busy");
+    assert_eq!(tries.len(), 2, "asked again once");
+    let gap = tries[1].at.duration_since(tries[0].done);
+    assert!(gap + JITTER >= ASKED, "retried {gap:?} after the answer");
+    assert_eq!(
+        title_at(&harness, &site, "/busy").await.as_deref(),
+        Some("x")
+    );
 }
 
 /// A 429 speaks of the host's rate, not of one URL: without a `Retry-After` the host
@@ -1621,13 +1665,7 @@ async fn a_request_waiting_its_turn_obeys_a_retry_after_that_came_meanwhile() {
         b.add(
             &h,
             p,
-            Resource::Sequence(vec![
-                Resource::WithHeaders(
-                    vec![("Retry-After".into(), "3".into())],
-                    Box::new(Resource::Status(503, "maintenance".into())),
-                ),
-                html("<title>x</title>"),
-            ]),
+            unavailable_once(vec![("Retry-After".into(), "3".into())]),
         );
     }
     let site = b.start();
@@ -1749,9 +1787,8 @@ async fn a_robots_txt_that_keeps_failing_is_asked_less_and_less_often() {
         .await;
 
     let asked: Vec<_> = site
-        .hits_for(&h)
+        .hits_at(&h, "/robots.txt")
         .into_iter()
-        .filter(|x| x.path == "/robots.txt")
         .map(|x| x.at)
         .collect();
     assert!(asked.len() >= 3, "asked again: {}", asked.len());

@@ -206,6 +206,13 @@ impl TestSite {
             .collect()
     }
 
+    /// The requests for `path` (without its query) on one `host:port`, in order of arrival.
+    pub fn hits_at(&self, authority: &str, path: &str) -> Vec<Hit> {
+        let mut hits = self.hits_for(authority);
+        hits.retain(|h| h.path == path);
+        hits
+    }
+
     /// Every requested URL, as `http://host:port/path?query`.
     pub fn requested_urls(&self) -> Vec<String> {
         self.hits()
