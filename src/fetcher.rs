@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{
-    HeaderMap, HeaderName, ACCEPT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE,
-    IF_NONE_MATCH, LAST_MODIFIED, LOCATION, SET_COOKIE, TRANSFER_ENCODING,
+    HeaderMap, HeaderName, HeaderValue, ACCEPT, ACCEPT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE,
+    ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, LOCATION, SET_COOKIE, TRANSFER_ENCODING,
 };
 use reqwest::{redirect, Client, Proxy, RequestBuilder, Response, StatusCode};
 use tokio::task::JoinSet;
@@ -348,10 +348,18 @@ fn build_failed(e: reqwest::Error) -> Error {
     }
 }
 
-/// The headers every request sends: `fetch.headers`, and the codings the crawler decodes
-/// (see [`Coding`]; the client decodes none, its features left off).
+/// What a request accepts unless `fetch.headers` says: what browsers (and Scrapy and
+/// Nutch) ask for, HTML first. A site that negotiates (a web framework answering JSON to
+/// a client that takes anything) then serves the crawler the pages it serves people.
+const ACCEPTED_TYPES: HeaderValue =
+    HeaderValue::from_static("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8");
+
+/// The headers every request sends: `fetch.headers`, an `Accept` ([`ACCEPTED_TYPES`])
+/// unless they name one, and the codings the crawler decodes (see [`Coding`]; the client
+/// decodes none, its features left off).
 fn request_headers(config: &Config) -> HeaderMap {
     let mut headers = config.fetch.headers.clone();
+    headers.entry(ACCEPT).or_insert(ACCEPTED_TYPES);
     headers.insert(ACCEPT_ENCODING, coding::ACCEPTED);
     headers
 }

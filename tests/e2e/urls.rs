@@ -1373,6 +1373,47 @@ async fn configured_request_headers_go_where_the_config_says_only() {
     assert_eq!(seen, expected);
 }
 
+/// A site that negotiates its answer (a web framework serving JSON to clients that take
+/// anything, HTML to those that prefer it, as browsers say they do) gives the crawler its
+/// pages, as it gives browsers; `fetch.headers` may still ask for anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_are_asked_for_as_html_unless_the_config_says_otherwise() {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+
+    async fn negotiate(request: axum::extract::Request) -> axum::response::Response {
+        let accept = request
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("*/*");
+        if accept.starts_with("text/html") {
+            ([(header::CONTENT_TYPE, "text/html")], "<title>Page</title>").into_response()
+        } else {
+            let json = r#"{"title": "Page"}"#;
+            ([(header::CONTENT_TYPE, "application/json")], json).into_response()
+        }
+    }
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let seed = format!("http://{}/", listener.local_addr().expect("address"));
+    tokio::spawn(
+        async move { axum::serve(listener, axum::Router::new().fallback(negotiate)).await },
+    );
+    let mut types = Vec::new();
+    for extra in ["", "[fetch.headers]\nAccept = \"*/*\"\n"] {
+        let harness = Harness::default();
+        harness.crawl(std::slice::from_ref(&seed), extra).await;
+        let row = harness.db().await.page(&seed).await.expect("a row");
+        types.push((row.content_type, row.title));
+    }
+    let page = (Some("text/html".to_owned()), Some("Page".to_owned()));
+    let json = (Some("application/json".to_owned()), None);
+    assert_eq!(types, [page, json]);
+}
+
 /// A `[[fetch.host]]` rule whose seeds are `https://` sends its token over TLS only: a
 /// link to `http://` on the same name gets none, where it went in clear text before (a
 /// redirect's target is asked through the same `HttpClient::get`).
