@@ -265,10 +265,16 @@ mod tests {
     fn a_sender_waiting_for_bytes_hears_that_the_receiver_is_gone() {
         let (tx, rx) = bounded::<u8>(64, MIB);
         tx.send(1, MIB).expect("room for it");
+        let gauge = tx.gauge();
         let (result_tx, result) = std::sync::mpsc::channel();
         std::thread::spawn(move || result_tx.send(tx.send(2, MIB)));
-        std::thread::sleep(Duration::from_millis(50));
-        // The first value, queued, still holds the whole budget.
+        // The first value, queued, still holds the whole budget: the second's sender
+        // waits for bytes before the receiver goes, not after (which fails it at once).
+        let waited = (0..3_000).any(|_| {
+            std::thread::sleep(Duration::from_millis(10));
+            gauge.short_of_bytes()
+        });
+        assert!(waited, "the sender never waited for bytes");
         drop(rx);
         let sent = result
             .recv_timeout(Duration::from_secs(30))
