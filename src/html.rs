@@ -189,7 +189,7 @@ fn read(
         sink: RefCell::new(sink),
         parses,
     };
-    if let Some(refresh) = refresh_header.and_then(refresh_url) {
+    if let Some(refresh) = refresh_header.and_then(refresh_of) {
         let mut state = reader.state.borrow_mut();
         state.refresh(refresh, &mut reader.page.borrow_mut(), parses);
     }
@@ -542,7 +542,7 @@ impl ReadState<'_> {
                 let refresh =
                     attr("http-equiv").is_some_and(|e| e.trim().eq_ignore_ascii_case("refresh"));
                 let content = attr("content").filter(|_| refresh && !self.refreshed);
-                if let Some(refresh) = content.and_then(refresh_url) {
+                if let Some(refresh) = content.and_then(refresh_of) {
                     self.refresh(refresh, page, parses);
                 }
             }
@@ -630,17 +630,21 @@ impl ReadState<'_> {
         }
     }
 
-    /// Acts on a refresh to `url` (`None`: the page itself), as a browser acts on the
-    /// first refresh it can read only: one without content, whose content names no time
-    /// (`refresh_url` says so), or whose URL does not parse, is passed over. A URL that
-    /// parses but names no page (`javascript:`, `mailto:`) is acted on: browsers then
-    /// refuse to go there, and the refreshes after it are not read.
-    fn refresh(&mut self, url: Option<&str>, page: &mut PageElements, parses: &UrlParses<'_>) {
-        let base = &page.base_href;
+    /// Acts on a refresh, as a browser acts on the first refresh it can read only: one
+    /// without content, whose content names no time (`refresh_of` says so), or whose URL
+    /// does not parse, is passed over. A URL that parses but names no page
+    /// (`javascript:`, `mailto:`) is acted on: browsers then refuse to go there, and the
+    /// refreshes after it are not read. So is one after more than
+    /// [`MAX_REFRESH_DELAY_S`], which moves the page nowhere.
+    fn refresh(&mut self, refresh: Refresh<'_>, page: &mut PageElements, parses: &UrlParses<'_>) {
+        let (base, url) = (&page.base_href, refresh.url);
         if url.is_some_and(|url| !parses(url, base.as_deref())) {
             return;
         }
         self.refreshed = true;
+        if refresh.seconds > MAX_REFRESH_DELAY_S {
+            return;
+        }
         let anchor = url.map(|url| refresh_anchor(url, base.clone()));
         page.anchors.extend(anchor);
     }
@@ -1064,11 +1068,24 @@ fn refresh_anchor(url: &str, base_href: Option<String>) -> Anchor {
     }
 }
 
-/// The URL a `<meta http-equiv="refresh">`'s content, or a `Refresh` header, moves to
+/// The longest wait before a refresh that moves its page, as Scrapy's
+/// `METAREFRESH_MAXDELAY`: a page that moves only after minutes (a session running out,
+/// to `/logout` or a sign-in host) has long been read by then, and following it as the
+/// page's redirect would crawl the sign-in host, or a seed's `/logout` whatever `exclude`
+/// says.
+const MAX_REFRESH_DELAY_S: u64 = 100;
+
+/// A refresh a browser acts on: after `seconds`, to `url` (`None`: the page itself).
+#[derive(Debug, PartialEq)]
+struct Refresh<'a> {
+    seconds: u64,
+    url: Option<&'a str>,
+}
+
+/// The refresh a `<meta http-equiv="refresh">`'s content, or a `Refresh` header, names
 /// (`5; url='/next'`), read as the HTML standard's declarative refresh does: `None` for
-/// content a browser does not act on (no time), `Some(None)` for a refresh of the page
-/// itself.
-fn refresh_url(content: &str) -> Option<Option<&str>> {
+/// content a browser does not act on (no time).
+fn refresh_of(content: &str) -> Option<Refresh<'_>> {
     let rest = content.trim_start_matches(is_space);
     let time_end = rest
         .find(|c: char| !c.is_ascii_digit() && c != '.')
@@ -1076,6 +1093,11 @@ fn refresh_url(content: &str) -> Option<Option<&str>> {
     if !rest.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
         return None;
     }
+    let whole = rest[..time_end].split('.').next().unwrap_or_default();
+    // More seconds than a u64 holds are as long as any wait; none before a `.` is none.
+    let seconds = whole
+        .parse()
+        .unwrap_or(if whole.is_empty() { 0 } else { u64::MAX });
     let rest = &rest[time_end..];
     if !rest.is_empty() && !rest.starts_with([';', ',']) && !rest.starts_with(is_space) {
         return None;
@@ -1103,7 +1125,10 @@ fn refresh_url(content: &str) -> Option<Option<&str>> {
         _ => rest,
     };
     let url = url.trim_matches(is_space);
-    Some((!url.is_empty()).then_some(url))
+    Some(Refresh {
+        seconds,
+        url: (!url.is_empty()).then_some(url),
+    })
 }
 
 fn is_space(c: char) -> bool {
@@ -1192,18 +1217,24 @@ mod tests {
 
     #[test]
     fn a_meta_refresh_url_is_read_as_browsers_read_it() {
-        for (content, url) in [
-            ("0; url=/next", Some(Some("/next"))),
-            ("5;URL='/q?a=1' trailing", Some(Some("/q?a=1"))),
-            ("0 , url = \"/x\"", Some(Some("/x"))),
-            ("1.5; /bare", Some(Some("/bare"))),
-            ("3", Some(None)),
-            ("0;", Some(None)),
+        for (content, refresh) in [
+            ("0; url=/next", Some((0, Some("/next")))),
+            ("5;URL='/q?a=1' trailing", Some((5, Some("/q?a=1")))),
+            ("0 , url = \"/x\"", Some((0, Some("/x")))),
+            ("1.5; /bare", Some((1, Some("/bare")))),
+            (".5; /half", Some((0, Some("/half")))),
+            (
+                "99999999999999999999; /never",
+                Some((u64::MAX, Some("/never"))),
+            ),
+            ("3", Some((3, None))),
+            ("0;", Some((0, None))),
             ("", None),
             ("url=/no-time", None),
             ("0x; url=/bad-time", None),
         ] {
-            assert_eq!(refresh_url(content), url, "{content:?}");
+            let read = refresh_of(content).map(|r| (r.seconds, r.url));
+            assert_eq!(read, refresh, "{content:?}");
         }
         let page = read_page(
             "<meta http-equiv=REFRESH content='0;url=/a'><meta http-equiv=refresh content='0;url=/b'>", None);
@@ -1215,6 +1246,24 @@ mod tests {
             ),
             ("/a", Some("refresh"))
         );
+    }
+
+    /// A refresh after more than 100 s (a session running out) moves the page nowhere, and
+    /// is the one a browser acts on, so a quicker one after it is not read either.
+    #[test]
+    fn a_refresh_after_minutes_is_no_move() {
+        let page = read_page(
+            "<meta http-equiv=refresh content='900; url=/logout'>\
+             <meta http-equiv=refresh content='0; url=/b'>",
+            None,
+        );
+        assert!(page.anchors.is_empty(), "{:?}", page.anchors);
+        let hrefs = |header: &str| -> Vec<String> {
+            let page = read_page("<title>t</title>", Some(header));
+            page.anchors.into_iter().map(|a| a.href).collect()
+        };
+        assert!(hrefs("101; url=/later").is_empty());
+        assert_eq!(hrefs("100; url=/soon"), ["/soon"]);
     }
 
     /// SVG 1.1 links by `xlink:href`, which browsers still follow; SVG 2's `href` wins

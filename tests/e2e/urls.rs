@@ -220,6 +220,49 @@ async fn a_seed_refreshing_to_another_host_brings_it_into_scope() {
     assert_eq!(stored("/about").await, Some((1, Some("About".to_owned()))));
 }
 
+/// A seed whose refresh comes only after its session runs out (a bank's or an intranet's
+/// home page sending the idle visitor to `/logout` on a sign-in host after 15 minutes)
+/// is a page, not a move: the sign-in host stays out of scope and out of the crawl, and
+/// the page's links are crawled. Followed as the seed's redirect, it brought the sign-in
+/// host into the scope, as Scrapy (`METAREFRESH_MAXDELAY`, 100 s) does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeds_refresh_after_minutes_moves_it_nowhere() {
+    let mut b = SiteBuilder::bind(2).await;
+    let (home, sign_in) = (b.authority(0), b.authority(1));
+    let logout = format!("http://{sign_in}/logout");
+    b.add(
+        &home,
+        "/",
+        Resource::Html(format!(
+            "<title>Home</title><meta http-equiv=refresh content='900; url={logout}'>\
+             <a href='/news'>News</a>"
+        )),
+    );
+    b.add(&home, "/news", Resource::Html("<title>News</title>".into()));
+    b.add(
+        &sign_in,
+        "/logout",
+        Resource::Html("<title>Signed out</title>".into()),
+    );
+    let site = b.start();
+    let harness = Harness::default();
+    let loopback = "[network]\nallow = ['127.0.0.0/8']\n";
+    harness.crawl(&[site.url(0, "/")], loopback).await;
+    assert_eq!(
+        site.hits_for(&sign_in).len(),
+        0,
+        "the sign-in host was asked"
+    );
+    let db = harness.db().await;
+    let title = |path: &str| {
+        let url = site.url(0, path);
+        let db = &db;
+        async move { db.page(&url).await.and_then(|p| p.title) }
+    };
+    assert_eq!(title("/").await.as_deref(), Some("Home"));
+    assert_eq!(title("/news").await.as_deref(), Some("News"));
+}
+
 /// A page's refresh moves it whatever links on it came first: a gallery's arrow
 /// (`<a href="/en/"><img></a>`, no text) before a `<meta http-equiv="refresh">` in the
 /// body to the same URL made one row of the two, the link's, and the refresh was followed
