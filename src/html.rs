@@ -75,6 +75,9 @@ pub struct Anchor {
     pub labelled_by: Option<String>,
     /// What `href` resolves against.
     pub base: Base,
+    /// Where the page's refresh moves it: `rel` says `refresh` too, as an author may
+    /// write on a link of their own, which stays a link.
+    pub refresh: bool,
 }
 
 /// The base URL a link's `href` resolves against.
@@ -1064,6 +1067,7 @@ fn refresh_anchor(url: &str, base_href: Option<String>) -> Anchor {
         href: url.to_owned(),
         rel: Some("refresh".to_owned()),
         base: Base::ReadBefore(base_href),
+        refresh: true,
         ..Anchor::default()
     }
 }

@@ -329,6 +329,8 @@ pub struct Link {
     pub target: Url,
     pub anchor_text: String,
     pub rel: Option<String>,
+    /// Where the page's refresh moves it ([`crate::html::Anchor::refresh`]).
+    pub refresh: bool,
 }
 
 /// A URL to add to the frontier, already scoped and prioritised.

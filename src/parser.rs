@@ -393,7 +393,7 @@ fn followed<'l>(scope: &Scope, links: &'l [Link], depth: u32) -> Vec<&'l Url> {
     links
         .iter()
         .filter(|link| {
-            !is_refresh(link)
+            !link.refresh
                 && scope.follows(link.rel.as_deref())
                 && seen.insert(link.target.as_str())
                 && scope.admits(&link.target, depth)
@@ -419,12 +419,6 @@ fn admits_move(scope: &Scope, job: &CrawlJob, target: &Url) -> bool {
         );
     }
     admitted
-}
-
-/// Whether `link` is where the page's refresh (`<meta http-equiv="refresh">`, a `Refresh`
-/// header) moves it.
-fn is_refresh(link: &Link) -> bool {
-    link.rel.as_deref() == Some("refresh")
 }
 
 /// Moves a page to `depth`, nearer the seeds than it was leased at: its URL was found
@@ -643,7 +637,7 @@ impl Offer<'_> {
         links: &[Link],
         nofollow: bool,
     ) -> Option<(Option<Url>, Option<Discovered>)> {
-        let target = &links.iter().find(|link| is_refresh(link))?.target;
+        let target = &links.iter().find(|link| link.refresh)?.target;
         if job.redirect_hops >= self.max_redirects {
             let depth = job.depth + 1;
             return (!nofollow && self.scope.admits(target, depth)).then(|| {
@@ -849,12 +843,14 @@ impl<'a> Links<'a> {
             target,
             anchor_text,
             rel,
+            refresh: anchor.refresh,
         };
         let key = link_key(&link);
         match self.index.get(&key).map(|&i| &mut self.kept[i]) {
             Some(kept) if kept.target == link.target && kept.anchor_text == link.anchor_text => {
-                if is_refresh(&link) || (is_nofollow(kept) && !is_nofollow(&link)) {
+                if link.refresh || (is_nofollow(kept) && !is_nofollow(&link)) {
                     kept.rel = link.rel;
+                    kept.refresh |= link.refresh;
                 }
             }
             // Another link of the same hash (never seen in practice) is kept unindexed.

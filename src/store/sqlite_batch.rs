@@ -642,6 +642,7 @@ mod tests {
                     target: Url::parse(target).unwrap(),
                     anchor_text: (*text).to_owned(),
                     rel: rel.map(str::to_owned),
+                    refresh: *rel == Some("refresh"),
                 })
                 .collect(),
             refreshed_to: None,

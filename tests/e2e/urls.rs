@@ -263,6 +263,33 @@ async fn a_seeds_refresh_after_minutes_moves_it_nowhere() {
     assert_eq!(title("/news").await.as_deref(), Some("News"));
 }
 
+/// A link an author marked `rel="refresh"` (no such link type exists, but `rel` takes any
+/// word) is a link like any other: it was taken for the page's refresh, followed as its
+/// redirect at its depth, past `max_depth = 0`, and left out of the links followed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_marked_rel_refresh_is_a_link_not_a_move() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        Resource::Html("<title>Home</title><a rel='refresh' href='/next'>Next</a>".into()),
+    );
+    b.add(&h, "/next", Resource::Html("<title>Next</title>".into()));
+    let site = b.start();
+    let (seeds, harness) = ([site.url(0, "/")], Harness::default());
+    harness.crawl(&seeds, "[scope]\nmax_depth = 0\n").await;
+    assert_eq!(
+        site.count(&site.url(0, "/next")),
+        0,
+        "a link past max_depth was asked"
+    );
+    let deeper = Harness::default();
+    deeper.crawl(&seeds, "[scope]\nmax_depth = 1\n").await;
+    let next = deeper.db().await.page(&site.url(0, "/next")).await;
+    assert_eq!(next.map(|p| p.depth), Some(1));
+}
+
 /// A page's refresh moves it whatever links on it came first: a gallery's arrow
 /// (`<a href="/en/"><img></a>`, no text) before a `<meta http-equiv="refresh">` in the
 /// body to the same URL made one row of the two, the link's, and the refresh was followed
