@@ -525,7 +525,7 @@ async fn add_seeds(State(admin): State<Arc<Admin>>, request: Request) -> Respons
         }
     };
     admin.host_rules.learn(&seeds);
-    seen::note_seeds(&admin.seen, &rows);
+    seen::note_found(&admin.seen, &rows);
     drop(changing);
     admin.progress.work_added();
     if !new_hosts.is_empty() {

@@ -775,7 +775,7 @@ async fn enqueue_seeds(
         let rows: Vec<Discovered> = chunk.iter().map(|url| scope.seed(url)).collect();
         store.enqueue(&rows).await?;
         if let Some(seen) = seen {
-            seen::note_seeds(seen, &rows);
+            seen::note_found(seen, &rows);
         }
     }
     Ok(())

@@ -57,14 +57,16 @@ impl SeenUrls {
     }
 }
 
-/// Notes `seeds`, queued at depth 0 over the admin API or by a reload, in the crawl's
-/// cache: a page of one leased deeper before is then stored as a seed's, its links
-/// followed from there (the writer asks the table about the pages whose URLs this says
-/// moved up).
-pub fn note_seeds(seen: &Mutex<SeenUrls>, seeds: &[Discovered]) {
+/// Notes `found`, queued at their depths without the parse pool offering them, in the
+/// crawl's cache: seeds (depth 0) over the admin API or by a reload, and the links of a
+/// page moved nearer the seeds as it was stored. A page of one leased deeper before is
+/// then stored at the depth noted, its links followed from there (the writer asks the
+/// table about the pages whose URLs this says moved up), as a crawl that found the
+/// shorter path first stores it.
+pub fn note_found(seen: &Mutex<SeenUrls>, found: &[Discovered]) {
     let mut seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
-    for seed in seeds {
-        seen.admit(&seed.url, 0);
+    for url in found {
+        seen.admit(&url.url, url.depth);
     }
 }
 

@@ -15,7 +15,7 @@ use url::Url;
 use crate::config::Config;
 use crate::error::Error;
 use crate::frontier::dispatcher::Progress;
-use crate::frontier::seen::SeenUrls;
+use crate::frontier::seen::{self, SeenUrls};
 use crate::metrics;
 use crate::page::{JobKind, PageRecord};
 use crate::scope::SharedScope;
@@ -180,7 +180,10 @@ impl StoreWriter {
 
     /// Stores `batch` and counts it in `tally`. With `found_nearer`, the pages held back
     /// for it: one whose row moved nearer the seeds since it was leased is moved with it
-    /// first ([`parser::found_nearer`]). Other batches skip that statement: their rows
+    /// first ([`parser::found_nearer`]), and its links noted in the seen cache at their
+    /// new depths, so that one already leased by a longer path is held back and moved
+    /// in turn when its page comes (a link level between two crawls of one site, and
+    /// one followed or not at `max_depth`). Other batches skip that statement: their rows
     /// moved only if the seen cache forgot the URL found nearer (it is cleared when full),
     /// and the statement costs every batch of a crawl.
     async fn store_batch(
@@ -201,6 +204,7 @@ impl StoreWriter {
             for page in batch.iter_mut() {
                 if let Some(&depth) = nearer.get(&page.job.id) {
                     parser::found_nearer(page, depth, &scope);
+                    seen::note_found(&self.seen, &page.discovered);
                 }
             }
         }

@@ -9,6 +9,7 @@ use regex::Regex;
 use super::graph::{self, Model, Node, Rules, OUTSIDE};
 use super::polite::robots_flags;
 use super::recrawl::{both_backends, config_on};
+use super::service::wait_for_requests;
 use super::site::{Resource, SiteBuilder, TestSite};
 use super::Harness;
 
@@ -230,16 +231,21 @@ async fn shorter_path_found_late(hosts: u8) -> SiteBuilder {
     b
 }
 
-/// That host 1's `/x` was stored at depth 1, and `/y` fetched ([`shorter_path_found_late`]).
-async fn assert_crawled_by_the_shorter_path(site: &TestSite, harness: &Harness) {
-    let depths: HashMap<String, i64> = harness
+/// The depth of each page the crawl stored, by URL.
+async fn depths_by_url(harness: &Harness) -> HashMap<String, i64> {
+    harness
         .db()
         .await
         .pages()
         .await
         .into_iter()
         .map(|p| (p.url, p.depth))
-        .collect();
+        .collect()
+}
+
+/// That host 1's `/x` was stored at depth 1, and `/y` fetched ([`shorter_path_found_late`]).
+async fn assert_crawled_by_the_shorter_path(site: &TestSite, harness: &Harness) {
+    let depths = depths_by_url(harness).await;
     assert_eq!(depths.get(&site.url(1, "/x")), Some(&1), "{depths:?}");
     assert!(depths.contains_key(&site.url(1, "/y")), "{depths:?}");
 }
@@ -408,6 +414,59 @@ async fn a_url_found_nearer_the_seeds_while_staged_is_crawled_at_the_lower_depth
         )
         .await;
     assert_crawled_by_the_shorter_path(&site, &harness).await;
+}
+
+/// A page moved nearer the seeds while it was fetched moves its links with it: one of
+/// them already leased deeper (found by a longer path) is stored a level below the page,
+/// as a crawl with the pages answered in another order stores it. It kept the depth of
+/// the longer path, so two crawls of one site gave it different depths. Seeds `/s1` and
+/// `/s2`: `/s1` → `/q` → `/p`, `/r`; `/r` → `/x`. `/s2` (held until `/p` is requested)
+/// → `/p`, `/z`; `/p` (held until `/z` and `/x` are) → `/x`, `/y`; `/x` is held until `/y`
+/// is requested, when `/p` is stored at depth 1: `/x` is at depth 2, not 3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_of_a_page_moved_nearer_the_seeds_moves_with_it_though_already_leased() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let (open_s2, s2) = tokio::sync::watch::channel(false);
+    let (open_p, p) = tokio::sync::watch::channel(false);
+    let (open_x, x) = tokio::sync::watch::channel(false);
+    let html = |links: &[&str]| {
+        let links: String = links
+            .iter()
+            .map(|l| format!("<a href='{l}'>{l}</a>"))
+            .collect();
+        Resource::Html(links)
+    };
+    let held = |gate, links: &[&str]| Resource::Held(gate, Box::new(html(links)));
+    b.add(&h, "/s1", html(&["/q"]));
+    b.add(&h, "/q", html(&["/p", "/r"]));
+    b.add(&h, "/r", html(&["/x"]));
+    b.add(&h, "/s2", held(s2, &["/p", "/z"]));
+    b.add(&h, "/p", held(p, &["/x", "/y"]));
+    b.add(&h, "/x", held(x, &[]));
+    for path in ["/y", "/z"] {
+        b.add(&h, path, html(&[]));
+    }
+    let site = b.start();
+    let harness = Harness::default();
+    let requested = |paths: &'static [&'static str]| {
+        let urls: Vec<String> = paths.iter().map(|path| site.url(0, path)).collect();
+        move |done: &[String]| urls.iter().all(|url| done.contains(url))
+    };
+    let gates = async {
+        wait_for_requests(&site, requested(&["/p"])).await;
+        open_s2.send_replace(true);
+        wait_for_requests(&site, requested(&["/z", "/x"])).await;
+        open_p.send_replace(true);
+        wait_for_requests(&site, requested(&["/y"])).await;
+        open_x.send_replace(true);
+    };
+    let seeds = [site.url(0, "/s1"), site.url(0, "/s2")];
+    let config = "[politeness]\ndelay_ms = 0\nper_host_concurrency = 8\n";
+    tokio::join!(harness.crawl(&seeds, config), gates);
+    let depths = depths_by_url(&harness).await;
+    assert_eq!(depths.get(&site.url(0, "/p")), Some(&1), "{depths:?}");
+    assert_eq!(depths.get(&site.url(0, "/x")), Some(&2), "{depths:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

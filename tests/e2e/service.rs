@@ -1996,7 +1996,10 @@ fn paced_service(harness: &Harness, site: &TestSite, extra: &str) -> Service {
 }
 
 /// Waits (up to 30 s) until `done` says the site's requests so far are enough.
-async fn wait_for_requests(site: &TestSite, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+pub(super) async fn wait_for_requests(
+    site: &TestSite,
+    done: impl Fn(&[String]) -> bool,
+) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let urls = site.requested_urls();
