@@ -1340,15 +1340,20 @@ fn a_proxy_whose_name_does_not_exist_is_refused_at_start() {
     assert!(!harness.db_path().exists(), "nothing was started");
 }
 
-/// The statements of README's "Example questions", each with the comment above it.
-fn readme_sql_examples() -> Vec<(String, String)> {
+/// README's first block of SQL after `heading`.
+pub(super) fn readme_sql_after(heading: &str) -> &'static str {
     let readme = include_str!("../../README.md");
     let (_, rest) = readme
-        .split_once("### Example questions")
-        .expect("README has its example questions");
+        .split_once(heading)
+        .unwrap_or_else(|| panic!("README has {heading}"));
     let (_, rest) = rest.split_once("```sql\n").expect("a SQL block");
     let (block, _) = rest.split_once("```").expect("the SQL block ends");
     block
+}
+
+/// The statements of README's "Example questions", each with the comment above it.
+fn readme_sql_examples() -> Vec<(String, String)> {
+    readme_sql_after("### Example questions")
         .split(";\n")
         .filter(|s| !s.trim().is_empty())
         .map(|statement| {

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use pipecrawl::summary::EndReason;
 use regex::Regex;
+use sqlx::Row;
 
+use super::cli::readme_sql_after;
 use super::graph::{self, Model, Node, Rules, OUTSIDE};
 use super::polite::robots_flags;
 use super::recrawl::{both_backends, config_on};
@@ -467,6 +469,44 @@ async fn a_link_of_a_page_moved_nearer_the_seeds_moves_with_it_though_already_le
     let depths = depths_by_url(&harness).await;
     assert_eq!(depths.get(&site.url(0, "/p")), Some(&1), "{depths:?}");
     assert_eq!(depths.get(&site.url(0, "/x")), Some(&2), "{depths:?}");
+}
+
+/// README's way to compare two crawls of one site: its statement over `links`, and the
+/// pages by URL without ids, times and `discovered_from`, give the same rows for two
+/// crawls whose fetches finish in other orders (one at a time, and eight at once),
+/// whose ids differ.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_crawls_of_one_site_compare_equal_as_readme_says_to_compare_them() {
+    let (site, model) = three_host_site().await;
+    let links_sql = readme_sql_after("**Two crawls of one site**");
+    let pages_sql = "SELECT url, final_url, CAST(status AS TEXT), title, CAST(bytes AS TEXT), \
+                     content_hash FROM pages ORDER BY url";
+    let mut crawls = Vec::new();
+    for concurrency in [1, 8] {
+        let harness = Harness::default();
+        let config = format!("[politeness]\ndelay_ms = 0\nper_host_concurrency = {concurrency}\n");
+        harness.crawl(&model.seeds, &config).await;
+        let mut reader = harness.open_reader().await;
+        let mut rows = Vec::new();
+        for sql in [links_sql, pages_sql] {
+            let found = sqlx::query(sql).fetch_all(&mut reader).await.expect(sql);
+            rows.push(
+                found
+                    .iter()
+                    .map(|row| {
+                        (0..row.len())
+                            .map(|i| format!("{:?}", row.try_get::<Option<String>, _>(i).ok()))
+                            .collect::<Vec<_>>()
+                            .join("|")
+                    })
+                    .collect::<Vec<_>>(),
+            );
+        }
+        crawls.push(rows);
+    }
+    assert!(!crawls[0][0].is_empty() && !crawls[0][1].is_empty());
+    assert_eq!(crawls[0], crawls[1]);
+    assert!(site.hit_count() > 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
