@@ -1322,6 +1322,7 @@ impl<'a> Problems<'a> {
             },
             Err(e) => {
                 let globs = as_globs(pattern);
+                let unquoted = unquoted(pattern);
                 let hint = match as_glob(pattern) {
                     Some(regex) => format!(
                         "\n({pattern:?} reads as a glob: write `'{regex}'`; these are regular \
@@ -1336,6 +1337,11 @@ impl<'a> Problems<'a> {
                         "\n(these regular expressions have no look-around: write the URLs to \
                          leave out as `exclude` patterns, those to keep as `include` \
                          ones{instead})"
+                    ),
+                    None if unquoted.is_some() => format!(
+                        "\n({pattern:?} quotes text with `\\Q…\\E`, which these regular \
+                         expressions do not: write `'{}'`)",
+                        unquoted.unwrap_or_default()
                     ),
                     None if has_backreference(pattern) => "\n(these regular expressions have \
                         no backreferences: a URL whose path repeats a segment, which Nutch's \
@@ -1375,6 +1381,29 @@ fn has_backreference(pattern: &str) -> bool {
         }
     }
     false
+}
+
+/// `pattern` with the text it quotes between `\Q` and `\E` (or its end) escaped, as Go's
+/// regular expressions (Colly's `URLFilters`), Perl's and Java's read it and the regex
+/// crate does not; None when it quotes nothing or is no regular expression so either.
+fn unquoted(pattern: &str) -> Option<String> {
+    let (before, mut rest) = pattern.split_once("\\Q")?;
+    let mut out = before.to_owned();
+    loop {
+        let (quoted, next) = rest.split_once("\\E").unwrap_or((rest, ""));
+        out.push_str(&regex::escape(quoted));
+        match next.split_once("\\Q") {
+            Some((before, after)) => {
+                out.push_str(before);
+                rest = after;
+            }
+            None => {
+                out.push_str(next);
+                break;
+            }
+        }
+    }
+    Regex::new(&out).is_ok().then_some(out)
 }
 
 /// `pattern` as a regular expression, when it is a glob that none can be (`*.pdf`,

@@ -3042,3 +3042,19 @@ fn a_wget_list_of_globs_is_refused_showing_each_as_a_regular_expression() {
         assert!(stderr.contains(said), "{said}\n{stderr}");
     }
 }
+
+/// Go's regular expressions (Colly's `URLFilters`), like Perl's and Java's, quote text
+/// between `\Q` and `\E` (to its end without one); the regex crate has no such quoting,
+/// and refused a pattern so written in its words alone ("unrecognized escape sequence"):
+/// it says what the quoted text is escaped.
+#[test]
+fn a_pattern_quoting_text_with_q_and_e_is_refused_showing_it_escaped() {
+    let stderr =
+        scope_refused("include = ['^https://\\Qexample.com\\E/']\nexclude = ['\\Q?print=1']\n");
+    for said in [
+        r#""^https://\\Qexample.com\\E/" quotes text with `\Q…\E`, which these regular expressions do not: write `'^https://example\.com/'`"#,
+        r#""\\Q?print=1" quotes text with `\Q…\E`, which these regular expressions do not: write `'\?print=1'`"#,
+    ] {
+        assert!(stderr.contains(said), "{said}\n{stderr}");
+    }
+}
