@@ -65,6 +65,16 @@ impl HostPattern {
                 None if p.contains('/') => {
                     "write the host alone, without a scheme or a path: `example.com`".to_owned()
                 }
+                // Colly's `DomainGlob` (`*example.com`, `*httpbin.*`) and spider-rs's
+                // `with_tld` put a star anywhere; here it is a first label alone.
+                None if p.contains('*') => match p.trim_start_matches('*') {
+                    rest if !rest.is_empty() && !rest.contains('*') && !rest.starts_with('.') => {
+                        format!("write `*.{rest}` for {rest} and its subdomains")
+                    }
+                    _ => "a `*` stands for subdomains alone, as `*.example.com`: write each \
+                          other name in full, `example.org` beside `example.com`"
+                        .to_owned(),
+                },
                 None => "write `example.com` or `*.example.com`".to_owned(),
             };
             return Err(format!("{pattern:?} is not a host name ({hint})"));

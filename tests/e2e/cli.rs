@@ -3058,3 +3058,18 @@ fn a_pattern_quoting_text_with_q_and_e_is_refused_showing_it_escaped() {
         assert!(stderr.contains(said), "{said}\n{stderr}");
     }
 }
+
+/// Colly's `LimitRule` matches hosts by a glob (`DomainGlob: "*example.com"`,
+/// `"*httpbin.*"`), and spider-rs's `with_tld` crawls a name under every top-level
+/// domain: written in `scope.hosts` (or a `pattern`), such an entry got "write
+/// `example.com` or `*.example.com`" alone. It says what its star can stand for here.
+#[test]
+fn a_host_written_as_a_glob_is_refused_saying_what_a_star_stands_for() {
+    let stderr = scope_refused("hosts = ['*example.com', 'example.*']\n");
+    for said in [
+        r#""*example.com" is not a host name (write `*.example.com` for example.com and its subdomains)"#,
+        r#""example.*" is not a host name (a `*` stands for subdomains alone, as `*.example.com`: write each other name in full, `example.org` beside `example.com`)"#,
+    ] {
+        assert!(stderr.contains(said), "{said}\n{stderr}");
+    }
+}
