@@ -31,7 +31,7 @@ async fn site() -> TestSite {
 }
 
 /// The paths of the pages requested, robots.txt left out.
-fn requested(site: &TestSite) -> BTreeSet<String> {
+pub(super) fn requested(site: &TestSite) -> BTreeSet<String> {
     site.hits()
         .into_iter()
         .map(|hit| hit.path)

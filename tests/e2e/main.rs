@@ -10,6 +10,7 @@ mod crash;
 mod crawl;
 mod dead_robots;
 mod faults;
+mod from_colly;
 mod from_nutch;
 mod from_scrapy;
 mod graph;
