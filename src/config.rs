@@ -943,7 +943,9 @@ fn in_config_terms(key: &str, message: &str, value: Option<&str>) -> String {
         let no_limit = if got == "-1" && matches!(expected, "u32" | "u64" | "usize") {
             format!(": {}", no_limit_of(key))
         } else {
-            in_milliseconds(key, &got).unwrap_or_default()
+            in_milliseconds(key, &got)
+                .or_else(|| in_keys_unit(key, &got))
+                .unwrap_or_default()
         };
         return format!(
             "`{key}` must be {} (got {got}{no_limit})",
@@ -1027,6 +1029,53 @@ fn in_milliseconds(key: &str, got: &str) -> Option<String> {
             ms.round()
         )
     })
+}
+
+/// What a Go duration (`"1s"`, `"500ms"`, `"1h30m"`) given a key counting milliseconds
+/// or seconds stands for, when a whole number of them: Colly's settings are Go's
+/// `time.Duration`s, and Go configs write them so.
+fn in_keys_unit(key: &str, got: &str) -> Option<String> {
+    let name = key.rsplit('.').next()?;
+    let (unit, per_second) = if name.ends_with("_ms") {
+        ("milliseconds", 1000.0)
+    } else if name.ends_with("_s") {
+        ("seconds", 1.0)
+    } else {
+        return None;
+    };
+    let text = got.strip_prefix("the string \"")?.strip_suffix('"')?;
+    let n = go_duration_seconds(text)? * per_second;
+    ((n.round() - n).abs() < 1e-6)
+        .then(|| format!(": it counts {unit}; {text:?} is `{name} = {}`", n.round()))
+}
+
+/// The seconds `text` stands for as Go's `time.ParseDuration` reads it (numbers each
+/// with a unit, `ns` to `h`), unsigned; None when it is no such duration.
+fn go_duration_seconds(text: &str) -> Option<f64> {
+    let mut rest = text;
+    let mut seconds = 0.0;
+    while !rest.is_empty() {
+        let number_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..number_end].parse().ok()?;
+        rest = &rest[number_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_end] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        seconds += number * scale;
+        rest = &rest[unit_end..];
+    }
+    (!text.is_empty()).then_some(seconds)
 }
 
 /// Where a key found in the table `found_in` belongs instead, if it is another table's:
@@ -2562,11 +2611,7 @@ mod tests {
                 "(got -1: the key has no value for no limit; write the most you mean",
             ),
         ];
-        for (section, said) in cases {
-            let text = format!("seeds = ['https://example.com/']\n{section}\n");
-            let message = Config::from_toml(&text, "t.toml").unwrap_err().to_string();
-            assert!(message.contains(said), "{section}: {message}");
-        }
+        refusals_say(&cases);
         for other in ["[fetch]\nworkers = -1", "[fetch]\nmax_redirects = -1"] {
             let text = format!("seeds = ['https://example.com/']\n{other}\n");
             let said = Config::from_toml(&text, "t.toml").unwrap_err().to_string();
@@ -2586,6 +2631,15 @@ mod tests {
         ] {
             let text = format!("seeds = ['https://example.com/']\n[{table}]\n{key} = 0\n");
             assert!(Config::from_toml(&text, "t.toml").is_ok(), "{text}");
+        }
+    }
+
+    /// Each config of a seed and `section` is refused, saying `said`.
+    fn refusals_say(cases: &[(&str, &str)]) {
+        for (section, said) in cases {
+            let text = format!("seeds = ['https://example.com/']\n{section}\n");
+            let message = Config::from_toml(&text, "t.toml").unwrap_err().to_string();
+            assert!(message.contains(said), "{section}: {message}");
         }
     }
 
@@ -2614,10 +2668,36 @@ mod tests {
             ("[politeness]\ndelay_ms = 0.0001", "(got 0.0001)"),
             ("[politeness]\ndelay_ms = 250.5", "(got 250.5)"),
         ];
-        for (section, said) in cases {
-            let text = format!("seeds = ['https://example.com/']\n{section}\n");
-            let message = Config::from_toml(&text, "t.toml").unwrap_err().to_string();
-            assert!(message.contains(said), "{section}: {message}");
-        }
+        refusals_say(&cases);
+    }
+
+    /// Colly's times are Go's `time.Duration`s, which Go configs write as strings ("1s",
+    /// "500ms", "1h30m"): given a key counting milliseconds or seconds, one was said to be
+    /// no whole number, and not what it stands for.
+    #[test]
+    fn a_go_duration_is_shown_in_the_keys_unit() {
+        let cases = [
+            (
+                "[politeness]\ndelay_ms = '1s'",
+                "(got the string \"1s\": it counts milliseconds; \"1s\" is `delay_ms = 1000`)",
+            ),
+            (
+                "[fetch]\nconnect_timeout_ms = \"1m30s\"",
+                "\"1m30s\" is `connect_timeout_ms = 90000`)",
+            ),
+            (
+                "[recrawl]\ninterval_s = '24h'",
+                "(got the string \"24h\": it counts seconds; \"24h\" is `interval_s = 86400`)",
+            ),
+            (
+                "[politeness]\ndelay_ms = '1 second'",
+                "(got the string \"1 second\")",
+            ),
+            (
+                "[recrawl]\ninterval_s = '10ms'",
+                "(got the string \"10ms\")",
+            ),
+        ];
+        refusals_say(&cases);
     }
 }
