@@ -985,8 +985,9 @@ fn in_config_terms(key: &str, message: &str, value: Option<&str>) -> String {
     message.to_owned()
 }
 
-/// How `key` says "no limit", told of a -1 given it: Nutch's and Heritrix's settings write
-/// it so (`http.content.limit`, `db.max.outlinks.per.page`), and a pointer to
+/// How `key` says "no limit", told of a -1 given it, or a 0 where the key's least is 1 or
+/// more: Nutch's and Heritrix's settings write it so (`http.content.limit`,
+/// `db.max.outlinks.per.page`), Colly's and Scrapy's by 0, and a pointer to
 /// config/example.toml left the keys that have no such value with nowhere to go.
 fn no_limit_of(key: &str) -> &'static str {
     match key {
@@ -998,7 +999,10 @@ fn no_limit_of(key: &str) -> &'static str {
         | "traps.max_pages_per_host"
         | "traps.max_hosts_per_domain" => "0 is no limit",
         // The limits Nutch writes -1 for (`http.content.limit`, `db.max.outlinks.per.page`).
-        "fetch.max_body_bytes" | "traps.max_links_per_page" => {
+        "fetch.max_body_bytes"
+        | "traps.max_links_per_page"
+        | "fetch.timeout_ms"
+        | "fetch.connect_timeout_ms" => {
             "the key has no value for no limit; write the most you mean, as \
              config/example.toml shows it"
         }
@@ -1236,7 +1240,24 @@ impl<'a> Problems<'a> {
 
     fn at_least(&mut self, key: &str, value: u64, min: u64) {
         if value < min {
-            self.add(key, format!("must be at least {min} (got {value})"));
+            // 0 is how Colly (`MaxBodySize`, `SetRequestTimeout`) and Scrapy
+            // (`CLOSESPIDER_PAGECOUNT`) say no limit: the least allowed is not what was meant.
+            let no_limit = match key {
+                "scope.max_pages"
+                | "fetch.max_body_bytes"
+                | "fetch.timeout_ms"
+                | "fetch.connect_timeout_ms"
+                | "traps.max_links_per_page"
+                    if value == 0 =>
+                {
+                    format!(": {}", no_limit_of(key))
+                }
+                _ => String::new(),
+            };
+            self.add(
+                key,
+                format!("must be at least {min} (got {value}{no_limit})"),
+            );
         }
     }
 
@@ -2699,5 +2720,29 @@ mod tests {
             ),
         ];
         refusals_say(&cases);
+    }
+
+    /// Colly's `MaxBodySize = 0` and `SetRequestTimeout(0)`, and Scrapy's
+    /// `CLOSESPIDER_PAGECOUNT = 0`, are no limit: given these keys, 0 was refused as "must
+    /// be at least …" alone, which led to writing the least allowed, where the most was
+    /// meant. It says how the key says no limit, or that it has no value for it.
+    #[test]
+    fn a_zero_meant_as_no_limit_is_refused_saying_how_the_key_says_it() {
+        refusals_say(&[
+            (
+                "[fetch]\nmax_body_bytes = 0",
+                "must be at least 1024 (got 0: the key has no value for no limit; write the \
+                 most you mean, as config/example.toml shows it)",
+            ),
+            (
+                "[fetch]\ntimeout_ms = 0",
+                "must be at least 1 (got 0: the key has no value for no limit",
+            ),
+            (
+                "[scope]\nmax_pages = 0",
+                "must be at least 1 (got 0: leave the key out for no limit)",
+            ),
+            ("[fetch]\nworkers = 0", "must be at least 1 (got 0)"),
+        ]);
     }
 }
