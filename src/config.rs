@@ -1383,13 +1383,26 @@ impl<'a> Problems<'a> {
     /// [`Problems::regex`], a look-around's hint ending with `instead`.
     fn regex_hinting(&mut self, key: &str, pattern: &str, instead: &str) -> Option<Regex> {
         match Regex::new(pattern) {
-            Ok(re) => match crate::scope::never_matches_a_url(pattern) {
-                Some(why) => {
-                    self.add(key, format!("{pattern:?} {why}"));
-                    None
+            Ok(re) => {
+                if let Some(once) = backslashes_once(pattern) {
+                    self.add(
+                        key,
+                        format!(
+                            "'{pattern}' asks for a backslash in the URL at each `\\\\`, as \
+                             Go's and Java's source strings write one `\\`: in single quotes \
+                             write `'{once}'` (a backslash itself is `\\x5C`)"
+                        ),
+                    );
+                    return None;
                 }
-                None => Some(re),
-            },
+                match crate::scope::never_matches_a_url(pattern) {
+                    Some(why) => {
+                        self.add(key, format!("{pattern:?} {why}"));
+                        None
+                    }
+                    None => Some(re),
+                }
+            }
             Err(e) => {
                 let globs = as_globs(pattern);
                 let unquoted = unquoted(pattern);
@@ -1451,6 +1464,26 @@ fn has_backreference(pattern: &str) -> bool {
         }
     }
     false
+}
+
+/// `pattern` with its backslashes written once, when every one of them is doubled, as a
+/// regular expression is written in a Go or Java string (Colly's
+/// `regexp.MustCompile("http://httpbin\\.org/")`) and pasted into TOML's single quotes,
+/// where `\\` stays two characters and asks for a backslash that URLs do not hold.
+fn backslashes_once(pattern: &str) -> Option<String> {
+    let mut once = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    let mut doubled = false;
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if chars.next() != Some('\\') {
+                return None;
+            }
+            doubled = true;
+        }
+        once.push(c);
+    }
+    (doubled && Regex::new(&once).is_ok()).then_some(once)
 }
 
 /// `pattern` with the text it quotes between `\Q` and `\E` (or its end) escaped, as Go's

@@ -3073,3 +3073,21 @@ fn a_host_written_as_a_glob_is_refused_saying_what_a_star_stands_for() {
         assert!(stderr.contains(said), "{said}\n{stderr}");
     }
 }
+
+/// Go source writes a regular expression in a string that doubles its backslashes
+/// (Colly's own example: `regexp.MustCompile("http://httpbin\\.org/(|e.+)$")`): pasted
+/// into the single quotes README advises, each `\\` asks for a backslash in the URL, and
+/// the rule was taken, to match nothing, so an `exclude` left in what it was to leave out.
+/// It is refused, showing it with its backslashes written once.
+#[test]
+fn a_pattern_with_its_backslashes_doubled_as_in_go_source_is_refused_showing_them_once() {
+    let stderr = scope_refused(
+        "include = ['^http://httpbin\\\\.org/(|e.+)$']\nexclude = ['(?i)\\\\.pdf$']\n",
+    );
+    for said in [
+        r"`scope.include[0]` '^http://httpbin\\.org/(|e.+)$' asks for a backslash in the URL at each `\\`, as Go's and Java's source strings write one `\`: in single quotes write `'^http://httpbin\.org/(|e.+)$'`",
+        r"'(?i)\\.pdf$' asks for a backslash in the URL at each `\\`",
+    ] {
+        assert!(stderr.contains(said), "{said}\n{stderr}");
+    }
+}
