@@ -1406,6 +1406,7 @@ impl<'a> Problems<'a> {
             Err(e) => {
                 let globs = as_globs(pattern);
                 let unquoted = unquoted(pattern);
+                let braces = braces_escaped(pattern);
                 let hint = match as_glob(pattern) {
                     Some(regex) => format!(
                         "\n({pattern:?} reads as a glob: write `'{regex}'`; these are regular \
@@ -1420,6 +1421,11 @@ impl<'a> Problems<'a> {
                         "\n(these regular expressions have no look-around: write the URLs to \
                          leave out as `exclude` patterns, those to keep as `include` \
                          ones{instead})"
+                    ),
+                    None if braces.is_some() => format!(
+                        "\n(Go's regexp reads a `{{` that starts no repetition as itself, and \
+                         these do not: write `'{}'`)",
+                        braces.unwrap_or_default()
                     ),
                     None if unquoted.is_some() => format!(
                         "\n({pattern:?} quotes text with `\\Q…\\E`, which these regular \
@@ -1484,6 +1490,56 @@ fn backslashes_once(pattern: &str) -> Option<String> {
         once.push(c);
     }
     (doubled && Regex::new(&once).is_ok()).then_some(once)
+}
+
+/// `pattern` with each `{` that starts no counted repetition (`{2}`, `{2,}`, `{2,5}`), and
+/// each `}` that ends none, escaped, as Go's regexp (Colly's `URLFilters`) reads them:
+/// `/users/{id}/` is a URL template there. None when it has none, or is still no regular
+/// expression.
+fn braces_escaped(pattern: &str) -> Option<String> {
+    let mut out = String::with_capacity(pattern.len() + 4);
+    let (mut class_depth, mut changed) = (0usize, false);
+    let mut rest = pattern;
+    while let Some(c) = rest.chars().next() {
+        rest = &rest[c.len_utf8()..];
+        match c {
+            '\\' => {
+                out.push(c);
+                if let Some(next) = rest.chars().next() {
+                    out.push(next);
+                    rest = &rest[next.len_utf8()..];
+                }
+                continue;
+            }
+            '[' => class_depth += 1,
+            ']' => class_depth = class_depth.saturating_sub(1),
+            '{' if class_depth == 0 => {
+                let counted = rest.split_once('}').filter(|(count, _)| {
+                    let (min, max) = count.split_once(',').unwrap_or((count, "0"));
+                    !min.is_empty() && min.bytes().chain(max.bytes()).all(|b| b.is_ascii_digit())
+                });
+                match counted {
+                    Some((count, after)) => {
+                        out.push_str(&format!("{{{count}}}"));
+                        rest = after;
+                    }
+                    None => {
+                        out.push_str("\\{");
+                        changed = true;
+                    }
+                }
+                continue;
+            }
+            '}' if class_depth == 0 => {
+                out.push_str("\\}");
+                changed = true;
+                continue;
+            }
+            _ => {}
+        }
+        out.push(c);
+    }
+    (changed && Regex::new(&out).is_ok()).then_some(out)
 }
 
 /// `pattern` with the text it quotes between `\Q` and `\E` (or its end) escaped, as Go's

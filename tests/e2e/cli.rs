@@ -3091,3 +3091,17 @@ fn a_pattern_with_its_backslashes_doubled_as_in_go_source_is_refused_showing_the
         assert!(stderr.contains(said), "{said}\n{stderr}");
     }
 }
+
+/// Go's regular expressions (Colly's `URLFilters`) read a `{` that starts no repetition
+/// as itself (`/users/{id}/`, `/a{`); the regex crate refuses it, and said so in its words
+/// alone ("repetition quantifier expects a valid decimal"): it shows the braces escaped.
+#[test]
+fn a_brace_that_starts_no_repetition_is_refused_showing_it_escaped() {
+    let stderr = scope_refused("include = ['/users/{id}/']\nexclude = ['^https://x\\.com/a{']\n");
+    for said in [
+        r"Go's regexp reads a `{` that starts no repetition as itself, and these do not: write `'/users/\{id\}/'`",
+        r"write `'^https://x\.com/a\{'`",
+    ] {
+        assert!(stderr.contains(said), "{said}\n{stderr}");
+    }
+}
