@@ -372,17 +372,7 @@ async fn stats(State(admin): State<Arc<Admin>>) -> Response {
         .zip(admin.stages.queue_depths())
         .collect();
     Json(Stats {
-        // At its limit a service fetches nothing whether paused or not; stopping, it
-        // fetches nothing new whatever else holds.
-        state: if admin.stopping.is_cancelled() {
-            "stopping"
-        } else if admin.progress.at_page_limit() {
-            "page_limit"
-        } else if admin.progress.paused() {
-            "paused"
-        } else {
-            "running"
-        },
+        state: state(&admin),
         uptime_s: admin.started.elapsed().as_secs_f64(),
         pages: tally.pages,
         links: tally.links,
@@ -402,12 +392,30 @@ async fn stats(State(admin): State<Arc<Admin>>) -> Response {
     .into_response()
 }
 
+/// The states `/stats` and `/metrics` name.
+const STATES: [&str; 4] = ["running", "paused", "page_limit", "stopping"];
+
+/// What the service does now, of [`STATES`]. At its limit a service fetches nothing
+/// whether paused or not; stopping, it fetches nothing new whatever else holds.
+fn state(admin: &Admin) -> &'static str {
+    if admin.stopping.is_cancelled() {
+        "stopping"
+    } else if admin.progress.at_page_limit() {
+        "page_limit"
+    } else if admin.progress.paused() {
+        "paused"
+    } else {
+        "running"
+    }
+}
+
 async fn metrics(State(admin): State<Arc<Admin>>) -> Response {
     // Counted for each scrape, as `/stats` counts them; a database out of reach leaves
     // the last count, and the other series are given all the same.
     if let Ok((queued, staged)) = admin.store.queue_counts().await {
         crate::metrics::frontier_urls(queued, staged);
     }
+    crate::metrics::state(&STATES, state(&admin));
     let content_type = [(header::CONTENT_TYPE, "text/plain; version=0.0.4")];
     (content_type, admin.metrics.render()).into_response()
 }

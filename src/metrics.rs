@@ -26,6 +26,7 @@ pub const STORE_BATCH_SECONDS: &str = "pipecrawl_store_batch_seconds";
 pub const QUEUE_DEPTH: &str = "pipecrawl_queue_depth";
 pub const IN_FLIGHT: &str = "pipecrawl_in_flight";
 pub const FRONTIER_URLS: &str = "pipecrawl_frontier_urls";
+pub const STATE: &str = "pipecrawl_state";
 
 const SECONDS_BUCKETS: &[f64] = &[
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -113,6 +114,11 @@ fn describe() {
         "URLs waiting to be fetched: queued, and staged (found, waiting to join the queue), \
          as last counted for a scrape"
     );
+    describe_gauge!(
+        STATE,
+        "1 for the state the service is in (as /stats' state), 0 for the others: \
+         running, paused, page_limit or stopping"
+    );
 }
 
 /// Every counter's series from the start, at 0: a series that appears only with its first
@@ -188,6 +194,14 @@ pub fn queue_depths(to_fetch: usize, to_parse: usize, to_store: usize, in_flight
 pub fn frontier_urls(queued: i64, staged: i64) {
     gauge!(FRONTIER_URLS, "state" => "queued").set(queued as f64);
     gauge!(FRONTIER_URLS, "state" => "staged").set(staged as f64);
+}
+
+/// The service's state, `current` of `all`: one series a state, so that an alert on a
+/// crawl that stopped moving can leave out one paused, at its page limit or stopping.
+pub fn state(all: &[&'static str], current: &str) {
+    for &state in all {
+        gauge!(STATE, "state" => state).set(f64::from(u8::from(state == current)));
+    }
 }
 
 #[cfg(test)]

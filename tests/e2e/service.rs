@@ -531,6 +531,43 @@ async fn metrics_give_the_urls_waiting_in_the_frontier() {
     service.stop().await;
 }
 
+/// `/metrics` says what `/stats`' `state` says, one series a state, the current one at 1:
+/// an alert on a crawl that stopped moving (its pages' rate at 0, URLs waiting) cannot
+/// tell a stuck crawl from one paused over the API, or at `scope.max_pages`, without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_say_whether_the_service_runs_or_is_paused() {
+    let site = TestSite::one_host(&[("/", "<title>Home</title>")]).await;
+    let harness = Harness::default();
+    let service = Service::start(&harness, &[site.url(0, "/")], "");
+    service.wait_ready().await;
+    service.wait_pages(1).await;
+    let states = |metrics: &str| -> Vec<String> {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("pipecrawl_state{"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let running = service.metrics().await;
+    assert_prometheus_text(&running);
+    assert!(
+        states(&running).contains(&"pipecrawl_state{state=\"running\"} 1".to_owned()),
+        "{running}"
+    );
+    assert_eq!(service.post("/pause", Value::Null).await.status(), 200);
+    let paused = states(&service.metrics().await);
+    for (state, value) in [
+        ("running", 0),
+        ("paused", 1),
+        ("page_limit", 0),
+        ("stopping", 0),
+    ] {
+        let series = format!("pipecrawl_state{{state=\"{state}\"}} {value}");
+        assert!(paused.contains(&series), "{series}: {paused:?}");
+    }
+    service.stop().await;
+}
+
 /// Every sample line is `name{labels} value`, and every name has a TYPE and a HELP line
 /// (which Prometheus' and Grafana's metric browsers show: without it an operator had
 /// to read README for what `pipecrawl_in_flight` counts).
