@@ -27,6 +27,7 @@ pub const QUEUE_DEPTH: &str = "pipecrawl_queue_depth";
 pub const IN_FLIGHT: &str = "pipecrawl_in_flight";
 pub const FRONTIER_URLS: &str = "pipecrawl_frontier_urls";
 pub const STATE: &str = "pipecrawl_state";
+pub const REVISIT_LATE_SECONDS: &str = "pipecrawl_revisit_late_seconds";
 
 const SECONDS_BUCKETS: &[f64] = &[
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -119,6 +120,11 @@ fn describe() {
         "1 for the state the service is in (as /stats' state), 0 for the others: \
          running, paused, page_limit or stopping"
     );
+    describe_gauge!(
+        REVISIT_LATE_SECONDS,
+        "How long after it fell due the last revisit stored was made (as /stats' \
+         revisit_late_s): one that keeps growing says revisits fall behind [recrawl]"
+    );
 }
 
 /// Every counter's series from the start, at 0: a series that appears only with its first
@@ -176,6 +182,12 @@ pub fn unfetched(rows: u64, kind: &'static str) {
     }
     counter!(PAGES, "class" => summary::status_class(None)).increment(rows);
     counter!(ERRORS, "kind" => kind).increment(rows);
+}
+
+/// A revisit was stored `late` after it fell due. No series before the first: there is
+/// no lateness to give, as `/stats` gives null.
+pub fn revisit_late(late: Duration) {
+    gauge!(REVISIT_LATE_SECONDS).set(late.as_secs_f64());
 }
 
 pub fn retry() {

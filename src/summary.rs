@@ -50,7 +50,9 @@ impl Tally {
         self.requested_pages += u64::from(requested && !before);
         if let Some(due_at) = page.job.previous.as_ref().and_then(|p| p.due_at) {
             let late = crate::store::unix_ms(std::time::SystemTime::now()).saturating_sub(due_at);
-            self.revisit_late_ms = Some(u64::try_from(late).unwrap_or(0));
+            let late_ms = u64::try_from(late).unwrap_or(0);
+            self.revisit_late_ms = Some(late_ms);
+            metrics::revisit_late(Duration::from_millis(late_ms));
         }
         self.links += page.links.len() as u64;
         let left_out = page.links_left_out.unwrap_or(0);

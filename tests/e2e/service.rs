@@ -2130,7 +2130,8 @@ async fn revisits_due_faster_than_a_host_can_take_leave_turns_for_new_pages() {
 /// every second on a host taking 20 requests a second, and the last ten links of the
 /// home page were never revisited. Oldest due first, every page is revisited within the
 /// three passes' worth of requests asked for here (a fair share needs two), and `/stats`
-/// says how late they are.
+/// and `/metrics` say how late they are (a Prometheus alert on revisits falling behind
+/// had only `/stats`' JSON to read it from).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revisits_due_faster_than_a_host_can_take_fall_behind_evenly() {
     let links: Vec<String> = (0..30).map(|i| format!("/p/{i}")).collect();
@@ -2139,16 +2140,26 @@ async fn revisits_due_faster_than_a_host_can_take_fall_behind_evenly() {
     let service = paced_service(&harness, &site, "[recrawl]\ninterval_s = 1\n");
     service.wait_ready().await;
     assert_eq!(service.stats().await["revisit_late_s"], Value::Null);
+    assert!(!service
+        .metrics()
+        .await
+        .contains("pipecrawl_revisit_late_seconds "));
     let passes = 3 * (links.len() + 1);
     let urls = wait_for_requests(&site, |urls| urls.len() >= passes).await;
     // Each page is asked again only after the 30 others, each at least 50 ms apart: at
     // least 1.5 s after its last visit, half a second after it fell due.
     let late = service.stats().await["revisit_late_s"].as_f64();
+    let metrics = service.metrics().await;
     service.stop().await;
     assert!(
         late.is_some_and(|s| s >= 0.4),
         "/stats says the revisits made are {late:?} s late"
     );
+    let late = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("pipecrawl_revisit_late_seconds "))
+        .and_then(|s| s.parse::<f64>().ok());
+    assert!(late.is_some_and(|s| s >= 0.4), "{late:?}: {metrics}");
     let first = &urls[..passes];
     let never: Vec<String> = std::iter::once("/".to_owned())
         .chain(links)
