@@ -112,8 +112,9 @@ fn describe() {
     );
     describe_gauge!(
         FRONTIER_URLS,
-        "URLs waiting to be fetched: queued, and staged (found, waiting to join the queue), \
-         as last counted for a scrape"
+        "URLs not yet handed out, as last counted for a scrape: queued (retries waiting \
+         included), and staged (found, waiting to join the queue); those handed out and \
+         waiting for their host are in pipecrawl_in_flight"
     );
     describe_gauge!(
         STATE,

@@ -522,6 +522,16 @@ async fn metrics_give_the_urls_waiting_in_the_frontier() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_prometheus_text(&metrics);
+    // The URLs handed out (in the frontier window, waiting for their host) are not
+    // among them: its HELP said "URLs waiting to be fetched", and a board showed none
+    // waiting while hundreds did, counted in `pipecrawl_in_flight`.
+    let help = metrics
+        .lines()
+        .find(|l| l.starts_with("# HELP pipecrawl_frontier_urls "));
+    assert!(
+        help.is_some_and(|h| h.contains("pipecrawl_in_flight")),
+        "{help:?}"
+    );
     for series in [
         format!("pipecrawl_frontier_urls{{state=\"queued\"}} {queued}"),
         "pipecrawl_frontier_urls{state=\"staged\"} 0".to_owned(),
