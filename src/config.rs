@@ -86,6 +86,18 @@ pub struct Config {
     pub network_allow: Vec<ipnet::IpNet>,
     pub traps: TrapsConfig,
     pub cluster: ClusterConfig,
+    /// The file the config was read from, which each run's row in `runs` names; `None`
+    /// for one built in code.
+    pub file: Option<ConfigFile>,
+}
+
+/// A config file as a run read it: named by its path and its bytes' hash (xxh3-128, as
+/// `xxhsum -H2` prints it), not kept whole, as it may hold tokens and passwords and the
+/// results database is there to be shared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigFile {
+    pub path: String,
+    pub hash: String,
 }
 
 /// How this process works beside others on one PostgreSQL database (see
@@ -763,7 +775,12 @@ impl Config {
                 origin: origin.clone(),
             }
         })?;
-        Self::from_toml_with(&text, &origin, seeds_file)
+        let mut config = Self::from_toml_with(&text, &origin, seeds_file)?;
+        config.file = Some(ConfigFile {
+            path: std::path::absolute(path).map_or(origin, |p| p.display().to_string()),
+            hash: format!("{:032x}", xxhash_rust::xxh3::xxh3_128(text.as_bytes())),
+        });
+        Ok(config)
     }
 
     /// The keys whose values `new` changes but a running service keeps until it restarts
@@ -2046,6 +2063,7 @@ impl RawConfig {
                 node_id_given: self.cluster.node_id.is_some(),
                 lease_ttl: Duration::from_millis(self.cluster.lease_ttl_ms),
             },
+            file: None,
             traps: TrapsConfig {
                 max_url_length: self.traps.max_url_length,
                 max_path_depth: self.traps.max_path_depth,

@@ -15,7 +15,7 @@ use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 use url::Url;
 
 use crate::admin::{self, Admin, AdminError};
@@ -44,7 +44,7 @@ use crate::scope::{HostPattern, Scope, SharedScope};
 use crate::stages::{Fill, Queues, Stages};
 use crate::store::cluster::{self, Budget, Cluster};
 use crate::store::writer::StoreWriter;
-use crate::store::{from_unix_ms, unix_ms, Store};
+use crate::store::{from_unix_ms, unix_ms, RunEnd, RunStart, Store};
 use crate::summary::{EndReason, Summary};
 
 /// Crawls until the frontier is empty, `scope.max_pages` is reached, or `shutdown`
@@ -226,13 +226,55 @@ async fn run(
     ran
 }
 
-/// The run, once its database is open and, on PostgreSQL, its node's id taken.
+/// The run, once its database is open and, on PostgreSQL, its node's id taken: recorded
+/// in `runs` as it starts and as it ends, the database closed after.
 async fn run_opened(
+    opened: Opened,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    service: Option<Service>,
+) -> Result<Summary, Error> {
+    let store = opened.store.clone();
+    let command = if service.is_some() { "serve" } else { "crawl" };
+    let run = store
+        .begin_run(&RunStart {
+            config: &config,
+            command,
+        })
+        .await?;
+    match run_stages(opened, config, shutdown, service).await {
+        Ok((summary, closing)) => {
+            let pages = i64::try_from(summary.tally.pages).unwrap_or(i64::MAX);
+            let ended = (RunEnd::Ended(summary.ended), Some(pages));
+            store.end_run(run, ended).await?;
+            store.close_stoppable(&closing.stop).await?;
+            Ok(summary)
+        }
+        Err(e) => {
+            // The error may be the database's own: said, and the run left with no end.
+            if let Err(record) = store.end_run(run, (RunEnd::Error, None)).await {
+                tracing::warn!("the run's end is not recorded in `runs`: {record}");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// How a run's database is closed once its stages are done: stopped short by `stop`,
+/// which a signal cancels for as long as `_listening` is held.
+struct Closing {
+    stop: CancellationToken,
+    _listening: DropGuard,
+}
+
+/// The stages of a run, from the start's passes over the frontier to the summary, given
+/// back with how to close the database.
+async fn run_stages(
     opened: Opened,
     mut config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
     service: Option<Service>,
-) -> Result<Summary, Error> {
+) -> Result<(Summary, Closing), Error> {
     let Opened {
         started,
         network,
@@ -376,7 +418,7 @@ async fn run_opened(
     // Listened for until the store is closed: a signal during the last checkpoint's wait
     // for another program's reader, at a crawl's natural end, cuts that wait short.
     let closed = CancellationToken::new();
-    let _close_ends_the_listening = closed.clone().drop_guard();
+    let close_ends_the_listening = closed.clone().drop_guard();
     tokio::spawn({
         let (stop, closed) = (stop.clone(), closed.clone());
         async move {
@@ -650,8 +692,11 @@ async fn run_opened(
             );
         }
     }
-    store.close_stoppable(&stop).await?;
-    Ok(summary)
+    let closing = Closing {
+        stop,
+        _listening: close_ends_the_listening,
+    };
+    Ok((summary, closing))
 }
 
 /// A channel's depth, read through a weak handle so that reading it never keeps the

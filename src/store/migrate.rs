@@ -185,6 +185,7 @@ mod tests {
             (15, "7a87504712c1286aedd57667d04ba0c7463cf6fbf0170889d96981787c8dde7b3e9c8d1f7400d4395e31efe9be679456"),
             (16, "31c6bcde84cc32376f795fb0478cbc62d4d7eb12229a36ed47b1dc3fd16ed29220f70004bc7a616a6e58c3a144b676be"),
             (17, "65a01f884c3089089bf65d0d159d368e1fdd1f743b80cad7ef97164b6d26a25cd886534d97000fe34f1da2988550948d"),
+            (18, "0ab20808d94f36d1ba906a93a6a21f3690ff3f71f358e2100d861bed98d0d7f56b8bec2b600d3f104f48a9dd00083ec1"),
         ];
         assert_eq!(released::<Sqlite>(), pinned(&sqlite), "migrations/sqlite");
         let postgres = [
@@ -203,6 +204,7 @@ mod tests {
             (13, "66800244632977a9c69faca59df12ff32d4cd352631c79d7acc4a031b879ee2c72b71ce593ed1d52906e4321ace497e3"),
             (14, "4cbbd888492e89643954750c4df22511819ebc0011c6301a011d25341d8d2fae023d52eba52644d4b084241e2054c77b"),
             (15, "831440e0a6c7352c468cfa9ee999e04efcf0bc926b8cac684c7373bd34d9fa71dae000f9eb675f26defef1964e6092a5"),
+            (16, "30cbc0065d584cbca71fe4ae9227e0239458ed038ebd8d85fcc84eee8a6e1a5e67034995b00ba51ecf488b6dc5f13db2"),
         ];
         assert_eq!(
             released::<Postgres>(),

@@ -21,6 +21,7 @@ mod idle_check;
 pub(crate) mod link_counts;
 mod migrate;
 mod outage;
+mod runs;
 mod script;
 mod sqlite_batch;
 pub mod writer;
@@ -51,6 +52,7 @@ use link_counts::LinkCounts;
 use migrate::{migrate, newer_database, newest_migration};
 use outage::outlasting;
 pub(crate) use outage::waiting as waiting_for_database;
+pub use runs::{RunEnd, RunStart};
 
 /// SQLite's limit on bound parameters in one statement is 32766 (PostgreSQL's 65535);
 /// stay well below.
@@ -939,6 +941,18 @@ impl Store {
     /// Drops the revisits scheduled, to be scheduled again by another `[recrawl]`.
     pub async fn unschedule_recrawls(&self) -> Result<u64, Error> {
         on_backend!(self, db => db.unschedule_recrawls().await)
+    }
+
+    /// Records a run's start in `runs`: its id, to end it with.
+    pub async fn begin_run(&self, start: &RunStart<'_>) -> Result<i64, Error> {
+        let at = rfc3339(SystemTime::now());
+        on_backend!(brief self, db => db.begin_run(start, &at).await)
+    }
+
+    /// Records how run `id` ended, and the pages it stored.
+    pub async fn end_run(&self, id: i64, end: (RunEnd, Option<i64>)) -> Result<(), Error> {
+        let at = rfc3339(SystemTime::now());
+        on_backend!(brief self, db => db.end_run(id, end, &at).await)
     }
 
     /// A value the crawl keeps between runs, if set.

@@ -36,6 +36,64 @@ pub(super) fn ran_to_its_end(out: &Output) -> bool {
 /// `crawl`'s exit code when not one URL it tried got an answer.
 const NOTHING_ANSWERED: i32 = 4;
 
+/// Each run leaves a row in `runs` saying which pipecrawl ran, as whom, with which config
+/// file (its absolute path and xxh3-128, as `xxhsum -H2` prints it), when, how it ended
+/// and how many pages it stored: what a dataset's reader asks of the rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_run_is_recorded_with_its_build_config_and_end() {
+    let site = TestSite::one_host(&[
+        (
+            "/",
+            "<title>Home</title><a href='/a'>A</a><a href='/b'>B</a>",
+        ),
+        ("/a", "<title>A</title>"),
+        ("/b", "<title>B</title>"),
+    ])
+    .await;
+    let harness = Harness::default();
+    let seeds = [site.url(0, "/")];
+    let mut runs = Vec::new();
+    for extra in ["[scope]\nmax_pages = 2\n", ""] {
+        let config = harness.write_config(&harness.test_config_text(&seeds, extra));
+        let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let bytes = std::fs::read(&config).expect("the config");
+        let hash = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&bytes));
+        runs.push((config.display().to_string(), hash));
+    }
+    let mut reader = harness.open_reader().await;
+    let rows: Vec<[String; 6]> =
+        sqlx::query_as::<_, (String, String, String, String, String, String)>(
+            "SELECT command, version, user_agent, config_path, config_hash, ended FROM runs
+         ORDER BY id",
+        )
+        .fetch_all(&mut reader)
+        .await
+        .expect("the runs")
+        .into_iter()
+        .map(|(a, b, c, d, e, f)| [a, b, c, d, e, f])
+        .collect();
+    let version = env!("CARGO_PKG_VERSION");
+    let agent = format!("pipecrawl/{version}");
+    let wanted: Vec<[String; 6]> = runs
+        .iter()
+        .zip(["page_limit", "finished"])
+        .map(|((path, hash), ended)| {
+            ["crawl", version, &agent, path, hash, ended].map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(rows, wanted);
+    let db = harness.db().await;
+    let spans = db
+        .scalar(
+            "SELECT count(*) FROM runs WHERE started_at <= ended_at
+             AND (SELECT min(fetched_at) FROM pages) >= (SELECT min(started_at) FROM runs)
+             AND pages = CASE id WHEN 1 THEN 2 ELSE 1 END",
+        )
+        .await;
+    assert_eq!(spans, 2, "each run's times and pages");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crawl_through_the_binary_fills_the_database_and_prints_a_summary() {
     let mut builder = SiteBuilder::bind(1).await;
@@ -240,13 +298,14 @@ async fn bringing_an_earlier_pipecrawls_database_up_to_date_is_said() {
     let config = config.to_str().unwrap_or_default().to_owned();
     let first = pipecrawl(&["crawl", "--config", &config]);
     assert!(ran_to_its_end(&first), "{}", text(&first.stderr));
-    // As a pipecrawl from before migrations 15 (an index's columns), 16 and 17 left it.
+    // As a pipecrawl from before migrations 15 (an index's columns), 16, 17 and 18 left it.
     let options = sqlx::sqlite::SqliteConnectOptions::new().filename(harness.db_path());
     let mut conn = sqlx::SqliteConnection::connect_with(&options)
         .await
         .expect("open the database");
     sqlx::raw_sql(
-        "DELETE FROM _sqlx_migrations WHERE version IN (15, 16, 17);
+        "DELETE FROM _sqlx_migrations WHERE version IN (15, 16, 17, 18);
+         DROP TABLE runs;
          DROP TRIGGER page_changes_kept;
          DROP TABLE page_changes;
          DROP TABLE known_hosts;
@@ -268,11 +327,11 @@ async fn bringing_an_earlier_pipecrawls_database_up_to_date_is_said() {
         text(&out.stdout)
     );
     assert!(
-        stderr.contains("the database's schema is at migration 14, this pipecrawl's at 17"),
+        stderr.contains("the database's schema is at migration 14, this pipecrawl's at 18"),
         "{stderr}"
     );
     assert!(
-        stderr.contains("the database's schema is up to date (migration 17)"),
+        stderr.contains("the database's schema is up to date (migration 18)"),
         "{stderr}"
     );
     let first_column: String = sqlx::query_scalar(
@@ -1766,7 +1825,14 @@ async fn the_readme_names_every_column_of_the_tables_users_query() {
     let harness = Harness::default();
     harness.crawl(&[site.url(0, "/")], "").await;
     let db = harness.db_path().display().to_string();
-    for table in ["pages", "links", "page_changes", "frontier", "hosts"] {
+    for table in [
+        "pages",
+        "links",
+        "page_changes",
+        "frontier",
+        "hosts",
+        "runs",
+    ] {
         let sql = format!("SELECT name FROM pragma_table_info('{table}') ORDER BY name");
         let out = tokio::task::spawn_blocking({
             let db = db.clone();

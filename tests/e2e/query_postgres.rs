@@ -524,7 +524,7 @@ async fn every_text_column_users_query_compares_byte_by_byte() {
     let other: Vec<String> = sqlx::query_scalar(
         "SELECT table_name || '.' || column_name FROM information_schema.columns
          WHERE table_schema = 'public' AND data_type = 'text'
-           AND table_name IN ('pages', 'links', 'anchors', 'inlinks')
+           AND table_name IN ('pages', 'links', 'anchors', 'inlinks', 'runs')
            AND collation_name IS DISTINCT FROM 'C'
          ORDER BY 1",
     )
@@ -535,6 +535,45 @@ async fn every_text_column_users_query_compares_byte_by_byte() {
         other,
         Vec::<String>::new(),
         "columns not compared byte by byte"
+    );
+}
+
+/// Each node's run is a row of `runs` on PostgreSQL too, named by its `cluster.node_id`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nodes_run_is_recorded_in_runs() {
+    let Some(server) = TestPostgres::start("a_nodes_run_is_recorded_in_runs") else {
+        return;
+    };
+    let postgres = language_sorted_database(&server).await;
+    let site = TestSite::one_host(&[("/", "<title>Home</title>")]).await;
+    let harness = Harness::default();
+    let config = config_on(&harness, &format!("{postgres:?}"), &site.url(0, "/"), "");
+    let node = config.cluster.node_id.clone();
+    pipecrawl::crawl(config, std::future::pending())
+        .await
+        .expect("the crawl succeeds");
+    let db = sqlx::PgPool::connect(&postgres)
+        .await
+        .expect("open the PostgreSQL results");
+    // node_id, command, config_path, ended, pages
+    type Run = (String, String, Option<String>, Option<String>, Option<i64>);
+    let runs: Vec<Run> = sqlx::query_as(
+        "SELECT node_id, command, config_path, ended, pages FROM runs
+             WHERE ended_at >= started_at",
+    )
+    .fetch_all(&db)
+    .await
+    .expect("the runs");
+    let built_in_code = None;
+    assert_eq!(
+        runs,
+        [(
+            node,
+            "crawl".to_owned(),
+            built_in_code,
+            Some("finished".to_owned()),
+            Some(1)
+        )]
     );
 }
 

@@ -1,0 +1,90 @@
+//! `runs`: a row for each run of `crawl` or `serve` on the database, so that whoever reads
+//! its rows can say which build stored them, as whom, with which config file, when, and
+//! how each run ended. Times are `pages.fetched_at`'s RFC 3339, so a page's run is the one
+//! of its node whose span holds its `fetched_at`.
+
+use sqlx::database::HasStatementCache;
+use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Type};
+
+use super::backend::Backend;
+use super::db::Db;
+use crate::config::Config;
+use crate::error::{DbContext, Error};
+use crate::summary::EndReason;
+
+/// A run as it starts.
+pub struct RunStart<'a> {
+    pub config: &'a Config,
+    /// `crawl` or `serve`.
+    pub command: &'static str,
+}
+
+/// How a run ended, as `runs.ended` says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnd {
+    Ended(EndReason),
+    /// The run stopped on an error: its exit status and log say which.
+    Error,
+}
+
+impl RunEnd {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ended(EndReason::FrontierEmpty) => "finished",
+            Self::Ended(EndReason::PageLimit) => "page_limit",
+            Self::Ended(EndReason::Interrupted) => "signal",
+            Self::Error => "error",
+        }
+    }
+}
+
+impl<DB: Backend + HasStatementCache> Db<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    i64: Type<DB> + for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB>,
+    Option<i64>: Type<DB> + for<'q> Encode<'q, DB>,
+    for<'s> &'s str: Type<DB> + Encode<'s, DB>,
+    for<'s> Option<&'s str>: Type<DB> + Encode<'s, DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    /// The new run's row, begun `at`: its id.
+    pub(super) async fn begin_run(&self, start: &RunStart<'_>, at: &str) -> Result<i64, Error> {
+        let config = start.config;
+        let file = config.file.as_ref();
+        sqlx::query_scalar(
+            "INSERT INTO runs (node_id, command, version, user_agent, config_path,
+                               config_hash, started_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(config.cluster.node_id.as_str())
+        .bind(start.command)
+        .bind(env!("CARGO_PKG_VERSION"))
+        .bind(config.fetch.user_agent.as_str())
+        .bind(file.map(|f| f.path.as_str()))
+        .bind(file.map(|f| f.hash.as_str()))
+        .bind(at)
+        .fetch_one(&self.pool)
+        .await
+        .doing("recording the run's start")
+    }
+
+    /// Ends run `id` `at`, having stored `pages` (unknown for one that stopped on an
+    /// error).
+    pub(super) async fn end_run(
+        &self,
+        id: i64,
+        (ended, pages): (RunEnd, Option<i64>),
+        at: &str,
+    ) -> Result<(), Error> {
+        sqlx::query("UPDATE runs SET ended_at = $1, ended = $2, pages = $3 WHERE id = $4")
+            .bind(at)
+            .bind(ended.as_str())
+            .bind(pages)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .doing("recording the run's end")?;
+        Ok(())
+    }
+}
