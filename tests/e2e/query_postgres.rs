@@ -502,25 +502,33 @@ async fn assert_postgres_refuses_writes(both: &Both) {
     assert_eq!(typed, "{\"yes\":true,\"half\":2.5,\"t\":true}\n");
 }
 
-/// README: on PostgreSQL "text compares byte by byte, collation "C", as in SQLite,
-/// whatever the server's locale". The columns later migrations added (a failed
-/// revisit's) must too, or `ORDER BY revisit_error` sorts by language rules there.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_text_column_users_query_compares_byte_by_byte() {
-    let Some(server) = TestPostgres::start("every_text_column_users_query_compares_byte_by_byte")
-    else {
-        return;
-    };
+/// A one-page site crawled into a language-sorted database of a server started for
+/// `test`: the server, the results and the node's id. `None` where no server runs here.
+async fn one_page_crawled(test: &str) -> Option<(TestPostgres, sqlx::PgPool, String)> {
+    let server = TestPostgres::start(test)?;
     let postgres = language_sorted_database(&server).await;
     let site = TestSite::one_host(&[("/", "<title>Home</title>")]).await;
     let harness = Harness::default();
     let config = config_on(&harness, &format!("{postgres:?}"), &site.url(0, "/"), "");
+    let node = config.cluster.node_id.clone();
     pipecrawl::crawl(config, std::future::pending())
         .await
         .expect("the crawl succeeds");
     let db = sqlx::PgPool::connect(&postgres)
         .await
         .expect("open the PostgreSQL results");
+    Some((server, db, node))
+}
+
+/// README: on PostgreSQL "text compares byte by byte, collation "C", as in SQLite,
+/// whatever the server's locale". The columns later migrations added (a failed
+/// revisit's) must too, or `ORDER BY revisit_error` sorts by language rules there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_text_column_users_query_compares_byte_by_byte() {
+    let test = "every_text_column_users_query_compares_byte_by_byte";
+    let Some((_server, db, _)) = one_page_crawled(test).await else {
+        return;
+    };
     let other: Vec<String> = sqlx::query_scalar(
         "SELECT table_name || '.' || column_name FROM information_schema.columns
          WHERE table_schema = 'public' AND data_type = 'text'
@@ -541,20 +549,10 @@ async fn every_text_column_users_query_compares_byte_by_byte() {
 /// Each node's run is a row of `runs` on PostgreSQL too, named by its `cluster.node_id`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nodes_run_is_recorded_in_runs() {
-    let Some(server) = TestPostgres::start("a_nodes_run_is_recorded_in_runs") else {
+    let Some((_server, db, node)) = one_page_crawled("a_nodes_run_is_recorded_in_runs").await
+    else {
         return;
     };
-    let postgres = language_sorted_database(&server).await;
-    let site = TestSite::one_host(&[("/", "<title>Home</title>")]).await;
-    let harness = Harness::default();
-    let config = config_on(&harness, &format!("{postgres:?}"), &site.url(0, "/"), "");
-    let node = config.cluster.node_id.clone();
-    pipecrawl::crawl(config, std::future::pending())
-        .await
-        .expect("the crawl succeeds");
-    let db = sqlx::PgPool::connect(&postgres)
-        .await
-        .expect("open the PostgreSQL results");
     // node_id, command, config_path, ended, pages
     type Run = (String, String, Option<String>, Option<String>, Option<i64>);
     let runs: Vec<Run> = sqlx::query_as(
