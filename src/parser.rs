@@ -678,11 +678,11 @@ pub struct Extracted {
 /// The title (whitespace collapsed) and the first `traps.max_links_per_page` links of
 /// distinct (target, anchor text), resolved against `<base href>` or the page URL, their
 /// query strings spelled in the page's `encoding` and their session ids stripped, the
-/// markup read in `syntax`. Links to the page itself and to schemes other than http(s) are
-/// left out; a link without text is named by its images' alt texts, else by the elements
-/// its `aria-labelledby` names (a page that has such links is read twice more: once for
-/// their labels, which may come after them, and once for its links knowing them), else by
-/// its `aria-label` or `title`. `agent` is the name robots `<meta>` tags address this
+/// markup read in `syntax`. Links to the page itself, to schemes other than http(s) and
+/// holding a template's placeholder ([`is_placeholder`]) are left out; a link without text
+/// is named by its images' alt texts, else by the elements its `aria-labelledby` names (a
+/// page that has such links is read twice more: once for their labels, which may come
+/// after them, and once for its links knowing them), else by its `aria-label` or `title`. `agent` is the name robots `<meta>` tags address this
 /// crawler by.
 pub fn extract(
     html: &str,
@@ -808,6 +808,9 @@ impl<'a> Links<'a> {
         if let (None, Some(href)) = (&self.base, base_href) {
             self.base = Some(page_base(self.page_url, Some(href), self.encoding));
         }
+        if is_placeholder(&anchor.href) {
+            return;
+        }
         let own_base;
         let base = match &anchor.base {
             html::Base::Page => {
@@ -905,6 +908,19 @@ impl<'a> Links<'a> {
         }
         self.kept.push(link);
     }
+}
+
+/// Whether `href` holds a template's placeholder left unfilled: `${…}` (a JavaScript
+/// template literal) or `{{…}}` (Mustache, Handlebars, AngularJS, Vue, Jinja). The page's
+/// scripts fill it in before a browser follows the link, so as written it names no page,
+/// and fetched it is a 404 the site does not have for its readers.
+fn is_placeholder(href: &str) -> bool {
+    [("${", "}"), ("{{", "}}")]
+        .into_iter()
+        .any(|(open, close)| {
+            href.split_once(open)
+                .is_some_and(|(_, rest)| rest.contains(close))
+        })
 }
 
 /// (target, anchor text) hashed; a byte UTF-8 never holds keeps the two apart.
@@ -1178,6 +1194,28 @@ mod tests {
                 ("http://h/p".into(), "P".into()),
                 ("http://h/p".into(), "again".into()),
                 ("http://h/p".into(), "pic".into()),
+            ]
+        );
+    }
+
+    /// A page rendered on the server with a placeholder left unfilled (AngularJS's
+    /// `href="{{url}}"` before it runs, a JavaScript template literal's `${id}` copied
+    /// into the markup) names no page: a browser running the page's scripts fills it in
+    /// first. Each was fetched and stored as a 404 (`/item/$%7Bid%7D`).
+    #[test]
+    fn template_placeholders_are_not_links() {
+        let e = extract(
+            "<a href='/item/${id}'>a</a><a href='{{url}}'>b</a><a href='/p/{{ item.slug }}'>c</a>\
+             <iframe src='/embed/${frame}'></iframe><a href='/price/$5'>d</a><a href='/x{y}'>e</a>\
+             <a href='/real'>f</a>",
+            "http://h/",
+        );
+        assert_eq!(
+            pairs(&e),
+            vec![
+                ("http://h/price/$5".into(), "d".into()),
+                ("http://h/x%7By%7D".into(), "e".into()),
+                ("http://h/real".into(), "f".into()),
             ]
         );
     }
