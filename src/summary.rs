@@ -24,6 +24,11 @@ pub struct Tally {
     /// them: a crawl whose pages were cut so is not taken for whole.
     pub links_left_out: u64,
     pub pages_leaving_links_out: u64,
+    /// HTML pages read for links (answered 2xx and parsed), and of them those that had
+    /// none: a crawl whose every page read had none, a single-page app's whose links its
+    /// scripts make in the browser, is told why it went no further.
+    pub pages_read: u64,
+    pub pages_read_without_links: u64,
     /// Fetches that failed transiently and were queued to be tried again.
     pub retries: u64,
     /// Pages by status class: `2xx` … `5xx`, or `error` when there was no response.
@@ -58,6 +63,10 @@ impl Tally {
         let left_out = page.links_left_out.unwrap_or(0);
         self.links_left_out += left_out;
         self.pages_leaving_links_out += u64::from(left_out > 0);
+        if page.links_left_out.is_some() {
+            self.pages_read += 1;
+            self.pages_read_without_links += u64::from(page.links.is_empty());
+        }
         let class = status_class(page.status);
         *self.by_class.entry(class).or_default() += 1;
         let error = page.error.as_ref().map(|e| e.kind.as_str());
@@ -265,6 +274,15 @@ impl fmt::Display for Summary {
                 "links left out (traps.max_links_per_page): {}, on {}",
                 t.links_left_out,
                 Count(pages, "page")
+            )?;
+        }
+        if t.pages_read > 0 && t.pages_read_without_links == t.pages_read {
+            writeln!(
+                f,
+                "no links on the {} read: a page built by its scripts in the browser (a \
+                 single-page app) has none in its HTML, and pipecrawl runs no JavaScript \
+                 (README: \"JavaScript is not run\")",
+                Count(t.pages_read, "HTML page")
             )?;
         }
         // A service or a crawl with `[recrawl]` counts its revisits among the pages

@@ -32,6 +32,7 @@ mod service;
 mod site;
 mod site_owner;
 mod socks;
+mod spa;
 mod start_failures;
 mod tls;
 mod tuning;
