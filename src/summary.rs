@@ -247,14 +247,14 @@ impl fmt::Display for Summary {
         };
         writeln!(
             f,
-            "crawled {} pages ({}), {} links in {:.1} s: {:.1} pages/s ({why})",
-            t.pages,
+            "crawled {} ({}), {} in {:.1} s: {:.1} pages/s ({why})",
+            Count(t.pages, "page"),
             if classes.is_empty() {
                 "none".to_owned()
             } else {
                 classes.join(", ")
             },
-            t.links,
+            Count(t.links, "link"),
             self.elapsed.as_secs_f64(),
             self.pages_per_sec(),
         )?;

@@ -31,3 +31,15 @@ async fn a_crawl_that_found_links_says_nothing_of_javascript() {
     let said = summary.to_string();
     assert!(!said.contains("JavaScript"), "{said}");
 }
+
+/// A single-page app's crawl is one page: its summary's nouns agree with their counts,
+/// as every count a user reads does ("1 pages" reads as a slip, and makes the figure
+/// beside it doubtful).
+#[tokio::test]
+async fn a_crawl_of_one_page_says_one_page() {
+    let site = TestSite::one_host(&[("/", "<a href=/app>app</a>"), ("/app", APP)]).await;
+    let h = Harness::default();
+    let extra = "[scope]\nmax_pages = 1";
+    let said = h.crawl(&[site.url(0, "/")], extra).await.to_string();
+    assert!(said.contains("crawled 1 page (1 2xx), 1 link in"), "{said}");
+}
