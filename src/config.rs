@@ -1959,6 +1959,18 @@ impl RawConfig {
             1,
         );
         p.at_least("traps.max_links_per_page", t.max_links_per_page as u64, 1);
+        for (i, name) in t.session_params.iter().enumerate() {
+            let star = name.find('*');
+            if name.is_empty() || name == "*" || star.is_some_and(|at| at + 1 < name.len()) {
+                p.add(
+                    &format!("traps.session_params[{i}]"),
+                    format!(
+                        "{name:?} names no parameter: write a name (\"sid\"), or its start \
+                         and a `*` that ends it (\"utm_*\")"
+                    ),
+                );
+            }
+        }
 
         p.at_most(
             "parse.workers",
@@ -2357,6 +2369,29 @@ mod tests {
             err.contains("max_hosts_per_domain") && err.contains("line 3"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_session_param_with_a_star_anywhere_but_its_end_is_refused() {
+        for (name, refused) in [("utm_*", false), ("*_id", true), ("*", true), ("", true)] {
+            let text = format!(
+                "seeds = [\"https://example.com/\"]\n[traps]\nsession_params = [{name:?}]\n"
+            );
+            let problems = match Config::from_toml(&text, "t.toml") {
+                Ok(_) => Vec::new(),
+                Err(ConfigError::Invalid { problems, .. }) => problems,
+                Err(err) => panic!("expected validation problems, got {err}"),
+            };
+            assert_eq!(
+                problems.len(),
+                usize::from(refused),
+                "{name:?}: {problems:?}"
+            );
+            if refused {
+                assert_eq!(problems[0].key, "traps.session_params[0]");
+                assert!(problems[0].message.contains("\"utm_*\""), "{problems:?}");
+            }
+        }
     }
 
     #[test]

@@ -36,7 +36,7 @@ impl Traps {
         if names.is_empty() {
             return false;
         }
-        let is_session = |key: &str| names.iter().any(|n| n.eq_ignore_ascii_case(key));
+        let is_session = |key: &str| names.iter().any(|name| names_param(name, key));
         // A segment's parameters follow its name, each after a `;`.
         let session_param = |param: &str| is_session(param.split('=').next().unwrap_or(""));
         let session_segment = |segment: &str| segment.split(';').skip(1).any(session_param);
@@ -118,6 +118,19 @@ impl Traps {
             return Err(format!("more than {} query parameters", c.max_query_params));
         }
         Ok(())
+    }
+}
+
+/// Whether `name`, an entry of `traps.session_params`, names the parameter `key`: the
+/// same word in any case, or, for one ending in `*` (`utm_*`), any that begins with what
+/// comes before it, so the family of tracking parameters a campaign tool mints needs one
+/// entry, not a list that misses the next one it adds.
+fn names_param(name: &str, key: &str) -> bool {
+    match name.strip_suffix('*') {
+        Some(prefix) => key
+            .get(..prefix.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(prefix)),
+        None => name.eq_ignore_ascii_case(key),
     }
 }
 

@@ -9,6 +9,7 @@ mod counts;
 mod crash;
 mod crawl;
 mod dead_robots;
+mod facets;
 mod faults;
 mod from_colly;
 mod from_nutch;
