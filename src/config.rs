@@ -122,6 +122,9 @@ pub struct TrapsConfig {
     pub max_repeated_segment: usize,
     pub max_query_params: usize,
     pub session_params: Vec<String>,
+    /// Whether a found URL's query parameters are put in order of name, so a shop's
+    /// facets chosen in any order are one page.
+    pub sort_query: bool,
     pub max_links_per_page: usize,
     /// New URLs per URL family (the URL with its numbers taken out); 0: no limit.
     pub family_budget: usize,
@@ -385,6 +388,7 @@ struct RawTraps {
     max_repeated_segment: usize,
     max_query_params: usize,
     session_params: Vec<String>,
+    sort_query: bool,
     max_links_per_page: usize,
     family_budget: usize,
     family_depth_span: u32,
@@ -411,6 +415,9 @@ impl Default for RawTraps {
             ]
             .map(String::from)
             .to_vec(),
+            // Off: a server may read its parameters in order (`?a=1&b=2` and `?b=2&a=1`
+            // as two pages), and URLs are kept apart where a server may tell them apart.
+            sort_query: false,
             max_links_per_page: 10_000,
             family_budget: 0,
             family_depth_span: 50,
@@ -2082,6 +2089,7 @@ impl RawConfig {
                 max_repeated_segment: self.traps.max_repeated_segment,
                 max_query_params: self.traps.max_query_params,
                 session_params: self.traps.session_params.clone(),
+                sort_query: self.traps.sort_query,
                 max_links_per_page: self.traps.max_links_per_page,
                 family_budget: self.traps.family_budget,
                 family_depth_span: self.traps.family_depth_span,

@@ -559,10 +559,12 @@ fn is_crawler_name(name: &str) -> bool {
 }
 
 /// What a URL found on `page` (a link, a redirect's target, a sitemap's entry) loses
-/// before it is stored or queued: the credentials `page` wrote in it and its session ids.
+/// before it is stored or queued: the credentials `page` wrote in it and its session ids;
+/// and its query put in order, under `traps.sort_query`.
 fn strip_found(url: &mut Url, page: &Url, traps: &Traps) {
     urlnorm::strip_foreign_userinfo(url, page);
     traps.strip_session_ids(url);
+    traps.sort_query(url);
 }
 
 /// Turns URLs a page leads to into frontier candidates: in scope already, and new to the

@@ -77,6 +77,28 @@ impl Traps {
         changed
     }
 
+    /// Puts the query parameters of `url` in order of their names, under
+    /// `traps.sort_query`: a shop's facet links name the same filters in the order each
+    /// was clicked, and would be as many pages as orders. A name given twice keeps its
+    /// values in their order (`?tag=b&tag=a`, which a server may read as a list), and
+    /// each parameter keeps its spelling, as [`Traps::strip_session_ids`] keeps it.
+    pub fn sort_query(&self, url: &mut Url) {
+        if !self.config.sort_query {
+            return;
+        }
+        let Some(query) = url.query() else {
+            return;
+        };
+        let mut pairs: Vec<&str> = query.split('&').collect();
+        if pairs.is_sorted_by(|a, b| param_name(a) <= param_name(b)) {
+            return;
+        }
+        // A stable sort: the values of a name given twice stay in their order.
+        pairs.sort_by(|a, b| param_name(a).cmp(param_name(b)));
+        let sorted = pairs.join("&");
+        url.set_query(Some(&sorted));
+    }
+
     /// Why `url` looks like a trap, if it does.
     pub fn check(&self, url: &Url) -> Result<(), String> {
         let c = &self.config;
@@ -119,6 +141,11 @@ impl Traps {
         }
         Ok(())
     }
+}
+
+/// The name of a query parameter as written: what comes before its `=`.
+fn param_name(pair: &str) -> &str {
+    pair.split('=').next().unwrap_or_default()
 }
 
 /// Whether `name`, an entry of `traps.session_params`, names the parameter `key`: the
@@ -313,6 +340,20 @@ mod tests {
 
     fn url(s: &str) -> Url {
         Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_query_is_sorted_by_name_keeping_each_parameters_spelling() {
+        let t = traps("sort_query = true");
+        let mut u = url("http://h/c?size=m&q=a+b%20c&color=red&tag=b&tag=a&flag");
+        t.sort_query(&mut u);
+        assert_eq!(
+            u.as_str(),
+            "http://h/c?color=red&flag&q=a+b%20c&size=m&tag=b&tag=a"
+        );
+        let mut u = url("http://h/c?size=m&color=red");
+        traps("").sort_query(&mut u);
+        assert_eq!(u.as_str(), "http://h/c?size=m&color=red");
     }
 
     #[test]
