@@ -1419,7 +1419,9 @@ impl<'a> Problems<'a> {
                     );
                     return None;
                 }
-                match crate::scope::never_matches_a_url(pattern) {
+                match crate::scope::never_matches_a_url(pattern)
+                    .or_else(|| crate::scope::robots_txt_pattern(pattern))
+                {
                     Some(why) => {
                         self.add(key, format!("{pattern:?} {why}"));
                         None
@@ -2377,6 +2379,31 @@ mod tests {
             err.contains("max_hosts_per_domain") && err.contains("line 3"),
             "{err}"
         );
+    }
+
+    /// A shop's robots.txt leaves out `/*?*sort=`, and the rule pasted into `exclude`
+    /// compiled: as a regular expression `/*` is any number of slashes and `=*` any
+    /// number of `=`, so `/*?*color=*size=` matched no facet URL, with nothing said.
+    #[test]
+    fn a_robots_txt_pattern_in_a_url_rule_is_refused_with_the_regex_it_means() {
+        let text = "seeds = [\"https://example.com/\"]\n[scope]\nexclude = ['/*?*color=*size=']\n";
+        let err = Config::from_toml(text, "t.toml").unwrap_err();
+        let ConfigError::Invalid { problems, .. } = err else {
+            panic!("expected validation problems, got {err}");
+        };
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].key, "scope.exclude[0]");
+        assert!(
+            problems[0]
+                .message
+                .contains(r"write `'^https?://[^/]+/.*\?.*color=.*size='`"),
+            "{problems:?}"
+        );
+        for fine in [r"/\*", "^https?://[^/]+/c/", "a/*b", r"\?sort="] {
+            let text =
+                format!("seeds = [\"https://example.com/\"]\n[scope]\nexclude = ['{fine}']\n");
+            assert!(Config::from_toml(&text, "t.toml").is_ok(), "{fine}");
+        }
     }
 
     #[test]

@@ -240,6 +240,28 @@ pub fn never_matches_a_url(pattern: &str) -> Option<String> {
     ))
 }
 
+/// Why a rule over full URLs reads as a robots.txt pattern (`/*?*sort=`, as a shop's
+/// robots.txt leaves its sorted listings out), where `*` is any text: as a regular
+/// expression, its leading `/*` is any number of slashes and each later `*` repeats the
+/// character before it, so `/*?*color=*size=` matches no facet URL, with nothing said.
+/// Only a rule starting with `/*` is taken for one, which no regular expression means
+/// (found anywhere in the URL, any number of slashes there is none); the regular
+/// expression it stands for is given: its pieces literal, each `*` as `.*`, anchored at
+/// the path as robots.txt reads it.
+pub fn robots_txt_pattern(pattern: &str) -> Option<String> {
+    pattern.strip_prefix("/*")?;
+    let (body, end) = match pattern.strip_suffix('$') {
+        Some(body) => (body, "$"),
+        None => (pattern, ""),
+    };
+    let pieces: Vec<String> = body.split('*').map(regex::escape).collect();
+    Some(format!(
+        "reads as a robots.txt pattern, whose `*` is any text, where a regular expression's \
+         repeats what comes before it (write `'^https?://[^/]+{}{end}'`)",
+        pieces.join(".*")
+    ))
+}
+
 /// Why a `scope.include` or `scope.exclude` rule reads as a line of Nutch's
 /// `regex-urlfilter.txt` copied with its sign (`+` keeps, `-` drops), and where it goes.
 /// A `+` line is no regular expression; a `-` line is one for a literal `-`, so that
