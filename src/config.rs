@@ -1443,6 +1443,11 @@ impl<'a> Problems<'a> {
                          rule; these are regular expressions, found anywhere in the URL)",
                         globs.join("', '")
                     ),
+                    None if query_mark_escaped(pattern).is_some() => format!(
+                        "\n(a `?` there repeats nothing: the query's `?` is `\\?`, write \
+                         `'{}'`)",
+                        query_mark_escaped(pattern).unwrap_or_default()
+                    ),
                     None if has_look_around(pattern) => format!(
                         "\n(these regular expressions have no look-around: write the URLs to \
                          leave out as `exclude` patterns, those to keep as `include` \
@@ -1476,6 +1481,22 @@ impl<'a> Problems<'a> {
 /// of what a rule drops, which is what a look-ahead there is most often for.
 const URL_FILTER_INSTEAD: &str = ", or the rules in order in `scope.url_filter`, `+` to \
     crawl and `-` not to, where the first that matches decides";
+
+/// `pattern` with the `?`s that repeat nothing (at its start, after `^` or `|`) escaped,
+/// when that makes it a regular expression: `?sort=` written as the URL's query writes
+/// it, which a regular expression reads as repeating what comes before it.
+fn query_mark_escaped(pattern: &str) -> Option<String> {
+    let mut escaped = String::with_capacity(pattern.len() + 2);
+    let mut before = None;
+    for c in pattern.chars() {
+        if c == '?' && matches!(before, None | Some('^' | '|')) {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+        before = Some(c);
+    }
+    (escaped != pattern && Regex::new(&escaped).is_ok()).then_some(escaped)
+}
 
 /// Whether `pattern` asks for look-ahead or look-behind, as Java's and Python's regular
 /// expressions (Nutch's, Heritrix's, Scrapy's) allow: the `regex` crate's "look-around
@@ -2403,6 +2424,21 @@ mod tests {
             let text =
                 format!("seeds = [\"https://example.com/\"]\n[scope]\nexclude = ['{fine}']\n");
             assert!(Config::from_toml(&text, "t.toml").is_ok(), "{fine}");
+        }
+    }
+
+    /// `?sort=`, the query's parameter as the URL writes it, is no regular expression: the
+    /// error said "repetition operator missing expression", not how to write the `?`.
+    #[test]
+    fn a_bare_question_mark_is_refused_with_the_rule_escaping_it() {
+        for (rule, meant) in [
+            ("?sort=", r"\?sort="),
+            ("(?i)&sort=|?sort=", r"(?i)&sort=|\?sort="),
+        ] {
+            let text =
+                format!("seeds = [\"https://example.com/\"]\n[scope]\nexclude = ['{rule}']\n");
+            let err = Config::from_toml(&text, "t.toml").unwrap_err().to_string();
+            assert!(err.contains(&format!("write `'{meant}'`")), "{rule}: {err}");
         }
     }
 
