@@ -684,8 +684,8 @@ pub struct Extracted {
 /// holding a template's placeholder ([`is_placeholder`]) are left out; a link without text
 /// is named by its images' alt texts, else by the elements its `aria-labelledby` names (a
 /// page that has such links is read twice more: once for their labels, which may come
-/// after them, and once for its links knowing them), else by its `aria-label` or `title`. `agent` is the name robots `<meta>` tags address this
-/// crawler by.
+/// after them, and once for its links knowing them), else by its `aria-label` or `title`.
+/// `agent` is the name robots `<meta>` tags address this crawler by.
 pub fn extract(
     html: &str,
     page_url: &Url,
