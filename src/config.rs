@@ -1406,7 +1406,7 @@ impl<'a> Problems<'a> {
 
     /// [`Problems::regex`], a look-around's hint ending with `instead`.
     fn regex_hinting(&mut self, key: &str, pattern: &str, instead: &str) -> Option<Regex> {
-        match Regex::new(pattern) {
+        match Regex::new(&urlnorm::rule_escapes(pattern)) {
             Ok(re) => {
                 if let Some(once) = backslashes_once(pattern) {
                     self.add(

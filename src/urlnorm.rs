@@ -268,6 +268,69 @@ pub fn host_name(host: &str) -> &str {
 /// `%A3`): the URL would normalise to another URL the next time, and mean another
 /// resource to the server.
 pub fn canonical_escapes(s: &str) -> Option<String> {
+    respelled_escapes(s, String::push)
+}
+
+/// A regular expression matched against stored URLs (a scope rule, a boost's, a recrawl
+/// rule's) with the escapes it writes spelled as [`canonical_escapes`] spells a URL's:
+/// `%c3%a9` as `%C3%A9`, `%7e` as `~`. A rule copied from a page or a tool that writes
+/// them otherwise (.NET's `UrlEncode` writes `%c3%a9`, older encoders `%7E`) would else
+/// match no URL. A `%` inside a character class or after a backslash is the regular
+/// expression's, and is left as written; a decoded `.` is matched as itself (`\.`).
+pub fn rule_escapes(pattern: &str) -> Cow<'_, str> {
+    if !pattern.contains('%') {
+        return Cow::Borrowed(pattern);
+    }
+    let mut out = String::with_capacity(pattern.len());
+    let mut changed = false;
+    let mut run = String::new();
+    let mut flush = |run: &mut String, out: &mut String| {
+        let push = |out: &mut String, c: char| {
+            if c == '.' {
+                out.push('\\');
+            }
+            out.push(c);
+        };
+        match respelled_escapes(run, push) {
+            Some(respelled) => {
+                changed = true;
+                out.push_str(&respelled);
+            }
+            None => out.push_str(run),
+        }
+        run.clear();
+    };
+    let (mut chars, mut classes) = (pattern.chars(), 0_usize);
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                flush(&mut run, &mut out);
+                out.push(c);
+                out.extend(chars.next());
+            }
+            '[' => {
+                flush(&mut run, &mut out);
+                classes += 1;
+                out.push(c);
+            }
+            ']' if classes > 0 => {
+                classes -= 1;
+                out.push(c);
+            }
+            _ if classes > 0 => out.push(c),
+            _ => run.push(c),
+        }
+    }
+    flush(&mut run, &mut out);
+    if changed {
+        Cow::Owned(out)
+    } else {
+        Cow::Borrowed(pattern)
+    }
+}
+
+/// [`canonical_escapes`], each decoded character written by `push`.
+fn respelled_escapes(s: &str, push: impl Fn(&mut String, char)) -> Option<String> {
     if !s.contains('%') {
         return None;
     }
@@ -289,7 +352,7 @@ pub fn canonical_escapes(s: &str) -> Option<String> {
                         _ => false,
                     };
                 if (decoded.is_ascii_alphanumeric() || b"-._~".contains(&decoded)) && !joins_stray {
-                    out.push(char::from(decoded));
+                    push(&mut out, char::from(decoded));
                     changed = true;
                 } else {
                     let (hi, lo) = (bytes[i + 1], bytes[i + 2]);
@@ -606,6 +669,20 @@ mod tests {
         );
         for utf8 in [UTF_8, encoding_rs::UTF_16LE] {
             assert_eq!(on(utf8), "http://h/%E6%97%A5%E6%9C%AC?q=%E6%97%A5%E6%9C%AC");
+        }
+    }
+
+    #[test]
+    fn a_rule_writes_its_escapes_as_urls_are_stored_outside_its_classes() {
+        for (rule, stored) in [
+            ("/caf%c3%a9$", "/caf%C3%A9$"),
+            ("/%7eanna/%2e%2E", "/~anna/\\.\\."),
+            ("^https?://[^/]+/%41+", "^https?://[^/]+/A+"),
+            ("/100%%33", "/100%%33"),
+            ("/[%ab]\\%7e%7E", "/[%ab]\\%7e~"),
+            ("/caf%C3%A9", "/caf%C3%A9"),
+        ] {
+            assert_eq!(rule_escapes(rule), stored, "{rule}");
         }
     }
 

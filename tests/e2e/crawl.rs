@@ -1589,6 +1589,38 @@ async fn include_and_exclude_rules_match_urls_with_non_ascii_characters_as_writt
     assert_eq!(site.count(&site.url(0, "/wiki/%C3%9Cber")), 0);
 }
 
+/// A rule may write an escape as a page or a tool wrote it: in lower case (`caf%c3%a9`,
+/// as .NET's `HttpUtility.UrlEncode` spells it), or of a character that needs none
+/// (`%7e` for `~`). Stored URLs spell those `caf%C3%A9` and `~`, so such a rule matched
+/// no URL: the excluded pages were crawled, and an `include` crawled nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_match_urls_whatever_the_case_of_their_escapes() {
+    const PATHS: [&str; 4] = [
+        "/wiki/caf%C3%A9",
+        "/~anna/",
+        "/shop/gr%C3%BCn",
+        "/shop/plain",
+    ];
+    let home = "<a href='/wiki/caf%c3%a9'>café</a><a href='/~anna/'>anna</a>\
+                <a href='/shop/gr%C3%BCn'>green</a><a href='/shop/plain'>plain</a>";
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    for (path, html) in std::iter::once(("/", home.to_owned()))
+        .chain(PATHS.map(|path| (path, format!("<title>{path}</title>"))))
+    {
+        b.add(&h, path, Resource::Html(html));
+    }
+    let site = b.start();
+    let rules = "[scope]\ninclude = ['/wiki/', '/%7eanna/', '/shop/gr%c3%bcn$']\n\
+                 exclude = ['/wiki/caf%c3%a9$']\n";
+    Harness::default().crawl(&[site.url(0, "/")], rules).await;
+    let fetched: BTreeSet<&str> = PATHS
+        .into_iter()
+        .filter(|path| site.count(&site.url(0, path)) > 0)
+        .collect();
+    assert_eq!(fetched, BTreeSet::from(["/~anna/", "/shop/gr%C3%BCn"]));
+}
+
 /// A site on the user's machine whose parts are subdomains (`docs.localhost:3000`, as
 /// web frameworks' dev servers name them), crawled with `scope.hosts = ["*.localhost"]`:
 /// names under `localhost` are loopback (RFC 6761), which browsers and curl answer
