@@ -357,11 +357,13 @@ pub fn rel_names(rel: &str, word: &str) -> bool {
 /// matching. A rule copied from a browser's address bar would else never match a page
 /// whose URL has a letter beyond ASCII.
 ///
-/// The read spelling is made only when a rule misses the stored one: every link found
-/// passes here, and most crawls have no rules or URLs they match as stored.
+/// The read spellings are made only when a rule misses the stored one: every link found
+/// passes here, and most crawls have no rules or URLs they match as stored. Those are
+/// the URL all read, and half read ([`urlnorm::as_half_read`]): a rule may write its host
+/// as the crawler prints it and its path as it reads, or the other way round.
 pub(crate) struct Spellings<'a> {
     url: &'a Url,
-    read: std::cell::OnceCell<Option<String>>,
+    read: std::cell::OnceCell<Vec<String>>,
 }
 
 impl<'a> Spellings<'a> {
@@ -376,9 +378,13 @@ impl<'a> Spellings<'a> {
         re.is_match(self.url.as_str())
             || self
                 .read
-                .get_or_init(|| urlnorm::as_read(self.url))
-                .as_deref()
-                .is_some_and(|s| re.is_match(s))
+                .get_or_init(|| {
+                    let mut read: Vec<String> = urlnorm::as_read(self.url).into_iter().collect();
+                    read.extend(urlnorm::as_half_read(self.url));
+                    read
+                })
+                .iter()
+                .any(|s| re.is_match(s))
     }
 }
 
@@ -910,10 +916,15 @@ mod tests {
     /// A rule may write a letter beyond ASCII as it reads, in the host too: a browser's
     /// address bar shows `bücher.test`, which is stored as `xn--bcher-kva.test`, and an
     /// `include` copied from it matched no URL, so nothing past the seeds was crawled.
+    /// It may also write the host as the crawler prints it and the path as it reads, or
+    /// the other way round (`query pages` shows `xn--bcher-kva.test`, a user adds
+    /// `/café/` by hand): matched against the URL all stored or all read, such a rule
+    /// matched no URL.
     #[test]
     fn a_rule_may_write_an_international_host_as_it_reads() {
         let config = Config::from_toml(
-            "seeds = ['https://bücher.test/']\n[scope]\ninclude = ['^https://bücher\\.test/shop/']\n",
+            "seeds = ['https://bücher.test/']\n[scope]\ninclude = ['^https://bücher\\.test/shop/', \
+             '^https://xn--bcher-kva\\.test/café/', '^https://bücher\\.test/%C3%BCber/']\n",
             "t",
         )
         .unwrap();
@@ -922,6 +933,8 @@ mod tests {
         assert!(scope.admits(&u("https://Bücher.test/shop/1"), 1));
         assert!(scope.admits(&u("https://xn--bcher-kva.test/shop/Caf%C3%A9"), 1));
         assert!(!scope.admits(&u("https://bücher.test/blog/1"), 1));
+        assert!(scope.admits(&u("https://bücher.test/café/1"), 1));
+        assert!(scope.admits(&u("https://bücher.test/über/2"), 1));
     }
 
     /// A queued URL meets the scope again when it is leased; its host only when the

@@ -380,11 +380,7 @@ fn respelled_escapes(s: &str, push: impl Fn(&mut String, char)) -> Option<String
 /// `%20`) and bytes that are not UTF-8 (a Shift_JIS query) stay escaped: decoding those
 /// would make another URL of it, or no text at all.
 pub fn as_read(url: &Url) -> Option<String> {
-    let host = url.host_str().filter(|h| h.contains("xn--")).and_then(|h| {
-        let (name, read) = idna::domain_to_unicode(h);
-        (read.is_ok() && name != h).then_some(name)
-    });
-    match host {
+    match host_as_read(url) {
         Some(host) => {
             let s = format!(
                 "{}{host}{}",
@@ -395,6 +391,36 @@ pub fn as_read(url: &Url) -> Option<String> {
         }
         None => utf8_escapes_decoded(url.as_str()),
     }
+}
+
+/// `url` half as people write it, when it has both an international host and UTF-8
+/// escapes after it: its host read and the rest as stored, and its host as stored and
+/// the rest read ([`as_read`] reads both). A rule written partly from what the crawler
+/// prints (`xn--bcher-kva.de`) and partly by hand (`/café/`) matches one of these.
+pub fn as_half_read(url: &Url) -> Vec<String> {
+    let (Some(host), Some(rest)) = (
+        host_as_read(url),
+        utf8_escapes_decoded(&url[Position::AfterHost..]),
+    ) else {
+        return Vec::new();
+    };
+    vec![
+        format!(
+            "{}{host}{}",
+            &url[..Position::BeforeHost],
+            &url[Position::AfterHost..]
+        ),
+        format!("{}{rest}", &url[..Position::AfterHost]),
+    ]
+}
+
+/// `url`'s host in Unicode, when it is an international name (`xn--bcher-kva.de` read as
+/// `bücher.de`).
+fn host_as_read(url: &Url) -> Option<String> {
+    url.host_str().filter(|h| h.contains("xn--")).and_then(|h| {
+        let (name, read) = idna::domain_to_unicode(h);
+        (read.is_ok() && name != h).then_some(name)
+    })
 }
 
 /// `s` with its escapes of UTF-8 decoded, when it has any.
@@ -709,6 +735,16 @@ mod tests {
         );
         assert_eq!(read("http://h/a%2Fb%20c"), None);
         assert_eq!(read("http://h/plain"), None);
+        let half = |s: &str| as_half_read(&normalize_str(s).unwrap());
+        assert_eq!(
+            half("http://bücher.de:81/Caf%C3%A9"),
+            [
+                "http://bücher.de:81/Caf%C3%A9",
+                "http://xn--bcher-kva.de:81/Café"
+            ]
+        );
+        assert!(half("http://bücher.de/plain").is_empty());
+        assert!(half("http://h/Caf%C3%A9").is_empty());
     }
 
     fn owned<const N: usize>(pairs: [(&str, &str); N]) -> Vec<(String, String)> {
