@@ -22,7 +22,7 @@ use crate::plural::Count;
 #[derive(Debug, Clone, clap::Args)]
 pub struct BrokenArgs {
     /// Only links on pages of this host: `example.com` (any port), or `example.com:8080`.
-    #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    #[arg(long, value_parser = super::host_parser())]
     pub host: Option<String>,
     /// Also list links to URLs that were never checked (out of scope, `nofollow` and not
     /// followed, or not crawled yet).

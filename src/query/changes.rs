@@ -14,7 +14,7 @@ pub struct ChangesArgs {
     #[arg(long, value_name = "URL", conflicts_with = "host")]
     pub url: Option<String>,
     /// Only pages on this host: `example.com` (any port), or `example.com:8080` (that port only).
-    #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    #[arg(long, value_parser = super::host_parser())]
     pub host: Option<String>,
     /// Only changes seen since a time (`2025-01-31`, `2025-01-31T12:00:00Z`) or a time
     /// ago (`90min`, `2h`, `3days`), as `pages --since` reads it.

@@ -164,6 +164,28 @@ fn push_limit(q: &mut Statement, limit: Option<u64>) {
     }
 }
 
+/// What reads `--host`: an empty value is one missing (`--host "$HOST"`, the variable
+/// unset), said so, as clap says it; then [`host_arg`].
+pub(crate) fn host_parser() -> impl clap::builder::TypedValueParser<Value = String> {
+    use clap::builder::TypedValueParser;
+    clap::builder::NonEmptyStringValueParser::new().try_map(host_arg)
+}
+
+/// `--host`'s value ([`host_parser`]): a host, or a URL naming one. A pattern as
+/// `scope.hosts` writes one (`*.example.com`) is refused: it matched no stored URL, and
+/// the answer came back empty as if the crawl had no page there.
+fn host_arg(given: String) -> Result<String, String> {
+    if given.contains('*') {
+        let host = given.trim().trim_start_matches(['*', '.']);
+        return Err(format!(
+            "{given:?} is a pattern, and --host names one host, on any port \
+             (`--host {host}`): each subdomain is a host of its own, which \
+             `query stats --hosts N` lists"
+        ));
+    }
+    Ok(given)
+}
+
 /// Restricts `column` (a URL) to URLs on `host`: `example.com` on any port, or
 /// `example.com:8080` on that one. URLs on a host sort between `scheme://host/` and
 /// `scheme://host0` (`0` follows `/`), those on its other ports between `scheme://host:`

@@ -13,7 +13,7 @@ use crate::page::ErrorKind;
 #[derive(Debug, Clone, clap::Args)]
 pub struct PagesArgs {
     /// Only pages on this host: `example.com` (any port), or `example.com:8080` (that port only).
-    #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    #[arg(long, value_parser = super::host_parser())]
     pub host: Option<String>,
     /// Only these statuses, comma-separated: codes (`404`), classes (`4xx`), or `error`
     /// for no response (network errors, robots.txt).

@@ -9,7 +9,7 @@ use super::{Answer, QueryError};
 #[derive(Debug, Clone, clap::Args)]
 pub struct TopArgs {
     /// Only URLs on this host: `example.com` (any port), or `example.com:8080` (that port only).
-    #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    #[arg(long, value_parser = super::host_parser())]
     pub host: Option<String>,
     /// Rows at most; 0 for all.
     #[arg(long, default_value_t = 20)]

@@ -2160,6 +2160,35 @@ async fn said_damaged<const N: usize>(db: &str, commands: [Vec<&str>; N]) {
     }
 }
 
+/// `--host` given a pattern as `scope.hosts` writes one (`*.bücher.example`, for a host and
+/// its subdomains) matched no stored URL and printed an empty answer, as if the crawl had
+/// no page there; it is refused, saying what `--host` takes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_pattern_is_refused_rather_than_answered_with_nothing() {
+    let harness = Harness::default();
+    let db = harness.db_path().display().to_string();
+    pipecrawl::store::Store::open(&db)
+        .await
+        .expect("an empty crawl's database");
+    for question in ["pages", "top", "broken", "changes"] {
+        let out = pipecrawl(args(&[
+            "query",
+            "--db",
+            &db,
+            question,
+            "--host",
+            "*.bücher.example",
+        ]))
+        .await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{question}: {stderr}");
+        assert!(
+            stderr.contains("is a pattern") && stderr.contains("--host bücher.example"),
+            "{question}: {stderr}"
+        );
+    }
+}
+
 /// `--host` pasted as a URL (`http://example.com:8080/`, as a browser's address bar or a
 /// log line gives it) is that URL's host, on every question that takes one; it used to
 /// match nothing and print an empty answer, as if the host had no pages.
