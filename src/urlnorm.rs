@@ -83,7 +83,9 @@ fn with_a_scheme(input: &str) -> Option<String> {
         return None;
     }
     let url = normalize(Url::parse(&format!("https://{rest}")).ok()?).ok()?;
-    Some(url.into())
+    // Shown as typed, not as stored: `https://xn--bcher-kva.de/stra%C3%9Fe` for
+    // `bücher.de/straße` reads as another URL to the one who typed it.
+    Some(as_read(&url).unwrap_or_else(|| url.into()))
 }
 
 /// Resolves `href` against `base` and normalises the result. The URL parser strips
@@ -617,6 +619,12 @@ mod tests {
         assert_eq!(
             shown("localhost:443").as_deref(),
             Some("https://localhost/")
+        );
+        // In the spelling it was given, not the stored one (`xn--bcher-kva.example`,
+        // `/stra%C3%9Fe`), which reads as another URL to the one who typed it.
+        assert_eq!(
+            shown("Bücher.example/straße?q=café").as_deref(),
+            Some("https://bücher.example/straße?q=café")
         );
         for not_a_host in [
             "a@b.c",
