@@ -1022,7 +1022,8 @@ fn no_limit_of(key: &str) -> &'static str {
         | "traps.family_budget"
         | "traps.max_pages_per_host"
         | "traps.max_hosts_per_domain" => "0 is no limit",
-        // The limits Nutch writes -1 for (`http.content.limit`, `db.max.outlinks.per.page`).
+        // The limits Nutch writes -1 for (`http.content.limit`, `db.max.outlinks.per.page`),
+        // and Colly 0 (`MaxBodySize`, `SetRequestTimeout`).
         "fetch.max_body_bytes"
         | "traps.max_links_per_page"
         | "fetch.timeout_ms"
@@ -1093,7 +1094,8 @@ fn go_duration_seconds(text: &str) -> Option<f64> {
             .unwrap_or(rest.len());
         let scale = match &rest[..unit_end] {
             "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
+            // Go takes the micro sign and the Greek mu alike.
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1e-6,
             "ms" => 1e-3,
             "s" => 1.0,
             "m" => 60.0,
@@ -1433,6 +1435,7 @@ impl<'a> Problems<'a> {
                 let globs = as_globs(pattern);
                 let unquoted = unquoted(pattern);
                 let braces = braces_escaped(pattern);
+                let query_mark = query_mark_escaped(pattern);
                 let hint = match as_glob(pattern) {
                     Some(regex) => format!(
                         "\n({pattern:?} reads as a glob: write `'{regex}'`; these are regular \
@@ -1443,10 +1446,10 @@ impl<'a> Problems<'a> {
                          rule; these are regular expressions, found anywhere in the URL)",
                         globs.join("', '")
                     ),
-                    None if query_mark_escaped(pattern).is_some() => format!(
+                    None if query_mark.is_some() => format!(
                         "\n(a `?` there repeats nothing: the query's `?` is `\\?`, write \
                          `'{}'`)",
-                        query_mark_escaped(pattern).unwrap_or_default()
+                        query_mark.unwrap_or_default()
                     ),
                     None if has_look_around(pattern) => format!(
                         "\n(these regular expressions have no look-around: write the URLs to \

@@ -1087,7 +1087,6 @@ fn is_a_cookie_check(response: &Response, asked: &Url, traps: &Traps) -> bool {
             .and_then(|location| urlnorm::resolve(asked, &location).ok())
             .is_some_and(|mut target| {
                 traps.strip_session_ids(&mut target);
-                traps.sort_query(&mut target);
                 &target == asked
             })
 }

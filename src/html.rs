@@ -42,8 +42,8 @@ pub struct PageElements {
     /// The first `<base href>`.
     pub base_href: Option<String>,
     /// `<a href>` (`xlink:href` in SVG), `<area href>` and `<frame src>` / `<iframe src>`
-    /// (`rel` = `frame`), in document order, and the URL of the first
-    /// `<meta http-equiv="refresh">` (`rel` = `refresh`, no text).
+    /// (`rel` = `frame`), in document order, and the URL of the refresh a browser acts on
+    /// (`rel` = `refresh`, no text; none for one after 100 s or more).
     pub anchors: Vec<Anchor>,
     /// The content of each `<meta name="robots">`, and of each robots `<meta>` naming
     /// this crawler (`<meta name="acmebot">`, as `<meta name="googlebot">` names Google's).
@@ -75,8 +75,8 @@ pub struct Anchor {
     pub labelled_by: Option<String>,
     /// What `href` resolves against.
     pub base: Base,
-    /// Where the page's refresh moves it: `rel` says `refresh` too, as an author may
-    /// write on a link of their own, which stays a link.
+    /// Set on the page's refresh only (its `rel` says `refresh` too): an author's
+    /// `rel="refresh"` on a link of their own does not make it one.
     pub refresh: bool,
 }
 
@@ -637,15 +637,15 @@ impl ReadState<'_> {
     /// without content, whose content names no time (`refresh_of` says so), or whose URL
     /// does not parse, is passed over. A URL that parses but names no page
     /// (`javascript:`, `mailto:`) is acted on: browsers then refuse to go there, and the
-    /// refreshes after it are not read. So is one after more than
-    /// [`MAX_REFRESH_DELAY_S`], which moves the page nowhere.
+    /// refreshes after it are not read. So is one after [`MAX_REFRESH_DELAY_S`] or more,
+    /// which moves the page nowhere.
     fn refresh(&mut self, refresh: Refresh<'_>, page: &mut PageElements, parses: &UrlParses<'_>) {
         let (base, url) = (&page.base_href, refresh.url);
         if url.is_some_and(|url| !parses(url, base.as_deref())) {
             return;
         }
         self.refreshed = true;
-        if refresh.seconds > MAX_REFRESH_DELAY_S {
+        if refresh.seconds >= MAX_REFRESH_DELAY_S {
             return;
         }
         let anchor = url.map(|url| refresh_anchor(url, base.clone()));
@@ -1072,8 +1072,8 @@ fn refresh_anchor(url: &str, base_href: Option<String>) -> Anchor {
     }
 }
 
-/// The longest wait before a refresh that moves its page, as Scrapy's
-/// `METAREFRESH_MAXDELAY`: a page that moves only after minutes (a session running out,
+/// The wait from which a refresh no longer moves its page, as Scrapy's
+/// `METAREFRESH_MAXDELAY` (which follows one under it): a page that moves only after minutes (a session running out,
 /// to `/logout` or a sign-in host) has long been read by then, and following it as the
 /// page's redirect would crawl the sign-in host, or a seed's `/logout` whatever `exclude`
 /// says.
@@ -1252,7 +1252,7 @@ mod tests {
         );
     }
 
-    /// A refresh after more than 100 s (a session running out) moves the page nowhere, and
+    /// A refresh after 100 s or more (a session running out) moves the page nowhere, and
     /// is the one a browser acts on, so a quicker one after it is not read either.
     #[test]
     fn a_refresh_after_minutes_is_no_move() {
@@ -1266,8 +1266,8 @@ mod tests {
             let page = read_page("<title>t</title>", Some(header));
             page.anchors.into_iter().map(|a| a.href).collect()
         };
-        assert!(hrefs("101; url=/later").is_empty());
-        assert_eq!(hrefs("100; url=/soon"), ["/soon"]);
+        assert!(hrefs("100; url=/later").is_empty());
+        assert_eq!(hrefs("99.9; url=/soon"), ["/soon"]);
     }
 
     /// SVG 1.1 links by `xlink:href`, which browsers still follow; SVG 2's `href` wins

@@ -219,7 +219,7 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
     // fetched next, so the redirect's `final_url` names the page stored there.
     let mut location = f.location;
     if let Some(target) = &mut location {
-        strip_found(target, &record.job.url, &scope.traps);
+        strip_moved(target, &record.job.url, &scope.traps);
     }
     if let (None, Some(target)) = (&record.error, &location) {
         let job = &record.job;
@@ -558,13 +558,20 @@ fn is_crawler_name(name: &str) -> bool {
         && !VALUED.iter().any(|v| name.eq_ignore_ascii_case(v))
 }
 
-/// What a URL found on `page` (a link, a redirect's target, a sitemap's entry) loses
-/// before it is stored or queued: the credentials `page` wrote in it and its session ids;
-/// and its query put in order, under `traps.sort_query`.
+/// What a URL found on `page` (a link, a sitemap's entry) loses before it is stored or
+/// queued: what [`strip_moved`] strips, and its query put in order, under
+/// `traps.sort_query`.
 fn strip_found(url: &mut Url, page: &Url, traps: &Traps) {
+    strip_moved(url, page, traps);
+    traps.sort_query(url);
+}
+
+/// What a redirect's target loses: the credentials `page` wrote in it and its session
+/// ids. Its query stays in the server's order: a server redirecting to its own order of
+/// parameters would else be sent back to the URL that moved, a loop.
+fn strip_moved(url: &mut Url, page: &Url, traps: &Traps) {
     urlnorm::strip_foreign_userinfo(url, page);
     traps.strip_session_ids(url);
-    traps.sort_query(url);
 }
 
 /// Turns URLs a page leads to into frontier candidates: in scope already, and new to the

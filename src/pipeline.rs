@@ -246,7 +246,10 @@ async fn run_opened(
         Ok((summary, closing)) => {
             let pages = i64::try_from(summary.tally.pages).unwrap_or(i64::MAX);
             let ended = (RunEnd::Ended(summary.ended), Some(pages));
-            store.end_run(run, ended).await?;
+            // The crawl is done and stored whatever becomes of its record.
+            if let Err(e) = store.end_run(run, ended).await {
+                tracing::warn!("the run's end is not recorded in `runs`: {e}");
+            }
             store.close_stoppable(&closing.stop).await?;
             Ok(summary)
         }

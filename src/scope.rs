@@ -249,7 +249,9 @@ pub fn never_matches_a_url(pattern: &str) -> Option<String> {
 /// expression it stands for is given: its pieces literal, each `*` as `.*`, anchored at
 /// the path as robots.txt reads it.
 pub fn robots_txt_pattern(pattern: &str) -> Option<String> {
-    pattern.strip_prefix("/*")?;
+    if !pattern.starts_with("/*") {
+        return None;
+    }
     let (body, end) = match pattern.strip_suffix('$') {
         Some(body) => (body, "$"),
         None => (pattern, ""),

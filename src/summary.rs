@@ -31,7 +31,7 @@ pub struct Tally {
     pub pages_read_without_links: u64,
     /// Fetches that failed transiently and were queued to be tried again.
     pub retries: u64,
-    /// Pages by status class: `2xx` … `5xx`, or `error` when there was no response.
+    /// Pages by status class: `1xx` … `9xx`, or `error` when there was no response.
     pub by_class: BTreeMap<&'static str, u64>,
     /// Pages with an error, by kind.
     pub errors: BTreeMap<&'static str, u64>,
@@ -279,8 +279,8 @@ impl fmt::Display for Summary {
         if t.pages_read > 0 && t.pages_read_without_links == t.pages_read {
             writeln!(
                 f,
-                "no links on the {} read: a page built by its scripts in the browser (a \
-                 single-page app) has none in its HTML, and pipecrawl runs no JavaScript \
+                "no links on the {} read: if the site builds its pages with scripts in the \
+                 browser (a single-page app), its HTML has none, and pipecrawl runs no JavaScript \
                  (README: \"JavaScript is not run\")",
                 Count(t.pages_read, "HTML page")
             )?;

@@ -302,7 +302,7 @@ pub fn rule_escapes(pattern: &str) -> Cow<'_, str> {
         }
         run.clear();
     };
-    let (mut chars, mut classes) = (pattern.chars(), 0_usize);
+    let (mut chars, mut classes) = (pattern.chars().peekable(), 0_usize);
     while let Some(c) = chars.next() {
         match c {
             '\\' => {
@@ -314,6 +314,9 @@ pub fn rule_escapes(pattern: &str) -> Cow<'_, str> {
                 flush(&mut run, &mut out);
                 classes += 1;
                 out.push(c);
+                // A `]` first in a class (`[]a]`, `[^]a]`) is one of its characters.
+                out.extend(chars.next_if_eq(&'^'));
+                out.extend(chars.next_if_eq(&']'));
             }
             ']' if classes > 0 => {
                 classes -= 1;
@@ -714,6 +717,8 @@ mod tests {
             ("^https?://[^/]+/%41+", "^https?://[^/]+/A+"),
             ("/100%%33", "/100%%33"),
             ("/[%ab]\\%7e%7E", "/[%ab]\\%7e~"),
+            ("/[]%7e]%7e", "/[]%7e]~"),
+            ("/[^]%7e]", "/[^]%7e]"),
             ("/caf%C3%A9", "/caf%C3%A9"),
         ] {
             assert_eq!(rule_escapes(rule), stored, "{rule}");

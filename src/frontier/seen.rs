@@ -57,7 +57,7 @@ impl SeenUrls {
     }
 }
 
-/// Notes `found`, queued at their depths without the parse pool offering them, in the
+/// Notes `found`, queued at depths the parse pool did not offer them at, in the
 /// crawl's cache: seeds (depth 0) over the admin API or by a reload, and the links of a
 /// page moved nearer the seeds as it was stored. A page of one leased deeper before is
 /// then stored at the depth noted, its links followed from there (the writer asks the

@@ -177,10 +177,15 @@ pub(crate) fn host_parser() -> impl clap::builder::TypedValueParser<Value = Stri
 fn host_arg(given: String) -> Result<String, String> {
     if given.contains('*') {
         let host = given.trim().trim_start_matches(['*', '.']);
+        // A star left inside (`example.*`), or nothing but stars, names no host to offer.
+        let named = if host.is_empty() || host.contains('*') {
+            String::new()
+        } else {
+            format!(" (`--host {host}`)")
+        };
         return Err(format!(
-            "{given:?} is a pattern, and --host names one host, on any port \
-             (`--host {host}`): each subdomain is a host of its own, which \
-             `query stats --hosts N` lists"
+            "{given:?} is a pattern, and --host names one host, on any port{named}: each \
+             subdomain is a host of its own, which `query stats --hosts N` lists"
         ));
     }
     Ok(given)
@@ -238,6 +243,7 @@ pub(crate) mod plan {
     //! How SQLite plans a question's SQL on a freshly migrated database: the tests that
     //! a slice of a big table is read through an index rather than by a scan or a sort.
 
+    use super::host_arg;
     use super::output::Cell;
     use super::reader::{Reader, Statement};
 
@@ -288,5 +294,16 @@ pub(crate) mod plan {
                 || (sorted && l.ends_with("TEMP B-TREE FOR ORDER BY"))
         });
         assert!(!whole, "{}\n{lines:#?}", st.sql());
+    }
+
+    /// A pattern's refusal offers the host it names, and none when what is left is no
+    /// host (`example.*`, `*`), which would be refused in turn.
+    #[test]
+    fn a_host_pattern_is_refused_offering_a_host_only_when_it_names_one() {
+        let refused = |given: &str| host_arg(given.to_owned()).unwrap_err();
+        assert!(refused("*.example.com").contains("(`--host example.com`)"));
+        for nameless in ["example.*", "*", "*.*"] {
+            assert!(!refused(nameless).contains("`--host"), "{nameless}");
+        }
     }
 }

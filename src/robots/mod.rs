@@ -339,9 +339,9 @@ impl RobotsCache {
                 answered + retry::doubling(self.recheck, robots.failures, self.max_wait);
         }
         if let (Rules::Unavailable(_), Some((server, wait))) = (&robots.rules, retry_after) {
-            // An answer that pauses its host and says when to come back: robots.txt is not asked before,
-            // and the server that said so (the host a redirect led to, it may be) hears
-            // nothing else meanwhile.
+            // An answer that pauses its host and says when to come back: robots.txt is not
+            // asked before, and the server that said so (the host a redirect led to, it may
+            // be) hears nothing else meanwhile.
             let wait = wait.min(self.max_wait);
             robots.expires = robots.expires.max(answered + wait);
             robots.server_wait = true;

@@ -1,7 +1,7 @@
 //! `runs`: a row for each run of `crawl` or `serve` on the database, so that whoever reads
 //! its rows can say which build stored them, as whom, with which config file, when, and
-//! how each run ended. Times are `pages.fetched_at`'s RFC 3339, so a page's run is the one
-//! of its node whose span holds its `fetched_at`.
+//! how each run ended. Times are `pages.fetched_at`'s RFC 3339, so on SQLite (a run at a
+//! time) a page's run is the one whose span holds its `fetched_at`.
 
 use sqlx::database::HasStatementCache;
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Type};

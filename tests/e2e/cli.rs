@@ -84,14 +84,24 @@ async fn each_run_is_recorded_with_its_build_config_and_end() {
         .collect();
     assert_eq!(rows, wanted);
     let db = harness.db().await;
-    let spans = db
+    let counted = db
         .scalar(
             "SELECT count(*) FROM runs WHERE started_at <= ended_at
-             AND (SELECT min(fetched_at) FROM pages) >= (SELECT min(started_at) FROM runs)
-             AND pages = CASE id WHEN 1 THEN 2 ELSE 1 END",
+             AND pages = (SELECT count(*) FROM pages p
+                          WHERE p.fetched_at BETWEEN runs.started_at AND runs.ended_at)",
         )
         .await;
-    assert_eq!(spans, 2, "each run's times and pages");
+    assert_eq!(
+        counted, 2,
+        "each run's span holds the pages it says it stored"
+    );
+    let outside = db
+        .scalar(
+            "SELECT count(*) FROM pages p WHERE NOT EXISTS (SELECT 1 FROM runs r
+             WHERE p.fetched_at BETWEEN r.started_at AND r.ended_at)",
+        )
+        .await;
+    assert_eq!(outside, 0, "a page stored outside every run's span");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -477,7 +477,7 @@ async fn a_link_of_a_page_moved_nearer_the_seeds_moves_with_it_though_already_le
 /// whose ids differ.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_crawls_of_one_site_compare_equal_as_readme_says_to_compare_them() {
-    let (site, model) = three_host_site().await;
+    let (_site, model) = three_host_site().await;
     let links_sql = readme_sql_after("**Two crawls of one site**");
     let pages_sql = "SELECT url, final_url, CAST(status AS TEXT), title, CAST(bytes AS TEXT), \
                      content_hash FROM pages ORDER BY url";
@@ -495,7 +495,10 @@ async fn two_crawls_of_one_site_compare_equal_as_readme_says_to_compare_them() {
                     .iter()
                     .map(|row| {
                         (0..row.len())
-                            .map(|i| format!("{:?}", row.try_get::<Option<String>, _>(i).ok()))
+                            .map(|i| {
+                                let cell = row.try_get::<Option<String>, _>(i);
+                                format!("{:?}", cell.expect("a text column"))
+                            })
                             .collect::<Vec<_>>()
                             .join("|")
                     })
@@ -506,7 +509,6 @@ async fn two_crawls_of_one_site_compare_equal_as_readme_says_to_compare_them() {
     }
     assert!(!crawls[0][0].is_empty() && !crawls[0][1].is_empty());
     assert_eq!(crawls[0], crawls[1]);
-    assert!(site.hit_count() > 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

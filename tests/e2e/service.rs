@@ -2153,7 +2153,7 @@ async fn revisits_due_faster_than_a_host_can_take_fall_behind_evenly() {
     assert!(!service
         .metrics()
         .await
-        .contains("pipecrawl_revisit_late_seconds "));
+        .contains("\npipecrawl_revisit_late_seconds "));
     let passes = 3 * (links.len() + 1);
     let urls = wait_for_requests(&site, |urls| urls.len() >= passes).await;
     // Each page is asked again only after the 30 others, each at least 50 ms apart: at

@@ -206,7 +206,8 @@ impl TestSite {
             .collect()
     }
 
-    /// The requests for `path` (without its query) on one `host:port`, in order of arrival.
+    /// The requests for `path` as requested, its query included, on one `host:port`, in
+    /// order of arrival.
     pub fn hits_at(&self, authority: &str, path: &str) -> Vec<Hit> {
         let mut hits = self.hits_for(authority);
         hits.retain(|h| h.path == path);

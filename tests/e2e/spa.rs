@@ -32,7 +32,8 @@ async fn a_crawl_that_found_links_says_nothing_of_javascript() {
     assert!(!said.contains("JavaScript"), "{said}");
 }
 
-/// A single-page app's crawl is one page: its summary's nouns agree with their counts,
+/// A crawl of one page (here cut at it by `max_pages`, as a single-page app's is one page
+/// anyway): its summary's nouns agree with their counts,
 /// as every count a user reads does ("1 pages" reads as a slip, and makes the figure
 /// beside it doubtful).
 #[tokio::test]

@@ -224,7 +224,7 @@ async fn a_seed_refreshing_to_another_host_brings_it_into_scope() {
 /// home page sending the idle visitor to `/logout` on a sign-in host after 15 minutes)
 /// is a page, not a move: the sign-in host stays out of scope and out of the crawl, and
 /// the page's links are crawled. Followed as the seed's redirect, it brought the sign-in
-/// host into the scope, as Scrapy (`METAREFRESH_MAXDELAY`, 100 s) does not.
+/// host into the scope, as Scrapy (`METAREFRESH_MAXDELAY`: 100 s or more) does not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_seeds_refresh_after_minutes_moves_it_nowhere() {
     let mut b = SiteBuilder::bind(2).await;
@@ -261,6 +261,10 @@ async fn a_seeds_refresh_after_minutes_moves_it_nowhere() {
     };
     assert_eq!(title("/").await.as_deref(), Some("Home"));
     assert_eq!(title("/news").await.as_deref(), Some("News"));
+    let to_logout = db
+        .scalar("SELECT count(*) FROM links WHERE target_url LIKE '%/logout'")
+        .await;
+    assert_eq!(to_logout, 0, "the refresh is no link");
 }
 
 /// A link an author marked `rel="refresh"` (no such link type exists, but `rel` takes any
