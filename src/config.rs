@@ -965,7 +965,11 @@ fn in_config_terms(key: &str, message: &str, value: Option<&str>) -> String {
     if let Some((got, expected)) = wrong {
         let got = what_it_got(got, value);
         let no_limit = if got == "-1" && matches!(expected, "u32" | "u64" | "usize") {
-            format!(": {}", no_limit_of(key))
+            let how = no_limit_of(key).unwrap_or(
+                "no key takes -1: a limit with none says so by 0 or by the key left out, as \
+                 config/example.toml says of it, and one without wants the most you mean",
+            );
+            format!(": {how}")
         } else {
             in_milliseconds(key, &got)
                 .or_else(|| in_keys_unit(key, &got))
@@ -1009,12 +1013,13 @@ fn in_config_terms(key: &str, message: &str, value: Option<&str>) -> String {
     message.to_owned()
 }
 
-/// How `key` says "no limit", told of a -1 given it, or a 0 where the key's least is 1 or
-/// more: Nutch's and Heritrix's settings write it so (`http.content.limit`,
+/// How `key`, a limit, says "no limit", told of a -1 given it, or a 0 where the key's least
+/// is 1 or more: Nutch's and Heritrix's settings write it so (`http.content.limit`,
 /// `db.max.outlinks.per.page`), Colly's and Scrapy's by 0, and a pointer to
-/// config/example.toml left the keys that have no such value with nowhere to go.
-fn no_limit_of(key: &str) -> &'static str {
-    match key {
+/// config/example.toml left the keys that have no such value with nowhere to go. None for
+/// a key that is no limit.
+fn no_limit_of(key: &str) -> Option<&'static str> {
+    Some(match key {
         "scope.max_depth" | "scope.max_pages" => "leave the key out for no limit",
         "politeness.per_ip_concurrency"
         | "fetch.min_bytes_per_sec"
@@ -1031,11 +1036,8 @@ fn no_limit_of(key: &str) -> &'static str {
             "the key has no value for no limit; write the most you mean, as \
              config/example.toml shows it"
         }
-        _ => {
-            "no key takes -1: a limit with none says so by 0 or by the key left out, as \
-             config/example.toml says of it, and one without wants the most you mean"
-        }
-    }
+        _ => return None,
+    })
 }
 
 /// What a fraction given a key counting milliseconds stands for: seconds, as Scrapy
@@ -1268,18 +1270,10 @@ impl<'a> Problems<'a> {
         if value < min {
             // 0 is how Colly (`MaxBodySize`, `SetRequestTimeout`) and Scrapy
             // (`CLOSESPIDER_PAGECOUNT`) say no limit: the least allowed is not what was meant.
-            let no_limit = match key {
-                "scope.max_pages"
-                | "fetch.max_body_bytes"
-                | "fetch.timeout_ms"
-                | "fetch.connect_timeout_ms"
-                | "traps.max_links_per_page"
-                    if value == 0 =>
-                {
-                    format!(": {}", no_limit_of(key))
-                }
-                _ => String::new(),
-            };
+            let no_limit = no_limit_of(key)
+                .filter(|_| value == 0)
+                .map(|how| format!(": {how}"))
+                .unwrap_or_default();
             self.add(
                 key,
                 format!("must be at least {min} (got {value}{no_limit})"),
