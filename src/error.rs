@@ -118,6 +118,13 @@ pub enum Error {
     NodeScopeDiffers { node: String, other: String },
 
     #[error(
+        "node {node:?} spells the URLs it finds otherwise than live node {other:?} \
+         (traps.session_params, traps.sort_query): the two would store one page under two \
+         URLs, fetched twice. Give every node the same, or stop the live nodes first"
+    )]
+    NodeUrlSpellingDiffers { node: String, other: String },
+
+    #[error(
         "node {node:?}: {} = {ours} differs from live node {other:?}'s ({theirs}): {}. Give \
          every node the same, or stop the live nodes first",
         .budget.setting(),

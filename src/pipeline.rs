@@ -112,6 +112,9 @@ async fn check_settings(cluster: &Cluster, config: &Config) -> Result<(), Error>
     let (node, ttl) = (&config.cluster.node_id, config.cluster.lease_ttl);
     let keeps = Scope::new(config, &[]).keeps_fingerprint();
     cluster.check_scope(node, keeps, ttl).await?;
+    cluster
+        .check_url_spelling(node, url_spelling(config), ttl)
+        .await?;
     // Before `readmit::after_budget_change`, which would cut the live nodes' hosts, and
     // before the run sets the crawl's limit of hosts per domain.
     let t = &config.traps;
@@ -131,6 +134,19 @@ async fn check_settings(cluster: &Cluster, config: &Config) -> Result<(), Error>
         );
     }
     Ok(())
+}
+
+/// How a node spells the URLs it finds, as [`Cluster::check_url_spelling`] compares it:
+/// `traps.session_params` (matched in any case, in any order) and `traps.sort_query`.
+fn url_spelling(config: &Config) -> i64 {
+    let mut session_params: Vec<String> = config
+        .traps
+        .session_params
+        .iter()
+        .map(|p| p.to_ascii_lowercase())
+        .collect();
+    session_params.sort_unstable();
+    crate::store::fingerprint(&(session_params, config.traps.sort_query))
 }
 
 /// The settings nodes sharing PostgreSQL should share, as [`Cluster::differing_politeness`]
@@ -951,6 +967,9 @@ impl Reload {
         if let Some(cluster) = self.store.cluster() {
             cluster
                 .record_scope(&self.node, new_scope.keeps_fingerprint())
+                .await?;
+            cluster
+                .record_url_spelling(&self.node, url_spelling(config))
                 .await?;
         }
         self.scope.set(new_scope);

@@ -67,6 +67,11 @@ pub const PAUSED_NODE: &str = "paused:";
 /// before its id: a node starting with another scope than a live node's is refused.
 const NODE_SCOPE: &str = "scope:";
 
+/// The `crawl_state` key of how a node spells the URLs it finds
+/// (`traps.session_params`, `traps.sort_query`), before its id: a node starting with
+/// another spelling than a live node's is refused.
+const NODE_URL_SPELLING: &str = "url_spelling:";
+
 /// The budgets that are the crawl's, kept in the database for every node: a node
 /// starting with another than a live node's is refused ([`Cluster::check_budget`]).
 #[derive(Debug, Clone, Copy)]
@@ -110,8 +115,9 @@ impl Budget {
 
 /// The `crawl_state` keys of what each node records of its settings, before its id: they
 /// go when it leaves.
-const NODE_SETTINGS: [&str; 9] = [
+const NODE_SETTINGS: [&str; 10] = [
     NODE_SCOPE,
+    NODE_URL_SPELLING,
     Budget::PagesPerHost.key(),
     Budget::HostsPerDomain.key(),
     "fetch.user_agent:",
@@ -123,8 +129,12 @@ const NODE_SETTINGS: [&str; 9] = [
 ];
 
 /// The settings nodes should share, though one with others crawls on (each node's hosts
-/// get its own): a node's values, in [`NODE_SETTINGS`]' order after the scope and budgets.
-pub type Politeness = [i64; NODE_SETTINGS.len() - 3];
+/// get its own): a node's values, in [`NODE_SETTINGS`]' order after the scope, the URL
+/// spelling and the budgets.
+pub type Politeness = [i64; NODE_SETTINGS.len() - POLITENESS_FROM];
+
+/// Where the politeness settings begin in [`NODE_SETTINGS`].
+const POLITENESS_FROM: usize = 4;
 
 #[derive(Clone)]
 pub struct Cluster {
@@ -194,6 +204,28 @@ impl Cluster {
         })
     }
 
+    /// Records how `node` spells the URLs it finds (a fingerprint of
+    /// `traps.session_params` and `traps.sort_query`), and refuses it when a live node
+    /// spells them otherwise: the two would store one page under two URLs.
+    pub async fn check_url_spelling(
+        &self,
+        node: &str,
+        spelling: i64,
+        ttl: Duration,
+    ) -> Result<(), Error> {
+        let Some((other, _)) = self
+            .differing(node, NODE_URL_SPELLING, spelling, ttl)
+            .await?
+        else {
+            return Ok(());
+        };
+        self.leave(node).await?;
+        Err(Error::NodeUrlSpellingDiffers {
+            node: node.to_owned(),
+            other,
+        })
+    }
+
     /// Records `value` as `node`'s `budget`, and refuses it when a live node (its
     /// heartbeat within `ttl`) has another: the budgets are the crawl's.
     pub async fn check_budget(
@@ -225,12 +257,17 @@ impl Cluster {
         ttl: Duration,
     ) -> Result<Vec<(&'static str, String)>, Error> {
         let mut differing = Vec::new();
-        for (key, value) in NODE_SETTINGS[3..].iter().zip(values) {
+        for (key, value) in NODE_SETTINGS[POLITENESS_FROM..].iter().zip(values) {
             if let Some((other, _)) = self.differing(node, key, value, ttl).await? {
                 differing.push((key.trim_end_matches(':'), other));
             }
         }
         Ok(differing)
+    }
+
+    /// Records how `node` spells the URLs it finds now: a reload changes it.
+    pub async fn record_url_spelling(&self, node: &str, spelling: i64) -> Result<(), Error> {
+        self.record(node, NODE_URL_SPELLING, spelling).await
     }
 
     /// Records the scope `node` crawls with now: a reload changes it.

@@ -804,6 +804,19 @@ async fn a_node_with_another_host_budget_than_a_live_nodes_is_refused() {
     .await;
 }
 
+/// A node that sorts the queries of the URLs it finds (`traps.sort_query`), or strips
+/// other parameters, beside one that does not would store one page under two URLs, each
+/// node fetching its own: refused at its start, naming the node it differs from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_spelling_urls_otherwise_than_a_live_node_is_refused() {
+    refused_beside_a_live_node(
+        "a_node_spelling_urls_otherwise",
+        |cluster| cluster.config("sorting", FETCH_WORKERS, "[traps]\nsort_query = true\n"),
+        "spells the URLs it finds otherwise than live node \"a\"",
+    )
+    .await;
+}
+
 /// A node with another `traps.max_hosts_per_domain` than a live node's set the limit for
 /// every node (it is the crawl's, kept in the database), from its start on: refused, as
 /// another `traps.max_pages_per_host` is.
