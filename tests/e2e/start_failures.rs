@@ -144,7 +144,9 @@ async fn a_crawl_under_too_low_an_open_file_limit_names_the_limit() {
     // At 14 and 16 files the database's open fails. At 18 it opens, and a later step of
     // the start fails or not by which of its tasks holds a file at that moment: some
     // runs get through to their fetch (refused by the seed's closed port: exit 4). Each
-    // stop must name the limit, and runs at 18 are made until one stops (at most 20).
+    // stop must name the limit, and runs at 18 are made until one stops (at most 20),
+    // each on a new database: a run after one that got through would find its seed
+    // tried, nothing left to fetch, and end at once (exit 0).
     // Whether a run under `files` stopped at its start, naming the limit; one that got
     // through (exit 4) is taken only when `may_pass`.
     let stops = |files: u64, may_pass: bool| {
@@ -171,6 +173,9 @@ async fn a_crawl_under_too_low_an_open_file_limit_names_the_limit() {
     }
     let mut stopped_at_18 = false;
     for _ in 0..20 {
+        for file in ["", "-wal", "-shm"].map(|suffix| format!("{database}{suffix}")) {
+            let _ = std::fs::remove_file(file);
+        }
         stopped_at_18 = stops(18, true).await;
         if stopped_at_18 {
             break;
