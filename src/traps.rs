@@ -38,7 +38,7 @@ impl Traps {
         }
         let is_session = |key: &str| names.iter().any(|name| names_param(name, key));
         // A segment's parameters follow its name, each after a `;`.
-        let session_param = |param: &str| is_session(param.split('=').next().unwrap_or(""));
+        let session_param = |param: &str| is_session(param_name(param));
         let session_segment = |segment: &str| segment.split(';').skip(1).any(session_param);
         let mut changed = false;
         if url.path().split('/').any(session_segment) {

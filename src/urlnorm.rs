@@ -403,10 +403,11 @@ pub fn as_read(url: &Url) -> Option<String> {
 /// the rest read ([`as_read`] reads both). A rule written partly from what the crawler
 /// prints (`xn--bcher-kva.de`) and partly by hand (`/café/`) matches one of these.
 pub fn as_half_read(url: &Url) -> Vec<String> {
-    let (Some(host), Some(rest)) = (
-        host_as_read(url),
-        utf8_escapes_decoded(&url[Position::AfterHost..]),
-    ) else {
+    // The host first: most URLs have an ASCII one, and their rest need not be decoded.
+    let Some(host) = host_as_read(url) else {
+        return Vec::new();
+    };
+    let Some(rest) = utf8_escapes_decoded(&url[Position::AfterHost..]) else {
         return Vec::new();
     };
     vec![
