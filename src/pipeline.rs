@@ -956,10 +956,7 @@ impl Reload {
         enqueue_seeds(&self.store, config, &rules, Some(&self.seen)).await?;
         self.host_rules.learn(&config.seeds);
         let changing = self.scope.changing().await;
-        let known = self
-            .store
-            .in_scope(self.store.seeds_by_host().await?)
-            .await?;
+        let known = self.store.seeds_in_scope().await?;
         let new_scope = rules.with_seeds(&known);
         if new_scope.sitemaps && !self.scope.get().sitemaps {
             self.robots.offer_sitemaps_again();

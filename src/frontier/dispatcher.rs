@@ -1118,7 +1118,7 @@ async fn widen_to_other_nodes_seeds(
     }
     // Under the lock a reload or the writer takes, so that neither drops the hosts.
     let _changing = scope.changing().await;
-    let seeds = store.in_scope(store.seeds_by_host().await?).await?;
+    let seeds = store.seeds_in_scope().await?;
     let widened = scope.get().with_seeds(&seeds);
     scope.set(widened);
     Ok(())

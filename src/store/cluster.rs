@@ -194,14 +194,9 @@ impl Cluster {
     /// Called once `node`'s name is claimed: of two nodes starting at once with
     /// different scopes, each sees the other's. A refused node leaves, as its records go.
     pub async fn check_scope(&self, node: &str, scope: i64, ttl: Duration) -> Result<(), Error> {
-        let Some((other, _)) = self.differing(node, NODE_SCOPE, scope, ttl).await? else {
-            return Ok(());
-        };
-        self.leave(node).await?;
-        Err(Error::NodeScopeDiffers {
-            node: node.to_owned(),
-            other,
-        })
+        let refused = |node, other| Error::NodeScopeDiffers { node, other };
+        self.refuse_differing(node, (NODE_SCOPE, scope), ttl, refused)
+            .await
     }
 
     /// Records how `node` spells the URLs it finds (a fingerprint of
@@ -213,17 +208,25 @@ impl Cluster {
         spelling: i64,
         ttl: Duration,
     ) -> Result<(), Error> {
-        let Some((other, _)) = self
-            .differing(node, NODE_URL_SPELLING, spelling, ttl)
-            .await?
-        else {
+        let refused = |node, other| Error::NodeUrlSpellingDiffers { node, other };
+        self.refuse_differing(node, (NODE_URL_SPELLING, spelling), ttl, refused)
+            .await
+    }
+
+    /// Records `value` as `node`'s setting under `key`, and when a live node has
+    /// another, has `node` leave and says so by `refused(node, other)`.
+    async fn refuse_differing(
+        &self,
+        node: &str,
+        (key, value): (&str, i64),
+        ttl: Duration,
+        refused: impl FnOnce(String, String) -> Error,
+    ) -> Result<(), Error> {
+        let Some((other, _)) = self.differing(node, key, value, ttl).await? else {
             return Ok(());
         };
         self.leave(node).await?;
-        Err(Error::NodeUrlSpellingDiffers {
-            node: node.to_owned(),
-            other,
-        })
+        Err(refused(node.to_owned(), other))
     }
 
     /// Records `value` as `node`'s `budget`, and refuses it when a live node (its

@@ -777,6 +777,12 @@ impl Store {
         Ok(seeds)
     }
 
+    /// The seeds stored (a seed of each host and scheme) and where they redirected:
+    /// whose hosts a reload or a node finding a host its scope lacks takes into scope.
+    pub async fn seeds_in_scope(&self) -> Result<Vec<Url>, Error> {
+        self.in_scope(self.seeds_by_host().await?).await
+    }
+
     /// Where seeds redirected to, one URL a host, whose hosts are in scope as the
     /// seeds' are.
     pub async fn seed_redirects(&self) -> Result<Vec<Url>, Error> {
