@@ -490,25 +490,23 @@ async fn two_crawls_of_one_site_compare_equal_as_readme_says_to_compare_them() {
         let mut rows = Vec::new();
         for sql in [links_sql, pages_sql] {
             let found = sqlx::query(sql).fetch_all(&mut reader).await.expect(sql);
-            rows.push(
-                found
-                    .iter()
-                    .map(|row| {
-                        (0..row.len())
-                            .map(|i| {
-                                let cell = row.try_get::<Option<String>, _>(i);
-                                format!("{:?}", cell.expect("a text column"))
-                            })
-                            .collect::<Vec<_>>()
-                            .join("|")
-                    })
-                    .collect::<Vec<_>>(),
-            );
+            rows.push(found.iter().map(text_row).collect::<Vec<_>>());
         }
         crawls.push(rows);
     }
     assert!(!crawls[0][0].is_empty() && !crawls[0][1].is_empty());
     assert_eq!(crawls[0], crawls[1]);
+}
+
+/// A row of text columns (NULL among them) as one line, its cells joined by `|`.
+fn text_row(row: &sqlx::sqlite::SqliteRow) -> String {
+    (0..row.len())
+        .map(|i| {
+            let cell = row.try_get::<Option<String>, _>(i);
+            format!("{:?}", cell.expect("a text column"))
+        })
+        .collect::<Vec<_>>()
+        .join("|")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

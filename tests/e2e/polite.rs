@@ -1368,7 +1368,7 @@ async fn host_with_a_sitemap(links: &str, dress: fn(Resource) -> Resource) -> Te
 
 /// The title stored for `path` on the site's first host: `/hidden`, the page
 /// [`host_with_a_sitemap`]'s sitemap alone lists, or `/post`, [`host_naming_a_sitemap`]'s.
-async fn title_at(harness: &Harness, site: &TestSite, path: &str) -> Option<String> {
+pub(super) async fn title_at(harness: &Harness, site: &TestSite, path: &str) -> Option<String> {
     let db = harness.db().await;
     db.page(&site.url(0, path)).await.and_then(|p| p.title)
 }

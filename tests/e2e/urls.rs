@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::polite::title_at;
 use super::raw::{Ending, RawReply, RawSite};
 use super::site::{Resource, SiteBuilder, TestSite};
 use super::{Db, Harness};
@@ -253,15 +254,12 @@ async fn a_seeds_refresh_after_minutes_moves_it_nowhere() {
         0,
         "the sign-in host was asked"
     );
-    let db = harness.db().await;
-    let title = |path: &str| {
-        let url = site.url(0, path);
-        let db = &db;
-        async move { db.page(&url).await.and_then(|p| p.title) }
-    };
+    let title = |path| title_at(&harness, &site, path);
     assert_eq!(title("/").await.as_deref(), Some("Home"));
     assert_eq!(title("/news").await.as_deref(), Some("News"));
-    let to_logout = db
+    let to_logout = harness
+        .db()
+        .await
         .scalar("SELECT count(*) FROM links WHERE target_url LIKE '%/logout'")
         .await;
     assert_eq!(to_logout, 0, "the refresh is no link");
