@@ -234,6 +234,18 @@ pub enum Error {
 }
 
 impl Error {
+    /// The config cannot run as written, however long one waits: its file (through
+    /// [`ConfigError`]), no seeds anywhere, an admin API open to all. Not a conflict with
+    /// another node's config, which ends when that node stops.
+    pub fn is_bad_config(&self) -> bool {
+        matches!(
+            self,
+            Self::Config(_)
+                | Self::NoSeeds { .. }
+                | Self::Admin(crate::admin::AdminError::Unprotected(_))
+        )
+    }
+
     /// A PostgreSQL deadlock or serialization failure: the transaction was rolled back and
     /// may simply be run again.
     pub(crate) fn is_transient_conflict(&self) -> bool {

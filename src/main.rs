@@ -34,7 +34,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             cli::fail(log_format, &report(&e));
-            ExitCode::FAILURE
+            exit_status(&e)
         }
     }
 }
@@ -64,6 +64,26 @@ fn report(error: &anyhow::Error) -> String {
         message.push(')');
     }
     message
+}
+
+/// The exit status of a config that cannot run as written (sysexits' `EX_CONFIG`), told
+/// apart from the 1 of an outage: a supervisor that restarts a crawl whose database or
+/// network failed would restart a broken config every few seconds forever, where
+/// `RestartPreventExitStatus=78` (config/pipecrawl.service) leaves it failed, saying why.
+const BAD_CONFIG: u8 = 78;
+
+fn exit_status(error: &anyhow::Error) -> ExitCode {
+    let bad_config = error.chain().any(|cause| {
+        cause.is::<pipecrawl::config::ConfigError>()
+            || cause
+                .downcast_ref::<pipecrawl::Error>()
+                .is_some_and(pipecrawl::Error::is_bad_config)
+    });
+    if bad_config {
+        ExitCode::from(BAD_CONFIG)
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// `crawl`'s exit status when not one URL it tried got an answer: wget's for a network

@@ -163,7 +163,7 @@ fn an_unknown_key_is_refused_naming_the_key_and_its_line() {
         .write_config("seeds = [\"http://127.0.0.1:1/\"]\n\n[fetch]\nworkers = 4\nworkerz = 8\n");
     let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
     let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
     assert!(stderr.contains("workerz"), "{stderr}");
     assert!(stderr.contains("line 5"), "{stderr}");
     assert!(
@@ -201,7 +201,7 @@ fn a_key_under_the_wrong_header_is_said_to_belong_elsewhere() {
         let config = harness.write_config(config_text);
         let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
         let stderr = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert_eq!(out.status.code(), Some(78), "{stderr}");
         assert!(stderr.contains(line), "{stderr}");
         assert!(stderr.contains(said), "{stderr}");
     }
@@ -215,7 +215,7 @@ fn bad_values_are_all_reported_at_once_with_their_lines() {
     );
     let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
     let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
     assert!(stderr.contains("3 problem(s)"), "{stderr}");
     assert!(stderr.contains("line 1: `seeds[1]`"), "{stderr}");
     assert!(
@@ -232,7 +232,7 @@ fn bad_values_are_all_reported_at_once_with_their_lines() {
 fn a_missing_config_file_is_named() {
     let out = pipecrawl(&["crawl", "--config", "/nonexistent/pipecrawl.toml"]);
     let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(78));
     assert!(
         stderr.contains("cannot read the config file /nonexistent/pipecrawl.toml"),
         "{stderr}"
@@ -242,6 +242,27 @@ fn a_missing_config_file_is_named() {
         1,
         "the cause, once: {stderr}"
     );
+}
+
+/// A supervisor restarting what failed (systemd's `Restart=on-failure`) tells a config
+/// that cannot run (78) from an outage (1), whichever command read it.
+#[test]
+fn a_bad_config_exits_78_for_every_command_that_reads_one() {
+    let harness = Harness::default();
+    let config = harness.write_config("seeds = [\"http://127.0.0.1:9/\"]\nmax_pages = 5\n");
+    let config = config.to_str().unwrap_or_default();
+    let out_dir = harness.dir.path().join("export");
+    let out_dir = out_dir.to_str().unwrap_or_default();
+    for args in [
+        vec!["crawl", "--config", config],
+        vec!["serve", "--config", config],
+        vec!["query", "--config", config, "stats"],
+        vec!["export", "--config", config, "--out", out_dir],
+    ] {
+        let stderr = refused(&pipecrawl(&args));
+        assert!(stderr.contains("`max_pages`"), "{args:?}: {stderr}");
+    }
+    assert!(!harness.db_path().exists(), "nothing was started");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -393,7 +414,7 @@ fn a_malformed_postgresql_url_is_named_as_the_key_without_its_password() {
     ));
     let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
     let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
     assert!(!stderr.contains("hunter2secret"), "{stderr}");
     assert!(
         stderr.contains("line 3: `storage.database` is not a PostgreSQL URL"),
@@ -677,7 +698,7 @@ fn pool_and_channel_sizes_past_any_use_are_refused_naming_the_key() {
     let config = harness.write_config(&config_text);
     let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
     let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
     assert!(
         stderr.contains("line 3: `fetch.workers` must be at most"),
         "{stderr}"
@@ -829,14 +850,14 @@ fn an_admin_token_no_request_could_present_is_refused_naming_its_source() {
     };
 
     let (code, stderr) = run("from-the-file", Some(b"tok\xffen"));
-    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(code, Some(78), "{stderr}");
     assert!(
         stderr.contains("`PIPECRAWL_ADMIN_TOKEN` (an environment variable) is not UTF-8"),
         "{stderr}"
     );
 
     let (code, stderr) = run("tök en", None);
-    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(code, Some(78), "{stderr}");
     assert!(
         stderr.contains("line 3: `admin.token` has 'ö', which an HTTP header cannot carry"),
         "{stderr}"
@@ -861,7 +882,7 @@ fn with_json_logs_the_error_that_ends_the_process_is_one_json_object() {
         .output()
         .expect("run the pipecrawl binary");
     let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
     let lines: Vec<serde_json::Value> = stderr
         .lines()
         .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}\n{stderr}")))
@@ -935,7 +956,7 @@ fn a_config_that_is_not_utf8_names_the_line() {
     .expect("write the config");
     let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
     let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
     assert!(stderr.contains("latin1.toml"), "{stderr}");
     assert!(
         stderr.contains("line 3: byte 0xe9 is not UTF-8"),
@@ -954,7 +975,7 @@ fn a_rust_log_that_is_not_a_filter_is_said_to_be_ignored() {
         .output()
         .expect("run the pipecrawl binary");
     let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
     assert!(
         stderr.contains("RUST_LOG=\"debug,sqlx=verbose\" is not a log filter"),
         "{stderr}"
@@ -1227,7 +1248,7 @@ fn a_batch_size_past_any_use_is_refused_naming_the_key() {
     ));
     let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
     let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
     assert!(
         stderr.contains("line 5: `storage.batch_size` must be at most 1000000"),
         "{stderr}"
@@ -1275,7 +1296,7 @@ fn a_user_agent_no_request_could_carry_is_refused_naming_the_key() {
     ));
     let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
     let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
     assert!(
         stderr.contains("line 3: `fetch.user_agent` has '\\n'"),
         "{stderr}"
@@ -1284,12 +1305,13 @@ fn a_user_agent_no_request_could_carry_is_refused_naming_the_key() {
     assert!(!harness.db_path().exists(), "nothing was started");
 }
 
-/// The stderr of a run that must have been refused (exit 1), its stdout shown if not.
+/// The stderr of a run whose config must have been refused (exit 78, sysexits'
+/// `EX_CONFIG`), its stdout shown if not.
 fn refused(out: &Output) -> String {
     let stderr = text(&out.stderr);
     assert_eq!(
         out.status.code(),
-        Some(1),
+        Some(78),
         "{}\n{stderr}",
         text(&out.stdout)
     );
@@ -1399,7 +1421,9 @@ fn a_proxy_whose_name_does_not_exist_is_refused_at_start() {
         "[fetch]\nproxy = \"http://crawler:hunter2@proxy.invalid:3128\"\n",
     ));
     let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
-    let stderr = refused(&out);
+    let stderr = text(&out.stderr);
+    // A name that does not resolve may be the resolver's outage: no config error's 78.
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains("`fetch.proxy`")
             && stderr.contains("proxy.invalid, which does not resolve"),
@@ -2484,7 +2508,7 @@ fn a_seed_without_a_scheme_is_refused_showing_it_with_one() {
     let config = harness.write_config(&harness.test_config_text(&seeds.map(String::from), ""));
     let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
     let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
     for (i, with_scheme) in [
         "https://example.com/",
         "https://localhost:8080/docs",

@@ -61,11 +61,11 @@ fn pipecrawl_in(dir: &Path, args: &[&str]) -> Output {
 }
 
 /// The stderr of `pipecrawl crawl --config crawl.toml` run in `dir`, which must have
-/// been refused (exit 1).
+/// been refused (exit 78: its config).
 fn refused_crawl(dir: &Path) -> String {
     let out = pipecrawl_in(dir, &["crawl", "--config", "crawl.toml"]);
     let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
     stderr
 }
 

@@ -1032,7 +1032,7 @@ async fn a_public_admin_address_without_a_token_is_refused_before_anything_is_fe
         .output()
         .expect("run pipecrawl serve");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
     assert!(
         stderr.contains("is not a loopback address, and no token is set"),
         "{stderr}"
