@@ -877,13 +877,50 @@ impl Config {
                 escape_hint(text, &e)
             ),
         };
-        let document = toml::de::Deserializer::parse(text).map_err(|e| parse_error(e, None))?;
-        let raw: RawConfig = serde_path_to_error::deserialize(document).map_err(|e| {
-            let key = e.path().to_string();
-            parse_error(e.into_inner(), Some(key))
-        })?;
+        let mut root = toml::de::DeTable::parse(text).map_err(|e| parse_error(e, None))?;
+        // Said alone, it is said as toml shows it: with the file's line, a caret under it.
+        // (`error` is the same, read without the text toml shows it with.)
+        let first_refused =
+            |key: &str, error: &toml::de::Error| match toml::de::Deserializer::parse(text)
+                .map(serde_path_to_error::deserialize::<_, RawConfig>)
+            {
+                Ok(Err(e)) => {
+                    let key = e.path().to_string();
+                    parse_error(e.into_inner(), Some(key))
+                }
+                _ => parse_error(error.clone(), Some(key.to_owned())),
+            };
+        // serde stops at the first key it refuses (unknown, or of the wrong type): each is
+        // set aside and the file read again without it, so that two misspelt keys, or one
+        // and a bad value, are said in one run, as the values' own problems are.
+        let mut refused = Vec::new();
+        let raw = loop {
+            let document = toml::de::Deserializer::from(root.clone());
+            let (key, error) = match serde_path_to_error::deserialize::<_, RawConfig>(document) {
+                Ok(raw) => break Some(raw),
+                Err(e) => (e.path().to_string(), e.into_inner()),
+            };
+            if refused.len() < MAX_REFUSED_KEYS && remove_key(&mut root, &key) {
+                refused.push((key, error));
+                continue;
+            }
+            if refused.is_empty() {
+                return Err(first_refused(&key, &error));
+            }
+            // A key set aside that has no default is missing now: said already.
+            if !error.message().starts_with("missing field `") {
+                refused.push((key, error));
+            }
+            break None;
+        };
         let mut problems = Problems::new(text);
-        let config = raw.validate(&mut problems, seeds_file);
+        let config = raw.and_then(|raw| raw.validate(&mut problems, seeds_file));
+        if let ([(key, error)], []) = (refused.as_slice(), problems.list.as_slice()) {
+            return Err(first_refused(key, error));
+        }
+        for (key, error) in &refused {
+            problems.add_serde(key, error);
+        }
         if problems.list.is_empty() {
             if let Some(config) = config {
                 return Ok(config);
@@ -1254,6 +1291,31 @@ impl<'a> Problems<'a> {
             key: key.to_owned(),
             line: line_of_key(self.text, key),
             message: message.into(),
+            in_file: None,
+        });
+    }
+
+    /// A value serde refused, at the line its error points at: said as [`said_of_key`]
+    /// says it, without the file's line it shows, which the problem's line number names.
+    fn add_serde(&mut self, key: &str, error: &toml::de::Error) {
+        let value = error.span().and_then(|span| self.text.get(span));
+        let said = format!(
+            "{}{}{}",
+            in_config_terms(key, error.message(), value),
+            rule_list_hint(self.text, error),
+            escape_hint(self.text, error)
+        );
+        let message = said
+            .strip_prefix(&format!("`{key}` "))
+            .map_or_else(|| format!("is refused: {said}"), str::to_owned);
+        let line = error
+            .span()
+            .and_then(|span| self.text.get(..span.start))
+            .map(|before| before.matches('\n').count() + 1);
+        self.list.push(Problem {
+            key: key.to_owned(),
+            line,
+            message,
             in_file: None,
         });
     }
@@ -2353,6 +2415,44 @@ fn line_of_key(text: &str, key: &str) -> Option<usize> {
     Some(text[..span.start].matches('\n').count() + 1)
 }
 
+/// Keys serde refuses said in one run before the rest are left to the next: a file of
+/// another tool's keys is not listed whole.
+const MAX_REFUSED_KEYS: usize = 20;
+
+/// Takes the key serde_path_to_error names `key` (`fetch.host[0].patern`) out of `root`,
+/// so that the file is read again without it; false when the path does not lead to it.
+fn remove_key(root: &mut toml::Spanned<toml::de::DeTable<'_>>, key: &str) -> bool {
+    use toml::de::{DeTable, DeValue};
+
+    let mut segments: Vec<&str> = key.split('.').collect();
+    let Some(last) = segments.pop() else {
+        return false;
+    };
+    let mut table: &mut DeTable<'_> = root.get_mut();
+    for segment in segments {
+        let (name, index) = match segment.split_once('[') {
+            Some((name, rest)) => (name, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (segment, None),
+        };
+        let Some(value) = table.get_mut(name) else {
+            return false;
+        };
+        let value = match (index, value.get_mut()) {
+            (Some(i), DeValue::Array(items)) => match items.get_mut(i) {
+                Some(item) => item.get_mut(),
+                None => return false,
+            },
+            (None, value) => value,
+            (Some(_), _) => return false,
+        };
+        let DeValue::Table(inner) = value else {
+            return false;
+        };
+        table = inner;
+    }
+    table.remove(last).is_some()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2737,6 +2837,28 @@ mod tests {
             include_str!("../README.md").contains(&row),
             "README lacks {row}"
         );
+    }
+
+    /// serde stopped at the first key it refused, so a config with two misspelt keys, or
+    /// one and a bad value, took a run for each. A value of the wrong type (`workers`,
+    /// read before `workerz`) is one such key.
+    #[test]
+    fn unknown_keys_and_bad_values_are_said_in_one_run() {
+        let text = "seeds = ['https://example.com/']\nmax_depth = 3\n[fetch]\nworkerz = 3\n\
+                    timeout_ms = 0\nworkers = 'many'\n[[politeness.host]]\npattern = 'a.com'\n\
+                    delya_ms = 5\n";
+        let message = Config::from_toml(text, "t.toml").unwrap_err().to_string();
+        for said in [
+            "5 problem(s)",
+            "line 2: `max_depth` is not a key of the top level",
+            "`max_depth` is a key of `[scope]`",
+            "line 4: `fetch.workerz` is not a key of `[fetch]`, which takes",
+            "line 5: `fetch.timeout_ms` must be at least",
+            "line 6: `fetch.workers` must be a whole number",
+            "line 9: `politeness.host[0].delya_ms` is not a key of `[[politeness.host]]`",
+        ] {
+            assert!(message.contains(said), "{said:?} in {message}");
+        }
     }
 
     #[test]

@@ -166,6 +166,18 @@ fn an_unknown_key_is_refused_naming_the_key_and_its_line() {
     assert_eq!(out.status.code(), Some(78), "{stderr}");
     assert!(stderr.contains("workerz"), "{stderr}");
     assert!(stderr.contains("line 5"), "{stderr}");
+
+    // Each, in one run: serde stopped at the first.
+    let config = harness.write_config(
+        "seeds = [\"http://127.0.0.1:1/\"]\n[fetch]\nworkerz = 8\n[scope]\nmax_dept = 2\n",
+    );
+    let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
+    let stderr = refused(&out);
+    assert!(
+        stderr.contains("line 3: `fetch.workerz` is not a key of `[fetch]`")
+            && stderr.contains("line 5: `scope.max_dept` is not a key of `[scope]`"),
+        "{stderr}"
+    );
     assert!(
         !harness.db_path().exists(),
         "nothing is created for a bad config"
