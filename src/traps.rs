@@ -103,7 +103,10 @@ impl Traps {
     pub fn check(&self, url: &Url) -> Result<(), String> {
         let c = &self.config;
         if url.as_str().len() > c.max_url_length {
-            return Err(format!("URL longer than {} characters", c.max_url_length));
+            return Err(format!(
+                "URL longer than traps.max_url_length = {} characters",
+                c.max_url_length
+            ));
         }
         let mut segments: Vec<&str> = url.path_segments().map_or_else(Vec::new, Iterator::collect);
         // A trailing `/` leaves an empty last segment, which is no level. The others are
@@ -112,11 +115,14 @@ impl Traps {
             segments.pop();
         }
         if segments.len() > c.max_path_depth {
-            return Err(format!("path deeper than {} segments", c.max_path_depth));
+            return Err(format!(
+                "path deeper than traps.max_path_depth = {} segments",
+                c.max_path_depth
+            ));
         }
         if let Some(segment) = repeated(segments, c.max_repeated_segment) {
             return Err(format!(
-                "path segment {segment:?} repeated more than {} times",
+                "path segment {segment:?} repeated more than traps.max_repeated_segment = {} times",
                 c.max_repeated_segment
             ));
         }
@@ -131,13 +137,17 @@ impl Traps {
             let parts = value.split('/').filter(|part| !part.is_empty());
             if let Some(part) = repeated(parts, c.max_repeated_segment) {
                 return Err(format!(
-                    "query parameter {key:?} repeats {part:?} more than {} times",
+                    "query parameter {key:?} repeats {part:?} more than \
+                     traps.max_repeated_segment = {} times",
                     c.max_repeated_segment
                 ));
             }
         }
         if params > c.max_query_params {
-            return Err(format!("more than {} query parameters", c.max_query_params));
+            return Err(format!(
+                "more than traps.max_query_params = {} query parameters",
+                c.max_query_params
+            ));
         }
         Ok(())
     }
@@ -385,6 +395,38 @@ mod tests {
         let mut u = url("http://h/a;JSESSIONID=ABC;v=2?x=1");
         assert!(t.strip_session_ids(&mut u));
         assert_eq!(u.as_str(), "http://h/a;v=2?x=1");
+    }
+
+    /// A trap row's `error` said "path deeper than 5 segments" without the key, which left
+    /// a user who wanted those pages searching README for which one to raise.
+    #[test]
+    fn a_trap_names_the_key_that_cut_it() {
+        let t = traps("max_url_length = 60\nmax_path_depth = 5\nmax_repeated_segment = 2\nmax_query_params = 3\n");
+        for (u, key) in [
+            (
+                format!("http://h/{}", "x".repeat(80)),
+                "traps.max_url_length = 60",
+            ),
+            (
+                "http://h/1/2/3/4/5/6".to_owned(),
+                "traps.max_path_depth = 5",
+            ),
+            (
+                "http://h/a/b/a/c/a".to_owned(),
+                "traps.max_repeated_segment = 2",
+            ),
+            (
+                "http://h/?d=a/b/a/c/a".to_owned(),
+                "traps.max_repeated_segment = 2",
+            ),
+            (
+                "http://h/?a=1&b=2&c=3&d=4".to_owned(),
+                "traps.max_query_params = 3",
+            ),
+        ] {
+            let why = t.check(&url(&u)).expect_err(&u);
+            assert!(why.contains(key), "{u}: {why}");
+        }
     }
 
     #[test]
