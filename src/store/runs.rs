@@ -38,6 +38,27 @@ impl RunEnd {
     }
 }
 
+/// `runs.ended` of a run found with no end by a later one, which knows it is no longer
+/// going: killed (`kill -9`, a power cut, the OOM killer) or crashed. Its `ended_at` and
+/// `pages` stay unknown.
+const KILLED: &str = "killed";
+
+/// The runs with no end that are over, as a condition on `runs`: on SQLite every one, as a
+/// crawl holds the database alone; on PostgreSQL those of this node's id (`$1`: a live
+/// process under it is refused) and of nodes with no heartbeat within `lease_ttl_ms`.
+pub(super) fn over_without_end(postgres: bool, lease_ttl_ms: u64) -> String {
+    if postgres {
+        format!(
+            "(node_id = $1 OR NOT EXISTS (SELECT 1 FROM nodes
+                 WHERE nodes.id = runs.node_id
+                   AND nodes.heartbeat >= {} - {lease_ttl_ms}))",
+            super::cluster::server_ms!()
+        )
+    } else {
+        "TRUE".to_owned()
+    }
+}
+
 impl<DB: Backend + HasStatementCache> Db<DB>
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
@@ -48,10 +69,25 @@ where
     for<'s> Option<&'s str>: Type<DB> + Encode<'s, DB>,
     usize: ColumnIndex<DB::Row>,
 {
-    /// The new run's row, begun `at`: its id.
-    pub(super) async fn begin_run(&self, start: &RunStart<'_>, at: &str) -> Result<i64, Error> {
+    /// The new run's row, begun `at`: its id. The runs with no end that `over` (see
+    /// [`over_without_end`], `$1` the node's id) says are over are marked `killed` first,
+    /// so that a reader tells them from runs going on.
+    pub(super) async fn begin_run(
+        &self,
+        start: &RunStart<'_>,
+        at: &str,
+        over: &str,
+    ) -> Result<i64, Error> {
         let config = start.config;
         let file = config.file.as_ref();
+        // `over` is ours: no value from a user or a server is written into it.
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE runs SET ended = '{KILLED}' WHERE ended IS NULL AND {over}"
+        )))
+        .bind(config.cluster.node_id.as_str())
+        .execute(&self.pool)
+        .await
+        .doing("marking the runs killed before this one")?;
         sqlx::query_scalar(
             "INSERT INTO runs (node_id, command, version, user_agent, config_path,
                                config_hash, started_at)

@@ -425,6 +425,25 @@ async fn a_killed_node_loses_nothing_and_the_others_finish_its_work() {
     ));
     let again: HashMap<String, usize> = cluster.requests_by_node();
     assert!(again.len() == 3, "{again:?}");
+
+    // A node started after it finds the killed node's run with no end, and says it is
+    // over: its node has no heartbeat.
+    cluster.node("d").finishes(Duration::from_secs(60)).await;
+    let runs: Vec<(String, Option<String>, bool)> =
+        sqlx::query_as("SELECT node_id, ended, ended_at IS NULL FROM runs ORDER BY node_id")
+            .fetch_all(&cluster.pool().await)
+            .await
+            .expect("the runs");
+    let ended = |node: &str, how: &str, open: bool| (node.to_owned(), Some(how.to_owned()), open);
+    assert_eq!(
+        runs,
+        [
+            ended("a", "finished", false),
+            ended("b", "killed", true),
+            ended("c", "finished", false),
+            ended("d", "finished", false),
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

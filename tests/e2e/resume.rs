@@ -218,6 +218,15 @@ async fn kill_9_at_any_moment_loses_nothing_and_stores_nothing_twice() {
     let db = harness.db().await;
     assert_eq!(
         db.scalar(
+            "SELECT count(*) FROM runs WHERE ended = 'killed' AND ended_at IS NULL
+             AND id < (SELECT max(id) FROM runs)"
+        )
+        .await,
+        i64::try_from(kills.len()).expect("a few kills"),
+        "each killed run said so by the next, the last run's row left to it"
+    );
+    assert_eq!(
+        db.scalar(
             "SELECT count(*) FROM sqlite_master WHERE
                 (name = 'links_target' AND sql LIKE '%(target_url, anchor_text, source_id, rel)')
              OR (name = 'links_source' AND sql LIKE '%links (source_id)')"
