@@ -363,6 +363,7 @@ async fn reload_config(
                 Ok(loaded) => loaded,
                 Err(e) => {
                     tracing::error!("SIGHUP: keeping the running config: reading it failed: {e}");
+                    pipecrawl::metrics::config_reloaded(false);
                     continue;
                 }
             };
@@ -381,7 +382,10 @@ async fn reload_config(
                     return;
                 }
             }
-            Err(e) => tracing::error!("SIGHUP: keeping the running config: {e}"),
+            Err(e) => {
+                tracing::error!("SIGHUP: keeping the running config: {e}");
+                pipecrawl::metrics::config_reloaded(false);
+            }
         }
     }
 }

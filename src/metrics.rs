@@ -28,6 +28,11 @@ pub const IN_FLIGHT: &str = "pipecrawl_in_flight";
 pub const FRONTIER_URLS: &str = "pipecrawl_frontier_urls";
 pub const STATE: &str = "pipecrawl_state";
 pub const REVISIT_LATE_SECONDS: &str = "pipecrawl_revisit_late_seconds";
+pub const BUILD_INFO: &str = "pipecrawl_build_info";
+/// The name Prometheus' client libraries give it, so that dashboards and alerts written
+/// for any service (uptime, restarts: `changes(process_start_time_seconds[1h])`) work.
+pub const START_TIME_SECONDS: &str = "process_start_time_seconds";
+pub const RELOAD_SUCCESSFUL: &str = "pipecrawl_config_last_reload_successful";
 
 const SECONDS_BUCKETS: &[f64] = &[
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -51,6 +56,7 @@ pub fn install() -> Result<PrometheusHandle, String> {
                 .map_err(|e| e.to_string())?;
             describe();
             zero_counters();
+            started();
             keep_up(handle.clone()).map_err(|e| format!("cannot start metrics upkeep: {e}"))?;
             Ok(handle)
         })
@@ -122,10 +128,41 @@ fn describe() {
          running, paused, page_limit or stopping"
     );
     describe_gauge!(
+        BUILD_INFO,
+        "1, labelled with the version of pipecrawl serving these metrics"
+    );
+    describe_gauge!(
+        START_TIME_SECONDS,
+        "When the process started, in seconds since the Unix epoch"
+    );
+    describe_gauge!(
+        RELOAD_SUCCESSFUL,
+        "1 when the last SIGHUP's config was taken (and before any), 0 when it was \
+         refused and the running config kept (the log says why)"
+    );
+    describe_gauge!(
         REVISIT_LATE_SECONDS,
         "How long after it fell due the last revisit stored was made (as /stats' \
          revisit_late_s): one that keeps growing says revisits fall behind [recrawl]"
     );
+}
+
+/// What a scrape tells of the process from its start: its build, when it started, and
+/// that its config (as started) loaded.
+fn started() {
+    gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    gauge!(START_TIME_SECONDS).set(since_epoch.as_secs_f64());
+    config_reloaded(true);
+}
+
+/// Whether the last SIGHUP's config was taken (1; also before any), or kept the running
+/// one (0): a reload that fails is a line in the log alone, and a service goes on with
+/// the old config, seemingly fine, until the next restart refuses the file.
+pub fn config_reloaded(taken: bool) {
+    gauge!(RELOAD_SUCCESSFUL).set(f64::from(u8::from(taken)));
 }
 
 /// Every counter's series from the start, at 0: a series that appears only with its first

@@ -929,11 +929,15 @@ impl Reload {
             match self.apply(&config).await {
                 Ok(()) => {
                     self.progress.work_added();
+                    metrics::config_reloaded(true);
                     tracing::info!(
                         "config reloaded: seeds and scope updated (other settings need a restart)"
                     );
                 }
-                Err(e) => tracing::error!("config reload failed, keeping the old one: {e}"),
+                Err(e) => {
+                    metrics::config_reloaded(false);
+                    tracing::error!("config reload failed, keeping the old one: {e}");
+                }
             }
         }
     }

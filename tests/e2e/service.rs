@@ -578,6 +578,61 @@ async fn metrics_say_whether_the_service_runs_or_is_paused() {
     service.stop().await;
 }
 
+/// A scrape says which build serves it, since when (a restart, which sets the counters
+/// back to 0, is seen as one), and whether the last SIGHUP's config was taken: a refused
+/// one was a log line alone, the service going on with the old config, seemingly fine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_say_the_build_the_start_and_whether_a_reload_was_taken() {
+    let site = TestSite::one_host(&[("/", "<title>Home</title>")]).await;
+    let harness = Harness::default();
+    let seeds = [site.url(0, "/")];
+    let service = Service::start(&harness, &seeds, "");
+    service.wait_ready().await;
+    fn value(metrics: &str, series: &str) -> Option<f64> {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    }
+    const RELOAD: &str = "pipecrawl_config_last_reload_successful";
+    async fn reload_says(service: &Service, wanted: f64) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let metrics = service.metrics().await;
+            if value(&metrics, RELOAD) == Some(wanted) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{RELOAD} never {wanted}: {metrics}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let metrics = service.metrics().await;
+    assert_prometheus_text(&metrics);
+    let build = format!(
+        "pipecrawl_build_info{{version=\"{}\"}}",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(value(&metrics, &build), Some(1.0), "{metrics}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_secs_f64();
+    let started = value(&metrics, "process_start_time_seconds").unwrap_or(0.0);
+    assert!(
+        started > now - 600.0 && started <= now,
+        "{started} at {now}"
+    );
+    assert_eq!(value(&metrics, RELOAD), Some(1.0), "{metrics}");
+
+    service.reload(&harness, &seeds, "[fetch]\nworkerz = 2\n");
+    reload_says(&service, 0.0).await;
+    service.reload(&harness, &seeds, "");
+    reload_says(&service, 1.0).await;
+    service.stop().await;
+}
+
 /// Every sample line is `name{labels} value`, and every name has a TYPE and a HELP line
 /// (which Prometheus' and Grafana's metric browsers show: without it an operator had
 /// to read README for what `pipecrawl_in_flight` counts).
