@@ -1934,6 +1934,8 @@ impl RawConfig {
                      sqlite://) or PostgreSQL (postgres://)"
                 ),
             );
+        } else if crate::store::is_keyword_value(database) {
+            p.add("storage.database", crate::store::KEYWORD_VALUE);
         } else if let Some(why) = unreadable_sqlite_url(database) {
             // Else SQLite opens a private, empty database for each connection, and the
             // crawl stops at its first read, saying "no such table: frontier".

@@ -41,6 +41,10 @@ pub enum QueryError {
     #[error("`{database}` is not a SQLite URL pipecrawl can read: {reason}")]
     NotSqliteUrl { database: String, reason: String },
 
+    /// Not named: it may hold a password.
+    #[error("the database given {}", crate::store::KEYWORD_VALUE)]
+    KeywordValue,
+
     #[error(
         "`{database}` names an in-memory database, which is new and empty for each process \
          and so holds no crawl: name the crawl's file (storage.database)"

@@ -45,6 +45,9 @@ pub enum Needs {
 /// Opens `database` (a SQLite file's path or `sqlite:` URL, or a `postgres://` URL, as a
 /// crawl takes them) read-only and checks that it holds the tables the caller `needs`.
 pub async fn open(database: &str, needs: Needs) -> Result<Reader, QueryError> {
+    if store::is_keyword_value(database) {
+        return Err(QueryError::KeywordValue);
+    }
     let (mut reader, tables, name) = if store::is_postgres(database) {
         let (reader, tables) = open_postgres(database).await?;
         (reader, tables, store::redacted(database))

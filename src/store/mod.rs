@@ -141,6 +141,69 @@ pub fn is_postgres(database: &str) -> bool {
     database.starts_with("postgres://") || database.starts_with("postgresql://")
 }
 
+/// The connection keywords of libpq (PostgreSQL's client library), which a connection
+/// string in its keyword/value form (`host=db dbname=crawl`) starts with.
+const LIBPQ_KEYWORDS: &[&str] = &[
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "passfile",
+    "require_auth",
+    "channel_binding",
+    "connect_timeout",
+    "client_encoding",
+    "options",
+    "application_name",
+    "fallback_application_name",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_count",
+    "tcp_user_timeout",
+    "replication",
+    "gssencmode",
+    "sslmode",
+    "requiressl",
+    "sslcompression",
+    "sslcert",
+    "sslkey",
+    "sslpassword",
+    "sslcertmode",
+    "sslrootcert",
+    "sslcrl",
+    "sslcrldir",
+    "sslsni",
+    "requirepeer",
+    "ssl_min_protocol_version",
+    "ssl_max_protocol_version",
+    "krbsrvname",
+    "gsslib",
+    "gssdelegation",
+    "service",
+    "target_session_attrs",
+    "load_balance_hosts",
+];
+
+/// What `storage.database` and `query --db` say of a keyword/value connection string,
+/// after naming it (not repeating it: it may hold a password).
+pub const KEYWORD_VALUE: &str = "is a PostgreSQL connection string in keyword/value form, \
+    which pipecrawl does not read: write it as a URL, \
+    postgres://user:password@host:5432/dbname (a Unix socket's directory: \
+    postgres:///dbname?host=/run/postgresql)";
+
+/// Whether `database` is a PostgreSQL connection string in libpq's keyword/value form,
+/// which sqlx does not read. Taken for a SQLite path, it had a crawl write a new file
+/// named after it, password and all.
+pub fn is_keyword_value(database: &str) -> bool {
+    database
+        .trim_start()
+        .split_once('=')
+        .is_some_and(|(key, _)| LIBPQ_KEYWORDS.contains(&key.trim_end()))
+}
+
 /// The SQLite database `database` names: a file's path, or a `sqlite:` URL
 /// (`sqlite:///var/crawl.db`, `sqlite://crawl.db`, with SQLite's URI parameters such as
 /// `?mode=`). The crawl and the query CLI read the name the same way, so a config that

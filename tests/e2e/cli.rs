@@ -1355,6 +1355,56 @@ fn a_database_url_of_another_kind_is_refused_naming_the_key() {
     assert!(!dir.join("mysql:").exists(), "nothing was created");
 }
 
+/// A PostgreSQL connection string in libpq's keyword/value form, as `psql` and other
+/// programs take it, is refused naming the key, by `crawl` and by `query`, without the
+/// password it holds: it was taken for a SQLite path, and the crawl went into a new file
+/// named after it, password and all, beside the config, exiting 0.
+#[test]
+fn a_postgres_keyword_value_string_is_refused_without_its_password() {
+    let harness = Harness::default();
+    let database = "host=127.0.0.1 port=1 dbname=crawl user=crawler password=hunter2";
+    let config = harness.write_config(&format!(
+        "seeds = [\"http://127.0.0.1:1/\"]\n[retry]\nmax_attempts = 1\n\n[storage]\n\
+         database = {database:?}\n"
+    ));
+    let dir = config.parent().expect("the config's directory").to_owned();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+            .args(args)
+            .current_dir(&dir)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run the pipecrawl binary")
+    };
+    let crawl = refused(&run(&[
+        "crawl",
+        "--config",
+        config.to_str().unwrap_or_default(),
+    ]));
+    assert!(
+        crawl.contains(
+            "line 6: `storage.database` is a PostgreSQL connection string in keyword/value form"
+        ),
+        "{crawl}"
+    );
+    let query = refused(&run(&["query", "--db", database, "top"]));
+    assert!(
+        query.contains("is a PostgreSQL connection string in keyword/value form"),
+        "{query}"
+    );
+    for stderr in [&crawl, &query] {
+        assert!(stderr.contains("postgres://"), "{stderr}");
+        assert!(!stderr.contains("hunter2"), "{stderr}");
+    }
+    let made: Vec<_> = std::fs::read_dir(&dir)
+        .expect("read the config's directory")
+        .filter_map(Result::ok)
+        .map(|entry| entry.file_name())
+        .filter(|name| name.to_string_lossy().contains("dbname"))
+        .collect();
+    assert!(made.is_empty(), "nothing was created: {made:?}");
+}
+
 /// A proxy the crawler cannot use (SOCKS4, or no URL at all) is refused naming the key,
 /// and the message does not repeat the URL, which may hold the proxy's password.
 #[test]
