@@ -533,6 +533,10 @@ impl Store {
             // step up, `outage::brief`, and the server heard of it no more) is ended by
             // the server after as long: it held its rows locked, and the step run again
             // on a new connection waited for them until the node gave up for good.
+            // A `statement_timeout` the role or the database sets (a DBA's guard against
+            // runaway queries) cancelled the first step that ran past it, a migration or
+            // a lease, and the node stopped: its brief steps have their own limit, and
+            // the steps over the whole frontier are waited for however long they take.
             let options = PgConnectOptions::from_str(database)
                 .map_err(failed)?
                 .options([
@@ -541,6 +545,7 @@ impl Store {
                         "idle_in_transaction_session_timeout",
                         format!("{}s", outage::ANSWER_WITHIN.as_secs()),
                     ),
+                    ("statement_timeout", "0".to_owned()),
                 ]);
             let mut first = connect_postgres(&options).await.map_err(failed)?;
             let tables: Vec<String> = sqlx::query_scalar(OWN_TABLES)

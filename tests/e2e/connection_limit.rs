@@ -2,13 +2,14 @@
 //! than its pool would: the crawl fits its pool to the limit instead of asking the server
 //! again and again for a connection it refuses.
 
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use sqlx::PgPool;
 
 use super::cluster::run_to_the_end;
 use super::postgres::TestPostgres;
-use super::site::SiteBuilder;
+use super::site::{SiteBuilder, TestSite};
 
 /// The pages the home page links to.
 const PAGES: usize = 40;
@@ -35,6 +36,22 @@ pub(super) async fn a_role_allowed(
     }
     let database = postgres.url("crawl").replace("postgres@", "crawler@");
     Some((postgres, admin, database))
+}
+
+/// Writes `{name}.toml` in `dir`: a crawl of `site`'s home and pages into `database`,
+/// without delays or retries; its path.
+pub(super) fn crawl_config(dir: &Path, name: &str, site: &TestSite, database: &str) -> PathBuf {
+    let config = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            "seeds = [{:?}]\n[storage]\ndatabase = {database:?}\n[politeness]\n\
+             delay_ms = 0\nper_host_concurrency = 4\n[retry]\nmax_attempts = 1\n",
+            site.url(0, "/")
+        ),
+    )
+    .expect("write the config");
+    config
 }
 
 /// Under `ALTER ROLE crawler CONNECTION LIMIT 3` a node's pool of 8 asked for its fourth
@@ -68,16 +85,7 @@ async fn a_crawl_under_a_roles_connection_limit_runs_at_its_pace() {
             }
             format!("{database}{limit}")
         };
-        let config = dir.path().join(format!("crawl{limit}.toml"));
-        std::fs::write(
-            &config,
-            format!(
-                "seeds = [{:?}]\n[storage]\ndatabase = {database:?}\n[politeness]\n\
-                 delay_ms = 0\nper_host_concurrency = 4\n[retry]\nmax_attempts = 1\n",
-                site.url(0, "/")
-            ),
-        )
-        .expect("write the config");
+        let config = crawl_config(dir.path(), &format!("crawl{limit}"), &site, &database);
         let started = Instant::now();
         let out = run_to_the_end("crawl", &config);
         let took = started.elapsed();

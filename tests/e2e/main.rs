@@ -28,6 +28,7 @@ mod recrawl;
 mod refused;
 mod reload;
 mod resume;
+mod role_settings;
 mod seeds_file;
 mod service;
 mod site;
