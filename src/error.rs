@@ -186,6 +186,22 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    #[error(
+        "cannot bring the schema of {path} up to date as role {role:?} in schema {}: \
+         {message}. The crawl's role creates its tables in the first schema of its \
+         search_path, and owns them: {advice}",
+        .schema.as_deref().map_or("(none: no schema of its search_path exists)".to_owned(), |s| format!("{s:?}"))
+    )]
+    SchemaRefused {
+        path: PathBuf,
+        role: String,
+        schema: Option<String>,
+        /// The server's own words.
+        message: String,
+        /// The statements that would let the role in.
+        advice: String,
+    },
+
     #[error("cannot bring the database schema up to date: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 

@@ -21,6 +21,7 @@ mod idle_check;
 pub(crate) mod link_counts;
 mod migrate;
 mod outage;
+mod privilege;
 mod runs;
 mod script;
 mod sqlite_batch;
@@ -620,7 +621,9 @@ impl Store {
             };
             // sqlx takes an advisory lock around migrations: nodes starting together
             // migrate once.
-            migrate(&pool, database).await?;
+            if let Err(e) = migrate(&pool, database).await {
+                return Err(privilege::named(&pool, database, e).await);
+            }
             // Nodes keep the counts exact batch by batch, so they are never behind there;
             // asked all the same, for a database a future version leaves marked.
             let mut conn = match pool.acquire().await {
