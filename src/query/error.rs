@@ -111,6 +111,19 @@ pub enum QueryError {
     )]
     NoCrawlYet { database: String },
 
+    #[error(
+        "{database} has none of pipecrawl's tables in schema {here:?}; schema {there:?} \
+         holds a crawl: name it in the URL (?options=-csearch_path%3D{there}) or first in \
+         the role's search_path"
+    )]
+    CrawlInSchema {
+        database: String,
+        /// The connection's schema.
+        here: String,
+        /// The schema that holds a crawl.
+        there: String,
+    },
+
     #[error("{database} is not a pipecrawl database: it has no `{table}` table")]
     NotPipecrawl {
         database: String,

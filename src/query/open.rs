@@ -77,7 +77,18 @@ pub async fn open(database: &str, needs: Needs) -> Result<Reader, QueryError> {
         // An empty file, or one whose migrations have not yet made a table, is what a
         // crawl starting on a new database shows a reader for a moment.
         let no_crawl_yet = tables.iter().all(|t| t == "_sqlx_migrations");
-        return Err(if no_crawl_yet {
+        let elsewhere = if no_crawl_yet && reader.dialect() == Dialect::Postgres {
+            crawl_elsewhere(&mut reader).await?
+        } else {
+            None
+        };
+        return Err(if let Some([here, there]) = elsewhere {
+            QueryError::CrawlInSchema {
+                database: name,
+                here,
+                there,
+            }
+        } else if no_crawl_yet {
             QueryError::NoCrawlYet { database: name }
         } else if CRAWL_TABLES.contains(&table) {
             QueryError::NotPipecrawl {
@@ -164,6 +175,31 @@ async fn open_postgres(url: &str) -> Result<(Reader, Vec<String>), QueryError> {
         )
         .await?;
     Ok((reader, tables))
+}
+
+/// The connection's schema (its search_path's first that exists, or "none") and another
+/// that holds a crawl's tables, if one does: a crawl in a schema of its own, which this
+/// connection's search_path misses.
+async fn crawl_elsewhere(reader: &mut Reader) -> Result<Option<[String; 2]>, QueryError> {
+    let mut found = None;
+    reader
+        .each_row(
+            &Statement::new(
+                "SELECT coalesce(current_schema()::text, 'none'), f.schemaname::text
+                 FROM pg_tables f JOIN pg_tables p ON p.schemaname = f.schemaname
+                 WHERE f.tablename = 'frontier' AND p.tablename = 'pages'
+                   AND f.schemaname IS DISTINCT FROM current_schema()
+                 ORDER BY 2 LIMIT 1",
+            ),
+            |_, cells| {
+                if let [super::output::Cell::Text(here), super::output::Cell::Text(there)] = cells {
+                    found = Some([(*here).to_owned(), (*there).to_owned()]);
+                }
+                Ok(true)
+            },
+        )
+        .await?;
+    Ok(found)
 }
 
 /// Refuses a PostgreSQL database made before `migrations/postgres/0002_query.sql`,

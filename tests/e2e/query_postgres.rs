@@ -876,3 +876,42 @@ async fn a_type_sqlx_looks_up_is_refused_with_the_advice_to_cast_it() {
     };
     assert_fails(&out, &["cast it to text (`v::text`)"]);
 }
+
+/// A crawl in a schema of its own (the crawl's role's `search_path`) asked through a
+/// connection whose search_path is another was "holds no crawl yet … ask again once it
+/// has started", of a crawl long done. The error names the schema that holds it and how
+/// to name that schema in the URL, which then answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_in_another_schema_is_named_when_the_search_path_misses_it() {
+    use sqlx::Connection;
+    let test = "a_crawl_in_another_schema_is_named_when_the_search_path_misses_it";
+    let Some(server) = TestPostgres::start(test) else {
+        return;
+    };
+    let db = server.database("schemas").await;
+    let mut admin = sqlx::PgConnection::connect(&db).await.expect("connect");
+    sqlx::query("CREATE SCHEMA crawl")
+        .execute(&mut admin)
+        .await
+        .expect("make the crawl's schema");
+    let in_schema = format!("{db}?options=-csearch_path%3Dcrawl");
+    pipecrawl::store::Store::open(&in_schema)
+        .await
+        .expect("migrate the schema")
+        .close()
+        .await
+        .expect("close the store");
+    assert_fails(
+        &pipecrawl(args(&["query", "--db", &db, "stats"])).await,
+        &[
+            "has none of pipecrawl's tables in schema \"public\"; schema \"crawl\" holds a \
+           crawl: name it in the URL (?options=-csearch_path%3Dcrawl)",
+        ],
+    );
+    let asked = pipecrawl(args(&["query", "--db", &in_schema, "stats"])).await;
+    assert!(
+        asked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&asked.stderr)
+    );
+}
