@@ -112,21 +112,12 @@ fn statement(dialect: Dialect, inlinks: &str, args: &BrokenArgs, limit: Option<u
         super::push_host_filter(&mut q, "s.url", host);
     }
     if args.unchecked {
-        // From the targets never requested (a few, or none, of a crawl's link targets)
-        // to their links, never from every link to its target's page, which SQLite's
-        // planner otherwise picks: a scan of all of `links` (52 s for 9 million).
-        let join = dialect.ordered_join();
-        q.push(format_args!(
+        q.push(
             " UNION ALL
              SELECT 'unchecked', i.url, t.status, NULL,
-                    CASE WHEN t.location IS NOT NULL THEN t.final_url END, s.url, l.anchor_text
-             FROM {inlinks} AS i LEFT JOIN pages t ON t.url = i.url
-             {join} links l ON l.target_url = i.url {join} pages s ON s.id = l.source_id
-             WHERE {UNCHECKED}"
-        ));
-        if let Some(host) = &args.host {
-            super::push_host_filter(&mut q, "s.url", host);
-        }
+                    CASE WHEN t.location IS NOT NULL THEN t.final_url END, s.url, l.anchor_text",
+        );
+        push_unchecked_links(&mut q, dialect, inlinks, args.host.as_deref());
     }
     // NULLs sort first in SQLite and last in PostgreSQL: spelled out, both agree.
     q.push(
@@ -135,6 +126,32 @@ fn statement(dialect: Dialect, inlinks: &str, args: &BrokenArgs, limit: Option<u
                                page, anchor_text",
     );
     super::push_limit(&mut q, limit);
+    q
+}
+
+/// `FROM … WHERE …` of the links (`l`, on page `s`) to targets never requested (`i`, with
+/// its page `t`, if any), on `host`'s pages if given. From those targets (a few, or none,
+/// of a crawl's link targets) to their links, never from every link to its target's
+/// page, which SQLite's planner otherwise picks: a scan of all of `links` (52 s for 9
+/// million), or with `host` of every link on its pages (82 s).
+fn push_unchecked_links(q: &mut Statement, dialect: Dialect, inlinks: &str, host: Option<&str>) {
+    let join = dialect.ordered_join();
+    q.push(format_args!(
+        " FROM {inlinks} AS i LEFT JOIN pages t ON t.url = i.url
+         {join} links l ON l.target_url = i.url {join} pages s ON s.id = l.source_id
+         WHERE {UNCHECKED}"
+    ));
+    if let Some(host) = host {
+        super::push_host_filter(q, "s.url", host);
+    }
+}
+
+/// Whether any link (on `host`'s pages, if given) leads to a target never requested, as
+/// `--unchecked` would list them: 1 or 0.
+fn any_unchecked(dialect: Dialect, inlinks: &str, host: Option<&str>) -> Statement {
+    let mut q = Statement::new("SELECT count(*) FROM (SELECT 1");
+    push_unchecked_links(&mut q, dialect, inlinks, host);
+    q.push(" LIMIT 1) AS any_unchecked");
     q
 }
 
@@ -218,21 +235,7 @@ pub(super) async fn answer(
     if !args.unchecked {
         // Whether, not how many: counting would look up every link target. With `--host`,
         // of the links on that host's pages, as `--unchecked` would list them.
-        let mut q = Statement::new("SELECT count(*) FROM (SELECT 1 FROM ");
-        match &args.host {
-            None => q.push(inlinks),
-            Some(host) => {
-                q.push(
-                    "(SELECT l.target_url AS url
-                      FROM pages s JOIN links l ON l.source_id = s.id WHERE 1 = 1",
-                );
-                super::push_host_filter(&mut q, "s.url", host);
-                q.push(")")
-            }
-        };
-        q.push(format_args!(
-            " AS i LEFT JOIN pages t ON t.url = i.url WHERE {UNCHECKED} LIMIT 1) AS any_unchecked"
-        ));
+        let q = any_unchecked(conn.dialect(), inlinks, args.host.as_deref());
         let unchecked = conn.integer(&q).await?;
         if unchecked > Some(0) {
             notes.push(
@@ -296,5 +299,23 @@ mod tests {
             let q = statement(Dialect::Sqlite, "inlinks", &args, None);
             crate::query::plan::assert_indexed(&mut reader, &q, "l", false).await;
         }
+    }
+
+    /// `broken --host` of a crawl of 400,000 pages and 9 million links, every target
+    /// crawled: whether any link on the host's pages went unchecked (the note that
+    /// `--unchecked` lists them) is asked from the targets never requested, through the
+    /// index of link targets, not by looking up the target of every link on the host's
+    /// pages (27 s of the answer's 28; 0.9 s without `--host`).
+    #[tokio::test]
+    async fn whether_a_hosts_links_went_unchecked_is_asked_of_the_targets_never_requested() {
+        let (_dir, mut reader) = crate::query::plan::reader().await;
+        let q = any_unchecked(Dialect::Sqlite, "inlinks", Some("example.com"));
+        let plan = crate::query::plan::lines(&mut reader, &q).await;
+        let from_targets = "SEARCH l USING COVERING INDEX links_target";
+        assert!(
+            plan.iter().any(|l| l.starts_with(from_targets)),
+            "{}\n{plan:#?}",
+            q.sql()
+        );
     }
 }
