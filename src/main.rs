@@ -157,8 +157,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for note in &answer.notes {
                 cli::note(cli.log_format, note);
             }
-            if matches!(&question, Question::Broken(args) if args.fail) && answer.broken_links > 0 {
-                anyhow::bail!("{} (--fail)", Count(answer.broken_links, "broken link"));
+            if matches!(&question, Question::Broken(args) if args.fail) {
+                let failed = [
+                    (answer.broken_links, "broken link"),
+                    (answer.failed_seeds, "failed seed"),
+                ]
+                .into_iter()
+                .filter(|(n, _)| *n > 0)
+                .map(|(n, what)| Count(n, what).to_string())
+                .collect::<Vec<_>>();
+                if !failed.is_empty() {
+                    anyhow::bail!("{} (--fail)", failed.join(" and "));
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

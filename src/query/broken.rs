@@ -9,7 +9,9 @@
 //! scope, those only `nofollow` links lead to (not followed by default), and those it left
 //! as traps (past a host's page budget, or looking like a crawler trap), were never
 //! requested, so they are neither broken nor fine: `--unchecked` lists them (`kind` =
-//! `unchecked`).
+//! `unchecked`). A seed that failed, which no link leads to, is listed too (`kind` =
+//! `seed`): a CI check of a site whose root the server does not serve has no broken link
+//! to fail on, yet checked nothing.
 
 use std::io::{self, Write};
 
@@ -67,6 +69,16 @@ fn dead_links(dialect: Dialect) -> String {
     )
 }
 
+/// Dead seeds (`d`, of [`dead_links`]) no link leads to: a root the server does not
+/// serve, a host that is down. A seed a link leads to is a target `broken` lists
+/// already; one robots.txt kept the crawler from is no failure of the site.
+const FAILED_SEEDS: &str = "
+    SELECT 'seed', d.target, d.status, d.error_kind, d.final_url, NULL, NULL
+    FROM dead d JOIN frontier f ON f.url = d.target
+    WHERE f.discovered_from IS NULL AND f.kind = 'page' AND f.depth = 0
+      AND coalesce(d.error_kind, '') NOT IN ('robots', 'robots_unavailable')
+      AND NOT EXISTS (SELECT 1 FROM links l WHERE l.target_url = d.target)";
+
 /// Link targets (`i`) with no page row (`t`) or a `trap` one, or redirects to such:
 /// never requested.
 const UNCHECKED: &str = "
@@ -92,25 +104,24 @@ const COLUMNS: [&str; 7] = [
 const GROUP_COLUMNS: usize = 5;
 
 /// The kinds of target, in the order listed.
-const KINDS: [(&str, &str); 3] = [
+const KINDS: [(&str, &str); 4] = [
     ("broken", "broken"),
     ("robots", "blocked by robots.txt (not requested)"),
+    ("seed", "seed"),
     ("unchecked", "not checked"),
 ];
 
-/// The answer's rows: the broken and robots links, and with `--unchecked` the links to
-/// targets never requested, read from `inlinks` (the table, or its count from `links`).
-/// One row per link, a target's links together: a target in every page's footer has as
-/// many links as the site has pages, so they stream rather than being gathered.
+/// Where [`KINDS`] has failed seeds, which are counted as seeds, not as links.
+const SEED: usize = 2;
+
+/// The answer's rows: the broken and robots links and the failed seeds no link leads to,
+/// and with `--unchecked` the links to targets never requested, read from `inlinks` (the
+/// table, or its count from `links`). One row per link, a target's links together: a
+/// target in every page's footer has as many links as the site has pages, so they
+/// stream rather than being gathered.
 fn statement(dialect: Dialect, inlinks: &str, args: &BrokenArgs, limit: Option<u64>) -> Statement {
-    let mut q = Statement::new(format!(
-        "SELECT {} FROM ({}",
-        COLUMNS.join(", "),
-        dead_links(dialect),
-    ));
-    if let Some(host) = &args.host {
-        super::push_host_filter(&mut q, "s.url", host);
-    }
+    let mut q = Statement::new(format!("SELECT {} FROM (", COLUMNS.join(", ")));
+    push_dead(&mut q, dialect, args.host.as_deref());
     if args.unchecked {
         q.push(
             " UNION ALL
@@ -202,10 +213,10 @@ pub(super) async fn answer(
     }
 
     let rows = links.iter().sum();
-    let broken_links = if more || gone {
+    let (broken_links, failed_seeds) = if more || gone {
         count_broken(conn, args.host.as_deref()).await?
     } else {
-        links[0]
+        (links[0], links[SEED])
     };
     if gone {
         // Notes on what was shown would be about rows nobody read.
@@ -213,6 +224,7 @@ pub(super) async fn answer(
             rows,
             notes: Vec::new(),
             broken_links,
+            failed_seeds,
         });
     }
     // Counts of what was shown would read as totals: only give them for a whole answer.
@@ -223,12 +235,13 @@ pub(super) async fn answer(
             .iter()
             .enumerate()
             .filter(|(i, _)| *i == 0 || links[*i] > 0)
-            .map(|(i, (_, what))| {
-                format!(
+            .map(|(i, (_, what))| match i {
+                SEED => format!("{} failed (no page links there)", Count(targets[i], what)),
+                _ => format!(
                     "{} to {} {what}",
                     Count(links[i], "link"),
                     Count(targets[i], "URL")
-                )
+                ),
             })
             .collect()
     };
@@ -250,6 +263,7 @@ pub(super) async fn answer(
         rows,
         notes,
         broken_links,
+        failed_seeds,
     })
 }
 
@@ -263,19 +277,40 @@ fn reader_gone(written: io::Result<()>) -> Result<bool, QueryError> {
     }
 }
 
-/// Every broken link on pages of `host` (or all), for an answer `--limit` cut short: the
-/// links shown are then only some of them, and `--fail` must say how many there are.
-async fn count_broken(conn: &mut Reader, host: Option<&str>) -> Result<u64, QueryError> {
-    let mut q = Statement::new(format!(
-        "SELECT count(*) FROM ({}",
-        dead_links(conn.dialect())
-    ));
+/// The dead links on pages of `host` (or all), and the failed seeds of that host that no
+/// link leads to.
+fn push_dead(q: &mut Statement, dialect: Dialect, host: Option<&str>) {
+    q.push(dead_links(dialect));
     if let Some(host) = host {
-        super::push_host_filter(&mut q, "s.url", host);
+        super::push_host_filter(q, "s.url", host);
     }
-    q.push(") AS dead WHERE kind = 'broken'");
-    let counted = conn.integer(&q).await?.unwrap_or(0);
-    Ok(u64::try_from(counted).unwrap_or(0))
+    q.push(format_args!(" UNION ALL {FAILED_SEEDS}"));
+    if let Some(host) = host {
+        super::push_host_filter(q, "d.target", host);
+    }
+}
+
+/// Every broken link on pages of `host` (or all), and every failed seed, for an answer
+/// `--limit` cut short: the rows shown are then only some of them, and `--fail` must say
+/// how many there are.
+async fn count_broken(conn: &mut Reader, host: Option<&str>) -> Result<(u64, u64), QueryError> {
+    let mut q = Statement::new(
+        "SELECT sum(CASE WHEN kind = 'broken' THEN 1 ELSE 0 END),
+                sum(CASE WHEN kind = 'seed' THEN 1 ELSE 0 END) FROM (",
+    );
+    push_dead(&mut q, conn.dialect(), host);
+    q.push(") AS dead");
+    let mut counts = [0_u64; 2];
+    conn.each_row(&q, |_, cells| {
+        for (count, cell) in counts.iter_mut().zip(cells) {
+            if let Cell::Int(n) = cell {
+                *count = u64::try_from(*n).unwrap_or(0);
+            }
+        }
+        Ok(false)
+    })
+    .await?;
+    Ok((counts[0], counts[1]))
 }
 
 #[cfg(test)]

@@ -66,6 +66,9 @@ pub struct Answer {
     /// Links found broken (`broken` only), so a link check can fail a CI job: all of
     /// them, counted apart when `--limit` cut the rows short.
     pub broken_links: u64,
+    /// Seeds that failed and that no link leads to (`broken` only): a site whose root the
+    /// server does not serve has no broken link, yet fails a link check all the same.
+    pub failed_seeds: u64,
 }
 
 /// Answers `question` from `database` (a SQLite file's path or a `postgres://` URL),
@@ -117,6 +120,7 @@ async fn print_rows(
             .into_iter()
             .collect(),
         broken_links: 0,
+        failed_seeds: 0,
     })
 }
 

@@ -500,17 +500,12 @@ async fn broken_links_on_a_noindex_page_are_reported() {
     harness.crawl(&[site.url(0, "/")], "").await;
     let (tag, gone) = (site.url(0, "/tag"), site.url(0, "/gone"));
 
-    let db = harness.db_path().display().to_string();
-    let out = pipecrawl(args(&[
-        "query", "--db", &db, "--format", "csv", "broken", "--fail",
-    ]))
+    assert_link_check_fails(
+        &harness,
+        &format!("broken,{gone},404,,,{tag},An old post"),
+        "error: 1 broken link (--fail)",
+    )
     .await;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains(&format!("broken,{gone},404,,,{tag},An old post")),
-        "{stdout}"
-    );
-    assert_fails(&out, &["error: 1 broken link (--fail)"]);
     let to_post = rows(&harness, &["links", "--to", &site.url(0, "/post")]).await;
     assert_eq!(
         to_post.iter().map(|r| text(r, "page")).collect::<Vec<_>>(),
@@ -523,6 +518,42 @@ async fn broken_links_on_a_noindex_page_are_reported() {
         .await
         .expect("the tag page's row");
     assert_eq!(page.title, None, "noindex keeps the page's own title out");
+}
+
+/// A docs build whose root a CI server does not serve (a seed's `/docs` redirecting to a
+/// `/docs/` that answers 404): the crawl got an answer, so it exits 0, and no page links
+/// to the seed, so no link was broken either: `--fail` passed a site with no page at all.
+/// A failed seed no link leads to is listed (`kind` = `seed`) and fails the check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_fail_fails_when_a_seed_no_link_leads_to_failed() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(&h, "/docs", Resource::Redirect(301, "/docs/".to_owned()));
+    b.add(&h, "/docs/", Resource::Status(404, "not here".to_owned()));
+    let site = b.start();
+    let harness = Harness::default();
+    let (seed, end) = (site.url(0, "/docs"), site.url(0, "/docs/"));
+    harness.crawl(std::slice::from_ref(&seed), "").await;
+
+    assert_link_check_fails(
+        &harness,
+        &format!("seed,{seed},404,,{end},,"),
+        "error: 1 failed seed (--fail)",
+    )
+    .await;
+}
+
+/// Asserts that `query broken --fail`, in CSV, prints the line `row` and fails saying
+/// `says`: a CI job's link check.
+async fn assert_link_check_fails(harness: &Harness, row: &str, says: &str) {
+    let db = harness.db_path().display().to_string();
+    let out = pipecrawl(args(&[
+        "query", "--db", &db, "--format", "csv", "broken", "--fail",
+    ]))
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.lines().any(|line| line == row), "{stdout}");
+    assert_fails(&out, &[says]);
 }
 
 /// A `rel="nofollow"` link (a sponsored or user-written one) is not followed by default,
