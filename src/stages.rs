@@ -9,9 +9,9 @@
 //! a few additions: far below the noise.
 
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The stages, in pipeline order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +108,8 @@ struct Inner {
     queues: Queues,
     history: Mutex<History>,
     started: Instant,
+    /// Nanoseconds the dispatcher held URLs none of whose hosts was due yet.
+    host_turns: AtomicU64,
 }
 
 #[derive(Default)]
@@ -171,6 +173,7 @@ impl Stages {
                 queues,
                 history: Mutex::new(History::default()),
                 started: Instant::now(),
+                host_turns: AtomicU64::new(0),
             }),
         }
     }
@@ -215,6 +218,14 @@ impl Stages {
             .push(sample, short_of_bytes, self.inner.queues.capacity);
     }
 
+    /// The dispatcher waited this long with URLs in hand, none of whose hosts was due
+    /// (a delay, a Crawl-delay, a `Retry-After`): its stage reads that as waiting for
+    /// input, as every other stage's does, though the crawl waited on politeness.
+    pub fn waited_for_hosts(&self, waited: Duration) {
+        let nanos = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
+        self.inner.host_turns.fetch_add(nanos, Ordering::Relaxed);
+    }
+
     /// The figures so far.
     pub fn report(&self) -> StageReport {
         let now = self.now();
@@ -244,6 +255,7 @@ impl Stages {
             queues,
             queue_samples: history.samples.clone(),
             sample_every_s: history.every,
+            host_turns_s: self.inner.host_turns.load(Ordering::Relaxed) as f64 / 1e9,
         }
     }
 
@@ -460,6 +472,9 @@ pub struct StageReport {
     /// Depths over time, oldest first; each covers `sample_every_s` seconds.
     pub queue_samples: Vec<Sample>,
     pub sample_every_s: f64,
+    /// Seconds URLs waited in the dispatcher's window for their hosts to be due, nothing
+    /// else ready: the time a polite crawl of few hosts takes.
+    pub host_turns_s: f64,
 }
 
 impl fmt::Display for StageReport {
@@ -495,7 +510,16 @@ impl fmt::Display for StageReport {
                 )
             })
             .collect();
-        writeln!(f, "queues (mean depth/capacity): {}", queues.join(", "))
+        writeln!(f, "queues (mean depth/capacity): {}", queues.join(", "))?;
+        if self.host_turns_s >= 0.05 {
+            writeln!(
+                f,
+                "hosts' turns: {:.1} s with URLs waiting for their host to be due, nothing \
+                 else ready (politeness.delay_ms, a Crawl-delay or a Retry-After)",
+                self.host_turns_s
+            )?;
+        }
+        Ok(())
     }
 }
 

@@ -922,6 +922,7 @@ impl Dispatcher {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
+            let waiting_for_hosts = matches!(popped, Pop::WaitUntil(_));
             let wake_at = match popped {
                 Pop::Job(job) => {
                     let id = job.id;
@@ -1009,12 +1010,16 @@ impl Dispatcher {
                     None => std::future::pending().await,
                 }
             };
+            let waited_from = Instant::now();
             let refilled = tokio::select! {
                 () = sleep => None,
                 () = self.progress.shared.wake.notified() => None,
                 () = stop.cancelled() => None,
                 done = refilled => Some(done),
             };
+            if waiting_for_hosts {
+                self.progress.stages.waited_for_hosts(waited_from.elapsed());
+            }
             if let Some((leased, started)) = refilled {
                 self.refill = None;
                 self.take_refill(started, leased, &mut drained, next_rebalance)?;

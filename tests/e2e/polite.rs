@@ -3179,3 +3179,33 @@ async fn a_name_waiting_for_its_address_goes_when_a_request_there_ends() {
         i64::try_from(2 * PAGES).unwrap_or_default()
     );
 }
+
+/// A link check of a site of one's own, served on loopback, at the default 500 ms
+/// between requests: nearly all of its time goes to waiting for the host's turn, while
+/// every stage of the summary reads as waiting for input and the fetch stage's
+/// "politeness waits" as nothing. The summary says how long URLs waited for their host
+/// to be due, and which key sets that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_summary_says_how_long_urls_waited_for_their_hosts_turn() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(&h, "/", html("<a href='/a'>A</a> <a href='/b'>B</a>"));
+    b.add(&h, "/a", html("<title>A</title>"));
+    b.add(&h, "/b", html("<title>B</title>"));
+    let site = b.start();
+    let harness = Harness::default();
+    let summary = harness
+        .crawl(&[site.url(0, "/")], "[politeness]\ndelay_ms = 1000\n")
+        .await
+        .to_string();
+    assert!(
+        summary
+            .lines()
+            .any(|line| line.starts_with("hosts' turns: ") && line.contains("politeness.delay_ms")),
+        "{summary}"
+    );
+
+    let quick = Harness::default();
+    let summary = quick.crawl(&[site.url(0, "/")], "").await.to_string();
+    assert!(!summary.contains("hosts' turns"), "{summary}");
+}
