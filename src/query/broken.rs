@@ -70,13 +70,13 @@ fn dead_links(dialect: Dialect) -> String {
 }
 
 /// Dead seeds (`d`, of [`dead_links`]) no link leads to: a root the server does not
-/// serve, a host that is down. A seed a link leads to is a target `broken` lists
-/// already; one robots.txt kept the crawler from is no failure of the site.
+/// serve, a host that is down, a robots.txt that keeps the crawler out (`Disallow: /` on
+/// a staging server, or one answering 500): each leaves a check with nothing fetched. A
+/// seed a link leads to is a target `broken` lists already.
 const FAILED_SEEDS: &str = "
     SELECT 'seed', d.target, d.status, d.error_kind, d.final_url, NULL, NULL
     FROM dead d JOIN frontier f ON f.url = d.target
     WHERE f.discovered_from IS NULL AND f.kind = 'page' AND f.depth = 0
-      AND coalesce(d.error_kind, '') NOT IN ('robots', 'robots_unavailable')
       AND NOT EXISTS (SELECT 1 FROM links l WHERE l.target_url = d.target)";
 
 /// Link targets (`i`) with no page row (`t`) or a `trap` one, or redirects to such:

@@ -543,6 +543,37 @@ async fn broken_fail_fails_when_a_seed_no_link_leads_to_failed() {
     .await;
 }
 
+/// A site whose robots.txt keeps the crawler out (`Disallow: /` on a staging server, or a
+/// robots.txt that answers 500) had nothing fetched, no link read: `--fail` passed it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_fail_fails_when_robots_txt_kept_the_crawler_from_a_seed() {
+    for (robots, kind) in [
+        (
+            Resource::Typed("text/plain", b"User-agent: *\nDisallow: /\n".to_vec()),
+            "robots",
+        ),
+        (
+            Resource::Status(500, "down".to_owned()),
+            "robots_unavailable",
+        ),
+    ] {
+        let mut b = SiteBuilder::bind(1).await;
+        let h = b.authority(0);
+        b.add(&h, "/robots.txt", robots);
+        b.add(&h, "/", Resource::Html("<a href='/a'>A</a>".to_owned()));
+        let site = b.start();
+        let harness = Harness::default();
+        let seed = site.url(0, "/");
+        harness.crawl(std::slice::from_ref(&seed), "").await;
+        assert_link_check_fails(
+            &harness,
+            &format!("seed,{seed},,{kind},,,"),
+            "error: 1 failed seed (--fail)",
+        )
+        .await;
+    }
+}
+
 /// Asserts that `query broken --fail`, in CSV, prints the line `row` and fails saying
 /// `says`: a CI job's link check.
 async fn assert_link_check_fails(harness: &Harness, row: &str, says: &str) {
