@@ -1387,7 +1387,10 @@ fn a_postgres_keyword_value_string_is_refused_without_its_password() {
         ),
         "{crawl}"
     );
-    let query = refused(&run(&["query", "--db", database, "top"]));
+    // `--db` is no config: refused as a database is.
+    let query = run(&["query", "--db", database, "top"]);
+    assert_eq!(query.status.code(), Some(1));
+    let query = text(&query.stderr);
     assert!(
         query.contains("is a PostgreSQL connection string in keyword/value form"),
         "{query}"
