@@ -522,6 +522,7 @@ async fn add_seeds(State(admin): State<Arc<Admin>>, request: Request) -> Respons
         .filter_map(|url| url.host_str().map(str::to_owned))
         .collect();
     let rows: Vec<Discovered> = seeds.iter().map(|url| scope.seed(url)).collect();
+    admin.host_rules.learn_credentials(&seeds);
     admin.scope.set(scope);
     let added = match admin.store.enqueue_seeds_once(&rows, admin.readmit.1).await {
         Ok(added) => added,

@@ -102,11 +102,15 @@ pub struct HttpClient {
 }
 
 impl HttpClient {
-    /// A GET of `url`, with the headers of the first `[[fetch.host]]` rule matching its
-    /// host, unless the rule is for https only and `url` is plain http (see
-    /// [`HostRules`]; `fetch.headers` are the client's own).
+    /// A GET of `url`, with the credentials a seed gave for its origin (as HTTP Basic
+    /// authorization) and the headers of the first `[[fetch.host]]` rule matching its
+    /// host (which may replace them), unless the rule is for https only and `url` is
+    /// plain http (see [`HostRules`]; `fetch.headers` are the client's own).
     pub fn get(&self, url: &Url) -> RequestBuilder {
-        let request = self.client.get(url.clone());
+        let mut request = self.client.get(url.clone());
+        if let Some((user, password)) = self.host_rules.credentials_for(url) {
+            request = request.basic_auth(user, Some(password));
+        }
         match self.host_rules.headers_for(url) {
             Some(headers) => request.headers(headers.clone()),
             None => request,

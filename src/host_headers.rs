@@ -8,16 +8,27 @@
 //! seed is on such a host (a rule for hosts reached by links only). Seeds count as they
 //! come, wherever from: the config's and the database's at the start, a reload's, and
 //! those sent over the admin API, once stored.
+//!
+//! A seed's user name and password (`http://user:pw@host/`) are kept here, for its
+//! origin, and not in its URL: the URL is stored, logged and shared, and a page on the
+//! origin linked with them (relatively, from the seed) and without (absolutely) would be
+//! two rows and two fetches.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{PoisonError, RwLock};
 
 use reqwest::header::HeaderMap;
 use url::Url;
 
 use crate::config::HostHeaders;
+use crate::urlnorm;
 
 pub struct HostRules {
     rules: Box<[(HostHeaders, Seeded)]>,
+    /// The user name and password of seeds, percent-decoded, by origin (`http://host:port`):
+    /// one entry for each origin a seed names them for, the last seed's winning.
+    credentials: RwLock<HashMap<String, (String, String)>>,
 }
 
 /// The schemes of the seeds on a rule's hosts so far. Only ever set: a seed stays one.
@@ -34,7 +45,44 @@ impl HostRules {
                 .iter()
                 .map(|rule| (rule.clone(), Seeded::default()))
                 .collect(),
+            credentials: RwLock::default(),
         }
+    }
+
+    /// Keeps the user name and password `seeds` write for their origins, before the seeds
+    /// are queued without them ([`without_credentials`]), so their first fetch has them.
+    pub fn learn_credentials<'a>(&self, seeds: impl IntoIterator<Item = &'a Url>) {
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        let mut credentials = self
+            .credentials
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        for seed in seeds.into_iter().filter(|s| urlnorm::has_userinfo(s)) {
+            let pair = (
+                decode(seed.username()),
+                decode(seed.password().unwrap_or_default()),
+            );
+            credentials.insert(seed.origin().ascii_serialization(), pair);
+        }
+    }
+
+    /// The user name and password a seed gave for `url`'s origin, unless `url` writes
+    /// its own (a URL stored with them before they were kept here), which it is sent with.
+    pub fn credentials_for(&self, url: &Url) -> Option<(String, String)> {
+        if urlnorm::has_userinfo(url) {
+            return None;
+        }
+        let credentials = self
+            .credentials
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        credentials
+            .get(&url.origin().ascii_serialization())
+            .cloned()
     }
 
     /// Counts `seeds` for every rule matching their hosts.
@@ -60,6 +108,14 @@ impl HostRules {
             seeded.http.load(Ordering::Relaxed) || !seeded.https.load(Ordering::Relaxed);
         (plain_http || url.scheme() == "https").then_some(&rule.headers)
     }
+}
+
+/// `url` without its user name and password: how a seed is stored, logged and fetched
+/// (with them sent, as [`HostRules::credentials_for`] gives them).
+pub fn without_credentials(url: &Url) -> Url {
+    let mut url = url.clone();
+    urlnorm::drop_userinfo(&mut url);
+    url
 }
 
 #[cfg(test)]

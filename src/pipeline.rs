@@ -393,6 +393,7 @@ async fn run_stages(
     }
     network.trust(config.seeds.iter().chain(&known_seeds));
     host_rules.learn(config.seeds.iter().chain(&known_seeds));
+    host_rules.learn_credentials(&config.seeds);
     let scope = SharedScope::new(Scope::new(&config, &store.in_scope(known_seeds).await?));
     enqueue_seeds(&store, &config, &scope.get(), None).await?;
     // Queued, trusted and in scope: a seeds file's million URLs need not stay for the crawl.
@@ -957,6 +958,7 @@ impl Reload {
         }
         // Before the seeds, whose hosts would be admitted with them and not looked at.
         admit_named_hosts(&self.store, config, self.readmit.1).await?;
+        self.host_rules.learn_credentials(&config.seeds);
         enqueue_seeds(&self.store, config, &rules, Some(&self.seen)).await?;
         self.host_rules.learn(&config.seeds);
         let changing = self.scope.changing().await;

@@ -505,10 +505,11 @@ impl Scope {
         !self.hosts_given && !self.host_in_scope(url)
     }
 
-    /// A seed's frontier row: depth 0, trusted, never a trap.
+    /// A seed's frontier row: depth 0, trusted, never a trap; without the user name and
+    /// password its URL may write, which the client keeps for its origin ([`crate::host_headers::HostRules::learn_credentials`]).
     pub fn seed(&self, url: &Url) -> Discovered {
         Discovered {
-            url: url.clone(),
+            url: crate::host_headers::without_credentials(url),
             host: urlnorm::host_key(url),
             depth: 0,
             priority: self.priority(url, 0),

@@ -228,17 +228,27 @@ fn drop_trailing_dots(url: &mut Url) -> Result<(), UrlError> {
 /// Every link of every page passes here: most carry no credentials and cost two reads
 /// (`origin()` allocates).
 pub fn strip_foreign_userinfo(url: &mut Url, page: &Url) {
-    if url.username().is_empty() && url.password().is_none() {
+    if !has_userinfo(url) {
         return;
     }
     let own = url.username() == page.username()
         && url.password() == page.password()
         && url.origin() == page.origin();
     if !own {
-        // Only a URL without a host cannot take these, and an http(s) URL has one.
-        let _ = url.set_username("");
-        let _ = url.set_password(None);
+        drop_userinfo(url);
     }
+}
+
+/// Whether `url` writes a user name or a password.
+pub fn has_userinfo(url: &Url) -> bool {
+    !url.username().is_empty() || url.password().is_some()
+}
+
+/// Drops the user name and password of `url`.
+pub fn drop_userinfo(url: &mut Url) {
+    // Only a URL without a host cannot take these, and an http(s) URL has one.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
 }
 
 /// The politeness and robots.txt unit: host plus port when it is not the scheme's default.

@@ -744,11 +744,11 @@ async fn credentials_written_in_a_robots_txt_redirect_are_never_sent() {
 /// A URL's user name and password are sent (HTTP Basic authorization) to its host. Those a
 /// page writes in a link or a redirect (`http://user:pw@host/`) are not the crawl's to
 /// send: found URLs lose them, so they reach no host and the URL is the row and the fetch
-/// it is without them. A seed's own, which its relative links inherit, stay on its host.
+/// it is without them. A seed's own go to its origin alone, and are stored nowhere.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_written_in_a_found_url_are_never_sent() {
-    let mut b = SiteBuilder::bind(1).await;
-    let h = b.authority(0);
+    let mut b = SiteBuilder::bind(2).await;
+    let (h, h1) = (b.authority(0), b.authority(1));
     b.add(
         &h,
         "/",
@@ -763,19 +763,24 @@ async fn credentials_written_in_a_found_url_are_never_sent() {
         Resource::Redirect(301, format!("http://page:secret@{h}/moved")),
     );
     b.add(
-        &h,
+        &h1,
         "/own/",
         Resource::Html(format!(
             "<a href='inner'>inner</a><a href='http://other:pw@{h}/other'>o</a>"
         )),
     );
-    for path in ["/secret", "/moved", "/own/inner", "/other"] {
+    for path in ["/secret", "/moved", "/other"] {
         b.add(&h, path, Resource::Html("<title>ok</title>".into()));
     }
+    b.add(
+        &h1,
+        "/own/inner",
+        Resource::Html("<title>ok</title>".into()),
+    );
     let site = b.start();
     let harness = Harness::default();
-    let own = format!("http://me:pw@{h}/own/");
-    harness.crawl(&[site.url(0, "/"), own.clone()], "").await;
+    let own = format!("http://me:pw@{h1}/own/");
+    harness.crawl(&[site.url(0, "/"), own], "").await;
 
     let authorized: Vec<(String, bool)> = site
         .hits()
@@ -809,7 +814,7 @@ async fn credentials_written_in_a_found_url_are_never_sent() {
             site.url(0, "/go"),
             site.url(0, "/other"),
             site.url(0, "/secret"),
-            format!("http://me:pw@{h}/own/inner"),
+            site.url(1, "/own/inner"),
         ]
     );
     let sql = format!(
@@ -824,10 +829,73 @@ async fn credentials_written_in_a_found_url_are_never_sent() {
     );
 }
 
+/// A seed's user name and password (`http://user:pw@host/`) are for its origin: every
+/// request there carries them, robots.txt's and an absolute link's too, and none goes
+/// elsewhere. They were kept in the URL, so they were stored in `pages`, `links` and
+/// `frontier` (a database made to be shared, which never holds the config for this
+/// reason), written in every log line naming the URL, and a page linked both relatively
+/// (`/a`, with them) and absolutely (`http://host/a`, without) was two rows and two
+/// fetches, one of them unauthorized.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeds_credentials_go_to_its_origin_and_are_stored_nowhere() {
+    let mut b = SiteBuilder::bind(2).await;
+    let (h, other) = (b.authority(0), b.authority(1));
+    b.add(
+        &h,
+        "/",
+        Resource::Html(format!(
+            "<a href='/a'>a</a><a href='http://{h}/a'>a again</a><a href='/go'>go</a>"
+        )),
+    );
+    b.add(
+        &h,
+        "/go",
+        Resource::Redirect(302, format!("http://{other}/landed")),
+    );
+    b.add(&h, "/a", Resource::Html("<title>a</title>".into()));
+    b.add(&other, "/landed", Resource::Html("<title>x</title>".into()));
+    let site = b.start();
+    let harness = Harness::default();
+    let extra = "[network]\nallow = ['127.0.0.0/8']\n[scope]\nhosts = ['127.0.0.1', '127.0.0.2']\n";
+    harness.crawl(&[format!("http://me:pw@{h}/")], extra).await;
+
+    let mut asked: Vec<(String, String, bool)> = site
+        .hits()
+        .into_iter()
+        .map(|hit| (hit.host, hit.path, hit.authorized))
+        .collect();
+    asked.sort();
+    let on = |host: &str, path: &str, authorized| (host.to_owned(), path.to_owned(), authorized);
+    assert_eq!(
+        asked,
+        [
+            on(&h, "/", true),
+            on(&h, "/a", true),
+            on(&h, "/go", true),
+            on(&h, "/robots.txt", true),
+            on(&other, "/landed", false),
+            on(&other, "/robots.txt", false),
+        ],
+        "each URL once, the credentials on the seed's origin alone"
+    );
+    let db = harness.db().await;
+    let stored = db
+        .scalar(
+            "SELECT (SELECT count(*) FROM pages WHERE url || final_url || coalesce(location, '') \
+             LIKE '%pw@%') + (SELECT count(*) FROM links WHERE target_url LIKE '%pw@%') \
+             + (SELECT count(*) FROM frontier WHERE url LIKE '%pw@%')",
+        )
+        .await;
+    assert_eq!(stored, 0, "rows holding the password");
+    assert_eq!(
+        db.page(&site.url(0, "/")).await.map(|p| p.status),
+        Some(Some(200))
+    );
+}
 /// A `<link rel=canonical>` is a found URL too: the credentials a page writes in it
 /// (`http://user:pw@host/`) are not the page's, and were stored and exported as its
-/// `canonical_url`. They go as a link's do, and its session ids with them; a seed's own
-/// credentials stay, as its links keep them.
+/// `canonical_url`. They go as a link's do, and its session ids with them; so do a seed's
+/// own, which are sent to its origin and stored nowhere.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_written_in_a_canonical_url_are_not_stored() {
     let mut b = SiteBuilder::bind(1).await;
@@ -847,11 +915,11 @@ async fn credentials_written_in_a_canonical_url_are_not_stored() {
     let site = b.start();
     let harness = Harness::default();
     let own = format!("http://me:pw@{h}/own/");
-    harness.crawl(&[site.url(0, "/"), own.clone()], "").await;
+    harness.crawl(&[site.url(0, "/"), own], "").await;
     let db = harness.db().await;
     for (page, canonical) in [
         (site.url(0, "/"), site.url(0, "/main")),
-        (own, format!("http://me:pw@{h}/own/main")),
+        (site.url(0, "/own/"), site.url(0, "/own/main")),
     ] {
         let sql = format!(
             "SELECT count(*) FROM pages WHERE url = '{page}' AND canonical_url = '{canonical}'"
