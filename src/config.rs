@@ -1710,7 +1710,10 @@ impl RawConfig {
         for (i, seed) in self.seeds.iter().flatten().enumerate() {
             match urlnorm::normalize_str(seed) {
                 Ok(url) => seeds.push(url),
-                Err(e) => p.add(&format!("seeds[{i}]"), format!("{e} ({seed:?})")),
+                Err(e) => p.add(
+                    &format!("seeds[{i}]"),
+                    format!("{e} ({:?})", urlnorm::hide_password(seed)),
+                ),
             }
         }
         let listed_seeds = seeds.len();

@@ -855,6 +855,7 @@ fn warn_of_seeds_left_out(config: &Config, scope: &Scope) {
         } else {
             "A seed of seeds_file".to_owned()
         };
+        let seed = crate::urlnorm::hide_password(seed.as_str());
         tracing::warn!(
             "{key} ({seed}) is on a host `scope.hosts` leaves out: it is fetched, and of its \
              links only those to the hosts named there are followed"

@@ -155,7 +155,7 @@ pub fn read(path: &Path) -> Result<SeedLines, SeedsFileError> {
         };
         match urlnorm::normalize_str(url) {
             Ok(seed) => lines.seeds.push(seed),
-            Err(e) => lines.refuse(number, format!("{url:?} {e}")),
+            Err(e) => lines.refuse(number, format!("{:?} {e}", urlnorm::hide_password(url))),
         }
     }
 }

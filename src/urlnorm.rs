@@ -239,6 +239,38 @@ pub fn strip_foreign_userinfo(url: &mut Url, page: &Url) {
     }
 }
 
+/// `text`, a URL or what was meant for one, with the password its user info writes
+/// replaced by `***`: for messages, which logs, terminals and bug reports keep.
+pub fn hide_password(text: &str) -> String {
+    match Url::parse(text) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        Ok(_) => text.to_owned(),
+        // A URL that does not parse (a port that is no number) is named in the error that
+        // says so: what lies between `user:` and the last `@` before its query is taken
+        // for its password.
+        Err(_) => {
+            let (scheme, rest) = match text.split_once("://") {
+                Some((scheme, rest)) => (format!("{scheme}://"), rest),
+                None => (String::new(), text),
+            };
+            let address = rest.split(['?', '#']).next().unwrap_or_default();
+            match address
+                .rsplit_once('@')
+                .and_then(|(userinfo, _)| userinfo.split_once(':'))
+            {
+                Some((user, _)) => {
+                    let host = &rest[address.rfind('@').map_or(0, |at| at + 1)..];
+                    format!("{scheme}{user}:***@{host}")
+                }
+                None => text.to_owned(),
+            }
+        }
+    }
+}
+
 /// Whether `url` writes a user name or a password.
 pub fn has_userinfo(url: &Url) -> bool {
     !url.username().is_empty() || url.password().is_some()

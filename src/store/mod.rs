@@ -321,25 +321,7 @@ pub fn redacted(database: &str) -> String {
         Some((address, query)) => (address, Some(query)),
         None => (database, None),
     };
-    let address = match Url::parse(address) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some("***"));
-            url.to_string()
-        }
-        Ok(_) => address.to_owned(),
-        // A URL that does not parse (a port that is no number) is named in the error that
-        // says so: what lies between `user:` and the last `@` is taken for its password.
-        Err(_) => {
-            let (scheme, rest) = address.split_once("://").unwrap_or(("", address));
-            match rest
-                .rsplit_once('@')
-                .and_then(|(userinfo, host)| Some((userinfo.split_once(':')?.0, host)))
-            {
-                Some((user, host)) => format!("{scheme}://{user}:***@{host}"),
-                None => address.to_owned(),
-            }
-        }
-    };
+    let address = crate::urlnorm::hide_password(address);
     match query {
         Some(query) => {
             let parameters: Vec<String> = query

@@ -2640,6 +2640,40 @@ fn a_seed_on_a_host_scope_hosts_leaves_out_is_named_in_a_warning() {
     assert!(!stderr.contains("seeds[0]"), "{stderr}");
 }
 
+/// A seed's password (`http://me:pw@host/`) is the user's to keep: it was printed in the
+/// warning of a seed `scope.hosts` leaves out, and in the error of a seed that is no URL,
+/// in the config or a seeds file, for logs and terminals others read. Each names the seed
+/// with its password hidden, as a PostgreSQL URL's is.
+#[test]
+fn a_seeds_password_is_never_printed() {
+    let harness = Harness::default();
+    let config = harness.write_config(&harness.test_config_text(
+        &["http://me:s3cret@127.0.0.1:9/".into()],
+        "[scope]\nhosts = [\"127.0.0.2\"]\n",
+    ));
+    let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
+    let stderr = text(&out.stderr);
+    assert!(ran_to_its_end(&out), "{stderr}");
+    assert!(
+        stderr.contains("seeds[0] (http://me:***@127.0.0.1:9/) is on a host"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+
+    let file = harness.dir.path().join("seeds.txt");
+    std::fs::write(&file, "http://me:s3cret@127.0.0.1:99999/\n").expect("write the seeds");
+    let config = harness.write_config(&harness.config_text(
+        &["http://me:s3cret@127.0.0.1:99999/".into()],
+        &format!("seeds_file = {:?}\n", file.display().to_string()),
+    ));
+    let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    for named in ["seeds[0]", "seeds.txt:1", "http://me:***@127.0.0.1:99999/"] {
+        assert!(stderr.contains(named), "{named} in {stderr}");
+    }
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+}
 /// Named hosts are not widened by where a seed redirects: with `scope.hosts` naming
 /// the apex, a seed on it that moved to `www.` (or to https on another name) ends the
 /// crawl at its redirect. That stopped the crawl after one row with nothing said; the
