@@ -869,13 +869,14 @@ impl Config {
     ) -> Result<Self, ConfigError> {
         let parse_error = |e: toml::de::Error, key: Option<String>| ConfigError::Parse {
             origin: origin.to_owned(),
-            message: format!(
+            message: urlnorm::hide_passwords_in(&format!(
                 "{}{}{}",
                 key.map_or_else(|| e.to_string(), |key| said_of_key(&e, &key, text))
                     .trim_end(),
                 rule_list_hint(text, &e),
                 escape_hint(text, &e)
-            ),
+            ))
+            .into_owned(),
         };
         let mut root = toml::de::DeTable::parse(text).map_err(|e| parse_error(e, None))?;
         // Said alone, it is said as toml shows it: with the file's line, a caret under it.
@@ -1305,6 +1306,7 @@ impl<'a> Problems<'a> {
             rule_list_hint(self.text, error),
             escape_hint(self.text, error)
         );
+        let said = urlnorm::hide_passwords_in(&said);
         let message = said
             .strip_prefix(&format!("`{key}` "))
             .map_or_else(|| format!("is refused: {said}"), str::to_owned);
@@ -2863,6 +2865,21 @@ mod tests {
             "line 9: `politeness.host[0].delya_ms` is not a key of `[[politeness.host]]`",
         ] {
             assert!(message.contains(said), "{said:?} in {message}");
+        }
+    }
+
+    /// A misspelt key was shown with its line, value and all: a proxy's or a database's
+    /// password with it.
+    #[test]
+    fn a_refused_keys_password_is_not_shown() {
+        for text in [
+            "seeds = ['https://example.com/']\n[fetch]\nproxxy = 'http://u:PROXYSECRET@p:3128'\n",
+            "seeds = ['https://example.com/']\n[fetch]\nproxxy = 'http://u:PROXYSECRET@p:3128'\n\
+             [storage]\ndatabse = 'postgres://c:PROXYSECRET@db/crawl'\n",
+        ] {
+            let message = Config::from_toml(text, "t.toml").unwrap_err().to_string();
+            assert!(!message.contains("PROXYSECRET"), "{message}");
+            assert!(message.contains("proxxy"), "{message}");
         }
     }
 

@@ -271,6 +271,17 @@ pub fn hide_password(text: &str) -> String {
     }
 }
 
+/// `text` with the password of every URL in it replaced by `***`: a config's error
+/// shows the line it points at, value and all, and a misspelt key (`proxxy = "http://u:
+/// secret@proxy:3128"`, `databse = "postgres://…"`) was printed with its password.
+pub fn hide_passwords_in(text: &str) -> std::borrow::Cow<'_, str> {
+    static USERINFO: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"(?P<user>[A-Za-z][A-Za-z0-9+.-]*://[^\s/?#@:'"]*:)[^\s/?#@'"]+@"#)
+            .unwrap_or_else(|e| panic!("the user info pattern is a constant: {e}"))
+    });
+    USERINFO.replace_all(text, "${user}***@")
+}
+
 /// Whether `url` writes a user name or a password.
 pub fn has_userinfo(url: &Url) -> bool {
     !url.username().is_empty() || url.password().is_some()
@@ -577,6 +588,19 @@ pub fn host_ranges(host: &str) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_in_urls_in_a_text_are_hidden() {
+        assert_eq!(
+            hide_passwords_in("5 | proxxy = \"http://u:s3cr%40t@proxy:3128\"\n  |  ^"),
+            "5 | proxxy = \"http://u:***@proxy:3128\"\n  |  ^"
+        );
+        assert_eq!(
+            hide_passwords_in("'postgres://crawler:pw@db/crawl' and https://a.example/x@y"),
+            "'postgres://crawler:***@db/crawl' and https://a.example/x@y"
+        );
+        assert_eq!(hide_passwords_in("http://user@host/"), "http://user@host/");
+    }
 
     fn n(s: &str) -> String {
         normalize_str(s).unwrap().to_string()
