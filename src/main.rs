@@ -103,6 +103,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .block_on(async { pipecrawl::crawl(config, cli::shutdown_signal(true)).await })
                 .with_context(|| format!("the crawl into {database} stopped"))?;
             let nothing_answered = summary.nothing_answered();
+            let robots_failed = summary
+                .tally
+                .errors
+                .contains_key(pipecrawl::page::ErrorKind::RobotsUnavailable.as_str());
             cli::print(summary);
             match nothing_answered {
                 Some(tried) => {
@@ -110,11 +114,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         1 => "the 1 URL this run tried got no answer".to_owned(),
                         _ => format!("none of the {tried} URLs this run tried got an answer"),
                     };
+                    // A host that answers robots.txt with a 5xx or a 429 did answer: its
+                    // URLs were not asked, and "is it up?" alone sent users looking at a
+                    // server that runs.
+                    let robots = if robots_failed {
+                        " (or was not asked, its host's robots.txt failing: a 5xx, a 429 or \
+                         no answer, which `robots_status` in `hosts` tells apart; the host may \
+                         be up, its robots.txt not served)"
+                    } else {
+                        ""
+                    };
                     cli::fail(
                         cli.log_format,
                         &format!(
-                            "no page was fetched: {unanswered} from its server (the summary \
-                             counts the errors by kind): are the seeds' hosts up, and \
+                            "no page was fetched: {unanswered} from its server{robots} (the \
+                             summary counts the errors by kind): are the seeds' hosts up, and \
                              reachable from here?"
                         ),
                     );

@@ -3008,6 +3008,26 @@ async fn a_crawl_in_which_no_url_got_an_answer_exits_4_saying_so() {
         Some("robots"),
         "the seed's row says robots.txt closed it"
     );
+
+    // One whose robots.txt fails answered too, though none of its URLs was asked: said
+    // so, not only "is it up?", which sent users looking at a server that runs.
+    let mut builder = SiteBuilder::bind(1).await;
+    let host = builder.authority(0);
+    builder.add(&host, "/robots.txt", Resource::Status(500, "down".into()));
+    let site = builder.start();
+    let harness = Harness::default();
+    let config = harness.write_config(&harness.test_config_text(&[site.url(0, "/")], ""));
+    let out = tokio::task::spawn_blocking(move || {
+        pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()])
+    })
+    .await
+    .expect("the binary ran");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(NOTHING_ANSWERED), "{stderr}");
+    assert!(
+        stderr.contains("its host's robots.txt failing: a 5xx, a 429 or no answer"),
+        "{stderr}"
+    );
 }
 
 /// A page with more distinct (target, anchor text) links than `traps.max_links_per_page`
