@@ -251,7 +251,8 @@ async fn run_opened(
     service: Option<Service>,
 ) -> Result<Summary, Error> {
     let store = opened.store.clone();
-    let command = if service.is_some() { "serve" } else { "crawl" };
+    let serving = service.is_some();
+    let command = if serving { "serve" } else { "crawl" };
     let run = store
         .begin_run(&RunStart {
             config: &config,
@@ -261,7 +262,7 @@ async fn run_opened(
     match run_stages(opened, config, shutdown, service).await {
         Ok((summary, closing)) => {
             let pages = i64::try_from(summary.tally.pages).unwrap_or(i64::MAX);
-            let ended = (RunEnd::Ended(summary.ended), Some(pages));
+            let ended = (RunEnd::of(&summary, serving), Some(pages));
             // The crawl is done and stored whatever becomes of its record.
             if let Err(e) = store.end_run(run, ended).await {
                 tracing::warn!("the run's end is not recorded in `runs`: {e}");

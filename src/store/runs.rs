@@ -10,7 +10,7 @@ use super::backend::Backend;
 use super::db::Db;
 use crate::config::Config;
 use crate::error::{DbContext, Error};
-use crate::summary::EndReason;
+use crate::summary::{EndReason, Summary};
 
 /// A run as it starts.
 pub struct RunStart<'a> {
@@ -23,16 +23,30 @@ pub struct RunStart<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunEnd {
     Ended(EndReason),
+    /// A crawl in which not one URL got an answer, which exits 4: a night of a cron job
+    /// whose sites or network were down is told from those that reached them.
+    Unreached,
     /// The run stopped on an error: its exit status and log say which.
     Error,
 }
 
 impl RunEnd {
+    /// How `summary`'s run ended; a service's (`service`), which exits 0 whatever its
+    /// pages got, is never [`RunEnd::Unreached`].
+    pub fn of(summary: &Summary, service: bool) -> Self {
+        if !service && summary.nothing_answered().is_some() {
+            Self::Unreached
+        } else {
+            Self::Ended(summary.ended)
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Ended(EndReason::FrontierEmpty) => "finished",
             Self::Ended(EndReason::PageLimit) => "page_limit",
             Self::Ended(EndReason::Interrupted) => "signal",
+            Self::Unreached => "unreached",
             Self::Error => "error",
         }
     }

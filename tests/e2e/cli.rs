@@ -104,6 +104,40 @@ async fn each_run_is_recorded_with_its_build_config_and_end() {
     assert_eq!(outside, 0, "a page stored outside every run's span");
 }
 
+/// A night on which not one URL got an answer (the sites down, the network gone) exits 4,
+/// and its row in `runs` says so: it said `finished`, as the night before whose pages all
+/// answered, so that `runs` could not tell a cron job's failed nights from the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_in_which_no_url_got_an_answer_is_told_apart_in_runs() {
+    let site = TestSite::one_host(&[("/", "<title>Home</title>")]).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port");
+    let harness = Harness::default();
+    let nights = [
+        (site.url(0, "/"), 0),
+        (format!("http://{closed}/"), NOTHING_ANSWERED),
+    ];
+    for (seed, code) in nights {
+        let config = harness.write_config(&harness.test_config_text(&[seed], ""));
+        let out = tokio::task::spawn_blocking(move || {
+            pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()])
+        })
+        .await
+        .expect("the binary ran");
+        assert_eq!(out.status.code(), Some(code), "{}", text(&out.stderr));
+    }
+    let mut reader = harness.open_reader().await;
+    let ended: Vec<(String, i64)> = sqlx::query_as("SELECT ended, pages FROM runs ORDER BY id")
+        .fetch_all(&mut reader)
+        .await
+        .expect("the runs");
+    assert_eq!(
+        ended,
+        [("finished".to_owned(), 1), ("unreached".to_owned(), 1)]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crawl_through_the_binary_fills_the_database_and_prints_a_summary() {
     let mut builder = SiteBuilder::bind(1).await;
