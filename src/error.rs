@@ -262,6 +262,12 @@ impl Error {
         )
     }
 
+    /// Another live pipecrawl holds the database (SQLite) or the node's id (PostgreSQL):
+    /// this run may start once that one ends, as a cron job's next night does.
+    pub fn is_in_use(&self) -> bool {
+        matches!(self, Self::DatabaseInUse { .. } | Self::NodeIdInUse { .. })
+    }
+
     /// A PostgreSQL deadlock or serialization failure: the transaction was rolled back and
     /// may simply be run again.
     pub(crate) fn is_transient_conflict(&self) -> bool {

@@ -72,15 +72,25 @@ fn report(error: &anyhow::Error) -> String {
 /// `RestartPreventExitStatus=78` (config/pipecrawl.service) leaves it failed, saying why.
 const BAD_CONFIG: u8 = 78;
 
+/// The exit status of a run refused because another still runs on its database
+/// (sysexits' `EX_TEMPFAIL`: try again later): a cron job whose last night has not ended
+/// yet is told from one that failed, which exits 1.
+const IN_USE: u8 = 75;
+
 fn exit_status(error: &anyhow::Error) -> ExitCode {
-    let bad_config = error.chain().any(|cause| {
-        cause.is::<pipecrawl::config::ConfigError>()
-            || cause
-                .downcast_ref::<pipecrawl::Error>()
-                .is_some_and(pipecrawl::Error::is_bad_config)
-    });
+    let ours = || {
+        error
+            .chain()
+            .filter_map(|cause| cause.downcast_ref::<pipecrawl::Error>())
+    };
+    let bad_config = error
+        .chain()
+        .any(|cause| cause.is::<pipecrawl::config::ConfigError>())
+        || ours().any(pipecrawl::Error::is_bad_config);
     if bad_config {
         ExitCode::from(BAD_CONFIG)
+    } else if ours().any(pipecrawl::Error::is_in_use) {
+        ExitCode::from(IN_USE)
     } else {
         ExitCode::FAILURE
     }

@@ -774,18 +774,25 @@ async fn a_killed_nodes_leases_do_not_end_the_others_short_of_the_page_limit() {
 
 /// Two processes given one `cluster.node_id` (a config copied with it set) would each
 /// take the other's leases for their own, and the second's start would put the first's
-/// URLs in flight back in the queue. The second is refused while the first is alive.
+/// URLs in flight back in the queue. The second is refused while the first is alive,
+/// with the exit status of a run to try again later (75, sysexits' `EX_TEMPFAIL`), as a
+/// crawl beside another on a SQLite database is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_node_with_a_live_nodes_id_is_refused() {
-    let Some(cluster) = refused_beside_a_live_node(
-        "a_second_node_with_a_live_nodes_id",
-        |cluster| cluster.dir.path().join("a.toml"),
-        "cluster.node_id \"a\" is in use by a live node",
-    )
-    .await
+    let Some((cluster, refused)) =
+        beside_a_live_node("a_second_node_with_a_live_nodes_id", |cluster| {
+            cluster.dir.path().join("a.toml")
+        })
+        .await
     else {
         return;
     };
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(75), "{stderr}");
+    assert!(
+        stderr.contains("cluster.node_id \"a\" is in use by a live node"),
+        "{stderr}"
+    );
     let twice = cluster.requested_twice();
     assert!(twice.is_empty(), "requested more than once: {twice:?}");
 }
