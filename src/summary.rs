@@ -35,6 +35,11 @@ pub struct Tally {
     pub by_class: BTreeMap<&'static str, u64>,
     /// Pages with an error, by kind.
     pub errors: BTreeMap<&'static str, u64>,
+    /// Of the revisits, those that found the page changed, and those that failed for now
+    /// and left it as stored: the rest found it as it was (a 304 among them), so that a
+    /// nightly run's summary says what its revisits found.
+    pub revisits_changed: u64,
+    pub revisits_failed: u64,
     /// How long after it fell due the last revisit stored was made, in milliseconds:
     /// revisits go longest overdue first, so one that grows says the crawl is falling
     /// behind its revisits. None until a revisit is stored.
@@ -53,6 +58,10 @@ impl Tally {
         let requested = page.error.as_ref().is_none_or(|e| e.kind.requested());
         let before = page.job.previous.as_ref().is_some_and(|p| p.requested);
         self.requested_pages += u64::from(requested && !before);
+        if page.job.previous.is_some() {
+            self.revisits_failed += u64::from(page.failed_revisit);
+            self.revisits_changed += u64::from(page.changed && !page.failed_revisit);
+        }
         if let Some(due_at) = page.job.previous.as_ref().and_then(|p| p.due_at) {
             let late = crate::store::unix_ms(std::time::SystemTime::now()).saturating_sub(due_at);
             let late_ms = u64::try_from(late).unwrap_or(0);
@@ -290,11 +299,18 @@ impl fmt::Display for Summary {
         // holds.
         let revisits = t.revisits();
         if revisits > 0 {
-            writeln!(
+            let failed = t.revisits_failed;
+            let unchanged = revisits.saturating_sub(t.revisits_changed + failed);
+            write!(
                 f,
-                "revisits: {} (of the pages crawled, those stored before)",
-                revisits
+                "revisits: {revisits} (of the pages crawled, those stored before): {} changed, \
+                 {unchanged} unchanged",
+                t.revisits_changed
             )?;
+            if failed > 0 {
+                write!(f, ", {failed} failed (kept as stored)")?;
+            }
+            writeln!(f)?;
         }
         // Trap rows, robots.txt's refusals and refused addresses are pages stored that
         // were never fetched: said apart, or the first line reads as more requests than

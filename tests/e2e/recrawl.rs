@@ -63,9 +63,12 @@ async fn a_changed_page_is_seen_changed_and_an_unchanged_one_answers_304() {
     );
     let said = summary.to_string();
     assert!(
-        said.contains("\nrevisits: 3 (of the pages crawled, those stored before)\n"),
-        "{said}"
+        said.contains(
+            "\nrevisits: 3 (of the pages crawled, those stored before): 1 changed, 2 unchanged\n"
+        ),
+        "a night's summary says what its revisits found, the 304 among the unchanged: {said}"
     );
+    assert!(said.starts_with("crawled 4 pages (3 2xx, 1 3xx)"), "{said}");
 
     let news = db.page(&site.url(0, "/news")).await.expect("news stored");
     assert_eq!(news.title.as_deref(), Some("Fresh news"));
