@@ -381,7 +381,7 @@ async fn run_stages(
             "pages visited with no revisit scheduled have one now"
         );
     }
-    let due = store.requeue_due_recrawls().await?;
+    let due = store.requeue_due_recrawls(service.is_none()).await?;
     if due > 0 {
         tracing::info!(due, "pages due for a revisit are queued");
     }

@@ -1050,7 +1050,7 @@ async fn lease(
 ) -> Result<Leased, Error> {
     let requeue = serve && matches!(rows, LeaseRows::Revisits | LeaseRows::Stored);
     if requeue {
-        store.requeue_due_recrawls().await?;
+        store.requeue_due_recrawls(false).await?;
     }
     let next_revisit = if serve && recrawl.enabled() {
         let wait = store.next_recrawl().await?;

@@ -1545,12 +1545,19 @@ where
 
     /// Puts finished URLs whose revisit is due back in the queue: due by the server's
     /// clock on a shared database, as a revisit's due time is written there
-    /// (`Db::finish_frontier_rows`).
-    pub async fn requeue_due_recrawls(&self) -> Result<u64, Error> {
+    /// (`Db::finish_frontier_rows`). `early`: those due within [`EARLY_SHARE`] of their
+    /// interval too.
+    pub async fn requeue_due_recrawls(&self, early: bool) -> Result<u64, Error> {
         let (now, bound) = now_in_sql::<DB>((self.clock)());
+        let ahead = if early {
+            format!(" + COALESCE(recrawl_interval_ms, 0) / {EARLY_SHARE}")
+        } else {
+            String::new()
+        };
         let mut due = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE frontier SET state = 'queued', not_before = 0, attempts = 0
-             WHERE state IN ('done', 'failed') AND recrawl_at IS NOT NULL AND recrawl_at <= {now}"
+             WHERE state IN ('done', 'failed') AND recrawl_at IS NOT NULL
+               AND recrawl_at <= ({now}){ahead}"
         )));
         if let Some(now) = bound {
             due = due.bind(now);
@@ -3701,6 +3708,12 @@ fn now_in_sql<DB: Backend>(now: SystemTime) -> (&'static str, Option<i64>) {
         ("$1", Some(unix_ms(now)))
     }
 }
+
+/// A one-off crawl takes the revisits due within a tenth (1 / this) of their interval
+/// after its start: run by cron or a timer once an interval, it starts a little earlier
+/// or later each time, and would leave a page that last run fetched, due a moment after
+/// this one started, a whole interval more.
+const EARLY_SHARE: i64 = 10;
 
 /// Runs `statement`, which ends in `IN `, on `ids` (or host names), a chunk at a time.
 pub(super) async fn execute_on_list<'t, DB: Backend + HasStatementCache, T>(

@@ -945,9 +945,10 @@ impl Store {
         Ok(far)
     }
 
-    /// Puts finished URLs whose revisit is due back in the queue.
-    pub async fn requeue_due_recrawls(&self) -> Result<u64, Error> {
-        on_backend!(self, db => db.requeue_due_recrawls().await)
+    /// Puts finished URLs whose revisit is due back in the queue; `early`, a one-off
+    /// crawl's start, those due within a tenth of their interval too.
+    pub async fn requeue_due_recrawls(&self, early: bool) -> Result<u64, Error> {
+        on_backend!(self, db => db.requeue_due_recrawls(early).await)
     }
 
     /// How long until the next revisit is due.

@@ -2560,7 +2560,7 @@ async fn leased_again_across(
     let leases = joined(&next, "next", Arc::default(), &politeness).await;
     loop {
         let began = server_ms(&db).await;
-        next.requeue_due_recrawls()
+        next.requeue_due_recrawls(false)
             .await
             .expect("queue due revisits");
         claimed(&leases, &next, &politeness).await;
