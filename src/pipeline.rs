@@ -702,12 +702,20 @@ async fn run_stages(
         began.end(&store, &mut summary).await?;
         // Nodes sharing PostgreSQL: one that starts as the others end is no run again.
         if store.cluster().is_none() && summary.found_nothing_left(stored) {
+            // With `[recrawl]` set, what the user waits for is its first revisit.
+            let revisits = match store.next_recrawl().await? {
+                Some(wait) => format!(
+                    "no revisit is due yet (`[recrawl]`): the first falls due at {}",
+                    humantime::format_rfc3339_seconds(SystemTime::now() + wait)
+                ),
+                None => "`[recrawl]` revisits pages".to_owned(),
+            };
             tracing::info!(
                 "nothing left to crawl: {} holds the {} of earlier runs, and every URL they \
                  found in scope was visited. To crawl again from the start, remove it (or \
-                 name another `storage.database`); `[recrawl]` revisits pages, \
-                 --retry-failed asks again for those that failed for now, and a wider \
-                 `[scope]` goes on from the links stored",
+                 name another `storage.database`); {revisits}, --retry-failed asks again \
+                 for those that failed for now, and a wider `[scope]` goes on from the \
+                 links stored",
                 crate::store::redacted(&config.storage.database),
                 Count(stored, "page")
             );

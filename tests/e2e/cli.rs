@@ -3382,3 +3382,30 @@ fn a_brace_that_starts_no_repetition_is_refused_showing_it_escaped() {
         assert!(stderr.contains(said), "{said}\n{stderr}");
     }
 }
+
+/// A crawl with `[recrawl]` run again before any revisit is due (by hand after the
+/// night's run, or a timer that fired twice) said "nothing left to crawl … `[recrawl]`
+/// revisits pages", as if no revisit were configured: it says when the first falls due.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_before_any_revisit_is_due_says_when_the_first_is() {
+    let site = TestSite::one_host(&[("/", "<title>Home</title>")]).await;
+    let harness = Harness::default();
+    let config = harness.write_config(
+        &harness.test_config_text(&[site.url(0, "/")], "[recrawl]\ninterval_s = 86400\n"),
+    );
+    let mut stderr = String::new();
+    for _ in 0..2 {
+        let config = config.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            pipecrawl_at_info(&["crawl", "--config", config.to_str().unwrap_or_default()])
+        })
+        .await
+        .expect("the binary ran");
+        stderr = text(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+    }
+    assert!(
+        stderr.contains("no revisit is due yet (`[recrawl]`): the first falls due at 20"),
+        "{stderr}"
+    );
+}
