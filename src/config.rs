@@ -1954,6 +1954,8 @@ impl RawConfig {
                      postgres://user:password@host:5432/dbname"
                 ),
             );
+        } else if let Some(why) = unusable_postgres_tls(database) {
+            p.add("storage.database", why);
         }
         p.at_least("storage.batch_size", self.storage.batch_size as u64, 1);
         p.at_most(
@@ -2270,12 +2272,26 @@ fn unreadable_postgres_url(database: &str) -> Option<String> {
         return None;
     }
     let error = sqlx::postgres::PgConnectOptions::from_str(database).err()?;
-    Some(
-        error
-            .to_string()
-            .trim_start_matches("error with configuration: ")
-            .to_owned(),
-    )
+    Some(as_said(&error))
+}
+
+/// Why the TLS settings of `database`, a PostgreSQL URL sqlx reads, cannot work (a root
+/// certificate file that cannot be read, `sslrootcert=system` with a weaker `sslmode`):
+/// said before the crawl starts, as a config's problem.
+fn unusable_postgres_tls(database: &str) -> Option<String> {
+    if !crate::store::is_postgres(database) {
+        return None;
+    }
+    let error = crate::store::pg_tls::connect_options(database).err()?;
+    Some(as_said(&error))
+}
+
+/// sqlx's message for a URL it cannot use, without its "error with configuration" prefix.
+fn as_said(error: &sqlx::Error) -> String {
+    error
+        .to_string()
+        .trim_start_matches("error with configuration: ")
+        .to_owned()
 }
 
 /// `PIPECRAWL_ADMIN_TOKEN`, else `admin.token`. Trimmed: a token read from a file often

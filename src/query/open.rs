@@ -14,10 +14,8 @@
 //!   `query_only` off again and then `VACUUM INTO 'file'` would write a new file.
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::ConnectOptions;
 
@@ -136,7 +134,7 @@ async fn check_not_newer(
 
 /// Connects to PostgreSQL read-only; returns the tables of the connection's schema.
 async fn open_postgres(url: &str) -> Result<(Reader, Vec<String>), QueryError> {
-    let options = PgConnectOptions::from_str(url)
+    let options = store::pg_tls::connect_options(url)
         .doing("reading the PostgreSQL URL")?
         .options([
             ("default_transaction_read_only", "on"),

@@ -21,6 +21,7 @@ mod idle_check;
 pub(crate) mod link_counts;
 mod migrate;
 mod outage;
+pub mod pg_tls;
 mod privilege;
 mod runs;
 mod script;
@@ -274,6 +275,7 @@ pub async fn connect_postgres(options: &PgConnectOptions) -> Result<PgConnection
                 ),
             )))
         })
+        .map_err(|e| pg_tls::explained(options, e))
 }
 
 /// Why a pool found no connection: sqlx's retries one the server refuses as one too many
@@ -520,16 +522,14 @@ impl Store {
             // runaway queries) cancelled the first step that ran past it, a migration or
             // a lease, and the node stopped: its brief steps have their own limit, and
             // the steps over the whole frontier are waited for however long they take.
-            let options = PgConnectOptions::from_str(database)
-                .map_err(failed)?
-                .options([
-                    ("client_min_messages", "warning".to_owned()),
-                    (
-                        "idle_in_transaction_session_timeout",
-                        format!("{}s", outage::ANSWER_WITHIN.as_secs()),
-                    ),
-                    ("statement_timeout", "0".to_owned()),
-                ]);
+            let options = pg_tls::connect_options(database).map_err(failed)?.options([
+                ("client_min_messages", "warning".to_owned()),
+                (
+                    "idle_in_transaction_session_timeout",
+                    format!("{}s", outage::ANSWER_WITHIN.as_secs()),
+                ),
+                ("statement_timeout", "0".to_owned()),
+            ]);
             let mut first = connect_postgres(&options).await.map_err(failed)?;
             let tables: Vec<String> = sqlx::query_scalar(OWN_TABLES)
                 .fetch_all(&mut first)

@@ -21,6 +21,7 @@ mod http2;
 mod max_pages;
 mod polite;
 mod postgres;
+mod postgres_tls;
 mod query;
 mod query_postgres;
 mod raw;

@@ -174,6 +174,41 @@ impl TestPostgres {
         )
     }
 
+    /// Restarts the server taking connections over TCP only with TLS (`ssl = on`, its
+    /// pg_hba.conf's one TCP line a `hostssl` one), with the certificate and key given
+    /// (PEM); over its Unix socket, without.
+    pub fn only_tls(&self, certificate: &str, key: &str) {
+        let data = self.dir.join("data");
+        let files = [
+            ("server.crt", certificate),
+            ("server.key", key),
+            (
+                "pg_hba.conf",
+                "local all all trust\nhostssl all all 127.0.0.1/32 trust\n",
+            ),
+        ];
+        for (name, text) in files {
+            let path = data.join(name);
+            std::fs::write(&path, text).expect("write a PostgreSQL TLS file");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .expect("restrict a PostgreSQL TLS file");
+            if let Some(user) = &self.user {
+                let chown = Command::new("chown")
+                    .arg(format!("{user}:"))
+                    .arg(&path)
+                    .status()
+                    .expect("run chown");
+                assert!(chown.success(), "chown of {} failed", path.display());
+            }
+        }
+        let mut conf = std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))
+            .expect("open postgresql.conf");
+        std::io::Write::write_all(&mut conf, b"ssl = on\n").expect("turn ssl on");
+        self.restart();
+    }
+
     /// Stops the server (`-m fast`) until [`TestPostgres::start_again`]: an outage.
     pub fn stop(&self) {
         let data = self.dir.join("data");
