@@ -875,8 +875,7 @@ impl Config {
                     .trim_end(),
                 rule_list_hint(text, &e),
                 escape_hint(text, &e)
-            ))
-            .into_owned(),
+            )),
         };
         let mut root = toml::de::DeTable::parse(text).map_err(|e| parse_error(e, None))?;
         // Said alone, it is said as toml shows it: with the file's line, a caret under it.
@@ -905,13 +904,27 @@ impl Config {
                 refused.push((key, error));
                 continue;
             }
+            // A key without a default that is missing: one set aside above is said
+            // already. A rule of a `[[list]]` cannot be read without it (`patern` for
+            // `pattern`): its list is set aside, so the keys after it are read too.
+            if let Some(field) = missing_field(&error) {
+                let field = key_of(&key, field);
+                let said = refused.iter().any(|(k, _)| *k == field);
+                let list = key.rsplit_once('[').map(|(list, _)| list.to_owned());
+                if !said {
+                    refused.push((key, error));
+                }
+                if let Some(list) = list.filter(|_| refused.len() < MAX_REFUSED_KEYS) {
+                    if remove_key(&mut root, &list) {
+                        continue;
+                    }
+                }
+                break None;
+            }
             if refused.is_empty() {
                 return Err(first_refused(&key, &error));
             }
-            // A key set aside that has no default is missing now: said already.
-            if !error.message().starts_with("missing field `") {
-                refused.push((key, error));
-            }
+            refused.push((key, error));
             break None;
         };
         let mut problems = Problems::new(text);
@@ -967,15 +980,25 @@ fn said_of_key(error: &toml::de::Error, key: &str, text: &str) -> String {
             .unwrap_or_default(),
         None => "",
     };
+    format!("{context}{}", in_words(error, key, text))
+}
+
+/// What [`said_of_key`] says of the value, without the file's line toml shows.
+fn in_words(error: &toml::de::Error, key: &str, text: &str) -> String {
     let value = error.span().and_then(|span| text.get(span));
-    let said = match doubled_table(text, error) {
+    // A doubled header is read as a list where a table is wanted: a value of the wrong
+    // type, never a key missing (a rule's, whose header the error points at).
+    let doubled = missing_field(error)
+        .is_none()
+        .then(|| doubled_table(text, error))
+        .flatten();
+    match doubled {
         Some(table) => format!(
             "`{table}` is one table, not a list of rules: write its header in single \
              brackets, `[{table}]`"
         ),
         None => in_config_terms(key, error.message(), value),
-    };
-    format!("{context}{said}")
+    }
 }
 
 /// The table `error` points at when its header is written `[[table]]` though it is one
@@ -1043,10 +1066,7 @@ fn in_config_terms(key: &str, message: &str, value: Option<&str>) -> String {
         .strip_prefix("missing field `")
         .and_then(|rest| rest.split_once('`'))
     {
-        return match key {
-            "." => format!("`{name}` is missing: it has no default"),
-            table => format!("`{table}.{name}` is missing: it has no default"),
-        };
+        return format!("`{}` is missing: it has no default", key_of(key, name));
     }
     message.to_owned()
 }
@@ -1297,16 +1317,18 @@ impl<'a> Problems<'a> {
     }
 
     /// A value serde refused, at the line its error points at: said as [`said_of_key`]
-    /// says it, without the file's line it shows, which the problem's line number names.
+    /// says it ([`in_words`]), without the file's line it shows, which the problem's line
+    /// number names.
     fn add_serde(&mut self, key: &str, error: &toml::de::Error) {
-        let value = error.span().and_then(|span| self.text.get(span));
         let said = format!(
             "{}{}{}",
-            in_config_terms(key, error.message(), value),
+            in_words(error, key, self.text),
             rule_list_hint(self.text, error),
             escape_hint(self.text, error)
         );
         let said = urlnorm::hide_passwords_in(&said);
+        // A missing key is said of itself, not of its table.
+        let key = missing_field(error).map_or_else(|| key.to_owned(), |field| key_of(key, field));
         let message = said
             .strip_prefix(&format!("`{key}` "))
             .map_or_else(|| format!("is refused: {said}"), str::to_owned);
@@ -2438,6 +2460,23 @@ fn line_of_key(text: &str, key: &str) -> Option<usize> {
     Some(text[..span.start].matches('\n').count() + 1)
 }
 
+/// The key of `field` in `table`, as serde_path_to_error names it (`.`: the top level).
+fn key_of(table: &str, field: &str) -> String {
+    match table {
+        "." => field.to_owned(),
+        table => format!("{table}.{field}"),
+    }
+}
+
+/// The field a "missing field" error names.
+fn missing_field(error: &toml::de::Error) -> Option<&str> {
+    error
+        .message()
+        .strip_prefix("missing field `")?
+        .split_once('`')
+        .map(|(field, _)| field)
+}
+
 /// Keys serde refuses said in one run before the rest are left to the next: a file of
 /// another tool's keys is not listed whole.
 const MAX_REFUSED_KEYS: usize = 20;
@@ -2890,12 +2929,31 @@ mod tests {
     fn a_refused_keys_password_is_not_shown() {
         for text in [
             "seeds = ['https://example.com/']\n[fetch]\nproxxy = 'http://u:PROXYSECRET@p:3128'\n",
+            // Said in a list, a value of the wrong type is quoted.
             "seeds = ['https://example.com/']\n[fetch]\nproxxy = 'http://u:PROXYSECRET@p:3128'\n\
-             [storage]\ndatabse = 'postgres://c:PROXYSECRET@db/crawl'\n",
+             workers = 'http://u:PROXYSECRET@x'\n",
         ] {
             let message = Config::from_toml(text, "t.toml").unwrap_err().to_string();
             assert!(!message.contains("PROXYSECRET"), "{message}");
             assert!(message.contains("proxxy"), "{message}");
+        }
+    }
+
+    /// A rule's key misspelt (`patern`) left the rule without its `pattern`, and the
+    /// keys after it were left to the next run.
+    #[test]
+    fn a_rule_missing_its_pattern_does_not_hide_the_keys_after_it() {
+        let text = "seeds = ['https://example.com/']\n[[politeness.host]]\npatern = 'a.com'\n\
+                    [[frontier.boost]]\nboost = 3\n[fetch]\ntimeout_ms = 0\n";
+        let message = Config::from_toml(text, "t.toml").unwrap_err().to_string();
+        for said in [
+            "4 problem(s)",
+            "`politeness.host[0].patern` is not a key of `[[politeness.host]]`",
+            "`politeness.host[0].pattern` is missing",
+            "`frontier.boost[0].pattern` is missing",
+            "line 7: `fetch.timeout_ms` must be at least",
+        ] {
+            assert!(message.contains(said), "{said:?} in {message}");
         }
     }
 

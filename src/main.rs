@@ -128,11 +128,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     // URLs were not asked, and "is it up?" alone sent users looking at a
                     // server that runs.
                     let robots = if robots_failed {
-                        " (or was not asked, its host's robots.txt failing: a 5xx, a 429 or \
-                         no answer, which `robots_status` in `hosts` tells apart; the host may \
-                         be up, its robots.txt not served)"
+                        let (was, its) = if tried == 1 {
+                            ("was", "its host's")
+                        } else {
+                            ("were", "their hosts'")
+                        };
+                        format!(
+                            " (or {was} not asked, {its} robots.txt failing: a 5xx, a 429 or \
+                             no answer, which `robots_status` in `hosts` tells apart; a host \
+                             may be up, its robots.txt not served)"
+                        )
                     } else {
-                        ""
+                        String::new()
                     };
                     cli::fail(
                         cli.log_format,

@@ -506,13 +506,16 @@ impl Scope {
     }
 
     /// A seed's frontier row: depth 0, trusted, never a trap; without the user name and
-    /// password its URL may write, which the client keeps for its origin ([`crate::host_headers::HostRules::learn_credentials`]).
+    /// password its URL may write, which the client keeps for its origin
+    /// ([`crate::host_headers::HostRules::learn_credentials`]): its priority is that of
+    /// the URL stored, which `[[frontier.boost]]` patterns are written for.
     pub fn seed(&self, url: &Url) -> Discovered {
+        let url = crate::host_headers::without_credentials(url);
         Discovered {
-            url: crate::host_headers::without_credentials(url),
-            host: urlnorm::host_key(url),
+            host: urlnorm::host_key(&url),
             depth: 0,
-            priority: self.priority(url, 0),
+            priority: self.priority(&url, 0),
+            url,
             redirect_hops: 0,
             kind: JobKind::Page,
             trap: None,

@@ -271,15 +271,22 @@ pub fn hide_password(text: &str) -> String {
     }
 }
 
-/// `text` with the password of every URL in it replaced by `***`: a config's error
-/// shows the line it points at, value and all, and a misspelt key (`proxxy = "http://u:
-/// secret@proxy:3128"`, `databse = "postgres://…"`) was printed with its password.
-pub fn hide_passwords_in(text: &str) -> std::borrow::Cow<'_, str> {
+/// `text` with every password in it replaced by `***`: a URL's (up to its last `@`
+/// before its path, as a password may hold `@`), and one given as `password=` (a
+/// PostgreSQL URL's parameter, libpq's keyword form). A config's error shows the line it
+/// points at, value and all, and a misspelt key (`proxxy = "http://u:secret@proxy:3128"`,
+/// `databse = "postgres://…"`) was printed with its password.
+pub fn hide_passwords_in(text: &str) -> String {
     static USERINFO: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r#"(?P<user>[A-Za-z][A-Za-z0-9+.-]*://[^\s/?#@:'"]*:)[^\s/?#@'"]+@"#)
+        regex::Regex::new(r#"(?P<user>[A-Za-z][A-Za-z0-9+.-]*://[^\s/?#@:'"]*:)[^\s/?#'"]*@"#)
             .unwrap_or_else(|e| panic!("the user info pattern is a constant: {e}"))
     });
-    USERINFO.replace_all(text, "${user}***@")
+    static PARAMETER: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"(?i)(?P<name>\bpassword\s*=\s*)[^&\s'"]+"#)
+            .unwrap_or_else(|e| panic!("the password parameter pattern is a constant: {e}"))
+    });
+    let hidden = USERINFO.replace_all(text, "${user}***@");
+    PARAMETER.replace_all(&hidden, "${name}***").into_owned()
 }
 
 /// Whether `url` writes a user name or a password.
@@ -600,6 +607,18 @@ mod tests {
             "'postgres://crawler:***@db/crawl' and https://a.example/x@y"
         );
         assert_eq!(hide_passwords_in("http://user@host/"), "http://user@host/");
+        assert_eq!(
+            hide_passwords_in("'http://u:p@ss@proxy:3128/a@b'"),
+            "'http://u:***@proxy:3128/a@b'"
+        );
+        assert_eq!(
+            hide_passwords_in("'postgres://db/crawl?user=c&password=pw&sslmode=require'"),
+            "'postgres://db/crawl?user=c&password=***&sslmode=require'"
+        );
+        assert_eq!(
+            hide_passwords_in("'host=db password=pw dbname=crawl'"),
+            "'host=db password=*** dbname=crawl'"
+        );
     }
 
     fn n(s: &str) -> String {

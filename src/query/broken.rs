@@ -30,7 +30,7 @@ pub struct BrokenArgs {
     /// followed, or not crawled yet).
     #[arg(long)]
     pub unchecked: bool,
-    /// Exit with an error when any link is broken, for CI.
+    /// Exit with an error when any link is broken or a seed failed, for CI.
     #[arg(long)]
     pub fail: bool,
     /// Rows at most; 0 for all.
