@@ -69,15 +69,14 @@ fn dead_links(dialect: Dialect) -> String {
     )
 }
 
-/// Dead seeds (`d`, of [`dead_links`]) no link leads to: a root the server does not
-/// serve, a host that is down, a robots.txt that keeps the crawler out (`Disallow: /` on
-/// a staging server, or one answering 500): each leaves a check with nothing fetched. A
-/// seed a link leads to is a target `broken` lists already.
+/// Dead seeds (`d`, of [`dead_links`]): a root the server does not serve, a host that is
+/// down, a robots.txt that keeps the crawler out (`Disallow: /` on a staging server, or
+/// one answering 500): each leaves a check with nothing fetched. [`push_dead`] keeps
+/// those no link listed leads to.
 const FAILED_SEEDS: &str = "
     SELECT 'seed', d.target, d.status, d.error_kind, d.final_url, NULL, NULL
     FROM dead d JOIN frontier f ON f.url = d.target
-    WHERE f.discovered_from IS NULL AND f.kind = 'page' AND f.depth = 0
-      AND NOT EXISTS (SELECT 1 FROM links l WHERE l.target_url = d.target)";
+    WHERE f.discovered_from IS NULL AND f.kind = 'page' AND f.depth = 0";
 
 /// Link targets (`i`) with no page row (`t`) or a `trap` one, or redirects to such:
 /// never requested.
@@ -285,9 +284,20 @@ fn push_dead(q: &mut Statement, dialect: Dialect, host: Option<&str>) {
         super::push_host_filter(q, "s.url", host);
     }
     q.push(format_args!(" UNION ALL {FAILED_SEEDS}"));
-    if let Some(host) = host {
-        super::push_host_filter(q, "d.target", host);
-    }
+    // A seed a link listed leads to is a target listed already; with `host`, only the
+    // links on its pages are listed, so a seed linked from elsewhere alone is one too.
+    match host {
+        None => q.push(" AND NOT EXISTS (SELECT 1 FROM links l WHERE l.target_url = d.target)"),
+        Some(host) => {
+            super::push_host_filter(q, "d.target", host);
+            q.push(
+                " AND NOT EXISTS (SELECT 1 FROM links l JOIN pages s ON s.id = l.source_id
+                                  WHERE l.target_url = d.target",
+            );
+            super::push_host_filter(q, "s.url", host);
+            q.push(")")
+        }
+    };
 }
 
 /// Every broken link on pages of `host` (or all), and every failed seed, for an answer

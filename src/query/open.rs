@@ -75,7 +75,10 @@ pub async fn open(database: &str, needs: Needs) -> Result<Reader, QueryError> {
         // An empty file, or one whose migrations have not yet made a table, is what a
         // crawl starting on a new database shows a reader for a moment.
         let no_crawl_yet = tables.iter().all(|t| t == "_sqlx_migrations");
-        let elsewhere = if no_crawl_yet && reader.dialect() == Dialect::Postgres {
+        // Also when the connection's schema holds another program's tables: a reader's
+        // role whose search_path misses the crawl's schema on a shared database.
+        let not_ours = no_crawl_yet || CRAWL_TABLES.contains(&table);
+        let elsewhere = if not_ours && reader.dialect() == Dialect::Postgres {
             crawl_elsewhere(&mut reader).await?
         } else {
             None

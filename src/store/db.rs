@@ -1545,12 +1545,12 @@ where
 
     /// Puts finished URLs whose revisit is due back in the queue: due by the server's
     /// clock on a shared database, as a revisit's due time is written there
-    /// (`Db::finish_frontier_rows`). `early`: those due within [`EARLY_SHARE`] of their
-    /// interval too.
+    /// (`Db::finish_frontier_rows`). `early`: those due within a tenth (1 /
+    /// [`EARLY_DIVISOR`]) of their interval too.
     pub async fn requeue_due_recrawls(&self, early: bool) -> Result<u64, Error> {
         let (now, bound) = now_in_sql::<DB>((self.clock)());
         let ahead = if early {
-            format!(" + COALESCE(recrawl_interval_ms, 0) / {EARLY_SHARE}")
+            format!(" + COALESCE(recrawl_interval_ms, 0) / {EARLY_DIVISOR}")
         } else {
             String::new()
         };
@@ -3713,7 +3713,7 @@ fn now_in_sql<DB: Backend>(now: SystemTime) -> (&'static str, Option<i64>) {
 /// after its start: run by cron or a timer once an interval, it starts a little earlier
 /// or later each time, and would leave a page that last run fetched, due a moment after
 /// this one started, a whole interval more.
-const EARLY_SHARE: i64 = 10;
+const EARLY_DIVISOR: i64 = 10;
 
 /// Runs `statement`, which ends in `IN `, on `ids` (or host names), a chunk at a time.
 pub(super) async fn execute_on_list<'t, DB: Backend + HasStatementCache, T>(

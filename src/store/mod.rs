@@ -1007,8 +1007,7 @@ impl Store {
     pub async fn begin_run(&self, start: &RunStart<'_>) -> Result<i64, Error> {
         let at = rfc3339(SystemTime::now());
         let ttl_ms = u64::try_from(start.config.cluster.lease_ttl.as_millis()).unwrap_or(u64::MAX);
-        let over = runs::over_without_end(matches!(self.0, Backed::Postgres(_)), ttl_ms);
-        on_backend!(brief self, db => db.begin_run(start, &at, &over).await)
+        on_backend!(brief self, db => db.begin_run(start, &at, ttl_ms).await)
     }
 
     /// Records how run `id` ended, and the pages it stored.

@@ -67,9 +67,10 @@ fn refusal(error: &Error) -> Option<String> {
     let refused = source
         .as_database_error()?
         .try_downcast_ref::<PgDatabaseError>()?;
-    REFUSED
-        .contains(&refused.code())
-        .then(|| refused.message().to_owned())
+    // A 42501 about a table ("must be owner of table pages": tables another role made)
+    // is no schema's, which a GRANT on the schema would not mend: left as the server said.
+    let about_schema = refused.code() == "3F000" || refused.message().contains("schema");
+    (REFUSED.contains(&refused.code()) && about_schema).then(|| refused.message().to_owned())
 }
 
 /// `name` as SQL writes it: bare when PostgreSQL reads it so, else in double quotes.

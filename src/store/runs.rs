@@ -57,22 +57,6 @@ impl RunEnd {
 /// `pages` stay unknown.
 const KILLED: &str = "killed";
 
-/// The runs with no end that are over, as a condition on `runs`: on SQLite every one, as a
-/// crawl holds the database alone; on PostgreSQL those of this node's id (`$1`: a live
-/// process under it is refused) and of nodes with no heartbeat within `lease_ttl_ms`.
-pub(super) fn over_without_end(postgres: bool, lease_ttl_ms: u64) -> String {
-    if postgres {
-        format!(
-            "(node_id = $1 OR NOT EXISTS (SELECT 1 FROM nodes
-                 WHERE nodes.id = runs.node_id
-                   AND nodes.heartbeat >= {} - {lease_ttl_ms}))",
-            super::cluster::server_ms!()
-        )
-    } else {
-        "TRUE".to_owned()
-    }
-}
-
 impl<DB: Backend + HasStatementCache> Db<DB>
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
@@ -83,25 +67,36 @@ where
     for<'s> Option<&'s str>: Type<DB> + Encode<'s, DB>,
     usize: ColumnIndex<DB::Row>,
 {
-    /// The new run's row, begun `at`: its id. The runs with no end that `over` (see
-    /// [`over_without_end`], `$1` the node's id) says are over are marked `killed` first,
-    /// so that a reader tells them from runs going on.
+    /// The new run's row, begun `at`: its id. The runs with no end that are over are
+    /// marked `killed` first, so that a reader tells them from runs going on: on SQLite
+    /// every one, as a crawl holds the database alone; on PostgreSQL those of this node's
+    /// id (a live process under it is refused) and of nodes with no heartbeat within
+    /// `lease_ttl_ms`.
     pub(super) async fn begin_run(
         &self,
         start: &RunStart<'_>,
         at: &str,
-        over: &str,
+        lease_ttl_ms: u64,
     ) -> Result<i64, Error> {
         let config = start.config;
         let file = config.file.as_ref();
-        // `over` is ours: no value from a user or a server is written into it.
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE runs SET ended = '{KILLED}' WHERE ended IS NULL AND {over}"
-        )))
-        .bind(config.cluster.node_id.as_str())
-        .execute(&self.pool)
-        .await
-        .doing("marking the runs killed before this one")?;
+        let killed = format!("UPDATE runs SET ended = '{KILLED}' WHERE ended IS NULL");
+        let killed = if DB::SHARED {
+            // `lease_ttl_ms` is a number of ours: no value from a user or a server.
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{killed} AND (node_id = $1 OR NOT EXISTS (SELECT 1 FROM nodes
+                     WHERE nodes.id = runs.node_id
+                       AND nodes.heartbeat >= {} - {lease_ttl_ms}))",
+                super::cluster::server_ms!()
+            )))
+            .bind(config.cluster.node_id.as_str())
+        } else {
+            sqlx::query(sqlx::AssertSqlSafe(killed))
+        };
+        killed
+            .execute(&self.pool)
+            .await
+            .doing("marking the runs killed before this one")?;
         sqlx::query_scalar(
             "INSERT INTO runs (node_id, command, version, user_agent, config_path,
                                config_hash, started_at)

@@ -574,6 +574,39 @@ async fn broken_fail_fails_when_robots_txt_kept_the_crawler_from_a_seed() {
     }
 }
 
+/// With `--host`, only the links on that host's pages are listed: a failed seed of the
+/// host linked from another host's page alone was left out as linked, and `broken --host
+/// a --fail` passed a host with nothing fetched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_fail_on_a_host_fails_on_its_seed_linked_from_another_host() {
+    let mut b = SiteBuilder::bind(2).await;
+    let (a, other) = (b.authority(0), b.authority(1));
+    b.add(&a, "/docs", Resource::Status(404, "not here".to_owned()));
+    b.add(
+        &other,
+        "/",
+        Resource::Html(format!("<a href='http://{a}/docs'>Docs</a>")),
+    );
+    let site = b.start();
+    let harness = Harness::default();
+    let seed = site.url(0, "/docs");
+    let home = site.url(1, "/");
+    harness.crawl(&[seed.clone(), home], "").await;
+    let db = harness.db_path().display().to_string();
+    let out = pipecrawl(args(&[
+        "query", "--db", &db, "--format", "csv", "broken", "--host", &a, "--fail",
+    ]))
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout
+            .lines()
+            .any(|line| line == format!("seed,{seed},404,,,,")),
+        "{stdout}"
+    );
+    assert_fails(&out, &["error: 1 failed seed (--fail)"]);
+}
+
 /// Asserts that `query broken --fail`, in CSV, prints the line `row` and fails saying
 /// `says`: a CI job's link check.
 async fn assert_link_check_fails(harness: &Harness, row: &str, says: &str) {

@@ -65,6 +65,14 @@ async fn a_role_that_may_not_create_its_tables_is_told_what_to_grant() {
             .expect("make a database the role does not own");
     }
     let database = format!("{}shared", owned.trim_end_matches("crawl"));
+    let shared = sqlx::PgPool::connect(&database.replace("crawler@", "postgres@"))
+        .await
+        .expect("connect to the shared database");
+    // As PostgreSQL 15 has it from the start; 14 and older let every role create there.
+    sqlx::query("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        .execute(&shared)
+        .await
+        .expect("keep the role out of public");
     let (site, dir) = a_site().await;
     let config = crawl_config(dir.path(), "crawl", &site, &database);
     let stderr = stops_with_error("crawl", &config);
@@ -77,9 +85,6 @@ async fn a_role_that_may_not_create_its_tables_is_told_what_to_grant() {
         assert!(stderr.contains(said), "{said:?} in {stderr}");
     }
     assert!(!stderr.contains(" at line "), "{stderr}");
-    let shared = sqlx::PgPool::connect(&database.replace("crawler@", "postgres@"))
-        .await
-        .expect("connect to the shared database");
     for statement in [
         "CREATE SCHEMA crawl AUTHORIZATION crawler",
         "ALTER ROLE crawler SET search_path = crawl",
