@@ -113,6 +113,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .block_on(async { pipecrawl::crawl(config, cli::shutdown_signal(true)).await })
                 .with_context(|| format!("the crawl into {database} stopped"))?;
             let nothing_answered = summary.nothing_answered();
+            let never_answered = summary.never_answered;
             let robots_failed = summary
                 .tally
                 .errors
@@ -148,6 +149,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                              summary counts the errors by kind): are the seeds' hosts up, and \
                              reachable from here?"
                         ),
+                    );
+                    Ok(ExitCode::from(NOTHING_ANSWERED))
+                }
+                None if never_answered => {
+                    cli::fail(
+                        cli.log_format,
+                        "no page of this crawl ever got an answer from its server: the \
+                         earlier runs reached no site, and left nothing to ask again \
+                         (`--retry-failed` asks their URLs again, or remove the database \
+                         to start over)",
                     );
                     Ok(ExitCode::from(NOTHING_ANSWERED))
                 }

@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -45,7 +45,7 @@ use crate::stages::{Fill, Queues, Stages};
 use crate::store::cluster::{self, Budget, Cluster};
 use crate::store::writer::StoreWriter;
 use crate::store::{from_unix_ms, unix_ms, RunEnd, RunStart, Store};
-use crate::summary::{EndReason, Summary};
+use crate::summary::{EndReason, Summary, UNREACHED};
 
 /// Crawls until the frontier is empty, `scope.max_pages` is reached, or `shutdown`
 /// completes; then drains the pipeline and reports.
@@ -697,11 +697,13 @@ async fn run_stages(
         ended: ended?,
         stages: stages.report(),
         answered_earlier: false,
+        never_answered: false,
     };
     if let Some(began) = began {
         began.end(&store, &mut summary).await?;
         // Nodes sharing PostgreSQL: one that starts as the others end is no run again.
         if store.cluster().is_none() && summary.found_nothing_left(stored) {
+            summary.never_answered = !store.answered_since(UNIX_EPOCH, &UNREACHED).await?;
             // With `[recrawl]` set, what the user waits for is its first revisit.
             let revisits = match store.next_recrawl().await? {
                 Some(wait) => format!(

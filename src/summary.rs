@@ -188,6 +188,10 @@ pub struct Summary {
     /// Whether an earlier run of this crawl, killed or stopped before its end, stored a
     /// page its server answered: the crawl reached its sites, whatever this run met.
     pub answered_earlier: bool,
+    /// A run that found the crawl finished ([`Summary::found_nothing_left`]) whose
+    /// database holds no page any server answered: the earlier runs reached no site,
+    /// and neither did the crawl, however often it is run again.
+    pub never_answered: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,8 +23,9 @@ pub struct RunStart<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunEnd {
     Ended(EndReason),
-    /// A crawl in which not one URL got an answer, which exits 4: a night of a cron job
-    /// whose sites or network were down is told from those that reached them.
+    /// A crawl in which not one URL got an answer, or that found one finished that none
+    /// ever got, which exits 4: a night of a cron job whose sites or network were down
+    /// is told from those that reached them.
     Unreached,
     /// The run stopped on an error: its exit status and log say which.
     Error,
@@ -34,7 +35,7 @@ impl RunEnd {
     /// How `summary`'s run ended; a service's (`service`), which exits 0 whatever its
     /// pages got, is never [`RunEnd::Unreached`].
     pub fn of(summary: &Summary, service: bool) -> Self {
-        if !service && summary.nothing_answered().is_some() {
+        if !service && (summary.nothing_answered().is_some() || summary.never_answered) {
             Self::Unreached
         } else {
             Self::Ended(summary.ended)

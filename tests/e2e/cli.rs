@@ -3022,6 +3022,21 @@ async fn a_crawl_in_which_no_url_got_an_answer_exits_4_saying_so() {
     );
     assert_eq!(harness.page_count().await, 2);
 
+    // Run again (a cron job's next night), it finds nothing left and reached no site
+    // all the same: it exited 0, "nothing left to crawl", and `&& next-step` ran.
+    let config = harness.write_config(&harness.test_config_text(&seeds, ""));
+    let again = tokio::task::spawn_blocking(move || {
+        pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()])
+    })
+    .await
+    .expect("the binary ran");
+    let stderr = text(&again.stderr);
+    assert_eq!(again.status.code(), Some(NOTHING_ANSWERED), "{stderr}");
+    assert!(
+        stderr.contains("error: no page of this crawl ever got an answer from its server"),
+        "{stderr}"
+    );
+
     // One answer, even a 404, is a crawl that reached its site.
     let mut builder = SiteBuilder::bind(1).await;
     let host = builder.authority(0);
