@@ -27,6 +27,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 static MALLOC_CONF: &[u8; 37] = b"dirty_decay_ms:1000,muzzy_decay_ms:0\0";
 
 fn main() -> ExitCode {
+    pipecrawl::metrics::note_process_start();
     let cli = Cli::parse_args();
     let log_format = cli.log_format;
     cli::init_tracing(log_format);

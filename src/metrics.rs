@@ -147,11 +147,22 @@ fn describe() {
     );
 }
 
+/// When the process started, as [`note_process_start`] noted it.
+static PROCESS_START: OnceLock<std::time::SystemTime> = OnceLock::new();
+
+/// Notes now as the process's start, for `process_start_time_seconds`: called first in
+/// `main`, before the config and a seeds file (seconds, for a million seeds) are read and
+/// the recorder installed.
+pub fn note_process_start() {
+    PROCESS_START.get_or_init(std::time::SystemTime::now);
+}
+
 /// What a scrape tells of the process from its start: its build, when it started, and
 /// that its config (as started) loaded.
 fn started() {
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
-    let since_epoch = std::time::SystemTime::now()
+    let since_epoch = PROCESS_START
+        .get_or_init(std::time::SystemTime::now)
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     gauge!(START_TIME_SECONDS).set(since_epoch.as_secs_f64());

@@ -112,14 +112,15 @@ pub enum QueryError {
     NoCrawlYet { database: String },
 
     #[error(
-        "{database} has none of pipecrawl's tables in schema {here:?}; schema {there:?} \
-         holds a crawl: name it in the URL (?options=-csearch_path%3D{there}) or first in \
-         the role's search_path"
+        "{database} has none of pipecrawl's tables in {}; schema {there:?} holds a crawl: \
+         name it in the URL (?options=-csearch_path%3D{}) or first in the role's search_path",
+        .here.as_ref().map_or_else(|| "the connection's schema (its search_path names none that exists)".to_owned(), |here| format!("schema {here:?}")),
+        percent_encoding::utf8_percent_encode(.there, percent_encoding::NON_ALPHANUMERIC)
     )]
     CrawlInSchema {
         database: String,
-        /// The connection's schema.
-        here: String,
+        /// The connection's schema, if its search_path names one that exists.
+        here: Option<String>,
         /// The schema that holds a crawl.
         there: String,
     },

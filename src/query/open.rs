@@ -83,7 +83,7 @@ pub async fn open(database: &str, needs: Needs) -> Result<Reader, QueryError> {
         } else {
             None
         };
-        return Err(if let Some([here, there]) = elsewhere {
+        return Err(if let Some((here, there)) = elsewhere {
             QueryError::CrawlInSchema {
                 database: name,
                 here,
@@ -178,23 +178,30 @@ async fn open_postgres(url: &str) -> Result<(Reader, Vec<String>), QueryError> {
     Ok((reader, tables))
 }
 
-/// The connection's schema (its search_path's first that exists, or "none") and another
+/// The connection's schema (its search_path's first that exists, if one does) and another
 /// that holds a crawl's tables, if one does: a crawl in a schema of its own, which this
 /// connection's search_path misses.
-async fn crawl_elsewhere(reader: &mut Reader) -> Result<Option<[String; 2]>, QueryError> {
+async fn crawl_elsewhere(
+    reader: &mut Reader,
+) -> Result<Option<(Option<String>, String)>, QueryError> {
     let mut found = None;
     reader
         .each_row(
             &Statement::new(
-                "SELECT coalesce(current_schema()::text, 'none'), f.schemaname::text
+                "SELECT current_schema()::text, f.schemaname::text
                  FROM pg_tables f JOIN pg_tables p ON p.schemaname = f.schemaname
                  WHERE f.tablename = 'frontier' AND p.tablename = 'pages'
                    AND f.schemaname IS DISTINCT FROM current_schema()
                  ORDER BY 2 LIMIT 1",
             ),
             |_, cells| {
-                if let [super::output::Cell::Text(here), super::output::Cell::Text(there)] = cells {
-                    found = Some([(*here).to_owned(), (*there).to_owned()]);
+                use super::output::Cell;
+                if let [here, Cell::Text(there)] = cells {
+                    let here = match here {
+                        Cell::Text(here) => Some((*here).to_owned()),
+                        _ => None,
+                    };
+                    found = Some((here, (*there).to_owned()));
                 }
                 Ok(true)
             },
