@@ -216,12 +216,16 @@ fn push_host_filter(q: &mut Statement, column: &str, host: &str) {
     q.push(")");
 }
 
-/// `input` as the crawler spells URLs, so `http://Example.com` finds `http://example.com/`;
-/// input that is no crawlable URL is looked up as typed (a `mailto:` link's target), but
-/// for one missing only its scheme, which no stored URL lacks.
+/// `input` as the crawler spells URLs, so `http://Example.com` finds `http://example.com/`,
+/// and a seed written with its credentials (`http://user:pw@host/`) the row stored
+/// without them; input that is no crawlable URL is looked up as typed (a `mailto:` link's
+/// target), but for one missing only its scheme, which no stored URL lacks.
 fn normalize_url(input: &str) -> Result<String, QueryError> {
     match crate::urlnorm::normalize_str(input) {
-        Ok(url) => Ok(url.into()),
+        Ok(mut url) => {
+            crate::urlnorm::drop_userinfo(&mut url);
+            Ok(url.into())
+        }
         Err(why @ crate::urlnorm::UrlError::NoScheme(_)) => Err(QueryError::NoScheme {
             given: input.trim().to_owned(),
             why,

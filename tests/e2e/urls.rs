@@ -891,7 +891,26 @@ async fn a_seeds_credentials_go_to_its_origin_and_are_stored_nowhere() {
         db.page(&site.url(0, "/")).await.map(|p| p.status),
         Some(Some(200))
     );
+    // Asked about the seed as the config wrote it, `query` finds the row stored without.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+        .args(["query", "--db", &harness.db_path().display().to_string()])
+        .args([
+            "--format",
+            "csv",
+            "links",
+            "--from",
+            &format!("http://me:pw@{h}/"),
+        ])
+        .output()
+        .expect("run pipecrawl query");
+    let links = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        links.lines().count(),
+        4,
+        "a header and three links: {links}"
+    );
 }
+
 /// A `<link rel=canonical>` is a found URL too: the credentials a page writes in it
 /// (`http://user:pw@host/`) are not the page's, and were stored and exported as its
 /// `canonical_url`. They go as a link's do, and its session ids with them; so do a seed's
