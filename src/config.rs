@@ -877,55 +877,19 @@ impl Config {
                 escape_hint(text, &e)
             )),
         };
-        let mut root = toml::de::DeTable::parse(text).map_err(|e| parse_error(e, None))?;
-        // Said alone, it is said as toml shows it: with the file's line, a caret under it.
-        // (`error` is the same, read without the text toml shows it with.)
-        let first_refused =
-            |key: &str, error: &toml::de::Error| match toml::de::Deserializer::parse(text)
-                .map(serde_path_to_error::deserialize::<_, RawConfig>)
-            {
-                Ok(Err(e)) => {
-                    let key = e.path().to_string();
-                    parse_error(e.into_inner(), Some(key))
-                }
-                _ => parse_error(error.clone(), Some(key.to_owned())),
-            };
-        // serde stops at the first key it refuses (unknown, or of the wrong type): each is
-        // set aside and the file read again without it, so that two misspelt keys, or one
-        // and a bad value, are said in one run, as the values' own problems are.
-        let mut refused = Vec::new();
-        let raw = loop {
-            let document = toml::de::Deserializer::from(root.clone());
-            let (key, error) = match serde_path_to_error::deserialize::<_, RawConfig>(document) {
-                Ok(raw) => break Some(raw),
-                Err(e) => (e.path().to_string(), e.into_inner()),
-            };
-            if refused.len() < MAX_REFUSED_KEYS && remove_key(&mut root, &key) {
-                refused.push((key, error));
-                continue;
+        // Said alone, a refused key is said as toml shows it: with the file's line, a caret
+        // under it.
+        let first_refused = |key: &str, error: &toml::de::Error| {
+            let mut error = error.clone();
+            error.set_input(Some(text));
+            parse_error(error, Some(key.to_owned()))
+        };
+        let document = toml::de::Deserializer::parse(text).map_err(|e| parse_error(e, None))?;
+        let (raw, refused) = match serde_path_to_error::deserialize::<_, RawConfig>(document) {
+            Ok(raw) => (Some(raw), Vec::new()),
+            Err(_) => {
+                set_aside_refused(toml::de::DeTable::parse(text).map_err(|e| parse_error(e, None))?)
             }
-            // A key without a default that is missing: one set aside above is said
-            // already. A rule of a `[[list]]` cannot be read without it (`patern` for
-            // `pattern`): its list is set aside, so the keys after it are read too.
-            if let Some(field) = missing_field(&error) {
-                let field = key_of(&key, field);
-                let said = refused.iter().any(|(k, _)| *k == field);
-                let list = key.rsplit_once('[').map(|(list, _)| list.to_owned());
-                if !said {
-                    refused.push((key, error));
-                }
-                if let Some(list) = list.filter(|_| refused.len() < MAX_REFUSED_KEYS) {
-                    if remove_key(&mut root, &list) {
-                        continue;
-                    }
-                }
-                break None;
-            }
-            if refused.is_empty() {
-                return Err(first_refused(&key, &error));
-            }
-            refused.push((key, error));
-            break None;
         };
         let mut problems = Problems::new(text);
         let config = raw.and_then(|raw| raw.validate(&mut problems, seeds_file));
@@ -988,7 +952,7 @@ fn in_words(error: &toml::de::Error, key: &str, text: &str) -> String {
     let value = error.span().and_then(|span| text.get(span));
     // A doubled header is read as a list where a table is wanted: a value of the wrong
     // type, never a key missing (a rule's, whose header the error points at).
-    let doubled = missing_field(error)
+    let doubled = missing_field(error.message())
         .is_none()
         .then(|| doubled_table(text, error))
         .flatten();
@@ -1062,10 +1026,7 @@ fn in_config_terms(key: &str, message: &str, value: Option<&str>) -> String {
             where_it_belongs(name, &table)
         );
     }
-    if let Some((name, _)) = message
-        .strip_prefix("missing field `")
-        .and_then(|rest| rest.split_once('`'))
-    {
+    if let Some(name) = missing_field(message) {
         return format!("`{}` is missing: it has no default", key_of(key, name));
     }
     message.to_owned()
@@ -1328,7 +1289,8 @@ impl<'a> Problems<'a> {
         );
         let said = urlnorm::hide_passwords_in(&said);
         // A missing key is said of itself, not of its table.
-        let key = missing_field(error).map_or_else(|| key.to_owned(), |field| key_of(key, field));
+        let key = missing_field(error.message())
+            .map_or_else(|| key.to_owned(), |field| key_of(key, field));
         let message = said
             .strip_prefix(&format!("`{key}` "))
             .map_or_else(|| format!("is refused: {said}"), str::to_owned);
@@ -2439,10 +2401,7 @@ fn line_of_key(text: &str, key: &str) -> Option<usize> {
     let mut value: Option<&DeValue<'_>> = None;
     let mut table = Some(root.get_ref());
     for segment in key.split('.') {
-        let (name, index) = match segment.split_once('[') {
-            Some((name, rest)) => (name, rest.trim_end_matches(']').parse::<usize>().ok()),
-            None => (segment, None),
-        };
+        let (name, index) = path_segment(segment);
         let (k, v) = table?.iter().find(|(k, _)| k.get_ref().as_ref() == name)?;
         span = k.span();
         value = Some(v.get_ref());
@@ -2460,6 +2419,57 @@ fn line_of_key(text: &str, key: &str) -> Option<usize> {
     Some(text[..span.start].matches('\n').count() + 1)
 }
 
+/// The config `root` holds, read with each key serde refuses (unknown, or of the wrong
+/// type) set aside, and those keys with serde's words. serde stops at the first: each is
+/// taken out and the file read again without it, so that two misspelt keys, or one and a
+/// bad value, are said in one run, as the values' own problems are. None when what is
+/// left cannot be read (past [`MAX_REFUSED_KEYS`], or a key missing that no list holds).
+fn set_aside_refused(
+    mut root: toml::Spanned<toml::de::DeTable<'_>>,
+) -> (Option<RawConfig>, Vec<(String, toml::de::Error)>) {
+    let mut refused = Vec::new();
+    let raw = loop {
+        let document = toml::de::Deserializer::from(root.clone());
+        let (key, error) = match serde_path_to_error::deserialize::<_, RawConfig>(document) {
+            Ok(raw) => break Some(raw),
+            Err(e) => (e.path().to_string(), e.into_inner()),
+        };
+        if refused.len() < MAX_REFUSED_KEYS && remove_key(&mut root, &key) {
+            refused.push((key, error));
+            continue;
+        }
+        // A key without a default that is missing: one set aside above is said already.
+        // A rule of a `[[list]]` cannot be read without it (`patern` for `pattern`): its
+        // list is set aside, so the keys after it are read too.
+        if let Some(field) = missing_field(error.message()) {
+            let field = key_of(&key, field);
+            let said = refused.iter().any(|(k, _)| *k == field);
+            let list = key.rsplit_once('[').map(|(list, _)| list.to_owned());
+            if !said {
+                refused.push((key, error));
+            }
+            if let Some(list) = list.filter(|_| refused.len() < MAX_REFUSED_KEYS) {
+                if remove_key(&mut root, &list) {
+                    continue;
+                }
+            }
+            break None;
+        }
+        refused.push((key, error));
+        break None;
+    };
+    (raw, refused)
+}
+
+/// A segment of a key's path as serde_path_to_error writes it (`host[0]`): its name and
+/// its index in a list, if any.
+fn path_segment(segment: &str) -> (&str, Option<usize>) {
+    match segment.split_once('[') {
+        Some((name, rest)) => (name, rest.trim_end_matches(']').parse().ok()),
+        None => (segment, None),
+    }
+}
+
 /// The key of `field` in `table`, as serde_path_to_error names it (`.`: the top level).
 fn key_of(table: &str, field: &str) -> String {
     match table {
@@ -2468,10 +2478,9 @@ fn key_of(table: &str, field: &str) -> String {
     }
 }
 
-/// The field a "missing field" error names.
-fn missing_field(error: &toml::de::Error) -> Option<&str> {
-    error
-        .message()
+/// The field serde's "missing field" message names.
+fn missing_field(message: &str) -> Option<&str> {
+    message
         .strip_prefix("missing field `")?
         .split_once('`')
         .map(|(field, _)| field)
@@ -2492,10 +2501,7 @@ fn remove_key(root: &mut toml::Spanned<toml::de::DeTable<'_>>, key: &str) -> boo
     };
     let mut table: &mut DeTable<'_> = root.get_mut();
     for segment in segments {
-        let (name, index) = match segment.split_once('[') {
-            Some((name, rest)) => (name, rest.trim_end_matches(']').parse::<usize>().ok()),
-            None => (segment, None),
-        };
+        let (name, index) = path_segment(segment);
         let Some(value) = table.get_mut(name) else {
             return false;
         };

@@ -80,6 +80,10 @@ impl HostRules {
             .credentials
             .read()
             .unwrap_or_else(PoisonError::into_inner);
+        // Most crawls have none: no origin spelt out (an allocation) for every request.
+        if credentials.is_empty() {
+            return None;
+        }
         credentials
             .get(&url.origin().ascii_serialization())
             .cloned()
