@@ -114,7 +114,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .block_on(async { pipecrawl::crawl(config, cli::shutdown_signal(true)).await })
                 .with_context(|| format!("the crawl into {database} stopped"))?;
             let nothing_answered = summary.nothing_answered();
-            let never_answered = summary.never_answered;
+            let unreached = summary.unreached();
             let robots_failed = summary
                 .tally
                 .errors
@@ -153,7 +153,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     );
                     Ok(ExitCode::from(NOTHING_ANSWERED))
                 }
-                None if never_answered => {
+                // Unreached all the same: the crawl found finished, none ever answered.
+                None if unreached => {
                     cli::fail(
                         cli.log_format,
                         "no page of this crawl ever got an answer from its server: the \

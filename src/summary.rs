@@ -212,6 +212,13 @@ impl Summary {
     /// closes it, a seed the address guard refuses or a certificate that does not verify
     /// answered, and the rows say why. A run resuming a crawl whose earlier runs got
     /// answers ends as that crawl would have, had it never stopped: it reached its sites.
+    /// Whether the crawl reached none of its sites: this run's URLs got no answer
+    /// ([`Summary::nothing_answered`]), or it found the crawl finished with none ever
+    /// answered. `crawl` exits 4, and `runs.ended` says `unreached`.
+    pub fn unreached(&self) -> bool {
+        self.nothing_answered().is_some() || self.never_answered
+    }
+
     pub fn nothing_answered(&self) -> Option<u64> {
         if self.answered_earlier {
             return None;

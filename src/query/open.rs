@@ -77,8 +77,9 @@ pub async fn open(database: &str, needs: Needs) -> Result<Reader, QueryError> {
         let no_crawl_yet = tables.iter().all(|t| t == "_sqlx_migrations");
         // Also when the connection's schema holds another program's tables: a reader's
         // role whose search_path misses the crawl's schema on a shared database.
-        let not_ours = no_crawl_yet || CRAWL_TABLES.contains(&table);
-        let elsewhere = if not_ours && reader.dialect() == Dialect::Postgres {
+        // (With none yet, the first missing is a crawl's table too.)
+        let crawl_table = CRAWL_TABLES.contains(&table);
+        let elsewhere = if crawl_table && reader.dialect() == Dialect::Postgres {
             crawl_elsewhere(&mut reader).await?
         } else {
             None
@@ -91,7 +92,7 @@ pub async fn open(database: &str, needs: Needs) -> Result<Reader, QueryError> {
             }
         } else if no_crawl_yet {
             QueryError::NoCrawlYet { database: name }
-        } else if CRAWL_TABLES.contains(&table) {
+        } else if crawl_table {
             QueryError::NotPipecrawl {
                 database: name,
                 table,

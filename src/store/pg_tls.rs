@@ -80,13 +80,10 @@ pub fn connect_options(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
     let Some(path) = root.or_else(default_root_cert) else {
         return Ok(options);
     };
-    if let Err(source) = std::fs::read(&path) {
-        return Err(configuration(PgTlsError::RootCertUnreadable {
-            path,
-            source,
-        }));
-    }
-    let options = options.ssl_root_cert(&path);
+    // Read once, here, where a file that cannot be read is named: sqlx is given its bytes.
+    let pem = std::fs::read(&path)
+        .map_err(|source| configuration(PgTlsError::RootCertUnreadable { path, source }))?;
+    let options = options.ssl_root_cert_from_pem(pem);
     Ok(if matches!(mode, PgSslMode::Require) {
         options.ssl_mode(PgSslMode::VerifyCa)
     } else {

@@ -35,7 +35,7 @@ impl RunEnd {
     /// How `summary`'s run ended; a service's (`service`), which exits 0 whatever its
     /// pages got, is never [`RunEnd::Unreached`].
     pub fn of(summary: &Summary, service: bool) -> Self {
-        if !service && (summary.nothing_answered().is_some() || summary.never_answered) {
+        if !service && summary.unreached() {
             Self::Unreached
         } else {
             Self::Ended(summary.ended)
