@@ -196,8 +196,7 @@ fn an_unknown_key_is_refused_naming_the_key_and_its_line() {
     let config = harness
         .write_config("seeds = [\"http://127.0.0.1:1/\"]\n\n[fetch]\nworkers = 4\nworkerz = 8\n");
     let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    let stderr = refused(&out);
     assert!(stderr.contains("workerz"), "{stderr}");
     assert!(stderr.contains("line 5"), "{stderr}");
 
@@ -246,8 +245,7 @@ fn a_key_under_the_wrong_header_is_said_to_belong_elsewhere() {
     for (config_text, line, said) in cases {
         let config = harness.write_config(config_text);
         let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
-        let stderr = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(78), "{stderr}");
+        let stderr = refused(&out);
         assert!(stderr.contains(line), "{stderr}");
         assert!(stderr.contains(said), "{stderr}");
     }
@@ -260,8 +258,7 @@ fn bad_values_are_all_reported_at_once_with_their_lines() {
         "seeds = [\"http://127.0.0.1:1/\", \"ftp://example.com/\"]\n[politeness]\nper_host_concurrency = 0\n[scope]\nexclude = [\"[unclosed\"]\n",
     );
     let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    let stderr = refused(&out);
     assert!(stderr.contains("3 problem(s)"), "{stderr}");
     assert!(stderr.contains("line 1: `seeds[1]`"), "{stderr}");
     assert!(
@@ -277,8 +274,7 @@ fn bad_values_are_all_reported_at_once_with_their_lines() {
 #[test]
 fn a_missing_config_file_is_named() {
     let out = pipecrawl(&["crawl", "--config", "/nonexistent/pipecrawl.toml"]);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(78));
+    let stderr = refused(&out);
     assert!(
         stderr.contains("cannot read the config file /nonexistent/pipecrawl.toml"),
         "{stderr}"
@@ -467,8 +463,7 @@ fn a_malformed_postgresql_url_is_named_as_the_key_without_its_password() {
         "seeds = [\"http://127.0.0.1:9/\"]\n[storage]\ndatabase = {url:?}\n"
     ));
     let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    let stderr = refused(&out);
     assert!(!stderr.contains("hunter2secret"), "{stderr}");
     assert!(
         stderr.contains("line 3: `storage.database` is not a PostgreSQL URL"),
@@ -751,8 +746,7 @@ fn pool_and_channel_sizes_past_any_use_are_refused_naming_the_key() {
     );
     let config = harness.write_config(&config_text);
     let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    let stderr = refused(&out);
     assert!(
         stderr.contains("line 3: `fetch.workers` must be at most"),
         "{stderr}"
@@ -935,8 +929,7 @@ fn with_json_logs_the_error_that_ends_the_process_is_one_json_object() {
         .env("RUST_LOG", "warn")
         .output()
         .expect("run the pipecrawl binary");
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    let stderr = refused(&out);
     let lines: Vec<serde_json::Value> = stderr
         .lines()
         .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}\n{stderr}")))
@@ -1009,8 +1002,7 @@ fn a_config_that_is_not_utf8_names_the_line() {
     )
     .expect("write the config");
     let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    let stderr = refused(&out);
     assert!(stderr.contains("latin1.toml"), "{stderr}");
     assert!(
         stderr.contains("line 3: byte 0xe9 is not UTF-8"),
@@ -1028,8 +1020,7 @@ fn a_rust_log_that_is_not_a_filter_is_said_to_be_ignored() {
         .env("RUST_LOG", "debug,sqlx=verbose")
         .output()
         .expect("run the pipecrawl binary");
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    let stderr = refused(&out);
     assert!(
         stderr.contains("RUST_LOG=\"debug,sqlx=verbose\" is not a log filter"),
         "{stderr}"
@@ -1301,8 +1292,7 @@ fn a_batch_size_past_any_use_is_refused_naming_the_key() {
         harness.db_path().display().to_string()
     ));
     let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    let stderr = refused(&out);
     assert!(
         stderr.contains("line 5: `storage.batch_size` must be at most 1000000"),
         "{stderr}"
@@ -1349,8 +1339,7 @@ fn a_user_agent_no_request_could_carry_is_refused_naming_the_key() {
         "[fetch]\nuser_agent = \"\"\"\nacmebot/1.0\n\"\"\"\n",
     ));
     let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    let stderr = refused(&out);
     assert!(
         stderr.contains("line 3: `fetch.user_agent` has '\\n'"),
         "{stderr}"
@@ -2642,8 +2631,7 @@ fn a_seed_without_a_scheme_is_refused_showing_it_with_one() {
     ];
     let config = harness.write_config(&harness.test_config_text(&seeds.map(String::from), ""));
     let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    let stderr = refused(&out);
     for (i, with_scheme) in [
         "https://example.com/",
         "https://localhost:8080/docs",
@@ -2713,8 +2701,7 @@ fn a_seeds_password_is_never_printed() {
         &format!("seeds_file = {:?}\n", file.display().to_string()),
     ));
     let out = pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()]);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    let stderr = refused(&out);
     for named in ["seeds[0]", "seeds.txt:1", "http://me:***@127.0.0.1:99999/"] {
         assert!(stderr.contains(named), "{named} in {stderr}");
     }

@@ -1963,20 +1963,14 @@ async fn a_nightly_run_that_starts_a_little_early_still_revisits_the_pages() {
     let harness = Harness::default();
     let config = "[recrawl]\ninterval_s = 86400\n";
     harness.crawl(&[site.url(0, "/")], config).await;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    let db = SqlitePool::connect_with(SqliteConnectOptions::new().filename(harness.db_path()))
-        .await
-        .expect("open the database");
     // The night before began a minute later in the day than this one; `/b`'s revisit is
     // half its interval away.
-    sqlx::query("UPDATE frontier SET recrawl_at = $1 + CASE WHEN url LIKE '%/b' THEN 43200000 ELSE 60000 END")
-        .bind(now)
-        .execute(&db)
-        .await
-        .expect("move the revisits");
-    db.close().await;
+    set_time(
+        &harness,
+        "UPDATE frontier SET recrawl_at = $1 + CASE WHEN url LIKE '%/b' THEN 43200000 ELSE 60000 END",
+        now_ms(),
+    )
+    .await;
     let summary = harness.crawl(&[site.url(0, "/")], config).await;
     assert_eq!(
         (summary.tally.revisits(), site.count(&site.url(0, "/b"))),
