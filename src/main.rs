@@ -97,6 +97,18 @@ fn exit_status(error: &anyhow::Error) -> ExitCode {
     }
 }
 
+/// Says how a run ended in error: one refused before it began (another run holds its
+/// database, its config cannot run) did not start, and "stopped" sent a cron job's reader
+/// looking for what the refused night had done.
+fn ended(error: pipecrawl::Error, run: String) -> anyhow::Error {
+    let how = if error.is_in_use() || error.is_bad_config() {
+        "did not start"
+    } else {
+        "stopped"
+    };
+    anyhow::Error::new(error).context(format!("{run} {how}"))
+}
+
 /// `crawl`'s exit status when not one URL it tried got an answer: wget's for a network
 /// failure. A crawl in which some URLs failed succeeded.
 const NOTHING_ANSWERED: u8 = 4;
@@ -112,7 +124,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let database = pipecrawl::store::redacted(&config.storage.database);
             let summary = runtime
                 .block_on(async { pipecrawl::crawl(config, cli::shutdown_signal(true)).await })
-                .with_context(|| format!("the crawl into {database} stopped"))?;
+                .map_err(|e| ended(e, format!("the crawl into {database}")))?;
             let nothing_answered = summary.nothing_answered();
             let unreached = summary.unreached();
             let robots_failed = summary
@@ -185,7 +197,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     let reloads = cli::reload_on_hangup(path, loaded);
                     pipecrawl::serve(config, cli::shutdown_signal(false), reloads).await
                 })
-                .with_context(|| format!("the service on {database} stopped"))?;
+                .map_err(|e| ended(e, format!("the service on {database}")))?;
             cli::print(summary);
             Ok(ExitCode::SUCCESS)
         }

@@ -484,6 +484,10 @@ async fn second_crawl_beside_a_first_is_refused(name: impl FnOnce(&Harness) -> P
         "the second crawl, beside the first: {stderr}"
     );
     assert!(stderr.contains("in use"), "{stderr}");
+    assert!(
+        stderr.contains("did not start") && !stderr.contains("stopped"),
+        "a refused run said as one that ran: {stderr}"
+    );
     let status = wait_exit(&mut first, Duration::from_secs(30)).await;
     assert!(status.success(), "the first crawl failed: {status:?}");
 
