@@ -25,6 +25,7 @@ pub const PARSE_SECONDS: &str = "pipecrawl_parse_seconds";
 pub const STORE_BATCH_SECONDS: &str = "pipecrawl_store_batch_seconds";
 pub const QUEUE_DEPTH: &str = "pipecrawl_queue_depth";
 pub const IN_FLIGHT: &str = "pipecrawl_in_flight";
+pub const STAGE_WORKERS: &str = "pipecrawl_stage_workers";
 pub const FRONTIER_URLS: &str = "pipecrawl_frontier_urls";
 pub const STATE: &str = "pipecrawl_state";
 pub const REVISIT_LATE_SECONDS: &str = "pipecrawl_revisit_late_seconds";
@@ -115,6 +116,13 @@ fn describe() {
     describe_gauge!(
         IN_FLIGHT,
         "URLs handed out and not yet stored (waiting for their host, fetched, parsed or written)"
+    );
+    describe_gauge!(
+        STAGE_WORKERS,
+        "Workers of each pipeline stage (dispatch, fetch, parse, store) in each state now: \
+         working, waiting for input, or blocked on the next stage's full queue (sampled each \
+         second); a stage whose workers all work while the one before it is blocked limits \
+         the crawl (/stats' pipeline has the shares since the start)"
     );
     describe_gauge!(
         FRONTIER_URLS,
@@ -248,6 +256,17 @@ pub fn queue_depths(to_fetch: usize, to_parse: usize, to_store: usize, in_flight
     gauge!(QUEUE_DEPTH, "queue" => "to_parse").set(to_parse as f64);
     gauge!(QUEUE_DEPTH, "queue" => "to_store").set(to_store as f64);
     gauge!(IN_FLIGHT).set(in_flight as f64);
+}
+
+/// A `stage`'s workers in each phase now: [waiting, working, blocked].
+pub fn stage_workers(stage: &'static str, [waiting, working, blocked]: [u64; 3]) {
+    for (state, workers) in [
+        ("waiting", waiting),
+        ("working", working),
+        ("blocked", blocked),
+    ] {
+        gauge!(STAGE_WORKERS, "stage" => stage, "state" => state).set(workers as f64);
+    }
 }
 
 /// The frontier's waiting URLs, counted in the database as a scrape asks (as `/stats`

@@ -100,6 +100,9 @@ impl Reporter {
             self.stages.sample_queues(self.progress.outstanding());
             let [to_fetch, to_parse, to_store] = self.stages.queue_depths();
             metrics::queue_depths(to_fetch, to_parse, to_store, self.progress.outstanding());
+            for (stage, workers) in self.stages.workers_now() {
+                metrics::stage_workers(stage, workers);
+            }
             let tally = self.progress.tally();
             let errors: u64 = tally.errors.values().sum();
             // The last minute's, not the average since start: a service running for days

@@ -226,6 +226,13 @@ impl Stages {
         self.inner.host_turns.fetch_add(nanos, Ordering::Relaxed);
     }
 
+    /// Each stage's workers in each phase now, as (stage, [waiting, working, blocked]).
+    pub fn workers_now(&self) -> impl Iterator<Item = (&'static str, [u64; 3])> + '_ {
+        Stage::ALL
+            .iter()
+            .map(|&stage| (stage.name(), self.clock(stage).phases().open))
+    }
+
     /// The figures so far.
     pub fn report(&self) -> StageReport {
         let now = self.now();

@@ -633,6 +633,65 @@ async fn metrics_say_the_build_the_start_and_whether_a_reload_was_taken() {
     service.stop().await;
 }
 
+/// A scrape says which stage's workers work, wait for input or are blocked on a full
+/// queue, as the end summary and `/stats` do since the start: a board could not tell
+/// which stage limited a crawl going on, only that pages came slowly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_say_what_each_stages_workers_are_doing() {
+    let (open, site) = held_home_site().await;
+    let harness = Harness::default();
+    let service = Service::start(&harness, &[site.url(0, "/")], "[fetch]\nworkers = 4\n");
+    service.wait_ready().await;
+    fn workers(metrics: &str, stage: &str, state: &str) -> Option<f64> {
+        let series = format!("pipecrawl_stage_workers{{stage=\"{stage}\",state=\"{state}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&series)?.parse().ok())
+    }
+    async fn until(service: &Service, what: &str, holds: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let metrics = service.metrics().await;
+            if holds(&metrics) {
+                return metrics;
+            }
+            assert!(Instant::now() < deadline, "never {what}: {metrics}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    // The home page's answer held: one fetch worker at it, the other three idle.
+    let fetching = |working: f64, waiting: f64| {
+        move |metrics: &str| {
+            workers(metrics, "fetch", "working") == Some(working)
+                && workers(metrics, "fetch", "waiting") == Some(waiting)
+        }
+    };
+    let metrics = until(&service, "one fetch worker at work", fetching(1.0, 3.0)).await;
+    assert_prometheus_text(&metrics);
+    for stage in ["dispatch", "fetch", "parse", "store"] {
+        for state in ["working", "waiting", "blocked"] {
+            assert!(
+                workers(&metrics, stage, state).is_some(),
+                "no {stage} {state}: {metrics}"
+            );
+        }
+    }
+    assert_eq!(workers(&metrics, "fetch", "blocked"), Some(0.0));
+    open.send_replace(true);
+    until(&service, "every fetch worker idle", fetching(0.0, 4.0)).await;
+    service.stop().await;
+}
+
+/// A site of one page, `/`, answered once the sender returned is sent `true`.
+async fn held_home_site() -> (tokio::sync::watch::Sender<bool>, TestSite) {
+    let (open, gate) = tokio::sync::watch::channel(false);
+    let mut builder = SiteBuilder::bind(1).await;
+    let host = builder.authority(0);
+    let page = Resource::Html("<title>Slow</title>".into());
+    builder.add(&host, "/", Resource::Held(gate, Box::new(page)));
+    (open, builder.start())
+}
+
 /// Every sample line is `name{labels} value`, and every name has a TYPE and a HELP line
 /// (which Prometheus' and Grafana's metric browsers show: without it an operator had
 /// to read README for what `pipecrawl_in_flight` counts).
@@ -1911,12 +1970,7 @@ async fn a_seed_over_the_api_follows_the_links_stored_into_its_site() {
 /// load balancer asking whether to send it work was told yes. It says `stopping`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_finishing_its_pages_after_sigterm_says_it_is_stopping() {
-    let (open, gate) = tokio::sync::watch::channel(false);
-    let mut builder = SiteBuilder::bind(1).await;
-    let host = builder.authority(0);
-    let page = Resource::Html("<title>Slow</title>".into());
-    builder.add(&host, "/", Resource::Held(gate, Box::new(page)));
-    let site = builder.start();
+    let (open, site) = held_home_site().await;
     let harness = Harness::default();
     // The page is answered once `stopping` is seen, however long that takes: neither the
     // fetch's timeout nor the grace period ends it first.
