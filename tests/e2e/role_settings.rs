@@ -106,3 +106,57 @@ async fn a_role_that_may_not_create_its_tables_is_told_what_to_grant() {
         .expect("count the pages");
     assert_eq!(pages, PAGES as i64 + 1);
 }
+
+/// A reader granted `SELECT ON ALL TABLES` before the crawl's first run (as a DBA
+/// provisions the roles of a new database) was granted no table, the crawl's role making
+/// them later: its questions got "permission denied for table _sqlx_migrations". README's
+/// reader grants, made before the first run, let it ask them after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_granted_as_readme_says_before_the_first_run_can_ask_questions() {
+    let Some((_postgres, admin, database)) = a_role_allowed("role_reader", 20).await else {
+        return;
+    };
+    sqlx::query("CREATE ROLE reader LOGIN")
+        .execute(&admin)
+        .await
+        .expect("make the reader");
+    let crawl = sqlx::PgPool::connect(&database.replace("crawler@", "postgres@"))
+        .await
+        .expect("connect to the crawl's database");
+    let readme = include_str!("../../README.md").replace('\n', " ");
+    for grant in [
+        "GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader",
+        "ALTER DEFAULT PRIVILEGES FOR ROLE crawler IN SCHEMA public GRANT SELECT ON TABLES TO reader",
+    ] {
+        assert!(readme.contains(grant), "README does not say {grant:?}");
+        sqlx::query(sqlx::AssertSqlSafe(grant))
+            .execute(&crawl)
+            .await
+            .expect("grant the reader what README says");
+    }
+    let (site, dir) = a_site().await;
+    let config = crawl_config(dir.path(), "crawl", &site, &database);
+    let out = run_to_the_end("crawl", &config);
+    assert!(
+        super::cli::ran_to_its_end(&out),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reader = database.replace("crawler@", "reader@");
+    let out = super::query::pipecrawl(
+        ["query", "--db", &reader, "--format", "csv", "sql"]
+            .into_iter()
+            .chain(["SELECT count(*) FROM pages WHERE status = 200"])
+            .map(String::from)
+            .collect(),
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pages = (PAGES + 1).to_string();
+    assert_eq!(stdout.lines().last(), Some(pages.as_str()), "{stdout}");
+}
