@@ -16,6 +16,21 @@ async fn a_site() -> (TestSite, tempfile::TempDir) {
     (b.start(), tempfile::tempdir().expect("a temp dir"))
 }
 
+/// Crawls `config` to its end, asserting it ran there; its stderr.
+fn crawls(config: &std::path::Path) -> String {
+    let out = run_to_the_end("crawl", config);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(super::cli::ran_to_its_end(&out), "{stderr}");
+    stderr
+}
+
+/// A connection to `database` (a URL as `crawler`) as the server's superuser.
+async fn as_superuser(database: &str) -> sqlx::PgPool {
+    sqlx::PgPool::connect(&database.replace("crawler@", "postgres@"))
+        .await
+        .expect("connect as the superuser")
+}
+
 /// A `statement_timeout` on the role (a DBA's guard against runaway queries) cancelled
 /// whichever step of the crawl ran past it, a migration or a lease, and the node stopped
 /// with "canceling statement due to statement timeout", though README says the steps
@@ -32,12 +47,8 @@ async fn a_roles_statement_timeout_does_not_stop_a_crawl() {
         .expect("set the role's statement_timeout");
     let (site, dir) = a_site().await;
     let config = crawl_config(dir.path(), "crawl", &site, &database);
-    let out = run_to_the_end("crawl", &config);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(super::cli::ran_to_its_end(&out), "{stderr}");
-    let crawl = sqlx::PgPool::connect(&database.replace("crawler@", "postgres@"))
-        .await
-        .expect("connect to the crawl's database");
+    let stderr = crawls(&config);
+    let crawl = as_superuser(&database).await;
     let pages: i64 = sqlx::query_scalar("SELECT count(*) FROM pages WHERE status = 200")
         .fetch_one(&crawl)
         .await
@@ -65,9 +76,7 @@ async fn a_role_that_may_not_create_its_tables_is_told_what_to_grant() {
             .expect("make a database the role does not own");
     }
     let database = format!("{}shared", owned.trim_end_matches("crawl"));
-    let shared = sqlx::PgPool::connect(&database.replace("crawler@", "postgres@"))
-        .await
-        .expect("connect to the shared database");
+    let shared = as_superuser(&database).await;
     // As PostgreSQL 15 has it from the start; 14 and older let every role create there.
     sqlx::query("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
         .execute(&shared)
@@ -94,12 +103,7 @@ async fn a_role_that_may_not_create_its_tables_is_told_what_to_grant() {
             .await
             .expect("give the role a schema of its own");
     }
-    let out = run_to_the_end("crawl", &config);
-    assert!(
-        super::cli::ran_to_its_end(&out),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crawls(&config);
     let pages: i64 = sqlx::query_scalar("SELECT count(*) FROM crawl.pages WHERE status = 200")
         .fetch_one(&shared)
         .await
@@ -120,9 +124,7 @@ async fn a_reader_granted_as_readme_says_before_the_first_run_can_ask_questions(
         .execute(&admin)
         .await
         .expect("make the reader");
-    let crawl = sqlx::PgPool::connect(&database.replace("crawler@", "postgres@"))
-        .await
-        .expect("connect to the crawl's database");
+    let crawl = as_superuser(&database).await;
     let readme = include_str!("../../README.md").replace('\n', " ");
     for grant in [
         "GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader",
@@ -136,12 +138,7 @@ async fn a_reader_granted_as_readme_says_before_the_first_run_can_ask_questions(
     }
     let (site, dir) = a_site().await;
     let config = crawl_config(dir.path(), "crawl", &site, &database);
-    let out = run_to_the_end("crawl", &config);
-    assert!(
-        super::cli::ran_to_its_end(&out),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crawls(&config);
     let reader = database.replace("crawler@", "reader@");
     let out = super::query::pipecrawl(
         ["query", "--db", &reader, "--format", "csv", "sql"]
