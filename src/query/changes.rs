@@ -16,8 +16,9 @@ pub struct ChangesArgs {
     /// Only pages on this host: `example.com` (any port), or `example.com:8080` (that port only).
     #[arg(long, value_parser = super::host_parser())]
     pub host: Option<String>,
-    /// Only changes seen since a time (`2025-01-31`, `2025-01-31T12:00:00Z`) or a time
-    /// ago (`90min`, `2h`, `3days`), as `pages --since` reads it.
+    /// Only changes seen since a time (`2025-01-31`, `2025-01-31T12:00:00Z`), a time ago
+    /// (`90min`, `2h`, `3days`), or the start of the last run (`last-run`), as `pages
+    /// --since` reads it.
     #[arg(long)]
     pub since: Option<Since>,
     /// Rows at most; 0 for all.
@@ -69,8 +70,9 @@ pub(super) async fn answer(
     if let Some(host) = &args.host {
         super::push_host_filter(&mut q, "url", host);
     }
-    if let Some(Since(since)) = &args.since {
-        q.push(" AND changed_at >= ").push_bind(since.clone());
+    if let Some(since) = &args.since {
+        let since = since.time(conn).await?;
+        q.push(" AND changed_at >= ").push_bind(since);
     }
     q.push(" ORDER BY changed_at DESC, id DESC");
     super::push_limit(&mut q, limit);

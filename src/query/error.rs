@@ -186,6 +186,13 @@ pub enum QueryError {
     #[error("the SQL failed: {message}")]
     Sql { message: String },
 
+    #[error(
+        "{database} records no run to begin `--since last-run` at: none has run on it yet, or \
+         it was last written before the `runs` table (a crawl on it brings it up to date); \
+         give a time instead"
+    )]
+    NoRunRecorded { database: String },
+
     #[error("{url} was not crawled: no page in the database has that URL")]
     NotCrawled { url: String },
 

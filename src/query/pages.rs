@@ -5,7 +5,7 @@ use std::str::FromStr;
 use std::time::SystemTime;
 
 use super::dialect::Dialect;
-use super::output::Format;
+use super::output::{Cell, Format};
 use super::reader::{Reader, Statement};
 use super::{Answer, QueryError};
 use crate::page::ErrorKind;
@@ -169,9 +169,41 @@ impl clap::builder::TypedValueParser for TitleText {
     }
 }
 
-/// A `--since` bound, spelled like `pages.fetched_at` so the two compare as text.
+/// A `--since` bound.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Since(pub String);
+pub enum Since {
+    /// A time, spelled like `pages.fetched_at` so the two compare as text.
+    At(String),
+    /// When the run that started last began (`last-run`): what a nightly job's next step
+    /// asks of the crawl that just ran, whose start it does not know.
+    LastRun,
+}
+
+impl Since {
+    /// The time it names, spelled like `pages.fetched_at`. A database that records no
+    /// run (none yet, or last written before `runs`) has no last run to begin at: an
+    /// empty answer would read as "nothing changed".
+    pub(super) async fn time(&self, conn: &mut Reader) -> Result<String, QueryError> {
+        let mut started = None;
+        match self {
+            Self::At(time) => return Ok(time.clone()),
+            Self::LastRun if conn.has_table("runs").await? => {
+                let last = Statement::new("SELECT max(started_at) FROM runs");
+                conn.each_row(&last, |_, cells| {
+                    if let Some(Cell::Text(time)) = cells.first() {
+                        started = Some((*time).to_owned());
+                    }
+                    Ok(false)
+                })
+                .await?;
+            }
+            Self::LastRun => {}
+        }
+        started.ok_or_else(|| QueryError::NoRunRecorded {
+            database: conn.database().to_owned(),
+        })
+    }
+}
 
 impl FromStr for Since {
     type Err = String;
@@ -179,10 +211,13 @@ impl FromStr for Since {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         use std::fmt::Write as _;
         let s = s.trim();
+        if s.eq_ignore_ascii_case("last-run") {
+            return Ok(Self::LastRun);
+        }
         let bad = || {
             format!(
                 "`{s}` is neither a time (2025-01-31, 2025-01-31T12:00:00Z, \
-                 2025-01-31T13:00:00+01:00) nor a time ago (2h, 3days)"
+                 2025-01-31T13:00:00+01:00), a time ago (2h, 3days) nor `last-run`"
             )
         };
         let at = if let Ok(ago) = humantime::parse_duration(s) {
@@ -212,7 +247,7 @@ impl FromStr for Since {
         // second given would sort before the bound.
         // humantime spells no time after 9999.
         write!(spelled, "{}", humantime::format_rfc3339_millis(at)).map_err(|_| too_late(s))?;
-        Ok(Self(spelled))
+        Ok(Self::At(spelled))
     }
 }
 
@@ -274,12 +309,16 @@ pub(super) async fn answer(
     format: Format,
     out: &mut dyn Write,
 ) -> Result<Answer, QueryError> {
-    let q = statement(conn.dialect(), args);
+    let since = match &args.since {
+        Some(since) => Some(since.time(conn).await?),
+        None => None,
+    };
+    let q = statement(conn.dialect(), args, since);
     super::print_rows(conn, &q, format, out, 0, super::limit(args.limit)).await
 }
 
-/// The SQL of a `pages` question.
-fn statement(dialect: Dialect, args: &PagesArgs) -> Statement {
+/// The SQL of a `pages` question, `since` the time its `--since` names.
+fn statement(dialect: Dialect, args: &PagesArgs, since: Option<String>) -> Statement {
     let like = dialect.like_any_case();
     let mut q = Statement::new(format!(
         "SELECT url, status, error_kind, content_type, depth, title, fetched_at{}
@@ -320,8 +359,8 @@ fn statement(dialect: Dialect, args: &PagesArgs) -> Statement {
             .push_bind(format!("%{}%", super::like_escape(title)))
             .push(" ESCAPE '\\'");
     }
-    if let Some(Since(since)) = &args.since {
-        q.push(" AND fetched_at >= ").push_bind(since.clone());
+    if let Some(since) = since {
+        q.push(" AND fetched_at >= ").push_bind(since);
     }
     let direction = if args.desc { "DESC" } else { "ASC" };
     let filtered = !args.status.is_empty()
@@ -419,15 +458,19 @@ mod tests {
     fn since_takes_dates_times_and_durations_and_spells_them_like_fetched_at() {
         assert_eq!(
             "2025-01-31".parse(),
-            Ok(Since("2025-01-31T00:00:00.000Z".to_owned()))
+            Ok(Since::At("2025-01-31T00:00:00.000Z".to_owned()))
         );
         assert_eq!(
             "2025-01-31T12:30:00Z".parse(),
-            Ok(Since("2025-01-31T12:30:00.000Z".to_owned()))
+            Ok(Since::At("2025-01-31T12:30:00.000Z".to_owned()))
         );
-        let Since(recent) = "2h".parse().expect("a duration");
-        assert!(recent.ends_with('Z') && recent.len() == 24, "{recent}");
+        let recent = "2h".parse().expect("a duration");
+        assert!(
+            matches!(&recent, Since::At(t) if t.ends_with('Z') && t.len() == 24),
+            "{recent:?}"
+        );
         assert!("yesterday-ish".parse::<Since>().is_err());
+        assert_eq!("Last-Run".parse(), Ok(Since::LastRun));
     }
 
     /// `pages --sort fetched --desc` (the latest pages), `--sort depth` and `--sort
@@ -474,7 +517,7 @@ mod tests {
                     desc,
                     ..unfiltered()
                 };
-                let q = statement(Dialect::Sqlite, &args);
+                let q = statement(Dialect::Sqlite, &args, None);
                 crate::query::plan::assert_indexed(&mut reader, &q, "pages", true).await;
             }
         }
@@ -508,7 +551,7 @@ mod tests {
                 sort,
                 ..unfiltered()
             };
-            let q = statement(Dialect::Sqlite, &args);
+            let q = statement(Dialect::Sqlite, &args, None);
             crate::query::plan::assert_indexed(&mut reader, &q, "pages", false).await;
         }
     }
@@ -518,7 +561,7 @@ mod tests {
     /// time ago". It is the instant it names, compared in UTC.
     #[test]
     fn since_takes_a_time_with_a_utc_offset_as_the_instant_it_names() {
-        let utc = Ok(Since("2025-01-31T12:30:00.000Z".to_owned()));
+        let utc = Ok(Since::At("2025-01-31T12:30:00.000Z".to_owned()));
         for spelled in [
             "2025-01-31T13:30:00+01:00",
             "2025-01-31T07:00:00-05:30",
@@ -529,7 +572,7 @@ mod tests {
         }
         assert_eq!(
             "2025-02-01T00:30:00.250+12:00".parse(),
-            Ok(Since("2025-01-31T12:30:00.250Z".to_owned()))
+            Ok(Since::At("2025-01-31T12:30:00.250Z".to_owned()))
         );
         for bad in ["2025-01-31T13:30:00+25:00", "2025-01-31T13:30:00+1:00"] {
             assert!(bad.parse::<Since>().is_err(), "{bad}");
@@ -542,14 +585,14 @@ mod tests {
     /// every page; after 9999 is refused as 10000-01-01 is.
     #[test]
     fn since_before_1970_is_every_page_and_after_9999_is_refused() {
-        let epoch = Ok(Since("1970-01-01T00:00:00.000Z".to_owned()));
+        let epoch = Ok(Since::At("1970-01-01T00:00:00.000Z".to_owned()));
         assert_eq!("100years".parse(), epoch);
         assert_eq!("1970-01-01T00:30:00+01:00".parse(), epoch);
         assert_eq!("1969-12-31".parse(), epoch);
         assert_eq!("1968-02-29T12:00:00Z".parse(), epoch);
         assert_eq!(
             "1969-12-31T23:00:00-02:00".parse(),
-            Ok(Since("1970-01-01T01:00:00.000Z".to_owned()))
+            Ok(Since::At("1970-01-01T01:00:00.000Z".to_owned()))
         );
         for not_a_day in ["1969-02-29", "1969-13-01", "1900-02-29", "+969-01-01"] {
             assert!(not_a_day.parse::<Since>().is_err(), "{not_a_day}");

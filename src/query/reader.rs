@@ -261,6 +261,24 @@ impl Reader {
         Ok(value)
     }
 
+    /// The database as the user named it.
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// Whether the crawl's schema holds the table `name`: one a later migration made is
+    /// missing from a database last written before it.
+    pub async fn has_table(&mut self, name: &str) -> Result<bool, QueryError> {
+        let mut q = Statement::new(match self.dialect() {
+            Dialect::Sqlite => "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ",
+            Dialect::Postgres => {
+                "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = "
+            }
+        });
+        q.push_bind(name);
+        Ok(self.integer(&q).await? > Some(0))
+    }
+
     /// Runs a statement that returns nothing of interest (settings, `BEGIN`).
     pub async fn execute(&mut self, sql: &'static str) -> Result<(), QueryError> {
         let dialect = self.dialect();

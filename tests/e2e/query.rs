@@ -3104,6 +3104,36 @@ async fn changes_of_a_database_from_before_page_changes_say_how_to_update_it() {
     );
 }
 
+/// `--since last-run` of a database that records no run (its `runs` rows gone, as in a
+/// database last written before the table) has no time to begin at: it says so, rather
+/// than answer nothing, which reads as "nothing changed". With a run it bounds `pages`
+/// by that run's start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn since_last_run_without_a_run_recorded_says_so() {
+    let site = TestSite::one_host(&[("/", "<title>Home</title><a href='/a'>A</a>")]).await;
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    let db = harness.db_path().display().to_string();
+    let since_last_run = |question: &'static str| {
+        pipecrawl(args(&[
+            "query", "--db", &db, question, "--since", "last-run",
+        ]))
+    };
+    let out = answered(&since_last_run("pages").await, "pages since the last run");
+    assert_eq!(
+        out.lines().count(),
+        4,
+        "the header, its rule and two pages: {out}"
+    );
+    change_database(&harness, &["DELETE FROM runs".to_owned()]).await;
+    for question in ["pages", "changes"] {
+        assert_fails(
+            &since_last_run(question).await,
+            &["records no run to begin `--since last-run` at"],
+        );
+    }
+}
+
 /// `changes --url` of a URL the crawl never stored (a typo, `https://` for a site crawled
 /// over `http://`) printed an empty table and exited 0: "no change", to a user asking
 /// after a page the crawl does not watch at all. It says the page was not crawled, as

@@ -1855,6 +1855,15 @@ async fn each_change_a_revisit_finds_is_kept_with_the_answer_before_it() {
             2,
             "{database}: the header and the newest change"
         );
+        // What the last run found, as a nightly job's next step asks: the third's change.
+        assert_eq!(
+            changes(ask(&["changes", "--since", "last-run"]).await),
+            [
+                "url,changed,old_status,new_status,old_title,new_title",
+                "/sale,\"status, title\",200,404,Sale,",
+            ],
+            "{database}"
+        );
     }
 }
 
