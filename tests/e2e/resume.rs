@@ -463,12 +463,13 @@ const IN_USE: i32 = 75;
 
 /// The second crawl names the database by `name`, given the first's harness.
 async fn second_crawl_beside_a_first_is_refused(name: impl FnOnce(&Harness) -> PathBuf) {
-    let site = slow_site(Duration::from_millis(800)).await;
+    let (open, gate) = tokio::sync::watch::channel(false);
+    let site = held_site(gate).await;
     let harness = Harness::default();
     let seeds = [site.url(0, "/")];
 
     let mut first = start(&harness, &seeds, "");
-    // robots.txt, then the home page: its row is leased, its answer on its way.
+    // robots.txt, then the home page: its row is leased, its answer held.
     wait_for_requests(&site, 2).await;
     let text = harness.config_text(&seeds, CONFIG).replace(
         &format!("{:?}", harness.db_path().display().to_string()),
@@ -476,7 +477,16 @@ async fn second_crawl_beside_a_first_is_refused(name: impl FnOnce(&Harness) -> P
     );
     let config = harness.dir.path().join("second.toml");
     std::fs::write(&config, text).expect("write the second config");
-    let second = run_to_the_end("crawl", &config);
+    // The first crawl runs until the second has ended (or, run beside it, asked for the
+    // home page too), however slowly the second starts: with every answer 800 ms late,
+    // the first ended 2.5 to 3.5 s after its home page was asked for, and a second
+    // started later than that on a loaded machine ran after it and exited 0.
+    let second = tokio::task::spawn_blocking(move || run_to_the_end("crawl", &config));
+    while !second.is_finished() && site.count(&seeds[0]) < 2 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    open.send_replace(true);
+    let second = second.await.expect("the second crawl's thread");
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert_eq!(
         second.status.code(),
