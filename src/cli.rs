@@ -284,8 +284,22 @@ fn record(level: &str, message: &str) -> serde_json::Value {
 }
 
 /// Writes `text` to stdout, losing it, as [`say`] does, when nobody reads any more.
-pub fn print(text: impl Display) {
+fn print(text: impl Display) {
     let _ = write!(std::io::stdout(), "{text}");
+}
+
+/// Writes a run's end summary to stdout: as text, or with JSON logs as one record shaped
+/// as the log's, its figures as fields, so that a shipper reading stdout and stderr
+/// alike (a container's, journald's) takes it whole and a pipeline can alert on them.
+pub fn summary(format: LogFormat, summary: &pipecrawl::Summary, service: bool) {
+    match format {
+        LogFormat::Text => print(summary),
+        LogFormat::Json => {
+            let mut line = record("INFO", "");
+            line["fields"] = serde_json::json!(summary.figures(service));
+            print(format_args!("{line}\n"));
+        }
+    }
 }
 
 pub fn init_tracing(format: LogFormat) {

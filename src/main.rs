@@ -131,7 +131,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .tally
                 .errors
                 .contains_key(pipecrawl::page::ErrorKind::RobotsUnavailable.as_str());
-            cli::print(summary);
+            cli::summary(cli.log_format, &summary, false);
             match nothing_answered {
                 Some(tried) => {
                     let unanswered = match tried {
@@ -198,7 +198,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     pipecrawl::serve(config, cli::shutdown_signal(false), reloads).await
                 })
                 .map_err(|e| ended(e, format!("the service on {database}")))?;
-            cli::print(summary);
+            cli::summary(cli.log_format, &summary, true);
             Ok(ExitCode::SUCCESS)
         }
         Command::Query {

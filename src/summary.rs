@@ -246,6 +246,63 @@ impl Summary {
     }
 }
 
+/// The summary as figures, for `--log-format json`: a log pipeline alerts on fields, and
+/// the text's dozen lines were neither one record nor a count it could read. Named as
+/// `/stats` names its figures, and `ended` as `runs.ended` says it.
+#[derive(Debug, serde::Serialize)]
+pub struct Figures<'a> {
+    /// The text's first line, for whoever reads the record.
+    pub message: String,
+    pub ended: &'static str,
+    pub pages: u64,
+    pub new_pages: u64,
+    pub requested_pages: u64,
+    pub not_requested: u64,
+    pub links: u64,
+    pub links_left_out: u64,
+    pub pages_leaving_links_out: u64,
+    pub retries: u64,
+    pub pages_by_class: &'a BTreeMap<&'static str, u64>,
+    pub errors_by_kind: &'a BTreeMap<&'static str, u64>,
+    pub revisits: u64,
+    pub revisits_changed: u64,
+    pub revisits_failed: u64,
+    pub elapsed_s: f64,
+    /// Of `elapsed_s`, a one-off crawl's indexing of its links at its end.
+    pub indexing_s: Option<f64>,
+    pub pages_per_sec: f64,
+    pub pipeline: &'a StageReport,
+}
+
+impl Summary {
+    /// Its [`Figures`]; a service's run (`service`) is never `unreached`.
+    pub fn figures(&self, service: bool) -> Figures<'_> {
+        let t = &self.tally;
+        let text = self.to_string();
+        Figures {
+            message: text.lines().next().unwrap_or_default().to_owned(),
+            ended: crate::store::RunEnd::of(self, service).as_str(),
+            pages: t.pages,
+            new_pages: t.new_pages,
+            requested_pages: t.requested_pages,
+            not_requested: t.unrequested(),
+            links: t.links,
+            links_left_out: t.links_left_out,
+            pages_leaving_links_out: t.pages_leaving_links_out,
+            retries: t.retries,
+            pages_by_class: &t.by_class,
+            errors_by_kind: &t.errors,
+            revisits: t.revisits(),
+            revisits_changed: t.revisits_changed,
+            revisits_failed: t.revisits_failed,
+            elapsed_s: self.elapsed.as_secs_f64(),
+            indexing_s: self.indexing.map(|d| d.as_secs_f64()),
+            pages_per_sec: self.pages_per_sec(),
+            pipeline: &self.stages,
+        }
+    }
+}
+
 /// `pages` per second over `took`; 0 over no time.
 fn rate(pages: u64, took: Duration) -> f64 {
     let secs = took.as_secs_f64();

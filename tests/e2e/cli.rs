@@ -27,6 +27,14 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Each line of `stream` as the JSON object it must be under `--log-format json`.
+fn json_records(stream: &str) -> Vec<serde_json::Value> {
+    stream
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}\n{stream}")))
+        .collect()
+}
+
 /// Whether a crawl ran to its end, whether or not its seeds answered (exit code 4 when
 /// none did): what tests of a crawl from a seed nothing listens on ask.
 pub(super) fn ran_to_its_end(out: &Output) -> bool {
@@ -587,6 +595,54 @@ async fn logs_to_a_pipe_are_plain_text_or_one_json_object_per_line() {
     }
 }
 
+/// With `--log-format json` the end summary is one JSON record too, with its figures as
+/// fields: it was a dozen lines of text on stdout, which a container's log shipper
+/// (reading stdout and stderr alike) could not parse, and whose counts a pipeline could
+/// not alert on without scraping prose.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_json_logs_the_end_summary_is_one_json_record_with_its_figures() {
+    let mut builder = SiteBuilder::bind(1).await;
+    let host = builder.authority(0);
+    builder.add(
+        &host,
+        "/",
+        Resource::Html("<a href='/gone'>Gone</a>".into()),
+    );
+    let site = builder.start();
+    let harness = Harness::default();
+    let config = harness.write_config(&harness.config_text(&[site.url(0, "/")], ""));
+    let out = tokio::task::spawn_blocking(move || {
+        pipecrawl_at_info(&[
+            "--log-format",
+            "json",
+            "crawl",
+            "--config",
+            config.to_str().unwrap_or_default(),
+        ])
+    })
+    .await
+    .expect("the binary ran");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    json_records(&stderr);
+    let summary = json_records(&stdout);
+    assert_eq!(summary.len(), 1, "{stdout}");
+    assert_eq!(summary[0]["level"], "INFO", "{stdout}");
+    let fields = &summary[0]["fields"];
+    assert_eq!(fields["ended"], "finished", "{stdout}");
+    assert_eq!(fields["pages"], 2, "{stdout}");
+    assert_eq!(fields["links"], 1, "{stdout}");
+    assert_eq!(fields["pages_by_class"]["2xx"], 1, "{stdout}");
+    assert_eq!(fields["pages_by_class"]["4xx"], 1, "{stdout}");
+    assert!(fields["pages_per_sec"].is_number(), "{stdout}");
+    assert!(
+        fields["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("crawled 2 pages")),
+        "{stdout}"
+    );
+}
+
 /// The binary run with its stderr (and `stdout_too`, its stdout) a socket nobody reads
 /// any more: a write gets the broken pipe of `pipecrawl … 2>&1 | head -1` once `head`
 /// has its line.
@@ -930,10 +986,7 @@ fn with_json_logs_the_error_that_ends_the_process_is_one_json_object() {
         .output()
         .expect("run the pipecrawl binary");
     let stderr = refused(&out);
-    let lines: Vec<serde_json::Value> = stderr
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}\n{stderr}")))
-        .collect();
+    let lines = json_records(&stderr);
     assert_eq!(lines.len(), 1, "{stderr}");
     assert_eq!(lines[0]["level"], "ERROR", "{stderr}");
     let message = lines[0]["fields"]["message"].as_str().unwrap_or_default();
@@ -1272,11 +1325,9 @@ async fn with_json_logs_query_notes_and_export_lines_are_json_objects() {
         let stderr = text(&run.stderr);
         assert!(run.status.success(), "{args:?}: {stderr}");
         assert!(!stderr.is_empty(), "{args:?} says what it did");
-        for line in stderr.lines() {
-            let value: serde_json::Value = serde_json::from_str(line)
-                .unwrap_or_else(|e| panic!("{args:?}: {e}: {line}\n{stderr}"));
-            assert_eq!(value["level"], "INFO", "{line}");
-            assert!(value["fields"]["message"].is_string(), "{line}");
+        for value in json_records(&stderr) {
+            assert_eq!(value["level"], "INFO", "{args:?}: {value}");
+            assert!(value["fields"]["message"].is_string(), "{args:?}: {value}");
         }
     }
 }
