@@ -283,6 +283,28 @@ fn record(level: &str, message: &str) -> serde_json::Value {
     })
 }
 
+/// A panic as one JSON record, as [`fail`] writes an error. Rust's own hook writes
+/// several plain lines ("thread … panicked at …", the message, a note on backtraces),
+/// which a shipper reading stderr line by line takes for as many records that are not
+/// JSON; a page the HTML parser panics on is caught, and the crawl goes on, but the
+/// hook had written them all the same. A backtrace, when `RUST_BACKTRACE` asks for one,
+/// is a field of the record.
+fn panic_record(info: &std::panic::PanicHookInfo<'_>) -> serde_json::Value {
+    let thread = std::thread::current();
+    let mut message = format!("thread '{}' panicked", thread.name().unwrap_or("<unnamed>"));
+    if let Some(at) = info.location() {
+        message.push_str(&format!(" at {at}"));
+    }
+    message.push_str(": ");
+    message.push_str(info.payload_as_str().unwrap_or("Box<dyn Any>"));
+    let mut line = record("ERROR", &message);
+    let backtrace = std::backtrace::Backtrace::capture();
+    if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
+        line["fields"]["backtrace"] = backtrace.to_string().into();
+    }
+    line
+}
+
 /// Writes `text` to stdout, losing it, as [`say`] does, when nobody reads any more.
 fn print(text: impl Display) {
     let _ = write!(std::io::stdout(), "{text}");
@@ -331,7 +353,10 @@ pub fn init_tracing(format: LogFormat) {
         .with_writer(|| pipecrawl::progress::LogWriter);
     match format {
         LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Json => {
+            builder.json().init();
+            std::panic::set_hook(Box::new(|info| say(panic_record(info))));
+        }
     }
     if let Some(why) = refused {
         tracing::warn!("{}{why}: logging at info", EnvFilter::DEFAULT_ENV);
@@ -577,5 +602,35 @@ impl Stops {
             }
             ("Ctrl-C", 130)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    /// A panic, whose message spans lines, is one line of JSON at `ERROR` naming where.
+    #[test]
+    fn with_json_logs_a_panic_is_one_json_record() {
+        static SAID: Mutex<Option<String>> = Mutex::new(None);
+        std::panic::set_hook(Box::new(|info| {
+            if let Ok(mut said) = SAID.lock() {
+                *said = Some(super::panic_record(info).to_string());
+            }
+        }));
+        let caught = std::panic::catch_unwind(|| panic!("a page\nits parser could not read"));
+        drop(std::panic::take_hook());
+        assert!(caught.is_err());
+        let said = SAID.lock().ok().and_then(|said| said.clone());
+        let said = said.unwrap_or_default();
+        assert_eq!(said.lines().count(), 1, "{said}");
+        let record: serde_json::Value = serde_json::from_str(&said).unwrap_or_default();
+        assert_eq!(record["level"], "ERROR", "{said}");
+        let message = record["fields"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(" panicked at src/cli.rs:"), "{message}");
+        assert!(
+            message.ends_with(": a page\nits parser could not read"),
+            "{message}"
+        );
     }
 }
