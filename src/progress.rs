@@ -125,11 +125,14 @@ impl Reporter {
                         rate: per_second(rate),
                     };
                     if lines.due(&line, n) {
+                        // The rate a field too, as the counts are: a pipeline alerting on
+                        // a crawl that slows had to parse it out of the message.
                         tracing::info!(
                             pages = line.pages,
                             links = line.links,
                             in_progress = line.in_progress,
                             errors,
+                            pages_per_sec = rate,
                             "{} pages/s",
                             line.rate
                         );

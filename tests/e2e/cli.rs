@@ -27,6 +27,21 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// `crawl` on `config` with `--log-format json`, logging at `info`.
+async fn crawl_logging_json(config: std::path::PathBuf) -> Output {
+    tokio::task::spawn_blocking(move || {
+        pipecrawl_at_info(&[
+            "--log-format",
+            "json",
+            "crawl",
+            "--config",
+            config.to_str().unwrap_or_default(),
+        ])
+    })
+    .await
+    .expect("the binary ran")
+}
+
 /// Each line of `stream` as the JSON object it must be under `--log-format json`.
 fn json_records(stream: &str) -> Vec<serde_json::Value> {
     stream
@@ -611,17 +626,7 @@ async fn with_json_logs_the_end_summary_is_one_json_record_with_its_figures() {
     let site = builder.start();
     let harness = Harness::default();
     let config = harness.write_config(&harness.config_text(&[site.url(0, "/")], ""));
-    let out = tokio::task::spawn_blocking(move || {
-        pipecrawl_at_info(&[
-            "--log-format",
-            "json",
-            "crawl",
-            "--config",
-            config.to_str().unwrap_or_default(),
-        ])
-    })
-    .await
-    .expect("the binary ran");
+    let out = crawl_logging_json(config).await;
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{stderr}");
     json_records(&stderr);
@@ -641,6 +646,41 @@ async fn with_json_logs_the_end_summary_is_one_json_record_with_its_figures() {
             .is_some_and(|m| m.starts_with("crawled 2 pages")),
         "{stdout}"
     );
+}
+
+/// With `--log-format json` a progress line gives the rate as a number, as it gives the
+/// counts: it was only in the message ("14.2 pages/s"), which a pipeline alerting on a
+/// crawl that slows down had to parse out of the text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_json_logs_progress_lines_give_the_rate_as_a_field() {
+    let mut builder = SiteBuilder::bind(1).await;
+    let host = builder.authority(0);
+    builder.add(
+        &host,
+        "/",
+        Resource::Html("<a href='/a'>A</a><a href='/b'>B</a><a href='/c'>C</a>".into()),
+    );
+    for path in ["/a", "/b", "/c"] {
+        builder.add(&host, path, Resource::Html("<title>Leaf</title>".into()));
+    }
+    let site = builder.start();
+    let harness = Harness::default();
+    // Four pages 2.5 s apart: the crawl outlasts the first progress line, 5 s in.
+    let polite = "[politeness]\ndelay_ms = 2500\n";
+    let config = harness.write_config(&harness.config_text(&[site.url(0, "/")], polite));
+    let out = crawl_logging_json(config).await;
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let progress: Vec<serde_json::Value> = json_records(&stderr)
+        .into_iter()
+        .filter(|record| record["target"] == "pipecrawl::progress")
+        .collect();
+    assert!(!progress.is_empty(), "{stderr}");
+    for line in progress {
+        let fields = &line["fields"];
+        assert!(fields["pages"].is_u64(), "{line}");
+        assert!(fields["pages_per_sec"].is_f64(), "{line}");
+    }
 }
 
 /// The binary run with its stderr (and `stdout_too`, its stdout) a socket nobody reads
