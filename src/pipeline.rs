@@ -440,15 +440,17 @@ async fn run_stages(
     // for another program's reader, at a crawl's natural end, cuts that wait short.
     let closed = CancellationToken::new();
     let close_ends_the_listening = closed.clone().drop_guard();
+    // Every page stored: what is left is the indexes, which a stop leaves to the next run.
+    let ending = CancellationToken::new();
     tokio::spawn({
-        let (stop, closed) = (stop.clone(), closed.clone());
+        let (stop, closed, ending) = (stop.clone(), closed.clone(), ending.clone());
         async move {
             tokio::select! {
                 () = shutdown => {
                     stop.cancel();
                     // Else the stop seemed to wait for the pages in flight, within the
                     // grace period, and then for nothing said.
-                    if crate::store::waiting_for_database() {
+                    if crate::store::waiting_for_database() && !ending.is_cancelled() {
                         tracing::warn!(
                             "the database does not answer, or its disk is full: stopping \
                              waits for it to store the pages in hand (as long as a crawl \
@@ -682,8 +684,9 @@ async fn run_stages(
         .map_err(|e| Error::StageFailed(format!("the progress reporter panicked: {e}")))?;
     // Also when nothing was deferred: a killed run may have left something out.
     let indexing = Instant::now();
-    store.build_derived().await?;
-    let indexing = deferred.then(|| indexing.elapsed());
+    ending.cancel();
+    let built = build_derived_unless_stopped(&store, &stop).await?;
+    let indexing = (deferred && built).then(|| indexing.elapsed());
     if let Some(took) = indexing {
         tracing::info!(
             "links indexed and counted by target in {:.1} s",
@@ -728,6 +731,33 @@ async fn run_stages(
         _listening: close_ends_the_listening,
     };
     Ok((summary, closing))
+}
+
+/// Builds what a one-off crawl left to its end ([`Store::build_derived`]) unless a signal
+/// (`stop`) comes while that waits for the database or for room on its disk: every page
+/// is stored by then and the next run builds them, so a stop on a full disk need not wait
+/// the ten minutes a crawl waits for room. Returns whether they were built.
+async fn build_derived_unless_stopped(
+    store: &Store,
+    stop: &CancellationToken,
+) -> Result<bool, Error> {
+    let stopped_waiting = async {
+        stop.cancelled().await;
+        while !crate::store::waiting_for_database() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::select! {
+        built = store.build_derived() => built.map(|()| true),
+        () = stopped_waiting => {
+            tracing::warn!(
+                "stopped before the links were indexed and counted by target, which waited \
+                 for the database or for room on its disk: every page is stored, and the next \
+                 crawl or service start builds them"
+            );
+            Ok(false)
+        }
+    }
 }
 
 /// A channel's depth, read through a weak handle so that reading it never keeps the

@@ -1106,12 +1106,9 @@ async fn a_disk_full_at_the_crawls_end_is_said_and_a_rerun_completes_it() {
         Resource::Slow(Duration::from_secs(3), Box::new(Resource::Html(links))),
     );
     let site = b.start();
-    let harness = Harness::default();
-    let Some(disk) = SmallDisk::mount(harness.dir.path()) else {
+    let Some((harness, disk, config, mut crawl)) = a_crawl_on_a_small_disk(&site) else {
         return;
     };
-    let config = harness.write_config(&harness.config_text(&[site.url(0, "/")], CONFIG));
-    let mut crawl = LoggedCrawl::start(&config);
     // While the slow page is out.
     wait_for_requests(&site, 2).await;
     wal_copied_whole(&harness.db_path()).await;
@@ -1138,6 +1135,85 @@ async fn a_disk_full_at_the_crawls_end_is_said_and_a_rerun_completes_it() {
     }
     assert!(!Path::new(&wal).exists(), "the WAL was not folded in");
     assert_eq!(harness.page_count().await, 2);
+}
+
+/// A crawl whose every page was stored, waiting at its end for room to index its links
+/// on a full disk, stops at a signal, leaving them to the next run: it waited the ten
+/// minutes a crawl waits for room, saying it waited "to store the pages in hand", of which
+/// there were none. The disk keeps room for the slow page's commit, not for an index of
+/// 10,000 long link targets and their in-link counts.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_while_the_links_wait_for_room_to_be_indexed_leaves_them_to_the_next_run() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(
+        &h,
+        "/",
+        Resource::Html("<a href='/big'>big</a><a href='/slow'>slow</a>".into()),
+    );
+    let links: String = (0..10_000)
+        .map(|i| format!("<a href='http://127.0.0.9:9/a/long/path/for/a/large/index/{i}'>{i}</a>"))
+        .collect();
+    b.add(&h, "/big", Resource::Html(links));
+    b.add(
+        &h,
+        "/slow",
+        Resource::Slow(
+            Duration::from_secs(3),
+            Box::new(Resource::Html("slow".into())),
+        ),
+    );
+    let site = b.start();
+    let Some((harness, disk, config, mut crawl)) = a_crawl_on_a_small_disk(&site) else {
+        return;
+    };
+    // While the slow page is out.
+    wait_for_requests(&site, 3).await;
+    while harness.page_count().await < 2 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    wal_copied_whole(&harness.db_path()).await;
+    let filler = disk.fill();
+    free_room(&filler, 192 * 1024);
+
+    let ended = crawl.said_or_ended(&no_room_in(&harness)).await;
+    assert_eq!(ended, None, "{}", crawl.said());
+    assert_eq!(harness.page_count().await, 3, "the slow page found no room");
+    super::cli::send_signal(crawl.child.id(), "INT");
+    let status = wait_exit(&mut crawl.child, Duration::from_secs(60)).await;
+    let said = crawl.said();
+    assert!(
+        said.contains("the next crawl or service start builds them"),
+        "{said}"
+    );
+    assert!(!said.contains("store the pages in hand"), "{said}");
+    std::fs::remove_file(filler).expect("free the disk");
+    assert!(
+        status.code() == Some(0) || said.contains("keeps them"),
+        "{status}: {said}"
+    );
+
+    let out = run_to_the_end("crawl", &config);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let db = harness.db().await;
+    let indexed = "SELECT count(*) FROM sqlite_master WHERE name = 'links_target'";
+    assert_eq!(db.scalar(indexed).await, 1);
+}
+
+/// A crawl of `site` from its home page into a database on a [`SmallDisk`]: the harness,
+/// the disk, the config and the crawl. `None` where no disk can be mounted.
+#[cfg(target_os = "linux")]
+fn a_crawl_on_a_small_disk(site: &TestSite) -> Option<(Harness, SmallDisk, PathBuf, LoggedCrawl)> {
+    let harness = Harness::default();
+    let disk = SmallDisk::mount(harness.dir.path())?;
+    let config = harness.write_config(&harness.config_text(&[site.url(0, "/")], CONFIG));
+    let crawl = LoggedCrawl::start(&config);
+    Some((harness, disk, config, crawl))
 }
 
 /// The warning of a crawl whose disk, `harness`'s directory, is full.
