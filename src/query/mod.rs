@@ -20,6 +20,7 @@ pub mod broken;
 pub mod changes;
 pub mod dialect;
 mod error;
+mod fold;
 pub mod links;
 pub mod open;
 pub mod output;
@@ -110,8 +111,19 @@ async fn print_rows(
     group: usize,
     limit: Option<u64>,
 ) -> Result<Answer, QueryError> {
-    let mut sink = output::sink(format, out, group);
-    let streamed = output::stream(conn, q, sink.as_mut(), limit).await?;
+    let sink = output::sink(format, out, group);
+    print_kept(conn, q, sink, limit, &|_| true).await
+}
+
+/// [`print_rows`] of the rows `keep` keeps (see [`output::stream_kept`]) to `sink`.
+async fn print_kept(
+    conn: &mut Reader,
+    q: &Statement,
+    mut sink: Box<dyn output::Sink + '_>,
+    limit: Option<u64>,
+    keep: output::Keep<'_>,
+) -> Result<Answer, QueryError> {
+    let streamed = output::stream_kept(conn, q, sink.as_mut(), limit, keep).await?;
     Ok(Answer {
         rows: streamed.rows,
         notes: streamed

@@ -98,6 +98,10 @@ pub struct Streamed {
     pub more: bool,
 }
 
+/// Which rows of a query's answer are shown: a test SQL cannot make the same way on both
+/// databases (see [`super::fold`]).
+pub type Keep<'k> = &'k dyn Fn(&[Cell<'_>]) -> bool;
+
 /// Runs `query` and writes its rows to `sink`, at most `limit` of them (the query should
 /// ask for one more, so that `more` can tell whether the limit cut the answer short).
 pub async fn stream(
@@ -106,6 +110,18 @@ pub async fn stream(
     sink: &mut dyn Sink,
     limit: Option<u64>,
 ) -> Result<Streamed, QueryError> {
+    stream_kept(reader, query, sink, limit, &|_| true).await
+}
+
+/// [`stream`] of the rows `keep` keeps: `limit` counts those, so a query read through it
+/// asks for all its rows.
+pub async fn stream_kept(
+    reader: &mut Reader,
+    query: &Statement,
+    sink: &mut dyn Sink,
+    limit: Option<u64>,
+    keep: Keep<'_>,
+) -> Result<Streamed, QueryError> {
     let mut streamed = Streamed::default();
     let mut started = false;
     reader
@@ -113,6 +129,9 @@ pub async fn stream(
             if !started {
                 sink.columns(names)?;
                 started = true;
+            }
+            if !keep(cells) {
+                return Ok(true);
             }
             if limit.is_some_and(|limit| streamed.rows >= limit) {
                 streamed.more = true;

@@ -5,6 +5,7 @@ use std::str::FromStr;
 use std::time::SystemTime;
 
 use super::dialect::Dialect;
+use super::fold::TitleMatch;
 use super::output::{Cell, Format};
 use super::reader::{Reader, Statement};
 use super::{Answer, QueryError};
@@ -32,7 +33,7 @@ pub struct PagesArgs {
     /// Only this content type (`text/html`), or those starting so (`image/`).
     #[arg(long)]
     pub content_type: Option<String>,
-    /// Only pages whose title contains this (ASCII letters in any case).
+    /// Only pages whose title contains this, in any case and Unicode form.
     #[arg(long, value_parser = TitleText)]
     pub title: Option<String>,
     /// Only pages fetched since a time (`2025-01-31`, `2025-01-31T12:00:00Z`, UTC unless
@@ -136,10 +137,9 @@ impl FromStr for StatusFilter {
     }
 }
 
-/// `--title`'s text, refused when longer than any title stored: it could match none, and
-/// SQLite refused it past its LIKE pattern limit of 50,000 bytes ("the SQL failed: LIKE or
-/// GLOB pattern too complex") where PostgreSQL answered no rows. A text that long is a
-/// slip (a file or a page pasted), which an empty answer would hide. Refused as clap
+/// `--title`'s text, refused when longer than any title stored: it could match none (but
+/// for a title of rare letters that Unicode spells longer when decomposed). A text that
+/// long is a slip (a file or a page pasted), which an empty answer would hide. Refused as clap
 /// refuses a wrong argument (exit 2), in words that do not repeat the text.
 #[derive(Debug, Clone, Copy)]
 struct TitleText;
@@ -314,12 +314,25 @@ pub(super) async fn answer(
         None => None,
     };
     let q = statement(conn.dialect(), args, since);
-    super::print_rows(conn, &q, format, out, 0, super::limit(args.limit)).await
+    let limit = super::limit(args.limit);
+    let Some(title) = &args.title else {
+        return super::print_rows(conn, &q, format, out, 0, limit).await;
+    };
+    let title = TitleMatch::new(title);
+    let keep = |cells: &[Cell<'_>]| match cells.get(TITLE) {
+        Some(Cell::Text(text)) => title.is_in(text),
+        Some(Cell::NotUtf8(bytes)) => title.is_in(&String::from_utf8_lossy(bytes)),
+        _ => false,
+    };
+    let sink = super::output::sink(format, out, 0);
+    super::print_kept(conn, &q, sink, limit, &keep).await
 }
+
+/// The title's place among the columns [`statement`] selects.
+const TITLE: usize = 5;
 
 /// The SQL of a `pages` question, `since` the time its `--since` names.
 fn statement(dialect: Dialect, args: &PagesArgs, since: Option<String>) -> Statement {
-    let like = dialect.like_any_case();
     let mut q = Statement::new(format!(
         "SELECT url, status, error_kind, content_type, depth, title, fetched_at{}
          FROM pages WHERE 1 = 1",
@@ -355,9 +368,15 @@ fn statement(dialect: Dialect, args: &PagesArgs, since: Option<String>) -> State
         }
     }
     if let Some(title) = &args.title {
-        q.push(format_args!(" AND title {like} "))
-            .push_bind(format!("%{}%", super::like_escape(title)))
-            .push(" ESCAPE '\\'");
+        // Titles are matched as their rows stream by (`answer`); SQL keeps those that can
+        // match: any title not in ASCII, and those in ASCII holding the text.
+        q.push(" AND (octet_length(title) <> length(title)");
+        if let Some(ascii) = TitleMatch::new(title).ascii() {
+            q.push(format_args!(" OR title {} ", dialect.like_any_case()))
+                .push_bind(format!("%{}%", super::like_escape(ascii)))
+                .push(" ESCAPE '\\'");
+        }
+        q.push(")");
     }
     if let Some(since) = since {
         q.push(" AND fetched_at >= ").push_bind(since);
@@ -394,7 +413,9 @@ fn statement(dialect: Dialect, args: &PagesArgs, since: Option<String>) -> State
             if order.nullable() { " NULLS LAST" } else { "" }
         )),
     };
-    super::push_limit(&mut q, super::limit(args.limit));
+    if args.title.is_none() {
+        super::push_limit(&mut q, super::limit(args.limit));
+    }
     q
 }
 

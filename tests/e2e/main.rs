@@ -39,6 +39,7 @@ mod spa;
 mod start_failures;
 mod tls;
 mod tuning;
+mod unicode;
 mod urls;
 
 use std::path::{Path, PathBuf};
