@@ -486,6 +486,7 @@ impl FetchWorker {
             }
             match outcome {
                 Outcome::Done(fetched) => {
+                    fetched.log();
                     self.cx.progress.host_released(host, release);
                     timer.enter(Phase::Blocked);
                     // Not cut off by `abort`: the page is fetched, and the parsers take
@@ -693,7 +694,6 @@ impl FetchWorker {
                 out.host_pause = Some(wait);
             }
         }
-        tracing::debug!(status = out.status, error = ?out.error, retry_in = ?out.retry_in, "fetched");
         (Outcome::Done(Box::new(out)), release)
     }
 

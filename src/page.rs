@@ -270,6 +270,22 @@ pub struct Fetched {
 }
 
 impl Fetched {
+    /// Says at debug level how the fetch ended, every way it can (a host that refused its
+    /// robots.txt's connection too), each figure a field of its own type: a log pipeline
+    /// reads `status` as a number and `error_kind` as `pages.error_kind` has it.
+    pub fn log(&self) {
+        let error = self.error.as_ref();
+        tracing::debug!(
+            url = %self.job.url,
+            status = self.status,
+            error_kind = error.map(|e| e.kind.as_str()),
+            error = error.map(|e| e.message.as_str()),
+            retry_in_ms = self.retry_in.map(|wait| u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)),
+            elapsed_ms = self.elapsed_ms,
+            "fetched"
+        );
+    }
+
     /// `job` before its request: no response, nothing read, fetched now.
     pub fn new(job: CrawlJob) -> Self {
         Self {

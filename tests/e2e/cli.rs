@@ -683,6 +683,47 @@ async fn with_json_logs_progress_lines_give_the_rate_as_a_field() {
     }
 }
 
+/// At debug level each fetch says how it ended in one `fetched` record, its figures typed
+/// fields: one refused at the connection (its robots.txt's too) wrote none, and the others
+/// wrote their error and retry as Rust's debug text (`Some(982.7ms)`) with no URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_json_logs_each_fetch_is_one_typed_record_at_debug() {
+    let site = TestSite::one_host(&[("/", "<title>Home</title>")]).await;
+    let refused = {
+        let listener = std::net::TcpListener::bind("127.0.0.3:0").expect("bind a port");
+        let address = listener.local_addr().expect("its address");
+        format!("http://{address}/")
+    };
+    let harness = Harness::default();
+    let seeds = [site.url(0, "/"), refused.clone()];
+    let extra = "[retry]\nmax_attempts = 1\n";
+    let config = harness.write_config(&harness.config_text(&seeds, extra));
+    let config = config.to_str().unwrap_or_default().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        let args = ["--log-format", "json", "crawl", "--config", &config];
+        pipecrawl_logging("pipecrawl=debug", &args)
+    })
+    .await
+    .expect("the binary ran");
+    let stderr = text(&out.stderr);
+    assert!(ran_to_its_end(&out), "{stderr}");
+    let fetched: Vec<serde_json::Value> = json_records(&stderr)
+        .into_iter()
+        .filter(|record| record["fields"]["message"] == "fetched")
+        .map(|record| record["fields"].clone())
+        .collect();
+    let home = fetched.iter().find(|f| f["url"] == site.url(0, "/"));
+    assert!(
+        home.is_some_and(|f| f["status"] == 200 && f["elapsed_ms"].is_u64()),
+        "{home:?} in {stderr}"
+    );
+    let gone = fetched.iter().find(|f| f["url"] == refused);
+    assert!(
+        gone.is_some_and(|f| f["error_kind"] == "connect" && f.get("status").is_none()),
+        "{gone:?} in {stderr}"
+    );
+}
+
 /// The binary run with its stderr (and `stdout_too`, its stdout) a socket nobody reads
 /// any more: a write gets the broken pipe of `pipecrawl … 2>&1 | head -1` once `head`
 /// has its line.
