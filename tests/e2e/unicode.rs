@@ -3,7 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use super::query::{rows, text};
+use super::query::{rows_on, text};
+use super::recrawl::{both_backends, config_on};
 use super::site::TestSite;
 use super::Harness;
 
@@ -27,8 +28,18 @@ async fn a_title_is_found_in_any_case_and_either_unicode_form() {
     ])
     .await;
     let harness = Harness::default();
-    harness.crawl(&[site.url(0, "/")], "").await;
+    let test = "a_title_is_found_in_any_case_and_either_unicode_form (PostgreSQL half)";
+    let (_server, databases) = both_backends(&harness, test, "titles").await;
+    for database in databases {
+        let config = config_on(&harness, &database, &site.url(0, "/"), "");
+        let crawled = pipecrawl::crawl(config, std::future::pending()).await;
+        crawled.expect("the crawl succeeds");
+        assert_titles_found(&database, &site).await;
+    }
+}
 
+/// Each title is found by what a user types for it, in `database`.
+async fn assert_titles_found(database: &str, site: &TestSite) {
     for (typed, path) in [
         ("über", "/de"),
         ("ÜBER UNS", "/de"),
@@ -39,12 +50,12 @@ async fn a_title_is_found_in_any_case_and_either_unicode_form() {
         ("müller", "/nfd"),
         ("sale 東京", "/ja"),
     ] {
-        let found = rows(&harness, &["pages", "--title", typed]).await;
+        let found = rows_on(database.trim_matches('"'), &["pages", "--title", typed]).await;
         let urls: BTreeSet<&str> = found.iter().map(|r| text(r, "url")).collect();
         assert_eq!(
             urls,
             BTreeSet::from([site.url(0, path).as_str()]),
-            "--title {typed}"
+            "--title {typed} in {database}"
         );
     }
 }
