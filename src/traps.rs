@@ -12,6 +12,19 @@ use xxhash_rust::xxh3::xxh3_64;
 use crate::config::TrapsConfig;
 use crate::urlnorm;
 
+/// The `[traps]` keys that cut URLs, each named in the `error` of the trap rows it made
+/// (`… traps.max_path_depth = 32 …`), by which `query stats` counts them.
+pub const RULES: [&str; 8] = [
+    "max_url_length",
+    "max_path_depth",
+    "max_repeated_segment",
+    "max_query_params",
+    "family_budget",
+    "family_depth_span",
+    "max_pages_per_host",
+    "max_hosts_per_domain",
+];
+
 #[derive(Debug, Clone)]
 pub struct Traps {
     config: TrapsConfig,
@@ -426,6 +439,10 @@ mod tests {
         ] {
             let why = t.check(&url(&u)).expect_err(&u);
             assert!(why.contains(key), "{u}: {why}");
+            let counted = RULES
+                .iter()
+                .any(|r| key.starts_with(&format!("traps.{r} =")));
+            assert!(counted, "`query stats` counts no rule {key}");
         }
     }
 

@@ -2,8 +2,8 @@
 //!
 //! One row per number, as (`section`, `key`, `value`), so that every output format can
 //! hold every section: totals; pages by status, status class, host (the hosts the crawl
-//! tried, see [`REQUESTED`]), content type and depth; errors by kind; and pages fetched
-//! per time bucket (the fetch rate over time).
+//! tried, see [`REQUESTED`]), content type and depth; errors by kind; trap rows by the
+//! rule that cut them; and pages fetched per time bucket (the fetch rate over time).
 
 use std::io::Write;
 
@@ -117,7 +117,12 @@ fn sections(d: Dialect, inlinks: &str, hosts: u64) -> String {
         UNION ALL SELECT 5, depth, 'depth', CAST(depth AS TEXT), count(*) FROM pages
                   GROUP BY depth
         UNION ALL SELECT 6, -sum(n), 'error', error_kind, sum(n) FROM by_status
-                  WHERE error_kind IS NOT NULL GROUP BY error_kind",
+                  WHERE error_kind IS NOT NULL GROUP BY error_kind
+        UNION ALL SELECT 7, -count(*), 'trap rule', rule, count(*)
+                  FROM (SELECT CASE {trap_rules} ELSE 'unnamed' END AS rule FROM pages
+                        WHERE status IS NULL AND error_kind = 'trap') AS trapped
+                  GROUP BY rule",
+        trap_rules = trap_rules(),
         http = host_pages("http"),
         https = host_pages("https"),
         staged = d.staged_urls(),
@@ -136,6 +141,16 @@ fn sections(d: Dialect, inlinks: &str, hosts: u64) -> String {
             "replace(replace(replace(content_type, ' ', ';'), '\t', ';'), '(', ';') || ';'"
         ),
     )
+}
+
+/// The `[traps]` key a trap row's `error` names, as `WHEN … THEN 'traps.KEY'` for each
+/// of [`crate::traps::RULES`]: "trap 5,000" said nothing of which rule to raise. Rows a
+/// pipecrawl stored before its errors named their keys are `unnamed`.
+fn trap_rules() -> String {
+    crate::traps::RULES
+        .iter()
+        .map(|rule| format!("WHEN error LIKE '%traps.{rule} =%' THEN 'traps.{rule}' "))
+        .collect()
 }
 
 pub(super) async fn answer(
@@ -162,7 +177,7 @@ pub(super) async fn answer(
     let mut q = Statement::new(sections(d, inlinks, args.hosts));
     if let (Some(first), Some(last)) = (first, last) {
         let (width, unit) = bucket(last - first);
-        q.push(" UNION ALL SELECT 7, t, ")
+        q.push(" UNION ALL SELECT 8, t, ")
             .push_bind(format!("fetched per {unit}"))
             .push(format_args!(
                 ", {label},

@@ -294,11 +294,29 @@ async fn query_stats_counts_what_its_labels_say() {
             "error",
             "SELECT error_kind, count(*) FROM pages WHERE error_kind IS NOT NULL GROUP BY 1",
         ),
+        // The `traps.KEY` each trap row's error names (here the domain's and the host's
+        // budgets): "trap 5" told no one which rule to raise.
+        (
+            "trap rule",
+            "SELECT substr(rest, 1, instr(rest, ' =') - 1), count(*)
+             FROM (SELECT substr(error, instr(error, 'traps.')) AS rest
+                   FROM pages WHERE error_kind = 'trap') AS named
+             GROUP BY 1",
+        ),
     ] {
         for (key, n) in grouped(&harness, sql).await {
             want.insert((section.to_owned(), key), n);
         }
     }
+    let rules: Vec<&str> = want
+        .keys()
+        .filter(|(section, _)| section == "trap rule")
+        .map(|(_, key)| key.as_str())
+        .collect();
+    assert_eq!(
+        rules,
+        ["traps.max_hosts_per_domain", "traps.max_pages_per_host"]
+    );
     let hosts: Vec<&str> = got
         .keys()
         .filter(|(section, _)| section == "host")
@@ -308,7 +326,15 @@ async fn query_stats_counts_what_its_labels_say() {
     let got: BTreeMap<_, _> = got
         .into_iter()
         .filter(|((section, key), _)| {
-            ["total", "status", "status class", "depth", "error"].contains(&section.as_str())
+            [
+                "total",
+                "status",
+                "status class",
+                "depth",
+                "error",
+                "trap rule",
+            ]
+            .contains(&section.as_str())
                 && key != "pages per second (average)"
         })
         .collect();
