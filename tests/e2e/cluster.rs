@@ -340,6 +340,29 @@ impl Node {
         }
     }
 
+    /// The base URL (`http://127.0.0.1:PORT`) of the admin API of the node, a service
+    /// started with `ADMIN_ANY_PORT`, once its log says where it listens. It binds before
+    /// it reads the database: 5 minutes bound a hang, not a slow start.
+    async fn admin_url(&mut self) -> String {
+        const SAID: &str = "admin API on ";
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            if let Some(line) = log.lines().find(|line| line.contains(SAID)) {
+                let at = line.find(SAID).unwrap_or_default() + SAID.len();
+                return line[at..].trim_end().to_owned();
+            }
+            let ended = self.child.try_wait().expect("poll pipecrawl");
+            assert!(
+                ended.is_none() && Instant::now() < deadline,
+                "node {} never said where its admin API listens ({ended:?}); its log:\n{}",
+                self.name,
+                tail(&self.log)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The node's log says it lost its connection to the database, and that the database
     /// answered again.
     fn assert_waited_for_the_database(&self) {
@@ -1446,19 +1469,15 @@ async fn seeds_sent_during_a_postgresql_outage_are_a_503_and_not_stored() {
 /// and a client that waits a minute for an answer, once the PostgreSQL server is stopped.
 async fn a_service_in_an_outage(test: &str) -> Option<(Cluster, String, reqwest::Client, Node)> {
     let cluster = Cluster::start(test).await?;
-    let port = super::postgres::free_port();
-    let node = cluster.start_node(
-        "service",
-        "serve",
-        &format!("[admin]\nlisten = \"127.0.0.1:{port}\"\n"),
-    );
+    let mut node = cluster.start_node("service", "serve", super::ADMIN_ANY_PORT);
+    let base = node.admin_url().await;
     cluster.wait_for_requests(100).await;
     cluster.postgres.stop();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()
         .expect("an HTTP client");
-    Some((cluster, format!("http://127.0.0.1:{port}"), client, node))
+    Some((cluster, base, client, node))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1466,16 +1485,12 @@ async fn a_paused_node_hands_its_hosts_to_the_others() {
     let Some(cluster) = Cluster::start("a_paused_node_hands_its_hosts_to_the_others").await else {
         return;
     };
-    let port = super::postgres::free_port();
-    let mut paused = cluster.start_node(
-        "paused",
-        "serve",
-        &format!("[admin]\nlisten = \"127.0.0.1:{port}\"\n"),
-    );
+    let mut paused = cluster.start_node("paused", "serve", super::ADMIN_ANY_PORT);
+    let base = paused.admin_url().await;
     let mut other = cluster.node("other");
     cluster.wait_for_requests(300).await;
     let answer = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{port}/pause"))
+        .post(format!("{base}/pause"))
         .send()
         .await
         .expect("the paused node's admin API answers");

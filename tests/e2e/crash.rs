@@ -12,10 +12,10 @@ use sqlx::{PgPool, Row, SqlitePool};
 
 use super::cluster;
 use super::graph;
-use super::postgres::{free_port, TestPostgres};
+use super::postgres::TestPostgres;
 use super::resume::{spawn, wait_for_requests};
 use super::site::{Resource, SiteBuilder, TestSite};
-use super::Harness;
+use super::{Harness, ADMIN_ANY_PORT};
 
 /// One fetch and one parse at a time, so pages commit in the order they were handed out
 /// and a page's depth is the same in every run; small channels and batches, so a kill
@@ -663,10 +663,7 @@ async fn a_service_killed_while_it_revisits_keeps_what_an_uninterrupted_crawl_st
 
     let site = site().await;
     let harness = Harness::default();
-    let admin = format!(
-        "[recrawl]\ninterval_s = 1\n[admin]\nlisten = \"127.0.0.1:{}\"\n",
-        free_port()
-    );
+    let admin = format!("[recrawl]\ninterval_s = 1\n{ADMIN_ANY_PORT}");
     let config = config(&harness, &site, &admin);
     let total = want.pages.len();
     for round in 1..=4 {

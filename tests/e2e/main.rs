@@ -153,6 +153,38 @@ pub fn stderr_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receive
     lines
 }
 
+/// `RUST_LOG` for a service whose admin API a test asks: warnings, and the line saying
+/// where the API listens, which [`admin_url`] reads.
+pub const ADMIN_LOG: &str = "warn,pipecrawl::pipeline=info";
+
+/// The admin config of a service on a port the system picks as it binds: one picked
+/// beforehand (bound, closed, handed over) may be taken meanwhile by another program of
+/// a busy machine, the service then refused or the test asking that program.
+pub const ADMIN_ANY_PORT: &str = "[admin]\nlisten = \"127.0.0.1:0\"\n";
+
+/// The base URL (`http://127.0.0.1:PORT`) of the admin API that `child`, a service
+/// started with [`ADMIN_ANY_PORT`] and its stderr piped and filtered by [`ADMIN_LOG`] (or
+/// at `info`), says it listens on. Its stderr is read on to its end meanwhile, so that it
+/// never fills; a service that ends (or hangs) before it says so fails the test.
+pub fn admin_url(child: &mut std::process::Child) -> String {
+    let lines = stderr_lines(child);
+    let (url_tx, url) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut url_tx = Some(url_tx);
+        for line in lines {
+            if let Some(at) = line.find("admin API on ") {
+                let base = line[at + "admin API on ".len()..].trim_end();
+                if let Some(tx) = url_tx.take() {
+                    let _ = tx.send(base.to_owned());
+                }
+            }
+        }
+    });
+    // It binds before it reads its database: a bound on a hang, not on a slow start.
+    url.recv_timeout(std::time::Duration::from_secs(300))
+        .expect("the service listened within 5 minutes, before it ended")
+}
+
 /// A SQLite database at `path` as an earlier pipecrawl left it: its schema at migration
 /// `last` (this build's migrations up to it, applied as the crawl applies them), no rows.
 pub async fn sqlite_at_migration(path: &Path, last: i64) -> sqlx::SqliteConnection {

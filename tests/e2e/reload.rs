@@ -9,25 +9,23 @@ use std::time::Duration;
 
 use super::cli::{send_signal, started_with_open};
 use super::site::{Resource, SiteBuilder, TestSite};
-use super::Harness;
+use super::{Harness, ADMIN_ANY_PORT};
 
 /// A service logging at `info`, its stderr read line by line, on a config whose seed is
-/// the test site's home page and whose admin port is kept across reloads.
+/// the test site's home page and whose admin API listens on a port the system picks.
 struct LoggedService {
     child: Child,
     lines: mpsc::Receiver<String>,
-    port: u16,
 }
 
 impl LoggedService {
     /// Starts the service on the config `extra` completes, and returns once the site
     /// has its first request.
     async fn start(harness: &Harness, site: &TestSite, extra: &str) -> Self {
-        let port = super::postgres::free_port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_pipecrawl"));
         command
             .args(["serve", "--config"])
-            .arg(write_config(harness, site, port, extra))
+            .arg(write_config(harness, site, extra))
             .env("RUST_LOG", "info");
         let mut child = started_with_open(command, &harness.db_path()).await;
         let lines = super::stderr_lines(&mut child);
@@ -38,12 +36,12 @@ impl LoggedService {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         assert!(!site.hits().is_empty(), "the service crawled its seed");
-        Self { child, lines, port }
+        Self { child, lines }
     }
 
     /// Rewrites the config to what `extra` completes and sends SIGHUP.
     fn reload(&self, harness: &Harness, site: &TestSite, extra: &str) {
-        write_config(harness, site, self.port, extra);
+        write_config(harness, site, extra);
         send_signal(self.child.id(), "HUP");
     }
 
@@ -70,11 +68,10 @@ impl LoggedService {
     }
 }
 
-fn write_config(harness: &Harness, site: &TestSite, port: u16, extra: &str) -> PathBuf {
-    harness.write_config(&harness.config_text(
-        &[site.url(0, "/")],
-        &format!("[admin]\nlisten = \"127.0.0.1:{port}\"\n{extra}"),
-    ))
+fn write_config(harness: &Harness, site: &TestSite, extra: &str) -> PathBuf {
+    harness.write_config(
+        &harness.config_text(&[site.url(0, "/")], &format!("{ADMIN_ANY_PORT}{extra}")),
+    )
 }
 
 /// What a service started on the config `before` completes logs of a reload to the one

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::site::{Resource, SiteBuilder, TestSite};
-use super::Harness;
+use super::{admin_url, Harness, ADMIN_ANY_PORT, ADMIN_LOG};
 
 struct Service {
     child: Child,
@@ -34,23 +34,28 @@ impl Service {
         text: impl FnOnce(&str) -> String,
         prepare: impl FnOnce(&mut Command),
     ) -> Self {
-        let port = free_port();
-        let text = text(&format!(
-            "[politeness]\ndelay_ms = 0\n[admin]\nlisten = \"127.0.0.1:{port}\"\n"
-        ));
+        let text = text(&admin_lines());
         let mut command = Command::new(env!("CARGO_BIN_EXE_pipecrawl"));
         prepare(&mut command);
-        let child = command
+        command
             .args(["serve", "--config"])
-            .arg(harness.write_config(&text))
-            .env("RUST_LOG", "warn")
+            .arg(harness.write_config(&text));
+        Self::listening(command)
+    }
+
+    /// The service `command` starts (logging [`ADMIN_LOG`], not to be changed), once its
+    /// admin API listens.
+    fn listening(mut command: Command) -> Self {
+        let mut child = command
+            .env("RUST_LOG", ADMIN_LOG)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start pipecrawl serve");
+        let base = admin_url(&mut child);
         Self {
             child,
-            base: format!("http://127.0.0.1:{port}"),
+            base,
             client: reqwest::Client::new(),
         }
     }
@@ -185,14 +190,8 @@ impl Service {
     /// Rewrites the config the service runs on to what `text` makes of its admin and
     /// politeness lines, and sends it SIGHUP.
     fn reload_with(&self, harness: &Harness, text: impl FnOnce(&str) -> String) {
-        harness.write_config(&text(&self.admin_lines()));
+        harness.write_config(&text(&admin_lines()));
         self.signal("-HUP");
-    }
-
-    /// The admin and politeness lines of the config the service runs on.
-    fn admin_lines(&self) -> String {
-        let port = self.base.rsplit(':').next().unwrap_or_default();
-        format!("[politeness]\ndelay_ms = 0\n[admin]\nlisten = \"127.0.0.1:{port}\"\n")
     }
 
     fn signal(&self, name: &str) {
@@ -285,11 +284,10 @@ impl Drop for Service {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+/// The admin and politeness lines of a service's config: no delay, and the admin API on a
+/// port the system picks (the same line at each reload, so none says it changed).
+fn admin_lines() -> String {
+    format!("[politeness]\ndelay_ms = 0\n{ADMIN_ANY_PORT}")
 }
 
 /// A config naming the seeds file `seeds_file` beside `seeds`, with `extra` (the admin
@@ -902,7 +900,7 @@ async fn an_idle_service_answers_while_a_sighup_reads_its_config() {
     let harness = Harness::default();
     let (service, seeds_file) = one_page_from_an_empty_seeds_file(&harness).await;
     std::fs::write(&seeds_file, lines_of_seeds(SEEDS)).expect("write the seeds file");
-    let text = one_page_from_seeds_file(&harness, &seeds_file, &service.admin_lines());
+    let text = one_page_from_seeds_file(&harness, &seeds_file, &admin_lines());
     let config = harness.write_config(&text);
     std::fs::remove_file(&config).expect("remove the config");
     let made = Command::new("mkfifo")
@@ -1480,25 +1478,13 @@ async fn a_service_at_its_page_limit_still_revisits_pages_when_due() {
 async fn a_token_with_a_trailing_newline_is_the_token_without_it() {
     let site = two_hosts(1).await;
     let harness = Harness::default();
-    let port = free_port();
-    let text = harness.config_text(
-        &[site.url(0, "/")],
-        &format!("[admin]\nlisten = \"127.0.0.1:{port}\"\n"),
-    );
-    let child = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+    let text = harness.config_text(&[site.url(0, "/")], ADMIN_ANY_PORT);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pipecrawl"));
+    command
         .args(["serve", "--config"])
         .arg(harness.write_config(&text))
-        .env("RUST_LOG", "warn")
-        .env("PIPECRAWL_ADMIN_TOKEN", "s3cret\n")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start pipecrawl serve");
-    let service = Service {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-        client: reqwest::Client::new(),
-    };
+        .env("PIPECRAWL_ADMIN_TOKEN", "s3cret\n");
+    let service = Service::listening(command);
     let deadline = Instant::now() + Duration::from_secs(20);
     let answer = loop {
         let answer = service
@@ -1830,13 +1816,9 @@ async fn sighup_raising_the_family_budget_admits_the_family_again() {
     service.wait_pages(5).await;
     assert_eq!(site.count(&site.url(0, "/item/3")), 0, "the budget held");
 
-    let port = service.base.rsplit(':').next().unwrap_or_default();
     let text = harness.config_text(
         &[site.url(0, "/"), site.url(0, "/more")],
-        &format!(
-            "[politeness]\ndelay_ms = 0\n[admin]\nlisten = \"127.0.0.1:{port}\"\n{}",
-            traps(100)
-        ),
+        &format!("{}{}", admin_lines(), traps(100)),
     );
     harness.write_config(&text);
     service.signal("-HUP");
