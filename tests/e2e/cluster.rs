@@ -2746,7 +2746,7 @@ async fn a_node_whose_leases_are_stale_claims_no_host() {
         .expect("a valid config");
     let politeness = pipecrawl::politeness::Politeness::new(&config.politeness);
     let ttl = Duration::from_millis(900);
-    let join = |node: &'static str| {
+    let join = |node: &'static str, ttl: Duration| {
         let (cluster, politeness) = (
             store.cluster().expect("a PostgreSQL store"),
             politeness.clone(),
@@ -2757,7 +2757,7 @@ async fn a_node_whose_leases_are_stale_claims_no_host() {
                 .expect("join the cluster")
         }
     };
-    let stale = join("stale").await;
+    let stale = join("stale", ttl).await;
     // No renewal since the join: past two thirds of the lease time, the leases are stale.
     tokio::time::sleep(ttl * 3 / 4).await;
     assert!(
@@ -2782,7 +2782,9 @@ async fn a_node_whose_leases_are_stale_claims_no_host() {
         "a node whose leases are stale claimed a host"
     );
 
-    let fresh = join("fresh").await;
+    // Fresh for two thirds of a minute: a loaded machine may take longer than two thirds
+    // of the stale node's 900 ms between the join and the rebalance.
+    let fresh = join("fresh", Duration::from_secs(60)).await;
     let rebalanced = fresh
         .rebalance(
             &store,
