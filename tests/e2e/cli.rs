@@ -133,9 +133,7 @@ async fn each_run_is_recorded_with_its_build_config_and_end() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_in_which_no_url_got_an_answer_is_told_apart_in_runs() {
     let site = TestSite::one_host(&[("/", "<title>Home</title>")]).await;
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port");
+    let (_held, closed) = super::refusing_address([127, 0, 0, 1]);
     let harness = Harness::default();
     let nights = [
         (site.url(0, "/"), 0),
@@ -1275,11 +1273,8 @@ async fn retry_failed_asks_again_for_what_failed_for_now_in_earlier_runs() {
     builder.add(&host, "/flaky", Resource::Sequence(flaky));
     builder.add(&host, "/gone", Resource::Status(404, "gone".into()));
     let site = builder.start();
-    let refused = {
-        let listener = std::net::TcpListener::bind("127.0.0.9:0").expect("bind a port");
-        let port = listener.local_addr().expect("its address").port();
-        format!("http://127.0.0.9:{port}/")
-    };
+    let (_held, refused) = super::refusing_address([127, 0, 0, 9]);
+    let refused = format!("http://{refused}/");
     let harness = Harness::default();
     let seeds = [site.url(0, "/"), refused.clone()];
     let config = harness.write_config(&harness.test_config_text(&seeds, ""));
@@ -3049,9 +3044,7 @@ async fn counts_of_one_are_said_in_the_singular() {
     let links_csv = export.join("links.csv");
     let export = export.display().to_string();
     // A seed on a port nothing listens on.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port");
+    let (_held, closed) = super::refusing_address([127, 0, 0, 1]);
     let unanswered = Harness::default();
     let unanswered_config =
         unanswered.write_config(&unanswered.test_config_text(&[format!("http://{closed}/")], ""));
@@ -3112,9 +3105,7 @@ async fn counts_of_one_are_said_in_the_singular() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crawl_in_which_no_url_got_an_answer_exits_4_saying_so() {
     // A port nothing listens on: connecting is refused.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port");
+    let (_held, closed) = super::refusing_address([127, 0, 0, 1]);
     let seeds = [
         format!("http://{closed}/"),
         format!("http://{closed}/other"),

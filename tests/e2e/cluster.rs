@@ -985,8 +985,8 @@ fn a_node_that_cannot_reach_postgresql_keeps_the_password_out_of_its_error() {
     const PASSWORD: &str = "s3cret-pw";
     let dir = tempfile::tempdir().expect("a temp dir");
     // A port nothing listens on: the node is refused at once.
-    let port = super::postgres::free_port();
-    let server = format!("127.0.0.1:{port}/crawl");
+    let (_held, refused) = super::refusing_address([127, 0, 0, 1]);
+    let server = format!("{refused}/crawl");
     for (database, shown) in [
         (
             format!("postgres://crawler:{PASSWORD}@{server}"),

@@ -72,14 +72,6 @@ fn stats(database: &str) -> String {
     String::from_utf8(out.stdout).expect("UTF-8 answer")
 }
 
-/// A loopback address and port nothing listens on: connections are refused.
-fn refusing_authority() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.3:0").expect("bind a loopback port");
-    let address = listener.local_addr().expect("its address").to_string();
-    drop(listener);
-    address
-}
-
 /// With `delay_ms = 60000`, a host whose robots.txt answers 503 (or whose port refuses)
 /// has its 50 URLs all end as rows while the delay would allow one request, on either
 /// backend, and another host (with no delay of its own) is crawled meanwhile. Each of
@@ -99,7 +91,8 @@ async fn urls_refused_for_want_of_robots_txt_take_no_politeness_turn() {
             b.add(&down, "/robots.txt", Resource::Status(503, "down".into()));
             b.add_home_and_pages(&live, 5);
             let site = b.start();
-            let dead = if refusing { refusing_authority() } else { down };
+            let (_held, refused) = super::refusing_address([127, 0, 0, 3]);
+            let dead = if refusing { refused.to_string() } else { down };
             let mut seeds: Vec<String> = (0..DEAD_URLS)
                 .map(|i| format!("http://{dead}/p{i}"))
                 .collect();

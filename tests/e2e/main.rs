@@ -185,6 +185,17 @@ pub fn admin_url(child: &mut std::process::Child) -> String {
         .expect("the service listened within 5 minutes, before it ended")
 }
 
+/// An address on loopback `ip` where connections are refused, and the socket that keeps
+/// it so: bound there, not listening, it holds the port for as long as the test keeps it.
+/// A port bound and closed at once (nothing listens on it, for now) may go to the next
+/// program that binds one, another test's server say, which would then answer.
+pub fn refusing_address(ip: [u8; 4]) -> (tokio::net::TcpSocket, std::net::SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket.bind((ip, 0).into()).expect("bind a loopback port");
+    let address = socket.local_addr().expect("its address");
+    (socket, address)
+}
+
 /// A SQLite database at `path` as an earlier pipecrawl left it: its schema at migration
 /// `last` (this build's migrations up to it, applied as the crawl applies them), no rows.
 pub async fn sqlite_at_migration(path: &Path, last: i64) -> sqlx::SqliteConnection {

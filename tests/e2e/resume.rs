@@ -1483,9 +1483,7 @@ async fn a_crawl_resumed_for_a_page_that_never_answers_exits_as_an_uninterrupted
     );
 
     // That crawl ended: the next, to a server that is down, reaches nothing of its own.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port");
+    let (_held, closed) = super::refusing_address([127, 0, 0, 1]);
     let config =
         harness.write_config(&harness.test_config_text(&[format!("http://{closed}/")], ""));
     let out = tokio::task::spawn_blocking(move || run_to_the_end("crawl", &config))
