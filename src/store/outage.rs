@@ -73,8 +73,11 @@ pub(crate) fn waiting() -> bool {
 }
 
 /// One step's tries through an outage.
-#[derive(Default)]
 pub(crate) struct Outage {
+    /// When the step was first tried: a try that failed only after waiting (the pool's
+    /// [`CONNECT_TIMEOUT`], a [`brief`] step's [`ANSWER_WITHIN`]) had met the outage
+    /// from its start, and the time said when it is over counts from there.
+    first_try: Instant,
     began: Option<Instant>,
     tries: u32,
     /// Of the tries, those after a deadlock.
@@ -84,6 +87,17 @@ pub(crate) struct Outage {
 }
 
 impl Outage {
+    /// A step about to be tried for the first time.
+    pub(crate) fn starting() -> Self {
+        Self {
+            first_try: Instant::now(),
+            began: None,
+            tries: 0,
+            conflicts: 0,
+            full_disk: None,
+        }
+    }
+
     /// Whether `error` is a lost connection that the step may outlast, or a deadlock it
     /// has not met [`CONFLICT_ATTEMPTS`] times: then it has waited its turn and the step
     /// should be run again.
@@ -125,6 +139,7 @@ impl Outage {
         if !error.is_connection_lost() {
             return false;
         }
+        let first_try = self.first_try;
         let began = *self.began.get_or_insert_with(|| {
             let minutes = OUTLAST.as_secs() / 60;
             if error.is_pool_timeout() {
@@ -141,7 +156,7 @@ impl Outage {
                 );
             }
             WAITING.fetch_add(1, Ordering::Relaxed);
-            Instant::now()
+            first_try
         });
         self.waited(began).await
     }
@@ -228,7 +243,7 @@ macro_rules! outlasting {
         $crate::store::outage::outlasting!($crate::store::outage::brief($step))
     };
     ($step:expr) => {{
-        let mut outage = $crate::store::outage::Outage::default();
+        let mut outage = $crate::store::outage::Outage::starting();
         loop {
             match $step.await {
                 Err(e) if outage.waits_out(&e).await => {}
