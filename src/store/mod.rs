@@ -522,6 +522,8 @@ impl Store {
             // runaway queries) cancelled the first step that ran past it, a migration or
             // a lease, and the node stopped: its brief steps have their own limit, and
             // the steps over the whole frontier are waited for however long they take.
+            // So with a `lock_timeout`: a node starting beside another waits for its
+            // migration's lock, and every node for a DBA's `LOCK TABLE` or `VACUUM FULL`.
             let options = pg_tls::connect_options(database).map_err(failed)?.options([
                 ("client_min_messages", "warning".to_owned()),
                 (
@@ -529,6 +531,7 @@ impl Store {
                     format!("{}s", outage::ANSWER_WITHIN.as_secs()),
                 ),
                 ("statement_timeout", "0".to_owned()),
+                ("lock_timeout", "0".to_owned()),
             ]);
             let mut first = connect_postgres(&options).await.map_err(failed)?;
             let tables: Vec<String> = sqlx::query_scalar(OWN_TABLES)

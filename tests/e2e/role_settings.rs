@@ -56,6 +56,52 @@ async fn a_roles_statement_timeout_does_not_stop_a_crawl() {
     assert_eq!(pages, PAGES as i64 + 1, "{stderr}");
 }
 
+/// A `lock_timeout` on the role (a DBA's guard against sessions queueing behind a lock)
+/// stopped a node whose step waited longer for a lock another session held: nodes
+/// started together stopped "cannot bring the database schema up to date: … canceling
+/// statement due to lock timeout", waiting for the first one's migration, and a running
+/// node at a DBA's `LOCK TABLE frontier` or `VACUUM FULL`. The node's sessions wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_roles_lock_timeout_does_not_stop_a_crawl_at_a_held_lock() {
+    let Some((_postgres, admin, database)) = a_role_allowed("role_lock_timeout", 20).await else {
+        return;
+    };
+    let (site, dir) = a_site().await;
+    let config = crawl_config(dir.path(), "crawl", &site, &database);
+    crawls(&config);
+    sqlx::query("ALTER ROLE crawler SET lock_timeout = '1ms'")
+        .execute(&admin)
+        .await
+        .expect("set the role's lock_timeout");
+    let crawl = as_superuser(&database).await;
+    let mut dba = crawl.begin().await.expect("begin");
+    sqlx::query("LOCK TABLE frontier IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *dba)
+        .await
+        .expect("lock the frontier");
+    let run = tokio::task::spawn_blocking(move || run_to_the_end("crawl", &config));
+    // Held until the crawl waits for it, or stopped.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            .fetch_one(&crawl)
+            .await
+            .expect("read pg_locks");
+        if waiting > 0 || run.is_finished() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the crawl never met the lock"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    dba.commit().await.expect("let the frontier go");
+    let out = run.await.expect("join the crawl");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(super::cli::ran_to_its_end(&out), "{stderr}");
+}
+
 /// A role that may not create tables in its schema (PostgreSQL 15's `public` to all but
 /// the database's owner) was told only "permission denied for schema public at line
 /// 3655" (a line of PostgreSQL's own source), naming neither the role nor what to grant.
