@@ -203,7 +203,7 @@ async fn run(
     let network = Arc::new(NetworkPolicy::new(config.network_allow.clone()));
     let host_rules = Arc::new(HostRules::new(&config.fetch.host_headers));
     let client = fetcher::client(&config, Arc::clone(&network), Arc::clone(&host_rules))?;
-    let store = Store::open(&config.storage.database).await?;
+    let store = Store::open_node(&config.storage.database, &config.cluster.node_id).await?;
     let known_seeds = store.seeds_by_host().await?;
     if config.seeds.is_empty() && known_seeds.is_empty() && service.is_none() {
         store.close().await?;

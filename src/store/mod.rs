@@ -501,6 +501,19 @@ fn another_programs(tables: &[String]) -> Option<String> {
 impl Store {
     /// Opens (creating if needed) the database and brings its schema up to date.
     pub async fn open(database: &str) -> Result<Self, Error> {
+        Self::open_as(database, "pipecrawl").await
+    }
+
+    /// [`Store::open`] for node `node` of a crawl: on PostgreSQL its sessions are
+    /// `pipecrawl node {node}` in `pg_stat_activity`, so that a DBA tells the nodes'
+    /// sessions apart (to end one's, or to see whose lock a step waits for).
+    pub async fn open_node(database: &str, node: &str) -> Result<Self, Error> {
+        Self::open_as(database, &format!("pipecrawl node {node}")).await
+    }
+
+    /// [`Store::open`], PostgreSQL's sessions named `application` unless the URL names
+    /// them.
+    async fn open_as(database: &str, application: &str) -> Result<Self, Error> {
         let failed = |source| Error::OpenDatabase {
             path: PathBuf::from(redacted(database)),
             source,
@@ -533,6 +546,10 @@ impl Store {
                 ("statement_timeout", "0".to_owned()),
                 ("lock_timeout", "0".to_owned()),
             ]);
+            let options = match options.get_application_name() {
+                Some(_) => options,
+                None => options.application_name(application),
+            };
             let mut first = connect_postgres(&options).await.map_err(failed)?;
             let tables: Vec<String> = sqlx::query_scalar(OWN_TABLES)
                 .fetch_all(&mut first)

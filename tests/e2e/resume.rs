@@ -1291,6 +1291,14 @@ fn crawl_on_postgres(harness: &Harness, seeds: &[String], database: &str) -> (Ch
     (child, log_path)
 }
 
+/// A throwaway PostgreSQL server for `test` and the URL of a new database `name` on it,
+/// or `None` (the test skipped) on a machine without one.
+async fn a_postgres(test: &str, name: &str) -> Option<(super::postgres::TestPostgres, String)> {
+    let server = super::postgres::TestPostgres::start(test)?;
+    let database = server.database(name).await;
+    Some((server, database))
+}
+
 /// A crawl on PostgreSQL stopped by SIGTERM while the server is out of reach says that
 /// its stop waits for the server: it said only "finishing pages in flight", and then
 /// nothing for as long as the outage lasted (up to ten minutes), while `docker stop` or
@@ -1298,11 +1306,14 @@ fn crawl_on_postgres(harness: &Harness, seeds: &[String], database: &str) -> (Ch
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_during_a_postgresql_outage_says_it_waits_for_the_database() {
     use sqlx::Connection;
-    let test = "a_stop_during_a_postgresql_outage_says_it_waits_for_the_database";
-    let Some(server) = super::postgres::TestPostgres::start(test) else {
+    let Some((server, database)) = a_postgres(
+        "a_stop_during_a_postgresql_outage_says_it_waits_for_the_database",
+        "outage",
+    )
+    .await
+    else {
         return;
     };
-    let database = server.database("outage").await;
     // Slow enough that the crawl is far from its end when the server stops.
     let (site, model) = big_site_answering_in(Duration::from_millis(50)).await;
     let harness = Harness::default();
@@ -1376,11 +1387,14 @@ async fn a_stop_during_a_postgresql_outage_says_it_waits_for_the_database() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgresql_outage_met_by_idle_connections_is_said_and_ridden_out() {
     use sqlx::Connection;
-    let test = "a_postgresql_outage_met_by_idle_connections_is_said_and_ridden_out";
-    let Some(server) = super::postgres::TestPostgres::start(test) else {
+    let Some((server, database)) = a_postgres(
+        "a_postgresql_outage_met_by_idle_connections_is_said_and_ridden_out",
+        "idle_outage",
+    )
+    .await
+    else {
         return;
     };
-    let database = server.database("idle_outage").await;
     // While its pages are out the crawl has nothing to store or lease.
     let site = slow_site(Duration::from_secs(5)).await;
     let harness = Harness::default();
@@ -1439,6 +1453,45 @@ async fn a_postgresql_outage_met_by_idle_connections_is_said_and_ridden_out() {
         .await
         .expect("count the pages");
     assert_eq!(pages, 7, "{}", log());
+}
+
+/// A DBA looking at `pg_stat_activity` for the sessions of one node (to end them with
+/// `pg_terminate_backend`, or to see whose lock a step waits for) found the nodes'
+/// sessions with no `application_name`, told apart from each other and from any
+/// program's only by their address. Each names pipecrawl and its node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nodes_sessions_name_it_to_the_dba() {
+    use sqlx::Connection;
+    let Some((_server, database)) =
+        a_postgres("a_nodes_sessions_name_it_to_the_dba", "named_sessions").await
+    else {
+        return;
+    };
+    let (gate, shut) = tokio::sync::watch::channel(false);
+    let site = held_site(shut).await;
+    let harness = Harness::default();
+    let (mut child, log_path) = crawl_on_postgres(&harness, &[site.url(0, "/")], &database);
+    // The home page is held: the node is crawling, its sessions open.
+    wait_for_requests(&site, 2).await;
+    let mut dba = sqlx::PgConnection::connect(&database)
+        .await
+        .expect("connect");
+    let node: String = sqlx::query_scalar("SELECT id FROM nodes")
+        .fetch_one(&mut dba)
+        .await
+        .expect("read the node's id");
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT application_name FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut dba)
+    .await
+    .expect("read pg_stat_activity");
+    gate.send(true).expect("open the gate");
+    let status = wait_exit(&mut child, Duration::from_secs(120)).await;
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(status.success(), "{status:?}: {log}");
+    assert_eq!(names, [format!("pipecrawl node {node}")]);
 }
 
 /// Kills `child` (kill -9) and runs the crawl of `config` again, to its end.
