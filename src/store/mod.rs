@@ -602,6 +602,10 @@ impl Store {
             let pool = PgPoolOptions::new()
                 .max_connections(size)
                 .acquire_timeout(CONNECT_TIMEOUT)
+                // sqlx warned of each step that waited over 2 s for a connection ("time to
+                // acquire exceeded slow threshold"), once `store::outage` had said why in
+                // words a DBA reads: no wait for a connection reaches this threshold.
+                .acquire_slow_threshold(CONNECT_TIMEOUT)
                 // An idle connection is tried before a step takes it, briefly: after a
                 // network cut none answers ([`idle_check`]).
                 .test_before_acquire(false)

@@ -1383,7 +1383,8 @@ async fn a_stop_during_a_postgresql_outage_says_it_waits_for_the_database() {
 /// an outage like any other: the next step waited inside the pool, which kept trying to
 /// connect for its acquire timeout of ten minutes, saying nothing, and then stopped the
 /// crawl with "pool timed out", never taken for a lost connection. Once over, it said
-/// the database answered "after 0.4 s", leaving out the ten seconds the pool had waited.
+/// the database answered "after 0.4 s", leaving out the ten seconds the pool had waited,
+/// and sqlx's own warning that a connection "exceeded slow threshold" came with it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgresql_outage_met_by_idle_connections_is_said_and_ridden_out() {
     use sqlx::Connection;
@@ -1447,6 +1448,7 @@ async fn a_postgresql_outage_met_by_idle_connections_is_said_and_ridden_out() {
         "the outage said to last {waited} s: {}",
         log()
     );
+    assert!(!log().contains("slow_acquire_threshold"), "{}", log());
     let db = sqlx::PgConnection::connect(&database).await;
     let pages: i64 = sqlx::query_scalar("SELECT count(*) FROM pages WHERE status = 200")
         .fetch_one(&mut db.expect("connect"))
