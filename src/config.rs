@@ -750,6 +750,16 @@ impl Default for RawStorage {
 }
 
 impl Config {
+    /// How a message names seed `i` of [`Config::seeds`]: by its key when the `seeds` key
+    /// gave it, else as one of `seeds_file`'s (whose lines a million seeds may fill).
+    pub fn seed_key(&self, i: usize) -> String {
+        if i < self.listed_seeds {
+            format!("seeds[{i}]")
+        } else {
+            "A seed of seeds_file".to_owned()
+        }
+    }
+
     /// Reads and validates a config file, and the seeds file it names.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         Self::load_with(path, SeedsFile::Read)

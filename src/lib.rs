@@ -35,6 +35,7 @@ pub mod charset;
 pub mod coding;
 pub mod config;
 pub mod cookies;
+pub mod credentialed_seeds;
 pub mod error;
 pub mod export;
 pub mod fetcher;

@@ -20,6 +20,7 @@ use url::Url;
 
 use crate::admin::{self, Admin, AdminError};
 use crate::config::Config;
+use crate::credentialed_seeds;
 use crate::error::Error;
 use crate::fetcher::{self, FetchContext, FetchPool, MinRate};
 use crate::frontier::dispatcher::{Dispatcher, PageLimit, Progress};
@@ -877,8 +878,13 @@ async fn enqueue_seeds(
     seen: Option<&Mutex<SeenUrls>>,
 ) -> Result<(), Error> {
     warn_of_seeds_left_out(config, scope);
+    let queued = credentialed_seeds::stored_with_them(store, config).await?;
     for chunk in config.seeds.chunks(SEEDS_AT_ONCE) {
-        let rows: Vec<Discovered> = chunk.iter().map(|url| scope.seed(url)).collect();
+        let rows: Vec<Discovered> = chunk
+            .iter()
+            .filter(|url| !queued.contains(*url))
+            .map(|url| scope.seed(url))
+            .collect();
         store.enqueue(&rows).await?;
         if let Some(seen) = seen {
             seen::note_found(seen, &rows);
@@ -891,11 +897,7 @@ fn warn_of_seeds_left_out(config: &Config, scope: &Scope) {
     let left_out = scope.seeds_left_out(&config.seeds);
     // A seeds file may hold a million on such hosts: a line for each buries the log.
     for &(i, seed) in left_out.iter().take(NAMED_SEEDS_LEFT_OUT) {
-        let key = if i < config.listed_seeds {
-            format!("seeds[{i}]")
-        } else {
-            "A seed of seeds_file".to_owned()
-        };
+        let key = config.seed_key(i);
         let seed = crate::urlnorm::hide_password(seed.as_str());
         tracing::warn!(
             "{key} ({seed}) is on a host `scope.hosts` leaves out: it is fetched, and of its \

@@ -847,6 +847,18 @@ where
         Ok(added + u64::try_from(again).unwrap_or(u64::MAX))
     }
 
+    /// Which of `urls` the frontier holds, spelt as given.
+    pub async fn known_urls(&self, urls: &[&str]) -> Result<Vec<String>, Error> {
+        let mut conn = self.pool.acquire().await.doing("finding URLs known")?;
+        select_on_list(
+            &mut conn,
+            "SELECT url FROM frontier WHERE url IN ",
+            urls,
+            "finding URLs known",
+        )
+        .await
+    }
+
     /// Admits the hosts of seeds `urls` uncounted ([`Db::admit_named_hosts`]).
     async fn admit_hosts_of(&self, urls: &[Discovered]) -> Result<Vec<String>, Error> {
         let hosts: Vec<&str> = urls.iter().map(|d| d.host.as_str()).collect();

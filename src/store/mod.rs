@@ -914,6 +914,11 @@ impl Store {
         }
     }
 
+    /// Which of `urls` the frontier holds, spelt as given.
+    pub async fn known_urls(&self, urls: &[&str]) -> Result<Vec<String>, Error> {
+        on_backend!(self, db => db.known_urls(urls).await)
+    }
+
     /// Pages stored so far (a resumed crawl counts them against `max_pages`).
     pub async fn page_count(&self) -> Result<u64, Error> {
         on_backend!(self, db => db.page_count().await)

@@ -336,7 +336,7 @@ pub(super) fn config_on(harness: &Harness, database: &str, seed: &str, extra: &s
 }
 
 /// A home page linking to `/a` and `/b`.
-async fn home_a_b() -> super::site::TestSite {
+pub(super) async fn home_a_b() -> super::site::TestSite {
     let mut b = SiteBuilder::bind(1).await;
     let h = b.authority(0);
     b.add(

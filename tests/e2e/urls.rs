@@ -911,6 +911,74 @@ async fn a_seeds_credentials_go_to_its_origin_and_are_stored_nowhere() {
     );
 }
 
+/// A pipecrawl from before 2026-12-07 stored a seed's user name and password in its URL and
+/// in every URL its relative links reached (`http://me:pw@host/a`). The first run of a
+/// newer one on that database queued the seed without them, a URL it had never seen, and
+/// fetched the whole site again beside the rows it had: every page twice, two rows each.
+/// The seed as stored is the seed: its rows are crawled on, and a warning says why the
+/// password stays in the database and what gives one without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_holding_a_seeds_credentials_in_its_urls_is_not_crawled_again() {
+    use sqlx::Connection;
+
+    let site = super::recrawl::home_a_b().await;
+    let harness = Harness::default();
+    let seed = site.url(0, "/").replacen("http://", "http://me:pw@", 1);
+    harness.crawl(std::slice::from_ref(&seed), "").await;
+    // As the earlier pipecrawl spelt the URLs of the seed's origin it queued and stored.
+    let mut earlier = sqlx::SqliteConnection::connect(&harness.db_path().display().to_string())
+        .await
+        .expect("open the database");
+    let respell =
+        |column: &str| format!("{column} = replace({column}, 'http://', 'http://me:pw@')");
+    for sql in [
+        format!("UPDATE frontier SET {}", respell("url")),
+        format!(
+            "UPDATE pages SET {}, {}",
+            respell("url"),
+            respell("final_url")
+        ),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut earlier)
+            .await
+            .expect("spell the URLs as before");
+    }
+    earlier.close().await.expect("close it");
+    let asked = site.hits().len();
+
+    let config = harness.write_config(&harness.test_config_text(&[seed], ""));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+        .args(["crawl", "--config"])
+        .arg(&config)
+        .output()
+        .expect("run pipecrawl crawl");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    let again: Vec<String> = site
+        .hits()
+        .into_iter()
+        .skip(asked)
+        .map(|hit| hit.path)
+        .collect();
+    assert_eq!(again, Vec::<String>::new(), "pages fetched again: {said}");
+    assert_eq!(
+        harness
+            .db()
+            .await
+            .scalar("SELECT count(*) FROM pages")
+            .await,
+        3
+    );
+    assert!(
+        said.contains(&format!(
+            "seeds[0] ({}) is stored with its user name and password",
+            site.url(0, "/").replacen("http://", "http://me:***@", 1)
+        )) && !said.contains("pw@"),
+        "{said}"
+    );
+}
+
 /// A `<link rel=canonical>` is a found URL too: the credentials a page writes in it
 /// (`http://user:pw@host/`) are not the page's, and were stored and exported as its
 /// `canonical_url`. They go as a link's do, and its session ids with them; so do a seed's
