@@ -3,15 +3,26 @@
 use std::fmt::Display;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::LazyLock;
 
 use clap::error::ErrorKind;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
+/// `pipecrawl --version`: the package's version, which many builds share, and the last
+/// migration of each database this build knows, which tells the build a database needs.
+static VERSION: LazyLock<String> = LazyLock::new(|| {
+    let (sqlite, postgres) = pipecrawl::store::newest_schemas();
+    format!(
+        "{} (schema: SQLite migration {sqlite}, PostgreSQL migration {postgres})",
+        env!("CARGO_PKG_VERSION")
+    )
+});
+
 #[derive(Debug, Parser)]
 #[command(
     name = "pipecrawl",
-    version,
+    version = VERSION.as_str(),
     about = "A pipelined, polite, crash-safe web crawler"
 )]
 pub struct Cli {

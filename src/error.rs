@@ -40,8 +40,9 @@ pub enum Error {
 
     #[error(
         "{path} was written by a newer pipecrawl (its schema is at migration {version}, this \
-         one knows up to {known}): crawl or query it with that version or a later one (on \
-         every node, when nodes share the database), or give a new {fresh}"
+         one knows up to {known}): crawl or query it with a pipecrawl that knows migration \
+         {version} (`pipecrawl --version` says which each build knows), on every node when \
+         nodes share the database, or give a new {fresh}"
     )]
     NewerDatabase {
         path: PathBuf,

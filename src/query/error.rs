@@ -143,8 +143,9 @@ pub enum QueryError {
 
     #[error(
         "{database} was written by a newer pipecrawl (its schema is at migration {version}, \
-         this one knows up to {known}): query it with that version or a later one \
-         (`pipecrawl export` writes its tables as they are)"
+         this one knows up to {known}): query it with a pipecrawl that knows migration \
+         {version} (`pipecrawl --version` says which each build knows); `pipecrawl export` \
+         writes its tables as they are"
     )]
     Newer {
         database: String,

@@ -296,6 +296,12 @@ async fn why_no_connection(options: &PgConnectOptions, error: sqlx::Error) -> sq
     }
 }
 
+/// The last migration this build knows of a SQLite database and of a PostgreSQL one, which
+/// `pipecrawl --version` names: a database migrated past them needs a build that knows it.
+pub fn newest_schemas() -> (i64, i64) {
+    (newest_migration::<Sqlite>(), newest_migration::<Postgres>())
+}
+
 /// The last migration this build knows for the database `database` names: one migrated
 /// past it was written by a newer pipecrawl.
 pub(crate) fn newest_schema(database: &str) -> i64 {

@@ -3546,3 +3546,62 @@ async fn a_run_before_any_revisit_is_due_says_when_the_first_is() {
         "{stderr}"
     );
 }
+
+/// A database a newer pipecrawl migrated is refused with "crawl or query it with that
+/// version or a later one", and every build says `pipecrawl 0.1.0`: an operator with an
+/// old and a new binary side by side could not tell which one the database needs. Each
+/// build names the last migration it knows of either database, and the refusal says
+/// where to read it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_version_names_the_schema_a_refused_database_asks_for() {
+    let newest = |backend: &str| {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(backend);
+        std::fs::read_dir(dir).expect("the migrations").count()
+    };
+    let version = pipecrawl(&["--version"]);
+    assert_eq!(
+        text(&version.stdout).trim(),
+        format!(
+            "pipecrawl {} (schema: SQLite migration {}, PostgreSQL migration {})",
+            env!("CARGO_PKG_VERSION"),
+            newest("sqlite"),
+            newest("postgres")
+        )
+    );
+
+    let site = TestSite::one_host(&[("/", "<title>Home</title>")]).await;
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    super::query::change_database(
+        &harness,
+        &["INSERT INTO _sqlx_migrations
+               (version, description, installed_on, success, checksum, execution_time)
+           VALUES (9999, 'a later version', CURRENT_TIMESTAMP, 1, X'00', 0)"
+            .to_owned()],
+    )
+    .await;
+    let config = harness.write_config(&harness.test_config_text(&[site.url(0, "/")], ""));
+    let db = harness.db_path().display().to_string();
+    for words in [
+        &["crawl", "--config", &config.display().to_string()][..],
+        &["query", "--db", &db, "stats"],
+    ] {
+        let said = text(&pipecrawl(words).stderr);
+        let known = newest("sqlite");
+        assert!(
+            said.contains(&format!(
+                "its schema is at migration 9999, this one knows up to {known}): {} with a \
+                 pipecrawl that knows migration 9999 (`pipecrawl --version` says which each \
+                 build knows)",
+                if words[0] == "crawl" {
+                    "crawl or query it"
+                } else {
+                    "query it"
+                }
+            )),
+            "{said}"
+        );
+    }
+}
