@@ -492,21 +492,34 @@ fn parse_sitemap(record: &mut PageRecord, body: &[u8], cut: bool, offer: &Offer<
     // is as deep as real sites go. An index lists sitemaps on its own host (the protocol
     // allows no other), or, read on an in-scope host, wherever that site keeps them, as
     // its robots.txt may: an index on another host cannot lead the crawl further afield.
-    if record.job.depth < MAX_SITEMAP_NESTING {
-        let depth = record.job.depth + 1;
-        let index = &record.job.url;
-        let named =
-            |url: &&Url| url.host_str() == index.host_str() || scope.admits_sitemap(url, index);
-        for url in sitemap.sitemaps.iter().filter(named) {
-            record.discovered.extend(offer.stripping(
-                url,
-                &record.job.url,
-                depth,
-                0,
-                JobKind::Sitemap,
-            ));
+    if record.job.depth >= MAX_SITEMAP_NESTING {
+        // A site's deeper sitemaps would otherwise be missing from the crawl with no row,
+        // log or count to say why; one listed by a shallower index too is read from there.
+        if let (None, false) = (&record.error, sitemap.sitemaps.is_empty()) {
+            record.error = Some(FetchError {
+                kind: ErrorKind::Parse,
+                message: nested_too_deep(sitemap.sitemaps.len()),
+            });
         }
+        return;
     }
+    let depth = record.job.depth + 1;
+    let index = &record.job.url;
+    let named = |url: &&Url| url.host_str() == index.host_str() || scope.admits_sitemap(url, index);
+    for url in sitemap.sitemaps.iter().filter(named) {
+        record
+            .discovered
+            .extend(offer.stripping(url, &record.job.url, depth, 0, JobKind::Sitemap));
+    }
+}
+
+/// Why an index as deep as sitemaps are read leaves the `listed` sitemaps it names unread.
+fn nested_too_deep(listed: usize) -> String {
+    let listed = crate::plural::Count(u64::try_from(listed).unwrap_or(u64::MAX), "sitemap");
+    format!(
+        "the sitemap index is {MAX_SITEMAP_NESTING} levels below one robots.txt names (or \
+         /sitemap.xml), the deepest read: the {listed} it lists are not read from here"
+    )
 }
 
 /// `noindex` / `nofollow` in a robots meta tag or header (`none` is both). A header
@@ -1682,5 +1695,37 @@ mod tests {
                 .collect();
             assert_eq!(found, [("http://h/1", 1)], "a sitemap {nesting} deep");
         }
+    }
+
+    /// An index nested as deep as sitemaps are read (robots.txt's names one, which names
+    /// another, which names this) has its own sitemaps left unread: its row says so. They
+    /// went without a word, a site's third level of sitemaps missing from the crawl with
+    /// no row, log or count to tell why.
+    #[test]
+    fn an_index_nested_past_the_limit_says_its_sitemaps_are_not_read() {
+        let fetched = Fetched {
+            status: Some(200),
+            body: Some(
+                b"<sitemapindex><sitemap><loc>http://h/a.xml</loc></sitemap>\
+                  <sitemap><loc>http://h/b.xml</loc></sitemap></sitemapindex>"
+                    .to_vec(),
+            ),
+            ..Fetched::new(crate::page::CrawlJob {
+                kind: JobKind::Sitemap,
+                depth: MAX_SITEMAP_NESTING,
+                ..home_job(None)
+            })
+        };
+        let record = to_record(fetched, &rules());
+        assert!(record.discovered.is_empty());
+        let error = record
+            .error
+            .expect("the row says why its sitemaps are not read");
+        assert_eq!(error.kind, ErrorKind::Parse);
+        assert!(
+            error.message.contains("2 sitemaps") && error.message.contains("not read"),
+            "{}",
+            error.message
+        );
     }
 }
