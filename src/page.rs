@@ -397,6 +397,10 @@ pub struct PageRecord {
     /// How many distinct (target, anchor text) links past `traps.max_links_per_page` the
     /// page has, which are not in `links`; None when the page was not parsed.
     pub links_left_out: Option<u64>,
+    /// Of a sitemap read for its URLs, the pages in scope it lists (each entry, known to
+    /// the crawl or not); None for a page. The summary counts them, or a crawl that
+    /// sitemaps fed told nothing of what they gave.
+    pub sitemap_urls: Option<u64>,
     pub discovered: Vec<Discovered>,
     /// The URL is to be tried again after this long; nothing else is stored.
     pub retry_in: Option<Duration>,
@@ -466,6 +470,8 @@ impl PageRecord {
             links,
             refreshed_to,
             links_left_out,
+            // Its entries stay queued with the URLs it found.
+            sitemap_urls: _,
             discovered: _,
             retry_in,
             host_pause: _,

@@ -139,6 +139,7 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
         links: Vec::new(),
         refreshed_to: None,
         links_left_out: None,
+        sitemap_urls: None,
         discovered: Vec::new(),
         retry_in: f.retry_in,
         host_pause: f.host_pause,
@@ -475,11 +476,13 @@ fn parse_sitemap(record: &mut PageRecord, body: &[u8], cut: bool, offer: &Offer<
     // The site names its pages here: each is one step from it, as a seed's links are,
     // however deep the index that led to this sitemap (`max_depth = 1` dropped a nested
     // sitemap's pages and kept a flat one's).
+    let mut listed = 0;
     for url in sitemap
         .pages
         .iter()
         .filter(|u| scope.admits(u, SITEMAP_PAGE_DEPTH))
     {
+        listed += 1;
         record.discovered.extend(offer.stripping(
             url,
             &record.job.url,
@@ -488,6 +491,7 @@ fn parse_sitemap(record: &mut PageRecord, body: &[u8], cut: bool, offer: &Offer<
             JobKind::Page,
         ));
     }
+    record.sitemap_urls = Some(listed);
     // Sitemap indexes nest, counted by the sitemaps' depth; two levels below robots.txt
     // is as deep as real sites go. An index lists sitemaps on its own host (the protocol
     // allows no other), or, read on an in-scope host, wherever that site keeps them, as

@@ -44,6 +44,11 @@ pub struct Tally {
     /// revisits go longest overdue first, so one that grows says the crawl is falling
     /// behind its revisits. None until a revisit is stored.
     pub revisit_late_ms: Option<u64>,
+    /// Of `pages`, the sitemaps read for their URLs, and the pages in scope they listed:
+    /// a crawl that sitemaps fed counts their files among its pages and their URLs
+    /// nowhere else.
+    pub sitemaps: u64,
+    pub sitemap_urls: u64,
 }
 
 impl Tally {
@@ -69,6 +74,10 @@ impl Tally {
             metrics::revisit_late(Duration::from_millis(late_ms));
         }
         self.links += page.links.len() as u64;
+        if let Some(urls) = page.sitemap_urls {
+            self.sitemaps += 1;
+            self.sitemap_urls += urls;
+        }
         let left_out = page.links_left_out.unwrap_or(0);
         self.links_left_out += left_out;
         self.pages_leaving_links_out += u64::from(left_out > 0);
@@ -267,6 +276,8 @@ pub struct Figures<'a> {
     pub revisits: u64,
     pub revisits_changed: u64,
     pub revisits_failed: u64,
+    pub sitemaps: u64,
+    pub sitemap_urls: u64,
     pub elapsed_s: f64,
     /// Of `elapsed_s`, a one-off crawl's indexing of its links at its end.
     pub indexing_s: Option<f64>,
@@ -295,6 +306,8 @@ impl Summary {
             revisits: t.revisits(),
             revisits_changed: t.revisits_changed,
             revisits_failed: t.revisits_failed,
+            sitemaps: t.sitemaps,
+            sitemap_urls: t.sitemap_urls,
             elapsed_s: self.elapsed.as_secs_f64(),
             indexing_s: self.indexing.map(|d| d.as_secs_f64()),
             pages_per_sec: self.pages_per_sec(),
@@ -389,6 +402,15 @@ impl fmt::Display for Summary {
                 f,
                 "not requested: {unrequested} (of the pages crawled, rows of URLs never \
                  fetched: traps, robots.txt's refusals, refused addresses)"
+            )?;
+        }
+        if t.sitemaps > 0 {
+            writeln!(
+                f,
+                "sitemaps: {} (of the pages crawled, files read for the URLs they list), \
+                 listing {} in scope",
+                t.sitemaps,
+                Count(t.sitemap_urls, "URL")
             )?;
         }
         if t.retries > 0 {

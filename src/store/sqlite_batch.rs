@@ -647,6 +647,7 @@ mod tests {
                 .collect(),
             refreshed_to: None,
             links_left_out: Some(0),
+            sitemap_urls: None,
             discovered: found.to_vec(),
             retry_in: None,
             host_pause: None,

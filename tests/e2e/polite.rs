@@ -1256,9 +1256,20 @@ async fn sitemaps_from_robots_txt_seed_pages_nothing_links_to() {
     assert_eq!(without.page_count().await, 1, "sitemaps are off by default");
 
     let harness = Harness::default();
-    harness
+    let summary = harness
         .crawl(&[site.url(0, "/")], "[scope]\nsitemaps = true\n")
         .await;
+    // The sitemap files are among the pages crawled, and their URLs among no figure:
+    // "crawled 5 pages, 0 links" left a user to guess what the sitemaps gave.
+    let said = summary.to_string();
+    assert!(
+        said.starts_with("crawled 5 pages")
+            && said.contains(
+                "\nsitemaps: 2 (of the pages crawled, files read for the URLs they list), \
+                 listing 2 URLs in scope\n"
+            ),
+        "the summary says apart what the sitemaps listed: {said}"
+    );
     let db = harness.db().await;
     assert_eq!(
         db.page(&site.url(0, "/hidden-1"))
