@@ -74,10 +74,12 @@ pub(crate) fn waiting() -> bool {
 
 /// One step's tries through an outage.
 pub(crate) struct Outage {
-    /// When the step was first tried: a try that failed only after waiting (the pool's
-    /// [`CONNECT_TIMEOUT`], a [`brief`] step's [`ANSWER_WITHIN`]) had met the outage
-    /// from its start, and the time said when it is over counts from there.
-    first_try: Instant,
+    /// When the step's try under way began: one that failed only after waiting (the
+    /// pool's [`CONNECT_TIMEOUT`], a [`brief`] step's [`ANSWER_WITHIN`]) had met the
+    /// outage that long before, and the time said when it is over counts from there,
+    /// never from before the try (a step that ran ten minutes and then lost its
+    /// connection has met an outage just begun).
+    try_began: Instant,
     began: Option<Instant>,
     tries: u32,
     /// Of the tries, those after a deadlock.
@@ -90,7 +92,7 @@ impl Outage {
     /// A step about to be tried for the first time.
     pub(crate) fn starting() -> Self {
         Self {
-            first_try: Instant::now(),
+            try_began: Instant::now(),
             began: None,
             tries: 0,
             conflicts: 0,
@@ -109,6 +111,7 @@ impl Outage {
                 "a step met another node's transaction: trying again"
             );
             tokio::time::sleep(Duration::from_millis(fastrand::u64(5..50))).await;
+            self.try_began = Instant::now();
             return true;
         }
         if let Error::DiskFull { dir, temp, source } = error {
@@ -139,7 +142,9 @@ impl Outage {
         if !error.is_connection_lost() {
             return false;
         }
-        let first_try = self.first_try;
+        let met = Instant::now()
+            .checked_sub(waited_before_failing(error))
+            .map_or(self.try_began, |met| met.max(self.try_began));
         let began = *self.began.get_or_insert_with(|| {
             let minutes = OUTLAST.as_secs() / 60;
             if error.is_pool_timeout() {
@@ -156,7 +161,7 @@ impl Outage {
                 );
             }
             WAITING.fetch_add(1, Ordering::Relaxed);
-            first_try
+            met
         });
         self.waited(began).await
     }
@@ -169,6 +174,7 @@ impl Outage {
         }
         self.tries += 1;
         tokio::time::sleep(doubling(FIRST_WAIT, self.tries, LONGEST_WAIT)).await;
+        self.try_began = Instant::now();
         true
     }
 
@@ -217,6 +223,25 @@ impl Drop for Outage {
     }
 }
 
+/// How long a try waited for the server before it failed with `error`: the pool's
+/// [`CONNECT_TIMEOUT`] for a connection, a [`brief`] step's [`ANSWER_WITHIN`] for an
+/// answer; none that is known for a connection that broke.
+fn waited_before_failing(error: &Error) -> Duration {
+    match error {
+        Error::Database {
+            source: sqlx::Error::PoolTimedOut,
+            ..
+        } => CONNECT_TIMEOUT,
+        Error::Database {
+            doing: UNANSWERED, ..
+        } => ANSWER_WITHIN,
+        _ => Duration::ZERO,
+    }
+}
+
+/// What a [`brief`] step not answered in time was doing.
+const UNANSWERED: &str = "waiting for the server's answer";
+
 /// `step`, failing as a lost connection once the server has not answered it within
 /// [`ANSWER_WITHIN`]. The connection it held is dropped mid-step: the pool does not take
 /// it back unless it answers (`store::Store::open`), and the server rolls back what the
@@ -226,7 +251,7 @@ pub(crate) async fn brief<T>(step: impl Future<Output = Result<T, Error>>) -> Re
         .await
         .unwrap_or_else(|_| {
             Err(Error::Database {
-                doing: "waiting for the server's answer",
+                doing: UNANSWERED,
                 source: sqlx::Error::Io(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
                     format!("none within {} s", ANSWER_WITHIN.as_secs()),
@@ -256,3 +281,46 @@ macro_rules! outlasting {
     }};
 }
 pub(crate) use outlasting;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lost(source: sqlx::Error) -> Error {
+        Error::Database {
+            doing: "a step",
+            source,
+        }
+    }
+
+    /// A step ([`Outage::starting`]) whose try under way began `ago`.
+    fn tried(ago: Duration) -> Outage {
+        let mut outage = Outage::starting();
+        outage.try_began = Instant::now() - ago;
+        outage
+    }
+
+    /// A step that ran past [`OUTLAST`] (an index build over a large frontier, waited for
+    /// however long it takes) and then lost its connection has met an outage just begun:
+    /// counted from the step's start, it had used up its ten minutes and the node stopped
+    /// at the first failover.
+    #[tokio::test]
+    async fn a_long_step_that_loses_its_connection_waits_the_outage_out() {
+        let mut outage = tried(OUTLAST + Duration::from_secs(60));
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert!(outage.waits_out(&lost(sqlx::Error::Io(reset))).await);
+        let began = outage.began.map(|began| began.elapsed());
+        assert!(began < Some(Duration::from_secs(60)), "{began:?}");
+    }
+
+    /// A try that failed after the pool's wait for a connection met the outage that long
+    /// before: "answers again after N s" counts it.
+    #[tokio::test]
+    async fn a_wait_for_a_connection_counts_in_the_outage() {
+        let mut outage = tried(Duration::from_secs(3600));
+        assert!(outage.waits_out(&lost(sqlx::Error::PoolTimedOut)).await);
+        let began = outage.began.map(|began| began.elapsed());
+        assert!(began >= Some(CONNECT_TIMEOUT), "{began:?}");
+        assert!(began < Some(CONNECT_TIMEOUT * 6), "{began:?}");
+    }
+}
