@@ -3,7 +3,6 @@
 //! (SQLite's `LIKE` and PostgreSQL's `ILIKE` under the "C" collation fold ASCII letters
 //! only, and neither normalizes), so titles are compared here as their rows stream by.
 
-use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
 
 /// The text `--title` looks for, folded once.
@@ -21,30 +20,27 @@ impl TitleMatch {
         self.0.is_ascii().then_some(self.0.as_str())
     }
 
-    /// Whether `title` contains the text, both folded, and not as the start of a letter
-    /// with more accents (`cafe` is not in `café`, as `uber` is not in `über`).
+    /// Whether `title` contains the text, both folded. Composed, a letter with an accent
+    /// is a letter of its own (`cafe` is not in `café`, as `uber` is not in `über`), and a
+    /// Korean syllable stays whole (`하` is not in `한`, whose last consonant a
+    /// decomposition would leave apart).
     pub fn is_in(&self, title: &str) -> bool {
-        let title = fold(title);
-        title.match_indices(&self.0).any(|(at, _)| {
-            !title[at + self.0.len()..]
-                .chars()
-                .next()
-                .is_some_and(is_combining_mark)
-        })
+        fold(title).contains(&self.0)
     }
 }
 
-/// `text` decomposed (NFKD: "é" stored as one code point or as "e" and an accent alike,
+/// `text` composed (NFKC: "é" stored as one code point or as "e" and an accent alike,
 /// full-width `ＳＡＬＥ` as `SALE`) and in lower case, with `ß` as `ss` and a final `ς` as
 /// `σ`, as Unicode's case folding has them (`straße` finds `STRASSE`), and without the dot
 /// an `İ` has over its `i`, so that `istanbul` finds `İSTANBUL` (the Turkish dotless `ı` stays
-/// a letter of its own).
+/// a letter of its own); composed again, as lower case may leave a letter and its accent
+/// apart.
 fn fold(text: &str) -> String {
     if text.is_ascii() {
         return text.to_ascii_lowercase();
     }
     let mut folded = String::with_capacity(text.len());
-    for c in text.nfkd().flat_map(char::to_lowercase) {
+    for c in text.nfkc().flat_map(char::to_lowercase) {
         match c {
             'ß' => folded.push_str("ss"),
             'ς' => folded.push('σ'),
@@ -52,7 +48,7 @@ fn fold(text: &str) -> String {
             c => folded.push(c),
         }
     }
-    folded
+    folded.nfc().collect()
 }
 
 #[cfg(test)]
@@ -73,6 +69,8 @@ mod tests {
             ("ΟΔΟΣ", "η οδος"),
             ("sale", "ＳＡＬＥ"),
             ("garden", "The Garden"),
+            ("भारत", "भारतीय रेल"),
+            ("❤", "I ❤\u{fe0f} NY"),
         ] {
             assert!(TitleMatch::new(typed).is_in(title), "{typed} in {title}");
         }
@@ -86,6 +84,8 @@ mod tests {
             ("uber", "über"),
             ("cafe", "Café"),
             ("東京", "京都"),
+            ("하", "한국"),
+            ("사과", "사관학교"),
         ] {
             assert!(!TitleMatch::new(typed).is_in(title), "{typed} in {title}");
         }

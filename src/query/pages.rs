@@ -137,9 +137,10 @@ impl FromStr for StatusFilter {
     }
 }
 
-/// `--title`'s text, refused when longer than any title stored: it could match none (but
-/// for a title of rare letters that Unicode spells longer when decomposed). A text that
-/// long is a slip (a file or a page pasted), which an empty answer would hide. Refused as clap
+/// `--title`'s text, refused when longer than any title stored: it could match none
+/// (but, typed decomposed, a shorter title stored composed, which a slip that long does
+/// not mean). A text that long is a slip (a file or a page pasted), which an empty answer
+/// would hide. Refused as clap
 /// refuses a wrong argument (exit 2), in words that do not repeat the text.
 #[derive(Debug, Clone, Copy)]
 struct TitleText;
