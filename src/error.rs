@@ -263,6 +263,34 @@ impl Error {
         )
     }
 
+    /// The run was refused before it began: a config that cannot run, a database held by
+    /// another run, one it cannot open, lock, write or bring up to date, a node that does
+    /// not fit those running, an admin API that cannot listen. Nothing was fetched.
+    pub fn refused_at_start(&self) -> bool {
+        self.is_bad_config()
+            || self.is_in_use()
+            || matches!(
+                self,
+                Self::OpenDatabase { .. }
+                    | Self::TooFewConnections { .. }
+                    | Self::NotPipecrawl { .. }
+                    | Self::NewerDatabase { .. }
+                    | Self::DatabaseIsDirectory { .. }
+                    | Self::DatabaseReadOnly { .. }
+                    | Self::DatabaseDirectoryReadOnly { .. }
+                    | Self::DatabaseDirectory { .. }
+                    | Self::SchemaRefused { .. }
+                    | Self::LockDatabase { .. }
+                    | Self::NodeScopeDiffers { .. }
+                    | Self::NodeUrlSpellingDiffers { .. }
+                    | Self::NodeBudgetDiffers { .. }
+                    | Self::ClockOff { .. }
+                    | Self::ProxyUnresolved { .. }
+                    | Self::NoCaCertificates
+                    | Self::Admin(_)
+            )
+    }
+
     /// Another live pipecrawl holds the database (SQLite) or the node's id (PostgreSQL):
     /// this run may start once that one ends, as a cron job's next night does.
     pub fn is_in_use(&self) -> bool {

@@ -98,10 +98,10 @@ fn exit_status(error: &anyhow::Error) -> ExitCode {
 }
 
 /// Says how a run ended in error: one refused before it began (another run holds its
-/// database, its config cannot run) did not start, and "stopped" sent a cron job's reader
-/// looking for what the refused night had done.
-fn ended(error: pipecrawl::Error, run: String) -> anyhow::Error {
-    let how = if error.is_in_use() || error.is_bad_config() {
+/// database, its config cannot run, its database is newer than this build) did not start,
+/// and "stopped" sent a cron job's reader looking for what the refused night had done.
+fn ended(error: pipecrawl::Error, run: &str) -> anyhow::Error {
+    let how = if error.refused_at_start() {
         "did not start"
     } else {
         "stopped"
@@ -124,7 +124,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let database = pipecrawl::store::redacted(&config.storage.database);
             let summary = runtime
                 .block_on(async { pipecrawl::crawl(config, cli::shutdown_signal(true)).await })
-                .map_err(|e| ended(e, format!("the crawl into {database}")))?;
+                .map_err(|e| ended(e, &format!("the crawl into {database}")))?;
             let nothing_answered = summary.nothing_answered();
             let unreached = summary.unreached();
             let robots_failed = summary
@@ -197,7 +197,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     let reloads = cli::reload_on_hangup(path, loaded);
                     pipecrawl::serve(config, cli::shutdown_signal(false), reloads).await
                 })
-                .map_err(|e| ended(e, format!("the service on {database}")))?;
+                .map_err(|e| ended(e, &format!("the service on {database}")))?;
             cli::summary(cli.log_format, &summary, true);
             Ok(ExitCode::SUCCESS)
         }
