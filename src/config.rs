@@ -749,6 +749,10 @@ impl Default for RawStorage {
     }
 }
 
+/// Seeds named one by one in the warnings of a kind, at most: a seeds file may hold a
+/// million, and a line for each buries the log.
+pub const SEEDS_NAMED: usize = 20;
+
 impl Config {
     /// How a message names seed `i` of [`Config::seeds`]: by its key when the `seeds` key
     /// gave it, else as one of `seeds_file`'s (whose lines a million seeds may fill).

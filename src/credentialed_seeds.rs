@@ -10,8 +10,9 @@ use std::collections::HashSet;
 
 use url::Url;
 
-use crate::config::Config;
+use crate::config::{Config, SEEDS_NAMED};
 use crate::error::Error;
+use crate::plural::Count;
 use crate::store::Store;
 use crate::urlnorm;
 
@@ -33,6 +34,9 @@ pub async fn stored_with_them(store: &Store, config: &Config) -> Result<HashSet<
         if !known.contains(seed.as_str()) || !stored.insert(seed.clone()) {
             continue;
         }
+        if stored.len() > SEEDS_NAMED {
+            continue;
+        }
         tracing::warn!(
             "{} ({}) is stored with its user name and password in its URL, as pipecrawl \
              stored seeds before 2026-12-07, and so are the URLs its links reached: the crawl \
@@ -40,6 +44,12 @@ pub async fn stored_with_them(store: &Store, config: &Config) -> Result<HashSet<
              password stays in the database; crawl into a new database to store it nowhere",
             config.seed_key(i),
             urlnorm::hide_password(seed.as_str())
+        );
+    }
+    if let Some(more) = stored.len().checked_sub(SEEDS_NAMED).filter(|&n| n > 0) {
+        tracing::warn!(
+            "{} more stored with a user name and password in their URLs, likewise",
+            Count(more as u64, "seed")
         );
     }
     Ok(stored)

@@ -862,15 +862,14 @@ async fn reschedule_on_new_policy(store: &Store, recrawl: &RecrawlPolicy) -> Res
         .await
 }
 
-/// Seeds on hosts `scope.hosts` leaves out named one by one in warnings, at most.
-const NAMED_SEEDS_LEFT_OUT: usize = 20;
-
 /// Seeds queued in one transaction at most: a seeds file may hold a million, whose
 /// frontier rows, held at once, weighed several times their URLs.
 const SEEDS_AT_ONCE: usize = 10_000;
 
 /// Queues the config's seeds, [`SEEDS_AT_ONCE`] at a time, noting each in `seen` when
 /// the crawl runs; each seed on a host `scope.hosts` leaves out is named in a warning.
+/// A seed an older pipecrawl stored with its user name and password is queued already,
+/// so spelt ([`credentialed_seeds`]).
 async fn enqueue_seeds(
     store: &Store,
     config: &Config,
@@ -896,7 +895,7 @@ async fn enqueue_seeds(
 fn warn_of_seeds_left_out(config: &Config, scope: &Scope) {
     let left_out = scope.seeds_left_out(&config.seeds);
     // A seeds file may hold a million on such hosts: a line for each buries the log.
-    for &(i, seed) in left_out.iter().take(NAMED_SEEDS_LEFT_OUT) {
+    for &(i, seed) in left_out.iter().take(crate::config::SEEDS_NAMED) {
         let key = config.seed_key(i);
         let seed = crate::urlnorm::hide_password(seed.as_str());
         tracing::warn!(
@@ -906,7 +905,7 @@ fn warn_of_seeds_left_out(config: &Config, scope: &Scope) {
     }
     if let Some(more) = left_out
         .len()
-        .checked_sub(NAMED_SEEDS_LEFT_OUT)
+        .checked_sub(crate::config::SEEDS_NAMED)
         .filter(|&n| n > 0)
     {
         tracing::warn!(
