@@ -441,7 +441,8 @@ async fn run_stages(
     // for another program's reader, at a crawl's natural end, cuts that wait short.
     let closed = CancellationToken::new();
     let close_ends_the_listening = closed.clone().drop_guard();
-    // Every page stored: what is left is the indexes, which a stop leaves to the next run.
+    // Cancelled once the writer has stored every page: a stop then has none in hand to
+    // wait for.
     let ending = CancellationToken::new();
     tokio::spawn({
         let (stop, closed, ending) = (stop.clone(), closed.clone(), ending.clone());
@@ -672,6 +673,8 @@ async fn run_stages(
     let tally = writer
         .await
         .map_err(|e| Error::StageFailed(format!("the store writer panicked: {e}")))??;
+    // Every page stored: a wait from here on holds none in hand.
+    ending.cancel();
     store
         .release(&config.cluster.node_id, &progress.take_abandoned())
         .await?;
@@ -685,7 +688,6 @@ async fn run_stages(
         .map_err(|e| Error::StageFailed(format!("the progress reporter panicked: {e}")))?;
     // Also when nothing was deferred: a killed run may have left something out.
     let indexing = Instant::now();
-    ending.cancel();
     let built = build_derived_unless_stopped(&store, &stop).await?;
     let indexing = (deferred && built).then(|| indexing.elapsed());
     if let Some(took) = indexing {
@@ -734,10 +736,11 @@ async fn run_stages(
     Ok((summary, closing))
 }
 
-/// Builds what a one-off crawl left to its end ([`Store::build_derived`]) unless a signal
-/// (`stop`) comes while that waits for the database or for room on its disk: every page
-/// is stored by then and the next run builds them, so a stop on a full disk need not wait
-/// the ten minutes a crawl waits for room. Returns whether they were built.
+/// Builds what a one-off crawl left to its end ([`Store::build_derived`]), unless it waits
+/// for the database or for room on its disk once the crawl is asked to stop (`stop`,
+/// before or during the build): every page is stored by then and the next run builds
+/// them, so a stop need not wait the ten minutes a crawl waits out an outage or a full
+/// disk. Returns whether they were built.
 async fn build_derived_unless_stopped(
     store: &Store,
     stop: &CancellationToken,
