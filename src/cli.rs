@@ -366,7 +366,10 @@ pub fn init_tracing(format: LogFormat) {
         LogFormat::Text => builder.init(),
         LogFormat::Json => {
             builder.json().init();
-            std::panic::set_hook(Box::new(|info| say(panic_record(info))));
+            // Through the log's writer, so that a bar on show is taken down for it.
+            std::panic::set_hook(Box::new(|info| {
+                let _ = writeln!(pipecrawl::progress::LogWriter, "{}", panic_record(info));
+            }));
         }
     }
     if let Some(why) = refused {
