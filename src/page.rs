@@ -275,12 +275,15 @@ impl Fetched {
     /// reads `status` as a number and `error_kind` as `pages.error_kind` has it.
     pub fn log(&self) {
         let error = self.error.as_ref();
+        let retry_in_ms = self
+            .retry_in
+            .map(|wait| u64::try_from(wait.as_millis()).unwrap_or(u64::MAX));
         tracing::debug!(
             url = %self.job.url,
             status = self.status,
             error_kind = error.map(|e| e.kind.as_str()),
             error = error.map(|e| e.message.as_str()),
-            retry_in_ms = self.retry_in.map(|wait| u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)),
+            retry_in_ms,
             elapsed_ms = self.elapsed_ms,
             "fetched"
         );

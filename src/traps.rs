@@ -439,11 +439,26 @@ mod tests {
         ] {
             let why = t.check(&url(&u)).expect_err(&u);
             assert!(why.contains(key), "{u}: {why}");
-            let counted = RULES
-                .iter()
-                .any(|r| key.starts_with(&format!("traps.{r} =")));
-            assert!(counted, "`query stats` counts no rule {key}");
+            assert_counted(&why);
         }
+        let mut families = FamilyBudget::new(1, 1);
+        assert!(families.admit(&url("http://h/p/1"), 1).is_ok());
+        assert_counted(
+            &families
+                .admit(&url("http://h/p/2"), 1)
+                .expect_err("over its budget"),
+        );
+        assert_counted(
+            &families
+                .admit(&url("http://h/p/1"), 3)
+                .expect_err("too deep"),
+        );
+    }
+
+    /// `why` names one of the [`RULES`] `query stats` counts trap rows by.
+    fn assert_counted(why: &str) {
+        let counted = RULES.iter().any(|r| why.contains(&format!("traps.{r} =")));
+        assert!(counted, "`query stats` counts no rule of {why:?}");
     }
 
     #[test]
