@@ -596,12 +596,10 @@ async fn logs_to_a_pipe_are_plain_text_or_one_json_object_per_line() {
             "no terminal colour codes in a pipe: {stderr}"
         );
         if format == "json" {
-            for line in lines {
-                let value: serde_json::Value =
-                    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            for value in json_records(&stderr) {
                 assert!(
                     value["level"].is_string() && value["fields"].is_object(),
-                    "{line}"
+                    "{value}"
                 );
             }
         }
@@ -687,11 +685,8 @@ async fn with_json_logs_progress_lines_give_the_rate_as_a_field() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_json_logs_each_fetch_is_one_typed_record_at_debug() {
     let site = TestSite::one_host(&[("/", "<title>Home</title>")]).await;
-    let refused = {
-        let listener = std::net::TcpListener::bind("127.0.0.3:0").expect("bind a port");
-        let address = listener.local_addr().expect("its address");
-        format!("http://{address}/")
-    };
+    let (_held, refused) = super::refusing_address([127, 0, 0, 3]);
+    let refused = format!("http://{refused}/");
     let harness = Harness::default();
     let seeds = [site.url(0, "/"), refused.clone()];
     let extra = "[retry]\nmax_attempts = 1\n";
@@ -1102,12 +1097,7 @@ fn with_json_logs_a_command_line_it_cannot_read_is_one_json_object() {
         let out = pipecrawl(words);
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{words:?}: {stderr}");
-        let lines: Vec<serde_json::Value> = stderr
-            .lines()
-            .map(|line| {
-                serde_json::from_str(line).unwrap_or_else(|e| panic!("{words:?}: {e}: {line}"))
-            })
-            .collect();
+        let lines = json_records(&stderr);
         assert_eq!(lines.len(), 1, "{words:?}: {stderr}");
         assert_eq!(lines[0]["level"], "ERROR", "{stderr}");
         let message = lines[0]["fields"]["message"].as_str().unwrap_or_default();
@@ -3603,5 +3593,12 @@ async fn the_version_names_the_schema_a_refused_database_asks_for() {
             )),
             "{said}"
         );
+        // The night never began: "stopped" sent its reader looking for what it had done.
+        if words[0] == "crawl" {
+            assert!(
+                said.contains(&format!("the crawl into {db} did not start")),
+                "{said}"
+            );
+        }
     }
 }

@@ -1484,7 +1484,8 @@ async fn a_nodes_sessions_name_it_to_the_dba() {
         .expect("read the node's id");
     let names: Vec<String> = sqlx::query_scalar(
         "SELECT DISTINCT application_name FROM pg_stat_activity
-         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+         WHERE datname = current_database() AND pid <> pg_backend_pid()
+           AND backend_type = 'client backend'",
     )
     .fetch_all(&mut dba)
     .await
