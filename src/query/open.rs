@@ -110,6 +110,7 @@ pub async fn open(database: &str, needs: Needs) -> Result<Reader, QueryError> {
     if reader.dialect() == Dialect::Postgres {
         check_byte_order(&mut reader, name).await?;
     }
+    reader.found_tables(tables);
     Ok(reader)
 }
 

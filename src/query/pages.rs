@@ -188,7 +188,7 @@ impl Since {
         let mut started = None;
         match self {
             Self::At(time) => return Ok(time.clone()),
-            Self::LastRun if conn.has_table("runs").await? => {
+            Self::LastRun if conn.has_table("runs") => {
                 let last = Statement::new("SELECT max(started_at) FROM runs");
                 conn.each_row(&last, |_, cells| {
                     if let Some(Cell::Text(time)) = cells.first() {

@@ -119,6 +119,8 @@ pub struct Reader {
     /// The database as the user named it (a PostgreSQL URL without its password): damage
     /// a question runs into past the schema is the file's fault, named as at open.
     database: String,
+    /// The crawl schema's tables, as opened.
+    tables: Vec<String>,
     /// The SQLite file beside which no write-ahead log was when the connection opened,
     /// so that one there at [`Reader::close`] may be this connection's to remove.
     no_log_before: Option<PathBuf>,
@@ -152,6 +154,7 @@ impl Reader {
         Self {
             conn,
             database,
+            tables: Vec::new(),
             no_log_before: None,
         }
     }
@@ -266,17 +269,15 @@ impl Reader {
         &self.database
     }
 
-    /// Whether the crawl's schema holds the table `name`: one a later migration made is
-    /// missing from a database last written before it.
-    pub async fn has_table(&mut self, name: &str) -> Result<bool, QueryError> {
-        let mut q = Statement::new(match self.dialect() {
-            Dialect::Sqlite => "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ",
-            Dialect::Postgres => {
-                "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = "
-            }
-        });
-        q.push_bind(name);
-        Ok(self.integer(&q).await? > Some(0))
+    /// Whether the crawl's schema held the table `name` when [`super::open`] read its
+    /// tables: one a later migration made is missing from a database last written before it.
+    pub fn has_table(&self, name: &str) -> bool {
+        self.tables.iter().any(|t| t == name)
+    }
+
+    /// Notes the tables [`super::open`] found in the crawl's schema.
+    pub(super) fn found_tables(&mut self, tables: Vec<String>) {
+        self.tables = tables;
     }
 
     /// Runs a statement that returns nothing of interest (settings, `BEGIN`).
