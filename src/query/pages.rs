@@ -185,24 +185,25 @@ impl Since {
     /// run (none yet, or last written before `runs`) has no last run to begin at: an
     /// empty answer would read as "nothing changed".
     pub(super) async fn time(&self, conn: &mut Reader) -> Result<String, QueryError> {
-        let mut started = None;
         match self {
-            Self::At(time) => return Ok(time.clone()),
-            Self::LastRun if conn.has_table("runs") => {
-                let last = Statement::new("SELECT max(started_at) FROM runs");
-                conn.each_row(&last, |_, cells| {
-                    if let Some(Cell::Text(time)) = cells.first() {
-                        started = Some((*time).to_owned());
-                    }
-                    Ok(false)
+            Self::At(time) => Ok(time.clone()),
+            Self::LastRun => {
+                let mut started = None;
+                if conn.has_table("runs") {
+                    let last = Statement::new("SELECT max(started_at) FROM runs");
+                    conn.each_row(&last, |_, cells| {
+                        if let Some(Cell::Text(time)) = cells.first() {
+                            started = Some((*time).to_owned());
+                        }
+                        Ok(false)
+                    })
+                    .await?;
+                }
+                started.ok_or_else(|| QueryError::NoRunRecorded {
+                    database: conn.database().to_owned(),
                 })
-                .await?;
             }
-            Self::LastRun => {}
         }
-        started.ok_or_else(|| QueryError::NoRunRecorded {
-            database: conn.database().to_owned(),
-        })
     }
 }
 
@@ -314,12 +315,12 @@ pub(super) async fn answer(
         Some(since) => Some(since.time(conn).await?),
         None => None,
     };
-    let q = statement(conn.dialect(), args, since);
+    let title = args.title.as_deref().map(TitleMatch::new);
+    let q = statement(conn.dialect(), args, since, title.as_ref());
     let limit = super::limit(args.limit);
-    let Some(title) = &args.title else {
+    let Some(title) = title else {
         return super::print_rows(conn, &q, format, out, 0, limit).await;
     };
-    let title = TitleMatch::new(title);
     let keep = |cells: &[Cell<'_>]| match cells.get(TITLE) {
         Some(Cell::Text(text)) => title.is_in(text),
         Some(Cell::NotUtf8(bytes)) => title.is_in(&String::from_utf8_lossy(bytes)),
@@ -332,8 +333,14 @@ pub(super) async fn answer(
 /// The title's place among the columns [`statement`] selects.
 const TITLE: usize = 5;
 
-/// The SQL of a `pages` question, `since` the time its `--since` names.
-fn statement(dialect: Dialect, args: &PagesArgs, since: Option<String>) -> Statement {
+/// The SQL of a `pages` question, `since` the time its `--since` names and `title` its
+/// `--title`, folded.
+fn statement(
+    dialect: Dialect,
+    args: &PagesArgs,
+    since: Option<String>,
+    title: Option<&TitleMatch>,
+) -> Statement {
     let mut q = Statement::new(format!(
         "SELECT url, status, error_kind, content_type, depth, title, fetched_at{}
          FROM pages WHERE 1 = 1",
@@ -368,11 +375,11 @@ fn statement(dialect: Dialect, args: &PagesArgs, since: Option<String>) -> State
             q.push(" AND lower(content_type) < ").push_bind(to);
         }
     }
-    if let Some(title) = &args.title {
+    if let Some(title) = title {
         // Titles are matched as their rows stream by (`answer`); SQL keeps those that can
         // match: any title not in ASCII, and those in ASCII holding the text.
         q.push(" AND (octet_length(title) <> length(title)");
-        if let Some(ascii) = TitleMatch::new(title).ascii() {
+        if let Some(ascii) = title.ascii() {
             q.push(format_args!(" OR title {} ", dialect.like_any_case()))
                 .push_bind(format!("%{}%", super::like_escape(ascii)))
                 .push(" ESCAPE '\\'");
@@ -388,7 +395,7 @@ fn statement(dialect: Dialect, args: &PagesArgs, since: Option<String>) -> State
         || args.depth.is_some()
         || args.max_depth.is_some()
         || args.content_type.is_some()
-        || args.title.is_some()
+        || title.is_some()
         || args.since.is_some();
     // Walking a column's index in order costs a row lookup per page, however few match;
     // with a filter, sorting the matches is cheaper. Without one, the index serves the
@@ -414,7 +421,7 @@ fn statement(dialect: Dialect, args: &PagesArgs, since: Option<String>) -> State
             if order.nullable() { " NULLS LAST" } else { "" }
         )),
     };
-    if args.title.is_none() {
+    if title.is_none() {
         super::push_limit(&mut q, super::limit(args.limit));
     }
     q
@@ -539,7 +546,7 @@ mod tests {
                     desc,
                     ..unfiltered()
                 };
-                let q = statement(Dialect::Sqlite, &args, None);
+                let q = statement(Dialect::Sqlite, &args, None, None);
                 crate::query::plan::assert_indexed(&mut reader, &q, "pages", true).await;
             }
         }
@@ -573,7 +580,7 @@ mod tests {
                 sort,
                 ..unfiltered()
             };
-            let q = statement(Dialect::Sqlite, &args, None);
+            let q = statement(Dialect::Sqlite, &args, None, None);
             crate::query::plan::assert_indexed(&mut reader, &q, "pages", false).await;
         }
     }
