@@ -892,17 +892,12 @@ async fn a_seeds_credentials_go_to_its_origin_and_are_stored_nowhere() {
         Some(Some(200))
     );
     // Asked about the seed as the config wrote it, `query` finds the row stored without.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
-        .args(["query", "--db", &harness.db_path().display().to_string()])
-        .args([
-            "--format",
-            "csv",
-            "links",
-            "--from",
-            &format!("http://me:pw@{h}/"),
-        ])
-        .output()
-        .expect("run pipecrawl query");
+    let db = harness.db_path().display().to_string();
+    let seed = format!("http://me:pw@{h}/");
+    let words = [
+        "query", "--db", &db, "--format", "csv", "links", "--from", &seed,
+    ];
+    let out = super::query::pipecrawl(super::query::args(&words)).await;
     let links = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         links.lines().count(),
@@ -919,40 +914,26 @@ async fn a_seeds_credentials_go_to_its_origin_and_are_stored_nowhere() {
 /// password stays in the database and what gives one without it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_holding_a_seeds_credentials_in_its_urls_is_not_crawled_again() {
-    use sqlx::Connection;
-
     let site = super::recrawl::home_a_b().await;
     let harness = Harness::default();
     let seed = site.url(0, "/").replacen("http://", "http://me:pw@", 1);
     harness.crawl(std::slice::from_ref(&seed), "").await;
     // As the earlier pipecrawl spelt the URLs of the seed's origin it queued and stored.
-    let mut earlier = sqlx::SqliteConnection::connect(&harness.db_path().display().to_string())
-        .await
-        .expect("open the database");
     let respell =
         |column: &str| format!("{column} = replace({column}, 'http://', 'http://me:pw@')");
-    for sql in [
+    let earlier = [
         format!("UPDATE frontier SET {}", respell("url")),
         format!(
             "UPDATE pages SET {}, {}",
             respell("url"),
             respell("final_url")
         ),
-    ] {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .execute(&mut earlier)
-            .await
-            .expect("spell the URLs as before");
-    }
-    earlier.close().await.expect("close it");
+    ];
+    super::query::change_database(&harness, &earlier).await;
     let asked = site.hits().len();
 
     let config = harness.write_config(&harness.test_config_text(&[seed], ""));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
-        .args(["crawl", "--config"])
-        .arg(&config)
-        .output()
-        .expect("run pipecrawl crawl");
+    let out = super::cluster::run_to_the_end("crawl", &config);
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{said}");
     let again: Vec<String> = site
