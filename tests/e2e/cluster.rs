@@ -344,13 +344,11 @@ impl Node {
     /// started with `ADMIN_ANY_PORT`, once its log says where it listens. It binds before
     /// it reads the database: 5 minutes bound a hang, not a slow start.
     async fn admin_url(&mut self) -> String {
-        const SAID: &str = "admin API on ";
         let deadline = Instant::now() + Duration::from_secs(300);
         loop {
             let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            if let Some(line) = log.lines().find(|line| line.contains(SAID)) {
-                let at = line.find(SAID).unwrap_or_default() + SAID.len();
-                return line[at..].trim_end().to_owned();
+            if let Some(base) = log.lines().find_map(super::admin_url_in) {
+                return base;
             }
             let ended = self.child.try_wait().expect("poll pipecrawl");
             assert!(

@@ -38,6 +38,14 @@ pub(super) async fn a_role_allowed(
     Some((postgres, admin, database))
 }
 
+/// A connection to `database` (a URL as `crawler`, as [`a_role_allowed`] gives) as the
+/// server's superuser.
+pub(super) async fn as_superuser(database: &str) -> PgPool {
+    PgPool::connect(&database.replace("crawler@", "postgres@"))
+        .await
+        .expect("connect as the superuser")
+}
+
 /// Writes `{name}.toml` in `dir`: a crawl of `site`'s home and pages into `database`,
 /// without delays or retries; its path.
 pub(super) fn crawl_config(dir: &Path, name: &str, site: &TestSite, database: &str) -> PathBuf {
@@ -98,9 +106,7 @@ async fn a_crawl_under_a_roles_connection_limit_runs_at_its_pace() {
             "limit {limit}, {} warnings in {took:?}: {stderr}",
             warnings.len()
         );
-        let crawl = PgPool::connect(&database.replace("crawler@", "postgres@"))
-            .await
-            .expect("connect to the crawl");
+        let crawl = as_superuser(&database).await;
         let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM pages")
             .fetch_one(&crawl)
             .await

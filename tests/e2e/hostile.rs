@@ -2050,11 +2050,7 @@ async fn a_proxy_that_wants_credentials_fails_the_urls_for_now() {
 /// proxy, and the error says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_proxy_that_refuses_connections_is_named_in_the_error() {
-    let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind a port")
-        .local_addr()
-        .expect("its address");
+    let (_held, closed) = super::refusing_address([127, 0, 0, 1]);
     // Through `socks5` the crawler resolves the seed's name: an address needs no lookup.
     for (scheme, seed) in [
         ("http", "http://pipecrawl.invalid/"),

@@ -172,10 +172,9 @@ pub fn admin_url(child: &mut std::process::Child) -> String {
     std::thread::spawn(move || {
         let mut url_tx = Some(url_tx);
         for line in lines {
-            if let Some(at) = line.find("admin API on ") {
-                let base = line[at + "admin API on ".len()..].trim_end();
+            if let Some(base) = admin_url_in(&line) {
                 if let Some(tx) = url_tx.take() {
-                    let _ = tx.send(base.to_owned());
+                    let _ = tx.send(base);
                 }
             }
         }
@@ -183,6 +182,14 @@ pub fn admin_url(child: &mut std::process::Child) -> String {
     // It binds before it reads its database: a bound on a hang, not on a slow start.
     url.recv_timeout(std::time::Duration::from_secs(300))
         .expect("the service listened within 5 minutes, before it ended")
+}
+
+/// The admin API's base URL a service's log `line` gives, if it is the line saying where
+/// the API listens.
+pub fn admin_url_in(line: &str) -> Option<String> {
+    const SAID: &str = "admin API on ";
+    let at = line.find(SAID)? + SAID.len();
+    Some(line[at..].trim_end().to_owned())
 }
 
 /// An address on loopback `ip` where connections are refused, and the socket that keeps

@@ -3,10 +3,12 @@
 //! refused over TLS, or for want of it, says why.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use sqlx::Connection;
 
+use super::cluster::run_to_the_end;
+use super::connection_limit::crawl_config;
 use super::postgres::TestPostgres;
 use super::site::TestSite;
 use super::Harness;
@@ -41,18 +43,12 @@ fn certificates(dir: &Path, name: &str) -> Certificates {
     }
 }
 
-/// `pipecrawl crawl` of `seed` into `database`.
-fn crawl_into(harness: &Harness, seed: &str, database: &str) -> Output {
-    let config = harness.write_config(&format!(
-        "seeds = [{seed:?}]\n[politeness]\ndelay_ms = 0\n[retry]\nmax_attempts = 1\n\
-         [storage]\ndatabase = {database:?}\n"
-    ));
-    Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
-        .args(["crawl", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run the pipecrawl binary")
+/// `pipecrawl crawl` of `site` into `database`.
+fn crawl_into(harness: &Harness, site: &TestSite, database: &str) -> Output {
+    run_to_the_end(
+        "crawl",
+        &crawl_config(harness.dir.path(), "crawl", site, database),
+    )
 }
 
 fn stderr(out: &Output) -> String {
@@ -81,13 +77,12 @@ async fn a_crawl_stores_its_pages_in_a_postgresql_that_takes_only_tls() {
         ("/a", "<title>A</title>"),
     ])
     .await;
-    let seed = site.url(0, "/");
 
     let verified = format!(
         "{database}?sslmode=verify-full&sslrootcert={}",
         ours.ca.display()
     );
-    let out = crawl_into(&harness, &seed, &verified);
+    let out = crawl_into(&harness, &site, &verified);
     assert!(out.status.success(), "{}", stderr(&out));
     let mut conn = sqlx::PgConnection::connect(&verified)
         .await
@@ -106,7 +101,7 @@ async fn a_crawl_stores_its_pages_in_a_postgresql_that_takes_only_tls() {
         ("require", &other.ca, false),
     ] {
         let url = format!("{database}?sslmode={mode}&sslrootcert={}", root.display());
-        let out = crawl_into(&harness, &seed, &url);
+        let out = crawl_into(&harness, &site, &url);
         assert_eq!(out.status.success(), stores, "{url}: {}", stderr(&out));
     }
 
@@ -114,7 +109,7 @@ async fn a_crawl_stores_its_pages_in_a_postgresql_that_takes_only_tls() {
         "{database}?sslmode=verify-full&sslrootcert={}",
         other.ca.display()
     );
-    let out = crawl_into(&harness, &seed, &wrong_root);
+    let out = crawl_into(&harness, &site, &wrong_root);
     assert!(!out.status.success());
     let said = stderr(&out);
     assert!(
@@ -125,7 +120,7 @@ async fn a_crawl_stores_its_pages_in_a_postgresql_that_takes_only_tls() {
         "{said}"
     );
 
-    let out = crawl_into(&harness, &seed, &format!("{database}?sslmode=disable"));
+    let out = crawl_into(&harness, &site, &format!("{database}?sslmode=disable"));
     assert!(!out.status.success());
     let said = stderr(&out);
     assert!(

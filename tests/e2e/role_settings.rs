@@ -2,7 +2,7 @@
 //! session of a node starts with.
 
 use super::cluster::{run_to_the_end, stops_with_error};
-use super::connection_limit::{a_role_allowed, crawl_config};
+use super::connection_limit::{a_role_allowed, as_superuser, crawl_config};
 use super::site::{SiteBuilder, TestSite};
 
 /// The pages the home page links to.
@@ -22,13 +22,6 @@ fn crawls(config: &std::path::Path) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(super::cli::ran_to_its_end(&out), "{stderr}");
     stderr
-}
-
-/// A connection to `database` (a URL as `crawler`) as the server's superuser.
-async fn as_superuser(database: &str) -> sqlx::PgPool {
-    sqlx::PgPool::connect(&database.replace("crawler@", "postgres@"))
-        .await
-        .expect("connect as the superuser")
 }
 
 /// A `statement_timeout` on the role (a DBA's guard against runaway queries) cancelled
