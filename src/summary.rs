@@ -32,8 +32,10 @@ pub struct Tally {
     /// Fetches that failed transiently and were queued to be tried again.
     pub retries: u64,
     /// Pages by status class: `1xx` … `9xx`, or `error` when there was no response.
+    #[serde(rename = "pages_by_class")]
     pub by_class: BTreeMap<&'static str, u64>,
     /// Pages with an error, by kind.
+    #[serde(rename = "errors_by_kind")]
     pub errors: BTreeMap<&'static str, u64>,
     /// Of the revisits, those that found the page changed, and those that failed for now
     /// and left it as stored: the rest found it as it was (a 304 among them), so that a
@@ -214,13 +216,6 @@ pub enum EndReason {
 }
 
 impl Summary {
-    /// The URLs this run tried, when it tried some and not one got an answer from its
-    /// server (every host down, a firewall, no network): a crawl that failed as a whole,
-    /// which its exit status says. Not one stopped by a signal, whose status is 0.
-    /// Only errors that say the server was not reached count: a site whose robots.txt
-    /// closes it, a seed the address guard refuses or a certificate that does not verify
-    /// answered, and the rows say why. A run resuming a crawl whose earlier runs got
-    /// answers ends as that crawl would have, had it never stopped: it reached its sites.
     /// Whether the crawl reached none of its sites: this run's URLs got no answer
     /// ([`Summary::nothing_answered`]), or it found the crawl finished with none ever
     /// answered. `crawl` exits 4, and `runs.ended` says `unreached`.
@@ -228,6 +223,13 @@ impl Summary {
         self.nothing_answered().is_some() || self.never_answered
     }
 
+    /// The URLs this run tried, when it tried some and not one got an answer from its
+    /// server (every host down, a firewall, no network): a crawl that failed as a whole,
+    /// which its exit status says. Not one stopped by a signal, whose status is 0.
+    /// Only errors that say the server was not reached count: a site whose robots.txt
+    /// closes it, a seed the address guard refuses or a certificate that does not verify
+    /// answered, and the rows say why. A run resuming a crawl whose earlier runs got
+    /// answers ends as that crawl would have, had it never stopped: it reached its sites.
     pub fn nothing_answered(&self) -> Option<u64> {
         if self.answered_earlier {
             return None;
@@ -256,28 +258,18 @@ impl Summary {
 }
 
 /// The summary as figures, for `--log-format json`: a log pipeline alerts on fields, and
-/// the text's dozen lines were neither one record nor a count it could read. Named as
-/// `/stats` names its figures, and `ended` as `runs.ended` says it.
+/// the text's dozen lines were neither one record nor a count it could read. The tally's
+/// counts as they are, with what is derived from them; named as `/stats` names its
+/// figures, and `ended` as `runs.ended` says it.
 #[derive(Debug, serde::Serialize)]
 pub struct Figures<'a> {
     /// The text's first line, for whoever reads the record.
     pub message: String,
     pub ended: &'static str,
-    pub pages: u64,
-    pub new_pages: u64,
-    pub requested_pages: u64,
+    #[serde(flatten)]
+    pub tally: &'a Tally,
     pub not_requested: u64,
-    pub links: u64,
-    pub links_left_out: u64,
-    pub pages_leaving_links_out: u64,
-    pub retries: u64,
-    pub pages_by_class: &'a BTreeMap<&'static str, u64>,
-    pub errors_by_kind: &'a BTreeMap<&'static str, u64>,
     pub revisits: u64,
-    pub revisits_changed: u64,
-    pub revisits_failed: u64,
-    pub sitemaps: u64,
-    pub sitemap_urls: u64,
     pub elapsed_s: f64,
     /// Of `elapsed_s`, a one-off crawl's indexing of its links at its end.
     pub indexing_s: Option<f64>,
@@ -293,21 +285,9 @@ impl Summary {
         Figures {
             message: text.lines().next().unwrap_or_default().to_owned(),
             ended: crate::store::RunEnd::of(self, service).as_str(),
-            pages: t.pages,
-            new_pages: t.new_pages,
-            requested_pages: t.requested_pages,
+            tally: t,
             not_requested: t.unrequested(),
-            links: t.links,
-            links_left_out: t.links_left_out,
-            pages_leaving_links_out: t.pages_leaving_links_out,
-            retries: t.retries,
-            pages_by_class: &t.by_class,
-            errors_by_kind: &t.errors,
             revisits: t.revisits(),
-            revisits_changed: t.revisits_changed,
-            revisits_failed: t.revisits_failed,
-            sitemaps: t.sitemaps,
-            sitemap_urls: t.sitemap_urls,
             elapsed_s: self.elapsed.as_secs_f64(),
             indexing_s: self.indexing.map(|d| d.as_secs_f64()),
             pages_per_sec: self.pages_per_sec(),
