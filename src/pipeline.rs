@@ -884,7 +884,7 @@ async fn enqueue_seeds(
     for chunk in config.seeds.chunks(SEEDS_AT_ONCE) {
         let rows: Vec<Discovered> = chunk
             .iter()
-            .filter(|url| !queued.contains(*url))
+            .filter(|url| queued.is_empty() || !queued.contains(*url))
             .map(|url| scope.seed(url))
             .collect();
         store.enqueue(&rows).await?;
