@@ -764,6 +764,23 @@ impl Config {
         }
     }
 
+    /// Warns of the seeds at `found` (places in [`Config::seeds`]), each in the words `says`
+    /// gives its key and its URL (its password hidden), up to [`SEEDS_NAMED`], then of how
+    /// many more there are `likewise`.
+    pub fn warn_of_seeds(&self, found: &[usize], says: impl Fn(&str, &str) -> String, more: &str) {
+        for &i in found.iter().take(SEEDS_NAMED) {
+            let seed = self
+                .seeds
+                .get(i)
+                .map(|seed| urlnorm::hide_password(seed.as_str()));
+            tracing::warn!("{}", says(&self.seed_key(i), &seed.unwrap_or_default()));
+        }
+        if let Some(others) = found.len().checked_sub(SEEDS_NAMED).filter(|&n| n > 0) {
+            let others = Count(others as u64, "seed");
+            tracing::warn!("{others} more {more}, likewise");
+        }
+    }
+
     /// Reads and validates a config file, and the seeds file it names.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         Self::load_with(path, SeedsFile::Read)

@@ -10,9 +10,8 @@ use std::collections::HashSet;
 
 use url::Url;
 
-use crate::config::{Config, SEEDS_NAMED};
+use crate::config::Config;
 use crate::error::Error;
-use crate::plural::Count;
 use crate::store::Store;
 use crate::urlnorm;
 
@@ -30,27 +29,25 @@ pub async fn stored_with_them(store: &Store, config: &Config) -> Result<HashSet<
     }
     let known: HashSet<String> = store.known_urls(&written).await?.into_iter().collect();
     let mut stored = HashSet::new();
+    let mut found = Vec::new();
     for (i, seed) in config.seeds.iter().enumerate() {
-        if !known.contains(seed.as_str()) || !stored.insert(seed.clone()) {
-            continue;
+        if known.contains(seed.as_str()) && stored.insert(seed.clone()) {
+            found.push(i);
         }
-        if stored.len() > SEEDS_NAMED {
-            continue;
-        }
-        tracing::warn!(
-            "{} ({}) is stored with its user name and password in its URL, as pipecrawl \
-             stored seeds before 2026-12-07, and so are the URLs its links reached: the crawl \
-             goes on with those rows rather than fetch the site again without them, so the \
-             password stays in the database; crawl into a new database to store it nowhere",
-            config.seed_key(i),
-            urlnorm::hide_password(seed.as_str())
-        );
     }
-    if let Some(more) = stored.len().checked_sub(SEEDS_NAMED).filter(|&n| n > 0) {
-        tracing::warn!(
-            "{} more stored with a user name and password in their URLs, likewise",
-            Count(more as u64, "seed")
-        );
-    }
+    let says = |key: &str, seed: &str| {
+        format!(
+            "{key} ({seed}) is stored with its user name and password in its URL, as \
+             pipecrawl stored seeds before 2026-12-07, and so are the URLs its links reached: \
+             the crawl goes on with those rows rather than fetch the site again without them, \
+             so the password stays in the database; crawl into a new database to store it \
+             nowhere"
+        )
+    };
+    config.warn_of_seeds(
+        &found,
+        says,
+        "stored with a user name and password in their URLs",
+    );
     Ok(stored)
 }

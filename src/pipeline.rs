@@ -896,26 +896,18 @@ async fn enqueue_seeds(
 }
 
 fn warn_of_seeds_left_out(config: &Config, scope: &Scope) {
-    let left_out = scope.seeds_left_out(&config.seeds);
-    // A seeds file may hold a million on such hosts: a line for each buries the log.
-    for &(i, seed) in left_out.iter().take(crate::config::SEEDS_NAMED) {
-        let key = config.seed_key(i);
-        let seed = crate::urlnorm::hide_password(seed.as_str());
-        tracing::warn!(
+    let left_out: Vec<usize> = scope
+        .seeds_left_out(&config.seeds)
+        .iter()
+        .map(|&(i, _)| i)
+        .collect();
+    let says = |key: &str, seed: &str| {
+        format!(
             "{key} ({seed}) is on a host `scope.hosts` leaves out: it is fetched, and of its \
              links only those to the hosts named there are followed"
-        );
-    }
-    if let Some(more) = left_out
-        .len()
-        .checked_sub(crate::config::SEEDS_NAMED)
-        .filter(|&n| n > 0)
-    {
-        tracing::warn!(
-            "{} more on hosts `scope.hosts` leaves out, likewise",
-            Count(more as u64, "seed")
-        );
-    }
+        )
+    };
+    config.warn_of_seeds(&left_out, says, "on hosts `scope.hosts` leaves out");
 }
 
 /// Admits the hosts `scope.hosts` names without a wildcard, and the seeds': the user's,
