@@ -50,7 +50,7 @@ impl HostRules {
     }
 
     /// Keeps the user name and password `seeds` write for their origins, before the seeds
-    /// are queued without them ([`without_credentials`]), so their first fetch has them.
+    /// are queued without them ([`crate::scope::Scope::seed`]), so their first fetch has them.
     pub fn learn_credentials<'a>(&self, seeds: impl IntoIterator<Item = &'a Url>) {
         let decode = |s: &str| {
             percent_encoding::percent_decode_str(s)
@@ -112,14 +112,6 @@ impl HostRules {
             seeded.http.load(Ordering::Relaxed) || !seeded.https.load(Ordering::Relaxed);
         (plain_http || url.scheme() == "https").then_some(&rule.headers)
     }
-}
-
-/// `url` without its user name and password: how a seed is stored, logged and fetched
-/// (with them sent, as [`HostRules::credentials_for`] gives them).
-pub fn without_credentials(url: &Url) -> Url {
-    let mut url = url.clone();
-    urlnorm::drop_userinfo(&mut url);
-    url
 }
 
 #[cfg(test)]

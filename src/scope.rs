@@ -510,7 +510,8 @@ impl Scope {
     /// ([`crate::host_headers::HostRules::learn_credentials`]): its priority is that of
     /// the URL stored, which `[[frontier.boost]]` patterns are written for.
     pub fn seed(&self, url: &Url) -> Discovered {
-        let url = crate::host_headers::without_credentials(url);
+        let mut url = url.clone();
+        urlnorm::drop_userinfo(&mut url);
         Discovered {
             host: urlnorm::host_key(&url),
             depth: 0,
