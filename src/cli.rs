@@ -12,10 +12,12 @@ use tracing_subscriber::EnvFilter;
 /// `pipecrawl --version`: the package's version, which many builds share, and the last
 /// migration of each database this build knows, which tells the build a database needs.
 static VERSION: LazyLock<String> = LazyLock::new(|| {
-    let (sqlite, postgres) = pipecrawl::store::newest_schemas();
+    let schemas = pipecrawl::store::newest_schemas()
+        .map(|(backend, migration)| format!("{backend} migration {migration}"));
     format!(
-        "{} (schema: SQLite migration {sqlite}, PostgreSQL migration {postgres})",
-        env!("CARGO_PKG_VERSION")
+        "{} (schema: {})",
+        env!("CARGO_PKG_VERSION"),
+        schemas.join(", ")
     )
 });
 

@@ -39,13 +39,15 @@ pub enum Error {
     NotPipecrawl { path: PathBuf, tables: String },
 
     #[error(
-        "{path} was written by a newer pipecrawl (its schema is at migration {version}, this \
-         one knows up to {known}): crawl or query it with a pipecrawl that knows migration \
-         {version} (`pipecrawl --version` says which each build knows), on every node when \
-         nodes share the database, or give a new {fresh}"
+        "{path} was written by a newer pipecrawl (its {backend} schema is at migration \
+         {version}, this one knows up to {known}): crawl or query it with a pipecrawl that \
+         knows {backend} migration {version} (`pipecrawl --version` says which each build \
+         knows), on every node when nodes share the database, or give a new {fresh}"
     )]
     NewerDatabase {
         path: PathBuf,
+        /// `SQLite` or `PostgreSQL`, whose migrations are numbered apart.
+        backend: &'static str,
         version: i64,
         known: i64,
         /// What to give instead: a `file` for SQLite, a `database` on PostgreSQL.

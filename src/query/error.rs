@@ -142,13 +142,15 @@ pub enum QueryError {
     },
 
     #[error(
-        "{database} was written by a newer pipecrawl (its schema is at migration {version}, \
-         this one knows up to {known}): query it with a pipecrawl that knows migration \
-         {version} (`pipecrawl --version` says which each build knows); `pipecrawl export` \
-         writes its tables as they are"
+        "{database} was written by a newer pipecrawl (its {backend} schema is at migration \
+         {version}, this one knows up to {known}): query it with a pipecrawl that knows \
+         {backend} migration {version} (`pipecrawl --version` says which each build knows); \
+         `pipecrawl export` writes its tables as they are"
     )]
     Newer {
         database: String,
+        /// `SQLite` or `PostgreSQL`, whose migrations are numbered apart.
+        backend: &'static str,
         version: i64,
         known: i64,
     },

@@ -123,13 +123,14 @@ async fn check_not_newer(
     database: &str,
     name: &str,
 ) -> Result<(), QueryError> {
-    let known = store::newest_schema(database);
+    let (backend, known) = store::newest_schema(database);
     let version = reader
         .integer(&Statement::new("SELECT max(version) FROM _sqlx_migrations"))
         .await?;
     match version {
         Some(version) if version > known => Err(QueryError::Newer {
             database: name.to_owned(),
+            backend,
             version,
             known,
         }),

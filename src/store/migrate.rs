@@ -23,6 +23,7 @@ pub(super) fn newest_migration<DB: Backend>() -> i64 {
 pub(super) fn newer_database<DB: Backend>(database: &str, version: i64) -> Error {
     Error::NewerDatabase {
         path: PathBuf::from(redacted(database)),
+        backend: <DB as sqlx::Database>::NAME,
         version,
         known: newest_migration::<DB>(),
         fresh: if is_postgres(database) {

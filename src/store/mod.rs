@@ -37,7 +37,9 @@ use tokio_util::sync::CancellationToken;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection, PgConnection, Postgres, Sqlite, SqliteConnection};
+use sqlx::{
+    ConnectOptions, Connection, Database, PgConnection, Postgres, Sqlite, SqliteConnection,
+};
 use url::Url;
 
 use crate::error::{sqlite_code_of, DbContext, Error};
@@ -298,17 +300,20 @@ async fn why_no_connection(options: &PgConnectOptions, error: sqlx::Error) -> sq
 
 /// The last migration this build knows of a SQLite database and of a PostgreSQL one, which
 /// `pipecrawl --version` names: a database migrated past them needs a build that knows it.
-pub fn newest_schemas() -> (i64, i64) {
-    (newest_migration::<Sqlite>(), newest_migration::<Postgres>())
+pub fn newest_schemas() -> [(&'static str, i64); 2] {
+    [
+        (Sqlite::NAME, newest_migration::<Sqlite>()),
+        (Postgres::NAME, newest_migration::<Postgres>()),
+    ]
 }
 
-/// The last migration this build knows for the database `database` names: one migrated
-/// past it was written by a newer pipecrawl.
-pub(crate) fn newest_schema(database: &str) -> i64 {
+/// The backend of the database `database` names, and the last of its migrations this
+/// build knows: one migrated past it was written by a newer pipecrawl.
+pub(crate) fn newest_schema(database: &str) -> (&'static str, i64) {
     if is_postgres(database) {
-        newest_migration::<Postgres>()
+        (Postgres::NAME, newest_migration::<Postgres>())
     } else {
-        newest_migration::<Sqlite>()
+        (Sqlite::NAME, newest_migration::<Sqlite>())
     }
 }
 

@@ -3541,7 +3541,7 @@ async fn a_run_before_any_revisit_is_due_says_when_the_first_is() {
 /// version or a later one", and every build says `pipecrawl 0.1.0`: an operator with an
 /// old and a new binary side by side could not tell which one the database needs. Each
 /// build names the last migration it knows of either database, and the refusal says
-/// where to read it.
+/// where to read it, and of which: `--version` gives two numbers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_version_names_the_schema_a_refused_database_asks_for() {
     let newest = |backend: &str| {
@@ -3582,9 +3582,9 @@ async fn the_version_names_the_schema_a_refused_database_asks_for() {
         let known = newest("sqlite");
         assert!(
             said.contains(&format!(
-                "its schema is at migration 9999, this one knows up to {known}): {} with a \
-                 pipecrawl that knows migration 9999 (`pipecrawl --version` says which each \
-                 build knows)",
+                "its SQLite schema is at migration 9999, this one knows up to {known}): {} \
+                 with a pipecrawl that knows SQLite migration 9999 (`pipecrawl --version` says \
+                 which each build knows)",
                 if words[0] == "crawl" {
                     "crawl or query it"
                 } else {

@@ -1109,8 +1109,8 @@ async fn a_node_older_than_the_databases_schema_says_so() {
     let stderr = stops_with_error("crawl", &config);
     assert!(
         stderr.contains(&format!(
-            "written by a newer pipecrawl (its schema is at migration {newer}, this one knows \
-             up to {})",
+            "written by a newer pipecrawl (its PostgreSQL schema is at migration {newer}, this \
+             one knows up to {})",
             newer - 2
         )),
         "{stderr}"

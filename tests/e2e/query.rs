@@ -2531,7 +2531,7 @@ async fn a_database_from_a_newer_pipecrawl_is_refused_by_query_saying_so() {
         assert_fails(
             &pipecrawl(args(&words)).await,
             &[&format!(
-                "{db} was written by a newer pipecrawl (its schema is at migration 9999"
+                "{db} was written by a newer pipecrawl (its SQLite schema is at migration 9999"
             )],
         );
     }

@@ -814,7 +814,7 @@ async fn a_database_from_a_newer_pipecrawl_is_refused_by_query_saying_so() {
     assert_fails(
         &pipecrawl(args(&["query", "--db", &db, "stats"])).await,
         &[&format!(
-            "{redacted} was written by a newer pipecrawl (its schema is at migration 9999"
+            "{redacted} was written by a newer pipecrawl (its PostgreSQL schema is at migration 9999"
         )],
     );
     assert_exports(&db).await;
