@@ -509,6 +509,36 @@ fn another_programs(tables: &[String]) -> Option<String> {
     (!ours).then(|| tables.join(", "))
 }
 
+/// `pipecrawl node {node}`, as PostgreSQL will show it. It keeps 63 bytes of an
+/// `application_name`, each byte outside printable ASCII written as a 4-byte `\xHH`
+/// (PostgreSQL 16): an id longer than that keeps its end, where a generated id's process
+/// id and random part tell two nodes apart, as the start (a long host name) may not.
+fn node_session_name(node: &str) -> String {
+    const KEPT: usize = 63;
+    const PREFIX: &str = "pipecrawl node ";
+    const CUT: &str = "...";
+    let shown = |c: char| {
+        if c == ' ' || c.is_ascii_graphic() {
+            1
+        } else {
+            4 * c.len_utf8()
+        }
+    };
+    if PREFIX.len() + node.chars().map(shown).sum::<usize>() <= KEPT {
+        return format!("{PREFIX}{node}");
+    }
+    let mut room = KEPT - PREFIX.len() - CUT.len();
+    let mut start = node.len();
+    for (at, c) in node.char_indices().rev() {
+        let Some(left) = room.checked_sub(shown(c)) else {
+            break;
+        };
+        room = left;
+        start = at;
+    }
+    format!("{PREFIX}{CUT}{}", &node[start..])
+}
+
 impl Store {
     /// Opens (creating if needed) the database and brings its schema up to date.
     pub async fn open(database: &str) -> Result<Self, Error> {
@@ -519,7 +549,7 @@ impl Store {
     /// `pipecrawl node {node}` in `pg_stat_activity`, so that a DBA tells the nodes'
     /// sessions apart (to end one's, or to see whose lock a step waits for).
     pub async fn open_node(database: &str, node: &str) -> Result<Self, Error> {
-        Self::open_as(database, &format!("pipecrawl node {node}")).await
+        Self::open_as(database, &node_session_name(node)).await
     }
 
     /// [`Store::open`], PostgreSQL's sessions named `application` unless the URL names
@@ -1454,6 +1484,22 @@ mod tests {
     use super::*;
     use crate::testing::{in_a_process_of_its_own, peak_kib, reset_peak};
     use backend::Backend;
+
+    /// PostgreSQL keeps the first 63 bytes of an `application_name`: a node on a host
+    /// with a long name (a Kubernetes pod's) lost the process id and random part of its
+    /// generated id, which alone told two nodes of one deployment apart.
+    #[test]
+    fn a_long_node_id_keeps_its_end_in_the_session_name() {
+        let host = "pipecrawl-worker-statefulset-production-eu-west-1";
+        let node = format!("{host}-4242-a1b2c3");
+        let name = node_session_name(&node);
+        assert!(name.len() <= 63, "{name}");
+        assert!(name.starts_with("pipecrawl node ..."), "{name}");
+        assert!(name.ends_with("-4242-a1b2c3"), "{name}");
+        assert_eq!(node_session_name("n1"), "pipecrawl node n1");
+        let wide = format!("{}-1-abcdef", "é".repeat(40));
+        assert!(node_session_name(&wide).ends_with("é-1-abcdef"));
+    }
 
     /// A password in the user info or in a `password` parameter, however the URL is
     /// spelled, is not shown; the rest of it is, as written.
