@@ -147,7 +147,15 @@ impl Outage {
             .map_or(self.try_began, |met| met.max(self.try_began));
         let began = *self.began.get_or_insert_with(|| {
             let minutes = OUTLAST.as_secs() / 60;
-            if error.is_pool_timeout() {
+            if is_unanswered(error) {
+                tracing::warn!(
+                    "no answer from the database within {} s to a step of the crawl: its \
+                     connection was lost (a network cut), or the step waits for a lock another \
+                     session holds (a `LOCK TABLE`, a `VACUUM FULL`: `pg_locks` shows it); \
+                     trying again on a new connection for up to {minutes} minutes",
+                    ANSWER_WITHIN.as_secs()
+                );
+            } else if error.is_pool_timeout() {
                 tracing::warn!(
                     "no connection to the database within {} s ({error}; the server is out \
                      of reach, or every connection of this node is busy): trying again for up \
@@ -237,6 +245,17 @@ fn waited_before_failing(error: &Error) -> Duration {
         } => ANSWER_WITHIN,
         _ => Duration::ZERO,
     }
+}
+
+/// Whether `error` is a [`brief`] step's not answered in time.
+fn is_unanswered(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Database {
+            doing: UNANSWERED,
+            ..
+        }
+    )
 }
 
 /// What a [`brief`] step not answered in time was doing.

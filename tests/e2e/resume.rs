@@ -1464,18 +1464,12 @@ async fn a_postgresql_outage_met_by_idle_connections_is_said_and_ridden_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nodes_sessions_name_it_to_the_dba() {
     use sqlx::Connection;
-    let Some((_server, database)) =
-        a_postgres("a_nodes_sessions_name_it_to_the_dba", "named_sessions").await
+    let Some(mut held) =
+        HeldNode::start("a_nodes_sessions_name_it_to_the_dba", "named_sessions").await
     else {
         return;
     };
-    let (gate, shut) = tokio::sync::watch::channel(false);
-    let site = held_site(shut).await;
-    let harness = Harness::default();
-    let (mut child, log_path) = crawl_on_postgres(&harness, &[site.url(0, "/")], &database);
-    // The home page is held: the node is crawling, its sessions open.
-    wait_for_requests(&site, 2).await;
-    let mut dba = sqlx::PgConnection::connect(&database)
+    let mut dba = sqlx::PgConnection::connect(&held.database)
         .await
         .expect("connect");
     let node: String = sqlx::query_scalar("SELECT id FROM nodes")
@@ -1490,11 +1484,100 @@ async fn a_nodes_sessions_name_it_to_the_dba() {
     .fetch_all(&mut dba)
     .await
     .expect("read pg_stat_activity");
-    gate.send(true).expect("open the gate");
-    let status = wait_exit(&mut child, Duration::from_secs(120)).await;
-    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-    assert!(status.success(), "{status:?}: {log}");
+    held.gate.send(true).expect("open the gate");
+    held.ends_well().await;
     assert_eq!(names, [format!("pipecrawl node {node}")]);
+}
+
+/// A node crawling on a throwaway PostgreSQL a site whose home page is held until `gate`
+/// opens: its sessions are open, and it has nothing to store meanwhile.
+struct HeldNode {
+    _server: super::postgres::TestPostgres,
+    database: String,
+    gate: tokio::sync::watch::Sender<bool>,
+    _site: TestSite,
+    _harness: Harness,
+    child: Child,
+    log_path: PathBuf,
+}
+
+impl HeldNode {
+    /// None (the test skipped) on a machine without PostgreSQL.
+    async fn start(test: &str, name: &str) -> Option<Self> {
+        let (server, database) = a_postgres(test, name).await?;
+        let (gate, shut) = tokio::sync::watch::channel(false);
+        let site = held_site(shut).await;
+        let harness = Harness::default();
+        let (child, log_path) = crawl_on_postgres(&harness, &[site.url(0, "/")], &database);
+        // robots.txt and the home page.
+        wait_for_requests(&site, 2).await;
+        Some(Self {
+            _server: server,
+            database,
+            gate,
+            _site: site,
+            _harness: harness,
+            child,
+            log_path,
+        })
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Waits for the node to exit, which it must do with success; its log.
+    async fn ends_well(&mut self) -> String {
+        let status = wait_exit(&mut self.child, Duration::from_secs(120)).await;
+        let log = self.log();
+        assert!(status.success(), "{status:?}: {log}");
+        log
+    }
+}
+
+/// A step waiting past its 30 s for a lock a DBA holds (`LOCK TABLE`, `VACUUM FULL`) was
+/// said as "lost the connection to the database", sending the DBA to look for a network
+/// fault while the node waited on their own lock. The log says either may be why, and
+/// where to see a lock, and the crawl goes on once it is let go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_waiting_on_a_dbas_lock_is_not_said_as_a_lost_connection() {
+    let Some(mut held) = HeldNode::start(
+        "a_step_waiting_on_a_dbas_lock_is_not_said_as_a_lost_connection",
+        "locked",
+    )
+    .await
+    else {
+        return;
+    };
+    let dba = sqlx::PgPool::connect(&held.database)
+        .await
+        .expect("connect");
+    let mut lock = dba.begin().await.expect("begin");
+    sqlx::query("LOCK TABLE frontier IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .expect("lock the frontier");
+    // The home page and its links, to be stored behind the lock.
+    held.gate.send(true).expect("open the gate");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while !held.log().contains("no answer from the database within") {
+        let ended = held.child.try_wait().expect("poll pipecrawl");
+        assert!(
+            ended.is_none() && Instant::now() < deadline,
+            "the node never said it waited ({ended:?}): {}",
+            held.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    lock.commit().await.expect("let the frontier go");
+    let log = held.ends_well().await;
+    assert!(!log.contains("lost the connection"), "{log}");
+    assert!(log.contains("a lock another session holds"), "{log}");
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM pages")
+        .fetch_one(&dba)
+        .await
+        .expect("count the pages");
+    assert_eq!(stored, 7, "{log}");
 }
 
 /// Kills `child` (kill -9) and runs the crawl of `config` again, to its end.
