@@ -110,6 +110,8 @@ struct Inner {
     started: Instant,
     /// Nanoseconds the dispatcher held URLs none of whose hosts was due yet.
     host_turns: AtomicU64,
+    /// Of `host_turns`, those with the window full and more URLs queued behind it.
+    host_turns_window_full: AtomicU64,
 }
 
 #[derive(Default)]
@@ -174,6 +176,7 @@ impl Stages {
                 history: Mutex::new(History::default()),
                 started: Instant::now(),
                 host_turns: AtomicU64::new(0),
+                host_turns_window_full: AtomicU64::new(0),
             }),
         }
     }
@@ -221,9 +224,17 @@ impl Stages {
     /// The dispatcher waited this long with URLs in hand, none of whose hosts was due
     /// (a delay, a Crawl-delay, a `Retry-After`): its stage reads that as waiting for
     /// input, as every other stage's does, though the crawl waited on politeness.
-    pub fn waited_for_hosts(&self, waited: Duration) {
+    /// `window_full` when the window was too full to be refilled and its last lease took
+    /// all it asked for: URLs queued behind it, other hosts' perhaps, waited for room,
+    /// not for their hosts.
+    pub fn waited_for_hosts(&self, waited: Duration, window_full: bool) {
         let nanos = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
         self.inner.host_turns.fetch_add(nanos, Ordering::Relaxed);
+        if window_full {
+            self.inner
+                .host_turns_window_full
+                .fetch_add(nanos, Ordering::Relaxed);
+        }
     }
 
     /// Each stage's workers in each phase now, as (stage, [waiting, working, blocked]).
@@ -263,6 +274,9 @@ impl Stages {
             queue_samples: history.samples.clone(),
             sample_every_s: history.every,
             host_turns_s: self.inner.host_turns.load(Ordering::Relaxed) as f64 / 1e9,
+            host_turns_window_full_s: self.inner.host_turns_window_full.load(Ordering::Relaxed)
+                as f64
+                / 1e9,
         }
     }
 
@@ -482,6 +496,10 @@ pub struct StageReport {
     /// Seconds URLs waited in the dispatcher's window for their hosts to be due, nothing
     /// else ready: the time a polite crawl of few hosts takes.
     pub host_turns_s: f64,
+    /// Of `host_turns_s`, the seconds the window was full with more URLs queued behind
+    /// it: those, whatever their host, waited for room (`frontier.window`), so "nothing
+    /// else ready" held of the window only. One host's burst fills it so.
+    pub host_turns_window_full_s: f64,
 }
 
 impl fmt::Display for StageReport {
@@ -525,6 +543,14 @@ impl fmt::Display for StageReport {
                  else ready (politeness.delay_ms, a Crawl-delay or a Retry-After)",
                 self.host_turns_s
             )?;
+            if self.host_turns_window_full_s >= 0.05 {
+                writeln!(
+                    f,
+                    "  of which {:.1} s with frontier.window full and more URLs queued behind \
+                     it, whatever their host, waiting for room",
+                    self.host_turns_window_full_s
+                )?;
+            }
         }
         Ok(())
     }

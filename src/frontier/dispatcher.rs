@@ -443,6 +443,8 @@ struct Drained {
     /// The rows it looked for: at the page limit, revisits only. A limit raised since
     /// leaves the rest of the table unasked.
     rows: LeaseRows,
+    /// The window's last lease took all it asked for: more may wait behind the window.
+    more: bool,
 }
 
 impl Dispatcher {
@@ -753,6 +755,7 @@ impl Dispatcher {
         }
         // A full lease says nothing about retries; the window's next refill looks again.
         drained.next_due = None;
+        drained.more = leased.taken == want;
         self.page_limit_reached = leased.page_limit_reached;
         if leased.taken < want {
             drained.at = Some(commits);
@@ -880,6 +883,7 @@ impl Dispatcher {
                     at: Some(commits),
                     next_due: None,
                     rows,
+                    more: false,
                 };
             } else if self.refill.is_none() && self.wants_more(rows) && stale {
                 let room = self.window - self.in_window(rows);
@@ -923,6 +927,8 @@ impl Dispatcher {
                 (a, b) => a.or(b),
             };
             let waiting_for_hosts = matches!(popped, Pop::WaitUntil(_));
+            // Too full to refill, the window keeps what is queued behind it waiting.
+            let window_full = drained.more && !self.wants_more(rows);
             let wake_at = match popped {
                 Pop::Job(job) => {
                     let id = job.id;
@@ -1018,7 +1024,9 @@ impl Dispatcher {
                 done = refilled => Some(done),
             };
             if waiting_for_hosts {
-                self.progress.stages.waited_for_hosts(waited_from.elapsed());
+                self.progress
+                    .stages
+                    .waited_for_hosts(waited_from.elapsed(), window_full);
             }
             if let Some((leased, started)) = refilled {
                 self.refill = None;

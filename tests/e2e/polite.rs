@@ -3220,3 +3220,56 @@ async fn the_summary_says_how_long_urls_waited_for_their_hosts_turn() {
     let summary = quick.crawl(&[site.url(0, "/")], "").await.to_string();
     assert!(!summary.contains("hosts' turns"), "{summary}");
 }
+
+/// A host with more URLs than `frontier.window` holds fills it, and other hosts' URLs,
+/// queued behind it in the table, wait for room however ready their hosts are. The
+/// summary's "nothing else ready" said only what the window held: it says apart the
+/// time the window was full with more URLs queued, and which key that is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_summary_says_how_long_urls_waited_behind_a_full_window() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add_home_and_pages(&h, 40);
+    let site = b.start();
+    let harness = Harness::default();
+    let summary = harness
+        .crawl(
+            &[site.url(0, "/")],
+            "[politeness]\ndelay_ms = 20\nper_host_concurrency = 1\n[frontier]\nwindow = 8\n",
+        )
+        .await;
+
+    let behind = window_full_s(&summary);
+    assert!(
+        behind > 0.0 && behind <= summary.stages.host_turns_s,
+        "{behind} s of {} s",
+        summary.stages.host_turns_s
+    );
+    let text = summary.to_string();
+    assert!(
+        text.lines()
+            .any(|line| line.starts_with("  of which ") && line.contains("frontier.window full")),
+        "{text}"
+    );
+    assert_eq!(harness.page_count().await, 41);
+
+    // A window that holds every URL is never full with more queued.
+    let roomy = Harness::default();
+    let summary = roomy
+        .crawl(&[site.url(0, "/")], "[politeness]\ndelay_ms = 20\n")
+        .await;
+    assert!(summary.stages.host_turns_s > 0.0, "{summary}");
+    assert!(window_full_s(&summary) == 0.0, "{summary}");
+    assert!(
+        !summary.to_string().contains("frontier.window"),
+        "{summary}"
+    );
+}
+
+/// `host_turns_window_full_s` of the summary's `pipeline` figures, as JSON has it.
+fn window_full_s(summary: &pipecrawl::Summary) -> f64 {
+    let figures = serde_json::to_value(&summary.stages).expect("the figures serialize");
+    figures["host_turns_window_full_s"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no host_turns_window_full_s in {figures}"))
+}
