@@ -3273,3 +3273,70 @@ fn window_full_s(summary: &pipecrawl::Summary) -> f64 {
         .as_f64()
         .unwrap_or_else(|| panic!("no host_turns_window_full_s in {figures}"))
 }
+
+/// A host's URLs found after another host's burst are leased after all of it (the table
+/// leases best first, then in the order found): a window too small for the burst keeps
+/// them out until the burst has all but gone out, one large enough lets them go
+/// meanwhile. README had a smaller window shorten their wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn urls_queued_behind_a_burst_wait_for_it_unless_the_window_holds_it() {
+    let (site, big, small) = crawl_burst_then_small_host(8).await;
+    let first_small = site
+        .hits_for(&small)
+        .iter()
+        .map(|h| h.at)
+        .min()
+        .expect("the small host was crawled");
+    let big_before = site
+        .hits_for(&big)
+        .iter()
+        .filter(|h| h.at < first_small)
+        .count();
+    assert!(
+        big_before > BURST_PAGES / 2,
+        "{big_before} big pages before the small host's first"
+    );
+
+    let (site, big, small) = crawl_burst_then_small_host(100).await;
+    assert_done_before_page(&site, &small, &big, BURST_PAGES / 2);
+}
+
+/// Crawls the site of [`burst_then_small_host`] with a window of `window` URLs, each
+/// host asked once every 20 ms: the site, and the two hosts.
+async fn crawl_burst_then_small_host(window: usize) -> (TestSite, String, String) {
+    let (site, big, small) = burst_then_small_host().await;
+    let harness = Harness::default();
+    let config = format!(
+        "[scope]\nhosts = [\"127.0.0.1\", \"127.0.0.2\"]\n[network]\nallow = [\"127.0.0.0/8\"]\n\
+         [politeness]\ndelay_ms = 20\nper_host_concurrency = 1\n[frontier]\nwindow = {window}\n"
+    );
+    harness.crawl(&[site.url(0, "/")], &config).await;
+    assert_eq!(
+        usize::try_from(harness.page_count().await),
+        Ok(1 + BURST_PAGES + 5)
+    );
+    (site, big, small)
+}
+
+const BURST_PAGES: usize = 40;
+
+/// Host 127.0.0.1's home links to its [`BURST_PAGES`] pages, then to five pages of host
+/// 127.0.0.2, found after them: the site, and the two hosts.
+async fn burst_then_small_host() -> (TestSite, String, String) {
+    let mut b = SiteBuilder::bind(2).await;
+    let (big, small) = (b.authority(0), b.authority(1));
+    let burst: String = (0..BURST_PAGES)
+        .map(|i| format!("<a href='/{i}'>{i}</a>"))
+        .collect();
+    let after: String = (0..5)
+        .map(|i| format!("<a href='http://{small}/{i}'>{i}</a>"))
+        .collect();
+    b.add(&big, "/", html(&format!("{burst}{after}")));
+    for i in 0..BURST_PAGES {
+        b.add(&big, &format!("/{i}"), html("<title>big</title>"));
+    }
+    for i in 0..5 {
+        b.add(&small, &format!("/{i}"), html("<title>small</title>"));
+    }
+    (b.start(), big, small)
+}
