@@ -348,6 +348,7 @@ async fn run_stages(
         config.traps.max_pages_per_host,
     )
     .await?;
+    readmit::after_network_change(&store, &config.network_allow).await?;
     store
         .bring_back_far_times(SystemTime::now(), config.retry.max_delay)
         .await?;

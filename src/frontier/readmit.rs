@@ -37,6 +37,9 @@ const HOSTS_LIMIT: &str = "max_hosts_per_domain_requeued";
 /// The `crawl_state` key of the last run's `politeness.respect_robots_txt` (1 or 0).
 const ROBOTS_OBEYED: &str = "respect_robots_txt";
 
+/// The `crawl_state` key of the hash of the last run's `network.allow`.
+const NETWORK_ALLOW: &str = "network_allow_fingerprint";
+
 /// The `crawl_state` key of the boost rules' hash.
 const BOOSTS: &str = "boost_fingerprint";
 
@@ -91,6 +94,28 @@ pub async fn after_robots_turned_off(
         }
     }
     store.set_crawl_state(ROBOTS_OBEYED, obeyed).await
+}
+
+/// Queues again, in a run whose `network.allow` differs from the last run's (or is not
+/// known: a database from before this was remembered), the URLs earlier runs stored as
+/// refused by the address guard: their error says to add their range to
+/// `network.allow`, and they otherwise stayed `address_refused` rows for good, the run
+/// having nothing to do. Those the new ranges still leave out are refused again, with
+/// no request made.
+pub async fn after_network_change(store: &Store, allow: &[ipnet::IpNet]) -> Result<(), Error> {
+    let fingerprint = crate::store::fingerprint(&allow);
+    if store.crawl_state(NETWORK_ALLOW).await? == Some(fingerprint) {
+        return Ok(());
+    }
+    let requeued = store.requeue_refused_addresses().await?;
+    if requeued > 0 {
+        tracing::info!(
+            requeued,
+            "network.allow differs from the last run's: URLs whose address was refused \
+             are queued again"
+        );
+    }
+    store.set_crawl_state(NETWORK_ALLOW, fingerprint).await
 }
 
 /// Queues again the URLs of the host names a lower `traps.max_hosts_per_domain` cut,

@@ -2993,6 +2993,33 @@ where
         Ok(())
     }
 
+    /// Queues again the URLs earlier runs stored as refused by the address guard
+    /// (`address_refused` rows), for a run whose `network.allow` differs: their `pages`
+    /// rows go, and their attempts start again. They were queued, and counted against
+    /// their hosts' budgets, before they were refused, so the budgets stand. Says how many
+    /// are queued.
+    pub async fn requeue_refused_addresses(&self) -> Result<u64, Error> {
+        let doing = "queueing URLs whose address was refused again";
+        let mut tx = self.pool.begin().await.doing(doing)?;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT f.id FROM frontier f JOIN pages p ON p.id = f.id
+             WHERE f.state = 'failed' AND p.error_kind = 'address_refused'",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .doing(doing)?;
+        Self::requeue_rows(&mut tx, &ids, doing).await?;
+        execute_on_list(
+            &mut tx,
+            "UPDATE frontier SET attempts = 0, not_before = 0 WHERE id IN ",
+            &ids,
+            doing,
+        )
+        .await?;
+        tx.commit().await.doing(doing)?;
+        Ok(u64::try_from(ids.len()).unwrap_or(u64::MAX))
+    }
+
     /// Queues again the URLs earlier runs stored as disallowed by robots.txt (`robots`
     /// rows), a host at a time, for a run that no longer obeys it: their `pages` rows go,
     /// and their attempts start again. Those the fetcher refused were queued, and counted

@@ -1149,6 +1149,12 @@ impl Store {
         on_backend!(self, db => db.requeue_within_budgets(max_pages_per_host).await)
     }
 
+    /// Queues again what earlier runs stored as refused by the address guard, for a run
+    /// whose `network.allow` differs.
+    pub async fn requeue_refused_addresses(&self) -> Result<u64, Error> {
+        on_backend!(self, db => db.requeue_refused_addresses().await)
+    }
+
     /// Queues again what earlier runs stored as disallowed by robots.txt, for a run that
     /// no longer obeys it.
     pub async fn requeue_disallowed(&self, max_pages_per_host: u64) -> Result<u64, Error> {

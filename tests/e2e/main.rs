@@ -18,6 +18,7 @@ mod graph;
 mod host_rules;
 mod hostile;
 mod http2;
+mod intranet;
 mod max_pages;
 mod polite;
 mod postgres;

@@ -1,0 +1,39 @@
+//! An intranet crawl: hosts on private addresses, opened by `network.allow`.
+
+use super::site::{Resource, SiteBuilder};
+use super::Harness;
+
+/// A seed redirecting to another intranet host (a private address, refused) is crawled
+/// there by a run with the range added to `network.allow`, as its row's error says to
+/// do: the row stayed `address_refused` for good, the run having nothing to do
+/// ("nothing left to crawl"), and an admin had to start a new database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_address_is_crawled_by_a_run_whose_network_allow_takes_it() {
+    let mut b = SiteBuilder::bind(2).await;
+    let (home, wiki) = (b.authority(0), b.authority(1));
+    b.add(
+        &home,
+        "/",
+        Resource::Redirect(302, format!("http://{wiki}/")),
+    );
+    b.add(&wiki, "/", Resource::Html("<title>Wiki</title>".into()));
+    let site = b.start();
+    let harness = Harness::default();
+    let seeds = [site.url(0, "/")];
+    let landed = site.url(1, "/");
+    let kind = |page: Option<super::PageRow>| page.map(|p| (p.status, p.error_kind));
+
+    harness.crawl(&seeds, "").await;
+    let refused = kind(harness.db().await.page(&landed).await);
+    assert_eq!(refused, Some((None, Some("address_refused".into()))));
+
+    harness
+        .crawl(&seeds, "[network]\nallow = ['127.0.0.0/8']\n")
+        .await;
+    assert_eq!(
+        kind(harness.db().await.page(&landed).await),
+        Some((Some(200), None))
+    );
+    let asked: Vec<String> = site.hits_for(&wiki).into_iter().map(|h| h.path).collect();
+    assert_eq!(asked, ["/robots.txt", "/"]);
+}
