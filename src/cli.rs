@@ -153,7 +153,8 @@ fn asked_log_format() -> Option<LogFormat> {
 pub struct RetryFailed {
     /// Queue again, at the start, the URLs earlier runs stored as failing for now (no
     /// answer, 5xx, 408, 429, a body cut off, robots.txt unavailable; a page whose
-    /// revisit failed too), each with its full `retry.max_attempts`.
+    /// revisit failed too) and those whose certificate did not verify (a CA trusted
+    /// since), each with its full `retry.max_attempts`.
     #[arg(long)]
     pub retry_failed: bool,
 }

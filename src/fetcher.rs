@@ -1220,7 +1220,8 @@ const UNKNOWN_ISSUER: &str = "UnknownIssuer";
 /// intermediate certificate themselves).
 const UNKNOWN_ISSUER_MEANING: &str = " (the certificate was not issued by an authority \
     this machine trusts: a self-signed certificate, a private CA's (add it to the system's \
-    CA certificates, or to the file SSL_CERT_FILE names), or a server that leaves out its intermediate certificate)";
+    CA certificates, or to the file SSL_CERT_FILE names, then crawl with --retry-failed), or a \
+    server that leaves out its intermediate certificate)";
 
 /// How rustls says a handshake failed that fails again however often it is tried, and
 /// what each means to a user: its words name the TLS record or alert, not the cause.

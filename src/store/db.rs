@@ -1487,7 +1487,10 @@ where
     }
 
     /// Puts URLs whose last outcome was a failure for now back in the queue, with their
-    /// attempts renewed (see [`crate::retry::transient_condition`]).
+    /// attempts renewed (see [`crate::retry::transient_condition`]), and those whose
+    /// certificate did not verify: never retried within a run, but the trust is the
+    /// admin's to mend (an intranet's CA added, as their error says), after which only
+    /// this asks for them again.
     pub async fn requeue_failures(&self) -> Result<u64, Error> {
         let failed = crate::retry::transient_condition();
         // The condition is made of our own constants.
@@ -1496,7 +1499,8 @@ where
                     recrawl_at = NULL, recrawl_interval_ms = NULL
              WHERE state IN ('done', 'failed')
                AND id IN (SELECT id FROM pages
-                          WHERE {failed} OR revisit_failed_at IS NOT NULL)"
+                          WHERE {failed} OR error_kind = 'tls'
+                             OR revisit_failed_at IS NOT NULL)"
         )))
         .execute(&self.pool)
         .await

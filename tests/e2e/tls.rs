@@ -194,10 +194,37 @@ async fn a_certificate_that_does_not_verify_is_stored_not_logged_as_an_error() {
         page.error.as_deref().is_some_and(|e| e.contains(
             "UnknownIssuer (the certificate was not issued by an authority this machine \
              trusts: a self-signed certificate, a private CA's (add it to the system's \
-             CA certificates, or to the file SSL_CERT_FILE names), or a server that leaves out its intermediate certificate)"
+             CA certificates, or to the file SSL_CERT_FILE names, then crawl with \
+             --retry-failed), or a server that leaves out its intermediate certificate)"
         )),
         "{page:?}"
     );
+}
+
+/// A certificate refused for its issuer, once the admin trusts it (an intranet's CA added
+/// to the system's certificates or to `SSL_CERT_FILE`, as the row's error says, or
+/// `fetch.accept_invalid_certs` turned on), is fetched by a run with `--retry-failed`:
+/// the `tls` row stayed for good, every later run saying "nothing left to crawl", and
+/// only a new database crawled the site.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_trusted_since_is_fetched_by_a_run_retrying_failures() {
+    let site = TlsSite::self_signed(&[("/", "<title>Home</title>")]).await;
+    let harness = Harness::default();
+    let seeds = [site.url("/")];
+    let outcome = || async {
+        let page = harness.db().await.page(&site.url("/")).await;
+        page.map(|p| (p.status, p.error_kind))
+    };
+    harness.crawl(&seeds, "").await;
+    assert_eq!(outcome().await, Some((None, Some("tls".into()))));
+
+    let text = harness.test_config_text(&seeds, "[fetch]\naccept_invalid_certs = true\n");
+    let mut config = pipecrawl::Config::from_toml(&text, "test config").expect("a config");
+    config.retry.earlier_failures = true;
+    pipecrawl::crawl(config, std::future::pending())
+        .await
+        .expect("the crawl succeeds");
+    assert_eq!(outcome().await, Some((Some(200), None)));
 }
 
 /// A server on 127.0.0.1 that answers the first bytes of each connection (a TLS
