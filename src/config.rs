@@ -2050,10 +2050,7 @@ impl RawConfig {
                 .or_else(|_| range.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
             match parsed {
                 Ok(net) => network_allow.push(net),
-                Err(_) => p.add(
-                    &format!("network.allow[{i}]"),
-                    format!("{range:?} is not an address range like \"10.0.0.0/8\" or an address"),
-                ),
+                Err(_) => p.add(&format!("network.allow[{i}]"), not_a_range(range)),
             }
         }
 
@@ -2552,6 +2549,20 @@ fn remove_key(root: &mut toml::Spanned<toml::de::DeTable<'_>>, key: &str) -> boo
     table.remove(last).is_some()
 }
 
+/// Why `range` is no `network.allow` entry. A host name is what an admin opening an
+/// intranet to the crawl has at hand (`wiki`, `*.corp.local`), and the guard judges
+/// addresses: they are told the two ways to reach such a host.
+fn not_a_range(range: &str) -> String {
+    if range.trim() != "*" && HostPattern::parse(range).is_ok() {
+        return format!(
+            "{range:?} is a host name, and network.allow takes addresses: a seed's host may \
+             be on any address, so name a seed on it; a host reached only by links or \
+             redirects is allowed by the range of its addresses (\"10.0.0.0/8\")"
+        );
+    }
+    format!("{range:?} is not an address range like \"10.0.0.0/8\" or an address")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2580,6 +2591,35 @@ mod tests {
         assert_eq!(problems[0].line, Some(4));
         assert_eq!(problems[1].key, "scope.include[1]");
         assert_eq!(problems[1].line, Some(7));
+    }
+
+    /// An admin opening an intranet to the crawl writes its host names in `network.allow`
+    /// (`wiki`, `*.corp.local`), which takes addresses: told only that a name is not an
+    /// address range, they were not told how to let the crawl reach the host.
+    #[test]
+    fn a_host_name_in_network_allow_is_told_how_to_allow_its_host() {
+        let text = "seeds = ['http://wiki/']\n[network]\n\
+                    allow = ['wiki', '*.corp.local', '10.0.0.0/33']\n";
+        let err = Config::from_toml(text, "t.toml").unwrap_err();
+        let ConfigError::Invalid { problems, .. } = err else {
+            panic!("expected validation problems, got {err}");
+        };
+        let messages: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+        let named = |name: &str| {
+            format!(
+                "{name:?} is a host name, and network.allow takes addresses: a seed's host \
+                 may be on any address, so name a seed on it; a host reached only by links \
+                 or redirects is allowed by the range of its addresses (\"10.0.0.0/8\")"
+            )
+        };
+        assert_eq!(
+            messages,
+            [
+                named("wiki").as_str(),
+                named("*.corp.local").as_str(),
+                "\"10.0.0.0/33\" is not an address range like \"10.0.0.0/8\" or an address",
+            ]
+        );
     }
 
     #[test]
