@@ -97,17 +97,15 @@ impl NetworkPolicy {
 
     /// Whether an address may be connected to for an untrusted host. An IPv6 address
     /// with an IPv4 one inside is judged by the IPv4 address it reaches, by the allowed
-    /// ranges too: `10.0.0.0/8` allowed, `::ffff:10.0.0.1` is.
+    /// ranges too: `10.0.0.0/8` allowed, `::ffff:10.0.0.1` is; and only so, for the
+    /// IPv6 range holding it (a NAT64 prefix allowed, or `::/0`) would let a page through
+    /// it to loopback or the cloud metadata address.
     pub fn allows(&self, ip: IpAddr) -> bool {
         let reached = match ip {
             IpAddr::V6(v6) => embedded_v4(v6).map_or(ip, IpAddr::V4),
             IpAddr::V4(_) => ip,
         };
-        is_public(ip)
-            || self
-                .allow
-                .iter()
-                .any(|net| net.contains(&ip) || net.contains(&reached))
+        is_public(ip) || self.allow.iter().any(|net| net.contains(&reached))
     }
 
     /// Checks a URL before any request: one whose host is an IP address (those never
@@ -396,6 +394,31 @@ mod tests {
         ] {
             assert!(policy.allows(ip(public)), "{public}");
         }
+    }
+
+    /// An IPv6 range allowed (a network's NAT64 prefix, `64:ff9b::/96`, or `::/0` for
+    /// its IPv6 hosts) holds the IPv4 addresses inside it to the IPv4 ranges, as README
+    /// says an address with one inside is judged: allowed whole, they let a page reach
+    /// loopback and the cloud metadata address through the prefix.
+    #[test]
+    fn an_ipv6_range_allowed_opens_no_ipv4_address_inside_it() {
+        for range in ["64:ff9b::/96", "::/0", "2002::/16"] {
+            let policy = NetworkPolicy::new(vec![range.parse().unwrap()]);
+            for inside in [
+                "64:ff9b::7f00:1",
+                "64:ff9b::a9fe:a9fe",
+                "::ffff:10.1.2.3",
+                "2002:7f00:1::1",
+            ] {
+                assert!(!policy.allows(ip(inside)), "{range} allowed {inside}");
+            }
+            assert!(
+                policy.allows(ip("64:ff9b::808:808")),
+                "{range}: public inside"
+            );
+        }
+        let v6 = NetworkPolicy::new(vec!["fd00::/8".parse().unwrap()]);
+        assert!(v6.allows(ip("fd12::1")));
     }
 
     #[tokio::test]
