@@ -114,6 +114,43 @@ impl HostRules {
     }
 }
 
+/// Warns when `fetch.headers` holds what looks like a credential (`Authorization`, a
+/// `Cookie`, an API key or token): those headers go to every host the crawl reaches, a
+/// host a seed redirects to included (an intranet's outside single sign-on page), where a
+/// `[[fetch.host]]` rule keeps a token to its hosts. Said, not refused: a crawl of one
+/// host that redirects nowhere may mean it.
+pub fn warn_of_tokens_for_every_host(headers: &HeaderMap) {
+    const CREDENTIAL_WORDS: [&str; 6] = ["auth", "cookie", "token", "key", "secret", "session"];
+    let names: Vec<String> = headers
+        .keys()
+        .filter(|name| CREDENTIAL_WORDS.iter().any(|w| name.as_str().contains(w)))
+        .map(|name| title_case(name.as_str()))
+        .collect();
+    if names.is_empty() {
+        return;
+    }
+    tracing::warn!(
+        "fetch.headers sends {} to every host the crawl reaches, those a seed redirects to \
+         included: a token for some hosts goes in a [[fetch.host]] rule naming them",
+        names.join(", ")
+    );
+}
+
+/// A header's name as it is usually written (`X-Api-Key`): `HeaderMap` holds it in lower
+/// case.
+fn title_case(name: &str) -> String {
+    let words: Vec<String> = name
+        .split('-')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars.next().map_or_else(String::new, |first| {
+                first.to_ascii_uppercase().to_string() + chars.as_str()
+            })
+        })
+        .collect();
+    words.join("-")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

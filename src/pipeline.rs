@@ -28,7 +28,7 @@ use crate::frontier::hosts::HostLeases;
 use crate::frontier::readmit;
 use crate::frontier::seen::{self, SeenUrls};
 use crate::frontier::Frontier;
-use crate::host_headers::HostRules;
+use crate::host_headers::{self, HostRules};
 use crate::metrics;
 use crate::netguard::NetworkPolicy;
 use crate::page::Discovered;
@@ -394,6 +394,7 @@ async fn run_stages(
             "URLs that failed for now in earlier runs are queued again"
         );
     }
+    host_headers::warn_of_tokens_for_every_host(&config.fetch.headers);
     network.trust(config.seeds.iter().chain(&known_seeds));
     host_rules.learn(config.seeds.iter().chain(&known_seeds));
     host_rules.learn_credentials(&config.seeds);

@@ -37,3 +37,32 @@ async fn a_refused_address_is_crawled_by_a_run_whose_network_allow_takes_it() {
     let asked: Vec<String> = site.hits_for(&wiki).into_iter().map(|h| h.path).collect();
     assert_eq!(asked, ["/robots.txt", "/"]);
 }
+
+/// A token written in `fetch.headers` (`Authorization`, a session `Cookie`, an API key)
+/// goes to every host the crawl reaches, a host a seed redirects to included: an
+/// intranet sending its visitors to an outside single sign-on page was sent the token
+/// there, with nothing said. The run says so as it starts, and where the token goes
+/// instead; a header that is no credential (`From`) is not named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_for_every_host_is_warned_of_as_the_crawl_starts() {
+    let site = super::site::TestSite::one_host(&[("/", "<title>Home</title>")]).await;
+    let harness = Harness::default();
+    let extra = "[fetch]\nheaders = { Authorization = 'Bearer t', X-Api-Key = 'k', \
+                 From = 'it@corp.example' }\n";
+    let text = harness.test_config_text(&[site.url(0, "/")], extra);
+    let out = super::cluster::run_to_the_end("crawl", &harness.write_config(&text));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains(
+            "fetch.headers sends Authorization, X-Api-Key to every host the crawl reaches, \
+             those a seed redirects to included: a token for some hosts goes in a \
+             [[fetch.host]] rule naming them"
+        ),
+        "{said}"
+    );
+    assert!(
+        !said.contains("From,") && !said.contains(", From"),
+        "{said}"
+    );
+}
