@@ -6,36 +6,49 @@ use super::Harness;
 /// A seed redirecting to another intranet host (a private address, refused) is crawled
 /// there by a run with the range added to `network.allow`, as its row's error says to
 /// do: the row stayed `address_refused` for good, the run having nothing to do
-/// ("nothing left to crawl"), and an admin had to start a new database.
+/// ("nothing left to crawl"), and an admin had to start a new database. On both backends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_address_is_crawled_by_a_run_whose_network_allow_takes_it() {
-    let mut b = SiteBuilder::bind(2).await;
-    let (home, wiki) = (b.authority(0), b.authority(1));
-    b.add(
-        &home,
-        "/",
-        Resource::Redirect(302, format!("http://{wiki}/")),
-    );
-    b.add(&wiki, "/", Resource::Html("<title>Wiki</title>".into()));
-    let site = b.start();
     let harness = Harness::default();
-    let seeds = [site.url(0, "/")];
-    let landed = site.url(1, "/");
-    let kind = |page: Option<super::PageRow>| page.map(|p| (p.status, p.error_kind));
+    let (_server, databases) = super::recrawl::both_backends(
+        &harness,
+        "a_refused_address_is_crawled_by_a_run_whose_network_allow_takes_it (PostgreSQL half)",
+        "refused_address",
+    )
+    .await;
+    for database in databases {
+        let mut b = SiteBuilder::bind(2).await;
+        let (home, wiki) = (b.authority(0), b.authority(1));
+        b.add(
+            &home,
+            "/",
+            Resource::Redirect(302, format!("http://{wiki}/")),
+        );
+        b.add(&wiki, "/", Resource::Html("<title>Wiki</title>".into()));
+        let site = b.start();
+        let seed = site.url(0, "/");
+        let crawl = |extra: &str| {
+            let config = super::recrawl::config_on(&harness, &database, &seed, extra);
+            pipecrawl::crawl(config, std::future::pending())
+        };
+        let wiki_home = site.url(1, "/");
+        let landed = || {
+            super::recrawl::rows::<(Option<i64>, Option<String>)>(
+                &database,
+                "SELECT status, error_kind FROM pages WHERE url = $1",
+                Some(&wiki_home),
+            )
+        };
 
-    harness.crawl(&seeds, "").await;
-    let refused = kind(harness.db().await.page(&landed).await);
-    assert_eq!(refused, Some((None, Some("address_refused".into()))));
-
-    harness
-        .crawl(&seeds, "[network]\nallow = ['127.0.0.0/8']\n")
-        .await;
-    assert_eq!(
-        kind(harness.db().await.page(&landed).await),
-        Some((Some(200), None))
-    );
-    let asked: Vec<String> = site.hits_for(&wiki).into_iter().map(|h| h.path).collect();
-    assert_eq!(asked, ["/robots.txt", "/"]);
+        crawl("").await.expect("the first crawl succeeds");
+        assert_eq!(landed().await, [(None, Some("address_refused".into()))]);
+        crawl("[network]\nallow = ['127.0.0.0/8']\n")
+            .await
+            .expect("the second crawl succeeds");
+        assert_eq!(landed().await, [(Some(200), None)], "{database}");
+        let asked: Vec<String> = site.hits_for(&wiki).into_iter().map(|h| h.path).collect();
+        assert_eq!(asked, ["/robots.txt", "/"], "{database}");
+    }
 }
 
 /// A token written in `fetch.headers` (`Authorization`, a session `Cookie`, an API key)
