@@ -37,8 +37,8 @@ pub struct PagesArgs {
     #[arg(long, value_parser = TitleText)]
     pub title: Option<String>,
     /// Only pages fetched since a time (`2025-01-31`, `2025-01-31T12:00:00Z`, UTC unless
-    /// an offset says otherwise: `2025-01-31T13:00:00+01:00`) or a time ago (`90min`,
-    /// `2h`, `3days`).
+    /// an offset says otherwise: `2025-01-31T13:00:00+01:00`), a time ago (`90min`, `2h`,
+    /// `3days`), or the start of the last run (`last-run`).
     #[arg(long)]
     pub since: Option<Since>,
     /// Order of the rows; `bytes` and `elapsed` show their figure too.

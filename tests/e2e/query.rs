@@ -3161,3 +3161,21 @@ async fn changes_of_a_url_not_crawled_say_so() {
     let out = answered(&changes(spelled).await, "changes of /a");
     assert_eq!(out.lines().count(), 2, "the header and its rule: {out}");
 }
+
+/// `pages --since` takes `last-run` as `changes --since` does (README, "Query and
+/// export"), but its help named only times and times ago, so `query pages --help` hid
+/// what a cron job's step after its crawl asks.
+#[test]
+fn pages_help_names_every_since_it_takes() {
+    let out = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+        .args(["query", "pages", "--help"])
+        .output()
+        .expect("run the pipecrawl binary");
+    let help = answered(&out, "query pages --help");
+    let since = help
+        .split("--since <SINCE>")
+        .nth(1)
+        .and_then(|rest| rest.split("\n      --").next())
+        .unwrap_or_default();
+    assert!(since.contains("`last-run`"), "{since}");
+}
