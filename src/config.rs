@@ -24,9 +24,13 @@ use crate::urlnorm;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read the config file {path}: {source}")]
+    #[error("cannot read the config file {path}{}: {source}", looked_in(looked_at.as_deref()))]
     Read {
         path: PathBuf,
+        /// The path as read, when `path` is relative: README's `--config
+        /// config/example.toml`, typed outside the clone, was said not found with no
+        /// word of where it was looked for.
+        looked_at: Option<PathBuf>,
         #[source]
         source: std::io::Error,
     },
@@ -39,6 +43,16 @@ pub enum ConfigError {
         origin: String,
         problems: Vec<Problem>,
     },
+}
+
+/// Where a relative config path was looked for, as [`ConfigError::Read`] says it.
+fn looked_in(looked_at: Option<&Path>) -> String {
+    looked_at.map_or_else(String::new, |file| {
+        format!(
+            " ({}: a relative path is read from the current directory)",
+            file.display()
+        )
+    })
 }
 
 /// One bad value: which key, where in the file, and what to do about it.
@@ -796,6 +810,10 @@ impl Config {
     fn load_with(path: &Path, seeds_file: SeedsFile) -> Result<Self, ConfigError> {
         let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
+            looked_at: path
+                .is_relative()
+                .then(|| std::path::absolute(path).ok())
+                .flatten(),
             source,
         })?;
         let origin = path.display().to_string();

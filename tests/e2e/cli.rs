@@ -3602,3 +3602,30 @@ async fn the_version_names_the_schema_a_refused_database_asks_for() {
         }
     }
 }
+
+/// `--config config/example.toml`, as README's first command writes it, typed in another
+/// directory than the clone's: "cannot read the config file config/example.toml: No such
+/// file or directory" did not say where it had looked, nor that it looks from there.
+#[test]
+fn a_relative_config_not_found_says_where_it_was_looked_for() {
+    let elsewhere = tempfile::tempdir().expect("a temp dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+        .args(["crawl", "--config", "config/example.toml"])
+        .current_dir(elsewhere.path())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run the pipecrawl binary");
+    let stderr = refused(&out);
+    let looked_at = elsewhere.path().join("config/example.toml");
+    let says = format!(
+        "cannot read the config file config/example.toml ({}: a relative path is read from \
+         the current directory)",
+        looked_at.display()
+    );
+    assert!(stderr.contains(&says), "{says}: {stderr}");
+    assert_eq!(
+        stderr.matches("No such file or directory").count(),
+        1,
+        "the cause, once: {stderr}"
+    );
+}
