@@ -34,7 +34,7 @@ pub struct BrokenArgs {
     #[arg(long)]
     pub fail: bool,
     /// Rows at most; 0 for all.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = super::rows, allow_negative_numbers = true)]
     pub limit: u64,
 }
 

@@ -22,7 +22,7 @@ pub struct ChangesArgs {
     #[arg(long)]
     pub since: Option<Since>,
     /// Rows at most; 0 for all.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = super::rows, allow_negative_numbers = true)]
     pub limit: u64,
 }
 

@@ -19,7 +19,7 @@ pub struct LinksArgs {
     #[arg(long, value_name = "URL")]
     pub to: Option<String>,
     /// Rows at most; 0 for all.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = super::rows, allow_negative_numbers = true)]
     pub limit: u64,
 }
 

@@ -172,6 +172,20 @@ fn limit(limit: u64) -> Option<u64> {
     (limit > 0).then_some(limit)
 }
 
+/// What reads `--limit` (and `stats --hosts`): a number of rows, 0 for all. SQL writes no
+/// limit as `LIMIT -1`, and so did users; clap said "unexpected argument '-1' found" (or,
+/// as `--limit=-1`, "invalid digit found in string"), neither what it takes nor that 0
+/// shows all. Its args allow negative numbers, so that `-1` reaches this.
+pub(crate) fn rows(given: &str) -> Result<u64, String> {
+    given.parse().map_err(|e: std::num::ParseIntError| {
+        let why = match e.kind() {
+            std::num::IntErrorKind::PosOverflow => "is more than a limit can be",
+            _ => "is not a number of rows",
+        };
+        format!("`{given}` {why}: give a whole number, 0 for all")
+    })
+}
+
 /// Appends `LIMIT n + 1` (one more than shown, to tell whether there were more).
 fn push_limit(q: &mut Statement, limit: Option<u64>) {
     if let Some(limit) = limit {

@@ -48,7 +48,7 @@ pub struct PagesArgs {
     #[arg(long)]
     pub desc: bool,
     /// Rows at most; 0 for all.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = super::rows, allow_negative_numbers = true)]
     pub limit: u64,
 }
 

@@ -20,7 +20,7 @@ pub struct SearchArgs {
     #[arg(required = true, num_args = 1..)]
     pub words: Vec<String>,
     /// Rows at most; 0 for all.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = super::rows, allow_negative_numbers = true)]
     pub limit: u64,
 }
 

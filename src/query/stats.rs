@@ -15,7 +15,7 @@ use super::{Answer, QueryError};
 #[derive(Debug, Clone, clap::Args)]
 pub struct StatsArgs {
     /// Hosts listed, most pages first, the rest counted in one line; 0 for all.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = super::rows, allow_negative_numbers = true)]
     pub hosts: u64,
 }
 

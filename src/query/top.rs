@@ -12,7 +12,7 @@ pub struct TopArgs {
     #[arg(long, value_parser = super::host_parser())]
     pub host: Option<String>,
     /// Rows at most; 0 for all.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = super::rows, allow_negative_numbers = true)]
     pub limit: u64,
 }
 

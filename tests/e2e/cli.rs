@@ -1091,7 +1091,7 @@ fn with_json_logs_a_command_line_it_cannot_read_is_one_json_object() {
         ),
         (
             &["--log-format", "json", "query", "pages", "--limit", "-1"],
-            "unexpected argument '-1'",
+            "`-1` is not a number of rows",
         ),
     ] {
         let out = pipecrawl(words);

@@ -3179,3 +3179,25 @@ fn pages_help_names_every_since_it_takes() {
         .unwrap_or_default();
     assert!(since.contains("`last-run`"), "{since}");
 }
+
+/// SQL writes "no limit" as `LIMIT -1`, and so did a newcomer's `--limit -1`: clap
+/// answered "unexpected argument '-1' found" (or, as `--limit=-1`, "invalid digit found
+/// in string"), saying neither what a limit takes nor that 0 shows all.
+#[test]
+fn a_limit_that_is_no_count_of_rows_says_that_0_shows_all() {
+    for (words, given) in [
+        (&["query", "pages", "--limit", "-1"][..], "-1"),
+        (&["query", "top", "--limit=-1", "--db=x.db"], "-1"),
+        (&["query", "broken", "--limit", "all"], "all"),
+        (&["query", "stats", "--hosts", "-5"], "-5"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+            .args(words)
+            .output()
+            .expect("run the pipecrawl binary");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{words:?}: {stderr}");
+        let says = format!("`{given}` is not a number of rows: give a whole number, 0 for all");
+        assert!(stderr.contains(&says), "{words:?}: {stderr}");
+    }
+}
