@@ -16,8 +16,14 @@ fn pipecrawl_at_info(args: &[&str]) -> Output {
 }
 
 fn pipecrawl_logging(level: &str, args: &[&str]) -> Output {
+    pipecrawl_in(std::path::Path::new("."), level, args)
+}
+
+/// [`pipecrawl_logging`] in `dir`, as a user runs it from a directory of their own.
+fn pipecrawl_in(dir: &std::path::Path, level: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
         .args(args)
+        .current_dir(dir)
         .env("RUST_LOG", level)
         .output()
         .expect("run the pipecrawl binary")
@@ -3609,12 +3615,11 @@ async fn the_version_names_the_schema_a_refused_database_asks_for() {
 #[test]
 fn a_relative_config_not_found_says_where_it_was_looked_for() {
     let elsewhere = tempfile::tempdir().expect("a temp dir");
-    let out = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
-        .args(["crawl", "--config", "config/example.toml"])
-        .current_dir(elsewhere.path())
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run the pipecrawl binary");
+    let out = pipecrawl_in(
+        elsewhere.path(),
+        "warn",
+        &["crawl", "--config", "config/example.toml"],
+    );
     let stderr = refused(&out);
     let looked_at = elsewhere.path().join("config/example.toml");
     let says = format!(
@@ -3628,4 +3633,44 @@ fn a_relative_config_not_found_says_where_it_was_looked_for() {
         1,
         "the cause, once: {stderr}"
     );
+}
+
+/// README's first steps crawl `https://www.rust-lang.org/`, and said nothing of a crawl
+/// without a network, or of a newcomer's own site first: its config for a folder served
+/// on loopback, written as README gives it beside README's server command, crawls that
+/// site into `./crawl.db`, as README says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readmes_config_for_a_site_of_ones_own_crawls_it() {
+    let readme = include_str!("../../README.md");
+    let start = readme.split("\n## ").next().unwrap_or_default();
+    assert!(
+        start.contains("python3 -m http.server 8080 --bind 127.0.0.1"),
+        "README's first steps serve a folder on 127.0.0.1:8080: {start}"
+    );
+    let block = start
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap_or_else(|| panic!("a config in README's first steps: {start}"));
+    let site = TestSite::one_host(&[
+        ("/", "<title>Home</title><a href='/a'>A</a>"),
+        ("/a", "<title>A</title>"),
+    ])
+    .await;
+    let harness = Harness::default();
+    std::fs::write(
+        harness.dir.path().join("mine.toml"),
+        block.replace("127.0.0.1:8080", &site.authorities[0]),
+    )
+    .expect("write mine.toml");
+    let dir = harness.dir.path().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        pipecrawl_in(&dir, "warn", &["crawl", "--config", "mine.toml"])
+    })
+    .await
+    .expect("the binary ran");
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("crawled 2 pages (2 2xx)"), "{stdout}");
+    assert!(harness.db_path().exists(), "into ./crawl.db");
 }
