@@ -3674,3 +3674,37 @@ async fn readmes_config_for_a_site_of_ones_own_crawls_it() {
     assert!(stdout.contains("crawled 2 pages (2 2xx)"), "{stdout}");
     assert!(harness.db_path().exists(), "into ./crawl.db");
 }
+
+/// The end summary's lines, as a first crawl prints them, each named in README with what
+/// its figures are: it had the JSON record's fields, but no line of the text, nor what
+/// the seconds after each stage add up (its workers' time, 64 fetch workers' far more
+/// than the crawl's), nor what `retries` counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readme_explains_every_line_of_a_first_crawls_summary() {
+    let site = TestSite::one_host(&[("/", "<title>Home</title><a href='/gone'>Gone</a>")]).await;
+    let harness = Harness::default();
+    let config = harness.write_config(&harness.config_text(&[site.url(0, "/")], ""));
+    let stdout = crawl_to_the_end(config).await;
+    let readme = include_str!("../../README.md");
+    let prose = readme.replace('\n', " ");
+    for line in stdout.lines() {
+        // What a line says, up to its first figure: `crawled`, `  fetch`, `hosts' turns:`.
+        let label = line
+            .trim_start()
+            .split(|c: char| c.is_ascii_digit())
+            .next()
+            .unwrap_or_default()
+            .trim_end();
+        assert!(
+            readme.contains(&format!("\n{label}")) || readme.contains(&format!("\n  {label}")),
+            "README shows no line `{label}` of the summary:\n{stdout}"
+        );
+    }
+    for says in [
+        "(politeness waits + network + body: ",
+        "workers' working time added up",
+        "`retries` counts",
+    ] {
+        assert!(prose.contains(says), "README: {says}");
+    }
+}
