@@ -817,6 +817,18 @@ impl Config {
             source,
         })?;
         let origin = path.display().to_string();
+        // A crawl's database beside its config, given in its place: "byte 0x8d is not
+        // UTF-8 … save it so" was advice to re-save a file that is no text.
+        if bytes.starts_with(b"SQLite format 3\0") {
+            return Err(ConfigError::Parse {
+                message: format!(
+                    "is a SQLite database (a crawl's results), not a TOML config: give the \
+                     config (`--config crawl.toml`); `pipecrawl query --db {origin}` asks \
+                     the database"
+                ),
+                origin,
+            });
+        }
         // Said with its line: a file saved in Latin-1 or windows-1252 (an accent in a
         // comment) is otherwise "stream did not contain valid UTF-8", somewhere.
         let text = String::from_utf8(bytes).map_err(|e| {

@@ -3708,3 +3708,28 @@ async fn readme_explains_every_line_of_a_first_crawls_summary() {
         assert!(prose.contains(says), "README: {says}");
     }
 }
+
+/// A crawl's database given as its config (`--config crawl.db`, the two files side by
+/// side) was "line 1: byte 0x8d is not UTF-8 (TOML files are UTF-8: save it so)":
+/// advice to re-save a file that is no text at all.
+#[test]
+fn a_database_given_as_the_config_is_said_to_be_one() {
+    let harness = Harness::default();
+    let mut header = b"SQLite format 3\0".to_vec();
+    header.extend([0x10, 0x00, 0x02, 0x02, 0x00, 0x40, 0x20, 0x20, 0x8d]);
+    header.resize(4096, 0);
+    std::fs::write(harness.db_path(), header).expect("write a database header");
+    let db = harness.db_path();
+    let db = db.to_str().unwrap_or_default();
+    for args in [
+        vec!["crawl", "--config", db],
+        vec!["query", "--config", db, "stats"],
+    ] {
+        let stderr = refused(&pipecrawl(&args));
+        assert!(
+            stderr.contains("is a SQLite database (a crawl's results), not a TOML config")
+                && stderr.contains(&format!("`pipecrawl query --db {db}`")),
+            "{args:?}: {stderr}"
+        );
+    }
+}
