@@ -85,7 +85,10 @@ pub enum QueryError {
         shm: PathBuf,
     },
 
-    #[error("{database} is not a SQLite database ({message})")]
+    #[error(
+        "{database} is not a SQLite database ({message}){}",
+        config_named(database)
+    )]
     NotSqlite { database: String, message: String },
 
     #[error("{database} is damaged ({message}): restore it from a copy")]
@@ -336,6 +339,22 @@ fn message(error: &sqlx::Error) -> String {
 /// The primary code of a SQLite error, the low byte of its extended one.
 pub(super) fn primary_code(error: &sqlx::Error) -> Option<i32> {
     sqlite_code_of(error).map(|c| c & 0xff)
+}
+
+/// What to write when `--db` named a crawl's config (`crawl.toml`, beside its database):
+/// "not a SQLite database" alone did not point to `--config`.
+fn config_named(database: &str) -> String {
+    let toml = std::path::Path::new(database)
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+    if toml {
+        format!(
+            ": a crawl's config goes with --config (`--config {database}`), which reads the \
+             database it names"
+        )
+    } else {
+        String::new()
+    }
 }
 
 fn temp_dir_named(dir: Option<&std::path::Path>) -> String {

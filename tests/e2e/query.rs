@@ -3201,3 +3201,24 @@ fn a_limit_that_is_no_count_of_rows_says_that_0_shows_all() {
         assert!(stderr.contains(&says), "{words:?}: {stderr}");
     }
 }
+
+/// A crawl's config given as its database (`--db crawl.toml`, the two files side by side)
+/// was "crawl.toml is not a SQLite database (file is not a database)", with no word of
+/// `--config`, which reads the database a config names.
+#[test]
+fn a_config_given_as_the_database_is_said_to_go_with_config() {
+    let harness = Harness::default();
+    let config = harness.write_config("seeds = []\n");
+    let config = config.to_str().unwrap_or_default();
+    let out = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+        .args(["query", "--db", config, "stats"])
+        .output()
+        .expect("run the pipecrawl binary");
+    assert_fails(
+        &out,
+        &[&format!(
+            "is not a SQLite database (file is not a database): a crawl's config goes with \
+             --config (`--config {config}`), which reads the database it names"
+        )],
+    );
+}
