@@ -1237,12 +1237,35 @@ fn accepted_fields(header: &str) -> Vec<String> {
         .collect()
 }
 
+/// The least value `key` takes, as its check says it on a 0: a key that takes none
+/// (`fetch.workers`) was said to take "a whole number, 0 or more", and then refused the 0.
+/// 0 for a key of a list of rules (`[[fetch.host]]`), which are not checked alone.
+fn least_of(key: &str) -> u64 {
+    let Some((table, name)) = key.rsplit_once('.').filter(|(t, _)| !t.contains('[')) else {
+        return 0;
+    };
+    let text = format!("seeds = []\n[{table}]\n{name} = 0\n");
+    let Err(ConfigError::Invalid { problems, .. }) =
+        Config::from_toml_with(&text, "", SeedsFile::Skip)
+    else {
+        return 0;
+    };
+    problems
+        .iter()
+        .filter(|p| p.key == key)
+        .find_map(|p| {
+            let rest = p.message.strip_prefix("must be at least ")?;
+            rest.split(' ').next()?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
 /// serde's name of an expected type, in TOML's terms.
 fn what_it_takes(key: &str, expected: &str) -> String {
     match expected {
         // TOML's integers stop at i64's bounds, so only u32's upper one can be passed.
         "u32" => format!("a whole number from 0 to {}", u32::MAX),
-        "u64" | "usize" => "a whole number, 0 or more".to_owned(),
+        "u64" | "usize" => format!("a whole number, {} or more", least_of(key)),
         "i64" => "a whole number".to_owned(),
         "a boolean" => "true or false".to_owned(),
         "a string" => "a string in quotes".to_owned(),
@@ -3112,13 +3135,14 @@ mod tests {
         let cases = [
             ("[politeness]\ndelay_ms = '500'", "`politeness.delay_ms` must be a whole number, 0 or more (got the string \"500\")"),
             ("[scope]\nmax_depth = -1", "`scope.max_depth` must be a whole number from 0 to 4294967295 (got -1"),
-            ("[fetch]\nmax_body_bytes = -1", "`fetch.max_body_bytes` must be a whole number, 0 or more (got -1"),
+            ("[fetch]\nmax_body_bytes = -1", "`fetch.max_body_bytes` must be a whole number, 1024 or more (got -1"),
+            ("[fetch]\nworkers = '4'", "`fetch.workers` must be a whole number, 1 or more (got the string \"4\")"),
             ("scope = 3", "`scope` must be a table, `[scope]` (got 3)"),
             ("[fetch]\ncookies = 'yes'", "`fetch.cookies` must be true or false (got the string \"yes\")"),
             ("[scope]\nhosts = 'example.com'", "`scope.hosts` must be a list, `[…]` (got the string \"example.com\")"),
             ("[politeness]\ndelay_ms = 2024-01-01", "`politeness.delay_ms` must be a whole number, 0 or more (got the date 2024-01-01)"),
             ("[scope]\nhosts = 1979-05-27T07:32:00Z", "`scope.hosts` must be a list, `[…]` (got the date 1979-05-27T07:32:00Z)"),
-            ("[fetch]\ntimeout_ms = 10:30:00", "`fetch.timeout_ms` must be a whole number, 0 or more (got the time 10:30:00)"),
+            ("[fetch]\ntimeout_ms = 10:30:00", "`fetch.timeout_ms` must be a whole number, 1 or more (got the time 10:30:00)"),
             ("[[frontier.boost]]\npattern = '/a/'\nboost = 1.5", "`frontier.boost[0].boost` must be a whole number (got 1.5)"),
             ("[fetch]\nheaders = { From = 7 }", "`fetch.headers.From` must be a string in quotes (got 7)"),
             ("[politeness]\ndelay = 100", "`politeness.delay` is not a key of `[politeness]`, which takes `per_host_concurrency`"),
