@@ -327,12 +327,14 @@ fn print(text: impl Display) {
 /// Writes a run's end summary to stdout: as text, or with JSON logs as one record shaped
 /// as the log's, its figures as fields, so that a shipper reading stdout and stderr
 /// alike (a container's, journald's) takes it whole and a pipeline can alert on them.
-pub fn summary(format: LogFormat, summary: &pipecrawl::Summary, service: bool) {
+/// Both say where the pages are (`database`, as [`pipecrawl::store::located`] has it).
+pub fn summary(format: LogFormat, summary: &pipecrawl::Summary, service: bool, database: &str) {
     match format {
-        LogFormat::Text => print(summary),
+        LogFormat::Text => print(format_args!("{summary}stored in {database}\n")),
         LogFormat::Json => {
             let mut line = record("INFO", "");
             line["fields"] = serde_json::json!(summary.figures(service));
+            line["fields"]["database"] = serde_json::json!(database);
             print(format_args!("{line}\n"));
         }
     }

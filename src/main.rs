@@ -122,6 +122,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             again.apply(&mut config);
             fdlimit::fit(&mut config);
             let database = pipecrawl::store::redacted(&config.storage.database);
+            let stored_in = pipecrawl::store::located(&config.storage.database);
             let summary = runtime
                 .block_on(async { pipecrawl::crawl(config, cli::shutdown_signal(true)).await })
                 .map_err(|e| ended(e, &format!("the crawl into {database}")))?;
@@ -131,7 +132,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .tally
                 .errors
                 .contains_key(pipecrawl::page::ErrorKind::RobotsUnavailable.as_str());
-            cli::summary(cli.log_format, &summary, false);
+            cli::summary(cli.log_format, &summary, false, &stored_in);
             match nothing_answered {
                 Some(tried) => {
                     let unanswered = match tried {
@@ -192,13 +193,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             again.apply(&mut config);
             fdlimit::fit(&mut config);
             let database = pipecrawl::store::redacted(&config.storage.database);
+            let stored_in = pipecrawl::store::located(&config.storage.database);
             let summary = runtime
                 .block_on(async {
                     let reloads = cli::reload_on_hangup(path, loaded);
                     pipecrawl::serve(config, cli::shutdown_signal(false), reloads).await
                 })
                 .map_err(|e| ended(e, &format!("the service on {database}")))?;
-            cli::summary(cli.log_format, &summary, true);
+            cli::summary(cli.log_format, &summary, true, &stored_in);
             Ok(ExitCode::SUCCESS)
         }
         Command::Query {

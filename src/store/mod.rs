@@ -324,6 +324,20 @@ pub fn fingerprint(settings: &impl std::fmt::Debug) -> i64 {
     i64::from_ne_bytes(xxhash_rust::xxh3::xxh3_64(text.as_bytes()).to_ne_bytes())
 }
 
+/// Where the database `database` names is, for a user told where a run stored its pages:
+/// a SQLite file's path made absolute (a relative one is the current directory's, and a
+/// crawl run from another directory than its user looks in left it there), PostgreSQL's
+/// URL without its password.
+pub fn located(database: &str) -> String {
+    if is_postgres(database) || in_memory(database) {
+        return redacted(database);
+    }
+    sqlite_options(database)
+        .ok()
+        .and_then(|options| std::path::absolute(options.get_filename()).ok())
+        .map_or_else(|| database.to_owned(), |path| path.display().to_string())
+}
+
 /// `database` with any password replaced, for messages: the user info's, and a
 /// `password` parameter's (libpq's spelling, which sqlx takes as well).
 pub fn redacted(database: &str) -> String {

@@ -648,6 +648,8 @@ async fn with_json_logs_the_end_summary_is_one_json_record_with_its_figures() {
             .is_some_and(|m| m.starts_with("crawled 2 pages")),
         "{stdout}"
     );
+    let database = harness.db_path().display().to_string();
+    assert_eq!(fields["database"], database.as_str(), "{stdout}");
 }
 
 /// With `--log-format json` a progress line gives the rate as a number, as it gives the
@@ -3673,6 +3675,13 @@ async fn readmes_config_for_a_site_of_ones_own_crawls_it() {
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(stdout.contains("crawled 2 pages (2 2xx)"), "{stdout}");
     assert!(harness.db_path().exists(), "into ./crawl.db");
+    // Run from another directory, a crawl leaves its database there: the summary says
+    // where, as a path that holds from anywhere.
+    let stored = format!("stored in {}", harness.db_path().display());
+    assert!(
+        stdout.lines().any(|line| line.starts_with(&stored)),
+        "{stdout}"
+    );
 }
 
 /// The end summary's lines, as a first crawl prints them, each named in README with what
@@ -3688,10 +3697,11 @@ async fn readme_explains_every_line_of_a_first_crawls_summary() {
     let readme = include_str!("../../README.md");
     let prose = readme.replace('\n', " ");
     for line in stdout.lines() {
-        // What a line says, up to its first figure: `crawled`, `  fetch`, `hosts' turns:`.
+        // What a line says, up to its first figure or path: `crawled`, `  fetch`,
+        // `hosts' turns:`, `stored in`.
         let label = line
             .trim_start()
-            .split(|c: char| c.is_ascii_digit())
+            .split(|c: char| c.is_ascii_digit() || c == '/')
             .next()
             .unwrap_or_default()
             .trim_end();
