@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -252,9 +252,25 @@ pub fn router(admin: Arc<Admin>) -> Router {
         .route("/seeds", post(add_seeds))
         .route("/pause", post(pause))
         .route("/resume", post(resume))
+        .fallback(|uri: Uri| async move { not_here(StatusCode::NOT_FOUND, &uri) })
+        .method_not_allowed_fallback(|method: Method, uri: Uri| async move {
+            not_here(StatusCode::METHOD_NOT_ALLOWED, &format!("{method} {uri}"))
+        })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(admin.token.clone(), guard))
         .with_state(admin)
+}
+
+/// The endpoints [`router`] serves, for an answer to a request it has none for.
+const ENDPOINTS: &str = "GET /healthz, GET /stats, GET /metrics, POST /seeds, POST /pause, \
+                         POST /resume";
+
+/// The answer to a path the API lacks (`/stats/`, `/reload`) or a method an endpoint does
+/// not take (axum adds `Allow`): JSON, as the endpoints' own refusals, where axum's had an
+/// empty body and a script nothing to read or show.
+fn not_here(status: StatusCode, asked: &dyn std::fmt::Display) -> Response {
+    let error = format!("there is no {asked} in the admin API, which has {ENDPOINTS}");
+    (status, Json(serde_json::json!({ "error": error }))).into_response()
 }
 
 /// With a token, a request must carry it; without one, the API is loopback's, and a

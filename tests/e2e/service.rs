@@ -3553,3 +3553,46 @@ async fn pages_are_stored_while_a_sighup_queues_a_long_seeds_file() {
     );
     service.stop().await;
 }
+
+/// A script that asks a path the API does not have (`/stats/`, `/reload`) or an endpoint
+/// with a method it does not take (`GET /seeds`) got an empty body, and `jq` nothing to
+/// read: the answer is JSON, its `error` naming what was asked and the endpoints there
+/// are, a 405 with its `Allow` header as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_path_or_method_gets_a_json_error_naming_the_endpoints() {
+    let harness = Harness::default();
+    let service = Service::start(&harness, &[], "");
+    service.wait_ready().await;
+    for (method, path, status, allow) in [
+        ("GET", "/stats/", 404, None),
+        ("POST", "/reload", 404, None),
+        ("GET", "/seeds", 405, Some("POST")),
+        ("POST", "/stats", 405, Some("GET,HEAD")),
+        ("DELETE", "/pause", 405, Some("POST")),
+    ] {
+        let answer = service
+            .client
+            .request(
+                method.parse().expect("a method"),
+                format!("{}{path}", service.base),
+            )
+            .send()
+            .await
+            .expect("the admin API answers");
+        assert_eq!(answer.status(), status, "{method} {path}");
+        let allowed = answer
+            .headers()
+            .get("allow")
+            .map(|v| v.to_str().unwrap_or_default());
+        assert_eq!(allowed, allow, "{method} {path}");
+        let text = answer.text().await.expect("a body");
+        let body: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{method} {path}: {status} is not JSON ({e}): {text:?}"));
+        let error = body["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains(path) && error.contains("GET /stats") && error.contains("POST /seeds"),
+            "{method} {path}: {body}"
+        );
+    }
+    service.stop().await;
+}
