@@ -376,10 +376,10 @@ async fn stats(State(admin): State<Arc<Admin>>) -> Response {
     let tally = admin.progress.tally();
     let in_flight = admin.progress.outstanding();
     let counts = async {
-        let (queued, staged) = admin.store.queue_counts().await?;
-        Ok::<_, crate::Error>((queued, staged, admin.busiest.get(&admin.store).await?))
+        let counts = admin.store.queue_counts(&admin.node).await?;
+        Ok::<_, crate::Error>((counts, admin.busiest.get(&admin.store).await?))
     };
-    let (queued, staged, hosts) = match counts.await {
+    let (counts, hosts) = match counts.await {
         Ok(counts) => counts,
         Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
     };
@@ -396,9 +396,14 @@ async fn stats(State(admin): State<Arc<Admin>>) -> Response {
         retries: tally.retries,
         pages_by_class: tally.by_class,
         errors_by_kind: tally.errors,
-        in_flight,
-        queued,
-        staged,
+        // Rows a lease took are the dispatcher's a moment later, and a page's row is
+        // done a moment before the dispatcher hears of it: the larger count is in
+        // flight. The dispatcher's alone said, for that moment, that a crawl with
+        // nothing queued or staged had nothing left, as a script waiting for its end
+        // reads it.
+        in_flight: in_flight.max(usize::try_from(counts.leased).unwrap_or(0)),
+        queued: counts.queued,
+        staged: counts.staged,
         revisit_late_s: tally.revisit_late_ms.map(|ms| ms as f64 / 1000.0),
         queues,
         pages_per_sec_last_minute: admin.progress.rate_last_minute(),
@@ -428,8 +433,8 @@ fn state(admin: &Admin) -> &'static str {
 async fn metrics(State(admin): State<Arc<Admin>>) -> Response {
     // Counted for each scrape, as `/stats` counts them; a database out of reach leaves
     // the last count, and the other series are given all the same.
-    if let Ok((queued, staged)) = admin.store.queue_counts().await {
-        crate::metrics::frontier_urls(queued, staged);
+    if let Ok(counts) = admin.store.queue_counts(&admin.node).await {
+        crate::metrics::frontier_urls(counts.queued, counts.staged);
     }
     crate::metrics::state(&STATES, state(&admin));
     let content_type = [(header::CONTENT_TYPE, "text/plain; version=0.0.4")];

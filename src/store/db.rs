@@ -21,7 +21,8 @@ use super::domain_budget::{self, DomainBudget};
 use super::link_counts::{self, LinkCounts};
 use super::script::Script;
 use super::{
-    from_unix_ms, rfc3339, unix_ms, Admission, Committed, HostCounts, RobotsRow, MAX_BINDS,
+    from_unix_ms, rfc3339, unix_ms, Admission, Committed, HostCounts, QueueCounts, RobotsRow,
+    MAX_BINDS,
 };
 use crate::error::{DbContext, Error};
 use crate::page::{CrawlJob, Discovered, ErrorKind, FetchError, JobKind, PageRecord, Previous};
@@ -472,6 +473,10 @@ const COUNTED_PAGES: &str = "SELECT count(*) FROM pages
      WHERE coalesce(error_kind, '') NOT IN ('trap', 'robots', 'address_refused')";
 
 /// What a trap row cut at its host's budget says after the host's name.
+/// URLs found and waiting in SQLite's `frontier_staged`: every merge empties the table
+/// and SQLite numbers its rows from 1 again, so the largest rowid is the count.
+const STAGED_COUNT: &str = "SELECT coalesce(max(rowid), 0) FROM frontier_staged";
+
 const OVER_BUDGET: &str = "has used its page budget";
 
 /// The reason of a URL of `host` cut at its page budget, `traps.max_pages_per_host`.
@@ -703,22 +708,39 @@ where
         Ok(conn)
     }
 
-    /// URLs waiting to be fetched, retries included.
-    pub async fn queued_count(&self) -> Result<i64, Error> {
-        sqlx::query_scalar("SELECT count(*) FROM frontier WHERE state = 'queued'")
-            .fetch_one(&self.readers)
-            .await
-            .doing("counting queued URLs")
+    /// URLs queued (retries included), staged ([`Db::staged_count`]) and leased to
+    /// `owner`, in one statement: one snapshot of the table. Read one after another, a
+    /// URL could move on between two reads (a lease, a merge, a page stored with the URLs
+    /// it found) and be in none of the counts.
+    pub async fn queue_counts(&self, owner: &str) -> Result<QueueCounts, Error> {
+        // A bare 0 is an `integer` to PostgreSQL, not the `bigint` read.
+        let staged = if DB::SHARED {
+            "SELECT CAST(0 AS BIGINT)"
+        } else {
+            STAGED_COUNT
+        };
+        let (queued, staged, leased) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT (SELECT count(*) FROM frontier WHERE state = 'queued'), ({staged}),
+                    (SELECT count(*) FROM frontier WHERE state = 'leased' AND lease_owner = $1)"
+        )))
+        .bind(owner)
+        .fetch_one(&self.readers)
+        .await
+        .doing("counting queued URLs")?;
+        Ok(QueueCounts {
+            queued,
+            staged,
+            leased,
+        })
     }
 
     /// URLs found and waiting in SQLite's `frontier_staged` to join the frontier (0 on
-    /// PostgreSQL, whose nodes add them at once). Every merge empties the table and
-    /// SQLite numbers its rows from 1 again, so the largest rowid is the count.
+    /// PostgreSQL, whose nodes add them at once).
     pub async fn staged_count(&self) -> Result<i64, Error> {
         if DB::SHARED {
             return Ok(0);
         }
-        sqlx::query_scalar("SELECT coalesce(max(rowid), 0) FROM frontier_staged")
+        sqlx::query_scalar(STAGED_COUNT)
             .fetch_one(&self.readers)
             .await
             .doing("counting staged URLs")

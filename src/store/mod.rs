@@ -97,6 +97,17 @@ pub struct RobotsRow {
     pub crawl_delay: Option<Duration>,
 }
 
+/// The frontier's URLs still to be crawled, by state, as of one moment: for `/stats`, all
+/// 0 when the crawl has nothing left to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueCounts {
+    pub queued: i64,
+    /// Found, waiting in SQLite's `frontier_staged` to join the queue.
+    pub staged: i64,
+    /// Taken from the queue by this node, not yet stored.
+    pub leased: i64,
+}
+
 /// A host's URLs by state, for `/stats`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct HostCounts {
@@ -881,12 +892,13 @@ impl Store {
         on_backend!(self, db => db.build_derived().await)
     }
 
-    /// URLs waiting to be fetched, retries included, and those staged
-    /// ([`Store::staged_count`]), for the admin API: asked once, so that while the
-    /// database is out of reach `/stats` says so at once, rather than holding its request,
-    /// and one of the API's few connections, through the outage.
-    pub async fn queue_counts(&self) -> Result<(i64, i64), Error> {
-        on_backend!(once self, db => Ok((db.queued_count().await?, db.staged_count().await?)))
+    /// URLs waiting to be fetched (retries included), those staged
+    /// ([`Store::staged_count`]) and those leased to `owner`, for the admin API, all as of
+    /// one moment: asked once, so that while the database is out of reach `/stats` says
+    /// so at once, rather than holding its request, and one of the API's few connections,
+    /// through the outage.
+    pub async fn queue_counts(&self, owner: &str) -> Result<QueueCounts, Error> {
+        on_backend!(once self, db => db.queue_counts(owner).await)
     }
 
     /// URLs found and not yet in the frontier: on SQLite they wait in `frontier_staged`

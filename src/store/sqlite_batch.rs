@@ -586,7 +586,7 @@ mod tests {
 
     use super::*;
     use crate::page::{CrawlJob, JobKind, Link};
-    use crate::store::{LeaseRows, Store};
+    use crate::store::{LeaseRows, QueueCounts, Store};
 
     const ADMISSION: Admission = Admission {
         max_pages_per_host: 0,
@@ -876,10 +876,15 @@ mod tests {
             )
             .await
             .unwrap();
-        assert_eq!(store.queue_counts().await.unwrap(), (3, 2));
+        let counts = |queued, staged| QueueCounts {
+            queued,
+            staged,
+            leased: 0,
+        };
+        assert_eq!(store.queue_counts("me").await.unwrap(), counts(3, 2));
 
         store.merge_staged(0).await.unwrap();
-        assert_eq!(store.queue_counts().await.unwrap(), (5, 0));
+        assert_eq!(store.queue_counts("me").await.unwrap(), counts(5, 0));
         store.close().await.expect("close the store");
     }
 

@@ -1049,7 +1049,7 @@ async fn a_disk_full_as_the_store_closes_is_said_and_the_wal_kept() {
     let store = pipecrawl::store::Store::open(&database)
         .await
         .expect("open the store again");
-    assert_eq!(store.queue_counts().await.expect("count").0, 5_500);
+    assert_eq!(store.queue_counts("").await.expect("count").queued, 5_500);
     store.close().await.expect("close the store");
     assert!(!Path::new(&wal).exists(), "the WAL was not folded in");
 }
