@@ -637,12 +637,13 @@ async fn resume(State(admin): State<Arc<Admin>>) -> Response {
 
 /// Takes effect at once, and is kept in the database for this node: an operator who
 /// paused a service does not expect a restart (an upgrade, a reboot) to set it crawling.
+/// With the database out of reach, the answer says at once that it is not kept.
 async fn set_paused(admin: &Admin, paused: bool) -> Response {
     let pausing = admin.pausing.lock().await;
     admin.progress.set_paused(paused);
     let kept = admin
         .store
-        .set_crawl_state(&paused_key(&admin.store, &admin.node), i64::from(paused))
+        .set_crawl_state_once(&paused_key(&admin.store, &admin.node), i64::from(paused))
         .await;
     drop(pausing);
     if let Err(e) = kept {

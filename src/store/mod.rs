@@ -1146,6 +1146,13 @@ impl Store {
         on_backend!(brief self, db => db.set_crawl_state(key, value).await)
     }
 
+    /// As [`Store::set_crawl_state`], asked once, for the admin API: while the database
+    /// is out of reach its client is told so within seconds, as [`Store::queue_counts`]'s
+    /// is, rather than waiting through the outage on one of the API's few connections.
+    pub async fn set_crawl_state_once(&self, key: &str, value: i64) -> Result<(), Error> {
+        on_backend!(once self, db => db.set_crawl_state(key, value).await)
+    }
+
     pub async fn clear_crawl_state(&self, key: &str) -> Result<(), Error> {
         on_backend!(brief self, db => db.clear_crawl_state(key).await)
     }

@@ -1410,21 +1410,34 @@ async fn a_node_cut_off_as_it_hands_a_connection_back_still_exits() {
 
 /// A service's `/stats` during a PostgreSQL outage answers 503 saying why: it waited with
 /// the crawl for the server, up to ten minutes, holding one of the admin API's sixteen
-/// connections, so that a dashboard polling it soon held them all, `/healthz` too.
+/// connections, so that a dashboard polling it soon held them all, `/healthz` too. A
+/// `POST /pause` pauses at once and answers so too, saying the pause is not saved: it
+/// waited to save it, and a script's request went unanswered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_services_stats_during_a_postgresql_outage_say_the_database_is_out_of_reach() {
     let test = "a_services_stats_during_a_postgresql_outage_say_the_database_is_out_of_reach";
     let Some((cluster, api, client, _node)) = a_service_in_an_outage(test).await else {
         return;
     };
-    let answer = client
-        .get(format!("{api}/stats"))
-        .send()
-        .await
-        .expect("/stats answers while the database is out of reach");
-    assert_eq!(answer.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
-    let body = answer.text().await.expect("its body");
-    assert!(body.contains("database error"), "{body}");
+    for (request, what, says) in [
+        (client.get(format!("{api}/stats")), "/stats", ""),
+        (
+            client.post(format!("{api}/pause")),
+            "POST /pause",
+            "paused until the service restarts",
+        ),
+    ] {
+        let answer = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{what} answers while the database is out of reach: {e}"));
+        assert_eq!(answer.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+        let body = answer.text().await.expect("its body");
+        assert!(
+            body.contains("database error") && body.contains(says),
+            "{what}: {body}"
+        );
+    }
     cluster.postgres.start_again();
 }
 
