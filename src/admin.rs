@@ -269,8 +269,10 @@ const ENDPOINTS: &str = "GET /healthz, GET /stats, GET /metrics, POST /seeds, PO
 /// not take (axum adds `Allow`): JSON, as the endpoints' own refusals, where axum's had an
 /// empty body and a script nothing to read or show.
 fn not_here(status: StatusCode, asked: &dyn std::fmt::Display) -> Response {
-    let error = format!("there is no {asked} in the admin API, which has {ENDPOINTS}");
-    (status, Json(serde_json::json!({ "error": error }))).into_response()
+    json_error(
+        status,
+        format!("there is no {asked} in the admin API, which has {ENDPOINTS}"),
+    )
 }
 
 /// With a token, a request must carry it; without one, the API is loopback's, and a
@@ -381,7 +383,7 @@ async fn stats(State(admin): State<Arc<Admin>>) -> Response {
     };
     let (counts, hosts) = match counts.await {
         Ok(counts) => counts,
-        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+        Err(e) => return json_error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     };
     let queues = Queues::NAMES
         .into_iter()
@@ -474,7 +476,7 @@ async fn add_seeds(State(admin): State<Arc<Admin>>, request: Request) -> Respons
             "the body did not arrive within {} s of the headers",
             BODY_TIMEOUT.as_secs()
         );
-        return seeds_error(StatusCode::REQUEST_TIMEOUT, message);
+        return json_error(StatusCode::REQUEST_TIMEOUT, message);
     };
     let urls = match body {
         Ok(Json(urls)) => urls,
@@ -485,7 +487,7 @@ async fn add_seeds(State(admin): State<Arc<Admin>>, request: Request) -> Respons
                  requests",
                 MAX_BODY_BYTES >> 20
             );
-            return seeds_error(refused.status(), message);
+            return json_error(refused.status(), message);
         }
         // `curl -d` sends a form. Refused all the same: a web page in a browser on this
         // machine may send a form (or text) to the API unasked, but JSON only with the
@@ -497,11 +499,11 @@ async fn add_seeds(State(admin): State<Arc<Admin>>, request: Request) -> Respons
                            'content-type: application/json' -d '[…]'` send it (no other type \
                            is taken: a web page in a browser may send those unasked)"
                 .to_owned();
-            return seeds_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, message);
+            return json_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, message);
         }
         Err(refused) => {
             let message = format!("expected a JSON list of URLs: {}", refused.body_text());
-            return seeds_error(refused.status(), message);
+            return json_error(refused.status(), message);
         }
     };
     let mut seeds = Vec::new();
@@ -606,9 +608,9 @@ async fn links_to_new_hosts(admin: &Admin, hosts: &[String]) {
     }
 }
 
-/// A `POST /seeds` that added nothing, said in JSON as its other answers are: whoever
-/// sends seeds reads the answer as JSON, and axum's own refusals are plain text.
-fn seeds_error(status: StatusCode, message: String) -> Response {
+/// A request the API could not do, said in JSON as its other answers are: a script reads
+/// them as JSON (`jq .state`, `jq .added`), and axum's own refusals are plain text.
+fn json_error(status: StatusCode, message: String) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
@@ -618,7 +620,7 @@ fn seeds_error(status: StatusCode, message: String) -> Response {
 /// the same request may be stored later.
 fn not_stored(error: &crate::Error) -> Response {
     if !error.is_refusal() {
-        return seeds_error(StatusCode::SERVICE_UNAVAILABLE, error.to_string());
+        return json_error(StatusCode::SERVICE_UNAVAILABLE, error.to_string());
     }
     let mut body = serde_json::json!({ "error": error.to_string() });
     if let crate::Error::RefusedUrl { url, .. } = error {
@@ -646,15 +648,14 @@ async fn set_paused(admin: &Admin, paused: bool) -> Response {
         .set_crawl_state_once(&paused_key(&admin.store, &admin.node), i64::from(paused))
         .await;
     drop(pausing);
-    if let Err(e) = kept {
-        let done = if paused { "paused" } else { "resumed" };
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("{done} until the service restarts, but not saved for a restart: {e}\n"),
-        )
-            .into_response();
-    }
-    Json(serde_json::json!({ "paused": paused })).into_response()
+    let Err(e) = kept else {
+        return Json(serde_json::json!({ "paused": paused })).into_response();
+    };
+    // Done all the same: `paused` says what holds now, for a script to go on from.
+    let done = if paused { "paused" } else { "resumed" };
+    let error = format!("{done} until the service restarts, but not saved for a restart: {e}");
+    let body = serde_json::json!({ "paused": paused, "error": error });
+    (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
 }
 
 /// The `crawl_state` key that says whether the service is paused: nodes sharing

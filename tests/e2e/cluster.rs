@@ -1412,7 +1412,8 @@ async fn a_node_cut_off_as_it_hands_a_connection_back_still_exits() {
 /// the crawl for the server, up to ten minutes, holding one of the admin API's sixteen
 /// connections, so that a dashboard polling it soon held them all, `/healthz` too. A
 /// `POST /pause` pauses at once and answers so too, saying the pause is not saved: it
-/// waited to save it, and a script's request went unanswered.
+/// waited to save it, and a script's request went unanswered. Both answers are JSON, as
+/// `POST /seeds`' 503 is: they were text, which a script's `jq .state` could not read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_services_stats_during_a_postgresql_outage_say_the_database_is_out_of_reach() {
     let test = "a_services_stats_during_a_postgresql_outage_say_the_database_is_out_of_reach";
@@ -1432,11 +1433,17 @@ async fn a_services_stats_during_a_postgresql_outage_say_the_database_is_out_of_
             .await
             .unwrap_or_else(|e| panic!("{what} answers while the database is out of reach: {e}"));
         assert_eq!(answer.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
-        let body = answer.text().await.expect("its body");
+        let text = answer.text().await.expect("its body");
+        let body: serde_json::Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{what}: the 503 is not JSON ({e}): {text:?}"));
+        let error = body["error"].as_str().unwrap_or_default();
         assert!(
-            body.contains("database error") && body.contains(says),
+            error.contains("database error") && error.contains(says),
             "{what}: {body}"
         );
+        if what == "POST /pause" {
+            assert_eq!(body["paused"], true, "paused all the same: {body}");
+        }
     }
     cluster.postgres.start_again();
 }
