@@ -231,18 +231,21 @@ pub fn check_exposure(listen: SocketAddr, token: Option<&str>) -> Result<(), Adm
 /// (minutes, on a large one an earlier pipecrawl wrote), putting back what a stopped run
 /// left. Every request gets a 503 saying so at once, so that a health check is not left
 /// waiting, as it was on a listening socket no one read; a request without `token` (when
-/// set) is refused as it will be.
+/// set) is refused as it will be. `/healthz` says it in text, as it says `ok`; the other
+/// endpoints in JSON, as they will answer.
 pub fn starting(token: Option<String>) -> Router {
     Router::new()
-        .fallback(|| async {
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "starting: bringing the database up to date and resuming the crawl; the \
-                 API answers once the service runs\n",
-            )
-        })
+        .route(
+            "/healthz",
+            get(|| async { (StatusCode::SERVICE_UNAVAILABLE, format!("{STARTING}\n")) }),
+        )
+        .fallback(|| async { json_error(StatusCode::SERVICE_UNAVAILABLE, STARTING.to_owned()) })
         .layer(middleware::from_fn_with_state(token, guard))
 }
+
+/// [`starting`]'s answer.
+const STARTING: &str = "starting: bringing the database up to date and resuming the crawl; \
+                        the API answers once the service runs";
 
 pub fn router(admin: Arc<Admin>) -> Router {
     Router::new()

@@ -1217,6 +1217,11 @@ async fn the_admin_api_says_the_service_is_starting_while_its_database_is_brough
     };
     let status = answer.status();
     let text = answer.text().await.unwrap_or_default();
+    // `/stats` says so in JSON, as its other answers are: a script polling it for the
+    // service's state got text its `jq` could not read.
+    let stats = service.get("/stats").await;
+    let stats_status = stats.status();
+    let stats_text = stats.text().await.unwrap_or_default();
     sqlx::raw_sql("ROLLBACK")
         .execute(&mut earlier)
         .await
@@ -1224,6 +1229,11 @@ async fn the_admin_api_says_the_service_is_starting_while_its_database_is_brough
     earlier.close().await.expect("close the database");
     assert_eq!(status, reqwest::StatusCode::SERVICE_UNAVAILABLE, "{text}");
     assert!(text.starts_with("starting"), "{text}");
+    assert_eq!(stats_status, 503, "{stats_text}");
+    let stats: Value = serde_json::from_str(&stats_text)
+        .unwrap_or_else(|e| panic!("/stats while starting is not JSON ({e}): {stats_text:?}"));
+    let error = stats["error"].as_str().unwrap_or_default();
+    assert!(error.starts_with("starting"), "{stats}");
     service.wait_ready().await;
     let column = harness
         .db()
