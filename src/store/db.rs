@@ -472,11 +472,11 @@ impl LeaseRows {
 const COUNTED_PAGES: &str = "SELECT count(*) FROM pages
      WHERE coalesce(error_kind, '') NOT IN ('trap', 'robots', 'address_refused')";
 
-/// What a trap row cut at its host's budget says after the host's name.
 /// URLs found and waiting in SQLite's `frontier_staged`: every merge empties the table
 /// and SQLite numbers its rows from 1 again, so the largest rowid is the count.
 const STAGED_COUNT: &str = "SELECT coalesce(max(rowid), 0) FROM frontier_staged";
 
+/// What a trap row cut at its host's budget says after the host's name.
 const OVER_BUDGET: &str = "has used its page budget";
 
 /// The reason of a URL of `host` cut at its page budget, `traps.max_pages_per_host`.
