@@ -409,6 +409,8 @@ async fn run_stages(
             .await?
             .unwrap_or(0)
         + readmit::after_boost_change(&store, &scope.get(), config.traps.max_pages_per_host)
+            .await?
+        + readmit::after_shape_limits_change(&store, &scope.get(), config.traps.max_pages_per_host)
             .await?;
     // A service's database is queried while it runs; a one-off crawl's once it is done.
     let deferred = if service.is_some() {
@@ -1024,6 +1026,10 @@ impl Reload {
         let boost_pass =
             readmit::after_boost_change(&self.store, &self.scope.get(), self.readmit.1).await?;
         self.progress.trapped_apart(boost_pass);
+        self.progress.trapped_apart(
+            readmit::after_shape_limits_change(&self.store, &self.scope.get(), self.readmit.1)
+                .await?,
+        );
         if let Some(trapped) = scope_pass {
             self.progress.trapped_apart(trapped);
             // Pages the old scope left out had their revisits dropped as they came due;

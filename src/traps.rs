@@ -25,6 +25,10 @@ pub const RULES: [&str; 8] = [
     "max_hosts_per_domain",
 ];
 
+/// The keys of [`RULES`] that [`Traps::check`] holds a URL's shape to: a run with other
+/// values than the last run's looks again at the rows they cut.
+pub const SHAPE_RULES: &[&str] = RULES.split_at(4).0;
+
 #[derive(Debug, Clone)]
 pub struct Traps {
     config: TrapsConfig,
@@ -110,6 +114,17 @@ impl Traps {
         pairs.sort_by(|a, b| param_name(a).cmp(param_name(b)));
         let sorted = pairs.join("&");
         url.set_query(Some(&sorted));
+    }
+
+    /// A hash of the limits of [`SHAPE_RULES`], which [`Traps::check`] holds URLs to.
+    pub fn shape_fingerprint(&self) -> i64 {
+        let c = &self.config;
+        crate::store::fingerprint(&(
+            c.max_url_length,
+            c.max_path_depth,
+            c.max_repeated_segment,
+            c.max_query_params,
+        ))
     }
 
     /// Why `url` looks like a trap, if it does.

@@ -21,7 +21,7 @@ use crate::error::Error;
 use crate::frontier::seen::SeenUrls;
 use crate::page::{Discovered, JobKind};
 use crate::scope::Scope;
-use crate::store::{FoundLink, Store};
+use crate::store::{Cut, FoundLink, Store};
 use crate::traps::FamilyBudget;
 
 /// The `crawl_state` key of the scope's hash.
@@ -39,6 +39,9 @@ const ROBOTS_OBEYED: &str = "respect_robots_txt";
 
 /// The `crawl_state` key of the hash of the last run's `network.allow`.
 const NETWORK_ALLOW: &str = "network_allow_fingerprint";
+
+/// The `crawl_state` key of the hash of the last run's limits on URLs' shape.
+const SHAPE_LIMITS: &str = "trap_shape_fingerprint";
 
 /// The `crawl_state` key of the boost rules' hash.
 const BOOSTS: &str = "boost_fingerprint";
@@ -153,6 +156,42 @@ pub async fn after_hosts_limit_change(
     Ok(())
 }
 
+/// Queues again, in a run (or after a reload) whose limits on URLs' shape differ from
+/// the last run's, the trap rows those cut that this run's take: README's way to crawl
+/// such URLs is to raise the key a row names, and they otherwise stayed trap rows for
+/// good, the run having nothing to do. Unknown (a new database, or one from before the
+/// limits were remembered) counts as other limits: the URLs the limits still cut stay.
+/// Returns the trap rows it stored (URLs past their hosts' budgets).
+pub async fn after_shape_limits_change(
+    store: &Store,
+    scope: &Scope,
+    max_pages_per_host: u64,
+) -> Result<u64, Error> {
+    let fingerprint = scope.traps.shape_fingerprint();
+    if store.crawl_state(SHAPE_LIMITS).await? == Some(fingerprint) {
+        return Ok(0);
+    }
+    let (requeued, cut) = store
+        .requeue_left_out(
+            Cut::ByShape,
+            |url, depth, kind| {
+                scope.traps.check(url).is_ok() && scope.keeps_queued(url, depth, kind)
+            },
+            max_pages_per_host,
+        )
+        .await?;
+    if requeued + cut > 0 {
+        tracing::info!(
+            requeued,
+            cut,
+            "the limits on URLs' shape in [traps] differ from the last run's: URLs they cut \
+             that this run takes are queued again"
+        );
+    }
+    store.set_crawl_state(SHAPE_LIMITS, fingerprint).await?;
+    Ok(cut)
+}
+
 /// Sets the priorities of the URLs known already by `scope`'s boost rules, when they
 /// differ from the last run's (or the last reload's): a rule added for `/learn/` would
 /// otherwise raise only the `/learn/` URLs found from now on, while those queued before
@@ -202,6 +241,7 @@ pub async fn after_scope_change(
     let started = Instant::now();
     let (requeued, cut) = store
         .requeue_left_out(
+            Cut::LeftOut,
             |url, depth, kind| scope.keeps_queued(url, depth, kind),
             max_pages_per_host,
         )

@@ -494,6 +494,35 @@ fn as_seeds(urls: &[Discovered]) -> Vec<Found<'_>> {
 const CUT_AT_BUDGETS: &str = "FROM frontier f JOIN pages p ON p.id = f.id
      WHERE f.state = 'failed' AND p.error_kind = 'trap' AND p.error LIKE $1";
 
+/// Failed rows that a run with other settings than the last one's may queue again.
+#[derive(Debug, Clone, Copy)]
+pub enum Cut {
+    /// Left out by a narrower scope (see [`Db::drop_out_of_scope`]): no page.
+    LeftOut,
+    /// Trap rows cut by their URLs' shape, at the limits of [`crate::traps::SHAPE_RULES`].
+    ByShape,
+}
+
+impl Cut {
+    /// The SQL condition on a frontier row `f` that picks them.
+    fn condition(self) -> String {
+        match self {
+            Self::LeftOut => "NOT EXISTS (SELECT 1 FROM pages p WHERE p.id = f.id)".to_owned(),
+            Self::ByShape => {
+                let rules: Vec<String> = crate::traps::SHAPE_RULES
+                    .iter()
+                    .map(|rule| format!("p.error LIKE '%traps.{rule} = %'"))
+                    .collect();
+                format!(
+                    "EXISTS (SELECT 1 FROM pages p WHERE p.id = f.id AND p.error_kind = 'trap'
+                     AND ({}))",
+                    rules.join(" OR ")
+                )
+            }
+        }
+    }
+}
+
 /// The index a requeue within budgets reads a host's cut rows by, in its order, on
 /// SQLite ([`Db::with_host_index`]): `(name, table and columns)`.
 pub(super) const CUT_BY_HOST: (&str, &str) = (
@@ -1132,29 +1161,30 @@ where
         }
     }
 
-    /// Queues again the rows a narrower scope left out (failed, with no page: see
-    /// [`Db::drop_out_of_scope`]) that `keep` now takes, counted again against their
-    /// hosts' budgets (`max_pages_per_host`, 0: no limit), which they gave back when
-    /// left out: those beyond become trap rows. Returns how many are queued, and how
-    /// many are trap rows.
+    /// Queues again the `which` rows that `keep` now takes, counted against their
+    /// hosts' budgets (`max_pages_per_host`, 0: no limit): those a narrower scope left
+    /// out gave theirs back then, and trap rows never spent any. Those beyond become
+    /// trap rows. Returns how many are queued, and how many are trap rows.
     pub async fn requeue_left_out(
         &self,
+        which: Cut,
         mut keep: impl FnMut(&Url, u32, JobKind) -> bool,
         max_pages_per_host: u64,
     ) -> Result<(u64, u64), Error> {
         let (mut after, mut queued, mut trapped) = (0_i64, 0, 0);
+        let select = format!(
+            "SELECT id, url, host, depth, priority, redirect_hops, kind FROM frontier f
+             WHERE id > $1 AND state = 'failed' AND {}
+             ORDER BY id LIMIT $2",
+            which.condition()
+        );
         loop {
-            let rows = sqlx::query(
-                "SELECT id, url, host, depth, priority, redirect_hops, kind FROM frontier f
-                 WHERE id > $1 AND state = 'failed'
-                   AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.id = f.id)
-                 ORDER BY id LIMIT $2",
-            )
-            .bind(after)
-            .bind(PASS_BATCH)
-            .fetch_all(&self.readers)
-            .await
-            .doing("reading URLs left out")?;
+            let rows = sqlx::query(sqlx::AssertSqlSafe(select.as_str()))
+                .bind(after)
+                .bind(PASS_BATCH)
+                .fetch_all(&self.readers)
+                .await
+                .doing("reading URLs left out")?;
             let Some(last) = rows.last() else {
                 return Ok((queued, trapped));
             };
@@ -1209,6 +1239,14 @@ where
             .fetch_all(&mut *tx)
             .await
             .doing("queuing URLs left out")?;
+        // A trap row's page goes; a row left out has none.
+        execute_on_list(
+            &mut tx,
+            "DELETE FROM pages WHERE id IN ",
+            &requeued,
+            "queuing URLs left out",
+        )
+        .await?;
         let rows = requeued
             .iter()
             .filter_map(|id| taken.get(id).map(|found| (*id, found)))

@@ -49,8 +49,8 @@ use crate::scope::Scope;
 use checkpoints::{Checkpoints, ReadersWait};
 use cluster::Cluster;
 use crawl_lock::CrawlLock;
+pub use db::{Cut, FoundLink, Lease, LeaseRows};
 use db::{Db, Readmitted, Unqueued};
-pub use db::{FoundLink, Lease, LeaseRows};
 pub(crate) use full_disk::{said_where as said_where_full, sqlite_temp_dir};
 use link_counts::LinkCounts;
 use migrate::{migrate, newer_database, newest_migration};
@@ -1209,14 +1209,16 @@ impl Store {
         on_backend!(self, db => db.reprioritize(&mut priority).await)
     }
 
-    /// Queues again the URLs a narrower scope left out that `keep` now takes, within
-    /// their hosts' budgets: (queued, trap rows stored).
+    /// Queues again the `which` URLs (a narrower scope left out, or traps cut by their
+    /// shape) that `keep` now takes, within their hosts' budgets: (queued, trap rows
+    /// stored).
     pub async fn requeue_left_out(
         &self,
+        which: Cut,
         mut keep: impl FnMut(&Url, u32, JobKind) -> bool,
         max_pages_per_host: u64,
     ) -> Result<(u64, u64), Error> {
-        on_backend!(self, db => db.requeue_left_out(&mut keep, max_pages_per_host).await)
+        on_backend!(self, db => db.requeue_left_out(which, &mut keep, max_pages_per_host).await)
     }
 
     /// Adds the targets of stored links the frontier does not know that `admit` takes:
@@ -1784,7 +1786,7 @@ mod tests {
         reset_peak();
         let before = peak_kib();
         let (queued, _) = store
-            .requeue_left_out(|_, _, _| true, 0)
+            .requeue_left_out(Cut::LeftOut, |_, _, _| true, 0)
             .await
             .expect("queue them again");
         let grew = peak_kib().saturating_sub(before);
@@ -1811,7 +1813,7 @@ mod tests {
             n.is_multiple_of(3)
         };
         let (queued, _) = store
-            .requeue_left_out(keep, 100)
+            .requeue_left_out(Cut::LeftOut, keep, 100)
             .await
             .expect("queue them again");
         let count = |sql: &'static str| async move {

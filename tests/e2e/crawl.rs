@@ -1680,3 +1680,42 @@ async fn subdomains_of_localhost_are_crawled_as_browsers_reach_them() {
     );
     assert_eq!(site.count(&site.url(0, "/elsewhere")), 0, "out of scope");
 }
+
+/// README: a trapped URL's row names the key that cut it, "raise that key to crawl such
+/// URLs". A run on the same database with the key raised fetches it; one with the key
+/// as before leaves it a trap row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_trapped_by_its_shape_is_crawled_once_its_key_is_raised() {
+    let site = TestSite::one_host(&[
+        (
+            "/",
+            "<a href='/a/b/c/d'>deep</a><a href='/e?p=1&q=2&r=3'>many</a>",
+        ),
+        ("/a/b/c/d", "<title>deep</title>"),
+        ("/e", "<title>many</title>"),
+    ])
+    .await;
+    let harness = Harness::default();
+    let seeds = [site.url(0, "/")];
+    let low = "[traps]\nmax_path_depth = 3\nmax_query_params = 2\n";
+    harness.crawl(&seeds, low).await;
+    harness.crawl(&seeds, low).await;
+    assert_eq!(site.count(&site.url(0, "/a/b/c/d")), 0);
+    let db = harness.db().await;
+    let traps = "SELECT count(*) FROM pages WHERE error_kind = 'trap'";
+    assert_eq!(db.scalar(traps).await, 2);
+
+    harness.crawl(&seeds, "").await;
+    assert_eq!(site.count(&site.url(0, "/a/b/c/d")), 1, "the deep URL");
+    assert_eq!(
+        site.count(&site.url(0, "/e?p=1&q=2&r=3")),
+        1,
+        "the long query"
+    );
+    assert_eq!(db.scalar(traps).await, 0);
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM frontier WHERE state <> 'done'")
+            .await,
+        0
+    );
+}
