@@ -659,10 +659,17 @@ impl Dispatcher {
         self.frontier.revisits() < self.window.div_ceil(2)
     }
 
-    /// When to lease the revisits due next, if the window would take them.
+    /// When to lease the revisits due next, if the window would take them. Not while
+    /// paused: none would be fetched, and leased they counted as in progress, climbing
+    /// through a pause to every revisit due; they wait in the queue for the resume (whose
+    /// wake brings them).
     fn revisits_due(&self, rows: LeaseRows) -> Option<Instant> {
-        self.next_revisit
-            .filter(|_| rows == LeaseRows::New && self.refill.is_none() && self.wants_revisits())
+        self.next_revisit.filter(|_| {
+            rows == LeaseRows::New
+                && self.refill.is_none()
+                && self.wants_revisits()
+                && !self.progress.paused()
+        })
     }
 
     /// Starts leasing up to `want` of `rows`; with `revisits`, the revisits due, beside
