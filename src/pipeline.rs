@@ -729,7 +729,7 @@ async fn run_stages(
                  for those that failed for now, and a wider `[scope]` goes on from the \
                  links stored",
                 crate::store::redacted(&config.storage.database),
-                Count(stored, "page")
+                Count(store.page_rows().await?, "page")
             );
         }
     }

@@ -1344,7 +1344,17 @@ where
 
     /// Pages stored so far that count against `max_pages` (a resumed crawl counts them).
     pub async fn page_count(&self) -> Result<u64, Error> {
-        let n: i64 = sqlx::query_scalar(COUNTED_PAGES)
+        self.count_pages(COUNTED_PAGES).await
+    }
+
+    /// Every page row, those of URLs never requested (traps, robots.txt's) included: what
+    /// `query stats` and `SELECT count(*) FROM pages` count, for a figure a user checks.
+    pub async fn page_rows(&self) -> Result<u64, Error> {
+        self.count_pages("SELECT count(*) FROM pages").await
+    }
+
+    async fn count_pages(&self, sql: &'static str) -> Result<u64, Error> {
+        let n: i64 = sqlx::query_scalar(sql)
             .fetch_one(&self.pool)
             .await
             .doing("counting pages")?;

@@ -991,6 +991,11 @@ impl Store {
         on_backend!(self, db => db.page_count().await)
     }
 
+    /// Every page row (`Db::page_rows`), as `query stats` counts them.
+    pub async fn page_rows(&self) -> Result<u64, Error> {
+        on_backend!(self, db => db.page_rows().await)
+    }
+
     /// Leases up to `limit` queued rows (on PostgreSQL, of hosts `owner` owns), best
     /// priority first; on PostgreSQL no more than `max_pages` less what every node has
     /// stored and holds leased.

@@ -3308,6 +3308,16 @@ async fn a_link_in_a_script_after_an_unclosed_svg_is_not_stored() {
     assert_eq!(targets, [site.url(0, "/cart")]);
 }
 
+/// `pipecrawl crawl --config config` at `info`, off the test's runtime threads.
+async fn crawl_at_info(config: &std::path::Path) -> Output {
+    let config = config.to_owned();
+    tokio::task::spawn_blocking(move || {
+        pipecrawl_at_info(&["crawl", "--config", config.to_str().unwrap_or_default()])
+    })
+    .await
+    .expect("the binary ran")
+}
+
 /// Run again, a crawl that finished fetches nothing: Colly's and Scrapy's runs start
 /// over, pipecrawl's go on from the database. The second run said only "crawled 0 pages
 /// (none) … (frontier empty)", which reads as a site that did not answer; it says that
@@ -3321,24 +3331,18 @@ async fn a_finished_crawl_run_again_says_there_is_nothing_left_and_how_to_start_
     .await;
     let harness = Harness::default();
     let config = harness.write_config(&harness.test_config_text(&[site.url(0, "/")], ""));
-    let run = || {
-        let config = config.clone();
-        tokio::task::spawn_blocking(move || {
-            pipecrawl_at_info(&["crawl", "--config", config.to_str().unwrap_or_default()])
-        })
-    };
     let said = format!(
         "nothing left to crawl: {} holds the 2 pages of earlier runs",
         harness.db_path().display()
     );
-    let first = run().await.expect("the binary ran");
+    let first = crawl_at_info(&config).await;
     assert!(first.status.success(), "{}", text(&first.stderr));
     assert!(
         !text(&first.stderr).contains(&said),
         "{}",
         text(&first.stderr)
     );
-    let again = run().await.expect("the binary ran");
+    let again = crawl_at_info(&config).await;
     let stderr = text(&again.stderr);
     assert!(again.status.success(), "{stderr}");
     assert!(text(&again.stdout).contains("crawled 0 pages"));
@@ -3348,6 +3352,41 @@ async fn a_finished_crawl_run_again_says_there_is_nothing_left_and_how_to_start_
         "{stderr}"
     );
     assert_eq!(site.count(&site.url(0, "/a")), 1);
+}
+
+/// A crawl killed once it had stored its last page is run again and finds nothing left:
+/// its line counted only the pages requested ("holds the 2 pages of earlier runs") where
+/// `query stats` and `SELECT count(*) FROM pages` count the row of a URL robots.txt
+/// disallows too (3), a figure a user checking the database after a kill could not match.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_crawl_run_again_counts_the_pages_the_database_holds() {
+    let site = TestSite::one_host(&[
+        ("/robots.txt", "User-agent: *\nDisallow: /private\n"),
+        (
+            "/",
+            "<title>Home</title><a href='/a'>A</a><a href='/private'>P</a>",
+        ),
+        ("/a", "<title>Page A</title>"),
+    ])
+    .await;
+    let harness = Harness::default();
+    let config = harness.write_config(&harness.test_config_text(&[site.url(0, "/")], ""));
+    let first = crawl_at_info(&config).await;
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let rows: i64 = harness
+        .db()
+        .await
+        .scalar("SELECT count(*) FROM pages")
+        .await;
+    assert_eq!(rows, 3);
+    let again = crawl_at_info(&config).await;
+    let stderr = text(&again.stderr);
+    assert!(again.status.success(), "{stderr}");
+    let said = format!(
+        "nothing left to crawl: {} holds the {rows} pages of earlier runs",
+        harness.db_path().display()
+    );
+    assert!(stderr.contains(&said), "{stderr}");
 }
 
 /// README runs the crawler as `cargo run --release -- crawl …`, then calls it
