@@ -361,13 +361,13 @@ impl Node {
         }
     }
 
-    /// The node's log says it lost its connection to the database, and that the database
-    /// answered again.
-    fn assert_waited_for_the_database(&self) {
+    /// The node's log says what it met (`met`: "lost the connection to the database" as
+    /// a restart ends it, "no answer from the database within 30 s" through a cut), and
+    /// that the database answered again.
+    fn assert_waited_for_the_database(&self, met: &str) {
         let log = std::fs::read_to_string(&self.log).expect("read the node's log");
         assert!(
-            log.contains("lost the connection to the database")
-                && log.contains("the database answers again"),
+            log.contains(met) && log.contains("the database answers again"),
             "the node did not say it waited for the database; its log:\n{}",
             tail(&self.log)
         );
@@ -1272,7 +1272,7 @@ async fn a_node_rides_out_a_restart_of_postgresql() {
     cluster.postgres.restart();
     let restarted_at = cluster.site.hits().len();
     node.finishes(Duration::from_secs(90)).await;
-    node.assert_waited_for_the_database();
+    node.assert_waited_for_the_database("lost the connection to the database");
     cluster.assert_complete().await;
     cluster.assert_only_in_flight_asked_again(&format!(
         "PostgreSQL restarted after {restarted_at} requests"
@@ -1330,7 +1330,7 @@ async fn a_node_rides_out_a_network_cut_between_it_and_postgresql() {
     // The steps cut wait out their half-minute for an answer; the connections left idle
     // in the pool cost the next step two seconds between them.
     node.finishes(Duration::from_secs(120)).await;
-    node.assert_waited_for_the_database();
+    node.assert_waited_for_the_database("no answer from the database within 30 s");
     cluster.database = direct;
     cluster.assert_complete().await;
     cluster.assert_only_in_flight_asked_again(&format!(
