@@ -10,7 +10,6 @@
 //! cannot, so a watchdog process stops the server (and removes its directory) once the
 //! test process is gone.
 
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -23,6 +22,8 @@ pub struct TestPostgres {
     port: u16,
     /// `Some(name)` when the server runs as that user (because the tests run as root).
     user: Option<String>,
+    /// The lock on `port` of [`reserved_port`], held for the server's life.
+    _port_lock: Option<std::fs::File>,
 }
 
 impl TestPostgres {
@@ -63,6 +64,7 @@ impl TestPostgres {
             dir,
             port: 0,
             user,
+            _port_lock: None,
         };
         server.watch_for_the_end_of_this_process();
         let data = server.dir.join("data");
@@ -81,7 +83,8 @@ impl TestPostgres {
         );
         let mut server = server;
         for _ in 0..5 {
-            server.port = free_port();
+            let (port, lock) = reserved_port();
+            (server.port, server._port_lock) = (port, Some(lock));
             if server.try_start() {
                 return Some(server);
             }
@@ -330,11 +333,42 @@ pub(super) fn is_root() -> bool {
         .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+/// The least port of the range the system hands out for `bind` to port 0 and for outgoing
+/// connections (`ip_local_port_range`).
+fn least_handed_out_port() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768)
+}
+
+/// The directory of the lock files of [`reserved_port`], one per port.
+fn port_locks() -> PathBuf {
+    std::env::temp_dir().join("pipecrawl-pg-ports")
+}
+
+/// A port for a server that must get it back after a restart or an outage, with the lock
+/// that holds it. A port `bind` chose for port 0 was free again while the server was
+/// stopped, for any program's `bind` to port 0 or outgoing connection to take (then the
+/// server did not start again, and its test failed): this one is below the range those
+/// are handed (no program takes it but by number), and a lock file held by this process
+/// keeps the servers of other test processes off it.
+fn reserved_port() -> (u16, std::fs::File) {
+    let dir = port_locks();
+    std::fs::create_dir_all(&dir).expect("create the PostgreSQL ports' lock dir");
+    let least = least_handed_out_port();
+    for _ in 0..1000 {
+        let port = fastrand::u16(least / 2..least);
+        let lock = std::fs::File::create(dir.join(port.to_string()))
+            .expect("create a PostgreSQL port's lock file");
+        if lock.try_lock().is_ok() {
+            return (port, lock);
+        }
+    }
+    panic!(
+        "the ports from {} to {least} are held by other tests' PostgreSQL servers",
+        least / 2
+    );
 }
 
 /// A TCP proxy on loopback between a node and the test's PostgreSQL, which can cut the
@@ -466,4 +500,25 @@ async fn pump(
             return;
         }
     }
+}
+
+/// A server stopped and started again ([`TestPostgres::restart`], an outage) needs its
+/// port back: a port the system hands out (`bind` to port 0, outgoing connections) may be
+/// another program's by then, and the server did not start again.
+#[test]
+fn a_test_servers_port_is_not_one_the_system_hands_out() {
+    let Some(server) = TestPostgres::start("a_test_servers_port_is_not_one_the_system_hands_out")
+    else {
+        return;
+    };
+    let least = least_handed_out_port();
+    assert!(
+        server.port < least,
+        "port {} is in the range the system hands out, from {least}",
+        server.port
+    );
+    let lock = std::fs::File::open(port_locks().join(server.port.to_string()))
+        .expect("the port's lock file");
+    assert!(lock.try_lock().is_err(), "port {} is not held", server.port);
+    server.restart();
 }
