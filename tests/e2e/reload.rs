@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::cli::{send_signal, started_with_open};
 use super::site::{Resource, SiteBuilder, TestSite};
@@ -29,13 +29,7 @@ impl LoggedService {
             .env("RUST_LOG", "info");
         let mut child = started_with_open(command, &harness.db_path()).await;
         let lines = super::stderr_lines(&mut child);
-        for _ in 0..200 {
-            if !site.hits().is_empty() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert!(!site.hits().is_empty(), "the service crawled its seed");
+        super::resume::wait_for_requests(site, 1).await;
         Self { child, lines }
     }
 
@@ -46,10 +40,16 @@ impl LoggedService {
     }
 
     /// The log's lines up to the reload's outcome: the line saying it was applied, or
-    /// that the config was kept.
+    /// that the config was kept; all of them, should the service end first. The bound
+    /// is on a hang: 10 s for each line (an idle service logs none) failed a reload that
+    /// a loaded machine slowed.
     fn reload_log(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(300);
         let mut seen = Vec::new();
-        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(10)) {
+        while let Ok(line) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
             let done =
                 line.contains("config reloaded") || line.contains("keeping the running config");
             seen.push(line);
