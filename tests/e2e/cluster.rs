@@ -2385,8 +2385,10 @@ async fn claimed(
         .claimed
 }
 
-/// A `Retry-After` a host answered, as a test's node is paused for it.
-const RETRY_AFTER: Duration = Duration::from_secs(5);
+/// A `Retry-After` a host answered, as a test's node is paused for it: longer than a
+/// test's steps take on a loaded machine, so that it is still running when they end, and
+/// shorter than the lease time (30 s), the longest a claimed host is held.
+const RETRY_AFTER: Duration = Duration::from_secs(20);
 
 /// A node's clock 3 s behind the database server's: within the third of a lease time
 /// the start's check lets through.
@@ -2399,16 +2401,54 @@ fn three_seconds_ahead() -> SystemTime {
     SystemTime::now() + Duration::from_secs(3)
 }
 
+/// When a test's next owner may first ask a host, counted from the `Retry-After` it was
+/// answered, beside the bounds a right reading keeps to on any machine.
+struct TurnAfterAnswer {
+    taken: Duration,
+    /// [`RETRY_AFTER`], less what of it the claim's steps had run before the server read
+    /// its clock: the next owner counts the wait from the claim's start.
+    earliest: Duration,
+    /// [`RETRY_AFTER`], and what the leave's steps took before the server read its clock:
+    /// the node leaving counts the wait from the leave's start.
+    latest: Duration,
+}
+
+impl TurnAfterAnswer {
+    /// What the two readings of a clock round off (to the millisecond) either way.
+    const ROUNDING: Duration = Duration::from_millis(10);
+
+    fn assert_not_before(&self) {
+        assert!(
+            self.taken + Self::ROUNDING >= self.earliest,
+            "the next owner asks the host {:?} after the answer, before the Retry-After of \
+             {RETRY_AFTER:?} is up (the earliest a right reading of it allows: {:?})",
+            self.taken,
+            self.earliest
+        );
+    }
+
+    fn assert_not_after(&self) {
+        assert!(
+            self.taken <= self.latest + Self::ROUNDING,
+            "the next owner holds the host {:?} from the answer, longer than the Retry-After \
+             of {RETRY_AFTER:?} (the latest a right reading of it allows: {:?})",
+            self.taken,
+            self.latest
+        );
+    }
+}
+
 /// A node whose wall clock is `clock` takes `h.test` (in database `name` of `postgres`),
 /// is told to leave it alone for [`RETRY_AFTER`] (a 429), and leaves; a node whose clock
-/// is right takes it next. Its first request there may go this long after the
-/// `Retry-After` was answered, counted from then (not from now: the steps between, a
-/// dozen statements, take seconds on a loaded machine), and this long after now.
+/// is right takes it next: when its first request there may go. Judged from the
+/// `Retry-After`'s answer with the time the leave and the claim took (a dozen statements
+/// take seconds on a loaded machine): judged from the claim's end, a node 3 s ahead
+/// passed once the steps between took 3 s.
 async fn wait_left_by_a_node_with(
     postgres: &TestPostgres,
     name: &str,
     clock: Clock,
-) -> (Duration, Duration) {
+) -> TurnAfterAnswer {
     let store = Store::open(&postgres.database(name).await)
         .await
         .expect("open the store");
@@ -2430,17 +2470,25 @@ async fn wait_left_by_a_node_with(
     let answered = tokio::time::Instant::now();
     gate.pause("h.test", answered + RETRY_AFTER);
     off.leave().await.expect("leave");
+    let leave_took = answered.elapsed();
 
     let gate = Arc::new(HostGate::default());
     let right = joined(&store, "right", Arc::clone(&gate), &politeness).await;
+    let claiming = tokio::time::Instant::now();
     assert_eq!(
         claimed(&right, &store, &politeness).await,
         1,
         "the second node took no host"
     );
     let now = tokio::time::Instant::now();
-    let turn = gate.next_turn("h.test").unwrap_or(now);
-    (turn - answered, turn - now)
+    let turn = gate
+        .next_turn("h.test")
+        .expect("the next owner holds the host for the Retry-After");
+    TurnAfterAnswer {
+        taken: turn - answered,
+        earliest: RETRY_AFTER.saturating_sub(now - claiming),
+        latest: RETRY_AFTER + leave_took,
+    }
 }
 
 /// A node hands a host back with when its next request may go: the end of a 429's
@@ -2454,18 +2502,12 @@ async fn a_host_handed_back_by_a_node_whose_clock_is_off_waits_what_it_was_asked
     else {
         return;
     };
-    let (after_answer, _) =
-        wait_left_by_a_node_with(&postgres, "behind", three_seconds_behind).await;
-    assert!(
-        after_answer > RETRY_AFTER - Duration::from_millis(500),
-        "the next owner asks the host {after_answer:?} after the answer, before the \
-         Retry-After of {RETRY_AFTER:?} is up"
-    );
-    let (_, wait) = wait_left_by_a_node_with(&postgres, "ahead", three_seconds_ahead).await;
-    assert!(
-        wait <= RETRY_AFTER,
-        "the next owner holds the host {wait:?}, longer than the Retry-After of {RETRY_AFTER:?}"
-    );
+    wait_left_by_a_node_with(&postgres, "behind", three_seconds_behind)
+        .await
+        .assert_not_before();
+    wait_left_by_a_node_with(&postgres, "ahead", three_seconds_ahead)
+        .await
+        .assert_not_after();
 }
 
 /// The backoff a test's node puts a URL that failed for now back in the queue with.
