@@ -913,23 +913,27 @@ fn has_open(pid: u32, path: &std::path::Path) -> bool {
     })
 }
 
-/// `command` started with its output piped, once it has `path` open (within 10 s).
+/// `command` started with its output piped, once it has `path` open. The bound is on a
+/// hang, or on a process that ended first: 10 s failed a start that a loaded machine
+/// slowed.
 pub(super) async fn started_with_open(
     mut command: Command,
     path: &std::path::Path,
 ) -> std::process::Child {
-    let child = command
+    let mut child = command
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start the pipecrawl binary");
-    for _ in 0..200 {
-        if has_open(child.id(), path) {
-            break;
-        }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !has_open(child.id(), path) {
+        let ended = child.try_wait().expect("poll pipecrawl");
+        assert!(
+            ended.is_none() && std::time::Instant::now() < deadline,
+            "{command:?} did not open {path:?} ({ended:?})"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert!(has_open(child.id(), path), "{command:?} opened {path:?}");
     child
 }
 
