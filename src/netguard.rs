@@ -244,11 +244,13 @@ fn is_public(ip: IpAddr) -> bool {
 /// The IPv4 address an IPv6 one leads to: mapped (`::ffff:a.b.c.d`), compatible
 /// (`::a.b.c.d`), translated (SIIT, `::ffff:0:a.b.c.d`), NAT64 (`64:ff9b::a.b.c.d`) and
 /// 6to4 (`2002:aabb:ccdd::`) addresses reach the IPv4 host inside them, so they are as
-/// public as it is.
+/// public as it is. `::` and `::1` are IPv6's own (RFC 4291 leaves them out of the
+/// compatible range): read as `0.0.0.1`, `::1` allowed opened nothing.
 fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = v6.segments();
     let last = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
     match s {
+        [0, 0, 0, 0, 0, 0, 0, 0 | 1] => None,
         [0, 0, 0, 0, 0, 0xffff | 0, ..] | [0, 0, 0, 0, 0xffff, 0, ..] => Some(last(s[6], s[7])),
         [0x64, 0xff9b, 0, 0, 0, 0, ..] => Some(last(s[6], s[7])),
         [0x2002, hi, lo, ..] => Some(last(hi, lo)),
@@ -419,6 +421,12 @@ mod tests {
         }
         let v6 = NetworkPolicy::new(vec!["fd00::/8".parse().unwrap()]);
         assert!(v6.allows(ip("fd12::1")));
+        // IPv6's own loopback is no IPv4 address: `::1` allowed opens it (a dev server
+        // listening on `[::1]` only), as README's advice for `localhost` says.
+        let loopback = NetworkPolicy::new(vec!["::1/128".parse().unwrap()]);
+        assert!(loopback.allows(ip("::1")));
+        assert!(!loopback.allows(ip("127.0.0.1")));
+        assert!(!NetworkPolicy::new(Vec::new()).allows(ip("::1")));
     }
 
     #[tokio::test]
