@@ -2098,6 +2098,8 @@ impl RawConfig {
 
         let mut network_allow = Vec::new();
         for (i, range) in self.network.allow.iter().enumerate() {
+            // Spaces around an entry are no part of it, as around a seed.
+            let range = range.trim();
             let parsed = range
                 .parse::<ipnet::IpNet>()
                 .or_else(|_| range.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
@@ -2604,9 +2606,12 @@ fn remove_key(root: &mut toml::Spanned<toml::de::DeTable<'_>>, key: &str) -> boo
 
 /// Why `range` is no `network.allow` entry. A host name is what an admin opening an
 /// intranet to the crawl has at hand (`wiki`, `*.corp.local`), and the guard judges
-/// addresses: they are told the two ways to reach such a host.
+/// addresses: they are told the two ways to reach such a host. An address WHATWG's
+/// parser reads (`10.0.0` as 10.0.0.0) is no host name.
 fn not_a_range(range: &str) -> String {
-    if range.trim() != "*" && HostPattern::parse(range).is_ok() {
+    let name = range.strip_prefix("*.").unwrap_or(range);
+    let domain = matches!(url::Host::parse(name), Ok(url::Host::Domain(_)));
+    if domain && range != "*" && HostPattern::parse(range).is_ok() {
         return format!(
             "{range:?} is a host name, and network.allow takes addresses: a seed's host may \
              be on any address, so name a seed on it; a host reached only by links or \
@@ -2652,7 +2657,7 @@ mod tests {
     #[test]
     fn a_host_name_in_network_allow_is_told_how_to_allow_its_host() {
         let text = "seeds = ['http://wiki/']\n[network]\n\
-                    allow = ['wiki', '*.corp.local', '10.0.0.0/33']\n";
+                    allow = ['wiki', '*.corp.local', '10.0.0.0/33', '10.0.0', ' 10.0.0.1 ']\n";
         let err = Config::from_toml(text, "t.toml").unwrap_err();
         let ConfigError::Invalid { problems, .. } = err else {
             panic!("expected validation problems, got {err}");
@@ -2671,6 +2676,7 @@ mod tests {
                 named("wiki").as_str(),
                 named("*.corp.local").as_str(),
                 "\"10.0.0.0/33\" is not an address range like \"10.0.0.0/8\" or an address",
+                "\"10.0.0\" is not an address range like \"10.0.0.0/8\" or an address",
             ]
         );
     }
