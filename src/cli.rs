@@ -153,8 +153,9 @@ fn asked_log_format() -> Option<LogFormat> {
 pub struct RetryFailed {
     /// Queue again, at the start, the URLs earlier runs stored as failing for now (no
     /// answer, 5xx, 408, 429, a body cut off, robots.txt unavailable; a page whose
-    /// revisit failed too) and those whose certificate did not verify (a CA trusted
-    /// since), each with its full `retry.max_attempts`.
+    /// revisit failed too) and those stored as `tls` (a certificate that did not verify,
+    /// a CA trusted since; a handshake that failed), each with its full
+    /// `retry.max_attempts`.
     #[arg(long)]
     pub retry_failed: bool,
 }
