@@ -1154,8 +1154,10 @@ impl Store {
     /// As [`Store::set_crawl_state`], asked once, for the admin API: while the database
     /// is out of reach its client is told so within seconds, as [`Store::queue_counts`]'s
     /// is, rather than waiting through the outage on one of the API's few connections.
+    /// Not answered within [`outage::ANSWER_WITHIN`] (a lock a DBA holds: PostgreSQL's
+    /// sessions wait for one as long as it is held), it is given up as a crawl step is.
     pub async fn set_crawl_state_once(&self, key: &str, value: i64) -> Result<(), Error> {
-        on_backend!(once self, db => db.set_crawl_state(key, value).await)
+        on_backend!(once self, db => outage::brief(db.set_crawl_state(key, value)).await)
     }
 
     pub async fn clear_crawl_state(&self, key: &str) -> Result<(), Error> {

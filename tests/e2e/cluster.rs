@@ -1448,6 +1448,45 @@ async fn a_services_stats_during_a_postgresql_outage_say_the_database_is_out_of_
     cluster.postgres.start_again();
 }
 
+/// A `POST /pause` whose save waits on a lock a DBA holds (`LOCK TABLE crawl_state`, a
+/// `VACUUM FULL`) went unanswered for as long as the lock was held, and a `/resume`
+/// after it waited behind it: the save gives up as a crawl step does, and the answer is
+/// the 503 of a pause not saved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_whose_save_waits_on_a_lock_is_answered() {
+    let Some(cluster) = Cluster::start("a_pause_whose_save_waits_on_a_lock_is_answered").await
+    else {
+        return;
+    };
+    let mut node = cluster.start_node("service", "serve", super::ADMIN_ANY_PORT);
+    let api = node.admin_url().await;
+    cluster.wait_for_requests(100).await;
+    let dba = sqlx::PgPool::connect(&cluster.database)
+        .await
+        .expect("connect");
+    let mut lock = dba.begin().await.expect("begin");
+    sqlx::query("LOCK TABLE crawl_state IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .expect("lock crawl_state");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(90))
+        .build()
+        .expect("an HTTP client");
+    let answer = client
+        .post(format!("{api}/pause"))
+        .send()
+        .await
+        .expect("POST /pause answers while its save waits on a lock");
+    lock.rollback().await.expect("let crawl_state go");
+    assert_eq!(answer.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = answer.json().await.expect("a JSON answer");
+    assert_eq!(body["paused"], true, "paused all the same: {body}");
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(error.contains("not saved"), "{body}");
+    node.signal("TERM");
+}
+
 /// A `POST /seeds` during a PostgreSQL outage answers 503 saying why, with nothing stored:
 /// it waited with the crawl for the server, up to ten minutes, holding one of the admin
 /// API's connections, where a client wants to know within seconds to send it again later.
