@@ -1179,63 +1179,79 @@ async fn a_service_revisits_pages_when_they_are_due() {
 /// A paused service leased its revisits as they fell due, though it fetched none of them:
 /// `/stats`' `in_flight` (and `pipecrawl_in_flight`, and the progress line's `in_progress`,
 /// logged every 5 s for it) climbed through the pause to every page due (3,387 in a soak),
-/// as if the service were busier than ever. The revisits wait in the queue until the resume.
+/// as if the service were busier than ever. The revisits wait in the queue until the
+/// resume, a service at its `scope.max_pages` (which leases only revisits) too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_service_leases_no_revisits_as_they_fall_due() {
     const NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
     const LEASED: &str = "SELECT count(*) FROM frontier WHERE state = 'leased'";
-    let site = two_hosts(2).await;
-    let harness = Harness::default();
-    let service = Service::start(&harness, &[site.url(0, "/")], "[recrawl]\ninterval_s = 3\n");
-    service.wait_ready().await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while harness.page_count().await < 3 {
+    for limit in ["", "[scope]\nmax_pages = 3\n"] {
+        let site = two_hosts(2).await;
+        let harness = Harness::default();
+        let config = format!("[recrawl]\ninterval_s = 3\n{limit}");
+        let service = Service::start(&harness, &[site.url(0, "/")], &config);
+        service.wait_ready().await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while harness.page_count().await < 3 {
+            assert!(
+                Instant::now() < deadline,
+                "the service never stored the site"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let paused = service.post("/pause", Value::Null).await;
         assert!(
-            Instant::now() < deadline,
-            "the service never stored the site"
+            paused.status().is_success(),
+            "POST /pause: {}",
+            paused.status()
         );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let db = harness.db().await;
+        // A lease begun before the pause may store its rows after the answer.
+        let mut leased = db.scalar(LEASED).await;
+        loop {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let now = db.scalar(LEASED).await;
+            if now == leased {
+                break;
+            }
+            leased = now;
+        }
+        let falling_due = db
+            .scalar(&format!(
+                "SELECT count(*) FROM frontier WHERE state <> 'leased' AND recrawl_at > {NOW_MS}"
+            ))
+            .await;
+        assert!(
+            falling_due > 0,
+            "{limit}: every revisit was leased before the pause"
+        );
+        // Every revisit due for a second, the dispatcher woken for each (pages in flight
+        // at the pause finish, and their next revisits fall due too).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while db
+            .scalar(&format!(
+                "SELECT count(*) FROM frontier WHERE recrawl_at > {NOW_MS} - 1000"
+            ))
+            .await
+            > 0
+        {
+            assert!(Instant::now() < deadline, "{limit}: no revisit fell due");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let stats = service.stats().await;
+        assert!(
+            db.scalar(LEASED).await <= leased,
+            "{limit}: {leased} URLs leased at the pause, then revisits as they fell due: {stats}"
+        );
+        let resumed = service.post("/resume", Value::Null).await;
+        assert!(
+            resumed.status().is_success(),
+            "POST /resume: {}",
+            resumed.status()
+        );
+        wait_for_a_revisit(&site, "the resumed service never revisited").await;
+        service.stop().await;
     }
-    let paused = service.post("/pause", Value::Null).await;
-    assert!(
-        paused.status().is_success(),
-        "POST /pause: {}",
-        paused.status()
-    );
-    let db = harness.db().await;
-    let leased = db.scalar(LEASED).await;
-    let falling_due = db
-        .scalar(&format!(
-            "SELECT count(*) FROM frontier WHERE state <> 'leased' AND recrawl_at > {NOW_MS}"
-        ))
-        .await;
-    assert!(falling_due > 0, "every revisit was leased before the pause");
-    // Every revisit due for a second, the dispatcher woken for each (pages in flight at
-    // the pause finish, and their next revisits fall due too).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while db
-        .scalar(&format!(
-            "SELECT count(*) FROM frontier WHERE recrawl_at > {NOW_MS} - 1000"
-        ))
-        .await
-        > 0
-    {
-        assert!(Instant::now() < deadline, "no revisit fell due");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let stats = service.stats().await;
-    assert!(
-        db.scalar(LEASED).await <= leased,
-        "{leased} URLs leased at the pause, then revisits as they fell due: {stats}"
-    );
-    let resumed = service.post("/resume", Value::Null).await;
-    assert!(
-        resumed.status().is_success(),
-        "POST /resume: {}",
-        resumed.status()
-    );
-    wait_for_a_revisit(&site, "the resumed service never revisited").await;
-    service.stop().await;
 }
 
 /// Waits until `/1` on the first of [`two_hosts`] has been asked for twice, failing with
