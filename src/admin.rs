@@ -379,7 +379,7 @@ async fn stats(State(admin): State<Arc<Admin>>) -> Response {
     // table is read, so the queue's counts are never behind the totals (the busiest
     // hosts may be, by a tenth of the time since they were counted).
     let tally = admin.progress.tally();
-    let in_flight = admin.progress.outstanding();
+    let in_flight_now = admin.progress.outstanding();
     let counts = async {
         let counts = admin.store.queue_counts(&admin.node).await?;
         Ok::<_, crate::Error>((counts, admin.busiest.get(&admin.store).await?))
@@ -401,12 +401,7 @@ async fn stats(State(admin): State<Arc<Admin>>) -> Response {
         retries: tally.retries,
         pages_by_class: tally.by_class,
         errors_by_kind: tally.errors,
-        // Rows a lease took are the dispatcher's a moment later, and a page's row is
-        // done a moment before the dispatcher hears of it: the larger count is in
-        // flight. The dispatcher's alone said, for that moment, that a crawl with
-        // nothing queued or staged had nothing left, as a script waiting for its end
-        // reads it.
-        in_flight: in_flight.max(usize::try_from(counts.leased).unwrap_or(0)),
+        in_flight: in_flight(in_flight_now, &counts),
         queued: counts.queued,
         staged: counts.staged,
         revisit_late_s: tally.revisit_late_ms.map(|ms| ms as f64 / 1000.0),
@@ -435,11 +430,22 @@ fn state(admin: &Admin) -> &'static str {
     }
 }
 
+/// The URLs in flight, given the dispatcher's count and the queue's `counts` read after
+/// it. Rows a lease took are the dispatcher's a moment later, and a page's row is done a
+/// moment before the dispatcher hears of it: the larger count is in flight. The
+/// dispatcher's alone said, for that moment, that a crawl with nothing queued or staged
+/// had nothing left, as a script waiting for its end reads it.
+fn in_flight(dispatched: usize, counts: &crate::store::QueueCounts) -> usize {
+    dispatched.max(usize::try_from(counts.leased).unwrap_or(0))
+}
+
 async fn metrics(State(admin): State<Arc<Admin>>) -> Response {
     // Counted for each scrape, as `/stats` counts them; a database out of reach leaves
     // the last count, and the other series are given all the same.
+    let dispatched = admin.progress.outstanding();
     if let Ok(counts) = admin.store.queue_counts(&admin.node).await {
         crate::metrics::frontier_urls(counts.queued, counts.staged);
+        crate::metrics::in_flight(in_flight(dispatched, &counts));
     }
     crate::metrics::state(&STATES, state(&admin));
     let content_type = [(header::CONTENT_TYPE, "text/plain; version=0.0.4")];

@@ -255,6 +255,11 @@ pub fn queue_depths(to_fetch: usize, to_parse: usize, to_store: usize, in_flight
     gauge!(QUEUE_DEPTH, "queue" => "to_fetch").set(to_fetch as f64);
     gauge!(QUEUE_DEPTH, "queue" => "to_parse").set(to_parse as f64);
     gauge!(QUEUE_DEPTH, "queue" => "to_store").set(to_store as f64);
+    self::in_flight(in_flight);
+}
+
+/// The URLs in progress, as `/stats` counts them when scraped.
+pub fn in_flight(in_flight: usize) {
     gauge!(IN_FLIGHT).set(in_flight as f64);
 }
 
