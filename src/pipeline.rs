@@ -728,7 +728,7 @@ async fn run_stages(
                  name another `storage.database`); {revisits}, --retry-failed asks again \
                  for those that failed for now, and a wider `[scope]` goes on from the \
                  links stored",
-                crate::store::redacted(&config.storage.database),
+                crate::store::located(&config.storage.database),
                 Count(store.page_rows().await?, "page")
             );
         }
