@@ -24,7 +24,7 @@ use crate::urlnorm;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read the config file {path}{}: {source}", looked_in(looked_at.as_deref()))]
+    #[error("cannot read the config file {path}{}: {source}", looked_in(looked_at.as_deref(), ""))]
     Read {
         path: PathBuf,
         /// The path as read, when `path` is relative: README's `--config
@@ -45,11 +45,13 @@ pub enum ConfigError {
     },
 }
 
-/// Where a relative config path was looked for, as [`ConfigError::Read`] says it.
-fn looked_in(looked_at: Option<&Path>) -> String {
+/// Where a relative path was looked for, said after the error of a file not found there
+/// (`also` adds to why): typed in another directory than the one meant, it names another
+/// file.
+pub(crate) fn looked_in(looked_at: Option<&Path>, also: &str) -> String {
     looked_at.map_or_else(String::new, |file| {
         format!(
-            " ({}: a relative path is read from the current directory)",
+            " ({}: a relative path is read from the current directory{also})",
             file.display()
         )
     })
@@ -1239,7 +1241,8 @@ fn accepted_fields(header: &str) -> Vec<String> {
 
 /// The least value `key` takes, as its check says it on a 0: a key that takes none
 /// (`fetch.workers`) was said to take "a whole number, 0 or more", and then refused the 0.
-/// 0 for a key of a list of rules (`[[fetch.host]]`), which are not checked alone.
+/// 0 for a key of a list of rules (`[[politeness.host]]`): a rule's check needs the rule
+/// around it, so its keys are not probed alone.
 fn least_of(key: &str) -> u64 {
     let Some((table, name)) = key.rsplit_once('.').filter(|(t, _)| !t.contains('[')) else {
         return 0;

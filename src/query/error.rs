@@ -364,11 +364,5 @@ fn temp_dir_named(dir: Option<&std::path::Path>) -> String {
 /// Where a relative path was looked for: a crawl reads it from the directory it runs in (a
 /// service's WorkingDirectory), so `--config` from another directory looks elsewhere.
 fn looked_in(looked_at: Option<&std::path::Path>) -> String {
-    looked_at.map_or_else(String::new, |file| {
-        format!(
-            " ({}: a relative path is read from the current directory, as the crawl read \
-             it from its own)",
-            file.display()
-        )
-    })
+    crate::config::looked_in(looked_at, ", as the crawl read it from its own")
 }

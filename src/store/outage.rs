@@ -240,9 +240,7 @@ fn waited_before_failing(error: &Error) -> Duration {
             source: sqlx::Error::PoolTimedOut,
             ..
         } => CONNECT_TIMEOUT,
-        Error::Database {
-            doing: UNANSWERED, ..
-        } => ANSWER_WITHIN,
+        _ if is_unanswered(error) => ANSWER_WITHIN,
         _ => Duration::ZERO,
     }
 }
