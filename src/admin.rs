@@ -16,7 +16,7 @@ use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{header, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use hyper::server::conn::http1;
 use hyper::service::{service_fn, Service as _};
@@ -237,7 +237,7 @@ pub fn starting(token: Option<String>) -> Router {
     Router::new()
         .route(
             "/healthz",
-            get(|| async { (StatusCode::SERVICE_UNAVAILABLE, format!("{STARTING}\n")) }),
+            any(|| async { (StatusCode::SERVICE_UNAVAILABLE, format!("{STARTING}\n")) }),
         )
         .fallback(|| async { json_error(StatusCode::SERVICE_UNAVAILABLE, STARTING.to_owned()) })
         .layer(middleware::from_fn_with_state(token, guard))

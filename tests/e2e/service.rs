@@ -1303,6 +1303,8 @@ async fn the_admin_api_says_the_service_is_starting_while_its_database_is_brough
     let stats = service.get("/stats").await;
     let stats_status = stats.status();
     let stats_text = stats.text().await.unwrap_or_default();
+    // Every request, whatever its method, as README says.
+    let posted = service.post("/healthz", Value::Null).await.status();
     sqlx::raw_sql("ROLLBACK")
         .execute(&mut earlier)
         .await
@@ -1315,6 +1317,7 @@ async fn the_admin_api_says_the_service_is_starting_while_its_database_is_brough
         .unwrap_or_else(|e| panic!("/stats while starting is not JSON ({e}): {stats_text:?}"));
     let error = stats["error"].as_str().unwrap_or_default();
     assert!(error.starts_with("starting"), "{stats}");
+    assert_eq!(posted, reqwest::StatusCode::SERVICE_UNAVAILABLE);
     service.wait_ready().await;
     let column = harness
         .db()
