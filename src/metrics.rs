@@ -127,8 +127,9 @@ fn describe() {
     describe_gauge!(
         FRONTIER_URLS,
         "URLs not yet handed out, as last counted for a scrape: queued (retries waiting \
-         included), and staged (found, waiting to join the queue); those handed out and \
-         waiting for their host are in pipecrawl_in_flight"
+         included; on PostgreSQL, with those other nodes hold leased), and staged (found, \
+         waiting to join the queue); those this node handed out and waiting for their host \
+         are in pipecrawl_in_flight"
     );
     describe_gauge!(
         STATE,

@@ -741,15 +741,23 @@ where
     /// `owner`, in one statement: one snapshot of the table. Read one after another, a
     /// URL could move on between two reads (a lease, a merge, a page stored with the URLs
     /// it found) and be in none of the counts.
+    ///
+    /// On PostgreSQL the URLs other nodes hold leased count as queued: they are in no
+    /// count of `owner`'s, and a node with nothing in hand (one of more nodes than hosts
+    /// with work, or one just started) said by three 0s that the crawl had nothing left
+    /// while the others fetched its last URLs.
     pub async fn queue_counts(&self, owner: &str) -> Result<QueueCounts, Error> {
         // A bare 0 is an `integer` to PostgreSQL, not the `bigint` read.
-        let staged = if DB::SHARED {
-            "SELECT CAST(0 AS BIGINT)"
+        let (staged, queued) = if DB::SHARED {
+            (
+                "SELECT CAST(0 AS BIGINT)",
+                "state = 'queued' OR (state = 'leased' AND lease_owner <> $1)",
+            )
         } else {
-            STAGED_COUNT
+            (STAGED_COUNT, "state = 'queued'")
         };
         let (queued, staged, leased) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT (SELECT count(*) FROM frontier WHERE state = 'queued'), ({staged}),
+            "SELECT (SELECT count(*) FROM frontier WHERE {queued}), ({staged}),
                     (SELECT count(*) FROM frontier WHERE state = 'leased' AND lease_owner = $1)"
         )))
         .bind(owner)

@@ -1574,6 +1574,70 @@ async fn a_paused_node_hands_its_hosts_to_the_others() {
     paused.finishes(Duration::from_secs(30)).await;
 }
 
+/// A node with nothing in hand (more nodes than hosts with work, or one just started or
+/// woken) while another live node holds the crawl's last URLs leased: its `/stats` must not
+/// say, by `in_flight`, `queued` and `staged` all at 0, that the crawl has nothing left,
+/// as a script waiting for the crawl's end reads it on any node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nodes_stats_count_the_urls_another_node_holds_leased() {
+    let Some(cluster) = Cluster::start("a_nodes_stats_count_the_urls_another_node_holds").await
+    else {
+        return;
+    };
+    let mut watcher = cluster.start_node("watcher", "serve", super::ADMIN_ANY_PORT);
+    let base = watcher.admin_url().await;
+    let client = reqwest::Client::new();
+    let left = || async {
+        let stats: serde_json::Value = client
+            .get(format!("{base}/stats"))
+            .send()
+            .await
+            .expect("/stats answers")
+            .json()
+            .await
+            .expect("/stats is JSON");
+        // None while the service starts (a 503 saying so).
+        let count = |key: &str| stats[key].as_i64();
+        let sum = [count("in_flight"), count("queued"), count("staged")]
+            .into_iter()
+            .sum::<Option<i64>>();
+        (sum, stats)
+    };
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let (sum, stats) = left().await;
+        if sum == Some(0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the crawl never ended: {stats}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Another node, alive, holding a URL leased: the crawl is not over.
+    let db = cluster.pool().await;
+    sqlx::query("INSERT INTO nodes (id, started_at, heartbeat) VALUES ('other', 0, 9e15)")
+        .execute(&db)
+        .await
+        .expect("a live node");
+    let host = &cluster.site.authorities[0];
+    sqlx::query(
+        "INSERT INTO frontier (url, host, depth, priority, state, lease_owner, lease_expires)
+         VALUES ($1, $2, 1, 0, 'leased', 'other', 9e15)",
+    )
+    .bind(format!("http://{host}/held-by-another-node"))
+    .bind(host)
+    .execute(&db)
+    .await
+    .expect("a URL the other node holds leased");
+    let (count, stats) = left().await;
+    assert_eq!(
+        count,
+        Some(1),
+        "the other node's URL is not counted: {stats}"
+    );
+    watcher.signal("TERM");
+    watcher.finishes(Duration::from_secs(30)).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_row_leased_to_a_node_that_never_got_it_is_crawled_all_the_same() {
     let Some(cluster) = Cluster::start("a_row_leased_to_a_node_that_never_got_it").await else {
