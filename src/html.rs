@@ -294,6 +294,9 @@ struct ReadState<'c> {
     /// A declarative shadow root's (`<template shadowrootmode="open">`, a web component
     /// rendered on the server) is shown, so it is not counted.
     templates: usize,
+    /// The tree builder has started the page's body: a canonical `<link>` after this is
+    /// not in the head, where search engines read it ([`starts_body`]).
+    in_body: bool,
 }
 
 impl TokenSink for Reader<'_> {
@@ -340,6 +343,10 @@ impl Reader<'_> {
             Token::TagToken(tag) => return state.end_tag(&tag, &mut page),
             Token::CharacterTokens(_) if state.templates > 0 => {}
             Token::CharacterTokens(text) => {
+                // Text in the head (not a title's, a script's or a style's) starts the body.
+                if !state.hidden && text.chars().any(|c| !c.is_ascii_whitespace()) {
+                    state.in_body = true;
+                }
                 if state.in_title {
                     if let Some(title) = &mut page.title {
                         title.push_str(&text);
@@ -404,6 +411,7 @@ impl ReadState<'_> {
         if !inert {
             self.breaks_text(name, page);
             self.read_start_tag((name, foreign), &attr, page, parses);
+            self.in_body |= foreign || starts_body(name);
             // An empty element holds nothing to hide; in SVG a tag ends it as in XML, and
             // so does an `<svg>`'s or `<math>`'s own (`<svg aria-hidden="true"/>`). Asked
             // only inside a link or a label: every start tag of every page comes here.
@@ -549,7 +557,7 @@ impl ReadState<'_> {
                     self.refresh(refresh, page, parses);
                 }
             }
-            "link" if page.canonical_href.is_none() => {
+            "link" if page.canonical_href.is_none() && !self.in_body => {
                 let canonical =
                     attr("rel").is_some_and(|rel| crate::scope::rel_names(rel, "canonical"));
                 if canonical {
@@ -1004,6 +1012,27 @@ fn text_after(name: &str) -> TokenSinkResult<()> {
     }
 }
 
+/// Whether an HTML start tag starts the body: any element but those a head holds (the
+/// tree builder's "in head" and "after head" modes put these in the head).
+fn starts_body(name: &str) -> bool {
+    !matches!(
+        name,
+        "html"
+            | "head"
+            | "base"
+            | "basefont"
+            | "bgsound"
+            | "link"
+            | "meta"
+            | "noframes"
+            | "noscript"
+            | "script"
+            | "style"
+            | "template"
+            | "title"
+    )
+}
+
 /// Elements whose text is never shown: a script, a style sheet, what is shown in place of
 /// scripts, frames and embeds that pipecrawl (a browser with scripting on) does not show,
 /// and a title, which is the tab's.
@@ -1358,6 +1387,34 @@ mod tests {
             None,
         );
         assert_eq!(texts(&page), [("/x", " Title  Sub JavaScript end")]);
+    }
+
+    /// Search engines take a canonical `<link>` only from the page's head (Google: "only
+    /// accepted if it appears in the <head> section"), which ends where the tree builder
+    /// starts the body: at `<body>`, at text, or at an element the head cannot hold (a
+    /// plugin's `<div>` or `<img>` before it, a common audit finding). One after that was
+    /// stored as the page's `canonical_url`, an audit's "canonical elsewhere" naming a
+    /// URL no search engine reads.
+    #[test]
+    fn a_canonical_link_outside_the_head_is_not_the_pages() {
+        let canonical = |html: &str| read_page(html, None).canonical_href;
+        for in_head in [
+            "<!DOCTYPE html><html><head><title>T</title><link rel=canonical href='/c'></head>",
+            "<meta charset=utf-8>\n  <script>var a = '<div>';</script><style>p{}</style>\
+             <noscript><img src=x></noscript><link rel=canonical href='/c'>",
+            // Between `</head>` and `<body>` the tree builder puts it in the head.
+            "<head><title>T</title></head>\n<link rel=canonical href='/c'><body>",
+        ] {
+            assert_eq!(canonical(in_head).as_deref(), Some("/c"), "{in_head}");
+        }
+        for in_body in [
+            "<head><title>T</title></head><body><link rel=canonical href='/c'>",
+            "<head><div class=banner></div><link rel=canonical href='/c'></head>",
+            "<head><title>T</title>Hello<link rel=canonical href='/c'></head>",
+            "<a href='/x'>x</a><link rel=canonical href='/c'>",
+        ] {
+            assert_eq!(canonical(in_body), None, "{in_body}");
+        }
     }
 
     #[test]

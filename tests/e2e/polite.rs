@@ -862,7 +862,7 @@ async fn nofollow_noindex_and_canonical_are_honoured() {
     b.add(
         &h,
         "/",
-        html("<a href='/noindex'>1</a><a href='/nofollow'>2</a><a href='/header'>3</a><a href='/sponsored' rel='nofollow'>4</a><link rel='canonical' href='/home'>"),
+        html("<link rel='canonical' href='/home'><a href='/noindex'>1</a><a href='/nofollow'>2</a><a href='/header'>3</a><a href='/sponsored' rel='nofollow'>4</a>"),
     );
     b.add(
         &h,
