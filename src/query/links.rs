@@ -50,20 +50,24 @@ struct Source {
     /// Where its chain ends, when that page was read for links (not a 404, nor the
     /// redirect a loop ends at).
     ends_at: Option<String>,
+    /// The hop its chain stops at as a `redirect` error (a loop closing there, one
+    /// redirect too many, no `Location`), and the error's message.
+    stops_at: Option<(String, String)>,
 }
 
 /// A target's status is where its redirects end, as a browser would see it; a target
 /// that was not crawled (out of scope, or not reached yet) has neither status nor error.
 /// A redirect has no links of its own (its body is not read): the note says so, and
-/// where its chain ends, rather than leave an empty answer that reads as a page linking
-/// nowhere.
+/// where its chain ends (or the hop it stops at, a loop's), rather than leave an empty
+/// answer that reads as a page linking nowhere.
 async fn from_page(
     conn: &mut Reader,
     url: &str,
 ) -> Result<(Statement, Option<String>), QueryError> {
     let mut find = Statement::new(
-        "SELECT p.id, p.status, p.location, e.url FROM pages p
+        "SELECT p.id, p.status, p.location, e.url, f.url, f.error FROM pages p
          LEFT JOIN pages e ON e.url = p.final_url AND e.links_left_out IS NOT NULL
+         LEFT JOIN pages f ON f.url = p.final_url AND f.error_kind = 'redirect'
          WHERE p.url = ",
     );
     find.push_bind(url);
@@ -82,6 +86,7 @@ async fn from_page(
             status: int(1),
             location: text(2),
             ends_at: text(3),
+            stops_at: text(4).zip(text(5)),
         };
         Ok(false)
     })
@@ -97,6 +102,8 @@ async fn from_page(
             format!("{url} is a redirect{status} to {location}, and a redirect has no links");
         if let Some(end) = source.ends_at {
             note.push_str(&format!(": `links --from {end}` lists those where it ends"));
+        } else if let Some((hop, error)) = source.stops_at {
+            note.push_str(&format!(": its chain stops at {hop}: {error}"));
         }
         note
     });

@@ -683,27 +683,40 @@ async fn links_from_a_page_show_a_redirect_out_of_the_crawl_by_its_own_status() 
 /// `links --from` a redirect (the `www.` home that moves to the bare domain, an old URL)
 /// has no rows, as a redirect's body is not read for links: the answer says so and names
 /// where its chain ends, whose links the user was after, rather than leave an empty table
-/// that reads as a page linking nowhere.
+/// that reads as a page linking nowhere. Of a chain that loops (`/a` → `/b` → `/a`) it
+/// said only where the first hop leads, as of a chain going on somewhere: it names the
+/// hop the chain stops at and why, the loop a migration audit looks for.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn links_from_a_redirect_say_it_is_one_and_where_it_ends() {
     let (site, harness) = super::urls::crawled_redirects(
-        "<title>Home</title><a href='/old'>Old home</a>".to_owned(),
-        &[("/old", "/")],
+        "<title>Home</title><a href='/old'>Old home</a><a href='/a'>A</a>".to_owned(),
+        &[("/old", "/"), ("/a", "/b"), ("/b", "/a")],
     )
     .await;
     let (old, home) = (site.url(0, "/old"), site.url(0, "/"));
+    let (a, b) = (site.url(0, "/a"), site.url(0, "/b"));
 
-    let (_, answer) = ask(&harness, Format::Csv, &["links", "--from", &old]).await;
-    assert_eq!(answer.rows, 0);
-    assert_eq!(
-        answer.notes,
-        [format!(
-            "{old} is a redirect (301) to {home}, and a redirect has no links: \
-             `links --from {home}` lists those where it ends"
-        )]
-    );
+    for (redirect, note) in [
+        (
+            &old,
+            format!(
+                "{old} is a redirect (301) to {home}, and a redirect has no links: \
+                 `links --from {home}` lists those where it ends"
+            ),
+        ),
+        (
+            &a,
+            format!(
+                "{a} is a redirect (301) to {b}, and a redirect has no links: \
+                 its chain stops at {b}: a redirect loop: back to {a}"
+            ),
+        ),
+    ] {
+        let (_, answer) = ask(&harness, Format::Csv, &["links", "--from", redirect]).await;
+        assert_eq!((answer.rows, answer.notes), (0, vec![note]));
+    }
     let (_, answer) = ask(&harness, Format::Csv, &["links", "--from", &home]).await;
-    assert_eq!((answer.rows, answer.notes), (1, Vec::new()));
+    assert_eq!((answer.rows, answer.notes), (2, Vec::new()));
 }
 
 /// A row of `links --from`: its target, and the status, error and redirect it ends in.
