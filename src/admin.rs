@@ -296,12 +296,8 @@ async fn guard(State(token): State<Option<String>>, request: Request, next: Next
                     (header::WWW_AUTHENTICATE, "Bearer"),
                     (header::CONNECTION, "close"),
                 ];
-                return (
-                    StatusCode::UNAUTHORIZED,
-                    challenge,
-                    "a valid bearer token is required\n",
-                )
-                    .into_response();
+                let refusal = "a valid bearer token is required".to_owned();
+                return (challenge, json_error(StatusCode::UNAUTHORIZED, refusal)).into_response();
             }
         }
         None => {
@@ -310,16 +306,12 @@ async fn guard(State(token): State<Option<String>>, request: Request, next: Next
                     "refused: {why}. Without admin.token the API takes requests from the \
                      programs of this machine (curl, scripts, a browser's address bar), not \
                      from web pages; to reach it from a page or by another name, set \
-                     admin.token and send it as a bearer token\n"
+                     admin.token and send it as a bearer token"
                 );
                 // Closed, as a 401 is: pages of many names rebound to 127.0.0.1 could
                 // otherwise hold the API's places, six a name in a browser.
-                return (
-                    StatusCode::FORBIDDEN,
-                    [(header::CONNECTION, "close")],
-                    refusal,
-                )
-                    .into_response();
+                let refused = json_error(StatusCode::FORBIDDEN, refusal);
+                return ([(header::CONNECTION, "close")], refused).into_response();
             }
         }
     }

@@ -989,6 +989,16 @@ async fn requests_without_the_right_token_get_401() {
         .await
         .expect("answer");
     assert_eq!(wrong.status(), 401);
+    // JSON, as the API's other refusals are, for a script's `jq .error`.
+    let said = wrong.text().await.unwrap_or_default();
+    let said: Value = serde_json::from_str(&said)
+        .unwrap_or_else(|e| panic!("the 401 is not JSON ({e}): {said:?}"));
+    assert!(
+        said["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("bearer token")),
+        "{said}"
+    );
     let right = service
         .client
         .get(format!("{}/stats", service.base))
@@ -1082,7 +1092,10 @@ async fn requests_a_web_page_sends_are_refused_without_a_token() {
             "{what} to {path}: the connection is kept"
         );
         let said = answer.text().await.unwrap_or_default();
-        assert!(said.contains("admin.token"), "{what} to {path}: {said}");
+        let said: Value = serde_json::from_str(&said)
+            .unwrap_or_else(|e| panic!("{what} to {path}: the 403 is not JSON ({e}): {said:?}"));
+        let error = said["error"].as_str().unwrap_or_default();
+        assert!(error.contains("admin.token"), "{what} to {path}: {said}");
     }
     assert_eq!(
         service.stats().await["state"],
@@ -1126,7 +1139,8 @@ async fn the_machines_own_name_is_refused_without_a_token_and_told_why() {
         .await
         .expect("the admin API answers");
     assert_eq!(answer.status(), 403);
-    let said = answer.text().await.unwrap_or_default();
+    let body: Value = answer.json().await.expect("a JSON answer");
+    let said = body["error"].as_str().unwrap_or_default();
     assert!(
         said.contains(&format!("{host:?}"))
             && said.contains("this machine's own name")
