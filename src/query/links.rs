@@ -53,6 +53,9 @@ struct Source {
     /// The hop its chain stops at as a `redirect` error (a loop closing there, one
     /// redirect too many, no `Location`), and the error's message.
     stops_at: Option<(String, String)>,
+    /// Its own `redirect` error, when it has no `location` to go on to (none given, or
+    /// none a URL).
+    leads_nowhere: Option<String>,
 }
 
 /// A target's status is where its redirects end, as a browser would see it; a target
@@ -65,7 +68,9 @@ async fn from_page(
     url: &str,
 ) -> Result<(Statement, Option<String>), QueryError> {
     let mut find = Statement::new(
-        "SELECT p.id, p.status, p.location, e.url, f.url, f.error FROM pages p
+        "SELECT p.id, p.status, p.location, e.url, f.url, f.error,
+                CASE WHEN p.error_kind = 'redirect' THEN p.error END
+         FROM pages p
          LEFT JOIN pages e ON e.url = p.final_url AND e.links_left_out IS NOT NULL
          LEFT JOIN pages f ON f.url = p.final_url AND f.error_kind = 'redirect'
          WHERE p.url = ",
@@ -87,6 +92,7 @@ async fn from_page(
             location: text(2),
             ends_at: text(3),
             stops_at: text(4).zip(text(5)),
+            leads_nowhere: text(6),
         };
         Ok(false)
     })
@@ -96,17 +102,24 @@ async fn from_page(
             url: url.to_owned(),
         });
     };
-    let note = source.location.map(|location| {
-        let status = source.status.map_or(String::new(), |s| format!(" ({s})"));
-        let mut note =
-            format!("{url} is a redirect{status} to {location}, and a redirect has no links");
-        if let Some(end) = source.ends_at {
-            note.push_str(&format!(": `links --from {end}` lists those where it ends"));
-        } else if let Some((hop, error)) = source.stops_at {
-            note.push_str(&format!(": its chain stops at {hop}: {error}"));
+    let status = source.status.map_or(String::new(), |s| format!(" ({s})"));
+    let note = match (source.location, source.leads_nowhere) {
+        (Some(location), _) => {
+            let mut note =
+                format!("{url} is a redirect{status} to {location}, and a redirect has no links");
+            if let Some(end) = source.ends_at {
+                note.push_str(&format!(": `links --from {end}` lists those where it ends"));
+            } else if let Some((hop, error)) = source.stops_at {
+                note.push_str(&format!(": its chain stops at {hop}: {error}"));
+            }
+            Some(note)
         }
-        note
-    });
+        (None, Some(error)) => Some(format!(
+            "{url} is a redirect{status} that leads nowhere ({error}), and a redirect has no \
+             links"
+        )),
+        (None, None) => None,
+    };
     let mut q = Statement::new(
         "SELECT l.target_url, l.anchor_text, l.rel,
                 CASE WHEN e.id IS NOT NULL THEN e.status ELSE t.status END AS status,

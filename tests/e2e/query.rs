@@ -719,6 +719,30 @@ async fn links_from_a_redirect_say_it_is_one_and_where_it_ends() {
     assert_eq!((answer.rows, answer.notes), (2, Vec::new()));
 }
 
+/// A 3xx without a `Location` (its row a `redirect` error) got an empty answer and no
+/// note from `links --from`, which reads as a page linking nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_from_a_redirect_without_a_location_say_it_leads_nowhere() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(&h, "/", Resource::Html("<a href='/moved'>Moved</a>".into()));
+    b.add(&h, "/moved", Resource::Status(301, "moved".into()));
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    let moved = site.url(0, "/moved");
+    let (_, answer) = ask(&harness, Format::Csv, &["links", "--from", &moved]).await;
+    assert_eq!(answer.rows, 0);
+    assert!(
+        answer.notes.len() == 1
+            && answer.notes[0]
+                .starts_with(&format!("{moved} is a redirect (301) that leads nowhere ("))
+            && answer.notes[0].ends_with("), and a redirect has no links"),
+        "{:?}",
+        answer.notes
+    );
+}
+
 /// A row of `links --from`: its target, and the status, error and redirect it ends in.
 fn link_end(r: &serde_json::Map<String, Value>) -> (&str, (Option<i64>, &str, &str)) {
     (
