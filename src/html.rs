@@ -343,8 +343,10 @@ impl Reader<'_> {
             Token::TagToken(tag) => return state.end_tag(&tag, &mut page),
             Token::CharacterTokens(_) if state.templates > 0 => {}
             Token::CharacterTokens(text) => {
-                // Text in the head (not a title's, a script's or a style's) starts the body.
-                if !state.hidden && text.chars().any(|c| !c.is_ascii_whitespace()) {
+                // Text in the head (not a title's, a script's or a style's) starts the body;
+                // once it has started, a page's text is not looked through again for it.
+                if !state.in_body && !state.hidden && text.chars().any(|c| !c.is_ascii_whitespace())
+                {
                     state.in_body = true;
                 }
                 if state.in_title {
@@ -411,7 +413,7 @@ impl ReadState<'_> {
         if !inert {
             self.breaks_text(name, page);
             self.read_start_tag((name, foreign), &attr, page, parses);
-            self.in_body |= foreign || starts_body(name);
+            self.in_body = self.in_body || foreign || starts_body(name);
             // An empty element holds nothing to hide; in SVG a tag ends it as in XML, and
             // so does an `<svg>`'s or `<math>`'s own (`<svg aria-hidden="true"/>`). Asked
             // only inside a link or a label: every start tag of every page comes here.
