@@ -3377,11 +3377,7 @@ async fn a_finished_crawl_run_again_counts_the_pages_the_database_holds() {
     let config = harness.write_config(&harness.test_config_text(&[site.url(0, "/")], ""));
     let first = crawl_at_info(&config).await;
     assert!(first.status.success(), "{}", text(&first.stderr));
-    let rows: i64 = harness
-        .db()
-        .await
-        .scalar("SELECT count(*) FROM pages")
-        .await;
+    let rows = harness.page_count().await;
     assert_eq!(rows, 3);
     let again = crawl_at_info(&config).await;
     let stderr = text(&again.stderr);

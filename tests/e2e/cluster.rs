@@ -1432,10 +1432,8 @@ async fn a_services_stats_during_a_postgresql_outage_say_the_database_is_out_of_
             .send()
             .await
             .unwrap_or_else(|e| panic!("{what} answers while the database is out of reach: {e}"));
-        assert_eq!(answer.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
-        let text = answer.text().await.expect("its body");
-        let body: serde_json::Value = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{what}: the 503 is not JSON ({e}): {text:?}"));
+        let (status, body) = super::service::json_body(answer, what).await;
+        assert_eq!(status, reqwest::StatusCode::SERVICE_UNAVAILABLE);
         let error = body["error"].as_str().unwrap_or_default();
         assert!(
             error.contains("database error") && error.contains(says),
@@ -1454,25 +1452,14 @@ async fn a_services_stats_during_a_postgresql_outage_say_the_database_is_out_of_
 /// the 503 of a pause not saved.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pause_whose_save_waits_on_a_lock_is_answered() {
-    let Some(cluster) = Cluster::start("a_pause_whose_save_waits_on_a_lock_is_answered").await
-    else {
+    let test = "a_pause_whose_save_waits_on_a_lock_is_answered";
+    let Some((cluster, api, client, node)) = a_crawling_service(test).await else {
         return;
     };
-    let mut node = cluster.start_node("service", "serve", super::ADMIN_ANY_PORT);
-    let api = node.admin_url().await;
-    cluster.wait_for_requests(100).await;
     let dba = sqlx::PgPool::connect(&cluster.database)
         .await
         .expect("connect");
-    let mut lock = dba.begin().await.expect("begin");
-    sqlx::query("LOCK TABLE crawl_state IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut *lock)
-        .await
-        .expect("lock crawl_state");
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(90))
-        .build()
-        .expect("an HTTP client");
+    let lock = super::postgres::lock_table(&dba, "crawl_state").await;
     let answer = client
         .post(format!("{api}/pause"))
         .send()
@@ -1522,16 +1509,22 @@ async fn seeds_sent_during_a_postgresql_outage_are_a_503_and_not_stored() {
     assert_eq!(added["added"], 1, "not stored during the outage: {added}");
 }
 
-/// A cluster whose one node is a service (crawling, its API at the address returned),
-/// and a client that waits a minute for an answer, once the PostgreSQL server is stopped.
+/// [`a_crawling_service`], once the PostgreSQL server is stopped.
 async fn a_service_in_an_outage(test: &str) -> Option<(Cluster, String, reqwest::Client, Node)> {
+    let service = a_crawling_service(test).await?;
+    service.0.postgres.stop();
+    Some(service)
+}
+
+/// A cluster whose one node is a service, crawling, its API at the address returned, and
+/// a client that waits a minute and a half for an answer (a hang, not a slow one).
+async fn a_crawling_service(test: &str) -> Option<(Cluster, String, reqwest::Client, Node)> {
     let cluster = Cluster::start(test).await?;
     let mut node = cluster.start_node("service", "serve", super::ADMIN_ANY_PORT);
     let base = node.admin_url().await;
     cluster.wait_for_requests(100).await;
-    cluster.postgres.stop();
     let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
+        .timeout(Duration::from_secs(90))
         .build()
         .expect("an HTTP client");
     Some((cluster, base, client, node))

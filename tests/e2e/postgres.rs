@@ -371,6 +371,22 @@ fn reserved_port() -> (u16, std::fs::File) {
     );
 }
 
+/// A DBA's `LOCK TABLE table IN ACCESS EXCLUSIVE MODE` on `pool`, held until the
+/// transaction returned ends.
+pub(super) async fn lock_table(
+    pool: &sqlx::PgPool,
+    table: &str,
+) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut lock = pool.begin().await.expect("begin");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"
+    )))
+    .execute(&mut *lock)
+    .await
+    .unwrap_or_else(|e| panic!("lock {table}: {e}"));
+    lock
+}
+
 /// A TCP proxy on loopback between a node and the test's PostgreSQL, which can cut the
 /// connections open now as a network does (a firewall dropping packets, a failover behind
 /// a virtual IP): no byte goes through them any more, either way, yet neither socket is

@@ -1560,11 +1560,7 @@ async fn a_step_waiting_on_a_dbas_lock_is_not_said_as_a_lost_connection() {
     let dba = sqlx::PgPool::connect(&held.database)
         .await
         .expect("connect");
-    let mut lock = dba.begin().await.expect("begin");
-    sqlx::query("LOCK TABLE frontier IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut *lock)
-        .await
-        .expect("lock the frontier");
+    let lock = super::postgres::lock_table(&dba, "frontier").await;
     // The home page and its links, to be stored behind the lock.
     held.gate.send(true).expect("open the gate");
     let deadline = Instant::now() + Duration::from_secs(180);

@@ -67,11 +67,7 @@ async fn a_roles_lock_timeout_does_not_stop_a_crawl_at_a_held_lock() {
         .await
         .expect("set the role's lock_timeout");
     let crawl = as_superuser(&database).await;
-    let mut dba = crawl.begin().await.expect("begin");
-    sqlx::query("LOCK TABLE frontier IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut *dba)
-        .await
-        .expect("lock the frontier");
+    let dba = super::postgres::lock_table(&crawl, "frontier").await;
     let run = tokio::task::spawn_blocking(move || run_to_the_end("crawl", &config));
     // Held until the crawl waits for it, or stopped.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);

@@ -988,11 +988,9 @@ async fn requests_without_the_right_token_get_401() {
         .send()
         .await
         .expect("answer");
-    assert_eq!(wrong.status(), 401);
     // JSON, as the API's other refusals are, for a script's `jq .error`.
-    let said = wrong.text().await.unwrap_or_default();
-    let said: Value = serde_json::from_str(&said)
-        .unwrap_or_else(|e| panic!("the 401 is not JSON ({e}): {said:?}"));
+    let (status, said) = json_body(wrong, "a wrong token").await;
+    assert_eq!(status, 401);
     assert!(
         said["error"]
             .as_str()
@@ -1091,9 +1089,7 @@ async fn requests_a_web_page_sends_are_refused_without_a_token() {
             Some(&b"close"[..]),
             "{what} to {path}: the connection is kept"
         );
-        let said = answer.text().await.unwrap_or_default();
-        let said: Value = serde_json::from_str(&said)
-            .unwrap_or_else(|e| panic!("{what} to {path}: the 403 is not JSON ({e}): {said:?}"));
+        let (_, said) = json_body(answer, &format!("{what} to {path}")).await;
         let error = said["error"].as_str().unwrap_or_default();
         assert!(error.contains("admin.token"), "{what} to {path}: {said}");
     }
@@ -1205,14 +1201,7 @@ async fn a_paused_service_leases_no_revisits_as_they_fall_due() {
         let config = format!("[recrawl]\ninterval_s = 3\n{limit}");
         let service = Service::start(&harness, &[site.url(0, "/")], &config);
         service.wait_ready().await;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while harness.page_count().await < 3 {
-            assert!(
-                Instant::now() < deadline,
-                "the service never stored the site"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        service.wait_pages(3).await;
         let paused = service.post("/pause", Value::Null).await;
         assert!(
             paused.status().is_success(),
@@ -1268,6 +1257,19 @@ async fn a_paused_service_leases_no_revisits_as_they_fall_due() {
     }
 }
 
+/// `answer`'s status and its body as JSON, failing (`what` said) on a body that is none:
+/// every answer of the API a script reads, refusals too, is JSON.
+pub(super) async fn json_body(
+    answer: reqwest::Response,
+    what: &str,
+) -> (reqwest::StatusCode, Value) {
+    let status = answer.status();
+    let text = answer.text().await.unwrap_or_default();
+    let body = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{what}: {status} is not JSON ({e}): {text:?}"));
+    (status, body)
+}
+
 /// Waits until `/1` on the first of [`two_hosts`] has been asked for twice, failing with
 /// `never` after 30 s.
 async fn wait_for_a_revisit(site: &TestSite, never: &str) {
@@ -1314,9 +1316,8 @@ async fn the_admin_api_says_the_service_is_starting_while_its_database_is_brough
     let text = answer.text().await.unwrap_or_default();
     // `/stats` says so in JSON, as its other answers are: a script polling it for the
     // service's state got text its `jq` could not read.
-    let stats = service.get("/stats").await;
-    let stats_status = stats.status();
-    let stats_text = stats.text().await.unwrap_or_default();
+    let (stats_status, stats) =
+        json_body(service.get("/stats").await, "/stats while starting").await;
     // Every request, whatever its method, as README says.
     let posted = service.post("/healthz", Value::Null).await.status();
     sqlx::raw_sql("ROLLBACK")
@@ -1326,9 +1327,7 @@ async fn the_admin_api_says_the_service_is_starting_while_its_database_is_brough
     earlier.close().await.expect("close the database");
     assert_eq!(status, reqwest::StatusCode::SERVICE_UNAVAILABLE, "{text}");
     assert!(text.starts_with("starting"), "{text}");
-    assert_eq!(stats_status, 503, "{stats_text}");
-    let stats: Value = serde_json::from_str(&stats_text)
-        .unwrap_or_else(|e| panic!("/stats while starting is not JSON ({e}): {stats_text:?}"));
+    assert_eq!(stats_status, 503, "{stats}");
     let error = stats["error"].as_str().unwrap_or_default();
     assert!(error.starts_with("starting"), "{stats}");
     assert_eq!(posted, reqwest::StatusCode::SERVICE_UNAVAILABLE);
@@ -1826,11 +1825,8 @@ async fn a_malformed_seeds_request_gets_a_json_error() {
             .send()
             .await
             .expect("the admin API answers");
-        let status = answer.status();
+        let (status, error) = json_body(answer, body).await;
         assert!(status.is_client_error(), "{body}: {status}");
-        let text = answer.text().await.expect("a body");
-        let error: Value = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{body}: {status} is not JSON ({e}): {text}"));
         let message = error["error"].as_str().unwrap_or_default();
         assert!(message.contains("a JSON list of URLs"), "{body}: {error}");
         if content_type != json {
@@ -3696,9 +3692,7 @@ async fn a_wrong_path_or_method_gets_a_json_error_naming_the_endpoints() {
             .get("allow")
             .map(|v| v.to_str().unwrap_or_default());
         assert_eq!(allowed, allow, "{method} {path}");
-        let text = answer.text().await.expect("a body");
-        let body: Value = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{method} {path}: {status} is not JSON ({e}): {text:?}"));
+        let (_, body) = json_body(answer, &format!("{method} {path}")).await;
         let error = body["error"].as_str().unwrap_or_default();
         assert!(
             error.contains(path) && error.contains("GET /stats") && error.contains("POST /seeds"),

@@ -943,14 +943,7 @@ async fn a_database_holding_a_seeds_credentials_in_its_urls_is_not_crawled_again
         .map(|hit| hit.path)
         .collect();
     assert_eq!(again, Vec::<String>::new(), "pages fetched again: {said}");
-    assert_eq!(
-        harness
-            .db()
-            .await
-            .scalar("SELECT count(*) FROM pages")
-            .await,
-        3
-    );
+    assert_eq!(harness.page_count().await, 3);
     assert!(
         said.contains(&format!(
             "seeds[0] ({}) is stored with its user name and password",
