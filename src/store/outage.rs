@@ -235,13 +235,12 @@ impl Drop for Outage {
 /// [`CONNECT_TIMEOUT`] for a connection, a [`brief`] step's [`ANSWER_WITHIN`] for an
 /// answer; none that is known for a connection that broke.
 fn waited_before_failing(error: &Error) -> Duration {
-    match error {
-        Error::Database {
-            source: sqlx::Error::PoolTimedOut,
-            ..
-        } => CONNECT_TIMEOUT,
-        _ if is_unanswered(error) => ANSWER_WITHIN,
-        _ => Duration::ZERO,
+    if error.is_pool_timeout() {
+        CONNECT_TIMEOUT
+    } else if is_unanswered(error) {
+        ANSWER_WITHIN
+    } else {
+        Duration::ZERO
     }
 }
 
