@@ -283,6 +283,8 @@ impl Error {
                     | Self::DatabaseDirectory { .. }
                     | Self::SchemaRefused { .. }
                     | Self::LockDatabase { .. }
+                    | Self::Migrate(_)
+                    | Self::HttpClient(_)
                     | Self::NodeScopeDiffers { .. }
                     | Self::NodeUrlSpellingDiffers { .. }
                     | Self::NodeBudgetDiffers { .. }
