@@ -3,7 +3,7 @@
 //! (SQLite's `LIKE` and PostgreSQL's `ILIKE` under the "C" collation fold ASCII letters
 //! only, and neither normalizes), so titles are compared here as their rows stream by.
 
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
 
 /// The text `--title` looks for, folded once.
 pub struct TitleMatch(String);
@@ -48,7 +48,11 @@ fn fold(text: &str) -> String {
             c => folded.push(c),
         }
     }
-    folded.nfc().collect()
+    // Most titles come out of lower-casing composed: checked, not copied again.
+    match is_nfc_quick(folded.chars()) {
+        IsNormalized::Yes => folded,
+        _ => folded.nfc().collect(),
+    }
 }
 
 #[cfg(test)]
