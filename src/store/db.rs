@@ -1220,17 +1220,21 @@ where
                 })
                 .collect();
             if !taken.is_empty() {
-                let spent = self.requeue_taken(&taken, max_pages_per_host).await?;
+                let spent = self
+                    .requeue_taken(which, &taken, max_pages_per_host)
+                    .await?;
                 queued += spent.new - spent.unqueued.trapped;
                 trapped += spent.unqueued.trapped;
             }
         }
     }
 
-    /// Queues again the rows of `taken` (by id) still failed, in a transaction, within
-    /// their hosts' budgets; returns how many it took, and how many of those are trapped.
+    /// Queues again the rows of `taken` (by id, `which` rows) still failed, in a
+    /// transaction, within their hosts' budgets; returns how many it took, and how many of
+    /// those are trapped.
     async fn requeue_taken(
         &self,
+        which: Cut,
         taken: &BTreeMap<i64, Discovered>,
         max_pages_per_host: u64,
     ) -> Result<Added, Error> {
@@ -1248,13 +1252,15 @@ where
             .await
             .doing("queuing URLs left out")?;
         // A trap row's page goes; a row left out has none.
-        execute_on_list(
-            &mut tx,
-            "DELETE FROM pages WHERE id IN ",
-            &requeued,
-            "queuing URLs left out",
-        )
-        .await?;
+        if let Cut::ByShape = which {
+            execute_on_list(
+                &mut tx,
+                "DELETE FROM pages WHERE id IN ",
+                &requeued,
+                "queuing URLs left out",
+            )
+            .await?;
+        }
         let rows = requeued
             .iter()
             .filter_map(|id| taken.get(id).map(|found| (*id, found)))
