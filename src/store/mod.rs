@@ -321,11 +321,7 @@ pub fn newest_schemas() -> [(&'static str, i64); 2] {
 /// The backend of the database `database` names, and the last of its migrations this
 /// build knows: one migrated past it was written by a newer pipecrawl.
 pub(crate) fn newest_schema(database: &str) -> (&'static str, i64) {
-    if is_postgres(database) {
-        (Postgres::NAME, newest_migration::<Postgres>())
-    } else {
-        (Sqlite::NAME, newest_migration::<Sqlite>())
-    }
+    newest_schemas()[usize::from(is_postgres(database))]
 }
 
 /// A `crawl_state` value that changes when `settings` (a config's part, as `Debug` spells
