@@ -13,7 +13,9 @@ use crate::config::TrapsConfig;
 use crate::urlnorm;
 
 /// The `[traps]` keys that cut URLs, each named in the `error` of the trap rows it made
-/// (`… traps.max_path_depth = 32 …`), by which `query stats` counts them.
+/// (`… traps.max_path_depth = 32 …`), by which `query stats` counts them. The first four
+/// are [`SHAPE_RULES`], whose values [`Traps::shape_fingerprint`] hashes: a shape rule
+/// goes among them, and into the hash.
 pub const RULES: [&str; 8] = [
     "max_url_length",
     "max_path_depth",
