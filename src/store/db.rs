@@ -3088,24 +3088,26 @@ where
     /// are queued.
     pub async fn requeue_refused_addresses(&self) -> Result<u64, Error> {
         let doing = "queueing URLs whose address was refused again";
+        // Two statements over the rows, as `requeue_failures`' one: no budget to spend,
+        // so no id needs to come back to this process.
         let mut tx = self.pool.begin().await.doing(doing)?;
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT f.id FROM frontier f JOIN pages p ON p.id = f.id
-             WHERE f.state = 'failed' AND p.error_kind = 'address_refused'",
+        let queued = sqlx::query(
+            "UPDATE frontier SET state = 'queued', attempts = 0, not_before = 0
+             WHERE state = 'failed'
+               AND id IN (SELECT id FROM pages WHERE error_kind = 'address_refused')",
         )
-        .fetch_all(&mut *tx)
+        .execute(&mut *tx)
         .await
         .doing(doing)?;
-        Self::requeue_rows(&mut tx, &ids, doing).await?;
-        execute_on_list(
-            &mut tx,
-            "UPDATE frontier SET attempts = 0, not_before = 0 WHERE id IN ",
-            &ids,
-            doing,
+        sqlx::query(
+            "DELETE FROM pages WHERE error_kind = 'address_refused'
+               AND id IN (SELECT id FROM frontier WHERE state = 'queued')",
         )
-        .await?;
+        .execute(&mut *tx)
+        .await
+        .doing(doing)?;
         tx.commit().await.doing(doing)?;
-        Ok(u64::try_from(ids.len()).unwrap_or(u64::MAX))
+        Ok(DB::rows_affected(&queued))
     }
 
     /// Queues again the URLs earlier runs stored as disallowed by robots.txt (`robots`
