@@ -895,10 +895,10 @@ impl Dispatcher {
             } else if self.refill.is_none()
                 && self.wants_more(rows)
                 && stale
-                && !(rows == LeaseRows::Revisits && self.progress.paused())
+                && !(rows.of_stored_pages() && self.progress.paused())
             {
-                // (Not while paused at the page limit, where the window takes only
-                // revisits: they wait in the queue then, as `revisits_due`'s do.)
+                // (Not while paused at the page limit, where the window takes only stored
+                // pages' rows: they wait in the queue then, as `revisits_due`'s do.)
                 let room = self.window - self.in_window(rows);
                 let want = match left {
                     Some(left) if left > 0 => room.min(usize::try_from(left).unwrap_or(usize::MAX)),

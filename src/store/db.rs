@@ -449,6 +449,12 @@ impl LeaseRows {
     /// The order a lease takes these rows in: revisits longest overdue first (their
     /// `recrawl_at`, kept while queued), so that revisits due faster than the crawl can
     /// make them fall behind evenly; the rest best first.
+    /// Whether these are rows of pages stored already, as a crawl at its page limit
+    /// leases: revisits, and a `--retry-failed` run's URLs with them.
+    pub fn of_stored_pages(self) -> bool {
+        matches!(self, Self::Revisits | Self::Stored)
+    }
+
     pub(super) fn order(self) -> &'static str {
         match self {
             Self::Revisits => "recrawl_at, priority DESC, id",
