@@ -18,19 +18,20 @@ use crate::urlnorm;
 /// The seeds of `config` with a user name and password whose frontier row writes them,
 /// each named in a warning: they are queued already, as they were first written.
 pub async fn stored_with_them(store: &Store, config: &Config) -> Result<HashSet<Url>, Error> {
-    let written: Vec<&str> = config
+    let with_them: Vec<(usize, &Url)> = config
         .seeds
         .iter()
-        .filter(|seed| urlnorm::has_userinfo(seed))
-        .map(Url::as_str)
+        .enumerate()
+        .filter(|(_, seed)| urlnorm::has_userinfo(seed))
         .collect();
-    if written.is_empty() {
+    if with_them.is_empty() {
         return Ok(HashSet::new());
     }
+    let written: Vec<&str> = with_them.iter().map(|(_, seed)| seed.as_str()).collect();
     let known: HashSet<String> = store.known_urls(&written).await?.into_iter().collect();
     let mut stored = HashSet::new();
     let mut found = Vec::new();
-    for (i, seed) in config.seeds.iter().enumerate() {
+    for (i, seed) in with_them {
         if known.contains(seed.as_str()) && stored.insert(seed.clone()) {
             found.push(i);
         }
