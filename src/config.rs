@@ -45,6 +45,13 @@ pub enum ConfigError {
     },
 }
 
+/// The file a relative `path` names, for [`looked_in`]; None for an absolute one.
+pub(crate) fn looked_at(path: &Path) -> Option<PathBuf> {
+    path.is_relative()
+        .then(|| std::path::absolute(path).ok())
+        .flatten()
+}
+
 /// Where a relative path was looked for, said after the error of a file not found there
 /// (`also` adds to why): typed in another directory than the one meant, it names another
 /// file.
@@ -812,10 +819,7 @@ impl Config {
     fn load_with(path: &Path, seeds_file: SeedsFile) -> Result<Self, ConfigError> {
         let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
-            looked_at: path
-                .is_relative()
-                .then(|| std::path::absolute(path).ok())
-                .flatten(),
+            looked_at: looked_at(path),
             source,
         })?;
         let origin = path.display().to_string();

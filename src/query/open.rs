@@ -249,11 +249,7 @@ async fn open_sqlite(
         return Err(QueryError::InMemory { database: name });
     }
     if !path.exists() {
-        let looked_at = path
-            .is_relative()
-            .then(std::env::current_dir)
-            .and_then(Result::ok)
-            .map(|dir| dir.join(&path));
+        let looked_at = crate::config::looked_at(&path);
         return Err(QueryError::Missing {
             database: name,
             looked_at,
