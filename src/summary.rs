@@ -400,7 +400,13 @@ impl fmt::Display for Summary {
             let errors: Vec<String> = t.errors.iter().map(|(k, n)| format!("{k} {n}")).collect();
             writeln!(f, "errors by kind: {}", errors.join(", "))?;
         }
-        write!(f, "{}", self.stages)
+        // The shares of a run that stored nothing (one run again over a finished crawl,
+        // or at its page limit) are of workers with nothing to do: noise beside the log's
+        // "nothing left to crawl".
+        if t.pages > 0 || self.ended == EndReason::Interrupted {
+            write!(f, "{}", self.stages)?;
+        }
+        Ok(())
     }
 }
 
