@@ -541,7 +541,21 @@ async fn run_stages(
             )
             .await?;
             leases.keep_renewed(&done);
-            tracing::info!(node = %config.cluster.node_id, "crawling with the other nodes on this database");
+            // Said as it is: a node alone was told it crawled "with the other nodes".
+            let node = &config.cluster.node_id;
+            match leases.others_alive().await? {
+                0 => tracing::info!(
+                    %node,
+                    "crawling alone on this database for now: nodes that join it take a share \
+                     of its hosts"
+                ),
+                others => tracing::info!(
+                    %node,
+                    others,
+                    "crawling with {} on this database",
+                    Count(others.unsigned_abs(), "other node")
+                ),
+            }
             Some(leases)
         }
         None => None,

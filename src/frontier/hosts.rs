@@ -118,6 +118,12 @@ impl HostLeases {
         Ok(leases)
     }
 
+    /// How many other nodes crawl on this database now.
+    pub async fn others_alive(&self) -> Result<i64, Error> {
+        let i = &self.inner;
+        i.cluster.others_alive(&i.node, i.ttl).await
+    }
+
     /// How long the dispatcher may go without calling [`Self::rebalance`].
     pub fn rebalance_every(&self) -> Duration {
         REBALANCE_EVERY.min(self.inner.ttl / 3)

@@ -391,6 +391,21 @@ impl Cluster {
         })
     }
 
+    /// How many nodes but `node` have a heartbeat within `ttl`, paused ones included:
+    /// the others crawling on this database.
+    pub async fn others_alive(&self, node: &str, ttl: Duration) -> Result<i64, Error> {
+        outlasting!(brief async {
+            sqlx::query_scalar(concat!(
+                "SELECT count(*) FROM nodes WHERE id <> $1 AND heartbeat >= ", server_ms!(), " - $2",
+            ))
+            .bind(node)
+            .bind(ms(ttl))
+            .fetch_one(&self.pool)
+            .await
+            .doing("counting the other live nodes")
+        })
+    }
+
     /// Extends `node`'s leases of frontier rows and hosts to `ttl` from now; returns the hosts
     /// it still owns (one whose lease ran out and went to another node is not among them).
     ///

@@ -383,6 +383,17 @@ impl Node {
         assert!(sent.success(), "kill -{name} of node {}", self.name);
     }
 
+    /// The node's log says `said`.
+    fn assert_said(&self, said: &str) {
+        let log = std::fs::read_to_string(&self.log).expect("read the node's log");
+        assert!(
+            log.contains(said),
+            "node {} never said {said:?}; its log:\n{}",
+            self.name,
+            tail(&self.log)
+        );
+    }
+
     fn kill_9(&mut self) {
         self.child.kill().expect("kill -9 a node");
         self.child.wait().expect("reap a node");
@@ -448,8 +459,10 @@ async fn a_killed_node_loses_nothing_and_the_others_finish_its_work() {
     assert!(again.len() == 3, "{again:?}");
 
     // A node started after it finds the killed node's run with no end, and says it is
-    // over: its node has no heartbeat.
-    cluster.node("d").finishes(Duration::from_secs(60)).await;
+    // over: its node has no heartbeat. Nor is it counted a node crawling beside it.
+    let mut alone = cluster.node("d");
+    alone.finishes(Duration::from_secs(60)).await;
+    alone.assert_said("crawling alone on this database for now");
     let runs: Vec<(String, Option<String>, bool)> =
         sqlx::query_as("SELECT node_id, ended, ended_at IS NULL FROM runs ORDER BY node_id")
             .fetch_all(&cluster.pool().await)
@@ -482,6 +495,7 @@ async fn a_node_joining_mid_crawl_takes_a_share_of_the_work() {
     for node in &mut nodes {
         node.finishes(Duration::from_secs(60)).await;
     }
+    nodes[2].assert_said("crawling with 2 other nodes on this database");
     cluster.assert_complete().await;
     let twice = cluster.requested_twice();
     assert!(twice.is_empty(), "requested more than once: {twice:?}");
