@@ -1244,7 +1244,8 @@ fn accepted_fields(header: &str) -> Vec<String> {
 }
 
 /// The least value `key` takes, as its check says it on a 0: a key that takes none
-/// (`fetch.workers`) was said to take "a whole number, 0 or more", and then refused the 0.
+/// (`fetch.workers`, `retry.max_attempts`) was said to take "a whole number, 0 or more"
+/// ("from 0 to …"), and then refused the 0.
 /// 0 for a key of a list of rules (`[[politeness.host]]`): a rule's check needs the rule
 /// around it, so its keys are not probed alone.
 fn least_of(key: &str) -> u64 {
@@ -1271,7 +1272,7 @@ fn least_of(key: &str) -> u64 {
 fn what_it_takes(key: &str, expected: &str) -> String {
     match expected {
         // TOML's integers stop at i64's bounds, so only u32's upper one can be passed.
-        "u32" => format!("a whole number from 0 to {}", u32::MAX),
+        "u32" => format!("a whole number from {} to {}", least_of(key), u32::MAX),
         "u64" | "usize" => format!("a whole number, {} or more", least_of(key)),
         "i64" => "a whole number".to_owned(),
         "a boolean" => "true or false".to_owned(),
@@ -3150,6 +3151,7 @@ mod tests {
             ("[scope]\nmax_depth = -1", "`scope.max_depth` must be a whole number from 0 to 4294967295 (got -1"),
             ("[fetch]\nmax_body_bytes = -1", "`fetch.max_body_bytes` must be a whole number, 1024 or more (got -1"),
             ("[fetch]\nworkers = '4'", "`fetch.workers` must be a whole number, 1 or more (got the string \"4\")"),
+            ("[retry]\nmax_attempts = '3'", "`retry.max_attempts` must be a whole number from 1 to 4294967295 (got the string \"3\")"),
             ("scope = 3", "`scope` must be a table, `[scope]` (got 3)"),
             ("[fetch]\ncookies = 'yes'", "`fetch.cookies` must be true or false (got the string \"yes\")"),
             ("[scope]\nhosts = 'example.com'", "`scope.hosts` must be a list, `[…]` (got the string \"example.com\")"),
