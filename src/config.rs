@@ -1088,15 +1088,34 @@ fn in_config_terms(key: &str, message: &str, value: Option<&str>) -> String {
                 None => format!("`[{table}]`"),
             },
         };
-        return format!(
-            "`{key}` is not a key of {table}, which takes {known}{}",
-            where_it_belongs(name, &table)
-        );
+        let belongs = where_it_belongs(name, &table);
+        // A key of another table is said so after; else the nearest of this one, first,
+        // as a table's keys run to thirty.
+        let nearest = Some(nearest_key(name, known))
+            .filter(|_| belongs.is_empty())
+            .flatten()
+            .map(|near| format!(" (did you mean `{near}`?)"))
+            .unwrap_or_default();
+        return format!("`{key}` is not a key of {table}{nearest}, which takes {known}{belongs}");
     }
     if let Some(name) = missing_field(message) {
         return format!("`{}` is missing: it has no default", key_of(key, name));
     }
     message.to_owned()
+}
+
+/// The key of `known` (serde's list: `` `a`, `b` ``) nearest to `name`, if one is near
+/// enough to be a misspelling of it: Jaro–Winkler similarity, as clap weighs a misspelt
+/// flag, at 0.8 or more.
+fn nearest_key<'k>(name: &str, known: &'k str) -> Option<&'k str> {
+    known
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|key| (strsim::jaro_winkler(name, key), key))
+        .filter(|(near, _)| *near >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, key)| key)
 }
 
 /// How `key`, a limit, says "no limit", told of a -1 given it, or a 0 where the key's least
@@ -3058,12 +3077,35 @@ mod tests {
             "5 problem(s)",
             "line 2: `max_depth` is not a key of the top level",
             "`max_depth` is a key of `[scope]`",
-            "line 4: `fetch.workerz` is not a key of `[fetch]`, which takes",
+            "line 4: `fetch.workerz` is not a key of `[fetch]` (did you mean `workers`?), which takes",
             "line 5: `fetch.timeout_ms` must be at least",
             "line 6: `fetch.workers` must be a whole number",
             "line 9: `politeness.host[0].delya_ms` is not a key of `[[politeness.host]]`",
         ] {
             assert!(message.contains(said), "{said:?} in {message}");
+        }
+    }
+
+    /// A misspelt key was answered with every key of its table (over thirty in `[fetch]`)
+    /// and left the reader to find the one meant; the nearest is named first, when one
+    /// is near, and none is made up for a key like no other.
+    #[test]
+    fn a_misspelt_key_is_answered_with_the_nearest_one() {
+        let cases = [
+            ("[fetch]\nworkerz = 3", Some("`fetch.workerz` is not a key of `[fetch]` (did you mean `workers`?), which takes")),
+            ("[politeness]\ndelay = 100", Some("`politeness.delay` is not a key of `[politeness]` (did you mean `delay_ms`?)")),
+            ("seed = 'https://example.com/'", Some("`seed` is not a key of the top level (did you mean `seeds`?)")),
+            ("[[politeness.host]]\npattern = 'a.com'\ndelya_ms = 5", Some("(did you mean `delay_ms`?)")),
+            ("[fetch]\nquantum_flux = 1", None),
+            ("max_depth = 3", None),
+        ];
+        for (section, said) in cases {
+            let text = format!("seeds = ['https://example.com/']\n{section}\n");
+            let message = Config::from_toml(&text, "t.toml").unwrap_err().to_string();
+            match said {
+                Some(said) => assert!(message.contains(said), "{section}: {message}"),
+                None => assert!(!message.contains("did you mean"), "{section}: {message}"),
+            }
         }
     }
 
@@ -3160,7 +3202,7 @@ mod tests {
             ("[fetch]\ntimeout_ms = 10:30:00", "`fetch.timeout_ms` must be a whole number, 1 or more (got the time 10:30:00)"),
             ("[[frontier.boost]]\npattern = '/a/'\nboost = 1.5", "`frontier.boost[0].boost` must be a whole number (got 1.5)"),
             ("[fetch]\nheaders = { From = 7 }", "`fetch.headers.From` must be a string in quotes (got 7)"),
-            ("[politeness]\ndelay = 100", "`politeness.delay` is not a key of `[politeness]`, which takes `per_host_concurrency`"),
+            ("[politeness]\ndelay = 100", "`politeness.delay` is not a key of `[politeness]` (did you mean `delay_ms`?), which takes `per_host_concurrency`"),
             ("[[recrawl.rule]]\npattern = '/a/'", "`recrawl.rule[0].interval_s` is missing"),
         ];
         for (section, said) in cases {
