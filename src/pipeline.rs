@@ -414,7 +414,7 @@ async fn run_stages(
             .await?;
     // A service's database is queried while it runs; a one-off crawl's once it is done.
     let deferred = if service.is_some() {
-        store.build_derived().await?;
+        store.catch_up_derived().await?;
         false
     } else {
         store.defer_derived().await?

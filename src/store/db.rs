@@ -680,6 +680,10 @@ where
             .await?;
         }
         if !large {
+            // This run's writer keeps the counts from here on, so they are made exact
+            // first (a killed crawl left them behind), the index they are counted through
+            // with them. A run deferring them again counts them once, at its end.
+            self.catch_up_derived().await?;
             return Ok(false);
         }
         for index in deferred {
@@ -698,10 +702,11 @@ where
     /// Builds the deferred indexes that are missing and the link counts if they are
     /// behind (after a crawl, or one that was killed). The counts come after the index:
     /// counting in-links reads `links` in target order from it. One a budget pass killed
-    /// midway left ([`Db::with_host_index`]) goes: every insert would keep it.
-    pub async fn build_derived(&self) -> Result<(), Error> {
+    /// midway left ([`Db::with_host_index`]) goes: every insert would keep it. Returns
+    /// whether the counts were behind.
+    pub async fn build_derived(&self) -> Result<bool, Error> {
         if DB::DEFERRED_INDEXES.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         self.drop_host_indexes([CUT_BY_HOST.0, QUEUED_BY_HOST.0])
             .await?;
@@ -712,7 +717,15 @@ where
                     .map(|index| (index.name, index.on)),
             )
             .await?;
-        link_counts::rebuild_if_behind::<DB>(&mut conn).await?;
+        link_counts::rebuild_if_behind::<DB>(&mut conn).await
+    }
+
+    /// [`Db::build_derived`] before a run that keeps the link counts, which a run that
+    /// stopped abruptly left behind.
+    pub async fn catch_up_derived(&self) -> Result<(), Error> {
+        if self.build_derived().await? {
+            tracing::info!("the last run stopped abruptly: in-link and anchor counts rebuilt");
+        }
         Ok(())
     }
 

@@ -778,12 +778,10 @@ impl Store {
         } else {
             None
         };
+        // Counts a crash left behind are rebuilt once the run knows whether it keeps them
+        // ([`Store::defer_derived`], [`Store::build_derived`]): a crawl leaving them to its
+        // end counted them twice.
         migrate(&pool, database).await?;
-        if link_counts::rebuild_if_behind::<Sqlite>(&mut *pool.acquire().await.map_err(failed)?)
-            .await?
-        {
-            tracing::info!("the last run stopped abruptly: in-link and anchor counts rebuilt");
-        }
         let checkpoints = Checkpoints::start(&options).await.map_err(failed)?;
         // Questions over the whole frontier (/stats groups it by host) build temporary
         // b-trees and sorts as large as their answers before the LIMIT: in a file, they
@@ -882,10 +880,14 @@ impl Store {
         on_backend!(self, db => db.defer_derived().await)
     }
 
-    /// Builds what [`Store::defer_derived`] left out: at a crawl's end, and when a
-    /// service starts (a crawl killed before its end left it out).
+    /// Builds what [`Store::defer_derived`] left out, at a crawl's end.
     pub async fn build_derived(&self) -> Result<(), Error> {
-        on_backend!(self, db => db.build_derived().await)
+        on_backend!(self, db => db.build_derived().await.map(drop))
+    }
+
+    /// Builds what a crawl killed before its end left out, as a service starts.
+    pub async fn catch_up_derived(&self) -> Result<(), Error> {
+        on_backend!(self, db => db.catch_up_derived().await)
     }
 
     /// URLs waiting to be fetched (retries included), those staged
@@ -1630,6 +1632,66 @@ mod tests {
             .expect("count the anchors");
         assert_eq!(anchors, 100_000);
         assert!(grew < 40 * 1024, "the rebuild took {grew} KiB more");
+    }
+
+    /// A crawl killed with its link counts left to its end was counted at the next run's
+    /// opening (a sort as large as `links`, the index it reads them through dropped), and
+    /// counted again at its end when that run left them to it too. They wait for the run's
+    /// choice: left to the end of one that defers them again, counted before a writer
+    /// that keeps them goes on from them.
+    #[tokio::test]
+    async fn counts_a_killed_crawl_left_behind_wait_for_the_next_runs_choice() {
+        let (dir, store, db) = sqlite_store().await;
+        sqlx::raw_sql(
+            "INSERT INTO frontier (id, url, host, depth, priority, state)
+                 VALUES (1, 'http://h/', 'h', 0, 0, 'done'),
+                        (2, 'http://h/a', 'h', 1, 0, 'queued');
+             INSERT INTO pages (id, url, depth, fetched_at, changed_at)
+                 VALUES (1, 'http://h/', 0, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');
+             INSERT INTO links (source_id, target_url, anchor_text)
+                 VALUES (1, 'http://h/a', 'A'), (1, 'http://h/a', 'A again');
+             UPDATE writer_state SET value = 2 WHERE key = 'link_counts_behind';",
+        )
+        .execute(&db.pool)
+        .await
+        .expect("leave a killed crawl's rows");
+        store.close().await.expect("close the store");
+        let path = dir.path().join("crawl.db").display().to_string();
+        let state = |db: Db<Sqlite>| async move {
+            let behind: i64 = sqlx::query_scalar(
+                "SELECT value FROM writer_state WHERE key = 'link_counts_behind'",
+            )
+            .fetch_one(&db.pool)
+            .await
+            .expect("read the counts' state");
+            let anchors: i64 = sqlx::query_scalar("SELECT count(*) FROM anchors")
+                .fetch_one(&db.pool)
+                .await
+                .expect("count the anchors");
+            (behind, anchors)
+        };
+        let sqlite = |store: &Store| match &store.0 {
+            Backed::Sqlite(db) => db.clone(),
+            Backed::Postgres(_) => panic!("a SQLite store"),
+        };
+
+        let again = Store::open(&path).await.expect("open it again");
+        assert_eq!(state(sqlite(&again)).await, (2, 0), "counted as it opened");
+        assert!(again.defer_derived().await.expect("size the crawl ahead"));
+        assert_eq!(state(sqlite(&again)).await, (2, 0), "left to the end");
+        again.close().await.expect("close the store");
+
+        let last = Store::open(&path).await.expect("open it again");
+        sqlx::query("UPDATE frontier SET state = 'done' WHERE id = 2")
+            .execute(&sqlite(&last).pool)
+            .await
+            .expect("nothing ahead");
+        assert!(!last.defer_derived().await.expect("size the crawl ahead"));
+        assert_eq!(
+            state(sqlite(&last)).await,
+            (0, 2),
+            "counted for the writer to keep"
+        );
     }
 
     /// SQLite's plan for `sql`, its four parameters bound, one line per step.
