@@ -792,6 +792,26 @@ async fn pages_filters_select_what_the_site_has() {
         urls(&failed),
         crawled(&|_, node| matches!(node, Node::Status(_)))
     );
+    // Redirects asked for show where they go: a site migration's audit lists them.
+    let redirects = rows(&harness, &["pages", "--status", "3xx", "--limit", "0"]).await;
+    let said: BTreeSet<(String, String)> = redirects
+        .iter()
+        .map(|r| (text(r, "url").to_owned(), text(r, "location").to_owned()))
+        .collect();
+    let model_redirects: BTreeSet<(String, String)> = reachable
+        .keys()
+        .filter_map(|url| match &model.nodes[url] {
+            Node::Redirect(to) => Some((url.clone(), to.clone())),
+            _ => None,
+        })
+        .collect();
+    assert!(!model_redirects.is_empty());
+    assert_eq!(said, model_redirects);
+    // Not asked for, no such column: the usual ones stay as scripts read them.
+    assert!(
+        !failed.iter().any(|r| r.contains_key("location")),
+        "{failed:?}"
+    );
 
     let host = harness_host(&model, 2);
     let pdfs = rows(
