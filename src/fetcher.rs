@@ -666,7 +666,7 @@ impl FetchWorker {
         turn.answered(limits.delay);
         match answer {
             Ok(response) => {
-                retry_after = retry::retry_after(response.headers());
+                retry_after = retry::retry_after(response.status().as_u16(), response.headers());
                 self.read_response(response, &mut out).await;
             }
             Err(error) => out.error = Some(error),

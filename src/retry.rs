@@ -131,17 +131,48 @@ pub fn transient_condition() -> String {
     )
 }
 
-/// The wait an answer's `Retry-After` asks for. A date in it is the server's clock's, so
-/// it is counted from the answer's own `Date` (as caches count `Expires`), else from
-/// ours: a server clock minutes behind ours would otherwise ask for no wait at all, and
-/// one ahead for a wait past `retry.max_delay_ms`, failing the URL.
-pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
-    let server_now = headers
-        .get(DATE)
+/// The headers in which an API's 429 says when its quota resets, for want of a
+/// `Retry-After`: the IETF draft's (GitLab's too) and the older one GitHub's sends.
+const RATE_LIMIT_RESETS: [&str; 2] = ["ratelimit-reset", "x-ratelimit-reset"];
+
+/// Above this a rate limit's reset is a unix time (GitHub's, GitLab's), below it
+/// seconds to wait (the IETF draft's): 2001, or 31 years of seconds.
+const RESET_IS_A_TIME: u64 = 1_000_000_000;
+
+/// The wait an answer with `status` asks for: its `Retry-After`, else, on a 429, when
+/// its rate limit resets, which many APIs say instead (read as no wait at all, the URL
+/// spent its attempts within the quota's window and was lost). A date is the server's
+/// clock's, so it is counted from the answer's own `Date` (as caches count `Expires`),
+/// else from ours: a server clock minutes behind ours would otherwise ask for no wait at
+/// all, and one ahead for a wait past `retry.max_delay_ms`, failing the URL.
+pub fn retry_after(status: u16, headers: &HeaderMap) -> Option<Duration> {
+    let server_now = || {
+        headers
+            .get(DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(http_date)
+            .unwrap_or_else(SystemTime::now)
+    };
+    let named = headers
+        .get(RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
-        .and_then(http_date);
-    parse_retry_after(value, server_now.unwrap_or_else(SystemTime::now))
+        .and_then(|v| parse_retry_after(v, server_now()));
+    if named.is_some() || status != 429 {
+        return named;
+    }
+    let reset = RATE_LIMIT_RESETS
+        .iter()
+        .find_map(|name| headers.get(*name)?.to_str().ok()?.trim().parse().ok())?;
+    Some(reset_wait(reset, server_now()))
+}
+
+/// The wait until a rate limit's `reset`: seconds, or a unix time counted from `now`.
+fn reset_wait(reset: u64, now: SystemTime) -> Duration {
+    if reset < RESET_IS_A_TIME {
+        return Duration::from_secs(reset);
+    }
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(reset);
+    at.duration_since(now).unwrap_or(Duration::ZERO)
 }
 
 /// A `Retry-After` value: delay-seconds or an HTTP date, counted from `now`.
@@ -388,29 +419,49 @@ mod tests {
     /// date counts from; seconds count from the answer whatever its `Date` says.
     #[test]
     fn a_retry_after_counts_from_the_answers_date() {
-        let headers = |pairs: &[(&'static str, &'static str)]| {
-            let mut map = HeaderMap::new();
-            for (name, value) in pairs {
-                map.insert(*name, reqwest::header::HeaderValue::from_static(value));
-            }
-            map
-        };
         let late = headers(&[
             ("date", "Fri, 06 Nov 1994 08:49:07 +0000"),
             ("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT"),
         ]);
-        assert_eq!(retry_after(&late), Some(Duration::from_secs(30)));
+        assert_eq!(retry_after(503, &late), Some(Duration::from_secs(30)));
         let seconds = headers(&[
             ("date", "Sun, 06 Nov 1994 08:49:07 GMT"),
             ("retry-after", "5"),
         ]);
-        assert_eq!(retry_after(&seconds), Some(Duration::from_secs(5)));
+        assert_eq!(retry_after(503, &seconds), Some(Duration::from_secs(5)));
         let undated = headers(&[("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT")]);
-        assert_eq!(retry_after(&undated), Some(Duration::ZERO));
+        assert_eq!(retry_after(503, &undated), Some(Duration::ZERO));
         let unreadable = headers(&[
             ("date", "soon"),
             ("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT"),
         ]);
-        assert_eq!(retry_after(&unreadable), Some(Duration::ZERO));
+        assert_eq!(retry_after(503, &unreadable), Some(Duration::ZERO));
+    }
+
+    /// A 429 without a (readable) `Retry-After` waits for its rate limit's reset, given in
+    /// seconds or as a unix time counted from the answer's `Date`; other answers' reset
+    /// headers (an API sends them with every answer) ask for no wait.
+    #[test]
+    fn a_429_without_retry_after_waits_for_its_rate_limits_reset() {
+        let in_seconds = headers(&[("ratelimit-reset", "7")]);
+        assert_eq!(retry_after(429, &in_seconds), Some(Duration::from_secs(7)));
+        assert_eq!(retry_after(503, &in_seconds), None);
+        let at_a_time = headers(&[
+            ("date", "Wed, 01 Jan 2025 00:00:00 GMT"),
+            ("x-ratelimit-reset", "1735689630"),
+        ]);
+        assert_eq!(retry_after(429, &at_a_time), Some(Duration::from_secs(30)));
+        let junk_beside = headers(&[("retry-after", "soon"), ("x-ratelimit-reset", "4")]);
+        assert_eq!(retry_after(429, &junk_beside), Some(Duration::from_secs(4)));
+        let both = headers(&[("retry-after", "2"), ("ratelimit-reset", "9")]);
+        assert_eq!(retry_after(429, &both), Some(Duration::from_secs(2)));
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, reqwest::header::HeaderValue::from_static(value));
+        }
+        map
     }
 }

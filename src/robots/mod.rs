@@ -458,7 +458,7 @@ impl RobotsCache {
             }
             if !status.is_success() {
                 let retry_after = retry::pauses_host(Some(status.as_u16()))
-                    .then(|| retry::retry_after(response.headers()))
+                    .then(|| retry::retry_after(status.as_u16(), response.headers()))
                     .flatten()
                     .filter(|wait| !wait.is_zero())
                     .map(|wait| (host, wait));

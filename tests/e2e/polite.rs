@@ -1422,29 +1422,18 @@ async fn a_crawl_ends_when_its_work_does_not_when_a_host_pause_would() {
 /// its own; the retries still back off rather than follow at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_after_in_the_past_still_backs_off() {
-    let mut b = SiteBuilder::bind(2).await;
-    let mut seeds = Vec::new();
-    for (i, value) in ["Wed, 21 Oct 2015 07:28:00 GMT", "0"].iter().enumerate() {
-        let h = b.authority(i);
-        b.add(&h, "/", html("<a href='/busy'>busy</a>"));
-        b.add(
-            &h,
-            "/busy",
-            Resource::WithHeaders(
-                vec![("Retry-After".into(), (*value).into())],
-                Box::new(Resource::Status(503, "busy".into())),
-            ),
-        );
-        seeds.push(format!("http://{h}/"));
-    }
-    let site = b.start();
-    let harness = Harness::default();
-    harness
-        .crawl(
-            &seeds,
-            "[retry]\nmax_attempts = 3\nbase_delay_ms = 400\nmax_delay_ms = 10000\n",
+    let answers = ["Wed, 21 Oct 2015 07:28:00 GMT", "0"].map(|value| {
+        Resource::WithHeaders(
+            vec![("Retry-After".into(), value.into())],
+            Box::new(Resource::Status(503, "busy".into())),
         )
-        .await;
+    });
+    let (site, _harness) = crawl_hosts_each_linking_to(
+        "/busy",
+        answers.to_vec(),
+        "[retry]\nmax_attempts = 3\nbase_delay_ms = 400\nmax_delay_ms = 10000\n",
+    )
+    .await;
 
     for h in &site.authorities {
         let tries = site.hits_at(h, "/busy");
@@ -1506,6 +1495,75 @@ async fn a_retry_after_date_is_counted_from_the_answers_own_date() {
         title_at(&harness, &site, "/busy").await.as_deref(),
         Some("x")
     );
+}
+
+/// An API's 429 often says when its quota resets in `RateLimit-Reset` (seconds to wait,
+/// or GitLab's unix time) or `X-RateLimit-Reset` (GitHub's unix time) and no
+/// `Retry-After`. Read as no wait at all, the URL spent its attempts on the crawl's short
+/// backoff within the quota's window, each answered with another 429, and was lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429s_rate_limit_reset_is_waited_for_as_a_retry_after() {
+    const ASKED: Duration = Duration::from_secs(2);
+    let reset_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+        + ASKED.as_secs()
+        + 1;
+    let headers = [
+        ("RateLimit-Reset", ASKED.as_secs().to_string()),
+        ("X-RateLimit-Reset", reset_at.to_string()),
+    ];
+    let answers = headers.iter().map(|(name, value)| {
+        Resource::Sequence(vec![
+            Resource::WithHeaders(
+                vec![((*name).into(), value.clone())],
+                Box::new(Resource::Status(429, "quota spent".into())),
+            ),
+            html("<title>x</title>"),
+        ])
+    });
+    let (site, harness) = crawl_hosts_each_linking_to(
+        "/quota",
+        answers.collect(),
+        "[retry]\nmax_attempts = 2\nbase_delay_ms = 10\nmax_delay_ms = 10000\n",
+    )
+    .await;
+
+    let db = harness.db().await;
+    for (i, (name, _)) in headers.iter().enumerate() {
+        let tries = site.hits_at(&site.authorities[i], "/quota");
+        assert_eq!(tries.len(), 2, "{name}: asked again once");
+        let gap = tries[1].at.duration_since(tries[0].done);
+        assert!(
+            gap + JITTER >= ASKED,
+            "{name}: retried {gap:?} after the 429"
+        );
+        let page = db.page(&site.url(i, "/quota")).await;
+        assert_eq!(page.and_then(|p| p.title).as_deref(), Some("x"), "{name}");
+    }
+}
+
+/// Crawls one host per answer, each with a home linking to `path` and `path` answering
+/// its answer, with `config`.
+async fn crawl_hosts_each_linking_to(
+    path: &str,
+    answers: Vec<Resource>,
+    config: &str,
+) -> (TestSite, Harness) {
+    let count = u8::try_from(answers.len()).expect("a few hosts");
+    let mut b = SiteBuilder::bind(count).await;
+    let mut seeds = Vec::new();
+    for (i, answer) in answers.into_iter().enumerate() {
+        let h = b.authority(i);
+        b.add(&h, "/", html(&format!("<a href='{path}'>it</a>")));
+        b.add(&h, path, answer);
+        seeds.push(format!("http://{h}/"));
+    }
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&seeds, config).await;
+    (site, harness)
 }
 
 /// A 429 speaks of the host's rate, not of one URL: without a `Retry-After` the host
