@@ -31,6 +31,10 @@ pub struct Tally {
     pub pages_read_without_links: u64,
     /// Fetches that failed transiently and were queued to be tried again.
     pub retries: u64,
+    /// Of `pages`, those whose last outcome would have been retried (no answer, a 5xx, a
+    /// 429: their retries ran out, or a `Retry-After` was past `retry.max_delay_ms`), which
+    /// `--retry-failed` asks again: a throttled host's URLs are not taken for answered.
+    pub failed_for_now: u64,
     /// Pages by status class: `1xx` … `9xx`, or `error` when there was no response.
     #[serde(rename = "pages_by_class")]
     pub by_class: BTreeMap<&'static str, u64>,
@@ -89,6 +93,8 @@ impl Tally {
         }
         let class = status_class(page.status);
         *self.by_class.entry(class).or_default() += 1;
+        let kind = page.error.as_ref().map(|e| e.kind);
+        self.failed_for_now += u64::from(crate::retry::is_transient(page.status, kind));
         let error = page.error.as_ref().map(|e| e.kind.as_str());
         if let Some(kind) = error {
             *self.errors.entry(kind).or_default() += 1;
@@ -395,6 +401,15 @@ impl fmt::Display for Summary {
         }
         if t.retries > 0 {
             writeln!(f, "retries: {}", t.retries)?;
+        }
+        if t.failed_for_now > 0 {
+            writeln!(
+                f,
+                "failed for now: {} (of the pages crawled, no answer, a 5xx, a 408 or a 429 \
+                 once their retries ran out or a Retry-After was past retry.max_delay_ms: \
+                 `crawl --retry-failed` asks them again)",
+                t.failed_for_now
+            )?;
         }
         if !t.errors.is_empty() {
             let errors: Vec<String> = t.errors.iter().map(|(k, n)| format!("{k} {n}")).collect();

@@ -1321,6 +1321,40 @@ async fn retry_failed_asks_again_for_what_failed_for_now_in_earlier_runs() {
     assert_eq!(dead.error_kind.as_deref(), Some("connect"), "still refused");
 }
 
+/// A host that throttles (a 429 whose `Retry-After` is a day, past `retry.max_delay_ms`)
+/// or stays down through every retry (a 503) leaves its URLs failed for now, stored with
+/// their answer: the summary counted them among the answered `4xx` and `5xx` pages, as it
+/// does a 404, and said nothing of `--retry-failed`, which asks them again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_summary_says_how_many_urls_failed_for_now_and_what_asks_them_again() {
+    let mut builder = SiteBuilder::bind(1).await;
+    let host = builder.authority(0);
+    builder.add(
+        &host,
+        "/",
+        Resource::Html("<a href='/quota'>q</a><a href='/down'>d</a><a href='/gone'>g</a>".into()),
+    );
+    let a_day = vec![("Retry-After".into(), "86400".into())];
+    let throttled = Resource::Status(429, "come back tomorrow".into());
+    builder.add(
+        &host,
+        "/quota",
+        Resource::WithHeaders(a_day, Box::new(throttled)),
+    );
+    builder.add(&host, "/down", Resource::Status(503, "down".into()));
+    builder.add(&host, "/gone", Resource::Status(404, "gone".into()));
+    let site = builder.start();
+    let harness = Harness::default();
+    let retry = "[retry]\nmax_attempts = 2\nbase_delay_ms = 10\nmax_delay_ms = 1000\n";
+    let config = harness.write_config(&harness.test_config_text(&[site.url(0, "/")], retry));
+    let stdout = crawl_to_the_end(config).await;
+    assert!(stdout.contains("crawled 4 pages"), "{stdout}");
+    assert!(
+        stdout.contains("failed for now: 2 ") && stdout.contains("--retry-failed"),
+        "{stdout}"
+    );
+}
+
 /// The summary's figures are the database's: a URL that looks like a trap is not fetched
 /// but gets a page row (`error_kind = 'trap'`), as one robots.txt disallows does, and is
 /// counted as one: by the rules on links (an endless calendar) and by a host's budget.
