@@ -34,6 +34,7 @@ pub struct Tally {
     /// Of `pages`, those whose last outcome would have been retried (no answer, a 5xx, a
     /// 429: their retries ran out, or a `Retry-After` was past `retry.max_delay_ms`), which
     /// `--retry-failed` asks again: a throttled host's URLs are not taken for answered.
+    /// Failed revisits, whose pages stay as stored, are `revisits_failed`.
     pub failed_for_now: u64,
     /// Pages by status class: `1xx` … `9xx`, or `error` when there was no response.
     #[serde(rename = "pages_by_class")]
@@ -93,8 +94,10 @@ impl Tally {
         }
         let class = status_class(page.status);
         *self.by_class.entry(class).or_default() += 1;
+        // A revisit that failed keeps its page as stored: not one `--retry-failed` asks.
         let kind = page.error.as_ref().map(|e| e.kind);
-        self.failed_for_now += u64::from(crate::retry::is_transient(page.status, kind));
+        self.failed_for_now +=
+            u64::from(!page.failed_revisit && crate::retry::is_transient(page.status, kind));
         let error = page.error.as_ref().map(|e| e.kind.as_str());
         if let Some(kind) = error {
             *self.errors.entry(kind).or_default() += 1;

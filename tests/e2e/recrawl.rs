@@ -531,7 +531,13 @@ async fn a_revisit_that_fails_for_now_keeps_the_page_as_stored() {
         let site = failing_for_a_visit().await;
         let crawl = || revisit_each_second(&harness, &database, &site);
         crawl().await;
-        crawl().await;
+        let failing = crawl().await;
+        // Kept as stored, they are not among the pages `--retry-failed` asks again.
+        assert_eq!(
+            (failing.tally.revisits_failed, failing.tally.failed_for_now),
+            (2, 0),
+            "{database}: {failing}"
+        );
         for (path, status, kind) in [("/a", Some(503), None), ("/b", None, Some("timeout"))] {
             let title = format!("first {path}");
             let (stored, failure) = page_state(&database, &site.url(0, path)).await;
@@ -567,13 +573,14 @@ async fn a_revisit_that_fails_for_now_keeps_the_page_as_stored() {
 
 /// Crawls `site` into `database` (one of [`both_backends`]) with every page due a second
 /// after, and requests answered within 400 ms, then waits out the second.
-async fn revisit_each_second(harness: &Harness, database: &str, site: &TestSite) {
+async fn revisit_each_second(harness: &Harness, database: &str, site: &TestSite) -> Summary {
     let config = "[recrawl]\ninterval_s = 1\n[fetch]\ntimeout_ms = 400\n";
     let config = config_on(harness, database, &site.url(0, "/"), config);
-    pipecrawl::crawl(config, std::future::pending())
+    let summary = pipecrawl::crawl(config, std::future::pending())
         .await
         .expect("the crawl succeeds");
     tokio::time::sleep(Duration::from_millis(1100)).await;
+    summary
 }
 
 /// `/a`, `/b` and `/gone` each link to `/leaf` at their first visit; at the second `/a`
