@@ -562,7 +562,8 @@ impl FetchWorker {
                     let verdict = lookup.robots.verdict(&out.job.url);
                     if cx.respect_robots_txt && verdict != Verdict::Allowed {
                         let wait = lookup.robots.retry_after();
-                        self.robots_refusal(&mut out, verdict, wait);
+                        let answered = lookup.robots.failed_status();
+                        self.robots_refusal(&mut out, (verdict, answered), wait);
                         return (Outcome::Done(Box::new(out)), unrequested(release));
                     }
                     out.robots = obeyed.then_some(lookup.robots);
@@ -570,7 +571,7 @@ impl FetchWorker {
                 Err(e) => {
                     let host = &out.job.host;
                     tracing::warn!(%host, "robots.txt cache unavailable: {e}");
-                    self.robots_refusal(&mut out, Verdict::Unavailable, None);
+                    self.robots_refusal(&mut out, (Verdict::Unavailable, None), None);
                     return (Outcome::Done(Box::new(out)), unrequested(release));
                 }
             }
@@ -720,19 +721,26 @@ impl FetchWorker {
     }
 
     /// The URL is not requested: disallowed (final), or robots.txt unavailable (retried
-    /// like any transient failure, after `retry_after` when the server said).
-    fn robots_refusal(&self, out: &mut Fetched, verdict: Verdict, retry_after: Option<Duration>) {
-        let (kind, message) = match verdict {
-            Verdict::Disallowed => (ErrorKind::Robots, crate::robots::DISALLOWED),
-            _ => (
+    /// like any transient failure, after `retry_after` when the server said), with the
+    /// status robots.txt `answered` if that is why.
+    fn robots_refusal(
+        &self,
+        out: &mut Fetched,
+        (verdict, answered): (Verdict, Option<u16>),
+        retry_after: Option<Duration>,
+    ) {
+        let (kind, message) = match (verdict, answered) {
+            (Verdict::Disallowed, _) => (ErrorKind::Robots, crate::robots::DISALLOWED.into()),
+            (_, Some(status)) => (
                 ErrorKind::RobotsUnavailable,
-                "robots.txt could not be fetched",
+                format!("robots.txt answered {status}: its host is not asked until it answers otherwise"),
+            ),
+            (_, None) => (
+                ErrorKind::RobotsUnavailable,
+                "robots.txt could not be fetched".to_owned(),
             ),
         };
-        out.error = Some(FetchError {
-            kind,
-            message: message.to_owned(),
-        });
+        out.error = Some(FetchError { kind, message });
         self.decide_retry(out, retry_after);
     }
 

@@ -150,7 +150,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         };
                         format!(
                             " (or {was} not asked, {its} robots.txt failing: a 5xx, a 429 or \
-                             no answer, which `robots_status` in `hosts` tells apart; a host \
+                             no answer, which the rows' `error` tells apart; a host \
                              may be up, its robots.txt not served)"
                         )
                     } else {

@@ -65,8 +65,20 @@ enum Rules {
     Apply(RuleSet),
     AllowAll,
     /// 5xx or unreachable: nothing may be fetched until a later fetch
-    /// succeeds. Holds the network error when nothing answered at all.
-    Unavailable(Option<FetchError>),
+    /// succeeds.
+    Unavailable(Failure),
+}
+
+/// Why robots.txt is unavailable, which the rows of the URLs it keeps unasked say: the
+/// `hosts` table keeps only a robots.txt that applies.
+#[derive(Debug)]
+enum Failure {
+    /// Nothing answered: the network error.
+    Unanswered(FetchError),
+    /// The server answered this status (a 5xx, a 429).
+    Answered(u16),
+    /// The body came but the parser failed on it.
+    Unread,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,14 +113,22 @@ impl Robots {
     /// Why robots.txt is unavailable, when the host did not answer at all.
     pub fn network_error(&self) -> Option<&FetchError> {
         match &self.rules {
-            Rules::Unavailable(error) => error.as_ref(),
+            Rules::Unavailable(Failure::Unanswered(error)) => Some(error),
             _ => None,
         }
     }
 
-    fn unavailable(error: Option<FetchError>, expires: tokio::time::Instant) -> Self {
+    /// The status robots.txt answered, when that made it unavailable (a 5xx, a 429).
+    pub fn failed_status(&self) -> Option<u16> {
+        match self.rules {
+            Rules::Unavailable(Failure::Answered(status)) => Some(status),
+            _ => None,
+        }
+    }
+
+    fn unavailable(failure: Failure, expires: tokio::time::Instant) -> Self {
         Self {
-            rules: Rules::Unavailable(error),
+            rules: Rules::Unavailable(failure),
             expires,
             crawl_delay: None,
             sitemaps: Vec::new(),
@@ -144,14 +164,14 @@ impl Robots {
         let unavailable = |error| Self::unavailable(error, fetched + recheck);
         let status = match response {
             Ok(status) => status,
-            Err(error) => return unavailable(Some(error)),
+            Err(error) => return unavailable(Failure::Unanswered(error)),
         };
         let body = within_limit(body);
         match status {
             200..=299 => Self::from_body(body, location, agent, fetched + ttl),
             300..=399 => allow_all(fetched + ttl),
             400..=499 if status != 429 => allow_all(fetched + ttl),
-            _ => unavailable(None),
+            _ => unavailable(Failure::Answered(status)),
         }
     }
 
@@ -396,7 +416,7 @@ impl RobotsCache {
             Robots::from_response(response, (&body, &location), &agent, times, now)
         })
         .await
-        .unwrap_or_else(|_| Robots::unavailable(None, now + times.1))
+        .unwrap_or_else(|_| Robots::unavailable(Failure::Unread, now + times.1))
     }
 
     /// Fetches `/robots.txt` of `url`'s origin, following up to five redirects; the

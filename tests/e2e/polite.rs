@@ -1867,7 +1867,8 @@ async fn a_job_that_must_wait_for_its_host_gives_its_worker_to_other_hosts() {
 /// to `retry.max_delay_ms`), and URLs due meanwhile fail at once, without a connection.
 /// It was asked again every `retry.base_delay_ms` while any URL came due: a host down for
 /// an hour heard from the crawler all hour, and a host that does not answer at all held
-/// workers through a connect timeout for each of those requests.
+/// workers through a connect timeout for each of those requests. The URLs' rows say
+/// what robots.txt answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_robots_txt_that_keeps_failing_is_asked_less_and_less_often() {
     let mut b = SiteBuilder::bind(1).await;
@@ -1900,6 +1901,14 @@ async fn a_robots_txt_that_keeps_failing_is_asked_less_and_less_often() {
     let db = harness.db().await;
     assert_eq!(
         db.scalar("SELECT count(*) FROM pages WHERE error_kind = 'robots_unavailable'")
+            .await,
+        40
+    );
+    // And they say what robots.txt answered: they said "could not be fetched" alone, and
+    // `hosts.robots_status` stays NULL (it keeps a robots.txt that applies), so the 500
+    // of a server that runs was told nowhere.
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pages WHERE error LIKE 'robots.txt answered 500:%'")
             .await,
         40
     );
