@@ -435,7 +435,8 @@ impl RobotsCache {
             };
             return (Err(error), Vec::new(), None);
         };
-        for _ in 0..=MAX_ROBOTS_REDIRECTS {
+        let mut redirects = 0;
+        loop {
             if let Err(message) = self.network.check_url(&target).await {
                 let error = FetchError {
                     kind: ErrorKind::AddressRefused,
@@ -462,15 +463,19 @@ impl RobotsCache {
             let status = response.status();
             if status.is_redirection() {
                 // A 304, 305 or 306 redirects nowhere, whatever `Location` it carries:
-                // like a redirect without one, robots.txt is unavailable (a 3xx).
+                // like a redirect without one, or a sixth (RFC 9309 lets a crawler stop
+                // there), robots.txt is unavailable (a 3xx), kept with the status it
+                // answered.
                 let next = url_header(response.headers(), LOCATION)
                     .filter(|_| fetcher::follows_location(status))
+                    .filter(|_| redirects < MAX_ROBOTS_REDIRECTS)
                     .and_then(|loc| urlnorm::resolve(&target, &loc).ok());
                 match next {
                     Some(mut next) => {
                         // The credentials a redirect writes are not the crawl's to send.
                         urlnorm::strip_foreign_userinfo(&mut next, &target);
                         target = next;
+                        redirects += 1;
                         continue;
                     }
                     None => return (Ok(status.as_u16()), Vec::new(), None),
@@ -489,8 +494,6 @@ impl RobotsCache {
                 Err(e) => (Err(e), Vec::new(), None),
             };
         }
-        // Too many redirects: RFC 9309 lets a crawler treat that as "no robots.txt".
-        (Ok(404), Vec::new(), None)
     }
 }
 

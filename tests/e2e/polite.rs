@@ -2849,6 +2849,34 @@ async fn a_robots_txt_answered_304_305_or_306_is_not_followed() {
     }
 }
 
+/// A robots.txt that redirects in a loop is asked for six times (five redirects, RFC
+/// 9309's least) and then taken as none, as a 4xx is; `hosts.robots_status` is what it
+/// last answered, a 301. It said 404, an answer the site never gave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_robots_txt_redirecting_in_a_loop_is_kept_with_the_status_it_answered() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(&h, "/robots.txt", Resource::Redirect(301, "/rules".into()));
+    b.add(&h, "/rules", Resource::Redirect(301, "/robots.txt".into()));
+    private_and_public(&mut b, &h);
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+
+    let asked = site.count(&site.url(0, "/robots.txt")) + site.count(&site.url(0, "/rules"));
+    assert_eq!(asked, 6, "the first request and five redirects");
+    assert_eq!(
+        site.count(&site.url(0, "/private/a")),
+        1,
+        "everything is allowed"
+    );
+    let db = harness.db().await;
+    let status = db
+        .scalar("SELECT robots_status FROM hosts WHERE robots_status IS NOT NULL")
+        .await;
+    assert_eq!(status, 301);
+}
+
 /// A home page on `h` linking to `/private/a` and `/public`, which are served too.
 fn private_and_public(b: &mut SiteBuilder, h: &str) {
     b.add(
