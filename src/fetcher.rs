@@ -556,7 +556,7 @@ impl FetchWorker {
                             kind: error.kind,
                             message: format!("fetching robots.txt: {}", error.message),
                         });
-                        self.decide_retry(&mut out, None);
+                        self.decide_retry(&mut out, lookup.robots.retry_after());
                         return (Outcome::Done(Box::new(out)), unrequested(release));
                     }
                     let verdict = lookup.robots.verdict(&out.job.url);
@@ -721,7 +721,7 @@ impl FetchWorker {
     }
 
     /// The URL is not requested: disallowed (final), or robots.txt unavailable (retried
-    /// like any transient failure, after `retry_after` when the server said), with the
+    /// like any transient failure, after `retry_after`: when robots.txt is asked again), with the
     /// status robots.txt `answered` if that is why.
     fn robots_refusal(
         &self,

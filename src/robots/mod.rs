@@ -49,9 +49,6 @@ pub struct Robots {
     expires: tokio::time::Instant,
     pub crawl_delay: Option<Duration>,
     pub sitemaps: Vec<Url>,
-    /// The server's `Retry-After` set `expires`: the host's URLs wait for it too, rather
-    /// than spend their attempts before robots.txt is asked again.
-    server_wait: bool,
     /// Fetches in a row that found robots.txt unavailable, this one included: each
     /// doubles the wait before the next, so a host that is down or does not answer
     /// hears from the crawler less and less often, however many of its URLs come due.
@@ -102,9 +99,11 @@ impl Robots {
         }
     }
 
-    /// How long until robots.txt is asked again, when the server said how long.
+    /// How long until an unavailable robots.txt is asked again (after the crawl's
+    /// doubling wait, or the server's `Retry-After`): the host's URLs wait for it too,
+    /// rather than spend their attempts before robots.txt is asked again.
     pub fn retry_after(&self) -> Option<Duration> {
-        self.server_wait.then(|| {
+        matches!(self.rules, Rules::Unavailable(_)).then(|| {
             self.expires
                 .saturating_duration_since(tokio::time::Instant::now())
         })
@@ -132,7 +131,6 @@ impl Robots {
             expires,
             crawl_delay: None,
             sitemaps: Vec::new(),
-            server_wait: false,
             failures: 0,
             size: 0,
         }
@@ -157,7 +155,6 @@ impl Robots {
             expires,
             crawl_delay: None,
             sitemaps: Vec::new(),
-            server_wait: false,
             failures: 0,
             size: 0,
         };
@@ -200,7 +197,6 @@ impl Robots {
             sitemaps,
             rules: Rules::Apply(parsed.rules),
             expires,
-            server_wait: false,
             failures: 0,
         }
     }
@@ -364,7 +360,6 @@ impl RobotsCache {
             // be) hears nothing else meanwhile.
             let wait = wait.min(self.max_wait);
             robots.expires = robots.expires.max(answered + wait);
-            robots.server_wait = true;
             self.gate.pause(&server, answered + wait);
         }
         if let (Ok(status), false) = (response, matches!(robots.rules, Rules::Unavailable(_))) {
