@@ -11,6 +11,7 @@
 mod rules;
 mod slots;
 
+use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -136,7 +137,8 @@ impl Robots {
         }
     }
 
-    /// Interprets a robots.txt response (`Err`: no response at all) from `location`.
+    /// Interprets a robots.txt response (`Err`: no response at all) from `location`, its
+    /// body cut to [`MAX_ROBOTS_BYTES`] already.
     /// Rules are trusted for `ttl`; an unavailable robots.txt is asked for again after
     /// `recheck`. A `Sitemap:` the file names by its path (`Sitemap: /sitemap_index.xml`,
     /// as many small sites write it, though the protocol wants a URL) can mean only the
@@ -163,7 +165,6 @@ impl Robots {
             Ok(status) => status,
             Err(error) => return unavailable(Failure::Unanswered(error)),
         };
-        let body = within_limit(body);
         match status {
             200..=299 => Self::from_body(body, location, agent, fetched + ttl),
             300..=399 => allow_all(fetched + ttl),
@@ -202,11 +203,22 @@ impl Robots {
     }
 }
 
-/// The robots.txt text the database keeps, to be parsed again on a resume. PostgreSQL's
-/// text refuses NUL, which a UTF-16 file without a byte order mark is full of; the parser
-/// reads one as a line's end, so a newline in its place keeps the rules as they were.
+/// The robots.txt text the database keeps, to be parsed again on a resume, and read
+/// now. PostgreSQL's text refuses NUL, which a UTF-16 file without a byte order mark is
+/// full of; the parser reads one as a line's end, so a newline in its place keeps the
+/// rules as they were. A byte that is no UTF-8 (a file in Latin-1) is kept as its escape,
+/// which a rule reads as the byte (`/caf%E9` for `/caf\xe9`); as U+FFFD it was another
+/// rule on a resume.
 fn stored_text(body: &[u8]) -> String {
-    String::from_utf8_lossy(within_limit(body)).replace('\0', "\n")
+    let mut text = String::with_capacity(body.len());
+    for chunk in body.utf8_chunks() {
+        text.push_str(chunk.valid());
+        for byte in chunk.invalid() {
+            // Writing to a String cannot fail.
+            let _ = write!(text, "%{byte:02X}");
+        }
+    }
+    text.replace('\0', "\n")
 }
 
 /// The part of a robots.txt that is read: its first [`MAX_ROBOTS_BYTES`], without the
@@ -345,9 +357,14 @@ impl RobotsCache {
         let failed_before = cached.robots().map_or(0, |r| r.failures);
         let (response, body, retry_after) = self.fetch(url).await;
         let (fetched_at, answered) = (SystemTime::now(), tokio::time::Instant::now());
-        let text = stored_text(&body);
+        // Read as the database keeps it, so that a resumed crawl reads the same rules.
+        let text = stored_text(within_limit(&body));
         let mut robots = self
-            .interpret(response.clone(), (body, location), Duration::ZERO)
+            .interpret(
+                response.clone(),
+                (text.clone().into_bytes(), location),
+                Duration::ZERO,
+            )
             .await;
         if let Rules::Unavailable(_) = robots.rules {
             robots.failures = failed_before.saturating_add(1);
@@ -640,6 +657,10 @@ mod tests {
     }
 
     fn robots(status: Option<u16>, body: &str) -> Robots {
+        robots_of(status, body.as_bytes())
+    }
+
+    fn robots_of(status: Option<u16>, body: &[u8]) -> Robots {
         let status = status.ok_or(FetchError {
             kind: ErrorKind::Connect,
             message: "refused".into(),
@@ -648,7 +669,7 @@ mod tests {
         let location = Url::parse("http://h/robots.txt").unwrap();
         Robots::from_response(
             status,
-            (body.as_bytes(), &location),
+            (within_limit(body), &location),
             "pipecrawl",
             times,
             tokio::time::Instant::now(),
@@ -668,6 +689,22 @@ mod tests {
             assert_eq!(verdict(&r, "/private/x"), Verdict::Disallowed);
             assert_eq!(verdict(&r, "/private/open"), Verdict::Allowed);
             assert_eq!(verdict(&r, "/public"), Verdict::Allowed);
+        }
+    }
+
+    /// A robots.txt not in the UTF-8 RFC 9309 asks for (Latin-1 here) is read again from
+    /// the database as it was first read: kept with U+FFFD for its `é`, a resumed crawl's
+    /// rules no longer closed `/caf%E9`, and it fetched the paths they close.
+    #[test]
+    fn the_stored_text_of_a_file_not_in_utf8_keeps_its_rules() {
+        let body = b"User-agent: *\nDisallow: /caf\xe9\n";
+        let stored = stored_text(body);
+        for r in [
+            robots_of(Some(200), body),
+            robots_of(Some(200), stored.as_bytes()),
+        ] {
+            assert_eq!(verdict(&r, "/caf%E9x"), Verdict::Disallowed);
+            assert_eq!(verdict(&r, "/cafe"), Verdict::Allowed);
         }
     }
 
@@ -724,7 +761,7 @@ mod tests {
         assert_eq!(verdict(&r, "/private/x"), Verdict::Disallowed);
         assert_eq!(verdict(&r, "/public"), Verdict::Allowed);
         assert_eq!(
-            stored_text(body.as_bytes()).len(),
+            stored_text(within_limit(body.as_bytes())).len(),
             head.len() + filler.len() + 1
         );
     }
