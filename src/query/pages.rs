@@ -187,7 +187,9 @@ pub enum Since {
     /// A time, spelled like `pages.fetched_at` so the two compare as text.
     At(String),
     /// When the run that started last began (`last-run`): what a nightly job's next step
-    /// asks of the crawl that just ran, whose start it does not know.
+    /// asks of the crawl that just ran, whose start it does not know. The last by `id`,
+    /// not the latest `started_at`: after a run on a clock that was ahead, the latest is
+    /// that run's, and the runs since would be left out.
     LastRun,
 }
 
@@ -201,7 +203,8 @@ impl Since {
             Self::LastRun => {
                 let mut started = None;
                 if conn.has_table("runs") {
-                    let last = Statement::new("SELECT max(started_at) FROM runs");
+                    let last =
+                        Statement::new("SELECT started_at FROM runs ORDER BY id DESC LIMIT 1");
                     conn.each_row(&last, |_, cells| {
                         if let Some(Cell::Text(time)) = cells.first() {
                             started = Some((*time).to_owned());

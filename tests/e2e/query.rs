@@ -3161,12 +3161,9 @@ async fn changes_of_a_database_from_before_page_changes_say_how_to_update_it() {
     );
 }
 
-/// `--since last-run` of a database that records no run (its `runs` rows gone, as in a
-/// database last written before the table) has no time to begin at: it says so, rather
-/// than answer nothing, which reads as "nothing changed". With a run it bounds `pages`
-/// by that run's start.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn since_last_run_without_a_run_recorded_says_so() {
+/// Two crawls of a site, `between` run on the database after the first: the first
+/// fetches `/` and `/a`, the second `/b` alone, the first's pages done.
+async fn two_runs(between: &[String]) -> (TestSite, Harness) {
     let site = TestSite::one_host(&[
         ("/", "<title>Home</title><a href='/a'>A</a>"),
         ("/b", "<title>B</title>"),
@@ -3174,10 +3171,20 @@ async fn since_last_run_without_a_run_recorded_says_so() {
     .await;
     let harness = Harness::default();
     harness.crawl(&[site.url(0, "/")], "").await;
-    // The second run fetches `/b` alone, the first's pages done.
+    change_database(&harness, between).await;
     harness
         .crawl(&[site.url(0, "/"), site.url(0, "/b")], "")
         .await;
+    (site, harness)
+}
+
+/// `--since last-run` of a database that records no run (its `runs` rows gone, as in a
+/// database last written before the table) has no time to begin at: it says so, rather
+/// than answer nothing, which reads as "nothing changed". With a run it bounds `pages`
+/// by that run's start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn since_last_run_without_a_run_recorded_says_so() {
+    let (site, harness) = two_runs(&[]).await;
     let db = harness.db_path().display().to_string();
     let since_last_run = |question: &'static str| {
         pipecrawl(args(&[
@@ -3195,6 +3202,36 @@ async fn since_last_run_without_a_run_recorded_says_so() {
             &["records no run to begin `--since last-run` at"],
         );
     }
+}
+
+/// `--since last-run` began at the latest `runs.started_at`, not at the start of the run
+/// that started last: after a run on a clock a year ahead (set back by NTP since), the
+/// next run's pages were not in its answer, which named the earlier run's alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn since_last_run_begins_at_the_last_run_after_a_clock_that_was_ahead() {
+    let a_year_ahead = |table: &str, columns: &[&str]| {
+        let set: Vec<String> = columns
+            .iter()
+            .map(|c| format!("{c} = strftime('%Y-%m-%dT%H:%M:%fZ', {c}, '+1 year')"))
+            .collect();
+        format!("UPDATE {table} SET {}", set.join(", "))
+    };
+    let (site, harness) = two_runs(&[
+        a_year_ahead("runs", &["started_at", "ended_at"]),
+        a_year_ahead("pages", &["fetched_at", "changed_at"]),
+    ])
+    .await;
+    let db = harness.db_path().display().to_string();
+    let out = pipecrawl(args(&[
+        "query", "--db", &db, "pages", "--since", "last-run",
+    ]))
+    .await;
+    let out = answered(&out, "pages since the last run");
+    let b = site.url(0, "/b");
+    assert!(
+        out.lines().any(|line| line.starts_with(&format!("{b} "))),
+        "the last run's page: {out}"
+    );
 }
 
 /// `changes --url` of a URL the crawl never stored (a typo, `https://` for a site crawled
