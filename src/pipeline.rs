@@ -802,9 +802,10 @@ fn fill<T: Send + 'static>(gauge: queue::Gauge<T>) -> Box<dyn Fn() -> Fill + Sen
 /// A crawl stopped and started again is still one visitor to each host: the hosts the
 /// last run left within a wait (its delay, a Crawl-delay, a `Retry-After`, or
 /// [`keep_killed_runs_turns`]'s) wait it out. A node sharing PostgreSQL does this as it
-/// hands its hosts back and claims others. No wait is longer than `longest`, the most
-/// the rules ask: a later time was left by a clock that has moved back since (or ran
-/// ahead), and would hold its host for as long as the clock was off.
+/// hands its hosts back and claims others. Each wait is what was left of it as the last
+/// run ended, by the clock it ran on: one that has stepped back since (or ran ahead)
+/// would add its step to every host's wait. No wait is longer than `longest`, the most
+/// the rules ask, as a run killed leaves no end to count from.
 async fn resume_host_turns(
     store: &Store,
     frontier: &mut Frontier,
@@ -812,7 +813,11 @@ async fn resume_host_turns(
     longest: Duration,
 ) -> Result<(), Error> {
     let (now, wall) = (Instant::now(), SystemTime::now());
-    for (host, at) in store.host_turns(wall, wall + longest).await? {
+    let left = store
+        .previous_run_end()
+        .await?
+        .map_or(wall, |end| end.max(wall));
+    for (host, at) in store.host_turns(wall, left, longest).await? {
         let until = now + at.duration_since(wall).unwrap_or_default();
         gate.pause(&host, until.into());
         frontier.hold(&Arc::from(host), until, now);

@@ -1913,22 +1913,34 @@ where
         Ok(())
     }
 
-    /// The hosts a previous run left waiting past `now`, and until when. A time past
-    /// `latest` is brought back to it, in the table too: [`Db::save_host_turns`] keeps
-    /// the later of two times, so left there it would hold its host at every start.
+    /// The hosts a previous run left waiting past `left`, the clock as it left them (now,
+    /// or later when the clock has stepped back since), each until `now` plus what was
+    /// left of its wait then, at most `longest`: in the table too, as
+    /// [`Db::save_host_turns`] keeps the later of two times, so a time left further off
+    /// would hold its host at every start.
     pub async fn host_turns(
         &self,
         now: SystemTime,
-        latest: SystemTime,
+        left: SystemTime,
+        longest: Duration,
     ) -> Result<Vec<(String, SystemTime)>, Error> {
-        sqlx::query("UPDATE hosts SET next_allowed_at = $1 WHERE next_allowed_at > $1")
-            .bind(unix_ms(latest))
-            .execute(&self.pool)
-            .await
-            .doing("bringing back the hosts' delays a moved clock left")?;
+        let now = unix_ms(now);
+        let step = unix_ms(left).saturating_sub(now).max(0);
+        let latest = now.saturating_add(i64::try_from(longest.as_millis()).unwrap_or(i64::MAX));
+        sqlx::query(
+            "UPDATE hosts SET next_allowed_at = CASE WHEN next_allowed_at - $1 > $2 THEN $2
+                                                     ELSE next_allowed_at - $1 END
+             WHERE next_allowed_at > $3 AND (next_allowed_at - $1 > $2 OR $1 > 0)",
+        )
+        .bind(step)
+        .bind(latest)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .doing("bringing back the hosts' delays a moved clock left")?;
         let rows: Vec<(String, i64)> =
             sqlx::query_as("SELECT host, next_allowed_at FROM hosts WHERE next_allowed_at > $1")
-                .bind(unix_ms(now))
+                .bind(now)
                 .fetch_all(&self.pool)
                 .await
                 .doing("reading the hosts' delays")?;
@@ -1936,6 +1948,22 @@ where
             .into_iter()
             .map(|(host, ms)| (host, from_unix_ms(ms)))
             .collect())
+    }
+
+    /// When the run before the one that started last (this one) ended, by the clock it
+    /// ran on: the clock the hosts' turns it left were counted on. `None` when it recorded
+    /// no end (killed) or there was none.
+    pub async fn previous_run_end(&self) -> Result<Option<SystemTime>, Error> {
+        let ended: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT ended_at FROM runs WHERE id < (SELECT max(id) FROM runs)
+             ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .doing("reading when the last run ended")?;
+        Ok(ended
+            .flatten()
+            .and_then(|at| humantime::parse_rfc3339_weak(&at).ok()))
     }
 
     /// Hands rows `owner` leased back to the queue untouched (shutdown, or a page budget

@@ -1084,14 +1084,21 @@ impl Store {
         on_backend!(brief self, db => db.save_host_turns(turns).await)
     }
 
-    /// The hosts the last run left waiting past `now`, and until when: `latest` at the
-    /// latest, which a later time left is brought back to.
+    /// The hosts the last run left waiting past `left` (the clock as it left them), and
+    /// until when: `now` plus what was left of each wait then, `longest` at the most.
     pub async fn host_turns(
         &self,
         now: SystemTime,
-        latest: SystemTime,
+        left: SystemTime,
+        longest: Duration,
     ) -> Result<Vec<(String, SystemTime)>, Error> {
-        on_backend!(brief self, db => db.host_turns(now, latest).await)
+        on_backend!(brief self, db => db.host_turns(now, left, longest).await)
+    }
+
+    /// When the run before this one ended, by the clock it ran on; `None` when it
+    /// recorded no end.
+    pub async fn previous_run_end(&self) -> Result<Option<SystemTime>, Error> {
+        on_backend!(brief self, db => db.previous_run_end().await)
     }
 
     /// Hands rows `owner` holds leased back to the queue untouched (shutdown, a page
