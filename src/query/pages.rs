@@ -242,11 +242,7 @@ impl FromStr for Since {
                 .unwrap_or(SystemTime::UNIX_EPOCH)
         } else {
             let (time, east) = split_offset(s);
-            let full = if time.len() == 10 {
-                format!("{time}T00:00:00Z")
-            } else {
-                time.to_owned()
-            };
+            let full = in_full(time);
             let local = match parse_time(&full) {
                 Some(local) => local,
                 None if past_year_9999(&full) => return Err(too_late(s)),
@@ -303,6 +299,22 @@ fn parse_time(text: &str) -> Option<SystemTime> {
     later.checked_sub(std::time::Duration::from_secs(
         u64::from(cycles) * CYCLE_SECS,
     ))
+}
+
+/// `time`, its offset split off, spelled as humantime reads it: a day is its midnight, a
+/// time of hours or minutes alone (GNU `date -Ihours`, `-Iminutes`) their first second,
+/// a comma before a fraction (`date -Ins`) a point, and RFC 3339's lower-case `t` and
+/// `z` capitals.
+fn in_full(time: &str) -> String {
+    let time = time.to_ascii_uppercase().replace(',', ".");
+    let bare = time.strip_suffix('Z').unwrap_or(&time);
+    let rest = match bare.len() {
+        10 => "T00:00:00",
+        13 => ":00:00",
+        16 => ":00",
+        _ => "",
+    };
+    format!("{bare}{rest}Z")
 }
 
 /// `2025-01-31T13:30:00+01:00` → (`2025-01-31T13:30:00`, 3600 seconds east of UTC); a
@@ -627,6 +639,31 @@ mod tests {
         for bad in ["2025-01-31T13:30:00+25:00", "2025-01-31T13:30:00+1:00"] {
             assert!(bad.parse::<Since>().is_err(), "{bad}");
         }
+    }
+
+    /// GNU `date`'s other ISO 8601 forms, `-Ihours` (`2025-01-31T13+01:00`), `-Iminutes`
+    /// (`2025-01-31T13:30+01:00`) and `-Ins` (a comma before the fraction), and RFC
+    /// 3339's lower-case `t` and `z`, were refused as "neither a time … nor a time ago".
+    #[test]
+    fn since_takes_the_times_gnu_date_and_rfc_3339_write() {
+        let half_past = Ok(Since::At("2025-01-31T12:30:00.000Z".to_owned()));
+        for spelled in [
+            "2025-01-31T13:30+01:00",
+            "2025-01-31T12:30Z",
+            "2025-01-31 12:30",
+            "2025-01-31t12:30:00z",
+            "2025-01-31T13:30:00,000000000+01:00",
+        ] {
+            assert_eq!(spelled.parse(), half_past, "{spelled}");
+        }
+        assert_eq!(
+            "2025-01-31T13+01:00".parse(),
+            Ok(Since::At("2025-01-31T12:00:00.000Z".to_owned()))
+        );
+        assert_eq!(
+            "2025-01-31T12:30:00,25Z".parse(),
+            Ok(Since::At("2025-01-31T12:30:00.250Z".to_owned()))
+        );
     }
 
     /// `--since 100years` ("everything") and `--since 1970-01-01T00:30:00+01:00` name
