@@ -349,6 +349,7 @@ async fn run_stages(
     )
     .await?;
     readmit::after_network_change(&store, &config.network_allow).await?;
+    undo_clock_step(&store).await?;
     store
         .bring_back_far_times(SystemTime::now(), config.retry.max_delay)
         .await?;
@@ -821,6 +822,33 @@ async fn resume_host_turns(
         let until = now + at.duration_since(wall).unwrap_or_default();
         gate.pause(&host, until.into());
         frontier.hold(&Arc::from(host), until, now);
+    }
+    Ok(())
+}
+
+/// Retries the last run left, on a clock that has stepped back since (or ran ahead), wait
+/// the backoff they had as it ended, not the step on top of it (which
+/// `bring_back_far_times` would cut to `retry.max_delay_ms` at most: an hour's step, with
+/// a longer one allowed, held them an hour). On SQLite alone: on PostgreSQL a retry's due
+/// time is the database server's.
+async fn undo_clock_step(store: &Store) -> Result<(), Error> {
+    if store.cluster().is_some() {
+        return Ok(());
+    }
+    let now = SystemTime::now();
+    if let Some(step) = store
+        .previous_run_end()
+        .await?
+        .and_then(|end| end.duration_since(now).ok())
+    {
+        let moved = store.undo_clock_step(now, step).await?;
+        if moved > 0 {
+            tracing::warn!(
+                moved,
+                "the clock is {} behind the last run's end: its retries wait the backoff they had then",
+                humantime::format_duration(Duration::from_secs(step.as_secs()))
+            );
+        }
     }
     Ok(())
 }

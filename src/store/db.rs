@@ -1620,6 +1620,24 @@ where
         Ok(DB::rows_affected(&again) + DB::rows_affected(&waiting))
     }
 
+    /// Moves the retries due after `now` back by `step`, as far as the clock has stepped
+    /// back since the last run set them: each waits the backoff it had then, not the step
+    /// on top of it. For SQLite, whose times are this machine's. Returns how many.
+    pub async fn undo_clock_step(&self, now: SystemTime, step: Duration) -> Result<u64, Error> {
+        let step = i64::try_from(step.as_millis()).unwrap_or(i64::MAX);
+        let moved = sqlx::query(
+            "UPDATE frontier SET not_before = CASE WHEN not_before - $1 > $2 THEN not_before - $1
+                                                   ELSE $2 END
+             WHERE state = 'queued' AND not_before > $2",
+        )
+        .bind(step)
+        .bind(unix_ms(now))
+        .execute(&self.pool)
+        .await
+        .doing("bringing back retries a clock stepped back left")?;
+        Ok(DB::rows_affected(&moved))
+    }
+
     /// Brings back retries and revisits due further off than any rule asks (a retry's
     /// `longest_retry` from `now`, a revisit's interval): times a clock left that was fast,
     /// or has stepped back since, which would hold their URLs for as long as it was off.

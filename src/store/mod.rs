@@ -1095,6 +1095,12 @@ impl Store {
         on_backend!(brief self, db => db.host_turns(now, left, longest).await)
     }
 
+    /// Moves the retries due after `now` back by `step`, the clock's step back since the
+    /// last run set them.
+    pub async fn undo_clock_step(&self, now: SystemTime, step: Duration) -> Result<u64, Error> {
+        on_backend!(brief self, db => db.undo_clock_step(now, step).await)
+    }
+
     /// When the run before this one ended, by the clock it ran on; `None` when it
     /// recorded no end.
     pub async fn previous_run_end(&self) -> Result<Option<SystemTime>, Error> {

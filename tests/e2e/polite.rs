@@ -2735,16 +2735,11 @@ async fn a_hosts_next_turn_left_far_ahead_by_a_clock_that_moved_does_not_freeze_
 /// the clock as the first run ended, not from the clock now.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clock_stepped_back_between_runs_leaves_each_host_the_turn_it_had() {
-    let a_day_ahead = |column: &str| format!("strftime('%Y-%m-%dT%H:%M:%fZ', {column}, '+1 day')");
     crawl_a_after_the_clock_moved(
         "[politeness]\ndelay_ms = 200\n[retry]\nmax_delay_ms = 86400000\n",
         &[
             "UPDATE hosts SET next_allowed_at = next_allowed_at + 86400000".to_owned(),
-            format!(
-                "UPDATE runs SET started_at = {}, ended_at = {}",
-                a_day_ahead("started_at"),
-                a_day_ahead("ended_at")
-            ),
+            super::recrawl::runs_a_day_ahead(),
         ],
         "the crawl waits the host's delay, not the day the clock stepped back",
     )

@@ -1389,6 +1389,17 @@ pub(super) async fn set_a_year_ahead(harness: &Harness, update: &str) {
     set_time(harness, update, a_year_ahead_ms()).await;
 }
 
+/// Moves the times of `runs` a day ahead, as a run on a clock a day fast would have
+/// written them.
+pub(super) fn runs_a_day_ahead() -> String {
+    let later = |column: &str| format!("strftime('%Y-%m-%dT%H:%M:%fZ', {column}, '+1 day')");
+    format!(
+        "UPDATE runs SET started_at = {}, ended_at = {}",
+        later("started_at"),
+        later("ended_at")
+    )
+}
+
 /// Runs `update` on the harness's database with `$1` the time `unix_ms`, as the crawler
 /// stores times; it must change a row.
 async fn set_time(harness: &Harness, update: &str, unix_ms: i64) {
@@ -1428,26 +1439,54 @@ async fn a_revisit_scheduled_far_ahead_by_a_clock_that_moved_comes_up_within_its
 /// is asked within `retry.max_delay_ms`, not a year later.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_due_far_ahead_by_a_clock_that_moved_is_asked_within_the_longest_backoff() {
+    resume_retries_after_the_clock_moved(
+        "[retry]\nmax_attempts = 3\nmax_delay_ms = 1000\n",
+        &[retries_due_at(a_year_ahead_ms())],
+        "the crawl does not wait a year for its retries",
+    )
+    .await;
+}
+
+/// A clock stepped back a day between two runs had a retry the first left a second to
+/// wait held for `retry.max_delay_ms` (here a day): its backoff is counted from the
+/// clock as the first run ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_stepped_back_between_runs_leaves_each_retry_the_backoff_it_had() {
+    resume_retries_after_the_clock_moved(
+        "[retry]\nmax_attempts = 3\nmax_delay_ms = 86400000\n",
+        &[
+            runs_a_day_ahead(),
+            retries_due_at(now_ms() + 86_400_000 + 1000),
+        ],
+        "the crawl waits the retries' backoff, not the day the clock stepped back",
+    )
+    .await;
+}
+
+/// Sets the URLs queued as retries due at `unix_ms`.
+fn retries_due_at(unix_ms: i64) -> String {
+    format!("UPDATE frontier SET attempts = 1, not_before = {unix_ms} WHERE state = 'queued'")
+}
+
+/// Crawls the home page of [`home_a_b`] (`scope.max_pages = 1`), runs `moved` on the
+/// database (what a clock that moved left), and crawls again, `extra` the config of
+/// both: the second run fetches the two URLs left, and does not wait what `no_wait` says.
+async fn resume_retries_after_the_clock_moved(extra: &str, moved: &[String], no_wait: &str) {
     let site = home_a_b().await;
     let harness = Harness::default();
-    let extra = "[retry]\nmax_attempts = 3\nmax_delay_ms = 1000\n";
     harness
         .crawl(
             &[site.url(0, "/")],
             &format!("{extra}[scope]\nmax_pages = 1\n"),
         )
         .await;
-    set_a_year_ahead(
-        &harness,
-        "UPDATE frontier SET attempts = 1, not_before = $1 WHERE state = 'queued'",
-    )
-    .await;
+    super::query::change_database(&harness, moved).await;
     let resumed = tokio::time::timeout(
-        Duration::from_secs(10),
+        Duration::from_secs(60),
         harness.crawl(&[site.url(0, "/")], extra),
     )
     .await
-    .expect("the crawl does not wait a year for its retries");
+    .expect(no_wait);
     assert_eq!(resumed.tally.pages, 2, "{resumed}");
 }
 
