@@ -180,6 +180,19 @@ pub enum QueryError {
         message: String,
     },
 
+    /// JSON keeps one value per key (`jq` and Python's `json` the last): printed, the
+    /// first column's values were lost without a word.
+    #[error(
+        "columns {first} and {second} are both named `{name}`, and a JSON object keeps one \
+         value per name: name them apart with AS (`SELECT s.url AS page, t.url AS target`), \
+         or ask for CSV or a table, which keep both"
+    )]
+    RepeatedColumn {
+        name: String,
+        first: usize,
+        second: usize,
+    },
+
     #[error(
         "column `{column}` is of PostgreSQL type {type_name}, which `query` does not print: \
          cast it to text (`{column}::text`)"

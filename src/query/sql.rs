@@ -26,5 +26,23 @@ pub(super) async fn answer(
 ) -> Result<Answer, QueryError> {
     let q = Statement::new(args.statement.as_str());
     conn.refuse_many_statements(&q).await?;
+    if matches!(format, Format::Json | Format::Jsonl) {
+        refuse_repeated_names(&conn.column_names(&q).await?)?;
+    }
     super::print_rows(conn, &q, format, out, 0, None).await
+}
+
+/// Refuses columns of one name, which a JSON object cannot hold apart (the built-in
+/// questions name theirs apart; SQL over a join, `s.url, t.url`, easily does not).
+fn refuse_repeated_names(names: &[String]) -> Result<(), QueryError> {
+    for (second, name) in names.iter().enumerate() {
+        if let Some(first) = names[..second].iter().position(|n| n == name) {
+            return Err(QueryError::RepeatedColumn {
+                name: name.clone(),
+                first: first + 1,
+                second: second + 1,
+            });
+        }
+    }
+    Ok(())
 }

@@ -1408,6 +1408,26 @@ async fn sql_opening_with_a_comment_runs() {
     }
 }
 
+/// Two columns of one name (`SELECT s.url, t.url`, or `*` over a join) made a JSON object
+/// holding the key twice, of which `jq` and Python's `json` keep the last: the first
+/// column's values were lost without a word. As JSON it is refused, naming both; CSV and
+/// a table keep both columns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_with_two_columns_of_one_name_is_refused_as_json_rather_than_losing_one() {
+    let (_harness, db) = empty_crawl().await;
+    let sql = "SELECT 'a' AS url, 1 AS n, 'b' AS url";
+    for format in ["json", "jsonl"] {
+        let out = pipecrawl(args(&[
+            "query", "--db", &db, "--format", format, "sql", sql,
+        ]))
+        .await;
+        assert_fails(&out, &["columns 1 and 3 are both named `url`"]);
+        assert!(out.stdout.is_empty(), "{format}: nothing was printed");
+    }
+    let out = pipecrawl(args(&["query", "--db", &db, "--format", "csv", "sql", sql])).await;
+    assert_eq!(answered(&out, "csv"), "url,n,url\r\na,1,b\r\n");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_or_foreign_file_is_refused_with_a_clear_error() {
     let dir = tempfile::tempdir().expect("a temp dir");
