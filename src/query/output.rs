@@ -13,7 +13,8 @@ use super::table::Table;
 pub enum Format {
     /// Columns aligned for reading.
     Table,
-    /// RFC 4180, with a header row; NULL is an empty field, an empty text `""`.
+    /// RFC 4180, with a header row; NULL is an empty field (`""` alone on its row), an
+    /// empty text `""`.
     Csv,
     /// One array of objects.
     Json,
@@ -161,7 +162,11 @@ struct Csv<'w> {
 }
 
 impl Csv<'_> {
-    fn record<'a>(&mut self, fields: impl Iterator<Item = Field<'a>>) -> io::Result<()> {
+    fn record<'a>(&mut self, fields: impl ExactSizeIterator<Item = Field<'a>>) -> io::Result<()> {
+        // A lone NULL left empty is an empty line, which Python's `csv.DictReader`, pandas
+        // and the `csv` crate skip, losing the row: it is quoted as an empty text is, as
+        // Python's `csv` writes it (PostgreSQL's COPY reads it back as empty text).
+        let lone = fields.len() == 1;
         self.buf.clear();
         for (i, field) in fields.enumerate() {
             if i > 0 {
@@ -180,13 +185,13 @@ impl Csv<'_> {
             // RFC 4180: quote a field holding a separator, quote or line break. An empty
             // text is quoted too, so that NULL (left empty) is told apart from it, as
             // PostgreSQL's COPY writes and reads them (the sqlite3 shell writes them so,
-            // but its `.import` reads both as empty text).
+            // but its `.import` reads both as empty text), but for a `lone` NULL.
             let null = matches!(field, Field::Cell(Cell::Null));
             let value = &self.buf[start..];
             if value
                 .iter()
                 .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
-                || (value.is_empty() && !null)
+                || (value.is_empty() && (!null || lone))
             {
                 let mut quoted = Vec::with_capacity(value.len() + 2);
                 quoted.push(b'"');
@@ -330,6 +335,29 @@ mod tests {
     fn csv_tells_an_empty_text_from_null_as_postgresql_does() {
         let text = render(Format::Csv, &[vec![Cell::Text(""), Cell::Null]]);
         assert_eq!(text, "name,n\r\n\"\",\r\n");
+    }
+
+    /// A one-column answer's NULL was an empty line, which Python's `csv.DictReader`,
+    /// pandas and the `csv` crate skip: `query sql "SELECT title FROM pages"` read back
+    /// short of every page without a title.
+    #[test]
+    fn csv_writes_a_lone_null_as_a_field_not_an_empty_line() {
+        let mut out = Vec::new();
+        {
+            let mut sink = sink(Format::Csv, &mut out, 0);
+            sink.columns(&["title".to_owned()])
+                .expect("write to memory");
+            for cell in [Cell::Text("a"), Cell::Null, Cell::Text("b")] {
+                sink.row(&[cell]).expect("write to memory");
+            }
+            sink.finish().expect("write to memory");
+        }
+        let mut reader = ::csv::Reader::from_reader(out.as_slice());
+        let titles: Vec<String> = reader
+            .records()
+            .map(|r| r.expect("a CSV record")[0].to_owned())
+            .collect();
+        assert_eq!(titles, ["a", "", "b"]);
     }
 
     #[test]
