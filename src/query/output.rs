@@ -245,7 +245,8 @@ impl Sink for Json<'_> {
         self.keys = names
             .iter()
             .map(|name| {
-                let mut key = serde_json::to_vec(name)?;
+                let mut key = Vec::new();
+                write_json_text(&mut key, name)?;
                 key.push(b':');
                 Ok(key)
             })
@@ -274,10 +275,8 @@ impl Sink for Json<'_> {
                 Cell::Bool(b) => write!(out, "{b}")?,
                 Cell::Int(n) => write!(out, "{n}")?,
                 Cell::Real(x) => serde_json::to_writer(&mut *out, x)?,
-                Cell::Text(s) => serde_json::to_writer(&mut *out, s)?,
-                Cell::NotUtf8(bytes) => {
-                    serde_json::to_writer(&mut *out, &String::from_utf8_lossy(bytes))?;
-                }
+                Cell::Text(s) => write_json_text(out, s)?,
+                Cell::NotUtf8(bytes) => write_json_text(out, &String::from_utf8_lossy(bytes))?,
                 Cell::Blob(_) => {
                     let mut hex = String::new();
                     cell.write_plain(&mut hex);
@@ -299,6 +298,27 @@ impl Sink for Json<'_> {
         }
         self.out.flush()
     }
+}
+
+/// Line breaks JSON leaves raw in a string, at which Python's `str.splitlines()` and
+/// other readers following Unicode end a line.
+const UNICODE_LINE_BREAKS: [(char, &str); 3] = [
+    ('\u{85}', "\\u0085"),
+    ('\u{2028}', "\\u2028"),
+    ('\u{2029}', "\\u2029"),
+];
+
+/// `text` as a JSON string, its [`UNICODE_LINE_BREAKS`] escaped too: raw, one split a
+/// JSON Lines object in two for such a reader, neither half JSON.
+fn write_json_text(out: &mut dyn Write, text: &str) -> io::Result<()> {
+    if !text.contains(UNICODE_LINE_BREAKS.map(|(c, _)| c)) {
+        return Ok(serde_json::to_writer(out, text)?);
+    }
+    let mut json = serde_json::to_string(text)?;
+    for (c, escaped) in UNICODE_LINE_BREAKS {
+        json = json.replace(c, escaped);
+    }
+    out.write_all(json.as_bytes())
 }
 
 #[cfg(test)]
@@ -374,6 +394,22 @@ mod tests {
             "[\n{\"name\":\"x\\\"y\",\"n\":null},\n{\"name\":\"01ff\",\"n\":-3}\n]\n"
         );
         assert_eq!(render(Format::Json, &[]), "[\n]\n");
+    }
+
+    /// Python's `str.splitlines()` (and other readers that follow Unicode) also break
+    /// lines at U+0085, U+2028 and U+2029, which JSON leaves raw in a string: a page title
+    /// holding one split its JSON Lines object in two, neither of them JSON.
+    #[test]
+    fn jsonl_escapes_the_unicode_line_breaks_so_each_line_is_an_object() {
+        let title = "a\u{2028}b\u{2029}c\u{85}d";
+        let text = render(Format::Jsonl, &[vec![Cell::Text(title), Cell::Int(1)]]);
+        let lines: Vec<&str> = text
+            .split(['\n', '\u{85}', '\u{2028}', '\u{2029}'])
+            .filter(|line| !line.is_empty())
+            .collect();
+        assert_eq!(lines.len(), 1, "{text:?}");
+        let row: serde_json::Value = serde_json::from_str(lines[0]).expect("a JSON object");
+        assert_eq!(row["name"], title);
     }
 
     #[test]
