@@ -170,12 +170,13 @@ fn print_line(out: &mut dyn Write, layout: &Layout, cells: &[&str]) -> io::Resul
     writeln!(out, "{line}")
 }
 
-/// A line break or tab inside a value would break the table's lines, and escape
+/// A line break or tab inside a value would break the table's lines (so would U+2028 and
+/// U+2029, no controls, where editors and Python's `splitlines()` read it), and escape
 /// sequences (ESC, CSI) from a hostile page's title would drive the user's terminal;
 /// bidi controls would show its text in another order than stored (`exe.pdf` for
 /// `fdp.exe`) and reorder the columns after it. All are shown escaped.
 fn escape_controls(text: String) -> String {
-    let hidden = |c: char| c.is_control() || is_bidi_control(c);
+    let hidden = |c: char| c.is_control() || is_bidi_control(c) || is_line_separator(c);
     if !text.chars().any(hidden) {
         return text;
     }
@@ -188,6 +189,11 @@ fn escape_controls(text: String) -> String {
             }
         })
         .collect()
+}
+
+/// Unicode's line and paragraph separators.
+fn is_line_separator(c: char) -> bool {
+    matches!(c, '\u{2028}' | '\u{2029}')
 }
 
 /// Unicode's explicit bidi formatting characters: marks, embeddings, overrides and
@@ -213,6 +219,11 @@ mod tests {
             table.finish().expect("write to memory");
         }
         String::from_utf8(out).expect("UTF-8 output")
+    }
+
+    /// The table of one row.
+    fn one_row(cells: [Cell<'_>; 3]) -> String {
+        table(0, &[cells.to_vec()])
     }
 
     #[test]
@@ -274,19 +285,29 @@ mod tests {
     #[test]
     fn bidi_controls_in_values_are_escaped_so_text_shows_in_the_order_stored() {
         // A title that shows as "invoice exe.pdf" where bidi is displayed.
-        let text = table(
-            0,
-            &[vec![
-                Cell::Text("invoice \u{202e}fdp.exe\u{202c}"),
-                Cell::Text("\u{2067}x\u{2069}\u{200f}"),
-                Cell::Int(1),
-            ]],
-        );
+        let text = one_row([
+            Cell::Text("invoice \u{202e}fdp.exe\u{202c}"),
+            Cell::Text("\u{2067}x\u{2069}\u{200f}"),
+            Cell::Int(1),
+        ]);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[2],
             "invoice \\u{202e}fdp.exe\\u{202c}  \\u{2067}x\\u{2069}\\u{200f}  1"
         );
+    }
+
+    /// U+2028 and U+2029 are no controls, yet editors and Python's `splitlines()` end a
+    /// line at them: a title holding one showed as a line of its own in a saved table.
+    #[test]
+    fn unicode_line_and_paragraph_separators_in_values_are_escaped() {
+        let text = one_row([
+            Cell::Text("a\u{2028}b"),
+            Cell::Text("c\u{2029}d"),
+            Cell::Null,
+        ]);
+        let lines: Vec<&str> = text.split(['\n', '\u{2028}', '\u{2029}']).collect();
+        assert_eq!(lines[2], "a\\u{2028}b  c\\u{2029}d", "{text:?}");
     }
 
     #[test]
