@@ -262,9 +262,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     cli::note(
                         cli.log_format,
                         format_args!(
-                            "{}: some text in the database was not UTF-8, which JSON cannot hold: \
-                             its invalid bytes are written as U+FFFD (CSV keeps them as stored)",
-                            file.path.display()
+                            "{}: {}",
+                            file.path.display(),
+                            pipecrawl::query::output::NOT_UTF8
                         ),
                     );
                 }

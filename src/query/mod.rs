@@ -124,12 +124,16 @@ async fn print_kept(
     keep: output::Keep<'_>,
 ) -> Result<Answer, QueryError> {
     let streamed = output::stream_kept(conn, q, sink.as_mut(), limit, keep).await?;
+    let not_utf8 = streamed
+        .replaced_not_utf8
+        .then(|| output::NOT_UTF8.to_owned());
     Ok(Answer {
         rows: streamed.rows,
         notes: streamed
             .more
             .then(|| more_note(streamed.rows))
             .into_iter()
+            .chain(not_utf8)
             .collect(),
         broken_links: 0,
         failed_seeds: 0,

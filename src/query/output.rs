@@ -65,7 +65,15 @@ pub trait Sink {
     fn row(&mut self, cells: &[Cell<'_>]) -> io::Result<()>;
     /// Called once, after the last row.
     fn finish(&mut self) -> io::Result<()>;
+    /// Whether text that is not UTF-8 was written with U+FFFD for its invalid bytes.
+    fn replaced_not_utf8(&self) -> bool {
+        false
+    }
 }
+
+/// What to tell the user when [`Sink::replaced_not_utf8`]: a value was changed.
+pub const NOT_UTF8: &str = "some text in the database was not UTF-8, which JSON cannot hold: \
+                            its invalid bytes are written as U+FFFD (CSV keeps them as stored)";
 
 /// A sink writing `format` to `out`. `group`: in a table, how many leading columns are
 /// printed only when they change, so rows read as groups (other formats repeat them).
@@ -82,12 +90,14 @@ pub fn sink<'w>(format: Format, out: &'w mut dyn Write, group: usize) -> Box<dyn
             keys: Vec::new(),
             lines: false,
             rows: 0,
+            replaced: false,
         }),
         Format::Jsonl => Box::new(Json {
             out,
             keys: Vec::new(),
             lines: true,
             rows: 0,
+            replaced: false,
         }),
     }
 }
@@ -97,6 +107,8 @@ pub fn sink<'w>(format: Format, out: &'w mut dyn Write, group: usize) -> Box<dyn
 pub struct Streamed {
     pub rows: u64,
     pub more: bool,
+    /// See [`Sink::replaced_not_utf8`].
+    pub replaced_not_utf8: bool,
 }
 
 /// Which rows of a query's answer are shown: a test SQL cannot make the same way on both
@@ -150,6 +162,7 @@ pub async fn stream_kept(
         sink.columns(&reader.column_names(query).await?)?;
     }
     sink.finish()?;
+    streamed.replaced_not_utf8 = sink.replaced_not_utf8();
     Ok(streamed)
 }
 
@@ -238,6 +251,8 @@ struct Json<'w> {
     keys: Vec<Vec<u8>>,
     lines: bool,
     rows: u64,
+    /// See [`Sink::replaced_not_utf8`].
+    replaced: bool,
 }
 
 impl Sink for Json<'_> {
@@ -276,7 +291,10 @@ impl Sink for Json<'_> {
                 Cell::Int(n) => write!(out, "{n}")?,
                 Cell::Real(x) => serde_json::to_writer(&mut *out, x)?,
                 Cell::Text(s) => write_json_text(out, s)?,
-                Cell::NotUtf8(bytes) => write_json_text(out, &String::from_utf8_lossy(bytes))?,
+                Cell::NotUtf8(bytes) => {
+                    self.replaced = true;
+                    write_json_text(out, &String::from_utf8_lossy(bytes))?;
+                }
                 Cell::Blob(_) => {
                     let mut hex = String::new();
                     cell.write_plain(&mut hex);
@@ -297,6 +315,10 @@ impl Sink for Json<'_> {
             self.out.write_all(b"\n]\n")?;
         }
         self.out.flush()
+    }
+
+    fn replaced_not_utf8(&self) -> bool {
+        self.replaced
     }
 }
 

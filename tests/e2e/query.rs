@@ -1408,6 +1408,20 @@ async fn sql_opening_with_a_comment_runs() {
     }
 }
 
+/// `pipecrawl query --db DB --format FORMAT sql SQL`.
+async fn sql_as(db: &str, format: &str, sql: &str) -> Output {
+    pipecrawl(args(&["query", "--db", db, "--format", format, "sql", sql])).await
+}
+
+/// [`sql_as`] in JSON and in JSON Lines, each with its format.
+async fn sql_as_json(db: &str, sql: &str) -> Vec<(&'static str, Output)> {
+    let mut outs = Vec::new();
+    for format in ["json", "jsonl"] {
+        outs.push((format, sql_as(db, format, sql).await));
+    }
+    outs
+}
+
 /// Two columns of one name (`SELECT s.url, t.url`, or `*` over a join) made a JSON object
 /// holding the key twice, of which `jq` and Python's `json` keep the last: the first
 /// column's values were lost without a word. As JSON it is refused, naming both; CSV and
@@ -1416,16 +1430,33 @@ async fn sql_opening_with_a_comment_runs() {
 async fn sql_with_two_columns_of_one_name_is_refused_as_json_rather_than_losing_one() {
     let (_harness, db) = empty_crawl().await;
     let sql = "SELECT 'a' AS url, 1 AS n, 'b' AS url";
-    for format in ["json", "jsonl"] {
-        let out = pipecrawl(args(&[
-            "query", "--db", &db, "--format", format, "sql", sql,
-        ]))
-        .await;
+    for (format, out) in sql_as_json(&db, sql).await {
         assert_fails(&out, &["columns 1 and 3 are both named `url`"]);
         assert!(out.stdout.is_empty(), "{format}: nothing was printed");
     }
-    let out = pipecrawl(args(&["query", "--db", &db, "--format", "csv", "sql", sql])).await;
+    let out = sql_as(&db, "csv", sql).await;
     assert_eq!(answered(&out, "csv"), "url,n,url\r\na,1,b\r\n");
+}
+
+/// Text that is not UTF-8 reaches JSON with U+FFFD for its invalid bytes: `export` says
+/// so on stderr, and README says a question prints it as `export` writes it, but the
+/// question changed the value without a word.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_of_text_that_is_not_utf8_says_its_invalid_bytes_were_replaced() {
+    let (_harness, db) = empty_crawl().await;
+    let sql = "SELECT CAST(x'61ff62' AS TEXT) AS t";
+    for (format, out) in sql_as_json(&db, sql).await {
+        assert!(answered(&out, format).contains("a\u{fffd}b"), "{format}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("not UTF-8"), "{format}: {stderr}");
+    }
+    let out = sql_as(&db, "csv", sql).await;
+    assert_eq!(out.stdout, b"t\r\na\xffb\r\n", "CSV keeps the bytes");
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
