@@ -539,9 +539,19 @@ async fn write_table(
         let (Some(last), Some(mut lines)) = (last, lines) else {
             break;
         };
-        if format == ExportFormat::Jsonl && std::str::from_utf8(&lines).is_err() {
-            not_utf8 = true;
-            lines = String::from_utf8_lossy(&lines).into_owned().into_bytes();
+        if format == ExportFormat::Jsonl {
+            // SQLite's JSON leaves Unicode's line breaks raw, as serde's does (see `output`).
+            let rewritten = match std::str::from_utf8(&lines) {
+                Ok(text) => output::escape_unicode_line_breaks(text),
+                Err(_) => {
+                    not_utf8 = true;
+                    let text = String::from_utf8_lossy(&lines).into_owned();
+                    Some(output::escape_unicode_line_breaks(&text).unwrap_or(text))
+                }
+            };
+            if let Some(text) = rewritten {
+                lines = text.into_bytes();
+            }
         }
         writer.write_all(&lines).map_err(file_error)?;
         writer.write_all(newline.as_bytes()).map_err(file_error)?;
@@ -688,6 +698,22 @@ mod tests {
         pool.close().await;
     }
 
+    /// An awkward database changed by `sql`, as another program would, exported as
+    /// `format`: the temp dir holding both, and the export's directory.
+    async fn export_changed(
+        sql: &'static str,
+        format: ExportFormat,
+    ) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let db = awkward_database(dir.path()).await;
+        change(&db, sql).await;
+        let out = dir.path().join("out");
+        export_to(&db.display().to_string(), format, &out)
+            .await
+            .expect("export");
+        (dir, out)
+    }
+
     /// [`export`], with nothing watching its partial files.
     async fn export_to(
         database: &str,
@@ -754,19 +780,12 @@ mod tests {
 
     #[tokio::test]
     async fn csv_tells_an_empty_text_from_null() {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let db = awkward_database(dir.path()).await;
         // An image link without alt text: its anchor text is empty, its rel NULL.
-        change(
-            &db,
+        let (_dir, csv_dir) = export_changed(
             "INSERT INTO links (id, source_id, target_url, anchor_text) VALUES (2, 1, 'http://a/i', '')",
+            ExportFormat::Csv,
         )
         .await;
-
-        let csv_dir = dir.path().join("csv");
-        export_to(&db.display().to_string(), ExportFormat::Csv, &csv_dir)
-            .await
-            .expect("export");
         let links = fs::read_to_string(csv_dir.join("links.csv")).expect("read the CSV");
         assert!(
             links.contains("\r\n2,1,http://a/i,\"\",\r\n"),
@@ -803,6 +822,25 @@ mod tests {
         let pages = json_rows(&json_dir.join("pages.jsonl"));
         assert_eq!(pages[0]["title"], "A\u{fffd},B");
         assert_eq!(pages[0]["status"], 200);
+    }
+
+    /// SQLite's JSON leaves U+0085, U+2028 and U+2029 raw, at which Python's
+    /// `splitlines()` ends a line: a title holding one split its JSON Lines object in two.
+    #[tokio::test]
+    async fn json_lines_escape_the_unicode_line_breaks_so_each_line_is_an_object() {
+        let title = "a\u{2028}b\u{2029}c\u{85}d";
+        let (_dir, json_dir) = export_changed(
+            "UPDATE pages SET title = 'a' || char(8232) || 'b' || char(8233) || 'c' || char(133) || 'd'",
+            ExportFormat::Jsonl,
+        )
+        .await;
+        let text = fs::read_to_string(json_dir.join("pages.jsonl")).expect("read the file");
+        let lines: Vec<&str> = text
+            .split(['\n', '\u{85}', '\u{2028}', '\u{2029}'])
+            .filter(|line| !line.is_empty())
+            .collect();
+        assert_eq!(lines.len(), 1, "{text:?}");
+        assert_eq!(json_rows(&json_dir.join("pages.jsonl"))[0]["title"], title);
     }
 
     #[tokio::test]

@@ -333,14 +333,23 @@ const UNICODE_LINE_BREAKS: [(char, &str); 3] = [
 /// `text` as a JSON string, its [`UNICODE_LINE_BREAKS`] escaped too: raw, one split a
 /// JSON Lines object in two for such a reader, neither half JSON.
 fn write_json_text(out: &mut dyn Write, text: &str) -> io::Result<()> {
-    if !text.contains(UNICODE_LINE_BREAKS.map(|(c, _)| c)) {
-        return Ok(serde_json::to_writer(out, text)?);
+    let json = serde_json::to_string(text)?;
+    let escaped = escape_unicode_line_breaks(&json);
+    out.write_all(escaped.as_deref().unwrap_or(&json).as_bytes())
+}
+
+/// `json` with its [`UNICODE_LINE_BREAKS`] escaped, or `None` when it holds none: JSON
+/// text has them only inside strings, where the escape stands for the character. Each is
+/// looked for alone, which a search for a single character does at memory speed.
+pub(crate) fn escape_unicode_line_breaks(json: &str) -> Option<String> {
+    if !UNICODE_LINE_BREAKS.iter().any(|(c, _)| json.contains(*c)) {
+        return None;
     }
-    let mut json = serde_json::to_string(text)?;
+    let mut json = json.to_owned();
     for (c, escaped) in UNICODE_LINE_BREAKS {
         json = json.replace(c, escaped);
     }
-    out.write_all(json.as_bytes())
+    Some(json)
 }
 
 #[cfg(test)]
