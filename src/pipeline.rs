@@ -25,7 +25,7 @@ use crate::error::Error;
 use crate::fetcher::{self, FetchContext, FetchPool, MinRate};
 use crate::frontier::dispatcher::{Dispatcher, PageLimit, Progress};
 use crate::frontier::hosts::HostLeases;
-use crate::frontier::readmit;
+use crate::frontier::readmit::{self, Against};
 use crate::frontier::seen::{self, SeenUrls};
 use crate::frontier::Frontier;
 use crate::host_headers::{self, HostRules};
@@ -406,12 +406,11 @@ async fn run_stages(
     // Fixed for the life of the process: a reload's passes over the frontier keep them.
     let sizes = (config.frontier.seen_cache, config.traps.max_pages_per_host);
     let trapped = trapped
-        + readmit::after_scope_change(&store, &scope.get(), sizes)
+        + readmit::after_scope_change(&store, &scope.get(), sizes, Against::LastRun)
             .await?
             .unwrap_or(0)
-        + readmit::after_boost_change(&store, &scope.get(), config.traps.max_pages_per_host)
-            .await?
-        + readmit::after_shape_limits_change(&store, &scope.get(), config.traps.max_pages_per_host)
+        + readmit::after_boost_change(&store, &scope.get(), (sizes.1, Against::LastRun)).await?
+        + readmit::after_shape_limits_change(&store, &scope.get(), (sizes.1, Against::LastRun))
             .await?;
     // A service's database is queried while it runs; a one-off crawl's once it is done.
     let deferred = if service.is_some() {
@@ -1068,15 +1067,14 @@ impl Reload {
         drop(changing);
         // Without the lock: the pass may read a large database, and seeds over the API
         // wait on it.
+        let scope = self.scope.get();
+        let budget = (self.readmit.1, Against::Reload);
         let scope_pass =
-            readmit::after_scope_change(&self.store, &self.scope.get(), self.readmit).await?;
-        let boost_pass =
-            readmit::after_boost_change(&self.store, &self.scope.get(), self.readmit.1).await?;
+            readmit::after_scope_change(&self.store, &scope, self.readmit, Against::Reload).await?;
+        let boost_pass = readmit::after_boost_change(&self.store, &scope, budget).await?;
         self.progress.trapped_apart(boost_pass);
-        self.progress.trapped_apart(
-            readmit::after_shape_limits_change(&self.store, &self.scope.get(), self.readmit.1)
-                .await?,
-        );
+        self.progress
+            .trapped_apart(readmit::after_shape_limits_change(&self.store, &scope, budget).await?);
         if let Some(trapped) = scope_pass {
             self.progress.trapped_apart(trapped);
             // Pages the old scope left out had their revisits dropped as they came due;

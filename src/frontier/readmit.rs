@@ -46,6 +46,25 @@ const SHAPE_LIMITS: &str = "trap_shape_fingerprint";
 /// The `crawl_state` key of the boost rules' hash.
 const BOOSTS: &str = "boost_fingerprint";
 
+/// What a pass's change is from, as its log line says it: a reload's passes compare
+/// with the config before it, not with a run that ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Against {
+    /// A run starting: what the last run ran with.
+    LastRun,
+    /// A SIGHUP's reload: the config the service ran with until now.
+    Reload,
+}
+
+impl std::fmt::Display for Against {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::LastRun => "the last run's",
+            Self::Reload => "the config before this reload",
+        })
+    }
+}
+
 /// Holds what earlier runs queued to this run's `traps.max_pages_per_host`, when it
 /// differs from the last run's: a higher one (or 0, no limit) queues again the URLs a
 /// lower one cut (README's way to crawl a site larger than the budget is to raise it),
@@ -165,7 +184,7 @@ pub async fn after_hosts_limit_change(
 pub async fn after_shape_limits_change(
     store: &Store,
     scope: &Scope,
-    max_pages_per_host: u64,
+    (max_pages_per_host, against): (u64, Against),
 ) -> Result<u64, Error> {
     let fingerprint = scope.traps.shape_fingerprint();
     if store.crawl_state(SHAPE_LIMITS).await? == Some(fingerprint) {
@@ -184,8 +203,8 @@ pub async fn after_shape_limits_change(
         tracing::info!(
             requeued,
             cut,
-            "the limits on URLs' shape in [traps] differ from the last run's: URLs they cut \
-             that this run takes are queued again"
+            "the limits on URLs' shape in [traps] differ from {against}: URLs they cut that \
+             these take are queued again"
         );
     }
     store.set_crawl_state(SHAPE_LIMITS, fingerprint).await?;
@@ -202,7 +221,7 @@ pub async fn after_shape_limits_change(
 pub async fn after_boost_change(
     store: &Store,
     scope: &Scope,
-    max_pages_per_host: u64,
+    (max_pages_per_host, against): (u64, Against),
 ) -> Result<u64, Error> {
     let fingerprint = scope.boost_fingerprint();
     if store.crawl_state(BOOSTS).await? == Some(fingerprint) {
@@ -215,7 +234,7 @@ pub async fn after_boost_change(
     if changed > 0 {
         tracing::info!(
             changed,
-            "[[frontier.boost]] differs from the last run's: the URLs known are prioritized by it"
+            "[[frontier.boost]] differs from {against}: the URLs known are prioritized by it"
         );
     }
     store.set_crawl_state(BOOSTS, fingerprint).await?;
@@ -233,6 +252,7 @@ pub async fn after_scope_change(
     store: &Store,
     scope: &Scope,
     (seen_cache, max_pages_per_host): (usize, u64),
+    against: Against,
 ) -> Result<Option<u64>, Error> {
     let fingerprint = scope.fingerprint();
     if store.crawl_state(FINGERPRINT).await? == Some(fingerprint) {
@@ -263,7 +283,7 @@ pub async fn after_scope_change(
             added,
             links_read = read,
             elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            "the scope differs from the last run's: URLs it left out that this one takes are queued"
+            "the scope differs from {against}: URLs it left out that this one takes are queued"
         );
     }
     Ok(Some(cut + trapped))

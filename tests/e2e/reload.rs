@@ -123,3 +123,34 @@ async fn a_reload_changing_the_node_id_names_it() {
     .await;
     assert!(names_kept_key(&log, "cluster.node_id"), "{log}");
 }
+
+/// A reload whose wider scope queued what the old one left out logged "the scope differs
+/// from the last run's", as a restart's pass does, though no run had ended: what changed
+/// is the config before the reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reloads_passes_say_they_compare_with_the_config_before_it() {
+    let mut builder = SiteBuilder::bind(1).await;
+    let host = builder.authority(0);
+    builder.add(
+        &host,
+        "/",
+        Resource::Html("<a href='/a'>A</a><a href='/b'>B</a>".into()),
+    );
+    for path in ["/a", "/b"] {
+        builder.add(&host, path, Resource::Html("<title>Leaf</title>".into()));
+    }
+    let site = builder.start();
+    let harness = Harness::default();
+    let narrow = "[scope]\nexclude = ['/a$']\n";
+    let service = LoggedService::start(&harness, &site, narrow).await;
+    // `/b` asked: the home page's links are stored, `/a` among them, left out.
+    super::resume::wait_for_requests(&site, 2).await;
+    service.reload(&harness, &site, "");
+    let log = service.reload_log();
+    assert!(
+        log.contains("the scope differs from the config before this reload"),
+        "{log}"
+    );
+    assert!(!log.contains("the last run's"), "{log}");
+    service.stop(&log);
+}
