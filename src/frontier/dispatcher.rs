@@ -447,6 +447,29 @@ struct Drained {
     more: bool,
 }
 
+/// How soon after its last rebalance a node with nothing to lease looks for hosts again,
+/// when its own commits since may have queued URLs on hosts no node holds.
+const CLAIM_SOON: Duration = Duration::from_millis(20);
+
+/// When a node sharing the database next rebalances: at its `turn`, or [`CLAIM_SOON`]
+/// after the `last` one (its time and the commit count then) when its window is `empty`
+/// and the table had nothing to lease as of its latest commit (`drained_at`), which came
+/// after that rebalance. The URLs its pages found on hosts no node holds waited a turn (a
+/// second) each to be claimed: a crawl going from host to host (a crawl's first pages, a
+/// site whose every page is on another host) ran at a page a second.
+fn rebalance_at(
+    turn: Instant,
+    (last, last_commits): (Instant, u64),
+    (commits, drained_at): (u64, Option<u64>),
+    empty: bool,
+) -> Instant {
+    if empty && drained_at == Some(commits) && commits != last_commits {
+        turn.min(last + CLAIM_SOON)
+    } else {
+        turn
+    }
+}
+
 impl Dispatcher {
     pub fn new(
         frontier: Frontier,
@@ -778,6 +801,17 @@ impl Dispatcher {
         Ok(())
     }
 
+    /// When this node next rebalances ([`rebalance_at`]): at its `turn`, or soon after
+    /// the `last` when its window is empty after its own commits.
+    fn rebalance_due(&self, drained: &Drained, (turn, last): (Instant, (Instant, u64))) -> Instant {
+        rebalance_at(
+            turn,
+            last,
+            (self.progress.commits(), drained.at),
+            self.frontier.is_empty() && self.refill.is_none(),
+        )
+    }
+
     /// Puts leased jobs in the window.
     fn push_leased(&mut self, jobs: Vec<CrawlJob>, now: Instant) {
         // A row already in the window can come back if its lease ran out meanwhile: it is
@@ -796,6 +830,7 @@ impl Dispatcher {
         let mut timer = self.progress.stages.timer(Stage::Dispatch);
         let mut drained = Drained::default();
         let mut next_rebalance = Instant::now();
+        let mut last_rebalance = (next_rebalance, self.progress.commits());
         // The revisits queued at the start are due now.
         if self.serve && self.recrawl.enabled() {
             self.next_revisit = Some(next_rebalance);
@@ -818,7 +853,8 @@ impl Dispatcher {
             }
             if self.refill.as_ref().is_some_and(|r| r.task.is_finished())
                 // A lease running now may return rows of a host about to be handed away.
-                || (self.hosts.is_some() && next_rebalance <= now)
+                || (self.hosts.is_some()
+                    && self.rebalance_due(&drained, (next_rebalance, last_rebalance)) <= now)
             {
                 self.settle_refill(&mut drained, next_rebalance).await?;
             }
@@ -830,7 +866,8 @@ impl Dispatcher {
                 }
             }
             self.rescope(now).await?;
-            if let Some(hosts) = self.hosts.as_ref().filter(|_| next_rebalance <= now) {
+            let due = self.rebalance_due(&drained, (next_rebalance, last_rebalance));
+            if let Some(hosts) = self.hosts.as_ref().filter(|_| due <= now) {
                 let rebalanced = hosts
                     .rebalance(
                         &self.store,
@@ -845,6 +882,7 @@ impl Dispatcher {
                 // Other nodes' commits do not bump ours: look at the table again.
                 drained.at = None;
                 next_rebalance = now + hosts.rebalance_every();
+                last_rebalance = (now, self.progress.commits());
             }
             // Other nodes' pages count too: once the pages stored come to the limit,
             // this node ends when its window is empty, as at its own limit.
@@ -1011,9 +1049,10 @@ impl Dispatcher {
             } else {
                 Phase::Waiting
             });
+            let rebalance = self.rebalance_due(&drained, (next_rebalance, last_rebalance));
             let wake_at = match (&self.hosts, wake_at) {
-                (Some(_), Some(at)) => Some(at.min(next_rebalance)),
-                (Some(_), None) => Some(next_rebalance),
+                (Some(_), Some(at)) => Some(at.min(rebalance)),
+                (Some(_), None) => Some(rebalance),
                 (None, at) => at,
             };
             let sleep = async {
@@ -1204,6 +1243,31 @@ mod tests {
     use crate::stages::Queues;
 
     const PATIENCE: Duration = Duration::from_secs(5);
+
+    /// A node with its window empty after its own commit, the table having nothing to
+    /// lease, claims the hosts those pages found soon, not at its next turn; otherwise
+    /// it keeps its turn.
+    #[test]
+    fn an_idle_node_after_its_own_commit_rebalances_soon() {
+        let last = Instant::now();
+        let turn = last + Duration::from_secs(1);
+        let soon = last + CLAIM_SOON;
+        // (commits, drained at, window empty) → when.
+        let cases = [
+            ((4, Some(4), true), soon),
+            ((4, Some(4), false), turn),
+            ((4, Some(3), true), turn),
+            ((4, None, true), turn),
+            ((3, Some(3), true), turn),
+        ];
+        for ((commits, drained_at, empty), due) in cases {
+            assert_eq!(
+                rebalance_at(turn, (last, 3), (commits, drained_at), empty),
+                due,
+                "{commits} commits, drained at {drained_at:?}, window empty: {empty}"
+            );
+        }
+    }
 
     async fn next_job(jobs: &flume::Receiver<CrawlJob>) -> Option<i64> {
         tokio::time::timeout(PATIENCE, jobs.recv_async())
