@@ -106,6 +106,15 @@ pub enum Error {
     DatabaseInUse { path: PathBuf, lock: PathBuf },
 
     #[error(
+        "{path} was replaced or removed while this run wrote it (a backup restored over \
+         it?), so the run stopped: what it stored since went to the file it had open, \
+         which is in no directory now and gone as the run ends. Stop a crawl or service \
+         before you put a backup in its database's place; started again, it resumes from \
+         what the backup holds"
+    )]
+    DatabaseReplaced { path: PathBuf },
+
+    #[error(
         "cluster.node_id {node:?} is in use by a live node (its last heartbeat {seen_ms} ms \
          ago): give each node its own id, or leave it out to have one generated; after a \
          crash, start again once cluster.lease_ttl_ms has passed"

@@ -276,6 +276,14 @@ async fn run_opened(
             if let Err(record) = store.end_run(run, (RunEnd::Error, None)).await {
                 tracing::warn!("the run's end is not recorded in `runs`: {record}");
             }
+            // The WAL beside the database's name is the replaced file's: left there, the
+            // next program to open the file now under the name folded it in and damaged
+            // it. Closed, SQLite folds it into the file it belongs to and removes it.
+            if matches!(e, Error::DatabaseReplaced { .. }) {
+                if let Err(close) = store.close().await {
+                    tracing::warn!("closing the replaced database: {close}");
+                }
+            }
             Err(e)
         }
     }

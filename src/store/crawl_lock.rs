@@ -7,6 +7,13 @@
 //! (`crawl.db-lock`, as SQLite keeps `crawl.db-wal` there) for as long as it runs. The
 //! system drops the lock with the process, `kill -9` included: no stale lock is left for
 //! anyone to remove. Readers (`pipecrawl query`, `sqlite3`) do not take it.
+//!
+//! The lock also knows which file it was taken for. A backup put in the database's place
+//! while a crawl runs (`mv backup.db crawl.db`, or the file removed) leaves the crawl
+//! writing to the file it replaced, open but in no directory: every page it stored
+//! after was lost with it, and readers of the backup met the crawl's WAL beside it and
+//! found it damaged. So the writer asks [`CrawlLock::database_still_there`] before each
+//! batch and stops the run, saying so.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
@@ -15,7 +22,14 @@ use std::sync::{Mutex, PoisonError};
 use crate::error::Error;
 
 /// The lock, held until [`CrawlLock::release`] or the last clone of the store is dropped.
-pub(super) struct CrawlLock(Mutex<Option<File>>);
+pub(super) struct CrawlLock {
+    file: Mutex<Option<File>>,
+    /// The database as named (for messages), and the file it names (links followed).
+    database: PathBuf,
+    resolved: PathBuf,
+    /// The resolved file's identity when the lock was taken.
+    identity: Option<Identity>,
+}
 
 impl CrawlLock {
     /// Takes the lock of the database at `database`, or says that another process holds it.
@@ -24,11 +38,12 @@ impl CrawlLock {
     /// names the database through a symbolic link (`latest.db`) meets the lock of one
     /// that names it directly.
     pub(super) fn take(database: &Path) -> Result<Self, Error> {
-        let file = std::fs::canonicalize(database).map_err(|source| Error::LockDatabase {
+        let resolved = std::fs::canonicalize(database).map_err(|source| Error::LockDatabase {
             path: database.to_owned(),
             source,
         })?;
-        let mut name = file.into_os_string();
+        let identity = identity(&resolved);
+        let mut name = resolved.clone().into_os_string();
         name.push("-lock");
         let path = PathBuf::from(name);
         let failed = |source| Error::LockDatabase {
@@ -42,7 +57,12 @@ impl CrawlLock {
             .open(&path)
             .map_err(failed)?;
         match file.try_lock() {
-            Ok(()) => Ok(Self(Mutex::new(Some(file)))),
+            Ok(()) => Ok(Self {
+                file: Mutex::new(Some(file)),
+                database: database.to_owned(),
+                resolved,
+                identity,
+            }),
             Err(TryLockError::WouldBlock) => Err(Error::DatabaseInUse {
                 path: database.to_owned(),
                 lock: path,
@@ -53,6 +73,37 @@ impl CrawlLock {
 
     /// Lets the next crawl start: once this one's connections are closed.
     pub(super) fn release(&self) {
-        drop(self.0.lock().unwrap_or_else(PoisonError::into_inner).take());
+        drop(
+            self.file
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
     }
+
+    /// Fails when the database's name no longer leads to the file this run opened: it
+    /// was replaced (a backup restored over it) or removed while the run wrote it.
+    pub(super) fn database_still_there(&self) -> Result<(), Error> {
+        match (self.identity, identity(&self.resolved)) {
+            (Some(opened), now) if now != Some(opened) => Err(Error::DatabaseReplaced {
+                path: self.database.clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A file's device and inode, which a file put in its place under its name does not share.
+type Identity = (u64, u64);
+
+#[cfg(unix)]
+fn identity(path: &Path) -> Option<Identity> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Elsewhere a replaced database goes unnoticed.
+#[cfg(not(unix))]
+fn identity(_: &Path) -> Option<Identity> {
+    None
 }

@@ -1292,6 +1292,9 @@ impl Store {
     /// ([`outage`]): rolled back, it took with it the link counts it applied, and the
     /// writer's counts had counted it. Lest the WAL be what fills the disk, it is kept
     /// within the room left there ([`Checkpoints::keep_within_room`]).
+    ///
+    /// A SQLite database replaced under the run (a backup put in its place) stops it
+    /// before the batch goes to the file that is gone ([`CrawlLock::database_still_there`]).
     pub(crate) async fn commit(
         &self,
         batch: &mut [PageRecord],
@@ -1299,6 +1302,13 @@ impl Store {
         admission: Admission,
         (owner, scope): (&str, &Scope),
     ) -> Result<Committed, Error> {
+        if let Backed::Sqlite(Db {
+            crawl_lock: Some(lock),
+            ..
+        }) = &self.0
+        {
+            lock.database_still_there()?;
+        }
         let holder = (owner, scope);
         let (mut committed, merge) = match self.commit_once(batch, counts, admission, holder).await
         {

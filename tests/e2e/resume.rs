@@ -90,6 +90,18 @@ fn spawn_crawl(config: &Path) -> Child {
     spawn("crawl", config)
 }
 
+/// `pipecrawl crawl --config config`, logging at `level` to its piped stderr.
+fn spawn_crawl_piped(config: &Path, level: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+        .args(["crawl", "--config"])
+        .arg(config)
+        .env("RUST_LOG", level)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start pipecrawl")
+}
+
 /// `pipecrawl command --config config`, quiet.
 pub(super) fn spawn(command: &str, config: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
@@ -528,6 +540,56 @@ async fn a_second_crawl_of_a_database_in_use_by_another_name_refuses_to_start() 
         link
     })
     .await;
+}
+
+/// A backup put in the database's place while a crawl runs (`mv backup.db crawl.db`) left
+/// the crawl storing its pages into the file it replaced, in no directory: it said
+/// "stored in crawl.db" and exited 0, and every page since was gone. It stops, saying
+/// so, and the backup, whole, is resumed by the next run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_restored_under_a_running_crawl_stops_it_saying_so_and_is_resumed() {
+    let (open, gate) = tokio::sync::watch::channel(false);
+    let site = held_site(gate).await;
+    let harness = Harness::default();
+    let seeds = [site.url(0, "/")];
+    let config = harness.write_config(&harness.config_text(&seeds, CONFIG));
+    let mut first = spawn_crawl_piped(&config, "warn");
+    // robots.txt, then the home page: its row is leased, its answer held.
+    wait_for_requests(&site, 2).await;
+    let backup = harness.dir.path().join("backup.db");
+    let db = SqlitePool::connect_with(SqliteConnectOptions::new().filename(harness.db_path()))
+        .await
+        .expect("open the database");
+    sqlx::query("VACUUM INTO ?")
+        .bind(backup.display().to_string())
+        .execute(&db)
+        .await
+        .expect("back the database up");
+    db.close().await;
+    std::fs::rename(&backup, harness.db_path()).expect("restore the backup");
+    open.send_replace(true);
+
+    let status = wait_exit(&mut first, Duration::from_secs(60)).await;
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(
+        &mut first.stderr.take().expect("the crawl's stderr"),
+        &mut stderr,
+    )
+    .expect("read the crawl's stderr");
+    assert!(
+        !status.success() && stderr.contains("was replaced"),
+        "{status:?}: {stderr}"
+    );
+    // The WAL beside it was the replaced file's: folded into the backup, it damaged it.
+    let wal = harness.dir.path().join("crawl.db-wal");
+    assert!(
+        std::fs::metadata(&wal).map_or(true, |wal| wal.len() == 0),
+        "the replaced file's WAL stays beside the backup"
+    );
+    assert_eq!(harness.page_count().await, 0, "the backup holds no page");
+    let again = run_to_the_end("crawl", &config);
+    assert!(again.status.success(), "{again:?}");
+    assert_eq!(harness.page_count().await, 7);
 }
 
 /// Runs the crawl of `config` as a user with no privileges (`nobody` when the tests run
@@ -2050,14 +2112,7 @@ async fn a_signal_cuts_short_the_wait_for_a_reader_at_a_crawls_end() {
     // A page more, committed after the reader's snapshot: the WAL cannot be emptied.
     let seeds = [site.url(0, "/"), site.url(0, "/more")];
     let config = harness.write_config(&harness.test_config_text(&seeds, ""));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
-        .args(["crawl", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start pipecrawl");
+    let mut child = spawn_crawl_piped(&config, "info");
     let lines = super::stderr_lines(&mut child);
     let waiting = lines
         .iter()
