@@ -699,19 +699,19 @@ mod tests {
     }
 
     /// An awkward database changed by `sql`, as another program would, exported as
-    /// `format`: the temp dir holding both, and the export's directory.
+    /// `format`: the temp dir holding both, the export's directory and what it wrote.
     async fn export_changed(
         sql: &'static str,
         format: ExportFormat,
-    ) -> (tempfile::TempDir, PathBuf) {
+    ) -> (tempfile::TempDir, PathBuf, Vec<Exported>) {
         let dir = tempfile::tempdir().expect("a temp dir");
         let db = awkward_database(dir.path()).await;
         change(&db, sql).await;
         let out = dir.path().join("out");
-        export_to(&db.display().to_string(), format, &out)
+        let files = export_to(&db.display().to_string(), format, &out)
             .await
             .expect("export");
-        (dir, out)
+        (dir, out, files)
     }
 
     /// [`export`], with nothing watching its partial files.
@@ -781,7 +781,7 @@ mod tests {
     #[tokio::test]
     async fn csv_tells_an_empty_text_from_null() {
         // An image link without alt text: its anchor text is empty, its rel NULL.
-        let (_dir, csv_dir) = export_changed(
+        let (_dir, csv_dir, _) = export_changed(
             "INSERT INTO links (id, source_id, target_url, anchor_text) VALUES (2, 1, 'http://a/i', '')",
             ExportFormat::Csv,
         )
@@ -829,7 +829,7 @@ mod tests {
     #[tokio::test]
     async fn json_lines_escape_the_unicode_line_breaks_so_each_line_is_an_object() {
         let title = "a\u{2028}b\u{2029}c\u{85}d";
-        let (_dir, json_dir) = export_changed(
+        let (_dir, json_dir, _) = export_changed(
             "UPDATE pages SET title = 'a' || char(8232) || 'b' || char(8233) || 'c' || char(133) || 'd'",
             ExportFormat::Jsonl,
         )
@@ -845,19 +845,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_blob_in_a_text_column_is_exported_to_json_lines_not_refused() {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let db = awkward_database(dir.path()).await;
         // Another program's write: Python's sqlite3 binds `bytes` as a BLOB.
-        change(
-            &db,
+        let (_dir, json_dir, files) = export_changed(
             "UPDATE pages SET etag = X'412C42', content_hash = X'00FF'",
+            ExportFormat::Jsonl,
         )
         .await;
-
-        let json_dir = dir.path().join("jsonl");
-        let files = export_to(&db.display().to_string(), ExportFormat::Jsonl, &json_dir)
-            .await
-            .expect("export JSON Lines");
         assert_eq!(files[0].rows, 1);
         assert!(files[0].not_utf8, "the replacement is reported");
         let pages = json_rows(&json_dir.join("pages.jsonl"));
@@ -869,15 +862,12 @@ mod tests {
 
     #[tokio::test]
     async fn text_in_an_integer_column_is_quoted_in_csv_as_other_text_is() {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let db = awkward_database(dir.path()).await;
         // Another program's write: SQLite keeps text in an INTEGER column as text.
-        change(&db, "UPDATE pages SET status = 'n/a, \"gone\"'").await;
-
-        let csv_dir = dir.path().join("csv");
-        export_to(&db.display().to_string(), ExportFormat::Csv, &csv_dir)
-            .await
-            .expect("export");
+        let (_dir, csv_dir, _) = export_changed(
+            "UPDATE pages SET status = 'n/a, \"gone\"'",
+            ExportFormat::Csv,
+        )
+        .await;
         let pages = csv_rows(&csv_dir.join("pages.csv"));
         assert_eq!(pages[0]["status"], "n/a, \"gone\"");
         assert_eq!(

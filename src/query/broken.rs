@@ -244,6 +244,9 @@ pub(super) async fn answer(
             })
             .collect()
     };
+    if sink.replaced_not_utf8() {
+        notes.push(output::NOT_UTF8.to_owned());
+    }
     if !args.unchecked {
         // Whether, not how many: counting would look up every link target. With `--host`,
         // of the links on that host's pages, as `--unchecked` would list them.

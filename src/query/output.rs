@@ -198,7 +198,8 @@ impl Csv<'_> {
             // RFC 4180: quote a field holding a separator, quote or line break. An empty
             // text is quoted too, so that NULL (left empty) is told apart from it, as
             // PostgreSQL's COPY writes and reads them (the sqlite3 shell writes them so,
-            // but its `.import` reads both as empty text), but for a `lone` NULL.
+            // but its `.import` reads both as empty text). A `lone` NULL is quoted too
+            // (see above).
             let null = matches!(field, Field::Cell(Cell::Null));
             let value = &self.buf[start..];
             if value
@@ -333,6 +334,10 @@ const UNICODE_LINE_BREAKS: [(char, &str); 3] = [
 /// `text` as a JSON string, its [`UNICODE_LINE_BREAKS`] escaped too: raw, one split a
 /// JSON Lines object in two for such a reader, neither half JSON.
 fn write_json_text(out: &mut dyn Write, text: &str) -> io::Result<()> {
+    // Most text holds none: written straight out, as before the escape.
+    if !UNICODE_LINE_BREAKS.iter().any(|(c, _)| text.contains(*c)) {
+        return Ok(serde_json::to_writer(out, text)?);
+    }
     let json = serde_json::to_string(text)?;
     let escaped = escape_unicode_line_breaks(&json);
     out.write_all(escaped.as_deref().unwrap_or(&json).as_bytes())

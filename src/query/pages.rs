@@ -17,7 +17,8 @@ pub struct PagesArgs {
     #[arg(long, value_parser = super::host_parser())]
     pub host: Option<String>,
     /// Only these statuses, comma-separated: codes (`404`), classes (`4xx`), or `error`
-    /// for no response (network errors, robots.txt).
+    /// for no response (network errors, robots.txt). One naming redirects (`3xx`, `301`)
+    /// shows each one's `location` too.
     #[arg(long, value_delimiter = ',')]
     pub status: Vec<StatusFilter>,
     /// Only pages that failed so, comma-separated (`timeout,dns`): the kinds `error_kind`
