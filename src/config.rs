@@ -1090,7 +1090,7 @@ fn in_config_terms(key: &str, message: &str, value: Option<&str>) -> String {
         };
         let belongs = where_it_belongs(name, &table);
         // A key of another table is said so after; else the nearest of this one, first,
-        // as a table's keys run to thirty.
+        // as a table may have more than a dozen keys.
         let nearest = Some(nearest_key(name, known))
             .filter(|_| belongs.is_empty())
             .flatten()
@@ -1105,13 +1105,18 @@ fn in_config_terms(key: &str, message: &str, value: Option<&str>) -> String {
 }
 
 /// The key of `known` (serde's list: `` `a`, `b` ``) nearest to `name`, if one is near
-/// enough to be a misspelling of it: Jaro–Winkler similarity, as clap weighs a misspelt
-/// flag, at 0.8 or more.
+/// enough to be a misspelling of it: Jaro–Winkler similarity at 0.8 or more, and two
+/// edits at most, or the one the start of the other (`delay` for `delay_ms`). By
+/// similarity alone, keys sharing a prefix were near: `max_retries` drew `max_redirects`,
+/// and `robots_txt` `robots_ttl_s`, which would change what was not meant.
 fn nearest_key<'k>(name: &str, known: &'k str) -> Option<&'k str> {
     known
         .split('`')
         .skip(1)
         .step_by(2)
+        .filter(|key| {
+            strsim::osa_distance(name, key) <= 2 || key.starts_with(name) || name.starts_with(key)
+        })
         .map(|key| (strsim::jaro_winkler(name, key), key))
         .filter(|(near, _)| *near >= 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
@@ -3086,7 +3091,7 @@ mod tests {
         }
     }
 
-    /// A misspelt key was answered with every key of its table (over thirty in `[fetch]`)
+    /// A misspelt key was answered with every key of its table (fourteen in `[fetch]`)
     /// and left the reader to find the one meant; the nearest is named first, when one
     /// is near, and none is made up for a key like no other.
     #[test]
@@ -3097,6 +3102,10 @@ mod tests {
             ("seed = 'https://example.com/'", Some("`seed` is not a key of the top level (did you mean `seeds`?)")),
             ("[[politeness.host]]\npattern = 'a.com'\ndelya_ms = 5", Some("(did you mean `delay_ms`?)")),
             ("[fetch]\nquantum_flux = 1", None),
+            // Near by their prefixes alone, these mean other keys (`retry.max_attempts`,
+            // `respect_robots_txt`): followed, the suggestion would change what was not meant.
+            ("[fetch]\nmax_retries = 3", None),
+            ("[politeness]\nrobots_txt = false", None),
             ("max_depth = 3", None),
         ];
         for (section, said) in cases {
