@@ -556,12 +556,12 @@ impl FetchWorker {
                             kind: error.kind,
                             message: format!("fetching robots.txt: {}", error.message),
                         });
-                        self.decide_retry(&mut out, lookup.robots.retry_after());
+                        self.decide_retry(&mut out, lookup.robots.asked_again_in());
                         return (Outcome::Done(Box::new(out)), unrequested(release));
                     }
                     let verdict = lookup.robots.verdict(&out.job.url);
                     if cx.respect_robots_txt && verdict != Verdict::Allowed {
-                        let wait = lookup.robots.retry_after();
+                        let wait = lookup.robots.asked_again_in();
                         let answered = lookup.robots.failed_status();
                         self.robots_refusal(&mut out, (verdict, answered), wait);
                         return (Outcome::Done(Box::new(out)), unrequested(release));
@@ -733,7 +733,9 @@ impl FetchWorker {
             (Verdict::Disallowed, _) => (ErrorKind::Robots, crate::robots::DISALLOWED.into()),
             (_, Some(status)) => (
                 ErrorKind::RobotsUnavailable,
-                format!("robots.txt answered {status}: its host is not asked until it answers otherwise"),
+                format!(
+                    "robots.txt answered {status}: its host's URLs wait until it answers otherwise"
+                ),
             ),
             (_, None) => (
                 ErrorKind::RobotsUnavailable,

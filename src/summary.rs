@@ -34,7 +34,8 @@ pub struct Tally {
     /// Of `pages`, those whose last outcome would have been retried (no answer, a 5xx, a
     /// 429: their retries ran out, or a `Retry-After` was past `retry.max_delay_ms`), which
     /// `--retry-failed` asks again: a throttled host's URLs are not taken for answered.
-    /// Failed revisits, whose pages stay as stored, are `revisits_failed`.
+    /// Failed revisits, whose pages stay as stored, are `revisits_failed`, said on the
+    /// revisits line (`--retry-failed` asks them too): not counted twice.
     pub failed_for_now: u64,
     /// Pages by status class: `1xx` … `9xx`, or `error` when there was no response.
     #[serde(rename = "pages_by_class")]
@@ -94,7 +95,7 @@ impl Tally {
         }
         let class = status_class(page.status);
         *self.by_class.entry(class).or_default() += 1;
-        // A revisit that failed keeps its page as stored: not one `--retry-failed` asks.
+        // A revisit that failed keeps its page as stored: counted on the revisits line.
         let kind = page.error.as_ref().map(|e| e.kind);
         self.failed_for_now +=
             u64::from(!page.failed_revisit && crate::retry::is_transient(page.status, kind));
@@ -378,7 +379,10 @@ impl fmt::Display for Summary {
                 t.revisits_changed
             )?;
             if failed > 0 {
-                write!(f, ", {failed} failed (kept as stored)")?;
+                write!(
+                    f,
+                    ", {failed} failed (kept as stored: `crawl --retry-failed` asks them again)"
+                )?;
             }
             writeln!(f)?;
         }
@@ -408,9 +412,10 @@ impl fmt::Display for Summary {
         if t.failed_for_now > 0 {
             writeln!(
                 f,
-                "failed for now: {} (of the pages crawled, no answer, a 5xx, a 408 or a 429 \
-                 once their retries ran out or a Retry-After was past retry.max_delay_ms: \
-                 `crawl --retry-failed` asks them again)",
+                "failed for now: {} (of the pages crawled, no answer, a 5xx, a 408, a 429, a \
+                 body cut off or robots.txt unavailable once their retries ran out or a \
+                 Retry-After was past retry.max_delay_ms: `crawl --retry-failed` asks them \
+                 again)",
                 t.failed_for_now
             )?;
         }

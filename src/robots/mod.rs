@@ -102,11 +102,16 @@ impl Robots {
 
     /// How long until an unavailable robots.txt is asked again (after the crawl's
     /// doubling wait, or the server's `Retry-After`): the host's URLs wait for it too,
-    /// rather than spend their attempts before robots.txt is asked again.
-    pub fn retry_after(&self) -> Option<Duration> {
+    /// rather than spend their attempts before robots.txt is asked again. Rounded up, and
+    /// a millisecond more: a retry's due time is kept in whole milliseconds, and a URL
+    /// leased a moment before robots.txt's recheck met the old answer and lost an attempt.
+    pub fn asked_again_in(&self) -> Option<Duration> {
         matches!(self.rules, Rules::Unavailable(_)).then(|| {
-            self.expires
-                .saturating_duration_since(tokio::time::Instant::now())
+            let left = self
+                .expires
+                .saturating_duration_since(tokio::time::Instant::now());
+            let ms = u64::try_from(left.as_micros().div_ceil(1000)).unwrap_or(u64::MAX);
+            Duration::from_millis(ms.saturating_add(1))
         })
     }
 
@@ -476,8 +481,8 @@ impl RobotsCache {
             if status.is_redirection() {
                 // A 304, 305 or 306 redirects nowhere, whatever `Location` it carries:
                 // like a redirect without one, or a sixth (RFC 9309 lets a crawler stop
-                // there), robots.txt is unavailable (a 3xx), kept with the status it
-                // answered.
+                // there), it is taken as no robots.txt (all allowed), as a 4xx is, kept
+                // with the 3xx it answered.
                 let next = url_header(response.headers(), LOCATION)
                     .filter(|_| fetcher::follows_location(status))
                     .filter(|_| redirects < MAX_ROBOTS_REDIRECTS)
