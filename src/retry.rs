@@ -167,12 +167,17 @@ pub fn retry_after(status: u16, headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// The wait until a rate limit's `reset`: seconds, or a unix time counted from `now`.
+/// A time past any the clock spells (a server's `18446744073709551615`) is longer than
+/// any wait, as a `Retry-After` past a u64 is: added to 1970, it panicked the fetch.
 fn reset_wait(reset: u64, now: SystemTime) -> Duration {
     if reset < RESET_IS_A_TIME {
         return Duration::from_secs(reset);
     }
-    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(reset);
-    at.duration_since(now).unwrap_or(Duration::ZERO)
+    SystemTime::UNIX_EPOCH
+        .checked_add(Duration::from_secs(reset))
+        .map_or(Duration::MAX, |at| {
+            at.duration_since(now).unwrap_or(Duration::ZERO)
+        })
 }
 
 /// A `Retry-After` value: delay-seconds or an HTTP date, counted from `now`.
@@ -455,6 +460,17 @@ mod tests {
         assert_eq!(retry_after(429, &junk_beside), Some(Duration::from_secs(4)));
         let both = headers(&[("retry-after", "2"), ("ratelimit-reset", "9")]);
         assert_eq!(retry_after(429, &both), Some(Duration::from_secs(2)));
+    }
+
+    /// A reset at a time past any the clock spells is a wait longer than any, not a panic.
+    #[test]
+    fn a_rate_limit_reset_past_any_time_is_too_long_to_wait() {
+        let never = headers(&[("x-ratelimit-reset", "18446744073709551615")]);
+        assert_eq!(retry_after(429, &never), Some(Duration::MAX));
+        assert_eq!(
+            policy().decide(Some(429), None, Some(Duration::MAX), 1),
+            Decision::Keep
+        );
     }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {

@@ -2350,3 +2350,22 @@ pub(super) async fn linking(home: &str, urls: &[&str]) -> RawSite {
     routes.extend(urls.iter().map(|u| (*u, page.clone())));
     RawSite::start(routes).await
 }
+
+/// A 429 whose rate limit resets at a unix time past any the clock can spell
+/// (`X-RateLimit-Reset: 18446744073709551615`, a u64's last) panicked its fetch task,
+/// which added it to 1970, and the crawl waited for the lost page for ever: it is a wait
+/// longer than any, the URL's tries ended as by a `Retry-After` too long to wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_reset_past_any_time_ends_its_urls_tries_and_the_crawl_ends() {
+    let head = "HTTP/1.1 429 Too Many Requests\r\nX-RateLimit-Reset: 18446744073709551615\r\n\
+                Content-Length: 0";
+    let raw = RawSite::start(vec![("/limited", RawReply::new(head, "", Ending::Close))]).await;
+    let harness = Harness::default();
+    // A bound on a hang, far past what the crawl of one page takes on a loaded machine.
+    let bound = Duration::from_secs(300);
+    tokio::time::timeout(bound, harness.crawl(&[raw.url("/limited")], ""))
+        .await
+        .expect("the crawl ends: its page is not lost to a panic");
+    let limited = harness.db().await.page(&raw.url("/limited")).await;
+    assert_eq!(limited.and_then(|page| page.status), Some(429));
+}
