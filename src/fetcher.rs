@@ -1214,8 +1214,16 @@ const TCP_CONNECT_FAILED: &str = "tcp connect error";
 /// or not within `fetch.connect_timeout_ms`), the cause left out.
 const SOCKS_PROXY_UNREACHED: &str = "SOCKS error: failed to create underlying connection";
 
-/// hyper's message for an HTTP/1 head with too many headers or too many bytes.
+/// hyper's message for an HTTP/1 head with too many headers or too many bytes, or a
+/// `Content-Length` past what it counts (a u64's last three values).
 const HEAD_TOO_LARGE: &str = "message head is too large";
+
+/// What [`HEAD_TOO_LARGE`] may mean, each cause of it named: hyper says not which, and
+/// the limits alone sent a user raising them in vain for a `Content-Length` no server
+/// can mean.
+const HEAD_TOO_LARGE_MEANING: &str = " (more headers than fetch.max_headers, a head larger \
+    than HTTP/1 allows, or a Content-Length of 18446744073709551614 or more, past what HTTP \
+    counts)";
 
 /// How rustls says a server's certificate did not verify (`invalid peer certificate:
 /// UnknownIssuer`, `Expired`, `NotValidForName`, ...): asking again gets the same.
@@ -1276,9 +1284,7 @@ fn fetch_error(e: &reqwest::Error) -> FetchError {
     let kind = if message.contains(netguard::REFUSAL) {
         ErrorKind::AddressRefused
     } else if message.contains(HEAD_TOO_LARGE) {
-        message.push_str(
-            " (more headers than fetch.max_headers, or a head larger than HTTP/1 allows)",
-        );
+        message.push_str(HEAD_TOO_LARGE_MEANING);
         ErrorKind::Headers
     } else if e.is_timeout() {
         // The client says only "operation timed out" or "deadline has elapsed", a body's

@@ -2369,3 +2369,19 @@ async fn a_rate_limit_reset_past_any_time_ends_its_urls_tries_and_the_crawl_ends
     let limited = harness.db().await.page(&raw.url("/limited")).await;
     assert_eq!(limited.and_then(|page| page.status), Some(429));
 }
+
+/// A `Content-Length` past what hyper counts (a u64's last three values) is refused by
+/// it as "message head is too large", and the error put it down to too many headers or
+/// too large a head, which `fetch.max_headers` and `fetch.max_header_bytes` raised
+/// would never mend: it names the `Content-Length` too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_content_length_past_what_http_counts_is_named_in_the_error() {
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\
+                Content-Length: 18446744073709551615";
+    let reply = RawReply::new(head, "<title>Huge</title>", Ending::Close);
+    let (raw, _harness, db) = crawl_routes(vec![("/huge", reply)]).await;
+    let huge = db.page(&raw.url("/huge")).await.expect("a row");
+    assert_eq!(huge.error_kind.as_deref(), Some("headers"));
+    let error = huge.error.unwrap_or_default();
+    assert!(error.contains("Content-Length"), "{error}");
+}
