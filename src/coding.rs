@@ -406,14 +406,17 @@ pub const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// Decompresses every member of gzip `raw` into `out`, up to `cap` bytes in all, as
 /// [`Decoder`] does (a sitemap file written in parts, `gzip -c part >> sitemap.gz`, is a
 /// series of members); a `raw` that starts no member at all is an error. On an error,
-/// what was decompressed before it is in `out`. Whether more than `cap` bytes came, cut
-/// at `cap` (exactly `cap` is all of it).
+/// what was decompressed before it is in `out`; a stream that stops short of its end
+/// (a file cut off, its trailer's last bytes included) is an `UnexpectedEof`, which
+/// flate2's words ("does not have a matching checksum") do not say. Whether more than
+/// `cap` bytes came, cut at `cap` (exactly `cap` is all of it).
 pub fn gunzip(raw: &[u8], cap: usize, out: &mut Vec<u8>) -> io::Result<bool> {
     let mut decoder = Decoder::of(Some(&Coding::Gzip(String::new())), cap, 0);
     let written = decoder.write(raw);
     let cut = decoder.overflowed();
     let (decoded, unfinished) = decoder.finish();
     *out = decoded;
+    let unfinished = unfinished.map(|e| io::Error::new(io::ErrorKind::UnexpectedEof, e));
     written.and(unfinished.filter(|_| !cut).map_or(Ok(cut), Err))
 }
 

@@ -55,6 +55,10 @@ fn read(body: &[u8], mut cut: bool, at: &Url) -> Sitemap {
         // The few bytes that came set no `truncated`: the row is told here instead, or a
         // plain-text sitemap's entries past the cut went without a word.
         gzip_error = match gunzip(body, cap, &mut out) {
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Some(format!(
+                "the gzipped sitemap stops short of its end ({e}): cut off, the URLs before \
+                 the cut are read"
+            )),
             Err(e) => Some(format!("the gzipped sitemap does not decompress: {e}")),
             Ok(true) => Some(format!(
                 "the gzipped sitemap decompresses to more than {} MiB, the protocol's limit \
@@ -738,6 +742,24 @@ mod tests {
         assert_eq!(s.error, None);
         body.extend_from_slice(&[0; 16]);
         assert_eq!(parse(&body), s, "zero padding after the members is not one");
+    }
+
+    /// A gzipped sitemap cut short (by its trailer's last bytes, or mid-stream) lists the
+    /// URLs before the cut, and its row says it stops short, as a page's does: it said
+    /// the file "does not decompress", and of a trailer cut that its checksum did not
+    /// match, though every URL in it was read.
+    #[test]
+    fn a_gzipped_sitemap_cut_short_says_so_and_lists_what_came() {
+        let xml =
+            "<urlset><url><loc>http://h/1</loc></url><url><loc>http://h/2</loc></url></urlset>";
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(xml.as_bytes()).unwrap();
+        let whole = gz.finish().unwrap();
+        let s = parse(&whole[..whole.len() - 3]);
+        assert_eq!(s.pages, urls(&["http://h/1", "http://h/2"]));
+        let error = s.error.unwrap_or_default();
+        assert!(error.contains("stops short of its end"), "{error}");
+        assert!(!error.contains("does not decompress"), "{error}");
     }
 
     /// Generators that escape URLs for HTML (PHP's `htmlentities`) write `&eacute;`,
