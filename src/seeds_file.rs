@@ -53,6 +53,10 @@ impl SeedLines {
 pub enum SeedsFileError {
     #[error("cannot be read: {0}")]
     Io(#[from] std::io::Error),
+    /// A gzipped file that ends before its stream does (copied or downloaded in part),
+    /// of which flate2 says only "incomplete deflate stream".
+    #[error("is cut short: it ends within its gzip stream ({0}); copy the file whole")]
+    CutShort(std::io::Error),
     /// A device or a pipe: `/dev/zero` never ends, and a pipe is empty when a SIGHUP reads
     /// it again.
     #[error("is not a file (a device or a pipe)")]
@@ -125,13 +129,14 @@ pub fn read(path: &Path) -> Result<SeedLines, SeedsFileError> {
         line.clear();
         let read = (&mut reader)
             .take(MAX_LINE_BYTES)
-            .read_until(b'\n', &mut line)?;
+            .read_until(b'\n', &mut line)
+            .map_err(cut_short_or_io)?;
         if read == 0 {
             return Ok(lines);
         }
         number += 1;
         if line.last() != Some(&b'\n') && read as u64 == MAX_LINE_BYTES {
-            skip_rest_of_line(&mut reader)?;
+            skip_rest_of_line(&mut reader).map_err(cut_short_or_io)?;
             lines.refuse(
                 number,
                 format!("is longer than {MAX_LINE_BYTES} bytes: no URL is"),
@@ -157,6 +162,16 @@ pub fn read(path: &Path) -> Result<SeedLines, SeedsFileError> {
             Ok(seed) => lines.seeds.push(seed),
             Err(e) => lines.refuse(number, format!("{:?} {e}", urlnorm::hide_password(url))),
         }
+    }
+}
+
+/// `e`, met reading the file's lines: an early end is a gzip stream's (a plain file's
+/// lines end at its end), told as the file being cut short.
+fn cut_short_or_io(e: std::io::Error) -> SeedsFileError {
+    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        SeedsFileError::CutShort(e)
+    } else {
+        SeedsFileError::Io(e)
     }
 }
 
@@ -257,5 +272,25 @@ mod tests {
                 && said.contains(&format!("`seeds_file = {file:?}`"))),
             "{said:?}"
         );
+    }
+
+    /// A gzipped seeds file cut short (copied or downloaded in part) was refused as
+    /// "cannot be read: incomplete deflate stream", which says not that the file is cut,
+    /// nor what to do.
+    #[test]
+    fn a_gzipped_file_cut_short_is_refused_as_cut_short() {
+        use std::io::Write as _;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        for i in 0..1000 {
+            writeln!(gz, "http://a.example/{i}").expect("gzip in memory");
+        }
+        let whole = gz.finish().expect("gzip in memory");
+        for cut in [whole.len() / 2, whole.len() - 3] {
+            let dir = tempfile::tempdir().expect("a temp dir");
+            let path = dir.path().join("seeds.txt.gz");
+            std::fs::write(&path, &whole[..cut]).expect("write the seeds file");
+            let said = read(&path).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(said.starts_with("is cut short"), "{cut}: {said}");
+        }
     }
 }
