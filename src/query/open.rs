@@ -279,8 +279,14 @@ async fn open_sqlite(
         // Readers of a WAL database share memory through `crawl.db-shm`, which cannot be
         // made in a directory this user cannot write (a read-only mount, another user's
         // crawl). With no `crawl.db-wal` beside it, no crawl is writing and every commit
-        // is in the file itself, so the file is read as it is, without that memory.
-        Err(e) if primary_code(&e) == Some(SQLITE_READONLY) && !wal_file(&path).exists() => {
+        // is in the file itself, so the file is read as it is, without that memory. On a
+        // read-only mount SQLite says "unable to open database file" instead.
+        Err(e)
+            if matches!(
+                primary_code(&e),
+                Some(SQLITE_READONLY | libsqlite3_sys::SQLITE_CANTOPEN)
+            ) && !wal_file(&path).exists() =>
+        {
             conn = connect(&options.clone().immutable(true), &name).await?;
             tables(&mut conn).await
         }

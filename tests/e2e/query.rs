@@ -2075,6 +2075,22 @@ async fn an_export_needs_no_room_in_the_temporary_directory() {
     assert_eq!(pages.lines().count(), 20_001, "a header and every page");
 }
 
+/// A finished crawl of two pages, its `crawl.db` moved into the directory `name` of the
+/// harness's: the harness and that directory.
+async fn finished_crawl_in(name: &str) -> (Harness, PathBuf) {
+    let site = TestSite::one_host(&[
+        ("/", "<title>Home</title><a href='/a'>A</a>"),
+        ("/a", "<title>Page A</title>"),
+    ])
+    .await;
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    let dir = harness.dir.path().join(name);
+    std::fs::create_dir(&dir).expect("a directory");
+    std::fs::rename(harness.db_path(), dir.join("crawl.db")).expect("move the finished crawl");
+    (harness, dir)
+}
+
 /// A crawl's database in a directory the reader cannot write (a read-only mount, another
 /// user's crawl) is read: SQLite cannot make the shared-memory file a WAL database's
 /// readers use there.
@@ -2084,18 +2100,8 @@ async fn a_finished_crawl_in_a_directory_the_reader_cannot_write_is_read() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     use std::os::unix::process::CommandExt;
 
-    let site = TestSite::one_host(&[
-        ("/", "<title>Home</title><a href='/a'>A</a>"),
-        ("/a", "<title>Page A</title>"),
-    ])
-    .await;
-    let harness = Harness::default();
-    harness.crawl(&[site.url(0, "/")], "").await;
-
-    let shelf = harness.dir.path().join("read-only");
-    std::fs::create_dir(&shelf).expect("a directory");
+    let (harness, shelf) = finished_crawl_in("read-only").await;
     let db = shelf.join("crawl.db");
-    std::fs::rename(harness.db_path(), &db).expect("move the finished crawl");
     let mode = |path: &Path, mode| {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
             .expect("set permissions");
@@ -2123,6 +2129,93 @@ async fn a_finished_crawl_in_a_directory_the_reader_cannot_write_is_read() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "n\r\n2\r\n");
+}
+
+/// Runs the binary with `words` in `dir`, in a mount namespace of its own where each of
+/// `read_only` is a read-only mount, as a container's read-only root and volumes are:
+/// what it said; `None`, said on stderr, where this user may not make one (CI runs as
+/// root). The mounts go with the namespace when the binary exits.
+#[cfg(target_os = "linux")]
+pub(super) async fn pipecrawl_on_read_only_mounts(
+    read_only: Vec<PathBuf>,
+    dir: PathBuf,
+    words: Vec<String>,
+) -> Option<Output> {
+    let may = Command::new("unshare")
+        .args(["--mount", "true"])
+        .status()
+        .is_ok_and(|status| status.success());
+    if !may {
+        eprintln!("skipped: cannot make a mount namespace (root can)");
+        return None;
+    }
+    let script = "mount --make-rprivate / || exit 99
+        n=$1; shift
+        while [ \"$n\" -gt 0 ]; do
+            mount --bind \"$1\" \"$1\" && mount -o remount,ro,bind \"$1\" || exit 99
+            shift; n=$((n - 1))
+        done
+        exec \"$@\"";
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("unshare")
+            .args(["--mount", "sh", "-c", script, "sh"])
+            .arg(read_only.len().to_string())
+            .args(read_only)
+            .arg(env!("CARGO_BIN_EXE_pipecrawl"))
+            .args(words)
+            .current_dir(dir)
+            .env("RUST_LOG", "warn")
+            .env_remove("SQLITE_TMPDIR")
+            .env_remove("TMPDIR")
+            .output()
+            .expect("run unshare")
+    })
+    .await
+    .expect("the binary ran");
+    assert_ne!(
+        out.status.code(),
+        Some(99),
+        "cannot mount read-only: {out:?}"
+    );
+    Some(out)
+}
+
+/// A finished crawl's database on a read-only mount (a container's volume mounted
+/// `readOnly`, a snapshot) is read and exported, as README says: SQLite cannot make the
+/// `-shm` file there as it cannot in a directory the user may not write, but says so as
+/// "unable to open database file", which the reader did not take for that, and failed.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_crawl_on_a_read_only_mount_is_read_and_exported() {
+    let (harness, volume) = finished_crawl_in("volume").await;
+    let db = volume.join("crawl.db").display().to_string();
+    let out_dir = harness.dir.path().join("export").display().to_string();
+    let asked = [
+        args(&[
+            "query",
+            "--db",
+            &db,
+            "--format",
+            "csv",
+            "sql",
+            "SELECT count(*) AS n FROM pages",
+        ]),
+        args(&["export", "--db", &db, "--out", &out_dir]),
+    ];
+    for words in asked {
+        let Some(out) =
+            pipecrawl_on_read_only_mounts(vec![volume.clone()], volume.clone(), words.clone())
+                .await
+        else {
+            return;
+        };
+        let stdout = answered(&out, &words.join(" "));
+        if words[0] == "query" {
+            assert_eq!(stdout, "n\r\n2\r\n");
+        }
+    }
+    let pages = read_export(&harness.dir.path().join("export"), "pages", "csv").1;
+    assert_eq!(pages.len(), 2);
 }
 
 /// The names of the files beside the crawl's database that are SQLite's or the crawl's.
