@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use super::dialect::Dialect;
 use crate::error::sqlite_code_of;
+use libsqlite3_sys::SQLITE_IOERR_GETTEMPPATH;
 
 /// PostgreSQL's SQLSTATE for a write in a read-only transaction.
 const PG_READ_ONLY: &str = "25006";
@@ -107,6 +108,14 @@ pub enum QueryError {
         dir: Option<PathBuf>,
         message: String,
     },
+
+    #[error(
+        "no directory SQLite may write its temporary files in ({message}: a sort larger \
+         than memory spills there; the database is only read): {tried} are each missing or \
+         read-only (a container's root filesystem may be): name a writable directory in \
+         SQLITE_TMPDIR"
+    )]
+    NoTempDir { tried: String, message: String },
 
     #[error(
         "{database} holds no crawl yet: it has none of pipecrawl's tables (a crawl starting \
@@ -271,6 +280,9 @@ impl QueryError {
                     }
                 }
                 Some(SQLITE_FULL) => return Self::no_temp_room(message),
+                _ if sqlite_code_of(&error) == Some(SQLITE_IOERR_GETTEMPPATH) => {
+                    return Self::no_temp_dir(message)
+                }
                 _ => {}
             }
         }
@@ -311,7 +323,17 @@ impl QueryError {
             Some(SQLITE_NOTADB) => Self::NotSqlite { database, message },
             Some(SQLITE_CORRUPT) => Self::Damaged { database, message },
             Some(SQLITE_FULL) => Self::no_temp_room(message),
+            _ if sqlite_code_of(&error) == Some(SQLITE_IOERR_GETTEMPPATH) => {
+                Self::no_temp_dir(message)
+            }
             _ => Self::Database { doing, message },
+        }
+    }
+
+    fn no_temp_dir(message: String) -> Self {
+        Self::NoTempDir {
+            tried: crate::store::sqlite_temp_dirs_tried(),
+            message,
         }
     }
 

@@ -121,10 +121,27 @@ fn same_disk(_: &Path, _: &Path) -> bool {
 /// the first of these that is a directory (it also skips one this user cannot write,
 /// which std cannot tell).
 pub(crate) fn sqlite_temp_dir() -> Option<PathBuf> {
+    sqlite_temp_dirs().find(|dir| dir.is_dir())
+}
+
+/// The directories SQLite's Unix build looks in for one to put temporary files in, in
+/// its order, but for the current directory, which it tries last.
+fn sqlite_temp_dirs() -> impl Iterator<Item = PathBuf> {
     let named = ["SQLITE_TMPDIR", "TMPDIR"]
         .into_iter()
         .filter_map(std::env::var_os)
         .map(PathBuf::from);
-    let usual = ["/var/tmp", "/usr/tmp", "/tmp"].map(PathBuf::from);
-    named.chain(usual).find(|dir| dir.is_dir())
+    named.chain(["/var/tmp", "/usr/tmp", "/tmp"].map(PathBuf::from))
+}
+
+/// Where SQLite looked for a directory to put temporary files in, when it found none it
+/// may write: said, as SQLite's own "disk I/O error" says nothing of it.
+pub(crate) fn sqlite_temp_dirs_tried() -> String {
+    let dirs: Vec<String> = sqlite_temp_dirs()
+        .map(|dir| dir.display().to_string())
+        .collect();
+    let current = std::env::current_dir()
+        .map(|dir| format!(" ({})", dir.display()))
+        .unwrap_or_default();
+    format!("{} and the current directory{current}", dirs.join(", "))
 }

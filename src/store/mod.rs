@@ -51,7 +51,9 @@ use cluster::Cluster;
 use crawl_lock::CrawlLock;
 pub use db::{Cut, FoundLink, Lease, LeaseRows};
 use db::{Db, Readmitted, Unqueued};
-pub(crate) use full_disk::{said_where as said_where_full, sqlite_temp_dir};
+pub(crate) use full_disk::{
+    said_where as said_where_full, sqlite_temp_dir, sqlite_temp_dirs_tried,
+};
 use link_counts::LinkCounts;
 use migrate::{migrate, newer_database, newest_migration};
 use outage::outlasting;

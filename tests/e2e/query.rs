@@ -2057,6 +2057,37 @@ async fn a_sort_with_no_room_in_the_temporary_directory_names_it() {
     );
 }
 
+/// A question whose sort outgrows memory where SQLite finds no directory it may write
+/// for its temporary files (a container's read-only root, `/tmp` and `/var/tmp` with
+/// it, its working directory too) said "the SQL failed: disk I/O error", which named
+/// neither the directories nor SQLITE_TMPDIR. It names both.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sort_with_no_writable_temporary_directory_names_where_it_looked() {
+    let (harness, db) = crawl_of_pages(20_000, "hex(randomblob(200))").await;
+    let words = args(&[
+        "query", "--db", &db, "pages", "--sort", "title", "--limit", "0",
+    ]);
+    let mut read_only: Vec<PathBuf> = ["/tmp", "/var/tmp", "/usr/tmp"]
+        .into_iter()
+        .map(PathBuf::from)
+        .filter(|dir| dir.is_dir())
+        .collect();
+    read_only.push(harness.dir.path().to_owned());
+    let dir = harness.dir.path().to_owned();
+    let Some(out) = pipecrawl_on_read_only_mounts(read_only, dir, words).await else {
+        return;
+    };
+    assert_fails(
+        &out,
+        &["no directory SQLite may write its temporary files in"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for named in ["SQLITE_TMPDIR", "/var/tmp", "/tmp", "the current directory"] {
+        assert!(stderr.contains(named), "{named}: {stderr}");
+    }
+}
+
 /// An export sorts nothing larger than the chunk of rows it holds, yet wrote each
 /// chunk's ordering to SQLite's temporary directory: with no room there it failed,
 /// though its own disk had room.
@@ -2134,7 +2165,8 @@ async fn a_finished_crawl_in_a_directory_the_reader_cannot_write_is_read() {
 /// Runs the binary with `words` in `dir`, in a mount namespace of its own where each of
 /// `read_only` is a read-only mount, as a container's read-only root and volumes are:
 /// what it said; `None`, said on stderr, where this user may not make one (CI runs as
-/// root). The mounts go with the namespace when the binary exits.
+/// root). The mounts go with the namespace when the binary exits; `dir` is entered again
+/// once they are made, so that a mount on it is the binary's working directory.
 #[cfg(target_os = "linux")]
 pub(super) async fn pipecrawl_on_read_only_mounts(
     read_only: Vec<PathBuf>,
@@ -2155,6 +2187,7 @@ pub(super) async fn pipecrawl_on_read_only_mounts(
             mount --bind \"$1\" \"$1\" && mount -o remount,ro,bind \"$1\" || exit 99
             shift; n=$((n - 1))
         done
+        cd \"$(pwd)\" || exit 99
         exec \"$@\"";
     let out = tokio::task::spawn_blocking(move || {
         Command::new("unshare")
