@@ -126,7 +126,7 @@ pub(crate) fn sqlite_temp_dir() -> Option<PathBuf> {
 
 /// The directories SQLite's Unix build looks in for one to put temporary files in, in
 /// its order, but for the current directory, which it tries last.
-fn sqlite_temp_dirs() -> impl Iterator<Item = PathBuf> {
+pub(super) fn sqlite_temp_dirs() -> impl Iterator<Item = PathBuf> {
     let named = ["SQLITE_TMPDIR", "TMPDIR"]
         .into_iter()
         .filter_map(std::env::var_os)

@@ -26,6 +26,7 @@ mod privilege;
 mod runs;
 mod script;
 mod sqlite_batch;
+mod temp_dir;
 pub mod writer;
 
 use std::collections::HashMap;
@@ -788,6 +789,7 @@ impl Store {
         // end counted them twice.
         migrate(&pool, database).await?;
         let checkpoints = Checkpoints::start(&options).await.map_err(failed)?;
+        temp_dir::beside_database_when_none(&pool, options.get_filename()).await?;
         // Questions over the whole frontier (/stats groups it by host) build temporary
         // b-trees and sorts as large as their answers before the LIMIT: in a file, they
         // take SQLite's page cache of memory, not some 135 bytes per host.

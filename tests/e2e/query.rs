@@ -1821,7 +1821,7 @@ pub(super) fn read_export(
 
 /// A harness holding an empty crawl's database, closed (all of it in the file, none in
 /// a write-ahead log), and the database's path.
-async fn empty_crawl() -> (Harness, String) {
+pub(super) async fn empty_crawl() -> (Harness, String) {
     let harness = Harness::default();
     let db = harness.db_path().display().to_string();
     pipecrawl::store::Store::open(&db)
@@ -2162,6 +2162,20 @@ async fn a_finished_crawl_in_a_directory_the_reader_cannot_write_is_read() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "n\r\n2\r\n");
 }
 
+/// Whether this user may make mount namespaces and mount in them; said on stderr when
+/// not (CI runs as root).
+#[cfg(target_os = "linux")]
+pub(super) fn may_make_mount_namespaces() -> bool {
+    let may = Command::new("unshare")
+        .args(["--mount", "true"])
+        .status()
+        .is_ok_and(|status| status.success());
+    if !may {
+        eprintln!("skipped: cannot make a mount namespace (root can)");
+    }
+    may
+}
+
 /// Runs the binary with `words` in `dir`, in a mount namespace of its own where each of
 /// `read_only` is a read-only mount, as a container's read-only root and volumes are:
 /// what it said; `None`, said on stderr, where this user may not make one (CI runs as
@@ -2173,12 +2187,7 @@ pub(super) async fn pipecrawl_on_read_only_mounts(
     dir: PathBuf,
     words: Vec<String>,
 ) -> Option<Output> {
-    let may = Command::new("unshare")
-        .args(["--mount", "true"])
-        .status()
-        .is_ok_and(|status| status.success());
-    if !may {
-        eprintln!("skipped: cannot make a mount namespace (root can)");
+    if !may_make_mount_namespaces() {
         return None;
     }
     let script = "mount --make-rprivate / || exit 99

@@ -3743,3 +3743,96 @@ async fn stats_never_say_nothing_is_left_while_a_crawl_goes_on() {
     }
     service.stop().await;
 }
+
+/// `/stats` of a service whose frontier holds many hosts, in a container whose root is
+/// read-only (`/tmp` and `/var/tmp` with it, and its working directory), its database's
+/// volume alone writable: grouping the frontier by host sorts in a temporary file,
+/// which SQLite found no directory for, so `/stats` answered 503 "disk I/O error" for
+/// as long as the service ran, a readiness probe on it never passing. The file goes
+/// beside the database, which the service writes already.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_answer_where_no_temporary_directory_may_be_written() {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::process::CommandExt;
+
+    if !super::query::may_make_mount_namespaces() {
+        return;
+    }
+    let (harness, _) = super::query::empty_crawl().await;
+    let hosts = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300000)
+         INSERT INTO frontier (id, url, host, depth, priority, state)
+         SELECT i, 'http://host-' || i || '.example/', 'host-' || i || '.example', 1, 0,
+                'done' FROM n";
+    super::query::change_database(&harness, &[hosts.to_owned()]).await;
+    let c = |path: &Path| CString::new(path.as_os_str().as_bytes()).expect("a path");
+    let read_only: Vec<CString> = ["/tmp", "/var/tmp", "/usr/tmp"]
+        .into_iter()
+        .map(Path::new)
+        .filter(|dir| dir.is_dir())
+        .map(c)
+        .collect();
+    let volume = c(harness.dir.path());
+    let service = Service::spawn(
+        &harness,
+        |admin| harness.config_text(&[], admin),
+        |command| {
+            // SAFETY: the closure runs in the child between fork and exec, and makes only
+            // unshare, mount and chdir, async-signal-safe system calls, on strings made
+            // before the fork.
+            unsafe {
+                command.pre_exec(move || {
+                    let fail = || Err(std::io::Error::last_os_error());
+                    let none = std::ptr::null::<libc::c_char>();
+                    let bind = |dir: &CString, flags: libc::c_ulong| {
+                        libc::mount(dir.as_ptr(), dir.as_ptr(), none, libc::MS_BIND, none.cast())
+                            == 0
+                            && libc::mount(
+                                none,
+                                dir.as_ptr(),
+                                none,
+                                libc::MS_REMOUNT | libc::MS_BIND | flags,
+                                none.cast(),
+                            ) == 0
+                    };
+                    if libc::unshare(libc::CLONE_NEWNS) != 0
+                        || libc::mount(
+                            none,
+                            c"/".as_ptr(),
+                            none,
+                            libc::MS_REC | libc::MS_PRIVATE,
+                            none.cast(),
+                        ) != 0
+                    {
+                        return fail();
+                    }
+                    for dir in &read_only {
+                        if !bind(dir, libc::MS_RDONLY) {
+                            return fail();
+                        }
+                    }
+                    if !bind(&volume, 0) || libc::chdir(c"/tmp".as_ptr()) != 0 {
+                        return fail();
+                    }
+                    Ok(())
+                });
+            }
+        },
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (status, stats) = loop {
+        let answer = service.get("/stats").await;
+        let status = answer.status();
+        let stats: Value = answer.json().await.expect("stats are JSON");
+        let starting = stats["error"]
+            .as_str()
+            .is_some_and(|error| error.starts_with("starting"));
+        if !starting || Instant::now() > deadline {
+            break (status, stats);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status, 200, "{stats}");
+    assert_eq!(stats["queued"], 0, "{stats}");
+}
