@@ -463,9 +463,14 @@ fn needs_rollback(error: &sqlx::Error) -> bool {
 /// would; for an existing one, "attempt to write a readonly database" (of a file the
 /// user may write) when it cannot make the `-wal`.
 fn directory_refused(database: &std::path::Path, error: sqlx::Error) -> Result<Error, sqlx::Error> {
-    let dir = || match database.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
-        _ => PathBuf::from("."),
+    // From the root: "." (a relative name in a container's working directory) named
+    // no directory.
+    let dir = || {
+        let dir = match database.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => std::path::Path::new("."),
+        };
+        std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned())
     };
     match sqlite_code_of(&error) {
         Some(libsqlite3_sys::SQLITE_READONLY_DIRECTORY) => Ok(Error::DatabaseDirectoryReadOnly {

@@ -593,7 +593,8 @@ async fn a_backup_restored_under_a_running_crawl_stops_it_saying_so_and_is_resum
 }
 
 /// Runs the crawl of `config` as a user with no privileges (`nobody` when the tests run
-/// as root, whom file modes do not stop): its exit status and stderr.
+/// as root, whom file modes do not stop), in the harness's directory: its exit status and
+/// stderr.
 fn crawl_unprivileged(harness: &Harness, config: &std::path::Path) -> (bool, String) {
     let mut command = if super::postgres::is_root() {
         for entry in std::fs::read_dir(harness.dir.path()).expect("list the directory") {
@@ -612,6 +613,7 @@ fn crawl_unprivileged(harness: &Harness, config: &std::path::Path) -> (bool, Str
     let out = command
         .args(["crawl", "--config"])
         .arg(config)
+        .current_dir(harness.dir.path())
         .env("RUST_LOG", "warn")
         .output()
         .expect("run pipecrawl");
@@ -680,6 +682,30 @@ async fn a_database_in_a_directory_not_writable_is_refused_naming_the_directory(
     refused(crawl_with_mode(0o555));
     crawls(crawl_with_mode(0o755));
     assert_eq!(harness.page_count().await, 7);
+}
+
+/// A database named by a relative path, in a working directory this user may not write
+/// (a container's, `/` or its image's `WORKDIR`), is refused naming the directory where
+/// it is: the error said ". is not writable for this user", which named none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relative_database_in_a_working_directory_not_writable_names_the_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let site = slow_site(Duration::from_millis(1)).await;
+    let harness = Harness::default();
+    let text = format!(
+        "seeds = [{:?}]\n{CONFIG}\n[storage]\ndatabase = \"crawl.db\"\n",
+        site.url(0, "/")
+    );
+    let config = harness.write_config(&text);
+    let dir = harness.dir.path();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555))
+        .expect("chmod the directory");
+    let (crawled, stderr) = crawl_unprivileged(&harness, &config);
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+        .expect("chmod the directory");
+    assert!(!crawled, "a crawl ran in a directory it cannot write");
+    let says = format!("{} is not writable for this user", dir.display());
+    assert!(stderr.contains(&says), "{stderr}");
 }
 
 /// A crawl whose database meets the file-size limit (`ulimit -f`, systemd's
