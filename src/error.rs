@@ -108,9 +108,9 @@ pub enum Error {
     #[error(
         "{path} was replaced or removed while this run wrote it (a backup restored over \
          it?), so the run stopped: what it stored since went to the file it had open, \
-         which is in no directory now and gone as the run ends. Stop a crawl or service \
-         before you put a backup in its database's place; started again, it resumes from \
-         what the backup holds"
+         which is gone if it was removed, or still there under the name it was moved to \
+         (`mv crawl.db crawl.old`). Stop a crawl or service before you put a backup in its \
+         database's place; started again, it resumes from what the backup holds"
     )]
     DatabaseReplaced { path: PathBuf },
 

@@ -412,13 +412,14 @@ async fn run_stages(
     // Queued, trusted and in scope: a seeds file's million URLs need not stay for the crawl.
     config.seeds = Vec::new();
     // Fixed for the life of the process: a reload's passes over the frontier keep them.
-    let sizes = (config.frontier.seen_cache, config.traps.max_pages_per_host);
+    let budget = config.traps.max_pages_per_host;
+    let sizes = (config.frontier.seen_cache, budget);
     let trapped = trapped
         + readmit::after_scope_change(&store, &scope.get(), sizes, Against::LastRun)
             .await?
             .unwrap_or(0)
-        + readmit::after_boost_change(&store, &scope.get(), (sizes.1, Against::LastRun)).await?
-        + readmit::after_shape_limits_change(&store, &scope.get(), (sizes.1, Against::LastRun))
+        + readmit::after_boost_change(&store, &scope.get(), budget, Against::LastRun).await?
+        + readmit::after_shape_limits_change(&store, &scope.get(), budget, Against::LastRun)
             .await?;
     // A service's database is queried while it runs; a one-off crawl's once it is done.
     let deferred = if service.is_some() {
@@ -551,13 +552,15 @@ async fn run_stages(
             leases.keep_renewed(&done);
             // Said as it is: a node alone was told it crawled "with the other nodes".
             let node = &config.cluster.node_id;
-            match leases.others_alive().await? {
-                0 => tracing::info!(
+            // A line of the log: a failure to count is said, not a reason not to start.
+            match leases.others_alive().await {
+                Err(e) => tracing::warn!("cannot count the other nodes on this database: {e}"),
+                Ok(0) => tracing::info!(
                     %node,
                     "crawling alone on this database for now: nodes that join it take a share \
                      of its hosts"
                 ),
-                others => tracing::info!(
+                Ok(others) => tracing::info!(
                     %node,
                     others,
                     "crawling with {} on this database",
@@ -849,7 +852,9 @@ async fn undo_clock_step(store: &Store) -> Result<(), Error> {
         .and_then(|end| end.duration_since(now).ok())
     {
         let moved = store.undo_clock_step(now, step).await?;
-        if moved > 0 {
+        // A step under a second (NTP correcting between back-to-back runs) is no news,
+        // and would be said as "0s".
+        if moved > 0 && step >= Duration::from_secs(1) {
             tracing::warn!(
                 moved,
                 "the clock is {} behind the last run's end: its retries wait the backoff they had then",
@@ -1076,13 +1081,14 @@ impl Reload {
         // Without the lock: the pass may read a large database, and seeds over the API
         // wait on it.
         let scope = self.scope.get();
-        let budget = (self.readmit.1, Against::Reload);
+        let (budget, reload) = (self.readmit.1, Against::Reload);
         let scope_pass =
-            readmit::after_scope_change(&self.store, &scope, self.readmit, Against::Reload).await?;
-        let boost_pass = readmit::after_boost_change(&self.store, &scope, budget).await?;
+            readmit::after_scope_change(&self.store, &scope, self.readmit, reload).await?;
+        let boost_pass = readmit::after_boost_change(&self.store, &scope, budget, reload).await?;
         self.progress.trapped_apart(boost_pass);
-        self.progress
-            .trapped_apart(readmit::after_shape_limits_change(&self.store, &scope, budget).await?);
+        let shape_pass =
+            readmit::after_shape_limits_change(&self.store, &scope, budget, reload).await?;
+        self.progress.trapped_apart(shape_pass);
         if let Some(trapped) = scope_pass {
             self.progress.trapped_apart(trapped);
             // Pages the old scope left out had their revisits dropped as they came due;

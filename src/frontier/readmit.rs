@@ -184,7 +184,8 @@ pub async fn after_hosts_limit_change(
 pub async fn after_shape_limits_change(
     store: &Store,
     scope: &Scope,
-    (max_pages_per_host, against): (u64, Against),
+    max_pages_per_host: u64,
+    against: Against,
 ) -> Result<u64, Error> {
     let fingerprint = scope.traps.shape_fingerprint();
     if store.crawl_state(SHAPE_LIMITS).await? == Some(fingerprint) {
@@ -204,7 +205,7 @@ pub async fn after_shape_limits_change(
             requeued,
             cut,
             "the limits on URLs' shape in [traps] differ from {against}: URLs they cut that \
-             these take are queued again"
+             the new limits take are queued again"
         );
     }
     store.set_crawl_state(SHAPE_LIMITS, fingerprint).await?;
@@ -221,7 +222,8 @@ pub async fn after_shape_limits_change(
 pub async fn after_boost_change(
     store: &Store,
     scope: &Scope,
-    (max_pages_per_host, against): (u64, Against),
+    max_pages_per_host: u64,
+    against: Against,
 ) -> Result<u64, Error> {
     let fingerprint = scope.boost_fingerprint();
     if store.crawl_state(BOOSTS).await? == Some(fingerprint) {

@@ -10,9 +10,9 @@
 //!
 //! The lock also knows which file it was taken for. A backup put in the database's place
 //! while a crawl runs (`mv backup.db crawl.db`, or the file removed) leaves the crawl
-//! writing to the file it replaced, open but in no directory: every page it stored
-//! after was lost with it, and readers of the backup met the crawl's WAL beside it and
-//! found it damaged. So the writer asks [`CrawlLock::database_still_there`] before each
+//! writing to the file it replaced, in no directory (every page it stored after was lost
+//! with it) or under the name it was moved to, and readers of the backup met the crawl's
+//! WAL beside it and found it damaged. So the writer asks [`CrawlLock::database_still_there`] before each
 //! batch and stops the run, saying so.
 
 use std::fs::{File, OpenOptions, TryLockError};

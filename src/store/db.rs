@@ -1620,9 +1620,10 @@ where
         Ok(DB::rows_affected(&again) + DB::rows_affected(&waiting))
     }
 
-    /// Moves the retries due after `now` back by `step`, as far as the clock has stepped
-    /// back since the last run set them: each waits the backoff it had then, not the step
-    /// on top of it. For SQLite, whose times are this machine's. Returns how many.
+    /// Moves the queued rows due after `now` (retries, and URLs waiting out a
+    /// `Retry-After` or their host's robots.txt) back by `step`, as far as the clock has
+    /// stepped back since the last run set them: each waits what it had then, not the
+    /// step on top of it. For SQLite, whose times are this machine's. Returns how many.
     pub async fn undo_clock_step(&self, now: SystemTime, step: Duration) -> Result<u64, Error> {
         let step = i64::try_from(step.as_millis()).unwrap_or(i64::MAX);
         let moved = sqlx::query(

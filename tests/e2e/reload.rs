@@ -143,8 +143,9 @@ async fn a_reloads_passes_say_they_compare_with_the_config_before_it() {
     let harness = Harness::default();
     let narrow = "[scope]\nexclude = ['/a$']\n";
     let service = LoggedService::start(&harness, &site, narrow).await;
-    // `/b` asked: the home page's links are stored, `/a` among them, left out.
-    super::resume::wait_for_requests(&site, 2).await;
+    // robots.txt, `/` and `/b` asked: `/b` is leased only once the home page's links are
+    // stored, `/a` among them, left out.
+    super::resume::wait_for_requests(&site, 3).await;
     service.reload(&harness, &site, "");
     let log = service.reload_log();
     assert!(
