@@ -1508,7 +1508,10 @@ impl<'a> Problems<'a> {
             .enumerate()
             .filter_map(|(i, pattern)| {
                 let key = format!("{key}[{i}]");
-                if let Some(why) = crate::scope::nutch_filter_line(pattern) {
+                // Before Nutch's sign: Heritrix's files write a SURT prefix after a `+`.
+                if let Some(why) = crate::surt::rule_problem(pattern)
+                    .or_else(|| crate::scope::nutch_filter_line(pattern))
+                {
                     self.add(&key, why);
                     return None;
                 }
@@ -1566,6 +1569,10 @@ impl<'a> Problems<'a> {
 
     /// [`Problems::regex`], a look-around's hint ending with `instead`.
     fn regex_hinting(&mut self, key: &str, pattern: &str, instead: &str) -> Option<Regex> {
+        if let Some(why) = crate::surt::rule_problem(pattern) {
+            self.add(key, why);
+            return None;
+        }
         match Regex::new(&urlnorm::rule_escapes(pattern)) {
             Ok(re) => {
                 if let Some(once) = backslashes_once(pattern) {
@@ -2752,6 +2759,39 @@ mod tests {
                 format!("seeds = [\"https://example.com/\"]\n[scope]\nexclude = ['{fine}']\n");
             assert!(Config::from_toml(&text, "t.toml").is_ok(), "{fine}");
         }
+    }
+
+    /// A Heritrix user's scope is a SURT prefix (`http://(org,example,)/docs/`): pasted into
+    /// `include`, it compiled, matched no URL (a host has no commas) and the crawl fetched
+    /// its seeds alone, with nothing said.
+    #[test]
+    fn a_heritrix_surt_prefix_in_a_url_rule_is_refused_with_the_regex_it_means() {
+        for (rule, meant) in [
+            (
+                "http://(org,example,)/docs/",
+                r"^https?://example\.org/docs/",
+            ),
+            (
+                "+http://(org,example,www,)/",
+                r"^https?://www\.example\.org/",
+            ),
+            (
+                "http://(org,example,",
+                r"^https?://([^/:]+\.)?example\.org[:/]",
+            ),
+            ("(org,example,:8080)/a", r"^https?://example\.org:8080/a"),
+            ("^http://(org,example,)/a.b", r"^https?://example\.org/a\.b"),
+        ] {
+            let text =
+                format!("seeds = [\"https://example.org/\"]\n[scope]\ninclude = ['{rule}']\n");
+            let err = Config::from_toml(&text, "t.toml").unwrap_err().to_string();
+            assert!(
+                err.contains("SURT prefix") && err.contains(&format!("write `'{meant}'`")),
+                "{rule}: {err}"
+            );
+        }
+        let text = "seeds = [\"https://example.org/\"]\n[scope]\ninclude = ['/(a|b),c/']\n";
+        assert!(Config::from_toml(text, "t.toml").is_ok());
     }
 
     /// `?sort=`, the query's parameter as the URL writes it, is no regular expression: the

@@ -65,6 +65,7 @@ pub mod sniff;
 pub mod stages;
 pub mod store;
 pub mod summary;
+pub mod surt;
 #[cfg(test)]
 mod testing;
 pub mod traps;

@@ -1,0 +1,88 @@
+//! Heritrix's SURT prefixes (`http://(org,example,)/docs/`), the form in which a Heritrix
+//! user writes a crawl's scope, read to say which regular expression over URLs each stands
+//! for. Pasted into a URL rule one compiles, yet matches no URL (a host has no commas), so
+//! the crawl would fetch its seeds alone with nothing said.
+
+/// The regular expression, over URLs as pipecrawl spells them, that `prefix` stands for
+/// when it is a SURT prefix: its scheme (optional) then `(`, the host's labels last first,
+/// each ended by `,`, then an optional `:port` and `)` and a path. Heritrix compares https
+/// URLs as http ones, so the rule takes both schemes. One left open after a label
+/// (`http://(org,example,`) takes the host and every name under it, on any port. A
+/// leading `+`, as Heritrix's seeds and SURT files write a prefix, or `^`, as a regular
+/// expression anchors one, is no part of it.
+pub fn as_regex(prefix: &str) -> Option<String> {
+    let prefix = prefix.strip_prefix(['+', '^']).unwrap_or(prefix);
+    let lower = prefix.to_ascii_lowercase();
+    let rest = ["http://", "https://"]
+        .iter()
+        .find_map(|scheme| lower.strip_prefix(scheme))
+        .unwrap_or(&lower)
+        .strip_prefix('(')?;
+    let (inside, path) = match rest.split_once(')') {
+        Some((inside, path)) => (inside, Some(&prefix[prefix.len() - path.len()..])),
+        None => (rest, None),
+    };
+    let (labels, port) = match inside.split_once(':') {
+        Some((labels, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+            (labels, Some(port))
+        }
+        Some(_) => return None,
+        None => (inside, None),
+    };
+    let labels: Vec<&str> = labels.strip_suffix(',')?.split(',').collect();
+    let is_label = |label: &&str| {
+        !label.is_empty()
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    if !labels.iter().all(is_label) {
+        return None;
+    }
+    let host = regex::escape(&labels.into_iter().rev().collect::<Vec<_>>().join("."));
+    match (path, port) {
+        (None, None) => Some(format!(r"^https?://([^/:]+\.)?{host}[:/]")),
+        (None, Some(_)) => None,
+        (Some(path), port) if path.is_empty() || path.starts_with('/') => Some(format!(
+            "^https?://{host}{}{}",
+            port.map(|port| format!(":{port}")).unwrap_or_default(),
+            if path.is_empty() {
+                "/".to_owned()
+            } else {
+                regex::escape(path)
+            }
+        )),
+        (Some(_), _) => None,
+    }
+}
+
+/// Why a URL rule (`scope.include`, a boost's pattern, …) that is a SURT prefix cannot
+/// work as written, with the regular expression it means.
+pub fn rule_problem(pattern: &str) -> Option<String> {
+    as_regex(pattern).map(|regex| {
+        format!(
+            "{pattern:?} is a SURT prefix, as Heritrix writes scope, which as a regular \
+             expression matches no URL: write `'{regex}'` (http and https, as Heritrix \
+             compares them)"
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_is_no_surt_prefix_is_let_be() {
+        for rule in [
+            "/(a|b),c/",
+            "^https://example\\.org/",
+            "(org,example)",
+            "http://(org,,)/",
+            "http://(org,example,:80",
+            "(a|b,)x",
+        ] {
+            assert_eq!(as_regex(rule), None, "{rule}");
+        }
+    }
+}
