@@ -151,6 +151,10 @@ pub fn read(path: &Path) -> Result<SeedLines, SeedsFileError> {
         if text.is_empty() || text.starts_with('#') {
             continue;
         }
+        if let Some(why) = crate::surt::seeds_line_problem(text) {
+            lines.refuse(number, why);
+            continue;
+        }
         let url = match url_of(text) {
             Ok(url) => url,
             Err(why) => {
@@ -248,6 +252,28 @@ mod tests {
         );
         let numbers: Vec<usize> = lines.bad.iter().map(|b| b.number).collect();
         assert_eq!(numbers, [1, 3], "{:?}", lines.bad);
+    }
+
+    /// Heritrix's seeds.txt adds to the scope with a `+` line (a SURT prefix, or a URL whose
+    /// directory is one): read as a seed, it was "not a URL: relative URL without a
+    /// base", which said nothing of what the line is or where its rule goes.
+    #[test]
+    fn a_heritrix_scope_line_is_refused_with_the_include_rule_it_means() {
+        let lines = read_text(
+            b"http://example.org/\n+http://(org,example,)/docs/\n+http://example.org/a/b.html\n",
+        );
+        assert_eq!(lines.seeds.len(), 1);
+        let whys: Vec<&str> = lines.bad.iter().map(|b| b.why.as_str()).collect();
+        assert_eq!(whys.len(), 2, "{whys:?}");
+        for (why, meant) in whys.iter().zip([
+            r"'^https?://example\.org/docs/'",
+            r"'^https?://example\.org/a/'",
+        ]) {
+            assert!(
+                why.contains("Heritrix") && why.contains(meant) && why.contains("scope.include"),
+                "{why}"
+            );
+        }
     }
 
     #[test]

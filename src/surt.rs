@@ -68,6 +68,32 @@ pub fn rule_problem(pattern: &str) -> Option<String> {
     })
 }
 
+/// Why a line of a seeds file that starts with `+` is no seed: in Heritrix's seeds.txt it
+/// adds a SURT prefix to the scope, written as one or as a URL whose directory is one
+/// (`+http://example.org/a/b.html` is `/a/`), which here is a `scope.include` rule.
+pub fn seeds_line_problem(line: &str) -> Option<String> {
+    let rest = line.strip_prefix('+')?;
+    let rule = as_regex(rest).or_else(|| {
+        let url = url::Url::parse(rest).ok()?;
+        let path = url.path();
+        let directory = &path[..path.rfind('/').map_or(0, |end| end + 1)];
+        Some(format!(
+            "^https?://{}{}",
+            regex::escape(&url[url::Position::BeforeHost..url::Position::BeforePath]),
+            regex::escape(directory)
+        ))
+    });
+    let write = match rule {
+        Some(rule) => format!("write `'{rule}'`"),
+        None => "write a regular expression for the URLs it keeps".to_owned(),
+    };
+    Some(format!(
+        "{line:?} is a scope line of Heritrix's seeds.txt (a SURT prefix), not a seed: leave \
+         it out and {write} in `scope.include` (a host no seed is on goes in `scope.hosts` \
+         too)"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
