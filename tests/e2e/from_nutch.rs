@@ -93,3 +93,54 @@ async fn nutchs_stock_url_filter_and_wgets_no_parent_crawl_what_they_do_there() 
         "wget `--no-parent` from `/docs/` | `scope.include = ['^https://example\\.com/docs/']`"
     ));
 }
+
+/// A Heritrix job's trap rules, as README's rows map them: `TooManyPathSegmentsDecideRule`
+/// is `traps.max_path_depth`, `PathologicalPathDecideRule` `traps.max_repeated_segment`
+/// (a segment counted in a row or not), and an `<iframe>` (transcluded there) is a link
+/// one level deeper, held to `max_depth`. README's table named none of the trap rules, nor
+/// `queueTotalBudget`, `retryDelaySeconds`, checkpoints or Heritrix's reports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_heritrix_jobs_trap_rules_hold_as_readme_maps_them() {
+    let site = TestSite::one_host(&[
+        (
+            "/",
+            "<a href='/ok/a/b'>OK</a><a href='/r/x/r/r'>Loop</a>\
+             <a href='/d1/d2/d3/d4/d5'>Deep</a><iframe src='/f'></iframe>",
+        ),
+        ("/ok/a/b", "<title>OK</title>"),
+        ("/f", "<a href='/g'>G</a>"),
+        ("/g", "<title>G</title>"),
+    ])
+    .await;
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[site.url(0, "/")],
+            "[scope]\nmax_depth = 1\n[traps]\nmax_path_depth = 4\nmax_repeated_segment = 2\n",
+        )
+        .await;
+    let got = requested(&site);
+    let want: BTreeSet<String> = ["/", "/ok/a/b", "/f"].map(String::from).into();
+    assert_eq!(got, want);
+    let db = harness.db().await;
+    for (path, key) in [
+        ("/r/x/r/r", "traps.max_repeated_segment = 2"),
+        ("/d1/d2/d3/d4/d5", "traps.max_path_depth = 4"),
+    ] {
+        let sql = format!(
+            "SELECT count(*) FROM pages WHERE url LIKE '%{path}' AND error_kind = 'trap' \
+             AND error LIKE '%{key}%'"
+        );
+        assert_eq!(db.scalar(&sql).await, 1, "{path}");
+    }
+    for row in [
+        "`TooManyPathSegmentsDecideRule` (`maxPathDepth = 20`) | `traps.max_path_depth = 20`",
+        "`PathologicalPathDecideRule` (`maxRepetitions = 2`) | `traps.max_repeated_segment = 2`",
+        "`queueTotalBudget` | `traps.max_pages_per_host`",
+        "`retryDelaySeconds = 900` | `retry.base_delay_ms = 900000`",
+        "checkpoints, pause and resume | none needed",
+        "`crawl-report.txt`, `hosts-report.txt`",
+    ] {
+        assert!(readme_maps(row), "{row}");
+    }
+}
