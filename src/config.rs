@@ -1817,6 +1817,10 @@ impl RawConfig {
         // that holds its seeds: `pipeline` refuses a crawl with nowhere to start.
         let mut seeds = Vec::new();
         for (i, seed) in self.seeds.iter().flatten().enumerate() {
+            if let Some(why) = crate::surt::seed_problem(seed) {
+                p.add(&format!("seeds[{i}]"), why);
+                continue;
+            }
             match urlnorm::normalize_str(seed) {
                 Ok(url) => seeds.push(url),
                 Err(e) => p.add(
@@ -2792,6 +2796,18 @@ mod tests {
         }
         let text = "seeds = [\"https://example.org/\"]\n[scope]\ninclude = ['/(a|b),c/']\n";
         assert!(Config::from_toml(text, "t.toml").is_ok());
+    }
+
+    /// A SURT prefix written as a seed parsed as a URL whose host is `(org,example,)`:
+    /// the crawl's one page was a `dns` error, which said nothing of the seed's form.
+    #[test]
+    fn a_heritrix_surt_prefix_as_a_seed_is_refused_with_the_url_it_means() {
+        let text = "seeds = [\"http://(org,example,www,)/docs/\"]\n";
+        let err = Config::from_toml(text, "t.toml").unwrap_err().to_string();
+        assert!(
+            err.contains("SURT prefix") && err.contains("`http://www.example.org/docs/`"),
+            "{err}"
+        );
     }
 
     /// `?sort=`, the query's parameter as the URL writes it, is no regular expression: the

@@ -151,7 +151,9 @@ pub fn read(path: &Path) -> Result<SeedLines, SeedsFileError> {
         if text.is_empty() || text.starts_with('#') {
             continue;
         }
-        if let Some(why) = crate::surt::seeds_line_problem(text) {
+        if let Some(why) =
+            crate::surt::seeds_line_problem(text).or_else(|| crate::surt::seed_problem(text))
+        {
             lines.refuse(number, why);
             continue;
         }

@@ -3,28 +3,33 @@
 //! for. Pasted into a URL rule one compiles, yet matches no URL (a host has no commas), so
 //! the crawl would fetch its seeds alone with nothing said.
 
-/// The regular expression, over URLs as pipecrawl spells them, that `prefix` stands for
-/// when it is a SURT prefix: its scheme (optional) then `(`, the host's labels last first,
-/// each ended by `,`, then an optional `:port` and `)` and a path. Heritrix compares https
-/// URLs as http ones, so the rule takes both schemes. One left open after a label
-/// (`http://(org,example,`) takes the host and every name under it, on any port. A
+/// A SURT prefix read: its scheme (optional) then `(`, the host's labels last first, each
+/// ended by `,`, then an optional `:port` and `)` and a path. One left open after a label
+/// (`http://(org,example,`) stands for the host and every name under it, on any port. A
 /// leading `+`, as Heritrix's seeds and SURT files write a prefix, or `^`, as a regular
 /// expression anchors one, is no part of it.
-pub fn as_regex(prefix: &str) -> Option<String> {
+struct Surt {
+    scheme: Option<&'static str>,
+    host: String,
+    port: Option<String>,
+    /// None when the prefix is left open after a label.
+    path: Option<String>,
+}
+
+fn parse(prefix: &str) -> Option<Surt> {
     let prefix = prefix.strip_prefix(['+', '^']).unwrap_or(prefix);
     let lower = prefix.to_ascii_lowercase();
-    let rest = ["http://", "https://"]
-        .iter()
-        .find_map(|scheme| lower.strip_prefix(scheme))
-        .unwrap_or(&lower)
-        .strip_prefix('(')?;
+    let scheme = ["http", "https"]
+        .into_iter()
+        .find(|scheme| lower.starts_with(&format!("{scheme}://")));
+    let rest = lower[scheme.map_or(0, |scheme| scheme.len() + 3)..].strip_prefix('(')?;
     let (inside, path) = match rest.split_once(')') {
         Some((inside, path)) => (inside, Some(&prefix[prefix.len() - path.len()..])),
         None => (rest, None),
     };
     let (labels, port) = match inside.split_once(':') {
         Some((labels, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
-            (labels, Some(port))
+            (labels, Some(port.to_owned()))
         }
         Some(_) => return None,
         None => (inside, None),
@@ -39,21 +44,54 @@ pub fn as_regex(prefix: &str) -> Option<String> {
     if !labels.iter().all(is_label) {
         return None;
     }
-    let host = regex::escape(&labels.into_iter().rev().collect::<Vec<_>>().join("."));
-    match (path, port) {
-        (None, None) => Some(format!(r"^https?://([^/:]+\.)?{host}[:/]")),
-        (None, Some(_)) => None,
-        (Some(path), port) if path.is_empty() || path.starts_with('/') => Some(format!(
+    let host = labels.into_iter().rev().collect::<Vec<_>>().join(".");
+    let path = match path {
+        Some("") => Some("/".to_owned()),
+        Some(path) if path.starts_with('/') => Some(path.to_owned()),
+        Some(_) => return None,
+        None if port.is_some() => return None,
+        None => None,
+    };
+    Some(Surt {
+        scheme,
+        host,
+        port,
+        path,
+    })
+}
+
+/// The regular expression, over URLs as pipecrawl spells them, that `prefix` stands for
+/// when it is a SURT prefix (see [`Surt`]). Heritrix compares https URLs as http ones, so
+/// the rule takes both schemes.
+pub fn as_regex(prefix: &str) -> Option<String> {
+    let surt = parse(prefix)?;
+    let host = regex::escape(&surt.host);
+    Some(match surt.path {
+        None => format!(r"^https?://([^/:]+\.)?{host}[:/]"),
+        Some(path) => format!(
             "^https?://{host}{}{}",
-            port.map(|port| format!(":{port}")).unwrap_or_default(),
-            if path.is_empty() {
-                "/".to_owned()
-            } else {
-                regex::escape(path)
-            }
-        )),
-        (Some(_), _) => None,
-    }
+            surt.port.map(|port| format!(":{port}")).unwrap_or_default(),
+            regex::escape(&path)
+        ),
+    })
+}
+
+/// Why a seed that is a SURT prefix (`http://(org,example,)/`) is no URL to fetch: as one
+/// its host is `(org,example,)`, which no name server knows, and the crawl's one page was
+/// a `dns` error.
+pub fn seed_problem(seed: &str) -> Option<String> {
+    let surt = parse(seed)?;
+    let url = format!(
+        "{}://{}{}{}",
+        surt.scheme?,
+        surt.host,
+        surt.port.map(|port| format!(":{port}")).unwrap_or_default(),
+        surt.path.unwrap_or_else(|| "/".to_owned())
+    );
+    Some(format!(
+        "{seed:?} is a SURT prefix, as Heritrix writes scope, not a URL: write the seed \
+         `{url}`"
+    ))
 }
 
 /// Why a URL rule (`scope.include`, a boost's pattern, …) that is a SURT prefix cannot
