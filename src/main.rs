@@ -9,6 +9,7 @@ use anyhow::Context;
 
 use cli::{Cli, Command};
 use pipecrawl::plural::Count;
+use pipecrawl::progress::Show;
 use pipecrawl::query::Question;
 
 /// jemalloc instead of glibc's malloc: allocating and freeing (page bodies, parse trees,
@@ -124,7 +125,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let database = pipecrawl::store::redacted(&config.storage.database);
             let stored_in = pipecrawl::store::located(&config.storage.database);
             let summary = runtime
-                .block_on(async { pipecrawl::crawl(config, cli::shutdown_signal(true)).await })
+                .block_on(async {
+                    pipecrawl::pipeline::crawl_showing(
+                        config,
+                        cli::shutdown_signal(true),
+                        Show::BarOnTerminal,
+                    )
+                    .await
+                })
                 .map_err(|e| ended(e, &format!("the crawl into {database}")))?;
             let nothing_answered = summary.nothing_answered();
             let unreached = summary.unreached();

@@ -35,7 +35,7 @@ use crate::page::Discovered;
 use crate::parser::{LinkRules, ParsePool};
 use crate::plural::Count;
 use crate::politeness::{HostGate, Politeness};
-use crate::progress::Reporter;
+use crate::progress::{Reporter, Show};
 use crate::queue;
 use crate::recrawl::RecrawlPolicy;
 use crate::resumption::CrawlBegan;
@@ -49,13 +49,23 @@ use crate::store::{from_unix_ms, unix_ms, RunEnd, RunStart, Store};
 use crate::summary::{EndReason, Summary, UNREACHED};
 
 /// Crawls until the frontier is empty, `scope.max_pages` is reached, or `shutdown`
-/// completes; then drains the pipeline and reports.
+/// completes; then drains the pipeline and reports. Its progress goes to `tracing` only:
+/// the terminal is the calling program's (the `crawl` command's bar is [`crawl_showing`]'s).
 pub async fn crawl(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Summary, Error> {
+    crawl_showing(config, shutdown, Show::Log).await
+}
+
+/// [`crawl`], its progress shown as `show` says.
+pub async fn crawl_showing(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    show: Show,
+) -> Result<Summary, Error> {
     let database = config.storage.database.clone();
-    run(config, shutdown, None)
+    run(config, shutdown, None, show)
         .await
         .map_err(|e| crate::store::said_where_full(e, &database))
 }
@@ -92,6 +102,7 @@ pub async fn serve(
             reloads,
             done: done.clone(),
         }),
+        Show::Log,
     )
     .await;
     done.cancel();
@@ -186,6 +197,7 @@ struct Opened {
     /// Ends the run's tasks (the renewal of a node's leases among them), and a service's
     /// API.
     done: CancellationToken,
+    show: Show,
 }
 
 /// A node sharing PostgreSQL that stops on an error leaves the others at once, as one
@@ -196,6 +208,7 @@ async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
     service: Option<Service>,
+    show: Show,
 ) -> Result<Summary, Error> {
     let started = Instant::now();
     fetcher::check_proxy(&config).await?;
@@ -227,6 +240,7 @@ async fn run(
         store: store.clone(),
         known_seeds,
         done: done.clone(),
+        show,
     };
     let Some(cluster) = store.cluster() else {
         return run_opened(opened, config, shutdown, service).await;
@@ -312,6 +326,7 @@ async fn run_stages(
         store,
         known_seeds,
         done,
+        show,
     } = opened;
     if let Some(cluster) = store.cluster() {
         check_settings(&cluster, &config).await?;
@@ -479,7 +494,7 @@ async fn run_stages(
         }
     });
     let serving = service.is_some();
-    let reporter = Reporter::new(progress.clone(), stages.clone(), !serving);
+    let reporter = Reporter::new(progress.clone(), stages.clone(), show);
     let seen = Arc::new(Mutex::new(SeenUrls::new(config.frontier.seen_cache)));
     let mut reloads = None;
     if let Some(service) = service {

@@ -59,6 +59,16 @@ fn show(bar: Option<&ProgressBar>) {
     }
 }
 
+/// How a crawl shows its progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Show {
+    /// A bar on stderr when it is a terminal, log lines otherwise: the `crawl` command's.
+    BarOnTerminal,
+    /// Log lines only (through `tracing`): a service's, and a program's that embeds the
+    /// crawler, whose terminal is its own to draw on.
+    Log,
+}
+
 pub struct Reporter {
     progress: Progress,
     stages: Stages,
@@ -66,9 +76,8 @@ pub struct Reporter {
 }
 
 impl Reporter {
-    /// A bar only for an interactive `crawl`; a service logs.
-    pub fn new(progress: Progress, stages: Stages, interactive: bool) -> Self {
-        let bar = (interactive && std::io::stderr().is_terminal()).then(|| {
+    pub fn new(progress: Progress, stages: Stages, shown: Show) -> Self {
+        let bar = (shown == Show::BarOnTerminal && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new_spinner();
             bar.set_style(
                 ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")

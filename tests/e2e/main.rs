@@ -19,6 +19,7 @@ mod host_rules;
 mod hostile;
 mod http2;
 mod intranet;
+mod library;
 mod max_pages;
 mod polite;
 mod postgres;
