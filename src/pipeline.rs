@@ -51,6 +51,15 @@ use crate::summary::{EndReason, Summary, UNREACHED};
 /// Crawls until the frontier is empty, `scope.max_pages` is reached, or `shutdown`
 /// completes; then drains the pipeline and reports. Its progress goes to `tracing` only:
 /// the terminal is the calling program's (the `crawl` command's bar is [`crawl_showing`]'s).
+///
+/// What it leaves in the calling process beyond its database, so that a program embedding
+/// the crawler knows: it installs no `tracing` subscriber, signal handler or metrics
+/// recorder, and changes no resource limit (the binary does those); it records its
+/// counters through the `metrics` facade, into the program's recorder if it has one (the
+/// names in [`crate::metrics`]); on PostgreSQL over TLS it makes aws-lc-rs rustls'
+/// process-wide `CryptoProvider` unless the program installed one first. Dropping the
+/// future stops the crawl where it is (the database's lock is let go; leased URLs are
+/// queued again at the next start), where `shutdown` drains it first.
 pub async fn crawl(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -73,6 +82,11 @@ pub async fn crawl_showing(
 /// Runs as a service until `shutdown`: crawls, then waits for seeds (over the admin API)
 /// and due recrawls, using no CPU while it waits. Each config sent on `reloads` replaces
 /// the seeds and scope (SIGHUP).
+///
+/// Besides what [`crawl`] leaves in the process, the first call installs the Prometheus
+/// recorder that `GET /metrics` reads as the process's one `metrics` recorder, for the
+/// rest of the process's life: one that the program installed before makes it fail
+/// ([`crate::admin::AdminError::Metrics`]).
 pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
