@@ -804,6 +804,39 @@ impl Config {
         }
     }
 
+    /// Refuses the counts with which a crawl would never end, as 0 workers: a program may
+    /// set the fields of a validated config itself, past the checks that reading made.
+    pub fn check_counts(&self) -> Result<(), ConfigError> {
+        let problems: Vec<Problem> = [
+            ("fetch.workers", self.fetch.workers),
+            ("parse.workers", self.parse.workers),
+            (
+                "politeness.per_host_concurrency",
+                self.politeness.per_host_concurrency as usize,
+            ),
+            ("frontier.window", self.frontier.window),
+        ]
+        .into_iter()
+        .filter(|&(_, n)| n == 0)
+        .map(|(key, _)| Problem {
+            key: key.to_owned(),
+            line: None,
+            message: "must be at least 1 (got 0): the crawl would wait for ever".to_owned(),
+            in_file: None,
+        })
+        .collect();
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(ConfigError::Invalid {
+            origin: self
+                .file
+                .as_ref()
+                .map_or_else(|| "the config".to_owned(), |file| file.path.clone()),
+            problems,
+        })
+    }
+
     /// Reads and validates a config file, and the seeds file it names.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         Self::load_with(path, SeedsFile::Read)

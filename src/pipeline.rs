@@ -225,6 +225,7 @@ async fn run(
     show: Show,
 ) -> Result<Summary, Error> {
     let started = Instant::now();
+    config.check_counts()?;
     fetcher::check_proxy(&config).await?;
     // Before the database is opened or a stage starts: a client that cannot be built
     // (no CA certificates on the machine) stops the run with nothing done.

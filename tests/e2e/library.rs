@@ -2,6 +2,10 @@
 //! besides the crawl and its database.
 
 use std::process::Command;
+use std::time::Duration;
+
+use pipecrawl::config::ConfigError;
+use pipecrawl::{Config, Error};
 
 use super::site::TestSite;
 use super::Harness;
@@ -44,4 +48,35 @@ async fn a_crawl_a_program_runs_draws_nothing_on_its_terminal() {
         !terminal.contains("pages"),
         "drawn on the program's terminal: {terminal:?}"
     );
+}
+
+/// A program may set a config's fields itself, after `Config::from_toml` checked them.
+/// One that set `fetch.workers` (or `parse.workers`) to 0 started a crawl that waited
+/// for ever, saying nothing; it is refused now, as the same value in a file is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_set_in_code_to_no_workers_is_refused_not_left_waiting() {
+    let site = TestSite::one_host(&[("/", "<p>home")]).await;
+    let harness = Harness::default();
+    let text = harness.test_config_text(&[site.url(0, "/")], "");
+    for key in ["fetch.workers", "parse.workers"] {
+        let mut config = Config::from_toml(&text, "test config").expect("a valid config");
+        match key {
+            "fetch.workers" => config.fetch.workers = 0,
+            _ => config.parse.workers = 0,
+        }
+        // Bounds the test on a crawl that never ends: no judge of speed.
+        let ended = tokio::time::timeout(
+            Duration::from_secs(60),
+            pipecrawl::crawl(config, std::future::pending()),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{key} = 0: the crawl did not end"));
+        match ended {
+            Err(Error::Config(ConfigError::Invalid { problems, .. })) => {
+                assert_eq!(problems.len(), 1, "{problems:?}");
+                assert_eq!(problems[0].key, key, "{problems:?}");
+            }
+            other => panic!("{key} = 0: {other:?}"),
+        }
+    }
 }
