@@ -511,15 +511,18 @@ async fn add_seeds(State(admin): State<Arc<Admin>>, request: Request) -> Respons
     let mut rejected = Vec::new();
     let mut rejected_total = 0;
     for url in urls {
-        match urlnorm::normalize_str(&url) {
+        // A SURT prefix parses as a URL whose host is `(org,example,)`: refused as the
+        // config's seeds refuse it.
+        let parsed = match crate::surt::seed_problem(&url) {
+            Some(why) => Err(why),
+            None => urlnorm::normalize_str(&url).map_err(|e| e.to_string()),
+        };
+        match parsed {
             Ok(parsed) => seeds.push(parsed),
-            Err(e) => {
+            Err(error) => {
                 rejected_total += 1;
                 if rejected.len() < REJECTED_LISTED {
-                    rejected.push(Rejected {
-                        url,
-                        error: format!("{e}"),
-                    });
+                    rejected.push(Rejected { url, error });
                 }
             }
         }

@@ -1902,6 +1902,29 @@ async fn a_seeds_request_of_many_bad_urls_gets_a_short_answer() {
     assert_eq!(harness.page_count().await, 0, "the good URL was not taken");
 }
 
+/// A SURT prefix sent as a seed (`http://(org,example,)/`, as a Heritrix user writes
+/// scope) was taken as a URL whose host is `(org,example,)`, a `dns` error row, where the
+/// config's seeds refuse it with the URL it stands for since the heritrix review: so does
+/// the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_surt_prefix_sent_as_a_seed_is_rejected_with_the_url_it_means() {
+    let harness = Harness::default();
+    let service = Service::start(&harness, &[], "");
+    service.wait_ready().await;
+    let answer = service
+        .post("/seeds", serde_json::json!(["http://(org,example,)/"]))
+        .await;
+    assert_eq!(answer.status(), 400);
+    let answer: Value = answer.json().await.expect("a JSON answer");
+    let error = answer["rejected"][0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("SURT prefix") && error.contains("`http://example.org/`"),
+        "{answer}"
+    );
+    service.stop().await;
+    assert_eq!(harness.page_count().await, 0);
+}
+
 /// `[traps]` is among what a SIGHUP replaces (README, "Running as a service"), the URL
 /// families' budget with the rest: once raised, the links of pages stored after the
 /// reload are held to the new budget, not to the one the service started with.
