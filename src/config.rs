@@ -807,7 +807,8 @@ impl Config {
     /// Refuses the counts with which a crawl would never end, as 0 workers: a program may
     /// set the fields of a validated config itself, past the checks that reading made.
     pub fn check_counts(&self) -> Result<(), ConfigError> {
-        let problems: Vec<Problem> = [
+        let mut p = Problems::new("");
+        for (key, n) in [
             ("fetch.workers", self.fetch.workers),
             ("parse.workers", self.parse.workers),
             (
@@ -815,17 +816,10 @@ impl Config {
                 self.politeness.per_host_concurrency as usize,
             ),
             ("frontier.window", self.frontier.window),
-        ]
-        .into_iter()
-        .filter(|&(_, n)| n == 0)
-        .map(|(key, _)| Problem {
-            key: key.to_owned(),
-            line: None,
-            message: "must be at least 1 (got 0): the crawl would wait for ever".to_owned(),
-            in_file: None,
-        })
-        .collect();
-        if problems.is_empty() {
+        ] {
+            p.at_least(key, n as u64, 1);
+        }
+        if p.list.is_empty() {
             return Ok(());
         }
         Err(ConfigError::Invalid {
@@ -833,7 +827,7 @@ impl Config {
                 .file
                 .as_ref()
                 .map_or_else(|| "the config".to_owned(), |file| file.path.clone()),
-            problems,
+            problems: p.list,
         })
     }
 

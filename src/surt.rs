@@ -17,6 +17,10 @@ struct Surt {
 }
 
 fn parse(prefix: &str) -> Option<Surt> {
+    // Every seed and URL rule is asked: most are no SURT, and need no copy to say so.
+    if !prefix.contains('(') {
+        return None;
+    }
     let prefix = prefix.strip_prefix(['+', '^']).unwrap_or(prefix);
     let lower = prefix.to_ascii_lowercase();
     let scheme = ["http", "https"]
