@@ -446,15 +446,15 @@ impl LeaseRows {
         }
     }
 
-    /// The order a lease takes these rows in: revisits longest overdue first (their
-    /// `recrawl_at`, kept while queued), so that revisits due faster than the crawl can
-    /// make them fall behind evenly; the rest best first.
     /// Whether these are rows of pages stored already, as a crawl at its page limit
     /// leases: revisits, and a `--retry-failed` run's URLs with them.
     pub fn of_stored_pages(self) -> bool {
         matches!(self, Self::Revisits | Self::Stored)
     }
 
+    /// The order a lease takes these rows in: revisits longest overdue first (their
+    /// `recrawl_at`, kept while queued), so that revisits due faster than the crawl can
+    /// make them fall behind evenly; the rest best first.
     pub(super) fn order(self) -> &'static str {
         match self {
             Self::Revisits => "recrawl_at, priority DESC, id",
@@ -666,25 +666,21 @@ where
         .fetch_one(&self.pool)
         .await
         .doing("sizing the crawl ahead")?;
-        let large = queued.saturating_mul(10) >= stored;
+        if queued.saturating_mul(10) < stored {
+            // This run's writer keeps the counts from here on, so they are made exact
+            // first (a killed crawl left them behind), with every index left out (the
+            // one they are counted through, those revisits need). A run deferring them
+            // again counts them once, at its end.
+            self.catch_up_derived().await?;
+            return Ok(false);
+        }
         let revisits = revisits != 0;
         let (deferred, kept): (Vec<&DeferredIndex>, Vec<&DeferredIndex>) = DB::DEFERRED_INDEXES
             .iter()
-            .partition(|index| large && !(revisits && index.finds_old_links));
+            .partition(|index| !(revisits && index.finds_old_links));
         if revisits {
-            self.build_indexes(
-                kept.into_iter()
-                    .filter(|index| index.finds_old_links)
-                    .map(|index| (index.name, index.on)),
-            )
-            .await?;
-        }
-        if !large {
-            // This run's writer keeps the counts from here on, so they are made exact
-            // first (a killed crawl left them behind), the index they are counted through
-            // with them. A run deferring them again counts them once, at its end.
-            self.catch_up_derived().await?;
-            return Ok(false);
+            self.build_indexes(kept.into_iter().map(|index| (index.name, index.on)))
+                .await?;
         }
         for index in deferred {
             sqlx::query(sqlx::AssertSqlSafe(format!(
