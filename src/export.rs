@@ -15,6 +15,7 @@
 //! removes the temporary files through [`Partials`]. One export at a time writes into a
 //! directory (see [`lock_dir`]).
 
+use std::borrow::Cow;
 use std::fs::{self, File, TryLockError};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -541,16 +542,18 @@ async fn write_table(
         };
         if format == ExportFormat::Jsonl {
             // SQLite's JSON leaves Unicode's line breaks raw, as serde's does (see `output`).
-            let rewritten = match std::str::from_utf8(&lines) {
-                Ok(text) => output::escape_unicode_line_breaks(text),
-                Err(_) => {
-                    not_utf8 = true;
-                    let text = String::from_utf8_lossy(&lines).into_owned();
-                    Some(output::escape_unicode_line_breaks(&text).unwrap_or(text))
-                }
+            let text = String::from_utf8_lossy(&lines);
+            not_utf8 |= matches!(text, Cow::Owned(_));
+            let escaped = match output::escape_unicode_line_breaks(&text) {
+                Cow::Owned(escaped) => Some(escaped),
+                Cow::Borrowed(_) => None,
             };
-            if let Some(text) = rewritten {
-                lines = text.into_bytes();
+            let rewritten = escaped.or(match text {
+                Cow::Owned(replaced) => Some(replaced),
+                Cow::Borrowed(_) => None,
+            });
+            if let Some(rewritten) = rewritten {
+                lines = rewritten.into_bytes();
             }
         }
         writer.write_all(&lines).map_err(file_error)?;

@@ -272,18 +272,14 @@ impl QueryError {
     pub(crate) fn from_sql(dialect: Dialect, database: &str, error: sqlx::Error) -> Self {
         let message = message(&error);
         if dialect == Dialect::Sqlite {
-            match primary_code(&error) {
-                Some(SQLITE_CORRUPT) => {
-                    return Self::Damaged {
-                        database: database.to_owned(),
-                        message,
-                    }
-                }
-                Some(SQLITE_FULL) => return Self::no_temp_room(message),
-                _ if sqlite_code_of(&error) == Some(SQLITE_IOERR_GETTEMPPATH) => {
-                    return Self::no_temp_dir(message)
-                }
-                _ => {}
+            if primary_code(&error) == Some(SQLITE_CORRUPT) {
+                return Self::Damaged {
+                    database: database.to_owned(),
+                    message,
+                };
+            }
+            if let Some(trouble) = Self::temp_files(&error, &message) {
+                return trouble;
             }
         }
         let refused = match dialect {
@@ -319,29 +315,30 @@ impl QueryError {
     /// are the file's fault, the rest (locked) is reported as it is.
     pub(crate) fn from_file(database: String, doing: &'static str, error: sqlx::Error) -> Self {
         let message = message(&error);
+        if let Some(trouble) = Self::temp_files(&error, &message) {
+            return trouble;
+        }
         match primary_code(&error) {
             Some(SQLITE_NOTADB) => Self::NotSqlite { database, message },
             Some(SQLITE_CORRUPT) => Self::Damaged { database, message },
-            Some(SQLITE_FULL) => Self::no_temp_room(message),
-            _ if sqlite_code_of(&error) == Some(SQLITE_IOERR_GETTEMPPATH) => {
-                Self::no_temp_dir(message)
-            }
             _ => Self::Database { doing, message },
         }
     }
 
-    fn no_temp_dir(message: String) -> Self {
-        Self::NoTempDir {
+    /// SQLite's trouble with its temporary files (a sort spilled past memory): no room
+    /// for them, or no directory it may write them in.
+    fn temp_files(error: &sqlx::Error, message: &str) -> Option<Self> {
+        let message = message.to_owned();
+        if primary_code(error) == Some(SQLITE_FULL) {
+            return Some(Self::NoTempRoom {
+                dir: crate::store::sqlite_temp_dir(),
+                message,
+            });
+        }
+        (sqlite_code_of(error) == Some(SQLITE_IOERR_GETTEMPPATH)).then(|| Self::NoTempDir {
             tried: crate::store::sqlite_temp_dirs_tried(),
             message,
-        }
-    }
-
-    fn no_temp_room(message: String) -> Self {
-        Self::NoTempRoom {
-            dir: crate::store::sqlite_temp_dir(),
-            message,
-        }
+        })
     }
 
     /// The reader went away (`pipecrawl query … | head`): not an error worth a message.

@@ -124,8 +124,8 @@ async fn print_kept(
     keep: output::Keep<'_>,
 ) -> Result<Answer, QueryError> {
     let streamed = output::stream_kept(conn, q, sink.as_mut(), limit, keep).await?;
-    let not_utf8 = streamed
-        .replaced_not_utf8
+    let not_utf8 = sink
+        .replaced_not_utf8()
         .then(|| output::NOT_UTF8.to_owned());
     Ok(Answer {
         rows: streamed.rows,

@@ -3,6 +3,7 @@
 //! size prints in flat memory (a table looks ahead a bounded number of rows to size its
 //! columns).
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use super::error::QueryError;
@@ -107,8 +108,6 @@ pub fn sink<'w>(format: Format, out: &'w mut dyn Write, group: usize) -> Box<dyn
 pub struct Streamed {
     pub rows: u64,
     pub more: bool,
-    /// See [`Sink::replaced_not_utf8`].
-    pub replaced_not_utf8: bool,
 }
 
 /// Which rows of a query's answer are shown: a test SQL cannot make the same way on both
@@ -162,7 +161,6 @@ pub async fn stream_kept(
         sink.columns(&reader.column_names(query).await?)?;
     }
     sink.finish()?;
-    streamed.replaced_not_utf8 = sink.replaced_not_utf8();
     Ok(streamed)
 }
 
@@ -335,26 +333,31 @@ const UNICODE_LINE_BREAKS: [(char, &str); 3] = [
 /// JSON Lines object in two for such a reader, neither half JSON.
 fn write_json_text(out: &mut dyn Write, text: &str) -> io::Result<()> {
     // Most text holds none: written straight out, as before the escape.
-    if !UNICODE_LINE_BREAKS.iter().any(|(c, _)| text.contains(*c)) {
+    if !holds_unicode_line_breaks(text) {
         return Ok(serde_json::to_writer(out, text)?);
     }
     let json = serde_json::to_string(text)?;
-    let escaped = escape_unicode_line_breaks(&json);
-    out.write_all(escaped.as_deref().unwrap_or(&json).as_bytes())
+    out.write_all(escape_unicode_line_breaks(&json).as_bytes())
 }
 
-/// `json` with its [`UNICODE_LINE_BREAKS`] escaped, or `None` when it holds none: JSON
-/// text has them only inside strings, where the escape stands for the character. Each is
-/// looked for alone, which a search for a single character does at memory speed.
-pub(crate) fn escape_unicode_line_breaks(json: &str) -> Option<String> {
-    if !UNICODE_LINE_BREAKS.iter().any(|(c, _)| json.contains(*c)) {
-        return None;
+/// Whether `text` holds any of [`UNICODE_LINE_BREAKS`]. Each is looked for alone, which a
+/// search for a single character does at memory speed.
+fn holds_unicode_line_breaks(text: &str) -> bool {
+    UNICODE_LINE_BREAKS.iter().any(|(c, _)| text.contains(*c))
+}
+
+/// `json` with its [`UNICODE_LINE_BREAKS`] escaped (borrowed as it was when it holds
+/// none): JSON text has them only inside strings, where the escape stands for the
+/// character.
+pub(crate) fn escape_unicode_line_breaks(json: &str) -> Cow<'_, str> {
+    if !holds_unicode_line_breaks(json) {
+        return Cow::Borrowed(json);
     }
     let mut json = json.to_owned();
     for (c, escaped) in UNICODE_LINE_BREAKS {
         json = json.replace(c, escaped);
     }
-    Some(json)
+    Cow::Owned(json)
 }
 
 #[cfg(test)]
