@@ -387,7 +387,8 @@ async fn run_stages(
     )
     .await?;
     readmit::after_network_change(&store, &config.network_allow).await?;
-    undo_clock_step(&store).await?;
+    let last_run_end = store.previous_run_end().await?;
+    undo_clock_step(&store, last_run_end).await?;
     store
         .bring_back_far_times(SystemTime::now(), config.retry.max_delay)
         .await?;
@@ -603,7 +604,7 @@ async fn run_stages(
     };
     let mut frontier = Frontier::new(politeness.clone());
     if hosts.is_none() {
-        resume_host_turns(&store, &mut frontier, &gate, longest_wait).await?;
+        resume_host_turns(&store, &mut frontier, &gate, longest_wait, last_run_end).await?;
     }
     let reporter = tokio::spawn(reporter.run(done.clone()));
 
@@ -846,18 +847,16 @@ fn fill<T: Send + 'static>(gauge: queue::Gauge<T>) -> Box<dyn Fn() -> Fill + Sen
 /// hands its hosts back and claims others. Each wait is what was left of it as the last
 /// run ended, by the clock it ran on: one that has stepped back since (or ran ahead)
 /// would add its step to every host's wait. No wait is longer than `longest`, the most
-/// the rules ask, as a run killed leaves no end to count from.
+/// the rules ask, as a run killed leaves no end (`last_run_end`) to count from.
 async fn resume_host_turns(
     store: &Store,
     frontier: &mut Frontier,
     gate: &HostGate,
     longest: Duration,
+    last_run_end: Option<SystemTime>,
 ) -> Result<(), Error> {
     let (now, wall) = (Instant::now(), SystemTime::now());
-    let left = store
-        .previous_run_end()
-        .await?
-        .map_or(wall, |end| end.max(wall));
+    let left = last_run_end.map_or(wall, |end| end.max(wall));
     for (host, at) in store.host_turns(wall, left, longest).await? {
         let until = now + at.duration_since(wall).unwrap_or_default();
         gate.pause(&host, until.into());
@@ -866,28 +865,24 @@ async fn resume_host_turns(
     Ok(())
 }
 
-/// Retries the last run left, on a clock that has stepped back since (or ran ahead), wait
-/// the backoff they had as it ended, not the step on top of it (which
-/// `bring_back_far_times` would cut to `retry.max_delay_ms` at most: an hour's step, with
-/// a longer one allowed, held them an hour). On SQLite alone: on PostgreSQL a retry's due
-/// time is the database server's.
-async fn undo_clock_step(store: &Store) -> Result<(), Error> {
+/// Retries and revisits the last run left, on a clock that has stepped back since (or ran
+/// ahead), wait the backoff or interval they had as it ended (`last_run_end`), not the
+/// step on top of it (which `bring_back_far_times` would cut to `retry.max_delay_ms` or
+/// the interval at most: an hour's step, with a longer one allowed, held them an hour).
+/// On SQLite alone: on PostgreSQL their due times are the database server's.
+async fn undo_clock_step(store: &Store, last_run_end: Option<SystemTime>) -> Result<(), Error> {
     if store.cluster().is_some() {
         return Ok(());
     }
     let now = SystemTime::now();
-    if let Some(step) = store
-        .previous_run_end()
-        .await?
-        .and_then(|end| end.duration_since(now).ok())
-    {
+    if let Some(step) = last_run_end.and_then(|end| end.duration_since(now).ok()) {
         let moved = store.undo_clock_step(now, step).await?;
         // A step under a second (NTP correcting between back-to-back runs) is no news,
         // and would be said as "0s".
         if moved > 0 && step >= Duration::from_secs(1) {
             tracing::warn!(
                 moved,
-                "the clock is {} behind the last run's end: its retries wait the backoff they had then",
+                "the clock is {} behind the last run's end: its retries and revisits wait what they had then",
                 humantime::format_duration(Duration::from_secs(step.as_secs()))
             );
         }

@@ -1617,9 +1617,10 @@ where
     }
 
     /// Moves the queued rows due after `now` (retries, and URLs waiting out a
-    /// `Retry-After` or their host's robots.txt) back by `step`, as far as the clock has
-    /// stepped back since the last run set them: each waits what it had then, not the
-    /// step on top of it. For SQLite, whose times are this machine's. Returns how many.
+    /// `Retry-After` or their host's robots.txt) and the revisits due after it back by
+    /// `step`, as far as the clock has stepped back since the last run set them: each
+    /// waits what it had then, not the step on top of it. For SQLite, whose times are this
+    /// machine's. Returns how many.
     pub async fn undo_clock_step(&self, now: SystemTime, step: Duration) -> Result<u64, Error> {
         let step = i64::try_from(step.as_millis()).unwrap_or(i64::MAX);
         let moved = sqlx::query(
@@ -1632,7 +1633,17 @@ where
         .execute(&self.pool)
         .await
         .doing("bringing back retries a clock stepped back left")?;
-        Ok(DB::rows_affected(&moved))
+        let revisits = sqlx::query(
+            "UPDATE frontier SET recrawl_at = CASE WHEN recrawl_at - $1 > $2 THEN recrawl_at - $1
+                                                   ELSE $2 END
+             WHERE state IN ('done', 'failed') AND recrawl_at IS NOT NULL AND recrawl_at > $2",
+        )
+        .bind(step)
+        .bind(unix_ms(now))
+        .execute(&self.pool)
+        .await
+        .doing("bringing back revisits a clock stepped back left")?;
+        Ok(DB::rows_affected(&moved) + DB::rows_affected(&revisits))
     }
 
     /// Brings back retries and revisits due further off than any rule asks (a retry's

@@ -1104,8 +1104,8 @@ impl Store {
         on_backend!(brief self, db => db.host_turns(now, left, longest).await)
     }
 
-    /// Moves the queued rows due after `now` (retries and other waits) back by `step`, the
-    /// clock's step back since the last run set them.
+    /// Moves the queued rows due after `now` (retries and other waits) and the revisits
+    /// due after it back by `step`, the clock's step back since the last run set them.
     pub async fn undo_clock_step(&self, now: SystemTime, step: Duration) -> Result<u64, Error> {
         on_backend!(brief self, db => db.undo_clock_step(now, step).await)
     }

@@ -1463,6 +1463,34 @@ async fn a_clock_stepped_back_between_runs_leaves_each_retry_the_backoff_it_had(
     .await;
 }
 
+/// A clock stepped back a day between two runs left each revisit the first scheduled a
+/// day later than its interval asks (two days here, so not past the interval either):
+/// it is moved back by the step, as a retry is, and a one-off crawl's start takes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_stepped_back_between_runs_leaves_each_revisit_the_interval_it_had() {
+    let site = home_a_b().await;
+    let harness = Harness::default();
+    let every_two_days = "[recrawl]\ninterval_s = 172800\n";
+    let first = harness.crawl(&[site.url(0, "/")], every_two_days).await;
+    assert_eq!(first.tally.pages, 3, "{first}");
+    super::query::change_database(
+        &harness,
+        &[
+            runs_a_day_ahead(),
+            format!(
+                "UPDATE frontier SET recrawl_at = {} WHERE recrawl_at IS NOT NULL",
+                now_ms() + 86_400_000 + 1000
+            ),
+        ],
+    )
+    .await;
+    let again = harness.crawl(&[site.url(0, "/")], every_two_days).await;
+    assert_eq!(
+        again.tally.pages, 3,
+        "the revisits due a second after the last run ended are taken: {again}"
+    );
+}
+
 /// Sets the URLs queued as retries due at `unix_ms`.
 fn retries_due_at(unix_ms: i64) -> String {
     format!("UPDATE frontier SET attempts = 1, not_before = {unix_ms} WHERE state = 'queued'")
