@@ -227,7 +227,13 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
         let admitted = match job.kind {
             // The file moved (to `www.`, to a CDN): read where it is, as it was admitted.
             JobKind::Sitemap => true,
-            JobKind::Page => admits_move(scope, job, target),
+            JobKind::Page => {
+                let told = job
+                    .previous
+                    .as_ref()
+                    .is_some_and(|p| p.location.as_deref() == Some(target.as_str()));
+                admits_move(scope, job, target, told)
+            }
         };
         if admitted {
             record.discovered.extend(offer.stripped(
@@ -368,7 +374,13 @@ fn parse_page(
     // the page moves, it is followed on a `nofollow` page, as a 3xx's location is (but
     // past `fetch.max_redirects`, where it is a link).
     let nofollow = scope.obeys(record.nofollow);
-    if let Some((moved, found)) = offer.refresh(&record.job, &links, nofollow) {
+    // The same body as the last visit's refreshes to the same place.
+    let unchanged = record
+        .job
+        .previous
+        .as_ref()
+        .is_some_and(|p| p.content_hash.is_some() && p.content_hash == record.content_hash);
+    if let Some((moved, found)) = offer.refresh(&record.job, &links, nofollow, unchanged) {
         record.refreshed_to = moved;
         record.discovered.extend(found);
     }
@@ -406,13 +418,15 @@ fn followed<'l>(scope: &Scope, links: &'l [Link], depth: u32) -> Vec<&'l Url> {
 /// Whether the crawl follows `job`'s page to `target` where it moves (by a 3xx or a
 /// refresh): at the page's depth, and a seed's (or where one moved) whatever `include`
 /// and `exclude` say. Only named hosts refuse where a seed moves, and the crawl then ends
-/// there: most often the apex named and `www.` moved to, which a warning says.
-fn admits_move(scope: &Scope, job: &CrawlJob, target: &Url) -> bool {
+/// there: most often the apex named and `www.` moved to, which a warning says, once:
+/// not again when a revisit finds the seed moving there still (`told`), which at every
+/// `recrawl.interval_s` of a service running for weeks said nothing new.
+fn admits_move(scope: &Scope, job: &CrawlJob, target: &Url, told: bool) -> bool {
     if !job.is_seed_or_its_redirect() {
         return scope.admits(target, job.depth);
     }
     let admitted = scope.admits_seed_redirect(target);
-    if !admitted {
+    if !admitted && !told {
         tracing::warn!(
             "{} (a seed, or where one redirects) redirects to {target}, on a host \
              `scope.hosts` leaves out: not followed",
@@ -657,11 +671,13 @@ impl Offer<'_> {
     /// redirect too many, so that a chain with no end (a page reloading itself with a new
     /// query) costs a page a level and ends at `max_depth` or the trap rules as a path of
     /// links does; a link then, it is not followed on a page whose `nofollow` binds.
+    /// `unchanged`: the page is the last visit's, whose refresh was told of then.
     fn refresh(
         &self,
         job: &CrawlJob,
         links: &[Link],
         nofollow: bool,
+        unchanged: bool,
     ) -> Option<(Option<Url>, Option<Discovered>)> {
         let target = &links.iter().find(|link| link.refresh)?.target;
         if job.redirect_hops >= self.max_redirects {
@@ -671,7 +687,7 @@ impl Offer<'_> {
                 (None, found)
             });
         }
-        admits_move(self.scope, job, target).then(|| {
+        admits_move(self.scope, job, target, unchanged).then(|| {
             let hops = job.redirect_hops + 1;
             let found = self.stripped(target, job.depth, hops, JobKind::Page);
             (Some(target.clone()), found)

@@ -2876,6 +2876,38 @@ fn a_seeds_password_is_never_printed() {
 /// redirect left unfollowed is named in a warning.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_seeds_redirect_off_the_named_hosts_is_named_in_a_warning() {
+    let site = seed_moved_off_the_named_hosts().await;
+    let harness = Harness::default();
+    let config = harness.write_config(
+        &harness.test_config_text(&[site.url(0, "/")], "[scope]\nhosts = [\"127.0.0.1\"]\n"),
+    );
+    let stderr = crawl_warnings(&config).await;
+    assert_eq!(site.count(&site.url(1, "/home")), 0);
+    assert_eq!(redirect_warnings(&site, &stderr), 1, "{stderr}");
+}
+
+/// A seed's redirect off the named hosts is news once: each revisit of the seed (a
+/// service's every `recrawl.interval_s`, a cron job's every run) found it redirecting
+/// there still, and said so again, a warning a day per seed at a daily interval, 24 at
+/// an hourly one, for as long as the service ran.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeds_redirect_off_the_named_hosts_is_not_warned_of_again_at_each_revisit() {
+    let site = seed_moved_off_the_named_hosts().await;
+    let harness = Harness::default();
+    let config = harness.write_config(&harness.test_config_text(
+        &[site.url(0, "/")],
+        "[scope]\nhosts = [\"127.0.0.1\"]\n[recrawl]\ninterval_s = 1\n",
+    ));
+    let first = crawl_warnings(&config).await;
+    assert_eq!(redirect_warnings(&site, &first), 1, "{first}");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let revisit = crawl_warnings(&config).await;
+    assert_eq!(site.count(&site.url(0, "/")), 2, "the seed was revisited");
+    assert_eq!(redirect_warnings(&site, &revisit), 0, "{revisit}");
+}
+
+/// A seed on the first host that redirects (301) to `/home` on the second.
+async fn seed_moved_off_the_named_hosts() -> TestSite {
     let mut b = SiteBuilder::bind(2).await;
     let (old, new) = (b.authority(0), b.authority(1));
     b.add(
@@ -2884,11 +2916,12 @@ async fn a_seeds_redirect_off_the_named_hosts_is_named_in_a_warning() {
         Resource::Redirect(301, format!("http://{new}/home")),
     );
     b.add(&new, "/home", Resource::Html("<title>Home</title>".into()));
-    let site = b.start();
-    let harness = Harness::default();
-    let config = harness.write_config(
-        &harness.test_config_text(&[site.url(0, "/")], "[scope]\nhosts = [\"127.0.0.1\"]\n"),
-    );
+    b.start()
+}
+
+/// `crawl` on `config`, which succeeds: its stderr, logging warnings.
+async fn crawl_warnings(config: &std::path::Path) -> String {
+    let config = config.to_owned();
     let out = tokio::task::spawn_blocking(move || {
         pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()])
     })
@@ -2896,14 +2929,18 @@ async fn a_seeds_redirect_off_the_named_hosts_is_named_in_a_warning() {
     .expect("the binary ran");
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert_eq!(site.count(&site.url(1, "/home")), 0);
+    stderr
+}
+
+/// The warnings in `stderr` that the seed of [`seed_moved_off_the_named_hosts`]'s `site`
+/// redirects off the named hosts.
+fn redirect_warnings(site: &TestSite, stderr: &str) -> usize {
     let target = site.url(1, "/home");
-    assert!(
-        stderr.contains(&format!(
+    stderr
+        .matches(&format!(
             "redirects to {target}, on a host `scope.hosts` leaves out"
-        )),
-        "{stderr}"
-    );
+        ))
+        .count()
 }
 
 /// A request header the crawler sets itself (`User-Agent`, which robots.txt rules are
