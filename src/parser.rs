@@ -358,8 +358,15 @@ fn parse_page(
     }
     let links = extracted.links;
     record.links_left_out = Some(extracted.links_left_out);
-    if extracted.links_left_out > 0 {
-        // At info, once a page: pages past the cap are few, and each is worth knowing of.
+    // The last visit's body again: what it says was said at that visit.
+    let unchanged = record
+        .job
+        .previous
+        .as_ref()
+        .is_some_and(|p| p.content_hash.is_some() && p.content_hash == record.content_hash);
+    if extracted.links_left_out > 0 && !unchanged {
+        // At info, once a page: pages past the cap are few, and each is worth knowing of;
+        // not again at each revisit that finds the page as it was, which is no news.
         tracing::info!(
             "{} has {} more than traps.max_links_per_page ({}) keeps: they are not \
              rows and are not followed from it",
@@ -375,11 +382,6 @@ fn parse_page(
     // past `fetch.max_redirects`, where it is a link).
     let nofollow = scope.obeys(record.nofollow);
     // The same body as the last visit's refreshes to the same place.
-    let unchanged = record
-        .job
-        .previous
-        .as_ref()
-        .is_some_and(|p| p.content_hash.is_some() && p.content_hash == record.content_hash);
     if let Some((moved, found)) = offer.refresh(&record.job, &links, nofollow, unchanged) {
         record.refreshed_to = moved;
         record.discovered.extend(found);

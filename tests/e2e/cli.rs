@@ -2921,15 +2921,47 @@ async fn seed_moved_off_the_named_hosts() -> TestSite {
 
 /// `crawl` on `config`, which succeeds: its stderr, logging warnings.
 async fn crawl_warnings(config: &std::path::Path) -> String {
+    crawl_logging("warn", config).await
+}
+
+/// `crawl` on `config`, which succeeds: its stderr, logging at `level`.
+async fn crawl_logging(level: &'static str, config: &std::path::Path) -> String {
     let config = config.to_owned();
     let out = tokio::task::spawn_blocking(move || {
-        pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()])
+        pipecrawl_logging(
+            level,
+            &["crawl", "--config", config.to_str().unwrap_or_default()],
+        )
     })
     .await
     .expect("the binary ran");
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     stderr
+}
+
+/// A page with more links than `traps.max_links_per_page` is named at `info` once: each
+/// revisit that found it as it was (a server sending no validators answers a revisit in
+/// full, and the page is read again) named it again, a line per page at every
+/// `recrawl.interval_s` of a service.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_past_the_links_cap_is_named_once_not_at_each_revisit() {
+    let site = TestSite::one_host(&[("/", "<a href='/a'>A</a> <a href='/b'>B</a>")]).await;
+    let harness = Harness::default();
+    let config = harness.write_config(&harness.test_config_text(
+        &[site.url(0, "/")],
+        "[traps]\nmax_links_per_page = 1\n[recrawl]\ninterval_s = 1\n",
+    ));
+    let named = format!(
+        "{} has 1 link more than traps.max_links_per_page (1) keeps",
+        site.url(0, "/")
+    );
+    let first = crawl_logging("info", &config).await;
+    assert_eq!(first.matches(&named).count(), 1, "{first}");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let revisit = crawl_logging("info", &config).await;
+    assert_eq!(site.count(&site.url(0, "/")), 2, "the page was revisited");
+    assert_eq!(revisit.matches(&named).count(), 0, "{revisit}");
 }
 
 /// The warnings in `stderr` that the seed of [`seed_moved_off_the_named_hosts`]'s `site`
