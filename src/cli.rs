@@ -1,7 +1,7 @@
 //! Command-line arguments, logging setup and the shutdown signal.
 
 use std::fmt::Display;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::LazyLock;
 
@@ -363,7 +363,7 @@ pub fn init_tracing(format: LogFormat) {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(pipecrawl::terminal::stderr_colours())
         // On a failed write it would `eprintln!` the failure, which panics when stderr
         // is a pipe nobody reads any more: a log line lost is no reason to stop a worker.
         .log_internal_errors(false)

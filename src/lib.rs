@@ -66,6 +66,7 @@ pub mod stages;
 pub mod store;
 pub mod summary;
 pub mod surt;
+pub mod terminal;
 #[cfg(test)]
 mod testing;
 pub mod traps;
