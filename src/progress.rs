@@ -1,7 +1,7 @@
 //! What a running crawl shows: a progress bar when a person is watching a terminal,
 //! plain log lines every few seconds when output goes to a file or a journal.
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::frontier::dispatcher::Progress;
 use crate::metrics;
 use crate::stages::Stages;
+use crate::terminal;
 
 /// Samples are taken this often (for `/stats`' rate, queue depths and their gauges).
 const SAMPLE_EVERY: Duration = Duration::from_secs(1);
@@ -62,7 +63,8 @@ fn show(bar: Option<&ProgressBar>) {
 /// How a crawl shows its progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Show {
-    /// A bar on stderr when it is a terminal, log lines otherwise: the `crawl` command's.
+    /// A bar on stderr when it is a terminal that draws, log lines otherwise: the `crawl`
+    /// command's.
     BarOnTerminal,
     /// Log lines only (through `tracing`): a service's, and a program's that embeds the
     /// crawler, whose terminal is its own to draw on.
@@ -77,7 +79,9 @@ pub struct Reporter {
 
 impl Reporter {
     pub fn new(progress: Progress, stages: Stages, shown: Show) -> Self {
-        let bar = (shown == Show::BarOnTerminal && std::io::stderr().is_terminal()).then(|| {
+        // On a `dumb` terminal `indicatif` draws nothing: the lines a file gets are written
+        // there instead, or a long crawl said nothing until its end.
+        let bar = (shown == Show::BarOnTerminal && terminal::stderr_draws()).then(|| {
             let bar = ProgressBar::new_spinner();
             bar.set_style(
                 ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")

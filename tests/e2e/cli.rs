@@ -3058,18 +3058,9 @@ async fn a_hangup_stops_a_crawl_gracefully_unless_started_under_nohup() {
 #[cfg(target_os = "linux")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_lines_on_a_terminal_are_not_written_into_the_progress_bar() {
-    let mut builder = SiteBuilder::bind(1).await;
-    let host = builder.authority(0);
     // Slow, so that the bar is up when the limit's line is logged.
-    builder.add(
-        &host,
-        "/",
-        Resource::Slow(
-            std::time::Duration::from_millis(1500),
-            Box::new(Resource::Html("<a href='/a'>a</a>".into())),
-        ),
-    );
-    let site = builder.start();
+    let site =
+        TestSite::slow_home(std::time::Duration::from_millis(1500), "<a href='/a'>a</a>").await;
     let harness = Harness::default();
     let config = harness
         .write_config(&harness.test_config_text(&[site.url(0, "/")], "[scope]\nmax_pages = 1\n"));

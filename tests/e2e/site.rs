@@ -182,6 +182,18 @@ impl TestSite {
         b.start()
     }
 
+    /// A site on one host whose `/` serves `html` after `wait`: a crawl that lasts.
+    pub async fn slow_home(wait: std::time::Duration, html: &str) -> Self {
+        let mut b = SiteBuilder::bind(1).await;
+        let h = b.authority(0);
+        b.add(
+            &h,
+            "/",
+            Resource::Slow(wait, Box::new(Resource::Html(html.to_owned()))),
+        );
+        b.start()
+    }
+
     pub fn url(&self, host: usize, path: &str) -> String {
         format!("http://{}{}", self.authorities[host], path)
     }

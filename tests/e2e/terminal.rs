@@ -12,8 +12,13 @@ use super::Harness;
 /// summary, left out), logging at `info`, with `env` set.
 async fn crawl_on_a_terminal(env: &[(&'static str, &'static str)]) -> String {
     let site = TestSite::one_host(&[("/", "<a href='/a'>a</a>"), ("/a", "<p>a")]).await;
+    crawl_of_on_a_terminal(site.url(0, "/"), env).await
+}
+
+/// What a crawl from `seed` wrote on its terminal's stderr, as [`crawl_on_a_terminal`].
+async fn crawl_of_on_a_terminal(seed: String, env: &[(&'static str, &'static str)]) -> String {
     let harness = Harness::default();
-    let config = harness.write_config(&harness.test_config_text(&[site.url(0, "/")], ""));
+    let config = harness.write_config(&harness.test_config_text(&[seed], ""));
     let crawl = format!(
         "{} crawl --config {} 2>&1 >/dev/null",
         env!("CARGO_BIN_EXE_pipecrawl"),
@@ -61,4 +66,18 @@ async fn log_lines_are_not_coloured_under_no_color_nor_on_a_dumb_terminal() {
         assert!(terminal.contains("INFO"), "{env:?}: {terminal:?}");
         assert!(!coloured(&terminal), "{env:?}: {terminal:?}");
     }
+}
+
+/// On a `dumb` terminal (or one with no `TERM`), the progress bar was not drawn, and no
+/// progress line written in its place: a crawl of hours said nothing until its end. It
+/// writes the lines a file or a journal gets now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dumb_terminal_gets_progress_lines_in_place_of_the_bar() {
+    // Slower than a progress line's 5 s, so that one is due while it is fetched.
+    let site = TestSite::slow_home(std::time::Duration::from_secs(6), "<p>slow").await;
+    let terminal = crawl_of_on_a_terminal(site.url(0, "/"), &[("TERM", "dumb")]).await;
+    assert!(
+        terminal.contains("pages/s") && terminal.contains("in_progress=1"),
+        "{terminal:?}"
+    );
 }
