@@ -56,13 +56,13 @@ impl<'w> Table<'w> {
     /// Sizes the columns from the header and the rows held, prints them, and switches to
     /// printing rows as they come.
     fn lay_out(&mut self) -> io::Result<()> {
-        let mut widths: Vec<usize> = self.columns.iter().map(|c| c.width()).collect();
+        let mut widths: Vec<usize> = self.columns.iter().map(|c| terminal_width(c)).collect();
         // A column is right-aligned when every value in it is a number.
         let mut right = vec![true; self.columns.len()];
         let mut any = vec![false; self.columns.len()];
         for row in &self.held {
             for (i, cell) in row.iter().enumerate().take(widths.len()) {
-                widths[i] = widths[i].max(cell.text.width().min(MAX_WIDTH));
+                widths[i] = widths[i].max(terminal_width(&cell.text).min(MAX_WIDTH));
                 if !cell.text.is_empty() {
                     right[i] &= cell.number;
                     any[i] = true;
@@ -156,7 +156,7 @@ fn print_line(out: &mut dyn Write, layout: &Layout, cells: &[&str]) -> io::Resul
         let pad = layout
             .widths
             .get(i)
-            .map_or(0, |w| w.saturating_sub(text.width()));
+            .map_or(0, |w| w.saturating_sub(terminal_width(text)));
         let right = layout.right.get(i).copied().unwrap_or(false);
         if right {
             line.extend(std::iter::repeat_n(' ', pad));
@@ -168,6 +168,22 @@ fn print_line(out: &mut dyn Write, layout: &Layout, cells: &[&str]) -> io::Resul
     }
     let line = line.trim_end();
     writeln!(out, "{line}")
+}
+
+/// The cells `text` takes on a terminal. `unicode-width` counts a string as a typesetter
+/// draws it, an Arabic lam-alef (`لا`) one letter and a soft hyphen none; a terminal
+/// gives each of those characters a cell, as glibc's `wcwidth` has them, so they are
+/// counted so: the columns after them stood a cell to the left.
+fn terminal_width(text: &str) -> usize {
+    let soft_hyphens = text.matches('\u{ad}').count();
+    // Cut after each lam, no ligature is left to count as one.
+    let letters: usize = text.split_inclusive(is_lam).map(str::width).sum();
+    letters + soft_hyphens
+}
+
+/// Whether `c` is of Unicode's Arabic joining group Lam, the first of a lam-alef.
+fn is_lam(c: char) -> bool {
+    matches!(c, '\u{644}' | '\u{6b5}'..='\u{6b8}' | '\u{8a6}')
 }
 
 /// A line break or tab inside a value would break the table's lines (so would U+2028 and
@@ -308,6 +324,39 @@ mod tests {
         ]);
         let lines: Vec<&str> = text.split(['\n', '\u{2028}', '\u{2029}']).collect();
         assert_eq!(lines[2], "a\\u{2028}b  c\\u{2029}d", "{text:?}");
+    }
+
+    /// A terminal gives each letter of an Arabic lam-alef (`لا`, in many a word) a cell
+    /// of its own, and a soft hyphen one too; counted as the one and none a typesetter
+    /// gives them, every column after such a title stood one cell to the left.
+    #[test]
+    fn columns_after_lam_alef_and_soft_hyphens_are_aligned_as_a_terminal_draws_them() {
+        let arabic = table(
+            0,
+            &[
+                vec![Cell::Text("لا"), Cell::Text("a"), Cell::Int(1)],
+                vec![Cell::Text("xyz"), Cell::Text("b"), Cell::Int(2)],
+            ],
+        );
+        let lines: Vec<&str> = arabic.lines().collect();
+        assert_eq!(lines[2], "لا    a    1", "{arabic}");
+        let hyphenated = table(
+            0,
+            &[
+                vec![
+                    Cell::Text("Silben\u{ad}trennung"),
+                    Cell::Text("a"),
+                    Cell::Int(1),
+                ],
+                vec![Cell::Text("xyz"), Cell::Text("b"), Cell::Int(2)],
+            ],
+        );
+        let lines: Vec<&str> = hyphenated.lines().collect();
+        assert_eq!(
+            lines[3],
+            format!("xyz{}b    2", " ".repeat(14)),
+            "{hyphenated}"
+        );
     }
 
     #[test]
