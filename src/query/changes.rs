@@ -60,10 +60,13 @@ pub(super) async fn answer(
                 old_title, new_title
          FROM page_changes WHERE 1 = 1"
     ));
-    if let Some(url) = &args.url {
-        let url = super::normalize_url(url)?;
+    if let Some(given) = &args.url {
+        let url = super::normalize_url(given)?;
         if !watched(conn, &url).await? {
-            return Err(QueryError::NotCrawled { url });
+            return Err(QueryError::NotCrawled {
+                given: given.clone(),
+                url,
+            });
         }
         q.push(" AND url = ").push_bind(url);
     }

@@ -221,8 +221,13 @@ pub enum QueryError {
     )]
     NoRunRecorded { database: String },
 
-    #[error("{url} was not crawled: no page in the database has that URL")]
-    NotCrawled { url: String },
+    /// Named as the user gave it (`http://bücher.de/`), the stored form (`xn--bcher-kva.de`)
+    /// beside it when that differs: alone, it read as another URL than theirs.
+    #[error(
+        "{given} was not crawled: no page in the database has that URL{}",
+        stored_as(given, url)
+    )]
+    NotCrawled { given: String, url: String },
 
     /// A URL as a browser's address bar shows it: looked up as typed, it matched no row
     /// and the question answered nothing, or that the page was not crawled.
@@ -397,4 +402,13 @@ fn temp_dir_named(dir: Option<&std::path::Path>) -> String {
 /// service's WorkingDirectory), so `--config` from another directory looks elsewhere.
 fn looked_in(looked_at: Option<&std::path::Path>) -> String {
     crate::config::looked_in(looked_at, ", as the crawl read it from its own")
+}
+
+/// ` (stored as URL)`, when `url` is not spelled as `given` was.
+fn stored_as(given: &str, url: &str) -> String {
+    if given == url {
+        String::new()
+    } else {
+        format!(" (stored as {url})")
+    }
 }

@@ -31,7 +31,7 @@ pub(super) async fn answer(
 ) -> Result<Answer, QueryError> {
     let limit = super::limit(args.limit);
     let (mut q, note) = match (&args.from, &args.to) {
-        (Some(from), _) => from_page(conn, &super::normalize_url(from)?).await?,
+        (Some(from), _) => from_page(conn, from, &super::normalize_url(from)?).await?,
         (None, Some(to)) => (to_url(super::normalize_url(to)?), None),
         (None, None) => unreachable!("clap requires --from or --to"),
     };
@@ -62,9 +62,10 @@ struct Source {
 /// that was not crawled (out of scope, or not reached yet) has neither status nor error.
 /// A redirect has no links of its own (its body is not read): the note says so, and
 /// where its chain ends (or the hop it stops at, a loop's), rather than leave an empty
-/// answer that reads as a page linking nowhere.
+/// answer that reads as a page linking nowhere. `given` is `url` as the user wrote it.
 async fn from_page(
     conn: &mut Reader,
+    given: &str,
     url: &str,
 ) -> Result<(Statement, Option<String>), QueryError> {
     let mut find = Statement::new(
@@ -99,6 +100,7 @@ async fn from_page(
     .await?;
     let Some(id) = source.id else {
         return Err(QueryError::NotCrawled {
+            given: given.to_owned(),
             url: url.to_owned(),
         });
     };

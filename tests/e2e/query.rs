@@ -3427,10 +3427,7 @@ async fn since_last_run_begins_at_the_last_run_after_a_clock_that_was_ahead() {
 /// is that page, with no change yet.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_of_a_url_not_crawled_say_so() {
-    let site = TestSite::one_host(&[("/", "<title>Home</title><a href='/a'>A</a>")]).await;
-    let harness = Harness::default();
-    harness.crawl(&[site.url(0, "/")], "").await;
-    let db = harness.db_path().display().to_string();
+    let (site, _harness, db) = crawled_home("<title>Home</title><a href='/a'>A</a>").await;
     let changes = |url: String| pipecrawl(args(&["query", "--db", &db, "changes", "--url", &url]));
     let missing = site.url(0, "/nope");
     assert_fails(
@@ -3440,6 +3437,37 @@ async fn changes_of_a_url_not_crawled_say_so() {
     let spelled = format!("HTTP://{}/a", site.authorities[0].to_uppercase());
     let out = answered(&changes(spelled).await, "changes of /a");
     assert_eq!(out.lines().count(), 2, "the header and its rule: {out}");
+}
+
+/// A site whose `/` serves `html`, crawled; its harness (which holds the database) and
+/// the database's path.
+async fn crawled_home(html: &str) -> (TestSite, Harness, String) {
+    let site = TestSite::one_host(&[("/", html)]).await;
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    let db = harness.db_path().display().to_string();
+    (site, harness, db)
+}
+
+/// A URL not crawled was named in the form it is stored in, `http://xn--bcher-kva.de/`
+/// for the `http://bücher.de/` the user typed, which reads as another URL than theirs. It
+/// is named as given now, the stored form beside it when that differs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_not_crawled_is_named_as_the_user_wrote_it() {
+    let (_site, _harness, db) = crawled_home("<title>Home</title>").await;
+    let typed = "http://bücher.example/Caf%C3%A9";
+    for question in ["links --from", "changes --url"] {
+        let mut words = vec!["query", "--db", &db];
+        words.extend(question.split(' '));
+        words.push(typed);
+        assert_fails(
+            &pipecrawl(args(&words)).await,
+            &[&format!(
+                "{typed} was not crawled: no page in the database has that URL \
+                 (stored as http://xn--bcher-kva.example/Caf%C3%A9)"
+            )],
+        );
+    }
 }
 
 /// `pages --since` takes `last-run` as `changes --since` does (README, "Query and
