@@ -112,7 +112,9 @@ impl<'w> Table<'w> {
 
 impl Sink for Table<'_> {
     fn columns(&mut self, names: &[String]) -> io::Result<()> {
-        self.columns = names.to_vec();
+        // A name is the SQL's, or a table's in a database from elsewhere: escaped as a
+        // value is.
+        self.columns = names.iter().cloned().map(escape_controls).collect();
         Ok(())
     }
 
@@ -357,6 +359,28 @@ mod tests {
             format!("xyz{}b    2", " ".repeat(14)),
             "{hyphenated}"
         );
+    }
+
+    /// A column's name is the SQL's (`sql "SELECT 1 AS \"a<TAB>b\""`), or a table's in a
+    /// database from elsewhere: a tab in it broke the header's alignment, an escape
+    /// sequence drove the terminal. Names are escaped as values are.
+    #[test]
+    fn controls_in_column_names_are_escaped() {
+        let mut out = Vec::new();
+        {
+            let mut table = Table::new(&mut out, 0);
+            table
+                .columns(&["a\tb".to_owned(), "\u{1b}[31mred".to_owned()])
+                .expect("write to memory");
+            table
+                .row(&[Cell::Int(1), Cell::Int(2)])
+                .expect("write to memory");
+            table.finish().expect("write to memory");
+        }
+        let text = String::from_utf8(out).expect("UTF-8 output");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "a\\tb  \\u{1b}[31mred", "{text:?}");
+        assert_eq!(lines[1], format!("{}  {}", "-".repeat(4), "-".repeat(13)));
     }
 
     #[test]
