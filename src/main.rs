@@ -124,6 +124,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             fdlimit::fit(&mut config);
             let database = pipecrawl::store::redacted(&config.storage.database);
             let stored_in = pipecrawl::store::located(&config.storage.database);
+            let proxied = config.fetch.proxy.is_some();
             let summary = runtime
                 .block_on(async {
                     pipecrawl::pipeline::crawl_showing(
@@ -164,12 +165,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     } else {
                         String::new()
                     };
+                    // Through a proxy no site was asked: "reachable from here?" sent users
+                    // looking at servers that run, when the proxy had refused or was down.
+                    let ask = match proxied {
+                        true => {
+                            "is fetch.proxy, which carries every request, up and letting them \
+                             through, and are the seeds' hosts up?"
+                        }
+                        false => "are the seeds' hosts up, and reachable from here?",
+                    };
                     cli::fail(
                         cli.log_format,
                         &format!(
                             "no page was fetched: {unanswered} from its server{robots} (the \
-                             summary counts the errors by kind): are the seeds' hosts up, and \
-                             reachable from here?"
+                             summary counts the errors by kind): {ask}"
                         ),
                     );
                     Ok(ExitCode::from(NOTHING_ANSWERED))

@@ -513,14 +513,28 @@ fn the_example_config_is_valid() {
 
 /// Runs `crawl` with `config` to a successful end, and returns what it printed.
 async fn crawl_to_the_end(config: std::path::PathBuf) -> String {
-    let out = tokio::task::spawn_blocking(move || {
-        pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()])
-    })
-    .await
-    .expect("the binary ran");
+    let out = crawl_by_binary(config).await;
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     stdout
+}
+
+/// Runs `pipecrawl crawl` with `config` to its end, which reached no site (exit code 4),
+/// and returns its stderr.
+async fn crawl_unanswered(config: std::path::PathBuf) -> String {
+    let out = crawl_by_binary(config).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(NOTHING_ANSWERED), "{stderr}");
+    stderr
+}
+
+/// Runs `pipecrawl crawl` with `config` to its end.
+async fn crawl_by_binary(config: std::path::PathBuf) -> Output {
+    tokio::task::spawn_blocking(move || {
+        pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()])
+    })
+    .await
+    .expect("the binary ran")
 }
 
 /// The (working, waiting, blocked) percentages the summary prints for a stage.
@@ -3193,6 +3207,24 @@ async fn counts_of_one_are_said_in_the_singular() {
     assert!(unsaid.is_empty(), "{}", unsaid.join("\n"));
 }
 
+/// A crawl through `fetch.proxy` in which not one URL got an answer (the proxy down, or
+/// refusing every tunnel) ended asking "are the seeds' hosts up, and reachable from
+/// here?": the sites were never asked, and a user went looking at servers that run. The
+/// last line names the proxy, which carries every request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_no_url_of_which_got_through_the_proxy_names_the_proxy_at_its_end() {
+    let (_held, closed) = super::refusing_address([127, 0, 0, 1]);
+    let harness = Harness::default();
+    let extra = format!("[fetch]\nproxy = \"http://{closed}\"\n");
+    let config = harness
+        .write_config(&harness.test_config_text(&["http://pipecrawl.invalid/".to_owned()], &extra));
+    let stderr = crawl_unanswered(config).await;
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(last.contains("no page was fetched"), "{stderr}");
+    assert!(last.contains("fetch.proxy"), "{last}");
+    assert!(!last.contains("reachable from here"), "{last}");
+}
+
 /// A crawl in which not one URL got an answer (every seed's server down, a firewall, no
 /// network) stored nothing but error rows: it ends with exit code 4 and a last line
 /// that says so, so that `pipecrawl crawl … && next-step` in cron or CI stops there. A
@@ -3230,14 +3262,8 @@ async fn a_crawl_in_which_no_url_got_an_answer_exits_4_saying_so() {
 
     // Run again (a cron job's next night), it finds nothing left and reached no site
     // all the same: it exited 0, "nothing left to crawl", and `&& next-step` ran.
-    let config = harness.write_config(&harness.test_config_text(&seeds, ""));
-    let again = tokio::task::spawn_blocking(move || {
-        pipecrawl(&["crawl", "--config", config.to_str().unwrap_or_default()])
-    })
-    .await
-    .expect("the binary ran");
-    let stderr = text(&again.stderr);
-    assert_eq!(again.status.code(), Some(NOTHING_ANSWERED), "{stderr}");
+    let stderr =
+        crawl_unanswered(harness.write_config(&harness.test_config_text(&seeds, ""))).await;
     assert!(
         stderr.contains("error: no page of this crawl ever got an answer from its server"),
         "{stderr}"
