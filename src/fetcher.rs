@@ -95,6 +95,8 @@ pub struct HttpClient {
     proxy_resolves: bool,
     /// Through an HTTP proxy, which forwards `http://` requests and answers for them.
     forwarded: bool,
+    /// Through a proxy named `https://`, reached over TLS of its own.
+    proxy_tls: bool,
     /// `fetch.cookies`: the client's jar, and a cookie check is answered.
     jar: Option<Arc<Jar>>,
     /// `politeness.per_ip_concurrency`, for every request the client makes.
@@ -175,7 +177,10 @@ impl HttpClient {
     /// SOCKS proxy too, whose failure hyper-util words without its cause.
     pub fn error(&self, e: &reqwest::Error) -> FetchError {
         let mut error = fetch_error(e);
-        if self.proxy_resolves && error.kind == ErrorKind::Dns {
+        if self.proxy_tls && error.kind == ErrorKind::Tls && proxy_handshake(e, &error.message) {
+            error.kind = ErrorKind::Connect;
+            error.message.insert_str(0, PROXY_TLS_FAILED);
+        } else if self.proxy_resolves && error.kind == ErrorKind::Dns {
             error.kind = ErrorKind::DnsTemporary;
             error
                 .message
@@ -195,6 +200,21 @@ impl HttpClient {
         error
     }
 }
+
+/// Whether a failed handshake through a proxy named `https://` was the proxy's own: the
+/// only one an `http://` URL takes, or the one before the tunnel an `https://` URL's
+/// `CONNECT` goes through. Taken for the site's, every URL was a final `tls` row saying
+/// the site's port was no HTTPS one, or its certificate not trusted.
+fn proxy_handshake(e: &reqwest::Error, message: &str) -> bool {
+    e.url().is_some_and(|url| url.scheme() == "http") || message.contains(TUNNEL_NOT_REACHED)
+}
+
+/// hyper-util's words for a tunnel whose connection to the proxy failed.
+const TUNNEL_NOT_REACHED: &str = "tunnel error: failed to create underlying connection";
+
+/// What a failed handshake with a proxy named `https://` means.
+const PROXY_TLS_FAILED: &str = "fetch.proxy, named https://, failed its own TLS handshake \
+    (a proxy that speaks plain HTTP is named http://): ";
 
 /// What a `407 Proxy Authentication Required` from `fetch.proxy` means.
 const PROXY_WANTS_CREDENTIALS: &str = "fetch.proxy answered 407 Proxy Authentication \
@@ -334,6 +354,11 @@ pub fn client(
             .proxy
             .as_ref()
             .is_some_and(|proxy| matches!(proxy.scheme(), "http" | "https")),
+        proxy_tls: config
+            .fetch
+            .proxy
+            .as_ref()
+            .is_some_and(|proxy| proxy.scheme() == "https"),
         jar,
         ips,
     })

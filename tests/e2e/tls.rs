@@ -285,3 +285,35 @@ async fn a_handshake_that_cannot_succeed_is_tls_saying_why_and_not_retried() {
         );
     }
 }
+
+/// `fetch.proxy` named `https://` whose TLS fails: a plain HTTP proxy (the usual slip,
+/// `HTTPS_PROXY=http://…` copied as `https://`), or one whose certificate does not
+/// verify. Every URL was `tls`, final, blaming the site ("its port is no HTTPS one", of
+/// an `http://` page too), and the crawl, which reached no site, exited 0. The error is
+/// the proxy's, a `connect` failure for now, saying so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_named_https_whose_tls_fails_is_blamed_not_the_sites() {
+    let (plain, _) =
+        answering(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .await;
+    let unverified = TlsSite::self_signed(&[("/", "<title>Proxy</title>")]).await;
+    for (proxy, why) in [
+        (plain, "answered in plain HTTP"),
+        (unverified.authority().to_owned(), "UnknownIssuer"),
+    ] {
+        for seed in ["http://pipecrawl.invalid/", "https://pipecrawl.invalid/"] {
+            let harness = Harness::default();
+            let extra = format!("[fetch]\nproxy = \"https://{proxy}\"\n");
+            harness.crawl(&[seed.to_owned()], &extra).await;
+            let page = harness.db().await.page(seed).await.expect("a row");
+            let error = page.error.unwrap_or_default();
+            assert_eq!(
+                page.error_kind.as_deref(),
+                Some("connect"),
+                "{seed}: {error}"
+            );
+            assert!(error.contains("fetch.proxy"), "{seed}: {error}");
+            assert!(error.contains(why), "{seed}: {error}");
+        }
+    }
+}
