@@ -180,6 +180,8 @@ impl HttpClient {
         if self.proxy_tls && error.kind == ErrorKind::Tls && proxy_handshake(e, &error.message) {
             error.kind = ErrorKind::Connect;
             error.message.insert_str(0, PROXY_TLS_FAILED);
+        } else if self.forwarded && error.message.ends_with(UNKNOWN_ISSUER_MEANING) {
+            error.message.push_str(INTERCEPTED);
         } else if self.proxy_resolves && error.kind == ErrorKind::Dns {
             error.kind = ErrorKind::DnsTemporary;
             error
@@ -215,6 +217,12 @@ const TUNNEL_NOT_REACHED: &str = "tunnel error: failed to create underlying conn
 /// What a failed handshake with a proxy named `https://` means.
 const PROXY_TLS_FAILED: &str = "fetch.proxy, named https://, failed its own TLS handshake \
     (a proxy that speaks plain HTTP is named http://): ";
+
+/// The usual cause of [`UNKNOWN_ISSUER_MEANING`] through an HTTP proxy: a corporate one
+/// that intercepts TLS signs every site's certificate with its own CA. Without it, the
+/// message blamed each site in turn.
+const INTERCEPTED: &str = "; through fetch.proxy, most often a proxy that intercepts TLS, \
+    signing every site's certificate with its own CA: trust that CA in the same way";
 
 /// What a `407 Proxy Authentication Required` from `fetch.proxy` means.
 const PROXY_WANTS_CREDENTIALS: &str = "fetch.proxy answered 407 Proxy Authentication \

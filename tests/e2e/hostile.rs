@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::process::Command;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use super::raw::{Ending, RawReply, RawSite};
@@ -208,19 +209,43 @@ async fn a_proxy_named_in_the_config_carries_every_request() {
 /// serves any name). The name never resolves here.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_https_site_is_reached_through_the_proxy_by_connect() {
+    let site = TlsSite::self_signed(&[("/", "<title>Tunnelled</title>")]).await;
+    let (port, asked) = tunnelling_to(site.url("").trim_start_matches("https://").to_owned()).await;
+    let harness = Harness::default();
+    let seed = "https://pipecrawl.invalid/";
+    harness
+        .crawl(
+            &[seed.to_owned()],
+            &format!("[fetch]\naccept_invalid_certs = true\nproxy = \"http://127.0.0.1:{port}\"\n"),
+        )
+        .await;
+
+    let row = harness.db().await.page(seed).await.expect("a row");
+    assert_eq!(row.title.as_deref(), Some("Tunnelled"), "{:?}", row.error);
+    let asked = asked.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    assert!(
+        !asked.is_empty()
+            && asked
+                .iter()
+                .all(|line| line.starts_with("CONNECT pipecrawl.invalid:443 ")),
+        "{asked:?}"
+    );
+}
+
+/// An HTTP proxy on loopback that answers every `CONNECT` by tunnelling to `origin`,
+/// whatever it names; its port, and the request lines it was sent.
+async fn tunnelling_to(origin: String) -> (u16, Arc<Mutex<Vec<String>>>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let site = TlsSite::self_signed(&[("/", "<title>Tunnelled</title>")]).await;
-    let origin = site.url("").trim_start_matches("https://").to_owned();
     let proxy = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind the proxy");
     let port = proxy.local_addr().expect("its address").port();
-    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let log = std::sync::Arc::clone(&asked);
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&asked);
     tokio::spawn(async move {
         while let Ok((mut client, _)) = proxy.accept().await {
-            let (origin, log) = (origin.clone(), std::sync::Arc::clone(&log));
+            let (origin, log) = (origin.clone(), Arc::clone(&log));
             tokio::spawn(async move {
                 let mut head = Vec::new();
                 let mut byte = [0u8; 1];
@@ -236,7 +261,7 @@ async fn an_https_site_is_reached_through_the_proxy_by_connect() {
                     .unwrap_or("")
                     .to_owned();
                 log.lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .unwrap_or_else(PoisonError::into_inner)
                     .push(line);
                 let Ok(mut upstream) = tokio::net::TcpStream::connect(&origin).await else {
                     return;
@@ -251,28 +276,30 @@ async fn an_https_site_is_reached_through_the_proxy_by_connect() {
             });
         }
     });
+    (port, asked)
+}
+
+/// A proxy that intercepts TLS (a corporate one) answers each site with a certificate
+/// its own CA signs, which the machine does not trust yet. The row said only "a
+/// self-signed certificate, a private CA's, or a server that leaves out its intermediate
+/// certificate": the site's fault, for every site. It names the proxy's CA too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_a_proxy_signs_untrusted_says_the_proxy_may_intercept() {
+    let interceptor = TlsSite::self_signed(&[("/", "<title>Intercepted</title>")]).await;
+    let origin = interceptor
+        .url("")
+        .trim_start_matches("https://")
+        .to_owned();
+    let (port, _) = tunnelling_to(origin).await;
     let harness = Harness::default();
     let seed = "https://pipecrawl.invalid/";
-    harness
-        .crawl(
-            &[seed.to_owned()],
-            &format!("[fetch]\naccept_invalid_certs = true\nproxy = \"http://127.0.0.1:{port}\"\n"),
-        )
-        .await;
-
+    let extra = format!("[fetch]\nproxy = \"http://127.0.0.1:{port}\"\n");
+    harness.crawl(&[seed.to_owned()], &extra).await;
     let row = harness.db().await.page(seed).await.expect("a row");
-    assert_eq!(row.title.as_deref(), Some("Tunnelled"), "{:?}", row.error);
-    let asked = asked
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone();
-    assert!(
-        !asked.is_empty()
-            && asked
-                .iter()
-                .all(|line| line.starts_with("CONNECT pipecrawl.invalid:443 ")),
-        "{asked:?}"
-    );
+    let error = row.error.unwrap_or_default();
+    assert_eq!(row.error_kind.as_deref(), Some("tls"), "{error}");
+    assert!(error.contains("UnknownIssuer"), "{error}");
+    assert!(error.contains("fetch.proxy"), "{error}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
