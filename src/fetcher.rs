@@ -182,6 +182,8 @@ impl HttpClient {
             error.message.insert_str(0, PROXY_TLS_FAILED);
         } else if self.forwarded && error.message.ends_with(UNKNOWN_ISSUER_MEANING) {
             error.message.push_str(INTERCEPTED);
+        } else if self.forwarded && error.message.ends_with(NO_CONNECTION_IN_TIME) {
+            error.message.push_str(PROXY_SLOW);
         } else if self.proxy_resolves && error.kind == ErrorKind::Dns {
             error.kind = ErrorKind::DnsTemporary;
             error
@@ -223,6 +225,11 @@ const PROXY_TLS_FAILED: &str = "fetch.proxy, named https://, failed its own TLS 
 /// message blamed each site in turn.
 const INTERCEPTED: &str = "; through fetch.proxy, most often a proxy that intercepts TLS, \
     signing every site's certificate with its own CA: trust that CA in the same way";
+
+/// Whose connection [`NO_CONNECTION_IN_TIME`] is through an HTTP proxy: without it, the
+/// message blamed the site for a proxy busy or slow to answer.
+const PROXY_SLOW: &str = ": the connection is to fetch.proxy, which answers the CONNECT of an \
+    https:// URL once it has reached the site";
 
 /// What a `407 Proxy Authentication Required` from `fetch.proxy` means.
 const PROXY_WANTS_CREDENTIALS: &str = "fetch.proxy answered 407 Proxy Authentication \
@@ -1323,7 +1330,7 @@ fn fetch_error(e: &reqwest::Error) -> FetchError {
         // The client says only "operation timed out" or "deadline has elapsed", a body's
         // after "error decoding response body": which limit ran out is the user's to know.
         message.push_str(if e.is_connect() {
-            " (no connection within fetch.connect_timeout_ms)"
+            NO_CONNECTION_IN_TIME
         } else {
             " (no whole answer within fetch.timeout_ms)"
         });
@@ -1373,6 +1380,9 @@ pub(crate) async fn send(request: RequestBuilder, timeout: Duration) -> reqwest:
         (sent, _) => sent,
     }
 }
+
+/// What a timeout while connecting means, in the config's words.
+const NO_CONNECTION_IN_TIME: &str = " (no connection within fetch.connect_timeout_ms)";
 
 /// hyper's message for a connection that ended before the response's head did.
 const CLOSED_UNANSWERED: &str = "connection closed before message completed";

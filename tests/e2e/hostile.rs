@@ -291,15 +291,21 @@ async fn a_certificate_a_proxy_signs_untrusted_says_the_proxy_may_intercept() {
         .trim_start_matches("https://")
         .to_owned();
     let (port, _) = tunnelling_to(origin).await;
-    let harness = Harness::default();
-    let seed = "https://pipecrawl.invalid/";
-    let extra = format!("[fetch]\nproxy = \"http://127.0.0.1:{port}\"\n");
-    harness.crawl(&[seed.to_owned()], &extra).await;
-    let row = harness.db().await.page(seed).await.expect("a row");
-    let error = row.error.unwrap_or_default();
-    assert_eq!(row.error_kind.as_deref(), Some("tls"), "{error}");
+    let (kind, error) = https_seed_through(port, "").await;
+    assert_eq!(kind.as_deref(), Some("tls"), "{error}");
     assert!(error.contains("UnknownIssuer"), "{error}");
     assert!(error.contains("fetch.proxy"), "{error}");
+}
+
+/// Crawls `https://pipecrawl.invalid/` through the HTTP proxy on `port` with `fetch`
+/// keys added; its row's error kind and message.
+async fn https_seed_through(port: u16, fetch: &str) -> (Option<String>, String) {
+    let harness = Harness::default();
+    let seed = "https://pipecrawl.invalid/";
+    let extra = format!("[fetch]\n{fetch}proxy = \"http://127.0.0.1:{port}\"\n");
+    harness.crawl(&[seed.to_owned()], &extra).await;
+    let row = harness.db().await.page(seed).await.expect("a row");
+    (row.error_kind, row.error.unwrap_or_default())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1968,6 +1974,28 @@ async fn a_proxy_that_will_not_open_a_tunnel_says_so() {
         assert_eq!(row.error_kind.as_deref(), Some("connect"), "{error}");
         assert!(error.contains(said), "{answer:?}: {error}");
     }
+}
+
+/// A proxy that takes the connection but does not answer the `CONNECT` in time (busy, or
+/// slow to reach the site): the row said only "no connection within
+/// fetch.connect_timeout_ms", as if the site were slow to take it. It names the proxy,
+/// whose answer was awaited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_that_does_not_answer_connect_in_time_is_named_in_the_timeout() {
+    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the proxy");
+    let port = proxy.local_addr().expect("its address").port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((client, _)) = proxy.accept().await {
+            held.push(client);
+        }
+    });
+    let (kind, error) = https_seed_through(port, "connect_timeout_ms = 100\n").await;
+    assert_eq!(kind.as_deref(), Some("timeout"), "{error}");
+    assert!(error.contains("fetch.connect_timeout_ms"), "{error}");
+    assert!(error.contains("fetch.proxy"), "{error}");
 }
 
 /// A proxy on loopback that reads each request's head and writes `answer`, then
