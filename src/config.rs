@@ -1534,9 +1534,11 @@ impl<'a> Problems<'a> {
             .iter()
             .enumerate()
             .filter_map(|(i, pattern)| {
+                let field = key.trim_start_matches("scope.");
                 let key = format!("{key}[{i}]");
                 // Before Nutch's sign: Heritrix's files write a SURT prefix after a `+`.
                 if let Some(why) = crate::surt::rule_problem(pattern)
+                    .or_else(|| crate::scope::httrack_filter(pattern, field))
                     .or_else(|| crate::scope::nutch_filter_line(pattern))
                 {
                     self.add(&key, why);
@@ -1553,6 +1555,10 @@ impl<'a> Problems<'a> {
         let mut rules = Vec::new();
         for (i, line) in lines.iter().enumerate() {
             let key = format!("scope.url_filter[{i}]");
+            if let Some(why) = crate::scope::httrack_filter(line, "url_filter") {
+                self.add(&key, why);
+                continue;
+            }
             let (keep, rule) = match line.split_at_checked(1) {
                 Some(("+", rule)) => (true, rule),
                 Some(("-", rule)) => (false, rule),

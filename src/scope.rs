@@ -264,6 +264,51 @@ pub fn robots_txt_pattern(pattern: &str) -> Option<String> {
     ))
 }
 
+/// What the HTTrack filter `line` (a sign and a glob: `+*.example.com/*`, `-*/private/*`,
+/// `+www.example.com/*`) is in `key` (`include`, `exclude`, or `url_filter` for a line
+/// kept whole): copied as written, one was refused in the regex crate's words, read as a
+/// Nutch line offering its glob as the rule, or, in `url_filter`, hinted without the sign
+/// it needs there. HTTrack's last filter that matches decides, where `url_filter`'s first
+/// rule does. None for a line that is no such filter.
+pub fn httrack_filter(line: &str, key: &str) -> Option<String> {
+    let sign = line.get(..1).filter(|sign| matches!(*sign, "+" | "-"))?;
+    let rule = glob_as_rule(&line[1..])?;
+    let order = "HTTrack's last filter that matches decides, and here the first rule does";
+    Some(match key {
+        "url_filter" => format!(
+            "{line:?} reads as an HTTrack filter: write `'{sign}{rule}'`, a regular              expression found anywhere in the URL, with the filters in reverse order: \
+             {order}"
+        ),
+        _ => {
+            let key = if sign == "+" { "include" } else { "exclude" };
+            format!(
+                "{line:?} reads as an HTTrack filter: write `'{rule}'` in `scope.{key}`, a \
+                 regular expression found anywhere in the URL (an exclude wins over every \
+                 include), or the filters, signs and all, in reverse order in \
+                 `scope.url_filter`: {order}"
+            )
+        }
+    })
+}
+
+/// `glob` (HTTrack's, whose `*` is any text, `/` too) as a regular expression found
+/// anywhere in a URL: the stars at its ends dropped, its end held by `$` where no star
+/// frees it. None unless it is plainly a glob: a star first or after a `/`, which no
+/// regular expression for a URL writes, and no character only a regular expression has.
+fn glob_as_rule(glob: &str) -> Option<String> {
+    let starred = glob.starts_with('*') || glob.contains("/*");
+    if !starred || glob.contains(['\\', '^', '$', '(', ')', '[', ']', '{', '}', '|']) {
+        return None;
+    }
+    let inner = glob.trim_start_matches('*');
+    let (inner, end) = match inner.trim_end_matches('*') {
+        trimmed if trimmed.len() < inner.len() => (trimmed, ""),
+        whole => (whole, "$"),
+    };
+    let pieces: Vec<String> = inner.split('*').map(regex::escape).collect();
+    (!inner.is_empty()).then(|| format!("{}{end}", pieces.join(".*")))
+}
+
 /// Why a `scope.include` or `scope.exclude` rule reads as a line of Nutch's
 /// `regex-urlfilter.txt` copied with its sign (`+` keeps, `-` drops), and where it goes.
 /// A `+` line is no regular expression; a `-` line is one for a literal `-`, so that

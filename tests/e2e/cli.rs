@@ -3914,3 +3914,20 @@ fn a_database_given_as_the_config_is_said_to_be_one() {
         );
     }
 }
+
+/// HTTrack's filters are a sign and a glob (`+www.example.com/*`, `-*/private/*`), and the
+/// last one that matches decides. Copied into `include` one was read as a Nutch line and
+/// its glob offered as the rule (`www.example.com/*`, asking for any number of `/`), or
+/// refused in the regex crate's words alone (`+*.example.com/*`); into `url_filter` the
+/// hint dropped the sign, and the rule written as it said was refused for having none.
+#[test]
+fn an_httrack_filter_is_refused_showing_its_rule_sign_and_order() {
+    let stderr = scope_refused("include = ['+www.example.com/*']\nurl_filter = ['-*/private/*']\n");
+    for said in [
+        r#""+www.example.com/*" reads as an HTTrack filter: write `'www\.example\.com/'` in `scope.include`"#,
+        r#""-*/private/*" reads as an HTTrack filter: write `'-/private/'`"#,
+        "HTTrack's last filter that matches decides, and here the first rule does",
+    ] {
+        assert!(stderr.contains(said), "{said}\n{stderr}");
+    }
+}
