@@ -144,3 +144,35 @@ async fn a_heritrix_jobs_trap_rules_hold_as_readme_maps_them() {
         assert!(readme_maps(row), "{row}");
     }
 }
+
+/// wget's `--accept html,htm` skips a link by its suffix, which an `exclude` of the
+/// suffixes wget would skip does here: the GIF is not requested, its link still a row.
+/// README's table named neither it nor wget's `--reject-regex`, `--header`,
+/// `--load-cookies`, `--timeout`, `--max-redirect` or `--quota`, nor HTTrack's filters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wgets_accept_list_is_an_exclude_of_what_it_skips_and_readme_maps_wgets_flags() {
+    let site = site().await;
+    let harness = Harness::default();
+    let accept = "[scope]\nexclude = ['(?i)\\.(pdf|zip|jpe?g|png|gif)(\\?|$)']\n";
+    harness.crawl(&[site.url(0, "/")], accept).await;
+    let got = requested(&site);
+    assert!(got.contains("/a/b/c") && !got.contains("/x.gif"), "{got:?}");
+    let db = harness.db().await;
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM links WHERE target_url LIKE '%/x.gif'")
+            .await,
+        1
+    );
+    for row in [
+        "wget `--accept html,htm` | none by suffix",
+        "wget `--reject-regex`, `--accept-regex` | `scope.exclude`, `scope.include`",
+        "wget `--user-agent=…`, `--header 'X-A: b'` | `fetch.user_agent`",
+        "wget `--load-cookies cookies.txt` | none: a session goes in a `[[fetch.host]]` rule",
+        "wget `--timeout=10` | `fetch.timeout_ms = 10000`",
+        "wget `--max-redirect=20` | `fetch.max_redirects = 20`",
+        "wget `--quota=100m` | none in bytes: `scope.max_pages`",
+        "HTTrack `+*.example.com/*`, `-*/private/*` | `scope.include = ['\\.example\\.com/']`",
+    ] {
+        assert!(readme_maps(row), "{row}");
+    }
+}
