@@ -1135,14 +1135,20 @@ fn in_config_terms(key: &str, message: &str, value: Option<&str>) -> String {
 /// enough to be a misspelling of it: Jaro–Winkler similarity at 0.8 or more, and two
 /// edits at most, or the one the start of the other (`delay` for `delay_ms`). By
 /// similarity alone, keys sharing a prefix were near: `max_retries` drew `max_redirects`,
-/// and `robots_txt` `robots_ttl_s`, which would change what was not meant.
+/// and `robots_txt` `robots_ttl_s`, which would change what was not meant. A key the name
+/// starts is near only when one word, a unit, is all it adds (`delay_ms`): wgetrc's
+/// `robots = off` drew `robots_ttl_s`.
 fn nearest_key<'k>(name: &str, known: &'k str) -> Option<&'k str> {
     known
         .split('`')
         .skip(1)
         .step_by(2)
         .filter(|key| {
-            strsim::osa_distance(name, key) <= 2 || key.starts_with(name) || name.starts_with(key)
+            let unit_added = key
+                .strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix('_'))
+                .is_some_and(|unit| !unit.contains('_'));
+            strsim::osa_distance(name, key) <= 2 || unit_added || name.starts_with(key)
         })
         .map(|key| (strsim::jaro_winkler(name, key), key))
         .filter(|(near, _)| *near >= 0.8)
@@ -3195,6 +3201,9 @@ mod tests {
             // `respect_robots_txt`): followed, the suggestion would change what was not meant.
             ("[fetch]\nmax_retries = 3", None),
             ("[politeness]\nrobots_txt = false", None),
+            // wgetrc's `robots = off` (wget's `-e robots=off`) means `respect_robots_txt`,
+            // and drew `robots_ttl_s`, whose start it is.
+            ("[politeness]\nrobots = false", None),
             ("max_depth = 3", None),
         ];
         for (section, said) in cases {
