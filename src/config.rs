@@ -1092,6 +1092,7 @@ fn in_config_terms(key: &str, message: &str, value: Option<&str>) -> String {
         } else {
             in_milliseconds(key, &got)
                 .or_else(|| in_keys_unit(key, &got))
+                .or_else(|| header_lines_as_table(key, value))
                 .unwrap_or_default()
         };
         return format!(
@@ -1181,6 +1182,33 @@ fn no_limit_of(key: &str) -> Option<&'static str> {
         }
         _ => return None,
     })
+}
+
+/// What a list of header lines given `headers` (`fetch.headers`, a rule's) is as the table
+/// it takes, as wget's `--header 'X-A: b'` and curl's `-H` write them: told only that a
+/// table was wanted, the user was left to rewrite each line. None unless every item is
+/// such a line.
+fn header_lines_as_table(key: &str, value: Option<&str>) -> Option<String> {
+    let name = key.rsplit('.').next().filter(|name| *name == "headers")?;
+    let list: toml::Table = toml::from_str(&format!("v = {}", value?)).ok()?;
+    let pairs = list
+        .get("v")?
+        .as_array()?
+        .iter()
+        .map(|line| {
+            let (header, said) = line.as_str()?.split_once(':')?;
+            let header = header.trim();
+            let bare = header
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            (!header.is_empty() && bare).then(|| {
+                let said = toml::Value::String(said.trim().to_owned());
+                format!("{header} = {said}")
+            })
+        })
+        .collect::<Option<Vec<_>>>()
+        .filter(|pairs| !pairs.is_empty())?;
+    Some(format!(": write `{name} = {{ {} }}`", pairs.join(", ")))
 }
 
 /// What a fraction given a key counting milliseconds stands for: seconds, as Scrapy
@@ -3214,6 +3242,17 @@ mod tests {
                 None => assert!(!message.contains("did you mean"), "{section}: {message}"),
             }
         }
+    }
+
+    /// wget's `--header 'X-A: b'` lines, copied as a list of strings, were told only that
+    /// a table was wanted: the table they make is shown.
+    #[test]
+    fn wgets_header_lines_given_as_a_list_are_shown_as_the_table_they_make() {
+        let text = "seeds = ['https://example.com/']\n[fetch]\n\
+                    headers = ['X-A: b', \"From: me@example.com\"]\n";
+        let message = Config::from_toml(text, "t.toml").unwrap_err().to_string();
+        let said = "(got a list: write `headers = { X-A = \"b\", From = \"me@example.com\" }`)";
+        assert!(message.contains(said), "{message}");
     }
 
     /// A misspelt key was shown with its line, value and all: a proxy's or a database's
