@@ -1083,11 +1083,16 @@ fn in_config_terms(key: &str, message: &str, value: Option<&str>) -> String {
         .and_then(|rest| rest.rsplit_once(", expected "));
     if let Some((got, expected)) = wrong {
         let got = what_it_got(got, value);
-        let no_limit = if got == "-1" && matches!(expected, "u32" | "u64" | "usize") {
-            let how = no_limit_of(key).unwrap_or(
+        let limit = matches!(expected, "u32" | "u64" | "usize");
+        let how = match no_limit_of(key) {
+            Some(how) if limit && says_no_limit(&got) => Some(how),
+            how if limit && got == "-1" => Some(how.unwrap_or(
                 "no key takes -1: a limit with none says so by 0 or by the key left out, as \
                  config/example.toml says of it, and one without wants the most you mean",
-            );
+            )),
+            _ => None,
+        };
+        let no_limit = if let Some(how) = how {
             format!(": {how}")
         } else {
             in_milliseconds(key, &got)
@@ -1155,6 +1160,26 @@ fn nearest_key<'k>(name: &str, known: &'k str) -> Option<&'k str> {
         .filter(|(near, _)| *near >= 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, key)| key)
+}
+
+/// Whether `got` (as [`what_it_got`] says it) is how other tools write "no limit": -1
+/// (Nutch, Heritrix), `inf` (wget's `--level=inf`, TOML's own infinity), "unlimited".
+fn says_no_limit(got: &str) -> bool {
+    let word = got
+        .strip_prefix("the string \"")
+        .and_then(|word| word.strip_suffix('"'))
+        .unwrap_or(got);
+    [
+        "-1",
+        "inf",
+        "infinite",
+        "infinity",
+        "unlimited",
+        "none",
+        "no limit",
+    ]
+    .iter()
+    .any(|no_limit| word.trim().eq_ignore_ascii_case(no_limit))
 }
 
 /// How `key`, a limit, says "no limit", told of a -1 given it, or a 0 where the key's least
@@ -3415,6 +3440,38 @@ mod tests {
             let text = format!("seeds = ['https://example.com/']\n[{table}]\n{key} = 0\n");
             assert!(Config::from_toml(&text, "t.toml").is_ok(), "{text}");
         }
+    }
+
+    /// wget writes "no limit" as `inf` (`--level=inf`, `--quota=inf`), others as
+    /// "unlimited": told only "got the string "inf"", the user had no way on.
+    #[test]
+    fn a_word_for_no_limit_is_told_how_its_key_says_it() {
+        let cases = [
+            (
+                "[scope]\nmax_depth = 'inf'",
+                "(got the string \"inf\": leave the key out for no limit)",
+            ),
+            (
+                "[scope]\nmax_depth = inf",
+                "(got inf: leave the key out for no limit)",
+            ),
+            (
+                "[scope]\nmax_pages = \"Unlimited\"",
+                "(got the string \"Unlimited\": leave the key out for no limit)",
+            ),
+            (
+                "[traps]\nmax_pages_per_host = 'none'",
+                "(got the string \"none\": 0 is no limit)",
+            ),
+            (
+                "[fetch]\nmax_body_bytes = 'infinite'",
+                "(got the string \"infinite\": the key has no value for no limit",
+            ),
+        ];
+        refusals_say(&cases);
+        let text = "seeds = ['https://example.com/']\n[fetch]\nworkers = 'inf'\n";
+        let said = Config::from_toml(text, "t.toml").unwrap_err().to_string();
+        assert!(said.contains("(got the string \"inf\")"), "{said}");
     }
 
     /// Each config of a seed and `section` is refused, saying `said`.
