@@ -1122,12 +1122,17 @@ fn in_config_terms(key: &str, message: &str, value: Option<&str>) -> String {
             },
         };
         let belongs = where_it_belongs(name, &table);
-        // A key of another table is said so after; else the nearest of this one, first,
-        // as a table may have more than a dozen keys.
-        let nearest = Some(nearest_key(name, known))
+        // A key of another table is said so after; else another crawler's setting, or
+        // the nearest key of this table, first, as a table may have more than a dozen.
+        let nearest = Some(name)
             .filter(|_| belongs.is_empty())
-            .flatten()
-            .map(|near| format!(" (did you mean `{near}`?)"))
+            .and_then(|name| {
+                other_crawlers_setting(name)
+                    .map(|(tool, theirs, ours)| format!(" ({tool}'s `{theirs}` is `{ours}` here)"))
+                    .or_else(|| {
+                        nearest_key(name, known).map(|near| format!(" (did you mean `{near}`?)"))
+                    })
+            })
             .unwrap_or_default();
         return format!("`{key}` is not a key of {table}{nearest}, which takes {known}{belongs}");
     }
@@ -1135,6 +1140,69 @@ fn in_config_terms(key: &str, message: &str, value: Option<&str>) -> String {
         return format!("`{}` is missing: it has no default", key_of(key, name));
     }
     message.to_owned()
+}
+
+/// Settings of other crawlers a user coming from them writes in a config, each with the
+/// key it is here (README's "Coming from" tables): the tool, its spelling, the key.
+const OTHER_CRAWLERS_SETTINGS: &[(&str, &str, &str)] = &[
+    ("Scrapy", "start_urls", "seeds"),
+    ("Scrapy", "allowed_domains", "scope.hosts"),
+    ("Scrapy", "DEPTH_LIMIT", "scope.max_depth"),
+    ("Scrapy", "ROBOTSTXT_OBEY", "politeness.respect_robots_txt"),
+    ("Scrapy", "USER_AGENT", "fetch.user_agent"),
+    ("Scrapy", "DEFAULT_REQUEST_HEADERS", "fetch.headers"),
+    ("Scrapy", "DOWNLOAD_DELAY", "politeness.delay_ms"),
+    ("Scrapy", "CONCURRENT_REQUESTS", "fetch.workers"),
+    (
+        "Scrapy",
+        "CONCURRENT_REQUESTS_PER_DOMAIN",
+        "politeness.per_host_concurrency",
+    ),
+    (
+        "Scrapy",
+        "CONCURRENT_REQUESTS_PER_IP",
+        "politeness.per_ip_concurrency",
+    ),
+    ("Scrapy", "DOWNLOAD_TIMEOUT", "fetch.timeout_ms"),
+    ("Scrapy", "DOWNLOAD_MAXSIZE", "fetch.max_body_bytes"),
+    ("Scrapy", "RETRY_TIMES", "retry.max_attempts"),
+    ("Scrapy", "REDIRECT_MAX_TIMES", "fetch.max_redirects"),
+    ("Scrapy", "COOKIES_ENABLED", "fetch.cookies"),
+    ("Scrapy", "CLOSESPIDER_PAGECOUNT", "scope.max_pages"),
+    ("wget", "level", "scope.max_depth"),
+    ("wget", "reclevel", "scope.max_depth"),
+    ("wget", "wait", "politeness.delay_ms"),
+    ("wget", "tries", "retry.max_attempts"),
+    ("wget", "domains", "scope.hosts"),
+    ("wget", "max_redirect", "fetch.max_redirects"),
+    ("wget", "robots", "politeness.respect_robots_txt"),
+    ("wget", "header", "fetch.headers"),
+    ("Colly", "MaxDepth", "scope.max_depth"),
+    ("Colly", "AllowedDomains", "scope.hosts"),
+    ("Colly", "UserAgent", "fetch.user_agent"),
+    ("Colly", "MaxBodySize", "fetch.max_body_bytes"),
+    ("Colly", "IgnoreRobotsTxt", "politeness.respect_robots_txt"),
+    ("Colly", "Parallelism", "politeness.per_host_concurrency"),
+    ("Colly", "MaxRequests", "scope.max_pages"),
+    ("Heritrix", "maxHops", "scope.max_depth"),
+    ("Heritrix", "maxRetries", "retry.max_attempts"),
+    ("Heritrix", "queueTotalBudget", "traps.max_pages_per_host"),
+    (
+        "Heritrix",
+        "respectCrawlDelayUpToSeconds",
+        "politeness.max_crawl_delay_ms",
+    ),
+    ("Heritrix", "minDelayMs", "politeness.delay_ms"),
+];
+
+/// The other crawler's setting `name` is, as [`OTHER_CRAWLERS_SETTINGS`] has it: in any
+/// case, `-` for `_` (wget's `--max-redirect` as a key), as a TOML file tends to write it.
+fn other_crawlers_setting(name: &str) -> Option<(&'static str, &'static str, &'static str)> {
+    let name = name.replace('-', "_");
+    OTHER_CRAWLERS_SETTINGS
+        .iter()
+        .find(|(_, theirs, _)| theirs.eq_ignore_ascii_case(&name))
+        .copied()
 }
 
 /// The key of `known` (serde's list: `` `a`, `b` ``) nearest to `name`, if one is near
@@ -3255,7 +3323,7 @@ mod tests {
             ("[fetch]\nmax_retries = 3", None),
             ("[politeness]\nrobots_txt = false", None),
             // wgetrc's `robots = off` (wget's `-e robots=off`) means `respect_robots_txt`,
-            // and drew `robots_ttl_s`, whose start it is.
+            // and drew `robots_ttl_s`, whose start it is: it is named as wget's.
             ("[politeness]\nrobots = false", None),
             ("max_depth = 3", None),
         ];
@@ -3267,6 +3335,22 @@ mod tests {
                 None => assert!(!message.contains("did you mean"), "{section}: {message}"),
             }
         }
+    }
+
+    /// Another crawler's setting copied into the config (Scrapy's `DEPTH_LIMIT`, wgetrc's
+    /// `level`, Colly's `MaxDepth`) was told only the keys of its table, none of them near
+    /// it: the key it is here is named, as README's migration tables map it.
+    #[test]
+    fn another_crawlers_setting_is_answered_with_the_key_it_is_here() {
+        let cases = [
+            ("DEPTH_LIMIT = 2", "`DEPTH_LIMIT` is not a key of the top level (Scrapy's `DEPTH_LIMIT` is `scope.max_depth` here), which takes"),
+            ("[scope]\nlevel = 3", "(wget's `level` is `scope.max_depth` here)"),
+            ("[politeness]\nrobots = false", "(wget's `robots` is `politeness.respect_robots_txt` here)"),
+            ("download_delay = 0.5", "(Scrapy's `DOWNLOAD_DELAY` is `politeness.delay_ms` here)"),
+            ("[fetch]\nMaxDepth = 2", "(Colly's `MaxDepth` is `scope.max_depth` here)"),
+            ("maxRetries = 3", "(Heritrix's `maxRetries` is `retry.max_attempts` here)"),
+        ];
+        refusals_say(&cases);
     }
 
     /// wget's `--header 'X-A: b'` lines, copied as a list of strings, were told only that
