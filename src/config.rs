@@ -1143,66 +1143,85 @@ fn in_config_terms(key: &str, message: &str, value: Option<&str>) -> String {
 }
 
 /// Settings of other crawlers a user coming from them writes in a config, each with the
-/// key it is here (README's "Coming from" tables): the tool, its spelling, the key.
-const OTHER_CRAWLERS_SETTINGS: &[(&str, &str, &str)] = &[
-    ("Scrapy", "start_urls", "seeds"),
-    ("Scrapy", "allowed_domains", "scope.hosts"),
-    ("Scrapy", "DEPTH_LIMIT", "scope.max_depth"),
-    ("Scrapy", "ROBOTSTXT_OBEY", "politeness.respect_robots_txt"),
-    ("Scrapy", "USER_AGENT", "fetch.user_agent"),
-    ("Scrapy", "DEFAULT_REQUEST_HEADERS", "fetch.headers"),
-    ("Scrapy", "DOWNLOAD_DELAY", "politeness.delay_ms"),
-    ("Scrapy", "CONCURRENT_REQUESTS", "fetch.workers"),
+/// key it is here (README's "Coming from" tables): by tool, its spelling and the key.
+const OTHER_CRAWLERS_SETTINGS: &[(&str, &[(&str, &str)])] = &[
     (
         "Scrapy",
-        "CONCURRENT_REQUESTS_PER_DOMAIN",
-        "politeness.per_host_concurrency",
+        &[
+            ("start_urls", "seeds"),
+            ("allowed_domains", "scope.hosts"),
+            ("DEPTH_LIMIT", "scope.max_depth"),
+            ("ROBOTSTXT_OBEY", "politeness.respect_robots_txt"),
+            ("USER_AGENT", "fetch.user_agent"),
+            ("DEFAULT_REQUEST_HEADERS", "fetch.headers"),
+            ("DOWNLOAD_DELAY", "politeness.delay_ms"),
+            ("CONCURRENT_REQUESTS", "fetch.workers"),
+            (
+                "CONCURRENT_REQUESTS_PER_DOMAIN",
+                "politeness.per_host_concurrency",
+            ),
+            (
+                "CONCURRENT_REQUESTS_PER_IP",
+                "politeness.per_ip_concurrency",
+            ),
+            ("DOWNLOAD_TIMEOUT", "fetch.timeout_ms"),
+            ("DOWNLOAD_MAXSIZE", "fetch.max_body_bytes"),
+            ("RETRY_TIMES", "retry.max_attempts"),
+            ("REDIRECT_MAX_TIMES", "fetch.max_redirects"),
+            ("COOKIES_ENABLED", "fetch.cookies"),
+            ("CLOSESPIDER_PAGECOUNT", "scope.max_pages"),
+        ],
     ),
     (
-        "Scrapy",
-        "CONCURRENT_REQUESTS_PER_IP",
-        "politeness.per_ip_concurrency",
+        "wget",
+        &[
+            ("level", "scope.max_depth"),
+            ("reclevel", "scope.max_depth"),
+            ("wait", "politeness.delay_ms"),
+            ("tries", "retry.max_attempts"),
+            ("domains", "scope.hosts"),
+            ("max_redirect", "fetch.max_redirects"),
+            ("robots", "politeness.respect_robots_txt"),
+            ("header", "fetch.headers"),
+        ],
     ),
-    ("Scrapy", "DOWNLOAD_TIMEOUT", "fetch.timeout_ms"),
-    ("Scrapy", "DOWNLOAD_MAXSIZE", "fetch.max_body_bytes"),
-    ("Scrapy", "RETRY_TIMES", "retry.max_attempts"),
-    ("Scrapy", "REDIRECT_MAX_TIMES", "fetch.max_redirects"),
-    ("Scrapy", "COOKIES_ENABLED", "fetch.cookies"),
-    ("Scrapy", "CLOSESPIDER_PAGECOUNT", "scope.max_pages"),
-    ("wget", "level", "scope.max_depth"),
-    ("wget", "reclevel", "scope.max_depth"),
-    ("wget", "wait", "politeness.delay_ms"),
-    ("wget", "tries", "retry.max_attempts"),
-    ("wget", "domains", "scope.hosts"),
-    ("wget", "max_redirect", "fetch.max_redirects"),
-    ("wget", "robots", "politeness.respect_robots_txt"),
-    ("wget", "header", "fetch.headers"),
-    ("Colly", "MaxDepth", "scope.max_depth"),
-    ("Colly", "AllowedDomains", "scope.hosts"),
-    ("Colly", "UserAgent", "fetch.user_agent"),
-    ("Colly", "MaxBodySize", "fetch.max_body_bytes"),
-    ("Colly", "IgnoreRobotsTxt", "politeness.respect_robots_txt"),
-    ("Colly", "Parallelism", "politeness.per_host_concurrency"),
-    ("Colly", "MaxRequests", "scope.max_pages"),
-    ("Heritrix", "maxHops", "scope.max_depth"),
-    ("Heritrix", "maxRetries", "retry.max_attempts"),
-    ("Heritrix", "queueTotalBudget", "traps.max_pages_per_host"),
+    (
+        "Colly",
+        &[
+            ("MaxDepth", "scope.max_depth"),
+            ("AllowedDomains", "scope.hosts"),
+            ("UserAgent", "fetch.user_agent"),
+            ("MaxBodySize", "fetch.max_body_bytes"),
+            ("IgnoreRobotsTxt", "politeness.respect_robots_txt"),
+            ("Parallelism", "politeness.per_host_concurrency"),
+            ("MaxRequests", "scope.max_pages"),
+        ],
+    ),
     (
         "Heritrix",
-        "respectCrawlDelayUpToSeconds",
-        "politeness.max_crawl_delay_ms",
+        &[
+            ("maxHops", "scope.max_depth"),
+            ("maxRetries", "retry.max_attempts"),
+            ("queueTotalBudget", "traps.max_pages_per_host"),
+            (
+                "respectCrawlDelayUpToSeconds",
+                "politeness.max_crawl_delay_ms",
+            ),
+            ("minDelayMs", "politeness.delay_ms"),
+        ],
     ),
-    ("Heritrix", "minDelayMs", "politeness.delay_ms"),
 ];
 
 /// The other crawler's setting `name` is, as [`OTHER_CRAWLERS_SETTINGS`] has it: in any
 /// case, `-` for `_` (wget's `--max-redirect` as a key), as a TOML file tends to write it.
 fn other_crawlers_setting(name: &str) -> Option<(&'static str, &'static str, &'static str)> {
     let name = name.replace('-', "_");
-    OTHER_CRAWLERS_SETTINGS
-        .iter()
-        .find(|(_, theirs, _)| theirs.eq_ignore_ascii_case(&name))
-        .copied()
+    OTHER_CRAWLERS_SETTINGS.iter().find_map(|(tool, settings)| {
+        settings
+            .iter()
+            .find(|(theirs, _)| theirs.eq_ignore_ascii_case(&name))
+            .map(|(theirs, ours)| (*tool, *theirs, *ours))
+    })
 }
 
 /// The key of `known` (serde's list: `` `a`, `b` ``) nearest to `name`, if one is near
