@@ -39,6 +39,7 @@ mod site_owner;
 mod socks;
 mod spa;
 mod start_failures;
+mod takedown;
 mod terminal;
 mod tls;
 mod tuning;

@@ -1,0 +1,99 @@
+//! Taking a site out of a crawl's results as README's "Taking a site out" says: the scope
+//! first, then its rows, with the crawl stopped.
+
+use sqlx::Connection;
+
+use super::site::{Resource, SiteBuilder, TestSite};
+use super::Harness;
+
+/// A home on host 0 linking to a page there and to host 1's two pages, which link back,
+/// and to a page of host 0 that only host 1 links to (its `discovered_from`, a key).
+async fn two_sites() -> TestSite {
+    let mut b = SiteBuilder::bind(2).await;
+    let (kept, gone) = (b.authority(0), b.authority(1));
+    let home = format!(
+        "<title>Kept</title><a href='/a'>a</a>\
+         <a href='http://{gone}/'>gone</a><a href='http://{gone}/b'>gone b</a>"
+    );
+    b.add(&kept, "/", Resource::Html(home));
+    let back = format!("<title>Kept a</title><a href='http://{gone}/b'>gone b</a>");
+    b.add(&kept, "/a", Resource::Html(back));
+    let gone_home = format!(
+        "<title>Gone</title><a href='/b'>b</a>\
+         <a href='http://{kept}/a'>a</a><a href='http://{kept}/c'>c</a>"
+    );
+    b.add(&gone, "/", Resource::Html(gone_home));
+    b.add(
+        &kept,
+        "/c",
+        Resource::Html("<title>Kept c</title>".to_owned()),
+    );
+    let gone_b = format!("<title>Gone b</title><a href='http://{kept}/'>home</a>");
+    b.add(&gone, "/b", Resource::Html(gone_b));
+    b.start()
+}
+
+/// README's statements for taking a site out, for `host`.
+fn readme_takedown_sql(host: &str) -> String {
+    let readme = include_str!("../../README.md");
+    let start = readme
+        .find("-- Taking a site out")
+        .expect("README says how to take a site's rows out");
+    let end = start + readme[start..].find("COMMIT;").expect("the statements end");
+    readme[start..end + "COMMIT;".len()].replace("old.example", host)
+}
+
+/// A host taken out by README's recipe (an `exclude`, its seed out of the config, its rows
+/// deleted with the crawl stopped) leaves no row, is not asked again by the next run
+/// though stored links lead to it, and leaves the link counts as `links` has them: the
+/// counts of what its pages linked to drop with them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_site_taken_out_as_readme_says_leaves_no_row_and_counts_that_agree_with_links() {
+    let site = two_sites().await;
+    let harness = Harness::default();
+    let gone = site.url(1, "/").trim_end_matches('/').to_owned();
+    let gone_host = gone.trim_start_matches("http://").to_owned();
+    harness
+        .crawl(&[site.url(0, "/"), site.url(1, "/")], "")
+        .await;
+    let asked = site.hits_for(&gone_host).len();
+    assert_eq!(asked, 3, "robots.txt and two pages of the site to take out");
+
+    let sql = readme_takedown_sql(&gone_host);
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(harness.db_path());
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .expect("open the database to write");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
+        .execute(&mut conn)
+        .await
+        .expect("README's statements run");
+    conn.close().await.expect("close it");
+
+    let exclude = format!("[scope]\nexclude = ['^{}/']\n", regex::escape(&gone));
+    harness.crawl(&[site.url(0, "/")], &exclude).await;
+    assert_eq!(
+        site.hits_for(&gone_host).len(),
+        asked,
+        "the site was asked again"
+    );
+    let db = harness.db().await;
+    let like = format!("'{gone}/%'");
+    for (table, column) in [
+        ("pages", "url"),
+        ("frontier", "url"),
+        ("page_changes", "url"),
+    ] {
+        let sql = format!("SELECT count(*) FROM {table} WHERE {column} LIKE {like}");
+        assert_eq!(
+            db.scalar(&sql).await,
+            0,
+            "{table} keeps rows of the site: {sql}"
+        );
+    }
+    assert_eq!(
+        db.wrong_link_counts().await,
+        0,
+        "counts disagree with links after {sql}"
+    );
+}
