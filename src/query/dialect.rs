@@ -45,6 +45,15 @@ impl Dialect {
         }
     }
 
+    /// Now, in unix milliseconds as `frontier` writes its times (`not_before`,
+    /// `recrawl_at`), by the database's clock.
+    pub fn now_ms(self) -> &'static str {
+        match self {
+            Self::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)",
+            Self::Postgres => "(extract(epoch FROM now()) * 1000)::bigint",
+        }
+    }
+
     /// The URLs found and not yet in `frontier`, as an SQL expression. SQLite's writer
     /// stages them in `frontier_staged` until the queue needs them (see
     /// `migrations/sqlite/0006_frontier_staged.sql`); every merge empties it and SQLite

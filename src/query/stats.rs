@@ -1,7 +1,8 @@
 //! `query stats`: the crawl in numbers.
 //!
 //! One row per number, as (`section`, `key`, `value`), so that every output format can
-//! hold every section: totals; pages by status, status class, host (the hosts the crawl
+//! hold every section: totals (the frontier's URLs in each state among them); when the
+//! URLs waiting are due ([`DUE`]); pages by status, status class, host (the hosts the crawl
 //! tried, see [`REQUESTED`]), content type and depth; errors by kind; trap rows by the
 //! rule that cut them; and pages fetched per time bucket (the fetch rate over time).
 
@@ -34,6 +35,17 @@ const BUCKETS: [(i64, &str); 9] = [
 ];
 const MAX_BUCKETS: i64 = 60;
 
+/// How soon the URLs waiting are due, in milliseconds from now, with their names: a
+/// queued URL's `not_before` (0, or a retry's backoff) and a stored page's `recrawl_at`
+/// (its revisit), what a StormCrawler status index's `nextFetchDate` says of each URL.
+/// Past the last, `later`.
+const DUE: [(i64, &str); 4] = [
+    (0, "now"),
+    (3_600_000, "within an hour"),
+    (86_400_000, "within a day"),
+    (7 * 86_400_000, "within a week"),
+];
+
 /// Pages that are not `trap` rows: a host whose pages are all trap rows (a name cut at
 /// `traps.max_hosts_per_domain`) was never asked anything, and counting it among the
 /// hosts made a farm of names cut to a few look crawled in full.
@@ -54,7 +66,8 @@ fn host_pages(scheme: &str) -> String {
 ///
 /// While a crawl runs, the URLs it found wait in the frontier queued or staged (see
 /// [`Dialect::staged_urls`]): both are counted as queued. Leased URLs are being fetched
-/// (or were, by a crawl that was killed, until the next run queues them again).
+/// (or were, by a crawl that was killed, until the next run queues them again), and are
+/// due at no time: they wait for nothing.
 fn sections(d: Dialect, inlinks: &str, hosts: u64) -> String {
     // A broad crawl's thousands of hosts, listed by `--hosts`, the rest in one line.
     let by_host = match hosts {
@@ -85,6 +98,15 @@ fn sections(d: Dialect, inlinks: &str, hosts: u64) -> String {
                    OR EXISTS (SELECT 1 {https} AND {REQUESTED}) AS tried
             FROM hosts) AS counted
         WHERE tried
+    ), due AS (
+        SELECT b, sum(n) AS n FROM (
+            SELECT CASE {due_cases} ELSE {later} END AS b, 1 AS n
+            FROM (SELECT not_before AS at FROM frontier WHERE state = 'queued'
+                  UNION ALL SELECT recrawl_at FROM frontier
+                  WHERE state IN ('done', 'failed') AND recrawl_at IS NOT NULL) AS waiting,
+                 (SELECT {now} AS now) AS clock
+            UNION ALL SELECT 0, {staged}) AS counted
+        GROUP BY b HAVING sum(n) > 0
     ), ranked AS (
         SELECT host, n, row_number() OVER (ORDER BY n DESC, host) AS r FROM by_host
     )
@@ -98,8 +120,13 @@ fn sections(d: Dialect, inlinks: &str, hosts: u64) -> String {
                   WHERE state = 'queued'
         UNION ALL SELECT 0, 6, 'total', 'URLs leased', count(*) FROM frontier
                   WHERE state = 'leased'
-        UNION ALL SELECT 0, 7, 'total', 'pages per second (average)',
+        UNION ALL SELECT 0, 7, 'total', 'URLs done', count(*) FROM frontier
+                  WHERE state = 'done'
+        UNION ALL SELECT 0, 8, 'total', 'URLs failed', count(*) FROM frontier
+                  WHERE state = 'failed'
+        UNION ALL SELECT 0, 9, 'total', 'pages per second (average)',
                   {per_second} FROM span WHERE pages > 1
+        UNION ALL SELECT 0, 10 + b, 'due', CASE {due_names} ELSE 'later' END, n FROM due
         UNION ALL SELECT 1, coalesce(status, 1000), 'status',
                   coalesce(CAST(status AS TEXT), 'none'), sum(n)
                   FROM by_status GROUP BY status
@@ -123,6 +150,10 @@ fn sections(d: Dialect, inlinks: &str, hosts: u64) -> String {
                         WHERE status IS NULL AND error_kind = 'trap') AS trapped
                   GROUP BY rule",
         trap_rules = trap_rules(),
+        due_cases = due_cases(),
+        due_names = due_names(),
+        later = DUE.len(),
+        now = d.now_ms(),
         http = host_pages("http"),
         https = host_pages("https"),
         staged = d.staged_urls(),
@@ -150,6 +181,22 @@ fn trap_rules() -> String {
     crate::traps::RULES
         .iter()
         .map(|rule| format!("WHEN error LIKE '%traps.{rule} =%' THEN 'traps.{rule}' "))
+        .collect()
+}
+
+/// `WHEN at <= now + MS THEN i ` for each of [`DUE`]: the bucket a due time falls in.
+fn due_cases() -> String {
+    DUE.iter()
+        .enumerate()
+        .map(|(i, (ms, _))| format!("WHEN at <= now + {ms} THEN {i} "))
+        .collect()
+}
+
+/// `WHEN i THEN 'NAME' ` for each of [`DUE`]: the name of a bucket of [`due_cases`].
+fn due_names() -> String {
+    DUE.iter()
+        .enumerate()
+        .map(|(i, (_, name))| format!("WHEN b = {i} THEN '{name}' "))
         .collect()
 }
 

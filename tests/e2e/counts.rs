@@ -263,6 +263,15 @@ async fn query_stats_counts_what_its_labels_say() {
             "URLs leased",
             "SELECT count(*) FROM frontier WHERE state = 'leased'",
         ),
+        // Every state a URL's row may be in, as a status index's dashboard counts them.
+        (
+            "URLs done",
+            "SELECT count(*) FROM frontier WHERE state = 'done'",
+        ),
+        (
+            "URLs failed",
+            "SELECT count(*) FROM frontier WHERE state = 'failed'",
+        ),
     ] {
         want.insert(("total".to_owned(), key.to_owned()), db.scalar(sql).await);
     }

@@ -1217,6 +1217,61 @@ async fn stats_list_as_many_hosts_as_asked_and_count_the_rest() {
     assert_eq!(hosts(rows(&harness, &["stats", "--hosts", "0"]).await), all);
 }
 
+/// When the URLs waiting are due, as a StormCrawler status index's `nextFetchDate`
+/// told it: a queued URL's `not_before` (a retry's backoff), a stored page's `recrawl_at`
+/// (its revisit), and a staged URL at once. Counted by how soon, so that "the crawl has
+/// nothing to do for a day" is one question, not SQL over unix milliseconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_say_how_soon_the_urls_waiting_are_due() {
+    let (_site, _model, harness, _) = crawled_graph().await;
+    let due = |stats: Vec<serde_json::Map<String, Value>>| -> Vec<(String, i64)> {
+        let mut section = String::new();
+        stats
+            .iter()
+            .filter_map(|r| {
+                if !text(r, "section").is_empty() {
+                    section = text(r, "section").to_owned();
+                }
+                (section == "due")
+                    .then(|| (text(r, "key").to_owned(), int(r, "value").unwrap_or(-1)))
+            })
+            .collect()
+    };
+    assert_eq!(due(rows(&harness, &["stats"]).await), []);
+
+    let now = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
+    let hour = 3_600_000;
+    let statements = [
+        // A retry due at once, one waiting out two hours of backoff.
+        "UPDATE frontier SET state = 'queued', not_before = 0 WHERE id = 1".to_owned(),
+        format!(
+            "UPDATE frontier SET state = 'queued', not_before = {now} + 2 * {hour} WHERE id = 2"
+        ),
+        // Revisits: one overdue, one in half an hour, one in three days, one in a month.
+        format!("UPDATE frontier SET recrawl_at = {now} - {hour} WHERE id = 3"),
+        format!("UPDATE frontier SET recrawl_at = {now} + {hour} / 2 WHERE id = 4"),
+        format!("UPDATE frontier SET recrawl_at = {now} + 72 * {hour} WHERE id = 5"),
+        format!("UPDATE frontier SET recrawl_at = {now} + 720 * {hour} WHERE id = 6"),
+        // Being fetched: not waiting, whatever its times say.
+        "UPDATE frontier SET state = 'leased', not_before = 0 WHERE id = 7".to_owned(),
+        "INSERT INTO frontier_staged (url, host, depth, priority, redirect_hops, kind)
+         VALUES ('http://127.0.0.1:1/new/1', '127.0.0.1:1', 1, 0, 0, 'page'),
+                ('http://127.0.0.1:1/new/2', '127.0.0.1:1', 1, 0, 0, 'page')"
+            .to_owned(),
+    ];
+    change_database(&harness, &statements).await;
+    assert_eq!(
+        due(rows(&harness, &["stats"]).await),
+        [
+            ("now".to_owned(), 4),
+            ("within an hour".to_owned(), 1),
+            ("within a day".to_owned(), 1),
+            ("within a week".to_owned(), 1),
+            ("later".to_owned(), 1),
+        ]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stats_count_staged_urls_as_queued_and_leased_urls_apart() {
     let (_site, _model, harness, _) = crawled_graph().await;
