@@ -596,7 +596,7 @@ impl FetchWorker {
                             kind: error.kind,
                             message: format!("fetching robots.txt: {}", error.message),
                         });
-                        self.decide_retry(&mut out, lookup.robots.asked_again_in());
+                        self.decide_robots_retry(&mut out, lookup.robots.asked_again_in());
                         return (Outcome::Done(Box::new(out)), unrequested(release));
                     }
                     let verdict = lookup.robots.verdict(&out.job.url);
@@ -783,7 +783,20 @@ impl FetchWorker {
             ),
         };
         out.error = Some(FetchError { kind, message });
-        self.decide_retry(out, retry_after);
+        self.decide_robots_retry(out, retry_after);
+    }
+
+    /// As [`Self::decide_retry`], for a URL that waits `recheck` for its host's
+    /// robots.txt to be asked again ([`crate::retry::RetryPolicy::decide_on_robots`]).
+    fn decide_robots_retry(&self, out: &mut Fetched, recheck: Option<Duration>) {
+        let error = out.error.as_ref().map(|e| e.kind);
+        if let Decision::RetryIn(wait) =
+            self.cx
+                .retry
+                .decide_on_robots(error, recheck, out.job.attempts + 1)
+        {
+            out.retry_in = Some(wait);
+        }
     }
 
     fn decide_retry(&self, out: &mut Fetched, retry_after: Option<std::time::Duration>) {

@@ -1867,6 +1867,14 @@ async fn a_job_that_must_wait_for_its_host_gives_its_worker_to_other_hosts() {
     assert_eq!(harness.page_count().await, 1 + 5);
 }
 
+/// A host whose robots.txt answers `status`, and its authority.
+async fn robots_txt_answering(status: u16) -> (TestSite, String) {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    b.add(&h, "/robots.txt", Resource::Status(status, "down".into()));
+    (b.start(), h)
+}
+
 /// A host whose robots.txt keeps failing is asked for it less and less often, however
 /// many of its URLs come due: each failure doubles the wait before the next request (up
 /// to `retry.max_delay_ms`), and URLs due meanwhile fail at once, without a connection.
@@ -1876,10 +1884,7 @@ async fn a_job_that_must_wait_for_its_host_gives_its_worker_to_other_hosts() {
 /// what robots.txt answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_robots_txt_that_keeps_failing_is_asked_less_and_less_often() {
-    let mut b = SiteBuilder::bind(1).await;
-    let h = b.authority(0);
-    b.add(&h, "/robots.txt", Resource::Status(500, "down".into()));
-    let site = b.start();
+    let (site, h) = robots_txt_answering(500).await;
     let seeds: Vec<String> = (0..40).map(|i| site.url(0, &format!("/p{i}"))).collect();
     let harness = Harness::default();
     harness
@@ -1916,6 +1921,37 @@ async fn a_robots_txt_that_keeps_failing_is_asked_less_and_less_often() {
         db.scalar("SELECT count(*) FROM pages WHERE error LIKE 'robots.txt answered 500:%'")
             .await,
         40
+    );
+}
+
+/// A URL whose host's robots.txt keeps failing is tried `retry.max_attempts` times, as
+/// README says, with a fixed retry wait too (`base_delay_ms = max_delay_ms`, Heritrix's
+/// `retryDelaySeconds`, StormCrawler's `fetchInterval.fetch.error`). The URL waits for
+/// robots.txt's recheck, a millisecond after it, and a wait past `retry.max_delay_ms`
+/// ends a URL's tries as a server's long `Retry-After` does: once robots.txt's wait
+/// reached the cap, the URL was stored failed after one attempt, not four.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_waiting_on_a_failing_robots_txt_has_every_attempt_at_a_fixed_retry_wait() {
+    let (site, h) = robots_txt_answering(503).await;
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[site.url(0, "/p")],
+            "[retry]\nmax_attempts = 4\nbase_delay_ms = 50\nmax_delay_ms = 50\n",
+        )
+        .await;
+    let db = harness.db().await;
+    assert_eq!(
+        db.scalar("SELECT attempts FROM frontier WHERE url LIKE '%/p'")
+            .await,
+        4,
+        "the URL's attempts"
+    );
+    assert_eq!(site.hits_at(&h, "/robots.txt").len(), 4, "robots.txt asked");
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pages WHERE error_kind = 'robots_unavailable'")
+            .await,
+        1
     );
 }
 
