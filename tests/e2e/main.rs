@@ -14,6 +14,7 @@ mod faults;
 mod from_colly;
 mod from_nutch;
 mod from_scrapy;
+mod from_stormcrawler;
 mod graph;
 mod host_rules;
 mod hostile;
