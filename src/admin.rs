@@ -5,7 +5,7 @@
 //! token: a crawler's API can point it at any URL, which is not something to leave open
 //! to a network.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -455,6 +455,10 @@ struct SeedsAdded {
     rejected: Vec<Rejected>,
     /// All the bad URLs, listed or not.
     rejected_total: u64,
+    /// The hosts of seeds taken that `scope.hosts` leaves out (the first
+    /// [`REJECTED_LISTED`]): each seed is fetched, but no link into its host is followed,
+    /// seldom what a caller meant, and said as the config's seeds are in a warning.
+    hosts_left_out: Vec<String>,
 }
 
 /// Bad URLs an answer lists at most. Listed all, 2 MiB of `""` made an answer of 44 MB
@@ -533,6 +537,7 @@ async fn add_seeds(State(admin): State<Arc<Admin>>, request: Request) -> Respons
             known: 0,
             rejected,
             rejected_total,
+            hosts_left_out: Vec::new(),
         };
         return (StatusCode::BAD_REQUEST, Json(body)).into_response();
     }
@@ -574,8 +579,34 @@ async fn add_seeds(State(admin): State<Arc<Admin>>, request: Request) -> Respons
             .saturating_sub(added),
         rejected,
         rejected_total,
+        hosts_left_out: hosts_left_out(&admin.scope.get(), &seeds),
     };
     (StatusCode::ACCEPTED, Json(body)).into_response()
+}
+
+/// The names of the hosts of `seeds` that `scope.hosts` leaves out, each once, the first
+/// [`REJECTED_LISTED`] of them, and a warning naming them, as the config's seeds get.
+fn hosts_left_out(scope: &Scope, seeds: &[url::Url]) -> Vec<String> {
+    let hosts: BTreeSet<&str> = scope
+        .seeds_left_out(seeds)
+        .into_iter()
+        .filter_map(|(_, url)| url.host_str())
+        .collect();
+    if hosts.is_empty() {
+        return Vec::new();
+    }
+    let listed: Vec<String> = hosts
+        .iter()
+        .take(REJECTED_LISTED)
+        .map(|&host| host.to_owned())
+        .collect();
+    tracing::warn!(
+        hosts = hosts.len(),
+        "seeds sent over the admin API on hosts `scope.hosts` leaves out ({}): they are \
+         fetched, and of their links only those to the hosts named there are followed",
+        listed.join(", ")
+    );
+    listed
 }
 
 /// Runs until the service stops: a site's pages may have been linked from pages stored

@@ -1902,6 +1902,34 @@ async fn a_seeds_request_of_many_bad_urls_gets_a_short_answer() {
     assert_eq!(harness.page_count().await, 0, "the good URL was not taken");
 }
 
+/// A seed sent on a host `scope.hosts` leaves out is fetched, and its links to that host
+/// are not followed, as a config's seed is; the config's gets a warning naming it, while
+/// the API answered `added` alone, and a script that sent a site's home page to a service
+/// scoped to other hosts waited for pages that never came. The answer names the host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_on_a_host_scope_hosts_leaves_out_is_named_in_the_answer() {
+    let site = two_hosts(1).await;
+    let name = |i: usize| -> String {
+        let url = url::Url::parse(&site.url(i, "/")).expect("a URL");
+        url.host_str().unwrap_or_default().to_owned()
+    };
+    let harness = Harness::default();
+    let scope = format!("[scope]\nhosts = [\"{}\"]\n", name(0));
+    let service = Service::start(&harness, &[], &scope);
+    service.wait_ready().await;
+    let seeds = [site.url(0, "/"), site.url(1, "/"), site.url(1, "/0")];
+    let answer = service.post("/seeds", serde_json::json!(seeds)).await;
+    assert_eq!(answer.status(), 202);
+    let answer: Value = answer.json().await.expect("a JSON answer");
+    assert_eq!(answer["added"], 3, "{answer}");
+    assert_eq!(
+        answer["hosts_left_out"],
+        serde_json::json!([name(1)]),
+        "{answer}"
+    );
+    service.stop().await;
+}
+
 /// A SURT prefix sent as a seed (`http://(org,example,)/`, as a Heritrix user writes
 /// scope) was taken as a URL whose host is `(org,example,)`, a `dns` error row, where the
 /// config's seeds refuse it with the URL it stands for since the heritrix review: so does
