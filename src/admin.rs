@@ -18,6 +18,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
+use futures_util::StreamExt;
 use hyper::server::conn::http1;
 use hyper::service::{service_fn, Service as _};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -58,6 +59,13 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// larger one can say it): with [`MAX_CONNECTIONS`], what clients may make the API hold.
 /// Some 50,000 seeds of a site's home page each.
 const MAX_BODY_BYTES: usize = 2 << 20;
+
+/// The most of a body declared over [`MAX_BODY_BYTES`] that is read, and thrown away,
+/// before its 413 is sent: a client that sends its whole body before it reads the
+/// answer (Python's `urllib`, many scripts' first client) otherwise had the connection
+/// closed under it, a "broken pipe" and no word of the limit. A larger body is answered
+/// at once, and its connection closed, as before.
+const DRAINED_AT_MOST: u64 = 64 << 20;
 
 /// How long a request's body may take to arrive, once its headers have: a client that
 /// sent `Content-Length` and then trickled the body, or none of it, held its connection's
@@ -475,6 +483,19 @@ struct Rejected {
 /// Adds seeds: trusted like the config's, so their hosts join the scope when the
 /// config names no hosts. All or nothing: one bad URL and none is added.
 async fn add_seeds(State(admin): State<Arc<Admin>>, request: Request) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(declared) = declared.filter(|&n| n > MAX_BODY_BYTES as u64) {
+        if declared <= DRAINED_AT_MOST {
+            let mut body = request.into_body().into_data_stream();
+            let drained = async { while let Some(Ok(_)) = body.next().await {} };
+            let _ = tokio::time::timeout(BODY_TIMEOUT, drained).await;
+        }
+        return too_large();
+    }
     let body = tokio::time::timeout(BODY_TIMEOUT, Json::from_request(request, &())).await;
     let Ok(body): Result<Result<Json<Vec<String>>, JsonRejection>, _> = body else {
         let message = format!(
@@ -485,15 +506,7 @@ async fn add_seeds(State(admin): State<Arc<Admin>>, request: Request) -> Respons
     };
     let urls = match body {
         Ok(Json(urls)) => urls,
-        // It may well be a list of URLs: a long one.
-        Err(refused) if refused.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            let message = format!(
-                "the body is over the {} MiB a request may hold: send the seeds in several \
-                 requests",
-                MAX_BODY_BYTES >> 20
-            );
-            return json_error(refused.status(), message);
-        }
+        Err(refused) if refused.status() == StatusCode::PAYLOAD_TOO_LARGE => return too_large(),
         // `curl -d` sends a form. Refused all the same: a web page in a browser on this
         // machine may send a form (or text) to the API unasked, but JSON only with the
         // API's leave, which it never gives, so the type is what keeps pages from adding
@@ -582,6 +595,15 @@ async fn add_seeds(State(admin): State<Arc<Admin>>, request: Request) -> Respons
         hosts_left_out: hosts_left_out(&admin.scope.get(), &seeds),
     };
     (StatusCode::ACCEPTED, Json(body)).into_response()
+}
+
+/// The answer to a body over [`MAX_BODY_BYTES`]: it may well be a list of URLs, a long one.
+fn too_large() -> Response {
+    let message = format!(
+        "the body is over the {} MiB a request may hold: send the seeds in several requests",
+        MAX_BODY_BYTES >> 20
+    );
+    json_error(StatusCode::PAYLOAD_TOO_LARGE, message)
 }
 
 /// The names of the hosts of `seeds` that `scope.hosts` leaves out, each once, the first
