@@ -291,11 +291,8 @@ fn not_here(status: StatusCode, asked: &dyn std::fmt::Display) -> Response {
 async fn guard(State(token): State<Option<String>>, request: Request, next: Next) -> Response {
     match &token {
         Some(token) => {
-            let presented = request
-                .headers()
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(bearer_token);
+            let sent = request.headers().get(header::AUTHORIZATION);
+            let presented = sent.and_then(|v| v.to_str().ok()).and_then(bearer_token);
             if !presented.is_some_and(|p| constant_time_eq(p.as_bytes(), token.as_bytes())) {
                 // Closed: kept alive, a client without the token could hold one of the
                 // API's places for good with a request every few seconds, and sixteen
@@ -304,7 +301,7 @@ async fn guard(State(token): State<Option<String>>, request: Request, next: Next
                     (header::WWW_AUTHENTICATE, "Bearer"),
                     (header::CONNECTION, "close"),
                 ];
-                let refusal = "a valid bearer token is required".to_owned();
+                let refusal = unauthorized(sent.is_some(), presented.is_some());
                 return (challenge, json_error(StatusCode::UNAUTHORIZED, refusal)).into_response();
             }
         }
@@ -324,6 +321,26 @@ async fn guard(State(token): State<Option<String>>, request: Request, next: Next
         }
     }
     next.run(request).await
+}
+
+/// Why a request was refused its token: none sent, one not sent as a bearer token (the
+/// token alone, a slip scripts make), or a token that is not the service's. One answer
+/// for all three left a script's author to guess which to mend; none tells a guesser
+/// more than that the guess was wrong.
+fn unauthorized(header_sent: bool, bearer_sent: bool) -> String {
+    let env = crate::config::ADMIN_TOKEN_ENV;
+    if bearer_sent {
+        format!("the bearer token sent is not the service's token (admin.token, or {env})")
+    } else if header_sent {
+        "a valid bearer token is required: the `Authorization` header is to be \
+         `Bearer <token>`, the word Bearer, a space and the token"
+            .to_owned()
+    } else {
+        format!(
+            "a valid bearer token is required, and the request has no `Authorization` header: \
+             send `Authorization: Bearer <token>` with admin.token's (or {env}'s) value"
+        )
+    }
 }
 
 /// The token of `Bearer <token>`; the scheme's name is case-insensitive (RFC 9110, 11.1),

@@ -1023,6 +1023,33 @@ async fn requests_without_the_right_token_get_401() {
     service.stop().await;
 }
 
+/// Every 401 said "a valid bearer token is required", whether no header was sent, the
+/// token was sent without its `Bearer ` (`-H 'Authorization: s3cret'`, a common slip) or
+/// a wrong one: a script's author could not tell which to mend. Each says which.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_401_says_whether_the_token_was_missing_misspelt_or_wrong() {
+    let harness = Harness::default();
+    let service = Service::start_with_token(&harness).await;
+    let mut said = Vec::new();
+    for header in [None, Some("s3cret"), Some("Bearer guess")] {
+        let mut request = service.client.get(format!("{}/stats", service.base));
+        if let Some(header) = header {
+            request = request.header("authorization", header);
+        }
+        let answer = request.send().await.expect("answer");
+        let (status, body) = json_body(answer, "a refused request").await;
+        assert_eq!(status, 401, "{header:?}");
+        said.push(body["error"].as_str().unwrap_or_default().to_owned());
+    }
+    let [none, no_scheme, wrong] = &said[..] else {
+        panic!("{said:?}");
+    };
+    assert!(none.contains("no `Authorization` header"), "{none}");
+    assert!(no_scheme.contains("`Bearer <token>`"), "{no_scheme}");
+    assert!(wrong.contains("not the service's token"), "{wrong}");
+    service.stop().await;
+}
+
 /// Without a token the API trusts what can reach loopback: the programs of this machine.
 /// A browser on it is one, acting for any web page it shows: a page may post a form to
 /// `127.0.0.1:7878/pause` unasked, or read `/stats` through a name of its own that it
