@@ -1701,7 +1701,15 @@ impl<'a> Problems<'a> {
         let mut rules = Vec::new();
         for (i, line) in lines.iter().enumerate() {
             let key = format!("scope.url_filter[{i}]");
-            if let Some(why) = crate::scope::httrack_filter(line, "url_filter") {
+            // Only a line whose rule is no regular expression: `-/wp-admin/*` is one, and
+            // matches what it says.
+            let no_regex = line
+                .get(1..)
+                .is_some_and(|rule| rule.starts_with('*') || Regex::new(rule).is_err());
+            if let Some(why) = no_regex
+                .then(|| crate::scope::httrack_filter(line, "url_filter"))
+                .flatten()
+            {
                 self.add(&key, why);
                 continue;
             }
@@ -1962,21 +1970,14 @@ fn unquoted(pattern: &str) -> Option<String> {
 /// `pattern` as a regular expression, when it is a glob that none can be (`*.pdf`,
 /// `*/private/*`: a leading `*` repeats nothing), as wget's `--reject` and shells write
 /// URL patterns: the stars at its ends dropped, since a regular expression is found
-/// anywhere, its end held by `$` where no star frees it. One with a star inside is
-/// left to the user.
+/// anywhere, its end held by `$` where no star frees it (as HTTrack's filters are read).
+/// One with a star inside is left to the user.
 fn as_glob(pattern: &str) -> Option<String> {
-    let inner = pattern.strip_prefix('*')?.trim_start_matches('*');
-    let (inner, open_end) = match inner.strip_suffix('*') {
-        Some(rest) => (rest.trim_end_matches('*'), true),
-        None => (inner, false),
-    };
-    (!inner.is_empty() && !inner.contains('*')).then(|| {
-        format!(
-            "{}{}",
-            regex::escape(inner),
-            if open_end { "" } else { "$" }
-        )
-    })
+    let inner = pattern.strip_prefix('*')?.trim_matches('*');
+    if inner.contains('*') {
+        return None;
+    }
+    crate::scope::glob_as_rule(pattern)
 }
 
 /// Each glob of a list written as wget's `--reject '*.jpg,*.png'` takes it, one a comma,
@@ -3354,6 +3355,23 @@ mod tests {
                 None => assert!(!message.contains("did you mean"), "{section}: {message}"),
             }
         }
+    }
+
+    /// A `url_filter` line whose rule ends in `/*` is a regular expression that does what
+    /// it says (`/*`: any number of slashes), loaded before HTTrack's filters were told
+    /// apart, and still is; one whose rule is no regular expression (a star first) is
+    /// HTTrack's.
+    #[test]
+    fn url_filter_rules_ending_in_a_star_that_compile_are_kept() {
+        let text = "seeds = ['https://example.com/']\n[scope]\n\
+                    url_filter = ['-/wp-admin/*', '+/blog/*', '-.*/feed/*', '+.']\n";
+        let config = Config::from_toml(text, "t.toml");
+        assert!(config.is_ok(), "{:?}", config.err().map(|e| e.to_string()));
+        refusals_say(&[(
+            "[scope]\nurl_filter = ['-*/private/*', '+.']",
+            "reads as an HTTrack filter: write `'-/private/'`, a regular expression found \
+             anywhere in the URL, with the filters in reverse order",
+        )]);
     }
 
     /// Another crawler's setting copied into the config (Scrapy's `DEPTH_LIMIT`, wgetrc's

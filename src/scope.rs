@@ -276,8 +276,8 @@ pub fn httrack_filter(line: &str, key: &str) -> Option<String> {
     let order = "HTTrack's last filter that matches decides, and here the first rule does";
     Some(match key {
         "url_filter" => format!(
-            "{line:?} reads as an HTTrack filter: write `'{sign}{rule}'`, a regular              expression found anywhere in the URL, with the filters in reverse order: \
-             {order}"
+            "{line:?} reads as an HTTrack filter: write `'{sign}{rule}'`, a regular \
+             expression found anywhere in the URL, with the filters in reverse order: {order}"
         ),
         _ => {
             let key = if sign == "+" { "include" } else { "exclude" };
@@ -293,20 +293,29 @@ pub fn httrack_filter(line: &str, key: &str) -> Option<String> {
 
 /// `glob` (HTTrack's, whose `*` is any text, `/` too) as a regular expression found
 /// anywhere in a URL: the stars at its ends dropped, its end held by `$` where no star
-/// frees it. None unless it is plainly a glob: a star first or after a `/`, which no
-/// regular expression for a URL writes, and no character only a regular expression has.
-fn glob_as_rule(glob: &str) -> Option<String> {
+/// frees it, and its start by the scheme where none does, as HTTrack matches a glob
+/// against the URL from its host on (`www.example.com/*` is no match for another site's
+/// `?ref=www.example.com/`). None unless it is plainly a glob: a star first or after a `/`, which no
+/// regular expression for a URL writes, and no character only a regular expression has
+/// (`.*` among them).
+pub(crate) fn glob_as_rule(glob: &str) -> Option<String> {
     let starred = glob.starts_with('*') || glob.contains("/*");
-    if !starred || glob.contains(['\\', '^', '$', '(', ')', '[', ']', '{', '}', '|']) {
+    let regex_only = glob.contains(['\\', '^', '$', '(', ')', '[', ']', '{', '}', '|']);
+    if !starred || regex_only || glob.contains(".*") {
         return None;
     }
     let inner = glob.trim_start_matches('*');
+    let start = if inner.len() < glob.len() {
+        ""
+    } else {
+        "^https?://"
+    };
     let (inner, end) = match inner.trim_end_matches('*') {
         trimmed if trimmed.len() < inner.len() => (trimmed, ""),
         whole => (whole, "$"),
     };
     let pieces: Vec<String> = inner.split('*').map(regex::escape).collect();
-    (!inner.is_empty()).then(|| format!("{}{end}", pieces.join(".*")))
+    (!inner.is_empty()).then(|| format!("{start}{}{end}", pieces.join(".*")))
 }
 
 /// Why a `scope.include` or `scope.exclude` rule reads as a line of Nutch's

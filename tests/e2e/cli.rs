@@ -3924,7 +3924,7 @@ fn a_database_given_as_the_config_is_said_to_be_one() {
 fn an_httrack_filter_is_refused_showing_its_rule_sign_and_order() {
     let stderr = scope_refused("include = ['+www.example.com/*']\nurl_filter = ['-*/private/*']\n");
     for said in [
-        r#""+www.example.com/*" reads as an HTTrack filter: write `'www\.example\.com/'` in `scope.include`"#,
+        r#""+www.example.com/*" reads as an HTTrack filter: write `'^https?://www\.example\.com/'` in `scope.include`"#,
         r#""-*/private/*" reads as an HTTrack filter: write `'-/private/'`"#,
         "HTTrack's last filter that matches decides, and here the first rule does",
     ] {
