@@ -972,10 +972,13 @@ impl Config {
             )),
         };
         // Said alone, a refused key is said as toml shows it: with the file's line, a caret
-        // under it.
+        // under it; but for headers, whose values are often tokens, which the terminal and
+        // the journal would keep (the problem's line number names the line).
         let first_refused = |key: &str, error: &toml::de::Error| {
             let mut error = error.clone();
-            error.set_input(Some(text));
+            if key.rsplit('.').next() != Some("headers") {
+                error.set_input(Some(text));
+            }
             parse_error(error, Some(key.to_owned()))
         };
         let document = toml::de::Deserializer::parse(text).map_err(|e| parse_error(e, None))?;
@@ -1299,10 +1302,12 @@ fn no_limit_of(key: &str) -> Option<&'static str> {
 /// What a list of header lines given `headers` (`fetch.headers`, a rule's) is as the table
 /// it takes, as wget's `--header 'X-A: b'` and curl's `-H` write them: told only that a
 /// table was wanted, the user was left to rewrite each line. None unless every item is
-/// such a line.
+/// such a line, each name once (a table holds a key once). A credential's value is shown
+/// as `"…"`: the message goes to the terminal and the journal.
 fn header_lines_as_table(key: &str, value: Option<&str>) -> Option<String> {
     let name = key.rsplit('.').next().filter(|name| *name == "headers")?;
     let list: toml::Table = toml::from_str(&format!("v = {}", value?)).ok()?;
+    let mut named = std::collections::HashSet::new();
     let pairs = list
         .get("v")?
         .as_array()?
@@ -1313,9 +1318,13 @@ fn header_lines_as_table(key: &str, value: Option<&str>) -> Option<String> {
             let bare = header
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-');
-            (!header.is_empty() && bare).then(|| {
-                let said = toml::Value::String(said.trim().to_owned());
-                format!("{header} = {said}")
+            let once = named.insert(header.to_ascii_lowercase());
+            (!header.is_empty() && bare && once).then(|| {
+                let said = match crate::host_headers::carries_credentials(header) {
+                    true => "…".to_owned(),
+                    false => said.trim().to_owned(),
+                };
+                format!("{header} = {}", toml::Value::String(said))
             })
         })
         .collect::<Option<Vec<_>>>()
@@ -3399,6 +3408,23 @@ mod tests {
         let message = Config::from_toml(text, "t.toml").unwrap_err().to_string();
         let said = "(got a list: write `headers = { X-A = \"b\", From = \"me@example.com\" }`)";
         assert!(message.contains(said), "{message}");
+    }
+
+    /// The table shown for wget's header lines held their values, an `Authorization`
+    /// line's token too, into the terminal and the journal; and a name given twice made a
+    /// table TOML refuses.
+    #[test]
+    fn header_lines_shown_as_a_table_keep_credentials_out_and_names_once() {
+        let text = "seeds = ['https://example.com/']\n[fetch]\n\
+                    headers = ['Authorization: Bearer SECRET123', 'X-Api-Token: SECRET456', 'X-A: b']\n";
+        let message = Config::from_toml(text, "t.toml").unwrap_err().to_string();
+        let said = r#"write `headers = { Authorization = "…", X-Api-Token = "…", X-A = "b" }`"#;
+        assert!(message.contains(said), "{message}");
+        assert!(!message.contains("SECRET"), "{message}");
+        let twice =
+            "seeds = ['https://example.com/']\n[fetch]\nheaders = ['Accept: a', 'Accept: b']\n";
+        let message = Config::from_toml(twice, "t.toml").unwrap_err().to_string();
+        assert!(!message.contains("write `headers ="), "{message}");
     }
 
     /// A misspelt key was shown with its line, value and all: a proxy's or a database's

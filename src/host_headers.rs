@@ -120,10 +120,9 @@ impl HostRules {
 /// `[[fetch.host]]` rule keeps a token to its hosts. Said, not refused: a crawl of one
 /// host that redirects nowhere may mean it.
 pub fn warn_of_tokens_for_every_host(headers: &HeaderMap) {
-    const CREDENTIAL_WORDS: [&str; 6] = ["auth", "cookie", "token", "key", "secret", "session"];
     let names: Vec<String> = headers
         .keys()
-        .filter(|name| CREDENTIAL_WORDS.iter().any(|w| name.as_str().contains(w)))
+        .filter(|name| carries_credentials(name.as_str()))
         .map(|name| title_case(name.as_str()))
         .collect();
     if names.is_empty() {
@@ -134,6 +133,14 @@ pub fn warn_of_tokens_for_every_host(headers: &HeaderMap) {
          included: a token for some hosts goes in a [[fetch.host]] rule naming them",
         names.join(", ")
     );
+}
+
+/// Whether a header named `name` (any case) most likely carries a credential: an
+/// `Authorization`, a `Cookie`, an `X-Api-Key`, a session's or a token's.
+pub fn carries_credentials(name: &str) -> bool {
+    const CREDENTIAL_WORDS: [&str; 6] = ["auth", "cookie", "token", "key", "secret", "session"];
+    let name = name.to_ascii_lowercase();
+    CREDENTIAL_WORDS.iter().any(|w| name.contains(w))
 }
 
 /// A header's name as it is usually written (`X-Api-Key`): `HeaderMap` holds it in lower
