@@ -1131,7 +1131,7 @@ fn in_config_terms(key: &str, message: &str, value: Option<&str>) -> String {
             .filter(|_| belongs.is_empty())
             .and_then(|name| {
                 other_crawlers_setting(name)
-                    .map(|(tool, theirs, ours)| format!(" ({tool}'s `{theirs}` is `{ours}` here)"))
+                    .map(|setting| format!(" ({setting})"))
                     .or_else(|| {
                         nearest_key(name, known).map(|near| format!(" (did you mean `{near}`?)"))
                     })
@@ -1146,7 +1146,9 @@ fn in_config_terms(key: &str, message: &str, value: Option<&str>) -> String {
 }
 
 /// Settings of other crawlers a user coming from them writes in a config, each with the
-/// key it is here (README's "Coming from" tables): by tool, its spelling and the key.
+/// key it is here (README's "Coming from" tables): by tool, its spelling and the key;
+/// [`how_it_moves`] says how its value does (seconds for milliseconds, a meaning
+/// inverted, the first try counted).
 const OTHER_CRAWLERS_SETTINGS: &[(&str, &[(&str, &str)])] = &[
     (
         "Scrapy",
@@ -1215,15 +1217,41 @@ const OTHER_CRAWLERS_SETTINGS: &[(&str, &[(&str, &str)])] = &[
     ),
 ];
 
+/// How a value of the other crawler's setting `theirs` moves across where it is not as
+/// written: copied as it was, it would load and crawl wrong (`DOWNLOAD_TIMEOUT = 180` as
+/// `timeout_ms = 180`: every fetch timed out).
+fn how_it_moves(theirs: &str) -> Option<&'static str> {
+    Some(match theirs {
+        "DEPTH_LIMIT" => "whose 0 (no limit there) is the key left out here",
+        "DOWNLOAD_DELAY" => "in milliseconds: 0.5 s is `delay_ms = 500`",
+        "DOWNLOAD_TIMEOUT" => "in milliseconds: 180 s is `timeout_ms = 180000`",
+        "RETRY_TIMES" => "which counts the first try too: `RETRY_TIMES = 2` is `max_attempts = 3`",
+        "wait" => "in milliseconds: 2 s is `delay_ms = 2000`",
+        "robots" => "`robots = off` is `respect_robots_txt = false`",
+        "MaxDepth" => {
+            "where a seed is depth 0, Colly's start URL 1: `MaxDepth = 2` is `max_depth = 1`"
+        }
+        "IgnoreRobotsTxt" => {
+            "its inverse: `IgnoreRobotsTxt = true` is `respect_robots_txt = false`"
+        }
+        "maxRetries" => "which counts the first try too: `maxRetries = 2` is `max_attempts = 3`",
+        "respectCrawlDelayUpToSeconds" => "in milliseconds: 300 s is `max_crawl_delay_ms = 300000`",
+        _ => return None,
+    })
+}
+
 /// The other crawler's setting `name` is, as [`OTHER_CRAWLERS_SETTINGS`] has it: in any
 /// case, `-` for `_` (wget's `--max-redirect` as a key), as a TOML file tends to write it.
-fn other_crawlers_setting(name: &str) -> Option<(&'static str, &'static str, &'static str)> {
+fn other_crawlers_setting(name: &str) -> Option<String> {
     let name = name.replace('-', "_");
     OTHER_CRAWLERS_SETTINGS.iter().find_map(|(tool, settings)| {
         settings
             .iter()
             .find(|(theirs, _)| theirs.eq_ignore_ascii_case(&name))
-            .map(|(theirs, ours)| (*tool, *theirs, *ours))
+            .map(|(theirs, ours)| {
+                let how = how_it_moves(theirs).map_or_else(String::new, |how| format!(", {how}"));
+                format!("{tool}'s `{theirs}` is `{ours}` here{how}")
+            })
     })
 }
 
@@ -1232,7 +1260,7 @@ fn other_crawlers_setting(name: &str) -> Option<(&'static str, &'static str, &'s
 /// edits at most, or the one the start of the other (`delay` for `delay_ms`). By
 /// similarity alone, keys sharing a prefix were near: `max_retries` drew `max_redirects`,
 /// and `robots_txt` `robots_ttl_s`, which would change what was not meant. A key the name
-/// starts is near only when one word, a unit, is all it adds (`delay_ms`): wgetrc's
+/// starts is near only when one word (most often a unit) is all it adds (`delay_ms`): wgetrc's
 /// `robots = off` drew `robots_ttl_s`.
 fn nearest_key<'k>(name: &str, known: &'k str) -> Option<&'k str> {
     known
@@ -1240,11 +1268,11 @@ fn nearest_key<'k>(name: &str, known: &'k str) -> Option<&'k str> {
         .skip(1)
         .step_by(2)
         .filter(|key| {
-            let unit_added = key
+            let one_word_added = key
                 .strip_prefix(name)
                 .and_then(|rest| rest.strip_prefix('_'))
                 .is_some_and(|unit| !unit.contains('_'));
-            strsim::osa_distance(name, key) <= 2 || unit_added || name.starts_with(key)
+            strsim::osa_distance(name, key) <= 2 || one_word_added || name.starts_with(key)
         })
         .map(|key| (strsim::jaro_winkler(name, key), key))
         .filter(|(near, _)| *near >= 0.8)
@@ -1272,8 +1300,8 @@ fn says_no_limit(got: &str) -> bool {
     .any(|no_limit| word.trim().eq_ignore_ascii_case(no_limit))
 }
 
-/// How `key`, a limit, says "no limit", told of a -1 given it, or a 0 where the key's least
-/// is 1 or more: Nutch's and Heritrix's settings write it so (`http.content.limit`,
+/// How `key`, a limit, says "no limit", told of a -1 (or a word for none, [`says_no_limit`])
+/// given it, or a 0 where the key's least is 1 or more: Nutch's and Heritrix's settings write it so (`http.content.limit`,
 /// `db.max.outlinks.per.page`), Colly's and Scrapy's by 0, and a pointer to
 /// config/example.toml left the keys that have no such value with nowhere to go. None for
 /// a key that is no limit.
@@ -3356,6 +3384,12 @@ mod tests {
             ("[politeness]\nrobots = false", None),
             ("max_depth = 3", None),
         ];
+        // `robots` is answered as wget's setting before any nearest key is looked for.
+        assert_eq!(nearest_key("robots", "`robots_ttl_s`, `delay_ms`"), None);
+        assert_eq!(
+            nearest_key("delay", "`robots_ttl_s`, `delay_ms`"),
+            Some("delay_ms")
+        );
         for (section, said) in cases {
             let text = format!("seeds = ['https://example.com/']\n{section}\n");
             let message = Config::from_toml(&text, "t.toml").unwrap_err().to_string();
@@ -3389,12 +3423,13 @@ mod tests {
     #[test]
     fn another_crawlers_setting_is_answered_with_the_key_it_is_here() {
         let cases = [
-            ("DEPTH_LIMIT = 2", "`DEPTH_LIMIT` is not a key of the top level (Scrapy's `DEPTH_LIMIT` is `scope.max_depth` here), which takes"),
+            ("DEPTH_LIMIT = 2", "`DEPTH_LIMIT` is not a key of the top level (Scrapy's `DEPTH_LIMIT` is `scope.max_depth` here, whose 0 (no limit there) is the key left out here), which takes"),
             ("[scope]\nlevel = 3", "(wget's `level` is `scope.max_depth` here)"),
-            ("[politeness]\nrobots = false", "(wget's `robots` is `politeness.respect_robots_txt` here)"),
-            ("download_delay = 0.5", "(Scrapy's `DOWNLOAD_DELAY` is `politeness.delay_ms` here)"),
-            ("[fetch]\nMaxDepth = 2", "(Colly's `MaxDepth` is `scope.max_depth` here)"),
-            ("maxRetries = 3", "(Heritrix's `maxRetries` is `retry.max_attempts` here)"),
+            ("[politeness]\nrobots = false", "(wget's `robots` is `politeness.respect_robots_txt` here, `robots = off` is `respect_robots_txt = false`)"),
+            ("download_delay = 0.5", "(Scrapy's `DOWNLOAD_DELAY` is `politeness.delay_ms` here, in milliseconds: 0.5 s is `delay_ms = 500`)"),
+            ("[fetch]\nMaxDepth = 2", "(Colly's `MaxDepth` is `scope.max_depth` here, where a seed is depth 0, Colly's start URL 1: `MaxDepth = 2` is `max_depth = 1`)"),
+            ("maxRetries = 3", "(Heritrix's `maxRetries` is `retry.max_attempts` here, which counts the first try too: `maxRetries = 2` is `max_attempts = 3`)"),
+            ("IgnoreRobotsTxt = false", "its inverse: `IgnoreRobotsTxt = true` is `respect_robots_txt = false`"),
         ];
         refusals_say(&cases);
     }
