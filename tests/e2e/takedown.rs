@@ -69,6 +69,14 @@ async fn a_site_taken_out_as_readme_says_leaves_no_row_and_counts_that_agree_wit
         .await
         .expect("README's statements run");
     conn.close().await.expect("close it");
+    // At once, before any run rebuilds the counts: `c` was linked from the site alone.
+    let kept_c = site.url(0, "/c");
+    let top = super::query::rows(&harness, &["top", "--limit", "0"]).await;
+    let linked: Vec<&str> = top
+        .iter()
+        .map(|row| super::query::text(row, "url"))
+        .collect();
+    assert!(!linked.contains(&kept_c.as_str()), "{linked:?}");
 
     let exclude = format!("[scope]\nexclude = ['^{}/']\n", regex::escape(&gone));
     harness.crawl(&[site.url(0, "/")], &exclude).await;
