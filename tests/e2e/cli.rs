@@ -3087,6 +3087,8 @@ async fn log_lines_on_a_terminal_are_not_written_into_the_progress_bar() {
         Command::new("script")
             .args(["-qec", &crawl, "/dev/null"])
             .env("RUST_LOG", "info")
+            // A terminal that draws the bar, whatever runs the tests.
+            .env("TERM", "xterm")
             .output()
             .expect("run script")
     })
@@ -3094,6 +3096,7 @@ async fn log_lines_on_a_terminal_are_not_written_into_the_progress_bar() {
     .expect("the binary ran");
     let terminal = text(&out.stdout);
     assert!(out.status.success(), "{:?}: {terminal}", out.status);
+    assert!(terminal.contains("in progress"), "no bar: {terminal:?}");
     let logged = terminal
         .lines()
         .find(|line| line.contains("scope.max_pages reached"))

@@ -37,6 +37,8 @@ async fn a_crawl_a_program_runs_draws_nothing_on_its_terminal() {
         Command::new("script")
             .args(["-qec", &program, "/dev/null"])
             .env(EMBEDDED, "1")
+            // A terminal the bar would be drawn on, whatever runs the tests.
+            .env("TERM", "xterm")
             .output()
             .expect("run script")
     })

@@ -1260,7 +1260,12 @@ async fn a_stop_while_the_links_wait_for_room_to_be_indexed_leaves_them_to_the_n
     // on a loaded machine their merge could come after the disk filled, and wait for
     // room itself.
     wait_for_requests(&site, 3).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
     while harness.page_count().await < 2 || staged(&harness).await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the big page's links never joined the queue"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     wal_copied_whole(&harness.db_path()).await;
