@@ -875,11 +875,14 @@ async fn undo_clock_step(store: &Store, last_run_end: Option<SystemTime>) -> Res
         return Ok(());
     }
     let now = SystemTime::now();
-    if let Some(step) = last_run_end.and_then(|end| end.duration_since(now).ok()) {
+    // A step under a second (NTP correcting between back-to-back runs) is no news, and
+    // not worth rewriting every revisit of a service's frontier for.
+    let step = last_run_end
+        .and_then(|end| end.duration_since(now).ok())
+        .filter(|step| *step >= Duration::from_secs(1));
+    if let Some(step) = step {
         let moved = store.undo_clock_step(now, step).await?;
-        // A step under a second (NTP correcting between back-to-back runs) is no news,
-        // and would be said as "0s".
-        if moved > 0 && step >= Duration::from_secs(1) {
+        if moved > 0 {
             tracing::warn!(
                 moved,
                 "the clock is {} behind the last run's end: its retries and revisits wait what they had then",

@@ -1623,6 +1623,13 @@ where
     /// machine's. Returns how many.
     pub async fn undo_clock_step(&self, now: SystemTime, step: Duration) -> Result<u64, Error> {
         let step = i64::try_from(step.as_millis()).unwrap_or(i64::MAX);
+        // One transaction: run again after a full disk, a step half done would move the
+        // retries back twice.
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .doing("starting to bring back what a clock stepped back left")?;
         let moved = sqlx::query(
             "UPDATE frontier SET not_before = CASE WHEN not_before - $1 > $2 THEN not_before - $1
                                                    ELSE $2 END
@@ -1630,7 +1637,7 @@ where
         )
         .bind(step)
         .bind(unix_ms(now))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .doing("bringing back retries a clock stepped back left")?;
         let revisits = sqlx::query(
@@ -1640,9 +1647,12 @@ where
         )
         .bind(step)
         .bind(unix_ms(now))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .doing("bringing back revisits a clock stepped back left")?;
+        tx.commit()
+            .await
+            .doing("bringing back what a clock stepped back left")?;
         Ok(DB::rows_affected(&moved) + DB::rows_affected(&revisits))
     }
 
