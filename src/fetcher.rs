@@ -95,7 +95,8 @@ pub struct HttpClient {
     proxy_resolves: bool,
     /// Through an HTTP proxy, which forwards `http://` requests and answers for them.
     forwarded: bool,
-    /// Through a proxy named `https://`, reached over TLS of its own.
+    /// Through a proxy named `https://`, reached over TLS of its own: a handshake that
+    /// fails may be the proxy's, not the site's.
     proxy_tls: bool,
     /// `fetch.cookies`: the client's jar, and a cookie check is answered.
     jar: Option<Arc<Jar>>,
@@ -174,11 +175,19 @@ impl HttpClient {
     /// never asked again once its DNS is mended: it is a failure for now, retried, and
     /// says which name it was. Through an HTTP proxy the only TCP connection made is to
     /// the proxy, so one that fails is said to be the proxy's, not the site's; through a
-    /// SOCKS proxy too, whose failure hyper-util words without its cause.
+    /// SOCKS proxy too, whose failure hyper-util words without its cause. A handshake a
+    /// proxy named `https://` failed, an untrusted certificate an intercepting proxy
+    /// signed, and a proxy slow to answer are said to be the proxy's for the same reason:
+    /// each site in turn was blamed for them.
     pub fn error(&self, e: &reqwest::Error) -> FetchError {
         let mut error = fetch_error(e);
         if self.proxy_tls && error.kind == ErrorKind::Tls && proxy_handshake(e, &error.message) {
             error.kind = ErrorKind::Connect;
+            // Only a proxy that answered in plain HTTP is told of `http://`: one whose
+            // certificate is not trusted would send its credentials in the clear so.
+            if error.message.contains(PLAIN_HTTP_ANSWER) {
+                error.message.insert_str(0, PROXY_SPEAKS_PLAIN_HTTP);
+            }
             error.message.insert_str(0, PROXY_TLS_FAILED);
         } else if self.forwarded && error.message.ends_with(UNKNOWN_ISSUER_MEANING) {
             error.message.push_str(INTERCEPTED);
@@ -217,8 +226,14 @@ fn proxy_handshake(e: &reqwest::Error, message: &str) -> bool {
 const TUNNEL_NOT_REACHED: &str = "tunnel error: failed to create underlying connection";
 
 /// What a failed handshake with a proxy named `https://` means.
-const PROXY_TLS_FAILED: &str = "fetch.proxy, named https://, failed its own TLS handshake \
-    (a proxy that speaks plain HTTP is named http://): ";
+const PROXY_TLS_FAILED: &str = "fetch.proxy, named https://, failed its own TLS handshake: ";
+
+/// rustls's words for a server that answered a handshake in plain HTTP.
+const PLAIN_HTTP_ANSWER: &str = "received corrupt message of type InvalidContentType";
+
+/// Said of a proxy named `https://` that answered [`PLAIN_HTTP_ANSWER`].
+const PROXY_SPEAKS_PLAIN_HTTP: &str = "it answered in plain HTTP, as a proxy named http:// \
+    does: ";
 
 /// The usual cause of [`UNKNOWN_ISSUER_MEANING`] through an HTTP proxy: a corporate one
 /// that intercepts TLS signs every site's certificate with its own CA. Without it, the
@@ -1298,7 +1313,7 @@ const UNKNOWN_ISSUER_MEANING: &str = " (the certificate was not issued by an aut
 /// what each means to a user: its words name the TLS record or alert, not the cause.
 const HANDSHAKE_IMPOSSIBLE: [(&str, &str); 4] = [
     (
-        "received corrupt message of type InvalidContentType",
+        PLAIN_HTTP_ANSWER,
         "the server answered in plain HTTP, not TLS: its port is no HTTPS one",
     ),
     (

@@ -297,9 +297,11 @@ async fn a_proxy_named_https_whose_tls_fails_is_blamed_not_the_sites() {
         answering(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             .await;
     let unverified = TlsSite::self_signed(&[("/", "<title>Proxy</title>")]).await;
-    for (proxy, why) in [
-        (plain, "answered in plain HTTP"),
-        (unverified.authority().to_owned(), "UnknownIssuer"),
+    // Only the plain proxy is told of `http://`: one whose certificate is not trusted
+    // would send its credentials in the clear so.
+    for (proxy, why, told_of_http) in [
+        (plain, "answered in plain HTTP", true),
+        (unverified.authority().to_owned(), "UnknownIssuer", false),
     ] {
         for seed in ["http://pipecrawl.invalid/", "https://pipecrawl.invalid/"] {
             let harness = Harness::default();
@@ -314,6 +316,8 @@ async fn a_proxy_named_https_whose_tls_fails_is_blamed_not_the_sites() {
             );
             assert!(error.contains("fetch.proxy"), "{seed}: {error}");
             assert!(error.contains(why), "{seed}: {error}");
+            let told = error.contains("a proxy named http://");
+            assert_eq!(told, told_of_http, "{seed}: {error}");
         }
     }
 }
