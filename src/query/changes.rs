@@ -64,7 +64,7 @@ pub(super) async fn answer(
         let url = super::normalize_url(given)?;
         if !watched(conn, &url).await? {
             return Err(QueryError::NotCrawled {
-                given: given.clone(),
+                given: crate::urlnorm::hide_password(given.trim()),
                 url,
             });
         }

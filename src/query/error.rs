@@ -404,11 +404,12 @@ fn looked_in(looked_at: Option<&std::path::Path>) -> String {
     crate::config::looked_in(looked_at, ", as the crawl read it from its own")
 }
 
-/// ` (stored as URL)`, when `url` is not spelled as `given` was.
+/// ` (looked up as URL)`, when `url`, as the database would store it, is not spelled as
+/// `given` was: none is stored, so "stored as" would say the opposite of the message.
 fn stored_as(given: &str, url: &str) -> String {
     if given == url {
         String::new()
     } else {
-        format!(" (stored as {url})")
+        format!(" (looked up as {url})")
     }
 }

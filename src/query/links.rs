@@ -100,7 +100,7 @@ async fn from_page(
     .await?;
     let Some(id) = source.id else {
         return Err(QueryError::NotCrawled {
-            given: given.to_owned(),
+            given: crate::urlnorm::hide_password(given.trim()),
             url: url.to_owned(),
         });
     };

@@ -3514,12 +3514,14 @@ async fn a_url_not_crawled_is_named_as_the_user_wrote_it() {
     for question in ["links --from", "changes --url"] {
         let mut words = vec!["query", "--db", &db];
         words.extend(question.split(' '));
-        words.push(typed);
+        // Pasted with a blank after it, which is no part of the URL.
+        let pasted = format!("{typed} ");
+        words.push(&pasted);
         assert_fails(
             &pipecrawl(args(&words)).await,
             &[&format!(
                 "{typed} was not crawled: no page in the database has that URL \
-                 (stored as http://xn--bcher-kva.example/Caf%C3%A9)"
+                 (looked up as http://xn--bcher-kva.example/Caf%C3%A9)"
             )],
         );
     }
