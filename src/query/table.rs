@@ -173,13 +173,15 @@ fn print_line(out: &mut dyn Write, layout: &Layout, cells: &[&str]) -> io::Resul
 }
 
 /// The cells `text` takes on a terminal. `unicode-width` counts a string as a typesetter
-/// draws it, an Arabic lam-alef (`لا`) one letter and a soft hyphen none; a terminal
-/// gives each of those characters a cell, as glibc's `wcwidth` has them, so they are
-/// counted so: the columns after them stood a cell to the left.
+/// draws it, an Arabic lam-alef (`لا`) one letter, a Khmer or Tifinagh consonant after
+/// its joiner none, a soft hyphen none; a terminal gives each of those characters a
+/// cell, as glibc's `wcwidth` has them, so they are counted so: the columns after them
+/// stood a cell to the left. (Other ligatures it knows, of rarer scripts, are left.)
 fn terminal_width(text: &str) -> usize {
     let soft_hyphens = text.matches('\u{ad}').count();
-    // Cut after each lam, no ligature is left to count as one.
-    let letters: usize = text.split_inclusive(is_lam).map(str::width).sum();
+    // Cut after each lam and joiner, no ligature is left to count as one.
+    let joins = |c: char| is_lam(c) || matches!(c, '\u{17d2}' | '\u{2d7f}');
+    let letters: usize = text.split_inclusive(joins).map(str::width).sum();
     letters + soft_hyphens
 }
 
@@ -359,6 +361,8 @@ mod tests {
             format!("xyz{}b    2", " ".repeat(14)),
             "{hyphenated}"
         );
+        // Khmer's coeng (U+17D2) before a consonant: two cells, as `wcswidth` has them.
+        assert_eq!(terminal_width("\u{1780}\u{17d2}\u{1780}"), 2);
     }
 
     /// A column's name is the SQL's (`sql "SELECT 1 AS \"a<TAB>b\""`), or a table's in a
