@@ -165,8 +165,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     } else {
                         String::new()
                     };
-                    // Through a proxy no site was asked: "reachable from here?" sent users
-                    // looking at servers that run, when the proxy had refused or was down.
+                    // Through a proxy every request goes through it first: "reachable from
+                    // here?" sent users looking at servers that run, when the proxy had
+                    // refused or was down.
                     let ask = match proxied {
                         true => {
                             "is fetch.proxy, which carries every request, up and letting them \
