@@ -2918,6 +2918,16 @@ async fn a_seeds_redirect_off_the_named_hosts_is_not_warned_of_again_at_each_rev
     let revisit = crawl_warnings(&config).await;
     assert_eq!(site.count(&site.url(0, "/")), 2, "the seed was revisited");
     assert_eq!(redirect_warnings(&site, &revisit), 0, "{revisit}");
+    // As if the last visit had found it redirecting elsewhere: where it goes now is news.
+    let elsewhere = format!(
+        "UPDATE pages SET location = 'http://elsewhere.invalid/' WHERE url = '{}'",
+        site.url(0, "/")
+    );
+    super::query::change_database(&harness, &[elsewhere]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let moved = crawl_warnings(&config).await;
+    assert_eq!(site.count(&site.url(0, "/")), 3, "the seed was revisited");
+    assert_eq!(redirect_warnings(&site, &moved), 1, "{moved}");
 }
 
 /// A seed on the first host that redirects (301) to `/home` on the second.
@@ -2976,6 +2986,17 @@ async fn a_page_past_the_links_cap_is_named_once_not_at_each_revisit() {
     let revisit = crawl_logging("info", &config).await;
     assert_eq!(site.count(&site.url(0, "/")), 2, "the page was revisited");
     assert_eq!(revisit.matches(&named).count(), 0, "{revisit}");
+    // As if the last visit had found another body: the page is named again.
+    let other = format!(
+        "UPDATE pages SET content_hash = '{}' WHERE url = '{}'",
+        "0".repeat(32),
+        site.url(0, "/")
+    );
+    super::query::change_database(&harness, &[other]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let changed = crawl_logging("info", &config).await;
+    assert_eq!(site.count(&site.url(0, "/")), 3, "the page was revisited");
+    assert_eq!(changed.matches(&named).count(), 1, "{changed}");
 }
 
 /// The warnings in `stderr` that the seed of [`seed_moved_off_the_named_hosts`]'s `site`
