@@ -78,8 +78,24 @@ async fn a_site_taken_out_as_readme_says_leaves_no_row_and_counts_that_agree_wit
         .collect();
     assert!(!linked.contains(&kept_c.as_str()), "{linked:?}");
 
-    let exclude = format!("[scope]\nexclude = ['^{}/']\n", regex::escape(&gone));
+    // The kept pages revisited, so that their links to the site are met under the
+    // `exclude`, its host named in scope as a crawl of both sites names it: the exclude
+    // alone keeps it out.
+    let names: Vec<String> = [&site.url(0, "/"), &gone]
+        .iter()
+        .filter_map(|url| url::Url::parse(url).ok()?.host_str().map(str::to_owned))
+        .collect();
+    let exclude = format!(
+        "[scope]\nhosts = {names:?}\nexclude = ['^{}/']\n[recrawl]\ninterval_s = 1\n",
+        regex::escape(&gone)
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     harness.crawl(&[site.url(0, "/")], &exclude).await;
+    assert_eq!(
+        site.count(&site.url(0, "/")),
+        2,
+        "the kept home was revisited"
+    );
     assert_eq!(
         site.hits_for(&gone_host).len(),
         asked,
