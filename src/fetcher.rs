@@ -801,16 +801,17 @@ impl FetchWorker {
         self.decide_robots_retry(out, retry_after);
     }
 
-    /// As [`Self::decide_retry`], for a URL that waits `recheck` for its host's
-    /// robots.txt to be asked again ([`crate::retry::RetryPolicy::decide_on_robots`]).
+    /// As [`Self::decide_retry`], for a URL that waits `recheck` for its host's robots.txt
+    /// to be asked again, in place of its backoff. That wait is the crawl's own, at most
+    /// `retry.max_delay_ms` and a millisecond: taken as a server's `Retry-After`, longer
+    /// than that, it ended the URL's tries, with a fixed wait (`base_delay_ms =
+    /// max_delay_ms`) at the first.
     fn decide_robots_retry(&self, out: &mut Fetched, recheck: Option<Duration>) {
-        let error = out.error.as_ref().map(|e| e.kind);
-        if let Decision::RetryIn(wait) =
-            self.cx
-                .retry
-                .decide_on_robots(error, recheck, out.job.attempts + 1)
-        {
-            out.retry_in = Some(wait);
+        self.decide_retry(out, None);
+        if let Some(recheck) = recheck.filter(|wait| !wait.is_zero()) {
+            if out.retry_in.is_some() {
+                out.retry_in = Some(recheck);
+            }
         }
     }
 

@@ -58,25 +58,6 @@ impl RetryPolicy {
         }
     }
 
-    /// Decides for attempt number `attempt` of a URL not requested because its host's
-    /// robots.txt is unavailable, which waits for robots.txt to be asked again, in
-    /// `recheck`. That wait is the crawl's own, at most `retry.max_delay_ms` and a
-    /// millisecond: unlike a server's longer `Retry-After`, it ends no URL's tries, which
-    /// with a fixed wait (`base_delay_ms = max_delay_ms`) ended at the first.
-    pub fn decide_on_robots(
-        &self,
-        error: Option<ErrorKind>,
-        recheck: Option<Duration>,
-        attempt: u32,
-    ) -> Decision {
-        match self.decide(None, error, None, attempt) {
-            Decision::RetryIn(backoff) => {
-                Decision::RetryIn(recheck.filter(|wait| !wait.is_zero()).unwrap_or(backoff))
-            }
-            Decision::Keep => Decision::Keep,
-        }
-    }
-
     /// The longest wait: also the longest a `Retry-After` may pause a whole host.
     pub fn max_delay(&self) -> Duration {
         self.max_delay
