@@ -118,10 +118,15 @@ fn same_disk(_: &Path, _: &Path) -> bool {
 }
 
 /// The directory SQLite's Unix build puts temporary files in (sorts larger than memory):
-/// the first of these that is a directory (it also skips one this user cannot write,
-/// which std cannot tell).
+/// the first of these that is a directory this user may write.
 pub(crate) fn sqlite_temp_dir() -> Option<PathBuf> {
-    sqlite_temp_dirs().find(|dir| dir.is_dir())
+    sqlite_temp_dirs().find(|dir| writable_dir(dir))
+}
+
+/// Whether `dir` is a directory this user may make files in, as SQLite asks it.
+pub(super) fn writable_dir(dir: &Path) -> bool {
+    use rustix::fs::{access, Access};
+    dir.is_dir() && access(dir, Access::WRITE_OK | Access::EXEC_OK).is_ok()
 }
 
 /// The directories SQLite's Unix build looks in for one to put temporary files in, in

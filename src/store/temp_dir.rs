@@ -8,7 +8,7 @@ use std::path::Path;
 
 use sqlx::{Pool, Sqlite};
 
-use super::full_disk::sqlite_temp_dirs;
+use super::full_disk::{sqlite_temp_dir, writable_dir};
 use crate::error::{DbContext, Error};
 
 /// Has SQLite put its temporary files in the directory of the database at `database`,
@@ -20,11 +20,7 @@ pub(super) async fn beside_database_when_none(
     pool: &Pool<Sqlite>,
     database: &Path,
 ) -> Result<(), Error> {
-    let current = Path::new(".").to_owned();
-    if sqlite_temp_dirs()
-        .chain([current])
-        .any(|dir| writable_dir(&dir))
-    {
+    if sqlite_temp_dir().is_some() || writable_dir(Path::new(".")) {
         return Ok(());
     }
     let Some(dir) = database.parent().filter(|dir| !dir.as_os_str().is_empty()) else {
@@ -48,10 +44,4 @@ pub(super) async fn beside_database_when_none(
         dir.display()
     );
     Ok(())
-}
-
-/// Whether `dir` is a directory this user may make files in, as SQLite asks it.
-fn writable_dir(dir: &Path) -> bool {
-    use rustix::fs::{access, Access};
-    dir.is_dir() && access(dir, Access::WRITE_OK | Access::EXEC_OK).is_ok()
 }
