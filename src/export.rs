@@ -537,26 +537,18 @@ async fn write_table(
                 .fetch_one(&mut *conn)
                 .await
                 .map_err(read_error("reading rows to export"))?;
-        let (Some(last), Some(mut lines)) = (last, lines) else {
+        let (Some(last), Some(lines)) = (last, lines) else {
             break;
         };
         if format == ExportFormat::Jsonl {
             // SQLite's JSON leaves Unicode's line breaks raw, as serde's does (see `output`).
             let text = String::from_utf8_lossy(&lines);
             not_utf8 |= matches!(text, Cow::Owned(_));
-            let escaped = match output::escape_unicode_line_breaks(&text) {
-                Cow::Owned(escaped) => Some(escaped),
-                Cow::Borrowed(_) => None,
-            };
-            let rewritten = escaped.or(match text {
-                Cow::Owned(replaced) => Some(replaced),
-                Cow::Borrowed(_) => None,
-            });
-            if let Some(rewritten) = rewritten {
-                lines = rewritten.into_bytes();
-            }
+            let text = output::escape_unicode_line_breaks(&text);
+            writer.write_all(text.as_bytes()).map_err(file_error)?;
+        } else {
+            writer.write_all(&lines).map_err(file_error)?;
         }
-        writer.write_all(&lines).map_err(file_error)?;
         writer.write_all(newline.as_bytes()).map_err(file_error)?;
         rows += u64::try_from(count).unwrap_or(0);
         after = last;
