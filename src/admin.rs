@@ -584,6 +584,7 @@ async fn add_seeds(State(admin): State<Arc<Admin>>, request: Request) -> Respons
         .filter_map(|url| url.host_str().map(str::to_owned))
         .collect();
     let rows: Vec<Discovered> = seeds.iter().map(|url| scope.seed(url)).collect();
+    let left_out = hosts_left_out(&scope, &seeds);
     admin.host_rules.learn_credentials(&seeds);
     admin.scope.set(scope);
     let added = match admin.store.enqueue_seeds_once(&rows, admin.readmit.1).await {
@@ -602,6 +603,16 @@ async fn add_seeds(State(admin): State<Arc<Admin>>, request: Request) -> Respons
     if !new_hosts.is_empty() {
         admin.new_hosts.add(new_hosts);
     }
+    let hosts = left_out.len();
+    let left_out: Vec<String> = left_out.into_iter().take(REJECTED_LISTED).collect();
+    if !left_out.is_empty() {
+        tracing::warn!(
+            hosts,
+            "seeds sent over the admin API on hosts `scope.hosts` leaves out ({}): they are \
+             fetched, and of their links only those to the hosts named there are followed",
+            left_out.join(", ")
+        );
+    }
     let body = SeedsAdded {
         added,
         known: u64::try_from(rows.len())
@@ -609,7 +620,7 @@ async fn add_seeds(State(admin): State<Arc<Admin>>, request: Request) -> Respons
             .saturating_sub(added),
         rejected,
         rejected_total,
-        hosts_left_out: hosts_left_out(&admin.scope.get(), &seeds),
+        hosts_left_out: left_out,
     };
     (StatusCode::ACCEPTED, Json(body)).into_response()
 }
@@ -623,29 +634,14 @@ fn too_large() -> Response {
     json_error(StatusCode::PAYLOAD_TOO_LARGE, message)
 }
 
-/// The names of the hosts of `seeds` that `scope.hosts` leaves out, each once, the first
-/// [`REJECTED_LISTED`] of them, and a warning naming them, as the config's seeds get.
-fn hosts_left_out(scope: &Scope, seeds: &[url::Url]) -> Vec<String> {
-    let hosts: BTreeSet<&str> = scope
+/// The names of the hosts of `seeds` that `scope.hosts` leaves out, each once: said in a
+/// warning and the answer, as the config's seeds are.
+fn hosts_left_out(scope: &Scope, seeds: &[url::Url]) -> BTreeSet<String> {
+    scope
         .seeds_left_out(seeds)
         .into_iter()
-        .filter_map(|(_, url)| url.host_str())
-        .collect();
-    if hosts.is_empty() {
-        return Vec::new();
-    }
-    let listed: Vec<String> = hosts
-        .iter()
-        .take(REJECTED_LISTED)
-        .map(|&host| host.to_owned())
-        .collect();
-    tracing::warn!(
-        hosts = hosts.len(),
-        "seeds sent over the admin API on hosts `scope.hosts` leaves out ({}): they are \
-         fetched, and of their links only those to the hosts named there are followed",
-        listed.join(", ")
-    );
-    listed
+        .filter_map(|(_, url)| url.host_str().map(str::to_owned))
+        .collect()
 }
 
 /// Runs until the service stops: a site's pages may have been linked from pages stored
