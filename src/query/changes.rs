@@ -63,10 +63,7 @@ pub(super) async fn answer(
     if let Some(given) = &args.url {
         let url = super::normalize_url(given)?;
         if !watched(conn, &url).await? {
-            return Err(QueryError::NotCrawled {
-                given: crate::urlnorm::hide_password(given.trim()),
-                url,
-            });
+            return Err(QueryError::not_crawled(given, url));
         }
         q.push(" AND url = ").push_bind(url);
     }

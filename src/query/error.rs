@@ -270,6 +270,15 @@ pub enum QueryError {
 }
 
 impl QueryError {
+    /// [`QueryError::NotCrawled`] of `given`, as the user wrote it (trimmed, its password
+    /// hidden), looked up as `url`.
+    pub(crate) fn not_crawled(given: &str, url: String) -> Self {
+        Self::NotCrawled {
+            given: crate::urlnorm::hide_password(given.trim()),
+            url,
+        }
+    }
+
     /// A failed statement of the user's, or one of ours fed by user input, on the
     /// database `database` names: a refused write is told apart from a mistake in the
     /// SQL, and damage met past the schema (which opening the file reads alone) is the

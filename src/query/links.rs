@@ -99,10 +99,7 @@ async fn from_page(
     })
     .await?;
     let Some(id) = source.id else {
-        return Err(QueryError::NotCrawled {
-            given: crate::urlnorm::hide_password(given.trim()),
-            url: url.to_owned(),
-        });
+        return Err(QueryError::not_crawled(given, url.to_owned()));
     };
     let status = source.status.map_or(String::new(), |s| format!(" ({s})"));
     let note = match (source.location, source.leads_nowhere) {
