@@ -103,18 +103,18 @@ fn sections(d: Dialect, inlinks: &str, hosts: u64) -> String {
                count(*) FILTER (WHERE state = 'failed') AS failed
         FROM frontier
     ), upto AS (
-        SELECT column1 AS b,
+        SELECT column1 AS b, column3 AS name,
                (SELECT count(*) FROM frontier
                 WHERE state = 'queued' AND not_before <= now + column2)
                + (SELECT count(*) FROM frontier WHERE state IN ('done', 'failed')
                   AND recrawl_at IS NOT NULL AND recrawl_at <= now + column2) AS n
         FROM (SELECT {now} AS now) AS clock, (VALUES {due_bounds}) AS bounds
         UNION ALL
-        SELECT {later}, (SELECT count(*) FROM frontier WHERE state = 'queued')
+        SELECT {later}, 'later', (SELECT count(*) FROM frontier WHERE state = 'queued')
                + (SELECT count(*) FROM frontier WHERE state IN ('done', 'failed')
                   AND recrawl_at IS NOT NULL)
     ), due AS (
-        SELECT b, n - coalesce(lag(n) OVER (ORDER BY b), 0)
+        SELECT b, name, n - coalesce(lag(n) OVER (ORDER BY b), 0)
                   + CASE WHEN b = 0 THEN {staged} ELSE 0 END AS n
         FROM upto
     ), ranked AS (
@@ -134,7 +134,7 @@ fn sections(d: Dialect, inlinks: &str, hosts: u64) -> String {
         UNION ALL SELECT 0, 8, 'total', 'URLs failed', failed FROM finished
         UNION ALL SELECT 0, 9, 'total', 'pages per second (average)',
                   {per_second} FROM span WHERE pages > 1
-        UNION ALL SELECT 0, 10 + b, 'due', CASE {due_names} ELSE 'later' END, n FROM due
+        UNION ALL SELECT 0, 10 + b, 'due', name, n FROM due
                   WHERE n > 0
         UNION ALL SELECT 1, coalesce(status, 1000), 'status',
                   coalesce(CAST(status AS TEXT), 'none'), sum(n)
@@ -160,7 +160,6 @@ fn sections(d: Dialect, inlinks: &str, hosts: u64) -> String {
                   GROUP BY rule",
         trap_rules = trap_rules(),
         due_bounds = due_bounds(),
-        due_names = due_names(),
         later = DUE.len(),
         now = d.now_ms(),
         http = host_pages("http"),
@@ -193,7 +192,7 @@ fn trap_rules() -> String {
         .collect()
 }
 
-/// `(i, MS)` for each of [`DUE`], a `VALUES` list: the URLs due within each bound are
+/// `(i, MS, 'NAME')` for each of [`DUE`], a `VALUES` list: the URLs due within each bound are
 /// counted from the due-time indexes (`frontier_due`, `frontier_recrawl`), a range each,
 /// and each bucket is what its bound adds to the one before. Bucketing every waiting
 /// row in a scan took four times as long on a service's frontier of revisits.
@@ -201,17 +200,9 @@ fn due_bounds() -> String {
     let bounds: Vec<String> = DUE
         .iter()
         .enumerate()
-        .map(|(i, (ms, _))| format!("({i}, {ms})"))
+        .map(|(i, (ms, name))| format!("({i}, {ms}, '{name}')"))
         .collect();
     bounds.join(", ")
-}
-
-/// `WHEN i THEN 'NAME' ` for each of [`DUE`]: the name of a bucket of [`due_bounds`].
-fn due_names() -> String {
-    DUE.iter()
-        .enumerate()
-        .map(|(i, (_, name))| format!("WHEN b = {i} THEN '{name}' "))
-        .collect()
 }
 
 pub(super) async fn answer(
