@@ -1738,11 +1738,9 @@ impl<'a> Problems<'a> {
         let mut rules = Vec::new();
         for (i, line) in lines.iter().enumerate() {
             let key = format!("scope.url_filter[{i}]");
-            // Only a line whose rule is no regular expression: `-/wp-admin/*` is one, and
-            // matches what it says.
-            let no_regex = line
-                .get(1..)
-                .is_some_and(|rule| rule.starts_with('*') || Regex::new(rule).is_err());
+            // Only a line whose rule is no regular expression, a star first:
+            // `-/wp-admin/*` is one, and matches what it says.
+            let no_regex = line.get(1..).is_some_and(|rule| rule.starts_with('*'));
             if let Some(why) = no_regex
                 .then(|| crate::scope::httrack_filter(line, "url_filter"))
                 .flatten()
