@@ -1239,7 +1239,7 @@ async fn stats_say_how_soon_the_urls_waiting_are_due() {
     };
     assert_eq!(due(rows(&harness, &["stats"]).await), []);
 
-    let now = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
+    let now = super::service::NOW_MS;
     let hour = 3_600_000;
     let statements = [
         // A retry due at once, one waiting out two hours of backoff.

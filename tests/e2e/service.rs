@@ -1213,6 +1213,9 @@ async fn a_service_revisits_pages_when_they_are_due() {
     assert_eq!(harness.db().await.wrong_link_counts().await, 0);
 }
 
+/// Now in unix milliseconds, as the frontier's times are written, in SQLite's SQL.
+pub(super) const NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
+
 /// A paused service leased its revisits as they fell due, though it fetched none of them:
 /// `/stats`' `in_flight` (and `pipecrawl_in_flight`, and the progress line's `in_progress`,
 /// logged every 5 s for it) climbed through the pause to every page due (3,387 in a soak),
@@ -1220,7 +1223,6 @@ async fn a_service_revisits_pages_when_they_are_due() {
 /// resume, a service at its `scope.max_pages` (which leases only revisits) too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_service_leases_no_revisits_as_they_fall_due() {
-    const NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
     const LEASED: &str = "SELECT count(*) FROM frontier WHERE state = 'leased'";
     for limit in ["", "[scope]\nmax_pages = 3\n"] {
         let site = two_hosts(2).await;
