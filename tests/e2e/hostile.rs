@@ -1964,14 +1964,8 @@ async fn a_proxy_that_will_not_open_a_tunnel_says_so() {
         ("", "fetch.proxy closed the connection without answering"),
     ] {
         let port = connect_answered_with(answer).await;
-        let harness = Harness::default();
-        let seed = "https://pipecrawl.invalid/";
-        let extra = format!("[fetch]\nproxy = \"http://127.0.0.1:{port}\"\n");
-        harness.crawl(&[seed.to_owned()], &extra).await;
-
-        let row = harness.db().await.page(seed).await.expect("a row");
-        let error = row.error.unwrap_or_default();
-        assert_eq!(row.error_kind.as_deref(), Some("connect"), "{error}");
+        let (kind, error) = https_seed_through(port, "").await;
+        assert_eq!(kind.as_deref(), Some("connect"), "{error}");
         assert!(error.contains(said), "{answer:?}: {error}");
     }
 }
