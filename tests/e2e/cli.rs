@@ -3096,27 +3096,13 @@ async fn log_lines_on_a_terminal_are_not_written_into_the_progress_bar() {
     // Slow, so that the bar is up when the limit's line is logged.
     let site =
         TestSite::slow_home(std::time::Duration::from_millis(1500), "<a href='/a'>a</a>").await;
-    let harness = Harness::default();
-    let config = harness
-        .write_config(&harness.test_config_text(&[site.url(0, "/")], "[scope]\nmax_pages = 1\n"));
-    let crawl = format!(
-        "{} crawl --config {} 2>&1 >/dev/null",
-        env!("CARGO_BIN_EXE_pipecrawl"),
-        config.display()
-    );
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("script")
-            .args(["-qec", &crawl, "/dev/null"])
-            .env("RUST_LOG", "info")
-            // A terminal that draws the bar, whatever runs the tests.
-            .env("TERM", "xterm")
-            .output()
-            .expect("run script")
-    })
-    .await
-    .expect("the binary ran");
-    let terminal = text(&out.stdout);
-    assert!(out.status.success(), "{:?}: {terminal}", out.status);
+    // A terminal that draws the bar, whatever runs the tests.
+    let terminal = super::terminal::crawl_on_a_terminal_from(
+        site.url(0, "/"),
+        "[scope]\nmax_pages = 1\n",
+        &[("TERM", "xterm")],
+    )
+    .await;
     assert!(terminal.contains("in progress"), "no bar: {terminal:?}");
     let logged = terminal
         .lines()

@@ -12,13 +12,18 @@ use super::Harness;
 /// summary, left out), logging at `info`, with `env` set.
 async fn crawl_on_a_terminal(env: &[(&'static str, &'static str)]) -> String {
     let site = TestSite::one_host(&[("/", "<a href='/a'>a</a>"), ("/a", "<p>a")]).await;
-    crawl_of_on_a_terminal(site.url(0, "/"), env).await
+    crawl_on_a_terminal_from(site.url(0, "/"), "", env).await
 }
 
-/// What a crawl from `seed` wrote on its terminal's stderr, as [`crawl_on_a_terminal`].
-async fn crawl_of_on_a_terminal(seed: String, env: &[(&'static str, &'static str)]) -> String {
+/// What a crawl from `seed`, `extra` in its config, wrote on its terminal's stderr, as
+/// [`crawl_on_a_terminal`].
+pub(super) async fn crawl_on_a_terminal_from(
+    seed: String,
+    extra: &str,
+    env: &[(&'static str, &'static str)],
+) -> String {
     let harness = Harness::default();
-    let config = harness.write_config(&harness.test_config_text(&[seed], ""));
+    let config = harness.write_config(&harness.test_config_text(&[seed], extra));
     let crawl = format!(
         "{} crawl --config {} 2>&1 >/dev/null",
         env!("CARGO_BIN_EXE_pipecrawl"),
@@ -75,7 +80,7 @@ async fn log_lines_are_not_coloured_under_no_color_nor_on_a_dumb_terminal() {
 async fn a_dumb_terminal_gets_progress_lines_in_place_of_the_bar() {
     // Slower than a progress line's 5 s, so that one is due while it is fetched.
     let site = TestSite::slow_home(std::time::Duration::from_secs(6), "<p>slow").await;
-    let terminal = crawl_of_on_a_terminal(site.url(0, "/"), &[("TERM", "dumb")]).await;
+    let terminal = crawl_on_a_terminal_from(site.url(0, "/"), "", &[("TERM", "dumb")]).await;
     assert!(
         terminal.contains("pages/s") && terminal.contains("in_progress=1"),
         "{terminal:?}"
