@@ -34,6 +34,7 @@ use crate::metrics;
 use crate::netguard::{self, GuardedResolver, NetworkPolicy};
 use crate::page::{CrawlJob, ErrorKind, FetchError, Fetched, JobKind};
 use crate::politeness::{HostGate, HostLimits, Politeness, Turn};
+use crate::proxy_outage::ProxyOutage;
 use crate::queue;
 use crate::retry::{self, Decision, RetryPolicy};
 use crate::robots::{RobotsCache, Verdict};
@@ -102,6 +103,8 @@ pub struct HttpClient {
     jar: Option<Arc<Jar>>,
     /// `politeness.per_ip_concurrency`, for every request the client makes.
     ips: Arc<IpGate>,
+    /// `fetch.proxy`'s outages, waited out.
+    proxy_outage: Option<Arc<ProxyOutage>>,
 }
 
 impl HttpClient {
@@ -128,6 +131,49 @@ impl HttpClient {
 
     pub fn keeps_cookies(&self) -> bool {
         self.jar.is_some()
+    }
+
+    /// [`send`], through an outage of `fetch.proxy` ([`ProxyOutage`]): a request the proxy
+    /// took no connection for goes again once it takes one. Returns how long it waited
+    /// for the proxy, which is no time of the site's.
+    pub(crate) async fn send(
+        &self,
+        mut request: RequestBuilder,
+        timeout: Duration,
+    ) -> (reqwest::Result<Response>, Duration) {
+        let mut waited = Duration::ZERO;
+        loop {
+            let again = request.try_clone();
+            let sent = send(request, timeout).await;
+            let Some(outage) = &self.proxy_outage else {
+                return (sent, waited);
+            };
+            match (sent, again) {
+                (Ok(response), _) => {
+                    outage.carried();
+                    return (Ok(response), waited);
+                }
+                (Err(e), Some(again)) if self.proxy_unreached(&fetch_error(&e).message) => {
+                    let tried = Instant::now();
+                    if !outage.ride_out().await {
+                        return (Err(e), waited);
+                    }
+                    waited += tried.elapsed();
+                    request = again;
+                }
+                (sent, _) => return (sent, waited),
+            }
+        }
+    }
+
+    /// Whether a request failed for `fetch.proxy` taking no connection (refused,
+    /// unreachable): through an HTTP proxy the only TCP connection made is to the proxy;
+    /// through a SOCKS one, hyper-util words the failure without its cause.
+    fn proxy_unreached(&self, message: &str) -> bool {
+        (self.forwarded
+            && message.contains(TCP_CONNECT_FAILED)
+            && !message.ends_with(NO_CONNECTION_IN_TIME))
+            || message.contains(SOCKS_PROXY_UNREACHED)
     }
 
     /// The response `sent` brought, with its cookies kept; why there is none to use: no
@@ -198,9 +244,7 @@ impl HttpClient {
             error
                 .message
                 .insert_str(0, "the name of fetch.proxy does not resolve: ");
-        } else if (self.forwarded && error.message.contains(TCP_CONNECT_FAILED))
-            || error.message.contains(SOCKS_PROXY_UNREACHED)
-        {
+        } else if self.proxy_unreached(&error.message) {
             error
                 .message
                 .insert_str(0, "fetch.proxy does not take connections: ");
@@ -391,6 +435,12 @@ pub fn client(
             .is_some_and(|proxy| proxy.scheme() == "https"),
         jar,
         ips,
+        proxy_outage: config
+            .fetch
+            .proxy
+            .as_ref()
+            .and_then(|proxy| ProxyOutage::new(proxy, config.fetch.connect_timeout))
+            .map(Arc::new),
     })
 }
 
@@ -694,7 +744,11 @@ impl FetchWorker {
             }
             request
         };
-        let mut answer = self.accept(send(request(), cx.timeout).await);
+        let (sent, waited) = cx.client.send(request(), cx.timeout).await;
+        // The wait for `fetch.proxy` is neither the site's answer time nor when it answered.
+        started += waited;
+        out.fetched_at += waited;
+        let mut answer = self.accept(sent);
         if let Ok(response) = &answer {
             // A cookie check: the answer sets a cookie and sends the crawler back to the
             // URL it asked. Asked again through the frontier, the URL would be its own
@@ -716,7 +770,9 @@ impl FetchWorker {
                 };
                 turn = again;
                 started += waiting.elapsed();
-                answer = self.accept(send(request().timeout(left), left).await);
+                let (sent, waited) = cx.client.send(request().timeout(left), left).await;
+                started += waited;
+                answer = self.accept(sent);
             }
         }
         turn.answered(limits.delay);
@@ -1398,7 +1454,7 @@ fn fetch_error(e: &reqwest::Error) -> FetchError {
 /// server's timeout costs no attempt. One that hangs up again is retried later like a
 /// refused connection. Both together take no longer than `timeout` (`fetch.timeout_ms`),
 /// which bounds a whole answer.
-pub(crate) async fn send(request: RequestBuilder, timeout: Duration) -> reqwest::Result<Response> {
+async fn send(request: RequestBuilder, timeout: Duration) -> reqwest::Result<Response> {
     let started = Instant::now();
     let resend = request.try_clone();
     match (request.send().await, resend) {

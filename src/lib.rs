@@ -52,6 +52,7 @@ pub mod pipeline;
 pub mod plural;
 pub mod politeness;
 pub mod progress;
+pub mod proxy_outage;
 pub mod query;
 pub mod queue;
 pub mod recrawl;

@@ -258,7 +258,7 @@ pub struct RobotsCache {
     client: HttpClient,
     network: Arc<NetworkPolicy>,
     min_rate: MinRate,
-    /// `fetch.timeout_ms`, for [`fetcher::send`]'s resend.
+    /// `fetch.timeout_ms`, for [`HttpClient::send`]'s resend.
     timeout: Duration,
     store: Store,
     gate: Arc<HostGate>,
@@ -471,7 +471,10 @@ impl RobotsCache {
                 .ip_gate()
                 .take(&target, limits.concurrency)
                 .await;
-            let sent = fetcher::send(self.client.get(&target), self.timeout).await;
+            let (sent, _) = self
+                .client
+                .send(self.client.get(&target), self.timeout)
+                .await;
             turn.answered(limits.delay);
             let mut response = match self.client.accept(sent, |_| None) {
                 Ok(response) => response,

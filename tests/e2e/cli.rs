@@ -3,6 +3,7 @@
 use std::process::{Command, Output};
 
 use super::postgres::TestPostgres;
+use super::raw::{RawReply, RawSite};
 use super::site::{Resource, SiteBuilder, TestSite};
 use super::Harness;
 
@@ -3233,6 +3234,61 @@ async fn a_crawl_no_url_of_which_got_through_the_proxy_names_the_proxy_at_its_en
     assert!(last.contains("no page was fetched"), "{stderr}");
     assert!(last.contains("fetch.proxy"), "{last}");
     assert!(!last.contains("reachable from here"), "{last}");
+}
+
+/// A proxy restarted mid-crawl, down for a few seconds: every URL that met it failed,
+/// spending its attempts within its backoff's seconds, and was left a failed row for
+/// `--retry-failed`. Once the proxy has carried a request, the fetch waits for it to take
+/// connections again, saying so, and the URLs spend no attempt (here they have one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_down_for_a_while_is_waited_for_and_its_urls_spend_no_attempt() {
+    let seed = "http://pipecrawl.invalid/";
+    let pages: Vec<String> = (1..=3).map(|i| format!("{seed}{i}")).collect();
+    let links: String = pages
+        .iter()
+        .map(|p| format!("<a href='{p}'>p</a>"))
+        .collect();
+    let home = format!("<title>Home</title>{links}");
+    let mut routes = vec![(seed, RawReply::ok("text/html", home.as_str()))];
+    routes.extend(
+        pages
+            .iter()
+            .map(|p| (p.as_str(), RawReply::ok("text/html", "<title>P</title>"))),
+    );
+    let proxy = RawSite::start(routes).await;
+    let mut relay = super::relay::Relay::start(&proxy.authority).await;
+    let harness = Harness::default();
+    // The host's delay leaves time to take the proxy down between the seed and its links.
+    let extra = format!(
+        "[fetch]\nproxy = \"http://127.0.0.1:{}\"\n[politeness]\ndelay_ms = 1500\n",
+        relay.port
+    );
+    let config = harness.write_config(&harness.test_config_text(&[seed.to_owned()], &extra));
+    let crawl = tokio::spawn(crawl_by_binary(config));
+    while proxy.count(seed) == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    relay.down().await;
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    relay.up().await;
+    let out = crawl.await.expect("the crawl ran");
+    let stderr = text(&out.stderr);
+
+    let db = harness.db().await;
+    for page in &pages {
+        let row = db.page(page).await.expect("a row");
+        assert_eq!(
+            row.title.as_deref(),
+            Some("P"),
+            "{page}: {:?}\n{stderr}",
+            row.error
+        );
+    }
+    assert!(
+        stderr.contains("fetch.proxy takes no connections")
+            && stderr.contains("fetch.proxy takes connections again"),
+        "{stderr}"
+    );
 }
 
 /// A crawl in which not one URL got an answer (every seed's server down, a firewall, no

@@ -30,6 +30,7 @@ mod query_postgres;
 mod raw;
 mod recrawl;
 mod refused;
+mod relay;
 mod reload;
 mod resume;
 mod role_settings;
