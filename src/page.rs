@@ -67,6 +67,9 @@ pub struct Previous {
     pub bytes: Option<u64>,
     /// `pages.final_url`: the redirects that led through this page ended there too.
     pub final_url: Option<String>,
+    /// `pages.links_left_out`: a page past `traps.max_links_per_page` by as many links
+    /// was named then.
+    pub links_left_out: Option<u64>,
     /// The recrawl interval that made this visit due.
     pub interval: Option<Duration>,
     /// When this revisit fell due (`frontier.recrawl_at`, unix ms): the longest overdue

@@ -358,15 +358,12 @@ fn parse_page(
     }
     let links = extracted.links;
     record.links_left_out = Some(extracted.links_left_out);
-    // The last visit's body again: what it says was said at that visit.
-    let unchanged = record
-        .job
-        .previous
-        .as_ref()
-        .is_some_and(|p| p.content_hash.is_some() && p.content_hash == record.content_hash);
-    if extracted.links_left_out > 0 && !unchanged {
+    let said = record.job.previous.as_ref().and_then(|p| p.links_left_out);
+    if extracted.links_left_out > 0 && said != Some(extracted.links_left_out) {
         // At info, once a page: pages past the cap are few, and each is worth knowing of;
-        // not again at each revisit that finds the page as it was, which is no news.
+        // not again at each revisit that finds as many left out, which is no news (a
+        // listing generated afresh at each visit is another body each time), but again
+        // when the count moves (the page grew, or a reload lowered the cap).
         tracing::info!(
             "{} has {} more than traps.max_links_per_page ({}) keeps: they are not \
              rows and are not followed from it",
@@ -382,6 +379,11 @@ fn parse_page(
     // past `fetch.max_redirects`, where it is a link).
     let nofollow = scope.obeys(record.nofollow);
     // The same body as the last visit's refreshes to the same place.
+    let unchanged = record
+        .job
+        .previous
+        .as_ref()
+        .is_some_and(|p| p.content_hash.is_some() && p.content_hash == record.content_hash);
     if let Some((moved, found)) = offer.refresh(&record.job, &links, nofollow, unchanged) {
         record.refreshed_to = moved;
         record.discovered.extend(found);

@@ -1540,7 +1540,7 @@ where
         for chunk in ids.chunks(MAX_BINDS) {
             let mut q = QueryBuilder::<DB>::new(
                 "SELECT id, etag, last_modified, content_hash, bytes, final_url, location,
-                        status, error_kind
+                        status, error_kind, links_left_out
                  FROM pages WHERE id IN ",
             );
             push_id_list(&mut q, chunk);
@@ -1559,6 +1559,8 @@ where
                     let bytes: Option<i64> = row.get("bytes");
                     previous.bytes = bytes.and_then(|b| u64::try_from(b).ok());
                     previous.final_url = row.get("final_url");
+                    let left_out: Option<i64> = row.get("links_left_out");
+                    previous.links_left_out = left_out.and_then(|n| u64::try_from(n).ok());
                     previous.location = row.get("location");
                     let status: Option<i64> = row.get("status");
                     let status = status.and_then(|s| u16::try_from(s).ok());

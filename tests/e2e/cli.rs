@@ -2968,26 +2968,34 @@ async fn crawl_logging(level: &'static str, config: &std::path::Path) -> String 
 /// A page with more links than `traps.max_links_per_page` is named at `info` once: each
 /// revisit that found it as it was (a server sending no validators answers a revisit in
 /// full, and the page is read again) named it again, a line per page at every
-/// `recrawl.interval_s` of a service.
+/// `recrawl.interval_s` of a service, and so did one finding another body with as many
+/// left out (a listing generated afresh at each visit); an unchanged page past a cap a
+/// restart lowered was not named. It is named when the count left out moves.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_past_the_links_cap_is_named_once_not_at_each_revisit() {
-    let site = TestSite::one_host(&[("/", "<a href='/a'>A</a> <a href='/b'>B</a>")]).await;
+    let links = "<a href='/a'>A</a> <a href='/b'>B</a> <a href='/c'>C</a>";
+    let site = TestSite::one_host(&[("/", links)]).await;
     let harness = Harness::default();
-    let config = harness.write_config(&harness.test_config_text(
-        &[site.url(0, "/")],
-        "[traps]\nmax_links_per_page = 1\n[recrawl]\ninterval_s = 1\n",
-    ));
-    let named = format!(
-        "{} has 1 link more than traps.max_links_per_page (1) keeps",
-        site.url(0, "/")
-    );
+    let config_with_cap = |cap: u32| {
+        harness.write_config(&harness.test_config_text(
+            &[site.url(0, "/")],
+            &format!("[traps]\nmax_links_per_page = {cap}\n[recrawl]\ninterval_s = 1\n"),
+        ))
+    };
+    let named = |left: &str, cap: u32| {
+        format!(
+            "{} has {left} more than traps.max_links_per_page ({cap}) keeps",
+            site.url(0, "/")
+        )
+    };
+    let config = config_with_cap(2);
     let first = crawl_logging("info", &config).await;
-    assert_eq!(first.matches(&named).count(), 1, "{first}");
+    assert_eq!(first.matches(&named("1 link", 2)).count(), 1, "{first}");
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let revisit = crawl_logging("info", &config).await;
     assert_eq!(site.count(&site.url(0, "/")), 2, "the page was revisited");
-    assert_eq!(revisit.matches(&named).count(), 0, "{revisit}");
-    // As if the last visit had found another body: the page is named again.
+    assert_eq!(revisit.matches(&named("1 link", 2)).count(), 0, "{revisit}");
+    // As if the last visit had found another body, as many left out: no news.
     let other = format!(
         "UPDATE pages SET content_hash = '{}' WHERE url = '{}'",
         "0".repeat(32),
@@ -2997,7 +3005,17 @@ async fn a_page_past_the_links_cap_is_named_once_not_at_each_revisit() {
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let changed = crawl_logging("info", &config).await;
     assert_eq!(site.count(&site.url(0, "/")), 3, "the page was revisited");
-    assert_eq!(changed.matches(&named).count(), 1, "{changed}");
+    assert_eq!(changed.matches(&named("1 link", 2)).count(), 0, "{changed}");
+    // The same page under a lower cap leaves more out: it is named again.
+    let config = config_with_cap(1);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let lowered = crawl_logging("info", &config).await;
+    assert_eq!(site.count(&site.url(0, "/")), 4, "the page was revisited");
+    assert_eq!(
+        lowered.matches(&named("2 links", 1)).count(),
+        1,
+        "{lowered}"
+    );
 }
 
 /// The warnings in `stderr` that the seed of [`seed_moved_off_the_named_hosts`]'s `site`
