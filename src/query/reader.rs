@@ -134,6 +134,14 @@ pub enum Connection {
 
 /// Runs `$body` with `$conn` bound to the reader's connection and `$cells` to the
 /// function reading its rows, whichever the database.
+/// A statement's columns and parameters: [`Reader::shape`].
+pub struct Shape {
+    /// Their names, in order.
+    pub columns: Vec<String>,
+    /// Placeholders (`?`, `?1`, `:name`, `$1`), which a statement run as given cannot fill.
+    pub parameters: usize,
+}
+
 macro_rules! on_reader {
     ($reader:expr, $conn:ident, $cells:ident => $body:expr) => {
         match &mut $reader.conn {
@@ -240,13 +248,25 @@ impl Reader {
 
     /// The names of the columns `st` would answer with, without running it.
     pub async fn column_names(&mut self, st: &Statement) -> Result<Vec<String>, QueryError> {
+        Ok(self.shape(st).await?.columns)
+    }
+
+    /// What `st` would answer with, and what it would need, without running it.
+    pub async fn shape(&mut self, st: &Statement) -> Result<Shape, QueryError> {
         let dialect = self.dialect();
         let database = &self.database;
         on_reader!(self, conn, _cells => {
             let prepared = sqlx::Executor::prepare(&mut *conn, sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(st.sql.clone())))
                 .await
                 .map_err(|e| QueryError::from_sql(dialect, database, e))?;
-            Ok(prepared.columns().iter().map(|c| c.name().to_owned()).collect())
+            Ok(Shape {
+                columns: prepared.columns().iter().map(|c| c.name().to_owned()).collect(),
+                parameters: match prepared.parameters() {
+                    Some(sqlx::Either::Left(types)) => types.len(),
+                    Some(sqlx::Either::Right(count)) => count,
+                    None => 0,
+                },
+            })
         })
     }
 

@@ -17,7 +17,8 @@ pub struct SqlArgs {
 
 /// The connection is read-only (see [`super::open`]): the database itself refuses writes,
 /// and the refusal is reported as such. One statement per call, on either database: an
-/// answer has one set of columns.
+/// answer has one set of columns; with its values written in, as there is nowhere to
+/// give them.
 pub(super) async fn answer(
     conn: &mut Reader,
     args: &SqlArgs,
@@ -26,8 +27,16 @@ pub(super) async fn answer(
 ) -> Result<Answer, QueryError> {
     let q = Statement::new(args.statement.as_str());
     conn.refuse_many_statements(&q).await?;
+    let shape = conn.shape(&q).await?;
+    if shape.parameters > 0 {
+        // SQLite binds a placeholder left unbound as NULL: `WHERE url = ?` answered no
+        // row, as if none matched.
+        return Err(QueryError::Parameters {
+            count: shape.parameters,
+        });
+    }
     if matches!(format, Format::Json | Format::Jsonl) {
-        refuse_repeated_names(&conn.column_names(&q).await?)?;
+        refuse_repeated_names(&shape.columns)?;
     }
     super::print_rows(conn, &q, format, out, 0, None).await
 }

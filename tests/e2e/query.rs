@@ -1411,6 +1411,34 @@ async fn a_write_through_sql_is_refused_and_the_database_is_unchanged() {
     assert!(int(&counted[0], "n") > Some(0));
 }
 
+/// A placeholder in `query sql` (`?`, `?2`, `:name`, as SQL pasted from a program holds
+/// them) was bound as NULL on SQLite: `WHERE url <> ?` answered 0, as if no page
+/// matched, and `:name` failed with sqlx's "unsupported SQL parameter format". Refused,
+/// saying to write the values in; a question mark in a string is no placeholder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_with_a_placeholder_is_refused_saying_to_write_the_values_in() {
+    let (_site, _model, harness, _) = crawled_graph().await;
+    let db = harness.db_path().display().to_string();
+    for sql in [
+        "SELECT count(*) AS n FROM pages WHERE url <> ?",
+        "SELECT :name AS x",
+        "SELECT ?2 AS x",
+    ] {
+        let out = pipecrawl(args(&["query", "--db", &db, "sql", sql])).await;
+        assert_fails(
+            &out,
+            &["`query sql` has no values to give: write the values into it"],
+        );
+        assert!(out.stdout.is_empty(), "{sql}: nothing was printed");
+    }
+    let asked = rows(
+        &harness,
+        &["sql", "SELECT count(*) AS n FROM pages WHERE url <> '?'"],
+    )
+    .await;
+    assert_eq!(int(&asked[0], "n"), Some(harness.page_count().await));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sql_of_several_statements_is_refused_before_any_runs() {
     let (_site, _model, harness, _) = crawled_graph().await;
