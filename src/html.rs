@@ -275,8 +275,9 @@ struct ReadState<'c> {
     /// name, which names a link with no text as an image's alt does.
     icon_title: bool,
     /// The element inside the open link or label whose content is hidden
-    /// (`aria-hidden="true"`, `hidden`): an icon's glyph (`<span aria-hidden="true">»</span>`),
-    /// decoration the page says names nothing, or text not shown at all. Its text and
+    /// (`aria-hidden="true"`, `hidden`, a media element's fallback): an icon's glyph
+    /// (`<span aria-hidden="true">»</span>`), decoration the page says names nothing, or
+    /// text not shown at all. Its text and
     /// images are not the link's, which is then named by its label.
     muted: Option<Element>,
     /// The elements open inside the link or the labels being read, followed only while
@@ -440,8 +441,8 @@ impl ReadState<'_> {
                 None => false,
             };
             let reading = self.reading();
-            if self.muted.is_none() && reading && !labels && name != "a" && hides(&attr) && !empty()
-            {
+            let unshown = hides(&attr) || (!foreign && is_media(name));
+            if self.muted.is_none() && reading && !labels && name != "a" && unshown && !empty() {
                 self.muted = Some(Element::hiding(&tag.name, kept));
             }
             // An icon drawn as an image is named by its `aria-label` in place of its
@@ -883,6 +884,13 @@ fn shadow_root<'a>(attr: &impl Fn(&str) -> Option<&'a str>) -> bool {
 fn hides<'a>(attr: &impl Fn(&str) -> Option<&'a str>) -> bool {
     attr("hidden").is_some()
         || attr("aria-hidden").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
+/// Elements whose content a browser never shows: a `<video>`'s or `<audio>`'s is fallback
+/// for browsers with no player ("Your browser does not support the video tag."), which a
+/// linked video thumbnail would otherwise give its link as anchor text.
+fn is_media(name: &str) -> bool {
+    matches!(name, "video" | "audio")
 }
 
 /// The start tags that end a `<p>` left open (the HTML standard's "close a p element"

@@ -970,6 +970,22 @@ async fn an_icon_links_anchor_text_is_its_icons_aria_label() {
     assert_eq!(texts, expected.map(|(p, t)| (p.to_owned(), t.to_owned())));
 }
 
+/// A video or audio thumbnail linked (`<a><video>…Your browser does not support the video
+/// tag.</video></a>`) shows its player, never the fallback text inside it, which is for
+/// browsers without one: that is not the link's anchor text; the text beside it, else
+/// its label, is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_media_elements_fallback_text_is_not_a_links_anchor_text() {
+    let texts = anchor_texts_of(
+        "<a href='/clip' title='Launch video'><video autoplay muted><source src='v.mp4'>\
+         Your browser does not support the video tag.<img src=p.jpg alt='poster'></video></a>\
+         <a href='/song'><audio src='a.mp3'>No audio support</audio>Listen</a>",
+    )
+    .await;
+    let expected = [("/clip", "Launch video"), ("/song", "Listen")];
+    assert_eq!(texts, expected.map(|(p, t)| (p.to_owned(), t.to_owned())));
+}
+
 /// An inline SVG written as an empty tag (`<svg aria-hidden="true" … />`, which HTML
 /// reads as empty, as it does every SVG element's) hides nothing after it: the link's
 /// text after the icon is its anchor text.
