@@ -986,6 +986,27 @@ async fn a_media_elements_fallback_text_is_not_a_links_anchor_text() {
     assert_eq!(texts, expected.map(|(p, t)| (p.to_owned(), t.to_owned())));
 }
 
+/// A link whose only text is an invisible character an editor left in it (a zero-width
+/// space, a byte order mark as TinyMCE's caret placeholder, a soft hyphen) shows no text:
+/// it is named by its image's alt, else its label, as a link with no text is; one with
+/// text keeps it as written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invisible_character_alone_does_not_hide_an_image_links_alt_text() {
+    let texts = anchor_texts_of(
+        "<a href='/logo'><img src=logo.png alt='Logo'>&#xFEFF;</a>\
+         <a href='/tip' title='Tip'>&#8203;</a><a href='/soft' aria-label='Soft'>&shy;</a>\
+         <a href='/zw'>Real&#8203;text</a>",
+    )
+    .await;
+    let expected = [
+        ("/logo", "Logo"),
+        ("/soft", "Soft"),
+        ("/tip", "Tip"),
+        ("/zw", "Real\u{200b}text"),
+    ];
+    assert_eq!(texts, expected.map(|(p, t)| (p.to_owned(), t.to_owned())));
+}
+
 /// An inline SVG written as an empty tag (`<svg aria-hidden="true" … />`, which HTML
 /// reads as empty, as it does every SVG element's) hides nothing after it: the link's
 /// text after the icon is its anchor text.
