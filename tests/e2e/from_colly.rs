@@ -79,13 +79,14 @@ async fn max_depth_counts_from_zero_robots_txt_is_obeyed_and_a_404s_links_are_no
 
 /// Colly's `OnHTML("a[href]")` visits `<a>` links alone; here an image map's `<area>`
 /// and a frame's `src` are links too (`rel` = `frame`), resolved against `<base href>`
-/// as Colly's `AbsoluteURL` resolves them, and a `<link>` element is no link row.
+/// as Colly's `AbsoluteURL` resolves them, and a `<link>` element or a form's `action`
+/// is no link row.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn areas_and_frames_are_links_beside_anchors_and_link_elements_are_not() {
     let home = "<base href='/docs/'><link rel='stylesheet' href='/s.css'>\
                 <link rel='next' href='/page2'><a href='a'>A</a>\
                 <map name='m'><area href='area' alt='Area'></map>\
-                <iframe src='frame'></iframe>";
+                <iframe src='frame'></iframe><form action='/search'><input name='q'></form>";
     let page = "<title>Page</title>";
     let site = TestSite::one_host(&[
         ("/", home),
@@ -101,6 +102,7 @@ async fn areas_and_frames_are_links_beside_anchors_and_link_elements_are_not() {
         ("target_url LIKE '%/docs/frame' AND rel = 'frame'", 1),
         ("target_url LIKE '%/docs/area' AND anchor_text = 'Area'", 1),
         ("target_url LIKE '%/s.css' OR target_url LIKE '%/page2'", 0),
+        ("target_url LIKE '%/search%'", 0),
     ] {
         let sql = format!("SELECT count(*) FROM links WHERE {link}");
         assert_eq!(db.scalar(&sql).await, rows, "{link}");
