@@ -152,6 +152,13 @@ impl Tally {
             .sum()
     }
 
+    /// Of `pages`, those fetched: not the rows of URLs never requested, which a crawl cut at
+    /// its page budgets stores by the hundred thousand in one merge. The rate counts these,
+    /// or a crawl that fetched 80 pages a second said thousands.
+    pub fn fetched(&self) -> u64 {
+        self.pages.saturating_sub(self.unrequested())
+    }
+
     /// Of `pages`, those stored before: neither new nor trap rows, which are counted
     /// among the pages but not among `new_pages`.
     pub fn revisits(&self) -> u64 {
@@ -263,7 +270,7 @@ impl Summary {
     }
 
     pub fn pages_per_sec(&self) -> f64 {
-        rate(self.tally.pages, self.elapsed)
+        rate(self.tally.fetched(), self.elapsed)
     }
 }
 
@@ -344,7 +351,7 @@ impl fmt::Display for Summary {
                 f,
                 "indexing links at the end: {:.1} s; before it, {:.1} pages/s",
                 indexing.as_secs_f64(),
-                rate(t.pages, crawling),
+                rate(t.fetched(), crawling),
             )?;
         }
         if t.links_left_out > 0 {

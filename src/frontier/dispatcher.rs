@@ -61,7 +61,8 @@ struct Shared {
     /// due, since the dispatcher last looked: a service leases revisits apart, at their
     /// time, and would not know of it otherwise.
     revisit_retry: Mutex<Option<Instant>>,
-    pages: AtomicU64,
+    /// Pages fetched ([`Tally::fetched`]), which the rate counts: not trap rows.
+    fetched: AtomicU64,
     /// Pages requested for the first time, which `scope.max_pages` counts.
     requested_pages: AtomicU64,
     links: AtomicU64,
@@ -137,7 +138,9 @@ impl Progress {
             .requested_pages
             .store(tally.requested_pages, Ordering::SeqCst);
         self.shared.settle(rows);
-        self.shared.pages.store(tally.pages, Ordering::Relaxed);
+        self.shared
+            .fetched
+            .store(tally.fetched(), Ordering::Relaxed);
         self.shared.links.store(tally.links, Ordering::Relaxed);
         tally.clone_into(
             &mut self
@@ -240,7 +243,7 @@ impl Progress {
             .samples
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        samples.push_back((now, self.pages()));
+        samples.push_back((now, self.shared.fetched.load(Ordering::Relaxed)));
         while samples
             .front()
             .is_some_and(|(at, _)| now.duration_since(*at) > RATE_WINDOW)
@@ -249,7 +252,7 @@ impl Progress {
         }
     }
 
-    /// Pages stored per second over the last minute (or since the start, if sooner).
+    /// Pages fetched per second over the last minute (or since the start, if sooner).
     pub fn rate_last_minute(&self) -> f64 {
         let samples = self
             .shared
@@ -262,10 +265,6 @@ impl Progress {
             }
             _ => 0.0,
         }
-    }
-
-    pub fn pages(&self) -> u64 {
-        self.shared.pages.load(Ordering::Relaxed)
     }
 
     pub fn links(&self) -> u64 {
@@ -1369,7 +1368,7 @@ mod tests {
         let progress = Progress::new(Stages::new(Queues::idle()));
         let start = Instant::now();
         progress.sample_at(start);
-        progress.shared.pages.store(600, Ordering::Relaxed);
+        progress.shared.fetched.store(600, Ordering::Relaxed);
         progress.sample_at(start + Duration::from_secs(30));
         assert!((progress.rate_last_minute() - 20.0).abs() < 1e-9);
         progress.sample_at(start + Duration::from_secs(60));

@@ -667,6 +667,33 @@ async fn with_json_logs_the_end_summary_is_one_json_record_with_its_figures() {
     assert_eq!(fields["database"], database.as_str(), "{stdout}");
 }
 
+/// A crawl cut at its host's page budget stores a trap row for each URL past it, never
+/// requested: its pages/s counted them as pages crawled, so a shop whose facet links ran
+/// past the budget said thousands of pages a second where the progress lines said 80.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_summarys_rate_counts_the_pages_requested_not_the_trap_rows() {
+    let links: String = (0..60).map(|i| format!("<a href='/{i}'>{i}</a>")).collect();
+    let site = TestSite::one_host(&[("/", links.as_str())]).await;
+    let harness = Harness::default();
+    let config = harness.write_config(&harness.config_text(
+        &[site.url(0, "/")],
+        "[politeness]\ndelay_ms = 0\n[traps]\nmax_pages_per_host = 4\n",
+    ));
+    let out = crawl_logging_json(config).await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = json_records(&stdout);
+    let fields = &summary[0]["fields"];
+    let count = |name: &str| fields[name].as_f64().unwrap_or_default();
+    assert!(count("not_requested") >= 50.0, "{stdout}");
+    let requested = count("pages") - count("not_requested");
+    let rate_over_run = count("pages_per_sec") * count("elapsed_s");
+    assert!(
+        (rate_over_run - requested).abs() < 0.5,
+        "the rate counts {rate_over_run:.1} pages, {requested} requested: {stdout}"
+    );
+}
+
 /// With `--log-format json` a progress line gives the rate as a number, as it gives the
 /// counts: it was only in the message ("14.2 pages/s"), which a pipeline alerting on a
 /// crawl that slows down had to parse out of the text.
