@@ -467,3 +467,30 @@ async fn the_summary_of_a_run_resumed_with_a_wider_scope_counts_the_rows_it_cut(
     assert!(held.3.get("trap").is_some_and(|&n| n > 0), "{held:?}");
     assert_eq!(said, held);
 }
+
+/// A crawl cut at its host's page budget stores its trap rows in one merge, never
+/// requested: `fetched per …` counted them in the bucket of that merge, a spike of
+/// 140,002 pages in one second of a crawl fetching 85 a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_stats_counts_the_pages_fetched_over_time_not_the_trap_rows() {
+    let links: String = (0..60).map(|i| format!("<a href='/{i}'>{i}</a>")).collect();
+    let site = TestSite::one_host(&[("/", links.as_str())]).await;
+    let harness = Harness::default();
+    harness
+        .crawl(
+            &[site.url(0, "/")],
+            "[politeness]\ndelay_ms = 0\n[traps]\nmax_pages_per_host = 4\n",
+        )
+        .await;
+    let got = stats(&harness).await;
+    assert!(
+        got[&("error".to_owned(), "trap".to_owned())] >= 50,
+        "{got:#?}"
+    );
+    let over_time: i64 = got
+        .iter()
+        .filter(|((section, _), _)| section.starts_with("fetched per"))
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(over_time, 4, "{got:#?}");
+}
