@@ -141,14 +141,13 @@ impl HttpClient {
         mut request: RequestBuilder,
         timeout: Duration,
     ) -> (reqwest::Result<Response>, Duration) {
+        let Some(outage) = &self.proxy_outage else {
+            return (send(request, timeout).await, Duration::ZERO);
+        };
         let mut waited = Duration::ZERO;
         loop {
             let again = request.try_clone();
-            let sent = send(request, timeout).await;
-            let Some(outage) = &self.proxy_outage else {
-                return (sent, waited);
-            };
-            match (sent, again) {
+            match (send(request, timeout).await, again) {
                 (Ok(response), _) => {
                     outage.carried();
                     return (Ok(response), waited);
