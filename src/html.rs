@@ -277,8 +277,8 @@ struct ReadState<'c> {
     /// The element inside the open link or label whose content is hidden
     /// (`aria-hidden="true"`, `hidden`, a media element's fallback): an icon's glyph
     /// (`<span aria-hidden="true">»</span>`), decoration the page says names nothing, or
-    /// text not shown at all. Its text and
-    /// images are not the link's, which is then named by its label.
+    /// text not shown at all. Its text and images are not the link's, which is then named
+    /// by its label.
     muted: Option<Element>,
     /// The elements open inside the link or the labels being read, followed only while
     /// there are such: they say where the tree builder ends the muted element, or a
