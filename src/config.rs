@@ -2249,12 +2249,9 @@ impl RawConfig {
         let database = &self.storage.database;
         if database.trim().is_empty() {
             p.add("storage.database", "must name a SQLite file");
-        } else if database == "~" || database.starts_with("~/") {
-            // Its directory is made if missing: a literal `~` beside the crawl.
-            p.add(
-                "storage.database",
-                format!("{database:?}: `~` is not expanded here; write out the home directory"),
-            );
+        } else if let Some(why) = foreign_path(database) {
+            // Its directory is made if missing: a literal `~` or `C:\…` beside the crawl.
+            p.add("storage.database", why);
         } else if let Some(scheme) = foreign_scheme(database) {
             // Else it is a SQLite path, and the crawl goes into a file under `mysql:/`.
             // Only the scheme is said: the URL may carry a password.
@@ -2521,11 +2518,8 @@ impl RawConfig {
 /// as `storage.database`'s is.
 fn seeds_from_file(path: &str, seeds: &mut Vec<Url>, p: &mut Problems<'_>) {
     const KEY: &str = "seeds_file";
-    if path == "~" || path.starts_with("~/") {
-        p.add(
-            KEY,
-            format!("{path:?}: `~` is not expanded here; write out the home directory"),
-        );
+    if let Some(why) = foreign_path(path) {
+        p.add(KEY, why);
         return;
     }
     let lines = match crate::seeds_file::read(Path::new(path)) {
@@ -2559,6 +2553,42 @@ fn seeds_from_file(path: &str, seeds: &mut Vec<Url>, p: &mut Problems<'_>) {
         );
     }
     seeds.extend(lines.seeds);
+}
+
+/// Why `path` names no file where the user meant it to, if it does not: a `~`, which the
+/// shell expands and a TOML string does not, or a Windows path (`C:\crawls\a.db`, a
+/// `\\wsl$\` share), which Linux takes as a file of that name in the current directory.
+/// A Windows path is said with what it is under WSL, where drive C: is `/mnt/c`.
+fn foreign_path(path: &str) -> Option<String> {
+    if path == "~" || path.starts_with("~/") {
+        return Some(format!(
+            "{path:?}: `~` is not expanded here; write out the home directory"
+        ));
+    }
+    let linux = match path.as_bytes() {
+        [drive, b':', b'\\' | b'/', ..] if drive.is_ascii_alphabetic() => format!(
+            "/mnt/{}/{}",
+            char::from(drive.to_ascii_lowercase()),
+            path[3..].replace('\\', "/")
+        ),
+        [b'\\', b'\\', ..] => {
+            let mut parts = path[2..].split('\\');
+            let server = parts.next().unwrap_or_default().to_ascii_lowercase();
+            // `\\wsl$\Ubuntu\home` is how Windows sees this system's `/home`.
+            if parts.next().is_none() || !matches!(server.as_str(), "wsl$" | "wsl.localhost") {
+                return Some(format!(
+                    "`{path}` is a Windows network path, which Linux cannot open: mount the \
+                     share, and write the path it is mounted at"
+                ));
+            }
+            format!("/{}", parts.collect::<Vec<_>>().join("/"))
+        }
+        _ => return None,
+    };
+    Some(format!(
+        "`{path}` is a Windows path, which Linux reads as a file of that name in the \
+         current directory: write it as WSL sees it, `{linux}`"
+    ))
 }
 
 /// The scheme of a `storage.database` written as a URL of a kind no store reads

@@ -15,6 +15,7 @@ mod from_colly;
 mod from_nutch;
 mod from_scrapy;
 mod from_stormcrawler;
+mod from_windows;
 mod graph;
 mod host_rules;
 mod hostile;

@@ -1,0 +1,39 @@
+//! A user whose files come from Windows, or who crawls from WSL: configs and seeds files
+//! saved by Notepad or VS Code, paths written as Windows writes them.
+
+use pipecrawl::Config;
+
+/// What loading `text` as a config says, refused.
+fn refused(text: &str) -> String {
+    Config::from_toml(text, "crawl.toml")
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_else(|| panic!("taken: {text}"))
+}
+
+/// `database = 'C:\crawls\a.db'` is a valid TOML string and a valid Linux file name: the
+/// crawl went into a file named `C:\crawls\a.db` in the current directory, never into
+/// the Windows folder the user meant. Refused, with the path WSL mounts it at; so is a
+/// `\\wsl$\` path, which is this system's own.
+#[test]
+fn a_windows_path_as_the_database_or_seeds_file_is_refused_with_its_wsl_path() {
+    let seeds = "seeds = [\"http://127.0.0.1:1/\"]\n";
+    let said = refused(&format!(
+        "{seeds}[storage]\ndatabase = 'C:\\crawls\\a.db'\n"
+    ));
+    assert!(
+        said.contains("line 3")
+            && said.contains("storage.database")
+            && said.contains("/mnt/c/crawls/a.db"),
+        "{said}"
+    );
+    let said = refused(&format!(
+        "{seeds}[storage]\ndatabase = '\\\\wsl$\\Ubuntu\\home\\ana\\a.db'\n"
+    ));
+    assert!(said.contains("/home/ana/a.db"), "{said}");
+    let said = refused(&format!("{seeds}seeds_file = 'D:/Lists/seeds.txt'\n"));
+    assert!(
+        said.contains("seeds_file") && said.contains("/mnt/d/Lists/seeds.txt"),
+        "{said}"
+    );
+}
