@@ -862,6 +862,13 @@ impl Config {
                 origin,
             });
         }
+        // Else "line 1: byte 0xff is not UTF-8", of a byte no editor shows.
+        if crate::seeds_file::is_utf16(&bytes) {
+            return Err(ConfigError::Parse {
+                message: crate::seeds_file::SAVED_AS_UTF16.to_owned(),
+                origin,
+            });
+        }
         // Said with its line: a file saved in Latin-1 or windows-1252 (an accent in a
         // comment) is otherwise "stream did not contain valid UTF-8", somewhere.
         let text = String::from_utf8(bytes).map_err(|e| {

@@ -67,11 +67,18 @@ pub enum SeedsFileError {
     Directory(Option<Vec<String>>),
     /// Told by its byte order mark, once: line by line, each would be "not UTF-8" or a
     /// URL of NULs.
-    #[error(
-        "is UTF-16 (what Windows Notepad saves as \"Unicode\"): save it as UTF-8 (Notepad: \
-         Save As, Encoding: UTF-8; or `iconv -f UTF-16 -t UTF-8`)"
-    )]
+    #[error("{SAVED_AS_UTF16}")]
     Utf16,
+}
+
+/// What is said of a text file saved as UTF-16, told by its byte order mark: a seeds
+/// file, or the config.
+pub const SAVED_AS_UTF16: &str = "is UTF-16 (what Windows Notepad saves as \"Unicode\"): \
+    save it as UTF-8 (Notepad: Save As, Encoding: UTF-8; or `iconv -f UTF-16 -t UTF-8`)";
+
+/// Whether `start`, a file's first bytes, is a UTF-16 byte order mark.
+pub fn is_utf16(start: &[u8]) -> bool {
+    start.starts_with(&[0xff, 0xfe]) || start.starts_with(&[0xfe, 0xff])
 }
 
 /// The files a directory named as `seeds_file` holds, the first three by name: links to
@@ -119,7 +126,7 @@ pub fn read(path: &Path) -> Result<SeedLines, SeedsFileError> {
     }
     let mut reader = open(path)?;
     let start = reader.fill_buf()?;
-    if start.starts_with(&[0xff, 0xfe]) || start.starts_with(&[0xfe, 0xff]) {
+    if is_utf16(start) {
         return Err(SeedsFileError::Utf16);
     }
     let mut lines = SeedLines::default();

@@ -37,3 +37,23 @@ fn a_windows_path_as_the_database_or_seeds_file_is_refused_with_its_wsl_path() {
         "{said}"
     );
 }
+
+/// Notepad's "Unicode" is UTF-16 with a byte order mark: the config was refused as
+/// "line 1: byte 0xff is not UTF-8", naming a byte no editor shows. It is named as
+/// UTF-16, with how to save it as UTF-8.
+#[test]
+fn a_config_saved_as_utf16_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crawl.toml");
+    let text = "seeds = [\"http://127.0.0.1:1/\"]\r\n";
+    let utf16: Vec<u8> = [0xff, 0xfe]
+        .into_iter()
+        .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    std::fs::write(&path, utf16).unwrap();
+    let said = Config::load(&path)
+        .err()
+        .map(|e| e.to_string())
+        .expect("taken");
+    assert!(said.contains("UTF-16") && said.contains("UTF-8"), "{said}");
+}
