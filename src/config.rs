@@ -971,11 +971,12 @@ impl Config {
         let parse_error = |e: toml::de::Error, key: Option<String>| ConfigError::Parse {
             origin: origin.to_owned(),
             message: urlnorm::hide_passwords_in(&format!(
-                "{}{}{}",
+                "{}{}{}{}",
                 key.map_or_else(|| e.to_string(), |key| said_of_key(&e, &key, text))
                     .trim_end(),
                 rule_list_hint(text, &e),
-                escape_hint(text, &e)
+                escape_hint(text, &e),
+                quote_hint(text, &e)
             )),
         };
         // Said alone, a refused key is said as toml shows it: with the file's line, a caret
@@ -1584,6 +1585,25 @@ fn escape_hint(text: &str, error: &toml::de::Error) -> String {
             .to_owned()
     } else {
         String::new()
+    }
+}
+
+/// What to type for a typographic quote where `error` points, if one is there: Word,
+/// Outlook and phone keyboards type `“x”` and `‘x’`, which TOML reads as no quotes at all
+/// ("string values must be quoted", of a value the user sees quoted).
+fn quote_hint(text: &str, error: &toml::de::Error) -> String {
+    let quote = error
+        .span()
+        .and_then(|span| text.get(span.start..))
+        .and_then(|rest| rest.chars().next())
+        .filter(|c| matches!(c, '“' | '”' | '„' | '‘' | '’' | '‚' | '«' | '»'));
+    match quote {
+        Some(quote) => format!(
+            "\n`{quote}` is a typographic (\"smart\") quote, which TOML does not read as one: \
+             type straight quotes, `\"…\"` or `'…'` (an editor's auto-correct may have \
+             changed them)"
+        ),
+        None => String::new(),
     }
 }
 

@@ -57,3 +57,19 @@ fn a_config_saved_as_utf16_is_named_as_such() {
         .expect("taken");
     assert!(said.contains("UTF-16") && said.contains("UTF-8"), "{said}");
 }
+
+/// Word, Outlook and a phone's keyboard turn `"` into `“` and `”`: TOML said "string
+/// values must be quoted", of a value the user sees quoted. The typographic quote is
+/// named, with the straight one to type.
+#[test]
+fn a_smart_quote_typed_for_a_tomls_quote_is_named() {
+    for (open, close) in [('“', '”'), ('‘', '’')] {
+        let said = refused(&format!(
+            "seeds = [\"http://127.0.0.1:1/\"]\n[fetch]\nuser_agent = {open}bot/1.0{close}\n"
+        ));
+        assert!(
+            said.contains(&format!("`{open}`")) && said.contains("straight"),
+            "{said}"
+        );
+    }
+}
