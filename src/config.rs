@@ -976,7 +976,7 @@ impl Config {
                     .trim_end(),
                 rule_list_hint(text, &e),
                 escape_hint(text, &e),
-                quote_hint(text, &e)
+                lookalike_hint(text, &e)
             )),
         };
         // Said alone, a refused key is said as toml shows it: with the file's line, a caret
@@ -1588,22 +1588,25 @@ fn escape_hint(text: &str, error: &toml::de::Error) -> String {
     }
 }
 
-/// What to type for a typographic quote where `error` points, if one is there: Word,
-/// Outlook and phone keyboards type `“x”` and `‘x’`, which TOML reads as no quotes at all
-/// ("string values must be quoted", of a value the user sees quoted).
-fn quote_hint(text: &str, error: &toml::de::Error) -> String {
-    let quote = error
+/// What to type for a look-alike where `error` points, if one is there: Word, Outlook
+/// and phone keyboards type `“x”` and `‘x’`, which TOML reads as no quotes at all
+/// ("string values must be quoted", of a value the user sees quoted), and a no-break
+/// space pasted from a web page or a document is no space to TOML, though it looks one.
+fn lookalike_hint(text: &str, error: &toml::de::Error) -> String {
+    let found = error
         .span()
         .and_then(|span| text.get(span.start..))
-        .and_then(|rest| rest.chars().next())
-        .filter(|c| matches!(c, '“' | '”' | '„' | '‘' | '’' | '‚' | '«' | '»'));
-    match quote {
-        Some(quote) => format!(
+        .and_then(|rest| rest.chars().next());
+    match found {
+        Some(quote @ ('“' | '”' | '„' | '‘' | '’' | '‚' | '«' | '»')) => format!(
             "\n`{quote}` is a typographic (\"smart\") quote, which TOML does not read as one: \
              type straight quotes, `\"…\"` or `'…'` (an editor's auto-correct may have \
              changed them)"
         ),
-        None => String::new(),
+        Some('\u{a0}' | '\u{202f}') => "\nWhere the caret points is a no-break space, \
+             which looks like a space and is none to TOML: delete it and type a space"
+            .to_owned(),
+        _ => String::new(),
     }
 }
 

@@ -73,3 +73,16 @@ fn a_smart_quote_typed_for_a_tomls_quote_is_named() {
         );
     }
 }
+
+/// A no-break space (pasted from a web page or a Word document) looks like a space and
+/// is none to TOML, which said "invalid unquoted key" with a caret under what looks like
+/// nothing. It is named.
+#[test]
+fn a_no_break_space_in_a_config_line_is_named() {
+    for line in ["delay_ms\u{a0}= 0", "delay_ms =\u{a0}0"] {
+        let said = refused(&format!(
+            "seeds = [\"http://127.0.0.1:1/\"]\n[politeness]\n{line}\n"
+        ));
+        assert!(said.contains("no-break space"), "{said}");
+    }
+}
