@@ -154,7 +154,7 @@ pub fn read(path: &Path) -> Result<SeedLines, SeedsFileError> {
             lines.refuse(number, "is not UTF-8 (save the file so)".to_owned());
             continue;
         };
-        let text = urlnorm::trimmed(text);
+        let text = unquoted(urlnorm::trimmed(text));
         if text.is_empty() || text.starts_with('#') {
             continue;
         }
@@ -185,6 +185,20 @@ fn cut_short_or_io(e: std::io::Error) -> SeedsFileError {
         SeedsFileError::CutShort(e)
     } else {
         SeedsFileError::Io(e)
+    }
+}
+
+/// `line` without the double quotes around its first cell, as Excel copies a cell that
+/// holds a quote, a tab or a line break (and some exports quote every cell): a URL holds
+/// no `"`, so they are no part of it, nor is a next cell, after a tab.
+fn unquoted(line: &str) -> &str {
+    let Some((cell, rest)) = line.strip_prefix('"').and_then(|q| q.split_once('"')) else {
+        return line;
+    };
+    if rest.is_empty() || rest.starts_with('\t') {
+        urlnorm::trimmed(cell)
+    } else {
+        line
     }
 }
 

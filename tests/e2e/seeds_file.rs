@@ -262,3 +262,19 @@ fn a_utf16_seeds_file_is_refused_once_saying_so() {
         "it was found: {stderr}"
     );
 }
+
+/// A list pasted from Excel and saved by Notepad: CRLF line ends, blank and `#` lines,
+/// no last line end, a cell's text after a tab, and cells in double quotes, as Excel
+/// copies a cell holding a quote, a tab or a line break (and some exports quote each).
+/// A quoted URL was refused as "relative URL without a base", its quotes shown escaped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_list_pasted_from_excel_is_read_quotes_and_all() {
+    let site = two_homes().await;
+    let harness = Harness::default();
+    let seeds = format!(
+        "\"{}\"\t\"Home, first\"\r\n\r\n# from the sheet\r\n\"{}\"",
+        site.url(0, "/"),
+        site.url(1, "/")
+    );
+    crawl_stores_both_homes(&site, &harness, &seeds).await;
+}
