@@ -2585,14 +2585,21 @@ fn seeds_from_file(path: &str, seeds: &mut Vec<Url>, p: &mut Problems<'_>) {
     seeds.extend(lines.seeds);
 }
 
-/// Why `path` names no file where the user meant it to, if it does not: a `~`, which the
-/// shell expands and a TOML string does not, or a Windows path (`C:\crawls\a.db`, a
+/// Why `path` names no file where the user meant it to, if it does not: a `~` or an
+/// environment variable, which a shell expands and a TOML string does not, or a Windows path (`C:\crawls\a.db`, a
 /// `\\wsl$\` share), which Linux takes as a file of that name in the current directory.
 /// A Windows path is said with what it is under WSL, where drive C: is `/mnt/c`.
 fn foreign_path(path: &str) -> Option<String> {
     if path == "~" || path.starts_with("~/") {
         return Some(format!(
             "{path:?}: `~` is not expanded here; write out the home directory"
+        ));
+    }
+    let url = path.starts_with("sqlite:") || crate::store::is_postgres(path);
+    if let Some(variable) = (!url).then(|| environment_reference(path)).flatten() {
+        return Some(format!(
+            "`{path}`: `{variable}` is not expanded here (no environment variable is): \
+             write the path out"
         ));
     }
     let linux = match path.as_bytes() {
@@ -2619,6 +2626,13 @@ fn foreign_path(path: &str) -> Option<String> {
         "`{path}` is a Windows path, which Linux reads as a file of that name in the \
          current directory: write it as WSL sees it, `{linux}`"
     ))
+}
+
+/// The first environment variable `path` refers to, as a `.bat` file (`%USERPROFILE%`) or
+/// a shell (`$HOME`, `${HOME}`) writes one.
+fn environment_reference(path: &str) -> Option<&str> {
+    let reference = Regex::new(r"%[A-Za-z_]\w*%|\$\{[A-Za-z_]\w*\}|\$[A-Za-z_]\w*").ok()?;
+    reference.find(path).map(|found| found.as_str())
 }
 
 /// The scheme of a `storage.database` written as a URL of a kind no store reads

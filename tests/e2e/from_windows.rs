@@ -86,3 +86,28 @@ fn a_no_break_space_in_a_config_line_is_named() {
         assert!(said.contains("no-break space"), "{said}");
     }
 }
+
+/// A `.bat` file's `%USERPROFILE%` and a shell's `$HOME` are not expanded in a TOML
+/// string: the crawl made a directory named `%USERPROFILE%` (or `$HOME`) where it ran
+/// and put its database in it, unsaid. Refused, naming the variable; a PostgreSQL
+/// URL's password may hold a `$` or `%C3%A9`, and is taken.
+#[test]
+fn an_environment_variable_in_the_database_path_is_refused_naming_it() {
+    let seeds = "seeds = [\"http://127.0.0.1:1/\"]\n[storage]\n";
+    for (path, variable) in [
+        ("'%USERPROFILE%\\crawls\\a.db'", "%USERPROFILE%"),
+        ("'$HOME/crawls/a.db'", "$HOME"),
+        ("'${HOME}/crawls/a.db'", "${HOME}"),
+    ] {
+        let said = refused(&format!("{seeds}database = {path}\n"));
+        assert!(
+            said.contains("storage.database")
+                && said.contains(variable)
+                && said.contains("expanded"),
+            "{said}"
+        );
+    }
+    let postgres = format!("{seeds}database = 'postgres://u:p$x%C3%A9@127.0.0.1:1/db'\n");
+    let taken = Config::from_toml(&postgres, "crawl.toml").map(|_| ());
+    assert!(taken.is_ok(), "{taken:?}");
+}
