@@ -62,10 +62,14 @@ pub fn normalize_str(input: &str) -> Result<Url, UrlError> {
     }
 }
 
-/// `input` without the whitespace and byte order mark [`normalize_str`] takes from around
-/// a URL: a seeds file's line is trimmed so before it is read as a comment or a URL.
+/// `input` without the whitespace, byte order mark and zero-width spaces [`normalize_str`]
+/// takes from around a URL: a seeds file's line is trimmed so before it is read as a
+/// comment or a URL. A zero-width space (or word joiner) comes invisibly with a URL copied
+/// from a web page or a document, and after one the parser took it into the path.
 pub fn trimmed(input: &str) -> &str {
-    input.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}')
+    input.trim_matches(|c: char| {
+        c.is_whitespace() || matches!(c, '\u{feff}' | '\u{200b}' | '\u{2060}')
+    })
 }
 
 /// `input` with `https://` before it, when it is a host (and port, path) as typed into a

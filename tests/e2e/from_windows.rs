@@ -111,3 +111,20 @@ fn an_environment_variable_in_the_database_path_is_refused_naming_it() {
     let taken = Config::from_toml(&postgres, "crawl.toml").map(|_| ());
     assert!(taken.is_ok(), "{taken:?}");
 }
+
+/// A URL copied from a web page, Teams or Word may carry a zero-width space, invisible:
+/// after it, the URL parser took it into the path, and the seed became
+/// `/query/%E2%80%8B`, a page nobody asked for; before it, the seed was "not a URL".
+/// Around a URL it is no part of it, as a byte order mark is not.
+#[test]
+fn a_zero_width_space_around_a_seed_is_no_part_of_it() {
+    let config = Config::from_toml(
+        "seeds = [\"http://127.0.0.1:1/a/\u{200b}\", \"\u{200b}http://127.0.0.1:1/b/\"]\n",
+        "crawl.toml",
+    )
+    .map_err(|e| e.to_string());
+    let seeds: Vec<String> = config
+        .map(|c| c.seeds.iter().map(|u| u.to_string()).collect())
+        .unwrap_or_else(|e| vec![e]);
+    assert_eq!(seeds, ["http://127.0.0.1:1/a/", "http://127.0.0.1:1/b/"]);
+}
