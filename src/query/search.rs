@@ -30,6 +30,19 @@ pub struct SearchArgs {
 /// are ranked instead of all of them.
 const RANKED_MATCHES: i64 = 20_000;
 
+/// The anchor hits' texts that `links` still says, and how many link rows say each, for
+/// when `anchors` is not kept (`NOT_KEPT` in `src/store/link_counts.rs`): until the next
+/// run counts it afresh it holds the anchors of links deleted since (a site taken out, a
+/// page forgotten), which were found, and their counts. One pass over `links` (or its
+/// index, when there is one) for all the hits, as `top` counts from it then.
+const SAID: &str = "said (target_url, anchor_text, links) AS (
+                 SELECT target_url, anchor_text, count(*) FROM links
+                 WHERE (target_url, anchor_text) IN (
+                     SELECT a.target_url, a.anchor_text
+                     FROM anchor_hits h JOIN anchors a ON a.id = h.id)
+                 GROUP BY target_url, anchor_text
+             ), ";
+
 pub(super) async fn answer(
     conn: &mut Reader,
     args: &SearchArgs,
@@ -46,6 +59,16 @@ pub(super) async fn answer(
         }
     }
     let limit = super::limit(args.limit);
+    let counts_kept = super::link_counts_kept(conn).await?;
+    let (said, links, said_join) = if counts_kept {
+        ("", "a.links", "")
+    } else {
+        (
+            SAID,
+            "s.links",
+            " JOIN said s ON s.target_url = a.target_url AND s.anchor_text = a.anchor_text",
+        )
+    };
     // Every match ranked (up to RANKED_MATCHES per index) is gathered by URL: a URL's
     // score adds its matches in both indexes, so cutting either before would show some
     // URLs without the match that puts them first, and which depended on `--limit`.
@@ -54,13 +77,16 @@ pub(super) async fn answer(
     q.push("), anchor_hits AS (");
     dialect.push_ranked_hits(&mut q, SearchIn::Anchors, &query, RANKED_MATCHES);
     q.push(format_args!(
-        "), hits (url, title_rank, anchor_rank, anchor_text, links) AS (
+        "), {said}hits (url, title_rank, anchor_rank, anchor_text, links) AS (
                  SELECT p.url, t.rank, NULL, NULL, 0
                  FROM title_hits t JOIN pages p ON p.id = t.id
                  UNION ALL
-                 SELECT a.target_url, NULL, h.rank, a.anchor_text, a.links
-                 FROM anchor_hits h JOIN anchors a ON a.id = h.id
-             ), ranked AS (
+                 SELECT a.target_url, NULL, h.rank, a.anchor_text, {links}
+                 FROM anchor_hits h JOIN anchors a ON a.id = h.id{said_join}
+             ), ranked AS (",
+    ));
+    q.push(format_args!(
+        "
                  SELECT url,
                         coalesce(min(title_rank), 0) + coalesce(min(anchor_rank), 0) AS rank,
                         min(title_rank) IS NOT NULL AS in_title,
@@ -79,7 +105,7 @@ pub(super) async fn answer(
     ));
     super::push_limit(&mut q, limit);
     let mut answer = super::print_rows(conn, &q, format, out, 0, limit).await?;
-    if !super::link_counts_kept(conn).await? {
+    if !counts_kept {
         answer.notes.push(
             "the anchor texts of links are indexed when the crawl ends: those stored by \
              the crawl running now (or killed before its end, until the next run) are \

@@ -915,3 +915,24 @@ async fn a_crawl_in_another_schema_is_named_when_the_search_path_misses_it() {
         String::from_utf8_lossy(&asked.stderr)
     );
 }
+
+/// With the link counts marked not kept (README's "Taking a site out"), `search` reads
+/// which anchors `links` still says, and how many links say each, from `links`: the same
+/// SQL on PostgreSQL, answering as SQLite does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_with_the_link_counts_not_kept_answers_on_postgresql_as_on_sqlite() {
+    let test = "search_with_the_link_counts_not_kept_answers_on_postgresql_as_on_sqlite";
+    let Some(both) = Both::crawl(test).await else {
+        return;
+    };
+    let not_kept = "UPDATE writer_state SET value = 2 WHERE key = 'link_counts_behind'";
+    super::query::change_database(&both.harness, &[not_kept.to_owned()]).await;
+    let postgres = sqlx::PgPool::connect(&both.postgres).await;
+    let pool = postgres.expect("open the PostgreSQL results");
+    let marked = sqlx::query(not_kept).execute(&pool).await;
+    marked.expect("mark the counts not kept on PostgreSQL");
+    let found = both
+        .assert_same(&["search", "--limit", "0", "home"], false)
+        .await;
+    assert!(found > 0, "nothing found");
+}

@@ -43,6 +43,22 @@ fn readme_takedown_sql(host: &str) -> String {
     readme[start..end + "COMMIT;".len()].replace("old.example", host)
 }
 
+/// Runs README's statements for taking `host` out on the harness's database, as `sqlite3`
+/// would with the crawl stopped; returns them.
+async fn take_out(harness: &Harness, host: &str) -> String {
+    let sql = readme_takedown_sql(host);
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(harness.db_path());
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .expect("open the database to write");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
+        .execute(&mut conn)
+        .await
+        .expect("README's statements run");
+    conn.close().await.expect("close it");
+    sql
+}
+
 /// A host taken out by README's recipe (an `exclude`, its seed out of the config, its rows
 /// deleted with the crawl stopped) leaves no row, is not asked again by the next run
 /// though stored links lead to it, and leaves the link counts as `links` has them: the
@@ -59,16 +75,7 @@ async fn a_site_taken_out_as_readme_says_leaves_no_row_and_counts_that_agree_wit
     let asked = site.hits_for(&gone_host).len();
     assert_eq!(asked, 3, "robots.txt and two pages of the site to take out");
 
-    let sql = readme_takedown_sql(&gone_host);
-    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(harness.db_path());
-    let mut conn = sqlx::SqliteConnection::connect_with(&options)
-        .await
-        .expect("open the database to write");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
-        .execute(&mut conn)
-        .await
-        .expect("README's statements run");
-    conn.close().await.expect("close it");
+    let sql = take_out(&harness, &gone_host).await;
     // At once, before any run rebuilds the counts: `c` was linked from the site alone.
     let kept_c = site.url(0, "/c");
     let top = super::query::rows(&harness, &["top", "--limit", "0"]).await;
@@ -119,5 +126,35 @@ async fn a_site_taken_out_as_readme_says_leaves_no_row_and_counts_that_agree_wit
         db.wrong_link_counts().await,
         0,
         "counts disagree with links after {sql}"
+    );
+}
+
+/// What a site taken out said in its links is not found by `query search` before the next
+/// run counts anchors afresh: the kept home is linked as "home" from the gone site's page
+/// alone, and the gone home's links to `c` are the only ones saying "c". A right to be
+/// forgotten asks that its words be findable nowhere once its rows are deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_anchor_texts_of_a_site_taken_out_are_not_found_by_search() {
+    let site = two_sites().await;
+    let harness = Harness::default();
+    harness
+        .crawl(&[site.url(0, "/"), site.url(1, "/")], "")
+        .await;
+    let gone_host = site.url(1, "/");
+    let gone_host = gone_host
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    let found = super::query::rows(&harness, &["search", "home"]).await;
+    assert_eq!(
+        found.len(),
+        1,
+        "the gone site's link is searched: {found:?}"
+    );
+
+    take_out(&harness, gone_host).await;
+    let found = super::query::rows(&harness, &["search", "home"]).await;
+    assert!(
+        found.is_empty(),
+        "a deleted link's text is found: {found:?}"
     );
 }
