@@ -33,29 +33,33 @@ async fn two_sites() -> TestSite {
     b.start()
 }
 
-/// README's statements for taking a site out, for `host`.
-fn readme_takedown_sql(host: &str) -> String {
+/// README's statements from the comment `-- {first}` to the one ending in `last`.
+fn readme_statements(first: &str, last: &str) -> &'static str {
     let readme = include_str!("../../README.md");
     let start = readme
-        .find("-- Taking a site out")
-        .expect("README says how to take a site's rows out");
-    let end = start + readme[start..].find("COMMIT;").expect("the statements end");
-    readme[start..end + "COMMIT;".len()].replace("old.example", host)
+        .find(&format!("-- {first}"))
+        .unwrap_or_else(|| panic!("README has no statements for \"{first}\""));
+    let end = start + readme[start..].find(last).expect("the statements end");
+    &readme[start..end + last.len()]
 }
 
-/// Runs README's statements for taking `host` out on the harness's database, as `sqlite3`
-/// would with the crawl stopped; returns them.
-async fn take_out(harness: &Harness, host: &str) -> String {
-    let sql = readme_takedown_sql(host);
+/// Runs `sql` on the harness's database, as `sqlite3` would with the crawl stopped.
+async fn run(harness: &Harness, sql: &str) {
     let options = sqlx::sqlite::SqliteConnectOptions::new().filename(harness.db_path());
     let mut conn = sqlx::SqliteConnection::connect_with(&options)
         .await
         .expect("open the database to write");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
         .execute(&mut conn)
         .await
         .expect("README's statements run");
     conn.close().await.expect("close it");
+}
+
+/// Runs README's statements for taking `host` out; returns them.
+async fn take_out(harness: &Harness, host: &str) -> String {
+    let sql = readme_statements("Taking a site out", "COMMIT;").replace("old.example", host);
+    run(harness, &sql).await;
     sql
 }
 
@@ -157,4 +161,67 @@ async fn the_anchor_texts_of_a_site_taken_out_are_not_found_by_search() {
         found.is_empty(),
         "a deleted link's text is found: {found:?}"
     );
+}
+
+/// Whether the database's files (its WAL too, if any) hold `word`, in any case: the bytes
+/// of a row, deleted or not, or a full-text index's token.
+fn files_hold(harness: &Harness, word: &str) -> bool {
+    let word = word.to_ascii_lowercase();
+    let mut wal = harness.db_path().into_os_string();
+    wal.push("-wal");
+    [harness.db_path(), wal.into()].iter().any(|path| {
+        std::fs::read(path).is_ok_and(|bytes| {
+            bytes
+                .to_ascii_lowercase()
+                .windows(word.len())
+                .any(|w| w == word.as_bytes())
+        })
+    })
+}
+
+/// A site taken out, then README's statements for leaving nothing deleted in the file run,
+/// leave none of its words in the database's bytes: not its title's, which `pages_fts`
+/// kept in its segments after the row went, nor its link's anchor text, which `anchors`
+/// and `anchors_fts` kept until the next run, nor the URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_site_taken_out_and_purged_as_readme_says_leaves_none_of_its_words_in_the_file() {
+    let mut b = SiteBuilder::bind(2).await;
+    let (kept, gone) = (b.authority(0), b.authority(1));
+    let pages = [
+        (
+            &kept,
+            "/",
+            format!("<a href='http://{gone}/quokka'>elsewhere</a>"),
+        ),
+        (&kept, "/c", "<title>Kept c</title>".to_owned()),
+        (
+            &gone,
+            "/quokka",
+            format!("<title>Zanzibarian</title><a href='http://{kept}/c'>Xylophonist</a>"),
+        ),
+    ];
+    for (host, path, html) in pages {
+        b.add(host, path, Resource::Html(html));
+    }
+    let site = b.start();
+    let harness = Harness::default();
+    harness
+        .crawl(&[site.url(0, "/"), site.url(1, "/quokka")], "")
+        .await;
+    let words = ["Zanzibarian", "Xylophonist", "quokka"];
+    for word in words {
+        assert!(files_hold(&harness, word), "the crawl stored no {word}");
+    }
+
+    take_out(&harness, &gone).await;
+    let kept_links = "DELETE FROM links WHERE target_url LIKE 'http://old.example/%';";
+    run(&harness, &kept_links.replace("old.example", &gone)).await;
+    run(
+        &harness,
+        readme_statements("Leaving nothing deleted", "VACUUM;"),
+    )
+    .await;
+    for word in words {
+        assert!(!files_hold(&harness, word), "the file still holds {word}");
+    }
 }
