@@ -717,10 +717,14 @@ where
     }
 
     /// [`Db::build_derived`] before a run that keeps the link counts, which a run that
-    /// stopped abruptly left behind.
+    /// stopped abruptly left behind, or an operator who deleted rows marked not kept
+    /// (README's "Taking a site out"): the log says either, not a crash that never was.
     pub async fn catch_up_derived(&self) -> Result<(), Error> {
         if self.build_derived().await? {
-            tracing::info!("the last run stopped abruptly: in-link and anchor counts rebuilt");
+            tracing::info!(
+                "in-link and anchor counts rebuilt from links: the last run stopped before \
+                 it counted them, or rows were deleted and the counts marked not kept"
+            );
         }
         Ok(())
     }

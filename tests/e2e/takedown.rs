@@ -225,3 +225,32 @@ async fn a_site_taken_out_and_purged_as_readme_says_leaves_none_of_its_words_in_
         assert!(!files_hold(&harness, word), "the file still holds {word}");
     }
 }
+
+/// The next run after a site is taken out counts in-links and anchors afresh, and says why
+/// as it was: rows deleted, the counts marked not kept. It said that the last run had
+/// stopped abruptly, which sent an operator looking for a crash that never was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_after_a_site_is_taken_out_does_not_say_the_last_one_stopped_abruptly() {
+    let site = two_sites().await;
+    let harness = Harness::default();
+    let seeds = [site.url(0, "/"), site.url(1, "/")];
+    harness.crawl(&seeds, "").await;
+    let gone = site.url(1, "/");
+    take_out(
+        &harness,
+        gone.trim_start_matches("http://").trim_end_matches('/'),
+    )
+    .await;
+
+    let config = harness.write_config(&harness.test_config_text(&seeds[..1], ""));
+    let args = vec![
+        "crawl".to_owned(),
+        "--config".to_owned(),
+        config.display().to_string(),
+    ];
+    let out = super::query::pipecrawl_logging("info", args).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("counts rebuilt"), "{stderr}");
+    assert!(!stderr.contains("stopped abruptly"), "{stderr}");
+}
