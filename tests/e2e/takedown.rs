@@ -33,6 +33,15 @@ async fn two_sites() -> TestSite {
     b.start()
 }
 
+/// [`two_sites`], crawled from both homes, which are the seeds returned.
+async fn two_sites_crawled() -> (TestSite, Harness, [String; 2]) {
+    let site = two_sites().await;
+    let harness = Harness::default();
+    let seeds = [site.url(0, "/"), site.url(1, "/")];
+    harness.crawl(&seeds, "").await;
+    (site, harness, seeds)
+}
+
 /// README's statements from the comment `-- {first}` to the one ending in `last`.
 fn readme_statements(first: &str, last: &str) -> &'static str {
     let readme = include_str!("../../README.md");
@@ -231,10 +240,7 @@ async fn a_site_taken_out_and_purged_as_readme_says_leaves_none_of_its_words_in_
 /// stopped abruptly, which sent an operator looking for a crash that never was.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_run_after_a_site_is_taken_out_does_not_say_the_last_one_stopped_abruptly() {
-    let site = two_sites().await;
-    let harness = Harness::default();
-    let seeds = [site.url(0, "/"), site.url(1, "/")];
-    harness.crawl(&seeds, "").await;
+    let (site, harness, seeds) = two_sites_crawled().await;
     let gone = site.url(1, "/");
     take_out(
         &harness,
@@ -253,4 +259,34 @@ async fn the_run_after_a_site_is_taken_out_does_not_say_the_last_one_stopped_abr
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("counts rebuilt"), "{stderr}");
     assert!(!stderr.contains("stopped abruptly"), "{stderr}");
+}
+
+/// A page not fetched since README's date goes by its statements for keeping pages only
+/// so long, with its links and no key left dangling; the next run counts the links as
+/// `links` has them and does not ask for the page again, whose URL it still knows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_past_its_retention_goes_as_readme_says_and_is_not_asked_again() {
+    let (site, harness, seeds) = two_sites_crawled().await;
+    let old = site.url(1, "/b");
+    let aged =
+        format!("UPDATE pages SET fetched_at = '2025-06-01T00:00:00.000Z' WHERE url = '{old}'");
+    run(&harness, &aged).await;
+    run(
+        &harness,
+        readme_statements("Pages not fetched since", "COMMIT;"),
+    )
+    .await;
+
+    let db = harness.db().await;
+    assert!(db.page(&old).await.is_none(), "{old} is still stored");
+    assert_eq!(harness.page_count().await, 4, "other pages went");
+    let dangling = "SELECT count(*) FROM links WHERE source_id NOT IN (SELECT id FROM pages)";
+    assert_eq!(db.scalar(dangling).await, 0, "links of no page");
+    harness.crawl(&seeds, "").await;
+    assert_eq!(site.count(&old), 1, "the expired page was asked again");
+    assert_eq!(
+        db.wrong_link_counts().await,
+        0,
+        "counts disagree with links"
+    );
 }
