@@ -2586,9 +2586,10 @@ fn seeds_from_file(path: &str, seeds: &mut Vec<Url>, p: &mut Problems<'_>) {
 }
 
 /// Why `path` names no file where the user meant it to, if it does not: a `~` or an
-/// environment variable, which a shell expands and a TOML string does not, or a Windows path (`C:\crawls\a.db`, a
-/// `\\wsl$\` share), which Linux takes as a file of that name in the current directory.
-/// A Windows path is said with what it is under WSL, where drive C: is `/mnt/c`.
+/// environment variable, which a shell expands and a TOML string does not, or a Windows
+/// path (`C:\crawls\a.db`, a `\\wsl$\` share), which Linux takes as a file of that name
+/// in the current directory. A Windows path is said with what it is under WSL, where
+/// drive C: is `/mnt/c`.
 fn foreign_path(path: &str) -> Option<String> {
     if path == "~" || path.starts_with("~/") {
         return Some(format!(
