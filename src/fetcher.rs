@@ -31,10 +31,10 @@ use crate::frontier::Release;
 use crate::host_headers::HostRules;
 use crate::ipgate::{Busy, IpGate, IpTurn};
 use crate::metrics;
+use crate::net_outage::NetOutage;
 use crate::netguard::{self, GuardedResolver, NetworkPolicy};
 use crate::page::{CrawlJob, ErrorKind, FetchError, Fetched, JobKind};
 use crate::politeness::{HostGate, HostLimits, Politeness, Turn};
-use crate::proxy_outage::ProxyOutage;
 use crate::queue;
 use crate::retry::{self, Decision, RetryPolicy};
 use crate::robots::{RobotsCache, Verdict};
@@ -103,8 +103,8 @@ pub struct HttpClient {
     jar: Option<Arc<Jar>>,
     /// `politeness.per_ip_concurrency`, for every request the client makes.
     ips: Arc<IpGate>,
-    /// `fetch.proxy`'s outages, waited out.
-    proxy_outage: Option<Arc<ProxyOutage>>,
+    /// Outages of `fetch.proxy`, or without one of the crawler's own network, waited out.
+    outage: Arc<NetOutage>,
 }
 
 impl HttpClient {
@@ -133,28 +133,26 @@ impl HttpClient {
         self.jar.is_some()
     }
 
-    /// [`send`], through an outage of `fetch.proxy` ([`ProxyOutage`]): a request the proxy
-    /// took no connection for goes again once it takes one. Returns how long it waited
-    /// for the proxy, which is no time of the site's.
+    /// [`send`], through an outage of `fetch.proxy` or of the crawler's own network
+    /// ([`NetOutage`]): a request that met one goes again once it is over. Returns how
+    /// long it waited for it, which is no time of the site's.
     pub(crate) async fn send(
         &self,
         mut request: RequestBuilder,
         timeout: Duration,
     ) -> (reqwest::Result<Response>, Duration) {
-        let Some(outage) = &self.proxy_outage else {
-            return (send(request, timeout).await, Duration::ZERO);
-        };
+        let outage = &self.outage;
         let mut waited = Duration::ZERO;
         loop {
             let again = request.try_clone();
             match (send(request, timeout).await, again) {
                 (Ok(response), _) => {
-                    outage.carried();
+                    outage.carried(response.url());
                     return (Ok(response), waited);
                 }
-                (Err(e), Some(again)) if self.proxy_unreached(&fetch_error(&e).message) => {
+                (Err(e), Some(again)) if self.unreached(outage, &e) => {
                     let tried = Instant::now();
-                    if !outage.ride_out().await {
+                    if !(outage.met(e.url()).await && outage.ride_out().await) {
                         return (Err(e), waited);
                     }
                     waited += tried.elapsed();
@@ -162,6 +160,22 @@ impl HttpClient {
                 }
                 (sent, _) => return (sent, waited),
             }
+        }
+    }
+
+    /// Whether a request failed to connect to the way out `outage` watches: `fetch.proxy`
+    /// ([`Self::proxy_unreached`]), or without one, the site (refused, unreachable, not
+    /// within `fetch.connect_timeout_ms`, its name not resolved for now).
+    fn unreached(&self, outage: &NetOutage, e: &reqwest::Error) -> bool {
+        let error = fetch_error(e);
+        if outage.is_proxy() {
+            return self.proxy_unreached(&error.message);
+        }
+        match error.kind {
+            ErrorKind::Connect => error.message.contains(TCP_CONNECT_FAILED),
+            ErrorKind::Timeout => error.message.ends_with(NO_CONNECTION_IN_TIME),
+            ErrorKind::DnsTemporary => true,
+            _ => false,
         }
     }
 
@@ -434,12 +448,15 @@ pub fn client(
             .is_some_and(|proxy| proxy.scheme() == "https"),
         jar,
         ips,
-        proxy_outage: config
-            .fetch
-            .proxy
-            .as_ref()
-            .and_then(|proxy| ProxyOutage::new(proxy, config.fetch.connect_timeout))
-            .map(Arc::new),
+        // A proxy with no host is refused by the config: there is no such run.
+        outage: Arc::new(
+            config
+                .fetch
+                .proxy
+                .as_ref()
+                .and_then(|proxy| NetOutage::proxy(proxy, config.fetch.connect_timeout))
+                .unwrap_or_else(|| NetOutage::network(config.fetch.connect_timeout)),
+        ),
     })
 }
 

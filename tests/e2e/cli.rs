@@ -3336,6 +3336,69 @@ async fn a_proxy_down_for_a_while_is_waited_for_and_its_urls_spend_no_attempt() 
     );
 }
 
+/// The crawler's own network gone for a few seconds (Wi-Fi dropped, a VPN reconnecting):
+/// every site refused connections at once, each URL spent its attempts within its
+/// backoff's seconds, and the crawl's queue became failed rows blaming each site. Once the
+/// network has carried a request, every host failing to connect is read as the network's
+/// outage: the fetch waits for it, saying so, and the URLs spend no attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_of_the_crawlers_own_network_is_waited_for_and_its_urls_spend_no_attempt() {
+    let mut builder = SiteBuilder::bind(3).await;
+    let authorities: Vec<String> = (0..3).map(|i| builder.authority(i)).collect();
+    for authority in &authorities {
+        builder.add_home_and_pages(authority, 2);
+    }
+    let site = builder.start();
+    let mut relays = Vec::new();
+    for (i, authority) in authorities.iter().enumerate() {
+        relays.push(super::relay::Relay::start_on(&format!("127.0.0.{}", 11 + i), authority).await);
+    }
+    let seeds: Vec<String> = relays
+        .iter()
+        .map(|relay| format!("http://{}/", relay.authority()))
+        .collect();
+    let harness = Harness::default();
+    // The hosts' delay leaves time to take the network down between the seeds and their
+    // links; each URL has two attempts, spent within a second of backoff.
+    let extra = "[politeness]\ndelay_ms = 1500\n\
+                 [retry]\nmax_attempts = 2\nbase_delay_ms = 100\nmax_delay_ms = 200\n";
+    let config = harness.write_config(&harness.test_config_text(&seeds, extra));
+    let crawl = tokio::spawn(crawl_by_binary(config));
+    while authorities
+        .iter()
+        .any(|authority| site.hits_at(authority, "/").is_empty())
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    for relay in &mut relays {
+        relay.down().await;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    for relay in &mut relays {
+        relay.up().await;
+    }
+    let out = crawl.await.expect("the crawl ran");
+    let stderr = text(&out.stderr);
+
+    let db = harness.db().await;
+    for seed in &seeds {
+        for page in ["0", "1"] {
+            let url = format!("{seed}{page}");
+            let row = db.page(&url).await.expect("a row");
+            assert_eq!(
+                row.title.as_deref(),
+                Some(format!("Page {page}").as_str()),
+                "{url}: {:?}\n{stderr}",
+                row.error
+            );
+        }
+    }
+    assert!(
+        stderr.contains("every host fails to connect") && stderr.contains("the network is back"),
+        "{stderr}"
+    );
+}
+
 /// A crawl in which not one URL got an answer (every seed's server down, a firewall, no
 /// network) stored nothing but error rows: it ends with exit code 4 and a last line
 /// that says so, so that `pipecrawl crawl … && next-step` in cron or CI stops there. A

@@ -7,6 +7,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 pub struct Relay {
     pub port: u16,
+    ip: String,
     to: String,
     serving: Option<JoinHandle<()>>,
 }
@@ -14,13 +15,27 @@ pub struct Relay {
 impl Relay {
     /// Relays 127.0.0.1:`port` to `to` (`host:port`).
     pub async fn start(to: &str) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the relay");
+        Self::start_on("127.0.0.1", to).await
+    }
+
+    /// Relays `ip`:`port` to `to`: relays on several loopback addresses stand for several
+    /// sites, all reached through the crawler's one network.
+    pub async fn start_on(ip: &str, to: &str) -> Self {
+        let listener = TcpListener::bind((ip, 0)).await.expect("bind the relay");
         let port = listener.local_addr().expect("the relay's address").port();
         let to = to.to_owned();
         let serving = Some(tokio::spawn(relay(listener, to.clone())));
-        Self { port, to, serving }
+        Self {
+            port,
+            ip: ip.to_owned(),
+            to,
+            serving,
+        }
+    }
+
+    /// `ip:port` of the relay.
+    pub fn authority(&self) -> String {
+        format!("{}:{}", self.ip, self.port)
     }
 
     /// Stops listening and closes every connection the relay holds.
@@ -33,7 +48,7 @@ impl Relay {
 
     /// Listens on its port again.
     pub async fn up(&mut self) {
-        let listener = TcpListener::bind(("127.0.0.1", self.port))
+        let listener = TcpListener::bind((self.ip.as_str(), self.port))
             .await
             .expect("bind the relay's port again");
         self.serving = Some(tokio::spawn(relay(listener, self.to.clone())));

@@ -1,0 +1,349 @@
+//! Riding out an outage of the way out: `fetch.proxy` restarted or failed over, or,
+//! without a proxy, the crawler's own network (Wi-Fi dropped, a VPN reconnecting, a VM's
+//! NIC reset, the resolver restarting). Every request then fails at once, so every URL
+//! spent its `retry.max_attempts` within seconds of backoff, and a crawl of hours ended
+//! with its queue turned to failed rows, each blaming its site, for `--retry-failed` to
+//! ask again.
+//!
+//! Once the way out has carried a request in this run, a request that meets its outage
+//! waits until it is back and then goes again, spending none of its URL's attempts: for
+//! up to [`OUTLAST`], the ten minutes a crawl waits out its database, said when the wait
+//! begins, every [`SAID_EVERY`] and when it ends. One worker at a time probes the way
+//! out; the others wait for its answer. A proxy that has carried nothing yet is more
+//! likely named wrongly than down for a while: its URLs fail as before, and the run's
+//! end names the proxy; so do the URLs of a run whose network never answered.
+//!
+//! The proxy's outage is plain: it takes no connection. The network's is read from its
+//! hosts: [`HOSTS_FAILING`] hosts in a row failing to connect (refused, unreachable, not
+//! within `fetch.connect_timeout_ms`, their names not resolved for now) with no answer
+//! between them, while none of the hosts that answered last takes a connection either.
+//! A site down alone leaves the others answering: its URLs fail as before.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex as SyncMutex;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex;
+use tokio::task::JoinSet;
+use url::{Host, Url};
+
+use crate::retry::doubling;
+use crate::store::OUTLAST;
+
+const FIRST_WAIT: Duration = Duration::from_millis(100);
+const LONGEST_WAIT: Duration = Duration::from_secs(5);
+
+/// How often an outage that goes on is said again.
+const SAID_EVERY: Duration = Duration::from_secs(60);
+
+/// How many hosts in a row failing to connect, with no answer between them, may mean the
+/// network is down: one alone is most often that site's own outage.
+const HOSTS_FAILING: usize = 2;
+
+/// How many of the hosts that answered last are probed for the network: one of them
+/// may have gone down meanwhile on its own.
+const HOSTS_PROBED: usize = 4;
+
+/// How long a probe that found the network up holds: a crawl of many dead links would
+/// otherwise connect to the hosts that answered last after every other dead one.
+const UP_HOLDS: Duration = LONGEST_WAIT;
+
+/// The way out as the fetch workers find it.
+pub struct NetOutage {
+    reach: Reach,
+    connect_timeout: Duration,
+    /// Whether the way out has carried a request since the start, or since the fetch
+    /// last stopped waiting for it after [`OUTLAST`].
+    carried: AtomicBool,
+    /// The outage under way, held by the worker probing the way out.
+    under_way: Mutex<Option<Outage>>,
+    /// Outages over: a worker that waited sees the count move when another saw the end.
+    ended: AtomicU64,
+}
+
+/// What is probed, and how its outage is said.
+enum Reach {
+    Proxy { host: String, port: u16 },
+    Network(SyncMutex<Hosts>),
+}
+
+/// The hosts that answered last, to probe, and those that failed to connect since.
+#[derive(Default)]
+struct Hosts {
+    answered: VecDeque<(String, u16)>,
+    failing: HashSet<String>,
+    /// When a probe last found the network up.
+    probed_up: Option<Instant>,
+}
+
+struct Outage {
+    began: Instant,
+    said: Instant,
+}
+
+impl NetOutage {
+    /// For `proxy`, reached within `connect_timeout` when it is up; `None` for a URL
+    /// with no host, which the config refuses.
+    pub fn proxy(proxy: &Url, connect_timeout: Duration) -> Option<Self> {
+        let host = host_name(proxy)?;
+        // SOCKS has no default port in `url`'s table; 1080 is SOCKS's own.
+        let port = proxy.port_or_known_default().unwrap_or(1080);
+        Some(Self::new(Reach::Proxy { host, port }, connect_timeout))
+    }
+
+    /// For the crawler's own network, its hosts reached within `connect_timeout`.
+    pub fn network(connect_timeout: Duration) -> Self {
+        Self::new(
+            Reach::Network(SyncMutex::new(Hosts::default())),
+            connect_timeout,
+        )
+    }
+
+    fn new(reach: Reach, connect_timeout: Duration) -> Self {
+        Self {
+            reach,
+            connect_timeout,
+            carried: AtomicBool::new(false),
+            under_way: Mutex::new(None),
+            ended: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether this is the proxy's.
+    pub fn is_proxy(&self) -> bool {
+        matches!(self.reach, Reach::Proxy { .. })
+    }
+
+    /// A request to `url` was answered.
+    pub fn carried(&self, url: &Url) {
+        self.carried.store(true, Ordering::Relaxed);
+        if let (Reach::Network(hosts), Some(host)) = (&self.reach, host_name(url)) {
+            let mut hosts = lock(hosts);
+            hosts.failing.clear();
+            let port = url.port_or_known_default().unwrap_or(80);
+            let answered = (host, port);
+            if !hosts.answered.contains(&answered) {
+                if hosts.answered.len() == HOSTS_PROBED {
+                    hosts.answered.pop_front();
+                }
+                hosts.answered.push_back(answered);
+            }
+        }
+    }
+
+    /// Whether a request to `url` that failed to connect (its host's or the proxy's, as
+    /// the caller found) met an outage of the way out, to ride out.
+    pub async fn met(&self, url: Option<&Url>) -> bool {
+        if !self.carried.load(Ordering::Relaxed) {
+            return false;
+        }
+        let Reach::Network(hosts) = &self.reach else {
+            return true;
+        };
+        let Some(host) = url.and_then(host_name) else {
+            return false;
+        };
+        {
+            let mut hosts = lock(hosts);
+            if hosts.failing.len() < HOSTS_FAILING {
+                hosts.failing.insert(host);
+            }
+            let up = hosts.probed_up.is_some_and(|at| at.elapsed() < UP_HOLDS);
+            if up || hosts.failing.len() < HOSTS_FAILING {
+                return false;
+            }
+        }
+        if self.reached().await {
+            let mut hosts = lock(hosts);
+            hosts.failing.clear();
+            hosts.probed_up = Some(Instant::now());
+            return false;
+        }
+        true
+    }
+
+    /// Waits for the way out, after a request met its outage, to be back. Returns whether
+    /// it is: `false` at once for one that has carried nothing, and after [`OUTLAST`].
+    pub async fn ride_out(&self) -> bool {
+        let seen = self.ended.load(Ordering::SeqCst);
+        let mut tries = 0;
+        loop {
+            if !self.carried.load(Ordering::Relaxed) {
+                return false;
+            }
+            {
+                let mut under_way = self.under_way.lock().await;
+                if self.ended.load(Ordering::SeqCst) != seen {
+                    return true;
+                }
+                let now = Instant::now();
+                let outage = under_way.get_or_insert_with(|| {
+                    tracing::warn!(
+                        "{}: the fetch waits for it (up to {} minutes), and the URLs that met \
+                         it spend no attempt",
+                        self.words().down,
+                        OUTLAST.as_secs() / 60
+                    );
+                    Outage {
+                        began: now,
+                        said: now,
+                    }
+                });
+                let lasted = outage.began.elapsed().as_secs();
+                if self.reached().await {
+                    tracing::warn!("{} after {lasted} s: the fetch goes on", self.words().back);
+                    *under_way = None;
+                    self.ended.fetch_add(1, Ordering::SeqCst);
+                    return true;
+                }
+                if outage.began.elapsed() >= OUTLAST {
+                    tracing::warn!(
+                        "{} for {lasted} s: the fetch waits no longer, and URLs that meet it \
+                         fail for now, spending attempts, until a request gets through again",
+                        self.words().still
+                    );
+                    *under_way = None;
+                    self.carried.store(false, Ordering::Relaxed);
+                    return false;
+                }
+                if outage.said.elapsed() >= SAID_EVERY {
+                    tracing::warn!(
+                        "{} for {lasted} s: the fetch still waits for it",
+                        self.words().still
+                    );
+                    outage.said = Instant::now();
+                }
+            }
+            tries += 1;
+            tokio::time::sleep(doubling(FIRST_WAIT, tries, LONGEST_WAIT)).await;
+        }
+    }
+
+    fn words(&self) -> Words {
+        match self.reach {
+            Reach::Proxy { .. } => Words {
+                down: "fetch.proxy takes no connections, after carrying this run's requests",
+                back: "fetch.proxy takes connections again",
+                still: "fetch.proxy has taken no connections",
+            },
+            Reach::Network(_) => Words {
+                down: "every host fails to connect, the hosts that answered this run's \
+                       requests too: the crawler's own network looks down (no route, no \
+                       resolver, a firewall), not the sites",
+                back: "the network is back, a host that answered before taking a connection",
+                still: "the network has been down, every host failing to connect,",
+            },
+        }
+    }
+
+    /// Whether the way out takes a connection: the proxy, or one of the hosts that
+    /// answered last, their names resolved anew.
+    async fn reached(&self) -> bool {
+        let targets = match &self.reach {
+            Reach::Proxy { host, port } => vec![(host.clone(), *port)],
+            Reach::Network(hosts) => lock(hosts).answered.iter().cloned().collect(),
+        };
+        let mut connects = JoinSet::new();
+        for target in targets {
+            let connect_timeout = self.connect_timeout;
+            connects.spawn(async move {
+                let connect = tokio::net::TcpStream::connect(target);
+                matches!(
+                    tokio::time::timeout(connect_timeout, connect).await,
+                    Ok(Ok(_))
+                )
+            });
+        }
+        while let Some(connected) = connects.join_next().await {
+            if connected.unwrap_or(false) {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// How an outage is said: when it begins, ends, and goes on.
+struct Words {
+    down: &'static str,
+    back: &'static str,
+    still: &'static str,
+}
+
+fn host_name(url: &Url) -> Option<String> {
+    Some(match url.host()? {
+        Host::Domain(name) => name.to_owned(),
+        Host::Ipv4(address) => address.to_string(),
+        Host::Ipv6(address) => address.to_string(),
+    })
+}
+
+/// The hosts, whose lock no holder panics under (it only moves a few names).
+fn lock(hosts: &SyncMutex<Hosts>) -> std::sync::MutexGuard<'_, Hosts> {
+    hosts
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A proxy that has carried nothing is not waited for: it is more likely named
+    /// wrongly, and the run would wait ten minutes to say so.
+    #[tokio::test]
+    async fn a_proxy_that_has_carried_nothing_is_not_waited_for() {
+        let proxy = Url::parse("http://127.0.0.1:9").expect("a URL");
+        let outage = NetOutage::proxy(&proxy, Duration::from_secs(1)).expect("a host");
+        assert!(!outage.ride_out().await);
+    }
+
+    /// Once it has carried a request, a proxy that takes a connection again ends the wait.
+    #[tokio::test]
+    async fn a_proxy_back_ends_the_wait() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let address = listener.local_addr().expect("its address");
+        let proxy = Url::parse(&format!("socks5://{address}")).expect("a URL");
+        let outage = NetOutage::proxy(&proxy, Duration::from_secs(5)).expect("a host");
+        outage.carried(&proxy);
+        assert!(outage.ride_out().await);
+        assert_eq!(outage.ended.load(Ordering::SeqCst), 1);
+    }
+
+    /// A network that has answered a request to a host listening on loopback, and that URL.
+    async fn answered_once() -> (tokio::net::TcpListener, Url, NetOutage) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let address = listener.local_addr().expect("an address");
+        let up = Url::parse(&format!("http://{address}/")).expect("a URL");
+        let outage = NetOutage::network(Duration::from_secs(5));
+        outage.carried(&up);
+        (listener, up, outage)
+    }
+
+    /// Sites that fail while a host that answered still takes connections are down on
+    /// their own: no outage of the network, their URLs fail as before.
+    #[tokio::test]
+    async fn sites_down_while_another_answers_are_no_outage_of_the_network() {
+        let (_listener, _, outage) = answered_once().await;
+        for down in ["http://127.0.0.2:9/", "http://127.0.0.3:9/"] {
+            let down = Url::parse(down).expect("a URL");
+            assert!(!outage.met(Some(&down)).await, "{down}");
+        }
+    }
+
+    /// One host failing is that site's outage; a second in a row, with no host that
+    /// answered taking a connection, is the network's.
+    #[tokio::test]
+    async fn every_host_failing_is_an_outage_of_the_network() {
+        let (listener, up, outage) = answered_once().await;
+        drop(listener);
+        let first = Url::parse("http://127.0.0.2:9/").expect("a URL");
+        assert!(!outage.met(Some(&first)).await);
+        assert!(outage.met(Some(&up)).await);
+    }
+}
