@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use sqlx::sqlite::SqliteConnection;
 
+use crate::plural::Count;
 use crate::query::dialect::Dialect;
 use crate::query::open::{self, Needs};
 use crate::query::output::{self, Format};
@@ -298,11 +299,39 @@ pub async fn export(
             // the user needs back.
             Err(_) => partials.discard_all(),
         }
-        exported
+        exported.map_err(|error| out_of_room(error, dir, format))
     }
     .await;
     reader.close().await;
     exported
+}
+
+/// `error`, naming what holds the room where it is a full disk and `dir` holds an earlier
+/// export in `format`: that export stays until this one is complete, so the disk needs
+/// room for both, and once this one's partial files are removed the disk shows room
+/// again, which "No space left on device" alone leaves a puzzle.
+fn out_of_room(error: QueryError, dir: &Path, format: ExportFormat) -> QueryError {
+    let QueryError::File { path, source } = error else {
+        return error;
+    };
+    let earlier: Vec<(String, u64)> = TABLES
+        .iter()
+        .filter_map(|table| {
+            let name = format!("{table}.{}", format.extension());
+            let size = fs::metadata(dir.join(&name)).ok()?.len();
+            Some((name, size))
+        })
+        .collect();
+    if source.kind() != std::io::ErrorKind::StorageFull || earlier.is_empty() {
+        return QueryError::File { path, source };
+    }
+    let (names, sizes): (Vec<String>, Vec<u64>) = earlier.into_iter().unzip();
+    QueryError::NoRoomBesideEarlierExport {
+        path,
+        source,
+        earlier: names.join(", "),
+        size: Count(sizes.iter().sum(), "byte").to_string(),
+    }
 }
 
 /// Makes `dir` and those of its parents that are missing; returns those it made, deepest

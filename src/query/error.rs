@@ -269,6 +269,19 @@ pub enum QueryError {
     )]
     ExportInProgress { dir: PathBuf },
 
+    #[error(
+        "cannot write {path}: {source}; the earlier export there ({earlier}: {size}) is kept \
+         until this one is complete, so the disk needs room for both: remove it first, or \
+         give another --out"
+    )]
+    NoRoomBesideEarlierExport {
+        path: PathBuf,
+        source: std::io::Error,
+        /// The earlier export's files, by name.
+        earlier: String,
+        size: String,
+    },
+
     #[error("cannot write {path}")]
     File {
         path: PathBuf,

@@ -2792,6 +2792,26 @@ async fn an_export_that_fails_part_way_leaves_the_earlier_export_whole() {
     assert_only_the_earlier_export(&out_dir);
 }
 
+/// On a disk with too little room for two exports, a nightly export into the same
+/// directory failed from its second night: the earlier export stays until this one is
+/// complete, and the error said only "No space left on device", with the disk showing
+/// room again once the partial files were removed. It says what holds the room, and what
+/// to do.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_out_of_room_beside_an_earlier_export_says_both_need_room() {
+    let (out, out_dir, _harness) = export_onto_a_full_disk(".links.csv.part", true).await;
+    assert_fails(
+        &out,
+        &[
+            "No space left on device (os error 28); the earlier export there \
+           (pages.csv, links.csv: 34 bytes) is kept until this one is complete, so the disk \
+           needs room for both: remove it first, or give another --out",
+        ],
+    );
+    assert_only_the_earlier_export(&out_dir);
+}
+
 /// `--out` naming a file (a slip: `--out pages.csv`) says so, and leaves the file alone:
 /// it said "File exists", which reads as a refusal to overwrite.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
