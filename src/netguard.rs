@@ -138,7 +138,9 @@ impl NetworkPolicy {
 
     /// A `localhost` name passes when `network.allow` opens loopback. Through an HTTP
     /// proxy or `socks5h` the proxy resolves it, to itself: a page would have it connect
-    /// to its own SSH server, admin page or cache manager.
+    /// to its own SSH server, admin page or cache manager. The refusal asks for both
+    /// loopback ranges: `localhost` resolves to `127.0.0.1`, `::1` or both, as the
+    /// machine says, and the resolver then connects to those allowed alone.
     fn check_loopback_name(&self, name: &str) -> Result<(), String> {
         if self.allows(IpAddr::V4(Ipv4Addr::LOCALHOST))
             || self.allows(IpAddr::V6(Ipv6Addr::LOCALHOST))
@@ -147,8 +149,8 @@ impl NetworkPolicy {
         }
         Err(format!(
             "{REFUSAL}: {name} names loopback (RFC 6761), the machine that resolves it, \
-             through fetch.proxy the proxy itself; add 127.0.0.0/8 or ::1 to network.allow \
-             to crawl it"
+             through fetch.proxy the proxy itself; add 127.0.0.0/8 and ::1 to network.allow \
+             to crawl it (it may resolve to either)"
         ))
     }
 
@@ -491,6 +493,21 @@ mod tests {
         ] {
             assert!(!names_loopback(name), "{name}");
         }
+    }
+
+    /// `localhost` resolves to `127.0.0.1`, `::1` or both, as the machine's `/etc/hosts`
+    /// says, and the resolver connects only to the addresses allowed: the refusal said
+    /// to add `127.0.0.0/8` *or* `::1`, and a crawl on a machine whose `localhost` is
+    /// IPv4 alone, given `::1`, was refused again.
+    #[tokio::test]
+    async fn a_refused_localhost_asks_for_both_loopback_ranges() {
+        let policy = NetworkPolicy::default();
+        let url = Url::parse("http://localhost:3000/").unwrap();
+        let err = policy.check_url(&url).await.expect_err("refused");
+        assert!(
+            err.contains("add 127.0.0.0/8 and ::1 to network.allow"),
+            "{err}"
+        );
     }
 
     /// The proxy's name resolves to any address for the connection to the proxy, but a
