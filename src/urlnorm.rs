@@ -76,11 +76,16 @@ pub fn trimmed(input: &str) -> &str {
 /// browser's address bar, which adds the scheme: the URL parser reads `example.com` as a
 /// relative URL, and `localhost:8080` as a URL of the scheme `localhost`, and said so.
 /// Not when what comes after a colon is no port (`mailto:a@b.c`), nor for credentials
-/// (`a@b.c`, an email address).
+/// (`a@b.c`, an email address). An IPv6 address's colons are inside its brackets, its
+/// port after them (`[::1]:8080`).
 fn with_a_scheme(input: &str) -> Option<String> {
     let rest = input.strip_prefix("//").unwrap_or(input);
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let port_or_none = authority
+    let after_address = match authority.strip_prefix('[') {
+        Some(bracketed) => bracketed.split_once(']').map_or("", |(_, after)| after),
+        None => authority,
+    };
+    let port_or_none = after_address
         .split_once(':')
         .is_none_or(|(_, port)| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()));
     if input.contains("://") || authority.is_empty() || authority.contains('@') || !port_or_none {
@@ -693,6 +698,27 @@ mod tests {
         assert_eq!(n("http://h/%G%41"), "http://h/%GA");
         assert_eq!(n("http://h/%%7E%41"), "http://h/%~A");
         assert_eq!(n("http://h/%"), "http://h/%");
+    }
+
+    /// An IPv6 address is typed in brackets, its port after them (`[::1]:8080`, a dev
+    /// server on IPv6 loopback): its own colons are no port, and it was refused as "not
+    /// a URL: relative URL without a base", where `localhost:8080` is shown with a scheme.
+    #[test]
+    fn an_ipv6_address_without_a_scheme_is_shown_with_one() {
+        let shown = |s: &str| match normalize_str(s) {
+            Err(UrlError::NoScheme(with)) => Some(with),
+            other => panic!("{s}: {other:?}"),
+        };
+        assert_eq!(
+            shown("[::1]:8080/a").as_deref(),
+            Some("https://[::1]:8080/a")
+        );
+        assert_eq!(shown("[0:0::1]").as_deref(), Some("https://[::1]/"));
+        assert_eq!(
+            shown("//[2001:DB8::7]:443/").as_deref(),
+            Some("https://[2001:db8::7]/")
+        );
+        assert!(normalize_str("[::1]:x/").is_err_and(|e| !matches!(e, UrlError::NoScheme(_))));
     }
 
     #[test]
