@@ -168,12 +168,11 @@ impl NetworkPolicy {
         if refused.is_empty() {
             return Ok(());
         }
-        let ips: Vec<String> = refused.iter().map(ToString::to_string).collect();
         Err(format!(
             "{REFUSAL}: {name} is fetch.proxy's host, trusted as the proxy only, and resolves \
              to addresses that are not public ({}); name a seed on it, or add their range \
              to network.allow, to crawl it",
-            ips.join(", ")
+            listed(&refused)
         ))
     }
 }
@@ -192,12 +191,30 @@ pub(crate) fn names_loopback(name: &str) -> bool {
 }
 
 fn refusal(host: &str, ips: &[IpAddr]) -> String {
-    let ips: Vec<String> = ips.iter().map(ToString::to_string).collect();
     format!(
         "{REFUSAL}: {host} resolves only to addresses that are not public ({}); \
          add their range to network.allow to crawl them",
-        ips.join(", ")
+        listed(ips)
     )
+}
+
+/// Refused addresses as a message lists them, each IPv6 one with an IPv4 address inside
+/// (NAT64, 6to4, translated) with that address: it is judged by it, and only its range
+/// in `network.allow` opens it; the IPv6 address alone, added as the message says,
+/// opened nothing. An IPv4-mapped one is written with it already (`::ffff:10.0.0.1`),
+/// and allowed as written.
+fn listed(ips: &[IpAddr]) -> String {
+    let listed: Vec<String> = ips
+        .iter()
+        .map(|ip| match ip {
+            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => match embedded_v4(*v6) {
+                Some(v4) => format!("{v6} judged as {v4}"),
+                None => v6.to_string(),
+            },
+            _ => ip.to_string(),
+        })
+        .collect();
+    listed.join(", ")
 }
 
 /// Whether an address is on the public internet.

@@ -322,6 +322,57 @@ async fn network_allow_written_as_ipv4_mapped_ipv6_opens_the_ipv4_range() {
     links_by_name_and_mapped_address_are_followed(r#"["::ffff:127.0.0.0/104"]"#).await;
 }
 
+/// An IPv6 address with an IPv4 one inside (NAT64, as a DNS64 resolver answers for an
+/// intranet's IPv4 name on an IPv6-only network; 6to4; translated) is judged by that IPv4
+/// address, and only its range in `network.allow` opens it. The refusal named the IPv6
+/// address alone and said to add "their range": that range added, the crawl was refused
+/// again, word for word. It names the IPv4 address, and its range opens the URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_ipv6_address_with_an_ipv4_one_inside_names_the_ipv4_address_to_allow() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let port = h.rsplit(':').next().unwrap_or_default().to_owned();
+    let inside: Vec<String> = ["64:ff9b::7f00:1", "2002:7f00:1::1", "::ffff:0:7f00:1"]
+        .iter()
+        .map(|ip| format!("http://[{ip}]:{port}/x"))
+        .collect();
+    let links: String = inside
+        .iter()
+        .map(|u| format!("<a href='{u}'>x</a>"))
+        .collect();
+    b.add(&h, "/", Resource::Html(links));
+    let site = b.start();
+    let harness = Harness::default();
+    let seeds = [site.url(0, "/")];
+    harness.crawl(&seeds, "[scope]\nhosts = [\"*\"]\n").await;
+    let db = harness.db().await;
+    let urls: Vec<&str> = inside.iter().map(String::as_str).collect();
+    refused_all(&db, &urls).await;
+    for url in &urls {
+        let error = db.page(url).await.and_then(|row| row.error);
+        assert!(
+            error.as_deref().is_some_and(|e| e.contains("127.0.0.1")),
+            "{url}: {error:?}"
+        );
+    }
+    harness
+        .crawl(
+            &seeds,
+            "[scope]\nhosts = [\"*\"]\n[network]\nallow = [\"127.0.0.0/8\"]\n",
+        )
+        .await;
+    let db = harness.db().await;
+    for url in urls {
+        let row = db.page(url).await.expect("a row");
+        assert_ne!(
+            row.error_kind.as_deref(),
+            Some("address_refused"),
+            "{url}: {:?}",
+            row.error
+        );
+    }
+}
+
 /// Crawls a loopback site with `network.allow = allow`, whose home page links to it by
 /// name (`localhost`, not a seed's host) and by its IPv4-mapped address: both are
 /// fetched. Judged by the IPv4 address it reaches, allowed ranges included (README).
