@@ -255,7 +255,10 @@ fn is_public(ip: IpAddr) -> bool {
                 // Local-use NAT64 (64:ff9b:1::/48), which translates to a network's own
                 // IPv4 addresses; discard-only (100::/64).
                 || (first == 0x64 && second == 0xff9b && third == 1)
-                || (first == 0x100 && second == 0 && third == 0 && fourth == 0))
+                || (first == 0x100 && second == 0 && third == 0 && fourth == 0)
+                // SRv6 segment identifiers (5f00::/16, RFC 9602): a network's own routing
+                // functions, never reachable from the internet.
+                || first == 0x5f00)
         }
     }
 }
@@ -400,6 +403,7 @@ mod tests {
             "2001:2::1",
             "3fff::1",
             "100::1",
+            "5f00::1",
         ] {
             assert!(!policy.allows(ip(private)), "{private}");
         }

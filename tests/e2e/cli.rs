@@ -2478,7 +2478,7 @@ fn the_readme_names_every_option_of_each_question() {
 }
 
 /// The address ranges README and config/example.toml name, each with an address in it.
-const REFUSED_RANGES: [(&str, &str); 15] = [
+const REFUSED_RANGES: [(&str, &str); 16] = [
     ("10/8", "10.1.2.3"),
     ("172.16/12", "172.20.0.1"),
     ("192.168/16", "192.168.1.1"),
@@ -2494,6 +2494,8 @@ const REFUSED_RANGES: [(&str, &str); 15] = [
     ("2001::/23", "2001:2::1"),
     ("64:ff9b:1::/48", "64:ff9b:1::a00:1"),
     ("100::/64", "100::1"),
+    // SRv6 segment identifiers (RFC 9602): a network's own routers, not globally reachable.
+    ("5f00::/16", "5f00:1:2::3"),
 ];
 
 /// Each range the address guard refuses by default is named where README and the
