@@ -23,6 +23,13 @@ pub enum UrlError {
     NoScheme(String),
     #[error("has no host")]
     NoHost,
+    /// An IPv6 address with a zone id, `[fe80::1%25eth0]` (RFC 6874), which browsers and
+    /// the URL standard refuse: the interface is the machine's, not the URL's.
+    #[error(
+        "names an IPv6 zone id (`{0}`), which a URL cannot carry (browsers refuse it too): \
+         name the host by a global address or a DNS name"
+    )]
+    ZoneId(String),
     #[error("is {0} bytes long; URLs longer than {MAX_URL_BYTES} bytes are not crawled")]
     TooLong(usize),
 }
@@ -58,8 +65,18 @@ pub fn normalize_str(input: &str) -> Result<Url, UrlError> {
             UrlError::Scheme(_) => without_scheme(e),
             e => e,
         }),
+        Err(e @ url::ParseError::InvalidIpv6Address) => Err(match zone_id(input) {
+            Some(zone) => UrlError::ZoneId(zone.to_owned()),
+            None => UrlError::Unparsable(e),
+        }),
         Err(e) => Err(without_scheme(UrlError::Unparsable(e))),
     }
+}
+
+/// The zone id of the bracketed IPv6 address in `input`, `%25eth0` in `[fe80::1%25eth0]`.
+fn zone_id(input: &str) -> Option<&str> {
+    let address = input.split_once('[')?.1.split_once(']')?.0;
+    address.find('%').map(|at| &address[at..])
 }
 
 /// `input` without the whitespace, byte order mark and zero-width spaces [`normalize_str`]
@@ -698,6 +715,19 @@ mod tests {
         assert_eq!(n("http://h/%G%41"), "http://h/%GA");
         assert_eq!(n("http://h/%%7E%41"), "http://h/%~A");
         assert_eq!(n("http://h/%"), "http://h/%");
+    }
+
+    /// A zone id (`[fe80::1%25eth0]`, RFC 6874: which interface a link-local address is
+    /// on) is no part of a URL as browsers and the URL standard read it. Refused as "not
+    /// a URL: invalid IPv6 address", the address looked mistyped, though it was not.
+    #[test]
+    fn an_ipv6_zone_id_is_refused_saying_urls_carry_none() {
+        for typed in ["http://[fe80::1%25eth0]:8080/", "http://[::1%lo]/"] {
+            let error = normalize_str(typed).expect_err(typed).to_string();
+            assert!(error.contains("zone id"), "{typed}: {error}");
+        }
+        let mistyped = normalize_str("http://[::g]/").expect_err("no address");
+        assert!(!mistyped.to_string().contains("zone id"), "{mistyped}");
     }
 
     /// An IPv6 address is typed in brackets, its port after them (`[::1]:8080`, a dev
