@@ -152,10 +152,12 @@ impl HttpClient {
                 }
                 (Err(e), Some(again)) if self.unreached(outage, &e) => {
                     let tried = Instant::now();
-                    if !(outage.met(e.url()).await && outage.ride_out().await) {
+                    let back = outage.met(e.url()).await && outage.ride_out().await;
+                    // Given up after OUTLAST too: the wait was no time of the site's.
+                    waited += tried.elapsed();
+                    if !back {
                         return (Err(e), waited);
                     }
-                    waited += tried.elapsed();
                     request = again;
                 }
                 (sent, _) => return (sent, waited),

@@ -22,17 +22,15 @@
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex as SyncMutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::Mutex;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use url::{Host, Url};
 
 use crate::retry::doubling;
-use crate::store::OUTLAST;
-
-const FIRST_WAIT: Duration = Duration::from_millis(100);
-const LONGEST_WAIT: Duration = Duration::from_secs(5);
+use crate::store::{FIRST_WAIT, LONGEST_WAIT, OUTLAST};
 
 /// How often an outage that goes on is said again.
 const SAID_EVERY: Duration = Duration::from_secs(60);
@@ -80,6 +78,10 @@ struct Hosts {
 struct Outage {
     began: Instant,
     said: Instant,
+    /// The way out asked so far in this outage, by any worker.
+    asked: u32,
+    /// When it is to be asked next: a worker that takes the lock sooner waits till then.
+    next_ask: Instant,
 }
 
 impl NetOutage {
@@ -164,60 +166,86 @@ impl NetOutage {
     }
 
     /// Waits for the way out, after a request met its outage, to be back. Returns whether
-    /// it is: `false` at once for one that has carried nothing, and after [`OUTLAST`].
+    /// it is: `false` at once for one that has carried nothing, or that takes a connection
+    /// at the first ask (a refusal of its own, for the request's retry to take up), and
+    /// after [`OUTLAST`]. The way out is asked by one worker at a time, at the outage's
+    /// pace (a wait that doubles up to [`LONGEST_WAIT`]), whatever the number waiting.
     pub async fn ride_out(&self) -> bool {
         let seen = self.ended.load(Ordering::SeqCst);
-        let mut tries = 0;
         loop {
-            if !self.carried.load(Ordering::Relaxed) {
-                return false;
-            }
-            {
+            let wait = {
                 let mut under_way = self.under_way.lock().await;
                 if self.ended.load(Ordering::SeqCst) != seen {
                     return true;
                 }
-                let now = Instant::now();
-                let outage = under_way.get_or_insert_with(|| {
-                    tracing::warn!(
-                        "{}: the fetch waits for it (up to {} minutes), and the URLs that met \
-                         it spend no attempt",
-                        self.words().down,
-                        OUTLAST.as_secs() / 60
-                    );
-                    Outage {
-                        began: now,
-                        said: now,
-                    }
-                });
-                let lasted = outage.began.elapsed().as_secs();
-                if self.reached().await {
-                    tracing::warn!("{} after {lasted} s: the fetch goes on", self.words().back);
-                    *under_way = None;
-                    self.ended.fetch_add(1, Ordering::SeqCst);
-                    return true;
-                }
-                if outage.began.elapsed() >= OUTLAST {
-                    tracing::warn!(
-                        "{} for {lasted} s: the fetch waits no longer, and URLs that meet it \
-                         fail for now, spending attempts, until a request gets through again",
-                        self.words().still
-                    );
-                    *under_way = None;
-                    self.carried.store(false, Ordering::Relaxed);
+                // Read under the lock: a worker that waited for it while another gave up
+                // would otherwise begin an outage of its own, left behind with its start.
+                if !self.carried.load(Ordering::Relaxed) {
                     return false;
                 }
-                if outage.said.elapsed() >= SAID_EVERY {
-                    tracing::warn!(
-                        "{} for {lasted} s: the fetch still waits for it",
-                        self.words().still
-                    );
-                    outage.said = Instant::now();
+                let now = Instant::now();
+                match under_way.as_mut() {
+                    Some(outage) if now < outage.next_ask => outage.next_ask - now,
+                    _ => match self.ask(&mut under_way).await {
+                        Some(back) => return back,
+                        None => continue,
+                    },
                 }
-            }
-            tries += 1;
-            tokio::time::sleep(doubling(FIRST_WAIT, tries, LONGEST_WAIT)).await;
+            };
+            tokio::time::sleep(wait).await;
         }
+    }
+
+    /// Asks the way out for a connection, for [`Self::ride_out`], with the outage under
+    /// way (none before the first ask): `Some` ends the wait, saying whether it is back.
+    async fn ask(&self, under_way: &mut Option<Outage>) -> Option<bool> {
+        let reached = self.reached().await;
+        let now = Instant::now();
+        let Some(outage) = under_way.as_mut() else {
+            if reached {
+                return Some(false);
+            }
+            tracing::warn!(
+                "{}: the fetch waits for it (up to {} minutes), and the URLs that met it spend \
+                 no attempt",
+                self.words().down,
+                OUTLAST.as_secs() / 60
+            );
+            *under_way = Some(Outage {
+                began: now,
+                said: now,
+                asked: 1,
+                next_ask: now + FIRST_WAIT,
+            });
+            return None;
+        };
+        let lasted = outage.began.elapsed().as_secs();
+        if reached {
+            tracing::warn!("{} after {lasted} s: the fetch goes on", self.words().back);
+            *under_way = None;
+            self.ended.fetch_add(1, Ordering::SeqCst);
+            return Some(true);
+        }
+        if outage.began.elapsed() >= OUTLAST {
+            tracing::warn!(
+                "{} for {lasted} s: the fetch waits no longer, and URLs that meet it fail for \
+                 now, spending attempts, until a request gets through again",
+                self.words().still
+            );
+            *under_way = None;
+            self.carried.store(false, Ordering::Relaxed);
+            return Some(false);
+        }
+        if outage.said.elapsed() >= SAID_EVERY {
+            tracing::warn!(
+                "{} for {lasted} s: the fetch still waits for it",
+                self.words().still
+            );
+            outage.said = now;
+        }
+        outage.asked += 1;
+        outage.next_ask = now + doubling(FIRST_WAIT, outage.asked, LONGEST_WAIT);
+        None
     }
 
     fn words(&self) -> Words {
@@ -299,9 +327,12 @@ mod tests {
         assert!(!outage.ride_out().await);
     }
 
-    /// Once it has carried a request, a proxy that takes a connection again ends the wait.
+    /// A proxy taking a connection at the first ask had no outage to wait out (a refusal
+    /// of its own, a proxy flapping): the request's failure stands, for its retry. The
+    /// wait said an outage began and ended in the same second, and sent the request again
+    /// at once, for as long as such refusals came.
     #[tokio::test]
-    async fn a_proxy_back_ends_the_wait() {
+    async fn a_proxy_up_at_the_first_ask_is_no_outage() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a port");
@@ -309,8 +340,59 @@ mod tests {
         let proxy = Url::parse(&format!("socks5://{address}")).expect("a URL");
         let outage = NetOutage::proxy(&proxy, Duration::from_secs(5)).expect("a host");
         outage.carried(&proxy);
-        assert!(outage.ride_out().await);
+        assert!(!outage.ride_out().await);
+        assert_eq!(outage.ended.load(Ordering::SeqCst), 0);
+    }
+
+    /// A proxy down (its port bound, refusing) for the given time, then taking connections
+    /// on the same port.
+    async fn proxy_down_for(down: Duration) -> (NetOutage, tokio::task::JoinHandle<()>) {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket.bind(([127, 0, 0, 1], 0).into()).expect("a port");
+        let address = socket.local_addr().expect("its address");
+        let proxy = Url::parse(&format!("socks5://{address}")).expect("a URL");
+        let outage = NetOutage::proxy(&proxy, Duration::from_secs(1)).expect("a host");
+        outage.carried(&proxy);
+        let back = tokio::spawn(async move {
+            tokio::time::sleep(down).await;
+            let listener = socket.listen(16).expect("listen");
+            std::future::pending::<()>().await;
+            drop(listener);
+        });
+        (outage, back)
+    }
+
+    /// Workers waiting together for a proxy that comes back all go on; one asked it at the
+    /// outage's pace, not each at its own.
+    #[tokio::test(start_paused = true)]
+    async fn workers_waiting_for_a_proxy_back_all_go_on() {
+        let (outage, back) = proxy_down_for(Duration::from_secs(3)).await;
+        let (a, b, c) = tokio::join!(outage.ride_out(), outage.ride_out(), outage.ride_out());
+        assert!(a && b && c);
         assert_eq!(outage.ended.load(Ordering::SeqCst), 1);
+        assert!(outage.under_way.lock().await.is_none());
+        back.abort();
+    }
+
+    /// A proxy down past [`OUTLAST`] is given up on by every worker waiting for it, and
+    /// leaves no outage behind: its next one, once it has carried a request again, is
+    /// waited for afresh.
+    #[tokio::test(start_paused = true)]
+    async fn a_proxy_given_up_on_is_waited_for_afresh_at_its_next_outage() {
+        let (outage, back) = proxy_down_for(OUTLAST + Duration::from_secs(60)).await;
+        let (a, b) = tokio::join!(outage.ride_out(), outage.ride_out());
+        assert!(!a && !b);
+        assert!(
+            outage.under_way.lock().await.is_none(),
+            "an outage left behind"
+        );
+        assert!(
+            !outage.ride_out().await,
+            "not waited for until it carries again"
+        );
+        outage.carried(&Url::parse("http://example.com/").expect("a URL"));
+        assert!(outage.ride_out().await, "waited for again, and back");
+        back.abort();
     }
 
     /// A network that has answered a request to a host listening on loopback, and that URL.

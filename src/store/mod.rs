@@ -59,7 +59,7 @@ use link_counts::LinkCounts;
 use migrate::{migrate, newer_database, newest_migration};
 use outage::outlasting;
 pub(crate) use outage::waiting as waiting_for_database;
-pub(crate) use outage::OUTLAST;
+pub(crate) use outage::{FIRST_WAIT, LONGEST_WAIT, OUTLAST};
 pub use runs::{RunEnd, RunStart};
 
 /// SQLite's limit on bound parameters in one statement is 32766 (PostgreSQL's 65535);

@@ -47,8 +47,8 @@ pub(crate) const OUTLAST: Duration = Duration::from_secs(600);
 /// default) lost its connection, or the node's leases lapse meanwhile all the same.
 pub(crate) const ANSWER_WITHIN: Duration = Duration::from_secs(30);
 
-const FIRST_WAIT: Duration = Duration::from_millis(100);
-const LONGEST_WAIT: Duration = Duration::from_secs(5);
+pub(crate) const FIRST_WAIT: Duration = Duration::from_millis(100);
+pub(crate) const LONGEST_WAIT: Duration = Duration::from_secs(5);
 
 /// Times a step is tried when PostgreSQL rolls it back to break a deadlock.
 const CONFLICT_ATTEMPTS: u32 = 5;

@@ -3336,6 +3336,11 @@ async fn a_proxy_down_for_a_while_is_waited_for_and_its_urls_spend_no_attempt() 
             && stderr.contains("fetch.proxy takes connections again"),
         "{stderr}"
     );
+    let slowest = db.scalar("SELECT max(elapsed_ms) FROM pages").await;
+    assert!(
+        slowest < 4000,
+        "the wait for the proxy counted as the site's: {slowest} ms"
+    );
 }
 
 /// The crawler's own network gone for a few seconds (Wi-Fi dropped, a VPN reconnecting):
