@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use regex::Regex;
@@ -1580,8 +1581,9 @@ fn escape_hint(text: &str, error: &toml::de::Error) -> String {
         .is_some_and(|before| before.ends_with('\\'));
     if after_backslash && error.message().contains("escape") {
         "\nIn a string in double quotes a backslash starts an escape: for a regular \
-         expression (or a Windows path), write it in single quotes, `'\\.pdf$'`, where a \
-         backslash is itself, as config/example.toml writes its patterns"
+         expression, write it in single quotes, `'\\.pdf$'`, where a backslash is itself, \
+         as config/example.toml writes its patterns (a Windows path is written as Linux \
+         sees it: on WSL, `C:\\crawls` is `/mnt/c/crawls`)"
             .to_owned()
     } else {
         String::new()
@@ -2279,9 +2281,6 @@ impl RawConfig {
         let database = &self.storage.database;
         if database.trim().is_empty() {
             p.add("storage.database", "must name a SQLite file");
-        } else if let Some(why) = foreign_path(database) {
-            // Its directory is made if missing: a literal `~` or `C:\…` beside the crawl.
-            p.add("storage.database", why);
         } else if let Some(scheme) = foreign_scheme(database) {
             // Else it is a SQLite path, and the crawl goes into a file under `mysql:/`.
             // Only the scheme is said: the URL may carry a password.
@@ -2294,6 +2293,11 @@ impl RawConfig {
             );
         } else if crate::store::is_keyword_value(database) {
             p.add("storage.database", crate::store::KEYWORD_VALUE);
+        } else if let Some(why) = foreign_path(database) {
+            // After the URLs of other databases, which it would say whole, passwords and
+            // all. Its directory is made if missing: a literal `~` or `C:\…` beside the
+            // crawl.
+            p.add("storage.database", why);
         } else if let Some(why) = unreadable_sqlite_url(database) {
             // Else SQLite opens a private, empty database for each connection, and the
             // crawl stops at its first read, saying "no such table: frontier".
@@ -2632,8 +2636,10 @@ fn foreign_path(path: &str) -> Option<String> {
 /// The first environment variable `path` refers to, as a `.bat` file (`%USERPROFILE%`) or
 /// a shell (`$HOME`, `${HOME}`) writes one.
 fn environment_reference(path: &str) -> Option<&str> {
-    let reference = Regex::new(r"%[A-Za-z_]\w*%|\$\{[A-Za-z_]\w*\}|\$[A-Za-z_]\w*").ok()?;
-    reference.find(path).map(|found| found.as_str())
+    static REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"%[A-Za-z_]\w*%|\$\{[A-Za-z_]\w*\}|\$[A-Za-z_]\w*").expect("a valid pattern")
+    });
+    REFERENCE.find(path).map(|found| found.as_str())
 }
 
 /// The scheme of a `storage.database` written as a URL of a kind no store reads

@@ -42,6 +42,7 @@ pub mod fetcher;
 pub mod frontier;
 pub mod host_headers;
 pub mod html;
+pub mod invisible;
 pub mod ipgate;
 pub mod link_header;
 pub mod metrics;

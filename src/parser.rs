@@ -16,6 +16,7 @@ use url::Url;
 use xxhash_rust::xxh3::{xxh3_128, Xxh3};
 
 use crate::frontier::seen::SeenUrls;
+use crate::invisible;
 use crate::metrics;
 use crate::page::{
     CrawlJob, Discovered, ErrorKind, FetchError, Fetched, JobKind, Link, PageRecord,
@@ -992,37 +993,8 @@ pub const MAX_TEXT_BYTES: usize = 4096;
 /// mark), which name no page and leave a link to be named by its image.
 fn shown_text(text: &str) -> Option<String> {
     let text = stored_text(text);
-    text.contains(|c: char| !c.is_whitespace() && !is_invisible(c))
+    text.contains(|c: char| !c.is_whitespace() && !invisible::is(c))
         .then_some(text)
-}
-
-/// Unicode's default ignorable code points, as ranges: drawn as nothing (zero-width
-/// spaces and joiners, a soft hyphen, direction marks, variation selectors, tags).
-const INVISIBLE: [(char, char); 17] = [
-    ('\u{ad}', '\u{ad}'),
-    ('\u{34f}', '\u{34f}'),
-    ('\u{61c}', '\u{61c}'),
-    ('\u{115f}', '\u{1160}'),
-    ('\u{17b4}', '\u{17b5}'),
-    ('\u{180b}', '\u{180f}'),
-    ('\u{200b}', '\u{200f}'),
-    ('\u{202a}', '\u{202e}'),
-    ('\u{2060}', '\u{206f}'),
-    ('\u{3164}', '\u{3164}'),
-    ('\u{fe00}', '\u{fe0f}'),
-    ('\u{feff}', '\u{feff}'),
-    ('\u{ffa0}', '\u{ffa0}'),
-    ('\u{fff0}', '\u{fff8}'),
-    ('\u{1bca0}', '\u{1bca3}'),
-    ('\u{1d173}', '\u{1d17a}'),
-    ('\u{e0000}', '\u{e0fff}'),
-];
-
-/// Whether `c` is one of [`INVISIBLE`]: text of these alone shows nothing.
-fn is_invisible(c: char) -> bool {
-    INVISIBLE
-        .iter()
-        .any(|&(first, last)| (first..=last).contains(&c))
 }
 
 /// Runs of ASCII whitespace as single spaces, trimmed, and cut to [`MAX_TEXT_BYTES`] at a

@@ -112,8 +112,9 @@ fn name_one_of(files: &Option<Vec<String>>) -> String {
 
 /// Reads the seeds in `path`: one URL a line, each checked as a `seeds` entry is. Blank
 /// lines, and those starting with `#` (comments), are skipped; the whitespace around a
-/// URL and a byte order mark are no part of it, nor is what follows a tab (Nutch's
-/// `nutch.score=10` metadata) or a `#` comment after it. A tab cannot be part of a URL:
+/// URL and a byte order mark are no part of it, nor are double quotes around it (an Excel
+/// cell), what follows a tab (Nutch's `nutch.score=10` metadata) or a `#` comment after
+/// it. A tab cannot be part of a URL:
 /// the URL parser drops it and would join that text to the URL's path.
 pub fn read(path: &Path) -> Result<SeedLines, SeedsFileError> {
     // Before opening it: opening a pipe waits for a writer.
@@ -189,8 +190,9 @@ fn cut_short_or_io(e: std::io::Error) -> SeedsFileError {
 }
 
 /// `line` without the double quotes around its first cell, as Excel copies a cell that
-/// holds a quote, a tab or a line break (and some exports quote every cell): a URL holds
-/// no `"`, so they are no part of it, nor is a next cell, after a tab.
+/// holds a quote, a tab or a line break into tab-separated text (and some such exports
+/// quote every cell): a URL holds no `"`, so they are no part of it, nor is a next cell,
+/// after a tab. Comma-separated lines are no seeds file's: a comma may be in a URL.
 fn unquoted(line: &str) -> &str {
     let Some((cell, rest)) = line.strip_prefix('"').and_then(|q| q.split_once('"')) else {
         return line;

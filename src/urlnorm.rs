@@ -55,8 +55,9 @@ pub fn quoted(text: &str) -> String {
 }
 
 /// Parses and normalises an absolute URL: a seed, a sitemap's `<loc>`, a URL typed. The
-/// whitespace around it goes, and a byte order mark: a list saved by a spreadsheet or
-/// Notepad starts with one, invisible, and a paste carries it into the first URL.
+/// whitespace around it goes, and what is drawn as nothing ([`trimmed`]): a list saved by
+/// a spreadsheet or Notepad starts with a byte order mark, invisible, and a paste carries
+/// it into the first URL.
 pub fn normalize_str(input: &str) -> Result<Url, UrlError> {
     let input = trimmed(input);
     let without_scheme = |e| with_a_scheme(input).map_or(e, UrlError::NoScheme);
@@ -79,14 +80,13 @@ fn zone_id(input: &str) -> Option<&str> {
     address.find('%').map(|at| &address[at..])
 }
 
-/// `input` without the whitespace, byte order mark and zero-width spaces [`normalize_str`]
-/// takes from around a URL: a seeds file's line is trimmed so before it is read as a
-/// comment or a URL. A zero-width space (or word joiner) comes invisibly with a URL copied
-/// from a web page or a document, and after one the parser took it into the path.
+/// `input` without the whitespace and the characters drawn as nothing (a byte order mark,
+/// a zero-width space, a direction mark: [`crate::invisible`]) [`normalize_str`] takes
+/// from around a URL: a seeds file's line is trimmed so before it is read as a comment or
+/// a URL. They come unseen with a URL copied from a web page or a document (a direction
+/// mark from a right-to-left one), and after one the parser took it into the path.
 pub fn trimmed(input: &str) -> &str {
-    input.trim_matches(|c: char| {
-        c.is_whitespace() || matches!(c, '\u{feff}' | '\u{200b}' | '\u{2060}')
-    })
+    input.trim_matches(|c: char| c.is_whitespace() || crate::invisible::is(c))
 }
 
 /// `input` with `https://` before it, when it is a host (and port, path) as typed into a

@@ -110,21 +110,48 @@ fn an_environment_variable_in_the_database_path_is_refused_naming_it() {
     let postgres = format!("{seeds}database = 'postgres://u:p$x%C3%A9@127.0.0.1:1/db'\n");
     let taken = Config::from_toml(&postgres, "crawl.toml").map(|_| ());
     assert!(taken.is_ok(), "{taken:?}");
+    // Another database's URL, or libpq's keywords, is said as such, its password unsaid.
+    for (database, said) in [
+        (
+            "mysql://crawler:pa$word@db/crawl",
+            "names a `mysql://` database",
+        ),
+        (
+            "postgress://u:p%C3%A9@h/db",
+            "names a `postgress://` database",
+        ),
+        ("host=db password=s3cr$t", "postgres://"),
+    ] {
+        let refusal = refused(&format!("{seeds}database = '{database}'\n"));
+        assert!(refusal.contains(said), "{refusal}");
+        for secret in ["pa$word", "p%C3%A9", "s3cr$t"] {
+            assert!(!refusal.contains(secret), "{refusal}");
+        }
+    }
 }
 
 /// A URL copied from a web page, Teams or Word may carry a zero-width space, invisible:
 /// after it, the URL parser took it into the path, and the seed became
 /// `/query/%E2%80%8B`, a page nobody asked for; before it, the seed was "not a URL".
-/// Around a URL it is no part of it, as a byte order mark is not.
+/// Around a URL it is no part of it, as a byte order mark is not, nor is a direction mark
+/// (one copied from a right-to-left page).
 #[test]
 fn a_zero_width_space_around_a_seed_is_no_part_of_it() {
     let config = Config::from_toml(
-        "seeds = [\"http://127.0.0.1:1/a/\u{200b}\", \"\u{200b}http://127.0.0.1:1/b/\"]\n",
+        "seeds = [\"http://127.0.0.1:1/a/\u{200b}\", \"\u{200b}http://127.0.0.1:1/b/\", \
+         \"\u{200e}http://127.0.0.1:1/c/\u{200f}\"]\n",
         "crawl.toml",
     )
     .map_err(|e| e.to_string());
     let seeds: Vec<String> = config
         .map(|c| c.seeds.iter().map(|u| u.to_string()).collect())
         .unwrap_or_else(|e| vec![e]);
-    assert_eq!(seeds, ["http://127.0.0.1:1/a/", "http://127.0.0.1:1/b/"]);
+    assert_eq!(
+        seeds,
+        [
+            "http://127.0.0.1:1/a/",
+            "http://127.0.0.1:1/b/",
+            "http://127.0.0.1:1/c/"
+        ]
+    );
 }
