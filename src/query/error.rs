@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use super::dialect::Dialect;
 use crate::error::sqlite_code_of;
-use crate::plural::Count;
 use libsqlite3_sys::SQLITE_IOERR_GETTEMPPATH;
 
 /// PostgreSQL's SQLSTATE for a write in a read-only transaction.
@@ -204,11 +203,10 @@ pub enum QueryError {
     },
 
     #[error(
-        "the SQL holds {} (`?`, `?1`, `:name` or `$1`), and `query sql` has no values to \
-         give: write the values into it (`WHERE url = 'https://example.com/'`)",
-        Count(*count as u64, "placeholder")
+        "the SQL holds a placeholder (`?`, `?1`, `:name` or `$1`), and `query sql` has no \
+         values to give: write the values into it (`WHERE url = 'https://example.com/'`)"
     )]
-    Parameters { count: usize },
+    Parameters,
 
     #[error(
         "column `{column}` is of PostgreSQL type {type_name}, which `query` does not print: \

@@ -161,7 +161,8 @@ async fn inlinks(conn: &mut Reader) -> Result<&'static str, QueryError> {
 }
 
 /// Whether the writer keeps `inlinks` and `anchors` as it stores links (up to a few
-/// seconds behind), rather than counting them when its crawl ends.
+/// seconds behind), rather than counting them when its crawl ends (or the next run, after
+/// rows were deleted and the counts marked not kept).
 async fn link_counts_kept(conn: &mut Reader) -> Result<bool, QueryError> {
     let state = conn
         .integer(&Statement::new(

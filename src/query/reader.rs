@@ -132,16 +132,17 @@ pub enum Connection {
     Postgres(PgConnection),
 }
 
-/// Runs `$body` with `$conn` bound to the reader's connection and `$cells` to the
-/// function reading its rows, whichever the database.
 /// A statement's columns and parameters: [`Reader::shape`].
 pub struct Shape {
     /// Their names, in order.
     pub columns: Vec<String>,
-    /// Placeholders (`?`, `?1`, `:name`, `$1`), which a statement run as given cannot fill.
+    /// Placeholders (`?`, `?1`, `:name`, `$1`), which a statement run as given cannot fill:
+    /// on SQLite, the highest number among them.
     pub parameters: usize,
 }
 
+/// Runs `$body` with `$conn` bound to the reader's connection and `$cells` to the
+/// function reading its rows, whichever the database.
 macro_rules! on_reader {
     ($reader:expr, $conn:ident, $cells:ident => $body:expr) => {
         match &mut $reader.conn {

@@ -107,9 +107,9 @@ pub(super) async fn answer(
     let mut answer = super::print_rows(conn, &q, format, out, 0, limit).await?;
     if !counts_kept {
         answer.notes.push(
-            "the anchor texts of links are indexed when the crawl ends: those stored by \
-             the crawl running now (or killed before its end, until the next run) are \
-             not searched, titles are"
+            "the anchor texts of links are indexed when the crawl ends: those stored since \
+             the last count (by the crawl running now, one killed before its end, or since \
+             rows were deleted, until the next run counts them) are not searched, titles are"
                 .to_owned(),
         );
     }

@@ -31,9 +31,7 @@ pub(super) async fn answer(
     if shape.parameters > 0 {
         // SQLite binds a placeholder left unbound as NULL: `WHERE url = ?` answered no
         // row, as if none matched.
-        return Err(QueryError::Parameters {
-            count: shape.parameters,
-        });
+        return Err(QueryError::Parameters);
     }
     if matches!(format, Format::Json | Format::Jsonl) {
         refuse_repeated_names(&shape.columns)?;

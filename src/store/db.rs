@@ -471,12 +471,21 @@ impl LeaseRows {
     }
 }
 
+/// The pages requested: all but the rows of URLs refused as traps, disallowed by
+/// robots.txt or on an address the guard refuses, which are never requested
+/// ([`ErrorKind::requested`]). A macro, for [`COUNTED_PAGES`] to be a constant too.
+macro_rules! requested_pages {
+    () => {
+        "coalesce(error_kind, '') NOT IN ('trap', 'robots', 'address_refused')"
+    };
+}
+
+/// [`requested_pages`] as a condition on `pages`: what `query stats`' rates count.
+pub const REQUESTED_PAGES: &str = requested_pages!();
+
 /// The pages `scope.max_pages` counts: those requested (as the running count,
-/// [`crate::summary::Tally::requested_pages`]), so all but the rows of URLs refused as
-/// traps, disallowed by robots.txt or on an address the guard refuses, which are never
-/// requested ([`ErrorKind::requested`]).
-const COUNTED_PAGES: &str = "SELECT count(*) FROM pages
-     WHERE coalesce(error_kind, '') NOT IN ('trap', 'robots', 'address_refused')";
+/// [`crate::summary::Tally::requested_pages`]).
+const COUNTED_PAGES: &str = concat!("SELECT count(*) FROM pages WHERE ", requested_pages!());
 
 /// URLs found and waiting in SQLite's `frontier_staged`: every merge empties the table
 /// and SQLite numbers its rows from 1 again, so the largest rowid is the count.

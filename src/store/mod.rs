@@ -50,7 +50,7 @@ use crate::scope::Scope;
 use checkpoints::{Checkpoints, ReadersWait};
 use cluster::Cluster;
 use crawl_lock::CrawlLock;
-pub use db::{Cut, FoundLink, Lease, LeaseRows};
+pub use db::{Cut, FoundLink, Lease, LeaseRows, REQUESTED_PAGES};
 use db::{Db, Readmitted, Unqueued};
 pub(crate) use full_disk::{
     said_where as said_where_full, sqlite_temp_dir, sqlite_temp_dirs_tried,

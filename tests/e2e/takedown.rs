@@ -144,8 +144,8 @@ async fn a_site_taken_out_as_readme_says_leaves_no_row_and_counts_that_agree_wit
 
 /// What a site taken out said in its links is not found by `query search` before the next
 /// run counts anchors afresh: the kept home is linked as "home" from the gone site's page
-/// alone, and the gone home's links to `c` are the only ones saying "c". A right to be
-/// forgotten asks that its words be findable nowhere once its rows are deleted.
+/// alone. A right to be forgotten asks that its words be findable nowhere once its rows
+/// are deleted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_anchor_texts_of_a_site_taken_out_are_not_found_by_search() {
     let site = two_sites().await;
