@@ -144,15 +144,14 @@ impl HttpClient {
         let outage = &self.outage;
         let mut waited = Duration::ZERO;
         loop {
-            let again = request.try_clone();
-            match (send(request, timeout).await, again) {
+            match send(request, timeout).await {
                 (Ok(response), _) => {
                     outage.carried(response.url());
                     return (Ok(response), waited);
                 }
-                (Err(e), Some(again)) if self.unreached(outage, &e) => {
+                (Err(e), Some(again)) if self.unreached(&e) => {
                     let tried = Instant::now();
-                    let back = outage.met(e.url()).await && outage.ride_out().await;
+                    let back = outage.suspects(e.url()) && outage.ride_out().await;
                     // Given up after OUTLAST too: the wait was no time of the site's.
                     waited += tried.elapsed();
                     if !back {
@@ -168,9 +167,9 @@ impl HttpClient {
     /// Whether a request failed to connect to the way out `outage` watches: `fetch.proxy`
     /// ([`Self::proxy_unreached`]), or without one, the site (refused, unreachable, not
     /// within `fetch.connect_timeout_ms`, its name not resolved for now).
-    fn unreached(&self, outage: &NetOutage, e: &reqwest::Error) -> bool {
+    fn unreached(&self, e: &reqwest::Error) -> bool {
         let error = fetch_error(e);
-        if outage.is_proxy() {
+        if self.outage.is_proxy() {
             return self.proxy_unreached(&error.message);
         }
         match error.kind {
@@ -1471,16 +1470,24 @@ fn fetch_error(e: &reqwest::Error) -> FetchError {
 /// request went out on it has left the pool, so the request takes a new one, and the
 /// server's timeout costs no attempt. One that hangs up again is retried later like a
 /// refused connection. Both together take no longer than `timeout` (`fetch.timeout_ms`),
-/// which bounds a whole answer.
-async fn send(request: RequestBuilder, timeout: Duration) -> reqwest::Result<Response> {
+/// which bounds a whole answer. Returns, with what came, a copy of the request not sent
+/// (for [`HttpClient::send`] to send after an outage): one copy a request, on every
+/// page's path.
+async fn send(
+    request: RequestBuilder,
+    timeout: Duration,
+) -> (reqwest::Result<Response>, Option<RequestBuilder>) {
     let started = Instant::now();
-    let resend = request.try_clone();
-    match (request.send().await, resend) {
+    let spare = request.try_clone();
+    match (request.send().await, spare) {
         (Err(e), Some(resend)) if hung_up(&e) => match timeout.checked_sub(started.elapsed()) {
-            Some(left) if !left.is_zero() => resend.timeout(left).send().await,
-            _ => Err(e),
+            Some(left) if !left.is_zero() => {
+                let spare = resend.try_clone();
+                (resend.timeout(left).send().await, spare)
+            }
+            _ => (Err(e), Some(resend)),
         },
-        (sent, _) => sent,
+        sent => sent,
     }
 }
 

@@ -27,7 +27,7 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use url::{Host, Url};
+use url::Url;
 
 use crate::retry::doubling;
 use crate::store::{FIRST_WAIT, LONGEST_WAIT, OUTLAST};
@@ -66,7 +66,8 @@ enum Reach {
     Network(SyncMutex<Hosts>),
 }
 
-/// The hosts that answered last, to probe, and those that failed to connect since.
+/// The hosts that answered last, to probe, and those that failed to connect since: as
+/// URLs write them (an IPv6 address in brackets), with the port.
 #[derive(Default)]
 struct Hosts {
     answered: VecDeque<(String, u16)>,
@@ -88,7 +89,7 @@ impl NetOutage {
     /// For `proxy`, reached within `connect_timeout` when it is up; `None` for a URL
     /// with no host, which the config refuses.
     pub fn proxy(proxy: &Url, connect_timeout: Duration) -> Option<Self> {
-        let host = host_name(proxy)?;
+        let host = proxy.host_str()?.to_owned();
         // SOCKS has no default port in `url`'s table; 1080 is SOCKS's own.
         let port = proxy.port_or_known_default().unwrap_or(1080);
         Some(Self::new(Reach::Proxy { host, port }, connect_timeout))
@@ -117,52 +118,48 @@ impl NetOutage {
         matches!(self.reach, Reach::Proxy { .. })
     }
 
-    /// A request to `url` was answered.
+    /// A request to `url` was answered. On every page's path: nothing is allocated but
+    /// for a host not among the last that answered.
     pub fn carried(&self, url: &Url) {
-        self.carried.store(true, Ordering::Relaxed);
-        if let (Reach::Network(hosts), Some(host)) = (&self.reach, host_name(url)) {
-            let mut hosts = lock(hosts);
+        if !self.carried.load(Ordering::Relaxed) {
+            self.carried.store(true, Ordering::Relaxed);
+        }
+        let (Reach::Network(hosts), Some(host)) = (&self.reach, url.host_str()) else {
+            return;
+        };
+        let port = url.port_or_known_default().unwrap_or(80);
+        let mut hosts = lock(hosts);
+        if !hosts.failing.is_empty() {
             hosts.failing.clear();
-            let port = url.port_or_known_default().unwrap_or(80);
-            let answered = (host, port);
-            if !hosts.answered.contains(&answered) {
-                if hosts.answered.len() == HOSTS_PROBED {
-                    hosts.answered.pop_front();
-                }
-                hosts.answered.push_back(answered);
+        }
+        if !hosts.answered.iter().any(|(h, p)| h == host && *p == port) {
+            if hosts.answered.len() == HOSTS_PROBED {
+                hosts.answered.pop_front();
             }
+            hosts.answered.push_back((host.to_owned(), port));
         }
     }
 
     /// Whether a request to `url` that failed to connect (its host's or the proxy's, as
-    /// the caller found) met an outage of the way out, to ride out.
-    pub async fn met(&self, url: Option<&Url>) -> bool {
+    /// the caller found) may have met an outage of the way out, for [`Self::ride_out`] to
+    /// ask: the proxy's failing is one; the network's is [`HOSTS_FAILING`] hosts failing
+    /// in a row, unless the way out was found up within [`UP_HOLDS`].
+    pub fn suspects(&self, url: Option<&Url>) -> bool {
         if !self.carried.load(Ordering::Relaxed) {
             return false;
         }
         let Reach::Network(hosts) = &self.reach else {
             return true;
         };
-        let Some(host) = url.and_then(host_name) else {
+        let Some(host) = url.and_then(Url::host_str) else {
             return false;
         };
-        {
-            let mut hosts = lock(hosts);
-            if hosts.failing.len() < HOSTS_FAILING {
-                hosts.failing.insert(host);
-            }
-            let up = hosts.probed_up.is_some_and(|at| at.elapsed() < UP_HOLDS);
-            if up || hosts.failing.len() < HOSTS_FAILING {
-                return false;
-            }
+        let mut hosts = lock(hosts);
+        if hosts.failing.len() < HOSTS_FAILING && !hosts.failing.contains(host) {
+            hosts.failing.insert(host.to_owned());
         }
-        if self.reached().await {
-            let mut hosts = lock(hosts);
-            hosts.failing.clear();
-            hosts.probed_up = Some(Instant::now());
-            return false;
-        }
-        true
+        let up = hosts.probed_up.is_some_and(|at| at.elapsed() < UP_HOLDS);
+        !up && hosts.failing.len() >= HOSTS_FAILING
     }
 
     /// Waits for the way out, after a request met its outage, to be back. Returns whether
@@ -203,6 +200,11 @@ impl NetOutage {
         let now = Instant::now();
         let Some(outage) = under_way.as_mut() else {
             if reached {
+                if let Reach::Network(hosts) = &self.reach {
+                    let mut hosts = lock(hosts);
+                    hosts.failing.clear();
+                    hosts.probed_up = Some(now);
+                }
                 return Some(false);
             }
             tracing::warn!(
@@ -273,10 +275,12 @@ impl NetOutage {
             Reach::Network(hosts) => lock(hosts).answered.iter().cloned().collect(),
         };
         let mut connects = JoinSet::new();
-        for target in targets {
+        for (host, port) in targets {
             let connect_timeout = self.connect_timeout;
             connects.spawn(async move {
-                let connect = tokio::net::TcpStream::connect(target);
+                // An IPv6 address without the brackets a URL writes it in.
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                let connect = tokio::net::TcpStream::connect((host, port));
                 matches!(
                     tokio::time::timeout(connect_timeout, connect).await,
                     Ok(Ok(_))
@@ -297,14 +301,6 @@ struct Words {
     down: &'static str,
     back: &'static str,
     still: &'static str,
-}
-
-fn host_name(url: &Url) -> Option<String> {
-    Some(match url.host()? {
-        Host::Domain(name) => name.to_owned(),
-        Host::Ipv4(address) => address.to_string(),
-        Host::Ipv6(address) => address.to_string(),
-    })
 }
 
 /// The hosts, whose lock no holder panics under (it only moves a few names).
@@ -408,24 +404,41 @@ mod tests {
     }
 
     /// Sites that fail while a host that answered still takes connections are down on
-    /// their own: no outage of the network, their URLs fail as before.
+    /// their own: no outage of the network, their URLs fail as before, and the next
+    /// failures are not asked about for a while.
     #[tokio::test]
     async fn sites_down_while_another_answers_are_no_outage_of_the_network() {
         let (_listener, _, outage) = answered_once().await;
-        for down in ["http://127.0.0.2:9/", "http://127.0.0.3:9/"] {
-            let down = Url::parse(down).expect("a URL");
-            assert!(!outage.met(Some(&down)).await, "{down}");
-        }
+        let down = |url| Url::parse(url).expect("a URL");
+        assert!(!outage.suspects(Some(&down("http://127.0.0.2:9/"))));
+        assert!(outage.suspects(Some(&down("http://127.0.0.3:9/"))));
+        assert!(
+            !outage.ride_out().await,
+            "a host that answered takes connections"
+        );
+        assert!(!outage.suspects(Some(&down("http://127.0.0.4:9/"))));
     }
 
     /// One host failing is that site's outage; a second in a row, with no host that
-    /// answered taking a connection, is the network's.
-    #[tokio::test]
+    /// answered taking a connection, is the network's, waited out until one does.
+    #[tokio::test(start_paused = true)]
     async fn every_host_failing_is_an_outage_of_the_network() {
-        let (listener, up, outage) = answered_once().await;
-        drop(listener);
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket.bind(([127, 0, 0, 1], 0).into()).expect("a port");
+        let address = socket.local_addr().expect("its address");
+        let up = Url::parse(&format!("http://{address}/")).expect("a URL");
+        let outage = NetOutage::network(Duration::from_secs(5));
+        outage.carried(&up);
         let first = Url::parse("http://127.0.0.2:9/").expect("a URL");
-        assert!(!outage.met(Some(&first)).await);
-        assert!(outage.met(Some(&up)).await);
+        assert!(!outage.suspects(Some(&first)));
+        assert!(outage.suspects(Some(&up)));
+        let back = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let listener = socket.listen(16).expect("listen");
+            std::future::pending::<()>().await;
+            drop(listener);
+        });
+        assert!(outage.ride_out().await);
+        back.abort();
     }
 }
