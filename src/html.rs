@@ -441,8 +441,14 @@ impl ReadState<'_> {
                 None => false,
             };
             let reading = self.reading();
-            let unshown = hides(&attr) || (!foreign && is_media(name));
-            if self.muted.is_none() && reading && !labels && name != "a" && unshown && !empty() {
+            // The cheap tests first: every start tag of every page comes here.
+            if self.muted.is_none()
+                && reading
+                && !labels
+                && name != "a"
+                && (hides(&attr) || (!foreign && is_media(name)))
+                && !empty()
+            {
                 self.muted = Some(Element::hiding(&tag.name, kept));
             }
             // An icon drawn as an image is named by its `aria-label` in place of its
