@@ -314,15 +314,18 @@ fn out_of_room(error: QueryError, dir: &Path, format: ExportFormat) -> QueryErro
     let QueryError::File { path, source } = error else {
         return error;
     };
+    if source.kind() != std::io::ErrorKind::StorageFull {
+        return QueryError::File { path, source };
+    }
     let earlier: Vec<(String, u64)> = TABLES
         .iter()
         .filter_map(|table| {
-            let name = format!("{table}.{}", format.extension());
-            let size = fs::metadata(dir.join(&name)).ok()?.len();
-            Some((name, size))
+            let earlier = final_path(dir, table, format);
+            let size = fs::metadata(&earlier).ok()?.len();
+            Some((earlier.file_name()?.to_string_lossy().into_owned(), size))
         })
         .collect();
-    if source.kind() != std::io::ErrorKind::StorageFull || earlier.is_empty() {
+    if earlier.is_empty() {
         return QueryError::File { path, source };
     }
     let (names, sizes): (Vec<String>, Vec<u64>) = earlier.into_iter().unzip();
@@ -442,6 +445,11 @@ fn partial_path(dir: &Path, table: &str, format: ExportFormat) -> PathBuf {
     dir.join(format!(".{table}.{}.part", format.extension()))
 }
 
+/// Where `table` is exported in `format`, once complete.
+fn final_path(dir: &Path, table: &str, format: ExportFormat) -> PathBuf {
+    dir.join(format!("{table}.{}", format.extension()))
+}
+
 /// Writes every table of `database` (read through `reader`) to its partial file in `dir`;
 /// returns each partial file's path and what it holds under its final name.
 async fn write_tables(
@@ -453,7 +461,7 @@ async fn write_tables(
 ) -> Result<Vec<(PathBuf, Exported)>, QueryError> {
     let mut tables = Vec::new();
     for table in TABLES {
-        let path = dir.join(format!("{table}.{}", format.extension()));
+        let path = final_path(dir, table, format);
         let partial = partial_path(dir, table, format);
         let writer = partials.create(&partial)?;
         let Written { rows, not_utf8 } = match reader.sqlite() {

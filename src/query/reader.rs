@@ -136,9 +136,9 @@ pub enum Connection {
 pub struct Shape {
     /// Their names, in order.
     pub columns: Vec<String>,
-    /// Placeholders (`?`, `?1`, `:name`, `$1`), which a statement run as given cannot fill:
-    /// on SQLite, the highest number among them.
-    pub parameters: usize,
+    /// Whether it holds a placeholder (`?`, `?1`, `:name`, `$1`), which a statement run as
+    /// given cannot fill.
+    pub has_parameters: bool,
 }
 
 /// Runs `$body` with `$conn` bound to the reader's connection and `$cells` to the
@@ -262,10 +262,10 @@ impl Reader {
                 .map_err(|e| QueryError::from_sql(dialect, database, e))?;
             Ok(Shape {
                 columns: prepared.columns().iter().map(|c| c.name().to_owned()).collect(),
-                parameters: match prepared.parameters() {
-                    Some(sqlx::Either::Left(types)) => types.len(),
-                    Some(sqlx::Either::Right(count)) => count,
-                    None => 0,
+                has_parameters: match prepared.parameters() {
+                    Some(sqlx::Either::Left(types)) => !types.is_empty(),
+                    Some(sqlx::Either::Right(count)) => count > 0,
+                    None => false,
                 },
             })
         })

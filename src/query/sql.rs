@@ -28,7 +28,7 @@ pub(super) async fn answer(
     let q = Statement::new(args.statement.as_str());
     conn.refuse_many_statements(&q).await?;
     let shape = conn.shape(&q).await?;
-    if shape.parameters > 0 {
+    if shape.has_parameters {
         // SQLite binds a placeholder left unbound as NULL: `WHERE url = ?` answered no
         // row, as if none matched.
         return Err(QueryError::Parameters);

@@ -3,7 +3,7 @@
 //! One row per number, as (`section`, `key`, `value`), so that every output format can
 //! hold every section: totals (the frontier's URLs in each state among them); when the
 //! URLs waiting are due ([`DUE`]); pages by status, status class, host (the hosts the crawl
-//! tried, see [`REQUESTED`]), content type and depth; errors by kind; trap rows by the
+//! tried, see [`NOT_TRAP`]), content type and depth; errors by kind; trap rows by the
 //! rule that cut them; and pages fetched per time bucket (the fetch rate over time).
 
 use std::io::Write;
@@ -12,6 +12,7 @@ use super::dialect::Dialect;
 use super::output::Format;
 use super::reader::{Reader, Statement};
 use super::{Answer, QueryError};
+use crate::store::REQUESTED_PAGES;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct StatsArgs {
@@ -50,13 +51,7 @@ const DUE: [(i64, &str); 4] = [
 /// `traps.max_hosts_per_domain`) was never asked anything, and counting it among the
 /// hosts made a farm of names cut to a few look crawled in full. (A host whose URLs
 /// robots.txt refused was asked for its robots.txt.)
-const REQUESTED: &str = "coalesce(error_kind, '') <> 'trap'";
-
-/// The pages fetched, which the rates count: not the rows of URLs never requested (trap
-/// rows, robots.txt's refusals, refused addresses), as `scope.max_pages` counts them. A
-/// crawl cut at its page budgets stores its trap rows in one merge, and the bucket of that
-/// second counted 140,002 pages of a crawl fetching 85 a second.
-const FETCHED: &str = crate::store::REQUESTED_PAGES;
+const NOT_TRAP: &str = "coalesce(error_kind, '') <> 'trap'";
 
 /// The pages of `hosts.host` on `scheme`, as a `FROM … WHERE` to go on from: a host's URLs
 /// are adjacent in the `url` index.
@@ -91,21 +86,21 @@ fn sections(d: Dialect, inlinks: &str, hosts: u64) -> String {
     };
     format!(
         "
-    WITH stored AS (
-        SELECT count(*) AS pages FROM pages
+    WITH by_status AS MATERIALIZED (
+        SELECT status, error_kind, count(*) AS n FROM pages GROUP BY status, error_kind
+    ), stored AS (
+        SELECT coalesce(sum(n), 0) AS pages FROM by_status
     ), fetched AS (
         SELECT count(*) AS pages, {first} AS first, {last} AS last
-        FROM pages WHERE {FETCHED}
+        FROM pages WHERE {REQUESTED_PAGES}
     ), targets AS (
         SELECT coalesce(sum(links), 0) AS links, count(*) AS urls FROM {inlinks} AS counted
-    ), by_status AS MATERIALIZED (
-        SELECT status, error_kind, count(*) AS n FROM pages GROUP BY status, error_kind
     ), by_host AS MATERIALIZED (
         SELECT host, n FROM (
             SELECT host,
                    (SELECT count(*) {http}) + (SELECT count(*) {https}) AS n,
-                   EXISTS (SELECT 1 {http} AND {REQUESTED})
-                   OR EXISTS (SELECT 1 {https} AND {REQUESTED}) AS tried
+                   EXISTS (SELECT 1 {http} AND {NOT_TRAP})
+                   OR EXISTS (SELECT 1 {https} AND {NOT_TRAP}) AS tried
             FROM hosts) AS counted
         WHERE tried
     ), finished AS (
@@ -224,13 +219,13 @@ pub(super) async fn answer(
     let d = conn.dialect();
     let first = conn
         .integer(&Statement::new(format!(
-            "SELECT {} FROM pages WHERE {FETCHED}",
+            "SELECT {} FROM pages WHERE {REQUESTED_PAGES}",
             d.whole_epoch("min(fetched_at)")
         )))
         .await?;
     let last = conn
         .integer(&Statement::new(format!(
-            "SELECT {} FROM pages WHERE {FETCHED}",
+            "SELECT {} FROM pages WHERE {REQUESTED_PAGES}",
             d.whole_epoch("max(fetched_at)")
         )))
         .await?;
@@ -244,7 +239,7 @@ pub(super) async fn answer(
             .push(format_args!(
                 ", {label},
                    (SELECT count(*) FROM pages
-                    WHERE fetched_at >= {from} AND fetched_at < {to} AND {FETCHED})
+                    WHERE fetched_at >= {from} AND fetched_at < {to} AND {REQUESTED_PAGES})
                  FROM (WITH RECURSIVE buckets (t, w) AS (SELECT ",
                 label = d.utc_text("t", false),
                 from = d.utc_text("t", true),

@@ -2979,7 +2979,7 @@ async fn crawl_warnings(config: &std::path::Path) -> String {
 }
 
 /// `crawl` on `config`, which succeeds: its stderr, logging at `level`.
-async fn crawl_logging(level: &'static str, config: &std::path::Path) -> String {
+pub(super) async fn crawl_logging(level: &'static str, config: &std::path::Path) -> String {
     let config = config.to_owned();
     let out = tokio::task::spawn_blocking(move || {
         pipecrawl_logging(

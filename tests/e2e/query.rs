@@ -68,15 +68,10 @@ pub(super) fn int(row: &serde_json::Map<String, Value>, key: &str) -> Option<i64
 
 /// Runs the binary on a blocking thread, so that the test's own servers keep serving.
 pub(super) async fn pipecrawl(args: Vec<String>) -> Output {
-    pipecrawl_logging("warn", args).await
-}
-
-/// [`pipecrawl`], logging at `level` (`RUST_LOG`).
-pub(super) async fn pipecrawl_logging(level: &'static str, args: Vec<String>) -> Output {
     tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
             .args(args)
-            .env("RUST_LOG", level)
+            .env("RUST_LOG", "warn")
             .output()
             .expect("run the pipecrawl binary")
     })

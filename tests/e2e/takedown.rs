@@ -34,6 +34,14 @@ async fn two_sites() -> TestSite {
 }
 
 /// [`two_sites`], crawled from both homes, which are the seeds returned.
+/// The host of the site [`two_sites`] takes out, as `frontier.host` has it.
+fn gone_host(site: &TestSite) -> String {
+    let home = site.url(1, "/");
+    home.trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned()
+}
+
 async fn two_sites_crawled() -> (TestSite, Harness, [String; 2]) {
     let site = two_sites().await;
     let harness = Harness::default();
@@ -78,13 +86,9 @@ async fn take_out(harness: &Harness, host: &str) -> String {
 /// counts of what its pages linked to drop with them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_site_taken_out_as_readme_says_leaves_no_row_and_counts_that_agree_with_links() {
-    let site = two_sites().await;
-    let harness = Harness::default();
-    let gone = site.url(1, "/").trim_end_matches('/').to_owned();
-    let gone_host = gone.trim_start_matches("http://").to_owned();
-    harness
-        .crawl(&[site.url(0, "/"), site.url(1, "/")], "")
-        .await;
+    let (site, harness, _) = two_sites_crawled().await;
+    let gone_host = gone_host(&site);
+    let gone = format!("http://{gone_host}");
     let asked = site.hits_for(&gone_host).len();
     assert_eq!(asked, 3, "robots.txt and two pages of the site to take out");
 
@@ -148,15 +152,8 @@ async fn a_site_taken_out_as_readme_says_leaves_no_row_and_counts_that_agree_wit
 /// are deleted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_anchor_texts_of_a_site_taken_out_are_not_found_by_search() {
-    let site = two_sites().await;
-    let harness = Harness::default();
-    harness
-        .crawl(&[site.url(0, "/"), site.url(1, "/")], "")
-        .await;
-    let gone_host = site.url(1, "/");
-    let gone_host = gone_host
-        .trim_start_matches("http://")
-        .trim_end_matches('/');
+    let (site, harness, _) = two_sites_crawled().await;
+    let gone_host = gone_host(&site);
     let found = super::query::rows(&harness, &["search", "home"]).await;
     assert_eq!(
         found.len(),
@@ -164,7 +161,7 @@ async fn the_anchor_texts_of_a_site_taken_out_are_not_found_by_search() {
         "the gone site's link is searched: {found:?}"
     );
 
-    take_out(&harness, gone_host).await;
+    take_out(&harness, &gone_host).await;
     let found = super::query::rows(&harness, &["search", "home"]).await;
     assert!(
         found.is_empty(),
@@ -223,8 +220,8 @@ async fn a_site_taken_out_and_purged_as_readme_says_leaves_none_of_its_words_in_
     }
 
     take_out(&harness, &gone).await;
-    let kept_links = "DELETE FROM links WHERE target_url LIKE 'http://old.example/%';";
-    run(&harness, &kept_links.replace("old.example", &gone)).await;
+    let kept_links = format!("DELETE FROM links WHERE target_url LIKE 'http://{gone}/%';");
+    run(&harness, &kept_links).await;
     run(
         &harness,
         readme_statements("Leaving nothing deleted", "VACUUM;"),
@@ -241,22 +238,10 @@ async fn a_site_taken_out_and_purged_as_readme_says_leaves_none_of_its_words_in_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_run_after_a_site_is_taken_out_does_not_say_the_last_one_stopped_abruptly() {
     let (site, harness, seeds) = two_sites_crawled().await;
-    let gone = site.url(1, "/");
-    take_out(
-        &harness,
-        gone.trim_start_matches("http://").trim_end_matches('/'),
-    )
-    .await;
+    take_out(&harness, &gone_host(&site)).await;
 
     let config = harness.write_config(&harness.test_config_text(&seeds[..1], ""));
-    let args = vec![
-        "crawl".to_owned(),
-        "--config".to_owned(),
-        config.display().to_string(),
-    ];
-    let out = super::query::pipecrawl_logging("info", args).await;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let stderr = super::cli::crawl_logging("info", &config).await;
     assert!(stderr.contains("counts rebuilt"), "{stderr}");
     assert!(!stderr.contains("stopped abruptly"), "{stderr}");
 }
