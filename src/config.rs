@@ -25,13 +25,21 @@ use crate::urlnorm;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read the config file {path}{}: {source}", looked_in(looked_at.as_deref(), ""))]
+    #[error(
+        "cannot read the config file {path}{}: {source}{}",
+        looked_in(looked_at.as_deref(), ""),
+        foreign.as_deref().map_or_else(String::new, |why| format!("; {why}"))
+    )]
     Read {
         path: PathBuf,
         /// The path as read, when `path` is relative: README's `--config
         /// config/example.toml`, typed outside the clone, was said not found with no
         /// word of where it was looked for.
         looked_at: Option<PathBuf>,
+        /// Why a path not found names no file here, if it is a Windows path or holds a
+        /// `~` or a variable ([`foreign_path`]): `--config 'C:\crawls\a.toml'` was
+        /// said not found, as if mistyped.
+        foreign: Option<String>,
         #[source]
         source: std::io::Error,
     },
@@ -848,6 +856,9 @@ impl Config {
         let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             looked_at: looked_at(path),
+            foreign: (source.kind() == std::io::ErrorKind::NotFound)
+                .then(|| foreign_path(&path.to_string_lossy()))
+                .flatten(),
             source,
         })?;
         let origin = path.display().to_string();

@@ -155,3 +155,20 @@ fn a_zero_width_space_around_a_seed_is_no_part_of_it() {
         ]
     );
 }
+
+/// `--config 'C:\crawls\crawl.toml'` was said not found, as if mistyped: it is told as the
+/// storage path is, with the path WSL sees it at. A path that is simply missing is not.
+#[test]
+fn a_windows_path_given_as_the_config_is_told_with_its_wsl_path() {
+    let said = |path: &str| match Config::load(std::path::Path::new(path)) {
+        Ok(_) => panic!("{path} loaded"),
+        Err(e) => e.to_string(),
+    };
+    let windows = said("C:\\crawls\\crawl.toml");
+    assert!(
+        windows.contains("No such file") && windows.contains("`/mnt/c/crawls/crawl.toml`"),
+        "{windows}"
+    );
+    let missing = said("no-such-crawl.toml");
+    assert!(!missing.contains("Windows"), "{missing}");
+}
