@@ -149,7 +149,7 @@ impl HttpClient {
                     outage.carried(response.url());
                     return (Ok(response), waited);
                 }
-                (Err(e), Some(again)) if self.unreached(&e) => {
+                (Err(e), Some(again)) if outage.may_wait() && self.unreached(&e) => {
                     let tried = Instant::now();
                     let back = outage.suspects(e.url()) && outage.ride_out().await;
                     // Given up after OUTLAST too: the wait was no time of the site's.

@@ -21,7 +21,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex as SyncMutex;
+use std::sync::{Mutex as SyncMutex, TryLockError};
 use std::time::Duration;
 
 use tokio::sync::Mutex;
@@ -58,6 +58,10 @@ pub struct NetOutage {
     under_way: Mutex<Option<Outage>>,
     /// Outages over: a worker that waited sees the count move when another saw the end.
     ended: AtomicU64,
+    /// Asks that found the way out up with no outage under way: workers whose requests
+    /// failed together, queued on the lock, take the first one's answer rather than each
+    /// ask again in turn.
+    found_up: AtomicU64,
 }
 
 /// What is probed, and how its outage is said.
@@ -110,6 +114,7 @@ impl NetOutage {
             carried: AtomicBool::new(false),
             under_way: Mutex::new(None),
             ended: AtomicU64::new(0),
+            found_up: AtomicU64::new(0),
         }
     }
 
@@ -118,8 +123,16 @@ impl NetOutage {
         matches!(self.reach, Reach::Proxy { .. })
     }
 
+    /// Whether a request may wait for the way out: it has carried one in this run. A
+    /// request failing before then is not looked at further.
+    pub fn may_wait(&self) -> bool {
+        self.carried.load(Ordering::Relaxed)
+    }
+
     /// A request to `url` was answered. On every page's path: nothing is allocated but
-    /// for a host not among the last that answered.
+    /// for a host not among the last that answered, and no worker waits for the lock. An
+    /// answer not noted because another worker holds it (noting its own) leaves at most a
+    /// failing host counted, which costs one ask of the way out.
     pub fn carried(&self, url: &Url) {
         if !self.carried.load(Ordering::Relaxed) {
             self.carried.store(true, Ordering::Relaxed);
@@ -128,7 +141,11 @@ impl NetOutage {
             return;
         };
         let port = url.port_or_known_default().unwrap_or(80);
-        let mut hosts = lock(hosts);
+        let mut hosts = match hosts.try_lock() {
+            Ok(hosts) => hosts,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return,
+        };
         if !hosts.failing.is_empty() {
             hosts.failing.clear();
         }
@@ -169,11 +186,15 @@ impl NetOutage {
     /// pace (a wait that doubles up to [`LONGEST_WAIT`]), whatever the number waiting.
     pub async fn ride_out(&self) -> bool {
         let seen = self.ended.load(Ordering::SeqCst);
+        let up_seen = self.found_up.load(Ordering::SeqCst);
         loop {
             let wait = {
                 let mut under_way = self.under_way.lock().await;
                 if self.ended.load(Ordering::SeqCst) != seen {
                     return true;
+                }
+                if under_way.is_none() && self.found_up.load(Ordering::SeqCst) != up_seen {
+                    return false;
                 }
                 // Read under the lock: a worker that waited for it while another gave up
                 // would otherwise begin an outage of its own, left behind with its start.
@@ -205,6 +226,7 @@ impl NetOutage {
                     hosts.failing.clear();
                     hosts.probed_up = Some(now);
                 }
+                self.found_up.fetch_add(1, Ordering::SeqCst);
                 return Some(false);
             }
             tracing::warn!(
@@ -338,6 +360,26 @@ mod tests {
         outage.carried(&proxy);
         assert!(!outage.ride_out().await);
         assert_eq!(outage.ended.load(Ordering::SeqCst), 0);
+    }
+
+    /// Workers whose requests a proxy that is up refused together take the first one's
+    /// ask: each asked again in turn, holding the lock, behind the others' connections.
+    #[tokio::test]
+    async fn workers_refused_together_by_a_proxy_up_ask_it_once() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let address = listener.local_addr().expect("its address");
+        let proxy = Url::parse(&format!("socks5://{address}")).expect("a URL");
+        let outage = NetOutage::proxy(&proxy, Duration::from_secs(5)).expect("a host");
+        outage.carried(&proxy);
+        let (a, b, c) = tokio::join!(outage.ride_out(), outage.ride_out(), outage.ride_out());
+        assert!(!a && !b && !c);
+        assert_eq!(
+            outage.found_up.load(Ordering::SeqCst),
+            1,
+            "asks that found it up"
+        );
     }
 
     /// A proxy down (its port bound, refusing) for the given time, then taking connections
