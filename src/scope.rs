@@ -293,11 +293,11 @@ pub fn httrack_filter(line: &str, key: &str) -> Option<String> {
 
 /// `glob` (HTTrack's, whose `*` is any text, `/` too) as a regular expression found
 /// anywhere in a URL: the stars at its ends dropped, its end held by `$` where no star
-/// frees it, and its start by the scheme where none does, as HTTrack matches a glob
+/// frees it, and its start by the scheme where it names a host, as HTTrack matches a glob
 /// against the URL from its host on (`www.example.com/*` is no match for another site's
-/// `?ref=www.example.com/`). None unless it is plainly a glob: a star first or after a `/`, which no
-/// regular expression for a URL writes, and no character only a regular expression has
-/// (`.*` among them).
+/// `?ref=www.example.com/`); a path (`/blog/*`) is found anywhere. None unless it is
+/// plainly a glob: a star first or after a `/`, which no regular expression for a URL
+/// writes, and no character only a regular expression has (`.*` among them).
 pub(crate) fn glob_as_rule(glob: &str) -> Option<String> {
     let starred = glob.starts_with('*') || glob.contains("/*");
     let regex_only = glob.contains(['\\', '^', '$', '(', ')', '[', ']', '{', '}', '|']);
@@ -305,7 +305,7 @@ pub(crate) fn glob_as_rule(glob: &str) -> Option<String> {
         return None;
     }
     let inner = glob.trim_start_matches('*');
-    let start = if inner.len() < glob.len() {
+    let start = if glob.starts_with(['*', '/']) {
         ""
     } else {
         "^https?://"

@@ -4111,4 +4111,12 @@ fn an_httrack_filter_is_refused_showing_its_rule_sign_and_order() {
     ] {
         assert!(stderr.contains(said), "{said}\n{stderr}");
     }
+    // A path is found anywhere in the URL, not held to its start.
+    let stderr = scope_refused("include = ['+/blog/*']\nexclude = ['-/private/*']\n");
+    for said in [
+        r#""+/blog/*" reads as an HTTrack filter: write `'/blog/'` in `scope.include`"#,
+        r#""-/private/*" reads as an HTTrack filter: write `'/private/'` in `scope.exclude`"#,
+    ] {
+        assert!(stderr.contains(said), "{said}\n{stderr}");
+    }
 }
