@@ -83,10 +83,7 @@ pub(super) async fn answer(
                  UNION ALL
                  SELECT a.target_url, NULL, h.rank, a.anchor_text, {links}
                  FROM anchor_hits h JOIN anchors a ON a.id = h.id{said_join}
-             ), ranked AS (",
-    ));
-    q.push(format_args!(
-        "
+             ), ranked AS (
                  SELECT url,
                         coalesce(min(title_rank), 0) + coalesce(min(anchor_rank), 0) AS rank,
                         min(title_rank) IS NOT NULL AS in_title,

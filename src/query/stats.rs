@@ -91,8 +91,9 @@ fn sections(d: Dialect, inlinks: &str, hosts: u64) -> String {
     ), stored AS (
         SELECT coalesce(sum(n), 0) AS pages FROM by_status
     ), fetched AS (
-        SELECT count(*) AS pages, {first} AS first, {last} AS last
-        FROM pages WHERE {REQUESTED_PAGES}
+        SELECT (SELECT coalesce(sum(n), 0) FROM by_status WHERE {REQUESTED_PAGES}) AS pages,
+               (SELECT {first} FROM pages WHERE {REQUESTED_PAGES}) AS first,
+               (SELECT {last} FROM pages WHERE {REQUESTED_PAGES}) AS last
     ), targets AS (
         SELECT coalesce(sum(links), 0) AS links, count(*) AS urls FROM {inlinks} AS counted
     ), by_host AS MATERIALIZED (
