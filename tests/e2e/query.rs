@@ -1411,6 +1411,18 @@ async fn a_write_through_sql_is_refused_and_the_database_is_unchanged() {
     assert!(int(&counted[0], "n") > Some(0));
 }
 
+/// Runs `query` with `options` (`--db` …) and `sql SQL` for each of `statements`: each is
+/// refused saying `said`, and prints nothing.
+async fn sql_refused(options: &[&str], statements: &[&str], said: &str) {
+    for sql in statements {
+        let mut words = options.to_vec();
+        words.extend(["sql", sql]);
+        let out = pipecrawl(args(&words)).await;
+        assert_fails(&out, &[said]);
+        assert!(out.stdout.is_empty(), "{sql}: nothing was printed");
+    }
+}
+
 /// A placeholder in `query sql` (`?`, `?2`, `:name`, as SQL pasted from a program holds
 /// them) was bound as NULL on SQLite: `WHERE url <> ?` answered 0, as if no page
 /// matched, and `:name` failed with sqlx's "unsupported SQL parameter format". Refused,
@@ -1419,18 +1431,16 @@ async fn a_write_through_sql_is_refused_and_the_database_is_unchanged() {
 async fn sql_with_a_placeholder_is_refused_saying_to_write_the_values_in() {
     let (_site, _model, harness, _) = crawled_graph().await;
     let db = harness.db_path().display().to_string();
-    for sql in [
-        "SELECT count(*) AS n FROM pages WHERE url <> ?",
-        "SELECT :name AS x",
-        "SELECT ?2 AS x",
-    ] {
-        let out = pipecrawl(args(&["query", "--db", &db, "sql", sql])).await;
-        assert_fails(
-            &out,
-            &["`query sql` has no values to give: write the values into it"],
-        );
-        assert!(out.stdout.is_empty(), "{sql}: nothing was printed");
-    }
+    sql_refused(
+        &["query", "--db", &db],
+        &[
+            "SELECT count(*) AS n FROM pages WHERE url <> ?",
+            "SELECT :name AS x",
+            "SELECT ?2 AS x",
+        ],
+        "`query sql` has no values to give: write the values into it",
+    )
+    .await;
     let asked = rows(
         &harness,
         &["sql", "SELECT count(*) AS n FROM pages WHERE url <> '?'"],
@@ -1443,21 +1453,16 @@ async fn sql_with_a_placeholder_is_refused_saying_to_write_the_values_in() {
 async fn sql_of_several_statements_is_refused_before_any_runs() {
     let (_site, _model, harness, _) = crawled_graph().await;
     let db = harness.db_path().display().to_string();
-    for sql in [
-        "SELECT 'x' AS b, 'y' AS c; SELECT 1 AS a",
-        "SELECT 1 AS a;\n  /* the same columns */ SELECT 2 AS a",
-        "SELECT 1 AS a; no such statement",
-    ] {
-        let out = pipecrawl(args(&[
-            "query", "--db", &db, "--format", "json", "sql", sql,
-        ]))
-        .await;
-        assert_fails(
-            &out,
-            &["`query sql` runs one statement per call: run each on its own (SQLite: "],
-        );
-        assert!(out.stdout.is_empty(), "{sql}: nothing was printed");
-    }
+    sql_refused(
+        &["query", "--db", &db, "--format", "json"],
+        &[
+            "SELECT 'x' AS b, 'y' AS c; SELECT 1 AS a",
+            "SELECT 1 AS a;\n  /* the same columns */ SELECT 2 AS a",
+            "SELECT 1 AS a; no such statement",
+        ],
+        "`query sql` runs one statement per call: run each on its own (SQLite: ",
+    )
+    .await;
 
     // A trailing semicolon or comment is no second statement.
     let one = rows(

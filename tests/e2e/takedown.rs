@@ -34,14 +34,6 @@ async fn two_sites() -> TestSite {
 }
 
 /// [`two_sites`], crawled from both homes, which are the seeds returned.
-/// The host of the site [`two_sites`] takes out, as `frontier.host` has it.
-fn gone_host(site: &TestSite) -> String {
-    let home = site.url(1, "/");
-    home.trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned()
-}
-
 async fn two_sites_crawled() -> (TestSite, Harness, [String; 2]) {
     let site = two_sites().await;
     let harness = Harness::default();
@@ -87,7 +79,7 @@ async fn take_out(harness: &Harness, host: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_site_taken_out_as_readme_says_leaves_no_row_and_counts_that_agree_with_links() {
     let (site, harness, _) = two_sites_crawled().await;
-    let gone_host = gone_host(&site);
+    let gone_host = site.authorities[1].clone();
     let gone = format!("http://{gone_host}");
     let asked = site.hits_for(&gone_host).len();
     assert_eq!(asked, 3, "robots.txt and two pages of the site to take out");
@@ -153,7 +145,7 @@ async fn a_site_taken_out_as_readme_says_leaves_no_row_and_counts_that_agree_wit
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_anchor_texts_of_a_site_taken_out_are_not_found_by_search() {
     let (site, harness, _) = two_sites_crawled().await;
-    let gone_host = gone_host(&site);
+    let gone_host = site.authorities[1].clone();
     let found = super::query::rows(&harness, &["search", "home"]).await;
     assert_eq!(
         found.len(),
@@ -238,7 +230,7 @@ async fn a_site_taken_out_and_purged_as_readme_says_leaves_none_of_its_words_in_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_run_after_a_site_is_taken_out_does_not_say_the_last_one_stopped_abruptly() {
     let (site, harness, seeds) = two_sites_crawled().await;
-    take_out(&harness, &gone_host(&site)).await;
+    take_out(&harness, &site.authorities[1]).await;
 
     let config = harness.write_config(&harness.test_config_text(&seeds[..1], ""));
     let stderr = super::cli::crawl_logging("info", &config).await;
