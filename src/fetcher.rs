@@ -129,6 +129,11 @@ impl HttpClient {
         &self.ips
     }
 
+    /// Outages of the way out, for a stop to see.
+    pub fn outage(&self) -> &NetOutage {
+        &self.outage
+    }
+
     pub fn keeps_cookies(&self) -> bool {
         self.jar.is_some()
     }

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex as SyncMutex, TryLockError};
 use std::time::Duration;
 
-use tokio::sync::Mutex;
+use tokio::sync::{watch, Mutex};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use url::Url;
@@ -62,6 +62,9 @@ pub struct NetOutage {
     /// failed together, queued on the lock, take the first one's answer rather than each
     /// ask again in turn.
     found_up: AtomicU64,
+    /// Whether an outage is under way, for a stop: the fetches in flight then wait for
+    /// the way out, and none ends within the grace period.
+    waiting: watch::Sender<bool>,
 }
 
 /// What is probed, and how its outage is said.
@@ -115,7 +118,20 @@ impl NetOutage {
             under_way: Mutex::new(None),
             ended: AtomicU64::new(0),
             found_up: AtomicU64::new(0),
+            waiting: watch::Sender::new(false),
         }
+    }
+
+    /// Returns once an outage is under way (at once if one is): a stop need not wait its
+    /// grace period for fetches that wait for the way out, which hand their URLs back.
+    pub async fn under_way(&self) {
+        // The sender lives as long as `self`: the wait cannot fail for want of one.
+        let _ = self.waiting.subscribe().wait_for(|waiting| *waiting).await;
+    }
+
+    /// What a stop during an outage says as it hands the fetches back.
+    pub fn stop_words(&self) -> &'static str {
+        self.words().stopped
     }
 
     /// Whether this is the proxy's.
@@ -241,12 +257,14 @@ impl NetOutage {
                 asked: 1,
                 next_ask: now + FIRST_WAIT,
             });
+            self.waiting.send_replace(true);
             return None;
         };
         let lasted = outage.began.elapsed().as_secs();
         if reached {
             tracing::warn!("{} after {lasted} s: the fetch goes on", self.words().back);
             *under_way = None;
+            self.waiting.send_replace(false);
             self.ended.fetch_add(1, Ordering::SeqCst);
             return Some(true);
         }
@@ -257,6 +275,7 @@ impl NetOutage {
                 self.words().still
             );
             *under_way = None;
+            self.waiting.send_replace(false);
             self.carried.store(false, Ordering::Relaxed);
             return Some(false);
         }
@@ -278,6 +297,8 @@ impl NetOutage {
                 down: "fetch.proxy takes no connections, after carrying this run's requests",
                 back: "fetch.proxy takes connections again",
                 still: "fetch.proxy has taken no connections",
+                stopped: "fetch.proxy takes no connections: the stop does not wait for it, and \
+                          the fetches waiting for it go back to the queue",
             },
             Reach::Network(_) => Words {
                 down: "every host fails to connect, the hosts that answered this run's \
@@ -285,6 +306,8 @@ impl NetOutage {
                        resolver, a firewall), not the sites",
                 back: "the network is back, a host that answered before taking a connection",
                 still: "the network has been down, every host failing to connect,",
+                stopped: "the network is down: the stop does not wait for it, and the fetches \
+                          waiting for it go back to the queue",
             },
         }
     }
@@ -323,6 +346,7 @@ struct Words {
     down: &'static str,
     back: &'static str,
     still: &'static str,
+    stopped: &'static str,
 }
 
 /// The hosts, whose lock no holder panics under (it only moves a few names).

@@ -709,14 +709,32 @@ async fn run_stages(
         }
         Ok::<(), Error>(())
     };
-    let grace = match ended {
-        Ok(EndReason::Interrupted) => config.shutdown.grace_period,
-        _ => Duration::MAX,
+    let stopped = matches!(ended, Ok(EndReason::Interrupted));
+    let grace = if stopped {
+        config.shutdown.grace_period
+    } else {
+        Duration::MAX
     };
-    match tokio::time::timeout(grace, finish_fetches).await {
+    let outage = context.client.outage();
+    // Fetches waiting out an outage of the way out end with it, not within the grace
+    // period: the stop hands them back as soon as one is under way.
+    let outage_under_way = async {
+        if stopped {
+            outage.under_way().await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    let finished = tokio::select! {
+        finished = tokio::time::timeout(grace, finish_fetches) => {
+            finished.map_err(|_| "grace period over: fetches still running go back to the queue")
+        }
+        () = outage_under_way => Err(outage.stop_words()),
+    };
+    match finished {
         Ok(finished) => finished?,
-        Err(_) => {
-            tracing::warn!("grace period over: fetches still running go back to the queue");
+        Err(why) => {
+            tracing::warn!("{why}");
             abort.cancel();
             while fetchers.join_next().await.is_some() {}
         }

@@ -3283,27 +3283,58 @@ async fn a_crawl_no_url_of_which_got_through_the_proxy_names_the_proxy_at_its_en
     assert!(!last.contains("reachable from here"), "{last}");
 }
 
-/// A proxy restarted mid-crawl, down for a few seconds: every URL that met it failed,
-/// spending its attempts within its backoff's seconds, and was left a failed row for
-/// `--retry-failed`. Once the proxy has carried a request, the fetch waits for it to take
-/// connections again, saying so, and the URLs spend no attempt (here they have one).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_proxy_down_for_a_while_is_waited_for_and_its_urls_spend_no_attempt() {
-    let seed = "http://pipecrawl.invalid/";
-    let pages: Vec<String> = (1..=3).map(|i| format!("{seed}{i}")).collect();
+/// The seed of [`proxied_home_and_pages`].
+const PROXIED_HOME: &str = "http://pipecrawl.invalid/";
+
+/// The pages [`PROXIED_HOME`] links to.
+fn proxied_pages() -> Vec<String> {
+    (1..=3).map(|i| format!("{PROXIED_HOME}{i}")).collect()
+}
+
+/// A proxy serving [`PROXIED_HOME`], titled "Home", and [`proxied_pages`], each titled
+/// "P", and a relay to it that a test takes down and brings back.
+async fn proxied_home_and_pages() -> (RawSite, super::relay::Relay) {
+    let pages = proxied_pages();
     let links: String = pages
         .iter()
         .map(|p| format!("<a href='{p}'>p</a>"))
         .collect();
     let home = format!("<title>Home</title>{links}");
-    let mut routes = vec![(seed, RawReply::ok("text/html", home.as_str()))];
+    let mut routes = vec![(PROXIED_HOME, RawReply::ok("text/html", home.as_str()))];
     routes.extend(
         pages
             .iter()
             .map(|p| (p.as_str(), RawReply::ok("text/html", "<title>P</title>"))),
     );
     let proxy = RawSite::start(routes).await;
-    let mut relay = super::relay::Relay::start(&proxy.authority).await;
+    let relay = super::relay::Relay::start(&proxy.authority).await;
+    (proxy, relay)
+}
+
+/// Asserts that [`proxied_pages`] are stored with their titles, after a crawl that said
+/// `stderr`; returns the database.
+async fn proxied_pages_crawled(harness: &Harness, stderr: &str) -> super::Db {
+    let db = harness.db().await;
+    for page in &proxied_pages() {
+        let row = db.page(page).await.expect("a row");
+        assert_eq!(
+            row.title.as_deref(),
+            Some("P"),
+            "{page}: {:?}\n{stderr}",
+            row.error
+        );
+    }
+    db
+}
+
+/// A proxy restarted mid-crawl, down for a few seconds: every URL that met it failed,
+/// spending its attempts within its backoff's seconds, and was left a failed row for
+/// `--retry-failed`. Once the proxy has carried a request, the fetch waits for it to take
+/// connections again, saying so, and the URLs spend no attempt (here they have one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_down_for_a_while_is_waited_for_and_its_urls_spend_no_attempt() {
+    let (proxy, mut relay) = proxied_home_and_pages().await;
+    let seed = PROXIED_HOME;
     let harness = Harness::default();
     // The host's delay leaves time to take the proxy down between the seed and its links.
     let extra = format!(
@@ -3321,16 +3352,7 @@ async fn a_proxy_down_for_a_while_is_waited_for_and_its_urls_spend_no_attempt() 
     let out = crawl.await.expect("the crawl ran");
     let stderr = text(&out.stderr);
 
-    let db = harness.db().await;
-    for page in &pages {
-        let row = db.page(page).await.expect("a row");
-        assert_eq!(
-            row.title.as_deref(),
-            Some("P"),
-            "{page}: {:?}\n{stderr}",
-            row.error
-        );
-    }
+    let db = proxied_pages_crawled(&harness, &stderr).await;
     assert!(
         stderr.contains("fetch.proxy takes no connections")
             && stderr.contains("fetch.proxy takes connections again"),
@@ -3340,6 +3362,63 @@ async fn a_proxy_down_for_a_while_is_waited_for_and_its_urls_spend_no_attempt() 
     assert!(
         slowest < 4000,
         "the wait for the proxy counted as the site's: {slowest} ms"
+    );
+}
+
+/// A stop (Ctrl-C, `systemctl stop`) while the fetches waited out an outage of
+/// `fetch.proxy` waited the whole `shutdown.grace_period_ms` for them, though none could
+/// end before the proxy was back: the stop hands their URLs back to the queue at once,
+/// saying why, and the next start crawls them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_during_an_outage_of_the_proxy_hands_its_urls_back_at_once() {
+    let (proxy, mut relay) = proxied_home_and_pages().await;
+    let (seed, pages) = (PROXIED_HOME, proxied_pages());
+    let harness = Harness::default();
+    let extra = format!(
+        "[fetch]\nproxy = \"http://127.0.0.1:{}\"\n[politeness]\ndelay_ms = 300\n\
+         [shutdown]\ngrace_period_ms = 120000\n",
+        relay.port
+    );
+    let config = harness.write_config(&harness.test_config_text(&[seed.to_owned()], &extra));
+    let child = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+        .args(["crawl", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the pipecrawl binary");
+    while proxy.count(seed) == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    relay.down().await;
+    // Past the host's delay, the links have met the proxy down.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    send_signal(child.id(), "TERM");
+    let signalled = std::time::Instant::now();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("the binary ran")
+        .expect("wait for the binary");
+    let stopped_in = signalled.elapsed();
+    let stderr = text(&out.stderr);
+    assert!(
+        stopped_in < std::time::Duration::from_secs(60),
+        "the stop took {stopped_in:?}\n{stderr}"
+    );
+    assert!(
+        stderr.contains("the fetches waiting for it go back to the queue"),
+        "{stderr}"
+    );
+
+    relay.up().await;
+    let again = harness.write_config(&harness.test_config_text(&[seed.to_owned()], &extra));
+    let out = crawl_by_binary(again).await;
+    proxied_pages_crawled(&harness, &text(&out.stderr)).await;
+    assert_eq!(
+        proxy.count(&pages[0]),
+        1,
+        "a URL handed back was asked once"
     );
 }
 
