@@ -2605,7 +2605,7 @@ fn seeds_from_file(path: &str, seeds: &mut Vec<Url>, p: &mut Problems<'_>) {
 /// path (`C:\crawls\a.db`, a `\\wsl$\` share), which Linux takes as a file of that name
 /// in the current directory. A Windows path is said with what it is under WSL, where
 /// drive C: is `/mnt/c`.
-fn foreign_path(path: &str) -> Option<String> {
+pub(crate) fn foreign_path(path: &str) -> Option<String> {
     if path == "~" || path.starts_with("~/") {
         return Some(format!(
             "{path:?}: `~` is not expanded here; write out the home directory"

@@ -21,14 +21,18 @@ const SQLITE_NOTADB: i32 = 26;
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
     #[error(
-        "there is no database at {database}{}: give the file a crawl wrote \
-         (`storage.database` in its config)",
-        looked_in(.looked_at.as_deref())
+        "there is no database at {database}{}: {}",
+        looked_in(.looked_at.as_deref()),
+        .foreign.as_deref().unwrap_or("give the file a crawl wrote (`storage.database` in its config)")
     )]
     Missing {
         database: String,
         /// The file looked for, when `database` is a relative path.
         looked_at: Option<PathBuf>,
+        /// Why `database` names no file here, if it is a Windows path or holds a `~` or
+        /// a variable (as `--config` is told): `--db 'C:\crawls\a.db'` was said missing,
+        /// as if mistyped.
+        foreign: Option<String>,
     },
 
     /// Worded as the config's check of `storage.database` words it.

@@ -251,6 +251,7 @@ async fn open_sqlite(
     if !path.exists() {
         let looked_at = crate::config::looked_at(&path);
         return Err(QueryError::Missing {
+            foreign: crate::config::foreign_path(&name),
             database: name,
             looked_at,
         });

@@ -172,3 +172,31 @@ fn a_windows_path_given_as_the_config_is_told_with_its_wsl_path() {
     let missing = said("no-such-crawl.toml");
     assert!(!missing.contains("Windows"), "{missing}");
 }
+
+/// `query --db 'C:\crawls\crawl.db'` (and `export --db`) said only "there is no database
+/// at C:\crawls\crawl.db (/cwd/C:\crawls\crawl.db: …)", as if mistyped: told the path WSL
+/// sees it at, as `--config` is. A path that is simply missing is not.
+#[test]
+fn a_windows_path_given_as_the_database_to_query_is_told_with_its_wsl_path() {
+    let said = |words: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+            .args(words)
+            .output()
+            .expect("run the pipecrawl binary");
+        assert_eq!(out.status.code(), Some(1), "{words:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    for words in [
+        &["query", "--db", "C:\\crawls\\crawl.db", "stats"][..],
+        &["export", "--db", "C:\\crawls\\crawl.db", "--out", "out"],
+    ] {
+        let windows = said(words);
+        assert!(
+            windows.contains("there is no database at")
+                && windows.contains("`/mnt/c/crawls/crawl.db`"),
+            "{words:?}: {windows}"
+        );
+    }
+    let missing = said(&["query", "--db", "no-such-crawl.db", "stats"]);
+    assert!(!missing.contains("Windows"), "{missing}");
+}
