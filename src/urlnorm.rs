@@ -30,6 +30,10 @@ pub enum UrlError {
          name the host by a global address or a DNS name"
     )]
     ZoneId(String),
+    /// `http://::1:8080/`, an IPv6 address as a terminal prints it: its colons are read
+    /// as a port's, and it was refused as "empty host" or "invalid port number".
+    #[error("names an IPv6 address without the brackets a URL writes it in: write `{0}`")]
+    Unbracketed(String),
     #[error("is {0} bytes long; URLs longer than {MAX_URL_BYTES} bytes are not crawled")]
     TooLong(usize),
 }
@@ -70,6 +74,9 @@ pub fn normalize_str(input: &str) -> Result<Url, UrlError> {
             Some(zone) => UrlError::ZoneId(zone.to_owned()),
             None => UrlError::Unparsable(e),
         }),
+        Err(e @ (url::ParseError::EmptyHost | url::ParseError::InvalidPort)) => {
+            Err(bracketed(input).map_or(UrlError::Unparsable(e), UrlError::Unbracketed))
+        }
         Err(e) => Err(without_scheme(UrlError::Unparsable(e))),
     }
 }
@@ -78,6 +85,29 @@ pub fn normalize_str(input: &str) -> Result<Url, UrlError> {
 fn zone_id(input: &str) -> Option<&str> {
     let address = input.split_once('[')?.1.split_once(']')?.0;
     address.find('%').map(|at| &address[at..])
+}
+
+/// `input` with its authority, an IPv6 address without brackets, put in them, and a last
+/// group of digits that leaves an address before it taken as the port (`::1:8080` is
+/// `[::1]:8080`, as a dev server on IPv6 loopback is most often meant), if it is one.
+fn bracketed(input: &str) -> Option<String> {
+    let (scheme, rest) = input.split_once("://")?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    let is_address = |a: &str| a.parse::<std::net::Ipv6Addr>().is_ok();
+    let host_port = match authority.rsplit_once(':') {
+        Some((address, port))
+            if is_address(address)
+                && !port.is_empty()
+                && port.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            format!("[{address}]:{port}")
+        }
+        _ if is_address(authority) => format!("[{authority}]"),
+        _ => return None,
+    };
+    let path = if path.is_empty() { "/" } else { path };
+    Some(format!("{scheme}://{host_port}{path}"))
 }
 
 /// `input` without the whitespace and the characters drawn as nothing (a byte order mark,
@@ -728,6 +758,27 @@ mod tests {
         }
         let mistyped = normalize_str("http://[::g]/").expect_err("no address");
         assert!(!mistyped.to_string().contains("zone id"), "{mistyped}");
+    }
+
+    /// `http://::1:8080/`, an address as `ip` or `ss` prints it, was refused as "empty
+    /// host"; `http://fe80::1/` as "invalid port number": the brackets are shown.
+    #[test]
+    fn an_ipv6_address_without_brackets_is_shown_with_them() {
+        let shown = |s: &str| match normalize_str(s) {
+            Err(UrlError::Unbracketed(with)) => with,
+            other => panic!("{s}: {other:?}"),
+        };
+        assert_eq!(shown("http://::1:8080/a?b"), "http://[::1]:8080/a?b");
+        assert_eq!(shown("https://fe80::1"), "https://[fe80::1]/");
+        assert_eq!(shown("http://2001:db8::7/x"), "http://[2001:db8::7]/x");
+        assert!(matches!(
+            normalize_str("http://:80/"),
+            Err(UrlError::Unparsable(_))
+        ));
+        assert!(matches!(
+            normalize_str("http://h:99999/"),
+            Err(UrlError::Unparsable(_))
+        ));
     }
 
     /// An IPv6 address is typed in brackets, its port after them (`[::1]:8080`, a dev
