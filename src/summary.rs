@@ -24,6 +24,9 @@ pub struct Tally {
     /// them: a crawl whose pages were cut so is not taken for whole.
     pub links_left_out: u64,
     pub pages_leaving_links_out: u64,
+    /// Of `pages`, those whose body was cut at `fetch.max_body_bytes` (`truncated`): a
+    /// crawl whose captures were cut is not taken for one that kept them whole.
+    pub truncated: u64,
     /// HTML pages read for links (answered 2xx and parsed), and of them those that had
     /// none: a crawl whose every page read had none, a single-page app's whose links its
     /// scripts make in the browser, is told why it went no further.
@@ -89,6 +92,7 @@ impl Tally {
         let left_out = page.links_left_out.unwrap_or(0);
         self.links_left_out += left_out;
         self.pages_leaving_links_out += u64::from(left_out > 0);
+        self.truncated += u64::from(page.truncated && !page.failed_revisit);
         if page.links_left_out.is_some() {
             self.pages_read += 1;
             self.pages_read_without_links += u64::from(page.links.is_empty());
@@ -361,6 +365,14 @@ impl fmt::Display for Summary {
                 "links left out (traps.max_links_per_page): {}, on {}",
                 t.links_left_out,
                 Count(pages, "page")
+            )?;
+        }
+        if t.truncated > 0 {
+            writeln!(
+                f,
+                "bodies cut at fetch.max_body_bytes: {} (of the pages crawled, stored and \
+                 parsed as far as read: `truncated = 1`)",
+                t.truncated
             )?;
         }
         if t.pages_read > 0 && t.pages_read_without_links == t.pages_read {

@@ -3638,6 +3638,36 @@ async fn a_page_past_its_link_cap_says_how_many_links_it_left_out() {
     );
 }
 
+/// A body cut at `fetch.max_body_bytes` is stored and parsed as far as read, its row saying
+/// `truncated = 1`; the summary counts such pages, as it counts links left out, so that an
+/// archive's run whose captures were cut is not taken for one that captured them whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_that_cut_bodies_says_how_many_in_its_summary() {
+    let big = format!("<title>Big</title>{}", "x".repeat(4096));
+    let site = TestSite::one_host(&[("/big", &big), ("/small", "<title>Small</title>")]).await;
+    let (big, small) = (site.url(0, "/big"), site.url(0, "/small"));
+    let harness = Harness::default();
+    let config = harness.write_config(&harness.test_config_text(
+        &[big.clone(), small],
+        "[scope]\nmax_depth = 0\n[fetch]\nmax_body_bytes = 1024\n",
+    ));
+    let out = tokio::task::spawn_blocking(move || {
+        pipecrawl_at_info(&["crawl", "--config", config.to_str().unwrap_or_default()])
+    })
+    .await
+    .expect("the binary ran");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+
+    let db = harness.db().await;
+    let cut = format!("SELECT truncated FROM pages WHERE url = '{big}'");
+    assert_eq!(db.scalar(&cut).await, 1);
+    assert!(
+        stdout.contains("bodies cut at fetch.max_body_bytes: 1 (of the pages crawled"),
+        "{stdout}"
+    );
+}
+
 /// The links [`capped_index`] has beyond a cap of 10.
 pub(super) const CAPPED_LEFT_OUT: i64 = 16;
 
