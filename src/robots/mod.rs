@@ -362,6 +362,14 @@ impl RobotsCache {
         let failed_before = cached.robots().map_or(0, |r| r.failures);
         let (response, body, retry_after) = self.fetch(url).await;
         let (fetched_at, answered) = (SystemTime::now(), tokio::time::Instant::now());
+        // Rules past the limit are not obeyed: an owner who put them there must hear of it.
+        if matches!(response, Ok(200..=299)) && body.len() >= MAX_ROBOTS_BYTES {
+            tracing::warn!(
+                "{location} is longer than the {} KiB read of it: its lines past that are not \
+                 obeyed (RFC 9309 §2.5 lets a crawler stop there)",
+                MAX_ROBOTS_BYTES / 1024
+            );
+        }
         // Read as the database keeps it, so that a resumed crawl reads the same rules.
         let text = stored_text(within_limit(&body));
         let mut robots = self

@@ -3067,6 +3067,37 @@ async fn a_rule_cut_by_robots_txts_size_limit_is_not_obeyed() {
     );
 }
 
+/// A robots.txt longer than the 500 KiB read has its later lines ignored: the log says so,
+/// naming the file, or an operator whose site keeps rules past the limit sees the crawl go
+/// where they were meant to forbid with no word why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_robots_txt_cut_at_its_size_limit_says_so_in_the_log() {
+    let mut body = "User-agent: *\n".to_owned();
+    while body.len() < 600 * 1024 {
+        body.push_str("Disallow: /archive/2026/01/01/post\n");
+    }
+    body.push_str("Disallow: /private\n");
+    let (site, _) = host_with_robots_txt(Resource::Typed("text/plain", body.into_bytes())).await;
+    let harness = Harness::default();
+    let config = harness.write_config(&harness.test_config_text(&[site.url(0, "/")], ""));
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+            .args(["crawl", "--config", config.to_str().unwrap_or_default()])
+            .env("RUST_LOG", "info")
+            .output()
+    })
+    .await
+    .expect("the binary ran")
+    .expect("run the pipecrawl binary");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let said = format!(
+        "{} is longer than the 500 KiB read of it: its lines past that are not obeyed",
+        site.url(0, "/robots.txt")
+    );
+    assert!(stderr.contains(&said), "{stderr}");
+}
+
 /// Groups naming one user agent are one group (RFC 9309 §2.2.1), and an empty
 /// `Disallow:` in it disallows nothing: it must not outweigh the `Disallow: /` another
 /// part of the file adds (a site closed for maintenance below its old "all welcome"), as
