@@ -217,6 +217,13 @@ pub fn to_record(f: Fetched, rules: &LinkRules) -> PageRecord {
             url
         });
     }
+    // Browsers act on a `Refresh` header whatever the document: a tracker answering 200
+    // with `Refresh: 0; url=…` and no body, or a PDF moved so, leads on as a 302 does.
+    // A page read took its header already.
+    let unread = record.job.kind == JobKind::Page && answered && f.body.is_none();
+    if let (true, Some(refresh)) = (unread, f.refresh.as_deref()) {
+        follow_refresh_header(&mut record, refresh, &offer);
+    }
     // The location is stored as the crawl follows it, without session ids: the URL
     // fetched next, so the redirect's `final_url` names the page stored there.
     let mut location = f.location;
@@ -400,6 +407,32 @@ fn parse_page(
     // 404 found through a `noindex, follow` archive page.
     if !scope.obeys(record.noindex) {
         record.title = extracted.title;
+    }
+    record.links = links;
+}
+
+/// Follows the `Refresh` header of a document not read (not HTML, or no body): its URL
+/// is the document's one link, `rel` = `refresh`, followed as a read page's is.
+fn follow_refresh_header(record: &mut PageRecord, refresh: &str, offer: &Offer<'_>) {
+    let read = (encoding_rs::UTF_8, html::Syntax::Html);
+    let links = extract(
+        "",
+        &record.job.url,
+        read,
+        (Some(refresh), &offer.scope.traps),
+        "",
+    )
+    .links;
+    let nofollow = offer.scope.obeys(record.nofollow);
+    // The same document as the last visit's refreshes to the same place.
+    let unchanged = record
+        .job
+        .previous
+        .as_ref()
+        .is_some_and(|p| !p.differs_from(record));
+    if let Some((moved, found)) = offer.refresh(&record.job, &links, nofollow, unchanged) {
+        record.refreshed_to = moved;
+        record.discovered.extend(found);
     }
     record.links = links;
 }

@@ -521,6 +521,65 @@ async fn a_refresh_header_is_followed_before_the_pages_meta_refresh() {
     assert_eq!(site.count(&site.url(0, "/meta")), 0);
 }
 
+/// Browsers act on a `Refresh` header whatever the document: a tracking link answering
+/// 200 with `Refresh: 0; url=…`, plain text or no body at all, or a PDF that moved,
+/// leads on as surely as a 302, and its target was never crawled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_header_moves_a_document_that_is_not_html() {
+    let mut b = SiteBuilder::bind(1).await;
+    let h = b.authority(0);
+    let links = "<a href='/track'>t</a><a href='/notice.txt'>n</a><a href='/old.pdf'>p</a>";
+    b.add(&h, "/", Resource::Html(links.into()));
+    let moved = |to: &str, inner: Resource| {
+        Resource::WithHeaders(
+            vec![("Refresh".into(), format!("0; url={to}"))],
+            Box::new(inner),
+        )
+    };
+    b.add(
+        &h,
+        "/track",
+        moved("/landing", Resource::Streamed(Vec::new())),
+    );
+    let text = Resource::Typed("text/plain", b"moved".to_vec());
+    b.add(&h, "/notice.txt", moved("/notice", text));
+    let pdf = Resource::Typed("application/pdf", b"%PDF-1.4".to_vec());
+    b.add(&h, "/old.pdf", moved("/new.pdf", pdf));
+    for path in ["/landing", "/notice"] {
+        b.add(&h, path, Resource::Html("<title>Here</title>".into()));
+    }
+    let pdf = Resource::Typed("application/pdf", b"%PDF-1.4".to_vec());
+    b.add(&h, "/new.pdf", pdf);
+    let site = b.start();
+    let harness = Harness::default();
+    harness.crawl(&[site.url(0, "/")], "").await;
+    let db = harness.db().await;
+    for (from, to) in [
+        ("/track", "/landing"),
+        ("/notice.txt", "/notice"),
+        ("/old.pdf", "/new.pdf"),
+    ] {
+        assert_eq!(site.count(&site.url(0, to)), 1, "{from}'s refresh to {to}");
+        let rel = db
+            .scalar(&format!(
+                "SELECT count(*) FROM links l JOIN pages p ON p.id = l.source_id \
+                 WHERE p.url = '{}' AND l.target_url = '{}' AND l.rel = 'refresh'",
+                site.url(0, from),
+                site.url(0, to)
+            ))
+            .await;
+        assert_eq!(rel, 1, "{from}'s refresh is its links row");
+    }
+    assert_eq!(
+        db.scalar(
+            "SELECT count(*) FROM pages WHERE links_left_out IS NOT NULL AND url LIKE '%.pdf'"
+        )
+        .await,
+        0,
+        "a PDF is not read as HTML for its header"
+    );
+}
+
 /// A browser acts on a `Refresh` header as it makes the document, before any `<base>`
 /// is read, so the header's URL resolves against the page's own URL; a
 /// `<meta http-equiv="refresh">` resolves against the base in effect where it stands, so
