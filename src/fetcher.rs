@@ -41,7 +41,7 @@ use crate::robots::{RobotsCache, Verdict};
 use crate::scope::SharedScope;
 use crate::stages::{Phase, Stage};
 use crate::traps::Traps;
-use crate::{sniff, urlnorm};
+use crate::{sitemap, sniff, urlnorm};
 
 /// The header of robots directives for one response (not in `reqwest::header`).
 const X_ROBOTS_TAG: HeaderName = HeaderName::from_static("x-robots-tag");
@@ -121,6 +121,14 @@ impl HttpClient {
             Some(headers) => request.headers(headers.clone()),
             None => request,
         }
+    }
+
+    /// [`Self::get`] asking for `types` whatever `Accept` the config gives pages:
+    /// robots.txt and sitemaps are files the crawler reads itself, and a site that
+    /// negotiates strictly answers an `Accept` naming only HTML for them with a 406.
+    pub fn get_as(&self, url: &Url, types: HeaderValue) -> RequestBuilder {
+        self.get(url)
+            .headers(HeaderMap::from_iter([(ACCEPT, types)]))
     }
 
     /// The limit on requests in flight to one address, which every request takes a
@@ -755,7 +763,10 @@ impl FetchWorker {
         let mut retry_after = None;
         let validated = out.job.validated();
         let request = || {
-            let mut request = cx.client.get(&out.job.url);
+            let mut request = match out.job.kind {
+                JobKind::Page => cx.client.get(&out.job.url),
+                JobKind::Sitemap => cx.client.get_as(&out.job.url, sitemap::ACCEPTED_TYPES),
+            };
             if let Some(previous) = validated {
                 if let Some(etag) = &previous.etag {
                     request = request.header(IF_NONE_MATCH, etag);

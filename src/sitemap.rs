@@ -10,10 +10,16 @@ use std::borrow::Cow;
 use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
+use reqwest::header::HeaderValue;
 use url::Url;
 
 use crate::coding::{gunzip, GZIP_MAGIC};
 use crate::{charset, urlnorm};
+
+/// What a sitemap is asked for as: XML first, then anything, as sitemaps come as plain
+/// text, feeds and gzip files too.
+pub const ACCEPTED_TYPES: HeaderValue =
+    HeaderValue::from_static("application/xml,text/xml;q=0.9,*/*;q=0.8");
 
 /// The protocol's limits per sitemap file.
 const MAX_ENTRIES: usize = 50_000;

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use encoding_rs::{Encoding, UTF_8};
-use reqwest::header::LOCATION;
+use reqwest::header::{HeaderValue, LOCATION};
 use reqwest::Response;
 use url::{Position, Url};
 
@@ -35,6 +35,10 @@ use slots::Slots;
 
 /// Bytes of a robots.txt that are read; the RFC asks for at least 500 KiB.
 const MAX_ROBOTS_BYTES: usize = 500 * 1024;
+
+/// What robots.txt is asked for as: RFC 9309's `text/plain`, then anything, as a server
+/// may label it otherwise.
+const ACCEPTED_TYPES: HeaderValue = HeaderValue::from_static("text/plain,*/*;q=0.8");
 /// Redirects followed to reach a robots.txt (RFC 9309 §2.3.1.2).
 const MAX_ROBOTS_REDIRECTS: usize = 5;
 /// The error of a row of a URL robots.txt disallows (`robots`), whoever stores it.
@@ -481,7 +485,7 @@ impl RobotsCache {
                 .await;
             let (sent, _) = self
                 .client
-                .send(self.client.get(&target), self.timeout)
+                .send(self.client.get_as(&target, ACCEPTED_TYPES), self.timeout)
                 .await;
             turn.answered(limits.delay);
             let mut response = match self.client.accept(sent, |_| None) {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::Router;
 use tokio::net::TcpListener;
@@ -39,6 +39,9 @@ pub enum Resource {
     /// The inner resource with this `ETag`; a request whose `If-None-Match` names it
     /// gets an empty 304 instead.
     Validated(String, Box<Resource>),
+    /// The inner resource to a request whose `Accept` names this type or `*/*`, else a
+    /// 406, as a server that negotiates strictly answers.
+    Negotiated(&'static str, Box<Resource>),
     /// HTML made from the request's path and query: endless URL spaces, for traps.
     Dynamic(fn(&str) -> String),
     /// An HTML body sent one byte every so often, `n` bytes in all: a slow-drip server.
@@ -375,12 +378,8 @@ async fn serve(State(host): State<Arc<HostState>>, request: Request) -> Response
         .to_owned();
     let authorized = request.headers().contains_key(header::AUTHORIZATION);
     let (handling, nth) = host.arrive(&path, (&agent, authorized), at);
-    let if_none_match = request
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok());
     let reply = host.route(&path).map_or_else(Reply::not_found, |resource| {
-        Reply::render(resource, nth, if_none_match, &path)
+        Reply::render(resource, nth, request.headers(), &path)
     });
     if let Some(mut gate) = reply.held.clone() {
         // The sender dropped means the test is over: answer.
@@ -434,8 +433,11 @@ impl Reply {
     }
 
     /// `nth` is how many requests to this path came before, to pick a `Sequence`'s step;
-    /// `if_none_match` is the request's validator, for `Validated`.
-    fn render(resource: &Resource, nth: usize, if_none_match: Option<&str>, path: &str) -> Self {
+    /// `asked` are the request's headers, for `Validated` and `Negotiated`.
+    fn render(resource: &Resource, nth: usize, asked: &HeaderMap, path: &str) -> Self {
+        let if_none_match = asked
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| std::str::from_utf8(v.as_bytes()).ok());
         match resource {
             Resource::Html(body) => {
                 Self::new(StatusCode::OK, "text/html; charset=utf-8", body.as_str())
@@ -455,23 +457,21 @@ impl Reply {
                 Self::new(StatusCode::OK, content_type, body.as_slice())
             }
             Resource::Slow(delay, inner) => {
-                let mut reply = Self::render(inner, nth, if_none_match, path);
+                let mut reply = Self::render(inner, nth, asked, path);
                 reply.delay += *delay;
                 reply
             }
             Resource::Held(gate, inner) => {
-                let mut reply = Self::render(inner, nth, if_none_match, path);
+                let mut reply = Self::render(inner, nth, asked, path);
                 reply.held = Some(gate.clone());
                 reply
             }
             Resource::Sequence(steps) => steps
                 .get(nth)
                 .or(steps.last())
-                .map_or_else(Self::not_found, |step| {
-                    Self::render(step, nth, if_none_match, path)
-                }),
+                .map_or_else(Self::not_found, |step| Self::render(step, nth, asked, path)),
             Resource::WithHeaders(extra, inner) => {
-                let mut reply = Self::render(inner, nth, if_none_match, path);
+                let mut reply = Self::render(inner, nth, asked, path);
                 for (name, value) in extra {
                     let name = header_name(name);
                     if name == header::CONTENT_TYPE {
@@ -481,12 +481,8 @@ impl Reply {
                 }
                 reply
             }
-            Resource::Gzip(inner) => {
-                Self::render(inner, nth, if_none_match, path).encoded("gzip", gzip)
-            }
-            Resource::Brotli(inner) => {
-                Self::render(inner, nth, if_none_match, path).encoded("br", brotli)
-            }
+            Resource::Gzip(inner) => Self::render(inner, nth, asked, path).encoded("gzip", gzip),
+            Resource::Brotli(inner) => Self::render(inner, nth, asked, path).encoded("br", brotli),
             Resource::Validated(etag, _) if if_none_match == Some(etag.as_str()) => Self {
                 status: StatusCode::NOT_MODIFIED,
                 headers: vec![(header::ETAG, header_value(etag))],
@@ -498,9 +494,24 @@ impl Reply {
                 held: None,
             },
             Resource::Validated(etag, inner) => {
-                let mut reply = Self::render(inner, nth, if_none_match, path);
+                let mut reply = Self::render(inner, nth, asked, path);
                 reply.headers.push((header::ETAG, header_value(etag)));
                 reply
+            }
+            Resource::Negotiated(wanted, inner) => {
+                let accept = asked
+                    .get(header::ACCEPT)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("*/*");
+                if accept.contains(wanted) || accept.contains("*/*") {
+                    Self::render(inner, nth, asked, path)
+                } else {
+                    Self::new(
+                        StatusCode::NOT_ACCEPTABLE,
+                        "text/plain",
+                        "406 Not Acceptable",
+                    )
+                }
             }
             Resource::Dynamic(page) => {
                 Self::new(StatusCode::OK, "text/html; charset=utf-8", page(path))
@@ -618,7 +629,8 @@ fn validate(resource: &Resource) {
         Resource::Slow(_, inner)
         | Resource::Held(_, inner)
         | Resource::Gzip(inner)
-        | Resource::Brotli(inner) => {
+        | Resource::Brotli(inner)
+        | Resource::Negotiated(_, inner) => {
             validate(inner);
         }
         Resource::Validated(etag, inner) => {

@@ -1674,6 +1674,55 @@ async fn pages_are_asked_for_as_html_unless_the_config_says_otherwise() {
     assert_eq!(types, [page, json]);
 }
 
+/// An `Accept` in `fetch.headers` chooses how pages come, not robots.txt and sitemaps:
+/// asked for with `Accept: text/html`, a site that negotiates strictly answered both
+/// with a 406, so its robots.txt was taken as none (the path it disallows crawled) and
+/// its sitemap went unread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn robots_txt_and_sitemaps_are_asked_for_as_what_they_are_whatever_pages_accept() {
+    let mut b = SiteBuilder::bind(1).await;
+    let host = b.authority(0);
+    let robots = Resource::Typed(
+        "text/plain",
+        b"User-agent: *\nDisallow: /private\n".to_vec(),
+    );
+    b.add(
+        &host,
+        "/robots.txt",
+        Resource::Negotiated("text/plain", Box::new(robots)),
+    );
+    let listed = format!(
+        "<?xml version=\"1.0\"?><urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\
+         <url><loc>http://{host}/listed</loc></url></urlset>"
+    );
+    let sitemap = Resource::Typed("application/xml", listed.into_bytes());
+    b.add(
+        &host,
+        "/sitemap.xml",
+        Resource::Negotiated("xml", Box::new(sitemap)),
+    );
+    let home = r#"<title>Home</title><a href="/private">private</a>"#;
+    b.add(&host, "/", Resource::Html(home.to_owned()));
+    b.add(
+        &host,
+        "/private",
+        Resource::Html("<title>Private</title>".to_owned()),
+    );
+    b.add(
+        &host,
+        "/listed",
+        Resource::Html("<title>Listed</title>".to_owned()),
+    );
+    let site = b.start();
+    let harness = Harness::default();
+    let extra = "[fetch.headers]\nAccept = \"text/html\"\n[scope]\nsitemaps = true\n";
+    harness.crawl(&[site.url(0, "/")], extra).await;
+    assert_eq!(site.count(&site.url(0, "/private")), 0, "disallowed");
+    let db = harness.db().await;
+    let listed = db.page(&site.url(0, "/listed")).await.expect("listed");
+    assert_eq!(listed.title.as_deref(), Some("Listed"));
+}
+
 /// A `[[fetch.host]]` rule whose seeds are `https://` sends its token over TLS only: a
 /// link to `http://` on the same name gets none, where it went in clear text before (a
 /// redirect's target is asked through the same `HttpClient::get`).
