@@ -17,6 +17,7 @@ use reqwest::header::{
     ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, LOCATION, SET_COOKIE, TRANSFER_ENCODING,
 };
 use reqwest::{redirect, Client, Proxy, RequestBuilder, Response, StatusCode};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use url::Url;
@@ -62,6 +63,11 @@ fn host_sitemaps<'a>(named: &'a [Url], url: &Url) -> Cow<'a, [Url]> {
 
 /// The sitemap protocol's own limit on an uncompressed sitemap.
 const MAX_SITEMAP_BYTES: usize = 50 * 1024 * 1024;
+/// Sitemaps read at once, by all the fetch workers: each may hold [`MAX_SITEMAP_BYTES`]
+/// while it is read, ten pages' cap, and a crawl of many hosts' sitemaps held one per
+/// worker (eight hosts' 45 MB sitemaps took 474 MB), past what `channels.max_bytes` and
+/// `fetch.max_body_bytes` promise.
+pub const SITEMAPS_READ_AT_ONCE: usize = 2;
 /// The most a declared `Content-Length` reserves before the bytes arrive: 64 workers
 /// each told "10 MB" by a server that then stalls must not hold 640 MB.
 const PRESIZE_LIMIT: usize = 256 * 1024;
@@ -524,6 +530,8 @@ pub struct FetchContext {
     pub scope: SharedScope,
     /// On a database shared with other nodes: whose hosts and URLs this node still holds.
     pub leases: Option<HostLeases>,
+    /// [`SITEMAPS_READ_AT_ONCE`]'s places.
+    pub sitemap_reads: Arc<Semaphore>,
 }
 
 pub struct FetchPool;
@@ -731,6 +739,21 @@ impl FetchWorker {
                 return (Outcome::Later(out.job), release);
             }
         }
+        let _sitemap_read = if out.job.kind == JobKind::Sitemap {
+            let reads = || Arc::clone(&cx.sitemap_reads);
+            match reads().try_acquire_owned() {
+                Ok(place) => Some(place),
+                Err(_) if out.sitemaps.is_empty() => {
+                    // Other hosts' sitemaps are being read: the frontier holds this one.
+                    release.pause_until = Some(Instant::now() + HAND_BACK_AFTER);
+                    return (Outcome::Later(out.job), unrequested(release));
+                }
+                // Never closed: a place comes once a read ends.
+                Err(_) => reads().acquire_owned().await.ok(),
+            }
+        } else {
+            None
+        };
         let ips = cx.client.ip_gate();
         let ip_turn = match ips.try_take(&out.job.url, limits.concurrency).await {
             Ok(turn) => turn,

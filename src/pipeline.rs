@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_util::sync::{CancellationToken, DropGuard};
 use url::Url;
 
@@ -654,6 +654,7 @@ async fn run_stages(
         respect_robots_txt: config.politeness.respect_robots_txt,
         scope: scope.clone(),
         leases: hosts.clone(),
+        sitemap_reads: Arc::new(Semaphore::new(fetcher::SITEMAPS_READ_AT_ONCE)),
     };
     let context = Arc::new(context);
     let abort = CancellationToken::new();

@@ -3536,3 +3536,61 @@ async fn burst_then_small_host() -> (TestSite, String, String) {
     }
     (b.start(), big, small)
 }
+
+/// Each sitemap being read may hold 50 MiB, the protocol's limit, ten times a page's cap:
+/// a crawl of many hosts read one per fetch worker at once (eight hosts' 45 MB sitemaps
+/// took 474 MB), past the bound `channels.max_bytes` and `fetch.max_body_bytes` promise.
+/// Two are read at once; the others wait in the frontier, and every one is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sitemaps_are_read_two_at_once_whatever_the_hosts() {
+    const HOSTS: u8 = 4;
+    let (open, gate) = tokio::sync::watch::channel(false);
+    let mut b = SiteBuilder::bind(HOSTS).await;
+    let hosts: Vec<String> = (0..usize::from(HOSTS)).map(|i| b.authority(i)).collect();
+    for h in &hosts {
+        b.add(
+            h,
+            "/robots.txt",
+            text(&format!("User-agent: *\nSitemap: http://{h}/sitemap.xml\n")),
+        );
+        b.add(h, "/", html("<title>Home</title>"));
+        let urlset = format!("<urlset><url><loc>http://{h}/hidden</loc></url></urlset>");
+        let sitemap = Resource::Typed("application/xml", urlset.into_bytes());
+        b.add(
+            h,
+            "/sitemap.xml",
+            Resource::Held(gate.clone(), Box::new(sitemap)),
+        );
+        b.add(h, "/hidden", html("<title>Hidden</title>"));
+    }
+    let site = b.start();
+    let harness = Harness::default();
+    let seeds: Vec<String> = (0..usize::from(HOSTS)).map(|i| site.url(i, "/")).collect();
+    let sitemaps_asked = || {
+        hosts
+            .iter()
+            .filter(|h| !site.hits_at(h, "/sitemap.xml").is_empty())
+            .count()
+    };
+    let held = async {
+        while sitemaps_asked() < 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Time for the other hosts' sitemaps to be asked, were they not held back.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let asked = sitemaps_asked();
+        open.send_replace(true);
+        asked
+    };
+    let (_, asked) = tokio::join!(harness.crawl(&seeds, "[scope]\nsitemaps = true\n"), held);
+    assert_eq!(asked, 2, "sitemaps read at once");
+    let db = harness.db().await;
+    for i in 0..usize::from(HOSTS) {
+        let hidden = db.page(&site.url(i, "/hidden")).await;
+        assert_eq!(
+            hidden.and_then(|p| p.title).as_deref(),
+            Some("Hidden"),
+            "host {i}"
+        );
+    }
+}
