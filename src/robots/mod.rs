@@ -230,16 +230,36 @@ fn stored_text(body: &[u8]) -> String {
     text.replace('\0', "\n")
 }
 
-/// The part of a robots.txt that is read: its first [`MAX_ROBOTS_BYTES`], without the
-/// line the limit cuts. What is left of that line is no rule the site's owner wrote, and
-/// may open what the lines before it close (`Allow: /private/` of `Allow:
-/// /private/open-day`). A file of exactly the limit, its last line unended, loses that
-/// line too: the read cannot tell it from a longer file.
-fn within_limit(body: &[u8]) -> &[u8] {
-    if body.len() < MAX_ROBOTS_BYTES {
-        return body;
+/// The part of a robots.txt that is read, as UTF-8 ([`utf8`]): all of it, or when more
+/// came than [`MAX_ROBOTS_BYTES`] (`cut`), what came before without the line the limit
+/// cuts, which is said, naming the file at `url`: an owner whose rules lie past it sees
+/// the crawl go where they forbid. What is left of that line is no rule the site's owner
+/// wrote, and may open what the lines before it close (`Allow: /private/` of `Allow:
+/// /private/open-day`). Told by the bytes as they came, not as read: a UTF-16 file is
+/// half as long in UTF-8, or longer, for letters beyond ASCII.
+fn rules_read(body: Vec<u8>, cut: bool, url: &Url) -> Vec<u8> {
+    let mut body = utf8(body);
+    if cut {
+        tracing::warn!(
+            "{url} is longer than the {} KiB read of it: its lines past that are not obeyed \
+             (RFC 9309 §2.5 lets a crawler stop there)",
+            MAX_ROBOTS_BYTES / 1024
+        );
+        body.truncate(without_cut_line(&body).len());
     }
-    let read = &body[..MAX_ROBOTS_BYTES];
+    body
+}
+
+/// `body` as [`RobotsCache::fetch`] reads it, its first [`MAX_ROBOTS_BYTES`], for tests.
+#[cfg(test)]
+fn as_read(body: &[u8]) -> Vec<u8> {
+    let read = &body[..body.len().min(MAX_ROBOTS_BYTES)];
+    let location = Url::parse("http://h/robots.txt").expect("a valid URL");
+    rules_read(read.to_vec(), read.len() < body.len(), &location)
+}
+
+/// `read` without its last line, which a limit cut.
+fn without_cut_line(read: &[u8]) -> &[u8] {
     // The line endings the parser knows, and NUL, which it reads as one.
     read.iter()
         .rposition(|b| matches!(b, b'\n' | b'\r' | b'\0'))
@@ -366,16 +386,8 @@ impl RobotsCache {
         let failed_before = cached.robots().map_or(0, |r| r.failures);
         let (response, body, retry_after) = self.fetch(url).await;
         let (fetched_at, answered) = (SystemTime::now(), tokio::time::Instant::now());
-        // Rules past the limit are not obeyed: an owner who put them there must hear of it.
-        if matches!(response, Ok(200..=299)) && body.len() >= MAX_ROBOTS_BYTES {
-            tracing::warn!(
-                "{location} is longer than the {} KiB read of it: its lines past that are not \
-                 obeyed (RFC 9309 §2.5 lets a crawler stop there)",
-                MAX_ROBOTS_BYTES / 1024
-            );
-        }
         // Read as the database keeps it, so that a resumed crawl reads the same rules.
-        let text = stored_text(within_limit(&body));
+        let text = stored_text(&body);
         let mut robots = self
             .interpret(
                 response.clone(),
@@ -522,7 +534,7 @@ impl RobotsCache {
                 return (Ok(status.as_u16()), Vec::new(), retry_after);
             }
             return match read_body(&mut response, self.min_rate).await {
-                Ok(body) => (Ok(status.as_u16()), utf8(body), None),
+                Ok((body, cut)) => (Ok(status.as_u16()), rules_read(body, cut, &target), None),
                 Err(e) => (Err(e), Vec::new(), None),
             };
         }
@@ -530,7 +542,7 @@ impl RobotsCache {
 }
 
 /// At most [`MAX_ROBOTS_BYTES`] of a robots.txt body, decoded from the coding it came in
-/// (read as it came, its rules would be lost). A transfer that breaks off, or a stream
+/// (read as it came, its rules would be lost), and whether more came. A transfer that breaks off, or a stream
 /// that does not decode or stops short of its end, is an error, not an end: the rules
 /// that never arrived may be the ones that disallow.
 ///
@@ -540,7 +552,10 @@ impl RobotsCache {
 /// and a page is stored so (`binary`), but robots.txt is no page: unavailable, it kept
 /// the whole host from being crawled while it was asked for again and again, and taken
 /// as none, it would let the crawler where its owner said not to go.
-async fn read_body(response: &mut Response, min_rate: MinRate) -> Result<Vec<u8>, FetchError> {
+async fn read_body(
+    response: &mut Response,
+    min_rate: MinRate,
+) -> Result<(Vec<u8>, bool), FetchError> {
     let coding = Coding::left_on(response.headers());
     let undecodable = |e: std::io::Error| FetchError {
         kind: ErrorKind::Body,
@@ -578,18 +593,18 @@ async fn read_body(response: &mut Response, min_rate: MinRate) -> Result<Vec<u8>
             let cut = decoder.overflowed();
             match decoder.finish() {
                 (_, Some(e)) if !cut => e,
-                (text, _) => return Ok(text),
+                (text, _) => return Ok((text, cut)),
             }
         }
         Err(e) => e,
     };
-    match plain.map(Decoder::finish) {
-        Some((text, _)) if is_plain_text(&text) => {
+    match plain.map(|mut plain| (plain.overflowed(), plain.finish())) {
+        Some((cut, (text, _))) if is_plain_text(&text) => {
             tracing::warn!(
                 url = %response.url(),
                 "robots.txt is plain text under a coding it is not in ({failed}): read as it came"
             );
-            Ok(text)
+            Ok((text, cut))
         }
         _ => Err(undecodable(failed)),
     }
@@ -689,7 +704,7 @@ mod tests {
         let location = Url::parse("http://h/robots.txt").unwrap();
         Robots::from_response(
             status,
-            (within_limit(body), &location),
+            (&as_read(body), &location),
             "pipecrawl",
             times,
             tokio::time::Instant::now(),
@@ -781,7 +796,7 @@ mod tests {
         assert_eq!(verdict(&r, "/private/x"), Verdict::Disallowed);
         assert_eq!(verdict(&r, "/public"), Verdict::Allowed);
         assert_eq!(
-            stored_text(within_limit(body.as_bytes())).len(),
+            stored_text(&as_read(body.as_bytes())).len(),
             head.len() + filler.len() + 1
         );
     }

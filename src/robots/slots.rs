@@ -113,7 +113,7 @@ mod tests {
         let location = url::Url::parse("http://h/robots.txt").unwrap();
         Arc::new(Robots::from_response(
             Ok(200),
-            (super::super::within_limit(&body), &location),
+            (&super::super::as_read(&body), &location),
             "pipecrawl",
             times,
             tokio::time::Instant::now(),

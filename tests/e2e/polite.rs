@@ -3069,33 +3069,52 @@ async fn a_rule_cut_by_robots_txts_size_limit_is_not_obeyed() {
 
 /// A robots.txt longer than the 500 KiB read has its later lines ignored: the log says so,
 /// naming the file, or an operator whose site keeps rules past the limit sees the crawl go
-/// where they were meant to forbid with no word why.
+/// where they were meant to forbid with no word why. The bytes as they came are measured:
+/// a UTF-16 file past the limit was not said (half as long in UTF-8), and one within it
+/// but longer in UTF-8 (letters beyond ASCII) was said, and cut, though read whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_robots_txt_cut_at_its_size_limit_says_so_in_the_log() {
-    let mut body = "User-agent: *\n".to_owned();
-    while body.len() < 600 * 1024 {
-        body.push_str("Disallow: /archive/2026/01/01/post\n");
+    let rules = |line: &str, bytes: usize, unit: usize| {
+        let mut body = "User-agent: *\n".to_owned();
+        while body.len() * unit < bytes {
+            body.push_str(line);
+        }
+        body + "Disallow: /private\n"
+    };
+    let utf16 = |text: String| -> Vec<u8> {
+        let with_bom = std::iter::once(0xFEFF).chain(text.encode_utf16());
+        with_bom.flat_map(u16::to_le_bytes).collect()
+    };
+    let post = "Disallow: /archive/2026/01/01/post\n";
+    // 24 bytes in UTF-16, 36 in UTF-8.
+    let cjk = "# 東京都の記事一覧です\n";
+    for (body, cut) in [
+        (rules(post, 600 * 1024, 1).into_bytes(), true),
+        (utf16(rules(post, 600 * 1024, 2)), true),
+        (utf16(rules(cjk, 400 * 1024, 2)), false),
+    ] {
+        let (site, _) = host_with_robots_txt(Resource::Typed("text/plain", body)).await;
+        let harness = Harness::default();
+        let config = harness.write_config(&harness.test_config_text(&[site.url(0, "/")], ""));
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+                .args(["crawl", "--config", config.to_str().unwrap_or_default()])
+                .env("RUST_LOG", "info")
+                .output()
+        })
+        .await
+        .expect("the binary ran")
+        .expect("run the pipecrawl binary");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        let said = format!(
+            "{} is longer than the 500 KiB read of it: its lines past that are not obeyed",
+            site.url(0, "/robots.txt")
+        );
+        assert_eq!(stderr.contains(&said), cut, "{stderr}");
+        let private = site.count(&site.url(0, "/private/a"));
+        assert_eq!(private, usize::from(cut), "requests of /private/a");
     }
-    body.push_str("Disallow: /private\n");
-    let (site, _) = host_with_robots_txt(Resource::Typed("text/plain", body.into_bytes())).await;
-    let harness = Harness::default();
-    let config = harness.write_config(&harness.test_config_text(&[site.url(0, "/")], ""));
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
-            .args(["crawl", "--config", config.to_str().unwrap_or_default()])
-            .env("RUST_LOG", "info")
-            .output()
-    })
-    .await
-    .expect("the binary ran")
-    .expect("run the pipecrawl binary");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    let said = format!(
-        "{} is longer than the 500 KiB read of it: its lines past that are not obeyed",
-        site.url(0, "/robots.txt")
-    );
-    assert!(stderr.contains(&said), "{stderr}");
 }
 
 /// Groups naming one user agent are one group (RFC 9309 §2.2.1), and an empty
