@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::metrics;
-use crate::page::{ErrorKind, PageRecord};
+use crate::page::{ErrorKind, JobKind, PageRecord};
 use crate::plural::Count;
 use crate::stages::StageReport;
 
@@ -24,8 +24,9 @@ pub struct Tally {
     /// them: a crawl whose pages were cut so is not taken for whole.
     pub links_left_out: u64,
     pub pages_leaving_links_out: u64,
-    /// Of `pages`, those whose body was cut at `fetch.max_body_bytes` (`truncated`): a
-    /// crawl whose captures were cut is not taken for one that kept them whole.
+    /// Of `pages`, those whose body was cut at `fetch.max_body_bytes` (`truncated`; not a
+    /// sitemap, cut at the protocol's limit): a crawl whose captures were cut is not
+    /// taken for one that kept them whole.
     pub truncated: u64,
     /// HTML pages read for links (answered 2xx and parsed), and of them those that had
     /// none: a crawl whose every page read had none, a single-page app's whose links its
@@ -92,7 +93,9 @@ impl Tally {
         let left_out = page.links_left_out.unwrap_or(0);
         self.links_left_out += left_out;
         self.pages_leaving_links_out += u64::from(left_out > 0);
-        self.truncated += u64::from(page.truncated && !page.failed_revisit);
+        // A sitemap is cut at the protocol's 50 MiB, not at `fetch.max_body_bytes`.
+        let page_cut = page.truncated && page.job.kind == JobKind::Page;
+        self.truncated += u64::from(page_cut && !page.failed_revisit);
         if page.links_left_out.is_some() {
             self.pages_read += 1;
             self.pages_read_without_links += u64::from(page.links.is_empty());
@@ -370,8 +373,8 @@ impl fmt::Display for Summary {
         if t.truncated > 0 {
             writeln!(
                 f,
-                "bodies cut at fetch.max_body_bytes: {} (of the pages crawled, stored and \
-                 parsed as far as read: `truncated = 1`)",
+                "bodies cut at fetch.max_body_bytes: {} (of the pages crawled, stored as far \
+                 as read: `truncated = 1`)",
                 t.truncated
             )?;
         }
