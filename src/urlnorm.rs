@@ -98,8 +98,8 @@ fn bracketed(input: &str) -> Option<String> {
     let host_port = match authority.rsplit_once(':') {
         Some((address, port))
             if is_address(address)
-                && !port.is_empty()
-                && port.bytes().all(|b| b.is_ascii_digit()) =>
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && port.parse::<u16>().is_ok() =>
         {
             format!("[{address}]:{port}")
         }
@@ -760,7 +760,7 @@ mod tests {
         assert!(!mistyped.to_string().contains("zone id"), "{mistyped}");
     }
 
-    /// `http://::1:8080/`, an address as `ip` or `ss` prints it, was refused as "empty
+    /// `http://::1:8080/`, an address as `netstat` prints it, was refused as "empty
     /// host"; `http://fe80::1/` as "invalid port number": the brackets are shown.
     #[test]
     fn an_ipv6_address_without_brackets_is_shown_with_them() {
@@ -777,6 +777,11 @@ mod tests {
         ));
         assert!(matches!(
             normalize_str("http://h:99999/"),
+            Err(UrlError::Unparsable(_))
+        ));
+        // No port: nothing this URL could be written as.
+        assert!(matches!(
+            normalize_str("http://::1:99999/"),
             Err(UrlError::Unparsable(_))
         ));
     }
