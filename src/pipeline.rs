@@ -727,6 +727,8 @@ async fn run_stages(
         }
     };
     let finished = tokio::select! {
+        // Fetches all ended as an outage began handed nothing back.
+        biased;
         finished = tokio::time::timeout(grace, finish_fetches) => {
             finished.map_err(|_| "grace period over: fetches still running go back to the queue")
         }
