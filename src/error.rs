@@ -100,10 +100,17 @@ pub enum Error {
     },
 
     #[error(
-        "{path} is in use by another pipecrawl crawl or service (it holds {lock}): wait for \
-         it to end, or stop it"
+        "{path} is in use by another pipecrawl crawl or service{}, which holds {lock}: \
+         wait for it to end, or stop it; or, if this run is not to share its database, give \
+         it its own storage.database",
+        holder.as_ref().map(|h| format!(", {h}")).unwrap_or_default()
     )]
-    DatabaseInUse { path: PathBuf, lock: PathBuf },
+    DatabaseInUse {
+        path: PathBuf,
+        /// Who holds it, as the holder wrote it into `lock`.
+        holder: Option<String>,
+        lock: PathBuf,
+    },
 
     #[error(
         "{path} was replaced or removed while this run wrote it (a backup restored over \

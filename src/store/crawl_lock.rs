@@ -8,6 +8,10 @@
 //! system drops the lock with the process, `kill -9` included: no stale lock is left for
 //! anyone to remove. Readers (`pipecrawl query`, `sqlite3`) do not take it.
 //!
+//! The holder writes who it is into the file (its process id, command line and working
+//! directory), so that a run refused names it: on a machine where several teams' configs
+//! run, "in use by another crawl" left the user to find which of them named the database.
+//!
 //! The lock also knows which file it was taken for. A backup put in the database's place
 //! while a crawl runs (`mv backup.db crawl.db`, or the file removed) leaves the crawl
 //! writing to the file it replaced, in no directory (every page it stored after was lost
@@ -16,6 +20,7 @@
 //! batch and stops the run, saying so.
 
 use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
@@ -57,14 +62,19 @@ impl CrawlLock {
             .open(&path)
             .map_err(failed)?;
         match file.try_lock() {
-            Ok(()) => Ok(Self {
-                file: Mutex::new(Some(file)),
-                database: database.to_owned(),
-                resolved,
-                identity,
-            }),
+            Ok(()) => {
+                // Who holds it is a courtesy to the runs refused: not writing it stops nothing.
+                let _ = write_holder(&file);
+                Ok(Self {
+                    file: Mutex::new(Some(file)),
+                    database: database.to_owned(),
+                    resolved,
+                    identity,
+                })
+            }
             Err(TryLockError::WouldBlock) => Err(Error::DatabaseInUse {
                 path: database.to_owned(),
+                holder: holder(&path),
                 lock: path,
             }),
             Err(TryLockError::Error(source)) => Err(failed(source)),
@@ -91,6 +101,43 @@ impl CrawlLock {
             _ => Ok(()),
         }
     }
+}
+
+/// Puts this process in the lock file, in place of the last holder.
+fn write_holder(mut file: &File) -> std::io::Result<()> {
+    let command: Vec<String> = std::env::args_os()
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect();
+    let dir = std::env::current_dir()
+        .map(|dir| format!(", in {}", dir.display()))
+        .unwrap_or_default();
+    file.set_len(0)?;
+    write!(
+        file,
+        "process {} ({}{dir})",
+        std::process::id(),
+        command.join(" ")
+    )
+}
+
+/// Longest holder read from a lock file: a command line, not a file's worth of output.
+const HOLDER_MAX_CHARS: usize = 1000;
+
+/// Who holds the lock at `path`, as its holder wrote it: `None` from a pipecrawl that
+/// wrote none, or before the holder has written it.
+fn holder(path: &Path) -> Option<String> {
+    let mut text = String::new();
+    File::open(path)
+        .ok()?
+        .take(4 * HOLDER_MAX_CHARS as u64)
+        .read_to_string(&mut text)
+        .ok()?;
+    let holder: String = text
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(HOLDER_MAX_CHARS)
+        .collect();
+    Some(holder).filter(|h| !h.trim().is_empty())
 }
 
 /// A file's device and inode, which a file put in its place under its name does not share.

@@ -462,7 +462,8 @@ async fn urls_a_killed_run_left_staged_are_crawled_by_the_next() {
 
 /// A second crawl of the database a first still crawls (a cron job that overlaps, a
 /// service and a manual run) must not take the first's URLs in flight back and fetch
-/// them again, nor store their pages and links twice: it refuses to start.
+/// them again, nor store their pages and links twice: it refuses to start, naming the run
+/// that holds the database (its process id and command line).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_crawl_of_a_database_in_use_refuses_to_start() {
     second_crawl_beside_a_first_is_refused(|harness| harness.db_path()).await;
@@ -506,6 +507,13 @@ async fn second_crawl_beside_a_first_is_refused(name: impl FnOnce(&Harness) -> P
         "the second crawl, beside the first: {stderr}"
     );
     assert!(stderr.contains("in use"), "{stderr}");
+    // Which run holds it: with several teams' configs on one machine, "another crawl"
+    // left the user to find which of them named this database.
+    let holder = format!("process {} (", first.id());
+    assert!(
+        stderr.contains(&holder) && stderr.contains("crawl --config"),
+        "the refusal does not name the run holding the database: {stderr}"
+    );
     assert!(
         stderr.contains("did not start") && !stderr.contains("stopped"),
         "a refused run said as one that ran: {stderr}"
