@@ -215,6 +215,12 @@ pub enum AdminError {
         env = crate::config::ADMIN_TOKEN_ENV
     )]
     Unprotected(SocketAddr),
+    #[error(
+        "cannot listen on {addr} for the admin API: another program listens there (another \
+         pipecrawl serve?): give each service its own admin.listen, or port 0 for one the \
+         system picks, which the log names"
+    )]
+    PortInUse { addr: SocketAddr },
     #[error("cannot listen on {addr} for the admin API: {source}")]
     Bind {
         addr: SocketAddr,

@@ -95,9 +95,13 @@ pub async fn serve(
     let database = config.storage.database.clone();
     let addr = config.admin.listen;
     admin::check_exposure(addr, config.admin.token.as_deref())?;
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| AdminError::Bind { addr, source })?;
+    let listener = TcpListener::bind(addr).await.map_err(|source| {
+        if source.kind() == std::io::ErrorKind::AddrInUse {
+            AdminError::PortInUse { addr }
+        } else {
+            AdminError::Bind { addr, source }
+        }
+    })?;
     let metrics = metrics::install().map_err(AdminError::Metrics)?;
     let local = listener
         .local_addr()

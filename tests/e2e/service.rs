@@ -1196,6 +1196,35 @@ async fn a_public_admin_address_without_a_token_is_refused_before_anything_is_fe
     assert!(site.hits().is_empty());
 }
 
+/// Two teams' services on one machine, both with the default `admin.listen`: the second
+/// said "Address already in use (os error 98)", naming no key, and the user had to find
+/// which setting to change and to what. It names `admin.listen` and port 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_port_another_program_holds_is_refused_naming_the_key() {
+    let site = two_hosts(1).await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let addr = taken.local_addr().expect("its address");
+    let harness = Harness::default();
+    let text = harness.config_text(
+        &[site.url(0, "/")],
+        &format!("[admin]\nlisten = \"{addr}\"\n"),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+        .args(["serve", "--config"])
+        .arg(harness.write_config(&text))
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run pipecrawl serve");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{addr}")) && stderr.contains("admin.listen"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("port 0"), "{stderr}");
+    assert!(site.hits().is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_revisits_pages_when_they_are_due() {
     let site = two_hosts(2).await;
