@@ -181,6 +181,11 @@ pub struct AdminConfig {
     pub listen: std::net::SocketAddr,
     /// Bearer token the API requires; mandatory when `listen` is not loopback.
     pub token: Option<String>,
+    /// The config's `admin.token` is set, and `PIPECRAWL_ADMIN_TOKEN` to another token,
+    /// which the API takes: `serve` says so, as each team's config with its own token
+    /// beside the variable left set for all (a shared `EnvironmentFile`, an SRE's shell)
+    /// had every team's token answered 401, unsaid why.
+    pub file_token_overridden: bool,
 }
 
 /// When pages are fetched again (`serve` keeps them fresh; `crawl` revisits those due).
@@ -2347,6 +2352,9 @@ impl RawConfig {
             }
         };
         let token = admin_token(&self.admin.token, p);
+        let file_token_overridden = token.as_deref().is_some_and(|token| {
+            !self.admin.token.trim().is_empty() && token != self.admin.token.trim()
+        });
 
         let r = &self.recrawl;
         let seconds = |s: u64| (s > 0).then(|| Duration::from_secs(s));
@@ -2522,6 +2530,7 @@ impl RawConfig {
             admin: AdminConfig {
                 listen: listen?,
                 token,
+                file_token_overridden,
             },
             recrawl: RecrawlConfig {
                 interval: seconds(r.interval_s),

@@ -95,6 +95,14 @@ pub async fn serve(
     let database = config.storage.database.clone();
     let addr = config.admin.listen;
     admin::check_exposure(addr, config.admin.token.as_deref())?;
+    if config.admin.file_token_overridden {
+        tracing::warn!(
+            "{} is set and is not the config's admin.token: the admin API takes the \
+             variable's token, and answers the config's with 401 (unset the variable for \
+             this service, or make the two the same)",
+            crate::config::ADMIN_TOKEN_ENV
+        );
+    }
     let listener = TcpListener::bind(addr).await.map_err(|source| {
         if source.kind() == std::io::ErrorKind::AddrInUse {
             AdminError::PortInUse { addr }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::site::{Resource, SiteBuilder, TestSite};
-use super::{admin_url, Harness, ADMIN_ANY_PORT, ADMIN_LOG};
+use super::{admin_url, admin_url_in, stderr_lines, Harness, ADMIN_ANY_PORT, ADMIN_LOG};
 
 struct Service {
     child: Child,
@@ -1021,6 +1021,44 @@ async fn requests_without_the_right_token_get_401() {
         assert_eq!(answer.status(), status, "{header}");
     }
     service.stop().await;
+}
+
+/// Each team's config with its own `admin.token`, and `PIPECRAWL_ADMIN_TOKEN` left set
+/// for all (a shared `EnvironmentFile`, the SRE's shell): the variable's token was taken
+/// and every team's answered 401, nothing saying why. The service says so as it starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_token_the_environment_overrides_is_warned_about() {
+    let site = two_hosts(1).await;
+    let harness = Harness::default();
+    let text = harness.config_text(
+        &[site.url(0, "/")],
+        &format!("{}token = \"team-a\"\n", admin_lines()),
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+        .args(["serve", "--config"])
+        .arg(harness.write_config(&text))
+        .env("RUST_LOG", ADMIN_LOG)
+        .env("PIPECRAWL_ADMIN_TOKEN", "ops-wide")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start pipecrawl serve");
+    let lines = stderr_lines(&mut child);
+    let mut before_listening = Vec::new();
+    while let Ok(line) = lines.recv_timeout(Duration::from_secs(300)) {
+        if admin_url_in(&line).is_some() {
+            break;
+        }
+        before_listening.push(line);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        before_listening
+            .iter()
+            .any(|line| line.contains("PIPECRAWL_ADMIN_TOKEN") && line.contains("admin.token")),
+        "{before_listening:?}"
+    );
 }
 
 /// Every 401 said "a valid bearer token is required", whether no header was sent, the
