@@ -2080,6 +2080,17 @@ impl RawConfig {
         // that holds its seeds: `pipeline` refuses a crawl with nowhere to start.
         let mut seeds = Vec::new();
         for (i, seed) in self.seeds.iter().flatten().enumerate() {
+            if let Some(variable) = seed_environment_reference(seed) {
+                p.add(
+                    &format!("seeds[{i}]"),
+                    format!(
+                        "names `{variable}`, which is not expanded here (no environment \
+                         variable is in a config): write the URL out, or have the job write \
+                         the config from a template (`envsubst < crawl.toml.in > crawl.toml`)"
+                    ),
+                );
+                continue;
+            }
             if let Some(why) = crate::surt::seed_problem(seed) {
                 p.add(&format!("seeds[{i}]"), why);
                 continue;
@@ -2660,6 +2671,15 @@ fn environment_reference(path: &str) -> Option<&str> {
         Regex::new(r"%[A-Za-z_]\w*%|\$\{[A-Za-z_]\w*\}|\$[A-Za-z_]\w*").expect("a valid pattern")
     });
     REFERENCE.find(path).map(|found| found.as_str())
+}
+
+/// The environment variable a seed's scheme or host refers to (`$STAGING_URL`,
+/// `https://${HOST}/`), which a shell would have expanded: its path and query are left
+/// out, where `$` and `%..%` are a site's own characters.
+fn seed_environment_reference(seed: &str) -> Option<&str> {
+    let rest = seed.split_once("://").map_or(seed, |(_, rest)| rest);
+    let end = seed.len() - rest.len() + rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    environment_reference(&seed[..end])
 }
 
 /// The scheme of a `storage.database` written as a URL of a kind no store reads

@@ -4237,3 +4237,43 @@ fn an_httrack_filter_is_refused_showing_its_rule_sign_and_order() {
         assert!(stderr.contains(said), "{said}\n{stderr}");
     }
 }
+
+/// A seed naming an environment variable, as a CI job's config pointing at
+/// `$STAGING_URL` writes it, is refused saying that none is expanded: one for the whole
+/// URL was told to write `https://$staging_url/`, and one for the host
+/// (`https://$STAGING_HOST/`) was crawled as a host of that name, exiting 4 to ask
+/// whether the site was up.
+#[test]
+fn a_seed_naming_an_environment_variable_is_refused_saying_none_is_expanded() {
+    let harness = Harness::default();
+    for seed in [
+        "$STAGING_URL",
+        "${STAGING_URL}/docs/",
+        "https://$STAGING_HOST:8080/",
+    ] {
+        let config = harness.write_config(&format!(
+            "seeds = [\"http://127.0.0.1:1/\", {seed:?}]\n[retry]\nmax_attempts = 1\n\
+             [storage]\ndatabase = {:?}\n",
+            harness.db_path()
+        ));
+        let out = Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
+            .args(["crawl", "--config", config.to_str().unwrap_or_default()])
+            .env("RUST_LOG", "warn")
+            .env("STAGING_URL", "http://127.0.0.1:1/")
+            .output()
+            .expect("run the pipecrawl binary");
+        let stderr = refused(&out);
+        let variable = seed
+            .split(['/', ':'])
+            .find(|part| part.starts_with('$'))
+            .unwrap_or_default();
+        assert!(
+            stderr.contains(&format!(
+                "line 1: `seeds[1]` names `{variable}`, which is not expanded here"
+            )),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("staging_url"), "{stderr}");
+        assert!(!harness.db_path().exists(), "nothing was started");
+    }
+}
