@@ -261,6 +261,25 @@ pub(super) async fn answer(
             );
         }
     }
+    // Counted as `stats` counts `URLs queued` and `URLs leased`.
+    let waiting = conn
+        .integer(&Statement::new(format!(
+            "SELECT count(*) + {} FROM frontier WHERE state IN ('queued', 'leased')",
+            conn.dialect().staged_urls()
+        )))
+        .await?;
+    if let Some(waiting) = waiting
+        .and_then(|n| u64::try_from(n).ok())
+        .filter(|n| *n > 0)
+    {
+        // A gate on `--fail` would otherwise pass a crawl its job's time limit cut short.
+        notes.push(format!(
+            "the crawl is not finished: {} left to crawl (the last run stopped early: \
+             scope.max_pages, a signal, a kill), their links not checked: run the crawl \
+             again to go on",
+            Count(waiting, "URL")
+        ));
+    }
     Ok(Answer {
         rows,
         notes,

@@ -3640,3 +3640,46 @@ fn a_config_given_as_the_database_is_said_to_go_with_config() {
         )],
     );
 }
+
+/// A crawl cut short (a CI job's time limit, a signal, `scope.max_pages`) left URLs
+/// queued whose links nobody checked: `broken --fail` passed it saying only that links
+/// "not crawled yet" exist, as it says of every crawl with a link out of scope.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_says_when_the_crawl_left_urls_not_crawled() {
+    let site = TestSite::one_host(&[
+        (
+            "/",
+            "<title>Home</title><a href='/a'>A</a><a href='/b'>B</a>",
+        ),
+        ("/a", "<title>A</title><a href='/gone'>gone</a>"),
+        ("/b", "<title>B</title>"),
+    ])
+    .await;
+    let harness = Harness::default();
+    harness
+        .crawl(&[site.url(0, "/")], "[scope]\nmax_pages = 1\n")
+        .await;
+    let (_, answer) = ask(&harness, Format::Csv, &["broken"]).await;
+    assert_eq!(answer.broken_links, 0);
+    assert!(
+        answer.notes.contains(
+            &"the crawl is not finished: 2 URLs left to crawl (the last run stopped early: \
+              scope.max_pages, a signal, a kill), their links not checked: run the crawl \
+              again to go on"
+                .to_owned()
+        ),
+        "{:?}",
+        answer.notes
+    );
+
+    harness
+        .crawl(&[site.url(0, "/")], "[scope]\nmax_pages = 10\n")
+        .await;
+    let (_, answer) = ask(&harness, Format::Csv, &["broken"]).await;
+    assert_eq!(answer.broken_links, 1);
+    assert!(
+        !answer.notes.iter().any(|n| n.contains("not finished")),
+        "{:?}",
+        answer.notes
+    );
+}
