@@ -2675,11 +2675,13 @@ fn environment_reference(path: &str) -> Option<&str> {
 
 /// The environment variable a seed's scheme or host refers to (`$STAGING_URL`,
 /// `https://${HOST}/`), which a shell would have expanded: its path and query are left
-/// out, where `$` and `%..%` are a site's own characters.
+/// out, where `$` and `%..%` are a site's own characters, and so is an escape in a host
+/// that reads as a `.bat` file's variable (`%E4%` of `%E4%B8%AD.example`).
 fn seed_environment_reference(seed: &str) -> Option<&str> {
     let rest = seed.split_once("://").map_or(seed, |(_, rest)| rest);
     let end = seed.len() - rest.len() + rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    environment_reference(&seed[..end])
+    let escape = |v: &str| v.len() == 4 && v[1..3].bytes().all(|b| b.is_ascii_hexdigit());
+    environment_reference(&seed[..end]).filter(|variable| !escape(variable))
 }
 
 /// The scheme of a `storage.database` written as a URL of a kind no store reads
@@ -3002,6 +3004,19 @@ fn not_a_range(range: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// A percent escape in a host (`%E4%B8%AD.example`, an IDN as some pages write it)
+    /// is no `.bat` file's `%NAME%`; a `$` in a path is the site's own.
+    #[test]
+    fn a_seed_refers_to_a_variable_only_by_its_scheme_or_host() {
+        assert_eq!(seed_environment_reference("https://%E4%B8%AD.example/"), None);
+        assert_eq!(seed_environment_reference("https://h/a$b/%TEMP%"), None);
+        assert_eq!(
+            seed_environment_reference("https://%HOST%/"),
+            Some("%HOST%")
+        );
+        assert_eq!(seed_environment_reference("${URL}"), Some("${URL}"));
+    }
+
     use super::*;
 
     #[test]
