@@ -274,9 +274,9 @@ pub(super) async fn answer(
     {
         // A gate on `--fail` would otherwise pass a crawl its job's time limit cut short.
         notes.push(format!(
-            "the crawl is not finished: {} left to crawl (the last run stopped early: \
-             scope.max_pages, a signal, a kill), their links not checked: run the crawl \
-             again to go on",
+            "the crawl is not finished: {} left to crawl (a run still going, or the last \
+             stopped early: scope.max_pages, a signal, a kill), their links not checked: run \
+             the crawl again to go on",
             Count(waiting, "URL")
         ));
     }

@@ -3663,9 +3663,9 @@ async fn broken_says_when_the_crawl_left_urls_not_crawled() {
     assert_eq!(answer.broken_links, 0);
     assert!(
         answer.notes.contains(
-            &"the crawl is not finished: 2 URLs left to crawl (the last run stopped early: \
-              scope.max_pages, a signal, a kill), their links not checked: run the crawl \
-              again to go on"
+            &"the crawl is not finished: 2 URLs left to crawl (a run still going, or the last \
+              stopped early: scope.max_pages, a signal, a kill), their links not checked: run \
+              the crawl again to go on"
                 .to_owned()
         ),
         "{:?}",
