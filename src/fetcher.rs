@@ -29,6 +29,7 @@ use crate::error::Error;
 use crate::frontier::dispatcher::Progress;
 use crate::frontier::hosts::HostLeases;
 use crate::frontier::Release;
+use crate::gaps;
 use crate::host_headers::HostRules;
 use crate::ipgate::{Busy, IpGate, IpTurn};
 use crate::metrics;
@@ -800,6 +801,7 @@ impl FetchWorker {
             }
             request
         };
+        let sent_at = Instant::now();
         let (sent, waited) = cx.client.send(request(), cx.timeout).await;
         // The wait for `fetch.proxy` is neither the site's answer time nor when it answered.
         started += waited;
@@ -842,6 +844,17 @@ impl FetchWorker {
         // The body is read (or given up): the host, and its address, may take another
         // request.
         drop((turn, ip_turn));
+        if out
+            .error
+            .as_ref()
+            .is_some_and(|error| gaps::timed_out_over_gap(error, sent_at))
+        {
+            tracing::info!(
+                url = %out.job.url,
+                "timed out while the crawler did not run: asked again"
+            );
+            return (Outcome::Later(out.job), release);
+        }
         out.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         metrics::fetched(started.elapsed(), out.bytes);
 

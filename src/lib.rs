@@ -40,6 +40,7 @@ pub mod error;
 pub mod export;
 pub mod fetcher;
 pub mod frontier;
+pub mod gaps;
 pub mod host_headers;
 pub mod html;
 pub mod invisible;

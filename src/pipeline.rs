@@ -28,6 +28,7 @@ use crate::frontier::hosts::HostLeases;
 use crate::frontier::readmit::{self, Against};
 use crate::frontier::seen::{self, SeenUrls};
 use crate::frontier::Frontier;
+use crate::gaps;
 use crate::host_headers::{self, HostRules};
 use crate::metrics;
 use crate::netguard::NetworkPolicy;
@@ -54,7 +55,8 @@ use crate::summary::{EndReason, Summary, UNREACHED};
 ///
 /// What it leaves in the calling process beyond its database, so that a program embedding
 /// the crawler knows: it installs no `tracing` subscriber, signal handler or metrics
-/// recorder, and changes no resource limit (the binary does those); it records its
+/// recorder, and changes no resource limit (the binary does those); it starts one thread
+/// that lives as long as the process, to see it stopped for a while ([`gaps`]); it records its
 /// counters through the `metrics` facade, into the program's recorder if it has one (the
 /// names in [`crate::metrics`]); on PostgreSQL over TLS it makes aws-lc-rs rustls'
 /// process-wide `CryptoProvider` unless the program installed one first. Dropping the
@@ -237,6 +239,7 @@ async fn run(
     show: Show,
 ) -> Result<Summary, Error> {
     let started = Instant::now();
+    gaps::watch();
     config.check_counts()?;
     fetcher::check_proxy(&config).await?;
     // Before the database is opened or a stage starts: a client that cannot be built

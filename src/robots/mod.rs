@@ -24,6 +24,7 @@ use url::{Position, Url};
 use crate::coding::{Coding, Decoder};
 use crate::error::Error;
 use crate::fetcher::{self, url_header, HttpClient, MinRate};
+use crate::gaps;
 use crate::netguard::NetworkPolicy;
 use crate::page::{held_by, ErrorKind, FetchError};
 use crate::politeness::{HostGate, Politeness};
@@ -495,6 +496,7 @@ impl RobotsCache {
                 .ip_gate()
                 .take(&target, limits.concurrency)
                 .await;
+            let sent_at = Instant::now();
             let (sent, _) = self
                 .client
                 .send(self.client.get_as(&target, ACCEPTED_TYPES), self.timeout)
@@ -502,6 +504,7 @@ impl RobotsCache {
             turn.answered(limits.delay);
             let mut response = match self.client.accept(sent, |_| None) {
                 Ok(response) => response,
+                Err(error) if gaps::timed_out_over_gap(&error, sent_at) => continue,
                 Err(error) => return (Err(error), Vec::new(), None),
             };
             let status = response.status();
@@ -535,6 +538,7 @@ impl RobotsCache {
             }
             return match read_body(&mut response, self.min_rate).await {
                 Ok((body, cut)) => (Ok(status.as_u16()), rules_read(body, cut, &target), None),
+                Err(e) if gaps::timed_out_over_gap(&e, sent_at) => continue,
                 Err(e) => (Err(e), Vec::new(), None),
             };
         }

@@ -42,6 +42,7 @@ mod site_owner;
 mod socks;
 mod spa;
 mod start_failures;
+mod suspend;
 mod takedown;
 mod terminal;
 mod tls;
