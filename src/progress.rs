@@ -101,6 +101,9 @@ impl Reporter {
 
     pub async fn run(self, done: CancellationToken) {
         let mut ticks = tokio::time::interval(SAMPLE_EVERY);
+        // A crawler stopped for a while (a laptop asleep, Ctrl-Z) finds every tick it
+        // missed due at once: they are one, or a minute's stop wrote a dozen lines alike.
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut n: u32 = 0;
         let mut lines = Lines::default();
         loop {
