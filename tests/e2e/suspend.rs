@@ -31,25 +31,38 @@ async fn crawl_once_asked(config: &Path, site: &TestSite, url: &str) -> Child {
     child
 }
 
+/// A one-host site whose home page links to `path`, which is `resource`.
+async fn home_linking_to(path: &str, resource: Resource) -> TestSite {
+    let mut builder = SiteBuilder::bind(1).await;
+    let host = builder.authority(0);
+    let home = format!(r#"<a href="{path}">{path}</a>"#);
+    builder.add(&host, "/", Resource::Html(home));
+    builder.add(&host, path, resource);
+    builder.start()
+}
+
+/// The stderr of the crawl `child`, once it has ended, as it must, with success.
+async fn succeeded(child: Child) -> String {
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("wait for the crawl")
+        .expect("the crawl's output");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    stderr
+}
+
 /// A request in flight while the crawler was stopped for longer than `fetch.timeout_ms`
 /// had its answer waiting when it went on; its timeout fired on the time the stop took,
 /// and the URL was stored as a `timeout` that no retry was left to mend.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fetch_in_flight_while_the_crawler_is_stopped_does_not_time_out() {
-    let mut builder = SiteBuilder::bind(1).await;
-    let host = builder.authority(0);
-    builder.add(
-        &host,
-        "/",
-        Resource::Html(r#"<a href="/slow">slow</a>"#.to_owned()),
-    );
     let answer = Resource::Html("<title>slow</title>".to_owned());
-    builder.add(
-        &host,
+    let site = home_linking_to(
         "/slow",
         Resource::Slow(Duration::from_millis(500), Box::new(answer)),
-    );
-    let site = builder.start();
+    )
+    .await;
     let slow = site.url(0, "/slow");
     let harness = Harness::default();
     let config = harness.write_config(
@@ -59,12 +72,7 @@ async fn a_fetch_in_flight_while_the_crawler_is_stopped_does_not_time_out() {
     send_signal(child.id(), "STOP");
     tokio::time::sleep(Duration::from_secs(4)).await;
     send_signal(child.id(), "CONT");
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
-        .await
-        .expect("wait for the crawl")
-        .expect("the crawl's output");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let stderr = succeeded(child).await;
     let row = harness
         .db()
         .await
@@ -93,17 +101,9 @@ fn logged_at(line: &str) -> Option<f64> {
 /// dozen lines in a few milliseconds.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crawler_stopped_for_a_while_writes_no_burst_of_progress_lines() {
-    let mut builder = SiteBuilder::bind(1).await;
-    let host = builder.authority(0);
-    builder.add(
-        &host,
-        "/",
-        Resource::Html(r#"<a href="/held">held</a>"#.to_owned()),
-    );
     let (open, held) = tokio::sync::watch::channel(false);
     let answer = Resource::Html("<title>held</title>".to_owned());
-    builder.add(&host, "/held", Resource::Held(held, Box::new(answer)));
-    let site = builder.start();
+    let site = home_linking_to("/held", Resource::Held(held, Box::new(answer))).await;
     let url = site.url(0, "/held");
     let harness = Harness::default();
     let config = harness.write_config(&harness.test_config_text(&[site.url(0, "/")], ""));
@@ -113,12 +113,7 @@ async fn a_crawler_stopped_for_a_while_writes_no_burst_of_progress_lines() {
     send_signal(child.id(), "CONT");
     tokio::time::sleep(Duration::from_secs(2)).await;
     open.send_replace(true);
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
-        .await
-        .expect("wait for the crawl")
-        .expect("the crawl's output");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let stderr = succeeded(child).await;
     let times: Vec<f64> = stderr
         .lines()
         .filter(|line| line.contains("pipecrawl::progress"))
