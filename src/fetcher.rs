@@ -844,11 +844,9 @@ impl FetchWorker {
         // The body is read (or given up): the host, and its address, may take another
         // request.
         drop((turn, ip_turn));
-        if out
-            .error
-            .as_ref()
-            .is_some_and(|error| gaps::timed_out_over_gap(error, sent_at))
-        {
+        // A job carrying its host's sitemaps keeps them by going on, as a failure.
+        let over_gap = |error| gaps::timed_out_over_gap(error, sent_at);
+        if out.sitemaps.is_empty() && out.error.as_ref().is_some_and(over_gap) {
             tracing::info!(
                 url = %out.job.url,
                 "timed out while the crawler did not run: asked again"

@@ -64,6 +64,8 @@ fn watch_lock() -> MutexGuard<'static, Option<Watch>> {
 pub fn watch() {
     static STARTED: Once = Once::new();
     STARTED.call_once(|| {
+        // Set before the thread runs, so that its first tick reads it; taken back should
+        // the thread not start, or every request would seem to span a gap.
         *watch_lock() = Some(Watch::new(Instant::now()));
         let watching = std::thread::Builder::new()
             .name("pipecrawl-gaps".to_owned())
@@ -76,13 +78,14 @@ pub fn watch() {
                     tracing::warn!(
                         gap_s = gap.as_secs_f64(),
                         "the crawler did not run for {:.1} s (the process was stopped, or \
-                         its machine or VM slept): requests that timed out meanwhile are \
+                         its VM paused): requests that timed out meanwhile are \
                          asked again, spending no attempt",
                         gap.as_secs_f64()
                     );
                 }
             });
         if let Err(e) = watching {
+            *watch_lock() = None;
             tracing::warn!("gaps in the crawler's running go unnoticed: no thread for them: {e}");
         }
     });

@@ -478,6 +478,9 @@ impl RobotsCache {
             return (Err(error), Vec::new(), None);
         };
         let mut redirects = 0;
+        // Asked again once for a gap in the crawler's running: a crawler stopped over and
+        // over would otherwise hold its worker on a host that never answers.
+        let mut gap_forgiven = false;
         loop {
             if let Err(message) = self.network.check_url(&target).await {
                 let error = FetchError {
@@ -504,7 +507,10 @@ impl RobotsCache {
             turn.answered(limits.delay);
             let mut response = match self.client.accept(sent, |_| None) {
                 Ok(response) => response,
-                Err(error) if gaps::timed_out_over_gap(&error, sent_at) => continue,
+                Err(error) if !gap_forgiven && gaps::timed_out_over_gap(&error, sent_at) => {
+                    gap_forgiven = true;
+                    continue;
+                }
                 Err(error) => return (Err(error), Vec::new(), None),
             };
             let status = response.status();
@@ -538,7 +544,10 @@ impl RobotsCache {
             }
             return match read_body(&mut response, self.min_rate).await {
                 Ok((body, cut)) => (Ok(status.as_u16()), rules_read(body, cut, &target), None),
-                Err(e) if gaps::timed_out_over_gap(&e, sent_at) => continue,
+                Err(e) if !gap_forgiven && gaps::timed_out_over_gap(&e, sent_at) => {
+                    gap_forgiven = true;
+                    continue;
+                }
                 Err(e) => (Err(e), Vec::new(), None),
             };
         }
