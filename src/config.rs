@@ -2679,9 +2679,21 @@ fn environment_reference(path: &str) -> Option<&str> {
 /// that reads as a `.bat` file's variable (`%E4%` of `%E4%B8%AD.example`).
 fn seed_environment_reference(seed: &str) -> Option<&str> {
     let rest = seed.split_once("://").map_or(seed, |(_, rest)| rest);
-    let end = seed.len() - rest.len() + rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let escape = |v: &str| v.len() == 4 && v[1..3].bytes().all(|b| b.is_ascii_hexdigit());
-    environment_reference(&seed[..end]).filter(|variable| !escape(variable))
+    let authority_ends = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    // Credentials are the user's own characters (`bot:pa$word@intranet`), and not shown.
+    let host_starts = rest[..authority_ends].rfind('@').map_or(0, |at| at + 1);
+    let (scheme, host) = (
+        &seed[..seed.len() - rest.len()],
+        &rest[host_starts..authority_ends],
+    );
+    let escape = |v: &str| {
+        let v = v.as_bytes();
+        v.len() == 4 && v[0] == b'%' && v[1..3].iter().all(u8::is_ascii_hexdigit)
+    };
+    [scheme, host]
+        .into_iter()
+        .find_map(environment_reference)
+        .filter(|variable| !escape(variable))
 }
 
 /// The scheme of a `storage.database` written as a URL of a kind no store reads
@@ -3008,13 +3020,22 @@ mod tests {
     /// is no `.bat` file's `%NAME%`; a `$` in a path is the site's own.
     #[test]
     fn a_seed_refers_to_a_variable_only_by_its_scheme_or_host() {
-        assert_eq!(seed_environment_reference("https://%E4%B8%AD.example/"), None);
+        assert_eq!(
+            seed_environment_reference("https://%E4%B8%AD.example/"),
+            None
+        );
         assert_eq!(seed_environment_reference("https://h/a$b/%TEMP%"), None);
         assert_eq!(
             seed_environment_reference("https://%HOST%/"),
             Some("%HOST%")
         );
         assert_eq!(seed_environment_reference("${URL}"), Some("${URL}"));
+        assert_eq!(seed_environment_reference("http://bot:pa$word@h/"), None);
+        assert_eq!(seed_environment_reference("https://$CDN/"), Some("$CDN"));
+        assert_eq!(
+            seed_environment_reference("https://$Aé.example/"),
+            Some("$Aé")
+        );
     }
 
     use super::*;
