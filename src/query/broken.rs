@@ -276,7 +276,7 @@ pub(super) async fn answer(
         notes.push(format!(
             "the crawl is not finished: {} left to crawl (a run still going, or the last \
              stopped early: scope.max_pages, a signal, a kill), their links not checked: run \
-             the crawl again to go on",
+             the crawl again to go on, raising scope.max_pages if it stopped there",
             Count(waiting, "URL")
         ));
     }

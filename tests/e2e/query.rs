@@ -3665,7 +3665,7 @@ async fn broken_says_when_the_crawl_left_urls_not_crawled() {
         answer.notes.contains(
             &"the crawl is not finished: 2 URLs left to crawl (a run still going, or the last \
               stopped early: scope.max_pages, a signal, a kill), their links not checked: run \
-              the crawl again to go on"
+              the crawl again to go on, raising scope.max_pages if it stopped there"
                 .to_owned()
         ),
         "{:?}",
