@@ -3608,11 +3608,7 @@ async fn a_page_past_its_link_cap_says_how_many_links_it_left_out() {
         &[index.clone(), small.clone()],
         "[scope]\nmax_depth = 0\n[traps]\nmax_links_per_page = 10\n",
     ));
-    let out = tokio::task::spawn_blocking(move || {
-        pipecrawl_at_info(&["crawl", "--config", config.to_str().unwrap_or_default()])
-    })
-    .await
-    .expect("the binary ran");
+    let out = crawl_at_info(&config).await;
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{stdout}\n{stderr}");
 
@@ -3659,11 +3655,7 @@ async fn a_crawl_that_cut_bodies_says_how_many_in_its_summary() {
         &[big.clone(), small],
         "[scope]\nmax_depth = 0\n[fetch]\nmax_body_bytes = 1024\n",
     ));
-    let out = tokio::task::spawn_blocking(move || {
-        pipecrawl_at_info(&["crawl", "--config", config.to_str().unwrap_or_default()])
-    })
-    .await
-    .expect("the binary ran");
+    let out = crawl_at_info(&config).await;
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{stdout}\n{stderr}");
 
@@ -3731,7 +3723,7 @@ async fn a_link_in_a_script_after_an_unclosed_svg_is_not_stored() {
 }
 
 /// `pipecrawl crawl --config config` at `info`, off the test's runtime threads.
-async fn crawl_at_info(config: &std::path::Path) -> Output {
+pub(super) async fn crawl_at_info(config: &std::path::Path) -> Output {
     let config = config.to_owned();
     tokio::task::spawn_blocking(move || {
         pipecrawl_at_info(&["crawl", "--config", config.to_str().unwrap_or_default()])

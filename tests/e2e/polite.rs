@@ -3096,15 +3096,7 @@ async fn a_robots_txt_cut_at_its_size_limit_says_so_in_the_log() {
         let (site, _) = host_with_robots_txt(Resource::Typed("text/plain", body)).await;
         let harness = Harness::default();
         let config = harness.write_config(&harness.test_config_text(&[site.url(0, "/")], ""));
-        let out = tokio::task::spawn_blocking(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_pipecrawl"))
-                .args(["crawl", "--config", config.to_str().unwrap_or_default()])
-                .env("RUST_LOG", "info")
-                .output()
-        })
-        .await
-        .expect("the binary ran")
-        .expect("run the pipecrawl binary");
+        let out = super::cli::crawl_at_info(&config).await;
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{stderr}");
         let said = format!(
