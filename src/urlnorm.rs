@@ -75,7 +75,10 @@ pub fn normalize_str(input: &str) -> Result<Url, UrlError> {
             None => UrlError::Unparsable(e),
         }),
         Err(e @ (url::ParseError::EmptyHost | url::ParseError::InvalidPort)) => {
-            Err(bracketed(input).map_or(UrlError::Unparsable(e), UrlError::Unbracketed))
+            Err(bracketed(input).map_or_else(
+                || without_scheme(UrlError::Unparsable(e)),
+                UrlError::Unbracketed,
+            ))
         }
         Err(e) => Err(without_scheme(UrlError::Unparsable(e))),
     }
