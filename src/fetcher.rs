@@ -532,7 +532,7 @@ pub struct FetchContext {
     /// On a database shared with other nodes: whose hosts and URLs this node still holds.
     pub leases: Option<HostLeases>,
     /// [`SITEMAPS_READ_AT_ONCE`]'s places.
-    pub sitemap_reads: Arc<Semaphore>,
+    pub sitemap_reads: Semaphore,
 }
 
 pub struct FetchPool;
@@ -741,8 +741,7 @@ impl FetchWorker {
             }
         }
         let _sitemap_read = if out.job.kind == JobKind::Sitemap {
-            let reads = || Arc::clone(&cx.sitemap_reads);
-            match reads().try_acquire_owned() {
+            match cx.sitemap_reads.try_acquire() {
                 Ok(place) => Some(place),
                 Err(_) if out.sitemaps.is_empty() => {
                     // Other hosts' sitemaps are being read: the frontier holds this one.
@@ -750,7 +749,7 @@ impl FetchWorker {
                     return (Outcome::Later(out.job), unrequested(release));
                 }
                 // Never closed: a place comes once a read ends.
-                Err(_) => reads().acquire_owned().await.ok(),
+                Err(_) => cx.sitemap_reads.acquire().await.ok(),
             }
         } else {
             None

@@ -669,7 +669,7 @@ async fn run_stages(
         respect_robots_txt: config.politeness.respect_robots_txt,
         scope: scope.clone(),
         leases: hosts.clone(),
-        sitemap_reads: Arc::new(Semaphore::new(fetcher::SITEMAPS_READ_AT_ONCE)),
+        sitemap_reads: Semaphore::new(fetcher::SITEMAPS_READ_AT_ONCE),
     };
     let context = Arc::new(context);
     let abort = CancellationToken::new();
