@@ -3016,6 +3016,8 @@ fn not_a_range(range: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     /// A percent escape in a host (`%E4%B8%AD.example`, an IDN as some pages write it)
     /// is no `.bat` file's `%NAME%`; a `$` in a path is the site's own.
     #[test]
@@ -3037,8 +3039,6 @@ mod tests {
             Some("$Aé")
         );
     }
-
-    use super::*;
 
     #[test]
     fn a_config_of_only_seeds_gets_the_documented_defaults() {

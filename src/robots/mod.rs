@@ -555,9 +555,9 @@ impl RobotsCache {
 }
 
 /// At most [`MAX_ROBOTS_BYTES`] of a robots.txt body, decoded from the coding it came in
-/// (read as it came, its rules would be lost), and whether more came. A transfer that breaks off, or a stream
-/// that does not decode or stops short of its end, is an error, not an end: the rules
-/// that never arrived may be the ones that disallow.
+/// (read as it came, its rules would be lost), and whether more came. A transfer that
+/// breaks off, or a stream that does not decode or stops short of its end, is an error,
+/// not an end: the rules that never arrived may be the ones that disallow.
 ///
 /// But for a body that is plain text after all (a server that names a coding for every
 /// file, a cache that kept the header and not the compression): its rules are there,
